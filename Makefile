@@ -1,0 +1,43 @@
+# magister: two commands from a fresh machine.
+#   make demo  - create .venv, install everything, run a small `magister bench`
+#   make test  - install everything (Debian packages too), run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+APT_PACKAGES := postgresql chromium chromium-driver
+
+.PHONY: demo test install system-deps bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned in constraints.txt (a CPU build); the library itself declares a range.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests need: PostgreSQL (service storage) and Chromium (dashboard tests).
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		echo "system packages present"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/magister bench --demo
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/magister bench
+
+clean:
+	rm -rf $(VENV) results reports .pytest_cache

@@ -1,0 +1,155 @@
+"""Saving and loading state: one file format, atomic writes, clear errors.
+
+A *state* is a nested structure of dicts (string keys), lists, strings,
+numbers, booleans, ``None`` and numpy arrays. It is stored as a zip archive
+(numpy's ``.npz``) holding one JSON document for the structure and one entry
+per array, so every float comes back bit for bit.
+
+Writes go to a temporary file in the same folder, are flushed to disk, then
+renamed over the target: a crash leaves either the old file or the new one,
+never a torn one. Reading a file that is not a magister checkpoint, is
+truncated, or was written by a newer format raises :class:`CheckpointError`
+saying which file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT = "magister-state"
+VERSION = 1
+_META = "__magister_meta__"
+
+
+def _pack(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, float)):
+        return obj
+    if isinstance(obj, np.generic):
+        return _pack(obj.item(), arrays, where)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise CheckpointError(f"state entry {where} is an object array, which cannot be saved safely")
+        key = f"a{len(arrays)}"
+        arrays[key] = obj
+        return {"__ndarray__": key}
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise CheckpointError(f"state entry {where} has a non-string key {k!r}")
+            out[k] = _pack(v, arrays, f"{where}.{k}")
+        return {"__dict__": out} if "__ndarray__" in out or "__dict__" in out or "__tuple__" in out else out
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_pack(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise CheckpointError(
+        f"state entry {where} is a {type(obj).__name__}, which a checkpoint cannot hold; "
+        "use numbers, strings, lists, dicts or numpy arrays"
+    )
+
+
+def _unpack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__ndarray__"}:
+            return arrays[obj["__ndarray__"]]
+        if set(obj) == {"__tuple__"}:
+            return tuple(_unpack(v, arrays) for v in obj["__tuple__"])
+        if set(obj) == {"__dict__"}:
+            obj = obj["__dict__"]
+        return {k: _unpack(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unpack(v, arrays) for v in obj]
+    return obj
+
+
+def dumps(state: dict[str, Any]) -> bytes:
+    """Serialise a state to bytes (the same format as :func:`save_state`)."""
+    arrays: dict[str, np.ndarray] = {}
+    tree = _pack(state, arrays, "state")
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "state": tree}, allow_nan=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{_META: np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)}, **arrays)
+    return buf.getvalue()
+
+
+def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
+    """Read bytes written by :func:`dumps`; raise :class:`CheckpointError` if they are not."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            if _META not in z.files:
+                raise CheckpointError(f"{source} is not a magister checkpoint (no metadata entry)")
+            meta = json.loads(z[_META].tobytes().decode("utf-8"))
+            arrays = {k: z[k] for k in z.files if k != _META}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f"{source} is corrupt or not a magister checkpoint ({type(e).__name__}: {e}); "
+            "restore it from a backup or start from an earlier checkpoint"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{source} is not a magister checkpoint")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise CheckpointError(
+            f"{source} has format version {meta.get('version')!r}; this magister reads up to {VERSION}: upgrade magister"
+        )
+    return _unpack(meta["state"], arrays)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that a crash never leaves a torn file."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Atomically write ``state`` to ``path``."""
+    return atomic_write(path, dumps(state))
+
+
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a state written by :func:`save_state`."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file {str(p)!r} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{str(p)!r} is a folder, not a checkpoint file") from None
+    return loads(data, source=f"checkpoint file {str(p)!r}")

@@ -1,0 +1,36 @@
+"""Exceptions raised by magister.
+
+Every error says what was wrong and how to fix it. All inherit from
+:class:`MagisterError` so callers can catch the whole family at once, and each
+also inherits from the closest built-in (``ValueError``, ``KeyError``...) so
+code written against plain Python conventions keeps working.
+"""
+
+from __future__ import annotations
+
+
+class MagisterError(Exception):
+    """Base class of every error magister raises on purpose."""
+
+
+class InvalidTaskError(MagisterError, ValueError):
+    """A task is not a member of the space it was checked against."""
+
+
+class UnknownTaskError(InvalidTaskError, KeyError):
+    """A task name that the space does not define."""
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidScoreError(MagisterError, ValueError):
+    """A score that is NaN, infinite, or outside the declared range."""
+
+
+class CheckpointError(MagisterError, ValueError):
+    """A checkpoint file or state dict that cannot be read or does not fit."""
+
+
+class ConfigError(MagisterError, ValueError):
+    """A teacher, space or student built with settings that cannot work."""

@@ -1,0 +1,46 @@
+"""Random generators: one explicit ``numpy.random.Generator`` per object.
+
+magister never touches numpy's global random state. Anything that draws random
+numbers takes ``seed`` (an int, ``None``, a ``SeedSequence`` or a ready
+``Generator``) and keeps its own generator, whose exact state is saved with the
+object so a reloaded object continues the same stream.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Union
+
+import numpy as np
+
+SeedLike = Union[None, int, np.random.SeedSequence, np.random.Generator]
+
+
+def as_generator(seed: SeedLike = None) -> np.random.Generator:
+    """Return a ``Generator`` for ``seed``; a ``Generator`` is used as is."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not a bool")
+    if seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence)):
+        return np.random.default_rng(seed)
+    raise TypeError(
+        f"seed must be an int, None, a SeedSequence or a numpy Generator, not {type(seed).__name__}"
+    )
+
+
+def generator_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A JSON-friendly copy of the generator's exact state."""
+    bg = rng.bit_generator
+    return {"bit_generator": type(bg).__name__, "state": copy.deepcopy(bg.state)}
+
+
+def restore_generator(state: dict[str, Any]) -> np.random.Generator:
+    """Rebuild a generator from :func:`generator_state` output."""
+    name = state["bit_generator"]
+    cls = getattr(np.random, name, None)
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, np.random.BitGenerator):
+        raise ValueError(f"unknown bit generator {name!r}")
+    bg = cls()
+    bg.state = copy.deepcopy(state["state"])
+    return np.random.Generator(bg)

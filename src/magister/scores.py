@@ -1,0 +1,99 @@
+"""Scores: validation and normalisation to [0, 1].
+
+Teachers work on scores in [0, 1]. A learner that reports something else (an
+episode return, a loss, a grade) declares its range once with
+:class:`ScoreRange`; each raw score is then checked and mapped linearly into
+[0, 1]. NaN and infinite scores are always refused; a score outside the
+declared range is refused unless ``clip=True`` was asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import ConfigError, InvalidScoreError
+
+
+@dataclass(frozen=True)
+class ScoreRange:
+    """The range raw scores come in, and how to map them to [0, 1].
+
+    ``low`` maps to 0 and ``high`` to 1. With ``higher_is_better=False`` (a
+    loss, say) the map is reversed so 0 is still the worst. With ``clip=True``
+    scores outside ``[low, high]`` are clipped instead of refused.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    clip: bool = False
+    higher_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+                raise ConfigError(f"ScoreRange.{name} must be a finite number, got {v!r}")
+        if not self.high > self.low:
+            raise ConfigError(
+                f"ScoreRange needs low < high, got low={self.low}, high={self.high}; "
+                "declare the range your learner's scores really take"
+            )
+
+    @classmethod
+    def coerce(cls, value: "ScoreRange | tuple[float, float] | dict | None") -> "ScoreRange":
+        if value is None:
+            return cls()
+        if isinstance(value, ScoreRange):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        try:
+            low, high = value  # type: ignore[misc]
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"score_range must be a ScoreRange, a (low, high) pair or a dict, got {value!r}"
+            ) from None
+        return cls(float(low), float(high))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": float(self.low), "high": float(self.high), "clip": self.clip,
+                "higher_is_better": self.higher_is_better}
+
+    def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+        """Check raw scores and map them to [0, 1]; raises before returning anything."""
+        try:
+            arr = np.asarray(scores, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidScoreError(
+                f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
+            ) from None
+        arr = np.atleast_1d(arr)
+        if arr.ndim != 1:
+            raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            at = f" (position {i})" if arr.size > 1 else ""
+            raise InvalidScoreError(
+                f"score {float(arr[i])!r}{at} is not a finite number; report a real outcome "
+                "or leave the episode out. Nothing was recorded."
+            )
+        if not self.clip:
+            out = (arr < self.low) | (arr > self.high)
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                at = f" (position {i})" if arr.size > 1 else ""
+                raise InvalidScoreError(
+                    f"score {float(arr[i])!r}{at} is outside the declared range "
+                    f"[{self.low}, {self.high}]; declare the learner's range with "
+                    f"score_range=(low, high), or ScoreRange(..., clip=True) to clip. "
+                    "Nothing was recorded."
+                )
+        unit = (np.clip(arr, self.low, self.high) - self.low) / (self.high - self.low)
+        if not self.higher_is_better:
+            unit = 1.0 - unit
+        return unit

@@ -1,0 +1,494 @@
+"""Task spaces: what a teacher may propose.
+
+Four kinds cover the users we know of:
+
+* :class:`Box` - continuous parameters with bounds (and optional names);
+* :class:`Discrete` - ``n`` tasks, or a list of named tasks (skills, levels);
+* :class:`MultiDiscrete` - a grid of integer choices;
+* :class:`Dict` - named sub-spaces, for tasks that mix kinds.
+
+Every space validates a task (a clear error naming the offending value),
+samples with an explicit ``numpy.random.Generator``, and maps tasks to and
+from a *unit vector* in [0, 1]^d. Continuous teachers work on unit vectors, so
+distances never depend on the units of a dimension. Finite spaces also number
+their tasks ``0 .. n-1`` (:meth:`Space.index` / :meth:`Space.task_at`), which
+is what discrete teachers work on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InvalidTaskError, UnknownTaskError
+
+__all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
+
+
+def _short(x: Any, limit: int = 80) -> str:
+    s = repr(x)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+class Space:
+    """Base class. Subclasses define the members and the unit-vector map."""
+
+    #: number of coordinates of the unit vector
+    dim: int
+    #: number of tasks if finite, else ``None``
+    n: int | None = None
+
+    # -- membership ------------------------------------------------------------
+    def validate(self, task: Any) -> Any:
+        """Return the canonical form of ``task`` or raise :class:`InvalidTaskError`."""
+        raise NotImplementedError
+
+    def contains(self, task: Any) -> bool:
+        try:
+            self.validate(task)
+        except InvalidTaskError:
+            return False
+        return True
+
+    __contains__ = contains
+
+    def validate_batch(self, tasks: Any) -> list[Any]:
+        """Validate a sequence of tasks; the error names the position of the first bad one."""
+        if isinstance(tasks, (str, bytes, Mapping)):
+            raise InvalidTaskError(f"expected a sequence of tasks, got a single {type(tasks).__name__}")
+        out = []
+        for i, t in enumerate(tasks):
+            try:
+                out.append(self.validate(t))
+            except InvalidTaskError as e:
+                raise type(e)(f"task at position {i}: {e}") from None
+        return out
+
+    # -- unit-vector map --------------------------------------------------------
+    def to_unit(self, task: Any) -> np.ndarray:
+        """Map a (valid) task to a vector in [0, 1]^dim."""
+        return self.to_unit_batch([task])[0]
+
+    def from_unit(self, vec: np.ndarray) -> Any:
+        """Map a vector in [0, 1]^dim (clipped if outside) to a task."""
+        return self.from_unit_batch(np.asarray(vec, dtype=float).reshape(1, self.dim))[0]
+
+    def to_unit_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def from_unit_batch(self, vecs: np.ndarray) -> Any:
+        """Map an array ``(k, dim)`` to a sequence of k tasks."""
+        raise NotImplementedError
+
+    # -- sampling ---------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        """One uniform task, or a sequence of ``k`` (uniform over the space's volume / members)."""
+        m = 1 if k is None else int(k)
+        out = self.from_unit_batch(rng.random((m, self.dim)))
+        return out[0] if k is None else out
+
+    # -- finite spaces ----------------------------------------------------------
+    def index(self, task: Any) -> int:
+        raise TypeError(f"{type(self).__name__} is not a finite space; it has no task index")
+
+    def task_at(self, i: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is not a finite space; it has no task index")
+
+    def index_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+        return np.fromiter((self.index(t) for t in tasks), dtype=np.int64, count=len(tasks))
+
+    def tasks_at(self, idx: Sequence[int] | np.ndarray) -> list[Any]:
+        return [self.task_at(int(i)) for i in idx]
+
+    def task_names(self) -> list[str]:
+        """Readable labels of all tasks of a finite space."""
+        if self.n is None:
+            raise TypeError(f"{type(self).__name__} is not a finite space")
+        return [str(self.to_json(self.task_at(i))) for i in range(self.n)]
+
+    # -- (de)serialisation --------------------------------------------------------
+    def to_json(self, task: Any) -> Any:
+        """A JSON-friendly form of a valid task."""
+        raise NotImplementedError
+
+    def from_json(self, obj: Any) -> Any:
+        return self.validate(obj)
+
+    def to_spec(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self.to_spec() == other.to_spec()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_spec()))
+
+
+class Box(Space):
+    """Continuous tasks: a point with ``low[i] <= x[i] <= high[i]``.
+
+    >>> Box([0, 0], [1, 10], names=["friction", "length"])
+    Box(low=[0.0, 0.0], high=[1.0, 10.0], names=['friction', 'length'])
+    """
+
+    def __init__(self, low: Any, high: Any, names: Sequence[str] | None = None, shape: int | None = None):
+        lo = np.asarray(low, dtype=float)
+        hi = np.asarray(high, dtype=float)
+        if shape is not None:
+            lo = np.broadcast_to(lo, (int(shape),)).copy()
+            hi = np.broadcast_to(hi, (int(shape),)).copy()
+        lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+        if lo.ndim != 1 or lo.shape != hi.shape or lo.size == 0:
+            raise ConfigError(
+                f"Box needs 1-D low and high of the same length, got shapes {lo.shape} and {hi.shape}"
+            )
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise ConfigError("Box bounds must be finite numbers; an unbounded dimension cannot be sampled uniformly")
+        if not (hi > lo).all():
+            i = int(np.flatnonzero(~(hi > lo))[0])
+            raise ConfigError(
+                f"Box dimension {i} has low={lo[i]} >= high={hi[i]}; every dimension needs low < high "
+                "(leave a fixed parameter out of the space)"
+            )
+        self.low, self.high = lo, hi
+        self._width = hi - lo
+        self.dim = int(lo.size)
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != self.dim or len(set(names)) != self.dim:
+                raise ConfigError(f"Box needs {self.dim} distinct names, got {names!r}")
+        self.names = names
+
+    def __repr__(self) -> str:
+        s = f"Box(low={self.low.tolist()}, high={self.high.tolist()}"
+        return s + (f", names={self.names!r})" if self.names else ")")
+
+    def _as_array(self, task: Any) -> np.ndarray:
+        if isinstance(task, Mapping) and self.names:
+            missing = [n for n in self.names if n not in task]
+            extra = [k for k in task if k not in self.names]
+            if missing or extra:
+                raise InvalidTaskError(
+                    f"task {_short(task)} does not match the Box's names {self.names}: "
+                    f"missing {missing}, unknown {extra}"
+                )
+            task = [task[n] for n in self.names]
+        try:
+            x = np.asarray(task, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidTaskError(
+                f"task {_short(task)} is not a vector of {self.dim} numbers for {self!r}"
+            ) from None
+        return x
+
+    def validate(self, task: Any) -> np.ndarray:
+        x = self._as_array(task)
+        if x.shape != (self.dim,):
+            if x.size == self.dim and x.ndim <= 1:
+                x = x.reshape(self.dim)
+            else:
+                raise InvalidTaskError(
+                    f"task {_short(task)} has shape {x.shape}; {self!r} expects {self.dim} numbers"
+                )
+        if not np.isfinite(x).all():
+            raise InvalidTaskError(f"task {_short(task)} has a NaN or infinite coordinate")
+        bad = (x < self.low) | (x > self.high)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            label = self.names[i] if self.names else f"dimension {i}"
+            raise InvalidTaskError(
+                f"task {_short(task)} is outside the space: {label} = {float(x[i])!r} is not in "
+                f"[{self.low[i]}, {self.high[i]}]"
+            )
+        return x
+
+    def validate_batch(self, tasks: Any) -> np.ndarray:  # vectorised fast path
+        if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim:
+            x = tasks.astype(float, copy=True)
+            bad = ~np.isfinite(x).all(axis=1) | ((x < self.low) | (x > self.high)).any(axis=1)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                try:
+                    self.validate(x[i])
+                except InvalidTaskError as e:
+                    raise InvalidTaskError(f"task at position {i}: {e}") from None
+            return x
+        return np.array(super().validate_batch(tasks), dtype=float).reshape(-1, self.dim)
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        x = np.asarray(tasks, dtype=float).reshape(-1, self.dim)
+        return (x - self.low) / self._width
+
+    def from_unit_batch(self, vecs: np.ndarray) -> np.ndarray:
+        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
+        return np.clip(self.low + v * self._width, self.low, self.high)
+
+    def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        out = self.from_unit_batch(rng.random((1 if k is None else int(k), self.dim)))
+        return out[0] if k is None else out
+
+    def to_json(self, task: Any) -> Any:
+        return [float(v) for v in np.asarray(task, dtype=float).ravel()]
+
+    def to_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"type": "Box", "low": self.low.tolist(), "high": self.high.tolist()}
+        if self.names:
+            spec["names"] = list(self.names)
+        return spec
+
+
+class Discrete(Space):
+    """``n`` tasks numbered ``0 .. n-1``, or named tasks.
+
+    With names, tasks are the names (proposals are names, and names are
+    accepted by :meth:`validate`; integer indices are accepted too).
+    """
+
+    def __init__(self, n: int | Sequence[str]):
+        if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+            if n < 1:
+                raise ConfigError(f"Discrete needs at least one task, got n={n}")
+            self.names: list[str] | None = None
+            self.n = int(n)
+        elif isinstance(n, Sequence) and not isinstance(n, (str, bytes)):
+            names = [str(x) for x in n]
+            if not names:
+                raise ConfigError("Discrete needs at least one task name")
+            dup = sorted({x for x in names if names.count(x) > 1})
+            if dup:
+                raise ConfigError(f"Discrete task names must be distinct; repeated: {dup}")
+            self.names = names
+            self.n = len(names)
+            self._lookup = {x: i for i, x in enumerate(names)}
+        else:
+            raise ConfigError(f"Discrete takes a number of tasks or a list of names, got {n!r}")
+        self.dim = 1
+
+    def __repr__(self) -> str:
+        return f"Discrete({self.names!r})" if self.names else f"Discrete({self.n})"
+
+    def index(self, task: Any) -> int:
+        if isinstance(task, str):
+            if self.names is None:
+                raise UnknownTaskError(
+                    f"task {task!r} is a name, but {self!r} has unnamed tasks 0..{self.n - 1}"
+                )
+            i = self._lookup.get(task)
+            if i is None:
+                hint = ", ".join(self.names[:8]) + (", ..." if self.n > 8 else "")
+                raise UnknownTaskError(f"unknown task name {task!r}; known tasks: {hint}")
+            return i
+        if isinstance(task, (bool, np.bool_)):
+            raise InvalidTaskError(f"task {task!r} is a bool, not a task index")
+        if isinstance(task, np.ndarray) and task.ndim == 0:
+            task = task.item()
+        if isinstance(task, (float, np.floating)) and float(task).is_integer():
+            task = int(task)
+        if not isinstance(task, (int, np.integer)):
+            raise InvalidTaskError(f"task {_short(task)} is not a task of {self!r} (expected an index or a name)")
+        i = int(task)
+        if not 0 <= i < self.n:
+            raise InvalidTaskError(f"task index {i} is outside {self!r}; valid indices are 0..{self.n - 1}")
+        return i
+
+    def validate(self, task: Any) -> Any:
+        return self.task_at(self.index(task))
+
+    def task_at(self, i: int) -> Any:
+        return self.names[i] if self.names else int(i)
+
+    def tasks_at(self, idx: Any) -> list[Any]:
+        if self.names:
+            return [self.names[int(i)] for i in idx]
+        return [int(i) for i in idx]
+
+    def task_names(self) -> list[str]:
+        return list(self.names) if self.names else [str(i) for i in range(self.n)]
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        idx = self.index_batch(list(tasks))
+        return ((idx + 0.5) / self.n).reshape(-1, 1)
+
+    def from_unit_batch(self, vecs: np.ndarray) -> list[Any]:
+        v = np.asarray(vecs, dtype=float).reshape(-1)
+        idx = np.minimum(np.floor(np.clip(v, 0.0, 1.0) * self.n), self.n - 1).astype(np.int64)
+        return self.tasks_at(idx)
+
+    def to_json(self, task: Any) -> Any:
+        return self.validate(task)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"type": "Discrete", "names": list(self.names)} if self.names else {"type": "Discrete", "n": self.n}
+
+
+class MultiDiscrete(Space):
+    """A grid of integer choices: task ``(i_0, .., i_{d-1})`` with ``0 <= i_j < nvec[j]``."""
+
+    def __init__(self, nvec: Sequence[int], names: Sequence[str] | None = None):
+        nv = np.asarray(nvec)
+        if nv.ndim != 1 or nv.size == 0 or not np.issubdtype(nv.dtype, np.integer) or (nv < 1).any():
+            raise ConfigError(f"MultiDiscrete needs a list of positive integers, got {nvec!r}")
+        self.nvec = nv.astype(np.int64)
+        self.dim = int(nv.size)
+        self.n = int(np.prod(self.nvec, dtype=object))
+        if names is not None:
+            names = [str(x) for x in names]
+            if len(names) != self.dim or len(set(names)) != self.dim:
+                raise ConfigError(f"MultiDiscrete needs {self.dim} distinct names, got {names!r}")
+        self.names = names
+
+    def __repr__(self) -> str:
+        return f"MultiDiscrete({self.nvec.tolist()})"
+
+    def validate(self, task: Any) -> tuple[int, ...]:
+        if isinstance(task, Mapping) and self.names:
+            task = [task.get(x) for x in self.names]
+        try:
+            arr = np.asarray(task)
+        except Exception:  # noqa: BLE001 - anything unreadable is simply not a task
+            arr = np.asarray([])
+        if arr.shape != (self.dim,) or arr.dtype == object or arr.dtype.kind not in "iuf":
+            raise InvalidTaskError(f"task {_short(task)} is not {self.dim} integers for {self!r}")
+        if arr.dtype.kind == "f":
+            if not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+                raise InvalidTaskError(f"task {_short(task)} has a non-integer coordinate")
+        ai = arr.astype(np.int64)
+        bad = (ai < 0) | (ai >= self.nvec)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise InvalidTaskError(
+                f"task {_short(task)} is outside {self!r}: coordinate {j} = {ai[j]} is not in 0..{self.nvec[j] - 1}"
+            )
+        return tuple(int(v) for v in ai)
+
+    def index(self, task: Any) -> int:
+        return int(np.ravel_multi_index(self.validate(task), tuple(self.nvec)))
+
+    def task_at(self, i: int) -> tuple[int, ...]:
+        if not 0 <= int(i) < self.n:
+            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
+        return tuple(int(v) for v in np.unravel_index(int(i), tuple(self.nvec)))
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        a = np.asarray([self.validate(t) for t in tasks], dtype=float).reshape(-1, self.dim)
+        return (a + 0.5) / self.nvec
+
+    def from_unit_batch(self, vecs: np.ndarray) -> list[tuple[int, ...]]:
+        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
+        a = np.minimum(np.floor(v * self.nvec), self.nvec - 1).astype(np.int64)
+        return [tuple(int(x) for x in row) for row in a]
+
+    def to_json(self, task: Any) -> Any:
+        return list(self.validate(task))
+
+    def to_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"type": "MultiDiscrete", "nvec": self.nvec.tolist()}
+        if self.names:
+            spec["names"] = list(self.names)
+        return spec
+
+
+class Dict(Space):
+    """Named sub-spaces; a task is a ``dict`` with one entry per name.
+
+    >>> Dict({"level": Discrete(["easy", "hard"]), "speed": Box([0.5], [2.0])})
+    Dict({'level': Discrete(['easy', 'hard']), 'speed': Box(low=[0.5], high=[2.0])})
+    """
+
+    def __init__(self, spaces: Mapping[str, Space]):
+        if not isinstance(spaces, Mapping) or not spaces:
+            raise ConfigError("Dict needs a non-empty mapping of names to spaces")
+        for k, s in spaces.items():
+            if not isinstance(s, Space):
+                raise ConfigError(f"Dict entry {k!r} is {type(s).__name__}, not a magister space")
+        self.spaces: dict[str, Space] = {str(k): s for k, s in spaces.items()}
+        self.keys = list(self.spaces)
+        self.dim = sum(s.dim for s in self.spaces.values())
+        self._slices = {}
+        start = 0
+        for k, s in self.spaces.items():
+            self._slices[k] = slice(start, start + s.dim)
+            start += s.dim
+        sizes = [s.n for s in self.spaces.values()]
+        self.n = None if any(x is None for x in sizes) else int(math.prod(sizes))  # type: ignore[arg-type]
+        self._sizes = sizes
+
+    def __repr__(self) -> str:
+        return f"Dict({self.spaces!r})"
+
+    def validate(self, task: Any) -> dict[str, Any]:
+        if not isinstance(task, Mapping):
+            raise InvalidTaskError(f"task {_short(task)} is not a dict with keys {self.keys}")
+        missing = [k for k in self.keys if k not in task]
+        extra = [k for k in task if k not in self.spaces]
+        if missing or extra:
+            raise InvalidTaskError(f"task {_short(task)} needs keys {self.keys}: missing {missing}, unknown {extra}")
+        out = {}
+        for k, s in self.spaces.items():
+            try:
+                out[k] = s.validate(task[k])
+            except InvalidTaskError as e:
+                raise type(e)(f"entry {k!r}: {e}") from None
+        return out
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        tasks = list(tasks)
+        cols = [s.to_unit_batch([t[k] for t in tasks]) for k, s in self.spaces.items()]
+        return np.concatenate(cols, axis=1) if tasks else np.zeros((0, self.dim))
+
+    def from_unit_batch(self, vecs: np.ndarray) -> list[dict[str, Any]]:
+        v = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        parts = {k: s.from_unit_batch(v[:, self._slices[k]]) for k, s in self.spaces.items()}
+        return [{k: parts[k][i] for k in self.keys} for i in range(v.shape[0])]
+
+    def index(self, task: Any) -> int:
+        if self.n is None:
+            return super().index(task)
+        t = self.validate(task)
+        i = 0
+        for k, s in self.spaces.items():
+            i = i * int(s.n) + s.index(t[k])  # type: ignore[arg-type]
+        return i
+
+    def task_at(self, i: int) -> dict[str, Any]:
+        if self.n is None:
+            return super().task_at(i)
+        if not 0 <= int(i) < self.n:
+            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
+        out = {}
+        rem = int(i)
+        for k, s in reversed(list(self.spaces.items())):
+            rem, j = divmod(rem, int(s.n))  # type: ignore[arg-type]
+            out[k] = s.task_at(j)
+        return {k: out[k] for k in self.keys}
+
+    def to_json(self, task: Any) -> Any:
+        t = self.validate(task)
+        return {k: s.to_json(t[k]) for k, s in self.spaces.items()}
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"type": "Dict", "spaces": {k: s.to_spec() for k, s in self.spaces.items()}}
+
+
+def space_from_spec(spec: Mapping[str, Any]) -> Space:
+    """Rebuild a space from :meth:`Space.to_spec` output (also accepts JSON from the service)."""
+    if isinstance(spec, Space):
+        return spec
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ConfigError(f"a space spec is a dict with a 'type' key, got {_short(spec)}")
+    kind = spec["type"]
+    try:
+        if kind == "Box":
+            return Box(spec["low"], spec["high"], names=spec.get("names"))
+        if kind == "Discrete":
+            return Discrete(spec["names"] if spec.get("names") is not None else spec["n"])
+        if kind == "MultiDiscrete":
+            return MultiDiscrete(spec["nvec"], names=spec.get("names"))
+        if kind == "Dict":
+            return Dict({k: space_from_spec(v) for k, v in spec["spaces"].items()})
+    except KeyError as e:
+        raise ConfigError(f"space spec of type {kind!r} is missing {e}") from None
+    raise ConfigError(f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete or Dict")

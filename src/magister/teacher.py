@@ -1,0 +1,323 @@
+"""The teacher contract, shared by every teacher.
+
+A teacher owns a task :class:`~magister.spaces.Space`, a random generator and
+whatever it has learned about the learner. The public surface is the same for
+every algorithm:
+
+* ``propose()`` returns one task; ``propose(k)`` returns ``k`` tasks at once;
+* ``observe(task, score)`` / ``observe_batch(tasks, scores)`` take outcomes;
+* ``state_dict()`` / ``load_state_dict()`` / ``save(path)`` /
+  :func:`magister.load` save and resume exactly;
+* ``beliefs()`` says what the teacher currently believes (for plots).
+
+Subclasses implement four small hooks and never see raw input: tasks arrive
+already validated and encoded (unit vectors for ``kind = "continuous"``
+teachers, task indices for ``kind = "discrete"`` ones), scores arrive already
+checked and mapped to [0, 1]. Because validation happens before any hook
+runs, bad input is refused with a clear error and changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from . import checkpoint
+from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
+from .rng import SeedLike, as_generator, generator_state, restore_generator
+from .scores import ScoreRange
+from .spaces import Space, space_from_spec
+
+__all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
+
+_REGISTRY: dict[str, type["Teacher"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a teacher available by ``name`` (``make_teacher``, CLI, service)."""
+
+    def deco(cls: type["Teacher"]) -> type["Teacher"]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ConfigError(f"a teacher named {name!r} is already registered ({_REGISTRY[name].__name__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    from . import teachers  # noqa: F401  (registers the built-in teachers)
+
+
+def available_teachers(kind: str | None = None) -> list[str]:
+    """Names of the registered teachers (``kind``: "continuous", "discrete" or "any" to filter)."""
+    _ensure_loaded()
+    return sorted(n for n, c in _REGISTRY.items() if kind is None or c.kind in (kind, "any"))
+
+
+def teacher_class(name: str) -> type["Teacher"]:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
+    """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
+    return teacher_class(name)(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+
+
+def _jsonable_config(value: Any, where: str) -> Any:
+    if isinstance(value, ScoreRange):
+        return value.to_dict()
+    if isinstance(value, Space):
+        return {"__space__": value.to_spec()}
+    if hasattr(value, "to_config") and callable(value.to_config):
+        return value.to_config()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable_config(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {str(k): _jsonable_config(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CheckpointError(
+        f"teacher setting {where}={value!r} cannot be saved; pass plain numbers, strings, lists or dicts"
+    )
+
+
+class Teacher:
+    """Base class of all teachers. See the module docstring for the contract."""
+
+    #: registry name, set by :func:`register`
+    name: ClassVar[str] = "teacher"
+    #: "continuous": works on unit vectors of any space; "discrete": needs a finite space;
+    #: "any": handles both (gets unit vectors)
+    kind: ClassVar[str] = "continuous"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Teacher":
+        self = super().__new__(cls)
+        try:
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None  # __init__ will raise the proper TypeError
+        if bound is not None:
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop("self", None)
+            extra = arguments.pop("kwargs", None)
+            if isinstance(extra, dict):
+                arguments.update(extra)
+            self._init_args = arguments
+        return self
+
+    def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
+        if not isinstance(space, Space):
+            raise ConfigError(
+                f"a teacher needs a magister space (Box, Discrete, MultiDiscrete, Dict), got {type(space).__name__}"
+            )
+        if self.kind == "discrete" and space.n is None:
+            raise ConfigError(
+                f"{type(self).__name__} is a discrete teacher and needs a finite space (Discrete, MultiDiscrete, "
+                f"or a Dict of those); {space!r} is continuous: use a continuous teacher such as 'alp-gmm'"
+            )
+        self.space = space
+        self.rng = as_generator(seed)
+        self.score_range = ScoreRange.coerce(score_range)
+        self.n_observed = 0
+        self.n_proposed = 0
+
+    # ------------------------------------------------------------------ hooks
+    def _propose(self, k: int) -> np.ndarray:
+        """Return ``k`` encoded tasks: unit vectors ``(k, dim)`` or task indices ``(k,)``."""
+        raise NotImplementedError
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        """Take ``m`` encoded tasks and their scores in [0, 1], in the order they happened."""
+        raise NotImplementedError
+
+    def _get_state(self) -> dict[str, Any]:
+        """Everything learned, as a checkpoint-friendly dict (copies, not views)."""
+        return {}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_get_state` returned."""
+
+    def _beliefs(self) -> dict[str, Any]:
+        """What the teacher believes now (learning progress, sampling weights...)."""
+        return {}
+
+    # ------------------------------------------------------------- encoding
+    @property
+    def _encodes_indices(self) -> bool:
+        return self.kind == "discrete"
+
+    def _encode(self, tasks: Any) -> np.ndarray:
+        valid = self.space.validate_batch(tasks)
+        if self._encodes_indices:
+            return self.space.index_batch(valid)
+        return self.space.to_unit_batch(valid)
+
+    def _encode_one(self, task: Any) -> np.ndarray:
+        valid = self.space.validate(task)
+        if self._encodes_indices:
+            return np.array([self.space.index(valid)], dtype=np.int64)
+        return self.space.to_unit_batch([valid])
+
+    def _decode(self, enc: np.ndarray) -> Any:
+        if self._encodes_indices:
+            return self.space.tasks_at(np.asarray(enc, dtype=np.int64))
+        return self.space.from_unit_batch(enc)
+
+    # ---------------------------------------------------------------- public
+    def propose(self, k: int | None = None) -> Any:
+        """One task (``k=None``), or a sequence of ``k`` tasks drawn at once."""
+        if k is None:
+            m = 1
+        else:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+            m = int(k)
+        enc = self._propose(m)
+        tasks = self._decode(enc)
+        self.n_proposed += m
+        return tasks[0] if k is None else tasks
+
+    def observe(self, task: Any, score: float) -> None:
+        """Record that the learner scored ``score`` on ``task``."""
+        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
+            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
+        try:
+            enc = self._encode_one(task)
+        except InvalidTaskError as e:
+            raise type(e)(f"{e}. Nothing was recorded.") from None
+        s = self.score_range.normalise([score])
+        self._observe(enc, s)
+        self.n_observed += 1
+
+    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+        """Record several outcomes, in order. All are checked before any is recorded."""
+        s = self.score_range.normalise(scores)
+        try:
+            enc = self._encode(tasks)
+        except InvalidTaskError as e:
+            raise type(e)(f"{e}. Nothing was recorded.") from None
+        if len(enc) != len(s):
+            raise InvalidScoreError(
+                f"observe_batch got {len(enc)} tasks but {len(s)} scores; pass one score per task. Nothing was recorded."
+            )
+        if len(s) == 0:
+            return
+        self._observe(enc, s)
+        self.n_observed += len(s)
+
+    def beliefs(self) -> dict[str, Any]:
+        """A JSON-friendly summary of what the teacher believes now, for plots and dashboards."""
+        out = {"teacher": self.name, "n_observed": self.n_observed, "n_proposed": self.n_proposed}
+        for k, v in self._beliefs().items():
+            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
+        return out
+
+    # ----------------------------------------------------------------- state
+    def config(self) -> dict[str, Any]:
+        """The constructor settings (without space and seed), JSON-friendly."""
+        args = dict(getattr(self, "_init_args", {}))
+        args.pop("space", None)
+        args.pop("seed", None)
+        return {k: _jsonable_config(v, k) for k, v in args.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild this teacher and continue exactly where it is."""
+        return {
+            "teacher": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "space": self.space.to_spec(),
+            "config": self.config(),
+            "rng": generator_state(self.rng),
+            "n_observed": self.n_observed,
+            "n_proposed": self.n_proposed,
+            "algorithm": copy.deepcopy(self._get_state()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; refuses one from another teacher or space, changing nothing."""
+        if not isinstance(state, dict) or "algorithm" not in state:
+            raise CheckpointError("not a teacher state dict (missing 'algorithm'); use Teacher.state_dict() output")
+        if state.get("teacher") != self.name:
+            raise CheckpointError(
+                f"state dict belongs to teacher {state.get('teacher')!r}, not {self.name!r}; "
+                "load it with magister.load() or into the matching teacher"
+            )
+        if state.get("space") != self.space.to_spec():
+            raise CheckpointError(
+                f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
+            )
+        try:
+            rng = restore_generator(state["rng"])
+            snapshot = copy.deepcopy(self._get_state())
+            try:
+                self._set_state(copy.deepcopy(state["algorithm"]))
+            except Exception:
+                self._set_state(snapshot)
+                raise
+        except CheckpointError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint
+            raise CheckpointError(f"state dict for {self.name!r} is malformed ({type(e).__name__}: {e})") from None
+        self.rng = rng
+        self.n_observed = int(state.get("n_observed", 0))
+        self.n_proposed = int(state.get("n_proposed", 0))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Atomically write the teacher to ``path``; reload it with :func:`magister.load`."""
+        return checkpoint.save_state(path, self.state_dict())
+
+    def to_bytes(self) -> bytes:
+        return checkpoint.dumps(self.state_dict())
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Teacher":
+        return from_state_dict(state)
+
+    def __repr__(self) -> str:
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "score_range")
+        return f"{type(self).__name__}({self.space!r}{', ' + cfg if cfg else ''})"
+
+
+def from_state_dict(state: dict[str, Any]) -> Teacher:
+    """Rebuild any teacher from its :meth:`Teacher.state_dict`."""
+    if not isinstance(state, dict) or "teacher" not in state:
+        raise CheckpointError("not a teacher state (missing 'teacher' entry)")
+    cls = teacher_class(state["teacher"])
+    config = dict(state.get("config", {}))
+
+    def restore(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"__space__"}:
+            return space_from_spec(v["__space__"])
+        return v
+
+    try:
+        teacher = cls(space_from_spec(state["space"]), **{k: restore(v) for k, v in config.items()})
+    except (TypeError, ConfigError) as e:
+        raise CheckpointError(f"checkpoint settings do not fit teacher {state['teacher']!r}: {e}") from None
+    teacher.load_state_dict(state)
+    return teacher
+
+
+def load(path: str | os.PathLike) -> Teacher:
+    """Load a teacher saved with :meth:`Teacher.save`, ready to continue exactly."""
+    return from_state_dict(checkpoint.load_state(path))
+
+
+def loads(data: bytes) -> Teacher:
+    return from_state_dict(checkpoint.loads(data))

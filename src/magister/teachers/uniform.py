@@ -1,0 +1,56 @@
+"""Uniform: every task equally likely, whatever happens.
+
+The baseline every curriculum must beat (domain randomisation in RL,
+"stratified" sampling over skills). On a ``Box`` it samples uniformly over the
+volume; on a finite space uniformly over the tasks. It learns nothing, but it
+still validates what it is told, so swapping it for an adaptive teacher never
+changes how the caller's errors look.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..teacher import Teacher, register
+
+
+@register("uniform")
+class Uniform(Teacher):
+    """Uniform sampling over the space (works on every kind of space)."""
+
+    kind = "any"
+
+    def __init__(self, space, *, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self._counts = np.zeros(space.n, dtype=np.int64) if space.n is not None and space.n <= 1_000_000 else None
+
+    @property
+    def _encodes_indices(self) -> bool:
+        return self._counts is not None
+
+    def _propose(self, k: int) -> np.ndarray:
+        if self._counts is not None:
+            return self.rng.integers(0, self.space.n, size=k)
+        return self.rng.random((k, self.space.dim))
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        if self._counts is not None:
+            np.add.at(self._counts, x, 1)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"counts": None if self._counts is None else self._counts.copy()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        if self._counts is not None:
+            counts = np.asarray(state["counts"], dtype=np.int64)
+            if counts.shape != self._counts.shape:
+                raise ValueError("counts do not match the space")
+            self._counts = counts.copy()
+
+    def _beliefs(self) -> dict[str, Any]:
+        if self._counts is not None:
+            return {"kind": "discrete", "tasks": self.space.task_names(),
+                    "probability": np.full(self.space.n, 1.0 / self.space.n), "observed": self._counts}
+        return {"kind": "uniform"}
