@@ -1,18 +1,19 @@
 """Built-in teachers. Importing this package registers them all.
 
-One algorithm, one module; each follows :class:`magister.teacher.Teacher`.
+One algorithm, one module: every module in this package (except those whose
+name starts with ``_``) is imported, and registers its teacher with
+:func:`magister.teacher.register`. Shared machinery lives outside the
+teachers (``magister.history``, ``magister.gmm``...).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-_MODULES = [
-    "uniform",
-]
-
-for _m in _MODULES:
-    importlib.import_module(f"{__name__}.{_m}")
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
 
 from .uniform import Uniform  # noqa: E402
 
