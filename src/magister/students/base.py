@@ -1,0 +1,43 @@
+"""The simulated-student protocol: what benchmarks drive teachers against.
+
+A student has a task ``space``, takes one episode with :meth:`attempt`
+(returning a score in [0, 1]) and reports :meth:`mastery`, the fraction of its
+task space it has mastered (the figure benchmarks plot).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..spaces import Space
+
+
+@runtime_checkable
+class Student(Protocol):
+    space: Space
+
+    def attempt(self, task: Any) -> float:
+        """Practise ``task`` once; return the episode's score in [0, 1]."""
+
+    def attempt_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+        """Practise each task in order; return their scores."""
+
+    def mastery(self) -> float:
+        """Fraction of the task space mastered now, in [0, 1]."""
+
+
+class StudentBase:
+    """Shared helpers: ``attempt_batch`` as ordered single attempts."""
+
+    space: Space
+
+    def attempt(self, task: Any) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def attempt_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+        return np.fromiter((self.attempt(t) for t in tasks), dtype=float, count=len(tasks))
+
+    def mastery(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError

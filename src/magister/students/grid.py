@@ -1,0 +1,113 @@
+"""GridStudent: the simulated learner of the ALP-GMM paper (Portelas et al., 2019).
+
+The default reproduces the reference rules exactly (see
+``docs/grid-student.md``): a 2-D unit square cut into 10 x 10 cells, each with
+a competence counter in 0..100. Practising a cell raises its counter by one if
+it is the origin cell, or if at least one *previous neighbour* (index ``c_i``
+or ``max(0, c_i - 1)`` in every dimension, not the cell itself) has a counter
+of at least 75. The episode's score is the counter / 100 after the update; a
+cell is mastered when its counter is above 75.
+
+Options make the learner messier so teachers can be judged for robustness:
+``dims`` and ``distractors`` (extra ignored coordinates), Gaussian ``noise``
+on the reported score, ``forgetting`` (every episode, every cell not practised
+loses this much counter), a fraction of ``unlearnable`` cells whose counter
+never grows, and the ``threshold`` / ``cap``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..rng import SeedLike, as_generator
+from ..spaces import Box
+from .base import StudentBase
+
+
+class GridStudent(StudentBase):
+    """A grid of competence counters with prerequisite neighbours."""
+
+    def __init__(
+        self,
+        dims: int = 2,
+        cells: int = 10,
+        *,
+        distractors: int = 0,
+        noise: float = 0.0,
+        forgetting: float = 0.0,
+        unlearnable: float = 0.0,
+        threshold: float = 75.0,
+        cap: float = 100.0,
+        seed: SeedLike = None,
+    ):
+        if dims < 1 or cells < 1 or distractors < 0:
+            raise ConfigError(f"GridStudent needs dims >= 1, cells >= 1, distractors >= 0; got {dims}, {cells}, {distractors}")
+        if not 0 <= unlearnable < 1:
+            raise ConfigError(f"unlearnable is a fraction of cells in [0, 1), got {unlearnable}")
+        if noise < 0 or forgetting < 0:
+            raise ConfigError("noise and forgetting must be >= 0")
+        if not 0 < threshold < cap:
+            raise ConfigError(f"need 0 < threshold < cap, got threshold={threshold}, cap={cap}")
+        self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
+        self.noise, self.forgetting = float(noise), float(forgetting)
+        self.threshold, self.cap = float(threshold), float(cap)
+        self.rng = as_generator(seed)
+        self.space = Box(np.zeros(self.dims + self.distractors), np.ones(self.dims + self.distractors))
+        shape = (self.cells,) * self.dims
+        self.n_cells = int(np.prod(shape))
+        self.counters = np.zeros(self.n_cells, dtype=float)
+        self.learnable = np.ones(self.n_cells, dtype=bool)
+        if unlearnable > 0:
+            k = int(round(unlearnable * (self.n_cells - 1)))
+            choice = self.rng.choice(np.arange(1, self.n_cells), size=k, replace=False)
+            self.learnable[choice] = False
+        # previous neighbours of every cell, as flat indices
+        self._prev: list[np.ndarray] = []
+        for idx in itertools.product(range(self.cells), repeat=self.dims):
+            options = [sorted({c, max(0, c - 1)}) for c in idx]
+            neigh = [n for n in itertools.product(*options) if n != idx]
+            self._prev.append(np.array([np.ravel_multi_index(n, shape) for n in neigh], dtype=np.int64))
+        self._shape = shape
+        self.episodes = 0
+
+    def cell_of(self, task: Any) -> int:
+        x = np.asarray(task, dtype=float)[: self.dims]
+        idx = np.minimum((x * self.cells).astype(np.int64), self.cells - 1)
+        idx = np.maximum(idx, 0)
+        return int(np.ravel_multi_index(tuple(idx), self._shape))
+
+    def attempt(self, task: Any) -> float:
+        c = self.cell_of(task)
+        if self.forgetting > 0:
+            practised = self.counters[c]
+            np.maximum(self.counters - self.forgetting, 0.0, out=self.counters)
+            self.counters[c] = practised
+        if self.learnable[c]:
+            if c == 0:
+                grow = True
+            else:
+                prev = self._prev[c]
+                grow = bool((self.counters[prev] >= self.threshold).any())
+            if grow:
+                self.counters[c] = min(self.cap, self.counters[c] + 1.0)
+        self.episodes += 1
+        score = self.counters[c] / self.cap
+        if self.noise > 0:
+            score = float(np.clip(score + self.rng.normal(0.0, self.noise), 0.0, 1.0))
+        return float(score)
+
+    def mastered(self) -> np.ndarray:
+        """Boolean mask of mastered cells (counter strictly above the threshold)."""
+        return self.counters > self.threshold
+
+    def mastery(self) -> float:
+        """Fraction of all cells mastered (the reference figure, as a fraction)."""
+        return float(self.mastered().mean())
+
+    def learnable_mastery(self) -> float:
+        """Fraction of the learnable cells mastered."""
+        return float(self.mastered()[self.learnable].mean())
