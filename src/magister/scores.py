@@ -37,6 +37,7 @@ class ScoreRange:
             v = getattr(self, name)
             if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
                 raise ConfigError(f"ScoreRange.{name} must be a finite number, got {v!r}")
+            object.__setattr__(self, name, float(v))
         if not self.high > self.low:
             raise ConfigError(
                 f"ScoreRange needs low < high, got low={self.low}, high={self.high}; "

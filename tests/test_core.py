@@ -1,0 +1,174 @@
+"""The teacher contract, scores, checkpoints and seeds."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister import checkpoint
+from magister.errors import CheckpointError, ConfigError, InvalidScoreError
+from magister.rng import as_generator, generator_state, restore_generator
+from magister.testing import states_equal
+
+
+def test_score_range_normalises_and_refuses():
+    r = mg.ScoreRange(-100, 300)
+    assert np.allclose(r.normalise([-100, 100, 300]), [0, 0.5, 1])
+    with pytest.raises(InvalidScoreError, match=r"outside the declared range \[-100.0, 300.0\]"):
+        r.normalise(301)
+    with pytest.raises(InvalidScoreError, match="not a finite number"):
+        r.normalise(float("nan"))
+    clipped = mg.ScoreRange(0, 10, clip=True)
+    assert np.allclose(clipped.normalise([-5, 15]), [0, 1])
+    with pytest.raises(InvalidScoreError, match="not a finite"):
+        clipped.normalise(float("inf"))  # clipping never hides a NaN or infinity
+    loss = mg.ScoreRange(0, 4, higher_is_better=False)
+    assert np.allclose(loss.normalise([0, 4]), [1, 0])
+    with pytest.raises(ConfigError, match="low < high"):
+        mg.ScoreRange(1, 1)
+
+
+def test_teacher_uses_declared_score_range():
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0, score_range=(0, 500))
+    t.observe(1, 250)
+    with pytest.raises(InvalidScoreError, match="score_range"):
+        t.observe(1, 501)
+    assert t.n_observed == 1
+
+
+def test_propose_shapes():
+    box = mg.make_teacher("uniform", mg.Box([0, 0, 0], [1, 1, 1]), seed=0)
+    assert box.propose().shape == (3,)
+    assert box.propose(5).shape == (5, 3)
+    named = mg.make_teacher("uniform", mg.Discrete(["a", "b"]), seed=0)
+    assert named.propose() in ("a", "b")
+    assert len(named.propose(7)) == 7
+    with pytest.raises(ValueError, match="positive whole number"):
+        box.propose(0)
+
+
+def test_refused_batch_records_nothing():
+    t = mg.make_teacher("uniform", mg.Discrete(["a", "b"]), seed=0)
+    with pytest.raises(mg.UnknownTaskError, match="position 1"):
+        t.observe_batch(["a", "c"], [0.1, 0.2])
+    with pytest.raises(InvalidScoreError, match="position 1"):
+        t.observe_batch(["a", "b"], [0.1, float("nan")])
+    with pytest.raises(InvalidScoreError, match="2 tasks but 1 scores"):
+        t.observe_batch(["a", "b"], [0.1])
+    assert t.n_observed == 0 and t.beliefs()["observed"] == [0, 0]
+
+
+def test_discrete_teacher_refuses_continuous_space():
+    class Needy(mg.Teacher):
+        kind = "discrete"
+
+    with pytest.raises(ConfigError, match="needs a finite space"):
+        Needy(mg.Box([0], [1]))
+    with pytest.raises(ConfigError, match="magister space"):
+        mg.make_teacher("uniform", [0, 1])
+
+
+def test_unknown_teacher_name_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="available: .*uniform"):
+        mg.make_teacher("no-such-teacher", mg.Discrete(2))
+
+
+def test_save_load_resumes_exactly(tmp_path):
+    t = mg.make_teacher("uniform", mg.Box([0, -1], [1, 1]), seed=3, score_range=(0, 10))
+    for _ in range(10):
+        t.observe(t.propose(), 5.0)
+    path = t.save(tmp_path / "sub" / "t.ckpt")
+    u = mg.load(path)
+    assert u.score_range == t.score_range and u.n_observed == 10
+    assert np.array_equal(t.propose(6), u.propose(6))
+    v = mg.loads(t.to_bytes())
+    assert np.array_equal(t.propose(3), v.propose(3))
+    assert not [p for p in os.listdir(tmp_path / "sub") if p.endswith(".tmp")], "temporary file left behind"
+
+
+def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path):
+    t = mg.make_teacher("uniform", mg.Discrete(4), seed=0)
+    path = t.save(tmp_path / "t.ckpt")
+    data = path.read_bytes()
+    (tmp_path / "torn.ckpt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        mg.load(tmp_path / "torn.ckpt")
+    (tmp_path / "text.ckpt").write_text("hello")
+    with pytest.raises(CheckpointError, match="corrupt or not a magister checkpoint"):
+        mg.load(tmp_path / "text.ckpt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        mg.load(tmp_path / "missing.ckpt")
+    with zipfile.ZipFile(tmp_path / "other.npz", "w") as z:
+        z.writestr("x.npy", b"")
+    with pytest.raises(CheckpointError):
+        mg.load(tmp_path / "other.npz")
+    flipped = bytearray(data)
+    flipped[len(flipped) // 3] ^= 0xFF
+    (tmp_path / "flipped.ckpt").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError):
+        mg.load(tmp_path / "flipped.ckpt")
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "state.ckpt"
+    checkpoint.atomic_write(target, b"old")
+
+    def boom(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["state.ckpt"]
+
+
+def test_checkpoint_round_trips_nested_state_exactly():
+    state = {
+        "a": np.array([0.1, 1 / 3, np.nan]),
+        "b": [1, 2.5, None, "x", True, (1, 2)],
+        "c": {"__ndarray__": "tricky key"},
+        "d": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "e": float("inf"),
+    }
+    back = checkpoint.loads(checkpoint.dumps(state))
+    assert states_equal(state, back)
+    assert back["d"].dtype == np.int32 and back["b"][5] == (1, 2)
+    with pytest.raises(CheckpointError, match="cannot hold"):
+        checkpoint.dumps({"f": object()})
+
+
+def test_load_state_dict_refuses_mismatch_and_changes_nothing():
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    t.observe(0, 1.0)
+    other = mg.make_teacher("uniform", mg.Discrete(4), seed=0)
+    before = t.state_dict()
+    with pytest.raises(CheckpointError, match="saved for space"):
+        t.load_state_dict(other.state_dict())
+    assert states_equal(before, t.state_dict())
+
+
+def test_generators_are_explicit_and_restorable():
+    g = as_generator(5)
+    g.random(3)
+    h = restore_generator(generator_state(g))
+    assert np.array_equal(g.random(4), h.random(4))
+    assert as_generator(g) is g
+    with pytest.raises(TypeError):
+        as_generator("seed")
+    state = np.random.get_state()[1].copy()
+    mg.make_teacher("uniform", mg.Box([0], [1]), seed=1).propose(10)
+    assert np.array_equal(state, np.random.get_state()[1]), "the global numpy seed was touched"
+
+
+def test_import_magister_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, magister; print(','.join(m for m in ('torch','ray','fastapi','gymnasium','matplotlib','sqlalchemy','transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"import magister pulled in heavy modules: {out}"

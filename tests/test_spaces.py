@@ -1,0 +1,134 @@
+"""Task spaces: validation, unit-vector maps, sampling, indices, specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError, InvalidTaskError, UnknownTaskError
+
+
+def test_box_validates_and_names_the_offending_value():
+    box = mg.Box([0, -1], [1, 1], names=["friction", "tilt"])
+    assert np.array_equal(box.validate([0.5, 0.0]), [0.5, 0.0])
+    assert np.array_equal(box.validate({"tilt": 0.2, "friction": 0.1}), [0.1, 0.2])
+    with pytest.raises(InvalidTaskError, match=r"tilt = 2.0 is not in \[-1.0, 1.0\]"):
+        box.validate([0.5, 2.0])
+    with pytest.raises(InvalidTaskError, match="NaN"):
+        box.validate([np.nan, 0])
+    with pytest.raises(InvalidTaskError, match="expects 2 numbers"):
+        box.validate([0.1, 0.2, 0.3])
+    with pytest.raises(InvalidTaskError, match="missing"):
+        box.validate({"friction": 0.1})
+    assert [0.5, 0.5] in box and [2, 0] not in box
+
+
+def test_box_unit_map_round_trips_and_clips():
+    box = mg.Box([0, 100], [1, 200])
+    x = np.array([[0.25, 150.0], [1.0, 100.0]])
+    u = box.to_unit_batch(x)
+    assert np.allclose(u, [[0.25, 0.5], [1.0, 0.0]])
+    assert np.allclose(box.from_unit_batch(u), x)
+    assert np.array_equal(box.from_unit([2.0, -1.0]), [1.0, 100.0])  # clipped inside
+
+
+def test_box_refuses_bad_bounds():
+    with pytest.raises(ConfigError, match="low < high"):
+        mg.Box([0, 1], [1, 1])
+    with pytest.raises(ConfigError, match="finite"):
+        mg.Box([0], [np.inf])
+    with pytest.raises(ConfigError, match="same length"):
+        mg.Box([0, 0], [1])
+
+
+def test_box_sampling_is_seeded_and_uniform():
+    box = mg.Box([0, 10], [1, 20])
+    a = box.sample(np.random.default_rng(0), 4000)
+    b = box.sample(np.random.default_rng(0), 4000)
+    assert np.array_equal(a, b)
+    assert all(box.contains(t) for t in a[:50])
+    assert np.allclose(box.to_unit_batch(a).mean(0), 0.5, atol=0.02)
+
+
+def test_discrete_names_and_indices():
+    d = mg.Discrete(["add", "sub", "mul"])
+    assert d.validate("sub") == "sub" and d.validate(2) == "mul"
+    assert d.index("mul") == 2 and d.task_at(0) == "add"
+    with pytest.raises(UnknownTaskError, match="unknown task name 'div'; known tasks: add, sub, mul"):
+        d.validate("div")
+    with pytest.raises(InvalidTaskError, match="outside"):
+        d.validate(3)
+    with pytest.raises(InvalidTaskError, match="bool"):
+        d.validate(True)
+    with pytest.raises(ConfigError, match="distinct"):
+        mg.Discrete(["a", "a"])
+    plain = mg.Discrete(4)
+    assert plain.validate(np.int64(3)) == 3 and plain.validate(2.0) == 2
+    with pytest.raises(UnknownTaskError):
+        plain.validate("x")
+
+
+def test_discrete_unit_map_hits_every_task_equally():
+    d = mg.Discrete(5)
+    u = d.to_unit_batch([0, 4])
+    assert np.allclose(u.ravel(), [0.1, 0.9])
+    counts = np.bincount(d.sample(np.random.default_rng(1), 5000), minlength=5)
+    assert counts.min() > 900
+    assert d.from_unit_batch(np.array([[0.0], [1.0], [0.39]])) == [0, 4, 1]
+
+
+def test_multidiscrete_index_round_trip():
+    m = mg.MultiDiscrete([3, 4])
+    assert m.n == 12
+    for i in range(12):
+        assert m.index(m.task_at(i)) == i
+    assert m.validate([2, 3]) == (2, 3)
+    with pytest.raises(InvalidTaskError, match="coordinate 1 = 4"):
+        m.validate([0, 4])
+    with pytest.raises(InvalidTaskError, match="non-integer"):
+        m.validate([0.5, 1])
+
+
+def test_dict_space_mixes_kinds():
+    s = mg.Dict({"level": mg.Discrete(["easy", "hard"]), "speed": mg.Box([0.5], [2.0])})
+    assert s.dim == 2 and s.n is None
+    t = s.validate({"level": "hard", "speed": [1.0]})
+    assert t["level"] == "hard"
+    u = s.to_unit(t)
+    assert np.allclose(u, [0.75, 1 / 3])
+    back = s.from_unit(u)
+    assert back["level"] == "hard" and np.allclose(back["speed"], [1.0])
+    with pytest.raises(InvalidTaskError, match="entry 'level'"):
+        s.validate({"level": "medium", "speed": [1.0]})
+    with pytest.raises(InvalidTaskError, match="missing"):
+        s.validate({"level": "easy"})
+    finite = mg.Dict({"a": mg.Discrete(2), "b": mg.MultiDiscrete([3])})
+    assert finite.n == 6
+    assert [finite.index(finite.task_at(i)) for i in range(6)] == list(range(6))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        mg.Box([0, 0], [1, 5], names=["a", "b"]),
+        mg.Discrete(3),
+        mg.Discrete(["x", "y"]),
+        mg.MultiDiscrete([2, 2]),
+        mg.Dict({"k": mg.Discrete(2), "v": mg.Box([0], [1])}),
+    ],
+)
+def test_spec_round_trip_and_json(space):
+    import json
+
+    again = mg.space_from_spec(json.loads(json.dumps(space.to_spec())))
+    assert again == space
+    task = space.sample(np.random.default_rng(0))
+    assert space.contains(space.from_json(json.loads(json.dumps(space.to_json(task)))))
+
+
+def test_bad_spec_is_refused():
+    with pytest.raises(ConfigError, match="unknown space type"):
+        mg.space_from_spec({"type": "Sphere"})
+    with pytest.raises(ConfigError, match="missing"):
+        mg.space_from_spec({"type": "Box", "low": [0]})
