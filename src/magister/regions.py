@@ -1,0 +1,435 @@
+"""Region trees: recursive axis-aligned splits of the unit cube with learning progress.
+
+This is the machinery behind RIAC-style teachers (Baranes and Oudeyer, 2009),
+written to be reused by any teacher that wants to track *where* a learner is
+progressing:
+
+* the unit cube ``[0, 1]^d`` is the root region; a region that holds too many
+  observations is cut in two along one axis, recursively, so the regions form
+  a binary tree whose leaves tile the cube;
+* every region (internal nodes too) keeps a bounded, chronological window of
+  its latest ``(point, score)`` pairs;
+* a region's *learning progress* (LP) is ``|mean(older half) - mean(newer half)|``
+  of the scores in its window;
+* a full leaf tries ``n_cuts`` random cuts, refuses those leaving a child
+  thinner than ``min_width`` (a fraction of the unit range) or with fewer than
+  ``min_points`` points, and keeps the cut maximising
+  ``n_left * n_right * |LP_left - LP_right|``. If no cut is acceptable, the
+  leaf forgets its oldest ``discard`` points instead.
+
+Everything is stored in flat numpy arrays indexed by node id (bounds, split
+axis and value, children, score windows), so finding the leaf of a batch of
+points is a vectorised descent (one numpy step per tree level, never a Python
+loop over regions), and the learning progress of many regions, or of all 50
+candidate cuts, is computed with a handful of array operations.
+
+The tree's full state is a dict of arrays (:meth:`RegionTree.state_dict`), so a
+teacher that owns one resumes exactly after a checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["RegionTree", "learning_progress"]
+
+
+def learning_progress(scores: np.ndarray, window: int | None = None) -> float:
+    """``|mean(older half) - mean(newer half)|`` of the last ``window`` scores.
+
+    ``scores`` are in chronological order. With ``w = min(len, window)`` scores
+    kept, the newer half is the last ``w // 2`` and the older half the
+    ``w - w // 2`` before them (the older half takes the odd one). Fewer than
+    three scores give 0: there is no trend to measure yet.
+    """
+    s = np.asarray(scores, dtype=float).ravel()
+    w = len(s) if window is None else min(len(s), int(window))
+    if w <= 2:
+        return 0.0
+    half = w // 2
+    recent = s[len(s) - half:]
+    older = s[len(s) - w: len(s) - half]
+    return float(abs(older.mean() - recent.mean()))
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class RegionTree:
+    """A binary tree of axis-aligned regions of ``[0, 1]^dim`` with score windows.
+
+    Parameters
+    ----------
+    dim:
+        Number of coordinates of the points (unit vectors).
+    max_points:
+        A leaf holding more than this many points tries to split (reference 200).
+        Every region keeps its latest ``max_points + 1`` points.
+    lp_window:
+        Scores used for learning progress (the latest ``lp_window``; default
+        ``max_points``).
+    n_cuts:
+        Random candidate cuts tried per split (reference 50).
+    min_width:
+        No child may be narrower than this fraction of the unit range in any
+        dimension (reference 1/15).
+    min_points:
+        Each child must receive at least this many of the parent's points
+        (reference ``max_points / 20``).
+    discard:
+        Fraction of ``max_points`` a full leaf forgets (oldest first) when no
+        cut is acceptable (reference 1/4).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        max_points: int = 200,
+        lp_window: int | None = None,
+        n_cuts: int = 50,
+        min_width: float = 1.0 / 15.0,
+        min_points: int | None = None,
+        discard: float = 0.25,
+    ):
+        self.dim = _check_positive_int("dim", dim)
+        self.max_points = _check_positive_int("max_points", max_points, 4)
+        self.lp_window = self.max_points if lp_window is None else _check_positive_int("lp_window", lp_window, 3)
+        self.n_cuts = _check_positive_int("n_cuts", n_cuts)
+        if isinstance(min_width, bool) or not isinstance(min_width, (int, float)) or not 0.0 < float(min_width) <= 0.5:
+            raise ConfigError(
+                f"min_width is a fraction of the unit range in (0, 0.5] (a child may not be thinner), got {min_width!r}"
+            )
+        self.min_width = float(min_width)
+        if min_points is None:
+            min_points = max(1, self.max_points // 20)
+        self.min_points = _check_positive_int("min_points", min_points)
+        if 2 * self.min_points > self.max_points + 1:
+            raise ConfigError(
+                f"min_points={self.min_points} is too large for max_points={self.max_points}: two children need "
+                f"2 * min_points <= max_points + 1; lower min_points"
+            )
+        if isinstance(discard, bool) or not isinstance(discard, (int, float)) or not 0.0 < float(discard) < 1.0:
+            raise ConfigError(f"discard is a fraction in (0, 1) of max_points to forget after a failed split, got {discard!r}")
+        self.discard = float(discard)
+        self.keep = self.max_points + 1  # points a region remembers
+        self._buf = 2 * self.keep  # physical buffer length per node (compacted when full)
+        self._alloc(8)
+        self.n_nodes = 1
+        self.low[0] = 0.0
+        self.high[0] = 1.0
+        self.n_splits = 0
+        self.n_failed_splits = 0
+
+    # ------------------------------------------------------------ storage
+    def _alloc(self, capacity: int) -> None:
+        d, b = self.dim, self._buf
+        self.low = np.zeros((capacity, d))
+        self.high = np.ones((capacity, d))
+        self.parent = np.full(capacity, -1, dtype=np.int64)
+        self.children = np.full((capacity, 2), -1, dtype=np.int64)
+        self.split_dim = np.full(capacity, -1, dtype=np.int64)
+        self.split_value = np.zeros(capacity)
+        self.depth = np.zeros(capacity, dtype=np.int64)
+        self.lp = np.zeros(capacity)
+        self.total = np.zeros(capacity, dtype=np.int64)  # points ever added
+        self._x = np.zeros((capacity, b, d))
+        self._y = np.zeros((capacity, b))
+        self._start = np.zeros(capacity, dtype=np.int64)
+        self._end = np.zeros(capacity, dtype=np.int64)
+
+    def _grow(self) -> None:
+        old = {k: getattr(self, k) for k in self._ARRAYS}
+        cap = 2 * len(self.low)
+        self._alloc(cap)
+        for k, v in old.items():
+            getattr(self, k)[: len(v)] = v
+
+    _ARRAYS = ("low", "high", "parent", "children", "split_dim", "split_value", "depth", "lp", "total",
+               "_x", "_y", "_start", "_end")
+
+    # ------------------------------------------------------------ queries
+    @property
+    def is_leaf(self) -> np.ndarray:
+        """Boolean mask over nodes ``0 .. n_nodes-1``: True for leaves."""
+        return self.children[: self.n_nodes, 0] < 0
+
+    @property
+    def leaves(self) -> np.ndarray:
+        """Ids of the leaves (they tile the unit cube)."""
+        return np.flatnonzero(self.is_leaf)
+
+    def count(self, nodes: np.ndarray | None = None) -> np.ndarray:
+        """Points currently remembered by each node (all nodes by default)."""
+        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        return np.minimum(self._end[idx] - self._start[idx], self.keep)
+
+    def window(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        """The node's remembered ``(points (n, dim), scores (n,))``, oldest first (copies)."""
+        node = int(node)
+        if not 0 <= node < self.n_nodes:
+            raise IndexError(f"node {node} does not exist (the tree has {self.n_nodes} nodes)")
+        e = int(self._end[node])
+        s = max(int(self._start[node]), e - self.keep)
+        return self._x[node, s:e].copy(), self._y[node, s:e].copy()
+
+    def leaf_of(self, x: np.ndarray) -> np.ndarray:
+        """Leaf id of every point of ``x`` (``(m, dim)``), by vectorised descent.
+
+        A point exactly on a cut goes to the lower child.
+        """
+        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        node = np.zeros(len(x), dtype=np.int64)
+        active = np.arange(len(x))
+        while len(active):
+            cur = node[active]
+            inner = self.children[cur, 0] >= 0
+            active, cur = active[inner], cur[inner]
+            if not len(active):
+                break
+            upper = x[active, self.split_dim[cur]] > self.split_value[cur]
+            node[active] = self.children[cur, upper.astype(np.int64)]
+        return node
+
+    def path_of(self, point: np.ndarray) -> np.ndarray:
+        """Node ids from the root down to the leaf holding ``point``."""
+        p = np.asarray(point, dtype=float).ravel()
+        out = [0]
+        node = 0
+        children, sd, sv = self.children, self.split_dim, self.split_value
+        while children[node, 0] >= 0:
+            node = int(children[node, 1] if p[sd[node]] > sv[node] else children[node, 0])
+            out.append(node)
+        return np.asarray(out, dtype=np.int64)
+
+    def contains(self, x: np.ndarray, nodes: np.ndarray | None = None) -> np.ndarray:
+        """Brute-force membership ``(m, n_nodes)``: is point i inside the closed box of node j?"""
+        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        lo, hi = self.low[idx], self.high[idx]
+        return ((x[:, None, :] >= lo[None]) & (x[:, None, :] <= hi[None])).all(axis=2)
+
+    def worst_point(self, nodes: np.ndarray) -> np.ndarray:
+        """For each node, its remembered point with the lowest score (the earliest on ties).
+
+        A node that remembers nothing gives its centre.
+        """
+        nodes = np.asarray(nodes, dtype=np.int64)
+        out = 0.5 * (self.low[nodes] + self.high[nodes])
+        uniq, inv = np.unique(nodes, return_inverse=True)
+        for j, node in enumerate(uniq):
+            e = int(self._end[node])
+            s = max(int(self._start[node]), e - self.keep)
+            if e > s:
+                i = s + int(np.argmin(self._y[node, s:e]))
+                out[inv == j] = self._x[node, i]
+        return out
+
+    # ------------------------------------------------------------ updates
+    def add(self, x: np.ndarray, scores: np.ndarray, rng: np.random.Generator) -> list[int]:
+        """Record ``(point, score)`` pairs in order; full leaves try to split.
+
+        Returns the ids of the nodes that were split (in order).
+        """
+        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        scores = np.asarray(scores, dtype=float).ravel()
+        if len(x) != len(scores):
+            raise ValueError(f"{len(x)} points but {len(scores)} scores")
+        split: list[int] = []
+        for i in range(len(x)):
+            path = self.path_of(x[i])
+            self._append(path, x[i], scores[i])
+            leaf = int(path[-1])
+            if self._end[leaf] - self._start[leaf] > self.max_points:
+                if self.split(leaf, rng):
+                    split.append(leaf)
+            self._refresh_lp(path)
+        return split
+
+    def _append(self, path: np.ndarray, point: np.ndarray, score: float) -> None:
+        full = path[self._end[path] >= self._buf]
+        for node in full:  # compaction: keep the last `keep` points at the front
+            e = int(self._end[node])
+            s = max(int(self._start[node]), e - self.keep)
+            n = e - s
+            self._x[node, :n] = self._x[node, s:e]
+            self._y[node, :n] = self._y[node, s:e]
+            self._start[node], self._end[node] = 0, n
+        pos = self._end[path]
+        self._x[path, pos] = point
+        self._y[path, pos] = score
+        self._end[path] = pos + 1
+        self._start[path] = np.maximum(self._start[path], self._end[path] - self.keep)
+        self.total[path] += 1
+
+    def _refresh_lp(self, nodes: np.ndarray) -> None:
+        """Recompute the learning progress of ``nodes`` (vectorised)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        end = self._end[nodes]
+        n = np.minimum(end - self._start[nodes], self.keep)
+        w = np.minimum(n, self.lp_window)
+        half = w // 2
+        lo = int((end - w).min()) if len(nodes) else 0
+        hi = int(end.max()) if len(nodes) else 0
+        block = self._y[nodes, lo:hi]
+        csum = np.concatenate([np.zeros((len(nodes), 1)), np.cumsum(block, axis=1)], axis=1)
+        rows = np.arange(len(nodes))
+        e, m, s = end - lo, end - half - lo, end - w - lo
+        recent = (csum[rows, e] - csum[rows, m]) / np.maximum(half, 1)
+        older = (csum[rows, m] - csum[rows, s]) / np.maximum(w - half, 1)
+        self.lp[nodes] = np.where(w > 2, np.abs(older - recent), 0.0)
+
+    def refresh_all(self) -> None:
+        """Recompute every node's learning progress (after changing ``lp_window``, say)."""
+        self._refresh_lp(np.arange(self.n_nodes))
+
+    def candidate_cuts(self, node: int, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` random cuts ``(dims, values)`` of ``node`` leaving both children at least ``min_width`` wide.
+
+        The axis is drawn uniformly among those wide enough to cut, the value
+        uniformly in the allowed range. Empty arrays if no axis can be cut.
+        """
+        lo, hi = self.low[node], self.high[node]
+        ok = np.flatnonzero(hi - lo >= 2 * self.min_width - 1e-12)
+        if not len(ok):
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        dims = ok[rng.integers(0, len(ok), size=k)]
+        a = lo[dims] + self.min_width
+        b = hi[dims] - self.min_width
+        values = a + rng.random(k) * np.maximum(b - a, 0.0)
+        return dims, values
+
+    def score_cuts(self, points: np.ndarray, scores: np.ndarray, dims: np.ndarray,
+                   values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Evaluate cuts of a chronological window: ``(score, n_low, lp_low, lp_high)`` per cut.
+
+        ``score = n_low * n_high * |lp_low - lp_high|``; the children's LP uses
+        the same rule as :func:`learning_progress` on each side's own points.
+        """
+        low_side = points[:, dims].T <= values[:, None]  # (C, n)
+        lp_sides = []
+        counts = []
+        for side in (low_side, ~low_side):
+            cnt = side.sum(axis=1)
+            # rank from the newest point of this side: 1 for the newest
+            rank = np.cumsum(side[:, ::-1], axis=1)[:, ::-1]
+            w = np.minimum(cnt, self.lp_window)
+            half = w // 2
+            newer = side & (rank <= half[:, None])
+            older = side & (rank > half[:, None]) & (rank <= w[:, None])
+            m_new = (newer * scores).sum(axis=1) / np.maximum(half, 1)
+            m_old = (older * scores).sum(axis=1) / np.maximum(w - half, 1)
+            lp_sides.append(np.where(w > 2, np.abs(m_old - m_new), 0.0))
+            counts.append(cnt)
+        score = counts[0] * counts[1] * np.abs(lp_sides[0] - lp_sides[1])
+        return score.astype(float), counts[0], lp_sides[0], lp_sides[1]
+
+    def split(self, node: int, rng: np.random.Generator) -> bool:
+        """Try to split leaf ``node``; on failure forget its oldest points. Returns True if split."""
+        node = int(node)
+        if self.children[node, 0] >= 0:
+            raise ValueError(f"node {node} is already split")
+        pts, sc = self.window(node)
+        n = len(pts)
+        best: tuple[float, int, float, float, float] | None = None
+        for _attempt in range(4):  # a few rounds of n_cuts candidates until some are valid
+            dims, values = self.candidate_cuts(node, rng, self.n_cuts)
+            if not len(dims):
+                break
+            score, n_low, lp_lo, lp_hi = self.score_cuts(pts, sc, dims, values)
+            valid = (n_low >= self.min_points) & (n - n_low >= self.min_points)
+            if valid.any():
+                cand = np.flatnonzero(valid)
+                j = int(cand[np.argmax(score[cand])])
+                best = (float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[j]), float(lp_hi[j]))
+                break
+        if best is None:
+            self._forget(node)
+            self.n_failed_splits += 1
+            return False
+        _, dim, value, lp_lo, lp_hi = best
+        if self.n_nodes + 2 > len(self.low):
+            self._grow()
+        kids = np.array([self.n_nodes, self.n_nodes + 1], dtype=np.int64)
+        self.n_nodes += 2
+        low_side = pts[:, dim] <= value
+        for kid, mask, lp in zip(kids, (low_side, ~low_side), (lp_lo, lp_hi)):
+            self.low[kid] = self.low[node]
+            self.high[kid] = self.high[node]
+            self.parent[kid] = node
+            self.depth[kid] = self.depth[node] + 1
+            self.children[kid] = -1
+            self.split_dim[kid] = -1
+            m = int(mask.sum())
+            self._x[kid, :m] = pts[mask]
+            self._y[kid, :m] = sc[mask]
+            self._start[kid], self._end[kid] = 0, m
+            self.total[kid] = m
+            self.lp[kid] = lp  # the LP of the chosen cut's child (not of the last attempted cut)
+        self.high[kids[0], dim] = value
+        self.low[kids[1], dim] = value
+        self.children[node] = kids
+        self.split_dim[node] = dim
+        self.split_value[node] = value
+        self.n_splits += 1
+        return True
+
+    def _forget(self, node: int) -> None:
+        e = int(self._end[node])
+        s = max(int(self._start[node]), e - self.keep)
+        drop = max(1, int(self.max_points * self.discard))
+        self._start[node] = min(e, s + drop)
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """All arrays needed to resume exactly (copies, trimmed to the nodes in use)."""
+        n = self.n_nodes
+        out: dict[str, Any] = {"n_nodes": n, "n_splits": self.n_splits, "n_failed_splits": self.n_failed_splits}
+        for k in self._ARRAYS:
+            out[k.lstrip("_")] = getattr(self, k)[:n].copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; raises ``ValueError`` (changing nothing) if it does not fit."""
+        n = int(state["n_nodes"])
+        if n < 1:
+            raise ValueError("a region tree has at least its root")
+        shapes = {"low": (n, self.dim), "high": (n, self.dim), "parent": (n,), "children": (n, 2),
+                  "split_dim": (n,), "split_value": (n,), "depth": (n,), "lp": (n,), "total": (n,),
+                  "x": (n, self._buf, self.dim), "y": (n, self._buf), "start": (n,), "end": (n,)}
+        arrays = {}
+        for k, shape in shapes.items():
+            a = np.asarray(state[k])
+            if a.shape != shape:
+                raise ValueError(f"region tree entry {k!r} has shape {a.shape}, expected {shape}")
+            arrays[k] = a
+        ch = arrays["children"]
+        if ((ch >= n) | (ch < -1)).any() or (arrays["end"] > self._buf).any() or (arrays["start"] > arrays["end"]).any():
+            raise ValueError("region tree arrays are inconsistent")
+        cap = 8
+        while cap < n:
+            cap *= 2
+        self._alloc(cap)
+        for k in self._ARRAYS:
+            getattr(self, k)[:n] = arrays[k.lstrip("_")]
+        self.n_nodes = n
+        self.n_splits = int(state.get("n_splits", 0))
+        self.n_failed_splits = int(state.get("n_failed_splits", 0))
+
+    def summary(self, nodes: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """JSON-friendly description of regions: bounds, LP, count, leaf flag, depth."""
+        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        leaf = self.children[idx, 0] < 0
+        cnt = self.count(idx)
+        return [
+            {"id": int(i), "low": self.low[i].tolist(), "high": self.high[i].tolist(), "lp": float(self.lp[i]),
+             "count": int(c), "leaf": bool(lf), "depth": int(self.depth[i])}
+            for i, c, lf in zip(idx, cnt, leaf)
+        ]
