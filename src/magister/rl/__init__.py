@@ -1,0 +1,23 @@
+"""Curricula for reinforcement learning with Gymnasium.
+
+* :class:`CurriculumWrapper` - one env: a task per reset, a score per episode;
+* :class:`CurriculumVectorEnv` - sync/async vector envs, teacher in the main process;
+* score functions :class:`SuccessScore`, :class:`ReturnScore`, :class:`FunctionScore`;
+* :mod:`magister.rl.envs` - parametric envs ``magister/CliffWalk-v0``, ``magister/PointGap-v0``;
+* :mod:`magister.rl.ppo` - a compact PyTorch PPO (imports torch);
+* :mod:`magister.rl.ray` - the teacher as a Ray actor, a prefetching client, RLlib callbacks (imports ray).
+
+Importing this package needs only gymnasium and numpy.
+"""
+
+from __future__ import annotations
+
+from . import envs
+from .scores import Episode, FunctionScore, ReturnScore, SuccessScore, as_score_fn
+from .vector import CurriculumVectorEnv
+from .wrapper import SCORE_KEY, TASK_ID_KEY, CurriculumWrapper
+
+__all__ = [
+    "CurriculumWrapper", "CurriculumVectorEnv", "Episode", "SuccessScore", "ReturnScore", "FunctionScore",
+    "as_score_fn", "envs", "SCORE_KEY", "TASK_ID_KEY",
+]

@@ -1,0 +1,132 @@
+"""Shared machinery of the parametric environments: vectorised dynamics, tasks, test sets.
+
+Each environment is written once as batched numpy dynamics over ``n``
+independent episodes (``BatchDynamics``); the Gymnasium ``Env`` is the same
+code with ``n = 1``, and :func:`evaluate` runs a whole test set at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from ...errors import InvalidTaskError
+from ...spaces import Box
+
+__all__ = ["ParametricEnv", "evaluate", "mastered"]
+
+
+class ParametricEnv(gym.Env):
+    """Base class: a Gymnasium env whose episodes are parametrised by a continuous task.
+
+    The task is taken from ``reset(options={"task": task})`` or from
+    :meth:`set_task` (kept for later resets); it is checked against
+    :attr:`task_space` and a bad task raises ``InvalidTaskError`` without
+    changing the env. Subclasses define the class attributes and the batched
+    ``_init``/``_step``/``_obs`` functions.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    #: the task space (a magister Box)
+    task_space: ClassVar[Box]
+    #: episode length limit
+    horizon: ClassVar[int]
+    #: seed of the fixed test set
+    test_seed: ClassVar[int] = 12345
+
+    def __init__(self, task: Any = None, horizon: int | None = None):
+        super().__init__()
+        self.horizon_ = int(horizon or self.horizon)
+        self._task = self._check(task) if task is not None else self.default_task()
+        self._state: dict[str, np.ndarray] | None = None
+
+    # ----------------------------------------------------------- tasks
+    @classmethod
+    def default_task(cls) -> np.ndarray:
+        """An easy task (used until one is given)."""
+        return cls.task_space.low.copy()
+
+    @classmethod
+    def _check(cls, task: Any) -> np.ndarray:
+        try:
+            return np.asarray(cls.task_space.validate(task), dtype=float)
+        except InvalidTaskError as e:
+            raise InvalidTaskError(f"{cls.__name__}: {e}") from None
+
+    @property
+    def task(self) -> np.ndarray:
+        return self._task.copy()
+
+    def set_task(self, task: Any) -> None:
+        """Use ``task`` from the next reset on."""
+        self._task = self._check(task)
+
+    @classmethod
+    def test_set(cls) -> np.ndarray:
+        """The fixed test set: 100 tasks, ``(100, dim)``, the same on every call and machine."""
+        rng = np.random.Generator(np.random.PCG64(cls.test_seed))
+        u = rng.random((100, cls.task_space.dim))
+        return cls.task_space.from_unit_batch(u)
+
+    # ------------------------------------------------------ dynamics API
+    @classmethod
+    def init_batch(cls, tasks: np.ndarray, rng: np.random.Generator, horizon: int) -> dict[str, np.ndarray]:
+        """Start ``len(tasks)`` episodes; returns the batched state."""
+        raise NotImplementedError
+
+    @classmethod
+    def step_batch(cls, state: dict[str, np.ndarray], actions: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every episode: returns (reward, terminated, truncated, success); mutates ``state``."""
+        raise NotImplementedError
+
+    @classmethod
+    def obs_batch(cls, state: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- gym
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "task" in options:
+            self._task = self._check(options["task"])
+        self._state = self.init_batch(self._task[None, :], self.np_random, self.horizon_)
+        return self.obs_batch(self._state)[0], {"task": self._task.copy()}
+
+    def step(self, action: Any):
+        if self._state is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        a = np.asarray([action]).reshape(1, *self.action_space.shape) if self.action_space.shape else np.asarray([int(action)])
+        reward, term, trunc, success = self.step_batch(self._state, a, self.np_random)
+        obs = self.obs_batch(self._state)[0]
+        info = {"is_success": bool(success[0])} if (term[0] or trunc[0]) else {}
+        return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
+
+
+def evaluate(env_cls: type[ParametricEnv], policy: Callable[[np.ndarray], np.ndarray], tasks: np.ndarray,
+             episodes: int = 10, seed: int = 0, horizon: int | None = None) -> np.ndarray:
+    """Success rate of ``policy`` (batched obs -> actions) on each task, all episodes at once.
+
+    Returns an array ``(len(tasks),)`` of success rates in [0, 1].
+    """
+    tasks = np.asarray(tasks, dtype=float)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    rep = np.repeat(tasks, episodes, axis=0)
+    h = int(horizon or env_cls.horizon)
+    state = env_cls.init_batch(rep, rng, h)
+    alive = np.ones(len(rep), dtype=bool)
+    won = np.zeros(len(rep), dtype=bool)
+    for _ in range(h):
+        actions = policy(env_cls.obs_batch(state))
+        _, term, trunc, success = env_cls.step_batch(state, actions, rng)
+        won |= alive & success
+        alive &= ~(term | trunc)
+        if not alive.any():
+            break
+    return won.reshape(len(tasks), episodes).mean(axis=1)
+
+
+def mastered(success_rates: np.ndarray, threshold: float = 0.8) -> float:
+    """Share of tasks whose success rate reaches ``threshold``."""
+    return float(np.mean(np.asarray(success_rates) >= threshold))

@@ -1,0 +1,123 @@
+"""Episode score functions: turn one finished episode into one number for the teacher.
+
+A score function is any callable ``f(episode) -> float`` taking an
+:class:`Episode` (task, return, length, last ``info``, whether it terminated).
+Three are shipped:
+
+* :class:`SuccessScore` - 1.0 when the final ``info`` carries a true success
+  flag (``info["is_success"]`` by default), else 0.0;
+* :class:`ReturnScore` - the episode return mapped to [0, 1] through a declared
+  :class:`~magister.ScoreRange` (``ReturnScore(-100, 300)``);
+* :class:`FunctionScore` - wraps a user function (also what a plain callable
+  becomes).
+
+:func:`as_score_fn` accepts ``"success"``, ``"return"`` (needs a range), a
+``(low, high)`` pair, a ``ScoreRange`` or a callable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import ConfigError, InvalidScoreError
+from ..scores import ScoreRange
+
+__all__ = ["Episode", "SuccessScore", "ReturnScore", "FunctionScore", "as_score_fn"]
+
+
+@dataclass
+class Episode:
+    """What a score function sees about one finished episode."""
+
+    task: Any
+    episode_return: float
+    length: int
+    info: dict[str, Any] = field(default_factory=dict)
+    terminated: bool = False
+    truncated: bool = False
+
+
+class SuccessScore:
+    """1.0 if ``info[key]`` is true at the end of the episode, else 0.0.
+
+    ``missing`` says what a missing flag means: ``"fail"`` (0.0, the default,
+    so a timeout without a flag counts as a failure) or ``"error"``.
+    """
+
+    def __init__(self, key: str = "is_success", missing: str = "fail"):
+        if missing not in ("fail", "error"):
+            raise ConfigError(f"SuccessScore(missing=...) must be 'fail' or 'error', got {missing!r}")
+        self.key, self.missing = key, missing
+
+    def __call__(self, episode: Episode) -> float:
+        if self.key not in episode.info:
+            if self.missing == "error":
+                raise InvalidScoreError(
+                    f"the episode's final info has no {self.key!r} flag; make the env report it "
+                    f"or use score=ReturnScore(low, high)"
+                )
+            return 0.0
+        return 1.0 if bool(episode.info[self.key]) else 0.0
+
+    def __repr__(self) -> str:
+        return f"SuccessScore(key={self.key!r})"
+
+
+class ReturnScore:
+    """The episode return mapped to [0, 1] through ``ScoreRange(low, high, clip)``.
+
+    Clipping is on by default: an RL return occasionally leaves any range one
+    declares, and a teacher only needs the order of magnitude.
+    """
+
+    def __init__(self, low: float, high: float, clip: bool = True):
+        self.range = ScoreRange(float(low), float(high), clip=clip)
+
+    def __call__(self, episode: Episode) -> float:
+        return float(self.range.normalise([episode.episode_return])[0])
+
+    def __repr__(self) -> str:
+        return f"ReturnScore({self.range.low}, {self.range.high}, clip={self.range.clip})"
+
+
+class FunctionScore:
+    """A user function ``f(episode) -> float``; its result must be a finite number."""
+
+    def __init__(self, fn: Callable[[Episode], float]):
+        if not callable(fn):
+            raise ConfigError(f"score function must be callable, got {fn!r}")
+        self.fn = fn
+
+    def __call__(self, episode: Episode) -> float:
+        value = self.fn(episode)
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise InvalidScoreError(f"score function returned {value!r}; it must return a number") from None
+        if not math.isfinite(out):
+            raise InvalidScoreError(f"score function returned {out!r}; it must return a finite number")
+        return out
+
+    def __repr__(self) -> str:
+        return f"FunctionScore({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def as_score_fn(score: Any) -> Callable[[Episode], float]:
+    """Coerce the ``score=`` argument of the wrappers into a score function."""
+    if score is None or score == "success":
+        return SuccessScore()
+    if isinstance(score, (SuccessScore, ReturnScore, FunctionScore)):
+        return score
+    if isinstance(score, ScoreRange):
+        return ReturnScore(score.low, score.high, clip=score.clip)
+    if isinstance(score, str):
+        if score == "return":
+            raise ConfigError("score='return' needs a range: pass score=ReturnScore(low, high) or score=(low, high)")
+        raise ConfigError(f"unknown score {score!r}; use 'success', ReturnScore(low, high) or a function")
+    if isinstance(score, tuple) and len(score) == 2:
+        return ReturnScore(*score)
+    if callable(score):
+        return FunctionScore(score)
+    raise ConfigError(f"score must be 'success', a (low, high) return range, a ScoreRange or a function, got {score!r}")

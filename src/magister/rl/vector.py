@@ -1,0 +1,168 @@
+"""Curricula for Gymnasium vector envs: the teacher stays in the main process.
+
+:class:`CurriculumVectorEnv` builds a ``SyncVectorEnv`` or ``AsyncVectorEnv``
+whose sub-envs are :class:`~magister.rl.wrapper.CurriculumWrapper` s in export
+mode, and drives it with ``autoreset_mode=DISABLED`` so that it decides when and
+with which task each sub-env resets:
+
+1. ``step(actions)`` steps every sub-env once (one round trip);
+2. the sub-envs whose episode ended report their score in their final info
+   (``info["magister_score"]``, with the task id they were given);
+3. the teacher gets all of them in one ``observe_batch`` call, then proposes the
+   next tasks in one ``propose(k)`` call;
+4. those sub-envs are reset with one batched ``reset(options={"reset_mask": done,
+   "magister_tasks": {i: (id, task)}})`` call (one more round trip, only on steps
+   where some episode ended; all finished sub-envs reset in parallel).
+
+No polling thread, no per-reset request. Each task carries an id and the
+outcome is matched to it, so an outcome is never lost nor counted twice (a
+mismatch raises). Outwardly the env follows Gymnasium's ``SAME_STEP``
+autoreset convention: the observation returned for a finished sub-env is the
+first observation of its next episode, and ``infos["final_obs"]`` /
+``infos["final_info"]`` hold the last ones (masks ``_final_obs`` / ``_final_info``).
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from ..errors import ConfigError
+from .wrapper import SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper
+
+__all__ = ["CurriculumVectorEnv"]
+
+
+def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any) -> gym.Env:
+    env = fn if task_mode == "factory" else fn()
+    return CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
+
+
+class CurriculumVectorEnv(VectorEnv):
+    """A vector env whose episodes get their tasks from ``teacher`` (see the module docstring).
+
+    Args:
+        env_fns: one function per sub-env returning a ``gymnasium.Env`` (or, with
+            ``task_mode="factory"``, functions ``make_env(task)``).
+        teacher: a magister teacher (lives in this process).
+        task_mode: how a sub-env takes its task ("options", "set_task", "factory").
+        score: how an episode becomes a score (see :mod:`magister.rl.scores`).
+        vectorization: "sync" (one process) or "async" (one subprocess per env).
+        **vector_kwargs: passed to ``SyncVectorEnv`` / ``AsyncVectorEnv``
+            (e.g. ``shared_memory``, ``context``); ``autoreset_mode`` is managed here.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[..., gym.Env]],
+        teacher: Any,
+        *,
+        task_mode: str = "options",
+        score: Any = "success",
+        vectorization: str = "sync",
+        **vector_kwargs: Any,
+    ):
+        if not (hasattr(teacher, "propose") and hasattr(teacher, "observe_batch")):
+            raise ConfigError(f"CurriculumVectorEnv needs a teacher with propose(k) and observe_batch(), got {teacher!r}")
+        if "autoreset_mode" in vector_kwargs:
+            raise ConfigError("CurriculumVectorEnv manages autoreset itself (SAME_STEP outwardly); do not pass autoreset_mode")
+        if vectorization not in ("sync", "async"):
+            raise ConfigError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        env_fns = list(env_fns)
+        if not env_fns:
+            raise ConfigError("CurriculumVectorEnv needs at least one env function")
+        space = getattr(teacher, "space", None)
+        fns = [partial(_make_sub, fn, i, task_mode, score, space) for i, fn in enumerate(env_fns)]
+        cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+        self.env = cls(fns, autoreset_mode=AutoresetMode.DISABLED, **vector_kwargs)
+        self.teacher = teacher
+        self.num_envs = self.env.num_envs
+        self.observation_space = self.env.observation_space
+        self.action_space = self.env.action_space
+        self.single_observation_space = self.env.single_observation_space
+        self.single_action_space = self.env.single_action_space
+        self.metadata = dict(self.env.metadata)
+        self.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
+        self.tasks: list[Any] = [None] * self.num_envs
+        self._ids = np.full(self.num_envs, -1, dtype=np.int64)
+        self._next_id = 0
+        #: outcomes passed to the teacher so far
+        self.n_reported = 0
+        #: tasks handed to sub-envs so far
+        self.n_assigned = 0
+
+    # ----------------------------------------------------------- internals
+    def _assign(self, idx: np.ndarray) -> dict[int, tuple[int, Any]]:
+        new = self.teacher.propose(len(idx))
+        sent: dict[int, tuple[int, Any]] = {}
+        for j, i in enumerate(idx):
+            task = new[j]
+            self.tasks[int(i)] = task
+            self._ids[i] = self._next_id
+            sent[int(i)] = (self._next_id, task)
+            self._next_id += 1
+        self.n_assigned += len(idx)
+        return sent
+
+    def _collect(self, done: np.ndarray, infos: dict[str, Any]) -> tuple[np.ndarray, list[Any], np.ndarray]:
+        idx = np.flatnonzero(done)
+        have = infos.get("_" + SCORE_KEY)
+        if have is None or not np.all(have[idx]):
+            raise RuntimeError(
+                "a finished sub-env did not report its score; its env must be wrapped by CurriculumVectorEnv "
+                "itself (do not reset or step the inner vector env directly)"
+            )
+        ids = np.asarray(infos[TASK_ID_KEY])[idx]
+        if not np.array_equal(ids, self._ids[idx]):
+            raise RuntimeError(f"outcome/task mismatch: sub-envs reported task ids {ids}, expected {self._ids[idx]}")
+        scores = np.asarray(infos[SCORE_KEY], dtype=float)[idx]
+        return idx, [self.tasks[int(i)] for i in idx], scores
+
+    # ----------------------------------------------------------------- API
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every sub-env with a fresh task (unfinished episodes are not reported)."""
+        opts = dict(options or {})
+        if "reset_mask" in opts:
+            mask = np.asarray(opts["reset_mask"], dtype=bool)
+        else:
+            mask = np.ones(self.num_envs, dtype=bool)
+        opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
+        return self.env.reset(seed=seed, options=opts)
+
+    def step(self, actions: Any):
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        done = np.logical_or(terminated, truncated)
+        if not done.any():
+            return obs, rewards, terminated, truncated, infos
+        idx, tasks, scores = self._collect(done, infos)
+        self.teacher.observe_batch(tasks, scores)
+        self.n_reported += len(idx)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        single = list(gym.vector.utils.iterate(self.observation_space, obs))
+        for i in idx:
+            final_obs[i] = deepcopy(single[i])
+        opts = {"reset_mask": done.copy(), TASKS_OPTION: self._assign(idx)}
+        new_obs, _ = self.env.reset(options=opts)
+        out = dict(infos)
+        out["final_obs"], out["_final_obs"] = final_obs, done.copy()
+        out["final_info"], out["_final_info"] = infos, done.copy()
+        return new_obs, rewards, terminated, truncated, out
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.env.close(**kwargs)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        return self.env.call(name, *args, **kwargs)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        return self.env.get_attr(name)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        self.env.set_attr(name, values)
