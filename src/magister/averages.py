@@ -1,0 +1,214 @@
+"""Per-task running statistics shared by the discrete teachers.
+
+Most discrete curricula keep a few numbers per task and update them one
+outcome at a time: a count, a fast and a slow exponential moving average (EMA)
+of the score, the last few scores. :class:`TaskAverages` keeps all of them in
+flat numpy arrays indexed by task number, updates them strictly in the order
+outcomes happened (so a batch gives bit-for-bit the same state as one outcome
+at a time), and saves / restores them for checkpoints. :class:`RecentWindow`
+is the same "last N scores" buffer for a single stream. :func:`draw` samples
+task indices from a probability vector with an explicit generator.
+
+EMAs start at the first observed score (not at 0), so a task's first outcome
+does not look like progress; ``fast - slow`` is then 0 until the score moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["TaskAverages", "RecentWindow", "draw", "check_rate", "MAX_TASKS"]
+
+#: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
+MAX_TASKS = 1_000_000
+
+
+def check_rate(name: str, value: Any, *, allow_one: bool = True) -> float:
+    """Validate an EMA rate / step size in (0, 1] and return it as a float."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in (0, 1], got {value!r}") from None
+    ok = 0.0 < v <= 1.0 if allow_one else 0.0 < v < 1.0
+    if not ok or not np.isfinite(v):
+        bound = "(0, 1]" if allow_one else "(0, 1)"
+        raise ConfigError(f"{name} must be in {bound} (the weight of the newest score), got {value!r}")
+    return v
+
+
+def draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
+    """``k`` independent task indices drawn from ``probs`` (non-negative, summing to about 1).
+
+    Uses one ``rng.random(k)`` call and a search in the cumulative sum, so it is
+    O(n + k log n) for any number of tasks and consumes a fixed amount of the
+    generator's stream per call.
+    """
+    cdf = np.cumsum(probs, dtype=float)
+    u = rng.random(k) * cdf[-1]
+    idx = np.searchsorted(cdf, u, side="right")
+    return np.minimum(idx, len(probs) - 1).astype(np.int64)
+
+
+class TaskAverages:
+    """Running statistics of the scores of ``n`` tasks.
+
+    Parameters
+    ----------
+    n:
+        Number of tasks (indices ``0 .. n-1``).
+    fast, slow:
+        EMA rates in (0, 1]: after an outcome ``s`` of task ``i``,
+        ``fast[i] += fast_rate * (s - fast[i])`` and likewise for ``slow``.
+        ``fast`` should be the larger rate (shorter memory).
+    window:
+        Also keep the last ``window`` scores of every task (0 = don't); memory
+        is ``n * window`` floats.
+
+    Attributes (all numpy arrays of length ``n``): ``counts`` (outcomes seen),
+    ``fast``, ``slow`` (NaN until the task is seen), ``last`` (latest score).
+    """
+
+    def __init__(self, n: int, *, fast: float = 0.1, slow: float = 0.02, window: int = 0):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"TaskAverages needs a positive number of tasks, got {n!r}")
+        if n > MAX_TASKS:
+            raise ConfigError(
+                f"{n} tasks is too many for per-task statistics (limit {MAX_TASKS}); "
+                "use a continuous teacher on this space instead"
+            )
+        self.n = int(n)
+        self.fast_rate = check_rate("fast", fast)
+        self.slow_rate = check_rate("slow", slow)
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
+            raise ConfigError(f"window must be a whole number >= 0, got {window!r}")
+        self.window = int(window)
+        self.counts = np.zeros(self.n, dtype=np.int64)
+        self.fast = np.full(self.n, np.nan)
+        self.slow = np.full(self.n, np.nan)
+        self.last = np.full(self.n, np.nan)
+        self._buf = np.zeros((self.n, self.window)) if self.window else None
+
+    # ---------------------------------------------------------------- update
+    def update(self, idx: np.ndarray, scores: np.ndarray) -> None:
+        """Take outcomes in the order they happened (``idx`` ints, ``scores`` floats)."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        fr, sr = self.fast_rate, self.slow_rate
+        fast, slow, counts = self.fast, self.slow, self.counts
+        for i, s in zip(idx.tolist(), scores.tolist()):
+            if counts[i] == 0:
+                fast[i] = s
+                slow[i] = s
+            else:
+                fast[i] = fast[i] + fr * (s - fast[i])
+                slow[i] = slow[i] + sr * (s - slow[i])
+            if self._buf is not None:
+                self._buf[i, counts[i] % self.window] = s
+            counts[i] += 1
+            self.last[i] = s
+
+    # ----------------------------------------------------------------- reads
+    @property
+    def seen(self) -> np.ndarray:
+        """Boolean mask of tasks with at least one outcome."""
+        return self.counts > 0
+
+    def progress(self) -> np.ndarray:
+        """Absolute learning progress ``|fast - slow|`` (0 for unseen tasks)."""
+        lp = np.abs(self.fast - self.slow)
+        return np.where(self.seen, lp, 0.0)
+
+    def window_mean(self, i: int) -> float:
+        """Mean of task ``i``'s last ``min(count, window)`` scores (NaN if unseen)."""
+        if self._buf is None:
+            raise ConfigError("this TaskAverages keeps no window; build it with window > 0")
+        c = int(min(self.counts[i], self.window))
+        if c == 0:
+            return float("nan")
+        return float(self._buf[i, :c].mean())
+
+    def window_means(self) -> np.ndarray:
+        """:meth:`window_mean` of every task (NaN for unseen tasks)."""
+        if self._buf is None:
+            raise ConfigError("this TaskAverages keeps no window; build it with window > 0")
+        fill = np.minimum(self.counts, self.window)
+        mask = np.arange(self.window)[None, :] < fill[:, None]
+        total = np.where(mask, self._buf, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(fill > 0, total / np.maximum(fill, 1), np.nan)
+
+    # ----------------------------------------------------------------- state
+    def get_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "counts": self.counts.copy(), "fast": self.fast.copy(), "slow": self.slow.copy(), "last": self.last.copy(),
+        }
+        if self._buf is not None:
+            out["window"] = self._buf.copy()
+        return out
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output; checks every shape first and changes nothing on error."""
+        counts = np.asarray(state["counts"], dtype=np.int64)
+        arrays = {k: np.asarray(state[k], dtype=float) for k in ("fast", "slow", "last")}
+        for name, a in [("counts", counts), *arrays.items()]:
+            if a.shape != (self.n,):
+                raise ValueError(f"{name} has shape {a.shape}, expected ({self.n},)")
+        if (counts < 0).any():
+            raise ValueError("counts must be >= 0")
+        buf = None
+        if self._buf is not None:
+            buf = np.asarray(state["window"], dtype=float)
+            if buf.shape != self._buf.shape:
+                raise ValueError(f"window has shape {buf.shape}, expected {self._buf.shape}")
+        self.counts = counts.copy()
+        self.fast, self.slow, self.last = (arrays[k].copy() for k in ("fast", "slow", "last"))
+        if buf is not None:
+            self._buf = buf.copy()
+
+
+class RecentWindow:
+    """The last ``size`` scores of one stream (a ring buffer) and their mean."""
+
+    def __init__(self, size: int):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ConfigError(f"a score window needs a whole size >= 1, got {size!r}")
+        self.size = int(size)
+        self.buf = np.zeros(self.size)
+        self.count = 0
+
+    def push(self, score: float) -> None:
+        self.buf[self.count % self.size] = score
+        self.count += 1
+
+    def extend(self, scores: np.ndarray) -> None:
+        for s in np.asarray(scores, dtype=float).reshape(-1).tolist():
+            self.push(s)
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.size
+
+    def mean(self) -> float:
+        """Mean of the stored scores (NaN when empty)."""
+        c = min(self.count, self.size)
+        return float(self.buf[:c].mean()) if c else float("nan")
+
+    def clear(self) -> None:
+        self.buf[:] = 0.0
+        self.count = 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"buf": self.buf.copy(), "count": int(self.count)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        buf = np.asarray(state["buf"], dtype=float)
+        if buf.shape != (self.size,):
+            raise ValueError(f"window buffer has shape {buf.shape}, expected ({self.size},)")
+        count = int(state["count"])
+        if count < 0:
+            raise ValueError("window count must be >= 0")
+        self.buf, self.count = buf.copy(), count

@@ -1,0 +1,158 @@
+"""Learning-progress bandit: practise the tasks whose score is moving.
+
+After Kanitscheider et al. (2021, "Multi-task curriculum learning in a
+complex, visual, hard-exploration domain") and Matiisen et al. (TSCL). Per
+task keep a fast and a slow exponential moving average (EMA) of the score;
+learning progress is ``LP = |fast - slow|`` (bidirectional: a score that falls,
+say from forgetting, counts as much as one that rises). Sampling weights come
+from a transform of LP:
+
+* ``transform="sigmoid"`` (reference): z-score LP across the seen tasks, then
+  ``sigmoid(z / temperature)``; tasks with above-average progress get weights
+  near 1, the rest near 0, and nothing is ever starved completely;
+* ``transform="proportional"``: weights ``LP ** (1 / temperature)``, so a
+  task with zero progress is never picked except by exploration.
+
+Weights are normalised and mixed with uniform exploration:
+``p = (1 - epsilon) * weights + epsilon / n``. Tasks seen fewer than
+``min_tries`` times are tried first (the non-exploration mass is spread
+evenly over them), so a new task is never ignored because it has no LP yet.
+
+``reweight=p_theta`` applies the reweighting of Kanitscheider et al. to both
+EMAs before differencing, ``f(p) = (1 - p_theta) p / (p + p_theta (1 - 2 p))``,
+which magnifies changes near a score of 0 (a success rate rising from 1% to 3%
+matters more than one from 50% to 52%). Off by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..averages import TaskAverages, check_rate, draw
+from ..errors import ConfigError
+from ..teacher import Teacher, register
+
+_TRANSFORMS = ("sigmoid", "proportional")
+
+
+def _reweight(p: np.ndarray, theta: float) -> np.ndarray:
+    return (1.0 - theta) * p / (p + theta * (1.0 - 2.0 * p))
+
+
+@register("lp-bandit")
+class LPBandit(Teacher):
+    """Learning-progress bandit over the tasks of a finite space.
+
+    Parameters
+    ----------
+    fast, slow:
+        EMA rates in (0, 1] (weight of the newest score); ``fast > slow``.
+        Defaults 0.1 and 0.02: the slow average remembers about 50 episodes
+        of a task, the fast one about 10.
+    epsilon:
+        Share of proposals drawn uniformly over all tasks, in [0, 1].
+    transform:
+        ``"sigmoid"`` (z-score then sigmoid, the reference) or ``"proportional"``.
+    temperature:
+        > 0; lower sharpens the preference for high-progress tasks.
+    reweight:
+        ``None`` or ``p_theta`` in (0, 0.5): reweight the EMAs before the
+        difference (see module docstring).
+    min_tries:
+        Tasks with fewer outcomes than this are tried before any LP-based choice.
+    """
+
+    kind = "discrete"
+    conformance_kwargs: dict[str, Any] = {}
+
+    def __init__(self, space, *, fast: float = 0.1, slow: float = 0.02, epsilon: float = 0.1,
+                 transform: str = "sigmoid", temperature: float = 1.0, reweight: float | None = None,
+                 min_tries: int = 1, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        fast = check_rate("fast", fast)
+        slow = check_rate("slow", slow)
+        if not fast > slow:
+            raise ConfigError(f"fast ({fast}) must be larger than slow ({slow}): the fast EMA has the shorter memory")
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
+            raise ConfigError(f"epsilon is the uniform-exploration share in [0, 1], got {epsilon!r}")
+        if transform not in _TRANSFORMS:
+            raise ConfigError(f"transform must be one of {_TRANSFORMS}, got {transform!r}")
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
+            raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
+        if reweight is not None and not (isinstance(reweight, (int, float)) and 0.0 < reweight < 0.5):
+            raise ConfigError(f"reweight (p_theta) must be None or in (0, 0.5), got {reweight!r}")
+        if isinstance(min_tries, bool) or not isinstance(min_tries, (int, np.integer)) or min_tries < 0:
+            raise ConfigError(f"min_tries must be a whole number >= 0, got {min_tries!r}")
+        self.epsilon = float(epsilon)
+        self.transform = transform
+        self.temperature = float(temperature)
+        self.reweight = None if reweight is None else float(reweight)
+        self.min_tries = int(min_tries)
+        self.stats = TaskAverages(space.n, fast=fast, slow=slow)
+        self._probs: np.ndarray | None = None
+
+    # ------------------------------------------------------------- beliefs
+    def progress(self) -> np.ndarray:
+        """Learning progress of every task (0 for unseen tasks)."""
+        if self.reweight is None:
+            return self.stats.progress()
+        seen = self.stats.seen
+        f = _reweight(np.where(seen, self.stats.fast, 0.0), self.reweight)
+        s = _reweight(np.where(seen, self.stats.slow, 0.0), self.reweight)
+        return np.where(seen, np.abs(f - s), 0.0)
+
+    def probabilities(self) -> np.ndarray:
+        """The distribution the next proposal is drawn from."""
+        if self._probs is None:
+            self._probs = self._compute_probabilities()
+        return self._probs.copy()
+
+    def _compute_probabilities(self) -> np.ndarray:
+        n = self.space.n
+        counts = self.stats.counts
+        new = counts < self.min_tries
+        if new.any():
+            base = new / new.sum()
+        else:
+            lp = self.progress()
+            if self.transform == "sigmoid":
+                sd = lp.std()
+                if sd <= 1e-12:
+                    w = np.ones(n)
+                else:
+                    z = (lp - lp.mean()) / sd
+                    w = 0.5 * (1.0 + np.tanh(0.5 * z / self.temperature))  # sigmoid, overflow-free
+            else:
+                w = lp ** (1.0 / self.temperature)
+            total = w.sum()
+            base = w / total if total > 0 and np.isfinite(total) else np.full(n, 1.0 / n)
+        return (1.0 - self.epsilon) * base + self.epsilon / n
+
+    # --------------------------------------------------------------- hooks
+    def _propose(self, k: int) -> np.ndarray:
+        return draw(self.rng, self.probabilities(), k)
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        self.stats.update(x, scores)
+        self._probs = None
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"stats": self.stats.get_state()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.stats.set_state(state["stats"])
+        self._probs = None
+
+    def _beliefs(self) -> dict[str, Any]:
+        seen = self.stats.seen
+        return {
+            "kind": "discrete",
+            "tasks": self.space.task_names(),
+            "probability": self.probabilities(),
+            "progress": self.progress(),
+            "fast": np.where(seen, self.stats.fast, 0.0),
+            "slow": np.where(seen, self.stats.slow, 0.0),
+            "observed": self.stats.counts.copy(),
+        }

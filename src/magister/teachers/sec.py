@@ -1,0 +1,134 @@
+"""SEC: Self-Evolving Curriculum (2025), a non-stationary bandit over categories.
+
+Built for reinforcement-learning fine-tuning of language models, where each
+training batch holds problems from several categories. After each batch,
+every category ``c`` present in it gets a reward ``r_c`` and its value moves by
+a TD(0) step,
+
+    ``Q_c <- (1 - alpha) * Q_c + alpha * r_c``,
+
+and the next batch is drawn from the Boltzmann policy ``softmax(Q / temperature)``.
+Categories absent from a batch keep their value.
+
+The paper's reward is the category's mean absolute advantage. For pass/fail
+outcomes with group-normalised advantages that equals ``2 * sqrt(p (1 - p))``
+where ``p`` is the pass rate: largest at ``p = 1/2``, zero for problems that
+are always or never solved. magister offers two reward modes:
+
+* ``reward="accuracy"`` (default, the supervised stand-in): ``p`` is the mean
+  of the category's last ``window`` scores (this batch included) and
+  ``r_c = 2 * sqrt(p (1 - p))``;
+* ``reward="score"``: the caller computes the reward (e.g. the mean absolute
+  advantage from its own RL loop) and reports it as the score, scaled to
+  [0, 1] by ``score_range``; ``r_c`` is the mean score of ``c`` in the batch.
+
+The algorithm is defined per batch: ``observe_batch`` is one update per
+category present, and ``observe`` is a batch of one. ``alpha`` defaults to
+0.5 (the paper's runs); ``temperature`` defaults to 1.0, and the paper used
+0.2 to 1.0 depending on the domain (lower = greedier).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..averages import TaskAverages, check_rate, draw
+from ..errors import ConfigError
+from ..teacher import Teacher, register
+
+_REWARDS = ("accuracy", "score")
+
+
+@register("sec")
+class SEC(Teacher):
+    """Self-Evolving Curriculum: TD(0) values per category, Boltzmann sampling.
+
+    Parameters
+    ----------
+    alpha:
+        TD step size in (0, 1] (default 0.5).
+    temperature:
+        Boltzmann temperature > 0 (default 1.0; 0.2 to 1.0 in the paper).
+    reward:
+        ``"accuracy"`` or ``"score"`` (see module docstring).
+    window:
+        Number of recent scores per category behind ``p`` in ``"accuracy"`` mode.
+    """
+
+    kind = "discrete"
+    batch_observe_is_sequential = False
+    conformance_kwargs: dict[str, Any] = {}
+
+    def __init__(self, space, *, alpha: float = 0.5, temperature: float = 1.0, reward: str = "accuracy",
+                 window: int = 16, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self.alpha = check_rate("alpha", alpha)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ConfigError(f"temperature must be a number > 0 (0.2 to 1.0 is typical), got {temperature!r}")
+        if reward not in _REWARDS:
+            raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise ConfigError(f"window must be a whole number >= 1, got {window!r}")
+        self.temperature = float(temperature)
+        self.reward = reward
+        self.q = np.zeros(space.n)
+        self.stats = TaskAverages(space.n, fast=1.0, slow=1.0, window=int(window) if reward == "accuracy" else 0)
+        self.last_reward = np.full(space.n, np.nan)
+        self._probs: np.ndarray | None = None
+
+    def probabilities(self) -> np.ndarray:
+        """``softmax(Q / temperature)``."""
+        if self._probs is None:
+            z = self.q / self.temperature
+            w = np.exp(z - z.max())
+            self._probs = w / w.sum()
+        return self._probs.copy()
+
+    def category_rewards(self, x: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The categories present in a batch and their rewards (after recording the scores)."""
+        cats = np.unique(x)
+        if self.reward == "score":
+            sums = np.bincount(x, weights=scores, minlength=self.space.n)
+            cnt = np.bincount(x, minlength=self.space.n)
+            return cats, sums[cats] / cnt[cats]
+        p = np.array([self.stats.window_mean(int(c)) for c in cats])
+        return cats, 2.0 * np.sqrt(np.clip(p * (1.0 - p), 0.0, 0.25))
+
+    # --------------------------------------------------------------- hooks
+    def _propose(self, k: int) -> np.ndarray:
+        if self._probs is None:
+            self.probabilities()
+        return draw(self.rng, self._probs, k)
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.int64)
+        self.stats.update(x, scores)
+        cats, r = self.category_rewards(x, scores)
+        self.q[cats] = (1.0 - self.alpha) * self.q[cats] + self.alpha * r
+        self.last_reward[cats] = r
+        self._probs = None
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"q": self.q.copy(), "stats": self.stats.get_state(), "last_reward": self.last_reward.copy()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        q = np.asarray(state["q"], dtype=float)
+        last = np.asarray(state["last_reward"], dtype=float)
+        if q.shape != (self.space.n,) or last.shape != (self.space.n,) or not np.isfinite(q).all():
+            raise ValueError(f"q and last_reward must hold {self.space.n} numbers")
+        self.stats.set_state(state["stats"])
+        self.q, self.last_reward = q.copy(), last.copy()
+        self._probs = None
+
+    def _beliefs(self) -> dict[str, Any]:
+        return {
+            "kind": "discrete",
+            "tasks": self.space.task_names(),
+            "probability": self.probabilities(),
+            "progress": self.q.copy(),
+            "value": self.q.copy(),
+            "last_reward": np.where(np.isnan(self.last_reward), 0.0, self.last_reward),
+            "observed": self.stats.counts.copy(),
+        }
