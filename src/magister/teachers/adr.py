@@ -1,0 +1,231 @@
+"""ADR: Automatic Domain Randomization (OpenAI et al., 2019).
+
+The teacher keeps a box of tasks in unit coordinates, starting at a point (or a
+small box) that the learner can already handle, and grows it where the
+learner copes:
+
+* with probability ``boundary_prob`` a proposal is a *boundary probe*: one
+  random dimension is set to the box's lower or upper bound, the others are
+  uniform in the box; otherwise the whole proposal is uniform in the box;
+* the score of a probe goes into the queue of that bound (``queue_length``
+  scores, reference 10);
+* when a queue is full, its mean decides: at least ``threshold_high`` widens
+  that bound by ``step`` (unit coordinates), at most ``threshold_low`` narrows
+  it by ``step`` (never inside the starting box), and the queue is cleared.
+
+The box never leaves the space. ADR has to know whether an observed task was a
+probe: proposals are remembered as *pending probes* (part of the saved state,
+so a reloaded teacher resumes exactly) and an observed task is matched to the
+oldest pending probe with the same coordinates. A task that matches no probe,
+or a probe of a bound that has moved since, counts as an ordinary episode, which
+ADR does not learn from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidTaskError
+from ..teacher import Teacher, register
+
+_MATCH_TOL = 1e-9
+
+
+def _number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hint: str = "") -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        v = float(value)
+        ok = np.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi
+    if not ok:
+        rng = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        raise ConfigError(f"{name} must be a number in {rng}, got {value!r}{'; ' + hint if hint else ''}")
+    return float(value)
+
+
+@register("adr")
+class ADR(Teacher):
+    """Automatic Domain Randomization: a box that widens where the learner succeeds at its edges."""
+
+    kind = "continuous"
+    conformance_kwargs = {"initial_width": 0.2, "step": 0.1, "threshold_high": 0.3, "threshold_low": 0.05,
+                          "queue_length": 4}
+
+    def __init__(
+        self,
+        space,
+        *,
+        seed=None,
+        score_range=None,
+        initial: Any = None,
+        initial_width: float = 0.0,
+        initial_box: Any = None,
+        boundary_prob: float = 0.5,
+        queue_length: int = 10,
+        threshold_high: float = 0.8,
+        threshold_low: float = 0.2,
+        step: float = 0.05,
+        max_pending: int = 10_000,
+    ):
+        super().__init__(space, seed=seed, score_range=score_range)
+        d = space.dim
+        self.boundary_prob = _number("boundary_prob", boundary_prob, 0.0, 1.0)
+        if isinstance(queue_length, bool) or not isinstance(queue_length, (int, np.integer)) or queue_length < 1:
+            raise ConfigError(f"queue_length must be a whole number >= 1 (scores averaged per bound), got {queue_length!r}")
+        self.queue_length = int(queue_length)
+        self.threshold_high = _number("threshold_high", threshold_high, 0.0, 1.0,
+                                      hint="scores are mapped to [0, 1]; set score_range for other scales")
+        self.threshold_low = _number("threshold_low", threshold_low, 0.0, 1.0,
+                                     hint="scores are mapped to [0, 1]; set score_range for other scales")
+        if self.threshold_low >= self.threshold_high:
+            raise ConfigError(
+                f"threshold_low ({threshold_low}) must be below threshold_high ({threshold_high}): a bound widens "
+                "when its mean score is high and narrows when it is low"
+            )
+        self.step = _number("step", step, 0.0, 1.0, lo_open=True, hint="the step is a fraction of each dimension's range")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, (int, np.integer)) or max_pending < 1:
+            raise ConfigError(f"max_pending must be a whole number >= 1, got {max_pending!r}")
+        self.max_pending = int(max_pending)
+        width = _number("initial_width", initial_width, 0.0, 1.0, hint="a width in unit coordinates")
+        if initial_box is not None:
+            if initial is not None or width > 0:
+                raise ConfigError("give either initial (with initial_width) or initial_box, not both")
+            lo_hi = self._encode_task_pair(initial_box)
+            start_lo, start_hi = lo_hi.min(axis=0), lo_hi.max(axis=0)
+        else:
+            centre = np.zeros(d) if initial is None else self._encode_task(initial, "initial")
+            start_lo = np.clip(centre - width / 2, 0.0, 1.0)
+            start_hi = np.clip(centre + width / 2, 0.0, 1.0)
+        self.initial_low, self.initial_high = start_lo.astype(float), start_hi.astype(float)
+        self.low, self.high = self.initial_low.copy(), self.initial_high.copy()
+        self._queues = np.zeros((d, 2, self.queue_length))
+        self._qlen = np.zeros((d, 2), dtype=np.int64)
+        self._pend_x = np.zeros((0, d))
+        self._pend_dim = np.zeros(0, dtype=np.int64)
+        self._pend_side = np.zeros(0, dtype=np.int64)
+        self._pend_value = np.zeros(0)
+        self.n_widened = 0
+        self.n_narrowed = 0
+        self.n_probes_matched = 0
+
+    def _encode_task(self, task: Any, what: str) -> np.ndarray:
+        try:
+            return self.space.to_unit_batch([self.space.validate(task)])[0]
+        except InvalidTaskError as e:
+            raise ConfigError(f"{what} must be a task of the space: {e}") from None
+
+    def _encode_task_pair(self, box: Any) -> np.ndarray:
+        if isinstance(box, dict) or not hasattr(box, "__len__") or len(box) != 2:
+            raise ConfigError("initial_box must be a pair [low_task, high_task] of tasks of the space")
+        return np.stack([self._encode_task(box[0], "initial_box[0]"), self._encode_task(box[1], "initial_box[1]")])
+
+    # ------------------------------------------------------------ sampling
+    def _propose(self, k: int) -> np.ndarray:
+        d = self.space.dim
+        u = self.rng.random((k, d))
+        probe = self.rng.random(k) < self.boundary_prob
+        dims = self.rng.integers(0, d, size=k)
+        sides = self.rng.integers(0, 2, size=k)
+        x = self.low + u * (self.high - self.low)
+        rows = np.flatnonzero(probe)
+        if len(rows):
+            bounds = np.where(sides[rows] == 0, self.low[dims[rows]], self.high[dims[rows]])
+            x[rows, dims[rows]] = bounds
+            canon = self.space.to_unit_batch(self.space.from_unit_batch(x[rows]))
+            self._pend_x = np.concatenate([self._pend_x, canon])[-self.max_pending:]
+            self._pend_dim = np.concatenate([self._pend_dim, dims[rows]])[-self.max_pending:]
+            self._pend_side = np.concatenate([self._pend_side, sides[rows]])[-self.max_pending:]
+            self._pend_value = np.concatenate([self._pend_value, bounds])[-self.max_pending:]
+        return np.clip(x, 0.0, 1.0)
+
+    def match_probe(self, x: np.ndarray) -> int:
+        """Index of the oldest pending probe with the coordinates of ``x`` (unit vector), or -1."""
+        if not len(self._pend_x):
+            return -1
+        hit = np.flatnonzero(np.abs(self._pend_x - np.asarray(x, dtype=float)).max(axis=1) <= _MATCH_TOL)
+        return int(hit[0]) if len(hit) else -1
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for xi, si in zip(x, scores):
+            j = self.match_probe(xi)
+            if j < 0:
+                continue  # an ordinary episode: ADR learns only from probes
+            dim, side, value = int(self._pend_dim[j]), int(self._pend_side[j]), float(self._pend_value[j])
+            keep = np.arange(len(self._pend_x)) != j
+            self._pend_x, self._pend_dim = self._pend_x[keep], self._pend_dim[keep]
+            self._pend_side, self._pend_value = self._pend_side[keep], self._pend_value[keep]
+            current = self.low[dim] if side == 0 else self.high[dim]
+            if abs(current - value) > _MATCH_TOL:
+                continue  # the bound moved since this probe was proposed: stale
+            self.n_probes_matched += 1
+            self._queues[dim, side, self._qlen[dim, side]] = si
+            self._qlen[dim, side] += 1
+            if self._qlen[dim, side] >= self.queue_length:
+                self._update_bound(dim, side, float(self._queues[dim, side].mean()))
+                self._qlen[dim, side] = 0
+
+    def _update_bound(self, dim: int, side: int, mean: float) -> None:
+        s = self.step
+        if mean >= self.threshold_high:
+            if side == 0:
+                self.low[dim] = max(0.0, self.low[dim] - s)
+            else:
+                self.high[dim] = min(1.0, self.high[dim] + s)
+            self.n_widened += 1
+        elif mean <= self.threshold_low:
+            if side == 0:
+                self.low[dim] = min(self.initial_low[dim], self.low[dim] + s)
+            else:
+                self.high[dim] = max(self.initial_high[dim], self.high[dim] - s)
+            self.n_narrowed += 1
+
+    # ------------------------------------------------------------ state
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "low": self.low.copy(), "high": self.high.copy(),
+            "queues": self._queues.copy(), "queue_len": self._qlen.copy(),
+            "pending_x": self._pend_x.copy(), "pending_dim": self._pend_dim.copy(),
+            "pending_side": self._pend_side.copy(), "pending_value": self._pend_value.copy(),
+            "n_widened": self.n_widened, "n_narrowed": self.n_narrowed, "n_probes_matched": self.n_probes_matched,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        d = self.space.dim
+        low, high = np.asarray(state["low"], dtype=float), np.asarray(state["high"], dtype=float)
+        queues, qlen = np.asarray(state["queues"], dtype=float), np.asarray(state["queue_len"], dtype=np.int64)
+        px = np.asarray(state["pending_x"], dtype=float).reshape(-1, d)
+        pd_, ps = np.asarray(state["pending_dim"], dtype=np.int64), np.asarray(state["pending_side"], dtype=np.int64)
+        pv = np.asarray(state["pending_value"], dtype=float)
+        if low.shape != (d,) or high.shape != (d,) or (low > high).any() or (low < 0).any() or (high > 1).any():
+            raise ValueError("ADR box bounds do not fit the space")
+        if queues.shape != (d, 2, self.queue_length) or qlen.shape != (d, 2) or (qlen < 0).any() \
+                or (qlen >= self.queue_length).any():
+            raise ValueError("ADR queues do not match queue_length")
+        if not (len(px) == len(pd_) == len(ps) == len(pv)) or ((pd_ < 0) | (pd_ >= d)).any() \
+                or ((ps != 0) & (ps != 1)).any():
+            raise ValueError("ADR pending probes are inconsistent")
+        self.low, self.high, self._queues, self._qlen = low.copy(), high.copy(), queues.copy(), qlen.copy()
+        self._pend_x, self._pend_dim, self._pend_side, self._pend_value = px.copy(), pd_.copy(), ps.copy(), pv.copy()
+        self.n_widened = int(state["n_widened"])
+        self.n_narrowed = int(state["n_narrowed"])
+        self.n_probes_matched = int(state["n_probes_matched"])
+
+    def _beliefs(self) -> dict[str, Any]:
+        qmean = np.where(self._qlen > 0, self._queues.sum(axis=2) / np.maximum(self._qlen, 1), np.nan)
+        box: dict[str, Any] = {"low": self.low.tolist(), "high": self.high.tolist()}
+        if hasattr(self.space, "low") and hasattr(self.space, "high"):
+            box["low_task"] = self.space.from_unit_batch(self.low[None])[0].tolist()
+            box["high_task"] = self.space.from_unit_batch(self.high[None])[0].tolist()
+        return {
+            "kind": "box",
+            "box": box,
+            "queues": {
+                side: {"count": self._qlen[:, j].tolist(),
+                       "mean": [None if np.isnan(v) else float(v) for v in qmean[:, j]]}
+                for j, side in enumerate(("low", "high"))
+            },
+            "pending_probes": int(len(self._pend_x)),
+            "n_widened": self.n_widened,
+            "n_narrowed": self.n_narrowed,
+        }
