@@ -1,0 +1,207 @@
+"""The learner-model protocol and a small registry of models by name.
+
+Every learner model answers the same questions::
+
+    model.fit(log)                            # learn parameters from an EventLog
+    model.predict(learner, item, time=None)   # P(correct) now, before the answer
+    model.update(event)                       # take one answer online
+    model.state(learner)                      # {skill: {"mastery": ..., ...}}
+    model.save(path); LearnerModel.load(path) # through magister.checkpoint
+
+Parameters (what ``fit`` learns) and per-learner state (what ``update``
+changes) are kept apart: :meth:`LearnerModel.reset` forgets the learners and
+keeps the parameters, which is how the replay evaluator starts a fresh fold.
+Models are built from a name and a JSON-able settings dict
+(:func:`make_model`), so a teacher that owns one can be checkpointed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import checkpoint
+from ..errors import CheckpointError, ConfigError
+from .events import Event, EventLog
+
+__all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
+
+_MODELS: dict[str, type["LearnerModel"]] = {}
+
+
+def register_model(name: str):
+    """Class decorator: make a learner model available to :func:`make_model` by ``name``."""
+
+    def deco(cls: type["LearnerModel"]) -> type["LearnerModel"]:
+        cls.name = name
+        _MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def available_models() -> list[str]:
+    from . import bkt, elo, memory  # noqa: F401  (register the built-in models)
+
+    return sorted(_MODELS)
+
+
+def make_model(name: str, **settings: Any) -> "LearnerModel":
+    """Build a learner model by name: ``make_model("bkt", forgets=True)``."""
+    available_models()
+    try:
+        cls = _MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown learner model {name!r}; available: {', '.join(sorted(_MODELS))}") from None
+    try:
+        return cls(**settings)
+    except TypeError as e:
+        raise ConfigError(f"bad settings for learner model {name!r}: {e}") from None
+
+
+class LearnerModel:
+    """Base class. Subclasses implement the hooks below; names are mapped to codes here."""
+
+    name: ClassVar[str] = "model"
+    #: what the model predicts: "correct" (0/1 answers) or "recall" (graded reviews)
+    target: ClassVar[str] = "correct"
+
+    def __init__(self, **settings: Any):
+        self.settings = dict(settings)
+        self._learners: dict[str, int] = {}
+        self._items: dict[str, int] = {}
+        self._skills: dict[str, int] = {}
+        self._item_skill: dict[int, int] = {}
+
+    # --------------------------------------------------------------- codes
+    def _code(self, table: dict[str, int], name: str) -> int:
+        i = table.get(name)
+        if i is None:
+            i = table[name] = len(table)
+            self._grow()
+        return i
+
+    def _learner_code(self, learner: str) -> int:
+        return self._code(self._learners, str(learner))
+
+    def _item_code(self, item: str, skills: tuple[str, ...] | None = None) -> tuple[int, int]:
+        i = self._code(self._items, str(item))
+        if i not in self._item_skill:
+            skill = skills[0] if skills else str(item)
+            self._item_skill[i] = self._code(self._skills, str(skill))
+        return i, self._item_skill[i]
+
+    def _adopt_vocab(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Codes of ``log``'s learners, items and skills in this model's tables."""
+        lmap = np.array([self._learner_code(n) for n in log.learners], dtype=np.int64)
+        smap = np.array([self._code(self._skills, n) for n in log.skills], dtype=np.int64)
+        imap = np.empty(len(log.items), dtype=np.int64)
+        first_skill = np.full(len(log.items), -1, dtype=np.int64)
+        first_skill[log.item[::-1]] = log.skill[::-1]
+        for j, n in enumerate(log.items):
+            i = self._code(self._items, n)
+            if i not in self._item_skill:
+                s = first_skill[j]
+                self._item_skill[i] = int(smap[s]) if s >= 0 else self._code(self._skills, n)
+            imap[j] = i
+        return (lmap[log.learner] if len(log) else log.learner.copy(),
+                imap[log.item] if len(log) else log.item.copy(),
+                smap[log.skill] if len(log) else log.skill.copy())
+
+    def _grow(self) -> None:
+        """Called when a learner, item or skill is first seen: enlarge arrays."""
+
+    # ------------------------------------------------------------ protocol
+    def fit(self, log: EventLog) -> "LearnerModel":
+        raise NotImplementedError
+
+    def predict(self, learner: str, item: str, time: float | None = None,
+                skills: tuple[str, ...] | None = None) -> float:
+        raise NotImplementedError
+
+    def update(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
+        """Per-skill state of ``learner``: at least ``{"mastery": p}`` for every known skill."""
+        raise NotImplementedError
+
+    def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
+        """One number in [0, 1] per skill used by policies (P(mastered), P(correct) or recall)."""
+        return float(self.state(learner, time).get(str(skill), {"mastery": 0.0})["mastery"])
+
+    def reset(self) -> None:
+        """Forget every learner's state, keep the fitted parameters."""
+        raise NotImplementedError
+
+    def replay(self, log: EventLog) -> np.ndarray:
+        """Predict each event of ``log`` before revealing it, walking each learner in time order.
+
+        Returns predictions aligned with ``log``'s rows. The default loops over
+        :meth:`predict` / :meth:`update`; models override it with a vectorised
+        version that gives the same numbers.
+        """
+        order = np.lexsort((np.arange(len(log)), log.time, log.learner))
+        out = np.empty(len(log))
+        for i in order:
+            e = log.event(int(i))
+            out[i] = self.predict(e.learner, e.item, e.timestamp, e.skills)
+            self.update(e)
+        return out
+
+    # ------------------------------------------------------------- storage
+    def _get_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _set_params(self, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _get_learner_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _set_learner_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything (settings, vocabularies, parameters, learner state), checkpoint-friendly."""
+        return {
+            "model": self.name, "settings": dict(self.settings),
+            "learners": list(self._learners), "items": list(self._items), "skills": list(self._skills),
+            "item_skill": np.array([self._item_skill[i] for i in range(len(self._items))], dtype=np.int64),
+            "params": self._get_params(), "learner_state": self._get_learner_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state.get("model") != self.name:
+            raise CheckpointError(f"state belongs to learner model {state.get('model')!r}, not {self.name!r}")
+        self._learners = {n: i for i, n in enumerate(state["learners"])}
+        self._items = {n: i for i, n in enumerate(state["items"])}
+        self._skills = {n: i for i, n in enumerate(state["skills"])}
+        self._item_skill = {i: int(s) for i, s in enumerate(np.asarray(state["item_skill"]).reshape(-1))}
+        self._set_params(state["params"])
+        self._set_learner_state(state["learner_state"])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Atomically write the model (parameters and learner state) to ``path``."""
+        return checkpoint.save_state(path, self.get_state())
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> "LearnerModel":
+        """Load any model written by :meth:`save`."""
+        return load_model(path)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "LearnerModel":
+        if not isinstance(state, dict) or "model" not in state:
+            raise CheckpointError("not a learner-model state (missing 'model')")
+        model = make_model(state["model"], **state.get("settings", {}))
+        model.set_state(state)
+        return model
+
+
+def load_model(path: str | os.PathLike) -> LearnerModel:
+    """Load a learner model saved with :meth:`LearnerModel.save`."""
+    return LearnerModel.from_state(checkpoint.load_state(path))

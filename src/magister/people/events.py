@@ -1,0 +1,193 @@
+"""The event schema shared by every learner model, and loaders for real logs.
+
+One *event* is one answer of one learner::
+
+    Event(learner="ana", item="q17", skills=("fractions",), timestamp=1.7e9,
+          outcome=1, duration=12.5)
+
+``outcome`` is 0/1 (wrong/right; a fraction in between is accepted as partial
+credit) or, in a *graded* log, a grade 1-4 (again, hard, good, easy; recalled
+means grade > 1). ``timestamp`` is in seconds (any origin; only differences
+matter, and memory models turn them into days). ``duration`` is in seconds
+(``nan`` when unknown).
+
+Models and the evaluator work on an :class:`EventLog`: the same data stored
+column-wise as numpy arrays with integer codes for learners, items and skills,
+so fitting and replay are vectorised.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["Event", "EventLog", "load_assist2015", "load_anki"]
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One answer: who, what, which skills, when, how it went, how long it took."""
+
+    learner: str
+    item: str
+    skills: tuple[str, ...] = ()
+    timestamp: float = 0.0
+    outcome: float = 0.0
+    duration: float = float("nan")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "learner", str(self.learner))
+        object.__setattr__(self, "item", str(self.item))
+        skills = (self.skills,) if isinstance(self.skills, str) else tuple(str(s) for s in self.skills)
+        object.__setattr__(self, "skills", skills or (self.item,))
+        for name in ("timestamp", "outcome", "duration"):
+            v = getattr(self, name)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"event {name} must be a number, got {v!r}") from None
+            object.__setattr__(self, name, v)
+        if not np.isfinite(self.timestamp):
+            raise ConfigError(f"event timestamp must be finite, got {self.timestamp!r}")
+        if not (0.0 <= self.outcome <= 4.0):
+            raise ConfigError(f"event outcome must be 0/1 (or a grade 1-4), got {self.outcome!r}")
+
+    @property
+    def skill(self) -> str:
+        """The first (main) skill."""
+        return self.skills[0]
+
+
+def _codes(values: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+    names: dict[str, int] = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        out[i] = names.setdefault(str(v), len(names))
+    return list(names), out
+
+
+@dataclass
+class EventLog:
+    """Events stored column-wise.
+
+    ``learner``, ``item``, ``skill`` are integer codes into ``learners``,
+    ``items``, ``skills`` (one main skill per event). ``graded`` says that
+    ``outcome`` holds grades 1-4 rather than 0/1. ``extra`` holds optional
+    per-event columns (e.g. the cross-validation ``fold``).
+    """
+
+    learners: list[str]
+    items: list[str]
+    skills: list[str]
+    learner: np.ndarray
+    item: np.ndarray
+    skill: np.ndarray
+    time: np.ndarray
+    outcome: np.ndarray
+    duration: np.ndarray
+    graded: bool = False
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.learner)
+        for name in ("item", "skill", "time", "outcome", "duration"):
+            if len(getattr(self, name)) != n:
+                raise ConfigError(f"EventLog column {name!r} has {len(getattr(self, name))} rows, expected {n}")
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def from_events(cls, events: Iterable[Event], graded: bool | None = None) -> "EventLog":
+        """Build a log from :class:`Event` objects (``graded`` guessed from outcomes > 1 if not given)."""
+        ev = list(events)
+        learners, lc = _codes([e.learner for e in ev])
+        items, ic = _codes([e.item for e in ev])
+        skills, sc = _codes([e.skill for e in ev])
+        outcome = np.array([e.outcome for e in ev], dtype=float)
+        if graded is None:
+            graded = bool(len(outcome) and outcome.max() > 1.0)
+        return cls(learners, items, skills, lc, ic, sc,
+                   np.array([e.timestamp for e in ev], dtype=float), outcome,
+                   np.array([e.duration for e in ev], dtype=float), graded)
+
+    def __len__(self) -> int:
+        return len(self.learner)
+
+    def subset(self, rows: Any) -> "EventLog":
+        """The events at ``rows`` (a boolean mask or indices), keeping the same vocabularies."""
+        rows = np.asarray(rows)
+        return EventLog(self.learners, self.items, self.skills, self.learner[rows], self.item[rows],
+                        self.skill[rows], self.time[rows], self.outcome[rows], self.duration[rows],
+                        self.graded, {k: v[rows] for k, v in self.extra.items()})
+
+    def in_learner_order(self) -> "EventLog":
+        """Events sorted by learner, then time (stable): the order the replay evaluator walks."""
+        return self.subset(np.lexsort((np.arange(len(self)), self.time, self.learner)))
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Outcomes as 0/1 (grade > 1 counts as recalled in a graded log)."""
+        return (self.outcome > 1).astype(float) if self.graded else self.outcome.astype(float)
+
+    def event(self, i: int) -> Event:
+        return Event(self.learners[self.learner[i]], self.items[self.item[i]], (self.skills[self.skill[i]],),
+                     float(self.time[i]), float(self.outcome[i]), float(self.duration[i]))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.event(i)
+
+
+def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventLog:
+    """Read the pyKT-format ASSISTments 2015 file (``fold, uid, concepts, responses``).
+
+    Each row is one student's answers in time order; the timestamp is the
+    answer's position. The item is the skill (this data set has skill ids only).
+    ``extra["fold"]`` holds the student's cross-validation fold.
+    """
+    learner, skill, t, out, fold = [], [], [], [], []
+    with open(path, newline="") as f:
+        for r, row in enumerate(csv.DictReader(f)):
+            if max_learners is not None and r >= max_learners:
+                break
+            cs = row["concepts"].split(",")
+            rs = row["responses"].split(",")
+            if len(cs) != len(rs):
+                raise ConfigError(f"{path}: row {r + 2} has {len(cs)} concepts but {len(rs)} responses")
+            keep = [i for i, c in enumerate(cs) if c != "-1" and rs[i] != "-1"]
+            learner += [row["uid"]] * len(keep)
+            skill += [cs[i] for i in keep]
+            out += [float(rs[i]) for i in keep]
+            t += [float(i) for i in range(len(keep))]
+            fold += [int(row.get("fold", 0) or 0)] * len(keep)
+    learners, lc = _codes(learner)
+    skills, sc = _codes(skill)
+    return EventLog(learners, skills, skills, lc, sc.copy(), sc, np.array(t), np.array(out),
+                    np.full(len(lc), np.nan), False, {"fold": np.array(fold, dtype=np.int64)})
+
+
+def load_anki(path: str | Path, learner: str = "me") -> EventLog:
+    """Read an Anki review log (``card_id, review_rating, review_time, review_duration``).
+
+    Items are cards (each its own skill), outcomes are grades 1-4, timestamps are
+    seconds since the epoch, durations are seconds.
+    """
+    cards, grade, t, dur = [], [], [], []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            cards.append(row["card_id"])
+            grade.append(float(row["review_rating"]))
+            t.append(datetime.fromisoformat(row["review_time"]).timestamp())
+            d = row.get("review_duration", "")
+            dur.append(float(d) / 1000.0 if d not in ("", None) else np.nan)
+    items, ic = _codes(cards)
+    return EventLog([learner], items, list(items), np.zeros(len(ic), dtype=np.int64), ic, ic.copy(),
+                    np.array(t), np.array(grade), np.array(dur), True)
