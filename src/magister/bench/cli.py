@@ -1,0 +1,182 @@
+"""``magister bench``: the command-line benchmark (heavy imports stay inside ``command``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, List, Optional
+
+import typer
+
+#: teachers the demo prefers, in order, when they are registered
+DEMO_PREFERRED = ("uniform", "covar-gmm", "alp-gmm", "riac")
+DEMO_TEACHERS = 4
+DEMO_SEEDS = 3
+DEMO_EPISODES = 10000
+DEMO_EVAL_EVERY = 500
+
+
+def demo_teachers(available: list[str]) -> list[str]:
+    """Up to four registered continuous teachers, preferring the published ones (always works with 'uniform')."""
+    chosen = [t for t in DEMO_PREFERRED if t in available]
+    chosen += [t for t in available if t not in chosen]
+    return chosen[:DEMO_TEACHERS]
+
+
+def _split(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["alp-gmm.fit_every=150", ...]`` -> ``{"alp-gmm": {"fit_every": 150}}`` (values read as JSON if they can be)."""
+    from ..errors import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        teacher, dot, name = key.rpartition(".")
+        if not sep or not dot or not teacher or not name:
+            raise ConfigError(f"--set {item!r}: write TEACHER.SETTING=VALUE, for example --set alp-gmm.fit_every=150")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(teacher, {})[name] = value
+    return out
+
+
+def command(
+    teachers: Optional[str] = typer.Option(
+        None, "--teachers", "-t",
+        help="Comma-separated teacher names (see `magister teachers`), or 'all'. "
+             "Default: every registered teacher that fits the students."),
+    students: Optional[str] = typer.Option(
+        None, "--students", "-s",
+        help="Comma-separated student presets, or 'all': grid (the published reference grid), grid-hard "
+             "(distractors, noise, unlearnable cells), grid-forget, grid-3d, skills (when installed). "
+             "Default: grid."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Number of seeds per teacher and student (0..N-1)."),
+    first_seed: int = typer.Option(0, "--first-seed", help="Seeds run from this value upwards."),
+    episodes: int = typer.Option(20000, "--episodes", "-n", min=1, help="Episodes per run (reference: 20000)."),
+    eval_every: int = typer.Option(1000, "--eval-every", min=1, help="Record mastery every this many episodes."),
+    batch: int = typer.Option(1, "--batch", min=1,
+                              help="Propose this many tasks at once, attempt each, then observe_batch "
+                                   "(1 = the reference protocol: propose, attempt, observe)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
+                                          help="Worker processes (default: the number of cores). "
+                                               "1 runs everything in this process."),
+    out: Optional[str] = typer.Option(None, "--out", "-o",
+                                      help="Output folder (default: results/bench-<UTC timestamp>/)."),
+    setting: List[str] = typer.Option(
+        [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON), repeatable, "
+                          "e.g. --set alp-gmm.fit_every=150."),
+    max_samples: int = typer.Option(1000, "--max-samples", min=1,
+                                    help="Proposed tasks kept per run for the sampling pictures."),
+    no_report: bool = typer.Option(False, "--no-report", help="Write results.json and curves.csv only."),
+    demo: bool = typer.Option(
+        False, "--demo",
+        help=f"Small version (used by `make demo`): up to {DEMO_TEACHERS} registered teachers "
+             f"(preferring {', '.join(DEMO_PREFERRED)}), {DEMO_SEEDS} seeds, the default grid, "
+             f"{DEMO_EPISODES} episodes; explicit options still override."),
+) -> None:
+    """Benchmark teachers x seeds x simulated students in parallel; print a table and write a report.
+
+    Every run follows the reference protocol (propose one task, the student attempts it, observe the score)
+    and records mastery every --eval-every episodes, the teacher's own time per episode, and where it sampled.
+    The output folder gets results.json, curves.csv, report.md, report.html and PNG figures.
+    """
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from ..errors import ConfigError
+    from ..students.registry import available_students
+    from ..teacher import available_teachers
+    from . import report as report_mod
+    from . import run_benchmark
+    from .runner import default_workers, timestamp
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=max(console.width, 150))
+    ctx = _click_context()
+
+    def given(name: str) -> bool:
+        if ctx is None:
+            return False
+        from click.core import ParameterSource
+
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    try:
+        teacher_names = _split(teachers)
+        student_names = _split(students)
+        if teacher_names == ["all"]:
+            teacher_names = available_teachers()
+        if student_names == ["all"]:
+            student_names = available_students()
+        if demo:
+            if not teacher_names:
+                teacher_names = demo_teachers(available_teachers("continuous"))
+            if not given("seeds"):
+                seeds = DEMO_SEEDS
+            if not given("episodes"):
+                episodes = DEMO_EPISODES
+            if not given("eval_every"):
+                eval_every = DEMO_EVAL_EVERY
+        settings = parse_settings(setting)
+        out_dir = out or f"results/bench-{timestamp()}"
+        n_workers = workers or default_workers()
+        seed_list = list(range(first_seed, first_seed + seeds))
+
+        with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("episodes, {task.fields[jobs]} runs done"), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, transient=False) as bar:
+            state: dict[str, Any] = {"task": None, "done": {}, "finished": set(), "episodes": episodes}
+
+            def on_plan(jobs: list, skipped: list) -> None:
+                state["n_jobs"] = len(jobs)
+                state["task"] = bar.add_task("bench", total=len(jobs) * episodes, jobs=f"0/{len(jobs)}")
+                names = sorted({j.teacher for j in jobs})
+                bar.console.print(
+                    f"{len(jobs)} runs: teachers {', '.join(names)}; students "
+                    f"{', '.join(dict.fromkeys(j.student for j in jobs))}; {seeds} seeds; {episodes} episodes; "
+                    f"{min(n_workers, len(jobs))} worker(s), BLAS threads pinned to 1")
+                for s in skipped:
+                    bar.console.print(f"[yellow]skipped[/] {s['teacher']} x {s['student']}: {s['reason']}")
+
+            def progress(i: int, done: int) -> None:
+                prev = state["done"].get(i, 0)
+                state["done"][i] = done
+                if done >= state["episodes"]:
+                    state["finished"].add(i)
+                bar.update(state["task"], advance=done - prev, jobs=f"{len(state['finished'])}/{state['n_jobs']}")
+
+            results = run_benchmark(teacher_names or None, student_names or None, seeds=seed_list,
+                                    episodes=episodes, eval_every=eval_every, batch=batch, workers=n_workers,
+                                    settings=settings, max_samples=max_samples, out=out_dir,
+                                    report=not no_report, progress=progress, on_plan=on_plan)
+    except ConfigError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(code=2)
+
+    rows = report_mod.summarise(results)
+    console.print(report_mod.rich_table(rows, title=f"after {episodes} episodes, {seeds} seeds"))
+    for r in rows:
+        for err in r["errors"]:
+            console.print(f"[red]failed[/] {r['teacher']} x {r['student']}: {err}")
+    console.print(f"wall time {results['wall_s']:.1f} s; timings are per-process CPU-shared and noisy")
+    where = f"{out_dir}/report.md (and report.html)" if not no_report else f"{out_dir}/results.json"
+    console.print(f"[bold]Report:[/] {where}; results: {out_dir}/results.json, {out_dir}/curves.csv")
+    if any(r["failed"] for r in rows):
+        sys.exit(1)
+
+
+def _click_context() -> Any:
+    try:
+        import click
+
+        return click.get_current_context(silent=True)
+    except Exception:  # noqa: BLE001 - called outside click (plain Python)
+        return None

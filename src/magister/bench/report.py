@@ -1,0 +1,385 @@
+"""Turn benchmark job records into a results file, a summary table and a report.
+
+:func:`write_results` writes ``results.json`` (everything) and ``curves.csv``
+(one row per job and evaluation point); :func:`summarise` reduces the jobs to
+one row per (student, teacher) with medians and spreads over seeds;
+:func:`write_report` writes ``report.md``, ``report.html`` (the same, figures
+embedded) and the PNG figures; :func:`rich_table` renders the summary for the
+terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "FORMAT",
+    "write_results",
+    "load_results",
+    "summarise",
+    "summary_markdown",
+    "rich_table",
+    "write_report",
+]
+
+FORMAT = "magister-bench/1"
+
+
+# --------------------------------------------------------------------------- files
+def write_results(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``curves.csv`` into ``out``; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / "results.json"
+    tmp = jpath.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=_json_default))
+    tmp.replace(jpath)
+    cpath = out / "curves.csv"
+    with cpath.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["teacher", "student", "seed", "episode", "mastery", "learnable_mastery", "teacher_us_per_episode"])
+        for job in results["jobs"]:
+            if job.get("status") != "ok":
+                continue
+            learn = job.get("learnable_mastery") or [None] * len(job["episodes"])
+            window = [None] + list(job["overhead"]["window_mean_us"])
+            for ep, m, lm, us in zip(job["episodes"], job["mastery"], learn, window):
+                w.writerow([job["teacher"], job["student"], job["seed"], ep, f"{m:.6g}",
+                            "" if lm is None else f"{lm:.6g}", "" if us is None else f"{us:.4g}"])
+    return jpath, cpath
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a ``results.json`` (or the folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    data = json.loads(path.read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a magister bench results file (format {data.get('format')!r})")
+    return data
+
+
+# --------------------------------------------------------------------------- summary
+def _ok_jobs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [j for j in results["jobs"] if j.get("status") == "ok"]
+
+
+def _pairs(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """(student, teacher) pairs in the order of the run's configuration."""
+    seen: dict[tuple[str, str], None] = {}
+    for j in results["jobs"]:
+        seen[(j["student"], j["teacher"])] = None
+    students = list(results["config"]["students"])
+    teachers = list(results["config"]["teachers"])
+    return sorted(seen, key=lambda p: (students.index(p[0]) if p[0] in students else 99,
+                                       teachers.index(p[1]) if p[1] in teachers else 99, p))
+
+
+def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (student, teacher): final mastery and overhead, median and spread over seeds."""
+    rows = []
+    episodes = int(results["config"]["episodes"])
+    for student, teacher in _pairs(results):
+        jobs = [j for j in results["jobs"] if j["student"] == student and j["teacher"] == teacher]
+        ok = [j for j in jobs if j.get("status") == "ok"]
+        row: dict[str, Any] = {"student": student, "teacher": teacher, "n": len(ok), "failed": len(jobs) - len(ok),
+                               "errors": sorted({j["error"] for j in jobs if j.get("status") != "ok"})}
+        if ok:
+            final = 100.0 * np.array([j["final_mastery"] for j in ok])
+            row.update(final=final.tolist(), final_median=float(np.median(final)), final_min=float(final.min()),
+                       final_max=float(final.max()), final_q25=float(np.quantile(final, 0.25)),
+                       final_q75=float(np.quantile(final, 0.75)))
+            has_unlearnable = (results.get("students", {}).get(student, {}).get("kwargs", {}).get("unlearnable", 0)
+                               or any(j.get("learnable_mastery") not in (None, j["mastery"]) for j in ok))
+            if has_unlearnable and all(j.get("learnable_mastery") for j in ok):
+                lm = 100.0 * np.array([j["learnable_mastery"][-1] for j in ok])
+                row.update(learnable_median=float(np.median(lm)), learnable_min=float(lm.min()),
+                           learnable_max=float(lm.max()))
+            med_us = np.array([j["overhead"]["median_us"] for j in ok])
+            mean_us = np.array([j["overhead"]["mean_us"] for j in ok])
+            total = np.array([j["overhead"]["total_s"] for j in ok])
+            row.update(overhead_median_us=float(np.median(med_us)), overhead_mean_us=float(np.median(mean_us)),
+                       overhead_mean_us_min=float(mean_us.min()), overhead_mean_us_max=float(mean_us.max()),
+                       teacher_s=float(np.median(total)), teacher_s_min=float(total.min()),
+                       teacher_s_max=float(total.max()),
+                       wall_s=float(np.median([j["wall_s"] for j in ok])))
+        ref = (results.get("students", {}).get(student, {}).get("reference") or {}).get(teacher)
+        if ref:
+            row["reference"] = {**ref, "note": "" if int(ref["episodes"]) == episodes
+                                else f"published at {int(ref['episodes'])} episodes"}
+        rows.append(row)
+    return rows
+
+
+def _pct(row: dict[str, Any], key: str = "final") -> str:
+    if f"{key}_median" not in row:
+        return "failed"
+    return f"{row[f'{key}_median']:.0f} [{row[f'{key}_min']:.0f}, {row[f'{key}_max']:.0f}]"
+
+
+def _ref(row: dict[str, Any]) -> str:
+    ref = row.get("reference")
+    if not ref:
+        return ""
+    s = "/".join(str(v) for v in ref["values"])
+    return s + (" (at 20k)" if ref.get("note") else "")
+
+
+def _us(row: dict[str, Any]) -> str:
+    if "overhead_median_us" not in row:
+        return ""
+    return f"{row['overhead_median_us']:.0f} ({row['overhead_mean_us']:.0f})"
+
+
+def _secs(row: dict[str, Any]) -> str:
+    if "teacher_s" not in row:
+        return ""
+    return f"{row['teacher_s']:.1f} [{row['teacher_s_min']:.1f}, {row['teacher_s_max']:.1f}]"
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
+    cols: list[tuple[str, Any]] = [
+        ("student", lambda r: r["student"]),
+        ("teacher", lambda r: r["teacher"]),
+        ("seeds", lambda r: f"{r['n']}" + (f" (+{r['failed']} failed)" if r["failed"] else "")),
+        ("mastered %", _pct),
+    ]
+    if any("learnable_median" in r for r in rows):
+        cols.append(("learnable %", lambda r: _pct(r, "learnable") if "learnable_median" in r else ""))
+    if any(r.get("reference") for r in rows):
+        cols.append(("published", _ref))
+    cols += [("µs/episode", _us), ("teacher s/run", _secs)]
+    return cols
+
+
+TABLE_LEGEND = (
+    "mastered %: cells mastered at the end, median [min, max] over seeds; learnable %: the same among cells that "
+    "can be learned; published: the reference code's figures per seed on the default grid after 20,000 episodes; "
+    "µs/episode: teacher time (propose + observe) per episode, median (mean, which includes refits); "
+    "teacher s/run: total teacher time per run, median [min, max]. Timings are noisy on a shared CPU."
+)
+
+
+def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary as a markdown table."""
+    cols = _columns(rows)
+    lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(f(r)) for _, f in cols) + " |")
+    return "\n".join(lines)
+
+
+def rich_table(rows: Sequence[dict[str, Any]], title: str | None = None):
+    """The summary as a ``rich.table.Table`` for the terminal."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = _columns(rows)
+    table = Table(title=Text(title) if title else None, caption=Text(TABLE_LEGEND), show_lines=False)
+    for name, _ in cols:
+        table.add_column(name, justify="left" if name in ("student", "teacher", "published") else "right",
+                         no_wrap=name in ("student", "teacher"))
+    prev = None
+    for r in rows:
+        if prev is not None and r["student"] != prev:
+            table.add_section()
+        prev = r["student"]
+        table.add_row(*[Text(str(f(r))) for _, f in cols])
+    return table
+
+
+# --------------------------------------------------------------------------- figures
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Path]]:
+    """Draw every figure of the report into ``out``; return (caption, path) pairs."""
+    from .. import plots
+
+    out = Path(out)
+    jobs = _ok_jobs(results)
+    if not jobs:
+        return []
+    teachers = [t for t in results["config"]["teachers"] if any(j["teacher"] == t for j in jobs)]
+    students = [s for s in results["config"]["students"] if any(j["student"] == s for j in jobs)]
+    colors = plots.label_colors(teachers)
+    seeds = list(results["config"]["seeds"])
+    figures: list[tuple[str, Path]] = []
+
+    def jobs_of(student: str, teacher: str) -> list[dict[str, Any]]:
+        return sorted((j for j in jobs if j["student"] == student and j["teacher"] == teacher),
+                      key=lambda j: seeds.index(j["seed"]) if j["seed"] in seeds else j["seed"])
+
+    # learning curves, one panel per student
+    panels: dict[str, dict[str, Any]] = {}
+    reference: dict[str, dict[str, tuple[float, float]]] = {}
+    for s in students:
+        panels[s] = {}
+        for t in teachers:
+            js = jobs_of(s, t)
+            if js:
+                panels[s][t] = (js[0]["episodes"], 100.0 * np.array([j["mastery"] for j in js]))
+        refs = results.get("students", {}).get(s, {}).get("reference") or {}
+        for t in teachers:
+            if t in refs and t in panels[s] and int(refs[t]["episodes"]) == int(results["config"]["episodes"]):
+                reference.setdefault(s, {})[t] = (float(refs[t]["episodes"]), float(np.median(refs[t]["values"])))
+    path = plots.learning_curves_figure(panels, out / "curves.png", ylabel="cells mastered (%)", ylim=(0, 100),
+                                        reference=reference, colors=colors, band_kind="minmax")
+    figures.append(("Learning curves: median across seeds, band = min-max; stars = published medians",
+                    out / "curves.png"))
+    del path
+
+    # learnable-only curves when a student has unlearnable cells
+    lpanels = {}
+    for s in students:
+        cur = {}
+        for t in teachers:
+            js = jobs_of(s, t)
+            if js and all(j.get("learnable_mastery") for j in js):
+                lm = np.array([j["learnable_mastery"] for j in js])
+                m = np.array([j["mastery"] for j in js])
+                if not np.allclose(lm, m):
+                    cur[t] = (js[0]["episodes"], 100.0 * lm)
+        if cur:
+            lpanels[s] = cur
+    if lpanels:
+        plots.learning_curves_figure(lpanels, out / "curves-learnable.png", ylabel="learnable cells mastered (%)",
+                                     ylim=(0, 100), colors=colors)
+        figures.append(("Mastery of the learnable cells only", out / "curves-learnable.png"))
+
+    # teacher overhead per evaluation window
+    opanels = {}
+    for s in students:
+        cur = {}
+        for t in teachers:
+            js = jobs_of(s, t)
+            if js:
+                cur[t] = (js[0]["episodes"][1:], np.array([j["overhead"]["window_mean_us"] for j in js]))
+        opanels[s] = cur
+    fig = plots.learning_curves_figure(opanels, None, ylabel="teacher µs per episode (window mean)",
+                                       colors=colors)
+    for ax in fig.axes:
+        if ax.get_visible() and ax.has_data():
+            ax.set_yscale("log")
+    plots.save_figure(fig, out / "overhead.png")
+    figures.append(("Teacher time (propose + observe) per episode, mean over each evaluation window, log scale",
+                    out / "overhead.png"))
+
+    # where each teacher sampled (first seed), and the grid over time
+    for s in students:
+        first = {t: jobs_of(s, t)[0] for t in teachers if jobs_of(s, t)}
+        if not first:
+            continue
+        any_job = next(iter(first.values()))
+        smp = any_job["samples"]
+        total = float(results["config"]["episodes"])
+        if not smp["finite"] and smp["dim"] >= 2:
+            grid = any_job.get("grid")
+            edges = np.linspace(0, 1, grid["cells"] + 1)[1:-1] if grid else None
+            rows = {t: (j["samples"]["episode"], np.array(j["samples"]["x"], dtype=float).reshape(-1, smp["dim"]))
+                    for t, j in first.items()}
+            p = out / f"sampling-{_safe(s)}.png"
+            plots.sampling_over_time_figure(rows, p, windows=4, edges=edges, total=total,
+                                            axis_labels=("dim 0", "dim 1"))
+            extra = f" (first two of {smp['dim']} dimensions)" if smp["dim"] > 2 else ""
+            figures.append((f"{s}: where each teacher sampled{extra}, seed {any_job['seed']}, by time window",
+                            p))
+        elif smp["finite"] and smp["n_tasks"]:
+            mpanels = {}
+            for t, j in first.items():
+                mpanels[t] = plots.mixture_from_samples(j["samples"]["episode"], j["samples"]["x"],
+                                                        int(smp["n_tasks"]), bins=20, total=total)
+            p = out / f"mixture-{_safe(s)}.png"
+            plots.mixture_over_time_figure(mpanels, p)
+            figures.append((f"{s}: share of each task proposed over time, seed {any_job['seed']}", p))
+        if all(j.get("grid_snapshots") for j in first.values()):
+            grid = any_job["grid"]
+            rows = {t: (j["episodes"], np.array(j["grid_snapshots"])) for t, j in first.items()}
+            p = out / f"mastery-map-{_safe(s)}.png"
+            plots.grid_over_time_figure(rows, p, columns=4, vmax=grid["cap"], threshold=grid["threshold"],
+                                        cbar_label="competence counter")
+            figures.append((f"{s}: competence of each cell over time (dots: mastered), seed {any_job['seed']}", p))
+    return figures
+
+
+# --------------------------------------------------------------------------- report
+def _fmt_config(results: dict[str, Any]) -> list[str]:
+    c = results["config"]
+    env = results.get("environment", {})
+    lines = [
+        f"- teachers: {', '.join(c['teachers'])}",
+        f"- students: " + "; ".join(f"`{s}` ({results['students'][s].get('description', '')})" for s in c["students"]),
+        f"- seeds: {', '.join(map(str, c['seeds']))}; episodes: {c['episodes']}; evaluation every "
+        f"{c['eval_every']}; batch: {c['batch']}",
+        f"- workers: {c['workers']} processes, BLAS/OpenMP threads pinned to 1 per worker; "
+        f"wall time {results.get('wall_s', float('nan')):.1f} s",
+        f"- magister {env.get('magister', '?')}, Python {env.get('python', '?')}, numpy {env.get('numpy', '?')}, "
+        f"{env.get('cores', '?')} cores, {env.get('created', '')}",
+    ]
+    if c.get("settings"):
+        lines.append(f"- teacher settings: `{json.dumps(c['settings'])}`")
+    return lines
+
+
+def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool = True) -> Path:
+    """Write ``report.md`` (and ``report.html``) with the table and figures; return the markdown path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summarise(results)
+    figures = make_figures(results, out)
+    md = ["# magister bench report", "", *_fmt_config(results), "", "## Final mastery", "",
+          f"After {results['config']['episodes']} episodes. {TABLE_LEGEND}", "", summary_markdown(rows), ""]
+    skipped = results.get("skipped") or []
+    if skipped:
+        md += ["Skipped pairs:", ""] + [f"- {s['teacher']} x {s['student']}: {s['reason']}" for s in skipped] + [""]
+    failed = [r for r in rows if r["failed"]]
+    if failed:
+        md += ["Failed jobs:", ""] + [f"- {r['teacher']} x {r['student']}: {'; '.join(r['errors'])}" for r in failed]
+        md += [""]
+    md += ["## Figures", ""]
+    for caption, path in figures:
+        md += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+    md += ["## Files", "", "- `results.json`: every job (curves, overheads, sampled tasks, grid snapshots)",
+           "- `curves.csv`: one row per job and evaluation point", ""]
+    mpath = out / "report.md"
+    mpath.write_text("\n".join(md))
+    if html_report:
+        _write_html(results, rows, figures, out / "report.html")
+    return mpath
+
+
+def _write_html(results: dict[str, Any], rows: Sequence[dict[str, Any]], figures: Sequence[tuple[str, Path]],
+                path: Path) -> None:
+    cols = _columns(rows)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(f(r)))}</td>" for _, f in cols) + "</tr>" for r in rows)
+    figs = []
+    for caption, p in figures:
+        data = base64.b64encode(p.read_bytes()).decode("ascii")
+        figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    cfg = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _fmt_config(results))
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>magister bench report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:nth-child(-n+2),th{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
+<h1>magister bench report</h1><ul>{cfg}</ul><h2>Final mastery (% of cells, median [min, max] over seeds)</h2>
+<table><tr>{head}</tr>{body}</table>{''.join(figs)}</body></html>"""
+    path.write_text(doc)

@@ -1,0 +1,455 @@
+"""Run teachers x seeds x students, in parallel worker processes.
+
+One *job* is one (teacher, student preset, seed) triple. It follows the
+reference protocol: every episode the teacher proposes one task, the student
+attempts it, the teacher observes the score (``batch=k``: propose ``k`` tasks,
+attempt each, ``observe_batch``). Every ``eval_every`` episodes the job records
+the student's mastery. It also times the teacher's own work (``propose`` plus
+``observe``, ``time.perf_counter``) and keeps a subsample of the proposed
+tasks, as unit coordinates (or task indices on finite spaces), with their
+episode numbers, for the pictures of where each teacher sampled.
+
+Seeds: the teacher and the student get independent seeds derived from the job
+seed with ``numpy.random.SeedSequence``; the student's seed depends only on
+the job seed, so every teacher faces the same students (common random numbers).
+Results are identical whatever the number of workers.
+
+Workers are separate processes (``spawn``) whose BLAS/OpenMP pools are pinned
+to one thread: the variables are set in the environment the workers inherit,
+so they are in place before numpy is imported there, and ``threadpoolctl``
+enforces the limit again when it is installed. Without this, two runs side by
+side on two cores can be an order of magnitude slower.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue as queue_mod
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "JobSpec",
+    "THREAD_VARS",
+    "derive_seeds",
+    "run_job",
+    "run_bench",
+    "plan_jobs",
+    "resolve_teachers",
+    "resolve_students",
+    "compatible",
+]
+
+#: environment variables that size the BLAS / OpenMP thread pools
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+ProgressFn = Callable[[int, int], None]  # (job index, episodes done so far in that job)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One benchmark job: a teacher (by registry name) against a student preset with a seed."""
+
+    teacher: str
+    student: str
+    seed: int
+    episodes: int = 20000
+    eval_every: int = 1000
+    batch: int = 1
+    #: extra keyword arguments for ``make_teacher``
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: at most this many proposed tasks are kept for the sampling pictures
+    max_samples: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def derive_seeds(seed: int) -> tuple[int, int]:
+    """Independent (teacher seed, student seed) derived from a job seed with ``SeedSequence``."""
+    teacher_ss, student_ss = np.random.SeedSequence(int(seed)).spawn(2)
+    return int(teacher_ss.generate_state(1, np.uint64)[0]), int(student_ss.generate_state(1, np.uint64)[0])
+
+
+# --------------------------------------------------------------------------- names
+def resolve_teachers(names: Sequence[str] | None) -> list[str]:
+    """Check teacher names against the registry (``None``: all registered)."""
+    from ..errors import ConfigError
+    from ..teacher import available_teachers
+
+    available = available_teachers()
+    if not names:
+        return available
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ConfigError(
+            f"unknown teacher{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"available: {', '.join(available)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def resolve_students(names: Sequence[str] | None) -> list[str]:
+    """Check student preset names (``None``: the default ``grid``)."""
+    from ..errors import ConfigError
+    from ..students.registry import all_presets, available_students, get_preset
+
+    if not names:
+        return ["grid"]
+    unknown = [n for n in names if n not in all_presets()]
+    if unknown:
+        raise ConfigError(
+            f"unknown student{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"available: {', '.join(available_students())}"
+        )
+    for n in names:
+        get_preset(n)  # raises a clear error if the student class is not installed
+    return list(dict.fromkeys(names))
+
+
+def compatible(teacher: str, student: str) -> tuple[bool, str]:
+    """Whether ``teacher`` can teach ``student`` (a discrete teacher needs a finite space)."""
+    from ..students.registry import get_preset
+    from ..teacher import teacher_class
+
+    kind = teacher_class(teacher).kind
+    space = get_preset(student).make(seed=0).space
+    if kind == "discrete" and space.n is None:
+        return False, f"{teacher} is a discrete teacher and {student} has a continuous task space"
+    return True, ""
+
+
+def plan_jobs(
+    teachers: Sequence[str],
+    students: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    episodes: int,
+    eval_every: int,
+    batch: int = 1,
+    settings: dict[str, dict[str, Any]] | None = None,
+    max_samples: int = 1000,
+) -> tuple[list[JobSpec], list[dict[str, str]]]:
+    """All compatible (teacher, student, seed) jobs, and the pairs skipped with the reason."""
+    from ..errors import ConfigError
+
+    if episodes < 1 or eval_every < 1 or batch < 1:
+        raise ConfigError(f"episodes, eval_every and batch must be >= 1; got {episodes}, {eval_every}, {batch}")
+    settings = settings or {}
+    stray = [k for k in settings if k not in teachers]
+    if stray:
+        raise ConfigError(f"settings given for teachers not in the run: {', '.join(stray)}; run them or drop the settings")
+    jobs: list[JobSpec] = []
+    skipped: list[dict[str, str]] = []
+    for student in students:
+        for teacher in teachers:
+            ok, why = compatible(teacher, student)
+            if not ok:
+                skipped.append({"teacher": teacher, "student": student, "reason": why})
+                continue
+            for seed in seeds:
+                jobs.append(JobSpec(teacher, student, int(seed), int(episodes), int(eval_every), int(batch),
+                                    dict(settings.get(teacher, {})), int(max_samples)))
+    return jobs, skipped
+
+
+# --------------------------------------------------------------------------- one job
+def _grid_info(student: Any) -> dict[str, Any] | None:
+    counters = getattr(student, "counters", None)
+    dims, cells = getattr(student, "dims", None), getattr(student, "cells", None)
+    if counters is None or dims is None or cells is None:
+        return None
+    return {"dims": int(dims), "cells": int(cells), "threshold": float(getattr(student, "threshold", 75.0)),
+            "cap": float(getattr(student, "cap", 100.0))}
+
+
+def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 0) -> dict[str, Any]:
+    """Run one job in this process and return its record (JSON-friendly)."""
+    from ..students.registry import get_preset
+    from ..teacher import make_teacher
+
+    teacher_seed, student_seed = derive_seeds(spec.seed)
+    preset = get_preset(spec.student)
+    student = preset.make(seed=student_seed)
+    space = student.space
+    teacher = make_teacher(spec.teacher, space, seed=teacher_seed, **spec.settings)
+    finite = space.n is not None  # finite spaces: record task indices, not unit coordinates
+    grid = _grid_info(student)
+    has_learnable = callable(getattr(student, "learnable_mastery", None))
+
+    episodes, every, batch = spec.episodes, spec.eval_every, spec.batch
+    stride = max(1, -(-episodes // max(1, spec.max_samples)))
+    times = np.empty(episodes, dtype=np.float64)
+    eval_at: list[int] = [0]
+    mastery: list[float] = [float(student.mastery())]
+    learnable: list[float] = [float(student.learnable_mastery())] if has_learnable else []
+    snapshots: list[list[list[float]]] = []
+    if grid is not None and grid["dims"] == 2:
+        snapshots.append(np.round(student.counters.reshape(grid["cells"], grid["cells"]), 3).tolist())
+    sample_ep: list[int] = []
+    sample_x: list[Any] = []
+    scores_sum = 0.0
+    perf = time.perf_counter
+
+    def record(ep: int, task: Any) -> None:
+        if ep % stride == 0:
+            sample_ep.append(ep)
+            if finite:
+                sample_x.append(int(space.index(task)))
+            else:
+                sample_x.append(np.round(space.to_unit_batch([task])[0], 4).tolist())
+
+    t_start = perf()
+    ep = 0
+    next_eval = every
+    while ep < episodes:
+        m = min(batch, episodes - ep)
+        if batch == 1:
+            t0 = perf()
+            task = teacher.propose()
+            t1 = perf()
+            score = student.attempt(task)
+            t2 = perf()
+            teacher.observe(task, score)
+            t3 = perf()
+            times[ep] = (t1 - t0) + (t3 - t2)
+            scores_sum += score
+            record(ep, task)
+        else:
+            t0 = perf()
+            tasks = teacher.propose(m)
+            t1 = perf()
+            scores = [student.attempt(t) for t in tasks]
+            t2 = perf()
+            teacher.observe_batch(tasks, scores)
+            t3 = perf()
+            times[ep:ep + m] = ((t1 - t0) + (t3 - t2)) / m
+            scores_sum += float(np.sum(scores))
+            for j, t in enumerate(tasks):
+                record(ep + j, t)
+        ep += m
+        if ep >= next_eval or ep == episodes:
+            while next_eval <= ep:
+                next_eval += every
+            eval_at.append(ep)
+            mastery.append(float(student.mastery()))
+            if has_learnable:
+                learnable.append(float(student.learnable_mastery()))
+            if snapshots:
+                snapshots.append(np.round(student.counters.reshape(grid["cells"], grid["cells"]), 3).tolist())
+            if progress is not None:
+                progress(job_index, ep)
+    wall = perf() - t_start
+
+    # teacher time per evaluation window (mean microseconds per episode), shows refit costs
+    window_us = [float(times[a:b].mean() * 1e6) for a, b in zip(eval_at[:-1], eval_at[1:])]
+    record_ = {
+        "teacher": spec.teacher,
+        "student": spec.student,
+        "seed": spec.seed,
+        "teacher_seed": teacher_seed,
+        "student_seed": student_seed,
+        "spec": spec.to_dict(),
+        "teacher_config": teacher.config(),
+        "status": "ok",
+        "episodes": eval_at,
+        "mastery": mastery,
+        "learnable_mastery": learnable or None,
+        "final_mastery": mastery[-1],
+        "mean_score": scores_sum / episodes,
+        "overhead": {
+            "median_us": float(np.median(times) * 1e6),
+            "mean_us": float(times.mean() * 1e6),
+            "p99_us": float(np.quantile(times, 0.99) * 1e6),
+            "max_us": float(times.max() * 1e6),
+            "total_s": float(times.sum()),
+            "window_mean_us": window_us,
+        },
+        "wall_s": wall,
+        "samples": {"episode": sample_ep, "finite": finite, "n_tasks": space.n,
+                    "dim": int(space.dim), "x": sample_x},
+        "grid": grid,
+        "grid_snapshots": snapshots or None,
+    }
+    return record_
+
+
+def _error_record(spec: JobSpec, exc: BaseException) -> dict[str, Any]:
+    return {
+        "teacher": spec.teacher, "student": spec.student, "seed": spec.seed, "spec": spec.to_dict(),
+        "status": "error", "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+# --------------------------------------------------------------------------- workers
+_PROGRESS_QUEUE: Any = None
+
+
+@contextmanager
+def pinned_threads() -> Iterator[None]:
+    """Pin BLAS/OpenMP pools to one thread in this process and in processes started inside."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            ctx = nullcontext()
+        else:
+            ctx = threadpool_limits(limits=1)
+        with ctx:
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _init_worker(progress_queue: Any) -> None:
+    """Worker initializer: threads pinned (the environment already says 1), progress channel kept."""
+    global _PROGRESS_QUEUE
+    for k in THREAD_VARS:
+        os.environ[k] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover
+        pass
+    _PROGRESS_QUEUE = progress_queue
+
+
+def _blas_threads() -> int | None:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        return None
+    info = threadpool_info()
+    return max((int(i.get("num_threads", 1)) for i in info), default=None)
+
+
+def _worker_job(spec: JobSpec, job_index: int) -> dict[str, Any]:
+    q = _PROGRESS_QUEUE
+
+    def progress(i: int, done: int) -> None:
+        if q is not None:
+            q.put((i, done))
+
+    try:
+        rec = run_job(spec, progress, job_index)
+    except Exception as e:  # noqa: BLE001 - one broken teacher must not stop the benchmark
+        rec = _error_record(spec, e)
+    rec["worker_pid"] = os.getpid()
+    rec["blas_threads"] = _blas_threads()
+    return rec
+
+
+def default_workers() -> int:
+    """Number of usable cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_bench(
+    jobs: Sequence[JobSpec],
+    *,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    context: str = "spawn",
+) -> list[dict[str, Any]]:
+    """Run ``jobs`` and return their records in the order of ``jobs``.
+
+    ``workers=1`` runs them one after another in this process (threads pinned
+    for the duration); more start a pool of ``spawn`` processes. ``progress``
+    is called as ``progress(job_index, episodes_done)`` from this process.
+    """
+    import multiprocessing as mp
+
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    if not jobs:
+        return []
+    if workers == 1 or len(jobs) == 1:
+        with pinned_threads():
+            for i, spec in enumerate(jobs):
+                try:
+                    rec = run_job(spec, progress, i)
+                except Exception as e:  # noqa: BLE001
+                    rec = _error_record(spec, e)
+                rec["worker_pid"] = os.getpid()
+                rec["blas_threads"] = _blas_threads()
+                results[i] = rec
+        return results  # type: ignore[return-value]
+
+    ctx = mp.get_context(context)
+    q = ctx.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                i, done = q.get_nowait()
+            except queue_mod.Empty:
+                return
+            if progress is not None:
+                progress(i, done)
+
+    with pinned_threads():
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(q,)) as pool:
+            futures = {pool.submit(_worker_job, spec, i): i for i, spec in enumerate(jobs)}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    drain()
+                    for f in done:
+                        results[futures[f]] = f.result()
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+        drain()
+    q.close()
+    return results  # type: ignore[return-value]
+
+
+def environment() -> dict[str, Any]:
+    """Where the benchmark ran (for the results file)."""
+    import magister
+
+    return {
+        "magister": magister.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cores": default_workers(),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
