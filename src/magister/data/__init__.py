@@ -1,0 +1,37 @@
+"""Curricula over training data: skill mixtures for PyTorch and Hugging Face loops.
+
+* :class:`SkillSampler` - a ``torch`` batch sampler whose per-batch skill
+  counts come from any discrete magister teacher, with feedback from training
+  losses, correctness or per-skill evaluation (``magister.data.sampler``);
+* :func:`add_curriculum` / :class:`CurriculumCallback` /
+  :class:`CurriculumTrainer` - the same for a Hugging Face ``Trainer``
+  (``magister.data.hf``; ``transformers`` is imported only there);
+* :func:`estimate_skill_graph` - a Skill-It graph from short probe runs
+  (``magister.data.graph``);
+* :mod:`magister.data.synthetic` - LEGO, addition and unlearnable-skill
+  datasets; :mod:`magister.data.model` - the tiny transformer of the benchmark.
+
+Importing this package is light: torch and transformers are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "SkillSampler": "sampler", "RunningLossScore": "sampler",
+    "add_curriculum": "hf", "CurriculumCallback": "hf", "CurriculumTrainer": "hf",
+    "estimate_skill_graph": "graph", "probe_graph": "graph",
+    "SkillData": "synthetic", "lego": "synthetic", "addition": "synthetic", "with_unlearnable_skill": "synthetic",
+    "TinyTransformer": "model",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'magister.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)

@@ -1,0 +1,155 @@
+"""Skill-It (Chen et al. 2023): graph-weighted multiplicative weights over skills.
+
+Skills form a graph ``A`` (``A[i][j] > 0`` when training on skill ``i``
+helps skill ``j``). The mixture over training skills is::
+
+    p_i  proportional to  exp(eta * sum_j A[i][j] * w_j * L_j)
+
+where ``L_j`` is the recent loss of evaluation skill ``j`` summed over the last
+``window`` evaluations and ``w_j`` an optional target weight (a fine-tuning
+target keeps only its column: ``target=[0, 0, 1]``). Skills whose dependants
+are still bad get more data; a skill whose loss (and whose dependants' loss)
+is low gets less.
+
+magister scores are "higher is better" in [0, 1], so the loss of an
+observation is ``1 - score``: feed per-skill validation accuracy (loss = error
+rate) or a loss through a declared ``ScoreRange(..., higher_is_better=False)``
+(``SkillSampler.observe_eval(..., kind="loss")`` does that). Until a skill has
+``window`` observations, its sum is ``window`` times the mean of those it has
+(``initial_loss`` when it has none), so ``eta`` keeps one scale throughout.
+
+The graph is a constructor argument (a list of lists, JSON-able), given by
+hand (the paper uses a chain with 0.5 on the prerequisite edges for LEGO) or
+estimated from short probe runs with :func:`magister.data.estimate_skill_graph`.
+Without a graph the identity is used (each skill only helps itself): the
+teacher then simply favours the skills with the highest loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..teacher import Teacher, register
+
+_MAX_DENSE = 4096
+
+
+def _check_number(name: str, value: Any, *, low: float | None = None, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    if low is not None and value < low:
+        raise ConfigError(f"{name} must be at least {low}, got {value!r}")
+    return float(value)
+
+
+@register("skill-it")
+class SkillIt(Teacher):
+    """Skill-It online data selection over the skills of a finite space.
+
+    Parameters
+    ----------
+    graph:
+        ``n x n`` non-negative skill graph (list of lists); ``None`` = identity.
+    eta:
+        Step size of the multiplicative weights (paper: 0.1 to 0.5 for losses in nats).
+    window:
+        Number of recent evaluations summed into ``L_j``.
+    initial_loss:
+        Loss assumed for a skill never observed (in [0, 1]).
+    target:
+        Optional weights of the evaluation skills (``None`` = all 1).
+    """
+
+    kind = "discrete"
+    conformance_kwargs: dict[str, Any] = {"eta": 2.0}
+
+    def __init__(self, space, *, graph: Sequence[Sequence[float]] | None = None, eta: float = 0.5, window: int = 3,
+                 initial_loss: float = 1.0, target: Sequence[float] | None = None, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        n = int(space.n)
+        self.eta = _check_number("eta", eta, low=0.0)
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise ConfigError(f"window must be a positive whole number, got {window!r}")
+        self.window = int(window)
+        self.initial_loss = _check_number("initial_loss", initial_loss, low=0.0)
+        if self.initial_loss > 1.0:
+            raise ConfigError(f"initial_loss is a loss in [0, 1] (1 - score), got {initial_loss!r}")
+        if graph is None:
+            self.graph: np.ndarray | None = None
+        else:
+            if n > _MAX_DENSE:
+                raise ConfigError(f"a dense skill graph over {n} skills is too large (limit {_MAX_DENSE})")
+            try:
+                g = np.asarray(graph, dtype=float)
+            except (TypeError, ValueError):
+                raise ConfigError("graph must be an n x n list of lists of numbers") from None
+            if g.shape != (n, n):
+                raise ConfigError(f"graph must be {n} x {n} (one row and column per skill of {space!r}), "
+                                  f"got shape {g.shape}")
+            if not np.isfinite(g).all() or (g < 0).any():
+                raise ConfigError("graph entries must be finite and non-negative (A[i][j] > 0: skill i helps j)")
+            self.graph = g
+        if target is None:
+            self.target: np.ndarray | None = None
+        else:
+            t = np.asarray(target, dtype=float)
+            if t.shape != (n,) or not np.isfinite(t).all() or (t < 0).any() or t.sum() <= 0:
+                raise ConfigError(f"target must be {n} non-negative weights with a positive sum, got {target!r}")
+            self.target = t
+        self.recent = np.full((n, self.window), np.nan)  # newest loss last
+        self.seen = np.zeros(n, dtype=np.int64)
+        self._probs: np.ndarray | None = None
+
+    # ------------------------------------------------------------ algorithm
+    def loss_sums(self) -> np.ndarray:
+        """``L_j``: recent loss of each skill summed over the window (see module docstring)."""
+        filled = np.minimum(self.seen, self.window)
+        sums = np.nansum(self.recent, axis=1)
+        mean = np.where(filled > 0, sums / np.maximum(filled, 1), self.initial_loss)
+        return self.window * mean
+
+    def probabilities(self) -> np.ndarray:
+        """The current mixture ``p``."""
+        if self._probs is None:
+            loss = self.loss_sums()
+            if self.target is not None:
+                loss = loss * self.target
+            drive = loss if self.graph is None else self.graph @ loss
+            logits = self.eta * drive
+            w = np.exp(logits - logits.max())
+            self._probs = w / w.sum()
+        return self._probs.copy()
+
+    # ---------------------------------------------------------------- hooks
+    def _propose(self, k: int) -> np.ndarray:
+        p = self.probabilities()
+        return self.rng.choice(len(p), size=k, p=p)
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for j, s in zip(x.tolist(), scores.tolist()):
+            row = self.recent[j]
+            row[:-1] = row[1:].copy()
+            row[-1] = 1.0 - s
+            self.seen[j] += 1
+        self._probs = None
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"recent": self.recent.copy(), "seen": self.seen.copy()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        recent = np.asarray(state["recent"], dtype=float)
+        seen = np.asarray(state["seen"], dtype=np.int64)
+        if recent.shape != self.recent.shape or seen.shape != self.seen.shape:
+            raise ValueError("Skill-It state does not match this space and window")
+        self.recent, self.seen = recent.copy(), seen.copy()
+        self._probs = None
+
+    def _beliefs(self) -> dict[str, Any]:
+        return {"kind": "discrete", "tasks": self.space.task_names(), "probability": self.probabilities(),
+                "loss": self.loss_sums(), "observed": self.seen.copy(),
+                "graph": None if self.graph is None else self.graph.tolist()}
