@@ -1,0 +1,349 @@
+"""The HTTP API (FastAPI): ``create_app(db=..., admin_token=...)``.
+
+Paths are versioned under ``/v1``; the OpenAPI schema is at ``/openapi.json``
+and the interactive docs at ``/docs``. Every refusal is a 4xx with a
+``{"detail": ...}`` body that says what was wrong and how to fix it, and
+changes nothing. Writes (create, propose, observe, checkpoint, delete) are
+answered only once committed to the database.
+"""
+
+
+
+import asyncio
+import logging
+import os
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from typing import Annotated, Any, Optional, Union
+
+import anyio
+from fastapi import Depends, FastAPI, Header, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from .auth import AuthError, Principal, TokenStore
+from .db import make_engine
+from .service import MAX_BATCH, MAX_K, ServiceError, Service, jsonable, wait_all
+
+log = logging.getLogger("magister.serve")
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ID_MAX = 128
+
+Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="curriculum name")]
+Score = Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]]
+
+
+# ------------------------------------------------------------------ models
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoreRangeIn(_Model):
+    low: Score = 0.0
+    high: Score = 1.0
+    clip: StrictBool = False
+    higher_is_better: StrictBool = True
+
+
+class CurriculumIn(_Model):
+    name: Annotated[StrictStr, Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_', '-'")]
+    space: dict[str, Any] = Field(description='a space spec, e.g. {"type": "Box", "low": [0, 0], "high": [1, 1]}')
+    teacher: StrictStr = Field("uniform", description="a registered teacher name (GET /v1/teachers)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the teacher's keyword settings")
+    seed: Optional[Annotated[StrictInt, Field(ge=0, le=2**62)]] = Field(
+        None, description="random seed; chosen (and stored) by the server when absent")
+    score_range: Optional[Union[ScoreRangeIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]] = None
+
+
+class ObservationIn(_Model):
+    task: Any = Field(description="a task of the curriculum's space, as JSON")
+    score: Score
+    id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]] = Field(
+        None, description="client id: a retried observation with the same id is applied once")
+
+
+class ObservationBatchIn(_Model):
+    observations: Annotated[list[ObservationIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class TokenIn(_Model):
+    curricula: Annotated[list[Annotated[StrictStr, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")]],
+                         Field(min_length=1, max_length=1000)]
+    label: Annotated[StrictStr, Field(max_length=200)] = ""
+
+
+class ProposeOut(BaseModel):
+    curriculum: str
+    tasks: list[Any]
+    seq: int
+
+
+class ObserveResult(BaseModel):
+    id: Optional[str]
+    seq: int
+
+
+class ObserveBatchOut(BaseModel):
+    curriculum: str
+    results: list[ObserveResult]
+
+
+class ObserveOut(BaseModel):
+    curriculum: str
+    id: Optional[str]
+    seq: int
+
+
+class CheckpointOut(BaseModel):
+    curriculum: str
+    seq: int
+
+
+class Problem(BaseModel):
+    detail: Any
+
+
+ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
+
+
+# --------------------------------------------------------------- factory
+def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
+               checkpoint_every: int = 2000, teacher_threads: bool = True) -> FastAPI:
+    """Build the service app.
+
+    ``db``: a SQLite file path (default ``magister.db`` in the working folder)
+    or a ``postgresql+psycopg://`` URL. ``admin_token``: the token that may do
+    everything (``None`` leaves the API open: only for local use).
+    ``checkpoint_every``: events between automatic checkpoints.
+    ``teacher_threads``: run teacher calls in worker threads, so a slow teacher
+    never stalls the event loop.
+    """
+    engine = make_engine(db if db is not None else "magister.db")
+    service = Service(engine, checkpoint_every=checkpoint_every)
+    tokens = TokenStore(engine, admin_token)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await anyio.to_thread.run_sync(service.start)
+        tokens.load()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(service.close)
+            engine.dispose()
+
+    app = FastAPI(title="magister teacher service", version="1", lifespan=lifespan,
+                  description="Curricula (a task space plus a teacher) behind an HTTP API, durable, with a live "
+                              "dashboard at /dashboard. Send 'Authorization: Bearer <token>'.")
+    app.state.service = service
+    app.state.tokens = tokens
+
+    async def run(fn, *args):
+        if teacher_threads:
+            return await anyio.to_thread.run_sync(fn, *args)
+        return fn(*args)
+
+    # ---------------------------------------------------------- errors
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errors = jsonable([{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()])
+        parts = []
+        for e in errors[:5]:
+            loc = ".".join(str(x) for x in e.get("loc", []))
+            parts.append(f"{loc}: {e.get('msg')}")
+        return JSONResponse({"detail": "invalid request: " + "; ".join(parts), "errors": errors}, status_code=422)
+
+    # ------------------------------------------------------------ auth
+    def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+        return tokens.authenticate(authorization)
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def allow(p: Principal, name: str) -> None:
+        if not p.allows(name):
+            # same answer whether or not the curriculum exists
+            raise AuthError(403, f"this token may not use curriculum {name!r}; ask the admin for a token scoped to it")
+
+    def admin_only(p: Principal) -> None:
+        if not p.admin:
+            raise AuthError(403, "only the admin token may manage tokens")
+
+    # -------------------------------------------------------- dashboard
+    def _static(name: str) -> str:
+        return resources.files("magister.serve").joinpath("static", name).read_text(encoding="utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def root():
+        return RedirectResponse("/dashboard")
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard():
+        return HTMLResponse(_static("dashboard.html"), headers={"Cache-Control": "no-store"})
+
+    @app.get("/dashboard.js", include_in_schema=False)
+    async def dashboard_js():
+        return Response(_static("dashboard.js"), media_type="text/javascript",
+                        headers={"Cache-Control": "no-store"})
+
+    # ----------------------------------------------------------- misc
+    @app.get("/v1/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness: no token needed, reveals nothing."""
+        return {"status": "ok"}
+
+    @app.get("/v1/teachers", tags=["service"], responses=ERRORS)
+    async def teachers(p: Caller) -> dict[str, Any]:
+        """The registered teachers and the kind of space each needs."""
+        import magister as mg
+
+        return {"teachers": [{"name": n, "kind": mg.teacher_class(n).kind} for n in mg.available_teachers()]}
+
+    # ---------------------------------------------------------- tokens
+    @app.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
+    async def create_token(body: TokenIn, p: Caller) -> dict[str, Any]:
+        """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once."""
+        admin_only(p)
+        return await anyio.to_thread.run_sync(tokens.create, body.curricula, body.label)
+
+    @app.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
+    async def list_tokens(p: Caller) -> dict[str, Any]:
+        """(admin) The tokens (without their secrets)."""
+        admin_only(p)
+        return {"tokens": await anyio.to_thread.run_sync(tokens.list)}
+
+    @app.delete("/v1/tokens/{token_id}", tags=["tokens"], status_code=204, responses=ERRORS)
+    async def revoke_token(token_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{16}$")], p: Caller):
+        """(admin) Revoke a token at once."""
+        admin_only(p)
+        if not await anyio.to_thread.run_sync(tokens.revoke, token_id):
+            raise ServiceError(f"no token with id {token_id!r}", status=404)
+        return Response(status_code=204)
+
+    # -------------------------------------------------------- curricula
+    @app.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
+    async def list_curricula(p: Caller) -> dict[str, Any]:
+        """The curricula this token may use."""
+        out = []
+        for name in sorted(service.names()):
+            if not p.allows(name):
+                continue
+            live = service.curricula.get(name)
+            if live is None or live.deleted or live.broken:
+                continue
+            out.append(service.summary(live))
+        return {"curricula": out}
+
+    @app.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
+    async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
+        """Create a curriculum: a task space and a teacher with its settings."""
+        allow(p, body.name)
+        sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
+        live, fut = await run(service.create, body.name, body.space, body.teacher, body.settings, body.seed, sr)
+        await wait_all([fut])
+        return await run(service.inspect, body.name)
+
+    @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
+    async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:
+        """Settings, counts, teacher configuration and current beliefs."""
+        allow(p, name)
+        return await run(service.inspect, name)
+
+    @app.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
+    async def delete_curriculum(name: Name, p: Caller):
+        """Delete a curriculum, its log and its checkpoints."""
+        allow(p, name)
+        fut = await run(service.delete, name)
+        await wait_all([fut])
+        return Response(status_code=204)
+
+    @app.post("/v1/curricula/{name}/propose", tags=["teaching"], response_model=ProposeOut, responses=ERRORS)
+    async def propose(name: Name, p: Caller,
+                      k: Annotated[int, Query(ge=1, le=MAX_K, description="number of tasks")] = 1,
+                      request_id: Annotated[Optional[str], Query(min_length=1, max_length=ID_MAX,
+                                                                 description="retry-safe id")] = None):
+        """Draw ``k`` tasks (the draw is logged, so a restart reproduces it)."""
+        allow(p, name)
+        tasks, seq, fut = await run(service.propose, name, k, request_id)
+        await _committed([fut])
+        return JSONResponse({"curriculum": name, "tasks": tasks, "seq": seq})
+
+    @app.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
+    async def observe(name: Name, body: ObservationIn, p: Caller):
+        """Record one outcome. With an ``id``, a retry is applied once and answered the same."""
+        allow(p, name)
+        seqs, futs = await run(service.observe, name, [(body.task, body.score, body.id)])
+        await _committed(futs)
+        return JSONResponse({"curriculum": name, "id": body.id, "seq": seqs[0]})
+
+    @app.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
+              responses=ERRORS)
+    async def observe_batch(name: Name, body: ObservationBatchIn, p: Caller):
+        """Record several outcomes in order, all or nothing (one transaction)."""
+        allow(p, name)
+        obs = [(o.task, o.score, o.id) for o in body.observations]
+        seqs, futs = await run(service.observe, name, obs)
+        await _committed(futs)
+        return JSONResponse({"curriculum": name,
+                             "results": [{"id": o[2], "seq": s} for o, s in zip(obs, seqs)]})
+
+    @app.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
+    async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
+        """What the teacher believes now (JSON; its shape depends on the teacher)."""
+        allow(p, name)
+        return JSONResponse(await run(service.beliefs, name))
+
+    @app.get("/v1/curricula/{name}/checkpoint", tags=["teaching"], responses={
+        **ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "teacher bytes"}})
+    async def download_checkpoint(name: Name, p: Caller):
+        """The teacher's exact state now (``magister.loads(bytes)`` rebuilds it)."""
+        allow(p, name)
+        data = await run(service.state_bytes, name)
+        return Response(data, media_type="application/octet-stream")
+
+    @app.post("/v1/curricula/{name}/checkpoint", tags=["teaching"], response_model=CheckpointOut, responses=ERRORS)
+    async def write_checkpoint(name: Name, p: Caller):
+        """Write a durable checkpoint now (restarts replay only the events after it)."""
+        allow(p, name)
+        seq, fut = await run(service.checkpoint, name)
+        await _committed([fut])
+        return JSONResponse({"curriculum": name, "seq": seq})
+
+    @app.get("/v1/curricula/{name}/history", tags=["teaching"], responses=ERRORS)
+    async def history(name: Name, p: Caller,
+                      after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
+                      limit: Annotated[int, Query(ge=1, le=50_000)] = 5000) -> dict[str, Any]:
+        """Committed proposals and observations after ``after``, oldest first (for the dashboard)."""
+        allow(p, name)
+        return await anyio.to_thread.run_sync(service.history, name, after, limit)
+
+    async def _committed(futs) -> None:
+        try:
+            await wait_all(futs)
+        except ServiceError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            log.exception("commit failed")
+            raise ServiceError(f"the database refused the write ({type(e).__name__}); it was NOT recorded. "
+                               "Retry with the same ids.", status=503) from None
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from env vars)."""
+    return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
+                      admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
+                      checkpoint_every=int(os.environ.get("MAGISTER_CHECKPOINT_EVERY", "2000")),
+                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "1") != "0")

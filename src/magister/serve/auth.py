@@ -1,0 +1,125 @@
+"""API tokens with per-curriculum scope.
+
+Two kinds of caller:
+
+* the **admin** holds the token given to the server (``--admin-token`` or the
+  ``MAGISTER_ADMIN_TOKEN`` environment variable); it may do everything,
+  including creating scoped tokens (``POST /v1/tokens``);
+* a **scoped token** lists the curricula it may use (or ``"*"`` for all); it
+  may create, use and delete those curricula, and sees only them in listings.
+
+Only a SHA-256 digest of each token is stored. A request without a valid
+token gets 401. A request with a valid token for a curriculum outside its
+scope gets 403 with the same words whether that curriculum exists or not, so
+a token learns nothing about other curricula.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Engine
+
+from .models import Token
+
+_TOKENS = Token.__table__
+PREFIX = "mgt_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the admin, or a scoped token."""
+
+    admin: bool
+    scope: frozenset[str] = frozenset()
+    token_id: str | None = None
+
+    def allows(self, name: str) -> bool:
+        return self.admin or "*" in self.scope or name in self.scope
+
+
+ADMIN = Principal(admin=True)
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class TokenStore:
+    """Scoped tokens, cached in memory, stored (as digests) in the ``tokens`` table."""
+
+    def __init__(self, engine: Engine, admin_token: str | None):
+        self.engine = engine
+        self._admin = digest(admin_token) if admin_token else None
+        self._by_digest: dict[str, Principal] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._admin is not None
+
+    def load(self) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_TOKENS.c.id, _TOKENS.c.digest, _TOKENS.c.scope)).all()
+        with self._lock:
+            self._by_digest = {d: Principal(False, frozenset(json.loads(s)), i) for i, d, s in rows}
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller behind an ``Authorization: Bearer ...`` header (401 when missing or unknown)."""
+        if self._admin is None:
+            return ADMIN
+        if not authorization:
+            raise AuthError(401, "missing API token; send the header 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError(401, "malformed Authorization header; send 'Authorization: Bearer <token>'")
+        d = digest(token)
+        if hmac.compare_digest(d, self._admin):
+            return ADMIN
+        p = self._by_digest.get(d)
+        if p is None:
+            raise AuthError(401, "invalid or revoked API token; ask the server's admin for a token")
+        return p
+
+    def create(self, scope: list[str], label: str = "") -> dict[str, Any]:
+        token = PREFIX + secrets.token_urlsafe(24)
+        tid = secrets.token_hex(8)
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(insert(_TOKENS).values(id=tid, digest=digest(token), scope=json.dumps(sorted(set(scope))),
+                                                label=label, created_at=now))
+        with self._lock:
+            self._by_digest[digest(token)] = Principal(False, frozenset(scope), tid)
+        return {"id": tid, "token": token, "curricula": sorted(set(scope)), "label": label, "created_at": now}
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_TOKENS.c.id, _TOKENS.c.scope, _TOKENS.c.label, _TOKENS.c.created_at)
+                                .order_by(_TOKENS.c.created_at)).all()
+        return [{"id": i, "curricula": json.loads(s), "label": lab, "created_at": float(t)} for i, s, lab, t in rows]
+
+    def revoke(self, token_id: str) -> bool:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(_TOKENS.c.digest).where(_TOKENS.c.id == token_id)).first()
+            if row is None:
+                return False
+            conn.execute(delete(_TOKENS).where(_TOKENS.c.id == token_id))
+        with self._lock:
+            self._by_digest.pop(row[0], None)
+        return True

@@ -1,0 +1,751 @@
+"""The service core: live teachers, the ordered event log, group commit, replay.
+
+One :class:`LiveCurriculum` per curriculum holds the in-memory teacher and a
+lock. A request that changes a teacher (propose, observe) takes the lock,
+validates everything, applies it to the teacher, gives the change the next
+sequence numbers of that curriculum and hands the rows to the
+:class:`GroupWriter` while still holding the lock, so the log order is the
+order in which the teacher saw things. The request is answered only after the
+writer has committed the transaction that contains its rows.
+
+The :class:`GroupWriter` is one thread with a FIFO queue: it takes every write
+waiting (up to a cap), runs them in ONE transaction, commits (SQLite WAL with
+``synchronous=FULL``, or PostgreSQL), then wakes all their requests. Under
+load many requests share one disk flush (group commit).
+
+Rebuilding (:func:`Service.start`): each curriculum starts from its newest
+checkpoint (teacher bytes plus the last sequence number they include) and
+replays the later events in order: a ``propose`` event calls
+``propose(k)`` again (which redraws the same tasks, because the random
+generator is part of the checkpoint), consecutive ``observe`` events of one
+request call ``observe_batch`` once. The result equals the live teacher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import math
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, MagisterError
+from ..scores import ScoreRange
+from ..spaces import Space, space_from_spec
+from ..teacher import Teacher, loads, make_teacher, teacher_class
+from .models import Checkpoint, Curriculum, Event, Token
+
+log = logging.getLogger("magister.serve")
+
+_EVENTS = Event.__table__
+_CURRICULA = Curriculum.__table__
+_CHECKPOINTS = Checkpoint.__table__
+_TOKENS = Token.__table__
+
+#: largest finite space a curriculum may have (teachers keep per-task arrays)
+MAX_TASKS = 1_000_000
+#: largest Box dimension
+MAX_DIM = 1024
+#: most tasks one propose request may draw / observations one batch may carry
+MAX_K = 10_000
+MAX_BATCH = 10_000
+
+
+# ----------------------------------------------------------------- errors
+class ServiceError(Exception):
+    """An error with an HTTP status; the message says what was wrong and how to fix it."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+
+# ------------------------------------------------------------------ JSON
+def jsonable(obj: Any) -> Any:
+    """A strict-JSON copy: numpy arrays/scalars become lists/numbers, NaN/inf become ``None``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc":
+            return jsonable(obj.tolist())
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
+def dumps(obj: Any) -> str:
+    """Compact strict JSON (floats round-trip exactly)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+# ---------------------------------------------------------- group writer
+Op = Callable[[Connection], Any]
+
+
+class GroupWriter:
+    """One writer thread; every queued operation of a round commits in one transaction."""
+
+    def __init__(self, engine: Engine, max_group: int = 1024):
+        self.engine = engine
+        self.max_group = max_group
+        self._q: "queue.Queue[tuple[Op, concurrent.futures.Future] | None]" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="magister-writer", daemon=True)
+        self._closed = False
+        self.commits = 0
+        self.ops = 0
+        self._thread.start()
+
+    def submit(self, op: Op) -> concurrent.futures.Future:
+        """Queue ``op(conn)``; the future resolves to its result once committed."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        if self._closed:
+            fut.set_exception(Unavailable("the service is shutting down; retry against the restarted server"))
+            return fut
+        self._q.put((op, fut))
+        return fut
+
+    def call(self, op: Op) -> Any:
+        """Submit and wait (for use outside the event loop)."""
+        return self.submit(op).result()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._q.put(None)
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._q.get()
+            if item is None:
+                break
+            group = [item]
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[Op, concurrent.futures.Future]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                results = [op(conn) for op, _ in group]
+        except Exception:  # noqa: BLE001 - fall back to one transaction per op, so one bad op fails alone
+            if len(group) == 1:
+                op, fut = group[0]
+                try:
+                    with self.engine.begin() as conn:
+                        r = op(conn)
+                except Exception as e:  # noqa: BLE001
+                    log.exception("database write failed")
+                    fut.set_exception(e)
+                else:
+                    fut.set_result(r)
+                    self.commits += 1
+                return
+            for one in group:
+                self._commit([one])
+            return
+        self.commits += 1
+        self.ops += len(group)
+        for (_, fut), r in zip(group, results):
+            fut.set_result(r)
+
+
+# ---------------------------------------------------------------- models
+@dataclass
+class CurriculumSpec:
+    """Everything needed to build a curriculum's teacher from scratch."""
+
+    name: str
+    space: dict[str, Any]
+    teacher: str
+    settings: dict[str, Any]
+    seed: int
+    score_range: dict[str, Any]
+    created_at: float = 0.0
+    id: int = 0
+
+    def build(self) -> Teacher:
+        return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
+                            score_range=self.score_range, **self.settings)
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
+                "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
+
+
+@dataclass
+class LiveCurriculum:
+    """A curriculum in memory: its teacher, lock, next sequence number and client ids."""
+
+    spec: CurriculumSpec
+    teacher: Teacher
+    next_seq: int = 1
+    checkpoint_seq: int = 0
+    since_checkpoint: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: client id -> (seq of its event, fingerprint of its content, commit future or None)
+    ids: dict[str, tuple[int, int, concurrent.futures.Future | None]] = field(default_factory=dict)
+    #: proposal request ids -> the tasks that were answered
+    proposals: dict[str, list[Any]] = field(default_factory=dict)
+    deleted: bool = False
+    broken: str | None = None
+
+    @property
+    def space(self) -> Space:
+        return self.teacher.space
+
+
+def _fingerprint(task_text: str, score: float) -> int:
+    return hash((task_text, float(score)))
+
+
+def _propose_fingerprint(k: int) -> int:
+    return hash(("__propose__", int(k)))
+
+
+# --------------------------------------------------------------- service
+class Service:
+    """All curricula of one server, their storage, and the rules that keep them exact."""
+
+    def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2):
+        self.engine = engine
+        self.checkpoint_every = int(checkpoint_every)
+        self.keep_checkpoints = max(1, int(keep_checkpoints))
+        self.curricula: dict[str, LiveCurriculum] = {}
+        self._registry_lock = threading.RLock()
+        self._reserved: set[str] = set()
+        self.writer: GroupWriter | None = None
+        self.replay_mismatches = 0
+
+    # ------------------------------------------------------------ life
+    def start(self) -> None:
+        """Migrate the schema, start the writer, rebuild every curriculum from the database."""
+        from .db import migrate
+
+        migrate(self.engine)
+        self.writer = GroupWriter(self.engine)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_CURRICULA).order_by(_CURRICULA.c.id)).mappings().all()
+        for row in rows:
+            spec = CurriculumSpec(
+                name=row["name"], space=json.loads(row["space"]), teacher=row["teacher"],
+                settings=json.loads(row["settings"]), seed=int(row["seed"]),
+                score_range=json.loads(row["score_range"]), created_at=float(row["created_at"]), id=int(row["id"]),
+            )
+            try:
+                self.curricula[spec.name] = self.rebuild(spec)
+            except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
+                log.exception("could not rebuild curriculum %r", spec.name)
+                live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
+                live.broken = f"could not be rebuilt at start-up ({type(e).__name__}: {e})"
+                self.curricula[spec.name] = live
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    # --------------------------------------------------------- rebuild
+    def rebuild(self, spec: CurriculumSpec, *, use_checkpoint: bool = True) -> LiveCurriculum:
+        """Newest usable checkpoint + replay of the later events (or a full replay)."""
+        teacher: Teacher | None = None
+        start = 0
+        if use_checkpoint:
+            with self.engine.connect() as conn:
+                cps = conn.execute(
+                    select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
+                    .where(_CHECKPOINTS.c.curriculum_id == spec.id).order_by(_CHECKPOINTS.c.seq.desc())
+                ).all()
+            for seq, data in cps:
+                try:
+                    teacher = loads(bytes(data))
+                    start = int(seq)
+                    break
+                except MagisterError as e:
+                    log.warning("checkpoint %s of %r unusable (%s); trying an older one", seq, spec.name, e)
+        if teacher is None:
+            teacher = spec.build()
+        live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start)
+        last = start
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(
+                select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
+                       _EVENTS.c.score, _EVENTS.c.client_id)
+                .where(_EVENTS.c.curriculum_id == spec.id).where(_EVENTS.c.seq > start).order_by(_EVENTS.c.seq)
+            )
+            pending: list[tuple[Any, float]] = []
+            pending_batch = None
+
+            def flush() -> None:
+                nonlocal pending
+                if pending:
+                    space = teacher.space
+                    teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
+                                          [s for _, s in pending])
+                    pending = []
+
+            for seq, batch, kind, k, task, score, cid in result:
+                if kind == "observe":
+                    if pending_batch != batch:
+                        flush()
+                        pending_batch = batch
+                    pending.append((task, float(score)))
+                else:
+                    flush()
+                    pending_batch = None
+                    tasks = teacher.propose(int(k))
+                    got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
+                    if got != task:
+                        self.replay_mismatches += 1
+                        log.warning("replaying proposal %s of %r drew other tasks than logged; "
+                                    "is teacher %r deterministic given its generator?", seq, spec.name, spec.teacher)
+                last = int(seq)
+            flush()
+        live.next_seq = max(last, start) + 1
+        live.since_checkpoint = live.next_seq - 1 - start
+        self._load_ids(live)
+        return live
+
+    def _load_ids(self, live: LiveCurriculum) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
+                       _EVENTS.c.score)
+                .where(_EVENTS.c.curriculum_id == live.spec.id).where(_EVENTS.c.client_id.is_not(None))
+            ).all()
+        for cid, seq, kind, k, task, score in rows:
+            if kind == "observe":
+                live.ids[cid] = (int(seq), _fingerprint(task, float(score)), None)
+            else:
+                live.ids[cid] = (int(seq), _propose_fingerprint(int(k)), None)
+                live.proposals[cid] = json.loads(task)
+
+    def replay_from_log(self, name: str) -> Teacher:
+        """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
+        live = self.get(name)
+        return self.rebuild(live.spec, use_checkpoint=False).teacher
+
+    # -------------------------------------------------------- registry
+    def get(self, name: str) -> LiveCurriculum:
+        live = self.curricula.get(name)
+        if live is None or live.deleted:
+            raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
+                           "with POST /v1/curricula")
+        if live.broken:
+            raise Unavailable(f"curriculum {name!r} is unavailable: {live.broken}")
+        return live
+
+    def names(self) -> list[str]:
+        return [n for n, c in self.curricula.items() if not c.deleted]
+
+    def _await(self, fut: concurrent.futures.Future) -> Any:
+        return fut.result()
+
+    # ---------------------------------------------------------- create
+    def create(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
+               seed: int | None, score_range: Any) -> tuple[LiveCurriculum, concurrent.futures.Future]:
+        """Build the teacher (refusing bad settings), then log the curriculum durably."""
+        settings = dict(settings or {})
+        for reserved in ("seed", "score_range", "space"):
+            if reserved in settings:
+                raise Invalid(f"give {reserved!r} as its own field of the request, not inside 'settings'")
+        try:
+            sp = space_from_spec(space)
+        except MagisterError as e:
+            raise Invalid(f"bad space: {e}") from None
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+            raise Invalid(f"bad space spec {space!r}: {type(e).__name__}: {e}") from None
+        if sp.n is not None and sp.n > MAX_TASKS:
+            raise Invalid(f"the space has {sp.n} tasks; this service accepts at most {MAX_TASKS}")
+        if sp.dim > MAX_DIM:
+            raise Invalid(f"the space has {sp.dim} dimensions; this service accepts at most {MAX_DIM}")
+        try:
+            teacher_class(teacher)
+        except ConfigError as e:
+            raise Invalid(str(e)) from None
+        try:
+            sr = ScoreRange.coerce(score_range).to_dict()
+        except (MagisterError, TypeError, ValueError) as e:
+            raise Invalid(f"bad score_range {score_range!r}: {e}") from None
+        if seed is None:
+            seed = secrets.randbits(62)  # resolved now so a replay draws the same tasks
+        spec = CurriculumSpec(name=name, space=sp.to_spec(), teacher=teacher, settings=settings,
+                              seed=int(seed), score_range=sr, created_at=time.time())
+        try:
+            built = spec.build()
+            built.config()  # settings must be savable
+            built.to_bytes()
+        except MagisterError as e:
+            raise Invalid(f"teacher {teacher!r} refused these settings: {e}") from None
+        except TypeError as e:
+            raise Invalid(f"teacher {teacher!r} does not take these settings ({e}); "
+                          f"see GET /v1/teachers for what each teacher is") from None
+        except (ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            raise Invalid(f"teacher {teacher!r} refused these settings ({type(e).__name__}: {e})") from None
+        try:
+            settings_text = dumps(settings)
+        except (TypeError, ValueError) as e:
+            raise Invalid(f"settings must be plain JSON values: {e}") from None
+        with self._registry_lock:
+            if (name in self.curricula and not self.curricula[name].deleted) or name in self._reserved:
+                raise Conflict(f"a curriculum named {name!r} already exists; pick another name or DELETE it first")
+            live = LiveCurriculum(spec=spec, teacher=built)
+            self._reserved.add(name)
+
+            def op(conn: Connection) -> int:
+                res = conn.execute(insert(_CURRICULA).values(
+                    name=name, space=dumps(spec.space), teacher=teacher, settings=settings_text,
+                    seed=spec.seed, score_range=dumps(sr), created_at=spec.created_at))
+                return int(res.inserted_primary_key[0])
+
+            fut = self.writer.submit(op)  # type: ignore[union-attr]
+
+        def done(f: concurrent.futures.Future) -> None:
+            with self._registry_lock:
+                self._reserved.discard(name)
+                if f.exception() is None:
+                    spec.id = f.result()
+                    self.curricula[name] = live
+
+        fut.add_done_callback(done)
+        return live, fut
+
+    # ---------------------------------------------------------- delete
+    def delete(self, name: str) -> concurrent.futures.Future:
+        with self._registry_lock:
+            live = self.curricula.get(name)
+            if live is None or live.deleted:
+                raise NotFound(f"no curriculum named {name!r}")
+            with live.lock:
+                live.deleted = True
+                cid = live.spec.id
+
+                def op(conn: Connection) -> None:
+                    conn.execute(delete(_EVENTS).where(_EVENTS.c.curriculum_id == cid))
+                    conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id == cid))
+                    conn.execute(delete(_CURRICULA).where(_CURRICULA.c.id == cid))
+
+                fut = self.writer.submit(op)  # type: ignore[union-attr]
+
+            def done(f: concurrent.futures.Future) -> None:
+                with self._registry_lock:
+                    if self.curricula.get(name) is live:
+                        del self.curricula[name]
+
+            fut.add_done_callback(done)
+            return fut
+
+    # --------------------------------------------------------- propose
+    def propose(self, name: str, k: int, request_id: str | None = None
+                ) -> tuple[list[Any], int, concurrent.futures.Future | None]:
+        """Draw ``k`` tasks; returns (JSON tasks, seq, commit future)."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise Invalid(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+        live = self.get(name)
+        with live.lock:
+            self._check_alive(live)
+            if request_id is not None and request_id in live.ids:
+                seq, fp, fut = live.ids[request_id]
+                if fp != _propose_fingerprint(k) or request_id not in live.proposals:
+                    raise Conflict(f"request id {request_id!r} was already used for another request; "
+                                   "use a fresh id for each new request")
+                return live.proposals[request_id], seq, fut
+            tasks = live.teacher.propose(k)
+            space = live.space
+            out = jsonable([space.to_json(t) for t in tasks])
+            text = dumps(out)
+            seq = live.next_seq
+            live.next_seq += 1
+            row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "propose", "k": k,
+                   "task": text, "score": None, "client_id": request_id, "created_at": time.time()}
+            fut = self._log(live, [row])
+            if request_id is not None:
+                live.ids[request_id] = (seq, _propose_fingerprint(k), fut)
+                live.proposals[request_id] = out
+            self._maybe_checkpoint(live, 1)
+            return out, seq, fut
+
+    # --------------------------------------------------------- observe
+    def observe(self, name: str, observations: list[tuple[Any, float, str | None]]
+                ) -> tuple[list[int], list[concurrent.futures.Future]]:
+        """Record observations ``(task, score, client id)`` in order; all or nothing.
+
+        Returns each observation's sequence number (a retried client id gets the
+        number it got the first time) and the commit futures to wait for.
+        """
+        if not observations:
+            raise Invalid("no observations given; send at least one {task, score}")
+        if len(observations) > MAX_BATCH:
+            raise Invalid(f"at most {MAX_BATCH} observations per request, got {len(observations)}; split the batch")
+        live = self.get(name)
+        with live.lock:
+            self._check_alive(live)
+            space = live.space
+            texts: list[str] = []
+            canon: list[Any] = []
+            for i, (task, _score, _cid) in enumerate(observations):
+                where = f"observation {i}: " if len(observations) > 1 else ""
+                try:
+                    obj = jsonable(space.to_json(space.from_json(task)))
+                except MagisterError as e:
+                    raise Invalid(f"{where}{e}. Nothing was recorded.") from None
+                except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as e:
+                    raise Invalid(f"{where}task {str(task)[:80]} is not a task of {space!r} "
+                                  f"({type(e).__name__}: {e}). Nothing was recorded.") from None
+                canon.append(obj)
+                texts.append(dumps(obj))
+            scores = [float(s) for _, s, _ in observations]
+            try:
+                live.teacher.score_range.normalise(scores)
+            except InvalidScoreError as e:
+                raise Invalid(str(e)) from None
+            # duplicates: an id seen before (or earlier in this batch) is answered with its first seq
+            seqs: list[int | None] = [None] * len(observations)
+            waits: list[concurrent.futures.Future] = []
+            new: list[int] = []
+            in_batch: dict[str, tuple[int, int]] = {}
+            for i, (_task, score, cid) in enumerate(observations):
+                if cid is None:
+                    new.append(i)
+                    continue
+                fp = _fingerprint(texts[i], score)
+                prior = live.ids.get(cid)
+                if prior is None and cid in in_batch:
+                    prior = (-1, in_batch[cid][1], None)
+                if prior is not None:
+                    if prior[1] != fp:
+                        raise Conflict(f"observation {i}: client id {cid!r} was already used for a different "
+                                       "observation; use a fresh id for each new observation. Nothing was recorded.")
+                    if prior[0] >= 0:
+                        seqs[i] = prior[0]
+                        if prior[2] is not None and not prior[2].done():
+                            waits.append(prior[2])
+                    else:
+                        seqs[i] = -1 - in_batch[cid][0]  # resolved below to the first occurrence's seq
+                    continue
+                in_batch[cid] = (i, fp)
+                new.append(i)
+            if new:
+                try:
+                    live.teacher.observe_batch([space.from_json(canon[i]) for i in new], [scores[i] for i in new])
+                except MagisterError as e:
+                    raise Invalid(str(e)) from None
+                except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
+                    live.broken = f"teacher failed while observing ({type(e).__name__}: {e}); rebuilding"
+                    self._schedule_rebuild(live)
+                    raise ServiceError(f"teacher {live.spec.teacher!r} failed ({type(e).__name__}: {e}); "
+                                       "nothing was recorded", status=500) from None
+                now = time.time()
+                first = live.next_seq
+                rows = []
+                for j, i in enumerate(new):
+                    seq = first + j
+                    seqs[i] = seq
+                    task, score, cid = observations[i]
+                    rows.append({"curriculum_id": live.spec.id, "seq": seq, "batch": first, "kind": "observe",
+                                 "k": None, "task": texts[i], "score": scores[i], "client_id": cid,
+                                 "created_at": now})
+                live.next_seq += len(new)
+                fut = self._log(live, rows)
+                waits.append(fut)
+                for i in new:
+                    cid = observations[i][2]
+                    if cid is not None:
+                        live.ids[cid] = (seqs[i], in_batch[cid][1], fut)  # type: ignore[arg-type]
+                self._maybe_checkpoint(live, len(new))
+            for i, s in enumerate(seqs):
+                if s is not None and s < 0:
+                    seqs[i] = seqs[-1 - s]
+            return [int(s) for s in seqs], waits  # type: ignore[arg-type]
+
+    # ------------------------------------------------------ checkpoints
+    def checkpoint(self, name: str) -> tuple[int, concurrent.futures.Future]:
+        """Write a checkpoint now; returns (seq it covers, commit future)."""
+        live = self.get(name)
+        with live.lock:
+            self._check_alive(live)
+            return self._write_checkpoint(live)
+
+    def _maybe_checkpoint(self, live: LiveCurriculum, n: int) -> None:
+        live.since_checkpoint += n
+        if self.checkpoint_every > 0 and live.since_checkpoint >= self.checkpoint_every:
+            self._write_checkpoint(live)
+
+    def _write_checkpoint(self, live: LiveCurriculum) -> tuple[int, concurrent.futures.Future]:
+        seq = live.next_seq - 1
+        data = live.teacher.to_bytes()
+        cid = live.spec.id
+        keep = self.keep_checkpoints
+        live.since_checkpoint = 0
+        live.checkpoint_seq = seq
+
+        def op(conn: Connection) -> int:
+            exists = conn.execute(select(func.count()).select_from(_CHECKPOINTS).where(
+                and_(_CHECKPOINTS.c.curriculum_id == cid, _CHECKPOINTS.c.seq == seq))).scalar()
+            if not exists:
+                conn.execute(insert(_CHECKPOINTS).values(curriculum_id=cid, seq=seq, data=data,
+                                                         created_at=time.time()))
+            old = conn.execute(select(_CHECKPOINTS.c.id).where(_CHECKPOINTS.c.curriculum_id == cid)
+                               .order_by(_CHECKPOINTS.c.seq.desc()).offset(keep)).scalars().all()
+            if old:
+                conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.id.in_(old)))
+            return seq
+
+        return seq, self.writer.submit(op)  # type: ignore[union-attr]
+
+    # ----------------------------------------------------------- internals
+    def _check_alive(self, live: LiveCurriculum) -> None:
+        if live.deleted:
+            raise NotFound(f"no curriculum named {live.spec.name!r} (it was just deleted)")
+        if live.broken:
+            raise Unavailable(f"curriculum {live.spec.name!r} is unavailable: {live.broken}; retry shortly")
+
+    def _log(self, live: LiveCurriculum, rows: list[dict[str, Any]]) -> concurrent.futures.Future:
+        def op(conn: Connection) -> None:
+            conn.execute(insert(_EVENTS), rows)
+
+        fut = self.writer.submit(op)  # type: ignore[union-attr]
+
+        def done(f: concurrent.futures.Future) -> None:
+            if f.exception() is not None and not live.deleted:
+                # the log no longer matches memory: rebuild from what is durable
+                live.broken = "a database write failed; rebuilding from the log"
+                self._schedule_rebuild(live)
+
+        fut.add_done_callback(done)
+        return fut
+
+    def _schedule_rebuild(self, live: LiveCurriculum) -> None:
+        def work() -> None:
+            time.sleep(0.05)
+            with live.lock:
+                try:
+                    fresh = self.rebuild(live.spec)
+                except Exception as e:  # noqa: BLE001
+                    live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+                    return
+                live.teacher, live.next_seq = fresh.teacher, fresh.next_seq
+                live.ids, live.proposals = fresh.ids, fresh.proposals
+                live.checkpoint_seq, live.since_checkpoint = fresh.checkpoint_seq, fresh.since_checkpoint
+                live.broken = None
+
+        threading.Thread(target=work, daemon=True).start()
+
+    # ------------------------------------------------------------- reads
+    def summary(self, live: LiveCurriculum) -> dict[str, Any]:
+        t = live.teacher
+        return {**live.spec.public(), "kind": t.kind, "n_observed": t.n_observed, "n_proposed": t.n_proposed,
+                "last_seq": live.next_seq - 1, "checkpoint_seq": live.checkpoint_seq}
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        live = self.get(name)
+        with live.lock:
+            out = self.summary(live)
+            out["config"] = jsonable(live.teacher.config())
+            out["beliefs"] = jsonable(live.teacher.beliefs())
+            return out
+
+    def beliefs(self, name: str) -> dict[str, Any]:
+        live = self.get(name)
+        with live.lock:
+            return jsonable(live.teacher.beliefs())
+
+    def state_bytes(self, name: str) -> bytes:
+        live = self.get(name)
+        with live.lock:
+            return live.teacher.to_bytes()
+
+    def history(self, name: str, after: int = 0, limit: int = 2000) -> dict[str, Any]:
+        """Committed events after ``after`` (for the dashboard), oldest first."""
+        live = self.get(name)
+        cid = live.spec.id
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task, _EVENTS.c.score,
+                       _EVENTS.c.created_at)
+                .where(_EVENTS.c.curriculum_id == cid).where(_EVENTS.c.seq > after)
+                .order_by(_EVENTS.c.seq).limit(limit + 1)
+            ).all()
+        more = len(rows) > limit
+        events = []
+        for seq, kind, k, task, score, t in rows[:limit]:
+            e: dict[str, Any] = {"seq": int(seq), "kind": kind, "time": float(t)}
+            if kind == "observe":
+                e["task"] = json.loads(task)
+                e["score"] = float(score)
+            else:
+                e["k"] = int(k)
+                e["tasks"] = json.loads(task)
+            events.append(e)
+        last = events[-1]["seq"] if events else int(after)
+        return {"curriculum": name, "events": events, "last_seq": last, "more": more}
+
+    def event_log(self, name: str) -> list[dict[str, Any]]:
+        """Every committed event (for tests and audits)."""
+        out: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            h = self.history(name, after=after, limit=50_000)
+            out.extend(h["events"])
+            if not h["more"]:
+                return out
+            after = h["last_seq"]
+
+
+def iter_chunks(seq: list[Any], n: int) -> Iterable[list[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+async def wait_all(futs: list[concurrent.futures.Future]) -> None:
+    """Await commit futures from the event loop."""
+    for f in futs:
+        if f is not None:
+            await asyncio.wrap_future(f)
