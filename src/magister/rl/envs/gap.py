@@ -6,7 +6,7 @@ Task ``(position, width)`` in ``[0, 1]^2``: a wall across the arena at
 and the goal cannot be reached: that part of the space cannot be learned.
 
 The point starts at ``(0.5, 0.05)``; actions 0..3 move it up, down, left or
-right by 0.08 (with Gaussian noise of 0.005); a move that would cross the wall
+right by 0.08 (with Gaussian noise of 0.01); a move that would cross the wall
 outside the gap is blocked. Reaching ``y >= 0.9`` within 40 steps is a success
 (reward 1). Observation: ``(x, y, gap centre, gap width, t / 40)``.
 
@@ -63,7 +63,7 @@ class PointGap(ParametricEnv):
     def step_batch(cls, state, actions, rng):
         a = np.asarray(actions, dtype=np.int64).reshape(-1)
         pos = state["pos"]
-        new = pos + cls.step_size * _MOVES[a] + rng.normal(0.0, 0.005, size=pos.shape)
+        new = pos + cls.step_size * _MOVES[a] + rng.normal(0.0, 0.01, size=pos.shape)
         new = np.clip(new, 0.0, 1.0)
         crosses = (pos[:, 1] < 0.5) != (new[:, 1] < 0.5)
         in_gap = np.abs(new[:, 0] - state["centre"]) <= state["width"] / 2
@@ -88,4 +88,4 @@ class PointGap(ParametricEnv):
         below = y < 0.5
         off = np.abs(x - c)
         side = np.where(x < c, 3, 2)
-        return np.where(below & (off > 0.02), side, 0)
+        return np.where(below & (off > 0.04), side, 0)

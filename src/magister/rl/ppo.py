@@ -1,0 +1,150 @@
+"""A compact PPO (clipped surrogate, GAE) in PyTorch, for discrete actions, on CPU.
+
+Small and deterministic given a seed; enough to show that a curriculum helps a
+real deep-RL learner. It trains on any Gymnasium vector env that resets
+finished sub-envs in the same step (``autoreset_mode=SAME_STEP``, as
+:class:`~magister.rl.vector.CurriculumVectorEnv` does)::
+
+    from magister.rl.ppo import PPO
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    agent.learn(venv, total_steps=50_000)
+    actions = agent.act(obs_batch, greedy=True)
+
+Episode ends (terminated or truncated) are treated as terminal: the shipped
+envs put the time left in the observation, so that is exact for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["PPO"]
+
+
+class _Net(nn.Module):
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int):
+        super().__init__()
+        self.pi = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                nn.Linear(hidden, n_actions))
+        self.v = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                               nn.Linear(hidden, 1))
+        with torch.no_grad():
+            self.pi[-1].weight.mul_(0.01)
+            self.pi[-1].bias.zero_()
+
+
+class PPO:
+    """Proximal policy optimisation with a small MLP actor-critic (see the module docstring)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, *, seed: int = 0, hidden: int = 64, lr: float = 1e-3,
+                 gamma: float = 0.98, lam: float = 0.95, clip: float = 0.2, epochs: int = 4,
+                 minibatch: int = 512, ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
+                 threads: int = 1):
+        torch.set_num_threads(threads)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.net = _Net(obs_dim, n_actions, hidden)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
+        self.gamma, self.lam, self.clip, self.epochs = gamma, lam, clip, epochs
+        self.minibatch, self.ent_coef, self.vf_coef, self.max_grad_norm = minibatch, ent_coef, vf_coef, max_grad_norm
+        self.n_actions = n_actions
+        self.steps = 0
+
+    # ------------------------------------------------------------- acting
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, greedy: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (sampled, or the most likely with ``greedy``)."""
+        logits = self.net.pi(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
+        if greedy:
+            return logits.argmax(-1).numpy()
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen).squeeze(-1).numpy()
+
+    def policy(self, greedy: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+        """A batched policy function, e.g. for :func:`magister.rl.envs.evaluate`."""
+        return lambda obs: self.act(obs, greedy=greedy)
+
+    # ------------------------------------------------------------ learning
+    def learn(self, venv: Any, total_steps: int, n_steps: int = 64,
+              callback: Callable[["PPO"], None] | None = None, callback_every: int = 0) -> "PPO":
+        """Train for ``total_steps`` environment steps on ``venv`` (SAME_STEP autoreset).
+
+        ``callback(agent)`` runs every ``callback_every`` steps (0: never).
+        """
+        n = venv.num_envs
+        obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
+        next_cb = callback_every
+        while self.steps < total_steps:
+            b_obs = np.zeros((n_steps, n, obs.shape[-1]), dtype=np.float32)
+            b_act = np.zeros((n_steps, n), dtype=np.int64)
+            b_logp = np.zeros((n_steps, n), dtype=np.float32)
+            b_rew = np.zeros((n_steps, n), dtype=np.float32)
+            b_done = np.zeros((n_steps, n), dtype=np.float32)
+            b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
+            for t in range(n_steps):
+                with torch.no_grad():
+                    o = torch.as_tensor(obs, dtype=torch.float32)
+                    logits = self.net.pi(o)
+                    probs = torch.softmax(logits, -1)
+                    a = torch.multinomial(probs, 1, generator=self.gen).squeeze(-1)
+                    b_logp[t] = torch.log(probs.gather(1, a[:, None]).squeeze(1) + 1e-12).numpy()
+                    b_val[t] = self.net.v(o).squeeze(-1).numpy()
+                b_obs[t], b_act[t] = obs, a.numpy()
+                obs, rew, term, trunc, _ = venv.step(b_act[t])
+                b_rew[t], b_done[t] = rew, np.logical_or(term, trunc)
+                self.steps += n
+            with torch.no_grad():
+                b_val[n_steps] = self.net.v(torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
+            adv = np.zeros((n_steps, n), dtype=np.float32)
+            last = np.zeros(n, dtype=np.float32)
+            for t in reversed(range(n_steps)):
+                nonterminal = 1.0 - b_done[t]
+                delta = b_rew[t] + self.gamma * b_val[t + 1] * nonterminal - b_val[t]
+                last = delta + self.gamma * self.lam * nonterminal * last
+                adv[t] = last
+            ret = adv + b_val[:n_steps]
+            self._update(b_obs.reshape(-1, b_obs.shape[-1]), b_act.reshape(-1), b_logp.reshape(-1),
+                         adv.reshape(-1), ret.reshape(-1))
+            if callback is not None and callback_every and self.steps >= next_cb:
+                callback(self)
+                next_cb += callback_every
+        return self
+
+    def _update(self, obs, act, logp, adv, ret) -> None:
+        obs_t, act_t = torch.as_tensor(obs), torch.as_tensor(act)
+        logp_t, adv_t, ret_t = torch.as_tensor(logp), torch.as_tensor(adv), torch.as_tensor(ret)
+        size = len(obs)
+        for _ in range(self.epochs):
+            perm = torch.randperm(size, generator=self.gen)
+            for start in range(0, size, self.minibatch):
+                i = perm[start:start + self.minibatch]
+                a = adv_t[i]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                logits = self.net.pi(obs_t[i])
+                logp_all = torch.log_softmax(logits, -1)
+                new_logp = logp_all.gather(1, act_t[i][:, None]).squeeze(1)
+                ratio = torch.exp(new_logp - logp_t[i])
+                pg = -torch.min(ratio * a, torch.clamp(ratio, 1 - self.clip, 1 + self.clip) * a).mean()
+                v = self.net.v(obs_t[i]).squeeze(-1)
+                vf = ((v - ret_t[i]) ** 2).mean()
+                ent = -(torch.softmax(logits, -1) * logp_all).sum(-1).mean()
+                loss = pg + self.vf_coef * vf - self.ent_coef * ent
+                self.opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.net.parameters(), self.max_grad_norm)
+                self.opt.step()
+
+    # --------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "steps": self.steps,
+                "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.steps = int(state["steps"])
+        self.gen.set_state(state["gen"])
