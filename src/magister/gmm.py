@@ -1,0 +1,527 @@
+"""Gaussian mixtures for curriculum teachers: a small, fast, deterministic EM in numpy.
+
+ALP-GMM and Covar-GMM refit a *bank* of full-covariance Gaussian mixtures,
+one per candidate component count ``k``, every few hundred episodes and keep
+the one with the lowest AIC. The reference code fits each mixture from
+scratch with scikit-learn, one after the other, and that refit dominates its
+run time. Here every candidate is fitted **at once**: the parameters of all
+candidates live in padded arrays ``(C, K, ...)`` (``C`` candidates, ``K`` the
+largest ``k``; the components a candidate does not use are masked out), so one
+E-step and one M-step are a handful of vectorised numpy operations whatever
+the number of candidates. A refit can also **warm start** from the previous
+bank (each candidate from its own previous parameters, dead components
+re-seeded on random points), which needs far fewer iterations than a cold
+start when the data drift slowly, as they do in a curriculum.
+
+Everything random goes through an explicit ``numpy.random.Generator``, so a
+fit is a pure function of (data, previous bank, generator state).
+
+Main entry points: :func:`fit_bank` (returns a :class:`MixtureBank`),
+:func:`aic`, :func:`sample_mixture`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["MixtureBank", "fit_bank", "aic", "n_parameters", "sample_mixture", "log_prob"]
+
+_EPS = 10 * np.finfo(float).eps
+_LOG_2PI = float(np.log(2 * np.pi))
+_FLOOR = -1e300  # log-weight of unused components (finite, so no inf arithmetic)
+
+
+def n_parameters(k: int | np.ndarray, dim: int) -> int | np.ndarray:
+    """Free parameters of a ``k``-component full-covariance mixture in ``dim`` dimensions."""
+    return k * dim + k * dim * (dim + 1) // 2 + k - 1
+
+
+def aic(loglik: float | np.ndarray, k: int | np.ndarray, dim: int) -> float | np.ndarray:
+    """Akaike information criterion ``2 p - 2 log L`` (lower is better)."""
+    return 2.0 * n_parameters(k, dim) - 2.0 * np.asarray(loglik)
+
+
+@dataclass
+class MixtureBank:
+    """Mixtures for several candidate component counts, fitted together.
+
+    Arrays are padded to the largest candidate ``K``: ``weights (C, K)``,
+    ``means (C, K, D)``, ``covs (C, K, D, D)``; component ``j`` of candidate
+    ``c`` is in use when ``j < ks[c]`` (unused ones have weight 0).
+    """
+
+    ks: np.ndarray
+    weights: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+    loglik: np.ndarray
+    n_iter: int = 0
+
+    @property
+    def aic(self) -> np.ndarray:
+        return aic(self.loglik, self.ks, self.means.shape[-1])
+
+    @property
+    def best(self) -> int:
+        """Index of the candidate with the lowest AIC (first one on ties)."""
+        return int(np.argmin(self.aic))
+
+    def mixture(self, c: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(weights (k,), means (k, D), covs (k, D, D))`` of candidate ``c`` (default: best)."""
+        c = self.best if c is None else int(c)
+        k = int(self.ks[c])
+        return self.weights[c, :k].copy(), self.means[c, :k].copy(), self.covs[c, :k].copy()
+
+    def to_state(self) -> dict[str, Any]:
+        return {"ks": self.ks.copy(), "weights": self.weights.copy(), "means": self.means.copy(),
+                "covs": self.covs.copy(), "loglik": self.loglik.copy(), "n_iter": int(self.n_iter)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "MixtureBank":
+        bank = cls(
+            ks=np.asarray(state["ks"], dtype=np.int64).copy(),
+            weights=np.asarray(state["weights"], dtype=float).copy(),
+            means=np.asarray(state["means"], dtype=float).copy(),
+            covs=np.asarray(state["covs"], dtype=float).copy(),
+            loglik=np.asarray(state["loglik"], dtype=float).copy(),
+            n_iter=int(state.get("n_iter", 0)),
+        )
+        C, K = bank.weights.shape
+        D = bank.means.shape[-1]
+        if bank.ks.shape != (C,) or bank.means.shape != (C, K, D) or bank.covs.shape != (C, K, D, D):
+            raise ValueError("mixture bank arrays have inconsistent shapes")
+        return bank
+
+
+# --------------------------------------------------------------------- helpers
+def _active(ks: np.ndarray, K: int) -> np.ndarray:
+    return np.arange(K)[None, :] < ks[:, None]
+
+
+def _cholesky(covs: np.ndarray) -> np.ndarray:
+    """Batched Cholesky; adds jitter if rounding made a covariance lose definiteness."""
+    jitter = 0.0
+    eye = np.eye(covs.shape[-1])
+    for _ in range(6):
+        try:
+            return np.linalg.cholesky(covs + jitter * eye)
+        except np.linalg.LinAlgError:
+            jitter = 1e-8 if jitter == 0.0 else jitter * 100
+    raise np.linalg.LinAlgError("covariance matrices are not positive definite even with jitter")
+
+
+def _log_gauss(X: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """``log N(x_n | mean, cov)`` for every component: shape ``(..., N)``."""
+    D = X.shape[-1]
+    chol = _cholesky(covs)
+    inv = np.linalg.inv(chol)  # lower-triangular inverses, (..., D, D)
+    diff = X - means[..., None, :]  # (..., N, D)
+    y = np.matmul(diff, np.swapaxes(inv, -1, -2))
+    maha = np.einsum("...nd,...nd->...n", y, y)
+    half_logdet = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+    return -0.5 * maha - half_logdet[..., None] - 0.5 * D * _LOG_2PI
+
+
+def _features(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Products ``x_i x_j`` (``i <= j``) of every row: ``(N, D (D + 1) / 2)``."""
+    iu = np.triu_indices(X.shape[1])
+    return X[:, iu[0]] * X[:, iu[1]], iu
+
+
+def _e_step(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray,
+            active: np.ndarray, quad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities ``(C, K, N)`` and total log-likelihood per candidate ``(C,)``.
+
+    The Mahalanobis distances of all points to all components of all
+    candidates come from two matrix products on quadratic features of ``X``
+    (``x^T P x = sum_ij P_ij x_i x_j``), not from a loop or a 4-D difference array.
+    """
+    N, D = X.shape
+    C, K = weights.shape
+    if quad is None:
+        quad, iu = _features(X)
+    else:
+        iu = np.triu_indices(D)
+    chol = _cholesky(covs).reshape(C * K, D, D)
+    inv_l = np.linalg.inv(chol)
+    prec = np.matmul(np.swapaxes(inv_l, -1, -2), inv_l)  # (CK, D, D)
+    mu = means.reshape(C * K, D)
+    pm = np.einsum("kij,kj->ki", prec, mu)
+    qcoef = prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
+    const = np.einsum("ki,ki->k", pm, mu)
+    maha = qcoef @ quad.T - 2.0 * (pm @ X.T) + const[:, None]  # (CK, N)
+    half_logdet = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+    logw = np.where(active, np.log(np.maximum(weights, 1e-300)), _FLOOR).reshape(C * K)
+    a = (-0.5 * np.maximum(maha, 0.0) + (logw - half_logdet - 0.5 * D * _LOG_2PI)[:, None]).reshape(C, K, N)
+    mx = a.max(axis=1, keepdims=True)
+    # exp of very negative numbers is slow (denormals): clamp, then mask unused components
+    e = np.exp(np.maximum(a - mx, -100.0)) * active[..., None]
+    tot = e.sum(axis=1, keepdims=True)
+    resp = e / tot
+    return resp, (mx + np.log(tot))[:, 0, :].sum(axis=1)
+
+
+def _m_step(X: np.ndarray, resp: np.ndarray, active: np.ndarray, reg: float,
+            quad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and covariances from responsibilities ``(C, K, N)``."""
+    N, D = X.shape
+    C, K, _ = resp.shape
+    if quad is None:
+        quad, iu = _features(X)
+    else:
+        iu = np.triu_indices(D)
+    R = resp.reshape(C * K, N)
+    nk = R.sum(axis=1) + _EPS  # (CK,)
+    mu = (R @ X) / nk[:, None]
+    second = (R @ quad) / nk[:, None]  # E[x_i x_j], i <= j
+    cov = np.empty((C * K, D, D))
+    upper = second - mu[:, iu[0]] * mu[:, iu[1]]
+    cov[:, iu[0], iu[1]] = upper
+    cov[:, iu[1], iu[0]] = upper
+    eye = np.eye(D)
+    covs = cov.reshape(C, K, D, D) + reg * eye
+    weights = np.where(active, nk.reshape(C, K) / N, 0.0)
+    covs = np.where(active[..., None, None], covs, eye)
+    means = np.where(active[..., None], mu.reshape(C, K, D), 0.0)
+    return weights, means, covs
+
+
+def _kmeans_init(X: np.ndarray, ks: np.ndarray, rng: np.random.Generator, lloyd: int = 10) -> np.ndarray:
+    """One-hot responsibilities from nested k-means++ seeds refined by Lloyd steps, ``(C, K, N)``."""
+    N, D = X.shape
+    K = int(ks.max())
+    centres = np.empty((K, D))
+    centres[0] = X[rng.integers(N)]
+    d2 = ((X - centres[0]) ** 2).sum(1)
+    for j in range(1, K):
+        total = d2.sum()
+        if total <= 0:
+            i = int(rng.integers(N))
+        else:
+            i = int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right"))
+            i = min(i, N - 1)
+        centres[j] = X[i]
+        d2 = np.minimum(d2, ((X - centres[j]) ** 2).sum(1))
+    C = len(ks)
+    active = _active(ks, K)
+    cent = np.broadcast_to(centres, (C, K, D)).copy()
+    for _ in range(lloyd):
+        dist = ((X[None, None, :, :] - cent[:, :, None, :]) ** 2).sum(-1)  # (C, K, N)
+        dist = np.where(active[..., None], dist, np.inf)
+        lab = dist.argmin(axis=1)  # (C, N)
+        onehot = (lab[:, None, :] == np.arange(K)[None, :, None]).astype(float)
+        cnt = onehot.sum(-1)
+        new = np.matmul(onehot, X) / np.maximum(cnt, 1)[..., None]
+        new = np.where((cnt > 0)[..., None], new, cent)
+        if np.array_equal(new, cent):
+            break
+        cent = new
+    dist = ((X[None, None, :, :] - cent[:, :, None, :]) ** 2).sum(-1)
+    dist = np.where(active[..., None], dist, np.inf)
+    lab = dist.argmin(axis=1)  # (C, N)
+    return (lab[:, None, :] == np.arange(K)[None, :, None]).astype(float)
+
+
+def _reseed_dead(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray,
+                 active: np.ndarray, rng: np.random.Generator, reg: float) -> None:
+    """Move components that explain less than one point onto random points (in place)."""
+    resp, _ = _e_step(X, weights, means, covs, active)
+    dead = active & (resp.sum(-1) < 1.0)
+    if not dead.any():
+        return
+    N, D = X.shape
+    cdead, jdead = np.nonzero(dead)
+    picks = rng.integers(0, N, size=len(cdead))
+    spread = np.diag(X.var(axis=0) / max(1, int(active.sum(1).max())) + reg)
+    means[cdead, jdead] = X[picks]
+    covs[cdead, jdead] = spread
+    k = active.sum(1)
+    weights[cdead, jdead] = 1.0 / k[cdead]
+    weights /= weights.sum(axis=1, keepdims=True)
+
+
+def fit_bank(
+    X: np.ndarray,
+    ks: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    warm: MixtureBank | None = None,
+    reg: float = 1e-6,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+) -> MixtureBank:
+    """Fit one full-covariance mixture per ``k`` in ``ks`` on ``X (N, D)``, all at once.
+
+    ``warm``: a previous bank with the same ``ks`` and dimension to start from
+    (otherwise nested k-means++ seeds). ``reg`` is added to every covariance
+    diagonal; EM stops for a candidate once its mean log-likelihood per point
+    improves by less than ``tol`` (as scikit-learn does), or after
+    ``max_iter`` iterations. Candidates with more components than points are
+    given log-likelihood ``-inf`` so AIC never picks them.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or len(X) == 0:
+        raise ConfigError(f"fit_bank needs a non-empty (N, D) array, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ConfigError("fit_bank got NaN or infinite data; clean the points before fitting")
+    ks_arr = np.asarray(list(ks), dtype=np.int64)
+    if ks_arr.ndim != 1 or len(ks_arr) == 0 or (ks_arr < 1).any():
+        raise ConfigError(f"candidate component counts must be whole numbers >= 1, got {list(ks)}")
+    N, D = X.shape
+    K = int(ks_arr.max())
+    active = _active(ks_arr, K)
+    usable = ks_arr <= N
+    if warm is not None and (warm.weights.shape != (len(ks_arr), K) or warm.means.shape[-1] != D
+                             or not np.array_equal(warm.ks, ks_arr)):
+        warm = None
+    quad, _ = _features(X)
+    if warm is None:
+        resp = _kmeans_init(X, np.minimum(ks_arr, N), rng)
+        weights, means, covs = _m_step(X, resp, active, reg, quad)
+    else:
+        weights, means, covs = warm.weights.copy(), warm.means.copy(), warm.covs.copy()
+        _reseed_dead(X, weights, means, covs, active, rng, reg)
+    prev = np.full(len(ks_arr), -np.inf)
+    done = np.zeros(len(ks_arr), dtype=bool)
+    loglik = prev.copy()
+    it = 0
+    for it in range(1, max_iter + 1):
+        resp, ll = _e_step(X, weights, means, covs, active, quad)
+        loglik = np.where(done, loglik, ll)
+        done |= np.abs(ll - prev) / N < tol
+        if done.all():
+            break
+        prev = np.where(done, prev, ll)
+        w2, m2, c2 = _m_step(X, resp, active, reg, quad)
+        weights = np.where(done[:, None], weights, w2)
+        means = np.where(done[:, None, None], means, m2)
+        covs = np.where(done[:, None, None, None], covs, c2)
+    loglik = np.where(usable & np.isfinite(loglik), loglik, -np.inf)
+    return MixtureBank(ks=ks_arr, weights=weights, means=means, covs=covs, loglik=loglik, n_iter=it)
+
+
+def log_prob(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """Log density of a single mixture ``(k,), (k, D), (k, D, D)`` at the rows of ``X``."""
+    X = np.asarray(X, dtype=float)
+    a = _log_gauss(X, means, covs) + np.log(np.maximum(weights, 1e-300))[:, None]
+    mx = a.max(axis=0)
+    return mx + np.log(np.exp(a - mx).sum(axis=0))
+
+
+def sample_mixture(
+    rng: np.random.Generator,
+    probs: np.ndarray,
+    means: np.ndarray,
+    chols: np.ndarray,
+    m: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``m`` points: component ``j`` with probability ``probs[j]``, then ``N(means[j], L L^T)``.
+
+    ``chols`` are Cholesky factors ``(k, D, D)``. Returns ``(points (m, D),
+    components (m,))``. Vectorised: two generator calls whatever ``m``.
+    """
+    cdf = np.cumsum(probs)
+    comp = np.searchsorted(cdf, rng.random(m) * cdf[-1], side="right")
+    comp = np.minimum(comp, len(probs) - 1)
+    z = rng.standard_normal((m, means.shape[-1]))
+    pts = means[comp] + np.matmul(chols[comp], z[:, :, None])[:, :, 0]
+    return pts, comp
+
+
+# ------------------------------------------------------------------ teachers
+from .teacher import Teacher  # noqa: E402  (teacher.py never imports this module)
+
+
+def _as_ks(ks: Any) -> list[int]:
+    try:
+        out = [int(k) for k in ks]
+    except TypeError:
+        raise ConfigError(f"potential_ks must be a list of component counts, e.g. [2, 3, 4], got {ks!r}") from None
+    if not out or min(out) < 1 or any(float(a) != float(b) for a, b in zip(out, ks)):
+        raise ConfigError(f"potential_ks must be whole numbers >= 1, e.g. list(range(2, 11)), got {ks!r}")
+    return out
+
+
+class MixtureTeacher(Teacher):
+    """Shared skeleton of the Gaussian-mixture teachers (ALP-GMM, Covar-GMM).
+
+    Each observed episode becomes one *row* (the unit task vector followed by
+    whatever the subclass measures: its ALP, or its time and score). Rows go
+    into a window of the latest ``window`` rows. After a bootstrap of
+    ``bootstrap`` uniformly sampled episodes, every ``fit_rate`` episodes a
+    bank of mixtures (one per ``k`` in ``potential_ks``) is refitted on the
+    window and the lowest-AIC one is kept. Proposals: with probability
+    ``random_ratio`` uniform, otherwise a component drawn in proportion to the
+    subclass's per-component learning progress, then a Gaussian draw of the
+    task coordinates, clipped to the space.
+
+    Subclasses define ``_extra`` (number of measured columns), ``_rows(x, s)``
+    and ``_component_progress(weights, means, covs)``.
+    """
+
+    kind = "continuous"
+    _extra: int = 1
+
+    def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
+                 potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
+                 window: int | None = None, bootstrap: int | None = None, warm_start: bool = True,
+                 reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100):
+        super().__init__(space, seed=seed, score_range=score_range)
+        if isinstance(fit_rate, bool) or int(fit_rate) != fit_rate or fit_rate < 2:
+            raise ConfigError(f"fit_rate is the number of episodes between refits, a whole number >= 2; got {fit_rate!r}")
+        if not 0.0 <= float(random_ratio) <= 1.0:
+            raise ConfigError(f"random_ratio is a probability in [0, 1]; got {random_ratio!r}")
+        self.fit_rate = int(fit_rate)
+        self.window = self.fit_rate if window is None else int(window)
+        self.bootstrap = self.fit_rate if bootstrap is None else int(bootstrap)
+        if self.window < 2 or self.bootstrap < 1:
+            raise ConfigError(f"window must be >= 2 and bootstrap >= 1; got window={window}, bootstrap={bootstrap}")
+        self.potential_ks = _as_ks(potential_ks)
+        self.random_ratio = float(random_ratio)
+        self.warm_start = bool(warm_start)
+        if not (float(reg) > 0 and float(tol) > 0 and int(max_iter) >= 1):
+            raise ConfigError("reg and tol must be > 0 and max_iter >= 1")
+        self.reg, self.tol, self.max_iter = float(reg), float(tol), int(max_iter)
+        self.d = space.dim
+        self._width = self.d + self._extra
+        self._buf = np.zeros((self.window, self._width))
+        self._count = 0  # episodes observed (rows made)
+        self._bank: MixtureBank | None = None
+        self._n_fits = 0
+        self._clear_mixture()
+
+    # ---------------------------------------------------------- subclass API
+    def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Fit rows ``(m, d + _extra)`` for episodes ``self._count .. self._count + m - 1``."""
+        raise NotImplementedError
+
+    def _component_progress(self, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+        """Learning progress of each component of the chosen mixture, ``(k,)``, >= 0."""
+        raise NotImplementedError
+
+    def _sub_state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_sub_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # -------------------------------------------------------------- internals
+    def _clear_mixture(self) -> None:
+        self._weights = np.zeros(0)
+        self._means = np.zeros((0, self._width))
+        self._covs = np.zeros((0, self._width, self._width))
+        self._progress = np.zeros(0)
+        self._probs = np.zeros(0)
+        self._chols = np.zeros((0, self.d, self.d))
+
+    def _window_rows(self) -> np.ndarray:
+        n = min(self._count, self.window)
+        if self._count <= self.window:
+            return self._buf[:n].copy()
+        start = self._count % self.window
+        return np.concatenate([self._buf[start:], self._buf[:start]])
+
+    def _due(self, count: int) -> bool:
+        """Whether a refit happens right after ``count`` episodes."""
+        return count >= self.bootstrap and count % self.fit_rate == 0
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        m = len(x)
+        i = 0
+        while i < m:
+            # next refit boundary within this batch
+            j = i
+            while j < m and not self._due(self._count + (j - i) + 1):
+                j += 1
+            stop = min(m, j + 1)
+            rows = self._rows(x[i:stop], scores[i:stop])
+            slots = (self._count + np.arange(stop - i)) % self.window
+            self._buf[slots] = rows
+            self._count += stop - i
+            if self._due(self._count):
+                self._refit()
+            i = stop
+
+    def _refit(self) -> None:
+        X = self._window_rows()
+        warm = self._bank if self.warm_start else None
+        bank = fit_bank(X, self.potential_ks, self.rng, warm=warm, reg=self.reg, tol=self.tol,
+                        max_iter=self.max_iter)
+        self._bank = bank
+        self._n_fits += 1
+        self._use(*bank.mixture())
+
+    def _use(self, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> None:
+        self._weights, self._means, self._covs = weights, means, covs
+        self._progress = np.maximum(np.asarray(self._component_progress(weights, means, covs), float), 0.0)
+        total = self._progress.sum()
+        k = len(weights)
+        self._probs = self._progress / total if total > 0 else np.full(k, 1.0 / k)
+        self._chols = _cholesky(covs[:, : self.d, : self.d])
+
+    def _propose(self, k: int) -> np.ndarray:
+        uniform = self.rng.random((k, self.d))
+        if len(self._weights) == 0 or self._count < self.bootstrap:
+            return uniform
+        explore = self.rng.random(k) < self.random_ratio
+        pts, _ = sample_mixture(self.rng, self._probs, self._means[:, : self.d], self._chols, k)
+        return np.clip(np.where(explore[:, None], uniform, pts), 0.0, 1.0)
+
+    # ------------------------------------------------------------------ state
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "count": int(self._count),
+            "n_fits": int(self._n_fits),
+            "window_rows": self._window_rows(),
+            "bank": None if self._bank is None else self._bank.to_state(),
+            "mixture": {"weights": self._weights.copy(), "means": self._means.copy(), "covs": self._covs.copy()},
+            "sub": self._sub_state(),
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        count = int(state["count"])
+        rows = np.asarray(state["window_rows"], dtype=float).reshape(-1, self._width)
+        if count < 0 or len(rows) != min(count, self.window):
+            raise ValueError("window rows do not match the episode count")
+        bank = None if state["bank"] is None else MixtureBank.from_state(state["bank"])
+        mix = state["mixture"]
+        weights = np.asarray(mix["weights"], dtype=float).reshape(-1)
+        means = np.asarray(mix["means"], dtype=float).reshape(len(weights), self._width)
+        covs = np.asarray(mix["covs"], dtype=float).reshape(len(weights), self._width, self._width)
+        self._set_sub_state(state["sub"])
+        self._count = count
+        self._n_fits = int(state["n_fits"])
+        self._buf[:] = 0.0
+        slots = (count - len(rows) + np.arange(len(rows))) % self.window
+        self._buf[slots] = rows
+        self._bank = bank
+        if len(weights):
+            self._use(weights, means, covs)
+        else:
+            self._clear_mixture()
+
+    def _beliefs(self) -> dict[str, Any]:
+        d = self.d
+        return {
+            "kind": "gaussian-mixture",
+            "bootstrapping": bool(len(self._weights) == 0 or self._count < self.bootstrap),
+            "n_fits": int(self._n_fits),
+            "random_ratio": self.random_ratio,
+            "components": [
+                {
+                    "weight": float(self._weights[j]),
+                    "mean": self._means[j, :d].tolist(),
+                    "covariance": self._covs[j, :d, :d].tolist(),
+                    "progress": float(self._progress[j]),
+                    "probability": float(self._probs[j] * (1.0 - self.random_ratio)),
+                }
+                for j in range(len(self._weights))
+            ],
+            "component_probability": (self._probs * (1.0 - self.random_ratio)).tolist(),
+            "uniform_probability": self.random_ratio if len(self._weights) else 1.0,
+        }

@@ -1,0 +1,212 @@
+"""A bounded history of (task, score) pairs with exact nearest-neighbour lookup.
+
+Teachers that measure learning progress by comparing a new outcome with the
+outcome of the *nearest earlier task* (ALP-GMM, and any teacher that wants the
+same signal) need two things the reference code did badly: a history that does
+not grow without bound, and a neighbour search that is cheap for every single
+episode. :class:`History` keeps the latest ``capacity`` pairs in a ring buffer
+of unit-coordinate vectors (so every dimension counts the same, whatever its
+raw width) and answers nearest-neighbour queries by an exact vectorised scan.
+
+Semantics, chosen so that one batched call equals the same calls made one by
+one (teachers rely on this for ``observe_batch``):
+
+* the neighbour of the ``i``-th point of :meth:`query_then_add` is searched
+  among the ``capacity`` points that came *just before it*, batch mates
+  included;
+* ties (equal distances, common on finite spaces) go to the most recent point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["History"]
+
+
+class History:
+    """Ring buffer of the latest ``capacity`` pairs ``(x, y)``, ``x`` a vector of ``dim`` floats.
+
+    ``x`` is meant to be in unit coordinates (``Space.to_unit_batch``) so that
+    Euclidean distances weigh every dimension alike; ``y`` is one float
+    (a score, a learning-progress value...).
+    """
+
+    def __init__(self, dim: int, capacity: int = 2000):
+        if int(dim) < 1:
+            raise ConfigError(f"History needs dim >= 1, got {dim}")
+        if int(capacity) < 1:
+            raise ConfigError(f"History needs capacity >= 1 (how many recent pairs to keep), got {capacity}")
+        self.dim = int(dim)
+        self.capacity = int(capacity)
+        self._xt = np.zeros((self.dim, self.capacity))  # column-major: fast scans over one dimension
+        self._y = np.zeros(self.capacity)
+        self._t = np.full(self.capacity, -1, dtype=np.int64)  # arrival number of each slot
+        self.total = 0  # pairs ever added
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return min(self.total, self.capacity)
+
+    def _check(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if len(x) != len(y):
+            raise ValueError(f"History got {len(x)} vectors but {len(y)} values; pass one value per vector")
+        return x, y
+
+    def add(self, x: Any, y: Any) -> None:
+        """Append pairs (one vector and value, or ``(m, dim)`` and ``(m,)``); the oldest drop out."""
+        x, y = self._check(x, y)
+        m = len(x)
+        if m == 0:
+            return
+        if m > self.capacity:  # only the last `capacity` can survive
+            x, y = x[-self.capacity:], y[-self.capacity:]
+            skipped = m - self.capacity
+        else:
+            skipped = 0
+        t0 = self.total + skipped
+        slots = (t0 + np.arange(len(x))) % self.capacity
+        self._xt[:, slots] = x.T
+        self._y[slots] = y
+        self._t[slots] = t0 + np.arange(len(x))
+        self.total += m
+
+    def _order(self) -> np.ndarray:
+        n = len(self)
+        if self.total <= self.capacity:
+            return np.arange(n)
+        start = self.total % self.capacity
+        return (start + np.arange(n)) % self.capacity
+
+    @property
+    def x(self) -> np.ndarray:
+        """Stored vectors, oldest first (a copy)."""
+        return self._xt[:, self._order()].T.copy()
+
+    @property
+    def y(self) -> np.ndarray:
+        """Stored values, oldest first (a copy)."""
+        return self._y[self._order()].copy()
+
+    def last(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The latest ``min(m, len)`` pairs, oldest first."""
+        order = self._order()[-int(m):] if m > 0 else np.zeros(0, dtype=np.int64)
+        return self._xt[:, order].T.copy(), self._y[order].copy()
+
+    # -------------------------------------------------------------- neighbours
+    def nearest(self, x: Any) -> tuple[int, float]:
+        """Slot index and distance of the stored vector nearest to ``x`` (ties: most recent).
+
+        Raises ``ValueError`` when the history is empty. Use :attr:`_y` via
+        :meth:`value_at` to read the neighbour's value.
+        """
+        n = len(self)
+        if n == 0:
+            raise ValueError("History is empty: add pairs before asking for neighbours")
+        q = np.asarray(x, dtype=float).reshape(self.dim)
+        d2 = self._dist2(self._xt[:, :n], q[:, None])[0]
+        i = int(d2.argmin())
+        best = d2[i]
+        if (d2 == best).sum() > 1:  # ties: the most recent
+            ties = np.flatnonzero(d2 == best)
+            i = int(ties[np.argmax(self._t[ties])])
+        return i, float(np.sqrt(best))
+
+    @staticmethod
+    def _dist2(cols: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Squared distances ``(m, n)`` between query columns ``q (dim, m)`` and ``cols (dim, n)``.
+
+        Accumulated one dimension at a time, in the same order for single and
+        batched queries, so both give bit-identical distances.
+        """
+        d2 = (cols[0][None, :] - q[0][:, None]) ** 2
+        for i in range(1, cols.shape[0]):
+            d2 += (cols[i][None, :] - q[i][:, None]) ** 2
+        return d2
+
+    def value_at(self, slot: int) -> float:
+        return float(self._y[slot])
+
+    def nearest_values(self, x: Any) -> np.ndarray:
+        """For each row of ``x``: the value of its nearest stored vector (no insertion)."""
+        q = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        n = len(self)
+        if n == 0:
+            raise ValueError("History is empty: add pairs before asking for neighbours")
+        d2 = self._dist2(self._xt[:, :n], q.T)
+        return self._y[self._pick(d2, self._t[:n])]
+
+    @staticmethod
+    def _pick(d2: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Row-wise argmin of ``d2`` with ties broken toward the largest ``t``."""
+        best = d2.min(axis=1, keepdims=True)
+        tie_t = np.where(d2 == best, t[None, :], np.iinfo(np.int64).min)
+        return np.argmax(tie_t, axis=1)
+
+    def query_then_add(self, x: Any, y: Any, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """For each new pair in order: find its nearest earlier pair, then store it.
+
+        Returns ``(neighbour_values, has_neighbour)``; ``has_neighbour[i]`` is
+        False only for a point that arrived when nothing was stored. The
+        result equals calling :meth:`nearest` then :meth:`add` point by point.
+        """
+        x, y = self._check(x, y)
+        m = len(x)
+        out = np.zeros(m)
+        has = np.zeros(m, dtype=bool)
+        if m == 1:  # fast path for the one-episode-at-a-time protocol
+            if len(self):
+                i, _ = self.nearest(x[0])
+                out[0], has[0] = self._y[i], True
+            self.add(x, y)
+            return out, has
+        for s in range(0, m, chunk):
+            xb, yb = x[s:s + chunk], y[s:s + chunk]
+            b = len(xb)
+            n = len(self)
+            T = self.total
+            # candidates: stored slots, then the chunk's own earlier points
+            cx = np.concatenate([self._xt[:, :n], xb.T], axis=1)
+            cy = np.concatenate([self._y[:n], yb])
+            ct = np.concatenate([self._t[:n], T + np.arange(b)])
+            d2 = self._dist2(cx, xb.T)
+            now = T + np.arange(b)
+            visible = (ct[None, :] < now[:, None]) & (ct[None, :] >= now[:, None] - self.capacity)
+            d2 = np.where(visible, d2, np.inf)
+            ok = visible.any(axis=1)
+            idx = self._pick(d2, ct)
+            out[s:s + b] = np.where(ok, cy[idx], 0.0)
+            has[s:s + b] = ok
+            self.add(xb, yb)
+        return out, has
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint-friendly copy (oldest first, so capacity can be checked on load)."""
+        return {"dim": self.dim, "capacity": self.capacity, "total": int(self.total),
+                "x": self.x, "y": self.y}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; refuses a different dim or capacity."""
+        if int(state["dim"]) != self.dim or int(state["capacity"]) != self.capacity:
+            raise ValueError(
+                f"history state has dim {state['dim']} / capacity {state['capacity']}, "
+                f"this one {self.dim} / {self.capacity}"
+            )
+        x = np.asarray(state["x"], dtype=float).reshape(-1, self.dim)
+        y = np.asarray(state["y"], dtype=float).reshape(-1)
+        total = int(state["total"])
+        if len(x) != len(y) or len(x) != min(total, self.capacity):
+            raise ValueError("history state is inconsistent (lengths do not match the total)")
+        self._xt[:] = 0.0
+        self._y[:] = 0.0
+        self._t[:] = -1
+        self.total = total - len(x)
+        self.add(x, y)
+        assert self.total == total

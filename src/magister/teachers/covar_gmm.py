@@ -1,0 +1,52 @@
+"""Covar-GMM: sample where score grows with time (Moulin-Frier et al., 2014).
+
+Each observed episode becomes a point ``(task, t, score)``, ``t`` being the
+episode's relative time inside the current fit window (``i / fit_rate`` for
+the ``i``-th episode of the window). After ``fit_rate`` uniform bootstrap
+episodes, every ``fit_rate`` episodes a bank of full-covariance Gaussian
+mixtures (``k`` in ``potential_ks``) is fitted on the last ``fit_rate`` points
+and the lowest-AIC one kept (:mod:`magister.gmm`). A component's learning
+progress is its covariance between ``t`` and the score: the positive part by
+default (the original), or the absolute value with ``absolute_lp=True``
+(progress and forgetting both count). Proposals: uniform with probability
+``random_ratio``, otherwise a component in proportion to its progress, a
+Gaussian draw with ``t`` and score dropped, clipped to the space. Defaults
+follow the reference code: ``fit_rate=250``, ``k`` in 2..10,
+``random_ratio=0.2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..gmm import MixtureTeacher
+from ..teacher import register
+
+__all__ = ["CovarGmm"]
+
+
+@register("covar-gmm")
+class CovarGmm(MixtureTeacher):
+    """Time-score covariance Gaussian mixture teacher (continuous spaces)."""
+
+    _extra = 2
+    conformance_kwargs = {"fit_rate": 40, "potential_ks": [1, 2, 3, 4]}
+
+    def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
+                 potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
+                 absolute_lp: bool = False, window: int | None = None, bootstrap: int | None = None,
+                 warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100):
+        super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
+                         potential_ks=potential_ks, random_ratio=random_ratio, window=window,
+                         bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter)
+        self.absolute_lp = bool(absolute_lp)
+
+    def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        t = ((self._count + np.arange(len(x))) % self.window) / self.window
+        return np.concatenate([x, t[:, None], scores[:, None]], axis=1)
+
+    def _component_progress(self, weights, means, covs) -> np.ndarray:
+        c = covs[:, -2, -1]
+        return np.abs(c) if self.absolute_lp else np.maximum(c, 0.0)
