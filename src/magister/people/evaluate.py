@@ -1,0 +1,197 @@
+"""Replay evaluation of learner models on logged answers.
+
+Walk each learner's log in time order: predict the next answer, reveal it,
+update. Score the predictions with AUC, log loss and calibration
+(reliability bins), always next to a constant-rate baseline (the training
+set's rate of right answers), and split either by learner (``cross_validate``,
+k folds) or by time (``time_split``: fit on the earlier part, score the later).
+
+Metrics are written here (rank-based AUC with ties averaged), so the
+evaluator needs numpy only.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import LearnerModel
+from .events import DAY, EventLog
+
+__all__ = ["auc", "log_loss", "calibration", "Scores", "score", "cross_validate", "time_split",
+           "same_day_repeat", "ModelFactory"]
+
+ModelFactory = Callable[[], LearnerModel]
+
+
+def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=float).reshape(-1)
+    p = np.asarray(p, dtype=float).reshape(-1)
+    if y.shape != p.shape:
+        raise ConfigError(f"{len(y)} outcomes but {len(p)} predictions")
+    if not np.all(np.isfinite(p)):
+        raise ConfigError("predictions contain NaN or infinity")
+    return y, p
+
+
+def auc(y, p) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); nan if one class only."""
+    y, p = _check(y, p)
+    pos = y > 0.5
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ps = p[order]
+    ranks = np.empty(len(p))
+    # average ranks over ties
+    bounds = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def log_loss(y, p, eps: float = 1e-15) -> float:
+    """Mean negative log-likelihood of 0/1 outcomes (predictions clipped to [eps, 1 - eps])."""
+    y, p = _check(y, p)
+    p = np.clip(p, eps, 1 - eps)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def calibration(y, p, bins: int = 10) -> dict[str, list[float]]:
+    """Reliability table: per equal-width bin of predictions, mean prediction, observed rate, count.
+
+    Also returns ``ece`` (expected calibration error: count-weighted mean |gap|).
+    """
+    y, p = _check(y, p)
+    b = np.minimum((p * bins).astype(int), bins - 1)
+    n = np.bincount(b, minlength=bins)
+    mp = np.bincount(b, p, bins) / np.maximum(n, 1)
+    mo = np.bincount(b, y, bins) / np.maximum(n, 1)
+    ece = float((n * np.abs(mp - mo)).sum() / max(len(y), 1))
+    keep = n > 0
+    return {"predicted": mp[keep].tolist(), "observed": mo[keep].tolist(), "count": n[keep].tolist(), "ece": ece}
+
+
+@dataclass
+class Scores:
+    """Metrics of one model on one split (or a summary over folds)."""
+
+    model: str
+    auc: float
+    log_loss: float
+    ece: float
+    n: int
+    fit_seconds: float = 0.0
+    replay_seconds: float = 0.0
+    folds: list["Scores"] = field(default_factory=list)
+    calibration: dict = field(default_factory=dict)
+
+
+def score(name: str, y, p, fit_seconds: float = 0.0, replay_seconds: float = 0.0) -> Scores:
+    cal = calibration(y, p)
+    return Scores(name, auc(y, p), log_loss(y, p), cal["ece"], len(np.asarray(y)), fit_seconds, replay_seconds,
+                  calibration=cal)
+
+
+def _fit_and_replay(factory: ModelFactory, train: EventLog, test: EventLog, fit_kwargs=None):
+    model = factory()
+    t0 = _time.perf_counter()
+    model.fit(train, **(fit_kwargs or {}))
+    t1 = _time.perf_counter()
+    model.reset()
+    pred = model.replay(test)
+    return pred, t1 - t0, _time.perf_counter() - t1
+
+
+def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.ndarray | None = None,
+                   k: int = 5, seed: int = 0) -> dict[str, Scores]:
+    """k-fold replay evaluation split by learner; ``folds`` gives each event's fold (else random by learner).
+
+    Returns one :class:`Scores` per model (pooled over folds' predictions, each
+    fold's scores in ``.folds``), plus ``"constant"``: the training rate.
+    """
+    if folds is None:
+        rng = np.random.default_rng(seed)
+        per_learner = rng.integers(0, k, size=len(log.learners))
+        folds = per_learner[log.learner]
+    folds = np.asarray(folds)
+    if len(folds) != len(log):
+        raise ConfigError(f"folds has {len(folds)} entries for {len(log)} events")
+    y = log.correct
+    names = ["constant", *models]
+    preds = {n: np.empty(len(log)) for n in names}
+    fit_t = {n: 0.0 for n in names}
+    rep_t = {n: 0.0 for n in names}
+    per_fold: dict[str, list[Scores]] = {n: [] for n in names}
+    for f in np.unique(folds):
+        test = folds == f
+        train_log, test_log = log.subset(~test), log.subset(test)
+        preds["constant"][test] = y[~test].mean()
+        per_fold["constant"].append(score("constant", y[test], preds["constant"][test]))
+        for name, factory in models.items():
+            p, ft, rt = _fit_and_replay(factory, train_log, test_log)
+            preds[name][test] = p
+            fit_t[name] += ft
+            rep_t[name] += rt
+            per_fold[name].append(score(name, y[test], p, ft, rt))
+    out = {}
+    for n in names:
+        s = score(n, y, preds[n], fit_t[n], rep_t[n])
+        s.folds = per_fold[n]
+        out[n] = s
+    return out
+
+
+def same_day_repeat(log: EventLog, min_days: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per event: is it a first review of its (learner, item), and days since the previous review (nan if first).
+
+    A review less than ``min_days`` after the previous one is a same-day repeat.
+    """
+    order = np.lexsort((np.arange(len(log)), log.time, log.item, log.learner))
+    li, it, tm = log.learner[order], log.item[order], log.time[order]
+    cont = np.r_[False, (li[1:] == li[:-1]) & (it[1:] == it[:-1])]
+    el = np.full(len(log), np.nan)
+    el[order[1:]] = np.where(cont[1:], (tm[1:] - tm[:-1]) / DAY, np.nan)
+    first = np.isnan(el)
+    return first, el
+
+
+def time_split(models: dict[str, ModelFactory], log: EventLog, train_fraction: float = 0.5,
+               min_days: float = 1.0, fit_on_train: bool = True) -> dict[str, Scores]:
+    """Fit on the earlier ``train_fraction`` of the log (by time), score the later part.
+
+    The whole log is replayed (so items keep their history across the split);
+    scored events are those in the later part that are not the first review of
+    their item and not same-day repeats (less than ``min_days`` after the
+    previous review). Includes the ``"constant"`` baseline.
+    """
+    if not 0.0 < train_fraction < 1.0:
+        raise ConfigError("train_fraction must be in (0, 1)")
+    cut = np.quantile(log.time, train_fraction)
+    first, el = same_day_repeat(log)
+    scored = ~first & (el >= min_days)
+    train = log.time < cut
+    test = scored & ~train
+    y = log.correct
+    out = {"constant": score("constant", y[test], np.full(test.sum(), y[scored & train].mean()))}
+    for name, factory in models.items():
+        model = factory()
+        t0 = _time.perf_counter()
+        if fit_on_train:
+            model.fit(log, score_mask=train) if _accepts_mask(model) else model.fit(log.subset(train))
+        t1 = _time.perf_counter()
+        model.reset()
+        p = model.replay(log)
+        out[name] = score(name, y[test], p[test], t1 - t0, _time.perf_counter() - t1)
+    return out
+
+
+def _accepts_mask(model: LearnerModel) -> bool:
+    import inspect
+
+    return "score_mask" in inspect.signature(model.fit).parameters
