@@ -1,0 +1,111 @@
+"""CurriculumVectorEnv: batched teacher calls, no outcome lost or counted twice (sync and async)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.rl import CurriculumVectorEnv
+from magister.rl.envs import CliffWalk
+
+from test_rl_wrapper import Recorder
+
+
+class CountingRecorder(Recorder):
+    def __init__(self):
+        super().__init__(seed=1)
+        self.propose_calls = 0
+        self.observe_calls = 0
+
+    def propose(self, k=None):
+        self.propose_calls += 1
+        return super().propose(k)
+
+    def observe_batch(self, tasks, scores):
+        self.observe_calls += 1
+        super().observe_batch(tasks, scores)
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_every_finished_episode_is_observed_exactly_once_with_its_task(vectorization):
+    teacher = CountingRecorder()
+    # the score encodes the task the sub-env ran, so a mismatched pair would show
+    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, vectorization=vectorization,
+                               score=lambda ep: float(ep.task[0]))
+    rng = np.random.default_rng(0)
+    venv.reset(seed=0)
+    finished = 0
+    steps_with_ends = 0
+    for _ in range(200):
+        _, _, term, trunc, infos = venv.step(rng.integers(0, 3, size=4))
+        ends = int(np.sum(term | trunc))
+        finished += ends
+        steps_with_ends += ends > 0
+        if ends:
+            assert infos["_final_obs"].sum() == ends
+    venv.close()
+    assert finished > 50
+    assert len(teacher.observed) == finished == venv.n_reported == teacher.inner.n_observed
+    assert teacher.observe_calls == steps_with_ends  # one batched call per step with endings
+    assert teacher.propose_calls == steps_with_ends + 1  # plus the first reset
+    assert len(teacher.proposed) == finished + 4 == venv.n_assigned
+    # each observed task was proposed, in the right pair, never twice
+    proposed = {tuple(np.round(t, 12)) for t in teacher.proposed}
+    seen = [tuple(np.round(t, 12)) for t, _ in teacher.observed]
+    assert len(set(seen)) == len(seen) and set(seen) <= proposed
+    for task, score in teacher.observed:
+        assert score == pytest.approx(task[0])
+
+
+def test_sync_and_async_agree():
+    def run(vec):
+        teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=3)
+        venv = CurriculumVectorEnv([CliffWalk] * 3, teacher, vectorization=vec)
+        obs, _ = venv.reset(seed=5)
+        out = [obs]
+        for t in range(60):
+            obs, rew, term, trunc, _ = venv.step(np.array([t % 3, 0, 1]))
+            out.append(obs)
+        venv.close()
+        return np.array(out), teacher.n_observed
+
+    a, na = run("sync")
+    b, nb = run("async")
+    np.testing.assert_array_equal(a, b)
+    assert na == nb > 0
+
+
+def test_same_step_reset_gives_first_observation_of_next_episode():
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher)
+    venv.reset(seed=0)
+    obs, _, term, _, infos = venv.step(np.array([1, 0]))  # env 0 stops at once
+    assert term[0] and not term[1]
+    assert obs[0][0] == 0.0 and obs[0][3] == 0.0  # fresh episode: x = 0, t = 0
+    assert infos["final_obs"][0][3] > 0.0 and infos["final_obs"][1] is None
+    assert teacher.n_observed == 1 and teacher.n_proposed == 3
+
+
+def test_config_errors():
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    with pytest.raises(ConfigError):
+        CurriculumVectorEnv([CliffWalk], object())
+    with pytest.raises(ConfigError):
+        CurriculumVectorEnv([CliffWalk], teacher, autoreset_mode="next_step")
+    with pytest.raises(ConfigError):
+        CurriculumVectorEnv([CliffWalk], teacher, vectorization="threads")
+    with pytest.raises(ConfigError):
+        CurriculumVectorEnv([], teacher)
+
+
+def test_factory_mode_in_a_vector_env():
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([lambda task: CliffWalk(task)] * 2, teacher, task_mode="factory")
+    venv.reset(seed=0)
+    for _ in range(3):
+        venv.step(np.array([1, 1]))
+    assert teacher.n_observed == 6
+    got = np.array(venv.get_attr("task"))
+    np.testing.assert_allclose(got, np.array(venv.tasks))

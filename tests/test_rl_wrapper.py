@@ -1,0 +1,158 @@
+"""CurriculumWrapper: task modes, where tasks come from, score functions, one report per episode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError, InvalidScoreError, InvalidTaskError
+from magister.rl import CurriculumWrapper, Episode, FunctionScore, ReturnScore, SuccessScore, as_score_fn
+from magister.rl.envs import CliffWalk
+from magister.rl.wrapper import SCORE_KEY
+
+STOP, RIGHT = 1, 0
+
+
+class Recorder:
+    """Duck-typed teacher recording what it proposes and observes."""
+
+    def __init__(self, seed: int = 0):
+        self.inner = mg.make_teacher("uniform", CliffWalk.task_space, seed=seed)
+        self.space = self.inner.space
+        self.proposed: list[np.ndarray] = []
+        self.observed: list[tuple[np.ndarray, float]] = []
+
+    def propose(self, k=None):
+        out = self.inner.propose(k)
+        self.proposed.extend([out] if k is None else list(out))
+        return out
+
+    def observe(self, task, score):
+        self.inner.observe(task, score)
+        self.observed.append((np.asarray(task), score))
+
+    def observe_batch(self, tasks, scores):
+        self.inner.observe_batch(tasks, scores)
+        self.observed.extend(zip([np.asarray(t) for t in tasks], scores))
+
+
+def run_episode(env, first_action=RIGHT):
+    env.reset()
+    done, n = False, 0
+    while not done:
+        _, _, term, trunc, info = env.step(first_action if n == 0 else STOP)
+        done, n = term or trunc, n + 1
+    return info
+
+
+@pytest.mark.parametrize("mode", ["options", "set_task", "factory"])
+def test_each_mode_applies_the_proposed_task_and_reports_once(mode):
+    teacher = Recorder()
+    env = CurriculumWrapper(CliffWalk if mode == "factory" else CliffWalk(), teacher, task_mode=mode)
+    for _ in range(5):
+        env.reset()
+        np.testing.assert_allclose(env.unwrapped.task, teacher.proposed[-1])
+        info = env.step(STOP)[-1]  # stop at the start: a finished, failed episode
+        assert info[SCORE_KEY] == 0.0
+    assert len(teacher.proposed) == 5 and len(teacher.observed) == 5
+    for (task, score), proposed in zip(teacher.observed, teacher.proposed):
+        np.testing.assert_allclose(task, proposed)
+        assert score == 0.0
+    assert teacher.inner.n_observed == 5
+
+
+def test_success_is_reported_as_one():
+    teacher = Recorder()
+    env = CurriculumWrapper(CliffWalk(), teacher)
+    env.push_task([0.0, 0.0])  # goal at cell 2, no wind
+    env.reset()
+    for a in (RIGHT, RIGHT):
+        env.step(a)
+    info = env.step(STOP)[-1]
+    assert info["is_success"] and info[SCORE_KEY] == 1.0
+    assert teacher.observed[-1][1] == 1.0 and teacher.proposed == []  # pushed task: teacher not asked
+
+
+def test_task_sources_in_order_and_unfinished_episode_not_reported():
+    teacher = Recorder()
+    env = CurriculumWrapper(CliffWalk(), teacher)
+    env.reset(options={"task": [0.25, 0.5]})
+    np.testing.assert_allclose(env.unwrapped.task, [0.25, 0.5])
+    env.step(RIGHT)
+    env.push_task([0.75, 0.0])
+    env.reset()  # previous episode cut short: not reported
+    np.testing.assert_allclose(env.unwrapped.task, [0.75, 0.0])
+    assert teacher.observed == [] and teacher.proposed == []
+    env.step(STOP)
+    assert len(teacher.observed) == 1
+    np.testing.assert_allclose(teacher.observed[0][0], [0.75, 0.0])
+    env.step(STOP)  # stepping past the end reports nothing more
+    assert len(teacher.observed) == 1
+
+
+def test_bad_tasks_are_refused_without_change():
+    env = CurriculumWrapper(CliffWalk(), Recorder())
+    with pytest.raises(InvalidTaskError):
+        env.push_task([2.0, 0.0])
+    with pytest.raises(InvalidTaskError):
+        env.reset(options={"task": [0.5, -1.0]})
+    env.reset(options={"task": [0.5, 0.5]})
+    np.testing.assert_allclose(env.unwrapped.task, [0.5, 0.5])
+
+
+def test_export_mode_without_teacher():
+    env = CurriculumWrapper(CliffWalk(), None, index=3)
+    with pytest.raises(ConfigError, match="no task"):
+        env.reset()
+    env.reset(options={"magister_tasks": {3: (41, np.array([0.0, 0.0]))}})
+    info = env.step(STOP)[-1]
+    assert info[SCORE_KEY] == 0.0 and info["magister_task_id"] == 41
+    assert env.last_outcome[1] == 0.0 and env.n_episodes == 1
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError):
+        CurriculumWrapper(CliffWalk(), Recorder(), task_mode="bogus")
+    with pytest.raises(ConfigError):
+        CurriculumWrapper(CliffWalk(), Recorder(), task_mode="factory")
+    with pytest.raises(ConfigError):
+        CurriculumWrapper(CliffWalk, None, task_mode="factory")  # no space to build the first env
+    with pytest.raises(ConfigError):
+        CurriculumWrapper(CliffWalk(), object())
+    import gymnasium as gym
+    with pytest.raises(ConfigError, match="set_task"):
+        CurriculumWrapper(gym.make("CartPole-v1"), Recorder(), task_mode="set_task")
+
+
+def test_score_functions():
+    ep = Episode(task=None, episode_return=150.0, length=10, info={"is_success": True})
+    assert SuccessScore()(ep) == 1.0
+    assert SuccessScore("won")(ep) == 0.0
+    with pytest.raises(InvalidScoreError):
+        SuccessScore("won", missing="error")(ep)
+    assert ReturnScore(-100, 300)(ep) == pytest.approx(250 / 400)
+    assert ReturnScore(0, 100)(ep) == 1.0  # clipped by default
+    with pytest.raises(InvalidScoreError):
+        ReturnScore(0, 100, clip=False)(ep)
+    assert FunctionScore(lambda e: e.length / 20)(ep) == 0.5
+    with pytest.raises(InvalidScoreError):
+        FunctionScore(lambda e: float("nan"))(ep)
+    with pytest.raises(InvalidScoreError):
+        FunctionScore(lambda e: "high")(ep)
+    assert isinstance(as_score_fn((0, 10)), ReturnScore)
+    assert isinstance(as_score_fn(mg.ScoreRange(0, 10)), ReturnScore)
+    assert isinstance(as_score_fn(lambda e: 1.0), FunctionScore)
+    for bad in ("return", "bogus", 3):
+        with pytest.raises(ConfigError):
+            as_score_fn(bad)
+
+
+def test_return_score_in_the_loop():
+    teacher = Recorder()
+    env = CurriculumWrapper(CliffWalk(), teacher, score=ReturnScore(0, 2))
+    env.push_task([0.0, 0.0])
+    env.reset()
+    for a in (RIGHT, RIGHT, STOP):
+        env.step(a)
+    assert teacher.observed[-1][1] == 0.5
