@@ -1,0 +1,176 @@
+"""The mixture machinery (magister.gmm) and the bounded history (magister.history)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from magister.errors import ConfigError
+from magister.gmm import MixtureBank, aic, fit_bank, log_prob, n_parameters, sample_mixture
+from magister.history import History
+
+CENTRES = np.array([[0.2, 0.2, 0.1], [0.8, 0.3, 0.5], [0.5, 0.8, 0.9]])
+
+
+def clusters(rng, n=80, scale=0.03, centres=CENTRES):
+    return np.concatenate([c + scale * rng.standard_normal((n, centres.shape[1])) for c in centres])
+
+
+def test_em_recovers_well_separated_clusters():
+    X = clusters(np.random.default_rng(0))
+    bank = fit_bank(X, [3], np.random.default_rng(1))
+    w, m, c = bank.mixture(0)
+    order = np.argsort(m[:, 0])
+    assert np.allclose(m[order], CENTRES[np.argsort(CENTRES[:, 0])], atol=0.02)
+    assert np.allclose(w, 1 / 3, atol=0.02)
+    # each covariance close to 0.03^2 I
+    assert np.allclose(c, 0.03 ** 2 * np.eye(3), atol=4e-4)
+
+
+def test_aic_picks_the_true_number_of_components():
+    rng = np.random.default_rng(3)
+    for true_k in (1, 2, 3):
+        X = clusters(rng, n=150, centres=CENTRES[:true_k])
+        bank = fit_bank(X, range(1, 7), np.random.default_rng(0))
+        assert bank.ks[bank.best] == true_k, bank.aic
+
+
+def test_aic_and_parameter_count_match_the_textbook():
+    assert n_parameters(3, 2) == 3 * 2 + 3 * 3 + 2
+    assert aic(-10.0, 1, 1) == pytest.approx(2 * 2 + 20.0)
+
+
+def test_loglik_matches_a_direct_density_evaluation():
+    X = clusters(np.random.default_rng(5))
+    bank = fit_bank(X, [2, 3], np.random.default_rng(0))
+    for c in range(2):
+        w, m, cov = bank.mixture(c)
+        # direct evaluation with scipy-free formula
+        dens = np.zeros(len(X))
+        for j in range(len(w)):
+            diff = X - m[j]
+            inv = np.linalg.inv(cov[j])
+            q = np.einsum("ni,ij,nj->n", diff, inv, diff)
+            dens += w[j] * np.exp(-0.5 * q) / np.sqrt(np.linalg.det(2 * np.pi * cov[j]))
+        assert bank.loglik[c] == pytest.approx(np.log(dens).sum(), rel=1e-6)
+        assert np.allclose(log_prob(X, w, m, cov), np.log(dens))
+
+
+def test_warm_start_converges_faster_to_as_good_a_fit():
+    rng = np.random.default_rng(7)
+    X = clusters(rng)
+    first = fit_bank(X, range(2, 8), np.random.default_rng(0))
+    X2 = X + 0.005 * rng.standard_normal(X.shape)
+    cold = fit_bank(X2, range(2, 8), np.random.default_rng(1))
+    warm = fit_bank(X2, range(2, 8), np.random.default_rng(1), warm=first)
+    assert warm.n_iter < cold.n_iter
+    assert warm.ks[warm.best] == cold.ks[cold.best] == 3
+    assert warm.loglik[1] == pytest.approx(cold.loglik[1], rel=1e-3)
+
+
+def test_fit_is_deterministic_under_the_generator():
+    X = clusters(np.random.default_rng(2))
+    a = fit_bank(X, range(2, 6), np.random.default_rng(9))
+    b = fit_bank(X, range(2, 6), np.random.default_rng(9))
+    assert np.array_equal(a.means, b.means) and np.array_equal(a.loglik, b.loglik)
+    again = MixtureBank.from_state(a.to_state())
+    assert np.array_equal(again.covs, a.covs) and again.best == a.best
+
+
+@pytest.mark.parametrize("X", [
+    np.full((50, 3), 0.5),  # every point identical
+    np.random.default_rng(0).random((3, 2)),  # fewer points than components
+    np.c_[np.random.default_rng(1).random((60, 2)), np.zeros(60)],  # a constant column
+    np.array([[0.0, 1.0]]),  # a single point
+])
+def test_degenerate_data_does_not_crash(X):
+    bank = fit_bank(X, range(1, 6), np.random.default_rng(0))
+    assert np.isfinite(bank.means).all() and np.isfinite(bank.covs).all()
+    assert bank.ks[bank.best] <= len(X)
+    w, m, c = bank.mixture()
+    assert np.all(np.linalg.eigvalsh(c) > 0)
+    warm = fit_bank(X, range(1, 6), np.random.default_rng(1), warm=bank)
+    assert np.isfinite(warm.loglik[warm.best])
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ConfigError):
+        fit_bank(np.array([[np.nan, 0.0]]), [1], np.random.default_rng(0))
+    with pytest.raises(ConfigError):
+        fit_bank(np.zeros((0, 2)), [1], np.random.default_rng(0))
+    with pytest.raises(ConfigError):
+        fit_bank(np.zeros((5, 2)), [0, 1], np.random.default_rng(0))
+
+
+def test_sample_mixture_follows_component_probabilities_and_shapes():
+    rng = np.random.default_rng(0)
+    means = np.array([[0.0, 0.0], [10.0, 10.0]])
+    chols = np.stack([np.eye(2) * 0.1, np.diag([1.0, 2.0])])
+    pts, comp = sample_mixture(rng, np.array([0.25, 0.75]), means, chols, 20000)
+    assert abs(comp.mean() - 0.75) < 0.02
+    sel = pts[comp == 1]
+    assert np.allclose(sel.mean(0), [10, 10], atol=0.1)
+    assert np.allclose(sel.std(0), [1.0, 2.0], atol=0.05)
+
+
+# ------------------------------------------------------------------ history
+def test_history_is_bounded_and_keeps_the_latest_in_order():
+    h = History(2, capacity=5)
+    X = np.arange(16, dtype=float).reshape(8, 2)
+    h.add(X[:3], np.arange(3))
+    h.add(X[3:], np.arange(3, 8))
+    assert len(h) == 5 and h.total == 8
+    assert np.array_equal(h.x, X[3:]) and np.array_equal(h.y, np.arange(3, 8))
+    lx, ly = h.last(2)
+    assert np.array_equal(lx, X[6:]) and np.array_equal(ly, [6, 7])
+    h.add(np.zeros((12, 2)), np.zeros(12))  # more than capacity at once
+    assert len(h) == 5 and h.total == 20 and not h.y.any()
+
+
+def test_nearest_neighbour_matches_brute_force():
+    rng = np.random.default_rng(4)
+    X, Y = rng.random((700, 3)), rng.random(700)
+    cap = 128
+    h = History(3, cap)
+    got, has = h.query_then_add(X, Y, chunk=50)
+    assert not has[0] and has[1:].all()
+    for i in range(1, 700):
+        lo = max(0, i - cap)
+        d = ((X[lo:i] - X[i]) ** 2).sum(1)
+        assert got[i] == Y[lo:i][d.argmin()]
+    # one by one gives exactly the same, and single nearest() agrees too
+    h2 = History(3, cap)
+    one = [h2.query_then_add(x[None], [y])[0][0] for x, y in zip(X, Y)]
+    assert np.array_equal(got, one)
+    q = rng.random(3)
+    slot, dist = h2.nearest(q)
+    brute = ((h2.x - q) ** 2).sum(1)
+    assert dist == pytest.approx(np.sqrt(brute.min()))
+    assert h2.value_at(slot) == h2.y[brute.argmin()]
+    assert np.array_equal(h2.nearest_values(X[:5]), [h2.value_at(h2.nearest(x)[0]) for x in X[:5]])
+
+
+def test_ties_go_to_the_most_recent_point():
+    h = History(1, 10)
+    h.add([[0.5], [0.5], [0.2]], [1.0, 2.0, 3.0])
+    assert h.value_at(h.nearest([0.5])[0]) == 2.0
+    got, _ = h.query_then_add([[0.5], [0.5]], [4.0, 5.0])
+    assert np.array_equal(got, [2.0, 4.0])
+
+
+def test_history_state_round_trip_and_errors():
+    rng = np.random.default_rng(0)
+    h = History(2, 7)
+    h.add(rng.random((11, 2)), rng.random(11))
+    g = History(2, 7)
+    g.load_state_dict(h.state_dict())
+    q = rng.random((4, 2))
+    assert np.array_equal(g.nearest_values(q), h.nearest_values(q)) and g.total == h.total
+    with pytest.raises(ValueError):
+        History(3, 7).load_state_dict(h.state_dict())
+    with pytest.raises(ValueError):
+        History(2, 7).nearest([0.1, 0.2])
+    with pytest.raises(ValueError):
+        h.add(np.zeros((2, 2)), [1.0])
+    with pytest.raises(ConfigError):
+        History(2, 0)
