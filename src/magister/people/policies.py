@@ -1,0 +1,324 @@
+"""What to practise next: teachers for people, on top of any learner model.
+
+Every policy is a :class:`magister.Teacher` (``kind = "discrete"``) over a
+finite space of items or skills, so it proposes, observes, saves and resumes
+like any other teacher. It owns a learner model built from a name and a
+settings dict (``model="bkt"``, ``model_settings={...}``), updates it with each
+observed score (a score >= 0.5 counts as right; fractions are partial credit
+for BKT and Elo), and keeps a clock: each answer takes ``minutes_per_answer``,
+and :meth:`PeoplePolicy.advance` moves time on (between sessions).
+Fitted parameters are loaded with :meth:`PeoplePolicy.use_model`.
+
+* ``mastery-learning`` - practise the first unmastered skill (syllabus order)
+  whose prerequisites are mastered, until P(mastered) reaches the threshold;
+* ``difficulty-band`` - an unlocked item whose predicted P(correct) is closest
+  to the band (0.7 to 0.85 by default);
+* ``spaced-review`` - the most overdue item once predicted recall falls to the
+  desired retention; otherwise a new unlocked item;
+* ``max-information`` - the item maximising a^2 P (1 - P) (placement tests).
+
+Prerequisites are ``{skill: [skills it needs]}``; an item is *unlocked* when
+the learner model says every prerequisite of its skill is mastered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..teacher import Teacher, register
+from .base import LearnerModel, make_model
+from .events import Event
+
+__all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", "MaxInformation",
+           "topological_order"]
+
+LEARNER = "learner"
+
+
+def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) -> list[str]:
+    """Skills ordered so prerequisites come first (ties kept in the given order); refuses cycles."""
+    known = set(skills)
+    for s, needs in prerequisites.items():
+        if s not in known:
+            raise ConfigError(f"prerequisites name the unknown skill {s!r}; known skills: {sorted(known)[:8]}")
+        for r in needs:
+            if r not in known:
+                raise ConfigError(f"skill {s!r} requires the unknown skill {r!r}; fix the prerequisite graph")
+    done: list[str] = []
+    placed: set[str] = set()
+    pending = list(skills)
+    while pending:
+        for s in pending:
+            if all(r in placed for r in prerequisites.get(s, [])):
+                done.append(s)
+                placed.add(s)
+                pending.remove(s)
+                break
+        else:
+            raise ConfigError(f"the prerequisite graph has a cycle among {pending}; remove one requirement")
+    return done
+
+
+class PeoplePolicy(Teacher):
+    """Base of the policies: owns a learner model, a clock, the item -> skill map and prerequisites.
+
+    Parameters
+    ----------
+    model, model_settings:
+        learner model name (``"bkt"``, ``"elo"``, ``"fsrs"``) and its settings.
+    skills:
+        ``{item: skill}``; items not listed are their own skill.
+    prerequisites:
+        ``{skill: [required skills]}`` (no cycles).
+    threshold:
+        mastery level (the model's ``mastery`` scale) at which a skill counts as mastered;
+        ``None`` uses the model's own (BKT 0.95, Elo 0.9, FSRS its desired retention).
+    minutes_per_answer:
+        simulated time each observed answer takes.
+    explore:
+        share of proposals drawn uniformly over all items (0 = always the policy's choice).
+    """
+
+    kind = "discrete"
+    default_model = "bkt"
+    conformance_kwargs = {"explore": 0.1}
+
+    def __init__(self, space, *, model: str | None = None, model_settings: dict | None = None,
+                 skills: dict | None = None, prerequisites: dict | None = None, threshold: float | None = None,
+                 minutes_per_answer: float = 1.0, explore: float = 0.0, start_time: float = 0.0,
+                 seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        if not 0.0 <= float(explore) <= 1.0:
+            raise ConfigError(f"explore must be in [0, 1], got {explore!r}")
+        if float(minutes_per_answer) < 0:
+            raise ConfigError("minutes_per_answer must be >= 0")
+        self.items = space.task_names()
+        skills = dict(skills or {})
+        unknown = sorted(set(skills) - set(self.items))
+        if unknown:
+            raise ConfigError(f"skills maps unknown items {unknown[:5]}; keys must be tasks of {space!r}")
+        self.item_skill = [str(skills.get(i, i)) for i in self.items]
+        self.skill_names = list(dict.fromkeys(self.item_skill))
+        prereq = {str(k): [str(x) for x in v] for k, v in (prerequisites or {}).items()}
+        self.order = topological_order(self.skill_names, prereq)
+        self.prerequisites = prereq
+        self.rank = np.array([self.order.index(s) for s in self.item_skill], dtype=float)
+        self.model: LearnerModel = make_model(model or self.default_model, **dict(model_settings or {}))
+        self.threshold = None if threshold is None else float(threshold)
+        self.explore = float(explore)
+        self.step = float(minutes_per_answer) * 60.0
+        self.clock = float(start_time)
+        for item, skill in zip(self.items, self.item_skill):  # register the vocabulary up front
+            self.model._item_code(item, (skill,))
+        self.model._learner_code(LEARNER)
+        self.model._grow()
+
+    # ------------------------------------------------------------- public
+    def use_model(self, fitted: LearnerModel) -> None:
+        """Copy the parameters of a fitted model of the same kind (the learner's state starts fresh)."""
+        if fitted.name != self.model.name:
+            raise ConfigError(f"this policy uses a {self.model.name!r} model, got {fitted.name!r}")
+        state = fitted.get_state()
+        model = type(fitted).from_state(state)
+        model.reset()
+        for item, skill in zip(self.items, self.item_skill):
+            model._item_code(item, (skill,))
+        model._learner_code(LEARNER)
+        model._grow()
+        self.model = model
+
+    def advance(self, days: float = 0.0, hours: float = 0.0, minutes: float = 0.0) -> None:
+        """Move the clock on (a break between sessions)."""
+        dt = days * 86400.0 + hours * 3600.0 + minutes * 60.0
+        if dt < 0:
+            raise ConfigError("advance() cannot move time backwards")
+        self.clock += dt
+
+    def set_time(self, timestamp: float) -> None:
+        """Set the clock (seconds); refuses to go backwards."""
+        if timestamp < self.clock:
+            raise ConfigError(f"set_time({timestamp}) is before the current time {self.clock}")
+        self.clock = float(timestamp)
+
+    def mastery(self) -> np.ndarray:
+        """Per item: the model's mastery of the item's skill now."""
+        per_skill = {s: self.model.mastery(LEARNER, s, self.clock) for s in self.skill_names}
+        return np.array([per_skill[s] for s in self.item_skill])
+
+    def _threshold(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return float(getattr(self.model, "mastery_threshold", getattr(self.model, "desired_retention", 0.95)))
+
+    def mastered(self) -> dict[str, bool]:
+        th = self._threshold()
+        return {s: self.model.mastery(LEARNER, s, self.clock) >= th for s in self.skill_names}
+
+    def unlocked(self) -> np.ndarray:
+        """Per item: are all prerequisites of its skill mastered?"""
+        done = self.mastered()
+        ok = {s: all(done[r] for r in self.prerequisites.get(s, [])) for s in self.skill_names}
+        return np.array([ok[s] for s in self.item_skill])
+
+    def predictions(self) -> np.ndarray:
+        """Per item: predicted P(correct) (or recall) now."""
+        return np.array([self.model.predict(LEARNER, i, self.clock, (s,)) for i, s in zip(self.items, self.item_skill)])
+
+    # -------------------------------------------------------------- hooks
+    def _preference(self) -> np.ndarray:
+        """Per item: higher is better; -inf never chosen (unless everything is -inf)."""
+        raise NotImplementedError
+
+    def _choice(self) -> tuple[np.ndarray, np.ndarray]:
+        pref = self._preference()
+        if not np.isfinite(pref).any():
+            pref = np.zeros(len(pref))
+        best = np.flatnonzero(pref >= np.max(pref) - 1e-12)
+        return best, pref
+
+    def probabilities(self) -> np.ndarray:
+        best, _ = self._choice()
+        p = np.full(len(self.items), self.explore / len(self.items))
+        p[best] += (1.0 - self.explore) / len(best)
+        return p
+
+    def _propose(self, k: int) -> np.ndarray:
+        best, _ = self._choice()
+        pick = best[self.rng.integers(0, len(best), size=k)]
+        if self.explore > 0:
+            wild = self.rng.random(k) < self.explore
+            pick = np.where(wild, self.rng.integers(0, len(self.items), size=k), pick)
+        return pick.astype(np.int64)
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for i, s in zip(x.tolist(), scores.tolist()):
+            self.model.update(Event(LEARNER, self.items[i], (self.item_skill[i],), self.clock, float(s)))
+            self.clock += self.step
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"model": self.model.get_state(), "clock": self.clock}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        model = LearnerModel.from_state(state["model"])
+        if model.name != self.model.name:
+            raise ConfigError("saved learner model differs from this policy's")
+        self.model = model
+        self.clock = float(state["clock"])
+
+    def _beliefs(self) -> dict[str, Any]:
+        return {"kind": "discrete", "tasks": list(self.items), "probability": self.probabilities(),
+                "mastery": self.mastery(), "unlocked": self.unlocked().tolist(), "clock": self.clock,
+                "model": self.model.name}
+
+
+@register("mastery-learning")
+class MasteryLearning(PeoplePolicy):
+    """Mastery learning: the first unmastered, unlocked skill in syllabus order, until mastered.
+
+    When every skill is mastered it reviews the item with the lowest mastery.
+    """
+
+    def _preference(self) -> np.ndarray:
+        m = self.mastery()
+        open_ = self.unlocked() & (m < self._threshold())
+        if open_.any():
+            return np.where(open_, -self.rank, -np.inf)
+        return -m
+
+
+@register("difficulty-band")
+class DifficultyBand(PeoplePolicy):
+    """Items the learner should get right with probability inside ``band`` (default 0.7 to 0.85).
+
+    Among unlocked items, prefer those inside the band (ties broken at random),
+    else the one closest to it.
+    """
+
+    default_model = "elo"
+
+    def __init__(self, space, *, band: list[float] | tuple[float, float] = (0.7, 0.85), **kwargs: Any):
+        lo, hi = (float(v) for v in band)
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ConfigError(f"band must be two probabilities low <= high, got {band!r}")
+        super().__init__(space, **kwargs)
+        self.band = (lo, hi)
+
+    def _preference(self) -> np.ndarray:
+        p = self.predictions()
+        lo, hi = self.band
+        dist = np.maximum(lo - p, 0.0) + np.maximum(p - hi, 0.0)
+        return np.where(self.unlocked(), -dist, -np.inf)
+
+
+@register("spaced-review")
+class SpacedReview(PeoplePolicy):
+    """Review when predicted recall falls to the desired retention; else learn something new.
+
+    Due items (reviewed before, recall <= ``desired_retention``) come first,
+    the most overdue (lowest recall) first. With nothing due, the first unseen
+    unlocked item in syllabus order; with nothing new either, the item with the
+    lowest recall (review ahead).
+    """
+
+    default_model = "fsrs"
+
+    def __init__(self, space, *, desired_retention: float = 0.9, **kwargs: Any):
+        settings = dict(kwargs.pop("model_settings", None) or {})
+        settings.setdefault("desired_retention", desired_retention)
+        if kwargs.get("model", "fsrs") not in (None, "fsrs"):
+            raise ConfigError("spaced-review needs a memory model ('fsrs')")
+        super().__init__(space, model_settings=settings, **kwargs)
+        self.desired_retention = float(desired_retention)
+
+    def recall(self) -> np.ndarray:
+        """Per item: predicted recall now (nan if never reviewed)."""
+        m = self.model
+        l = m._learner_code(LEARNER)
+        out = np.full(len(self.items), np.nan)
+        for j, item in enumerate(self.items):
+            card = m.cards.get((l, m._items[item]))
+            if card is not None:
+                out[j] = m._recall(card, self.clock)
+        return out
+
+    def _preference(self) -> np.ndarray:
+        r = self.recall()
+        seen = ~np.isnan(r)
+        due = seen & (r <= self.desired_retention)
+        if due.any():
+            return np.where(due, -r, -np.inf)
+        new = ~seen & self.unlocked()
+        if new.any():
+            return np.where(new, -self.rank, -np.inf)
+        return np.where(seen, -np.nan_to_num(r, nan=1.0), -np.inf)
+
+
+@register("max-information")
+class MaxInformation(PeoplePolicy):
+    """Maximum information (adaptive placement): the item maximising a^2 P (1 - P).
+
+    Uses an Elo/IRT model; ``respect_prerequisites`` restricts the choice to unlocked items.
+    """
+
+    default_model = "elo"
+
+    def __init__(self, space, *, respect_prerequisites: bool = False, **kwargs: Any):
+        super().__init__(space, **kwargs)
+        self.respect_prerequisites = bool(respect_prerequisites)
+
+    def information(self) -> np.ndarray:
+        p = self.predictions()
+        if hasattr(self.model, "item_params"):
+            a = np.array([self.model.item_params(i)[0] for i in self.items])
+        else:
+            a = np.ones(len(self.items))
+        return a * a * p * (1.0 - p)
+
+    def _preference(self) -> np.ndarray:
+        info = self.information()
+        if self.respect_prerequisites:
+            return np.where(self.unlocked(), info, -np.inf)
+        return info
