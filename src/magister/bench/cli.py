@@ -54,10 +54,15 @@ def command(
         help="Comma-separated student presets, or 'all': grid (the published reference grid), grid-hard "
              "(distractors, noise, unlearnable cells), grid-forget, grid-3d, skills (when installed). "
              "Default: grid."),
-    seeds: int = typer.Option(5, "--seeds", min=1, help="Number of seeds per teacher and student (0..N-1)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
+                                        help="Number of seeds per teacher and student [default: 5; demo: 3]."),
     first_seed: int = typer.Option(0, "--first-seed", help="Seeds run from this value upwards."),
-    episodes: int = typer.Option(20000, "--episodes", "-n", min=1, help="Episodes per run (reference: 20000)."),
-    eval_every: int = typer.Option(1000, "--eval-every", min=1, help="Record mastery every this many episodes."),
+    episodes: Optional[int] = typer.Option(
+        None, "--episodes", "-n", min=1,
+        help=f"Episodes per run [default: 20000, the reference protocol; demo: {DEMO_EPISODES}]."),
+    eval_every: Optional[int] = typer.Option(
+        None, "--eval-every", min=1,
+        help=f"Record mastery every this many episodes [default: 1000; demo: {DEMO_EVAL_EVERY}]."),
     batch: int = typer.Option(1, "--batch", min=1,
                               help="Propose this many tasks at once, attempt each, then observe_batch "
                                    "(1 = the reference protocol: propose, attempt, observe)."),
@@ -100,14 +105,6 @@ def command(
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=max(console.width, 150))
-    ctx = _click_context()
-
-    def given(name: str) -> bool:
-        if ctx is None:
-            return False
-        from click.core import ParameterSource
-
-        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
 
     try:
         teacher_names = _split(teachers)
@@ -116,15 +113,14 @@ def command(
             teacher_names = available_teachers()
         if student_names == ["all"]:
             student_names = available_students()
-        if demo:
-            if not teacher_names:
-                teacher_names = demo_teachers(available_teachers("continuous"))
-            if not given("seeds"):
-                seeds = DEMO_SEEDS
-            if not given("episodes"):
-                episodes = DEMO_EPISODES
-            if not given("eval_every"):
-                eval_every = DEMO_EVAL_EVERY
+        if demo and not teacher_names:
+            teacher_names = demo_teachers(available_teachers("continuous"))
+        if seeds is None:
+            seeds = DEMO_SEEDS if demo else 5
+        if episodes is None:
+            episodes = DEMO_EPISODES if demo else 20000
+        if eval_every is None:
+            eval_every = DEMO_EVAL_EVERY if demo else 1000
         settings = parse_settings(setting)
         out_dir = out or f"results/bench-{timestamp()}"
         n_workers = workers or default_workers()
@@ -171,12 +167,3 @@ def command(
     console.print(f"[bold]Report:[/] {where}; results: {out_dir}/results.json, {out_dir}/curves.csv")
     if any(r["failed"] for r in rows):
         sys.exit(1)
-
-
-def _click_context() -> Any:
-    try:
-        import click
-
-        return click.get_current_context(silent=True)
-    except Exception:  # noqa: BLE001 - called outside click (plain Python)
-        return None

@@ -91,6 +91,14 @@ def _pairs(results: dict[str, Any]) -> list[tuple[str, str]]:
                                        teachers.index(p[1]) if p[1] in teachers else 99, p))
 
 
+def _has_unlearnable(results: dict[str, Any], student: str, jobs: Sequence[dict[str, Any]]) -> bool:
+    """Whether the student's learnable-only mastery is worth showing beside its mastery."""
+    if not jobs or not all(j.get("learnable_mastery") for j in jobs):
+        return False
+    kwargs = results.get("students", {}).get(student, {}).get("kwargs", {}) or {}
+    return bool(kwargs.get("unlearnable", 0)) or any(j["learnable_mastery"] != j["mastery"] for j in jobs)
+
+
 def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (student, teacher): final mastery and overhead, median and spread over seeds."""
     rows = []
@@ -105,9 +113,7 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             row.update(final=final.tolist(), final_median=float(np.median(final)), final_min=float(final.min()),
                        final_max=float(final.max()), final_q25=float(np.quantile(final, 0.25)),
                        final_q75=float(np.quantile(final, 0.75)))
-            has_unlearnable = (results.get("students", {}).get(student, {}).get("kwargs", {}).get("unlearnable", 0)
-                               or any(j.get("learnable_mastery") not in (None, j["mastery"]) for j in ok))
-            if has_unlearnable and all(j.get("learnable_mastery") for j in ok):
+            if _has_unlearnable(results, student, ok):
                 lm = 100.0 * np.array([j["learnable_mastery"][-1] for j in ok])
                 row.update(learnable_median=float(np.median(lm)), learnable_min=float(lm.min()),
                            learnable_max=float(lm.max()))
@@ -252,11 +258,8 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
         cur = {}
         for t in teachers:
             js = jobs_of(s, t)
-            if js and all(j.get("learnable_mastery") for j in js):
-                lm = np.array([j["learnable_mastery"] for j in js])
-                m = np.array([j["mastery"] for j in js])
-                if not np.allclose(lm, m):
-                    cur[t] = (js[0]["episodes"], 100.0 * lm)
+            if _has_unlearnable(results, s, js):
+                cur[t] = (js[0]["episodes"], 100.0 * np.array([j["learnable_mastery"] for j in js]))
         if cur:
             lpanels[s] = cur
     if lpanels:

@@ -1,0 +1,176 @@
+"""The benchmark runner, results file, report and ``magister bench`` command."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import magister as mg
+from magister.bench import report as report_mod
+from magister.bench import run_benchmark
+from magister.bench.cli import demo_teachers, parse_settings
+from magister.bench.runner import JobSpec, derive_seeds, plan_jobs, run_bench, run_job
+from magister.cli import app
+from magister.errors import ConfigError
+
+# a stateful teacher besides uniform, when one is registered (they are added independently)
+STATEFUL = next((t for t in ("alp-gmm", "riac", "covar-gmm") if t in mg.available_teachers()), None)
+TEACHERS = ["uniform"] + ([STATEFUL] if STATEFUL else [])
+
+
+def _strip(rec: dict) -> dict:
+    """Everything a job records that does not depend on timing."""
+    keep = ("teacher", "student", "seed", "teacher_seed", "student_seed", "episodes", "mastery",
+            "learnable_mastery", "mean_score", "samples", "grid_snapshots", "status")
+    return {k: rec.get(k) for k in keep}
+
+
+def test_seeds_are_derived_independently():
+    t0, s0 = derive_seeds(0)
+    t1, s1 = derive_seeds(1)
+    assert (t0, s0) == derive_seeds(0)
+    assert len({t0, s0, t1, s1}) == 4
+
+
+def test_run_job_records_curve_overhead_and_samples():
+    rec = run_job(JobSpec("uniform", "grid", seed=3, episodes=1100, eval_every=500, max_samples=100))
+    assert rec["status"] == "ok"
+    assert rec["episodes"] == [0, 500, 1000, 1100]
+    assert len(rec["mastery"]) == 4 and rec["mastery"][0] == 0.0
+    assert rec["final_mastery"] == rec["mastery"][-1]
+    ov = rec["overhead"]
+    assert 0 < ov["median_us"] <= ov["max_us"] and ov["total_s"] > 0 and len(ov["window_mean_us"]) == 3
+    smp = rec["samples"]
+    assert 90 <= len(smp["episode"]) <= 100 and smp["episode"] == sorted(smp["episode"])
+    x = np.array(smp["x"])
+    assert x.shape == (len(smp["episode"]), 2) and x.min() >= 0 and x.max() <= 1
+    # snapshots of the 10 x 10 counters at every evaluation, growing only at the origin early on
+    snaps = np.array(rec["grid_snapshots"])
+    assert snaps.shape == (4, 10, 10) and snaps[0].sum() == 0 and snaps[-1][0, 0] > 0
+
+
+def test_run_job_batch_protocol():
+    rec = run_job(JobSpec("uniform", "grid-hard", seed=0, episodes=100, eval_every=30, batch=7, max_samples=1000))
+    assert rec["episodes"] == [0, 35, 63, 91, 100]  # evaluated at the first batch boundary past each mark
+    assert len(rec["samples"]["episode"]) == 100
+    assert np.array(rec["samples"]["x"]).shape == (100, 4)  # distractor dims are recorded too
+    assert rec["learnable_mastery"] is not None
+
+
+def test_runner_is_deterministic_across_workers():
+    jobs, skipped = plan_jobs(TEACHERS, ["grid", "grid-hard"], [0, 1], episodes=600, eval_every=200)
+    assert not skipped and len(jobs) == len(TEACHERS) * 4
+    serial = run_bench(jobs, workers=1)
+    parallel = run_bench(jobs, workers=2)
+    assert [_strip(r) for r in serial] == [_strip(r) for r in parallel]
+    assert all(r["status"] == "ok" for r in parallel), [r.get("error") for r in parallel]
+    assert all(r["blas_threads"] in (None, 1) for r in parallel)
+    assert len({r["worker_pid"] for r in parallel}) >= 1
+    # seeds matter, and every teacher meets the same student for a given seed
+    by = {(r["teacher"], r["student"], r["seed"]): r for r in serial}
+    assert by[("uniform", "grid", 0)]["samples"] != by[("uniform", "grid", 1)]["samples"]
+    for t in TEACHERS:
+        assert by[(t, "grid-hard", 1)]["student_seed"] == by[("uniform", "grid-hard", 1)]["student_seed"]
+
+
+def test_a_failing_job_is_reported_not_fatal(tmp_path):
+    jobs = [JobSpec("uniform", "grid", 0, episodes=50, eval_every=25),
+            JobSpec("uniform", "grid", 1, episodes=50, eval_every=25, settings={"no_such_setting": 1})]
+    recs = run_bench(jobs, workers=1)
+    assert recs[0]["status"] == "ok" and recs[1]["status"] == "error"
+    assert "no_such_setting" in recs[1]["error"]
+    results = {"format": report_mod.FORMAT, "config": {"teachers": ["uniform"], "students": ["grid"], "seeds": [0, 1],
+                                                       "episodes": 50, "eval_every": 25, "batch": 1, "workers": 1},
+               "students": {"grid": {"description": "grid"}}, "jobs": recs, "skipped": [], "wall_s": 0.1}
+    rows = report_mod.summarise(results)
+    assert rows[0]["n"] == 1 and rows[0]["failed"] == 1
+    md = report_mod.write_report(results, tmp_path).read_text()
+    assert "Failed jobs" in md and "no_such_setting" in md
+
+
+def test_plan_checks_names_and_skips_unfit_pairs():
+    with pytest.raises(ConfigError, match="available: .*uniform"):
+        run_benchmark(["no-such-teacher"], ["grid"], seeds=[0], episodes=10)
+    with pytest.raises(ConfigError, match="available: .*grid"):
+        run_benchmark(["uniform"], ["no-such-student"], seeds=[0], episodes=10)
+    with pytest.raises(ConfigError, match="settings given for teachers not in the run"):
+        plan_jobs(["uniform"], ["grid"], [0], episodes=10, eval_every=5, settings={"riac": {}})
+    discrete = [t for t in mg.available_teachers("discrete") if mg.teacher_class(t).kind == "discrete"]
+    if discrete:
+        jobs, skipped = plan_jobs(["uniform", discrete[0]], ["grid"], [0], episodes=10, eval_every=5)
+        assert {j.teacher for j in jobs} == {"uniform"}
+        assert skipped[0]["teacher"] == discrete[0] and "continuous" in skipped[0]["reason"]
+
+
+def test_demo_teacher_choice():
+    assert demo_teachers(["uniform"]) == ["uniform"]
+    assert demo_teachers(["a", "alp-gmm", "riac", "uniform", "z", "covar-gmm"]) == \
+        ["uniform", "covar-gmm", "alp-gmm", "riac"]
+    assert demo_teachers(["b", "uniform", "a"]) == ["uniform", "b", "a"]
+
+
+def test_parse_settings():
+    assert parse_settings(["alp-gmm.fit_every=150", "alp-gmm.name=x", "riac.max_size=[1, 2]"]) == \
+        {"alp-gmm": {"fit_every": 150, "name": "x"}, "riac": {"max_size": [1, 2]}}
+    with pytest.raises(ConfigError, match="TEACHER.SETTING=VALUE"):
+        parse_settings(["fit_every=150"])
+
+
+def test_cli_end_to_end_writes_results_and_report(tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--students", "grid,grid-hard", "--seeds", "2",
+                                   "--episodes", "400", "--eval-every", "100", "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Report:" in res.output and str(out) in res.output.replace("\n", "")
+    assert "uniform" in res.output and "4/4/4" in res.output  # the published figure sits beside ours
+    results = report_mod.load_results(out)
+    assert results["config"]["seeds"] == [0, 1] and len(results["jobs"]) == 4
+    with (out / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 * 5 and {r["student"] for r in rows} == {"grid", "grid-hard"}
+    md = (out / "report.md").read_text()
+    for png in ("curves.png", "overhead.png", "sampling-grid.png", "sampling-grid-hard.png", "mastery-map-grid.png",
+                "curves-learnable.png"):
+        assert (out / png).stat().st_size > 5000, png
+        assert f"]({png})" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    json.loads((out / "results.json").read_text())
+
+
+def test_cli_demo_and_parallel_workers(tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, ["bench", "--demo", "--teachers", ",".join(TEACHERS), "--episodes", "300",
+                                   "--eval-every", "150", "--workers", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    results = report_mod.load_results(out)
+    assert results["config"]["seeds"] == [0, 1, 2] and results["config"]["students"] == ["grid"]
+    assert results["config"]["teachers"] == TEACHERS
+    assert all(j["status"] == "ok" and j["episodes"] == [0, 150, 300] for j in results["jobs"])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--teachers", "uniform,bogus"], "unknown teacher 'bogus'; available:"),
+    (["--students", "nope"], "unknown student 'nope'; available:"),
+    (["--set", "oops"], "TEACHER.SETTING=VALUE"),
+])
+def test_cli_refuses_unknown_names(tmp_path, args, needle):
+    res = CliRunner().invoke(app, ["bench", *args, "--episodes", "10", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    flat = " ".join(res.output.split())
+    assert needle in flat
+    if "available" in needle:
+        assert "uniform" in flat or "grid" in flat
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_help_documents_the_options():
+    res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    for opt in ("--teachers", "--students", "--seeds", "--episodes", "--eval-every", "--workers", "--out", "--demo",
+                "--batch", "--set"):
+        assert opt in res.output

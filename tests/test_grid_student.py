@@ -1,0 +1,188 @@
+"""GridStudent against the reference rules, checked by hand on small cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from magister.errors import ConfigError
+from magister.students import GridStudent
+from magister.students.registry import (
+    REFERENCE_GRID_FIGURES,
+    available_students,
+    get_preset,
+    make_student,
+)
+
+
+def centre(i: int, j: int, cells: int = 10) -> list[float]:
+    return [(i + 0.5) / cells, (j + 0.5) / cells]
+
+
+def raise_cell(s: GridStudent, task: list[float], times: int) -> None:
+    for _ in range(times):
+        s.attempt(task)
+
+
+def test_origin_grows_and_score_is_counter_over_cap():
+    s = GridStudent(seed=0)
+    assert s.attempt([0.05, 0.05]) == pytest.approx(0.01)
+    assert s.attempt([0.0, 0.0]) == pytest.approx(0.02)
+    assert s.counters[0] == 2
+    assert s.counters.sum() == 2
+
+
+def test_other_cells_need_a_previous_neighbour_at_75():
+    s = GridStudent(seed=0)
+    # nothing is learned yet: (1, 0) does not grow and scores 0
+    assert s.attempt(centre(1, 0)) == 0.0
+    raise_cell(s, centre(0, 0), 74)
+    assert s.attempt(centre(1, 0)) == 0.0  # origin at 74 < 75
+    raise_cell(s, centre(0, 0), 1)  # origin at exactly 75: ">= 75" unlocks neighbours
+    assert s.counters[0] == 75
+    assert s.attempt(centre(1, 0)) == pytest.approx(0.01)
+    assert s.attempt(centre(0, 1)) == pytest.approx(0.01)
+    # (1, 1) has the origin as its diagonal previous neighbour
+    assert s.attempt(centre(1, 1)) == pytest.approx(0.01)
+    # (2, 0) and (2, 2) are not neighbours of the origin
+    assert s.attempt(centre(2, 0)) == 0.0
+    assert s.attempt(centre(2, 2)) == 0.0
+    # but a cell is not its own predecessor, and later neighbours do not count
+    assert s.attempt(centre(0, 2)) == 0.0
+
+
+def test_previous_neighbour_sets_by_hand():
+    s = GridStudent(seed=0)
+    shape = (10, 10)
+    prev = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((3, 5), shape)]}
+    assert prev == {(2, 4), (2, 5), (3, 4)}
+    edge = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((0, 4), shape)]}
+    assert edge == {(0, 3)}
+    assert len(s._prev[0]) == 0
+
+
+def test_unlock_through_a_diagonal_chain():
+    s = GridStudent(seed=0)
+    raise_cell(s, centre(0, 0), 75)
+    raise_cell(s, centre(1, 1), 75)  # unlocked by the origin (diagonal)
+    # (2, 2) is unlocked by (1, 1) alone, diagonally
+    assert s.attempt(centre(2, 2)) == pytest.approx(0.01)
+    # (2, 1)'s predecessors are (1, 0), (1, 1), (2, 0): (1, 1) unlocks it
+    assert s.attempt(centre(2, 1)) == pytest.approx(0.01)
+
+
+def test_one_falls_in_the_last_cell_and_edges_belong_to_the_upper_cell():
+    s = GridStudent(seed=0)
+    assert s.cell_of([1.0, 1.0]) == 99
+    assert s.cell_of([1.0, 0.0]) == 90
+    assert s.cell_of([0.1, 0.0]) == 10  # 0.1 is the lower edge of cell 1
+    assert s.cell_of([0.0999, 0.0]) == 0
+    assert s.cell_of([0.0, 0.95]) == 9
+
+
+def test_counter_capped_and_mastery_strictly_above_75():
+    s = GridStudent(seed=0)
+    raise_cell(s, centre(0, 0), 75)
+    assert s.counters[0] == 75 and s.mastery() == 0.0  # 75 is not mastered
+    s.attempt(centre(0, 0))
+    assert s.mastery() == pytest.approx(0.01)
+    raise_cell(s, centre(0, 0), 200)
+    assert s.counters[0] == 100
+    assert s.attempt(centre(0, 0)) == 1.0
+
+
+def test_distractor_dimensions_are_ignored():
+    s = GridStudent(dims=2, distractors=2, seed=0)
+    assert s.space.dim == 4 and s.n_cells == 100
+    for d in ([0.05, 0.05, 0.9, 0.1], [0.05, 0.05, 0.0, 1.0], [0.05, 0.05, 0.5, 0.5]):
+        s.attempt(d)
+    assert s.counters[0] == 3 and s.counters.sum() == 3
+    assert s.cell_of([0.35, 0.55, 0.99, 0.01]) == s.cell_of([0.35, 0.55, 0.0, 0.0])
+
+
+def test_unlearnable_cells_never_grow():
+    s = GridStudent(unlearnable=0.3, seed=1)
+    blocked = np.flatnonzero(~s.learnable)
+    assert len(blocked) == round(0.3 * 99) and 0 not in blocked  # the origin stays learnable
+    # make every counter high enough to unlock all cells, then practise every cell
+    s.counters[:] = 80.0
+    s.counters[blocked] = 0.0
+    for c in range(100):
+        i, j = np.unravel_index(c, (10, 10))
+        s.attempt(centre(i, j))
+    assert (s.counters[blocked] == 0).all()
+    # a learnable cell grows iff one of its previous neighbours is learnable (those sit at >= 80)
+    expected = np.array([81.0 if c == 0 or s.learnable[s._prev[c]].any() else 80.0 for c in range(100)])
+    np.testing.assert_array_equal(s.counters[s.learnable], expected[s.learnable])
+    assert (expected[s.learnable] == 81).sum() > 50
+    assert s.learnable_mastery() == 1.0
+    assert s.mastery() == pytest.approx(s.learnable.mean())
+
+
+def test_forgetting_decays_the_other_cells_only():
+    s = GridStudent(forgetting=0.5, seed=0)
+    raise_cell(s, centre(0, 0), 80)  # origin practised every time: no decay
+    assert s.counters[0] == 80
+    raise_cell(s, centre(1, 0), 4)
+    assert s.counters[10] == 4
+    assert s.counters[0] == pytest.approx(78)  # lost 0.5 on each of the 4 other episodes
+    s.attempt(centre(0, 0))
+    assert s.counters[0] == pytest.approx(79) and s.counters[10] == pytest.approx(3.5)
+    s.counters[:] = 0.2
+    s.attempt(centre(5, 5))  # decay floors at zero, practised cell is untouched by decay
+    assert s.counters[0] == 0.0 and s.counters[55] == pytest.approx(0.2)
+
+
+def test_noise_only_changes_the_reported_score():
+    quiet, noisy = GridStudent(seed=3), GridStudent(noise=0.2, seed=3)
+    scores = []
+    for _ in range(50):
+        quiet.attempt([0.01, 0.01])
+        scores.append(noisy.attempt([0.01, 0.01]))
+    np.testing.assert_array_equal(quiet.counters, noisy.counters)
+    assert min(scores) >= 0.0 and max(scores) <= 1.0
+    assert np.std(np.diff(scores)) > 0.05  # really noisy, not a clean ramp
+
+
+def test_threshold_and_cap_options():
+    s = GridStudent(threshold=3, cap=5, seed=0)
+    raise_cell(s, centre(0, 0), 3)
+    assert s.mastery() == 0.0
+    assert s.attempt(centre(1, 0)) == pytest.approx(0.2)  # origin at 3 >= threshold unlocks
+    raise_cell(s, centre(0, 0), 10)
+    assert s.counters[0] == 5 and s.mastered()[0]
+
+
+def test_three_dimensions_count_all_predecessors():
+    s = GridStudent(dims=3, cells=3, seed=0)
+    shape = (3, 3, 3)
+    prev = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((1, 1, 1), shape)]}
+    assert len(prev) == 7 and (0, 0, 0) in prev and (1, 1, 1) not in prev
+
+
+def test_bad_settings_are_refused():
+    for kwargs in ({"dims": 0}, {"unlearnable": 1.0}, {"noise": -1}, {"threshold": 100, "cap": 100}):
+        with pytest.raises(ConfigError):
+            GridStudent(**kwargs)
+
+
+def test_uniform_policy_reaches_the_published_order_of_magnitude():
+    """Uniform sampling gets only a few percent after 20k episodes (published: 4/4/4)."""
+    rng = np.random.default_rng(0)
+    s = GridStudent(seed=0)
+    for x in rng.random((20000, 2)):
+        s.attempt(x)
+    assert 0.01 <= s.mastery() <= 0.10
+
+
+def test_presets():
+    assert {"grid", "grid-hard", "grid-forget"} <= set(available_students())
+    default = make_student("grid", seed=0)
+    assert (default.dims, default.cells, default.noise, default.forgetting) == (2, 10, 0.0, 0.0)
+    assert default.learnable.all()
+    hard = make_student("grid-hard", seed=0)
+    assert hard.space.dim == 4 and hard.noise > 0 and not hard.learnable.all()
+    assert get_preset("grid").reference is REFERENCE_GRID_FIGURES
+    assert REFERENCE_GRID_FIGURES["covar-gmm"]["values"] == [61, 71, 75]
+    with pytest.raises(ConfigError, match="available: .*grid"):
+        make_student("no-such-student")

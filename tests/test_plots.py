@@ -1,0 +1,98 @@
+"""The shared plot helpers write real, non-empty PNG files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from magister import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path) -> bool:
+    data = path.read_bytes()
+    return data[:8] == PNG_MAGIC and len(data) > 2000
+
+
+def _has_colour(path) -> bool:
+    """The picture is not blank: it holds more than a couple of distinct colours."""
+    from matplotlib.image import imread
+
+    img = imread(path)
+    return len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 10
+
+
+def test_band_kinds():
+    y = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 9.0]])
+    med, lo, hi = plots.band(y, "minmax")
+    np.testing.assert_array_equal(med, [2.0, 3.0])
+    np.testing.assert_array_equal(lo, [0.0, 1.0])
+    np.testing.assert_array_equal(hi, [4.0, 9.0])
+    med, lo, hi = plots.band(y, "iqr")
+    np.testing.assert_allclose(lo, [1.0, 2.0])
+    np.testing.assert_allclose(hi, [3.0, 6.0])
+    with pytest.raises(ValueError):
+        plots.band(y, "stdev")
+
+
+def test_learning_curves(tmp_path):
+    x = np.arange(0, 11) * 100
+    rng = np.random.default_rng(0)
+    panels = {
+        "grid": {"a": (x, np.cumsum(rng.random((3, 11)), axis=1)), "b": (x, np.cumsum(rng.random((3, 11)), axis=1))},
+        "hard": {"a": (x, rng.random((2, 11)))},
+    }
+    path = tmp_path / "sub" / "curves.png"
+    fig = plots.learning_curves_figure(panels, path, reference={"grid": {"a": (1000, 5.0)}}, band_kind="iqr")
+    assert _is_png(path) and _has_colour(path)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 2
+    assert [t.get_text() for t in visible[0].get_legend().get_texts()][:2] == ["a (n=3)", "b (n=3)"]
+    with pytest.raises(ValueError):
+        plots.learning_curves_figure({}, None)
+
+
+def test_sampling_over_time(tmp_path):
+    rng = np.random.default_rng(1)
+    t = np.arange(400)
+    rows = {"uniform": (t, rng.random((400, 2))), "focused": (t, 0.1 * rng.random((400, 3)))}
+    path = tmp_path / "sampling.png"
+    fig = plots.sampling_over_time_figure(rows, path, windows=3, edges=np.linspace(0, 1, 11)[1:-1])
+    assert _is_png(path) and _has_colour(path)
+    # each of the 2 x 3 panels holds the points of its time window only
+    counts = [len(ax.collections[0].get_offsets()) for ax in fig.axes[:6]]
+    assert sum(counts[:3]) == 400 and sum(counts[3:]) == 400
+
+
+def test_mixture_from_samples_and_figure(tmp_path):
+    times = np.array([0, 1, 2, 3, 10, 11, 12, 19])
+    idx = np.array([0, 0, 1, 0, 2, 2, 2, 1])
+    x, w = plots.mixture_from_samples(times, idx, 3, bins=2, total=20)
+    np.testing.assert_allclose(x, [5.0, 15.0])
+    np.testing.assert_allclose(w, [[0.75, 0.25, 0.0], [0.0, 0.25, 0.75]])
+    with pytest.raises(ValueError):
+        plots.mixture_from_samples([0, 1], [0, 5], 3)
+    path = tmp_path / "mix.png"
+    plots.mixture_over_time_figure({"t1": (x, w), "t2": (x, w[::-1])}, path, names=["add", "sub", "mul"])
+    assert _is_png(path) and _has_colour(path)
+
+
+def test_grid_over_time_and_bars(tmp_path):
+    maps = np.stack([np.full((4, 4), v) for v in (0.0, 20.0, 50.0, 80.0, 100.0)])
+    maps[-1, 0, 0] = 0.0
+    path = tmp_path / "grid.png"
+    fig = plots.grid_over_time_figure({"a": (np.arange(5) * 10, maps), "b": (np.arange(5) * 10, maps[::-1])}, path,
+                                      columns=3, vmax=100, threshold=75)
+    assert _is_png(path) and _has_colour(path)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[:3] == ["a @ 10", "a @ 30", "a @ 40"]
+    path = tmp_path / "bars.png"
+    plots.bar_figure({"a": [1.0, 2.0, 3.0], "b": [10.0, 11.0]}, path, log=True, ylabel="µs")
+    assert _is_png(path)
+
+
+def test_label_colors_are_stable_and_distinct():
+    c1 = plots.label_colors(["a", "b", "c"])
+    c2 = plots.label_colors(["a", "b", "c"])
+    assert c1 == c2 and len(set(c1.values())) == 3
