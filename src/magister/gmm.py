@@ -100,6 +100,7 @@ class MixtureBank:
 
 # --------------------------------------------------------------------- helpers
 def _active(ks: np.ndarray, K: int) -> np.ndarray:
+    """Mask ``(C, K)`` of the components each candidate uses."""
     return np.arange(K)[None, :] < ks[:, None]
 
 
@@ -133,68 +134,69 @@ def _features(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]
     return X[:, iu[0]] * X[:, iu[1]], iu
 
 
-def _e_step(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray,
-            active: np.ndarray, quad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Responsibilities ``(C, K, N)`` and total log-likelihood per candidate ``(C,)``.
+def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], weights: np.ndarray,
+            means: np.ndarray, covs: np.ndarray, starts: np.ndarray, seg: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """E-step for many mixtures at once, components stored flat.
 
-    The Mahalanobis distances of all points to all components of all
-    candidates come from two matrix products on quadratic features of ``X``
-    (``x^T P x = sum_ij P_ij x_i x_j``), not from a loop or a 4-D difference array.
+    ``weights (M,)``, ``means (M, D)``, ``covs (M, D, D)`` hold the components
+    of several mixtures back to back: mixture ``c`` owns the components from
+    ``starts[c]`` on; ``seg[j]`` is the mixture of component ``j``. Returns
+    responsibilities ``(M, N)`` and the total log-likelihood of each mixture.
+
+    Mahalanobis distances of all points to all components come from two
+    matrix products on quadratic features of ``X`` (``x^T P x = sum_ij P_ij
+    x_i x_j``); the per-mixture log-sum-exp uses ``reduceat`` over the
+    component axis. No Python loop over mixtures, components or points.
     """
-    N, D = X.shape
-    C, K = weights.shape
-    if quad is None:
-        quad, iu = _features(X)
-    else:
-        iu = np.triu_indices(D)
-    chol = _cholesky(covs).reshape(C * K, D, D)
+    D = X.shape[1]
+    chol = _cholesky(covs)
     inv_l = np.linalg.inv(chol)
-    prec = np.matmul(np.swapaxes(inv_l, -1, -2), inv_l)  # (CK, D, D)
-    mu = means.reshape(C * K, D)
-    pm = np.einsum("kij,kj->ki", prec, mu)
+    prec = np.matmul(np.swapaxes(inv_l, -1, -2), inv_l)  # (M, D, D)
+    pm = np.matmul(prec, means[:, :, None])[:, :, 0]
     qcoef = prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
-    const = np.einsum("ki,ki->k", pm, mu)
-    maha = qcoef @ quad.T - 2.0 * (pm @ X.T) + const[:, None]  # (CK, N)
+    const = (pm * means).sum(axis=1)
+    maha = qcoef @ quad.T - 2.0 * (pm @ X.T)  # (M, N)
+    maha += const[:, None]
+    np.maximum(maha, 0.0, out=maha)  # rounding could make a distance slightly negative
     half_logdet = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-    logw = np.where(active, np.log(np.maximum(weights, 1e-300)), _FLOOR).reshape(C * K)
-    a = (-0.5 * np.maximum(maha, 0.0) + (logw - half_logdet - 0.5 * D * _LOG_2PI)[:, None]).reshape(C, K, N)
-    mx = a.max(axis=1, keepdims=True)
-    # exp of very negative numbers is slow (denormals): clamp, then mask unused components
-    e = np.exp(np.maximum(a - mx, -100.0)) * active[..., None]
-    tot = e.sum(axis=1, keepdims=True)
-    resp = e / tot
-    return resp, (mx + np.log(tot))[:, 0, :].sum(axis=1)
+    offset = np.log(np.maximum(weights, 1e-300)) - half_logdet - 0.5 * D * _LOG_2PI
+    a = -0.5 * maha + offset[:, None]
+    mx = np.maximum.reduceat(a, starts, axis=0)  # (C, N)
+    # exp of very negative numbers is slow (denormals): clamp first
+    e = np.exp(np.maximum(a - mx[seg], -100.0))
+    tot = np.add.reduceat(e, starts, axis=0)
+    resp = e / tot[seg]
+    return resp, (mx + np.log(tot)).sum(axis=1)
 
 
-def _m_step(X: np.ndarray, resp: np.ndarray, active: np.ndarray, reg: float,
-            quad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights, means and covariances from responsibilities ``(C, K, N)``."""
+def _m_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], resp: np.ndarray,
+            reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and covariances ``(M,), (M, D), (M, D, D)`` from responsibilities ``(M, N)``."""
     N, D = X.shape
-    C, K, _ = resp.shape
-    if quad is None:
-        quad, iu = _features(X)
-    else:
-        iu = np.triu_indices(D)
-    R = resp.reshape(C * K, N)
-    nk = R.sum(axis=1) + _EPS  # (CK,)
-    mu = (R @ X) / nk[:, None]
-    second = (R @ quad) / nk[:, None]  # E[x_i x_j], i <= j
-    cov = np.empty((C * K, D, D))
+    nk = resp.sum(axis=1) + _EPS
+    mu = (resp @ X) / nk[:, None]
+    second = (resp @ quad) / nk[:, None]  # E[x_i x_j], i <= j
     upper = second - mu[:, iu[0]] * mu[:, iu[1]]
+    cov = np.empty((len(nk), D, D))
     cov[:, iu[0], iu[1]] = upper
     cov[:, iu[1], iu[0]] = upper
-    eye = np.eye(D)
-    covs = cov.reshape(C, K, D, D) + reg * eye
-    weights = np.where(active, nk.reshape(C, K) / N, 0.0)
-    covs = np.where(active[..., None, None], covs, eye)
-    means = np.where(active[..., None], mu.reshape(C, K, D), 0.0)
-    return weights, means, covs
+    cov += reg * np.eye(D)
+    return nk / N, mu, cov
 
 
-def _kmeans_init(X: np.ndarray, ks: np.ndarray, rng: np.random.Generator, lloyd: int = 10) -> np.ndarray:
-    """One-hot responsibilities from nested k-means++ seeds refined by Lloyd steps, ``(C, K, N)``."""
+def _layout(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``starts`` and ``seg`` of mixtures with ``ks`` components stored back to back."""
+    starts = np.concatenate([[0], np.cumsum(ks)[:-1]]).astype(np.int64)
+    return starts, np.repeat(np.arange(len(ks)), ks)
+
+
+def _kmeans_init(X: np.ndarray, ks: np.ndarray, K: int, rng: np.random.Generator, lloyd: int = 10) -> np.ndarray:
+    """One-hot responsibilities from nested k-means++ seeds refined by Lloyd steps, ``(C, K, N)``.
+
+    Candidate ``c`` uses the first ``ks[c]`` seeds (``ks[c] <= K``, ``ks[c] <= N``).
+    """
     N, D = X.shape
-    K = int(ks.max())
     centres = np.empty((K, D))
     centres[0] = X[rng.integers(N)]
     d2 = ((X - centres[0]) ** 2).sum(1)
@@ -227,22 +229,20 @@ def _kmeans_init(X: np.ndarray, ks: np.ndarray, rng: np.random.Generator, lloyd:
     return (lab[:, None, :] == np.arange(K)[None, :, None]).astype(float)
 
 
-def _reseed_dead(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray,
-                 active: np.ndarray, rng: np.random.Generator, reg: float) -> None:
-    """Move components that explain less than one point onto random points (in place)."""
-    resp, _ = _e_step(X, weights, means, covs, active)
-    dead = active & (resp.sum(-1) < 1.0)
-    if not dead.any():
+def _reseed_dead(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], weights: np.ndarray,
+                 means: np.ndarray, covs: np.ndarray, ks: np.ndarray, rng: np.random.Generator,
+                 reg: float) -> None:
+    """Move components that explain less than one point onto random points (flat arrays, in place)."""
+    starts, seg = _layout(ks)
+    resp, _ = _e_step(X, quad, iu, weights, means, covs, starts, seg)
+    dead = np.flatnonzero(resp.sum(axis=1) < 1.0)
+    if len(dead) == 0:
         return
-    N, D = X.shape
-    cdead, jdead = np.nonzero(dead)
-    picks = rng.integers(0, N, size=len(cdead))
-    spread = np.diag(X.var(axis=0) / max(1, int(active.sum(1).max())) + reg)
-    means[cdead, jdead] = X[picks]
-    covs[cdead, jdead] = spread
-    k = active.sum(1)
-    weights[cdead, jdead] = 1.0 / k[cdead]
-    weights /= weights.sum(axis=1, keepdims=True)
+    picks = rng.integers(0, len(X), size=len(dead))
+    means[dead] = X[picks]
+    covs[dead] = np.diag(X.var(axis=0) / int(ks.max()) + reg)
+    weights[dead] = 1.0 / ks[seg[dead]]
+    weights /= np.add.reduceat(weights, starts)[seg]
 
 
 def fit_bank(
@@ -279,28 +279,40 @@ def fit_bank(
     if warm is not None and (warm.weights.shape != (len(ks_arr), K) or warm.means.shape[-1] != D
                              or not np.array_equal(warm.ks, ks_arr)):
         warm = None
-    quad, _ = _features(X)
+    quad, iu = _features(X)
+    M = int(ks_arr.sum())
     if warm is None:
-        resp = _kmeans_init(X, np.minimum(ks_arr, N), rng)
-        weights, means, covs = _m_step(X, resp, active, reg, quad)
+        resp = _kmeans_init(X, np.minimum(ks_arr, N), K, rng)[active]  # (M, N)
+        wf, mf, cf = _m_step(X, quad, iu, resp, reg)
     else:
-        weights, means, covs = warm.weights.copy(), warm.means.copy(), warm.covs.copy()
-        _reseed_dead(X, weights, means, covs, active, rng, reg)
-    prev = np.full(len(ks_arr), -np.inf)
-    done = np.zeros(len(ks_arr), dtype=bool)
-    loglik = prev.copy()
+        wf, mf, cf = warm.weights[active], warm.means[active], warm.covs[active]
+        _reseed_dead(X, quad, iu, wf, mf, cf, ks_arr, rng, reg)
+    C = len(ks_arr)
+    cand = np.repeat(np.arange(C), ks_arr)
+    prev = np.full(C, -np.inf)
+    done = np.zeros(C, dtype=bool)
+    loglik = np.full(C, -np.inf)
     it = 0
     for it in range(1, max_iter + 1):
-        resp, ll = _e_step(X, weights, means, covs, active, quad)
-        loglik = np.where(done, loglik, ll)
-        done |= np.abs(ll - prev) / N < tol
+        live = np.flatnonzero(~done)  # candidates still iterating
+        comps = np.flatnonzero(~done[cand])
+        starts, seg = _layout(ks_arr[live])
+        resp, ll = _e_step(X, quad, iu, wf[comps], mf[comps], cf[comps], starts, seg)
+        loglik[live] = ll
+        newly = np.abs(ll - prev[live]) / N < tol
+        prev[live] = ll
+        done[live[newly]] = True
         if done.all():
             break
-        prev = np.where(done, prev, ll)
-        w2, m2, c2 = _m_step(X, resp, active, reg, quad)
-        weights = np.where(done[:, None], weights, w2)
-        means = np.where(done[:, None, None], means, m2)
-        covs = np.where(done[:, None, None, None], covs, c2)
+        go = ~newly[seg]  # components whose candidate takes another M-step
+        w2, m2, c2 = _m_step(X, quad, iu, resp[go], reg)
+        upd = comps[go]
+        wf[upd], mf[upd], cf[upd] = w2, m2, c2
+    assert len(wf) == M
+    weights = np.zeros((C, K))
+    means = np.zeros((C, K, D))
+    covs = np.broadcast_to(np.eye(D), (C, K, D, D)).copy()
+    weights[active], means[active], covs[active] = wf, mf, cf
     loglik = np.where(usable & np.isfinite(loglik), loglik, -np.inf)
     return MixtureBank(ks=ks_arr, weights=weights, means=means, covs=covs, loglik=loglik, n_iter=it)
 
