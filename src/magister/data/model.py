@@ -28,7 +28,11 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(d_model, n_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.tok(tokens) + self.pos[: tokens.shape[1]]
+        """``tokens``: ``(B, T)``, or ``(B, T, F)`` whose ``F`` sub-token embeddings are summed per position."""
+        e = self.tok(tokens)
+        if tokens.dim() == 3:
+            e = e.sum(2)
+        h = e + self.pos[: tokens.shape[1]]
         h = self.encoder(h)
         return self.head(self.norm(h[:, -1]))
 

@@ -94,7 +94,7 @@ def _per_skill(n_per_skill: int | Sequence[int], n_skills: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- LEGO
 def lego(n_per_skill: int | Sequence[int], *, n_vars: int = 5, n_letters: int = 12, shuffle: bool = True,
-         seed: SeedLike = None) -> SkillData:
+         clause_tokens: bool = True, seed: SeedLike = None) -> SkillData:
     """LEGO chains of ``n_vars`` variables; ``n_per_skill`` examples asking for each chain position.
 
     Tokens: variable letters ``0 .. n_letters-1``, then ``=+`` (equal), ``=-``
@@ -123,11 +123,21 @@ def lego(n_per_skill: int | Sequence[int], *, n_vars: int = 5, n_letters: int = 
         order = np.argsort(rng.random((n, n_vars)), axis=1)
         clauses = np.take_along_axis(clauses, order[:, :, None], axis=1)
     query = letters[np.arange(n), skills]
-    inputs = np.concatenate([clauses.reshape(n, 3 * n_vars), query[:, None]], axis=1)
+    if clause_tokens:
+        # a letter in the source role gets its own token, so "b = a" and "a = b" differ
+        is_src = np.zeros_like(clauses, dtype=bool)
+        is_src[:, :, 2] = clauses[:, :, 2] != one
+        clauses = np.where(is_src, clauses + n_letters + 3, clauses)
+        pad = 2 * n_letters + 3
+        q = np.stack([query, np.full(n, pad), np.full(n, pad)], axis=1)
+        inputs = np.concatenate([clauses, q[:, None, :]], axis=1)
+    else:
+        inputs = np.concatenate([clauses.reshape(n, 3 * n_vars), query[:, None]], axis=1)
     labels = (values[np.arange(n), skills] > 0).astype(np.int64)
     return SkillData(inputs, labels, skills.astype(np.int64), [f"var{i + 1}" for i in range(n_vars)],
-                     vocab_size=n_letters + 3, n_classes=2,
-                     info={"task": "lego", "n_vars": n_vars, "n_letters": n_letters, "shuffle": shuffle})
+                     vocab_size=(2 * n_letters + 4) if clause_tokens else (n_letters + 3), n_classes=2,
+                     info={"task": "lego", "n_vars": n_vars, "n_letters": n_letters, "shuffle": shuffle,
+                           "clause_tokens": clause_tokens})
 
 
 # ------------------------------------------------------------------------- addition
@@ -168,7 +178,7 @@ def with_unlearnable_skill(data: SkillData, n_examples: int, *, seed: SeedLike =
     src = rng.integers(0, len(data), size=n_examples)
     inputs = data.inputs[src].copy()
     marker = data.vocab_size
-    inputs[:, -1] = marker
+    inputs[:, -1] = marker  # the query position (all of its sub-tokens for clause-token inputs)
     labels = rng.integers(0, data.n_classes, size=n_examples)
     noise = SkillData(inputs, labels.astype(np.int64), np.full(n_examples, data.n_skills, dtype=np.int64),
                       list(data.skill_names) + [name], data.vocab_size + 1, data.n_classes)

@@ -1,0 +1,143 @@
+"""Hugging Face ``Trainer`` integration (``transformers`` is imported only here).
+
+Two lines add a curriculum to an existing ``Trainer``::
+
+    sampler = SkillSampler(skills_of_examples, make_teacher("exp3", Discrete(names)), batch_size=8, seed=0)
+    add_curriculum(trainer, sampler)          # before trainer.train()
+
+What it does:
+
+* the training ``DataLoader`` uses ``sampler`` as its batch sampler (so the
+  per-device batch size is ``sampler.batch_size``; ``len(sampler)`` batches per
+  epoch);
+* ``train_feedback=True``: each training micro-batch's per-example loss is
+  computed from the model's logits (causal language models shift the labels;
+  tokens labelled ``-100`` are ignored) and given to
+  :meth:`SkillSampler.observe_batch_loss`;
+* :class:`CurriculumCallback`: after each evaluation, metrics named
+  ``eval_<skill>_<metric>`` (what ``Trainer`` reports when ``eval_dataset`` is
+  a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval`.
+
+:class:`CurriculumTrainer` is the same as a ``Trainer`` subclass
+(``CurriculumTrainer(curriculum=sampler, model=..., ...)``).
+
+``accelerate`` looks one batch ahead, so the batch trained at step ``t`` was
+composed before the feedback of step ``t - 1`` arrived (a lag of one step,
+plus ``num_workers * prefetch_factor`` with loader workers); feedback is still
+matched to the right batch.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainerCallback
+
+from .sampler import SkillSampler
+
+__all__ = ["CurriculumCallback", "CurriculumTrainer", "add_curriculum", "per_example_loss_from_outputs"]
+
+
+class CurriculumCallback(TrainerCallback):
+    """Sends per-skill evaluation metrics (``eval_<skill>_<metric>``) to the sampler's teacher.
+
+    ``metric="loss"`` sends losses (``kind="loss"``); any other metric name
+    (``"accuracy"``) is sent as a score in [0, 1].
+    """
+
+    def __init__(self, sampler: SkillSampler, *, metric: str = "loss", prefix: str = "eval_"):
+        self.sampler = sampler
+        self.metric = metric
+        self.prefix = prefix
+        self.evaluations = 0
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any):
+        if not metrics:
+            return
+        found = {}
+        for name in self.sampler.skill_names:
+            key = f"{self.prefix}{name}_{self.metric}"
+            if key in metrics:
+                found[name] = float(metrics[key])
+        if found:
+            self.sampler.observe_eval(found, kind="loss" if self.metric == "loss" else "accuracy")
+            self.evaluations += 1
+
+
+def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
+    """Mean cross-entropy per example; ``shift`` for causal LMs; label ``-100`` ignored."""
+    logits = logits.detach().float()
+    if logits.dim() == 2:
+        return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    if shift:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    tok = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                            reduction="none", ignore_index=-100).view(labels.shape)
+    valid = (labels != -100).float()
+    return (tok * valid).sum(1) / valid.sum(1).clamp_min(1.0)
+
+
+def _is_causal_lm(model: Any) -> bool:
+    name = type(model).__name__
+    return name.endswith("LMHeadModel") or "CausalLM" in name
+
+
+def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
+    if trainer.train_dataset is None:
+        raise ValueError("Trainer: training requires a train_dataset.")
+    if len(trainer.train_dataset) != len(sampler.skill_of):
+        raise ValueError(f"the sampler knows {len(sampler.skill_of)} examples but train_dataset has "
+                         f"{len(trainer.train_dataset)}; build the sampler from the same dataset")
+    collator = trainer._get_collator_with_removed_columns(trainer.data_collator, description="training")
+    args = trainer.args
+    params: dict[str, Any] = {"batch_sampler": sampler, "collate_fn": collator,
+                              "num_workers": args.dataloader_num_workers, "pin_memory": args.dataloader_pin_memory}
+    if args.dataloader_num_workers > 0:
+        params["prefetch_factor"] = args.dataloader_prefetch_factor
+        params["persistent_workers"] = args.dataloader_persistent_workers
+    return trainer.accelerator.prepare(DataLoader(trainer.train_dataset, **params))
+
+
+def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> None:
+    labels = inputs.get("labels") if isinstance(inputs, dict) else None
+    logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
+    if labels is None or logits is None:
+        return
+    unwrapped = trainer.accelerator.unwrap_model(model)
+    per_example = per_example_loss_from_outputs(logits, labels, shift=_is_causal_lm(unwrapped))
+    sampler.observe_batch_loss(per_example)
+
+
+def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
+                   eval_metric: str | None = "loss") -> Trainer:
+    """Make an existing ``trainer`` draw its batches from ``sampler`` and feed it back. Returns ``trainer``."""
+    if not isinstance(sampler, SkillSampler):
+        raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
+    trainer.curriculum = sampler
+    trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
+    if train_feedback:
+        original = trainer.compute_loss
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.get("labels") if isinstance(inputs, dict) else None
+            loss, outputs = original(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+            if model.training:
+                _feedback_loss(self, sampler, model, {"labels": labels} if labels is not None else inputs, outputs)
+            return (loss, outputs) if return_outputs else loss
+
+        trainer.compute_loss = types.MethodType(compute_loss, trainer)
+    if eval_metric is not None:
+        trainer.add_callback(CurriculumCallback(sampler, metric=eval_metric))
+    return trainer
+
+
+class CurriculumTrainer(Trainer):
+    """A ``Trainer`` that draws training batches from ``curriculum`` (a :class:`SkillSampler`)."""
+
+    def __init__(self, *args: Any, curriculum: SkillSampler, train_feedback: bool = True,
+                 eval_metric: str | None = "loss", **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        add_curriculum(self, curriculum, train_feedback=train_feedback, eval_metric=eval_metric)

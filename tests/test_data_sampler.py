@@ -1,0 +1,249 @@
+"""SkillSampler: counts, determinism, refill, feedback, prefetching, state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.data import SkillSampler  # noqa: E402
+from magister.errors import ConfigError, InvalidScoreError, UnknownTaskError  # noqa: E402
+from magister.testing import states_equal  # noqa: E402
+
+
+class IndexData(Dataset):
+    """Item ``i`` is ``i`` itself, so a loaded batch shows which indices were drawn."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def skills_fixture(n_per=(7, 11, 5, 9)):
+    rng = np.random.default_rng(0)
+    skills = np.repeat(np.arange(len(n_per)), n_per)
+    rng.shuffle(skills)
+    return skills
+
+
+def test_counts_match_the_teachers_proposals_slot_by_slot():
+    skills = skills_fixture()
+    teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=3.0)
+    twin = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=3.0)
+    teacher.observe_batch([0, 1, 2, 3], [0.9, 0.1, 0.5, 0.2])
+    twin.observe_batch([0, 1, 2, 3], [0.9, 0.1, 0.5, 0.2])
+    sampler = SkillSampler(skills, teacher, batch_size=16, seed=0)
+    for step in range(5):
+        batch = sampler.next_batch()
+        proposals = np.asarray(twin.propose(16))
+        assert np.array_equal(skills[batch], proposals), "slot j must hold an example of proposal j's skill"
+        assert sampler.history[step]["counts"] == np.bincount(proposals, minlength=4).tolist()
+        assert np.allclose(sampler.history[step]["mixture"], twin.beliefs()["probability"], atol=1e-6)
+    assert sampler.samples_per_skill().sum() == 5 * 16
+
+
+def test_named_skills_are_accepted_and_unknown_names_refused():
+    names = ["add", "sub", "mul"]
+    labels = ["add", "sub", "mul", "add", "mul", "sub"]
+    teacher = mg.make_teacher("uniform", mg.Discrete(names), seed=0)
+    sampler = SkillSampler(labels, teacher, batch_size=4, seed=0)
+    assert sampler.skill_of.tolist() == [0, 1, 2, 0, 2, 1]
+    with pytest.raises(UnknownTaskError):
+        SkillSampler(["add", "div"], mg.make_teacher("uniform", mg.Discrete(names)), batch_size=2)
+    with pytest.raises(ConfigError, match="no examples"):
+        SkillSampler(["add", "sub"], mg.make_teacher("uniform", mg.Discrete(names)), batch_size=2)
+    with pytest.raises(ConfigError, match="outside"):
+        SkillSampler([0, 5], mg.make_teacher("uniform", mg.Discrete(3)), batch_size=2)
+    with pytest.raises(ConfigError):
+        SkillSampler([0, 1], mg.make_teacher("uniform", mg.Box([0], [1])), batch_size=2)
+
+
+def _run(seed_sampler, seed_teacher, steps=20, feedback=True):
+    skills = skills_fixture()
+    teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=seed_teacher, eta=2.0)
+    sampler = SkillSampler(skills, teacher, batch_size=8, seed=seed_sampler)
+    out = []
+    for _ in range(steps):
+        b = sampler.next_batch()
+        out.append(b)
+        if feedback:
+            sampler.observe_batch_loss(np.asarray(b, dtype=float) % 3)
+    return out
+
+
+def test_deterministic_under_a_seed():
+    assert _run(1, 2) == _run(1, 2)
+    assert _run(1, 2) != _run(5, 2), "another sampler seed must shuffle the pools differently"
+    assert _run(1, 2) != _run(1, 9), "another teacher seed must give other proposals"
+
+
+def test_examples_are_drawn_without_replacement_and_pools_refill():
+    skills = np.array([0] * 5 + [1] * 3)
+    sampler = SkillSampler(skills, [1.0, 0.0], batch_size=1, seed=4)
+    drawn = [sampler.next_batch()[0] for _ in range(15)]
+    for p in range(3):
+        assert sorted(drawn[5 * p:5 * p + 5]) == [0, 1, 2, 3, 4], "each pass over a pool takes each example once"
+    assert drawn[:5] != drawn[5:10] or drawn[5:10] != drawn[10:15], "a refilled pool is reshuffled"
+    assert sampler.refills.tolist() == [2, 0]
+    big = SkillSampler(skills, [0.0, 1.0], batch_size=7, seed=0)  # a batch larger than the pool
+    b = big.next_batch()
+    assert set(skills[b].tolist()) == {1} and sorted(np.bincount(b, minlength=8)[5:].tolist()) == [2, 2, 3]
+
+
+def test_fixed_mixture_and_mixture_mode_draw_counts_from_the_samplers_generator():
+    skills = skills_fixture()
+    s1 = SkillSampler(skills, [0.5, 0.25, 0.25, 0.0], batch_size=400, seed=0)
+    counts = np.bincount(skills[s1.next_batch()], minlength=4)
+    expected = np.random.default_rng(0)
+    expected.permutation(np.flatnonzero(skills == 0))  # the pools are shuffled first, in skill order
+    for s in (1, 2, 3):
+        expected.permutation(np.flatnonzero(skills == s))
+    assert counts.tolist() == expected.multinomial(400, [0.5, 0.25, 0.25, 0.0]).tolist()
+    teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=0, eta=5.0)
+    teacher.observe_batch([0, 1, 2, 3], [1.0, 1.0, 0.0, 1.0])
+    before = teacher.state_dict()["rng"]
+    s2 = SkillSampler(skills, teacher, batch_size=200, seed=1, mode="mixture")
+    c2 = np.bincount(skills[s2.next_batch()], minlength=4)
+    assert c2.argmax() == 2 and teacher.state_dict()["rng"] == before, "mixture mode must not use the teacher's rng"
+    assert np.allclose(s2.history[0]["mixture"], teacher.beliefs()["probability"], atol=1e-6)
+
+
+def test_batch_loss_feedback_is_aggregated_per_skill():
+    skills = np.array([0, 0, 1, 1, 2, 2])
+    teacher = mg.make_teacher("skill-it", mg.Discrete(3), seed=0, window=1)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0)
+    means = sampler.observe_batch_loss([1.0, 3.0, 0.5, 7.0], indices=[0, 1, 2, 0])
+    assert means == {0: pytest.approx((1 + 3 + 7) / 3), 1: pytest.approx(0.5)}
+    assert teacher.n_observed == 2, "one observation per skill present"
+    assert teacher.recent[0, -1] == pytest.approx(1 - np.exp(-11 / 3))
+    assert teacher.recent[1, -1] == pytest.approx(1 - np.exp(-0.5))
+    assert np.isnan(teacher.recent[2, -1])
+    sampler.observe_batch_correct([1, 0, 1, 1], indices=[0, 1, 4, 5])
+    assert teacher.recent[0, -1] == pytest.approx(0.5) and teacher.recent[2, -1] == pytest.approx(0.0)
+    sampler.observe_eval({"0": 0.25, 2: 1.0})
+    assert teacher.recent[0, -1] == pytest.approx(0.75) and teacher.recent[2, -1] == pytest.approx(0.0)
+    sampler.observe_eval([2.0, 0.0, 1.0], kind="loss")
+    assert teacher.recent[:, -1] == pytest.approx(1 - np.exp(-np.array([2.0, 0.0, 1.0])))
+    before, n = teacher.state_dict(), teacher.n_observed
+    for bad in ([np.nan, 1, 1, 1], [-1, 1, 1, 1]):
+        with pytest.raises(InvalidScoreError):
+            sampler.observe_batch_loss(bad, indices=[0, 1, 2, 3])
+    with pytest.raises(InvalidScoreError):
+        sampler.observe_eval([0.5, 1.5, 0.2])
+    with pytest.raises(UnknownTaskError):
+        sampler.observe_eval({"nope": 0.5})
+    assert teacher.n_observed == n and states_equal(before["algorithm"], teacher.state_dict()["algorithm"])
+
+
+def test_declared_and_running_loss_scores():
+    skills = np.array([0, 1])
+    t1 = mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1)
+    s1 = SkillSampler(skills, t1, batch_size=2, seed=0, loss_score=mg.ScoreRange(0, 4, higher_is_better=False))
+    s1.observe_batch_loss([1.0, 3.0], indices=[0, 1])
+    assert t1.recent[:, -1] == pytest.approx([0.25, 0.75])
+    t2 = mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1)
+    s2 = SkillSampler(skills, t2, batch_size=2, seed=0, loss_score="running")
+    s2.observe_batch_loss([2.0, 4.0], indices=[0, 1])
+    s2.observe_batch_loss([1.0, 1.0], indices=[0, 1])
+    assert t2.recent[:, -1] == pytest.approx([0.5, 0.25]), "loss / largest loss seen for the skill"
+
+
+def test_any_registered_discrete_teacher_drives_the_sampler():
+    skills = skills_fixture()
+    for name in mg.available_teachers("discrete"):
+        teacher = mg.make_teacher(name, mg.Discrete(4), seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=8, seed=0)
+        for _ in range(6):
+            b = sampler.next_batch()
+            sampler.observe_batch_correct((np.asarray(b) % 2).astype(float))
+            sampler.observe_eval([0.1, 0.4, 0.8, 0.9])
+        assert len(sampler.history) == 6 and teacher.n_observed >= 6, name
+
+
+def test_feedback_without_indices_goes_to_the_oldest_batch():
+    skills = np.array([0, 1] * 10)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0)
+    first, second = sampler.next_batch(), sampler.next_batch()
+    assert sampler.pending == 2
+    means = sampler.observe_batch_loss(np.asarray(first, dtype=float))
+    expect = {s: float(np.mean([i for i in first if skills[i] == s])) for s in set(skills[first].tolist())}
+    assert means == pytest.approx(expect) and sampler.pending == 1
+    sampler.observe_batch_loss(np.asarray(second, dtype=float))
+    with pytest.raises(ConfigError, match="no batch"):
+        sampler.observe_batch_loss([1.0] * 4)
+
+
+def test_prefetching_workers_lag_but_keep_order_and_attribution():
+    skills = skills_fixture()
+    data = IndexData(len(skills))
+
+    def run(workers):
+        teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=0, eta=4.0)
+        sampler = SkillSampler(skills, teacher, batch_size=6, num_batches=8, seed=0)
+        kwargs = {"num_workers": workers, "prefetch_factor": 2} if workers else {}
+        made_at_first, batches = None, []
+        for i, batch in enumerate(DataLoader(data, batch_sampler=sampler, **kwargs)):
+            if i == 0:
+                made_at_first = len(sampler.history)
+            b = batch.tolist()
+            batches.append(b)
+            # the batch trained now is the oldest one waiting for feedback, however far ahead the loader is
+            sampler.observe_batch_correct((skills[b] == 0).astype(float))
+        return made_at_first, batches, sampler
+
+    lag0, b0, s0 = run(0)
+    lag2, b2, s2 = run(2)
+    assert lag0 == 1, "without workers the mixture of each batch sees all earlier feedback"
+    assert 2 <= lag2 <= 2 * 2 + 1, "workers prefetch about num_workers * prefetch_factor batches"
+    assert b0[0] == b2[0], "the first batch is composed before any feedback either way"
+
+    # the exact rule: the loader holds `lag2` batches before the first step, then composes one more per step
+    teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=0, eta=4.0)
+    ref = SkillSampler(skills, teacher, batch_size=6, num_batches=8, seed=0)
+    made = [ref.next_batch() for _ in range(lag2)]
+    for i in range(8):
+        if i > 0 and len(made) < 8:
+            made.append(ref.next_batch())
+        ref.observe_batch_correct((skills[made[i]] == 0).astype(float))
+    assert made == b2, "a prefetching loader equals feedback lagging by the prefetch depth"
+    assert s0.pending == 0 and s2.pending == 0 and len(s2.history) == 8
+    assert b0 != b2, "with prefetching later batches are composed with older feedback (documented lag)"
+
+
+def test_state_dict_resumes_exactly():
+    skills = skills_fixture()
+
+    def make():
+        return SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(4), seed=1, eta=2.0), 8, seed=2)
+
+    a = make()
+    for _ in range(7):
+        a.observe_batch_loss(np.ones(8) * 0.3 + (np.asarray(a.next_batch()) % 4))
+    b = make()
+    b.load_state_dict(a.state_dict())
+    for _ in range(5):
+        ba, bb = a.next_batch(), b.next_batch()
+        assert ba == bb
+        a.observe_batch_loss(np.asarray(ba) % 5 * 1.0)
+        b.observe_batch_loss(np.asarray(bb) % 5 * 1.0)
+    assert a.history == b.history
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ConfigError):
+        SkillSampler([0, 1], [0.5, 0.5], batch_size=0)
+    with pytest.raises(ConfigError):
+        SkillSampler([0, 1], [0.5, -0.5], batch_size=2)
+    with pytest.raises(ConfigError):
+        SkillSampler([0, 1], mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, mode="other")
+    with pytest.raises(ConfigError):
+        SkillSampler([0, 1], mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, loss_score="weird")
