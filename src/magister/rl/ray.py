@@ -1,0 +1,260 @@
+"""The teacher as a Ray actor shared by rollout workers on any node.
+
+* :class:`TeacherActor` - holds one teacher; batched ``propose(k)`` /
+  ``observe_batch``; idempotent batches (each client numbers its batches, a
+  batch sent twice is applied once); ``state_dict`` / ``to_bytes`` / ``save``.
+  Start it with :func:`start_teacher_actor`.
+* :class:`RemoteTeacher` - the worker-side handle: looks like a teacher
+  (``propose()``, ``observe()``, ``observe_batch()``, ``space``), keeps a local
+  buffer of prefetched tasks (refilled in the background before it runs dry)
+  and sends outcomes in batches (``flush_every``), so a rollout worker almost
+  never waits for the actor. Plug it into
+  :class:`~magister.rl.wrapper.CurriculumWrapper` like any teacher.
+* :func:`rllib_callback` - an RLlib (new API stack) callback class that pushes a
+  task into each sub-env's ``CurriculumWrapper`` when RLlib creates an episode
+  (before the env's reset), and reports the score when the episode ends.
+
+Ordering and exactly-once: Ray runs the calls from one handle to an actor in
+the order they were sent, the actor applies each ``(client_id, seq)`` batch at
+most once, and :meth:`RemoteTeacher.flush` (called by ``save`` and at the end
+of every RLlib sample) waits until the actor has applied everything sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Sequence
+
+import numpy as np
+import ray
+
+from ..errors import ConfigError
+from ..scores import ScoreRange
+from ..spaces import space_from_spec
+from ..teacher import Teacher, loads
+
+__all__ = ["TeacherActor", "start_teacher_actor", "RemoteTeacher", "rllib_callback", "find_curriculum_wrapper"]
+
+
+class TeacherActor:
+    """Wraps one teacher inside a Ray actor (use :func:`start_teacher_actor`)."""
+
+    def __init__(self, state: bytes):
+        self.teacher: Teacher = loads(state)
+        self._applied: dict[str, int] = {}
+
+    def info(self) -> dict[str, Any]:
+        return {"space": self.teacher.space.to_spec(), "score_range": self.teacher.score_range.to_dict(),
+                "teacher": self.teacher.name}
+
+    def propose(self, k: int) -> Any:
+        return self.teacher.propose(int(k))
+
+    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], client_id: str | None = None,
+                      seq: int | None = None) -> bool:
+        """Apply one batch; a batch ``(client_id, seq)`` already applied is skipped (returns False)."""
+        if client_id is not None and seq is not None:
+            if seq <= self._applied.get(client_id, -1):
+                return False
+        self.teacher.observe_batch(tasks, scores)
+        if client_id is not None and seq is not None:
+            self._applied[client_id] = int(seq)
+        return True
+
+    def counts(self) -> dict[str, int]:
+        return {"n_observed": self.teacher.n_observed, "n_proposed": self.teacher.n_proposed}
+
+    def to_bytes(self) -> bytes:
+        return self.teacher.to_bytes()
+
+    def save(self, path: str) -> str:
+        return str(self.teacher.save(path))
+
+    def beliefs(self) -> dict[str, Any]:
+        return self.teacher.beliefs()
+
+
+def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace: str | None = None,
+                        **actor_options: Any) -> Any:
+    """Start a :class:`TeacherActor` holding a copy of ``teacher`` (Ray must be initialised).
+
+    ``name`` makes it findable from any worker (``ray.get_actor(name)``);
+    ``actor_options`` go to ``.options()`` (default ``num_cpus=0``, so it never
+    takes a rollout worker's CPU). To resume, start it from a loaded teacher:
+    ``start_teacher_actor(magister.load(path))``.
+    """
+    if not ray.is_initialized():
+        raise ConfigError("Ray is not initialised; call ray.init() (or ray.init(address=...)) first")
+    opts = {"num_cpus": 0, **actor_options}
+    if name is not None:
+        opts["name"] = name
+    if namespace is not None:
+        opts["namespace"] = namespace
+    return ray.remote(TeacherActor).options(**opts).remote(teacher.to_bytes())
+
+
+class RemoteTeacher:
+    """Worker-side handle on a :class:`TeacherActor` with a task prefetch buffer and batched reports.
+
+    Args:
+        actor: the actor handle, or its name (looked up with ``ray.get_actor``).
+        prefetch: tasks fetched per request; a refill is requested in the
+            background when the buffer falls to half of it.
+        flush_every: outcomes buffered before they are sent (``flush()`` sends
+            the rest; ``close()`` and ``save()`` flush too).
+    """
+
+    def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None):
+        if isinstance(actor, str):
+            actor = ray.get_actor(actor, namespace=namespace)
+        if prefetch < 1 or flush_every < 1:
+            raise ConfigError("prefetch and flush_every must be at least 1")
+        self.actor = actor
+        info = ray.get(actor.info.remote())
+        self.space = space_from_spec(info["space"])
+        self.score_range = ScoreRange.coerce(info["score_range"])
+        self.prefetch, self.flush_every = int(prefetch), int(flush_every)
+        self.client_id = uuid.uuid4().hex
+        self._seq = 0
+        self._tasks: list[Any] = []
+        self._pending: Any = None
+        self._out_tasks: list[Any] = []
+        self._out_scores: list[float] = []
+        self._inflight: list[Any] = []
+        self.n_sent = 0
+
+    # ------------------------------------------------------------ propose
+    def _take(self, ref: Any) -> None:
+        got = ray.get(ref)
+        self._tasks.extend(list(got))
+
+    def propose(self, k: int | None = None) -> Any:
+        """One task (or ``k``), from the local buffer when possible."""
+        m = 1 if k is None else int(k)
+        while len(self._tasks) < m:
+            if self._pending is None:
+                self._pending = self.actor.propose.remote(max(self.prefetch, m - len(self._tasks)))
+            ref, self._pending = self._pending, None
+            self._take(ref)
+        out, self._tasks = self._tasks[:m], self._tasks[m:]
+        if self._pending is None and len(self._tasks) <= self.prefetch // 2:
+            self._pending = self.actor.propose.remote(self.prefetch)
+        if k is None:
+            return out[0]
+        return np.asarray(out) if isinstance(out[0], np.ndarray) else out
+
+    # ------------------------------------------------------------ observe
+    def observe(self, task: Any, score: float) -> None:
+        """Buffer one outcome (checked here, so a bad one raises at once and is not kept)."""
+        self.observe_batch([task], [score])
+
+    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+        valid = self.space.validate_batch(tasks)
+        s = np.atleast_1d(np.asarray(scores, dtype=float))
+        self.score_range.normalise(s)  # raises on NaN / out of range
+        if len(valid) != len(s):
+            raise ConfigError(f"observe_batch got {len(valid)} tasks but {len(s)} scores")
+        self._out_tasks.extend(list(valid))
+        self._out_scores.extend(s.tolist())
+        if len(self._out_scores) >= self.flush_every:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._out_scores:
+            return
+        tasks = np.asarray(self._out_tasks) if isinstance(self._out_tasks[0], np.ndarray) else self._out_tasks
+        self._inflight.append(self.actor.observe_batch.remote(tasks, self._out_scores, self.client_id, self._seq))
+        self.n_sent += len(self._out_scores)
+        self._seq += 1
+        self._out_tasks, self._out_scores = [], []
+        if len(self._inflight) > 8:  # bound memory; surfaces actor-side errors
+            ray.get(self._inflight[:-8])
+            self._inflight = self._inflight[-8:]
+
+    def flush(self) -> None:
+        """Send buffered outcomes and wait until the actor has applied all of them."""
+        self._send()
+        if self._inflight:
+            ray.get(self._inflight)
+            self._inflight = []
+
+    def save(self, path: str) -> str:
+        self.flush()
+        return ray.get(self.actor.save.remote(str(path)))
+
+    def state_bytes(self) -> bytes:
+        self.flush()
+        return ray.get(self.actor.to_bytes.remote())
+
+    def close(self) -> None:
+        self.flush()
+
+
+def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:
+    """The :class:`CurriculumWrapper` of sub-env ``env_index`` of a (sync) vector env, or of a single env."""
+    from .wrapper import CurriculumWrapper
+
+    sub = env.envs[env_index] if hasattr(env, "envs") else env
+    while sub is not None:
+        if isinstance(sub, CurriculumWrapper):
+            return sub
+        sub = getattr(sub, "env", None)
+    raise ConfigError(
+        "no CurriculumWrapper found in the sub-env; build the env as CurriculumWrapper(env, None, ...) "
+        "and use RLlib's synchronous vectorisation (the default)"
+    )
+
+
+def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | None = None, prefetch: int = 32,
+                   flush_every: int = 32, client_factory: Any = None) -> type:
+    """An RLlib callback class (new API stack) driving each sub-env's ``CurriculumWrapper``.
+
+    ``config.callbacks(rllib_callback("magister-teacher"))``. On
+    ``on_episode_created`` (before RLlib resets the sub-env) it pushes a task
+    from the shared teacher into the wrapper; on ``on_episode_end`` it reports
+    the wrapper's score; on ``on_sample_end`` it flushes. ``client_factory``
+    (a function returning a teacher-like object) replaces the Ray client, e.g.
+    in tests.
+    """
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    class MagisterCallback(RLlibCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._client: Any = None
+            self._reported: dict[int, int] = {}
+
+        @property
+        def client(self) -> Any:
+            if self._client is None:
+                self._client = (client_factory() if client_factory is not None else
+                                RemoteTeacher(actor_name, namespace=namespace, prefetch=prefetch,
+                                              flush_every=flush_every))
+            return self._client
+
+        def on_episode_created(self, *, env=None, env_index: int = 0, **kwargs: Any) -> None:
+            wrapper = find_curriculum_wrapper(env, env_index)
+            wrapper._pushed.clear()
+            wrapper.push_task(self.client.propose())
+
+        def on_episode_start(self, *, episode=None, env=None, env_index: int = 0, **kwargs: Any) -> None:
+            if episode is not None and hasattr(episode, "custom_data"):
+                wrapper = find_curriculum_wrapper(env, env_index)
+                episode.custom_data["magister_task"] = wrapper.task
+
+        def on_episode_end(self, *, env=None, env_index: int = 0, metrics_logger=None, **kwargs: Any) -> None:
+            wrapper = find_curriculum_wrapper(env, env_index)
+            if wrapper.last_outcome is None or self._reported.get(env_index) == wrapper.n_episodes:
+                return
+            self._reported[env_index] = wrapper.n_episodes
+            task, score = wrapper.last_outcome
+            self.client.observe(task, score)
+            if metrics_logger is not None:
+                metrics_logger.log_value("magister/score", float(score), reduce="mean")
+
+        def on_sample_end(self, **kwargs: Any) -> None:
+            if self._client is not None and hasattr(self._client, "flush"):
+                self._client.flush()
+
+    MagisterCallback.__name__ = MagisterCallback.__qualname__ = "MagisterCallback"
+    return MagisterCallback

@@ -1,0 +1,136 @@
+"""The teacher as a Ray actor: concurrent observers, exactly-once batches, checkpoint resume, RLlib callback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import gymnasium as gym  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.rl import CurriculumWrapper  # noqa: E402
+from magister.rl.envs import CliffWalk  # noqa: E402
+from magister.rl.ray import RemoteTeacher, rllib_callback, start_teacher_actor  # noqa: E402
+
+SPACE = CliffWalk.task_space
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@ray.remote(num_cpus=0.25)
+def _worker(actor_name: str, n: int, flush_every: int) -> list[list[float]]:
+    client = RemoteTeacher(actor_name, prefetch=8, flush_every=flush_every)
+    seen = []
+    for _ in range(n):
+        task = client.propose()
+        client.observe(task, float(task[0]))  # the score encodes the task
+        seen.append([float(v) for v in task])
+    client.flush()
+    return seen
+
+
+def test_many_workers_observe_concurrently_without_loss_or_double_count(local_ray):
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    actor = start_teacher_actor(teacher, name="t-concurrent")
+    results = ray.get([_worker.remote("t-concurrent", 60, fe) for fe in (1, 7, 16, 60)])
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == 4 * 60
+    # every task a worker used came from the actor, and no task was handed out twice
+    flat = [tuple(t) for r in results for t in r]
+    assert len(set(flat)) == len(flat) == 240
+    assert counts["n_proposed"] >= 240
+    ray.kill(actor)
+
+
+def test_a_batch_sent_twice_is_applied_once(local_ray):
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    tasks, scores = np.array([[0.1, 0.2], [0.3, 0.4]]), [0.0, 1.0]
+    assert ray.get(actor.observe_batch.remote(tasks, scores, "c1", 0)) is True
+    assert ray.get(actor.observe_batch.remote(tasks, scores, "c1", 0)) is False  # a retry
+    assert ray.get(actor.observe_batch.remote(tasks, scores, "c2", 0)) is True
+    assert ray.get(actor.counts.remote())["n_observed"] == 4
+    ray.kill(actor)
+
+
+def test_bad_outcome_is_refused_at_the_worker(local_ray):
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RemoteTeacher(actor, flush_every=1)
+    with pytest.raises(mg.InvalidScoreError):
+        client.observe([0.5, 0.5], float("nan"))
+    with pytest.raises(mg.InvalidTaskError):
+        client.observe([2.0, 0.5], 1.0)
+    client.flush()
+    assert ray.get(actor.counts.remote())["n_observed"] == 0
+    ray.kill(actor)
+
+
+def test_checkpoint_mid_run_resumes_exactly(local_ray, tmp_path):
+    name = "alp-gmm" if "alp-gmm" in mg.available_teachers() else "uniform"
+    kwargs = getattr(mg.teacher_class(name), "conformance_kwargs", {})
+    actor = start_teacher_actor(mg.make_teacher(name, SPACE, seed=1, **kwargs))
+    client = RemoteTeacher(actor, prefetch=4, flush_every=5)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        task = client.propose()
+        client.observe(task, float(rng.random() < task[0]))
+    path = client.save(str(tmp_path / "teacher.ckpt"))
+    resumed = start_teacher_actor(mg.load(path))
+    local = mg.load(path)
+    later_tasks = np.array(ray.get(actor.propose.remote(20)))
+    np.testing.assert_array_equal(later_tasks, ray.get(resumed.propose.remote(20)))
+    np.testing.assert_array_equal(later_tasks, local.propose(20))
+    scores = (rng.random(20) < later_tasks[:, 0]).astype(float)
+    for handle in (actor, resumed):
+        ray.get(handle.observe_batch.remote(later_tasks, scores))
+    local.observe_batch(later_tasks, scores)
+    np.testing.assert_array_equal(ray.get(actor.propose.remote(30)), ray.get(resumed.propose.remote(30)))
+    ray.kill(actor)
+    ray.kill(resumed)
+
+
+class _FakeEpisode:
+    def __init__(self):
+        self.custom_data = {}
+
+
+def test_rllib_callback_drives_wrappers_like_the_env_runner(local_ray):
+    """Replays RLlib's SingleAgentEnvRunner order of calls on a NEXT_STEP sync vector env."""
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib")
+    cb = rllib_callback("t-rllib", prefetch=4, flush_every=3)()
+    n = 3
+    venv = gym.vector.SyncVectorEnv(
+        [lambda i=i: CurriculumWrapper(CliffWalk(), None, index=i) for i in range(n)])
+    for i in range(n):
+        cb.on_episode_created(env=venv, env_index=i, episode=_FakeEpisode())
+    venv.reset(seed=0)
+    episodes = [_FakeEpisode() for _ in range(n)]
+    for i in range(n):
+        cb.on_episode_start(env=venv, env_index=i, episode=episodes[i])
+    started = set()
+    finished = 0
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        _, _, term, trunc, _ = venv.step(rng.integers(0, 3, size=n))
+        for i in range(n):
+            if i in started:
+                cb.on_episode_start(env=venv, env_index=i, episode=episodes[i])
+                np.testing.assert_array_equal(episodes[i].custom_data["magister_task"], venv.envs[i].unwrapped.task)
+                started.discard(i)
+            if term[i] or trunc[i]:
+                finished += 1
+                cb.on_episode_end(env=venv, env_index=i, episode=episodes[i])
+                cb.on_episode_end(env=venv, env_index=i, episode=episodes[i])  # a repeated call counts once
+                episodes[i] = _FakeEpisode()
+                cb.on_episode_created(env=venv, env_index=i, episode=episodes[i])
+                started.add(i)
+    cb.on_sample_end()
+    assert finished > 20
+    assert ray.get(actor.counts.remote())["n_observed"] == finished
+    ray.kill(actor)
