@@ -708,15 +708,15 @@ class Service:
         cid = live.spec.id
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task, _EVENTS.c.score,
-                       _EVENTS.c.created_at)
+                select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
+                       _EVENTS.c.score, _EVENTS.c.created_at)
                 .where(_EVENTS.c.curriculum_id == cid).where(_EVENTS.c.seq > after)
                 .order_by(_EVENTS.c.seq).limit(limit + 1)
             ).all()
         more = len(rows) > limit
         events = []
-        for seq, kind, k, task, score, t in rows[:limit]:
-            e: dict[str, Any] = {"seq": int(seq), "kind": kind, "time": float(t)}
+        for seq, batch, kind, k, task, score, t in rows[:limit]:
+            e: dict[str, Any] = {"seq": int(seq), "batch": int(batch), "kind": kind, "time": float(t)}
             if kind == "observe":
                 e["task"] = json.loads(task)
                 e["score"] = float(score)

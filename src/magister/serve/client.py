@@ -1,0 +1,283 @@
+"""``RemoteTeacher``: a teacher that lives in a ``magister serve`` process.
+
+It follows the local teacher contract (``propose``, ``observe``,
+``observe_batch``, ``beliefs``, ``state_dict``, ``config``, ``n_observed``,
+``n_proposed``, ``space``, ``to_bytes``, ``save``), so code written for a
+local teacher runs unchanged against the service::
+
+    from magister.serve.client import RemoteTeacher
+    teacher = RemoteTeacher("http://localhost:8000", "walker", token="mgt_...")
+    task = teacher.propose()
+    teacher.observe(task, 0.7)
+
+Every write carries an id (a random one unless you give yours), so when a
+request fails in transit (connection reset, timeout, 502/503/504) it is
+retried with backoff and the server applies it once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import (
+    CheckpointError,
+    ConfigError,
+    InvalidScoreError,
+    InvalidTaskError,
+    MagisterError,
+)
+from ..spaces import Box, Space, space_from_spec
+
+__all__ = ["RemoteTeacher", "RemoteError", "create_curriculum"]
+
+RETRY_STATUS = {502, 503, 504}
+
+
+class RemoteError(MagisterError, RuntimeError):
+    """The service refused a request (the message is the server's) or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Http:
+    """A small retrying JSON client around ``httpx.Client``."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float, retries: int, backoff: float,
+                 client: Any = None):
+        import httpx
+
+        self._httpx = httpx
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if client is None:
+            client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+            self._owned = True
+        else:
+            client.headers.update(headers)
+            self._owned = False
+        self.client = client
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self._jitter = np.random.default_rng()
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        httpx = self._httpx
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + self._jitter.random()))
+            try:
+                r = self.client.request(method, path, **kw)
+            except (httpx.TransportError,) as e:  # connection refused/reset, timeouts
+                last = e
+                continue
+            if r.status_code in RETRY_STATUS:
+                last = RemoteError(_detail(r), r.status_code)
+                continue
+            if r.status_code >= 400:
+                raise _error(r)
+            return r
+        raise RemoteError(f"{method} {path} failed after {self.retries + 1} attempts: {last}",
+                          getattr(last, "status", None))
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+
+def _detail(r: Any) -> str:
+    try:
+        d = r.json().get("detail")
+    except Exception:  # noqa: BLE001
+        d = r.text[:500]
+    return f"HTTP {r.status_code}: {d}"
+
+
+def _error(r: Any) -> Exception:
+    """Map a refusal to the closest magister error, so callers catch the same types as locally."""
+    msg = _detail(r)
+    low = msg.lower()
+    if r.status_code == 422:
+        if "score" in low:
+            return InvalidScoreError(msg)
+        if "task" in low:
+            return InvalidTaskError(msg)
+        return ConfigError(msg)
+    return RemoteError(msg, r.status_code)
+
+
+def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
+                      token: str | None = None, seed: int | None = None, score_range: Any = None,
+                      exist_ok: bool = False, **settings: Any) -> "RemoteTeacher":
+    """Create a curriculum on the server and return its :class:`RemoteTeacher`."""
+    spec = space.to_spec() if isinstance(space, Space) else dict(space)
+    if score_range is not None and hasattr(score_range, "to_dict"):
+        score_range = score_range.to_dict()
+    http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2)
+    try:
+        body = {"name": name, "space": spec, "teacher": teacher, "settings": settings, "seed": seed,
+                "score_range": score_range}
+        try:
+            http.request("POST", "/v1/curricula", json=body)
+        except RemoteError as e:
+            if not (exist_ok and e.status == 409):
+                raise
+    finally:
+        http.close()
+    return RemoteTeacher(url, name, token=token)
+
+
+class RemoteTeacher:
+    """A drop-in teacher backed by a curriculum of a ``magister serve`` server."""
+
+    def __init__(self, url: str, curriculum: str, token: str | None = None, *, timeout: float = 30.0,
+                 retries: int = 5, backoff: float = 0.1, client: Any = None):
+        self.url = url.rstrip("/")
+        self.curriculum = curriculum
+        self._http = _Http(self.url, token, timeout=timeout, retries=retries, backoff=backoff, client=client)
+        self._base = f"/v1/curricula/{curriculum}"
+        info = self._http.request("GET", self._base).json()
+        self.space: Space = space_from_spec(info["space"])
+        self.name: str = info["teacher"]
+        self.kind: str = info.get("kind", "any")
+        self._info = info
+
+    # -------------------------------------------------------------- teaching
+    def _decode(self, tasks: list[Any]) -> Any:
+        out = [self.space.from_json(t) for t in tasks]
+        if isinstance(self.space, Box):
+            return np.asarray(out, dtype=float).reshape(len(out), self.space.dim)
+        return out
+
+    def propose(self, k: int | None = None) -> Any:
+        """One task (``k=None``) or ``k`` tasks (an array ``(k, d)`` for a Box, a list otherwise)."""
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ValueError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+        m = 1 if k is None else int(k)
+        r = self._http.request("POST", f"{self._base}/propose", params={"k": m, "request_id": _new_id()})
+        tasks = self._decode(r.json()["tasks"])
+        return tasks[0] if k is None else tasks
+
+    def observe(self, task: Any, score: float, id: str | None = None) -> int:
+        """Record one outcome; returns its sequence number in the curriculum's log."""
+        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
+            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
+        body = {"task": self._json_task(task), "score": self._json_score(score), "id": id or _new_id()}
+        return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
+
+    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
+                      chunk: int = 5000) -> list[int]:
+        """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers."""
+        tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
+        scores = list(np.asarray(scores, dtype=float).reshape(-1)) if len(scores) else []
+        if len(tasks) != len(scores):
+            raise InvalidScoreError(f"observe_batch got {len(tasks)} tasks but {len(scores)} scores; "
+                                    "pass one score per task. Nothing was recorded.")
+        ids = list(ids) if ids is not None else [_new_id() for _ in tasks]
+        if len(ids) != len(tasks):
+            raise ValueError(f"observe_batch got {len(ids)} ids for {len(tasks)} tasks")
+        seqs: list[int] = []
+        for start in range(0, len(tasks), chunk):
+            obs = [{"task": self._json_task(t), "score": self._json_score(s), "id": i}
+                   for t, s, i in zip(tasks[start:start + chunk], scores[start:start + chunk],
+                                      ids[start:start + chunk])]
+            r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
+            seqs.extend(int(x["seq"]) for x in r.json()["results"])
+        return seqs
+
+    def _json_task(self, task: Any) -> Any:
+        if isinstance(task, np.ndarray):
+            return task.tolist()
+        if isinstance(task, np.generic):
+            return task.item()
+        if isinstance(task, tuple):
+            return list(task)
+        if isinstance(task, dict):
+            return {k: self._json_task(v) for k, v in task.items()}
+        return task
+
+    @staticmethod
+    def _json_score(score: Any) -> float:
+        try:
+            s = float(score)
+        except (TypeError, ValueError):
+            raise InvalidScoreError(f"score {score!r} is not a number") from None
+        if not np.isfinite(s):
+            raise InvalidScoreError(f"score {s!r} is not a finite number; report a real outcome. "
+                                    "Nothing was recorded.")
+        return s
+
+    # ------------------------------------------------------------- reading
+    def info(self) -> dict[str, Any]:
+        """The curriculum as the server describes it (settings, counts, beliefs)."""
+        return self._http.request("GET", self._base).json()
+
+    def beliefs(self) -> dict[str, Any]:
+        return self._http.request("GET", f"{self._base}/beliefs").json()
+
+    def config(self) -> dict[str, Any]:
+        return self.info()["config"]
+
+    @property
+    def n_observed(self) -> int:
+        return int(self.info()["n_observed"])
+
+    @property
+    def n_proposed(self) -> int:
+        return int(self.info()["n_proposed"])
+
+    def to_bytes(self) -> bytes:
+        """The teacher's exact state now, in the checkpoint format (``magister.loads`` reads it)."""
+        return self._http.request("GET", f"{self._base}/checkpoint").content
+
+    def state_dict(self) -> dict[str, Any]:
+        """The remote teacher's :meth:`~magister.Teacher.state_dict` (numpy arrays included)."""
+        from .. import checkpoint
+
+        return checkpoint.loads(self.to_bytes(), source=f"curriculum {self.curriculum!r}")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise CheckpointError("a remote teacher's state lives in the service and is rebuilt from its log; "
+                              "create a new curriculum instead of loading a state into it")
+
+    def to_local(self):
+        """A local copy of the teacher (``magister.loads`` of its bytes)."""
+        from ..teacher import loads
+
+        return loads(self.to_bytes())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the remote teacher's state to a local file (``magister.load`` reads it)."""
+        from ..checkpoint import atomic_write
+
+        return atomic_write(path, self.to_bytes())
+
+    def checkpoint(self) -> int:
+        """Ask the server to write a durable checkpoint now; returns the sequence number it covers."""
+        return int(self._http.request("POST", f"{self._base}/checkpoint").json()["seq"])
+
+    def history(self, after: int = 0, limit: int = 5000) -> dict[str, Any]:
+        return self._http.request("GET", f"{self._base}/history", params={"after": after, "limit": limit}).json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "RemoteTeacher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteTeacher({self.url!r}, {self.curriculum!r}, teacher={self.name!r})"

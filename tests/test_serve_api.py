@@ -1,0 +1,268 @@
+"""The service API in-process: CRUD, teaching, idempotent retries, refusals, restarts, the client."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.serve.app import create_app  # noqa: E402
+from magister.serve.client import RemoteTeacher  # noqa: E402
+from magister.serve.db import current_revision, make_engine, migrate  # noqa: E402
+from serve_fixtures import ADMIN, AUTH, full_history, replay, states_equal  # noqa: E402
+
+BOX = {"type": "Box", "low": [0, 0], "high": [1, 2]}
+NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
+
+
+@pytest.fixture()
+def db(tmp_path):
+    return str(tmp_path / "serve.db")
+
+
+@pytest.fixture()
+def client(db):
+    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=50)) as c:
+        c.headers.update(AUTH)
+        yield c
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory):
+    """One server for the refusal cases (each case checks that nothing changed)."""
+    with TestClient(create_app(str(tmp_path_factory.mktemp("bad") / "serve.db"), admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        _create(c)
+        c.post("/v1/curricula/walker/propose", params={"k": 2})
+        c.post("/v1/curricula/walker/observe", json={"task": [0.1, 0.1], "score": 0.5})
+        yield c
+
+
+def _create(c, name="walker", space=BOX, teacher="uniform", **extra):
+    r = c.post("/v1/curricula", json={"name": name, "space": space, "teacher": teacher, "seed": 3, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _state(c, name):
+    r = c.get(f"/v1/curricula/{name}/checkpoint")
+    assert r.status_code == 200, r.text
+    return mg.loads(r.content).state_dict()
+
+
+def test_crud_and_listing(client):
+    info = _create(client)
+    assert info["name"] == "walker" and info["teacher"] == "uniform" and info["seed"] == 3
+    assert info["n_observed"] == 0 and info["beliefs"]["teacher"] == "uniform"
+    assert client.post("/v1/curricula", json={"name": "walker", "space": BOX}).status_code == 409
+    _create(client, "skills", NAMED)
+    names = [c["name"] for c in client.get("/v1/curricula").json()["curricula"]]
+    assert names == ["skills", "walker"]
+    assert client.get("/v1/curricula/skills").json()["space"] == NAMED
+    assert client.delete("/v1/curricula/skills").status_code == 204
+    assert client.get("/v1/curricula/skills").status_code == 404
+    assert client.delete("/v1/curricula/skills").status_code == 404
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == ["walker"]
+    _create(client, "skills", NAMED)  # the name is free again, with a fresh log
+    assert client.get("/v1/curricula/skills").json()["last_seq"] == 0
+
+
+def test_propose_observe_and_history(client):
+    _create(client, "skills", NAMED)
+    r = client.post("/v1/curricula/skills/propose", params={"k": 5})
+    assert r.status_code == 200
+    tasks = r.json()["tasks"]
+    assert len(tasks) == 5 and set(tasks) <= set(NAMED["names"])
+    r = client.post("/v1/curricula/skills/observe", json={"task": "mul", "score": 0.25})
+    assert r.json()["seq"] == 2
+    r = client.post("/v1/curricula/skills/observe_batch",
+                    json={"observations": [{"task": t, "score": 1.0} for t in tasks]})
+    assert [x["seq"] for x in r.json()["results"]] == [3, 4, 5, 6, 7]
+    info = client.get("/v1/curricula/skills").json()
+    assert info["n_observed"] == 6 and info["n_proposed"] == 5 and info["last_seq"] == 7
+    assert info["beliefs"]["observed"][NAMED["names"].index("mul")] >= 1
+    events = full_history(client, "skills")
+    assert [e["kind"] for e in events] == ["propose"] + ["observe"] * 6
+    assert events[0]["tasks"] == tasks and events[1] == {**events[1], "task": "mul", "score": 0.25}
+    assert {e["batch"] for e in events[2:]} == {3}
+    after = client.get("/v1/curricula/skills/history", params={"after": 5}).json()
+    assert [e["seq"] for e in after["events"]] == [6, 7] and after["last_seq"] == 7
+
+
+def test_retried_ids_are_applied_once_and_answered_the_same(client):
+    _create(client, "skills", NAMED)
+    first = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "obs-1"})
+    again = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "obs-1"})
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    batch = {"observations": [{"task": "sub", "score": 0.1, "id": "b-1"}, {"task": "div", "score": 0.2, "id": "b-2"},
+                              {"task": "sub", "score": 0.1, "id": "b-1"}, {"task": "add", "score": 0.5, "id": "obs-1"}]}
+    r1 = client.post("/v1/curricula/skills/observe_batch", json=batch)
+    r2 = client.post("/v1/curricula/skills/observe_batch", json=batch)
+    assert r1.json() == r2.json()
+    seqs = [x["seq"] for x in r1.json()["results"]]
+    assert seqs[0] == seqs[2] and seqs[3] == first.json()["seq"] and len(set(seqs)) == 3
+    assert client.get("/v1/curricula/skills").json()["n_observed"] == 3
+    before = _state(client, "skills")
+    clash = client.post("/v1/curricula/skills/observe", json={"task": "mul", "score": 0.5, "id": "obs-1"})
+    assert clash.status_code == 409 and "obs-1" in clash.json()["detail"]
+    assert states_equal(before, _state(client, "skills"))
+    # a retried proposal (same request id) is answered with the same tasks and draws nothing new
+    p1 = client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json()
+    p2 = client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json()
+    assert p1 == p2 and client.get("/v1/curricula/skills").json()["n_proposed"] == 3
+    assert client.post("/v1/curricula/skills/propose", params={"k": 2, "request_id": "p-1"}).status_code == 409
+
+
+BAD_REQUESTS = [
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5, 5.0], "score": 0.5}, 422, "outside the space"),
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5], "score": 0.5}, 422, "expects 2 numbers"),
+    ("post", "/v1/curricula/walker/observe", {"task": "left", "score": 0.5}, 422, "not a vector"),
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5, 1.0], "score": 1.5}, 422, "outside the declared range"),
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5, 1.0], "score": "high"}, 422, "score"),
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5, 1.0]}, 422, "score"),
+    ("post", "/v1/curricula/walker/observe", {"task": [0.5, 1.0], "score": 0.5, "extra": 1}, 422, "extra"),
+    ("post", "/v1/curricula/walker/observe_batch",
+     {"observations": [{"task": [0.5, 1.0], "score": 0.5}, {"task": [2, 2], "score": 0.5}]}, 422, "observation 1"),
+    ("post", "/v1/curricula/walker/observe_batch", {"observations": []}, 422, "observations"),
+    ("post", "/v1/curricula/walker/propose?k=0", None, 422, "k"),
+    ("post", "/v1/curricula/walker/propose?k=many", None, 422, "k"),
+    ("post", "/v1/curricula/nowhere/propose", None, 404, "no curriculum named 'nowhere'"),
+    ("post", "/v1/curricula/bad%20name/propose", None, 422, "name"),
+    ("post", "/v1/curricula", {"name": "x", "space": {"type": "Box", "low": [1], "high": [0]}}, 422, "low"),
+    ("post", "/v1/curricula", {"name": "x", "space": {"type": "Blob"}}, 422, "unknown space type"),
+    ("post", "/v1/curricula", {"name": "x", "space": BOX, "teacher": "nope"}, 422, "unknown teacher"),
+    ("post", "/v1/curricula", {"name": "x", "space": BOX, "teacher": "exp3"}, 422, "finite space"),
+    ("post", "/v1/curricula", {"name": "x", "space": BOX, "settings": {"bogus": 1}}, 422, "bogus"),
+    ("post", "/v1/curricula", {"name": "x", "space": BOX, "settings": {"seed": 1}}, 422, "seed"),
+    ("post", "/v1/curricula", {"name": "x", "space": BOX, "score_range": [1, 0]}, 422, "low < high"),
+    ("post", "/v1/curricula", {"name": "x", "space": {"type": "Discrete", "n": 10**9}}, 422, "at most"),
+    ("post", "/v1/curricula", {"name": "-x", "space": BOX}, 422, "name"),
+    ("post", "/v1/curricula", {"name": "walker", "space": BOX}, 409, "already exists"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status,words", BAD_REQUESTS,
+                         ids=[f"{i}-{b[1].rsplit('/', 1)[-1]}" for i, b in enumerate(BAD_REQUESTS)])
+def test_bad_requests_are_refused_clearly_and_change_nothing(shared_client, method, path, body, status, words):
+    client = shared_client
+    before_state = _state(client, "walker")
+    before_list = client.get("/v1/curricula").json()
+    r = client.request(method, path, json=body)
+    assert r.status_code == status, r.text
+    assert words.lower() in str(r.json()["detail"]).lower(), r.json()
+    assert states_equal(before_state, _state(client, "walker"))
+    assert client.get("/v1/curricula").json() == before_list
+
+
+def _space_for(kind: str) -> dict:
+    return NAMED if kind == "discrete" else BOX
+
+
+def _task_for(space: dict, rng: np.random.Generator):
+    if space["type"] == "Discrete":
+        return space["names"][int(rng.integers(len(space["names"])))]
+    return [float(rng.random()), float(2 * rng.random())]
+
+
+@pytest.mark.parametrize("teacher", mg.available_teachers())
+def test_restart_rebuilds_every_registered_teacher_exactly(db, teacher):
+    """Checkpoint + replay after a restart equals the live teacher, for every registered teacher."""
+    cls = mg.teacher_class(teacher)
+    space = _space_for(cls.kind)
+    rng = np.random.default_rng(0)
+    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=37)) as c:
+        c.headers.update(AUTH)
+        _create(c, "c", space, teacher, settings=dict(getattr(cls, "conformance_kwargs", {})))
+        for step in range(30):
+            tasks = c.post("/v1/curricula/c/propose", params={"k": 3}).json()["tasks"]
+            scores = [float(rng.random()) for _ in tasks]
+            if step % 3 == 0:
+                for t, s in zip(tasks, scores):
+                    assert c.post("/v1/curricula/c/observe", json={"task": t, "score": s}).status_code == 200
+            else:
+                obs = [{"task": t, "score": s} for t, s in zip(tasks, scores)]
+                obs.append({"task": _task_for(space, rng), "score": float(rng.random())})
+                assert c.post("/v1/curricula/c/observe_batch", json={"observations": obs}).status_code == 200
+        live = _state(c, "c")
+        info = c.get("/v1/curricula/c").json()
+        assert info["checkpoint_seq"] > 0  # a checkpoint was written, so the restart replays only a tail
+        events = full_history(c, "c")
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        rebuilt = _state(c, "c")
+        assert c.app.state.service.replay_mismatches == 0
+    assert states_equal(live, rebuilt)
+    assert states_equal(live, replay(info, events).state_dict())
+
+
+def test_remote_teacher_is_a_drop_in_teacher(client):
+    mg_space = mg.Box([0, 0], [1, 2])
+    _create(client)
+    remote = RemoteTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    local = mg.make_teacher("uniform", mg_space, seed=3, score_range=mg.ScoreRange())
+    for _ in range(3):
+        a, b = remote.propose(4), local.propose(4)
+        assert isinstance(a, np.ndarray) and a.shape == (4, 2)
+        np.testing.assert_array_equal(a, b)  # same seed, same draws
+        remote.observe_batch(a, [0.5] * 4)
+        local.observe_batch(b, [0.5] * 4)
+    t = remote.propose()
+    assert t.shape == (2,) and mg_space.contains(t)
+    remote.observe(t, 0.9)
+    local.observe(local.propose(), 0.9)
+    assert remote.n_observed == 13 and remote.n_proposed == 13
+    assert states_equal(remote.state_dict(), local.state_dict())
+    assert remote.beliefs()["teacher"] == "uniform"
+    with pytest.raises(mg.InvalidScoreError):
+        remote.observe(t, float("nan"))
+    with pytest.raises(mg.InvalidTaskError):
+        remote.observe([5.0, 5.0], 0.5)
+    with pytest.raises(mg.InvalidScoreError):
+        remote.observe(t, 7.0)
+    assert remote.n_observed == 13
+
+
+class _LoseReplies(httpx.BaseTransport):
+    """Forwards each request, then pretends the reply was lost the first ``n`` times."""
+
+    def __init__(self, inner: httpx.BaseTransport, n: int):
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        response = self.inner.handle_request(request)
+        response.read()
+        if request.method == "POST" and self.n > 0:
+            self.n -= 1
+            raise httpx.ReadTimeout("reply lost", request=request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+
+def test_client_retries_lost_replies_and_the_server_applies_them_once(client):
+    _create(client, "skills", NAMED)
+    flaky = _LoseReplies(client._transport, n=2)
+    http = httpx.Client(transport=flaky, base_url="http://testserver")
+    remote = RemoteTeacher("http://testserver", "skills", token=ADMIN, client=http, backoff=0.001)
+    seq = remote.observe("add", 0.5)  # applied on the first try, reply lost twice, answered on the third
+    assert flaky.calls >= 3 and seq == 1
+    assert remote.n_observed == 1
+    flaky.n = 1
+    seqs = remote.observe_batch(["sub", "mul"], [0.2, 0.3])
+    assert seqs == [2, 3] and remote.n_observed == 3
+    flaky.n = 1
+    task = remote.propose()
+    assert task in NAMED["names"] and remote.n_proposed == 1  # the lost draw was answered from the log
+
+
+def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
+    engine = make_engine(db)
+    assert current_revision(engine) is None
+    migrate(engine)
+    migrate(engine)
+    assert current_revision(engine) == "0001"
+    engine.dispose()
