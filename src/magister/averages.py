@@ -69,7 +69,9 @@ class TaskAverages:
         is ``n * window`` floats.
 
     Attributes (all numpy arrays of length ``n``): ``counts`` (outcomes seen),
-    ``fast``, ``slow`` (NaN until the task is seen), ``last`` (latest score).
+    ``fast``, ``slow`` (NaN until the task is seen), ``var`` (EMA at the slow
+    rate of the score's variance around ``slow``, 0 after one outcome),
+    ``last`` (latest score).
     """
 
     def __init__(self, n: int, *, fast: float = 0.1, slow: float = 0.02, window: int = 0):
@@ -89,6 +91,7 @@ class TaskAverages:
         self.counts = np.zeros(self.n, dtype=np.int64)
         self.fast = np.full(self.n, np.nan)
         self.slow = np.full(self.n, np.nan)
+        self.var = np.zeros(self.n)
         self.last = np.full(self.n, np.nan)
         self._buf = np.zeros((self.n, self.window)) if self.window else None
 
@@ -98,14 +101,17 @@ class TaskAverages:
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         scores = np.asarray(scores, dtype=float).reshape(-1)
         fr, sr = self.fast_rate, self.slow_rate
-        fast, slow, counts = self.fast, self.slow, self.counts
+        fast, slow, var, counts = self.fast, self.slow, self.var, self.counts
         for i, s in zip(idx.tolist(), scores.tolist()):
             if counts[i] == 0:
                 fast[i] = s
                 slow[i] = s
+                var[i] = 0.0
             else:
                 fast[i] = fast[i] + fr * (s - fast[i])
-                slow[i] = slow[i] + sr * (s - slow[i])
+                old = slow[i]
+                slow[i] = old + sr * (s - old)
+                var[i] = (1.0 - sr) * (var[i] + sr * (s - old) ** 2)
             if self._buf is not None:
                 self._buf[i, counts[i] % self.window] = s
             counts[i] += 1
@@ -121,6 +127,17 @@ class TaskAverages:
         """Absolute learning progress ``|fast - slow|`` (0 for unseen tasks)."""
         lp = np.abs(self.fast - self.slow)
         return np.where(self.seen, lp, 0.0)
+
+    def noise(self) -> np.ndarray:
+        """Standard deviation of ``fast - slow`` expected from score noise alone.
+
+        For a stationary stream of variance ``v`` (estimated by ``var``), the
+        difference of two EMAs with rates ``a`` and ``b`` has variance
+        ``v * (a / (2 - a) + b / (2 - b) - 2 a b / (a + b - a b))``.
+        """
+        a, b = self.fast_rate, self.slow_rate
+        factor = a / (2 - a) + b / (2 - b) - 2 * a * b / (a + b - a * b)
+        return np.sqrt(np.maximum(self.var, 0.0) * max(factor, 0.0))
 
     def window_mean(self, i: int) -> float:
         """Mean of task ``i``'s last ``min(count, window)`` scores (NaN if unseen)."""
@@ -144,7 +161,8 @@ class TaskAverages:
     # ----------------------------------------------------------------- state
     def get_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "counts": self.counts.copy(), "fast": self.fast.copy(), "slow": self.slow.copy(), "last": self.last.copy(),
+            "counts": self.counts.copy(), "fast": self.fast.copy(), "slow": self.slow.copy(), "var": self.var.copy(),
+            "last": self.last.copy(),
         }
         if self._buf is not None:
             out["window"] = self._buf.copy()
@@ -153,7 +171,7 @@ class TaskAverages:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` output; checks every shape first and changes nothing on error."""
         counts = np.asarray(state["counts"], dtype=np.int64)
-        arrays = {k: np.asarray(state[k], dtype=float) for k in ("fast", "slow", "last")}
+        arrays = {k: np.asarray(state[k], dtype=float) for k in ("fast", "slow", "var", "last")}
         for name, a in [("counts", counts), *arrays.items()]:
             if a.shape != (self.n,):
                 raise ValueError(f"{name} has shape {a.shape}, expected ({self.n},)")
@@ -165,7 +183,7 @@ class TaskAverages:
             if buf.shape != self._buf.shape:
                 raise ValueError(f"window has shape {buf.shape}, expected {self._buf.shape}")
         self.counts = counts.copy()
-        self.fast, self.slow, self.last = (arrays[k].copy() for k in ("fast", "slow", "last"))
+        self.fast, self.slow, self.var, self.last = (arrays[k].copy() for k in ("fast", "slow", "var", "last"))
         if buf is not None:
             self._buf = buf.copy()
 

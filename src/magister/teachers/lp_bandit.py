@@ -7,16 +7,32 @@ learning progress is ``LP = |fast - slow|`` (bidirectional: a score that falls,
 say from forgetting, counts as much as one that rises). Sampling weights come
 from a transform of LP:
 
-* ``transform="sigmoid"`` (reference): z-score LP across the seen tasks, then
+* ``transform="sigmoid"`` (the reference): z-score LP across the tasks, then
   ``sigmoid(z / temperature)``; tasks with above-average progress get weights
   near 1, the rest near 0, and nothing is ever starved completely;
-* ``transform="proportional"``: weights ``LP ** (1 / temperature)``, so a
-  task with zero progress is never picked except by exploration.
+* ``transform="proportional"`` (default): weights ``LP ** (1 / temperature)``,
+  so a task with zero progress is only picked by exploration.
 
 Weights are normalised and mixed with uniform exploration:
 ``p = (1 - epsilon) * weights + epsilon / n``. Tasks seen fewer than
 ``min_tries`` times are tried first (the non-exploration mass is spread
 evenly over them), so a new task is never ignored because it has no LP yet.
+
+Score noise looks like progress: with 0/1 outcomes a task stuck at a 10%
+success rate makes ``|fast - slow|`` jump at every lucky success, and the
+reference bandit ends up practising it (the "noisy TV" problem; on the
+``SkillStudent`` benchmark it spent up to half its episodes on an unlearnable
+skill). ``denoise=k`` subtracts ``k`` times the standard deviation that
+``fast - slow`` would have from noise alone (estimated from each task's score
+variance, see :meth:`magister.averages.TaskAverages.noise`), keeping only
+progress that stands out of the noise.
+
+Defaults (``fast=0.3, slow=0.1, transform="proportional", epsilon=0.2,
+denoise=1``) were chosen on ``benchmarks/discrete_teachers.py``, where skills
+are learnt in tens of practices. The reference settings are
+``fast=0.1, slow=0.02, transform="sigmoid", temperature=1, epsilon=0.1,
+denoise=0``; use longer memories (smaller rates) when a task takes thousands of
+episodes to learn.
 
 ``reweight=p_theta`` applies the reweighting of Kanitscheider et al. to both
 EMAs before differencing, ``f(p) = (1 - p_theta) p / (p + p_theta (1 - 2 p))``,
@@ -49,12 +65,12 @@ class LPBandit(Teacher):
     ----------
     fast, slow:
         EMA rates in (0, 1] (weight of the newest score); ``fast > slow``.
-        Defaults 0.1 and 0.02: the slow average remembers about 50 episodes
-        of a task, the fast one about 10.
+        Defaults 0.3 and 0.1: the slow average remembers about 10 episodes
+        of a task, the fast one about 3.
     epsilon:
         Share of proposals drawn uniformly over all tasks, in [0, 1].
     transform:
-        ``"sigmoid"`` (z-score then sigmoid, the reference) or ``"proportional"``.
+        ``"proportional"`` (default) or ``"sigmoid"`` (z-score then sigmoid, the reference).
     temperature:
         > 0; lower sharpens the preference for high-progress tasks.
     reweight:
@@ -62,14 +78,16 @@ class LPBandit(Teacher):
         difference (see module docstring).
     min_tries:
         Tasks with fewer outcomes than this are tried before any LP-based choice.
+    denoise:
+        Standard deviations of noise subtracted from LP (0 = reference behaviour).
     """
 
     kind = "discrete"
     conformance_kwargs: dict[str, Any] = {}
 
-    def __init__(self, space, *, fast: float = 0.1, slow: float = 0.02, epsilon: float = 0.1,
-                 transform: str = "sigmoid", temperature: float = 1.0, reweight: float | None = None,
-                 min_tries: int = 1, seed=None, score_range=None):
+    def __init__(self, space, *, fast: float = 0.3, slow: float = 0.1, epsilon: float = 0.2,
+                 transform: str = "proportional", temperature: float = 1.0, reweight: float | None = None,
+                 min_tries: int = 1, denoise: float = 1.0, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         fast = check_rate("fast", fast)
         slow = check_rate("slow", slow)
@@ -85,6 +103,9 @@ class LPBandit(Teacher):
             raise ConfigError(f"reweight (p_theta) must be None or in (0, 0.5), got {reweight!r}")
         if isinstance(min_tries, bool) or not isinstance(min_tries, (int, np.integer)) or min_tries < 0:
             raise ConfigError(f"min_tries must be a whole number >= 0, got {min_tries!r}")
+        if isinstance(denoise, bool) or not isinstance(denoise, (int, float)) or not 0.0 <= denoise < 100:
+            raise ConfigError(f"denoise must be a number >= 0 (standard deviations of noise to discount), got {denoise!r}")
+        self.denoise = float(denoise)
         self.epsilon = float(epsilon)
         self.transform = transform
         self.temperature = float(temperature)
@@ -97,11 +118,15 @@ class LPBandit(Teacher):
     def progress(self) -> np.ndarray:
         """Learning progress of every task (0 for unseen tasks)."""
         if self.reweight is None:
-            return self.stats.progress()
-        seen = self.stats.seen
-        f = _reweight(np.where(seen, self.stats.fast, 0.0), self.reweight)
-        s = _reweight(np.where(seen, self.stats.slow, 0.0), self.reweight)
-        return np.where(seen, np.abs(f - s), 0.0)
+            lp = self.stats.progress()
+        else:
+            seen = self.stats.seen
+            f = _reweight(np.where(seen, self.stats.fast, 0.0), self.reweight)
+            s = _reweight(np.where(seen, self.stats.slow, 0.0), self.reweight)
+            lp = np.where(seen, np.abs(f - s), 0.0)
+        if self.denoise > 0:
+            lp = np.maximum(lp - self.denoise * self.stats.noise(), 0.0)
+        return lp
 
     def probabilities(self) -> np.ndarray:
         """The distribution the next proposal is drawn from."""

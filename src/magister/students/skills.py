@@ -1,0 +1,230 @@
+"""SkillStudent: a simulated learner of discrete skills with prerequisites.
+
+The discrete counterpart of :class:`~magister.students.grid.GridStudent`, for
+judging teachers on a finite task space (skills, levels, data domains). The
+task space is ``Discrete(names)``, one task per skill.
+
+Each skill has a competence ``c`` in [0, 1] (starting at 0) and a success
+probability ``p = chance + (1 - chance) * c``. Practising a skill raises its
+competence by ``rate`` (capped at 1), but only if every prerequisite skill
+already has ``p >= prereq_level``; otherwise practice is wasted. A skill is
+mastered when ``p >= mastery_level``. The episode's score is drawn *before*
+the practice takes effect: a 0/1 success with probability ``p``
+(``scores="bernoulli"``, the default) or ``p`` itself (``scores="probability"``).
+
+Options make the learner messier, so teachers can be judged for robustness:
+
+* ``unlearnable``: skills whose competence never grows (they stay at chance,
+  and the score never moves however much they are practised);
+* ``noise`` with ``noisy``: Gaussian noise of this standard deviation on the
+  success probability of the ``noisy`` skills (all skills if ``noisy`` is
+  None) at every attempt, clipped to [0, 1];
+* ``forgetting``: at every attempt, every *other* skill loses this much competence;
+* ``rate``: one number, or one per skill (some skills are slower to learn).
+
+The default (``SkillStudent()``): 10 skills ``s0 .. s9``; ``s0 -> s1 -> ... -> s6``
+is a chain, ``s3 -> s7 -> s8`` a branch off its middle, and ``s9`` is an
+unlearnable skill with no prerequisites. With ``rate=0.02`` a skill needs 45
+effective practices to be mastered, so a perfect teacher needs about 405
+episodes to master the 9 learnable skills while uniform sampling needs
+several times that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..rng import SeedLike, as_generator
+from ..spaces import Discrete
+from .base import StudentBase
+
+__all__ = ["SkillStudent", "default_prerequisites"]
+
+
+def default_prerequisites(names: Sequence[str], learnable: int) -> dict[str, list[str]]:
+    """A chain over the first ~70% of the first ``learnable`` skills, with a branch off its middle.
+
+    Skills after ``learnable`` get no prerequisites.
+    """
+    pre: dict[str, list[str]] = {name: [] for name in names}
+    m = max(0, min(learnable, len(names)))
+    if m <= 1:
+        return pre
+    length = m if m < 4 else math.ceil(0.7 * m)
+    for i in range(1, length):
+        pre[names[i]] = [names[i - 1]]
+    for i in range(length, m):
+        pre[names[i]] = [names[length // 2]] if i == length else [names[i - 1]]
+    return pre
+
+
+def _topological(names: list[str], pre: dict[str, list[str]]) -> list[int]:
+    """Skill indices in an order where every prerequisite comes first; raises on a cycle."""
+    index = {n: i for i, n in enumerate(names)}
+    state = [0] * len(names)  # 0 new, 1 on stack, 2 done
+    order: list[int] = []
+
+    def visit(i: int, path: list[str]) -> None:
+        if state[i] == 2:
+            return
+        if state[i] == 1:
+            raise ConfigError(f"the prerequisite graph has a cycle: {' -> '.join(path + [names[i]])}; "
+                              "prerequisites must form a DAG")
+        state[i] = 1
+        for p in pre[names[i]]:
+            visit(index[p], path + [names[i]])
+        state[i] = 2
+        order.append(i)
+
+    for i in range(len(names)):
+        visit(i, [])
+    return order
+
+
+class SkillStudent(StudentBase):
+    """Skills with a prerequisite graph, learnt by practice (see the module docstring).
+
+    Parameters
+    ----------
+    skills:
+        Number of skills (named ``s0 ..``) or a list of skill names. Default 10.
+    prerequisites:
+        ``{skill: [prerequisite skills]}`` (missing skills have none), ``"chain"``
+        (each skill needs the previous one), ``"none"``, or ``None`` for the
+        default chain with a branch (over the learnable skills).
+    unlearnable:
+        Names of skills that can never be learnt; ``None`` = the last skill
+        when there are at least 3 (the default), ``[]`` = none.
+    """
+
+    def __init__(
+        self,
+        skills: int | Sequence[str] = 10,
+        *,
+        prerequisites: Mapping[str, Sequence[str]] | str | None = None,
+        unlearnable: Sequence[str] | None = None,
+        rate: float | Sequence[float] = 0.02,
+        chance: float = 0.1,
+        prereq_level: float = 0.6,
+        mastery_level: float = 0.9,
+        scores: str = "bernoulli",
+        noise: float = 0.0,
+        noisy: Sequence[str] | None = None,
+        forgetting: float = 0.0,
+        seed: SeedLike = None,
+    ):
+        if isinstance(skills, (int, np.integer)) and not isinstance(skills, bool):
+            if skills < 1:
+                raise ConfigError(f"SkillStudent needs at least one skill, got {skills}")
+            names = [f"s{i}" for i in range(int(skills))]
+        elif isinstance(skills, Sequence) and not isinstance(skills, (str, bytes)):
+            names = [str(s) for s in skills]
+        else:
+            raise ConfigError(f"skills is a number of skills or a list of names, got {skills!r}")
+        self.space = Discrete(names)
+        self.names = names
+        n = len(names)
+
+        def check_names(values: Any, what: str) -> list[str]:
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                raise ConfigError(f"{what} must be a list of skill names, got {values!r}")
+            out = [str(v) for v in values]
+            bad = [v for v in out if v not in self.space._lookup]
+            if bad:
+                raise ConfigError(f"{what} names unknown skill(s) {bad}; skills are {names}")
+            return out
+
+        if unlearnable is None:
+            unl = [names[-1]] if n >= 3 and not isinstance(prerequisites, Mapping) else []
+        else:
+            unl = check_names(unlearnable, "unlearnable")
+        self.learnable = np.array([nm not in unl for nm in names])
+
+        if prerequisites is None:
+            learn_names = [nm for nm in names if nm not in unl]
+            pre = default_prerequisites(learn_names, len(learn_names))
+            pre.update({nm: [] for nm in unl})
+        elif prerequisites == "chain":
+            pre = {nm: ([names[i - 1]] if i else []) for i, nm in enumerate(names)}
+        elif prerequisites == "none":
+            pre = {nm: [] for nm in names}
+        elif isinstance(prerequisites, Mapping):
+            pre = {nm: [] for nm in names}
+            for k, v in prerequisites.items():
+                key = check_names([k], "prerequisites")[0]
+                pre[key] = check_names(v, f"prerequisites[{k!r}]")
+                if key in pre[key]:
+                    raise ConfigError(f"skill {key!r} cannot be its own prerequisite")
+        else:
+            raise ConfigError(f"prerequisites must be a dict, 'chain', 'none' or None, got {prerequisites!r}")
+        self.prerequisites = pre
+        self.order = _topological(names, pre)
+        self._pre_idx = [np.array([self.space._lookup[p] for p in pre[nm]], dtype=np.int64) for nm in names]
+
+        rates = np.broadcast_to(np.asarray(rate, dtype=float), (n,)) if np.ndim(rate) == 0 else np.asarray(rate, float)
+        if rates.shape != (n,) or not np.isfinite(rates).all() or (rates <= 0).any() or (rates > 1).any():
+            raise ConfigError(f"rate must be one number in (0, 1] or one per skill ({n}), got {rate!r}")
+        self.rates = rates.copy()
+        for nm, v in (("chance", chance), ("prereq_level", prereq_level), ("mastery_level", mastery_level)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{nm} must be a probability in [0, 1], got {v!r}")
+        if not chance < mastery_level:
+            raise ConfigError(f"chance ({chance}) must be below mastery_level ({mastery_level}), "
+                              "or every skill is mastered from the start")
+        if scores not in ("bernoulli", "probability"):
+            raise ConfigError(f"scores must be 'bernoulli' (0/1 outcomes) or 'probability', got {scores!r}")
+        for nm, v in (("noise", noise), ("forgetting", forgetting)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"{nm} must be a number >= 0, got {v!r}")
+        self.noisy = np.ones(n, dtype=bool) if noisy is None else np.isin(names, check_names(noisy, "noisy"))
+        self.chance, self.prereq_level, self.mastery_level = float(chance), float(prereq_level), float(mastery_level)
+        self.scores, self.noise, self.forgetting = scores, float(noise), float(forgetting)
+        self.rng = as_generator(seed)
+        self.competence = np.zeros(n)
+        self.practice = np.zeros(n, dtype=np.int64)
+        self.episodes = 0
+
+    # ----------------------------------------------------------------- reads
+    def success_probability(self) -> np.ndarray:
+        """Current probability of success of every skill."""
+        return self.chance + (1.0 - self.chance) * self.competence
+
+    def ready(self) -> np.ndarray:
+        """Mask of skills whose prerequisites are all at ``prereq_level`` (practice would help)."""
+        p = self.success_probability()
+        return np.array([bool((p[idx] >= self.prereq_level).all()) for idx in self._pre_idx]) & self.learnable
+
+    def mastered(self) -> np.ndarray:
+        """Mask of mastered skills (success probability >= ``mastery_level``)."""
+        return self.success_probability() >= self.mastery_level - 1e-12
+
+    def mastery(self) -> float:
+        """Fraction of all skills mastered (unlearnable ones count as not mastered)."""
+        return float(self.mastered().mean())
+
+    def learnable_mastery(self) -> float:
+        """Fraction of the learnable skills mastered."""
+        return float(self.mastered()[self.learnable].mean()) if self.learnable.any() else 1.0
+
+    # ---------------------------------------------------------------- attempt
+    def attempt(self, task: Any) -> float:
+        i = self.space.index(self.space.validate(task))
+        p = self.chance + (1.0 - self.chance) * self.competence[i]
+        if self.noise > 0 and self.noisy[i]:
+            p = min(1.0, max(0.0, p + self.rng.normal(0.0, self.noise)))
+        score = float(self.rng.random() < p) if self.scores == "bernoulli" else float(p)
+        if self.forgetting > 0:
+            keep = self.competence[i]
+            np.maximum(self.competence - self.forgetting, 0.0, out=self.competence)
+            self.competence[i] = keep
+        if self.learnable[i]:
+            pre = self._pre_idx[i]
+            if pre.size == 0 or (self.chance + (1.0 - self.chance) * self.competence[pre] >= self.prereq_level).all():
+                self.competence[i] = min(1.0, self.competence[i] + self.rates[i])
+        self.practice[i] += 1
+        self.episodes += 1
+        return score
