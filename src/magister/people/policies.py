@@ -219,22 +219,59 @@ class MasteryLearning(PeoplePolicy):
     """Mastery learning: the first unmastered, unlocked skill in syllabus order, until mastered.
 
     When every skill is mastered it reviews the item with the lowest mastery.
+    Wheel-spinning guard: after ``stuck_after`` answers on a skill without
+    reaching mastery (0 turns it off), it goes back to that skill's
+    prerequisite with the lowest mastery for one exercise, then tries again.
     """
+
+    def __init__(self, space, *, stuck_after: int = 12, **kwargs: Any):
+        super().__init__(space, **kwargs)
+        if int(stuck_after) < 0:
+            raise ConfigError("stuck_after must be >= 0")
+        self.stuck_after = int(stuck_after)
+        self.tries = np.zeros(len(self.items), dtype=np.int64)
 
     def _preference(self) -> np.ndarray:
         m = self.mastery()
         open_ = self.unlocked() & (m < self._threshold())
-        if open_.any():
-            return np.where(open_, -self.rank, -np.inf)
-        return -m
+        if not open_.any():
+            return -m
+        pref = np.where(open_, -self.rank, -np.inf)
+        first = int(np.argmax(pref))
+        if self.stuck_after and self.tries[first] >= self.stuck_after:
+            needs = set(self.prerequisites.get(self.item_skill[first], []))
+            back = np.array([s in needs for s in self.item_skill])
+            if back.any():
+                return np.where(back, -m, -np.inf)
+        return pref
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for i, s in zip(x.tolist(), scores.tolist()):
+            super()._observe(np.array([i]), np.array([s]))
+            # practising a prerequisite gives its stuck dependants a fresh start
+            for j, sk in enumerate(self.item_skill):
+                if self.item_skill[i] in self.prerequisites.get(sk, []) and self.tries[j] >= self.stuck_after:
+                    self.tries[j] = self.stuck_after // 2
+            self.tries[i] += 1
+
+    def _get_state(self) -> dict[str, Any]:
+        return {**super()._get_state(), "tries": self.tries.copy()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        tries = np.asarray(state["tries"], dtype=np.int64)
+        if tries.shape != self.tries.shape:
+            raise ConfigError("saved attempt counts do not match the items")
+        super()._set_state(state)
+        self.tries = tries.copy()
 
 
 @register("difficulty-band")
 class DifficultyBand(PeoplePolicy):
     """Items the learner should get right with probability inside ``band`` (default 0.7 to 0.85).
 
-    Among unlocked items, prefer those inside the band (ties broken at random),
-    else the one closest to it.
+    Among unlocked items not yet mastered (all unlocked items once everything
+    is mastered), prefer those inside the band (ties broken at random), else
+    the one closest to it.
     """
 
     default_model = "elo"
@@ -250,7 +287,9 @@ class DifficultyBand(PeoplePolicy):
         p = self.predictions()
         lo, hi = self.band
         dist = np.maximum(lo - p, 0.0) + np.maximum(p - hi, 0.0)
-        return np.where(self.unlocked(), -dist, -np.inf)
+        ok = self.unlocked()
+        open_ = ok & (self.mastery() < self._threshold())
+        return np.where(open_ if open_.any() else ok, -dist, -np.inf)
 
 
 @register("spaced-review")
