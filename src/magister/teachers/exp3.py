@@ -25,6 +25,15 @@ curriculum over skills where neither the score nor the loss should be chased,
 ``reward="progress"`` rewards learning progress ``|fast - slow|`` of the
 task's score EMAs (as in the learning-progress bandit).
 
+How sharp is the policy? ``eps_{t-1} * R_i`` is at most about ``r / K * K =
+r`` with smoothing, and ``eps`` keeps shrinking, so with rewards in [0, 1]
+the smoothed policy stays close to uniform unless rewards differ a lot (and
+drifts back toward uniform late in a run). The paper's rewards were raw
+losses of a few nats; ``scale`` multiplies every reward to get that regime
+(``scale=3`` for losses around 3). ``smoothing=None`` (classic EXP3) instead
+sharpens steadily as evidence accumulates, but adapts slowly when the best
+task changes.
+
 ``pi_i`` is the probability under the current policy when the outcome is
 observed (proposals made in one batch are drawn from that same policy).
 """
@@ -54,6 +63,8 @@ class EXP3(Teacher):
     smoothing:
         ``a`` in [0, 1): weight of the old estimate in the update; ``None``
         for the cumulative sum of classic EXP3. Default 0.9.
+    scale:
+        Multiplier applied to every reward (> 0, default 1).
     fast, slow:
         EMA rates of the score, used only by ``reward="progress"``.
     """
@@ -61,14 +72,17 @@ class EXP3(Teacher):
     kind = "discrete"
     conformance_kwargs: dict[str, Any] = {}
 
-    def __init__(self, space, *, reward: str = "score", smoothing: float | None = 0.9, fast: float = 0.1,
-                 slow: float = 0.02, seed=None, score_range=None):
+    def __init__(self, space, *, reward: str = "score", smoothing: float | None = 0.9, scale: float = 1.0,
+                 fast: float = 0.1, slow: float = 0.02, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float))
                                       or not 0.0 <= smoothing < 1.0):
             raise ConfigError(f"smoothing must be None (cumulative EXP3) or in [0, 1), got {smoothing!r}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
+            raise ConfigError(f"scale multiplies rewards and must be a number > 0, got {scale!r}")
+        self.scale = float(scale)
         fast, slow = check_rate("fast", fast), check_rate("slow", slow)
         if reward == "progress" and not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow})")
@@ -117,7 +131,7 @@ class EXP3(Teacher):
             else:
                 self.stats.update(np.array([i]), np.array([s]))
                 r = float(abs(self.stats.fast[i] - self.stats.slow[i]))
-            g = r / pi
+            g = self.scale * r / pi
             if self.smoothing is None:
                 self.estimates[i] += g
             else:

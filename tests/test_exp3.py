@@ -1,0 +1,135 @@
+"""Behaviour of the EXP3 online-data-mixing teacher ("exp3")."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.teachers.exp3 import EXP3
+
+
+def _softmax(v):
+    m = max(v)
+    e = [math.exp(x - m) for x in v]
+    return [x / sum(e) for x in e]
+
+
+def _eps(t, k):
+    return 1 / k if t == 0 else min(1 / k, math.sqrt(math.log(k) / (k * t)))
+
+
+def test_probabilities_match_hand_computation():
+    """Three outcomes on two tasks, with every step worked out by hand."""
+    space = mg.Discrete(["a", "b"])
+    t = EXP3(space, seed=0, smoothing=0.9)
+    # step 1: eps_1 = min(1/2, sqrt(ln 2 / 2)) = 1/2, so the policy is uniform
+    assert t.probabilities() == pytest.approx([0.5, 0.5])
+    t.observe("a", 1.0)  # R_a = 0.1 * 1.0 / 0.5 = 0.2
+    assert t.estimates == pytest.approx([0.2, 0.0])
+    # step 2: eps_2 = sqrt(ln 2 / 4) = 0.41627, logits eps_1 * R = [0.1, 0]
+    e2 = math.sqrt(math.log(2) / 4)
+    sm = _softmax([0.1, 0.0])
+    pi2 = [(1 - 2 * e2) * s + e2 for s in sm]
+    assert t.probabilities() == pytest.approx(pi2)
+    assert pi2[0] == pytest.approx(0.5041, abs=1e-4)
+    t.observe("b", 0.4)  # R_b = 0.1 * 0.4 / pi2[b]
+    rb = 0.1 * 0.4 / pi2[1]
+    # step 3: eps_3 = sqrt(ln 2 / 6), logits eps_2 * R
+    e3 = math.sqrt(math.log(2) / 6)
+    sm = _softmax([e2 * 0.2, e2 * rb])
+    pi3 = [(1 - 2 * e3) * s + e3 for s in sm]
+    assert t.probabilities() == pytest.approx(pi3)
+    t.observe("a", 0.0)  # R_a = 0.9 * 0.2 + 0.1 * 0 / pi3[a] = 0.18
+    assert t.estimates == pytest.approx([0.18, rb])
+    e4 = math.sqrt(math.log(2) / 8)
+    sm = _softmax([e3 * 0.18, e3 * rb])
+    assert t.probabilities() == pytest.approx([(1 - 2 * e4) * s + e4 for s in sm])
+    assert t.beliefs()["probability"] == pytest.approx([(1 - 2 * e4) * s + e4 for s in sm])
+
+
+def test_cumulative_exp3_without_smoothing():
+    space = mg.Discrete(3)
+    t = EXP3(space, seed=0, smoothing=None)
+    t.observe(2, 0.6)  # pi = 1/3 -> R_2 = 1.8
+    t.observe(2, 0.6)  # t = 2 <= K ln K: still uniform -> R_2 = 3.6
+    assert t.estimates == pytest.approx([0, 0, 3.6])
+
+
+def test_exploration_schedule():
+    t = EXP3(mg.Discrete(10), seed=0)
+    for step in (1, 5, 23, 24, 100, 10_000):
+        assert t.exploration(step) == pytest.approx(_eps(step, 10))
+    assert t.exploration(10_000) < t.exploration(100) < t.exploration(1) == pytest.approx(0.1)
+
+
+def _run(t, good, scores, steps=300):
+    for _ in range(steps):
+        task = t.propose()
+        t.observe(task, scores[0] if task == good else scores[1])
+    return t.probabilities()
+
+
+def test_reward_score_prefers_the_high_scoring_task():
+    space = mg.Discrete(["good", "bad"])
+    smoothed = _run(EXP3(space, seed=0), "good", (1.0, 0.0))
+    scaled = _run(EXP3(space, seed=0, scale=4.0), "good", (1.0, 0.0))
+    classic = _run(EXP3(space, seed=0, smoothing=None), "good", (1.0, 0.0))
+    assert 0.5 < smoothed[0] < scaled[0]
+    assert classic[0] > 0.8
+
+
+def test_reward_loss_with_a_loss_score_range_prefers_high_loss():
+    """The paper's convention: losses declared with higher_is_better=False, reward='loss'."""
+    loss_range = mg.ScoreRange(0.0, 10.0, higher_is_better=False)
+    t = EXP3(mg.Discrete(["hard", "easy"]), seed=0, reward="loss", score_range=loss_range, smoothing=None)
+    t.observe("hard", 8.0)  # score 0.2, reward = loss / 10 = 0.8, pi = 0.5
+    assert t.estimates[0] == pytest.approx(0.8 / 0.5)
+    p = _run(t, "hard", (8.0, 1.0))
+    assert p[0] > 0.8 > p[1]
+
+
+def test_reward_progress_prefers_the_changing_task():
+    t = EXP3(mg.Discrete(["moving", "flat"]), seed=0, reward="progress", smoothing=None)
+    k = 0
+    for _ in range(300):
+        task = t.propose()
+        if task == "moving":
+            k += 1
+        t.observe(task, min(1.0, 0.01 * k) if task == "moving" else 0.5)
+    assert t.probabilities()[0] > t.probabilities()[1]
+    assert "progress" in t.beliefs()
+
+
+def test_long_runs_stay_finite():
+    t = EXP3(mg.Discrete(4), seed=0, smoothing=None)
+    tasks = np.zeros(20_000, dtype=int)
+    t.observe_batch(tasks, np.ones(20_000))
+    p = t.probabilities()
+    assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
+    assert p[0] > 0.9 and (p >= t.exploration(t.t) - 1e-12).all()
+
+
+def test_beliefs_shape():
+    t = EXP3(mg.Discrete(["x", "y", "z"]), seed=0)
+    t.observe("x", 0.5)
+    b = t.beliefs()
+    json.dumps(b)
+    assert b["kind"] == "discrete" and b["tasks"] == ["x", "y", "z"]
+    assert sum(b["probability"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kwargs", [{"reward": "gain"}, {"smoothing": 1.0}, {"smoothing": -0.1},
+                                    {"reward": "progress", "fast": 0.01, "slow": 0.1}, {"scale": 0}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(mg.ConfigError):
+        EXP3(mg.Discrete(3), **kwargs)
+
+
+def test_single_task_space():
+    t = EXP3(mg.Discrete(1), seed=0)
+    t.observe(0, 0.3)
+    assert t.probabilities() == pytest.approx([1.0]) and t.propose() == 0
