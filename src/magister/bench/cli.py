@@ -11,8 +11,8 @@ import typer
 DEMO_PREFERRED = ("uniform", "covar-gmm", "alp-gmm", "riac")
 DEMO_TEACHERS = 4
 DEMO_SEEDS = 3
-DEMO_EPISODES = 10000
-DEMO_EVAL_EVERY = 500
+DEMO_EPISODES = 20000
+DEMO_EVAL_EVERY = 1000
 
 
 def demo_teachers(available: list[str]) -> list[str]:
