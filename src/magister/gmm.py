@@ -135,39 +135,47 @@ def _features(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
 def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], weights: np.ndarray,
-            means: np.ndarray, covs: np.ndarray, starts: np.ndarray, seg: np.ndarray
+            means: np.ndarray, covs: np.ndarray, layout: tuple[int, int, np.ndarray]
             ) -> tuple[np.ndarray, np.ndarray]:
     """E-step for many mixtures at once, components stored flat.
 
     ``weights (M,)``, ``means (M, D)``, ``covs (M, D, D)`` hold the components
-    of several mixtures back to back: mixture ``c`` owns the components from
-    ``starts[c]`` on; ``seg[j]`` is the mixture of component ``j``. Returns
-    responsibilities ``(M, N)`` and the total log-likelihood of each mixture.
+    of ``C`` mixtures back to back; ``layout = (C, K, pad)`` from
+    :func:`_layout` places them in a padded ``(C, K)`` grid for the
+    per-mixture log-sum-exp. Returns responsibilities ``(M, N)`` and the total
+    log-likelihood of each mixture ``(C,)``.
 
     Mahalanobis distances of all points to all components come from two
     matrix products on quadratic features of ``X`` (``x^T P x = sum_ij P_ij
-    x_i x_j``); the per-mixture log-sum-exp uses ``reduceat`` over the
-    component axis. No Python loop over mixtures, components or points.
+    x_i x_j``). No Python loop over mixtures, components or points.
     """
-    D = X.shape[1]
-    chol = _cholesky(covs)
-    inv_l = np.linalg.inv(chol)
-    prec = np.matmul(np.swapaxes(inv_l, -1, -2), inv_l)  # (M, D, D)
+    N, D = X.shape
+    C, K, pad = layout
+    sign, logdet = np.linalg.slogdet(covs)
+    if not (sign > 0).all():  # rounding broke definiteness: repair through a jittered Cholesky
+        covs = np.matmul(*(lambda L: (L, np.swapaxes(L, -1, -2)))(_cholesky(covs)))
+        sign, logdet = np.linalg.slogdet(covs)
+    prec = np.linalg.inv(covs)  # (M, D, D)
     pm = np.matmul(prec, means[:, :, None])[:, :, 0]
     qcoef = prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
     const = (pm * means).sum(axis=1)
     maha = qcoef @ quad.T - 2.0 * (pm @ X.T)  # (M, N)
     maha += const[:, None]
     np.maximum(maha, 0.0, out=maha)  # rounding could make a distance slightly negative
-    half_logdet = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-    offset = np.log(np.maximum(weights, 1e-300)) - half_logdet - 0.5 * D * _LOG_2PI
-    a = -0.5 * maha + offset[:, None]
-    mx = np.maximum.reduceat(a, starts, axis=0)  # (C, N)
-    # exp of very negative numbers is slow (denormals): clamp first
-    e = np.exp(np.maximum(a - mx[seg], -100.0))
-    tot = np.add.reduceat(e, starts, axis=0)
-    resp = e / tot[seg]
-    return resp, (mx + np.log(tot)).sum(axis=1)
+    offset = np.log(np.maximum(weights, 1e-300)) - 0.5 * logdet - 0.5 * D * _LOG_2PI
+    a = np.full((C * K, N), _FLOOR)
+    a[pad] = -0.5 * maha + offset[:, None]
+    a = a.reshape(C, K, N)
+    mx = a.max(axis=1, keepdims=True)  # (C, 1, N)
+    a -= mx
+    # exp of very negative numbers is slow (denormals): clamp first. Unused slots then
+    # weigh exp(-100) ~ 4e-44 relative to the best component: negligible, and dropped below.
+    np.maximum(a, -100.0, out=a)
+    e = np.exp(a, out=a)
+    tot = e.sum(axis=1, keepdims=True)
+    e /= tot
+    resp = e.reshape(C * K, N)[pad]
+    return resp, (mx + np.log(tot))[:, 0, :].sum(axis=1)
 
 
 def _m_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], resp: np.ndarray,
@@ -185,10 +193,12 @@ def _m_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], 
     return nk / N, mu, cov
 
 
-def _layout(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``starts`` and ``seg`` of mixtures with ``ks`` components stored back to back."""
-    starts = np.concatenate([[0], np.cumsum(ks)[:-1]]).astype(np.int64)
-    return starts, np.repeat(np.arange(len(ks)), ks)
+def _layout(ks: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """``(C, K, pad)``: mixtures with ``ks`` components stored back to back; ``pad[j]``
+    is the row of component ``j`` in a padded ``(C * K)`` grid."""
+    C, K = len(ks), int(ks.max())
+    pad = np.concatenate([c * K + np.arange(k) for c, k in enumerate(ks)]).astype(np.int64)
+    return C, K, pad
 
 
 def _kmeans_init(X: np.ndarray, ks: np.ndarray, K: int, rng: np.random.Generator, lloyd: int = 10) -> np.ndarray:
@@ -233,16 +243,16 @@ def _reseed_dead(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarr
                  means: np.ndarray, covs: np.ndarray, ks: np.ndarray, rng: np.random.Generator,
                  reg: float) -> None:
     """Move components that explain less than one point onto random points (flat arrays, in place)."""
-    starts, seg = _layout(ks)
-    resp, _ = _e_step(X, quad, iu, weights, means, covs, starts, seg)
+    resp, _ = _e_step(X, quad, iu, weights, means, covs, _layout(ks))
     dead = np.flatnonzero(resp.sum(axis=1) < 1.0)
     if len(dead) == 0:
         return
     picks = rng.integers(0, len(X), size=len(dead))
     means[dead] = X[picks]
     covs[dead] = np.diag(X.var(axis=0) / int(ks.max()) + reg)
+    seg = np.repeat(np.arange(len(ks)), ks)
     weights[dead] = 1.0 / ks[seg[dead]]
-    weights /= np.add.reduceat(weights, starts)[seg]
+    weights /= np.bincount(seg, weights=weights)[seg]
 
 
 def fit_bank(
@@ -293,21 +303,29 @@ def fit_bank(
     done = np.zeros(C, dtype=bool)
     loglik = np.full(C, -np.inf)
     it = 0
+    live = np.arange(C)  # candidates still iterating; their components are gathered in w/m/c
+    comps = np.arange(M)
+    layout, seg = _layout(ks_arr), cand
+    w, m, c = wf.copy(), mf.copy(), cf.copy()
     for it in range(1, max_iter + 1):
-        live = np.flatnonzero(~done)  # candidates still iterating
-        comps = np.flatnonzero(~done[cand])
-        starts, seg = _layout(ks_arr[live])
-        resp, ll = _e_step(X, quad, iu, wf[comps], mf[comps], cf[comps], starts, seg)
+        resp, ll = _e_step(X, quad, iu, w, m, c, layout)
         loglik[live] = ll
         newly = np.abs(ll - prev[live]) / N < tol
         prev[live] = ll
-        done[live[newly]] = True
-        if done.all():
+        if newly.any():  # freeze converged candidates where they are, iterate the rest
+            stop = newly[seg]
+            wf[comps[stop]], mf[comps[stop]], cf[comps[stop]] = w[stop], m[stop], c[stop]
+            done[live[newly]] = True
+            if done.all():
+                break
+            go = ~stop
+            live, comps, resp = live[~newly], comps[go], resp[go]
+            w, m, c = w[go], m[go], c[go]
+            layout, seg = _layout(ks_arr[live]), np.repeat(np.arange(len(live)), ks_arr[live])
+        if it == max_iter:  # out of iterations: keep the parameters the log-likelihood belongs to
+            wf[comps], mf[comps], cf[comps] = w, m, c
             break
-        go = ~newly[seg]  # components whose candidate takes another M-step
-        w2, m2, c2 = _m_step(X, quad, iu, resp[go], reg)
-        upd = comps[go]
-        wf[upd], mf[upd], cf[upd] = w2, m2, c2
+        w, m, c = _m_step(X, quad, iu, resp, reg)
     assert len(wf) == M
     weights = np.zeros((C, K))
     means = np.zeros((C, K, D))
@@ -430,6 +448,8 @@ class MixtureTeacher(Teacher):
         self._progress = np.zeros(0)
         self._probs = np.zeros(0)
         self._chols = np.zeros((0, self.d, self.d))
+        self._task_means = np.zeros((0, self.d))
+        self._cdf = np.zeros(0)
 
     def _window_rows(self) -> np.ndarray:
         n = min(self._count, self.window)
@@ -444,9 +464,15 @@ class MixtureTeacher(Teacher):
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         m = len(x)
+        if m == 1:  # the common one-episode protocol, without batch bookkeeping
+            self._buf[self._count % self.window] = self._rows(x, scores)[0]
+            self._count += 1
+            if self._due(self._count):
+                self._refit()
+            return
         i = 0
         while i < m:
-            # next refit boundary within this batch
+            # split the batch right after each refit point, so batches equal single calls
             j = i
             while j < m and not self._due(self._count + (j - i) + 1):
                 j += 1
@@ -475,14 +501,20 @@ class MixtureTeacher(Teacher):
         k = len(weights)
         self._probs = self._progress / total if total > 0 else np.full(k, 1.0 / k)
         self._chols = _cholesky(covs[:, : self.d, : self.d])
+        self._task_means = means[:, : self.d].copy()
+        self._cdf = np.cumsum(self._probs)
 
     def _propose(self, k: int) -> np.ndarray:
-        uniform = self.rng.random((k, self.d))
+        d = self.d
         if len(self._weights) == 0 or self._count < self.bootstrap:
-            return uniform
-        explore = self.rng.random(k) < self.random_ratio
-        pts, _ = sample_mixture(self.rng, self._probs, self._means[:, : self.d], self._chols, k)
-        return np.clip(np.where(explore[:, None], uniform, pts), 0.0, 1.0)
+            return self.rng.random((k, d))
+        # one uniform block: [explore?, component, uniform task...], then the Gaussian noise
+        r = self.rng.random((k, d + 2))
+        z = self.rng.standard_normal((k, d, 1))
+        comp = np.minimum(np.searchsorted(self._cdf, r[:, 1] * self._cdf[-1], side="right"), len(self._cdf) - 1)
+        pts = self._task_means[comp] + np.matmul(self._chols[comp], z)[:, :, 0]
+        out = np.where(r[:, :1] < self.random_ratio, r[:, 2:], pts)
+        return np.minimum(np.maximum(out, 0.0), 1.0)
 
     # ------------------------------------------------------------------ state
     def _get_state(self) -> dict[str, Any]:

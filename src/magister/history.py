@@ -46,6 +46,8 @@ class History:
         self._xt = np.zeros((self.dim, self.capacity))  # column-major: fast scans over one dimension
         self._y = np.zeros(self.capacity)
         self._t = np.full(self.capacity, -1, dtype=np.int64)  # arrival number of each slot
+        self._buf_a = np.empty(self.capacity)  # scratch space for one-point scans
+        self._buf_b = np.empty(self.capacity)
         self.total = 0  # pairs ever added
 
     # ------------------------------------------------------------------ basics
@@ -161,10 +163,9 @@ class History:
         out = np.zeros(m)
         has = np.zeros(m, dtype=bool)
         if m == 1:  # fast path for the one-episode-at-a-time protocol
-            if len(self):
-                i, _ = self.nearest(x[0])
-                out[0], has[0] = self._y[i], True
-            self.add(x, y)
+            v = self.query_then_add_one(x[0], float(y[0]))
+            if v is not None:
+                out[0], has[0] = v, True
             return out, has
         for s in range(0, m, chunk):
             xb, yb = x[s:s + chunk], y[s:s + chunk]
@@ -185,6 +186,35 @@ class History:
             has[s:s + b] = ok
             self.add(xb, yb)
         return out, has
+
+    def query_then_add_one(self, x: np.ndarray, y: float) -> float | None:
+        """One-point :meth:`query_then_add`: the nearest earlier value (None if empty), then store.
+
+        ``x`` must be a float array of shape ``(dim,)``. Scans with preallocated
+        buffers; gives bit-identical distances to the batched path.
+        """
+        n = len(self)
+        value = None
+        if n:
+            cols = self._xt if n == self.capacity else self._xt[:, :n]
+            d2, tmp = self._buf_a[:n], self._buf_b[:n]
+            np.subtract(cols[0], x[0], out=d2)
+            np.multiply(d2, d2, out=d2)
+            for i in range(1, self.dim):
+                np.subtract(cols[i], x[i], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                d2 += tmp
+            i = int(d2.argmin())
+            if np.count_nonzero(d2 == d2[i]) > 1:  # ties: the most recent
+                ties = np.flatnonzero(d2 == d2[i])
+                i = int(ties[np.argmax(self._t[ties])])
+            value = float(self._y[i])
+        slot = self.total % self.capacity
+        self._xt[:, slot] = x
+        self._y[slot] = y
+        self._t[slot] = self.total
+        self.total += 1
+        return value
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

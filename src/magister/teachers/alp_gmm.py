@@ -73,6 +73,13 @@ class AlpGmm(MixtureTeacher):
         self.history = History(self.d, int(history_size))
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if len(x) == 1:  # fast path, same result as the batched one
+            before = self.history.total
+            v = self.history.query_then_add_one(x[0], float(scores[0]))
+            row = np.empty((1, self.d + 1))
+            row[0, : self.d] = x[0]
+            row[0, self.d] = abs(float(scores[0]) - v) if v is not None and before > 5 else 0.0
+            return row
         alp = alp_from_history(self.history, x, scores)
         return np.concatenate([x, alp[:, None]], axis=1)
 
