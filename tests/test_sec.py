@@ -1,0 +1,82 @@
+"""Behaviour of the Self-Evolving Curriculum teacher ("sec")."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.teachers.sec import SEC
+
+SPACE = mg.Discrete(["a", "b", "c"])
+
+
+def test_q_update_by_hand():
+    t = SEC(SPACE, seed=0, alpha=0.5, temperature=1.0, window=4)
+    assert t.probabilities() == pytest.approx([1 / 3] * 3)
+    t.observe_batch(["a", "a", "b"], [1.0, 0.0, 1.0])
+    # a: p = 1/2 -> r = 2 sqrt(1/4) = 1 -> Q = 0.5 * 0 + 0.5 * 1 = 0.5
+    # b: p = 1 -> r = 0 -> Q = 0;  c: absent, unchanged
+    assert t.q == pytest.approx([0.5, 0.0, 0.0])
+    e = [math.exp(0.5), 1.0, 1.0]
+    assert t.probabilities() == pytest.approx([x / sum(e) for x in e])
+    t.observe("b", 0.0)  # b's window [1, 0]: p = 1/2 -> r = 1 -> Q_b = 0.5
+    assert t.q == pytest.approx([0.5, 0.5, 0.0])
+    t.observe_batch(["a", "a"], [1.0, 1.0])  # a's window [1, 0, 1, 1]: p = 3/4, r = 2 sqrt(3/16)
+    r = 2 * math.sqrt(0.75 * 0.25)
+    assert t.q[0] == pytest.approx(0.5 * 0.5 + 0.5 * r)
+
+
+def test_one_update_per_category_per_batch():
+    batch = SEC(SPACE, seed=0, window=1)
+    single = SEC(SPACE, seed=0, window=1)
+    scores = [0.5, 0.5, 0.5, 0.5]
+    batch.observe_batch(["a"] * 4, scores)
+    for s in scores:
+        single.observe("a", s)
+    assert batch.q[0] == pytest.approx(0.5 * 1.0)  # one step toward r = 1
+    assert single.q[0] == pytest.approx(1 - 0.5 ** 4)  # four steps
+    assert batch.n_observed == single.n_observed == 4
+
+
+def test_caller_supplied_reward():
+    t = SEC(SPACE, seed=0, reward="score", alpha=0.25)
+    t.observe_batch(["c", "c", "a"], [0.2, 0.6, 0.9])
+    assert t.q == pytest.approx([0.25 * 0.9, 0.0, 0.25 * 0.4])
+
+
+def test_temperature_sharpens():
+    hot, cold = SEC(SPACE, seed=0, temperature=1.0), SEC(SPACE, seed=0, temperature=0.2)
+    for t in (hot, cold):
+        t.observe_batch(["a", "a", "b", "c"], [1.0, 0.0, 1.0, 0.0])
+    assert cold.probabilities()[0] > hot.probabilities()[0] > 1 / 3
+
+
+def test_prefers_categories_at_half_pass_rate():
+    rng = np.random.default_rng(0)
+    rates = {"a": 0.5, "b": 0.98, "c": 0.02}
+    t = SEC(SPACE, seed=1, temperature=0.3)
+    for _ in range(60):
+        tasks = t.propose(8)
+        t.observe_batch(tasks, [float(rng.random() < rates[x]) for x in tasks])
+    p = t.probabilities()
+    assert p[0] > 0.5 and p[0] > p[1] and p[0] > p[2]
+
+
+def test_beliefs_shape():
+    t = SEC(SPACE, seed=0)
+    t.observe("a", 1.0)
+    b = t.beliefs()
+    json.dumps(b)
+    assert b["kind"] == "discrete" and b["tasks"] == ["a", "b", "c"]
+    assert sum(b["probability"]) == pytest.approx(1.0) and b["progress"] == pytest.approx(list(t.q))
+
+
+@pytest.mark.parametrize("kwargs", [{"alpha": 0}, {"alpha": 1.5}, {"temperature": 0}, {"reward": "advantage"},
+                                    {"window": 0}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(mg.ConfigError):
+        SEC(SPACE, **kwargs)

@@ -1,0 +1,161 @@
+"""Behaviour of the scripted curriculum teacher ("sequential")."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.teachers.sequential import Sequential
+
+SPACE = mg.Discrete(["easy", "hard", "expert"])
+TWO_STAGES = [
+    {"tasks": ["easy"], "until": {"mean_score": 0.8, "window": 5}},
+    {"tasks": ["easy", "hard"], "weights": [1, 3]},
+]
+
+
+def test_advances_exactly_when_the_mean_reaches_the_threshold():
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    assert t.probabilities() == pytest.approx([1, 0, 0])
+    for s in [1.0, 1.0, 1.0, 1.0]:  # only 4 of the 5 episodes the window needs
+        t.observe("easy", s)
+        assert t.stage == 0
+    t.observe("hard", 1.0)  # not a task of this stage: does not count toward the mean
+    assert t.stage == 0
+    t.observe("easy", 0.0)  # window [1, 1, 1, 1, 0]: mean 0.8 -> advance now
+    assert t.stage == 1
+    assert t.probabilities() == pytest.approx([0.25, 0.75, 0.0])
+    assert t.beliefs()["stage"] == 1
+
+
+def test_mean_below_threshold_does_not_advance():
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    for s in [1.0, 1.0, 1.0, 0.5, 0.4, 0.9]:  # windows: ... mean 0.78, then 0.76
+        t.observe("easy", s)
+    assert t.stage == 0
+    t.observe("easy", 1.0)  # last 5: [1, 0.5, 0.4, 0.9, 1] -> 0.76
+    assert t.stage == 0
+    t.observe("easy", 1.0)  # [0.5, 0.4, 0.9, 1, 1] -> 0.76
+    t.observe("easy", 1.0)  # [0.4, 0.9, 1, 1, 1] -> 0.86
+    assert t.stage == 1
+
+
+def test_episode_counts_and_combinations():
+    stages = [
+        {"tasks": "easy", "until": {"episodes": 3}},
+        {"tasks": ["hard"], "until": {"all": [{"episodes": 4}, {"mean_score": 0.5, "window": 2}]}},
+        {"tasks": ["expert"], "until": {"any": [{"episodes": 2}, {"mean_score": 0.9, "window": 1}]}},
+        {"tasks": "all"},
+    ]
+    t = Sequential(SPACE, stages=stages, seed=0)
+    t.observe_batch(["easy", "expert"], [0.0, 0.0])
+    assert t.stage == 0
+    t.observe("hard", 0.0)  # 3rd episode of any task in stage 0
+    assert t.stage == 1
+    t.observe_batch(["hard", "hard"], [1.0, 1.0])  # mean ok, 2 episodes only
+    assert t.stage == 1
+    t.observe("easy", 0.0)
+    assert t.stage == 1
+    t.observe("hard", 1.0)  # 4 episodes and last two hard scores [1, 1]
+    assert t.stage == 2
+    t.observe("expert", 0.95)  # "any": the mean over 1 episode is enough
+    assert t.stage == 3 and t.probabilities() == pytest.approx([1 / 3] * 3)
+
+
+def test_per_task_condition_needs_every_task():
+    stages = [{"tasks": ["easy", "hard"], "until": {"mean_score": 0.7, "window": 2, "per_task": True}},
+              {"tasks": "expert"}]
+    t = Sequential(SPACE, stages=stages, seed=0)
+    t.observe_batch(["easy", "easy", "easy"], [1.0, 1.0, 1.0])
+    assert t.stage == 0
+    t.observe("hard", 1.0)
+    assert t.stage == 0
+    t.observe("hard", 0.6)  # hard: [1, 0.6] mean 0.8 -> both tasks pass
+    assert t.stage == 1
+
+
+def test_last_stage_condition_marks_finished():
+    t = Sequential(SPACE, stages=[{"tasks": "easy", "until": {"episodes": 2}}], seed=0)
+    t.observe("easy", 0.1)
+    assert not t.beliefs()["finished"]
+    t.observe("easy", 0.1)
+    b = t.beliefs()
+    assert b["finished"] and b["stage"] == 0 and b["n_stages"] == 1
+    assert set(t.propose(20)) == {"easy"}
+
+
+def test_proposals_come_from_the_stage():
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    assert set(t.propose(100)) == {"easy"}
+    t.observe_batch(["easy"] * 5, [1.0] * 5)
+    props = t.propose(4000)
+    assert "expert" not in props
+    assert props.count("hard") / 4000 == pytest.approx(0.75, abs=0.03)
+    mixed = Sequential(SPACE, stages=TWO_STAGES, seed=0, epsilon=0.3)
+    assert mixed.probabilities() == pytest.approx([0.8, 0.1, 0.1])
+
+
+def test_task_weights_dict_indices_and_multidiscrete():
+    t = Sequential(SPACE, stages=[{"tasks": {"hard": 1, "expert": 3}}], seed=0)
+    assert t.probabilities() == pytest.approx([0, 0.25, 0.75])
+    space = mg.MultiDiscrete([2, 3])
+    u = Sequential(space, stages=[{"tasks": [1, 2], "until": {"episodes": 1}},
+                                  {"tasks": [[0, 0], [1, 1]]}, ], seed=0)
+    assert set(u.propose(10)) == {(1, 2)}
+    u.observe((0, 1), 0.5)
+    assert set(u.propose(50)) == {(0, 0), (1, 1)}
+    v = Sequential(space, stages=[{"indices": [5]}], seed=0)
+    assert set(v.propose(5)) == {(1, 2)}
+
+
+def test_default_stages_go_through_tasks_in_order():
+    t = Sequential(mg.Discrete(3), seed=0)
+    assert len(t.stages) == 4
+    t.observe_batch([0] * 20, [0.8] * 20)
+    assert t.stage == 1 and set(t.propose(10)) == {1}
+
+
+def test_resume_mid_stage_from_a_checkpoint():
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    t.observe_batch(["easy"] * 4, [1.0] * 4)
+    u = mg.loads(t.to_bytes())
+    assert u.config()["stages"] == TWO_STAGES
+    u.observe("easy", 0.0)
+    assert u.stage == 1
+
+
+@pytest.mark.parametrize("stages, match", [
+    ([{"tasks": ["easy", "hrad"]}], "hrad"),
+    ([{"tasks": "hrad"}], "known tasks"),
+    ([{"tasks": {"nope": 1}}], "nope"),
+    ([{"indices": [3]}], "task number"),
+    ([{"tasks": ["easy"]}, {"tasks": ["hard"]}], "no 'until'"),
+    ([{"tasks": ["easy"], "until": {"mean_score": 0.8}}, {"tasks": "all"}], "window"),
+    ([{"tasks": ["easy"], "until": {"score": 0.8}}, {"tasks": "all"}], "unknown condition"),
+    ([{"tasks": ["easy"], "until": {"episodes": 0}}, {"tasks": "all"}], "episodes"),
+    ([{"tasks": ["easy"], "until": {"episodes": 3, "mean_score": 0.5, "window": 3}}, {"tasks": "all"}], "exactly one"),
+    ([{"tasks": ["easy"], "until": {"all": []}}, {"tasks": "all"}], "non-empty"),
+    ([{"tasks": ["easy", "hard"], "weights": [1]}], "one number per task"),
+    ([{"tasks": ["easy", "hard"], "weights": [0, 0]}], "sum to 0"),
+    ([{"tasks": ["easy", "easy"]}], "twice"),
+    ([{"task": ["easy"]}], "unknown key"),
+    ([{"tasks": ["easy"], "indices": [0]}], "either"),
+    ([], "non-empty list"),
+    ("easy", "non-empty list"),
+])
+def test_bad_stages_are_refused_with_a_clear_error(stages, match):
+    with pytest.raises(mg.ConfigError, match=match):
+        Sequential(SPACE, stages=stages)
+
+
+def test_beliefs_shape():
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    t.observe_batch(["easy", "easy"], [0.5, 0.7])
+    b = t.beliefs()
+    json.dumps(b)
+    assert b["kind"] == "discrete" and b["tasks"] == ["easy", "hard", "expert"]
+    assert b["stage"] == 0 and b["stage_mean_score"] == pytest.approx(0.6)
+    assert np.isclose(sum(b["probability"]), 1.0)

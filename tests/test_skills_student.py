@@ -1,0 +1,132 @@
+"""Behaviour of the discrete simulated student (SkillStudent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.students.base import Student
+from magister.students.skills import SkillStudent, default_prerequisites
+
+
+def test_default_student():
+    s = SkillStudent(seed=0)
+    assert isinstance(s, Student)
+    assert s.space == mg.Discrete([f"s{i}" for i in range(10)])
+    assert s.prerequisites["s1"] == ["s0"] and s.prerequisites["s6"] == ["s5"]
+    assert s.prerequisites["s7"] == ["s3"] and s.prerequisites["s8"] == ["s7"]
+    assert s.prerequisites["s9"] == [] and s.learnable.tolist() == [True] * 9 + [False]
+    assert s.mastery() == 0.0 and s.success_probability() == pytest.approx([0.1] * 10)
+    order = s.order
+    for skill, pre in s.prerequisites.items():
+        for p in pre:
+            assert order.index(s.names.index(p)) < order.index(s.names.index(skill))
+
+
+def test_prerequisites_are_respected():
+    s = SkillStudent(scores="probability", seed=0)
+    for _ in range(30):
+        s.attempt("s1")  # s0 not yet learnt: practice is wasted
+    assert s.competence[1] == 0.0 and not s.ready()[1]
+    for _ in range(27):
+        s.attempt("s0")  # p(s0) = 0.1 + 0.9 * 0.54 = 0.586 < 0.6
+    assert s.competence[0] == pytest.approx(0.54) and not s.ready()[1]
+    s.attempt("s1")
+    assert s.competence[1] == 0.0
+    s.attempt("s0")  # p(s0) = 0.604: s1 becomes learnable
+    assert s.ready()[1]
+    s.attempt("s1")
+    assert s.competence[1] == pytest.approx(0.02)
+    assert s.competence[2] == 0.0
+
+
+def test_scores_rise_with_practice_until_mastered():
+    s = SkillStudent(scores="probability", seed=0)
+    scores = [s.attempt("s0") for _ in range(60)]
+    assert scores[0] == pytest.approx(0.1) and scores[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(scores) >= 0)
+    assert s.mastered()[0] and s.mastery() == pytest.approx(0.1)
+    assert s.learnable_mastery() == pytest.approx(1 / 9)
+
+
+def test_unlearnable_skill_stays_at_chance():
+    s = SkillStudent(scores="bernoulli", seed=1)
+    outcomes = [s.attempt("s9") for _ in range(2000)]
+    assert set(outcomes) == {0.0, 1.0}
+    assert np.mean(outcomes) == pytest.approx(0.1, abs=0.03)
+    assert s.competence[9] == 0.0
+
+
+def test_bernoulli_scores_follow_the_success_probability():
+    s = SkillStudent(scores="bernoulli", rate=1.0, seed=2)
+    s.attempt("s0")  # one practice: s0 fully learnt
+    assert all(s.attempt("s0") == 1.0 for _ in range(50))
+
+
+def test_forgetting_and_noise():
+    s = SkillStudent(scores="probability", forgetting=0.01, seed=0)
+    for _ in range(50):
+        s.attempt("s0")
+    assert s.competence[0] == 1.0
+    for _ in range(10):
+        s.attempt("s9")
+    assert s.competence[0] == pytest.approx(0.9)
+    noisy = SkillStudent(scores="probability", noise=0.2, noisy=["s0"], seed=0)
+    assert np.std([noisy.attempt("s0") for _ in range(5)]) > 0.01
+    assert len({noisy.attempt("s5") for _ in range(5)}) == 1
+
+
+def test_same_seed_same_outcomes():
+    a, b = SkillStudent(seed=7), SkillStudent(seed=7)
+    tasks = [f"s{i % 4}" for i in range(200)]
+    assert np.array_equal(a.attempt_batch(tasks), b.attempt_batch(tasks))
+    c = SkillStudent(seed=8)
+    assert not np.array_equal(SkillStudent(seed=7).attempt_batch(tasks), c.attempt_batch(tasks))
+
+
+def test_custom_graph_names_and_rates():
+    s = SkillStudent(["count", "add", "mul"], prerequisites={"mul": ["add", "count"], "add": ["count"]},
+                     rate=[0.5, 0.5, 0.25], scores="probability", seed=0)
+    assert s.learnable.all()  # a custom graph has no unlearnable skill unless asked
+    for _ in range(4):
+        s.attempt("mul")
+    assert s.competence[2] == 0.0
+    s.attempt("count"); s.attempt("count")  # noqa: E702
+    s.attempt("add"); s.attempt("add")  # noqa: E702
+    s.attempt("mul")
+    assert s.competence[2] == pytest.approx(0.25)
+    chain = SkillStudent(4, prerequisites="chain", unlearnable=[], seed=0)
+    assert chain.prerequisites["s3"] == ["s2"] and chain.learnable.all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"prerequisites": {"s1": ["s9x"]}}, "unknown skill"),
+    ({"prerequisites": {"s0": ["s1"], "s1": ["s0"]}}, "cycle"),
+    ({"prerequisites": {"s0": ["s0"]}}, "own prerequisite"),
+    ({"unlearnable": ["nope"]}, "unknown skill"),
+    ({"rate": 0.0}, "rate"),
+    ({"rate": [0.1, 0.2]}, "rate"),
+    ({"scores": "gaussian"}, "bernoulli"),
+    ({"noise": -1}, "noise"),
+    ({"chance": 0.95}, "chance"),
+    ({"skills": 0}, "at least one"),
+])
+def test_bad_settings_are_refused(kwargs, match):
+    with pytest.raises(mg.ConfigError, match=match):
+        SkillStudent(**kwargs)
+
+
+def test_default_graph_helper():
+    pre = default_prerequisites([f"k{i}" for i in range(5)], 5)
+    assert pre["k1"] == ["k0"] and pre["k4"] == ["k2"]  # chain k0..k3, k4 branches off the middle
+    assert default_prerequisites(["a"], 1) == {"a": []}
+
+
+def test_teachers_can_drive_it():
+    s = SkillStudent(seed=0)
+    t = mg.make_teacher("sec", s.space, seed=0)
+    for _ in range(50):
+        tasks = t.propose(4)
+        t.observe_batch(tasks, s.attempt_batch(tasks))
+    assert s.episodes == 200 and s.practice.sum() == 200
