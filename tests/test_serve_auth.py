@@ -1,0 +1,99 @@
+"""API tokens: 401 without a valid token, 403 out of scope, and no leak about other curricula."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from magister.serve.app import create_app  # noqa: E402
+from serve_fixtures import ADMIN, AUTH  # noqa: E402
+
+BOX = {"type": "Box", "low": [0], "high": [1]}
+
+
+@pytest.fixture()
+def client(tmp_path):
+    with TestClient(create_app(str(tmp_path / "auth.db"), admin_token=ADMIN)) as c:
+        for name in ("alice-math", "bob-math"):
+            assert c.post("/v1/curricula", headers=AUTH, json={"name": name, "space": BOX}).status_code == 201
+        yield c
+
+
+def _token(c, scope, label=""):
+    r = c.post("/v1/tokens", headers=AUTH, json={"curricula": scope, "label": label})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}, r.json()["id"]
+
+
+ROUTES = [
+    ("get", "/v1/curricula/{n}", None),
+    ("delete", "/v1/curricula/{n}", None),
+    ("post", "/v1/curricula/{n}/propose", None),
+    ("post", "/v1/curricula/{n}/observe", {"task": [0.5], "score": 0.5}),
+    ("post", "/v1/curricula/{n}/observe_batch", {"observations": [{"task": [0.5], "score": 0.5}]}),
+    ("get", "/v1/curricula/{n}/beliefs", None),
+    ("get", "/v1/curricula/{n}/checkpoint", None),
+    ("post", "/v1/curricula/{n}/checkpoint", None),
+    ("get", "/v1/curricula/{n}/history", None),
+]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic YWRtaW46YWRtaW4=", "Bearer "])
+def test_missing_or_invalid_token_is_401_everywhere(client, header):
+    headers = {"Authorization": header} if header is not None else {}
+    for method, path, body in ROUTES + [("get", "/v1/curricula", None), ("get", "/v1/tokens", None),
+                                        ("post", "/v1/curricula", {"name": "x", "space": BOX})]:
+        r = client.request(method, path.format(n="alice-math"), headers=headers, json=body)
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert "token" in r.json()["detail"] and r.headers["www-authenticate"] == "Bearer"
+    assert client.get("/v1/curricula", headers=AUTH).json()["curricula"][0]["n_observed"] == 0
+
+
+def test_scoped_token_works_inside_its_scope_and_gets_403_outside_without_leaks(client):
+    alice, _ = _token(client, ["alice-math", "alice-reading"])
+    assert client.post("/v1/curricula/alice-math/propose", headers=alice).status_code == 200
+    assert client.post("/v1/curricula/alice-math/observe", headers=alice,
+                       json={"task": [0.2], "score": 1.0}).status_code == 200
+    # listing shows only what the token may use
+    assert [c["name"] for c in client.get("/v1/curricula", headers=alice).json()["curricula"]] == ["alice-math"]
+    # an out-of-scope curriculum that exists and one that does not get the very same answer
+    for method, path, body in ROUTES:
+        exists = client.request(method, path.format(n="bob-math"), headers=alice, json=body)
+        missing = client.request(method, path.format(n="carol-math"), headers=alice, json=body)
+        assert exists.status_code == missing.status_code == 403, (method, path)
+        assert exists.json()["detail"].replace("bob", "X") == missing.json()["detail"].replace("carol", "X")
+    assert client.post("/v1/curricula", headers=alice, json={"name": "bob-reading", "space": BOX}).status_code == 403
+    # in scope but not created yet: a 404 is fine, and the token may create it
+    assert client.get("/v1/curricula/alice-reading", headers=alice).status_code == 404
+    assert client.post("/v1/curricula", headers=alice,
+                       json={"name": "alice-reading", "space": BOX}).status_code == 201
+    # nothing of bob's changed
+    bob = client.get("/v1/curricula/bob-math", headers=AUTH).json()
+    assert bob["n_observed"] == 0 and bob["n_proposed"] == 0
+
+
+def test_only_the_admin_manages_tokens_and_revocation_is_immediate(client):
+    alice, alice_id = _token(client, ["alice-math"], "alice's tutor app")
+    star, _ = _token(client, ["*"])
+    assert client.post("/v1/tokens", headers=alice, json={"curricula": ["*"]}).status_code == 403
+    assert client.post("/v1/tokens", headers=star, json={"curricula": ["*"]}).status_code == 403
+    assert client.get("/v1/tokens", headers=star).status_code == 403
+    listed = client.get("/v1/tokens", headers=AUTH).json()["tokens"]
+    assert {t["id"] for t in listed} >= {alice_id} and all("token" not in t for t in listed)
+    assert len(client.get("/v1/curricula", headers=star).json()["curricula"]) == 2
+    assert client.delete(f"/v1/tokens/{alice_id}", headers=AUTH).status_code == 204
+    assert client.get("/v1/curricula/alice-math", headers=alice).status_code == 401
+    assert client.delete(f"/v1/tokens/{alice_id}", headers=AUTH).status_code == 404
+
+
+def test_tokens_survive_a_restart(tmp_path):
+    db = str(tmp_path / "t.db")
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:
+        alice, _ = _token(c, ["alice-math"])
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:
+        assert c.get("/v1/curricula", headers=alice).status_code == 200
+    with TestClient(create_app(db, admin_token="a-new-admin-token")) as c:
+        assert c.get("/v1/tokens", headers=AUTH).status_code == 401  # the old admin token is gone
