@@ -83,16 +83,28 @@ class FSRSMemory(LearnerModel):
     Settings: ``weights`` (21 numbers; FSRS-6 defaults), ``desired_retention``
     (recall at which a review is due, 0.9), ``graded`` (outcomes are grades
     1-4, the default; with ``False`` a 0/1 outcome counts as grade 1 or 3),
-    ``max_iter`` (L-BFGS iterations in ``fit``).
+    ``grades_from_scores`` (with ``graded=False``: a score ``s`` in [0, 1] is
+    the grade ``1 + round(3 s)``, which is how a teacher with
+    ``score_range=(1, 4)`` passes grades on), ``max_iter`` (L-BFGS
+    iterations in ``fit``).
+
+    A skill's mastery is the mean predicted recall ``mastery_horizon_days``
+    ahead (1 day by default: an item just failed is not mastered even though
+    it is remembered this minute) over the skill's items, counting items never
+    reviewed as 0.
     """
 
     target = "recall"
 
     def __init__(self, *, weights: list[float] | None = None, desired_retention: float = 0.9, graded: bool = True,
-                 max_iter: int = 60, first_recall: float = 0.7):
+                 max_iter: int = 60, first_recall: float = 0.7, grades_from_scores: bool = False,
+                 mastery_horizon_days: float = 1.0):
         w = list(DEFAULT_WEIGHTS if weights is None else weights)
         super().__init__(weights=w, desired_retention=desired_retention, graded=graded, max_iter=max_iter,
-                         first_recall=first_recall)
+                         first_recall=first_recall, grades_from_scores=grades_from_scores,
+                         mastery_horizon_days=mastery_horizon_days)
+        self.horizon = float(mastery_horizon_days) * DAY
+        self.grades_from_scores = bool(grades_from_scores)
         if len(w) != 21:
             raise ConfigError(f"FSRS weights: expected 21 numbers, got {len(w)}")
         if not 0.0 < desired_retention < 1.0:
@@ -107,6 +119,8 @@ class FSRSMemory(LearnerModel):
         o = np.asarray(outcome, dtype=float)
         if self.graded:
             return np.clip(np.rint(o), 1, 4)
+        if self.grades_from_scores:
+            return 1.0 + np.rint(3.0 * np.clip(o, 0.0, 1.0))
         return np.where(o >= 0.5, 3.0, 1.0)
 
     # ------------------------------------------------------------- online
@@ -230,16 +244,17 @@ class FSRSMemory(LearnerModel):
         l = self._learner_code(learner)
         skills = list(self._skills)
         acc: dict[int, list[tuple[float, float]]] = {}
-        for (ll, i), c in self.cards.items():
-            if ll == l:
-                acc.setdefault(self._item_skill[i], []).append((self._recall(c, time), c[0]))
+        ahead = None if time is None else float(time) + self.horizon
+        for i, s in self._item_skill.items():
+            c = self.cards.get((l, i))
+            acc.setdefault(s, []).append((0.0, 0.0, 0.0) if c is None else
+                                         (self._recall(c, time), self._recall(c, ahead), c[0]))
         out = {}
         for s, name in enumerate(skills):
-            v = acc.get(s)
-            r = float(np.mean([x[0] for x in v])) if v else 0.0
-            st = float(np.mean([x[1] for x in v])) if v else 0.0
-            out[name] = {"mastery": r, "recall": r, "stability": st,
-                         "mastered": float(bool(v) and r >= self.desired_retention)}
+            v = np.array(acc.get(s, [(0.0, 0.0, 0.0)]))
+            r, m, st = (float(x) for x in v.mean(axis=0))
+            out[name] = {"mastery": m, "recall": r, "stability": st,
+                         "mastered": float(m >= self.desired_retention)}
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:

@@ -323,6 +323,17 @@ class SpacedReview(PeoplePolicy):
                 out[j] = m._recall(card, self.clock)
         return out
 
+    def due_items(self) -> list[str]:
+        """Items due for review now, most overdue first."""
+        r = self.recall()
+        due = np.flatnonzero(~np.isnan(r) & (r <= self.desired_retention))
+        return [self.items[i] for i in due[np.argsort(r[due], kind="stable")]]
+
+    def new_items(self) -> list[str]:
+        """Never-reviewed items whose prerequisites are mastered, in syllabus order."""
+        new = np.flatnonzero(np.isnan(self.recall()) & self.unlocked())
+        return [self.items[i] for i in new[np.argsort(self.rank[new], kind="stable")]]
+
     def _preference(self) -> np.ndarray:
         r = self.recall()
         seen = ~np.isnan(r)

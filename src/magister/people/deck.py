@@ -1,0 +1,118 @@
+"""Decks: questions, answers, skills and prerequisites in a plain file a person can edit.
+
+TOML (``.toml``)::
+
+    title = "Fractions"
+    [skills]                 # skill = [skills it needs first]
+    halves = []
+    adding = ["halves"]
+
+    [[cards]]
+    id = "half-of-8"         # optional, defaults to card-1, card-2, ...
+    question = "What is half of 8?"
+    answer = "4"             # or answers = ["4", "four"]; leave out for self-graded cards
+    skill = "halves"         # optional, defaults to the card id
+
+CSV (``.csv``) with columns ``id, question, answer, skill, requires`` where
+``requires`` lists prerequisite skills separated by ``;``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .policies import topological_order
+
+__all__ = ["Card", "Deck", "load_deck", "normalise_answer"]
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, trimmed, inner spaces collapsed, trailing full stop dropped."""
+    return re.sub(r"\s+", " ", str(text).strip().casefold()).rstrip(".")
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    skill: str = ""
+
+    def check(self, typed: str) -> bool:
+        """Is ``typed`` one of the accepted answers (case and spacing ignored)?"""
+        t = normalise_answer(typed)
+        return any(t == normalise_answer(a) for a in self.answers)
+
+
+@dataclass
+class Deck:
+    title: str
+    cards: list[Card]
+    prerequisites: dict[str, list[str]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def skills(self) -> list[str]:
+        return list(dict.fromkeys([*self.prerequisites, *(c.skill for c in self.cards)]))
+
+    def card(self, card_id: str) -> Card:
+        for c in self.cards:
+            if c.id == card_id:
+                return c
+        raise ConfigError(f"deck {self.title!r} has no card {card_id!r}")
+
+
+def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck:
+    if not raw_cards:
+        raise ConfigError(f"{source}: the deck has no cards; add [[cards]] entries with a question")
+    cards, seen = [], set()
+    for n, rc in enumerate(raw_cards, 1):
+        if not isinstance(rc, dict) or not str(rc.get("question", "")).strip():
+            raise ConfigError(f"{source}: card {n} has no question; every card needs question = \"...\"")
+        cid = str(rc.get("id") or f"card-{n}")
+        if cid in seen:
+            raise ConfigError(f"{source}: two cards have the id {cid!r}; ids must be distinct")
+        seen.add(cid)
+        answers = rc.get("answers", rc.get("answer", ()))
+        if isinstance(answers, (str, int, float)):
+            answers = [answers]
+        answers = tuple(str(a) for a in answers if str(a).strip())
+        cards.append(Card(cid, str(rc["question"]).strip(), answers, str(rc.get("skill") or cid)))
+    prereq = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in (prereq or {}).items()}
+    skills = list(dict.fromkeys([*prereq, *(c.skill for c in cards)]))
+    topological_order(skills, prereq)  # refuses unknown skills and cycles
+    return Deck(title, cards, prereq, source)
+
+
+def load_deck(path: str | Path) -> Deck:
+    """Read a deck from a ``.toml`` or ``.csv`` file (see the module docstring)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"deck file {str(p)!r} does not exist")
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML ({e}); fix the line it names") from None
+        return _build(str(data.get("title") or p.stem), list(data.get("cards", [])), data.get("skills", {}), str(p))
+    if p.suffix.lower() == ".csv":
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        prereq: dict[str, list[str]] = {}
+        cards = []
+        for r in rows:
+            skill = (r.get("skill") or r.get("id") or "").strip()
+            req = [x.strip() for x in (r.get("requires") or "").split(";") if x.strip()]
+            if skill:
+                prereq.setdefault(skill, [])
+                prereq[skill] = list(dict.fromkeys(prereq[skill] + req))
+            cards.append({"id": r.get("id"), "question": r.get("question"), "answer": r.get("answer") or (),
+                          "skill": skill})
+        return _build(p.stem, cards, prereq, str(p))
+    raise ConfigError(f"deck file {str(p)!r}: use a .toml or .csv file")

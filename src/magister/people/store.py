@@ -1,0 +1,60 @@
+"""SQLite persistence of study history (one row per answer), standard library only.
+
+The learner model is not stored: it is rebuilt by replaying the history, so
+a history written by one version is read by the next, and a crash loses at
+most the answer being typed (each answer is committed at once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..errors import ConfigError
+from .events import Event
+
+__all__ = ["StudyStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deck TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    card TEXT NOT NULL,
+    skill TEXT NOT NULL,
+    time REAL NOT NULL,
+    grade INTEGER NOT NULL CHECK (grade BETWEEN 1 AND 4),
+    duration REAL
+);
+CREATE INDEX IF NOT EXISTS reviews_by_learner ON reviews (deck, learner, time);
+"""
+
+
+class StudyStore:
+    """History of answers in an SQLite file: ``add`` one review, ``history`` of a learner on a deck."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None
+
+    def add(self, deck: str, learner: str, card: str, skill: str, time: float, grade: int,
+            duration: float | None = None) -> None:
+        if int(grade) not in (1, 2, 3, 4):
+            raise ConfigError(f"grade must be 1-4, got {grade!r}")
+        with self.db:
+            self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, float(time), int(grade),
+                                                            duration))
+
+    def history(self, deck: str, learner: str) -> list[Event]:
+        rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
+                               "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
+        return [Event(learner, c, (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
+
+    def close(self) -> None:
+        self.db.close()
