@@ -369,8 +369,10 @@ from .teacher import Teacher  # noqa: E402  (teacher.py never imports this modul
 
 def _as_ks(ks: Any) -> list[int]:
     try:
+        if isinstance(ks, (str, bytes)):
+            raise TypeError
         out = [int(k) for k in ks]
-    except TypeError:
+    except (TypeError, ValueError):
         raise ConfigError(f"potential_ks must be a list of component counts, e.g. [2, 3, 4], got {ks!r}") from None
     if not out or min(out) < 1 or any(float(a) != float(b) for a, b in zip(out, ks)):
         raise ConfigError(f"potential_ks must be whole numbers >= 1, e.g. list(range(2, 11)), got {ks!r}")
@@ -434,6 +436,10 @@ class MixtureTeacher(Teacher):
         """Learning progress of each component of the chosen mixture, ``(k,)``, >= 0."""
         raise NotImplementedError
 
+    def _fit_data(self, rows: np.ndarray) -> np.ndarray:
+        """The points the mixtures are fitted on, from the window's rows (oldest first)."""
+        return rows
+
     def _sub_state(self) -> dict[str, Any]:
         return {}
 
@@ -486,7 +492,7 @@ class MixtureTeacher(Teacher):
             i = stop
 
     def _refit(self) -> None:
-        X = self._window_rows()
+        X = self._fit_data(self._window_rows())
         warm = self._bank if self.warm_start else None
         bank = fit_bank(X, self.potential_ks, self.rng, warm=warm, reg=self.reg, tol=self.tol,
                         max_iter=self.max_iter)

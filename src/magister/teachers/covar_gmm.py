@@ -1,8 +1,9 @@
 """Covar-GMM: sample where score grows with time (Moulin-Frier et al., 2014).
 
 Each observed episode becomes a point ``(task, t, score)``, ``t`` being the
-episode's relative time inside the current fit window (``i / fit_rate`` for
-the ``i``-th episode of the window). After ``fit_rate`` uniform bootstrap
+episode's relative time inside the fitted window (``i / window`` for the
+``i``-th episode of the window; the window is the last ``fit_rate`` episodes
+unless ``window`` says otherwise). After ``fit_rate`` uniform bootstrap
 episodes, every ``fit_rate`` episodes a bank of full-covariance Gaussian
 mixtures (``k`` in ``potential_ks``) is fitted on the last ``fit_rate`` points
 and the lowest-AIC one kept (:mod:`magister.gmm`). A component's learning
@@ -44,8 +45,16 @@ class CovarGmm(MixtureTeacher):
         self.absolute_lp = bool(absolute_lp)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        t = ((self._count + np.arange(len(x))) % self.window) / self.window
+        # store the episode number; it becomes a relative time when the window is fitted
+        t = (self._count + np.arange(len(x))).astype(float)
         return np.concatenate([x, t[:, None], scores[:, None]], axis=1)
+
+    def _fit_data(self, rows: np.ndarray) -> np.ndarray:
+        # relative time inside the fitted window: i / window for its i-th episode
+        # (with window = fit_rate this is the reference's position in the batch)
+        out = rows.copy()
+        out[:, -2] = (rows[:, -2] - rows[0, -2]) / self.window
+        return out
 
     def _component_progress(self, weights, means, covs) -> np.ndarray:
         c = covs[:, -2, -1]

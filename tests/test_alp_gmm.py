@@ -1,0 +1,135 @@
+"""ALP-GMM: its learning-progress signal and its behaviour on small learners."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.history import History
+from magister.spaces import Box
+from magister.students import GridStudent
+from magister.teachers.alp_gmm import AlpGmm, alp_from_history
+
+
+class StripLearner:
+    """1-D tasks in [0, 1] cut into 10 cells; only cells 0-2 can be learned.
+
+    Practising a learnable cell raises its competence by ``rate``; the score is
+    the competence. The other cells always score 0.
+    """
+
+    def __init__(self, rate: float = 0.004):
+        self.competence = np.zeros(10)
+        self.rate = rate
+
+    def attempt(self, task) -> float:
+        c = min(int(float(np.asarray(task).ravel()[0]) * 10), 9)
+        if c < 3:
+            self.competence[c] = min(1.0, self.competence[c] + self.rate)
+        return float(self.competence[c])
+
+
+def test_alp_hand_worked_example():
+    h = History(1, capacity=100)
+    x = np.array([[0.0], [0.5], [1.0], [0.2], [0.8], [0.6], [0.45], [0.9]])
+    s = np.array([0.1, 0.4, 0.9, 0.2, 0.7, 0.5, 0.3, 0.75])
+    alp = alp_from_history(h, x, s)
+    # the first six arrive while the history holds 5 or fewer tasks: ALP 0
+    assert np.array_equal(alp[:6], np.zeros(6))
+    # 0.45: nearest earlier is 0.5 (score 0.4) -> |0.3 - 0.4| = 0.1
+    # 0.9: nearest earlier is 0.8 and 1.0 (both 0.1 away; 0.8 is more recent) -> |0.75 - 0.7|
+    assert alp[6] == pytest.approx(0.1)
+    assert alp[7] == pytest.approx(0.05)
+    assert len(h) == 8
+
+
+def test_alp_uses_unit_coordinates_not_raw_units():
+    space = Box([0.0, 0.0], [100.0, 1.0])
+    t = AlpGmm(space, seed=0, fit_rate=1000)
+    filler = [[0.0, 0.5], [100.0, 0.5], [0.0, 0.0], [100.0, 1.0]]
+    for task in filler:
+        t.observe(task, 0.5)
+    t.observe([50.5, 0.0], 0.2)  # nearest in raw units to the query below
+    t.observe([53.0, 0.9], 0.9)  # nearest in unit coordinates
+    t.observe([51.0, 0.9], 0.6)
+    alp = t._window_rows()[-1, -1]
+    assert alp == pytest.approx(abs(0.6 - 0.9))
+
+
+def run_strip(name: str, seed: int, episodes: int = 1500, **kwargs) -> float:
+    """Share of the last half of proposals that fall on the learnable cells."""
+    learner = StripLearner()
+    t = mg.make_teacher(name, Box([0.0], [1.0]), seed=seed, **kwargs)
+    inside = []
+    for e in range(episodes):
+        task = t.propose()
+        t.observe(task, learner.attempt(task))
+        if e >= episodes // 2:
+            inside.append(float(task[0]) < 0.3)
+    return float(np.mean(inside))
+
+
+def test_sampling_moves_toward_where_scores_improve():
+    shares = [run_strip("alp-gmm", seed, fit_rate=100) for seed in (0, 1)]
+    # uniform sampling would put 30% of the tasks on the learnable cells
+    assert min(shares) > 0.5, shares
+
+
+def test_short_grid_run_beats_uniform():
+    def mastery(name, seed, **kw):
+        student = GridStudent(seed=seed)
+        t = mg.make_teacher(name, student.space, seed=seed, **kw)
+        for _ in range(3000):
+            task = t.propose()
+            t.observe(task, student.attempt(task))
+        return student.mastery()
+
+    alp = [mastery("alp-gmm", s, fit_rate=150) for s in (0, 1)]
+    uni = [mastery("uniform", s) for s in (0, 1)]
+    assert min(alp) > max(uni), (alp, uni)
+
+
+def test_beliefs_describe_the_mixture():
+    learner = StripLearner(rate=0.02)
+    t = AlpGmm(Box([0.0], [1.0]), seed=3, fit_rate=60, random_ratio=0.25)
+    assert t.beliefs()["bootstrapping"] is True
+    for _ in range(200):
+        task = t.propose()
+        t.observe(task, learner.attempt(task))
+    b = json.loads(json.dumps(t.beliefs()))
+    assert b["bootstrapping"] is False and b["n_fits"] == 3
+    comps = b["components"]
+    assert 2 <= len(comps) <= 10
+    assert sum(c["probability"] for c in comps) == pytest.approx(0.75)
+    assert sum(c["weight"] for c in comps) == pytest.approx(1.0)
+    for c in comps:
+        assert len(c["mean"]) == 1 and len(c["covariance"]) == 1 and c["progress"] >= 0
+    # the probability of a component follows its mean ALP
+    prog = np.array([c["progress"] for c in comps])
+    prob = np.array([c["probability"] for c in comps])
+    if prog.sum() > 0:
+        assert np.allclose(prob, 0.75 * prog / prog.sum())
+
+
+def test_proposals_are_vectorised_and_clipped():
+    t = AlpGmm(Box([-1.0, 0.0], [1.0, 5.0]), seed=1, fit_rate=50)
+    learner = StripLearner()
+    for _ in range(120):
+        task = t.propose()
+        t.observe(task, learner.attempt([(task[0] + 1) / 2]))
+    many = t.propose(5000)
+    assert many.shape == (5000, 2)
+    assert (many >= [-1.0, 0.0]).all() and (many <= [1.0, 5.0]).all()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"fit_rate": 1}, {"fit_rate": 2.5}, {"random_ratio": 1.5}, {"potential_ks": [0, 2]},
+    {"potential_ks": "abc"}, {"history_size": 0}, {"window": 1},
+])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ConfigError):
+        AlpGmm(Box([0.0], [1.0]), **kwargs)
