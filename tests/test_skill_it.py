@@ -1,0 +1,120 @@
+"""Skill-It teacher: the update by hand, settings, and the graph from probe runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.data.graph import estimate_skill_graph, probe_graph
+from magister.errors import ConfigError
+
+
+def test_mixture_matches_the_formula_by_hand():
+    graph = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
+    t = mg.make_teacher("skill-it", mg.Discrete(["a", "b", "c"]), graph=graph, eta=0.5, window=2, seed=0)
+    d0 = 0.5 * np.array([1.5, 1.5, 1.0]) * 2  # no evidence yet: every skill at the initial loss 1, window 2
+    assert np.allclose(t.beliefs()["probability"], np.exp(d0) / np.exp(d0).sum())
+    t.observe("a", 0.9)  # loss 0.1
+    t.observe("b", 0.4)  # loss 0.6
+    t.observe("b", 0.2)  # loss 0.8
+    t.observe("c", 0.5)  # loss 0.5
+    t.observe("c", 0.7)  # loss 0.3
+    t.observe("c", 0.9)  # loss 0.1 (window 2: the 0.5 falls out)
+    L = np.array([2 * 0.1, 0.6 + 0.8, 0.3 + 0.1])  # sums over the window (one loss for "a": twice its mean)
+    drive = np.array([L[0] + 0.5 * L[1], L[1] + 0.5 * L[2], L[2]])
+    p = np.exp(0.5 * drive) / np.exp(0.5 * drive).sum()
+    assert np.allclose(t.beliefs()["probability"], p)
+    assert np.allclose(t.beliefs()["loss"], L)
+    draws = np.bincount(t.space.index_batch(t.propose(4000)), minlength=3) / 4000
+    assert np.abs(draws - p).max() < 0.03
+
+
+def test_target_keeps_only_the_target_columns_and_identity_chases_loss():
+    t = mg.make_teacher("skill-it", mg.Discrete(3), graph=[[1, 1, 0], [0, 1, 0], [0, 0, 1]], target=[0, 1, 0],
+                        eta=1.0, seed=0)
+    t.observe_batch([0, 1, 2], [1.0, 0.0, 0.0])
+    p = t.beliefs()["probability"]
+    assert p[0] == pytest.approx(p[1]) and p[2] < p[0], "only skill 1's loss counts; skills 0 and 1 both feed it"
+    ident = mg.make_teacher("skill-it", mg.Discrete(3), eta=3.0, seed=0)
+    ident.observe_batch([0, 1, 2], [0.9, 0.1, 0.5])
+    assert np.argmax(ident.beliefs()["probability"]) == 1
+
+
+def test_bad_settings_are_refused():
+    for kwargs in ({"graph": [[1, 0], [0, 1]]}, {"graph": [[1, -1, 0], [0, 1, 0], [0, 0, 1]]},
+                   {"eta": float("nan")}, {"window": 0}, {"initial_loss": 2.0}, {"target": [1, 1]}):
+        with pytest.raises(ConfigError):
+            mg.make_teacher("skill-it", mg.Discrete(3), **kwargs)
+
+
+def test_save_and_load_keep_the_graph():
+    t = mg.make_teacher("skill-it", mg.Discrete(2), graph=[[1, 0.5], [0, 1]], eta=0.3, seed=0)
+    t.observe(1, 0.2)
+    u = mg.loads(t.to_bytes())
+    assert u.config()["graph"] == [[1, 0.5], [0, 1]] and np.allclose(u.beliefs()["probability"],
+                                                                     t.beliefs()["probability"])
+
+
+class LinearSkills:
+    """Three regression skills on shared weights: skill 1's target needs skill 0's weights, skill 2 is separate.
+
+    f0 = u.x, f1 = (u + v).x, f2 = w.x with targets U.x, (U + V).x, W.x: training on skill 0 learns u,
+    which is half of skill 1; training on skill 2 helps nothing else.
+    """
+
+    def __init__(self, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.true = rng.normal(size=(3, 6))
+        self.true[0] *= 2.0
+        u = self.true[0]
+        self.true[1] -= (self.true[1] @ u) / (u @ u) * u  # V orthogonal to U: learning u halves skill 1's error
+        self.x = rng.normal(size=(256, 6))
+        self.params = np.zeros((3, 6))
+
+    def copy(self) -> "LinearSkills":
+        c = LinearSkills.__new__(LinearSkills)
+        c.true, c.x, c.params = self.true, self.x, self.params.copy()
+        return c
+
+    def preds(self, p: np.ndarray) -> list[np.ndarray]:
+        return [self.x @ p[0], self.x @ (p[0] + p[1]), self.x @ p[2]]
+
+    def losses(self) -> list[float]:
+        targets = self.preds(self.true)
+        return [float(np.mean((a - b) ** 2)) for a, b in zip(self.preds(self.params), targets)]
+
+    def train(self, skill: int, steps: int = 30, lr: float = 0.05) -> None:
+        u, v, w = self.true
+        for _ in range(steps):
+            p = self.params
+            if skill == 0:
+                err = self.x @ p[0] - self.x @ u
+                p[0] -= lr * self.x.T @ err / len(err)
+            elif skill == 1:
+                err = self.x @ (p[0] + p[1]) - self.x @ (u + v)
+                g = self.x.T @ err / len(err)
+                p[0] -= lr * g
+                p[1] -= lr * g
+            else:
+                err = self.x @ p[2] - self.x @ w
+                p[2] -= lr * self.x.T @ err / len(err)
+
+
+def test_probe_runs_recover_the_known_prerequisite():
+    base = LinearSkills(0)
+    graph = np.asarray(probe_graph(3, start=base.copy, train_on=lambda m, i: m.train(i),
+                                   evaluate=lambda m: m.losses()))
+    assert graph[0, 1] > 0.1, "training on skill 0 helps skill 1 (its prerequisite)"
+    assert graph[0, 2] == 0 and graph[2, 0] == 0 and graph[2, 1] == 0, "skill 2 is independent"
+    assert (np.diag(graph) > 0).all() and graph.max() == pytest.approx(1.0)
+    t = mg.make_teacher("skill-it", mg.Discrete(3), graph=graph.tolist(), seed=0)
+    assert t.config()["graph"] == graph.tolist()
+
+
+def test_estimate_checks_its_inputs():
+    assert estimate_skill_graph(lambda i: ([1, 1], [1, 1]), 2) == [[1.0, 0.0], [0.0, 1.0]]
+    with pytest.raises(ConfigError):
+        estimate_skill_graph(lambda i: ([1, 1], [1]), 2)
+    with pytest.raises(ConfigError):
+        estimate_skill_graph(lambda i: ([1, np.nan], [1, 1]), 2)
