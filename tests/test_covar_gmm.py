@@ -1,0 +1,84 @@
+"""Covar-GMM: time-score covariance as learning progress."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.spaces import Box
+from magister.teachers.covar_gmm import CovarGmm
+
+from test_alp_gmm import StripLearner, run_strip
+
+
+def test_progress_is_the_time_score_covariance():
+    t = CovarGmm(Box([0.0, 0.0], [1.0, 1.0]), seed=0)
+    covs = np.zeros((3, 4, 4))
+    covs[:, 2, 3] = covs[:, 3, 2] = [0.02, -0.01, 0.0]
+    assert np.allclose(t._component_progress(None, None, covs), [0.02, 0.0, 0.0])
+    a = CovarGmm(Box([0.0, 0.0], [1.0, 1.0]), seed=0, absolute_lp=True)
+    assert np.allclose(a._component_progress(None, None, covs), [0.02, 0.01, 0.0])
+
+
+def test_fit_points_carry_relative_time_in_the_window():
+    t = CovarGmm(Box([0.0], [1.0]), seed=0, fit_rate=10, window=20)
+    for i in range(25):
+        t.observe([i / 25], i / 25)
+    X = t._fit_data(t._window_rows())
+    assert X.shape == (20, 3)
+    assert np.allclose(X[:, 1], np.arange(20) / 20)  # oldest first, i / window
+    assert np.allclose(X[:, 2], np.arange(5, 25) / 25)  # the scores
+
+
+def test_reference_time_column_with_default_window():
+    t = CovarGmm(Box([0.0], [1.0]), seed=0, fit_rate=8)
+    for i in range(12):
+        t.observe([0.5], 0.0)
+    X = t._fit_data(t._window_rows())
+    assert np.allclose(X[:, 1], np.arange(8) / 8)
+
+
+def test_sampling_moves_toward_where_scores_improve():
+    shares = [run_strip("covar-gmm", seed, fit_rate=100) for seed in (0, 1)]
+    assert min(shares) > 0.5, shares
+
+
+def test_a_region_that_gets_worse_only_counts_with_absolute_lp():
+    """Scores fall over time on [0, 0.5) and stay flat elsewhere."""
+
+    def share_low(absolute: bool) -> float:
+        t = CovarGmm(Box([0.0], [1.0]), seed=4, fit_rate=100, random_ratio=0.0, absolute_lp=absolute)
+        e = 0
+        for _ in range(300):
+            task = t.propose()
+            e += 1
+            score = max(0.0, 1.0 - e / 300) if task[0] < 0.5 else 0.5
+            t.observe(task, score)
+        return float((t.propose(2000)[:, 0] < 0.5).mean())
+
+    assert share_low(True) > 0.8
+    assert share_low(False) < share_low(True)
+
+
+def test_beliefs_are_json_and_name_progress():
+    learner = StripLearner(rate=0.02)
+    t = CovarGmm(Box([0.0], [1.0]), seed=2, fit_rate=50)
+    for _ in range(120):
+        task = t.propose()
+        t.observe(task, learner.attempt(task))
+    b = json.loads(json.dumps(t.beliefs()))
+    assert b["teacher"] == "covar-gmm" and b["n_fits"] == 2
+    assert sum(c["probability"] for c in b["components"]) + b["uniform_probability"] == pytest.approx(1.0)
+
+
+def test_registered_and_batch_proposals_in_space():
+    t = mg.make_teacher("covar-gmm", Box([0.0, 2.0], [1.0, 3.0]), seed=0, fit_rate=30)
+    learner = StripLearner()
+    for _ in range(3):
+        tasks = t.propose(40)
+        t.observe_batch(tasks, [learner.attempt([x[0]]) for x in tasks])
+    out = t.propose(1000)
+    assert out.shape == (1000, 2) and (out[:, 1] >= 2.0).all() and (out[:, 1] <= 3.0).all()
