@@ -389,8 +389,9 @@ class MixtureTeacher(Teacher):
     bank of mixtures (one per ``k`` in ``potential_ks``) is refitted on the
     window and the lowest-AIC one is kept. Proposals: with probability
     ``random_ratio`` uniform, otherwise a component drawn in proportion to the
-    subclass's per-component learning progress, then a Gaussian draw of the
-    task coordinates, clipped to the space.
+    subclass's per-component learning progress (raised to ``progress_power``,
+    1 in the published algorithms), then a Gaussian draw of the task
+    coordinates, clipped to the space.
 
     Subclasses define ``_extra`` (number of measured columns), ``_rows(x, s)``
     and ``_component_progress(weights, means, covs)``.
@@ -402,8 +403,11 @@ class MixtureTeacher(Teacher):
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  window: int | None = None, bootstrap: int | None = None, warm_start: bool = True,
-                 reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100):
+                 reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100, progress_power: float = 1.0):
         super().__init__(space, seed=seed, score_range=score_range)
+        if not float(progress_power) > 0:
+            raise ConfigError(f"progress_power must be > 0 (1 = sample in proportion to progress); got {progress_power!r}")
+        self.progress_power = float(progress_power)
         if isinstance(fit_rate, bool) or int(fit_rate) != fit_rate or fit_rate < 2:
             raise ConfigError(f"fit_rate is the number of episodes between refits, a whole number >= 2; got {fit_rate!r}")
         if not 0.0 <= float(random_ratio) <= 1.0:
@@ -503,9 +507,10 @@ class MixtureTeacher(Teacher):
     def _use(self, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> None:
         self._weights, self._means, self._covs = weights, means, covs
         self._progress = np.maximum(np.asarray(self._component_progress(weights, means, covs), float), 0.0)
-        total = self._progress.sum()
+        score = self._progress if self.progress_power == 1.0 else self._progress ** self.progress_power
+        total = score.sum()
         k = len(weights)
-        self._probs = self._progress / total if total > 0 else np.full(k, 1.0 / k)
+        self._probs = score / total if total > 0 else np.full(k, 1.0 / k)
         self._chols = _cholesky(covs[:, : self.d, : self.d])
         self._task_means = means[:, : self.d].copy()
         self._cdf = np.cumsum(self._probs)
