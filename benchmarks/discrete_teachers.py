@@ -6,7 +6,8 @@ Every registered discrete teacher (plus uniform sampling) trains a fresh
 table gives, per student variant and teacher, medians over seeds with
 [min-max]:
 
-* ``final``: share of the *learnable* skills mastered at the end;
+* ``@1/4``: share of the *learnable* skills mastered after a quarter of the episodes;
+* ``final``: the same at the end;
 * ``steps to 90%``: first episode (checked every ``--every``) at which 90% of
   the learnable skills are mastered (``>N`` if never, with how many seeds got there);
 * ``unlearnable``: share of all episodes spent on unlearnable skills
@@ -87,15 +88,18 @@ def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
         kwargs["stages"] = _script(student)
     teacher = mg.make_teacher(name, student.space, seed=seed, **kwargs)
     reached = None
+    quarter = float("nan")
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
         task = teacher.propose()
         teacher.observe(task, student.attempt(task))
         if reached is None and step % every == 0 and student.learnable_mastery() >= 0.9 - 1e-9:
             reached = step
+        if step == steps // 4:
+            quarter = student.learnable_mastery()
     elapsed = time.perf_counter() - t0
     unl = float(student.practice[~student.learnable].sum() / steps) if (~student.learnable).any() else 0.0
-    return {"variant": variant, "teacher": teacher_label, "seed": seed, "final": student.learnable_mastery(),
+    return {"variant": variant, "teacher": teacher_label, "seed": seed, "final": student.learnable_mastery(), "quarter": quarter,
             "reached": reached, "unlearnable": unl, "seconds": elapsed,
             "share_unlearnable_uniform": float(np.mean(~student.learnable))}
 
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
 
     print(f"SkillStudent, {args.steps} episodes, {args.seeds} seeds; medians [min-max] over seeds")
-    header = f"{'variant':<12} {'teacher':<14} {'final (learnable)':>19} {'steps to 90%':>18} {'unlearnable':>17} {'ms/1k ep':>9}"
+    header = f"{'variant':<12} {'teacher':<14} {'@1/4 (learnable)':>19} {'final (learnable)':>19} {'steps to 90%':>18} {'unlearnable':>17} {'ms/1k ep':>9}"
     print(header)
     print("-" * len(header))
     for v in args.variants:
@@ -141,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 steps_s = f">{args.steps} ({len(got)}/{len(rows)} got there)"
             ms = statistics.median(r["seconds"] for r in rows) / args.steps * 1e6
-            print(f"{v:<12} {t:<14} {_fmt([r['final'] for r in rows]):>19} {steps_s:>18} "
+            print(f"{v:<12} {t:<14} {_fmt([r['quarter'] for r in rows]):>19} {_fmt([r['final'] for r in rows]):>19} "
+                  f"{steps_s:>18} "
                   f"{_fmt([r['unlearnable'] for r in rows]):>17} {ms:9.1f}")
         print()
     print(f"wall time {wall:.1f} s with {args.workers} workers (shared CPU: timings are noisy)")
