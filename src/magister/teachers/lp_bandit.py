@@ -20,9 +20,10 @@ evenly over them), so a new task is never ignored because it has no LP yet.
 
 Score noise looks like progress: with 0/1 outcomes a task stuck at a 10%
 success rate makes ``|fast - slow|`` jump at every lucky success, and the
-reference bandit ends up practising it (the "noisy TV" problem; on the
-``SkillStudent`` benchmark it spent up to half its episodes on an unlearnable
-skill). ``denoise=k`` subtracts ``k`` times the standard deviation that
+bandit ends up practising it (the "noisy TV" problem; on the ``SkillStudent``
+benchmark, proportional weights without a noise discount spent about half of
+all episodes on an unlearnable skill, and the reference settings 13%, more
+than uniform sampling's 10%). ``denoise=k`` subtracts ``k`` times the standard deviation that
 ``fast - slow`` would have from noise alone (estimated from each task's score
 variance, see :meth:`magister.averages.TaskAverages.noise`), keeping only
 progress that stands out of the noise.
