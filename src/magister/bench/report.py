@@ -175,8 +175,8 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
 
 
 _LEGEND = {
-    "mastered %": "cells mastered at the end, median [min, max] over seeds",
-    "learnable %": "the same among the cells that can be learned",
+    "mastered %": "share of the student's cells (or skills) mastered at the end, median [min, max] over seeds",
+    "learnable %": "the same among those that can be learned",
     "published": "the reference code's figure for each of its seeds on the default grid after 20,000 episodes",
     "µs/episode": "teacher time (propose + observe) per episode, median (mean, which includes refits)",
     "teacher s/run": "total teacher time per run, median [min, max]",
@@ -253,7 +253,7 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
         for t in teachers:
             if t in refs and t in panels[s] and int(refs[t]["episodes"]) == int(results["config"]["episodes"]):
                 reference.setdefault(s, {})[t] = (float(refs[t]["episodes"]), float(np.median(refs[t]["values"])))
-    path = plots.learning_curves_figure(panels, out / "curves.png", ylabel="cells mastered (%)", ylim=(0, 100),
+    path = plots.learning_curves_figure(panels, out / "curves.png", ylabel="mastered (%)", ylim=(0, 100),
                                         reference=reference, colors=colors, band_kind="minmax")
     figures.append(("Learning curves: median across seeds, band = min-max; stars = published medians",
                     out / "curves.png"))
@@ -270,9 +270,9 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
         if cur:
             lpanels[s] = cur
     if lpanels:
-        plots.learning_curves_figure(lpanels, out / "curves-learnable.png", ylabel="learnable cells mastered (%)",
+        plots.learning_curves_figure(lpanels, out / "curves-learnable.png", ylabel="learnable tasks mastered (%)",
                                      ylim=(0, 100), colors=colors)
-        figures.append(("Mastery of the learnable cells only", out / "curves-learnable.png"))
+        figures.append(("Mastery of the learnable cells (or skills) only", out / "curves-learnable.png"))
 
     # teacher overhead per evaluation window
     opanels = {}
@@ -317,7 +317,7 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
                 mpanels[t] = plots.mixture_from_samples(j["samples"]["episode"], j["samples"]["x"],
                                                         int(smp["n_tasks"]), bins=20, total=total)
             p = out / f"mixture-{_safe(s)}.png"
-            plots.mixture_over_time_figure(mpanels, p)
+            plots.mixture_over_time_figure(mpanels, p, names=smp.get("names"))
             figures.append((f"{s}: share of each task proposed over time, seed {any_job['seed']}", p))
         if all(j.get("grid_snapshots") for j in first.values()):
             grid = any_job["grid"]
@@ -348,12 +348,13 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool = True) -> Path:
+def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool = True,
+                 figures: bool = True) -> Path:
     """Write ``report.md`` (and ``report.html``) with the table and figures; return the markdown path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(results)
-    figures = make_figures(results, out)
+    figures_ = make_figures(results, out) if figures else []
     md = ["# magister bench report", "", *_fmt_config(results), "", "## Final mastery", "",
           f"After {results['config']['episodes']} episodes. {table_legend(rows)}", "", summary_markdown(rows), ""]
     skipped = results.get("skipped") or []
@@ -364,14 +365,14 @@ def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool 
         md += ["Failed jobs:", ""] + [f"- {r['teacher']} x {r['student']}: {'; '.join(r['errors'])}" for r in failed]
         md += [""]
     md += ["## Figures", ""]
-    for caption, path in figures:
+    for caption, path in figures_:
         md += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     md += ["## Files", "", "- `results.json`: every job (curves, overheads, sampled tasks, grid snapshots)",
            "- `curves.csv`: one row per job and evaluation point", ""]
     mpath = out / "report.md"
     mpath.write_text("\n".join(md))
     if html_report:
-        _write_html(results, rows, figures, out / "report.html")
+        _write_html(results, rows, figures_, out / "report.html")
     return mpath
 
 
@@ -390,6 +391,6 @@ def _write_html(results: dict[str, Any], rows: Sequence[dict[str, Any]], figures
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:nth-child(-n+2),th{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
-<h1>magister bench report</h1><ul>{cfg}</ul><h2>Final mastery (% of cells, median [min, max] over seeds)</h2>
+<h1>magister bench report</h1><ul>{cfg}</ul><h2>Final mastery (%, median [min, max] over seeds)</h2><p>{html.escape(table_legend(rows))}</p>
 <table><tr>{head}</tr>{body}</table>{''.join(figs)}</body></html>"""
     path.write_text(doc)

@@ -282,6 +282,7 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
         },
         "wall_s": wall,
         "samples": {"episode": sample_ep, "finite": finite, "n_tasks": space.n,
+                    "names": list(space.task_names()) if finite and space.n <= 100 else None,
                     "dim": int(space.dim), "x": sample_x},
         "grid": grid,
         "grid_snapshots": snapshots or None,
