@@ -42,7 +42,7 @@ class PPO:
 
     def __init__(self, obs_dim: int, n_actions: int, *, seed: int = 0, hidden: int = 64, lr: float = 1e-3,
                  gamma: float = 0.98, lam: float = 0.95, clip: float = 0.2, epochs: int = 4,
-                 minibatch: int = 512, ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
+                 minibatch: int = 128, ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
                  threads: int = 1):
         torch.set_num_threads(threads)
         with torch.random.fork_rng():

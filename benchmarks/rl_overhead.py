@@ -1,0 +1,122 @@
+"""Throughput cost of the teacher in the loop, with N subprocess workers (AsyncVectorEnv).
+
+One run measures, on a 100-step dummy env (no work per step), episodes per
+second of:
+
+* ``no teacher``: a plain ``gymnasium.vector.AsyncVectorEnv`` (default
+  next-step autoreset), no curriculum at all;
+* ``uniform`` / ``alp-gmm``: :class:`~magister.rl.CurriculumVectorEnv` over the
+  same env in async mode, the teacher in the main process proposing every
+  task and observing every outcome (batched).
+
+Two episode-length settings: ``fixed`` (every episode is 100 steps, so the
+sub-envs end together) and ``varied`` (50 to 150 steps, so episodes end on
+different steps and some sub-env resets on most steps: the worst case).
+Each cell is the median of ``--repeats`` runs; "kept" is the teacher path's
+share of the no-teacher throughput (target: at least 50%).
+
+Usage::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/rl_overhead.py
+    python benchmarks/rl_overhead.py --quick
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+class DummyEnv(gym.Env):
+    """No work per step; an episode lasts 100 steps (or 50-150 when ``varied``); takes a task in the options."""
+
+    def __init__(self, varied: bool = False):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.varied = varied
+        self._obs = np.zeros(4, dtype=np.float32)
+        self.t, self.length = 0, 100
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if options and "task" in options:
+            self._obs[:2] = options["task"]
+        self.t = 0
+        self.length = int(self.np_random.integers(50, 151)) if self.varied else 100
+        return self._obs, {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        return self._obs, 0.0, False, done, ({"is_success": True} if done else {})
+
+
+def make_dummy(varied: bool):
+    return lambda: DummyEnv(varied)
+
+
+def measure(kind: str, n_workers: int, varied: bool, steps: int) -> float:
+    import magister as mg
+    from magister.rl import CurriculumVectorEnv
+
+    fns = [make_dummy(varied)] * n_workers
+    if kind == "no teacher":
+        venv = gym.vector.AsyncVectorEnv(fns)
+    else:
+        kwargs = {"fit_rate": 150} if kind == "alp-gmm" else {}
+        teacher = mg.make_teacher(kind, mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, **kwargs)
+        venv = CurriculumVectorEnv(fns, teacher, vectorization="async")
+    actions = np.zeros(n_workers, dtype=np.int64)
+    venv.reset(seed=0)
+    for _ in range(200):  # warm up (and let ALP-GMM leave its bootstrap)
+        venv.step(actions)
+    episodes = 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = venv.step(actions)
+        episodes += int(np.sum(term | trunc))
+    dt = time.perf_counter() - t0
+    venv.close()
+    return episodes / dt
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--steps", type=int, default=3000, help="vector steps timed per measurement")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--teachers", nargs="+", default=["uniform", "alp-gmm"])
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    if args.quick:
+        args.workers, args.steps, args.repeats = [2], 400, 1
+    kinds = ["no teacher"] + args.teachers
+    print(f"episodes/s, median of {args.repeats} (min-max); {os.cpu_count()} CPUs shared with other jobs\n")
+    header = f"{'lengths':8} {'workers':>7} " + " ".join(f"{k:>22}" for k in kinds) + \
+             " " + " ".join(f"{'kept ' + k:>14}" for k in args.teachers)
+    print(header)
+    print("-" * len(header))
+    for varied in (False, True):
+        for n in args.workers:
+            res: dict[str, list[float]] = {k: [] for k in kinds}
+            for _ in range(args.repeats):
+                for k in kinds:  # interleaved, so load changes hit every column alike
+                    res[k].append(measure(k, n, varied, args.steps))
+            med = {k: statistics.median(v) for k, v in res.items()}
+            cells = " ".join(f"{med[k]:9.0f} ({min(res[k]):.0f}-{max(res[k]):.0f})".rjust(22) for k in kinds)
+            kept = " ".join(f"{100 * med[t] / med['no teacher']:13.0f}%" for t in args.teachers)
+            print(f"{'varied' if varied else 'fixed':8} {n:7d} {cells} {kept}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

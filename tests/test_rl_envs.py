@@ -1,0 +1,89 @@
+"""The parametric envs: registration, task checks, fixed test sets, learnable and unlearnable regions."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import magister as mg
+from magister.rl.envs import ENVS, CliffWalk, PointGap, evaluate, mastered
+
+CLASSES = [CliffWalk, PointGap]
+
+
+@pytest.mark.parametrize("env_id", sorted(ENVS))
+def test_registered_and_passes_the_gymnasium_checker(env_id):
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=0, options={"task": env.unwrapped.task_space.sample(np.random.default_rng(0))})
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_bad_task_is_refused_and_changes_nothing(cls):
+    env = cls()
+    good = np.array([0.3, 0.7])
+    env.reset(seed=0, options={"task": good})
+    for bad in ([1.5, 0.5], [0.5], [np.nan, 0.1], "hard"):
+        with pytest.raises(mg.InvalidTaskError):
+            env.reset(options={"task": bad})
+        with pytest.raises(mg.InvalidTaskError):
+            env.set_task(bad)
+    np.testing.assert_array_equal(env.task, good)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_test_set_is_fixed(cls):
+    a, b = cls.test_set(), cls.test_set()
+    assert a.shape == (100, 2)
+    np.testing.assert_array_equal(a, b)
+    rng = np.random.Generator(np.random.PCG64(12345))  # the documented recipe
+    np.testing.assert_array_equal(a, cls.task_space.from_unit_batch(rng.random((100, 2))))
+    assert all(cls.task_space.contains(t) for t in a)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_gym_env_and_batched_dynamics_agree(cls):
+    env = cls()
+    task = np.array([0.4, 0.3]) if cls is CliffWalk else np.array([0.3, 0.9])
+    successes = []
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed, options={"task": task})
+        done = False
+        while not done:
+            obs, r, term, trunc, info = env.step(int(cls.oracle(obs[None])[0]))
+            done = term or trunc
+        successes.append(info["is_success"])
+    batched = evaluate(cls, cls.oracle, task[None], episodes=200, seed=0)[0]
+    assert abs(np.mean(successes) - batched) < 0.3
+
+
+def test_cliffwalk_regions():
+    easy = np.array([[0.0, 0.0], [0.3, 0.1], [1.0, 0.0]])
+    hard = np.array([[0.5, 0.9], [0.8, 0.8], [1.0, 0.6], [0.3, 1.0]])
+    assert evaluate(CliffWalk, CliffWalk.oracle, easy, episodes=20).min() == 1.0
+    # unlearnable: even the best walker fails
+    assert evaluate(CliffWalk, CliffWalk.oracle, hard, episodes=50).max() < 0.05
+    # sparse: a random walker almost never succeeds beyond the first cells
+    rng = np.random.default_rng(0)
+    far = np.array([[0.5, 0.0], [1.0, 0.0]])
+    assert evaluate(CliffWalk, lambda o: rng.integers(0, 3, len(o)), far, episodes=200).max() < 0.02
+
+
+def test_pointgap_regions():
+    rng = np.random.default_rng(0)
+    wide = np.array([[0.5, 1.0], [0.45, 0.9]])
+    narrow_far = np.array([[0.0, 0.7], [1.0, 0.7]])
+    closed = np.array([[0.5, 0.4], [0.1, 0.2], [0.9, 0.0]])
+    assert evaluate(PointGap, PointGap.oracle, np.vstack([wide, narrow_far]), episodes=20).min() >= 0.9
+    assert evaluate(PointGap, PointGap.oracle, closed, episodes=50).max() == 0.0  # no gap: cannot be learned
+    random = evaluate(PointGap, lambda o: rng.integers(0, 4, len(o)), np.vstack([wide, narrow_far]), episodes=100)
+    assert random.max() < 0.1  # sparse
+
+
+def test_oracle_masters_a_real_share_but_not_all():
+    for cls in CLASSES:
+        share = mastered(evaluate(cls, cls.oracle, cls.test_set(), episodes=10))
+        assert 0.3 < share < 0.9

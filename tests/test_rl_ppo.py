@@ -1,0 +1,64 @@
+"""The PPO student learns a little in seconds; the SB3 example runs on a tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.rl import CurriculumVectorEnv
+from magister.rl.envs import CliffWalk, evaluate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EASY = mg.Box([0.0, 0.0], [0.12, 0.1])  # goals 2 to 4 cells away, light wind
+
+
+def test_ppo_learns_easy_cliffwalk_tasks():
+    from magister.rl.ppo import PPO
+
+    teacher = mg.make_teacher("uniform", EASY, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 8, teacher)
+    agent = PPO(4, 3, seed=0)
+    tasks = EASY.sample(np.random.default_rng(1), 20)
+    before = evaluate(CliffWalk, agent.policy(greedy=False), tasks, episodes=10).mean()
+    agent.learn(venv, total_steps=12_000)
+    after = evaluate(CliffWalk, agent.policy(greedy=True), tasks, episodes=10).mean()
+    assert before < 0.2
+    assert after > 0.35 and after > before + 0.25
+    assert teacher.n_observed > 500
+
+
+def test_ppo_is_deterministic_given_a_seed():
+    from magister.rl.ppo import PPO
+
+    def run():
+        teacher = mg.make_teacher("uniform", EASY, seed=0)
+        agent = PPO(4, 3, seed=3)
+        agent.learn(CurriculumVectorEnv([CliffWalk] * 2, teacher), total_steps=600, n_steps=32)
+        return agent.act(CliffWalk.obs_batch(CliffWalk.init_batch(CliffWalk.test_set(), None, 30)), greedy=True)
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sb3_example_smoke():
+    pytest.importorskip("stable_baselines3")
+    teacher, model = _load("rl_sb3").main(steps=1024, n_envs=2)
+    assert teacher.n_observed > 10
+    assert model.num_timesteps >= 1024
+
+
+def test_vector_example_smoke():
+    share = _load("rl_vector").main(steps=2000)
+    assert 0.0 <= share <= 1.0
