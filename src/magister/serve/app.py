@@ -135,7 +135,20 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
             await anyio.to_thread.run_sync(service.close)
             engine.dispose()
 
+    def strict_query(request: Request) -> None:
+        """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored)."""
+        route = request.scope.get("route")
+        dependant = getattr(route, "dependant", None)
+        if dependant is None or not request.query_params:
+            return
+        allowed = {q.alias for q in dependant.query_params}
+        unknown = sorted(set(request.query_params.keys()) - allowed)
+        if unknown:
+            raise ServiceError(f"unknown query parameter(s) {', '.join(repr(u) for u in unknown)}; this endpoint "
+                               f"takes {', '.join(sorted(allowed)) or 'none'}", status=422)
+
     app = FastAPI(title="magister teacher service", version="1", lifespan=lifespan,
+                  dependencies=[Depends(strict_query)],
                   description="Curricula (a task space plus a teacher) behind an HTTP API, durable, with a live "
                               "dashboard at /dashboard. Send 'Authorization: Bearer <token>'.")
     app.state.service = service
