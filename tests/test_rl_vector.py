@@ -29,10 +29,11 @@ class CountingRecorder(Recorder):
 
 
 @pytest.mark.parametrize("vectorization", ["sync", "async"])
-def test_every_finished_episode_is_observed_exactly_once_with_its_task(vectorization):
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_every_finished_episode_is_observed_exactly_once_with_its_task(vectorization, prefetch):
     teacher = CountingRecorder()
     # the score encodes the task the sub-env ran, so a mismatched pair would show
-    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, vectorization=vectorization,
+    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, vectorization=vectorization, prefetch=prefetch,
                                score=lambda ep: float(ep.task[0]))
     rng = np.random.default_rng(0)
     venv.reset(seed=0)
@@ -45,12 +46,21 @@ def test_every_finished_episode_is_observed_exactly_once_with_its_task(vectoriza
         steps_with_ends += ends > 0
         if ends:
             assert infos["_final_obs"].sum() == ends
+            for i in np.flatnonzero(term | trunc):
+                assert infos["final_obs"][i] is not None
     venv.close()
     assert finished > 50
     assert len(teacher.observed) == finished == venv.n_reported == teacher.inner.n_observed
     assert teacher.observe_calls == steps_with_ends  # one batched call per step with endings
-    assert teacher.propose_calls == steps_with_ends + 1  # plus the first reset
-    assert len(teacher.proposed) == finished + 4 == venv.n_assigned
+    if prefetch == 0:
+        assert teacher.propose_calls == steps_with_ends + 1  # plus the first reset
+        assert len(teacher.proposed) == finished + 4 == venv.n_assigned
+        assert venv.n_extra_calls == steps_with_ends
+    else:
+        assert venv.n_assigned == finished + 4
+        # tasks still queued were proposed but not run yet
+        assert len(teacher.proposed) == finished + 4 + sum(len(q) for q in venv._queues)
+        assert venv.n_extra_calls < steps_with_ends
     # each observed task was proposed, in the right pair, never twice
     proposed = {tuple(np.round(t, 12)) for t in teacher.proposed}
     seen = [tuple(np.round(t, 12)) for t, _ in teacher.observed]
@@ -59,10 +69,11 @@ def test_every_finished_episode_is_observed_exactly_once_with_its_task(vectoriza
         assert score == pytest.approx(task[0])
 
 
-def test_sync_and_async_agree():
+@pytest.mark.parametrize("prefetch", [0, 3])
+def test_sync_and_async_agree(prefetch):
     def run(vec):
         teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=3)
-        venv = CurriculumVectorEnv([CliffWalk] * 3, teacher, vectorization=vec)
+        venv = CurriculumVectorEnv([CliffWalk] * 3, teacher, vectorization=vec, prefetch=prefetch)
         obs, _ = venv.reset(seed=5)
         out = [obs]
         for t in range(60):
@@ -98,6 +109,20 @@ def test_config_errors():
         CurriculumVectorEnv([CliffWalk], teacher, vectorization="threads")
     with pytest.raises(ConfigError):
         CurriculumVectorEnv([], teacher)
+    with pytest.raises(ConfigError):
+        CurriculumVectorEnv([CliffWalk], teacher, prefetch=-1)
+
+
+def test_prefetch_reset_mid_run_drops_the_old_queue():
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, prefetch=2)
+    venv.reset(seed=0)
+    venv.step(np.array([1, 1]))  # both stop: they start their first queued task
+    venv.reset(seed=1)  # queues replaced
+    for _ in range(5):
+        venv.step(np.array([1, 1]))
+    assert teacher.n_observed == 2 + 10
+    np.testing.assert_allclose(np.array(venv.get_attr("task")), np.array(venv.tasks))
 
 
 def test_factory_mode_in_a_vector_env():

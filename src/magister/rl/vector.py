@@ -14,6 +14,10 @@ with which task each sub-env resets:
    "magister_tasks": {i: (id, task)}})`` call (one more round trip, only on steps
    where some episode ended; all finished sub-envs reset in parallel).
 
+With ``prefetch=q`` each sub-env instead keeps ``q`` tasks queued and the
+inner vector env's own same-step autoreset starts the next episode inside the
+worker; queues are topped up in one batched call only when one runs empty.
+
 No polling thread, no per-reset request. Each task carries an id and the
 outcome is matched to it, so an outcome is never lost nor counted twice (a
 mismatch raises). Outwardly the env follows Gymnasium's ``SAME_STEP``
@@ -33,7 +37,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from ..errors import ConfigError
-from .wrapper import SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper
+from collections import deque
+
+from .wrapper import NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -53,6 +59,12 @@ class CurriculumVectorEnv(VectorEnv):
         task_mode: how a sub-env takes its task ("options", "set_task", "factory").
         score: how an episode becomes a score (see :mod:`magister.rl.scores`).
         vectorization: "sync" (one process) or "async" (one subprocess per env).
+        prefetch: 0 (default) proposes each task when its episode starts (one
+            extra batched reset call on steps where episodes end). ``prefetch=q``
+            keeps ``q`` tasks queued inside every sub-env; a finished sub-env
+            starts its next episode at once inside the worker, and queues are
+            topped up (one batched call) only when one runs empty: fewer round
+            trips, tasks proposed up to ``q`` episodes ahead.
         **vector_kwargs: passed to ``SyncVectorEnv`` / ``AsyncVectorEnv``
             (e.g. ``shared_memory``, ``context``); ``autoreset_mode`` is managed here.
     """
@@ -67,8 +79,11 @@ class CurriculumVectorEnv(VectorEnv):
         task_mode: str = "options",
         score: Any = "success",
         vectorization: str = "sync",
+        prefetch: int = 0,
         **vector_kwargs: Any,
     ):
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ConfigError(f"prefetch must be a whole number >= 0, got {prefetch!r}")
         if not (hasattr(teacher, "propose") and hasattr(teacher, "observe_batch")):
             raise ConfigError(f"CurriculumVectorEnv needs a teacher with propose(k) and observe_batch(), got {teacher!r}")
         if "autoreset_mode" in vector_kwargs:
@@ -81,7 +96,8 @@ class CurriculumVectorEnv(VectorEnv):
         space = getattr(teacher, "space", None)
         fns = [partial(_make_sub, fn, i, task_mode, score, space) for i, fn in enumerate(env_fns)]
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
-        self.env = cls(fns, autoreset_mode=AutoresetMode.DISABLED, **vector_kwargs)
+        mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
+        self.env = cls(fns, autoreset_mode=mode, **vector_kwargs)
         self.teacher = teacher
         self.num_envs = self.env.num_envs
         self.observation_space = self.env.observation_space
@@ -93,6 +109,10 @@ class CurriculumVectorEnv(VectorEnv):
         self.tasks: list[Any] = [None] * self.num_envs
         self._ids = np.full(self.num_envs, -1, dtype=np.int64)
         self._next_id = 0
+        self.prefetch = prefetch
+        self._queues: list[deque[tuple[int, Any]]] = [deque() for _ in range(self.num_envs)]
+        #: batched calls made to the sub-envs besides step (resets and queue refills)
+        self.n_extra_calls = 0
         #: outcomes passed to the teacher so far
         self.n_reported = 0
         #: tasks handed to sub-envs so far
@@ -110,6 +130,29 @@ class CurriculumVectorEnv(VectorEnv):
             self._next_id += 1
         self.n_assigned += len(idx)
         return sent
+
+    def _refill(self, replace: bool = False) -> None:
+        """Top every sub-env's queue up to ``prefetch`` tasks in one propose and one call."""
+        if replace:
+            for q in self._queues:
+                q.clear()
+        need = {i: self.prefetch - len(q) for i, q in enumerate(self._queues) if len(q) < self.prefetch}
+        total = sum(need.values())
+        if total == 0:
+            return
+        new = self.teacher.propose(total)
+        sent: dict[int, list[tuple[int, Any]]] = {}
+        j = 0
+        for i, m in need.items():
+            sent[i] = []
+            for _ in range(m):
+                item = (self._next_id, new[j])
+                self._next_id += 1
+                j += 1
+                sent[i].append(item)
+                self._queues[i].append(item)
+        self.env.call("queue_tasks", sent, replace)
+        self.n_extra_calls += 1
 
     def _collect(self, done: np.ndarray, infos: dict[str, Any]) -> tuple[np.ndarray, list[Any], np.ndarray]:
         idx = np.flatnonzero(done)
@@ -134,13 +177,18 @@ class CurriculumVectorEnv(VectorEnv):
         else:
             mask = np.ones(self.num_envs, dtype=bool)
         opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
-        return self.env.reset(seed=seed, options=opts)
+        out = self.env.reset(seed=seed, options=opts)
+        if self.prefetch:
+            self._refill(replace=True)
+        return out
 
     def step(self, actions: Any):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         done = np.logical_or(terminated, truncated)
         if not done.any():
             return obs, rewards, terminated, truncated, infos
+        if self.prefetch:
+            return self._step_prefetched(obs, rewards, terminated, truncated, infos, done)
         idx, tasks, scores = self._collect(done, infos)
         self.teacher.observe_batch(tasks, scores)
         self.n_reported += len(idx)
@@ -150,10 +198,28 @@ class CurriculumVectorEnv(VectorEnv):
             final_obs[i] = deepcopy(single[i])
         opts = {"reset_mask": done.copy(), TASKS_OPTION: self._assign(idx)}
         new_obs, _ = self.env.reset(options=opts)
+        self.n_extra_calls += 1
         out = dict(infos)
         out["final_obs"], out["_final_obs"] = final_obs, done.copy()
         out["final_info"], out["_final_info"] = infos, done.copy()
         return new_obs, rewards, terminated, truncated, out
+
+    def _step_prefetched(self, obs, rewards, terminated, truncated, infos, done):
+        # the inner vector env already reset the finished sub-envs (same step, no options):
+        # each took the first task of its queue and says which in its reset info
+        idx, tasks, scores = self._collect(done, infos.get("final_info", {}))
+        self.teacher.observe_batch(tasks, scores)
+        self.n_reported += len(idx)
+        started = infos.get("_" + NEXT_ID_KEY)
+        for i in idx:
+            task_id, task = self._queues[i].popleft()
+            if started is None or not started[i] or int(infos[NEXT_ID_KEY][i]) != task_id:
+                raise RuntimeError(f"sub-env {i} did not start its queued task {task_id}")
+            self._ids[i], self.tasks[int(i)] = task_id, task
+        self.n_assigned += len(idx)
+        if any(len(q) == 0 for q in self._queues):
+            self._refill()
+        return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         self.env.close(**kwargs)

@@ -35,13 +35,15 @@ from ..errors import ConfigError
 from ..spaces import Space
 from .scores import Episode, as_score_fn
 
-__all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "TASKS_OPTION"]
+__all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "NEXT_ID_KEY", "TASKS_OPTION"]
 
 TASK_MODES = ("options", "set_task", "factory")
 #: final-info key holding the episode's score (export mode and owning mode alike)
 SCORE_KEY = "magister_score"
 #: final-info key holding the id the vector env gave the task (to match outcomes to tasks)
 TASK_ID_KEY = "magister_task_id"
+#: reset-info key: the id of the task the episode started with (when the vector env gave one)
+NEXT_ID_KEY = "magister_next_task_id"
 #: reset-option key through which a vector env sends per-sub-env tasks: {index: (task_id, task)}
 TASKS_OPTION = "magister_tasks"
 
@@ -111,6 +113,8 @@ class CurriculumWrapper(gym.Wrapper):
             )
         super().__init__(env)
         self._pushed: list[Any] = []
+        #: tasks queued by a vector env in prefetch mode: [(task_id, task), ...]
+        self._queue: list[tuple[int, Any]] = []
         self.task: Any = None
         self.task_id: int | None = None
         self._return = 0.0
@@ -127,6 +131,19 @@ class CurriculumWrapper(gym.Wrapper):
             task = self.task_space.validate(task)
         self._pushed.append(task)
 
+    def queue_tasks(self, sent: dict[int, list[tuple[int, Any]]], replace: bool = False) -> int:
+        """Queue ``sent[self.index]`` (a list of ``(task_id, task)``) for the next episodes; returns the queue length.
+
+        Used by :class:`~magister.rl.vector.CurriculumVectorEnv` with ``prefetch``:
+        the vector env's own same-step autoreset (inside the worker, no options)
+        then starts the next episode with the first queued task, so a finished
+        episode costs no extra round trip.
+        """
+        if replace:
+            self._queue.clear()
+        self._queue.extend((int(i), t) for i, t in sent.get(self.index, []))
+        return len(self._queue)
+
     def _next_task(self, options: dict[str, Any]) -> tuple[Any, int | None]:
         if "task" in options:
             return options.pop("task"), None
@@ -137,6 +154,9 @@ class CurriculumWrapper(gym.Wrapper):
             if self.index in sent:
                 task_id, task = sent[self.index]
                 return task, int(task_id)
+        if self._queue:
+            task_id, task = self._queue.pop(0)
+            return task, task_id
         if self._pushed:
             return self._pushed.pop(0), None
         if self.teacher is not None:
@@ -164,6 +184,9 @@ class CurriculumWrapper(gym.Wrapper):
         obs, info = self.env.reset(seed=seed, options=opts if opts else None)
         self.task, self.task_id = task, task_id
         self._return, self._length, self._running = 0.0, 0, True
+        if task_id is not None:
+            info = dict(info)
+            info[NEXT_ID_KEY] = task_id
         return obs, info
 
     def step(self, action: Any):
