@@ -511,9 +511,31 @@ class MixtureTeacher(Teacher):
         total = score.sum()
         k = len(weights)
         self._probs = score / total if total > 0 else np.full(k, 1.0 / k)
-        self._chols = _cholesky(covs[:, : self.d, : self.d])
-        self._task_means = means[:, : self.d].copy()
+        d = self.d
+        cond = self._conditioning(weights, means, covs)
+        if cond is None:  # the published algorithms: the task marginal of each Gaussian
+            self._task_means = means[:, :d].copy()
+            self._chols = _cholesky(covs[:, :d, :d])
+        else:  # the task distribution of each Gaussian given its measured columns = targets
+            cols, target = cond
+            idx = d + np.asarray(cols, dtype=np.int64)
+            sxc = covs[:, :d][:, :, idx]  # (k, d, c)
+            scc = covs[:, idx][:, :, idx]  # (k, c, c)
+            gain = np.linalg.solve(scc, np.swapaxes(sxc, -1, -2))  # (k, c, d) = Scc^-1 Scx
+            shift = np.asarray(target, dtype=float).reshape(len(weights), len(idx)) - means[:, idx]
+            self._task_means = means[:, :d] + np.einsum("kc,kcd->kd", shift, gain)
+            cov = covs[:, :d, :d] - np.matmul(sxc, gain)
+            self._chols = _cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)) + self.reg * np.eye(d))
         self._cdf = np.cumsum(self._probs)
+
+    def _conditioning(self, weights: np.ndarray, means: np.ndarray, covs: np.ndarray
+                      ) -> tuple[list[int], np.ndarray] | None:
+        """Optional: sample tasks from each Gaussian *conditioned* on some measured columns.
+
+        Return ``(columns, targets (k, len(columns)))`` (columns counted after
+        the task coordinates), or None to sample the task marginal (default).
+        """
+        return None
 
     def _propose(self, k: int) -> np.ndarray:
         d = self.d

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..gmm import MixtureTeacher
 from ..teacher import register
 
@@ -39,12 +40,15 @@ class CovarGmm(MixtureTeacher):
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  absolute_lp: bool = False, window: int | None = None, bootstrap: int | None = None,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
-                 progress_power: float = 1.0):
+                 progress_power: float = 1.0, condition_time: float | None = None):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
         self.absolute_lp = bool(absolute_lp)
+        if condition_time is not None and not np.isfinite(float(condition_time)):
+            raise ConfigError(f"condition_time must be a number (1.0 = the newest episode of the window) or None; got {condition_time!r}")
+        self.condition_time = None if condition_time is None else float(condition_time)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         # store the episode number; it becomes a relative time when the window is fitted
@@ -57,6 +61,12 @@ class CovarGmm(MixtureTeacher):
         out = rows.copy()
         out[:, -2] = (rows[:, -2] - rows[0, -2]) / self.window
         return out
+
+    def _conditioning(self, weights, means, covs):
+        if self.condition_time is None:
+            return None
+        # each Gaussian's tasks at relative time `condition_time`: follows a moving frontier
+        return [0], np.full((len(weights), 1), self.condition_time)
 
     def _component_progress(self, weights, means, covs) -> np.ndarray:
         c = covs[:, -2, -1]
