@@ -1,0 +1,83 @@
+"""The dashboard end to end in headless Chromium: it lists curricula and its charts follow new data."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+pytest.importorskip("playwright")
+
+from serve_fixtures import ADMIN, AUTH, Server  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} not found (make system-deps installs Debian's chromium)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with Server(str(tmp_path_factory.mktemp("dash") / "dash.db")) as s:
+        with httpx.Client(base_url=s.url, headers=AUTH, timeout=30) as c:
+            c.post("/v1/curricula", json={"name": "walker", "seed": 1, "teacher": "uniform",
+                                          "space": {"type": "Box", "low": [0, 0], "high": [1, 2],
+                                                    "names": ["friction", "length"]}}).raise_for_status()
+            c.post("/v1/curricula", json={"name": "skills", "seed": 2, "teacher": "exp3",
+                                          "space": {"type": "Discrete", "names": ["add", "sub", "mul"]}}
+                   ).raise_for_status()
+            for name in ("walker", "skills"):
+                tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": 10}).json()["tasks"]
+                c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": [
+                    {"task": t, "score": i / 10} for i, t in enumerate(tasks)]}).raise_for_status()
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_dashboard_lists_curricula_and_updates_live(server, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/dashboard#token={ADMIN}&c=walker&interval=300")
+    page.wait_for_selector("#curricula li[data-name='walker']", timeout=20000)
+    assert page.locator("#curricula li").count() == 2
+    assert "uniform" in page.inner_text("#curricula li[data-name='walker']")
+    page.wait_for_function("document.querySelector('#curve').dataset.points === '10'", timeout=20000)
+    assert page.locator("#samples circle").count() == 10  # a scatter for a Box space
+    assert "friction" in page.text_content("#samples")
+    # new observations reach the chart without a reload
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
+        tasks = c.post("/v1/curricula/walker/propose", params={"k": 5}).json()["tasks"]
+        c.post("/v1/curricula/walker/observe_batch", json={"observations": [
+            {"task": t, "score": 0.9} for t in tasks]}).raise_for_status()
+    page.wait_for_function("document.querySelector('#curve').dataset.points === '15'", timeout=20000)
+    page.wait_for_function("document.querySelector('#samples').dataset.count === '15'", timeout=20000)
+    # a discrete curriculum: stacked shares of tasks and per-task belief bars
+    page.click("#curricula li[data-name='skills']")
+    page.wait_for_function("document.querySelector('#curve').dataset.points === '10'", timeout=20000)
+    assert page.locator("#samples path[data-task]").count() >= 2
+    assert page.locator("#beliefs-chart rect").count() >= 3
+    assert "exp3" in page.inner_text("#title")
+    assert not errors, errors
+    page.close()
+
+
+def test_dashboard_without_a_token_says_so(server, browser):
+    page = browser.new_page()
+    page.goto(f"{server.url}/dashboard#token=wrong&interval=300")
+    page.wait_for_function("document.querySelector('#status').className === 'error'", timeout=20000)
+    assert "401" in page.inner_text("#status")
+    assert page.locator("#curricula li").count() == 0
+    page.close()
