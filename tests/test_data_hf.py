@@ -1,0 +1,89 @@
+"""Hugging Face Trainer + curriculum, end to end on a tiny randomly initialised GPT-2 (no downloads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import magister as mg  # noqa: E402
+from magister.data import SkillSampler  # noqa: E402
+from magister.data.hf import CurriculumCallback, add_curriculum, per_example_loss_from_outputs  # noqa: E402
+
+
+class Rows(torch.utils.data.Dataset):
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def _rows(seed: int, n_per_skill: int):
+    """Two "skills" as token strings: count up (skill 0) and repeat one token (skill 1)."""
+    rng = np.random.default_rng(seed)
+    rows, skills = [], []
+    for s in (0, 1):
+        for _ in range(n_per_skill):
+            start = int(rng.integers(2, 10))
+            ids = list(range(start, start + 8)) if s == 0 else [start] * 8
+            t = torch.tensor([s] + ids)
+            rows.append({"input_ids": t, "labels": t.clone()})
+            skills.append(["count", "repeat"][s])
+    return rows, skills
+
+
+def _trainer(tmp_path, train, eval_sets, steps):
+    cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(cfg)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=4,
+                                          learning_rate=1e-2, logging_steps=1000, save_strategy="no",
+                                          eval_strategy="steps", eval_steps=2, report_to=[], use_cpu=True,
+                                          disable_tqdm=True, seed=0)
+    return transformers.Trainer(model=model, args=args, train_dataset=Rows(train),
+                                eval_dataset={k: Rows(v) for k, v in eval_sets.items()})
+
+
+def test_trainer_draws_from_the_sampler_and_feeds_the_teacher(tmp_path):
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    ev0, _ = _rows(1, 3)
+    evals = {"count": ev0[:3], "repeat": ev0[3:]}
+    teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), eta=2.0, seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
+    trainer = add_curriculum(_trainer(tmp_path, train, evals, steps=6), sampler)
+    assert any(isinstance(cb, CurriculumCallback) for cb in trainer.callback_handler.callbacks)
+    trainer.train()
+    assert len(sampler.history) == 6 and sampler.pending == 0, "every training batch came from the sampler and got feedback"
+    # 6 training batches give one observation per skill present; 3 evaluations give one per skill each
+    per_batch = sum(sum(1 for c in h["counts"] if c) for h in sampler.history)
+    assert teacher.n_observed == per_batch + 3 * 2
+    assert teacher.seen.tolist() == [sum(1 for h in sampler.history if h["counts"][0]) + 3,
+                                     sum(1 for h in sampler.history if h["counts"][1]) + 3]
+
+
+def test_callback_reads_per_skill_metrics():
+    teacher = mg.make_teacher("skill-it", mg.Discrete(["a", "b"]), window=1, seed=0)
+    sampler = SkillSampler(["a", "b"], teacher, batch_size=2, seed=0)
+    cb = CurriculumCallback(sampler, metric="accuracy")
+    cb.on_evaluate(None, None, None, metrics={"eval_a_accuracy": 0.75, "eval_loss": 3.0})
+    cb.on_evaluate(None, None, None, metrics={"eval_b_accuracy": 0.25})
+    assert teacher.recent[:, -1] == pytest.approx([0.25, 0.75]) and cb.evaluations == 2
+
+
+def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
+    logits = torch.zeros(2, 3, 5)
+    logits[0, 0, 1] = 10.0  # predicts token 1 at position 1
+    labels = torch.tensor([[0, 1, -100], [0, -100, -100]])
+    out = per_example_loss_from_outputs(logits, labels, shift=True)
+    assert out[0] == pytest.approx(float(torch.nn.functional.cross_entropy(logits[0, :1], labels[0, 1:2])))
+    assert out[1] == 0.0
+    cls = per_example_loss_from_outputs(torch.tensor([[0.0, 5.0]]), torch.tensor([1]), shift=False)
+    assert cls[0] == pytest.approx(float(torch.nn.functional.cross_entropy(torch.tensor([[0.0, 5.0]]),
+                                                                            torch.tensor([1]))))

@@ -1,0 +1,115 @@
+"""Synthetic skill datasets: labels and skills are right; a tiny model trains through the sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.data import synthetic as syn
+
+
+def _resolve_lego(tokens: np.ndarray, n_letters: int) -> dict[int, int]:
+    """Resolve a clause-token LEGO example by hand: letter -> value (+1/-1)."""
+    one, neg = n_letters + 2, n_letters + 1
+    clauses = {int(d): (int(op), int(src)) for d, op, src in tokens[:-1]}
+    values: dict[int, int] = {}
+
+    def value(v: int) -> int:
+        if v not in values:
+            op, src = clauses[v]
+            base = 1 if src == one else value(src - n_letters - 3)
+            values[v] = -base if op == neg else base
+        return values[v]
+
+    for v in clauses:
+        value(v)
+    return values
+
+
+def _depth(tokens: np.ndarray, letter: int, n_letters: int) -> int:
+    one = n_letters + 2
+    clauses = {int(d): int(src) for d, _, src in tokens[:-1]}
+    depth, v = 0, letter
+    while clauses[v] != one:
+        v, depth = clauses[v] - n_letters - 3, depth + 1
+    return depth
+
+
+def test_lego_labels_and_skills_are_right():
+    data = syn.lego([20, 20, 20, 20, 20], seed=0)
+    assert data.inputs.shape == (100, 6, 3) and data.n_skills == 5 and data.n_classes == 2
+    assert data.skill_counts().tolist() == [20] * 5
+    for x, y, s in zip(data.inputs, data.labels, data.skills):
+        q = int(x[-1, 0])
+        assert _depth(x, q, 12) == s, "skill = position of the queried variable in the chain"
+        assert (_resolve_lego(x, 12)[q] > 0) == bool(y)
+    firsts = [tuple(x[:-1, 2].tolist()).index(14) for x in data.inputs]
+    assert len(set(firsts)) > 1, "clauses are shuffled"
+    assert set(data.labels.tolist()) == {0, 1}
+    flat = syn.lego(10, seed=0, clause_tokens=False, shuffle=False)
+    assert flat.inputs.shape == (50, 16) and (flat.inputs[:, 2] == 14).all(), "unshuffled: the chain starts first"
+    assert data.inputs.max() < data.vocab_size and flat.inputs.max() < flat.vocab_size
+
+
+def test_addition_labels_and_skills_are_right():
+    data = syn.addition([30, 40, 50], seed=1)
+    assert data.skill_counts().tolist() == [30, 40, 50] and data.n_classes == 10
+    for x, y, s in zip(data.inputs, data.labels, data.skills):
+        a = int("".join(map(str, x[:3])))
+        b = int("".join(map(str, x[3:6])))
+        assert x[6] == 10 + s and y == (a + b) // 10 ** s % 10
+    assert data.inputs.max() < data.vocab_size
+
+
+def test_unlearnable_skill_has_random_labels_and_its_own_marker():
+    base = syn.addition(100, seed=0)
+    data = syn.with_unlearnable_skill(base, 300, seed=0)
+    assert data.skill_names == ["digit0", "digit1", "digit2", "noise"] and data.info["unlearnable"] == 3
+    noise = data.skills == 3
+    assert noise.sum() == 300 and (data.inputs[noise][:, -1] == base.vocab_size).all()
+    assert (data.inputs[~noise][:, -1] < base.vocab_size).all() and data.vocab_size == base.vocab_size + 1
+    a = data.inputs[noise][:, :3] @ [100, 10, 1]
+    b = data.inputs[noise][:, 3:6] @ [100, 10, 1]
+    agree = np.mean(data.labels[noise] == (a + b) % 10)
+    assert agree < 0.25, "labels do not follow the sum"
+    assert np.bincount(data.labels[noise], minlength=10).min() > 10
+    with pytest.raises(mg.ConfigError):
+        syn.concat([base, data])
+
+
+def test_mixture_counts_sum_exactly():
+    assert syn.skill_counts_from_mixture(100, [1, 1, 1, 3, 5]).sum() == 100
+    assert syn.skill_counts_from_mixture(45, [13, 14, 18]).tolist() == [13, 14, 18]
+    with pytest.raises(mg.ConfigError):
+        syn.skill_counts_from_mixture(10, [1, -1])
+
+
+def test_plain_pytorch_loop_with_a_curriculum_learns_and_feeds_the_teacher():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    from magister.data import SkillSampler
+    from magister.data.model import TinyTransformer, evaluate_per_skill
+
+    torch.manual_seed(0)
+    data = syn.addition([100, 100, 100], seed=0)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(data.skill_names), graph=[[1, .5, 0], [0, 1, .5], [0, 0, 1]],
+                              eta=1.0, seed=0)
+    sampler = SkillSampler(data, teacher, batch_size=32, num_batches=30, seed=0)
+    model = TinyTransformer(data.vocab_size, data.seq_len, data.n_classes, d_model=32, n_layers=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for step, (x, y) in enumerate(DataLoader(data, batch_sampler=sampler)):
+        losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+        opt.zero_grad()
+        losses.mean().backward()
+        opt.step()
+        sampler.observe_batch_loss(losses)
+        first = first if first is not None else float(losses.detach().mean())
+        if step % 10 == 9:
+            acc, _ = evaluate_per_skill(model, data.inputs, data.labels, data.skills, 3)
+            sampler.observe_eval(acc)
+    assert float(losses.detach().mean()) < first, "training through the sampler lowers the loss"
+    assert len(sampler.history) == 30 and sampler.pending == 0
+    assert teacher.n_observed >= 30 + 3 * 3
