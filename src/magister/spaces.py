@@ -107,7 +107,13 @@ class Space:
         """Readable labels of all tasks of a finite space."""
         if self.n is None:
             raise TypeError(f"{type(self).__name__} is not a finite space")
-        return [str(self.to_json(self.task_at(i))) for i in range(self.n)]
+        import json
+
+        out = []
+        for i in range(self.n):
+            j = self.to_json(self.task_at(i))
+            out.append(j if isinstance(j, str) else json.dumps(j, separators=(",", ":")))
+        return out
 
     # -- (de)serialisation --------------------------------------------------------
     def to_json(self, task: Any) -> Any:

@@ -118,7 +118,13 @@ class Teacher:
             extra = arguments.pop("kwargs", None)
             if isinstance(extra, dict):
                 arguments.update(extra)
-            self._init_args = arguments
+            settings = {k: v for k, v in arguments.items() if k not in ("space", "seed")}
+            try:  # a copy, so a caller mutating its own list later cannot change the saved config
+                settings = copy.deepcopy(settings)
+            except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
+                pass
+            self._init_args = settings
+            self._init_args.update({k: arguments[k] for k in ("space", "seed") if k in arguments})
         return self
 
     def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
