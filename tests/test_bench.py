@@ -174,3 +174,16 @@ def test_cli_help_documents_the_options():
     for opt in ("--teachers", "--students", "--seeds", "--episodes", "--eval-every", "--workers", "--out", "--demo",
                 "--batch", "--set"):
         assert opt in res.output
+
+
+def test_grid_reachable_by_hand():
+    from magister.bench.runner import grid_reachable
+
+    learnable = np.ones((3, 3), dtype=bool)
+    learnable[1, 0] = learnable[1, 1] = learnable[0, 1] = False  # wall around the origin
+    reach = grid_reachable(learnable.ravel(), 2, 3).reshape(3, 3)
+    assert reach[0, 0] and reach.sum() == 1  # everything else is cut off
+    learnable[1, 1] = True  # the diagonal predecessor reopens the rest
+    reach = grid_reachable(learnable.ravel(), 2, 3).reshape(3, 3)
+    # (2, 0) and (0, 2) only have the unlearnable (1, 0) / (0, 1) before them
+    assert {tuple(i) for i in np.argwhere(reach)} == {(0, 0), (1, 1), (2, 1), (1, 2), (2, 2)}

@@ -113,6 +113,12 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             row.update(final=final.tolist(), final_median=float(np.median(final)), final_min=float(final.min()),
                        final_max=float(final.max()), final_q25=float(np.quantile(final, 0.25)),
                        final_q75=float(np.quantile(final, 0.75)))
+            reach = [j["grid"]["reachable"] / j["grid"]["n_cells"] for j in ok
+                     if (j.get("grid") or {}).get("reachable") is not None]
+            if len(reach) == len(ok) and min(reach) < 1.0:
+                r100 = 100.0 * np.array(reach)
+                row.update(ceiling_median=float(np.median(r100)), ceiling_min=float(r100.min()),
+                           ceiling_max=float(r100.max()))
             if _has_unlearnable(results, student, ok):
                 lm = 100.0 * np.array([j["learnable_mastery"][-1] for j in ok])
                 row.update(learnable_median=float(np.median(lm)), learnable_min=float(lm.min()),
@@ -168,6 +174,8 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
     ]
     if any("learnable_median" in r for r in rows):
         cols.append(("learnable %", lambda r: _pct(r, "learnable") if "learnable_median" in r else ""))
+    if any("ceiling_median" in r for r in rows):
+        cols.append(("reachable %", lambda r: _pct(r, "ceiling") if "ceiling_median" in r else ""))
     if any(r.get("reference") for r in rows):
         cols.append(("published", _ref))
     cols += [("µs/episode", _us), ("teacher s/run", _secs)]
@@ -177,6 +185,8 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
 _LEGEND = {
     "mastered %": "share of the student's cells (or skills) mastered at the end, median [min, max] over seeds",
     "learnable %": "the same among those that can be learned",
+    "reachable %": "the most that can ever be mastered: learnable cells linked to the origin through learnable "
+                   "previous neighbours (unlearnable cells can cut others off)",
     "published": "the reference code's figure for each of its seeds on the default grid after 20,000 episodes",
     "µs/episode": "teacher time (propose + observe) per episode, median (mean, which includes refits)",
     "teacher s/run": "total teacher time per run, median [min, max]",
