@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
         if k == 0:
             print("  ".join("-" * w for w in widths))
+    for s in students:
+        ceil = next((r for r in rows if r["student"] == s and "ceiling_median" in r), None)
+        if ceil:
+            print(f"{s}: at most {ceil['ceiling_median']:.0f}% [{ceil['ceiling_min']:.0f}-{ceil['ceiling_max']:.0f}] "
+                  "of cells can ever be mastered (unlearnable cells cut others off from the origin)")
     for s in results.get("skipped", []):
         print(f"skipped {s['teacher']} x {s['student']}: {s['reason']}")
     for r in rows:
