@@ -1,0 +1,193 @@
+"""Load benchmark of the teacher service: batched observations/s and propose latency at 64 clients.
+
+For each storage backend (SQLite file; PostgreSQL in a throwaway cluster when
+Debian's binaries are present) and each repeat, a fresh ``uvicorn`` server
+process is started and driven from one asyncio process holding 64 keep-alive
+connections (a very light HTTP client, so the server is what is measured):
+
+* ``batched``: every client sends ``observe_batch`` requests of ``--batch``
+  observations back to back for ``--seconds``; reported: acknowledged
+  (committed) observations per second;
+* ``learners``: every client loops propose -> "episode" of ``--think`` ms ->
+  observe (single, with a client id), like 64 learners sharing a curriculum;
+  reported: propose latency p50/p99 and requests/s;
+* ``saturated``: the same with no think time (64 clients hammering propose
+  and observe back to back), to show the ceiling.
+
+Prints one table with medians over ``--repeats`` runs and [min-max] spread.
+Targets (issue 5): >= 5,000 observations/s batched and p99 propose latency
+< 10 ms with SQLite at 64 clients on 2 cores.
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/serve_load.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import numpy as np
+
+from magister.serve.harness import AUTH, Server, postgres_bin, postgres_cluster
+from magister.serve.loadgen import Conn
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+
+async def _batched(port: int, clients: int, seconds: float, batch: int, tasks: list) -> dict[str, float]:
+    stop = time.perf_counter() + seconds
+    done = [0]
+
+    async def client(i: int) -> None:
+        conn = await Conn("127.0.0.1", port, AUTH).open()
+        n = 0
+        try:
+            while time.perf_counter() < stop:
+                obs = [{"task": tasks[(i * 31 + n * batch + j) % len(tasks)], "score": ((n + j) % 10) / 10,
+                        "id": f"b{i}-{n}-{j}"} for j in range(batch)]
+                status, _ = await conn.request("POST", "/v1/curricula/bench/observe_batch", {"observations": obs})
+                if status != 200:
+                    raise RuntimeError(f"observe_batch answered {status}")
+                done[0] += batch
+                n += 1
+        finally:
+            await conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[client(i) for i in range(clients)])
+    return {"obs_s": done[0] / (time.perf_counter() - t0)}
+
+
+async def _learners(port: int, clients: int, seconds: float, think_ms: float) -> dict[str, float]:
+    stop = time.perf_counter() + seconds
+    lat: list[float] = []
+    requests = [0]
+
+    async def client(i: int) -> None:
+        conn = await Conn("127.0.0.1", port, AUTH).open()
+        rng = np.random.default_rng(i)
+        n = 0
+        try:
+            if think_ms:  # spread the start so the learners are not in lock-step
+                await asyncio.sleep(float(rng.random()) * think_ms / 1000)
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                status, r = await conn.request("POST", "/v1/curricula/bench/propose")
+                lat.append(time.perf_counter() - t)
+                if status != 200:
+                    raise RuntimeError(f"propose answered {status}")
+                if think_ms:
+                    await asyncio.sleep(float(rng.exponential(think_ms)) / 1000)
+                status, _ = await conn.request("POST", "/v1/curricula/bench/observe",
+                                               {"task": r["tasks"][0], "score": float(rng.random()),
+                                                "id": f"l{i}-{n}"})
+                if status != 200:
+                    raise RuntimeError(f"observe answered {status}")
+                requests[0] += 2
+                n += 1
+        finally:
+            await conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[client(i) for i in range(clients)])
+    elapsed = time.perf_counter() - t0
+    a = np.array(lat) * 1000
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "req_s": requests[0] / elapsed}
+
+
+def _create(url: str, space: dict[str, Any], teacher: str) -> None:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=60) as c:
+        c.delete("/v1/curricula/bench")
+        c.post("/v1/curricula", json={"name": "bench", "space": space, "teacher": teacher, "seed": 0}
+               ).raise_for_status()
+
+
+def run_backend(label: str, db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    space = {"type": "Discrete", "n": 16} if args.teacher_kind == "discrete" else \
+        {"type": "Box", "low": [0, 0], "high": [1, 1]}
+    rng = np.random.default_rng(0)
+    tasks = [int(i) for i in rng.integers(0, 16, 4096)] if space["type"] == "Discrete" else \
+        rng.random((4096, 2)).round(6).tolist()
+    rows: dict[str, list[dict[str, float]]] = {"batched": [], "learners": [], "saturated": []}
+    for rep in range(args.repeats):
+        with Server(db(rep) if callable(db) else db, checkpoint_every=args.checkpoint_every) as server:
+            _create(server.url, space, args.teacher)
+            rows["batched"].append(asyncio.run(_batched(server.port, args.clients, args.seconds, args.batch, tasks)))
+            _create(server.url, space, args.teacher)
+            rows["learners"].append(asyncio.run(_learners(server.port, args.clients, args.seconds, args.think)))
+            _create(server.url, space, args.teacher)
+            rows["saturated"].append(asyncio.run(_learners(server.port, args.clients, args.seconds, 0.0)))
+        print(f"  {label} repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+    out = []
+    for workload, runs in rows.items():
+        out.append({"backend": label, "workload": workload, "runs": runs})
+    return out
+
+
+def _fmt(values: list[float], digits: int = 0) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{med:,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=8.0, help="duration of each workload")
+    ap.add_argument("--batch", type=int, default=200, help="observations per observe_batch request")
+    ap.add_argument("--think", type=float, default=100.0, help="mean 'episode' time of a learner, ms")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--teacher", default="uniform")
+    ap.add_argument("--teacher-kind", default="discrete", choices=["discrete", "continuous"])
+    ap.add_argument("--checkpoint-every", type=int, default=2000)
+    args = ap.parse_args()
+
+    results: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="magister-bench-"))
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            if backend == "sqlite":
+                results += run_backend("SQLite (WAL, synchronous=FULL)",
+                                       lambda rep: os.path.join(tmp, f"bench-{rep}.db"), args)
+            elif backend == "postgresql":
+                if postgres_bin() is None:
+                    print("PostgreSQL binaries not found: skipping the PostgreSQL rows", file=sys.stderr)
+                    continue
+                url = stack.enter_context(postgres_cluster())
+                results += run_backend("PostgreSQL (synchronous_commit=on)", url, args)
+            else:
+                raise SystemExit(f"unknown backend {backend!r}")
+
+    print()
+    print(f"teacher service under load: {args.clients} clients, teacher {args.teacher!r}, {args.seconds:g} s per "
+          f"workload, {args.repeats} repeats (median [min-max]); {os.cpu_count()} CPUs shared with other work")
+    print()
+    print("| backend | workload | observations/s | requests/s | propose p50 ms | propose p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        runs = r["runs"]
+        if r["workload"] == "batched":
+            print(f"| {r['backend']} | observe_batch x{args.batch} | {_fmt([x['obs_s'] for x in runs])} "
+                  f"| {_fmt([x['obs_s'] / args.batch for x in runs])} | - | - |")
+        else:
+            name = f"learners (think {args.think:g} ms)" if r["workload"] == "learners" else "saturated (no think)"
+            print(f"| {r['backend']} | {name} | {_fmt([x['req_s'] / 2 for x in runs])} "
+                  f"| {_fmt([x['req_s'] for x in runs])} | {_fmt([x['p50'] for x in runs], 1)} "
+                  f"| {_fmt([x['p99'] for x in runs], 1)} |")
+    print()
+    print("targets (SQLite, 64 clients, 2 cores): >= 5,000 observations/s batched; propose p99 < 10 ms")
+
+
+if __name__ == "__main__":
+    main()
