@@ -1,0 +1,23 @@
+"""Teaching people: learner models, what-to-practise-next policies, simulated students and a study loop.
+
+* events: :class:`Event` (learner, item, skills, timestamp, outcome, duration), :class:`EventLog`,
+  loaders for ASSISTments 2015 and Anki review logs;
+* learner models (one protocol, :class:`LearnerModel`): :class:`BKT`, :class:`Elo`, :class:`FSRSMemory`;
+* :mod:`~magister.people.evaluate`: replay evaluation (AUC, log loss, calibration, constant baseline);
+* :mod:`~magister.people.policies`: teachers for people (mastery learning, difficulty band, spaced review,
+  maximum information), registered with :func:`magister.make_teacher`;
+* :mod:`~magister.people.simulate`: simulated students drawn from fitted models;
+* ``magister study``: the terminal study loop (:mod:`~magister.people.cli`).
+"""
+
+from .base import LearnerModel, available_models, load_model, make_model, register_model
+from .bkt import BKT
+from .elo import Elo
+from .events import Event, EventLog, load_anki, load_assist2015
+from .memory import FSRSMemory, interval, retrievability
+
+__all__ = [
+    "Event", "EventLog", "load_assist2015", "load_anki",
+    "LearnerModel", "make_model", "available_models", "load_model", "register_model",
+    "BKT", "Elo", "FSRSMemory", "retrievability", "interval",
+]

@@ -1,0 +1,168 @@
+"""Learner models: BKT (EM, forgetting), Elo, FSRS memory; the event schema; save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from magister.errors import ConfigError
+from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model
+from magister.people.memory import retrievability
+
+DATA = Path(__file__).parent / "data" / "people"
+
+
+def simulate_bkt(params: dict[str, tuple], n_learners: int, length: int, seed: int) -> EventLog:
+    """Answers drawn from BKT with known per-skill (prior, learn, guess, slip, forget)."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for l in range(n_learners):
+        for s, (prior, learn, guess, slip, forget) in params.items():
+            known = rng.random() < prior
+            for t in range(length):
+                p = (1 - slip) if known else guess
+                events.append(Event(f"u{l}", s, (s,), float(t), float(rng.random() < p)))
+                known = (rng.random() >= forget) if known else (rng.random() < learn)
+    return EventLog.from_events(events)
+
+
+def test_bkt_em_recovers_known_parameters():
+    truth = {"a": (0.3, 0.2, 0.2, 0.1, 0.0), "b": (0.6, 0.1, 0.25, 0.05, 0.0)}
+    log = simulate_bkt(truth, 800, 12, seed=1)
+    fitted = BKT().fit(log).skill_params()
+    for s, (prior, learn, guess, slip, _) in truth.items():
+        got = fitted[s]
+        assert abs(got["prior"] - prior) < 0.06, (s, got)
+        assert abs(got["learn"] - learn) < 0.05, (s, got)
+        assert abs(got["guess"] - guess) < 0.05, (s, got)
+        assert abs(got["slip"] - slip) < 0.04, (s, got)
+        assert got["forget"] == 0.0
+
+
+def test_bkt_forgetting_option():
+    truth = {"a": (0.4, 0.25, 0.15, 0.1, 0.12)}
+    log = simulate_bkt(truth, 1200, 12, seed=2)
+    plain = BKT().fit(log)
+    forgetful = BKT(forgets=True).fit(log)
+    assert abs(forgetful.skill_params()["a"]["forget"] - 0.12) < 0.05
+    assert forgetful.log_likelihood[-1] > plain.log_likelihood[-1]
+    # EM never lowers the likelihood
+    assert np.all(np.diff(forgetful.log_likelihood) > -1e-9)
+
+
+def test_bkt_vectorised_replay_matches_the_loop():
+    log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=60)
+    model = BKT(forgets=True).fit(log)
+    model.reset()
+    fast = model.replay(log)
+    state_fast = model.p_mastered.copy()
+    model.reset()
+    slow = LoopOnly(model).replay(log)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    np.testing.assert_allclose(state_fast, model.p_mastered, atol=1e-12)
+
+
+class LoopOnly:
+    """Use the base class's generic per-event replay on a model."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def replay(self, log):
+        from magister.people.base import LearnerModel
+
+        return LearnerModel.replay(self.model, log)
+
+
+def test_bkt_update_moves_mastery_the_right_way():
+    m = BKT(prior=0.3, learn=0.1, guess=0.2, slip=0.1)
+    before = m.mastery("ana", "x")
+    m.update(Event("ana", "x", ("x",), 0, 1))
+    assert m.mastery("ana", "x") > before
+    mid = m.mastery("ana", "x")
+    m.update(Event("ana", "x", ("x",), 1, 0))
+    assert m.mastery("ana", "x") < mid
+
+
+def test_elo_moves_the_right_way():
+    m = Elo()
+    p0 = m.predict("ana", "q1")
+    m.update(Event("ana", "q1", ("x",), 0, 1))
+    p1 = m.predict("ana", "q1")
+    assert p1 > p0 and m.ability("ana") > 0
+    assert m.item_params("q1")[1] < 0  # a right answer makes the item look easier
+    m.update(Event("ana", "q1", ("x",), 1, 0))
+    m.update(Event("ana", "q1", ("x",), 2, 0))
+    assert m.predict("ana", "q1") < p1
+    # a strong learner beats a weak one on the same item
+    for t in range(5):
+        m.update(Event("bo", "q2", ("x",), t, 1))
+        m.update(Event("cy", "q2", ("x",), t, 0))
+    assert m.predict("bo", "q3") > m.predict("cy", "q3")
+
+
+def test_fsrs_retrievability_is_0_9_at_t_equal_s():
+    for s in (0.5, 3.0, 40.0):
+        assert retrievability(s, s) == pytest.approx(0.9, abs=1e-12)
+        assert retrievability(0.0, s) == pytest.approx(1.0)
+        assert retrievability(2 * s, s) < 0.9
+    for decay in (0.1, 0.5, 1.0):
+        assert retrievability(7.0, 7.0, decay) == pytest.approx(0.9, abs=1e-12)
+    m = FSRSMemory()
+    m.update(Event("me", "c", ("c",), 0.0, 3))
+    s = m.card("me", "c")["stability"]
+    assert m.predict("me", "c", s * 86400.0) == pytest.approx(0.9, abs=1e-9)
+    assert m.card("me", "c")["interval_days"] == pytest.approx(s)
+
+
+def test_fsrs_stability_grows_on_recall_and_drops_on_lapse():
+    m = FSRSMemory()
+    day = 86400.0
+    m.update(Event("me", "c", ("c",), 0.0, 3))
+    s1 = m.card("me", "c")["stability"]
+    m.update(Event("me", "c", ("c",), 3 * day, 3))
+    s2 = m.card("me", "c")["stability"]
+    assert s2 > s1
+    m.update(Event("me", "c", ("c",), 30 * day, 1))
+    assert m.card("me", "c")["stability"] < s2
+    assert m.due("me", 0.0) == [] and m.due("me", 400 * day)[0][0] == "c"
+
+
+def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
+    log = load_anki(DATA / "anki_slice.csv")
+    early = log.time < np.quantile(log.time, 0.5)
+    default_loss = FSRSMemory(max_iter=0).fit(log, score_mask=early).fit_loss
+    fitted = FSRSMemory(max_iter=15).fit(log, score_mask=early)
+    assert fitted.fit_loss < default_loss
+    assert 0.0 < fitted.first_recall < 1.0
+
+
+@pytest.mark.parametrize("make", [lambda: BKT(forgets=True), lambda: Elo(), lambda: FSRSMemory(max_iter=3)])
+def test_save_and_load_give_the_same_predictions(tmp_path, make):
+    log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=40)
+    model = make().fit(log)
+    model.replay(log.subset(np.arange(len(log)) < 300))
+    model.save(tmp_path / "m.ckpt")
+    again = load_model(tmp_path / "m.ckpt")
+    assert type(again) is type(model)
+    rest = log.subset(np.arange(len(log)) >= 300)
+    np.testing.assert_allclose(model.replay(rest), again.replay(rest))
+
+
+def test_event_schema_and_loaders():
+    e = Event("ana", "q", "fractions", 5, 1, 2.5)
+    assert e.skills == ("fractions",) and e.skill == "fractions"
+    assert Event("ana", "q").skills == ("q",)
+    with pytest.raises(ConfigError):
+        Event("ana", "q", outcome=7)
+    with pytest.raises(ConfigError):
+        Event("ana", "q", timestamp=float("nan"))
+    log = load_assist2015(DATA / "assist2015_slice.csv")
+    assert len(log.learners) == 300 and len(log) > 5000 and set(np.unique(log.extra["fold"])) == set(range(5))
+    anki = load_anki(DATA / "anki_slice.csv")
+    assert anki.graded and set(np.unique(anki.outcome)) <= {1.0, 2.0, 3.0, 4.0}
+    assert np.all(anki.correct == (anki.outcome > 1))
+    back = EventLog.from_events(list(anki)[:50], graded=True)
+    assert len(back) == 50 and back.graded
