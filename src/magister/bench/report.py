@@ -92,11 +92,13 @@ def _pairs(results: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _has_unlearnable(results: dict[str, Any], student: str, jobs: Sequence[dict[str, Any]]) -> bool:
-    """Whether the student's learnable-only mastery is worth showing beside its mastery."""
+    """Whether the learnable-only mastery of ``jobs`` is worth showing: the student has unlearnable
+    parts (its preset says so, or some run of this student saw the two figures differ)."""
     if not jobs or not all(j.get("learnable_mastery") for j in jobs):
         return False
     kwargs = results.get("students", {}).get(student, {}).get("kwargs", {}) or {}
-    return bool(kwargs.get("unlearnable", 0)) or any(j["learnable_mastery"] != j["mastery"] for j in jobs)
+    runs = [j for j in _ok_jobs(results) if j["student"] == student and j.get("learnable_mastery")]
+    return bool(kwargs.get("unlearnable", 0)) or any(j["learnable_mastery"] != j["mastery"] for j in runs)
 
 
 def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
