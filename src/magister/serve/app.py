@@ -135,7 +135,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
             await anyio.to_thread.run_sync(service.close)
             engine.dispose()
 
-    def strict_query(request: Request) -> None:
+    async def strict_query(request: Request) -> None:
         """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored)."""
         route = request.scope.get("route")
         dependant = getattr(route, "dependant", None)
@@ -179,7 +179,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         return JSONResponse({"detail": "invalid request: " + "; ".join(parts), "errors": errors}, status_code=422)
 
     # ------------------------------------------------------------ auth
-    def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+    async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
         return tokens.authenticate(authorization)
 
     Caller = Annotated[Principal, Depends(principal)]
