@@ -82,11 +82,16 @@ def test_grid_over_time_and_bars(tmp_path):
     maps = np.stack([np.full((4, 4), v) for v in (0.0, 20.0, 50.0, 80.0, 100.0)])
     maps[-1, 0, 0] = 0.0
     path = tmp_path / "grid.png"
+    blocked = np.zeros((4, 4), dtype=bool)
+    blocked[2, 3] = True
     fig = plots.grid_over_time_figure({"a": (np.arange(5) * 10, maps), "b": (np.arange(5) * 10, maps[::-1])}, path,
-                                      columns=3, vmax=100, threshold=75)
+                                      columns=3, vmax=100, threshold=75, blocked={"b": blocked})
     assert _is_png(path) and _has_colour(path)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[:3] == ["a @ 10", "a @ 30", "a @ 40"]
+    # row b carries the cross of its blocked cell at (2, 3): x = 2.5 / 4, y = 3.5 / 4
+    crosses = [c.get_offsets() for ax in fig.axes[3:6] for c in ax.collections if len(c.get_offsets()) == 1]
+    assert len(crosses) == 3 and np.allclose(crosses[0], [[0.625, 0.875]])
     path = tmp_path / "bars.png"
     plots.bar_figure({"a": [1.0, 2.0, 3.0], "b": [10.0, 11.0]}, path, log=True, ylabel="µs")
     assert _is_png(path)

@@ -266,11 +266,13 @@ def grid_over_time_figure(
     vmax: float | None = None,
     threshold: float | None = None,
     cbar_label: str = "value",
+    blocked: Mapping[str, Any] | None = None,
 ):
     """2-D maps at a few times, rows = labels: ``rows[label] = (times, maps (T, H, W))``.
 
     ``columns`` evenly spaced times are shown (always including the last).
-    Cells above ``threshold`` are outlined with a dot.
+    Cells above ``threshold`` are marked with a dot; ``blocked[label]`` (a
+    boolean ``(H, W)`` mask) marks cells that can never change with a grey cross.
     """
     if not rows:
         raise ValueError("grid_over_time_figure needs at least one row")
@@ -296,10 +298,13 @@ def grid_over_time_figure(
             m = maps[i]
             # maps are indexed [dim0, dim1]; draw dim0 on x, dim1 on y
             image = ax.imshow(m.T, origin="lower", extent=(0, 1, 0, 1), vmin=vmin, vmax=vmax, cmap="magma")
+            h, w = m.shape
             if threshold is not None:
-                h, w = m.shape
                 ii, jj = np.nonzero(m > threshold)
                 ax.scatter((ii + 0.5) / h, (jj + 0.5) / w, s=3, c="cyan", lw=0)
+            if blocked is not None and label in blocked:
+                ii, jj = np.nonzero(np.asarray(blocked[label], dtype=bool))
+                ax.scatter((ii + 0.5) / h, (jj + 0.5) / w, s=14, c="0.55", marker="x", lw=0.8)
             ax.set_title(f"{label} @ {int(t[i])}", fontsize=7)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label=cbar_label)

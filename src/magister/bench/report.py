@@ -335,9 +335,17 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
             grid = any_job["grid"]
             rows = {t: (j["episodes"], np.array(j["grid_snapshots"])) for t, j in first.items()}
             p = out / f"mastery-map-{_safe(s)}.png"
+            blocked = {}
+            for t, j in first.items():
+                if j["grid"].get("unlearnable"):
+                    mask = np.zeros(j["grid"]["cells"] ** 2, dtype=bool)
+                    mask[j["grid"]["unlearnable"]] = True
+                    blocked[t] = mask.reshape(j["grid"]["cells"], j["grid"]["cells"])
             plots.grid_over_time_figure(rows, p, columns=4, vmax=grid["cap"], threshold=grid["threshold"],
-                                        cbar_label="competence counter")
-            figures.append((f"{s}: competence of each cell over time (dots: mastered), seed {any_job['seed']}", p))
+                                        cbar_label="competence counter", blocked=blocked or None)
+            crosses = ", crosses: unlearnable" if blocked else ""
+            figures.append((f"{s}: competence of each cell over time (dots: mastered{crosses}), "
+                            f"seed {any_job['seed']}", p))
     return figures
 
 

@@ -197,6 +197,8 @@ def _grid_info(student: Any) -> dict[str, Any] | None:
     learnable = getattr(student, "learnable", None)
     if learnable is not None and np.size(learnable) == np.size(counters):
         info["reachable"] = int(grid_reachable(learnable, int(dims), int(cells)).sum())
+        if int(dims) == 2 and not np.all(learnable):
+            info["unlearnable"] = np.flatnonzero(~np.asarray(learnable, dtype=bool)).tolist()
     return info
 
 
