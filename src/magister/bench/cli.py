@@ -55,14 +55,14 @@ def command(
              "(distractors, noise, unlearnable cells), grid-forget, grid-3d, skills (when installed). "
              "Default: grid."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
-                                        help="Number of seeds per teacher and student [default: 5; demo: 3]."),
+                                        help="Number of seeds per teacher and student (default 5; demo 3)."),
     first_seed: int = typer.Option(0, "--first-seed", help="Seeds run from this value upwards."),
     episodes: Optional[int] = typer.Option(
         None, "--episodes", "-n", min=1,
-        help=f"Episodes per run [default: 20000, the reference protocol; demo: {DEMO_EPISODES}]."),
+        help=f"Episodes per run (default 20000, the reference protocol; demo {DEMO_EPISODES})."),
     eval_every: Optional[int] = typer.Option(
         None, "--eval-every", min=1,
-        help=f"Record mastery every this many episodes [default: 1000; demo: {DEMO_EVAL_EVERY}]."),
+        help=f"Record mastery every this many episodes (default 1000; demo {DEMO_EVAL_EVERY})."),
     batch: int = typer.Option(1, "--batch", min=1,
                               help="Propose this many tasks at once, attempt each, then observe_batch "
                                    "(1 = the reference protocol: propose, attempt, observe)."),
