@@ -38,13 +38,31 @@ from .errors import ConfigError
 __all__ = ["RegionTree", "learning_progress"]
 
 
-def learning_progress(scores: np.ndarray, window: int | None = None) -> float:
+def _lp_from_sums(s_old, q_old, n_old, s_new, q_new, n_new, z: float):
+    """``|mean_old - mean_new| - z * SE``, floored at 0 (vectorised over arrays of sums)."""
+    n_old = np.maximum(n_old, 1)
+    n_new = np.maximum(n_new, 1)
+    m_old, m_new = s_old / n_old, s_new / n_new
+    lp = np.abs(m_old - m_new)
+    if z > 0:
+        v_old = np.maximum(q_old / n_old - m_old**2, 0.0)
+        v_new = np.maximum(q_new / n_new - m_new**2, 0.0)
+        lp = np.maximum(lp - z * np.sqrt(v_old / n_old + v_new / n_new), 0.0)
+    return lp
+
+
+def learning_progress(scores: np.ndarray, window: int | None = None, z: float = 0.0) -> float:
     """``|mean(older half) - mean(newer half)|`` of the last ``window`` scores.
 
     ``scores`` are in chronological order. With ``w = min(len, window)`` scores
     kept, the newer half is the last ``w // 2`` and the older half the
     ``w - w // 2`` before them (the older half takes the odd one). Fewer than
     three scores give 0: there is no trend to measure yet.
+
+    With ``z > 0`` the result is a lower confidence bound: the difference
+    minus ``z`` standard errors (``sqrt(var_old / n_old + var_new / n_new)``),
+    floored at 0, so a region whose scores merely scatter (a mix of easy and
+    impossible tasks sampled at random) shows no progress.
     """
     s = np.asarray(scores, dtype=float).ravel()
     w = len(s) if window is None else min(len(s), int(window))
@@ -53,7 +71,8 @@ def learning_progress(scores: np.ndarray, window: int | None = None) -> float:
     half = w // 2
     recent = s[len(s) - half:]
     older = s[len(s) - w: len(s) - half]
-    return float(abs(older.mean() - recent.mean()))
+    return float(_lp_from_sums(older.sum(), (older**2).sum(), len(older), recent.sum(), (recent**2).sum(),
+                               len(recent), z))
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -98,6 +117,8 @@ class RegionTree:
         min_width: float = 1.0 / 15.0,
         min_points: int | None = None,
         discard: float = 0.25,
+        min_gap: float = 0.0,
+        lp_z: float = 0.0,
     ):
         self.dim = _check_positive_int("dim", dim)
         self.max_points = _check_positive_int("max_points", max_points, 4)
@@ -119,6 +140,12 @@ class RegionTree:
         if isinstance(discard, bool) or not isinstance(discard, (int, float)) or not 0.0 < float(discard) < 1.0:
             raise ConfigError(f"discard is a fraction in (0, 1) of max_points to forget after a failed split, got {discard!r}")
         self.discard = float(discard)
+        if isinstance(min_gap, bool) or not isinstance(min_gap, (int, float)) or not 0.0 <= float(min_gap) < 1.0:
+            raise ConfigError(f"min_gap is a learning-progress difference in [0, 1), got {min_gap!r}")
+        self.min_gap = float(min_gap)
+        if isinstance(lp_z, bool) or not isinstance(lp_z, (int, float)) or not 0.0 <= float(lp_z) <= 10.0:
+            raise ConfigError(f"lp_z is a number of standard errors in [0, 10] (0: the reference LP), got {lp_z!r}")
+        self.lp_z = float(lp_z)
         self.keep = self.max_points + 1  # points a region remembers
         self._buf = 2 * self.keep  # physical buffer length per node (compacted when full)
         self._alloc(8)
@@ -272,19 +299,24 @@ class RegionTree:
     def _refresh_lp(self, nodes: np.ndarray) -> None:
         """Recompute the learning progress of ``nodes`` (vectorised)."""
         nodes = np.asarray(nodes, dtype=np.int64)
+        if not len(nodes):
+            return
         end = self._end[nodes]
         n = np.minimum(end - self._start[nodes], self.keep)
         w = np.minimum(n, self.lp_window)
         half = w // 2
-        lo = int((end - w).min()) if len(nodes) else 0
-        hi = int(end.max()) if len(nodes) else 0
-        block = self._y[nodes, lo:hi]
-        csum = np.concatenate([np.zeros((len(nodes), 1)), np.cumsum(block, axis=1)], axis=1)
-        rows = np.arange(len(nodes))
-        e, m, s = end - lo, end - half - lo, end - w - lo
-        recent = (csum[rows, e] - csum[rows, m]) / np.maximum(half, 1)
-        older = (csum[rows, m] - csum[rows, s]) / np.maximum(w - half, 1)
-        self.lp[nodes] = np.where(w > 2, np.abs(older - recent), 0.0)
+        big = int(w.max())
+        pos = end[:, None] - big + np.arange(big)[None, :]  # the last `big` buffer slots of each node
+        vals = self._y[nodes[:, None], np.maximum(pos, 0)]
+        newer = pos >= (end - half)[:, None]
+        older = (pos >= (end - w)[:, None]) & ~newer
+        vn, vo = np.where(newer, vals, 0.0), np.where(older, vals, 0.0)
+        if self.lp_z > 0:
+            q_new, q_old = (vn**2).sum(axis=1), (vo**2).sum(axis=1)
+        else:
+            q_new = q_old = np.zeros(len(nodes))
+        lp = _lp_from_sums(vo.sum(axis=1), q_old, w - half, vn.sum(axis=1), q_new, half, self.lp_z)
+        self.lp[nodes] = np.where(w > 2, lp, 0.0)
 
     def refresh_all(self) -> None:
         """Recompute every node's learning progress (after changing ``lp_window``, say)."""
@@ -316,6 +348,7 @@ class RegionTree:
         low_side = points[:, dims].T <= values[:, None]  # (C, n)
         lp_sides = []
         counts = []
+        sq = scores**2
         for side in (low_side, ~low_side):
             cnt = side.sum(axis=1)
             # rank from the newest point of this side: 1 for the newest
@@ -324,9 +357,8 @@ class RegionTree:
             half = w // 2
             newer = side & (rank <= half[:, None])
             older = side & (rank > half[:, None]) & (rank <= w[:, None])
-            m_new = (newer * scores).sum(axis=1) / np.maximum(half, 1)
-            m_old = (older * scores).sum(axis=1) / np.maximum(w - half, 1)
-            lp_sides.append(np.where(w > 2, np.abs(m_old - m_new), 0.0))
+            lp = _lp_from_sums(older @ scores, older @ sq, w - half, newer @ scores, newer @ sq, half, self.lp_z)
+            lp_sides.append(np.where(w > 2, lp, 0.0))
             counts.append(cnt)
         score = counts[0] * counts[1] * np.abs(lp_sides[0] - lp_sides[1])
         return score.astype(float), counts[0], lp_sides[0], lp_sides[1]
@@ -346,6 +378,10 @@ class RegionTree:
             score, n_low, lp_lo, lp_hi = self.score_cuts(pts, sc, dims, values)
             valid = (n_low >= self.min_points) & (n - n_low >= self.min_points)
             if valid.any():
+                if self.min_gap > 0:
+                    valid &= np.abs(lp_lo - lp_hi) >= self.min_gap
+                    if not valid.any():
+                        break
                 cand = np.flatnonzero(valid)
                 j = int(cand[np.argmax(score[cand])])
                 best = (float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[j]), float(lp_hi[j]))

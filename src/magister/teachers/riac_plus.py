@@ -1,0 +1,59 @@
+"""RIAC+ : RIAC with defaults tuned for learners whose progress moves on.
+
+The same algorithm and region tree as :mod:`magister.teachers.riac`, with four
+changed defaults (each measured on the grid student, see
+``docs/teachers-riac-adr.md``):
+
+* ``lp_window=12``: learning progress compares the last 6 scores of a region
+  with the 6 before. With the reference 200-score window a region keeps
+  showing progress long after it stopped (its older half still holds the
+  learning-time scores), and the teacher keeps sending the learner to tasks it
+  has already mastered;
+* ``max_points=40``: regions split after 40 observations instead of 200, so the
+  tree reaches the scale of the learner's frontier quickly;
+* ``leaves_only=True``: only leaves (the finest regions) are sampled, not their
+  ancestors, which mix progressing and finished areas;
+* ``ratio_random=0.1`` / ``ratio_region=0.8``: less uniform sampling (the
+  perturbation share stays 10%).
+
+Every setting of :class:`~magister.teachers.riac.RIAC` can still be passed.
+"""
+
+from __future__ import annotations
+
+from ..teacher import register
+from .riac import RIAC
+
+
+@register("riac-plus")
+class RIACPlus(RIAC):
+    """RIAC with a short learning-progress window, small leaves and less uniform sampling."""
+
+    conformance_kwargs = {"max_points": 30, "min_width": 0.1}
+
+    def __init__(
+        self,
+        space,
+        *,
+        seed=None,
+        score_range=None,
+        max_points: int = 40,
+        lp_window: int | None = 12,
+        n_cuts: int = 50,
+        min_width: float = 1.0 / 15.0,
+        min_points: int | None = None,
+        discard: float = 0.25,
+        ratio_region: float = 0.8,
+        ratio_random: float = 0.1,
+        perturb_std: float = 0.1,
+        leaves_only: bool = True,
+        lp_power: float = 1.0,
+        min_gap: float = 0.0,
+        lp_z: float = 0.0,
+    ):
+        super().__init__(
+            space, seed=seed, score_range=score_range, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts,
+            min_width=min_width, min_points=min_points, discard=discard, ratio_region=ratio_region,
+            ratio_random=ratio_random, perturb_std=perturb_std, leaves_only=leaves_only, lp_power=lp_power,
+            min_gap=min_gap, lp_z=lp_z,
+        )
