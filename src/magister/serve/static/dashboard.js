@@ -288,5 +288,11 @@ async function tick() {
   }
 }
 
+window.addEventListener("hashchange", () => {
+  const p = new URLSearchParams(location.hash.slice(1));
+  if (p.get("token")) { state.token = p.get("token"); $("token").value = state.token; localStorage.setItem("magister-token", state.token); }
+  if (p.get("c")) select(p.get("c")); else tick();
+});
+
 tick();
 setInterval(tick, POLL_MS);
