@@ -56,16 +56,20 @@ class BKT(LearnerModel):
     (0.95: P(mastered) at which a skill counts as mastered), ``graded``
     (outcomes are grades 1-4; grade > 1 counts as right) and the starting
     values ``prior``, ``learn``, ``guess``, ``slip``, ``forget`` (also used for
-    skills never seen in ``fit``).
+    skills never seen in ``fit``); ``pseudo_counts`` (5: each M-step adds that
+    many pseudo-observations at the starting values, a maximum a posteriori
+    fit that keeps skills with little data sensible; 0 is plain EM).
     """
 
     def __init__(self, *, forgets: bool = False, max_iter: int = 40, tol: float = 1e-5,
                  max_guess: float = 0.4, max_slip: float = 0.4, mastery_threshold: float = 0.95,
                  graded: bool = False, prior: float = 0.4, learn: float = 0.15, guess: float = 0.2,
-                 slip: float = 0.1, forget: float = 0.02):
+                 slip: float = 0.1, forget: float = 0.02, pseudo_counts: float = 5.0):
         super().__init__(forgets=forgets, max_iter=max_iter, tol=tol, max_guess=max_guess, max_slip=max_slip,
                          mastery_threshold=mastery_threshold, graded=graded, prior=prior, learn=learn,
-                         guess=guess, slip=slip, forget=forget)
+                         guess=guess, slip=slip, forget=forget, pseudo_counts=pseudo_counts)
+        if pseudo_counts < 0:
+            raise ConfigError("pseudo_counts must be >= 0")
         for k, v in dict(prior=prior, learn=learn, guess=guess, slip=slip, forget=forget).items():
             if not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")
@@ -169,13 +173,15 @@ class BKT(LearnerModel):
             n_sk = np.bincount(seq_skill, minlength=ns)
             first = starts
             new = np.zeros((ns, 5))
-            new[:, 0] = np.bincount(seq_skill, g1[first], ns) / np.maximum(n_sk, 1)
-            new[:, 1] = x01 / np.maximum(d0, _EPS)
+            a = float(self.settings["pseudo_counts"])  # MAP: ``a`` pseudo-observations at the defaults
+            d = self.defaults
+            new[:, 0] = (np.bincount(seq_skill, g1[first], ns) + a * d[0]) / np.maximum(n_sk + a, _EPS)
+            new[:, 1] = (x01 + a * d[1]) / np.maximum(d0 + a, _EPS)
             sg0 = np.bincount(skill_of_row, g0, ns)
             sg1 = np.bincount(skill_of_row, g1, ns)
-            new[:, 2] = np.bincount(skill_of_row, g0 * y, ns) / np.maximum(sg0, _EPS)
-            new[:, 3] = np.bincount(skill_of_row, g1 * (1 - y), ns) / np.maximum(sg1, _EPS)
-            new[:, 4] = x10 / np.maximum(d1, _EPS) if self.forgets else 0.0
+            new[:, 2] = (np.bincount(skill_of_row, g0 * y, ns) + a * d[2]) / np.maximum(sg0 + a, _EPS)
+            new[:, 3] = (np.bincount(skill_of_row, g1 * (1 - y), ns) + a * d[3]) / np.maximum(sg1 + a, _EPS)
+            new[:, 4] = (x10 + a * d[4]) / np.maximum(d1 + a, _EPS) if self.forgets else 0.0
             seen = n_sk > 0
             new[:, 0] = np.clip(new[:, 0], 1e-4, 1 - 1e-4)
             new[:, 1] = np.clip(new[:, 1], 1e-4, 1 - 1e-4)

@@ -1,0 +1,63 @@
+"""Replay evaluator: metrics against scikit-learn, k-fold by learner, time split with same-day repeats excluded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss as sk_log_loss
+from sklearn.metrics import roc_auc_score
+
+from magister.people import BKT, Elo, FSRSMemory, load_anki, load_assist2015
+from magister.people.evaluate import auc, calibration, cross_validate, log_loss, same_day_repeat, time_split
+
+DATA = Path(__file__).parent / "data" / "people"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_scikit_learn_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 2000))
+    y = rng.integers(0, 2, n)
+    p = rng.random(n)
+    if seed % 2:
+        p = np.round(p, 1)  # many ties
+    assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    q = np.clip(p, 1e-3, 1 - 1e-3)
+    assert log_loss(y, q) == pytest.approx(sk_log_loss(y, q), abs=1e-12)
+
+
+def test_calibration_table():
+    rng = np.random.default_rng(0)
+    p = rng.random(20000)
+    y = (rng.random(20000) < p).astype(float)  # calibrated by construction
+    cal = calibration(y, p, bins=10)
+    assert sum(cal["count"]) == 20000 and len(cal["observed"]) == 10
+    assert cal["ece"] < 0.02
+    assert calibration(y, np.clip(p * 0.5, 0, 1))["ece"] > 0.15  # systematically low predictions
+    assert np.isnan(auc([1, 1, 1], [0.2, 0.3, 0.4]))
+
+
+def test_cross_validation_by_learner_beats_the_constant_baseline():
+    log = load_assist2015(DATA / "assist2015_slice.csv")
+    res = cross_validate({"bkt": lambda: BKT(), "elo": lambda: Elo()}, log, folds=log.extra["fold"])
+    assert set(res) == {"constant", "bkt", "elo"}
+    assert len(res["bkt"].folds) == 5 and res["bkt"].n == len(log)
+    assert res["constant"].auc <= 0.55
+    for name in ("bkt", "elo"):
+        assert res[name].auc > 0.62, (name, res[name].auc)
+        assert res[name].log_loss < res["constant"].log_loss
+
+
+def test_time_split_for_memory_excludes_first_reviews_and_same_day_repeats():
+    log = load_anki(DATA / "anki_slice.csv")
+    first, elapsed = same_day_repeat(log)
+    assert first.sum() == len(log.items)  # one first review per card
+    assert np.all(np.isnan(elapsed[first])) and np.all(elapsed[~first] >= 0)
+    res = time_split({"fsrs": lambda: FSRSMemory(max_iter=10)}, log, train_fraction=0.5)
+    cut = np.quantile(log.time, 0.5)
+    expected_n = int((~first & (elapsed >= 1.0) & (log.time >= cut)).sum())
+    assert res["fsrs"].n == res["constant"].n == expected_n
+    assert res["fsrs"].log_loss < res["constant"].log_loss
+    assert res["fsrs"].auc > 0.55
