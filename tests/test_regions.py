@@ -1,0 +1,192 @@
+"""The region tree: learning progress, splits, lookups and state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from magister.errors import ConfigError
+from magister.regions import RegionTree, learning_progress
+
+
+# ------------------------------------------------------------------ learning progress
+def test_learning_progress_by_hand():
+    assert learning_progress([0.0, 0.0, 1.0, 1.0]) == pytest.approx(1.0)
+    # odd count: newer half = last 2 (mean 0.9), older = 3 before (mean 0.4)
+    assert learning_progress([0.2, 0.4, 0.6, 0.8, 1.0]) == pytest.approx(0.5)
+    # a window keeps the last 4: older (0.4, 0.6) -> 0.5, newer (0.8, 1.0) -> 0.9
+    assert learning_progress([0.2, 0.4, 0.6, 0.8, 1.0], window=4) == pytest.approx(0.4)
+    # falling scores count as progress too (absolute value)
+    assert learning_progress([1.0, 1.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert learning_progress([0.3, 0.9]) == 0.0  # fewer than 3 scores: no trend yet
+    assert learning_progress([0.5] * 10) == 0.0
+
+
+def test_learning_progress_lower_bound():
+    s = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    # older (0,1,0,1) mean 0.5, var 0.25; newer (1,0,1,0) mean 0.5: no difference at all
+    assert learning_progress(s, z=1.0) == 0.0
+    s = np.array([0.0, 0.2, 0.6, 1.0])
+    # older (0, 0.2): mean 0.1, var 0.01; newer (0.6, 1.0): mean 0.8, var 0.04
+    se = np.sqrt(0.01 / 2 + 0.04 / 2)
+    assert learning_progress(s, z=2.0) == pytest.approx(0.7 - 2 * se)
+    assert learning_progress(s, z=0.0) == pytest.approx(0.7)
+
+
+def test_node_lp_matches_definition():
+    rng = np.random.default_rng(0)
+    tree = RegionTree(2, max_points=50, lp_window=20)
+    x = rng.random((400, 2))
+    y = np.clip(x[:, 0] * np.linspace(0, 1, 400) + 0.05 * rng.random(400), 0, 1)
+    tree.add(x, y, rng)
+    assert tree.n_splits > 0
+    for node in range(tree.n_nodes):
+        _, sc = tree.window(node)
+        assert tree.lp[node] == pytest.approx(learning_progress(sc, 20), abs=1e-12)
+
+
+# ------------------------------------------------------------------ splits
+def _progress_on_left(rng, n=201):
+    """Points over the square; on the left half (x0 < 0.5) scores rise with time, on the right they stay 0.5."""
+    x = rng.random((n, 2))
+    t = np.linspace(0.0, 1.0, n)
+    y = np.where(x[:, 0] < 0.5, t, 0.5)
+    return x, y
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_split_cuts_where_progress_differs(seed):
+    rng = np.random.default_rng(seed)
+    tree = RegionTree(2, max_points=200)
+    x, y = _progress_on_left(rng)
+    split = tree.add(x, y, rng)
+    assert split == [0]
+    assert tree.split_dim[0] == 0, "the cut should be across the axis along which progress changes"
+    assert abs(tree.split_value[0] - 0.5) < 0.1
+    low, high = tree.children[0]
+    assert tree.lp[low] > tree.lp[high]
+
+
+def test_children_keep_the_chosen_cuts_progress():
+    rng = np.random.default_rng(1)
+    tree = RegionTree(2, max_points=200)
+    x, y = _progress_on_left(rng)
+    tree.add(x, y, rng)
+    for kid in tree.children[0]:
+        _, sc = tree.window(kid)
+        assert tree.lp[kid] == pytest.approx(learning_progress(sc, 200), abs=1e-12)
+
+
+def test_split_score_uses_populations():
+    tree = RegionTree(1, max_points=20, min_points=1, min_width=0.01)
+    pts = np.linspace(0.01, 0.99, 12)[:, None]
+    sc = np.r_[np.zeros(6), np.linspace(0, 1, 6)]
+    # two cuts with the same LP gap but different populations: the balanced one scores higher
+    score, n_low, lp_lo, lp_hi = tree.score_cuts(pts, sc, np.array([0, 0]), np.array([0.5, 0.95]))
+    assert list(n_low) == [6, 11]
+    assert score[0] == pytest.approx(6 * 6 * abs(lp_lo[0] - lp_hi[0]))
+    assert score[1] == pytest.approx(11 * 1 * abs(lp_lo[1] - lp_hi[1]))
+
+
+def test_no_child_thinner_than_min_width_or_emptier_than_min_points():
+    rng = np.random.default_rng(3)
+    tree = RegionTree(2, max_points=30, min_width=0.08, min_points=4)
+    for i in range(3000):
+        x = rng.random((1, 2)) ** 2  # denser near the origin: deep splits there
+        y = rng.random(1)
+        for node in tree.add(x, y, rng):
+            for kid in tree.children[node]:
+                assert tree.count([kid])[0] >= 4
+    assert tree.n_splits > 10
+    widths = tree.high[: tree.n_nodes] - tree.low[: tree.n_nodes]
+    assert (widths >= 0.08 - 1e-12).all()
+    # the leaves tile the square
+    leaves = tree.leaves
+    assert np.prod(widths[leaves], axis=1).sum() == pytest.approx(1.0)
+
+
+def test_failed_split_forgets_oldest_points():
+    rng = np.random.default_rng(0)
+    tree = RegionTree(1, max_points=40, min_width=0.5, discard=0.25)
+    # first split: only a cut at exactly 0.5 is allowed; children can never be cut again
+    tree.add(rng.random((41, 1)), rng.random(41), rng)
+    assert tree.n_splits == 1
+    leaf = tree.children[0, 0]
+    pts = rng.random((60, 1)) * 0.5
+    seen = []
+    for p in pts:
+        before = tree.n_failed_splits
+        tree.add(p[None], [0.3], rng)
+        if tree.n_failed_splits > before:
+            seen.append(int(tree.count([leaf])[0]))
+    assert seen, "a full leaf that cannot be cut must fail to split"
+    assert all(c == 41 - 10 for c in seen), "a failed split forgets max_points * discard = 10 oldest points"
+    assert tree.is_leaf[leaf]
+
+
+def test_leaf_lookup_matches_brute_force():
+    rng = np.random.default_rng(7)
+    tree = RegionTree(3, max_points=25, min_width=0.05)
+    x = rng.random((3000, 3))
+    tree.add(x, np.sin(7 * x[:, 0]) * np.linspace(0, 1, 3000) % 1.0, rng)
+    assert int(tree.is_leaf.sum()) > 20
+    q = rng.random((2000, 3))
+    leaves = tree.leaves
+    inside = tree.contains(q, leaves)
+    assert (inside.sum(axis=1) == 1).all(), "random points lie in exactly one leaf"
+    brute = leaves[np.argmax(inside, axis=1)]
+    assert np.array_equal(tree.leaf_of(q), brute)
+    for p in q[:50]:
+        path = tree.path_of(p)
+        assert path[0] == 0 and path[-1] == tree.leaf_of(p[None])[0]
+        assert tree.contains(p[None], path).all()
+
+
+def test_worst_point_is_lowest_score():
+    rng = np.random.default_rng(0)
+    tree = RegionTree(2, max_points=100)
+    x = rng.random((50, 2))
+    y = rng.random(50)
+    tree.add(x, y, rng)
+    assert np.array_equal(tree.worst_point(np.array([0, 0])), np.stack([x[np.argmin(y)]] * 2))
+
+
+# ------------------------------------------------------------------ state and settings
+def test_state_round_trip_resumes_exactly():
+    rng = np.random.default_rng(5)
+    a = RegionTree(2, max_points=20)
+    x = rng.random((500, 2))
+    a.add(x, x[:, 1], rng)
+    b = RegionTree(2, max_points=20)
+    b.load_state_dict(a.state_dict())
+    ra, rb = np.random.default_rng(9), np.random.default_rng(9)
+    x2 = rng.random((300, 2))
+    a.add(x2, x2[:, 0], ra)
+    b.add(x2, x2[:, 0], rb)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert np.array_equal(np.asarray(sa[k]), np.asarray(sb[k])), k
+
+
+def test_bad_state_is_refused_unchanged():
+    rng = np.random.default_rng(5)
+    tree = RegionTree(2, max_points=20)
+    tree.add(rng.random((100, 2)), rng.random(100), rng)
+    before = tree.state_dict()
+    bad = dict(before, low=np.zeros((1, 2)))
+    with pytest.raises(ValueError):
+        tree.load_state_dict(bad)
+    with pytest.raises(ValueError):
+        RegionTree(3, max_points=20).load_state_dict(before)
+    after = tree.state_dict()
+    assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"max_points": 2}, {"min_width": 0.0}, {"min_width": 0.7}, {"n_cuts": 0}, {"discard": 1.0},
+    {"max_points": 10, "min_points": 6}, {"lp_window": 2}, {"lp_z": -1.0}, {"min_gap": 1.5},
+])
+def test_bad_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError):
+        RegionTree(2, **kwargs)
