@@ -1,0 +1,131 @@
+"""RIAC and RIAC+: sampling mix, unit-coordinate perturbation, beliefs, settings, and a grid-student run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.spaces import Box
+from magister.students import GridStudent
+from magister.teachers.riac import RIAC
+from magister.teachers.riac_plus import RIACPlus
+
+
+def _split_teacher(**kwargs) -> RIAC:
+    """A RIAC on the unit square whose root has been split once, across x0."""
+    t = RIAC(Box([0, 0], [1, 1]), seed=0, max_points=40, min_width=0.1, **kwargs)
+    rng = np.random.default_rng(0)
+    x = rng.random((41, 2))
+    y = np.where(x[:, 0] < 0.5, np.linspace(0, 1, 41), 0.2)
+    t.observe_batch(x, y)
+    assert t.tree.n_splits == 1 and t.tree.split_dim[0] == 0
+    return t
+
+
+def test_sampling_mix_follows_region_progress():
+    t = _split_teacher(leaves_only=True)
+    low, high = t.tree.children[0]
+    cut = t.tree.split_value[0]
+    t.tree.lp[low], t.tree.lp[high] = 1.0, 0.0  # all progress on the low side
+    x = t.propose(6000)
+    share = np.mean(x[:, 0] <= cut)
+    # 70% inside the low region, 10% perturbations clipped to it, 20% uniform (a fraction `cut` of which lands low)
+    expected = 0.7 + 0.1 + 0.2 * cut
+    assert share == pytest.approx(expected, abs=0.025)
+    # without progress anywhere, both leaves are picked with probability 1/2
+    t.tree.lp[:] = 0.0
+    x = t.propose(6000)
+    assert np.mean(x[:, 0] <= cut) == pytest.approx(0.8 * 0.5 + 0.2 * cut, abs=0.025)
+
+
+def test_all_nodes_are_candidates_by_default():
+    t = _split_teacher()
+    nodes, p = t.region_probabilities()
+    assert list(nodes) == [0, 1, 2]
+    assert p.sum() == pytest.approx(1.0)
+    assert np.allclose(p, t.tree.lp[:3] / t.tree.lp[:3].sum())
+    leaves, _ = _split_teacher(leaves_only=True).region_probabilities()
+    assert list(leaves) == [1, 2]
+
+
+def test_perturbation_noise_is_in_unit_coordinates():
+    # a wide space: reference noise of 0.1 task units would be invisible here; ours is 0.05 of the range
+    space = Box([0.0, -500.0], [1000.0, 500.0])
+    t = RIAC(space, seed=1, ratio_region=0.0, ratio_random=0.0, perturb_std=0.05, max_points=500)
+    t.observe([500.0, 0.0], 0.0)  # the worst (only) task, at the centre
+    t.observe([900.0, 400.0], 1.0)
+    u = space.to_unit_batch(t.propose(4000))
+    dev = u - 0.5
+    assert np.allclose(dev.mean(axis=0), 0.0, atol=0.01)
+    assert np.allclose(dev.std(axis=0), 0.05, rtol=0.08)
+
+
+def test_propose_k_is_vectorised_and_in_space():
+    space = Box([0, 0, 0], [1, 2, 10])
+    t = mg.make_teacher("riac", space, seed=3, max_points=30)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        x = t.propose(50)
+        assert x.shape == (50, 3)
+        t.observe_batch(x, rng.random(50))
+    assert t.tree.n_splits > 0
+    assert all(space.contains(v) for v in t.propose(500))
+
+
+def test_beliefs_describe_regions():
+    t = _split_teacher()
+    b = t.beliefs()
+    json.dumps(b)
+    assert b["teacher"] == "riac" and b["n_regions"] == 3 and b["n_leaves"] == 2
+    regions = b["regions"]
+    assert {"low", "high", "lp", "probability", "count", "leaf"} <= set(regions[0])
+    assert sum(r["probability"] for r in regions) == pytest.approx(0.8)  # 70% by region + 10% perturbation
+    assert regions[1]["high"][0] == pytest.approx(t.tree.split_value[0])
+
+
+def test_save_load_after_splits_resumes(tmp_path):
+    student = GridStudent(seed=0)
+    t = mg.make_teacher("riac-plus", student.space, seed=4)
+    for _ in range(600):
+        x = t.propose()
+        t.observe(x, student.attempt(x))
+    assert t.tree.n_splits > 3
+    t.save(tmp_path / "t.ckpt")
+    u = mg.load(tmp_path / "t.ckpt")
+    assert isinstance(u, RIACPlus) and u.config() == t.config()
+    for _ in range(100):
+        a, b = t.propose(), u.propose()
+        assert np.array_equal(a, b)
+        s = float(np.random.default_rng(0).random())
+        t.observe(a, s)
+        u.observe(b, s)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"ratio_region": 0.9, "ratio_random": 0.2}, {"ratio_random": -0.1}, {"perturb_std": -1.0},
+    {"min_width": 0.0}, {"max_points": 1}, {"lp_power": 0.0}, {"leaves_only": "yes"},
+])
+def test_bad_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError):
+        RIAC(Box([0], [1]), **kwargs)
+
+
+def _mastery(name: str, seed: int, episodes: int, **kwargs) -> float:
+    student = GridStudent(seed=seed)
+    t = mg.make_teacher(name, student.space, seed=seed, **kwargs)
+    for _ in range(episodes):
+        x = t.propose()
+        t.observe(x, student.attempt(x))
+    return student.mastery()
+
+
+def test_riac_beats_uniform_on_the_grid_student():
+    uniform = [_mastery("uniform", s, 3000) for s in (0, 1)]
+    riac = [_mastery("riac", s, 3000) for s in (0, 1)]
+    plus = [_mastery("riac-plus", s, 3000) for s in (0, 1)]
+    assert min(riac) > max(uniform)
+    assert min(plus) > max(riac), "the tuned variant should learn faster than the reference defaults"
