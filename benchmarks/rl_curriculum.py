@@ -39,7 +39,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 #: step budget per env (one teacher-seed run)
-BUDGETS = {"cliff": 120_000, "gap": 250_000}
+BUDGETS = {"cliff": 150_000, "gap": 250_000}
 #: an easy task per env (ADR starts there)
 EASY = {"cliff": [0.0, 0.0], "gap": [0.5, 1.0]}
 
