@@ -1,0 +1,146 @@
+"""ADR: widening and narrowing bounds, pending-probe matching, resume, settings, grid run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.spaces import Box, Dict, Discrete
+from magister.students import GridStudent
+from magister.teachers.adr import ADR
+
+
+def _feed(t: ADR, score, n: int) -> None:
+    """Propose and observe ``n`` tasks, each scored by ``score(task)``."""
+    for _ in range(n):
+        x = t.propose()
+        t.observe(x, score(x))
+
+
+def test_widens_when_scores_are_high_at_a_bound():
+    t = ADR(Box([0.0], [10.0]), seed=0, initial=[0.0], boundary_prob=1.0, queue_length=3, step=0.1)
+    assert t.low[0] == 0.0 and t.high[0] == 0.0
+    _feed(t, lambda x: 1.0, 60)
+    assert t.high[0] > 0.5, "high scores at the upper bound widen it"
+    assert t.low[0] == 0.0, "the box never leaves the space"
+    assert t.n_widened >= 5
+    assert all(0.0 <= v <= 10.0 * t.high[0] + 1e-9 for v in np.ravel(t.propose(200)))
+
+
+def test_narrows_when_scores_are_low_but_not_inside_the_start():
+    t = ADR(Box([0.0], [1.0]), seed=1, initial=[0.2], boundary_prob=1.0, queue_length=2, step=0.1)
+    _feed(t, lambda x: 1.0, 40)
+    wide_low, wide_high = t.low[0], t.high[0]
+    assert wide_high > 0.5 and wide_low == 0.0
+    _feed(t, lambda x: 0.0, 80)
+    assert t.n_narrowed > 0
+    assert t.high[0] < wide_high
+    assert t.high[0] == pytest.approx(0.2) and t.low[0] == pytest.approx(0.2), "narrowing stops at the start point"
+
+
+def test_middling_scores_leave_the_box_alone():
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=2, initial_box=[[0.4, 0.4], [0.6, 0.6]], boundary_prob=1.0,
+            queue_length=2, threshold_low=0.2, threshold_high=0.8)
+    _feed(t, lambda x: 0.5, 50)
+    assert np.allclose(t.low, 0.4) and np.allclose(t.high, 0.6)
+    assert t.n_widened == t.n_narrowed == 0 and t.n_probes_matched == 50
+
+
+def test_each_bound_has_its_own_queue():
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=3, initial=[0.5, 0.5], boundary_prob=1.0, queue_length=50)
+    _feed(t, lambda x: 1.0, 40)
+    b = t.beliefs()
+    counts = np.array([b["queues"]["low"]["count"], b["queues"]["high"]["count"]])
+    assert counts.sum() == 40 and (counts > 0).all()
+
+
+def test_pending_probes_are_matched_robustly():
+    t = ADR(Box([0.0, 0.0], [4.0, 4.0]), seed=4, initial=[1.0, 1.0], initial_width=0.2, boundary_prob=1.0,
+            queue_length=100)
+    probes = list(t.propose(3))
+    assert t.beliefs()["pending_probes"] == 3
+    # out of order, as lists rather than arrays: all three are recognised
+    for p in reversed(probes):
+        t.observe([float(v) for v in p], 0.5)
+    assert t.n_probes_matched == 3 and t.beliefs()["pending_probes"] == 0
+    # the same probe again, and a task that was never proposed, are ordinary episodes
+    t.observe(probes[0], 0.5)
+    t.observe([1.0, 1.0], 0.5)
+    assert t.n_probes_matched == 3 and t.n_observed == 5
+    assert int(np.sum(t._qlen)) == 3
+
+
+def test_probe_of_a_moved_bound_is_stale():
+    t = ADR(Box([0.0], [1.0]), seed=5, initial=[0.0], boundary_prob=1.0, queue_length=1, step=0.1)
+    first, second = t.propose(2)
+    t._pend_side[:] = 1  # the box is the point 0, so both probes sit on the upper bound as well
+    t.observe(first, 1.0)  # a queue of one: the upper bound widens to 0.1
+    assert t.high[0] == pytest.approx(0.1) and t.n_probes_matched == 1
+    t.observe(second, 1.0)  # a probe of the old bound (0.0): consumed but not counted
+    assert t.high[0] == pytest.approx(0.1) and t.n_probes_matched == 1
+    assert t.beliefs()["pending_probes"] == 0
+
+
+def test_pending_probes_survive_save_and_load(tmp_path):
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=6, initial=[0.0, 0.0], boundary_prob=0.7, queue_length=3, step=0.1)
+    _feed(t, lambda x: 0.9, 30)
+    probes = list(t.propose(6))
+    assert t.beliefs()["pending_probes"] > 0
+    t.save(tmp_path / "adr.ckpt")
+    u = mg.load(tmp_path / "adr.ckpt")
+    for p in probes:
+        t.observe(p, 0.95)
+        u.observe(p, 0.95)
+    assert u.n_probes_matched == t.n_probes_matched > 0
+    assert np.array_equal(u.low, t.low) and np.array_equal(u.high, t.high)
+    assert np.array_equal(u.propose(20), t.propose(20))
+
+
+def test_probes_match_on_mixed_spaces():
+    space = Dict({"level": Discrete(3), "speed": Box([0.5], [2.0])})
+    t = ADR(space, seed=7, initial_width=0.5, boundary_prob=1.0, queue_length=100)
+    tasks = t.propose(10)
+    for task in tasks:
+        t.observe(task, 0.5)
+    assert t.n_probes_matched == 10
+    assert t.beliefs()["pending_probes"] == 0
+
+
+def test_pending_list_is_bounded():
+    t = ADR(Box([0.0], [1.0]), seed=8, boundary_prob=1.0, max_pending=5)
+    t.propose(20)
+    assert t.beliefs()["pending_probes"] == 5
+
+
+def test_beliefs_show_the_box():
+    t = ADR(Box([0.0, 10.0], [2.0, 20.0]), seed=9, initial=[1.0, 15.0], initial_width=0.2)
+    b = t.beliefs()
+    json.dumps(b)
+    assert b["box"]["low"] == pytest.approx([0.4, 0.4]) and b["box"]["high"] == pytest.approx([0.6, 0.6])
+    assert b["box"]["low_task"] == pytest.approx([0.8, 14.0])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"threshold_low": 0.8, "threshold_high": 0.5}, {"threshold_high": 1.5}, {"step": 0.0}, {"step": -0.1},
+    {"boundary_prob": 1.5}, {"queue_length": 0}, {"initial": [5.0]}, {"initial": [0.5], "initial_box": [[0], [1]]},
+    {"initial_box": [[0.1]]}, {"initial_width": -0.1}, {"max_pending": 0},
+])
+def test_bad_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError):
+        ADR(Box([0.0], [1.0]), **kwargs)
+
+
+def test_adr_from_the_origin_beats_uniform_on_the_grid_student():
+    def mastery(name: str, seed: int) -> float:
+        student = GridStudent(seed=seed)
+        t = mg.make_teacher(name, student.space, seed=seed)
+        for _ in range(2500):
+            x = t.propose()
+            t.observe(x, student.attempt(x))
+        return student.mastery()
+
+    assert min(mastery("adr", s) for s in (0, 1)) > max(mastery("uniform", s) for s in (0, 1))
