@@ -169,35 +169,61 @@ def _task_for(space: dict, rng: np.random.Generator):
     return [float(rng.random()), float(2 * rng.random())]
 
 
-@pytest.mark.parametrize("teacher", mg.available_teachers())
-def test_restart_rebuilds_every_registered_teacher_exactly(db, teacher):
-    """Checkpoint + replay after a restart equals the live teacher, for every registered teacher."""
-    cls = mg.teacher_class(teacher)
-    space = _space_for(cls.kind)
-    rng = np.random.default_rng(0)
-    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=37)) as c:
+def _teach(c, name: str, space: dict, rng: np.random.Generator, steps: int) -> None:
+    for step in range(steps):
+        tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": 3}).json()["tasks"]
+        scores = [float(rng.random()) for _ in tasks]
+        if step % 3 == 0:
+            for t, s in zip(tasks, scores):
+                r = c.post(f"/v1/curricula/{name}/observe", json={"task": t, "score": s})
+                assert r.status_code == 200, r.text
+        else:
+            obs = [{"task": t, "score": s} for t, s in zip(tasks, scores)]
+            obs.append({"task": _task_for(space, rng), "score": float(rng.random())})
+            r = c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": obs})
+            assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def every_teacher(tmp_path_factory):
+    """Every registered teacher taught through one server, then the server restarted once.
+
+    Returns ``{teacher: (live state, info, events, rebuilt state) or the error it raised}``.
+    """
+    db = str(tmp_path_factory.mktemp("teachers") / "serve.db")
+    out: dict = {}
+    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=23)) as c:
         c.headers.update(AUTH)
-        _create(c, "c", space, teacher, settings=dict(getattr(cls, "conformance_kwargs", {})))
-        for step in range(30):
-            tasks = c.post("/v1/curricula/c/propose", params={"k": 3}).json()["tasks"]
-            scores = [float(rng.random()) for _ in tasks]
-            if step % 3 == 0:
-                for t, s in zip(tasks, scores):
-                    assert c.post("/v1/curricula/c/observe", json={"task": t, "score": s}).status_code == 200
-            else:
-                obs = [{"task": t, "score": s} for t, s in zip(tasks, scores)]
-                obs.append({"task": _task_for(space, rng), "score": float(rng.random())})
-                assert c.post("/v1/curricula/c/observe_batch", json={"observations": obs}).status_code == 200
-        live = _state(c, "c")
-        info = c.get("/v1/curricula/c").json()
-        assert info["checkpoint_seq"] > 0  # a checkpoint was written, so the restart replays only a tail
-        events = full_history(c, "c")
+        for i, teacher in enumerate(mg.available_teachers()):
+            cls = mg.teacher_class(teacher)
+            space = _space_for(cls.kind)
+            try:
+                _create(c, f"t{i}", space, teacher, settings=dict(getattr(cls, "conformance_kwargs", {})))
+                _teach(c, f"t{i}", space, np.random.default_rng(i), steps=14)
+                out[teacher] = [_state(c, f"t{i}"), c.get(f"/v1/curricula/t{i}").json(), full_history(c, f"t{i}")]
+            except AssertionError as e:
+                out[teacher] = e
     with TestClient(create_app(db, admin_token=ADMIN)) as c:
         c.headers.update(AUTH)
-        rebuilt = _state(c, "c")
-        assert c.app.state.service.replay_mismatches == 0
+        for i, teacher in enumerate(mg.available_teachers()):
+            if isinstance(out.get(teacher), list):
+                out[teacher].append(_state(c, f"t{i}"))
+        out["__mismatches__"] = c.app.state.service.replay_mismatches
+    return out
+
+
+@pytest.mark.parametrize("teacher", mg.available_teachers())
+def test_restart_rebuilds_every_registered_teacher_exactly(every_teacher, teacher):
+    """Checkpoint + replay after a restart equals the live teacher, for every registered teacher."""
+    result = every_teacher[teacher]
+    if isinstance(result, Exception):
+        raise result
+    live, info, events, rebuilt = result
+    assert info["checkpoint_seq"] > 0  # a checkpoint was written, so the restart replayed only a tail
+    assert info["n_observed"] == sum(e["kind"] == "observe" for e in events) > 0
     assert states_equal(live, rebuilt)
     assert states_equal(live, replay(info, events).state_dict())
+    assert every_teacher["__mismatches__"] == 0  # every logged proposal was redrawn identically
 
 
 def test_remote_teacher_is_a_drop_in_teacher(client):
@@ -266,3 +292,14 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     migrate(engine)
     assert current_revision(engine) == "0001"
     engine.dispose()
+
+
+def test_magister_serve_command_is_installed():
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--db", "--admin-token", "--port", "--checkpoint-every"):
+        assert option in result.output

@@ -2,14 +2,12 @@
 
 Checks that every acknowledged observation is in the log exactly once, that
 the restarted teacher equals an independent replay of the log, and that a
-quiet server's live state equals its rebuilt state after kill -9.
+quiet server's live state equals its rebuilt state after another kill -9.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 import httpx
 import pytest
@@ -69,7 +67,7 @@ async def _drive(port: int, names: list[str], seconds: float, killer) -> list:
     return acked
 
 
-def test_kill9_under_load_loses_no_acknowledged_observation(tmp_path):
+def test_kill9_under_load_loses_no_acknowledged_observation_and_rebuilds_exactly(tmp_path):
     db = str(tmp_path / "load.db")
     names = ["grid", "walker"]
     server = Server(db, checkpoint_every=300).start()
@@ -121,37 +119,10 @@ def test_kill9_under_load_loses_no_acknowledged_observation(tmp_path):
                 assert [r["seq"] for r in replies] == [seq for _, seq in items[:2000]]
             after = {n: c.get(f"/v1/curricula/{n}").json()["n_observed"] for n in names}
             assert after == before, "a retried acknowledged id was applied twice"
+            # quiet now: the live state must equal what a restart after kill -9 rebuilds
+            live = {n: _state(restarted.url, n) for n in names}
     finally:
-        restarted.stop()
-
-
-def test_rebuilt_state_equals_live_state_after_kill9(tmp_path):
-    db = str(tmp_path / "quiet.db")
-    server = Server(db, checkpoint_every=25).start()
-    try:
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
-            c.post("/v1/curricula", json={"name": "skills", "space": {"type": "MultiDiscrete", "nvec": [3, 4]},
-                                          "teacher": "uniform", "seed": 5}).raise_for_status()
-            errors: list = []
-
-            def work(i: int) -> None:
-                with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as cc:
-                    for n in range(8):
-                        t = cc.post("/v1/curricula/skills/propose").json()["tasks"][0]
-                        r = cc.post("/v1/curricula/skills/observe", json={"task": t, "score": (i + n) % 3 / 2})
-                        if r.status_code != 200:
-                            errors.append(r.text)
-
-            threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert not errors
-            live = _state(server.url, "skills")
-            assert live["n_observed"] == 64
-    finally:
-        server.kill()
-    time.sleep(0.1)
-    with Server(db) as restarted:
-        assert states_equal(_state(restarted.url, "skills"), live)
+        restarted.kill()
+    with Server(db) as again:
+        for name in names:
+            assert states_equal(_state(again.url, name), live[name])
