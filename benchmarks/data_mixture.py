@@ -44,12 +44,12 @@ PROGRESS_BASED = ["lp-bandit"]
 
 TASKS: dict[str, dict[str, Any]] = {
     # natural mixtures from the Skill-It paper: LEGO 1:1:1:3:5, addition 13:14:18
-    "addition": {"natural": [13, 14, 18], "train": 6000, "eval_per_skill": 200, "layers": 2, "d_model": 64,
-                 "lr": 1e-3, "batch": 64, "steps": 1500, "eval_every": 50},
-    "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 200, "layers": 3, "d_model": 64,
-             "lr": 2e-3, "batch": 64, "steps": 2000, "eval_every": 50},
-    "addition+noise": {"natural": [13, 14, 18, 15], "train": 6000, "eval_per_skill": 200, "layers": 2,
-                       "d_model": 64, "lr": 1e-3, "batch": 64, "steps": 1000, "eval_every": 50},
+    "addition": {"natural": [13, 14, 18], "train": 6000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
+                 "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50},
+    "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
+             "lr": 2e-3, "batch": 64, "steps": 600, "eval_every": 50},
+    "addition+noise": {"natural": [13, 14, 18, 15], "train": 6000, "eval_per_skill": 150, "layers": 2,
+                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 600, "eval_every": 50},
 }
 
 
@@ -103,55 +103,73 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any]):
     return SkillSampler(train.skills, teacher, cfg["batch"], seed=seed)
 
 
-def run_one(job: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
-    """Train one model; returns curves, mixture shares and timing."""
-    task, method, seed, cfg = job
+def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
+    """Train one model per method for one seed, side by side (same initial weights), in one process."""
+    task, seed, cfg, methods = job
     import torch
 
     torch.set_num_threads(1)
-    from magister.data.model import TinyTransformer, evaluate_per_skill
+    from magister.data.model import TransformerEnsemble
 
     t0 = time.perf_counter()
     train, ev = make_data(task, seed, cfg)
-    torch.manual_seed(seed)
-    model = TinyTransformer(train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
-                            n_layers=cfg["layers"])
+    m = len(methods)
+    model = TransformerEnsemble(m, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
+                                n_layers=cfg["layers"], seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
-    sampler = make_sampler(method, train, seed, cfg)
+    samplers = [make_sampler(meth, train, seed, cfg) for meth in methods]
     X, Y = torch.as_tensor(train.inputs), torch.as_tensor(train.labels)
-    n = train.n_skills
+    EX, EY = torch.as_tensor(ev.inputs), torch.as_tensor(ev.labels)
+    n, b = train.n_skills, cfg["batch"]
     learnable = train.info.get("unlearnable", n)
-    steps_at, acc_curve, skill_curve = [], [], []
+    steps_at: list[int] = []
+    acc_curves: list[list[float]] = [[] for _ in methods]
+    skill_curves: list[list[list[float]]] = [[] for _ in methods]
     for step in range(1, cfg["steps"] + 1):
-        idx = sampler.next_batch()  # what DataLoader(batch_sampler=sampler, num_workers=0) does, minus collation
-        it = torch.as_tensor(idx)
+        # what DataLoader(batch_sampler=sampler, num_workers=0) does, minus the collation
+        idx = [s.next_batch() for s in samplers]
+        it = torch.as_tensor(np.asarray(idx))
         logits = model(X[it])
-        losses = torch.nn.functional.cross_entropy(logits, Y[it], reduction="none")
+        losses = torch.nn.functional.cross_entropy(logits.reshape(m * b, -1), Y[it].reshape(-1),
+                                                   reduction="none").view(m, b)
         opt.zero_grad()
-        losses.mean().backward()
+        losses.mean(1).sum().backward()  # models share nothing: this is m separate trainings
         opt.step()
-        if method == "exp3":
-            sampler.observe_batch_loss(losses.detach(), indices=idx)
-        elif method == "sec":
-            sampler.observe_batch_correct((logits.argmax(-1) == Y[it]).float(), indices=idx)
+        correct = (logits.argmax(-1) == Y[it]).float()
+        for j, meth in enumerate(methods):
+            if meth == "exp3":
+                samplers[j].observe_batch_loss(losses[j].detach(), indices=idx[j])
+            elif meth == "sec":
+                samplers[j].observe_batch_correct(correct[j], indices=idx[j])
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
-            acc, _ = evaluate_per_skill(model, ev.inputs, ev.labels, ev.skills, n)
-            if method in ("skill-it", "lp-bandit"):
-                sampler.observe_eval(acc, kind="accuracy")
+            with torch.no_grad():
+                right = torch.cat([(model(EX[i:i + 512].unsqueeze(0).expand(m, *EX[i:i + 512].shape)).argmax(-1)
+                                    == EY[i:i + 512]).float() for i in range(0, len(EX), 512)], dim=1)
+            per_skill = np.stack([np.bincount(ev.skills, weights=right[j].numpy(), minlength=n)
+                                  / np.bincount(ev.skills, minlength=n) for j in range(m)])
             steps_at.append(step)
-            acc_curve.append(float(np.mean(acc[:learnable])))
-            skill_curve.append(acc)
-    shares = sampler.mixture_history("counts")
-    bins = np.array_split(np.arange(len(shares)), max(1, len(shares) // cfg["eval_every"]))
-    mix = [shares[b].mean(0).tolist() for b in bins]
-    reached = next((s for s, a in zip(steps_at, acc_curve) if a >= 0.9), None)
+            for j, meth in enumerate(methods):
+                acc = per_skill[j].tolist()
+                if meth in ("skill-it", "lp-bandit"):
+                    samplers[j].observe_eval(acc, kind="accuracy")
+                acc_curves[j].append(float(np.mean(acc[:learnable])))
+                skill_curves[j].append(acc)
+    seconds = time.perf_counter() - t0
+    out = []
     half = cfg["steps"] // 2
-    acc_half = float(np.interp(half, steps_at, acc_curve))
-    return {"task": task, "method": method, "seed": seed, "steps": steps_at, "acc": acc_curve,
-            "skill_acc": skill_curve, "mixture": mix, "mixture_steps": [int(b[-1]) + 1 for b in bins],
-            "steps_to_90": reached, "acc_half": acc_half, "acc_final": acc_curve[-1],
-            "share": (sampler.samples_per_skill() / sampler.samples_per_skill().sum()).tolist(),
-            "skill_names": train.skill_names, "seconds": time.perf_counter() - t0}
+    for j, meth in enumerate(methods):
+        shares = samplers[j].mixture_history("counts")
+        bins = np.array_split(np.arange(len(shares)), max(1, len(shares) // cfg["eval_every"]))
+        total = samplers[j].samples_per_skill()
+        out.append({
+            "task": task, "method": meth, "seed": seed, "steps": steps_at, "acc": acc_curves[j],
+            "skill_acc": skill_curves[j], "mixture": [shares[bb].mean(0).tolist() for bb in bins],
+            "mixture_steps": [int(bb[-1]) + 1 for bb in bins],
+            "steps_to_90": next((s for s, a in zip(steps_at, acc_curves[j]) if a >= 0.9), None),
+            "acc_half": float(np.interp(half, steps_at, acc_curves[j])), "acc_final": acc_curves[j][-1],
+            "share": (total / total.sum()).tolist(), "skill_names": train.skill_names, "seconds": seconds,
+        })
+    return out
 
 
 def _fmt(values: list[float | None], digits: int = 0, budget: int | None = None) -> str:
@@ -233,9 +251,9 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
         mixture_over_time_figure(mix_panels, out / "noise_mixture.png",
                                  names=by[(task, methods[0])][0]["skill_names"], xlabel="step",
                                  ylabel="share of batch (mean over seeds)")
-    secs = [r["seconds"] for r in results]
-    lines.append(f"\nper-run wall time: median {np.median(secs):.1f} s [{min(secs):.1f}-{max(secs):.1f}] "
-                 f"over {len(secs)} runs (shared CPU: noisy)")
+    secs = list({(r["task"], r["seed"]): r["seconds"] for r in results}.values())
+    lines.append(f"\nwall time per (task, seed) job, all methods trained side by side: median {np.median(secs):.0f} s "
+                 f"[{min(secs):.0f}-{max(secs):.0f}] over {len(secs)} jobs (shared, loaded CPU: noisy)")
     return "\n".join(lines)
 
 
@@ -257,29 +275,30 @@ def main(argv: list[str] | None = None) -> None:
     methods = args.methods.split(",")
     jobs = []
     for task, cfg in cfgs.items():
-        for m in (DIAG_METHODS if task == "addition+noise" else METHODS):
-            if m in methods:
-                jobs.extend((task, m, s, cfg) for s in range(args.seeds))
-    jobs.sort(key=lambda j: -j[3]["steps"])  # longest first for better packing
+        ms = [m for m in (DIAG_METHODS if task == "addition+noise" else METHODS) if m in methods]
+        if ms:
+            jobs.extend((task, s, cfg, ms) for s in range(args.seeds))
+    jobs.sort(key=lambda j: -j[2]["steps"] * j[2]["layers"])  # longest first for better packing
     t0 = time.perf_counter()
     import multiprocessing as mp
 
     results = []
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool, \
             open(out / "runs.jsonl", "w") as log:
-        futures = [pool.submit(run_one, j) for j in jobs]
-        for fut in as_completed(futures):
-            r = fut.result()
-            results.append(r)
-            log.write(json.dumps(r) + "\n")
+        futures = [pool.submit(run_seed, j) for j in jobs]
+        for done, fut in enumerate(as_completed(futures), 1):
+            for r in fut.result():
+                results.append(r)
+                log.write(json.dumps(r) + "\n")
+                print(f"[{done}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']}: final acc "
+                      f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr,
+                      flush=True)
             log.flush()
-            print(f"[{len(results)}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']}: final acc "
-                  f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr, flush=True)
     results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"]))
     wall = time.perf_counter() - t0
     (out / "results.json").write_text(json.dumps(results))
     text = report(results, out, cfgs)
-    text += f"\ntotal wall time {wall:.0f} s with {args.workers} worker processes ({len(jobs)} runs)"
+    text += f"\ntotal wall time {wall:.0f} s with {args.workers} worker processes ({len(jobs)} jobs, {len(results)} runs)"
     (out / "report.md").write_text(text + "\n")
     print(text)
     print(f"\nfigures and results in {out}/", file=sys.stderr)

@@ -63,3 +63,84 @@ def evaluate_per_skill(model: nn.Module, inputs, labels, skills, n_skills: int,
     model.train(was_training)
     count = count.clamp_min(1)
     return (correct / count).tolist(), (loss / count).tolist()
+
+
+class TransformerEnsemble(nn.Module):
+    """``n_models`` independent copies of :class:`TinyTransformer`'s architecture, trained in one pass.
+
+    Every weight has a leading model dimension; ``forward(tokens (M, B, T) or
+    (M, B, T, F)) -> logits (M, B, n_classes)``. Models never share a
+    parameter, and AdamW is element-wise, so training the ensemble with the sum
+    of the per-model mean losses is exactly training ``M`` separate models --
+    at the dispatch cost of one. The benchmark uses it to train every method
+    of one seed side by side from the same initial weights.
+    """
+
+    def __init__(self, n_models: int, vocab_size: int, seq_len: int, n_classes: int, *, d_model: int = 64,
+                 n_layers: int = 2, n_heads: int = 4, d_ff: int | None = None, seed: int = 0):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        g = torch.Generator().manual_seed(int(seed))
+        m, d, f = int(n_models), d_model, d_ff or 4 * d_model
+        self.n_models, self.n_heads = m, n_heads
+
+        def same(*shape: int, kind: str = "uniform", fan_in: int = 1, std: float = 1.0) -> nn.Parameter:
+            if kind == "uniform":
+                b = 1.0 / fan_in ** 0.5
+                one = (torch.rand(*shape, generator=g) * 2 - 1) * b
+            elif kind == "normal":
+                one = torch.randn(*shape, generator=g) * std
+            elif kind == "ones":
+                one = torch.ones(*shape)
+            else:
+                one = torch.zeros(*shape)
+            return nn.Parameter(one.unsqueeze(0).repeat(m, *([1] * len(shape))).contiguous())
+
+        self.tok = same(vocab_size, d, kind="normal")
+        self.pos = same(seq_len, d, kind="normal", std=0.02)
+        self.layers = nn.ModuleList()
+        for _ in range(n_layers):
+            layer = nn.ParameterDict({
+                "ln1_w": same(d, kind="ones"), "ln1_b": same(d, kind="zeros"),
+                "w_qkv": same(d, 3 * d, fan_in=d), "b_qkv": same(3 * d, kind="zeros"),
+                "w_o": same(d, d, fan_in=d), "b_o": same(d, kind="zeros"),
+                "ln2_w": same(d, kind="ones"), "ln2_b": same(d, kind="zeros"),
+                "w_1": same(d, f, fan_in=d), "b_1": same(f, fan_in=d),
+                "w_2": same(f, d, fan_in=f), "b_2": same(d, fan_in=f),
+            })
+            self.layers.append(layer)
+        self.lnf_w, self.lnf_b = same(d, kind="ones"), same(d, kind="zeros")
+        self.w_head, self.b_head = same(d, n_classes, fan_in=d), same(n_classes, fan_in=d)
+
+    @staticmethod
+    def _ln(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.layer_norm(x, x.shape[-1:])
+        return y * w[:, None, :] + b[:, None, :]
+
+    @staticmethod
+    def _lin(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(b[:, None, :], x, w)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        m = tokens.shape[0]
+        if m != self.n_models:
+            raise ValueError(f"tokens must have one leading row per model ({self.n_models}), got {m}")
+        bsz, t = tokens.shape[1], tokens.shape[2]
+        sel = torch.arange(m).view(m, *([1] * (tokens.dim() - 1)))
+        e = self.tok[sel, tokens]
+        if tokens.dim() == 4:
+            e = e.sum(3)
+        h = (e + self.pos[:, None, :t]).reshape(m, bsz * t, -1)
+        d = h.shape[-1]
+        nh, dh = self.n_heads, d // self.n_heads
+        for p in self.layers:
+            a = self._lin(self._ln(h, p["ln1_w"], p["ln1_b"]), p["w_qkv"], p["b_qkv"])
+            q, k, v = a.view(m * bsz, t, 3, nh, dh).permute(2, 0, 3, 1, 4)
+            att = nn.functional.scaled_dot_product_attention(q, k, v)
+            att = att.permute(0, 2, 1, 3).reshape(m, bsz * t, d)
+            h = h + self._lin(att, p["w_o"], p["b_o"])
+            z = nn.functional.relu(self._lin(self._ln(h, p["ln2_w"], p["ln2_b"]), p["w_1"], p["b_1"]))
+            h = h + self._lin(z, p["w_2"], p["b_2"])
+        last = h.view(m, bsz, t, d)[:, :, -1]
+        return self._lin(self._ln(last, self.lnf_w, self.lnf_b), self.w_head, self.b_head)
