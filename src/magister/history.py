@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["History"]
+__all__ = ["History", "absolute_progress"]
 
 
 class History:
@@ -240,3 +240,21 @@ class History:
         self.total = total - len(x)
         self.add(x, y)
         assert self.total == total
+
+
+def absolute_progress(history: History, x: np.ndarray, scores: np.ndarray, min_history: int = 5) -> np.ndarray:
+    """Absolute learning progress of each new (task, score), in order; then store the pairs.
+
+    ``ALP = |score - score of the nearest earlier task|`` (in the history's
+    coordinates); 0 while ``history`` has received ``min_history`` or fewer
+    pairs (the ALP-GMM reference rule). Batched calls equal one call per pair.
+    """
+    x = np.asarray(x, dtype=float).reshape(-1, history.dim)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if len(x) == 1:
+        before = history.total
+        v = history.query_then_add_one(x[0], float(scores[0]))
+        return np.array([abs(float(scores[0]) - v) if v is not None and before > min_history else 0.0])
+    before = history.total + np.arange(len(x))
+    neighbour, has = history.query_then_add(x, scores)
+    return np.where(has & (before > min_history), np.abs(scores - neighbour), 0.0)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..gmm import MixtureTeacher
-from ..history import History
+from ..history import History, absolute_progress
 from ..teacher import register
 
 __all__ = ["AlpGmm", "alp_from_history"]
@@ -40,10 +40,7 @@ def alp_from_history(history: History, x: np.ndarray, scores: np.ndarray, min_hi
     ``ALP = |score - score of the nearest earlier task|`` (unit coordinates);
     0 while ``history`` has received ``min_history`` or fewer pairs.
     """
-    before = history.total + np.arange(len(x))
-    neighbour, has = history.query_then_add(x, scores)
-    alp = np.abs(scores - neighbour)
-    return np.where(has & (before > min_history), alp, 0.0)
+    return absolute_progress(history, x, scores, min_history)
 
 
 @register("alp-gmm")
@@ -65,25 +62,21 @@ class AlpGmm(MixtureTeacher):
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  history_size: int = 2000, window: int | None = None, bootstrap: int | None = None,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
-                 progress_power: float = 1.0):
+                 progress_power: float = 1.0, candidates: int = 1, local_history: int = 500):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
-                         progress_power=progress_power)
+                         progress_power=progress_power, candidates=candidates, local_history=local_history)
         if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
             raise ConfigError(f"history_size is how many recent tasks ALP looks at, a whole number >= 1; got {history_size!r}")
         self.history = History(self.d, int(history_size))
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if len(x) == 1:  # fast path, same result as the batched one
-            before = self.history.total
-            v = self.history.query_then_add_one(x[0], float(scores[0]))
-            row = np.empty((1, self.d + 1))
-            row[0, : self.d] = x[0]
-            row[0, self.d] = abs(float(scores[0]) - v) if v is not None and before > 5 else 0.0
-            return row
-        alp = alp_from_history(self.history, x, scores)
-        return np.concatenate([x, alp[:, None]], axis=1)
+        alp = absolute_progress(self.history, x, scores)
+        rows = np.empty((len(x), self.d + 1))
+        rows[:, : self.d] = x
+        rows[:, self.d] = alp
+        return rows
 
     def _component_progress(self, weights, means, covs) -> np.ndarray:
         return means[:, -1]  # mean ALP of each Gaussian

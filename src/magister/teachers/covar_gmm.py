@@ -40,15 +40,20 @@ class CovarGmm(MixtureTeacher):
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  absolute_lp: bool = False, window: int | None = None, bootstrap: int | None = None,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
-                 progress_power: float = 1.0, condition_time: float | None = None):
+                 progress_power: float = 1.0, candidates: int = 1, local_history: int = 500,
+                 condition_time: float | None = None,
+                 condition_score: float | None = None):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
-                         progress_power=progress_power)
+                         progress_power=progress_power, candidates=candidates, local_history=local_history)
         self.absolute_lp = bool(absolute_lp)
         if condition_time is not None and not np.isfinite(float(condition_time)):
             raise ConfigError(f"condition_time must be a number (1.0 = the newest episode of the window) or None; got {condition_time!r}")
         self.condition_time = None if condition_time is None else float(condition_time)
+        if condition_score is not None and not 0.0 <= float(condition_score) <= 1.0:
+            raise ConfigError(f"condition_score is a score in [0, 1] (after score_range scaling) or None; got {condition_score!r}")
+        self.condition_score = None if condition_score is None else float(condition_score)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         # store the episode number; it becomes a relative time when the window is fitted
@@ -63,10 +68,18 @@ class CovarGmm(MixtureTeacher):
         return out
 
     def _conditioning(self, weights, means, covs):
-        if self.condition_time is None:
+        # condition_time: each Gaussian's tasks at that relative time (follows a moving frontier);
+        # condition_score: its tasks at that score (intermediate difficulty inside the region)
+        cols, vals = [], []
+        if self.condition_time is not None:
+            cols.append(0)
+            vals.append(self.condition_time)
+        if self.condition_score is not None:
+            cols.append(1)
+            vals.append(self.condition_score)
+        if not cols:
             return None
-        # each Gaussian's tasks at relative time `condition_time`: follows a moving frontier
-        return [0], np.full((len(weights), 1), self.condition_time)
+        return cols, np.tile(np.asarray(vals, dtype=float), (len(weights), 1))
 
     def _component_progress(self, weights, means, covs) -> np.ndarray:
         c = covs[:, -2, -1]
