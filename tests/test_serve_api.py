@@ -303,3 +303,27 @@ def test_magister_serve_command_is_installed():
     assert result.exit_code == 0, result.output
     for option in ("--db", "--admin-token", "--port", "--checkpoint-every"):
         assert option in result.output
+
+
+def test_a_failing_teacher_is_rebuilt_from_the_log(client):
+    import time
+
+    _create(client, "skills", NAMED)
+    client.post("/v1/curricula/skills/propose", params={"k": 2})
+    client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5})
+    before = _state(client, "skills")
+    live = client.app.state.service.curricula["skills"]
+
+    def broken(k):
+        live.teacher.rng.random(5)  # moves the generator, then fails: memory no longer matches the log
+        raise RuntimeError("bug in a teacher")
+
+    live.teacher._propose = broken
+    r = client.post("/v1/curricula/skills/propose")
+    assert r.status_code == 500 and "bug in a teacher" in r.json()["detail"]
+    for _ in range(100):  # rebuilt in the background from checkpoint + log
+        if client.get("/v1/curricula/skills").status_code == 200:
+            break
+        time.sleep(0.05)
+    assert states_equal(_state(client, "skills"), before)
+    assert client.post("/v1/curricula/skills/propose").status_code == 200

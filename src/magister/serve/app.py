@@ -9,7 +9,6 @@ answered only once committed to the database.
 
 
 
-import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager

@@ -33,24 +33,23 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, MagisterError
+from ..errors import ConfigError, InvalidScoreError, MagisterError
 from ..scores import ScoreRange
 from ..spaces import Space, space_from_spec
 from ..teacher import Teacher, loads, make_teacher, teacher_class
-from .models import Checkpoint, Curriculum, Event, Token
+from .models import Checkpoint, Curriculum, Event
 
 log = logging.getLogger("magister.serve")
 
 _EVENTS = Event.__table__
 _CURRICULA = Curriculum.__table__
 _CHECKPOINTS = Checkpoint.__table__
-_TOKENS = Token.__table__
 
 #: largest finite space a curriculum may have (teachers keep per-task arrays)
 MAX_TASKS = 1_000_000
@@ -385,9 +384,6 @@ class Service:
     def names(self) -> list[str]:
         return [n for n, c in self.curricula.items() if not c.deleted]
 
-    def _await(self, fut: concurrent.futures.Future) -> Any:
-        return fut.result()
-
     # ---------------------------------------------------------- create
     def create(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
                seed: int | None, score_range: Any) -> tuple[LiveCurriculum, concurrent.futures.Future]:
@@ -497,7 +493,13 @@ class Service:
                     raise Conflict(f"request id {request_id!r} was already used for another request; "
                                    "use a fresh id for each new request")
                 return live.proposals[request_id], seq, fut
-            tasks = live.teacher.propose(k)
+            try:
+                tasks = live.teacher.propose(k)
+            except Exception as e:  # a teacher bug: its generator may have moved, rebuild it from the log
+                live.broken = f"teacher failed while proposing ({type(e).__name__}: {e}); rebuilding"
+                self._schedule_rebuild(live)
+                raise ServiceError(f"teacher {live.spec.teacher!r} failed to propose ({type(e).__name__}: {e})",
+                                   status=500) from None
             space = live.space
             out = jsonable([space.to_json(t) for t in tasks])
             text = dumps(out)
@@ -737,11 +739,6 @@ class Service:
             if not h["more"]:
                 return out
             after = h["last_seq"]
-
-
-def iter_chunks(seq: list[Any], n: int) -> Iterable[list[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
 
 
 async def wait_all(futs: list[concurrent.futures.Future]) -> None:
