@@ -113,3 +113,18 @@ def test_plain_pytorch_loop_with_a_curriculum_learns_and_feeds_the_teacher():
     assert float(losses.detach().mean()) < first, "training through the sampler lowers the loss"
     assert len(sampler.history) == 30 and sampler.pending == 0
     assert teacher.n_observed >= 30 + 3 * 3
+
+
+def test_ensemble_models_start_equal_and_train_independently():
+    torch = pytest.importorskip("torch")
+    from magister.data.model import TransformerEnsemble
+
+    data = syn.lego(4, seed=0)
+    ens = TransformerEnsemble(3, data.vocab_size, data.seq_len, 2, d_model=16, n_layers=1, n_heads=2, seed=0)
+    x = torch.as_tensor(data.inputs[:5]).unsqueeze(0).repeat(3, 1, 1, 1)
+    out = ens(x)
+    assert out.shape == (3, 5, 2) and torch.allclose(out[0], out[1]) and torch.allclose(out[0], out[2])
+    torch.nn.functional.cross_entropy(out[1], torch.as_tensor(data.labels[:5])).backward()
+    for p in ens.parameters():
+        assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0, "one model's loss moves only that model"
+    assert any(p.grad[1].abs().sum() > 0 for p in ens.parameters())
