@@ -86,7 +86,9 @@ class FSRSMemory(LearnerModel):
     ``grades_from_scores`` (with ``graded=False``: a score ``s`` in [0, 1] is
     the grade ``1 + round(3 s)``, which is how a teacher with
     ``score_range=(1, 4)`` passes grades on), ``max_iter`` (L-BFGS
-    iterations in ``fit``).
+    iterations in ``fit``), ``l2`` (penalty on the squared distance of the
+    weights from their starting values, each scaled by its allowed range; 0 by
+    default).
 
     A skill's mastery is the mean predicted recall ``mastery_horizon_days``
     ahead (1 day by default: an item just failed is not mastered even though
@@ -98,11 +100,11 @@ class FSRSMemory(LearnerModel):
 
     def __init__(self, *, weights: list[float] | None = None, desired_retention: float = 0.9, graded: bool = True,
                  max_iter: int = 60, first_recall: float = 0.7, grades_from_scores: bool = False,
-                 mastery_horizon_days: float = 1.0):
+                 mastery_horizon_days: float = 1.0, l2: float = 0.0):
         w = list(DEFAULT_WEIGHTS if weights is None else weights)
         super().__init__(weights=w, desired_retention=desired_retention, graded=graded, max_iter=max_iter,
                          first_recall=first_recall, grades_from_scores=grades_from_scores,
-                         mastery_horizon_days=mastery_horizon_days)
+                         mastery_horizon_days=mastery_horizon_days, l2=l2)
         self.horizon = float(mastery_horizon_days) * DAY
         self.grades_from_scores = bool(grades_from_scores)
         if len(w) != 21:
@@ -193,11 +195,16 @@ class FSRSMemory(LearnerModel):
             self.first_recall = float(np.clip(y[first].mean(), 0.01, 0.99))
             self.settings["first_recall"] = self.first_recall
 
+        w0 = self.w.copy()
+        scale = np.asarray(_HIGH) - np.asarray(_LOW)
+        lam = float(self.settings["l2"])
+
         def loss(w):
             p, dt = self._forward(w, lay, g, time)
             m = mask & ~np.isnan(p) & (dt >= 1.0)
             p = np.clip(p[m], 1e-4, 1 - 1e-4)
-            return float(-(y[m] * np.log(p) + (1 - y[m]) * np.log(1 - p)).mean()) if m.any() else 0.0
+            nll = float(-(y[m] * np.log(p) + (1 - y[m]) * np.log(1 - p)).mean()) if m.any() else 0.0
+            return nll + lam * float((((w - w0) / scale) ** 2).sum())
 
         res = minimize(loss, self.w.copy(), method="L-BFGS-B", bounds=list(zip(_LOW, _HIGH)),
                        options={"maxiter": int(self.settings["max_iter"]), "eps": 1e-5})

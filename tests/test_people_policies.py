@@ -1,0 +1,169 @@
+"""Policies for people: prerequisites, mastery thresholds, due reviews, maximum information, simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.people import BKT, Elo, Event
+from magister.people.policies import (DifficultyBand, MasteryLearning, MaxInformation, SpacedReview,
+                                      topological_order)
+from magister.people.simulate import SimulatedStudent, run_session, skill_graph
+from magister.testing import check_teacher
+
+CHAIN = {"add": [], "sub": ["add"], "mul": ["add"], "div": ["mul", "sub"]}
+
+
+def test_policies_are_registered_teachers():
+    for name in ("mastery-learning", "difficulty-band", "spaced-review", "max-information"):
+        assert name in mg.available_teachers("discrete")
+
+
+def test_one_policy_passes_the_conformance_suite_with_prerequisites():
+    check_teacher(lambda space, seed: MasteryLearning(space, seed=seed, explore=0.1,
+                                                      prerequisites={space.task_names()[1]: [space.task_names()[0]]}),
+                  kind="discrete", steps=60)
+
+
+def test_prerequisite_graph_is_checked():
+    assert topological_order(["div", "mul", "sub", "add"], CHAIN)[0] == "add"
+    with pytest.raises(ConfigError, match="cycle"):
+        topological_order(["a", "b"], {"a": ["b"], "b": ["a"]})
+    with pytest.raises(ConfigError, match="unknown"):
+        MasteryLearning(mg.Discrete(["a", "b"]), prerequisites={"a": ["zzz"]})
+
+
+def test_mastery_learning_respects_prerequisites_and_the_threshold():
+    space = mg.Discrete(list(CHAIN))
+    t = MasteryLearning(space, prerequisites=CHAIN, seed=0, model_settings={"prior": 0.1, "learn": 0.2})
+    order = []
+    for _ in range(60):
+        skill = t.propose()
+        mastery = dict(zip(t.items, t.mastery()))
+        # never a skill whose prerequisites are not yet mastered
+        assert all(mastery[r] >= 0.95 for r in CHAIN[skill]), (skill, mastery)
+        if order and order[-1] != skill and mastery[order[-1]] < 0.95:
+            pytest.fail(f"moved on from {order[-1]} before reaching the mastery threshold ({mastery})")
+        order.append(skill)
+        t.observe(skill, 1.0)
+    assert order[0] == "add" and "div" in order
+    assert order.index("div") > max(order.index("sub"), order.index("mul"))
+    assert all(t.mastered().values())
+
+
+def test_mastery_learning_backs_off_to_a_prerequisite_when_stuck():
+    space = mg.Discrete(["a", "b"])
+    t = MasteryLearning(space, prerequisites={"b": ["a"]}, stuck_after=4, seed=0)
+    while t.propose() == "a":
+        t.observe("a", 1.0)
+    picks = []
+    for _ in range(6):  # the learner keeps failing b
+        s = t.propose()
+        picks.append(s)
+        t.observe(s, 0.0 if s == "b" else 1.0)
+    assert picks[:4] == ["b"] * 4 and "a" in picks[4:]
+
+
+def test_spaced_review_picks_the_most_overdue_item():
+    space = mg.Discrete(["x", "y", "z", "new"])
+    t = SpacedReview(space, seed=0, model_settings={"graded": False}, minutes_per_answer=0)
+    day = 86400.0
+    t.set_time(0.0)
+    t.observe("x", 1.0)  # reviewed first: oldest
+    t.set_time(1 * day)
+    t.observe("y", 1.0)
+    t.set_time(2 * day)
+    t.observe("z", 0.0)  # failed: low stability
+    t.set_time(2 * day + 600)
+    assert t.propose() == "new"  # nothing due yet: something new
+    t.set_time(40 * day)
+    recall = dict(zip(t.items, t.recall()))
+    due = t.due_items()
+    assert set(due) == {"x", "y", "z"} and due[0] == min(("x", "y", "z"), key=recall.get)
+    assert t.propose() == due[0]
+    t.observe(due[0], 1.0)
+    assert t.propose() == due[1]
+
+
+def test_max_information_picks_the_item_maximising_a2_p_1_minus_p():
+    items = ["i0", "i1", "i2", "i3", "i4"]
+    space = mg.Discrete(items)
+    a = {"i0": 0.5, "i1": 2.0, "i2": 1.0, "i3": 1.5, "i4": 3.0}
+    t = MaxInformation(space, seed=0, model_settings={"discrimination": a})
+    fitted = Elo(discrimination=a)
+    for item, b in zip(items, [0.0, 0.5, -1.0, 2.0, 4.0]):
+        fitted._item_code(item)
+        fitted._grow()
+        fitted.difficulty[fitted._items[item]] = b
+    t.use_model(fitted)
+    for score in (1.0, 1.0, 0.0, 1.0):
+        p = t.predictions()
+        info = np.array([a[i] ** 2 for i in items]) * p * (1 - p)
+        assert t.propose() == items[int(np.argmax(info))]
+        assert np.allclose(t.information(), info)
+        t.observe(items[int(np.argmax(info))], score)
+
+
+def test_difficulty_band_prefers_items_in_the_band():
+    space = mg.Discrete(["easy", "ok", "hard"])
+    fitted = Elo()
+    for item, b in zip(space.task_names(), [-3.0, -1.2, 2.0]):
+        fitted._item_code(item)
+        fitted._grow()
+        fitted.difficulty[fitted._items[item]] = b
+    t = DifficultyBand(space, seed=0)
+    t.use_model(fitted)
+    p = dict(zip(t.items, t.predictions()))
+    assert 0.7 <= p["ok"] <= 0.85 and p["easy"] > 0.85 and p["hard"] < 0.7
+    assert {t.propose() for _ in range(20)} == {"ok"}
+
+
+def test_policy_state_round_trip_keeps_the_learner_model(tmp_path):
+    t = MasteryLearning(mg.Discrete(["a", "b"]), prerequisites={"b": ["a"]}, seed=3)
+    for _ in range(5):
+        t.observe(t.propose(), 1.0)
+    t.advance(days=2)
+    t.save(tmp_path / "p.ckpt")
+    u = mg.load(tmp_path / "p.ckpt")
+    assert np.allclose(u.mastery(), t.mastery()) and u.clock == t.clock
+    assert [u.propose() for _ in range(5)] == [t.propose() for _ in range(5)]
+
+
+def test_simulated_student_needs_prerequisites_and_forgets():
+    rng = np.random.default_rng(0)
+    params = {"a": (0.0, 1.0, 0.1, 0.05), "b": (0.0, 1.0, 0.1, 0.05)}
+    st = SimulatedStudent(params, {"b": ["a"]}, rng)
+    for _ in range(5):
+        st.answer("b", 0.0)
+    assert not st.known["b"]  # blocked by its prerequisite
+    st.answer("a", 0.0)
+    st.answer("b", 60.0)
+    assert st.known["a"] and st.known["b"]
+    assert st.p_correct("a", 120.0) > st.p_correct("a", 200 * 86400.0) > 0.1 - 1e-9
+    g = skill_graph(20, np.random.default_rng(1))
+    assert len(g) == 20 and all(all(int(r[1:]) < int(s[1:]) for r in req) for s, req in g.items())
+
+
+def test_mastery_learning_masters_a_graph_faster_than_random_order():
+    graph = skill_graph(8, np.random.default_rng(4))
+    params = {s: (0.05, 0.3, 0.15, 0.08) for s in graph}
+    space = mg.Discrete(list(graph))
+    fitted = BKT()
+    for s in graph:
+        fitted._item_code(s, (s,))
+    fitted._grow()
+    fitted.params[:] = [0.05, 0.3, 0.15, 0.08, 0.0]
+    times = {"mastery": [], "random": []}
+    for seed in range(6):
+        for name in times:
+            student = SimulatedStudent(params, graph, np.random.default_rng(seed))
+            if name == "mastery":
+                t = MasteryLearning(space, prerequisites=graph, seed=seed)
+                t.use_model(fitted)
+            else:
+                t = mg.make_teacher("uniform", space, seed=seed)
+            r = run_session(t.propose, t.observe, student, budget=300, per_day=300)
+            times[name].append(r.minutes_to_master if not np.isnan(r.minutes_to_master) else 301)
+    assert np.median(times["mastery"]) < np.median(times["random"]), times
