@@ -119,7 +119,8 @@ def run_backend(label: str, db: str, args: argparse.Namespace) -> list[dict[str,
         rng.random((4096, 2)).round(6).tolist()
     rows: dict[str, list[dict[str, float]]] = {"batched": [], "learners": [], "saturated": []}
     for rep in range(args.repeats):
-        with Server(db(rep) if callable(db) else db, checkpoint_every=args.checkpoint_every) as server:
+        env = {"MAGISTER_DURABLE_PROPOSALS": "1" if args.durable_proposals else "0"}
+        with Server(db(rep) if callable(db) else db, checkpoint_every=args.checkpoint_every, env=env) as server:
             _create(server.url, space, args.teacher)
             rows["batched"].append(asyncio.run(_batched(server.port, args.clients, args.seconds, args.batch, tasks)))
             _create(server.url, space, args.teacher)
@@ -151,6 +152,8 @@ def main() -> None:
     ap.add_argument("--teacher", default="uniform")
     ap.add_argument("--teacher-kind", default="discrete", choices=["discrete", "continuous"])
     ap.add_argument("--checkpoint-every", type=int, default=2000)
+    ap.add_argument("--durable-proposals", action="store_true",
+                    help="server waits for each proposal's log entry to be on disk before answering")
     args = ap.parse_args()
 
     results: list[dict[str, Any]] = []
@@ -171,7 +174,9 @@ def main() -> None:
 
     print()
     print(f"teacher service under load: {args.clients} clients, teacher {args.teacher!r}, {args.seconds:g} s per "
-          f"workload, {args.repeats} repeats (median [min-max]); {os.cpu_count()} CPUs shared with other work")
+          f"workload, {args.repeats} repeats (median [min-max]); {os.cpu_count()} CPUs shared with other work; "
+          f"proposals {'durable before the reply' if args.durable_proposals else 'committed with the next group'}"
+          f"; load average at the end {os.getloadavg()[0]:.1f}")
     print()
     print("| backend | workload | observations/s | requests/s | propose p50 ms | propose p99 ms |")
     print("|---|---|---|---|---|---|")

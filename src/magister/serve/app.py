@@ -110,7 +110,8 @@ ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 
 # --------------------------------------------------------------- factory
 def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
-               checkpoint_every: int = 2000, teacher_threads: bool = True) -> FastAPI:
+               checkpoint_every: int = 2000, teacher_threads: bool = True,
+               durable_proposals: bool = False) -> FastAPI:
     """Build the service app.
 
     ``db``: a SQLite file path (default ``magister.db`` in the working folder)
@@ -119,6 +120,14 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     ``checkpoint_every``: events between automatic checkpoints.
     ``teacher_threads``: run teacher calls in worker threads, so a slow teacher
     never stalls the event loop.
+    ``durable_proposals``: also wait for a proposal's log entry to be on disk
+    before answering. Off by default: proposals are logged in order and
+    committed with the next group commit, and since an observation is
+    acknowledged only once committed, every proposal before an acknowledged
+    observation is durable too. A crash can only forget proposals answered in
+    the last few milliseconds with no acknowledged observation after them;
+    the rebuilt teacher then simply has not drawn them (its state still
+    equals the replay of its log).
     """
     engine = make_engine(db if db is not None else "magister.db")
     service = Service(engine, checkpoint_every=checkpoint_every)
@@ -288,7 +297,8 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         """Draw ``k`` tasks (the draw is logged, so a restart reproduces it)."""
         allow(p, name)
         tasks, seq, fut = await run(service.propose, name, k, request_id)
-        await _committed([fut])
+        if durable_proposals:
+            await _committed([fut])
         return JSONResponse({"curriculum": name, "tasks": tasks, "seq": seq})
 
     @app.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
@@ -358,4 +368,5 @@ def app_from_env() -> FastAPI:
     return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
                       admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
                       checkpoint_every=int(os.environ.get("MAGISTER_CHECKPOINT_EVERY", "2000")),
-                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "1") != "0")
+                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "1") != "0",
+                      durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1")

@@ -18,6 +18,9 @@ def command(
         help="token with every right (also from MAGISTER_ADMIN_TOKEN); one is generated and printed if absent"),
     no_auth: bool = typer.Option(False, "--no-auth", help="accept requests without a token (local use only)"),
     checkpoint_every: int = typer.Option(2000, help="events between automatic checkpoints"),
+    durable_proposals: bool = typer.Option(
+        False, "--durable-proposals",
+        help="answer a proposal only once its log entry is on disk (observations always are)"),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
 ) -> None:
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
@@ -32,7 +35,8 @@ def command(
     elif not admin_token:
         admin_token = "mga_" + secrets.token_urlsafe(24)
         typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {admin_token}")
-    app = create_app(db, admin_token=admin_token, checkpoint_every=checkpoint_every)
+    app = create_app(db, admin_token=admin_token, checkpoint_every=checkpoint_every,
+                     durable_proposals=durable_proposals)
     where = f"http://{host}:{port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {db}")
     if admin_token:
