@@ -364,7 +364,6 @@ def sample_mixture(
 
 
 # ------------------------------------------------------------------ teachers
-from .history import History, absolute_progress  # noqa: E402
 from .teacher import Teacher  # noqa: E402  (teacher.py never imports this module)
 
 
@@ -404,14 +403,8 @@ class MixtureTeacher(Teacher):
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  window: int | None = None, bootstrap: int | None = None, warm_start: bool = True,
-                 reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100, progress_power: float = 1.0,
-                 candidates: int = 1, local_history: int = 500):
+                 reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100, progress_power: float = 1.0):
         super().__init__(space, seed=seed, score_range=score_range)
-        if isinstance(candidates, bool) or int(candidates) != candidates or candidates < 1:
-            raise ConfigError(f"candidates is how many mixture draws compete for each proposal, a whole number >= 1; got {candidates!r}")
-        if isinstance(local_history, bool) or int(local_history) != local_history or local_history < 1:
-            raise ConfigError(f"local_history must be a whole number >= 1; got {local_history!r}")
-        self.candidates, self.local_history = int(candidates), int(local_history)
         if not float(progress_power) > 0:
             raise ConfigError(f"progress_power must be > 0 (1 = sample in proportion to progress); got {progress_power!r}")
         self.progress_power = float(progress_power)
@@ -437,9 +430,6 @@ class MixtureTeacher(Teacher):
         self._bank: MixtureBank | None = None
         self._n_fits = 0
         self._clear_mixture()
-        # candidate selection: recent (task, score) and (task, ALP) pairs for a local progress estimate
-        self._local_scores = History(self.d, self.local_history) if self.candidates > 1 else None
-        self._local_alp = History(self.d, self.local_history) if self.candidates > 1 else None
 
     # ---------------------------------------------------------- subclass API
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -484,8 +474,6 @@ class MixtureTeacher(Teacher):
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         m = len(x)
-        if self._local_scores is not None:
-            self._local_alp.add(x, absolute_progress(self._local_scores, x, scores))
         if m == 1:  # the common one-episode protocol, without batch bookkeeping
             self._buf[self._count % self.window] = self._rows(x, scores)[0]
             self._count += 1
@@ -555,22 +543,9 @@ class MixtureTeacher(Teacher):
             return self.rng.random((k, d))
         # one uniform block: [explore?, component, uniform task...], then the Gaussian noise
         r = self.rng.random((k, d + 2))
-        m = self.candidates
-        if m == 1:
-            z = self.rng.standard_normal((k, d, 1))
-            comp = np.minimum(np.searchsorted(self._cdf, r[:, 1] * self._cdf[-1], side="right"), len(self._cdf) - 1)
-            pts = self._task_means[comp] + np.matmul(self._chols[comp], z)[:, :, 0]
-        else:  # m draws per proposal; keep the one whose nearest recent task showed the most progress
-            u = self.rng.random(k * m)
-            z = self.rng.standard_normal((k * m, d, 1))
-            comp = np.minimum(np.searchsorted(self._cdf, u * self._cdf[-1], side="right"), len(self._cdf) - 1)
-            pts = np.clip(self._task_means[comp] + np.matmul(self._chols[comp], z)[:, :, 0], 0.0, 1.0)
-            if len(self._local_alp):
-                local = self._local_alp.nearest_values(pts).reshape(k, m)
-                pick = local.argmax(axis=1)
-            else:
-                pick = np.zeros(k, dtype=np.int64)
-            pts = pts.reshape(k, m, d)[np.arange(k), pick]
+        z = self.rng.standard_normal((k, d, 1))
+        comp = np.minimum(np.searchsorted(self._cdf, r[:, 1] * self._cdf[-1], side="right"), len(self._cdf) - 1)
+        pts = self._task_means[comp] + np.matmul(self._chols[comp], z)[:, :, 0]
         out = np.where(r[:, :1] < self.random_ratio, r[:, 2:], pts)
         return np.minimum(np.maximum(out, 0.0), 1.0)
 
@@ -583,8 +558,6 @@ class MixtureTeacher(Teacher):
             "bank": None if self._bank is None else self._bank.to_state(),
             "mixture": {"weights": self._weights.copy(), "means": self._means.copy(), "covs": self._covs.copy()},
             "sub": self._sub_state(),
-            "local": None if self._local_scores is None else {
-                "scores": self._local_scores.state_dict(), "alp": self._local_alp.state_dict()},
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -597,13 +570,7 @@ class MixtureTeacher(Teacher):
         weights = np.asarray(mix["weights"], dtype=float).reshape(-1)
         means = np.asarray(mix["means"], dtype=float).reshape(len(weights), self._width)
         covs = np.asarray(mix["covs"], dtype=float).reshape(len(weights), self._width, self._width)
-        if self._local_scores is not None:
-            ls, la = History(self.d, self.local_history), History(self.d, self.local_history)
-            ls.load_state_dict(state["local"]["scores"])
-            la.load_state_dict(state["local"]["alp"])
         self._set_sub_state(state["sub"])
-        if self._local_scores is not None:
-            self._local_scores, self._local_alp = ls, la
         self._count = count
         self._n_fits = int(state["n_fits"])
         self._buf[:] = 0.0

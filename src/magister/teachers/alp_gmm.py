@@ -62,11 +62,11 @@ class AlpGmm(MixtureTeacher):
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  history_size: int = 2000, window: int | None = None, bootstrap: int | None = None,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
-                 progress_power: float = 1.0, candidates: int = 1, local_history: int = 500):
+                 progress_power: float = 1.0):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
-                         progress_power=progress_power, candidates=candidates, local_history=local_history)
+                         progress_power=progress_power)
         if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
             raise ConfigError(f"history_size is how many recent tasks ALP looks at, a whole number >= 1; got {history_size!r}")
         self.history = History(self.d, int(history_size))

@@ -40,13 +40,13 @@ class CovarGmm(MixtureTeacher):
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  absolute_lp: bool = False, window: int | None = None, bootstrap: int | None = None,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
-                 progress_power: float = 1.0, candidates: int = 1, local_history: int = 500,
+                 progress_power: float = 1.0,
                  condition_time: float | None = None,
                  condition_score: float | None = None):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
-                         progress_power=progress_power, candidates=candidates, local_history=local_history)
+                         progress_power=progress_power)
         self.absolute_lp = bool(absolute_lp)
         if condition_time is not None and not np.isfinite(float(condition_time)):
             raise ConfigError(f"condition_time must be a number (1.0 = the newest episode of the window) or None; got {condition_time!r}")
