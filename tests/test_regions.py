@@ -190,3 +190,27 @@ def test_bad_state_is_refused_unchanged():
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
         RegionTree(2, **kwargs)
+
+
+def test_competence_weight_prefers_cuts_between_skill_levels():
+    left, right = np.linspace(0.01, 0.45, 10), np.linspace(0.55, 0.99, 10)
+    pts = np.stack([left, right], axis=1).reshape(-1, 1)  # alternating in time: left, right, left, ...
+    sc = np.tile([1.0, 0.0], 10)  # mastered on the left, failed on the right: no progress anywhere
+    dims, values = np.array([0, 0]), np.array([0.5, 0.25])
+    plain = RegionTree(1, max_points=20, min_points=1, min_width=0.01)
+    score, *_ = plain.score_cuts(pts, sc, dims, values)
+    assert score[0] == 0.0, "the reference score cannot see a cut between skill levels"
+    weighted = RegionTree(1, max_points=20, min_points=1, min_width=0.01, competence_weight=1.0)
+    score, *_ = weighted.score_cuts(pts, sc, dims, values)
+    assert score[0] == pytest.approx(10 * 10 * 1.0) and score[0] > score[1]
+
+
+def test_min_gap_refuses_cuts_without_progress_difference():
+    rng = np.random.default_rng(2)
+    x = rng.random((21, 2))
+    gated = RegionTree(2, max_points=20, min_gap=0.05)
+    gated.add(x, np.full(21, 0.7), rng)  # constant scores: every cut has gap 0
+    assert gated.n_splits == 0 and gated.n_failed_splits == 1
+    plain = RegionTree(2, max_points=20)
+    plain.add(x, np.full(21, 0.7), rng)
+    assert plain.n_splits == 1  # the reference accepts any valid cut, even with no difference

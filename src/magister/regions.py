@@ -119,6 +119,7 @@ class RegionTree:
         discard: float = 0.25,
         min_gap: float = 0.0,
         lp_z: float = 0.0,
+        competence_weight: float = 0.0,
     ):
         self.dim = _check_positive_int("dim", dim)
         self.max_points = _check_positive_int("max_points", max_points, 4)
@@ -146,6 +147,11 @@ class RegionTree:
         if isinstance(lp_z, bool) or not isinstance(lp_z, (int, float)) or not 0.0 <= float(lp_z) <= 10.0:
             raise ConfigError(f"lp_z is a number of standard errors in [0, 10] (0: the reference LP), got {lp_z!r}")
         self.lp_z = float(lp_z)
+        if isinstance(competence_weight, bool) or not isinstance(competence_weight, (int, float)) \
+                or not 0.0 <= float(competence_weight) <= 100.0:
+            raise ConfigError(f"competence_weight must be a number in [0, 100] (0: the reference split score), "
+                              f"got {competence_weight!r}")
+        self.competence_weight = float(competence_weight)
         self.keep = self.max_points + 1  # points a region remembers
         self._buf = 2 * self.keep  # physical buffer length per node (compacted when full)
         self._alloc(8)
@@ -349,6 +355,7 @@ class RegionTree:
         lp_sides = []
         counts = []
         sq = scores**2
+        means = []
         for side in (low_side, ~low_side):
             cnt = side.sum(axis=1)
             # rank from the newest point of this side: 1 for the newest
@@ -360,7 +367,11 @@ class RegionTree:
             lp = _lp_from_sums(older @ scores, older @ sq, w - half, newer @ scores, newer @ sq, half, self.lp_z)
             lp_sides.append(np.where(w > 2, lp, 0.0))
             counts.append(cnt)
-        score = counts[0] * counts[1] * np.abs(lp_sides[0] - lp_sides[1])
+            means.append((side @ scores) / np.maximum(cnt, 1))
+        gap = np.abs(lp_sides[0] - lp_sides[1])
+        if self.competence_weight > 0:
+            gap = gap + self.competence_weight * np.abs(means[0] - means[1])
+        score = counts[0] * counts[1] * gap
         return score.astype(float), counts[0], lp_sides[0], lp_sides[1]
 
     def split(self, node: int, rng: np.random.Generator) -> bool:

@@ -66,6 +66,7 @@ class RIAC(Teacher):
         lp_power: float = 1.0,
         min_gap: float = 0.0,
         lp_z: float = 0.0,
+        competence_weight: float = 0.0,
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         self.ratio_region = _fraction("ratio_region", ratio_region)
@@ -86,7 +87,7 @@ class RIAC(Teacher):
         self.lp_power = float(lp_power)
         self.tree = RegionTree(
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
-            min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z,
+            min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
         )
 
     # ------------------------------------------------------------ sampling

@@ -50,10 +50,11 @@ class RIACPlus(RIAC):
         lp_power: float = 1.0,
         min_gap: float = 0.0,
         lp_z: float = 0.0,
+        competence_weight: float = 0.0,
     ):
         super().__init__(
             space, seed=seed, score_range=score_range, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts,
             min_width=min_width, min_points=min_points, discard=discard, ratio_region=ratio_region,
             ratio_random=ratio_random, perturb_std=perturb_std, leaves_only=leaves_only, lp_power=lp_power,
-            min_gap=min_gap, lp_z=lp_z,
+            min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
         )
