@@ -177,7 +177,13 @@ def test_cli_help_documents_the_options():
 
 
 def test_grid_reachable_by_hand():
-    from magister.bench.runner import grid_reachable
+    from magister.students import GridStudent
+
+    s = GridStudent(dims=2, cells=3)
+
+    def grid_reachable(learnable, dims, cells):
+        s.learnable = learnable.copy()
+        return s.reachable()
 
     learnable = np.ones((3, 3), dtype=bool)
     learnable[1, 0] = learnable[1, 1] = learnable[0, 1] = False  # wall around the origin

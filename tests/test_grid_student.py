@@ -54,11 +54,11 @@ def test_other_cells_need_a_previous_neighbour_at_75():
 def test_previous_neighbour_sets_by_hand():
     s = GridStudent(seed=0)
     shape = (10, 10)
-    prev = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((3, 5), shape)]}
+    prev = {tuple(np.unravel_index(n, shape)) for n in s.previous_neighbours(np.ravel_multi_index((3, 5), shape))}
     assert prev == {(2, 4), (2, 5), (3, 4)}
-    edge = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((0, 4), shape)]}
+    edge = {tuple(np.unravel_index(n, shape)) for n in s.previous_neighbours(np.ravel_multi_index((0, 4), shape))}
     assert edge == {(0, 3)}
-    assert len(s._prev[0]) == 0
+    assert len(s.previous_neighbours(0)) == 0
 
 
 def test_unlock_through_a_diagonal_chain():
@@ -112,7 +112,7 @@ def test_unlearnable_cells_never_grow():
         s.attempt(centre(i, j))
     assert (s.counters[blocked] == 0).all()
     # a learnable cell grows iff one of its previous neighbours is learnable (those sit at >= 80)
-    expected = np.array([81.0 if c == 0 or s.learnable[s._prev[c]].any() else 80.0 for c in range(100)])
+    expected = np.array([81.0 if c == 0 or s.learnable[s.previous_neighbours(c)].any() else 80.0 for c in range(100)])
     np.testing.assert_array_equal(s.counters[s.learnable], expected[s.learnable])
     assert (expected[s.learnable] == 81).sum() > 50
     assert s.learnable_mastery() == 1.0
@@ -156,7 +156,7 @@ def test_threshold_and_cap_options():
 def test_three_dimensions_count_all_predecessors():
     s = GridStudent(dims=3, cells=3, seed=0)
     shape = (3, 3, 3)
-    prev = {tuple(np.unravel_index(n, shape)) for n in s._prev[np.ravel_multi_index((1, 1, 1), shape)]}
+    prev = {tuple(np.unravel_index(n, shape)) for n in s.previous_neighbours(np.ravel_multi_index((1, 1, 1), shape))}
     assert len(prev) == 7 and (0, 0, 0) in prev and (1, 1, 1) not in prev
 
 

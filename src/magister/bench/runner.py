@@ -23,7 +23,6 @@ side on two cores can be an order of magnitude slower.
 
 from __future__ import annotations
 
-import itertools
 import os
 import platform
 import queue as queue_mod
@@ -170,23 +169,6 @@ def plan_jobs(
 
 
 # --------------------------------------------------------------------------- one job
-def grid_reachable(learnable: np.ndarray, dims: int, cells: int) -> np.ndarray:
-    """Cells a grid student can ever master: learnable and linked to the origin through
-    learnable previous neighbours (index ``c_i`` or ``c_i - 1`` in every dimension)."""
-    shape = (cells,) * dims
-    ok = np.asarray(learnable, dtype=bool).reshape(shape)
-    reach = np.zeros(shape, dtype=bool)
-    reach[(0,) * dims] = bool(ok[(0,) * dims])
-    for idx in itertools.product(range(cells), repeat=dims):  # predecessors come first in this order
-        if not ok[idx] or not any(idx):
-            continue
-        for prev in itertools.product(*[sorted({c, max(0, c - 1)}) for c in idx]):
-            if prev != idx and reach[prev]:
-                reach[idx] = True
-                break
-    return reach.ravel()
-
-
 def _grid_info(student: Any) -> dict[str, Any] | None:
     counters = getattr(student, "counters", None)
     dims, cells = getattr(student, "dims", None), getattr(student, "cells", None)
@@ -196,7 +178,7 @@ def _grid_info(student: Any) -> dict[str, Any] | None:
             "cap": float(getattr(student, "cap", 100.0)), "n_cells": int(np.size(counters))}
     learnable = getattr(student, "learnable", None)
     if learnable is not None and np.size(learnable) == np.size(counters):
-        info["reachable"] = int(grid_reachable(learnable, int(dims), int(cells)).sum())
+        info["reachable"] = int(student.reachable().sum())
         if int(dims) == 2 and not np.all(learnable):
             info["unlearnable"] = np.flatnonzero(~np.asarray(learnable, dtype=bool)).tolist()
     return info

@@ -74,6 +74,19 @@ class GridStudent(StudentBase):
         self._shape = shape
         self.episodes = 0
 
+    def previous_neighbours(self, cell: int) -> np.ndarray:
+        """Flat indices of the previous neighbours of ``cell`` (its prerequisites)."""
+        return self._prev[int(cell)].copy()
+
+    def reachable(self) -> np.ndarray:
+        """Mask of cells that can ever be mastered: learnable and linked to the origin
+        through learnable previous neighbours (cells are numbered so predecessors come first)."""
+        reach = np.zeros(self.n_cells, dtype=bool)
+        reach[0] = bool(self.learnable[0])
+        for c in range(1, self.n_cells):
+            reach[c] = bool(self.learnable[c]) and bool(reach[self._prev[c]].any())
+        return reach
+
     def cell_of(self, task: Any) -> int:
         x = np.asarray(task, dtype=float)[: self.dims]
         idx = np.minimum((x * self.cells).astype(np.int64), self.cells - 1)
