@@ -87,8 +87,9 @@ class FSRSMemory(LearnerModel):
     the grade ``1 + round(3 s)``, which is how a teacher with
     ``score_range=(1, 4)`` passes grades on), ``max_iter`` (L-BFGS
     iterations in ``fit``), ``l2`` (penalty on the squared distance of the
-    weights from their starting values, each scaled by its allowed range; 0 by
-    default).
+    weights from their starting values, each scaled by its allowed range;
+    0.1 by default, chosen on the Anki benchmark: it keeps the fit from trading
+    ranking (AUC) for calibration; 0 is a plain maximum-likelihood fit).
 
     A skill's mastery is the mean predicted recall ``mastery_horizon_days``
     ahead (1 day by default: an item just failed is not mastered even though
@@ -100,7 +101,7 @@ class FSRSMemory(LearnerModel):
 
     def __init__(self, *, weights: list[float] | None = None, desired_retention: float = 0.9, graded: bool = True,
                  max_iter: int = 60, first_recall: float = 0.7, grades_from_scores: bool = False,
-                 mastery_horizon_days: float = 1.0, l2: float = 0.0):
+                 mastery_horizon_days: float = 1.0, l2: float = 0.1):
         w = list(DEFAULT_WEIGHTS if weights is None else weights)
         super().__init__(weights=w, desired_retention=desired_retention, graded=graded, max_iter=max_iter,
                          first_recall=first_recall, grades_from_scores=grades_from_scores,
