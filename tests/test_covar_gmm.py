@@ -82,3 +82,12 @@ def test_registered_and_batch_proposals_in_space():
         t.observe_batch(tasks, [learner.attempt([x[0]]) for x in tasks])
     out = t.propose(1000)
     assert out.shape == (1000, 2) and (out[:, 1] >= 2.0).all() and (out[:, 1] <= 3.0).all()
+
+
+def test_plus_variant_has_its_own_defaults_and_follows_progress():
+    t = mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0]), seed=0)
+    cfg = t.config()
+    assert cfg["fit_rate"] == 25 and cfg["window"] == 250 and cfg["max_iter"] == 10
+    assert max(cfg["potential_ks"]) == 15
+    shares = [run_strip("covar-gmm-plus", seed) for seed in (0, 1)]
+    assert min(shares) > 0.5, shares
