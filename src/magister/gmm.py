@@ -4,20 +4,21 @@ ALP-GMM and Covar-GMM refit a *bank* of full-covariance Gaussian mixtures,
 one per candidate component count ``k``, every few hundred episodes and keep
 the one with the lowest AIC. The reference code fits each mixture from
 scratch with scikit-learn, one after the other, and that refit dominates its
-run time. Here every candidate is fitted **at once**: the parameters of all
-candidates live in padded arrays ``(C, K, ...)`` (``C`` candidates, ``K`` the
-largest ``k``; the components a candidate does not use are masked out), so one
-E-step and one M-step are a handful of vectorised numpy operations whatever
-the number of candidates. A refit can also **warm start** from the previous
-bank (each candidate from its own previous parameters, dead components
-re-seeded on random points), which needs far fewer iterations than a cold
-start when the data drift slowly, as they do in a curriculum.
+run time. Here every candidate is fitted **at once**: the components of all
+candidates are stored back to back, every Mahalanobis distance comes from two
+matrix products on quadratic features of the data, the per-candidate
+log-sum-exp runs on a padded ``(C, K, N)`` grid, and a candidate stops
+iterating as soon as it has converged. A refit can also **warm start** from
+the previous bank (each candidate from its own previous parameters, dead
+components re-seeded on random points), which needs far fewer iterations
+than a cold start when the data drift slowly, as they do in a curriculum.
 
 Everything random goes through an explicit ``numpy.random.Generator``, so a
 fit is a pure function of (data, previous bank, generator state).
 
 Main entry points: :func:`fit_bank` (returns a :class:`MixtureBank`),
-:func:`aic`, :func:`sample_mixture`.
+:func:`aic`, :func:`sample_mixture`, :func:`log_prob`, and
+:class:`MixtureTeacher`, the skeleton the mixture teachers subclass.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["MixtureBank", "fit_bank", "aic", "n_parameters", "sample_mixture", "log_prob"]
+__all__ = ["MixtureBank", "MixtureTeacher", "fit_bank", "aic", "n_parameters", "sample_mixture", "log_prob"]
 
 _EPS = 10 * np.finfo(float).eps
 _LOG_2PI = float(np.log(2 * np.pi))
