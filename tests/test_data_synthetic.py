@@ -92,6 +92,7 @@ def test_plain_pytorch_loop_with_a_curriculum_learns_and_feeds_the_teacher():
     from magister.data import SkillSampler
     from magister.data.model import TinyTransformer, evaluate_per_skill
 
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     data = syn.addition([100, 100, 100], seed=0)
     teacher = mg.make_teacher("skill-it", mg.Discrete(data.skill_names), graph=[[1, .5, 0], [0, 1, .5], [0, 0, 1]],
@@ -128,3 +129,13 @@ def test_ensemble_models_start_equal_and_train_independently():
     for p in ens.parameters():
         assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0, "one model's loss moves only that model"
     assert any(p.grad[1].abs().sum() > 0 for p in ens.parameters())
+
+
+def test_importing_the_data_package_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, magister.data, magister.data.synthetic; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"], "torch and transformers load only when the sampler or the HF hook is used"
