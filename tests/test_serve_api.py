@@ -115,6 +115,8 @@ def test_retried_ids_are_applied_once_and_answered_the_same(client):
     p1 = client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json()
     p2 = client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json()
     assert p1 == p2 and client.get("/v1/curricula/skills").json()["n_proposed"] == 3
+    client.app.state.service.curricula["skills"].proposals.clear()  # as if evicted: answered from the log
+    assert client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json() == p1
     assert client.post("/v1/curricula/skills/propose", params={"k": 2, "request_id": "p-1"}).status_code == 409
 
 

@@ -53,7 +53,8 @@ class Server:
                    MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **self.env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "magister.serve.app:app_from_env",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+             "--timeout-keep-alive", "60"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

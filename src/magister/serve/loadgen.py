@@ -25,7 +25,8 @@ class Conn:
         return self
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        if self.writer is None:
+        if self.writer is None or self.reader.at_eof():  # type: ignore[union-attr]
+            await self.close()  # the server closed an idle keep-alive connection: open a new one
             await self.open()
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}"

@@ -32,11 +32,12 @@ import queue
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
@@ -55,6 +56,8 @@ _CHECKPOINTS = Checkpoint.__table__
 MAX_TASKS = 1_000_000
 #: largest Box dimension
 MAX_DIM = 1024
+#: proposal replies kept in memory per curriculum for retried request ids
+RECENT_PROPOSALS = 10_000
 #: most tasks one propose request may draw / observations one batch may carry
 MAX_K = 10_000
 MAX_BATCH = 10_000
@@ -232,8 +235,8 @@ class LiveCurriculum:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: client id -> (seq of its event, fingerprint of its content, commit future or None)
     ids: dict[str, tuple[int, int, concurrent.futures.Future | None]] = field(default_factory=dict)
-    #: proposal request ids -> the tasks that were answered
-    proposals: dict[str, list[Any]] = field(default_factory=dict)
+    #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
+    proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
     deleted: bool = False
     broken: str | None = None
 
@@ -355,8 +358,8 @@ class Service:
     def _load_ids(self, live: LiveCurriculum) -> None:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                       _EVENTS.c.score)
+                select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
+                       case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
                 .where(_EVENTS.c.curriculum_id == live.spec.id).where(_EVENTS.c.client_id.is_not(None))
             ).all()
         for cid, seq, kind, k, task, score in rows:
@@ -364,7 +367,6 @@ class Service:
                 live.ids[cid] = (int(seq), _fingerprint(task, float(score)), None)
             else:
                 live.ids[cid] = (int(seq), _propose_fingerprint(int(k)), None)
-                live.proposals[cid] = json.loads(task)
 
     def replay_from_log(self, name: str) -> Teacher:
         """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
@@ -489,10 +491,22 @@ class Service:
             self._check_alive(live)
             if request_id is not None and request_id in live.ids:
                 seq, fp, fut = live.ids[request_id]
-                if fp != _propose_fingerprint(k) or request_id not in live.proposals:
+                if fp != _propose_fingerprint(k):
                     raise Conflict(f"request id {request_id!r} was already used for another request; "
                                    "use a fresh id for each new request")
-                return live.proposals[request_id], seq, fut
+                tasks = live.proposals.get(request_id)
+                if tasks is None:  # an old proposal: its tasks are in the log
+                    if fut is not None:
+                        try:
+                            fut.result()
+                        except Exception:  # noqa: BLE001 - the first attempt never reached the disk
+                            raise Unavailable("the first attempt of this request was not recorded; "
+                                              "retry in a moment") from None
+                    with self.engine.connect() as conn:
+                        text = conn.execute(select(_EVENTS.c.task).where(
+                            and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.seq == seq))).scalar()
+                    tasks = json.loads(text)
+                return tasks, seq, fut
             try:
                 tasks = live.teacher.propose(k)
             except Exception as e:  # a teacher bug: its generator may have moved, rebuild it from the log
@@ -511,6 +525,8 @@ class Service:
             if request_id is not None:
                 live.ids[request_id] = (seq, _propose_fingerprint(k), fut)
                 live.proposals[request_id] = out
+                if len(live.proposals) > RECENT_PROPOSALS:
+                    live.proposals.popitem(last=False)
             self._maybe_checkpoint(live, 1)
             return out, seq, fut
 
