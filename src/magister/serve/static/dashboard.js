@@ -240,6 +240,8 @@ async function refreshSelected() {
   const info = await api(`/v1/curricula/${enc}`);
   if (state.selected !== name) return;
   state.info = info;
+  // a long log: start from its recent part (the charts keep at most MAX_POINTS of each kind)
+  if (state.after === 0 && info.last_seq > 2 * MAX_POINTS) state.after = info.last_seq - 2 * MAX_POINTS;
   let more = true;
   while (more) {
     const h = await api(`/v1/curricula/${enc}/history?after=${state.after}&limit=5000`);
