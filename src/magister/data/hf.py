@@ -23,7 +23,9 @@ What it does:
 
 ``accelerate`` looks one batch ahead, so the batch trained at step ``t`` was
 composed before the feedback of step ``t - 1`` arrived (a lag of one step,
-plus ``num_workers * prefetch_factor`` with loader workers); feedback is still
+plus ``num_workers * prefetch_factor`` with loader workers, and with
+``gradient_accumulation_steps = g`` the Trainer fetches the ``g`` micro-batches
+of an update before computing any of their losses); feedback is still
 matched to the right batch.
 """
 
