@@ -329,3 +329,27 @@ def test_a_failing_teacher_is_rebuilt_from_the_log(client):
         time.sleep(0.05)
     assert states_equal(_state(client, "skills"), before)
     assert client.post("/v1/curricula/skills/propose").status_code == 200
+
+
+def test_slow_teachers_move_to_worker_threads(client):
+    import time
+
+    _create(client, "skills", NAMED)
+    _create(client)
+    live = client.app.state.service.curricula["skills"]
+    fast = live.teacher._propose
+
+    def slow_propose(k):
+        end = time.thread_time() + 0.02
+        while time.thread_time() < end:
+            pass
+        return fast(k)
+
+    assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert "skills" not in client.app.state.slow_curricula
+    live.teacher._propose = slow_propose
+    assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert client.app.state.slow_curricula == {"skills"}  # only the slow one leaves the event loop
+    assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert client.post("/v1/curricula/walker/propose").status_code == 200
+    assert client.get("/v1/curricula/skills").json()["n_proposed"] == 3

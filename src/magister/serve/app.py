@@ -11,6 +11,7 @@ answered only once committed to the database.
 
 import logging
 import os
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -28,6 +29,8 @@ from .service import MAX_BATCH, MAX_K, ServiceError, Service, jsonable, wait_all
 
 log = logging.getLogger("magister.serve")
 
+#: CPU seconds after which a curriculum's teacher calls move to worker threads (teacher_threads="auto")
+SLOW_CALL_S = 0.005
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ID_MAX = 128
 
@@ -110,7 +113,7 @@ ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 
 # --------------------------------------------------------------- factory
 def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
-               checkpoint_every: int = 2000, teacher_threads: bool = True,
+               checkpoint_every: int = 2000, teacher_threads: str | bool = "auto",
                durable_proposals: bool = False) -> FastAPI:
     """Build the service app.
 
@@ -118,8 +121,12 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     or a ``postgresql+psycopg://`` URL. ``admin_token``: the token that may do
     everything (``None`` leaves the API open: only for local use).
     ``checkpoint_every``: events between automatic checkpoints.
-    ``teacher_threads``: run teacher calls in worker threads, so a slow teacher
-    never stalls the event loop.
+    ``teacher_threads``: where teacher calls run. ``"auto"`` (default): on the
+    event loop (fastest for quick teachers) until one call of a curriculum's
+    teacher takes more than 5 ms of CPU, then in worker threads for that
+    curriculum, so a slow teacher (a periodic model refit, say) never stalls the
+    others; ``"always"`` / ``True``: always in worker threads; ``"never"`` /
+    ``False``: always on the loop.
     ``durable_proposals``: also wait for a proposal's log entry to be on disk
     before answering. Off by default: proposals are logged in order and
     committed with the next group commit, and since an observation is
@@ -162,10 +169,22 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     app.state.service = service
     app.state.tokens = tokens
 
-    async def run(fn, *args):
-        if teacher_threads:
-            return await anyio.to_thread.run_sync(fn, *args)
-        return fn(*args)
+    mode = {True: "always", False: "never"}.get(teacher_threads, teacher_threads)  # type: ignore[call-overload]
+    if mode not in ("auto", "always", "never"):
+        raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {teacher_threads!r}")
+    slow: set[str] = set()
+    app.state.slow_curricula = slow
+
+    async def run(fn, name: str, *args):
+        """Call ``fn(name, *args)``: inline, or in a worker thread for slow teachers (see ``teacher_threads``)."""
+        if mode == "always" or (mode == "auto" and name in slow):
+            return await anyio.to_thread.run_sync(fn, name, *args)
+        start = time.thread_time()
+        try:
+            return fn(name, *args)
+        finally:
+            if mode == "auto" and time.thread_time() - start > SLOW_CALL_S:
+                slow.add(name)
 
     # ---------------------------------------------------------- errors
     @app.exception_handler(ServiceError)
@@ -271,9 +290,10 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         """Create a curriculum: a task space and a teacher with its settings."""
         allow(p, body.name)
         sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
-        live, fut = await run(service.create, body.name, body.space, body.teacher, body.settings, body.seed, sr)
+        live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
+                                                   body.settings, body.seed, sr)
         await wait_all([fut])
-        return await run(service.inspect, body.name)
+        return await anyio.to_thread.run_sync(service.inspect, body.name)
 
     @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
     async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:
@@ -285,7 +305,8 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     async def delete_curriculum(name: Name, p: Caller):
         """Delete a curriculum, its log and its checkpoints."""
         allow(p, name)
-        fut = await run(service.delete, name)
+        fut = await anyio.to_thread.run_sync(service.delete, name)
+        slow.discard(name)
         await wait_all([fut])
         return Response(status_code=204)
 
@@ -365,8 +386,12 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from env vars)."""
+    if os.environ.get("MAGISTER_SWITCH_INTERVAL"):
+        import sys
+
+        sys.setswitchinterval(float(os.environ["MAGISTER_SWITCH_INTERVAL"]))
     return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
                       admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
                       checkpoint_every=int(os.environ.get("MAGISTER_CHECKPOINT_EVERY", "2000")),
-                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "1") != "0",
+                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "auto"),
                       durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1")
