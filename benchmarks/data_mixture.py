@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
+    ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
+                    help="override a task's step budget, e.g. --steps addition=1600")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,6 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         for c in cfgs.values():
             c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40)
+    for item in args.steps:
+        task, _, value = item.partition("=")
+        cfgs[task]["steps"] = int(value)
     methods = args.methods.split(",")
     jobs = []
     for task, cfg in cfgs.items():
