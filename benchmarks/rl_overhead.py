@@ -7,7 +7,8 @@ second of:
   next-step autoreset), no curriculum at all;
 * ``uniform`` / ``alp-gmm``: :class:`~magister.rl.CurriculumVectorEnv` over the
   same env in async mode, the teacher in the main process proposing every
-  task and observing every outcome (batched).
+  task and observing every outcome (batched); ``alp-gmm q=2`` is the same with
+  ``prefetch=2`` (two tasks queued per worker, same-step autoreset inside the worker).
 
 Two episode-length settings: ``fixed`` (every episode is 100 steps, so the
 sub-envs end together) and ``varied`` (50 to 150 steps, so episodes end on
@@ -73,9 +74,10 @@ def measure(kind: str, n_workers: int, varied: bool, steps: int) -> float:
     if kind == "no teacher":
         venv = gym.vector.AsyncVectorEnv(fns)
     else:
-        kwargs = {"fit_rate": 150} if kind == "alp-gmm" else {}
-        teacher = mg.make_teacher(kind, mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, **kwargs)
-        venv = CurriculumVectorEnv(fns, teacher, vectorization="async")
+        name, _, q = kind.partition(" q=")
+        kwargs = {"fit_rate": 150} if name == "alp-gmm" else {}
+        teacher = mg.make_teacher(name, mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, **kwargs)
+        venv = CurriculumVectorEnv(fns, teacher, vectorization="async", prefetch=int(q or 0))
     actions = np.zeros(n_workers, dtype=np.int64)
     venv.reset(seed=0)
     for _ in range(200):  # warm up (and let ALP-GMM leave its bootstrap)
@@ -95,7 +97,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--steps", type=int, default=3000, help="vector steps timed per measurement")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--teachers", nargs="+", default=["uniform", "alp-gmm"])
+    p.add_argument("--teachers", nargs="+", default=["uniform", "alp-gmm", "alp-gmm q=2"],
+                   help="teacher names; 'NAME q=K' uses CurriculumVectorEnv(prefetch=K)")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
     if args.quick:
@@ -103,7 +106,7 @@ def main() -> None:
     kinds = ["no teacher"] + args.teachers
     print(f"episodes/s, median of {args.repeats} (min-max); {os.cpu_count()} CPUs shared with other jobs\n")
     header = f"{'lengths':8} {'workers':>7} " + " ".join(f"{k:>22}" for k in kinds) + \
-             " " + " ".join(f"{'kept ' + k:>14}" for k in args.teachers)
+             " " + " ".join(f"{'kept ' + k:>17}" for k in args.teachers)
     print(header)
     print("-" * len(header))
     for varied in (False, True):
@@ -114,7 +117,7 @@ def main() -> None:
                     res[k].append(measure(k, n, varied, args.steps))
             med = {k: statistics.median(v) for k, v in res.items()}
             cells = " ".join(f"{med[k]:9.0f} ({min(res[k]):.0f}-{max(res[k]):.0f})".rjust(22) for k in kinds)
-            kept = " ".join(f"{100 * med[t] / med['no teacher']:13.0f}%" for t in args.teachers)
+            kept = " ".join(f"{100 * med[t] / med['no teacher']:16.0f}%" for t in args.teachers)
             print(f"{'varied' if varied else 'fixed':8} {n:7d} {cells} {kept}", flush=True)
 
 
