@@ -134,3 +134,26 @@ def test_rllib_callback_drives_wrappers_like_the_env_runner(local_ray):
     assert finished > 20
     assert ray.get(actor.counts.remote())["n_observed"] == finished
     ray.kill(actor)
+
+
+@ray.remote(num_cpus=0.25)
+def _wrapped_worker(actor_name: str, episodes: int) -> int:
+    client = RemoteTeacher(actor_name, prefetch=4, flush_every=5)
+    env = CurriculumWrapper(CliffWalk(), client)  # the remote client is the wrapper's teacher
+    rng = np.random.default_rng(0)
+    for _ in range(episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, _, term, trunc, _ = env.step(int(rng.integers(0, 3)))
+            done = term or trunc
+    client.flush()
+    return env.n_episodes
+
+
+def test_remote_teacher_inside_the_gymnasium_wrapper(local_ray):
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-wrapped")
+    done = ray.get([_wrapped_worker.remote("t-wrapped", 23) for _ in range(3)])
+    assert done == [23, 23, 23]
+    assert ray.get(actor.counts.remote())["n_observed"] == 69
+    ray.kill(actor)
