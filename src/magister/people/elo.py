@@ -169,7 +169,14 @@ class Elo(LearnerModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        return self.state(learner, time).get(str(skill), {"mastery": 0.5})["mastery"]
+        s = self._skills.get(str(skill))
+        if s is None:
+            return 0.5
+        l = self._learner_code(learner)
+        items = [i for i, sk in self._item_skill.items() if sk == s]
+        if not items:
+            return _sigmoid(self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0))
+        return float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items]))
 
     # ------------------------------------------------------------ storage
     def _get_params(self) -> dict[str, Any]:

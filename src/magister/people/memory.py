@@ -266,7 +266,14 @@ class FSRSMemory(LearnerModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        return self.state(learner, time).get(str(skill), {"mastery": 0.0})["mastery"]
+        s = self._skills.get(str(skill))
+        if s is None:
+            return 0.0
+        l = self._learner_code(learner)
+        ahead = None if time is None else float(time) + self.horizon
+        vals = [0.0 if (c := self.cards.get((l, i))) is None else self._recall(c, ahead)
+                for i, sk in self._item_skill.items() if sk == s]
+        return float(np.mean(vals)) if vals else 0.0
 
     def reset(self) -> None:
         self.cards = {}
