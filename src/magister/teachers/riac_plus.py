@@ -1,6 +1,6 @@
 """RIAC+ : RIAC with defaults tuned for learners whose progress moves on.
 
-The same algorithm and region tree as :mod:`magister.teachers.riac`, with four
+The same algorithm and region tree as :mod:`magister.teachers.riac`, with these
 changed defaults (each measured on the grid student, see
 ``docs/teachers-riac-adr.md``):
 
@@ -14,7 +14,12 @@ changed defaults (each measured on the grid student, see
 * ``leaves_only=True``: only leaves (the finest regions) are sampled, not their
   ancestors, which mix progressing and finished areas;
 * ``ratio_random=0.1`` / ``ratio_region=0.8``: less uniform sampling (the
-  perturbation share stays 10%).
+  perturbation share stays 10%);
+* ``competence_weight=1`` and ``min_gap=0.01``: a cut also scores for
+  separating skill levels (``|mean_low - mean_high|``), so regions stop mixing
+  mastered and unreachable tasks, and a leaf whose cuts show no progress
+  difference at all forgets old points instead of splitting (fewer useless
+  cuts along dimensions the learner ignores).
 
 Every setting of :class:`~magister.teachers.riac.RIAC` can still be passed.
 """
@@ -27,7 +32,7 @@ from .riac import RIAC
 
 @register("riac-plus")
 class RIACPlus(RIAC):
-    """RIAC with a short learning-progress window, small leaves and less uniform sampling."""
+    """RIAC with a short learning-progress window, small leaves, skill-aware cuts and less uniform sampling."""
 
     conformance_kwargs = {"max_points": 30, "min_width": 0.1}
 
@@ -48,9 +53,9 @@ class RIACPlus(RIAC):
         perturb_std: float = 0.1,
         leaves_only: bool = True,
         lp_power: float = 1.0,
-        min_gap: float = 0.0,
+        min_gap: float = 0.01,
         lp_z: float = 0.0,
-        competence_weight: float = 0.0,
+        competence_weight: float = 1.0,
     ):
         super().__init__(
             space, seed=seed, score_range=score_range, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts,
