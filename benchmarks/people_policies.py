@@ -112,6 +112,8 @@ def main() -> None:
                 if isinstance(t, PeoplePolicy):
                     next_day = lambda sec, t=t: t.advance(days=sec / 86400.0)  # noqa: E731
             results[name].append(run_session(choose, tell, student, args.budget, args.per_day, 30.0, next_day))
+        print(f"  seed {seed}: " + ", ".join(f"{n} {results[n][-1].minutes_to_master:.0f}" for n in names)
+              + "  (minutes to master; nan = not within the budget)", flush=True)
 
     def q(v):
         v = np.asarray(v, dtype=float)
