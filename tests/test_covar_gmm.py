@@ -88,6 +88,7 @@ def test_plus_variant_has_its_own_defaults_and_follows_progress():
     t = mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0]), seed=0)
     cfg = t.config()
     assert cfg["fit_rate"] == 25 and cfg["window"] == 250 and cfg["max_iter"] == 20
+    assert cfg["bootstrap"] == 250 and cfg["random_ratio"] == 0.2
     assert max(cfg["potential_ks"]) == 20
-    shares = [run_strip("covar-gmm-plus", seed) for seed in (0, 1)]
+    shares = [run_strip("covar-gmm-plus", seed, bootstrap=100) for seed in (0, 1)]
     assert min(shares) > 0.5, shares

@@ -90,20 +90,20 @@ class CovarGmm(MixtureTeacher):
 class CovarGmmPlus(CovarGmm):
     """Covar-GMM with settings tuned on the grid student (see ``docs/teachers-gmm.md``).
 
-    Same algorithm, different defaults: refit every 25 episodes on a sliding
-    window of the last 250 (instead of every 250 on the last 250), 2 to 20
-    components, 10% uniform proposals, and at most 20 EM iterations per refit
+    Same algorithm, different defaults: after 250 uniform episodes, refit
+    every 25 episodes on a sliding window of the last 250 (instead of every
+    250 on the last 250), 2 to 20 components, and at most 20 EM iterations per refit
     (each refit is warm started from the previous one, so EM effectively
     continues across refits). It costs about ten times the CPU of
     ``covar-gmm`` per episode (a refit every 25 episodes, 19 candidate
     mixtures). Every setting can still be overridden.
     """
 
-    conformance_kwargs = {"fit_rate": 20, "window": 40, "potential_ks": [1, 2, 3, 4]}
+    conformance_kwargs = {"fit_rate": 20, "window": 40, "bootstrap": 40, "potential_ks": [1, 2, 3, 4]}
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 25,
-                 potential_ks: Any = tuple(range(2, 21)), random_ratio: float = 0.1,
-                 absolute_lp: bool = False, window: int | None = 250, bootstrap: int | None = None,
+                 potential_ks: Any = tuple(range(2, 21)), random_ratio: float = 0.2,
+                 absolute_lp: bool = False, window: int | None = 250, bootstrap: int | None = 250,
                  warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 20,
                  progress_power: float = 1.0, condition_time: float | None = None,
                  condition_score: float | None = None):
