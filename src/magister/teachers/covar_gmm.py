@@ -92,9 +92,10 @@ class CovarGmmPlus(CovarGmm):
 
     Same algorithm, different defaults: after 250 uniform episodes, refit
     every 25 episodes on a sliding window of the last 250 (instead of every
-    250 on the last 250), 2 to 20 components, and at most 20 EM iterations per refit
-    (each refit is warm started from the previous one, so EM effectively
-    continues across refits). It costs about ten times the CPU of
+    250 on the last 250), 2 to 20 components, and at most 20 EM iterations
+    per refit (each refit is warm started from the previous one, so EM
+    effectively continues across refits); 20% uniform proposals as in the
+    reference. It costs about ten times the CPU of
     ``covar-gmm`` per episode (a refit every 25 episodes, 19 candidate
     mixtures). Every setting can still be overridden.
     """
