@@ -16,8 +16,10 @@ ALP and a task drawn from its Gaussian (ALP coordinate dropped), clipped to the
 space. Defaults are the paper code's: ``fit_rate=250``, ``k`` in 2..10,
 ``random_ratio=0.2``.
 
-``AlpGmmPlus`` ("alp-gmm-plus") is the tuned variant documented in
-``docs/teachers-gmm.md``.
+Differences from the reference code (unit-coordinate distances, bounded
+history, warm-started vectorised refits, vectorised proposals, explicit
+generator) are listed in ``docs/teachers-gmm.md``; the tuned mixture teacher
+is ``covar-gmm-plus`` in :mod:`magister.teachers.covar_gmm`.
 """
 
 from __future__ import annotations
