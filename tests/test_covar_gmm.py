@@ -92,3 +92,19 @@ def test_plus_variant_has_its_own_defaults_and_follows_progress():
     assert max(cfg["potential_ks"]) == 20
     shares = [run_strip("covar-gmm-plus", seed, bootstrap=100) for seed in (0, 1)]
     assert min(shares) > 0.5, shares
+
+
+def test_batch_longer_than_the_window_equals_one_by_one():
+    from magister.testing import states_equal
+
+    def make():
+        return CovarGmm(Box([0.0], [1.0]), seed=0, fit_rate=50, window=20, potential_ks=[1, 2])
+
+    a, b = make(), make()
+    rng = np.random.default_rng(0)
+    X, S = rng.random((130, 1)), rng.random(130)
+    a.observe_batch(list(X), S)
+    for x, s in zip(X, S):
+        b.observe(x, s)
+    assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"])
+    assert np.array_equal(a.propose(5), b.propose(5))

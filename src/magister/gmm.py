@@ -489,8 +489,9 @@ class MixtureTeacher(Teacher):
                 j += 1
             stop = min(m, j + 1)
             rows = self._rows(x[i:stop], scores[i:stop])
-            slots = (self._count + np.arange(stop - i)) % self.window
-            self._buf[slots] = rows
+            keep = min(len(rows), self.window)  # only the latest `window` rows can stay
+            slots = (self._count + (stop - i - keep) + np.arange(keep)) % self.window
+            self._buf[slots] = rows[len(rows) - keep:]
             self._count += stop - i
             if self._due(self._count):
                 self._refit()
