@@ -133,3 +133,21 @@ def test_proposals_are_vectorised_and_clipped():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):
         AlpGmm(Box([0.0], [1.0]), **kwargs)
+
+
+def test_batches_equal_single_calls_across_refits_and_a_full_history():
+    from magister.testing import states_equal
+
+    def make():
+        return AlpGmm(Box([0.0, 0.0], [1.0, 1.0]), seed=5, fit_rate=30, history_size=16, potential_ks=[1, 2, 3])
+
+    a, b = make(), make()
+    rng = np.random.default_rng(1)
+    X, S = rng.random((100, 2)), rng.random(100)
+    a.observe_batch(list(X[:70]), S[:70])
+    a.observe_batch(list(X[70:]), S[70:])
+    for x, s in zip(X, S):
+        b.observe(x, s)
+    assert a.history.total == 100 and len(a.history) == 16
+    assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"])
+    assert np.array_equal(a.propose(8), b.propose(8))
