@@ -64,6 +64,15 @@ class ScoreRange:
         return {"low": float(self.low), "high": float(self.high), "clip": self.clip,
                 "higher_is_better": self.higher_is_better}
 
+    def normalise_one(self, score: float) -> float:
+        """Check one raw score and map it to [0, 1] (the fast path of :meth:`normalise`)."""
+        if type(score) is float or type(score) is int or isinstance(score, (np.floating, np.integer)):
+            v = float(score)
+            if math.isfinite(v) and (self.clip or self.low <= v <= self.high):
+                u = (min(max(v, self.low), self.high) - self.low) / (self.high - self.low)
+                return 1.0 - u if not self.higher_is_better else u
+        return float(self.normalise([score])[0])  # the general path raises the clear error
+
     def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
         """Check raw scores and map them to [0, 1]; raises before returning anything."""
         try:

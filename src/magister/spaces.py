@@ -79,6 +79,10 @@ class Space:
     def to_unit_batch(self, tasks: Sequence[Any]) -> np.ndarray:
         raise NotImplementedError
 
+    def unit_one(self, task: Any) -> np.ndarray:
+        """Validate one task and return its unit vector as a ``(1, dim)`` array."""
+        return self.to_unit_batch([self.validate(task)])
+
     def from_unit_batch(self, vecs: np.ndarray) -> Any:
         """Map an array ``(k, dim)`` to a sequence of k tasks."""
         raise NotImplementedError
@@ -211,6 +215,14 @@ class Box(Space):
             )
         return x
 
+    def unit_one(self, task: Any) -> np.ndarray:
+        """Validate one task and return its unit vector ``(1, dim)`` (fast path for teachers)."""
+        if type(task) is np.ndarray and task.shape == self.low.shape:
+            x = task.astype(float, copy=False)
+            if ((x >= self.low) & (x <= self.high)).all():  # also False for NaN
+                return ((x - self.low) / self._width).reshape(1, self.dim)
+        return self.to_unit_batch([self.validate(task)])
+
     def validate_batch(self, tasks: Any) -> np.ndarray:  # vectorised fast path
         if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim:
             x = tasks.astype(float, copy=True)
@@ -229,8 +241,9 @@ class Box(Space):
         return (x - self.low) / self._width
 
     def from_unit_batch(self, vecs: np.ndarray) -> np.ndarray:
-        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
-        return np.clip(self.low + v * self._width, self.low, self.high)
+        v = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        out = self.low + np.clip(v, 0.0, 1.0) * self._width
+        return np.minimum(out, self.high, out=out)  # rounding can never step past the bound
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         out = self.from_unit_batch(rng.random((1 if k is None else int(k), self.dim)))

@@ -175,10 +175,9 @@ class Teacher:
         return self.space.to_unit_batch(valid)
 
     def _encode_one(self, task: Any) -> np.ndarray:
-        valid = self.space.validate(task)
         if self._encodes_indices:
-            return np.array([self.space.index(valid)], dtype=np.int64)
-        return self.space.to_unit_batch([valid])
+            return np.array([self.space.index(self.space.validate(task))], dtype=np.int64)
+        return self.space.unit_one(task)
 
     def _decode(self, enc: np.ndarray) -> Any:
         if self._encodes_indices:
@@ -207,7 +206,7 @@ class Teacher:
             enc = self._encode_one(task)
         except InvalidTaskError as e:
             raise type(e)(f"{e}. Nothing was recorded.") from None
-        s = self.score_range.normalise([score])
+        s = np.array([self.score_range.normalise_one(score)])
         self._observe(enc, s)
         self.n_observed += 1
 
