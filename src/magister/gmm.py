@@ -543,6 +543,15 @@ class MixtureTeacher(Teacher):
         d = self.d
         if len(self._weights) == 0 or self._count < self.bootstrap:
             return self.rng.random((k, d))
+        if k == 1:  # the same draws as the batched path below, without its array overhead
+            r1 = self.rng.random(d + 2)
+            z1 = self.rng.standard_normal(d)
+            if r1[0] < self.random_ratio:
+                one = r1[2:]
+            else:
+                c = min(int(np.searchsorted(self._cdf, r1[1] * self._cdf[-1], side="right")), len(self._cdf) - 1)
+                one = self._task_means[c] + self._chols[c] @ z1
+            return np.minimum(np.maximum(one, 0.0), 1.0).reshape(1, d)
         # one uniform block: [explore?, component, uniform task...], then the Gaussian noise
         r = self.rng.random((k, d + 2))
         z = self.rng.standard_normal((k, d, 1))
