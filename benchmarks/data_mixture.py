@@ -21,7 +21,7 @@ Feedback each method gets (what a user would wire up):
 
 Every method of one (task, seed) is trained side by side in one process
 (``TransformerEnsemble``: independent models, same initial weights, same data).
-Budgets (addition 1600 steps, LEGO 600, diagnostic 600) are sized for a
+Budgets (addition 1600 steps, LEGO 600, diagnostic 1000) are sized for a
 2-core machine; LEGO's budget is too small for any method to reach 90% with
 this model (it reports accuracy at half and full budget instead).
 
@@ -56,7 +56,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
              "lr": 2e-3, "batch": 64, "steps": 600, "eval_every": 50},
     "addition+noise": {"natural": [13, 14, 18, 15], "train": 6000, "eval_per_skill": 150, "layers": 2,
-                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 600, "eval_every": 50},
+                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50},
 }
 
 
