@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Published figures on the default grid (percent of cells mastered after 20,000
-#: episodes, three seeds each; see ``/work/shared/reference/grid-student.md``),
+#: episodes, three seeds each; see the project reference notes on the grid student),
 #: keyed by magister teacher name.
 REFERENCE_GRID_FIGURES: dict[str, dict[str, Any]] = {
     "uniform": {"label": "Random", "values": [4, 4, 4], "episodes": 20000},
