@@ -109,7 +109,9 @@ def test_plan_checks_names_and_skips_unfit_pairs():
 def test_demo_teacher_choice():
     assert demo_teachers(["uniform"]) == ["uniform"]
     assert demo_teachers(["a", "alp-gmm", "riac", "uniform", "z", "covar-gmm"]) == \
-        ["uniform", "covar-gmm", "alp-gmm", "riac"]
+        ["uniform", "covar-gmm", "alp-gmm", "riac", "a", "z"]
+    assert demo_teachers(["a", "b", "riac-plus", "adr", "alp-gmm", "riac", "uniform", "covar-gmm"]) == \
+        ["uniform", "covar-gmm", "alp-gmm", "riac", "adr", "riac-plus"]
     assert demo_teachers(["b", "uniform", "a"]) == ["uniform", "b", "a"]
 
 

@@ -8,15 +8,15 @@ from typing import Any, List, Optional
 import typer
 
 #: teachers the demo prefers, in order, when they are registered
-DEMO_PREFERRED = ("uniform", "covar-gmm", "alp-gmm", "riac")
-DEMO_TEACHERS = 4
+DEMO_PREFERRED = ("uniform", "covar-gmm", "alp-gmm", "riac", "adr", "riac-plus")
+DEMO_TEACHERS = 6
 DEMO_SEEDS = 3
 DEMO_EPISODES = 20000
 DEMO_EVAL_EVERY = 1000
 
 
 def demo_teachers(available: list[str]) -> list[str]:
-    """Up to four registered continuous teachers, preferring the published ones (always works with 'uniform')."""
+    """Up to six registered continuous teachers, preferring the published ones (always works with 'uniform')."""
     chosen = [t for t in DEMO_PREFERRED if t in available]
     chosen += [t for t in available if t not in chosen]
     return chosen[:DEMO_TEACHERS]
