@@ -172,3 +172,13 @@ def test_import_magister_stays_light():
     code = "import sys, magister; print(','.join(m for m in ('torch','ray','fastapi','gymnasium','matplotlib','sqlalchemy','transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"import magister pulled in heavy modules: {out}"
+
+
+def test_settings_passed_through_var_keywords_are_saved():
+    """A variant that only changes defaults (``__init__(self, space, **settings)``) saves what it was given."""
+    t = mg.make_teacher("riac-plus", mg.Box([0, 0], [1, 1]), seed=0, max_points=30)
+    assert t.config() == {"max_points": 30}
+    u = mg.loads(t.to_bytes())
+    assert u.config() == {"max_points": 30} and u.tree.max_points == 30
+    with pytest.raises(TypeError, match="bogus"):
+        mg.make_teacher("riac-plus", mg.Box([0], [1]), bogus=1)

@@ -230,3 +230,29 @@ class RecentWindow:
         if count < 0:
             raise ValueError("window count must be >= 0")
         self.buf, self.count = buf.copy(), count
+
+
+class CachedPolicy:
+    """Mixin for teachers that sample tasks from an explicit distribution.
+
+    Subclasses implement ``_compute_probabilities()``; the result is cached
+    until they set ``self._probs = None`` (after an observation or a state
+    restore), so proposing draws from the generator and changes nothing else.
+    """
+
+    _probs: np.ndarray | None = None
+
+    def _compute_probabilities(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _policy(self) -> np.ndarray:
+        if self._probs is None:
+            self._probs = self._compute_probabilities()
+        return self._probs
+
+    def probabilities(self) -> np.ndarray:
+        """The distribution the next proposal is drawn from."""
+        return self._policy().copy()
+
+    def _propose(self, k: int) -> np.ndarray:
+        return draw(self.rng, self._policy(), k)  # type: ignore[attr-defined]

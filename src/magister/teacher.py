@@ -115,9 +115,11 @@ class Teacher:
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.pop("self", None)
-            extra = arguments.pop("kwargs", None)
-            if isinstance(extra, dict):
-                arguments.update(extra)
+            for name, param in bound.signature.parameters.items():
+                if param.kind is inspect.Parameter.VAR_KEYWORD:  # e.g. __init__(self, space, **settings)
+                    extra = arguments.pop(name, None)
+                    if isinstance(extra, dict):
+                        arguments.update(extra)
             settings = {k: v for k, v in arguments.items() if k not in ("space", "seed")}
             try:  # a copy, so a caller mutating its own list later cannot change the saved config
                 settings = copy.deepcopy(settings)

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import TaskAverages, check_rate, draw
+from ..averages import CachedPolicy, TaskAverages, check_rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -53,7 +53,7 @@ _REWARDS = ("score", "loss", "progress")
 
 
 @register("exp3")
-class EXP3(Teacher):
+class EXP3(CachedPolicy, Teacher):
     """EXP3 bandit with decaying exploration (online data mixing).
 
     Parameters
@@ -103,27 +103,18 @@ class EXP3(Teacher):
             return 1.0 / self.K
         return min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))
 
-    def probabilities(self) -> np.ndarray:
+    def _compute_probabilities(self) -> np.ndarray:
         """The policy ``pi`` for the next step."""
-        if self._probs is None:
-            eps_now = self.exploration(self.t)
-            logits = self.exploration(self.t - 1) * self.estimates
-            logits = logits - logits.max()
-            w = np.exp(logits)
-            self._probs = (1.0 - self.K * eps_now) * (w / w.sum()) + eps_now
-        return self._probs.copy()
+        eps_now = self.exploration(self.t)
+        logits = self.exploration(self.t - 1) * self.estimates
+        logits = logits - logits.max()
+        w = np.exp(logits)
+        return (1.0 - self.K * eps_now) * (w / w.sum()) + eps_now
 
     # --------------------------------------------------------------- hooks
-    def _propose(self, k: int) -> np.ndarray:
-        if self._probs is None:
-            self.probabilities()
-        return draw(self.rng, self._probs, k)
-
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         for i, s in zip(x.tolist(), scores.tolist()):
-            if self._probs is None:
-                self.probabilities()
-            pi = float(self._probs[i])
+            pi = float(self._policy()[i])
             if self.reward == "score":
                 r = s
             elif self.reward == "loss":

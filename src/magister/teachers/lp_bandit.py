@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import TaskAverages, check_rate, draw
+from ..averages import CachedPolicy, TaskAverages, check_rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -59,7 +59,7 @@ def _reweight(p: np.ndarray, theta: float) -> np.ndarray:
 
 
 @register("lp-bandit")
-class LPBandit(Teacher):
+class LPBandit(CachedPolicy, Teacher):
     """Learning-progress bandit over the tasks of a finite space.
 
     Parameters
@@ -129,12 +129,6 @@ class LPBandit(Teacher):
             lp = np.maximum(lp - self.denoise * self.stats.noise(), 0.0)
         return lp
 
-    def probabilities(self) -> np.ndarray:
-        """The distribution the next proposal is drawn from."""
-        if self._probs is None:
-            self._probs = self._compute_probabilities()
-        return self._probs.copy()
-
     def _compute_probabilities(self) -> np.ndarray:
         n = self.space.n
         counts = self.stats.counts
@@ -157,9 +151,6 @@ class LPBandit(Teacher):
         return (1.0 - self.epsilon) * base + self.epsilon / n
 
     # --------------------------------------------------------------- hooks
-    def _propose(self, k: int) -> np.ndarray:
-        return draw(self.rng, self.probabilities(), k)
-
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         self.stats.update(x, scores)
         self._probs = None

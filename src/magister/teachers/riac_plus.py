@@ -36,30 +36,16 @@ class RIACPlus(RIAC):
 
     conformance_kwargs = {"max_points": 30, "min_width": 0.1}
 
-    def __init__(
-        self,
-        space,
-        *,
-        seed=None,
-        score_range=None,
-        max_points: int = 40,
-        lp_window: int | None = 12,
-        n_cuts: int = 50,
-        min_width: float = 1.0 / 15.0,
-        min_points: int | None = None,
-        discard: float = 0.25,
-        ratio_region: float = 0.8,
-        ratio_random: float = 0.1,
-        perturb_std: float = 0.1,
-        leaves_only: bool = True,
-        lp_power: float = 1.0,
-        min_gap: float = 0.01,
-        lp_z: float = 0.0,
-        competence_weight: float = 1.0,
-    ):
-        super().__init__(
-            space, seed=seed, score_range=score_range, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts,
-            min_width=min_width, min_points=min_points, discard=discard, ratio_region=ratio_region,
-            ratio_random=ratio_random, perturb_std=perturb_std, leaves_only=leaves_only, lp_power=lp_power,
-            min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
-        )
+    #: the settings that differ from RIAC's reference defaults (any RIAC setting may still be passed)
+    DEFAULTS = {
+        "max_points": 40,
+        "lp_window": 12,
+        "ratio_region": 0.8,
+        "ratio_random": 0.1,
+        "leaves_only": True,
+        "min_gap": 0.01,
+        "competence_weight": 1.0,
+    }
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **{**self.DEFAULTS, **settings})

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import TaskAverages, check_rate, draw
+from ..averages import CachedPolicy, TaskAverages, check_rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -42,7 +42,7 @@ _REWARDS = ("accuracy", "score")
 
 
 @register("sec")
-class SEC(Teacher):
+class SEC(CachedPolicy, Teacher):
     """Self-Evolving Curriculum: TD(0) values per category, Boltzmann sampling.
 
     Parameters
@@ -78,13 +78,11 @@ class SEC(Teacher):
         self.last_reward = np.full(space.n, np.nan)
         self._probs: np.ndarray | None = None
 
-    def probabilities(self) -> np.ndarray:
+    def _compute_probabilities(self) -> np.ndarray:
         """``softmax(Q / temperature)``."""
-        if self._probs is None:
-            z = self.q / self.temperature
-            w = np.exp(z - z.max())
-            self._probs = w / w.sum()
-        return self._probs.copy()
+        z = self.q / self.temperature
+        w = np.exp(z - z.max())
+        return w / w.sum()
 
     def category_rewards(self, x: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The categories present in a batch and their rewards (after recording the scores)."""
@@ -97,11 +95,6 @@ class SEC(Teacher):
         return cats, 2.0 * np.sqrt(np.clip(p * (1.0 - p), 0.0, 0.25))
 
     # --------------------------------------------------------------- hooks
-    def _propose(self, k: int) -> np.ndarray:
-        if self._probs is None:
-            self.probabilities()
-        return draw(self.rng, self._probs, k)
-
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         x = np.asarray(x, dtype=np.int64)
         self.stats.update(x, scores)

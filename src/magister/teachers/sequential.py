@@ -45,7 +45,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..averages import draw
+from ..averages import CachedPolicy
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
 from ..teacher import Teacher, register
@@ -213,7 +213,7 @@ def _default_stages(space: Space) -> list[dict[str, Any]]:
 
 
 @register("sequential")
-class Sequential(Teacher):
+class Sequential(CachedPolicy, Teacher):
     """A scripted curriculum of stages (see the module docstring for the format).
 
     Parameters
@@ -277,22 +277,14 @@ class Sequential(Teacher):
             return all(self._holds(c) for c in cond[1])
         return any(self._holds(c) for c in cond[1])
 
-    def probabilities(self) -> np.ndarray:
-        """The distribution the next proposal is drawn from."""
-        if self._probs is None:
-            n = self.space.n
-            p = np.zeros(n)
-            st = self.stages[self.stage]
-            p[st.idx] = st.probs
-            self._probs = (1.0 - self.epsilon) * p + self.epsilon / n
-        return self._probs.copy()
+    def _compute_probabilities(self) -> np.ndarray:
+        n = self.space.n
+        p = np.zeros(n)
+        st = self.stages[self.stage]
+        p[st.idx] = st.probs
+        return (1.0 - self.epsilon) * p + self.epsilon / n
 
     # --------------------------------------------------------------- hooks
-    def _propose(self, k: int) -> np.ndarray:
-        if self._probs is None:
-            self.probabilities()
-        return draw(self.rng, self._probs, k)
-
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         for i, s in zip(x.tolist(), scores.tolist()):
             st = self.stages[self.stage]
