@@ -182,3 +182,23 @@ def test_settings_passed_through_var_keywords_are_saved():
     assert u.config() == {"max_points": 30} and u.tree.max_points == 30
     with pytest.raises(TypeError, match="bogus"):
         mg.make_teacher("riac-plus", mg.Box([0], [1]), bogus=1)
+
+
+def test_settings_checks_name_the_setting_and_the_range():
+    from magister import settings
+
+    assert settings.whole("window", 3) == 3 and isinstance(settings.whole("w", np.int64(2)), int)
+    for bad in (0, True, 1.5, "3"):
+        with pytest.raises(ConfigError, match=r"window must be a whole number >= 1"):
+            settings.whole("window", bad)
+    assert settings.fraction("ratio", 1) == 1.0
+    with pytest.raises(ConfigError, match=r"ratio must be a number in \[0.0, 1.0\], got 1.5"):
+        settings.fraction("ratio", 1.5)
+    with pytest.raises(ConfigError, match=r"fast must be a number in \(0.0, 1.0\]"):
+        settings.rate("fast", 0.0)
+    with pytest.raises(ConfigError, match=r"a number in \(0.0, 1.0\)"):
+        settings.rate("fast", 1.0, allow_one=False)
+    with pytest.raises(ConfigError, match="eta must be a number >= 0.0, got nan; scores"):
+        settings.number("eta", float("nan"), 0.0, hint="scores")
+    with pytest.raises(ConfigError, match="queue_length"):
+        mg.make_teacher("adr", mg.Box([0], [1]), queue_length=0)

@@ -20,24 +20,12 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .settings import rate, whole
 
-__all__ = ["TaskAverages", "RecentWindow", "draw", "check_rate", "MAX_TASKS"]
+__all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "MAX_TASKS"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
-
-
-def check_rate(name: str, value: Any, *, allow_one: bool = True) -> float:
-    """Validate an EMA rate / step size in (0, 1] and return it as a float."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in (0, 1], got {value!r}") from None
-    ok = 0.0 < v <= 1.0 if allow_one else 0.0 < v < 1.0
-    if not ok or not np.isfinite(v):
-        bound = "(0, 1]" if allow_one else "(0, 1)"
-        raise ConfigError(f"{name} must be in {bound} (the weight of the newest score), got {value!r}")
-    return v
 
 
 def draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
@@ -75,18 +63,16 @@ class TaskAverages:
     """
 
     def __init__(self, n: int, *, fast: float = 0.1, slow: float = 0.02, window: int = 0):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"TaskAverages needs a positive number of tasks, got {n!r}")
+        whole("number of tasks", n, 1)
         if n > MAX_TASKS:
             raise ConfigError(
                 f"{n} tasks is too many for per-task statistics (limit {MAX_TASKS}); "
                 "use a continuous teacher on this space instead"
             )
         self.n = int(n)
-        self.fast_rate = check_rate("fast", fast)
-        self.slow_rate = check_rate("slow", slow)
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
-            raise ConfigError(f"window must be a whole number >= 0, got {window!r}")
+        self.fast_rate = rate("fast", fast)
+        self.slow_rate = rate("slow", slow)
+        whole("window", window, 0)
         self.window = int(window)
         self.counts = np.zeros(self.n, dtype=np.int64)
         self.fast = np.full(self.n, np.nan)
@@ -192,8 +178,7 @@ class RecentWindow:
     """The last ``size`` scores of one stream (a ring buffer) and their mean."""
 
     def __init__(self, size: int):
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ConfigError(f"a score window needs a whole size >= 1, got {size!r}")
+        whole("window size", size, 1)
         self.size = int(size)
         self.buf = np.zeros(self.size)
         self.count = 0

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .settings import whole
 
 __all__ = ["RegionTree", "learning_progress"]
 
@@ -73,12 +74,6 @@ def learning_progress(scores: np.ndarray, window: int | None = None, z: float = 
     older = s[len(s) - w: len(s) - half]
     return float(_lp_from_sums(older.sum(), (older**2).sum(), len(older), recent.sum(), (recent**2).sum(),
                                len(recent), z))
-
-
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class RegionTree:
@@ -121,10 +116,10 @@ class RegionTree:
         lp_z: float = 0.0,
         competence_weight: float = 0.0,
     ):
-        self.dim = _check_positive_int("dim", dim)
-        self.max_points = _check_positive_int("max_points", max_points, 4)
-        self.lp_window = self.max_points if lp_window is None else _check_positive_int("lp_window", lp_window, 3)
-        self.n_cuts = _check_positive_int("n_cuts", n_cuts)
+        self.dim = whole("dim", dim)
+        self.max_points = whole("max_points", max_points, 4)
+        self.lp_window = self.max_points if lp_window is None else whole("lp_window", lp_window, 3)
+        self.n_cuts = whole("n_cuts", n_cuts)
         if isinstance(min_width, bool) or not isinstance(min_width, (int, float)) or not 0.0 < float(min_width) <= 0.5:
             raise ConfigError(
                 f"min_width is a fraction of the unit range in (0, 0.5] (a child may not be thinner), got {min_width!r}"
@@ -132,7 +127,7 @@ class RegionTree:
         self.min_width = float(min_width)
         if min_points is None:
             min_points = max(1, self.max_points // 20)
-        self.min_points = _check_positive_int("min_points", min_points)
+        self.min_points = whole("min_points", min_points)
         if 2 * self.min_points > self.max_points + 1:
             raise ConfigError(
                 f"min_points={self.min_points} is too large for max_points={self.max_points}: two children need "

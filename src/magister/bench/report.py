@@ -355,7 +355,7 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
     env = results.get("environment", {})
     lines = [
         f"- teachers: {', '.join(c['teachers'])}",
-        f"- students: " + "; ".join(f"`{s}` ({results['students'][s].get('description', '')})" for s in c["students"]),
+        "- students: " + "; ".join(f"`{s}` ({results['students'][s].get('description', '')})" for s in c["students"]),
         f"- seeds: {', '.join(map(str, c['seeds']))}; episodes: {c['episodes']}; evaluation every "
         f"{c['eval_every']}; batch: {c['batch']}",
         f"- workers: {c['workers']} processes, BLAS/OpenMP threads pinned to 1 per worker; "

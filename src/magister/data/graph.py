@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import whole
 
 __all__ = ["estimate_skill_graph", "probe_graph"]
 
@@ -34,8 +35,7 @@ def estimate_skill_graph(run_probe: Callable[[int], tuple[Sequence[float], Seque
     the small drops that are only noise. A probe that changes nothing gives
     the identity (each skill helps itself, and only itself).
     """
-    if isinstance(n_skills, bool) or not isinstance(n_skills, (int, np.integer)) or n_skills < 1:
-        raise ConfigError(f"n_skills must be a positive whole number, got {n_skills!r}")
+    whole("n_skills", n_skills, 1)
     if not 0.0 <= threshold < 1.0:
         raise ConfigError(f"threshold must be in [0, 1), got {threshold!r}")
     drops = np.zeros((n_skills, n_skills))

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..settings import whole
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..teacher import Teacher
@@ -110,8 +111,7 @@ class SkillSampler(_TorchSampler):
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}")
+        whole("batch_size", batch_size, 1)
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
         skills_in = getattr(skills_of_examples, "skills", skills_of_examples)

@@ -28,20 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
+from ..settings import number, whole
 from ..teacher import Teacher, register
 
 _MATCH_TOL = 1e-9
-
-
-def _number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hint: str = "") -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = np.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi
-    if not ok:
-        rng = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
-        raise ConfigError(f"{name} must be a number in {rng}, got {value!r}{'; ' + hint if hint else ''}")
-    return float(value)
 
 
 @register("adr")
@@ -70,24 +60,21 @@ class ADR(Teacher):
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         d = space.dim
-        self.boundary_prob = _number("boundary_prob", boundary_prob, 0.0, 1.0)
-        if isinstance(queue_length, bool) or not isinstance(queue_length, (int, np.integer)) or queue_length < 1:
-            raise ConfigError(f"queue_length must be a whole number >= 1 (scores averaged per bound), got {queue_length!r}")
-        self.queue_length = int(queue_length)
-        self.threshold_high = _number("threshold_high", threshold_high, 0.0, 1.0,
+        self.boundary_prob = number("boundary_prob", boundary_prob, 0.0, 1.0)
+        self.queue_length = whole("queue_length", queue_length)
+        self.threshold_high = number("threshold_high", threshold_high, 0.0, 1.0,
                                       hint="scores are mapped to [0, 1]; set score_range for other scales")
-        self.threshold_low = _number("threshold_low", threshold_low, 0.0, 1.0,
+        self.threshold_low = number("threshold_low", threshold_low, 0.0, 1.0,
                                      hint="scores are mapped to [0, 1]; set score_range for other scales")
         if self.threshold_low >= self.threshold_high:
             raise ConfigError(
                 f"threshold_low ({threshold_low}) must be below threshold_high ({threshold_high}): a bound widens "
                 "when its mean score is high and narrows when it is low"
             )
-        self.step = _number("step", step, 0.0, 1.0, lo_open=True, hint="the step is a fraction of each dimension's range")
-        if isinstance(max_pending, bool) or not isinstance(max_pending, (int, np.integer)) or max_pending < 1:
-            raise ConfigError(f"max_pending must be a whole number >= 1, got {max_pending!r}")
+        self.step = number("step", step, 0.0, 1.0, low_open=True, hint="the step is a fraction of each dimension's range")
+        whole("max_pending", max_pending, 1)
         self.max_pending = int(max_pending)
-        width = _number("initial_width", initial_width, 0.0, 1.0, hint="a width in unit coordinates")
+        width = number("initial_width", initial_width, 0.0, 1.0, hint="a width in unit coordinates")
         if initial_box is not None:
             if initial is not None or width > 0:
                 raise ConfigError("give either initial (with initial_width) or initial_box, not both")

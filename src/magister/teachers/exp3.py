@@ -45,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy, TaskAverages, check_rate
+from ..averages import CachedPolicy, TaskAverages
+from ..settings import rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -83,7 +84,7 @@ class EXP3(CachedPolicy, Teacher):
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
             raise ConfigError(f"scale multiplies rewards and must be a number > 0, got {scale!r}")
         self.scale = float(scale)
-        fast, slow = check_rate("fast", fast), check_rate("slow", slow)
+        fast, slow = rate("fast", fast), rate("slow", slow)
         if reward == "progress" and not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow})")
         if space.n > 1_000_000:

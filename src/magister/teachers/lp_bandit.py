@@ -47,7 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy, TaskAverages, check_rate
+from ..averages import CachedPolicy, TaskAverages
+from ..settings import rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -90,8 +91,8 @@ class LPBandit(CachedPolicy, Teacher):
                  transform: str = "proportional", temperature: float = 1.0, reweight: float | None = None,
                  min_tries: int = 1, denoise: float = 1.0, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        fast = check_rate("fast", fast)
-        slow = check_rate("slow", slow)
+        fast = rate("fast", fast)
+        slow = rate("slow", slow)
         if not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow}): the fast EMA has the shorter memory")
         if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
@@ -102,8 +103,7 @@ class LPBandit(CachedPolicy, Teacher):
             raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
         if reweight is not None and not (isinstance(reweight, (int, float)) and 0.0 < reweight < 0.5):
             raise ConfigError(f"reweight (p_theta) must be None or in (0, 0.5), got {reweight!r}")
-        if isinstance(min_tries, bool) or not isinstance(min_tries, (int, np.integer)) or min_tries < 0:
-            raise ConfigError(f"min_tries must be a whole number >= 0, got {min_tries!r}")
+        whole("min_tries", min_tries, 0)
         if isinstance(denoise, bool) or not isinstance(denoise, (int, float)) or not 0.0 <= denoise < 100:
             raise ConfigError(f"denoise must be a number >= 0 (standard deviations of noise to discount), got {denoise!r}")
         self.denoise = float(denoise)

@@ -31,13 +31,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..regions import RegionTree
+from ..settings import fraction
 from ..teacher import Teacher, register
-
-
-def _fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{name} must be a fraction in [0, 1], got {value!r}")
-    return float(value)
 
 
 @register("riac")
@@ -69,8 +64,8 @@ class RIAC(Teacher):
         competence_weight: float = 0.0,
     ):
         super().__init__(space, seed=seed, score_range=score_range)
-        self.ratio_region = _fraction("ratio_region", ratio_region)
-        self.ratio_random = _fraction("ratio_random", ratio_random)
+        self.ratio_region = fraction("ratio_region", ratio_region)
+        self.ratio_random = fraction("ratio_random", ratio_random)
         if self.ratio_region + self.ratio_random > 1.0 + 1e-12:
             raise ConfigError(
                 f"ratio_region + ratio_random must be <= 1 (the rest goes to perturbing the worst task), "

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy, TaskAverages, check_rate
+from ..averages import CachedPolicy, TaskAverages
+from ..settings import rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -64,13 +65,12 @@ class SEC(CachedPolicy, Teacher):
     def __init__(self, space, *, alpha: float = 0.5, temperature: float = 1.0, reward: str = "accuracy",
                  window: int = 16, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        self.alpha = check_rate("alpha", alpha)
+        self.alpha = rate("alpha", alpha)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ConfigError(f"temperature must be a number > 0 (0.2 to 1.0 is typical), got {temperature!r}")
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ConfigError(f"window must be a whole number >= 1, got {window!r}")
+        whole("window", window, 1)
         self.temperature = float(temperature)
         self.reward = reward
         self.q = np.zeros(space.n)

@@ -48,16 +48,11 @@ import numpy as np
 from ..averages import CachedPolicy
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
+from ..settings import whole
 from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
 _COND_KEYS = {"episodes", "mean_score", "window", "per_task", "all", "any"}
-
-
-def _whole(value: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{what} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _parse_condition(cond: Any, where: str) -> tuple:
@@ -77,7 +72,7 @@ def _parse_condition(cond: Any, where: str) -> tuple:
     if kind != "mean_score" and ({"window", "per_task"} & set(cond)):
         raise ConfigError(f"{where}: 'window' and 'per_task' belong with 'mean_score'")
     if kind == "episodes":
-        return ("episodes", _whole(cond["episodes"], f"{where}.episodes"))
+        return ("episodes", whole(f"{where}.episodes", cond["episodes"]))
     if kind == "mean_score":
         x = cond["mean_score"]
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
@@ -87,7 +82,7 @@ def _parse_condition(cond: Any, where: str) -> tuple:
         per_task = cond.get("per_task", False)
         if not isinstance(per_task, bool):
             raise ConfigError(f"{where}.per_task must be true or false, got {per_task!r}")
-        return ("mean", float(x), _whole(cond["window"], f"{where}.window"), per_task)
+        return ("mean", float(x), whole(f"{where}.window", cond["window"]), per_task)
     parts = cond[kind]
     if not isinstance(parts, (list, tuple)) or not parts:
         raise ConfigError(f"{where}.{kind} must be a non-empty list of conditions, got {parts!r}")

@@ -32,19 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number, whole
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
-
-
-def _check_number(name: str, value: Any, *, low: float | None = None, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if positive and not value > 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
-    if low is not None and value < low:
-        raise ConfigError(f"{name} must be at least {low}, got {value!r}")
-    return float(value)
 
 
 @register("skill-it")
@@ -72,11 +63,10 @@ class SkillIt(Teacher):
                  initial_loss: float = 1.0, target: Sequence[float] | None = None, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         n = int(space.n)
-        self.eta = _check_number("eta", eta, low=0.0)
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ConfigError(f"window must be a positive whole number, got {window!r}")
+        self.eta = number("eta", eta, 0.0)
+        whole("window", window, 1)
         self.window = int(window)
-        self.initial_loss = _check_number("initial_loss", initial_loss, low=0.0)
+        self.initial_loss = number("initial_loss", initial_loss, 0.0)
         if self.initial_loss > 1.0:
             raise ConfigError(f"initial_loss is a loss in [0, 1] (1 - score), got {initial_loss!r}")
         if graph is None:
