@@ -8,11 +8,16 @@ connections (a very light HTTP client, so the server is what is measured):
 * ``batched``: every client sends ``observe_batch`` requests of ``--batch``
   observations back to back for ``--seconds``; reported: acknowledged
   (committed) observations per second;
-* ``learners``: every client loops propose -> "episode" of ``--think`` ms ->
-  observe (single, with a client id), like 64 learners sharing a curriculum;
-  reported: propose latency p50/p99 and requests/s;
+* ``learners``: every client loops propose -> "episode" of ``--think`` ms
+  (exponentially distributed) -> observe (single, with a client id), like 64
+  learners sharing a curriculum; one row per think time, shorter episodes
+  meaning a higher request rate; reported: propose latency p50/p99 and
+  requests/s;
 * ``saturated``: the same with no think time (64 clients hammering propose
   and observe back to back), to show the ceiling.
+
+The load generator runs on uvloop when it is installed (as the server does),
+so it takes less of the 2 cores it shares with the server.
 
 Prints one table with medians over ``--repeats`` runs and [min-max] spread.
 Targets (issue 5): >= 5,000 observations/s batched and p99 propose latency
@@ -41,6 +46,13 @@ from magister.serve.loadgen import Conn
 
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
+
+try:  # the server runs on uvloop when installed; so does the load generator, to take less CPU
+    import uvloop
+
+    _arun = uvloop.run
+except ImportError:  # pragma: no cover - e.g. on Windows
+    _arun = asyncio.run
 
 
 async def _batched(port: int, clients: int, seconds: float, batch: int, tasks: list) -> dict[str, float]:
@@ -117,21 +129,18 @@ def run_backend(label: str, db: str, args: argparse.Namespace) -> list[dict[str,
     rng = np.random.default_rng(0)
     tasks = [int(i) for i in rng.integers(0, 16, 4096)] if space["type"] == "Discrete" else \
         rng.random((4096, 2)).round(6).tolist()
-    rows: dict[str, list[dict[str, float]]] = {"batched": [], "learners": [], "saturated": []}
+    thinks = [float(t) for t in str(args.think).split(",") if t.strip()]
+    rows: dict[Any, list[dict[str, float]]] = {"batched": [], **{t: [] for t in thinks}, 0.0: []}
     for rep in range(args.repeats):
         env = {"MAGISTER_DURABLE_PROPOSALS": "1" if args.durable_proposals else "0"}
         with Server(db(rep) if callable(db) else db, checkpoint_every=args.checkpoint_every, env=env) as server:
             _create(server.url, space, args.teacher)
-            rows["batched"].append(asyncio.run(_batched(server.port, args.clients, args.seconds, args.batch, tasks)))
-            _create(server.url, space, args.teacher)
-            rows["learners"].append(asyncio.run(_learners(server.port, args.clients, args.seconds, args.think)))
-            _create(server.url, space, args.teacher)
-            rows["saturated"].append(asyncio.run(_learners(server.port, args.clients, args.seconds, 0.0)))
+            rows["batched"].append(_arun(_batched(server.port, args.clients, args.seconds, args.batch, tasks)))
+            for think in [*thinks, 0.0]:
+                _create(server.url, space, args.teacher)
+                rows[think].append(_arun(_learners(server.port, args.clients, args.seconds, think)))
         print(f"  {label} repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
-    out = []
-    for workload, runs in rows.items():
-        out.append({"backend": label, "workload": workload, "runs": runs})
-    return out
+    return [{"backend": label, "workload": workload, "runs": runs} for workload, runs in rows.items()]
 
 
 def _fmt(values: list[float], digits: int = 0) -> str:
@@ -147,7 +156,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=8.0, help="duration of each workload")
     ap.add_argument("--batch", type=int, default=200, help="observations per observe_batch request")
-    ap.add_argument("--think", type=float, default=100.0, help="mean 'episode' time of a learner, ms")
+    ap.add_argument("--think", default="100,25,10",
+                    help="mean 'episode' time of a learner, ms; a comma list gives one row each")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--teacher", default="uniform")
     ap.add_argument("--teacher-kind", default="discrete", choices=["discrete", "continuous"])
@@ -186,7 +196,7 @@ def main() -> None:
             print(f"| {r['backend']} | observe_batch x{args.batch} | {_fmt([x['obs_s'] for x in runs])} "
                   f"| {_fmt([x['obs_s'] / args.batch for x in runs])} | - | - |")
         else:
-            name = f"learners (think {args.think:g} ms)" if r["workload"] == "learners" else "saturated (no think)"
+            name = f"learners (think {r['workload']:g} ms)" if r["workload"] else "saturated (no think)"
             print(f"| {r['backend']} | {name} | {_fmt([x['req_s'] / 2 for x in runs])} "
                   f"| {_fmt([x['req_s'] for x in runs])} | {_fmt([x['p50'] for x in runs], 1)} "
                   f"| {_fmt([x['p99'] for x in runs], 1)} |")

@@ -349,7 +349,62 @@ def test_slow_teachers_move_to_worker_threads(client):
     assert "skills" not in client.app.state.slow_curricula
     live.teacher._propose = slow_propose
     assert client.post("/v1/curricula/skills/propose").status_code == 200
-    assert client.app.state.slow_curricula == {"skills"}  # only the slow one leaves the event loop
+    # one slow call (a checkpoint, a garbage collection) is not enough to leave the loop
+    assert "skills" not in client.app.state.slow_curricula
+    live.teacher._propose = fast
+    for _ in range(20):
+        assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert "skills" not in client.app.state.slow_curricula
+    live.teacher._propose = slow_propose
+    for n in range(1, 11):  # a teacher that stays slow moves to threads within a few calls
+        assert client.post("/v1/curricula/skills/propose").status_code == 200
+        if client.app.state.slow_curricula:
+            break
+    assert client.app.state.slow_curricula == {"skills"} and n <= 8  # only the slow one leaves the event loop
     assert client.post("/v1/curricula/skills/propose").status_code == 200
     assert client.post("/v1/curricula/walker/propose").status_code == 200
-    assert client.get("/v1/curricula/skills").json()["n_proposed"] == 3
+    assert client.get("/v1/curricula/skills").json()["n_proposed"] == 2 + 20 + n + 1
+
+
+def test_the_writer_merges_inserts_but_keeps_every_op_in_order(db):
+    from sqlalchemy import func, select
+
+    from magister.serve.models import Curriculum, Event
+    from magister.serve.service import InsertRows, _run_group
+
+    engine = make_engine(db)
+    migrate(engine)
+    events = Event.__table__
+    with engine.begin() as conn:
+        conn.execute(Curriculum.__table__.insert().values(id=1, name="c", space="{}", teacher="uniform",
+                                                          settings="{}", seed=0, score_range="{}", created_at=0.0))
+
+    def row(seq):
+        return {"curriculum_id": 1, "seq": seq, "batch": seq, "kind": "observe", "k": None, "task": "0",
+                "score": 0.5, "client_id": None, "created_at": 0.0}
+
+    def count(conn):
+        return conn.execute(select(func.count()).select_from(events)).scalar()
+
+    ops = [InsertRows(events, [row(1), row(2)]), InsertRows(events, [row(3)]), count,
+           InsertRows(events, [row(4)]), count]
+    with engine.begin() as conn:
+        assert _run_group(conn, ops) == [None, None, 3, None, 4]
+    with engine.connect() as conn:
+        assert conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars().all() == [1, 2, 3, 4]
+    engine.dispose()
+
+
+def test_a_server_process_freezes_its_start_up_objects_out_of_the_collector(db):
+    import gc
+
+    before = gc.get_freeze_count()
+    try:
+        with TestClient(create_app(db, admin_token=ADMIN, freeze_gc=True)) as c:
+            assert c.get("/v1/health").status_code == 200
+            assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:  # off by default: apps inside other programs
+        assert c.get("/v1/health").status_code == 200
+        assert gc.get_freeze_count() == 0

@@ -36,7 +36,7 @@ def command(
         admin_token = "mga_" + secrets.token_urlsafe(24)
         typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {admin_token}")
     app = create_app(db, admin_token=admin_token, checkpoint_every=checkpoint_every,
-                     durable_proposals=durable_proposals)
+                     durable_proposals=durable_proposals, freeze_gc=True)
     where = f"http://{host}:{port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {db}")
     if admin_token:

@@ -32,7 +32,7 @@ import queue
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -124,6 +124,66 @@ def dumps(obj: Any) -> str:
 Op = Callable[[Connection], Any]
 
 
+class InsertRows:
+    """An op that inserts rows into one table; the writer merges runs of these into one statement."""
+
+    __slots__ = ("table", "rows")
+
+    def __init__(self, table: Any, rows: list[dict[str, Any]]):
+        self.table, self.rows = table, rows
+
+    def __call__(self, conn: Connection) -> None:
+        insert_many(conn, self.table, self.rows)
+
+
+#: placeholders by DB-API parameter style, for the multi-row inserts built by hand
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) as multi-row ``INSERT ... VALUES (..), (..)`` statements.
+
+    One statement for many rows rather than one ``executemany`` step per row:
+    the database driver lets go of the GIL around every step, and under load
+    each time it wants it back it may wait for the event loop's whole switch
+    interval, so a per-row insert of a large group stalled the writer (and,
+    by forcing GIL hand-overs, the requests too). Falls back to
+    ``executemany`` for parameter styles it does not know.
+    """
+    mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
+    if mark is None or not rows:
+        conn.execute(insert(table), rows)
+        return
+    cols = list(rows[0])
+    per = max(1, 900 // len(cols))  # stay under SQLite's oldest variable limit (999)
+    head = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES "
+    one = "(" + ", ".join([mark] * len(cols)) + ")"
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        sql = head + ", ".join([one] * len(chunk))
+        conn.exec_driver_sql(sql, tuple(r[c] for r in chunk for c in cols))
+
+
+def _run_group(conn: Connection, ops: list[Op]) -> list[Any]:
+    """Run ``ops`` in order on one connection; consecutive inserts into one table go as one executemany."""
+    results: list[Any] = []
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        if isinstance(op, InsertRows):
+            j, rows = i + 1, list(op.rows)
+            while j < len(ops) and isinstance(ops[j], InsertRows) and ops[j].table is op.table:  # type: ignore[union-attr]
+                rows.extend(ops[j].rows)  # type: ignore[union-attr]
+                j += 1
+            insert_many(conn, op.table, rows)
+            results.extend([None] * (j - i))
+            i = j
+        else:
+            results.append(op(conn))
+            i += 1
+    return results
+
+
 class GroupWriter:
     """One writer thread; every queued operation of a round commits in one transaction."""
 
@@ -177,7 +237,7 @@ class GroupWriter:
     def _commit(self, group: list[tuple[Op, concurrent.futures.Future]]) -> None:
         try:
             with self.engine.begin() as conn:
-                results = [op(conn) for op, _ in group]
+                results = _run_group(conn, [op for op, _ in group])
         except Exception:  # noqa: BLE001 - fall back to one transaction per op, so one bad op fails alone
             if len(group) == 1:
                 op, fut = group[0]
@@ -233,8 +293,11 @@ class LiveCurriculum:
     checkpoint_seq: int = 0
     since_checkpoint: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
-    #: client id -> (seq of its event, fingerprint of its content, commit future or None)
-    ids: dict[str, tuple[int, int, concurrent.futures.Future | None]] = field(default_factory=dict)
+    #: client id -> (seq of its event, fingerprint of its content); plain ints, so the garbage
+    #: collector need not walk them (a large service holds millions)
+    ids: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: (last seq it holds, commit future) of each log write not yet known to be committed, oldest first
+    pending: "deque[tuple[int, concurrent.futures.Future]]" = field(default_factory=deque)
     #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
     proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
     deleted: bool = False
@@ -243,6 +306,16 @@ class LiveCurriculum:
     @property
     def space(self) -> Space:
         return self.teacher.space
+
+    def commit_of(self, seq: int) -> concurrent.futures.Future | None:
+        """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
+        pending = self.pending
+        while pending and pending[0][1].done():
+            pending.popleft()
+        for last, fut in pending:
+            if last >= seq:
+                return fut
+        return None
 
 
 def _fingerprint(task_text: str, score: float) -> int:
@@ -364,9 +437,9 @@ class Service:
             ).all()
         for cid, seq, kind, k, task, score in rows:
             if kind == "observe":
-                live.ids[cid] = (int(seq), _fingerprint(task, float(score)), None)
+                live.ids[cid] = (int(seq), _fingerprint(task, float(score)))
             else:
-                live.ids[cid] = (int(seq), _propose_fingerprint(int(k)), None)
+                live.ids[cid] = (int(seq), _propose_fingerprint(int(k)))
 
     def replay_from_log(self, name: str) -> Teacher:
         """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
@@ -490,7 +563,8 @@ class Service:
         with live.lock:
             self._check_alive(live)
             if request_id is not None and request_id in live.ids:
-                seq, fp, fut = live.ids[request_id]
+                seq, fp = live.ids[request_id]
+                fut = live.commit_of(seq)
                 if fp != _propose_fingerprint(k):
                     raise Conflict(f"request id {request_id!r} was already used for another request; "
                                    "use a fresh id for each new request")
@@ -505,6 +579,9 @@ class Service:
                     with self.engine.connect() as conn:
                         text = conn.execute(select(_EVENTS.c.task).where(
                             and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.seq == seq))).scalar()
+                    if text is None:
+                        raise Unavailable("the first attempt of this request was not recorded; "
+                                          "retry in a moment")
                     tasks = json.loads(text)
                 return tasks, seq, fut
             try:
@@ -523,7 +600,7 @@ class Service:
                    "task": text, "score": None, "client_id": request_id, "created_at": time.time()}
             fut = self._log(live, [row])
             if request_id is not None:
-                live.ids[request_id] = (seq, _propose_fingerprint(k), fut)
+                live.ids[request_id] = (seq, _propose_fingerprint(k))
                 live.proposals[request_id] = out
                 if len(live.proposals) > RECENT_PROPOSALS:
                     live.proposals.popitem(last=False)
@@ -561,7 +638,10 @@ class Service:
                 texts.append(dumps(obj))
             scores = [float(s) for _, s, _ in observations]
             try:
-                live.teacher.score_range.normalise(scores)
+                if len(scores) == 1:
+                    live.teacher.score_range.normalise_one(scores[0])
+                else:
+                    live.teacher.score_range.normalise(scores)
             except InvalidScoreError as e:
                 raise Invalid(str(e)) from None
             # duplicates: an id seen before (or earlier in this batch) is answered with its first seq
@@ -576,15 +656,16 @@ class Service:
                 fp = _fingerprint(texts[i], score)
                 prior = live.ids.get(cid)
                 if prior is None and cid in in_batch:
-                    prior = (-1, in_batch[cid][1], None)
+                    prior = (-1, in_batch[cid][1])
                 if prior is not None:
                     if prior[1] != fp:
                         raise Conflict(f"observation {i}: client id {cid!r} was already used for a different "
                                        "observation; use a fresh id for each new observation. Nothing was recorded.")
                     if prior[0] >= 0:
                         seqs[i] = prior[0]
-                        if prior[2] is not None and not prior[2].done():
-                            waits.append(prior[2])
+                        first_write = live.commit_of(prior[0])
+                        if first_write is not None:
+                            waits.append(first_write)
                     else:
                         seqs[i] = -1 - in_batch[cid][0]  # resolved below to the first occurrence's seq
                     continue
@@ -592,7 +673,11 @@ class Service:
                 new.append(i)
             if new:
                 try:
-                    live.teacher.observe_batch([space.from_json(canon[i]) for i in new], [scores[i] for i in new])
+                    if len(new) == 1:  # the teacher's one-outcome fast path (same effect as a batch of one)
+                        live.teacher.observe(space.from_json(canon[new[0]]), scores[new[0]])
+                    else:
+                        live.teacher.observe_batch([space.from_json(canon[i]) for i in new],
+                                                   [scores[i] for i in new])
                 except MagisterError as e:
                     raise Invalid(str(e)) from None
                 except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
@@ -616,7 +701,7 @@ class Service:
                 for i in new:
                     cid = observations[i][2]
                     if cid is not None:
-                        live.ids[cid] = (seqs[i], in_batch[cid][1], fut)  # type: ignore[arg-type]
+                        live.ids[cid] = (seqs[i], in_batch[cid][1])  # type: ignore[assignment]
                 self._maybe_checkpoint(live, len(new))
             for i, s in enumerate(seqs):
                 if s is not None and s < 0:
@@ -666,10 +751,7 @@ class Service:
             raise Unavailable(f"curriculum {live.spec.name!r} is unavailable: {live.broken}; retry shortly")
 
     def _log(self, live: LiveCurriculum, rows: list[dict[str, Any]]) -> concurrent.futures.Future:
-        def op(conn: Connection) -> None:
-            conn.execute(insert(_EVENTS), rows)
-
-        fut = self.writer.submit(op)  # type: ignore[union-attr]
+        fut = self.writer.submit(InsertRows(_EVENTS, rows))  # type: ignore[union-attr]
 
         def done(f: concurrent.futures.Future) -> None:
             if f.exception() is not None and not live.deleted:
@@ -678,6 +760,10 @@ class Service:
                 self._schedule_rebuild(live)
 
         fut.add_done_callback(done)
+        pending = live.pending
+        while pending and pending[0][1].done():
+            pending.popleft()
+        pending.append((rows[-1]["seq"], fut))
         return fut
 
     def _schedule_rebuild(self, live: LiveCurriculum) -> None:
@@ -690,7 +776,7 @@ class Service:
                     live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
                     return
                 live.teacher, live.next_seq = fresh.teacher, fresh.next_seq
-                live.ids, live.proposals = fresh.ids, fresh.proposals
+                live.ids, live.proposals, live.pending = fresh.ids, fresh.proposals, fresh.pending
                 live.checkpoint_seq, live.since_checkpoint = fresh.checkpoint_seq, fresh.since_checkpoint
                 live.broken = None
 
