@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
-from .service import MAX_BATCH, MAX_K, ServiceError, Service, jsonable, wait_all
+from .service import MAX_BATCH, MAX_K, RECENT_IDS, ServiceError, Service, jsonable, wait_all
 
 log = logging.getLogger("magister.serve")
 
@@ -121,7 +121,8 @@ ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 # --------------------------------------------------------------- factory
 def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
                checkpoint_every: int = 2000, teacher_threads: str | bool = "auto",
-               durable_proposals: bool = False, lean: bool = True, freeze_gc: bool = False) -> FastAPI:
+               durable_proposals: bool = False, lean: bool = True, freeze_gc: bool = False,
+               recent_ids: int = RECENT_IDS) -> FastAPI:
     """Build the service app.
 
     ``db``: a SQLite file path (default ``magister.db`` in the working folder)
@@ -152,9 +153,14 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     (a few ms instead of tens under load). For a process that runs one server
     (``magister serve`` and ``app_from_env`` turn it on); left off for apps
     made inside another program or test.
+    ``recent_ids``: client ids (observation ids and proposal request ids)
+    remembered exactly per curriculum. Older ids cost a few bytes each (a
+    Bloom filter); a retry of one, or a new id the filter mistakes for a
+    seen one (about 1 in 1,000), costs one indexed read of the log, so a
+    retried id is still applied once and answered with its first seq.
     """
     engine = make_engine(db if db is not None else "magister.db")
-    service = Service(engine, checkpoint_every=checkpoint_every)
+    service = Service(engine, checkpoint_every=checkpoint_every, recent_ids=recent_ids)
     tokens = TokenStore(engine, admin_token)
 
     @asynccontextmanager
@@ -491,4 +497,15 @@ def app_from_env() -> FastAPI:
                       checkpoint_every=int(os.environ.get("MAGISTER_CHECKPOINT_EVERY", "2000")),
                       teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "auto"),
                       durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1",
-                      lean=os.environ.get("MAGISTER_LEAN", "1") != "0", freeze_gc=True)
+                      lean=os.environ.get("MAGISTER_LEAN", "1") != "0", freeze_gc=True,
+                      recent_ids=_env_int("MAGISTER_RECENT_IDS", RECENT_IDS))
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None

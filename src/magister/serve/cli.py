@@ -21,6 +21,10 @@ def command(
     durable_proposals: bool = typer.Option(
         False, "--durable-proposals",
         help="answer a proposal only once its log entry is on disk (observations always are)"),
+    recent_ids: int = typer.Option(
+        100_000, "--recent-ids", envvar="MAGISTER_RECENT_IDS", min=1,
+        help="client ids remembered exactly per curriculum (about 170 bytes each); older ones take a few "
+             "bytes each and a retry of one costs a database read (also from MAGISTER_RECENT_IDS)"),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
 ) -> None:
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
@@ -36,7 +40,7 @@ def command(
         admin_token = "mga_" + secrets.token_urlsafe(24)
         typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {admin_token}")
     app = create_app(db, admin_token=admin_token, checkpoint_every=checkpoint_every,
-                     durable_proposals=durable_proposals, freeze_gc=True)
+                     durable_proposals=durable_proposals, freeze_gc=True, recent_ids=recent_ids)
     where = f"http://{host}:{port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {db}")
     if admin_token:

@@ -42,9 +42,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
 from ..scores import ScoreRange
+from ..settings import whole
 from ..spaces import Space, space_from_spec
 from ..teacher import Teacher, loads, make_teacher, teacher_class
 from .models import Checkpoint, Curriculum, Event
+from .seen import MASK64, ClientIds
 
 log = logging.getLogger("magister.serve")
 
@@ -58,6 +60,8 @@ MAX_TASKS = 1_000_000
 MAX_DIM = 1024
 #: proposal replies kept in memory per curriculum for retried request ids
 RECENT_PROPOSALS = 10_000
+#: client ids remembered exactly per curriculum (older ones: a Bloom filter, then the database)
+RECENT_IDS = 100_000
 #: most tasks one propose request may draw / observations one batch may carry
 MAX_K = 10_000
 MAX_BATCH = 10_000
@@ -294,11 +298,12 @@ class LiveCurriculum:
     checkpoint_seq: int = 0
     since_checkpoint: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
-    #: client id -> (seq of its event, fingerprint of its content); plain ints, so the garbage
-    #: collector need not walk them (a large service holds millions)
-    ids: dict[str, tuple[int, int]] = field(default_factory=dict)
-    #: (last seq it holds, commit future) of each log write not yet known to be committed, oldest first
-    pending: "deque[tuple[int, concurrent.futures.Future]]" = field(default_factory=deque)
+    #: client id -> (seq of its event, fingerprint of its content) for the recent ids; older ids are
+    #: members of a Bloom filter and looked up in the log (see :meth:`Service._old_ids`)
+    ids: ClientIds = field(default_factory=lambda: ClientIds(RECENT_IDS))
+    #: (first seq, last seq it holds, commit future) of each log write not yet known to be committed,
+    #: oldest first
+    pending: "deque[tuple[int, int, concurrent.futures.Future]]" = field(default_factory=deque)
     #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
     proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
     deleted: bool = False
@@ -311,28 +316,47 @@ class LiveCurriculum:
     def commit_of(self, seq: int) -> concurrent.futures.Future | None:
         """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
         pending = self.pending
-        while pending and pending[0][1].done():
+        while pending and pending[0][2].done():
             pending.popleft()
-        for last, fut in pending:
+        for _first, last, fut in pending:
             if last >= seq:
                 return fut
         return None
 
+    def committed(self, seq: int) -> bool:
+        """Whether the write holding ``seq`` is known to be done (writes finish in log order)."""
+        pending = self.pending
+        while pending and pending[0][2].done():
+            pending.popleft()
+        return not pending or seq < pending[0][0]
 
+
+# Fingerprints are compared only within one process (those of ids read back from the log are
+# recomputed here), so Python's fast, per-process salted hash() is enough; never store them.
 def _fingerprint(task_text: str, score: float) -> int:
-    return hash((task_text, float(score)))
+    return hash((task_text, float(score))) & MASK64
 
 
 def _propose_fingerprint(k: int) -> int:
-    return hash(("__propose__", int(k)))
+    return hash(("__propose__", int(k))) & MASK64
+
+
+def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
+    """The fingerprint of a logged event, as its request computed it."""
+    return _fingerprint(task, float(score)) if kind == "observe" else _propose_fingerprint(int(k))
 
 
 # --------------------------------------------------------------- service
 class Service:
     """All curricula of one server, their storage, and the rules that keep them exact."""
 
-    def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2):
+    def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
+                 recent_ids: int = RECENT_IDS):
         self.engine = engine
+        #: client ids remembered exactly per curriculum; older ones cost a few bytes each (a Bloom filter)
+        #: and, on a retry (or a rare false positive), one indexed read of the log
+        self.recent_ids = whole("recent_ids", recent_ids)
+        self.old_id_reads = 0  # reads of the log for ids no longer recent (retries and false positives)
         self.checkpoint_every = int(checkpoint_every)
         self.keep_checkpoints = max(1, int(keep_checkpoints))
         self.curricula: dict[str, LiveCurriculum] = {}
@@ -388,7 +412,7 @@ class Service:
                     log.warning("checkpoint %s of %r unusable (%s); trying an older one", seq, spec.name, e)
         if teacher is None:
             teacher = spec.build()
-        live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start)
+        live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
         last = start
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=5000).execute(
@@ -430,17 +454,60 @@ class Service:
         return live
 
     def _load_ids(self, live: LiveCurriculum) -> None:
+        """The newest ``recent_ids`` client ids exactly, the older ones into the filter (streamed)."""
+        ids = live.ids
+        n = ids.recent
+        has_id = and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.client_id.is_not(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            total = int(conn.execute(select(func.count(_EVENTS.c.client_id))
+                                     .where(_EVENTS.c.curriculum_id == live.spec.id)).scalar() or 0)
+            cut = 0  # ids of events before seq `cut` are old
+            if total > n:
+                cut = int(conn.execute(select(_EVENTS.c.seq).where(has_id).order_by(_EVENTS.c.seq.desc())
+                                       .offset(n - 1).limit(1)).scalar())
+                ids.old.reserve(2 * (total - n))  # one slice, with room to grow as much again
+                old = conn.execution_options(yield_per=20_000).execute(
+                    select(_EVENTS.c.client_id).where(has_id).where(_EVENTS.c.seq < cut))
+                for part in old.scalars().partitions():
+                    ids.old.add_many(part)
+                ids.total = ids.old.count
+            rows = conn.execution_options(yield_per=5000).execute(
                 select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
                        case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
-                .where(_EVENTS.c.curriculum_id == live.spec.id).where(_EVENTS.c.client_id.is_not(None))
-            ).all()
-        for cid, seq, kind, k, task, score in rows:
-            if kind == "observe":
-                live.ids[cid] = (int(seq), _fingerprint(task, float(score)))
-            else:
-                live.ids[cid] = (int(seq), _propose_fingerprint(int(k)))
+                .where(has_id).where(_EVENTS.c.seq >= cut).order_by(_EVENTS.c.seq))
+            for cid, seq, kind, k, task, score in rows:
+                ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
+
+    def _old_ids(self, live: LiveCurriculum, cids: list[str]) -> dict[str, tuple[int, int]]:
+        """(seq, fingerprint) of those ``cids`` that are in the log (ids the Bloom filter may have seen).
+
+        Only ids that left the recent set are asked for, and an id leaves it only
+        once its event is committed, so the log answers for every one of them.
+        """
+        found: dict[str, tuple[int, int]] = {}
+        self.old_id_reads += 1
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(cids), 500):
+                    rows = conn.execute(
+                        select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
+                               case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
+                        .where(_EVENTS.c.curriculum_id == live.spec.id)
+                        .where(_EVENTS.c.client_id.in_(cids[start:start + 500])))
+                    for cid, seq, kind, k, task, score in rows:
+                        found[cid] = (int(seq), _event_fingerprint(kind, k, task, score))
+        except Exception as e:  # noqa: BLE001 - without the answer an old id could be applied twice
+            log.exception("could not look client ids up in the log")
+            raise Unavailable(f"could not check whether client id {cids[0]!r} was seen before "
+                              f"({type(e).__name__}); nothing was recorded, retry shortly") from None
+        return found
+
+    def _prior(self, live: LiveCurriculum, cid: str) -> tuple[int, int] | None:
+        """(seq, fingerprint) of a client id seen before, or ``None`` for a new one."""
+        prior = live.ids.get(cid)
+        if prior is None and live.ids.maybe_old(cid):
+            prior = self._old_ids(live, [cid]).get(cid)
+        return prior
 
     def replay_from_log(self, name: str) -> Teacher:
         """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
@@ -508,7 +575,7 @@ class Service:
         with self._registry_lock:
             if (name in self.curricula and not self.curricula[name].deleted) or name in self._reserved:
                 raise Conflict(f"a curriculum named {name!r} already exists; pick another name or DELETE it first")
-            live = LiveCurriculum(spec=spec, teacher=built)
+            live = LiveCurriculum(spec=spec, teacher=built, ids=ClientIds(self.recent_ids))
             self._reserved.add(name)
 
             def op(conn: Connection) -> int:
@@ -563,8 +630,9 @@ class Service:
         live = self.get(name)
         with live.lock:
             self._check_alive(live)
-            if request_id is not None and request_id in live.ids:
-                seq, fp = live.ids[request_id]
+            prior = None if request_id is None else self._prior(live, request_id)
+            if prior is not None:
+                seq, fp = prior
                 fut = live.commit_of(seq)
                 if fp != _propose_fingerprint(k):
                     raise Conflict(f"request id {request_id!r} was already used for another request; "
@@ -601,7 +669,8 @@ class Service:
                    "task": text, "score": None, "client_id": request_id, "created_at": time.time()}
             fut = self._log(live, [row])
             if request_id is not None:
-                live.ids[request_id] = (seq, _propose_fingerprint(k))
+                live.ids.remember(request_id, seq, _propose_fingerprint(k))
+                live.ids.trim(live.committed)
                 live.proposals[request_id] = out
                 if len(live.proposals) > RECENT_PROPOSALS:
                     live.proposals.popitem(last=False)
@@ -650,12 +719,17 @@ class Service:
             waits: list[concurrent.futures.Future] = []
             new: list[int] = []
             in_batch: dict[str, tuple[int, int]] = {}
+            ids = live.ids
+            # ids no longer recent that the filter may have seen: one read of the log for all of them
+            maybe = [cid for _, _, cid in observations if cid is not None and ids.get(cid) is None
+                     and ids.maybe_old(cid)]
+            old = self._old_ids(live, list(dict.fromkeys(maybe))) if maybe else {}
             for i, (_task, score, cid) in enumerate(observations):
                 if cid is None:
                     new.append(i)
                     continue
                 fp = _fingerprint(texts[i], score)
-                prior = live.ids.get(cid)
+                prior = ids.get(cid) or old.get(cid)
                 if prior is None and cid in in_batch:
                     prior = (-1, in_batch[cid][1])
                 if prior is not None:
@@ -702,7 +776,8 @@ class Service:
                 for i in new:
                     cid = observations[i][2]
                     if cid is not None:
-                        live.ids[cid] = (seqs[i], in_batch[cid][1])  # type: ignore[assignment]
+                        ids.remember(cid, seqs[i], in_batch[cid][1])  # type: ignore[arg-type]
+                ids.trim(live.committed)
                 self._maybe_checkpoint(live, len(new))
             for i, s in enumerate(seqs):
                 if s is not None and s < 0:
@@ -762,9 +837,9 @@ class Service:
 
         fut.add_done_callback(done)
         pending = live.pending
-        while pending and pending[0][1].done():
+        while pending and pending[0][2].done():
             pending.popleft()
-        pending.append((rows[-1]["seq"], fut))
+        pending.append((rows[0]["seq"], rows[-1]["seq"], fut))
         return fut
 
     def _schedule_rebuild(self, live: LiveCurriculum) -> None:
