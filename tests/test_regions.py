@@ -186,6 +186,7 @@ def test_bad_state_is_refused_unchanged():
 @pytest.mark.parametrize("kwargs", [
     {"max_points": 2}, {"min_width": 0.0}, {"min_width": 0.7}, {"n_cuts": 0}, {"discard": 1.0},
     {"max_points": 10, "min_points": 6}, {"lp_window": 2}, {"lp_z": -1.0}, {"min_gap": 1.5},
+    {"split_alpha": 1.0}, {"split_alpha": -0.1}, {"split_alpha": True}, {"noise_z": -1.0}, {"noise_z": 11.0},
 ])
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
@@ -214,3 +215,78 @@ def test_min_gap_refuses_cuts_without_progress_difference():
     plain = RegionTree(2, max_points=20)
     plain.add(x, np.full(21, 0.7), rng)
     assert plain.n_splits == 1  # the reference accepts any valid cut, even with no difference
+
+
+def _split_dims(tree: RegionTree) -> np.ndarray:
+    sd = tree.split_dim[: tree.n_nodes]
+    return np.bincount(sd[sd >= 0], minlength=tree.dim)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_test_stops_cuts_along_an_ignored_dimension(seed):
+    # scores depend on x0 only (a step at 0.5) plus noise; x1 and x2 are ignored by the "learner"
+    rng = np.random.default_rng(seed)
+    x = rng.random((2000, 3))
+    y = np.where(x[:, 0] < 0.5, 0.2, 0.8) + rng.normal(0.0, 0.05, len(x))
+    plain = RegionTree(3, max_points=40, competence_weight=1.0)
+    plain.add(x, y, np.random.default_rng(seed))
+    tested = RegionTree(3, max_points=40, competence_weight=1.0, split_alpha=0.05)
+    tested.add(x, y, np.random.default_rng(seed))
+    assert _split_dims(plain)[1:].sum() >= 20, "without the test, noise alone keeps cutting the ignored dimensions"
+    assert _split_dims(tested)[0] >= 1, "the real step is still found"
+    assert _split_dims(tested)[1:].sum() <= 3
+    assert tested.n_nodes < plain.n_nodes / 5
+
+
+def test_split_test_refuses_cuts_that_only_separate_old_from_new():
+    # the whole region is being learned (scores rise with time wherever the task lies): no cut is real
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        x = rng.random((41, 2))
+        y = np.linspace(0.0, 1.0, 41) + rng.normal(0.0, 0.05, 41)
+        tested = RegionTree(2, max_points=40, competence_weight=1.0, split_alpha=0.05)
+        tested.add(x, y, rng)
+        assert tested.n_splits == 0 and tested.n_failed_splits == 1
+    plain = RegionTree(2, max_points=40, competence_weight=1.0)
+    plain.add(x, y, rng)
+    assert plain.n_splits == 1
+
+
+def test_noise_level_and_noise_aware_progress():
+    rng = np.random.default_rng(3)
+    x = rng.random((3000, 2))
+    y = 0.5 + rng.normal(0.0, 0.05, len(x))  # nothing to learn anywhere, only noise
+    tree = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0)
+    tree.add(x, y, rng)
+    assert tree.noise_level() == pytest.approx(0.05, abs=0.015)
+    leaves = tree.leaves
+    raw, adjusted = tree.lp[leaves], tree.progress(leaves)
+    assert raw.mean() > 0.01  # |difference of two noisy means| is never 0
+    assert (adjusted <= raw).all() and adjusted.mean() < raw.mean() / 3
+    # a real jump of the scores stands well above the noise and keeps most of its progress
+    tree.add(np.full((6, 2), 0.01), np.full(6, 0.95), rng)
+    leaf = tree.leaf_of(np.array([[0.01, 0.01]]))
+    assert tree.progress(leaf)[0] > 0.15
+    off = RegionTree(2, max_points=40, lp_window=12)
+    off.load_state_dict(tree.state_dict())
+    assert np.array_equal(off.progress(), off.lp[: off.n_nodes])
+
+
+def test_noise_level_is_zero_for_noiseless_flat_scores():
+    rng = np.random.default_rng(4)
+    x = rng.random((500, 2))
+    tree = RegionTree(2, max_points=40, noise_z=1.0)
+    tree.add(x, (x[:, 0] > 0.5).astype(float), rng)
+    assert tree.noise_level() == 0.0
+
+
+def test_state_without_spread_still_loads():
+    rng = np.random.default_rng(5)
+    tree = RegionTree(2, max_points=20, noise_z=1.0)
+    tree.add(rng.random((200, 2)), rng.random(200), rng)
+    state = tree.state_dict()
+    del state["spread"]  # a checkpoint written before the spread was kept
+    other = RegionTree(2, max_points=20, noise_z=1.0)
+    other.load_state_dict(state)
+    assert np.allclose(other.spread[: other.n_nodes], tree.spread[: tree.n_nodes])
+    assert np.array_equal(other.progress(), tree.progress())

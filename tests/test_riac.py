@@ -90,7 +90,7 @@ def test_beliefs_describe_regions():
 def test_save_load_after_splits_resumes(tmp_path):
     student = GridStudent(seed=0)
     t = mg.make_teacher("riac-plus", student.space, seed=4)
-    for _ in range(600):
+    for _ in range(1500):
         x = t.propose()
         t.observe(x, student.attempt(x))
     assert t.tree.n_splits > 3

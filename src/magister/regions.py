@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import whole
+from .settings import number, whole
 
 __all__ = ["RegionTree", "learning_progress"]
 
@@ -100,6 +100,17 @@ class RegionTree:
     discard:
         Fraction of ``max_points`` a full leaf forgets (oldest first) when no
         cut is acceptable (reference 1/4).
+    min_gap, lp_z, competence_weight:
+        See :class:`~magister.teachers.riac.RIAC` (all off in the reference).
+    split_alpha:
+        With ``> 0``, a cut is acceptable only if it passes a significance
+        test (:meth:`_significant`): the chance that any candidate cut of a
+        region whose scores do not depend on position passes is at most
+        ``split_alpha``. 0 (the reference): no test.
+    noise_z:
+        With ``> 0``, :meth:`progress` (what teachers sample by) is each
+        region's LP minus ``noise_z`` standard errors of the score noise
+        (:meth:`noise_level`), floored at 0. 0 (the reference): the LP itself.
     """
 
     def __init__(
@@ -115,6 +126,8 @@ class RegionTree:
         min_gap: float = 0.0,
         lp_z: float = 0.0,
         competence_weight: float = 0.0,
+        split_alpha: float = 0.0,
+        noise_z: float = 0.0,
     ):
         self.dim = whole("dim", dim)
         self.max_points = whole("max_points", max_points, 4)
@@ -147,6 +160,10 @@ class RegionTree:
             raise ConfigError(f"competence_weight must be a number in [0, 100] (0: the reference split score), "
                               f"got {competence_weight!r}")
         self.competence_weight = float(competence_weight)
+        self.split_alpha = number("split_alpha", split_alpha, 0.0, 1.0, high_open=True,
+                                  hint="the chance a cut of a uniform region passes the test (0: no test)")
+        self.noise_z = number("noise_z", noise_z, 0.0, 10.0,
+                              hint="a number of noise standard errors taken off the learning progress (0: off)")
         self.keep = self.max_points + 1  # points a region remembers
         self._buf = 2 * self.keep  # physical buffer length per node (compacted when full)
         self._alloc(8)
@@ -167,6 +184,7 @@ class RegionTree:
         self.split_value = np.zeros(capacity)
         self.depth = np.zeros(capacity, dtype=np.int64)
         self.lp = np.zeros(capacity)
+        self.spread = np.zeros(capacity)  # standard deviation of the scores in the LP window
         self.total = np.zeros(capacity, dtype=np.int64)  # points ever added
         self._x = np.zeros((capacity, b, d))
         self._y = np.zeros((capacity, b))
@@ -180,7 +198,7 @@ class RegionTree:
         for k, v in old.items():
             getattr(self, k)[: len(v)] = v
 
-    _ARRAYS = ("low", "high", "parent", "children", "split_dim", "split_value", "depth", "lp", "total",
+    _ARRAYS = ("low", "high", "parent", "children", "split_dim", "split_value", "depth", "lp", "spread", "total",
                "_x", "_y", "_start", "_end")
 
     # ------------------------------------------------------------ queries
@@ -297,8 +315,8 @@ class RegionTree:
         self._start[path] = np.maximum(self._start[path], self._end[path] - self.keep)
         self.total[path] += 1
 
-    def _refresh_lp(self, nodes: np.ndarray) -> None:
-        """Recompute the learning progress of ``nodes`` (vectorised)."""
+    def _refresh_lp(self, nodes: np.ndarray, lp: bool = True) -> None:
+        """Recompute the learning progress (``lp=False``: only the spread) of ``nodes`` (vectorised)."""
         nodes = np.asarray(nodes, dtype=np.int64)
         if not len(nodes):
             return
@@ -312,12 +330,43 @@ class RegionTree:
         newer = pos >= (end - half)[:, None]
         older = (pos >= (end - w)[:, None]) & ~newer
         vn, vo = np.where(newer, vals, 0.0), np.where(older, vals, 0.0)
-        if self.lp_z > 0:
-            q_new, q_old = (vn**2).sum(axis=1), (vo**2).sum(axis=1)
-        else:
-            q_new = q_old = np.zeros(len(nodes))
-        lp = _lp_from_sums(vo.sum(axis=1), q_old, w - half, vn.sum(axis=1), q_new, half, self.lp_z)
-        self.lp[nodes] = np.where(w > 2, lp, 0.0)
+        q_new, q_old = (vn**2).sum(axis=1), (vo**2).sum(axis=1)
+        s_new, s_old = vn.sum(axis=1), vo.sum(axis=1)
+        if lp:
+            self.lp[nodes] = np.where(w > 2, _lp_from_sums(s_old, q_old, w - half, s_new, q_new, half, self.lp_z), 0.0)
+        w1 = np.maximum(w, 1)
+        var = np.maximum((q_new + q_old - (s_new + s_old) ** 2 / w1) / np.maximum(w - 1, 1), 0.0)
+        self.spread[nodes] = np.where(w > 1, np.sqrt(var), 0.0)
+
+    def noise_level(self) -> float:
+        """The score noise the tree sees: the lower quartile, over leaves with a full LP
+        window, of the scores' standard deviation in that window (0 while no leaf has one).
+
+        Most leaves of a learner are flat (finished or out of reach), so their scatter is
+        the measurement noise alone; leaves that mix skill levels or progress scatter more.
+        """
+        leaves = self.leaves
+        full = leaves[self.count(leaves) >= self.lp_window]
+        if not len(full):
+            return 0.0
+        k = (len(full) - 1) // 4  # the lower-quartile order statistic (a partition, not a sort)
+        return float(np.partition(self.spread[full], k)[k])
+
+    def progress(self, nodes: np.ndarray | None = None) -> np.ndarray:
+        """Learning progress of ``nodes`` as sampling weights: with ``noise_z > 0`` each LP
+        minus ``noise_z`` standard errors of a difference of means under the tree's
+        :meth:`noise_level` (floored at 0), so progress that score noise alone would show
+        counts for nothing; otherwise the LP itself (copies)."""
+        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        lp = self.lp[idx].copy()
+        if self.noise_z > 0:
+            sigma = self.noise_level()
+            if sigma > 0:
+                w = np.minimum(self.count(idx), self.lp_window)
+                half = np.maximum(w // 2, 1)
+                se = sigma * np.sqrt(1.0 / np.maximum(w - half, 1) + 1.0 / half)
+                lp = np.maximum(lp - self.noise_z * se, 0.0)
+        return lp
 
     def refresh_all(self) -> None:
         """Recompute every node's learning progress (after changing ``lp_window``, say)."""
@@ -346,6 +395,11 @@ class RegionTree:
         ``score = n_low * n_high * |lp_low - lp_high|``; the children's LP uses
         the same rule as :func:`learning_progress` on each side's own points.
         """
+        score, n_low, lp_lo, lp_hi, _ = self._score_cuts(points, scores, dims, values)
+        return score, n_low, lp_lo, lp_hi
+
+    def _score_cuts(self, points: np.ndarray, scores: np.ndarray, dims: np.ndarray, values: np.ndarray):
+        """:meth:`score_cuts` plus, per cut, whether it passes the ``split_alpha`` test (all True when off)."""
         low_side = points[:, dims].T <= values[:, None]  # (C, n)
         lp_sides = []
         counts = []
@@ -367,7 +421,56 @@ class RegionTree:
         if self.competence_weight > 0:
             gap = gap + self.competence_weight * np.abs(means[0] - means[1])
         score = counts[0] * counts[1] * gap
-        return score.astype(float), counts[0], lp_sides[0], lp_sides[1]
+        if self.split_alpha > 0:
+            significant = self._significant(low_side, scores)
+        else:
+            significant = np.ones(len(dims), dtype=bool)
+        return score.astype(float), counts[0], lp_sides[0], lp_sides[1], significant
+
+    def _significant(self, low_side: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Does each cut (a row of ``low_side``) separate scores that really differ?
+
+        Compares two least-squares models of the chronological window: one
+        straight line in time for the whole region (level and progress shared)
+        against one line per side (each side its own level and progress). The
+        gain in squared error is an F statistic with 2 and ``n - 4`` degrees of
+        freedom (the noise variance is the per-side lines' residual variance);
+        a cut passes when that F exceeds the level whose tail probability is
+        ``split_alpha / number of candidate cuts`` (Bonferroni: a region whose
+        scores do not depend on where the task lies passes with probability at
+        most ``split_alpha``). Scatter of a noisy score does not pass, nor does
+        a cut that only separates older points from newer ones of a region
+        being learned (the shared line explains those), which is how cuts along
+        dimensions the learner ignores used to win.
+        """
+        n = len(scores)
+        if n < 5:
+            return np.zeros(len(low_side), dtype=bool)
+        t = np.arange(n, dtype=float)
+        t -= t.mean()
+        y = scores - scores.mean()
+
+        def rss(cnt, st, stt, sy, sty, syy):
+            c = np.maximum(cnt, 1)
+            ctt = stt - st * st / c  # centred sums of squares and products
+            cty = sty - st * sy / c
+            cyy = syy - sy * sy / c
+            slope_part = np.where(ctt > 1e-12, cty * cty / np.maximum(ctt, 1e-12), 0.0)
+            return np.maximum(cyy - slope_part, 0.0)
+
+        tt, yy, ty = t * t, y * y, t * y
+        total = rss(np.array([n]), t.sum(), tt.sum(), y.sum(), ty.sum(), yy.sum())[0]
+        split_rss = np.zeros(len(low_side))
+        for side in (low_side, ~low_side):
+            side = side.astype(float)
+            split_rss += rss(side.sum(axis=1), side @ t, side @ tt, side @ y, side @ ty, side @ yy)
+        d = n - 4
+        noise_var = split_rss / d
+        gain = total - split_rss
+        # F(2, d) tail: P(F > f) = (1 + 2 f / d) ** (-d / 2); Bonferroni over the candidate cuts
+        p = self.split_alpha / max(1, len(low_side))
+        f_crit = 0.5 * d * (p ** (-2.0 / d) - 1.0)
+        return gain > 2.0 * f_crit * noise_var + 1e-12
 
     def split(self, node: int, rng: np.random.Generator) -> bool:
         """Try to split leaf ``node``; on failure forget its oldest points. Returns True if split."""
@@ -381,13 +484,15 @@ class RegionTree:
             dims, values = self.candidate_cuts(node, rng, self.n_cuts)
             if not len(dims):
                 break
-            score, n_low, lp_lo, lp_hi = self.score_cuts(pts, sc, dims, values)
+            score, n_low, lp_lo, lp_hi, significant = self._score_cuts(pts, sc, dims, values)
             valid = (n_low >= self.min_points) & (n - n_low >= self.min_points)
             if valid.any():
                 if self.min_gap > 0:
                     valid &= np.abs(lp_lo - lp_hi) >= self.min_gap
-                    if not valid.any():
-                        break
+                if self.split_alpha > 0:
+                    valid &= significant
+                if not valid.any():
+                    break
                 cand = np.flatnonzero(valid)
                 j = int(cand[np.argmax(score[cand])])
                 best = (float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[j]), float(lp_hi[j]))
@@ -417,6 +522,7 @@ class RegionTree:
             self.lp[kid] = lp  # the LP of the chosen cut's child (not of the last attempted cut)
         self.high[kids[0], dim] = value
         self.low[kids[1], dim] = value
+        self._refresh_lp(kids, lp=False)
         self.children[node] = kids
         self.split_dim[node] = dim
         self.split_value[node] = value
@@ -444,10 +550,12 @@ class RegionTree:
         if n < 1:
             raise ValueError("a region tree has at least its root")
         shapes = {"low": (n, self.dim), "high": (n, self.dim), "parent": (n,), "children": (n, 2),
-                  "split_dim": (n,), "split_value": (n,), "depth": (n,), "lp": (n,), "total": (n,),
-                  "x": (n, self._buf, self.dim), "y": (n, self._buf), "start": (n,), "end": (n,)}
+                  "split_dim": (n,), "split_value": (n,), "depth": (n,), "lp": (n,), "spread": (n,),
+                  "total": (n,), "x": (n, self._buf, self.dim), "y": (n, self._buf), "start": (n,), "end": (n,)}
         arrays = {}
         for k, shape in shapes.items():
+            if k == "spread" and k not in state:  # saved before the spread was kept: recomputed below
+                continue
             a = np.asarray(state[k])
             if a.shape != shape:
                 raise ValueError(f"region tree entry {k!r} has shape {a.shape}, expected {shape}")
@@ -460,8 +568,11 @@ class RegionTree:
             cap *= 2
         self._alloc(cap)
         for k in self._ARRAYS:
-            getattr(self, k)[:n] = arrays[k.lstrip("_")]
+            if k.lstrip("_") in arrays:
+                getattr(self, k)[:n] = arrays[k.lstrip("_")]
         self.n_nodes = n
+        if "spread" not in arrays:
+            self._refresh_lp(np.arange(n), lp=False)
         self.n_splits = int(state.get("n_splits", 0))
         self.n_failed_splits = int(state.get("n_failed_splits", 0))
 

@@ -62,6 +62,8 @@ class RIAC(Teacher):
         min_gap: float = 0.0,
         lp_z: float = 0.0,
         competence_weight: float = 0.0,
+        split_alpha: float = 0.0,
+        noise_z: float = 0.0,
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         self.ratio_region = fraction("ratio_region", ratio_region)
@@ -83,6 +85,7 @@ class RIAC(Teacher):
         self.tree = RegionTree(
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
             min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
+            split_alpha=split_alpha, noise_z=noise_z,
         )
 
     # ------------------------------------------------------------ sampling
@@ -92,7 +95,7 @@ class RIAC(Teacher):
     def region_probabilities(self) -> tuple[np.ndarray, np.ndarray]:
         """``(region ids, probability of picking each)`` for the LP-driven modes."""
         nodes = self._candidates()
-        w = self.tree.lp[nodes] ** self.lp_power
+        w = self.tree.progress(nodes) ** self.lp_power
         total = w.sum()
         if not np.isfinite(total) or total <= 0:
             return nodes, np.full(len(nodes), 1.0 / len(nodes))

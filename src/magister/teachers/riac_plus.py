@@ -15,11 +15,21 @@ changed defaults (each measured on the grid student, see
   ancestors, which mix progressing and finished areas;
 * ``ratio_random=0.1`` / ``ratio_region=0.8``: less uniform sampling (the
   perturbation share stays 10%);
-* ``competence_weight=1`` and ``min_gap=0.01``: a cut also scores for
-  separating skill levels (``|mean_low - mean_high|``), so regions stop mixing
-  mastered and unreachable tasks, and a leaf whose cuts show no progress
-  difference at all forgets old points instead of splitting (fewer useless
-  cuts along dimensions the learner ignores).
+* ``competence_weight=1``: a cut also scores for separating skill levels
+  (``|mean_low - mean_high|``), so regions stop mixing mastered and
+  unreachable tasks;
+* ``split_alpha=0.05``: a leaf splits only along a cut that passes a
+  significance test (a straight line in time per side fits the scores
+  clearly better than one line for the whole leaf; at most a 5% chance that
+  any of the candidate cuts of a uniform leaf passes). Scatter of a noisy
+  score and cuts along dimensions the learner ignores fail it, so the tree
+  stays coarse where nothing differs; a leaf with no such cut forgets old
+  points instead of splitting. This replaces RIAC+'s earlier ``min_gap=0.01``
+  (now 0);
+* ``noise_z=1``: the progress used for sampling is a region's LP minus one
+  standard error of the noise (estimated from the flattest leaves), so the
+  many finished or unreachable regions whose LP is only score noise stop
+  drawing most of the samples.
 
 Every setting of :class:`~magister.teachers.riac.RIAC` can still be passed.
 """
@@ -32,7 +42,8 @@ from .riac import RIAC
 
 @register("riac-plus")
 class RIACPlus(RIAC):
-    """RIAC with a short learning-progress window, small leaves, skill-aware cuts and less uniform sampling."""
+    """RIAC with a short learning-progress window, small leaves, tested skill-aware cuts, noise-aware
+    progress and less uniform sampling."""
 
     conformance_kwargs = {"max_points": 30, "min_width": 0.1}
 
@@ -43,8 +54,9 @@ class RIACPlus(RIAC):
         "ratio_region": 0.8,
         "ratio_random": 0.1,
         "leaves_only": True,
-        "min_gap": 0.01,
         "competence_weight": 1.0,
+        "split_alpha": 0.05,
+        "noise_z": 1.0,
     }
 
     def __init__(self, space, **settings):
