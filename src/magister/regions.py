@@ -330,17 +330,24 @@ class RegionTree:
         newer = pos >= (end - half)[:, None]
         older = (pos >= (end - w)[:, None]) & ~newer
         vn, vo = np.where(newer, vals, 0.0), np.where(older, vals, 0.0)
-        q_new, q_old = (vn**2).sum(axis=1), (vo**2).sum(axis=1)
+        spread = self.noise_z > 0  # the spread is only needed for noise-aware progress
+        if self.lp_z > 0 or spread:
+            q_new, q_old = (vn**2).sum(axis=1), (vo**2).sum(axis=1)
+        else:
+            q_new = q_old = np.zeros(len(nodes))
         s_new, s_old = vn.sum(axis=1), vo.sum(axis=1)
         if lp:
             self.lp[nodes] = np.where(w > 2, _lp_from_sums(s_old, q_old, w - half, s_new, q_new, half, self.lp_z), 0.0)
+        if not spread:
+            return
         w1 = np.maximum(w, 1)
         var = np.maximum((q_new + q_old - (s_new + s_old) ** 2 / w1) / np.maximum(w - 1, 1), 0.0)
         self.spread[nodes] = np.where(w > 1, np.sqrt(var), 0.0)
 
     def noise_level(self) -> float:
         """The score noise the tree sees: the lower quartile, over leaves with a full LP
-        window, of the scores' standard deviation in that window (0 while no leaf has one).
+        window, of the scores' standard deviation in that window (0 while no leaf has one,
+        and always 0 with ``noise_z=0``, where the spread is not kept up to save time).
 
         Most leaves of a learner are flat (finished or out of reach), so their scatter is
         the measurement noise alone; leaves that mix skill levels or progress scatter more.
@@ -522,7 +529,8 @@ class RegionTree:
             self.lp[kid] = lp  # the LP of the chosen cut's child (not of the last attempted cut)
         self.high[kids[0], dim] = value
         self.low[kids[1], dim] = value
-        self._refresh_lp(kids, lp=False)
+        if self.noise_z > 0:
+            self._refresh_lp(kids, lp=False)
         self.children[node] = kids
         self.split_dim[node] = dim
         self.split_value[node] = value
