@@ -494,7 +494,7 @@ def app_from_env() -> FastAPI:
         sys.setswitchinterval(float(os.environ["MAGISTER_SWITCH_INTERVAL"]))
     return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
                       admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
-                      checkpoint_every=int(os.environ.get("MAGISTER_CHECKPOINT_EVERY", "2000")),
+                      checkpoint_every=_env_int("MAGISTER_CHECKPOINT_EVERY", 2000),
                       teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "auto"),
                       durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1",
                       lean=os.environ.get("MAGISTER_LEAN", "1") != "0", freeze_gc=True,

@@ -26,7 +26,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 #: the handler of a hot endpoint: (name, query string, Authorization header, body) -> (status, payload)
-Handler = Callable[[str, bytes, "str | None", bytes], Awaitable["tuple[int, Any] | None"]]
+Handler = Callable[[str, bytes, "str | None", bytes], Awaitable["tuple[int, Any]"]]
 
 _PATH = re.compile(r"^/v1/curricula/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/(propose|observe|observe_batch)$")
 _JSON_TYPES = (b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8")

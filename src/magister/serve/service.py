@@ -170,7 +170,7 @@ def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
 
 
 def _run_group(conn: Connection, ops: list[Op]) -> list[Any]:
-    """Run ``ops`` in order on one connection; consecutive inserts into one table go as one executemany."""
+    """Run ``ops`` in order on one connection; consecutive inserts into one table go as one :func:`insert_many`."""
     results: list[Any] = []
     i = 0
     while i < len(ops):
@@ -313,21 +313,23 @@ class LiveCurriculum:
     def space(self) -> Space:
         return self.teacher.space
 
-    def commit_of(self, seq: int) -> concurrent.futures.Future | None:
-        """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
+    def _unfinished(self) -> "deque[tuple[int, int, concurrent.futures.Future]]":
+        """``pending`` without the writes that have finished (they finish in log order)."""
         pending = self.pending
         while pending and pending[0][2].done():
             pending.popleft()
-        for _first, last, fut in pending:
+        return pending
+
+    def commit_of(self, seq: int) -> concurrent.futures.Future | None:
+        """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
+        for _first, last, fut in self._unfinished():
             if last >= seq:
                 return fut
         return None
 
     def committed(self, seq: int) -> bool:
-        """Whether the write holding ``seq`` is known to be done (writes finish in log order)."""
-        pending = self.pending
-        while pending and pending[0][2].done():
-            pending.popleft()
+        """Whether the write holding ``seq`` is known to be done."""
+        pending = self._unfinished()
         return not pending or seq < pending[0][0]
 
 
@@ -339,6 +341,12 @@ def _fingerprint(task_text: str, score: float) -> int:
 
 def _propose_fingerprint(k: int) -> int:
     return hash(("__propose__", int(k))) & MASK64
+
+
+#: what a logged event says about its client id: (client id, seq, kind, k, task or None, score),
+#: the arguments of :func:`_event_fingerprint` after the first two
+_ID_COLUMNS = (_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
+               case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
 
 
 def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
@@ -472,8 +480,7 @@ class Service:
                     ids.old.add_many(part)
                 ids.total = ids.old.count
             rows = conn.execution_options(yield_per=5000).execute(
-                select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
-                       case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
+                select(*_ID_COLUMNS)
                 .where(has_id).where(_EVENTS.c.seq >= cut).order_by(_EVENTS.c.seq))
             for cid, seq, kind, k, task, score in rows:
                 ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
@@ -490,8 +497,7 @@ class Service:
             with self.engine.connect() as conn:
                 for start in range(0, len(cids), 500):
                     rows = conn.execute(
-                        select(_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
-                               case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
+                        select(*_ID_COLUMNS)
                         .where(_EVENTS.c.curriculum_id == live.spec.id)
                         .where(_EVENTS.c.client_id.in_(cids[start:start + 500])))
                     for cid, seq, kind, k, task, score in rows:
@@ -836,10 +842,7 @@ class Service:
                 self._schedule_rebuild(live)
 
         fut.add_done_callback(done)
-        pending = live.pending
-        while pending and pending[0][2].done():
-            pending.popleft()
-        pending.append((rows[0]["seq"], rows[-1]["seq"], fut))
+        live._unfinished().append((rows[0]["seq"], rows[-1]["seq"], fut))
         return fut
 
     def _schedule_rebuild(self, live: LiveCurriculum) -> None:
