@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := postgresql chromium chromium-driver
 
-.PHONY: demo test install system-deps bench clean docs
+.PHONY: demo test install system-deps bench clean docs lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ demo: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-test: $(STAMP) system-deps docs
+# Lint (ruff: pyflakes and pycodestyle errors, settings in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+
+test: $(STAMP) system-deps lint docs
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

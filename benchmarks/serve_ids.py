@@ -28,7 +28,6 @@ import argparse
 import gc
 import inspect
 import os
-import statistics
 import sys
 import tempfile
 import time

@@ -7,7 +7,7 @@ import pytest
 
 import magister as mg
 from magister.errors import ConfigError
-from magister.people import BKT, Elo, Event
+from magister.people import BKT, Elo
 from magister.people.policies import (DifficultyBand, MasteryLearning, MaxInformation, SpacedReview,
                                       topological_order)
 from magister.people.simulate import SimulatedStudent, run_session, skill_graph

@@ -138,7 +138,7 @@ class BKT(LearnerModel):
             b1 = np.ones(n_seq)
             b0 = np.ones(n_seq)
             g1_all = np.zeros(len(y))
-            x01 = np.zeros(ns); x10 = np.zeros(ns); d0 = np.zeros(ns); d1 = np.zeros(ns)
+            x01, x10, d0, d1 = (np.zeros(ns) for _ in range(4))
             for t in range(len(active) - 1, -1, -1):
                 n = active[t]
                 idx = starts[:n] + t
