@@ -51,8 +51,23 @@ def register(name: str):
     return deco
 
 
-def _ensure_loaded() -> None:
-    from . import teachers  # noqa: F401  (registers the built-in teachers)
+#: teachers registered by modules of a higher layer, imported only when one of them is asked for
+#: by name (so ``make_teacher("uniform")`` does not load the people package)
+_ELSEWHERE: dict[str, str] = {
+    name: "magister.people.policies"
+    for name in ("mastery-learning", "difficulty-band", "spaced-review", "max-information")
+}
+
+
+def _ensure_loaded(name: str | None = None) -> None:
+    """Register the built-in teachers; with ``name=None``, also every teacher defined elsewhere."""
+    import importlib
+
+    from . import teachers  # noqa: F401  (registers the teachers of magister.teachers)
+
+    wanted = set(_ELSEWHERE.values()) if name is None else {_ELSEWHERE[name]} if name in _ELSEWHERE else set()
+    for module in sorted(wanted):
+        importlib.import_module(module)
 
 
 def available_teachers(kind: str | None = None) -> list[str]:
@@ -62,11 +77,12 @@ def available_teachers(kind: str | None = None) -> list[str]:
 
 
 def teacher_class(name: str) -> type["Teacher"]:
-    _ensure_loaded()
+    _ensure_loaded(name)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+        known = sorted(set(_REGISTRY) | set(_ELSEWHERE))
+        raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(known)}") from None
 
 
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":

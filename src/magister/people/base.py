@@ -44,8 +44,7 @@ def register_model(name: str):
 
 
 def available_models() -> list[str]:
-    from . import bkt, elo, memory  # noqa: F401  (register the built-in models)
-
+    """Names of the registered learner models (the package's ``__init__`` imports the built-in ones)."""
     return sorted(_MODELS)
 
 

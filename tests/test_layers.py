@@ -1,0 +1,116 @@
+"""The layers of ARCHITECTURE.md, enforced: each part of magister imports only from the layers
+below it, the integrations do not import each other, and `import magister` stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "src" / "magister"
+
+#: top-level module or package of magister -> layer (a part may import only from lower layers)
+LAYERS: dict[str, int] = {
+    # foundations
+    "errors": 0, "rng": 0, "settings": 0, "spaces": 0, "scores": 0, "checkpoint": 0,
+    # the contract (and the package's own re-exports of it)
+    "teacher": 1, "testing": 1, "__init__": 1,
+    # shared teacher machinery
+    "averages": 2, "gmm": 2, "history": 2, "regions": 2, "plots": 2,
+    # teachers and simulated students
+    "teachers": 3, "students": 3,
+    # integrations (independent of each other)
+    "rl": 4, "data": 4, "serve": 4, "people": 4,
+    # the benchmark runner may drive any integration; the command line sits on top
+    "bench": 5, "cli": 6,
+}
+INTEGRATIONS = {name for name, layer in LAYERS.items() if layer == 4}
+#: the one sanctioned upward import: the registry loads the teachers it registers by name
+ALLOWED = {("teacher", "teachers")}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def import_edges() -> set[tuple[str, str, str]]:
+    """(importing part, imported part, file) for every import between parts of magister."""
+    edges = set()
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        module = ".".join(rel.parts[:-1] if path.name == "__init__.py" else rel.parts)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                targets = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for t in targets:
+                if t == "magister" or t.startswith("magister."):
+                    a, b = _part(module), _part(t)
+                    if a != b:
+                        edges.add((a, b, str(path.relative_to(ROOT.parent))))
+    return edges
+
+
+def test_every_part_of_magister_has_a_layer() -> None:
+    parts = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
+             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))}
+    missing = sorted(parts - set(LAYERS))
+    assert not missing, f"give {missing} a layer in LAYERS (and in ARCHITECTURE.md)"
+
+
+def test_imports_only_go_down_and_integrations_stay_apart() -> None:
+    edges = import_edges()
+    assert ("teachers", "teacher", "magister/teachers/uniform.py") in edges  # the scan sees imports
+    bad = sorted(
+        f"{where}: {a} (layer {LAYERS[a]}) imports {b} (layer {LAYERS[b]})"
+        for a, b, where in edges
+        if (a, b) not in ALLOWED and a in LAYERS and b in LAYERS
+        and (LAYERS[b] > LAYERS[a] or (LAYERS[a] == LAYERS[b] and {a, b} <= INTEGRATIONS | {"teachers", "students"}))
+    )
+    assert not bad, "imports against the layers of ARCHITECTURE.md:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_catches_an_upward_import(tmp_path, monkeypatch) -> None:
+    fake = tmp_path / "magister"
+    (fake / "teachers").mkdir(parents=True)
+    (fake / "teachers" / "__init__.py").write_text("")
+    (fake / "teachers" / "bad.py").write_text("from ..people import policies\n")
+    (fake / "people").mkdir()
+    (fake / "people" / "__init__.py").write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake)
+    assert ("teachers", "people", "magister/teachers/bad.py") in import_edges()
+
+
+def test_import_magister_and_a_plain_teacher_stay_light() -> None:
+    code = (
+        "import sys, magister as mg\n"
+        "mg.make_teacher('uniform', mg.Discrete(3), seed=0).propose()\n"
+        "heavy = ('torch', 'gymnasium', 'fastapi', 'sqlalchemy', 'ray', 'transformers', 'scipy', 'magister.people',"
+        " 'magister.serve', 'magister.rl', 'magister.data')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"import magister loaded heavy modules: {out.stdout}"
+
+
+def test_teachers_registered_elsewhere_load_on_demand() -> None:
+    code = (
+        "import sys, magister as mg\n"
+        "t = mg.make_teacher('mastery-learning', mg.Discrete(['a', 'b']), seed=0)\n"
+        "print(type(t).__module__, 'mastery-learning' in mg.available_teachers('discrete'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["magister.people.policies", "True"]
