@@ -69,6 +69,28 @@ def teacher_class(name: str) -> type["Teacher"]:
         raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
 
 
+def _init_chain(cls: type) -> list[inspect.Signature]:
+    """Signatures of the constructors a teacher's settings pass through: its own ``__init__`` and, while
+    that takes ``**settings``, the parent constructor it hands them on to (``riac-plus`` -> ``riac``)."""
+    out = []
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        sig = inspect.signature(vars(klass)["__init__"])
+        out.append(sig)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+            break
+    return out
+
+
+def setting_names(teacher: str | type["Teacher"]) -> list[str]:
+    """The settings a teacher's constructor accepts (besides ``space`` and ``seed``), sorted."""
+    cls = teacher_class(teacher) if isinstance(teacher, str) else teacher
+    names = {n for sig in _init_chain(cls) for n, p in sig.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "space", "seed")}
+    return sorted(names)
+
+
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
     return teacher_class(name)(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
