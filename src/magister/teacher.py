@@ -20,6 +20,7 @@ runs, bad input is refused with a clear error and changes nothing.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -67,6 +68,37 @@ def teacher_class(name: str) -> type["Teacher"]:
         return _REGISTRY[name]
     except KeyError:
         raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def _recording_settings(init: Any) -> Any:
+    """Wrap a teacher's ``__init__`` so that every constructor it passes through records the settings it
+    received, defaults applied (the outermost call first: what the caller passed wins). A checkpoint thus
+    holds the effective settings, also those a ``**settings`` constructor hands on to its parent."""
+
+    @functools.wraps(init)
+    def wrapper(self: "Teacher", *args: Any, **kwargs: Any) -> None:
+        record = self.__dict__.setdefault("_init_args", {})
+        try:  # the signature is read now: defaults may have been retuned since the class was made
+            bound = inspect.signature(init).bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None  # init itself raises the proper TypeError
+        if bound is not None:
+            bound.apply_defaults()
+            for name, value in bound.arguments.items():
+                kind = bound.signature.parameters[name].kind
+                values = value if kind is inspect.Parameter.VAR_KEYWORD else {name: value}
+                if name == "self" or kind is inspect.Parameter.VAR_POSITIONAL:
+                    continue
+                for k, v in values.items():
+                    if k not in record:
+                        try:  # a copy, so a caller mutating its own list later cannot change the saved config
+                            record[k] = v if k in ("space", "seed") else copy.deepcopy(v)
+                        except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
+                            record[k] = v
+        init(self, *args, **kwargs)
+
+    wrapper._records_settings = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _init_chain(cls: type) -> list[inspect.Signature]:
@@ -127,29 +159,16 @@ class Teacher:
     #: "any": handles both (gets unit vectors)
     kind: ClassVar[str] = "continuous"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Teacher":
-        self = super().__new__(cls)
-        try:
-            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
-        except TypeError:
-            bound = None  # __init__ will raise the proper TypeError
-        if bound is not None:
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop("self", None)
-            for name, param in bound.signature.parameters.items():
-                if param.kind is inspect.Parameter.VAR_KEYWORD:  # e.g. __init__(self, space, **settings)
-                    extra = arguments.pop(name, None)
-                    if isinstance(extra, dict):
-                        arguments.update(extra)
-            settings = {k: v for k, v in arguments.items() if k not in ("space", "seed")}
-            try:  # a copy, so a caller mutating its own list later cannot change the saved config
-                settings = copy.deepcopy(settings)
-            except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
-                pass
-            self._init_args = settings
-            self._init_args.update({k: arguments[k] for k in ("space", "seed") if k in arguments})
-        return self
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = vars(cls).get("__init__")
+        if init is not None and not getattr(init, "_records_settings", False):
+            cls.__init__ = _recording_settings(init)  # type: ignore[method-assign]
+
+    def _record_settings(self, **values: Any) -> None:
+        """Record what a setting resolved to when it is not a constructor default (``model=None`` picking
+        the class's ``default_model``), so a checkpoint rebuilds it even if that choice changes later."""
+        self.__dict__.setdefault("_init_args", {}).update(values)
 
     def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
         if not isinstance(space, Space):

@@ -21,11 +21,18 @@ that improve when practised) and asserts one promise of the contract:
   ``observe`` per outcome (teachers whose algorithm is defined per batch set
   ``batch_observe_is_sequential = False`` and are checked for distribution);
 * ``beliefs`` - ``beliefs()`` is JSON-serialisable and names the teacher;
-* ``bad_state`` - a state dict of another teacher or space is refused.
+* ``bad_state`` - a state dict of another teacher or space is refused;
+* ``settings`` - a checkpoint rebuilds the teacher with the settings it was
+  saved with even when the class defaults change before it is loaded (every
+  constructor default along the ``**settings`` chain is shifted, and so is a
+  class-level dict of settings such as RIAC+'s ``DEFAULTS``), and the reloaded
+  teacher resumes identically.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -35,11 +42,11 @@ import numpy as np
 
 from .errors import CheckpointError, InvalidScoreError, InvalidTaskError, MagisterError
 from .spaces import Box, Dict, Discrete, MultiDiscrete, Space
-from .teacher import Teacher, from_state_dict, load
+from .teacher import Teacher, _init_chain, from_state_dict, load, setting_names
 
 TeacherFactory = Callable[[Space, int], Teacher]
 
-__all__ = ["check_teacher", "teacher_checks", "default_spaces", "ToyLearner", "states_equal"]
+__all__ = ["check_teacher", "teacher_checks", "default_spaces", "ToyLearner", "states_equal", "shifted_defaults"]
 
 
 def default_spaces(kind: str) -> list[Space]:
@@ -285,6 +292,65 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
     assert states_equal(state, t.state_dict()), "a refused state dict changed the teacher"
 
 
+def _shifted(value: Any) -> Any:
+    """A different value of the same type, valid wherever the original was (or the value itself)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float) and np.isfinite(value):
+        return value / 2 if value > 0 else (0.25 if value == 0 else value * 2)
+    return value
+
+
+@contextlib.contextmanager
+def shifted_defaults(cls: type) -> Iterator[None]:
+    """Retune a teacher class's defaults for the duration (as a new release might): every constructor
+    default along its ``**settings`` chain, and every class-level dict whose keys are all settings."""
+    undo: list[Callable[[], None]] = []
+    names = set(setting_names(cls))
+    try:
+        for sig_owner in [k for k in cls.__mro__ if "__init__" in vars(k) and k is not object][:len(_init_chain(cls))]:
+            fn = inspect.unwrap(vars(sig_owner)["__init__"])
+            for attr in ("__defaults__", "__kwdefaults__"):
+                old = getattr(fn, attr)
+                if old:
+                    new = tuple(map(_shifted, old)) if attr == "__defaults__" else \
+                        {k: (v if k in ("seed", "score_range") else _shifted(v)) for k, v in old.items()}
+                    setattr(fn, attr, new)
+                    undo.append(lambda fn=fn, attr=attr, old=old: setattr(fn, attr, old))
+        for klass in cls.__mro__:
+            for attr, table in list(vars(klass).items()):
+                if isinstance(table, dict) and table and set(table) <= names and not attr.startswith("__"):
+                    setattr(klass, attr, {k: _shifted(v) for k, v in table.items()})
+                    undo.append(lambda klass=klass, attr=attr, table=table: setattr(klass, attr, table))
+        yield
+    finally:
+        for fn in reversed(undo):
+            fn()
+
+
+def _check_settings(factory: TeacherFactory, space: Space, steps: int) -> None:
+    a = factory(space, 21)
+    learner_a = ToyLearner(space)
+    _drive(a, learner_a, steps)
+    saved = a.state_dict()
+    learner_b = ToyLearner(space)
+    learner_b.competence = learner_a.competence.copy()
+    with shifted_defaults(type(a)):
+        b = from_state_dict(saved)
+        assert states_equal(b.config(), saved["config"]), (
+            "a checkpoint reloaded after the class defaults changed has other settings "
+            f"(saved {saved['config']}, reloaded {b.config()}): record every effective setting in the config"
+        )
+        out_b = _drive(b, learner_b, steps) + list(b.propose(4))
+    out_a = _drive(a, learner_a, steps) + list(a.propose(4))
+    assert _same_tasks(space, out_a, out_b), (
+        "a checkpoint reloaded after the class defaults changed proposed differently: it must rebuild the "
+        "settings it was saved with"
+    )
+
+
 CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "determinism": _check_determinism,
     "resume": _check_resume,
@@ -294,6 +360,7 @@ CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "batch_observe": _check_batch_observe,
     "beliefs": _check_beliefs,
     "bad_state": _check_bad_state,
+    "settings": _check_settings,
 }
 
 
