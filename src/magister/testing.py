@@ -214,7 +214,7 @@ def _check_bad_input(factory: TeacherFactory, space: Space, steps: int) -> None:
         else:
             raise AssertionError(f"propose(k={k!r}) was accepted")
     after = t.state_dict()
-    after["n_proposed"] = before["n_proposed"]
+    assert before["n_proposed"] == after["n_proposed"], "a refused propose(k) was counted as proposed"
     assert states_equal(before["algorithm"], after["algorithm"]), "refused input changed the teacher's state"
     assert before["n_observed"] == after["n_observed"], "refused input was counted as observed"
     assert before["rng"] == after["rng"], "refused input consumed random numbers"
