@@ -33,7 +33,7 @@ class Bins(Teacher):
         self.sums, self.counts = np.zeros(self.bins), np.zeros(self.bins)
 
     def _weights(self) -> np.ndarray:
-        w = 1.0 - self.sums / np.maximum(self.counts, 1.0) + self.spread
+        w = np.clip(1.0 - self.sums / np.maximum(self.counts, 1.0), 0.0, 1.0) + self.spread
         return w / w.sum()
 
     def _propose(self, k: int) -> np.ndarray:
@@ -92,3 +92,92 @@ class CountsRefusedProposals(Bins):
 
 def test_counting_a_refused_proposal_is_caught(monkeypatch):
     _fails(CountsRefusedProposals, monkeypatch, "bad_input", "a refused propose(k) was counted")
+
+
+class IgnoresSeed(Bins):
+    def __init__(self, space, *, seed=None, score_range=None, **settings):
+        super().__init__(space, seed=0, score_range=score_range, **settings)
+
+
+class ForgetsStateOnSave(Bins):
+    def _get_state(self):
+        return {"sums": self.sums.copy(), "counts": np.zeros(self.bins)}
+
+
+class MutatesOnRefusedInput(Bins):
+    def observe(self, task, score):
+        self.counts[0] += 1.0  # recorded before the base class checks (and refuses) the input
+        super().observe(task, score)
+
+
+class AcceptsBadScores(Bins):
+    def observe(self, task, score):
+        if isinstance(score, float) and not np.isnan(score):
+            score = min(max(score, self.score_range.low), self.score_range.high)  # clips instead of refusing
+        super().observe(task, score)
+
+
+class ProposesOutsideTheSpace(Bins):
+    def _decode(self, enc):
+        tasks = super()._decode(enc)
+        return tasks + 0.5 * (self.space.high - self.space.low) if isinstance(self.space, Box) else tasks
+
+
+class RepeatsOneTaskPerBatch(Bins):
+    def _propose(self, k):
+        return np.repeat(super()._propose(1), k, axis=0)
+
+
+class LosesBatchedObservations(Bins):
+    def _observe(self, x, scores):
+        super()._observe(x[:1], scores[:1])  # only the first outcome of a batch
+
+
+class UnserialisableBeliefs(Bins):
+    def _beliefs(self):
+        return {"kind": "bins", "bins": {self.bins}}
+
+
+class AcceptsForeignState(Bins):
+    def load_state_dict(self, state):
+        if isinstance(state, dict):
+            state = dict(state, space=self.space.to_spec(), teacher=self.name)
+        super().load_state_dict(state)
+
+
+class ForgetsItsSettings(Bins):
+    """Saves no settings (what riac-plus did): a reload takes whatever the defaults are then."""
+
+    def config(self):
+        return {}
+
+
+class ForgetsOneSetting(Bins):
+    def config(self):
+        return {k: v for k, v in super().config().items() if k != "spread"}
+
+
+class ReadsDefaultsAtRunTime(Bins):
+    DEFAULTS = {"spread": 0.5}
+
+    def _weights(self):
+        w = np.clip(1.0 - self.sums / np.maximum(self.counts, 1.0), 0.0, 1.0) + self.DEFAULTS["spread"]
+        return w / w.sum()
+
+
+@pytest.mark.parametrize("cls,check,words", [
+    (IgnoresSeed, "determinism", "a different seed gave exactly the same proposals"),
+    (ForgetsStateOnSave, "resume", "reloaded"),
+    (MutatesOnRefusedInput, "bad_input", "refused input changed the teacher's state"),
+    (AcceptsBadScores, "bad_input", "observe accepted the bad score inf"),
+    (ProposesOutsideTheSpace, "in_space", "is outside Box"),
+    (RepeatsOneTaskPerBatch, "batch_propose", "differ in mean"),
+    (LosesBatchedObservations, "batch_observe", "observe_batch left a different state"),
+    (UnserialisableBeliefs, "beliefs", "JSON"),
+    (AcceptsForeignState, "bad_state", "accepted a state of another teacher or space"),
+    (ForgetsItsSettings, "settings", "could not be reloaded after the class defaults changed"),
+    (ForgetsOneSetting, "settings", "proposed differently"),
+    (ReadsDefaultsAtRunTime, "settings", "proposed differently"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_the_suite_fails_a_broken_teacher_naming_the_broken_promise(cls, check, words, monkeypatch):
+    _fails(cls, monkeypatch, check, words)

@@ -152,8 +152,14 @@ def _check_resume(factory: TeacherFactory, space: Space, steps: int) -> None:
 def _check_in_space(factory: TeacherFactory, space: Space, steps: int) -> None:
     t = factory(space, 3)
     learner = ToyLearner(space)
-    for task in _drive(t, learner, steps) + _drive(t, learner, max(1, steps // 8), batch=8):
-        assert space.contains(task), f"proposal {task!r} is outside {space!r}"
+    for batch in [1] * steps + [8] * max(1, steps // 8):  # each proposal is checked before it is observed
+        tasks = [t.propose()] if batch == 1 else list(t.propose(batch))
+        for task in tasks:
+            assert space.contains(task), f"proposal {task!r} is outside {space!r}"
+        if batch == 1:
+            t.observe(tasks[0], learner.attempt(tasks[0]))
+        else:
+            t.observe_batch(tasks, [learner.attempt(x) for x in tasks])
     many = t.propose(64)
     assert len(many) == 64, "propose(64) did not return 64 tasks"
     for task in many:
@@ -270,10 +276,14 @@ def _check_batch_observe(factory: TeacherFactory, space: Space, steps: int) -> N
 
 def _check_beliefs(factory: TeacherFactory, space: Space, steps: int) -> None:
     t = factory(space, 2)
-    json.dumps(t.beliefs())
-    _drive(t, ToyLearner(space), steps)
-    b = t.beliefs()
-    json.dumps(b)
+    for when in ("before", "after"):
+        if when == "after":
+            _drive(t, ToyLearner(space), steps)
+        b = t.beliefs()
+        try:
+            json.dumps(b)
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"beliefs() {when} observations is not JSON-serialisable ({e})") from None
     assert b["teacher"] == t.name and b["n_observed"] == steps, "beliefs() must name the teacher and count observations"
 
 
@@ -338,7 +348,11 @@ def _check_settings(factory: TeacherFactory, space: Space, steps: int) -> None:
     learner_b = ToyLearner(space)
     learner_b.competence = learner_a.competence.copy()
     with shifted_defaults(type(a)):
-        b = from_state_dict(saved)
+        try:
+            b = from_state_dict(saved)
+        except MagisterError as e:
+            raise AssertionError(f"a checkpoint could not be reloaded after the class defaults changed ({e}); its "
+                                 "saved settings must be complete") from None
         assert states_equal(b.config(), saved["config"]), (
             "a checkpoint reloaded after the class defaults changed has other settings "
             f"(saved {saved['config']}, reloaded {b.config()}): record every effective setting in the config"
@@ -352,9 +366,9 @@ def _check_settings(factory: TeacherFactory, space: Space, steps: int) -> None:
 
 
 CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
+    "in_space": _check_in_space,  # first: the other checks observe what the teacher proposes
     "determinism": _check_determinism,
     "resume": _check_resume,
-    "in_space": _check_in_space,
     "bad_input": _check_bad_input,
     "batch_propose": _check_batch_propose,
     "batch_observe": _check_batch_observe,
