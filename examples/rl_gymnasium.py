@@ -1,37 +1,89 @@
 """A curriculum on one Gymnasium env: the wrapper asks the teacher for a task on every reset.
 
-    python examples/rl_gymnasium.py
+    python examples/rl_gymnasium.py [--episodes 1500]
 
-The "learner" here is a stand-in (the oracle walker with some random
-mistakes that get rarer with practice) so the example runs in a second; swap
-in your agent's policy.
+The "learner" here is a stand-in so the example runs in seconds: it walks right
+and stops on the goal reliably up to its *reach*, and beyond its reach stops on
+a random cell. Each success on a goal near the edge of its reach extends the
+reach by one cell, so it improves only when it practises at its frontier, as
+real agents do. The example trains it twice, once with an adaptive teacher and
+once with uniform tasks, and prints where each teacher sent it and how far it
+got. Swap in your agent's policy for ``StandIn.act``.
 """
 
 from __future__ import annotations
+
+import argparse
 
 import gymnasium as gym
 import numpy as np
 
 import magister as mg
 from magister.rl import CurriculumWrapper
+from magister.rl.envs import CliffWalk
 
-space = mg.Box([0.0, 0.0], [1.0, 1.0], names=["distance", "wind"])
-teacher = mg.make_teacher("alp-gmm" if "alp-gmm" in mg.available_teachers() else "uniform", space, seed=0)
-env = CurriculumWrapper(gym.make("magister/CliffWalk-v0"), teacher, task_mode="options", score="success")
 
-rng = np.random.default_rng(0)
-for episode in range(400):
-    obs, info = env.reset(seed=episode)
-    skill = min(1.0, episode / 300)  # the stand-in learner improves with practice
-    done = False
-    while not done:
-        x, goal = round(obs[0] * 20), round(obs[1] * 20)
-        action = (1 if x >= goal else 0) if rng.random() < skill else int(rng.integers(0, 3))
-        obs, reward, terminated, truncated, info = env.step(action)
-        done = terminated or truncated
-    # the wrapper already called teacher.observe(task, score) for this episode
-    if episode % 100 == 99:
-        print(f"episode {episode + 1}: last task {np.round(env.unwrapped.task, 2)}, score {info['magister_score']}")
+class StandIn:
+    """Reliable up to ``reach`` cells; a success within two cells of the reach extends it by one."""
 
-teacher.save("/tmp/cliffwalk-teacher.ckpt")
-print("teacher saw", mg.load("/tmp/cliffwalk-teacher.ckpt").n_observed, "episodes")
+    def __init__(self, seed: int, reach: int = 4):
+        self.rng, self.reach, self.target = np.random.default_rng(seed), reach, 0
+
+    def start(self, obs: np.ndarray) -> None:
+        goal = round(float(obs[1]) * CliffWalk.max_cells)  # the observation holds x / 30 and goal / 30
+        self.goal = goal
+        self.target = goal if goal <= self.reach else int(self.rng.integers(0, CliffWalk.max_cells + 1))
+
+    def act(self, obs: np.ndarray) -> int:
+        x = round(float(obs[0]) * CliffWalk.max_cells)
+        return 1 if x >= self.target else 0
+
+    def end(self, success: bool) -> None:
+        if success and self.goal >= self.reach - 2:
+            self.reach = min(CliffWalk.max_cells, self.reach + 1)
+
+
+def train(teacher_name: str, episodes: int, seed: int = 0, verbose: bool = True) -> dict:
+    """Run ``episodes`` episodes of the stand-in under a teacher; returns its reach and success rates."""
+    teacher = mg.make_teacher(teacher_name, CliffWalk.task_space, seed=seed)
+    env = CurriculumWrapper(gym.make("magister/CliffWalk-v0"), teacher, task_mode="options", score="success")
+    learner = StandIn(seed)
+    window = max(1, episodes // 5)
+    successes, distances = [], []
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seed * 100_003 + episode)
+        learner.start(obs)
+        distances.append(float(env.unwrapped.task[0]))
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(learner.act(obs))
+            done = terminated or truncated
+        # the wrapper has already called teacher.observe(task, score) for this episode
+        successes.append(float(info["magister_score"]))
+        learner.end(bool(successes[-1]))
+        if verbose and (episode + 1) % window == 0:
+            print(f"  {teacher_name:>9} episodes {episode + 2 - window:>5}-{episode + 1:<5} success "
+                  f"{np.mean(successes[-window:]):4.0%}  mean task distance {np.mean(distances[-window:]):.2f}  "
+                  f"reach {learner.reach} cells")
+    env.close()
+    return {"teacher": teacher, "reach": learner.reach, "success": successes, "distance": distances}
+
+
+def main(episodes: int = 1500, seed: int = 0, teacher_name: str | None = None) -> dict[str, dict]:
+    adaptive = teacher_name or ("riac-plus" if "riac-plus" in mg.available_teachers() else "alp-gmm")
+    runs = {name: train(name, episodes, seed) for name in (adaptive, "uniform")}
+    for name, run in runs.items():
+        print(f"{name}: reach {run['reach']} of {CliffWalk.max_cells} cells after {episodes} episodes")
+    path = "/tmp/cliffwalk-teacher.ckpt"
+    runs[adaptive]["teacher"].save(path)
+    print("the saved teacher resumes with", mg.load(path).n_observed, "episodes seen")
+    return runs
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--episodes", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher", default=None, help="adaptive teacher to compare with uniform")
+    a = p.parse_args()
+    main(a.episodes, a.seed, a.teacher)

@@ -195,3 +195,29 @@ def test_grid_reachable_by_hand():
     reach = grid_reachable(learnable.ravel(), 2, 3).reshape(3, 3)
     # (2, 0) and (0, 2) only have the unlearnable (1, 0) / (0, 1) before them
     assert {tuple(i) for i in np.argwhere(reach)} == {(0, 0), (1, 1), (2, 1), (1, 2), (2, 2)}
+
+
+def test_set_is_checked_against_the_teachers_settings_before_any_job(tmp_path):
+    """Issue 12, item 12: a misspelt --set used to start the run and fail every job with a TypeError."""
+    out = tmp_path / "x"
+    res = CliRunner().invoke(app, ["bench", "--teachers", "alp-gmm", "--set", "alp-gmm.fit_every=150",
+                                   "--episodes", "10", "--workers", "1", "--out", str(out)])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "alp-gmm has no setting 'fit_every'" in flat and "fit_rate" in flat and "random_ratio" in flat
+    assert "runs:" not in flat and not out.exists()  # refused before any job was planned or run
+    # teachers whose constructor takes **settings list the settings they pass on (riac-plus -> riac)
+    with pytest.raises(ConfigError, match="riac-plus has no setting 'max_pts'.*max_points"):
+        plan_jobs(["riac-plus"], ["grid"], [0], episodes=10, eval_every=5, settings={"riac-plus": {"max_pts": 3}})
+    # a known setting with a value the teacher refuses is refused up front too, naming the teacher
+    with pytest.raises(ConfigError, match="alp-gmm.*random_ratio"):
+        plan_jobs(["alp-gmm"], ["grid"], [0], episodes=10, eval_every=5, settings={"alp-gmm": {"random_ratio": 7}})
+    jobs, _ = plan_jobs(["alp-gmm"], ["grid"], [0], episodes=10, eval_every=5, settings={"alp-gmm": {"fit_rate": 150}})
+    assert jobs[0].settings == {"fit_rate": 150}
+    # the examples in the help and the docs use a setting that exists
+    help_text = " ".join(CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "alp-gmm.fit_every" not in help_text and "alp-gmm.fit_rate=150" in help_text
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bench.md").read_text()
+    assert "fit_every" not in doc and "alp-gmm.fit_rate=150" in doc

@@ -177,9 +177,11 @@ def test_import_magister_stays_light():
 def test_settings_passed_through_var_keywords_are_saved():
     """A variant that only changes defaults (``__init__(self, space, **settings)``) saves what it was given."""
     t = mg.make_teacher("riac-plus", mg.Box([0, 0], [1, 1]), seed=0, max_points=30)
-    assert t.config() == {"max_points": 30}
+    # what it was given, and the effective value of every other setting (RIAC+'s and RIAC's defaults)
+    assert t.config()["max_points"] == 30 and t.config()["lp_window"] == 12 and t.config()["n_cuts"] == 50
+    assert set(t.config()) == set(mg.teacher.setting_names("riac-plus"))
     u = mg.loads(t.to_bytes())
-    assert u.config() == {"max_points": 30} and u.tree.max_points == 30
+    assert u.config() == t.config() and u.tree.max_points == 30
     with pytest.raises(TypeError, match="bogus"):
         mg.make_teacher("riac-plus", mg.Box([0], [1]), bogus=1)
 

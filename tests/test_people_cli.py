@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DECK = Path(__file__).parents[1] / "examples" / "decks" / "fractions.toml"
 
 
@@ -14,7 +16,8 @@ def study(db: Path, answers: list[str], *extra: str, deck: Path = DECK) -> subpr
     return subprocess.run(
         [sys.executable, "-m", "magister.cli", "study", "--deck", str(deck), "--db", str(db), *extra],
         input="\n".join(answers) + "\n", capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", "TERM": "dumb"},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", "TERM": "dumb",
+             "PYTHONPATH": str(Path(__file__).parents[1] / "src")},  # this tree's magister, installed or not
     )
 
 
@@ -79,3 +82,56 @@ def test_self_grades_and_empty_answers(tmp_path):
     res = study(db, ["7", "2", "q"], "--now", "2025-01-01T08:05", deck=deck)
     assert "Please select one of the available options" in res.stdout
     assert rows(db)[-1] == ("me", "story", "talking", 2)
+
+
+# --- issue 12, item 16: every bad deck is a one-line error, and deck text is shown as written -----------------
+
+def study_here(tmp_path: Path, deck_name: str, content: str | bytes, answers: list[str]):
+    """Drive the real `magister study` command in this process (typer's CliRunner)."""
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    deck = tmp_path / deck_name
+    deck.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return CliRunner().invoke(app, ["study", "--deck", str(deck), "--db", str(tmp_path / "db.sqlite"),
+                                    "--now", "2025-01-01T08:00"], input="\n".join(answers) + "\n",
+                              env={"COLUMNS": "200", "TERM": "dumb"})
+
+
+def test_square_brackets_in_deck_text_are_shown_as_written(tmp_path):
+    deck = ('title = "Lists [python]"\n[[cards]]\nid = "idx"\nquestion = "What is [1, 2][0]? Close it: [/b] [bold]"\n'
+            'answer = "[1]"\nskill = "lists[0]"\n')
+    res = study_here(tmp_path, "lists.toml", deck, ["x", "q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "Lists [python]" in res.output and "What is [1, 2][0]? Close it: [/b] [bold]" in res.output
+    assert "(lists[0], new)" in res.output and "not quite: [1]" in res.output
+    assert "lists[0]" in res.output.split("after 1 answers")[1]  # the summary table too
+
+
+BAD_DECKS = [
+    ("noq.csv", "id,prompt,answer\nh8,Half of 8?,4\n", "no 'question' column"),
+    ("latin.csv", "id,question,answer\nc1,Caf\u00e9 ou th\u00e9?,caf\u00e9\n".encode("latin-1"), "not UTF-8"),
+    ("latin.toml", 'title = "Caf\u00e9"\n[[cards]]\nquestion = "q?"\n'.encode("latin-1"), "not UTF-8"),
+    ("quote.csv", 'id,question,answer\na,"What is 1+1?,2\nb,What is 2+2?,4\n', "unterminated quote"),
+    ("extra.csv", "id,question,answer\na,What is 1+1?,2,oops\n", "line 2 has 4 fields"),
+    ("skills.toml", 'skills = "oops"\n[[cards]]\nquestion = "q?"\n', "skills must be a table"),
+    ("cards.toml", 'cards = "oops"\n', "cards must be a list of [[cards]] tables"),
+    ("card.toml", 'cards = ["oops"]\n', "card 1 must be a table"),
+    ("empty.csv", "", "no cards"),
+]
+
+
+@pytest.mark.parametrize("name,content,needle", BAD_DECKS, ids=[case[0] for case in BAD_DECKS])
+def test_a_bad_deck_is_a_one_line_error(tmp_path, name, content, needle):
+    res = study_here(tmp_path, name, content, ["q"])
+    assert res.exit_code == 2, (res.output, res.exception)
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
+
+
+def test_a_csv_with_a_byte_order_mark_keeps_its_ids(tmp_path):
+    res = study_here(tmp_path, "bom.csv", "\ufeffid,question,answer\nh8,Half of 8?,4\n", ["4", "q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "Half of 8?" in res.output and "right" in res.output
+    assert rows(tmp_path / "db.sqlite") == [("me", "h8", "h8", 3)]

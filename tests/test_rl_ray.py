@@ -88,9 +88,12 @@ def test_checkpoint_mid_run_resumes_exactly(local_ray, tmp_path):
     np.testing.assert_array_equal(later_tasks, local.propose(20))
     scores = (rng.random(20) < later_tasks[:, 0]).astype(float)
     for handle in (actor, resumed):
-        ray.get(handle.observe_batch.remote(later_tasks, scores))
+        assert ray.get(handle.observe_batch.remote(later_tasks, scores)) is True
+        assert ray.get(handle.counts.remote())["n_observed"] == local.n_observed + 20
     local.observe_batch(later_tasks, scores)
-    np.testing.assert_array_equal(ray.get(actor.propose.remote(30)), ray.get(resumed.propose.remote(30)))
+    after = ray.get(actor.propose.remote(30))
+    np.testing.assert_array_equal(after, ray.get(resumed.propose.remote(30)))
+    np.testing.assert_array_equal(after, local.propose(30))  # the local copy took the same batch
     ray.kill(actor)
     ray.kill(resumed)
 

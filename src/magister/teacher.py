@@ -20,6 +20,7 @@ runs, bad input is refused with a clear error and changes nothing.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -85,6 +86,59 @@ def teacher_class(name: str) -> type["Teacher"]:
         raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(known)}") from None
 
 
+def _recording_settings(init: Any) -> Any:
+    """Wrap a teacher's ``__init__`` so that every constructor it passes through records the settings it
+    received, defaults applied (the outermost call first: what the caller passed wins). A checkpoint thus
+    holds the effective settings, also those a ``**settings`` constructor hands on to its parent."""
+
+    @functools.wraps(init)
+    def wrapper(self: "Teacher", *args: Any, **kwargs: Any) -> None:
+        record = self.__dict__.setdefault("_init_args", {})
+        try:  # the signature is read now: defaults may have been retuned since the class was made
+            bound = inspect.signature(init).bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None  # init itself raises the proper TypeError
+        if bound is not None:
+            bound.apply_defaults()
+            for name, value in bound.arguments.items():
+                kind = bound.signature.parameters[name].kind
+                values = value if kind is inspect.Parameter.VAR_KEYWORD else {name: value}
+                if name == "self" or kind is inspect.Parameter.VAR_POSITIONAL:
+                    continue
+                for k, v in values.items():
+                    if k not in record:
+                        try:  # a copy, so a caller mutating its own list later cannot change the saved config
+                            record[k] = v if k in ("space", "seed") else copy.deepcopy(v)
+                        except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
+                            record[k] = v
+        init(self, *args, **kwargs)
+
+    wrapper._records_settings = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _init_chain(cls: type) -> list[inspect.Signature]:
+    """Signatures of the constructors a teacher's settings pass through: its own ``__init__`` and, while
+    that takes ``**settings``, the parent constructor it hands them on to (``riac-plus`` -> ``riac``)."""
+    out = []
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        sig = inspect.signature(vars(klass)["__init__"])
+        out.append(sig)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+            break
+    return out
+
+
+def setting_names(teacher: str | type["Teacher"]) -> list[str]:
+    """The settings a teacher's constructor accepts (besides ``space`` and ``seed``), sorted."""
+    cls = teacher_class(teacher) if isinstance(teacher, str) else teacher
+    names = {n for sig in _init_chain(cls) for n, p in sig.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "space", "seed")}
+    return sorted(names)
+
+
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
     return teacher_class(name)(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
@@ -121,29 +175,16 @@ class Teacher:
     #: "any": handles both (gets unit vectors)
     kind: ClassVar[str] = "continuous"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Teacher":
-        self = super().__new__(cls)
-        try:
-            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
-        except TypeError:
-            bound = None  # __init__ will raise the proper TypeError
-        if bound is not None:
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop("self", None)
-            for name, param in bound.signature.parameters.items():
-                if param.kind is inspect.Parameter.VAR_KEYWORD:  # e.g. __init__(self, space, **settings)
-                    extra = arguments.pop(name, None)
-                    if isinstance(extra, dict):
-                        arguments.update(extra)
-            settings = {k: v for k, v in arguments.items() if k not in ("space", "seed")}
-            try:  # a copy, so a caller mutating its own list later cannot change the saved config
-                settings = copy.deepcopy(settings)
-            except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
-                pass
-            self._init_args = settings
-            self._init_args.update({k: arguments[k] for k in ("space", "seed") if k in arguments})
-        return self
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = vars(cls).get("__init__")
+        if init is not None and not getattr(init, "_records_settings", False):
+            cls.__init__ = _recording_settings(init)  # type: ignore[method-assign]
+
+    def _record_settings(self, **values: Any) -> None:
+        """Record what a setting resolved to when it is not a constructor default (``model=None`` picking
+        the class's ``default_model``), so a checkpoint rebuilds it even if that choice changes later."""
+        self.__dict__.setdefault("_init_args", {}).update(values)
 
     def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
         if not isinstance(space, Space):

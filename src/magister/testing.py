@@ -21,11 +21,18 @@ that improve when practised) and asserts one promise of the contract:
   ``observe`` per outcome (teachers whose algorithm is defined per batch set
   ``batch_observe_is_sequential = False`` and are checked for distribution);
 * ``beliefs`` - ``beliefs()`` is JSON-serialisable and names the teacher;
-* ``bad_state`` - a state dict of another teacher or space is refused.
+* ``bad_state`` - a state dict of another teacher or space is refused;
+* ``settings`` - a checkpoint rebuilds the teacher with the settings it was
+  saved with even when the class defaults change before it is loaded (every
+  constructor default along the ``**settings`` chain is shifted, and so is a
+  class-level dict of settings such as RIAC+'s ``DEFAULTS``), and the reloaded
+  teacher resumes identically.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -35,11 +42,11 @@ import numpy as np
 
 from .errors import CheckpointError, InvalidScoreError, InvalidTaskError, MagisterError
 from .spaces import Box, Dict, Discrete, MultiDiscrete, Space
-from .teacher import Teacher, from_state_dict, load
+from .teacher import Teacher, _init_chain, from_state_dict, load, setting_names
 
 TeacherFactory = Callable[[Space, int], Teacher]
 
-__all__ = ["check_teacher", "teacher_checks", "default_spaces", "ToyLearner", "states_equal"]
+__all__ = ["check_teacher", "teacher_checks", "default_spaces", "ToyLearner", "states_equal", "shifted_defaults"]
 
 
 def default_spaces(kind: str) -> list[Space]:
@@ -145,8 +152,14 @@ def _check_resume(factory: TeacherFactory, space: Space, steps: int) -> None:
 def _check_in_space(factory: TeacherFactory, space: Space, steps: int) -> None:
     t = factory(space, 3)
     learner = ToyLearner(space)
-    for task in _drive(t, learner, steps) + _drive(t, learner, max(1, steps // 8), batch=8):
-        assert space.contains(task), f"proposal {task!r} is outside {space!r}"
+    for batch in [1] * steps + [8] * max(1, steps // 8):  # each proposal is checked before it is observed
+        tasks = [t.propose()] if batch == 1 else list(t.propose(batch))
+        for task in tasks:
+            assert space.contains(task), f"proposal {task!r} is outside {space!r}"
+        if batch == 1:
+            t.observe(tasks[0], learner.attempt(tasks[0]))
+        else:
+            t.observe_batch(tasks, [learner.attempt(x) for x in tasks])
     many = t.propose(64)
     assert len(many) == 64, "propose(64) did not return 64 tasks"
     for task in many:
@@ -207,7 +220,7 @@ def _check_bad_input(factory: TeacherFactory, space: Space, steps: int) -> None:
         else:
             raise AssertionError(f"propose(k={k!r}) was accepted")
     after = t.state_dict()
-    after["n_proposed"] = before["n_proposed"]
+    assert before["n_proposed"] == after["n_proposed"], "a refused propose(k) was counted as proposed"
     assert states_equal(before["algorithm"], after["algorithm"]), "refused input changed the teacher's state"
     assert before["n_observed"] == after["n_observed"], "refused input was counted as observed"
     assert before["rng"] == after["rng"], "refused input consumed random numbers"
@@ -263,10 +276,14 @@ def _check_batch_observe(factory: TeacherFactory, space: Space, steps: int) -> N
 
 def _check_beliefs(factory: TeacherFactory, space: Space, steps: int) -> None:
     t = factory(space, 2)
-    json.dumps(t.beliefs())
-    _drive(t, ToyLearner(space), steps)
-    b = t.beliefs()
-    json.dumps(b)
+    for when in ("before", "after"):
+        if when == "after":
+            _drive(t, ToyLearner(space), steps)
+        b = t.beliefs()
+        try:
+            json.dumps(b)
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"beliefs() {when} observations is not JSON-serialisable ({e})") from None
     assert b["teacher"] == t.name and b["n_observed"] == steps, "beliefs() must name the teacher and count observations"
 
 
@@ -285,15 +302,79 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
     assert states_equal(state, t.state_dict()), "a refused state dict changed the teacher"
 
 
+def _shifted(value: Any) -> Any:
+    """A different value of the same type, valid wherever the original was (or the value itself)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float) and np.isfinite(value):
+        return value / 2 if value > 0 else (0.25 if value == 0 else value * 2)
+    return value
+
+
+@contextlib.contextmanager
+def shifted_defaults(cls: type) -> Iterator[None]:
+    """Retune a teacher class's defaults for the duration (as a new release might): every constructor
+    default along its ``**settings`` chain, and every class-level dict whose keys are all settings."""
+    undo: list[Callable[[], None]] = []
+    names = set(setting_names(cls))
+    try:
+        for sig_owner in [k for k in cls.__mro__ if "__init__" in vars(k) and k is not object][:len(_init_chain(cls))]:
+            fn = inspect.unwrap(vars(sig_owner)["__init__"])
+            for attr in ("__defaults__", "__kwdefaults__"):
+                old = getattr(fn, attr)
+                if old:
+                    new = tuple(map(_shifted, old)) if attr == "__defaults__" else \
+                        {k: (v if k in ("seed", "score_range") else _shifted(v)) for k, v in old.items()}
+                    setattr(fn, attr, new)
+                    undo.append(lambda fn=fn, attr=attr, old=old: setattr(fn, attr, old))
+        for klass in cls.__mro__:
+            for attr, table in list(vars(klass).items()):
+                if isinstance(table, dict) and table and set(table) <= names and not attr.startswith("__"):
+                    setattr(klass, attr, {k: _shifted(v) for k, v in table.items()})
+                    undo.append(lambda klass=klass, attr=attr, table=table: setattr(klass, attr, table))
+        yield
+    finally:
+        for fn in reversed(undo):
+            fn()
+
+
+def _check_settings(factory: TeacherFactory, space: Space, steps: int) -> None:
+    a = factory(space, 21)
+    learner_a = ToyLearner(space)
+    _drive(a, learner_a, steps)
+    saved = a.state_dict()
+    learner_b = ToyLearner(space)
+    learner_b.competence = learner_a.competence.copy()
+    with shifted_defaults(type(a)):
+        try:
+            b = from_state_dict(saved)
+        except MagisterError as e:
+            raise AssertionError(f"a checkpoint could not be reloaded after the class defaults changed ({e}); its "
+                                 "saved settings must be complete") from None
+        assert states_equal(b.config(), saved["config"]), (
+            "a checkpoint reloaded after the class defaults changed has other settings "
+            f"(saved {saved['config']}, reloaded {b.config()}): record every effective setting in the config"
+        )
+        out_b = _drive(b, learner_b, steps) + list(b.propose(4))
+    out_a = _drive(a, learner_a, steps) + list(a.propose(4))
+    assert _same_tasks(space, out_a, out_b), (
+        "a checkpoint reloaded after the class defaults changed proposed differently: it must rebuild the "
+        "settings it was saved with"
+    )
+
+
 CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
+    "in_space": _check_in_space,  # first: the other checks observe what the teacher proposes
     "determinism": _check_determinism,
     "resume": _check_resume,
-    "in_space": _check_in_space,
     "bad_input": _check_bad_input,
     "batch_propose": _check_batch_propose,
     "batch_observe": _check_batch_observe,
     "beliefs": _check_beliefs,
     "bad_state": _check_bad_state,
+    "settings": _check_settings,
 }
 
 

@@ -27,7 +27,7 @@ def _split(value: Optional[str]) -> list[str]:
 
 
 def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``["alp-gmm.fit_every=150", ...]`` -> ``{"alp-gmm": {"fit_every": 150}}`` (values read as JSON if they can be)."""
+    """``["alp-gmm.fit_rate=150", ...]`` -> ``{"alp-gmm": {"fit_rate": 150}}`` (values read as JSON if they can be)."""
     from ..errors import ConfigError
 
     out: dict[str, dict[str, Any]] = {}
@@ -35,7 +35,7 @@ def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
         key, sep, raw = item.partition("=")
         teacher, dot, name = key.rpartition(".")
         if not sep or not dot or not teacher or not name:
-            raise ConfigError(f"--set {item!r}: write TEACHER.SETTING=VALUE, for example --set alp-gmm.fit_every=150")
+            raise ConfigError(f"--set {item!r}: write TEACHER.SETTING=VALUE, for example --set alp-gmm.fit_rate=150")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -73,7 +73,8 @@ def command(
                                       help="Output folder (default: results/bench-<UTC timestamp>/)."),
     setting: List[str] = typer.Option(
         [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON), repeatable, "
-                          "e.g. --set alp-gmm.fit_every=150."),
+                          "e.g. --set alp-gmm.fit_rate=150; checked before any job starts (an unknown "
+                          "setting is refused with the list of the teacher's settings)."),
     max_samples: int = typer.Option(1000, "--max-samples", min=1,
                                     help="Proposed tasks kept per run for the sampling pictures."),
     no_report: bool = typer.Option(False, "--no-report", help="Write results.json and curves.csv only."),

@@ -134,6 +134,32 @@ def compatible(teacher: str, student: str) -> tuple[bool, str]:
     return True, ""
 
 
+def check_settings(settings: dict[str, dict[str, Any]]) -> None:
+    """Refuse a setting a teacher does not have, listing the ones it has (before any job starts)."""
+    from ..errors import ConfigError
+    from ..teacher import setting_names
+
+    for teacher, values in settings.items():
+        valid = setting_names(teacher)
+        unknown = [k for k in values if k not in valid]
+        if unknown:
+            raise ConfigError(
+                f"{teacher} has no setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"its settings are: {', '.join(valid)}"
+            )
+
+
+def _try_settings(teacher: str, student: str, values: dict[str, Any]) -> None:
+    from ..errors import ConfigError
+    from ..students.registry import get_preset
+    from ..teacher import make_teacher
+
+    try:
+        make_teacher(teacher, get_preset(student).make(seed=0).space, seed=0, **values)
+    except (ConfigError, TypeError, ValueError) as e:
+        raise ConfigError(f"--set for {teacher} does not work on {student}: {e}") from None
+
+
 def plan_jobs(
     teachers: Sequence[str],
     students: Sequence[str],
@@ -154,6 +180,7 @@ def plan_jobs(
     stray = [k for k in settings if k not in teachers]
     if stray:
         raise ConfigError(f"settings given for teachers not in the run: {', '.join(stray)}; run them or drop the settings")
+    check_settings(settings)
     jobs: list[JobSpec] = []
     skipped: list[dict[str, str]] = []
     for student in students:
@@ -162,6 +189,8 @@ def plan_jobs(
             if not ok:
                 skipped.append({"teacher": teacher, "student": student, "reason": why})
                 continue
+            if settings.get(teacher):  # build it once here, so bad values fail now, not in every job
+                _try_settings(teacher, student, settings[teacher])
             for seed in seeds:
                 jobs.append(JobSpec(teacher, student, int(seed), int(episodes), int(eval_every), int(batch),
                                     dict(settings.get(teacher, {})), int(max_samples)))

@@ -32,6 +32,7 @@ def command(
     from datetime import datetime, timezone
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.prompt import Prompt
 
     from ..errors import MagisterError
@@ -42,13 +43,13 @@ def command(
     try:
         d = load_deck(deck)
     except MagisterError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     if now is not None:
         try:
             dt = datetime.fromisoformat(now)
         except ValueError:
-            console.print(f"[red]error:[/red] --now {now!r} is not an ISO date-time such as 2025-01-31T09:00")
+            console.print(f"[red]error:[/red] --now {escape(repr(now))} is not an ISO date-time such as 2025-01-31T09:00")
             raise typer.Exit(2)
         start = (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
     else:
@@ -64,14 +65,16 @@ def command(
             policy.observe(ev.item, ev.outcome)
     clock_offset = start - _time.time()
     policy.set_time(max(policy.clock, start))
-    console.print(f"[bold]{d.title}[/bold]: {len(d.cards)} cards, {len(history)} earlier answers by {learner}. "
+    # deck text and names are shown as written: escape() keeps "[...]" from being read as terminal markup
+    console.print(f"[bold]{escape(d.title)}[/bold]: {len(d.cards)} cards, {len(history)} earlier answers by "
+                  f"{escape(learner)}. "
                   "Type the answer; empty shows it and asks for a grade; q stops.")
     echo = not sys.stdin.isatty()  # piped answers: show them so the transcript reads well
 
     def ask(prompt: str, **kw) -> str:
         value = Prompt.ask(prompt, console=console, **kw)
         if echo:
-            console.print(value, style="dim")
+            console.print(value, style="dim", markup=False)
         return value
 
     asked = 0
@@ -95,7 +98,7 @@ def command(
             break
         again = [(c, n) for c, n in again if c != pick]
         card = d.card(pick)
-        console.print(f"\n[bold]Q{asked + 1}[/bold] ({card.skill}, {kind}): {card.question}")
+        console.print(f"\n[bold]Q{asked + 1}[/bold] ({escape(card.skill)}, {kind}): {escape(card.question)}")
         t0 = _time.time()
         try:
             typed = ask("answer", default="", show_default=False) if card.answers else ""
@@ -107,10 +110,10 @@ def command(
         if card.answers and typed.strip():
             ok = card.check(typed)
             grade = 3 if ok else 1
-            console.print("right" if ok else f"not quite: {card.answers[0]}")
+            console.print("right" if ok else f"not quite: {escape(card.answers[0])}")
         else:
             if card.answers:
-                console.print(f"answer: {card.answers[0]}")
+                console.print(f"answer: {escape(card.answers[0])}")
             try:
                 g = ask("how well did you know it? 1 again, 2 hard, 3 good, 4 easy", choices=["1", "2", "3", "4"])
             except (EOFError, KeyboardInterrupt):
@@ -139,6 +142,7 @@ def build_policy(deck, retention: float = 0.9):
 
 
 def print_summary(console, deck, policy, asked: int) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from .policies import LEARNER
@@ -148,10 +152,10 @@ def print_summary(console, deck, policy, asked: int) -> None:
     table = Table("skill", "recall now", "recall in a day", "mastered", title=f"after {asked} answers")
     for s in deck.skills:
         st = state.get(s, {"recall": 0.0, "mastery": 0.0})
-        table.add_row(s, f"{st['recall']:.0%}", f"{st['mastery']:.0%}", "yes" if mastered.get(s) else "no")
+        table.add_row(escape(s), f"{st['recall']:.0%}", f"{st['mastery']:.0%}", "yes" if mastered.get(s) else "no")
     console.print(table)
     due = policy.due_items()
     n_mastered = sum(bool(v) for v in mastered.values())
     console.print(f"mastered: {n_mastered}/{len(mastered)} skills; due now: {len(due)} cards"
-                  + (f" ({', '.join(due[:5])})" if due else "")
+                  + (f" ({escape(', '.join(due[:5]))})" if due else "")
                   + f"; new unlocked: {len(policy.new_items())}")

@@ -14,12 +14,16 @@ TOML (``.toml``)::
     skill = "halves"         # optional, defaults to the card id
 
 CSV (``.csv``) with columns ``id, question, answer, skill, requires`` where
-``requires`` lists prerequisite skills separated by ``;``.
+``requires`` lists prerequisite skills separated by ``;`` (only ``question``
+is required). Files are UTF-8 (a byte-order mark is fine); a file that is not,
+or a CSV with an unterminated quote or a row with more fields than the header,
+is refused with an error naming the line.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +75,10 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck
         raise ConfigError(f"{source}: the deck has no cards; add [[cards]] entries with a question")
     cards, seen = [], set()
     for n, rc in enumerate(raw_cards, 1):
-        if not isinstance(rc, dict) or not str(rc.get("question", "")).strip():
+        if not isinstance(rc, dict):
+            raise ConfigError(f"{source}: card {n} must be a table (a [[cards]] entry with question = \"...\"), "
+                              f"got {rc!r}")
+        if rc.get("question") is None or not str(rc["question"]).strip():
             raise ConfigError(f"{source}: card {n} has no question; every card needs question = \"...\"")
         cid = str(rc.get("id") or f"card-{n}")
         if cid in seen:
@@ -93,20 +100,37 @@ def load_deck(path: str | Path) -> Deck:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"deck file {str(p)!r} does not exist")
+    if p.suffix.lower() not in (".toml", ".csv"):
+        raise ConfigError(f"deck file {str(p)!r}: use a .toml or .csv file")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark would otherwise become part of the first column's name
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save the file as "
+                          "UTF-8") from None
     if p.suffix.lower() == ".toml":
         import tomllib
 
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML ({e}); fix the line it names") from None
-        return _build(str(data.get("title") or p.stem), list(data.get("cards", [])), data.get("skills", {}), str(p))
-    if p.suffix.lower() == ".csv":
-        with open(p, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        prereq: dict[str, list[str]] = {}
-        cards = []
-        for r in rows:
+        skills, cards = data.get("skills", {}), data.get("cards", [])
+        if not isinstance(skills, dict):
+            raise ConfigError(f"{p}: skills must be a table ([skills] with lines such as adding = [\"halves\"]), "
+                              f"got {skills!r}")
+        if not isinstance(cards, list):
+            raise ConfigError(f"{p}: cards must be a list of [[cards]] tables, got {cards!r}")
+        return _build(str(data.get("title") or p.stem), cards, skills, str(p))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    prereq: dict[str, list[str]] = {}
+    cards = []
+    try:
+        for r in reader:
+            if None in r:
+                raise ConfigError(f"{p}: line {reader.line_num} has {len(reader.fieldnames) + len(r[None])} fields "
+                                  f"but the header has {len(reader.fieldnames)}; quote values that contain commas")
             skill = (r.get("skill") or r.get("id") or "").strip()
             req = [x.strip() for x in (r.get("requires") or "").split(";") if x.strip()]
             if skill:
@@ -114,5 +138,10 @@ def load_deck(path: str | Path) -> Deck:
                 prereq[skill] = list(dict.fromkeys(prereq[skill] + req))
             cards.append({"id": r.get("id"), "question": r.get("question"), "answer": r.get("answer") or (),
                           "skill": skill})
-        return _build(p.stem, cards, prereq, str(p))
-    raise ConfigError(f"deck file {str(p)!r}: use a .toml or .csv file")
+    except csv.Error as e:
+        hint = "an unterminated quote" if "end of data" in str(e) else f"a malformed value ({e})"
+        raise ConfigError(f"{p}: line {reader.line_num} has {hint}; close the quote or remove it") from None
+    if reader.fieldnames and "question" not in reader.fieldnames:
+        raise ConfigError(f"{p}: no 'question' column (the header has {', '.join(reader.fieldnames)}); "
+                          "name the columns id, question, answer, skill, requires")
+    return _build(p.stem, cards, prereq, str(p))

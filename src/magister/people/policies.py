@@ -107,6 +107,7 @@ class PeoplePolicy(Teacher):
         self.prerequisites = prereq
         self.rank = np.array([self.order.index(s) for s in self.item_skill], dtype=float)
         self.model: LearnerModel = make_model(model or self.default_model, **dict(model_settings or {}))
+        self._record_settings(model=self.model.name)
         self.threshold = None if threshold is None else float(threshold)
         self.explore = float(explore)
         self.step = float(minutes_per_answer) * 60.0
