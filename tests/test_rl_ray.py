@@ -160,3 +160,21 @@ def test_remote_teacher_inside_the_gymnasium_wrapper(local_ray):
     assert done == [23, 23, 23]
     assert ray.get(actor.counts.remote())["n_observed"] == 69
     ray.kill(actor)
+
+
+def test_remote_teacher_gives_proposal_infos_and_takes_external_scores(local_ray):
+    teacher = mg.make_teacher("uniform", SPACE, seed=3)
+    actor = start_teacher_actor(teacher)
+    client = RemoteTeacher(actor, prefetch=4, flush_every=2)
+    tasks, infos = client.propose_with_info(6)
+    assert len(tasks) == 6 and all(i["train"] is True for i in infos)  # a teacher without infos: train on all
+    env = CurriculumWrapper(gym.make("magister/CliffWalk-v0"), client, score="external")
+    _, info = env.reset(seed=0)
+    assert info["magister_train"] is True
+    while True:
+        _, _, term, trunc, final = env.step(env.action_space.sample())
+        if term or trunc:
+            break
+    env.report([final["magister_task_id"]], [0.75])  # reaches the actor once flushed
+    client.flush()
+    assert ray.get(actor.counts.remote())["n_observed"] == 1

@@ -12,6 +12,14 @@ finished sub-envs in the same step (``autoreset_mode=SAME_STEP``, as
 
 Episode ends (terminated or truncated) are treated as terminal: the shipped
 envs put the time left in the observation, so that is exact for them.
+
+Level curricula: on a :class:`~magister.rl.vector.CurriculumVectorEnv` the
+learner reads which running episodes are *evaluate only* (``episode_train``
+False, as ``robust-plr`` and ``accel`` ask for new levels) and leaves their
+steps out of every policy and value update; with ``score="external"`` it
+scores every finished episode, trained on or not, with a
+:class:`~magister.rl.levels.LevelScorer` (``level_score="pvl"`` by default) and
+sends the scores with ``venv.report``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+
+from .levels import LevelScorer, level_key
 
 __all__ = ["PPO"]
 
@@ -54,6 +64,9 @@ class PPO:
         self.minibatch, self.ent_coef, self.vf_coef, self.max_grad_norm = minibatch, ent_coef, vf_coef, max_grad_norm
         self.n_actions = n_actions
         self.steps = 0
+        #: environment steps the updates used (evaluate-only episodes are left out)
+        self.n_trained_steps = 0
+        self.scorer: LevelScorer | None = None
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
@@ -70,12 +83,29 @@ class PPO:
 
     # ------------------------------------------------------------ learning
     def learn(self, venv: Any, total_steps: int, n_steps: int = 64,
-              callback: Callable[["PPO"], None] | None = None, callback_every: int = 0) -> "PPO":
+              callback: Callable[["PPO"], None] | None = None, callback_every: int = 0,
+              level_score: str | LevelScorer | None = None) -> "PPO":
         """Train for ``total_steps`` environment steps on ``venv`` (SAME_STEP autoreset).
 
         ``callback(agent)`` runs every ``callback_every`` steps (0: never).
+        ``level_score`` ("gae", "pvl", "maxmc" or a :class:`LevelScorer`) scores
+        finished episodes for a ``score="external"`` vector env (default "pvl").
+        Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
         """
         n = venv.num_envs
+        external = bool(getattr(venv, "external", False))
+        if level_score is not None and not external:
+            from ..errors import ConfigError
+
+            raise ConfigError("level_score=... needs a vector env built with score='external' "
+                              "(CurriculumVectorEnv(..., score='external'))")
+        scorer = None
+        if external:
+            scorer = level_score if isinstance(level_score, LevelScorer) else LevelScorer(level_score or "pvl",
+                                                                                          gamma=self.gamma)
+        self.scorer = scorer
+        has_flags = hasattr(venv, "episode_train")
+        keys: dict[int, Any] = {}
         obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
         next_cb = callback_every
         while self.steps < total_steps:
@@ -85,7 +115,17 @@ class PPO:
             b_rew = np.zeros((n_steps, n), dtype=np.float32)
             b_done = np.zeros((n_steps, n), dtype=np.float32)
             b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
+            b_train = np.ones((n_steps, n), dtype=bool)
+            b_ids = np.zeros((n_steps, n), dtype=np.int64)
             for t in range(n_steps):
+                if has_flags:
+                    b_train[t] = venv.episode_train
+                    if scorer is not None:
+                        b_ids[t] = venv.episode_ids
+                        if scorer.kind == "maxmc":
+                            for i, eid in enumerate(b_ids[t]):
+                                if int(eid) not in keys:
+                                    keys[int(eid)] = level_key(venv.tasks[i])
                 with torch.no_grad():
                     o = torch.as_tensor(obs, dtype=torch.float32)
                     logits = self.net.pi(o)
@@ -107,8 +147,17 @@ class PPO:
                 last = delta + self.gamma * self.lam * nonterminal * last
                 adv[t] = last
             ret = adv + b_val[:n_steps]
-            self._update(b_obs.reshape(-1, b_obs.shape[-1]), b_act.reshape(-1), b_logp.reshape(-1),
-                         adv.reshape(-1), ret.reshape(-1))
+            if scorer is not None:
+                done_ids, scores = scorer.update(b_ids, adv, b_val[:n_steps], b_rew, b_done, keys=keys)
+                if len(done_ids):
+                    venv.report(done_ids, scores)
+                    for eid in done_ids:
+                        keys.pop(int(eid), None)
+            m = b_train.reshape(-1)
+            self.n_trained_steps += int(m.sum())
+            if m.any():
+                self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
+                             adv.reshape(-1)[m], ret.reshape(-1)[m])
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every
@@ -122,6 +171,8 @@ class PPO:
             perm = torch.randperm(size, generator=self.gen)
             for start in range(0, size, self.minibatch):
                 i = perm[start:start + self.minibatch]
+                if len(i) < 2:
+                    continue
                 a = adv_t[i]
                 a = (a - a.mean()) / (a.std() + 1e-8)
                 logits = self.net.pi(obs_t[i])

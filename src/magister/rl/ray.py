@@ -50,6 +50,12 @@ class TeacherActor:
     def propose(self, k: int) -> Any:
         return self.teacher.propose(int(k))
 
+    def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
+        """``k`` tasks and their proposal infos (``{"train": True, ...}`` for teachers that give none)."""
+        from .wrapper import propose_with_info
+
+        return propose_with_info(self.teacher, int(k))
+
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], client_id: str | None = None,
                       seq: int | None = None) -> bool:
         """Apply one batch; a batch ``(client_id, seq)`` already applied is skipped (returns False)."""
@@ -116,7 +122,7 @@ class RemoteTeacher:
         self.prefetch, self.flush_every = int(prefetch), int(flush_every)
         self.client_id = uuid.uuid4().hex
         self._seq = 0
-        self._tasks: list[Any] = []
+        self._tasks: list[tuple[Any, dict[str, Any]]] = []
         self._pending: Any = None
         self._out_tasks: list[Any] = []
         self._out_scores: list[float] = []
@@ -125,20 +131,25 @@ class RemoteTeacher:
 
     # ------------------------------------------------------------ propose
     def _take(self, ref: Any) -> None:
-        got = ray.get(ref)
-        self._tasks.extend(list(got))
+        tasks, infos = ray.get(ref)
+        self._tasks.extend(zip(list(tasks), infos))
 
-    def propose(self, k: int | None = None) -> Any:
-        """One task (or ``k``), from the local buffer when possible."""
-        m = 1 if k is None else int(k)
+    def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
+        """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
+        m = int(k)
         while len(self._tasks) < m:
             if self._pending is None:
-                self._pending = self.actor.propose.remote(max(self.prefetch, m - len(self._tasks)))
+                self._pending = self.actor.propose_with_info.remote(max(self.prefetch, m - len(self._tasks)))
             ref, self._pending = self._pending, None
             self._take(ref)
         out, self._tasks = self._tasks[:m], self._tasks[m:]
         if self._pending is None and len(self._tasks) <= self.prefetch // 2:
-            self._pending = self.actor.propose.remote(self.prefetch)
+            self._pending = self.actor.propose_with_info.remote(self.prefetch)
+        return [t for t, _ in out], [dict(i) for _, i in out]
+
+    def propose(self, k: int | None = None) -> Any:
+        """One task (or ``k``), from the local buffer when possible (their infos are dropped)."""
+        out, _ = self.propose_with_info(1 if k is None else int(k))
         if k is None:
             return out[0]
         return np.asarray(out) if isinstance(out[0], np.ndarray) else out
@@ -235,12 +246,16 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
         def on_episode_created(self, *, env=None, env_index: int = 0, **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)
             wrapper._pushed.clear()
-            wrapper.push_task(self.client.propose())
+            from .wrapper import propose_with_info
+
+            tasks, infos = propose_with_info(self.client, 1)
+            wrapper.push_task(tasks[0], infos[0])
 
         def on_episode_start(self, *, episode=None, env=None, env_index: int = 0, **kwargs: Any) -> None:
             if episode is not None and hasattr(episode, "custom_data"):
                 wrapper = find_curriculum_wrapper(env, env_index)
                 episode.custom_data["magister_task"] = wrapper.task
+                episode.custom_data["magister_train"] = bool(wrapper.task_info.get("train", True))
 
         def on_episode_end(self, *, env=None, env_index: int = 0, metrics_logger=None, **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)

@@ -18,6 +18,14 @@ With ``prefetch=q`` each sub-env instead keeps ``q`` tasks queued and the
 inner vector env's own same-step autoreset starts the next episode inside the
 worker; queues are topped up in one batched call only when one runs empty.
 
+Proposal infos (``teacher.propose_with_info``) travel with each task to its
+sub-env (reset info ``magister_task_info`` / ``magister_train``); the vector
+env also keeps them for the running episodes: :attr:`CurriculumVectorEnv.episode_train`
+(False = evaluate only: do not update the policy on it, but send its score) and
+:attr:`CurriculumVectorEnv.episode_ids`. With ``score="external"`` the vector env
+does not score episodes itself: the learner computes a score per finished
+episode from its rollout and calls :meth:`CurriculumVectorEnv.report`.
+
 No polling thread, no per-reset request. Each task carries an id and the
 outcome is matched to it, so an outcome is never lost nor counted twice (a
 mismatch raises). Outwardly the env follows Gymnasium's ``SAME_STEP``
@@ -36,10 +44,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from ..errors import ConfigError
 from collections import deque
 
-from .wrapper import NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper
+from ..errors import ConfigError
+from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
+    propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -57,7 +66,10 @@ class CurriculumVectorEnv(VectorEnv):
             ``task_mode="factory"``, functions ``make_env(task)``).
         teacher: a magister teacher (lives in this process).
         task_mode: how a sub-env takes its task ("options", "set_task", "factory").
-        score: how an episode becomes a score (see :mod:`magister.rl.scores`).
+        score: how an episode becomes a score (see :mod:`magister.rl.scores`), or
+            ``"external"``: the learner sends each finished episode's score with
+            :meth:`report` (by the id in ``final_info["magister_task_id"]`` or
+            :attr:`episode_ids`).
         vectorization: "sync" (one process) or "async" (one subprocess per env).
         prefetch: 0 (default) proposes each task when its episode starts (one
             extra batched reset call on steps where episodes end). ``prefetch=q``
@@ -107,10 +119,18 @@ class CurriculumVectorEnv(VectorEnv):
         self.metadata = dict(self.env.metadata)
         self.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
         self.tasks: list[Any] = [None] * self.num_envs
+        #: proposal info of each sub-env's running episode
+        self.task_infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        #: False where the running episode is for evaluation only (the learner must not train on it)
+        self.episode_train = np.ones(self.num_envs, dtype=bool)
+        #: True when the learner sends the scores (``score="external"``)
+        self.external = isinstance(score, str) and score == EXTERNAL
+        #: external scores: finished episodes waiting for ``report`` (id -> task)
+        self.pending: dict[int, Any] = {}
         self._ids = np.full(self.num_envs, -1, dtype=np.int64)
         self._next_id = 0
         self.prefetch = prefetch
-        self._queues: list[deque[tuple[int, Any]]] = [deque() for _ in range(self.num_envs)]
+        self._queues: list[deque[tuple[int, Any, dict[str, Any]]]] = [deque() for _ in range(self.num_envs)]
         #: batched calls made to the sub-envs besides step (resets and queue refills)
         self.n_extra_calls = 0
         #: outcomes passed to the teacher so far
@@ -119,14 +139,23 @@ class CurriculumVectorEnv(VectorEnv):
         self.n_assigned = 0
 
     # ----------------------------------------------------------- internals
-    def _assign(self, idx: np.ndarray) -> dict[int, tuple[int, Any]]:
-        new = self.teacher.propose(len(idx))
-        sent: dict[int, tuple[int, Any]] = {}
+    @property
+    def episode_ids(self) -> np.ndarray:
+        """The id of each sub-env's running episode (what :meth:`report` takes)."""
+        return self._ids.copy()
+
+    def _start(self, i: int, task_id: int, task: Any, info: dict[str, Any]) -> None:
+        self._ids[i], self.tasks[i], self.task_infos[i] = task_id, task, info
+        self.episode_train[i] = bool(info.get("train", True))
+
+    def _assign(self, idx: np.ndarray) -> dict[int, tuple[int, Any, dict[str, Any]]]:
+        if len(idx) == 0:
+            return {}
+        new, infos = propose_with_info(self.teacher, len(idx))
+        sent: dict[int, tuple[int, Any, dict[str, Any]]] = {}
         for j, i in enumerate(idx):
-            task = new[j]
-            self.tasks[int(i)] = task
-            self._ids[i] = self._next_id
-            sent[int(i)] = (self._next_id, task)
+            self._start(int(i), self._next_id, new[j], infos[j])
+            sent[int(i)] = (self._next_id, new[j], infos[j])
             self._next_id += 1
         self.n_assigned += len(idx)
         return sent
@@ -140,13 +169,13 @@ class CurriculumVectorEnv(VectorEnv):
         total = sum(need.values())
         if total == 0:
             return
-        new = self.teacher.propose(total)
-        sent: dict[int, list[tuple[int, Any]]] = {}
+        new, infos = propose_with_info(self.teacher, total)
+        sent: dict[int, list[tuple[int, Any, dict[str, Any]]]] = {}
         j = 0
         for i, m in need.items():
             sent[i] = []
             for _ in range(m):
-                item = (self._next_id, new[j])
+                item = (self._next_id, new[j], infos[j])
                 self._next_id += 1
                 j += 1
                 sent[i].append(item)
@@ -156,7 +185,7 @@ class CurriculumVectorEnv(VectorEnv):
 
     def _collect(self, done: np.ndarray, infos: dict[str, Any]) -> tuple[np.ndarray, list[Any], np.ndarray]:
         idx = np.flatnonzero(done)
-        have = infos.get("_" + SCORE_KEY)
+        have = infos.get("_" + (TASK_ID_KEY if self.external else SCORE_KEY))
         if have is None or not np.all(have[idx]):
             raise RuntimeError(
                 "a finished sub-env did not report its score; its env must be wrapped by CurriculumVectorEnv "
@@ -165,8 +194,43 @@ class CurriculumVectorEnv(VectorEnv):
         ids = np.asarray(infos[TASK_ID_KEY])[idx]
         if not np.array_equal(ids, self._ids[idx]):
             raise RuntimeError(f"outcome/task mismatch: sub-envs reported task ids {ids}, expected {self._ids[idx]}")
+        tasks = [self.tasks[int(i)] for i in idx]
+        if self.external:
+            for i, task in zip(ids, tasks):
+                self.pending[int(i)] = task
+            return idx, tasks, np.zeros(0)
         scores = np.asarray(infos[SCORE_KEY], dtype=float)[idx]
-        return idx, [self.tasks[int(i)] for i in idx], scores
+        return idx, tasks, scores
+
+    def _observe(self, tasks: list[Any], scores: np.ndarray) -> None:
+        if self.external:
+            return
+        self.teacher.observe_batch(tasks, scores)
+        self.n_reported += len(scores)
+
+    def report(self, task_ids: Any, scores: Any) -> None:
+        """Send learner-computed scores (``score="external"``) of finished episodes to the teacher, in one batch.
+
+        ``task_ids``: the ids of finished episodes (``final_info["magister_task_id"]``,
+        or :attr:`episode_ids` read before the step that ended them). All are
+        checked before anything is sent; each episode is reported once.
+        """
+        if not self.external:
+            raise ConfigError("report() is for score='external'; this vector env scores episodes itself")
+        ids = [int(i) for i in np.atleast_1d(np.asarray(task_ids))]
+        s = np.atleast_1d(np.asarray(scores, dtype=float))
+        if len(ids) != len(s):
+            raise ConfigError(f"report got {len(ids)} task ids but {len(s)} scores; pass one score per episode")
+        unknown = [i for i in ids if i not in self.pending]
+        if unknown or len(set(ids)) != len(ids):
+            raise ConfigError(f"report: task ids {unknown or ids} are not finished episodes waiting for a score; "
+                              "report each finished episode once, after it ends")
+        if not ids:
+            return
+        self.teacher.observe_batch([self.pending[i] for i in ids], s)
+        for i in ids:
+            del self.pending[i]
+        self.n_reported += len(ids)
 
     # ----------------------------------------------------------------- API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -190,8 +254,7 @@ class CurriculumVectorEnv(VectorEnv):
         if self.prefetch:
             return self._step_prefetched(obs, rewards, terminated, truncated, infos, done)
         idx, tasks, scores = self._collect(done, infos)
-        self.teacher.observe_batch(tasks, scores)
-        self.n_reported += len(idx)
+        self._observe(tasks, scores)
         final_obs = np.full(self.num_envs, None, dtype=object)
         single = list(gym.vector.utils.iterate(self.observation_space, obs))
         for i in idx:
@@ -208,14 +271,13 @@ class CurriculumVectorEnv(VectorEnv):
         # the inner vector env already reset the finished sub-envs (same step, no options):
         # each took the first task of its queue and says which in its reset info
         idx, tasks, scores = self._collect(done, infos.get("final_info", {}))
-        self.teacher.observe_batch(tasks, scores)
-        self.n_reported += len(idx)
+        self._observe(tasks, scores)
         started = infos.get("_" + NEXT_ID_KEY)
         for i in idx:
-            task_id, task = self._queues[i].popleft()
+            task_id, task, info = self._queues[i].popleft()
             if started is None or not started[i] or int(infos[NEXT_ID_KEY][i]) != task_id:
                 raise RuntimeError(f"sub-env {i} did not start its queued task {task_id}")
-            self._ids[i], self.tasks[int(i)] = task_id, task
+            self._start(int(i), task_id, task, info)
         self.n_assigned += len(idx)
         if any(len(q) == 0 for q in self._queues):
             self._refill()

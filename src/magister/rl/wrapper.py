@@ -22,6 +22,20 @@ The teacher can be any object with ``propose()`` and ``observe(task, score)``
 (a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RemoteTeacher`).
 An episode cut short by an early ``reset`` is not reported: the teacher only
 hears about finished episodes, each exactly once.
+
+Proposal infos: a teacher with ``propose_with_info`` (the level teachers
+``plr``, ``robust-plr``, ``accel``, ``learnability``) gives each task a dict
+such as ``{"train": False, "replay": False}``. The wrapper puts it in the reset
+info (``info["magister_task_info"]``) and the flag in ``info["magister_train"]``:
+``False`` means *evaluate only* - the learner must not update its policy on
+that episode, but must still send its score.
+
+Scores computed by the learner (``score="external"``): the wrapper does not
+turn the episode into a score itself. At the end of each episode it puts the
+episode's id in the final info (``info["magister_task_id"]``) and waits; the
+learner computes a score from its rollout (e.g. with
+:class:`~magister.rl.levels.LevelScorer`) and calls
+``wrapper.report(task_ids, scores)`` (or ``report(tasks=..., scores=...)``).
 """
 
 from __future__ import annotations
@@ -35,7 +49,8 @@ from ..errors import ConfigError
 from ..spaces import Space
 from .scores import Episode, as_score_fn
 
-__all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "NEXT_ID_KEY", "TASKS_OPTION"]
+__all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "NEXT_ID_KEY", "TASKS_OPTION",
+           "TASK_INFO_KEY", "TRAIN_KEY", "EXTERNAL", "propose_with_info", "DEFAULT_INFO"]
 
 TASK_MODES = ("options", "set_task", "factory")
 #: final-info key holding the episode's score (export mode and owning mode alike)
@@ -46,6 +61,28 @@ TASK_ID_KEY = "magister_task_id"
 NEXT_ID_KEY = "magister_next_task_id"
 #: reset-option key through which a vector env sends per-sub-env tasks: {index: (task_id, task)}
 TASKS_OPTION = "magister_tasks"
+#: reset-info key: the proposal info of the task the episode started with (``{"train": bool, ...}``)
+TASK_INFO_KEY = "magister_task_info"
+#: reset-info key: False when the episode is for evaluation only (no policy update, but send its score)
+TRAIN_KEY = "magister_train"
+#: ``score=EXTERNAL``: the learner computes each episode's score and calls ``report``
+EXTERNAL = "external"
+#: the info of a task from a teacher without ``propose_with_info``
+DEFAULT_INFO: dict[str, Any] = {"train": True, "replay": False}
+
+
+def propose_with_info(teacher: Any, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    """``k`` tasks and one info dict each, from any teacher (``{"train": True, ...}`` when it gives none)."""
+    fn = getattr(teacher, "propose_with_info", None)
+    if fn is not None:
+        tasks, infos = fn(k)
+        infos = [dict(i) for i in infos]
+        if len(infos) != k:
+            raise RuntimeError(f"{type(teacher).__name__}.propose_with_info({k}) returned {len(infos)} infos")
+        for i in infos:
+            i.setdefault("train", True)
+        return list(tasks), infos
+    return list(teacher.propose(k)), [dict(DEFAULT_INFO) for _ in range(k)]
 
 
 def _centre_task(space: Space) -> Any:
@@ -62,7 +99,8 @@ class CurriculumWrapper(gym.Wrapper):
             ``None`` for export mode (tasks come with the reset options).
         task_mode: "options", "set_task" or "factory" (see the module docstring).
         score: "success" (``info["is_success"]``), ``ReturnScore(low, high)``,
-            a ``(low, high)`` return range, or a function ``f(Episode) -> float``.
+            a ``(low, high)`` return range, a function ``f(Episode) -> float``,
+            or ``"external"`` (the learner calls :meth:`report` after the episode).
         space: the task space; defaults to ``teacher.space``. Needed in factory
             mode without a teacher (to build the first env).
         index: this env's position inside a vector env (export mode).
@@ -90,7 +128,9 @@ class CurriculumWrapper(gym.Wrapper):
         self.teacher = teacher
         self.task_space: Space | None = space if space is not None else getattr(teacher, "space", None)
         self.task_mode = task_mode
-        self.score_fn = as_score_fn(score)
+        #: True when the learner sends the scores (``score="external"``)
+        self.external = isinstance(score, str) and score == EXTERNAL
+        self.score_fn = None if self.external else as_score_fn(score)
         self.index = index
         self._factory: Callable[[Any], gym.Env] | None = None
         if task_mode == "factory":
@@ -114,9 +154,14 @@ class CurriculumWrapper(gym.Wrapper):
         super().__init__(env)
         self._pushed: list[Any] = []
         #: tasks queued by a vector env in prefetch mode: [(task_id, task), ...]
-        self._queue: list[tuple[int, Any]] = []
+        self._queue: list[tuple[int, Any, dict[str, Any]]] = []
         self.task: Any = None
         self.task_id: int | None = None
+        #: proposal info of the current episode's task
+        self.task_info: dict[str, Any] = dict(DEFAULT_INFO)
+        #: external scores: episodes that ended and wait for ``report`` (episode id -> task)
+        self.pending: dict[int, Any] = {}
+        self._local_id = 0
         self._return = 0.0
         self._length = 0
         self._running = False
@@ -125,14 +170,16 @@ class CurriculumWrapper(gym.Wrapper):
         self.n_episodes = 0
 
     # ----------------------------------------------------------------- tasks
-    def push_task(self, task: Any) -> None:
-        """Use ``task`` for the next reset (before asking the teacher). Validated now if the space is known."""
+    def push_task(self, task: Any, info: dict[str, Any] | None = None) -> None:
+        """Use ``task`` (with its proposal ``info``) for the next reset, before asking the teacher.
+
+        Validated now if the space is known."""
         if self.task_space is not None:
             task = self.task_space.validate(task)
-        self._pushed.append(task)
+        self._pushed.append((task, dict(info) if info is not None else dict(DEFAULT_INFO)))
 
-    def queue_tasks(self, sent: dict[int, list[tuple[int, Any]]], replace: bool = False) -> int:
-        """Queue ``sent[self.index]`` (a list of ``(task_id, task)``) for the next episodes; returns the queue length.
+    def queue_tasks(self, sent: dict[int, list[tuple]], replace: bool = False) -> int:
+        """Queue ``sent[self.index]`` (a list of ``(task_id, task[, info])``) for the next episodes; returns the queue length.
 
         Used by :class:`~magister.rl.vector.CurriculumVectorEnv` with ``prefetch``:
         the vector env's own same-step autoreset (inside the worker, no options)
@@ -141,26 +188,29 @@ class CurriculumWrapper(gym.Wrapper):
         """
         if replace:
             self._queue.clear()
-        self._queue.extend((int(i), t) for i, t in sent.get(self.index, []))
+        self._queue.extend(_unpack(item) for item in sent.get(self.index, []))
         return len(self._queue)
 
-    def _next_task(self, options: dict[str, Any]) -> tuple[Any, int | None]:
+    def _next_task(self, options: dict[str, Any]) -> tuple[Any, int | None, dict[str, Any]]:
+        info = options.pop(TASK_INFO_KEY, None)
         if "task" in options:
-            return options.pop("task"), None
+            return options.pop("task"), None, dict(info or DEFAULT_INFO)
         sent = options.pop(TASKS_OPTION, None)
         if sent is not None:
             if self.index is None:
                 raise ConfigError("this wrapper got per-env tasks but has no index; build it with index=i")
             if self.index in sent:
-                task_id, task = sent[self.index]
-                return task, int(task_id)
+                task_id, task, info = _unpack(sent[self.index])
+                return task, task_id, info
         if self._queue:
-            task_id, task = self._queue.pop(0)
-            return task, task_id
+            task_id, task, info = self._queue.pop(0)
+            return task, task_id, info
         if self._pushed:
-            return self._pushed.pop(0), None
+            task, info = self._pushed.pop(0)
+            return task, None, info
         if self.teacher is not None:
-            return self.teacher.propose(), None
+            tasks, infos = propose_with_info(self.teacher, 1)
+            return tasks[0], None, infos[0]
         raise ConfigError(
             "no task for this episode: give the wrapper a teacher, push_task(task), or reset(options={'task': task})"
         )
@@ -179,14 +229,19 @@ class CurriculumWrapper(gym.Wrapper):
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         opts = dict(options or {})
-        task, task_id = self._next_task(opts)
+        task, task_id, task_info = self._next_task(opts)
         opts = self._apply(task, opts)
         obs, info = self.env.reset(seed=seed, options=opts if opts else None)
-        self.task, self.task_id = task, task_id
+        if task_id is None and self.external:
+            task_id = self._local_id  # an id the learner can report the score with
+            self._local_id += 1
+        self.task, self.task_id, self.task_info = task, task_id, task_info
         self._return, self._length, self._running = 0.0, 0, True
+        info = dict(info)
         if task_id is not None:
-            info = dict(info)
             info[NEXT_ID_KEY] = task_id
+        info[TASK_INFO_KEY] = dict(task_info)
+        info[TRAIN_KEY] = bool(task_info.get("train", True))
         return obs, info
 
     def step(self, action: Any):
@@ -196,14 +251,61 @@ class CurriculumWrapper(gym.Wrapper):
             self._length += 1
             if terminated or truncated:
                 self._running = False
-                episode = Episode(self.task, self._return, self._length, dict(info), bool(terminated), bool(truncated))
-                score = float(self.score_fn(episode))
-                if self.teacher is not None:
-                    self.teacher.observe(self.task, score)
                 info = dict(info)
-                info[SCORE_KEY] = score
+                if self.external:
+                    assert self.task_id is not None
+                    if self.teacher is not None:
+                        self.pending[self.task_id] = self.task
+                else:
+                    assert self.score_fn is not None
+                    episode = Episode(self.task, self._return, self._length, dict(info), bool(terminated),
+                                      bool(truncated))
+                    score = float(self.score_fn(episode))
+                    if self.teacher is not None:
+                        self.teacher.observe(self.task, score)
+                    info[SCORE_KEY] = score
+                    self.last_outcome = (self.task, score)
                 if self.task_id is not None:
                     info[TASK_ID_KEY] = self.task_id
-                self.last_outcome = (self.task, score)
+                info[TRAIN_KEY] = bool(self.task_info.get("train", True))
                 self.n_episodes += 1
         return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------ external scores
+    def report(self, task_ids: Any = None, scores: Any = None, *, tasks: Any = None) -> None:
+        """Send learner-computed scores (``score="external"``) to the wrapper's teacher.
+
+        ``task_ids`` are the ids from the final infos (``info["magister_task_id"]``)
+        of finished episodes; or pass ``tasks=[...]`` to name the tasks themselves.
+        Every id is checked before anything is sent; an id is reported once.
+        """
+        if self.teacher is None:
+            raise ConfigError("report() sends scores to the wrapper's teacher, and this wrapper has none "
+                              "(in a vector env, call CurriculumVectorEnv.report)")
+        if (task_ids is None) == (tasks is None) or scores is None:
+            raise ConfigError("report needs scores and either task_ids=... or tasks=... (not both)")
+        s = np.atleast_1d(np.asarray(scores, dtype=float))
+        if tasks is None:
+            ids = [int(i) for i in np.atleast_1d(np.asarray(task_ids))]
+            unknown = [i for i in ids if i not in self.pending]
+            if unknown or len(set(ids)) != len(ids):
+                raise ConfigError(f"report: task ids {unknown or ids} are not finished episodes waiting for a score "
+                                  f"(waiting: {sorted(self.pending)[:10]}); each episode is reported once")
+            tasks = [self.pending[i] for i in ids]
+        else:
+            ids = []
+            tasks = list(tasks)
+        if len(tasks) != len(s):
+            raise ConfigError(f"report got {len(tasks)} tasks but {len(s)} scores; pass one score per task")
+        self.teacher.observe_batch(tasks, s)
+        for i in ids:
+            del self.pending[i]
+        if len(s):
+            self.last_outcome = (tasks[-1], float(s[-1]))
+
+
+def _unpack(item: Any) -> tuple[int, Any, dict[str, Any]]:
+    """``(task_id, task)`` or ``(task_id, task, info)`` -> ``(task_id, task, info)``."""
+    if len(item) == 3:
+        return int(item[0]), item[1], dict(item[2])
+    return int(item[0]), item[1], dict(DEFAULT_INFO)

@@ -1,0 +1,197 @@
+"""Level curricula through every RL path: proposal infos (train / evaluate only), scores sent by the learner
+(score="external", report), LevelScorer's PLR scores, and our PPO masking evaluate-only episodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.rl import CurriculumVectorEnv, CurriculumWrapper, LevelScorer
+from magister.rl.envs import CliffWalk
+from magister.rl.wrapper import TASK_ID_KEY, TASK_INFO_KEY, TRAIN_KEY
+
+SPACE = CliffWalk.task_space
+
+
+class InfoTeacher:
+    """A uniform teacher whose every ``period``-th task is evaluate only; records what it observes."""
+
+    def __init__(self, period: int = 2, seed: int = 0):
+        self.inner = mg.make_teacher("uniform", SPACE, seed=seed)
+        self.space = SPACE
+        self.period = period
+        self.n = 0
+        self.observed: list[tuple[tuple[float, ...], float]] = []
+        self.given: dict[tuple[float, ...], bool] = {}
+
+    def propose_with_info(self, k):
+        tasks = list(self.inner.propose(k))
+        infos = []
+        for t in tasks:
+            train = self.n % self.period != 0
+            self.given[tuple(np.round(t, 12))] = train
+            infos.append({"train": train, "replay": train})
+            self.n += 1
+        return tasks, infos
+
+    def propose(self, k=None):
+        tasks, _ = self.propose_with_info(1 if k is None else k)
+        return tasks[0] if k is None else np.asarray(tasks)
+
+    def observe(self, task, score):
+        self.observe_batch([task], [score])
+
+    def observe_batch(self, tasks, scores):
+        for t, s in zip(tasks, scores):
+            self.observed.append((tuple(np.round(t, 12)), float(s)))
+
+
+def _run_episode(env, rng, obs_info=None):
+    obs, info = env.reset()
+    while True:
+        obs, r, term, trunc, final = env.step(env.action_space.sample())
+        if term or trunc:
+            return info, final
+
+
+def test_wrapper_puts_the_proposal_info_in_the_reset_info():
+    teacher = InfoTeacher(period=2)
+    env = CurriculumWrapper(CliffWalk(), teacher)
+    flags = []
+    for _ in range(4):
+        info, final = _run_episode(env, None)
+        assert info[TRAIN_KEY] == info[TASK_INFO_KEY]["train"] == final[TRAIN_KEY]
+        flags.append(info[TRAIN_KEY])
+    assert flags == [False, True, False, True]
+    assert len(teacher.observed) == 4  # evaluate-only episodes are scored too
+
+
+def test_wrapper_external_scores_are_sent_by_the_learner_once():
+    teacher = InfoTeacher(period=3)
+    env = CurriculumWrapper(CliffWalk(), teacher, score="external")
+    ids, tasks = [], []
+    for _ in range(3):
+        _, final = _run_episode(env, None)
+        assert "magister_score" not in final
+        ids.append(final[TASK_ID_KEY])
+        tasks.append(tuple(np.round(env.task, 12)))
+    assert teacher.observed == [] and sorted(env.pending) == ids
+    env.report(ids[:2], [0.5, 7.0])
+    assert teacher.observed == [(tasks[0], 0.5), (tasks[1], 7.0)]
+    with pytest.raises(ConfigError, match="not finished episodes"):
+        env.report([ids[0], ids[2]], [1.0, 1.0])  # ids[0] already reported: nothing is sent
+    assert len(teacher.observed) == 2 and ids[2] in env.pending
+    env.report(tasks=[env.pending[ids[2]]], scores=[2.0])
+    assert teacher.observed[-1] == (tasks[2], 2.0)
+
+
+def test_wrapper_push_task_keeps_its_info():
+    env = CurriculumWrapper(CliffWalk(), None)
+    env.push_task(SPACE.low, {"train": False, "replay": False})
+    _, info = env.reset()
+    assert info[TRAIN_KEY] is False
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_vector_env_tracks_train_flags_and_takes_external_scores(vectorization, prefetch):
+    teacher = InfoTeacher(period=2)
+    venv = CurriculumVectorEnv([CliffWalk] * 3, teacher, vectorization=vectorization, prefetch=prefetch,
+                               score="external")
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    finished = 0
+    try:
+        for _ in range(300):
+            ids, train = venv.episode_ids, venv.episode_train.copy()
+            tasks = [tuple(np.round(t, 12)) for t in venv.tasks]
+            for t, f in zip(tasks, train):
+                assert teacher.given[t] == f  # the flag belongs to the running episode's task
+            _, _, term, trunc, infos = venv.step(rng.integers(0, 3, size=3))
+            done = np.logical_or(term, trunc)
+            if done.any():
+                final = infos["final_info"] if prefetch == 0 else infos["final_info"]
+                np.testing.assert_array_equal(np.asarray(final[TASK_ID_KEY])[done], ids[done])
+                venv.report(ids[done], ids[done].astype(float))  # score = id, to check the pairing
+                finished += int(done.sum())
+    finally:
+        venv.close()
+    assert finished > 5 and len(teacher.observed) == finished and venv.n_reported == finished
+    assert not venv.pending
+    with pytest.raises(ConfigError, match="not finished episodes"):
+        venv.report([10_000], [1.0])
+
+
+def test_vector_env_report_refused_without_external_scores():
+    venv = CurriculumVectorEnv([CliffWalk] * 2, InfoTeacher())
+    with pytest.raises(ConfigError, match="external"):
+        venv.report([0], [1.0])
+    venv.close()
+
+
+def test_level_scorer_scores_by_hand():
+    # two sub-envs, two rollouts of 3 steps; env 0: episode 0 ends at t=1, episode 2 spans both rollouts
+    ids = np.array([[0, 1], [0, 1], [2, 1]])
+    adv = np.array([[1.0, -2.0], [-3.0, 4.0], [5.0, 0.0]])
+    val = np.array([[0.5, 0.0], [0.5, 0.0], [0.2, 0.0]])
+    rew = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    done = np.array([[0, 0], [1, 0], [0, 0]])
+    gae = LevelScorer("gae")
+    got_ids, got = gae.update(ids, adv, val, rew, done)
+    np.testing.assert_array_equal(got_ids, [0])
+    np.testing.assert_allclose(got, [2.0])  # mean(|1|, |-3|)
+    ids2 = np.array([[2, 1], [2, 3], [4, 3]])
+    adv2 = np.array([[-1.0, 2.0], [1.0, 1.0], [0.0, 1.0]])
+    done2 = np.array([[1, 1], [0, 0], [0, 0]])
+    got_ids, got = gae.update(ids2, adv2, val, rew, done2)
+    np.testing.assert_array_equal(sorted(got_ids), [1, 2])
+    by_id = dict(zip(got_ids.tolist(), got.tolist()))
+    assert by_id[2] == pytest.approx(3.0)  # (|5| + |-1|) / 2, across the two rollouts
+    assert by_id[1] == pytest.approx((2 + 4 + 0 + 2) / 4)
+    pvl = LevelScorer("pvl")
+    _, got = pvl.update(ids, adv, val, rew, done)
+    np.testing.assert_allclose(got, [0.5])  # mean(max(1,0), max(-3,0))
+    mc = LevelScorer("maxmc", gamma=0.5)
+    _, got = mc.update(ids, adv, val, rew, done, keys={0: "a", 1: "b", 2: "a"})
+    np.testing.assert_allclose(got, [0.5 * 1.0 - 0.5])  # best discounted return 0.5, mean value 0.5
+    with pytest.raises(ConfigError, match="keys"):
+        mc.update(ids, adv, val, rew, done)
+    with pytest.raises(ConfigError, match="one of"):
+        LevelScorer("regret")
+
+
+def test_ppo_trains_only_on_replayed_levels_and_scores_every_episode():
+    torch = pytest.importorskip("torch")
+    from magister.rl.ppo import PPO
+
+    teacher = InfoTeacher(period=1)  # every episode evaluate only: the policy must not move
+    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, score="external")
+    agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=0)
+    before = [p.detach().clone() for p in agent.net.parameters()]
+    agent.learn(venv, total_steps=1024, n_steps=64)
+    assert agent.n_trained_steps == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.net.parameters()))
+    assert len(teacher.observed) > 10 and len(teacher.observed) == agent.scorer.n_scored
+    assert not venv.pending or all(i in venv.episode_ids for i in venv.pending)
+    venv.close()
+
+    teacher = InfoTeacher(period=2)  # half the episodes evaluate only
+    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, score="external")
+    agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=0)
+    agent.learn(venv, total_steps=2048, n_steps=64, level_score="gae")
+    assert 0 < agent.n_trained_steps < agent.steps
+    assert len(teacher.observed) == agent.scorer.n_scored and len(teacher.observed) > 10
+    assert all(np.isfinite(s) and s >= 0 for _, s in teacher.observed)
+    venv.close()
+
+
+def test_ppo_refuses_level_score_without_external_scores():
+    pytest.importorskip("torch")
+    from magister.rl.ppo import PPO
+
+    venv = CurriculumVectorEnv([CliffWalk] * 2, InfoTeacher())
+    with pytest.raises(ConfigError, match="external"):
+        PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3).learn(venv, 128, level_score="gae")
+    venv.close()
