@@ -67,6 +67,7 @@ class PPO:
         #: environment steps the updates used (evaluate-only episodes are left out)
         self.n_trained_steps = 0
         self.scorer: LevelScorer | None = None
+        self._running: tuple[Any, np.ndarray, dict[int, Any]] | None = None
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
@@ -91,6 +92,8 @@ class PPO:
         ``level_score`` ("gae", "pvl", "maxmc" or a :class:`LevelScorer`) scores
         finished episodes for a ``score="external"`` vector env (default "pvl").
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
+        Called again on the same ``venv``, it carries on with the running
+        episodes instead of resetting them (``total_steps`` counts from the agent's creation).
         """
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
@@ -99,15 +102,23 @@ class PPO:
 
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
+        resume = self._running is not None and self._running[0] is venv
         scorer = None
         if external:
-            scorer = level_score if isinstance(level_score, LevelScorer) else LevelScorer(level_score or "pvl",
-                                                                                          gamma=self.gamma)
+            if isinstance(level_score, LevelScorer):
+                scorer = level_score
+            elif resume and self.scorer is not None and level_score in (None, self.scorer.kind):
+                scorer = self.scorer  # episodes running across the two calls keep their partial scores
+            else:
+                scorer = LevelScorer(level_score or "pvl", gamma=self.gamma)
         self.scorer = scorer
         has_flags = hasattr(venv, "episode_train")
-        keys: dict[int, Any] = {}
-        obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
-        next_cb = callback_every
+        if resume:  # called again on the same env: carry on with the running episodes
+            _, obs, keys = self._running
+        else:
+            keys = {}
+            obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
+        next_cb = self.steps + callback_every
         while self.steps < total_steps:
             b_obs = np.zeros((n_steps, n, obs.shape[-1]), dtype=np.float32)
             b_act = np.zeros((n_steps, n), dtype=np.int64)
@@ -158,6 +169,7 @@ class PPO:
             if m.any():
                 self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
                              adv.reshape(-1)[m], ret.reshape(-1)[m])
+            self._running = (venv, obs, keys)
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every

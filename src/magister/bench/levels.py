@@ -1,0 +1,341 @@
+"""Level curricula on MiniGrid-style mazes: which teacher makes a PPO student generalise to hand-designed mazes?
+
+One *run* is (teacher, seed): a fresh :class:`~magister.rl.ppo.PPO` student
+(MLP on the 7 x 7 partial view, one CPU thread) trains on a
+:class:`~magister.rl.CurriculumVectorEnv` of :class:`~magister.rl.envs.maze.MazeEnv`
+for a fixed number of environment steps (the same for every teacher; episodes
+the teacher marks *evaluate only* count too). Levels are:
+
+* ``uniform`` - domain randomisation: a fresh random 15 x 15 maze per episode
+  (seeds of :func:`~magister.rl.envs.maze.maze_from_seed`, whose wall density
+  is itself random), drawn in the env without any teacher;
+* ``plr``, ``robust-plr``, ``learnability`` - teachers over the same open-ended
+  seed space (``SeedSpace()``), scores sent by the learner (positive value
+  loss; learnability gets success);
+* ``accel`` - robust PLR over editable mazes (``MazeSpace(15)``), starting from
+  empty mazes and growing them with the built-in maze mutator;
+* ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.5]),
+  scored by episode return.
+
+Every ``eval_every`` steps the student (sampled actions) plays each held-out
+maze (:func:`~magister.rl.envs.maze.heldout_mazes`) ``episodes`` times; a
+run's result is its final solve rate per maze, family and overall. The run
+also keeps pictures of the levels its teacher chose over time and the mean
+shortest-path length of the levels trained on.
+
+:func:`teacher_path_speed` measures the env steps/s of the teacher path
+(CurriculumVectorEnv + teacher + learner-sent scores, random actions) against
+the same vector env drawing random levels itself without a teacher.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["LEVEL_TEACHERS", "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise",
+           "format_table", "write_figures"]
+
+#: the teachers of the benchmark, in print order
+LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
+SIZE = 15
+MAX_DENSITY = 0.5
+
+
+def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any, dict[str, Any], Any]:
+    """(task space, teacher settings, score) of one benchmark teacher."""
+    from ..levels import MazeSpace, SeedSpace
+    from ..spaces import Box
+
+    extra = dict(settings or {})
+    if name in ("plr", "robust-plr"):
+        return SeedSpace(), extra, "external"
+    if name == "accel":
+        return MazeSpace(SIZE), extra, "external"
+    if name == "learnability":
+        return SeedSpace(), extra, "success"
+    if name == "alp-gmm":
+        return Box([0.0], [MAX_DENSITY]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
+    raise ValueError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
+
+
+class _RandomLevels:
+    """No teacher: each episode plays a fresh generator seed (domain randomisation); the same interface."""
+
+    name = "uniform"
+
+    def __init__(self, seed: int):
+        from ..levels import SeedSpace
+
+        self.space = SeedSpace()
+        self.rng = np.random.default_rng(seed)
+
+    def propose(self, k: int | None = None) -> Any:
+        seeds = [int(s) for s in self.rng.integers(0, 2**31 - 1, size=1 if k is None else k)]
+        return seeds[0] if k is None else seeds
+
+    def observe(self, task: Any, score: float) -> None:
+        pass
+
+    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+        pass
+
+
+def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """(teacher, score) for one benchmark teacher name."""
+    if name == "uniform":
+        return _RandomLevels(seed), "success"
+    from ..teacher import make_teacher
+
+    space, kwargs, score = _space_and_settings(name, settings)
+    return make_teacher(name, space, seed=seed, **kwargs), score
+
+
+def _maze_env(teacher_name: str) -> Callable[[], Any]:
+    from ..rl.envs.maze import MazeEnv
+
+    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY)
+
+
+def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int = 16, n_steps: int = 128,
+                   eval_every: int = 50_000, episodes: int = 10, settings: dict[str, Any] | None = None,
+                   pictures: int = 6, level_score: str = "pvl") -> dict[str, Any]:
+    """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring)."""
+    import torch
+
+    from ..rl import CurriculumVectorEnv
+    from ..rl.envs.maze import evaluate_mazes, heldout_mazes
+    from ..rl.ppo import PPO
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    mazes = heldout_mazes()
+    names = sorted(mazes)
+    teach, score = make_level_teacher(teacher, seed, settings)
+    venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score)
+    agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=seed, hidden=128, lr=5e-4,
+                gamma=0.99, minibatch=256, ent_coef=0.01)
+    curve: list[dict[str, Any]] = []
+    chosen: list[dict[str, Any]] = []
+    path_lengths: list[tuple[int, float, float]] = []
+    picture_at = set(np.linspace(0, steps, pictures).astype(int).tolist()) if pictures else set()
+
+    def snapshot(step: int) -> None:
+        levels = venv.get_attr("maze")
+        if any(m is None for m in levels):  # not reset yet
+            return
+        flags = venv.episode_train.tolist()
+        lengths = [m.path_length() for m in levels]
+        trained = [p for p, f in zip(lengths, flags) if f and p is not None]
+        walls = [float(m.walls[1:-1, 1:-1].mean()) for m, f in zip(levels, flags) if f]
+        path_lengths.append((step, float(np.mean(trained)) if trained else float("nan"),
+                             float(np.mean(walls)) if walls else float("nan")))
+        if picture_at and step >= min(picture_at):
+            picture_at.discard(min(picture_at))
+            pick = next((m for m, f in zip(levels, flags) if f), levels[0])
+            chosen.append({"step": step, "maze": pick.to_text()})
+
+    def evaluate(step: int) -> None:
+        rates = evaluate_mazes(agent.policy(greedy=False), [mazes[n] for n in names], episodes=episodes,
+                               seed=10_000 + seed)
+        curve.append({"step": step, "rates": {n: float(r) for n, r in zip(names, rates)},
+                      "mean": float(np.mean(rates))})
+
+    evaluate(0)
+    done = 0
+    t_train = 0.0
+    while done < steps:
+        chunk = min(eval_every, steps - done)
+        ts = time.perf_counter()
+        kwargs = {"level_score": level_score} if venv.external else {}
+        every = max(n_envs * n_steps, chunk // max(pictures, 1))
+        agent.learn(venv, total_steps=agent.steps + chunk, n_steps=n_steps,
+                    callback=lambda a: snapshot(a.steps), callback_every=every, **kwargs)
+        t_train += time.perf_counter() - ts
+        done = agent.steps
+        evaluate(done)
+    venv.close()
+    final = curve[-1]["rates"]
+    return {
+        "teacher": teacher, "seed": seed, "steps": int(agent.steps), "trained_steps": int(agent.n_trained_steps),
+        "final": final, "mean": float(np.mean(list(final.values()))), "curve": curve, "chosen": chosen,
+        "path_lengths": path_lengths, "train_steps_per_s": agent.steps / max(t_train, 1e-9),
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, seed: int = 0,
+                       settings: dict[str, Any] | None = None, prefetch: int = 0) -> dict[str, float]:
+    """Env steps/s of ``teacher``'s path vs the same vector env without a teacher (random actions).
+
+    The teacher path: :class:`~magister.rl.CurriculumVectorEnv` + the teacher
+    (propose with infos, observe) + a score per finished episode (sent with
+    ``report`` when the learner computes it). Without a teacher: the same
+    sub-envs in a plain ``SyncVectorEnv`` drawing a fresh random level at every
+    reset. Returns both rates and their ratio ("kept").
+    """
+    import gymnasium as gym
+
+    from ..rl import CurriculumVectorEnv
+    from ..rl.envs.maze import MazeEnv
+
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, 3, size=(steps // n_envs, n_envs))
+
+    class _Random(MazeEnv):  # the no-teacher baseline: a fresh generator seed every reset
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return super().reset(options={"task": int(self.np_random.integers(0, 2**31 - 1))})
+
+    plain = gym.vector.SyncVectorEnv([lambda: _Random(size=SIZE, max_density=MAX_DENSITY)] * n_envs)
+    plain.reset(seed=seed)
+    t0 = time.perf_counter()
+    for a in actions:
+        plain.step(a)
+    base = len(actions) * n_envs / (time.perf_counter() - t0)
+    plain.close()
+
+    teach, score = make_level_teacher(teacher, seed, settings)
+    venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score, prefetch=prefetch)
+    venv.reset(seed=seed)
+    t0 = time.perf_counter()
+    for a in actions:
+        ids = venv.episode_ids
+        _, _, term, trunc, _ = venv.step(a)
+        if venv.external:
+            done = np.logical_or(term, trunc)
+            if done.any():
+                venv.report(ids[done], rng.random(int(done.sum())))
+    rate = len(actions) * n_envs / (time.perf_counter() - t0)
+    venv.close()
+    return {"no_teacher": base, "teacher": rate, "kept": rate / base}
+
+
+def _job(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
+    teacher, seed, kwargs = args
+    return run_levels_job(teacher, seed, **kwargs)
+
+
+def run_levels_benchmark(teachers: Sequence[str] = LEVEL_TEACHERS, seeds: Sequence[int] = (0, 1, 2), *,
+                         workers: int = 1, progress: Callable[[dict[str, Any]], None] | None = None,
+                         **job_kwargs: Any) -> list[dict[str, Any]]:
+    """Every (teacher, seed) run, in ``workers`` processes (one thread each); returns the run records."""
+    jobs = [(t, int(s), job_kwargs) for s in seeds for t in teachers]
+    out: list[dict[str, Any]] = []
+    if workers <= 1:
+        for j in jobs:
+            rec = _job(j)
+            out.append(rec)
+            if progress is not None:
+                progress(rec)
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[v] = "1"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futs = [pool.submit(_job, j) for j in jobs]
+        for f in as_completed(futs):
+            rec = f.result()
+            out.append(rec)
+            if progress is not None:
+                progress(rec)
+    return out
+
+
+def _median_range(values: Sequence[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{100 * np.median(v):5.1f} [{100 * v.min():4.1f}-{100 * v.max():5.1f}]"
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per teacher: the final held-out solve rate per family and overall, per seed (for the table)."""
+    from ..rl.envs.maze import HELDOUT_FAMILIES, maze_family
+
+    teachers = [t for t in LEVEL_TEACHERS if any(r["teacher"] == t for r in records)]
+    teachers += sorted({r["teacher"] for r in records} - set(teachers))
+    out: dict[str, Any] = {}
+    for t in teachers:
+        runs = sorted((r for r in records if r["teacher"] == t), key=lambda r: r["seed"])
+        fam: dict[str, list[float]] = {}
+        for f in HELDOUT_FAMILIES:
+            fam[f] = [float(np.mean([v for n, v in r["final"].items() if maze_family(n) == f])) for r in runs]
+        out[t] = {"seeds": [r["seed"] for r in runs], "mean": [r["mean"] for r in runs], "families": fam,
+                  "steps": [r["steps"] for r in runs], "trained_steps": [r["trained_steps"] for r in runs],
+                  "wall_s": [r["wall_s"] for r in runs]}
+    return out
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """Held-out solve rates (%), median [min-max] over seeds, per family and overall."""
+    from ..rl.envs.maze import HELDOUT_FAMILIES
+
+    head = f"{'teacher':<13}{'mean':>20}" + "".join(f"{f:>20}" for f in HELDOUT_FAMILIES) + f"{'x uniform':>11}{'trained':>9}"
+    lines = [head]
+    base = float(np.median(summary["uniform"]["mean"])) if "uniform" in summary else None
+    for t, s in summary.items():
+        ratio = float(np.median(s["mean"])) / base if base else float("nan")
+        trained = np.median(np.asarray(s["trained_steps"]) / np.maximum(np.asarray(s["steps"]), 1))
+        lines.append(f"{t:<13}{_median_range(s['mean']):>20}"
+                     + "".join(f"{_median_range(s['families'][f]):>20}" for f in HELDOUT_FAMILIES)
+                     + f"{ratio:>10.2f}x{100 * trained:>8.0f}%")
+    return "\n".join(lines)
+
+
+def write_figures(records: Sequence[dict[str, Any]], out: str | os.PathLike) -> list[str]:
+    """Learning curves (held-out mean, median with min-max band) and the levels each teacher chose over time."""
+    from pathlib import Path
+
+    from ..plots import _figure, band, label_colors, save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    teachers = list(summarise(records))
+    colors = label_colors(teachers)
+    fig = _figure(7, 4)
+    ax = fig.add_subplot()
+    for t in teachers:
+        runs = [r for r in records if r["teacher"] == t]
+        n = min(len(r["curve"]) for r in runs)
+        x = [c["step"] for c in runs[0]["curve"][:n]]
+        med, lo, hi = band([[c["mean"] for c in r["curve"][:n]] for r in runs])
+        ax.plot(x, 100 * med, label=t, color=colors[t])
+        ax.fill_between(x, 100 * lo, 100 * hi, color=colors[t], alpha=0.15)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("held-out mazes solved (%)")
+    ax.set_title("PPO on the partial view: held-out solve rate (median, min-max over seeds)")
+    ax.legend(fontsize=8)
+    paths = [str(save_figure(fig, out / "levels_curves.png"))]
+
+    shown = [t for t in teachers if any(r["chosen"] for r in records if r["teacher"] == t)]
+    if shown:
+        first = {t: min((r for r in records if r["teacher"] == t), key=lambda r: r["seed"]) for t in shown}
+        cols = max(len(first[t]["chosen"]) for t in shown)
+        fig = _figure(1.6 * cols, 1.7 * len(shown))
+        for i, t in enumerate(shown):
+            for j, pic in enumerate(first[t]["chosen"]):
+                a = fig.add_subplot(len(shown), cols, i * cols + j + 1)
+                a.imshow(_maze_image(pic["maze"]), interpolation="nearest")
+                a.set_xticks([])
+                a.set_yticks([])
+                if j == 0:
+                    a.set_ylabel(t, fontsize=8)
+                a.set_title(f"{pic['step'] // 1000}k", fontsize=7)
+        fig.suptitle("levels trained on over time (seed 0)", fontsize=9)
+        paths.append(str(save_figure(fig, out / "levels_chosen.png")))
+    return paths
+
+
+def _maze_image(text: str) -> np.ndarray:
+    rows = text.strip("\n").splitlines()
+    img = np.ones((len(rows), len(rows[0]), 3))
+    colours = {"#": (0.25, 0.25, 0.3), "S": (0.9, 0.2, 0.2), "G": (0.2, 0.75, 0.3)}
+    for r, line in enumerate(rows):
+        for c, ch in enumerate(line):
+            if ch in colours:
+                img[r, c] = colours[ch]
+    return img

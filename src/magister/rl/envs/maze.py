@@ -1,0 +1,283 @@
+"""``magister/Maze-v0``: MiniGrid's maze navigation on a :class:`~magister.levels.Maze`, in lean numpy.
+
+The rules are MiniGrid's (``MiniGrid-Empty``/``MultiRoom`` family):
+
+* actions 0 turn left, 1 turn right, 2 move forward (into a wall: stay);
+* the agent sees a 7 x 7 egocentric view (it stands at the bottom centre,
+  facing up), here with MiniGrid's ``see_through_walls=True``;
+* reaching the goal ends the episode with reward ``1 - 0.9 * steps / max_steps``;
+  otherwise 0, and the episode is cut at ``max_steps``;
+* the start direction is drawn at reset from the env's generator.
+
+Observations are flat ``float32`` vectors: the view as two one-hot planes
+(wall, goal; cells outside the maze read as walls) then the direction one-hot:
+``7 * 7 * 2 + 4 = 102`` numbers, ready for an MLP.
+
+A task (``reset(options={"task": ...})`` or :meth:`MazeEnv.set_task`) is one of:
+
+* a :class:`~magister.levels.Maze` (or its text), played as given;
+* a whole number: a seed of the level generator :func:`maze_from_seed`
+  (``SeedSpace`` tasks);
+* a one-number array ``[wall_density]``: a random maze at that density drawn
+  with the env's own generator (generator parameters, e.g. for ``alp-gmm``).
+
+The dynamics are written once, batched over ``n`` episodes
+(:class:`MazeBatch`); the Gymnasium env is ``n = 1`` and :func:`evaluate_mazes`
+runs a whole held-out set in one batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from ...errors import InvalidTaskError
+
+__all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "default_max_steps", "heldout_mazes",
+           "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
+
+#: families of the held-out mazes (a maze's family is its name up to the first "_")
+HELDOUT_FAMILIES = ("rooms", "corridors", "labyrinths", "spirals", "long")
+
+
+def heldout_mazes() -> dict[str, Any]:
+    """The named held-out test set: hand-designed mazes shipped as text in ``magister/levels/data/heldout``.
+
+    Families (:func:`maze_family`): rooms, corridors, labyrinths, spirals and
+    long (paths several times longer than the random training mazes'). Every
+    one is solvable (a test checks).
+    """
+    from importlib import resources
+
+    from ...levels import load_mazes
+
+    return load_mazes(str(resources.files("magister.levels") / "data" / "heldout"))
+
+
+def maze_family(name: str) -> str:
+    """A held-out maze's family: its name up to the first underscore (``"spirals_in"`` -> ``"spirals"``)."""
+    return name.split("_", 1)[0]
+
+VIEW = 7
+OBS_DIM = VIEW * VIEW * 2 + 4
+_PAD = VIEW - 1
+#: (row, col) step of each direction: 0 east, 1 south, 2 west, 3 north (MiniGrid's order)
+_FWD = np.array([[0, 1], [1, 0], [0, -1], [-1, 0]], dtype=np.int64)
+_EMPTY, _WALL, _GOAL = 0, 1, 2
+
+
+def _view_offsets() -> tuple[np.ndarray, np.ndarray]:
+    """(4, 7, 7) row and column offsets of each view cell from the agent, per direction."""
+    i, j = np.meshgrid(np.arange(VIEW), np.arange(VIEW), indexing="ij")
+    fwd, right = VIEW - 1 - i, j - VIEW // 2
+    dr = np.stack([fwd * _FWD[d, 0] + right * _FWD[(d + 1) % 4, 0] for d in range(4)])
+    dc = np.stack([fwd * _FWD[d, 1] + right * _FWD[(d + 1) % 4, 1] for d in range(4)])
+    return dr, dc
+
+
+_DR, _DC = _view_offsets()
+
+
+def default_max_steps(height: int, width: int) -> int:
+    """250 steps up to 15 x 15 (as in the ACCEL MiniGrid mazes), more in proportion to the area beyond."""
+    return int(max(250, round(250 * height * width / 225)))
+
+
+def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.5) -> Any:
+    """The level generator behind seed tasks: a random ``size`` x ``size`` maze (``levels.random_maze``)
+    whose wall density is itself drawn uniformly in ``[0, max_density]`` from the seed - so uniform
+    seeds are domain randomisation over easy and hard mazes alike."""
+    from ...levels import random_maze
+
+    rng = np.random.default_rng(int(seed))
+    return random_maze(rng, size, float(rng.uniform(0.0, max_density)))
+
+
+def _as_maze(task: Any) -> Any:
+    from ...levels import Maze
+
+    if isinstance(task, Maze):
+        return task
+    if isinstance(task, str):
+        return Maze.parse(task)
+    raise InvalidTaskError(f"a maze task must be a Maze, its text, a seed or [wall_density]; got {task!r}")
+
+
+class MazeBatch:
+    """``n`` maze episodes stepped together (numpy), each on its own maze (sizes may differ)."""
+
+    def __init__(self, mazes: Sequence[Any], rng: np.random.Generator, max_steps: int | Sequence[int] | None = None):
+        n = len(mazes)
+        hs = [m.walls.shape[0] for m in mazes]
+        ws = [m.walls.shape[1] for m in mazes]
+        H, W = max(hs) + 2 * _PAD, max(ws) + 2 * _PAD
+        self.grid = np.full((n, H, W), _WALL, dtype=np.int8)
+        self.pos = np.zeros((n, 2), dtype=np.int64)
+        for b, m in enumerate(mazes):
+            h, w = m.walls.shape
+            g = np.where(np.asarray(m.walls, dtype=bool), _WALL, _EMPTY).astype(np.int8)
+            g[m.goal[0], m.goal[1]] = _GOAL
+            self.grid[b, _PAD:_PAD + h, _PAD:_PAD + w] = g
+            self.pos[b] = (m.start[0] + _PAD, m.start[1] + _PAD)
+        if max_steps is None:
+            self.max_steps = np.array([default_max_steps(h, w) for h, w in zip(hs, ws)], dtype=np.int64)
+        else:
+            self.max_steps = np.broadcast_to(np.asarray(max_steps, dtype=np.int64), (n,)).copy()
+        self.dir = rng.integers(0, 4, size=n)
+        self.steps = np.zeros(n, dtype=np.int64)
+        self._b = np.arange(n)[:, None, None]
+
+    def obs(self) -> np.ndarray:
+        rows = self.pos[:, 0, None, None] + _DR[self.dir]
+        cols = self.pos[:, 1, None, None] + _DC[self.dir]
+        view = self.grid[self._b, rows, cols].reshape(len(self.dir), -1)
+        out = np.zeros((len(self.dir), OBS_DIM), dtype=np.float32)
+        out[:, :VIEW * VIEW] = view == _WALL
+        out[:, VIEW * VIEW:2 * VIEW * VIEW] = view == _GOAL
+        out[np.arange(len(self.dir)), 2 * VIEW * VIEW + self.dir] = 1.0
+        return out
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every episode; returns (reward, terminated, truncated)."""
+        a = np.asarray(actions, dtype=np.int64)
+        self.steps += 1
+        self.dir = np.where(a == 0, (self.dir + 3) % 4, np.where(a == 1, (self.dir + 1) % 4, self.dir))
+        fwd = a == 2
+        nxt = self.pos + _FWD[self.dir] * fwd[:, None]
+        cell = self.grid[np.arange(len(a)), nxt[:, 0], nxt[:, 1]]
+        move = cell != _WALL
+        self.pos = np.where(move[:, None], nxt, self.pos)
+        term = move & (cell == _GOAL) & fwd
+        reward = np.where(term, 1.0 - 0.9 * self.steps / self.max_steps, 0.0)
+        trunc = ~term & (self.steps >= self.max_steps)
+        return reward, term, trunc
+
+
+class MazeEnv(gym.Env):
+    """MiniGrid maze navigation on a :class:`~magister.levels.Maze` (see the module docstring).
+
+    Args:
+        task: the first task (default: an empty ``size`` x ``size`` maze).
+        size: maze size for seed and density tasks (15, as the ACCEL mazes).
+        max_density: top of the wall density drawn for a seed (:func:`maze_from_seed`).
+        max_steps: episode limit (default :func:`default_max_steps` of the maze's size).
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(self, task: Any = None, size: int = 15, max_density: float = 0.5, max_steps: int | None = None,
+                 render_mode: str | None = None):
+        super().__init__()
+        self.size, self.max_density, self.max_steps_ = int(size), float(max_density), max_steps
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(3)
+        self.render_mode = render_mode
+        self._task: Any = task
+        self.maze: Any = None
+        self._batch: MazeBatch | None = None
+
+    def _resolve(self, task: Any) -> Any:
+        if task is None:
+            from ...levels import empty_maze
+
+            return empty_maze(self.size)
+        if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
+            return maze_from_seed(int(task), self.size, self.max_density)
+        if isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1:
+            from ...levels import random_maze
+
+            density = float(np.asarray(task, dtype=float).reshape(-1)[0])
+            if not 0.0 <= density <= 1.0:
+                raise InvalidTaskError(f"MazeEnv: a wall density task must lie in [0, 1], got {density}")
+            return random_maze(self.np_random, self.size, density)
+        return _as_maze(task)
+
+    def set_task(self, task: Any) -> None:
+        """Play ``task`` from the next reset on (checked now)."""
+        if not isinstance(task, (np.ndarray, list, tuple)):
+            self._resolve(task)
+        self._task = task
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "task" in options:
+            self._task = options["task"]
+        self.maze = self._resolve(self._task)
+        # the same rules as MazeBatch, on plain ints and one flat grid (a step costs a few microseconds)
+        batch = MazeBatch([self.maze], self.np_random, self.max_steps_)
+        self._grid = batch.grid[0].ravel()
+        self._width = batch.grid.shape[2]
+        self._pos = int(batch.pos[0, 0]) * self._width + int(batch.pos[0, 1])
+        self._dir = int(batch.dir[0])
+        self._max = int(batch.max_steps[0])
+        self._steps = 0
+        self._off = (_DR * self._width + _DC).reshape(4, -1)
+        self._move = (_FWD[:, 0] * self._width + _FWD[:, 1]).tolist()
+        self._batch = batch
+        return self._obs(), {}
+
+    def _obs(self) -> np.ndarray:
+        view = self._grid[self._pos + self._off[self._dir]]
+        out = np.zeros(OBS_DIM, dtype=np.float32)
+        out[:VIEW * VIEW] = view == _WALL
+        out[VIEW * VIEW:2 * VIEW * VIEW] = view == _GOAL
+        out[2 * VIEW * VIEW + self._dir] = 1.0
+        return out
+
+    def step(self, action: Any):
+        if self._batch is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        a = int(action)
+        self._steps += 1
+        term = False
+        reward = 0.0
+        if a == 0:
+            self._dir = (self._dir + 3) % 4
+        elif a == 1:
+            self._dir = (self._dir + 1) % 4
+        elif a == 2:
+            nxt = self._pos + self._move[self._dir]
+            cell = self._grid[nxt]
+            if cell != _WALL:
+                self._pos = nxt
+                if cell == _GOAL:
+                    term = True
+                    reward = 1.0 - 0.9 * self._steps / self._max
+        else:
+            raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
+        trunc = not term and self._steps >= self._max
+        info = {"is_success": term} if (term or trunc) else {}
+        return self._obs(), reward, term, trunc, info
+
+    @property
+    def agent(self) -> tuple[int, int, int]:
+        """(row, col, direction) of the agent in maze coordinates."""
+        r, c = divmod(self._pos, self._width)
+        return r - _PAD, c - _PAD, self._dir
+
+    def render(self) -> str:
+        """The maze as text with the agent drawn as ``>v<^``."""
+        if self._batch is None or self.maze is None:
+            return ""
+        rows = [list(line) for line in self.maze.to_text().splitlines()]
+        r, c, d = self.agent
+        rows[r][c] = ">v<^"[d]
+        return "\n".join("".join(row) for row in rows)
+
+
+def evaluate_mazes(policy: Callable[[np.ndarray], np.ndarray], mazes: Sequence[Any], episodes: int = 4,
+                   seed: int = 0, max_steps: int | None = None) -> np.ndarray:
+    """Success rate of ``policy`` (batched obs -> actions) on each maze, all episodes in one batch."""
+    rep = [m for m in mazes for _ in range(episodes)]
+    batch = MazeBatch(rep, np.random.default_rng(seed), max_steps)
+    alive = np.ones(len(rep), dtype=bool)
+    won = np.zeros(len(rep), dtype=bool)
+    for _ in range(int(batch.max_steps.max())):
+        _, term, trunc = batch.step(policy(batch.obs()))
+        won |= alive & term
+        alive &= ~(term | trunc)
+        if not alive.any():
+            break
+    return won.reshape(len(mazes), episodes).mean(axis=1)
