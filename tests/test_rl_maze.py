@@ -1,0 +1,144 @@
+"""MazeEnv: MiniGrid's rules on a text maze, the same as MiniGrid's own engine; the held-out set; seed tasks."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from magister.levels import Maze
+from magister.rl.envs.maze import (HELDOUT_FAMILIES, OBS_DIM, VIEW, MazeBatch, MazeEnv, evaluate_mazes,
+                                   heldout_mazes, maze_family, maze_from_seed)
+
+CORRIDOR = """
+#######
+#S...G#
+#######
+"""
+
+
+def _front_is_goal(obs: np.ndarray) -> np.ndarray:
+    return obs[:, VIEW * VIEW + (VIEW - 2) * VIEW + VIEW // 2] > 0
+
+
+def test_rules_turns_walls_goal_reward_and_time_limit():
+    env = MazeEnv(Maze.parse(CORRIDOR), max_steps=20)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (OBS_DIM,) and obs.dtype == np.float32
+    assert env.agent[:2] == (1, 1)
+    total = 0
+    while env.agent[2] != 3:  # face north: a wall in front
+        env.step(1)
+        total += 1
+    env.step(2)
+    assert env.agent[:2] == (1, 1)  # walked into the wall: stayed
+    env.step(1)
+    assert env.agent[2] == 0  # right turn from north faces east
+    env.step(0)
+    assert env.agent[2] == 3  # left turn from east faces north
+    env.step(1)
+    total += 4
+    for i in range(4):
+        obs, reward, term, trunc, info = env.step(2)
+        total += 1
+    assert term and not trunc and info["is_success"] is True
+    assert reward == pytest.approx(1 - 0.9 * total / 20)
+
+    env.reset(seed=1)
+    for _ in range(19):
+        _, reward, term, trunc, _ = env.step(0)
+        assert not (term or trunc) and reward == 0
+    _, _, term, trunc, info = env.step(0)
+    assert trunc and not term and info["is_success"] is False
+
+
+def test_view_is_egocentric():
+    env = MazeEnv(Maze.parse(CORRIDOR))
+    env.reset(seed=0)
+    while env.agent[2] != 0:  # face east: the goal 4 cells ahead, walls left and right
+        env.step(1)
+    obs = env._obs()
+    walls = obs[:VIEW * VIEW].reshape(VIEW, VIEW)
+    goal = obs[VIEW * VIEW:2 * VIEW * VIEW].reshape(VIEW, VIEW)
+    assert goal[VIEW - 1 - 4, VIEW // 2] == 1 and goal.sum() == 1
+    assert walls[VIEW - 1, VIEW // 2 - 1] == 1 and walls[VIEW - 1, VIEW // 2 + 1] == 1
+    assert walls[VIEW - 1 - 5, VIEW // 2] == 1 and walls[VIEW - 2, VIEW // 2] == 0
+    assert obs[2 * VIEW * VIEW:].tolist() == [1, 0, 0, 0]
+
+
+def test_single_env_and_batch_follow_the_same_rules():
+    mazes = [maze_from_seed(s) for s in range(4)]
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 3, size=(300, 4))
+    batch = MazeBatch(mazes, np.random.default_rng(5), max_steps=1000)
+    envs = [MazeEnv(m, max_steps=1000) for m in mazes]
+    for i, e in enumerate(envs):
+        e.reset(seed=0)
+        e._dir = int(batch.dir[i])
+    alive = np.ones(4, dtype=bool)
+    for a in actions:
+        np.testing.assert_array_equal(batch.obs()[alive], np.stack([e._obs() for e in envs])[alive])
+        rb, tb, _ = batch.step(a)
+        for i, e in enumerate(envs):
+            if alive[i]:
+                _, r, t, _, _ = e.step(int(a[i]))
+                assert t == tb[i] and r == pytest.approx(rb[i])
+        alive &= ~tb
+
+
+def test_same_observations_as_minigrid_engine():
+    pytest.importorskip("minigrid")
+    from magister.rl.minigrid import FlatView, TextMazeEnv
+
+    rng = np.random.default_rng(1)
+    for name, maze in list(heldout_mazes().items())[:4] + [("random", maze_from_seed(3))]:
+        lean = MazeEnv(maze)
+        mg = FlatView(TextMazeEnv(maze))
+        lean.reset(seed=0)
+        mg.reset(seed=0)
+        lean._dir = mg.unwrapped.agent_dir
+        assert np.array_equal(lean._obs(), mg.observation(mg.unwrapped.gen_obs())), name
+        for a in rng.integers(0, 3, size=120):
+            o1, r1, t1, tr1, _ = lean.step(int(a))
+            o2, r2, t2, tr2, _ = mg.step(int(a))
+            assert np.array_equal(o1, o2) and t1 == t2 and tr1 == tr2 and r1 == pytest.approx(r2), name
+            if t1 or tr1:
+                break
+
+
+def test_seed_and_density_tasks():
+    env = gym.make("magister/Maze-v0")
+    env.reset(options={"task": 7})
+    a = env.unwrapped.maze.to_text()
+    env.reset(options={"task": 8})
+    assert env.unwrapped.maze.to_text() != a
+    env.reset(options={"task": 7})
+    assert env.unwrapped.maze.to_text() == a == maze_from_seed(7).to_text()
+    env.reset(seed=0, options={"task": np.array([0.0])})
+    assert not env.unwrapped.maze.walls[1:-1, 1:-1].any()
+    from magister.errors import InvalidTaskError
+
+    with pytest.raises(InvalidTaskError):
+        env.reset(options={"task": np.array([1.5])})
+
+
+def test_heldout_set_is_named_solvable_and_spans_the_families():
+    mazes = heldout_mazes()
+    assert len(mazes) >= 12
+    families = {maze_family(n) for n in mazes}
+    assert families == set(HELDOUT_FAMILIES)
+    for name, maze in mazes.items():
+        assert maze.path_length() is not None, f"held-out maze {name} cannot be solved"
+    train = [maze_from_seed(s).path_length() for s in range(200)]
+    train_mean = np.mean([p for p in train if p is not None])
+    long = [mazes[n].path_length() for n in mazes if maze_family(n) == "long"]
+    assert min(long) > 3 * train_mean  # "much longer than the training distribution's average"
+
+
+def test_evaluate_mazes_runs_a_set_in_one_batch():
+    maze = Maze.parse("#####\n#SG.#\n#####\n")
+    turn_then_go = lambda obs: np.where(_front_is_goal(obs), 2, 1)  # noqa: E731
+    rates = evaluate_mazes(turn_then_go, [maze, maze], episodes=5)
+    np.testing.assert_array_equal(rates, [1.0, 1.0])
+    never = evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [maze], episodes=3)
+    assert never.tolist() == [0.0]
