@@ -78,6 +78,12 @@ def command(
     max_samples: int = typer.Option(1000, "--max-samples", min=1,
                                     help="Proposed tasks kept per run for the sampling pictures."),
     no_report: bool = typer.Option(False, "--no-report", help="Write results.json and curves.csv only."),
+    levels: bool = typer.Option(
+        False, "--levels",
+        help="Run the level-curriculum benchmark instead (benchmarks/levels_minigrid.py): a PPO student on "
+             "MiniGrid mazes under uniform levels, plr, robust-plr, accel, learnability and alp-gmm, tested on "
+             "the held-out mazes. Uses --teachers, --seeds (default 3), --workers (default 1), --out and --steps."),
+    steps: int = typer.Option(300_000, "--steps", min=1024, help="With --levels: env steps per teacher-seed run."),
     demo: bool = typer.Option(
         False, "--demo",
         help=f"Small version (used by `make demo`): up to {DEMO_TEACHERS} registered teachers "
@@ -106,6 +112,18 @@ def command(
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=max(console.width, 150))
+
+    if levels:
+        from .levels import LEVEL_TEACHERS, run_and_report
+
+        try:
+            run_and_report(_split(teachers) or list(LEVEL_TEACHERS), list(range(first_seed, first_seed + (seeds or 3))),
+                           steps=steps, workers=workers or 1, out=out or f"results/levels-{timestamp()}",
+                           echo=lambda line: console.print(line, highlight=False, markup=False))
+        except ConfigError as e:
+            console.print(f"[red]error:[/] {e}")
+            raise typer.Exit(code=2)
+        return
 
     try:
         teacher_names = _split(teachers)

@@ -14,7 +14,7 @@ the teacher marks *evaluate only* count too). Levels are:
   loss; learnability gets success);
 * ``accel`` - robust PLR over editable mazes (``MazeSpace(15)``), starting from
   empty mazes and growing them with the built-in maze mutator;
-* ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.5]),
+* ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.35]),
   scored by episode return.
 
 Every ``eval_every`` steps the student (sampled actions) plays each held-out
@@ -42,7 +42,7 @@ __all__ = ["LEVEL_TEACHERS", "run_levels_job", "run_levels_benchmark", "teacher_
 #: the teachers of the benchmark, in print order
 LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
 SIZE = 15
-MAX_DENSITY = 0.5
+MAX_DENSITY = 0.35
 
 
 def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any, dict[str, Any], Any]:
@@ -68,9 +68,7 @@ class _RandomLevels:
     name = "uniform"
 
     def __init__(self, seed: int):
-        from ..levels import SeedSpace
-
-        self.space = SeedSpace()
+        self.space = None  # seeds of the generator, not checked
         self.rng = np.random.default_rng(seed)
 
     def propose(self, k: int | None = None) -> Any:
@@ -339,3 +337,53 @@ def _maze_image(text: str) -> np.ndarray:
             if ch in colours:
                 img[r, c] = colours[ch]
     return img
+
+
+def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2), *,
+                   steps: int = 300_000, eval_every: int | None = None, episodes: int = 10, workers: int = 1,
+                   out: str | os.PathLike | None = None, speed_steps: int = 20_000,
+                   echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmark, print the held-out table and the teacher-path speed, write results and figures."""
+    import json
+    from pathlib import Path
+
+    names = list(teachers or LEVEL_TEACHERS)
+    unknown = [t for t in names if t not in LEVEL_TEACHERS]
+    if unknown:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from {', '.join(LEVEL_TEACHERS)}")
+    eval_every = eval_every or max(steps // 6, 2048)
+    echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
+         f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s)")
+
+    def progress(rec: dict[str, Any]) -> None:
+        echo(f"  {rec['teacher']:<13} seed {rec['seed']}: held-out {100 * rec['mean']:5.1f}%  "
+             f"({rec['wall_s']:.0f} s, {rec['train_steps_per_s']:,.0f} steps/s with PPO)")
+
+    t0 = time.perf_counter()
+    records = run_levels_benchmark(names, seeds, workers=workers, progress=progress, steps=steps,
+                                   eval_every=eval_every, episodes=episodes)
+    summary = summarise(records)
+    echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
+    echo(format_table(summary))
+    speed: dict[str, Any] = {}
+    if speed_steps:
+        echo(f"\nTeacher path env steps/s (random actions, 16 sync envs, {speed_steps:,} steps), "
+             "vs the same vector env drawing random levels without a teacher:")
+        for t in names:
+            if t == "uniform":
+                continue
+            speed[t] = teacher_path_speed(t, steps=speed_steps)
+            echo(f"  {t:<13} {speed[t]['teacher']:>9,.0f} vs {speed[t]['no_teacher']:>9,.0f}  "
+                 f"kept {100 * speed[t]['kept']:.0f}%")
+    result = {"config": {"teachers": names, "seeds": list(seeds), "steps": steps, "eval_every": eval_every,
+                         "episodes": episodes}, "summary": summary, "speed": speed, "runs": records,
+              "wall_s": time.perf_counter() - t0}
+    if out is not None:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "levels_results.json").write_text(json.dumps(result, indent=1))
+        figs = write_figures(records, path)
+        echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")
+    return result
