@@ -128,3 +128,131 @@ def test_load_mazes(tmp_path):
         load_mazes(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_mazes(tmp_path / "nope")
+
+
+# ---------------------------------------------------------------- spaces
+from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
+from magister.levels.mutators import make_mutator, maze_mutator, mutator_config, perturb_mutator  # noqa: E402
+from magister.levels.spaces import SEED_LIMIT, MazeSpace, SeedSpace, level_key  # noqa: E402
+from magister.scores import FiniteScores, ScoreRange  # noqa: E402
+from magister.spaces import Discrete, space_from_spec  # noqa: E402
+
+
+def test_seed_spaces_finite_and_open():
+    fin, op = SeedSpace(10), SeedSpace()
+    assert fin.n == 10 and op.n is None and op.limit == SEED_LIMIT
+    assert fin.validate(3) == 3 and fin.validate(np.int64(4)) == 4 and fin.validate(5.0) == 5
+    for bad in (10, -1, 1.5, "3", None, True):
+        with pytest.raises(InvalidTaskError):
+            fin.validate(bad)
+    with pytest.raises(InvalidTaskError, match="outside"):
+        op.validate(SEED_LIMIT)
+    assert fin.index(7) == 7 and fin.task_at(7) == 7
+    seeds = [0, 9, 5]
+    assert fin.from_unit_batch(fin.to_unit_batch(seeds)) == seeds
+    assert op.from_unit_batch(op.to_unit_batch([0, 123456789, SEED_LIMIT - 1])) == [0, 123456789, SEED_LIMIT - 1]
+    rng = np.random.default_rng(0)
+    s = op.sample(rng, 100)
+    assert all(isinstance(x, int) and 0 <= x < SEED_LIMIT for x in s) and len(set(s)) == 100
+    for sp in (fin, op):
+        assert space_from_spec(sp.to_spec()) == sp and space_from_spec(sp.to_spec()) is not sp
+        assert fin.to_json(3) == 3
+    with pytest.raises(ConfigError):
+        SeedSpace(0)
+
+
+def test_maze_space_json_is_text_and_validation():
+    sp = MazeSpace(7, wall_density=[0.1, 0.4])
+    rng = np.random.default_rng(1)
+    mazes = sp.sample(rng, 20)
+    assert all(m.shape == (7, 7) for m in mazes) and len(set(mazes)) == 20
+    m = mazes[0]
+    j = sp.to_json(m)
+    assert isinstance(j, str) and sp.from_json(j) == m and sp.validate(j) == m
+    assert level_key(sp, m) == j
+    with pytest.raises(MazeFormatError, match="5 x 5"):
+        sp.validate(empty_maze(5))
+    with pytest.raises(MazeFormatError, match="line 1 column 2"):
+        sp.validate("#x#\n#S#\n#G#\n###")
+    with pytest.raises(InvalidTaskError, match="not a maze"):
+        sp.validate(3)
+    solv = MazeSpace(7, 0.45, require_solvable=True)
+    assert all(x.solvable for x in solv.sample(rng, 10))
+    blocked = Maze.parse("#######\n#S#...#\n###.G.#\n#.....#\n#.....#\n#.....#\n#######")
+    with pytest.raises(UnsolvableMazeError, match="cannot be reached"):
+        solv.validate(blocked)
+    assert space_from_spec(sp.to_spec()) == sp and space_from_spec(solv.to_spec()).require_solvable
+    u = sp.to_unit_batch(mazes)
+    assert u.shape == (20, sp.dim) and ((0 <= u) & (u <= 1)).all()
+    assert sp.from_unit_batch(u) == mazes  # features decode exactly
+    assert all(x.solvable for x in solv.from_unit_batch(np.random.default_rng(2).random((10, solv.dim))))
+    assert sp.sample_simple(rng).n_walls == 0
+    with pytest.raises(ConfigError):
+        MazeSpace(3)
+    with pytest.raises(ConfigError):
+        MazeSpace(7, wall_density=[0.5, 0.1])
+
+
+def test_level_key_of_ordinary_spaces():
+    assert level_key(Discrete(["a", "b"]), "b") == 1
+    assert level_key(SeedSpace(), 42) == 42
+
+
+def test_maze_mutator_edits_and_keeps_size():
+    rng = np.random.default_rng(0)
+    mut = maze_mutator(n_edits=3)
+    parent = empty_maze(9)
+    kids = [mut(parent, rng) for _ in range(50)]
+    assert all(k.shape == parent.shape and k.start == parent.start for k in kids)
+    assert all(0 < parent.distance(k) for k in kids if k != parent)
+    assert any(k.goal != parent.goal for k in kids) and any(k.n_walls > 0 for k in kids)
+    assert max(k.n_walls for k in kids) <= 3
+    safe = maze_mutator(n_edits=20, keep_solvable=True)
+    m = random_maze(rng, 7, 0.3, require_solvable=True)
+    for _ in range(20):
+        m = safe(m, rng)
+        assert m.solvable
+    assert mutator_config(mut) == {"name": "maze", "n_edits": 3, "keep_solvable": False}
+    again = make_mutator(mutator_config(mut))
+    assert again(parent, np.random.default_rng(5)) == mut(parent, np.random.default_rng(5))
+    with pytest.raises(ConfigError, match="unknown mutator"):
+        make_mutator("nope")
+    with pytest.raises(ConfigError, match="n_edits"):
+        maze_mutator(0)
+
+
+def _module_level_mutator(level, rng):
+    return level
+
+
+def test_mutator_configs_round_trip():
+    ref = mutator_config(_module_level_mutator)
+    assert ref == f"{__name__}:_module_level_mutator" and make_mutator(ref) is _module_level_mutator
+    assert mutator_config(lambda level, rng: level) is None
+    sp = SeedSpace(100)
+    p = make_mutator("perturb", sp)
+    kids = {p(50, np.random.default_rng(i)) for i in range(30)}
+    assert all(0 <= k < 100 for k in kids) and len(kids) > 1 and max(abs(k - 50) for k in kids) < 30
+    assert make_mutator(perturb_mutator(0.1), sp).space is sp
+
+
+def test_finite_scores():
+    f = FiniteScores()
+    assert f.normalise_one(-7.5) == -7.5 and list(f.normalise([1e6, -2])) == [1e6, -2]
+    for bad in (float("nan"), float("inf"), "x"):
+        with pytest.raises(InvalidScoreError):
+            f.normalise_one(bad)
+    assert ScoreRange.coerce(f.to_dict()) == f
+
+
+def test_propose_with_info_default_and_same_draws():
+    import magister as mg
+
+    a = mg.make_teacher("uniform", Discrete(5), seed=0)
+    b = mg.make_teacher("uniform", Discrete(5), seed=0)
+    task, info = a.propose_with_info()
+    assert info == {"train": True, "replay": False} and task == b.propose()
+    tasks, infos = a.propose_with_info(3)
+    assert list(tasks) == list(b.propose(3)) and len(infos) == 3 and all(i["train"] for i in infos)
+    with pytest.raises(ValueError):
+        a.propose_with_info(0)
