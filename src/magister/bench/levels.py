@@ -47,7 +47,7 @@ MAX_DENSITY = 0.35
 
 def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any, dict[str, Any], Any]:
     """(task space, teacher settings, score) of one benchmark teacher."""
-    from ..levels import MazeSpace, SeedSpace
+    from ..levels.spaces import MazeSpace, SeedSpace
     from ..spaces import Box
 
     extra = dict(settings or {})
@@ -157,7 +157,10 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
         evaluate(done)
     venv.close()
     final = curve[-1]["rates"]
+    observed = getattr(teach, "n_observed", None)
     return {
+        "episodes_scored": int(venv.n_reported), "episodes_unscored": len(venv.pending),
+        "teacher_observed": None if observed is None else int(observed),
         "teacher": teacher, "seed": seed, "steps": int(agent.steps), "trained_steps": int(agent.n_trained_steps),
         "final": final, "mean": float(np.mean(list(final.values()))), "curve": curve, "chosen": chosen,
         "path_lengths": path_lengths, "train_steps_per_s": agent.steps / max(t_train, 1e-9),
@@ -280,7 +283,7 @@ def format_table(summary: dict[str, Any]) -> str:
         trained = np.median(np.asarray(s["trained_steps"]) / np.maximum(np.asarray(s["steps"]), 1))
         lines.append(f"{t:<13}{_median_range(s['mean']):>20}"
                      + "".join(f"{_median_range(s['families'][f]):>20}" for f in HELDOUT_FAMILIES)
-                     + f"{ratio:>10.2f}x{100 * trained:>8.0f}%")
+                     + (f"{ratio:>10.2f}x" if np.isfinite(ratio) else f"{'-':>11}") + f"{100 * trained:>8.0f}%")
     return "\n".join(lines)
 
 

@@ -58,6 +58,8 @@ class LevelScorer:
         #: max-MC: best discounted return reached per level key
         self.best: dict[Hashable, float] = {}
         self.n_scored = 0
+        #: the sub-env index of each episode the last ``update`` returned (for per-env ids, e.g. SB3's wrappers)
+        self.last_envs = np.zeros(0, dtype=np.int64)
 
     def update(self, ids: np.ndarray, advantages: np.ndarray, values: np.ndarray, rewards: np.ndarray,
                dones: np.ndarray, keys: dict[int, Hashable] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +88,7 @@ class LevelScorer:
             term = np.zeros_like(adv)
         out_ids: list[int] = []
         out_scores: list[float] = []
+        out_envs: list[int] = []
         T, n = ids.shape
         for i in range(n):
             start = 0
@@ -106,12 +109,14 @@ class LevelScorer:
                 acc[5] *= self.gamma ** (stop - start)
                 if stop - 1 in ends:
                     out_ids.append(eid)
+                    out_envs.append(i)
                     out_scores.append(self._finish(acc, keys))
                     self._acc.pop(i, None)
                 else:
                     self._acc[i] = acc
                 start = stop
         self.n_scored += len(out_ids)
+        self.last_envs = np.asarray(out_envs, dtype=np.int64)
         return np.asarray(out_ids, dtype=np.int64), np.asarray(out_scores, dtype=float)
 
     def _finish(self, acc: list[float], keys: dict[int, Hashable] | None) -> float:

@@ -1,0 +1,57 @@
+"""The level-curriculum benchmark at a tiny budget: records, table, figures, teacher-path speed, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from magister.bench.levels import (format_table, run_levels_job, summarise, teacher_path_speed,  # noqa: E402
+                                   write_figures)
+from magister.rl.envs.maze import heldout_mazes  # noqa: E402
+
+TINY = dict(steps=2048, n_envs=4, n_steps=64, eval_every=1024, episodes=1, pictures=3)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return [run_levels_job(t, s, **TINY) for t in ("uniform", "alp-gmm") for s in (0, 1)]
+
+
+def test_a_run_records_curves_levels_and_scores_every_episode(records):
+    names = set(heldout_mazes())
+    for rec in records:
+        assert rec["steps"] >= 2048 and set(rec["final"]) == names
+        assert [c["step"] for c in rec["curve"]][0] == 0 and len(rec["curve"]) >= 3
+        assert 0.0 <= rec["mean"] <= 1.0 and rec["mean"] == pytest.approx(np.mean(list(rec["final"].values())))
+        assert rec["chosen"] and all("#" in c["maze"] for c in rec["chosen"])
+        assert rec["episodes_scored"] > 0 and rec["episodes_unscored"] == 0
+        if rec["teacher_observed"] is not None:
+            assert rec["teacher_observed"] == rec["episodes_scored"]
+
+
+def test_table_and_figures(records, tmp_path):
+    summary = summarise(records)
+    assert list(summary) == ["uniform", "alp-gmm"] and summary["uniform"]["seeds"] == [0, 1]
+    table = format_table(summary)
+    lines = table.splitlines()
+    assert len(lines) == 3 and all(f in lines[0] for f in ("rooms", "corridors", "labyrinths", "spirals", "long"))
+    assert lines[1].startswith("uniform") and lines[1].endswith("100%")  # uniform trains on every step
+    paths = write_figures(records, tmp_path)
+    assert len(paths) == 2 and all((tmp_path / p).exists() for p in paths)
+
+
+def test_teacher_path_speed_reports_both_rates():
+    out = teacher_path_speed("alp-gmm", steps=640, n_envs=4)
+    assert out["teacher"] > 0 and out["no_teacher"] > 0 and out["kept"] == pytest.approx(out["teacher"] / out["no_teacher"])
+
+
+def test_cli_refuses_an_unknown_level_teacher(tmp_path):
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "nope", "--steps", "2048", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown level benchmark teacher" in res.output
