@@ -41,6 +41,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .errors import CheckpointError, InvalidScoreError, InvalidTaskError, MagisterError
+from .levels.maze import empty_maze
+from .levels.spaces import MazeSpace, SeedSpace
 from .spaces import Box, Dict, Discrete, MultiDiscrete, Space
 from .teacher import Teacher, _init_chain, from_state_dict, load, setting_names
 
@@ -53,6 +55,8 @@ def default_spaces(kind: str) -> list[Space]:
     """Spaces a teacher of ``kind`` is checked on."""
     finite = [Discrete(7), Discrete(["add", "sub", "mul", "div"]), MultiDiscrete([3, 4])]
     continuous = [Box([0.0, -5.0], [1.0, 5.0], names=["a", "b"]), Box([0.0] * 3, [1.0, 2.0, 10.0])]
+    if kind == "level":  # level teachers take levels of any space: seeds, mazes, named tasks
+        return [SeedSpace(40), SeedSpace(), MazeSpace(6, wall_density=0.2), Discrete(["a", "b", "c", "d", "e"])]
     if kind == "discrete":
         return finite
     if kind == "continuous":
@@ -176,6 +180,11 @@ def _bad_tasks(space: Space) -> list[Any]:
         return [[int(v) for v in space.nvec], [0] * (space.dim + 1), "x"]
     if isinstance(space, Dict):
         return [{}, {k: None for k in space.keys}, "x"]
+    if isinstance(space, SeedSpace):
+        return [space.limit, -1, 1.5, "x", None]
+    if isinstance(space, MazeSpace):
+        other = empty_maze(space.size + 1)
+        return [other, other.to_text(), "#x#\n#S#\n#G#\n###", 3, None]
     return [object()]
 
 
