@@ -44,3 +44,26 @@ def test_rl_gymnasium_stand_in_reads_the_goal_and_learns_under_a_curriculum(caps
     # learner succeeds more often while it learns
     assert np.mean(runs[adaptive]["distance"][:100]) < np.mean(runs["uniform"]["distance"][:100])
     assert np.mean(runs[adaptive]["success"]) > np.mean(runs["uniform"]["success"])
+
+
+def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uniform(capsys):
+    import pytest
+
+    pytest.importorskip("torch")
+    runs = _example("rl_levels_cleanrl").main(steps=2048, seed=0)
+    out = capsys.readouterr().out
+    assert "robust-plr" in out and "uniform" in out and "held-out" in out
+    for run in runs.values():
+        assert run["reported"] > 0 and run["observed"] == run["reported"]  # every finished episode reached it
+        assert 0.0 <= run["heldout"] <= 1.0
+
+
+def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
+    import pytest
+
+    pytest.importorskip("stable_baselines3")
+    runs = _example("rl_levels_sb3").main(steps=2048, seed=0)
+    out = capsys.readouterr().out
+    assert "plr" in out and "uniform" in out
+    plr = runs["plr"]
+    assert plr["reported"] > 0 and plr["observed"] == plr["reported"]
