@@ -256,3 +256,17 @@ def test_propose_with_info_default_and_same_draws():
     assert list(tasks) == list(b.propose(3)) and len(infos) == 3 and all(i["train"] for i in infos)
     with pytest.raises(ValueError):
         a.propose_with_info(0)
+
+
+def test_uniform_on_mazes_is_domain_randomisation():
+    import magister as mg
+
+    sp = MazeSpace(9, wall_density=0.1)
+    t = mg.make_teacher("uniform", sp, seed=0)
+    mazes = t.propose(40)
+    assert all(isinstance(m, Maze) and m.shape == (9, 9) for m in mazes)
+    assert np.mean([m.n_walls / 49 for m in mazes]) < 0.2  # the space's density, not 0.5 from unit vectors
+    t.observe(mazes[0], 1.0)
+    t.observe_batch(mazes[:3], [0.0, 1.0, 0.5])
+    again = mg.teacher.from_state_dict(t.state_dict())
+    assert again.propose(3) == t.propose(3)

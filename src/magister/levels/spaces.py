@@ -132,6 +132,9 @@ class MazeSpace(Space):
     cannot be reached is also refused as a task.
     """
 
+    #: ``uniform`` proposes with :meth:`sample` (domain randomisation), not by decoding random unit vectors
+    native_sampling = True
+
     def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
             raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
