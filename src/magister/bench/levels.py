@@ -51,12 +51,12 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any
     from ..spaces import Box
 
     extra = dict(settings or {})
-    if name in ("plr", "robust-plr"):
-        return SeedSpace(), extra, "external"
+    if name in ("plr", "robust-plr"):  # the MiniGrid settings of the ACCEL paper's PLR baselines
+        return SeedSpace(), {"temperature": 0.3, "staleness_coef": 0.3, **extra}, "external"
     if name == "accel":
-        return MazeSpace(SIZE), extra, "external"
-    if name == "learnability":
-        return SeedSpace(), extra, "success"
+        return MazeSpace(SIZE, wall_density=[0.0, MAX_DENSITY]), extra, "external"
+    if name == "learnability":  # evaluation rounds sized for CPU: about 15% of the episodes
+        return SeedSpace(), {"n_candidates": 50, "eval_episodes": 3, "eval_interval": 1000, **extra}, "success"
     if name == "alp-gmm":
         return Box([0.0], [MAX_DENSITY]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
     raise ValueError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
