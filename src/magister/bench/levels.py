@@ -169,14 +169,16 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
 
 
 def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, seed: int = 0,
-                       settings: dict[str, Any] | None = None, prefetch: int = 0) -> dict[str, float]:
-    """Env steps/s of ``teacher``'s path vs the same vector env without a teacher (random actions).
+                       settings: dict[str, Any] | None = None, prefetch: int = 0, repeats: int = 3) -> dict[str, float]:
+    """Env steps per CPU second of ``teacher``'s path vs the same vector env without a teacher (random actions).
 
     The teacher path: :class:`~magister.rl.CurriculumVectorEnv` + the teacher
     (propose with infos, observe) + a score per finished episode (sent with
     ``report`` when the learner computes it). Without a teacher: the same
     sub-envs in a plain ``SyncVectorEnv`` drawing a fresh random level at every
-    reset. Returns both rates and their ratio ("kept").
+    reset. Everything runs in this process, so CPU time (``time.process_time``)
+    measures the work itself even on a shared machine; each side is the median
+    of ``repeats`` interleaved runs. Returns both rates and their ratio ("kept").
     """
     import gymnasium as gym
 
@@ -191,28 +193,38 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
             super().reset(seed=seed)
             return super().reset(options={"task": int(self.np_random.integers(0, 2**31 - 1))})
 
-    plain = gym.vector.SyncVectorEnv([lambda: _Random(size=SIZE, max_density=MAX_DENSITY)] * n_envs)
-    plain.reset(seed=seed)
-    t0 = time.perf_counter()
-    for a in actions:
-        plain.step(a)
-    base = len(actions) * n_envs / (time.perf_counter() - t0)
-    plain.close()
+    def plain() -> float:
+        venv = gym.vector.SyncVectorEnv([lambda: _Random(size=SIZE, max_density=MAX_DENSITY)] * n_envs)
+        venv.reset(seed=seed)
+        t0 = time.process_time()
+        for a in actions:
+            venv.step(a)
+        cpu = time.process_time() - t0
+        venv.close()
+        return len(actions) * n_envs / max(cpu, 1e-9)
 
-    teach, score = make_level_teacher(teacher, seed, settings)
-    venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score, prefetch=prefetch)
-    venv.reset(seed=seed)
-    t0 = time.perf_counter()
-    for a in actions:
-        ids = venv.episode_ids
-        _, _, term, trunc, _ = venv.step(a)
-        if venv.external:
-            done = np.logical_or(term, trunc)
-            if done.any():
-                venv.report(ids[done], rng.random(int(done.sum())))
-    rate = len(actions) * n_envs / (time.perf_counter() - t0)
-    venv.close()
-    return {"no_teacher": base, "teacher": rate, "kept": rate / base}
+    def taught() -> float:
+        teach, score = make_level_teacher(teacher, seed, settings)
+        venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score, prefetch=prefetch)
+        venv.reset(seed=seed)
+        t0 = time.process_time()
+        for a in actions:
+            ids = venv.episode_ids
+            _, _, term, trunc, _ = venv.step(a)
+            if venv.external:
+                done = np.logical_or(term, trunc)
+                if done.any():
+                    venv.report(ids[done], rng.random(int(done.sum())))
+        cpu = time.process_time() - t0
+        venv.close()
+        return len(actions) * n_envs / max(cpu, 1e-9)
+
+    base, rate = [], []
+    for _ in range(max(1, repeats)):
+        base.append(plain())
+        rate.append(taught())
+    b, r = float(np.median(base)), float(np.median(rate))
+    return {"no_teacher": b, "teacher": r, "kept": r / b}
 
 
 def _job(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -372,14 +384,17 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     echo(format_table(summary))
     speed: dict[str, Any] = {}
     if speed_steps:
-        echo(f"\nTeacher path env steps/s (random actions, 16 sync envs, {speed_steps:,} steps), "
-             "vs the same vector env drawing random levels without a teacher:")
+        echo(f"\nTeacher path env steps per CPU second (random actions, 16 sync envs, {speed_steps:,} steps, "
+             "median of 3), vs the same vector env drawing random levels without a teacher:")
+        echo(f"  {'teacher':<13}{'no teacher':>11}{'prefetch=0':>11}{'kept':>6}{'prefetch=2':>11}{'kept':>6}")
         for t in names:
             if t == "uniform":
                 continue
-            speed[t] = teacher_path_speed(t, steps=speed_steps)
-            echo(f"  {t:<13} {speed[t]['teacher']:>9,.0f} vs {speed[t]['no_teacher']:>9,.0f}  "
-                 f"kept {100 * speed[t]['kept']:.0f}%")
+            s0 = teacher_path_speed(t, steps=speed_steps)
+            s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2)
+            speed[t] = {"prefetch0": s0, "prefetch2": s2}
+            echo(f"  {t:<13}{s0['no_teacher']:>11,.0f}{s0['teacher']:>11,.0f}{100 * s0['kept']:>5.0f}%"
+                 f"{s2['teacher']:>11,.0f}{100 * s2['kept']:>5.0f}%")
     result = {"config": {"teachers": names, "seeds": list(seeds), "steps": steps, "eval_every": eval_every,
                          "episodes": episodes}, "summary": summary, "speed": speed, "runs": records,
               "wall_s": time.perf_counter() - t0}
