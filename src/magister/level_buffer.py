@@ -245,7 +245,7 @@ class LevelBuffer:
         n = len(self._slot_of)
         if n == 0:
             raise ConfigError("cannot replay from an empty level buffer; add a level first")
-        u_mix, u = rng.random(2).tolist()
+        u_mix, u = rng.random(), rng.random()
         if u_mix < self.staleness_coef:
             c, occ, seen = self.tick, self._f_occ, self._f_seen
             total = c * n - self._sum_seen
