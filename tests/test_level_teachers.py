@@ -237,3 +237,30 @@ def test_level_teachers_resume_exactly_mid_run():
         _run(a, lambda m: float(m.n_walls) / 25, 60)
         b = from_state_dict(a.state_dict())
         assert _run(a, lambda m: float(m.n_walls) / 25, 40) == _run(b, lambda m: float(m.n_walls) / 25, 40)
+
+
+def test_bucketed_sorted_list_matches_a_plain_sorted_list(monkeypatch):
+    from magister.level_buffer import _SortedList
+
+    monkeypatch.setattr(_SortedList, "load", 8)  # tiny buckets: splits and merges all the time
+    rng = np.random.default_rng(0)
+    fast, plain = _SortedList(), []
+    for step in range(3000):
+        if plain and rng.random() < 0.45:
+            item = plain[int(rng.integers(len(plain)))]
+            fast.remove(item)
+            plain.remove(item)
+        else:
+            item = (float(rng.integers(50)), step)
+            fast.add(item)
+            plain.append(item)
+            plain.sort()
+        if step % 50 == 0 or len(plain) < 3:
+            assert list(fast) == plain and len(fast) == len(plain)
+            for i in range(len(plain)):
+                assert fast[i] == plain[i] and fast.index(plain[i]) == i
+            if plain:
+                assert fast[-1] == plain[-1] and fast.head(5) == plain[:5]
+    with pytest.raises(KeyError):
+        fast.remove((99.0, -1))
+    assert list(_SortedList(plain[::-1])) == plain

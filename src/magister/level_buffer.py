@@ -20,7 +20,8 @@ the lowest score, and only if it scores higher.
 
 Every operation costs O(log n) or less, in plain Python (the teacher path of
 an RL loop must stay cheap): a sorted list of ``(-score, order, slot)`` gives
-ranks and the lowest score (its insertions move pointers in C); a Fenwick tree
+ranks and the lowest score (kept in buckets of a few hundred, so an insertion
+moves one bucket's pointers, not the whole list's); a Fenwick tree
 of visit times over the slots samples by staleness, ``sum(c - C_i)`` being
 ``c * n - sum(C_i)``; a sum tree samples by power. The state saves and
 restores exactly: a restored buffer samples the same levels.
@@ -41,6 +42,141 @@ __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
 _MAX_WEIGHT = 1e300
+
+
+class _SortedList:
+    """A sorted list of comparable items in buckets of at most ``2 * load`` items (the idea of the
+    ``sortedcontainers`` package, reduced to what the buffer needs): insertion, removal, position of an
+    item and item at a position in O(log n) plus a memmove of one bucket, not of the whole list."""
+
+    load = 256
+
+    def __init__(self, items: Any = ()) -> None:
+        items = sorted(items)
+        self._lists = [items[i:i + self.load] for i in range(0, len(items), self.load)]
+        self._maxes = [b[-1] for b in self._lists]
+        self._len = len(items)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        n = len(self._lists)
+        fen = [0] * (n + 1)
+        for i, b in enumerate(self._lists, 1):
+            fen[i] += len(b)
+            j = i + (i & -i)
+            if j <= n:
+                fen[j] += fen[i]
+        self._fen = fen
+        self._step = 1 << max(0, n.bit_length() - 1) if n else 0
+
+    def _fen_add(self, pos: int, delta: int) -> None:
+        fen, i, n = self._fen, pos + 1, len(self._lists)
+        while i <= n:
+            fen[i] += delta
+            i += i & -i
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        for b in self._lists:
+            yield from b
+
+    def add(self, item: Any) -> None:
+        lists, maxes = self._lists, self._maxes
+        self._len += 1
+        if not lists:
+            lists.append([item])
+            maxes.append(item)
+            self._reindex()
+            return
+        pos = bisect.bisect_left(maxes, item)
+        if pos == len(maxes):
+            pos -= 1
+            lists[pos].append(item)
+            maxes[pos] = item
+        else:
+            bisect.insort(lists[pos], item)
+        b = lists[pos]
+        if len(b) > 2 * self.load:  # split the bucket in two
+            lists.insert(pos + 1, b[self.load:])
+            del b[self.load:]
+            maxes[pos] = b[-1]
+            maxes.insert(pos + 1, lists[pos + 1][-1])
+            self._reindex()
+        else:
+            self._fen_add(pos, 1)
+
+    def remove(self, item: Any) -> None:
+        lists, maxes = self._lists, self._maxes
+        pos = bisect.bisect_left(maxes, item)
+        if pos == len(maxes):
+            raise KeyError(item)
+        b = lists[pos]
+        i = bisect.bisect_left(b, item)
+        if i == len(b) or b[i] != item:
+            raise KeyError(item)
+        del b[i]
+        self._len -= 1
+        if not b:
+            del lists[pos], maxes[pos]
+            self._reindex()
+            return
+        maxes[pos] = b[-1]
+        if len(b) < self.load // 4 and len(lists) > 1:  # merge a small bucket into a neighbour
+            j = pos - 1 if pos else pos + 1
+            lo = min(pos, j)
+            lists[lo].extend(lists[lo + 1])
+            del lists[lo + 1], maxes[lo]
+            if len(lists[lo]) > 2 * self.load:
+                lists.insert(lo + 1, lists[lo][self.load:])
+                del lists[lo][self.load:]
+                maxes.insert(lo, lists[lo][-1])
+            maxes[lo] = lists[lo][-1]
+            self._reindex()
+        else:
+            self._fen_add(pos, -1)
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(bucket, offset) of the item at ``index`` (0-based)."""
+        fen, n = self._fen, len(self._lists)
+        pos, step, rem = 0, self._step, index
+        while step:
+            nxt = pos + step
+            if nxt <= n and fen[nxt] <= rem:
+                pos = nxt
+                rem -= fen[nxt]
+            step >>= 1
+        return pos, rem
+
+    def __getitem__(self, index: int) -> Any:
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        if index == 0:
+            return self._lists[0][0]
+        if index == self._len - 1:
+            return self._lists[-1][-1]
+        pos, off = self._locate(index)
+        return self._lists[pos][off]
+
+    def index(self, item: Any) -> int:
+        """The position of ``item`` (which must be present)."""
+        pos = bisect.bisect_left(self._maxes, item)
+        fen, i, before = self._fen, pos, 0
+        while i > 0:
+            before += fen[i]
+            i -= i & -i
+        return before + bisect.bisect_left(self._lists[pos], item)
+
+    def head(self, m: int) -> list[Any]:
+        out: list[Any] = []
+        for b in self._lists:
+            if len(out) >= m:
+                break
+            out.extend(b[: m - len(out)])
+        return out
 
 
 class LevelBuffer:
@@ -77,7 +213,7 @@ class LevelBuffer:
         self._entry: list[tuple[float, int, int] | None] = [None] * cap
         self._slot_of: dict[Hashable, int] = {}
         self._free: list[int] = list(range(cap))  # a sorted list is a heap
-        self._order: list[tuple[float, int, int]] = []
+        self._order = _SortedList()  # (-score, order of entry, slot): rank 1 first
         self._f_occ = [0] * (cap + 1)  # Fenwick trees (1-based) over slots
         self._f_seen = [0] * (cap + 1)
         self._sum_seen = 0
@@ -119,7 +255,7 @@ class LevelBuffer:
 
     def __iter__(self) -> Iterator[Hashable]:
         """Keys from the highest score to the lowest."""
-        return (self._keys[e[2]] for e in self._order)  # type: ignore[misc]
+        return (self._keys[e[2]] for e in self._order)
 
     @property
     def full(self) -> bool:
@@ -136,19 +272,18 @@ class LevelBuffer:
 
     def rank(self, key: Hashable) -> int:
         """1 for the highest score (ties: the level that entered first ranks higher)."""
-        e = self._entry[self._slot_of[key]]
-        return bisect.bisect_left(self._order, e) + 1
+        return self._order.index(self._entry[self._slot_of[key]]) + 1
 
     def lowest(self) -> tuple[Hashable, float] | None:
         """The level that would be evicted next, and its score."""
-        if not self._order:
+        if not len(self._order):
             return None
         s = self._order[-1][2]
         return self._keys[s], self._scores[s]
 
     def top(self, m: int) -> list[tuple[Hashable, float]]:
         """The ``m`` highest-scoring levels with their scores."""
-        return [(self._keys[e[2]], self._scores[e[2]]) for e in self._order[:m]]
+        return [(self._keys[e[2]], self._scores[e[2]]) for e in self._order.head(m)]
 
     # ---------------------------------------------------------------- writes
     def add(self, key: Hashable, level: Any, score: float) -> Hashable | bool:
@@ -180,9 +315,9 @@ class LevelBuffer:
     def _set_score(self, slot: int, score: float, seq: int) -> None:
         old = self._entry[slot]
         if old is not None:
-            del self._order[bisect.bisect_left(self._order, old)]
+            self._order.remove(old)
         e = (-score, seq, slot)
-        bisect.insort(self._order, e)
+        self._order.add(e)
         self._entry[slot] = e
         self._scores[slot] = score
         if self.prioritization == "power":
@@ -195,7 +330,7 @@ class LevelBuffer:
 
     def remove(self, key: Hashable) -> None:
         slot = self._slot_of.pop(key)
-        del self._order[bisect.bisect_left(self._order, self._entry[slot])]
+        self._order.remove(self._entry[slot])
         self._entry[slot] = None
         self._fenwick_add(self._f_occ, slot, -1)
         self._fenwick_add(self._f_seen, slot, -self._seen[slot])
@@ -245,7 +380,7 @@ class LevelBuffer:
         n = len(self._slot_of)
         if n == 0:
             raise ConfigError("cannot replay from an empty level buffer; add a level first")
-        u_mix, u = rng.random(2).tolist()
+        u_mix, u = rng.random(), rng.random()
         if u_mix < self.staleness_coef:
             c, occ, seen = self.tick, self._f_occ, self._f_seen
             total = c * n - self._sum_seen
@@ -347,7 +482,7 @@ class LevelBuffer:
             self._scores[slot] = score
             if self.prioritization == "power":
                 self._tree_set(slot, self._power_weight(score))
-        self._order = sorted(self._entry[s] for s in slots)  # type: ignore[misc]
+        self._order = _SortedList(self._entry[s] for s in slots)
         used = set(slots)
         self._free = [s for s in range(self.capacity) if s not in used]
 

@@ -61,20 +61,21 @@ class Maze:
     __slots__ = ("_walls", "_start", "_goal", "_name", "_key", "_hash", "_path")
 
     def __init__(self, walls: Any, start: tuple[int, int], goal: tuple[int, int], name: str | None = None):
-        w = np.array(walls, dtype=bool, copy=True)
+        w = np.array(walls, dtype=bool)  # a copy: the caller's array stays theirs
         if w.ndim != 2 or w.shape[0] < 3 or w.shape[1] < 3:
             raise MazeFormatError(f"maze walls must be a 2-D grid of at least 3 x 3 cells, got shape {w.shape}")
         h, wd = w.shape
-        border = np.concatenate([w[0], w[-1], w[:, 0], w[:, -1]])
-        if not border.all():
+        if not (w[0].all() and w[-1].all() and w[:, 0].all() and w[:, -1].all()):
             r, c = next((r, c) for r in range(h) for c in range(wd)
                         if (r in (0, h - 1) or c in (0, wd - 1)) and not w[r, c])
             raise MazeFormatError(f"{_where(r + 1, c + 1, name)}: the outer border must be walls '#'")
         cells = []
         for label, p in (("start", start), ("goal", goal)):
             try:
-                r, c = (int(v) for v in p)
-            except (TypeError, ValueError):
+                r, c = int(p[0]), int(p[1])  # type: ignore[index]
+                if len(p) != 2:  # type: ignore[arg-type]
+                    raise ValueError
+            except (TypeError, ValueError, IndexError):
                 raise MazeFormatError(f"maze {label} must be a (row, col) pair, got {p!r}") from None
             if not (0 < r < h - 1 and 0 < c < wd - 1):
                 raise MazeFormatError(f"maze {label} {(r, c)} is not an inner cell of the {h} x {wd} grid")
@@ -194,10 +195,12 @@ class Maze:
     def to_text(self) -> str:
         """The text form (rows joined by newlines, no trailing newline); ``Maze.parse`` reads it back."""
         if self._key is None:
-            grid = np.where(self._walls, WALL, FLOOR).astype("<U1")
-            grid[self._start] = START
-            grid[self._goal] = GOAL
-            self._key = "\n".join("".join(row) for row in grid)
+            h, w = self._walls.shape
+            grid = np.full((h, w + 1), 10, dtype=np.uint8)  # a newline ends each row
+            grid[:, :w] = np.where(self._walls, 35, 46)  # '#', '.'
+            grid[self._start] = 83  # 'S'
+            grid[self._goal] = 71  # 'G'
+            self._key = grid.tobytes()[:-1].decode("ascii")
         return self._key
 
     def __str__(self) -> str:
@@ -290,11 +293,12 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
     n_inner = (size - 2) ** 2
     for _ in range(max(1, int(max_tries))):
         inner = rng.random(n_inner) < d
-        cells = rng.choice(n_inner, size=2, replace=False)
-        inner[cells] = False
+        a, b = int(rng.integers(n_inner)), int(rng.integers(n_inner - 1))
+        b += b >= a  # two distinct cells
+        inner[a] = inner[b] = False
         walls = np.ones((size, size), dtype=bool)
         walls[1:-1, 1:-1] = inner.reshape(size - 2, size - 2)
-        s, g = (divmod(int(c), size - 2) for c in cells)
+        s, g = divmod(a, size - 2), divmod(b, size - 2)
         maze = Maze(walls, (s[0] + 1, s[1] + 1), (g[0] + 1, g[1] + 1))
         if not require_solvable or maze.solvable:
             return maze

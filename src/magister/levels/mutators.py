@@ -37,8 +37,9 @@ class Mutator(Protocol):
 
 
 class MazeMutator:
-    """``n_edits`` random edits of a maze: each adds a wall on a free inner cell, removes an inner wall, or
-    moves the goal to another free cell (one of the three, uniformly among those possible)."""
+    """``n_edits`` random edits of a maze: each picks an inner cell (not the start or goal) and one of
+    three edits - add a wall there, remove the wall there, move the goal there; an edit that does not
+    apply (a wall on a wall) is redrawn, up to 8 times."""
 
     def __init__(self, n_edits: int = 5, keep_solvable: bool = False):
         if isinstance(n_edits, bool) or not isinstance(n_edits, (int, np.integer)) or n_edits < 1:
@@ -50,34 +51,34 @@ class MazeMutator:
         if not isinstance(level, Maze):
             raise ConfigError(f"the maze mutator edits Maze levels, got {type(level).__name__}; give accel a "
                               "mutator for your levels (mutator=...)")
-        walls = np.array(level.walls)
-        start, goal = level.start, level.goal
-        inner = walls[1:-1, 1:-1]
+        h, w = level.shape
+        flat = np.array(level.walls).ravel()  # edited in place; the border is never touched
+        inner = np.zeros((h, w), dtype=bool)
+        inner[1:-1, 1:-1] = True
+        inner_idx = np.flatnonzero(inner.ravel())
+        s = level.start[0] * w + level.start[1]
+        g = level.goal[0] * w + level.goal[1]
         for _ in range(self.n_edits):
-            for _attempt in range(8):  # an edit that is impossible or cuts the goal off is redrawn
-                w, g = walls.copy(), goal
+            for _attempt in range(8):  # an impossible edit, or one that cuts the goal off, is redrawn
                 op = int(rng.integers(3))
-                free = np.argwhere(~w[1:-1, 1:-1]) + 1
-                free = free[[(r, c) != start and (r, c) != g for r, c in map(tuple, free)]]
-                if op == 0 and len(free):  # add a wall
-                    r, c = free[int(rng.integers(len(free)))]
-                    w[r, c] = True
-                elif op == 1 and inner.any():  # remove a wall
-                    cand = np.argwhere(w[1:-1, 1:-1]) + 1
-                    if not len(cand):
+                cell = int(inner_idx[int(rng.integers(len(inner_idx)))])
+                if cell == s or cell == g:
+                    continue
+                if op == 0 and not flat[cell]:  # add a wall
+                    flat[cell] = True
+                    if self.keep_solvable and not Maze(flat.reshape(h, w), divmod(s, w), divmod(g, w)).solvable:
+                        flat[cell] = False
                         continue
-                    r, c = cand[int(rng.integers(len(cand)))]
-                    w[r, c] = False
-                elif op == 2 and len(free):  # move the goal
-                    r, c = free[int(rng.integers(len(free)))]
-                    g = (int(r), int(c))
+                elif op == 1 and flat[cell]:  # remove a wall
+                    flat[cell] = False
+                elif op == 2 and not flat[cell]:  # move the goal
+                    if self.keep_solvable and not Maze(flat.reshape(h, w), divmod(s, w), divmod(cell, w)).solvable:
+                        continue
+                    g = cell
                 else:
                     continue
-                if self.keep_solvable and not Maze(w, start, g).solvable:
-                    continue
-                walls, goal = w, g
-                inner = walls[1:-1, 1:-1]
                 break
+        walls, start, goal = flat.reshape(h, w), divmod(s, w), divmod(g, w)
         return Maze(walls, start, goal)
 
     def to_config(self) -> dict[str, Any]:

@@ -113,8 +113,9 @@ class SeedSpace(Space):
         return [int(i) for i in np.minimum(np.floor(v * self.limit), self.limit - 1).astype(np.int64)]
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
-        out = [int(s) for s in rng.integers(0, self.limit, size=1 if k is None else int(k))]
-        return out[0] if k is None else out
+        if k is None:
+            return int(rng.integers(self.limit))
+        return rng.integers(0, self.limit, size=int(k)).tolist()
 
     def to_json(self, task: Any) -> int:
         return self.validate(task)

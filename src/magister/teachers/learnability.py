@@ -21,7 +21,11 @@ What differs from the paper: SFL evaluates thousands of candidates in
 parallel on an accelerator and keeps the top ``K``; here a round is
 interleaved with training (its episodes come first), its size is
 ``n_candidates`` (small defaults, for CPU), and buffer levels are re-evaluated
-each round instead of the buffer being rebuilt from scratch.
+each round instead of the buffer being rebuilt from scratch. Starting a round
+costs O(capacity + n_candidates) once, for a round of (capacity +
+n_candidates) x eval_episodes episodes; a round whose scores do not all come
+back is closed at the next one, each level scored from the evaluations that
+did.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class Learnability(LevelTeacher):
         self.buffer = LevelBuffer(size, prioritization=prioritization, temperature=1.0, staleness_coef=0.0)
         self.n_candidates, self.eval_episodes = int(n_candidates), int(eval_episodes)
         self.eval_interval, self.buffer_prob = int(eval_interval), float(buffer_prob)
-        self._queue: deque[Any] = deque()  # evaluation episodes still to propose (levels)
+        self._queue: deque[list[Any]] = deque()  # [level, evaluation episodes still to propose]
         self._evals: dict[Hashable, list[Any]] = {}  # key -> [level, episodes, successes, expected]
         self.n_trained = 0  # training proposals so far
         self.n_rounds = 0
@@ -87,13 +91,17 @@ class Learnability(LevelTeacher):
                 self._evals[key] = [level, 0, 0.0, self.eval_episodes]
             else:
                 entry[3] += self.eval_episodes
-            self._queue.extend([level] * self.eval_episodes)
+            self._queue.append([level, self.eval_episodes])
 
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
         if not self._queue and self.n_trained >= self._next_round:
             self._start_round()
         if self._queue:
-            return self._queue.popleft(), {"train": False, "replay": False, "evaluate": True}
+            entry = self._queue[0]
+            entry[1] -= 1
+            if not entry[1]:
+                self._queue.popleft()
+            return entry[0], {"train": False, "replay": False, "evaluate": True}
         self.n_trained += 1
         if len(self.buffer) and self.rng.random() < self.buffer_prob:
             key = self.buffer.sample(self.rng)
@@ -119,13 +127,13 @@ class Learnability(LevelTeacher):
     def _get_state(self) -> dict[str, Any]:
         to_json = self.space.to_json
         return {"buffer": self.buffer.state_dict(to_json),
-                "queue": [to_json(t) for t in self._queue],
+                "queue": [[to_json(t), int(n)] for t, n in self._queue],
                 "evals": [[to_json(e[0]), int(e[1]), float(e[2]), int(e[3])] for e in self._evals.values()],
                 "n_trained": self.n_trained, "n_rounds": self.n_rounds, "next_round": self._next_round}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         from_json = self.space.from_json
-        queue = deque(from_json(t) for t in state["queue"])
+        queue = deque([from_json(t), int(n)] for t, n in state["queue"])
         evals = {}
         for obj, n, s, expected in state["evals"]:
             key, level = self._decode_level(obj)
@@ -138,6 +146,6 @@ class Learnability(LevelTeacher):
     def _beliefs(self) -> dict[str, Any]:
         top = self.buffer.top(10)
         return {"kind": "levels", "buffer_size": len(self.buffer), "capacity": self.buffer.capacity,
-                "n_rounds": self.n_rounds, "pending_evaluations": len(self._queue),
+                "n_rounds": self.n_rounds, "pending_evaluations": sum(n for _, n in self._queue),
                 "top_levels": [self.space.to_json(self.buffer.level(k)) for k, _ in top],
                 "top_learnability": [float(s) for _, s in top]}
