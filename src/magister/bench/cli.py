@@ -119,7 +119,7 @@ def command(
         try:
             run_and_report(_split(teachers) or list(LEVEL_TEACHERS), list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=out or f"results/levels-{timestamp()}",
-                           echo=lambda line: console.print(line, highlight=False, markup=False))
+                           echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
         except ConfigError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(code=2)
