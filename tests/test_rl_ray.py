@@ -178,3 +178,17 @@ def test_remote_teacher_gives_proposal_infos_and_takes_external_scores(local_ray
     env.report([final["magister_task_id"]], [0.75])  # reaches the actor once flushed
     client.flush()
     assert ray.get(actor.counts.remote())["n_observed"] == 1
+
+
+def test_remote_level_teacher_sends_evaluate_only_flags_and_takes_open_scores(local_ray):
+    from magister.levels.spaces import SeedSpace
+
+    teacher = mg.make_teacher("robust-plr", SeedSpace(), seed=0, replay_prob=0.5)
+    actor = start_teacher_actor(teacher)
+    client = RemoteTeacher(actor, prefetch=4, flush_every=1)
+    tasks, infos = client.propose_with_info(2)
+    assert all(i["train"] is False for i in infos)  # new levels: evaluate only
+    client.observe_batch(tasks, [3.5, 0.25])  # learner-computed scores need not lie in [0, 1]
+    client.flush()
+    flags = [client.propose_with_info(1)[1][0]["train"] for _ in range(40)]
+    assert any(flags) and not all(flags)  # replays are trained on, new levels are not
