@@ -98,6 +98,8 @@ class PeoplePolicy(Teacher):
 
     kind = "discrete"
     default_model = "bkt"
+    #: every proposal evaluates every item (in Python): the service caps the space (max_policy_tasks)
+    work_grows_with_tasks = True
     conformance_kwargs = {"explore": 0.1}
 
     def __init__(self, space, *, model: str | None = None, model_settings: dict | None = None,

@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
-from .service import MAX_BATCH, MAX_K, RECENT_IDS, ServiceError, Service, jsonable, wait_all
+from .service import MAX_BATCH, MAX_K, ServiceError, Service, wait_all
+from .settings import ServeSettings
 
 log = logging.getLogger("magister.serve")
 
@@ -119,11 +120,14 @@ ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 
 
 # --------------------------------------------------------------- factory
-def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
-               checkpoint_every: int = 2000, teacher_threads: str | bool = "auto",
-               durable_proposals: bool = False, lean: bool = True, freeze_gc: bool = False,
-               recent_ids: int = RECENT_IDS) -> FastAPI:
-    """Build the service app.
+def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings | None = None,
+               **overrides: Any) -> FastAPI:
+    """Build the service app from ``settings`` (:class:`~magister.serve.settings.ServeSettings`).
+
+    ``db`` and keyword ``overrides`` (any field of the settings, e.g.
+    ``admin_token=..., checkpoint_every=...``) replace the settings' values;
+    ``create_app`` reads no environment variable (``app_from_env`` and
+    ``magister serve`` do, through the same settings object). The settings:
 
     ``db``: a SQLite file path (default ``magister.db`` in the working folder)
     or a ``postgresql+psycopg://`` URL. ``admin_token``: the token that may do
@@ -159,9 +163,18 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     seen one (about 1 in 1,000), costs one indexed read of the log, so a
     retried id is still applied once and answered with its first seq.
     """
-    engine = make_engine(db if db is not None else "magister.db")
-    service = Service(engine, checkpoint_every=checkpoint_every, recent_ids=recent_ids)
-    tokens = TokenStore(engine, admin_token)
+    if db is not None:
+        overrides["db"] = os.fspath(db)
+    known = set(ServeSettings.__dataclass_fields__)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"create_app() got unknown setting(s) {unknown}; the settings are {sorted(known)}")
+    cfg = (settings or ServeSettings()).with_(**overrides)
+    engine = make_engine(cfg.db)
+    service = Service(engine, checkpoint_every=cfg.checkpoint_every, recent_ids=cfg.recent_ids,
+                      max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks)
+    tokens = TokenStore(engine, cfg.admin_token)
+    freeze_gc, durable_proposals, lean = cfg.freeze_gc, cfg.durable_proposals, cfg.lean
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -196,10 +209,9 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
                               "dashboard at /dashboard. Send 'Authorization: Bearer <token>'.")
     app.state.service = service
     app.state.tokens = tokens
+    app.state.settings = cfg
 
-    mode = {True: "always", False: "never"}.get(teacher_threads, teacher_threads)  # type: ignore[call-overload]
-    if mode not in ("auto", "always", "never"):
-        raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {teacher_threads!r}")
+    mode = cfg.teacher_threads
     slow: set[str] = set()
     app.state.slow_curricula = slow
     cost: dict[str, float] = {}  # moving average of CPU seconds per call, per curriculum
@@ -222,7 +234,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     # ---------------------------------------------------------- errors
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse({"detail": clip(exc.message)}, status_code=exc.status)
 
     @app.exception_handler(AuthError)
     async def _auth_error(request: Request, exc: AuthError):
@@ -231,12 +243,16 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        errors = jsonable([{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()])
-        parts = []
-        for e in errors[:5]:
-            loc = ".".join(str(x) for x in e.get("loc", []))
-            parts.append(f"{loc}: {e.get('msg')}")
-        return JSONResponse({"detail": "invalid request: " + "; ".join(parts), "errors": errors}, status_code=422)
+        # never echo the input back whole: a location may be a key of the request (of any length)
+        # and a message may quote a value; each is clipped, and at most MAX_ERRORS are listed
+        raw = exc.errors()
+        errors = [{"loc": [x if isinstance(x, int) else clip(str(x), 80) for x in e.get("loc", ())],
+                   "msg": clip(str(e.get("msg", "")), 300), "type": clip(str(e.get("type", "")), 80)}
+                  for e in raw[:MAX_ERRORS]]
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors[:5]]
+        more = f" (and {len(raw) - 5} more)" if len(raw) > 5 else ""
+        return JSONResponse({"detail": "invalid request: " + "; ".join(parts) + more, "errors": errors},
+                            status_code=422)
 
     # ------------------------------------------------------------ auth
     async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
@@ -403,7 +419,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         try:
             return 200, await work
         except ServiceError as e:
-            return e.status, {"detail": e.message}
+            return e.status, {"detail": clip(e.message)}
 
     async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes):
         k, request_id = 1, None
@@ -442,6 +458,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     if lean:
         app.add_middleware(HotPath, handlers={"propose": lean_propose, "observe": lean_observe,
                                               "observe_batch": lean_observe_batch})
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
 
     @app.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
     async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
@@ -487,25 +504,86 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from env vars)."""
-    if os.environ.get("MAGISTER_SWITCH_INTERVAL"):
+    """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from ``MAGISTER_*`` variables).
+
+    Reads the same :class:`~magister.serve.settings.ServeSettings` as ``magister serve``.
+    """
+    cfg = ServeSettings.from_env(freeze_gc=True)
+    apply_process_settings(cfg)
+    return create_app(settings=cfg)
+
+
+def apply_process_settings(cfg: ServeSettings) -> None:
+    """Settings of the whole process (not of one app): the interpreter's switch interval."""
+    if cfg.switch_interval is not None:
         import sys
 
-        sys.setswitchinterval(float(os.environ["MAGISTER_SWITCH_INTERVAL"]))
-    return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
-                      admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
-                      checkpoint_every=_env_int("MAGISTER_CHECKPOINT_EVERY", 2000),
-                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "auto"),
-                      durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1",
-                      lean=os.environ.get("MAGISTER_LEAN", "1") != "0", freeze_gc=True,
-                      recent_ids=_env_int("MAGISTER_RECENT_IDS", RECENT_IDS))
+        sys.setswitchinterval(float(cfg.switch_interval))
 
 
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+#: longest text of an error reply (a refusal never echoes a large input back)
+MAX_DETAIL = 1000
+#: validation errors listed in a 422 reply
+MAX_ERRORS = 20
+
+
+def clip(text: str, limit: int = MAX_DETAIL) -> str:
+    """``text``, or its start and end with the length of what was left out in between."""
+    if len(text) <= limit:
+        return text
+    keep = max(20, limit - 60)
+    return f"{text[:keep - keep // 4]} ...({len(text) - keep} characters left out)... {text[-(keep // 4):]}"
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything reads it.
+
+    A declared ``Content-Length`` is checked up front; a body without one
+    (chunked) is read here up to the limit and replayed to the app.
+    """
+
+    def __init__(self, app: Any, limit: int):
+        self.app = app
+        self.limit = int(limit)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = None
+        if length is not None:
+            if length > self.limit:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                return await self._refuse(send)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        from .hotpath import _replay
+
+        return await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Any) -> None:
+        data = json.dumps({"detail": f"request body too large: at most {self.limit} bytes "
+                                     "(MAGISTER_MAX_BODY_BYTES); split the request (e.g. smaller observe_batch "
+                                     "calls)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-length", str(len(data)).encode()),
+                                (b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": data})

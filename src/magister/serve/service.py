@@ -47,6 +47,7 @@ from ..spaces import Space, space_from_spec
 from ..teacher import Teacher, loads, make_teacher, teacher_class
 from .models import Checkpoint, Curriculum, Event
 from .seen import MASK64, ClientIds
+from .settings import RECENT_IDS  # client ids remembered exactly per curriculum
 
 log = logging.getLogger("magister.serve")
 
@@ -54,14 +55,15 @@ _EVENTS = Event.__table__
 _CURRICULA = Curriculum.__table__
 _CHECKPOINTS = Checkpoint.__table__
 
-#: largest finite space a curriculum may have (teachers keep per-task arrays)
+#: largest finite space a curriculum may have by default (teachers keep per-task arrays);
+#: ``max_tasks`` / MAGISTER_MAX_TASKS sets it per server
 MAX_TASKS = 1_000_000
+#: the default cap for teachers whose every request evaluates every task (``work_grows_with_tasks``)
+MAX_POLICY_TASKS = 100_000
 #: largest Box dimension
 MAX_DIM = 1024
 #: proposal replies kept in memory per curriculum for retried request ids
 RECENT_PROPOSALS = 10_000
-#: client ids remembered exactly per curriculum (older ones: a Bloom filter, then the database)
-RECENT_IDS = 100_000
 #: most tasks one propose request may draw / observations one batch may carry
 MAX_K = 10_000
 MAX_BATCH = 10_000
@@ -333,6 +335,20 @@ class LiveCurriculum:
         return not pending or seq < pending[0][0]
 
 
+def _score_value(score: Any, position: int | None) -> float:
+    """A score as a float; an integer too large for one is refused (422), not an OverflowError (500)."""
+    try:
+        return float(score)
+    except OverflowError:
+        text = str(score)
+        short = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} digits)"
+        at = f"observation {position}: " if position is not None else ""
+        raise Invalid(f"{at}score {short} is too large to be a number; report a real outcome. "
+                      "Nothing was recorded.") from None
+    except (TypeError, ValueError):
+        raise Invalid(f"score {str(score)[:40]!r} is not a number. Nothing was recorded.") from None
+
+
 # Fingerprints are compared only within one process (those of ids read back from the log are
 # recomputed here), so Python's fast, per-process salted hash() is enough; never store them.
 def _fingerprint(task_text: str, score: float) -> int:
@@ -359,8 +375,11 @@ class Service:
     """All curricula of one server, their storage, and the rules that keep them exact."""
 
     def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
-                 recent_ids: int = RECENT_IDS):
+                 recent_ids: int = RECENT_IDS, max_tasks: int = MAX_TASKS,
+                 max_policy_tasks: int = MAX_POLICY_TASKS):
         self.engine = engine
+        self.max_tasks = whole("max_tasks", max_tasks)
+        self.max_policy_tasks = whole("max_policy_tasks", max_policy_tasks)
         #: client ids remembered exactly per curriculum; older ones cost a few bytes each (a Bloom filter)
         #: and, on a retry (or a rare false positive), one indexed read of the log
         self.recent_ids = whole("recent_ids", recent_ids)
@@ -547,18 +566,24 @@ class Service:
             raise Invalid(f"bad space: {e}") from None
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
             raise Invalid(f"bad space spec {space!r}: {type(e).__name__}: {e}") from None
-        if sp.n is not None and sp.n > MAX_TASKS:
-            raise Invalid(f"the space has {sp.n} tasks; this service accepts at most {MAX_TASKS}")
+        if sp.n is not None and sp.n > self.max_tasks:
+            raise Invalid(f"the space has {sp.n} tasks; this server accepts at most {self.max_tasks} "
+                          "(its max_tasks setting, MAGISTER_MAX_TASKS)")
         if sp.dim > MAX_DIM:
             raise Invalid(f"the space has {sp.dim} dimensions; this service accepts at most {MAX_DIM}")
         try:
-            teacher_class(teacher)
+            cls = teacher_class(teacher)
         except ConfigError as e:
             raise Invalid(str(e)) from None
+        if getattr(cls, "work_grows_with_tasks", False) and sp.n is not None and sp.n > self.max_policy_tasks:
+            raise Invalid(f"teacher {teacher!r} evaluates every task on every request; this server gives it at "
+                          f"most {self.max_policy_tasks} tasks (its max_policy_tasks setting, "
+                          f"MAGISTER_MAX_POLICY_TASKS), the space has {sp.n}; group tasks into skills or use "
+                          "another teacher")
         try:
             sr = ScoreRange.coerce(score_range).to_dict()
-        except (MagisterError, TypeError, ValueError) as e:
-            raise Invalid(f"bad score_range {score_range!r}: {e}") from None
+        except (MagisterError, TypeError, ValueError, OverflowError) as e:
+            raise Invalid(f"bad score_range {str(score_range)[:200]}: {e}") from None
         if seed is None:
             seed = secrets.randbits(62)  # resolved now so a replay draws the same tasks
         spec = CurriculumSpec(name=name, space=sp.to_spec(), teacher=teacher, settings=settings,
@@ -712,7 +737,8 @@ class Service:
                                   f"({type(e).__name__}: {e}). Nothing was recorded.") from None
                 canon.append(obj)
                 texts.append(dumps(obj))
-            scores = [float(s) for _, s, _ in observations]
+            many = len(observations) > 1
+            scores = [_score_value(s, i if many else None) for i, (_, s, _) in enumerate(observations)]
             try:
                 if len(scores) == 1:
                     live.teacher.score_range.normalise_one(scores[0])

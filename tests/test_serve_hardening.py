@@ -1,0 +1,154 @@
+"""Issue 12 hardening of the service: bounded work per request, every failure a clear answer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.serve.app import app_from_env, create_app  # noqa: E402
+from magister.serve.settings import ENV, ServeSettings  # noqa: E402
+from serve_fixtures import ADMIN, AUTH  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
+HUGE = 10 ** 400
+
+
+@pytest.fixture()
+def client(tmp_path):
+    with TestClient(create_app(str(tmp_path / "serve.db"), admin_token=ADMIN, max_body_bytes=64 * 1024,
+                               max_policy_tasks=50), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "skills", "space": NAMED, "seed": 1}).status_code == 201
+        yield c
+
+
+def _state(c, name="skills"):
+    r = c.get(f"/v1/curricula/{name}/checkpoint")
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+# ------------------------------------------------------------- item 1
+def test_huge_integers_are_a_json_422_that_changes_nothing(client):
+    before = _state(client)
+    for path, body in [("observe", {"task": "add", "score": HUGE}),
+                       ("observe", {"task": "add", "score": -HUGE}),
+                       ("observe_batch", {"observations": [{"task": "add", "score": 0.5},
+                                                           {"task": "sub", "score": HUGE}]})]:
+        r = client.post(f"/v1/curricula/skills/{path}", json=body)
+        assert r.status_code == 422 and "too large" in r.json()["detail"], r.text
+        assert len(r.content) < 1000
+    for sr in ([0, HUGE], {"low": -HUGE, "high": 1}):
+        r = client.post("/v1/curricula", json={"name": "other", "space": NAMED, "score_range": sr})
+        assert r.status_code == 422 and "score_range" in r.json()["detail"], r.text
+    assert _state(client) == before
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+
+
+def test_score_range_refuses_huge_integers_with_a_config_error():
+    with pytest.raises(mg.ConfigError, match="finite"):
+        mg.ScoreRange(0, HUGE)
+    with pytest.raises(mg.ConfigError, match="finite"):
+        mg.ScoreRange.coerce((0, HUGE))
+    with pytest.raises(mg.InvalidScoreError, match="too large"):
+        mg.ScoreRange().normalise_one(HUGE)
+    with pytest.raises(mg.InvalidScoreError, match="too large"):
+        mg.ScoreRange().normalise([0.5, HUGE])
+
+
+# ------------------------------------------------------------- item 4
+def test_request_bodies_over_the_limit_get_413(client):
+    before = _state(client)
+    big = [{"task": "add", "score": 0.5}] * 4000  # ~110 KB, over the 64 KB of this server
+    r = client.post("/v1/curricula/skills/observe_batch", json={"observations": big})
+    assert r.status_code == 413 and "MAGISTER_MAX_BODY_BYTES" in r.json()["detail"]
+
+    def chunked():  # no Content-Length: counted while read
+        for _ in range(100):
+            yield b" " * 1000
+
+    r = client.post("/v1/curricula/skills/observe", content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert _state(client) == before
+    ok = client.post("/v1/curricula/skills/observe_batch", json={"observations": big[:100]})
+    assert ok.status_code == 200
+
+
+def test_refusals_never_echo_a_large_input_back(client):
+    big = "x" * 50_000
+    for path, body in [("/v1/curricula/skills/observe", {"task": big, "score": 0.5}),
+                       ("/v1/curricula/skills/observe", {"task": "add", "score": 0.5, big: 1}),
+                       ("/v1/curricula", {"name": "f", "space": {"type": "Discrete", "names": big}}),
+                       ("/v1/curricula/skills/observe_batch",
+                        {"observations": [{"task": "add", "score": "x" * 100}] * 500})]:
+        r = client.post(path, json=body)
+        assert r.status_code == 422, r.text[:200]
+        assert len(r.content) < 5000, (path, len(r.content))
+        assert "characters left out" in r.text or "more)" in r.text
+
+
+# ------------------------------------------------------------- item 3
+def test_the_work_a_create_may_cause_is_capped_by_settings(tmp_path):
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN, max_tasks=1000,
+                               max_policy_tasks=100)) as c:
+        c.headers.update(AUTH)
+        r = c.post("/v1/curricula", json={"name": "a", "space": {"type": "Discrete", "n": 1001}})
+        assert r.status_code == 422 and "MAGISTER_MAX_TASKS" in r.json()["detail"]
+        r = c.post("/v1/curricula", json={"name": "b", "teacher": "mastery-learning",
+                                          "space": {"type": "Discrete", "names": [f"t{i}" for i in range(101)]}})
+        assert r.status_code == 422 and "MAGISTER_MAX_POLICY_TASKS" in r.json()["detail"]
+        r = c.post("/v1/curricula", json={"name": "c", "teacher": "exp3", "space": {"type": "Discrete", "n": 1000}})
+        assert r.status_code == 201, r.text
+        assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["c"]
+
+
+# ------------------------------------------------------------- item 9
+def test_every_magister_variable_is_documented():
+    names: set[str] = set()
+    for path in list((ROOT / "src" / "magister").rglob("*.py")) + [ROOT / "Makefile"]:
+        names.update(re.findall(r"\bMAGISTER_[A-Z][A-Z_]*[A-Z]\b", path.read_text()))
+    names.update(ENV.values())
+    doc = (ROOT / "docs" / "serve.md").read_text()
+    missing = sorted(n for n in names if n not in doc and n != "MAGISTER_STRICT_DEPS")
+    assert not missing, f"not documented in docs/serve.md: {missing}"
+    assert set(ENV) == set(ServeSettings.__dataclass_fields__) - {"freeze_gc"}
+
+
+def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    env = {"MAGISTER_DB": str(tmp_path / "e.db"), "MAGISTER_ADMIN_TOKEN": "tok", "MAGISTER_CHECKPOINT_EVERY": "17",
+           "MAGISTER_TEACHER_THREADS": "always", "MAGISTER_DURABLE_PROPOSALS": "1", "MAGISTER_LEAN": "0",
+           "MAGISTER_RECENT_IDS": "77", "MAGISTER_MAX_BODY_BYTES": "4096", "MAGISTER_MAX_TASKS": "500",
+           "MAGISTER_MAX_POLICY_TASKS": "400", "MAGISTER_PORT": "8123"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from_env = app_from_env().state.settings
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    (served_app, kw), = served
+    assert served_app.state.settings == from_env and kw["port"] == 8123
+    assert from_env.checkpoint_every == 17 and from_env.teacher_threads == "always" and not from_env.lean
+    assert from_env.durable_proposals and from_env.max_tasks == 500 and from_env.admin_token == "tok"
+    served.clear()
+    result = CliRunner().invoke(app, ["serve", "--checkpoint-every", "5", "--db", str(tmp_path / "f.db")])
+    assert result.exit_code == 0, result.output
+    assert served[0][0].state.settings == from_env.with_(checkpoint_every=5, db=str(tmp_path / "f.db"))
+    monkeypatch.setenv("MAGISTER_LEAN", "maybe")
+    with pytest.raises(ValueError, match="MAGISTER_LEAN"):
+        app_from_env()
+    with pytest.raises(TypeError, match="unknown setting"):
+        create_app(str(tmp_path / "g.db"), checkpoint_evry=3)
