@@ -152,3 +152,71 @@ def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
         app_from_env()
     with pytest.raises(TypeError, match="unknown setting"):
         create_app(str(tmp_path / "g.db"), checkpoint_evry=3)
+
+
+# ------------------------------------------------------------- item 8
+def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(client):
+    from magister.serve.client import RemoteTeacher, create_curriculum
+
+    url = "http://testserver"
+    first = create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, seed=4,
+                              client=client)
+    again = create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, exist_ok=True,
+                              client=client)
+    assert again.name == first.name == "alp-gmm"
+    with pytest.raises(mg.ConfigError, match=r"teacher is 'alp-gmm', not 'uniform'") as e:
+        create_curriculum(url, "walker", mg.Box([0, 0], [1, 3]), "uniform", token=ADMIN, exist_ok=True,
+                          client=client)
+    assert "space is" in str(e.value)
+    with pytest.raises(mg.ConfigError, match="seed is 4, not 5"):
+        create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, seed=5, exist_ok=True,
+                          client=client)
+    for bad in ("../tokens", "skills/propose", "..", "a b", "", "x" * 65):
+        with pytest.raises(mg.ConfigError, match="not valid"):
+            RemoteTeacher(url, bad, token=ADMIN, client=client)
+        with pytest.raises(mg.ConfigError, match="not valid"):
+            create_curriculum(url, bad, NAMED, token=ADMIN, client=client)
+    assert len(client.get("/v1/tokens").json()["tokens"]) == 0
+
+
+# ------------------------------------------------------------- item 2
+def _failing_writes(service, monkeypatch):
+    """Every write the writer runs fails as on a full disk."""
+    from sqlalchemy.exc import OperationalError
+
+    real = service.writer.submit
+
+    def submit(op):
+        def failing(conn):
+            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+        return real(failing)
+
+    monkeypatch.setattr(service.writer, "submit", submit)
+
+
+def test_storage_failures_are_503_and_undo_the_change(client, monkeypatch):
+    service = client.app.state.service
+    before = _state(client)
+    _failing_writes(service, monkeypatch)
+    r = client.post("/v1/curricula", json={"name": "other", "space": NAMED})
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+    r = client.delete("/v1/curricula/skills")
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+
+    from sqlalchemy.exc import OperationalError
+
+    def full(*a, **k):
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(client.app.state.tokens.engine, "begin", full)
+    r = client.post("/v1/tokens", json={"curricula": ["skills"]})
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+    monkeypatch.undo()
+    # nothing changed: the deleted curriculum is still there and usable, the other name is free
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+    assert client.get("/v1/curricula/skills").status_code == 200 and _state(client) == before
+    assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert client.post("/v1/curricula", json={"name": "other", "space": NAMED}).status_code == 201
+    assert client.get("/v1/tokens").json()["tokens"] == []
+    assert client.delete("/v1/curricula/skills").status_code == 204
+    assert client.get("/v1/curricula/skills").status_code == 404

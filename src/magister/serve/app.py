@@ -24,6 +24,7 @@ import anyio
 from fastapi import Depends, FastAPI, Header, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from .auth import AuthError, Principal, TokenStore
@@ -236,6 +237,12 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     async def _service_error(request: Request, exc: ServiceError):
         return JSONResponse({"detail": clip(exc.message)}, status_code=exc.status)
 
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    async def _storage_error(request: Request, exc: Exception):
+        log.error("storage failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"detail": storage_failed(exc)}, status_code=503)
+
     @app.exception_handler(AuthError)
     async def _auth_error(request: Request, exc: AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -341,7 +348,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
                                                    body.settings, body.seed, sr)
-        await wait_all([fut])
+        await _committed([fut])
         return await anyio.to_thread.run_sync(service.inspect, body.name)
 
     @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
@@ -355,9 +362,9 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         """Delete a curriculum, its log and its checkpoints."""
         allow(p, name)
         fut = await anyio.to_thread.run_sync(service.delete, name)
+        await _committed([fut])  # a failed delete leaves the curriculum as it was (see Service.delete)
         slow.discard(name)
         cost.pop(name, None)
-        await wait_all([fut])
         return Response(status_code=204)
 
     async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
@@ -497,8 +504,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             raise
         except Exception as e:  # noqa: BLE001
             log.exception("commit failed")
-            raise ServiceError(f"the database refused the write ({type(e).__name__}); it was NOT recorded. "
-                               "Retry with the same ids.", status=503) from None
+            raise ServiceError(storage_failed(e), status=503) from None
 
     return app
 
@@ -519,6 +525,12 @@ def apply_process_settings(cfg: ServeSettings) -> None:
         import sys
 
         sys.setswitchinterval(float(cfg.switch_interval))
+
+
+def storage_failed(exc: BaseException) -> str:
+    """The one 503 answer for every storage failure."""
+    return (f"the database refused the write ({type(exc).__name__}); it was NOT recorded and nothing "
+            "changed. Retry (with the same ids) in a moment.")
 
 
 #: longest text of an error reply (a refusal never echoes a large input back)

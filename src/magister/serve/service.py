@@ -646,7 +646,9 @@ class Service:
 
             def done(f: concurrent.futures.Future) -> None:
                 with self._registry_lock:
-                    if self.curricula.get(name) is live:
+                    if f.exception() is not None:  # not deleted: the curriculum stays, visible and usable
+                        live.deleted = False
+                    elif self.curricula.get(name) is live:
                         del self.curricula[name]
 
             fut.add_done_callback(done)
