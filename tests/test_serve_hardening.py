@@ -220,3 +220,73 @@ def test_storage_failures_are_503_and_undo_the_change(client, monkeypatch):
     assert client.get("/v1/tokens").json()["tokens"] == []
     assert client.delete("/v1/curricula/skills").status_code == 204
     assert client.get("/v1/curricula/skills").status_code == 404
+
+
+# ------------------------------------------------------------- item 6
+def test_no_call_blocks_the_event_loop(client, monkeypatch):
+    import threading
+
+    service = client.app.state.service
+    live = service.curricula["skills"]
+    loop_thread = client.portal.call(threading.get_ident)
+    assert client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "o-1"}).json()
+    # 1. a curriculum lock held for long (a rebuild): its requests wait in a worker thread, the loop stays free
+    answers: dict[str, int] = {}
+    with live.lock:
+        waiting = threading.Thread(target=lambda: answers.update(
+            propose=client.post("/v1/curricula/skills/propose").status_code))
+        waiting.start()
+        other = threading.Thread(target=lambda: answers.update(health=client.get("/v1/health").status_code))
+        other.start()
+        other.join(timeout=60)  # on a blocked loop this would wait for the lock
+        assert answers.get("health") == 200 and "propose" not in answers
+    waiting.join(timeout=60)
+    assert answers["propose"] == 200
+    # 2. database reads for old client ids (and the commit waits before them) run off the loop
+    reads: list[int] = []
+    real = service.engine.connect
+
+    def connect(*a, **k):
+        reads.append(threading.get_ident())
+        return real(*a, **k)
+
+    monkeypatch.setattr(service.engine, "connect", connect)
+    monkeypatch.setattr(type(live.ids), "maybe_old", lambda self, cid: True)  # every id "maybe seen"
+    assert client.post("/v1/curricula/skills/observe", json={"task": "sub", "score": 0.5, "id": "o-2"}).json()
+    r = client.post("/v1/curricula/skills/propose", params={"request_id": "p-1"})
+    assert r.status_code == 200
+    live.proposals.clear()  # an old proposal: answered from the log
+    assert client.post("/v1/curricula/skills/propose", params={"request_id": "p-1"}).json() == r.json()
+    assert len(reads) >= 3 and loop_thread not in reads
+
+
+# ------------------------------------------------------------- item 7
+def test_a_rebuild_after_a_failed_write_waits_for_the_queued_writes(client):
+    import threading
+
+    service = client.app.state.service
+    live = service.curricula["skills"]
+    gate, seen = threading.Event(), {}
+    service.writer.submit(lambda conn: gate.wait(60))  # the writer is busy
+    seq = service.observe("skills", [("mul", 0.5, "queued")])[1][-1]  # queued behind it
+    real = service.rebuild
+
+    def rebuild(spec, **kw):
+        seen["queued write done"] = seq.done()
+        started.set()
+        return real(spec, **kw)
+
+    started = threading.Event()
+    service.rebuild = rebuild
+    live.broken = "a database write failed; rebuilding from the log"
+    service._schedule_rebuild(live)
+    started.wait(timeout=1.0)  # a rebuild that does not wait would start now, before the write
+    gate.set()
+    assert started.wait(timeout=60)
+    assert seen == {"queued write done": True}
+    for _ in range(600):
+        if live.broken is None:
+            break
+        threading.Event().wait(0.05)
+    assert live.broken is None
+    assert client.get("/v1/curricula/skills").json()["n_observed"] == 1

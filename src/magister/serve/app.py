@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
-from .service import MAX_BATCH, MAX_K, ServiceError, Service, wait_all
+from .service import MAX_BATCH, MAX_K, Offload, ServiceError, Service, wait_all
 from .settings import ServeSettings
 
 log = logging.getLogger("magister.serve")
@@ -223,7 +223,11 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             return await anyio.to_thread.run_sync(fn, name, *args)
         start = time.thread_time()
         try:
-            return fn(name, *args)
+            # never blocks the loop: a held curriculum lock, a database read or a commit wait
+            # raises Offload before anything changed, and the call runs in a worker thread
+            return service.call_inline(service.curricula.get(name), fn, name, *args)
+        except Offload:
+            return await anyio.to_thread.run_sync(fn, name, *args)
         finally:
             if mode == "auto":
                 mean = cost.get(name, 0.0)

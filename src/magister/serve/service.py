@@ -101,6 +101,11 @@ class Unavailable(ServiceError):
     status = 503
 
 
+class Offload(Exception):
+    """Raised, before anything changed, by a call made on the event loop that would block it
+    (a database read, a wait for a commit): the caller runs it again in a worker thread."""
+
+
 # ------------------------------------------------------------------ JSON
 def jsonable(obj: Any) -> Any:
     """A strict-JSON copy: numpy arrays/scalars become lists/numbers, NaN/inf become ``None``."""
@@ -391,6 +396,32 @@ class Service:
         self._reserved: set[str] = set()
         self.writer: GroupWriter | None = None
         self.replay_mismatches = 0
+        self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
+
+    def on_loop(self) -> bool:
+        return getattr(self._here, "on_loop", False)
+
+    def _may_block(self) -> None:
+        """Called before a blocking step (all of them come before any change): off the loop, or Offload."""
+        if getattr(self._here, "on_loop", False):
+            raise Offload
+
+    def call_inline(self, live: "LiveCurriculum | None", fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the event loop, or :class:`Offload` if it would block it.
+
+        It would when the curriculum's lock is held (a request in a worker
+        thread, a rebuild) or when ``fn`` reaches a database read or a commit
+        wait; both are detected before anything changes.
+        """
+        if live is not None and not live.lock.acquire(blocking=False):
+            raise Offload
+        self._here.on_loop = True
+        try:
+            return fn(*args)
+        finally:
+            self._here.on_loop = False
+            if live is not None:
+                live.lock.release()
 
     # ------------------------------------------------------------ life
     def start(self) -> None:
@@ -510,6 +541,7 @@ class Service:
         Only ids that left the recent set are asked for, and an id leaves it only
         once its event is committed, so the log answers for every one of them.
         """
+        self._may_block()
         found: dict[str, tuple[int, int]] = {}
         self.old_id_reads += 1
         try:
@@ -672,6 +704,7 @@ class Service:
                                    "use a fresh id for each new request")
                 tasks = live.proposals.get(request_id)
                 if tasks is None:  # an old proposal: its tasks are in the log
+                    self._may_block()
                     if fut is not None:
                         try:
                             fut.result()
@@ -874,8 +907,18 @@ class Service:
         return fut
 
     def _schedule_rebuild(self, live: LiveCurriculum) -> None:
+        """Rebuild ``live`` from the log once every write queued so far has finished.
+
+        ``live.broken`` is already set, so no new write of this curriculum is
+        queued; a no-op queued now runs after all earlier writes (the writer is
+        FIFO), so once it is done the log holds all that will ever reach it.
+        """
+        writer = self.writer
+
         def work() -> None:
-            time.sleep(0.05)
+            if writer is not None:
+                barrier = writer.submit(lambda conn: None)
+                concurrent.futures.wait([barrier, *[f for _a, _b, f in list(live.pending)]])
             with live.lock:
                 try:
                     fresh = self.rebuild(live.spec)
