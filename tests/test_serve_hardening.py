@@ -290,3 +290,22 @@ def test_a_rebuild_after_a_failed_write_waits_for_the_queued_writes(client):
         threading.Event().wait(0.05)
     assert live.broken is None
     assert client.get("/v1/curricula/skills").json()["n_observed"] == 1
+
+
+# ------------------------------------------------------------ item 10
+def test_history_includes_every_answered_proposal(client):
+    """The lean-lane test's race: a proposal is answered before its commit, and history read the disk."""
+    import threading
+
+    service = client.app.state.service
+    gate = threading.Event()
+    service.writer.submit(lambda conn: gate.wait(60))  # the group commit is late
+    r = client.post("/v1/curricula/skills/propose", params={"k": 2})
+    assert r.status_code == 200
+    got: dict = {}
+    reader = threading.Thread(target=lambda: got.update(client.get("/v1/curricula/skills/history").json()))
+    reader.start()
+    reader.join(timeout=0.5)
+    gate.set()
+    reader.join(timeout=60)
+    assert [e["seq"] for e in got["events"]] == [r.json()["seq"]] and got["events"][0]["tasks"] == r.json()["tasks"]

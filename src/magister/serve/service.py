@@ -957,9 +957,20 @@ class Service:
             return live.teacher.to_bytes()
 
     def history(self, name: str, after: int = 0, limit: int = 2000) -> dict[str, Any]:
-        """Committed events after ``after`` (for the dashboard), oldest first."""
+        """Committed events after ``after`` (for the dashboard), oldest first.
+
+        Every event answered before this call is included: a proposal is
+        answered before its group commit (unless ``durable_proposals``), so
+        the read first waits for the writes still in flight (called off the
+        event loop). A write that failed is simply not there.
+        """
         live = self.get(name)
         cid = live.spec.id
+        self._may_block()
+        with live.lock:
+            fut = live.commit_of(live.next_seq - 1)
+        if fut is not None:
+            concurrent.futures.wait([fut], timeout=60)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
