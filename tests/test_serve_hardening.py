@@ -309,3 +309,38 @@ def test_history_includes_every_answered_proposal(client):
     gate.set()
     reader.join(timeout=60)
     assert [e["seq"] for e in got["events"]] == [r.json()["seq"]] and got["events"][0]["tasks"] == r.json()["tasks"]
+
+
+# ------------------------------------------------------------- item 5
+def test_the_summary_is_bounded_for_a_large_space_and_full_beliefs_stay(client):
+    n = 200_000
+    r = client.post("/v1/curricula", json={"name": "big", "space": {"type": "Discrete", "n": n}, "teacher": "exp3",
+                                           "seed": 2})
+    assert r.status_code == 201 and len(r.content) < 20_000, len(r.content)  # the create reply is bounded too
+    tasks = client.post("/v1/curricula/big/propose", params={"k": 50}).json()["tasks"]
+    obs = [{"task": t, "score": (i % 7) / 7} for i, t in enumerate(tasks)]
+    assert client.post("/v1/curricula/big/observe_batch", json={"observations": obs}).status_code == 200
+    full = client.get("/v1/curricula/big/beliefs")
+    assert full.status_code == 200 and len(full.content) > 1_000_000  # in full, on request
+    r = client.get("/v1/curricula/big/summary", params={"top": 10})
+    assert r.status_code == 200 and len(r.content) < 20_000, len(r.content)
+    s, b = r.json(), full.json()
+    assert s["n_observed"] == 50 and s["space"] == {"type": "Discrete", "n": n}
+    est = s["beliefs"]["estimate"]
+    assert est["n"] == n and est["max"] == max(b["estimate"]) and est["min"] == min(b["estimate"])
+    assert est["mean"] == pytest.approx(sum(b["estimate"]) / n)
+    values = [e["value"] for e in est["top"]]
+    assert len(values) == 10 and values == sorted(b["estimate"], reverse=True)[:10]
+    assert all(b["estimate"][e["index"]] == e["value"] and e["task"] == str(e["index"]) for e in est["top"])
+    assert s["beliefs"]["tasks"]["n"] == n and s["beliefs"]["teacher"] == "exp3"
+    listing = client.get("/v1/curricula")
+    assert len(listing.content) < 20_000
+    # a space of many names: the summary and the listing cut the names
+    names = [f"t{i}" for i in range(5000)]
+    assert client.post("/v1/curricula", json={"name": "named", "space": {"type": "Discrete", "names": names},
+                                              "teacher": "exp3"}).status_code == 201
+    s = client.get("/v1/curricula/named/summary").json()
+    assert s["space"]["names"] == names[:20] and s["space"]["names_omitted"] == 4980
+    assert client.get("/v1/curricula/named").json()["space"]["names"] == names  # in full on request
+    small = client.get("/v1/curricula/skills/summary").json()["beliefs"]
+    assert small == client.get("/v1/curricula/skills/beliefs").json()  # small beliefs are whole

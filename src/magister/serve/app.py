@@ -342,7 +342,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             live = service.curricula.get(name)
             if live is None or live.deleted or live.broken:
                 continue
-            out.append(service.summary(live))
+            out.append(service.brief(live))
         return {"curricula": out}
 
     @app.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
@@ -353,7 +353,17 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
                                                    body.settings, body.seed, sr)
         await _committed([fut])
-        return await anyio.to_thread.run_sync(service.inspect, body.name)
+        # bounded: a million-task space would make the full beliefs tens of MB (GET the curriculum for them)
+        return await anyio.to_thread.run_sync(service.light, body.name)
+
+    @app.get("/v1/curricula/{name}/summary", tags=["curricula"], responses=ERRORS)
+    async def summary(name: Name, p: Caller,
+                      top: Annotated[int, Query(ge=1, le=100, description="tasks listed per per-task array")] = 20
+                      ) -> dict[str, Any]:
+        """Counts, the space in brief and the beliefs summarised (per-task arrays as min/max/mean and
+        their ``top`` tasks), bounded in size whatever the space: what the dashboard polls."""
+        allow(p, name)
+        return await run(service.light, name, top)
 
     @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
     async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:

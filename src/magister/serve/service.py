@@ -938,6 +938,27 @@ class Service:
         return {**live.spec.public(), "kind": t.kind, "n_observed": t.n_observed, "n_proposed": t.n_proposed,
                 "last_seq": live.next_seq - 1, "checkpoint_seq": live.checkpoint_seq}
 
+    def brief(self, live: LiveCurriculum) -> dict[str, Any]:
+        """:meth:`summary` in bounded size: long lists of the space cut, large settings left out."""
+        out = self.summary(live)
+        out["space"] = brief_spec(out["space"])
+        text = dumps(jsonable(out["settings"]))
+        if len(text) > MAX_SETTINGS_CHARS:
+            out["settings"] = {"omitted": f"{len(text)} characters; GET /v1/curricula/{live.spec.name} has them"}
+        return out
+
+    def light(self, name: str, top: int = 20) -> dict[str, Any]:
+        """A bounded summary for dashboards: counts, the space in brief, the beliefs summarised
+        (per-task arrays as aggregates and their ``top`` tasks); full beliefs stay at inspect/beliefs."""
+        live = self.get(name)
+        with live.lock:
+            out = self.brief(live)
+            beliefs = jsonable(live.teacher.beliefs())
+        out["beliefs"] = summarise_beliefs(beliefs, top)
+        if len(dumps(out["beliefs"])) > MAX_SUMMARY_CHARS:
+            out["beliefs"] = {"omitted": "too large to summarise; GET .../beliefs has them in full"}
+        return out
+
     def inspect(self, name: str) -> dict[str, Any]:
         live = self.get(name)
         with live.lock:
@@ -1002,6 +1023,71 @@ class Service:
             if not h["more"]:
                 return out
             after = h["last_seq"]
+
+
+#: tasks listed per per-task array in a summary (the default of ``?top=``)
+TOP = 20
+#: a summary never holds more than this many characters of beliefs, nor of settings
+MAX_SUMMARY_CHARS = 200_000
+MAX_SETTINGS_CHARS = 4000
+_LIST_ITEMS = 20
+_DICT_KEYS = 50
+
+
+def brief_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A space spec with lists longer than 20 cut (``<key>_omitted`` says how many went)."""
+    out: dict[str, Any] = {}
+    for k, v in spec.items():
+        if isinstance(v, list) and len(v) > _LIST_ITEMS:
+            out[k] = v[:_LIST_ITEMS]
+            out[f"{k}_omitted"] = len(v) - _LIST_ITEMS
+        else:
+            out[k] = v
+    return out
+
+
+def _numbers(v: Any) -> bool:
+    return isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                                       for x in v)
+
+
+def summarise_beliefs(beliefs: Any, top: int = TOP) -> Any:
+    """Beliefs (JSON) in bounded size: a per-task number array longer than ``top`` becomes
+    ``{"n", "min", "max", "mean", "top": [{"index", "task", "value"}, ...]}`` (its ``top`` largest),
+    other long lists keep their first ``top`` items, dicts their first 50 keys, strings 200 characters."""
+    tasks = beliefs.get("tasks") if isinstance(beliefs, dict) else None
+
+    def one(key: Any, v: Any, depth: int) -> Any:
+        if isinstance(v, str):
+            return v if len(v) <= 200 else v[:200] + "..."
+        if isinstance(v, dict):
+            if depth >= 4:
+                return {"omitted": f"{len(v)} keys"}
+            items = list(v.items())
+            out = {str(k): one(k, x, depth + 1) for k, x in items[:_DICT_KEYS]}
+            if len(items) > _DICT_KEYS:
+                out["keys_omitted"] = len(items) - _DICT_KEYS
+            return out
+        if isinstance(v, list):
+            if len(v) <= top:
+                return [one(None, x, depth + 1) for x in v] if depth < 4 else {"omitted": f"{len(v)} items"}
+            if key == "tasks":
+                return {"n": len(v), "first": [one(None, x, depth + 1) for x in v[:top]]}
+            if _numbers(v):
+                arr = np.array([np.nan if x is None else float(x) for x in v])
+                finite = np.isfinite(arr)
+                vals = np.where(finite, arr, -np.inf)
+                order = np.argsort(-vals, kind="stable")[:top]
+                labels = tasks if isinstance(tasks, list) and len(tasks) == len(v) else None
+                best = [{"index": int(i), "value": float(arr[i]) if finite[i] else None,
+                         **({"task": labels[i]} if labels is not None else {})} for i in order]
+                agg = {"min": float(arr[finite].min()), "max": float(arr[finite].max()),
+                       "mean": float(arr[finite].mean())} if finite.any() else {"min": None, "max": None, "mean": None}
+                return {"n": len(v), **agg, "top": best}
+            return {"n": len(v), "first": [one(None, x, depth + 1) for x in v[:top]]}
+        return v
+
+    return one(None, beliefs, 0)
 
 
 async def wait_all(futs: list[concurrent.futures.Future]) -> None:
