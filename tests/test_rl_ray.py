@@ -12,7 +12,7 @@ import gymnasium as gym  # noqa: E402
 import magister as mg  # noqa: E402
 from magister.rl import CurriculumWrapper  # noqa: E402
 from magister.rl.envs import CliffWalk  # noqa: E402
-from magister.rl.ray import RemoteTeacher, rllib_callback, start_teacher_actor  # noqa: E402
+from magister.rl.ray import RayTeacher, rllib_callback, start_teacher_actor  # noqa: E402
 
 SPACE = CliffWalk.task_space
 
@@ -26,7 +26,7 @@ def local_ray():
 
 @ray.remote(num_cpus=0.25)
 def _worker(actor_name: str, n: int, flush_every: int) -> list[list[float]]:
-    client = RemoteTeacher(actor_name, prefetch=8, flush_every=flush_every)
+    client = RayTeacher(actor_name, prefetch=8, flush_every=flush_every)
     seen = []
     for _ in range(n):
         task = client.propose()
@@ -61,7 +61,7 @@ def test_a_batch_sent_twice_is_applied_once(local_ray):
 
 def test_bad_outcome_is_refused_at_the_worker(local_ray):
     actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
-    client = RemoteTeacher(actor, flush_every=1)
+    client = RayTeacher(actor, flush_every=1)
     with pytest.raises(mg.InvalidScoreError):
         client.observe([0.5, 0.5], float("nan"))
     with pytest.raises(mg.InvalidTaskError):
@@ -75,7 +75,7 @@ def test_checkpoint_mid_run_resumes_exactly(local_ray, tmp_path):
     name = "alp-gmm" if "alp-gmm" in mg.available_teachers() else "uniform"
     kwargs = getattr(mg.teacher_class(name), "conformance_kwargs", {})
     actor = start_teacher_actor(mg.make_teacher(name, SPACE, seed=1, **kwargs))
-    client = RemoteTeacher(actor, prefetch=4, flush_every=5)
+    client = RayTeacher(actor, prefetch=4, flush_every=5)
     rng = np.random.default_rng(0)
     for _ in range(60):
         task = client.propose()
@@ -141,7 +141,7 @@ def test_rllib_callback_drives_wrappers_like_the_env_runner(local_ray):
 
 @ray.remote(num_cpus=0.25)
 def _wrapped_worker(actor_name: str, episodes: int) -> int:
-    client = RemoteTeacher(actor_name, prefetch=4, flush_every=5)
+    client = RayTeacher(actor_name, prefetch=4, flush_every=5)
     env = CurriculumWrapper(CliffWalk(), client)  # the remote client is the wrapper's teacher
     rng = np.random.default_rng(0)
     for _ in range(episodes):
@@ -160,3 +160,10 @@ def test_remote_teacher_inside_the_gymnasium_wrapper(local_ray):
     assert done == [23, 23, 23]
     assert ray.get(actor.counts.remote())["n_observed"] == 69
     ray.kill(actor)
+
+
+def test_the_ray_handle_is_named_for_what_it_is_and_the_old_name_warns():
+    from magister.rl import ray as mg_ray
+
+    with pytest.warns(DeprecationWarning, match="RayTeacher"):
+        assert mg_ray.RemoteTeacher is mg_ray.RayTeacher

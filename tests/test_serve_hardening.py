@@ -156,7 +156,7 @@ def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------- item 8
 def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(client):
-    from magister.serve.client import RemoteTeacher, create_curriculum
+    from magister.serve.client import HTTPTeacher, create_curriculum
 
     url = "http://testserver"
     first = create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, seed=4,
@@ -173,7 +173,7 @@ def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(clie
                           client=client)
     for bad in ("../tokens", "skills/propose", "..", "a b", "", "x" * 65):
         with pytest.raises(mg.ConfigError, match="not valid"):
-            RemoteTeacher(url, bad, token=ADMIN, client=client)
+            HTTPTeacher(url, bad, token=ADMIN, client=client)
         with pytest.raises(mg.ConfigError, match="not valid"):
             create_curriculum(url, bad, NAMED, token=ADMIN, client=client)
     assert len(client.get("/v1/tokens").json()["tokens"]) == 0
@@ -344,3 +344,13 @@ def test_the_summary_is_bounded_for_a_large_space_and_full_beliefs_stay(client):
     assert client.get("/v1/curricula/named").json()["space"]["names"] == names  # in full on request
     small = client.get("/v1/curricula/skills/summary").json()["beliefs"]
     assert small == client.get("/v1/curricula/skills/beliefs").json()  # small beliefs are whole
+
+
+def test_the_http_client_is_named_for_what_it_is_and_the_old_name_warns():
+    import magister.serve as serve
+    from magister.serve import client
+
+    with pytest.warns(DeprecationWarning, match="HTTPTeacher"):
+        assert client.RemoteTeacher is client.HTTPTeacher
+    with pytest.warns(DeprecationWarning, match="HTTPTeacher"):
+        assert serve.RemoteTeacher is client.HTTPTeacher

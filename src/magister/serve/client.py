@@ -1,12 +1,12 @@
-"""``RemoteTeacher``: a teacher that lives in a ``magister serve`` process.
+"""``HTTPTeacher``: a teacher that lives in a ``magister serve`` process.
 
 It follows the local teacher contract (``propose``, ``observe``,
 ``observe_batch``, ``beliefs``, ``state_dict``, ``config``, ``n_observed``,
 ``n_proposed``, ``space``, ``to_bytes``, ``save``), so code written for a
 local teacher runs unchanged against the service::
 
-    from magister.serve.client import RemoteTeacher
-    teacher = RemoteTeacher("http://localhost:8000", "walker", token="mgt_...")
+    from magister.serve.client import HTTPTeacher
+    teacher = HTTPTeacher("http://localhost:8000", "walker", token="mgt_...")
     task = teacher.propose()
     teacher.observe(task, 0.7)
 
@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..spaces import Box, Space, space_from_spec
 
-__all__ = ["RemoteTeacher", "RemoteError", "create_curriculum"]
+__all__ = ["HTTPTeacher", "RemoteError", "create_curriculum"]
 
 RETRY_STATUS = {502, 503, 504}
 #: what the service accepts as a curriculum name (the same pattern as the server's)
@@ -131,8 +131,8 @@ def _error(r: Any) -> Exception:
 
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
-                      exist_ok: bool = False, client: Any = None, **settings: Any) -> "RemoteTeacher":
-    """Create a curriculum on the server and return its :class:`RemoteTeacher`.
+                      exist_ok: bool = False, client: Any = None, **settings: Any) -> "HTTPTeacher":
+    """Create a curriculum on the server and return its :class:`HTTPTeacher`.
 
     With ``exist_ok=True`` an existing curriculum of that name is reused only
     if its space and teacher (and the settings, seed and score range, when
@@ -161,7 +161,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
                                   "exist_ok=True only reuses a curriculum with the same space and teacher") from None
     finally:
         http.close()
-    return RemoteTeacher(url, name, token=token, client=client)
+    return HTTPTeacher(url, name, token=token, client=client)
 
 
 def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],
@@ -197,7 +197,7 @@ def _brief(obj: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-class RemoteTeacher:
+class HTTPTeacher:
     """A drop-in teacher backed by a curriculum of a ``magister serve`` server."""
 
     def __init__(self, url: str, curriculum: str, token: str | None = None, *, timeout: float = 30.0,
@@ -332,11 +332,21 @@ class RemoteTeacher:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "RemoteTeacher":
+    def __enter__(self) -> "HTTPTeacher":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RemoteTeacher({self.url!r}, {self.curriculum!r}, teacher={self.name!r})"
+        return f"HTTPTeacher({self.url!r}, {self.curriculum!r}, teacher={self.name!r})"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RemoteTeacher":  # the old name, shared by the HTTP client and the Ray handle
+        import warnings
+
+        warnings.warn("magister.serve.client.RemoteTeacher is now HTTPTeacher; the old name will be removed",
+                      DeprecationWarning, stacklevel=2)
+        return HTTPTeacher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
