@@ -8,46 +8,48 @@ sequence numbers of that curriculum and hands the rows to the
 order in which the teacher saw things. The request is answered only after the
 writer has committed the transaction that contains its rows.
 
-The :class:`GroupWriter` is one thread with a FIFO queue: it takes every write
-waiting (up to a cap), runs them in ONE transaction, commits (SQLite WAL with
-``synchronous=FULL``, or PostgreSQL), then wakes all their requests. Under
-load many requests share one disk flush (group commit).
-
-Rebuilding (:func:`Service.start`): each curriculum starts from its newest
-checkpoint (teacher bytes plus the last sequence number they include) and
-replays the later events in order: a ``propose`` event calls
-``propose(k)`` again (which redraws the same tasks, because the random
-generator is part of the checkpoint), consecutive ``observe`` events of one
-request call ``observe_batch`` once. The result equals the live teacher.
+The service is split by job: ``writer.py`` (the group-commit writer: one
+thread, one transaction per round, many requests per disk flush),
+``recovery.py`` (checkpoints and replay: each curriculum is rebuilt at start
+from its newest checkpoint plus the later log, exactly), ``ids.py`` (client
+ids against the log), ``live.py`` (a curriculum's spec and live state),
+``common.py`` (errors with an HTTP status, strict JSON). This module is the
+facade: the registry, create/delete, propose/observe, and the reads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
+import concurrent.futures
 import logging
-import math
-import queue
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
 from ..scores import ScoreRange
 from ..settings import whole
-from ..spaces import Space, space_from_spec
-from ..teacher import Teacher, loads, make_teacher, teacher_class
+from ..spaces import space_from_spec
+from ..teacher import teacher_class
+from .common import Conflict, Invalid, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
+from .ids import ClientIdLog, _fingerprint, _propose_fingerprint
+from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Curriculum, Event
-from .seen import MASK64, ClientIds
+from .recovery import Recovery
+from .seen import ClientIds
 from .settings import RECENT_IDS  # client ids remembered exactly per curriculum
+from .writer import GroupWriter, InsertRows, _run_group, insert_many
+
+# names other modules (and older imports) find here
+__all__ = ["Service", "ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Offload", "jsonable",
+           "dumps", "GroupWriter", "InsertRows", "insert_many", "_run_group", "CurriculumSpec", "LiveCurriculum",
+           "wait_all", "summarise_beliefs", "brief_spec", "_fingerprint"]
 
 log = logging.getLogger("magister.serve")
 
@@ -69,277 +71,6 @@ MAX_K = 10_000
 MAX_BATCH = 10_000
 
 
-# ----------------------------------------------------------------- errors
-class ServiceError(Exception):
-    """An error with an HTTP status; the message says what was wrong and how to fix it."""
-
-    status = 400
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0])
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
-
-
-class Invalid(ServiceError):
-    status = 422
-
-
-class Unavailable(ServiceError):
-    status = 503
-
-
-class Offload(Exception):
-    """Raised, before anything changed, by a call made on the event loop that would block it
-    (a database read, a wait for a commit): the caller runs it again in a worker thread."""
-
-
-# ------------------------------------------------------------------ JSON
-def jsonable(obj: Any) -> Any:
-    """A strict-JSON copy: numpy arrays/scalars become lists/numbers, NaN/inf become ``None``."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "fc":
-            return jsonable(obj.tolist())
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    return str(obj)
-
-
-def dumps(obj: Any) -> str:
-    """Compact strict JSON (floats round-trip exactly)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
-# ---------------------------------------------------------- group writer
-Op = Callable[[Connection], Any]
-
-
-class InsertRows:
-    """An op that inserts rows into one table; the writer merges runs of these into one statement."""
-
-    __slots__ = ("table", "rows")
-
-    def __init__(self, table: Any, rows: list[dict[str, Any]]):
-        self.table, self.rows = table, rows
-
-    def __call__(self, conn: Connection) -> None:
-        insert_many(conn, self.table, self.rows)
-
-
-#: placeholders by DB-API parameter style, for the multi-row inserts built by hand (SQLite's sqlite3;
-#: psycopg's own executemany pipelines its rows and measured faster than one long statement)
-_PLACEHOLDER = {"qmark": "?"}
-
-
-def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) as multi-row ``INSERT ... VALUES (..), (..)`` statements.
-
-    One statement for many rows rather than one ``executemany`` step per row:
-    the database driver lets go of the GIL around every step, and under load
-    each time it wants it back it may wait for the event loop's whole switch
-    interval, so a per-row insert of a large group stalled the writer (and,
-    by forcing GIL hand-overs, the requests too). Other drivers (psycopg)
-    get one ``executemany``.
-    """
-    mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
-    if mark is None or not rows:
-        conn.execute(insert(table), rows)
-        return
-    cols = list(rows[0])
-    per = max(1, 900 // len(cols))  # stay under SQLite's oldest variable limit (999)
-    head = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES "
-    one = "(" + ", ".join([mark] * len(cols)) + ")"
-    for start in range(0, len(rows), per):
-        chunk = rows[start:start + per]
-        sql = head + ", ".join([one] * len(chunk))
-        conn.exec_driver_sql(sql, tuple(r[c] for r in chunk for c in cols))
-
-
-def _run_group(conn: Connection, ops: list[Op]) -> list[Any]:
-    """Run ``ops`` in order on one connection; consecutive inserts into one table go as one :func:`insert_many`."""
-    results: list[Any] = []
-    i = 0
-    while i < len(ops):
-        op = ops[i]
-        if isinstance(op, InsertRows):
-            j, rows = i + 1, list(op.rows)
-            while j < len(ops) and isinstance(ops[j], InsertRows) and ops[j].table is op.table:  # type: ignore[union-attr]
-                rows.extend(ops[j].rows)  # type: ignore[union-attr]
-                j += 1
-            insert_many(conn, op.table, rows)
-            results.extend([None] * (j - i))
-            i = j
-        else:
-            results.append(op(conn))
-            i += 1
-    return results
-
-
-class GroupWriter:
-    """One writer thread; every queued operation of a round commits in one transaction."""
-
-    def __init__(self, engine: Engine, max_group: int = 1024):
-        self.engine = engine
-        self.max_group = max_group
-        self._q: "queue.Queue[tuple[Op, concurrent.futures.Future] | None]" = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="magister-writer", daemon=True)
-        self._closed = False
-        self.commits = 0
-        self.ops = 0
-        self._thread.start()
-
-    def submit(self, op: Op) -> concurrent.futures.Future:
-        """Queue ``op(conn)``; the future resolves to its result once committed."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        if self._closed:
-            fut.set_exception(Unavailable("the service is shutting down; retry against the restarted server"))
-            return fut
-        self._q.put((op, fut))
-        return fut
-
-    def call(self, op: Op) -> Any:
-        """Submit and wait (for use outside the event loop)."""
-        return self.submit(op).result()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._q.put(None)
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            item = self._q.get()
-            if item is None:
-                break
-            group = [item]
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
-            self._commit(group)
-
-    def _commit(self, group: list[tuple[Op, concurrent.futures.Future]]) -> None:
-        try:
-            with self.engine.begin() as conn:
-                results = _run_group(conn, [op for op, _ in group])
-        except Exception:  # noqa: BLE001 - fall back to one transaction per op, so one bad op fails alone
-            if len(group) == 1:
-                op, fut = group[0]
-                try:
-                    with self.engine.begin() as conn:
-                        r = op(conn)
-                except Exception as e:  # noqa: BLE001
-                    log.exception("database write failed")
-                    fut.set_exception(e)
-                else:
-                    fut.set_result(r)
-                    self.commits += 1
-                return
-            for one in group:
-                self._commit([one])
-            return
-        self.commits += 1
-        self.ops += len(group)
-        for (_, fut), r in zip(group, results):
-            fut.set_result(r)
-
-
-# ---------------------------------------------------------------- models
-@dataclass
-class CurriculumSpec:
-    """Everything needed to build a curriculum's teacher from scratch."""
-
-    name: str
-    space: dict[str, Any]
-    teacher: str
-    settings: dict[str, Any]
-    seed: int
-    score_range: dict[str, Any]
-    created_at: float = 0.0
-    id: int = 0
-
-    def build(self) -> Teacher:
-        return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
-                            score_range=self.score_range, **self.settings)
-
-    def public(self) -> dict[str, Any]:
-        return {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
-                "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
-
-
-@dataclass
-class LiveCurriculum:
-    """A curriculum in memory: its teacher, lock, next sequence number and client ids."""
-
-    spec: CurriculumSpec
-    teacher: Teacher
-    next_seq: int = 1
-    checkpoint_seq: int = 0
-    since_checkpoint: int = 0
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    #: client id -> (seq of its event, fingerprint of its content) for the recent ids; older ids are
-    #: members of a Bloom filter and looked up in the log (see :meth:`Service._old_ids`)
-    ids: ClientIds = field(default_factory=lambda: ClientIds(RECENT_IDS))
-    #: (first seq, last seq it holds, commit future) of each log write not yet known to be committed,
-    #: oldest first
-    pending: "deque[tuple[int, int, concurrent.futures.Future]]" = field(default_factory=deque)
-    #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
-    proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
-    deleted: bool = False
-    broken: str | None = None
-
-    @property
-    def space(self) -> Space:
-        return self.teacher.space
-
-    def _unfinished(self) -> "deque[tuple[int, int, concurrent.futures.Future]]":
-        """``pending`` without the writes that have finished (they finish in log order)."""
-        pending = self.pending
-        while pending and pending[0][2].done():
-            pending.popleft()
-        return pending
-
-    def commit_of(self, seq: int) -> concurrent.futures.Future | None:
-        """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
-        for _first, last, fut in self._unfinished():
-            if last >= seq:
-                return fut
-        return None
-
-    def committed(self, seq: int) -> bool:
-        """Whether the write holding ``seq`` is known to be done."""
-        pending = self._unfinished()
-        return not pending or seq < pending[0][0]
-
-
 def _score_value(score: Any, position: int | None) -> float:
     """A score as a float; an integer too large for one is refused (422), not an OverflowError (500)."""
     try:
@@ -354,29 +85,8 @@ def _score_value(score: Any, position: int | None) -> float:
         raise Invalid(f"score {str(score)[:40]!r} is not a number. Nothing was recorded.") from None
 
 
-# Fingerprints are compared only within one process (those of ids read back from the log are
-# recomputed here), so Python's fast, per-process salted hash() is enough; never store them.
-def _fingerprint(task_text: str, score: float) -> int:
-    return hash((task_text, float(score))) & MASK64
-
-
-def _propose_fingerprint(k: int) -> int:
-    return hash(("__propose__", int(k))) & MASK64
-
-
-#: what a logged event says about its client id: (client id, seq, kind, k, task or None, score),
-#: the arguments of :func:`_event_fingerprint` after the first two
-_ID_COLUMNS = (_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
-               case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
-
-
-def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
-    """The fingerprint of a logged event, as its request computed it."""
-    return _fingerprint(task, float(score)) if kind == "observe" else _propose_fingerprint(int(k))
-
-
 # --------------------------------------------------------------- service
-class Service:
+class Service(Recovery, ClientIdLog):
     """All curricula of one server, their storage, and the rules that keep them exact."""
 
     def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
@@ -450,126 +160,10 @@ class Service:
         if self.writer is not None:
             self.writer.close()
 
-    # --------------------------------------------------------- rebuild
-    def rebuild(self, spec: CurriculumSpec, *, use_checkpoint: bool = True) -> LiveCurriculum:
-        """Newest usable checkpoint + replay of the later events (or a full replay)."""
-        teacher: Teacher | None = None
-        start = 0
-        if use_checkpoint:
-            with self.engine.connect() as conn:
-                cps = conn.execute(
-                    select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
-                    .where(_CHECKPOINTS.c.curriculum_id == spec.id).order_by(_CHECKPOINTS.c.seq.desc())
-                ).all()
-            for seq, data in cps:
-                try:
-                    teacher = loads(bytes(data))
-                    start = int(seq)
-                    break
-                except MagisterError as e:
-                    log.warning("checkpoint %s of %r unusable (%s); trying an older one", seq, spec.name, e)
-        if teacher is None:
-            teacher = spec.build()
-        live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
-        last = start
-        with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=5000).execute(
-                select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                       _EVENTS.c.score, _EVENTS.c.client_id)
-                .where(_EVENTS.c.curriculum_id == spec.id).where(_EVENTS.c.seq > start).order_by(_EVENTS.c.seq)
-            )
-            pending: list[tuple[Any, float]] = []
-            pending_batch = None
 
-            def flush() -> None:
-                nonlocal pending
-                if pending:
-                    space = teacher.space
-                    teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
-                                          [s for _, s in pending])
-                    pending = []
 
-            for seq, batch, kind, k, task, score, cid in result:
-                if kind == "observe":
-                    if pending_batch != batch:
-                        flush()
-                        pending_batch = batch
-                    pending.append((task, float(score)))
-                else:
-                    flush()
-                    pending_batch = None
-                    tasks = teacher.propose(int(k))
-                    got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
-                    if got != task:
-                        self.replay_mismatches += 1
-                        log.warning("replaying proposal %s of %r drew other tasks than logged; "
-                                    "is teacher %r deterministic given its generator?", seq, spec.name, spec.teacher)
-                last = int(seq)
-            flush()
-        live.next_seq = max(last, start) + 1
-        live.since_checkpoint = live.next_seq - 1 - start
-        self._load_ids(live)
-        return live
 
-    def _load_ids(self, live: LiveCurriculum) -> None:
-        """The newest ``recent_ids`` client ids exactly, the older ones into the filter (streamed)."""
-        ids = live.ids
-        n = ids.recent
-        has_id = and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.client_id.is_not(None))
-        with self.engine.connect() as conn:
-            total = int(conn.execute(select(func.count(_EVENTS.c.client_id))
-                                     .where(_EVENTS.c.curriculum_id == live.spec.id)).scalar() or 0)
-            cut = 0  # ids of events before seq `cut` are old
-            if total > n:
-                cut = int(conn.execute(select(_EVENTS.c.seq).where(has_id).order_by(_EVENTS.c.seq.desc())
-                                       .offset(n - 1).limit(1)).scalar())
-                ids.old.reserve(2 * (total - n))  # one slice, with room to grow as much again
-                old = conn.execution_options(yield_per=20_000).execute(
-                    select(_EVENTS.c.client_id).where(has_id).where(_EVENTS.c.seq < cut))
-                for part in old.scalars().partitions():
-                    ids.old.add_many(part)
-                ids.total = ids.old.count
-            rows = conn.execution_options(yield_per=5000).execute(
-                select(*_ID_COLUMNS)
-                .where(has_id).where(_EVENTS.c.seq >= cut).order_by(_EVENTS.c.seq))
-            for cid, seq, kind, k, task, score in rows:
-                ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
 
-    def _old_ids(self, live: LiveCurriculum, cids: list[str]) -> dict[str, tuple[int, int]]:
-        """(seq, fingerprint) of those ``cids`` that are in the log (ids the Bloom filter may have seen).
-
-        Only ids that left the recent set are asked for, and an id leaves it only
-        once its event is committed, so the log answers for every one of them.
-        """
-        self._may_block()
-        found: dict[str, tuple[int, int]] = {}
-        self.old_id_reads += 1
-        try:
-            with self.engine.connect() as conn:
-                for start in range(0, len(cids), 500):
-                    rows = conn.execute(
-                        select(*_ID_COLUMNS)
-                        .where(_EVENTS.c.curriculum_id == live.spec.id)
-                        .where(_EVENTS.c.client_id.in_(cids[start:start + 500])))
-                    for cid, seq, kind, k, task, score in rows:
-                        found[cid] = (int(seq), _event_fingerprint(kind, k, task, score))
-        except Exception as e:  # noqa: BLE001 - without the answer an old id could be applied twice
-            log.exception("could not look client ids up in the log")
-            raise Unavailable(f"could not check whether client id {cids[0]!r} was seen before "
-                              f"({type(e).__name__}); nothing was recorded, retry shortly") from None
-        return found
-
-    def _prior(self, live: LiveCurriculum, cid: str) -> tuple[int, int] | None:
-        """(seq, fingerprint) of a client id seen before, or ``None`` for a new one."""
-        prior = live.ids.get(cid)
-        if prior is None and live.ids.maybe_old(cid):
-            prior = self._old_ids(live, [cid]).get(cid)
-        return prior
-
-    def replay_from_log(self, name: str) -> Teacher:
-        """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
-        live = self.get(name)
-        return self.rebuild(live.spec, use_checkpoint=False).teacher
 
     # -------------------------------------------------------- registry
     def get(self, name: str) -> LiveCurriculum:
@@ -851,40 +445,8 @@ class Service:
                     seqs[i] = seqs[-1 - s]
             return [int(s) for s in seqs], waits  # type: ignore[arg-type]
 
-    # ------------------------------------------------------ checkpoints
-    def checkpoint(self, name: str) -> tuple[int, concurrent.futures.Future]:
-        """Write a checkpoint now; returns (seq it covers, commit future)."""
-        live = self.get(name)
-        with live.lock:
-            self._check_alive(live)
-            return self._write_checkpoint(live)
 
-    def _maybe_checkpoint(self, live: LiveCurriculum, n: int) -> None:
-        live.since_checkpoint += n
-        if self.checkpoint_every > 0 and live.since_checkpoint >= self.checkpoint_every:
-            self._write_checkpoint(live)
 
-    def _write_checkpoint(self, live: LiveCurriculum) -> tuple[int, concurrent.futures.Future]:
-        seq = live.next_seq - 1
-        data = live.teacher.to_bytes()
-        cid = live.spec.id
-        keep = self.keep_checkpoints
-        live.since_checkpoint = 0
-        live.checkpoint_seq = seq
-
-        def op(conn: Connection) -> int:
-            exists = conn.execute(select(func.count()).select_from(_CHECKPOINTS).where(
-                and_(_CHECKPOINTS.c.curriculum_id == cid, _CHECKPOINTS.c.seq == seq))).scalar()
-            if not exists:
-                conn.execute(insert(_CHECKPOINTS).values(curriculum_id=cid, seq=seq, data=data,
-                                                         created_at=time.time()))
-            old = conn.execute(select(_CHECKPOINTS.c.id).where(_CHECKPOINTS.c.curriculum_id == cid)
-                               .order_by(_CHECKPOINTS.c.seq.desc()).offset(keep)).scalars().all()
-            if old:
-                conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.id.in_(old)))
-            return seq
-
-        return seq, self.writer.submit(op)  # type: ignore[union-attr]
 
     # ----------------------------------------------------------- internals
     def _check_alive(self, live: LiveCurriculum) -> None:
@@ -906,31 +468,6 @@ class Service:
         live._unfinished().append((rows[0]["seq"], rows[-1]["seq"], fut))
         return fut
 
-    def _schedule_rebuild(self, live: LiveCurriculum) -> None:
-        """Rebuild ``live`` from the log once every write queued so far has finished.
-
-        ``live.broken`` is already set, so no new write of this curriculum is
-        queued; a no-op queued now runs after all earlier writes (the writer is
-        FIFO), so once it is done the log holds all that will ever reach it.
-        """
-        writer = self.writer
-
-        def work() -> None:
-            if writer is not None:
-                barrier = writer.submit(lambda conn: None)
-                concurrent.futures.wait([barrier, *[f for _a, _b, f in list(live.pending)]])
-            with live.lock:
-                try:
-                    fresh = self.rebuild(live.spec)
-                except Exception as e:  # noqa: BLE001
-                    live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
-                    return
-                live.teacher, live.next_seq = fresh.teacher, fresh.next_seq
-                live.ids, live.proposals, live.pending = fresh.ids, fresh.proposals, fresh.pending
-                live.checkpoint_seq, live.since_checkpoint = fresh.checkpoint_seq, fresh.since_checkpoint
-                live.broken = None
-
-        threading.Thread(target=work, daemon=True).start()
 
     # ------------------------------------------------------------- reads
     def summary(self, live: LiveCurriculum) -> dict[str, Any]:
