@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from typing import Annotated, Any, Optional, Union
 
 import anyio
-from fastapi import Depends, FastAPI, Header, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -235,7 +235,69 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
                 cost[name] = mean
                 if mean > SLOW_CALL_S:
                     slow.add(name)
+    # ------------------------------------------------------------ auth
+    async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+        return tokens.authenticate(authorization)
 
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def allow(p: Principal, name: str) -> None:
+        if not p.allows(name):
+            # same answer whether or not the curriculum exists
+            raise AuthError(403, f"this token may not use curriculum {name!r}; ask the admin for a token scoped to it")
+
+    def admin_only(p: Principal) -> None:
+        if not p.admin:
+            raise AuthError(403, "only the admin token may manage tokens")
+
+    async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
+        allow(p, name)
+        tasks, seq, fut = await run(service.propose, name, k, request_id)
+        if durable_proposals:
+            await _committed([fut])
+        return {"curriculum": name, "tasks": tasks, "seq": seq}
+
+    async def do_observe(p: Principal, name: str, obs: list[tuple[Any, float, str | None]]) -> list[int]:
+        allow(p, name)
+        seqs, futs = await run(service.observe, name, obs)
+        await _committed(futs)
+        return seqs
+
+    async def _committed(futs) -> None:
+        try:
+            await wait_all(futs)
+        except ServiceError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            log.exception("commit failed")
+            raise ServiceError(storage_failed(e), status=503) from None
+
+    ctx = _Context(service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost)
+    _install_error_handlers(app)
+    for router in (_dashboard_router(), _service_router(ctx), _curricula_router(ctx), _teaching_router(ctx)):
+        app.include_router(router)
+    if lean:
+        app.add_middleware(HotPath, handlers=_lean_handlers(ctx))
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
+    return app
+
+
+# ---------------------------------------------------------------- routers
+class _Context:
+    """What the routers share, made once per app by :func:`create_app`."""
+
+    def __init__(self, service, tokens, run, caller, allow, admin_only, committed, do_propose, do_observe, slow,
+                 cost):
+        self.service, self.tokens, self.run, self.Caller = service, tokens, run, caller
+        self.allow, self.admin_only, self.committed = allow, admin_only, committed
+        self.do_propose, self.do_observe, self.slow, self.cost = do_propose, do_observe, slow, cost
+
+    def parts(self) -> tuple:
+        return (self.service, self.tokens, self.run, self.Caller, self.allow, self.admin_only, self.committed,
+                self.do_propose, self.do_observe, self.slow, self.cost)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
     # ---------------------------------------------------------- errors
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
@@ -265,45 +327,40 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         return JSONResponse({"detail": "invalid request: " + "; ".join(parts) + more, "errors": errors},
                             status_code=422)
 
-    # ------------------------------------------------------------ auth
-    async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
-        return tokens.authenticate(authorization)
 
-    Caller = Annotated[Principal, Depends(principal)]
-
-    def allow(p: Principal, name: str) -> None:
-        if not p.allows(name):
-            # same answer whether or not the curriculum exists
-            raise AuthError(403, f"this token may not use curriculum {name!r}; ask the admin for a token scoped to it")
-
-    def admin_only(p: Principal) -> None:
-        if not p.admin:
-            raise AuthError(403, "only the admin token may manage tokens")
-
+def _dashboard_router() -> APIRouter:
+    router = APIRouter()
     # -------------------------------------------------------- dashboard
     def _static(name: str) -> str:
         return resources.files("magister.serve").joinpath("static", name).read_text(encoding="utf-8")
 
-    @app.get("/", include_in_schema=False)
+    @router.get("/", include_in_schema=False)
     async def root():
         return RedirectResponse("/dashboard")
 
-    @app.get("/dashboard", include_in_schema=False)
+    @router.get("/dashboard", include_in_schema=False)
     async def dashboard():
         return HTMLResponse(_static("dashboard.html"), headers={"Cache-Control": "no-store"})
 
-    @app.get("/dashboard.js", include_in_schema=False)
+    @router.get("/dashboard.js", include_in_schema=False)
     async def dashboard_js():
         return Response(_static("dashboard.js"), media_type="text/javascript",
                         headers={"Cache-Control": "no-store"})
 
+    return router
+
+
+def _service_router(ctx: _Context) -> APIRouter:
+    """Liveness, the teacher registry and (admin) tokens."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
     # ----------------------------------------------------------- misc
-    @app.get("/v1/health", tags=["service"])
+    @router.get("/v1/health", tags=["service"])
     async def health() -> dict[str, Any]:
         """Liveness: no token needed, reveals nothing."""
         return {"status": "ok"}
 
-    @app.get("/v1/teachers", tags=["service"], responses=ERRORS)
+    @router.get("/v1/teachers", tags=["service"], responses=ERRORS)
     async def teachers(p: Caller) -> dict[str, Any]:
         """The registered teachers and the kind of space each needs."""
         import magister as mg
@@ -311,19 +368,19 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         return {"teachers": [{"name": n, "kind": mg.teacher_class(n).kind} for n in mg.available_teachers()]}
 
     # ---------------------------------------------------------- tokens
-    @app.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
+    @router.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
     async def create_token(body: TokenIn, p: Caller) -> dict[str, Any]:
         """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once."""
         admin_only(p)
         return await anyio.to_thread.run_sync(tokens.create, body.curricula, body.label)
 
-    @app.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
+    @router.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
     async def list_tokens(p: Caller) -> dict[str, Any]:
         """(admin) The tokens (without their secrets)."""
         admin_only(p)
         return {"tokens": await anyio.to_thread.run_sync(tokens.list)}
 
-    @app.delete("/v1/tokens/{token_id}", tags=["tokens"], status_code=204, responses=ERRORS)
+    @router.delete("/v1/tokens/{token_id}", tags=["tokens"], status_code=204, responses=ERRORS)
     async def revoke_token(token_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{16}$")], p: Caller):
         """(admin) Revoke a token at once."""
         admin_only(p)
@@ -331,8 +388,15 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             raise ServiceError(f"no token with id {token_id!r}", status=404)
         return Response(status_code=204)
 
+    return router
+
+
+def _curricula_router(ctx: _Context) -> APIRouter:
+    """Create, list, inspect, summarise and delete curricula."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
     # -------------------------------------------------------- curricula
-    @app.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
+    @router.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
     async def list_curricula(p: Caller) -> dict[str, Any]:
         """The curricula this token may use."""
         out = []
@@ -345,7 +409,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             out.append(service.brief(live))
         return {"curricula": out}
 
-    @app.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
+    @router.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
     async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
         """Create a curriculum: a task space and a teacher with its settings."""
         allow(p, body.name)
@@ -356,7 +420,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         # bounded: a million-task space would make the full beliefs tens of MB (GET the curriculum for them)
         return await anyio.to_thread.run_sync(service.light, body.name)
 
-    @app.get("/v1/curricula/{name}/summary", tags=["curricula"], responses=ERRORS)
+    @router.get("/v1/curricula/{name}/summary", tags=["curricula"], responses=ERRORS)
     async def summary(name: Name, p: Caller,
                       top: Annotated[int, Query(ge=1, le=100, description="tasks listed per per-task array")] = 20
                       ) -> dict[str, Any]:
@@ -365,13 +429,13 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         allow(p, name)
         return await run(service.light, name, top)
 
-    @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
+    @router.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
     async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:
         """Settings, counts, teacher configuration and current beliefs."""
         allow(p, name)
         return await run(service.inspect, name)
 
-    @app.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
+    @router.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
     async def delete_curriculum(name: Name, p: Caller):
         """Delete a curriculum, its log and its checkpoints."""
         allow(p, name)
@@ -381,20 +445,14 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         cost.pop(name, None)
         return Response(status_code=204)
 
-    async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
-        allow(p, name)
-        tasks, seq, fut = await run(service.propose, name, k, request_id)
-        if durable_proposals:
-            await _committed([fut])
-        return {"curriculum": name, "tasks": tasks, "seq": seq}
+    return router
 
-    async def do_observe(p: Principal, name: str, obs: list[tuple[Any, float, str | None]]) -> list[int]:
-        allow(p, name)
-        seqs, futs = await run(service.observe, name, obs)
-        await _committed(futs)
-        return seqs
 
-    @app.post("/v1/curricula/{name}/propose", tags=["teaching"], response_model=ProposeOut, responses=ERRORS)
+def _teaching_router(ctx: _Context) -> APIRouter:
+    """Propose, observe, beliefs, checkpoints and history of one curriculum."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
+    @router.post("/v1/curricula/{name}/propose", tags=["teaching"], response_model=ProposeOut, responses=ERRORS)
     async def propose(name: Name, p: Caller,
                       k: Annotated[int, Query(ge=1, le=MAX_K, description="number of tasks")] = 1,
                       request_id: Annotated[Optional[str], Query(min_length=1, max_length=ID_MAX,
@@ -402,13 +460,13 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         """Draw ``k`` tasks (the draw is logged, so a restart reproduces it)."""
         return JSONResponse(await do_propose(p, name, k, request_id))
 
-    @app.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
+    @router.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
     async def observe(name: Name, body: ObservationIn, p: Caller):
         """Record one outcome. With an ``id``, a retry is applied once and answered the same."""
         seqs = await do_observe(p, name, [(body.task, body.score, body.id)])
         return JSONResponse({"curriculum": name, "id": body.id, "seq": seqs[0]})
 
-    @app.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
+    @router.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
               responses=ERRORS)
     async def observe_batch(name: Name, body: ObservationBatchIn, p: Caller):
         """Record several outcomes in order, all or nothing (one transaction)."""
@@ -417,6 +475,42 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         return JSONResponse({"curriculum": name,
                              "results": [{"id": o[2], "seq": s} for o, s in zip(obs, seqs)]})
 
+    @router.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
+    async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
+        """What the teacher believes now (JSON; its shape depends on the teacher)."""
+        allow(p, name)
+        return JSONResponse(await run(service.beliefs, name))
+
+    @router.get("/v1/curricula/{name}/checkpoint", tags=["teaching"], responses={
+        **ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "teacher bytes"}})
+    async def download_checkpoint(name: Name, p: Caller):
+        """The teacher's exact state now (``magister.loads(bytes)`` rebuilds it)."""
+        allow(p, name)
+        data = await run(service.state_bytes, name)
+        return Response(data, media_type="application/octet-stream")
+
+    @router.post("/v1/curricula/{name}/checkpoint", tags=["teaching"], response_model=CheckpointOut, responses=ERRORS)
+    async def write_checkpoint(name: Name, p: Caller):
+        """Write a durable checkpoint now (restarts replay only the events after it)."""
+        allow(p, name)
+        seq, fut = await run(service.checkpoint, name)
+        await _committed([fut])
+        return JSONResponse({"curriculum": name, "seq": seq})
+
+    @router.get("/v1/curricula/{name}/history", tags=["teaching"], responses=ERRORS)
+    async def history(name: Name, p: Caller,
+                      after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
+                      limit: Annotated[int, Query(ge=1, le=50_000)] = 5000) -> dict[str, Any]:
+        """Committed proposals and observations after ``after``, oldest first (for the dashboard)."""
+        allow(p, name)
+        return await anyio.to_thread.run_sync(service.history, name, after, limit)
+
+    return router
+
+
+def _lean_handlers(ctx: _Context) -> dict:
+    """The lean lane's handlers (see hotpath.py)."""
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
     # ------------------------------------------------- the lean lane
     # The same three endpoints without the framework's per-request machinery (see
     # hotpath.py). Only requests that would pass every check of the endpoints above
@@ -476,51 +570,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             return status, out
         return 200, {"curriculum": name, "results": [{"id": o[2], "seq": s} for o, s in zip(obs, out)]}
 
-    if lean:
-        app.add_middleware(HotPath, handlers={"propose": lean_propose, "observe": lean_observe,
-                                              "observe_batch": lean_observe_batch})
-    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
-
-    @app.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
-    async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
-        """What the teacher believes now (JSON; its shape depends on the teacher)."""
-        allow(p, name)
-        return JSONResponse(await run(service.beliefs, name))
-
-    @app.get("/v1/curricula/{name}/checkpoint", tags=["teaching"], responses={
-        **ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "teacher bytes"}})
-    async def download_checkpoint(name: Name, p: Caller):
-        """The teacher's exact state now (``magister.loads(bytes)`` rebuilds it)."""
-        allow(p, name)
-        data = await run(service.state_bytes, name)
-        return Response(data, media_type="application/octet-stream")
-
-    @app.post("/v1/curricula/{name}/checkpoint", tags=["teaching"], response_model=CheckpointOut, responses=ERRORS)
-    async def write_checkpoint(name: Name, p: Caller):
-        """Write a durable checkpoint now (restarts replay only the events after it)."""
-        allow(p, name)
-        seq, fut = await run(service.checkpoint, name)
-        await _committed([fut])
-        return JSONResponse({"curriculum": name, "seq": seq})
-
-    @app.get("/v1/curricula/{name}/history", tags=["teaching"], responses=ERRORS)
-    async def history(name: Name, p: Caller,
-                      after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
-                      limit: Annotated[int, Query(ge=1, le=50_000)] = 5000) -> dict[str, Any]:
-        """Committed proposals and observations after ``after``, oldest first (for the dashboard)."""
-        allow(p, name)
-        return await anyio.to_thread.run_sync(service.history, name, after, limit)
-
-    async def _committed(futs) -> None:
-        try:
-            await wait_all(futs)
-        except ServiceError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            log.exception("commit failed")
-            raise ServiceError(storage_failed(e), status=503) from None
-
-    return app
+    return {"propose": lean_propose, "observe": lean_observe, "observe_batch": lean_observe_batch}
 
 
 def app_from_env() -> FastAPI:
