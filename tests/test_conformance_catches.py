@@ -165,6 +165,17 @@ class ReadsDefaultsAtRunTime(Bins):
         return w / w.sum()
 
 
+class InfoWithoutFlags(Bins):
+    def _propose_info(self, k):
+        return [{"train": 1} for _ in range(k)]
+
+
+class InfoDrawsAgain(Bins):
+    def propose_with_info(self, k=None):
+        self.rng.random()  # an extra draw: propose_with_info no longer matches propose
+        return super().propose_with_info(k)
+
+
 @pytest.mark.parametrize("cls,check,words", [
     (IgnoresSeed, "determinism", "a different seed gave exactly the same proposals"),
     (ForgetsStateOnSave, "resume", "reloaded"),
@@ -178,6 +189,8 @@ class ReadsDefaultsAtRunTime(Bins):
     (ForgetsItsSettings, "settings", "could not be reloaded after the class defaults changed"),
     (ForgetsOneSetting, "settings", "proposed differently"),
     (ReadsDefaultsAtRunTime, "settings", "proposed differently"),
+    (InfoWithoutFlags, "infos", "lacks boolean 'train' and 'replay'"),
+    (InfoDrawsAgain, "infos", "drew other tasks than propose"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_fails_a_broken_teacher_naming_the_broken_promise(cls, check, words, monkeypatch):
     _fails(cls, monkeypatch, check, words)

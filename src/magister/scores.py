@@ -60,6 +60,8 @@ class ScoreRange:
             return cls()
         if isinstance(value, ScoreRange):
             return value
+        if isinstance(value, dict) and value.get("finite") is True and len(value) == 1:
+            return FiniteScores()  # the to_dict() of an open range
         if isinstance(value, dict):
             return cls(**value)
         try:
@@ -126,3 +128,45 @@ class ScoreRange:
         if not self.higher_is_better:
             unit = 1.0 - unit
         return unit
+
+
+class FiniteScores(ScoreRange):
+    """Any finite score, taken as it is (no map to [0, 1]): what level teachers (``plr``, ``robust-plr``,
+    ``accel``) get with ``score_range=None``, since PLR-family scores (mean |GAE|, positive value loss,
+    regret) have no fixed range. NaN and infinite scores are still refused."""
+
+    def __init__(self) -> None:  # a frozen dataclass's fields, set once
+        for name, value in (("low", -math.inf), ("high", math.inf), ("clip", False), ("higher_is_better", True)):
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return "FiniteScores()"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"finite": True}
+
+    def normalise_one(self, score: float) -> float:
+        if type(score) is float or type(score) is int or isinstance(score, (np.floating, np.integer)):
+            v = float(score)
+            if math.isfinite(v):
+                return v
+        return float(self.normalise([score])[0])
+
+    def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+        try:
+            arr = np.atleast_1d(np.asarray(scores, dtype=float))
+        except (TypeError, ValueError):
+            raise InvalidScoreError(
+                f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
+            ) from None
+        if arr.ndim != 1:
+            raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            at = f" (position {i})" if arr.size > 1 else ""
+            raise InvalidScoreError(
+                f"score {float(arr[i])!r}{at} is not a finite number; report a real outcome "
+                "or leave the episode out. Nothing was recorded."
+            )
+        return arr.copy()

@@ -519,6 +519,11 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
             return MultiDiscrete(spec["nvec"], names=spec.get("names"))
         if kind == "Dict":
             return Dict({k: space_from_spec(v) for k, v in spec["spaces"].items()})
+        if kind in ("SeedSpace", "MazeSpace"):  # level spaces (magister.levels), loaded when asked for
+            from .levels.spaces import MazeSpace, SeedSpace
+
+            return SeedSpace(spec.get("n")) if kind == "SeedSpace" else MazeSpace.from_spec(dict(spec))
     except KeyError as e:
         raise ConfigError(f"space spec of type {kind!r} is missing {e}") from None
-    raise ConfigError(f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete or Dict")
+    raise ConfigError(f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete, Dict, SeedSpace or "
+                      "MazeSpace")

@@ -8,7 +8,12 @@ every algorithm:
 * ``observe(task, score)`` / ``observe_batch(tasks, scores)`` take outcomes;
 * ``state_dict()`` / ``load_state_dict()`` / ``save(path)`` /
   :func:`magister.load` save and resume exactly;
-* ``beliefs()`` says what the teacher currently believes (for plots).
+* ``beliefs()`` says what the teacher currently believes (for plots);
+* ``propose_with_info()`` returns the tasks with one info dict each: ``"train"``
+  (False: evaluate only - the learner must not update its policy on that
+  episode, but still reports its score) and ``"replay"`` (a level replayed
+  from the teacher's buffer). Every teacher answers it; most say
+  ``{"train": True, "replay": False}`` (level teachers say more).
 
 Subclasses implement four small hooks and never see raw input: tasks arrive
 already validated and encoded (unit vectors for ``kind = "continuous"``
@@ -31,7 +36,7 @@ import numpy as np
 from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
 from .rng import SeedLike, as_generator, generator_state, restore_generator
-from .scores import ScoreRange
+from .scores import FiniteScores, ScoreRange
 from .spaces import Space, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
@@ -174,6 +179,9 @@ class Teacher:
     #: "continuous": works on unit vectors of any space; "discrete": needs a finite space;
     #: "any": handles both (gets unit vectors)
     kind: ClassVar[str] = "continuous"
+    #: True: ``score_range=None`` means any finite score, taken as it is (level teachers, whose scores are
+    #: learner-computed |GAE| or regret); False: ``score_range=None`` means scores in [0, 1]
+    open_scores: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,7 +206,8 @@ class Teacher:
             )
         self.space = space
         self.rng = as_generator(seed)
-        self.score_range = ScoreRange.coerce(score_range)
+        self.score_range = FiniteScores() if score_range is None and self.open_scores else \
+            ScoreRange.coerce(score_range)
         self.n_observed = 0
         self.n_proposed = 0
 
@@ -206,6 +215,11 @@ class Teacher:
     def _propose(self, k: int) -> np.ndarray:
         """Return ``k`` encoded tasks: unit vectors ``(k, dim)`` or task indices ``(k,)``."""
         raise NotImplementedError
+
+    def _propose_info(self, k: int) -> list[dict[str, Any]]:
+        """One info dict for each of the ``k`` tasks the last ``_propose(k)`` returned, in order. At least
+        ``"train"`` (bool) and ``"replay"`` (bool); the default says: train on it, not a replay."""
+        return [{"train": True, "replay": False} for _ in range(k)]
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         """Take ``m`` encoded tasks and their scores in [0, 1], in the order they happened."""
@@ -256,6 +270,19 @@ class Teacher:
         tasks = self._decode(enc)
         self.n_proposed += m
         return tasks[0] if k is None else tasks
+
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+        """Like :meth:`propose`, with one info dict per task: ``(task, info)`` for ``k=None``, else
+        ``(tasks, infos)`` with ``len(infos) == k``.
+
+        ``info["train"]`` False means *evaluate only*: the learner runs the episode and reports its score,
+        but must not update its policy on it (``robust-plr`` and ``accel`` only train on replayed levels).
+        ``info["replay"]`` True means the task was replayed from the teacher's buffer. Teachers may add
+        more keys (``"edited"``, ``"evaluate"``...). ``propose()`` draws exactly the same tasks.
+        """
+        tasks = self.propose(k)
+        infos = self._propose_info(1 if k is None else int(k))
+        return (tasks, infos[0]) if k is None else (tasks, infos)
 
     def observe(self, task: Any, score: float) -> None:
         """Record that the learner scored ``score`` on ``task``."""

@@ -22,6 +22,8 @@ that improve when practised) and asserts one promise of the contract:
   ``batch_observe_is_sequential = False`` and are checked for distribution);
 * ``beliefs`` - ``beliefs()`` is JSON-serialisable and names the teacher;
 * ``bad_state`` - a state dict of another teacher or space is refused;
+* ``infos`` - ``propose_with_info`` draws what ``propose`` draws and gives one
+  JSON-friendly info per task with boolean ``"train"`` and ``"replay"``;
 * ``settings`` - a checkpoint rebuilds the teacher with the settings it was
   saved with even when the class defaults change before it is loaded (every
   constructor default along the ``**settings`` chain is shifted, and so is a
@@ -41,6 +43,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .errors import CheckpointError, InvalidScoreError, InvalidTaskError, MagisterError
+from .levels.maze import empty_maze
+from .levels.spaces import MazeSpace, SeedSpace
 from .spaces import Box, Dict, Discrete, MultiDiscrete, Space
 from .teacher import Teacher, _init_chain, from_state_dict, load, setting_names
 
@@ -53,6 +57,8 @@ def default_spaces(kind: str) -> list[Space]:
     """Spaces a teacher of ``kind`` is checked on."""
     finite = [Discrete(7), Discrete(["add", "sub", "mul", "div"]), MultiDiscrete([3, 4])]
     continuous = [Box([0.0, -5.0], [1.0, 5.0], names=["a", "b"]), Box([0.0] * 3, [1.0, 2.0, 10.0])]
+    if kind == "level":  # level teachers take levels of any space: seeds, mazes, named tasks
+        return [SeedSpace(40), SeedSpace(), MazeSpace(6, wall_density=0.2), Discrete(["a", "b", "c", "d", "e"])]
     if kind == "discrete":
         return finite
     if kind == "continuous":
@@ -176,6 +182,11 @@ def _bad_tasks(space: Space) -> list[Any]:
         return [[int(v) for v in space.nvec], [0] * (space.dim + 1), "x"]
     if isinstance(space, Dict):
         return [{}, {k: None for k in space.keys}, "x"]
+    if isinstance(space, SeedSpace):
+        return [space.limit, -1, 1.5, "x", None]
+    if isinstance(space, MazeSpace):
+        other = empty_maze(space.size + 1)
+        return [other, other.to_text(), "#x#\n#S#\n#G#\n###", 3, None]
     return [object()]
 
 
@@ -302,6 +313,25 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
     assert states_equal(state, t.state_dict()), "a refused state dict changed the teacher"
 
 
+def _check_infos(factory: TeacherFactory, space: Space, steps: int) -> None:
+    a, b = factory(space, 13), factory(space, 13)
+    la, lb = ToyLearner(space), ToyLearner(space)
+    for k in [None] * (steps // 2) + [3] * max(1, steps // 6):
+        tasks, infos = a.propose_with_info(k)
+        others = b.propose(k)
+        tasks, infos, others = ([tasks], [infos], [others]) if k is None else (list(tasks), infos, list(others))
+        assert _same_tasks(space, tasks, others), "propose_with_info drew other tasks than propose"
+        assert isinstance(infos, list) and len(infos) == len(tasks), "propose_with_info(k) needs one info per task"
+        for info in infos:
+            assert isinstance(info, dict) and isinstance(info.get("train"), bool) and \
+                isinstance(info.get("replay"), bool), f"info {info!r} lacks boolean 'train' and 'replay'"
+            json.dumps(info)
+        a.observe_batch(tasks, [la.attempt(x) for x in tasks])
+        b.observe_batch(others, [lb.attempt(x) for x in others])
+    assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"]), (
+        "propose_with_info left another state than propose")
+
+
 def _shifted(value: Any) -> Any:
     """A different value of the same type, valid wherever the original was (or the value itself)."""
     if isinstance(value, bool):
@@ -374,6 +404,7 @@ CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "batch_observe": _check_batch_observe,
     "beliefs": _check_beliefs,
     "bad_state": _check_bad_state,
+    "infos": _check_infos,
     "settings": _check_settings,
 }
 

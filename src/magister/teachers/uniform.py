@@ -2,7 +2,8 @@
 
 The baseline every curriculum must beat (domain randomisation in RL,
 "stratified" sampling over skills). On a ``Box`` it samples uniformly over the
-volume; on a finite space uniformly over the tasks. It learns nothing, but it
+volume; on a finite space uniformly over the tasks; on a space with its own
+sampler (``MazeSpace``: domain randomisation) with that sampler. It learns nothing, but it
 still validates what it is told, so swapping it for an adaptive teacher never
 changes how the caller's errors look.
 """
@@ -25,12 +26,19 @@ class Uniform(Teacher):
     def __init__(self, space, *, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         self._counts = np.zeros(space.n, dtype=np.int64) if space.n is not None and space.n <= 1_000_000 else None
+        #: spaces whose own sampler is the uniform distribution users mean (mazes: domain randomisation)
+        self._native = self._counts is None and getattr(space, "native_sampling", False)
 
     @property
     def _encodes_indices(self) -> bool:
         return self._counts is not None
 
-    def _propose(self, k: int) -> np.ndarray:
+    def _decode(self, enc: Any) -> Any:
+        return enc if self._native else super()._decode(enc)
+
+    def _propose(self, k: int) -> Any:
+        if self._native:
+            return self.space.sample(self.rng, k)
         if self._counts is not None:
             return self.rng.integers(0, self.space.n, size=k)
         return self.rng.random((k, self.space.dim))

@@ -1,0 +1,331 @@
+"""Mazes: explicit, editable levels on a grid, with a plain text format.
+
+One character per cell, one line per row::
+
+    #######
+    #S..#.#
+    #.#...#
+    #.#.#G#
+    #######
+
+``#`` is a wall, ``.`` is floor, ``S`` the start and ``G`` the goal. The outer
+border must be walls (it is part of the map, as in MiniGrid, so a ``size`` 7
+maze has 5 x 5 free cells at most). Anyone can write a level by hand, load a
+folder of them by name (:func:`load_mazes`) and print one (``print(maze)``).
+
+A malformed map is refused with :class:`MazeFormatError` naming the line and
+column; a map whose goal cannot be reached is reported by
+:meth:`Maze.path_length` (``None``) and refused with
+:class:`UnsolvableMazeError` when ``require_solvable=True``.
+
+Only numpy and magister's errors are used here (a foundation module).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidTaskError
+
+__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "empty_maze",
+           "WALL", "FLOOR", "START", "GOAL"]
+
+WALL, FLOOR, START, GOAL = "#", ".", "S", "G"
+_CHARS = {WALL, FLOOR, START, GOAL}
+
+
+class MazeFormatError(InvalidTaskError):
+    """A maze text (or maze arrays) that is not a valid maze; the message names the line and column."""
+
+
+class UnsolvableMazeError(MazeFormatError):
+    """A maze whose goal cannot be reached from its start (raised only where solvability is required)."""
+
+
+def _where(line: int, col: int, name: str | None) -> str:
+    return f"{name + ': ' if name else ''}line {line} column {col}"
+
+
+class Maze:
+    """An immutable maze: wall grid (border included), start and goal cells ``(row, col)``.
+
+    Two mazes are equal when walls, start and goal agree (the name is a label only), so mazes can be
+    dictionary keys and set members. Build one with :meth:`parse`, :func:`random_maze`,
+    :func:`empty_maze` or the constructor (which checks the same rules as the parser).
+    """
+
+    __slots__ = ("_walls", "_start", "_goal", "_name", "_key", "_hash", "_path")
+
+    def __init__(self, walls: Any, start: tuple[int, int], goal: tuple[int, int], name: str | None = None):
+        w = np.array(walls, dtype=bool)  # a copy: the caller's array stays theirs
+        if w.ndim != 2 or w.shape[0] < 3 or w.shape[1] < 3:
+            raise MazeFormatError(f"maze walls must be a 2-D grid of at least 3 x 3 cells, got shape {w.shape}")
+        h, wd = w.shape
+        if not (w[0].all() and w[-1].all() and w[:, 0].all() and w[:, -1].all()):
+            r, c = next((r, c) for r in range(h) for c in range(wd)
+                        if (r in (0, h - 1) or c in (0, wd - 1)) and not w[r, c])
+            raise MazeFormatError(f"{_where(r + 1, c + 1, name)}: the outer border must be walls '#'")
+        cells = []
+        for label, p in (("start", start), ("goal", goal)):
+            try:
+                r, c = int(p[0]), int(p[1])  # type: ignore[index]
+                if len(p) != 2:  # type: ignore[arg-type]
+                    raise ValueError
+            except (TypeError, ValueError, IndexError):
+                raise MazeFormatError(f"maze {label} must be a (row, col) pair, got {p!r}") from None
+            if not (0 < r < h - 1 and 0 < c < wd - 1):
+                raise MazeFormatError(f"maze {label} {(r, c)} is not an inner cell of the {h} x {wd} grid")
+            if w[r, c]:
+                raise MazeFormatError(f"{_where(r + 1, c + 1, name)}: the {label} is on a wall")
+            cells.append((r, c))
+        if cells[0] == cells[1]:
+            raise MazeFormatError(f"{_where(cells[0][0] + 1, cells[0][1] + 1, name)}: start and goal are the same cell")
+        w.setflags(write=False)
+        self._walls = w
+        self._start, self._goal = cells[0], cells[1]
+        self._name = None if name is None else str(name)
+        self._key: str | None = None
+        self._hash: int | None = None
+        self._path: Any = False  # not computed yet
+
+    # ------------------------------------------------------------- accessors
+    @property
+    def walls(self) -> np.ndarray:
+        """Read-only boolean grid ``(height, width)``, True for a wall (border included)."""
+        return self._walls
+
+    @property
+    def start(self) -> tuple[int, int]:
+        return self._start
+
+    @property
+    def goal(self) -> tuple[int, int]:
+        return self._goal
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._walls.shape  # type: ignore[return-value]
+
+    @property
+    def n_walls(self) -> int:
+        """Walls inside the border."""
+        return int(self._walls[1:-1, 1:-1].sum())
+
+    def replace(self, *, walls: Any = None, start: tuple[int, int] | None = None,
+                goal: tuple[int, int] | None = None, name: str | None = None) -> "Maze":
+        """A new maze with some parts replaced (the name is dropped unless given)."""
+        return Maze(self._walls if walls is None else walls, self._start if start is None else start,
+                    self._goal if goal is None else goal, name)
+
+    # ------------------------------------------------------------------ text
+    @classmethod
+    def parse(cls, text: str, name: str | None = None, *, require_solvable: bool = False) -> "Maze":
+        """Read a maze from its text form; errors name the line and column (1-based).
+
+        Leading and trailing blank lines and trailing spaces are ignored; every row must have the same
+        width. With ``require_solvable=True`` a maze whose goal cannot be reached raises
+        :class:`UnsolvableMazeError`.
+        """
+        if isinstance(text, Maze):
+            return text
+        if not isinstance(text, str):
+            raise MazeFormatError(f"a maze text must be a string, got {type(text).__name__}")
+        raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        rows = [(i + 1, line.rstrip()) for i, line in enumerate(raw)]
+        while rows and not rows[0][1]:
+            rows.pop(0)
+        while rows and not rows[-1][1]:
+            rows.pop()
+        if not rows:
+            raise MazeFormatError(f"{name + ': ' if name else ''}the maze text is empty")
+        width = len(rows[0][1])
+        walls = np.zeros((len(rows), width), dtype=bool)
+        start = goal = None
+        for r, (lineno, line) in enumerate(rows):
+            if len(line) != width:
+                col = min(len(line), width) + 1
+                raise MazeFormatError(
+                    f"{_where(lineno, col, name)}: row is {len(line)} cells wide but the first row is {width}; "
+                    "every row of a maze must have the same width")
+            for c, ch in enumerate(line):
+                if ch not in _CHARS:
+                    raise MazeFormatError(
+                        f"{_where(lineno, c + 1, name)}: unexpected character {ch!r}; use '#' wall, '.' floor, "
+                        "'S' start, 'G' goal")
+                if ch == WALL:
+                    walls[r, c] = True
+                elif ch == START:
+                    if start is not None:
+                        raise MazeFormatError(f"{_where(lineno, c + 1, name)}: a second start 'S' "
+                                              f"(the first is at line {rows[start[0]][0]} column {start[1] + 1})")
+                    start = (r, c)
+                elif ch == GOAL:
+                    if goal is not None:
+                        raise MazeFormatError(f"{_where(lineno, c + 1, name)}: a second goal 'G' "
+                                              f"(the first is at line {rows[goal[0]][0]} column {goal[1] + 1})")
+                    goal = (r, c)
+        if len(rows) < 3 or width < 3:
+            raise MazeFormatError(f"{name + ': ' if name else ''}a maze needs at least 3 rows and 3 columns "
+                                  f"(border included), got {len(rows)} x {width}")
+        for label, cell, ch in (("start", start, START), ("goal", goal, GOAL)):
+            if cell is None:
+                raise MazeFormatError(f"{name + ': ' if name else ''}the maze has no {label}; mark it with {ch!r}")
+        h = len(rows)
+        for r, (lineno, line) in enumerate(rows):
+            for c, ch in enumerate(line):
+                if (r in (0, h - 1) or c in (0, width - 1)) and ch != WALL:
+                    raise MazeFormatError(f"{_where(lineno, c + 1, name)}: the outer border must be walls '#', "
+                                          f"found {ch!r}")
+        maze = cls(walls, start, goal, name)  # type: ignore[arg-type]
+        if require_solvable and not maze.solvable:
+            gr, gc = goal  # type: ignore[misc]
+            raise UnsolvableMazeError(
+                f"{name + ': ' if name else ''}goal at line {rows[gr][0]} col {gc + 1} cannot be reached from the "
+                f"start at line {rows[start[0]][0]} col {start[1] + 1}")  # type: ignore[index]
+        return maze
+
+    def to_text(self) -> str:
+        """The text form (rows joined by newlines, no trailing newline); ``Maze.parse`` reads it back."""
+        if self._key is None:
+            h, w = self._walls.shape
+            grid = np.full((h, w + 1), 10, dtype=np.uint8)  # a newline ends each row
+            grid[:, :w] = np.where(self._walls, 35, 46)  # '#', '.'
+            grid[self._start] = 83  # 'S'
+            grid[self._goal] = 71  # 'G'
+            self._key = grid.tobytes()[:-1].decode("ascii")
+        return self._key
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        h, w = self.shape
+        label = f"{self._name!r}, " if self._name else ""
+        return f"Maze({label}{h}x{w}, start={self._start}, goal={self._goal}, walls={self.n_walls})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Maze) and self.to_text() == other.to_text()
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(self.to_text())
+        return self._hash
+
+    def __reduce__(self) -> Any:
+        return (Maze, (np.array(self._walls), self._start, self._goal, self._name))
+
+    # ------------------------------------------------------------ solvability
+    def distances(self) -> np.ndarray:
+        """Shortest-path steps from the start to every cell (4-neighbour moves); -1 where unreachable."""
+        h, w = self.shape
+        free = ~self._walls.ravel()
+        dist = np.full(h * w, -1, dtype=np.int64)
+        s = self._start[0] * w + self._start[1]
+        dist[s] = 0
+        queue = deque([s])
+        steps = (1, -1, w, -w)
+        while queue:
+            i = queue.popleft()
+            d = dist[i] + 1
+            for off in steps:
+                j = i + off
+                if free[j] and dist[j] < 0:  # the border walls keep j inside the grid
+                    dist[j] = d
+                    queue.append(j)
+        return dist.reshape(h, w)
+
+    def path_length(self) -> int | None:
+        """Steps on a shortest path from start to goal, or ``None`` when the goal cannot be reached."""
+        if self._path is False:
+            d = int(self.distances()[self._goal])
+            self._path = None if d < 0 else d
+        return self._path
+
+    @property
+    def solvable(self) -> bool:
+        return self.path_length() is not None
+
+    # --------------------------------------------------------------- encoding
+    def features(self) -> np.ndarray:
+        """A fixed-length float vector in [0, 1]: start row, start col, goal row, goal col (each divided by
+        the grid side minus one), then the walls flattened row by row (1.0 = wall). Mazes of one size give
+        vectors of one length, so Euclidean or Hamming distances between levels are ready to use."""
+        h, w = self.shape
+        head = np.array([self._start[0] / (h - 1), self._start[1] / (w - 1),
+                         self._goal[0] / (h - 1), self._goal[1] / (w - 1)])
+        return np.concatenate([head, self._walls.ravel().astype(float)])
+
+    def distance(self, other: "Maze") -> float:
+        """Cells whose wall state differs plus the Manhattan moves of start and goal (same size only)."""
+        if self.shape != other.shape:
+            raise MazeFormatError(f"cannot compare a {self.shape} maze with a {other.shape} maze")
+        moves = sum(abs(a - b) for a, b in zip(self._start + self._goal, other._start + other._goal))
+        return float(np.count_nonzero(self._walls != other._walls) + moves)
+
+
+def empty_maze(size: int, start: tuple[int, int] | None = None, goal: tuple[int, int] | None = None) -> Maze:
+    """A ``size`` x ``size`` room (border walls only); start top-left and goal bottom-right by default."""
+    size = _check_size(size)
+    walls = np.zeros((size, size), dtype=bool)
+    walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
+    return Maze(walls, start or (1, 1), goal or (size - 2, size - 2))
+
+
+def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, *,
+                require_solvable: bool = False, max_tries: int = 1000) -> Maze:
+    """A ``size`` x ``size`` maze whose inner cells are walls with probability ``wall_density``, with start
+    and goal on two distinct free cells (domain randomisation, as in the PLR and ACCEL MiniGrid runs).
+    With ``require_solvable=True`` it redraws until the goal can be reached (up to ``max_tries``)."""
+    size = _check_size(size)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"random_maze needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    d = float(wall_density)
+    if not 0.0 <= d <= 1.0:
+        raise ValueError(f"wall_density must be in [0, 1], got {wall_density!r}")
+    n_inner = (size - 2) ** 2
+    for _ in range(max(1, int(max_tries))):
+        inner = rng.random(n_inner) < d
+        a, b = int(rng.integers(n_inner)), int(rng.integers(n_inner - 1))
+        b += b >= a  # two distinct cells
+        inner[a] = inner[b] = False
+        walls = np.ones((size, size), dtype=bool)
+        walls[1:-1, 1:-1] = inner.reshape(size - 2, size - 2)
+        s, g = divmod(a, size - 2), divmod(b, size - 2)
+        maze = Maze(walls, (s[0] + 1, s[1] + 1), (g[0] + 1, g[1] + 1))
+        if not require_solvable or maze.solvable:
+            return maze
+    raise UnsolvableMazeError(f"no solvable {size} x {size} maze in {max_tries} draws at wall_density={d}; "
+                              "lower the density")
+
+
+def _check_size(size: Any) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
+        raise ValueError(f"maze size must be a whole number >= 4 (border included), got {size!r}")
+    return int(size)
+
+
+def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[str, Maze]:
+    """Every ``*.txt`` maze of ``folder`` by name (the file stem), sorted by name.
+
+    A malformed file is refused with its path, line and column; with ``require_solvable=True`` so is a
+    maze whose goal cannot be reached.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"maze folder {str(path)!r} does not exist or is not a folder")
+    files = sorted(path.glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(f"maze folder {str(path)!r} holds no *.txt maze files")
+    out = {}
+    for f in files:  # errors name the file; the maze is then labelled by its stem
+        maze = Maze.parse(f.read_text(encoding="utf-8"), name=str(f), require_solvable=require_solvable)
+        out[f.stem] = maze.replace(name=f.stem)
+    return out

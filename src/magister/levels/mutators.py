@@ -1,0 +1,180 @@
+"""Mutators: small random edits of a level, for ``accel``.
+
+A mutator is any callable ``(level, rng) -> level`` (the :class:`Mutator`
+protocol) that returns a new, valid level of the same space. Built in:
+
+* :func:`maze_mutator` - ``n_edits`` random edits of a
+  :class:`~magister.levels.maze.Maze`, each one of: add a wall, remove a wall,
+  move the goal (ACCEL's MiniGrid edits). Edits may make a maze unsolvable
+  (as in ACCEL, such a child scores no regret and drops out of the buffer);
+  ``keep_solvable=True`` instead redraws an edit that cuts the goal off;
+* :func:`perturb_mutator` - for any space with a unit-vector map: Gaussian
+  noise of scale ``sigma`` on the level's unit vector (Box parameters), or
+  a level within ``sigma`` of it for seeds and finite spaces.
+
+Teachers save their settings in checkpoints, so a mutator is given by name
+(``"maze"``, ``"perturb"``), as ``{"name": "maze", "n_edits": 3}``, as a
+module-level function (saved as ``"module:function"``), or as any object with
+``to_config()``. :func:`make_mutator` resolves all of these.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..errors import ConfigError
+from .maze import Maze
+
+__all__ = ["Mutator", "MazeMutator", "PerturbMutator", "maze_mutator", "perturb_mutator", "make_mutator",
+           "mutator_config", "MUTATORS"]
+
+
+class Mutator(Protocol):
+    def __call__(self, level: Any, rng: np.random.Generator) -> Any: ...
+
+
+class MazeMutator:
+    """``n_edits`` random edits of a maze: each picks an inner cell (not the start or goal) and one of
+    three edits - add a wall there, remove the wall there, move the goal there; an edit that does not
+    apply (a wall on a wall) is redrawn, up to 8 times."""
+
+    def __init__(self, n_edits: int = 5, keep_solvable: bool = False):
+        if isinstance(n_edits, bool) or not isinstance(n_edits, (int, np.integer)) or n_edits < 1:
+            raise ConfigError(f"maze_mutator needs n_edits >= 1, got {n_edits!r}")
+        self.n_edits = int(n_edits)
+        self.keep_solvable = bool(keep_solvable)
+
+    def __call__(self, level: Maze, rng: np.random.Generator) -> Maze:
+        if not isinstance(level, Maze):
+            raise ConfigError(f"the maze mutator edits Maze levels, got {type(level).__name__}; give accel a "
+                              "mutator for your levels (mutator=...)")
+        h, w = level.shape
+        flat = np.array(level.walls).ravel()  # edited in place; the border is never touched
+        inner = np.zeros((h, w), dtype=bool)
+        inner[1:-1, 1:-1] = True
+        inner_idx = np.flatnonzero(inner.ravel())
+        s = level.start[0] * w + level.start[1]
+        g = level.goal[0] * w + level.goal[1]
+        for _ in range(self.n_edits):
+            for _attempt in range(8):  # an impossible edit, or one that cuts the goal off, is redrawn
+                op = int(rng.integers(3))
+                cell = int(inner_idx[int(rng.integers(len(inner_idx)))])
+                if cell == s or cell == g:
+                    continue
+                if op == 0 and not flat[cell]:  # add a wall
+                    flat[cell] = True
+                    if self.keep_solvable and not Maze(flat.reshape(h, w), divmod(s, w), divmod(g, w)).solvable:
+                        flat[cell] = False
+                        continue
+                elif op == 1 and flat[cell]:  # remove a wall
+                    flat[cell] = False
+                elif op == 2 and not flat[cell]:  # move the goal
+                    if self.keep_solvable and not Maze(flat.reshape(h, w), divmod(s, w), divmod(cell, w)).solvable:
+                        continue
+                    g = cell
+                else:
+                    continue
+                break
+        walls, start, goal = flat.reshape(h, w), divmod(s, w), divmod(g, w)
+        return Maze(walls, start, goal)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": "maze", "n_edits": self.n_edits, "keep_solvable": self.keep_solvable}
+
+    def __repr__(self) -> str:
+        return f"maze_mutator(n_edits={self.n_edits}, keep_solvable={self.keep_solvable})"
+
+
+class PerturbMutator:
+    """A nearby level of any space: Gaussian noise of scale ``sigma`` on the unit vector, decoded back.
+
+    Needs the space (it is bound by :func:`make_mutator` when a teacher builds it)."""
+
+    def __init__(self, sigma: float = 0.05, space: Any = None):
+        if not (isinstance(sigma, (int, float)) and 0 < float(sigma) <= 1):
+            raise ConfigError(f"perturb_mutator needs 0 < sigma <= 1, got {sigma!r}")
+        self.sigma = float(sigma)
+        self.space = space
+
+    def __call__(self, level: Any, rng: np.random.Generator) -> Any:
+        if self.space is None:
+            raise ConfigError("perturb_mutator needs the space of the levels: make_mutator('perturb', space)")
+        u = self.space.to_unit_batch([level])
+        return self.space.from_unit_batch(u + rng.normal(0.0, self.sigma, size=u.shape))[0]
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": "perturb", "sigma": self.sigma}
+
+    def __repr__(self) -> str:
+        return f"perturb_mutator(sigma={self.sigma})"
+
+
+def maze_mutator(n_edits: int = 5, keep_solvable: bool = False) -> MazeMutator:
+    """The built-in maze mutator (see :class:`MazeMutator`); ACCEL uses a handful of edits per child."""
+    return MazeMutator(n_edits, keep_solvable)
+
+
+def perturb_mutator(sigma: float = 0.05, space: Any = None) -> PerturbMutator:
+    return PerturbMutator(sigma, space)
+
+
+#: built-in mutators by name: factory(space, **settings)
+MUTATORS: dict[str, Callable[..., Any]] = {
+    "maze": lambda space, **kw: MazeMutator(**kw),
+    "perturb": lambda space, **kw: PerturbMutator(space=space, **kw),
+}
+
+
+def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Generator], Any]:
+    """Resolve a mutator given by name, config dict, ``"module:function"`` reference or callable."""
+    if isinstance(spec, str) and ":" in spec:
+        spec = {"function": spec}
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        if "function" in spec:
+            ref = spec.pop("function")
+            module, _, qual = str(ref).partition(":")
+            try:
+                obj: Any = importlib.import_module(module)
+                for part in qual.split("."):
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError) as e:
+                raise ConfigError(f"mutator function {ref!r} cannot be imported ({e})") from None
+            return obj
+        name = spec.pop("name", None)
+        if name not in MUTATORS:
+            raise ConfigError(f"unknown mutator {name!r}; built in: {', '.join(sorted(MUTATORS))}, or pass a "
+                              "function (level, rng) -> level")
+        try:
+            return MUTATORS[name](space, **spec)
+        except TypeError as e:
+            raise ConfigError(f"mutator {name!r} does not take these settings: {e}") from None
+    if callable(spec):
+        if isinstance(spec, PerturbMutator) and spec.space is None:
+            return PerturbMutator(spec.sigma, space)
+        return spec
+    raise ConfigError(f"a mutator is a name ({', '.join(sorted(MUTATORS))}), a settings dict, a "
+                      f"'module:function' reference or a function (level, rng) -> level; got {spec!r}")
+
+
+def mutator_config(mutator: Any) -> Any:
+    """The checkpoint form of a resolved mutator: its ``to_config()``, or ``"module:function"`` for a
+    module-level function; ``None`` when it cannot be saved (a lambda, a closure)."""
+    if hasattr(mutator, "to_config") and callable(mutator.to_config):
+        return mutator.to_config()
+    module, qual = getattr(mutator, "__module__", None), getattr(mutator, "__qualname__", None)
+    if module and qual and "<" not in qual:
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qual.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError):
+            return None
+        if obj is mutator:
+            return f"{module}:{qual}"
+    return None

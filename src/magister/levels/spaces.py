@@ -1,0 +1,232 @@
+"""Task spaces whose tasks are levels.
+
+* :class:`SeedSpace` - seeds of a level generator (Procgen, MiniGrid's own
+  environments): a finite training set ``0 .. n-1``, or ``n=None`` for an
+  open-ended generator (seeds ``0 .. 2**31 - 1``, so there is always an
+  unseen level; 32-bit signed, as Procgen and most simulators accept);
+* :class:`MazeSpace` - explicit :class:`~magister.levels.maze.Maze` levels of
+  one size. A maze's JSON form is its text, so checkpoints and the service
+  carry mazes as readable maps. Sampling is domain randomisation (inner cells
+  are walls with probability ``wall_density``).
+
+Both are ordinary :class:`~magister.spaces.Space` s: they validate, serialise
+(``to_json``, ``to_spec``; :func:`magister.spaces.space_from_spec` rebuilds
+them), sample with an explicit generator and map levels to unit vectors (the
+maze's :meth:`~magister.levels.maze.Maze.features`), so any teacher may use
+them; the level teachers (``plr``, ``robust-plr``, ``accel``,
+``learnability``) key their buffers with :meth:`level_key`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidTaskError
+from ..spaces import Space, _short
+from .maze import Maze, MazeFormatError, UnsolvableMazeError, random_maze
+
+__all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
+
+#: seeds of an open-ended SeedSpace are 0 .. SEED_LIMIT - 1
+SEED_LIMIT = 2**31
+
+
+def level_key(space: Space, task: Any) -> Any:
+    """A hashable key of a valid task, equal for equal levels (what level buffers index by)."""
+    own = getattr(space, "level_key", None)
+    if own is not None:
+        return own(task)
+    if space.n is not None:
+        return space.index(task)
+    j = space.to_json(task)
+    return j if isinstance(j, str) else json.dumps(j, sort_keys=True, separators=(",", ":"))
+
+
+class SeedSpace(Space):
+    """Seeds of a level generator: ``SeedSpace(200)`` is a training set of 200 levels, ``SeedSpace()`` an
+    open-ended generator. A task is a plain ``int`` seed.
+
+    >>> SeedSpace(200).validate(17)
+    17
+    """
+
+    def __init__(self, n: int | None = None):
+        if n is not None:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= SEED_LIMIT:
+                raise ConfigError(f"SeedSpace needs n = a whole number of seeds in 1..{SEED_LIMIT} (or None for an "
+                                  f"open-ended generator), got {n!r}")
+            n = int(n)
+        self.n = n
+        self.limit = SEED_LIMIT if n is None else n
+        self.dim = 1
+
+    def __repr__(self) -> str:
+        return "SeedSpace()" if self.n is None else f"SeedSpace({self.n})"
+
+    def validate(self, task: Any) -> int:
+        if type(task) is int and 0 <= task < self.limit:  # the common case, fast
+            return task
+        if isinstance(task, (bool, np.bool_)):
+            raise InvalidTaskError(f"level seed {task!r} is a bool, not a seed")
+        if isinstance(task, np.ndarray) and task.ndim == 0:
+            task = task.item()
+        if isinstance(task, (float, np.floating)) and float(task).is_integer():
+            task = int(task)
+        if not isinstance(task, (int, np.integer)):
+            raise InvalidTaskError(f"level {_short(task)} is not a seed of {self!r} (expected a whole number)")
+        s = int(task)
+        if not 0 <= s < self.limit:
+            raise InvalidTaskError(f"level seed {s} is outside {self!r}; seeds are 0..{self.limit - 1}")
+        return s
+
+    def level_key(self, task: int) -> int:
+        return task
+
+    def index(self, task: Any) -> int:
+        if self.n is None:
+            return super().index(task)
+        return self.validate(task)
+
+    def task_at(self, i: int) -> int:
+        if self.n is None:
+            return super().task_at(i)
+        return self.validate(int(i))
+
+    def tasks_at(self, idx: Any) -> list[int]:
+        return [int(i) for i in idx]
+
+    def task_names(self) -> list[str]:
+        if self.n is None:
+            return super().task_names()
+        return [str(i) for i in range(self.n)]
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        s = np.fromiter((self.validate(t) for t in tasks), dtype=np.float64)
+        return ((s + 0.5) / self.limit).reshape(-1, 1)
+
+    def from_unit_batch(self, vecs: np.ndarray) -> list[int]:
+        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1), 0.0, 1.0)
+        return [int(i) for i in np.minimum(np.floor(v * self.limit), self.limit - 1).astype(np.int64)]
+
+    def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        if k is None:
+            return int(rng.integers(self.limit))
+        return rng.integers(0, self.limit, size=int(k)).tolist()
+
+    def to_json(self, task: Any) -> int:
+        return self.validate(task)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"type": "SeedSpace", "n": self.n}
+
+
+class MazeSpace(Space):
+    """Mazes of one size (``size`` x ``size``, border included). A task is a :class:`Maze`; its maze text
+    is accepted too (and is its JSON form).
+
+    ``wall_density`` (a number, or a ``[low, high]`` range drawn per maze) and ``require_solvable`` shape
+    :meth:`sample`, the domain-randomisation generator; with ``require_solvable=True`` a maze whose goal
+    cannot be reached is also refused as a task.
+    """
+
+    #: ``uniform`` proposes with :meth:`sample` (domain randomisation), not by decoding random unit vectors
+    native_sampling = True
+
+    def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
+            raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
+        if isinstance(wall_density, (int, float, np.integer, np.floating)) and not isinstance(wall_density, bool):
+            lo = hi = float(wall_density)
+            self.wall_density: float | list[float] = lo
+        else:
+            try:
+                lo, hi = (float(v) for v in wall_density)  # type: ignore[union-attr]
+            except (TypeError, ValueError):
+                raise ConfigError(f"wall_density must be a number or a [low, high] pair, got {wall_density!r}") from None
+            self.wall_density = [lo, hi]
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
+        self.size = int(size)
+        self.require_solvable = bool(require_solvable)
+        self._density = (lo, hi)
+        self.dim = 4 + self.size * self.size
+        self.n = None
+
+    def __repr__(self) -> str:
+        extra = "" if self.wall_density == 0.3 else f", wall_density={self.wall_density!r}"
+        return f"MazeSpace({self.size}{extra}{', require_solvable=True' if self.require_solvable else ''})"
+
+    def validate(self, task: Any) -> Maze:
+        if isinstance(task, str):
+            try:
+                task = Maze.parse(task)
+            except MazeFormatError as e:
+                raise type(e)(f"{e} (maze text for {self!r})") from None
+        if not isinstance(task, Maze):
+            raise InvalidTaskError(f"level {_short(task)} is not a maze; pass a Maze or its text for {self!r}")
+        if task.shape != (self.size, self.size):
+            raise MazeFormatError(f"maze is {task.shape[0]} x {task.shape[1]}, but {self!r} holds "
+                                  f"{self.size} x {self.size} mazes (border included)")
+        if self.require_solvable and not task.solvable:
+            r, c = task.goal
+            raise UnsolvableMazeError(f"goal at line {r + 1} col {c + 1} cannot be reached from the start; "
+                                      f"{self!r} holds solvable mazes only")
+        return task
+
+    def level_key(self, task: Maze) -> str:
+        return task.to_text()
+
+    def to_unit_batch(self, tasks: Any) -> np.ndarray:
+        tasks = [self.validate(t) for t in tasks]
+        if not tasks:
+            return np.zeros((0, self.dim))
+        return np.stack([t.features() for t in tasks])
+
+    def from_unit_batch(self, vecs: np.ndarray) -> list[Maze]:
+        """Decode feature vectors: walls where the coordinate is above 0.5, start and goal rounded to the
+        nearest inner cells (their walls cleared; a goal on the start moves to the nearest other cell; with
+        ``require_solvable`` a straight L-shaped corridor from start to goal is carved)."""
+        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
+        n = self.size
+        out = []
+        for row in v:
+            cells = [int(np.clip(np.rint(x * (n - 1)), 1, n - 2)) for x in row[:4]]
+            s, g = (cells[0], cells[1]), (cells[2], cells[3])
+            if s == g:
+                g = (g[0], g[1] + 1) if g[1] + 1 <= n - 2 else (g[0], g[1] - 1)
+            walls = row[4:].reshape(n, n) > 0.5
+            walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
+            walls[s] = walls[g] = False
+            if self.require_solvable:
+                r0, r1 = sorted((s[0], g[0]))
+                c0, c1 = sorted((s[1], g[1]))
+                walls[r0:r1 + 1, s[1]] = False
+                walls[g[0], c0:c1 + 1] = False
+            out.append(Maze(walls, s, g))
+        return out
+
+    def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        lo, hi = self._density
+        out = [random_maze(rng, self.size, lo if hi == lo else float(rng.uniform(lo, hi)),
+                           require_solvable=self.require_solvable) for _ in range(1 if k is None else int(k))]
+        return out[0] if k is None else out
+
+    def sample_simple(self, rng: np.random.Generator) -> Maze:
+        """An empty room with a random start and goal: where ``accel`` starts its curriculum."""
+        return random_maze(rng, self.size, 0.0)
+
+    def to_json(self, task: Any) -> str:
+        return self.validate(task).to_text()
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"type": "MazeSpace", "size": self.size, "wall_density": self.wall_density,
+                "require_solvable": self.require_solvable}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "MazeSpace":
+        return cls(spec["size"], wall_density=spec.get("wall_density", 0.3),
+                   require_solvable=bool(spec.get("require_solvable", False)))

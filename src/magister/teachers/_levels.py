@@ -1,0 +1,171 @@
+"""Shared machinery of the level teachers (``plr``, ``robust-plr``, ``accel``, ``learnability``).
+
+Level teachers treat tasks as opaque levels of any space (seeds of a
+:class:`~magister.levels.spaces.SeedSpace`, mazes of a
+:class:`~magister.levels.spaces.MazeSpace`, or members of any other space),
+keyed by :func:`~magister.levels.spaces.level_key`. They propose one level at
+a time (``propose(k)`` is k single proposals, so a batch follows the same
+distribution) and say for each whether to train on it
+(:meth:`~magister.teacher.Teacher.propose_with_info`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..level_buffer import LevelBuffer
+from ..levels.spaces import level_key
+from ..teacher import Teacher
+
+#: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
+_REDRAWS = 16
+
+
+class LevelTeacher(Teacher):
+    """Base of the level teachers: validation and keys, new-level generation, proposal infos, state."""
+
+    kind = "level"
+
+    def __init__(self, space, *, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self._key = getattr(space, "level_key", None) or (lambda t: level_key(space, t))
+        self._last_infos: list[dict[str, Any]] = []
+        self.n_replayed = 0
+
+    # ------------------------------------------------------------- encoding
+    @property
+    def _encodes_indices(self) -> bool:
+        return False
+
+    def _encode(self, tasks: Any) -> list[tuple[Hashable, Any]]:  # type: ignore[override]
+        key = self._key
+        return [(key(t), t) for t in self.space.validate_batch(tasks)]
+
+    def _encode_one(self, task: Any) -> list[tuple[Hashable, Any]]:  # type: ignore[override]
+        t = self.space.validate(task)
+        return [(self._key(t), t)]
+
+    def _decode(self, enc: Any) -> list[Any]:
+        return enc
+
+    def _decode_level(self, obj: Any) -> tuple[Hashable, Any]:
+        t = self.space.from_json(obj)
+        return self._key(t), t
+
+    # ------------------------------------------------------------- proposing
+    def _propose(self, k: int) -> list[Any]:  # type: ignore[override]
+        out, infos = [], []
+        for _ in range(k):
+            level, info = self._propose_one()
+            out.append(level)
+            infos.append(info)
+        self._last_infos = infos
+        return out
+
+    def _propose_info(self, k: int) -> list[dict[str, Any]]:
+        return [dict(i) for i in self._last_infos[-k:]]
+
+    def _propose_one(self) -> tuple[Any, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _new_level(self, exclude: Any = ()) -> Any:
+        """A level from the space's generator, preferring one not in ``exclude`` (a container of keys): on a
+        finite space an unseen level while there is one; on an open-ended one a fresh draw."""
+        space, rng, key = self.space, self.rng, self._key
+        if space.n is None:
+            level = space.sample(rng)
+            for _ in range(_REDRAWS):
+                if key(level) not in exclude:
+                    break
+                level = space.sample(rng)
+            return level
+        n = int(space.n)
+        for _ in range(_REDRAWS):
+            i = int(rng.integers(n))
+            if i not in exclude:
+                return space.task_at(i)
+        unseen = [i for i in range(n) if i not in exclude] if n <= 10_000_000 else []
+        return space.task_at(unseen[int(rng.integers(len(unseen)))] if unseen else int(rng.integers(n)))
+
+    def _all_seen(self, buffer: LevelBuffer) -> bool:
+        return self.space.n is not None and len(buffer) >= self.space.n
+
+
+class ReplayTeacher(LevelTeacher):
+    """PLR and its robust form: replay with probability ``replay_prob`` from a score-prioritised buffer,
+    else a new level from the generator (``train_new`` says whether the learner trains on new levels)."""
+
+    open_scores = True
+    #: False for robust PLR: new levels are evaluated only
+    train_new: bool = True
+
+    def __init__(self, space, *, seed=None, score_range=None, capacity: int = 1000, replay_prob: float = 0.5,
+                 prioritization: str = "rank", temperature: float = 0.1, staleness_coef: float = 0.1,
+                 score_alpha: float = 1.0, min_fill: float = 0.0):
+        super().__init__(space, seed=seed, score_range=score_range)
+        for name, v in (("replay_prob", replay_prob), ("score_alpha", score_alpha), ("min_fill", min_fill)):
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0):
+                raise ConfigError(f"{name} must be a number in [0, 1], got {v!r}")
+        if score_alpha == 0:
+            raise ConfigError("score_alpha = 0 would never change a score; use 1 to keep the latest score, or an "
+                              "averaging weight in (0, 1]")
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ConfigError(f"capacity must be a whole number >= 1, got {capacity!r}")
+        size = int(min(capacity, space.n)) if space.n is not None else int(capacity)
+        self.buffer = LevelBuffer(size, prioritization=prioritization, temperature=temperature,
+                                  staleness_coef=staleness_coef)
+        self.replay_prob = float(replay_prob)
+        self.score_alpha = float(score_alpha)
+        self.min_fill = float(min_fill)
+        self._min_replay = max(1, int(np.ceil(self.min_fill * size)))
+
+    def _replays(self) -> bool:
+        buf = self.buffer
+        if len(buf) < self._min_replay:
+            return False
+        if self._all_seen(buf):  # a finite training set, every level in the buffer
+            return True
+        return self.rng.random() < self.replay_prob
+
+    def _replay(self) -> tuple[Hashable, Any]:
+        buf = self.buffer
+        key = buf.sample(self.rng)
+        buf.touch(key)
+        self.n_replayed += 1
+        return key, buf.level(key)
+
+    def _propose_one(self) -> tuple[Any, dict[str, Any]]:
+        self.buffer.advance()
+        if self._replays():
+            return self._replay()[1], {"train": True, "replay": True}
+        return self._new_level(self.buffer), {"train": self.train_new, "replay": False}
+
+    def _observe(self, enc: Any, scores: np.ndarray) -> None:
+        for (key, level), s in zip(enc, scores.tolist()):
+            self._observe_one(key, level, s)
+
+    def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
+        buf = self.buffer
+        if key in buf:
+            a = self.score_alpha
+            buf.update(key, score if a == 1.0 else (1.0 - a) * buf.score(key) + a * score)
+        else:
+            buf.add(key, level, score)
+
+    # ----------------------------------------------------------------- state
+    def _get_state(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict(self.space.to_json), "n_replayed": self.n_replayed}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state["buffer"], self._decode_level)
+        self.n_replayed = int(state["n_replayed"])
+
+    def _beliefs(self) -> dict[str, Any]:
+        buf = self.buffer
+        top = buf.top(10)
+        return {"kind": "levels", "buffer_size": len(buf), "capacity": buf.capacity, "n_replayed": self.n_replayed,
+                "top_levels": [self.space.to_json(buf.level(k)) for k, _ in top],
+                "top_scores": [float(s) for _, s in top]}

@@ -1,0 +1,151 @@
+"""Learnability: sampling for learnability (SFL; Rutherford et al., "No Regrets", 2024).
+
+A level's learnability is ``p (1 - p)``, ``p`` the learner's success rate on
+it: highest for levels solved half the time, zero for levels always or never
+solved. Every ``eval_interval`` training proposals the teacher starts an
+evaluation round: ``n_candidates`` fresh levels from the generator, plus the
+levels already in its buffer (so a level the learner has mastered drops out),
+are each proposed ``eval_episodes`` times with ``{"train": False, "replay":
+False, "evaluate": True}``. When a level's evaluations are in, its
+``p (1 - p)`` is its score in a buffer of the ``capacity`` most learnable
+levels (the least learnable is evicted). Training proposals replay a buffer
+level with probability ``buffer_prob`` (uniformly among them, as in the paper;
+``prioritization="power"`` weighs them by learnability) and are fresh levels
+otherwise.
+
+Scores are successes in [0, 1] (1 solved, 0 not; a fraction averages several
+episodes); training episodes do not change a level's learnability (as in the
+paper, only evaluations do).
+
+What differs from the paper: SFL evaluates thousands of candidates in
+parallel on an accelerator and keeps the top ``K``; here a round is
+interleaved with training (its episodes come first), its size is
+``n_candidates`` (small defaults, for CPU), and buffer levels are re-evaluated
+each round instead of the buffer being rebuilt from scratch. Starting a round
+costs O(capacity + n_candidates) once, for a round of (capacity +
+n_candidates) x eval_episodes episodes; a round whose scores do not all come
+back is closed at the next one, each level scored from the evaluations that
+did.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Hashable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..level_buffer import LevelBuffer
+from ..teacher import register
+from ._levels import LevelTeacher
+
+__all__ = ["Learnability"]
+
+
+@register("learnability")
+class Learnability(LevelTeacher):
+    """Train on the levels with the highest p (1 - p) among periodically evaluated candidates, mixed with
+    fresh levels."""
+
+    conformance_kwargs = {"capacity": 6, "n_candidates": 8, "eval_episodes": 2, "eval_interval": 20}
+
+    def __init__(self, space, *, seed=None, score_range=None, capacity: int = 50, n_candidates: int = 100,
+                 eval_episodes: int = 4, eval_interval: int = 1000, buffer_prob: float = 0.5,
+                 prioritization: str = "uniform"):
+        super().__init__(space, seed=seed, score_range=score_range)
+        for name, v, lo in (("capacity", capacity, 1), ("n_candidates", n_candidates, 1),
+                            ("eval_episodes", eval_episodes, 1), ("eval_interval", eval_interval, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ConfigError(f"{name} must be a whole number >= {lo}, got {v!r}")
+        if not (isinstance(buffer_prob, (int, float)) and not isinstance(buffer_prob, bool)
+                and 0.0 <= buffer_prob <= 1.0):
+            raise ConfigError(f"buffer_prob must be a number in [0, 1], got {buffer_prob!r}")
+        if prioritization not in ("uniform", "power"):
+            raise ConfigError(f"learnability samples its buffer 'uniform' (the paper) or by 'power' of the "
+                              f"learnability, got {prioritization!r}")
+        size = int(min(capacity, space.n)) if space.n is not None else int(capacity)
+        self.buffer = LevelBuffer(size, prioritization=prioritization, temperature=1.0, staleness_coef=0.0)
+        self.n_candidates, self.eval_episodes = int(n_candidates), int(eval_episodes)
+        self.eval_interval, self.buffer_prob = int(eval_interval), float(buffer_prob)
+        self._queue: deque[list[Any]] = deque()  # [level, evaluation episodes still to propose]
+        self._evals: dict[Hashable, list[Any]] = {}  # key -> [level, episodes, successes, expected]
+        self.n_trained = 0  # training proposals so far
+        self.n_rounds = 0
+        self._next_round = 0  # the training proposal count at which the next round starts
+
+    # ------------------------------------------------------------- proposing
+    def _start_round(self) -> None:
+        self.n_rounds += 1
+        self._next_round = self.n_trained + self.eval_interval
+        for key, (level, n, total, _) in list(self._evals.items()):  # scores that never came: use what did
+            del self._evals[key]
+            if n:
+                self._score(key, level, total / n)
+        levels = [self.buffer.level(k) for k in self.buffer]  # re-evaluated with the candidates
+        levels += [self._new_level(self._evals) for _ in range(self.n_candidates)]
+        for level in levels:
+            key = self._key(level)
+            entry = self._evals.get(key)
+            if entry is None:
+                self._evals[key] = [level, 0, 0.0, self.eval_episodes]
+            else:
+                entry[3] += self.eval_episodes
+            self._queue.append([level, self.eval_episodes])
+
+    def _propose_one(self) -> tuple[Any, dict[str, Any]]:
+        if not self._queue and self.n_trained >= self._next_round:
+            self._start_round()
+        if self._queue:
+            entry = self._queue[0]
+            entry[1] -= 1
+            if not entry[1]:
+                self._queue.popleft()
+            return entry[0], {"train": False, "replay": False, "evaluate": True}
+        self.n_trained += 1
+        if len(self.buffer) and self.rng.random() < self.buffer_prob:
+            key = self.buffer.sample(self.rng)
+            return self.buffer.level(key), {"train": True, "replay": True, "evaluate": False}
+        return self._new_level(), {"train": True, "replay": False, "evaluate": False}
+
+    # ------------------------------------------------------------- observing
+    def _observe(self, enc: Any, scores: np.ndarray) -> None:
+        for (key, level), s in zip(enc, scores.tolist()):
+            entry = self._evals.get(key)
+            if entry is None:
+                continue  # a training episode: learnability comes from evaluations only
+            entry[1] += 1
+            entry[2] += s
+            if entry[1] >= entry[3]:
+                del self._evals[key]
+                self._score(key, entry[0], entry[2] / entry[1])
+
+    def _score(self, key: Hashable, level: Any, p: float) -> None:
+        self.buffer.add(key, level, p * (1.0 - p))
+
+    # ----------------------------------------------------------------- state
+    def _get_state(self) -> dict[str, Any]:
+        to_json = self.space.to_json
+        return {"buffer": self.buffer.state_dict(to_json),
+                "queue": [[to_json(t), int(n)] for t, n in self._queue],
+                "evals": [[to_json(e[0]), int(e[1]), float(e[2]), int(e[3])] for e in self._evals.values()],
+                "n_trained": self.n_trained, "n_rounds": self.n_rounds, "next_round": self._next_round}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        from_json = self.space.from_json
+        queue = deque([from_json(t), int(n)] for t, n in state["queue"])
+        evals = {}
+        for obj, n, s, expected in state["evals"]:
+            key, level = self._decode_level(obj)
+            evals[key] = [level, int(n), float(s), int(expected)]
+        self.buffer.load_state_dict(state["buffer"], self._decode_level)
+        self._queue, self._evals = queue, evals
+        self.n_trained, self.n_rounds = int(state["n_trained"]), int(state["n_rounds"])
+        self._next_round = int(state["next_round"])
+
+    def _beliefs(self) -> dict[str, Any]:
+        top = self.buffer.top(10)
+        return {"kind": "levels", "buffer_size": len(self.buffer), "capacity": self.buffer.capacity,
+                "n_rounds": self.n_rounds, "pending_evaluations": sum(n for _, n in self._queue),
+                "top_levels": [self.space.to_json(self.buffer.level(k)) for k, _ in top],
+                "top_learnability": [float(s) for _, s in top]}

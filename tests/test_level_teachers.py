@@ -1,0 +1,266 @@
+"""The level buffer and the level teachers: what each promises, shown on small cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
+from magister.level_buffer import LevelBuffer
+from magister.levels import Maze, empty_maze
+from magister.levels.spaces import MazeSpace, SeedSpace
+from magister.teacher import from_state_dict
+
+
+def _draws(buf, n, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for _ in range(n):
+        k = buf.sample(rng)
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("prio", ["rank", "power"])
+def test_buffer_replays_high_scores_more(prio):
+    buf = LevelBuffer(10, prioritization=prio, temperature=0.5, staleness_coef=0.0)
+    for i in range(10):
+        buf.add(i, f"level{i}", float(i + 1))
+    counts = _draws(buf, 4000)
+    freq = np.array([counts.get(i, 0) for i in range(10)]) / 4000
+    assert freq[9] > freq[5] > freq[0]
+    p = buf.probabilities()
+    assert abs(sum(p.values()) - 1) < 1e-12
+    assert np.abs(freq - np.array([p[i] for i in range(10)])).max() < 0.03  # sampling matches the distribution
+    if prio == "rank":  # P ~ (1/rank)^(1/T) whatever the scale of the scores
+        w = np.arange(1, 11, dtype=float) ** -2.0
+        assert np.allclose([p[9 - r] for r in range(10)], w / w.sum())
+
+
+def test_buffer_staleness_brings_back_old_levels():
+    buf = LevelBuffer(5, staleness_coef=1.0)
+    for i in range(5):
+        buf.add(i, i, 1.0)
+    for _ in range(10):
+        buf.advance()
+        for k in (1, 2, 3, 4):
+            buf.touch(k)
+    buf.advance()
+    p = buf.probabilities()
+    assert p[0] == pytest.approx(11 / 15) and p[1] == pytest.approx(1 / 15)
+    counts = _draws(buf, 3000)
+    assert counts[0] / 3000 == pytest.approx(11 / 15, abs=0.03)
+    mixed = LevelBuffer(5, staleness_coef=0.3, temperature=0.1)
+    for i in range(5):
+        mixed.add(i, i, float(i))
+    mixed.advance(10)
+    mixed.touch(4)
+    q = mixed.probabilities()
+    assert q[0] > 0.3 * 0.2  # staleness share reaches even the lowest score
+
+
+def test_buffer_evicts_lowest_score_only_for_better_levels():
+    buf = LevelBuffer(3)
+    assert buf.add("a", 1, 5.0) is True and buf.add("b", 2, 1.0) is True and buf.add("c", 3, 3.0) is True
+    assert buf.full and buf.lowest() == ("b", 1.0)
+    assert buf.add("d", 4, 0.5) is False and "d" not in buf  # worse than the lowest: stays out
+    assert buf.add("e", 5, 2.0) == "b" and "b" not in buf and "e" in buf
+    assert list(buf) == ["a", "c", "e"] and buf.rank("e") == 3
+    buf.update("e", 10.0)
+    assert buf.rank("e") == 1 and buf.lowest() == ("c", 3.0)
+    buf.remove("a")
+    assert len(buf) == 2 and buf.add("f", 6, -1.0) is True
+
+
+def test_buffer_state_restores_exactly_and_refuses_bad_state():
+    rng = np.random.default_rng(3)
+    for prio in ("rank", "power", "uniform"):
+        a = LevelBuffer(50, prioritization=prio, staleness_coef=0.2)
+        for i in range(200):
+            a.advance()
+            if len(a) and rng.random() < 0.5:
+                k = a.sample(rng)
+                a.touch(k)
+                a.update(k, float(rng.random()))
+            else:
+                a.add(i, i, float(rng.random()))
+        b = LevelBuffer(50, prioritization=prio, staleness_coef=0.2)
+        b.load_state_dict(a.state_dict())
+        assert list(a) == list(b) and a.probabilities() == b.probabilities()
+        ra, rb = np.random.default_rng(9), np.random.default_rng(9)
+        assert [a.sample(ra) for _ in range(100)] == [b.sample(rb) for _ in range(100)]
+        if prio == "power":
+            assert a._tree == b._tree
+    state = a.state_dict()
+    c = LevelBuffer(50, prioritization="uniform", staleness_coef=0.2)
+    before = c.state_dict()
+    for bad in (dict(state, capacity=7), dict(state, scores=state["scores"][:-1]),
+                dict(state, seen=state["seen"] + 10**6), {"x": 1}):
+        with pytest.raises(CheckpointError):
+            c.load_state_dict(bad)
+    assert str(c.state_dict()) == str(before)
+    with pytest.raises(ConfigError):
+        LevelBuffer(0)
+    with pytest.raises(ConfigError):
+        LevelBuffer(5, prioritization="best")
+    with pytest.raises(ConfigError, match="empty"):
+        LevelBuffer(5).sample(rng)
+
+
+def _run(teacher, score_of, steps, batch=1):
+    infos = []
+    for _ in range(steps):
+        tasks, inf = teacher.propose_with_info(batch)
+        teacher.observe_batch(tasks, [score_of(t) for t in tasks])
+        infos += list(zip(tasks, inf))
+    return infos
+
+
+def test_plr_replays_high_scoring_levels():
+    t = mg.make_teacher("plr", SeedSpace(), seed=0, capacity=50, replay_prob=0.5, temperature=0.1)
+    infos = _run(t, lambda s: 1.0 if s % 10 == 0 else 0.01, 2000)  # one level in ten is "hard"
+    replays = [s for s, i in infos[500:] if i["replay"]]
+    assert 0.4 < len(replays) / 1500 < 0.6 and all(i["train"] for _, i in infos)
+    assert np.mean([s % 10 == 0 for s in replays]) > 0.5  # vs 0.1 among new levels
+    new = [s for s, i in infos if not i["replay"]]
+    assert len(set(new)) == len(new)  # the open-ended generator always gives unseen levels
+
+
+def test_plr_finite_seed_set_visits_unseen_then_only_replays():
+    t = mg.make_teacher("plr", SeedSpace(30), seed=1, replay_prob=0.2)
+    infos = _run(t, lambda s: float(s), 200)
+    first_new = [s for s, i in infos if not i["replay"]]
+    assert sorted(first_new) == list(range(30))  # every seed once, none twice
+    assert all(i["replay"] for _, i in infos[-50:])
+
+
+def test_robust_plr_trains_only_on_replays():
+    t = mg.make_teacher("robust-plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
+    infos = _run(t, lambda s: (s % 97) / 97, 300, batch=4)
+    assert any(i["replay"] for _, i in infos) and any(not i["replay"] for _, i in infos)
+    assert all(i["train"] == i["replay"] for _, i in infos)
+    plr = mg.make_teacher("plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
+    same = _run(plr, lambda s: (s % 97) / 97, 300, batch=4)
+    assert [s for s, _ in same] == [s for s, _ in infos]  # only the flags differ from plr
+
+
+def test_level_teachers_refuse_bad_input_and_change_nothing():
+    for name in ("plr", "robust-plr", "accel", "learnability"):
+        t = mg.make_teacher(name, MazeSpace(7), seed=0)
+        m = t.propose()
+        t.observe(m, 0.5)
+        before = t.state_dict()
+        with pytest.raises(InvalidScoreError, match="not a finite number"):
+            t.observe(m, float("nan"))
+        with pytest.raises(InvalidTaskError, match="5 x 5"):
+            t.observe(empty_maze(5), 0.5)
+        with pytest.raises(InvalidTaskError, match="line 1 column 2"):
+            t.observe("#x#\n#S#\n#G#\n###", 0.5)
+        with pytest.raises(InvalidScoreError):
+            t.observe_batch([m, m], [0.5, float("inf")])
+        assert str(t.state_dict()) == str(before)
+    s = mg.make_teacher("plr", SeedSpace(10), seed=0)
+    with pytest.raises(InvalidTaskError, match="outside"):
+        s.observe(10, 1.0)
+    s.observe(3, -25.0)  # open finite scores: any real number
+    s.observe(4, 1e9)
+    lt = mg.make_teacher("learnability", SeedSpace(10), seed=0)
+    with pytest.raises(InvalidScoreError, match="outside"):
+        lt.observe(3, 2.0)  # successes are in [0, 1]
+
+
+def test_accel_edits_high_scoring_replays_and_starts_simple():
+    sp = MazeSpace(9)
+    t = mg.make_teacher("accel", sp, seed=0, capacity=40, replay_prob=0.5, edit_top=0.25)
+    # a stand-in for regret: walls count when the maze stays solvable
+    infos = _run(t, lambda m: float(m.n_walls if m.solvable else 0), 600)
+    first = [m for m, i in infos[:5] if not i["replay"] and not i["edited"]]
+    assert all(m.n_walls == 0 for m in first)  # new levels start as empty rooms
+    edited = [(m, i) for m, i in infos if i["edited"]]
+    assert edited and all(not i["train"] and not i["replay"] for _, i in edited)
+    assert all(i["train"] == i["replay"] for _, i in infos)
+    assert t.n_edited > 0 and t.beliefs()["n_edited"] == t.n_edited
+    # complexity compounds by edits: from empty rooms to mazes with many walls (5 edits per child)
+    top = [Maze.parse(x) for x in t.beliefs()["top_levels"]]
+    assert np.mean([m.n_walls for m in top]) > 20 and all(m.solvable for m in top)
+    # edits come from high-scoring replays only: a level at the bottom of the buffer is not edited
+    low_key = t.buffer.lowest()[0]
+    n_before = t.n_edited
+    t.observe(t.buffer.level(low_key), t.buffer.lowest()[1])
+    assert t.n_edited == n_before
+
+
+def _edit_seed(level, rng):
+    return (level + 1) % 100
+
+
+def test_accel_with_user_mutator_saves_and_resumes(tmp_path):
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10, edit_top=1.0)
+    _run(t, lambda s: float(s), 50)
+    assert t.n_edited > 0
+    t.save(tmp_path / "a.ckpt")
+    u = mg.load(tmp_path / "a.ckpt")
+    assert u.config()["mutator"] == f"{__name__}:_edit_seed"
+    assert _run(u, float, 30) == _run(t, float, 30)
+    lam = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=lambda s, rng: s, capacity=10)
+    with pytest.raises(CheckpointError, match="module-level function"):
+        lam.save(tmp_path / "b.ckpt")
+    with pytest.raises(ConfigError, match="unknown mutator"):
+        mg.make_teacher("accel", SeedSpace(100), mutator="nope")
+
+
+def test_learnability_prefers_levels_solved_half_the_time():
+    success = {s: (s % 11) / 10 for s in range(1000)}  # p = 0, 0.1, .., 1 by seed
+
+    rng = np.random.default_rng(0)
+    t = mg.make_teacher("learnability", SeedSpace(1000), seed=0, capacity=20, n_candidates=200,
+                        eval_episodes=20, eval_interval=200, buffer_prob=1.0)
+    infos = _run(t, lambda s: float(rng.random() < success[s]), 5000)
+    evals = [i for _, i in infos if i["evaluate"]]
+    assert evals and all(not i["train"] for i in evals)
+    trained = [s for s, i in infos if i["train"]]
+    p = np.array([success[s] for s in trained])
+    assert np.mean(np.abs(p - 0.5) <= 0.2) > 0.8  # vs 5/11 of uniform levels
+    assert t.n_rounds >= 2
+    mixed = mg.make_teacher("learnability", SeedSpace(1000), seed=0, capacity=20, n_candidates=50,
+                            eval_episodes=4, eval_interval=100, buffer_prob=0.5)
+    infos = [i for _, i in _run(mixed, lambda s: success[s], 1500) if i["train"]]
+    share = np.mean([i["replay"] for i in infos])
+    assert 0.4 < share < 0.6  # the other half are fresh levels
+
+
+def test_level_teachers_resume_exactly_mid_run():
+    for name in ("plr", "robust-plr", "accel", "learnability"):
+        kw = {"n_candidates": 10, "eval_interval": 15} if name == "learnability" else {"capacity": 15}
+        a = mg.make_teacher(name, MazeSpace(7), seed=4, **kw)
+        _run(a, lambda m: float(m.n_walls) / 25, 60)
+        b = from_state_dict(a.state_dict())
+        assert _run(a, lambda m: float(m.n_walls) / 25, 40) == _run(b, lambda m: float(m.n_walls) / 25, 40)
+
+
+def test_bucketed_sorted_list_matches_a_plain_sorted_list(monkeypatch):
+    from magister.level_buffer import _SortedList
+
+    monkeypatch.setattr(_SortedList, "load", 8)  # tiny buckets: splits and merges all the time
+    rng = np.random.default_rng(0)
+    fast, plain = _SortedList(), []
+    for step in range(3000):
+        if plain and rng.random() < 0.45:
+            item = plain[int(rng.integers(len(plain)))]
+            fast.remove(item)
+            plain.remove(item)
+        else:
+            item = (float(rng.integers(50)), step)
+            fast.add(item)
+            plain.append(item)
+            plain.sort()
+        if step % 50 == 0 or len(plain) < 3:
+            assert list(fast) == plain and len(fast) == len(plain)
+            for i in range(len(plain)):
+                assert fast[i] == plain[i] and fast.index(plain[i]) == i
+            if plain:
+                assert fast[-1] == plain[-1] and fast.head(5) == plain[:5]
+    with pytest.raises(KeyError):
+        fast.remove((99.0, -1))
+    assert list(_SortedList(plain[::-1])) == plain

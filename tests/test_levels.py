@@ -1,0 +1,272 @@
+"""Levels as tasks: the maze text format, solvability, features and loading."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from magister.errors import InvalidTaskError
+from magister.levels import Maze, MazeFormatError, UnsolvableMazeError, empty_maze, load_mazes, random_maze
+
+SMALL = """
+#######
+#S..#.#
+#.#...#
+#.#.#G#
+#######
+"""
+
+
+def test_parse_and_print_round_trip():
+    m = Maze.parse(SMALL, name="small")
+    assert m.shape == (5, 7) and m.start == (1, 1) and m.goal == (3, 5) and m.name == "small"
+    assert m.to_text() == SMALL.strip() and str(m) == SMALL.strip()
+    assert Maze.parse(m.to_text()) == m  # the name is a label, not part of the level
+    assert m.walls.dtype == bool and m.walls[0].all() and not m.walls[1, 2]
+    with pytest.raises(ValueError):
+        m.walls[1, 1] = True  # immutable
+
+
+def test_path_length_bfs():
+    m = Maze.parse(SMALL)
+    # S(1,1) -> (1,2) -> (1,3) -> (2,3) -> (2,4) -> (2,5) -> (3,5)
+    assert m.path_length() == 6 and m.solvable
+    assert empty_maze(5).path_length() == 4
+    blocked = Maze.parse("#####\n#S#G#\n#####")
+    assert blocked.path_length() is None and not blocked.solvable
+    d = m.distances()
+    assert d[m.start] == 0 and d[0, 0] == -1 and d[m.goal] == 6
+    assert blocked.distances()[blocked.goal] == -1
+
+
+@pytest.mark.parametrize("text,where,what", [
+    ("#####\n#S.G#\n#.x.#\n#####", "line 3 column 3", "unexpected character 'x'"),
+    ("#####\n#S.G#\n#..#\n#####", "line 3 column 5", "same width"),
+    ("#####\n#S.G.\n#####", "line 2 column 5", "border"),
+    ("#####\n#S.S#\n#..G#\n#####", "line 2 column 4", "second start"),
+    ("#####\n#G.G#\n#S..#\n#####", "line 2 column 4", "second goal"),
+    ("#####\n#..G#\n#####", "", "no start"),
+    ("#####\n#S..#\n#####", "", "no goal"),
+    ("", "", "empty"),
+    ("\n\n#####\n#S.G#\n#.x.#\n#####\n", "line 5 column 3", "unexpected"),  # blank lines count
+])
+def test_malformed_maps_name_line_and_column(text, where, what):
+    with pytest.raises(MazeFormatError) as e:
+        Maze.parse(text)
+    assert where in str(e.value) and what in str(e.value)
+    assert isinstance(e.value, InvalidTaskError) and isinstance(e.value, ValueError)
+
+
+def test_unsolvable_reported_only_when_required():
+    text = "#######\n#S.#..#\n#..#.G#\n#######"
+    m = Maze.parse(text)
+    assert m.path_length() is None
+    with pytest.raises(UnsolvableMazeError, match="goal at line 3 col 6 cannot be reached"):
+        Maze.parse(text, require_solvable=True)
+    assert issubclass(UnsolvableMazeError, MazeFormatError)
+
+
+def test_constructor_checks_the_same_rules():
+    w = empty_maze(5).walls
+    with pytest.raises(MazeFormatError, match="not an inner cell"):
+        Maze(w, (9, 1), (3, 3))
+    walls = np.array(w)
+    walls[2, 2] = True
+    with pytest.raises(MazeFormatError, match="start is on a wall"):
+        Maze(walls, (2, 2), (3, 3))
+    with pytest.raises(MazeFormatError, match="same cell"):
+        Maze(w, (2, 2), (2, 2))
+    walls = np.array(w)
+    walls[0, 2] = False
+    with pytest.raises(MazeFormatError, match="line 1 column 3: the outer border"):
+        Maze(walls, (1, 1), (3, 3))
+
+
+def test_equality_hash_pickle_and_features():
+    a, b = Maze.parse(SMALL, name="a"), Maze.parse(SMALL, name="b")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert pickle.loads(pickle.dumps(a)) == a
+    f = a.features()
+    assert f.shape == (4 + 5 * 7,) and f.min() >= 0 and f.max() <= 1
+    assert np.array_equal(f[:4], [1 / 4, 1 / 6, 3 / 4, 5 / 6])
+    other = a.replace(goal=(2, 5))
+    assert a.distance(other) == 1.0 and a.distance(a) == 0.0
+    assert not np.array_equal(other.features(), f)
+
+
+def test_random_and_empty_mazes():
+    rng = np.random.default_rng(0)
+    mazes = [random_maze(rng, 9, 0.3) for _ in range(50)]
+    assert all(m.shape == (9, 9) for m in mazes)
+    dens = np.mean([m.n_walls / 49 for m in mazes])
+    assert 0.2 < dens < 0.4
+    assert len(set(mazes)) == 50
+    solv = [random_maze(rng, 9, 0.45, require_solvable=True) for _ in range(20)]
+    assert all(m.solvable for m in solv)
+    again = [random_maze(np.random.default_rng(0), 9, 0.3) for _ in range(1)]
+    assert again[0] == mazes[0]  # the generator alone decides
+    e = empty_maze(6)
+    assert e.n_walls == 0 and e.start == (1, 1) and e.goal == (4, 4)
+    with pytest.raises(ValueError, match="size"):
+        empty_maze(3)
+    with pytest.raises(ValueError, match="wall_density"):
+        random_maze(rng, 7, 1.5)
+    with pytest.raises(UnsolvableMazeError):
+        random_maze(rng, 7, 1.0, require_solvable=True, max_tries=5)
+
+
+def test_load_mazes(tmp_path):
+    (tmp_path / "b.txt").write_text(SMALL)
+    (tmp_path / "a.txt").write_text(empty_maze(5).to_text() + "\n")
+    (tmp_path / "notes.md").write_text("not a maze")
+    mazes = load_mazes(tmp_path)
+    assert list(mazes) == ["a", "b"] and mazes["b"].name == "b" and mazes["b"] == Maze.parse(SMALL)
+    (tmp_path / "c.txt").write_text("#####\n#S?G#\n#####")
+    with pytest.raises(MazeFormatError, match=r"c\.txt: line 2 column 3"):
+        load_mazes(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_mazes(tmp_path / "nope")
+
+
+# ---------------------------------------------------------------- spaces
+from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
+from magister.levels.mutators import make_mutator, maze_mutator, mutator_config, perturb_mutator  # noqa: E402
+from magister.levels.spaces import SEED_LIMIT, MazeSpace, SeedSpace, level_key  # noqa: E402
+from magister.scores import FiniteScores, ScoreRange  # noqa: E402
+from magister.spaces import Discrete, space_from_spec  # noqa: E402
+
+
+def test_seed_spaces_finite_and_open():
+    fin, op = SeedSpace(10), SeedSpace()
+    assert fin.n == 10 and op.n is None and op.limit == SEED_LIMIT
+    assert fin.validate(3) == 3 and fin.validate(np.int64(4)) == 4 and fin.validate(5.0) == 5
+    for bad in (10, -1, 1.5, "3", None, True):
+        with pytest.raises(InvalidTaskError):
+            fin.validate(bad)
+    with pytest.raises(InvalidTaskError, match="outside"):
+        op.validate(SEED_LIMIT)
+    assert fin.index(7) == 7 and fin.task_at(7) == 7
+    seeds = [0, 9, 5]
+    assert fin.from_unit_batch(fin.to_unit_batch(seeds)) == seeds
+    assert op.from_unit_batch(op.to_unit_batch([0, 123456789, SEED_LIMIT - 1])) == [0, 123456789, SEED_LIMIT - 1]
+    rng = np.random.default_rng(0)
+    s = op.sample(rng, 100)
+    assert all(isinstance(x, int) and 0 <= x < SEED_LIMIT for x in s) and len(set(s)) == 100
+    for sp in (fin, op):
+        assert space_from_spec(sp.to_spec()) == sp and space_from_spec(sp.to_spec()) is not sp
+        assert fin.to_json(3) == 3
+    with pytest.raises(ConfigError):
+        SeedSpace(0)
+
+
+def test_maze_space_json_is_text_and_validation():
+    sp = MazeSpace(7, wall_density=[0.1, 0.4])
+    rng = np.random.default_rng(1)
+    mazes = sp.sample(rng, 20)
+    assert all(m.shape == (7, 7) for m in mazes) and len(set(mazes)) == 20
+    m = mazes[0]
+    j = sp.to_json(m)
+    assert isinstance(j, str) and sp.from_json(j) == m and sp.validate(j) == m
+    assert level_key(sp, m) == j
+    with pytest.raises(MazeFormatError, match="5 x 5"):
+        sp.validate(empty_maze(5))
+    with pytest.raises(MazeFormatError, match="line 1 column 2"):
+        sp.validate("#x#\n#S#\n#G#\n###")
+    with pytest.raises(InvalidTaskError, match="not a maze"):
+        sp.validate(3)
+    solv = MazeSpace(7, 0.45, require_solvable=True)
+    assert all(x.solvable for x in solv.sample(rng, 10))
+    blocked = Maze.parse("#######\n#S#...#\n###.G.#\n#.....#\n#.....#\n#.....#\n#######")
+    with pytest.raises(UnsolvableMazeError, match="cannot be reached"):
+        solv.validate(blocked)
+    assert space_from_spec(sp.to_spec()) == sp and space_from_spec(solv.to_spec()).require_solvable
+    u = sp.to_unit_batch(mazes)
+    assert u.shape == (20, sp.dim) and ((0 <= u) & (u <= 1)).all()
+    assert sp.from_unit_batch(u) == mazes  # features decode exactly
+    assert all(x.solvable for x in solv.from_unit_batch(np.random.default_rng(2).random((10, solv.dim))))
+    assert sp.sample_simple(rng).n_walls == 0
+    with pytest.raises(ConfigError):
+        MazeSpace(3)
+    with pytest.raises(ConfigError):
+        MazeSpace(7, wall_density=[0.5, 0.1])
+
+
+def test_level_key_of_ordinary_spaces():
+    assert level_key(Discrete(["a", "b"]), "b") == 1
+    assert level_key(SeedSpace(), 42) == 42
+
+
+def test_maze_mutator_edits_and_keeps_size():
+    rng = np.random.default_rng(0)
+    mut = maze_mutator(n_edits=3)
+    parent = empty_maze(9)
+    kids = [mut(parent, rng) for _ in range(50)]
+    assert all(k.shape == parent.shape and k.start == parent.start for k in kids)
+    assert all(0 < parent.distance(k) for k in kids if k != parent)
+    assert any(k.goal != parent.goal for k in kids) and any(k.n_walls > 0 for k in kids)
+    assert max(k.n_walls for k in kids) <= 3
+    safe = maze_mutator(n_edits=20, keep_solvable=True)
+    m = random_maze(rng, 7, 0.3, require_solvable=True)
+    for _ in range(20):
+        m = safe(m, rng)
+        assert m.solvable
+    assert mutator_config(mut) == {"name": "maze", "n_edits": 3, "keep_solvable": False}
+    again = make_mutator(mutator_config(mut))
+    assert again(parent, np.random.default_rng(5)) == mut(parent, np.random.default_rng(5))
+    with pytest.raises(ConfigError, match="unknown mutator"):
+        make_mutator("nope")
+    with pytest.raises(ConfigError, match="n_edits"):
+        maze_mutator(0)
+
+
+def _module_level_mutator(level, rng):
+    return level
+
+
+def test_mutator_configs_round_trip():
+    ref = mutator_config(_module_level_mutator)
+    assert ref == f"{__name__}:_module_level_mutator" and make_mutator(ref) is _module_level_mutator
+    assert mutator_config(lambda level, rng: level) is None
+    sp = SeedSpace(100)
+    p = make_mutator("perturb", sp)
+    kids = {p(50, np.random.default_rng(i)) for i in range(30)}
+    assert all(0 <= k < 100 for k in kids) and len(kids) > 1 and max(abs(k - 50) for k in kids) < 30
+    assert make_mutator(perturb_mutator(0.1), sp).space is sp
+
+
+def test_finite_scores():
+    f = FiniteScores()
+    assert f.normalise_one(-7.5) == -7.5 and list(f.normalise([1e6, -2])) == [1e6, -2]
+    for bad in (float("nan"), float("inf"), "x"):
+        with pytest.raises(InvalidScoreError):
+            f.normalise_one(bad)
+    assert ScoreRange.coerce(f.to_dict()) == f
+
+
+def test_propose_with_info_default_and_same_draws():
+    import magister as mg
+
+    a = mg.make_teacher("uniform", Discrete(5), seed=0)
+    b = mg.make_teacher("uniform", Discrete(5), seed=0)
+    task, info = a.propose_with_info()
+    assert info == {"train": True, "replay": False} and task == b.propose()
+    tasks, infos = a.propose_with_info(3)
+    assert list(tasks) == list(b.propose(3)) and len(infos) == 3 and all(i["train"] for i in infos)
+    with pytest.raises(ValueError):
+        a.propose_with_info(0)
+
+
+def test_uniform_on_mazes_is_domain_randomisation():
+    import magister as mg
+
+    sp = MazeSpace(9, wall_density=0.1)
+    t = mg.make_teacher("uniform", sp, seed=0)
+    mazes = t.propose(40)
+    assert all(isinstance(m, Maze) and m.shape == (9, 9) for m in mazes)
+    assert np.mean([m.n_walls / 49 for m in mazes]) < 0.2  # the space's density, not 0.5 from unit vectors
+    t.observe(mazes[0], 1.0)
+    t.observe_batch(mazes[:3], [0.0, 1.0, 0.5])
+    again = mg.teacher.from_state_dict(t.state_dict())
+    assert again.propose(3) == t.propose(3)
