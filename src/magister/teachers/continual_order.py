@@ -8,7 +8,10 @@ the rehearsal budget to mix into this phase and how to share it among the
 tasks already taught, and after the phase the learner's accuracy on every task
 taught so far goes back with ``observe_batch(tasks, accuracies)``. A task
 counts as taught once it has been observed; a phase ends when a task is
-observed for the first time. When every task is taught, proposals review the
+observed for the first time, and the rehearsal charged to it is the amount
+prescribed by the state at that moment: report the new task's accuracy
+first, then the others' (``run_teacher`` in :mod:`magister.continual.run`
+does), so the charge equals what :meth:`rehearsal` said. When every task is taught, proposals review the
 task drawn with chance proportional to its error. Without a similarity matrix
 the next new task is drawn at random among the untaught ones.
 
@@ -236,12 +239,12 @@ class _SequenceTeacher(Teacher):
         return {int(i): 1.0 for i in np.flatnonzero(self.taught)}
 
     def _spend(self) -> None:
-        """Called when a phase ends, before the new task is marked taught."""
+        """Called when a task is observed for the first time, before it is recorded."""
 
     # ------------------------------------------------------------ hooks
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         for i, s in zip(x.tolist(), scores.tolist()):
-            if not self.taught[i]:
+            if not self.taught[i]:  # a phase ended: charge what rehearsal() prescribed for it
                 self._spend()
                 self.taught[i] = True
                 self.order_taught.append(int(i))
