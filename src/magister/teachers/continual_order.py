@@ -47,7 +47,9 @@ remaining budget times its risk over the risk projected for it and every later
 phase (each adds one task at the current mean accuracy); the last phase gets
 what is left. Early phases, with little to lose, spend little; the budget is
 never exceeded. Weights: ``1 + (best - last accuracy)`` per taught task, so
-tasks being forgotten are rehearsed more.
+tasks being forgotten are rehearsed more, plus (with a similarity matrix) the
+task's similarity to the coming task rescaled to [0, 1] over the taught tasks,
+so the tasks it will interfere with most are rehearsed more.
 """
 
 from __future__ import annotations
@@ -370,8 +372,12 @@ class ContinualOrder(_SequenceTeacher):
 
     def _weights(self) -> dict[int, float]:
         idx = np.flatnonzero(self.taught)
-        drop = np.nan_to_num(self.best[idx] - self.last[idx])
-        return {int(i): float(1.0 + max(d, 0.0)) for i, d in zip(idx, drop)}
+        w = 1.0 + np.maximum(np.nan_to_num(self.best[idx] - self.last[idx]), 0.0)
+        if self.similarity is not None and len(idx) > 1 and not self.taught.all():
+            # the coming task interferes most with the taught tasks most like it: rehearse those more
+            s = self.similarity[idx, self._next_new(self.taught.copy())]
+            w = w + (s - s.min()) / (np.ptp(s) if np.ptp(s) > 0 else 1.0)
+        return {int(i): float(v) for i, v in zip(idx, w)}
 
     def _spend(self) -> None:
         self.spent += self._amount()
