@@ -100,7 +100,7 @@ def _check_similarity(similarity: Any, n: int) -> np.ndarray:
 
 
 def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "interference",
-                decay: float = 0.5) -> float:
+                decay: float = 0.25) -> float:
     """How good ``order`` is under ``rule`` (higher is better); see the module docstring for the rules."""
     o = np.asarray(order, dtype=np.int64)
     s = np.asarray(similarity, dtype=float)
@@ -156,7 +156,7 @@ def _improve(order: list[int], similarity: np.ndarray, rule: str, decay: float, 
     return best
 
 
-def rank_orders(similarity: Any, rule: str = "interference", *, decay: float = 0.5, n_candidates: int = 200,
+def rank_orders(similarity: Any, rule: str = "interference", *, decay: float = 0.25, n_candidates: int = 200,
                 rng: np.random.Generator | None = None,
                 orders: Sequence[Sequence[int]] | None = None) -> list[tuple[list[int], float]]:
     """Score orders of the ``K`` tasks and return ``(order, score)`` pairs, best first.
@@ -293,7 +293,8 @@ class ContinualDesigner(_SequenceTeacher):
     rule:
         ``"interference"`` (ours, default) or ``"cd"`` (the paper's designer as we read it).
     decay:
-        Recency weight of the interference rule, in (0, 1] (0.5: each phase back counts half).
+        Recency weight of the interference rule, in (0, 1] (0.25: each phase back counts a quarter, as
+        replay repairs most of what earlier phases damaged).
     n_candidates:
         Random starting orders searched besides the rule's greedy construction.
     search_seed:
@@ -301,7 +302,7 @@ class ContinualDesigner(_SequenceTeacher):
     """
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, rule: str = "interference",
-                 decay: float = 0.5, n_candidates: int = 50, search_seed: int = 0, seed=None, score_range=None):
+                 decay: float = 0.25, n_candidates: int = 50, search_seed: int = 0, seed=None, score_range=None):
         super().__init__(space, similarity=similarity, seed=seed, score_range=score_range)
         if rule not in RULES:
             raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
@@ -335,15 +336,19 @@ class ContinualOrder(_SequenceTeacher):
     budget:
         Total rehearsal, in phases of the learner's base replay (``None``: ``K - 1``, what uniform
         replay spends after the first phase).
+    pace:
+        Exponent of the number of taught tasks in a phase's risk, ``m * n ** pace`` (1: knowledge at
+        risk times the tasks competing for the output; 0: by accuracy mass alone).
     """
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, budget: float | None = None,
-                 seed=None, score_range=None):
+                 pace: float = 1.0, seed=None, score_range=None):
         super().__init__(space, similarity=similarity, seed=seed, score_range=score_range)
         if budget is None:
             budget = float(space.n - 1)
             self._record_settings(budget=budget)
         self.budget = number("budget", budget, 0.0)
+        self.pace = number("pace", pace, 0.0)
         self.spent = 0.0
 
     def _next_new(self, taught: np.ndarray) -> int:
@@ -366,7 +371,7 @@ class ContinualOrder(_SequenceTeacher):
             return remaining
         m = float(np.nansum(self.last[self.taught]))
         mean = m / n
-        risk = np.array([(m + i * mean) * (n + i) for i in range(phases)])
+        risk = np.array([(m + i * mean) * (n + i) ** self.pace for i in range(phases)])
         total = risk.sum()
         return remaining * float(risk[0] / total) if total > 0 else remaining / phases
 
