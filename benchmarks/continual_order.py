@@ -2,7 +2,10 @@
 
 For each data set (scikit-learn's bundled digits; 10 Gaussian classes in 5
 look-alike pairs, ``--similarity`` 0.8) and each seed: the class similarity
-is computed from the training features (cosine between class prototypes);
+is computed from the training features (``--similarity-kind``: soft
+nearest-prototype confusion by default, for our designer rule and the online
+teacher; the paper's cosine between prototypes for its ``cd`` rule and as the
+simulated person's interference);
 ``--orders`` random orders give the distribution of outcomes (each averaged
 over ``--repeats`` learner seeds) of a one-pass
 numpy network with a small replay buffer (100 examples, 10 replayed per
@@ -90,7 +93,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     data_ss, order_ss, learn_ss, person_ss = root.spawn(4)
     data = make_data(name, data_ss, args)
     k = data.k
-    sim = class_similarity(data.x_train, data.y_train, k)
+    sim = class_similarity(data.x_train, data.y_train, k, kind=args.similarity_kind)  # ours and the online teacher
+    cosine = class_similarity(data.x_train, data.y_train, k)  # the paper's measure: its designer, and the person
     order_rng = np.random.default_rng(order_ss)
     randoms = [[int(i) for i in order_rng.permutation(k)] for _ in range(args.orders)]
     learner_seeds = [int(v) for v in learn_ss.generate_state(args.repeats)]
@@ -101,7 +105,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         return MLPLearner(data.dim, k, np.random.default_rng(learner_seeds[r]), memory=memory, replay=args.replay)
 
     def person(r: int) -> SimulatedPerson:
-        return SimulatedPerson(sim, np.random.default_rng(person_seeds[r]))
+        return SimulatedPerson(cosine, np.random.default_rng(person_seeds[r]))
 
     def avg(make, order=None, teacher=None, **kw) -> Avg:
         runs = [run_order(make(r, **kw), data, order) if teacher is None else run_teacher(make(r, **kw), data, teacher())
@@ -111,7 +115,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     designer = mg.make_teacher("continual-designer", Discrete(k), similarity=sim.tolist(), decay=args.decay,
                                seed=seed)
     ranked = [o for o, _ in designer.ranking]
-    cd = mg.make_teacher("continual-designer", Discrete(k), similarity=sim.tolist(), rule="cd", seed=seed)
+    cd = mg.make_teacher("continual-designer", Discrete(k), similarity=cosine.tolist(), rule="cd", seed=seed)
     out: dict[str, Any] = {"k": k, "random_orders": randoms}
     for who, make in (("net", net), ("person", person)):
         rand = [avg(make, o) for o in randoms]
@@ -137,7 +141,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         tried = randoms + ranked[:3] + [cd.plan]
         tried_acc = res["random_acc"] + [r.final_accuracy for r in top] + [r_cd.final_accuracy]
         res["spearman"] = spearman([order_score(o, sim, "interference", designer.decay) for o in tried], tried_acc)
-        res["spearman_cd"] = spearman([order_score(o, sim, "cd") for o in tried], tried_acc)
+        res["spearman_cd"] = spearman([order_score(o, cosine, "cd") for o in tried], tried_acc)
         if who == "net":
             bare = [avg(net, o, memory=0) for o in randoms[: max(3, len(randoms) // 3)]]
             res["noreplay"] = (float(np.median([r.final_accuracy for r in bare])),
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--n-train", type=int, default=100, help="examples per synthetic class (train and test)")
     p.add_argument("--similarity", type=float, default=0.8, help="similarity within a synthetic pair")
     p.add_argument("--repeats", type=int, default=3, help="learner runs averaged per order (learner seeds)")
+    p.add_argument("--similarity-kind", default="confusion", choices=["cosine", "confusion"],
+                   help="how the class similarity is computed from the training features")
     p.add_argument("--pace", type=float, default=1.0, help="pace of the online teacher's rehearsal budget")
     p.add_argument("--decay", type=float, default=0.25, help="recency decay of the designer's interference rule")
     p.add_argument("--memory", type=int, default=100, help="replay buffer size (examples)")

@@ -52,6 +52,18 @@ def test_synthetic_similarity_controls_how_alike_classes_are() -> None:
         synthetic(np.random.default_rng(0), similarity=1.0)
 
 
+def test_confusion_similarity_is_symmetric_and_ranks_look_alikes_higher() -> None:
+    d = synthetic(np.random.default_rng(4), k=6, groups=3, similarity=0.9, n_train=40)
+    conf = class_similarity(d.x_train, d.y_train, kind="confusion")
+    assert np.allclose(conf, conf.T) and np.all(np.diag(conf) > 0.2)
+    group = np.arange(6) % 3
+    off = ~np.eye(6, dtype=bool)
+    same = (group[:, None] == group[None, :]) & off
+    assert conf[same].min() > conf[off & ~same].max()
+    with pytest.raises(ConfigError, match="kind"):
+        class_similarity(d.x_train, d.y_train, kind="euclid")
+
+
 def test_metrics_on_a_hand_made_matrix() -> None:
     nan = np.nan
     acc = np.array([[0.9, nan, nan], [0.5, 0.8, nan], [0.7, 0.4, 1.0]])

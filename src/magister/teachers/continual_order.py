@@ -68,8 +68,19 @@ __all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner"
 RULES = ("interference", "cd")
 
 
-def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Cosine similarity between class prototypes (the mean feature vector of each class), ``(k, k)``."""
+def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: str = "cosine") -> np.ndarray:
+    """Similarity between classes from their features, ``(k, k)``.
+
+    ``kind="cosine"``: cosine between class prototypes (the mean feature
+    vector of each class), as in the paper. ``kind="confusion"``: how often a
+    class's examples would be taken for another class's, by a soft
+    nearest-prototype rule (each example's weights over the prototypes are
+    ``exp(-(d2 - min d2) / t)``, ``d2`` the squared distances and ``t`` their
+    median nearest distance), averaged per class and symmetrised; the
+    diagonal is the share kept by the class itself.
+    """
+    if kind not in ("cosine", "confusion"):
+        raise ConfigError(f"unknown similarity kind {kind!r}; use 'cosine' or 'confusion'")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y)
     if x.ndim != 2 or len(x) != len(y):
@@ -81,6 +92,14 @@ def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None) -> np.n
         if not m.any():
             raise ConfigError(f"class {c} has no examples; every class 0..{k - 1} needs at least one")
         protos[c] = x[m].mean(axis=0)
+    if kind == "confusion":
+        d2 = ((x[:, None, :] - protos[None, :, :]) ** 2).sum(axis=-1)
+        d2 = d2 - d2.min(axis=1, keepdims=True)
+        t = float(np.median(np.sort(d2, axis=1)[:, 1])) if k > 1 else 1.0
+        p = np.exp(-d2 / (t if t > 0 else 1.0))
+        p /= p.sum(axis=1, keepdims=True)
+        conf = np.array([p[y == c].mean(axis=0) for c in range(k)])
+        return (conf + conf.T) / 2.0
     norm = np.linalg.norm(protos, axis=1, keepdims=True)
     protos = protos / np.where(norm > 0, norm, 1.0)
     return np.clip(protos @ protos.T, -1.0, 1.0)
