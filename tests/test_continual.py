@@ -167,6 +167,13 @@ def test_designer_teaches_its_plan_then_reviews_the_weakest() -> None:
     assert taught == t.plan and taught[-1] == 5
     reviews = t.propose(200)
     assert np.bincount(reviews, minlength=6).argmax() == 5  # the weakest is reviewed most
+    p = np.array(t.beliefs()["probability"])
+    assert p.argmax() == 5 and p.sum() == pytest.approx(1.0)
+    fresh = mg.make_teacher("continual-designer", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    assert np.array(fresh.beliefs()["probability"])[fresh.plan[0]] == 1.0
+    blind = mg.make_teacher("continual-designer", Discrete(4), seed=0)
+    blind.observe(2, 0.5)
+    assert blind.beliefs()["probability"] == pytest.approx([1 / 3, 1 / 3, 0.0, 1 / 3])
 
 
 # ------------------------------------------------------------------ online teacher

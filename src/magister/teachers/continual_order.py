@@ -288,11 +288,27 @@ class _SequenceTeacher(Teacher):
             raise ValueError("order_taught does not match the taught tasks")
         self.last, self.best, self.taught, self.order_taught = last.copy(), best.copy(), taught.copy(), order
 
+    def probabilities(self) -> np.ndarray:
+        """Chance of each task being the next proposal (one-hot when the next task is planned)."""
+        n = self.space.n
+        if self.taught.all():
+            err = 1.0 - np.nan_to_num(self.last, nan=0.0) + 0.05
+            return err / err.sum()
+        if self._planned():
+            p = np.zeros(n)
+            p[self._next_new(self.taught.copy())] = 1.0
+            return p
+        return (~self.taught).astype(float) / float((~self.taught).sum())
+
+    def _planned(self) -> bool:
+        return self.similarity is not None
+
     def _beliefs(self) -> dict[str, Any]:
         forgetting = np.where(self.taught, np.nan_to_num(self.best - self.last), 0.0)
         return {
             "kind": "discrete",
             "tasks": self.space.task_names(),
+            "probability": self.probabilities(),
             "taught": self.taught.astype(int).tolist(),
             "order_taught": list(self.order_taught),
             "last_accuracy": [None if np.isnan(v) else float(v) for v in self.last],
