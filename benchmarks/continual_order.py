@@ -24,7 +24,7 @@ interference). Printed per data set (median [min-max] over seeds):
 Pictures (``--out``): accuracy of every class over the sequence for the best,
 median and worst random order of the first seed, one figure per data set.
 
-Run:  nice -n 10 python benchmarks/continual_order.py            (about a minute on one core)
+Run:  nice -n 10 python benchmarks/continual_order.py            (about 90 s on one core)
 Seeds used to choose the defaults were others: check with ``--seeds 10 11 12``.
 """
 

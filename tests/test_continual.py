@@ -193,6 +193,12 @@ def test_online_teacher_orders_central_tasks_first_and_rehearses_forgotten_ones(
     t = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
     plan = list(t.propose(6))
     assert plan[0] in (0, 1, 2) and plan[-1] == 5
+    held = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    held.observe(0, 1.0)  # task 0 well learned: its look-alikes 1 and 2 would put it at risk
+    assert held.propose() == 3
+    lost = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    lost.observe(0, 0.0)  # nothing held: the most central task left comes next
+    assert lost.propose() == 1
     t.observe_batch([0, 1], [0.9, 0.9])
     t.observe_batch([2, 0, 1], [0.9, 0.2, 0.9])  # task 0 dropped from 0.9 to 0.2
     w = t.rehearsal()["weights"]

@@ -36,9 +36,10 @@ ranking rules (:func:`order_score`):
   this is a faithful reading of its stated principles, not its code.
 
 ``continual-order`` (online) chooses from the learner's state. Next task: the
-untaught task most similar, on average, to the other untaught tasks (central
-tasks first, isolated ones last; at random without a similarity
-matrix). Rehearsal amount: the budget (in units of one phase of the learner's
+untaught task with the highest mean similarity to the other untaught tasks
+(central tasks first, isolated ones kept for last) minus its mean similarity
+to the taught tasks weighted by their current accuracy (what teaching it now
+would put at risk); at random without a similarity matrix. Rehearsal amount: the budget (in units of one phase of the learner's
 base replay; ``K - 1`` by default, what uniform replay spends after the first
 phase) is paced by the knowledge at risk: with ``n`` tasks taught and
 accuracy mass ``m`` on them, this phase's risk is ``m * n`` (what can be lost,
@@ -394,7 +395,12 @@ class ContinualOrder(_SequenceTeacher):
             return int(left[0])
         sub = self.similarity[np.ix_(left, left)].copy()
         np.fill_diagonal(sub, 0.0)
-        return int(left[int(np.argmax(sub.sum(axis=1)))])  # argmax: ties go to the lowest index
+        score = sub.sum(axis=1) / (len(left) - 1)
+        held = np.flatnonzero(taught)
+        if len(held):  # minus the accuracy-weighted similarity to what the learner holds now
+            acc = np.nan_to_num(self.last[held], nan=0.0)
+            score = score - (acc[:, None] * self.similarity[np.ix_(held, left)]).sum(axis=0) / len(held)
+        return int(left[int(np.argmax(score))])  # argmax: ties go to the lowest index
 
     def _amount(self) -> float:
         n = int(self.taught.sum())
