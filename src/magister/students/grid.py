@@ -121,8 +121,9 @@ class GridStudent(StudentBase):
         prerequisites are met and that is not mastered, preferring the one closest to
         mastery (so a cell that lapsed through forgetting is refreshed first). Without
         forgetting this is the physical best (every cell needs ``threshold + 1`` useful
-        episodes, in prerequisite order); with forgetting it is a strong greedy schedule,
-        not a proven optimum. Nothing of this student changes (it runs on a copy).
+        episodes, in prerequisite order); with forgetting it is the better of two greedy
+        schedules (each cell just past the threshold, or up to the cap as a margin against
+        forgetting), not a proven optimum. Nothing of this student changes (it runs on a copy).
         """
         budget = int(budget)
         if budget < 0:
