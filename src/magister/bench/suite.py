@@ -419,10 +419,9 @@ def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "
         raise ConfigError(f"{path} has no {START} ... {END} markers; add them where the table goes")
     s = suite_summary(results)
     body = [note, "", "**Summary per teacher**", "", summary_table(results, s), "",
-            "<details><summary>Every variant</summary>", ""]
+            "### Every variant", ""]
     for v in s["variants"]:
         body += [variant_table(results, v, s), ""]
-    body += ["</details>"]
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     p.write_text(head + START + "\n" + "\n".join(body).strip() + "\n" + END + tail)
