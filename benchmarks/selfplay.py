@@ -133,11 +133,11 @@ def greedy_policy(board, me, rng) -> int:
 def negamax(board: tuple[int, ...], me: int, depth: int) -> float:
     """Value of ``board`` for ``me`` to move, searching ``depth`` plies (unknown = 0)."""
     w = winner(board)
-    if w:
-        return 0.0 if w == 3 else (1.0 if w == me else -1.0)
+    if w:  # a sooner win (more depth left) is worth more, a later loss costs less
+        return 0.0 if w == 3 else (1.0 + 0.1 * depth) * (1.0 if w == me else -1.0)
     if depth == 0:
         return 0.0
-    best = -2.0
+    best = -10.0
     for i in range(9):
         if not board[i]:
             best = max(best, -negamax(board[:i] + (me,) + board[i + 1:], 3 - me, depth - 1))
