@@ -162,3 +162,44 @@ def test_vector_env_shares_one_pool_and_one_teacher(tmp_path: Path) -> None:
     assert finished > 20 and teacher.n_observed == finished
     assert sum(r.games for r in pool.records()) == finished
     assert teacher.games[2] > 0 and pool.record(2).games > 0
+
+
+def _ray_worker(folder: str, actor_name: str, games: int, seed: int) -> list[tuple[int, str]]:
+    from magister.rl import CurriculumWrapper
+    from magister.rl.ray import RemoteTeacher
+
+    client = RemoteTeacher(actor_name, prefetch=4, flush_every=4)
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False), client, score=game_score)
+    rng = np.random.default_rng(seed)
+    played = []
+    for _ in range(games):
+        obs, _ = env.reset()
+        while True:
+            obs, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            if term or trunc:
+                played.append((int(info["opponent"]), info["outcome"]))
+                break
+    client.flush()
+    return played
+
+
+def test_ray_workers_share_one_pool_through_the_teacher_actor(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from magister.rl.ray import start_teacher_actor
+
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        actor = start_teacher_actor(teacher, name="opponent-teacher")  # reopens the pool from its folder
+        worker = ray.remote(num_cpus=0.5)(_ray_worker)
+        results = ray.get([worker.remote(str(pool.directory), "opponent-teacher", 12, s) for s in (0, 1)])
+        for played in results:  # the driver is the pool's one writer
+            pool.report_many([p[0] for p in played], [p[1] for p in played])
+        counts = ray.get(actor.counts.remote())
+        assert counts["n_observed"] == 24
+        assert sum(r.games for r in pool.records()) == 24
+        assert {p[0] for played in results for p in played} == {0, 1}
+        ray.kill(actor)
+    finally:
+        ray.shutdown()

@@ -128,6 +128,9 @@ class OpponentEnv(gym.Env):
         self.opponent_id: int | None = None
         self._policy: Callable[[Any], Any] | None = None
         self._done = True
+        self._last_obs: Any = None
+        self._obs: dict[str, Any] = {}
+        self._totals: dict[str, float] = {}
 
     # ------------------------------------------------------------ opponents
     def _choose_opponent(self, options: dict[str, Any] | None) -> int:
@@ -181,6 +184,7 @@ class OpponentEnv(gym.Env):
         self.game.reset(seed=seed)
         self._advance_aec()
         obs, _, _, _, info = self.game.last()
+        self._last_obs = obs
         return obs, self._info(info)
 
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
