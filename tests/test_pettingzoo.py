@@ -189,6 +189,9 @@ def test_ray_workers_share_one_pool_through_the_teacher_actor(tmp_path: Path) ->
 
     pool = _pool(tmp_path)
     teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests folder
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         actor = start_teacher_actor(teacher, name="opponent-teacher")  # reopens the pool from its folder
