@@ -257,7 +257,7 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     games, every = cfg["games"], cfg["snapshot_every"]
     learner = QLearner(rng_learner, alpha=cfg["alpha"], epsilon=cfg["epsilon"])
     with tempfile.TemporaryDirectory() as tmp:
-        pool = OpponentPool(Path(tmp) / "pool", max_size=cfg["pool_size"], eviction="random", seed=seed,
+        pool = OpponentPool(Path(tmp) / "pool", max_size=cfg["pool_size"], eviction=cfg.get("eviction", "random"), seed=seed,
                             max_ids=games // every + 2)
         pool.add(learner.snapshot(), step=0)
         teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed)
@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--games", type=int, default=10000, help="training games per method and seed")
     ap.add_argument("--snapshot-every", type=int, default=250)
     ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest"])
     ap.add_argument("--alpha", type=float, default=0.3)
     ap.add_argument("--epsilon", type=float, default=0.1)
     ap.add_argument("--eval-every", type=int, default=4, help="curve point every this many snapshots")
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"unknown methods {unknown}; choose from {METHODS}")
     if args.quick:
         args.curve_games, args.final_games, args.past_games, args.crossplay_games = 10, 40, 4, 4
-    cfg = {k: getattr(args, k) for k in ("games", "snapshot_every", "pool_size", "alpha", "epsilon", "eval_every",
+    cfg = {k: getattr(args, k) for k in ("games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon", "eval_every",
                                           "curve_games", "final_games", "past_games", "rated_per_run")}
     jobs = [(m, s) for s in range(args.seeds) for m in methods]
     t0 = time.perf_counter()
