@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
 test: $(STAMP) system-deps lint docs
-	$(PY) -m pytest -q
+	MAGISTER_STRICT_DEPS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/magister bench

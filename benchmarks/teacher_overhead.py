@@ -13,6 +13,10 @@ published reference code needs about 750 us per episode for ALP-GMM (15 s for
 
     .venv/bin/python benchmarks/teacher_overhead.py                    # 20,000 episodes, 3 seeds
     .venv/bin/python benchmarks/teacher_overhead.py --episodes 5000 --seeds 2 --teachers alp-gmm,uniform
+    .venv/bin/python benchmarks/teacher_overhead.py --teachers "alp-gmm;alp-gmm:warm_start=true,history_size=2000"
+
+A teacher may carry settings after a colon (``name:key=value,key=value``, values read as JSON);
+separate such teachers with ``;``.
 
 BLAS/OpenMP threads are pinned to 1 before numpy is imported.
 """
@@ -30,13 +34,29 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def time_teacher(name: str, seed: int, episodes: int) -> tuple[float, float, float, float]:
+def parse_teacher(spec: str) -> tuple[str, dict]:
+    """``"alp-gmm:warm_start=true,history_size=2000"`` -> ``("alp-gmm", {...})`` (values read as JSON)."""
+    import json
+
+    name, _, rest = spec.partition(":")
+    settings = {}
+    for item in filter(None, rest.split(",")):
+        key, _, raw = item.partition("=")
+        try:
+            settings[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key.strip()] = raw
+    return name.strip(), settings
+
+
+def time_teacher(spec: str, seed: int, episodes: int) -> tuple[float, float, float, float]:
     """Run one teacher for ``episodes``; returns (wall us/ep, cpu us/ep, hooks-only cpu us/ep, mastery)."""
     import magister as mg
     from magister.students import GridStudent
 
+    name, settings = parse_teacher(spec)
     student = GridStudent(seed=seed)
-    teacher = mg.make_teacher(name, student.space, seed=seed)
+    teacher = mg.make_teacher(name, student.space, seed=seed, **settings)
     # count the time spent inside the algorithm's own hooks too (the rest is shared validation)
     hook_time = [0.0]
     propose_hook, observe_hook = teacher._propose, teacher._observe
@@ -82,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--teachers", default=None, help="comma-separated names (default: every continuous teacher)")
     args = p.parse_args(argv)
-    names = (args.teachers.split(",") if args.teachers
+    sep = ";" if args.teachers and (";" in args.teachers or ":" in args.teachers) else ","
+    names = (args.teachers.split(sep) if args.teachers
              else [n for n in mg.available_teachers() if mg.teacher_class(n).kind in ("continuous", "any")])
     print(f"GridStudent() default grid, {args.episodes} episodes, seeds 0..{args.seeds - 1}; "
           "median [min, max] over seeds; us = microseconds per episode (propose + observe)")

@@ -5,7 +5,7 @@
 The teacher lives in a named Ray actor. Each RLlib sub-env is a
 ``CurriculumWrapper`` in export mode; the callback from ``rllib_callback``
 pushes a task into it when RLlib creates an episode and reports its score
-when the episode ends (through a prefetching, batching ``RemoteTeacher``).
+when the episode ends (through a prefetching, batching ``RayTeacher``).
 On a cluster, call ``ray.init(address="auto")`` instead.
 """
 
@@ -16,7 +16,7 @@ import argparse
 import ray
 
 import magister as mg
-from magister.rl.ray import RemoteTeacher, rllib_callback, start_teacher_actor
+from magister.rl.ray import RayTeacher, rllib_callback, start_teacher_actor
 
 
 def make_env(config):
@@ -49,7 +49,7 @@ def main(iters: int = 3) -> int:
         algo.train()
         print(f"iteration {i + 1}: teacher has observed {ray.get(actor.counts.remote())['n_observed']} episodes")
     algo.stop()
-    RemoteTeacher(actor).save("/tmp/rllib-teacher.ckpt")  # resume later: start_teacher_actor(mg.load(path))
+    RayTeacher(actor).save("/tmp/rllib-teacher.ckpt")  # resume later: start_teacher_actor(mg.load(path))
     n = ray.get(actor.counts.remote())["n_observed"]
     ray.shutdown()
     return n

@@ -4,7 +4,7 @@
 
 Each SB3 env is a ``CurriculumWrapper`` holding the same teacher (SB3's
 ``DummyVecEnv`` runs the envs in this process). With ``SubprocVecEnv``, put
-the teacher in a Ray actor and give each env a ``RemoteTeacher`` instead (see
+the teacher in a Ray actor and give each env a ``RayTeacher`` instead (see
 ``examples/rl_rllib.py``), or use ``magister.rl.CurriculumVectorEnv``.
 """
 

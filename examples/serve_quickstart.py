@@ -2,7 +2,7 @@
 
 Runs ``magister serve`` in a child process on a temporary SQLite file, creates
 a curriculum over a 2-D Box with the ALP-GMM teacher, and lets a toy learner
-(which improves on easy tasks first) practise through ``RemoteTeacher`` — the
+(which improves on easy tasks first) practise through ``HTTPTeacher`` — the
 same calls as a local teacher. Open the printed dashboard link while it runs
 (``--keep`` leaves the server up afterwards).
 

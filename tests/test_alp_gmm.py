@@ -151,3 +151,22 @@ def test_batches_equal_single_calls_across_refits_and_a_full_history():
     assert a.history.total == 100 and len(a.history) == 16
     assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"])
     assert np.array_equal(a.propose(8), b.propose(8))
+
+
+def test_unbounded_history_keeps_every_pair_like_a_large_bounded_one():
+    """history_size=None (the reference) grows its arrays instead of dropping old pairs."""
+    from magister.history import History, absolute_progress
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2500, 3)), rng.random(2500)
+    big, unb, unb_batched = History(3, 5000), History(3, None), History(3, None)
+    a = np.concatenate([absolute_progress(big, x[i:i + 1], y[i:i + 1]) for i in range(2500)])
+    b = np.concatenate([absolute_progress(unb, x[i:i + 1], y[i:i + 1]) for i in range(2500)])
+    c = np.concatenate([absolute_progress(unb_batched, x[i:i + 700], y[i:i + 700]) for i in range(0, 2500, 700)])
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert len(unb) == 2500 and np.array_equal(unb.x, x)
+    again = History(3, None)
+    again.load_state_dict(unb.state_dict())
+    assert np.array_equal(again.x, x) and again.total == 2500
+    with pytest.raises(ValueError):
+        History(3, 2500).load_state_dict(unb.state_dict())

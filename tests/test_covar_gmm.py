@@ -69,8 +69,9 @@ def test_a_region_that_gets_worse_only_counts_with_absolute_lp():
     with_abs = [run(True, s) for s in seeds]
     without = [run(False, s) for s in seeds]
     assert min(share for share, _ in with_abs) > 0.8
-    # the falling region's covariance is worth ~0.03 with absolute_lp; without it nothing beyond rounding
-    assert all(progress.max() > 0.01 for _, progress in with_abs)
+    # the falling region's covariance is worth ~0.03 with absolute_lp (shared out when two components
+    # cover it, as a cold refit may do); without it nothing beyond rounding
+    assert all(progress.sum() > 0.01 for _, progress in with_abs)
     assert all(progress.max() < 1e-9 for _, progress in without)
     assert np.mean([share for share, _ in without]) < 0.8
 

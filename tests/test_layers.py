@@ -17,13 +17,13 @@ LAYERS: dict[str, int] = {
     # the contract (and the package's own re-exports of it)
     "teacher": 1, "testing": 1, "__init__": 1,
     # shared teacher machinery
-    "averages": 2, "gmm": 2, "history": 2, "regions": 2, "plots": 2, "level_buffer": 2,
+    "averages": 2, "gmm": 2, "history": 2, "regions": 2, "plots": 2, "level_buffer": 2, "opponents": 2,
     # teachers and simulated students
     "teachers": 3, "students": 3,
     # integrations (independent of each other)
     "rl": 4, "data": 4, "serve": 4, "people": 4,
-    # the benchmark runner may drive any integration; the command line sits on top
-    "bench": 5, "cli": 6,
+    # the benchmark runner and the continual learners may drive any integration; the command line sits on top
+    "bench": 5, "continual": 5, "cli": 6,
 }
 INTEGRATIONS = {name for name, layer in LAYERS.items() if layer == 4}
 #: the one sanctioned upward import: the registry loads the teachers it registers by name

@@ -290,3 +290,26 @@ def test_state_without_spread_still_loads():
     other.load_state_dict(state)
     assert np.allclose(other.spread[: other.n_nodes], tree.spread[: tree.n_nodes])
     assert np.array_equal(other.progress(), tree.progress())
+
+
+def test_reference_split_rules_balance_and_region_cuts():
+    """balance=False scores a cut by the LP gap alone; cuts='region' draws values anywhere in the region,
+    keeps only cuts leaving min_points on each side and refuses thin children."""
+    rng = np.random.default_rng(0)
+    pts = rng.random((201, 2))
+    sc = np.where(pts[:, 0] < 0.3, np.linspace(0, 1, 201), 0.5)
+    dims, values = np.array([0, 0, 1]), np.array([0.3, 0.6, 0.5])
+    flat = RegionTree(2, balance=False)
+    weighted = RegionTree(2)
+    s_flat, n_low, lo, hi = flat.score_cuts(pts, sc, dims, values)
+    s_w = weighted.score_cuts(pts, sc, dims, values)[0]
+    assert np.allclose(s_flat, np.abs(lo - hi))
+    assert np.allclose(s_w, n_low * (201 - n_low) * np.abs(lo - hi))
+    tree = RegionTree(2, balance=False, cuts="region", min_points=10)
+    tree.add(pts, sc, rng)
+    assert tree.n_nodes == 3
+    d, v = int(tree.split_dim[0]), float(tree.split_value[0])
+    assert d == 0 and 1 / 15 <= v <= 1 - 1 / 15
+    for bad in ({"balance": 1}, {"cuts": "everywhere"}):
+        with pytest.raises(ConfigError):
+            RegionTree(2, **bad)

@@ -12,7 +12,7 @@ import gymnasium as gym  # noqa: E402
 import magister as mg  # noqa: E402
 from magister.rl import CurriculumWrapper  # noqa: E402
 from magister.rl.envs import CliffWalk  # noqa: E402
-from magister.rl.ray import RemoteTeacher, rllib_callback, start_teacher_actor  # noqa: E402
+from magister.rl.ray import RayTeacher, rllib_callback, start_teacher_actor  # noqa: E402
 
 SPACE = CliffWalk.task_space
 
@@ -26,7 +26,7 @@ def local_ray():
 
 @ray.remote(num_cpus=0.25)
 def _worker(actor_name: str, n: int, flush_every: int) -> list[list[float]]:
-    client = RemoteTeacher(actor_name, prefetch=8, flush_every=flush_every)
+    client = RayTeacher(actor_name, prefetch=8, flush_every=flush_every)
     seen = []
     for _ in range(n):
         task = client.propose()
@@ -61,7 +61,7 @@ def test_a_batch_sent_twice_is_applied_once(local_ray):
 
 def test_bad_outcome_is_refused_at_the_worker(local_ray):
     actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
-    client = RemoteTeacher(actor, flush_every=1)
+    client = RayTeacher(actor, flush_every=1)
     with pytest.raises(mg.InvalidScoreError):
         client.observe([0.5, 0.5], float("nan"))
     with pytest.raises(mg.InvalidTaskError):
@@ -75,7 +75,7 @@ def test_checkpoint_mid_run_resumes_exactly(local_ray, tmp_path):
     name = "alp-gmm" if "alp-gmm" in mg.available_teachers() else "uniform"
     kwargs = getattr(mg.teacher_class(name), "conformance_kwargs", {})
     actor = start_teacher_actor(mg.make_teacher(name, SPACE, seed=1, **kwargs))
-    client = RemoteTeacher(actor, prefetch=4, flush_every=5)
+    client = RayTeacher(actor, prefetch=4, flush_every=5)
     rng = np.random.default_rng(0)
     for _ in range(60):
         task = client.propose()
@@ -141,7 +141,7 @@ def test_rllib_callback_drives_wrappers_like_the_env_runner(local_ray):
 
 @ray.remote(num_cpus=0.25)
 def _wrapped_worker(actor_name: str, episodes: int) -> int:
-    client = RemoteTeacher(actor_name, prefetch=4, flush_every=5)
+    client = RayTeacher(actor_name, prefetch=4, flush_every=5)
     env = CurriculumWrapper(CliffWalk(), client)  # the remote client is the wrapper's teacher
     rng = np.random.default_rng(0)
     for _ in range(episodes):
@@ -165,7 +165,7 @@ def test_remote_teacher_inside_the_gymnasium_wrapper(local_ray):
 def test_remote_teacher_gives_proposal_infos_and_takes_external_scores(local_ray):
     teacher = mg.make_teacher("uniform", SPACE, seed=3)
     actor = start_teacher_actor(teacher)
-    client = RemoteTeacher(actor, prefetch=4, flush_every=2)
+    client = RayTeacher(actor, prefetch=4, flush_every=2)
     tasks, infos = client.propose_with_info(6)
     assert len(tasks) == 6 and all(i["train"] is True for i in infos)  # a teacher without infos: train on all
     env = CurriculumWrapper(gym.make("magister/CliffWalk-v0"), client, score="external")
@@ -185,10 +185,17 @@ def test_remote_level_teacher_sends_evaluate_only_flags_and_takes_open_scores(lo
 
     teacher = mg.make_teacher("robust-plr", SeedSpace(), seed=0, replay_prob=0.5)
     actor = start_teacher_actor(teacher)
-    client = RemoteTeacher(actor, prefetch=4, flush_every=1)
+    client = RayTeacher(actor, prefetch=4, flush_every=1)
     tasks, infos = client.propose_with_info(2)
     assert all(i["train"] is False for i in infos)  # new levels: evaluate only
     client.observe_batch(tasks, [3.5, 0.25])  # learner-computed scores need not lie in [0, 1]
     client.flush()
     flags = [client.propose_with_info(1)[1][0]["train"] for _ in range(40)]
     assert any(flags) and not all(flags)  # replays are trained on, new levels are not
+
+
+def test_the_ray_handle_is_named_for_what_it_is_and_the_old_name_warns():
+    from magister.rl import ray as mg_ray
+
+    with pytest.warns(DeprecationWarning, match="RayTeacher"):
+        assert mg_ray.RemoteTeacher is mg_ray.RayTeacher

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import magister as mg  # noqa: E402
 from magister.serve.app import create_app  # noqa: E402
-from magister.serve.client import RemoteTeacher  # noqa: E402
+from magister.serve.client import HTTPTeacher  # noqa: E402
 from magister.serve.db import current_revision, make_engine, migrate  # noqa: E402
 from serve_fixtures import ADMIN, AUTH, full_history, replay, states_equal  # noqa: E402
 
@@ -231,7 +231,7 @@ def test_restart_rebuilds_every_registered_teacher_exactly(every_teacher, teache
 def test_remote_teacher_is_a_drop_in_teacher(client):
     mg_space = mg.Box([0, 0], [1, 2])
     _create(client)
-    remote = RemoteTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    remote = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)
     local = mg.make_teacher("uniform", mg_space, seed=3, score_range=mg.ScoreRange())
     for _ in range(3):
         a, b = remote.propose(4), local.propose(4)
@@ -275,7 +275,7 @@ def test_client_retries_lost_replies_and_the_server_applies_them_once(client):
     _create(client, "skills", NAMED)
     flaky = _LoseReplies(client._transport, n=2)
     http = httpx.Client(transport=flaky, base_url="http://testserver")
-    remote = RemoteTeacher("http://testserver", "skills", token=ADMIN, client=http, backoff=0.001)
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=http, backoff=0.001)
     seq = remote.observe("add", 0.5)  # applied on the first try, reply lost twice, answered on the third
     assert flaky.calls >= 3 and seq == 1
     assert remote.n_observed == 1

@@ -81,3 +81,24 @@ def test_dashboard_without_a_token_says_so(server, browser):
     assert "401" in page.inner_text("#status")
     assert page.locator("#curricula li").count() == 0
     page.close()
+
+
+def test_dashboard_polls_the_light_summary_and_charts_a_large_space(server, browser):
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
+        c.post("/v1/curricula", json={"name": "large", "seed": 3, "teacher": "exp3",
+                                      "space": {"type": "Discrete", "n": 50_000}}).raise_for_status()
+        tasks = c.post("/v1/curricula/large/propose", params={"k": 20}).json()["tasks"]
+        c.post("/v1/curricula/large/observe_batch", json={"observations": [
+            {"task": t, "score": 0.8} for t in tasks]}).raise_for_status()
+    page = browser.new_page()
+    paths: list[str] = []
+    page.on("request", lambda r: paths.append(r.url.split(server.url, 1)[-1]))
+    page.goto(f"{server.url}/dashboard#token={ADMIN}&c=large&interval=300")
+    page.wait_for_function("document.querySelector('#curve').dataset.points === '20'", timeout=20000)
+    page.wait_for_function("document.querySelectorAll('#beliefs-chart rect').length >= 3", timeout=20000)
+    assert "top" in page.inner_text("#beliefs-note")
+    polled = [p for p in paths if p.startswith("/v1/curricula/large") and "history" not in p]
+    assert polled and all(p.startswith("/v1/curricula/large/summary") for p in polled), polled
+    page.close()
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
+        c.delete("/v1/curricula/large").raise_for_status()

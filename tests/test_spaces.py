@@ -132,3 +132,11 @@ def test_bad_spec_is_refused():
         mg.space_from_spec({"type": "Sphere"})
     with pytest.raises(ConfigError, match="missing"):
         mg.space_from_spec({"type": "Box", "low": [0]})
+
+
+@pytest.mark.timeout(90)  # generous: the check takes well under a second; the quadratic one took hours here
+def test_a_discrete_space_of_many_names_checks_duplicates_in_linear_time():
+    names = [f"task-{i}" for i in range(300_000)]
+    assert mg.Discrete(names).n == 300_000
+    with pytest.raises(ConfigError, match=r"repeated: \['task-7', 'task-9'\]"):
+        mg.Discrete(names + ["task-9", "task-7"])

@@ -223,21 +223,25 @@ def _kmeans_init(X: np.ndarray, ks: np.ndarray, K: int, rng: np.random.Generator
     C = len(ks)
     active = _active(ks, K)
     cent = np.broadcast_to(centres, (C, K, D)).copy()
-    for _ in range(lloyd):
-        dist = ((X[None, None, :, :] - cent[:, :, None, :]) ** 2).sum(-1)  # (C, K, N)
+    xx = np.einsum("nd,nd->n", X, X)
+    XT = np.ascontiguousarray(X.T)
+    ids = np.arange(K)[None, :, None]
+
+    def labels(cent: np.ndarray) -> np.ndarray:
+        # squared distances from |x|^2 - 2 x.c + |c|^2 (matrix products, not a (C, K, N, D) array)
+        dist = np.einsum("ckd,ckd->ck", cent, cent)[..., None] - 2.0 * (cent @ XT) + xx
         dist = np.where(active[..., None], dist, np.inf)
-        lab = dist.argmin(axis=1)  # (C, N)
-        onehot = (lab[:, None, :] == np.arange(K)[None, :, None]).astype(float)
+        return dist.argmin(axis=1)  # (C, N)
+
+    for _ in range(lloyd):
+        onehot = (labels(cent)[:, None, :] == ids).astype(float)
         cnt = onehot.sum(-1)
         new = np.matmul(onehot, X) / np.maximum(cnt, 1)[..., None]
         new = np.where((cnt > 0)[..., None], new, cent)
         if np.array_equal(new, cent):
             break
         cent = new
-    dist = ((X[None, None, :, :] - cent[:, :, None, :]) ** 2).sum(-1)
-    dist = np.where(active[..., None], dist, np.inf)
-    lab = dist.argmin(axis=1)  # (C, N)
-    return (lab[:, None, :] == np.arange(K)[None, :, None]).astype(float)
+    return (labels(cent)[:, None, :] == ids).astype(float)
 
 
 def _reseed_dead(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], weights: np.ndarray,

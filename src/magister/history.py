@@ -36,13 +36,16 @@ class History:
     (a score, a learning-progress value...).
     """
 
-    def __init__(self, dim: int, capacity: int = 2000):
+    def __init__(self, dim: int, capacity: int | None = 2000):
         if int(dim) < 1:
             raise ConfigError(f"History needs dim >= 1, got {dim}")
-        if int(capacity) < 1:
-            raise ConfigError(f"History needs capacity >= 1 (how many recent pairs to keep), got {capacity}")
+        if capacity is not None and int(capacity) < 1:
+            raise ConfigError(f"History needs capacity >= 1 (how many recent pairs to keep), or None to keep "
+                              f"every pair; got {capacity}")
         self.dim = int(dim)
-        self.capacity = int(capacity)
+        #: False: ``capacity=None``, every pair is kept (the arrays grow before they would wrap)
+        self.bounded = capacity is not None
+        self.capacity = int(capacity) if capacity is not None else 1024
         self._xt = np.zeros((self.dim, self.capacity))  # column-major: fast scans over one dimension
         self._y = np.zeros(self.capacity)
         self._t = np.full(self.capacity, -1, dtype=np.int64)  # arrival number of each slot
@@ -61,12 +64,26 @@ class History:
             raise ValueError(f"History got {len(x)} vectors but {len(y)} values; pass one value per vector")
         return x, y
 
+    def _grow(self, m: int) -> None:
+        """Unbounded history: make room for ``m`` more pairs (nothing has wrapped, so slots stay in order)."""
+        if self.bounded or self.total + m <= self.capacity:
+            return
+        new = max(2 * self.capacity, self.total + m)
+        for name in ("_xt", "_y", "_t"):
+            old = getattr(self, name)
+            arr = np.zeros(old.shape[:-1] + (new,), dtype=old.dtype) if name != "_t" else np.full(new, -1, np.int64)
+            arr[..., : self.capacity] = old
+            setattr(self, name, arr)
+        self._buf_a, self._buf_b = np.empty(new), np.empty(new)
+        self.capacity = new
+
     def add(self, x: Any, y: Any) -> None:
         """Append pairs (one vector and value, or ``(m, dim)`` and ``(m,)``); the oldest drop out."""
         x, y = self._check(x, y)
         m = len(x)
         if m == 0:
             return
+        self._grow(m)
         if m > self.capacity:  # only the last `capacity` can survive
             x, y = x[-self.capacity:], y[-self.capacity:]
             skipped = m - self.capacity
@@ -170,6 +187,7 @@ class History:
         for s in range(0, m, chunk):
             xb, yb = x[s:s + chunk], y[s:s + chunk]
             b = len(xb)
+            self._grow(b)
             n = len(self)
             T = self.total
             # candidates: stored slots, then the chunk's own earlier points
@@ -193,6 +211,7 @@ class History:
         ``x`` must be a float array of shape ``(dim,)``. Scans with preallocated
         buffers; gives bit-identical distances to the batched path.
         """
+        self._grow(1)
         n = len(self)
         value = None
         if n:
@@ -219,12 +238,14 @@ class History:
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Checkpoint-friendly copy (oldest first, so capacity can be checked on load)."""
-        return {"dim": self.dim, "capacity": self.capacity, "total": int(self.total),
+        return {"dim": self.dim, "capacity": self.capacity if self.bounded else None, "total": int(self.total),
                 "x": self.x, "y": self.y}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output; refuses a different dim or capacity."""
-        if int(state["dim"]) != self.dim or int(state["capacity"]) != self.capacity:
+        cap = state["capacity"]
+        if int(state["dim"]) != self.dim or (cap is None) == self.bounded or (
+                cap is not None and int(cap) != self.capacity):
             raise ValueError(
                 f"history state has dim {state['dim']} / capacity {state['capacity']}, "
                 f"this one {self.dim} / {self.capacity}"
@@ -232,12 +253,12 @@ class History:
         x = np.asarray(state["x"], dtype=float).reshape(-1, self.dim)
         y = np.asarray(state["y"], dtype=float).reshape(-1)
         total = int(state["total"])
-        if len(x) != len(y) or len(x) != min(total, self.capacity):
+        if len(x) != len(y) or len(x) != (min(total, self.capacity) if self.bounded else total):
             raise ValueError("history state is inconsistent (lengths do not match the total)")
         self._xt[:] = 0.0
         self._y[:] = 0.0
         self._t[:] = -1
-        self.total = total - len(x)
+        self.total = 0 if not self.bounded else total - len(x)
         self.add(x, y)
         assert self.total == total
 

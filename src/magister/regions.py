@@ -128,8 +128,19 @@ class RegionTree:
         competence_weight: float = 0.0,
         split_alpha: float = 0.0,
         noise_z: float = 0.0,
+        balance: bool = True,
+        cuts: str = "valid",
     ):
         self.dim = whole("dim", dim)
+        if not isinstance(balance, (bool, np.bool_)):
+            raise ConfigError(f"balance must be True (split score weighs the children's sizes) or False "
+                              f"(the reference: LP difference only), got {balance!r}")
+        self.balance = bool(balance)
+        if cuts not in ("valid", "region"):
+            raise ConfigError(f"cuts must be 'valid' (values drawn where both children are wide enough) or "
+                              f"'region' (the reference: values anywhere in the region, each redrawn until both "
+                              f"children hold min_points, thin ones refused), got {cuts!r}")
+        self.cuts = str(cuts)
         self.max_points = whole("max_points", max_points, 4)
         self.lp_window = self.max_points if lp_window is None else whole("lp_window", lp_window, 3)
         self.n_cuts = whole("n_cuts", n_cuts)
@@ -427,7 +438,7 @@ class RegionTree:
         gap = np.abs(lp_sides[0] - lp_sides[1])
         if self.competence_weight > 0:
             gap = gap + self.competence_weight * np.abs(means[0] - means[1])
-        score = counts[0] * counts[1] * gap
+        score = counts[0] * counts[1] * gap if self.balance else gap
         if self.split_alpha > 0:
             significant = self._significant(low_side, scores)
         else:
@@ -479,6 +490,38 @@ class RegionTree:
         f_crit = 0.5 * d * (p ** (-2.0 / d) - 1.0)
         return gain > 2.0 * f_crit * noise_var + 1e-12
 
+    def _best_region_cut(self, node: int, pts: np.ndarray, sc: np.ndarray, rng: np.random.Generator
+                         ) -> tuple[float, int, float, float, float] | None:
+        """The reference way to pick a cut: ``n_cuts`` attempts, each an axis drawn among all and a value
+        uniform over the region's range, redrawn until both children hold ``min_points``; attempts leaving
+        a child thinner than ``min_width`` are refused; the best score wins (the latest on ties)."""
+        lo, hi = self.low[node], self.high[node]
+        n = len(pts)
+        dims = np.empty(0, dtype=np.int64)
+        values = np.empty(0)
+        for _round in range(20):  # draw in batches; keep the population-valid ones until n_cuts
+            need = self.n_cuts - len(dims)
+            if need <= 0:
+                break
+            d = rng.integers(0, self.dim, size=4 * need)
+            v = lo[d] + rng.random(4 * need) * (hi[d] - lo[d])
+            n_low = (pts[:, d] <= v[None, :]).sum(axis=0)
+            ok = (n_low >= self.min_points) & (n - n_low >= self.min_points)
+            dims = np.concatenate([dims, d[ok][:need]])
+            values = np.concatenate([values, v[ok][:need]])
+        if not len(dims):
+            return None
+        wide = (values - lo[dims] >= self.min_width - 1e-12) & (hi[dims] - values >= self.min_width - 1e-12)
+        score, _, lp_lo, lp_hi, significant = self._score_cuts(pts, sc, dims, values)
+        valid = wide & significant
+        if self.min_gap > 0:
+            valid &= np.abs(lp_lo - lp_hi) >= self.min_gap
+        if not valid.any():
+            return None
+        cand = np.flatnonzero(valid)
+        j = int(cand[::-1][np.argmax(score[cand][::-1])])
+        return float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[j]), float(lp_hi[j])
+
     def split(self, node: int, rng: np.random.Generator) -> bool:
         """Try to split leaf ``node``; on failure forget its oldest points. Returns True if split."""
         node = int(node)
@@ -487,7 +530,9 @@ class RegionTree:
         pts, sc = self.window(node)
         n = len(pts)
         best: tuple[float, int, float, float, float] | None = None
-        for _attempt in range(4):  # a few rounds of n_cuts candidates until some are valid
+        if self.cuts == "region":
+            best = self._best_region_cut(node, pts, sc, rng)
+        for _attempt in range(4 if self.cuts == "valid" else 0):  # a few rounds of n_cuts candidates until some are valid
             dims, values = self.candidate_cuts(node, rng, self.n_cuts)
             if not len(dims):
                 break

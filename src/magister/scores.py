@@ -18,6 +18,12 @@ import numpy as np
 from .errors import ConfigError, InvalidScoreError
 
 
+def _short_number(v: Any) -> str:
+    """``repr(v)``, shortened for an integer of hundreds of digits."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
 @dataclass(frozen=True)
 class ScoreRange:
     """The range raw scores come in, and how to map them to [0, 1].
@@ -35,8 +41,12 @@ class ScoreRange:
     def __post_init__(self) -> None:
         for name in ("low", "high"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
-                raise ConfigError(f"ScoreRange.{name} must be a finite number, got {v!r}")
+            try:
+                ok = isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v)
+            except OverflowError:  # an integer too large for a float
+                ok = False
+            if not ok:
+                raise ConfigError(f"ScoreRange.{name} must be a finite number, got {_short_number(v)}")
             object.__setattr__(self, name, float(v))
         if not self.high > self.low:
             raise ConfigError(
@@ -60,7 +70,11 @@ class ScoreRange:
             raise ConfigError(
                 f"score_range must be a ScoreRange, a (low, high) pair or a dict, got {value!r}"
             ) from None
-        return cls(float(low), float(high))
+        try:
+            return cls(float(low), float(high))
+        except OverflowError:
+            raise ConfigError(f"score_range bounds must be finite numbers, got ({_short_number(low)}, "
+                              f"{_short_number(high)})") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"low": float(self.low), "high": float(self.high), "clip": self.clip,
@@ -68,7 +82,8 @@ class ScoreRange:
 
     def normalise_one(self, score: float) -> float:
         """Check one raw score and map it to [0, 1] (the fast path of :meth:`normalise`)."""
-        if type(score) is float or type(score) is int or isinstance(score, (np.floating, np.integer)):
+        if type(score) is float or isinstance(score, np.floating) or (
+                (type(score) is int or isinstance(score, np.integer)) and abs(score) < 2**1023):
             v = float(score)
             if math.isfinite(v) and (self.clip or self.low <= v <= self.high):
                 u = (min(max(v, self.low), self.high) - self.low) / (self.high - self.low)
@@ -79,6 +94,10 @@ class ScoreRange:
         """Check raw scores and map them to [0, 1]; raises before returning anything."""
         try:
             arr = np.asarray(scores, dtype=float)
+        except OverflowError:
+            raise InvalidScoreError(
+                "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."
+            ) from None
         except (TypeError, ValueError):
             raise InvalidScoreError(
                 f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"

@@ -259,6 +259,17 @@ class Box(Space):
         return spec
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """The names that occur more than once, sorted (linear time: a space may name a million tasks)."""
+    if len(set(names)) == len(names):
+        return []
+    seen: set[str] = set()
+    dup: set[str] = set()
+    for x in names:
+        (dup if x in seen else seen).add(x)
+    return sorted(dup)
+
+
 class Discrete(Space):
     """``n`` tasks numbered ``0 .. n-1``, or named tasks.
 
@@ -276,7 +287,7 @@ class Discrete(Space):
             names = [str(x) for x in n]
             if not names:
                 raise ConfigError("Discrete needs at least one task name")
-            dup = sorted({x for x in names if names.count(x) > 1})
+            dup = _repeated(names)
             if dup:
                 raise ConfigError(f"Discrete task names must be distinct; repeated: {dup}")
             self.names = names

@@ -84,6 +84,17 @@ def command(
              "MiniGrid mazes under uniform levels, plr, robust-plr, accel, learnability and alp-gmm, tested on "
              "the held-out mazes. Uses --teachers, --seeds (default 3), --workers (default 1), --out and --steps."),
     steps: int = typer.Option(300_000, "--steps", min=1024, help="With --levels: env steps per teacher-seed run."),
+    suite: Optional[str] = typer.Option(
+        None, "--suite",
+        help="Run a student suite instead of presets: 'quick' or 'standard' (see docs/which-teacher.md); "
+             "prints one table per variant and a summary per teacher as a fraction of each variant's "
+             "ceiling. --episodes then overrides every variant's budget; default seeds 5 (quick: 2)."),
+    variants: Optional[str] = typer.Option(None, "--variants",
+                                           help="With --suite: only these comma-separated variants."),
+    write_docs: Optional[str] = typer.Option(
+        None, "--write-docs",
+        help="With --suite: write the summary tables between the suite-table markers of this "
+             "Markdown file (e.g. docs/which-teacher.md)."),
     demo: bool = typer.Option(
         False, "--demo",
         help=f"Small version (used by `make demo`): up to {DEMO_TEACHERS} registered teachers "
@@ -112,6 +123,13 @@ def command(
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=max(console.width, 150))
+    if suite is not None:
+        _run_suite(console, suite, teachers, variants, seeds, first_seed, episodes, workers, out, setting,
+                   write_docs)
+        return
+    if variants or write_docs:
+        console.print("[red]error:[/] --variants and --write-docs go with --suite NAME")
+        raise typer.Exit(code=2)
 
     if levels:
         from .levels import LEVEL_TEACHERS, run_and_report
@@ -185,4 +203,75 @@ def command(
     where = f"{out_dir}/report.md (and report.html)" if not no_report else f"{out_dir}/results.json"
     console.print(f"[bold]Report:[/] {where}; results: {out_dir}/results.json, {out_dir}/curves.csv")
     if any(r["failed"] for r in rows):
+        sys.exit(1)
+
+
+def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Optional[str], seeds: Optional[int],
+               first_seed: int, episodes: Optional[int], workers: Optional[int], out: Optional[str],
+               setting: List[str], write_docs: Optional[str]) -> None:
+    """``magister bench --suite NAME``: run the suite with a progress bar, print its tables."""
+    import subprocess
+    import sys
+
+    from rich.markdown import Markdown
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from ..errors import ConfigError
+    from . import suite as suite_mod
+    from .runner import default_workers, timestamp
+
+    if seeds is None:
+        seeds = 2 if suite == "quick" else 5
+    seed_list = list(range(first_seed, first_seed + seeds))
+    out_dir = out or f"results/suite-{suite}-{timestamp()}"
+    n_workers = workers or default_workers()
+    try:
+        with Progress(TextColumn("[bold]suite[/]"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("episodes, {task.fields[jobs]} runs done"), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, transient=False) as bar:
+            state: dict[str, Any] = {"done": {}, "finished": set(), "budget": {}}
+
+            def on_plan(jobs: list, _skipped: list) -> None:
+                state["n_jobs"] = len(jobs)
+                state["budget"] = {i: j.episodes for i, j in enumerate(jobs)}
+                state["task"] = bar.add_task("suite", total=sum(state["budget"].values()), jobs=f"0/{len(jobs)}")
+                bar.console.print(
+                    f"suite {suite}: {len(jobs)} runs over {len({j.student for j in jobs})} variants, teachers "
+                    f"{', '.join(sorted({j.teacher for j in jobs}))}; {seeds} seeds; "
+                    f"{min(n_workers, len(jobs))} worker(s), BLAS threads pinned to 1")
+
+            def progress(i: int, done: int) -> None:
+                prev = state["done"].get(i, 0)
+                state["done"][i] = done
+                if done >= state["budget"][i]:
+                    state["finished"].add(i)
+                bar.update(state["task"], advance=done - prev, jobs=f"{len(state['finished'])}/{state['n_jobs']}")
+
+            results = suite_mod.run_suite(suite, _split(teachers) or None, seed_list, variants=_split(variants) or None,
+                                          episodes=episodes, settings=parse_settings(setting), workers=n_workers,
+                                          out=out_dir, progress=progress, on_plan=on_plan)
+        if write_docs:
+            try:
+                commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                        check=False).stdout.strip() or "unknown"
+            except OSError:
+                commit = "unknown"
+            note = (f"Measured with `magister bench --suite {suite} --seeds {seeds}"
+                    f"{f' --first-seed {first_seed}' if first_seed else ''}"
+                    f"{f' --episodes {episodes}' if episodes else ''}"
+                    f"{f' --teachers {teachers}' if teachers else ''}"
+                    f"{f' --variants {variants}' if variants else ''}` at commit {commit}, seeds "
+                    f"{seed_list[0]}-{seed_list[-1]}, {results['environment']['created']}.")
+            suite_mod.write_docs_table(results, write_docs, note=note)
+    except ConfigError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(code=2)
+    console.print(Markdown(suite_mod.suite_tables(results)))
+    failed = [j for j in results["jobs"] if j.get("status") != "ok"]
+    for j in failed:
+        console.print(f"[red]failed[/] {j['teacher']} x {j['student']} seed {j['seed']}: {j['error']}")
+    console.print(f"wall time {results['wall_s']:.1f} s; tables in {out_dir}/suite.md, runs in {out_dir}/results.json"
+                  + (f"; docs table written to {write_docs}" if write_docs else ""))
+    if failed:
         sys.exit(1)

@@ -75,6 +75,9 @@ class JobSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     #: at most this many proposed tasks are kept for the sampling pictures
     max_samples: int = 1000
+    #: a student given directly ("module:Class", used by suites) instead of a preset; ``student`` then names it
+    student_class: str = ""
+    student_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,9 +222,14 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
     from ..teacher import make_teacher
 
     teacher_seed, student_seed = derive_seeds(spec.seed)
-    preset = get_preset(spec.student)
-    student = preset.make(seed=student_seed)
+    if spec.student_class:
+        student = _build_student(spec.student_class, spec.student_kwargs, student_seed)
+    else:
+        student = get_preset(spec.student).make(seed=student_seed)
     space = student.space
+    # the best mastery an oracle teacher reaches in this budget (for results as a fraction of it)
+    oracle = getattr(student, "best_mastery", None)
+    ceiling = float(oracle(spec.episodes)) if callable(oracle) else None
     teacher = make_teacher(spec.teacher, space, seed=teacher_seed, **spec.settings)
     finite = space.n is not None  # finite spaces: record task indices, not unit coordinates
     grid = _grid_info(student)
@@ -306,6 +314,7 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
         "mastery": mastery,
         "learnable_mastery": learnable or None,
         "final_mastery": mastery[-1],
+        "ceiling": ceiling,
         "mean_score": scores_sum / episodes,
         "overhead": {
             "median_us": float(np.median(times) * 1e6),
@@ -323,6 +332,20 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
         "grid_snapshots": snapshots or None,
     }
     return record_
+
+
+def _build_student(path: str, kwargs: dict[str, Any], seed: int) -> Any:
+    """Build ``module:Class(**kwargs, seed=seed)``; errors name the bad path."""
+    import importlib
+
+    from ..errors import ConfigError
+
+    module, _, name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(f"student class {path!r} cannot be imported ({e}); write it as 'package.module:Class'") from None
+    return cls(**kwargs, seed=seed)
 
 
 def _error_record(spec: JobSpec, exc: BaseException) -> dict[str, Any]:

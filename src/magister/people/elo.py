@@ -173,9 +173,11 @@ class Elo(LearnerModel):
         if s is None:
             return 0.5
         l = self._learner_code(learner)
-        items = [i for i, sk in self._item_skill.items() if sk == s]
+        items = self._items_of(s)
         if not items:
             return _sigmoid(self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0))
+        if len(items) == 1:  # one item per skill (the common case): its value, without numpy's overhead
+            return float(_sigmoid(self._logit(l, items[0], s)))
         return float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items]))
 
     # ------------------------------------------------------------ storage

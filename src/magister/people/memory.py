@@ -272,7 +272,9 @@ class FSRSMemory(LearnerModel):
         l = self._learner_code(learner)
         ahead = None if time is None else float(time) + self.horizon
         vals = [0.0 if (c := self.cards.get((l, i))) is None else self._recall(c, ahead)
-                for i, sk in self._item_skill.items() if sk == s]
+                for i in self._items_of(s)]
+        if len(vals) == 1:  # one item per skill (the common case): its value, without numpy's overhead
+            return float(vals[0])
         return float(np.mean(vals)) if vals else 0.0
 
     def reset(self) -> None:

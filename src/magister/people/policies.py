@@ -23,6 +23,7 @@ the learner model says every prerequisite of its skill is mastered.
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -47,18 +48,31 @@ def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) ->
         for r in needs:
             if r not in known:
                 raise ConfigError(f"skill {s!r} requires the unknown skill {r!r}; fix the prerequisite graph")
+    # Kahn's algorithm with a heap of positions: at each step the first skill (in the given order) whose
+    # prerequisites are all placed, as a scan of the pending list would pick, in O((n + edges) log n).
+    position = {s: i for i, s in enumerate(skills)}
+    needs_left = [0] * len(skills)
+    dependants: dict[str, list[str]] = {}
+    for s, needs in prerequisites.items():
+        for r in set(needs):
+            needs_left[position[s]] += 1
+            dependants.setdefault(r, []).append(s)
+    ready = [i for i, n in enumerate(needs_left) if n == 0]
+    heapq.heapify(ready)
     done: list[str] = []
-    placed: set[str] = set()
-    pending = list(skills)
-    while pending:
-        for s in pending:
-            if all(r in placed for r in prerequisites.get(s, [])):
-                done.append(s)
-                placed.add(s)
-                pending.remove(s)
-                break
-        else:
-            raise ConfigError(f"the prerequisite graph has a cycle among {pending}; remove one requirement")
+    while ready:
+        s = skills[heapq.heappop(ready)]
+        done.append(s)
+        for d in dependants.get(s, ()):
+            j = position[d]
+            needs_left[j] -= 1
+            if needs_left[j] == 0:
+                heapq.heappush(ready, j)
+    if len(done) < len(skills):
+        placed = set(done)
+        pending = [s for s in skills if s not in placed]
+        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        raise ConfigError(f"the prerequisite graph has a cycle among {pending[:10]}{more}; remove one requirement")
     return done
 
 
@@ -84,6 +98,8 @@ class PeoplePolicy(Teacher):
 
     kind = "discrete"
     default_model = "bkt"
+    #: every proposal evaluates every item (in Python): the service caps the space (max_policy_tasks)
+    work_grows_with_tasks = True
     conformance_kwargs = {"explore": 0.1}
 
     def __init__(self, space, *, model: str | None = None, model_settings: dict | None = None,
@@ -105,15 +121,15 @@ class PeoplePolicy(Teacher):
         prereq = {str(k): [str(x) for x in v] for k, v in (prerequisites or {}).items()}
         self.order = topological_order(self.skill_names, prereq)
         self.prerequisites = prereq
-        self.rank = np.array([self.order.index(s) for s in self.item_skill], dtype=float)
+        rank = {s: i for i, s in enumerate(self.order)}
+        self.rank = np.array([rank[s] for s in self.item_skill], dtype=float)
         self.model: LearnerModel = make_model(model or self.default_model, **dict(model_settings or {}))
         self._record_settings(model=self.model.name)
         self.threshold = None if threshold is None else float(threshold)
         self.explore = float(explore)
         self.step = float(minutes_per_answer) * 60.0
         self.clock = float(start_time)
-        for item, skill in zip(self.items, self.item_skill):  # register the vocabulary up front
-            self.model._item_code(item, (skill,))
+        self.model._register_items(self.items, self.item_skill)  # the vocabulary up front
         self.model._learner_code(LEARNER)
         self.model._grow()
 
@@ -125,8 +141,7 @@ class PeoplePolicy(Teacher):
         state = fitted.get_state()
         model = type(fitted).from_state(state)
         model.reset()
-        for item, skill in zip(self.items, self.item_skill):
-            model._item_code(item, (skill,))
+        model._register_items(self.items, self.item_skill)
         model._learner_code(LEARNER)
         model._grow()
         self.model = model
@@ -231,6 +246,12 @@ class MasteryLearning(PeoplePolicy):
             raise ConfigError("stuck_after must be >= 0")
         self.stuck_after = int(stuck_after)
         self.tries = np.zeros(len(self.items), dtype=np.int64)
+        # skill -> the items whose skill requires it (so an answer touches only those, not every item)
+        needed_by: dict[str, list[int]] = {}
+        for j, sk in enumerate(self.item_skill):
+            for r in set(self.prerequisites.get(sk, ())):
+                needed_by.setdefault(r, []).append(j)
+        self._needed_by = {r: np.array(js, dtype=np.int64) for r, js in needed_by.items()}
 
     def _preference(self) -> np.ndarray:
         m = self.mastery()
@@ -250,9 +271,10 @@ class MasteryLearning(PeoplePolicy):
         for i, s in zip(x.tolist(), scores.tolist()):
             super()._observe(np.array([i]), np.array([s]))
             # practising a prerequisite gives its stuck dependants a fresh start
-            for j, sk in enumerate(self.item_skill):
-                if self.item_skill[i] in self.prerequisites.get(sk, []) and self.tries[j] >= self.stuck_after:
-                    self.tries[j] = self.stuck_after // 2
+            js = self._needed_by.get(self.item_skill[i])
+            if js is not None:
+                stuck = js[self.tries[js] >= self.stuck_after]
+                self.tries[stuck] = self.stuck_after // 2
             self.tries[i] += 1
 
     def _get_state(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@
   ``observe_batch``; idempotent batches (each client numbers its batches, a
   batch sent twice is applied once); ``state_dict`` / ``to_bytes`` / ``save``.
   Start it with :func:`start_teacher_actor`.
-* :class:`RemoteTeacher` - the worker-side handle: looks like a teacher
+* :class:`RayTeacher` - the worker-side handle: looks like a teacher
   (``propose()``, ``observe()``, ``observe_batch()``, ``space``), keeps a local
   buffer of prefetched tasks (refilled in the background before it runs dry)
   and sends outcomes in batches (``flush_every``), so a rollout worker almost
@@ -16,7 +16,7 @@
 
 Ordering and exactly-once: Ray runs the calls from one handle to an actor in
 the order they were sent, the actor applies each ``(client_id, seq)`` batch at
-most once, and :meth:`RemoteTeacher.flush` (called by ``save`` and at the end
+most once, and :meth:`RayTeacher.flush` (called by ``save`` and at the end
 of every RLlib sample) waits until the actor has applied everything sent.
 """
 
@@ -33,7 +33,7 @@ from ..scores import ScoreRange
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads
 
-__all__ = ["TeacherActor", "start_teacher_actor", "RemoteTeacher", "rllib_callback", "find_curriculum_wrapper"]
+__all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "rllib_callback", "find_curriculum_wrapper"]
 
 
 class TeacherActor:
@@ -99,7 +99,7 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     return ray.remote(TeacherActor).options(**opts).remote(teacher.to_bytes())
 
 
-class RemoteTeacher:
+class RayTeacher:
     """Worker-side handle on a :class:`TeacherActor` with a task prefetch buffer and batched reports.
 
     Args:
@@ -239,7 +239,7 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
         def client(self) -> Any:
             if self._client is None:
                 self._client = (client_factory() if client_factory is not None else
-                                RemoteTeacher(actor_name, namespace=namespace, prefetch=prefetch,
+                                RayTeacher(actor_name, namespace=namespace, prefetch=prefetch,
                                               flush_every=flush_every))
             return self._client
 
@@ -273,3 +273,13 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
 
     MagisterCallback.__name__ = MagisterCallback.__qualname__ = "MagisterCallback"
     return MagisterCallback
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RemoteTeacher":  # the old name, shared by the HTTP client and the Ray handle
+        import warnings
+
+        warnings.warn("magister.rl.ray.RemoteTeacher is now RayTeacher; the old name will be removed",
+                      DeprecationWarning, stacklevel=2)
+        return RayTeacher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

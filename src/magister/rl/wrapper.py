@@ -19,7 +19,7 @@ episode's score in the final ``info`` (``info["magister_score"]``), which is
 how vector envs and Ray rollout workers use it.
 
 The teacher can be any object with ``propose()`` and ``observe(task, score)``
-(a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RemoteTeacher`).
+(a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RayTeacher`).
 An episode cut short by an early ``reset`` is not reported: the teacher only
 hears about finished episodes, each exactly once.
 
@@ -123,7 +123,7 @@ class CurriculumWrapper(gym.Wrapper):
             raise ConfigError(f"task_mode must be one of {TASK_MODES}, got {task_mode!r}")
         if teacher is not None and not (hasattr(teacher, "propose") and hasattr(teacher, "observe")):
             raise ConfigError(
-                f"teacher must have propose() and observe() (a magister Teacher or RemoteTeacher), got {teacher!r}"
+                f"teacher must have propose() and observe() (a magister Teacher or RayTeacher), got {teacher!r}"
             )
         self.teacher = teacher
         self.task_space: Space | None = space if space is not None else getattr(teacher, "space", None)

@@ -2,7 +2,7 @@
 
 * ``magister serve --db teachers.db`` runs it (``magister.serve.cli``);
 * :func:`create_app` builds the FastAPI app (``magister.serve.app``);
-* :class:`RemoteTeacher` is a drop-in teacher that talks to it
+* :class:`HTTPTeacher` is a drop-in teacher that talks to it
   (``magister.serve.client``).
 
 Needs the ``serve`` extra (FastAPI, uvicorn, SQLAlchemy, Alembic, httpx, psycopg).
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_app", "RemoteTeacher"]
+__all__ = ["create_app", "HTTPTeacher"]
+
+#: old names kept for a while (they warn): the HTTP client was called RemoteTeacher, like Ray's handle
+_DEPRECATED = {"RemoteTeacher": "HTTPTeacher"}
 
 
 def __getattr__(name: str) -> Any:  # light import: FastAPI/SQLAlchemy load on first use
@@ -20,8 +23,12 @@ def __getattr__(name: str) -> Any:  # light import: FastAPI/SQLAlchemy load on f
         from .app import create_app
 
         return create_app
-    if name == "RemoteTeacher":
-        from .client import RemoteTeacher
+    if name == "HTTPTeacher":
+        from .client import HTTPTeacher
 
-        return RemoteTeacher
+        return HTTPTeacher
+    if name in _DEPRECATED:
+        from . import client
+
+        return getattr(client, name)
     raise AttributeError(name)

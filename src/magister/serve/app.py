@@ -21,15 +21,17 @@ from urllib.parse import parse_qsl
 from typing import Annotated, Any, Optional, Union
 
 import anyio
-from fastapi import Depends, FastAPI, Header, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
-from .service import MAX_BATCH, MAX_K, RECENT_IDS, ServiceError, Service, jsonable, wait_all
+from .service import MAX_BATCH, MAX_K, Offload, ServiceError, Service, wait_all
+from .settings import ServeSettings
 
 log = logging.getLogger("magister.serve")
 
@@ -119,11 +121,14 @@ ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 
 
 # --------------------------------------------------------------- factory
-def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None = None,
-               checkpoint_every: int = 2000, teacher_threads: str | bool = "auto",
-               durable_proposals: bool = False, lean: bool = True, freeze_gc: bool = False,
-               recent_ids: int = RECENT_IDS) -> FastAPI:
-    """Build the service app.
+def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings | None = None,
+               **overrides: Any) -> FastAPI:
+    """Build the service app from ``settings`` (:class:`~magister.serve.settings.ServeSettings`).
+
+    ``db`` and keyword ``overrides`` (any field of the settings, e.g.
+    ``admin_token=..., checkpoint_every=...``) replace the settings' values;
+    ``create_app`` reads no environment variable (``app_from_env`` and
+    ``magister serve`` do, through the same settings object). The settings:
 
     ``db``: a SQLite file path (default ``magister.db`` in the working folder)
     or a ``postgresql+psycopg://`` URL. ``admin_token``: the token that may do
@@ -159,9 +164,18 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
     seen one (about 1 in 1,000), costs one indexed read of the log, so a
     retried id is still applied once and answered with its first seq.
     """
-    engine = make_engine(db if db is not None else "magister.db")
-    service = Service(engine, checkpoint_every=checkpoint_every, recent_ids=recent_ids)
-    tokens = TokenStore(engine, admin_token)
+    if db is not None:
+        overrides["db"] = os.fspath(db)
+    known = set(ServeSettings.__dataclass_fields__)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"create_app() got unknown setting(s) {unknown}; the settings are {sorted(known)}")
+    cfg = (settings or ServeSettings()).with_(**overrides)
+    engine = make_engine(cfg.db)
+    service = Service(engine, checkpoint_every=cfg.checkpoint_every, recent_ids=cfg.recent_ids,
+                      max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks)
+    tokens = TokenStore(engine, cfg.admin_token)
+    freeze_gc, durable_proposals, lean = cfg.freeze_gc, cfg.durable_proposals, cfg.lean
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -196,10 +210,9 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
                               "dashboard at /dashboard. Send 'Authorization: Bearer <token>'.")
     app.state.service = service
     app.state.tokens = tokens
+    app.state.settings = cfg
 
-    mode = {True: "always", False: "never"}.get(teacher_threads, teacher_threads)  # type: ignore[call-overload]
-    if mode not in ("auto", "always", "never"):
-        raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {teacher_threads!r}")
+    mode = cfg.teacher_threads
     slow: set[str] = set()
     app.state.slow_curricula = slow
     cost: dict[str, float] = {}  # moving average of CPU seconds per call, per curriculum
@@ -210,7 +223,11 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
             return await anyio.to_thread.run_sync(fn, name, *args)
         start = time.thread_time()
         try:
-            return fn(name, *args)
+            # never blocks the loop: a held curriculum lock, a database read or a commit wait
+            # raises Offload before anything changed, and the call runs in a worker thread
+            return service.call_inline(service.curricula.get(name), fn, name, *args)
+        except Offload:
+            return await anyio.to_thread.run_sync(fn, name, *args)
         finally:
             if mode == "auto":
                 mean = cost.get(name, 0.0)
@@ -218,26 +235,6 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
                 cost[name] = mean
                 if mean > SLOW_CALL_S:
                     slow.add(name)
-
-    # ---------------------------------------------------------- errors
-    @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(AuthError)
-    async def _auth_error(request: Request, exc: AuthError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        errors = jsonable([{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()])
-        parts = []
-        for e in errors[:5]:
-            loc = ".".join(str(x) for x in e.get("loc", []))
-            parts.append(f"{loc}: {e.get('msg')}")
-        return JSONResponse({"detail": "invalid request: " + "; ".join(parts), "errors": errors}, status_code=422)
-
     # ------------------------------------------------------------ auth
     async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
         return tokens.authenticate(authorization)
@@ -253,97 +250,6 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         if not p.admin:
             raise AuthError(403, "only the admin token may manage tokens")
 
-    # -------------------------------------------------------- dashboard
-    def _static(name: str) -> str:
-        return resources.files("magister.serve").joinpath("static", name).read_text(encoding="utf-8")
-
-    @app.get("/", include_in_schema=False)
-    async def root():
-        return RedirectResponse("/dashboard")
-
-    @app.get("/dashboard", include_in_schema=False)
-    async def dashboard():
-        return HTMLResponse(_static("dashboard.html"), headers={"Cache-Control": "no-store"})
-
-    @app.get("/dashboard.js", include_in_schema=False)
-    async def dashboard_js():
-        return Response(_static("dashboard.js"), media_type="text/javascript",
-                        headers={"Cache-Control": "no-store"})
-
-    # ----------------------------------------------------------- misc
-    @app.get("/v1/health", tags=["service"])
-    async def health() -> dict[str, Any]:
-        """Liveness: no token needed, reveals nothing."""
-        return {"status": "ok"}
-
-    @app.get("/v1/teachers", tags=["service"], responses=ERRORS)
-    async def teachers(p: Caller) -> dict[str, Any]:
-        """The registered teachers and the kind of space each needs."""
-        import magister as mg
-
-        return {"teachers": [{"name": n, "kind": mg.teacher_class(n).kind} for n in mg.available_teachers()]}
-
-    # ---------------------------------------------------------- tokens
-    @app.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
-    async def create_token(body: TokenIn, p: Caller) -> dict[str, Any]:
-        """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once."""
-        admin_only(p)
-        return await anyio.to_thread.run_sync(tokens.create, body.curricula, body.label)
-
-    @app.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
-    async def list_tokens(p: Caller) -> dict[str, Any]:
-        """(admin) The tokens (without their secrets)."""
-        admin_only(p)
-        return {"tokens": await anyio.to_thread.run_sync(tokens.list)}
-
-    @app.delete("/v1/tokens/{token_id}", tags=["tokens"], status_code=204, responses=ERRORS)
-    async def revoke_token(token_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{16}$")], p: Caller):
-        """(admin) Revoke a token at once."""
-        admin_only(p)
-        if not await anyio.to_thread.run_sync(tokens.revoke, token_id):
-            raise ServiceError(f"no token with id {token_id!r}", status=404)
-        return Response(status_code=204)
-
-    # -------------------------------------------------------- curricula
-    @app.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
-    async def list_curricula(p: Caller) -> dict[str, Any]:
-        """The curricula this token may use."""
-        out = []
-        for name in sorted(service.names()):
-            if not p.allows(name):
-                continue
-            live = service.curricula.get(name)
-            if live is None or live.deleted or live.broken:
-                continue
-            out.append(service.summary(live))
-        return {"curricula": out}
-
-    @app.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
-    async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
-        """Create a curriculum: a task space and a teacher with its settings."""
-        allow(p, body.name)
-        sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
-        live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
-                                                   body.settings, body.seed, sr)
-        await wait_all([fut])
-        return await anyio.to_thread.run_sync(service.inspect, body.name)
-
-    @app.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
-    async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:
-        """Settings, counts, teacher configuration and current beliefs."""
-        allow(p, name)
-        return await run(service.inspect, name)
-
-    @app.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
-    async def delete_curriculum(name: Name, p: Caller):
-        """Delete a curriculum, its log and its checkpoints."""
-        allow(p, name)
-        fut = await anyio.to_thread.run_sync(service.delete, name)
-        slow.discard(name)
-        cost.pop(name, None)
-        await wait_all([fut])
-        return Response(status_code=204)
-
     async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
         allow(p, name)
         tasks, seq, fut = await run(service.propose, name, k, request_id)
@@ -357,7 +263,196 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         await _committed(futs)
         return seqs
 
-    @app.post("/v1/curricula/{name}/propose", tags=["teaching"], response_model=ProposeOut, responses=ERRORS)
+    async def _committed(futs) -> None:
+        try:
+            await wait_all(futs)
+        except ServiceError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            log.exception("commit failed")
+            raise ServiceError(storage_failed(e), status=503) from None
+
+    ctx = _Context(service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost)
+    _install_error_handlers(app)
+    for router in (_dashboard_router(), _service_router(ctx), _curricula_router(ctx), _teaching_router(ctx)):
+        app.include_router(router)
+    if lean:
+        app.add_middleware(HotPath, handlers=_lean_handlers(ctx))
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
+    return app
+
+
+# ---------------------------------------------------------------- routers
+class _Context:
+    """What the routers share, made once per app by :func:`create_app`."""
+
+    def __init__(self, service, tokens, run, caller, allow, admin_only, committed, do_propose, do_observe, slow,
+                 cost):
+        self.service, self.tokens, self.run, self.Caller = service, tokens, run, caller
+        self.allow, self.admin_only, self.committed = allow, admin_only, committed
+        self.do_propose, self.do_observe, self.slow, self.cost = do_propose, do_observe, slow, cost
+
+    def parts(self) -> tuple:
+        return (self.service, self.tokens, self.run, self.Caller, self.allow, self.admin_only, self.committed,
+                self.do_propose, self.do_observe, self.slow, self.cost)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    # ---------------------------------------------------------- errors
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return JSONResponse({"detail": clip(exc.message)}, status_code=exc.status)
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    async def _storage_error(request: Request, exc: Exception):
+        log.error("storage failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"detail": storage_failed(exc)}, status_code=503)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        # never echo the input back whole: a location may be a key of the request (of any length)
+        # and a message may quote a value; each is clipped, and at most MAX_ERRORS are listed
+        raw = exc.errors()
+        errors = [{"loc": [x if isinstance(x, int) else clip(str(x), 80) for x in e.get("loc", ())],
+                   "msg": clip(str(e.get("msg", "")), 300), "type": clip(str(e.get("type", "")), 80)}
+                  for e in raw[:MAX_ERRORS]]
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors[:5]]
+        more = f" (and {len(raw) - 5} more)" if len(raw) > 5 else ""
+        return JSONResponse({"detail": "invalid request: " + "; ".join(parts) + more, "errors": errors},
+                            status_code=422)
+
+
+def _dashboard_router() -> APIRouter:
+    router = APIRouter()
+    # -------------------------------------------------------- dashboard
+    def _static(name: str) -> str:
+        return resources.files("magister.serve").joinpath("static", name).read_text(encoding="utf-8")
+
+    @router.get("/", include_in_schema=False)
+    async def root():
+        return RedirectResponse("/dashboard")
+
+    @router.get("/dashboard", include_in_schema=False)
+    async def dashboard():
+        return HTMLResponse(_static("dashboard.html"), headers={"Cache-Control": "no-store"})
+
+    @router.get("/dashboard.js", include_in_schema=False)
+    async def dashboard_js():
+        return Response(_static("dashboard.js"), media_type="text/javascript",
+                        headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+def _service_router(ctx: _Context) -> APIRouter:
+    """Liveness, the teacher registry and (admin) tokens."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
+    # ----------------------------------------------------------- misc
+    @router.get("/v1/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness: no token needed, reveals nothing."""
+        return {"status": "ok"}
+
+    @router.get("/v1/teachers", tags=["service"], responses=ERRORS)
+    async def teachers(p: Caller) -> dict[str, Any]:
+        """The registered teachers and the kind of space each needs."""
+        import magister as mg
+
+        return {"teachers": [{"name": n, "kind": mg.teacher_class(n).kind} for n in mg.available_teachers()]}
+
+    # ---------------------------------------------------------- tokens
+    @router.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
+    async def create_token(body: TokenIn, p: Caller) -> dict[str, Any]:
+        """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once."""
+        admin_only(p)
+        return await anyio.to_thread.run_sync(tokens.create, body.curricula, body.label)
+
+    @router.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
+    async def list_tokens(p: Caller) -> dict[str, Any]:
+        """(admin) The tokens (without their secrets)."""
+        admin_only(p)
+        return {"tokens": await anyio.to_thread.run_sync(tokens.list)}
+
+    @router.delete("/v1/tokens/{token_id}", tags=["tokens"], status_code=204, responses=ERRORS)
+    async def revoke_token(token_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{16}$")], p: Caller):
+        """(admin) Revoke a token at once."""
+        admin_only(p)
+        if not await anyio.to_thread.run_sync(tokens.revoke, token_id):
+            raise ServiceError(f"no token with id {token_id!r}", status=404)
+        return Response(status_code=204)
+
+    return router
+
+
+def _curricula_router(ctx: _Context) -> APIRouter:
+    """Create, list, inspect, summarise and delete curricula."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
+    # -------------------------------------------------------- curricula
+    @router.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
+    async def list_curricula(p: Caller) -> dict[str, Any]:
+        """The curricula this token may use."""
+        out = []
+        for name in sorted(service.names()):
+            if not p.allows(name):
+                continue
+            live = service.curricula.get(name)
+            if live is None or live.deleted or live.broken:
+                continue
+            out.append(service.brief(live))
+        return {"curricula": out}
+
+    @router.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
+    async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
+        """Create a curriculum: a task space and a teacher with its settings."""
+        allow(p, body.name)
+        sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
+        live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
+                                                   body.settings, body.seed, sr)
+        await _committed([fut])
+        # bounded: a million-task space would make the full beliefs tens of MB (GET the curriculum for them)
+        return await anyio.to_thread.run_sync(service.light, body.name)
+
+    @router.get("/v1/curricula/{name}/summary", tags=["curricula"], responses=ERRORS)
+    async def summary(name: Name, p: Caller,
+                      top: Annotated[int, Query(ge=1, le=100, description="tasks listed per per-task array")] = 20
+                      ) -> dict[str, Any]:
+        """Counts, the space in brief and the beliefs summarised (per-task arrays as min/max/mean and
+        their ``top`` tasks), bounded in size whatever the space: what the dashboard polls."""
+        allow(p, name)
+        return await run(service.light, name, top)
+
+    @router.get("/v1/curricula/{name}", tags=["curricula"], responses=ERRORS)
+    async def inspect_curriculum(name: Name, p: Caller) -> dict[str, Any]:
+        """Settings, counts, teacher configuration and current beliefs."""
+        allow(p, name)
+        return await run(service.inspect, name)
+
+    @router.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
+    async def delete_curriculum(name: Name, p: Caller):
+        """Delete a curriculum, its log and its checkpoints."""
+        allow(p, name)
+        fut = await anyio.to_thread.run_sync(service.delete, name)
+        await _committed([fut])  # a failed delete leaves the curriculum as it was (see Service.delete)
+        slow.discard(name)
+        cost.pop(name, None)
+        return Response(status_code=204)
+
+    return router
+
+
+def _teaching_router(ctx: _Context) -> APIRouter:
+    """Propose, observe, beliefs, checkpoints and history of one curriculum."""
+    router = APIRouter()
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
+    @router.post("/v1/curricula/{name}/propose", tags=["teaching"], response_model=ProposeOut, responses=ERRORS)
     async def propose(name: Name, p: Caller,
                       k: Annotated[int, Query(ge=1, le=MAX_K, description="number of tasks")] = 1,
                       request_id: Annotated[Optional[str], Query(min_length=1, max_length=ID_MAX,
@@ -365,13 +460,13 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         """Draw ``k`` tasks (the draw is logged, so a restart reproduces it)."""
         return JSONResponse(await do_propose(p, name, k, request_id))
 
-    @app.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
+    @router.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
     async def observe(name: Name, body: ObservationIn, p: Caller):
         """Record one outcome. With an ``id``, a retry is applied once and answered the same."""
         seqs = await do_observe(p, name, [(body.task, body.score, body.id)])
         return JSONResponse({"curriculum": name, "id": body.id, "seq": seqs[0]})
 
-    @app.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
+    @router.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
               responses=ERRORS)
     async def observe_batch(name: Name, body: ObservationBatchIn, p: Caller):
         """Record several outcomes in order, all or nothing (one transaction)."""
@@ -380,6 +475,42 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         return JSONResponse({"curriculum": name,
                              "results": [{"id": o[2], "seq": s} for o, s in zip(obs, seqs)]})
 
+    @router.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
+    async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
+        """What the teacher believes now (JSON; its shape depends on the teacher)."""
+        allow(p, name)
+        return JSONResponse(await run(service.beliefs, name))
+
+    @router.get("/v1/curricula/{name}/checkpoint", tags=["teaching"], responses={
+        **ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "teacher bytes"}})
+    async def download_checkpoint(name: Name, p: Caller):
+        """The teacher's exact state now (``magister.loads(bytes)`` rebuilds it)."""
+        allow(p, name)
+        data = await run(service.state_bytes, name)
+        return Response(data, media_type="application/octet-stream")
+
+    @router.post("/v1/curricula/{name}/checkpoint", tags=["teaching"], response_model=CheckpointOut, responses=ERRORS)
+    async def write_checkpoint(name: Name, p: Caller):
+        """Write a durable checkpoint now (restarts replay only the events after it)."""
+        allow(p, name)
+        seq, fut = await run(service.checkpoint, name)
+        await _committed([fut])
+        return JSONResponse({"curriculum": name, "seq": seq})
+
+    @router.get("/v1/curricula/{name}/history", tags=["teaching"], responses=ERRORS)
+    async def history(name: Name, p: Caller,
+                      after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
+                      limit: Annotated[int, Query(ge=1, le=50_000)] = 5000) -> dict[str, Any]:
+        """Committed proposals and observations after ``after``, oldest first (for the dashboard)."""
+        allow(p, name)
+        return await anyio.to_thread.run_sync(service.history, name, after, limit)
+
+    return router
+
+
+def _lean_handlers(ctx: _Context) -> dict:
+    """The lean lane's handlers (see hotpath.py)."""
+    service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
     # ------------------------------------------------- the lean lane
     # The same three endpoints without the framework's per-request machinery (see
     # hotpath.py). Only requests that would pass every check of the endpoints above
@@ -403,7 +534,7 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
         try:
             return 200, await work
         except ServiceError as e:
-            return e.status, {"detail": e.message}
+            return e.status, {"detail": clip(e.message)}
 
     async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes):
         k, request_id = 1, None
@@ -439,73 +570,96 @@ def create_app(db: str | os.PathLike | None = None, *, admin_token: str | None =
             return status, out
         return 200, {"curriculum": name, "results": [{"id": o[2], "seq": s} for o, s in zip(obs, out)]}
 
-    if lean:
-        app.add_middleware(HotPath, handlers={"propose": lean_propose, "observe": lean_observe,
-                                              "observe_batch": lean_observe_batch})
-
-    @app.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
-    async def beliefs(name: Name, p: Caller) -> dict[str, Any]:
-        """What the teacher believes now (JSON; its shape depends on the teacher)."""
-        allow(p, name)
-        return JSONResponse(await run(service.beliefs, name))
-
-    @app.get("/v1/curricula/{name}/checkpoint", tags=["teaching"], responses={
-        **ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "teacher bytes"}})
-    async def download_checkpoint(name: Name, p: Caller):
-        """The teacher's exact state now (``magister.loads(bytes)`` rebuilds it)."""
-        allow(p, name)
-        data = await run(service.state_bytes, name)
-        return Response(data, media_type="application/octet-stream")
-
-    @app.post("/v1/curricula/{name}/checkpoint", tags=["teaching"], response_model=CheckpointOut, responses=ERRORS)
-    async def write_checkpoint(name: Name, p: Caller):
-        """Write a durable checkpoint now (restarts replay only the events after it)."""
-        allow(p, name)
-        seq, fut = await run(service.checkpoint, name)
-        await _committed([fut])
-        return JSONResponse({"curriculum": name, "seq": seq})
-
-    @app.get("/v1/curricula/{name}/history", tags=["teaching"], responses=ERRORS)
-    async def history(name: Name, p: Caller,
-                      after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
-                      limit: Annotated[int, Query(ge=1, le=50_000)] = 5000) -> dict[str, Any]:
-        """Committed proposals and observations after ``after``, oldest first (for the dashboard)."""
-        allow(p, name)
-        return await anyio.to_thread.run_sync(service.history, name, after, limit)
-
-    async def _committed(futs) -> None:
-        try:
-            await wait_all(futs)
-        except ServiceError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            log.exception("commit failed")
-            raise ServiceError(f"the database refused the write ({type(e).__name__}); it was NOT recorded. "
-                               "Retry with the same ids.", status=503) from None
-
-    return app
+    return {"propose": lean_propose, "observe": lean_observe, "observe_batch": lean_observe_batch}
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from env vars)."""
-    if os.environ.get("MAGISTER_SWITCH_INTERVAL"):
+    """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from ``MAGISTER_*`` variables).
+
+    Reads the same :class:`~magister.serve.settings.ServeSettings` as ``magister serve``.
+    """
+    cfg = ServeSettings.from_env(freeze_gc=True)
+    apply_process_settings(cfg)
+    return create_app(settings=cfg)
+
+
+def apply_process_settings(cfg: ServeSettings) -> None:
+    """Settings of the whole process (not of one app): the interpreter's switch interval."""
+    if cfg.switch_interval is not None:
         import sys
 
-        sys.setswitchinterval(float(os.environ["MAGISTER_SWITCH_INTERVAL"]))
-    return create_app(os.environ.get("MAGISTER_DB", "magister.db"),
-                      admin_token=os.environ.get("MAGISTER_ADMIN_TOKEN") or None,
-                      checkpoint_every=_env_int("MAGISTER_CHECKPOINT_EVERY", 2000),
-                      teacher_threads=os.environ.get("MAGISTER_TEACHER_THREADS", "auto"),
-                      durable_proposals=os.environ.get("MAGISTER_DURABLE_PROPOSALS", "0") == "1",
-                      lean=os.environ.get("MAGISTER_LEAN", "1") != "0", freeze_gc=True,
-                      recent_ids=_env_int("MAGISTER_RECENT_IDS", RECENT_IDS))
+        sys.setswitchinterval(float(cfg.switch_interval))
 
 
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+def storage_failed(exc: BaseException) -> str:
+    """The one 503 answer for every storage failure."""
+    return (f"the database refused the write ({type(exc).__name__}); it was NOT recorded and nothing "
+            "changed. Retry (with the same ids) in a moment.")
+
+
+#: longest text of an error reply (a refusal never echoes a large input back)
+MAX_DETAIL = 1000
+#: validation errors listed in a 422 reply
+MAX_ERRORS = 20
+
+
+def clip(text: str, limit: int = MAX_DETAIL) -> str:
+    """``text``, or its start and end with the length of what was left out in between."""
+    if len(text) <= limit:
+        return text
+    keep = max(20, limit - 60)
+    return f"{text[:keep - keep // 4]} ...({len(text) - keep} characters left out)... {text[-(keep // 4):]}"
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything reads it.
+
+    A declared ``Content-Length`` is checked up front; a body without one
+    (chunked) is read here up to the limit and replayed to the app.
+    """
+
+    def __init__(self, app: Any, limit: int):
+        self.app = app
+        self.limit = int(limit)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = None
+        if length is not None:
+            if length > self.limit:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                return await self._refuse(send)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        from .hotpath import _replay
+
+        return await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Any) -> None:
+        data = json.dumps({"detail": f"request body too large: at most {self.limit} bytes "
+                                     "(MAGISTER_MAX_BODY_BYTES); split the request (e.g. smaller observe_batch "
+                                     "calls)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-length", str(len(data)).encode()),
+                                (b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": data})

@@ -1,4 +1,9 @@
-"""``magister serve``: run the teacher service (module kept light; imports happen inside)."""
+"""``magister serve``: run the teacher service (module kept light; imports happen inside).
+
+Every option falls back to its ``MAGISTER_*`` environment variable, then to
+the default, through the same :class:`~magister.serve.settings.ServeSettings`
+that ``app_from_env`` reads (see docs/serve.md, "Settings").
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,31 @@ import typer
 
 
 def command(
-    db: str = typer.Option("magister.db", "--db",
-                           help="SQLite file (created if missing) or postgresql+psycopg://user:pw@host/db"),
-    host: str = typer.Option("127.0.0.1", help="interface to listen on (0.0.0.0 for all)"),
-    port: int = typer.Option(8000, help="TCP port"),
+    db: Optional[str] = typer.Option(
+        None, "--db", help="SQLite file (created if missing) or postgresql+psycopg://user:pw@host/db "
+                           "[MAGISTER_DB; default magister.db]"),
+    host: Optional[str] = typer.Option(None, help="interface to listen on (0.0.0.0 for all) "
+                                                  "[MAGISTER_HOST; default 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, help="TCP port [MAGISTER_PORT; default 8000]"),
     admin_token: Optional[str] = typer.Option(
-        None, "--admin-token", envvar="MAGISTER_ADMIN_TOKEN",
-        help="token with every right (also from MAGISTER_ADMIN_TOKEN); one is generated and printed if absent"),
+        None, "--admin-token",
+        help="token with every right [MAGISTER_ADMIN_TOKEN]; one is generated and printed if absent"),
     no_auth: bool = typer.Option(False, "--no-auth", help="accept requests without a token (local use only)"),
-    checkpoint_every: int = typer.Option(2000, help="events between automatic checkpoints"),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, help="events between automatic checkpoints [MAGISTER_CHECKPOINT_EVERY; default 2000]"),
     durable_proposals: bool = typer.Option(
         False, "--durable-proposals",
-        help="answer a proposal only once its log entry is on disk (observations always are)"),
-    recent_ids: int = typer.Option(
-        100_000, "--recent-ids", envvar="MAGISTER_RECENT_IDS", min=1,
+        help="answer a proposal only once its log entry is on disk (observations always are) "
+             "[MAGISTER_DURABLE_PROPOSALS; default off]"),
+    recent_ids: Optional[int] = typer.Option(
+        None, "--recent-ids", min=1,
         help="client ids remembered exactly per curriculum (about 170 bytes each); older ones take a few "
-             "bytes each and a retry of one costs a database read (also from MAGISTER_RECENT_IDS)"),
+             "bytes each and a retry of one costs a database read [MAGISTER_RECENT_IDS; default 100000]"),
+    max_body_bytes: Optional[int] = typer.Option(
+        None, "--max-body-bytes", min=1024,
+        help="largest request body; larger ones get 413 [MAGISTER_MAX_BODY_BYTES; default 32 MiB]"),
+    max_tasks: Optional[int] = typer.Option(
+        None, "--max-tasks", min=1, help="largest finite space of a curriculum [MAGISTER_MAX_TASKS; default 1000000]"),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
 ) -> None:
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
@@ -32,18 +46,24 @@ def command(
 
     import uvicorn
 
-    from .app import create_app
+    from .app import apply_process_settings, create_app
+    from .settings import ServeSettings
 
+    cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
+                                 checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
+                                 recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
+                                 freeze_gc=True)
     if no_auth:
-        admin_token = None
-    elif not admin_token:
-        admin_token = "mga_" + secrets.token_urlsafe(24)
-        typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {admin_token}")
-    app = create_app(db, admin_token=admin_token, checkpoint_every=checkpoint_every,
-                     durable_proposals=durable_proposals, freeze_gc=True, recent_ids=recent_ids)
-    where = f"http://{host}:{port}"
-    typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {db}")
-    if admin_token:
+        cfg = cfg.with_(admin_token=None)
+    elif not cfg.admin_token:
+        token = "mga_" + secrets.token_urlsafe(24)
+        cfg = cfg.with_(admin_token=token)
+        typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
+    apply_process_settings(cfg)
+    app = create_app(settings=cfg)
+    where = f"http://{cfg.host}:{cfg.port}"
+    typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {cfg.db}")
+    if cfg.admin_token:
         typer.echo(f"open the dashboard with {where}/dashboard#token=<token>")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level, workers=1, timeout_graceful_shutdown=10)

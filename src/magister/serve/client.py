@@ -1,12 +1,12 @@
-"""``RemoteTeacher``: a teacher that lives in a ``magister serve`` process.
+"""``HTTPTeacher``: a teacher that lives in a ``magister serve`` process.
 
 It follows the local teacher contract (``propose``, ``observe``,
 ``observe_batch``, ``beliefs``, ``state_dict``, ``config``, ``n_observed``,
 ``n_proposed``, ``space``, ``to_bytes``, ``save``), so code written for a
 local teacher runs unchanged against the service::
 
-    from magister.serve.client import RemoteTeacher
-    teacher = RemoteTeacher("http://localhost:8000", "walker", token="mgt_...")
+    from magister.serve.client import HTTPTeacher
+    teacher = HTTPTeacher("http://localhost:8000", "walker", token="mgt_...")
     task = teacher.propose()
     teacher.observe(task, 0.7)
 
@@ -18,8 +18,10 @@ retried with backoff and the server applies it once.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,9 +36,19 @@ from ..errors import (
 )
 from ..spaces import Box, Space, space_from_spec
 
-__all__ = ["RemoteTeacher", "RemoteError", "create_curriculum"]
+__all__ = ["HTTPTeacher", "RemoteError", "create_curriculum"]
 
 RETRY_STATUS = {502, 503, 504}
+#: what the service accepts as a curriculum name (the same pattern as the server's)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it is a valid curriculum name; a clear error otherwise (so no name can reach another path)."""
+    if not isinstance(name, str) or NAME.fullmatch(name) is None or name in (".", ".."):
+        raise ConfigError(f"curriculum name {name!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit")
+    return name
 
 
 class RemoteError(MagisterError, RuntimeError):
@@ -119,12 +131,20 @@ def _error(r: Any) -> Exception:
 
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
-                      exist_ok: bool = False, **settings: Any) -> "RemoteTeacher":
-    """Create a curriculum on the server and return its :class:`RemoteTeacher`."""
+                      exist_ok: bool = False, client: Any = None, **settings: Any) -> "HTTPTeacher":
+    """Create a curriculum on the server and return its :class:`HTTPTeacher`.
+
+    With ``exist_ok=True`` an existing curriculum of that name is reused only
+    if its space and teacher (and the settings, seed and score range, when
+    given) match; otherwise a :class:`~magister.errors.ConfigError` says how
+    they differ. ``client``: an ``httpx.Client``-like object to send through
+    (tests pass a FastAPI ``TestClient``).
+    """
+    check_name(name)
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
     if score_range is not None and hasattr(score_range, "to_dict"):
         score_range = score_range.to_dict()
-    http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2)
+    http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2, client=client)
     try:
         body = {"name": name, "space": spec, "teacher": teacher, "settings": settings, "seed": seed,
                 "score_range": score_range}
@@ -133,20 +153,59 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
         except RemoteError as e:
             if not (exist_ok and e.status == 409):
                 raise
+            existing = http.request("GET", f"/v1/curricula/{quote(name, safe='')}").json()
+            differences = _differences(existing, spec, teacher, settings, seed, score_range)
+            if differences:
+                raise ConfigError(f"curriculum {name!r} already exists with another set-up: "
+                                  f"{'; '.join(differences)}. Use another name, or DELETE it first; "
+                                  "exist_ok=True only reuses a curriculum with the same space and teacher") from None
     finally:
         http.close()
-    return RemoteTeacher(url, name, token=token)
+    return HTTPTeacher(url, name, token=token, client=client)
 
 
-class RemoteTeacher:
+def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],
+                 seed: int | None, score_range: Any) -> list[str]:
+    """How an existing curriculum differs from the one asked for (space and teacher always; the rest if given)."""
+    out = []
+    try:
+        wanted_space = space_from_spec(spec).to_spec()
+    except MagisterError:
+        wanted_space = spec
+    if existing.get("space") != wanted_space:
+        out.append(f"space is {_brief(existing.get('space'))}, not {_brief(wanted_space)}")
+    if existing.get("teacher") != teacher:
+        out.append(f"teacher is {existing.get('teacher')!r}, not {teacher!r}")
+    if settings and existing.get("settings") != settings:
+        out.append(f"settings are {_brief(existing.get('settings'))}, not {_brief(settings)}")
+    if seed is not None and existing.get("seed") != seed:
+        out.append(f"seed is {existing.get('seed')}, not {seed}")
+    if score_range is not None:
+        from ..scores import ScoreRange
+
+        try:
+            wanted = ScoreRange.coerce(score_range).to_dict()
+        except MagisterError:
+            wanted = score_range
+        if existing.get("score_range") != wanted:
+            out.append(f"score_range is {existing.get('score_range')}, not {wanted}")
+    return out
+
+
+def _brief(obj: Any, limit: int = 120) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class HTTPTeacher:
     """A drop-in teacher backed by a curriculum of a ``magister serve`` server."""
 
     def __init__(self, url: str, curriculum: str, token: str | None = None, *, timeout: float = 30.0,
                  retries: int = 5, backoff: float = 0.1, client: Any = None):
         self.url = url.rstrip("/")
-        self.curriculum = curriculum
+        self.curriculum = check_name(curriculum)
         self._http = _Http(self.url, token, timeout=timeout, retries=retries, backoff=backoff, client=client)
-        self._base = f"/v1/curricula/{curriculum}"
+        self._base = f"/v1/curricula/{quote(curriculum, safe='')}"
         info = self._http.request("GET", self._base).json()
         self.space: Space = space_from_spec(info["space"])
         self.name: str = info["teacher"]
@@ -273,11 +332,21 @@ class RemoteTeacher:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "RemoteTeacher":
+    def __enter__(self) -> "HTTPTeacher":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RemoteTeacher({self.url!r}, {self.curriculum!r}, teacher={self.name!r})"
+        return f"HTTPTeacher({self.url!r}, {self.curriculum!r}, teacher={self.name!r})"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RemoteTeacher":  # the old name, shared by the HTTP client and the Ray handle
+        import warnings
+
+        warnings.warn("magister.serve.client.RemoteTeacher is now HTTPTeacher; the old name will be removed",
+                      DeprecationWarning, stacklevel=2)
+        return HTTPTeacher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

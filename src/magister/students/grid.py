@@ -17,6 +17,7 @@ never grows, and the ``threshold`` / ``cap``.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -112,6 +113,62 @@ class GridStudent(StudentBase):
         if self.noise > 0:
             score = float(np.clip(score + self.rng.normal(0.0, self.noise), 0.0, 1.0))
         return float(score)
+
+    def best_mastery(self, budget: int) -> float:
+        """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
+
+        The oracle knows every counter: it always practises a learnable cell whose
+        prerequisites are met and that is not mastered, preferring the one closest to
+        mastery (so a cell that lapsed through forgetting is refreshed first). Without
+        forgetting this is the physical best (every cell needs ``threshold + 1`` useful
+        episodes, in prerequisite order); with forgetting it is the better of two greedy
+        schedules (each cell just past the threshold, or up to the cap as a margin against
+        forgetting), not a proven optimum. Nothing of this student changes (it runs on a copy).
+        """
+        budget = int(budget)
+        if budget < 0:
+            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
+        if self.forgetting == 0:
+            return self._oracle(budget, fill=False)
+        return max(self._oracle(budget, fill=False), self._oracle(budget, fill=True))
+
+    def _oracle(self, budget: int, fill: bool) -> float:
+        """One greedy schedule; ``fill``: practise each cell up to the cap (margin against forgetting)."""
+        counters = copy.deepcopy(self.counters)
+        n, f, thr, cap = self.n_cells, self.forgetting, self.threshold, self.cap
+        width = max((len(p) for p in self._prev), default=0)
+        pad = np.full((n, max(width, 1)), n, dtype=np.int64)  # index n: a sentinel that is never ready
+        for c, p in enumerate(self._prev):
+            pad[c, : len(p)] = p
+        ext = np.empty(n + 1)
+        origin = np.zeros(n, dtype=bool)
+        origin[0] = True
+        left = budget
+        while left > 0:
+            ext[:n] = counters
+            ext[n] = -np.inf
+            best_prev = ext[pad].max(axis=1)
+            ready = self.learnable & (origin | (best_prev >= thr))
+            todo = ready & (counters <= thr) & (counters < cap)
+            if todo.any():
+                c = int(np.flatnonzero(todo)[np.argmax(counters[todo])])
+                k = int(np.ceil(cap - counters[c])) if fill else int(np.floor(thr - counters[c])) + 1
+            elif f > 0 and (ready & (counters < cap)).any():
+                bank = ready & (counters < cap)  # bank margin on the mastered cell that lapses first
+                c = int(np.flatnonzero(bank)[np.argmin(counters[bank])])
+                k = int(np.ceil(cap - counters[c]))
+            else:
+                break
+            if f > 0 and c != 0:  # stay within the steps for which a prerequisite stays at the threshold
+                k = min(k, int(np.floor((best_prev[c] - thr) / f)) + 1)
+            k = max(1, min(k, left))
+            if f > 0:
+                keep = counters[c]
+                np.maximum(counters - f * k, 0.0, out=counters)
+                counters[c] = keep
+            counters[c] = min(cap, counters[c] + k)
+            left -= k
+        return float((counters > thr).mean())
 
     def mastered(self) -> np.ndarray:
         """Boolean mask of mastered cells (counter strictly above the threshold)."""

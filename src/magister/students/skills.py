@@ -42,7 +42,7 @@ from ..rng import SeedLike, as_generator
 from ..spaces import Discrete
 from .base import StudentBase
 
-__all__ = ["SkillStudent", "default_prerequisites"]
+__all__ = ["SkillStudent", "default_prerequisites", "random_prerequisites"]
 
 
 def default_prerequisites(names: Sequence[str], learnable: int) -> dict[str, list[str]]:
@@ -59,6 +59,19 @@ def default_prerequisites(names: Sequence[str], learnable: int) -> dict[str, lis
         pre[names[i]] = [names[i - 1]]
     for i in range(length, m):
         pre[names[i]] = [names[length // 2]] if i == length else [names[i - 1]]
+    return pre
+
+
+def random_prerequisites(names: Sequence[str], rng: np.random.Generator, *, parents: int = 2,
+                         density: float = 0.6) -> dict[str, list[str]]:
+    """A random prerequisite DAG: each skill after the first gets, with probability ``density``,
+    1 to ``parents`` prerequisites drawn among the skills listed before it (so it is acyclic)."""
+    pre: dict[str, list[str]] = {name: [] for name in names}
+    for i in range(1, len(names)):
+        if rng.random() < density:
+            k = int(rng.integers(1, max(1, parents) + 1))
+            chosen = rng.choice(i, size=min(k, i), replace=False)
+            pre[names[i]] = [names[j] for j in sorted(chosen.tolist())]
     return pre
 
 
@@ -95,7 +108,8 @@ class SkillStudent(StudentBase):
     prerequisites:
         ``{skill: [prerequisite skills]}`` (missing skills have none), ``"chain"``
         (each skill needs the previous one), ``"none"``, or ``None`` for the
-        default chain with a branch (over the learnable skills).
+        default chain with a branch (over the learnable skills), or ``"random"``
+        (a random DAG drawn from ``seed``, see :func:`random_prerequisites`).
     unlearnable:
         Names of skills that can never be learnt; ``None`` = the last skill
         when there are at least 3 (the default), ``[]`` = none.
@@ -138,6 +152,7 @@ class SkillStudent(StudentBase):
                 raise ConfigError(f"{what} names unknown skill(s) {bad}; skills are {names}")
             return out
 
+        self.rng = as_generator(seed)
         if unlearnable is None:
             unl = [names[-1]] if n >= 3 and not isinstance(prerequisites, Mapping) else []
         else:
@@ -152,6 +167,8 @@ class SkillStudent(StudentBase):
             pre = {nm: ([names[i - 1]] if i else []) for i, nm in enumerate(names)}
         elif prerequisites == "none":
             pre = {nm: [] for nm in names}
+        elif prerequisites == "random":
+            pre = random_prerequisites(names, self.rng)
         elif isinstance(prerequisites, Mapping):
             pre = {nm: [] for nm in names}
             for k, v in prerequisites.items():
@@ -160,7 +177,7 @@ class SkillStudent(StudentBase):
                 if key in pre[key]:
                     raise ConfigError(f"skill {key!r} cannot be its own prerequisite")
         else:
-            raise ConfigError(f"prerequisites must be a dict, 'chain', 'none' or None, got {prerequisites!r}")
+            raise ConfigError(f"prerequisites must be a dict, 'chain', 'none', 'random' or None, got {prerequisites!r}")
         self.prerequisites = pre
         self.order = _topological(names, pre)
         self._pre_idx = [np.array([self.space._lookup[p] for p in pre[nm]], dtype=np.int64) for nm in names]
@@ -183,7 +200,6 @@ class SkillStudent(StudentBase):
         self.noisy = np.ones(n, dtype=bool) if noisy is None else np.isin(names, check_names(noisy, "noisy"))
         self.chance, self.prereq_level, self.mastery_level = float(chance), float(prereq_level), float(mastery_level)
         self.scores, self.noise, self.forgetting = scores, float(noise), float(forgetting)
-        self.rng = as_generator(seed)
         self.competence = np.zeros(n)
         self.practice = np.zeros(n, dtype=np.int64)
         self.episodes = 0
@@ -209,6 +225,55 @@ class SkillStudent(StudentBase):
     def learnable_mastery(self) -> float:
         """Fraction of the learnable skills mastered."""
         return float(self.mastered()[self.learnable].mean()) if self.learnable.any() else 1.0
+
+    def best_mastery(self, budget: int) -> float:
+        """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
+
+        The oracle knows every competence: it practises a learnable skill whose
+        prerequisites are ready and that is not mastered, preferring the one closest
+        to mastery (a skill that lapsed through forgetting is refreshed first), until it
+        is mastered. Score noise does not change competence, so it does not matter here.
+        Without forgetting this is the best possible; with forgetting it is a strong
+        greedy schedule (the better of two: practise each skill just to mastery, or up to full
+        competence as a margin against forgetting). Nothing of this student changes.
+        """
+        budget = int(budget)
+        if budget < 0:
+            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
+        if self.forgetting == 0:
+            return self._oracle(budget, fill=False)
+        return max(self._oracle(budget, fill=False), self._oracle(budget, fill=True))
+
+    def _oracle(self, budget: int, fill: bool) -> float:
+        """One greedy schedule; ``fill``: practise each skill up to full competence (margin against forgetting)."""
+        comp = self.competence.copy()
+        f, rates, chance = self.forgetting, self.rates, self.chance
+        target = (self.mastery_level - 1e-12 - chance) / (1.0 - chance)  # competence that counts as mastered
+        need = (self.prereq_level - chance) / (1.0 - chance)  # competence a prerequisite needs
+        left = budget
+        while left > 0:
+            ready = self.learnable & np.array([bool((comp[idx] >= need).all()) for idx in self._pre_idx])
+            todo = ready & (comp < target)
+            if todo.any():
+                i = int(np.flatnonzero(todo)[np.argmax(comp[todo])])
+                k = int(np.ceil(((1.0 if fill else target) - comp[i]) / rates[i] - 1e-9))
+            elif f > 0 and (ready & (comp < 1.0)).any():
+                bank = ready & (comp < 1.0)
+                i = int(np.flatnonzero(bank)[np.argmin(comp[bank])])
+                k = int(np.ceil((1.0 - comp[i]) / rates[i] - 1e-9))
+            else:
+                break
+            pre = self._pre_idx[i]
+            if f > 0 and pre.size:  # stay within the steps for which every prerequisite stays ready
+                k = min(k, int(np.floor((comp[pre].min() - need) / f + 1e-9)) + 1)
+            k = max(1, min(k, left))
+            if f > 0:
+                keep = comp[i]
+                np.maximum(comp - f * k, 0.0, out=comp)
+                comp[i] = keep
+            comp[i] = min(1.0, comp[i] + k * rates[i])
+            left -= k
+        return float((chance + (1.0 - chance) * comp >= self.mastery_level - 1e-12).mean())
 
     # ---------------------------------------------------------------- attempt
     def attempt(self, task: Any) -> float:

@@ -9,15 +9,18 @@ first episodes, while the history holds 5 or fewer tasks, get ALP 0.
 After ``fit_rate`` uniformly sampled bootstrap episodes, every ``fit_rate``
 episodes a bank of full-covariance Gaussian mixtures (one per ``k`` in
 ``potential_ks``) is fitted on the last ``fit_rate`` points ``(task, ALP)``
-and the lowest-AIC one is kept (:mod:`magister.gmm`: vectorised EM, warm
-started from the previous fit). A proposal is uniform with probability
+and the lowest-AIC one is kept (:mod:`magister.gmm`: vectorised EM; each
+refit starts afresh from k-means++ seeds, as the reference code does;
+``warm_start=True`` starts from the previous fit instead, cheaper but it keeps
+stale components when distractor dimensions are added). A proposal is uniform with probability
 ``random_ratio``; otherwise a component is picked in proportion to its mean
 ALP and a task drawn from its Gaussian (ALP coordinate dropped), clipped to the
 space. Defaults are the paper code's: ``fit_rate=250``, ``k`` in 2..10,
 ``random_ratio=0.2``.
 
-Differences from the reference code (unit-coordinate distances, bounded
-history, warm-started vectorised refits, vectorised proposals, explicit
+By default the ALP neighbour search looks at every earlier task, as the
+reference does (``history_size`` bounds it). Differences from the reference
+code (unit-coordinate distances, vectorised refits and proposals, explicit
 generator) are listed in ``docs/teachers-gmm.md``; the tuned mixture teacher
 is ``covar-gmm-plus`` in :mod:`magister.teachers.covar_gmm`.
 """
@@ -53,8 +56,8 @@ class AlpGmm(MixtureTeacher):
     length and the fit window unless ``bootstrap`` / ``window`` are given),
     ``potential_ks`` (candidate component counts), ``random_ratio`` (share of
     uniform proposals), ``history_size`` (how many recent tasks the ALP
-    neighbour search looks at), ``warm_start`` (start each refit from the
-    previous fit), ``reg`` (covariance regulariser), ``tol`` / ``max_iter`` (EM).
+    neighbour search looks at; None: all, the reference), ``warm_start`` (start each
+    refit from the previous fit; the reference refits from scratch), ``reg`` (covariance regulariser), ``tol`` / ``max_iter`` (EM).
     """
 
     _extra = 1
@@ -62,16 +65,18 @@ class AlpGmm(MixtureTeacher):
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
-                 history_size: int = 2000, window: int | None = None, bootstrap: int | None = None,
-                 warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
+                 history_size: int | None = None, window: int | None = None, bootstrap: int | None = None,
+                 warm_start: bool = False, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
                  progress_power: float = 1.0):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
-        if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
-            raise ConfigError(f"history_size is how many recent tasks ALP looks at, a whole number >= 1; got {history_size!r}")
-        self.history = History(self.d, int(history_size))
+        if history_size is not None and (isinstance(history_size, bool) or not isinstance(history_size, (int, float))
+                                         or int(history_size) != history_size or history_size < 1):
+            raise ConfigError(f"history_size is how many recent tasks ALP looks at, a whole number >= 1, or None "
+                              f"for all of them (the reference); got {history_size!r}")
+        self.history = History(self.d, None if history_size is None else int(history_size))
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         alp = absolute_progress(self.history, x, scores)
@@ -87,6 +92,6 @@ class AlpGmm(MixtureTeacher):
         return {"history": self.history.state_dict()}
 
     def _set_sub_state(self, state: dict[str, Any]) -> None:
-        h = History(self.history.dim, self.history.capacity)
+        h = History(self.history.dim, self.history.capacity if self.history.bounded else None)
         h.load_state_dict(state["history"])
         self.history = h

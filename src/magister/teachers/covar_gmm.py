@@ -39,7 +39,7 @@ class CovarGmm(MixtureTeacher):
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
                  absolute_lp: bool = False, window: int | None = None, bootstrap: int | None = None,
-                 warm_start: bool = True, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
+                 warm_start: bool = False, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
                  progress_power: float = 1.0,
                  condition_time: float | None = None,
                  condition_score: float | None = None):

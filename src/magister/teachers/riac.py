@@ -16,9 +16,14 @@ Each proposal is drawn from a mix (reference 70 / 20 / 10):
   perturb it with Gaussian noise of ``perturb_std`` (unit coordinates),
   clipped to the region.
 
-Differences from the reference code (see ``docs/teachers-riac-adr.md``): the
-split score's population term really is ``n_low * n_high`` (the reference
-multiplied two constants), new children keep the LP of the chosen cut, the
+Splits follow the reference by default: the split score is the children's LP
+difference alone (``balance=False``: the reference's population term
+multiplied two constants) and each candidate cut is drawn anywhere in the
+region, redrawn until both children hold ``min_points``, thin ones refused
+(``cuts="region"``). ``balance=True`` weighs the score by ``n_low * n_high``
+and ``cuts="valid"`` draws values only where both children are wide enough
+(what ``riac-plus`` uses). Other differences from the reference code (see
+``docs/teachers-riac-adr.md``): new children keep the LP of the chosen cut, the
 perturbation noise is in unit coordinates, region lookups and cut evaluation
 are vectorised, and every random draw uses the teacher's own generator.
 """
@@ -64,6 +69,8 @@ class RIAC(Teacher):
         competence_weight: float = 0.0,
         split_alpha: float = 0.0,
         noise_z: float = 0.0,
+        balance: bool = False,
+        cuts: str = "region",
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         self.ratio_region = fraction("ratio_region", ratio_region)
@@ -85,7 +92,7 @@ class RIAC(Teacher):
         self.tree = RegionTree(
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
             min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
-            split_alpha=split_alpha, noise_z=noise_z,
+            split_alpha=split_alpha, noise_z=noise_z, balance=balance, cuts=cuts,
         )
 
     # ------------------------------------------------------------ sampling

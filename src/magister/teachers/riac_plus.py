@@ -57,6 +57,8 @@ class RIACPlus(RIAC):
         "competence_weight": 1.0,
         "split_alpha": 0.05,
         "noise_z": 1.0,
+        "balance": True,
+        "cuts": "valid",
     }
 
     def __init__(self, space, **settings):

@@ -183,9 +183,21 @@ function drawBeliefs(b) {
   const svg = $("beliefs-chart");
   clear(svg);
   // find numeric arrays to plot as bars: per-task arrays for discrete teachers, anything numeric otherwise
-  const labels = Array.isArray(b.tasks) ? b.tasks.map(String) : null;
-  const series = Object.entries(b).filter(([k, v]) => Array.isArray(v) && v.length && v.length <= 400 &&
-                                         v.every((x) => typeof x === "number" || x === null) && k !== "tasks");
+  let labels = Array.isArray(b.tasks) ? b.tasks.map(String) : null;
+  let series = Object.entries(b).filter(([k, v]) => Array.isArray(v) && v.length && v.length <= 400 &&
+                                       v.every((x) => typeof x === "number" || x === null) && k !== "tasks");
+  let note = "";
+  if (!series.length) {
+    // a large space: per-task arrays arrive summarised ({n, min, max, mean, top: [{index, task, value}]});
+    // plot the top tasks of the first one
+    const tops = Object.entries(b).filter(([, v]) => v && typeof v === "object" && Array.isArray(v.top) && v.top.length);
+    if (tops.length) {
+      const [k, v] = tops[0];
+      series = [[k, v.top.map((e) => e.value)]];
+      labels = v.top.map((e) => String(e.task ?? e.index));
+      note = ` (top ${v.top.length} of ${v.n} tasks; mean ${Number(v.mean).toPrecision(3)})`;
+    }
+  }
   if (!series.length) { svg.hidden = true; $("beliefs-note").textContent = `teacher ${b.teacher || ""}`; return; }
   svg.hidden = false;
   const chosen = series.slice(0, 3);
@@ -207,6 +219,7 @@ function drawBeliefs(b) {
     el("text", { x: L + (i + 0.5) * slot, y: H - B + 10, "text-anchor": "middle" }, svg).textContent = t.slice(0, 8);
   });
   $("beliefs-note").innerHTML = chosen.map(([k], j) => `<span class="legend"><span><i style="background:${COLORS[j]}"></i>${k}</span></span>`).join(" ");
+  if (note) $("beliefs-note").appendChild(document.createTextNode(note));
 }
 
 // ------------------------------------------------------------------ data flow
@@ -237,7 +250,8 @@ function select(name) {
 async function refreshSelected() {
   const name = state.selected;
   const enc = encodeURIComponent(name);
-  const info = await api(`/v1/curricula/${enc}`);
+  // the light summary (bounded whatever the space; GET /v1/curricula/{name}/beliefs has the beliefs in full)
+  const info = await api(`/v1/curricula/${enc}/summary?top=30`);
   if (state.selected !== name) return;
   state.info = info;
   // a long log: start from its recent part (the charts keep at most MAX_POINTS of each kind)

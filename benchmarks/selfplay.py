@@ -1,0 +1,454 @@
+"""Self-play and opponent curricula on PettingZoo tic-tac-toe: who is hardest to beat at equal games?
+
+A tabular Q-learner (one table over boards seen from the side to move, so one
+learner plays both seats) trains through :class:`magister.rl.pettingzoo.OpponentEnv`
+on PettingZoo's ``tictactoe_v3`` against opponents from an
+:class:`~magister.opponents.OpponentPool` of its own snapshots (the Q-table's
+bytes, one every ``--snapshot-every`` games; bounded pool, random eviction).
+The opponent teachers decide whom it plays: ``self-play`` (the newest
+snapshot), ``fsp`` (uniform over the pool), ``pfsp`` (hard weighting) and
+``opponent-lp`` (learning-progress bandit). Every method plays the same number
+of games, seats alternating.
+
+Evaluation uses opponents nobody trains against: ``random``, ``greedy``
+(wins at once when it can, else random) and depth-limited negamax search at
+depths 2 and 4 (``search-2``, ``search-4``; random among equally good moves).
+Perfect tic-tac-toe is a draw, so a game's score is win 1, draw 0.5, loss 0
+and the "win rate" reported is the mean score (a learner that never loses to
+``search-4`` scores 0.5 or more). In evaluation every player is greedy (ties
+broken at random) and the first move of each game is random (all nine
+openings are draws under perfect play), half of the games in each seat.
+
+Printed, per method, medians over seeds with [min-max]:
+
+* the final snapshot's score against each held-out opponent (and its loss rate against ``search-4``);
+* no forgetting: the final snapshot against every snapshot of its own first half of training
+  (wins, draws, losses; "not lost" = wins + draws, the share of games it did not lose);
+* the Elo rating of the final snapshot, fitted to cross-play among the kept snapshots of
+  all methods and the held-out opponents (``random`` anchored at 1000).
+
+Written to ``--out``: ``curves.csv`` and ``curves.png`` (score against the
+held-out opponents over training), ``crossplay.png`` (seed 0's cross-play
+matrix), ``ratings.csv``, ``results.json``.
+
+Usage::
+
+    nice -n 10 python benchmarks/selfplay.py                       # 4 methods x 3 seeds, 2 workers
+    python benchmarks/selfplay.py --games 600 --seeds 1 --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+METHODS = ("self-play", "fsp", "pfsp", "opponent-lp")
+HELD_OUT = ("random", "greedy", "search-2", "search-4")
+STRONGEST = "search-4"
+LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+POW3 = 3 ** np.arange(9)
+N_STATES = 3 ** 9
+
+# ----------------------------------------------------------------- the game
+# boards are tuples of 9 cells (0 empty, 1 first player, 2 second player), cell i = PettingZoo action i
+
+
+def winner(board: tuple[int, ...]) -> int:
+    """1 or 2 if that player has a line, 3 if the board is full (draw), else 0."""
+    for a, b, c in LINES:
+        if board[a] and board[a] == board[b] == board[c]:
+            return board[a]
+    return 3 if all(board) else 0
+
+
+def key_of(board: tuple[int, ...], me: int) -> int:
+    """Index of a board seen from ``me``'s side: base 3, 1 = mine, 2 = theirs (as PettingZoo's planes)."""
+    k = 0
+    for i, v in enumerate(board):
+        if v:
+            k += int(POW3[i]) * (1 if v == me else 2)
+    return k
+
+
+def _symmetries() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every board key: its canonical key under the 8 symmetries of the square, and for every key the
+    map from its cells to the canonical board's cells (``INV[TR[key]][action]``)."""
+    grid = np.arange(9).reshape(3, 3)
+    perms = []
+    for k in range(4):
+        r = np.rot90(grid, k)
+        perms += [r.reshape(-1), r.T.reshape(-1)]
+    perms_a = np.array(perms)  # transformed[i] = board[perm[i]]
+    inv = np.argsort(perms_a, axis=1)  # original cell a sits at inv[a] in the transformed board
+    digits = (np.arange(N_STATES)[:, None] // POW3[None, :]) % 3
+    keys = np.stack([digits[:, p] @ POW3 for p in perms_a])  # (8, N_STATES)
+    tr = keys.argmin(0)
+    return keys.min(0), tr, inv
+
+
+CANON, TR, INV = _symmetries()
+
+
+def qvals(q: np.ndarray, key: int, cells: np.ndarray) -> np.ndarray:
+    """Q-values of playing ``cells`` on board ``key``, read from the canonical board's row."""
+    return q[CANON[key], INV[TR[key]][cells]]
+
+
+def key_of_obs(obs: dict[str, np.ndarray]) -> int:
+    planes = obs["observation"].reshape(9, 2)
+    return int(POW3 @ (planes[:, 0] + 2 * planes[:, 1]))
+
+
+Policy = Callable[[tuple[int, ...], int, np.random.Generator], int]
+
+
+def random_policy(board, me, rng) -> int:
+    return int(rng.choice([i for i in range(9) if not board[i]]))
+
+
+def greedy_policy(board, me, rng) -> int:
+    moves = [i for i in range(9) if not board[i]]
+    wins = [i for i in moves if winner(board[:i] + (me,) + board[i + 1:]) == me]
+    return int(rng.choice(wins or moves))
+
+
+@lru_cache(maxsize=None)
+def negamax(board: tuple[int, ...], me: int, depth: int) -> float:
+    """Value of ``board`` for ``me`` to move, searching ``depth`` plies (unknown = 0)."""
+    w = winner(board)
+    if w:  # a sooner win (more depth left) is worth more, a later loss costs less
+        return 0.0 if w == 3 else (1.0 + 0.1 * depth) * (1.0 if w == me else -1.0)
+    if depth == 0:
+        return 0.0
+    best = -10.0
+    for i in range(9):
+        if not board[i]:
+            best = max(best, -negamax(board[:i] + (me,) + board[i + 1:], 3 - me, depth - 1))
+    return best
+
+
+def search_policy(depth: int) -> Policy:
+    def policy(board, me, rng) -> int:
+        moves = [i for i in range(9) if not board[i]]
+        vals = [-negamax(board[:i] + (me,) + board[i + 1:], 3 - me, depth - 1) for i in moves]
+        top = max(vals)
+        return int(rng.choice([m for m, v in zip(moves, vals) if v == top]))
+    return policy
+
+
+def table_policy(q: np.ndarray) -> Policy:
+    def policy(board, me, rng) -> int:
+        moves = np.array([i for i in range(9) if not board[i]])
+        vals = qvals(q, key_of(board, me), moves)
+        return int(rng.choice(moves[vals == vals.max()]))
+    return policy
+
+
+HELD_OUT_POLICIES: dict[str, Policy] = {"random": random_policy, "greedy": greedy_policy,
+                                        "search-2": search_policy(2), "search-4": search_policy(4)}
+
+
+def play(p1: Policy, p2: Policy, rng: np.random.Generator) -> int:
+    """One game, ``p1`` moving first, the first move random; returns ``winner()`` (1, 2 or 3 = draw)."""
+    board = (0,) * 9
+    me, first = 1, True
+    while True:
+        i = random_policy(board, me, rng) if first else (p1 if me == 1 else p2)(board, me, rng)
+        first = False
+        board = board[:i] + (me,) + board[i + 1:]
+        w = winner(board)
+        if w:
+            return w
+        me = 3 - me
+
+
+def match(a: Policy, b: Policy, games: int, rng: np.random.Generator) -> tuple[int, int, int]:
+    """``a`` against ``b``, half the games in each seat: (wins, draws, losses) of ``a``."""
+    w = d = l = 0
+    for g in range(games):
+        a_first = g % 2 == 0
+        res = play(a, b, rng) if a_first else play(b, a, rng)
+        if res == 3:
+            d += 1
+        elif (res == 1) == a_first:
+            w += 1
+        else:
+            l += 1
+    return w, d, l
+
+
+def score(wdl: tuple[int, int, int]) -> float:
+    w, d, l = wdl
+    return (w + 0.5 * d) / max(1, w + d + l)
+
+
+# --------------------------------------------------------------- the learner
+class QLearner:
+    """Tabular Q-learning over boards seen from the side to move, one row per board up to the 8 symmetries
+    of the square (765 rows are ever used); epsilon-greedy, random tie-breaks."""
+
+    def __init__(self, rng: np.random.Generator, alpha: float = 0.3, epsilon: float = 0.1):
+        self.q = np.zeros((N_STATES, 9), dtype=np.float32)
+        self.rng, self.alpha, self.epsilon = rng, alpha, epsilon
+
+    def act(self, key: int, mask: np.ndarray) -> int:
+        legal = np.flatnonzero(mask)
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.choice(legal))
+        vals = qvals(self.q, key, legal)
+        return int(self.rng.choice(legal[vals == vals.max()]))
+
+    def update(self, key: int, action: int, reward: float, next_key: int | None, next_mask: np.ndarray | None) -> None:
+        target = reward
+        if next_key is not None:
+            target += float(qvals(self.q, next_key, np.flatnonzero(next_mask)).max())
+        c, i = CANON[key], INV[TR[key]][action]
+        self.q[c, i] += self.alpha * (target - self.q[c, i])
+
+    def snapshot(self) -> bytes:
+        return self.q.tobytes()
+
+
+def load_table(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.float32).reshape(N_STATES, 9)
+
+
+def make_loader(rng: np.random.Generator) -> Callable[[bytes], Callable[[Any], int]]:
+    def load_policy(data: bytes) -> Callable[[Any], int]:
+        q = load_table(data)
+
+        def policy(obs: dict[str, np.ndarray]) -> int:
+            legal = np.flatnonzero(obs["action_mask"])
+            vals = qvals(q, key_of_obs(obs), legal)
+            return int(rng.choice(legal[vals == vals.max()]))
+        return policy
+    return load_policy
+
+
+# ------------------------------------------------------------------- one run
+def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import magister as mg
+    from magister.opponents import OpponentPool
+    from magister.rl.pettingzoo import OpponentEnv
+    from pettingzoo.classic import tictactoe_v3
+
+    t0 = time.perf_counter()
+    ss = np.random.SeedSequence([seed, METHODS.index(method) if method in METHODS else 99])
+    rng_learner, rng_opp, rng_eval = (np.random.default_rng(s) for s in ss.spawn(3))
+    rng_eval_same = np.random.default_rng(seed + 1000)  # the same evaluation games for every method
+    games, every = cfg["games"], cfg["snapshot_every"]
+    learner = QLearner(rng_learner, alpha=cfg["alpha"], epsilon=cfg["epsilon"])
+    with tempfile.TemporaryDirectory() as tmp:
+        pool = OpponentPool(Path(tmp) / "pool", max_size=cfg["pool_size"], eviction=cfg.get("eviction", "random"), seed=seed,
+                            max_ids=games // every + 2)
+        pool.add(learner.snapshot(), step=0)
+        teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed)
+        env = OpponentEnv(tictactoe_v3.env, pool, make_loader(rng_opp), teacher=teacher, seat="alternate")
+        history: list[tuple[int, np.ndarray]] = [(0, learner.q.copy())]
+        curves: list[dict[str, Any]] = []
+        outcomes = {"win": 0, "draw": 0, "loss": 0}
+        for g in range(1, games + 1):
+            obs, _ = env.reset()
+            key, mask = key_of_obs(obs), obs["action_mask"]
+            while True:
+                a = learner.act(key, mask)
+                obs, r, term, trunc, info = env.step(a)
+                if term or trunc:
+                    learner.update(key, a, r, None, None)
+                    outcomes[info["outcome"]] += 1
+                    break
+                nkey, nmask = key_of_obs(obs), obs["action_mask"]
+                learner.update(key, a, r, nkey, nmask)
+                key, mask = nkey, nmask
+            if g % every == 0:
+                pool.add(learner.snapshot(), step=g)
+                history.append((g, learner.q.copy()))
+                if (g // every) % cfg["eval_every"] == 0 or g == games:
+                    pol = table_policy(learner.q)
+                    row = {"method": method, "seed": seed, "games": g}
+                    for name in HELD_OUT:
+                        row[name] = score(match(pol, HELD_OUT_POLICIES[name], cfg["curve_games"], rng_eval))
+                    curves.append(row)
+        final = table_policy(learner.q)
+        held = {name: match(final, HELD_OUT_POLICIES[name], cfg["final_games"], rng_eval_same) for name in HELD_OUT}
+        first_half = [q for step, q in history if step < games / 2]
+        wdl = np.zeros(3, dtype=int)
+        for q in first_half:
+            wdl += match(final, table_policy(q), cfg["past_games"], rng_eval)
+        pool_records = [r.to_dict() for r in pool.records()]
+        teacher_games = teacher.beliefs().get("games")
+    keep = max(1, len(history) // cfg["rated_per_run"])
+    kept = [(step, q) for i, (step, q) in enumerate(history) if i % keep == 0 or i == len(history) - 1]
+    return {
+        "method": method, "seed": seed, "seconds": time.perf_counter() - t0, "train_outcomes": outcomes,
+        "held_out": {k: list(v) for k, v in held.items()}, "vs_first_half": wdl.tolist(),
+        "n_first_half": len(first_half), "curves": curves, "kept": kept, "pool": pool_records,
+        "teacher_games": teacher_games,
+    }
+
+
+# --------------------------------------------------------------- cross-play
+def cross_play(results: list[dict[str, Any]], games: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    labels = list(HELD_OUT)
+    policies: list[Policy] = [HELD_OUT_POLICIES[n] for n in HELD_OUT]
+    for r in results:
+        for step, q in r["kept"]:
+            labels.append(f"{r['method']}@{step}")
+            policies.append(table_policy(q))
+    n = len(policies)
+    scores, counts = np.zeros((n, n)), np.zeros((n, n))
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        for j in range(i + 1, n):
+            w, d, l = match(policies[i], policies[j], games, rng)
+            scores[i, j], counts[i, j] = (w + 0.5 * d) / games, games
+            scores[j, i], counts[j, i] = 1 - scores[i, j], games
+    np.fill_diagonal(scores, 0.5)
+    return scores, counts, labels
+
+
+def fmt(values: list[float], pct: bool = True) -> str:
+    m, lo, hi = statistics.median(values), min(values), max(values)
+    if pct:
+        return f"{100 * m:.0f} [{100 * lo:.0f}-{100 * hi:.0f}]"
+    return f"{m:.0f} [{lo:.0f}-{hi:.0f}]"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--games", type=int, default=10000, help="training games per method and seed")
+    ap.add_argument("--snapshot-every", type=int, default=250)
+    ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest"])
+    ap.add_argument("--alpha", type=float, default=0.3)
+    ap.add_argument("--epsilon", type=float, default=0.1)
+    ap.add_argument("--eval-every", type=int, default=4, help="curve point every this many snapshots")
+    ap.add_argument("--curve-games", type=int, default=100)
+    ap.add_argument("--final-games", type=int, default=1000)
+    ap.add_argument("--past-games", type=int, default=40, help="games against each first-half snapshot")
+    ap.add_argument("--rated-per-run", type=int, default=8, help="snapshots per run in the cross-play")
+    ap.add_argument("--crossplay-games", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="small evaluation budgets (smoke runs)")
+    ap.add_argument("--out", default="results/selfplay")
+    args = ap.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown methods {unknown}; choose from {METHODS}")
+    if args.quick:
+        args.curve_games, args.final_games, args.past_games, args.crossplay_games = 10, 40, 4, 4
+    cfg = {k: getattr(args, k) for k in ("games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon", "eval_every",
+                                          "curve_games", "final_games", "past_games", "rated_per_run")}
+    jobs = [(m, s) for s in range(args.seeds) for m in methods]
+    t0 = time.perf_counter()
+    if args.workers > 1:
+        with ProcessPoolExecutor(min(args.workers, 2), mp_context=mp.get_context("spawn")) as ex:
+            results = list(ex.map(run_one, *zip(*jobs), [cfg] * len(jobs)))
+    else:
+        results = [run_one(m, s, cfg) for m, s in jobs]
+    from magister.opponents import fit_elo, plot_cross_play
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    final_rating: dict[tuple[str, int], float] = {}
+    rating_rows = []
+    for s in range(args.seeds):
+        runs = [r for r in results if r["seed"] == s]
+        sc, ct, labels = cross_play(runs, args.crossplay_games, s)
+        ratings = fit_elo(sc, ct, anchor=0)
+        for r in runs:
+            final_rating[(r["method"], s)] = float(ratings[labels.index(f"{r['method']}@{r['kept'][-1][0]}")])
+        rating_rows += [{"seed": s, "player": lab, "elo": float(e)} for lab, e in zip(labels, ratings)]
+        if s == 0:
+            plot_cross_play(sc, labels, out / "crossplay.png")
+    with open(out / "ratings.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["seed", "player", "elo"])
+        w.writeheader()
+        w.writerows(rating_rows)
+    curves = [row for r in results for row in r["curves"]]
+    with open(out / "curves.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["method", "seed", "games", *HELD_OUT])
+        w.writeheader()
+        w.writerows(curves)
+    _plot_curves(curves, methods, out / "curves.png")
+
+    table: dict[str, dict[str, Any]] = {}
+    print(f"\ntic-tac-toe, {args.games} games per run, {args.seeds} seeds; score = win 1, draw 0.5, loss 0 "
+          f"(median [min-max] over seeds, %)\n")
+    head = "| method | " + " | ".join(f"vs {n}" for n in HELD_OUT) + f" | lost vs {STRONGEST} | vs own 1st half: " \
+           "won / drew / lost | not lost | Elo (final) | min/run |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for m in methods:
+        runs = [r for r in results if r["method"] == m]
+        held = {n: [score(tuple(r["held_out"][n])) for r in runs] for n in HELD_OUT}
+        lost = [r["held_out"][STRONGEST][2] / sum(r["held_out"][STRONGEST]) for r in runs]
+        past = [np.array(r["vs_first_half"]) / max(1, sum(r["vs_first_half"])) for r in runs]
+        elo = [final_rating[(m, r["seed"])] for r in runs]
+        mins = [r["seconds"] / 60 for r in runs]
+        table[m] = {"held_out": held, "lost_vs_strongest": lost, "vs_first_half": [p.tolist() for p in past],
+                    "elo": elo, "minutes": mins}
+        print(f"| {m} | " + " | ".join(fmt(held[n]) for n in HELD_OUT) + f" | {fmt(lost)} | "
+              + " / ".join(fmt([p[i] for p in past]) for i in range(3)) + f" | {fmt([p[0] + p[1] for p in past])} | "
+              + f"{fmt(elo, pct=False)} | {statistics.median(mins):.1f} |")
+    best = max((m for m in methods if m != "self-play"), key=lambda m: statistics.median(table[m]["held_out"][STRONGEST]),
+               default=None)
+    if best and "self-play" in table:
+        gap = [a - b for a, b in zip(table[best]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
+        print(f"\nbest pool method vs {STRONGEST}: {best}, {fmt(gap)} points above naive self-play (per seed)")
+    print(f"\nwrote {out}/curves.csv, curves.png, crossplay.png, ratings.csv, results.json "
+          f"({(time.perf_counter() - t0) / 60:.1f} min)")
+    summary = {"args": vars(args), "table": table, "best": best,
+               "runs": [{k: v for k, v in r.items() if k != "kept"} for r in results]}
+    (out / "results.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
+
+
+def _plot_curves(curves: list[dict[str, Any]], methods: list[str], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * len(HELD_OUT), 3.4))
+    for k, name in enumerate(HELD_OUT):
+        ax = fig.add_subplot(1, len(HELD_OUT), k + 1)
+        for m in methods:
+            rows = [c for c in curves if c["method"] == m]
+            steps = sorted({c["games"] for c in rows})
+            vals = np.array([[c[name] for c in rows if c["games"] == s] for s in steps], dtype=object)
+            med = [float(np.median(v)) for v in vals]
+            lo = [float(np.min(v)) for v in vals]
+            hi = [float(np.max(v)) for v in vals]
+            ax.plot(steps, med, label=m)
+            ax.fill_between(steps, lo, hi, alpha=0.15)
+        ax.set_title(f"vs {name}", fontsize=9)
+        ax.set_xlabel("training games")
+        ax.set_ylim(0, 1)
+        if k == 0:
+            ax.set_ylabel("score (draw = 0.5)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""Student suites: judge teachers on many learners at once, as a fraction of what is achievable.
+
+A teacher tuned on one simulated learner can fall apart on the next. A *suite*
+is a named list of :class:`Variant` s, each a simulated student (a
+:class:`~magister.students.grid.GridStudent` or
+:class:`~magister.students.skills.SkillStudent` with chosen settings, or any
+student class) with its own episode budget. Each variant's student has an
+oracle, ``best_mastery(budget)``: the mastery a teacher that knows the
+student's inner state reaches in that budget. Results are reported as a
+fraction of that *ceiling*, so variants of different difficulty can be
+averaged.
+
+Suites shipped:
+
+* ``quick``: five small variants (grids and skill graphs) for a smoke run;
+* ``standard``: grids of 2-4 dimensions, 4-10 cells per dimension, 0-8
+  distractor dimensions, score noise 0-0.1, forgetting and unlearnable cells,
+  and skill graphs of 5-50 skills with noise, forgetting and random
+  prerequisites.
+
+Run one with ``magister bench --suite standard`` (or :func:`run_suite`). Add a
+variant with :func:`add_variant` (or a whole suite with :func:`register_suite`)
+before running, for example in a script::
+
+    from magister.bench.suite import Variant, add_variant, run_suite, suite_tables
+    add_variant("standard", Variant("grid-2d-7-noisy", "grid", {"cells": 7, "noise": 0.2}, episodes=10000))
+    results = run_suite("standard", seeds=[0, 1, 2], workers=2)
+    print(suite_tables(results))
+
+``student`` is ``"grid"``, ``"skills"`` or any ``"package.module:Class"``
+whose constructor takes the ``kwargs`` plus ``seed=``, and that has ``space``,
+``attempt(task)``, ``mastery()`` and, for the ceiling, ``best_mastery(budget)``
+(without it the fraction of ceiling is left out).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Variant",
+    "SUITES",
+    "CONTINUOUS_TEACHERS",
+    "DISCRETE_TEACHERS",
+    "register_suite",
+    "add_variant",
+    "available_suites",
+    "get_suite",
+    "plan_suite",
+    "run_suite",
+    "suite_summary",
+    "suite_tables",
+    "write_docs_table",
+]
+
+#: short names for the shipped student classes
+STUDENT_CLASSES = {
+    "grid": "magister.students.grid:GridStudent",
+    "skills": "magister.students.skills:SkillStudent",
+}
+
+#: teachers a suite runs by default on continuous and on finite task spaces
+CONTINUOUS_TEACHERS = ("uniform", "riac", "riac-plus", "alp-gmm", "covar-gmm", "covar-gmm-plus", "adr")
+DISCRETE_TEACHERS = ("uniform", "exp3", "lp-bandit", "sec", "skill-it")
+
+#: the two suite targets: a teacher "holds up" on a variant when it reaches this many times
+#: uniform's mastery, or comes within this many points (percent) of the ceiling
+RATIO_TARGET = 1.3
+POINTS_TARGET = 5.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One simulated learner of a suite: ``student`` class (short name or ``module:Class``),
+    its constructor ``kwargs`` (the seed is added per run), and the episode budget."""
+
+    name: str
+    student: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    episodes: int = 20000
+    description: str = ""
+    #: evaluate mastery every this many episodes (default: a twentieth of the budget)
+    eval_every: int | None = None
+
+    @property
+    def student_class(self) -> str:
+        return STUDENT_CLASSES.get(self.student, self.student)
+
+    def make(self, seed: Any = 0) -> Any:
+        """Build this variant's student with ``seed``."""
+        from .runner import _build_student
+
+        return _build_student(self.student_class, dict(self.kwargs), seed)
+
+    def every(self, episodes: int) -> int:
+        return self.eval_every or max(1, episodes // 20)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "student_class": self.student_class}
+
+
+def _grid(name: str, episodes: int, description: str, **kwargs: Any) -> Variant:
+    return Variant(name, "grid", kwargs, episodes, description)
+
+
+def _skills(name: str, episodes: int, description: str, **kwargs: Any) -> Variant:
+    return Variant(name, "skills", kwargs, episodes, description)
+
+
+def _unl(n: int, k: int) -> list[str]:
+    """The last ``k`` of ``n`` skills (names ``s0 ..``), made unlearnable."""
+    return [f"s{i}" for i in range(n - k, n)]
+
+
+SUITES: dict[str, list[Variant]] = {
+    "quick": [
+        _grid("grid-2d-4", 2500, "2-D, 4 cells per dimension", cells=4),
+        _grid("grid-3d-4-noisy", 6000, "3-D, 4 cells, 2 distractors, noise 0.05",
+              dims=3, cells=4, distractors=2, noise=0.05),
+        _grid("grid-2d-6-forget", 5000, "2-D, 6 cells, forgetting 0.002", cells=6, forgetting=0.002),
+        _skills("skills-10", 1000, "the default skill graph (10 skills, one unlearnable)"),
+        _skills("skills-20-random", 2000, "20 skills, random prerequisites, noise 0.1, forgetting 0.0005",
+                skills=20, prerequisites="random", unlearnable=_unl(20, 2), noise=0.1, forgetting=0.0005),
+    ],
+    "standard": [
+        _grid("grid", 20000, "the reference grid: 2-D, 10 cells per dimension"),
+        _grid("grid-2d-4", 2500, "2-D, 4 cells per dimension", cells=4),
+        _grid("grid-2d-8", 12000, "2-D, 8 cells per dimension", cells=8),
+        _grid("grid-3d-5", 20000, "3-D, 5 cells per dimension (the grid-3d preset)", dims=3, cells=5),
+        _grid("grid-4d-4", 20000, "4-D, 4 cells per dimension (256 cells)", dims=4, cells=4),
+        _grid("grid-distract-4", 20000, "reference grid plus 4 distractor dimensions", distractors=4),
+        _grid("grid-distract-8", 20000, "reference grid plus 8 distractor dimensions", distractors=8),
+        _grid("grid-noise-0.1", 20000, "reference grid, score noise 0.1", noise=0.1),
+        _grid("grid-hard", 20000, "2 distractors, noise 0.05, 10% unlearnable (the grid-hard preset)",
+              distractors=2, noise=0.05, unlearnable=0.1),
+        _grid("grid-forget", 20000, "reference grid, forgetting 0.002 per episode", forgetting=0.002),
+        _grid("grid-unlearnable-0.3", 20000, "reference grid, 30% unlearnable cells", unlearnable=0.3),
+        _grid("grid-3d-6-mixed", 20000, "3-D, 6 cells, 3 distractors, noise 0.05, forgetting 0.001",
+              dims=3, cells=6, distractors=3, noise=0.05, forgetting=0.001),
+        _skills("skills-5-chain", 600, "5 skills in a chain", skills=5, prerequisites="chain", unlearnable=[]),
+        _skills("skills-10", 1500, "the default skill graph (10 skills, one unlearnable)"),
+        _skills("skills-10-noisy", 1500, "default graph, noise 0.1 on the success probability", noise=0.1),
+        _skills("skills-10-forget", 2000, "default graph, forgetting 0.0005", forgetting=0.0005),
+        _skills("skills-20-random", 3000, "20 skills, random prerequisites, 3 unlearnable",
+                skills=20, prerequisites="random", unlearnable=_unl(20, 3)),
+        _skills("skills-50-random-noisy", 6000, "50 skills, random prerequisites, 5 unlearnable, noise 0.1",
+                skills=50, prerequisites="random", unlearnable=_unl(50, 5), noise=0.1),
+        _skills("skills-50-forget", 8000, "50 skills, random prerequisites, forgetting 0.0002",
+                skills=50, prerequisites="random", unlearnable=_unl(50, 5), forgetting=0.0002),
+    ],
+}
+
+
+def register_suite(name: str, variants: Sequence[Variant], *, replace: bool = False) -> None:
+    """Make a suite available by ``name`` (``replace=True`` to redefine one)."""
+    from ..errors import ConfigError
+
+    if name in SUITES and not replace:
+        raise ConfigError(f"a suite named {name!r} already exists; pass replace=True to redefine it")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"variant names repeat in suite {name!r}: {names}; give each a distinct name")
+    SUITES[name] = list(variants)
+
+
+def add_variant(suite: str, variant: Variant) -> None:
+    """Add ``variant`` to ``suite`` (a name already in the suite is refused)."""
+    from ..errors import ConfigError
+
+    variants = get_suite(suite)
+    if any(v.name == variant.name for v in variants):
+        raise ConfigError(f"suite {suite!r} already has a variant {variant.name!r}; choose another name")
+    variants.append(variant)
+
+
+def available_suites() -> list[str]:
+    return sorted(SUITES)
+
+
+def get_suite(name: str) -> list[Variant]:
+    from ..errors import ConfigError
+
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ConfigError(f"unknown suite {name!r}; available: {', '.join(available_suites())}") from None
+
+
+def _kind(variant: Variant) -> str:
+    return "discrete" if variant.make(seed=0).space.n is not None else "continuous"
+
+
+def plan_suite(
+    name: str,
+    teachers: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    *,
+    variants: Sequence[str] | None = None,
+    episodes: int | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list[Any], list[Variant]]:
+    """The jobs of a suite: every variant x fitting teacher x seed (``episodes`` overrides every budget).
+
+    ``teachers=None``: :data:`CONTINUOUS_TEACHERS` on continuous variants and
+    :data:`DISCRETE_TEACHERS` on finite ones; otherwise the named teachers on every
+    variant of their kind (a discrete teacher skips continuous variants and the reverse).
+    """
+    from ..errors import ConfigError
+    from ..teacher import teacher_class
+    from .runner import JobSpec, check_settings, resolve_teachers
+
+    chosen = get_suite(name)
+    if variants:
+        known = {v.name for v in chosen}
+        unknown = [v for v in variants if v not in known]
+        if unknown:
+            raise ConfigError(f"suite {name!r} has no variant {', '.join(map(repr, unknown))}; "
+                              f"its variants: {', '.join(sorted(known))}")
+        chosen = [v for v in chosen if v.name in set(variants)]
+    if episodes is not None and episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    explicit = resolve_teachers(teachers) if teachers else None
+    settings = settings or {}
+    check_settings(settings)
+    jobs = []
+    for v in chosen:
+        kind = _kind(v)
+        names = explicit or list(CONTINUOUS_TEACHERS if kind == "continuous" else DISCRETE_TEACHERS)
+        n = int(episodes or v.episodes)
+        for t in names:
+            if teacher_class(t).kind not in (kind, "any"):
+                continue
+            for s in seeds:
+                jobs.append(JobSpec(t, v.name, int(s), n, v.every(n), 1, dict(settings.get(t, {})), 200,
+                                    v.student_class, dict(v.kwargs)))
+    if not jobs:
+        raise ConfigError(f"no teacher in the run fits the variants of suite {name!r}")
+    return jobs, chosen
+
+
+def run_suite(
+    name: str,
+    teachers: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    *,
+    variants: Sequence[str] | None = None,
+    episodes: int | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
+    workers: int | None = None,
+    out: str | Path | None = None,
+    progress: Any = None,
+    on_plan: Any = None,
+) -> dict[str, Any]:
+    """Run a suite in parallel worker processes; returns the results (written to ``out`` when given)."""
+    import time
+
+    from . import report as report_mod
+    from .runner import default_workers, environment, run_bench
+
+    jobs, chosen = plan_suite(name, teachers, seeds, variants=variants, episodes=episodes, settings=settings)
+    if on_plan is not None:
+        on_plan(jobs, [])
+    workers = default_workers() if workers is None else int(workers)
+    t0 = time.perf_counter()
+    records = run_bench(jobs, workers=workers, progress=progress)
+    results: dict[str, Any] = {
+        "format": report_mod.FORMAT,
+        "environment": environment(),
+        "suite": name,
+        "config": {"teachers": sorted({j.teacher for j in jobs}), "students": [v.name for v in chosen],
+                   "seeds": [int(s) for s in seeds], "episodes": episodes, "workers": workers,
+                   "settings": settings or {}},
+        "variants": {v.name: v.to_dict() for v in chosen},
+        "students": {v.name: {"name": v.name, "description": v.description, "reference": {}} for v in chosen},
+        "skipped": [],
+        "wall_s": time.perf_counter() - t0,
+        "jobs": records,
+    }
+    if out is not None:
+        report_mod.write_results(results, out)
+        Path(out, "suite.md").write_text(suite_tables(results) + "\n")
+    return results
+
+
+# --------------------------------------------------------------------------- tables
+def _med(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per variant and teacher: medians over seeds of mastery, ceiling, fraction of ceiling,
+    ratio to uniform; per teacher: the summary over variants."""
+    variants = list(results.get("variants") or dict.fromkeys(j["student"] for j in results["jobs"]))
+    per: dict[str, dict[str, dict[str, Any]]] = {}
+    for v in variants:
+        rows: dict[str, dict[str, Any]] = {}
+        for j in results["jobs"]:
+            if j["student"] != v:
+                continue
+            r = rows.setdefault(j["teacher"], {"final": [], "ceiling": [], "fraction": [], "us": [], "failed": 0})
+            if j.get("status") != "ok":
+                r["failed"] += 1
+                continue
+            r["final"].append(100.0 * j["final_mastery"])
+            r["us"].append(j["overhead"]["mean_us"])
+            if j.get("ceiling") is not None:
+                r["ceiling"].append(100.0 * j["ceiling"])
+                r["fraction"].append(j["final_mastery"] / j["ceiling"] if j["ceiling"] > 0 else math.nan)
+        uni = _med(rows["uniform"]["final"]) if "uniform" in rows and rows["uniform"]["final"] else math.nan
+        for r in rows.values():
+            m = _med(r["final"])
+            r.update(median=m, min=min(r["final"], default=math.nan), max=max(r["final"], default=math.nan),
+                     ceiling_median=_med(r["ceiling"]), fraction_median=_med(r["fraction"]),
+                     us_median=_med(r["us"]))
+            r["x_uniform"] = (m / uni if uni > 0 else (math.inf if m > 0 else math.nan)) if not math.isnan(uni) \
+                else math.nan
+            r["ratio_ok"] = bool(r["x_uniform"] >= RATIO_TARGET)
+            r["ceiling_ok"] = bool(m >= r["ceiling_median"] - POINTS_TARGET)
+        per[v] = rows
+    teachers = sorted({t for rows in per.values() for t in rows})
+    summary = {}
+    for t in teachers:
+        mine = [(v, per[v][t]) for v in variants if t in per[v]]
+        fr = [r["fraction_median"] for _, r in mine if not math.isnan(r["fraction_median"])]
+        summary[t] = {
+            "variants": len(mine),
+            "mean_fraction": float(np.mean(fr)) if fr else math.nan,
+            "min_fraction": float(np.min(fr)) if fr else math.nan,
+            "ratio_ok": sum(r["ratio_ok"] for _, r in mine),
+            "ceiling_ok": sum(r["ceiling_ok"] for _, r in mine),
+            "holds": sum(r["ratio_ok"] or r["ceiling_ok"] for _, r in mine),
+            "below_uniform": [v for v, r in mine if t != "uniform" and r["x_uniform"] < 1.0],
+        }
+    best = {}
+    for v in variants:
+        rows = {t: r for t, r in per[v].items() if t != "uniform" and r["final"]}
+        if rows:
+            t = max(rows, key=lambda k: rows[k]["median"])
+            best[v] = {"teacher": t, "holds": rows[t]["ratio_ok"] or rows[t]["ceiling_ok"]}
+    return {"per_variant": per, "per_teacher": summary, "best": best, "variants": variants}
+
+
+def _fmt(x: float, pct: bool = True) -> str:
+    if math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.0f}" if pct else f"{x:.2f}"
+
+
+def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any] | None = None) -> str:
+    """Markdown table of one variant: teachers by median mastery."""
+    s = summary or suite_summary(results)
+    rows = s["per_variant"][variant]
+    desc = (results.get("variants") or {}).get(variant, {}).get("description", "")
+    ep = next((j["spec"]["episodes"] for j in results["jobs"] if j["student"] == variant), "?")
+    ceil = _med([c for r in rows.values() for c in r["ceiling"]])
+    lines = [f"**{variant}** ({desc}; {ep} episodes; ceiling {_fmt(ceil)}% mastered)", "",
+             "| teacher | mastered % median [min-max] | % of ceiling | x uniform | us/episode |",
+             "|---|---|---|---|---|"]
+    for t, r in sorted(rows.items(), key=lambda kv: -kv[1]["median"] if kv[1]["final"] else math.inf):
+        if not r["final"]:
+            lines.append(f"| {t} | failed ({r['failed']}) | - | - | - |")
+            continue
+        mark = " *" if (r["ratio_ok"] or r["ceiling_ok"]) and t != "uniform" else ""
+        lines.append(f"| {t} | {_fmt(r['median'])} [{_fmt(r['min'])}-{_fmt(r['max'])}] | "
+                     f"{_fmt(100 * r['fraction_median'])}{mark} | {_fmt(r['x_uniform'], pct=False)} | "
+                     f"{_fmt(r['us_median'])} |")
+    return "\n".join(lines)
+
+
+def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None) -> str:
+    """Markdown table: one row per teacher, over the variants it ran on."""
+    s = summary or suite_summary(results)
+    lines = ["| teacher | variants | mean % of ceiling | lowest % of ceiling | "
+             f">= {RATIO_TARGET}x uniform | within {POINTS_TARGET:.0f} pts of ceiling | holds up | below uniform on |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = sorted(s["per_teacher"].items(), key=lambda kv: -np.nan_to_num(kv[1]["mean_fraction"], nan=-1))
+    for t, r in order:
+        below = ", ".join(r["below_uniform"]) or "-"
+        lines.append(f"| {t} | {r['variants']} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
+                     f"{r['ratio_ok']} | {r['ceiling_ok']} | {r['holds']}/{r['variants']} | {below} |")
+    return "\n".join(lines)
+
+
+def suite_tables(results: dict[str, Any]) -> str:
+    """Every variant's table, then the summary per teacher and the best teacher per variant."""
+    s = suite_summary(results)
+    seeds = results.get("config", {}).get("seeds", [])
+    parts = [f"Suite {results.get('suite', '?')}, seeds {seeds}; mastery at the end of each variant's budget, "
+             "median over seeds; % of ceiling: mastery / the oracle's at the same budget (median over seeds); "
+             f"* marks a teacher that holds up there (>= {RATIO_TARGET}x uniform or within "
+             f"{POINTS_TARGET:.0f} points of the ceiling).", ""]
+    for v in s["variants"]:
+        parts += [variant_table(results, v, s), ""]
+    parts += ["**Summary per teacher**", "", summary_table(results, s), ""]
+    missed = [v for v, b in s["best"].items() if not b["holds"]]
+    parts.append("Best teacher holds up on every variant." if not missed else
+                 "Variants where even the best teacher does not hold up: " + ", ".join(
+                     f"{v} (best {s['best'][v]['teacher']})" for v in missed) + ".")
+    return "\n".join(parts)
+
+
+START, END = "<!-- suite-table:start -->", "<!-- suite-table:end -->"
+
+
+def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "") -> None:
+    """Replace the text between the suite-table markers of ``path`` with the suite's summary tables."""
+    from ..errors import ConfigError
+
+    p = Path(path)
+    text = p.read_text()
+    if START not in text or END not in text:
+        raise ConfigError(f"{path} has no {START} ... {END} markers; add them where the table goes")
+    s = suite_summary(results)
+    body = [note, "", "**Summary per teacher**", "", summary_table(results, s), "",
+            "### Every variant", ""]
+    for v in s["variants"]:
+        body += [variant_table(results, v, s), ""]
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    p.write_text(head + START + "\n" + "\n".join(body).strip() + "\n" + END + tail)

@@ -1,0 +1,48 @@
+"""Metrics of a task sequence, from its accuracy matrix.
+
+``acc[t, j]`` is the accuracy on task ``j`` after the ``t``-th training phase
+(NaN while ``j`` has not been taught). Tasks are columns in their own
+numbering, phases are rows in time order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["final_accuracy", "forgetting", "learning_curve"]
+
+
+def _matrix(acc: np.ndarray) -> np.ndarray:
+    a = np.asarray(acc, dtype=float)
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise ValueError(f"an accuracy matrix is (phases, tasks), got shape {a.shape}")
+    return a
+
+
+def final_accuracy(acc: np.ndarray) -> float:
+    """Mean accuracy over the tasks taught, after the last phase."""
+    last = _matrix(acc)[-1]
+    return float(np.nanmean(last)) if np.isfinite(last).any() else float("nan")
+
+
+def forgetting(acc: np.ndarray) -> float:
+    """Average drop from each task's best accuracy (over earlier phases) to its final accuracy.
+
+    Tasks first taught in the last phase have had no chance to be forgotten and
+    are left out (the usual definition); 0 when no task qualifies.
+    """
+    a = _matrix(acc)
+    if a.shape[0] < 2:
+        return 0.0
+    earlier, last = a[:-1], a[-1]
+    taught = np.isfinite(earlier).any(axis=0) & np.isfinite(last)
+    if not taught.any():
+        return 0.0
+    best = np.nanmax(np.where(np.isfinite(earlier[:, taught]), earlier[:, taught], -np.inf), axis=0)
+    return float(np.mean(np.maximum(best - last[taught], 0.0)))
+
+
+def learning_curve(acc: np.ndarray) -> np.ndarray:
+    """Mean accuracy over the tasks taught so far, after each phase."""
+    a = _matrix(acc)
+    return np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in a])

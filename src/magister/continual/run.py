@@ -1,0 +1,88 @@
+"""Drive a continual learner through a sequence: a fixed order, or a task-sequence teacher.
+
+A learner here is anything with ``learn(x, c, rehearsal, replay)``,
+``evaluate(data)`` and ``replay`` (its base replay per minibatch or phase):
+:class:`~magister.continual.learners.MLPLearner` or
+:class:`~magister.continual.person.SimulatedPerson`. Both runners return a
+:class:`SequenceResult` with the accuracy matrix (phase x task), the order
+taught and the rehearsal spent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from .data import TaskData
+from .metrics import final_accuracy, forgetting, learning_curve
+
+__all__ = ["SequenceResult", "run_order", "run_teacher"]
+
+
+@dataclass
+class SequenceResult:
+    """What one pass through a sequence produced."""
+
+    order: list[int]
+    acc: np.ndarray  # (phases, tasks), NaN before a task is taught
+    replayed: int
+    amounts: list[float] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float:
+        return final_accuracy(self.acc)
+
+    @property
+    def forgetting(self) -> float:
+        return forgetting(self.acc)
+
+    @property
+    def curve(self) -> np.ndarray:
+        return learning_curve(self.acc)
+
+
+def _train(data: TaskData | None, c: int) -> Any:
+    return None if data is None else data.class_train(c)
+
+
+def run_order(learner: Any, data: TaskData | None, order: Sequence[int],
+              rehearsal: Mapping[int, float] | None = None) -> SequenceResult:
+    """Teach the tasks in ``order``, each once, with the learner's base replay spread evenly."""
+    order = [int(c) for c in order]
+    k = len(np.asarray(learner.evaluate(data)))
+    if sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
+        raise ConfigError(f"order must list distinct tasks of 0..{k - 1}, got {order}")
+    rows = []
+    for c in order:
+        learner.learn(_train(data, c), c, rehearsal)
+        rows.append(learner.evaluate(data))
+    return SequenceResult(order, np.array(rows), int(learner.replayed),
+                          [0.0] + [1.0] * (len(order) - 1))
+
+
+def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int | None = None) -> SequenceResult:
+    """Let a task-sequence teacher (``continual-designer``, ``continual-order``) drive ``phases`` phases.
+
+    Each phase: ``teacher.propose()`` names the task, ``teacher.rehearsal()``
+    the replay amount (times the learner's base replay, rounded) and weights;
+    after the phase the accuracies of all tasks taught so far go back with
+    ``observe_batch``. ``phases`` defaults to the number of tasks.
+    """
+    k = teacher.space.n
+    phases = k if phases is None else int(phases)
+    rows, order, amounts = [], [], []
+    for _ in range(phases):
+        c = teacher.space.index(teacher.propose())
+        plan = teacher.rehearsal()
+        amounts.append(float(plan["amount"]))
+        learner.learn(_train(data, c), c, plan["weights"], int(round(plan["amount"] * learner.replay)))
+        acc = np.asarray(learner.evaluate(data), dtype=float)
+        rows.append(acc)
+        order.append(c)
+        # the new task first: the teacher charges the phase's rehearsal from the state rehearsal() saw
+        taught = [c] + [int(i) for i in np.flatnonzero(np.isfinite(acc)) if i != c]
+        teacher.observe_batch(teacher.space.tasks_at(np.array(taught)), [float(acc[i]) for i in taught])
+    return SequenceResult(order, np.array(rows), int(learner.replayed), amounts)

@@ -1,0 +1,88 @@
+"""A dual curriculum: a level (or game variant) teacher and an opponent teacher together.
+
+Games that have both levels (board sizes, maps, handicaps) and opponents get
+one task per game: a ``(level, opponent)`` pair. The two teachers stay
+independent: each proposes its half, and the learner's score of the game goes
+to both (the level teacher learns which levels are worth practising, the
+opponent teacher which opponents). Any teacher works as the level teacher; any
+:class:`~magister.opponents.OpponentTeacher` as the opponent teacher.
+
+``save`` / :meth:`DualCurriculum.load` keep both in one atomic checkpoint
+(the opponent teacher's pool is named by its folder and reopened).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import checkpoint
+from ..errors import CheckpointError, ConfigError, InvalidScoreError
+from ..teacher import Teacher, from_state_dict
+
+__all__ = ["DualCurriculum"]
+
+
+class DualCurriculum:
+    """Propose ``(level, opponent)`` pairs from two teachers; a game's score goes to both."""
+
+    def __init__(self, levels: Teacher, opponents: Teacher):
+        for what, t in (("levels", levels), ("opponents", opponents)):
+            if not isinstance(t, Teacher):
+                raise ConfigError(f"{what} must be a magister Teacher, got {type(t).__name__}")
+        from .teacher import OpponentTeacher
+
+        if not isinstance(opponents, OpponentTeacher):
+            raise ConfigError(f"opponents must be an opponent teacher (self-play, fsp, pfsp, opponent-lp), "
+                              f"got {opponents.name!r}")
+        self.levels, self.opponents = levels, opponents
+
+    def propose(self, k: int | None = None) -> Any:
+        """One ``(level, opponent)`` pair, or a list of ``k``."""
+        if k is None:
+            return self.levels.propose(), self.opponents.propose()
+        return list(zip(self.levels.propose(k), self.opponents.propose(k)))
+
+    def observe(self, level: Any, opponent: Any, score: float) -> None:
+        """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""
+        self.observe_batch([level], [opponent], [score])
+
+    def observe_batch(self, levels: Sequence[Any], opponents: Sequence[Any], scores: Sequence[float]) -> None:
+        if not len(levels) == len(opponents) == len(scores):
+            raise InvalidScoreError(f"observe_batch got {len(levels)} levels, {len(opponents)} opponents and "
+                                    f"{len(scores)} scores; pass one of each per game. Nothing was recorded.")
+        before = self.levels.state_dict()
+        self.levels.observe_batch(levels, scores)
+        try:
+            self.opponents.observe_batch(opponents, scores)
+        except Exception:
+            self.levels.load_state_dict(before)  # both or neither
+            raise
+
+    def beliefs(self) -> dict[str, Any]:
+        return {"teacher": "dual", "levels": self.levels.beliefs(), "opponents": self.opponents.beliefs()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dual": 1, "levels": self.levels.state_dict(), "opponents": self.opponents.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("dual") != 1:
+            raise CheckpointError("not a DualCurriculum state (missing 'dual'); use DualCurriculum.state_dict()")
+        before = self.levels.state_dict()
+        self.levels.load_state_dict(state["levels"])
+        try:
+            self.opponents.load_state_dict(state["opponents"])
+        except Exception:
+            self.levels.load_state_dict(before)
+            raise
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return checkpoint.save_state(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DualCurriculum":
+        state = checkpoint.load_state(path)
+        if state.get("dual") != 1:
+            raise CheckpointError(f"{path} is not a DualCurriculum checkpoint")
+        return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"]))

@@ -1,0 +1,428 @@
+"""An opponent pool: snapshots of a policy taken during training, on disk, each with its record.
+
+A snapshot is whatever the user's framework saves (a ``state_dict`` serialised
+to bytes, a checkpoint file, a numpy table); the pool stores it as an opaque
+file and never looks inside. What it keeps in memory is only the index: one
+:class:`~magister.opponents.records.Record` per member (the learner's games,
+wins, draws and losses against it, an Elo rating, the snapshot's size and
+SHA-256). Memory is thus bounded by ``max_size`` records, whatever the
+snapshots weigh.
+
+Layout of the pool's folder::
+
+    pool.json             the index (settings, members and their records, counters)
+    snapshots/000012.bin  one file per member, named by its id
+
+Every change (a snapshot added or evicted, a game reported, ratings set) is
+written to a temporary file, flushed and renamed over ``pool.json``, so a
+crash leaves the old index or the new one, never a torn one; the in-memory
+index changes only after the new one is on disk. A snapshot file is written
+(atomically too) before the index names it, and an evicted file is deleted
+only after the index no longer names it.
+
+Ids are whole numbers handed out in order (0, 1, 2...) and never reused, so
+an id names one snapshot for the pool's whole life; at most ``max_ids`` are
+ever handed out (the opponent teachers keep a few numbers per id). When the
+pool is full, adding a snapshot evicts one member, chosen by ``eviction``:
+
+* ``"oldest"`` (FIFO): the member added first;
+* ``"random"``: a member drawn uniformly (with the pool's own generator,
+  saved in the index), so the pool stays a spread-out sample of the past;
+* ``"easiest"``: the member the learner scores best against.
+
+``keep_first=True`` never evicts the first snapshot (a fixed anchor); the
+newest member is never evicted by the snapshot that follows it.
+
+Bad input changes nothing: an unknown id, an outcome that is not a win, draw
+or loss, a missing or corrupt snapshot file (size or SHA-256 differ from the
+index) raise a clear error and leave every record as it was.
+
+Sharing one pool between processes: one process writes (the learner, which
+adds snapshots and reports outcomes); any number of readers open the same
+folder with ``readonly=True`` and call :meth:`OpponentPool.refresh` to see new
+members. See ``docs/selfplay.md`` for the Ray set-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..checkpoint import atomic_write
+from ..errors import CheckpointError, ConfigError, UnknownTaskError
+from ..rng import SeedLike, as_generator, generator_state, restore_generator
+from ..settings import number, whole
+from ..spaces import Discrete
+from .records import Record, as_outcome, elo_update, outcome_score
+
+__all__ = ["OpponentPool", "SnapshotError", "UnknownOpponentError", "EVICTIONS"]
+
+FORMAT = "magister-opponent-pool"
+VERSION = 1
+EVICTIONS = ("oldest", "random", "easiest")
+_DEFAULTS: dict[str, Any] = {"max_size": 50, "eviction": "oldest", "max_ids": 10_000, "keep_first": False,
+                             "k": 16.0, "initial_rating": 1000.0}
+
+
+class SnapshotError(CheckpointError):
+    """A snapshot file that is missing or does not match what the pool's index recorded."""
+
+
+class UnknownOpponentError(UnknownTaskError):
+    """An opponent id that is not (or no longer) a member of the pool."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class OpponentPool:
+    """Snapshots on disk with bounded memory, each with its record.
+
+    Parameters
+    ----------
+    directory:
+        The pool's folder (created if missing). Opening an existing pool reads
+        its settings from the index; settings passed explicitly must agree.
+    max_size:
+        Most members held at once (default 50); adding one more evicts one.
+    eviction:
+        ``"oldest"`` (default), ``"random"`` or ``"easiest"`` (see module docstring).
+    max_ids:
+        How many snapshots may ever be added (default 10000): the size of the
+        opponent teachers' space, ``pool.space``.
+    keep_first:
+        Never evict the first snapshot.
+    k:
+        Elo step of the online rating update after each reported game.
+    initial_rating:
+        Rating of a new snapshot and of the learner at the start.
+    seed:
+        Seeds the generator of ``eviction="random"`` (saved in the index).
+    readonly:
+        Open an existing pool for reading only (worker processes).
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, max_size: int | None = None, eviction: str | None = None,
+                 max_ids: int | None = None, keep_first: bool | None = None, k: float | None = None,
+                 initial_rating: float | None = None, seed: SeedLike = None, readonly: bool = False):
+        self.directory = Path(directory).resolve()
+        self.readonly = bool(readonly)
+        given = {name: v for name, v in (("max_size", max_size), ("eviction", eviction), ("max_ids", max_ids),
+                                         ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating))
+                 if v is not None}
+        self._mtime_ns: tuple[int, int] = (-1, -1)
+        if self.index_path.exists():
+            self._read_index()
+            clash = {n: (v, self.settings[n]) for n, v in given.items() if self.settings[n] != v}
+            if clash:
+                raise ConfigError(
+                    f"the pool at {self.directory} was made with other settings: "
+                    + ", ".join(f"{n}={old!r} (asked for {new!r})" for n, (new, old) in clash.items())
+                    + "; open it without those settings, or use another folder"
+                )
+            return
+        if self.readonly:
+            raise SnapshotError(f"no opponent pool at {self.directory} (no pool.json); the writer must create it first")
+        settings = dict(_DEFAULTS, **given)
+        whole("max_size", settings["max_size"], 1)
+        whole("max_ids", settings["max_ids"], 1)
+        if settings["eviction"] not in EVICTIONS:
+            raise ConfigError(f"eviction must be one of {EVICTIONS}, got {settings['eviction']!r}")
+        if not isinstance(settings["keep_first"], bool):
+            raise ConfigError(f"keep_first must be True or False, got {settings['keep_first']!r}")
+        if settings["keep_first"] and settings["max_size"] < 2:
+            raise ConfigError("keep_first=True needs max_size >= 2 (the first snapshot plus the newest)")
+        number("k", settings["k"], 0.0)
+        number("initial_rating", settings["initial_rating"])
+        self.settings = {n: (float(v) if n in ("k", "initial_rating") else v) for n, v in settings.items()}
+        self._members: dict[int, Record] = {}
+        self._next_id = 0
+        self._learner_rating = float(self.settings["initial_rating"])
+        self._rng = as_generator(seed)
+        self._version = 0
+        (self.directory / "snapshots").mkdir(parents=True, exist_ok=True)
+        self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1)
+
+    # ------------------------------------------------------------------ index
+    @property
+    def index_path(self) -> Path:
+        return self.directory / "pool.json"
+
+    def _snapshot_path(self, opponent_id: int) -> Path:
+        return self.directory / "snapshots" / f"{opponent_id:06d}.bin"
+
+    def _read_index(self) -> None:
+        try:
+            st = os.stat(self.index_path)
+            doc = json.loads(self.index_path.read_text())
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"format {doc.get('format')!r}")
+            if doc.get("version", 0) > VERSION:
+                raise ValueError(f"written by a newer magister (index version {doc['version']})")
+            settings = dict(_DEFAULTS, **doc["settings"])
+            members = {int(r["id"]): Record.from_dict(r) for r in doc["members"]}
+            rng = restore_generator(doc["rng"])
+            next_id, learner, version = int(doc["next_id"]), float(doc["learner_rating"]), int(doc["version_counter"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SnapshotError(f"the opponent pool index {self.index_path} cannot be read ({e}); restore it from a "
+                                "backup or start a new pool in another folder") from None
+        self.settings, self._members, self._rng = settings, members, rng
+        self._next_id, self._learner_rating, self._version = next_id, learner, version
+        self._mtime_ns = (st.st_ino, st.st_mtime_ns)
+
+    def _write_index(self, members: dict[int, Record], next_id: int, learner: float, rng: np.random.Generator,
+                     version: int) -> None:
+        """Write a new index atomically, then (and only then) make it the in-memory one."""
+        if self.readonly:
+            raise ConfigError(f"the pool at {self.directory} was opened read-only; only the writer process may change it")
+        doc = {"format": FORMAT, "version": VERSION, "settings": self.settings, "next_id": next_id,
+               "learner_rating": learner, "rng": generator_state(rng), "version_counter": version,
+               "members": [members[i].to_dict() for i in sorted(members)]}
+        atomic_write(self.index_path, json.dumps(doc, indent=1).encode())
+        self._members, self._next_id, self._learner_rating, self._rng, self._version = (
+            members, next_id, learner, rng, version)
+        st = os.stat(self.index_path)
+        self._mtime_ns = (st.st_ino, st.st_mtime_ns)
+
+    def refresh(self) -> bool:
+        """Re-read the index if another process changed it; returns whether it did."""
+        try:
+            st = os.stat(self.index_path)
+        except OSError:
+            raise SnapshotError(f"the opponent pool index {self.index_path} is gone; was the pool's folder deleted?") from None
+        if (st.st_ino, st.st_mtime_ns) == self._mtime_ns:
+            return False
+        self._read_index()
+        return True
+
+    # -------------------------------------------------------------- members
+    @property
+    def max_size(self) -> int:
+        return int(self.settings["max_size"])
+
+    @property
+    def max_ids(self) -> int:
+        return int(self.settings["max_ids"])
+
+    @property
+    def space(self) -> Discrete:
+        """The opponent teachers' task space: ``Discrete(max_ids)``, one task per id ever handed out."""
+        return Discrete(self.max_ids)
+
+    @property
+    def ids(self) -> list[int]:
+        """Ids of the current members, oldest first."""
+        return sorted(self._members)
+
+    @property
+    def latest(self) -> int:
+        """Id of the newest member."""
+        if not self._members:
+            raise UnknownOpponentError(f"the pool at {self.directory} is empty; add a snapshot first")
+        return max(self._members)
+
+    @property
+    def n_added(self) -> int:
+        """Snapshots added over the pool's life (evicted ones included)."""
+        return self._next_id
+
+    @property
+    def learner_rating(self) -> float:
+        return self._learner_rating
+
+    @property
+    def version(self) -> int:
+        """Grows by one at every change of the index."""
+        return self._version
+
+    def mask(self) -> np.ndarray:
+        """Boolean array over ``range(max_ids)``: which ids are members now."""
+        m = np.zeros(self.max_ids, dtype=bool)
+        if self._members:
+            m[np.fromiter(self._members, dtype=np.int64)] = True
+        return m
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, opponent_id: object) -> bool:
+        try:
+            return self._check_id(opponent_id) in self._members
+        except UnknownOpponentError:
+            return False
+
+    def _check_id(self, opponent_id: Any) -> int:
+        if isinstance(opponent_id, (bool, np.bool_)) or not isinstance(opponent_id, (int, np.integer)):
+            raise UnknownOpponentError(f"an opponent id is a whole number from the pool, got {opponent_id!r}")
+        return int(opponent_id)
+
+    def _member(self, opponent_id: Any) -> Record:
+        i = self._check_id(opponent_id)
+        if i not in self._members:
+            gone = " (it was evicted)" if 0 <= i < self._next_id else ""
+            raise UnknownOpponentError(
+                f"opponent {i} is not in the pool{gone}; members are {self.ids[:20]}"
+                f"{'...' if len(self._members) > 20 else ''}. Nothing was recorded."
+            )
+        return self._members[i]
+
+    def record(self, opponent_id: int) -> Record:
+        """The record of one member."""
+        return self._member(opponent_id)
+
+    def records(self) -> list[Record]:
+        """Records of all members, oldest first."""
+        return [self._members[i] for i in self.ids]
+
+    # ----------------------------------------------------------- snapshots
+    def add(self, snapshot: bytes | str | os.PathLike, *, step: int = 0, name: str = "") -> int:
+        """Store a snapshot (bytes, or the path of a file to copy) and return its id; evicts one member if full."""
+        if isinstance(snapshot, (bytes, bytearray, memoryview)):
+            data = bytes(snapshot)
+        elif isinstance(snapshot, (str, os.PathLike)):
+            try:
+                data = Path(snapshot).read_bytes()
+            except OSError as e:
+                raise SnapshotError(f"cannot read the snapshot file {snapshot} ({e}); nothing was added") from None
+        else:
+            raise ConfigError(f"a snapshot is bytes or the path of a file, got {type(snapshot).__name__}; serialise "
+                              "it first (torch.save to a buffer, numpy.save, pickle...)")
+        whole("step", step, 0)
+        if not isinstance(name, str):
+            raise ConfigError(f"name must be a string, got {name!r}")
+        if self._next_id >= self.max_ids:
+            raise ConfigError(f"the pool has handed out all max_ids={self.max_ids} ids; make a pool with a larger "
+                              "max_ids (and opponent teachers on its space)")
+        new_id = self._next_id
+        members = dict(self._members)
+        rng = restore_generator(generator_state(self._rng))
+        evicted = None
+        if len(members) >= self.max_size:
+            evicted = self._victim(members, rng)
+            del members[evicted]
+        atomic_write(self._snapshot_path(new_id), data)
+        members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
+                                 sha256=_sha256(data), size=len(data), name=name)
+        self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1)
+        if evicted is not None:
+            try:
+                self._snapshot_path(evicted).unlink()
+            except OSError:
+                pass
+        return new_id
+
+    def _victim(self, members: dict[int, Record], rng: np.random.Generator) -> int:
+        ids = sorted(members)
+        candidates = ids[1:] if self.settings["keep_first"] and len(ids) > 1 and ids[0] == 0 else ids
+        if len(candidates) > 1:
+            candidates = candidates[:-1]  # the newest member stays until the next one has been played
+        policy = self.settings["eviction"]
+        if policy == "oldest":
+            return candidates[0]
+        if policy == "random":
+            return candidates[int(rng.integers(len(candidates)))]
+        rates = [members[i].win_rate for i in candidates]
+        return candidates[int(np.argmax(rates))]
+
+    def remove(self, opponent_id: int) -> None:
+        """Take a member out of the pool (and delete its file)."""
+        i = self._member(opponent_id).id
+        members = {j: r for j, r in self._members.items() if j != i}
+        self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
+        try:
+            self._snapshot_path(i).unlink()
+        except OSError:
+            pass
+
+    def path(self, opponent_id: int, *, verify: bool = True) -> Path:
+        """The file of a member's snapshot (checked against its size and SHA-256 unless ``verify=False``)."""
+        rec = self._member(opponent_id)
+        if verify:
+            self.load(rec.id)
+        return self._snapshot_path(rec.id)
+
+    def load(self, opponent_id: int) -> bytes:
+        """A member's snapshot bytes, checked against the index; a missing or corrupt file raises SnapshotError."""
+        rec = self._member(opponent_id)
+        p = self._snapshot_path(rec.id)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise SnapshotError(f"the snapshot of opponent {rec.id} is missing ({p}); remove it from the pool with "
+                                f"pool.remove({rec.id}) or restore the file. No record was changed.") from None
+        except OSError as e:
+            raise SnapshotError(f"cannot read the snapshot of opponent {rec.id} ({p}: {e}). No record was changed.") from None
+        if len(data) != rec.size or _sha256(data) != rec.sha256:
+            raise SnapshotError(
+                f"the snapshot of opponent {rec.id} ({p}) is corrupt: {len(data)} bytes with another SHA-256 than the "
+                f"{rec.size} bytes the pool stored; remove it with pool.remove({rec.id}) or restore the file. "
+                "No record was changed."
+            )
+        return data
+
+    # ------------------------------------------------------------- outcomes
+    def report(self, opponent_id: int, outcome: Any, *, rate: bool = True) -> Record:
+        """Record one game of the learner against ``opponent_id``: ``"win"``, ``"draw"``, ``"loss"`` (or 1, 0.5,
+        0, the learner's side). Updates the counts and, with ``rate=True``, both Elo ratings. Returns the record."""
+        return self.report_many([opponent_id], [outcome], rate=rate)[-1]
+
+    def report_many(self, opponent_ids: Iterable[int], outcomes: Iterable[Any], *, rate: bool = True) -> list[Record]:
+        """Several games, in order; all are checked before any is recorded (one index write)."""
+        ids, outs = list(opponent_ids), list(outcomes)
+        if len(ids) != len(outs):
+            raise ConfigError(f"report_many got {len(ids)} opponents but {len(outs)} outcomes; nothing was recorded")
+        checked = [(self._member(i).id, as_outcome(o)) for i, o in zip(ids, outs)]
+        members = dict(self._members)
+        learner = self._learner_rating
+        k = float(self.settings["k"])
+        out = []
+        for i, o in checked:
+            rec = members[i]
+            new_rating = None
+            if rate:
+                learner, new_rating = elo_update(learner, rec.rating, outcome_score(o), k)
+            members[i] = rec.with_outcome(o, new_rating)
+            out.append(members[i])
+        if checked:
+            self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
+        return out
+
+    def set_ratings(self, ratings: dict[int, float], learner: float | None = None) -> None:
+        """Replace members' ratings (e.g. with a cross-play fit from :func:`magister.opponents.fit_elo`)."""
+        members = dict(self._members)
+        for i, r in ratings.items():
+            rec = self._member(i)
+            members[rec.id] = Record.from_dict(dict(rec.to_dict(), rating=number(f"rating of {rec.id}", r)))
+        new_learner = self._learner_rating if learner is None else number("learner rating", learner)
+        self._write_index(members, self._next_id, new_learner, self._rng, self._version + 1)
+
+    # --------------------------------------------------------------- config
+    def to_config(self) -> dict[str, Any]:
+        """How a teacher's checkpoint names this pool: its folder (the pool saves itself)."""
+        return {"__pool__": str(self.directory)}
+
+    @classmethod
+    def coerce(cls, value: Any) -> "OpponentPool | None":
+        """A pool from a pool, its folder, or its ``to_config()`` (as a reloaded checkpoint passes it)."""
+        if value is None or isinstance(value, OpponentPool):
+            return value
+        if isinstance(value, dict) and set(value) == {"__pool__"}:
+            value = value["__pool__"]
+        if isinstance(value, (str, os.PathLike)):
+            if not (Path(value) / "pool.json").exists():
+                raise ConfigError(f"no opponent pool at {value} (no pool.json); create it with OpponentPool({str(value)!r})")
+            return cls(value)
+        raise ConfigError(f"pool must be an OpponentPool or its folder, got {type(value).__name__}")
+
+    def __deepcopy__(self, memo: dict) -> "OpponentPool":  # a handle on a folder: copies share it
+        return self
+
+    def __repr__(self) -> str:
+        return (f"OpponentPool({str(self.directory)!r}, members={len(self)}/{self.max_size}, "
+                f"eviction={self.settings['eviction']!r}, added={self._next_id})")

@@ -1,0 +1,161 @@
+"""The base of the opponent teachers: the tasks are the opponents of a pool.
+
+An opponent teacher is an ordinary discrete :class:`~magister.teacher.Teacher`
+whose tasks are opponent ids. With a pool (``pool=OpponentPool(...)``) its
+space is ``pool.space`` (``Discrete(max_ids)``: one task per id the pool will
+ever hand out) and it only proposes ids that are members of the pool *now*:
+the pool grows and evicts while training runs, so the space of live tasks is
+the pool. Without a pool every task of the space is an opponent (a fixed set
+of opponents, e.g. ``Discrete(["random", "greedy", "search"])``).
+
+``observe(opponent, score)`` takes the learner's score against that opponent
+in [0, 1] (win 1, draw 0.5, loss 0). The teacher keeps its own per-opponent
+statistics (a win rate that is a running mean for the first ``1 / rate``
+games, then an exponential moving average at ``rate``, shrunk towards 0.5 by
+``prior`` pseudo-games), so resuming from a checkpoint is exact whatever
+other processes report to the shared pool's records. The pool itself is
+saved by the pool (its index is rewritten atomically at each change); a
+teacher checkpoint names the pool's folder and :func:`magister.load` reopens
+it.
+
+``latest`` mixes a share of games against the newest member into any
+teacher's distribution (``self-play`` is the teacher with ``latest=1``).
+
+Subclasses implement ``_weights(ids)``: non-negative weights over the member
+ids (an array of task indices), given the statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..settings import fraction, number, rate as check_rate
+from ..teacher import Teacher
+from .pool import OpponentPool, UnknownOpponentError
+
+__all__ = ["OpponentTeacher"]
+
+
+def _draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
+    cdf = np.cumsum(probs, dtype=float)
+    u = rng.random(k) * cdf[-1]
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(probs) - 1).astype(np.int64)
+
+
+class OpponentTeacher(Teacher):
+    """Chooses opponents (ids of an :class:`OpponentPool`, or the tasks of a finite space).
+
+    Parameters
+    ----------
+    pool:
+        An :class:`OpponentPool` (or its folder); ``None`` makes every task of ``space`` an opponent.
+    latest:
+        Share of proposals that go to the newest member, in [0, 1].
+    rate:
+        Step of the win-rate average once an opponent has had ``1 / rate`` games (memory of the estimate).
+    prior:
+        Pseudo-games at 0.5 that shrink the win rate of a little-played opponent.
+    """
+
+    kind = "discrete"
+    #: settings the conformance suite uses (none: the defaults work)
+    conformance_kwargs: dict[str, Any] = {}
+
+    def __init__(self, space, *, pool: Any = None, latest: float = 0.0, rate: float = 0.05, prior: float = 2.0,
+                 seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self.pool = OpponentPool.coerce(pool)
+        if self.pool is not None and self.pool.max_ids != space.n:
+            raise ConfigError(
+                f"an opponent teacher over a pool needs the pool's space Discrete({self.pool.max_ids}), got {space!r}; "
+                "build it as make_teacher(name, pool.space, pool=pool)"
+            )
+        self.latest = fraction("latest", latest)
+        self.rate = check_rate("rate", rate)
+        self.prior = number("prior", prior, 0.0)
+        n = space.n
+        self.games = np.zeros(n, dtype=np.int64)
+        self.win_mean = np.full(n, 0.5)
+
+    # ----------------------------------------------------------- opponents
+    def members(self) -> np.ndarray:
+        """Task indices of the opponents that can be proposed now (the pool's members, oldest first)."""
+        if self.pool is None:
+            return np.arange(self.space.n, dtype=np.int64)
+        self.pool.refresh()
+        return np.asarray(self.pool.ids, dtype=np.int64)
+
+    def win_rates(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The learner's estimated score against each opponent (0.5 for an unplayed one)."""
+        ids = self.members() if ids is None else ids
+        w = np.minimum(self.games[ids], 1.0 / self.rate)
+        return (w * self.win_mean[ids] + 0.5 * self.prior) / np.maximum(w + self.prior, 1e-12)
+
+    def _weights(self, ids: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def distribution(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, probabilities)``: the members and the chance each is proposed next."""
+        ids = self.members()
+        if len(ids) == 0:
+            raise UnknownOpponentError("there is no opponent to propose: the pool is empty; add a snapshot first "
+                                       "(pool.add(snapshot_bytes))")
+        w = np.asarray(self._weights(ids), dtype=float)
+        total = w.sum()
+        p = w / total if total > 0 and np.isfinite(total) else np.full(len(ids), 1.0 / len(ids))
+        if self.latest > 0:
+            p = (1.0 - self.latest) * p
+            p[-1] += self.latest
+        return ids, p
+
+    def probabilities(self) -> np.ndarray:
+        """The distribution of the next proposal over the whole space (0 outside the pool)."""
+        ids, p = self.distribution()
+        out = np.zeros(self.space.n)
+        out[ids] = p
+        return out
+
+    # --------------------------------------------------------------- hooks
+    def _propose(self, k: int) -> np.ndarray:
+        ids, p = self.distribution()
+        return ids[_draw(self.rng, p, k)]
+
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for i, s in zip(x.tolist(), scores.tolist()):
+            self.games[i] += 1
+            step = max(1.0 / self.games[i], self.rate)
+            self.win_mean[i] += step * (s - self.win_mean[i])
+        self._observe_more(x, scores)
+
+    def _observe_more(self, x: np.ndarray, scores: np.ndarray) -> None:
+        """Extra statistics of a subclass (in order)."""
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"games": self.games.copy(), "win_mean": self.win_mean.copy(), **self._get_more()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        games = np.asarray(state["games"], dtype=np.int64)
+        win_mean = np.asarray(state["win_mean"], dtype=float)
+        if games.shape != (self.space.n,) or win_mean.shape != (self.space.n,):
+            raise ValueError(f"per-opponent arrays have shape {games.shape}, expected ({self.space.n},)")
+        self._set_more(state)
+        self.games, self.win_mean = games.copy(), win_mean.copy()
+
+    def _get_more(self) -> dict[str, Any]:
+        return {}
+
+    def _set_more(self, state: dict[str, Any]) -> None:
+        pass
+
+    def _beliefs(self) -> dict[str, Any]:
+        ids, p = self.distribution()
+        return {
+            "kind": "discrete",
+            "opponents": ids,
+            "probability": p,
+            "win_rate": self.win_rates(ids),
+            "games": self.games[ids],
+        }

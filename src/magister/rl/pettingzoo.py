@@ -1,0 +1,263 @@
+"""Play a learner against opponents from a pool in a PettingZoo game, as a Gymnasium env.
+
+:class:`OpponentEnv` turns a two-player PettingZoo game (AEC or parallel API)
+into a single-agent ``gymnasium.Env`` for the learner's seat: at each
+``reset`` it picks an opponent (an id of an
+:class:`~magister.opponents.OpponentPool`), loads that snapshot's policy with
+your ``load_policy(snapshot_bytes)``, and plays the opponent's moves itself;
+``step`` takes the learner's action and returns once it is the learner's turn
+again or the game is over. When a game ends the final ``info`` holds
+``opponent``, ``seat``, ``outcome`` ("win", "draw", "loss", the learner's) and
+``magister_outcome_score`` (1, 0.5, 0), and, if asked, the outcome goes to the
+pool's record and to the teacher.
+
+Where the opponent comes from, in order: ``reset(options={"opponent": id})``,
+``reset(options={"task": id})`` (so :class:`~magister.rl.CurriculumWrapper`,
+:class:`~magister.rl.CurriculumVectorEnv` and the Ray clients can drive it
+with an opponent teacher and ``score=game_score``), the env's own
+``teacher``, and finally the pool's newest member.
+
+The outcome is read from the game's rewards when the learner's seat
+terminates: more reward than the opponent is a win, less a loss, equal a
+draw (pass ``outcome_fn(rewards, terminated, truncated)`` for other games). A
+game that stops without an outcome (truncated, or ``outcome_fn`` returns
+None) raises :class:`NoOutcomeError` and nothing is recorded; use
+``on_truncation="draw"`` for games where a time limit is a draw.
+
+Sharing one pool: the pool has one writer (the learner's process, which adds
+snapshots and reports outcomes); envs in other processes (async vector envs,
+Ray rollout workers) open it read-only (``pool=folder, report=False``), see new
+members on their next reset, and hand outcomes back through ``info`` (or a
+:class:`~magister.rl.ray.RemoteTeacher`), which the writer records with
+``pool.report_many``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from ..errors import ConfigError, MagisterError
+from ..opponents import OpponentPool, as_outcome, outcome_score
+from ..opponents.pool import UnknownOpponentError
+from ..rng import as_generator
+from .scores import FunctionScore
+
+__all__ = ["OpponentEnv", "NoOutcomeError", "game_score", "OUTCOME_SCORE_KEY", "reward_outcome"]
+
+#: final-info key holding the learner's score of the game (1 win, 0.5 draw, 0 loss)
+OUTCOME_SCORE_KEY = "magister_outcome_score"
+SEAT_CHOICES = ("alternate", "random")
+
+
+class NoOutcomeError(MagisterError, RuntimeError):
+    """A game ended (or was cut off) without saying who won."""
+
+
+def _game_score(episode: Any) -> float:
+    if OUTCOME_SCORE_KEY not in episode.info:
+        raise NoOutcomeError("the episode's final info has no game outcome; is the env an OpponentEnv?")
+    return float(episode.info[OUTCOME_SCORE_KEY])
+
+
+#: score function for :class:`~magister.rl.CurriculumWrapper` / ``CurriculumVectorEnv``: the learner's game score
+game_score = FunctionScore(_game_score)
+
+
+def reward_outcome(rewards: dict[str, float], learner: str, opponent: str, terminated: bool,
+                   truncated: bool) -> str | None:
+    """The default outcome rule: compare the two seats' total rewards once the learner's seat terminated."""
+    if not terminated:
+        return None
+    a, b = float(rewards.get(learner, 0.0)), float(rewards.get(opponent, 0.0))
+    return "win" if a > b else "loss" if a < b else "draw"
+
+
+class OpponentEnv(gym.Env):
+    """The learner's seat of a two-player PettingZoo game; the other seat is played by a pool member.
+
+    Args:
+        game: a PettingZoo env (AEC or parallel) or a function returning one.
+        pool: an :class:`OpponentPool` or its folder (opened read-only when ``report=False``).
+        load_policy: ``load_policy(snapshot_bytes) -> policy``; ``policy(observation) -> action``.
+        seat: the learner's agent name, ``"alternate"`` (switch every game, default) or ``"random"``.
+        teacher: optional opponent teacher (``propose()`` / ``observe(id, score)``) owned by this env.
+        report: write each game's outcome to the pool's record (the pool's writer process only).
+        outcome_fn: ``f(rewards, learner, opponent, terminated, truncated) -> "win" | "draw" | "loss" | None``.
+        on_truncation: ``"error"`` (default) or ``"draw"``.
+        cache: how many loaded opponent policies to keep in memory.
+        seed: seeds the seat choice (``seat="random"``).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, game: Any, pool: Any, load_policy: Callable[[bytes], Callable[[Any], Any]], *,
+                 seat: str = "alternate", teacher: Any = None, report: bool = True,
+                 outcome_fn: Callable[..., str | None] | None = None, on_truncation: str = "error",
+                 cache: int = 4, seed: Any = None):
+        self.game = game() if callable(game) and not hasattr(game, "possible_agents") else game
+        if not hasattr(self.game, "possible_agents"):
+            raise ConfigError(f"game must be a PettingZoo env or a function returning one, got {type(game).__name__}")
+        self.parallel = not hasattr(self.game, "agent_iter")
+        agents = list(self.game.possible_agents)
+        if len(agents) != 2:
+            raise ConfigError(f"OpponentEnv plays two-player games; this one has agents {agents}")
+        self.agents = agents
+        if seat not in SEAT_CHOICES and seat not in agents:
+            raise ConfigError(f"unknown seat {seat!r}: use one of the game's agents {agents} or one of {SEAT_CHOICES}")
+        if on_truncation not in ("error", "draw"):
+            raise ConfigError(f"on_truncation must be 'error' or 'draw', got {on_truncation!r}")
+        if not callable(load_policy):
+            raise ConfigError("load_policy must be a function snapshot_bytes -> policy")
+        self.pool = pool if isinstance(pool, OpponentPool) else OpponentPool.coerce(pool) if report else \
+            OpponentPool(pool if not isinstance(pool, dict) else pool["__pool__"], readonly=True)
+        self.seat, self.teacher, self.report = seat, teacher, bool(report)
+        self.load_policy, self.outcome_fn, self.on_truncation = load_policy, outcome_fn or reward_outcome, on_truncation
+        self.cache_size = int(cache)
+        self._cache: OrderedDict[int, Callable[[Any], Any]] = OrderedDict()
+        self._rng = as_generator(seed)
+        self._games = 0
+        first = agents[0] if seat in SEAT_CHOICES else seat
+        self.observation_space = self.game.observation_space(first)
+        self.action_space = self.game.action_space(first)
+        self.learner: str = first
+        self.opponent_agent: str = agents[1] if first == agents[0] else agents[0]
+        self.opponent_id: int | None = None
+        self._policy: Callable[[Any], Any] | None = None
+        self._done = True
+        self._last_obs: Any = None
+        self._obs: dict[str, Any] = {}
+        self._totals: dict[str, float] = {}
+
+    # ------------------------------------------------------------ opponents
+    def _choose_opponent(self, options: dict[str, Any] | None) -> int:
+        options = options or {}
+        if "opponent" in options:
+            return options["opponent"]
+        if "task" in options:
+            return options["task"]
+        if self.teacher is not None:
+            return self.teacher.propose()
+        self.pool.refresh()
+        return self.pool.latest
+
+    def _policy_of(self, opponent_id: Any) -> Callable[[Any], Any]:
+        if isinstance(opponent_id, np.integer):
+            opponent_id = int(opponent_id)
+        self.pool.refresh()
+        if opponent_id in self._cache and opponent_id in self.pool:
+            self._cache.move_to_end(opponent_id)
+            return self._cache[opponent_id]
+        policy = self.load_policy(self.pool.load(opponent_id))  # unknown, missing or corrupt: raises here
+        if not callable(policy):
+            raise ConfigError(f"load_policy returned {type(policy).__name__}; it must return a function obs -> action")
+        self._cache[opponent_id] = policy
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return policy
+
+    def _choose_seat(self) -> str:
+        if self.seat == "alternate":
+            return self.agents[self._games % 2]
+        if self.seat == "random":
+            return self.agents[int(self._rng.integers(2))]
+        return self.seat
+
+    # -------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        opponent = self._choose_opponent(options)
+        policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
+        self.opponent_id, self._policy = int(opponent), policy
+        self.learner = self._choose_seat()
+        self.opponent_agent = self.agents[1] if self.learner == self.agents[0] else self.agents[0]
+        self._games += 1
+        self._totals = {a: 0.0 for a in self.agents}
+        self._done = False
+        if self.parallel:
+            obs, infos = self.game.reset(seed=seed)
+            self._obs = obs
+            return obs[self.learner], self._info(infos.get(self.learner, {}))
+        self.game.reset(seed=seed)
+        self._advance_aec()
+        obs, _, _, _, info = self.game.last()
+        self._last_obs = obs
+        return obs, self._info(info)
+
+    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
+        return dict(info, opponent=self.opponent_id, seat=self.learner)
+
+    def _collect(self, rewards: dict[str, float]) -> float:
+        for a in self.agents:
+            self._totals[a] += float(rewards.get(a, 0.0))
+        return float(rewards.get(self.learner, 0.0))
+
+    def _advance_aec(self) -> float:
+        """Play the opponent's moves until it is the learner's turn or the game is over; the learner's reward."""
+        g = self.game
+        reward = 0.0
+        while g.agents and g.agent_selection != self.learner:
+            obs, _, term, trunc, _ = g.last()
+            g.step(None if term or trunc else self._policy(obs))  # type: ignore[misc]
+            reward += self._collect(g.rewards)
+        return reward
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self._done:
+            raise ConfigError("the game is over (or was never started); call reset() first")
+        if self.parallel:
+            return self._step_parallel(action)
+        g = self.game
+        g.step(action)
+        reward = self._collect(g.rewards) + self._advance_aec()
+        if not g.agents or self.learner not in g.agents:
+            term, trunc = bool(g.terminations.get(self.learner, True)), bool(g.truncations.get(self.learner, False))
+            obs, info = self._last_obs, {}
+        else:
+            obs, _, term, trunc, info = g.last()
+            self._last_obs = obs
+        return self._finish(obs, reward, bool(term), bool(trunc), dict(info))
+
+    def _step_parallel(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        actions = {self.learner: action, self.opponent_agent: self._policy(self._obs[self.opponent_agent])}  # type: ignore[misc]
+        obs, rewards, terms, truncs, infos = self.game.step(actions)
+        self._obs = obs
+        reward = self._collect(rewards)
+        over_for_other = terms.get(self.opponent_agent, False) or truncs.get(self.opponent_agent, False)
+        term = bool(terms.get(self.learner, False))
+        trunc = bool(truncs.get(self.learner, False)) or (over_for_other and not term)
+        return self._finish(obs.get(self.learner), reward, term, trunc, dict(infos.get(self.learner, {})))
+
+    def _finish(self, obs: Any, reward: float, term: bool, trunc: bool, info: dict) -> tuple:
+        info = self._info(info)
+        if term or trunc:
+            self._done = True
+            outcome = self.outcome_fn(dict(self._totals), self.learner, self.opponent_agent, term, trunc)
+            if outcome is None and trunc and self.on_truncation == "draw":
+                outcome = "draw"
+            if outcome is None:
+                raise NoOutcomeError(
+                    f"the game against opponent {self.opponent_id} ended ({'truncated' if trunc else 'terminated'}) "
+                    "without an outcome; pass outcome_fn, or on_truncation='draw' if a time limit is a draw. "
+                    "Nothing was recorded."
+                )
+            try:
+                outcome = as_outcome(outcome)
+            except MagisterError as e:
+                raise NoOutcomeError(f"outcome_fn gave no usable outcome: {e}. Nothing was recorded.") from None
+            score = outcome_score(outcome)
+            info.update(outcome=outcome, **{OUTCOME_SCORE_KEY: score})
+            if self.report:
+                try:
+                    self.pool.report(self.opponent_id, outcome)  # type: ignore[arg-type]
+                except UnknownOpponentError:
+                    info["unrecorded"] = "the opponent was evicted from the pool during the game"
+            if self.teacher is not None:
+                self.teacher.observe(self.opponent_id, score)
+        return obs, reward, term, trunc, info
+
+    def close(self) -> None:
+        self.game.close()

@@ -1,0 +1,73 @@
+"""What the service modules share: errors that carry an HTTP status, and strict JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Offload", "jsonable", "dumps"]
+
+
+# ----------------------------------------------------------------- errors
+class ServiceError(Exception):
+    """An error with an HTTP status; the message says what was wrong and how to fix it."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+
+class Offload(Exception):
+    """Raised, before anything changed, by a call made on the event loop that would block it
+    (a database read, a wait for a commit): the caller runs it again in a worker thread."""
+
+
+# ------------------------------------------------------------------ JSON
+def jsonable(obj: Any) -> Any:
+    """A strict-JSON copy: numpy arrays/scalars become lists/numbers, NaN/inf become ``None``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc":
+            return jsonable(obj.tolist())
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
+def dumps(obj: Any) -> str:
+    """Compact strict JSON (floats round-trip exactly)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

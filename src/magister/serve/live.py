@@ -1,0 +1,84 @@
+"""A curriculum's specification and its live, in-memory state (teacher, lock, pending writes, client ids)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..spaces import Space, space_from_spec
+from ..teacher import Teacher, make_teacher
+from .seen import ClientIds
+from .settings import RECENT_IDS
+
+__all__ = ["CurriculumSpec", "LiveCurriculum"]
+
+
+# ---------------------------------------------------------------- models
+@dataclass
+class CurriculumSpec:
+    """Everything needed to build a curriculum's teacher from scratch."""
+
+    name: str
+    space: dict[str, Any]
+    teacher: str
+    settings: dict[str, Any]
+    seed: int
+    score_range: dict[str, Any]
+    created_at: float = 0.0
+    id: int = 0
+
+    def build(self) -> Teacher:
+        return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
+                            score_range=self.score_range, **self.settings)
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
+                "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
+
+
+@dataclass
+class LiveCurriculum:
+    """A curriculum in memory: its teacher, lock, next sequence number and client ids."""
+
+    spec: CurriculumSpec
+    teacher: Teacher
+    next_seq: int = 1
+    checkpoint_seq: int = 0
+    since_checkpoint: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: client id -> (seq of its event, fingerprint of its content) for the recent ids; older ids are
+    #: members of a Bloom filter and looked up in the log (see :meth:`Service._old_ids`)
+    ids: ClientIds = field(default_factory=lambda: ClientIds(RECENT_IDS))
+    #: (first seq, last seq it holds, commit future) of each log write not yet known to be committed,
+    #: oldest first
+    pending: "deque[tuple[int, int, concurrent.futures.Future]]" = field(default_factory=deque)
+    #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
+    proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
+    deleted: bool = False
+    broken: str | None = None
+
+    @property
+    def space(self) -> Space:
+        return self.teacher.space
+
+    def _unfinished(self) -> "deque[tuple[int, int, concurrent.futures.Future]]":
+        """``pending`` without the writes that have finished (they finish in log order)."""
+        pending = self.pending
+        while pending and pending[0][2].done():
+            pending.popleft()
+        return pending
+
+    def commit_of(self, seq: int) -> concurrent.futures.Future | None:
+        """The commit future of the write holding ``seq``, or ``None`` once it is known to be done."""
+        for _first, last, fut in self._unfinished():
+            if last >= seq:
+                return fut
+        return None
+
+    def committed(self, seq: int) -> bool:
+        """Whether the write holding ``seq`` is known to be done."""
+        pending = self._unfinished()
+        return not pending or seq < pending[0][0]

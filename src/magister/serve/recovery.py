@@ -1,0 +1,164 @@
+"""Recovery: checkpoints (teacher bytes and the seq they cover) and replay of the later log.
+
+Each curriculum starts from its newest usable checkpoint and replays the
+events after it in order: a ``propose`` event calls ``propose(k)`` again
+(which redraws the same tasks, because the random generator is part of the
+checkpoint), consecutive ``observe`` events of one request call
+``observe_batch`` once. The result equals the live teacher. After a failed
+write, a curriculum is rebuilt the same way once every queued write is done.
+(A mixin of :class:`~magister.serve.service.Service`.)
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.engine import Connection
+
+from ..errors import MagisterError
+from ..teacher import Teacher, loads
+from .common import dumps, jsonable
+from .live import CurriculumSpec, LiveCurriculum
+from .models import Checkpoint, Event
+from .seen import ClientIds
+
+__all__ = ["Recovery"]
+
+log = logging.getLogger("magister.serve")
+_EVENTS = Event.__table__
+_CHECKPOINTS = Checkpoint.__table__
+
+
+class Recovery:
+    """Service methods for checkpoints, rebuilds and replay (needs ``engine``, ``writer``, ``get``, ...)."""
+
+    def rebuild(self, spec: CurriculumSpec, *, use_checkpoint: bool = True) -> LiveCurriculum:
+        """Newest usable checkpoint + replay of the later events (or a full replay)."""
+        teacher: Teacher | None = None
+        start = 0
+        if use_checkpoint:
+            with self.engine.connect() as conn:
+                cps = conn.execute(
+                    select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
+                    .where(_CHECKPOINTS.c.curriculum_id == spec.id).order_by(_CHECKPOINTS.c.seq.desc())
+                ).all()
+            for seq, data in cps:
+                try:
+                    teacher = loads(bytes(data))
+                    start = int(seq)
+                    break
+                except MagisterError as e:
+                    log.warning("checkpoint %s of %r unusable (%s); trying an older one", seq, spec.name, e)
+        if teacher is None:
+            teacher = spec.build()
+        live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
+        last = start
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(
+                select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
+                       _EVENTS.c.score, _EVENTS.c.client_id)
+                .where(_EVENTS.c.curriculum_id == spec.id).where(_EVENTS.c.seq > start).order_by(_EVENTS.c.seq)
+            )
+            pending: list[tuple[Any, float]] = []
+            pending_batch = None
+
+            def flush() -> None:
+                nonlocal pending
+                if pending:
+                    space = teacher.space
+                    teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
+                                          [s for _, s in pending])
+                    pending = []
+
+            for seq, batch, kind, k, task, score, cid in result:
+                if kind == "observe":
+                    if pending_batch != batch:
+                        flush()
+                        pending_batch = batch
+                    pending.append((task, float(score)))
+                else:
+                    flush()
+                    pending_batch = None
+                    tasks = teacher.propose(int(k))
+                    got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
+                    if got != task:
+                        self.replay_mismatches += 1
+                        log.warning("replaying proposal %s of %r drew other tasks than logged; "
+                                    "is teacher %r deterministic given its generator?", seq, spec.name, spec.teacher)
+                last = int(seq)
+            flush()
+        live.next_seq = max(last, start) + 1
+        live.since_checkpoint = live.next_seq - 1 - start
+        self._load_ids(live)
+        return live
+
+    def replay_from_log(self, name: str) -> Teacher:
+        """A fresh teacher rebuilt from the full event log, ignoring checkpoints (for checks)."""
+        live = self.get(name)
+        return self.rebuild(live.spec, use_checkpoint=False).teacher
+
+    def checkpoint(self, name: str) -> tuple[int, concurrent.futures.Future]:
+        """Write a checkpoint now; returns (seq it covers, commit future)."""
+        live = self.get(name)
+        with live.lock:
+            self._check_alive(live)
+            return self._write_checkpoint(live)
+
+    def _maybe_checkpoint(self, live: LiveCurriculum, n: int) -> None:
+        live.since_checkpoint += n
+        if self.checkpoint_every > 0 and live.since_checkpoint >= self.checkpoint_every:
+            self._write_checkpoint(live)
+
+    def _write_checkpoint(self, live: LiveCurriculum) -> tuple[int, concurrent.futures.Future]:
+        seq = live.next_seq - 1
+        data = live.teacher.to_bytes()
+        cid = live.spec.id
+        keep = self.keep_checkpoints
+        live.since_checkpoint = 0
+        live.checkpoint_seq = seq
+
+        def op(conn: Connection) -> int:
+            exists = conn.execute(select(func.count()).select_from(_CHECKPOINTS).where(
+                and_(_CHECKPOINTS.c.curriculum_id == cid, _CHECKPOINTS.c.seq == seq))).scalar()
+            if not exists:
+                conn.execute(insert(_CHECKPOINTS).values(curriculum_id=cid, seq=seq, data=data,
+                                                         created_at=time.time()))
+            old = conn.execute(select(_CHECKPOINTS.c.id).where(_CHECKPOINTS.c.curriculum_id == cid)
+                               .order_by(_CHECKPOINTS.c.seq.desc()).offset(keep)).scalars().all()
+            if old:
+                conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.id.in_(old)))
+            return seq
+
+        return seq, self.writer.submit(op)  # type: ignore[union-attr]
+
+    def _schedule_rebuild(self, live: LiveCurriculum) -> None:
+        """Rebuild ``live`` from the log once every write queued so far has finished.
+
+        ``live.broken`` is already set, so no new write of this curriculum is
+        queued; a no-op queued now runs after all earlier writes (the writer is
+        FIFO), so once it is done the log holds all that will ever reach it.
+        """
+        writer = self.writer
+
+        def work() -> None:
+            if writer is not None:
+                barrier = writer.submit(lambda conn: None)
+                concurrent.futures.wait([barrier, *[f for _a, _b, f in list(live.pending)]])
+            with live.lock:
+                try:
+                    fresh = self.rebuild(live.spec)
+                except Exception as e:  # noqa: BLE001
+                    live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+                    return
+                live.teacher, live.next_seq = fresh.teacher, fresh.next_seq
+                live.ids, live.proposals, live.pending = fresh.ids, fresh.proposals, fresh.pending
+                live.checkpoint_seq, live.since_checkpoint = fresh.checkpoint_seq, fresh.since_checkpoint
+                live.broken = None
+
+        threading.Thread(target=work, daemon=True).start()

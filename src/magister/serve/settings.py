@@ -1,0 +1,136 @@
+"""The service's settings: one object read by ``magister serve``, ``app_from_env`` and ``create_app``.
+
+Every setting has a field here, a ``MAGISTER_*`` environment variable (the
+table :data:`ENV`, documented in docs/serve.md) and a default. Precedence:
+an explicit value (a ``magister serve`` flag, a ``create_app`` keyword) over
+the environment variable over the default, the same for every entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..settings import whole
+
+#: client ids remembered exactly per curriculum (older ones: a Bloom filter, then the database)
+RECENT_IDS = 100_000
+
+#: setting -> its environment variable
+ENV = {
+    "db": "MAGISTER_DB",
+    "admin_token": "MAGISTER_ADMIN_TOKEN",
+    "host": "MAGISTER_HOST",
+    "port": "MAGISTER_PORT",
+    "checkpoint_every": "MAGISTER_CHECKPOINT_EVERY",
+    "teacher_threads": "MAGISTER_TEACHER_THREADS",
+    "durable_proposals": "MAGISTER_DURABLE_PROPOSALS",
+    "lean": "MAGISTER_LEAN",
+    "recent_ids": "MAGISTER_RECENT_IDS",
+    "switch_interval": "MAGISTER_SWITCH_INTERVAL",
+    "max_body_bytes": "MAGISTER_MAX_BODY_BYTES",
+    "max_tasks": "MAGISTER_MAX_TASKS",
+    "max_policy_tasks": "MAGISTER_MAX_POLICY_TASKS",
+}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Settings of one server (see docs/serve.md, "Settings", for each one)."""
+
+    #: SQLite file path or ``postgresql+psycopg://`` URL
+    db: str = "magister.db"
+    #: the token with every right; ``None`` leaves the API open (local use only)
+    admin_token: str | None = None
+    #: where ``magister serve`` listens (``app_from_env`` is served by uvicorn's own flags)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: events between automatic checkpoints (0: none)
+    checkpoint_every: int = 2000
+    #: where teacher calls run: "auto", "always" (worker threads) or "never" (the event loop)
+    teacher_threads: str = "auto"
+    #: answer a proposal only once its log entry is on disk
+    durable_proposals: bool = False
+    #: serve well-formed propose/observe requests through the lean ASGI lane
+    lean: bool = True
+    #: client ids remembered exactly per curriculum
+    recent_ids: int = RECENT_IDS
+    #: ``sys.setswitchinterval`` for the server process (``None``: Python's default)
+    switch_interval: float | None = None
+    #: largest request body in bytes (larger: 413)
+    max_body_bytes: int = 32 * 1024 * 1024
+    #: largest finite space a curriculum may have (teachers keep per-task arrays)
+    max_tasks: int = 1_000_000
+    #: largest space for teachers whose every request evaluates every task (the people policies)
+    max_policy_tasks: int = 100_000
+    #: freeze start-up objects out of the garbage collector (a process that runs one server)
+    freeze_gc: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.db, str) or not self.db:
+            raise ConfigError(f"db must be a SQLite file path or a database URL, got {self.db!r}")
+        if self.admin_token is not None and not isinstance(self.admin_token, str):
+            raise ConfigError("admin_token must be a string")
+        if self.admin_token == "":
+            object.__setattr__(self, "admin_token", None)
+        whole("port", self.port)
+        if self.port > 65535:
+            raise ConfigError(f"port must be at most 65535, got {self.port}")
+        whole("checkpoint_every", self.checkpoint_every, minimum=0)
+        whole("recent_ids", self.recent_ids)
+        whole("max_body_bytes", self.max_body_bytes, minimum=1024)
+        whole("max_tasks", self.max_tasks)
+        whole("max_policy_tasks", self.max_policy_tasks)
+        mode = {True: "always", False: "never"}.get(self.teacher_threads, self.teacher_threads)  # type: ignore[call-overload]
+        if mode not in ("auto", "always", "never"):
+            raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {self.teacher_threads!r}")
+        object.__setattr__(self, "teacher_threads", mode)
+        if self.switch_interval is not None and not (isinstance(self.switch_interval, (int, float))
+                                                     and 0 < self.switch_interval < 1):
+            raise ConfigError(f"switch_interval must be seconds in (0, 1), got {self.switch_interval!r}")
+        for name in ("durable_proposals", "lean", "freeze_gc"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> "ServeSettings":
+        """Settings from ``MAGISTER_*`` variables, with ``explicit`` values (not ``None``) taking precedence."""
+        env = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(explicit) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown service setting(s) {unknown}; known: {sorted(known)}")
+        values: dict[str, Any] = {}
+        for name, var in ENV.items():
+            text = env.get(var, "").strip()
+            if text:
+                values[name] = _parse(var, known[name].type, text)
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> "ServeSettings":
+        return replace(self, **changes)
+
+
+def _parse(var: str, kind: Any, text: str) -> Any:
+    kind = str(kind)
+    if kind.startswith("bool"):
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{var} must be 1 or 0 (true/false), got {text!r}")
+    if kind.startswith("int"):
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{var} must be a whole number, got {text!r}") from None
+    if kind.startswith("float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{var} must be a number, got {text!r}") from None
+    return text

@@ -1,0 +1,442 @@
+"""Task-sequence teachers for continual learners: the order of tasks, and how much to rehearse.
+
+A continual learner meets its tasks (classes, skills) one at a time, in a
+single pass, with little chance to revisit. Two teachers plan that sequence
+on a finite space of ``K`` tasks. The learner is driven phase by phase:
+``propose()`` names the task to teach next, :meth:`rehearsal` says how much of
+the rehearsal budget to mix into this phase and how to share it among the
+tasks already taught, and after the phase the learner's accuracy on every task
+taught so far goes back with ``observe_batch(tasks, accuracies)``. A task
+counts as taught once it has been observed; a phase ends when a task is
+observed for the first time, and the rehearsal charged to it is the amount
+prescribed by the state at that moment: report the new task's accuracy
+first, then the others' (``run_teacher`` in :mod:`magister.continual.run`
+does), so the charge equals what :meth:`rehearsal` said. When every task is taught, proposals review the
+task drawn with chance proportional to its error. Without a similarity matrix
+the next new task is drawn at random among the untaught ones.
+
+``continual-designer`` (offline) ranks whole orders from a class-similarity
+matrix (:func:`class_similarity` computes one from features, or pass your
+own) and teaches its top-ranked order, with the rehearsal spread evenly. Two
+ranking rules (:func:`order_score`):
+
+* ``"interference"`` (ours, the default): a task taught later interferes with
+  the similar tasks taught before it, most when it comes late (what a later
+  phase damages is never repaired). An order is penalised by
+  ``sum over p < q of S[o_p, o_q] * decay ** (K - 1 - q)``: similar pairs
+  whose later member comes near the end cost most, so isolated tasks go last.
+* ``"cd"``: our reconstruction of the Curriculum Designer of Singh et al.,
+  "Learning to Learn: How to Continuously Teach Humans and Machines" (ICCV
+  2023). From the published description (cosine distances ``D = 1 - S``
+  between class prototypes; start with a centrally located class whose
+  distances to the others vary little; keep consecutive classes similar; end
+  with classes similar to the first) the score of an order is
+  ``-var_j D[o_0, j] - mean_t D[o_{t-1}, o_t] - D[o_{K-1}, o_0]``. The
+  paper's exact advantage function and weights were not available to us, so
+  this is a faithful reading of its stated principles, not its code.
+
+``continual-order`` (online) chooses from the learner's state. Next task: the
+untaught task with the highest mean similarity to the other untaught tasks
+(central tasks first, isolated ones kept for last) minus its mean similarity
+to the taught tasks weighted by their current accuracy (what teaching it now
+would put at risk); at random without a similarity matrix. Rehearsal amount: the budget (in units of one phase of the learner's
+base replay; ``K - 1`` by default, what uniform replay spends after the first
+phase) is paced by the knowledge at risk: with ``n`` tasks taught and
+accuracy mass ``m`` on them, this phase's risk is ``m * n`` (what can be lost,
+times how many tasks compete for the shared output), and the phase gets the
+remaining budget times its risk over the risk projected for it and every later
+phase (each adds one task at the current mean accuracy); the last phase gets
+what is left. Early phases, with little to lose, spend little; the budget is
+never exceeded. Weights: ``1 + (best - last accuracy)`` per taught task, so
+tasks being forgotten are rehearsed more, plus (with a similarity matrix) the
+task's similarity to the coming task rescaled to [0, 1] over the taught tasks,
+so the tasks it will interfere with most are rehearsed more.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..settings import number, whole
+from ..teacher import Teacher, register
+
+__all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner", "ContinualOrder", "RULES"]
+
+RULES = ("interference", "cd")
+
+
+def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: str = "cosine") -> np.ndarray:
+    """Similarity between classes from their features, ``(k, k)``.
+
+    ``kind="cosine"``: cosine between class prototypes (the mean feature
+    vector of each class), as in the paper. ``kind="confusion"``: how often a
+    class's examples would be taken for another class's, by a soft
+    nearest-prototype rule (each example's weights over the prototypes are
+    ``exp(-(d2 - min d2) / t)``, ``d2`` the squared distances and ``t`` their
+    median nearest distance), averaged per class and symmetrised; the
+    diagonal is the share kept by the class itself.
+    """
+    if kind not in ("cosine", "confusion"):
+        raise ConfigError(f"unknown similarity kind {kind!r}; use 'cosine' or 'confusion'")
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ConfigError(f"class_similarity needs features (n, d) and n labels, got {x.shape} and {y.shape}")
+    k = int(y.max()) + 1 if k is None else whole("k", k, 1)
+    protos = np.zeros((k, x.shape[1]))
+    for c in range(k):
+        m = y == c
+        if not m.any():
+            raise ConfigError(f"class {c} has no examples; every class 0..{k - 1} needs at least one")
+        protos[c] = x[m].mean(axis=0)
+    if kind == "confusion":
+        d2 = ((x[:, None, :] - protos[None, :, :]) ** 2).sum(axis=-1)
+        d2 = d2 - d2.min(axis=1, keepdims=True)
+        t = float(np.median(np.sort(d2, axis=1)[:, 1])) if k > 1 else 1.0
+        p = np.exp(-d2 / (t if t > 0 else 1.0))
+        p /= p.sum(axis=1, keepdims=True)
+        conf = np.array([p[y == c].mean(axis=0) for c in range(k)])
+        return (conf + conf.T) / 2.0
+    norm = np.linalg.norm(protos, axis=1, keepdims=True)
+    protos = protos / np.where(norm > 0, norm, 1.0)
+    return np.clip(protos @ protos.T, -1.0, 1.0)
+
+
+def _check_similarity(similarity: Any, n: int) -> np.ndarray:
+    try:
+        s = np.array(similarity, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("similarity must be a square matrix of numbers (a list of lists)") from None
+    if s.shape != (n, n) or not np.isfinite(s).all():
+        raise ConfigError(f"similarity must be a finite ({n}, {n}) matrix, one row and column per task of the "
+                          f"space; got shape {s.shape}")
+    if not np.allclose(s, s.T, atol=1e-9):
+        raise ConfigError("similarity must be symmetric (S[i, j] == S[j, i]); pass (S + S.T) / 2")
+    return s
+
+
+def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "interference",
+                decay: float = 0.25) -> float:
+    """How good ``order`` is under ``rule`` (higher is better); see the module docstring for the rules."""
+    o = np.asarray(order, dtype=np.int64)
+    s = np.asarray(similarity, dtype=float)
+    k = len(o)
+    if rule == "interference":
+        w = decay ** (k - 1 - np.arange(k))
+        sub = s[np.ix_(o, o)]
+        upper = np.triu(sub, 1)  # [p, q] with p < q: q taught after p
+        return -float((upper * w[None, :]).sum())
+    if rule == "cd":
+        d = 1.0 - s
+        others = np.delete(d[o[0]], o[0])
+        spread = float(others.var()) if len(others) else 0.0
+        chain = float(np.mean(d[o[:-1], o[1:]])) if k > 1 else 0.0
+        return -spread - chain - float(d[o[-1], o[0]])
+    raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+
+
+def _greedy(similarity: np.ndarray, rule: str) -> list[int]:
+    s = similarity
+    k = len(s)
+    if rule == "interference":  # from the end: the task least similar to all the rest goes last
+        left = list(range(k))
+        back: list[int] = []
+        while left:
+            sub = s[np.ix_(left, left)].copy()
+            np.fill_diagonal(sub, 0.0)
+            back.append(left.pop(int(np.argmin(sub.sum(axis=1)))))
+        return back[::-1]
+    d = 1.0 - s
+    var = [np.delete(d[i], i).var() if k > 1 else 0.0 for i in range(k)]
+    order = [int(np.argmin(var))]
+    while len(order) < k:
+        rest = [j for j in range(k) if j not in order]
+        order.append(min(rest, key=lambda j: d[order[-1], j]))
+    return order
+
+
+def _improve(order: list[int], similarity: np.ndarray, rule: str, decay: float, rounds: int = 3) -> list[int]:
+    """Pairwise-swap local search (first improvement), a few rounds."""
+    best = list(order)
+    score = order_score(best, similarity, rule, decay)
+    for _ in range(rounds):
+        changed = False
+        for i, j in itertools.combinations(range(len(best)), 2):
+            cand = list(best)
+            cand[i], cand[j] = cand[j], cand[i]
+            sc = order_score(cand, similarity, rule, decay)
+            if sc > score + 1e-12:
+                best, score, changed = cand, sc, True
+        if not changed:
+            break
+    return best
+
+
+def rank_orders(similarity: Any, rule: str = "interference", *, decay: float = 0.25, n_candidates: int = 200,
+                rng: np.random.Generator | None = None,
+                orders: Sequence[Sequence[int]] | None = None) -> list[tuple[list[int], float]]:
+    """Score orders of the ``K`` tasks and return ``(order, score)`` pairs, best first.
+
+    With ``orders`` given, those are ranked; otherwise the candidates are the
+    rule's greedy construction improved by swap search, plus ``n_candidates``
+    random orders each improved likewise (drawn from ``rng``; duplicates are
+    dropped). Ties keep the earlier candidate first.
+    """
+    s = _check_similarity(similarity, len(np.asarray(similarity)))
+    if rule not in RULES:
+        raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+    decay = number("decay", decay, 0.0, 1.0, low_open=True)
+    k = len(s)
+    if orders is None:
+        gen = rng if rng is not None else np.random.default_rng(0)
+        cands = [_improve(_greedy(s, rule), s, rule, decay)]
+        for _ in range(whole("n_candidates", n_candidates, 0)):
+            cands.append(_improve([int(i) for i in gen.permutation(k)], s, rule, decay, rounds=1))
+    else:
+        cands = [[int(i) for i in o] for o in orders]
+        for o in cands:
+            if sorted(o) != list(range(k)):
+                raise ConfigError(f"{o} is not an order of the tasks 0..{k - 1} (each exactly once)")
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for o in cands:
+        if tuple(o) not in seen:
+            seen.add(tuple(o))
+            out.append((o, order_score(o, s, rule, decay)))
+    return sorted(out, key=lambda p: -p[1])
+
+
+class _SequenceTeacher(Teacher):
+    """Shared by the sequence teachers: which tasks are taught, their last and best accuracy."""
+
+    kind = "discrete"
+
+    def __init__(self, space, *, similarity: list[list[float]] | None = None, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        n = space.n
+        self.similarity = None if similarity is None else _check_similarity(similarity, n)
+        self.last = np.full(n, np.nan)
+        self.best = np.full(n, np.nan)
+        self.taught = np.zeros(n, dtype=bool)
+        self.order_taught: list[int] = []
+
+    # ---------------------------------------------------------- planning
+    def _next_new(self, taught: np.ndarray) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _review(self, last: np.ndarray) -> int:
+        """Every task taught: draw one to review, with chance proportional to its error (plus 0.05)."""
+        err = 1.0 - np.nan_to_num(last, nan=0.0) + 0.05
+        return int(np.searchsorted(np.cumsum(err), self.rng.random() * err.sum(), side="right").clip(0, len(err) - 1))
+
+    def _random_new(self, taught: np.ndarray) -> int:
+        left = np.flatnonzero(~taught)
+        return int(left[self.rng.integers(len(left))])
+
+    def _propose(self, k: int) -> np.ndarray:
+        taught = self.taught.copy()
+        out = []
+        for _ in range(k):
+            if taught.all():
+                out.append(self._review(self.last))
+            else:
+                t = self._next_new(taught)
+                taught[t] = True
+                out.append(t)
+        return np.array(out, dtype=np.int64)
+
+    def rehearsal(self) -> dict[str, Any]:
+        """For the phase about to start: ``amount`` (a multiple of the learner's base replay) and
+        ``weights`` (task index -> share of the rehearsal, over the tasks taught so far)."""
+        return {"amount": self._amount(), "weights": self._weights()}
+
+    def _amount(self) -> float:
+        return 1.0 if self.taught.any() else 0.0
+
+    def _weights(self) -> dict[int, float]:
+        return {int(i): 1.0 for i in np.flatnonzero(self.taught)}
+
+    def _spend(self) -> None:
+        """Called when a task is observed for the first time, before it is recorded."""
+
+    # ------------------------------------------------------------ hooks
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        for i, s in zip(x.tolist(), scores.tolist()):
+            if not self.taught[i]:  # a phase ended: charge what rehearsal() prescribed for it
+                self._spend()
+                self.taught[i] = True
+                self.order_taught.append(int(i))
+            self.last[i] = s
+            self.best[i] = s if np.isnan(self.best[i]) else max(self.best[i], s)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"last": self.last.copy(), "best": self.best.copy(), "taught": self.taught.copy(),
+                "order_taught": np.array(self.order_taught, dtype=np.int64)}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        n = self.space.n
+        last = np.asarray(state["last"], dtype=float)
+        best = np.asarray(state["best"], dtype=float)
+        taught = np.asarray(state["taught"], dtype=bool)
+        order = [int(i) for i in np.asarray(state["order_taught"], dtype=np.int64).ravel()]
+        if last.shape != (n,) or best.shape != (n,) or taught.shape != (n,):
+            raise ValueError(f"per-task arrays must have one entry per task ({n})")
+        if sorted(order) != sorted(np.flatnonzero(taught).tolist()):
+            raise ValueError("order_taught does not match the taught tasks")
+        self.last, self.best, self.taught, self.order_taught = last.copy(), best.copy(), taught.copy(), order
+
+    def probabilities(self) -> np.ndarray:
+        """Chance of each task being the next proposal (one-hot when the next task is planned)."""
+        n = self.space.n
+        if self.taught.all():
+            err = 1.0 - np.nan_to_num(self.last, nan=0.0) + 0.05
+            return err / err.sum()
+        if self._planned():
+            p = np.zeros(n)
+            p[self._next_new(self.taught.copy())] = 1.0
+            return p
+        return (~self.taught).astype(float) / float((~self.taught).sum())
+
+    def _planned(self) -> bool:
+        return self.similarity is not None
+
+    def _beliefs(self) -> dict[str, Any]:
+        forgetting = np.where(self.taught, np.nan_to_num(self.best - self.last), 0.0)
+        return {
+            "kind": "discrete",
+            "tasks": self.space.task_names(),
+            "probability": self.probabilities(),
+            "taught": self.taught.astype(int).tolist(),
+            "order_taught": list(self.order_taught),
+            "last_accuracy": [None if np.isnan(v) else float(v) for v in self.last],
+            "forgetting": forgetting.tolist(),
+            "rehearsal": {"amount": self._amount(), "weights": {str(k): v for k, v in self._weights().items()}},
+        }
+
+
+@register("continual-designer")
+class ContinualDesigner(_SequenceTeacher):
+    """Offline: teach the top-ranked order of the tasks (see the module docstring).
+
+    Parameters
+    ----------
+    similarity:
+        ``(K, K)`` class-similarity matrix (``None``: no information, so a random order).
+    rule:
+        ``"interference"`` (ours, default) or ``"cd"`` (the paper's designer as we read it).
+    decay:
+        Recency weight of the interference rule, in (0, 1] (0.25: each phase back counts a quarter, as
+        replay repairs most of what earlier phases damaged).
+    n_candidates:
+        Random starting orders searched besides the rule's greedy construction.
+    search_seed:
+        Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
+    """
+
+    def __init__(self, space, *, similarity: list[list[float]] | None = None, rule: str = "interference",
+                 decay: float = 0.25, n_candidates: int = 50, search_seed: int = 0, seed=None, score_range=None):
+        super().__init__(space, similarity=similarity, seed=seed, score_range=score_range)
+        if rule not in RULES:
+            raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+        self.rule = rule
+        self.decay = number("decay", decay, 0.0, 1.0, low_open=True)
+        self.n_candidates = whole("n_candidates", n_candidates, 0)
+        self.search_seed = whole("search_seed", search_seed, 0)
+        self.ranking: list[tuple[list[int], float]] = []
+        if self.similarity is not None:
+            self.ranking = rank_orders(self.similarity, rule, decay=self.decay, n_candidates=self.n_candidates,
+                                       rng=np.random.default_rng(self.search_seed))
+        self.plan = self.ranking[0][0] if self.ranking else None
+
+    def _next_new(self, taught: np.ndarray) -> int:
+        if self.plan is None:
+            return self._random_new(taught)
+        return next(t for t in self.plan if not taught[t])
+
+    def _beliefs(self) -> dict[str, Any]:
+        return dict(super()._beliefs(), plan=None if self.plan is None else list(self.plan), rule=self.rule)
+
+
+@register("continual-order")
+class ContinualOrder(_SequenceTeacher):
+    """Online: next task and rehearsal from the learner's state (see the module docstring).
+
+    Parameters
+    ----------
+    similarity:
+        ``(K, K)`` class-similarity matrix used to choose the next task (``None``: a random order).
+    budget:
+        Total rehearsal, in phases of the learner's base replay (``None``: ``K - 1``, what uniform
+        replay spends after the first phase).
+    pace:
+        Exponent of the number of taught tasks in a phase's risk, ``m * n ** pace`` (1: knowledge at
+        risk times the tasks competing for the output; 0: by accuracy mass alone).
+    """
+
+    def __init__(self, space, *, similarity: list[list[float]] | None = None, budget: float | None = None,
+                 pace: float = 1.0, seed=None, score_range=None):
+        super().__init__(space, similarity=similarity, seed=seed, score_range=score_range)
+        if budget is None:
+            budget = float(space.n - 1)
+            self._record_settings(budget=budget)
+        self.budget = number("budget", budget, 0.0)
+        self.pace = number("pace", pace, 0.0)
+        self.spent = 0.0
+
+    def _next_new(self, taught: np.ndarray) -> int:
+        left = np.flatnonzero(~taught)
+        if self.similarity is None:
+            return self._random_new(taught)
+        if len(left) == 1:
+            return int(left[0])
+        sub = self.similarity[np.ix_(left, left)].copy()
+        np.fill_diagonal(sub, 0.0)
+        score = sub.sum(axis=1) / (len(left) - 1)
+        held = np.flatnonzero(taught)
+        if len(held):  # minus the accuracy-weighted similarity to what the learner holds now
+            acc = np.nan_to_num(self.last[held], nan=0.0)
+            score = score - (acc[:, None] * self.similarity[np.ix_(held, left)]).sum(axis=0) / len(held)
+        return int(left[int(np.argmax(score))])  # argmax: ties go to the lowest index
+
+    def _amount(self) -> float:
+        n = int(self.taught.sum())
+        remaining = max(self.budget - self.spent, 0.0)
+        if n == 0:
+            return 0.0
+        phases = int((~self.taught).sum())
+        if phases <= 1:
+            return remaining
+        m = float(np.nansum(self.last[self.taught]))
+        mean = m / n
+        risk = np.array([(m + i * mean) * (n + i) ** self.pace for i in range(phases)])
+        total = risk.sum()
+        return remaining * float(risk[0] / total) if total > 0 else remaining / phases
+
+    def _weights(self) -> dict[int, float]:
+        idx = np.flatnonzero(self.taught)
+        w = 1.0 + np.maximum(np.nan_to_num(self.best[idx] - self.last[idx]), 0.0)
+        if self.similarity is not None and len(idx) > 1 and not self.taught.all():
+            # the coming task interferes most with the taught tasks most like it: rehearse those more
+            s = self.similarity[idx, self._next_new(self.taught.copy())]
+            w = w + (s - s.min()) / (np.ptp(s) if np.ptp(s) > 0 else 1.0)
+        return {int(i): float(v) for i, v in zip(idx, w)}
+
+    def _spend(self) -> None:
+        self.spent += self._amount()
+
+    def _get_state(self) -> dict[str, Any]:
+        return dict(super()._get_state(), spent=float(self.spent))
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        spent = float(state["spent"])
+        if not np.isfinite(spent) or spent < 0:
+            raise ValueError(f"spent rehearsal must be a finite number >= 0, got {spent}")
+        super()._set_state(state)
+        self.spent = spent
+
+    def _beliefs(self) -> dict[str, Any]:
+        return dict(super()._beliefs(), budget=self.budget, spent=self.spent)

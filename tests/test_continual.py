@@ -1,0 +1,247 @@
+"""Continual learners and the task-sequence teachers (issue 18)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.continual import (MLPLearner, SimulatedPerson, digits, final_accuracy, forgetting, learning_curve,
+                                run_order, run_teacher, synthetic)
+from magister.errors import CheckpointError, ConfigError
+from magister.spaces import Discrete
+from magister.testing import check_teacher
+from magister.teachers.continual_order import class_similarity, order_score, rank_orders
+
+# tasks 0-2 alike, 3-4 alike, 5 unlike everything
+BLOCKS = np.array([
+    [1.0, 0.9, 0.9, 0.1, 0.1, 0.0],
+    [0.9, 1.0, 0.9, 0.1, 0.1, 0.0],
+    [0.9, 0.9, 1.0, 0.1, 0.1, 0.0],
+    [0.1, 0.1, 0.1, 1.0, 0.8, 0.0],
+    [0.1, 0.1, 0.1, 0.8, 1.0, 0.0],
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+])
+
+
+# ------------------------------------------------------------------ data and metrics
+def test_digits_split_is_stratified_and_offline() -> None:
+    d = digits(np.random.default_rng(0))
+    assert d.k == 10 and d.dim == 64
+    assert set(np.unique(d.y_test)) == set(range(10))
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    share = np.bincount(d.y_test) / (np.bincount(d.y_test) + np.bincount(d.y_train))
+    assert np.allclose(share, 0.3, atol=0.02)
+
+
+def test_synthetic_similarity_controls_how_alike_classes_are() -> None:
+    def within_minus_between(s: float) -> float:
+        d = synthetic(np.random.default_rng(1), k=8, groups=4, similarity=s, dim=30)
+        sim = class_similarity(d.x_train, d.y_train)
+        group = np.arange(8) % 4
+        same = (group[:, None] == group[None, :]) & ~np.eye(8, dtype=bool)
+        return float(sim[same].mean() - sim[~same & ~np.eye(8, dtype=bool)].mean())
+
+    assert within_minus_between(0.9) > within_minus_between(0.3) + 0.3
+    with pytest.raises(ConfigError, match="groups"):
+        synthetic(np.random.default_rng(0), k=3, groups=4)
+    with pytest.raises(ConfigError, match="similarity"):
+        synthetic(np.random.default_rng(0), similarity=1.0)
+
+
+def test_confusion_similarity_is_symmetric_and_ranks_look_alikes_higher() -> None:
+    d = synthetic(np.random.default_rng(4), k=6, groups=3, similarity=0.9, n_train=40)
+    conf = class_similarity(d.x_train, d.y_train, kind="confusion")
+    assert np.allclose(conf, conf.T) and np.all(np.diag(conf) > 0.2)
+    group = np.arange(6) % 3
+    off = ~np.eye(6, dtype=bool)
+    same = (group[:, None] == group[None, :]) & off
+    assert conf[same].min() > conf[off & ~same].max()
+    with pytest.raises(ConfigError, match="kind"):
+        class_similarity(d.x_train, d.y_train, kind="euclid")
+
+
+def test_metrics_on_a_hand_made_matrix() -> None:
+    nan = np.nan
+    acc = np.array([[0.9, nan, nan], [0.5, 0.8, nan], [0.7, 0.4, 1.0]])
+    assert final_accuracy(acc) == pytest.approx((0.7 + 0.4 + 1.0) / 3)
+    assert forgetting(acc) == pytest.approx(((0.9 - 0.7) + (0.8 - 0.4)) / 2)  # the last task is left out
+    assert np.allclose(learning_curve(acc), [0.9, 0.65, 0.7])
+    assert forgetting(acc[:1]) == 0.0
+    with pytest.raises(ValueError, match="phases, tasks"):
+        final_accuracy(np.zeros(3))
+
+
+# ------------------------------------------------------------------ learners
+def _separated(k: int = 4):
+    return synthetic(np.random.default_rng(2), k=k, groups=2, similarity=0.5, n_train=60, n_test=60)
+
+
+def test_network_forgets_without_replay_and_replay_keeps_old_classes() -> None:
+    d = _separated()
+    bare = run_order(MLPLearner(d.dim, d.k, np.random.default_rng(0)), d, range(d.k))
+    kept = run_order(MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=40, replay=10), d, range(d.k))
+    assert bare.acc[0, 0] > 0.9  # one pass learns a class
+    assert bare.forgetting > 0.6 and kept.forgetting < bare.forgetting - 0.2
+    assert kept.final_accuracy > bare.final_accuracy + 0.15
+    assert bare.replayed == 0 and kept.replayed > 0
+    assert all(len(v) <= 40 // d.k for v in kept_buffer(d).values())
+
+
+def kept_buffer(d):
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=40, replay=10)
+    for c in range(d.k):
+        learner.learn(d.class_train(c), c)
+    return learner.buffer
+
+
+def test_rehearsal_weights_choose_what_is_replayed() -> None:
+    d = _separated(3)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=30, replay=8)
+    learner.learn(d.class_train(0), 0)
+    learner.learn(d.class_train(1), 1)
+    _, ys = learner._replay_batch({0: 0.0, 1: 1.0}, 8)
+    assert set(ys.tolist()) == {1}
+    assert learner.learn(d.class_train(2), 2, replay=0) == 0
+    with pytest.raises(ConfigError, match="class"):
+        learner.learn(d.class_train(0), 7)
+    with pytest.raises(ConfigError, match="Generator"):
+        MLPLearner(4, 2, 0)  # type: ignore[arg-type]
+
+
+def test_simulated_person_forgets_and_similar_classes_interfere() -> None:
+    alike = SimulatedPerson(BLOCKS, np.random.default_rng(0), replay=0)
+    run = run_order(alike, None, [5, 0, 1, 2, 3, 4])
+    assert run.acc[0, 5] > run.acc[-1, 5]  # recall fades over the days
+    # class 0 is followed by its look-alikes 1 and 2; class 5 by nothing like it
+    assert run.acc[-1, 0] < run.acc[-1, 5] * (1 - 0.3 * 0.5)
+    reviewed = run_order(SimulatedPerson(BLOCKS, np.random.default_rng(0), replay=3), None, [5, 0, 1, 2, 3, 4])
+    assert reviewed.final_accuracy > run.final_accuracy and reviewed.replayed == 15
+    with pytest.raises(ConfigError, match="square"):
+        SimulatedPerson(np.ones((2, 3)), np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------ designer
+def test_interference_rule_puts_the_isolated_task_last_and_ranks_best_first() -> None:
+    ranking = rank_orders(BLOCKS, "interference", n_candidates=20, rng=np.random.default_rng(0))
+    best, score = ranking[0]
+    assert best[-1] == 5
+    assert sorted(best) == list(range(6))
+    scores = [s for _, s in ranking]
+    assert scores == sorted(scores, reverse=True)
+    assert score >= order_score([0, 1, 2, 3, 4, 5], BLOCKS) and score > order_score([5, 3, 4, 0, 1, 2], BLOCKS)
+
+
+def test_cd_rule_chains_similar_tasks() -> None:
+    best = rank_orders(BLOCKS, "cd", n_candidates=20, rng=np.random.default_rng(0))[0][0]
+    chain = [BLOCKS[a, b] for a, b in zip(best[:-1], best[1:])]
+    assert np.mean(chain) > np.mean(BLOCKS[~np.eye(6, dtype=bool)])  # consecutive tasks alike, more than on average
+    given = rank_orders(BLOCKS, "cd", orders=[[5, 0, 3, 1, 4, 2], [0, 1, 2, 3, 4, 5]])
+    assert given[0][0] == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"similarity": np.ones((2, 2)).tolist()}, "matrix"),
+    ({"similarity": [[1, 0, 0], [0.5, 1, 0], [0, 0, 1]]}, "symmetric"),
+    ({"rule": "alphabetical"}, "rule"),
+    ({"decay": 0.0}, "decay"),
+])
+def test_designer_refuses_bad_settings(bad, match) -> None:
+    kwargs = {"similarity": np.eye(3).tolist(), **bad}
+    with pytest.raises(ConfigError, match=match):
+        mg.make_teacher("continual-designer", Discrete(3), **kwargs)
+    with pytest.raises(ConfigError, match="order"):
+        rank_orders(np.eye(3), orders=[[0, 0, 1]])
+
+
+def test_designer_teaches_its_plan_then_reviews_the_weakest() -> None:
+    t = mg.make_teacher("continual-designer", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    taught = []
+    for _ in range(6):
+        task = t.propose()
+        taught.append(task)
+        t.observe_batch(taught, [0.9] * (len(taught) - 1) + [0.5])
+    assert taught == t.plan and taught[-1] == 5
+    reviews = t.propose(200)
+    assert np.bincount(reviews, minlength=6).argmax() == 5  # the weakest is reviewed most
+    p = np.array(t.beliefs()["probability"])
+    assert p.argmax() == 5 and p.sum() == pytest.approx(1.0)
+    fresh = mg.make_teacher("continual-designer", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    assert np.array(fresh.beliefs()["probability"])[fresh.plan[0]] == 1.0
+    blind = mg.make_teacher("continual-designer", Discrete(4), seed=0)
+    blind.observe(2, 0.5)
+    assert blind.beliefs()["probability"] == pytest.approx([1 / 3, 1 / 3, 0.0, 1 / 3])
+
+
+# ------------------------------------------------------------------ online teacher
+def test_online_teacher_paces_its_budget_and_never_overspends() -> None:
+    d = synthetic(np.random.default_rng(3), k=6, groups=3, n_train=30, n_test=30)
+    sim = class_similarity(d.x_train, d.y_train)
+    teacher = mg.make_teacher("continual-order", Discrete(6), similarity=sim.tolist(), seed=0)
+    res = run_teacher(MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=30, replay=10), d, teacher)
+    assert sorted(res.order) == list(range(6))
+    assert res.amounts[0] == 0.0 and sum(res.amounts) == pytest.approx(teacher.budget) == pytest.approx(5.0)
+    assert teacher.spent == pytest.approx(5.0)
+    assert res.amounts[-1] > res.amounts[1]  # little to lose early, most late
+    assert teacher.rehearsal()["amount"] == 0.0  # nothing left
+
+
+def test_online_teacher_orders_central_tasks_first_and_rehearses_forgotten_ones() -> None:
+    t = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    plan = list(t.propose(6))
+    assert plan[0] in (0, 1, 2) and plan[-1] == 5
+    held = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    held.observe(0, 1.0)  # task 0 well learned: its look-alikes 1 and 2 would put it at risk
+    assert held.propose() == 3
+    lost = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    lost.observe(0, 0.0)  # nothing held: the most central task left comes next
+    assert lost.propose() == 1
+    t.observe_batch([0, 1], [0.9, 0.9])
+    t.observe_batch([2, 0, 1], [0.9, 0.2, 0.9])  # task 0 dropped from 0.9 to 0.2
+    w = t.rehearsal()["weights"]
+    assert set(w) == {0, 1, 2} and w[0] > w[1]
+
+
+def test_online_teacher_resumes_exactly_mid_sequence(tmp_path: Path) -> None:
+    t = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=3)
+    t.observe_batch([1], [0.8])
+    t.observe_batch([0, 1], [0.9, 0.6])
+    copy = mg.load(t.save(tmp_path / "t.npz"))
+    assert copy.rehearsal() == t.rehearsal() and copy.spent == t.spent
+    assert list(copy.propose(8)) == list(t.propose(8))
+    bad = t.state_dict()
+    bad["algorithm"]["spent"] = -1.0
+    with pytest.raises(CheckpointError):
+        t.load_state_dict(bad)
+    assert list(t.propose(3)) == list(copy.propose(3))
+
+
+@pytest.mark.parametrize("name", ["continual-designer", "continual-order"])
+def test_conformance_with_a_similarity_matrix(name: str) -> None:
+    def factory(space, seed):
+        rng = np.random.default_rng(space.n)
+        s = rng.random((space.n, space.n))
+        return mg.make_teacher(name, space, similarity=((s + s.T) / 2).tolist(), seed=seed)
+
+    check_teacher(factory, "discrete", steps=40)
+
+
+# ------------------------------------------------------------------ benchmark
+def test_benchmark_runs_with_a_tiny_budget(tmp_path: Path, capsys) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_order.py"
+    spec = importlib.util.spec_from_file_location("continual_order_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    out = bench.main(["--seeds", "0", "--orders", "3", "--repeats", "1", "--datasets", "synthetic", "--k", "4",
+                      "--n-train", "15", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "Spearman" in text and "random: median" in text and "online" in text
+    net = out["synthetic"]["net"]
+    assert set(net) >= {"designer", "online", "spearman", "online_forgetting_cut"}
+    assert 0 <= net["designer"]["pct"][0] <= 100
+    assert Path(out["synthetic"]["picture"]).stat().st_size > 0
+    assert bench.spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
+    assert bench.percentile(0.5, [0.1, 0.5, 0.9, 1.0]) == pytest.approx(37.5)

@@ -1,0 +1,253 @@
+"""The opponent pool, the opponent teachers (with a pool), the dual curriculum and the ratings."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError, InvalidScoreError, MagisterError
+from magister.opponents import (
+    DualCurriculum,
+    OpponentPool,
+    SnapshotError,
+    UnknownOpponentError,
+    fit_elo,
+    plot_cross_play,
+)
+from magister.testing import CHECKS, default_spaces
+
+OPPONENT_TEACHERS = ["self-play", "fsp", "pfsp", "opponent-lp"]
+
+
+def _pool(directory: Path, n: int = 6, max_size: int = 4, **kw) -> OpponentPool:
+    pool = OpponentPool(directory, max_size=max_size, max_ids=kw.pop("max_ids", 50), **kw)
+    for i in range(n):
+        pool.add(f"snapshot {i}".encode() * (i + 1), step=100 * i)
+    return pool
+
+
+# ------------------------------------------------------------------ the pool
+def test_pool_keeps_bounded_members_on_disk_with_records(tmp_path: Path) -> None:
+    pool = _pool(tmp_path, n=6, max_size=4)
+    assert pool.ids == [2, 3, 4, 5] and pool.latest == 5 and pool.n_added == 6
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"{i:06d}.bin" for i in (2, 3, 4, 5)]
+    assert pool.load(3) == b"snapshot 3" * 4
+    assert pool.record(3).step == 300 and pool.record(3).games == 0
+    pool.report(3, "win")
+    pool.report(3, 0.5)
+    rec = pool.report(3, "loss")
+    assert (rec.games, rec.wins, rec.draws, rec.losses) == (3, 1, 1, 1) and rec.win_rate == 0.5
+    again = OpponentPool(tmp_path)  # reopened from the index, settings included
+    assert again.ids == pool.ids and again.record(3) == rec and again.max_size == 4
+    assert again.learner_rating == pool.learner_rating
+
+
+def test_pool_file_snapshots_and_eviction_policies(tmp_path: Path) -> None:
+    f = tmp_path / "policy.pt"
+    f.write_bytes(b"\x00weights")
+    pool = OpponentPool(tmp_path / "a", max_size=2, keep_first=True)
+    i = pool.add(f)
+    assert pool.load(i) == b"\x00weights" and pool.path(i).read_bytes() == b"\x00weights"
+    for _ in range(3):
+        pool.add(b"x")
+    assert pool.ids == [0, 3]  # the first is kept, the newest is kept
+    easy = OpponentPool(tmp_path / "b", max_size=3, eviction="easiest")
+    for _ in range(3):
+        easy.add(b"y")
+    easy.report_many([0, 1, 1], ["loss", "win", "win"])
+    easy.add(b"z")
+    assert easy.ids == [0, 2, 3]  # the learner beat 1 most
+    rnd = [OpponentPool(tmp_path / f"r{s}", max_size=3, eviction="random", seed=s) for s in (1, 1)]
+    for p in rnd:
+        for _ in range(10):
+            p.add(b"w")
+    assert rnd[0].ids == rnd[1].ids and rnd[0].latest == 9 and len(rnd[0]) == 3
+
+
+@pytest.mark.parametrize("bad", ["unknown", "evicted", "outcome", "none", "missing", "corrupt", "batch"])
+def test_bad_input_is_refused_and_changes_no_record(tmp_path: Path, bad: str) -> None:
+    pool = _pool(tmp_path, n=6, max_size=4)
+    pool.report(4, "win")
+    before = json.loads(pool.index_path.read_text())
+    records = pool.records()
+    with pytest.raises(MagisterError) as err:
+        if bad == "unknown":
+            pool.report(99, "win")
+        elif bad == "evicted":
+            pool.report(0, "win")
+        elif bad == "outcome":
+            pool.report(4, "victory")
+        elif bad == "none":
+            pool.report(4, None)
+        elif bad == "missing":
+            (tmp_path / "snapshots" / "000004.bin").unlink()
+            pool.load(4)
+        elif bad == "corrupt":
+            (tmp_path / "snapshots" / "000004.bin").write_bytes(b"snapshot 4" * 4 + b"!")
+            pool.load(4)
+        else:
+            pool.report_many([4, 5, 77], ["win", "loss", "win"])
+    msg = str(err.value)
+    expected = {"unknown": (UnknownOpponentError, "not in the pool"), "evicted": (UnknownOpponentError, "evicted"),
+                "outcome": (InvalidScoreError, "'win', 'draw' or 'loss'"), "none": (InvalidScoreError, "outcome"),
+                "missing": (SnapshotError, "missing"), "corrupt": (SnapshotError, "corrupt"),
+                "batch": (UnknownOpponentError, "77")}[bad]
+    assert isinstance(err.value, expected[0]) and expected[1] in msg
+    assert "No record was changed" in msg or "Nothing was recorded" in msg or bad in ("outcome", "none")
+    assert pool.records() == records
+    assert json.loads(pool.index_path.read_text()) == before
+
+
+def test_pool_settings_and_readers(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="eviction"):
+        OpponentPool(tmp_path / "x", eviction="lru")
+    with pytest.raises(ConfigError, match="max_size"):
+        OpponentPool(tmp_path / "y", max_size=0)
+    pool = _pool(tmp_path / "p", n=2)
+    with pytest.raises(ConfigError, match="other settings"):
+        OpponentPool(tmp_path / "p", max_size=9)
+    with pytest.raises(SnapshotError, match="no opponent pool"):
+        OpponentPool(tmp_path / "nothing", readonly=True)
+    reader = OpponentPool(tmp_path / "p", readonly=True)
+    with pytest.raises(ConfigError, match="read-only"):
+        reader.add(b"x")
+    pool.add(b"new")
+    assert reader.ids == [0, 1] and reader.refresh() and reader.ids == [0, 1, 2]
+    assert not reader.refresh()
+    (tmp_path / "p" / "pool.json").write_text("{not json")
+    with pytest.raises(SnapshotError, match="cannot be read"):
+        reader.refresh()
+    small = OpponentPool(tmp_path / "s", max_ids=2)
+    small.add(b"a")
+    small.add(b"b")
+    with pytest.raises(ConfigError, match="max_ids"):
+        small.add(b"c")
+    assert small.ids == [0, 1]
+
+
+# ------------------------------------------------------- teachers over a pool
+def _pool_factory(root: Path, name: str):
+    def factory(space, seed):
+        d = Path(tempfile.mkdtemp(dir=root))
+        pool = OpponentPool(d, max_size=max(2, space.n - 1), max_ids=space.n)
+        for i in range(space.n):
+            pool.add(bytes([i]))
+        cls = mg.teacher_class(name)
+        return cls(space, pool=pool, seed=seed, **getattr(cls, "conformance_kwargs", {}))
+    return factory
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+@pytest.mark.parametrize("check", ["determinism", "resume", "bad_input", "batch_observe", "settings", "beliefs"])
+def test_conformance_with_a_pool(tmp_path: Path, name: str, check: str) -> None:
+    factory = _pool_factory(tmp_path, name)
+    for space in default_spaces("discrete"):
+        CHECKS[check](factory, space, 60)
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_proposals_are_members_and_resume_is_exact_while_the_pool_grows(tmp_path: Path, name: str) -> None:
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=3)
+    rng = np.random.default_rng(0)
+
+    def play(teacher, steps):
+        out = []
+        for _ in range(steps):
+            ids = list(teacher.propose(4))
+            assert set(ids) <= set(pool.ids)
+            teacher.observe_batch(ids, [float(rng.random() < 0.3 + 0.05 * i) for i in ids])
+            out += ids
+        return out
+
+    for _ in range(4):
+        play(t, 5)
+        pool.add(b"next")
+    t.save(tmp_path / "t.ckpt")
+    rng_state = rng.bit_generator.state
+    a = play(t, 6)
+    pool_after = pool.ids
+    rng.bit_generator.state = rng_state
+    b_teacher = mg.load(tmp_path / "t.ckpt")
+    assert b_teacher.pool.directory == pool.directory and b_teacher.pool.ids == pool_after
+    assert play(b_teacher, 6) == a
+
+
+def test_teacher_weights_follow_their_rule(tmp_path: Path) -> None:
+    pool = _pool(tmp_path, n=3, max_size=3)
+    space = pool.space
+    sp = mg.make_teacher("self-play", space, pool=pool, seed=0)
+    assert set(sp.propose(20)) == {2}
+    hard = mg.make_teacher("pfsp", space, pool=pool, seed=0, epsilon=0.0, prior=0.0)
+    var = mg.make_teacher("pfsp", space, pool=pool, seed=0, weighting="variance", epsilon=0.0, prior=0.0)
+    for t in (hard, var):
+        t.observe_batch([0] * 10 + [1] * 10 + [2] * 10, [1.0] * 9 + [0.0] + [1.0] * 5 + [0.0] * 5 + [0.0] * 10)
+    p_hard, p_var = hard.probabilities()[:3], var.probabilities()[:3]
+    rates = hard.win_rates(np.arange(3))
+    np.testing.assert_allclose(rates, [0.9, 0.5, 0.0])
+    np.testing.assert_allclose(p_hard, (1 - rates) ** 2 / ((1 - rates) ** 2).sum())
+    np.testing.assert_allclose(p_var, rates * (1 - rates) / (rates * (1 - rates)).sum())
+    lp = mg.make_teacher("opponent-lp", space, pool=pool, seed=0, epsilon=0.0, denoise=0.0)
+    lp.observe_batch([0, 1, 2] + [0] * 10, [0.0, 0.0, 0.0] + [1.0] * 10)
+    assert lp.probabilities()[0] == pytest.approx(1.0)
+    pool.add(b"new")
+    assert lp.probabilities()[3] == pytest.approx(1.0)  # a new member is tried first
+    fsp = mg.make_teacher("fsp", space, pool=pool, seed=0)
+    np.testing.assert_allclose(fsp.probabilities()[pool.ids], 1 / 3)
+
+
+def test_teacher_refuses_a_mismatched_space_and_an_empty_pool(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path, max_ids=10)
+    with pytest.raises(ConfigError, match="pool.space"):
+        mg.make_teacher("fsp", mg.Discrete(5), pool=pool)
+    t = mg.make_teacher("fsp", pool.space, pool=pool)
+    with pytest.raises(UnknownOpponentError, match="empty"):
+        t.propose()
+    assert t.n_proposed == 0
+
+
+# --------------------------------------------------------------------- dual
+def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    dual = DualCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["3x3", "4x4"]), seed=0),
+                          mg.make_teacher("pfsp", pool.space, pool=pool, seed=0))
+    pairs = dual.propose(6)
+    assert all(level in ("3x3", "4x4") and opp in pool.ids for level, opp in pairs)
+    dual.observe_batch([p[0] for p in pairs], [p[1] for p in pairs], [1.0, 0.0, 0.5, 1.0, 1.0, 0.0])
+    before = dual.state_dict()
+    with pytest.raises(MagisterError):
+        dual.observe("3x3", 999, 1.0)  # unknown opponent: the level teacher is rolled back too
+    with pytest.raises(MagisterError):
+        dual.observe("5x5", 0, 1.0)
+    from magister.testing import states_equal
+    assert states_equal(before, dual.state_dict())
+    dual.save(tmp_path / "dual.ckpt")
+    again = DualCurriculum.load(tmp_path / "dual.ckpt")
+    assert again.propose(5) == dual.propose(5)
+    with pytest.raises(ConfigError, match="opponent teacher"):
+        DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
+
+
+# ------------------------------------------------------------------ ratings
+def test_fit_elo_recovers_ratings_from_cross_play(tmp_path: Path) -> None:
+    true = np.array([1000.0, 1200.0, 1400.0, 1700.0])
+    e = 1 / (1 + 10 ** ((true[None, :] - true[:, None]) / 400))
+    games = np.full((4, 4), 4000.0)
+    np.fill_diagonal(games, 0)
+    r = fit_elo(e, games, anchor=0, prior_games=0.0)
+    np.testing.assert_allclose(r, true, atol=1.0)
+    half = np.triu(games)  # each pair played once, seen from one side only
+    np.testing.assert_allclose(fit_elo(e, half, anchor=0, prior_games=0.0), true, atol=1.0)
+    unbeaten = fit_elo(np.array([[0.5, 1.0], [0.0, 0.5]]), np.array([[0, 10], [10, 0]]))
+    assert np.isfinite(unbeaten).all() and unbeaten[0] > unbeaten[1]
+    with pytest.raises(ConfigError, match="square"):
+        fit_elo(np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        fit_elo(np.array([[0.5, 2.0], [0.0, 0.5]]), np.ones((2, 2)))
+    out = plot_cross_play(e, ["a", "b", "c", "d"], tmp_path / "x.png")
+    assert out.exists() and out.stat().st_size > 1000

@@ -1,0 +1,208 @@
+"""OpponentEnv: a learner's seat in a PettingZoo game against pool members (AEC, parallel, vector envs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pettingzoo")
+gym = pytest.importorskip("gymnasium")
+
+import magister as mg  # noqa: E402
+from magister.errors import ConfigError  # noqa: E402
+from magister.opponents import OpponentPool, SnapshotError, UnknownOpponentError  # noqa: E402
+from magister.rl import CurriculumVectorEnv  # noqa: E402
+from magister.rl.pettingzoo import NoOutcomeError, OpponentEnv, game_score  # noqa: E402
+from pettingzoo.classic import rps_v2, tictactoe_v3  # noqa: E402
+
+
+def load_policy(data: bytes):
+    """Snapshots here are tiny: b"first" plays the first legal move, b"random:<seed>" a random legal one."""
+    if data == b"first":
+        return lambda obs: int(np.flatnonzero(obs["action_mask"])[0])
+    rng = np.random.default_rng(int(data.split(b":")[1]))
+    return lambda obs: int(rng.choice(np.flatnonzero(obs["action_mask"])))
+
+
+def _pool(tmp_path: Path) -> OpponentPool:
+    pool = OpponentPool(tmp_path / "pool", max_size=4, max_ids=20)
+    pool.add(b"first")
+    pool.add(b"random:1")
+    return pool
+
+
+def _play(env: gym.Env, rng: np.random.Generator, games: int, options=None) -> list[dict]:
+    finals = []
+    for g in range(games):
+        obs, info = env.reset(seed=g, options=options)
+        assert info["seat"] == env.learner and "opponent" in info
+        while True:
+            action = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+            obs, reward, term, trunc, info = env.step(action)
+            if term or trunc:
+                finals.append(info)
+                break
+    return finals
+
+
+def test_aec_game_reports_each_outcome_to_the_pool_and_the_teacher(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=teacher)
+    finals = _play(env, np.random.default_rng(0), 40)
+    assert [f["seat"] for f in finals[:4]] == ["player_1", "player_2"] * 2
+    assert teacher.n_observed == 40
+    by_opp: dict[int, list[str]] = {}
+    for f in finals:
+        assert f["outcome"] in ("win", "draw", "loss")
+        assert f["magister_outcome_score"] == {"win": 1.0, "draw": 0.5, "loss": 0.0}[f["outcome"]]
+        by_opp.setdefault(f["opponent"], []).append(f["outcome"])
+    for opp, outs in by_opp.items():
+        rec = pool.record(opp)
+        assert (rec.games, rec.wins, rec.draws, rec.losses) == (
+            len(outs), outs.count("win"), outs.count("draw"), outs.count("loss"))
+    assert set(by_opp) == {0, 1}
+
+
+def test_outcomes_agree_with_the_game_rewards(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    env = OpponentEnv(tictactoe_v3.env(), pool, load_policy, seat="player_2")
+    rng = np.random.default_rng(1)
+    for g in range(20):
+        obs, _ = env.reset(seed=g, options={"opponent": 1})
+        total = 0.0
+        while True:
+            obs, r, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            total += r
+            if term or trunc:
+                break
+        assert info["outcome"] == {1.0: "win", 0.0: "draw", -1.0: "loss"}[total]
+        assert env.learner == "player_2"
+
+
+@pytest.mark.parametrize("bad", ["seat", "snapshot", "unknown", "no-outcome", "bad-outcome"])
+def test_bad_input_gets_a_clear_error_and_changes_no_record(tmp_path: Path, bad: str) -> None:
+    pool = _pool(tmp_path)
+    before = json.loads(pool.index_path.read_text())
+    if bad == "seat":
+        with pytest.raises(ConfigError, match="unknown seat 'player_3'.*player_1"):
+            OpponentEnv(tictactoe_v3.env, pool, load_policy, seat="player_3")
+    elif bad in ("snapshot", "unknown"):
+        env = OpponentEnv(tictactoe_v3.env, pool, load_policy)
+        if bad == "snapshot":
+            (pool.directory / "snapshots" / "000001.bin").write_bytes(b"random:2")
+        with pytest.raises(SnapshotError if bad == "snapshot" else UnknownOpponentError, match="corrupt|not in"):
+            env.reset(options={"opponent": 1 if bad == "snapshot" else 7})
+        with pytest.raises(ConfigError, match="reset"):
+            env.step(0)  # the failed reset started no game
+    else:
+        pool.add(b"random:3")
+        before = json.loads(pool.index_path.read_text())
+        if bad == "no-outcome":  # rock-paper-scissors stops at a round limit: truncation, no outcome
+            env = OpponentEnv(lambda: rps_v2.parallel_env(num_actions=3, max_cycles=3), pool,
+                              lambda data: (lambda obs: 0), seat="player_0")
+        else:
+            env = OpponentEnv(tictactoe_v3.env, pool, load_policy, outcome_fn=lambda *a: "victory")
+        env.reset(seed=0, options={"opponent": 2})
+        with pytest.raises(NoOutcomeError, match="outcome"):
+            for _ in range(20):
+                action = 1 if bad == "no-outcome" else int(np.flatnonzero(env.game.last()[0]["action_mask"])[0])
+                env.step(action)
+    assert json.loads(pool.index_path.read_text()) == before
+
+
+def test_parallel_game_with_an_outcome_rule(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "rps", max_ids=5)
+    pool.add(b"rock")
+
+    def by_totals(rewards, learner, opponent, terminated, truncated):
+        a, b = rewards[learner], rewards[opponent]
+        return "win" if a > b else "loss" if a < b else "draw"
+
+    env = OpponentEnv(lambda: rps_v2.parallel_env(max_cycles=5), pool, lambda data: (lambda obs: 0),
+                      seat="player_0", outcome_fn=by_totals)
+    for action, outcome in ((1, "win"), (0, "draw"), (2, "loss")):  # paper beats rock, scissors lose
+        env.reset(seed=0)
+        done = False
+        while not done:
+            _, _, term, trunc, info = env.step(action)
+            done = term or trunc
+        assert info["outcome"] == outcome
+    rec = pool.record(0)
+    assert (rec.games, rec.wins, rec.draws, rec.losses) == (3, 1, 1, 1)
+
+
+def test_vector_env_shares_one_pool_and_one_teacher(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    folder = str(pool.directory)
+
+    def make():  # a worker's env: the pool opened read-only, outcomes handed back through info
+        return OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False)
+
+    venv = CurriculumVectorEnv([make, make], teacher, score=game_score)
+    obs, _ = venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    finished = 0
+    for step in range(150):
+        masks = obs["action_mask"]
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+        obs, _, term, trunc, infos = venv.step(actions)
+        ends = np.flatnonzero(term | trunc)
+        finished += len(ends)
+        if len(ends):  # the pool's writer records the outcomes
+            pool.report_many([int(infos["final_info"]["opponent"][i]) for i in ends],
+                             [infos["final_info"]["outcome"][i] for i in ends])
+        if step == 60:
+            pool.add(b"random:9")  # a new member, seen by the workers at their next reset
+    venv.close()
+    assert finished > 20 and teacher.n_observed == finished
+    assert sum(r.games for r in pool.records()) == finished
+    assert teacher.games[2] > 0 and pool.record(2).games > 0
+
+
+def _ray_worker(folder: str, actor_name: str, games: int, seed: int) -> list[tuple[int, str]]:
+    from magister.rl import CurriculumWrapper
+    from magister.rl.ray import RemoteTeacher
+
+    client = RemoteTeacher(actor_name, prefetch=4, flush_every=4)
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False), client, score=game_score)
+    rng = np.random.default_rng(seed)
+    played = []
+    for _ in range(games):
+        obs, _ = env.reset()
+        while True:
+            obs, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            if term or trunc:
+                played.append((int(info["opponent"]), info["outcome"]))
+                break
+    client.flush()
+    return played
+
+
+def test_ray_workers_share_one_pool_through_the_teacher_actor(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from magister.rl.ray import start_teacher_actor
+
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests folder
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        actor = start_teacher_actor(teacher, name="opponent-teacher")  # reopens the pool from its folder
+        worker = ray.remote(num_cpus=0.5)(_ray_worker)
+        results = ray.get([worker.remote(str(pool.directory), "opponent-teacher", 12, s) for s in (0, 1)])
+        for played in results:  # the driver is the pool's one writer
+            pool.report_many([p[0] for p in played], [p[1] for p in played])
+        counts = ray.get(actor.counts.remote())
+        assert counts["n_observed"] == 24
+        assert sum(r.games for r in pool.records()) == 24
+        assert {p[0] for played in results for p in played} == {0, 1}
+        ray.kill(actor)
+    finally:
+        ray.shutdown()

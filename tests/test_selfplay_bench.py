@@ -1,0 +1,80 @@
+"""benchmarks/selfplay.py: its game engine agrees with PettingZoo, its held-out opponents are what they claim,
+and a tiny end-to-end run writes the table, curves, ratings and cross-play picture."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pettingzoo")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import selfplay as sp  # noqa: E402
+
+
+def test_engine_and_board_keys_agree_with_pettingzoo() -> None:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from pettingzoo.classic import tictactoe_v3
+
+    env = tictactoe_v3.env()
+    rng = np.random.default_rng(0)
+    for g in range(30):
+        env.reset(seed=g)
+        board = (0,) * 9
+        me = 1
+        while True:
+            obs, _, term, trunc, _ = env.last()
+            if term or trunc:
+                break
+            assert sp.key_of_obs(obs) == sp.key_of(board, me)
+            a = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+            env.step(a)
+            board = board[:a] + (me,) + board[a + 1:]
+            me = 3 - me
+        w = sp.winner(board)
+        assert w != 0
+        expected = {1: 1, 2: -1, 3: 0}[w]
+        assert env.rewards["player_1"] == expected and env.rewards["player_2"] == -expected
+
+
+def test_symmetric_boards_share_one_row() -> None:
+    board = (1, 2, 0, 0, 1, 0, 0, 0, 0)
+    rot = tuple(np.rot90(np.array(board).reshape(3, 3)).reshape(-1))  # the same position turned a quarter
+    k1, k2 = sp.key_of(board, 1), sp.key_of(rot, 1)
+    assert k1 != k2 and sp.CANON[k1] == sp.CANON[k2]
+    q = np.random.default_rng(0).random((sp.N_STATES, 9)).astype(np.float32)
+    grid = np.arange(9).reshape(3, 3)
+    moved = np.rot90(grid).reshape(-1)  # cell moved[i] of the board lands on cell i of the turned board
+    for a in (2, 3, 5, 6, 7, 8):
+        i = int(np.flatnonzero(moved == a)[0])
+        assert sp.qvals(q, k1, np.array([a]))[0] == sp.qvals(q, k2, np.array([i]))[0]
+
+
+def test_held_out_opponents_are_ordered_by_strength() -> None:
+    rng = np.random.default_rng(1)
+    p = sp.HELD_OUT_POLICIES
+    vs_random = [sp.score(sp.match(p[n], sp.random_policy, 200, rng)) for n in sp.HELD_OUT]
+    assert 0.4 < vs_random[0] < 0.6 and vs_random[1] < vs_random[2] <= vs_random[3]
+    assert sp.score(sp.match(p["search-4"], p["search-2"], 200, rng)) > 0.55
+    assert sp.score(sp.match(sp.search_policy(9), p["search-4"], 100, rng)) > 0.55  # depth-limited, not perfect
+    assert sp.negamax((0,) * 9, 1, 9) == 0.0  # perfect play draws
+
+
+def test_tiny_run_writes_table_curves_ratings_and_picture(tmp_path: Path, capsys) -> None:
+    summary = sp.main(["--games", "120", "--snapshot-every", "40", "--seeds", "1", "--methods", "self-play,fsp",
+                       "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| self-play |" in out and "| fsp |" in out and "points above naive self-play" in out
+    for f in ("curves.csv", "curves.png", "crossplay.png", "ratings.csv", "results.json"):
+        assert (tmp_path / f).exists(), f
+    res = json.loads((tmp_path / "results.json").read_text())
+    for run in res["runs"]:
+        assert sum(run["train_outcomes"].values()) == 120
+        assert sum(r["games"] for r in run["pool"]) <= 120  # evicted members take their games with them
+        assert sum(run["held_out"]["search-4"]) == 40 and run["n_first_half"] >= 1
+    assert set(summary["table"]) == {"self-play", "fsp"}

@@ -1,0 +1,356 @@
+"""Issue 12 hardening of the service: bounded work per request, every failure a clear answer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.serve.app import app_from_env, create_app  # noqa: E402
+from magister.serve.settings import ENV, ServeSettings  # noqa: E402
+from serve_fixtures import ADMIN, AUTH  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
+HUGE = 10 ** 400
+
+
+@pytest.fixture()
+def client(tmp_path):
+    with TestClient(create_app(str(tmp_path / "serve.db"), admin_token=ADMIN, max_body_bytes=64 * 1024,
+                               max_policy_tasks=50), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "skills", "space": NAMED, "seed": 1}).status_code == 201
+        yield c
+
+
+def _state(c, name="skills"):
+    r = c.get(f"/v1/curricula/{name}/checkpoint")
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+# ------------------------------------------------------------- item 1
+def test_huge_integers_are_a_json_422_that_changes_nothing(client):
+    before = _state(client)
+    for path, body in [("observe", {"task": "add", "score": HUGE}),
+                       ("observe", {"task": "add", "score": -HUGE}),
+                       ("observe_batch", {"observations": [{"task": "add", "score": 0.5},
+                                                           {"task": "sub", "score": HUGE}]})]:
+        r = client.post(f"/v1/curricula/skills/{path}", json=body)
+        assert r.status_code == 422 and "too large" in r.json()["detail"], r.text
+        assert len(r.content) < 1000
+    for sr in ([0, HUGE], {"low": -HUGE, "high": 1}):
+        r = client.post("/v1/curricula", json={"name": "other", "space": NAMED, "score_range": sr})
+        assert r.status_code == 422 and "score_range" in r.json()["detail"], r.text
+    assert _state(client) == before
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+
+
+def test_score_range_refuses_huge_integers_with_a_config_error():
+    with pytest.raises(mg.ConfigError, match="finite"):
+        mg.ScoreRange(0, HUGE)
+    with pytest.raises(mg.ConfigError, match="finite"):
+        mg.ScoreRange.coerce((0, HUGE))
+    with pytest.raises(mg.InvalidScoreError, match="too large"):
+        mg.ScoreRange().normalise_one(HUGE)
+    with pytest.raises(mg.InvalidScoreError, match="too large"):
+        mg.ScoreRange().normalise([0.5, HUGE])
+
+
+# ------------------------------------------------------------- item 4
+def test_request_bodies_over_the_limit_get_413(client):
+    before = _state(client)
+    big = [{"task": "add", "score": 0.5}] * 4000  # ~110 KB, over the 64 KB of this server
+    r = client.post("/v1/curricula/skills/observe_batch", json={"observations": big})
+    assert r.status_code == 413 and "MAGISTER_MAX_BODY_BYTES" in r.json()["detail"]
+
+    def chunked():  # no Content-Length: counted while read
+        for _ in range(100):
+            yield b" " * 1000
+
+    r = client.post("/v1/curricula/skills/observe", content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert _state(client) == before
+    ok = client.post("/v1/curricula/skills/observe_batch", json={"observations": big[:100]})
+    assert ok.status_code == 200
+
+
+def test_refusals_never_echo_a_large_input_back(client):
+    big = "x" * 50_000
+    for path, body in [("/v1/curricula/skills/observe", {"task": big, "score": 0.5}),
+                       ("/v1/curricula/skills/observe", {"task": "add", "score": 0.5, big: 1}),
+                       ("/v1/curricula", {"name": "f", "space": {"type": "Discrete", "names": big}}),
+                       ("/v1/curricula/skills/observe_batch",
+                        {"observations": [{"task": "add", "score": "x" * 100}] * 500})]:
+        r = client.post(path, json=body)
+        assert r.status_code == 422, r.text[:200]
+        assert len(r.content) < 5000, (path, len(r.content))
+        assert "characters left out" in r.text or "more)" in r.text
+
+
+# ------------------------------------------------------------- item 3
+def test_the_work_a_create_may_cause_is_capped_by_settings(tmp_path):
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN, max_tasks=1000,
+                               max_policy_tasks=100)) as c:
+        c.headers.update(AUTH)
+        r = c.post("/v1/curricula", json={"name": "a", "space": {"type": "Discrete", "n": 1001}})
+        assert r.status_code == 422 and "MAGISTER_MAX_TASKS" in r.json()["detail"]
+        r = c.post("/v1/curricula", json={"name": "b", "teacher": "mastery-learning",
+                                          "space": {"type": "Discrete", "names": [f"t{i}" for i in range(101)]}})
+        assert r.status_code == 422 and "MAGISTER_MAX_POLICY_TASKS" in r.json()["detail"]
+        r = c.post("/v1/curricula", json={"name": "c", "teacher": "exp3", "space": {"type": "Discrete", "n": 1000}})
+        assert r.status_code == 201, r.text
+        assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["c"]
+
+
+# ------------------------------------------------------------- item 9
+def test_every_magister_variable_is_documented():
+    names: set[str] = set()
+    for path in list((ROOT / "src" / "magister").rglob("*.py")) + [ROOT / "Makefile"]:
+        names.update(re.findall(r"\bMAGISTER_[A-Z][A-Z_]*[A-Z]\b", path.read_text()))
+    names.update(ENV.values())
+    doc = (ROOT / "docs" / "serve.md").read_text()
+    missing = sorted(n for n in names if n not in doc and n != "MAGISTER_STRICT_DEPS")
+    assert not missing, f"not documented in docs/serve.md: {missing}"
+    assert set(ENV) == set(ServeSettings.__dataclass_fields__) - {"freeze_gc"}
+
+
+def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    env = {"MAGISTER_DB": str(tmp_path / "e.db"), "MAGISTER_ADMIN_TOKEN": "tok", "MAGISTER_CHECKPOINT_EVERY": "17",
+           "MAGISTER_TEACHER_THREADS": "always", "MAGISTER_DURABLE_PROPOSALS": "1", "MAGISTER_LEAN": "0",
+           "MAGISTER_RECENT_IDS": "77", "MAGISTER_MAX_BODY_BYTES": "4096", "MAGISTER_MAX_TASKS": "500",
+           "MAGISTER_MAX_POLICY_TASKS": "400", "MAGISTER_PORT": "8123"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from_env = app_from_env().state.settings
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    (served_app, kw), = served
+    assert served_app.state.settings == from_env and kw["port"] == 8123
+    assert from_env.checkpoint_every == 17 and from_env.teacher_threads == "always" and not from_env.lean
+    assert from_env.durable_proposals and from_env.max_tasks == 500 and from_env.admin_token == "tok"
+    served.clear()
+    result = CliRunner().invoke(app, ["serve", "--checkpoint-every", "5", "--db", str(tmp_path / "f.db")])
+    assert result.exit_code == 0, result.output
+    assert served[0][0].state.settings == from_env.with_(checkpoint_every=5, db=str(tmp_path / "f.db"))
+    monkeypatch.setenv("MAGISTER_LEAN", "maybe")
+    with pytest.raises(ValueError, match="MAGISTER_LEAN"):
+        app_from_env()
+    with pytest.raises(TypeError, match="unknown setting"):
+        create_app(str(tmp_path / "g.db"), checkpoint_evry=3)
+
+
+# ------------------------------------------------------------- item 8
+def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(client):
+    from magister.serve.client import HTTPTeacher, create_curriculum
+
+    url = "http://testserver"
+    first = create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, seed=4,
+                              client=client)
+    again = create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, exist_ok=True,
+                              client=client)
+    assert again.name == first.name == "alp-gmm"
+    with pytest.raises(mg.ConfigError, match=r"teacher is 'alp-gmm', not 'uniform'") as e:
+        create_curriculum(url, "walker", mg.Box([0, 0], [1, 3]), "uniform", token=ADMIN, exist_ok=True,
+                          client=client)
+    assert "space is" in str(e.value)
+    with pytest.raises(mg.ConfigError, match="seed is 4, not 5"):
+        create_curriculum(url, "walker", mg.Box([0, 0], [1, 2]), "alp-gmm", token=ADMIN, seed=5, exist_ok=True,
+                          client=client)
+    for bad in ("../tokens", "skills/propose", "..", "a b", "", "x" * 65):
+        with pytest.raises(mg.ConfigError, match="not valid"):
+            HTTPTeacher(url, bad, token=ADMIN, client=client)
+        with pytest.raises(mg.ConfigError, match="not valid"):
+            create_curriculum(url, bad, NAMED, token=ADMIN, client=client)
+    assert len(client.get("/v1/tokens").json()["tokens"]) == 0
+
+
+# ------------------------------------------------------------- item 2
+def _failing_writes(service, monkeypatch):
+    """Every write the writer runs fails as on a full disk."""
+    from sqlalchemy.exc import OperationalError
+
+    real = service.writer.submit
+
+    def submit(op):
+        def failing(conn):
+            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+        return real(failing)
+
+    monkeypatch.setattr(service.writer, "submit", submit)
+
+
+def test_storage_failures_are_503_and_undo_the_change(client, monkeypatch):
+    service = client.app.state.service
+    before = _state(client)
+    _failing_writes(service, monkeypatch)
+    r = client.post("/v1/curricula", json={"name": "other", "space": NAMED})
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+    r = client.delete("/v1/curricula/skills")
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+
+    from sqlalchemy.exc import OperationalError
+
+    def full(*a, **k):
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(client.app.state.tokens.engine, "begin", full)
+    r = client.post("/v1/tokens", json={"curricula": ["skills"]})
+    assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+    monkeypatch.undo()
+    # nothing changed: the deleted curriculum is still there and usable, the other name is free
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+    assert client.get("/v1/curricula/skills").status_code == 200 and _state(client) == before
+    assert client.post("/v1/curricula/skills/propose").status_code == 200
+    assert client.post("/v1/curricula", json={"name": "other", "space": NAMED}).status_code == 201
+    assert client.get("/v1/tokens").json()["tokens"] == []
+    assert client.delete("/v1/curricula/skills").status_code == 204
+    assert client.get("/v1/curricula/skills").status_code == 404
+
+
+# ------------------------------------------------------------- item 6
+def test_no_call_blocks_the_event_loop(client, monkeypatch):
+    import threading
+
+    service = client.app.state.service
+    live = service.curricula["skills"]
+    loop_thread = client.portal.call(threading.get_ident)
+    assert client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "o-1"}).json()
+    # 1. a curriculum lock held for long (a rebuild): its requests wait in a worker thread, the loop stays free
+    answers: dict[str, int] = {}
+    with live.lock:
+        waiting = threading.Thread(target=lambda: answers.update(
+            propose=client.post("/v1/curricula/skills/propose").status_code))
+        waiting.start()
+        other = threading.Thread(target=lambda: answers.update(health=client.get("/v1/health").status_code))
+        other.start()
+        other.join(timeout=60)  # on a blocked loop this would wait for the lock
+        assert answers.get("health") == 200 and "propose" not in answers
+    waiting.join(timeout=60)
+    assert answers["propose"] == 200
+    # 2. database reads for old client ids (and the commit waits before them) run off the loop
+    reads: list[int] = []
+    real = service.engine.connect
+
+    def connect(*a, **k):
+        reads.append(threading.get_ident())
+        return real(*a, **k)
+
+    monkeypatch.setattr(service.engine, "connect", connect)
+    monkeypatch.setattr(type(live.ids), "maybe_old", lambda self, cid: True)  # every id "maybe seen"
+    assert client.post("/v1/curricula/skills/observe", json={"task": "sub", "score": 0.5, "id": "o-2"}).json()
+    r = client.post("/v1/curricula/skills/propose", params={"request_id": "p-1"})
+    assert r.status_code == 200
+    live.proposals.clear()  # an old proposal: answered from the log
+    assert client.post("/v1/curricula/skills/propose", params={"request_id": "p-1"}).json() == r.json()
+    assert len(reads) >= 3 and loop_thread not in reads
+
+
+# ------------------------------------------------------------- item 7
+def test_a_rebuild_after_a_failed_write_waits_for_the_queued_writes(client):
+    import threading
+
+    service = client.app.state.service
+    live = service.curricula["skills"]
+    gate, seen = threading.Event(), {}
+    service.writer.submit(lambda conn: gate.wait(60))  # the writer is busy
+    seq = service.observe("skills", [("mul", 0.5, "queued")])[1][-1]  # queued behind it
+    real = service.rebuild
+
+    def rebuild(spec, **kw):
+        seen["queued write done"] = seq.done()
+        started.set()
+        return real(spec, **kw)
+
+    started = threading.Event()
+    service.rebuild = rebuild
+    live.broken = "a database write failed; rebuilding from the log"
+    service._schedule_rebuild(live)
+    started.wait(timeout=1.0)  # a rebuild that does not wait would start now, before the write
+    gate.set()
+    assert started.wait(timeout=60)
+    assert seen == {"queued write done": True}
+    for _ in range(600):
+        if live.broken is None:
+            break
+        threading.Event().wait(0.05)
+    assert live.broken is None
+    assert client.get("/v1/curricula/skills").json()["n_observed"] == 1
+
+
+# ------------------------------------------------------------ item 10
+def test_history_includes_every_answered_proposal(client):
+    """The lean-lane test's race: a proposal is answered before its commit, and history read the disk."""
+    import threading
+
+    service = client.app.state.service
+    gate = threading.Event()
+    service.writer.submit(lambda conn: gate.wait(60))  # the group commit is late
+    r = client.post("/v1/curricula/skills/propose", params={"k": 2})
+    assert r.status_code == 200
+    got: dict = {}
+    reader = threading.Thread(target=lambda: got.update(client.get("/v1/curricula/skills/history").json()))
+    reader.start()
+    reader.join(timeout=0.5)
+    gate.set()
+    reader.join(timeout=60)
+    assert [e["seq"] for e in got["events"]] == [r.json()["seq"]] and got["events"][0]["tasks"] == r.json()["tasks"]
+
+
+# ------------------------------------------------------------- item 5
+def test_the_summary_is_bounded_for_a_large_space_and_full_beliefs_stay(client):
+    n = 200_000
+    r = client.post("/v1/curricula", json={"name": "big", "space": {"type": "Discrete", "n": n}, "teacher": "exp3",
+                                           "seed": 2})
+    assert r.status_code == 201 and len(r.content) < 20_000, len(r.content)  # the create reply is bounded too
+    tasks = client.post("/v1/curricula/big/propose", params={"k": 50}).json()["tasks"]
+    obs = [{"task": t, "score": (i % 7) / 7} for i, t in enumerate(tasks)]
+    assert client.post("/v1/curricula/big/observe_batch", json={"observations": obs}).status_code == 200
+    full = client.get("/v1/curricula/big/beliefs")
+    assert full.status_code == 200 and len(full.content) > 1_000_000  # in full, on request
+    r = client.get("/v1/curricula/big/summary", params={"top": 10})
+    assert r.status_code == 200 and len(r.content) < 20_000, len(r.content)
+    s, b = r.json(), full.json()
+    assert s["n_observed"] == 50 and s["space"] == {"type": "Discrete", "n": n}
+    est = s["beliefs"]["estimate"]
+    assert est["n"] == n and est["max"] == max(b["estimate"]) and est["min"] == min(b["estimate"])
+    assert est["mean"] == pytest.approx(sum(b["estimate"]) / n)
+    values = [e["value"] for e in est["top"]]
+    assert len(values) == 10 and values == sorted(b["estimate"], reverse=True)[:10]
+    assert all(b["estimate"][e["index"]] == e["value"] and e["task"] == str(e["index"]) for e in est["top"])
+    assert s["beliefs"]["tasks"]["n"] == n and s["beliefs"]["teacher"] == "exp3"
+    listing = client.get("/v1/curricula")
+    assert len(listing.content) < 20_000
+    # a space of many names: the summary and the listing cut the names
+    names = [f"t{i}" for i in range(5000)]
+    assert client.post("/v1/curricula", json={"name": "named", "space": {"type": "Discrete", "names": names},
+                                              "teacher": "exp3"}).status_code == 201
+    s = client.get("/v1/curricula/named/summary").json()
+    assert s["space"]["names"] == names[:20] and s["space"]["names_omitted"] == 4980
+    assert client.get("/v1/curricula/named").json()["space"]["names"] == names  # in full on request
+    small = client.get("/v1/curricula/skills/summary").json()["beliefs"]
+    assert small == client.get("/v1/curricula/skills/beliefs").json()  # small beliefs are whole
+
+
+def test_the_http_client_is_named_for_what_it_is_and_the_old_name_warns():
+    import magister.serve as serve
+    from magister.serve import client
+
+    with pytest.warns(DeprecationWarning, match="HTTPTeacher"):
+        assert client.RemoteTeacher is client.HTTPTeacher
+    with pytest.warns(DeprecationWarning, match="HTTPTeacher"):
+        assert serve.RemoteTeacher is client.HTTPTeacher

@@ -1,0 +1,148 @@
+"""Student suites: the oracles' ceilings, planning, running with tiny budgets, tables and the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from magister.bench import suite as suite_mod
+from magister.bench.suite import Variant, add_variant, plan_suite, register_suite, run_suite, suite_summary
+from magister.errors import ConfigError
+from magister.students import GridStudent, SkillStudent
+from magister.students.skills import random_prerequisites
+
+
+# ------------------------------------------------------------------ oracles
+@pytest.mark.parametrize("kw", [{}, {"cells": 4}, {"dims": 3, "cells": 5}, {"unlearnable": 0.3}])
+def test_grid_oracle_is_the_physical_bound_without_forgetting(kw):
+    s = GridStudent(seed=3, **kw)
+    reach = int(s.reachable().sum())
+    for budget in (0, 75, 76, 1000, 7600, 20000):
+        assert s.best_mastery(budget) == pytest.approx(min(reach, budget // 76) / s.n_cells)
+    assert not s.counters.any()  # the student itself is untouched
+
+
+def test_grid_oracle_with_forgetting_is_reachable_and_beats_uniform():
+    s = GridStudent(cells=5, forgetting=0.002, seed=0)
+    best = s.best_mastery(4000)
+    assert 0 < best <= 1
+    # replaying single attempts of uniform sampling never beats the oracle
+    rng = np.random.default_rng(0)
+    for _ in range(4000):
+        s.attempt(rng.random(2))
+    assert s.mastery() <= best
+
+
+def test_skill_oracle_matches_practice_counts():
+    s = SkillStudent(seed=0)  # 9 learnable skills, 45 effective practices each
+    assert s.best_mastery(45 * 9) == pytest.approx(0.9)
+    assert s.best_mastery(45 * 3) == pytest.approx(0.3)
+    assert s.best_mastery(44) == 0.0
+    # replay the oracle's plan for real: each skill in prerequisite order, 45 times
+    for i in s.order:
+        if s.learnable[i]:
+            for _ in range(45):
+                s.attempt(s.names[i])
+    assert s.mastery() == pytest.approx(0.9)
+
+
+def test_random_prerequisites_form_a_dag_from_the_seed():
+    names = [f"s{i}" for i in range(30)]
+    a = random_prerequisites(names, np.random.default_rng(1))
+    assert a == random_prerequisites(names, np.random.default_rng(1))
+    assert any(a.values())
+    for i, n in enumerate(names):
+        assert all(names.index(p) < i for p in a[n])
+    s = SkillStudent(30, prerequisites="random", seed=1)
+    assert len(s.order) == 30 and 0 < s.best_mastery(5000) <= 1
+
+
+# ------------------------------------------------------------------ planning
+def test_plan_puts_each_teacher_on_its_kind_of_space():
+    jobs, variants = plan_suite("quick", seeds=[0], episodes=10)
+    kinds = {v.name: ("discrete" if v.student == "skills" else "continuous") for v in variants}
+    for j in jobs:
+        if kinds[j.student] == "discrete":
+            assert j.teacher in suite_mod.DISCRETE_TEACHERS
+        else:
+            assert j.teacher in suite_mod.CONTINUOUS_TEACHERS
+        assert j.episodes == 10 and j.student_class
+    jobs, _ = plan_suite("quick", ["exp3"], seeds=[0, 1], episodes=10)
+    assert {j.student for j in jobs} == {v.name for v in variants if v.student == "skills"}
+
+
+def test_plan_refuses_unknown_names():
+    with pytest.raises(ConfigError, match="unknown suite"):
+        plan_suite("nope")
+    with pytest.raises(ConfigError, match="has no variant 'nope'"):
+        plan_suite("quick", variants=["nope"])
+    with pytest.raises(ConfigError, match="unknown teacher"):
+        plan_suite("quick", ["nope"])
+
+
+def test_users_can_add_variants_and_suites(monkeypatch):
+    monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
+    add_variant("quick", Variant("mine", "grid", {"cells": 3}, episodes=50))
+    with pytest.raises(ConfigError, match="already has"):
+        add_variant("quick", Variant("mine", "grid"))
+    register_suite("tiny", [Variant("g", "magister.students.grid:GridStudent", {"cells": 2}, episodes=30)])
+    with pytest.raises(ConfigError, match="already exists"):
+        register_suite("tiny", [])
+    r = run_suite("tiny", ["uniform", "riac"], seeds=[0], workers=1)
+    assert {j["status"] for j in r["jobs"]} == {"ok"}
+    assert all(j["ceiling"] == pytest.approx(0.0) for j in r["jobs"])  # 30 < 76 episodes: nothing masterable
+    bad = Variant("bad", "no.such.module:Student")
+    register_suite("broken", [bad])
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        plan_suite("broken")
+
+
+# ------------------------------------------------------------------ running and tables
+def test_quick_suite_runs_with_tiny_budgets_and_summarises():
+    r = run_suite("quick", ["uniform", "riac-plus", "lp-bandit"], seeds=[0, 1], episodes=300, workers=1)
+    assert {j["status"] for j in r["jobs"]} == {"ok"}
+    # ceilings are the oracle's at the budget: 300 episodes master 3 of 16 cells on the 4x4 grid
+    g = [j for j in r["jobs"] if j["student"] == "grid-2d-4"]
+    assert all(j["ceiling"] == pytest.approx(3 / 16) for j in g)
+    assert all(j["final_mastery"] <= j["ceiling"] + 1e-9 for j in r["jobs"] if "forget" not in j["student"])
+    s = suite_summary(r)
+    assert set(s["per_variant"]) == {v.name for v in suite_mod.SUITES["quick"]}
+    assert s["per_teacher"]["uniform"]["variants"] == 5
+    assert s["per_teacher"]["riac-plus"]["variants"] == 3 and s["per_teacher"]["lp-bandit"]["variants"] == 2
+    row = s["per_variant"]["grid-2d-4"]["riac-plus"]
+    assert row["median"] == pytest.approx(np.median([100 * j["final_mastery"] for j in g if j["teacher"] == "riac-plus"]))
+    text = suite_mod.suite_tables(r)
+    assert "**grid-2d-4**" in text and "Summary per teacher" in text
+    uni = s["per_variant"]["grid-2d-4"]["uniform"]
+    assert uni["x_uniform"] == 1.0 or math.isnan(uni["x_uniform"])
+
+
+def test_write_docs_replaces_only_the_marked_block(tmp_path):
+    r = run_suite("quick", ["uniform"], seeds=[0], episodes=50, variants=["skills-10"], workers=1)
+    doc = tmp_path / "page.md"
+    doc.write_text(f"# Title\nbefore\n{suite_mod.START}\nSTALE TEXT\n{suite_mod.END}\nafter\n")
+    suite_mod.write_docs_table(r, doc, note="note here")
+    text = doc.read_text()
+    assert text.startswith("# Title\nbefore\n") and text.endswith(f"{suite_mod.END}\nafter\n")
+    assert "STALE TEXT" not in text and "note here" in text and "| uniform |" in text
+    doc.write_text("no markers")
+    with pytest.raises(ConfigError, match="markers"):
+        suite_mod.write_docs_table(r, doc)
+
+
+def test_cli_suite(tmp_path):
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "100", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "uniform,adr", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "grid-2d-4" in res.output and "Summary per teacher" in res.output
+    assert (tmp_path / "suite.md").exists() and (tmp_path / "results.json").exists()
+    res = CliRunner().invoke(app, ["bench", "--suite", "nope"])
+    assert res.exit_code == 2 and "unknown suite" in res.output
+    res = CliRunner().invoke(app, ["bench", "--variants", "x"])
+    assert res.exit_code == 2 and "--suite" in res.output
