@@ -65,7 +65,7 @@ class MixtureBank:
 
     @property
     def aic(self) -> np.ndarray:
-        return aic(self.loglik, self.ks, self.means.shape[-1])
+        return np.asarray(aic(self.loglik, self.ks, self.means.shape[-1]))
 
     @property
     def best(self) -> int:
@@ -164,9 +164,9 @@ def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], 
     maha += const[:, None]
     np.maximum(maha, 0.0, out=maha)  # rounding could make a distance slightly negative
     offset = np.log(np.maximum(weights, 1e-300)) - 0.5 * logdet - 0.5 * D * _LOG_2PI
-    a = np.full((C * K, N), _FLOOR)
-    a[pad] = -0.5 * maha + offset[:, None]
-    a = a.reshape(C, K, N)
+    flat = np.full((C * K, N), _FLOOR)
+    flat[pad] = -0.5 * maha + offset[:, None]
+    a = flat.reshape(C, K, N)
     mx = a.max(axis=1, keepdims=True)  # (C, 1, N)
     a -= mx
     # exp of very negative numbers is slow (denormals): clamp first. Unused slots then
