@@ -89,3 +89,17 @@ def test_serve_quickstart_teaches_over_http_better_than_uniform(capsys):
     _beats_uniform_line(out, "alp-gmm")
     assert "observed 400, proposed 400" in out
     assert skill["alp-gmm"] > 1.5 * skill["uniform"], skill
+
+
+def test_data_hf_learning_progress_bandit_beats_uniform_on_the_learnable_skills(capsys):
+    pytest.importorskip("transformers")
+    loss = _example("data_hf").main(seed=0)
+    out = capsys.readouterr().out
+    _beats_uniform_line(out, "lp-bandit")
+    assert loss["lp-bandit"] < loss["uniform"] - 0.1, loss
+
+
+def test_data_pytorch_skill_it_beats_uniform(capsys):
+    acc = _example("data_pytorch").main(seed=0)
+    _beats_uniform_line(capsys.readouterr().out, "skill-it")
+    assert acc["skill-it"] > acc["uniform"] + 0.04, acc
