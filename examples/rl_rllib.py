@@ -1,6 +1,6 @@
 """A curriculum for RLlib (new API stack): one teacher actor shared by every rollout worker.
 
-    python examples/rl_rllib.py [--iters 40] [--seed 0]
+    python examples/rl_rllib.py [--iters 30] [--seed 0]
 
 The teacher lives in a named Ray actor. Each RLlib sub-env is a
 ``CurriculumWrapper`` in export mode; the callback from ``rllib_callback``
@@ -21,7 +21,7 @@ import ray
 import magister as mg
 from magister.rl.ray import rllib_callback, start_teacher_actor
 
-ITERS = 40
+ITERS = 30
 
 
 def make_env(config):

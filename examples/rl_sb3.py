@@ -1,6 +1,6 @@
 """A curriculum for a Stable-Baselines3 agent.
 
-    python examples/rl_sb3.py [--steps 60000] [--seed 0]
+    python examples/rl_sb3.py [--steps 40000] [--seed 0]
 
 Each SB3 env is a ``CurriculumWrapper`` holding the same teacher (SB3's
 ``DummyVecEnv`` runs the envs in this process). With ``SubprocVecEnv``, put
@@ -19,7 +19,7 @@ import magister as mg
 from magister.rl import CurriculumWrapper
 from magister.rl.envs import CliffWalk, evaluate, mastered
 
-STEPS = 60_000
+STEPS = 40_000
 
 
 def train(teacher_name: str, steps: int = STEPS, seed: int = 0, n_envs: int = 4) -> tuple[Any, Any, float]:
