@@ -38,6 +38,7 @@ def test_rl_gymnasium_stand_in_reads_the_goal_and_learns_under_a_curriculum(caps
     runs = ex.main(episodes=300, seed=0)
     out = capsys.readouterr().out
     assert "reach" in out and "uniform" in out
+    assert any(line.startswith("teacher ") and " vs uniform " in line for line in out.splitlines()), out
     for name, run in runs.items():
         assert run["reach"] > 8 and np.mean(run["success"][-60:]) > 0.1, (name, run["reach"])
     adaptive = next(n for n in runs if n != "uniform")
@@ -103,3 +104,13 @@ def test_data_pytorch_skill_it_beats_uniform(capsys):
     acc = _example("data_pytorch").main(seed=0)
     _beats_uniform_line(capsys.readouterr().out, "skill-it")
     assert acc["skill-it"] > acc["uniform"] + 0.04, acc
+
+
+@pytest.mark.slow
+def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
+    # a Ray cluster and two RLlib runs of 60k steps: too heavy for the default run; the RLlib callback
+    # itself is checked in tests/test_rl_ray.py
+    pytest.importorskip("ray.rllib")
+    shares = _example("rl_rllib").main(seed=0)
+    _beats_uniform_line(capsys.readouterr().out, "adr")
+    assert shares["adr"] > shares["uniform"], shares
