@@ -132,3 +132,13 @@ def test_bad_spec_is_refused():
         mg.space_from_spec({"type": "Sphere"})
     with pytest.raises(ConfigError, match="missing"):
         mg.space_from_spec({"type": "Box", "low": [0]})
+
+
+def test_n_tasks_is_the_size_of_a_finite_space_and_refused_for_a_continuous_one():
+    from magister.spaces import Box, Dict, Discrete, MultiDiscrete
+
+    assert Discrete(["a", "b", "c"]).n_tasks == 3
+    assert MultiDiscrete([2, 3]).n_tasks == 6
+    assert Dict({"a": Discrete(2), "b": MultiDiscrete([3])}).n_tasks == 6
+    with pytest.raises(TypeError, match="continuous"):
+        Box([0.0], [1.0]).n_tasks
