@@ -8,10 +8,9 @@ pushes a task into it when RLlib creates an episode and reports its score
 when the episode ends (through a prefetching, batching client of the actor).
 On a cluster, call ``ray.init(address="auto")`` instead. The same PPO is
 trained twice, under ADR and under uniform sampling of the task space, and
-both are scored on CliffWalk's fixed test set. The budget (30 iterations of
-2000 steps) is the one where ADR beats uniform with the built-in PPO
-(``examples/rl_vector.py``: at 60k steps 32-43% of test tasks against 0%);
-RLlib's PPO at that budget has not been measured yet.
+both are scored on CliffWalk's fixed test set (at the default 30 iterations
+of 2000 steps, seed 0: ADR 31%, uniform 0%; with RLlib's default PPO
+minibatches and GAE settings ADR reached only 1%).
 """
 
 from __future__ import annotations
@@ -49,7 +48,10 @@ def train(teacher_name: str, iters: int = ITERS, seed: int = 0) -> float:
         PPOConfig()
         .environment("magister-cliffwalk")
         .env_runners(num_env_runners=1, num_envs_per_env_runner=4, num_cpus_per_env_runner=1)
-        .training(train_batch_size_per_learner=2000, minibatch_size=250, num_epochs=4, lr=1e-3, gamma=0.98)
+        # the settings of magister's own PPO (examples/rl_vector.py): as many gradient steps per sample,
+        # GAE lambda 0.95, a little entropy, clipped gradients
+        .training(train_batch_size_per_learner=2000, minibatch_size=128, num_epochs=4, lr=1e-3, gamma=0.98,
+                  lambda_=0.95, entropy_coeff=0.01, grad_clip=0.5)
         .callbacks(rllib_callback(actor_name, prefetch=16, flush_every=16))
         .debugging(seed=seed)
     )

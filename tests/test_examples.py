@@ -113,4 +113,4 @@ def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
     pytest.importorskip("ray.rllib")
     shares = _example("rl_rllib").main(seed=0)
     _beats_uniform_line(capsys.readouterr().out, "adr")
-    assert shares["adr"] > shares["uniform"], shares
+    assert shares["adr"] >= 0.15 and shares["adr"] > shares["uniform"] + 0.1, shares
