@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := postgresql chromium chromium-driver
 
-.PHONY: demo test install system-deps bench clean docs lint
+.PHONY: demo test install system-deps bench clean docs lint typecheck
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,15 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
-test: $(STAMP) system-deps lint docs
+# Type check (mypy) of the core and the teachers; which files and settings: [tool.mypy] in pyproject.toml.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP) system-deps lint typecheck docs
 	MAGISTER_STRICT_DEPS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/magister bench
 
 clean:
-	rm -rf $(VENV) results reports .pytest_cache site
+	rm -rf $(VENV) results reports .pytest_cache .mypy_cache site

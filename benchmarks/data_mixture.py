@@ -197,7 +197,7 @@ def steps_to_90_median(runs: list[dict[str, Any]]) -> float:
 
 
 def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, Any]]) -> str:
-    from magister.plots import learning_curves_figure, mixture_over_time_figure
+    from magister.bench.plots import learning_curves_figure, mixture_over_time_figure
 
     lines = []
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}

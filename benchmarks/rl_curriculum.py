@@ -209,7 +209,7 @@ def main() -> None:
 
 
 def _figures(results: list[dict[str, Any]], envs: list[str], teachers: list[str], out: Path) -> None:
-    from magister.plots import learning_curves_figure, sampling_over_time_figure
+    from magister.bench.plots import learning_curves_figure, sampling_over_time_figure
 
     panels: dict[str, dict[str, Any]] = {}
     for e in envs:

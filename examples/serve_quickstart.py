@@ -3,7 +3,7 @@
 Runs ``magister serve`` in a child process on a temporary SQLite file, creates
 a curriculum over a 2-D Box with the ALP-GMM teacher, and lets a toy learner
 (which improves on easy tasks first) practise through ``HTTPTeacher`` — the
-same calls as a local teacher. Open the printed dashboard link while it runs
+same calls as a local teacher — next to the same learner under uniform sampling. Open the printed dashboard link while it runs
 (``--keep`` leaves the server up afterwards).
 
     .venv/bin/python examples/serve_quickstart.py [--steps 400] [--keep]
@@ -23,38 +23,49 @@ from magister.serve.client import create_curriculum
 from magister.serve.harness import Server
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--keep", action="store_true", help="leave the server running at the end (Ctrl-C to stop)")
-    args = ap.parse_args()
+def practise(teacher, steps: int, seed: int = 0) -> float:
+    """A toy learner that improves by practising tasks near its skill; returns its skill at the end
+    (0: only the easiest tasks, 1: the hardest)."""
+    rng = np.random.default_rng(seed)
+    skill = 0.0
+    for _ in range(steps // 10):
+        tasks = teacher.propose(10)  # an array (10, 2), exactly like a local teacher
+        difficulty = tasks.sum(axis=1) / 2
+        scores = np.clip(1.0 - np.abs(difficulty - skill) * 2 + rng.normal(0, 0.05, 10), 0, 1)
+        teacher.observe_batch(tasks, scores)  # durable before this returns; retried safely if the link drops
+        skill += 0.004 * scores.mean()
+    return skill
 
+
+def main(steps: int = 400, keep: bool = False) -> dict[str, float]:
     db = os.path.join(tempfile.mkdtemp(prefix="magister-serve-"), "teachers.db")
     token = "quickstart-admin-token"
+    space = mg.Box([0, 0], [1, 1], names=["friction", "slope"])
     with Server(db, admin_token=token) as server:
         print(f"server: {server.url}  dashboard: {server.url}/dashboard#token={token}")
-        teacher = create_curriculum(server.url, "walker", mg.Box([0, 0], [1, 1], names=["friction", "slope"]),
-                                    "alp-gmm", token=token, seed=0, fit_rate=50)
-        rng = np.random.default_rng(0)
-        skill = np.zeros(2)
-        for step in range(args.steps // 10):
-            tasks = teacher.propose(10)  # an array (10, 2), exactly like a local teacher
-            difficulty = tasks.sum(axis=1) / 2
-            scores = np.clip(1.0 - np.abs(difficulty - skill.mean()) * 2 + rng.normal(0, 0.05, 10), 0, 1)
-            teacher.observe_batch(tasks, scores)  # durable before this returns; retried safely if the link drops
-            skill += 0.004 * scores.mean()
+        teacher = create_curriculum(server.url, "walker", space, "alp-gmm", token=token, seed=0, fit_rate=50)
+        # the same learner under uniform sampling, through the same service
+        uniform = create_curriculum(server.url, "walker-uniform", space, "uniform", token=token, seed=0)
+        skill = {"alp-gmm": practise(teacher, steps), "uniform": practise(uniform, steps)}
         print(f"observed {teacher.n_observed}, proposed {teacher.n_proposed}")
         print("beliefs keys:", sorted(teacher.beliefs())[:8])
         local = teacher.to_local()  # an exact local copy of the remote teacher
         print("local copy:", local, "with", local.n_observed, "observations")
-        if args.keep:
+        print(f"teacher alp-gmm: {skill['alp-gmm']:.1%} vs uniform {skill['uniform']:.1%} of the way to the "
+              f"hardest task after {steps} tasks (the toy learner's skill)")
+        if keep:
             print("server left running; Ctrl-C to stop")
             try:
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
+    return skill
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--keep", action="store_true", help="leave the server running at the end (Ctrl-C to stop)")
+    args = ap.parse_args()
+    main(args.steps, args.keep)

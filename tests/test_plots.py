@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from magister import plots
+from magister.bench import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -54,11 +54,12 @@ def _load(name: str):
 
 def test_sb3_example_smoke():
     pytest.importorskip("stable_baselines3")
-    teacher, model = _load("rl_sb3").main(steps=1024, n_envs=2)
+    teacher, model, _ = _load("rl_sb3").train("adr", steps=1024, n_envs=2)
     assert teacher.n_observed > 10
     assert model.num_timesteps >= 1024
 
 
 def test_vector_example_smoke():
-    share = _load("rl_vector").main(steps=2000)
-    assert 0.0 <= share <= 1.0
+    # the async path with a tiny budget (tests/test_examples.py runs the full comparison)
+    shares = _load("rl_vector").main(steps=2000)
+    assert set(shares) == {"adr", "uniform"} and all(0.0 <= s <= 1.0 for s in shares.values())

@@ -140,3 +140,13 @@ def test_a_discrete_space_of_many_names_checks_duplicates_in_linear_time():
     assert mg.Discrete(names).n == 300_000
     with pytest.raises(ConfigError, match=r"repeated: \['task-7', 'task-9'\]"):
         mg.Discrete(names + ["task-9", "task-7"])
+
+
+def test_n_tasks_is_the_size_of_a_finite_space_and_refused_for_a_continuous_one():
+    from magister.spaces import Box, Dict, Discrete, MultiDiscrete
+
+    assert Discrete(["a", "b", "c"]).n_tasks == 3
+    assert MultiDiscrete([2, 3]).n_tasks == 6
+    assert Dict({"a": Discrete(2), "b": MultiDiscrete([3])}).n_tasks == 6
+    with pytest.raises(TypeError, match="continuous"):
+        Box([0.0], [1.0]).n_tasks

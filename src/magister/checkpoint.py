@@ -81,7 +81,8 @@ def dumps(state: dict[str, Any]) -> bytes:
     tree = _pack(state, arrays, "state")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "state": tree}, allow_nan=True)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{_META: np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)}, **arrays)
+    entries: dict[str, Any] = {_META: np.frombuffer(meta.encode("utf-8"), dtype=np.uint8), **arrays}
+    np.savez_compressed(buf, **entries)
     return buf.getvalue()
 
 

@@ -273,9 +273,9 @@ def absolute_progress(history: History, x: np.ndarray, scores: np.ndarray, min_h
     x = np.asarray(x, dtype=float).reshape(-1, history.dim)
     scores = np.asarray(scores, dtype=float).reshape(-1)
     if len(x) == 1:
-        before = history.total
+        seen = history.total
         v = history.query_then_add_one(x[0], float(scores[0]))
-        return np.array([abs(float(scores[0]) - v) if v is not None and before > min_history else 0.0])
+        return np.array([abs(float(scores[0]) - v) if v is not None and seen > min_history else 0.0])
     before = history.total + np.arange(len(x))
     neighbour, has = history.query_then_add(x, scores)
     return np.where(has & (before > min_history), np.abs(scores - neighbour), 0.0)

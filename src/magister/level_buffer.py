@@ -300,7 +300,7 @@ class LevelBuffer:
             if not score > self._scores[low[2]]:
                 return False
             evicted = self._keys[low[2]]
-            self.remove(evicted)  # type: ignore[arg-type]
+            self.remove(evicted)
         slot = heapq.heappop(self._free)
         self._keys[slot], self._levels[slot] = key, level
         self._slot_of[key] = slot
@@ -437,7 +437,7 @@ class LevelBuffer:
             "tick": self.tick,
             "next_seq": self._next_seq,
             "slots": np.array(slots, dtype=np.int64),
-            "seq": np.array([self._entry[s][1] for s in slots], dtype=np.int64),  # type: ignore[index]
+            "seq": np.array([self._entry[s][1] for s in slots], dtype=np.int64),
             "scores": np.array([self._scores[s] for s in slots], dtype=float),
             "seen": np.array([self._seen[s] for s in slots], dtype=np.int64),
             "levels": [encode(self._levels[s]) for s in slots],

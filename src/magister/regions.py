@@ -271,7 +271,7 @@ class RegionTree:
         x = np.asarray(x, dtype=float).reshape(-1, self.dim)
         idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
         lo, hi = self.low[idx], self.high[idx]
-        return ((x[:, None, :] >= lo[None]) & (x[:, None, :] <= hi[None])).all(axis=2)
+        return np.asarray(((x[:, None, :] >= lo[None]) & (x[:, None, :] <= hi[None])).all(axis=2))
 
     def worst_point(self, nodes: np.ndarray) -> np.ndarray:
         """For each node, its remembered point with the lowest score (the earliest on ties).

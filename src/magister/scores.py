@@ -65,7 +65,7 @@ class ScoreRange:
         if isinstance(value, dict):
             return cls(**value)
         try:
-            low, high = value  # type: ignore[misc]
+            low, high = value
         except (TypeError, ValueError):
             raise ConfigError(
                 f"score_range must be a ScoreRange, a (low, high) pair or a dict, got {value!r}"

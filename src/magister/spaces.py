@@ -55,8 +55,9 @@ class Space:
 
     __contains__ = contains
 
-    def validate_batch(self, tasks: Any) -> list[Any]:
-        """Validate a sequence of tasks; the error names the position of the first bad one."""
+    def validate_batch(self, tasks: Any) -> list[Any] | np.ndarray:
+        """Validate a sequence of tasks (a list, or an array ``(m, dim)`` for a :class:`Box`); the error names
+        the position of the first bad one."""
         if isinstance(tasks, (str, bytes, Mapping)):
             raise InvalidTaskError(f"expected a sequence of tasks, got a single {type(tasks).__name__}")
         out = []
@@ -76,7 +77,7 @@ class Space:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task."""
         return self.from_unit_batch(np.asarray(vec, dtype=float).reshape(1, self.dim))[0]
 
-    def to_unit_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+    def to_unit_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def unit_one(self, task: Any) -> np.ndarray:
@@ -101,11 +102,19 @@ class Space:
     def task_at(self, i: int) -> Any:
         raise TypeError(f"{type(self).__name__} is not a finite space; it has no task index")
 
-    def index_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+    def index_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
         return np.fromiter((self.index(t) for t in tasks), dtype=np.int64, count=len(tasks))
 
     def tasks_at(self, idx: Sequence[int] | np.ndarray) -> list[Any]:
         return [self.task_at(int(i)) for i in idx]
+
+    @property
+    def n_tasks(self) -> int:
+        """The number of tasks ``n`` of a finite space; a continuous space raises ``TypeError``."""
+        if self.n is None:
+            raise TypeError(f"{self!r} is continuous: it has no number of tasks; use a finite space "
+                            "(Discrete, MultiDiscrete, or a Dict of those)")
+        return self.n
 
     def task_names(self) -> list[str]:
         """Readable labels of all tasks of a finite space."""
@@ -277,6 +286,8 @@ class Discrete(Space):
     accepted by :meth:`validate`; integer indices are accepted too).
     """
 
+    n: int
+
     def __init__(self, n: int | Sequence[str]):
         if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
             if n < 1:
@@ -356,6 +367,8 @@ class Discrete(Space):
 
 class MultiDiscrete(Space):
     """A grid of integer choices: task ``(i_0, .., i_{d-1})`` with ``0 <= i_j < nvec[j]``."""
+
+    n: int
 
     def __init__(self, nvec: Sequence[int], names: Sequence[str] | None = None):
         nv = np.asarray(nvec)

@@ -34,6 +34,7 @@ that improve when practised) and asserts one promise of the contract:
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import tempfile
@@ -358,12 +359,12 @@ def shifted_defaults(cls: type) -> Iterator[None]:
                     new = tuple(map(_shifted, old)) if attr == "__defaults__" else \
                         {k: (v if k in ("seed", "score_range") else _shifted(v)) for k, v in old.items()}
                     setattr(fn, attr, new)
-                    undo.append(lambda fn=fn, attr=attr, old=old: setattr(fn, attr, old))
+                    undo.append(functools.partial(setattr, fn, attr, old))
         for klass in cls.__mro__:
             for attr, table in list(vars(klass).items()):
                 if isinstance(table, dict) and table and set(table) <= names and not attr.startswith("__"):
                     setattr(klass, attr, {k: _shifted(v) for k, v in table.items()})
-                    undo.append(lambda klass=klass, attr=attr, table=table: setattr(klass, attr, table))
+                    undo.append(functools.partial(setattr, klass, attr, table))
         yield
     finally:
         for fn in reversed(undo):
@@ -413,7 +414,7 @@ def teacher_checks(factory: TeacherFactory, kind: str, steps: int = 120) -> Iter
     """Yield ``(name, check)`` pairs, one per check and space, for test parametrisation."""
     for space in default_spaces(kind):
         for name, fn in CHECKS.items():
-            yield f"{name}[{space!r}]", (lambda fn=fn, space=space: fn(factory, space, steps))
+            yield f"{name}[{space!r}]", functools.partial(fn, factory, space, steps)
 
 
 def check_teacher(factory: TeacherFactory, kind: str | None = None, steps: int = 120) -> None:

@@ -311,7 +311,7 @@ def write_figures(records: Sequence[dict[str, Any]], out: str | os.PathLike) -> 
     """Learning curves (held-out mean, median with min-max band) and the levels each teacher chose over time."""
     from pathlib import Path
 
-    from ..plots import _figure, band, label_colors, save_figure
+    from .plots import _figure, band, label_colors, save_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -236,7 +236,7 @@ def _safe(name: str) -> str:
 
 def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Path]]:
     """Draw every figure of the report into ``out``; return (caption, path) pairs."""
-    from .. import plots
+    from . import plots
 
     out = Path(out)
     jobs = _ok_jobs(results)

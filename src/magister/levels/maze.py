@@ -72,8 +72,8 @@ class Maze:
         cells = []
         for label, p in (("start", start), ("goal", goal)):
             try:
-                r, c = int(p[0]), int(p[1])  # type: ignore[index]
-                if len(p) != 2:  # type: ignore[arg-type]
+                r, c = int(p[0]), int(p[1])
+                if len(p) != 2:
                     raise ValueError
             except (TypeError, ValueError, IndexError):
                 raise MazeFormatError(f"maze {label} must be a (row, col) pair, got {p!r}") from None
@@ -112,7 +112,7 @@ class Maze:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self._walls.shape  # type: ignore[return-value]
+        return self._walls.shape
 
     @property
     def n_walls(self) -> int:

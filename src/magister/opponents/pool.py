@@ -117,6 +117,7 @@ class OpponentPool:
                                          ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating))
                  if v is not None}
         self._mtime_ns: tuple[int, int] = (-1, -1)
+        self.settings: dict[str, Any] = {}
         if self.index_path.exists():
             self._read_index()
             clash = {n: (v, self.settings[n]) for n, v in given.items() if self.settings[n] != v}

@@ -84,7 +84,7 @@ class OpponentTeacher(Teacher):
     def members(self) -> np.ndarray:
         """Task indices of the opponents that can be proposed now (the pool's members, oldest first)."""
         if self.pool is None:
-            return np.arange(self.space.n, dtype=np.int64)
+            return np.arange(self.space.n_tasks, dtype=np.int64)
         self.pool.refresh()
         return np.asarray(self.pool.ids, dtype=np.int64)
 
@@ -114,7 +114,7 @@ class OpponentTeacher(Teacher):
     def probabilities(self) -> np.ndarray:
         """The distribution of the next proposal over the whole space (0 outside the pool)."""
         ids, p = self.distribution()
-        out = np.zeros(self.space.n)
+        out = np.zeros(self.space.n_tasks)
         out[ids] = p
         return out
 

@@ -28,7 +28,7 @@ Sharing one pool: the pool has one writer (the learner's process, which adds
 snapshots and reports outcomes); envs in other processes (async vector envs,
 Ray rollout workers) open it read-only (``pool=folder, report=False``), see new
 members on their next reset, and hand outcomes back through ``info`` (or a
-:class:`~magister.rl.ray.RemoteTeacher`), which the writer records with
+:class:`~magister.rl.ray.RayTeacher`), which the writer records with
 ``pool.report_many``.
 """
 

@@ -3,7 +3,7 @@
 One algorithm, one module: every module in this package (except those whose
 name starts with ``_``) is imported, and registers its teacher with
 :func:`magister.teacher.register`. Shared machinery lives outside the
-teachers (``magister.history``, ``magister.gmm``...).
+teachers (``magister.history``, ``magister.gmm``, ``magister.mixture_teacher``...).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..gmm import MixtureTeacher
+from ..mixture_teacher import MixtureTeacher
 from ..history import History, absolute_progress
 from ..teacher import register
 

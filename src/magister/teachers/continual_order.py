@@ -291,7 +291,7 @@ class _SequenceTeacher(Teacher):
 
     def probabilities(self) -> np.ndarray:
         """Chance of each task being the next proposal (one-hot when the next task is planned)."""
-        n = self.space.n
+        n = self.space.n_tasks
         if self.taught.all():
             err = 1.0 - np.nan_to_num(self.last, nan=0.0) + 0.05
             return err / err.sum()

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..gmm import MixtureTeacher
+from ..mixture_teacher import MixtureTeacher
 from ..teacher import register
 
 __all__ = ["CovarGmm", "CovarGmmPlus"]

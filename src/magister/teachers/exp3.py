@@ -116,13 +116,13 @@ class EXP3(CachedPolicy, Teacher):
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         for i, s in zip(x.tolist(), scores.tolist()):
             pi = float(self._policy()[i])
-            if self.reward == "score":
-                r = s
-            elif self.reward == "loss":
-                r = 1.0 - s
-            else:
+            if self.stats is not None:  # reward == "progress"
                 self.stats.update(np.array([i]), np.array([s]))
                 r = float(abs(self.stats.fast[i] - self.stats.slow[i]))
+            elif self.reward == "score":
+                r = s
+            else:  # "loss"
+                r = 1.0 - s
             g = self.scale * r / pi
             if self.smoothing is None:
                 self.estimates[i] += g

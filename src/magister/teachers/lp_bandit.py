@@ -130,7 +130,7 @@ class LPBandit(CachedPolicy, Teacher):
         return lp
 
     def _compute_probabilities(self) -> np.ndarray:
-        n = self.space.n
+        n = self.space.n_tasks
         counts = self.stats.counts
         new = counts < self.min_tries
         if new.any():

@@ -88,8 +88,8 @@ class SEC(CachedPolicy, Teacher):
         """The categories present in a batch and their rewards (after recording the scores)."""
         cats = np.unique(x)
         if self.reward == "score":
-            sums = np.bincount(x, weights=scores, minlength=self.space.n)
-            cnt = np.bincount(x, minlength=self.space.n)
+            sums = np.bincount(x, weights=scores, minlength=self.space.n_tasks)
+            cnt = np.bincount(x, minlength=self.space.n_tasks)
             return cats, sums[cats] / cnt[cats]
         p = np.array([self.stats.window_mean(int(c)) for c in cats])
         return cats, 2.0 * np.sqrt(np.clip(p * (1.0 - p), 0.0, 0.25))

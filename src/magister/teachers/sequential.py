@@ -124,7 +124,7 @@ def _resolve_tasks(space: Space, spec: Any, where: str) -> tuple[np.ndarray, np.
 
     if isinstance(spec, str) and spec == "all" and not (isinstance(space, Discrete) and space.names
                                                        and "all" in space.names):
-        return np.arange(space.n, dtype=np.int64), None
+        return np.arange(space.n_tasks, dtype=np.int64), None
     if isinstance(spec, (list, tuple, dict)) and not isinstance(space, Discrete) and space.contains(spec):
         return np.array([index_of(spec)], dtype=np.int64), None
     if isinstance(spec, dict):
@@ -158,7 +158,7 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_STAGE_KEYS)}")
         if ("tasks" in st) == ("indices" in st):
-            raise ConfigError(f"{where}: give either 'tasks' (tasks or names) or 'indices' (numbers 0..{space.n - 1})")
+            raise ConfigError(f"{where}: give either 'tasks' (tasks or names) or 'indices' (numbers 0..{space.n_tasks - 1})")
         if "tasks" in st:
             idx, w = _resolve_tasks(space, st["tasks"], f"{where}.tasks")
         else:
@@ -167,8 +167,8 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
             if not isinstance(raw, (list, tuple)) or not raw:
                 raise ConfigError(f"{where}.indices must be a task number or a non-empty list of them")
             for i in raw:
-                if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < space.n:
-                    raise ConfigError(f"{where}.indices: {i!r} is not a task number of {space!r} (0..{space.n - 1})")
+                if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < space.n_tasks:
+                    raise ConfigError(f"{where}.indices: {i!r} is not a task number of {space!r} (0..{space.n_tasks - 1})")
             idx, w = np.array(raw, dtype=np.int64), None
         if len(np.unique(idx)) != len(idx):
             raise ConfigError(f"{where}: a task is listed twice; list each task once and use 'weights'")
@@ -196,14 +196,14 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
 
 
 def _default_stages(space: Space) -> list[dict[str, Any]]:
-    if space.n > 1000:
-        raise ConfigError(f"Sequential without stages makes one stage per task; {space.n} tasks is too many. "
+    if space.n_tasks > 1000:
+        raise ConfigError(f"Sequential without stages makes one stage per task; {space.n_tasks} tasks is too many. "
                           "Pass stages=[...] explicitly")
     stages: list[dict[str, Any]] = [
-        {"indices": [i], "until": {"mean_score": 0.8, "window": 20}} for i in range(space.n)
+        {"indices": [i], "until": {"mean_score": 0.8, "window": 20}} for i in range(space.n_tasks)
     ]
     stages.append({"tasks": "all"} if not (isinstance(space, Discrete) and space.names and "all" in space.names)
-                  else {"indices": list(range(space.n))})
+                  else {"indices": list(range(space.n_tasks))})
     return stages
 
 
@@ -273,7 +273,7 @@ class Sequential(CachedPolicy, Teacher):
         return any(self._holds(c) for c in cond[1])
 
     def _compute_probabilities(self) -> np.ndarray:
-        n = self.space.n
+        n = self.space.n_tasks
         p = np.zeros(n)
         st = self.stages[self.stage]
         p[st.idx] = st.probs

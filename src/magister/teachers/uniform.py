@@ -60,5 +60,5 @@ class Uniform(Teacher):
     def _beliefs(self) -> dict[str, Any]:
         if self._counts is not None:
             return {"kind": "discrete", "tasks": self.space.task_names(),
-                    "probability": np.full(self.space.n, 1.0 / self.space.n), "observed": self._counts}
+                    "probability": np.full(len(self._counts), 1.0 / len(self._counts)), "observed": self._counts}
         return {"kind": "uniform"}

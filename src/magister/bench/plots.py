@@ -1,4 +1,4 @@
-"""Plotting helpers shared by the benchmark, the examples and the dashboards.
+"""Plotting helpers for the benchmark report (`magister bench`) and the benchmark scripts.
 
 Everything here is generic: it takes plain arrays keyed by label and returns a
 matplotlib ``Figure`` (saved to ``path`` when given). Figures are built with
