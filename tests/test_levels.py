@@ -270,3 +270,16 @@ def test_uniform_on_mazes_is_domain_randomisation():
     t.observe_batch(mazes[:3], [0.0, 1.0, 0.5])
     again = mg.teacher.from_state_dict(t.state_dict())
     assert again.propose(3) == t.propose(3)
+
+
+def test_open_scores_refuse_huge_integers_and_nan_like_a_declared_range():
+    from magister.errors import InvalidScoreError
+    from magister.scores import FiniteScores
+
+    fs = FiniteScores()
+    assert fs.normalise_one(3) == 3.0 and fs.normalise_one(-2.5) == -2.5
+    for bad in (10**400, float("nan"), float("inf"), "x"):
+        with pytest.raises(InvalidScoreError):
+            fs.normalise_one(bad)
+    with pytest.raises(InvalidScoreError, match="too large"):
+        fs.normalise([1.0, 10**400])

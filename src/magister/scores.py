@@ -24,6 +24,32 @@ def _short_number(v: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
+def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+    """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
+    try:
+        arr = np.asarray(scores, dtype=float)
+    except OverflowError:
+        raise InvalidScoreError(
+            "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."
+        ) from None
+    except (TypeError, ValueError):
+        raise InvalidScoreError(
+            f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
+        ) from None
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        at = f" (position {i})" if arr.size > 1 else ""
+        raise InvalidScoreError(
+            f"score {float(arr[i])!r}{at} is not a finite number; report a real outcome "
+            "or leave the episode out. Nothing was recorded."
+        )
+    return arr
+
+
 @dataclass(frozen=True)
 class ScoreRange:
     """The range raw scores come in, and how to map them to [0, 1].
@@ -92,27 +118,7 @@ class ScoreRange:
 
     def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
         """Check raw scores and map them to [0, 1]; raises before returning anything."""
-        try:
-            arr = np.asarray(scores, dtype=float)
-        except OverflowError:
-            raise InvalidScoreError(
-                "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."
-            ) from None
-        except (TypeError, ValueError):
-            raise InvalidScoreError(
-                f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
-            ) from None
-        arr = np.atleast_1d(arr)
-        if arr.ndim != 1:
-            raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            at = f" (position {i})" if arr.size > 1 else ""
-            raise InvalidScoreError(
-                f"score {float(arr[i])!r}{at} is not a finite number; report a real outcome "
-                "or leave the episode out. Nothing was recorded."
-            )
+        arr = _finite_scores(scores)
         if not self.clip:
             out = (arr < self.low) | (arr > self.high)
             if out.any():
@@ -146,27 +152,12 @@ class FiniteScores(ScoreRange):
         return {"finite": True}
 
     def normalise_one(self, score: float) -> float:
-        if type(score) is float or type(score) is int or isinstance(score, (np.floating, np.integer)):
+        if type(score) is float or isinstance(score, (np.floating, np.integer)) or (type(score) is int
+                                                                                and -2**53 <= score <= 2**53):
             v = float(score)
             if math.isfinite(v):
                 return v
-        return float(self.normalise([score])[0])
+        return float(self.normalise([score])[0])  # refuses what is not a finite number, huge integers too
 
     def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
-        try:
-            arr = np.atleast_1d(np.asarray(scores, dtype=float))
-        except (TypeError, ValueError):
-            raise InvalidScoreError(
-                f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
-            ) from None
-        if arr.ndim != 1:
-            raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            at = f" (position {i})" if arr.size > 1 else ""
-            raise InvalidScoreError(
-                f"score {float(arr[i])!r}{at} is not a finite number; report a real outcome "
-                "or leave the episode out. Nothing was recorded."
-            )
-        return arr.copy()
+        return _finite_scores(scores).copy()
