@@ -9,8 +9,8 @@ when the episode ends (through a prefetching, batching client of the actor).
 On a cluster, call ``ray.init(address="auto")`` instead. The same PPO is
 trained twice, under ADR and under uniform sampling of the task space, and
 both are scored on CliffWalk's fixed test set (at the default 30 iterations
-of 2000 steps, seed 0: ADR 31%, uniform 0%; with RLlib's default PPO
-minibatches and GAE settings ADR reached only 1%).
+of 2000 steps: ADR 31% on seed 0 and 5% on seed 1, uniform 0% on seed 0;
+with RLlib's default PPO minibatches and GAE settings ADR reached only 1%).
 """
 
 from __future__ import annotations
