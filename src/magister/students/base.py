@@ -11,6 +11,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..spaces import Space
 
 
@@ -41,3 +42,22 @@ class StudentBase:
 
     def mastery(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def best_mastery(self, budget: int) -> float:
+        """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
+
+        The suites' ceiling. A student that offers it has ``forgetting`` and
+        ``_oracle(budget, fill)``, one greedy schedule (``fill``: practise up to the
+        cap as a margin against forgetting); without forgetting one schedule is the
+        best, with it the better of the two. Nothing of the student changes.
+        """
+        budget = int(budget)
+        if budget < 0:
+            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
+        forgetting = getattr(self, "forgetting", 0)
+        oracle = getattr(self, "_oracle", None)
+        if oracle is None:
+            raise NotImplementedError(f"{type(self).__name__} has no oracle schedule for best_mastery")
+        if forgetting == 0:
+            return oracle(budget, fill=False)
+        return max(oracle(budget, fill=False), oracle(budget, fill=True))

@@ -114,8 +114,9 @@ class GridStudent(StudentBase):
             score = float(np.clip(score + self.rng.normal(0.0, self.noise), 0.0, 1.0))
         return float(score)
 
-    def best_mastery(self, budget: int) -> float:
-        """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
+
+    def _oracle(self, budget: int, fill: bool) -> float:
+        """One greedy schedule for :meth:`best_mastery`; ``fill``: practise each cell up to the cap.
 
         The oracle knows every counter: it always practises a learnable cell whose
         prerequisites are met and that is not mastered, preferring the one closest to
@@ -125,15 +126,6 @@ class GridStudent(StudentBase):
         schedules (each cell just past the threshold, or up to the cap as a margin against
         forgetting), not a proven optimum. Nothing of this student changes (it runs on a copy).
         """
-        budget = int(budget)
-        if budget < 0:
-            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
-        if self.forgetting == 0:
-            return self._oracle(budget, fill=False)
-        return max(self._oracle(budget, fill=False), self._oracle(budget, fill=True))
-
-    def _oracle(self, budget: int, fill: bool) -> float:
-        """One greedy schedule; ``fill``: practise each cell up to the cap (margin against forgetting)."""
         counters = copy.deepcopy(self.counters)
         n, f, thr, cap = self.n_cells, self.forgetting, self.threshold, self.cap
         width = max((len(p) for p in self._prev), default=0)

@@ -226,8 +226,9 @@ class SkillStudent(StudentBase):
         """Fraction of the learnable skills mastered."""
         return float(self.mastered()[self.learnable].mean()) if self.learnable.any() else 1.0
 
-    def best_mastery(self, budget: int) -> float:
-        """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
+
+    def _oracle(self, budget: int, fill: bool) -> float:
+        """One greedy schedule for :meth:`best_mastery`; ``fill``: practise each skill to full competence.
 
         The oracle knows every competence: it practises a learnable skill whose
         prerequisites are ready and that is not mastered, preferring the one closest
@@ -237,15 +238,6 @@ class SkillStudent(StudentBase):
         greedy schedule (the better of two: practise each skill just to mastery, or up to full
         competence as a margin against forgetting). Nothing of this student changes.
         """
-        budget = int(budget)
-        if budget < 0:
-            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
-        if self.forgetting == 0:
-            return self._oracle(budget, fill=False)
-        return max(self._oracle(budget, fill=False), self._oracle(budget, fill=True))
-
-    def _oracle(self, budget: int, fill: bool) -> float:
-        """One greedy schedule; ``fill``: practise each skill up to full competence (margin against forgetting)."""
         comp = self.competence.copy()
         f, rates, chance = self.forgetting, self.rates, self.chance
         target = (self.mastery_level - 1e-12 - chance) / (1.0 - chance)  # competence that counts as mastered
