@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tasks", default="addition,lego,addition+noise")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (seeds are seed-start .. seed-start + seeds - 1); tune on other seeds than you report")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
@@ -289,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     for task, cfg in cfgs.items():
         ms = [m for m in (DIAG_METHODS if task == "addition+noise" else METHODS) if m in methods]
         if ms:
-            jobs.extend((task, s, cfg, ms) for s in range(args.seeds))
+            jobs.extend((task, s, cfg, ms) for s in range(args.seed_start, args.seed_start + args.seeds))
     jobs.sort(key=lambda j: -j[2]["steps"] * j[2]["layers"])  # longest first for better packing
     t0 = time.perf_counter()
     import multiprocessing as mp

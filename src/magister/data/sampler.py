@@ -39,6 +39,26 @@ per-skill mean), as a score in [0, 1]:
   any callable ``(skill_ids, mean_losses) -> scores``;
 * :meth:`observe_batch_correct` - per-example correctness (0/1 or in [0, 1]);
 * :meth:`observe_eval` - per-skill validation accuracy or loss.
+
+**Many processes** (``torch.distributed``; ``distributed=None`` turns this on
+by itself when a process group of two or more ranks is initialised).
+``batch_size`` is then the *global* batch. Every rank runs the same sampler
+and the same teacher (same seeds: checked when the sampler is built), so all
+ranks compute the same global batch, with no communication; each rank
+trains on its contiguous block of it (:func:`~magister.data.distributed.rank_slice`;
+when the world size does not divide the batch, the first ``batch_size %
+world_size`` ranks get one example more). The pools are global, so a skill's
+pool runs out, and is refilled from the same generator, on every rank at the
+same step: no rank runs out on its own, and the union of the ranks' blocks is
+exactly the batch a single process would draw. Feedback is exchanged before
+the teacher sees it: every rank passes its own per-example values, all ranks
+receive all of them, and each computes the per-skill means over the whole
+global batch in slot order, so every replica of the teacher receives the
+same observations, bit for bit, as a single process trained on the global
+batch. ``observe_eval`` must get the same (already reduced) metrics on every
+rank, as ``Trainer``'s evaluation gives them; values that differ are refused.
+Feedback and ``load_state_dict`` are collectives: call them on every rank.
+A bad value on one rank makes every rank raise, and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -49,6 +69,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 from ..settings import whole
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
@@ -105,12 +126,20 @@ class SkillSampler(_TorchSampler):
         How a mean loss becomes a score: ``"exp"`` (default), ``"running"``
         (:class:`RunningLossScore`), a ``ScoreRange`` with
         ``higher_is_better=False``, or a callable ``(skills, losses) -> scores``.
+    distributed:
+        ``None`` (default): follow ``torch.distributed`` when a process group of
+        two or more ranks is initialised; ``True``: require one; ``False``: act
+        as a single process even inside a group. Under a group ``batch_size`` is
+        the global batch and each rank iterates over its share (see the module
+        docstring).
+    group:
+        The ``torch.distributed`` process group (default: the whole world).
     """
 
     def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float], batch_size: int, *,
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096):
+                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
         whole("batch_size", batch_size, 1)
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
@@ -155,6 +184,27 @@ class SkillSampler(_TorchSampler):
         #: one record per batch handed out: ``{"step", "counts", "mixture"}``
         self.history: list[dict[str, Any]] = []
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
+        self._ranks: RankGroup | None = resolve_group(distributed, group)
+        self.rank = 0 if self._ranks is None else self._ranks.rank
+        self.world_size = 1 if self._ranks is None else self._ranks.world_size
+        if self.batch_size < self.world_size:
+            raise ConfigError(f"batch_size {self.batch_size} is the global batch, shared by {self.world_size} ranks; "
+                              f"it must be at least the world size {self.world_size}")
+        self._lo, self._hi = rank_slice(self.batch_size, self.world_size, self.rank)
+        if self._ranks is not None:
+            self._ranks.agree("the sampler's set-up", self._setup_fingerprint(),
+                              "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
+                              "and an explicit seed= (not None), and its teacher with the same settings and seed")
+
+    def _setup_fingerprint(self) -> dict[str, Any]:
+        return {"skills": self.skill_of, "batch_size": self.batch_size, "num_batches": self.num_batches,
+                "mode": self.mode, "rng": generator_state(self.rng), "pools": self._pools,
+                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict()}
+
+    @property
+    def local_batch_size(self) -> int:
+        """Examples per batch on this rank (``batch_size`` in a single process)."""
+        return self._hi - self._lo
 
     # ----------------------------------------------------------------- setup
     def _skill_ids(self, skills: Any) -> np.ndarray:
@@ -228,7 +278,10 @@ class SkillSampler(_TorchSampler):
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def next_batch(self) -> list[int]:
-        """Build, log and return the next batch of example indices."""
+        """Build and log the next global batch; return this rank's block of it (the whole batch in one process)."""
+        return self._next_global()[self._lo:self._hi].tolist()
+
+    def _next_global(self) -> np.ndarray:
         if self.mode == "propose":
             slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(self.batch_size)), dtype=np.int64)
             counts = np.bincount(slots, minlength=self.n_skills)
@@ -245,7 +298,7 @@ class SkillSampler(_TorchSampler):
         self.history.append({"step": self.step, "counts": counts.tolist(), "mixture": np.round(mixture, 6).tolist()})
         self.step += 1
         self._pending.append(batch)
-        return batch.tolist()
+        return batch
 
     # -------------------------------------------------------------- feedback
     def skills_of(self, indices: Sequence[int]) -> np.ndarray:
@@ -253,14 +306,17 @@ class SkillSampler(_TorchSampler):
         return self.skill_of[np.asarray(indices, dtype=np.int64)]
 
     def _resolve_indices(self, indices: Any, n: int) -> np.ndarray:
+        """This rank's example indices for ``n`` values (the oldest pending batch's block when ``indices`` is None).
+
+        Nothing is removed from the pending queue here (see :meth:`_gather`)."""
         if indices is None:
             if not self._pending:
                 raise ConfigError("no batch is waiting for feedback; pass indices=... explicitly")
-            idx = self._pending[0]
+            idx = self._pending[0][self._lo:self._hi]
             if len(idx) != n:
-                raise InvalidScoreError(f"the oldest batch awaiting feedback has {len(idx)} examples but {n} values "
-                                        "were given; pass indices=... for partial batches")
-            self._pending.popleft()
+                where = "" if self._ranks is None else f" on rank {self.rank} (its block of the global batch)"
+                raise InvalidScoreError(f"the oldest batch awaiting feedback has {len(idx)} examples{where} but {n} "
+                                        "values were given; pass indices=... for partial batches")
             return idx
         idx = np.asarray(getattr(indices, "cpu", lambda: indices)(), dtype=np.int64).reshape(-1)
         if len(idx) != n:
@@ -268,6 +324,37 @@ class SkillSampler(_TorchSampler):
         if len(idx) and ((idx < 0).any() or (idx >= len(self.skill_of)).any()):
             raise ConfigError(f"example indices must be in 0..{len(self.skill_of) - 1}")
         return idx
+
+    def _gather(self, values: Any, indices: Any, check: Callable[[np.ndarray], None]) -> tuple[np.ndarray, np.ndarray]:
+        """Checked per-example ``(indices, values)`` of the whole global batch (all ranks, in rank order).
+
+        In one process these are this call's own. Under ``torch.distributed``
+        every rank sends its block and receives everybody's; a refusal on any
+        rank raises on all of them before anything is recorded."""
+        error: Exception | None = None
+        idx = arr = np.zeros(0)
+        try:
+            arr = self._as_values(values)
+            check(arr)
+            idx = self._resolve_indices(indices, len(arr))
+        except Exception as e:  # noqa: BLE001 - re-raised here, and on the other ranks as a refusal
+            if self._ranks is None:
+                raise
+            error = e
+        if self._ranks is None:
+            if indices is None:
+                self._pending.popleft()
+            return idx, arr
+        token = ("indices",) if indices is not None else (
+            "pending", self.step - len(self._pending), fingerprint(self._pending[0]) if self._pending else "")
+        got = self._ranks.exchange((token, idx, arr), error)
+        if any(g[0] != got[0][0] for g in got):
+            raise ConfigError("the ranks gave feedback for different batches (or some with indices=, some "
+                              f"without): {[g[0][:2] for g in got]}; call the same feedback method at the same "
+                              "point on every rank")
+        if indices is None:
+            self._pending.popleft()
+        return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
 
     @staticmethod
     def _as_values(values: Any) -> np.ndarray:
@@ -293,28 +380,34 @@ class SkillSampler(_TorchSampler):
         raw = sr.low + (u if sr.higher_is_better else 1.0 - u) * (sr.high - sr.low)
         self.teacher.observe_batch(self.teacher.space.tasks_at(skills), raw)
 
-    def observe_batch_loss(self, per_example_loss: Any, indices: Any = None) -> dict[int, float]:
-        """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``."""
-        values = self._as_values(per_example_loss)
+    @staticmethod
+    def _check_losses(values: np.ndarray) -> None:
         if (values < 0).any():
             raise InvalidScoreError("losses must be non-negative; nothing was recorded")
-        idx = self._resolve_indices(indices, len(values))
+
+    @staticmethod
+    def _check_correct(values: np.ndarray) -> None:
+        if ((values < 0) | (values > 1)).any():
+            raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
+
+    def observe_batch_loss(self, per_example_loss: Any, indices: Any = None) -> dict[int, float]:
+        """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``.
+
+        Under ``torch.distributed`` pass this rank's losses; the means (returned
+        and observed) are over the whole global batch."""
+        idx, values = self._gather(per_example_loss, indices, self._check_losses)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, self._loss_fn(skills, means))
         return dict(zip(skills.tolist(), means.tolist()))
 
     def observe_batch_correct(self, correct: Any, indices: Any = None) -> dict[int, float]:
         """Per-example correctness (0/1, or a score in [0, 1]) -> per-skill accuracy to the teacher."""
-        values = self._as_values(correct)
-        if ((values < 0) | (values > 1)).any():
-            raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
-        idx = self._resolve_indices(indices, len(values))
+        idx, values = self._gather(correct, indices, self._check_correct)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, means)
         return dict(zip(skills.tolist(), means.tolist()))
 
-    def observe_eval(self, per_skill: Mapping[Any, float] | Sequence[float], *, kind: str = "accuracy") -> None:
-        """Per-skill validation metric (``kind="accuracy"`` in [0, 1], or ``kind="loss"``) to the teacher."""
+    def _eval_values(self, per_skill: Mapping[Any, float] | Sequence[float], kind: str) -> tuple[np.ndarray, np.ndarray]:
         if kind not in ("accuracy", "loss"):
             raise ConfigError(f"kind must be 'accuracy' or 'loss', got {kind!r}")
         if isinstance(per_skill, Mapping):
@@ -333,14 +426,35 @@ class SkillSampler(_TorchSampler):
             if len(values) != self.n_skills:
                 raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
             skills = list(range(self.n_skills))
-        sk = np.asarray(skills, dtype=np.int64)
+        if kind == "accuracy" and ((values < 0) | (values > 1)).any():
+            raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
+        if kind == "loss" and (values < 0).any():
+            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
+        return np.asarray(skills, dtype=np.int64), values
+
+    def observe_eval(self, per_skill: Mapping[Any, float] | Sequence[float], *, kind: str = "accuracy") -> None:
+        """Per-skill validation metric (``kind="accuracy"`` in [0, 1], or ``kind="loss"``) to the teacher.
+
+        Under ``torch.distributed`` call it on every rank with the same values
+        (the global metrics, as ``Trainer`` reports them on every rank)."""
+        error: Exception | None = None
+        sk = values = np.zeros(0)
+        try:
+            sk, values = self._eval_values(per_skill, kind)
+        except Exception as e:  # noqa: BLE001 - re-raised on every rank
+            if self._ranks is None:
+                raise
+            error = e
+        if self._ranks is not None:
+            got = self._ranks.exchange((kind, sk, values), error)
+            if any(fingerprint(g) != fingerprint(got[0]) for g in got):
+                r = next(r for r, g in enumerate(got) if fingerprint(g) != fingerprint(got[0]))
+                raise InvalidScoreError(f"observe_eval got other metrics on rank {r} than on rank 0; reduce the "
+                                        "evaluation over ranks first and pass the same values on every rank; "
+                                        "nothing was recorded")
         if kind == "accuracy":
-            if ((values < 0) | (values > 1)).any():
-                raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
             self._tell(sk, values)
         else:
-            if (values < 0).any():
-                raise InvalidScoreError("losses must be non-negative; nothing was recorded")
             self._tell(sk, self._loss_fn(sk, values))
 
     # ------------------------------------------------------------- reporting
@@ -371,10 +485,23 @@ class SkillSampler(_TorchSampler):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue exactly from :meth:`state_dict` output."""
+        """Continue exactly from :meth:`state_dict` output.
+
+        The state is global (the same on every rank), so one rank's
+        ``state_dict()`` resumes every rank, at any world size that the batch
+        allows. Under ``torch.distributed`` call it on every rank with the same
+        state: states that differ between ranks are refused on all of them."""
+        error: Exception | None = None
         pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
         if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist() for p, m in zip(pools, self._members)):
-            raise ConfigError("sampler state does not match this dataset's skills")
+            error = ConfigError("sampler state does not match this dataset's skills")
+        if self._ranks is not None:
+            digests = self._ranks.exchange(fingerprint(state) if error is None else "", error)
+            if any(d != digests[0] for d in digests):
+                raise ConfigError("load_state_dict got different states on different ranks; load the same "
+                                  "state_dict (for example rank 0's) on every rank")
+        elif error is not None:
+            raise error
         if self.teacher is not None and state.get("teacher") is not None:
             self.teacher.load_state_dict(state["teacher"])
         self.rng = restore_generator(state["rng"])
