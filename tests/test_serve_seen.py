@@ -197,15 +197,16 @@ def test_old_ids_are_applied_once_with_a_tiny_recent_set_and_after_a_restart(tmp
         c.app.state.service.curricula["skills"].proposals.clear()  # as if evicted: read from the log
         _check_old_retries(c, first, proposals)
         live_state = _state(c)
-    with _server(db) as c:  # the restart rebuilds the recent set and the filter from the log
-        live = c.app.state.service.curricula["skills"]
+    with _server(db) as c:  # the first use after the restart rebuilds the recent set and the filter from the log
+        assert "skills" not in c.app.state.service.curricula  # nothing is loaded before it is used
+        live = c.app.state.service.get("skills")
         assert len(live.ids) == 44 and live.ids.n_recent == 5 and live.ids.old.count == 39
         assert states_equal(live_state, _state(c))
         _check_old_retries(c, first, proposals)
         r = c.post("/v1/curricula/skills/observe", json=_obs(1000))  # a new id is still new
         assert r.status_code == 200 and r.json()["seq"] == c.get("/v1/curricula/skills").json()["last_seq"]
     with _server(db, recent=100) as c:  # a larger window holds them all again
-        live = c.app.state.service.curricula["skills"]
+        live = c.app.state.service.get("skills")
         assert live.ids.n_recent == 45 and live.ids.old.count == 0
         reads = c.app.state.service.old_id_reads
         assert c.post("/v1/curricula/skills/observe", json=_obs(0)).json()["seq"] == first["o-0"]

@@ -27,6 +27,14 @@ plus ``num_workers * prefetch_factor`` with loader workers, and with
 ``gradient_accumulation_steps = g`` the Trainer fetches the ``g`` micro-batches
 of an update before computing any of their losses); feedback is still
 matched to the right batch.
+
+Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
+follows the process group (``batch_size`` is the global batch, each rank
+trains on its block; see :mod:`magister.data.sampler`), and the loader is
+handed to ``accelerate`` already sharded, so it only moves batches to the
+device. Per-example losses are exchanged between ranks before the teacher
+sees them, and the per-skill evaluation metrics that ``Trainer`` reports are
+the same on every rank, so every rank's teacher stays identical.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import types
 from typing import Any
 
 import torch
+from accelerate.data_loader import prepare_data_loader
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback
 
@@ -100,7 +109,14 @@ def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
     if args.dataloader_num_workers > 0:
         params["prefetch_factor"] = args.dataloader_prefetch_factor
         params["persistent_workers"] = args.dataloader_persistent_workers
-    return trainer.accelerator.prepare(DataLoader(trainer.train_dataset, **params))
+    loader = DataLoader(trainer.train_dataset, **params)
+    if sampler.world_size > 1:
+        # the sampler already gives each rank its own block of the global batch: accelerate must not shard the
+        # batches again (its BatchSamplerShard would hand every rank a different whole batch), only place them
+        acc = trainer.accelerator
+        loader = prepare_data_loader(loader, acc.device, num_processes=1, process_index=0, put_on_device=True,
+                                     dispatch_batches=False, non_blocking=getattr(acc, "non_blocking", False))
+    return trainer.accelerator.prepare(loader)  # registers an already prepared loader as it is
 
 
 def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> None:

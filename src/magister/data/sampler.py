@@ -39,20 +39,39 @@ per-skill mean), as a score in [0, 1]:
   any callable ``(skill_ids, mean_losses) -> scores``;
 * :meth:`observe_batch_correct` - per-example correctness (0/1 or in [0, 1]);
 * :meth:`observe_eval` - per-skill validation accuracy or loss.
+
+**Many processes** (``torch.distributed``; ``distributed=None`` turns this on
+by itself when a process group of two or more ranks is initialised).
+``batch_size`` is then the *global* batch. Every rank runs the same sampler
+and the same teacher (same seeds: checked when the sampler is built), so all
+ranks compute the same global batch, with no communication; each rank
+trains on its contiguous block of it (:func:`~magister.data.distributed.rank_slice`;
+when the world size does not divide the batch, the first ``batch_size %
+world_size`` ranks get one example more). The pools are global, so a skill's
+pool runs out, and is refilled from the same generator, on every rank at the
+same step: no rank runs out on its own, and the union of the ranks' blocks is
+exactly the batch a single process would draw. Feedback is exchanged before
+the teacher sees it: every rank passes its own per-example values, all ranks
+receive all of them, and each computes the per-skill means over the whole
+global batch in slot order, so every replica of the teacher receives the
+same observations, bit for bit, as a single process trained on the global
+batch. ``observe_eval`` must get the same (already reduced) metrics on every
+rank, as ``Trainer``'s evaluation gives them; values that differ are refused.
+Feedback and ``load_state_dict`` are collectives: call them on every rank.
+A bad value on one rank makes every rank raise, and nothing is recorded.
 """
 
 from __future__ import annotations
 
-import collections
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
-from ..settings import whole
-from ..rng import SeedLike, as_generator, generator_state, restore_generator
+from ..errors import ConfigError, InvalidScoreError
+from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
+from .mixing import RunningLossScore, SkillMixer
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
@@ -62,23 +81,7 @@ except ImportError as _e:  # pragma: no cover - exercised only without torch
 __all__ = ["SkillSampler", "RunningLossScore"]
 
 
-class RunningLossScore:
-    """Maps a loss to a score by the largest loss seen so far for that skill.
-
-    ``score = 1 - loss / max_loss_seen(skill)``: 0 at the worst loss the skill
-    has shown, 1 at zero loss. Deterministic; its state is saved with the sampler.
-    """
-
-    def __init__(self, n_skills: int):
-        self.reference = np.zeros(n_skills)
-
-    def __call__(self, skills: np.ndarray, losses: np.ndarray) -> np.ndarray:
-        np.maximum.at(self.reference, skills, losses)
-        ref = self.reference[skills]
-        return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
-
-
-class SkillSampler(_TorchSampler):
+class SkillSampler(SkillMixer, _TorchSampler):
     """Batch sampler over examples with skill labels, driven by a discrete teacher.
 
     Parameters
@@ -105,94 +108,43 @@ class SkillSampler(_TorchSampler):
         How a mean loss becomes a score: ``"exp"`` (default), ``"running"``
         (:class:`RunningLossScore`), a ``ScoreRange`` with
         ``higher_is_better=False``, or a callable ``(skills, losses) -> scores``.
+    distributed:
+        ``None`` (default): follow ``torch.distributed`` when a process group of
+        two or more ranks is initialised; ``True``: require one; ``False``: act
+        as a single process even inside a group. Under a group ``batch_size`` is
+        the global batch and each rank iterates over its share (see the module
+        docstring).
+    group:
+        The ``torch.distributed`` process group (default: the whole world).
     """
 
     def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float], batch_size: int, *,
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096):
-        whole("batch_size", batch_size, 1)
-        if mode not in ("propose", "mixture"):
-            raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
+                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
         skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
-        if isinstance(teacher, Teacher):
-            if teacher.space.n is None:
-                raise ConfigError(f"the teacher's space {teacher.space!r} is continuous; skills need a finite "
-                                  "space such as Discrete(['skill-a', 'skill-b'])")
-            self.teacher: Teacher | None = teacher
-            self.n_skills = int(teacher.space.n)
-            self.fixed_mixture: np.ndarray | None = None
-            self.skill_names = teacher.space.task_names()
-        else:
-            w = np.asarray(teacher, dtype=float)
-            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ConfigError("teacher must be a magister Teacher or mixture weights (non-negative, "
-                                  f"positive sum), got {teacher!r}")
-            self.teacher = None
-            self.n_skills = len(w)
-            self.fixed_mixture = w / w.sum()
-            self.skill_names = [str(i) for i in range(self.n_skills)]
-            mode = "mixture"
+        SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
+                            max_pending=max_pending)
         self.skill_of = self._skill_ids(skills_in)
         counts = np.bincount(self.skill_of, minlength=self.n_skills)
         empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]
         if empty:
             raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
                               "one example, or build the teacher over the skills you have")
-        self.batch_size = int(batch_size)
         self.num_batches = int(num_batches) if num_batches is not None else max(1, len(self.skill_of) // self.batch_size)
         if self.num_batches < 1:
             raise ConfigError(f"num_batches must be at least 1, got {num_batches!r}")
-        self.mode = mode
-        self.rng = as_generator(seed)
         self._members = [np.flatnonzero(self.skill_of == s) for s in range(self.n_skills)]
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(self.n_skills, dtype=np.int64)
         self.refills = np.zeros(self.n_skills, dtype=np.int64)
-        self.loss_score = loss_score
-        self._loss_fn = self._make_loss_fn(loss_score)
-        self.step = 0
-        #: one record per batch handed out: ``{"step", "counts", "mixture"}``
-        self.history: list[dict[str, Any]] = []
-        self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
+        self._join_ranks(distributed, group,
+                         "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
+                         "and an explicit seed= (not None), and its teacher with the same settings and seed")
 
-    # ----------------------------------------------------------------- setup
-    def _skill_ids(self, skills: Any) -> np.ndarray:
-        arr = np.asarray(skills)
-        if arr.ndim != 1 or len(arr) == 0:
-            raise ConfigError("skills_of_examples must be a non-empty flat sequence (one skill per example)")
-        if arr.dtype.kind in "iu":
-            if (arr < 0).any() or (arr >= self.n_skills).any():
-                bad = int(arr[(arr < 0) | (arr >= self.n_skills)][0])
-                raise ConfigError(f"skill label {bad} is outside 0..{self.n_skills - 1}; the teacher's space has "
-                                  f"{self.n_skills} skills")
-            return arr.astype(np.int64)
-        if self.teacher is None:
-            raise ConfigError("with a fixed mixture, skills_of_examples must be integer skill indices")
-        lookup = {name: i for i, name in enumerate(self.skill_names)}
-        out = np.empty(len(arr), dtype=np.int64)
-        for j, s in enumerate(arr.tolist()):
-            if s not in lookup:
-                raise UnknownTaskError(f"example {j} has skill {s!r}, which the teacher's space does not name; "
-                                       f"known skills: {self.skill_names[:8]}")
-            out[j] = lookup[s]
-        return out
-
-    def _make_loss_fn(self, spec: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        if isinstance(spec, str):
-            if spec == "exp":
-                return lambda skills, losses: np.exp(-np.maximum(losses, 0.0))
-            if spec == "running":
-                self._running = RunningLossScore(self.n_skills)
-                return self._running
-            raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
-        if isinstance(spec, ScoreRange):
-            if spec.higher_is_better:
-                raise ConfigError("a loss range needs ScoreRange(low, high, higher_is_better=False)")
-            return lambda skills, losses: spec.normalise(losses)
-        if callable(spec):
-            return lambda skills, losses: np.asarray(spec(skills, losses), dtype=float)
-        raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
+    def _setup_fingerprint(self) -> dict[str, Any]:
+        return {**super()._setup_fingerprint(), "skills": self.skill_of, "num_batches": self.num_batches,
+                "pools": self._pools}
 
     # -------------------------------------------------------------- sampling
     def __len__(self) -> int:
@@ -201,17 +153,6 @@ class SkillSampler(_TorchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         for _ in range(self.num_batches):
             yield self.next_batch()
-
-    def current_mixture(self) -> np.ndarray:
-        """The teacher's current sampling probabilities (or the fixed mixture)."""
-        if self.teacher is None:
-            return self.fixed_mixture.copy()
-        p = self.teacher.beliefs().get("probability")
-        if p is None:
-            raise ConfigError(f"teacher {self.teacher.name!r} reports no 'probability' in beliefs(); "
-                              "use mode='propose'")
-        p = np.asarray(p, dtype=float)
-        return p / p.sum()
 
     def _take(self, skill: int, count: int) -> np.ndarray:
         out = []
@@ -228,12 +169,12 @@ class SkillSampler(_TorchSampler):
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def next_batch(self) -> list[int]:
-        """Build, log and return the next batch of example indices."""
+        """Build and log the next global batch; return this rank's block of it (the whole batch in one process)."""
+        return self._next_global()[self._lo:self._hi].tolist()
+
+    def _next_global(self) -> np.ndarray:
         if self.mode == "propose":
-            slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(self.batch_size)), dtype=np.int64)
-            counts = np.bincount(slots, minlength=self.n_skills)
-            p = self.teacher.beliefs().get("probability")
-            mixture = (np.asarray(p, dtype=float) / np.sum(p)) if p is not None else counts / self.batch_size
+            slots, counts, mixture = self._propose_slots()
             batch = np.empty(self.batch_size, dtype=np.int64)
             for s in np.flatnonzero(counts):
                 batch[slots == s] = self._take(int(s), int(counts[s]))
@@ -242,26 +183,15 @@ class SkillSampler(_TorchSampler):
             counts = self.rng.multinomial(self.batch_size, mixture)
             batch = np.concatenate([self._take(int(s), int(counts[s])) for s in np.flatnonzero(counts)])
             batch = batch[self.rng.permutation(self.batch_size)]
-        self.history.append({"step": self.step, "counts": counts.tolist(), "mixture": np.round(mixture, 6).tolist()})
-        self.step += 1
-        self._pending.append(batch)
-        return batch.tolist()
+        self._log(counts, mixture, batch)
+        return batch
 
     # -------------------------------------------------------------- feedback
     def skills_of(self, indices: Sequence[int]) -> np.ndarray:
         """Skill ids of example ``indices``."""
         return self.skill_of[np.asarray(indices, dtype=np.int64)]
 
-    def _resolve_indices(self, indices: Any, n: int) -> np.ndarray:
-        if indices is None:
-            if not self._pending:
-                raise ConfigError("no batch is waiting for feedback; pass indices=... explicitly")
-            idx = self._pending[0]
-            if len(idx) != n:
-                raise InvalidScoreError(f"the oldest batch awaiting feedback has {len(idx)} examples but {n} values "
-                                        "were given; pass indices=... for partial batches")
-            self._pending.popleft()
-            return idx
+    def _resolve_keys(self, indices: Any, n: int) -> np.ndarray:
         idx = np.asarray(getattr(indices, "cpu", lambda: indices)(), dtype=np.int64).reshape(-1)
         if len(idx) != n:
             raise InvalidScoreError(f"got {len(idx)} indices but {n} values; pass one value per example")
@@ -269,121 +199,39 @@ class SkillSampler(_TorchSampler):
             raise ConfigError(f"example indices must be in 0..{len(self.skill_of) - 1}")
         return idx
 
-    @staticmethod
-    def _as_values(values: Any) -> np.ndarray:
-        if hasattr(values, "detach"):
-            values = values.detach().cpu().numpy()
-        arr = np.asarray(values, dtype=float).reshape(-1)
-        if not np.isfinite(arr).all():
-            raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
-        return arr
-
-    def _per_skill_mean(self, idx: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        skills = self.skill_of[idx]
-        sums = np.bincount(skills, weights=values, minlength=self.n_skills)
-        counts = np.bincount(skills, minlength=self.n_skills)
-        present = np.flatnonzero(counts)
-        return present, sums[present] / counts[present]
-
-    def _tell(self, skills: np.ndarray, unit_scores: np.ndarray) -> None:
-        if self.teacher is None or len(skills) == 0:
-            return
-        sr = self.teacher.score_range
-        u = np.clip(np.asarray(unit_scores, dtype=float), 0.0, 1.0)
-        raw = sr.low + (u if sr.higher_is_better else 1.0 - u) * (sr.high - sr.low)
-        self.teacher.observe_batch(self.teacher.space.tasks_at(skills), raw)
+    def _key_skills(self, keys: np.ndarray) -> np.ndarray:
+        return self.skill_of[keys]
 
     def observe_batch_loss(self, per_example_loss: Any, indices: Any = None) -> dict[int, float]:
-        """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``."""
-        values = self._as_values(per_example_loss)
-        if (values < 0).any():
-            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
-        idx = self._resolve_indices(indices, len(values))
-        skills, means = self._per_skill_mean(idx, values)
-        self._tell(skills, self._loss_fn(skills, means))
-        return dict(zip(skills.tolist(), means.tolist()))
+        """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``.
+
+        Under ``torch.distributed`` pass this rank's losses; the means (returned
+        and observed) are over the whole global batch."""
+        return self._observe_loss(per_example_loss, indices, "indices")
 
     def observe_batch_correct(self, correct: Any, indices: Any = None) -> dict[int, float]:
         """Per-example correctness (0/1, or a score in [0, 1]) -> per-skill accuracy to the teacher."""
-        values = self._as_values(correct)
-        if ((values < 0) | (values > 1)).any():
-            raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
-        idx = self._resolve_indices(indices, len(values))
-        skills, means = self._per_skill_mean(idx, values)
-        self._tell(skills, means)
-        return dict(zip(skills.tolist(), means.tolist()))
-
-    def observe_eval(self, per_skill: Mapping[Any, float] | Sequence[float], *, kind: str = "accuracy") -> None:
-        """Per-skill validation metric (``kind="accuracy"`` in [0, 1], or ``kind="loss"``) to the teacher."""
-        if kind not in ("accuracy", "loss"):
-            raise ConfigError(f"kind must be 'accuracy' or 'loss', got {kind!r}")
-        if isinstance(per_skill, Mapping):
-            lookup = {name: i for i, name in enumerate(self.skill_names)}
-            skills = []
-            for k in per_skill:
-                if isinstance(k, str) and k in lookup:
-                    skills.append(lookup[k])
-                elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < self.n_skills:
-                    skills.append(int(k))
-                else:
-                    raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
-            values = self._as_values(list(per_skill.values()))
-        else:
-            values = self._as_values(per_skill)
-            if len(values) != self.n_skills:
-                raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
-            skills = list(range(self.n_skills))
-        sk = np.asarray(skills, dtype=np.int64)
-        if kind == "accuracy":
-            if ((values < 0) | (values > 1)).any():
-                raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
-            self._tell(sk, values)
-        else:
-            if (values < 0).any():
-                raise InvalidScoreError("losses must be non-negative; nothing was recorded")
-            self._tell(sk, self._loss_fn(sk, values))
-
-    # ------------------------------------------------------------- reporting
-    @property
-    def pending(self) -> int:
-        """Batches handed out that have not had feedback through ``observe_batch_*`` without indices."""
-        return len(self._pending)
-
-    def mixture_history(self, what: str = "mixture") -> np.ndarray:
-        """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``)."""
-        if what == "counts":
-            return np.asarray([h["counts"] for h in self.history], dtype=float).reshape(-1, self.n_skills) / self.batch_size
-        return np.asarray([h["mixture"] for h in self.history], dtype=float).reshape(-1, self.n_skills)
-
-    def samples_per_skill(self) -> np.ndarray:
-        """Total examples drawn per skill so far."""
-        return np.asarray([h["counts"] for h in self.history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
+        return self._observe_correct(correct, indices, "indices")
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Sampler position (generator, pools, step, history) and the teacher's state."""
-        return {
-            "rng": generator_state(self.rng), "step": self.step, "cursor": self._cursor.copy(),
-            "pools": [p.copy() for p in self._pools], "refills": self.refills.copy(),
-            "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
-            "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
-            "teacher": None if self.teacher is None else self.teacher.state_dict(),
-        }
+        return {**self._common_state(), "cursor": self._cursor.copy(),
+                "pools": [p.copy() for p in self._pools], "refills": self.refills.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue exactly from :meth:`state_dict` output."""
+        """Continue exactly from :meth:`state_dict` output.
+
+        The state is global (the same on every rank), so one rank's
+        ``state_dict()`` resumes every rank, at any world size that the batch
+        allows. Under ``torch.distributed`` call it on every rank with the same
+        state: states that differ between ranks are refused on all of them."""
+        error: Exception | None = None
         pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
         if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist() for p, m in zip(pools, self._members)):
-            raise ConfigError("sampler state does not match this dataset's skills")
-        if self.teacher is not None and state.get("teacher") is not None:
-            self.teacher.load_state_dict(state["teacher"])
-        self.rng = restore_generator(state["rng"])
-        self.step = int(state["step"])
+            error = ConfigError("sampler state does not match this dataset's skills")
+        self._agree_on_state(state, error)
+        self._load_common(state)
         self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
         self._pools = pools
         self.refills = np.asarray(state["refills"], dtype=np.int64).copy()
-        self.history = [dict(h) for h in state["history"]]
-        self._pending = collections.deque((np.asarray(p, dtype=np.int64) for p in state["pending"]),
-                                          maxlen=self._pending.maxlen)
-        if state.get("running") is not None and hasattr(self, "_running"):
-            self._running.reference = np.asarray(state["running"], dtype=float).copy()

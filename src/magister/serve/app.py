@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
-from .service import MAX_BATCH, MAX_K, Offload, ServiceError, Service, wait_all
+from .service import MAX_BATCH, MAX_K, MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, wait_all
 from .settings import ServeSettings
 
 log = logging.getLogger("magister.serve")
@@ -44,6 +44,10 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ID_MAX = 128
 
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="curriculum name")]
+Learner = Annotated[str, PathParam(min_length=1, max_length=MAX_LEARNER, description="learner name")]
+#: curricula listed per page of GET /v1/curricula (by default, at most)
+LIST_DEFAULT = 1000
+LIST_MAX = 10_000
 Score = Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]]
 
 
@@ -67,6 +71,27 @@ class CurriculumIn(_Model):
     seed: Optional[Annotated[StrictInt, Field(ge=0, le=2**62)]] = Field(
         None, description="random seed; chosen (and stored) by the server when absent")
     score_range: Optional[Union[ScoreRangeIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]] = None
+    learner: Optional[Annotated[StrictStr, Field(min_length=1, max_length=MAX_LEARNER)]] = Field(
+        None, description="the learner this curriculum belongs to (for per-learner export and deletion)")
+
+
+class TemplateIn(_Model):
+    space: dict[str, Any] = Field(description="the space spec every curriculum gets")
+    teacher: StrictStr = Field("uniform", description="a registered teacher name (GET /v1/teachers)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the teacher's keyword settings")
+    seed: Optional[Annotated[StrictInt, Field(ge=0, le=2**62)]] = Field(
+        None, description="with a seed, each curriculum's seed is derived from it and its name; "
+                          "without, each gets a random one")
+    score_range: Optional[Union[ScoreRangeIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]] = None
+
+
+class BulkIn(_Model):
+    template: TemplateIn
+    learners: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=MAX_LEARNER)]],
+                        Field(min_length=1)] = Field(description="one curriculum per learner (at most "
+                                                                 "MAGISTER_MAX_BULK per request)")
+    prefix: Annotated[StrictStr, Field(max_length=63)] = Field(
+        "", description="each curriculum is named prefix + learner name")
 
 
 class ObservationIn(_Model):
@@ -173,7 +198,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     cfg = (settings or ServeSettings()).with_(**overrides)
     engine = make_engine(cfg.db)
     service = Service(engine, checkpoint_every=cfg.checkpoint_every, recent_ids=cfg.recent_ids,
-                      max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks)
+                      max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks, cache_size=cfg.cache_size,
+                      max_bulk=cfg.max_bulk)
     tokens = TokenStore(engine, cfg.admin_token)
     freeze_gc, durable_proposals, lean = cfg.freeze_gc, cfg.durable_proposals, cfg.lean
 
@@ -216,6 +242,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     slow: set[str] = set()
     app.state.slow_curricula = slow
     cost: dict[str, float] = {}  # moving average of CPU seconds per call, per curriculum
+    cost_limit = 4 * cfg.cache_size + 1000
 
     async def run(fn, name: str, *args):
         """Call ``fn(name, *args)``: inline, or in a worker thread for slow teachers (see ``teacher_threads``)."""
@@ -235,6 +262,10 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
                 cost[name] = mean
                 if mean > SLOW_CALL_S:
                     slow.add(name)
+                if len(cost) > cost_limit:  # bounded like the curricula in memory: forget the oldest quick ones
+                    for old in list(cost)[:len(cost) // 2]:
+                        if old not in slow:
+                            del cost[old]
     # ------------------------------------------------------------ auth
     async def principal(authorization: Annotated[Optional[str], Header()] = None) -> Principal:
         return tokens.authenticate(authorization)
@@ -397,17 +428,68 @@ def _curricula_router(ctx: _Context) -> APIRouter:
     service, tokens, run, Caller, allow, admin_only, _committed, do_propose, do_observe, slow, cost = ctx.parts()
     # -------------------------------------------------------- curricula
     @router.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
-    async def list_curricula(p: Caller) -> dict[str, Any]:
-        """The curricula this token may use."""
-        out = []
-        for name in sorted(service.names()):
-            if not p.allows(name):
-                continue
-            live = service.curricula.get(name)
-            if live is None or live.deleted or live.broken:
-                continue
-            out.append(service.brief(live))
-        return {"curricula": out}
+    async def list_curricula(p: Caller,
+                             after: Annotated[str, Query(max_length=64, description="names after this one")] = "",
+                             limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_DEFAULT) -> dict[str, Any]:
+        """The curricula this token may use, by name, at most ``limit`` (``next``: the ``after`` of the next
+        page, ``null`` at the end). Each one listed is loaded into memory if it was not."""
+        def page() -> dict[str, Any]:
+            out: list[dict[str, Any]] = []
+            last, more = after, False
+            while not more:
+                names = service.names(after=last, limit=limit)
+                for name in names:
+                    if len(out) >= limit:
+                        more = True
+                        break
+                    last = name
+                    if not p.allows(name):
+                        continue
+                    try:
+                        live = service.get(name)
+                    except (NotFound, Unavailable):
+                        continue
+                    out.append(service.brief(live))
+                if len(names) < limit:
+                    break
+            return {"curricula": out, "next": last if more else None}
+
+        return await anyio.to_thread.run_sync(page)
+
+    @router.post("/v1/curricula/bulk", tags=["curricula"], status_code=201, responses=ERRORS)
+    async def create_bulk(body: BulkIn, p: Caller) -> dict[str, Any]:
+        """Create one curriculum per learner from one template (one space, one teacher), all or nothing,
+        in one transaction. Each is named ``prefix + learner`` and loads on first use."""
+        names = [body.prefix + learner for learner in body.learners]
+        for name in names:
+            allow(p, name)
+        t = body.template
+        sr = t.score_range.model_dump() if isinstance(t.score_range, ScoreRangeIn) else t.score_range
+        names, fut = await anyio.to_thread.run_sync(service.create_many, body.learners, t.space, t.teacher,
+                                                    t.settings, t.seed, sr, body.prefix)
+        await _committed([fut])
+        return {"created": len(names), "names": names}
+
+    @router.get("/v1/learners/{learner}/export", tags=["learners"], responses=ERRORS)
+    async def export_learner(learner: Learner, p: Caller):
+        """Everything stored about a learner: their curricula, each with its whole log and checkpoints."""
+        for name in await anyio.to_thread.run_sync(service.learner_curricula, learner):
+            allow(p, name)
+        return JSONResponse(await anyio.to_thread.run_sync(service.export_learner, learner))
+
+    @router.delete("/v1/learners/{learner}", tags=["learners"], responses=ERRORS)
+    async def forget_learner(learner: Learner, p: Caller) -> dict[str, Any]:
+        """Delete a learner completely: their curricula, logs and checkpoints, and their curricula's
+        names from every token's scope (a token left with none is revoked)."""
+        for name in await anyio.to_thread.run_sync(service.learner_curricula, learner):
+            allow(p, name)
+        names, fut = await anyio.to_thread.run_sync(service.forget_learner, learner)
+        await _committed([fut])
+        await anyio.to_thread.run_sync(tokens.forget, names)
+        for name in names:
+            slow.discard(name)
+            cost.pop(name, None)
+        return {"learner": learner, "deleted": names}
 
     @router.post("/v1/curricula", tags=["curricula"], status_code=201, responses=ERRORS)
     async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
@@ -415,7 +497,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         allow(p, body.name)
         sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
-                                                   body.settings, body.seed, sr)
+                                                   body.settings, body.seed, sr, body.learner)
         await _committed([fut])
         # bounded: a million-task space would make the full beliefs tens of MB (GET the curriculum for them)
         return await anyio.to_thread.run_sync(service.light, body.name)

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from .models import Token
@@ -123,3 +123,25 @@ class TokenStore:
         with self._lock:
             self._by_digest.pop(row[0], None)
         return True
+
+    def forget(self, names: list[str]) -> int:
+        """Take ``names`` out of every token's scope (a token left with none is revoked); returns tokens changed.
+
+        For a learner's deletion: the names of their curricula stay nowhere.
+        """
+        gone = set(names)
+        changed = 0
+        with self.engine.begin() as conn:
+            for tid, scope_text in conn.execute(select(_TOKENS.c.id, _TOKENS.c.scope)).all():
+                scope = json.loads(scope_text)
+                if not gone.intersection(scope):
+                    continue
+                rest = [n for n in scope if n not in gone]
+                if rest:
+                    conn.execute(update(_TOKENS).where(_TOKENS.c.id == tid).values(scope=json.dumps(rest)))
+                else:
+                    conn.execute(delete(_TOKENS).where(_TOKENS.c.id == tid))
+                changed += 1
+        if changed:
+            self.load()
+        return changed

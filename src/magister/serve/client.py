@@ -36,7 +36,8 @@ from ..errors import (
 )
 from ..spaces import Box, Space, space_from_spec
 
-__all__ = ["HTTPTeacher", "RemoteError", "create_curriculum"]
+__all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
+           "forget_learner"]
 
 RETRY_STATUS = {502, 503, 504}
 #: what the service accepts as a curriculum name (the same pattern as the server's)
@@ -162,6 +163,59 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     finally:
         http.close()
     return HTTPTeacher(url, name, token=token, client=client)
+
+
+def create_curricula(url: str, learners: Sequence[str], space: Space | dict, teacher: str = "uniform", *,
+                     token: str | None = None, seed: int | None = None, score_range: Any = None,
+                     prefix: str = "", per_request: int = 10_000, client: Any = None,
+                     **settings: Any) -> list[str]:
+    """One curriculum per learner from one template (``POST /v1/curricula/bulk``); returns their names.
+
+    Each is named ``prefix + learner``. The learners go ``per_request`` at a
+    time (the server takes at most its ``MAGISTER_MAX_BULK`` per request);
+    each request is all or nothing, so after a failure the names of the
+    requests that succeeded exist (``GET /v1/curricula`` lists them). With
+    ``seed``, each curriculum's seed is derived from it and its name.
+    """
+    learners = list(learners)
+    if not learners:
+        raise ConfigError("give at least one learner name")
+    if int(per_request) < 1:
+        raise ConfigError(f"per_request must be a whole number >= 1, got {per_request!r}")
+    spec = space.to_spec() if isinstance(space, Space) else dict(space)
+    if score_range is not None and hasattr(score_range, "to_dict"):
+        score_range = score_range.to_dict()
+    template = {"space": spec, "teacher": teacher, "settings": settings, "seed": seed, "score_range": score_range}
+    # no retries: a lost reply of a committed request would come back as 409 (names taken)
+    http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
+    names: list[str] = []
+    try:
+        for start in range(0, len(learners), int(per_request)):
+            part = learners[start:start + int(per_request)]
+            r = http.request("POST", "/v1/curricula/bulk", json={"template": template, "learners": part,
+                                                                   "prefix": prefix})
+            names.extend(r.json()["names"])
+    finally:
+        http.close()
+    return names
+
+
+def export_learner(url: str, learner: str, *, token: str | None = None, client: Any = None) -> dict[str, Any]:
+    """Everything the server stores about ``learner`` (their curricula with logs and checkpoints), as JSON."""
+    http = _Http(url, token, timeout=300.0, retries=3, backoff=0.2, client=client)
+    try:
+        return http.request("GET", f"/v1/learners/{quote(learner, safe='')}/export").json()
+    finally:
+        http.close()
+
+
+def forget_learner(url: str, learner: str, *, token: str | None = None, client: Any = None) -> list[str]:
+    """Delete everything about ``learner`` on the server; returns the names of the curricula deleted."""
+    http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
+    try:
+        return http.request("DELETE", f"/v1/learners/{quote(learner, safe='')}").json()["deleted"]
+    finally:
+        http.close()
 
 
 def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],

@@ -29,14 +29,19 @@ class CurriculumSpec:
     score_range: dict[str, Any]
     created_at: float = 0.0
     id: int = 0
+    #: the learner this curriculum belongs to (for export and deletion), if any
+    learner: str | None = None
 
     def build(self) -> Teacher:
         return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
                             score_range=self.score_range, **self.settings)
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
-                "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
+        out = {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
+               "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
+        if self.learner is not None:
+            out["learner"] = self.learner
+        return out
 
 
 @dataclass
@@ -59,6 +64,10 @@ class LiveCurriculum:
     proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
     deleted: bool = False
     broken: str | None = None
+    #: a rebuild is scheduled or running (the curriculum must stay in memory until it is done)
+    rebuilding: bool = False
+    #: left the cache (see ``cache.py``); a request holding this object looks the curriculum up again
+    evicted: bool = False
 
     @property
     def space(self) -> Space:

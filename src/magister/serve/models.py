@@ -48,6 +48,8 @@ class Curriculum(Base):
     seed: Mapped[int] = mapped_column(BigInteger, nullable=False)
     score_range: Mapped[str] = mapped_column(Text, nullable=False)  # JSON ScoreRange.to_dict()
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    #: the learner the curriculum belongs to (for per-learner export and deletion), if given
+    learner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
 
 
 class Event(Base):

@@ -105,8 +105,7 @@ class Recovery:
 
     def checkpoint(self, name: str) -> tuple[int, concurrent.futures.Future]:
         """Write a checkpoint now; returns (seq it covers, commit future)."""
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             self._check_alive(live)
             return self._write_checkpoint(live)
 
@@ -145,6 +144,7 @@ class Recovery:
         FIFO), so once it is done the log holds all that will ever reach it.
         """
         writer = self.writer
+        live.rebuilding = True  # stays in memory until rebuilt (see cache.py)
 
         def work() -> None:
             if writer is not None:
@@ -155,10 +155,12 @@ class Recovery:
                     fresh = self.rebuild(live.spec)
                 except Exception as e:  # noqa: BLE001
                     live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+                    live.rebuilding = False
                     return
                 live.teacher, live.next_seq = fresh.teacher, fresh.next_seq
                 live.ids, live.proposals, live.pending = fresh.ids, fresh.proposals, fresh.pending
                 live.checkpoint_seq, live.since_checkpoint = fresh.checkpoint_seq, fresh.since_checkpoint
                 live.broken = None
+                live.rebuilding = False
 
         threading.Thread(target=work, daemon=True).start()

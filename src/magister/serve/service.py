@@ -20,16 +20,20 @@ facade: the registry, create/delete, propose/observe, and the reads.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import concurrent.futures
 import logging
+import re
 import secrets
 import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from hashlib import blake2b
+from typing import Any, Callable, Iterator
 
 import numpy as np
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
@@ -38,12 +42,13 @@ from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import teacher_class
 from .common import Conflict, Invalid, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
+from .cache import CurriculumCache
 from .ids import ClientIdLog, _fingerprint, _propose_fingerprint
 from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Curriculum, Event
 from .recovery import Recovery
 from .seen import ClientIds
-from .settings import RECENT_IDS  # client ids remembered exactly per curriculum
+from .settings import CACHE_SIZE, MAX_BULK, RECENT_IDS  # client ids remembered exactly per curriculum
 from .writer import GroupWriter, InsertRows, _run_group, insert_many
 
 # names other modules (and older imports) find here
@@ -69,6 +74,12 @@ RECENT_PROPOSALS = 10_000
 #: most tasks one propose request may draw / observations one batch may carry
 MAX_K = 10_000
 MAX_BATCH = 10_000
+#: a curriculum name (the same rule as the API's path parameter)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: longest learner name
+MAX_LEARNER = 128
+#: lock stripes for loading curricula (two loads of one curriculum never run at once)
+_LOAD_STRIPES = 64
 
 
 def _score_value(score: Any, position: int | None) -> float:
@@ -91,8 +102,12 @@ class Service(Recovery, ClientIdLog):
 
     def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
                  recent_ids: int = RECENT_IDS, max_tasks: int = MAX_TASKS,
-                 max_policy_tasks: int = MAX_POLICY_TASKS):
+                 max_policy_tasks: int = MAX_POLICY_TASKS, cache_size: int = CACHE_SIZE,
+                 max_bulk: int = MAX_BULK):
         self.engine = engine
+        #: curricula kept in memory (least recently used idle ones leave first; see cache.py)
+        self.cache_size = whole("cache_size", cache_size)
+        self.max_bulk = whole("max_bulk", max_bulk)
         self.max_tasks = whole("max_tasks", max_tasks)
         self.max_policy_tasks = whole("max_policy_tasks", max_policy_tasks)
         #: client ids remembered exactly per curriculum; older ones cost a few bytes each (a Bloom filter)
@@ -101,8 +116,9 @@ class Service(Recovery, ClientIdLog):
         self.old_id_reads = 0  # reads of the log for ids no longer recent (retries and false positives)
         self.checkpoint_every = int(checkpoint_every)
         self.keep_checkpoints = max(1, int(keep_checkpoints))
-        self.curricula: dict[str, LiveCurriculum] = {}
+        self.curricula = CurriculumCache(self.cache_size)
         self._registry_lock = threading.RLock()
+        self._load_locks = [threading.Lock() for _ in range(_LOAD_STRIPES)]
         self._reserved: set[str] = set()
         self.writer: GroupWriter | None = None
         self.replay_mismatches = 0
@@ -135,26 +151,11 @@ class Service(Recovery, ClientIdLog):
 
     # ------------------------------------------------------------ life
     def start(self) -> None:
-        """Migrate the schema, start the writer, rebuild every curriculum from the database."""
+        """Migrate the schema and start the writer; curricula load on first use (see :meth:`get`)."""
         from .db import migrate
 
         migrate(self.engine)
         self.writer = GroupWriter(self.engine)
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA).order_by(_CURRICULA.c.id)).mappings().all()
-        for row in rows:
-            spec = CurriculumSpec(
-                name=row["name"], space=json.loads(row["space"]), teacher=row["teacher"],
-                settings=json.loads(row["settings"]), seed=int(row["seed"]),
-                score_range=json.loads(row["score_range"]), created_at=float(row["created_at"]), id=int(row["id"]),
-            )
-            try:
-                self.curricula[spec.name] = self.rebuild(spec)
-            except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
-                log.exception("could not rebuild curriculum %r", spec.name)
-                live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
-                live.broken = f"could not be rebuilt at start-up ({type(e).__name__}: {e})"
-                self.curricula[spec.name] = live
 
     def close(self) -> None:
         if self.writer is not None:
@@ -167,21 +168,102 @@ class Service(Recovery, ClientIdLog):
 
     # -------------------------------------------------------- registry
     def get(self, name: str) -> LiveCurriculum:
-        live = self.curricula.get(name)
-        if live is None or live.deleted:
+        """The live curriculum ``name``, loaded from the database on first use (a blocking step)."""
+        with self._registry_lock:
+            live = self.curricula.touch(name)
+        if live is None:
+            live = self._load(name)
+        if live.deleted:
             raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
                            "with POST /v1/curricula")
         if live.broken:
             raise Unavailable(f"curriculum {name!r} is unavailable: {live.broken}")
         return live
 
-    def names(self) -> list[str]:
-        return [n for n, c in self.curricula.items() if not c.deleted]
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[LiveCurriculum]:
+        """``get(name)`` with its lock held; an entry evicted meanwhile is looked up again."""
+        while True:
+            live = self.get(name)
+            if getattr(self._here, "on_loop", False):
+                if not live.lock.acquire(blocking=False):
+                    raise Offload
+            else:
+                live.lock.acquire()
+            if not live.evicted:
+                break
+            live.lock.release()
+        try:
+            yield live
+        finally:
+            live.lock.release()
+
+    def _row_spec(self, row: Any) -> CurriculumSpec:
+        return CurriculumSpec(
+            name=row["name"], space=json.loads(row["space"]), teacher=row["teacher"],
+            settings=json.loads(row["settings"]), seed=int(row["seed"]),
+            score_range=json.loads(row["score_range"]), created_at=float(row["created_at"]), id=int(row["id"]),
+            learner=row["learner"])
+
+    def _load(self, name: str) -> LiveCurriculum:
+        """Rebuild ``name`` from its newest checkpoint and the later log, and keep it in the cache."""
+        self._may_block()
+        with self._load_locks[hash(name) % _LOAD_STRIPES]:
+            with self._registry_lock:
+                live = self.curricula.touch(name)
+            if live is not None:
+                return live
+            with self.engine.connect() as conn:
+                row = conn.execute(select(_CURRICULA).where(_CURRICULA.c.name == name)).mappings().first()
+            if row is None:
+                raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
+                               "with POST /v1/curricula")
+            spec = self._row_spec(row)
+            try:
+                live = self.rebuild(spec)
+            except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
+                log.exception("could not rebuild curriculum %r", spec.name)
+                live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
+                live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+            with self._registry_lock:
+                self.curricula.loads += 1
+                self.curricula.put(name, live)
+            return live
+
+    def names(self, after: str = "", limit: int | None = None) -> list[str]:
+        """Curriculum names in order (after ``after``, at most ``limit``), from the database."""
+        self._may_block()
+        q = select(_CURRICULA.c.name).where(_CURRICULA.c.name > after).order_by(_CURRICULA.c.name)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [n for (n,) in conn.execute(q)]
+
+    def count(self) -> int:
+        """How many curricula the database holds."""
+        self._may_block()
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_CURRICULA)).scalar() or 0)
+
+    def _existing(self, names: list[str]) -> list[str]:
+        """Those of ``names`` that the database holds."""
+        found: list[str] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), 500):
+                found.extend(conn.execute(select(_CURRICULA.c.name).where(
+                    _CURRICULA.c.name.in_(names[start:start + 500]))).scalars())
+        return found
+
+    def barrier(self) -> None:
+        """Wait until every write queued so far has committed (or failed)."""
+        if self.writer is not None:
+            concurrent.futures.wait([self.writer.submit(lambda conn: None)], timeout=120)
 
     # ---------------------------------------------------------- create
-    def create(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
-               seed: int | None, score_range: Any) -> tuple[LiveCurriculum, concurrent.futures.Future]:
-        """Build the teacher (refusing bad settings), then log the curriculum durably."""
+    def _validate(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
+                  seed: int | None, score_range: Any, learner: str | None = None
+                  ) -> tuple[CurriculumSpec, Any, str]:
+        """(spec, built teacher, settings as JSON) for a new curriculum, or :class:`Invalid`."""
         settings = dict(settings or {})
         for reserved in ("seed", "score_range", "space"):
             if reserved in settings:
@@ -213,7 +295,7 @@ class Service(Recovery, ClientIdLog):
         if seed is None:
             seed = secrets.randbits(62)  # resolved now so a replay draws the same tasks
         spec = CurriculumSpec(name=name, space=sp.to_spec(), teacher=teacher, settings=settings,
-                              seed=int(seed), score_range=sr, created_at=time.time())
+                              seed=int(seed), score_range=sr, created_at=time.time(), learner=learner)
         try:
             built = spec.build()
             built.config()  # settings must be savable
@@ -229,56 +311,218 @@ class Service(Recovery, ClientIdLog):
             settings_text = dumps(settings)
         except (TypeError, ValueError) as e:
             raise Invalid(f"settings must be plain JSON values: {e}") from None
-        with self._registry_lock:
-            if (name in self.curricula and not self.curricula[name].deleted) or name in self._reserved:
+        return spec, built, settings_text
+
+    def create(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
+               seed: int | None, score_range: Any, learner: str | None = None
+               ) -> tuple[LiveCurriculum, concurrent.futures.Future]:
+        """Build the teacher (refusing bad settings), then log the curriculum durably."""
+        if learner is not None:
+            _check_learner(learner)
+        spec, built, settings_text = self._validate(name, space, teacher, settings, seed, score_range, learner)
+        self._may_block()
+        self._reserve([name])
+        try:
+            if self._existing([name]):
                 raise Conflict(f"a curriculum named {name!r} already exists; pick another name or DELETE it first")
-            live = LiveCurriculum(spec=spec, teacher=built, ids=ClientIds(self.recent_ids))
-            self._reserved.add(name)
+        except BaseException:
+            self._release([name])
+            raise
+        live = LiveCurriculum(spec=spec, teacher=built, ids=ClientIds(self.recent_ids))
+        row = {"name": name, "space": dumps(spec.space), "teacher": teacher, "settings": settings_text,
+               "seed": spec.seed, "score_range": dumps(spec.score_range), "created_at": spec.created_at,
+               "learner": learner}
 
-            def op(conn: Connection) -> int:
-                res = conn.execute(insert(_CURRICULA).values(
-                    name=name, space=dumps(spec.space), teacher=teacher, settings=settings_text,
-                    seed=spec.seed, score_range=dumps(sr), created_at=spec.created_at))
-                return int(res.inserted_primary_key[0])
+        def op(conn: Connection) -> int:
+            if conn.execute(select(_CURRICULA.c.id).where(_CURRICULA.c.name == name)).first() is not None:
+                raise Conflict(f"a curriculum named {name!r} already exists; pick another name or DELETE it first")
+            res = conn.execute(insert(_CURRICULA).values(**row))
+            return int(res.inserted_primary_key[0])
 
-            fut = self.writer.submit(op)  # type: ignore[union-attr]
+        fut = self.writer.submit(op)  # type: ignore[union-attr]
 
         def done(f: concurrent.futures.Future) -> None:
             with self._registry_lock:
                 self._reserved.discard(name)
                 if f.exception() is None:
                     spec.id = f.result()
-                    self.curricula[name] = live
+                    if self.curricula.get(name) is None or self.curricula[name].deleted:
+                        self.curricula.put(name, live)  # (a load that came first holds an equal copy)
 
         fut.add_done_callback(done)
         return live, fut
 
-    # ---------------------------------------------------------- delete
-    def delete(self, name: str) -> concurrent.futures.Future:
+    def _reserve(self, names: list[str]) -> None:
+        """Claim ``names`` for creation in this process, or :class:`Conflict` (nothing claimed)."""
         with self._registry_lock:
-            live = self.curricula.get(name)
-            if live is None or live.deleted:
-                raise NotFound(f"no curriculum named {name!r}")
+            taken = [n for n in names if n in self._reserved or
+                     ((c := self.curricula.get(n)) is not None and not c.deleted)]
+            if len(names) == 1 and taken:
+                raise Conflict(f"a curriculum named {names[0]!r} already exists; pick another name or DELETE it "
+                               "first")
+            if taken:
+                raise Conflict(f"curricula {_some(taken)} already exist; pick other names or DELETE them first. "
+                               "Nothing was created.")
+            self._reserved.update(names)
+
+    def _release(self, names: list[str]) -> None:
+        with self._registry_lock:
+            self._reserved.difference_update(names)
+
+    # ----------------------------------------------------- bulk create
+    def create_many(self, learners: list[str], space: dict[str, Any], teacher: str,
+                    settings: dict[str, Any] | None, seed: int | None, score_range: Any, prefix: str = ""
+                    ) -> tuple[list[str], concurrent.futures.Future]:
+        """One curriculum per learner (named ``prefix + learner``) from one template, in one transaction.
+
+        All or nothing. Nothing is built per learner: the template is checked
+        once and each curriculum loads on first use. With ``seed``, learner
+        ``L``'s seed is derived from ``seed`` and its curriculum name (so the
+        same request gives the same curricula); without, each gets a random one.
+        """
+        if not isinstance(learners, list) or not learners:
+            raise Invalid("give at least one learner name in 'learners'")
+        if len(learners) > self.max_bulk:
+            raise Invalid(f"{len(learners)} learners in one request; this server takes at most {self.max_bulk} "
+                          "(its max_bulk setting, MAGISTER_MAX_BULK); split the list")
+        for learner in learners:
+            _check_learner(learner)
+        names = [f"{prefix}{learner}" for learner in learners]
+        bad = [n for n in names if not NAME_RE.match(n)]
+        if bad:
+            raise Invalid(f"curriculum name(s) {_some(bad)} (prefix + learner) are not valid: 1-64 letters, "
+                          "digits, '.', '_', '-', starting with a letter or digit; use a shorter prefix or "
+                          "other learner names. Nothing was created.")
+        seen: set[str] = set()
+        dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+        if dup:
+            raise Invalid(f"learner(s) {_some(dup)} appear more than once; list each once. Nothing was created.")
+        spec, _built, settings_text = self._validate(names[0], space, teacher, settings, seed, score_range)
+        self._may_block()
+        self._reserve(names)
+        try:
+            taken = self._existing(names)
+            if taken:
+                raise Conflict(f"curricula {_some(taken)} already exist; pick other names or DELETE them "
+                               "first. Nothing was created.")
+        except BaseException:
+            self._release(names)
+            raise
+        now = time.time()
+        space_text, range_text = dumps(spec.space), dumps(spec.score_range)
+        rows = [{"name": n, "space": space_text, "teacher": teacher, "settings": settings_text,
+                 "seed": _derived_seed(seed, n) if seed is not None else secrets.randbits(62),
+                 "score_range": range_text, "created_at": now, "learner": learner}
+                for n, learner in zip(names, learners)]
+
+        def op(conn: Connection) -> int:
+            if self._existing_in(conn, names):
+                raise Conflict("some of these curricula were created meanwhile; nothing was created, retry")
+            insert_many(conn, _CURRICULA, rows)
+            return len(rows)
+
+        fut = self.writer.submit(op)  # type: ignore[union-attr]
+        fut.add_done_callback(lambda f: self._release(names))
+        return names, fut
+
+    @staticmethod
+    def _existing_in(conn: Connection, names: list[str]) -> bool:
+        for start in range(0, len(names), 500):
+            if conn.execute(select(_CURRICULA.c.id).where(
+                    _CURRICULA.c.name.in_(names[start:start + 500])).limit(1)).first() is not None:
+                return True
+        return False
+
+    # ---------------------------------------------------------- delete
+    def _mark_deleted(self, name: str) -> LiveCurriculum | None:
+        """Load ``name`` (if it exists) and mark it deleted under its lock; ``None`` if there is none."""
+        while True:
+            try:
+                live = self.get(name)
+            except Unavailable:  # broken: it stays cached, delete it all the same
+                live = self.curricula.get(name)
+                if live is None:
+                    continue
+            except NotFound:
+                return None
             with live.lock:
+                if live.evicted:
+                    continue
+                if live.deleted:
+                    return None
                 live.deleted = True
-                cid = live.spec.id
+                return live
 
-                def op(conn: Connection) -> None:
-                    conn.execute(delete(_EVENTS).where(_EVENTS.c.curriculum_id == cid))
-                    conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id == cid))
-                    conn.execute(delete(_CURRICULA).where(_CURRICULA.c.id == cid))
+    def _delete_rows(self, conn: Connection, ids: list[int]) -> None:
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            conn.execute(delete(_EVENTS).where(_EVENTS.c.curriculum_id.in_(part)))
+            conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id.in_(part)))
+            conn.execute(delete(_CURRICULA).where(_CURRICULA.c.id.in_(part)))
 
-                fut = self.writer.submit(op)  # type: ignore[union-attr]
+    def _delete_lives(self, lives: list[LiveCurriculum]) -> concurrent.futures.Future:
+        ids = [live.spec.id for live in lives]
+        fut = self.writer.submit(lambda conn: self._delete_rows(conn, ids))  # type: ignore[union-attr]
 
-            def done(f: concurrent.futures.Future) -> None:
-                with self._registry_lock:
+        def done(f: concurrent.futures.Future) -> None:
+            with self._registry_lock:
+                for live in lives:
                     if f.exception() is not None:  # not deleted: the curriculum stays, visible and usable
                         live.deleted = False
-                    elif self.curricula.get(name) is live:
-                        del self.curricula[name]
+                    else:
+                        self.curricula.pop(live.spec.name, live)
 
-            fut.add_done_callback(done)
-            return fut
+        fut.add_done_callback(done)
+        return fut
+
+    def delete(self, name: str) -> concurrent.futures.Future:
+        self._may_block()
+        live = self._mark_deleted(name)
+        if live is None:
+            raise NotFound(f"no curriculum named {name!r}")
+        return self._delete_lives([live])
+
+    # -------------------------------------------------------- learners
+    def learner_curricula(self, learner: str) -> list[str]:
+        """Names of the curricula of ``learner`` (from the database), in creation order."""
+        _check_learner(learner)
+        self._may_block()
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(_CURRICULA.c.name).where(_CURRICULA.c.learner == learner)
+                                     .order_by(_CURRICULA.c.id)).scalars())
+
+    def export_learner(self, learner: str) -> dict[str, Any]:
+        """Everything stored about ``learner``: each curriculum's spec, its whole log and its checkpoints."""
+        names = self.learner_curricula(learner)
+        if not names:
+            raise NotFound(f"no curricula of learner {learner!r}")
+        self.barrier()  # every answered write is in the database
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_CURRICULA).where(_CURRICULA.c.learner == learner)
+                                .order_by(_CURRICULA.c.id)).mappings().all()
+            for row in rows:
+                spec = self._row_spec(row)
+                events = [{"seq": int(e.seq), "batch": int(e.batch), "kind": e.kind,
+                           **({"k": int(e.k), "tasks": json.loads(e.task)} if e.kind == "propose" else
+                              {"task": json.loads(e.task), "score": float(e.score)}),
+                           "id": e.client_id, "time": float(e.created_at)}
+                          for e in conn.execute(select(_EVENTS).where(_EVENTS.c.curriculum_id == spec.id)
+                                                .order_by(_EVENTS.c.seq))]
+                cps = [{"seq": int(c.seq), "time": float(c.created_at),
+                        "data_base64": base64.b64encode(bytes(c.data)).decode("ascii")}
+                       for c in conn.execute(select(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id == spec.id)
+                                             .order_by(_CHECKPOINTS.c.seq))]
+                out.append({**spec.public(), "events": events, "checkpoints": cps})
+        return {"learner": learner, "exported_at": time.time(), "curricula": out}
+
+    def forget_learner(self, learner: str) -> tuple[list[str], concurrent.futures.Future]:
+        """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction)."""
+        names = self.learner_curricula(learner)
+        if not names:
+            raise NotFound(f"no curricula of learner {learner!r}")
+        lives = [live for live in (self._mark_deleted(n) for n in names) if live is not None]
+        return [live.spec.name for live in lives], self._delete_lives(lives)
 
     # --------------------------------------------------------- propose
     def propose(self, name: str, k: int, request_id: str | None = None
@@ -286,8 +530,7 @@ class Service(Recovery, ClientIdLog):
         """Draw ``k`` tasks; returns (JSON tasks, seq, commit future)."""
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise Invalid(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             self._check_alive(live)
             prior = None if request_id is None else self._prior(live, request_id)
             if prior is not None:
@@ -349,8 +592,7 @@ class Service(Recovery, ClientIdLog):
             raise Invalid("no observations given; send at least one {task, score}")
         if len(observations) > MAX_BATCH:
             raise Invalid(f"at most {MAX_BATCH} observations per request, got {len(observations)}; split the batch")
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             self._check_alive(live)
             space = live.space
             texts: list[str] = []
@@ -487,8 +729,7 @@ class Service(Recovery, ClientIdLog):
     def light(self, name: str, top: int = 20) -> dict[str, Any]:
         """A bounded summary for dashboards: counts, the space in brief, the beliefs summarised
         (per-task arrays as aggregates and their ``top`` tasks); full beliefs stay at inspect/beliefs."""
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             out = self.brief(live)
             beliefs = jsonable(live.teacher.beliefs())
         out["beliefs"] = summarise_beliefs(beliefs, top)
@@ -497,21 +738,18 @@ class Service(Recovery, ClientIdLog):
         return out
 
     def inspect(self, name: str) -> dict[str, Any]:
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             out = self.summary(live)
             out["config"] = jsonable(live.teacher.config())
             out["beliefs"] = jsonable(live.teacher.beliefs())
             return out
 
     def beliefs(self, name: str) -> dict[str, Any]:
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             return jsonable(live.teacher.beliefs())
 
     def state_bytes(self, name: str) -> bytes:
-        live = self.get(name)
-        with live.lock:
+        with self._locked(name) as live:
             return live.teacher.to_bytes()
 
     def history(self, name: str, after: int = 0, limit: int = 2000) -> dict[str, Any]:
@@ -522,10 +760,9 @@ class Service(Recovery, ClientIdLog):
         the read first waits for the writes still in flight (called off the
         event loop). A write that failed is simply not there.
         """
-        live = self.get(name)
-        cid = live.spec.id
         self._may_block()
-        with live.lock:
+        with self._locked(name) as live:
+            cid = live.spec.id
             fut = live.commit_of(live.next_seq - 1)
         if fut is not None:
             concurrent.futures.wait([fut], timeout=60)
@@ -560,6 +797,23 @@ class Service(Recovery, ClientIdLog):
             if not h["more"]:
                 return out
             after = h["last_seq"]
+
+
+def _check_learner(learner: Any) -> str:
+    if not isinstance(learner, str) or not 1 <= len(learner) <= MAX_LEARNER or not learner.isprintable():
+        raise Invalid(f"a learner name must be 1-{MAX_LEARNER} printable characters, got {str(learner)[:80]!r}")
+    return learner
+
+
+def _some(items: list[str], n: int = 5) -> str:
+    shown = ", ".join(repr(x) for x in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _derived_seed(seed: int, name: str) -> int:
+    """A curriculum's seed from a bulk request's seed and its name (62 bits, stable across runs)."""
+    digest = blake2b(f"{int(seed)}:{name}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2
 
 
 #: tasks listed per per-task array in a summary (the default of ``?top=``)

@@ -17,6 +17,10 @@ from ..settings import whole
 
 #: client ids remembered exactly per curriculum (older ones: a Bloom filter, then the database)
 RECENT_IDS = 100_000
+#: curricula kept in memory per server process (idle ones beyond it leave, least recently used first)
+CACHE_SIZE = 10_000
+#: most learners one bulk-creation request may list
+MAX_BULK = 10_000
 
 #: setting -> its environment variable
 ENV = {
@@ -33,6 +37,8 @@ ENV = {
     "max_body_bytes": "MAGISTER_MAX_BODY_BYTES",
     "max_tasks": "MAGISTER_MAX_TASKS",
     "max_policy_tasks": "MAGISTER_MAX_POLICY_TASKS",
+    "cache_size": "MAGISTER_CACHE_SIZE",
+    "max_bulk": "MAGISTER_MAX_BULK",
 }
 
 
@@ -67,6 +73,10 @@ class ServeSettings:
     max_policy_tasks: int = 100_000
     #: freeze start-up objects out of the garbage collector (a process that runs one server)
     freeze_gc: bool = False
+    #: curricula kept in memory (loaded on first use; idle ones beyond this leave, least recently used first)
+    cache_size: int = CACHE_SIZE
+    #: most learners one bulk-creation request (POST /v1/curricula/bulk) may list
+    max_bulk: int = MAX_BULK
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db:
@@ -83,6 +93,8 @@ class ServeSettings:
         whole("max_body_bytes", self.max_body_bytes, minimum=1024)
         whole("max_tasks", self.max_tasks)
         whole("max_policy_tasks", self.max_policy_tasks)
+        whole("cache_size", self.cache_size)
+        whole("max_bulk", self.max_bulk)
         mode = {True: "always", False: "never"}.get(self.teacher_threads, self.teacher_threads)  # type: ignore[call-overload]
         if mode not in ("auto", "always", "never"):
             raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {self.teacher_threads!r}")

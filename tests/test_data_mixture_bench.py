@@ -1,0 +1,53 @@
+"""benchmarks/data_mixture.py: its figures repeat exactly (a short budget run twice gives identical curves and
+mixtures), and a method's run does not depend on which other methods are trained beside it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import data_mixture as dm  # noqa: E402
+
+TINY = {"natural": [13, 14, 18], "train": 300, "eval_per_skill": 20, "layers": 1, "d_model": 16, "lr": 3e-3,
+        "batch": 16, "steps": 30, "eval_every": 10}
+
+
+def _curves(runs):
+    return {r["method"]: (r["steps"], r["acc"], r["skill_acc"], r["mixture"], r["share"]) for r in runs}
+
+
+def test_benchmark_repeats_exactly():
+    job = ("addition", 3, dict(TINY), list(dm.METHODS))
+    first, second = _curves(dm.run_seed(job)), _curves(dm.run_seed(job))
+    assert first == second
+    # the teachers did something: their mixtures are not all the same as stratified's
+    assert any(first[m][3] != first["stratified"][3] for m in ("skill-it", "exp3", "sec", "lp-bandit"))
+
+
+def test_method_does_not_depend_on_its_neighbours():
+    alone = _curves(dm.run_seed(("addition", 3, dict(TINY), ["lp-bandit"])))
+    together = _curves(dm.run_seed(("addition", 3, dict(TINY), ["stratified", "sec", "lp-bandit"])))
+    assert alone["lp-bandit"] == together["lp-bandit"]
+
+
+def test_skill_it_with_a_graph_from_probe_runs():
+    cfg = dict(TINY, probe_steps=15)
+    (run,) = dm.run_seed(("addition", 3, cfg, ["skill-it@est"]))
+    graph = run["graph"]
+    assert len(graph) == 3 and all(len(row) == 3 for row in graph)
+    flat = [x for row in graph for x in row]
+    assert min(flat) >= 0 and max(flat) == 1.0, "scaled so the largest drop is 1"
+    # the probes measured something: the graph is not the identity a probe that changes nothing gives
+    assert graph != [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+
+
+def test_unknown_method_is_refused_by_name(tmp_path, capsys):
+    out = tmp_path / "never-written"
+    with pytest.raises(SystemExit):
+        dm.main(["--methods", "stratified,skill-itt", "--out", str(out)])
+    assert "skill-itt" in capsys.readouterr().err and not out.exists()

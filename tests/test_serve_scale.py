@@ -1,0 +1,221 @@
+"""The service at scale: lazy curricula (load on first use, evict when idle, reload exactly),
+bulk creation from a template, and per-learner export and deletion."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.serve.app import create_app  # noqa: E402
+from magister.serve.client import create_curricula, export_learner, forget_learner  # noqa: E402
+from magister.serve.db import make_engine  # noqa: E402
+from magister.serve.service import Service  # noqa: E402
+from serve_fixtures import ADMIN, AUTH, full_history, states_equal  # noqa: E402
+
+SKILLS = {"type": "Discrete", "names": [f"s{i}" for i in range(6)]}
+
+
+def _client(db, **kw) -> TestClient:
+    c = TestClient(create_app(str(db), admin_token=ADMIN, **kw))
+    c.headers.update(AUTH)
+    return c
+
+
+def _state(c, name):
+    r = c.get(f"/v1/curricula/{name}/checkpoint")
+    assert r.status_code == 200, r.text
+    return mg.loads(r.content).state_dict()
+
+
+def _drive(c, names, rounds, retry_every=5):
+    """The same requests to ``names`` in turn; returns every answer (proposals, seqs of observations)."""
+    answers = []
+    for r in range(rounds):
+        for n, name in enumerate(names):
+            got = c.post(f"/v1/curricula/{name}/propose", params={"k": 2, "request_id": f"p{r}"})
+            assert got.status_code == 200, got.text
+            tasks = got.json()["tasks"]
+            obs = [{"task": t, "score": ((r + n + j) % 5) / 4, "id": f"{name}-{r}-{j}"} for j, t in enumerate(tasks)]
+            res = c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": obs})
+            assert res.status_code == 200, res.text
+            answers.append((name, got.json(), res.json()))
+            if r % retry_every == 0:  # a retry after the curriculum may have left memory: answered the same
+                again = c.post(f"/v1/curricula/{name}/observe", json=obs[0])
+                assert again.json()["seq"] == res.json()["results"][0]["seq"]
+                assert c.post(f"/v1/curricula/{name}/propose",
+                              params={"k": 2, "request_id": f"p{r}"}).json() == got.json()
+    return answers
+
+
+def test_evicted_curricula_reload_exactly_like_a_twin_never_evicted(tmp_path):
+    names = [f"c{i}" for i in range(5)]
+    with _client(tmp_path / "small.db", cache_size=2, checkpoint_every=7) as small, \
+            _client(tmp_path / "big.db", checkpoint_every=7) as big:
+        for c in (small, big):
+            for i, name in enumerate(names):
+                teacher = "exp3" if i % 2 else "lp-bandit"
+                assert c.post("/v1/curricula", json={"name": name, "space": SKILLS, "teacher": teacher,
+                                                     "seed": 10 + i}).status_code == 201
+        a, b = _drive(small, names, 12), _drive(big, names, 12)
+        assert a == b  # every proposal and every seq identical
+        cache = small.app.state.service.curricula
+        assert len(cache) <= 2 and cache.evictions > 40 and cache.loads > 40
+        assert big.app.state.service.curricula.evictions == 0
+        for name in names:
+            assert states_equal(_state(small, name), _state(big, name))
+
+
+def test_a_restart_loads_nothing_until_a_curriculum_is_used(tmp_path):
+    with _client(tmp_path / "s.db", checkpoint_every=3) as c:
+        for i in range(4):
+            assert c.post("/v1/curricula", json={"name": f"c{i}", "space": SKILLS, "teacher": "exp3",
+                                                 "seed": i}).status_code == 201
+        _drive(c, ["c0", "c1"], 4)
+        before = {n: _state(c, n) for n in ("c0", "c1", "c2")}
+    with _client(tmp_path / "s.db", checkpoint_every=3) as c:
+        service = c.app.state.service
+        assert len(service.curricula) == 0 and service.count() == 4
+        assert states_equal(_state(c, "c1"), before["c1"])
+        assert list(service.curricula) == ["c1"]
+        assert [x["name"] for x in c.get("/v1/curricula", params={"limit": 3}).json()["curricula"]] == \
+            ["c0", "c1", "c2"]
+        page = c.get("/v1/curricula", params={"limit": 3}).json()
+        assert page["next"] == "c2"
+        assert [x["name"] for x in c.get("/v1/curricula", params={"after": "c2"}).json()["curricula"]] == ["c3"]
+        for n in ("c0", "c2"):
+            assert states_equal(_state(c, n), before[n])
+
+
+def test_a_curriculum_with_writes_not_yet_committed_stays_in_memory(tmp_path):
+    service = Service(make_engine(tmp_path / "s.db"), cache_size=1, checkpoint_every=0)
+    service.start()
+    try:
+        for name in ("a", "b", "c"):
+            _live, fut = service.create(name, SKILLS, "exp3", {}, 1, None)
+            fut.result()
+        gate = threading.Event()
+        service.writer.submit(lambda conn: gate.wait(30))  # the writer is busy: later writes queue
+        tasks, _seq, _fut = service.propose("a", 1)
+        seqs, futs = service.observe("a", [(tasks[0], 0.5, "x")])
+        assert not futs[0].done()
+        held = service.curricula["a"]
+        service.get("b")
+        service.get("c")  # over the limit, but "a" has a queued write: only idle ones leave
+        assert service.curricula.get("a") is held and not held.evicted
+        gate.set()
+        futs[0].result(timeout=30)
+        service.get("b")  # now "a" is idle and leaves
+        assert "a" not in service.curricula and held.evicted
+        again = service.get("a")
+        assert again is not held and again.next_seq == held.next_seq
+        assert states_equal(again.teacher.state_dict(), held.teacher.state_dict())
+        assert service.observe("a", [(tasks[0], 0.5, "x")])[0] == seqs  # the id is still known
+    finally:
+        service.close()
+
+
+def test_bulk_creation_from_a_template(tmp_path):
+    with _client(tmp_path / "s.db", max_bulk=50) as c:
+        learners = [f"l{i:03d}" for i in range(40)]
+        names = create_curricula("http://testserver", learners, SKILLS, "exp3", seed=7, prefix="math-",
+                                 per_request=15, client=c, token=ADMIN)
+        assert names == [f"math-{x}" for x in learners]
+        service = c.app.state.service
+        assert service.count() == 40 and len(service.curricula) == 0  # nothing built until used
+        info = c.get("/v1/curricula/math-l003").json()
+        assert info["learner"] == "l003" and info["teacher"] == "exp3"
+        seeds = {c.get(f"/v1/curricula/{n}").json()["seed"] for n in names[:10]}
+        assert len(seeds) == 10
+        # the same request on another server gives the same curricula (seeds derived from seed and name)
+        with _client(tmp_path / "t.db") as other:
+            create_curricula("http://testserver", ["l003"], SKILLS, "exp3", seed=7, prefix="math-", client=other,
+                             token=ADMIN)
+            assert other.get("/v1/curricula/math-l003").json()["seed"] == info["seed"]
+            props = [other.post("/v1/curricula/math-l003/propose", params={"k": 3}).json()["tasks"]
+                     for _ in range(3)]
+        assert [c.post("/v1/curricula/math-l003/propose", params={"k": 3}).json()["tasks"]
+                for _ in range(3)] == props
+        body = {"template": {"space": SKILLS, "teacher": "exp3"}, "learners": ["new1", "l005"], "prefix": "math-"}
+        r = c.post("/v1/curricula/bulk", json=body)
+        assert r.status_code == 409 and "math-l005" in r.json()["detail"]
+        assert service.count() == 40  # all or nothing: new1 was not created either
+        r = c.post("/v1/curricula/bulk", json={**body, "learners": ["x", "y", "x"]})
+        assert r.status_code == 422 and "more than once" in r.json()["detail"]
+        r = c.post("/v1/curricula/bulk", json={**body, "learners": [f"z{i}" for i in range(51)]})
+        assert r.status_code == 422 and "MAGISTER_MAX_BULK" in r.json()["detail"]
+        r = c.post("/v1/curricula/bulk", json={**body, "learners": ["bad name"]})
+        assert r.status_code == 422 and "not valid" in r.json()["detail"]
+        r = c.post("/v1/curricula/bulk", json={"template": {"space": SKILLS, "teacher": "nope"}, "learners": ["q"]})
+        assert r.status_code == 422
+        token = c.post("/v1/tokens", json={"curricula": ["math-a"]}).json()["token"]
+        r = c.post("/v1/curricula/bulk", json={**body, "learners": ["a", "b"]},
+                   headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and "math-b" in r.json()["detail"]
+        assert service.count() == 40
+
+
+def _cells(db) -> list[str]:
+    """Every value of every row of every table, as text."""
+    con = sqlite3.connect(db)
+    try:
+        out = []
+        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+            for row in con.execute(f'SELECT * FROM "{table}"'):
+                out.extend(bytes(v).decode("latin-1") if isinstance(v, bytes) else str(v) for v in row)
+        return out
+    finally:
+        con.close()
+
+
+def test_a_learner_is_exported_whole_and_forgotten_completely(tmp_path):
+    db = tmp_path / "s.db"
+    with _client(db, checkpoint_every=4) as c:
+        create_curricula("http://testserver", ["alice", "bob"], SKILLS, "exp3", seed=1, prefix="math-", client=c,
+                         token=ADMIN)
+        assert c.post("/v1/curricula", json={"name": "reading-alice", "space": SKILLS, "teacher": "lp-bandit",
+                                             "learner": "alice"}).status_code == 201
+        for name in ("math-alice", "reading-alice", "math-bob"):
+            for i in range(6):
+                task = c.post(f"/v1/curricula/{name}/propose").json()["tasks"][0]
+                assert c.post(f"/v1/curricula/{name}/observe",
+                              json={"task": task, "score": 0.5, "id": f"{name}-obs-{i}"}).status_code == 200
+        token = c.post("/v1/tokens", json={"curricula": ["math-alice", "math-bob"]}).json()
+        only_alice = c.post("/v1/tokens", json={"curricula": ["reading-alice"]}).json()
+        bob_state = _state(c, "math-bob")
+
+        data = export_learner("http://testserver", "alice", client=c, token=ADMIN)
+        assert data["learner"] == "alice"
+        assert [x["name"] for x in data["curricula"]] == ["math-alice", "reading-alice"]
+        for cur in data["curricula"]:
+            history = full_history(c, cur["name"])
+            assert [e["seq"] for e in cur["events"]] == [e["seq"] for e in history]
+            assert [e.get("task") for e in cur["events"]] == [e.get("task") for e in history]
+            assert cur["checkpoints"] and cur["learner"] == "alice"
+            assert {e["id"] for e in cur["events"] if e["kind"] == "observe"} == \
+                {f"{cur['name']}-obs-{i}" for i in range(6)}
+        scoped = {"Authorization": f"Bearer {token['token']}"}
+        assert c.get("/v1/learners/alice/export", headers=scoped).status_code == 403  # not all of alice's
+        assert c.delete("/v1/learners/alice", headers=scoped).status_code == 403
+
+        assert forget_learner("http://testserver", "alice", client=c, token=ADMIN) == \
+            ["math-alice", "reading-alice"]
+        assert c.get("/v1/learners/alice/export").status_code == 404
+        assert c.delete("/v1/learners/alice").status_code == 404
+        assert c.get("/v1/curricula/math-alice").status_code == 404
+        assert states_equal(_state(c, "math-bob"), bob_state)
+        tokens = {t["id"]: t for t in c.get("/v1/tokens").json()["tokens"]}
+        assert tokens[token["id"]]["curricula"] == ["math-bob"] and only_alice["id"] not in tokens
+        assert c.get("/v1/curricula/math-bob", headers=scoped).status_code == 200
+        assert c.get("/v1/curricula/math-alice", headers=scoped).status_code == 403
+    cells = _cells(db)
+    assert not [v for v in cells if "alice" in v]  # nowhere, in any table
+    assert any("math-bob" in v for v in cells)
+    with _client(db) as c:  # and nothing comes back after a restart
+        assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["math-bob"]
