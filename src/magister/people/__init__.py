@@ -8,7 +8,7 @@
 * :mod:`~magister.people.policies`: teachers for people (mastery learning, difficulty band, spaced review,
   maximum information), registered with :func:`magister.make_teacher`;
 * :mod:`~magister.people.simulate`: simulated students drawn from fitted models;
-* ``magister study``: the terminal study loop (:mod:`~magister.people.cli`).
+* ``magister study``: the study loop (:mod:`~magister.people.cli`) on the schedule of :mod:`~magister.people.study`.
 """
 
 from .base import LearnerModel, available_models, load_model, make_model, register_model
