@@ -3,6 +3,9 @@
 * :class:`SkillSampler` - a ``torch`` batch sampler whose per-batch skill
   counts come from any discrete magister teacher, with feedback from training
   losses, correctness or per-skill evaluation (``magister.data.sampler``);
+* :class:`SkillStream` - the same over one iterable source per skill (lists,
+  ``IterableDataset``, Hugging Face streaming datasets), resumable mid-stream
+  (``magister.data.streaming``);
 * :func:`add_curriculum` / :class:`CurriculumCallback` /
   :class:`CurriculumTrainer` - the same for a Hugging Face ``Trainer``
   (``magister.data.hf``; ``transformers`` is imported only there);
@@ -25,7 +28,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "SkillSampler": "sampler", "RunningLossScore": "sampler",
+    "SkillSampler": "sampler", "RunningLossScore": "sampler", "SkillStream": "streaming",
     "add_curriculum": "hf", "CurriculumCallback": "hf", "CurriculumTrainer": "hf",
     "estimate_skill_graph": "graph", "probe_graph": "graph",
     "SkillData": "synthetic", "lego": "synthetic", "addition": "synthetic", "with_unlearnable_skill": "synthetic",
