@@ -23,6 +23,7 @@ ask.
 Reported, median [min-max] over seeds:
 
 * known: share of the graph's skills the student truly knows after the last session;
+* shown mastered: share of the skills the schedule shows as mastered after the last session;
 * recall +30 d: mean P(correct) over all skills 30 days after the last session;
 * same card in a row: the longest run of one card within a session;
 * days to open all: the first session at whose end the schedule has every skill open
@@ -160,12 +161,14 @@ def teach(loop, student: SimulatedStudent, deck: Deck, sessions: int, per_sessio
         end = t + ANSWER_SECONDS * len(asked)
         if np.isnan(opened) and loop.all_open(end):
             opened = float(day + 1)
-        for sk, m in loop.mastered(end).items():
+        marks = loop.mastered(end)
+        for sk, m in marks.items():
             if m:
                 shown += 1
                 wrong += not student.known[sk]
         t = end
     return {"known": float(np.mean(list(student.known.values()))), "recall": student.retention(t + 30 * DAY),
+            "shown": float(np.mean(list(marks.values()))),
             "run": float(max(runs)), "open": opened, "false": wrong / shown if shown else float("nan"),
             "answers": float(answers)}
 
@@ -212,11 +215,13 @@ def main() -> None:
 
     print(f"\n{args.seeds} simulated students; {args.skills}-skill prerequisite graphs, {args.cards} cards per skill; "
           f"{args.sessions} daily sessions of at most {args.per_session} answers; median [min-max] over seeds")
-    cols = [("known", "known", 2), ("recall", "recall +30 d", 2), ("run", "same card in a row", 0),
+    cols = [("known", "known", 2), ("shown", "shown mastered", 2), ("recall", "recall +30 d", 2),
+            ("run", "same card in a row", 0),
             ("open", "days to open all", 0), ("false", "false mastery", 2), ("answers", "answers", 0)]
-    print(f"{'schedule':9s}" + "".join(f"{title:>22s}" for _, title, _ in cols))
+    print("| schedule | " + " | ".join(title for _, title, _ in cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
     for name, rs in results.items():
-        print(f"{name:9s}" + "".join(f"{fmt([r[k] for r in rs], d):>22s}" for k, _, d in cols))
+        print(f"| {name} | " + " | ".join(fmt([r[k] for r in rs], d) for k, _, d in cols) + " |")
     print(f"\ntotal {time.perf_counter() - t0:.0f}s (2 shared CPU cores; timings noisy)")
 
 
