@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from itertools import islice
 from typing import Iterator
 
 from .live import LiveCurriculum
@@ -80,13 +81,15 @@ class CurriculumCache:
         over = len(self._d) - self.limit
         if over <= 0:
             return 0
-        gone = 0
-        for name, live in list(self._d.items())[:over + SCAN]:
-            if gone >= over:
-                break
-            if evict(live):
-                del self._d[name]
-                gone += 1
+        idle: list[str] = []
+        for name, live in islice(self._d.items(), over + SCAN):  # (no copy of the whole map)
+            if evict(live):  # marks it: it must then leave the map
+                idle.append(name)
+                if len(idle) >= over:
+                    break
+        for name in idle:
+            del self._d[name]
+        gone = len(idle)
         self.evictions += gone
         return gone
 

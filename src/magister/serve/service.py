@@ -33,7 +33,7 @@ from hashlib import blake2b
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
@@ -61,6 +61,7 @@ log = logging.getLogger("magister.serve")
 _EVENTS = Event.__table__
 _CURRICULA = Curriculum.__table__
 _CHECKPOINTS = Checkpoint.__table__
+_SPEC_BY_NAME = select(_CURRICULA).where(_CURRICULA.c.name == bindparam("name"))
 
 #: largest finite space a curriculum may have by default (teachers keep per-task arrays);
 #: ``max_tasks`` / MAGISTER_MAX_TASKS sets it per server
@@ -213,18 +214,18 @@ class Service(Recovery, ClientIdLog):
                 live = self.curricula.touch(name)
             if live is not None:
                 return live
-            with self.engine.connect() as conn:
-                row = conn.execute(select(_CURRICULA).where(_CURRICULA.c.name == name)).mappings().first()
-            if row is None:
-                raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
-                               "with POST /v1/curricula")
-            spec = self._row_spec(row)
-            try:
-                live = self.rebuild(spec)
-            except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
-                log.exception("could not rebuild curriculum %r", spec.name)
-                live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
-                live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+            with self.engine.connect() as conn:  # one connection for every read of the load
+                row = conn.execute(_SPEC_BY_NAME, {"name": name}).mappings().first()
+                if row is None:
+                    raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
+                                   "with POST /v1/curricula")
+                spec = self._row_spec(row)
+                try:
+                    live = self.rebuild(spec, conn=conn)
+                except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
+                    log.exception("could not rebuild curriculum %r", spec.name)
+                    live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
+                    live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
             with self._registry_lock:
                 self.curricula.loads += 1
                 self.curricula.put(name, live)
