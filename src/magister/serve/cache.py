@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from itertools import islice
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .live import LiveCurriculum
 
@@ -33,8 +33,9 @@ class CurriculumCache:
     itself: the service calls it under its registry lock.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, on_evict: Callable[[LiveCurriculum], None] | None = None):
         self.limit = int(limit)
+        self.on_evict = on_evict
         self._d: "OrderedDict[str, LiveCurriculum]" = OrderedDict()
         self.loads = 0  # curricula loaded from the database
         self.evictions = 0
@@ -74,7 +75,9 @@ class CurriculumCache:
     def pop(self, name: str, live: LiveCurriculum | None = None) -> None:
         """Remove ``name`` (only if it still maps to ``live``, when given)."""
         if live is None or self._d.get(name) is live:
-            self._d.pop(name, None)
+            gone = self._d.pop(name, None)
+            if gone is not None and self.on_evict is not None:
+                self.on_evict(gone)
 
     def shrink(self) -> int:
         """Evict idle curricula, least recently used first, until at most ``limit`` remain; returns how many."""
@@ -88,7 +91,9 @@ class CurriculumCache:
                 if len(idle) >= over:
                     break
         for name in idle:
-            del self._d[name]
+            live = self._d.pop(name)
+            if self.on_evict is not None:
+                self.on_evict(live)
         gone = len(idle)
         self.evictions += gone
         return gone
