@@ -20,13 +20,23 @@ Feedback each method gets (what a user would wire up):
 * EXP3: per-batch training loss per skill (reward = loss, as in online data mixing).
 
 Every method of one (task, seed) is trained side by side in one process
-(``TransformerEnsemble``: independent models, same initial weights, same data).
-Budgets (addition 1600 steps, LEGO 600, diagnostic 1000) are sized for a
-2-core machine; LEGO's budget is too small for any method to reach 90% with
-this model (it reports accuracy at half and full budget instead).
+(``TransformerEnsemble``: independent models, same initial weights, same data);
+a method's run does not depend on which others are trained beside it, and a
+run repeats exactly (``tests/test_data_mixture_bench.py``). Budgets: addition
+1600 steps, diagnostic 1000, LEGO 1600 (the budget at which stratified
+sampling passes 75% mean accuracy: 0.83 at 1600 steps and 0.92 at 2400 on
+seed 100, where 600 steps left every method near 0.7).
+
+``--graph estimated`` (or ``both``) gives Skill-It a graph estimated from
+probe runs instead of the hand-written chain: one probe model per skill from
+the run's initial weights trains ``probe_steps`` (100) batches of its skill
+alone; ``A[i][j]`` is the relative drop of skill ``j``'s held-out loss
+(``magister.data.estimate_skill_graph``). The probes' batches are reported,
+not counted in the steps.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/data_mixture.py`` (``--quick`` for a smoke run,
-``--steps TASK=N`` to change a budget, ``--tasks`` / ``--methods`` to select).
+``--steps TASK=N`` to change a budget, ``--tasks`` / ``--methods`` to select,
+``--seeds N --seed-start S`` for seeds S..S+N-1: tune on seeds you do not report).
 """
 
 from __future__ import annotations
@@ -45,18 +55,23 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-METHODS = ["natural", "stratified", "skill-it", "exp3", "sec", "lp-bandit"]
-DIAG_METHODS = ["stratified", "skill-it", "exp3", "sec", "lp-bandit"]
+METHODS = ["natural", "stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
+DIAG_METHODS = ["stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
+DEFAULT_METHODS = [m for m in METHODS if m != "skill-it@est"]
+LABELS = {"skill-it@est": "skill-it, estimated graph"}
 PROGRESS_BASED = ["lp-bandit"]
+# what each teacher is fed (a name "method@variant" is fed like "method"): held-out per-skill accuracy every
+# eval_every steps, the per-example training loss of each batch, or its per-example correctness
+FEEDBACK = {"skill-it": "eval", "lp-bandit": "eval", "exp3": "loss", "sec": "correct"}
 
 TASKS: dict[str, dict[str, Any]] = {
     # natural mixtures from the Skill-It paper: LEGO 1:1:1:3:5, addition 13:14:18
     "addition": {"natural": [13, 14, 18], "train": 6000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
-                 "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50},
+                 "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100},
     "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
-             "lr": 2e-3, "batch": 64, "steps": 600, "eval_every": 50},
+             "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100},
     "addition+noise": {"natural": [13, 14, 18, 15], "train": 6000, "eval_per_skill": 150, "layers": 2,
-                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50},
+                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50, "probe_steps": 100},
 }
 
 
@@ -85,7 +100,47 @@ def chain_graph(n: int, edge: float = 0.5, learnable: int | None = None) -> list
     return g.tolist()
 
 
-def make_sampler(method: str, train, seed: int, cfg: dict[str, Any]):
+def estimate_graph(train, ev, seed: int, cfg: dict[str, Any]) -> list[list[float]]:
+    """Skill-It's brute-force graph from probe runs (``magister.data.estimate_skill_graph``).
+
+    One probe model per skill, all from the benchmark's initial weights of this seed: model ``i`` trains
+    ``probe_steps`` batches of skill ``i`` alone, and ``A[i][j]`` is the relative drop of skill ``j``'s
+    held-out loss (scaled to max 1, entries under 0.1 zeroed). The probes cost ``n_skills * probe_steps``
+    batches of training on top of the run itself; the report says so.
+    """
+    import torch
+
+    from magister.data import SkillSampler, estimate_skill_graph
+    from magister.data.model import TransformerEnsemble
+
+    n, b = train.n_skills, cfg["batch"]
+    model = TransformerEnsemble(n, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
+                                n_layers=cfg["layers"], seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
+    onehot = np.eye(n)
+    samplers = [SkillSampler(train.skills, onehot[i].tolist(), b, seed=seed) for i in range(n)]
+    X, Y = torch.as_tensor(train.inputs), torch.as_tensor(train.labels)
+    EX, EY = torch.as_tensor(ev.inputs), torch.as_tensor(ev.labels)
+
+    def held_out_loss() -> np.ndarray:
+        with torch.no_grad():
+            loss = torch.nn.functional.cross_entropy(model(EX.unsqueeze(0).expand(n, *EX.shape)).reshape(n * len(EX), -1),
+                                                     EY.repeat(n), reduction="none").view(n, -1)
+        return np.stack([np.bincount(ev.skills, weights=loss[i].numpy(), minlength=n)
+                         / np.bincount(ev.skills, minlength=n) for i in range(n)])
+
+    before = held_out_loss()
+    for _ in range(cfg["probe_steps"]):
+        it = torch.as_tensor(np.asarray([s.next_batch() for s in samplers]))
+        loss = torch.nn.functional.cross_entropy(model(X[it]).reshape(n * b, -1), Y[it].reshape(-1))
+        opt.zero_grad()
+        (loss * n).backward()  # sum of the per-model mean losses: n separate trainings
+        opt.step()
+    after = held_out_loss()
+    return estimate_skill_graph(lambda i: (before[i], after[i]), n)
+
+
+def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list[list[float]] | None = None):
     import magister as mg
     from magister.data import SkillSampler
 
@@ -95,10 +150,10 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any]):
         return SkillSampler(train.skills, train.skill_counts().astype(float), cfg["batch"], seed=seed)
     if method == "stratified":
         teacher = mg.make_teacher("uniform", space, seed=seed)
-    elif method == "skill-it":
-        learnable = train.info.get("unlearnable")
-        teacher = mg.make_teacher("skill-it", space, graph=chain_graph(n, 0.5, learnable), eta=1.5, window=3,
-                                  seed=seed)
+    elif method in ("skill-it", "skill-it@est"):
+        if graph is None:
+            graph = chain_graph(n, 0.5, train.info.get("unlearnable"))
+        teacher = mg.make_teacher("skill-it", space, graph=graph, eta=1.5, window=3, seed=seed)
     elif method == "exp3":
         teacher = mg.make_teacher("exp3", space, reward="loss", seed=seed)
     elif method == "sec":
@@ -124,7 +179,9 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
     model = TransformerEnsemble(m, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
                                 n_layers=cfg["layers"], seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
-    samplers = [make_sampler(meth, train, seed, cfg) for meth in methods]
+    graph = estimate_graph(train, ev, seed, cfg) if "skill-it@est" in methods else None
+    samplers = [make_sampler(meth, train, seed, cfg, graph if meth == "skill-it@est" else None) for meth in methods]
+    feedback = [FEEDBACK.get(meth.split("@")[0]) for meth in methods]
     X, Y = torch.as_tensor(train.inputs), torch.as_tensor(train.labels)
     EX, EY = torch.as_tensor(ev.inputs), torch.as_tensor(ev.labels)
     n, b = train.n_skills, cfg["batch"]
@@ -144,9 +201,9 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
         opt.step()
         correct = (logits.argmax(-1) == Y[it]).float()
         for j, meth in enumerate(methods):
-            if meth == "exp3":
+            if feedback[j] == "loss":
                 samplers[j].observe_batch_loss(losses[j].detach(), indices=idx[j])
-            elif meth == "sec":
+            elif feedback[j] == "correct":
                 samplers[j].observe_batch_correct(correct[j], indices=idx[j])
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
             with torch.no_grad():
@@ -157,7 +214,7 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
             steps_at.append(step)
             for j, meth in enumerate(methods):
                 acc = per_skill[j].tolist()
-                if meth in ("skill-it", "lp-bandit"):
+                if feedback[j] == "eval":
                     samplers[j].observe_eval(acc, kind="accuracy")
                 acc_curves[j].append(float(np.mean(acc[:learnable])))
                 skill_curves[j].append(acc)
@@ -175,6 +232,7 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
             "steps_to_90": next((s for s, a in zip(steps_at, acc_curves[j]) if a >= 0.9), None),
             "acc_half": float(np.interp(half, steps_at, acc_curves[j])), "acc_final": acc_curves[j][-1],
             "share": (total / total.sum()).tolist(), "skill_names": train.skill_names, "seconds": seconds,
+            "graph": graph if meth == "skill-it@est" else None,
         })
     return out
 
@@ -211,14 +269,23 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
         lines.append(f"\n## {task}: {len(by[(task, methods[0])])} seeds, budget {cfg['steps']} steps of "
                      f"{cfg['batch']}, eval every {cfg['eval_every']}")
         lines.append(f"| method | steps to 90% mean acc | acc at {cfg['steps'] // 2} steps | final acc | "
-                     "share of samples per skill |")
-        lines.append("|---|---|---|---|---|")
+                     "final - stratified, points (same seed) | share of samples per skill |")
+        lines.append("|---|---|---|---|---|---|")
+        strat_final = {r["seed"]: r["acc_final"] for r in by.get((task, "stratified"), [])}
         for m in methods:
             runs = by[(task, m)]
             share = np.mean([r["share"] for r in runs], axis=0)
-            lines.append(f"| {m} | {_fmt([r['steps_to_90'] for r in runs])} | "
+            diff = [100 * (r["acc_final"] - strat_final[r["seed"]]) for r in runs if r["seed"] in strat_final]
+            lines.append(f"| {LABELS.get(m, m)} | {_fmt([r['steps_to_90'] for r in runs])} | "
                          f"{_fmt([r['acc_half'] for r in runs], 3)} | {_fmt([r['acc_final'] for r in runs], 3)} | "
+                         f"{_fmt(diff, 1) if diff and m != 'stratified' else '-'} | "
                          f"{' '.join(f'{x:.2f}' for x in share)} |")
+        if (task, "skill-it@est") in by:
+            graphs = np.array([r["graph"] for r in by[(task, "skill-it@est")]])
+            rows = "; ".join(" ".join(f"{x:.2f}" for x in row) for row in graphs.mean(0))
+            lines.append(f"\nskill-it, estimated graph: probe runs of {cfg.get('probe_steps')} batches per skill "
+                         f"before training ({cfg.get('probe_steps', 0) * graphs.shape[1]} batches, not counted in the "
+                         f"steps above); graph A[i][j] (row i helps column j), mean over seeds: {rows}")
         if ("stratified", task) and (task, "stratified") in by:
             strat = steps_to_90_median(by[(task, "stratified")])
             teachers = [m for m in methods if m not in ("natural", "stratified")]
@@ -226,9 +293,16 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                 best = min(teachers, key=lambda m: steps_to_90_median(by[(task, m)]))
                 b = steps_to_90_median(by[(task, best)])
                 ratio = strat / b if b > 0 else float("nan")
-                lines.append(f"\nbest teacher {best}: median {b:.0f} steps vs stratified {strat:.0f} "
+                lines.append(f"\nbest teacher {LABELS.get(best, best)}: median {b:.0f} steps vs stratified {strat:.0f} "
                              f"(speed-up x{ratio:.2f}; target x1.30: {'met' if ratio >= 1.3 else 'MISSED'}). "
                              "Runs that never reach 90% count as their budget.")
+                for key, label in (("acc_half", f"at {cfg['steps'] // 2} steps"), ("acc_final", "at the end")):
+                    gains = {m: float(np.median([100 * (r[key] - s[key]) for r, s in
+                                                 zip(by[(task, m)], by[(task, "stratified")])]))
+                             for m in teachers}
+                    top = max(gains, key=lambda m: gains[m])
+                    lines.append(f"best teacher {label}: {LABELS.get(top, top)}, {gains[top]:+.1f} points over "
+                                 "stratified (median over seeds of the same-seed difference)")
         panels = {m: (by[(task, m)][0]["steps"], np.array([r["acc"] for r in by[(task, m)]])) for m in methods}
         learning_curves_figure({task: panels}, out / f"{task}_curves.png", xlabel="step",
                                ylabel="mean held-out accuracy", ylim=(0, 1), ncols=1)
@@ -252,7 +326,7 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
             if m in PROGRESS_BASED:
                 verdict = "progress-based: " + ("within uniform share" if np.median(noise) <= 1 / n
                                                 else "ABOVE uniform share")
-            lines.append(f"| {m} | {_fmt(noise, 3)} | {_fmt([r['acc_final'] for r in runs], 3)} | {verdict} |")
+            lines.append(f"| {LABELS.get(m, m)} | {_fmt(noise, 3)} | {_fmt([r['acc_final'] for r in runs], 3)} | {verdict} |")
         mix_panels = {m: (by[(task, m)][0]["mixture_steps"], np.mean([r["mixture"] for r in by[(task, m)]], axis=0))
                       for m in methods}
         mixture_over_time_figure(mix_panels, out / "noise_mixture.png",
@@ -267,7 +341,10 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="addition,lego,addition+noise")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"any of {', '.join(METHODS)}")
+    ap.add_argument("--graph", choices=("chain", "estimated", "both"), default="chain",
+                    help="Skill-It's graph: the hand-written chain, one estimated from probe runs (skill-it@est, "
+                         "probe_steps batches per skill), or both side by side")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed-start", type=int, default=0,
                     help="first seed (seeds are seed-start .. seed-start + seeds - 1); tune on other seeds than you report")
@@ -276,22 +353,48 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="results/data_mixture")
     ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
                     help="override a task's step budget, e.g. --steps addition=1600")
+    ap.add_argument("--report-from", nargs="+", metavar="DIR", default=None,
+                    help="train nothing: report the runs.jsonl of these earlier runs together (a method re-run alone "
+                         "joins the others: a method's run does not depend on its neighbours); later DIRs win")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    bad = [t for t in args.tasks.split(",") + [i.partition("=")[0] for i in args.steps] if t not in TASKS]
+    if bad:
+        ap.error(f"unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
     cfgs = {t: dict(TASKS[t]) for t in args.tasks.split(",")}
     if args.quick:
         for c in cfgs.values():
-            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40)
+            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20)
     for item in args.steps:
         task, _, value = item.partition("=")
         cfgs[task]["steps"] = int(value)
     methods = args.methods.split(",")
+    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if "skill-it" in methods and args.graph != "chain":
+        methods.insert(methods.index("skill-it") + 1, "skill-it@est")
+        if args.graph == "estimated":
+            methods.remove("skill-it")
+    out.mkdir(parents=True, exist_ok=True)
+    if args.report_from:
+        runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for d in args.report_from:
+            for line in (Path(d) / "runs.jsonl").read_text().splitlines():
+                r = json.loads(line)
+                if r["task"] in cfgs and r["method"] in methods and r["seed"] in seeds:
+                    runs[(r["task"], r["method"], r["seed"])] = r
+        merged = sorted(runs.values(), key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"]))
+        text = report(merged, out, cfgs)
+        (out / "report.md").write_text(text + "\n")
+        print(text)
+        return
     jobs = []
     for task, cfg in cfgs.items():
         ms = [m for m in (DIAG_METHODS if task == "addition+noise" else METHODS) if m in methods]
         if ms:
-            jobs.extend((task, s, cfg, ms) for s in range(args.seed_start, args.seed_start + args.seeds))
+            jobs.extend((task, s, cfg, ms) for s in seeds)
     jobs.sort(key=lambda j: -j[2]["steps"] * j[2]["layers"])  # longest first for better packing
     t0 = time.perf_counter()
     import multiprocessing as mp

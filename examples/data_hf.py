@@ -74,7 +74,8 @@ def main(steps: int = 120, seed: int = 0, teacher_name: str = "lp-bandit") -> di
     learnable skills."""
     loss = {name: train(name, steps, seed) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: held-out loss {loss[teacher_name]:.3f} vs uniform {loss['uniform']:.3f} "
-          f"on the learnable skills after {steps} steps (lower is better)")
+          f"on the learnable skills after {steps} steps (lower is better): "
+          f"{'beats' if loss[teacher_name] < loss['uniform'] else 'does not beat'} uniform")
     return loss
 
 

@@ -62,7 +62,8 @@ def main(batches: int = 600, seed: int = 0, teacher_name: str = "skill-it") -> d
     for name in (teacher_name, "uniform"):
         result[name] = float(np.mean(train(name, batches, seed)))
     print(f"teacher {teacher_name}: {result[teacher_name]:.0%} vs uniform {result['uniform']:.0%} "
-          f"mean held-out accuracy over {batches} batches")
+          f"mean held-out accuracy over {batches} batches: "
+          f"{'beats' if result[teacher_name] > result['uniform'] else 'does not beat'} uniform")
     return result
 
 

@@ -55,7 +55,8 @@ def what_next(students: int = 5, exercises: int = 60) -> dict[str, float]:
         results = [teach(name, seed, exercises)[1] for seed in range(students)]
         known[name] = float(np.mean([r.known_at_end for r in results]))
     print(f"teacher mastery-learning: {known['mastery-learning']:.0%} vs uniform {known['uniform']:.0%} "
-          f"of skills known after {exercises} exercises ({students} simulated students, 8 skills each)")
+          f"of skills known after {exercises} exercises ({students} simulated students, 8 skills each): "
+          f"{'beats' if known['mastery-learning'] > known['uniform'] else 'does not beat'} uniform")
     teacher, _ = teach("mastery-learning", 0, exercises)
     print(f"the teacher believes {sum(teacher.mastered().values())} of 8 skills mastered by student 0")
     teacher.save("/tmp/mastery-teacher.ckpt")  # resume later with magister.load(...)

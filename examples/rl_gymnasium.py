@@ -76,7 +76,8 @@ def main(episodes: int = 1500, seed: int = 0, teacher_name: str | None = None) -
         print(f"{name}: reach {run['reach']} of {CliffWalk.max_cells} cells after {episodes} episodes")
     success = {name: float(np.mean(run["success"])) for name, run in runs.items()}
     print(f"teacher {adaptive}: {success[adaptive]:.0%} vs uniform {success['uniform']:.0%} of training episodes "
-          f"succeeded (the curriculum sends the learner where it can succeed while it learns)")
+          f"succeeded (the curriculum sends the learner where it can succeed while it learns): "
+          f"{'beats' if success[adaptive] > success['uniform'] else 'does not beat'} uniform")
     path = "/tmp/cliffwalk-teacher.ckpt"
     runs[adaptive]["teacher"].save(path)
     print("the saved teacher resumes with", mg.load(path).n_observed, "episodes seen")

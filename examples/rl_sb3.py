@@ -48,7 +48,8 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", n_envs: i
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
     shares = {name: train(name, steps, seed, n_envs)[2] for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
-          f"of CliffWalk's test tasks mastered after {steps} steps")
+          f"of CliffWalk's test tasks mastered after {steps} steps: "
+          f"{'beats' if shares[teacher_name] > shares['uniform'] else 'does not beat'} uniform")
     return shares
 
 

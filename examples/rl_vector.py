@@ -36,7 +36,8 @@ def main(steps: int = 60_000, seed: int = 0, teacher_name: str = "adr", vectoriz
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
     shares = {name: train(name, steps, seed, vectorization) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
-          f"of CliffWalk's test tasks mastered after {steps} steps")
+          f"of CliffWalk's test tasks mastered after {steps} steps: "
+          f"{'beats' if shares[teacher_name] > shares['uniform'] else 'does not beat'} uniform")
     return shares
 
 

@@ -52,7 +52,8 @@ def main(steps: int = 400, keep: bool = False) -> dict[str, float]:
         local = teacher.to_local()  # an exact local copy of the remote teacher
         print("local copy:", local, "with", local.n_observed, "observations")
         print(f"teacher alp-gmm: {skill['alp-gmm']:.1%} vs uniform {skill['uniform']:.1%} of the way to the "
-              f"hardest task after {steps} tasks (the toy learner's skill)")
+              f"hardest task after {steps} tasks (the toy learner's skill): "
+              f"{'beats' if skill['alp-gmm'] > skill['uniform'] else 'does not beat'} uniform")
         if keep:
             print("server left running; Ctrl-C to stop")
             try:

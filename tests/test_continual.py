@@ -132,7 +132,21 @@ def test_interference_rule_puts_the_isolated_task_last_and_ranks_best_first() ->
     assert sorted(best) == list(range(6))
     scores = [s for _, s in ranking]
     assert scores == sorted(scores, reverse=True)
-    assert score >= order_score([0, 1, 2, 3, 4, 5], BLOCKS) and score > order_score([5, 3, 4, 0, 1, 2], BLOCKS)
+    assert score >= order_score([0, 1, 2, 3, 4, 5], BLOCKS, "interference")
+    assert score > order_score([5, 3, 4, 0, 1, 2], BLOCKS, "interference")
+
+
+def test_retention_rule_teaches_crowded_tasks_late_but_not_last() -> None:
+    # a task taught early is rehearsed through every later phase; a crowded task (alike to many) keeps
+    # little of that, so the rule spends the early places on the less crowded pair 3-4
+    best = rank_orders(BLOCKS, "retention", n_candidates=20, rng=np.random.default_rng(0))[0][0]
+    assert best[-1] == 5 and set(best[:2]) == {3, 4} and set(best[2:5]) == {0, 1, 2}
+    crowded_first, crowded_late = [0, 1, 2, 3, 4, 5], [3, 4, 0, 1, 2, 5]
+    assert order_score(crowded_late, BLOCKS) > order_score(crowded_first, BLOCKS)
+    # without its exposure term the rule is the interference rule, which prefers the crowded tasks first
+    assert order_score(crowded_late, BLOCKS, exposure=0.0) == pytest.approx(
+        order_score(crowded_late, BLOCKS, "interference"))
+    assert order_score(crowded_first, BLOCKS, "interference") > order_score(crowded_late, BLOCKS, "interference")
 
 
 def test_cd_rule_chains_similar_tasks() -> None:
@@ -148,6 +162,7 @@ def test_cd_rule_chains_similar_tasks() -> None:
     ({"similarity": [[1, 0, 0], [0.5, 1, 0], [0, 0, 1]]}, "symmetric"),
     ({"rule": "alphabetical"}, "rule"),
     ({"decay": 0.0}, "decay"),
+    ({"exposure": -1.0}, "exposure"),
 ])
 def test_designer_refuses_bad_settings(bad, match) -> None:
     kwargs = {"similarity": np.eye(3).tolist(), **bad}

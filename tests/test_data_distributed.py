@@ -20,7 +20,7 @@ import torch.distributed as dist  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import magister as mg  # noqa: E402
-from magister.data import SkillSampler  # noqa: E402
+from magister.data import SkillSampler, SkillStream  # noqa: E402
 from magister.data.distributed import fingerprint, rank_slice  # noqa: E402
 from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
 from magister.testing import states_equal  # noqa: E402
@@ -89,6 +89,28 @@ def _mixture_run(world: int, rank: int, steps: int = 6):
             "sampler": sampler.state_dict()}
 
 
+def _stream_run(world: int, rank: int, steps: int = 8, start_state=None, on_exhausted="restart"):
+    """Per-skill streams (a list, a generator function, a range) through Skill-It, batch 5 over the ranks."""
+    sources = {"a": [("a", k) for k in range(4)], "b": lambda: (("b", k) for k in range(9)),
+               "c": range(100, 107), "d": [("d", k) for k in range(13)]}
+    teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), eta=2.0, seed=3)
+    stream = SkillStream(sources, teacher, batch_size=5, seed=0, on_exhausted=on_exhausted,
+                         distributed=None if world > 1 else False)
+    if start_state is not None:
+        stream.load_state_dict(start_state)
+    batches, saved = [], None
+    for step in range(stream.step, steps):
+        if step == 4:
+            saved = copy.deepcopy(stream.state_dict())
+        b = stream.next_batch()
+        if b is None:
+            break
+        batches.append(b)
+        stream.observe_batch_loss(_loss([item[1] if isinstance(item, tuple) else item for item in b]))
+    return {"batches": batches, "history": stream.history, "teacher": teacher.state_dict(),
+            "stream": stream.state_dict(), "saved": saved, "ended": stream.ended}
+
+
 def _refusals(rank: int):
     """A bad value on one rank, and metrics that differ between ranks, raise on both ranks and record nothing."""
     out = {}
@@ -124,6 +146,9 @@ def _worker(rank: int, world: int, folder: str) -> None:
         out = {"propose": _propose_run(world, rank), "mixture": _mixture_run(world, rank), "refusals": _refusals(rank)}
         saved = out["propose"]["saved"]
         out["resumed"] = _propose_run(world, rank, start_state=saved)
+        out["stream"] = _stream_run(world, rank)
+        out["stream_resumed"] = _stream_run(world, rank, start_state=out["stream"]["saved"])
+        out["stream_stop"] = _stream_run(world, rank, steps=100, on_exhausted="stop")
         with open(f"{folder}/rank{rank}.pkl", "wb") as f:
             pickle.dump(out, f)
     finally:
@@ -213,6 +238,15 @@ def test_rank_slices_cover_the_batch_in_order():
         assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
 
 
+def test_a_launched_rank_without_a_process_group_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun and accelerate launch set
+    with pytest.raises(ConfigError, match="init_process_group"):
+        SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, seed=0)
+    with pytest.raises(ConfigError, match="init_process_group"):
+        SkillStream([[1], [2], [3], [4]], [1, 1, 1, 1], batch_size=4, seed=0)
+    assert SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, seed=0, distributed=False).world_size == 1
+
+
 def test_single_process_settings_are_checked():
     with pytest.raises(ConfigError, match="process group"):
         SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, distributed=True)
@@ -220,3 +254,18 @@ def test_single_process_settings_are_checked():
         SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, distributed="yes")
     assert fingerprint({"a": np.arange(3)}) != fingerprint({"a": np.arange(3.0)})
     assert fingerprint({"a": [1, 2], "b": 0}) == fingerprint({"b": 0, "a": [1, 2]})
+
+
+def test_streams_under_two_processes_equal_one_process_and_resume(ranks):
+    for key, kwargs in (("stream", {}), ("stream_stop", {"steps": 100, "on_exhausted": "stop"})):
+        single = _stream_run(1, 0, **kwargs)
+        r0, r1 = ranks[0][key], ranks[1][key]
+        assert [b0 + b1 for b0, b1 in zip(r0["batches"], r1["batches"])] == single["batches"], key
+        assert [len(b) for b in r0["batches"]] == [3] * len(single["batches"]), "batch 5: 3 items on rank 0, 2 on 1"
+        for r in (r0, r1):
+            assert r["history"] == single["history"] and r["ended"] == single["ended"]
+            assert states_equal(r["teacher"], single["teacher"]) and states_equal(r["stream"], single["stream"])
+    assert ranks[0]["stream_stop"]["ended"] and len(ranks[0]["stream_stop"]["batches"]) == (4 + 9 + 7 + 13) // 5
+    for r in (0, 1):
+        assert ranks[r]["stream_resumed"]["batches"] == ranks[r]["stream"]["batches"][4:]
+        assert states_equal(ranks[r]["stream_resumed"]["teacher"], ranks[r]["stream"]["teacher"])

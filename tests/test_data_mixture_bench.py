@@ -33,3 +33,21 @@ def test_method_does_not_depend_on_its_neighbours():
     alone = _curves(dm.run_seed(("addition", 3, dict(TINY), ["lp-bandit"])))
     together = _curves(dm.run_seed(("addition", 3, dict(TINY), ["stratified", "sec", "lp-bandit"])))
     assert alone["lp-bandit"] == together["lp-bandit"]
+
+
+def test_skill_it_with_a_graph_from_probe_runs():
+    cfg = dict(TINY, probe_steps=15)
+    (run,) = dm.run_seed(("addition", 3, cfg, ["skill-it@est"]))
+    graph = run["graph"]
+    assert len(graph) == 3 and all(len(row) == 3 for row in graph)
+    flat = [x for row in graph for x in row]
+    assert min(flat) >= 0 and max(flat) == 1.0, "scaled so the largest drop is 1"
+    # the probes measured something: the graph is not the identity a probe that changes nothing gives
+    assert graph != [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+
+
+def test_unknown_method_is_refused_by_name(tmp_path, capsys):
+    out = tmp_path / "never-written"
+    with pytest.raises(SystemExit):
+        dm.main(["--methods", "stratified,skill-itt", "--out", str(out)])
+    assert "skill-itt" in capsys.readouterr().err and not out.exists()

@@ -38,10 +38,10 @@ def test_rl_gymnasium_stand_in_reads_the_goal_and_learns_under_a_curriculum(caps
     runs = ex.main(episodes=300, seed=0)
     out = capsys.readouterr().out
     assert "reach" in out and "uniform" in out
-    assert any(line.startswith("teacher ") and " vs uniform " in line for line in out.splitlines()), out
+    adaptive = next(n for n in runs if n != "uniform")
+    _beats_uniform_line(out, adaptive)
     for name, run in runs.items():
         assert run["reach"] > 8 and np.mean(run["success"][-60:]) > 0.1, (name, run["reach"])
-    adaptive = next(n for n in runs if n != "uniform")
     # the adaptive teacher starts where the learner can succeed (nearer goals than uniform's), so the
     # learner succeeds more often while it learns
     assert np.mean(runs[adaptive]["distance"][:100]) < np.mean(runs["uniform"]["distance"][:100])
@@ -75,6 +75,8 @@ def _beats_uniform_line(out: str, teacher: str) -> str:
     """The line where an example says how its curriculum did against uniform sampling."""
     lines = [line for line in out.splitlines() if line.startswith(f"teacher {teacher}: ") and " vs uniform " in line]
     assert lines, f"the example did not print 'teacher {teacher}: ... vs uniform ...'; it printed:\n{out}"
+    # and it says who won, in words (the numeric asserts of each test check that it is right)
+    assert lines[-1].endswith(": beats uniform"), lines[-1]
     return lines[-1]
 
 
@@ -83,8 +85,8 @@ def test_rl_vector_adr_masters_more_test_tasks_than_uniform(capsys):
     # sync envs in the test keep it to this process, async is exercised in test_rl_ppo
     shares = _example("rl_vector").main(seed=0, vectorization="sync")
     _beats_uniform_line(capsys.readouterr().out, "adr")
-    # ADR masters 31% of the test tasks on seed 0 and 5% on seed 1 at this budget, uniform 0%; the Ray
-    # actor's batching makes runs not exactly repeatable, so only the order is asserted
+    # ADR masters a third or more of the test tasks at this budget (33%, 43%, 32% on seeds 0-2 with async
+    # envs, docs/examples.md), uniform none
     assert shares["adr"] > shares["uniform"], shares
 
 
@@ -92,8 +94,7 @@ def test_rl_sb3_adr_masters_more_test_tasks_than_uniform(capsys):
     pytest.importorskip("stable_baselines3")
     shares = _example("rl_sb3").main(seed=0)
     _beats_uniform_line(capsys.readouterr().out, "adr")
-    # ADR masters 31% of the test tasks on seed 0 and 5% on seed 1 at this budget, uniform 0%; the Ray
-    # actor's batching makes runs not exactly repeatable, so only the order is asserted
+    # ADR masters 47% of the test tasks on seeds 0 and 1 at this budget, uniform 0%
     assert shares["adr"] > shares["uniform"], shares
 
 

@@ -202,3 +202,78 @@ def test_policies_over_many_items_set_up_and_answer_in_linear_work():
         tasks = t.propose(3)
         t.observe_batch(tasks, [0.9, 0.1, 0.5])
         assert t.n_observed == 3
+
+
+# ---------------------------------------------------------------- policies over any learner model
+SLICE = __import__("pathlib").Path(__file__).parent / "data" / "people" / "assist2015_slice.csv"
+
+
+def _fitted(name: str):
+    """best-lr fitted on the ASSISTments slice; the sequence models on strong and weak simulated learners."""
+    from magister.people import Event, EventLog, load_assist2015, make_model
+
+    if name == "best-lr":
+        pytest.importorskip("sklearn")
+        return make_model(name).fit(load_assist2015(SLICE, max_learners=120))
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    events = []
+    for l in range(300):
+        p = 0.9 if rng.random() < 0.5 else 0.25  # strong or weak on every skill: the history tells which
+        for t in range(20):
+            s = f"s{rng.integers(0, 4)}"
+            events.append(Event(f"u{l}", s, (s,), float(t), float(rng.random() < p)))
+    small = {"hidden": 16, "embed": 8} if name == "dkt" else {"dim": 16, "heads": 2, "window": 6}
+    return make_model(name, epochs=8, lr=3e-3, seed=0, **small).fit(EventLog.from_events(events))
+
+
+@pytest.mark.parametrize("name", ["best-lr", "dkt", "sakt"])
+def test_mastery_learning_and_difficulty_band_run_on_any_learner_model(tmp_path, name):
+    fitted = _fitted(name)
+    probe = type(fitted).from_state(fitted.get_state())
+    known = sorted(fitted._skills)
+    p_new = [probe.predict("nobody-yet", s) for s in known]
+    skills = [known[j] for j in np.argsort(p_new)[:3]]  # three skills a new learner is not expected to know
+    assert max(p_new[known.index(s)] for s in skills) < 0.8
+    prereq = {skills[1]: [skills[0]], skills[2]: [skills[1]]}
+    space = mg.Discrete(skills)
+    t = MasteryLearning(space, prerequisites=prereq, seed=0, threshold=0.8)
+    t.use_model(fitted)
+    assert t.model.name == name and t.config()["model"] == name
+    order = []
+    for _ in range(80):
+        skill = t.propose()
+        m = dict(zip(t.items, t.mastery()))
+        assert all(m[r] >= 0.8 for r in prereq.get(skill, [])), (skill, m)  # prerequisites mastered first
+        if order and order[-1] != skill and order[-1] in prereq.get(skill, []) + [skills[0]]:
+            assert m[order[-1]] >= 0.8, (order, m)
+        order.append(skill)
+        t.observe(skill, 1.0)
+    # the learner's right answers master the graph (a sequence model may credit skills never practised)
+    assert order[0] == skills[0] and all(t.mastered().values()), (order, t.mastery())
+    t.save(tmp_path / "ml.ckpt")
+    again = mg.load(tmp_path / "ml.ckpt")
+    assert again.model.name == name and np.allclose(again.mastery(), t.mastery())
+
+    band = DifficultyBand(space, seed=0, band=(0.6, 0.75))
+    band.use_model(fitted)
+    for k in range(12):
+        p = band.predictions()
+        dist = np.maximum(0.6 - p, 0) + np.maximum(p - 0.75, 0)
+        open_ = band.unlocked() & (band.mastery() < band._threshold())
+        pick = band.propose()
+        j = band.items.index(pick)
+        assert open_[j] and dist[j] <= dist[open_].min() + 1e-12
+        band.observe(pick, float(k % 2))
+        assert band.predictions()[j] != p[j]  # the answer reached the learner model
+    assert band.n_observed == 12 and band.model.name == name
+
+
+def test_spaced_review_refuses_a_model_without_card_memory():
+    from magister.people import BestLR
+
+    t = SpacedReview(mg.Discrete(["a", "b"]), seed=0)
+    with pytest.raises(ConfigError, match="memory model"):
+        t.use_model(BestLR())
+    with pytest.raises(ConfigError, match="learner model"):
+        MasteryLearning(mg.Discrete(["a"])).use_model("bkt")  # type: ignore[arg-type]

@@ -3,15 +3,23 @@
 * :class:`SkillSampler` - a ``torch`` batch sampler whose per-batch skill
   counts come from any discrete magister teacher, with feedback from training
   losses, correctness or per-skill evaluation (``magister.data.sampler``);
+* :class:`SkillStream` - the same over one iterable source per skill (lists,
+  ``IterableDataset``, Hugging Face streaming datasets), resumable mid-stream
+  (``magister.data.streaming``);
 * :func:`add_curriculum` / :class:`CurriculumCallback` /
   :class:`CurriculumTrainer` - the same for a Hugging Face ``Trainer``
   (``magister.data.hf``; ``transformers`` is imported only there);
+* :class:`PromptCurriculum` - prompts of each RL fine-tuning step chosen by a
+  teacher over prompt categories or single prompts, fed by the rewards of
+  their completions (``magister.data.prompts``, numpy only);
+  :func:`add_prompt_curriculum` / :class:`CurriculumGRPOTrainer` - the same
+  for TRL's ``GRPOTrainer`` (``magister.data.grpo``; ``trl`` is imported only there);
 * :func:`estimate_skill_graph` - a Skill-It graph from short probe runs
   (``magister.data.graph``);
 * :mod:`magister.data.synthetic` - LEGO, addition and unlearnable-skill
   datasets; :mod:`magister.data.model` - the tiny transformer of the benchmark.
 
-Importing this package is light: torch and transformers are loaded on first use.
+Importing this package is light: torch, transformers and trl are loaded on first use.
 """
 
 from __future__ import annotations
@@ -20,11 +28,13 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "SkillSampler": "sampler", "RunningLossScore": "sampler",
+    "SkillSampler": "sampler", "RunningLossScore": "sampler", "SkillStream": "streaming",
     "add_curriculum": "hf", "CurriculumCallback": "hf", "CurriculumTrainer": "hf",
     "estimate_skill_graph": "graph", "probe_graph": "graph",
     "SkillData": "synthetic", "lego": "synthetic", "addition": "synthetic", "with_unlearnable_skill": "synthetic",
     "TinyTransformer": "model",
+    "PromptCurriculum": "prompts",
+    "add_prompt_curriculum": "grpo", "CurriculumGRPOTrainer": "grpo", "load_curriculum_checkpoint": "grpo",
 }
 
 __all__ = sorted(_LAZY)

@@ -63,17 +63,15 @@ A bad value on one rank makes every rank raise, and nothing is recorded.
 
 from __future__ import annotations
 
-import collections
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
-from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
-from ..settings import whole
-from ..rng import SeedLike, as_generator, generator_state, restore_generator
+from ..errors import ConfigError, InvalidScoreError
+from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
+from .mixing import RunningLossScore, SkillMixer
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
@@ -83,23 +81,7 @@ except ImportError as _e:  # pragma: no cover - exercised only without torch
 __all__ = ["SkillSampler", "RunningLossScore"]
 
 
-class RunningLossScore:
-    """Maps a loss to a score by the largest loss seen so far for that skill.
-
-    ``score = 1 - loss / max_loss_seen(skill)``: 0 at the worst loss the skill
-    has shown, 1 at zero loss. Deterministic; its state is saved with the sampler.
-    """
-
-    def __init__(self, n_skills: int):
-        self.reference = np.zeros(n_skills)
-
-    def __call__(self, skills: np.ndarray, losses: np.ndarray) -> np.ndarray:
-        np.maximum.at(self.reference, skills, losses)
-        ref = self.reference[skills]
-        return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
-
-
-class SkillSampler(_TorchSampler):
+class SkillSampler(SkillMixer, _TorchSampler):
     """Batch sampler over examples with skill labels, driven by a discrete teacher.
 
     Parameters
@@ -140,109 +122,29 @@ class SkillSampler(_TorchSampler):
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
-        whole("batch_size", batch_size, 1)
-        if mode not in ("propose", "mixture"):
-            raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
         skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
-        if isinstance(teacher, Teacher):
-            if teacher.space.n is None:
-                raise ConfigError(f"the teacher's space {teacher.space!r} is continuous; skills need a finite "
-                                  "space such as Discrete(['skill-a', 'skill-b'])")
-            self.teacher: Teacher | None = teacher
-            self.n_skills = int(teacher.space.n)
-            self.fixed_mixture: np.ndarray | None = None
-            self.skill_names = teacher.space.task_names()
-        else:
-            w = np.asarray(teacher, dtype=float)
-            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ConfigError("teacher must be a magister Teacher or mixture weights (non-negative, "
-                                  f"positive sum), got {teacher!r}")
-            self.teacher = None
-            self.n_skills = len(w)
-            self.fixed_mixture = w / w.sum()
-            self.skill_names = [str(i) for i in range(self.n_skills)]
-            mode = "mixture"
+        SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
+                            max_pending=max_pending)
         self.skill_of = self._skill_ids(skills_in)
         counts = np.bincount(self.skill_of, minlength=self.n_skills)
         empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]
         if empty:
             raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
                               "one example, or build the teacher over the skills you have")
-        self.batch_size = int(batch_size)
         self.num_batches = int(num_batches) if num_batches is not None else max(1, len(self.skill_of) // self.batch_size)
         if self.num_batches < 1:
             raise ConfigError(f"num_batches must be at least 1, got {num_batches!r}")
-        self.mode = mode
-        self.rng = as_generator(seed)
         self._members = [np.flatnonzero(self.skill_of == s) for s in range(self.n_skills)]
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(self.n_skills, dtype=np.int64)
         self.refills = np.zeros(self.n_skills, dtype=np.int64)
-        self.loss_score = loss_score
-        self._loss_fn = self._make_loss_fn(loss_score)
-        self.step = 0
-        #: one record per batch handed out: ``{"step", "counts", "mixture"}``
-        self.history: list[dict[str, Any]] = []
-        self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
-        self._ranks: RankGroup | None = resolve_group(distributed, group)
-        self.rank = 0 if self._ranks is None else self._ranks.rank
-        self.world_size = 1 if self._ranks is None else self._ranks.world_size
-        if self.batch_size < self.world_size:
-            raise ConfigError(f"batch_size {self.batch_size} is the global batch, shared by {self.world_size} ranks; "
-                              f"it must be at least the world size {self.world_size}")
-        self._lo, self._hi = rank_slice(self.batch_size, self.world_size, self.rank)
-        if self._ranks is not None:
-            self._ranks.agree("the sampler's set-up", self._setup_fingerprint(),
-                              "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
-                              "and an explicit seed= (not None), and its teacher with the same settings and seed")
+        self._join_ranks(distributed, group,
+                         "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
+                         "and an explicit seed= (not None), and its teacher with the same settings and seed")
 
     def _setup_fingerprint(self) -> dict[str, Any]:
-        return {"skills": self.skill_of, "batch_size": self.batch_size, "num_batches": self.num_batches,
-                "mode": self.mode, "rng": generator_state(self.rng), "pools": self._pools,
-                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict()}
-
-    @property
-    def local_batch_size(self) -> int:
-        """Examples per batch on this rank (``batch_size`` in a single process)."""
-        return self._hi - self._lo
-
-    # ----------------------------------------------------------------- setup
-    def _skill_ids(self, skills: Any) -> np.ndarray:
-        arr = np.asarray(skills)
-        if arr.ndim != 1 or len(arr) == 0:
-            raise ConfigError("skills_of_examples must be a non-empty flat sequence (one skill per example)")
-        if arr.dtype.kind in "iu":
-            if (arr < 0).any() or (arr >= self.n_skills).any():
-                bad = int(arr[(arr < 0) | (arr >= self.n_skills)][0])
-                raise ConfigError(f"skill label {bad} is outside 0..{self.n_skills - 1}; the teacher's space has "
-                                  f"{self.n_skills} skills")
-            return arr.astype(np.int64)
-        if self.teacher is None:
-            raise ConfigError("with a fixed mixture, skills_of_examples must be integer skill indices")
-        lookup = {name: i for i, name in enumerate(self.skill_names)}
-        out = np.empty(len(arr), dtype=np.int64)
-        for j, s in enumerate(arr.tolist()):
-            if s not in lookup:
-                raise UnknownTaskError(f"example {j} has skill {s!r}, which the teacher's space does not name; "
-                                       f"known skills: {self.skill_names[:8]}")
-            out[j] = lookup[s]
-        return out
-
-    def _make_loss_fn(self, spec: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        if isinstance(spec, str):
-            if spec == "exp":
-                return lambda skills, losses: np.exp(-np.maximum(losses, 0.0))
-            if spec == "running":
-                self._running = RunningLossScore(self.n_skills)
-                return self._running
-            raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
-        if isinstance(spec, ScoreRange):
-            if spec.higher_is_better:
-                raise ConfigError("a loss range needs ScoreRange(low, high, higher_is_better=False)")
-            return lambda skills, losses: spec.normalise(losses)
-        if callable(spec):
-            return lambda skills, losses: np.asarray(spec(skills, losses), dtype=float)
-        raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
+        return {**super()._setup_fingerprint(), "skills": self.skill_of, "num_batches": self.num_batches,
+                "pools": self._pools}
 
     # -------------------------------------------------------------- sampling
     def __len__(self) -> int:
@@ -251,17 +153,6 @@ class SkillSampler(_TorchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         for _ in range(self.num_batches):
             yield self.next_batch()
-
-    def current_mixture(self) -> np.ndarray:
-        """The teacher's current sampling probabilities (or the fixed mixture)."""
-        if self.teacher is None:
-            return self.fixed_mixture.copy()
-        p = self.teacher.beliefs().get("probability")
-        if p is None:
-            raise ConfigError(f"teacher {self.teacher.name!r} reports no 'probability' in beliefs(); "
-                              "use mode='propose'")
-        p = np.asarray(p, dtype=float)
-        return p / p.sum()
 
     def _take(self, skill: int, count: int) -> np.ndarray:
         out = []
@@ -283,10 +174,7 @@ class SkillSampler(_TorchSampler):
 
     def _next_global(self) -> np.ndarray:
         if self.mode == "propose":
-            slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(self.batch_size)), dtype=np.int64)
-            counts = np.bincount(slots, minlength=self.n_skills)
-            p = self.teacher.beliefs().get("probability")
-            mixture = (np.asarray(p, dtype=float) / np.sum(p)) if p is not None else counts / self.batch_size
+            slots, counts, mixture = self._propose_slots()
             batch = np.empty(self.batch_size, dtype=np.int64)
             for s in np.flatnonzero(counts):
                 batch[slots == s] = self._take(int(s), int(counts[s]))
@@ -295,9 +183,7 @@ class SkillSampler(_TorchSampler):
             counts = self.rng.multinomial(self.batch_size, mixture)
             batch = np.concatenate([self._take(int(s), int(counts[s])) for s in np.flatnonzero(counts)])
             batch = batch[self.rng.permutation(self.batch_size)]
-        self.history.append({"step": self.step, "counts": counts.tolist(), "mixture": np.round(mixture, 6).tolist()})
-        self.step += 1
-        self._pending.append(batch)
+        self._log(counts, mixture, batch)
         return batch
 
     # -------------------------------------------------------------- feedback
@@ -305,19 +191,7 @@ class SkillSampler(_TorchSampler):
         """Skill ids of example ``indices``."""
         return self.skill_of[np.asarray(indices, dtype=np.int64)]
 
-    def _resolve_indices(self, indices: Any, n: int) -> np.ndarray:
-        """This rank's example indices for ``n`` values (the oldest pending batch's block when ``indices`` is None).
-
-        Nothing is removed from the pending queue here (see :meth:`_gather`)."""
-        if indices is None:
-            if not self._pending:
-                raise ConfigError("no batch is waiting for feedback; pass indices=... explicitly")
-            idx = self._pending[0][self._lo:self._hi]
-            if len(idx) != n:
-                where = "" if self._ranks is None else f" on rank {self.rank} (its block of the global batch)"
-                raise InvalidScoreError(f"the oldest batch awaiting feedback has {len(idx)} examples{where} but {n} "
-                                        "values were given; pass indices=... for partial batches")
-            return idx
+    def _resolve_keys(self, indices: Any, n: int) -> np.ndarray:
         idx = np.asarray(getattr(indices, "cpu", lambda: indices)(), dtype=np.int64).reshape(-1)
         if len(idx) != n:
             raise InvalidScoreError(f"got {len(idx)} indices but {n} values; pass one value per example")
@@ -325,164 +199,25 @@ class SkillSampler(_TorchSampler):
             raise ConfigError(f"example indices must be in 0..{len(self.skill_of) - 1}")
         return idx
 
-    def _gather(self, values: Any, indices: Any, check: Callable[[np.ndarray], None]) -> tuple[np.ndarray, np.ndarray]:
-        """Checked per-example ``(indices, values)`` of the whole global batch (all ranks, in rank order).
-
-        In one process these are this call's own. Under ``torch.distributed``
-        every rank sends its block and receives everybody's; a refusal on any
-        rank raises on all of them before anything is recorded."""
-        error: Exception | None = None
-        idx = arr = np.zeros(0)
-        try:
-            arr = self._as_values(values)
-            check(arr)
-            idx = self._resolve_indices(indices, len(arr))
-        except Exception as e:  # noqa: BLE001 - re-raised here, and on the other ranks as a refusal
-            if self._ranks is None:
-                raise
-            error = e
-        if self._ranks is None:
-            if indices is None:
-                self._pending.popleft()
-            return idx, arr
-        token = ("indices",) if indices is not None else (
-            "pending", self.step - len(self._pending), fingerprint(self._pending[0]) if self._pending else "")
-        got = self._ranks.exchange((token, idx, arr), error)
-        if any(g[0] != got[0][0] for g in got):
-            raise ConfigError("the ranks gave feedback for different batches (or some with indices=, some "
-                              f"without): {[g[0][:2] for g in got]}; call the same feedback method at the same "
-                              "point on every rank")
-        if indices is None:
-            self._pending.popleft()
-        return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
-
-    @staticmethod
-    def _as_values(values: Any) -> np.ndarray:
-        if hasattr(values, "detach"):
-            values = values.detach().cpu().numpy()
-        arr = np.asarray(values, dtype=float).reshape(-1)
-        if not np.isfinite(arr).all():
-            raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
-        return arr
-
-    def _per_skill_mean(self, idx: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        skills = self.skill_of[idx]
-        sums = np.bincount(skills, weights=values, minlength=self.n_skills)
-        counts = np.bincount(skills, minlength=self.n_skills)
-        present = np.flatnonzero(counts)
-        return present, sums[present] / counts[present]
-
-    def _tell(self, skills: np.ndarray, unit_scores: np.ndarray) -> None:
-        if self.teacher is None or len(skills) == 0:
-            return
-        sr = self.teacher.score_range
-        u = np.clip(np.asarray(unit_scores, dtype=float), 0.0, 1.0)
-        raw = sr.low + (u if sr.higher_is_better else 1.0 - u) * (sr.high - sr.low)
-        self.teacher.observe_batch(self.teacher.space.tasks_at(skills), raw)
-
-    @staticmethod
-    def _check_losses(values: np.ndarray) -> None:
-        if (values < 0).any():
-            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
-
-    @staticmethod
-    def _check_correct(values: np.ndarray) -> None:
-        if ((values < 0) | (values > 1)).any():
-            raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
+    def _key_skills(self, keys: np.ndarray) -> np.ndarray:
+        return self.skill_of[keys]
 
     def observe_batch_loss(self, per_example_loss: Any, indices: Any = None) -> dict[int, float]:
         """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``.
 
         Under ``torch.distributed`` pass this rank's losses; the means (returned
         and observed) are over the whole global batch."""
-        idx, values = self._gather(per_example_loss, indices, self._check_losses)
-        skills, means = self._per_skill_mean(idx, values)
-        self._tell(skills, self._loss_fn(skills, means))
-        return dict(zip(skills.tolist(), means.tolist()))
+        return self._observe_loss(per_example_loss, indices, "indices")
 
     def observe_batch_correct(self, correct: Any, indices: Any = None) -> dict[int, float]:
         """Per-example correctness (0/1, or a score in [0, 1]) -> per-skill accuracy to the teacher."""
-        idx, values = self._gather(correct, indices, self._check_correct)
-        skills, means = self._per_skill_mean(idx, values)
-        self._tell(skills, means)
-        return dict(zip(skills.tolist(), means.tolist()))
-
-    def _eval_values(self, per_skill: Mapping[Any, float] | Sequence[float], kind: str) -> tuple[np.ndarray, np.ndarray]:
-        if kind not in ("accuracy", "loss"):
-            raise ConfigError(f"kind must be 'accuracy' or 'loss', got {kind!r}")
-        if isinstance(per_skill, Mapping):
-            lookup = {name: i for i, name in enumerate(self.skill_names)}
-            skills = []
-            for k in per_skill:
-                if isinstance(k, str) and k in lookup:
-                    skills.append(lookup[k])
-                elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < self.n_skills:
-                    skills.append(int(k))
-                else:
-                    raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
-            values = self._as_values(list(per_skill.values()))
-        else:
-            values = self._as_values(per_skill)
-            if len(values) != self.n_skills:
-                raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
-            skills = list(range(self.n_skills))
-        if kind == "accuracy" and ((values < 0) | (values > 1)).any():
-            raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
-        if kind == "loss" and (values < 0).any():
-            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
-        return np.asarray(skills, dtype=np.int64), values
-
-    def observe_eval(self, per_skill: Mapping[Any, float] | Sequence[float], *, kind: str = "accuracy") -> None:
-        """Per-skill validation metric (``kind="accuracy"`` in [0, 1], or ``kind="loss"``) to the teacher.
-
-        Under ``torch.distributed`` call it on every rank with the same values
-        (the global metrics, as ``Trainer`` reports them on every rank)."""
-        error: Exception | None = None
-        sk = values = np.zeros(0)
-        try:
-            sk, values = self._eval_values(per_skill, kind)
-        except Exception as e:  # noqa: BLE001 - re-raised on every rank
-            if self._ranks is None:
-                raise
-            error = e
-        if self._ranks is not None:
-            got = self._ranks.exchange((kind, sk, values), error)
-            if any(fingerprint(g) != fingerprint(got[0]) for g in got):
-                r = next(r for r, g in enumerate(got) if fingerprint(g) != fingerprint(got[0]))
-                raise InvalidScoreError(f"observe_eval got other metrics on rank {r} than on rank 0; reduce the "
-                                        "evaluation over ranks first and pass the same values on every rank; "
-                                        "nothing was recorded")
-        if kind == "accuracy":
-            self._tell(sk, values)
-        else:
-            self._tell(sk, self._loss_fn(sk, values))
-
-    # ------------------------------------------------------------- reporting
-    @property
-    def pending(self) -> int:
-        """Batches handed out that have not had feedback through ``observe_batch_*`` without indices."""
-        return len(self._pending)
-
-    def mixture_history(self, what: str = "mixture") -> np.ndarray:
-        """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``)."""
-        if what == "counts":
-            return np.asarray([h["counts"] for h in self.history], dtype=float).reshape(-1, self.n_skills) / self.batch_size
-        return np.asarray([h["mixture"] for h in self.history], dtype=float).reshape(-1, self.n_skills)
-
-    def samples_per_skill(self) -> np.ndarray:
-        """Total examples drawn per skill so far."""
-        return np.asarray([h["counts"] for h in self.history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
+        return self._observe_correct(correct, indices, "indices")
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Sampler position (generator, pools, step, history) and the teacher's state."""
-        return {
-            "rng": generator_state(self.rng), "step": self.step, "cursor": self._cursor.copy(),
-            "pools": [p.copy() for p in self._pools], "refills": self.refills.copy(),
-            "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
-            "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
-            "teacher": None if self.teacher is None else self.teacher.state_dict(),
-        }
+        return {**self._common_state(), "cursor": self._cursor.copy(),
+                "pools": [p.copy() for p in self._pools], "refills": self.refills.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly from :meth:`state_dict` output.
@@ -495,22 +230,8 @@ class SkillSampler(_TorchSampler):
         pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
         if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist() for p, m in zip(pools, self._members)):
             error = ConfigError("sampler state does not match this dataset's skills")
-        if self._ranks is not None:
-            digests = self._ranks.exchange(fingerprint(state) if error is None else "", error)
-            if any(d != digests[0] for d in digests):
-                raise ConfigError("load_state_dict got different states on different ranks; load the same "
-                                  "state_dict (for example rank 0's) on every rank")
-        elif error is not None:
-            raise error
-        if self.teacher is not None and state.get("teacher") is not None:
-            self.teacher.load_state_dict(state["teacher"])
-        self.rng = restore_generator(state["rng"])
-        self.step = int(state["step"])
+        self._agree_on_state(state, error)
+        self._load_common(state)
         self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
         self._pools = pools
         self.refills = np.asarray(state["refills"], dtype=np.int64).copy()
-        self.history = [dict(h) for h in state["history"]]
-        self._pending = collections.deque((np.asarray(p, dtype=np.int64) for p in state["pending"]),
-                                          maxlen=self._pending.maxlen)
-        if state.get("running") is not None and hasattr(self, "_running"):
-            self._running.reference = np.asarray(state["running"], dtype=float).copy()

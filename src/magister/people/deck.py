@@ -27,11 +27,12 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import ConfigError
 from .policies import topological_order
 
-__all__ = ["Card", "Deck", "load_deck", "normalise_answer"]
+__all__ = ["Card", "Deck", "load_deck", "load_decks", "normalise_answer"]
 
 
 def normalise_answer(text: str) -> str:
@@ -145,3 +146,32 @@ def load_deck(path: str | Path) -> Deck:
         raise ConfigError(f"{p}: no 'question' column (the header has {', '.join(reader.fieldnames)}); "
                           "name the columns id, question, answer, skill, requires")
     return _build(p.stem, cards, prereq, str(p))
+
+
+def load_decks(paths: "Sequence[str | Path]") -> list[Deck]:
+    """Decks from files and folders (a folder gives its ``.toml`` and ``.csv`` files, sorted by name).
+
+    Titles must be distinct: the study history is stored per deck title.
+    """
+    files: list[Path] = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in (".toml", ".csv"))
+            if not found:
+                raise ConfigError(f"folder {str(p)!r} has no .toml or .csv deck files")
+            files.extend(found)
+        else:
+            files.append(p)
+    if not files:
+        raise ConfigError("no deck given; pass --deck FILE (or a folder of decks), once or more")
+    decks: list[Deck] = []
+    titles: dict[str, str] = {}
+    for f in dict.fromkeys(files):
+        d = load_deck(f)
+        if d.title in titles:
+            raise ConfigError(f"{f} and {titles[d.title]} have the same title {d.title!r}; the history is kept "
+                              "per title, so give each deck its own title")
+        titles[d.title] = str(f)
+        decks.append(d)
+    return decks

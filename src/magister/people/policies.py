@@ -3,7 +3,8 @@
 Every policy is a :class:`magister.Teacher` (``kind = "discrete"``) over a
 finite space of items or skills, so it proposes, observes, saves and resumes
 like any other teacher. It owns a learner model built from a name and a
-settings dict (``model="bkt"``, ``model_settings={...}``), updates it with each
+settings dict (``model="bkt"``, ``model_settings={...}``; any registered learner
+model: ``"elo"``, ``"best-lr"``, ``"dkt"``, ``"sakt"``, ...), updates it with each
 observed score (a score >= 0.5 counts as right; fractions are partial credit
 for BKT and Elo), and keeps a clock: each answer takes ``minutes_per_answer``,
 and :meth:`PeoplePolicy.advance` moves time on (between sessions).
@@ -82,14 +83,16 @@ class PeoplePolicy(Teacher):
     Parameters
     ----------
     model, model_settings:
-        learner model name (``"bkt"``, ``"elo"``, ``"fsrs"``) and its settings.
+        learner model name (``"bkt"``, ``"elo"``, ``"best-lr"``, ``"dkt"``, ``"sakt"``, ``"fsrs"``) and its
+        settings. Policies read it only through the protocol (P(correct) from ``predict``,
+        per-skill ``mastery``), so any registered model works; fitted ones come in by :meth:`use_model`.
     skills:
         ``{item: skill}``; items not listed are their own skill.
     prerequisites:
         ``{skill: [required skills]}`` (no cycles).
     threshold:
         mastery level (the model's ``mastery`` scale) at which a skill counts as mastered;
-        ``None`` uses the model's own (BKT 0.95, Elo 0.9, FSRS its desired retention).
+        ``None`` uses the model's own (BKT 0.95, Elo and Best-LR 0.9, FSRS its desired retention).
     minutes_per_answer:
         simulated time each observed answer takes.
     explore:
@@ -135,9 +138,19 @@ class PeoplePolicy(Teacher):
 
     # ------------------------------------------------------------- public
     def use_model(self, fitted: LearnerModel) -> None:
-        """Copy the parameters of a fitted model of the same kind (the learner's state starts fresh)."""
+        """Use a copy of a fitted learner model (its parameters; the learner's state starts fresh).
+
+        Any registered kind works (``bkt``, ``elo``, ``best-lr``, ``dkt``, ...):
+        the policy reads the model only through the protocol (``predict`` of
+        P(correct), ``mastery`` per skill, ``update``). When the kind differs
+        from the one the policy was built with, the policy switches to it and
+        records it, so a checkpoint rebuilds the same kind.
+        """
+        if not isinstance(fitted, LearnerModel):
+            raise ConfigError(f"use_model needs a magister learner model, got {type(fitted).__name__}")
+        self._check_model(fitted)
         if fitted.name != self.model.name:
-            raise ConfigError(f"this policy uses a {self.model.name!r} model, got {fitted.name!r}")
+            self._record_settings(model=fitted.name, model_settings=dict(fitted.settings))
         state = fitted.get_state()
         model = type(fitted).from_state(state)
         model.reset()
@@ -145,6 +158,9 @@ class PeoplePolicy(Teacher):
         model._learner_code(LEARNER)
         model._grow()
         self.model = model
+
+    def _check_model(self, model: LearnerModel) -> None:
+        """Refuse a learner model this policy cannot use (every kind passes here; subclasses narrow it)."""
 
     def advance(self, days: float = 0.0, hours: float = 0.0, minutes: float = 0.0) -> None:
         """Move the clock on (a break between sessions)."""
@@ -334,6 +350,11 @@ class SpacedReview(PeoplePolicy):
             raise ConfigError("spaced-review needs a memory model ('fsrs')")
         super().__init__(space, model_settings=settings, **kwargs)
         self.desired_retention = float(desired_retention)
+
+    def _check_model(self, model: LearnerModel) -> None:
+        if model.name != "fsrs":
+            raise ConfigError(f"spaced-review needs a memory model ('fsrs') that tracks each card's recall, "
+                              f"got {model.name!r}; use mastery-learning or difficulty-band with it")
 
     def recall(self) -> np.ndarray:
         """Per item: predicted recall now (nan if never reviewed)."""

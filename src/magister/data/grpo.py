@@ -1,0 +1,230 @@
+"""TRL ``GRPOTrainer`` integration: a teacher chooses each step's prompts (``trl`` is imported only here).
+
+One call adds a prompt curriculum to a ``GRPOTrainer``::
+
+    teacher = make_teacher("sec", Discrete(levels), reward="score", seed=0)
+    curriculum = PromptCurriculum(teacher, categories=dataset["level"], seed=0)
+    trainer = GRPOTrainer(model=model, reward_funcs=correct, args=GRPOConfig(...), train_dataset=dataset)
+    add_prompt_curriculum(trainer, curriculum)      # before trainer.train()
+
+What it does:
+
+* the training sampler is replaced: each generation batch holds
+  ``generation_batch_size // num_generations`` prompts from
+  :meth:`PromptCurriculum.next_prompts`, each repeated ``num_generations``
+  times, and the whole batch repeated ``num_iterations * steps_per_generation``
+  times, as TRL's own ``RepeatSampler`` lays it out (TRL generates once per
+  block and reuses the completions);
+* a column ``magister_prompt`` (the row number) is added to the train
+  dataset, so reward functions receive the prompt index of every completion;
+* one reward function (``reward=``: its name or position; the only one by
+  default) is wrapped: it runs unchanged, and its rewards, grouped by prompt,
+  go to :meth:`PromptCurriculum.observe` (so a correctness reward drives the
+  curriculum while format or length rewards only shape the policy);
+* :class:`PromptCurriculumCallback` writes the curriculum's state into each
+  checkpoint folder (``magister_curriculum.ckpt``); to resume, build the
+  trainer and curriculum as before, call :func:`load_curriculum_checkpoint`
+  with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)``.
+  ``args.ignore_data_skip`` is set: on resume the Trainer would otherwise
+  replay the sampler to skip the batches already trained, which would ask the
+  teacher for proposals again; the curriculum restores its own position. The
+  generation batch the loader had fetched ahead when the checkpoint was written
+  was chosen but never trained; the resumed run starts with the next one.
+
+:class:`CurriculumGRPOTrainer` is the same as a subclass
+(``CurriculumGRPOTrainer(curriculum=..., model=..., ...)``).
+
+Timing: ``accelerate`` fetches one batch ahead, so the prompts of generation
+step ``t`` are chosen before the rewards of step ``t - 1`` are in (a lag of one
+generation step). Feedback is matched to prompts by the ``magister_prompt``
+column, so it is always attributed correctly.
+
+Limits: one process (a multi-process launch would need every rank's teacher
+to agree; it is refused with an error), map-style datasets (not
+``IterableDataset``), a reward function that is a Python callable (not a
+reward model).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import types
+from typing import Any, Callable, Iterator
+
+from torch.utils.data import Sampler
+from transformers import TrainerCallback
+from trl import GRPOTrainer
+
+from ..errors import ConfigError
+from .prompts import PromptCurriculum
+
+__all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
+           "load_curriculum_checkpoint", "curriculum_reward", "CHECKPOINT_NAME", "INDEX_COLUMN"]
+
+#: the file the callback writes into each Trainer checkpoint folder
+CHECKPOINT_NAME = "magister_curriculum.ckpt"
+#: the dataset column holding each prompt's row number
+INDEX_COLUMN = "magister_prompt"
+
+
+class CurriculumRepeatSampler(Sampler[int]):
+    """TRL's ``RepeatSampler`` layout with the prompts of each generation batch chosen by a curriculum.
+
+    One iteration (a nominal epoch) is ``max(1, n_prompts // prompts_per_generation)``
+    generation batches; iterating again continues the curriculum's stream.
+    Prompts are chosen lazily, when the data loader reaches a new generation batch.
+    """
+
+    def __init__(self, curriculum: PromptCurriculum, *, prompts_per_generation: int, num_generations: int,
+                 repeat_count: int):
+        self.curriculum = curriculum
+        self.prompts_per_generation = int(prompts_per_generation)
+        self.num_generations = int(num_generations)
+        self.repeat_count = int(repeat_count)
+        self.batches_per_epoch = max(1, curriculum.n_prompts // self.prompts_per_generation)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch * self.prompts_per_generation * self.num_generations * self.repeat_count
+
+    def __iter__(self) -> Iterator[int]:
+        for _ in range(self.batches_per_epoch):
+            prompts = self.curriculum.next_prompts(self.prompts_per_generation).tolist()
+            for _ in range(self.repeat_count):
+                for i in prompts:
+                    for _ in range(self.num_generations):
+                        yield i
+
+
+def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
+                      column: str = INDEX_COLUMN) -> Callable[..., Any]:
+    """``func`` unchanged (same name, same rewards), plus its rewards sent to ``curriculum`` grouped by prompt.
+
+    The wrapped function needs the ``column`` keyword (TRL passes every dataset
+    column to reward functions; :func:`add_prompt_curriculum` adds it).
+    """
+
+    def _feed(kwargs: dict[str, Any], rewards: Any) -> None:
+        if column not in kwargs:
+            raise ConfigError(f"the reward function got no {column!r} column; add the prompt row numbers to the "
+                              "train dataset (add_prompt_curriculum does) and keep remove_unused_columns=False")
+        curriculum.observe(kwargs[column], [None if r is None else float(r) for r in rewards])
+
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def async_wrapped(*args: Any, **kwargs: Any) -> Any:
+            rewards = await func(*args, **kwargs)
+            _feed(kwargs, rewards)
+            return rewards
+        return async_wrapped
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        rewards = func(*args, **kwargs)
+        _feed(kwargs, rewards)
+        return rewards
+    return wrapped
+
+
+class PromptCurriculumCallback(TrainerCallback):
+    """Writes the curriculum's state (:data:`CHECKPOINT_NAME`) into each checkpoint folder the Trainer saves."""
+
+    def __init__(self, curriculum: PromptCurriculum):
+        self.curriculum = curriculum
+        self.saved: list[str] = []
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not getattr(state, "is_world_process_zero", True):
+            return
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        os.makedirs(folder, exist_ok=True)
+        self.saved.append(str(self.curriculum.save(os.path.join(folder, CHECKPOINT_NAME))))
+
+
+def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str | os.PathLike) -> None:
+    """Restore ``curriculum`` from a Trainer checkpoint folder written with :class:`PromptCurriculumCallback`."""
+    path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT_NAME)
+    if not os.path.exists(path):
+        raise ConfigError(f"{path} does not exist: the checkpoint was saved without a prompt curriculum "
+                          "(add_prompt_curriculum adds the callback that writes it)")
+    curriculum.load(path)
+
+
+def _reward_index(trainer: Any, reward: int | str | None) -> int:
+    names = list(getattr(trainer, "reward_func_names", []))
+    n = len(trainer.reward_funcs)
+    if reward is None:
+        if n != 1:
+            raise ConfigError(f"the trainer has {n} reward functions {names}; say which one feeds the curriculum "
+                              "with reward='name' (its rewards should be correctness, e.g. a pass/fail check)")
+        return 0
+    if isinstance(reward, str):
+        if reward not in names:
+            raise ConfigError(f"no reward function named {reward!r}; the trainer's are {names}")
+        return names.index(reward)
+    if isinstance(reward, bool) or not isinstance(reward, int) or not 0 <= reward < n:
+        raise ConfigError(f"reward must be a name in {names} or a position 0..{n - 1}, got {reward!r}")
+    return reward
+
+
+def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
+                          reward: int | str | None = None) -> GRPOTrainer:
+    """Make ``trainer`` draw its prompts from ``curriculum`` and feed it one reward function's rewards.
+
+    Checks everything before changing the trainer; returns the trainer.
+    """
+    if not isinstance(curriculum, PromptCurriculum):
+        raise ConfigError(f"curriculum must be a magister PromptCurriculum, got {type(curriculum).__name__}")
+    args = trainer.args
+    n_proc = int(getattr(trainer.accelerator, "num_processes", 1))
+    if n_proc != 1:
+        raise ConfigError(f"prompt curricula run in one process for now, but this trainer has {n_proc}: every "
+                          "rank's teacher would have to agree on the prompts; train with one process")
+    dataset = trainer.train_dataset
+    if dataset is None or not hasattr(dataset, "__len__") or not hasattr(dataset, "column_names"):
+        raise ConfigError("the trainer needs a map-style datasets.Dataset as train_dataset (an IterableDataset "
+                          "cannot be indexed by a curriculum)")
+    if len(dataset) != curriculum.n_prompts:
+        raise ConfigError(f"the train dataset has {len(dataset)} rows but the curriculum covers "
+                          f"{curriculum.n_prompts} prompts; build the curriculum from the same dataset")
+    if getattr(args, "remove_unused_columns", False):
+        raise ConfigError(f"remove_unused_columns=True would drop the {INDEX_COLUMN!r} column the curriculum "
+                          "needs; set GRPOConfig(remove_unused_columns=False) (TRL's default)")
+    if INDEX_COLUMN in dataset.column_names and list(dataset[INDEX_COLUMN]) != list(range(len(dataset))):
+        raise ConfigError(f"the train dataset's {INDEX_COLUMN!r} column must be the row numbers 0..n-1")
+    i = _reward_index(trainer, reward)
+    func = trainer.reward_funcs[i]
+    if not callable(func) or hasattr(func, "parameters"):
+        raise ConfigError("the reward that feeds the curriculum must be a Python function, not a reward model; "
+                          "add a correctness function and name it with reward=...")
+    if any(isinstance(cb, PromptCurriculumCallback) for cb in trainer.callback_handler.callbacks):
+        raise ConfigError("this trainer already has a prompt curriculum")
+    # ---- all checks passed: change the trainer
+    if INDEX_COLUMN not in dataset.column_names:
+        trainer.train_dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
+    trainer.reward_funcs[i] = curriculum_reward(curriculum, func)
+    prompts_per_generation = args.generation_batch_size // trainer.num_generations
+    repeat = trainer.num_iterations * args.steps_per_generation
+
+    def _get_train_sampler(self: Any, dataset: Any = None) -> Sampler[int]:
+        return CurriculumRepeatSampler(curriculum, prompts_per_generation=prompts_per_generation,
+                                       num_generations=self.num_generations, repeat_count=repeat)
+
+    trainer._get_train_sampler = types.MethodType(_get_train_sampler, trainer)  # type: ignore[method-assign]
+    args.ignore_data_skip = True
+    trainer.add_callback(PromptCurriculumCallback(curriculum))
+    trainer.prompt_curriculum = curriculum  # type: ignore[attr-defined]
+    return trainer
+
+
+class CurriculumGRPOTrainer(GRPOTrainer):
+    """A ``GRPOTrainer`` whose prompts come from ``curriculum`` (see :func:`add_prompt_curriculum`).
+
+    ``curriculum_reward`` names the reward function that feeds it (needed with several).
+    """
+
+    def __init__(self, *args: Any, curriculum: PromptCurriculum, curriculum_reward: int | str | None = None,
+                 **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        add_prompt_curriculum(self, curriculum, reward=curriculum_reward)

@@ -1,0 +1,377 @@
+"""What every skill-mixing data source shares: the teacher, the plan of each step, feedback, ranks, state.
+
+:class:`SkillMixer` is the base of :class:`~magister.data.SkillSampler`
+(examples of an in-memory dataset, by index) and
+:class:`~magister.data.SkillStream` (items read from per-skill iterables).
+Each step it asks the teacher (or a fixed mixture) for the skill of every slot
+of the global batch, logs the mixture, and queues the batch for feedback; the
+subclass fills the slots with examples. Feedback of any kind (per-example
+losses or correctness, per-skill evaluations) becomes one observation per skill
+present, exchanged across ``torch.distributed`` ranks first (see
+:mod:`magister.data.distributed`).
+
+A subclass tells the base how to read its feedback keys (example indices for
+the sampler, skill labels for the stream) through three hooks:
+``_pending_keys(entry)``, ``_resolve_keys(keys, n)`` and ``_key_skills(keys)``.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..rng import SeedLike, as_generator, generator_state, restore_generator
+from ..scores import ScoreRange
+from ..settings import whole
+from ..teacher import Teacher
+from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
+
+__all__ = ["SkillMixer", "RunningLossScore"]
+
+
+class RunningLossScore:
+    """Maps a loss to a score by the largest loss seen so far for that skill.
+
+    ``score = 1 - loss / max_loss_seen(skill)``: 0 at the worst loss the skill
+    has shown, 1 at zero loss. Deterministic; its state is saved with the sampler.
+    """
+
+    def __init__(self, n_skills: int):
+        self.reference = np.zeros(n_skills)
+
+    def __call__(self, skills: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        np.maximum.at(self.reference, skills, losses)
+        ref = self.reference[skills]
+        return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
+
+
+class SkillMixer:
+    """The teacher-driven plan of each global batch, its log, feedback and rank group (a base class)."""
+
+    def __init__(self, teacher: Teacher | Sequence[float], batch_size: int, *, seed: SeedLike = None,
+                 mode: str = "propose",
+                 loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
+                 max_pending: int = 4096):
+        whole("batch_size", batch_size, 1)
+        if mode not in ("propose", "mixture"):
+            raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
+        if isinstance(teacher, Teacher):
+            if teacher.space.n is None:
+                raise ConfigError(f"the teacher's space {teacher.space!r} is continuous; skills need a finite "
+                                  "space such as Discrete(['skill-a', 'skill-b'])")
+            self.teacher: Teacher | None = teacher
+            self.n_skills = int(teacher.space.n)
+            self.fixed_mixture: np.ndarray | None = None
+            self.skill_names = teacher.space.task_names()
+        else:
+            w = np.asarray(teacher, dtype=float)
+            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ConfigError("teacher must be a magister Teacher or mixture weights (non-negative, "
+                                  f"positive sum), got {teacher!r}")
+            self.teacher = None
+            self.n_skills = len(w)
+            self.fixed_mixture = w / w.sum()
+            self.skill_names = [str(i) for i in range(self.n_skills)]
+            mode = "mixture"
+        self.batch_size = int(batch_size)
+        self.mode = mode
+        self.rng = as_generator(seed)
+        self.loss_score = loss_score
+        self._loss_fn = self._make_loss_fn(loss_score)
+        self.step = 0
+        #: one record per batch handed out: ``{"step", "counts", "mixture"}``
+        self.history: list[dict[str, Any]] = []
+        self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
+        self._ranks: RankGroup | None = None
+        self.rank, self.world_size = 0, 1
+        self._lo, self._hi = 0, self.batch_size
+
+    def _join_ranks(self, distributed: bool | None, group: Any, fix: str) -> None:
+        """Follow the process group (if any) and check that every rank built the same mixer (a collective)."""
+        self._ranks = resolve_group(distributed, group)
+        if self._ranks is None:
+            return
+        self.rank, self.world_size = self._ranks.rank, self._ranks.world_size
+        if self.batch_size < self.world_size:
+            raise ConfigError(f"batch_size {self.batch_size} is the global batch, shared by {self.world_size} ranks; "
+                              f"it must be at least the world size {self.world_size}")
+        self._lo, self._hi = rank_slice(self.batch_size, self.world_size, self.rank)
+        self._ranks.agree("the set-up", self._setup_fingerprint(), fix)
+
+    def _setup_fingerprint(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "mode": self.mode, "rng": generator_state(self.rng),
+                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict()}
+
+    @property
+    def local_batch_size(self) -> int:
+        """Examples per batch on this rank (``batch_size`` in a single process)."""
+        return self._hi - self._lo
+
+    # ----------------------------------------------------------------- setup
+    def _skill_ids(self, skills: Any, what: str = "skills_of_examples") -> np.ndarray:
+        arr = np.asarray(skills)
+        if arr.ndim != 1 or len(arr) == 0:
+            raise ConfigError(f"{what} must be a non-empty flat sequence (one skill per example)")
+        if arr.dtype.kind in "iu":
+            if (arr < 0).any() or (arr >= self.n_skills).any():
+                bad = int(arr[(arr < 0) | (arr >= self.n_skills)][0])
+                raise ConfigError(f"skill label {bad} is outside 0..{self.n_skills - 1}; the teacher's space has "
+                                  f"{self.n_skills} skills")
+            return arr.astype(np.int64)
+        if self.teacher is None:
+            raise ConfigError(f"with a fixed mixture, {what} must be integer skill indices")
+        lookup = {name: i for i, name in enumerate(self.skill_names)}
+        out = np.empty(len(arr), dtype=np.int64)
+        for j, s in enumerate(arr.tolist()):
+            if s not in lookup:
+                raise UnknownTaskError(f"example {j} has skill {s!r}, which the teacher's space does not name; "
+                                       f"known skills: {self.skill_names[:8]}")
+            out[j] = lookup[s]
+        return out
+
+    def _make_loss_fn(self, spec: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        if isinstance(spec, str):
+            if spec == "exp":
+                return lambda skills, losses: np.exp(-np.maximum(losses, 0.0))
+            if spec == "running":
+                self._running = RunningLossScore(self.n_skills)
+                return self._running
+            raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
+        if isinstance(spec, ScoreRange):
+            if spec.higher_is_better:
+                raise ConfigError("a loss range needs ScoreRange(low, high, higher_is_better=False)")
+            return lambda skills, losses: spec.normalise(losses)
+        if callable(spec):
+            return lambda skills, losses: np.asarray(spec(skills, losses), dtype=float)
+        raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
+
+    # -------------------------------------------------------------- planning
+    def current_mixture(self) -> np.ndarray:
+        """The teacher's current sampling probabilities (or the fixed mixture)."""
+        if self.teacher is None:
+            assert self.fixed_mixture is not None
+            return self.fixed_mixture.copy()
+        p = self.teacher.beliefs().get("probability")
+        if p is None:
+            raise ConfigError(f"teacher {self.teacher.name!r} reports no 'probability' in beliefs(); "
+                              "use mode='propose'")
+        p = np.asarray(p, dtype=float)
+        return p / p.sum()
+
+    def _propose_slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``mode="propose"``: the teacher's skill for every slot, the counts, and the mixture to log."""
+        assert self.teacher is not None
+        slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(self.batch_size)), dtype=np.int64)
+        counts = np.bincount(slots, minlength=self.n_skills)
+        p = self.teacher.beliefs().get("probability")
+        mixture = (np.asarray(p, dtype=float) / np.sum(p)) if p is not None else counts / self.batch_size
+        return slots, counts, mixture
+
+    def _log(self, counts: np.ndarray, mixture: np.ndarray, pending: np.ndarray, **extra: Any) -> None:
+        self.history.append({"step": self.step, "counts": np.asarray(counts).tolist(),
+                             "mixture": np.round(mixture, 6).tolist(), **extra})
+        self.step += 1
+        self._pending.append(pending)
+
+    # -------------------------------------------------------------- feedback
+    def _pending_keys(self, entry: np.ndarray) -> np.ndarray:
+        """This rank's feedback keys of a pending batch."""
+        return entry[self._lo:self._hi]
+
+    def _resolve_keys(self, keys: Any, n: int) -> np.ndarray:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _key_skills(self, keys: np.ndarray) -> np.ndarray:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _keys_for(self, keys: Any, n: int, explicit: str) -> np.ndarray:
+        """The feedback keys of ``n`` values: the oldest pending batch's (this rank's block) when ``keys`` is None.
+
+        Nothing is removed from the pending queue here (see :meth:`_gather`)."""
+        if keys is None:
+            if not self._pending:
+                raise ConfigError(f"no batch is waiting for feedback; pass {explicit}=... explicitly")
+            idx = self._pending_keys(self._pending[0])
+            if len(idx) != n:
+                where = "" if self._ranks is None else f" on rank {self.rank} (its block of the global batch)"
+                raise InvalidScoreError(f"the oldest batch awaiting feedback has {len(idx)} examples{where} but {n} "
+                                        f"values were given; pass {explicit}=... for partial batches")
+            return idx
+        return self._resolve_keys(keys, n)
+
+    @staticmethod
+    def _as_values(values: Any) -> np.ndarray:
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().numpy()
+        arr = np.asarray(values, dtype=float).reshape(-1)
+        if not np.isfinite(arr).all():
+            raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
+        return arr
+
+    def _gather(self, values: Any, keys: Any, check: Callable[[np.ndarray], None],
+                explicit: str = "indices") -> tuple[np.ndarray, np.ndarray]:
+        """Checked per-example ``(keys, values)`` of the whole global batch (all ranks, in rank order).
+
+        In one process these are this call's own. Under ``torch.distributed``
+        every rank sends its block and receives everybody's; a refusal on any
+        rank raises on all of them before anything is recorded."""
+        error: Exception | None = None
+        idx = arr = np.zeros(0)
+        try:
+            arr = self._as_values(values)
+            check(arr)
+            idx = self._keys_for(keys, len(arr), explicit)
+        except Exception as e:  # noqa: BLE001 - re-raised here, and on the other ranks as a refusal
+            if self._ranks is None:
+                raise
+            error = e
+        if self._ranks is None:
+            if keys is None:
+                self._pending.popleft()
+            return idx, arr
+        token = ("explicit",) if keys is not None else (
+            "pending", self.step - len(self._pending), fingerprint(self._pending[0]) if self._pending else "")
+        got = self._ranks.exchange((token, idx, arr), error)
+        if any(g[0] != got[0][0] for g in got):
+            raise ConfigError(f"the ranks gave feedback for different batches (or some with {explicit}=, some "
+                              f"without): {[g[0][:2] for g in got]}; call the same feedback method at the same "
+                              "point on every rank")
+        if keys is None:
+            self._pending.popleft()
+        return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
+
+    def _per_skill_mean(self, keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        skills = self._key_skills(keys)
+        sums = np.bincount(skills, weights=values, minlength=self.n_skills)
+        counts = np.bincount(skills, minlength=self.n_skills)
+        present = np.flatnonzero(counts)
+        return present, sums[present] / counts[present]
+
+    def _tell(self, skills: np.ndarray, unit_scores: np.ndarray) -> None:
+        if self.teacher is None or len(skills) == 0:
+            return
+        sr = self.teacher.score_range
+        u = np.clip(np.asarray(unit_scores, dtype=float), 0.0, 1.0)
+        raw = sr.low + (u if sr.higher_is_better else 1.0 - u) * (sr.high - sr.low)
+        self.teacher.observe_batch(self.teacher.space.tasks_at(skills), raw)
+
+    @staticmethod
+    def _check_losses(values: np.ndarray) -> None:
+        if (values < 0).any():
+            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
+
+    @staticmethod
+    def _check_correct(values: np.ndarray) -> None:
+        if ((values < 0) | (values > 1)).any():
+            raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
+
+    def _observe_loss(self, per_example_loss: Any, keys: Any, explicit: str) -> dict[int, float]:
+        idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit)
+        skills, means = self._per_skill_mean(idx, values)
+        self._tell(skills, self._loss_fn(skills, means))
+        return dict(zip(skills.tolist(), means.tolist()))
+
+    def _observe_correct(self, correct: Any, keys: Any, explicit: str) -> dict[int, float]:
+        idx, values = self._gather(correct, keys, self._check_correct, explicit)
+        skills, means = self._per_skill_mean(idx, values)
+        self._tell(skills, means)
+        return dict(zip(skills.tolist(), means.tolist()))
+
+    def _eval_values(self, per_skill: Mapping[Any, float] | Sequence[float], kind: str) -> tuple[np.ndarray, np.ndarray]:
+        if kind not in ("accuracy", "loss"):
+            raise ConfigError(f"kind must be 'accuracy' or 'loss', got {kind!r}")
+        if isinstance(per_skill, Mapping):
+            lookup = {name: i for i, name in enumerate(self.skill_names)}
+            skills = []
+            for k in per_skill:
+                if isinstance(k, str) and k in lookup:
+                    skills.append(lookup[k])
+                elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < self.n_skills:
+                    skills.append(int(k))
+                else:
+                    raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
+            values = self._as_values(list(per_skill.values()))
+        else:
+            values = self._as_values(per_skill)
+            if len(values) != self.n_skills:
+                raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
+            skills = list(range(self.n_skills))
+        if kind == "accuracy" and ((values < 0) | (values > 1)).any():
+            raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
+        if kind == "loss" and (values < 0).any():
+            raise InvalidScoreError("losses must be non-negative; nothing was recorded")
+        return np.asarray(skills, dtype=np.int64), values
+
+    def observe_eval(self, per_skill: Mapping[Any, float] | Sequence[float], *, kind: str = "accuracy") -> None:
+        """Per-skill validation metric (``kind="accuracy"`` in [0, 1], or ``kind="loss"``) to the teacher.
+
+        Under ``torch.distributed`` call it on every rank with the same values
+        (the global metrics, as ``Trainer`` reports them on every rank)."""
+        error: Exception | None = None
+        sk = values = np.zeros(0)
+        try:
+            sk, values = self._eval_values(per_skill, kind)
+        except Exception as e:  # noqa: BLE001 - re-raised on every rank
+            if self._ranks is None:
+                raise
+            error = e
+        if self._ranks is not None:
+            got = self._ranks.exchange((kind, sk, values), error)
+            digests = [fingerprint(g) for g in got]
+            if any(d != digests[0] for d in digests):
+                r = next(r for r, d in enumerate(digests) if d != digests[0])
+                raise InvalidScoreError(f"observe_eval got other metrics on rank {r} than on rank 0; reduce the "
+                                        "evaluation over ranks first and pass the same values on every rank; "
+                                        "nothing was recorded")
+        if kind == "accuracy":
+            self._tell(sk, values)
+        else:
+            self._tell(sk, self._loss_fn(sk, values))
+
+    # ------------------------------------------------------------- reporting
+    @property
+    def pending(self) -> int:
+        """Batches handed out that have not had feedback through ``observe_batch_*`` without explicit keys."""
+        return len(self._pending)
+
+    def mixture_history(self, what: str = "mixture") -> np.ndarray:
+        """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``)."""
+        if what == "counts":
+            return np.asarray([h["counts"] for h in self.history], dtype=float).reshape(-1, self.n_skills) / self.batch_size
+        return np.asarray([h["mixture"] for h in self.history], dtype=float).reshape(-1, self.n_skills)
+
+    def samples_per_skill(self) -> np.ndarray:
+        """Total examples drawn per skill so far."""
+        return np.asarray([h["counts"] for h in self.history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
+
+    # ----------------------------------------------------------------- state
+    def _agree_on_state(self, state: dict[str, Any], error: Exception | None) -> None:
+        """Raise ``error`` (on every rank under a group), or if the ranks were given different states."""
+        if self._ranks is None:
+            if error is not None:
+                raise error
+            return
+        digests = self._ranks.exchange(fingerprint(state) if error is None else "", error)
+        if any(d != digests[0] for d in digests):
+            raise ConfigError("load_state_dict got different states on different ranks; load the same "
+                              "state_dict (for example rank 0's) on every rank")
+
+    def _load_common(self, state: dict[str, Any]) -> None:
+        if self.teacher is not None and state.get("teacher") is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        self.rng = restore_generator(state["rng"])
+        self.step = int(state["step"])
+        self.history = [dict(h) for h in state["history"]]
+        self._pending = collections.deque((np.asarray(p, dtype=np.int64) for p in state["pending"]),
+                                          maxlen=self._pending.maxlen)
+        if state.get("running") is not None and hasattr(self, "_running"):
+            self._running.reference = np.asarray(state["running"], dtype=float).copy()
+
+    def _common_state(self) -> dict[str, Any]:
+        return {"rng": generator_state(self.rng), "step": self.step,
+                "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
+                "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
+                "teacher": None if self.teacher is None else self.teacher.state_dict()}

@@ -1,0 +1,309 @@
+"""Prompt curricula for reinforcement-learning fine-tuning (GRPO and its kin), numpy only.
+
+A :class:`PromptCurriculum` chooses the prompts of every generation step with
+a discrete magister teacher and turns the rewards of the generated
+completions into the teacher's scores. Two granularities:
+
+* **categories** (``categories=`` one label per prompt; the teacher's space
+  has one task per category): the teacher proposes a category for each prompt
+  slot, and the prompt is taken from that category's pool (shuffled by the
+  curriculum's generator, without replacement, refilled when used up). This is
+  the Self-Evolving Curriculum set-up (``make_teacher("sec", ...)``: TD(0)
+  values per category, Boltzmann sampling), and works with any discrete
+  teacher (``lp-bandit``, ``exp3``, ``sequential`` for a hand-made schedule).
+* **individual prompts** (no ``categories``; the teacher's space has one task
+  per prompt): the teacher proposes prompt indices directly, e.g.
+  ``make_teacher("learnability-bandit", Discrete(n_prompts))``, which samples
+  prompts by ``p (1 - p)`` of their running pass rates.
+
+Feedback. :meth:`PromptCurriculum.observe` takes the rewards of a generation
+batch, one per completion, with the prompt index of each completion. Rewards
+are mapped to [0, 1] by ``reward_range`` (``(0, 1)`` by default: a pass/fail
+or partial-credit reward) and grouped by prompt. Each group gives one score:
+
+* ``feedback="pass_rate"``: the group's mean reward (its pass rate for 0/1
+  rewards);
+* ``feedback="abs_advantage"``: the group's mean absolute advantage
+  ``mean |r - mean(r)| / (std(r) + 1e-4)`` (the group-normalised advantage of
+  GRPO, population standard deviation), in [0, 1]; for 0/1 rewards it is
+  ``2 sqrt(p (1 - p))``. This is SEC's reward: pair it with
+  ``make_teacher("sec", ..., reward="score")``.
+
+``feedback=None`` picks ``"abs_advantage"`` for an SEC teacher with
+``reward="score"`` and ``"pass_rate"`` otherwise. The teacher then gets one
+observation per prompt group (``observe_batch`` of the groups' categories, or
+prompt indices, and scores); SEC turns a batch into one TD(0) step per
+category present. Rewards that are NaN (a reward function that returned
+``None``) are left out.
+
+:mod:`magister.data.grpo` plugs a curriculum into TRL's ``GRPOTrainer``;
+any other loop calls :meth:`next_prompts` and :meth:`observe` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checkpoint import load_state, save_state
+from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..rng import SeedLike, as_generator, generator_state, restore_generator
+from ..scores import ScoreRange
+from ..settings import whole
+from ..teacher import Teacher
+
+__all__ = ["PromptCurriculum", "group_scores"]
+
+_FEEDBACK = ("pass_rate", "abs_advantage")
+_EPS = 1e-4
+
+
+def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: ``(ids, completions, pass rate, mean |advantage|)`` of rewards already in [0, 1].
+
+    ``groups`` holds one group id (a prompt index) per completion; groups come
+    out in order of first appearance.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    r = np.asarray(unit_rewards, dtype=float)
+    ids, first, inv = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    g = rank[inv]
+    n = np.bincount(g, minlength=len(ids)).astype(float)
+    mean = np.bincount(g, weights=r, minlength=len(ids)) / n
+    dev = r - mean[g]
+    std = np.sqrt(np.bincount(g, weights=dev * dev, minlength=len(ids)) / n)
+    abs_adv = np.bincount(g, weights=np.abs(dev), minlength=len(ids)) / n / (std + _EPS)
+    return ids[order], n.astype(np.int64), mean, np.clip(abs_adv, 0.0, 1.0)
+
+
+class PromptCurriculum:
+    """Chooses prompts with a discrete teacher and feeds it the rewards of their completions.
+
+    Parameters
+    ----------
+    teacher:
+        A teacher over a finite space: one task per category (with
+        ``categories``) or one task per prompt (without).
+    categories:
+        The category of every prompt (names of the teacher's ``Discrete``
+        space, or indices ``0..n-1``); ``None`` for a teacher over prompts.
+    feedback:
+        ``"pass_rate"``, ``"abs_advantage"`` or ``None`` (see the module docstring).
+    reward_range:
+        The range of the rewards (default ``(0, 1)``), mapped to [0, 1];
+        a reward outside it is refused (nothing recorded). A ``ScoreRange`` with
+        ``clip=True`` clips instead.
+    seed:
+        Seed of the curriculum's own generator (the category pools' shuffles).
+    """
+
+    def __init__(self, teacher: Teacher, *, categories: Sequence[Any] | None = None, feedback: str | None = None,
+                 reward_range: ScoreRange | tuple[float, float] = (0.0, 1.0), seed: SeedLike = None):
+        if not isinstance(teacher, Teacher):
+            raise ConfigError(f"teacher must be a magister Teacher over a finite space, got {teacher!r}; build one "
+                              "with make_teacher('sec', Discrete(category_names))")
+        if teacher.space.n is None:
+            raise ConfigError(f"the teacher's space {teacher.space!r} is continuous; a prompt curriculum needs a "
+                              "finite space: Discrete(category_names) or Discrete(number_of_prompts)")
+        if feedback is None:
+            feedback = "abs_advantage" if getattr(teacher, "reward", None) == "score" and teacher.name == "sec" \
+                else "pass_rate"
+        if feedback not in _FEEDBACK:
+            raise ConfigError(f"feedback must be one of {_FEEDBACK} or None, got {feedback!r}")
+        self.teacher = teacher
+        self.feedback = feedback
+        self.reward_range = ScoreRange.coerce(reward_range)
+        self.rng = as_generator(seed)
+        self.n_tasks = int(teacher.space.n)
+        self.task_names = teacher.space.task_names()
+        if categories is None:
+            self.by = "prompt"
+            self.n_prompts = self.n_tasks
+            self.category_of = None
+            self._members: list[np.ndarray] = []
+        else:
+            self.by = "category"
+            self.category_of = self._category_ids(categories)
+            self.n_prompts = len(self.category_of)
+            counts = np.bincount(self.category_of, minlength=self.n_tasks)
+            empty = [self.task_names[i] for i in np.flatnonzero(counts == 0)]
+            if empty:
+                raise ConfigError(f"categories {empty[:8]} have no prompts; give every category of the teacher's "
+                                  "space at least one prompt, or build the teacher over the categories you have")
+            self._members = [np.flatnonzero(self.category_of == c) for c in range(self.n_tasks)]
+        self._pools = [self.rng.permutation(m) for m in self._members]
+        self._cursor = np.zeros(len(self._members), dtype=np.int64)
+        self.step = 0
+        #: per :meth:`next_prompts` call: ``{"step", "counts"}`` (per category) or ``{"step", "prompts"}``
+        self.history: list[dict[str, Any]] = []
+        #: completions scored per prompt, and the sum of their rewards in [0, 1]
+        self.attempts = np.zeros(self.n_prompts, dtype=np.int64)
+        self.reward_sum = np.zeros(self.n_prompts)
+        self.groups_observed = 0
+
+    def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
+        arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
+        if arr.ndim != 1 or len(arr) == 0:
+            raise ConfigError("categories must be a non-empty flat sequence (one category per prompt)")
+        if arr.dtype.kind in "iu":
+            bad = (arr < 0) | (arr >= self.n_tasks)
+            if bad.any():
+                raise ConfigError(f"category {int(arr[bad][0])} is outside 0..{self.n_tasks - 1}; the teacher's "
+                                  f"space has {self.n_tasks} categories")
+            return arr.astype(np.int64)
+        lookup = {name: i for i, name in enumerate(self.task_names)}
+        out = np.empty(len(arr), dtype=np.int64)
+        for j, c in enumerate(arr.tolist()):
+            if c not in lookup:
+                raise UnknownTaskError(f"prompt {j} has category {c!r}, which the teacher's space does not name; "
+                                       f"known categories: {self.task_names[:8]}")
+            out[j] = lookup[c]
+        return out
+
+    # -------------------------------------------------------------- proposing
+    def _take(self, c: int, count: int) -> np.ndarray:
+        out = []
+        while count > 0:
+            pool, at = self._pools[c], int(self._cursor[c])
+            if at >= len(pool):
+                self._pools[c] = pool = self.rng.permutation(self._members[c])
+                at = 0
+            take = min(count, len(pool) - at)
+            out.append(pool[at:at + take])
+            self._cursor[c] = at + take
+            count -= take
+        return np.concatenate(out)
+
+    def next_prompts(self, k: int) -> np.ndarray:
+        """The prompt indices of the next generation step (``k`` of them), chosen by the teacher."""
+        whole("k", k, 1)
+        slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(k)), dtype=np.int64)
+        if self.by == "prompt":
+            out = slots
+            self.history.append({"step": self.step, "prompts": out.tolist()})
+        else:
+            counts = np.bincount(slots, minlength=self.n_tasks)
+            out = np.empty(k, dtype=np.int64)
+            for c in np.flatnonzero(counts):
+                out[slots == c] = self._take(int(c), int(counts[c]))
+            self.history.append({"step": self.step, "counts": counts.tolist()})
+        self.step += 1
+        return out
+
+    # -------------------------------------------------------------- feedback
+    def task_of(self, prompts: Any) -> np.ndarray:
+        """The teacher's task index (category or prompt) of each prompt index."""
+        idx = np.asarray(prompts, dtype=np.int64)
+        return idx if self.category_of is None else self.category_of[idx]
+
+    def observe(self, prompts: Any, rewards: Any) -> dict[str, np.ndarray]:
+        """Rewards of completions (one per completion) and their prompt indices -> one score per prompt group.
+
+        Returns the groups' ``prompt``, ``completions``, ``pass_rate``,
+        ``abs_advantage`` and the ``score`` sent to the teacher.
+        """
+        idx = np.asarray(getattr(prompts, "tolist", lambda: prompts)(), dtype=object).reshape(-1)
+        r = np.asarray(getattr(rewards, "tolist", lambda: rewards)(), dtype=object).reshape(-1)
+        if len(idx) != len(r):
+            raise InvalidScoreError(f"got {len(idx)} prompt indices but {len(r)} rewards; pass one prompt index per "
+                                    "completion")
+        try:
+            idx = idx.astype(np.int64)
+        except (TypeError, ValueError):
+            raise ConfigError("prompt indices must be whole numbers (the row of each completion's prompt)") from None
+        if len(idx) and ((idx < 0) | (idx >= self.n_prompts)).any():
+            raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
+                              f"{self.n_prompts} prompts")
+        rf = np.array([np.nan if v is None else v for v in r.tolist()], dtype=float)
+        keep = ~np.isnan(rf)
+        if np.isinf(rf).any():
+            raise InvalidScoreError("rewards contain infinity; nothing was recorded")
+        idx, rf = idx[keep], rf[keep]
+        if len(rf) == 0:
+            empty = np.zeros(0)
+            return {"prompt": np.zeros(0, dtype=np.int64), "completions": np.zeros(0, dtype=np.int64),
+                    "pass_rate": empty, "abs_advantage": empty, "score": empty}
+        try:
+            u = self.reward_range.normalise(rf)
+        except InvalidScoreError as e:
+            raise InvalidScoreError(f"{e}; declare the rewards' range with PromptCurriculum(reward_range=(low, "
+                                    "high)); nothing was recorded") from None
+        if not self.reward_range.higher_is_better:
+            u = 1.0 - u
+        ids, n, pass_rate, abs_adv = group_scores(idx, u)
+        score = pass_rate if self.feedback == "pass_rate" else abs_adv
+        sr = self.teacher.score_range
+        s = np.clip(score, 0.0, 1.0)
+        raw = sr.low + (s if sr.higher_is_better else 1.0 - s) * (sr.high - sr.low)
+        self.teacher.observe_batch(self.teacher.space.tasks_at(self.task_of(ids)), raw)
+        np.add.at(self.attempts, idx, 1)
+        np.add.at(self.reward_sum, idx, u)
+        self.groups_observed += len(ids)
+        return {"prompt": ids, "completions": n, "pass_rate": pass_rate, "abs_advantage": abs_adv, "score": score}
+
+    # ------------------------------------------------------------- reporting
+    def pass_rates(self) -> np.ndarray:
+        """Mean reward in [0, 1] of every prompt over all its scored completions (NaN if never scored)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.attempts > 0, self.reward_sum / np.maximum(self.attempts, 1), np.nan)
+
+    def counts_per_task(self) -> np.ndarray:
+        """``(steps, n_tasks)`` prompts drawn per step for each of the teacher's tasks (categories or prompts)."""
+        out = np.zeros((len(self.history), self.n_tasks), dtype=np.int64)
+        for i, h in enumerate(self.history):
+            if "counts" in h:
+                out[i] = h["counts"]
+            else:
+                np.add.at(out[i], np.asarray(h["prompts"], dtype=np.int64), 1)
+        return out
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Position (generator, pools, step, history), per-prompt statistics and the teacher's state."""
+        return {
+            "kind": "magister.PromptCurriculum", "by": self.by, "n_prompts": self.n_prompts,
+            "feedback": self.feedback, "rng": generator_state(self.rng), "step": self.step,
+            "cursor": self._cursor.copy(), "pools": [p.copy() for p in self._pools],
+            "history": [dict(h) for h in self.history], "attempts": self.attempts.copy(),
+            "reward_sum": self.reward_sum.copy(), "groups_observed": self.groups_observed,
+            "teacher": self.teacher.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly from :meth:`state_dict` output; refuses (changing nothing) a state of another set-up."""
+        if not isinstance(state, dict) or state.get("kind") != "magister.PromptCurriculum":
+            raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
+        if state["by"] != self.by or int(state["n_prompts"]) != self.n_prompts or state["feedback"] != self.feedback:
+            raise ConfigError(f"the saved curriculum chose by {state['by']!r} over {state['n_prompts']} prompts with "
+                              f"{state['feedback']!r} feedback; this one chooses by {self.by!r} over "
+                              f"{self.n_prompts} prompts with {self.feedback!r}: rebuild it as it was saved")
+        pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
+        if len(pools) != len(self._members) or any(sorted(p.tolist()) != m.tolist()
+                                                   for p, m in zip(pools, self._members)):
+            raise ConfigError("the saved curriculum's category pools do not match these prompts' categories")
+        attempts = np.asarray(state["attempts"], dtype=np.int64)
+        reward_sum = np.asarray(state["reward_sum"], dtype=float)
+        if attempts.shape != (self.n_prompts,) or reward_sum.shape != (self.n_prompts,):
+            raise ConfigError(f"the saved per-prompt statistics do not hold {self.n_prompts} prompts")
+        rng = restore_generator(state["rng"])
+        self.teacher.load_state_dict(state["teacher"])  # validates first, changes nothing on error
+        self.rng = rng
+        self.step = int(state["step"])
+        self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+        self._pools = pools
+        self.history = [dict(h) for h in state["history"]]
+        self.attempts, self.reward_sum = attempts.copy(), reward_sum.copy()
+        self.groups_observed = int(state["groups_observed"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` atomically (magister's checkpoint format)."""
+        return save_state(path, self.state_dict())
+
+    def load(self, path: str | Path) -> None:
+        """Restore a state written by :meth:`save`."""
+        self.load_state_dict(load_state(path))

@@ -1,0 +1,300 @@
+"""Per-skill streams mixed by a teacher: batches of items read from one iterable source per skill.
+
+For data that is not held in memory as one indexed dataset: every skill has a
+**source**, which is
+
+* a re-iterable: a list, a PyTorch ``IterableDataset``, a Hugging Face
+  ``datasets`` ``IterableDataset`` (for example ``load_dataset(...,
+  streaming=True)`` or ``Dataset.to_iterable_dataset()``), or any object whose
+  ``iter()`` starts again from the beginning; or
+* a function of no argument that returns a new iterator (``lambda: read(path)``).
+
+A one-shot iterator (a generator object) is refused: it can be neither
+restarted nor resumed; wrap the generator function instead.
+
+Each step plans the global batch exactly as :class:`~magister.data.SkillSampler`
+does (``mode="propose"``: one teacher proposal per slot; ``"mixture"``: one
+multinomial draw from the teacher's live ``probability``), then reads the
+next items of each planned skill's stream, in stream order, into its slots.
+
+**End of a source.** ``on_exhausted="restart"`` (default): the source is
+iterated again from its start (``stream.passes`` counts this per skill).
+``"stop"``: the skill is out for the rest of the run; the slots it cannot fill
+are given to the skills that still have data, drawn from the step's mixture
+restricted to them (by the stream's generator); the stream ends at the first
+step whose global batch cannot be filled (the items read for it are dropped,
+like ``drop_last``).
+
+**Resume.** :meth:`SkillStream.state_dict` records, per skill, the passes
+made and the items consumed in the current pass; :meth:`load_state_dict`
+re-creates each source's iterator and skips that many items, so a source must
+yield the same items in the same order every time it is iterated (a fixed
+shuffle seed). Skipping reads the items (the cost of resuming is reading what
+was consumed, once).
+
+**Many processes.** Under ``torch.distributed`` every rank reads every
+source (the same items, in the same order), plans the same global batch, and
+keeps its contiguous block; the union over ranks is the single-process batch,
+a source ends at the same step everywhere, and feedback is exchanged as in
+:class:`~magister.data.SkillSampler`. The price is reading: each rank reads
+all items and keeps ``1 / world_size`` of them.
+
+Iterate in the main process (``DataLoader(stream, batch_size=None,
+num_workers=0, collate_fn=...)`` or a plain ``for`` loop): copies in loader
+workers would never see the teacher's feedback, so worker processes are
+refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..rng import SeedLike
+from ..scores import ScoreRange
+from ..teacher import Teacher
+from .mixing import SkillMixer
+
+try:  # torch is optional for the rest of magister, required here
+    from torch.utils.data import IterableDataset as _TorchIterable
+    from torch.utils.data import get_worker_info as _worker_info
+except ImportError as _e:  # pragma: no cover - exercised only without torch
+    raise ImportError("magister.data.SkillStream needs PyTorch: pip install 'magister[torch]'") from _e
+
+__all__ = ["SkillStream"]
+
+
+def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
+    if callable(source) and not hasattr(source, "__iter__"):
+        return lambda: iter(source())
+    if not hasattr(source, "__iter__"):
+        raise ConfigError(f"the source of skill {skill!r} is a {type(source).__name__}, neither iterable nor a "
+                          "function returning an iterator")
+    if iter(source) is source:
+        raise ConfigError(f"the source of skill {skill!r} is a one-shot iterator (a generator?), which can be "
+                          "neither restarted nor resumed; pass the function that makes it (lambda: gen(...)) or "
+                          "a re-iterable such as a list or an IterableDataset")
+    return lambda: iter(source)
+
+
+class SkillStream(SkillMixer, _TorchIterable):
+    """Batches of items from per-skill iterable sources, mixed by a discrete teacher.
+
+    Parameters
+    ----------
+    sources:
+        One source per skill of the teacher's space: a mapping from skill name
+        (or index) to source, or a sequence in skill order (see the module
+        docstring for what a source may be).
+    teacher:
+        A teacher over a finite space with one task per skill, or fixed mixture
+        weights (in the order of ``sources``; a mapping's keys name the skills).
+    batch_size:
+        Items per step (the global batch under ``torch.distributed``).
+    num_batches:
+        Steps per iteration (``None``: iterate until stopped, or until the
+        sources end with ``on_exhausted="stop"``). Iterating again continues.
+    seed:
+        Seed of the stream's own generator (``"mixture"`` draws, redistribution).
+    mode:
+        ``"propose"`` or ``"mixture"``, as in :class:`~magister.data.SkillSampler`.
+    on_exhausted:
+        ``"restart"`` or ``"stop"`` (see the module docstring).
+    loss_score, max_pending, distributed, group:
+        As in :class:`~magister.data.SkillSampler`.
+    """
+
+    def __init__(self, sources: Mapping[Any, Any] | Sequence[Any], teacher: Teacher | Sequence[float],
+                 batch_size: int, *, num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
+                 on_exhausted: str = "restart",
+                 loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
+                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
+        SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
+                            max_pending=max_pending)
+        if on_exhausted not in ("restart", "stop"):
+            raise ConfigError(f"on_exhausted must be 'restart' or 'stop', got {on_exhausted!r}")
+        if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer))
+                                        or num_batches < 1):
+            raise ConfigError(f"num_batches must be a whole number >= 1 or None, got {num_batches!r}")
+        self.num_batches = None if num_batches is None else int(num_batches)
+        self.on_exhausted = on_exhausted
+        if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
+                and all(isinstance(k, str) for k in sources)):
+            self.skill_names = list(sources)  # fixed weights follow the mapping's order and take its names
+        self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._per_skill(sources))]
+        self._iters: list[Iterator[Any] | None] = [None] * self.n_skills
+        self._skip = np.zeros(self.n_skills, dtype=np.int64)
+        #: items read from each skill's source in its current pass
+        self.consumed = np.zeros(self.n_skills, dtype=np.int64)
+        #: completed passes over each skill's source (``on_exhausted="restart"``)
+        self.passes = np.zeros(self.n_skills, dtype=np.int64)
+        #: skills whose source has ended (``on_exhausted="stop"``)
+        self.exhausted = np.zeros(self.n_skills, dtype=bool)
+        self.ended = False
+        self._join_ranks(distributed, group,
+                         "build the stream on every rank from the same sources, batch_size, mode and an explicit "
+                         "seed= (not None), and its teacher with the same settings and seed")
+
+    def _per_skill(self, sources: Mapping[Any, Any] | Sequence[Any]) -> list[Any]:
+        if isinstance(sources, Mapping):
+            lookup = {name: i for i, name in enumerate(self.skill_names)}
+            out: list[Any] = [None] * self.n_skills
+            for key, src in sources.items():
+                if isinstance(key, str) and key in lookup:
+                    i = lookup[key]
+                elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < self.n_skills:
+                    i = int(key)
+                else:
+                    raise UnknownTaskError(f"sources name skill {key!r}, which the teacher's space does not have; "
+                                           f"known skills: {self.skill_names[:8]}")
+                out[i] = src
+            missing = [self.skill_names[i] for i, src in enumerate(out) if src is None]
+            if missing:
+                raise ConfigError(f"skills {missing} have no source; give every skill of the teacher's space a "
+                                  "source, or build the teacher over the skills you have")
+            return out
+        if isinstance(sources, (str, bytes)) or not hasattr(sources, "__len__") or len(sources) != self.n_skills:
+            raise ConfigError(f"sources must be a mapping from skill to source or a sequence of {self.n_skills} "
+                              "sources in skill order")
+        return list(sources)
+
+    def _setup_fingerprint(self) -> dict[str, Any]:
+        return {**super()._setup_fingerprint(), "on_exhausted": self.on_exhausted, "num_batches": self.num_batches}
+
+    # --------------------------------------------------------------- reading
+    def _read(self, skill: int, count: int) -> list[Any]:
+        """The next ``count`` items of ``skill``'s stream (fewer when it ends under ``on_exhausted="stop"``)."""
+        out: list[Any] = []
+        while len(out) < count and not self.exhausted[skill]:
+            it = self._iters[skill]
+            if it is None:
+                it = self._iters[skill] = self._open[skill]()
+                skip = int(self._skip[skill])
+                if skip:
+                    skipped = sum(1 for _ in itertools.islice(it, skip))
+                    if skipped < skip:
+                        raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave {skipped} items on "
+                                          f"resume, but the state says {skip} were consumed; a resumable source "
+                                          "must give the same items in the same order every time it is iterated")
+                    self._skip[skill] = 0
+            got = list(itertools.islice(it, count - len(out)))
+            out.extend(got)
+            self.consumed[skill] += len(got)
+            if len(out) < count:  # the source ended
+                if self.consumed[skill] == 0:
+                    raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave no items; give every "
+                                      "skill a non-empty source")
+                self._iters[skill] = None
+                if self.on_exhausted == "restart":
+                    self.passes[skill] += 1
+                    self.consumed[skill] = 0
+                else:
+                    self.exhausted[skill] = True
+        return out
+
+    # -------------------------------------------------------------- sampling
+    def __iter__(self) -> Iterator[list[Any]]:
+        if _worker_info() is not None:
+            raise ConfigError("a SkillStream must be iterated in the main process (DataLoader(..., num_workers=0)): "
+                              "copies in loader workers never see the teacher's feedback")
+        steps = itertools.count() if self.num_batches is None else range(self.num_batches)
+        for _ in steps:
+            batch = self.next_batch()
+            if batch is None:
+                return
+            yield batch
+
+    def next_batch(self) -> list[Any] | None:
+        """The next global batch's block for this rank (all of it in one process); ``None`` once the stream ended."""
+        items = self._next_global()
+        return None if items is None else items[self._lo:self._hi]
+
+    def _next_global(self) -> list[Any] | None:
+        if self.ended:
+            return None
+        live = ~self.exhausted
+        if not live.any():
+            self.ended = True
+            return None
+        if self.mode == "propose":
+            slots, _, mixture = self._propose_slots()
+        else:
+            mixture = self.current_mixture()
+            w = mixture * live
+            counts = self.rng.multinomial(self.batch_size, w / w.sum() if w.sum() > 0 else live / live.sum())
+            slots = self.rng.permutation(np.repeat(np.arange(self.n_skills), counts))
+        items: list[Any] = [None] * self.batch_size
+        todo = np.arange(self.batch_size)
+        while True:
+            short = []
+            for s in np.unique(slots[todo]):
+                where = todo[slots[todo] == s]
+                got = self._read(int(s), len(where))
+                for j, item in zip(where, got):
+                    items[j] = item
+                short.append(where[len(got):])
+            todo = np.sort(np.concatenate(short))
+            if len(todo) == 0:
+                break
+            live = ~self.exhausted
+            if not live.any():
+                self.ended = True
+                return None
+            w = mixture * live
+            p = w / w.sum() if w.sum() > 0 else live / live.sum()
+            slots[todo] = self.rng.choice(self.n_skills, size=len(todo), p=p)
+        self._log(np.bincount(slots, minlength=self.n_skills), mixture, slots.astype(np.int64))
+        return items
+
+    # -------------------------------------------------------------- feedback
+    def _resolve_keys(self, skills: Any, n: int) -> np.ndarray:
+        ids = self._skill_ids(getattr(skills, "cpu", lambda: skills)(), "skills")
+        if len(ids) != n:
+            raise InvalidScoreError(f"got {len(ids)} skills but {n} values; pass one value per item")
+        return ids
+
+    def _key_skills(self, keys: np.ndarray) -> np.ndarray:
+        return keys
+
+    def observe_batch_loss(self, per_example_loss: Any, skills: Any = None) -> dict[int, float]:
+        """Per-item training losses of the oldest batch waiting (this rank's block) -> one score per skill.
+
+        ``skills=`` (one skill name or index per value) gives feedback for
+        items of any batch instead. Returns ``{skill: mean loss}`` over the global batch."""
+        return self._observe_loss(per_example_loss, skills, "skills")
+
+    def observe_batch_correct(self, correct: Any, skills: Any = None) -> dict[int, float]:
+        """Per-item correctness (0/1, or in [0, 1]) -> per-skill accuracy to the teacher."""
+        return self._observe_correct(correct, skills, "skills")
+
+    def skills_of_batch(self) -> np.ndarray:
+        """The skill of every item of this rank's block of the latest batch."""
+        if not self._pending:
+            raise ConfigError("no batch was handed out yet")
+        return self._pending_keys(self._pending[-1]).copy()
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Stream position (items consumed and passes per skill, generator, step, history) and the teacher."""
+        return {**self._common_state(), "consumed": self.consumed.copy(), "passes": self.passes.copy(),
+                "exhausted": self.exhausted.copy(), "ended": self.ended}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly from :meth:`state_dict` output: every source is re-opened and its consumed items skipped.
+
+        The state is global; under ``torch.distributed`` load the same state on every rank."""
+        error: Exception | None = None
+        consumed = np.asarray(state.get("consumed", []), dtype=np.int64)
+        if consumed.shape != (self.n_skills,) or (consumed < 0).any():
+            error = ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
+        self._agree_on_state(state, error)
+        self._load_common(state)
+        self.consumed = consumed.copy()
+        self.passes = np.asarray(state["passes"], dtype=np.int64).copy()
+        self.exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
+        self.ended = bool(state["ended"])
+        self._iters = [None] * self.n_skills
+        self._skip = self.consumed.copy()

@@ -1,0 +1,293 @@
+"""Best-LR: a logistic model of the next answer from counts of earlier answers (PFA / Best-LR family).
+
+P(correct) = sigmoid(x . w + b) with, for learner ``l`` answering item ``i``
+of skill ``s``, the features
+
+* item difficulty and skill difficulty (one-hot columns of ``i`` and ``s``);
+* ``log(1 + right_ls)``, ``log(1 + wrong_ls)``: earlier right and wrong
+  answers of ``l`` on skill ``s``, with one shared weight each and, with
+  ``per_skill=True``, one weight per skill as in PFA;
+* ``log(1 + right_l)``, ``log(1 + wrong_l)``: all earlier answers of ``l``
+  (the learner's ability as the log shows it: held-out learners have no
+  identity column to fit);
+* with ``window > 0``: right and wrong answers among ``l``'s last ``window``
+  answers (``log(1 + count)``), which lets recent form count more.
+
+This is the Best-LR of Gervet et al. (JEDM 2020) without the learner one-hot
+(which cannot score learners absent from the training log). ``fit`` computes
+every training event's features by walking the log in time order with the
+same code as :meth:`update`, and fits ``w`` with scikit-learn's
+``LogisticRegression`` (L2, strength ``1 / C``; the ``[people]`` extra). Online,
+an answer only moves the learner's counts; a prediction is one dot product
+over ten columns in numpy, without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import LearnerModel, register_model
+from .events import Event, EventLog
+
+__all__ = ["BestLR"]
+
+_DENSE = ("right_skill", "wrong_skill", "right_all", "wrong_all", "right_recent", "wrong_recent")
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+@register_model("best-lr")
+class BestLR(LearnerModel):
+    """Logistic regression on item/skill difficulty and log-scaled counts of earlier right and wrong answers.
+
+    Settings: ``C`` (inverse L2 strength of scikit-learn's fit), ``per_skill``
+    (one weight per skill for the skill's right/wrong counts), ``window``
+    (size of the recent-answers window; 0 turns those two features off),
+    ``max_iter`` (solver iterations), ``mastery_threshold`` (predicted
+    P(correct) at which a skill counts as mastered) and ``graded`` (outcomes
+    are grades 1-4; grade > 1 counts as right).
+    """
+
+    def __init__(self, *, C: float = 1.0, per_skill: bool = True, window: int = 10, max_iter: int = 100,
+                 mastery_threshold: float = 0.9, graded: bool = False):
+        super().__init__(C=C, per_skill=per_skill, window=window, max_iter=max_iter,
+                         mastery_threshold=mastery_threshold, graded=graded)
+        if not float(C) > 0:
+            raise ConfigError(f"best-lr C must be > 0 (inverse regularisation strength), got {C!r}")
+        if int(window) < 0 or int(window) != window:
+            raise ConfigError(f"best-lr window must be a whole number >= 0 (0 turns it off), got {window!r}")
+        if int(max_iter) < 1:
+            raise ConfigError(f"best-lr max_iter must be >= 1, got {max_iter!r}")
+        if not 0.0 <= float(mastery_threshold) <= 1.0:
+            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        self.C = float(C)
+        self.per_skill = bool(per_skill)
+        self.window = int(window)
+        self.graded = bool(graded)
+        self.mastery_threshold = float(mastery_threshold)
+        # parameters
+        self.bias = 0.0
+        self.w_item = np.zeros(0)
+        self.w_skill = np.zeros(0)
+        self.w_right_skill = np.zeros(0)  # per-skill weights (zeros when per_skill is off)
+        self.w_wrong_skill = np.zeros(0)
+        self.w_dense = np.zeros(len(_DENSE))
+        self.fitted = False
+        # learner state: counts[l, s] = (right, wrong); totals[l] = (right, wrong, recent right, recent wrong)
+        self.counts = np.zeros((0, 0, 2))
+        self.totals = np.zeros((0, 4))
+        self.recent = np.full((0, max(self.window, 1)), np.nan)  # ring buffer of the last outcomes
+        self.recent_pos = np.zeros(0, dtype=np.int64)
+
+    # ------------------------------------------------------------ helpers
+    def _grow(self) -> None:
+        ni, ns, nl = len(self._items), len(self._skills), len(self._learners)
+
+        def pad(a: np.ndarray, n: int) -> np.ndarray:
+            return a if len(a) >= n else np.concatenate([a, np.zeros(n - len(a))])
+
+        self.w_item = pad(self.w_item, ni)
+        self.w_skill, self.w_right_skill, self.w_wrong_skill = (
+            pad(self.w_skill, ns), pad(self.w_right_skill, ns), pad(self.w_wrong_skill, ns))
+        # learner rows grow geometrically (many learners arrive one at a time); slices [:nl] are the state
+        cap = len(self.totals) if len(self.totals) >= nl else max(nl, 2 * len(self.totals), 16)
+        if self.counts.shape[0] < cap or self.counts.shape[1] < ns:
+            c = np.zeros((cap, ns, 2))
+            c[: self.counts.shape[0], : self.counts.shape[1]] = self.counts
+            self.counts = c
+        if len(self.totals) < cap:
+            k = cap - len(self.totals)
+            self.totals = np.vstack([self.totals, np.zeros((k, 4))])
+            self.recent = np.vstack([self.recent, np.full((k, self.recent.shape[1]), np.nan)])
+            self.recent_pos = np.concatenate([self.recent_pos, np.zeros(k, dtype=np.int64)])
+
+    def _correct(self, outcome: np.ndarray | float) -> np.ndarray:
+        o = np.asarray(outcome, dtype=float)
+        return (o > 1).astype(float) if self.graded else np.clip(o, 0.0, 1.0)
+
+    def _dense(self, l: int, s: int) -> np.ndarray:
+        r, w = self.counts[l, s]
+        t = self.totals[l]
+        return np.log1p(np.array([r, w, t[0], t[1], t[2], t[3]]))
+
+    def _logit(self, l: int, i: int | None, s: int) -> float:
+        x = self._dense(l, s)
+        item = 0.0 if i is None else self.w_item[i]
+        return float(self.bias + item + self.w_skill[s] + x @ self.w_dense
+                     + x[0] * self.w_right_skill[s] + x[1] * self.w_wrong_skill[s])
+
+    def _take(self, l: int, s: int, y: float) -> None:
+        """Count one answer (``y`` in [0, 1]: partial credit counts partly right, partly wrong)."""
+        self.counts[l, s, 0] += y
+        self.counts[l, s, 1] += 1.0 - y
+        t = self.totals[l]
+        t[0] += y
+        t[1] += 1.0 - y
+        if self.window:
+            p = self.recent_pos[l]
+            old = self.recent[l, p]
+            if not np.isnan(old):
+                t[2] -= old
+                t[3] -= 1.0 - old
+            self.recent[l, p] = y
+            self.recent_pos[l] = (p + 1) % self.window
+            t[2] += y
+            t[3] += 1.0 - y
+            t[2:] = np.maximum(t[2:], 0.0)  # no -1e-16 from float round-off
+
+    def _walk(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features of every event of ``log`` (walked in time order per learner), counting each answer after.
+
+        Returns, aligned with ``log``'s rows: item codes, skill codes, dense features, outcomes.
+        """
+        lc, ic, sc = self._adopt_vocab(log)
+        self._grow()
+        y = self._correct(log.outcome)
+        order = np.lexsort((np.arange(len(log)), log.time, lc))
+        dense = np.empty((len(log), len(_DENSE)))
+        for r, l, s, o in zip(order.tolist(), lc[order].tolist(), sc[order].tolist(), y[order].tolist()):
+            dense[r] = self._dense(l, s)
+            self._take(l, s, o)
+        return ic, sc, dense, y
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, log: EventLog) -> "BestLR":
+        """Fit the weights with scikit-learn on every event of ``log`` (features from each learner's past)."""
+        if len(log) == 0:
+            raise ConfigError("best-lr fit needs at least one event")
+        try:
+            from scipy import sparse
+            from sklearn.linear_model import LogisticRegression
+        except ImportError as e:  # pragma: no cover - the [people] extra is missing
+            raise ConfigError(f"best-lr needs scikit-learn and scipy (pip install 'magister[people]'): {e}") from None
+        self.graded = self.graded or log.graded
+        self.settings["graded"] = self.graded
+        self.reset()
+        ic, sc, dense, y = self._walk(log)
+        self.reset()
+        labels = (y >= 0.5).astype(int)
+        if len(np.unique(labels)) < 2:
+            raise ConfigError("best-lr fit needs both right and wrong answers in the log")
+        ni, ns = len(self._items), len(self._skills)
+        n = len(log)
+        cols = [ic, ni + sc]
+        vals = [np.ones(n), np.ones(n)]
+        if self.per_skill:
+            cols += [ni + ns + sc, ni + 2 * ns + sc]
+            vals += [dense[:, 0], dense[:, 1]]
+        base = ni + 3 * ns
+        for j in range(len(_DENSE)):
+            cols.append(np.full(n, base + j))
+            vals.append(dense[:, j])
+        X = sparse.csr_matrix((np.concatenate(vals), (np.tile(np.arange(n), len(cols)), np.concatenate(cols))),
+                              shape=(n, base + len(_DENSE)))
+        # fractional outcomes: fit the soft label as two weighted rows (right with weight y, wrong with 1 - y)
+        soft = (y > 0) & (y < 1)
+        if soft.any():
+            X = sparse.vstack([X, X[soft]]).tocsr()
+            labels = np.concatenate([(y > 0).astype(int), np.zeros(int(soft.sum()), dtype=int)])
+            weight = np.concatenate([np.where(soft, y, 1.0), 1.0 - y[soft]])
+        else:
+            weight = None
+        lr = LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=int(self.settings["max_iter"]))
+        lr.fit(X, labels, sample_weight=weight)
+        w = lr.coef_.reshape(-1)
+        self.bias = float(lr.intercept_[0])
+        self.w_item = w[:ni].copy()
+        self.w_skill = w[ni:ni + ns].copy()
+        self.w_right_skill = w[ni + ns:ni + 2 * ns].copy()
+        self.w_wrong_skill = w[ni + 2 * ns:ni + 3 * ns].copy()
+        self.w_dense = w[base:].copy()
+        self.fitted = True
+        return self
+
+    # -------------------------------------------------------------- online
+    def predict(self, learner: str, item: str, time: float | None = None,
+                skills: tuple[str, ...] | None = None) -> float:
+        l = self._learner_code(learner)
+        i, s = self._item_code(item, skills)
+        return _sigmoid(self._logit(l, i, s))
+
+    def update(self, event: Event) -> None:
+        l = self._learner_code(event.learner)
+        _, s = self._item_code(event.item, event.skills)
+        self._take(l, s, float(self._correct(event.outcome)))
+
+    def replay(self, log: EventLog) -> np.ndarray:
+        """Predict-then-update over ``log``: the features of the walk, then one matrix product."""
+        if len(log) == 0:
+            return np.empty(0)
+        ic, sc, dense, _ = self._walk(log)
+        z = (self.bias + self.w_item[ic] + self.w_skill[sc] + dense @ self.w_dense
+             + dense[:, 0] * self.w_right_skill[sc] + dense[:, 1] * self.w_wrong_skill[sc])
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def _skill_p(self, l: int, s: int) -> float:
+        items = self._items_of(s)
+        if not items:
+            return _sigmoid(self._logit(l, None, s))
+        return float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items]))
+
+    def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
+        l = self._learner_code(learner)
+        out = {}
+        for name, s in self._skills.items():
+            p = self._skill_p(l, s)
+            out[name] = {"mastery": p, "p_correct": p, "right": float(self.counts[l, s, 0]),
+                         "wrong": float(self.counts[l, s, 1]), "mastered": float(p >= self.mastery_threshold)}
+        return out
+
+    def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
+        """Predicted P(correct) on the skill's items (their mean), the scale of ``mastery_threshold``."""
+        l = self._learner_code(learner)
+        s = self._code(self._skills, str(skill))
+        return self._skill_p(l, s)
+
+    def skills_seen(self) -> list[str]:
+        """Names of the skills the model has codes for, in code order."""
+        return list(self._skills)
+
+    def weights(self) -> dict[str, float]:
+        """The fitted shared weights by name (``bias`` and the six count features)."""
+        return {"bias": self.bias, **{k: float(v) for k, v in zip(_DENSE, self.w_dense)}}
+
+    def reset(self) -> None:
+        self.counts[:] = 0.0
+        self.totals[:] = 0.0
+        self.recent[:] = np.nan
+        self.recent_pos[:] = 0
+
+    # ------------------------------------------------------------- storage
+    def _get_params(self) -> dict[str, Any]:
+        return {"bias": np.array([self.bias]), "w_item": self.w_item.copy(), "w_skill": self.w_skill.copy(),
+                "w_right_skill": self.w_right_skill.copy(), "w_wrong_skill": self.w_wrong_skill.copy(),
+                "w_dense": self.w_dense.copy(), "fitted": np.array([self.fitted])}
+
+    def _set_params(self, params: dict[str, Any]) -> None:
+        self.bias = float(np.asarray(params["bias"]).reshape(-1)[0])
+        for k in ("w_item", "w_skill", "w_right_skill", "w_wrong_skill", "w_dense"):
+            setattr(self, k, np.asarray(params[k], dtype=float).reshape(-1).copy())
+        if len(self.w_dense) != len(_DENSE):
+            raise ConfigError(f"best-lr state has {len(self.w_dense)} count weights, expected {len(_DENSE)}")
+        self.fitted = bool(np.asarray(params["fitted"]).reshape(-1)[0])
+
+    def _get_learner_state(self) -> dict[str, Any]:
+        nl = len(self._learners)
+        return {"counts": self.counts[:nl].copy(), "totals": self.totals[:nl].copy(),
+                "recent": self.recent[:nl].copy(), "recent_pos": self.recent_pos[:nl].copy()}
+
+    def _set_learner_state(self, state: dict[str, Any]) -> None:
+        nl, ns = len(self._learners), len(self._skills)
+        self.counts = np.asarray(state["counts"], dtype=float).reshape(nl, ns, 2).copy()
+        self.totals = np.asarray(state["totals"], dtype=float).reshape(nl, 4).copy()
+        self.recent = np.asarray(state["recent"], dtype=float).reshape(nl, max(self.window, 1)).copy()
+        self.recent_pos = np.asarray(state["recent_pos"], dtype=np.int64).reshape(nl).copy()

@@ -1,0 +1,182 @@
+"""TRL GRPOTrainer + prompt curriculum, end to end on a tiny randomly initialised Llama (no downloads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+datasets = pytest.importorskip("datasets")
+trl = pytest.importorskip("trl")
+tokenizers = pytest.importorskip("tokenizers")
+
+import magister as mg  # noqa: E402
+from magister.data import PromptCurriculum  # noqa: E402
+from magister.data.grpo import (CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer, add_prompt_curriculum,  # noqa: E402
+                                load_curriculum_checkpoint)
+
+N = 16  # prompts: "i+i=" for i < N; category "low" (i < 8) and "high"
+
+
+def _tokenizer():
+    vocab = {"<pad>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate("0123456789+=")}}
+    tk = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<pad>"))
+    tk.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")
+    tk.decoder = tokenizers.decoders.Fuse()
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>")
+
+
+def _model():
+    cfg = transformers.LlamaConfig(vocab_size=14, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                   num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                                   pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(cfg)
+
+
+def _dataset():
+    return datasets.Dataset.from_dict({"prompt": [f"{i}+{i}=" for i in range(N)],
+                                       "level": ["low" if i < 8 else "high" for i in range(N)]})
+
+
+class Rewards:
+    """A reward that depends only on the prompt and the completion's place in its group (so runs repeat
+    exactly whatever the model generates): prompts in ``half`` pass every other completion, the rest always
+    pass. Records the prompt index of every completion it scores."""
+
+    def __init__(self, half):
+        self.half = set(half)
+        self.calls: list[list[int]] = []
+        self.__name__ = "correct"
+
+    def __call__(self, prompts, completions, **kwargs):
+        idx = list(kwargs[INDEX_COLUMN])
+        self.calls.append(idx)
+        seen: dict[int, int] = {}
+        out = []
+        for i in idx:
+            j = seen.get(i, 0)
+            seen[i] = j + 1
+            out.append(float(j % 2 == 0) if i in self.half else 1.0)
+        return out
+
+
+def _config(tmp_path, steps, **kw):
+    torch.set_num_threads(1)
+    settings = dict(output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=8, num_generations=4,
+                    max_completion_length=3, learning_rate=1e-3, report_to=[], use_cpu=True, disable_tqdm=True,
+                    logging_steps=1000, save_strategy="no", seed=0)
+    return trl.GRPOConfig(**{**settings, **kw})
+
+
+def _trainer(tmp_path, steps, reward, **kw):
+    return trl.GRPOTrainer(model=_model(), reward_funcs=reward, args=_config(tmp_path, steps, **kw),
+                           train_dataset=_dataset(), processing_class=_tokenizer())
+
+
+def test_grpo_prompts_come_from_the_curriculum_and_rewards_reach_the_teacher(tmp_path):
+    reward = Rewards(half=range(8, N))
+    teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+    assert cur.feedback == "abs_advantage"
+    trainer = add_prompt_curriculum(_trainer(tmp_path, 4, reward), cur)
+    trainer.train()
+    # every generation step scored 2 prompts x 4 completions, in the order the curriculum chose them
+    assert len(reward.calls) == 4 and all(len(c) == 8 for c in reward.calls)
+    chosen = []
+    for h in cur.history[:4]:
+        assert sum(h["counts"]) == 2
+    for call in reward.calls:
+        groups = [call[k] for k in range(0, 8, 4)]
+        assert all(call[k:k + 4] == [call[k]] * 4 for k in range(0, 8, 4))
+        chosen.append(groups)
+    cats = [[0 if i < 8 else 1 for i in g] for g in chosen]  # task 0 is "low"
+    assert [np.bincount(c, minlength=2).tolist() for c in cats] == [h["counts"] for h in cur.history[:4]]
+    # the teacher saw one group per prompt: "high" prompts pass half the time (|advantage| ~1), "low" always
+    assert teacher.n_observed == cur.groups_observed == 8
+    assert cur.attempts.sum() == 32
+    seen = teacher.beliefs()["observed"]
+    if seen[1]:
+        assert teacher.q[1] > 0.4
+    if seen[0]:
+        assert teacher.q[0] == pytest.approx(0.0)
+
+
+def test_learnability_over_prompts_moves_to_the_prompts_solved_half_the_time(tmp_path):
+    odd = range(1, N, 2)
+    reward = Rewards(half=odd)
+    # prior 0: unseen prompts have no weight once something is learnable, epsilon 0: no exploration
+    teacher = mg.make_teacher("learnability-bandit", mg.Discrete(N), prior=0.0, epsilon=0.0, seed=1)
+    cur = PromptCurriculum(teacher, seed=0)
+    trainer = trl.GRPOTrainer(model=_model(), reward_funcs=[reward], args=_config(tmp_path, 8),
+                              train_dataset=_dataset(), processing_class=_tokenizer())
+    add_prompt_curriculum(trainer, cur)
+    trainer.train()
+    used = [sorted(set(c)) for c in reward.calls]
+    first_odd = next(k for k, u in enumerate(used) if any(i % 2 for i in u))
+    assert first_odd < 4, "uniform start: an odd prompt is drawn early"
+    # one step of lag (the loader fetches ahead), then only prompts with pass rate 1/2
+    later = [i for u in used[first_odd + 2:] for i in u]
+    assert later and all(i % 2 == 1 for i in later)
+    seen = np.flatnonzero(teacher.counts)
+    assert teacher.pass_rate[seen].tolist() == [0.5 if i % 2 else 1.0 for i in seen]
+
+
+def test_checkpoint_holds_the_curriculum_and_resume_continues_it(tmp_path):
+    def setup(out):
+        reward = Rewards(half=range(8, N))
+        teacher = mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0)
+        cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+        trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
+                                        args=_config(out, 6, save_strategy="steps", save_steps=3),
+                                        train_dataset=_dataset(), curriculum=cur)
+        return trainer, cur, reward
+
+    full, cur_full, full_reward = setup(tmp_path / "full")
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"
+    assert (ckpt / CHECKPOINT_NAME).exists()
+
+    resumed, cur, reward = setup(tmp_path / "resumed")
+    load_curriculum_checkpoint(cur, ckpt)
+    at_save = cur.step
+    assert 3 <= at_save <= 5 and cur.history == cur_full.history[:at_save]
+    assert cur.teacher.n_observed == 3 * 2, "three generation steps of two prompts were fed back before the save"
+    resumed.train(resume_from_checkpoint=str(ckpt))
+    assert len(reward.calls) == 3, "only the remaining steps ran"
+    # the stream continues where it was saved: the next proposals come from the restored generator and teacher
+    assert cur.history[:at_save] == cur_full.history[:at_save] and cur.step > at_save
+    assert cur.history[at_save] == cur_full.history[at_save]
+    # the generation batch fetched ahead before the save (proposal at_save - 1) is not replayed
+    assert reward.calls[0] == full_reward.calls[at_save], "the first resumed step scores the next proposal"
+
+
+def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):
+    teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+
+    def other(prompts, completions, **kw):
+        return [0.0] * len(prompts)
+
+    two = trl.GRPOTrainer(model=_model(), reward_funcs=[Rewards(half=[]), other], args=_config(tmp_path, 1),
+                          train_dataset=_dataset(), processing_class=_tokenizer())
+    with pytest.raises(mg.MagisterError, match="reward='name'"):
+        add_prompt_curriculum(two, cur)
+    with pytest.raises(mg.MagisterError, match="no reward function named"):
+        add_prompt_curriculum(two, cur, reward="nope")
+    assert INDEX_COLUMN not in two.train_dataset.column_names and two.reward_funcs[1] is other
+    add_prompt_curriculum(two, cur, reward="other")
+    assert INDEX_COLUMN in two.train_dataset.column_names
+    with pytest.raises(mg.MagisterError, match="already has a prompt curriculum"):
+        add_prompt_curriculum(two, cur, reward="other")
+
+    small = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(N - 1), seed=0), seed=0)
+    one = _trainer(tmp_path, 1, Rewards(half=[]))
+    with pytest.raises(mg.MagisterError, match="15 prompts"):
+        add_prompt_curriculum(one, small)
+    one.args.remove_unused_columns = True
+    with pytest.raises(mg.MagisterError, match="remove_unused_columns"):
+        add_prompt_curriculum(one, cur)
+    with pytest.raises(mg.MagisterError, match="does not exist"):
+        load_curriculum_checkpoint(cur, tmp_path)

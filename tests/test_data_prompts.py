@@ -1,0 +1,113 @@
+"""PromptCurriculum (numpy only): prompt choice by category or prompt, reward grouping, state."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.data.prompts import PromptCurriculum, group_scores
+
+CATS = ["easy", "mid", "hard"]
+
+
+def _categories(n_per=5):
+    return [c for c in CATS for _ in range(n_per)]
+
+
+def test_group_scores_by_hand():
+    ids, n, p, adv = group_scores(np.array([7, 7, 7, 7, 2, 2, 5]), np.array([1, 0, 1, 1, 0, 0, 0.5]))
+    assert ids.tolist() == [7, 2, 5] and n.tolist() == [4, 2, 1]
+    assert p.tolist() == pytest.approx([0.75, 0.0, 0.5])
+    # 0/1 rewards: mean |advantage| = 2 sqrt(p (1 - p)) (up to the 1e-4 in the denominator)
+    assert adv[0] == pytest.approx(2 * math.sqrt(0.75 * 0.25), rel=1e-3)
+    assert adv[1:].tolist() == [0.0, 0.0]
+
+
+def test_categories_pools_are_drawn_without_replacement_and_follow_the_teacher():
+    teacher = mg.make_teacher("sequential", mg.Discrete(CATS), stages=[{"tasks": ["mid"]}], seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    a, b = cur.next_prompts(3), cur.next_prompts(2)
+    assert sorted(np.concatenate([a, b]).tolist()) == [5, 6, 7, 8, 9], "one pass over mid's pool, no repeats"
+    assert cur.history == [{"step": 0, "counts": [0, 3, 0]}, {"step": 1, "counts": [0, 2, 0]}]
+    assert set(cur.next_prompts(4).tolist()) <= {5, 6, 7, 8, 9}
+
+
+def test_rewards_go_to_the_teacher_one_score_per_prompt_group():
+    teacher = mg.make_teacher("sec", mg.Discrete(CATS), reward="score", alpha=1.0, seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    assert cur.feedback == "abs_advantage"
+    out = cur.observe([0, 0, 0, 0, 12, 12, 12, 12], [1, 1, 1, 1, 1, 0, 1, 0])
+    assert out["prompt"].tolist() == [0, 12] and out["pass_rate"].tolist() == [1.0, 0.5]
+    assert teacher.q == pytest.approx([0.0, 0.0, 1.0], abs=1e-3)  # alpha 1: Q = this batch's |advantage|
+    assert cur.attempts[[0, 12]].tolist() == [4, 4] and cur.pass_rates()[12] == 0.5
+    assert math.isnan(cur.pass_rates()[1])
+
+    lp = mg.make_teacher("learnability-bandit", mg.Discrete(4), rate=1.0, seed=0)
+    cur2 = PromptCurriculum(lp, reward_range=(-1.0, 1.0), seed=0)
+    assert cur2.feedback == "pass_rate"
+    cur2.observe([3, 3, 1, 1], [1.0, -1.0, 1.0, None])  # None (unscored) is left out
+    assert lp.pass_rate.tolist() == [0.5, 1.0, 0.5, 0.5]
+    assert cur2.attempts.tolist() == [0, 1, 0, 2]
+
+
+def test_bad_feedback_is_refused_and_changes_nothing():
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(CATS), seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    before = cur.state_dict()
+    for prompts, rewards, match in [([0, 1], [1.0], "one prompt index per completion"),
+                                    ([0, 99], [1.0, 0.0], "in 0..14"),
+                                    ([0, 1], [1.0, 2.0], "reward_range"),
+                                    ([0, 1], [1.0, float("inf")], "infinity")]:
+        with pytest.raises(mg.MagisterError, match=match):
+            cur.observe(prompts, rewards)
+    after = cur.state_dict()
+    assert teacher.n_observed == 0 and after["attempts"].tolist() == before["attempts"].tolist()
+    with pytest.raises(mg.MagisterError, match="no prompts"):
+        PromptCurriculum(teacher, categories=["easy", "mid"], seed=0)
+    with pytest.raises(mg.MagisterError, match="does not name"):
+        PromptCurriculum(teacher, categories=["easy", "mid", "expert"], seed=0)
+    with pytest.raises(mg.MagisterError, match="finite space"):
+        PromptCurriculum(mg.make_teacher("alp-gmm", mg.Box([0.0], [1.0]), seed=0), seed=0)
+    with pytest.raises(mg.MagisterError, match="feedback"):
+        PromptCurriculum(teacher, categories=_categories(), feedback="loss")
+
+
+def _run(cur, steps, rng):
+    hard = np.asarray([2 if c == "hard" else 1 if c == "mid" else 0 for c in _categories()])
+    for _ in range(steps):
+        idx = np.repeat(cur.next_prompts(4), 4)
+        cur.observe(idx, (rng.random(len(idx)) > hard[idx] / 3).astype(float))
+
+
+@pytest.mark.parametrize("name,by_prompt", [("sec", False), ("lp-bandit", False), ("learnability-bandit", True)])
+def test_save_and_load_resume_exactly(tmp_path, name, by_prompt):
+    def make():
+        space = mg.Discrete(15) if by_prompt else mg.Discrete(CATS)
+        return PromptCurriculum(mg.make_teacher(name, space, seed=3), categories=None if by_prompt else _categories(),
+                                seed=4)
+
+    straight, first = make(), make()
+    _run(straight, 12, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    _run(first, 5, rng)
+    first.save(tmp_path / "c.ckpt")
+    second = make()
+    second.load(tmp_path / "c.ckpt")
+    _run(second, 7, rng)
+    assert second.history == straight.history
+    assert second.attempts.tolist() == straight.attempts.tolist()
+    assert np.allclose(second.teacher.beliefs()["probability"], straight.teacher.beliefs()["probability"])
+    assert second.next_prompts(4).tolist() == straight.next_prompts(4).tolist()
+
+
+def test_a_state_of_another_set_up_is_refused(tmp_path):
+    cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+    _run(cur, 2, np.random.default_rng(0))
+    cur.save(tmp_path / "c.ckpt")
+    other = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(15), seed=0), seed=0)
+    with pytest.raises(mg.MagisterError, match="rebuild it as it was saved"):
+        other.load(tmp_path / "c.ckpt")
+    assert other.step == 0 and other.teacher.n_observed == 0

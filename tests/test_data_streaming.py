@@ -1,0 +1,171 @@
+"""SkillStream: per-skill iterable sources mixed by a teacher, resumable mid-stream (DDP: test_data_distributed.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader, IterableDataset  # noqa: E402
+
+import magister as mg  # noqa: E402
+from magister.data import SkillStream  # noqa: E402
+from magister.errors import ConfigError, InvalidScoreError, UnknownTaskError  # noqa: E402
+from magister.testing import states_equal  # noqa: E402
+
+NAMES = ["add", "sub", "mul"]
+
+
+class Counter(IterableDataset):
+    """A PyTorch IterableDataset: ("mul", 0), ("mul", 1), ... up to n items."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __iter__(self):
+        return iter(("mul", k) for k in range(self.n))
+
+
+def _sources(n=(50, 40, 30)):
+    """One source of each kind: a list, a function returning a generator, a torch IterableDataset."""
+    def sub():
+        return (("sub", k) for k in range(n[1]))
+
+    return {"add": [("add", k) for k in range(n[0])], "sub": sub, "mul": Counter(n[2])}
+
+
+def test_slots_follow_the_teachers_proposals_and_each_stream_is_read_in_order():
+    teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), eta=2.0, seed=1)
+    twin = mg.make_teacher("skill-it", mg.Discrete(NAMES), eta=2.0, seed=1)
+    stream = SkillStream(_sources(), teacher, batch_size=8, num_batches=12, seed=0)
+    seen = {name: [] for name in NAMES}
+    for step, batch in enumerate(stream):
+        proposals = twin.propose(8)
+        assert np.allclose(stream.history[step]["mixture"], twin.beliefs()["probability"], atol=1e-6)
+        assert [item[0] for item in batch] == proposals, "slot j holds an item of proposal j's skill"
+        assert stream.skills_of_batch().tolist() == [NAMES.index(p) for p in proposals]
+        for name, k in batch:
+            seen[name].append(k)
+        scores = [0.2 if name == "sub" else 0.9 for name, _ in batch]
+        stream.observe_batch_correct(scores)
+        twin.observe_batch(sorted(set(proposals), key=NAMES.index),
+                           [0.2 if p == "sub" else 0.9 for p in sorted(set(proposals), key=NAMES.index)])
+    for name, ks in seen.items():
+        n = {"add": 50, "sub": 40, "mul": 30}[name]
+        assert ks == [k % n for k in range(len(ks))], f"{name}: items in stream order, restarting at the end"
+    assert stream.passes.tolist() == [len(seen[s]) // n for s, n in zip(NAMES, (50, 40, 30))]
+    assert states_equal(teacher.state_dict()["algorithm"], twin.state_dict()["algorithm"])
+
+
+def test_mixture_mode_reads_the_teachers_live_probabilities():
+    teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+    stream = SkillStream(_sources(), teacher, batch_size=64, seed=3, mode="mixture")
+    expected = np.random.default_rng(3)
+    for step in range(6):
+        p = teacher.beliefs()["probability"]
+        batch = stream.next_batch()
+        counts = expected.multinomial(64, np.asarray(p) / np.sum(p))
+        expected.permutation(64)
+        assert stream.history[step]["counts"] == counts.tolist()
+        assert np.bincount([NAMES.index(name) for name, _ in batch], minlength=3).tolist() == counts.tolist()
+        stream.observe_batch_loss([0.1 if name == "add" else 2.0 for name, _ in batch])
+    assert teacher.beliefs()["probability"][0] != pytest.approx(1 / 3), "feedback moved the probabilities"
+
+
+def test_a_hugging_face_streaming_dataset_per_skill():
+    datasets = pytest.importorskip("datasets")
+    sources = {name: datasets.Dataset.from_dict({"text": [f"{name} {k}" for k in range(k_n)]}).to_iterable_dataset()
+               for name, k_n in zip(NAMES, (7, 5, 9))}
+    assert all(isinstance(s, datasets.IterableDataset) for s in sources.values())
+    stream = SkillStream(sources, [1.0, 1.0, 1.0], batch_size=6, num_batches=10, seed=0)
+    got = [row["text"] for batch in stream for row in batch]
+    for name, n in zip(NAMES, (7, 5, 9)):
+        mine = [int(t.split()[1]) for t in got if t.startswith(name)]
+        assert mine == [k % n for k in range(len(mine))]
+    assert len(got) == 60 and stream.passes.sum() > 0
+
+
+def _run(stream, steps, losses=True):
+    out = []
+    for _ in range(steps):
+        b = stream.next_batch()
+        out.append(b)
+        if losses:
+            stream.observe_batch_loss([0.05 * (k % 7) + (1.0 if name == "mul" else 0.0) for name, k in b])
+    return out
+
+
+def test_resume_mid_stream_is_exact():
+    def make():
+        teacher = mg.make_teacher("lp-bandit", mg.Discrete(NAMES), seed=4)
+        return SkillStream(_sources((11, 6, 9)), teacher, batch_size=5, seed=2), teacher
+
+    whole, t_whole = make()
+    first = _run(whole, 9)
+    saved = copy.deepcopy(whole.state_dict())
+    assert whole.passes.sum() > 0 and whole.consumed.sum() > 0, "the checkpoint is taken mid-pass after restarts"
+    rest = _run(whole, 9)
+    resumed, t_resumed = make()
+    resumed.load_state_dict(saved)
+    assert _run(resumed, 9) == rest
+    assert states_equal(whole.state_dict(), resumed.state_dict()) and len(first) == 9
+
+
+def test_stop_gives_an_ended_skills_slots_to_the_others_and_ends_the_stream():
+    teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)
+    stream = SkillStream(_sources((4, 30, 12)), teacher, batch_size=6, seed=1, on_exhausted="stop")
+    batches = list(stream)
+    items = [item for b in batches for item in b]
+    assert len(items) == len(set(items)), "no item is read twice"
+    assert all(len(b) == 6 for b in batches) and stream.ended and stream.exhausted.all()
+    assert len(items) == 42, "46 items in all: 7 full batches, the 4 left over cannot fill an 8th and are dropped"
+    # the uniform teacher keeps proposing "add" (~2 slots a step), but its 4 items are all it ever gets
+    assert sum(h["counts"][0] for h in stream.history) == 4 and len(stream.history) == 7
+    assert stream.next_batch() is None and list(stream) == []
+
+
+def test_bad_sources_and_feedback_are_refused():
+    teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)
+    gen = (("add", k) for k in range(3))
+    with pytest.raises(ConfigError, match="one-shot"):
+        SkillStream({"add": gen, "sub": [1], "mul": [2]}, teacher, batch_size=2)
+    with pytest.raises(ConfigError, match="no source"):
+        SkillStream({"add": [1], "sub": [1]}, teacher, batch_size=2)
+    with pytest.raises(UnknownTaskError):
+        SkillStream({"add": [1], "sub": [1], "mul": [1], "div": [1]}, teacher, batch_size=2)
+    with pytest.raises(ConfigError, match="on_exhausted"):
+        SkillStream([[1], [1], [1]], teacher, batch_size=2, on_exhausted="loop")
+    with pytest.raises(ConfigError, match="no items"):
+        SkillStream([[], [], []], [1, 1, 1], batch_size=2, seed=0).next_batch()
+    stream = SkillStream(_sources(), mg.make_teacher("skill-it", mg.Discrete(NAMES), seed=0), batch_size=4, seed=0)
+    stream.next_batch()
+    before = stream.teacher.state_dict()
+    with pytest.raises(InvalidScoreError):
+        stream.observe_batch_loss([1.0, np.nan, 1.0, 1.0])
+    with pytest.raises(InvalidScoreError):
+        stream.observe_batch_loss([1.0, 1.0])
+    assert stream.pending == 1 and states_equal(before, stream.teacher.state_dict())
+    assert stream.observe_batch_correct([1.0, 0.0], skills=["add", "add"]) == {0: 0.5}
+    with pytest.raises(ConfigError, match="num_workers"):
+        list(DataLoader(SkillStream(_sources(), [1, 1, 1], batch_size=2, num_batches=2, seed=0),
+                        batch_size=None, num_workers=1))
+
+
+def test_resume_refuses_a_source_that_got_shorter():
+    stream = SkillStream(_sources((5, 5, 5)), [1, 1, 1], batch_size=4, seed=0)
+    _run(stream, 2, losses=False)
+    state = stream.state_dict()
+    short = SkillStream({"add": [("add", 0)], "sub": [("sub", 0)], "mul": [("mul", 0)]}, [1, 1, 1], batch_size=4,
+                        seed=0)
+    short.load_state_dict(state)
+    with pytest.raises(ConfigError, match="same items"):
+        _run(short, 1, losses=False)
+
+
+def test_dataloader_in_the_main_process_passes_the_blocks_through():
+    stream = SkillStream(_sources(), [1, 2, 1], batch_size=4, num_batches=3, seed=0)
+    loader = DataLoader(stream, batch_size=None, collate_fn=lambda items: [k for _, k in items])
+    got = list(loader)
+    assert len(got) == 3 and all(len(b) == 4 for b in got) and stream.pending == 3

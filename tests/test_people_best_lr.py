@@ -1,0 +1,106 @@
+"""Best-LR: replay matches the one-answer-at-a-time loop, save/load, bad input, what the weights learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from magister.errors import ConfigError
+from magister.people import BestLR, Event, EventLog, load_assist2015, load_model, make_model
+from magister.people.base import LearnerModel
+from magister.people.evaluate import auc
+
+pytest.importorskip("sklearn")
+
+DATA = Path(__file__).parent / "data" / "people"
+
+
+@pytest.fixture(scope="module")
+def split():
+    log = load_assist2015(DATA / "assist2015_slice.csv")
+    fold = log.extra["fold"]
+    return log.subset(fold != 0), log.subset(fold == 0)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    return BestLR().fit(split[0])
+
+
+def test_registered_and_the_weights_point_the_right_way(fitted):
+    assert isinstance(make_model("best-lr", window=5), BestLR)
+    w = fitted.weights()
+    # over all skills, earlier right answers raise P(correct) and wrong ones lower it (on one skill a wrong
+    # answer may still raise it a little, as practice: PFA's positive failure weights)
+    assert w["right_skill"] > 0 and w["right_all"] > 0 > w["wrong_all"] and w["wrong_recent"] < 0
+
+
+def test_vectorised_replay_matches_predict_then_update(split, fitted):
+    test = split[1].subset(np.arange(len(split[1])) < 1500)
+    fitted.reset()
+    fast = fitted.replay(test)
+    counts, totals = fitted.counts.copy(), fitted.totals.copy()
+    fitted.reset()
+    slow = LearnerModel.replay(fitted, test)  # the protocol's generic loop over predict / update
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    np.testing.assert_allclose(fitted.counts, counts)
+    np.testing.assert_allclose(fitted.totals, totals)
+    fitted.reset()
+
+
+def test_held_out_learners_are_ranked_better_than_chance(split, fitted):
+    fitted.reset()
+    p = fitted.replay(split[1])
+    fitted.reset()
+    assert auc(split[1].correct, p) > 0.65
+
+
+def test_online_update_moves_the_prediction(fitted):
+    m = BestLR.from_state(fitted.get_state())
+    skill = m.skills_seen()[0]
+    p0 = m.predict("ana", skill)
+    assert p0 == m.predict("bo", skill)  # no history, no difference
+    for t in range(6):
+        m.update(Event("ana", skill, (skill,), float(t), 1.0))
+        m.update(Event("bo", skill, (skill,), float(t), 0.0))
+    assert m.predict("ana", skill) > p0 and m.predict("ana", skill) > m.predict("bo", skill)
+    assert m.state("ana")[skill]["right"] == 6.0 and m.state("bo")[skill]["wrong"] == 6.0
+    for t in range(6, 14):
+        m.update(Event("ana", skill, (skill,), float(t), 0.0))
+    # the recent window holds the last 10 answers only: 2 right, 8 wrong
+    assert m.totals[m._learners["ana"], 2:].tolist() == [2.0, 8.0]
+    assert m.totals[m._learners["ana"], :2].tolist() == [6.0, 8.0]
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, split, fitted):
+    test = split[1]
+    m = BestLR.from_state(fitted.get_state())
+    m.replay(test.subset(np.arange(len(test)) < 400))  # learners part-way through
+    m.save(tmp_path / "m.ckpt")
+    again = load_model(tmp_path / "m.ckpt")
+    assert type(again) is BestLR and again.settings == m.settings
+    rest = test.subset(np.arange(len(test)) >= 400)
+    np.testing.assert_array_equal(m.replay(rest), again.replay(rest))
+
+
+def test_bad_input_is_refused_and_changes_nothing(split):
+    for bad in (dict(C=0), dict(C=-1.0), dict(window=-1), dict(window=2.5), dict(max_iter=0),
+                dict(mastery_threshold=1.5)):
+        with pytest.raises(ConfigError):
+            make_model("best-lr", **bad)
+    m = BestLR()
+    with pytest.raises(ConfigError, match="at least one event"):
+        m.fit(split[0].subset(np.zeros(len(split[0]), dtype=bool)))
+    all_right = EventLog.from_events([Event("a", "x", ("x",), float(t), 1.0) for t in range(5)])
+    with pytest.raises(ConfigError, match="both right and wrong"):
+        m.fit(all_right)
+    assert not m.fitted and m.weights()["bias"] == 0.0 and not m.w_dense.any()
+
+
+def test_partial_credit_counts_as_part_right():
+    events = [Event(f"u{i % 7}", f"q{i % 3}", (f"s{i % 2}",), float(i), [0.0, 1.0, 0.5][i % 3]) for i in range(60)]
+    m = BestLR().fit(EventLog.from_events(events))
+    m.update(Event("z", "q0", ("s0",), 0.0, 0.25))
+    assert m.state("z")["s0"]["right"] == 0.25 and m.state("z")["s0"]["wrong"] == 0.75
