@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from typing import Any
 
 import httpx
 import numpy as np
