@@ -238,6 +238,15 @@ def test_rank_slices_cover_the_batch_in_order():
         assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
 
 
+def test_a_launched_rank_without_a_process_group_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun and accelerate launch set
+    with pytest.raises(ConfigError, match="init_process_group"):
+        SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, seed=0)
+    with pytest.raises(ConfigError, match="init_process_group"):
+        SkillStream([[1], [2], [3], [4]], [1, 1, 1, 1], batch_size=4, seed=0)
+    assert SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, seed=0, distributed=False).world_size == 1
+
+
 def test_single_process_settings_are_checked():
     with pytest.raises(ConfigError, match="process group"):
         SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, distributed=True)

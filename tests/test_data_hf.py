@@ -87,3 +87,32 @@ def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
     cls = per_example_loss_from_outputs(torch.tensor([[0.0, 5.0]]), torch.tensor([1]), shift=False)
     assert cls[0] == pytest.approx(float(torch.nn.functional.cross_entropy(torch.tensor([[0.0, 5.0]]),
                                                                             torch.tensor([1]))))
+
+
+def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
+    """``torchrun --nproc_per_node 2`` (gloo, CPU) runs tests/scripts/hf_trainer_ddp.py: the ranks agree, each
+    trains on its own block of every global batch, and every batch and evaluation reaches every rank's teacher."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from magister.testing import states_equal
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(root / "src"), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(root / "tests" / "scripts" / "hf_trainer_ddp.py"), str(tmp_path), "6"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    r0, r1 = (pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in (0, 1))
+    assert (r0["world"], r0["local"], r1["local"]) == (2, 3, 3)
+    assert r0["planned"] == r1["planned"] and len(r0["planned"]) == 6, "one global batch per step, the same on both"
+    assert r0["fetched"] == [i for b in r0["planned"] for i in b[:3]], "rank 0 trained on the first block"
+    assert r1["fetched"] == [i for b in r1["planned"] for i in b[3:]], "rank 1 trained on the second block"
+    assert r0["history"] == r1["history"] and r0["pending"] == r1["pending"] == 0
+    assert states_equal(r0["teacher"], r1["teacher"]) and states_equal(r0["sampler"], r1["sampler"])
+    per_batch = sum(sum(1 for c in h["counts"] if c) for h in r0["history"])
+    assert r0["n_observed"] == r1["n_observed"] == per_batch + 3 * 2, "every batch and the 3 evaluations observed"

@@ -49,7 +49,8 @@ def dists(tmp_path_factory) -> dict[str, Path]:
 def test_the_wheel_holds_the_package_data(dists) -> None:
     names = zipfile.ZipFile(dists["wheel"]).namelist()
     for needed in ("magister/__init__.py", "magister/py.typed", "magister/serve/static/dashboard.html",
-                   "magister/serve/migrations/env.py", "magister/levels/data/heldout/rooms_four.txt"):
+                   "magister/people/study_page.html", "magister/serve/migrations/env.py",
+                   "magister/levels/data/heldout/rooms_four.txt"):
         assert any(n.endswith(needed) for n in names), f"{needed} missing from the wheel"
     assert not any(n.startswith("tests/") for n in names)
 

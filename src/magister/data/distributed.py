@@ -19,6 +19,7 @@ leaves the others waiting in a collective.
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,6 @@ class RankGroup:
             raise ConfigError("distributed=True needs an initialised torch.distributed process group; call "
                               "torch.distributed.init_process_group(...) first (torchrun and accelerate do), "
                               "or pass distributed=False")
-        self._dist = dist
         self.group = group
         self.rank = int(dist.get_rank(group))
         self.world_size = int(dist.get_world_size(group))
@@ -93,9 +93,11 @@ class RankGroup:
         bad passes the exception instead of data: it is re-raised there, and the
         other ranks raise the same kind of error naming that rank.
         """
+        import torch.distributed as dist
+
         local = {"error": None if error is None else (type(error).__name__, str(error)), "payload": payload}
         got: list[Any] = [None] * self.world_size
-        self._dist.all_gather_object(got, local, group=self.group)
+        dist.all_gather_object(got, local, group=self.group)
         bad = [(r, g["error"]) for r, g in enumerate(got) if g["error"] is not None]
         if bad:
             if error is not None:
@@ -114,8 +116,9 @@ class RankGroup:
 
 
 def resolve_group(distributed: bool | None, group: Any = None) -> RankGroup | None:
-    """``None`` (auto): a :class:`RankGroup` when a process group of 2+ ranks is initialised; ``True``: require
-    one; ``False``: none (every rank is an independent single-process sampler)."""
+    """``None`` (auto): a :class:`RankGroup` when a process group of 2+ ranks is initialised (and an error when
+    a launcher set ``WORLD_SIZE`` > 1 but no group exists yet); ``True``: require one; ``False``: none (every rank
+    is an independent single-process sampler)."""
     if distributed is False:
         return None
     if distributed is None:
@@ -124,6 +127,13 @@ def resolve_group(distributed: bool | None, group: Any = None) -> RankGroup | No
         except ImportError:  # pragma: no cover - torch is required by the samplers anyway
             return None
         if not (dist.is_available() and dist.is_initialized()):
+            launched = os.environ.get("WORLD_SIZE", "1")
+            if launched.isdigit() and int(launched) > 1:
+                raise ConfigError(f"this process was launched as one of {launched} (WORLD_SIZE={launched}) but no "
+                                  "torch.distributed process group is initialised yet, so every rank would draw the "
+                                  "same batches; build the sampler after init_process_group (with Trainer: after "
+                                  "TrainingArguments, which initialises it), or pass distributed=False for "
+                                  "independent single-process samplers")
             return None
         ranks = RankGroup(group)
         return ranks if ranks.world_size > 1 else None

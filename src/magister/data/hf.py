@@ -116,7 +116,8 @@ def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
         acc = trainer.accelerator
         loader = prepare_data_loader(loader, acc.device, num_processes=1, process_index=0, put_on_device=True,
                                      dispatch_batches=False, non_blocking=getattr(acc, "non_blocking", False))
-    return trainer.accelerator.prepare(loader)  # registers an already prepared loader as it is
+        loader._is_accelerate_prepared = True  # accelerate's own mark: prepare() then registers it as it is
+    return trainer.accelerator.prepare(loader)
 
 
 def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> None:

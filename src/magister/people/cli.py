@@ -21,7 +21,7 @@ DEFAULT_DB = Path.home() / ".magister" / "study.sqlite"
 
 def command(
     deck: list[Path] = typer.Option(..., "--deck", help="deck file (.toml or .csv) or a folder of decks; "
-                                    "repeat for several (the terminal asks which one)"),
+                                    "repeat for several (the terminal asks which one, the page lists them)"),
     db: Optional[Path] = typer.Option(None, "--db", help="SQLite file with the study history "
                                       "(default ~/.magister/study.sqlite)"),
     learner: str = typer.Option("me", "--learner", help="whose history to use"),
@@ -29,8 +29,11 @@ def command(
     retention: float = typer.Option(0.9, "--retention", min=0.5, max=0.99,
                                     help="review a card when predicted recall falls to this"),
     now: Optional[str] = typer.Option(None, "--now", help="pretend the session happens at this ISO date-time"),
+    web: bool = typer.Option(False, "--web", help="serve the study loop as a web page instead of the terminal"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address the page listens on (--web)"),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="port of the page (--web)"),
 ) -> None:
-    """Study a deck in the terminal; the history persists between sessions."""
+    """Study a deck in the terminal (or, with --web, in the browser); the history persists between sessions."""
     import sys
     import time as _time
     from datetime import datetime, timezone
@@ -61,6 +64,11 @@ def command(
     except MagisterError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
+    if web:
+        from .web import serve
+
+        serve(decks, store, learner=learner, retention=retention, host=host, port=port, clock_offset=offset)
+        return
     try:
         study_in_terminal(console, decks, store, learner, count, retention, offset, echo=not sys.stdin.isatty())
     finally:

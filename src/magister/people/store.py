@@ -37,7 +37,8 @@ class StudyStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(self.path)
+            # check_same_thread off: the study page calls from worker threads, one at a time under its lock
+            self.db = sqlite3.connect(self.path, check_same_thread=False)
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
             raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None

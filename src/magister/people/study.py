@@ -99,6 +99,7 @@ class _Session:
     start: float
     asked: list[str] = field(default_factory=list)  # card ids answered in this session, in order
     kinds: list[str] = field(default_factory=list)
+    grades: list[int] = field(default_factory=list)
     missed: dict[str, int] = field(default_factory=dict)  # card -> index in ``asked`` of its (last) miss
     reviewed: set[str] = field(default_factory=set)
 
@@ -185,6 +186,7 @@ class Schedule:
             kind = self._kind_of(c)
             s.asked.append(card)
             s.kinds.append(kind)
+            s.grades.append(grade)
             if kind == "review":
                 s.reviewed.add(card)
             if grade == 1:

@@ -1,0 +1,324 @@
+"""Shared machinery of the PyTorch sequence learner models (``dkt``, ``sakt``).
+
+Not an algorithm of its own: the skill vocabulary of the network, each
+learner's answers as sequences, the training loop (Adam, mini-batches of
+sequence chunks, early stopping on learners held out of ``fit``'s log), the
+online state per learner, and saving the network as plain numpy arrays.
+PyTorch is imported only inside methods (the ``[torch]`` extra), so importing
+``magister.people`` stays light.
+
+A subclass supplies the network (:meth:`SequenceModel._make_net`), the
+training forward pass over padded chunks (:meth:`SequenceModel._train_logits`),
+the vectorised replay of many learners from their saved states
+(:meth:`SequenceModel._run`), one online step (:meth:`SequenceModel._step`)
+and the per-skill P(correct) of a state (:meth:`SequenceModel._probs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time as _time
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import LearnerModel
+from .events import Event, EventLog
+from .evaluate import auc
+
+__all__ = ["SequenceModel", "require_torch"]
+
+
+def require_torch():
+    """Import torch, or say which extra to install."""
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("this learner model needs PyTorch: pip install 'magister[torch]'") from None
+    return torch
+
+
+class SequenceModel(LearnerModel):
+    """Base of the PyTorch knowledge-tracing models.
+
+    Common settings: ``epochs`` (most passes over the training learners),
+    ``batch_size`` (chunks per step), ``lr`` (Adam), ``seq_len`` (training
+    chunk length), ``valid_fraction`` (share of ``fit``'s learners held out
+    to pick the best epoch; 0 trains on all and keeps the last epoch),
+    ``patience`` (epochs without a better validation AUC before stopping),
+    ``max_minutes`` (stop starting new epochs after that long), ``seed``,
+    ``threads`` (``torch.set_num_threads`` during ``fit``; restored after),
+    ``mastery_threshold`` (predicted P(correct) at which a skill counts as
+    mastered), ``graded``.
+    """
+
+    def __init__(self, *, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seq_len: int = 200,
+                 valid_fraction: float = 0.1, patience: int = 2, max_minutes: float | None = None, seed: int = 0,
+                 threads: int | None = None, mastery_threshold: float = 0.9, graded: bool = False,
+                 **network: Any):
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, seq_len=seq_len,
+                         valid_fraction=valid_fraction, patience=patience, max_minutes=max_minutes, seed=seed,
+                         threads=threads, mastery_threshold=mastery_threshold, graded=graded, **network)
+        for k, v in dict(epochs=epochs, batch_size=batch_size, seq_len=seq_len).items():
+            if int(v) != v or int(v) < 1:
+                raise ConfigError(f"{self.name} {k} must be a whole number >= 1, got {v!r}")
+        if int(patience) != patience or int(patience) < 0:
+            raise ConfigError(f"{self.name} patience must be a whole number >= 0, got {patience!r}")
+        if not float(lr) > 0:
+            raise ConfigError(f"{self.name} lr must be > 0, got {lr!r}")
+        if not 0.0 <= float(valid_fraction) < 1.0:
+            raise ConfigError(f"{self.name} valid_fraction must be in [0, 1), got {valid_fraction!r}")
+        if max_minutes is not None and not float(max_minutes) > 0:
+            raise ConfigError(f"{self.name} max_minutes must be > 0 (or None), got {max_minutes!r}")
+        if threads is not None and (int(threads) != threads or int(threads) < 1):
+            raise ConfigError(f"{self.name} threads must be a whole number >= 1 (or None), got {threads!r}")
+        if not 0.0 <= float(mastery_threshold) <= 1.0:
+            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        self.graded = bool(graded)
+        self.mastery_threshold = float(mastery_threshold)
+        self.n_slots = 0  # skills the network knows (fit's skills); later skills share the last, unknown slot
+        self.net: Any = None
+        self.states: dict[int, Any] = {}  # learner code -> the model's state (numpy arrays)
+        self._prob_cache: dict[int, np.ndarray] = {}
+        self.history: list[dict[str, float]] = []  # per epoch: train loss, validation AUC, seconds
+
+    # ------------------------------------------------------------ hooks
+    def _make_net(self, n_slots: int):
+        raise NotImplementedError
+
+    def _train_logits(self, net, skills, correct, lengths):
+        """Logits (B, T) of each step of padded chunks, each predicted from the chunk's earlier steps."""
+        raise NotImplementedError
+
+    def _run(self, seqs: list[tuple[np.ndarray, np.ndarray]], states: list[Any]) -> tuple[list[np.ndarray], list]:
+        """Predict-then-update over each sequence from its state; the predictions and the final states."""
+        raise NotImplementedError
+
+    def _step(self, state: Any, slot: int, y: float) -> Any:
+        raise NotImplementedError
+
+    def _probs(self, state: Any) -> np.ndarray:
+        """P(correct) of every slot from ``state`` (None = a learner with no answers yet)."""
+        raise NotImplementedError
+
+    def _pack_states(self, states: list[Any]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _unpack_states(self, packed: dict[str, Any], n: int) -> list[Any]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ helpers
+    def _correct(self, outcome) -> np.ndarray:
+        o = np.asarray(outcome, dtype=float)
+        return (o > 1).astype(float) if self.graded else np.clip(o, 0.0, 1.0)
+
+    def _slot(self, s: int) -> int:
+        """The network's index of skill code ``s`` (skills unseen in fit share the last slot)."""
+        return s if s < self.n_slots - 1 else self.n_slots - 1
+
+    def _need_fit(self) -> None:
+        if self.net is None:
+            raise ConfigError(f"{self.name} is not fitted: call fit(log) (or load a saved model) first")
+
+    @contextlib.contextmanager
+    def _torch_context(self) -> Iterator[Any]:
+        """torch with this model's thread count, its RNG forked (the global seed is left alone)."""
+        torch = require_torch()
+        threads = self.settings.get("threads")
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(int(threads))
+        try:
+            with torch.random.fork_rng(devices=[]):
+                yield torch
+        finally:
+            torch.set_num_threads(before)
+
+    def _sequences(self, lc: np.ndarray, sc: np.ndarray, y: np.ndarray, time: np.ndarray):
+        """Per learner (in code order of first appearance): row indices, slots, outcomes, in time order."""
+        order = np.lexsort((np.arange(len(lc)), time, lc))
+        l_sorted = lc[order]
+        cuts = np.flatnonzero(np.r_[True, l_sorted[1:] != l_sorted[:-1]])
+        bounds = np.r_[cuts, len(order)]
+        slots = np.minimum(sc, self.n_slots - 1)
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            rows = order[a:b]
+            out.append((int(l_sorted[a]), rows, slots[rows], y[rows]))
+        return out
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, log: EventLog) -> "SequenceModel":
+        """Train the network on every learner's answers in ``log`` (early stopping on held-out learners)."""
+        if len(log) == 0:
+            raise ConfigError(f"{self.name} fit needs at least one event")
+        self.graded = self.graded or log.graded
+        self.settings["graded"] = self.graded
+        lc, _, sc = self._adopt_vocab(log)
+        self._grow()
+        y = self._correct(log.outcome)
+        self.n_slots = len(self._skills) + 1
+        seqs = self._sequences(lc, sc, y, log.time)
+        rng = np.random.default_rng(int(self.settings["seed"]))
+        n_valid = int(round(float(self.settings["valid_fraction"]) * len(seqs)))
+        if n_valid and len(seqs) - n_valid < 1:
+            raise ConfigError(f"{self.name} fit needs more learners than the validation share holds out")
+        perm = rng.permutation(len(seqs))
+        valid = [seqs[i] for i in perm[:n_valid]]
+        train = [seqs[i] for i in perm[n_valid:]]
+        L = int(self.settings["seq_len"])
+        chunks = [(sl[a:a + L], yy[a:a + L]) for _, _, sl, yy in train for a in range(0, len(sl), L)]
+        with self._torch_context() as torch:
+            torch.manual_seed(int(self.settings["seed"]))
+            net = self._make_net(self.n_slots)
+            opt = torch.optim.Adam(net.parameters(), lr=float(self.settings["lr"]))
+            best, best_auc, bad = None, -np.inf, 0
+            start = _time.perf_counter()
+            limit = self.settings.get("max_minutes")
+            self.history = []
+            bs = int(self.settings["batch_size"])
+            lengths_all = np.array([len(c[0]) for c in chunks])
+            for epoch in range(int(self.settings["epochs"])):
+                net.train()
+                # batches of chunks of similar length (less padding), in random order
+                order = np.argsort(lengths_all + rng.random(len(chunks)) * 8, kind="stable")
+                batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+                total, count = 0.0, 0
+                for bi in rng.permutation(len(batches)):
+                    idx = batches[bi]
+                    lens = lengths_all[idx]
+                    T = int(lens.max())
+                    S = np.zeros((len(idx), T), dtype=np.int64)
+                    Y = np.zeros((len(idx), T), dtype=np.float32)
+                    for r, j in enumerate(idx):
+                        n = lens[r]
+                        S[r, :n], Y[r, :n] = chunks[j][0], chunks[j][1]
+                    mask = torch.as_tensor(np.arange(T)[None, :] < lens[:, None])
+                    St, Yt = torch.as_tensor(S), torch.as_tensor(Y)
+                    logits = self._train_logits(net, St, Yt, torch.as_tensor(lens))
+                    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], Yt[mask])
+                    opt.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+                    opt.step()
+                    total += float(loss.detach()) * int(mask.sum())
+                    count += int(mask.sum())
+                net.eval()
+                self.net = net
+                entry = {"epoch": float(epoch + 1), "train_loss": total / max(count, 1),
+                         "seconds": _time.perf_counter() - start}
+                if valid:
+                    preds, _ = self._run([(s, yy) for _, _, s, yy in valid], [None] * len(valid))
+                    yv = np.concatenate([yy for _, _, _, yy in valid]) >= 0.5
+                    score = auc(yv, np.concatenate(preds))
+                    entry["valid_auc"] = score
+                    if score > best_auc + 1e-5:
+                        best_auc, bad = score, 0
+                        best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    else:
+                        bad += 1
+                self.history.append(entry)
+                if valid and bad > int(self.settings["patience"]):
+                    break
+                if limit is not None and _time.perf_counter() - start > 60.0 * float(limit):
+                    break
+            if best is not None:
+                net.load_state_dict(best)
+            net.eval()
+        self.net = net
+        self.reset()
+        return self
+
+    # -------------------------------------------------------------- online
+    def _state_of(self, l: int):
+        return self.states.get(l)
+
+    def _probs_of(self, l: int) -> np.ndarray:
+        p = self._prob_cache.get(l)
+        if p is None:
+            with self._torch_context():
+                p = self._probs(self.states.get(l))
+            self._prob_cache[l] = p
+        return p
+
+    def predict(self, learner: str, item: str, time: float | None = None,
+                skills: tuple[str, ...] | None = None) -> float:
+        self._need_fit()
+        l = self._learner_code(learner)
+        _, s = self._item_code(item, skills)
+        return float(self._probs_of(l)[self._slot(s)])
+
+    def update(self, event: Event) -> None:
+        self._need_fit()
+        l = self._learner_code(event.learner)
+        _, s = self._item_code(event.item, event.skills)
+        with self._torch_context():
+            self.states[l] = self._step(self.states.get(l), self._slot(s), float(self._correct(event.outcome)))
+        self._prob_cache.pop(l, None)
+
+    def replay(self, log: EventLog) -> np.ndarray:
+        """Predict-then-update over ``log``, many learners at once through the network."""
+        self._need_fit()
+        out = np.empty(len(log))
+        if len(log) == 0:
+            return out
+        lc, _, sc = self._adopt_vocab(log)
+        self._grow()
+        seqs = self._sequences(lc, sc, self._correct(log.outcome), log.time)
+        with self._torch_context():
+            preds, states = self._run([(s, yy) for _, _, s, yy in seqs], [self.states.get(l) for l, *_ in seqs])
+        for (l, rows, _, _), p, st in zip(seqs, preds, states):
+            out[rows] = p
+            self.states[l] = st
+            self._prob_cache.pop(l, None)
+        return out
+
+    def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
+        self._need_fit()
+        p = self._probs_of(self._learner_code(learner))
+        out = {}
+        for name, s in self._skills.items():
+            v = float(p[self._slot(s)])
+            out[name] = {"mastery": v, "p_correct": v, "mastered": float(v >= self.mastery_threshold)}
+        return out
+
+    def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
+        """Predicted P(correct) on the skill next, the scale of ``mastery_threshold``."""
+        self._need_fit()
+        l = self._learner_code(learner)
+        s = self._code(self._skills, str(skill))
+        return float(self._probs_of(l)[self._slot(s)])
+
+    def reset(self) -> None:
+        self.states = {}
+        self._prob_cache = {}
+
+    # ------------------------------------------------------------- storage
+    def _get_params(self) -> dict[str, Any]:
+        if self.net is None:
+            return {"n_slots": np.array([0])}
+        weights = {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
+        return {"n_slots": np.array([self.n_slots]), "net": weights}
+
+    def _set_params(self, params: dict[str, Any]) -> None:
+        self.n_slots = int(np.asarray(params["n_slots"]).reshape(-1)[0])
+        self.net = None
+        if self.n_slots:
+            torch = require_torch()
+            net = self._make_net(self.n_slots)
+            try:
+                net.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in params["net"].items()})
+            except (RuntimeError, KeyError) as e:
+                raise ConfigError(f"saved {self.name} weights do not fit its settings: {e}") from None
+            net.eval()
+            self.net = net
+
+    def _get_learner_state(self) -> dict[str, Any]:
+        codes = sorted(self.states)
+        return {"learners": np.array(codes, dtype=np.int64), **self._pack_states([self.states[c] for c in codes])}
+
+    def _set_learner_state(self, state: dict[str, Any]) -> None:
+        codes = np.asarray(state["learners"], dtype=np.int64).reshape(-1)
+        self.states = dict(zip(codes.tolist(), self._unpack_states(state, len(codes))))
+        self._prob_cache = {}

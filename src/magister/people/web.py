@@ -1,0 +1,203 @@
+"""``magister study --web``: the study loop as a web page (FastAPI, the ``[serve]`` extra).
+
+The page and the terminal loop share everything that matters: the decks
+(:mod:`~magister.people.deck`), the schedule (:mod:`~magister.people.study`)
+and the SQLite history (:mod:`~magister.people.store`), so an answer given on
+the page is the same row a terminal answer would be, and either one continues
+where the other stopped. Every answer is committed before the schedule moves
+on; a reload asks for the state again and gets the same card (the schedule is
+a function of the stored history and of when the session began; an hour
+without an answer begins a new one, and a restarted server resumes a session
+still going), so nothing is lost and nothing is counted twice: an answer to a card that is no longer
+the one being asked (a second tab, a double submit) is refused with 409 and
+the current state.
+
+The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
+
+* ``GET /api/decks`` - the decks, with their cards and the learner's answers;
+* ``GET /api/state?deck=N`` - the card to ask (question, skill, kind, whether
+  it takes a typed answer), the accepted answer to show on demand, the
+  per-skill progress, the cards due, the answers of this session;
+* ``POST /api/answer`` ``{"deck": N, "card": id, "typed": "..."}`` (checked
+  like the terminal) or ``{"deck": N, "card": id, "grade": 1-4}``
+  (self-graded): stores the answer, then returns the verdict and the new state.
+
+It listens on 127.0.0.1 unless told otherwise; it has no accounts (one
+learner per process, ``--learner``), so keep it on the local machine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ConfigError
+from .deck import Deck
+from .store import StudyStore
+from .study import Schedule
+
+__all__ = ["StudyApp", "create_app", "serve"]
+
+PAGE = Path(__file__).with_name("study_page.html")
+#: seconds without an answer after which the page starts a new session (a reload within it keeps the session)
+SESSION_GAP = 3600.0
+
+
+class StudyApp:
+    """The state behind the page: one schedule per deck for one learner, all answers through the store."""
+
+    def __init__(self, decks: list[Deck], store: StudyStore, *, learner: str = "me", retention: float = 0.9,
+                 clock_offset: float = 0.0):
+        if not decks:
+            raise ConfigError("the study page needs at least one deck; pass --deck")
+        self.decks = decks
+        self.store = store
+        self.learner = str(learner)
+        self.retention = float(retention)
+        self.offset = float(clock_offset)
+        self.lock = threading.Lock()
+        self.schedules: dict[int, Schedule] = {}
+
+    def now(self) -> float:
+        return _time.time() + self.offset
+
+    def _deck(self, index: Any) -> tuple[int, Deck]:
+        try:
+            i = int(index)
+        except (TypeError, ValueError):
+            raise ConfigError(f"deck must be a number 0-{len(self.decks) - 1}, got {index!r}") from None
+        if not 0 <= i < len(self.decks):
+            raise ConfigError(f"there is no deck {i}; the decks are numbered 0-{len(self.decks) - 1}")
+        return i, self.decks[i]
+
+    def _schedule(self, i: int) -> Schedule:
+        s = self.schedules.get(i)
+        now = self.now()
+        if s is None:
+            # the session goes on if the last answer is less than an idle hour old (a restarted server resumes
+            # it, retries included); otherwise a new one begins now
+            d = self.decks[i]
+            history = self.store.history(d.title, self.learner)
+            start = now
+            if history and now - history[-1].timestamp <= SESSION_GAP:
+                k = len(history) - 1
+                while k > 0 and history[k].timestamp - history[k - 1].timestamp <= SESSION_GAP:
+                    k -= 1
+                start = history[k].timestamp
+            s = Schedule(d, retention=self.retention).replay(history, session_start=start)
+            if start == now:
+                s.start_session(now)
+            self.schedules[i] = s
+        elif s.session.asked and now - s.clock > SESSION_GAP:
+            s.start_session(now)  # ... and again after an idle hour: what was learned before can now be due
+        return s
+
+    def decks_json(self) -> list[dict]:
+        with self.lock:
+            return [{"index": i, "title": d.title, "cards": len(d.cards), "skills": len(d.skills),
+                     "answers": len(self.store.history(d.title, self.learner))} for i, d in enumerate(self.decks)]
+
+    def state(self, index: Any) -> dict:
+        with self.lock:
+            i, d = self._deck(index)
+            return self._state(i, d)
+
+    def _state(self, i: int, d: Deck) -> dict:
+        s = self._schedule(i)
+        now = max(self.now(), s.clock)
+        pick = s.next(now)
+        card = None
+        if pick is not None:
+            c = d.card(pick.card)
+            card = {"id": c.id, "question": c.question, "skill": c.skill, "kind": pick.kind,
+                    "typed": bool(c.answers), "answer": c.answers[0] if c.answers else None}
+        skills = [st.to_json() for st in s.skills(now)]
+        return {"deck": i, "title": d.title, "learner": self.learner, "card": card,
+                "session": {"answers": len(s.session.asked), "right": sum(g > 1 for g in s.session.grades)},
+                "skills": skills, "due": s.due(now),
+                "mastered": sum(st["status"] == "mastered" for st in skills if st["cards"]),
+                "skills_with_cards": sum(1 for st in skills if st["cards"]),
+                "stored": len(self.store.history(d.title, self.learner)),
+                "finished": pick is None}
+
+    def answer(self, index: Any, card: Any, typed: Optional[str] = None, grade: Any = None,
+               duration: Optional[float] = None) -> tuple[int, dict]:
+        """Store one answer and apply it; ``(409, state)`` when ``card`` is not the card being asked."""
+        with self.lock:
+            i, d = self._deck(index)
+            s = self._schedule(i)
+            now = max(self.now(), s.clock)
+            pick = s.next(now)
+            if pick is None or pick.card != str(card):
+                return 409, {"error": "that card is not the one being asked (answered already, or in another "
+                                      "tab); here is the current one", "state": self._state(i, d)}
+            c = d.card(pick.card)
+            if typed is not None and str(typed).strip() and c.answers:
+                right = c.check(str(typed))
+                g = 3 if right else 1
+            else:
+                try:
+                    g = int(grade)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"send typed (the answer) or grade (1-4); got grade {grade!r}") from None
+                if g not in (1, 2, 3, 4):
+                    raise ConfigError(f"grade must be 1-4, got {g}")
+                right = g > 1
+            try:
+                took = None if duration is None else max(0.0, float(duration))
+            except (TypeError, ValueError):
+                raise ConfigError(f"duration must be seconds (a number), got {duration!r}") from None
+            self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
+            s.record(c.id, g, now)
+            return 200, {"right": right, "grade": g, "kind": pick.kind, "card": c.id,
+                         "answer": c.answers[0] if c.answers else None, "state": self._state(i, d)}
+
+
+def create_app(app_state: StudyApp):
+    """The FastAPI application of the page."""
+    from fastapi import Body, FastAPI, HTTPException, Query
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    app = FastAPI(title="magister study", docs_url=None, redoc_url=None, openapi_url=None)
+    page = PAGE.read_text(encoding="utf-8")
+
+    def bad(e: ConfigError) -> HTTPException:
+        return HTTPException(status_code=400, detail=str(e))
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/api/decks")
+    def decks() -> list[dict]:
+        return app_state.decks_json()
+
+    @app.get("/api/state")
+    def state(deck: int = Query(0)) -> dict:
+        try:
+            return app_state.state(deck)
+        except ConfigError as e:
+            raise bad(e) from None
+
+    @app.post("/api/answer")
+    def answer(body: dict = Body(...)):
+        try:
+            code, out = app_state.answer(body.get("deck"), body.get("card"), body.get("typed"), body.get("grade"),
+                                         body.get("duration"))
+        except ConfigError as e:
+            raise bad(e) from None
+        return JSONResponse(out, status_code=code)
+
+    return app
+
+
+def serve(decks: list[Deck], store: StudyStore, *, learner: str = "me", retention: float = 0.9,
+          host: str = "127.0.0.1", port: int = 8765, clock_offset: float = 0.0) -> None:
+    """Serve the page until interrupted (``magister study --web``)."""
+    import uvicorn
+
+    app = create_app(StudyApp(decks, store, learner=learner, retention=retention, clock_offset=clock_offset))
+    print(f"study page: http://{host}:{port}/  (learner {learner}; Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)

@@ -1,0 +1,130 @@
+"""DKT and SAKT (PyTorch): replay equals the one-answer loop, save/load, bad input, learning, light import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from magister.errors import CheckpointError, ConfigError
+from magister.people import Event, EventLog, load_assist2015, load_model, make_model
+from magister.people.base import LearnerModel
+from magister.people.evaluate import auc
+
+torch = pytest.importorskip("torch")
+
+DATA = Path(__file__).parent / "data" / "people"
+SMALL = {"dkt": {"hidden": 16, "embed": 8}, "sakt": {"dim": 16, "heads": 2, "window": 6}}
+
+
+def ability_log(n_learners: int, length: int, seed: int) -> EventLog:
+    """Each learner is strong (P(right) 0.85) or weak (0.25) on every skill: the history tells which."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for l in range(n_learners):
+        p = 0.85 if rng.random() < 0.5 else 0.25
+        for t in range(length):
+            s = f"s{rng.integers(0, 4)}"
+            events.append(Event(f"u{l}", s, (s,), float(t), float(rng.random() < p)))
+    return EventLog.from_events(events)
+
+
+@pytest.fixture(scope="module")
+def slice_log():
+    return load_assist2015(DATA / "assist2015_slice.csv", max_learners=80)
+
+
+@pytest.fixture(scope="module", params=["dkt", "sakt"])
+def fitted(request, slice_log):
+    return make_model(request.param, epochs=2, seed=0, **SMALL[request.param]).fit(slice_log)
+
+
+def test_replay_equals_predict_then_update_one_answer_at_a_time(fitted, slice_log):
+    part = slice_log.subset(np.arange(len(slice_log)) < 600)
+    fitted.reset()
+    fitted.replay(part.subset(np.arange(len(part)) < 250))  # learners start from saved states
+    rest = part.subset(np.arange(len(part)) >= 250)
+    start = fitted.get_state()
+    fast = fitted.replay(rest)
+    states = fitted.get_state()["learner_state"]
+    fitted.set_state(start)
+    slow = LearnerModel.replay(fitted, rest)  # the protocol's loop: predict, then update
+    np.testing.assert_allclose(fast, slow, atol=2e-5)
+    for k, v in fitted.get_state()["learner_state"].items():
+        np.testing.assert_allclose(v, states[k], atol=2e-5)
+    fitted.reset()
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, fitted, slice_log):
+    m = type(fitted).from_state(fitted.get_state())
+    m.replay(slice_log.subset(np.arange(len(slice_log)) < 300))
+    m.save(tmp_path / "m.ckpt")
+    again = load_model(tmp_path / "m.ckpt")
+    assert type(again) is type(m) and again.settings == m.settings
+    rest = slice_log.subset(np.arange(len(slice_log)) >= 300)
+    np.testing.assert_array_equal(m.replay(rest), again.replay(rest))
+    skill = next(iter(m._skills))
+    assert m.state("new")[skill] == again.state("new")[skill]
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_sequence_models_learn_ability_from_the_history(name):
+    train, test = ability_log(300, 20, seed=1), ability_log(100, 20, seed=2)
+    m = make_model(name, epochs=8, lr=3e-3, seed=0, **SMALL[name]).fit(train)
+    p = m.replay(test)
+    later = test.time >= 5  # after a few answers the learner's kind shows
+    assert auc(test.correct[later], p[later]) > 0.75
+    assert m.history and all(np.isfinite(h["train_loss"]) for h in m.history)
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_fit_leaves_the_global_torch_rng_and_threads_alone_and_repeats(name, slice_log):
+    log = slice_log.subset(np.arange(len(slice_log)) < 400)
+    torch.manual_seed(123)
+    rng_before, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    a = make_model(name, epochs=1, seed=5, threads=1, **SMALL[name]).fit(log)
+    assert torch.equal(torch.random.get_rng_state(), rng_before) and torch.get_num_threads() == threads
+    b = make_model(name, epochs=1, seed=5, threads=1, **SMALL[name]).fit(log)
+    np.testing.assert_array_equal(a.replay(log), b.replay(log))
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("dkt", {"hidden": 0}), ("dkt", {"dropout": 1.0}), ("dkt", {"epochs": 0}), ("dkt", {"lr": 0.0}),
+    ("dkt", {"valid_fraction": 1.0}), ("dkt", {"threads": 0}), ("dkt", {"max_minutes": -1}),
+    ("sakt", {"dim": 10, "heads": 4}), ("sakt", {"window": 0}), ("sakt", {"seq_len": 2.5}),
+])
+def test_bad_settings_are_refused(name, bad):
+    with pytest.raises(ConfigError):
+        make_model(name, **bad)
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_unfitted_or_empty_or_mismatched_is_refused_and_changes_nothing(tmp_path, name, slice_log):
+    m = make_model(name, **SMALL[name])
+    with pytest.raises(ConfigError, match="not fitted"):
+        m.predict("ana", "q")
+    with pytest.raises(ConfigError, match="not fitted"):
+        m.update(Event("ana", "q", ("q",), 0.0, 1.0))
+    with pytest.raises(ConfigError, match="at least one event"):
+        m.fit(slice_log.subset(np.zeros(len(slice_log), dtype=bool)))
+    assert m.net is None and m.states == {}
+    fitted = make_model(name, epochs=1, **SMALL[name]).fit(slice_log.subset(np.arange(len(slice_log)) < 300))
+    state = fitted.get_state()
+    bigger = {"dkt": {"hidden": 32}, "sakt": {"dim": 32}}[name]
+    state["settings"] = {**state["settings"], **bigger}
+    with pytest.raises(ConfigError, match="do not fit"):
+        LearnerModel.from_state(state)
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "junk.ckpt")
+
+
+def test_importing_the_people_package_and_building_models_loads_no_torch():
+    code = ("import sys\nfrom magister.people import make_model\n"
+            "make_model('dkt'); make_model('sakt')\nprint('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
