@@ -22,7 +22,8 @@ One ``uvicorn`` server process on a SQLite file (or PostgreSQL with
 With ``--processes 1,2,4`` (PostgreSQL only): after creating ``--n``
 curricula, for each count P, P server processes (``MAGISTER_NODE_URL`` set,
 leases on) are driven by 64 keep-alive connections spread evenly over them,
-like a load balancer without affinity; each connection loops propose ->
+like a load balancer without affinity (``--affinity``: each connection
+asks only for curricula of its own process, so none is forwarded); each connection loops propose ->
 observe (with an id) on a random curriculum for ``--seconds``; reported:
 requests/s (the first fifth of the time, when curricula load and leases are
 taken, is not counted).
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
     return rows
 
 
-async def _drive(ports: list[int], n: int, seconds: float, tag: str, clients: int = 64) -> float:
+async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool, clients: int = 64) -> float:
     """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``."""
     conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
     start = time.perf_counter()
@@ -168,7 +169,10 @@ async def _drive(ports: list[int], n: int, seconds: float, tag: str, clients: in
         rng = np.random.default_rng(k)
         j = 0
         while time.perf_counter() < stop:
-            name = learner(int(rng.integers(n)))
+            i = int(rng.integers(n))
+            if affinity:  # only curricula of this connection's process (i = its index modulo P)
+                i = min(n - 1, i - i % len(ports) + k % len(ports))
+            name = learner(i)
             status, out = await conn.request("POST", f"/v1/curricula/{name}/propose")
             if status != 200:
                 raise SystemExit(f"propose failed: {status} {out}")
@@ -200,11 +204,12 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
                                               "MAGISTER_CACHE_SIZE": str(args.cache_size)}).start()
                    for port in ports]
         try:
-            rate = asyncio.run(_drive(ports, args.n, args.seconds, f"p{p}-"))
+            rate = asyncio.run(_drive(ports, args.n, args.seconds, f"p{p}{args.affinity}-", args.affinity))
         finally:
             for server in servers:
                 server.stop()
-        rows.append((f"{p} API process{'es' if p > 1 else ''}: propose + observe", f"{rate:,.0f} requests/s"))
+        how = "by curriculum" if args.affinity else "none"
+        rows.append((f"{p} API process{'es' if p > 1 else ''} (affinity: {how})", f"{rate:,.0f} requests/s"))
         print(f"  {p} processes: {rate:,.0f} requests/s", file=sys.stderr, flush=True)
     return rows
 
@@ -220,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", default=None,
                    help="with --postgres: requests/s with these numbers of API processes, e.g. 1,2,4")
     p.add_argument("--seconds", type=float, default=20.0, help="load time per process count")
+    p.add_argument("--affinity", action="store_true",
+                   help="each connection asks only for curricula of its own process (a load balancer with "
+                        "affinity by curriculum): no request is forwarded")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.processes and not args.postgres:
