@@ -24,7 +24,7 @@ interference). Printed per data set (median [min-max] over seeds):
 Pictures (``--out``): accuracy of every class over the sequence for the best,
 median and worst random order of the first seed, one figure per data set.
 
-Run:  nice -n 10 python benchmarks/continual_order.py            (about 90 s on one core)
+Run:  nice -n 10 python benchmarks/continual_order.py            (1.5-4 minutes on a shared 2-core machine)
 Seeds used to choose the defaults were others: check with ``--seeds 10 11 12 13 14 15 16 17 18 19``.
 """
 
@@ -137,7 +137,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         r_cd = avg(make, cd.plan)
         res["designer-cd"] = (r_cd.final_accuracy, r_cd.forgetting)
         r_on = avg(make, teacher=lambda: mg.make_teacher("continual-order", Discrete(k), similarity=sim.tolist(),
-                                                         pace=args.pace, seed=seed))
+                                                         pace=args.pace, focus=args.focus, seed=seed))
         res["online"] = (r_on.final_accuracy, r_on.forgetting)
         res["online_replayed"] = r_on.replayed
         tried = randoms + ranked[:3] + [cd.plan]
@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=3, help="learner runs averaged per order (learner seeds)")
     p.add_argument("--similarity-kind", default="confusion", choices=["cosine", "confusion"],
                    help="how the class similarity is computed from the training features")
-    p.add_argument("--pace", type=float, default=1.0, help="pace of the online teacher's rehearsal budget")
+    p.add_argument("--pace", type=float, default=3.0, help="pace of the online teacher's rehearsal budget")
+    p.add_argument("--focus", type=float, default=10.0,
+                   help="weight of the coming task's similarity in the online teacher's rehearsal weights")
     p.add_argument("--decay", type=float, default=0.25, help="recency decay of the designer's interference term")
     p.add_argument("--exposure", type=float, default=0.5,
                    help="weight of the designer's rehearsal-exposure term (crowded classes late)")

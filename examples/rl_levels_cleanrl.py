@@ -12,9 +12,11 @@ maze's 7 x 7 partial view, rollouts from a
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
 
-It prints the held-out solve rate of the teacher's student against one
+It prints the held-out solve rates of the teacher's student against one
 trained on uniformly random levels for the same number of env steps
-(``MAGISTER_EXAMPLE_STEPS`` sets the budget, e.g. in tests).
+(``magister.bench.levels.heldout_rates``: unseen levels of the training
+generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
+sets the budget). Figures: docs/examples.md.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     import torch
     from torch import nn
 
-    from magister.bench.levels import make_level_teacher
+    from magister.bench.levels import heldout_rates, make_level_teacher
     from magister.rl import CurriculumVectorEnv
-    from magister.rl.envs.maze import MazeEnv, evaluate_mazes, heldout_mazes
+    from magister.rl.envs.maze import MazeEnv
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -121,18 +123,18 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         with torch.no_grad():
             return torch.distributions.Categorical(logits=actor(torch.as_tensor(o))).sample().numpy()
 
-    mazes = heldout_mazes()
-    rates = evaluate_mazes(policy, list(mazes.values()), episodes=5, seed=seed)
-    return {"teacher": teacher_name, "heldout": float(np.mean(rates)), "reported": reported,
+    return {"teacher": teacher_name, **heldout_rates(policy, seed), "reported": reported,
             "observed": getattr(teacher, "n_observed", reported)}
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = "robust-plr") -> dict[str, dict]:
     steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 150_000))
+    from magister.bench.levels import versus_uniform
+
     runs = {name: train(name, steps, seed) for name in (teacher, "uniform")}
     for name, r in runs.items():
-        print(f"{name:<12} held-out mazes solved {100 * r['heldout']:5.1f}%  "
-              f"({r['reported']} episode scores sent, after {steps:,} env steps)")
+        print(f"  {name:>10}: {r['reported']} episode scores sent in {steps:,} env steps")
+    print(versus_uniform(runs, teacher, steps))
     return runs
 
 

@@ -201,6 +201,9 @@ def test_online_teacher_paces_its_budget_and_never_overspends() -> None:
     assert res.amounts[0] == 0.0 and sum(res.amounts) == pytest.approx(teacher.budget) == pytest.approx(5.0)
     assert teacher.spent == pytest.approx(5.0)
     assert res.amounts[-1] > res.amounts[1]  # little to lose early, most late
+    # the amounts are rounded on their running total: exactly the replay uniform rehearsal spends, never more
+    uniform = run_order(MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=30, replay=10), d, res.order)
+    assert res.replayed == uniform.replayed == 5 * 3 * 10
     assert teacher.rehearsal()["amount"] == 0.0  # nothing left
 
 
@@ -218,6 +221,21 @@ def test_online_teacher_orders_central_tasks_first_and_rehearses_forgotten_ones(
     t.observe_batch([2, 0, 1], [0.9, 0.2, 0.9])  # task 0 dropped from 0.9 to 0.2
     w = t.rehearsal()["weights"]
     assert set(w) == {0, 1, 2} and w[0] > w[1]
+
+
+def test_online_teacher_rehearses_what_the_coming_task_resembles() -> None:
+    sim = [[1.0, 0.9, 0.1, 0.2], [0.9, 1.0, 0.1, 0.2], [0.1, 0.1, 1.0, 0.6], [0.2, 0.2, 0.6, 1.0]]
+    weights = {}
+    for focus in (10.0, 0.0):
+        t = mg.make_teacher("continual-order", Discrete(4), similarity=sim, focus=focus, seed=0)
+        t.observe_batch([0], [0.9])
+        t.observe_batch([2, 0], [0.9, 0.9])
+        assert t.propose() == 3  # task 1 would put the well-held task 0 at more risk
+        weights[focus] = t.rehearsal()["weights"]
+    assert weights[10.0][2] == pytest.approx(11 * weights[10.0][0])  # task 3 is like task 2, not like task 0
+    assert weights[0.0][2] == weights[0.0][0]
+    with pytest.raises(ConfigError, match="focus"):
+        mg.make_teacher("continual-order", Discrete(4), similarity=sim, focus=-1.0)
 
 
 def test_online_teacher_resumes_exactly_mid_sequence(tmp_path: Path) -> None:
@@ -260,3 +278,18 @@ def test_benchmark_runs_with_a_tiny_budget(tmp_path: Path, capsys) -> None:
     assert Path(out["synthetic"]["picture"]).stat().st_size > 0
     assert bench.spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
     assert bench.percentile(0.5, [0.1, 0.5, 0.9, 1.0]) == pytest.approx(37.5)
+
+
+def test_why_benchmark_measures_places_and_the_last_class(capsys) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_order_why.py"
+    spec = importlib.util.spec_from_file_location("continual_order_why", path)
+    why = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(why)  # type: ignore[union-attr]
+    out = why.main(["--seeds", "10", "--orders", "4", "--repeats", "1", "--datasets", "synthetic", "--k", "4",
+                    "--n-train", "15"])
+    assert "by place" in capsys.readouterr().out
+    by_place = out["synthetic"]["by_place"]
+    assert len(by_place) == 4 and all(0.0 <= v <= 1.0 for v in by_place)
+    assert 0.0 <= out["synthetic"]["last_share"][0] <= 1.0
+    assert why.between_share(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(1.0)
+    assert why.between_share(np.array([0, 1, 0, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(0.0)

@@ -48,27 +48,32 @@ def test_rl_gymnasium_stand_in_reads_the_goal_and_learns_under_a_curriculum(caps
     assert np.mean(runs[adaptive]["success"]) > np.mean(runs["uniform"]["success"])
 
 
-def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uniform(capsys):
-    import pytest
+def _versus_uniform_line(out: str, teacher: str) -> str:
+    """A level example's last line: the teacher against uniform levels on unseen levels, with its verdict."""
+    lines = [line for line in out.splitlines() if line.startswith(f"teacher {teacher}: ") and " vs uniform " in line]
+    assert lines and " of unseen levels solved after " in lines[-1], out
+    assert lines[-1].endswith((": beats uniform", ": does not beat uniform")), lines[-1]
+    return lines[-1]
 
+
+def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uniform(capsys):
     pytest.importorskip("torch")
     runs = _example("rl_levels_cleanrl").main(steps=2048, seed=0)
-    out = capsys.readouterr().out
-    assert "robust-plr" in out and "uniform" in out and "held-out" in out
+    _versus_uniform_line(capsys.readouterr().out, "robust-plr")
     for run in runs.values():
         assert run["reported"] > 0 and run["observed"] == run["reported"]  # every finished episode reached it
-        assert 0.0 <= run["heldout"] <= 1.0
+        assert 0.0 <= run["unseen"] <= 1.0 and 0.0 <= run["mazes"] <= 1.0
+    # no test budget here shows robust-plr beating uniform levels (docs/examples.md): only the plumbing and
+    # the printed comparison are checked
 
 
 def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
-    import pytest
-
     pytest.importorskip("stable_baselines3")
     runs = _example("rl_levels_sb3").main(steps=2048, seed=0)
-    out = capsys.readouterr().out
-    assert "plr" in out and "uniform" in out
+    _versus_uniform_line(capsys.readouterr().out, "plr")
     plr = runs["plr"]
     assert plr["reported"] > 0 and plr["observed"] == plr["reported"]
+    assert 0.0 <= plr["unseen"] <= 1.0 and 0.0 <= runs["uniform"]["unseen"] <= 1.0
 
 
 def _beats_uniform_line(out: str, teacher: str) -> str:
@@ -134,13 +139,11 @@ def test_data_pytorch_skill_it_beats_uniform(capsys):
     assert acc["skill-it"] > acc["uniform"] + 0.04, acc
 
 
-@pytest.mark.slow
 def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
-    # a Ray cluster and two RLlib runs of 60k steps: too heavy for the default run; the RLlib callback
-    # itself is checked in tests/test_rl_ray.py
+    # a local Ray cluster, the teacher in an actor, RLlib sampling in this process (no env-runner actors)
     pytest.importorskip("ray.rllib")
     shares = _example("rl_rllib").main(seed=0)
     _beats_uniform_line(capsys.readouterr().out, "adr")
-    # ADR masters 31% of the test tasks on seed 0 and 5% on seed 1 at this budget, uniform 0%; the Ray
-    # actor's batching makes runs not exactly repeatable, so only the order is asserted
-    assert shares["adr"] > shares["uniform"], shares
+    # at the example's 32,768 steps ADR masters 47% of the test tasks on seeds 0 and 1 and uniform none (at
+    # 24,576: 23% and 26%); the actor's batching makes runs not exactly repeatable, hence the wide margin
+    assert shares["adr"] > shares["uniform"] + 0.2, shares

@@ -55,3 +55,19 @@ def test_cli_refuses_an_unknown_level_teacher(tmp_path):
 
     res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "nope", "--steps", "2048", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown level benchmark teacher" in res.output
+
+
+def test_heldout_rates_and_the_versus_uniform_line():
+    from magister.bench.levels import heldout_rates, versus_uniform
+
+    rng = np.random.default_rng(0)
+    idle = heldout_rates(lambda obs: np.zeros(len(obs), dtype=np.int64), seed=0, unseen=20)  # only turns
+    walker = heldout_rates(lambda obs: rng.integers(0, 3, size=len(obs)), seed=0, unseen=20)
+    assert idle == {"unseen": 0.0, "mazes": 0.0}
+    assert 0.0 < walker["unseen"] <= 1.0 and 0.0 <= walker["mazes"] <= 1.0
+    line = versus_uniform({"plr": walker, "uniform": idle}, "plr", 30_000)
+    assert line.startswith(f"teacher plr: {walker['unseen']:.0%} vs uniform 0% of unseen levels")
+    assert "30,000 env steps" in line and line.endswith(": beats uniform")
+    assert versus_uniform({"plr": idle, "uniform": walker}, "plr", 10).endswith(": does not beat uniform")
+    with pytest.raises(ValueError, match="heldout_rates.*missing for \\['uniform'\\]"):
+        versus_uniform({"plr": walker}, "plr", 10)

@@ -166,3 +166,17 @@ def test_event_schema_and_loaders():
     assert np.all(anki.correct == (anki.outcome > 1))
     back = EventLog.from_events(list(anki)[:50], graded=True)
     assert len(back) == 50 and back.graded
+
+
+def test_adopting_a_log_grows_the_arrays_once_not_once_per_new_learner(monkeypatch):
+    log = load_assist2015(DATA / "assist2015_slice.csv")
+    calls = []
+    grow = BKT._grow
+    monkeypatch.setattr(BKT, "_grow", lambda self: (calls.append(1), grow(self)))
+    model = BKT(max_iter=2).fit(log)  # 300 learners, all new
+    assert len(model._learners) == 300 and len(calls) <= 2  # once for the new codes, once in fit
+    assert model.p_mastered.shape == (300, len(model._skills))
+    calls.clear()
+    p = model.replay(EventLog.from_events([Event(f"new{i}", "q", ("25",), 0.0, 1.0) for i in range(50)]))
+    assert len(model._learners) == 350 and len(calls) <= 2 and np.isfinite(p).all()
+    assert model.p_mastered.shape == (350, len(model._skills))

@@ -206,3 +206,33 @@ def test_load_decks_from_a_folder_and_refuses_twin_titles(tmp_path):
         load_decks([tmp_path])
     with pytest.raises(ConfigError, match="no .toml or .csv"):
         load_decks([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
+
+
+def test_the_page_state_rebuilds_from_the_store_and_an_idle_hour_starts_a_new_session(tmp_path):
+    """StudyApp (behind `magister study --web`, no server needed): answers go to the store first, a second app
+    on the same store (a restart) asks the same card, a stale answer is refused, a day later reviews are due."""
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([fractions(), spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    first = app.state(1)
+    assert first["card"]["id"] == "hola" and first["card"]["kind"] == "new" and first["stored"] == 0
+    code, out = app.answer(1, "hola", typed=" HOLA ")
+    assert code == 200 and out["right"] and out["grade"] == 3
+    code, out = app.answer(1, out["state"]["card"]["id"], typed="wrong")
+    assert code == 200 and not out["right"] and out["answer"] == "adiós"
+    assert app.answer(1, "hola", typed="hola")[0] == 409  # not the card being asked: nothing stored
+    with pytest.raises(ConfigError, match="grade must be 1-4"):
+        app.answer(1, out["state"]["card"]["id"], grade=9)
+    with pytest.raises(ConfigError, match="no deck 5"):
+        app.state(5)
+    assert [e.item for e in store.history("Spanish basics", "ana")] == ["hola", "adios"]
+    again = StudyApp([fractions(), spanish()], store, learner="ana", clock_offset=app.offset)
+    resumed = again.state(1)  # a restarted server resumes the session: same card, same answers counted
+    assert resumed["card"] == app.state(1)["card"] and resumed["stored"] == 2
+    assert resumed["session"] == {"answers": 2, "right": 1}
+    app.offset += 2 * DAY  # two days later: a new session, the card missed is due for review
+    later = app.state(1)
+    assert later["session"]["answers"] == 0 and "adios" in later["due"]
+    assert later["card"]["kind"] == "review" and later["card"]["id"] == later["due"][0]

@@ -142,3 +142,24 @@ def test_evaluate_mazes_runs_a_set_in_one_batch():
     np.testing.assert_array_equal(rates, [1.0, 1.0])
     never = evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [maze], episodes=3)
     assert never.tolist() == [0.0]
+
+
+def test_unseen_levels_are_solvable_generator_levels_no_seed_space_teacher_can_propose():
+    from magister.levels.spaces import SEED_LIMIT, SeedSpace
+    from magister.rl.envs.maze import maze_from_seed, unseen_levels
+
+    levels = unseen_levels(20, size=11, max_density=0.6)
+    assert len(levels) == 20 and all(m.solvable and m.walls.shape == (11, 11) for m in levels)
+    # they are the first 20 solvable draws from the space's limit on (dense draws are often unsolvable, and
+    # skipped), seeds SeedSpace() refuses
+    draws = [maze_from_seed(s, 11, 0.6) for s in range(SEED_LIMIT, SEED_LIMIT + 200)]
+    assert not all(m.solvable for m in draws)
+    assert [m.to_text() for m in levels] == [m.to_text() for m in draws if m.solvable][:20]
+    with pytest.raises(Exception, match="outside"):
+        SeedSpace().validate(SEED_LIMIT)
+    assert [m.to_text() for m in unseen_levels(20, 11, 0.6)] == [m.to_text() for m in levels]
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="whole number"):
+            unseen_levels(bad)
+    with pytest.raises(ValueError, match="max_density"):
+        unseen_levels(5, max_density=0.95)

@@ -292,7 +292,7 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     assert current_revision(engine) is None
     migrate(engine)
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()
 
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["LEVEL_TEACHERS", "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise",
+__all__ = ["LEVEL_TEACHERS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise",
            "format_table", "write_figures"]
 
 #: the teachers of the benchmark, in print order
@@ -98,6 +98,37 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
 
     space, kwargs, score = _space_and_settings(name, settings)
     return make_teacher(name, space, seed=seed, **kwargs), score
+
+
+def heldout_rates(policy: Callable[[np.ndarray], np.ndarray], seed: int = 0, *, unseen: int = 100
+                  ) -> dict[str, float]:
+    """A maze student's held-out solve rates, as the level examples report them.
+
+    ``"unseen"``: on ``unseen`` unseen levels of the training generator
+    (:func:`~magister.rl.envs.maze.unseen_levels` of 15 x 15 mazes up to wall
+    density 0.35, 2 episodes each); ``"mazes"``: on the 15 hand-designed
+    held-out mazes (:func:`~magister.rl.envs.maze.heldout_mazes`, 5 episodes
+    each). ``policy`` maps a batch of observations to actions.
+    """
+    from ..rl.envs.maze import evaluate_mazes, heldout_mazes, unseen_levels
+
+    levels = unseen_levels(unseen, SIZE, MAX_DENSITY)
+    return {"unseen": float(np.mean(evaluate_mazes(policy, levels, episodes=2, seed=seed))),
+            "mazes": float(np.mean(evaluate_mazes(policy, list(heldout_mazes().values()), episodes=5, seed=seed)))}
+
+
+def versus_uniform(runs: dict[str, dict[str, Any]], teacher: str, steps: int) -> str:
+    """The line a level example ends with: ``runs[name]`` holds :func:`heldout_rates`' keys for ``teacher``
+    and ``"uniform"``; the verdict is on the unseen levels (100 levels, the less noisy of the two)."""
+    missing = [name for name in (teacher, "uniform") if not {"unseen", "mazes"} <= set(runs.get(name, {}))]
+    if missing:
+        raise ValueError(f"versus_uniform needs the held-out rates (heldout_rates) of {teacher!r} and 'uniform'; "
+                         f"missing for {missing}")
+    ours, theirs = runs[teacher], runs["uniform"]
+    verdict = "beats" if ours["unseen"] > theirs["unseen"] else "does not beat"
+    return (f"teacher {teacher}: {ours['unseen']:.0%} vs uniform {theirs['unseen']:.0%} of unseen levels solved "
+            f"after {steps:,} env steps (hand-designed mazes: {ours['mazes']:.0%} vs {theirs['mazes']:.0%}): "
+            f"{verdict} uniform")
 
 
 def _maze_env(teacher_name: str) -> Callable[[], Any]:

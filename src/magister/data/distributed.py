@@ -82,7 +82,6 @@ class RankGroup:
             raise ConfigError("distributed=True needs an initialised torch.distributed process group; call "
                               "torch.distributed.init_process_group(...) first (torchrun and accelerate do), "
                               "or pass distributed=False")
-        self._dist = dist
         self.group = group
         self.rank = int(dist.get_rank(group))
         self.world_size = int(dist.get_world_size(group))
@@ -94,9 +93,11 @@ class RankGroup:
         bad passes the exception instead of data: it is re-raised there, and the
         other ranks raise the same kind of error naming that rank.
         """
+        import torch.distributed as dist
+
         local = {"error": None if error is None else (type(error).__name__, str(error)), "payload": payload}
         got: list[Any] = [None] * self.world_size
-        self._dist.all_gather_object(got, local, group=self.group)
+        dist.all_gather_object(got, local, group=self.group)
         bad = [(r, g["error"]) for r, g in enumerate(got) if g["error"] is not None]
         if bad:
             if error is not None:

@@ -80,7 +80,8 @@ class LearnerModel:
         i = table.get(name)
         if i is None:
             i = table[name] = len(table)
-            self._grow()
+            if not getattr(self, "_defer_grow", False):
+                self._grow()
         return i
 
     def _learner_code(self, learner: str) -> int:
@@ -129,7 +130,20 @@ class LearnerModel:
         return self._by_skill.get(s, [])
 
     def _adopt_vocab(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Codes of ``log``'s learners, items and skills in this model's tables."""
+        """Codes of ``log``'s learners, items and skills in this model's tables.
+
+        New names get codes first and the arrays grow once at the end (one
+        :meth:`_grow`, not one per new learner: linear, not quadratic, in the
+        number of learners).
+        """
+        self._defer_grow = True
+        try:
+            return self._adopt_codes(log)
+        finally:
+            self._defer_grow = False
+            self._grow()
+
+    def _adopt_codes(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lmap = np.array([self._learner_code(n) for n in log.learners], dtype=np.int64)
         smap = np.array([self._code(self._skills, n) for n in log.skills], dtype=np.int64)
         imap = np.empty(len(log.items), dtype=np.int64)

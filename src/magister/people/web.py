@@ -6,8 +6,9 @@ and the SQLite history (:mod:`~magister.people.store`), so an answer given on
 the page is the same row a terminal answer would be, and either one continues
 where the other stopped. Every answer is committed before the schedule moves
 on; a reload asks for the state again and gets the same card (the schedule is
-a function of the stored history and of when the session began), so nothing
-is lost and nothing is counted twice: an answer to a card that is no longer
+a function of the stored history and of when the session began; an hour
+without an answer begins a new one, and a restarted server resumes a session
+still going), so nothing is lost and nothing is counted twice: an answer to a card that is no longer
 the one being asked (a second tab, a double submit) is refused with 409 and
 the current state.
 
@@ -40,6 +41,8 @@ from .study import Schedule
 __all__ = ["StudyApp", "create_app", "serve"]
 
 PAGE = Path(__file__).with_name("study_page.html")
+#: seconds without an answer after which the page starts a new session (a reload within it keeps the session)
+SESSION_GAP = 3600.0
 
 
 class StudyApp:
@@ -71,12 +74,24 @@ class StudyApp:
 
     def _schedule(self, i: int) -> Schedule:
         s = self.schedules.get(i)
-        if s is None:  # the session begins when the deck is first opened in this process
+        now = self.now()
+        if s is None:
+            # the session goes on if the last answer is less than an idle hour old (a restarted server resumes
+            # it, retries included); otherwise a new one begins now
             d = self.decks[i]
-            s = Schedule(d, retention=self.retention).replay(self.store.history(d.title, self.learner),
-                                                             session_start=float("inf"))
-            s.start_session(self.now())
+            history = self.store.history(d.title, self.learner)
+            start = now
+            if history and now - history[-1].timestamp <= SESSION_GAP:
+                k = len(history) - 1
+                while k > 0 and history[k].timestamp - history[k - 1].timestamp <= SESSION_GAP:
+                    k -= 1
+                start = history[k].timestamp
+            s = Schedule(d, retention=self.retention).replay(history, session_start=start)
+            if start == now:
+                s.start_session(now)
             self.schedules[i] = s
+        elif s.session.asked and now - s.clock > SESSION_GAP:
+            s.start_session(now)  # ... and again after an idle hour: what was learned before can now be due
         return s
 
     def decks_json(self) -> list[dict]:

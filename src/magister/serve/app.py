@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine
 from .hotpath import Delegate, HotPath
+from .common import Moved
+from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
 from .service import MAX_BATCH, MAX_K, MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, wait_all
 from .settings import ServeSettings
 
@@ -199,8 +201,11 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     engine = make_engine(cfg.db)
     service = Service(engine, checkpoint_every=cfg.checkpoint_every, recent_ids=cfg.recent_ids,
                       max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks, cache_size=cfg.cache_size,
-                      max_bulk=cfg.max_bulk)
+                      max_bulk=cfg.max_bulk, node_url=cfg.node_url, lease_seconds=cfg.lease_seconds)
     tokens = TokenStore(engine, cfg.admin_token)
+    if cfg.node_url:  # tokens created or revoked through another process
+        tokens.refresh_unknown = True
+        service.tick_hooks.append(tokens.load)
     freeze_gc, durable_proposals, lean = cfg.freeze_gc, cfg.durable_proposals, cfg.lean
 
     @asynccontextmanager
@@ -217,6 +222,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         finally:
             await anyio.to_thread.run_sync(service.close)
             engine.dispose()
+            if cfg.node_url:
+                await app.state.forward.aclose()
 
     async def strict_query(request: Request) -> None:
         """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored)."""
@@ -309,6 +316,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         app.include_router(router)
     if lean:
         app.add_middleware(HotPath, handlers=_lean_handlers(ctx))
+    if cfg.node_url:
+        app.add_middleware(_Forwarding, state=app.state)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
     return app
 
@@ -332,6 +341,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     # ---------------------------------------------------------- errors
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
+        if isinstance(exc, Moved):
+            if FORWARDED_HEADER.decode() in request.headers:  # forwarded once already: never twice
+                return JSONResponse({"detail": clip(f"{exc.message} (its lease just moved); retry in a moment, "
+                                                    "with the same ids")}, status_code=503)
+            return JSONResponse({"detail": clip(exc.message)}, status_code=421,
+                                headers={OWNER_HEADER.decode(): exc.owner})
         return JSONResponse({"detail": clip(exc.message)}, status_code=exc.status)
 
     @app.exception_handler(SQLAlchemyError)
@@ -448,6 +463,9 @@ def _curricula_router(ctx: _Context) -> APIRouter:
                     try:
                         live = service.get(name)
                     except (NotFound, Unavailable):
+                        continue
+                    except Moved as e:  # served by another process
+                        out.append({"name": name, "served_by": e.owner})
                         continue
                     out.append(service.brief(live))
                 if len(names) < limit:
@@ -615,8 +633,13 @@ def _lean_handlers(ctx: _Context) -> dict:
     async def _answer(work) -> tuple[int, Any]:
         try:
             return 200, await work
+        except Moved:
+            raise Delegate from None  # the endpoint answers it (forwarded to the owner)
         except ServiceError as e:
             return e.status, {"detail": clip(e.message)}
+        except (SQLAlchemyError, OSError) as e:  # (loading a curriculum reads the database)
+            log.error("storage failed: %s: %s", type(e).__name__, e)
+            return 503, {"detail": storage_failed(e)}
 
     async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes):
         k, request_id = 1, None
@@ -691,6 +714,14 @@ def clip(text: str, limit: int = MAX_DETAIL) -> str:
         return text
     keep = max(20, limit - 60)
     return f"{text[:keep - keep // 4]} ...({len(text) - keep} characters left out)... {text[-(keep // 4):]}"
+
+
+class _Forwarding(Forward):
+    """:class:`~magister.serve.forward.Forward`, reachable from the app's state (closed at shutdown)."""
+
+    def __init__(self, app: Any, state: Any):
+        super().__init__(app)
+        state.forward = self
 
 
 class BodyLimit:

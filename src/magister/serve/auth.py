@@ -68,6 +68,9 @@ class TokenStore:
         self._admin = digest(admin_token) if admin_token else None
         self._by_digest: dict[str, Principal] = {}
         self._lock = threading.Lock()
+        #: reload the tokens when an unknown one is presented (several processes over one database)
+        self.refresh_unknown = False
+        self._refreshed = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -93,6 +96,12 @@ class TokenStore:
         if hmac.compare_digest(d, self._admin):
             return ADMIN
         p = self._by_digest.get(d)
+        if p is None and self.refresh_unknown and time.monotonic() - self._refreshed > 1.0:
+            # several processes: the token may have been created through another one (at most one
+            # reload a second, so unknown tokens cannot make every request read the database)
+            self._refreshed = time.monotonic()
+            self.load()
+            p = self._by_digest.get(d)
         if p is None:
             raise AuthError(401, "invalid or revoked API token; ask the server's admin for a token")
         return p

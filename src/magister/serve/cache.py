@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Iterator
+from itertools import islice
+from typing import Callable, Iterator
 
 from .live import LiveCurriculum
 
@@ -32,8 +33,9 @@ class CurriculumCache:
     itself: the service calls it under its registry lock.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, on_evict: Callable[[LiveCurriculum], None] | None = None):
         self.limit = int(limit)
+        self.on_evict = on_evict
         self._d: "OrderedDict[str, LiveCurriculum]" = OrderedDict()
         self.loads = 0  # curricula loaded from the database
         self.evictions = 0
@@ -73,20 +75,26 @@ class CurriculumCache:
     def pop(self, name: str, live: LiveCurriculum | None = None) -> None:
         """Remove ``name`` (only if it still maps to ``live``, when given)."""
         if live is None or self._d.get(name) is live:
-            self._d.pop(name, None)
+            gone = self._d.pop(name, None)
+            if gone is not None and self.on_evict is not None:
+                self.on_evict(gone)
 
     def shrink(self) -> int:
         """Evict idle curricula, least recently used first, until at most ``limit`` remain; returns how many."""
         over = len(self._d) - self.limit
         if over <= 0:
             return 0
-        gone = 0
-        for name, live in list(self._d.items())[:over + SCAN]:
-            if gone >= over:
-                break
-            if evict(live):
-                del self._d[name]
-                gone += 1
+        idle: list[str] = []
+        for name, live in islice(self._d.items(), over + SCAN):  # (no copy of the whole map)
+            if evict(live):  # marks it: it must then leave the map
+                idle.append(name)
+                if len(idle) >= over:
+                    break
+        for name in idle:
+            live = self._d.pop(name)
+            if self.on_evict is not None:
+                self.on_evict(live)
+        gone = len(idle)
         self.evictions += gone
         return gone
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Offload", "jsonable", "dumps"]
+__all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Moved", "Offload", "jsonable",
+           "dumps"]
 
 
 # ----------------------------------------------------------------- errors
@@ -41,6 +42,19 @@ class Invalid(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+class Moved(ServiceError):
+    """The curriculum is served by another process (it holds the lease): ``owner`` is that process's URL.
+
+    The app forwards the request there (or answers 503 to a request that was already forwarded).
+    """
+
+    status = 421
+
+    def __init__(self, name: str, owner: str):
+        super().__init__(f"curriculum {name!r} is served by {owner}; retry there or through the load balancer")
+        self.owner = owner
 
 
 class Offload(Exception):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy.engine import Connection
 
 from .common import Unavailable
 from .live import LiveCurriculum
@@ -39,6 +40,12 @@ _ID_COLUMNS = (_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
                case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
 
 
+_ID_COUNT = select(func.count(_EVENTS.c.client_id)).where(_EVENTS.c.curriculum_id == bindparam("cid"))
+_RECENT_IDS = (select(*_ID_COLUMNS).where(_EVENTS.c.curriculum_id == bindparam("cid"))
+               .where(_EVENTS.c.client_id.is_not(None)).where(_EVENTS.c.seq >= bindparam("cut"))
+               .order_by(_EVENTS.c.seq))
+
+
 def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
     """The fingerprint of a logged event, as its request computed it."""
     return _fingerprint(task, float(score)) if kind == "observe" else _propose_fingerprint(int(k))
@@ -47,29 +54,28 @@ def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
 class ClientIdLog:
     """Service methods for client ids that read the log (needs ``engine``, ``old_id_reads``, ``_may_block``)."""
 
-    def _load_ids(self, live: LiveCurriculum) -> None:
+    def _load_ids(self, live: LiveCurriculum, conn: Connection | None = None) -> None:
         """The newest ``recent_ids`` client ids exactly, the older ones into the filter (streamed)."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._load_ids(live, own)
         ids = live.ids
         n = ids.recent
         has_id = and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.client_id.is_not(None))
-        with self.engine.connect() as conn:
-            total = int(conn.execute(select(func.count(_EVENTS.c.client_id))
-                                     .where(_EVENTS.c.curriculum_id == live.spec.id)).scalar() or 0)
-            cut = 0  # ids of events before seq `cut` are old
-            if total > n:
-                cut = int(conn.execute(select(_EVENTS.c.seq).where(has_id).order_by(_EVENTS.c.seq.desc())
-                                       .offset(n - 1).limit(1)).scalar())
-                ids.old.reserve(2 * (total - n))  # one slice, with room to grow as much again
-                old = conn.execution_options(yield_per=20_000).execute(
-                    select(_EVENTS.c.client_id).where(has_id).where(_EVENTS.c.seq < cut))
-                for part in old.scalars().partitions():
-                    ids.old.add_many(part)
-                ids.total = ids.old.count
-            rows = conn.execution_options(yield_per=5000).execute(
-                select(*_ID_COLUMNS)
-                .where(has_id).where(_EVENTS.c.seq >= cut).order_by(_EVENTS.c.seq))
-            for cid, seq, kind, k, task, score in rows:
-                ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
+        total = int(conn.execute(_ID_COUNT, {"cid": live.spec.id}).scalar() or 0)
+        cut = 0  # ids of events before seq `cut` are old
+        if total > n:
+            cut = int(conn.execute(select(_EVENTS.c.seq).where(has_id).order_by(_EVENTS.c.seq.desc())
+                                   .offset(n - 1).limit(1)).scalar())
+            ids.old.reserve(2 * (total - n))  # one slice, with room to grow as much again
+            old = conn.execute(select(_EVENTS.c.client_id).where(has_id).where(_EVENTS.c.seq < cut),
+                               execution_options={"yield_per": 20_000})
+            for part in old.scalars().partitions():
+                ids.old.add_many(part)
+            ids.total = ids.old.count
+        rows = conn.execute(_RECENT_IDS, {"cid": live.spec.id, "cut": cut}, execution_options={"yield_per": 5000})
+        for cid, seq, kind, k, task, score in rows:
+            ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
 
     def _old_ids(self, live: LiveCurriculum, cids: list[str]) -> dict[str, tuple[int, int]]:
         """(seq, fingerprint) of those ``cids`` that are in the log (ids the Bloom filter may have seen).

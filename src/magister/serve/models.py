@@ -14,7 +14,9 @@ Four tables, created and upgraded by the Alembic migrations in
   exactly the batches the live teacher saw;
 * ``checkpoints`` - teacher bytes (``Teacher.to_bytes``) and the last event
   sequence number they include;
-* ``tokens`` - API tokens (only a SHA-256 hash is stored) and their scope.
+* ``tokens`` - API tokens (only a SHA-256 hash is stored) and their scope;
+* ``leases`` - with several server processes, which one serves each curriculum
+  now, until when (see ``leases.py``).
 """
 
 from __future__ import annotations
@@ -84,6 +86,19 @@ class Checkpoint(Base):
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
 
     __table_args__ = (UniqueConstraint("curriculum_id", "seq", name="uq_checkpoints_curriculum_seq"),)
+
+
+class Lease(Base):
+    """Which server process serves a curriculum now (several processes over one database)."""
+
+    __tablename__ = "leases"
+
+    curriculum_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # a process's random id
+    url: Mapped[str] = mapped_column(String(512), nullable=False)  # where that process answers
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False)  # unix time
 
 
 class Token(Base):

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..errors import MagisterError
@@ -33,21 +33,28 @@ __all__ = ["Recovery"]
 log = logging.getLogger("magister.serve")
 _EVENTS = Event.__table__
 _CHECKPOINTS = Checkpoint.__table__
+# built once (a curriculum loads on first use, so these run on the request path)
+_CHECKPOINTS_OF = (select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
+                   .where(_CHECKPOINTS.c.curriculum_id == bindparam("cid")).order_by(_CHECKPOINTS.c.seq.desc()))
+_EVENTS_AFTER = (select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
+                        _EVENTS.c.score, _EVENTS.c.client_id)
+                 .where(_EVENTS.c.curriculum_id == bindparam("cid")).where(_EVENTS.c.seq > bindparam("after"))
+                 .order_by(_EVENTS.c.seq))
 
 
 class Recovery:
     """Service methods for checkpoints, rebuilds and replay (needs ``engine``, ``writer``, ``get``, ...)."""
 
-    def rebuild(self, spec: CurriculumSpec, *, use_checkpoint: bool = True) -> LiveCurriculum:
-        """Newest usable checkpoint + replay of the later events (or a full replay)."""
+    def rebuild(self, spec: CurriculumSpec, *, use_checkpoint: bool = True,
+                conn: Connection | None = None) -> LiveCurriculum:
+        """Newest usable checkpoint + replay of the later events (or a full replay), on ``conn`` if given."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.rebuild(spec, use_checkpoint=use_checkpoint, conn=own)
         teacher: Teacher | None = None
         start = 0
         if use_checkpoint:
-            with self.engine.connect() as conn:
-                cps = conn.execute(
-                    select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
-                    .where(_CHECKPOINTS.c.curriculum_id == spec.id).order_by(_CHECKPOINTS.c.seq.desc())
-                ).all()
+            cps = conn.execute(_CHECKPOINTS_OF, {"cid": spec.id}).all()
             for seq, data in cps:
                 try:
                     teacher = loads(bytes(data))
@@ -59,43 +66,38 @@ class Recovery:
             teacher = spec.build()
         live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
         last = start
-        with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=5000).execute(
-                select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                       _EVENTS.c.score, _EVENTS.c.client_id)
-                .where(_EVENTS.c.curriculum_id == spec.id).where(_EVENTS.c.seq > start).order_by(_EVENTS.c.seq)
-            )
-            pending: list[tuple[Any, float]] = []
-            pending_batch = None
+        result = conn.execute(_EVENTS_AFTER, {"cid": spec.id, "after": start}, execution_options={"yield_per": 5000})
+        pending: list[tuple[Any, float]] = []
+        pending_batch = None
 
-            def flush() -> None:
-                nonlocal pending
-                if pending:
-                    space = teacher.space
-                    teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
-                                          [s for _, s in pending])
-                    pending = []
+        def flush() -> None:
+            nonlocal pending
+            if pending:
+                space = teacher.space
+                teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
+                                      [s for _, s in pending])
+                pending = []
 
-            for seq, batch, kind, k, task, score, cid in result:
-                if kind == "observe":
-                    if pending_batch != batch:
-                        flush()
-                        pending_batch = batch
-                    pending.append((task, float(score)))
-                else:
+        for seq, batch, kind, k, task, score, cid in result:
+            if kind == "observe":
+                if pending_batch != batch:
                     flush()
-                    pending_batch = None
-                    tasks = teacher.propose(int(k))
-                    got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
-                    if got != task:
-                        self.replay_mismatches += 1
-                        log.warning("replaying proposal %s of %r drew other tasks than logged; "
-                                    "is teacher %r deterministic given its generator?", seq, spec.name, spec.teacher)
-                last = int(seq)
-            flush()
+                    pending_batch = batch
+                pending.append((task, float(score)))
+            else:
+                flush()
+                pending_batch = None
+                tasks = teacher.propose(int(k))
+                got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
+                if got != task:
+                    self.replay_mismatches += 1
+                    log.warning("replaying proposal %s of %r drew other tasks than logged; "
+                                "is teacher %r deterministic given its generator?", seq, spec.name, spec.teacher)
+            last = int(seq)
+        flush()
         live.next_seq = max(last, start) + 1
         live.since_checkpoint = live.next_seq - 1 - start
-        self._load_ids(live)
+        self._load_ids(live, conn)
         return live
 
     def replay_from_log(self, name: str) -> Teacher:

@@ -33,17 +33,19 @@ from hashlib import blake2b
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
 from ..scores import ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import teacher_class
-from .common import Conflict, Invalid, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
+from .common import Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
 from .cache import CurriculumCache
 from .ids import ClientIdLog, _fingerprint, _propose_fingerprint
+from .leases import LeaseBook
 from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Curriculum, Event
 from .recovery import Recovery
@@ -61,6 +63,7 @@ log = logging.getLogger("magister.serve")
 _EVENTS = Event.__table__
 _CURRICULA = Curriculum.__table__
 _CHECKPOINTS = Checkpoint.__table__
+_SPEC_BY_NAME = select(_CURRICULA).where(_CURRICULA.c.name == bindparam("name"))
 
 #: largest finite space a curriculum may have by default (teachers keep per-task arrays);
 #: ``max_tasks`` / MAGISTER_MAX_TASKS sets it per server
@@ -103,7 +106,7 @@ class Service(Recovery, ClientIdLog):
     def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
                  recent_ids: int = RECENT_IDS, max_tasks: int = MAX_TASKS,
                  max_policy_tasks: int = MAX_POLICY_TASKS, cache_size: int = CACHE_SIZE,
-                 max_bulk: int = MAX_BULK):
+                 max_bulk: int = MAX_BULK, node_url: str | None = None, lease_seconds: float = 10.0):
         self.engine = engine
         #: curricula kept in memory (least recently used idle ones leave first; see cache.py)
         self.cache_size = whole("cache_size", cache_size)
@@ -116,7 +119,13 @@ class Service(Recovery, ClientIdLog):
         self.old_id_reads = 0  # reads of the log for ids no longer recent (retries and false positives)
         self.checkpoint_every = int(checkpoint_every)
         self.keep_checkpoints = max(1, int(keep_checkpoints))
-        self.curricula = CurriculumCache(self.cache_size)
+        self.curricula = CurriculumCache(self.cache_size, on_evict=self._evicted)
+        #: with several processes over one database: this one's URL, and its leases (see leases.py)
+        self.node_url = node_url
+        self.lease_seconds = lease_seconds
+        self.leases: LeaseBook | None = None
+        #: called every lease renewal (e.g. to reload tokens other processes created or revoked)
+        self.tick_hooks: list[Callable[[], None]] = []
         self._registry_lock = threading.RLock()
         self._load_locks = [threading.Lock() for _ in range(_LOAD_STRIPES)]
         self._reserved: set[str] = set()
@@ -156,10 +165,36 @@ class Service(Recovery, ClientIdLog):
 
         migrate(self.engine)
         self.writer = GroupWriter(self.engine)
+        if self.node_url:
+            self.leases = LeaseBook(self.engine, self.node_url, self.lease_seconds, on_lost=self._lost,
+                                    on_tick=self._tick)
+            self.leases.start()
+
+    def _tick(self) -> None:
+        for hook in self.tick_hooks:
+            hook()
+
+    def _evicted(self, live: LiveCurriculum) -> None:
+        if self.leases is not None:
+            self.leases.release(live.spec.id)
+
+    def _lost(self, cids: set[int]) -> None:
+        """Leases another process took over: curricula held here for them leave memory once idle."""
+        with self._registry_lock:
+            for name, live in self.curricula.items():
+                if live.spec.id in cids and live.lock.acquire(blocking=False):
+                    try:
+                        if not live._unfinished() and not live.rebuilding:
+                            live.evicted = True
+                            self.curricula.pop(name, live)
+                    finally:
+                        live.lock.release()
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.leases is not None:
+            self.leases.close()
 
 
 
@@ -190,13 +225,38 @@ class Service(Recovery, ClientIdLog):
                     raise Offload
             else:
                 live.lock.acquire()
-            if not live.evicted:
-                break
-            live.lock.release()
+            if live.evicted:
+                live.lock.release()
+                continue
+            if self.leases is not None:
+                try:
+                    held = self._lease_held(live)
+                except BaseException:
+                    live.lock.release()
+                    raise
+                if not held:
+                    live.lock.release()
+                    continue
+            break
         try:
             yield live
         finally:
             live.lock.release()
+
+    def _lease_held(self, live: LiveCurriculum) -> bool:
+        """With leases: whether this process still serves ``live`` (renewing its lease if due). Called
+        with its lock held; if the lease was lost, ``live`` leaves memory once its writes are done."""
+        leases = self.leases
+        if leases is None or live.deleted or live.broken or leases.fresh(live.spec.id):
+            return True
+        self._may_block()
+        if leases.renew_one(live.spec.id):
+            return True
+        concurrent.futures.wait([f for _a, _b, f in list(live._unfinished())], timeout=60)
+        live.evicted = True
+        with self._registry_lock:
+            self.curricula.pop(live.spec.name, live)
+        return False
 
     def _row_spec(self, row: Any) -> CurriculumSpec:
         return CurriculumSpec(
@@ -213,18 +273,24 @@ class Service(Recovery, ClientIdLog):
                 live = self.curricula.touch(name)
             if live is not None:
                 return live
-            with self.engine.connect() as conn:
-                row = conn.execute(select(_CURRICULA).where(_CURRICULA.c.name == name)).mappings().first()
-            if row is None:
-                raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
-                               "with POST /v1/curricula")
-            spec = self._row_spec(row)
-            try:
-                live = self.rebuild(spec)
-            except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
-                log.exception("could not rebuild curriculum %r", spec.name)
-                live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
-                live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+            with self.engine.connect() as conn:  # one connection for every read of the load
+                row = conn.execute(_SPEC_BY_NAME, {"name": name}).mappings().first()
+                if row is None:
+                    raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
+                                   "with POST /v1/curricula")
+                spec = self._row_spec(row)
+                if self.leases is not None:  # take the lease before reading the log
+                    owner = self.leases.acquire(conn, spec.id)
+                    if owner is not None:
+                        raise Moved(name, owner)
+                try:
+                    live = self.rebuild(spec, conn=conn)
+                except (SQLAlchemyError, OSError):
+                    raise  # storage: a 503, and the next request tries again
+                except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
+                    log.exception("could not rebuild curriculum %r", spec.name)
+                    live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
+                    live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
             with self._registry_lock:
                 self.curricula.loads += 1
                 self.curricula.put(name, live)
@@ -346,8 +412,8 @@ class Service(Recovery, ClientIdLog):
                 self._reserved.discard(name)
                 if f.exception() is None:
                     spec.id = f.result()
-                    if self.curricula.get(name) is None or self.curricula[name].deleted:
-                        self.curricula.put(name, live)  # (a load that came first holds an equal copy)
+                    if self.leases is None and (self.curricula.get(name) is None or self.curricula[name].deleted):
+                        self.curricula.put(name, live)  # (with leases, it loads with its lease on first use)  # (a load that came first holds an equal copy)
 
         fut.add_done_callback(done)
         return live, fut
@@ -460,8 +526,9 @@ class Service(Recovery, ClientIdLog):
             conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id.in_(part)))
             conn.execute(delete(_CURRICULA).where(_CURRICULA.c.id.in_(part)))
 
-    def _delete_lives(self, lives: list[LiveCurriculum]) -> concurrent.futures.Future:
-        ids = [live.spec.id for live in lives]
+    def _delete_lives(self, lives: list[LiveCurriculum], ids: list[int] | None = None
+                      ) -> concurrent.futures.Future:
+        ids = [live.spec.id for live in lives] if ids is None else ids
         fut = self.writer.submit(lambda conn: self._delete_rows(conn, ids))  # type: ignore[union-attr]
 
         def done(f: concurrent.futures.Future) -> None:
@@ -518,11 +585,22 @@ class Service(Recovery, ClientIdLog):
 
     def forget_learner(self, learner: str) -> tuple[list[str], concurrent.futures.Future]:
         """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction)."""
-        names = self.learner_curricula(learner)
-        if not names:
+        _check_learner(learner)
+        self._may_block()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(_CURRICULA.c.learner == learner)
+                                .order_by(_CURRICULA.c.id)).all()
+        if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
-        lives = [live for live in (self._mark_deleted(n) for n in names) if live is not None]
-        return [live.spec.name for live in lives], self._delete_lives(lives)
+        lives = []
+        for _cid, name in rows:
+            try:
+                live = self._mark_deleted(name)
+            except Moved:  # served by another process: deleted all the same (its writes then fail and it
+                continue   # lets the curriculum go when its lease goes with the row)
+            if live is not None:
+                lives.append(live)
+        return [name for _cid, name in rows], self._delete_lives(lives, [int(cid) for cid, _n in rows])
 
     # --------------------------------------------------------- propose
     def propose(self, name: str, k: int, request_id: str | None = None

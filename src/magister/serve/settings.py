@@ -39,6 +39,8 @@ ENV = {
     "max_policy_tasks": "MAGISTER_MAX_POLICY_TASKS",
     "cache_size": "MAGISTER_CACHE_SIZE",
     "max_bulk": "MAGISTER_MAX_BULK",
+    "node_url": "MAGISTER_NODE_URL",
+    "lease_seconds": "MAGISTER_LEASE_SECONDS",
 }
 
 
@@ -77,6 +79,11 @@ class ServeSettings:
     cache_size: int = CACHE_SIZE
     #: most learners one bulk-creation request (POST /v1/curricula/bulk) may list
     max_bulk: int = MAX_BULK
+    #: the URL at which the other server processes reach this one; set, it turns on leases (several
+    #: processes over one PostgreSQL, each curriculum served by one of them; see docs/serve.md)
+    node_url: str | None = None
+    #: how long a process's lease of a curriculum lasts without renewal (renewed every third of it)
+    lease_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db:
@@ -95,6 +102,15 @@ class ServeSettings:
         whole("max_policy_tasks", self.max_policy_tasks)
         whole("cache_size", self.cache_size)
         whole("max_bulk", self.max_bulk)
+        if self.node_url == "":
+            object.__setattr__(self, "node_url", None)
+        if self.node_url is not None and not (isinstance(self.node_url, str)
+                                              and self.node_url.startswith(("http://", "https://"))):
+            raise ConfigError(f"node_url must be the http(s):// URL other processes reach this one at, "
+                              f"got {self.node_url!r}")
+        if not (isinstance(self.lease_seconds, (int, float)) and not isinstance(self.lease_seconds, bool)
+                and 0.5 <= self.lease_seconds <= 3600):
+            raise ConfigError(f"lease_seconds must be seconds in [0.5, 3600], got {self.lease_seconds!r}")
         mode = {True: "always", False: "never"}.get(self.teacher_threads, self.teacher_threads)  # type: ignore[call-overload]
         if mode not in ("auto", "always", "never"):
             raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {self.teacher_threads!r}")

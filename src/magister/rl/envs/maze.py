@@ -36,7 +36,7 @@ import numpy as np
 from ...errors import InvalidTaskError
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "default_max_steps", "heldout_mazes",
-           "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
+           "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
 
 #: families of the held-out mazes (a maze's family is its name up to the first "_")
 HELDOUT_FAMILIES = ("rooms", "corridors", "labyrinths", "spirals", "long")
@@ -54,6 +54,28 @@ def heldout_mazes() -> dict[str, Any]:
     from ...levels import load_mazes
 
     return load_mazes(str(resources.files("magister.levels") / "data" / "heldout"))
+
+
+def unseen_levels(n: int = 100, size: int = 15, max_density: float = 0.35) -> list[Any]:
+    """``n`` solvable levels of the seed generator (:func:`maze_from_seed`) that no teacher over
+    ``SeedSpace()`` can propose: the seeds from ``2**31`` up (the space's seeds are ``0 .. 2**31 - 1``),
+    unsolvable draws skipped. Held-out levels of the training distribution, as PLR's test levels are
+    unseen seeds of the training generator; the same list on every call."""
+    from ...levels.spaces import SEED_LIMIT
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"unseen_levels needs n = a whole number of levels >= 1, got {n!r}")
+    if not 0.0 <= float(max_density) < 0.9:
+        raise ValueError(f"unseen_levels needs max_density in [0, 0.9) (denser mazes are almost never solvable), "
+                         f"got {max_density!r}")
+    levels: list[Any] = []
+    seed = SEED_LIMIT
+    while len(levels) < n:
+        maze = maze_from_seed(seed, size, max_density)
+        if maze.solvable:
+            levels.append(maze)
+        seed += 1
+    return levels
 
 
 def maze_family(name: str) -> str:
