@@ -24,7 +24,7 @@ interference). Printed per data set (median [min-max] over seeds):
 Pictures (``--out``): accuracy of every class over the sequence for the best,
 median and worst random order of the first seed, one figure per data set.
 
-Run:  nice -n 10 python benchmarks/continual_order.py            (about 90 s on one core)
+Run:  nice -n 10 python benchmarks/continual_order.py            (1.5-4 minutes on a shared 2-core machine)
 Seeds used to choose the defaults were others: check with ``--seeds 10 11 12 13 14 15 16 17 18 19``.
 """
 

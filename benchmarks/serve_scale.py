@@ -15,7 +15,18 @@ One ``uvicorn`` server process on a SQLite file (or PostgreSQL with
    proposals among them); p50 / p99 in ms;
 4. the server's memory (RSS now and its peak, from /proc) after all that;
 5. a restart (SIGKILL, like a crash): time from starting the new process to
-   the first answered propose for a random learner, and its memory then.
+   the first answered propose for a random learner, and its memory then;
+   beside it, the same for a server on an empty database (what starting the
+   Python process costs on this machine, whatever the number of curricula).
+
+With ``--processes 1,2,4`` (PostgreSQL only): after creating ``--n``
+curricula, for each count P, P server processes (``MAGISTER_NODE_URL`` set,
+leases on) are driven by 64 keep-alive connections spread evenly over them,
+like a load balancer without affinity (``--affinity``: each connection
+asks only for curricula of its own process, so none is forwarded); each connection loops propose ->
+observe (with an id) on a random curriculum for ``--seconds``; reported:
+requests/s (the first fifth of the time, when curricula load and leases are
+taken, is not counted).
 
 Every figure is one run on a shared machine: noisy. Nothing is tuned to it.
 
@@ -25,6 +36,7 @@ Every figure is one run on a shared machine: noisy. Nothing is tuned to it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -34,7 +46,8 @@ from contextlib import ExitStack
 import httpx
 import numpy as np
 
-from magister.serve.harness import AUTH, Server, postgres_bin, postgres_cluster
+from magister.serve.harness import AUTH, Server, free_port, postgres_bin, postgres_cluster
+from magister.serve.loadgen import Conn
 
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -131,6 +144,73 @@ def run(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
             rows.append(("memory after restart (RSS)", f"{rss_mb(restarted.proc.pid)[0]:,.0f} MB"))
     finally:
         restarted.stop()
+    with tempfile.TemporaryDirectory() as empty:
+        fresh = Server(os.path.join(empty, "empty.db"))
+        t = time.perf_counter()
+        fresh.start(timeout=600)
+        try:
+            with httpx.Client(base_url=fresh.url, headers=AUTH, timeout=600) as c:
+                c.get("/v1/curricula", params={"limit": 1})
+                rows.append(("start on an empty database to first answer", f"{time.perf_counter() - t:.2f} s"))
+        finally:
+            fresh.stop()
+    return rows
+
+
+async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool, clients: int = 64) -> float:
+    """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``."""
+    conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
+    start = time.perf_counter()
+    counted_from = start + seconds / 5
+    stop = start + seconds
+    done = [0]
+
+    async def one(k: int, conn: Conn) -> None:
+        rng = np.random.default_rng(k)
+        j = 0
+        while time.perf_counter() < stop:
+            i = int(rng.integers(n))
+            if affinity:  # only curricula of this connection's process (i = its index modulo P)
+                i = min(n - 1, i - i % len(ports) + k % len(ports))
+            name = learner(i)
+            status, out = await conn.request("POST", f"/v1/curricula/{name}/propose")
+            if status != 200:
+                raise SystemExit(f"propose failed: {status} {out}")
+            status, out = await conn.request("POST", f"/v1/curricula/{name}/observe",
+                                             {"task": out["tasks"][0], "score": 1.0, "id": f"{tag}c{k}-{j}"})
+            if status != 200:
+                raise SystemExit(f"observe failed: {status} {out}")
+            j += 1
+            if time.perf_counter() >= counted_from:
+                done[0] += 2
+
+    await asyncio.gather(*(one(k, c) for k, c in enumerate(conns)))
+    for c in conns:
+        await c.close()
+    return done[0] / (time.perf_counter() - counted_from)
+
+
+def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    first = Server(db).start()
+    try:
+        with httpx.Client(base_url=first.url, headers=AUTH, timeout=600) as c:
+            rows.append(("bulk creation", f"{create(c, args.n, True):,.0f} curricula/s"))
+    finally:
+        first.stop()
+    for p in [int(x) for x in args.processes.split(",")]:
+        ports = [free_port() for _ in range(p)]
+        servers = [Server(db, port=port, env={"MAGISTER_NODE_URL": f"http://127.0.0.1:{port}",
+                                              "MAGISTER_CACHE_SIZE": str(args.cache_size)}).start()
+                   for port in ports]
+        try:
+            rate = asyncio.run(_drive(ports, args.n, args.seconds, f"p{p}{args.affinity}-", args.affinity))
+        finally:
+            for server in servers:
+                server.stop()
+        how = "by curriculum" if args.affinity else "none"
+        rows.append((f"{p} API process{'es' if p > 1 else ''} (affinity: {how})", f"{rate:,.0f} requests/s"))
+        print(f"  {p} processes: {rate:,.0f} requests/s", file=sys.stderr, flush=True)
     return rows
 
 
@@ -142,8 +222,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache-size", type=int, default=10_000, help="MAGISTER_CACHE_SIZE of the server")
     p.add_argument("--db", default=None, help="SQLite file to use (default: a temporary one, removed)")
     p.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL cluster instead")
+    p.add_argument("--processes", default=None,
+                   help="with --postgres: requests/s with these numbers of API processes, e.g. 1,2,4")
+    p.add_argument("--seconds", type=float, default=20.0, help="load time per process count")
+    p.add_argument("--affinity", action="store_true",
+                   help="each connection asks only for curricula of its own process (a load balancer with "
+                        "affinity by curriculum): no request is forwarded")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.processes and not args.postgres:
+        raise SystemExit("--processes needs --postgres (several processes share one PostgreSQL)")
     with ExitStack() as stack:
         if args.postgres:
             if postgres_bin() is None:
@@ -153,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             db = args.db or os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "scale.db")
             label = "SQLite"
         t = time.perf_counter()
-        rows = run(args, db)
+        rows = cluster(args, db) if args.processes else run(args, db)
         if not args.postgres and os.path.exists(db):
             rows.append(("database file", f"{os.path.getsize(db) / 1e6:,.0f} MB"))
     print(f"\nserve_scale: {args.n:,} curricula ({TEACHER}, 20 skills), {label}, cache {args.cache_size:,}, "

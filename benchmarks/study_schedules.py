@@ -28,8 +28,12 @@ Reported, median [min-max] over seeds:
 * same card in a row: the longest run of one card within a session;
 * days to open all: the first session at whose end the schedule has every skill open
   (``-`` if never within the sessions);
-* false mastery: of the skills the schedule shows as mastered at the end of a
-  session (pooled over sessions), the share the student does not know then;
+* false mastery (first mark): of the skills the schedule ever showed as
+  mastered, the share the student did not know at the answer after which it
+  first did;
+* false mastery (session ends): of the skills the schedule shows as mastered
+  at the end of a session (pooled over sessions), the share the student does
+  not know then;
 * answers: questions asked over all sessions.
 
 Run:  nice -n 10 python benchmarks/study_schedules.py --seeds 10
@@ -72,7 +76,7 @@ class OldLoop:
                                                    "weights": list(weights)},
                                    score_range=(1, 4), seed=0)
 
-    def session(self, start: float, count: int, answer) -> list[str]:
+    def session(self, start: float, count: int, answer, after) -> list[str]:
         p = self.policy
         asked: list[str] = []
         again: list[tuple[str, int]] = []
@@ -99,6 +103,7 @@ class OldLoop:
             if grade == 1:
                 again.append((pick, n))
             asked.append(pick)
+            after(p.clock)
         return asked
 
     def mastered(self, time: float) -> dict[str, bool]:
@@ -116,7 +121,7 @@ class NewLoop:
     def __init__(self, deck: Deck, weights, retention: float = 0.9):
         self.schedule = Schedule(deck, retention=retention, weights=list(weights))
 
-    def session(self, start: float, count: int, answer) -> list[str]:
+    def session(self, start: float, count: int, answer, after) -> list[str]:
         s = self.schedule
         s.start_session(start)
         asked: list[str] = []
@@ -127,6 +132,7 @@ class NewLoop:
                 break
             s.record(pick.card, answer(pick.card, t), t)
             asked.append(pick.card)
+            after(t)
         return asked
 
     def mastered(self, time: float) -> dict[str, bool]:
@@ -152,10 +158,17 @@ def teach(loop, student: SimulatedStudent, deck: Deck, sessions: int, per_sessio
 
     runs, answers, opened = [], 0, float("nan")
     shown = wrong = 0
+    first_mark: dict[str, bool] = {}  # skill -> did the student know it when the schedule first showed it mastered
+
+    def after(time: float) -> None:
+        for sk, m in loop.mastered(time).items():
+            if m and sk not in first_mark:
+                first_mark[sk] = student.known[sk]
+
     t = 0.0
     for day in range(sessions):
         t = day * DAY + 9 * 3600.0
-        asked = loop.session(t, per_session, answer)
+        asked = loop.session(t, per_session, answer, after)
         answers += len(asked)
         runs.append(longest_run(asked))
         end = t + ANSWER_SECONDS * len(asked)
@@ -170,6 +183,7 @@ def teach(loop, student: SimulatedStudent, deck: Deck, sessions: int, per_sessio
     return {"known": float(np.mean(list(student.known.values()))), "recall": student.retention(t + 30 * DAY),
             "shown": float(np.mean(list(marks.values()))),
             "run": float(max(runs)), "open": opened, "false": wrong / shown if shown else float("nan"),
+            "first": (sum(not k for k in first_mark.values()) / len(first_mark)) if first_mark else float("nan"),
             "answers": float(answers)}
 
 
@@ -217,7 +231,8 @@ def main() -> None:
           f"{args.sessions} daily sessions of at most {args.per_session} answers; median [min-max] over seeds")
     cols = [("known", "known", 2), ("shown", "shown mastered", 2), ("recall", "recall +30 d", 2),
             ("run", "same card in a row", 0),
-            ("open", "days to open all", 0), ("false", "false mastery", 2), ("answers", "answers", 0)]
+            ("open", "days to open all", 0), ("first", "false mastery (first mark)", 2),
+            ("false", "false mastery (session ends)", 2), ("answers", "answers", 0)]
     print("| schedule | " + " | ".join(title for _, title, _ in cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, rs in results.items():

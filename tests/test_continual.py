@@ -278,3 +278,18 @@ def test_benchmark_runs_with_a_tiny_budget(tmp_path: Path, capsys) -> None:
     assert Path(out["synthetic"]["picture"]).stat().st_size > 0
     assert bench.spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
     assert bench.percentile(0.5, [0.1, 0.5, 0.9, 1.0]) == pytest.approx(37.5)
+
+
+def test_why_benchmark_measures_places_and_the_last_class(capsys) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_order_why.py"
+    spec = importlib.util.spec_from_file_location("continual_order_why", path)
+    why = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(why)  # type: ignore[union-attr]
+    out = why.main(["--seeds", "10", "--orders", "4", "--repeats", "1", "--datasets", "synthetic", "--k", "4",
+                    "--n-train", "15"])
+    assert "by place" in capsys.readouterr().out
+    by_place = out["synthetic"]["by_place"]
+    assert len(by_place) == 4 and all(0.0 <= v <= 1.0 for v in by_place)
+    assert 0.0 <= out["synthetic"]["last_share"][0] <= 1.0
+    assert why.between_share(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(1.0)
+    assert why.between_share(np.array([0, 1, 0, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(0.0)

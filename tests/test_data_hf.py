@@ -116,3 +116,41 @@ def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
     assert states_equal(r0["teacher"], r1["teacher"]) and states_equal(r0["sampler"], r1["sampler"])
     per_batch = sum(sum(1 for c in h["counts"] if c) for h in r0["history"])
     assert r0["n_observed"] == r1["n_observed"] == per_batch + 3 * 2, "every batch and the 3 evaluations observed"
+
+
+def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp_path):
+    """Train 6 steps saving at step 3; a new Trainer resumed from checkpoint-3 plans the same batches and ends with
+    the same teacher as the uninterrupted run (the look-ahead batch planned before the save is handed out again).
+    Dropout is off: with it, Trainer's own resume gave slightly different losses on CPU in our runs."""
+    from magister.data.hf import CURRICULUM_FILE
+    from magister.testing import states_equal
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+
+    def run(out, resume=None):
+        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2,
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        torch.manual_seed(0)
+        model = transformers.GPT2LMHeadModel(cfg)
+        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
+                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                              save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+        teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), eta=4.0, seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
+        trainer = add_curriculum(transformers.Trainer(model=model, args=args, train_dataset=Rows(train)), sampler,
+                                 eval_metric=None)
+        trainer.train(resume_from_checkpoint=resume)
+        return sampler, teacher
+
+    whole, t_whole = run(tmp_path / "whole")
+    saved = tmp_path / "whole" / "checkpoint-3" / CURRICULUM_FILE
+    assert saved.exists() and len(mg.checkpoint.load_state(saved)["history"]) >= 3
+    resumed, t_resumed = run(tmp_path / "resumed", resume=str(tmp_path / "whole" / "checkpoint-3"))
+    # the resumed run's sampler is on a new pass (num_batches=6 from step 4), so its loader looks one batch past
+    # the end where the uninterrupted one stopped at its last batch: compare the 6 trained steps
+    assert resumed.history[:6] == whole.history[:6] and len(whole.history) == 6
+    # and the teacher observed the same feedback (its generator differs only by that one extra proposal)
+    assert t_resumed.n_observed == t_whole.n_observed
+    assert states_equal(t_resumed.state_dict()["algorithm"], t_whole.state_dict()["algorithm"])
+    assert whole.mixture_history()[-1].tolist() != [0.5, 0.5], "the teacher moved, so equality is not trivial"

@@ -247,3 +247,26 @@ def test_bad_settings_are_refused():
         SkillSampler([0, 1], mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, mode="other")
     with pytest.raises(ConfigError):
         SkillSampler([0, 1], mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, loss_score="weird")
+
+
+def test_replay_pending_hands_the_unfed_batches_out_again_then_continues_exactly():
+    skills = skills_fixture()
+
+    def make():
+        return SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(4), seed=1, eta=3.0), batch_size=6, seed=2)
+
+    whole = make()
+    first = whole.next_batch()
+    ahead = whole.next_batch()  # a loader's look-ahead: handed out, not yet trained on
+    whole.observe_batch_loss(np.asarray(first, dtype=float) % 2)
+    state = whole.state_dict()
+    whole.observe_batch_loss(np.asarray(ahead, dtype=float) % 2)
+    after = whole.next_batch()
+    resumed = make()
+    resumed.load_state_dict(state, replay_pending=True)
+    assert resumed.next_batch() == ahead and len(resumed.history) == 2, "replayed, not planned or logged again"
+    resumed.observe_batch_loss(np.asarray(ahead, dtype=float) % 2)
+    assert resumed.next_batch() == after and states_equal(resumed.state_dict(), whole.state_dict())
+    kept = make()
+    kept.load_state_dict(state)
+    assert kept.pending == 1 and kept.next_batch() != ahead, "without replay the waiting batch is left to its holder"

@@ -139,13 +139,11 @@ def test_data_pytorch_skill_it_beats_uniform(capsys):
     assert acc["skill-it"] > acc["uniform"] + 0.04, acc
 
 
-@pytest.mark.slow
 def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
-    # a Ray cluster and two RLlib runs of 60k steps: too heavy for the default run; the RLlib callback
-    # itself is checked in tests/test_rl_ray.py
+    # a local Ray cluster, the teacher in an actor, RLlib sampling in this process (no env-runner actors)
     pytest.importorskip("ray.rllib")
     shares = _example("rl_rllib").main(seed=0)
     _beats_uniform_line(capsys.readouterr().out, "adr")
-    # ADR masters 31% of the test tasks on seed 0 and 5% on seed 1 at this budget, uniform 0%; the Ray
-    # actor's batching makes runs not exactly repeatable, so only the order is asserted
-    assert shares["adr"] > shares["uniform"], shares
+    # at the example's 32,768 steps ADR masters 47% of the test tasks on seeds 0 and 1 and uniform none (at
+    # 24,576: 23% and 26%); the actor's batching makes runs not exactly repeatable, hence the wide margin
+    assert shares["adr"] > shares["uniform"] + 0.2, shares

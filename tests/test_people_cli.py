@@ -202,3 +202,11 @@ def test_a_csv_with_a_byte_order_mark_keeps_its_ids(tmp_path):
     assert res.exit_code == 0, (res.output, res.exception)
     assert "Half of 8?" in res.output and "right" in res.output
     assert rows(tmp_path / "db.sqlite") == [("me", "h8", "h8", 3)]
+
+
+def test_a_folder_of_decks_asks_which_one(tmp_path):
+    res = study(tmp_path / "db.sqlite", ["2", "hola", "q"], "--now", "2025-03-01T09:00", deck=DECK.parent)
+    assert res.returncode == 0, res.stderr
+    assert "1. Fractions (6 cards)" in res.stdout and "2. Spanish basics (9 cards)" in res.stdout
+    assert "Q1 (greetings, new): Hello (Spanish)" in res.stdout and "right" in res.stdout
+    assert rows(tmp_path / "db.sqlite") == [("me", "hola", "greetings", 3)]

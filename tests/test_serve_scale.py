@@ -93,6 +93,27 @@ def test_a_restart_loads_nothing_until_a_curriculum_is_used(tmp_path):
             assert states_equal(_state(c, n), before[n])
 
 
+def test_a_storage_failure_while_loading_is_a_503_and_the_next_request_loads_it(tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    with _client(tmp_path / "s.db") as c:
+        assert c.post("/v1/curricula", json={"name": "c0", "space": SKILLS, "teacher": "exp3"}).status_code == 201
+    with _client(tmp_path / "s.db") as c:
+        service = c.app.state.service
+        real = service.rebuild
+
+        def failing(*a, **kw):
+            raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(service, "rebuild", failing)
+        for path in ("/v1/curricula/c0/propose", "/v1/curricula/c0/checkpoint"):  # the lean lane and an endpoint
+            r = c.post(path)
+            assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+        assert "c0" not in service.curricula  # a transient failure is not kept
+        monkeypatch.setattr(service, "rebuild", real)
+        assert c.post("/v1/curricula/c0/propose").status_code == 200
+
+
 def test_a_curriculum_with_writes_not_yet_committed_stays_in_memory(tmp_path):
     service = Service(make_engine(tmp_path / "s.db"), cache_size=1, checkpoint_every=0)
     service.start()

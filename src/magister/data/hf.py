@@ -28,6 +28,15 @@ plus ``num_workers * prefetch_factor`` with loader workers, and with
 of an update before computing any of their losses); feedback is still
 matched to the right batch.
 
+**Checkpoints.** Each ``checkpoint-<step>`` folder that ``Trainer`` saves also
+gets the sampler's state (:data:`CURRICULUM_FILE`, teacher included, written
+by rank 0). ``trainer.train(resume_from_checkpoint=...)`` loads it on every
+rank, hands out again the look-ahead batches that were planned but never
+trained on, and sets ``args.ignore_data_skip`` (the sampler already knows
+where it is; ``Trainer`` skipping batches would draw and discard new ones),
+so the resumed run continues as the uninterrupted one. The checkpoint folder
+must be visible to every rank, as for ``Trainer``'s own resume.
+
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
 follows the process group (``batch_size`` is the global batch, each rank
 trains on its block; see :mod:`magister.data.sampler`), and the loader is
@@ -39,6 +48,7 @@ the same on every rank, so every rank's teacher stays identical.
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Any
 
@@ -46,10 +56,17 @@ import torch
 from accelerate.data_loader import prepare_data_loader
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+from ..checkpoint import load_state, save_state
 
 from .sampler import SkillSampler
 
-__all__ = ["CurriculumCallback", "CurriculumTrainer", "add_curriculum", "per_example_loss_from_outputs"]
+__all__ = ["CurriculumCallback", "CurriculumTrainer", "add_curriculum", "per_example_loss_from_outputs",
+           "CURRICULUM_FILE"]
+
+#: the sampler's state inside each ``checkpoint-<step>`` folder that ``Trainer`` saves
+CURRICULUM_FILE = "magister_curriculum.ckpt"
 
 
 class CurriculumCallback(TrainerCallback):
@@ -76,6 +93,18 @@ class CurriculumCallback(TrainerCallback):
         if found:
             self.sampler.observe_eval(found, kind="loss" if self.metric == "loss" else "accuracy")
             self.evaluations += 1
+
+
+class _CurriculumCheckpoint(TrainerCallback):
+    """Writes the sampler's state (global: the same on every rank) into each checkpoint folder, from rank 0."""
+
+    def __init__(self, sampler: SkillSampler):
+        self.sampler = sampler
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        if state.is_world_process_zero and os.path.isdir(folder):
+            save_state(os.path.join(folder, CURRICULUM_FILE), self.sampler.state_dict())
 
 
 def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
@@ -137,6 +166,19 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
     trainer.curriculum = sampler
     trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
+    trainer.add_callback(_CurriculumCheckpoint(sampler))
+    original_train = trainer.train
+
+    def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
+        path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
+        if saved is not None and os.path.exists(saved):
+            # the sampler continues where it was (its look-ahead batches first), so Trainer must not skip batches
+            sampler.load_state_dict(load_state(saved), replay_pending=True)
+            self.args.ignore_data_skip = True
+        return original_train(resume_from_checkpoint, *args, **kwargs)
+
+    trainer.train = types.MethodType(train, trainer)
     if train_feedback:
         original = trainer.compute_loss
 

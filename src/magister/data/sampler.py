@@ -63,6 +63,7 @@ A bad value on one rank makes every rank raise, and nothing is recorded.
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -138,6 +139,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(self.n_skills, dtype=np.int64)
         self.refills = np.zeros(self.n_skills, dtype=np.int64)
+        self._replay: collections.deque[np.ndarray] = collections.deque()
         self._join_ranks(distributed, group,
                          "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
                          "and an explicit seed= (not None), and its teacher with the same settings and seed")
@@ -173,6 +175,8 @@ class SkillSampler(SkillMixer, _TorchSampler):
         return self._next_global()[self._lo:self._hi].tolist()
 
     def _next_global(self) -> np.ndarray:
+        if self._replay:  # a batch handed out before a checkpoint, never trained on: hand it out again
+            return self._replay.popleft()
         if self.mode == "propose":
             slots, counts, mixture = self._propose_slots()
             batch = np.empty(self.batch_size, dtype=np.int64)
@@ -219,8 +223,17 @@ class SkillSampler(SkillMixer, _TorchSampler):
         return {**self._common_state(), "cursor": self._cursor.copy(),
                 "pools": [p.copy() for p in self._pools], "refills": self.refills.copy()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, replay_pending: bool = False) -> None:
         """Continue exactly from :meth:`state_dict` output.
+
+        ``replay_pending=True``: the batches that were handed out but had no
+        feedback yet when the state was saved (a loader's look-ahead) are
+        handed out again, in order, before any new batch is planned; a training
+        loop that resumes from a checkpoint, and so never trained on them,
+        then continues exactly as the uninterrupted run (the Hugging Face
+        integration does this on ``trainer.train(resume_from_checkpoint=...)``).
+        With ``False`` they stay waiting for the feedback of a caller that still
+        holds them.
 
         The state is global (the same on every rank), so one rank's
         ``state_dict()`` resumes every rank, at any world size that the batch
@@ -235,3 +248,4 @@ class SkillSampler(SkillMixer, _TorchSampler):
         self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
         self._pools = pools
         self.refills = np.asarray(state["refills"], dtype=np.int64).copy()
+        self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()

@@ -275,14 +275,6 @@ class Schedule:
             return "review"
         return "practice"
 
-    def _since(self, card: str) -> int:
-        """Answers given in this session since ``card`` was last asked in it (a large number if never)."""
-        asked = self.session.asked
-        for back, cid in enumerate(reversed(asked)):
-            if cid == card:
-                return back
-        return len(asked) + self.retry_after
-
     def next(self, time: float) -> Pick | None:
         """The next card at ``time``, or ``None`` when everything is mastered and nothing is due or missed."""
         s = self.session
@@ -290,20 +282,29 @@ class Schedule:
         gap = self.retry_after
         retries = sorted(s.missed, key=lambda cid: s.missed[cid])
         reviews = self.due(time)
-        open_ = {sk for sk in self.order if self.is_open(sk)}
+        done = {sk: self.mastered(sk) for sk in self.order}
+        open_ = {sk for sk in self.order if all(done[r] for r in self.deck.prerequisites.get(sk, []))}
+        last_ask = {cid: i for i, cid in enumerate(s.asked)}
+        never = len(s.asked) + gap
+
+        def since(cid: str) -> int:
+            i = last_ask.get(cid)
+            return never if i is None else len(s.asked) - 1 - i
+
         # practice is evidence still needed: a skill short of its streak, or a card never answered right
+        due_now = set(reviews)
         practice = sorted((c for c in self.cards.values()
-                           if c.answers and c.id not in s.missed and c.id not in reviews
-                           and c.skill in open_ and not self.mastered(c.skill)
+                           if c.answers and c.id not in s.missed and c.id not in due_now
+                           and c.skill in open_ and not done[c.skill]
                            and (self.streak[c.skill] < self.need_streak or not c.right_once)),
-                          key=lambda c: (-self._since(c.id), c.position))
+                          key=lambda c: (-since(c.id), c.position))
         new = [c.id for c in sorted(self.cards.values(), key=lambda c: c.position)
                if not c.answers and c.skill in open_]
 
         ready = [cid for cid in retries if len(s.asked) - 1 - s.missed[cid] >= gap and cid != last]
         if ready:
             return Pick(ready[0], "retry")
-        spaced = [c.id for c in practice if self._since(c.id) >= gap]
+        spaced = [c.id for c in practice if since(c.id) >= gap]
         learn = ([Pick(spaced[0], "practice")] if spaced else []) + ([Pick(new[0], "new")] if new else [])
         review = [Pick(cid, "review") for cid in reviews if cid != last]
         if review and learn:
@@ -316,13 +317,13 @@ class Schedule:
             # a miss (or a card in practice) waits for its turn: meanwhile review ahead a card seen before,
             # the least well recalled first, so the waiting card is not asked again at once
             ahead = sorted((self.recall(c.id, time) or 0.0, c.position, c.id) for c in self.cards.values()
-                           if c.answers and c.id not in s.missed and self._since(c.id) >= gap)
+                           if c.answers and c.id not in s.missed and since(c.id) >= gap)
             if ahead:
                 return Pick(ahead[0][2], "review")
         # nothing spaced enough: the oldest miss, then the least recently practised card, never the last one
         for cid in [*retries, *(c.id for c in practice)]:
             if cid != last:
                 return Pick(cid, "retry" if cid in s.missed else "practice")
-        if last is not None and (last in s.missed or last in reviews or any(c.id == last for c in practice)):
+        if last is not None and (last in s.missed or last in due_now or any(c.id == last for c in practice)):
             return Pick(last, self._kind_of(self.cards[last]))  # the only card left to ask
         return None

@@ -637,6 +637,9 @@ def _lean_handlers(ctx: _Context) -> dict:
             raise Delegate from None  # the endpoint answers it (forwarded to the owner)
         except ServiceError as e:
             return e.status, {"detail": clip(e.message)}
+        except (SQLAlchemyError, OSError) as e:  # (loading a curriculum reads the database)
+            log.error("storage failed: %s: %s", type(e).__name__, e)
+            return 503, {"detail": storage_failed(e)}
 
     async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes):
         k, request_id = 1, None

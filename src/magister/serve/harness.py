@@ -125,7 +125,7 @@ def postgres_cluster() -> Iterator[str]:
         subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
     run(f"{bindir}/initdb", "-D", data, "-U", "magister", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=50"
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200"
     run(f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-w", "-t", "60", "-l", os.path.join(root, "log"), "start")
     try:
         run(f"{bindir}/createdb", "-h", sock, "-p", str(port), "-U", "magister", "magister")

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError
 from ..scores import ScoreRange
@@ -284,6 +285,8 @@ class Service(Recovery, ClientIdLog):
                         raise Moved(name, owner)
                 try:
                     live = self.rebuild(spec, conn=conn)
+                except (SQLAlchemyError, OSError):
+                    raise  # storage: a 503, and the next request tries again
                 except Exception as e:  # noqa: BLE001 - one broken curriculum must not stop the others
                     log.exception("could not rebuild curriculum %r", spec.name)
                     live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]

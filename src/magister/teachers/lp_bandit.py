@@ -34,6 +34,11 @@ are learnt in tens of practices. The reference settings are
 ``fast=0.1, slow=0.02, transform="sigmoid", temperature=1, epsilon=0.1,
 denoise=0``; use longer memories (smaller rates) when a task takes thousands of
 episodes to learn.
+Fed one held-out accuracy per skill per evaluation round (a data mixture,
+``SkillSampler.observe_eval``) the defaults can collapse a run: a skill's jump
+keeps its progress for about 20 rounds while skills still at chance show none,
+so the mastered skill takes most batches. Use ``fast=0.6, slow=0.3,
+transform="sigmoid", epsilon=0.4`` there (``benchmarks/data_mixture.py``).
 
 ``reweight=p_theta`` applies the reweighting of Kanitscheider et al. to both
 EMAs before differencing, ``f(p) = (1 - p_theta) p / (p + p_theta (1 - 2 p))``,
