@@ -135,6 +135,14 @@ class SequenceModel(LearnerModel):
         finally:
             torch.set_num_threads(before)
 
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[Any]:
+        """torch without gradients for prediction and online steps (no RNG is drawn, threads are left as they are:
+        switching thread pools per answer costs more than the answer)."""
+        torch = require_torch()
+        with torch.no_grad():
+            yield torch
+
     def _sequences(self, lc: np.ndarray, sc: np.ndarray, y: np.ndarray, time: np.ndarray):
         """Per learner (in code order of first appearance): row indices, slots, outcomes, in time order."""
         order = np.lexsort((np.arange(len(lc)), time, lc))
@@ -237,7 +245,7 @@ class SequenceModel(LearnerModel):
     def _probs_of(self, l: int) -> np.ndarray:
         p = self._prob_cache.get(l)
         if p is None:
-            with self._torch_context():
+            with self._inference():
                 p = self._probs(self.states.get(l))
             self._prob_cache[l] = p
         return p
@@ -253,7 +261,7 @@ class SequenceModel(LearnerModel):
         self._need_fit()
         l = self._learner_code(event.learner)
         _, s = self._item_code(event.item, event.skills)
-        with self._torch_context():
+        with self._inference():
             self.states[l] = self._step(self.states.get(l), self._slot(s), float(self._correct(event.outcome)))
         self._prob_cache.pop(l, None)
 
@@ -266,7 +274,7 @@ class SequenceModel(LearnerModel):
         lc, _, sc = self._adopt_vocab(log)
         self._grow()
         seqs = self._sequences(lc, sc, self._correct(log.outcome), log.time)
-        with self._torch_context():
+        with self._inference():
             preds, states = self._run([(s, yy) for _, _, s, yy in seqs], [self.states.get(l) for l, *_ in seqs])
         for (l, rows, _, _), p, st in zip(seqs, preds, states):
             out[rows] = p
