@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import data_mixture as dm  # noqa: E402
 
 TINY = {"natural": [13, 14, 18], "train": 300, "eval_per_skill": 20, "layers": 1, "d_model": 16, "lr": 3e-3,
-        "batch": 16, "steps": 30, "eval_every": 10}
+        "batch": 16, "steps": 30, "eval_every": 10, "probe_steps": 10}
 
 
 def _curves(runs):
