@@ -17,6 +17,7 @@ Models are built from a name and a JSON-able settings dict
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -249,6 +250,27 @@ class LearnerModel:
         model = make_model(state["model"], **state.get("settings", {}))
         model.set_state(state)
         return model
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, without overflow for large |x|."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+class LogitModel(LearnerModel):
+    """A learner model whose P(correct) is the sigmoid of a logit (Elo, Best-LR): subclasses give ``_logit``."""
+
+    def _logit(self, l: int, i: int, s: int) -> float:
+        raise NotImplementedError
+
+    def predict(self, learner: str, item: str, time: float | None = None,
+                skills: tuple[str, ...] | None = None) -> float:
+        l = self._learner_code(learner)
+        i, s = self._item_code(item, skills)
+        return sigmoid(self._logit(l, i, s))
 
 
 def load_model(path: str | os.PathLike) -> LearnerModel:

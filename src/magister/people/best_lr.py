@@ -24,13 +24,12 @@ over ten columns in numpy, without scikit-learn.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import LearnerModel, register_model
+from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
 __all__ = ["BestLR"]
@@ -38,15 +37,8 @@ __all__ = ["BestLR"]
 _DENSE = ("right_skill", "wrong_skill", "right_all", "wrong_all", "right_recent", "wrong_recent")
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
 @register_model("best-lr")
-class BestLR(LearnerModel):
+class BestLR(LogitModel):
     """Logistic regression on item/skill difficulty and log-scaled counts of earlier right and wrong answers.
 
     Settings: ``C`` (inverse L2 strength of scikit-learn's fit), ``per_skill``
@@ -211,12 +203,6 @@ class BestLR(LearnerModel):
         return self
 
     # -------------------------------------------------------------- online
-    def predict(self, learner: str, item: str, time: float | None = None,
-                skills: tuple[str, ...] | None = None) -> float:
-        l = self._learner_code(learner)
-        i, s = self._item_code(item, skills)
-        return _sigmoid(self._logit(l, i, s))
-
     def update(self, event: Event) -> None:
         l = self._learner_code(event.learner)
         _, s = self._item_code(event.item, event.skills)
@@ -234,8 +220,8 @@ class BestLR(LearnerModel):
     def _skill_p(self, l: int, s: int) -> float:
         items = self._items_of(s)
         if not items:
-            return _sigmoid(self._logit(l, None, s))
-        return float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items]))
+            return sigmoid(self._logit(l, None, s))
+        return float(np.mean([sigmoid(self._logit(l, i, s)) for i in items]))
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         l = self._learner_code(learner)

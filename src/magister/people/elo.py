@@ -20,21 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import LearnerModel, register_model
+from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
 __all__ = ["Elo"]
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
 @register_model("elo")
-class Elo(LearnerModel):
+class Elo(LogitModel):
     """Elo-style ability model (learner ability, learner x skill offset, item difficulty).
 
     Settings: ``k_learner``, ``k_skill``, ``k_item`` (first step sizes),
@@ -81,7 +74,7 @@ class Elo(LearnerModel):
         return self.disc[i] * (self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0) - self.difficulty[i])
 
     def _step(self, l: int, i: int, s: int, o: float, learn_items: bool) -> float:
-        p = _sigmoid(self._logit(l, i, s))
+        p = sigmoid(self._logit(l, i, s))
         err = o - p
         kl, ks, ki = self.k
         d = self.decay
@@ -97,12 +90,6 @@ class Elo(LearnerModel):
             self.difficulty[i] -= ki / (1 + d * n) * err
             self.item_count[i] = n + 1
         return p
-
-    def predict(self, learner: str, item: str, time: float | None = None,
-                skills: tuple[str, ...] | None = None) -> float:
-        l = self._learner_code(learner)
-        i, s = self._item_code(item, skills)
-        return _sigmoid(self._logit(l, i, s))
 
     def update(self, event: Event) -> None:
         l = self._learner_code(event.learner)
@@ -163,7 +150,7 @@ class Elo(LearnerModel):
         for name, s in self._skills.items():
             items = by_skill.get(s, [])
             ability = self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0)
-            p = float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items])) if items else _sigmoid(ability)
+            p = float(np.mean([sigmoid(self._logit(l, i, s)) for i in items])) if items else sigmoid(ability)
             out[name] = {"mastery": p, "ability": ability, "p_correct": p,
                          "mastered": float(p >= self.mastery_threshold)}
         return out
@@ -175,10 +162,10 @@ class Elo(LearnerModel):
         l = self._learner_code(learner)
         items = self._items_of(s)
         if not items:
-            return _sigmoid(self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0))
+            return sigmoid(self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0))
         if len(items) == 1:  # one item per skill (the common case): its value, without numpy's overhead
-            return float(_sigmoid(self._logit(l, items[0], s)))
-        return float(np.mean([_sigmoid(self._logit(l, i, s)) for i in items]))
+            return float(sigmoid(self._logit(l, items[0], s)))
+        return float(np.mean([sigmoid(self._logit(l, i, s)) for i in items]))
 
     # ------------------------------------------------------------ storage
     def _get_params(self) -> dict[str, Any]:
