@@ -21,7 +21,9 @@ the teacher marks *evaluate only* count too). Levels are:
 
 Every ``eval_every`` steps the student (sampled actions) plays each held-out
 maze (:func:`~magister.rl.envs.maze.heldout_mazes`) ``episodes`` times; a
-run's result is its final solve rate per maze, family and overall. The run
+run's result is its final solve rate per maze, family and overall, and the
+mean over its second half's evaluations (one checkpoint's rate swings by tens
+of points between evaluations at CPU budgets). The run
 also keeps pictures of the levels its teacher chose over time and the mean
 shortest-path length of the levels trained on.
 
@@ -316,23 +318,33 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         fam: dict[str, list[float]] = {}
         for f in HELDOUT_FAMILIES:
             fam[f] = [float(np.mean([v for n, v in r["final"].items() if maze_family(n) == f])) for r in runs]
-        out[t] = {"seeds": [r["seed"] for r in runs], "mean": [r["mean"] for r in runs], "families": fam,
+        out[t] = {"seeds": [r["seed"] for r in runs], "mean": [r["mean"] for r in runs],
+                  "late": [_late_mean(r) for r in runs], "families": fam,
                   "steps": [r["steps"] for r in runs], "trained_steps": [r["trained_steps"] for r in runs],
                   "wall_s": [r["wall_s"] for r in runs]}
     return out
 
 
+def _late_mean(record: dict[str, Any]) -> float:
+    """Mean held-out rate over the evaluations of a run's second half (final one included): a single
+    checkpoint's rate swings by tens of points from one evaluation to the next at CPU budgets."""
+    late = [c["mean"] for c in record["curve"] if c["step"] > record["steps"] / 2] or [record["mean"]]
+    return float(np.mean(late))
+
+
 def format_table(summary: dict[str, Any]) -> str:
-    """Held-out solve rates (%), median [min-max] over seeds, per family and overall."""
+    """Held-out solve rates (%), median [min-max] over seeds: final per family and overall, and the mean over
+    the second half's evaluations ("2nd half")."""
     from ..rl.envs.maze import HELDOUT_FAMILIES
 
-    head = f"{'teacher':<13}{'mean':>20}" + "".join(f"{f:>20}" for f in HELDOUT_FAMILIES) + f"{'x uniform':>11}{'trained':>9}"
+    head = f"{'teacher':<13}{'mean':>20}{'2nd half':>20}" + "".join(f"{f:>20}" for f in HELDOUT_FAMILIES) + f"{'x uniform':>11}{'trained':>9}"
     lines = [head]
     base = float(np.median(summary["uniform"]["mean"])) if "uniform" in summary else None
     for t, s in summary.items():
         ratio = float(np.median(s["mean"])) / base if base else float("nan")
         trained = np.median(np.asarray(s["trained_steps"]) / np.maximum(np.asarray(s["steps"]), 1))
-        lines.append(f"{t:<13}{_median_range(s['mean']):>20}"
+        late = _median_range(s["late"]) if "late" in s else "-"
+        lines.append(f"{t:<13}{_median_range(s['mean']):>20}{late:>20}"
                      + "".join(f"{_median_range(s['families'][f]):>20}" for f in HELDOUT_FAMILIES)
                      + (f"{ratio:>10.2f}x" if np.isfinite(ratio) else f"{'-':>11}") + f"{100 * trained:>8.0f}%")
     return "\n".join(lines)
