@@ -17,7 +17,9 @@ the teacher marks *evaluate only* count too). Levels are:
   distribution (``initial="random"``: from empty rooms the levels do not grow
   within a CPU budget);
 * ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.35]),
-  scored by episode return.
+  scored by episode return;
+* ``heldout`` (a diagnostic, run only when named) - trains on the held-out
+  mazes themselves, uniformly: the student's ceiling at the budget.
 
 Every ``eval_every`` steps the student (sampled actions) plays each held-out
 maze (:func:`~magister.rl.envs.maze.heldout_mazes`) ``episodes`` times; a
@@ -40,11 +42,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["LEVEL_TEACHERS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise",
-           "format_table", "write_figures"]
+__all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark",
+           "teacher_path_speed", "summarise", "format_table", "write_figures"]
 
 #: the teachers of the benchmark, in print order
 LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
+#: diagnostic rows, run only when named: ``heldout`` trains on the held-out mazes themselves (the student's
+#: ceiling at the budget: what no curriculum over the training generator can be expected to beat)
+DIAGNOSTICS = ("heldout",)
 SIZE = 15
 MAX_DENSITY = 0.35
 
@@ -92,10 +97,28 @@ class _RandomLevels:
         pass
 
 
+class _HeldoutLevels(_RandomLevels):
+    """Diagnostic: each episode plays one of the held-out mazes, uniformly (training on the test set)."""
+
+    name = "heldout"
+
+    def __init__(self, seed: int):
+        from ..rl.envs.maze import heldout_mazes
+
+        super().__init__(seed)
+        self.mazes = list(heldout_mazes().values())
+
+    def propose(self, k: int | None = None) -> Any:
+        picks = [self.mazes[int(i)] for i in self.rng.integers(0, len(self.mazes), size=1 if k is None else k)]
+        return picks[0] if k is None else picks
+
+
 def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """(teacher, score) for one benchmark teacher name."""
+    """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`)."""
     if name == "uniform":
         return _RandomLevels(seed), "success"
+    if name == "heldout":
+        return _HeldoutLevels(seed), "success"
     from ..teacher import make_teacher
 
     space, kwargs, score = _space_and_settings(name, settings)
@@ -414,11 +437,12 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     from pathlib import Path
 
     names = list(teachers or LEVEL_TEACHERS)
-    unknown = [t for t in names if t not in LEVEL_TEACHERS]
+    unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
     if unknown:
         from ..errors import ConfigError
 
-        raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from {', '.join(LEVEL_TEACHERS)}")
+        raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from "
+                          f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
     eval_every = eval_every or max(steps // 6, 2048)
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
          f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s)")
@@ -439,7 +463,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
              "median of 3), vs the same vector env drawing random levels without a teacher:")
         echo(f"  {'teacher':<13}{'no teacher':>11}{'prefetch=0':>11}{'kept':>6}{'prefetch=2':>11}{'kept':>6}")
         for t in names:
-            if t == "uniform":
+            if t in ("uniform",) + DIAGNOSTICS:
                 continue
             s0 = teacher_path_speed(t, steps=speed_steps)
             s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2)
