@@ -55,10 +55,17 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-METHODS = ["natural", "stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
-DIAG_METHODS = ["stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
-DEFAULT_METHODS = [m for m in METHODS if m != "skill-it@est"]
-LABELS = {"skill-it@est": "skill-it, estimated graph"}
+BASE_METHODS = ["natural", "stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
+# variants, never in the default set: "stratified@reseed" is stratified sampling with another sampler seed (same
+# initial weights, same data): how far two runs of the same mixture end apart, the noise floor of the
+# "final - stratified" column; "TEACHER@floor" is the teacher with SkillSampler(floor=FLOOR)
+FLOOR = 0.3
+FLOORED = ["skill-it@floor", "skill-it@est@floor", "exp3@floor", "sec@floor", "lp-bandit@floor"]
+METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED
+DIAG_METHODS = [m for m in METHODS if m not in ("natural", "stratified@reseed")]
+DEFAULT_METHODS = [m for m in BASE_METHODS if m != "skill-it@est"]
+LABELS = {"skill-it@est": "skill-it, estimated graph", "stratified@reseed": "stratified, other sampler seed",
+          "skill-it@est@floor": "skill-it, estimated graph, floor"}
 PROGRESS_BASED = ["lp-bandit"]
 # lp-bandit fed one held-out accuracy per skill per evaluation (not one outcome per practice, which its defaults
 # are tuned for): shorter EMAs (the progress of a jump fades in ~5 evaluations, not ~20), the bounded sigmoid
@@ -151,8 +158,13 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
 
     n = train.n_skills
     space = mg.Discrete(train.skill_names)
+    floor = FLOOR if method.endswith("@floor") else 0.0
+    method = method.removesuffix("@floor")
     if method == "natural":
         return SkillSampler(train.skills, train.skill_counts().astype(float), cfg["batch"], seed=seed)
+    if method == "stratified@reseed":
+        seed += 10_000
+        method = "stratified"
     if method == "stratified":
         teacher = mg.make_teacher("uniform", space, seed=seed)
     elif method in ("skill-it", "skill-it@est"):
@@ -167,7 +179,7 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
         teacher = mg.make_teacher("lp-bandit", space, seed=seed, **LP_EVAL_SETTINGS)
     else:
         raise ValueError(f"unknown method {method!r}")
-    return SkillSampler(train.skills, teacher, cfg["batch"], seed=seed)
+    return SkillSampler(train.skills, teacher, cfg["batch"], seed=seed, floor=floor)
 
 
 def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
@@ -184,8 +196,9 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
     model = TransformerEnsemble(m, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
                                 n_layers=cfg["layers"], seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
-    graph = estimate_graph(train, ev, seed, cfg) if "skill-it@est" in methods else None
-    samplers = [make_sampler(meth, train, seed, cfg, graph if meth == "skill-it@est" else None) for meth in methods]
+    estimated = [meth.startswith("skill-it@est") for meth in methods]
+    graph = estimate_graph(train, ev, seed, cfg) if any(estimated) else None
+    samplers = [make_sampler(meth, train, seed, cfg, graph if est else None) for meth, est in zip(methods, estimated)]
     feedback = [FEEDBACK.get(meth.split("@")[0]) for meth in methods]
     X, Y = torch.as_tensor(train.inputs), torch.as_tensor(train.labels)
     EX, EY = torch.as_tensor(ev.inputs), torch.as_tensor(ev.labels)
@@ -237,7 +250,7 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
             "steps_to_90": next((s for s, a in zip(steps_at, acc_curves[j]) if a >= 0.9), None),
             "acc_half": float(np.interp(half, steps_at, acc_curves[j])), "acc_final": acc_curves[j][-1],
             "share": (total / total.sum()).tolist(), "skill_names": train.skill_names, "seconds": seconds,
-            "graph": graph if meth == "skill-it@est" else None,
+            "graph": graph if meth.startswith("skill-it@est") else None,
         })
     return out
 
@@ -293,7 +306,7 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                          f"steps above); graph A[i][j] (row i helps column j), mean over seeds: {rows}")
         if ("stratified", task) and (task, "stratified") in by:
             strat = steps_to_90_median(by[(task, "stratified")])
-            teachers = [m for m in methods if m not in ("natural", "stratified")]
+            teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed")]
             if teachers:
                 best = min(teachers, key=lambda m: steps_to_90_median(by[(task, m)]))
                 b = steps_to_90_median(by[(task, best)])
@@ -358,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="results/data_mixture")
     ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
                     help="override a task's step budget, e.g. --steps addition=1600")
+    ap.add_argument("--lr", type=float, default=None, help="learning rate of every task (a second recipe)")
+    ap.add_argument("--d-model", type=int, default=None, help="model width of every task (a second recipe)")
     ap.add_argument("--report-from", nargs="+", metavar="DIR", default=None,
                     help="train nothing: report the runs.jsonl of these earlier runs together (a method re-run alone "
                          "joins the others: a method's run does not depend on its neighbours); later DIRs win")
@@ -370,6 +385,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         for c in cfgs.values():
             c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20)
+    for c in cfgs.values():
+        if args.lr is not None:
+            c["lr"] = args.lr
+        if args.d_model is not None:
+            c["d_model"] = args.d_model
     for item in args.steps:
         task, _, value = item.partition("=")
         cfgs[task]["steps"] = int(value)

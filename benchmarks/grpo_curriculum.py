@@ -66,8 +66,10 @@ CONFIG: dict[str, Any] = {
     "d_model": 64, "layers": 2, "heads": 4,
     "sl_steps": 600, "sl_batch": 64, "sl_lr": 3e-3,
     "steps": 300, "prompts": 8, "group": 8, "lr": 5e-4,
-    "train_per_level": 100, "eval_per_level": 100, "eval_every": 25,
+    "train_per_level": 100, "eval_per_level": 100, "eval_every": 25, "reward": "exact",
+    "temperature": 1.0,
 }
+REWARDS = ("exact", "partial")
 
 
 # ------------------------------------------------------------------ the task
@@ -106,6 +108,13 @@ def correct(completion: np.ndarray, answer: np.ndarray) -> np.ndarray:
     end = (answer == EOS).argmax(1)
     mask = np.arange(A_LEN)[None, :] <= end[:, None]
     return ((completion == answer) | ~mask).all(1)
+
+
+def partial_credit(completion: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """Share of the answer's positions up to and including the end token that are right (1.0 = exact)."""
+    end = (answer == EOS).argmax(1)
+    mask = np.arange(A_LEN)[None, :] <= end[:, None]
+    return ((completion == answer) & mask).sum(1) / mask.sum(1)
 
 
 # ------------------------------------------------------------------ the model
@@ -178,8 +187,10 @@ def build_model(torch, n_models: int, seed: int, cfg: dict[str, Any]):
     return CausalEnsemble()
 
 
-def generate(torch, model, prompts, *, greedy: bool, gen: Any = None):
-    """Complete ``prompts`` (M, N, P_LEN) with A_LEN tokens; returns (M, N, A_LEN)."""
+def generate(torch, model, prompts, *, greedy: bool, gen: Any = None, temperature: float = 1.0):
+    """Complete ``prompts`` (M, N, P_LEN) with A_LEN tokens; returns (M, N, A_LEN).
+
+    Sampling draws from ``softmax(logits / temperature)``, the policy whose log-probabilities GRPO's loss uses."""
     cache: list = []
     out = []
     with torch.no_grad():
@@ -188,7 +199,7 @@ def generate(torch, model, prompts, *, greedy: bool, gen: Any = None):
             if greedy:
                 nxt = logits.argmax(-1)
             else:
-                probs = torch.softmax(logits.float(), -1)
+                probs = torch.softmax(logits.float() / temperature, -1)
                 nxt = torch.multinomial(probs.view(-1, VOCAB), 1, generator=gen).view(probs.shape[:2])
             out.append(nxt)
             if i + 1 < A_LEN:
@@ -298,9 +309,11 @@ def run_seed(job: tuple[int, dict[str, Any], list[str]]) -> dict[str, Any]:
         for i in range(m):
             np.add.at(share[i], tr_level[chosen[i]], 1)
         prompts = torch.as_tensor(tr_prompt[idx])
-        comp = generate(torch, model, prompts, greedy=False, gen=gen)
+        temp = cfg.get("temperature", 1.0)
+        comp = generate(torch, model, prompts, greedy=False, gen=gen, temperature=temp)
         comp_np = comp.numpy()
-        rewards = np.stack([correct(comp_np[i], tr_answer[idx[i]]).astype(float) for i in range(m)])
+        score = partial_credit if cfg.get("reward", "exact") == "partial" else correct
+        rewards = np.stack([score(comp_np[i], tr_answer[idx[i]]).astype(float) for i in range(m)])
         reward_mean.append(rewards.mean(1).tolist())
         for i, c in enumerate(curricula):
             c.observe(idx[i], rewards[i])
@@ -309,7 +322,7 @@ def run_seed(job: tuple[int, dict[str, Any], list[str]]) -> dict[str, Any]:
         adv_t = torch.as_tensor(adv.reshape(m, k * g), dtype=torch.float32)
         seq = torch.cat([prompts, comp], dim=2)
         logits = model(seq[:, :, :-1])[:, :, P_LEN - 1:]
-        logp = torch.log_softmax(logits.float(), -1).gather(-1, comp[..., None]).squeeze(-1)
+        logp = torch.log_softmax(logits.float() / temp, -1).gather(-1, comp[..., None]).squeeze(-1)
         mask = completion_mask(torch, comp)
         per_seq = (logp * mask).sum(-1) / mask.sum(-1)
         loss = -(adv_t * per_seq).mean(1).sum()
@@ -434,6 +447,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sl-steps", type=int, default=None, help=f"supervised warm-up steps (default {CONFIG['sl_steps']})")
     ap.add_argument("--eval-per-level", type=int, default=None,
                     help=f"held-out problems per level (default {CONFIG['eval_per_level']})")
+    ap.add_argument("--lr", type=float, default=None, help=f"GRPO learning rate (default {CONFIG['lr']})")
+    ap.add_argument("--reward", choices=REWARDS, default=None,
+                    help="GRPO reward: 1 for an exact answer (default), or the share of right answer positions")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="sampling temperature of the GRPO policy (default 1.0; TRL divides the logits by it in "
+                         "sampling and in the loss alike)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/grpo_curriculum")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
@@ -447,6 +466,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg["sl_steps"] = args.sl_steps
     if args.eval_per_level is not None:
         cfg["eval_per_level"] = args.eval_per_level
+    if args.lr is not None:
+        cfg["lr"] = args.lr
+    if args.temperature is not None:
+        cfg["temperature"] = args.temperature
+    if args.reward is not None:
+        cfg["reward"] = args.reward
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "uniform" not in methods:
         sys.exit("--methods must include uniform (the reference every other method is measured against)")

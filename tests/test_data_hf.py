@@ -89,13 +89,12 @@ def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
                                                                             torch.tensor([1]))))
 
 
-def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
-    """``torchrun --nproc_per_node 2`` (gloo, CPU) runs tests/scripts/hf_trainer_ddp.py: the ranks agree, each
+def _two_rank_trainer_run(tmp_path, launcher: list[str]):
+    """Run tests/scripts/hf_trainer_ddp.py under ``launcher`` with 2 CPU processes; check the ranks agree, each
     trains on its own block of every global batch, and every batch and evaluation reaches every rank's teacher."""
     import os
     import pickle
     import subprocess
-    import sys
     from pathlib import Path
 
     from magister.testing import states_equal
@@ -103,8 +102,7 @@ def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         [str(root / "src"), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(root / "tests" / "scripts" / "hf_trainer_ddp.py"), str(tmp_path), "6"]
+    cmd = [*launcher, str(root / "tests" / "scripts" / "hf_trainer_ddp.py"), str(tmp_path), "6"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     r0, r1 = (pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in (0, 1))
@@ -116,6 +114,27 @@ def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
     assert states_equal(r0["teacher"], r1["teacher"]) and states_equal(r0["sampler"], r1["sampler"])
     per_batch = sum(sum(1 for c in h["counts"] if c) for h in r0["history"])
     assert r0["n_observed"] == r1["n_observed"] == per_batch + 3 * 2, "every batch and the 3 evaluations observed"
+
+
+def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
+    """``torchrun --nproc_per_node 2`` (gloo, CPU) runs tests/scripts/hf_trainer_ddp.py."""
+    import sys
+
+    _two_rank_trainer_run(tmp_path, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     "--nproc_per_node", "2"])
+
+
+@pytest.mark.slow
+def test_trainer_under_accelerate_launch_with_two_cpu_processes(tmp_path):
+    """``accelerate launch --multi_gpu --num_processes 2`` on a machine without GPUs (accelerate hands it to
+    torch.distributed.run; the script's ``use_cpu=True`` picks gloo): the same checks as under torchrun. Slow (a
+    second 2-process start-up, ~50 s on a loaded 2-core machine), so out of the default run."""
+    import sys
+
+    pytest.importorskip("accelerate")
+    _two_rank_trainer_run(tmp_path, [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                                     "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                                     "--dynamo_backend", "no"])
 
 
 def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp_path):

@@ -27,6 +27,12 @@ def test_benchmark_repeats_exactly():
     assert first == second
     # the teachers did something: their mixtures are not all the same as stratified's
     assert any(first[m][3] != first["stratified"][3] for m in ("skill-it", "exp3", "sec", "lp-bandit"))
+    # the control differs from stratified only by its sampler seed; a floored teacher keeps floor / n of every skill
+    assert first["stratified@reseed"][3] != first["stratified"][3]
+    b, k = TINY["batch"], TINY["eval_every"]  # the mixture is logged per bin of k steps: >= r * k // 3 slots each
+    reserved = (round(dm.FLOOR * b) * k // 3) / (b * k)
+    for m in dm.FLOORED:
+        assert min(min(row) for row in first[m][3]) >= reserved - 1e-9
 
 
 def test_method_does_not_depend_on_its_neighbours():

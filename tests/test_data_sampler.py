@@ -270,3 +270,37 @@ def test_replay_pending_hands_the_unfed_batches_out_again_then_continues_exactly
     kept = make()
     kept.load_state_dict(state)
     assert kept.pending == 1 and kept.next_batch() != ahead, "without replay the waiting batch is left to its holder"
+
+
+def test_floor_keeps_every_skill_in_every_batch_whatever_the_teacher_says():
+    skills = skills_fixture()
+    # a teacher that puts (almost) everything on skill 0
+    greedy = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=50.0)
+    greedy.observe_batch([0, 1, 2, 3], [0.0, 1.0, 1.0, 1.0])
+    twin = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=50.0)
+    twin.observe_batch([0, 1, 2, 3], [0.0, 1.0, 1.0, 1.0])
+    sampler = SkillSampler(skills, greedy, batch_size=16, seed=0, floor=0.5)
+    total = np.zeros(4, dtype=int)
+    for step in range(6):
+        batch = sampler.next_batch()
+        # the teacher proposes the first 8 slots, the other 8 go round robin over the skills
+        assert np.array_equal(skills[batch[:8]], np.asarray(twin.propose(8)))
+        assert np.bincount(skills[batch[8:]], minlength=4).tolist() == [2, 2, 2, 2]
+        total += np.bincount(skills[batch], minlength=4)
+        p = np.asarray(twin.beliefs()["probability"])
+        assert np.allclose(sampler.history[step]["mixture"], 0.5 * p + 0.125, atol=1e-6)
+    assert total[1:].min() >= 6 * 2 and total[0] >= 6 * 8
+    # resumes exactly mid-way through the round robin (an odd number of reserved slots: 3 of 8)
+    a = SkillSampler(skills, mg.make_teacher("uniform", mg.Discrete(4), seed=1), 8, seed=2, floor=0.4)
+    for _ in range(3):
+        a.next_batch()
+    b = SkillSampler(skills, mg.make_teacher("uniform", mg.Discrete(4), seed=1), 8, seed=2, floor=0.4)
+    b.load_state_dict(a.state_dict())
+    assert [a.next_batch() for _ in range(4)] == [b.next_batch() for _ in range(4)]
+    # mixture mode mixes the probabilities with the floor's uniform share
+    m = SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=50.0), 16, seed=0,
+                     mode="mixture", floor=0.4)
+    assert m.current_mixture().min() >= 0.1 - 1e-12
+    for bad in (-0.1, 1.0, True, "0.2"):
+        with pytest.raises(ConfigError):
+            SkillSampler(skills, mg.make_teacher("uniform", mg.Discrete(4)), 8, floor=bad)

@@ -148,3 +148,69 @@ def test_a_process_killed_under_load_loses_no_acknowledged_observation(pg_url):
     finally:
         a.kill()
         b.stop()
+
+
+def test_a_learner_held_by_another_process_is_forgotten_everywhere(pg_url):
+    """Deleting a learner through one process while the other serves (holds) the learner's curricula:
+    every row goes, no write is acknowledged for them afterwards, both processes soon answer 404, and
+    the other learner's curriculum served by the same process carries on untouched."""
+    from sqlalchemy import create_engine, text
+
+    with _node(pg_url) as a, _node(pg_url) as b, httpx.Client(headers=AUTH, timeout=30) as c:
+        for name, learner in (("gone-1", "ann"), ("gone-2", "ann"), ("kept", "bob")):
+            r = c.post(f"{b.url}/v1/curricula", json={"name": name, "space": SKILLS, "teacher": "exp3",
+                                                     "seed": 3, "learner": learner})
+            assert r.status_code == 201, r.text
+        for name in ("gone-1", "gone-2", "kept"):  # created and used through b: b holds all three
+            for j in range(3):
+                task = c.post(f"{b.url}/v1/curricula/{name}/propose").json()["tasks"][0]
+                r = c.post(f"{b.url}/v1/curricula/{name}/observe", json={"task": task, "score": 0.5,
+                                                                        "id": f"{name}-{j}"})
+                assert r.status_code == 200, r.text
+        listing = c.get(f"{a.url}/v1/curricula").json()["curricula"]
+        ours = {"gone-1", "gone-2", "kept"}  # (the module's database also holds other tests' curricula)
+        assert {x["name"]: x.get("served_by") for x in listing if x["name"] in ours} == dict.fromkeys(ours, b.url)
+
+        r = c.delete(f"{a.url}/v1/learners/ann")
+        assert r.status_code == 200, r.text
+        assert sorted(r.json()["deleted"]) == ["gone-1", "gone-2"]
+
+        engine = create_engine(pg_url)
+        with engine.connect() as conn:
+            ids = conn.execute(text("SELECT id FROM curricula WHERE learner = 'ann'")).scalars().all()
+            assert ids == []
+            for table in ("events", "checkpoints", "leases"):
+                left = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE NOT EXISTS "
+                                         "(SELECT 1 FROM curricula c WHERE c.id = t.curriculum_id)")).scalar()
+                assert left == 0, table
+        # no observation is acknowledged for a forgotten curriculum, through either process, and within a
+        # few lease periods both answer 404 (b lets its copies go once it learns the rows are gone)
+        deadline = time.monotonic() + 30
+        pending = {(s.url, n) for s in (a, b) for n in ("gone-1", "gone-2")}
+        k = 0
+        while pending:
+            assert time.monotonic() < deadline, f"still served: {sorted(pending)}"
+            for url, name in sorted(pending):
+                k += 1
+                r = c.post(f"{url}/v1/curricula/{name}/observe", json={"task": "s0", "score": 0.5, "id": f"x{k}"})
+                assert r.status_code in (404, 503), (url, name, r.status_code, r.text)
+                if r.status_code == 404:
+                    p = c.post(f"{url}/v1/curricula/{name}/propose")
+                    assert p.status_code == 404, (url, name, p.status_code, p.text)
+                    pending.discard((url, name))
+            time.sleep(0.2)
+        assert c.get(f"{a.url}/v1/learners/ann/export").status_code == 404
+        with engine.connect() as conn:  # nothing was written for them after the delete either
+            assert conn.execute(text("SELECT count(*) FROM curricula WHERE learner = 'ann'")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM events e WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM curricula c WHERE c.id = e.curriculum_id)")).scalar() == 0
+        engine.dispose()
+        # bob's curriculum, held by b all along, is intact and still served (through either process)
+        for server in (a, b):
+            task = c.post(f"{server.url}/v1/curricula/kept/propose").json()["tasks"][0]
+            r = c.post(f"{server.url}/v1/curricula/kept/observe", json={"task": task, "score": 1.0,
+                                                                       "id": f"kept-{server.port}"})
+            assert r.status_code == 200, r.text
+        info = c.get(f"{a.url}/v1/curricula/kept").json()
+        assert info["n_observed"] == 5 and info["learner"] == "bob"
+        assert states_equal(_state(b.url, "kept"), replay(info, _history(c, b.url, "kept")).state_dict())

@@ -54,8 +54,10 @@ class SkillMixer:
     def __init__(self, teacher: Teacher | Sequence[float], batch_size: int, *, seed: SeedLike = None,
                  mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096):
+                 max_pending: int = 4096, floor: float = 0.0):
         whole("batch_size", batch_size, 1)
+        if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)) or not 0.0 <= floor < 1.0:
+            raise ConfigError(f"floor must be a share in [0, 1) of every batch, got {floor!r}")
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
         if isinstance(teacher, Teacher):
@@ -78,6 +80,10 @@ class SkillMixer:
             mode = "mixture"
         self.batch_size = int(batch_size)
         self.mode = mode
+        #: share of every batch spread evenly over all skills whatever the teacher says (0: the teacher's mixture)
+        self.floor = float(floor)
+        self._floor_slots = min(int(round(self.floor * self.batch_size)), self.batch_size - 1) if self.fixed_mixture is None else 0
+        self._floor_next = 0  # the skill that gets the next reserved slot (round robin over batches)
         self.rng = as_generator(seed)
         self.loss_score = loss_score
         self._loss_fn = self._make_loss_fn(loss_score)
@@ -102,7 +108,7 @@ class SkillMixer:
         self._ranks.agree("the set-up", self._setup_fingerprint(), fix)
 
     def _setup_fingerprint(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "mode": self.mode, "rng": generator_state(self.rng),
+        return {"batch_size": self.batch_size, "mode": self.mode, "floor": self.floor, "rng": generator_state(self.rng),
                 "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict()}
 
     @property
@@ -150,7 +156,7 @@ class SkillMixer:
 
     # -------------------------------------------------------------- planning
     def current_mixture(self) -> np.ndarray:
-        """The teacher's current sampling probabilities (or the fixed mixture)."""
+        """The teacher's current sampling probabilities (or the fixed mixture), with the ``floor`` mixed in."""
         if self.teacher is None:
             assert self.fixed_mixture is not None
             return self.fixed_mixture.copy()
@@ -159,16 +165,29 @@ class SkillMixer:
             raise ConfigError(f"teacher {self.teacher.name!r} reports no 'probability' in beliefs(); "
                               "use mode='propose'")
         p = np.asarray(p, dtype=float)
-        return p / p.sum()
+        return self._with_floor(p / p.sum(), self.floor)
+
+    def _with_floor(self, mixture: np.ndarray, share: float) -> np.ndarray:
+        return (1.0 - share) * mixture + share / self.n_skills
 
     def _propose_slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``mode="propose"``: the teacher's skill for every slot, the counts, and the mixture to log."""
+        """``mode="propose"``: the teacher's skill for every slot, the counts, and the mixture to log.
+
+        With a ``floor``, ``round(floor * batch_size)`` slots (placed last) go to the skills in turn, round
+        robin across batches, and the teacher proposes the others."""
         assert self.teacher is not None
-        slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(self.batch_size)), dtype=np.int64)
+        r = self._floor_slots
+        own = self.batch_size - r
+        slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(own)), dtype=np.int64)
+        if r:
+            reserved = (self._floor_next + np.arange(r)) % self.n_skills
+            self._floor_next = int((self._floor_next + r) % self.n_skills)
+            slots = np.concatenate([slots.reshape(-1), reserved])
         counts = np.bincount(slots, minlength=self.n_skills)
         p = self.teacher.beliefs().get("probability")
-        mixture = (np.asarray(p, dtype=float) / np.sum(p)) if p is not None else counts / self.batch_size
-        return slots, counts, mixture
+        if p is None:
+            return slots, counts, counts / self.batch_size
+        return slots, counts, self._with_floor(np.asarray(p, dtype=float) / np.sum(p), r / self.batch_size)
 
     def _log(self, counts: np.ndarray, mixture: np.ndarray, pending: np.ndarray, **extra: Any) -> None:
         self.history.append({"step": self.step, "counts": np.asarray(counts).tolist(),
@@ -364,6 +383,7 @@ class SkillMixer:
             self.teacher.load_state_dict(state["teacher"])
         self.rng = restore_generator(state["rng"])
         self.step = int(state["step"])
+        self._floor_next = int(state.get("floor_next", 0))
         self.history = [dict(h) for h in state["history"]]
         self._pending = collections.deque((np.asarray(p, dtype=np.int64) for p in state["pending"]),
                                           maxlen=self._pending.maxlen)
@@ -371,7 +391,7 @@ class SkillMixer:
             self._running.reference = np.asarray(state["running"], dtype=float).copy()
 
     def _common_state(self) -> dict[str, Any]:
-        return {"rng": generator_state(self.rng), "step": self.step,
+        return {"rng": generator_state(self.rng), "step": self.step, "floor_next": self._floor_next,
                 "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
                 "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
                 "teacher": None if self.teacher is None else self.teacher.state_dict()}

@@ -117,15 +117,25 @@ class SkillSampler(SkillMixer, _TorchSampler):
         docstring).
     group:
         The ``torch.distributed`` process group (default: the whole world).
+    floor:
+        Share of every batch spread evenly over all skills whatever the teacher
+        proposes (default 0). ``"propose"``: ``round(floor * batch_size)`` slots
+        go to the skills in turn (round robin across batches), the teacher
+        proposes the rest; ``"mixture"``: the teacher's probabilities are mixed
+        with ``floor`` of uniform. Every skill then keeps at least
+        ``floor / n_skills`` of the batches, so a skill the teacher stops
+        sampling (mastered, or not yet started) is still practised. Ignored for
+        a fixed mixture.
     """
 
     def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float], batch_size: int, *,
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
+                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None,
+                 floor: float = 0.0):
         skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
         SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
-                            max_pending=max_pending)
+                            max_pending=max_pending, floor=floor)
         self.skill_of = self._skill_ids(skills_in)
         counts = np.bincount(self.skill_of, minlength=self.n_skills)
         empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]

@@ -57,15 +57,18 @@ class Server:
              "--timeout-keep-alive", "60"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        # one client for all the polls: a new one per poll costs the poller tens of ms of CPU
+        # (TLS context set-up), which on a busy machine delays the very start-up it is waiting for
+        with httpx.Client(timeout=1.0) as poll:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+                try:
+                    if poll.get(f"{self.url}/v1/health").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
 
     def output(self) -> str:

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the service's durable state.
+"""SQLAlchemy tables of the service's durable state.
 
 Four tables, created and upgraded by the Alembic migrations in
 ``serve/migrations`` (never by ``create_all``):
@@ -17,95 +17,120 @@ Four tables, created and upgraded by the Alembic migrations in
 * ``tokens`` - API tokens (only a SHA-256 hash is stored) and their scope;
 * ``leases`` - with several server processes, which one serves each curriculum
   now, until when (see ``leases.py``).
+
+The tables are plain SQLAlchemy Core ``Table`` objects: the service never
+uses the ORM, whose import alone costs about a tenth of a second of CPU at
+every start. Each class below only names its table as ``__table__``.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: every table of the service (Alembic's ``target_metadata``)
+metadata = MetaData()
+
+_curricula = Table(
+    "curricula", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), unique=True, nullable=False),
+    Column("space", Text, nullable=False),  # JSON space spec
+    Column("teacher", String(128), nullable=False),
+    Column("settings", Text, nullable=False),  # JSON teacher settings
+    Column("seed", BigInteger, nullable=False),
+    Column("score_range", Text, nullable=False),  # JSON ScoreRange.to_dict()
+    Column("created_at", Float, nullable=False),
+    # the learner the curriculum belongs to (for per-learner export and deletion), if given
+    Column("learner", String(128), nullable=True, index=True),
+)
+
+_events = Table(
+    "events", metadata,
+    Column("curriculum_id", Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("batch", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),  # "propose" | "observe"
+    Column("k", Integer, nullable=True),
+    Column("task", Text, nullable=False),  # JSON: a task, or the list of proposed tasks
+    Column("score", Float, nullable=True),
+    Column("client_id", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_events_client_id", "curriculum_id", "client_id", unique=True),
+)
+
+_checkpoints = Table(
+    "checkpoints", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("curriculum_id", Integer, ForeignKey("curricula.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("curriculum_id", "seq", name="uq_checkpoints_curriculum_seq"),
+)
+
+_leases = Table(
+    "leases", metadata,
+    Column("curriculum_id", Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("owner", String(64), nullable=False, index=True),  # a process's random id
+    Column("url", String(512), nullable=False),  # where that process answers
+    Column("expires_at", Float, nullable=False),  # unix time
+)
+
+_tokens = Table(
+    "tokens", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", String(64), unique=True, nullable=False),
+    Column("scope", Text, nullable=False),  # JSON list of curriculum names
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
 
 
-class Base(DeclarativeBase):
-    """Declarative base of the service tables."""
+class Base:
+    """What the declarative base offered that is still used: the tables' ``metadata``."""
+
+    metadata = metadata
 
 
-class Curriculum(Base):
-    __tablename__ = "curricula"
+class Curriculum:
+    """One row per named curriculum."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    space: Mapped[str] = mapped_column(Text, nullable=False)  # JSON space spec
-    teacher: Mapped[str] = mapped_column(String(128), nullable=False)
-    settings: Mapped[str] = mapped_column(Text, nullable=False)  # JSON teacher settings
-    seed: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    score_range: Mapped[str] = mapped_column(Text, nullable=False)  # JSON ScoreRange.to_dict()
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
-    #: the learner the curriculum belongs to (for per-learner export and deletion), if given
-    learner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    __table__ = _curricula
 
 
-class Event(Base):
-    __tablename__ = "events"
+class Event:
+    """The ordered log of proposals and observations."""
 
-    curriculum_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True
-    )
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    batch: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    kind: Mapped[str] = mapped_column(String(8), nullable=False)  # "propose" | "observe"
-    k: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    task: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: a task, or the list of proposed tasks
-    score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    client_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
-
-    __table_args__ = (
-        Index("ix_events_client_id", "curriculum_id", "client_id", unique=True),
-    )
+    __table__ = _events
 
 
-class Checkpoint(Base):
-    __tablename__ = "checkpoints"
+class Checkpoint:
+    """Teacher bytes and the last event they include."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    curriculum_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("curricula.id", ondelete="CASCADE"), nullable=False, index=True
-    )
-    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
-
-    __table_args__ = (UniqueConstraint("curriculum_id", "seq", name="uq_checkpoints_curriculum_seq"),)
+    __table__ = _checkpoints
 
 
-class Lease(Base):
+class Lease:
     """Which server process serves a curriculum now (several processes over one database)."""
 
-    __tablename__ = "leases"
-
-    curriculum_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
-    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # a process's random id
-    url: Mapped[str] = mapped_column(String(512), nullable=False)  # where that process answers
-    expires_at: Mapped[float] = mapped_column(Float, nullable=False)  # unix time
+    __table__ = _leases
 
 
-class Token(Base):
-    __tablename__ = "tokens"
+class Token:
+    """API tokens (a SHA-256 hash of each) and their scope."""
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    scope: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of curriculum names
-    label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    __table__ = _tokens
