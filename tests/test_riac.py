@@ -159,3 +159,16 @@ def test_local_progress_is_the_alp_rule_inside_a_window():
     pts = np.array([[0.0, 0.0], [1.0, 1.0], [0.1, 0.0], [0.9, 1.0]])
     sc = np.array([0.2, 0.5, 0.6, 0.4])
     assert np.allclose(_local_progress(pts, sc), [0.0, 0.3, 0.4, 0.1])
+
+
+def test_riac_plus_without_local_draws_proposes_as_riac_with_its_defaults():
+    student = GridStudent(seed=2)
+    plus = RIACPlus(student.space, seed=5)
+    riac = RIAC(student.space, seed=5, **RIACPlus.DEFAULTS)
+    for _ in range(300):
+        a, b = plus.propose(), riac.propose()
+        assert np.array_equal(a, b)
+        s = student.attempt(a)
+        plus.observe(a, s)
+        riac.observe(b, s)
+    assert plus.tree.n_splits > 0
