@@ -23,7 +23,7 @@ One ``uvicorn`` server process on a SQLite file (or PostgreSQL with
 
 With ``--processes 1,2,4`` (PostgreSQL only): after creating ``--n``
 curricula, for each count P, P server processes (``MAGISTER_NODE_URL`` set,
-leases on) are driven by 64 keep-alive connections spread evenly over them,
+leases on) are driven by ``--clients`` (64) keep-alive connections spread evenly over them,
 like a load balancer without affinity (``--affinity``: each connection
 asks only for curricula of its own process, so none is forwarded); each connection loops propose ->
 observe (with an id) on a random curriculum for ``--seconds``; reported:
@@ -312,7 +312,7 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
 
             try:
                 rate = asyncio.run(_drive(ports, args.n, args.seconds, f"r{r}p{p}{args.affinity}-", args.affinity,
-                                          on_count=lambda: marks.append(reading())))
+                                          clients=args.clients, on_count=lambda: marks.append(reading())))
                 end = reading()
             finally:
                 for server in servers:
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--affinity", action="store_true",
                    help="each connection asks only for curricula of its own process (a load balancer with "
                         "affinity by curriculum): no request is forwarded")
+    p.add_argument("--clients", type=int, default=64, help="with --processes: keep-alive connections in all")
     p.add_argument("--repeat", type=int, default=1,
                    help="with --processes: rounds, each running every process count once (interleaved)")
     p.add_argument("--seed", type=int, default=0)

@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import re
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -722,12 +723,21 @@ def clip(text: str, limit: int = MAX_DETAIL) -> str:
     return f"{text[:keep - keep // 4]} ...({len(text) - keep} characters left out)... {text[-(keep // 4):]}"
 
 
+_CURRICULUM_PATH = re.compile(r"^/v1/curricula/([^/]+)")
+
+
 class _Forwarding(Forward):
     """:class:`~magister.serve.forward.Forward`, reachable from the app's state (closed at shutdown)."""
 
     def __init__(self, app: Any, state: Any):
         super().__init__(app)
         state.forward = self
+        self.state = state
+
+    def relay_failed(self, path: str) -> None:
+        m = _CURRICULUM_PATH.match(path)
+        if m is not None:  # its holder died or the lease moved on: ask the database next time
+            self.state.service.forget_moved(m.group(1))
 
 
 class BodyLimit:

@@ -7,9 +7,10 @@ service finds that another process holds the curriculum's lease it raises
 carrying the owner's URL in ``x-magister-owner``, and :class:`Forward` (in
 front of the app) swallows that reply, sends the same request (method, path,
 query, body, Authorization) to the owner over a kept-alive connection
-(:class:`_Pool`) and relays its answer. The service remembers for a quarter
-of the lease time which process serves a curriculum, so a later request for
-it is relayed without reading the database; the lean lane answers such
+(:class:`_Pool`) and relays its answer. The service remembers for a lease
+time which process serves a curriculum (until a relay there fails or is
+answered 503), so a later request for it is relayed without reading the
+database; the lean lane answers such
 requests itself, without the framework's per-request cost. A request
 arriving already forwarded is never forwarded again: if the lease moved
 meanwhile, the client gets 503 and retries (with its ids, so nothing is
@@ -87,9 +88,14 @@ class Forward:
             status, out_headers = 503, [(b"content-type", b"application/json")]
         else:
             self.forwarded += 1
+        if status == 503:
+            self.relay_failed(scope["path"])
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(data)).encode()), *out_headers]})
         await send({"type": "http.response.body", "body": data})
+
+    def relay_failed(self, path: str) -> None:
+        """Called when a relay of a request for ``path`` failed or was answered 503 (a hook)."""
 
     async def aclose(self) -> None:
         await self._pool.close()

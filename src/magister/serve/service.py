@@ -133,7 +133,8 @@ class Service(Recovery, ClientIdLog):
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
         #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
-        #: request for one is forwarded without a database read (for a quarter of the lease time at most)
+        #: request for one is forwarded without a database read (for one lease time at most, or until a
+        #: relay there fails: see forget_moved)
         self._moved: dict[str, tuple[str, float]] = {}
 
     def on_loop(self) -> bool:
@@ -310,7 +311,12 @@ class Service(Recovery, ClientIdLog):
             return
         if len(self._moved) > 4 * self.cache_size + 1000:  # bounded like the cache
             self._moved.clear()
-        self._moved[name] = (owner, time.monotonic() + self.lease_seconds / 4)
+        self._moved[name] = (owner, time.monotonic() + self.lease_seconds)
+
+    def forget_moved(self, name: str) -> None:
+        """A relay to the process remembered as serving ``name`` failed (it died, or answered 503 because
+        the lease moved on): the next request reads the lease again."""
+        self._moved.pop(name, None)
 
     def names(self, after: str = "", limit: int | None = None) -> list[str]:
         """Curriculum names in order (after ``after``, at most ``limit``), from the database."""
