@@ -52,7 +52,9 @@ TEACHERS: dict[str, tuple[str, dict[str, Any]]] = {
     "lp-bandit": ("lp-bandit", {}),
     "lp-bandit ref": ("lp-bandit", {"fast": 0.1, "slow": 0.02, "transform": "sigmoid", "epsilon": 0.1, "denoise": 0.0}),
     "exp3": ("exp3", {}),
-    "exp3 progress": ("exp3", {"reward": "progress"}),
+    "exp3 score": ("exp3", {"reward": "score"}),
+    "exp3 raw progress": ("exp3", {"reward": "progress", "scale": 1.0, "fast": 0.1, "slow": 0.02, "denoise": 0.0,
+                                   "min_exploration": 0.0}),
     "sec": ("sec", {}),
     "sequential": ("sequential", {}),
 }

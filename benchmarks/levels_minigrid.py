@@ -29,7 +29,8 @@ from magister.bench.levels import LEVEL_TEACHERS, run_and_report  # noqa: E402
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--teachers", default=",".join(LEVEL_TEACHERS))
+    ap.add_argument("--teachers", default=",".join(LEVEL_TEACHERS),
+                    help="comma-separated; also 'heldout' (train on the held-out mazes: the student's ceiling)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=300_000, help="env steps per teacher-seed run")
     ap.add_argument("--episodes", type=int, default=10, help="episodes per held-out maze per evaluation")

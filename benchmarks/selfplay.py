@@ -1,40 +1,40 @@
-"""Self-play and opponent curricula on PettingZoo tic-tac-toe: who is hardest to beat at equal games?
+"""Self-play and opponent curricula on PettingZoo connect four (or tic-tac-toe): who is hardest to beat at equal games?
 
-A tabular Q-learner (one table over boards seen from the side to move, so one
-learner plays both seats) trains through :class:`magister.rl.pettingzoo.OpponentEnv`
-on PettingZoo's ``tictactoe_v3`` against opponents from an
-:class:`~magister.opponents.OpponentPool` of its own snapshots (the Q-table's
-bytes, one every ``--snapshot-every`` games; bounded pool, random eviction).
-The opponent teachers decide whom it plays: ``self-play`` (the newest
-snapshot), ``fsp`` (uniform over the pool), ``pfsp`` (hard weighting) and
-``opponent-lp`` (learning-progress bandit). Every method plays the same number
-of games, seats alternating.
+The learner trains through :class:`magister.rl.pettingzoo.OpponentEnv` on a PettingZoo classic game against
+opponents from an :class:`~magister.opponents.OpponentPool` of its own snapshots (its parameters' bytes, one
+every ``--snapshot-every`` games; bounded pool, random eviction). The opponent teachers decide whom it plays:
+``self-play`` (the newest snapshot), ``fsp`` (uniform over the pool), ``pfsp`` (hard weighting by default)
+and ``opponent-lp`` (learning-progress bandit). Every method plays the same number of games, seats
+alternating; pool opponents play greedily.
 
-Evaluation uses opponents nobody trains against: ``random``, ``greedy``
-(wins at once when it can, else random) and depth-limited negamax search at
-depths 2 and 4 (``search-2``, ``search-4``; random among equally good moves).
-Perfect tic-tac-toe is a draw, so a game's score is win 1, draw 0.5, loss 0
-and the "win rate" reported is the mean score (a learner that never loses to
-``search-4`` scores 0.5 or more). In evaluation every player is greedy (ties
-broken at random) and the first move of each game is random (all nine
-openings are draws under perfect play), half of the games in each seat.
+``--game connect4`` (the default): ``connect_four_v3`` (6 x 7). The learner is an n-tuple network over
+afterstates (one weight per line of four cells and its contents, mirror images shared) trained by
+Q-learning; a winning move is worth 1 without being learnt.
+``--game tictactoe``: ``tictactoe_v3``, a tabular Q-learner over the board up to its 8 symmetries.
+
+Evaluation uses opponents nobody trains against: ``random``, ``greedy`` (wins at once when it can, else
+random) and depth-limited negamax search at depths 2 and 4 (``search-2``, ``search-4``; random among
+equally good moves; nothing but wins and losses within the horizon counts). A game's score is win 1,
+draw 0.5, loss 0. In evaluation every player is greedy (ties broken at random) and the first move of each
+game is random, half of the games in each seat.
 
 Printed, per method, medians over seeds with [min-max]:
 
-* the final snapshot's score against each held-out opponent (and its loss rate against ``search-4``);
+* the final snapshot's score against each held-out opponent, and its strict win and loss rates against
+  ``search-4``;
 * no forgetting: the final snapshot against every snapshot of its own first half of training
-  (wins, draws, losses; "not lost" = wins + draws, the share of games it did not lose);
+  (strict wins, draws, losses; "not lost" = wins + draws);
 * the Elo rating of the final snapshot, fitted to cross-play among the kept snapshots of
   all methods and the held-out opponents (``random`` anchored at 1000).
 
-Written to ``--out``: ``curves.csv`` and ``curves.png`` (score against the
-held-out opponents over training), ``crossplay.png`` (seed 0's cross-play
-matrix), ``ratings.csv``, ``results.json``.
+Written to ``--out``: ``curves.csv`` and ``curves.png`` (score against the held-out opponents over
+training), ``crossplay.png`` (the first seed's cross-play matrix), ``ratings.csv``, ``results.json``.
 
 Usage::
 
-    nice -n 10 python benchmarks/selfplay.py                       # 4 methods x 3 seeds, 2 workers
-    python benchmarks/selfplay.py --games 600 --seeds 1 --quick    # smoke run
+    nice -n 10 python benchmarks/selfplay.py                          # connect four, 4 methods x 3 seeds, 2 workers
+    python benchmarks/selfplay.py --game tictactoe                    # the tic-tac-toe benchmark
+    python benchmarks/selfplay.py --games 600 --seeds 1 --quick       # smoke run
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ import warnings  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from functools import lru_cache  # noqa: E402
 from pathlib import Path  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -119,8 +120,10 @@ def key_of_obs(obs: dict[str, np.ndarray]) -> int:
 Policy = Callable[[tuple[int, ...], int, np.random.Generator], int]
 
 
-def random_policy(board, me, rng) -> int:
-    return int(rng.choice([i for i in range(9) if not board[i]]))
+def random_policy(state, me, rng) -> int:
+    """A uniformly random legal move (tic-tac-toe boards are 9-tuples, connect-four states bit pairs)."""
+    moves = [i for i in range(9) if not state[i]] if len(state) == 9 else c4_moves(state)
+    return int(rng.choice(moves))
 
 
 def greedy_policy(board, me, rng) -> int:
@@ -165,26 +168,27 @@ HELD_OUT_POLICIES: dict[str, Policy] = {"random": random_policy, "greedy": greed
                                         "search-2": search_policy(2), "search-4": search_policy(4)}
 
 
-def play(p1: Policy, p2: Policy, rng: np.random.Generator) -> int:
-    """One game, ``p1`` moving first, the first move random; returns ``winner()`` (1, 2 or 3 = draw)."""
-    board = (0,) * 9
+def play(game: "Game", p1: Policy, p2: Policy, rng: np.random.Generator) -> int:
+    """One game, ``p1`` moving first, the first move random; returns the game's ``winner`` (1, 2 or 3 = draw)."""
+    state = game.initial
     me, first = 1, True
     while True:
-        i = random_policy(board, me, rng) if first else (p1 if me == 1 else p2)(board, me, rng)
+        moves = game.moves(state)
+        i = int(rng.choice(moves)) if first else (p1 if me == 1 else p2)(state, me, rng)
         first = False
-        board = board[:i] + (me,) + board[i + 1:]
-        w = winner(board)
+        state = game.apply(state, i, me)
+        w = game.winner(state)
         if w:
             return w
         me = 3 - me
 
 
-def match(a: Policy, b: Policy, games: int, rng: np.random.Generator) -> tuple[int, int, int]:
+def match(game: "Game", a: Policy, b: Policy, games: int, rng: np.random.Generator) -> tuple[int, int, int]:
     """``a`` against ``b``, half the games in each seat: (wins, draws, losses) of ``a``."""
     w = d = l = 0
     for g in range(games):
         a_first = g % 2 == 0
-        res = play(a, b, rng) if a_first else play(b, a, rng)
+        res = play(game, a, b, rng) if a_first else play(game, b, a, rng)
         if res == 3:
             d += 1
         elif (res == 1) == a_first:
@@ -222,8 +226,25 @@ class QLearner:
         c, i = CANON[key], INV[TR[key]][action]
         self.q[c, i] += self.alpha * (target - self.q[c, i])
 
+    def train_game(self, env: Any) -> str:
+        """One game through the ``OpponentEnv``; returns its outcome."""
+        obs, _ = env.reset()
+        key, mask = key_of_obs(obs), obs["action_mask"]
+        while True:
+            a = self.act(key, mask)
+            obs, r, term, trunc, info = env.step(a)
+            if term or trunc:
+                self.update(key, a, r, None, None)
+                return info["outcome"]
+            nkey, nmask = key_of_obs(obs), obs["action_mask"]
+            self.update(key, a, r, nkey, nmask)
+            key, mask = nkey, nmask
+
     def snapshot(self) -> bytes:
         return self.q.tobytes()
+
+    def params(self) -> np.ndarray:
+        return self.q.copy()
 
 
 def load_table(data: bytes) -> np.ndarray:
@@ -242,57 +263,302 @@ def make_loader(rng: np.random.Generator) -> Callable[[bytes], Callable[[Any], i
     return load_policy
 
 
+# ------------------------------------------------------------ connect four
+# states are (bits of player 1, bits of player 2): bit c * 7 + r is column c, row r from the bottom (a 7th bit per
+# column stays empty so that lines never wrap); the action is the column, as in PettingZoo's connect_four_v3
+C4_COLS, C4_ROWS = 7, 6
+C4_FULL = sum(((1 << C4_ROWS) - 1) << (7 * c) for c in range(C4_COLS))
+C4_COLMASK = [((1 << C4_ROWS) - 1) << (7 * c) for c in range(C4_COLS)]
+C4_TOP = [1 << (7 * c + C4_ROWS - 1) for c in range(C4_COLS)]
+C4_BOTTOM = [1 << (7 * c) for c in range(C4_COLS)]
+# PettingZoo's planes have row 0 at the top: the bit of cell (row, col) of an observation plane
+C4_OBS_BITS = np.array([[1 << (7 * c + C4_ROWS - 1 - r) for c in range(C4_COLS)] for r in range(C4_ROWS)], dtype=np.int64)
+
+
+def c4_won(x: int) -> bool:
+    """Whether the bits ``x`` hold four in a row (vertical, horizontal, both diagonals)."""
+    for s in (1, 7, 6, 8):
+        m = x & (x >> s)
+        if m & (m >> (2 * s)):
+            return True
+    return False
+
+
+def c4_moves(state: tuple[int, int]) -> list[int]:
+    mask = state[0] | state[1]
+    return [c for c in range(C4_COLS) if not mask & C4_TOP[c]]
+
+
+def c4_drop(mask: int, col: int) -> int:
+    """The bit a piece dropped in ``col`` lands on."""
+    return (mask + C4_BOTTOM[col]) & C4_COLMASK[col]
+
+
+def c4_apply(state: tuple[int, int], col: int, me: int) -> tuple[int, int]:
+    bit = c4_drop(state[0] | state[1], col)
+    return (state[0] | bit, state[1]) if me == 1 else (state[0], state[1] | bit)
+
+
+def c4_winner(state: tuple[int, int]) -> int:
+    """1 or 2 if that player has four in a row, 3 if the board is full (draw), else 0."""
+    if c4_won(state[0]):
+        return 1
+    if c4_won(state[1]):
+        return 2
+    return 3 if (state[0] | state[1]) == C4_FULL else 0
+
+
+def c4_bits_of_obs(obs: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(the side to move's bits, the other side's bits) from a ``connect_four_v3`` observation."""
+    planes = obs["observation"]
+    return int((planes[:, :, 0] * C4_OBS_BITS).sum()), int((planes[:, :, 1] * C4_OBS_BITS).sum())
+
+
+def c4_greedy_policy(state, me, rng) -> int:
+    moves = c4_moves(state)
+    wins = [c for c in moves if c4_won(c4_apply(state, c, me)[me - 1])]
+    return int(rng.choice(wins or moves))
+
+
+@lru_cache(maxsize=1 << 20)
+def c4_negamax(a: int, b: int, depth: int) -> float:
+    """Value for the side to move (bits ``a``; ``b`` just moved), searching ``depth`` plies (unknown = 0)."""
+    if c4_won(b):
+        return -(1.0 + 0.1 * depth)
+    mask = a | b
+    if mask == C4_FULL or depth == 0:
+        return 0.0
+    best = -10.0
+    for c in range(C4_COLS):
+        if not mask & C4_TOP[c]:
+            best = max(best, -c4_negamax(b, a | c4_drop(mask, c), depth - 1))
+    return best
+
+
+def c4_search_policy(depth: int) -> Policy:
+    def policy(state, me, rng) -> int:
+        a, b = (state[0], state[1]) if me == 1 else (state[1], state[0])
+        mask = a | b
+        moves = c4_moves(state)
+        vals = [-c4_negamax(b, a | c4_drop(mask, c), depth - 1) for c in moves]
+        top = max(vals)
+        return int(rng.choice([m for m, v in zip(moves, vals) if v == top]))
+    return policy
+
+
+def _c4_windows() -> tuple[np.ndarray, np.ndarray, int]:
+    """The 69 lines of four cells (cell = col * 6 + row), each listed so that a line and its mirror image
+    (column c <-> 6 - c) read their cells in matching order and share one weight group."""
+    lines = []
+    for c in range(C4_COLS):
+        for r in range(C4_ROWS):
+            for dc, dr in ((1, 0), (0, 1), (1, 1), (1, -1)):
+                cells = [(c + k * dc, r + k * dr) for k in range(4)]
+                if all(0 <= x < C4_COLS and 0 <= y < C4_ROWS for x, y in cells):
+                    lines.append(cells)
+    groups: dict[frozenset, int] = {}
+    order, group = [], []
+    for cells in lines:
+        key = frozenset(cells)
+        mirror = frozenset((C4_COLS - 1 - x, y) for x, y in cells)
+        if mirror in groups:  # read this line as the mirror image of one already listed
+            first = next(ln for ln in lines if frozenset(ln) == mirror)
+            cells = [(C4_COLS - 1 - x, y) for x, y in first]
+            group.append(groups[mirror])
+        else:
+            groups[key] = len(groups)
+            group.append(groups[key])
+        order.append([x * C4_ROWS + y for x, y in cells])
+    return np.array(order), np.array(group), len(groups)
+
+
+C4_LINES, C4_GROUP, C4_NGROUPS = _c4_windows()
+C4_CELL_SHIFT = np.array([7 * (i // C4_ROWS) + i % C4_ROWS for i in range(C4_COLS * C4_ROWS)], dtype=np.int64)
+C4_PAT = np.array([1, 3, 9, 27])
+
+
+def c4_patterns(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """For boards given as bit arrays (n,): the pattern index (0-80) of every line, (n, 69)."""
+    cells = ((mine[:, None] >> C4_CELL_SHIFT) & 1) + 2 * ((theirs[:, None] >> C4_CELL_SHIFT) & 1)
+    return cells[:, C4_LINES] @ C4_PAT
+
+
+def c4_afterstates(w: np.ndarray, mine: int, theirs: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The legal columns, their afterstates' values for the side that moved (a win is worth 1, a full board 0,
+    otherwise the n-tuple value) and the afterstates' line patterns."""
+    mask = mine | theirs
+    cols = [c for c in range(C4_COLS) if not mask & C4_TOP[c]]
+    after = np.array([mine | c4_drop(mask, c) for c in cols], dtype=np.int64)
+    pats = c4_patterns(after, np.full(len(cols), theirs, dtype=np.int64))
+    vals = w[C4_GROUP, pats].sum(1)
+    for i, a in enumerate(after):
+        if c4_won(int(a)):
+            vals[i] = 1.0
+        elif (int(a) | theirs) == C4_FULL:
+            vals[i] = 0.0
+    return cols, vals, pats
+
+
+def c4_greedy_move(w: np.ndarray, mine: int, theirs: int, rng: np.random.Generator) -> int:
+    cols, vals, _ = c4_afterstates(w, mine, theirs)
+    best = np.flatnonzero(vals >= vals.max() - 1e-9)
+    return cols[int(rng.choice(best))]
+
+
+class NTupleLearner:
+    """An n-tuple network over afterstates (Lucas 2008; Thill et al. 2012 for connect four): the value of a board
+    for the side that just moved is the sum of one weight per line of four cells, looked up by the line's
+    contents (81 patterns; a line and its mirror image share weights). Q-learning on afterstates (the opponent's
+    reply is part of the environment), epsilon-greedy; a move that wins is worth 1 without being learnt."""
+
+    def __init__(self, rng: np.random.Generator, alpha: float = 0.005, epsilon: float = 0.1):
+        self.w = np.zeros((C4_NGROUPS, 81), dtype=np.float32)
+        self.rng, self.alpha, self.epsilon = rng, alpha, epsilon
+
+    def _choose(self, obs: dict[str, np.ndarray]) -> tuple[int, float, np.ndarray | None, float]:
+        """(column, its value, its afterstate's patterns or None if terminal, the greedy value)."""
+        mine, theirs = c4_bits_of_obs(obs)
+        cols, vals, pats = c4_afterstates(self.w, mine, theirs)
+        top = float(vals.max())
+        if self.rng.random() < self.epsilon:
+            i = int(self.rng.integers(len(cols)))
+        else:
+            i = int(self.rng.choice(np.flatnonzero(vals >= top - 1e-9)))
+        after = mine | c4_drop(mine | theirs, cols[i])
+        terminal = c4_won(after) or (after | theirs) == C4_FULL
+        return cols[i], float(vals[i]), None if terminal else pats[i], top
+
+    def _update(self, pats: np.ndarray | None, value: float, target: float) -> None:
+        if pats is not None:
+            np.add.at(self.w, (C4_GROUP, pats), self.alpha * (target - value))
+
+    def train_game(self, env: Any) -> str:
+        obs, _ = env.reset()
+        col, value, pats, _ = self._choose(obs)
+        while True:
+            obs, _, term, trunc, info = env.step(col)
+            if term or trunc:
+                self._update(pats, value, {"win": 1.0, "draw": 0.0, "loss": -1.0}[info["outcome"]])
+                return info["outcome"]
+            ncol, nvalue, npats, top = self._choose(obs)
+            self._update(pats, value, top)
+            col, value, pats = ncol, nvalue, npats
+
+    def snapshot(self) -> bytes:
+        return self.w.tobytes()
+
+    def params(self) -> np.ndarray:
+        return self.w.copy()
+
+
+def c4_table_policy(w: np.ndarray) -> Policy:
+    def policy(state, me, rng) -> int:
+        mine, theirs = (state[0], state[1]) if me == 1 else (state[1], state[0])
+        return c4_greedy_move(w, mine, theirs, rng)
+    return policy
+
+
+def c4_make_loader(rng: np.random.Generator) -> Callable[[bytes], Callable[[Any], int]]:
+    def load_policy(data: bytes) -> Callable[[Any], int]:
+        w = np.frombuffer(data, dtype=np.float32).reshape(C4_NGROUPS, 81)
+
+        def policy(obs: dict[str, np.ndarray]) -> int:
+            return c4_greedy_move(w, *c4_bits_of_obs(obs), rng)
+        return policy
+    return load_policy
+
+
+# -------------------------------------------------------------- the games
+@dataclass(frozen=True)
+class Game:
+    """A two-player game as the benchmark needs it: an engine for evaluation games, its held-out opponents,
+    the PettingZoo env the learner trains in, the learner and how a snapshot becomes a policy."""
+
+    name: str
+    title: str
+    initial: Any
+    moves: Callable[[Any], list[int]]
+    apply: Callable[[Any, int, int], Any]
+    winner: Callable[[Any], int]
+    held_out: dict[str, Policy]
+    pettingzoo: str  # the module's name in pettingzoo.classic
+    new_learner: Callable[[np.random.Generator, dict[str, Any]], Any]
+    policy_of: Callable[[np.ndarray], Policy]
+    make_loader: Callable[[np.random.Generator], Callable[[bytes], Callable[[Any], int]]]
+    defaults: dict[str, Any]
+
+
+def _ttt_moves(board: tuple[int, ...]) -> list[int]:
+    return [i for i in range(9) if not board[i]]
+
+
+def _ttt_apply(board: tuple[int, ...], i: int, me: int) -> tuple[int, ...]:
+    return board[:i] + (me,) + board[i + 1:]
+
+
+GAMES: dict[str, Game] = {
+    "connect4": Game(
+        "connect4", "connect four (6 x 7)", (0, 0), c4_moves, c4_apply, c4_winner,
+        {"random": random_policy, "greedy": c4_greedy_policy, "search-2": c4_search_policy(2),
+         "search-4": c4_search_policy(4)},
+        "connect_four_v3", lambda rng, cfg: NTupleLearner(rng, alpha=cfg["alpha"], epsilon=cfg["epsilon"]),
+        c4_table_policy, c4_make_loader,
+        {"games": 4000, "snapshot_every": 100, "alpha": 0.005, "epsilon": 0.1, "curve_games": 10, "eval_every": 8,
+         "final_games": 100, "past_games": 4, "crossplay_games": 6}),
+    "tictactoe": Game(
+        "tictactoe", "tic-tac-toe", (0,) * 9, _ttt_moves, _ttt_apply, winner,
+        HELD_OUT_POLICIES, "tictactoe_v3",
+        lambda rng, cfg: QLearner(rng, alpha=cfg["alpha"], epsilon=cfg["epsilon"]),
+        table_policy, make_loader,
+        {"games": 10000, "snapshot_every": 250, "alpha": 0.3, "epsilon": 0.1, "curve_games": 100, "eval_every": 4,
+         "final_games": 1000, "past_games": 40, "crossplay_games": 20}),
+}
+
 # ------------------------------------------------------------------- one run
 def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import importlib
+
     import magister as mg
     from magister.opponents import OpponentPool
     from magister.rl.pettingzoo import OpponentEnv
-    from pettingzoo.classic import tictactoe_v3
 
+    game = GAMES[cfg["game"]]
+    pz_game = importlib.import_module(f"pettingzoo.classic.{game.pettingzoo}")
     t0 = time.perf_counter()
     ss = np.random.SeedSequence([seed, METHODS.index(method) if method in METHODS else 99])
     rng_learner, rng_opp, rng_eval = (np.random.default_rng(s) for s in ss.spawn(3))
     rng_eval_same = np.random.default_rng(seed + 1000)  # the same evaluation games for every method
     games, every = cfg["games"], cfg["snapshot_every"]
-    learner = QLearner(rng_learner, alpha=cfg["alpha"], epsilon=cfg["epsilon"])
-    with tempfile.TemporaryDirectory() as tmp:
+    learner = game.new_learner(rng_learner, cfg)
+    # the pool rewrites its index durably (fsync) at every reported game; a memory-backed folder keeps that off the disk
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=shm) as tmp:
         pool = OpponentPool(Path(tmp) / "pool", max_size=cfg["pool_size"], eviction=cfg.get("eviction", "random"), seed=seed,
                             max_ids=games // every + 2)
         pool.add(learner.snapshot(), step=0)
-        teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed)
-        env = OpponentEnv(tictactoe_v3.env, pool, make_loader(rng_opp), teacher=teacher, seat="alternate")
-        history: list[tuple[int, np.ndarray]] = [(0, learner.q.copy())]
+        teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed, **cfg.get("teacher_kwargs", {}).get(method, {}))
+        env = OpponentEnv(pz_game.env, pool, game.make_loader(rng_opp), teacher=teacher, seat="alternate")
+        history: list[tuple[int, np.ndarray]] = [(0, learner.params())]
         curves: list[dict[str, Any]] = []
         outcomes = {"win": 0, "draw": 0, "loss": 0}
         for g in range(1, games + 1):
-            obs, _ = env.reset()
-            key, mask = key_of_obs(obs), obs["action_mask"]
-            while True:
-                a = learner.act(key, mask)
-                obs, r, term, trunc, info = env.step(a)
-                if term or trunc:
-                    learner.update(key, a, r, None, None)
-                    outcomes[info["outcome"]] += 1
-                    break
-                nkey, nmask = key_of_obs(obs), obs["action_mask"]
-                learner.update(key, a, r, nkey, nmask)
-                key, mask = nkey, nmask
+            outcomes[learner.train_game(env)] += 1
             if g % every == 0:
                 pool.add(learner.snapshot(), step=g)
-                history.append((g, learner.q.copy()))
+                history.append((g, learner.params()))
                 if (g // every) % cfg["eval_every"] == 0 or g == games:
-                    pol = table_policy(learner.q)
+                    pol = game.policy_of(history[-1][1])
                     row = {"method": method, "seed": seed, "games": g}
-                    for name in HELD_OUT:
-                        row[name] = score(match(pol, HELD_OUT_POLICIES[name], cfg["curve_games"], rng_eval))
+                    for name, opp in game.held_out.items():
+                        row[name] = score(match(game, pol, opp, cfg["curve_games"], rng_eval))
                     curves.append(row)
-        final = table_policy(learner.q)
-        held = {name: match(final, HELD_OUT_POLICIES[name], cfg["final_games"], rng_eval_same) for name in HELD_OUT}
+        final = game.policy_of(learner.params())
+        held = {name: match(game, final, opp, cfg["final_games"], rng_eval_same) for name, opp in game.held_out.items()}
         first_half = [q for step, q in history if step < games / 2]
         wdl = np.zeros(3, dtype=int)
         for q in first_half:
-            wdl += match(final, table_policy(q), cfg["past_games"], rng_eval)
+            wdl += match(game, final, game.policy_of(q), cfg["past_games"], rng_eval)
         pool_records = [r.to_dict() for r in pool.records()]
         teacher_games = teacher.beliefs().get("games")
     keep = max(1, len(history) // cfg["rated_per_run"])
@@ -306,19 +572,19 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------- cross-play
-def cross_play(results: list[dict[str, Any]], games: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def cross_play(game: Game, results: list[dict[str, Any]], games: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     labels = list(HELD_OUT)
-    policies: list[Policy] = [HELD_OUT_POLICIES[n] for n in HELD_OUT]
+    policies: list[Policy] = [game.held_out[n] for n in HELD_OUT]
     for r in results:
         for step, q in r["kept"]:
             labels.append(f"{r['method']}@{step}")
-            policies.append(table_policy(q))
+            policies.append(game.policy_of(q))
     n = len(policies)
     scores, counts = np.zeros((n, n)), np.zeros((n, n))
     rng = np.random.default_rng(seed)
     for i in range(n):
         for j in range(i + 1, n):
-            w, d, l = match(policies[i], policies[j], games, rng)
+            w, d, l = match(game, policies[i], policies[j], games, rng)
             scores[i, j], counts[i, j] = (w + 0.5 * d) / games, games
             scores[j, i], counts[j, i] = 1 - scores[i, j], games
     np.fill_diagonal(scores, 0.5)
@@ -334,20 +600,23 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--game", default="connect4", choices=list(GAMES))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--games", type=int, default=10000, help="training games per method and seed")
-    ap.add_argument("--snapshot-every", type=int, default=250)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
+    ap.add_argument("--snapshot-every", type=int, help="(game's default)")
     ap.add_argument("--pool-size", type=int, default=20)
     ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest"])
-    ap.add_argument("--alpha", type=float, default=0.3)
-    ap.add_argument("--epsilon", type=float, default=0.1)
-    ap.add_argument("--eval-every", type=int, default=4, help="curve point every this many snapshots")
-    ap.add_argument("--curve-games", type=int, default=100)
-    ap.add_argument("--final-games", type=int, default=1000)
-    ap.add_argument("--past-games", type=int, default=40, help="games against each first-half snapshot")
+    ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
+    ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
+    ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])
+    ap.add_argument("--eval-every", type=int, help="curve point every this many snapshots (game's default)")
+    ap.add_argument("--curve-games", type=int)
+    ap.add_argument("--final-games", type=int)
+    ap.add_argument("--past-games", type=int, help="games against each first-half snapshot")
     ap.add_argument("--rated-per-run", type=int, default=8, help="snapshots per run in the cross-play")
-    ap.add_argument("--crossplay-games", type=int, default=20)
+    ap.add_argument("--crossplay-games", type=int)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="small evaluation budgets (smoke runs)")
     ap.add_argument("--out", default="results/selfplay")
@@ -356,11 +625,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"unknown methods {unknown}; choose from {METHODS}")
+    game = GAMES[args.game]
+    for k, v in game.defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     if args.quick:
         args.curve_games, args.final_games, args.past_games, args.crossplay_games = 10, 40, 4, 4
-    cfg = {k: getattr(args, k) for k in ("games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon", "eval_every",
-                                          "curve_games", "final_games", "past_games", "rated_per_run")}
-    jobs = [(m, s) for s in range(args.seeds) for m in methods]
+    cfg = {k: getattr(args, k) for k in ("game", "games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon",
+                                          "eval_every", "curve_games", "final_games", "past_games", "rated_per_run")}
+    cfg["teacher_kwargs"] = {"pfsp": {"weighting": args.pfsp_weighting}}
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    jobs = [(m, s) for s in seeds for m in methods]
     t0 = time.perf_counter()
     if args.workers > 1:
         with ProcessPoolExecutor(min(args.workers, 2), mp_context=mp.get_context("spawn")) as ex:
@@ -373,14 +648,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     final_rating: dict[tuple[str, int], float] = {}
     rating_rows = []
-    for s in range(args.seeds):
+    for s in seeds:
         runs = [r for r in results if r["seed"] == s]
-        sc, ct, labels = cross_play(runs, args.crossplay_games, s)
+        sc, ct, labels = cross_play(game, runs, args.crossplay_games, s)
         ratings = fit_elo(sc, ct, anchor=0)
         for r in runs:
             final_rating[(r["method"], s)] = float(ratings[labels.index(f"{r['method']}@{r['kept'][-1][0]}")])
         rating_rows += [{"seed": s, "player": lab, "elo": float(e)} for lab, e in zip(labels, ratings)]
-        if s == 0:
+        if s == seeds[0]:
             plot_cross_play(sc, labels, out / "crossplay.png")
     with open(out / "ratings.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["seed", "player", "elo"])
@@ -394,22 +669,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     _plot_curves(curves, methods, out / "curves.png")
 
     table: dict[str, dict[str, Any]] = {}
-    print(f"\ntic-tac-toe, {args.games} games per run, {args.seeds} seeds; score = win 1, draw 0.5, loss 0 "
+    print(f"\n{game.title}, {args.games} games per run, seeds {seeds[0]}-{seeds[-1]}; score = win 1, draw 0.5, loss 0 "
           f"(median [min-max] over seeds, %)\n")
-    head = "| method | " + " | ".join(f"vs {n}" for n in HELD_OUT) + f" | lost vs {STRONGEST} | vs own 1st half: " \
+    head = "| method | " + " | ".join(f"vs {n}" for n in HELD_OUT) + f" | won / lost vs {STRONGEST} | vs own 1st half: " \
            "won / drew / lost | not lost | Elo (final) | min/run |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for m in methods:
         runs = [r for r in results if r["method"] == m]
         held = {n: [score(tuple(r["held_out"][n])) for r in runs] for n in HELD_OUT}
+        won = [r["held_out"][STRONGEST][0] / sum(r["held_out"][STRONGEST]) for r in runs]
         lost = [r["held_out"][STRONGEST][2] / sum(r["held_out"][STRONGEST]) for r in runs]
         past = [np.array(r["vs_first_half"]) / max(1, sum(r["vs_first_half"])) for r in runs]
         elo = [final_rating[(m, r["seed"])] for r in runs]
         mins = [r["seconds"] / 60 for r in runs]
-        table[m] = {"held_out": held, "lost_vs_strongest": lost, "vs_first_half": [p.tolist() for p in past],
+        table[m] = {"held_out": held, "won_vs_strongest": won, "lost_vs_strongest": lost, "vs_first_half": [p.tolist() for p in past],
                     "elo": elo, "minutes": mins}
-        print(f"| {m} | " + " | ".join(fmt(held[n]) for n in HELD_OUT) + f" | {fmt(lost)} | "
+        print(f"| {m} | " + " | ".join(fmt(held[n]) for n in HELD_OUT) + f" | {fmt(won)} / {fmt(lost)} | "
               + " / ".join(fmt([p[i] for p in past]) for i in range(3)) + f" | {fmt([p[0] + p[1] for p in past])} | "
               + f"{fmt(elo, pct=False)} | {statistics.median(mins):.1f} |")
     best = max((m for m in methods if m != "self-play"), key=lambda m: statistics.median(table[m]["held_out"][STRONGEST]),

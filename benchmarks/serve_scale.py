@@ -9,7 +9,9 @@ One ``uvicorn`` server process on a SQLite file (or PostgreSQL with
 2. ``--observe`` random curricula (default 5,000) get one observation each
    (propose, then observe; each one is loaded, so most of them pass through
    the cache of ``MAGISTER_CACHE_SIZE``);
-3. propose latency for a random learner, one request at a time: *cold*
+3. propose latency for a random learner, one request at a time over one
+   kept-alive connection of a bare client (so the client takes little CPU
+   from the server it times), with the server's CPU per request: *cold*
    (``--requests`` learners drawn from all ``--n``, almost none in memory)
    and *hot* (a set of 1,000 learners warmed first, then ``--requests``
    proposals among them); p50 / p99 in ms;
@@ -21,12 +23,14 @@ One ``uvicorn`` server process on a SQLite file (or PostgreSQL with
 
 With ``--processes 1,2,4`` (PostgreSQL only): after creating ``--n``
 curricula, for each count P, P server processes (``MAGISTER_NODE_URL`` set,
-leases on) are driven by 64 keep-alive connections spread evenly over them,
+leases on) are driven by ``--clients`` (64) keep-alive connections spread evenly over them,
 like a load balancer without affinity (``--affinity``: each connection
 asks only for curricula of its own process, so none is forwarded); each connection loops propose ->
 observe (with an id) on a random curriculum for ``--seconds``; reported:
 requests/s (the first fifth of the time, when curricula load and leases are
-taken, is not counted).
+taken, is not counted). With ``--repeat R`` the counts run interleaved in each of R rounds and
+the medians are reported, with each count's ratio to the first one (median over the rounds) and
+the CPU each request cost the servers, PostgreSQL and the client (from /proc).
 
 Every figure is one run on a shared machine: noisy. Nothing is tuned to it.
 
@@ -38,10 +42,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from typing import Any
 
 import httpx
 import numpy as np
@@ -98,6 +104,40 @@ def propose(c: httpx.Client, name: str) -> float:
     return (time.perf_counter() - t) * 1e3
 
 
+class RawClient:
+    """One blocking keep-alive connection that sends bare proposals: a few tens of microseconds of
+    client CPU per request (a general HTTP client costs about a millisecond, which on a small
+    machine competes with the server being timed)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+        self.auth = AUTH["Authorization"]
+
+    def propose(self, name: str) -> float:
+        """Milliseconds from sending ``POST .../propose`` to having read the whole reply."""
+        t = time.perf_counter()
+        self.sock.sendall(f"POST /v1/curricula/{name}/propose HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: {self.auth}\r\nContent-Length: 0\r\n\r\n".encode())
+        status = int(self.file.readline().split()[1])
+        length = 0
+        while True:
+            line = self.file.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = self.file.read(length)
+        if status != 200:
+            raise SystemExit(f"propose {name} failed: {status} {body[:300]!r}")
+        return (time.perf_counter() - t) * 1e3
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
 def pct(ms: list[float]) -> str:
     return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 99):.1f}"
 
@@ -123,13 +163,21 @@ def run(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
                     print(f"  observed {k + 1:,}", file=sys.stderr, flush=True)
             rows.append((f"{min(args.observe, args.n):,} curricula observed once",
                          f"{min(args.observe, args.n) / (time.perf_counter() - t):,.0f} curricula/s"))
-            cold = [propose(c, learner(int(i))) for i in rng.integers(0, args.n, args.requests)]
+            raw = RawClient(server.port)
+            pid = server.proc.pid
+            cpu0 = _cpu_s(pid)
+            cold = [raw.propose(learner(int(i))) for i in rng.integers(0, args.n, args.requests)]
+            cold_cpu = (_cpu_s(pid) - cpu0) * 1e3 / args.requests
             hot_set = [learner(int(i)) for i in rng.choice(args.n, size=min(1000, args.n), replace=False)]
             for name in hot_set:
-                propose(c, name)
-            hot = [propose(c, hot_set[int(i)]) for i in rng.integers(0, len(hot_set), args.requests)]
-            rows.append(("propose p50 / p99, cold (ms)", pct(cold)))
-            rows.append(("propose p50 / p99, hot (ms)", pct(hot)))
+                raw.propose(name)
+            cpu0 = _cpu_s(pid)
+            hot = [raw.propose(hot_set[int(i)]) for i in rng.integers(0, len(hot_set), args.requests)]
+            hot_cpu = (_cpu_s(pid) - cpu0) * 1e3 / args.requests
+            raw.close()
+            rows.append(("propose p50 / p99, cold (ms)", f"{pct(cold)} (server CPU {cold_cpu:.2f} ms/request)"))
+            rows.append(("propose p50 / p99, hot (ms)", f"{pct(hot)} (server CPU {hot_cpu:.2f} ms/request)"))
+            rows.append(("machine load (1-minute average) after timing", f"{os.getloadavg()[0]:.1f}"))
             now, peak = rss_mb(server.proc.pid)
             rows.append(("memory after the run (RSS / peak)", f"{now:,.0f} / {peak:,.0f} MB"))
     finally:
@@ -140,7 +188,8 @@ def run(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
     try:
         with httpx.Client(base_url=restarted.url, headers=AUTH, timeout=600) as c:
             propose(c, learner(int(rng.integers(0, args.n))))
-            rows.append(("restart (kill -9) to first answer", f"{time.perf_counter() - t:.2f} s"))
+            rows.append(("restart (kill -9) to first answer", f"{time.perf_counter() - t:.2f} s (server CPU "
+                                                               f"{_cpu_s(restarted.proc.pid):.2f} s)"))
             rows.append(("memory after restart (RSS)", f"{rss_mb(restarted.proc.pid)[0]:,.0f} MB"))
     finally:
         restarted.stop()
@@ -151,14 +200,53 @@ def run(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
         try:
             with httpx.Client(base_url=fresh.url, headers=AUTH, timeout=600) as c:
                 c.get("/v1/curricula", params={"limit": 1})
-                rows.append(("start on an empty database to first answer", f"{time.perf_counter() - t:.2f} s"))
+                rows.append(("start on an empty database to first answer",
+                             f"{time.perf_counter() - t:.2f} s (server CPU {_cpu_s(fresh.proc.pid):.2f} s)"))
         finally:
             fresh.stop()
     return rows
 
 
-async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool, clients: int = 64) -> float:
-    """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``."""
+def _cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far (with ``children``: also its reaped children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_s(port: int) -> float:
+    """CPU seconds of the PostgreSQL cluster listening on ``port``: its postmaster, its live backends, and
+    (through the postmaster's reaped-children counters) those that have exited."""
+    master, parents = None, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"postgres") and str(port).encode() in cmd and b"-p" in cmd:
+            master = int(entry)
+    if master is None:
+        return float("nan")
+    total = _cpu_s(master, children=True)
+    for pid, parent in parents.items():
+        if parent == master:
+            try:
+                total += _cpu_s(pid)
+            except OSError:
+                pass
+    return total
+
+
+async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool,
+                 clients: int = 64, on_count: Any = None) -> float:
+    """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``;
+    ``on_count()`` is called when counting starts (to take CPU readings)."""
     conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
     start = time.perf_counter()
     counted_from = start + seconds / 5
@@ -184,13 +272,21 @@ async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: b
             if time.perf_counter() >= counted_from:
                 done[0] += 2
 
-    await asyncio.gather(*(one(k, c) for k, c in enumerate(conns)))
+    async def mark() -> None:
+        await asyncio.sleep(max(0.0, counted_from - time.perf_counter()))
+        if on_count is not None:
+            on_count()
+
+    await asyncio.gather(mark(), *(one(k, c) for k, c in enumerate(conns)))
     for c in conns:
         await c.close()
     return done[0] / (time.perf_counter() - counted_from)
 
 
 def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
+    """Requests/s for each process count, ``--repeat`` rounds with the counts interleaved within a round
+    (so a change of the machine's load hits every count alike); medians over the rounds, and the median
+    of each round's ratio to one process. CPU per request of the servers, PostgreSQL and this client."""
     rows: list[tuple[str, str]] = []
     first = Server(db).start()
     try:
@@ -198,19 +294,47 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
             rows.append(("bulk creation", f"{create(c, args.n, True):,.0f} curricula/s"))
     finally:
         first.stop()
-    for p in [int(x) for x in args.processes.split(",")]:
-        ports = [free_port() for _ in range(p)]
-        servers = [Server(db, port=port, env={"MAGISTER_NODE_URL": f"http://127.0.0.1:{port}",
-                                              "MAGISTER_CACHE_SIZE": str(args.cache_size)}).start()
-                   for port in ports]
-        try:
-            rate = asyncio.run(_drive(ports, args.n, args.seconds, f"p{p}{args.affinity}-", args.affinity))
-        finally:
-            for server in servers:
-                server.stop()
-        how = "by curriculum" if args.affinity else "none"
-        rows.append((f"{p} API process{'es' if p > 1 else ''} (affinity: {how})", f"{rate:,.0f} requests/s"))
-        print(f"  {p} processes: {rate:,.0f} requests/s", file=sys.stderr, flush=True)
+    counts = [int(x) for x in args.processes.split(",")]
+    pg_port = int(db.rsplit(":", 1)[1].split("/")[0])
+    rates: dict[int, list[float]] = {p: [] for p in counts}
+    cpu: dict[int, list[tuple[float, float, float]]] = {p: [] for p in counts}
+    for r in range(args.repeat):
+        for p in counts:
+            ports = [free_port() for _ in range(p)]
+            servers = [Server(db, port=port, env={"MAGISTER_NODE_URL": f"http://127.0.0.1:{port}",
+                                                  "MAGISTER_CACHE_SIZE": str(args.cache_size)}).start()
+                       for port in ports]
+            marks: list[tuple[float, float, float, float]] = []
+
+            def reading() -> tuple[float, float, float, float]:
+                return (sum(_cpu_s(s.proc.pid) for s in servers if s.proc), _postgres_cpu_s(pg_port),
+                        time.process_time(), time.perf_counter())
+
+            try:
+                rate = asyncio.run(_drive(ports, args.n, args.seconds, f"r{r}p{p}{args.affinity}-", args.affinity,
+                                          clients=args.clients, on_count=lambda: marks.append(reading())))
+                end = reading()
+            finally:
+                for server in servers:
+                    server.stop()
+            n_req = rate * (end[3] - marks[0][3])
+            cpu[p].append(tuple((end[i] - marks[0][i]) * 1e3 / n_req for i in range(3)))  # type: ignore[misc]
+            rates[p].append(rate)
+            print(f"  round {r + 1}: {p} process{'es' if p > 1 else ''}: {rate:,.0f} requests/s", file=sys.stderr,
+                  flush=True)
+    how = "by curriculum" if args.affinity else "none"
+    for p in counts:
+        med = float(np.median(rates[p]))
+        per = np.median(np.array(cpu[p]), axis=0)
+        spread = f" [{min(rates[p]):,.0f}-{max(rates[p]):,.0f}]" if args.repeat > 1 else ""
+        ratio = ""
+        if p != counts[0]:
+            ratios = [a / b for a, b in zip(rates[p], rates[counts[0]])]
+            ratio = f"; x{np.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] of {counts[0]}"
+        rows.append((f"{p} API process{'es' if p > 1 else ''} (affinity: {how})",
+                     f"{med:,.0f}{spread} requests/s{ratio}"))
+        rows.append((f"  CPU per request, {p}: servers / PostgreSQL / client (ms)",
+                     f"{per[0]:.2f} / {per[1]:.2f} / {per[2]:.2f}"))
     return rows
 
 
@@ -228,6 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--affinity", action="store_true",
                    help="each connection asks only for curricula of its own process (a load balancer with "
                         "affinity by curriculum): no request is forwarded")
+    p.add_argument("--clients", type=int, default=64, help="with --processes: keep-alive connections in all")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="with --processes: rounds, each running every process count once (interleaved)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.processes and not args.postgres:

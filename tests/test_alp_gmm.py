@@ -170,3 +170,20 @@ def test_unbounded_history_keeps_every_pair_like_a_large_bounded_one():
     assert np.array_equal(again.x, x) and again.total == 2500
     with pytest.raises(ValueError):
         History(3, 2500).load_state_dict(unb.state_dict())
+
+
+def test_unbounded_history_breaks_ties_toward_the_most_recent_like_a_full_scan():
+    """The unbounded history scans a newest-first copy; with many exact ties (points on a coarse
+    lattice) and a mix of single, batched and restored calls it must pick the same neighbours."""
+    from magister.history import History, absolute_progress
+
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 4, (3000, 2)) / 3.0, rng.random(3000)
+    ref, unb = History(2, 4000), History(2, None)  # the bounded one keeps all 3000 too
+    a = np.concatenate([absolute_progress(ref, x[i:i + 1], y[i:i + 1]) for i in range(3000)])
+    parts = [absolute_progress(unb, x[i:i + 1], y[i:i + 1]) for i in range(1000)]
+    parts.append(absolute_progress(unb, x[1000:1500], y[1000:1500]))  # batched, across a growth
+    restored = History(2, None)
+    restored.load_state_dict(unb.state_dict())
+    parts += [absolute_progress(restored, x[i:i + 1], y[i:i + 1]) for i in range(1500, 3000)]
+    assert np.array_equal(a, np.concatenate(parts))

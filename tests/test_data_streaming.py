@@ -60,7 +60,7 @@ def test_slots_follow_the_teachers_proposals_and_each_stream_is_read_in_order():
 
 
 def test_mixture_mode_reads_the_teachers_live_probabilities():
-    teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+    teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0, reward="loss")  # the paper's data-mixing reward
     stream = SkillStream(_sources(), teacher, batch_size=64, seed=3, mode="mixture")
     expected = np.random.default_rng(3)
     for step in range(6):

@@ -25,7 +25,7 @@ def _eps(t, k):
 def test_probabilities_match_hand_computation():
     """Three outcomes on two tasks, with every step worked out by hand."""
     space = mg.Discrete(["a", "b"])
-    t = EXP3(space, seed=0, smoothing=0.9)
+    t = EXP3(space, seed=0, smoothing=0.9, reward="score")
     # step 1: eps_1 = min(1/2, sqrt(ln 2 / 2)) = 1/2, so the policy is uniform
     assert t.probabilities() == pytest.approx([0.5, 0.5])
     t.observe("a", 1.0)  # R_a = 0.1 * 1.0 / 0.5 = 0.2
@@ -53,17 +53,20 @@ def test_probabilities_match_hand_computation():
 
 def test_cumulative_exp3_without_smoothing():
     space = mg.Discrete(3)
-    t = EXP3(space, seed=0, smoothing=None)
+    t = EXP3(space, seed=0, smoothing=None, reward="score")
     t.observe(2, 0.6)  # pi = 1/3 -> R_2 = 1.8
     t.observe(2, 0.6)  # t = 2 <= K ln K: still uniform -> R_2 = 3.6
     assert t.estimates == pytest.approx([0, 0, 3.6])
 
 
 def test_exploration_schedule():
-    t = EXP3(mg.Discrete(10), seed=0)
+    t = EXP3(mg.Discrete(10), seed=0, reward="score")
     for step in (1, 5, 23, 24, 100, 10_000):
         assert t.exploration(step) == pytest.approx(_eps(step, 10))
     assert t.exploration(10_000) < t.exploration(100) < t.exploration(1) == pytest.approx(0.1)
+    # the default (progress rewards) keeps at least 20% uniform proposals: eps_t >= 0.2 / K
+    d = EXP3(mg.Discrete(10), seed=0)
+    assert d.exploration(10_000) == pytest.approx(0.02) and d.exploration(1) == pytest.approx(0.1)
 
 
 def _run(t, good, scores, steps=300):
@@ -75,9 +78,9 @@ def _run(t, good, scores, steps=300):
 
 def test_reward_score_prefers_the_high_scoring_task():
     space = mg.Discrete(["good", "bad"])
-    smoothed = _run(EXP3(space, seed=0), "good", (1.0, 0.0))
-    scaled = _run(EXP3(space, seed=0, scale=4.0), "good", (1.0, 0.0))
-    classic = _run(EXP3(space, seed=0, smoothing=None), "good", (1.0, 0.0))
+    smoothed = _run(EXP3(space, seed=0, reward="score"), "good", (1.0, 0.0))
+    scaled = _run(EXP3(space, seed=0, reward="score", scale=4.0), "good", (1.0, 0.0))
+    classic = _run(EXP3(space, seed=0, reward="score", smoothing=None), "good", (1.0, 0.0))
     assert 0.5 < smoothed[0] < scaled[0]
     assert classic[0] > 0.8
 
@@ -104,8 +107,29 @@ def test_reward_progress_prefers_the_changing_task():
     assert "progress" in t.beliefs()
 
 
+def test_default_progress_reward_is_not_drawn_to_a_noisy_task():
+    """0/1 outcomes at a steady 50% look like progress; the default discounts that noise."""
+    def share(seed, **kw):
+        t = EXP3(mg.Discrete(["learning", "noisy", "done"]), seed=seed, **kw)
+        rng = np.random.default_rng(0)
+        practice, picks = 0, {"learning": 0, "noisy": 0, "done": 0}
+        for _ in range(400):
+            task = t.propose()
+            picks[task] += 1
+            if task == "learning":
+                p, practice = min(1.0, practice / 80), practice + 1
+            else:
+                p = 0.5 if task == "noisy" else 1.0
+            t.observe(task, float(rng.random() < p))
+        return picks
+    for seed in (0, 1, 2):
+        default, raw = share(seed), share(seed, denoise=0.0)
+        assert default["noisy"] < raw["noisy"]
+        assert default["learning"] > default["done"]  # a mastered task shows no progress
+
+
 def test_long_runs_stay_finite():
-    t = EXP3(mg.Discrete(4), seed=0, smoothing=None)
+    t = EXP3(mg.Discrete(4), seed=0, smoothing=None, reward="score")
     tasks = np.zeros(20_000, dtype=int)
     t.observe_batch(tasks, np.ones(20_000))
     p = t.probabilities()
@@ -123,7 +147,8 @@ def test_beliefs_shape():
 
 
 @pytest.mark.parametrize("kwargs", [{"reward": "gain"}, {"smoothing": 1.0}, {"smoothing": -0.1},
-                                    {"reward": "progress", "fast": 0.01, "slow": 0.1}, {"scale": 0}])
+                                    {"reward": "progress", "fast": 0.01, "slow": 0.1}, {"scale": 0},
+                                    {"min_exploration": 1.5}, {"denoise": -1}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(mg.ConfigError):
         EXP3(mg.Discrete(3), **kwargs)

@@ -264,3 +264,20 @@ def test_bucketed_sorted_list_matches_a_plain_sorted_list(monkeypatch):
     with pytest.raises(KeyError):
         fast.remove((99.0, -1))
     assert list(_SortedList(plain[::-1])) == plain
+
+
+def test_learnability_keeps_no_level_that_is_always_or_never_solved():
+    # seeds below 500 are never solved, the rest always: nothing is learnable, so training gets fresh levels
+    t = mg.make_teacher("learnability", SeedSpace(1000), seed=0, capacity=20, n_candidates=30,
+                        eval_episodes=2, eval_interval=40, buffer_prob=1.0)
+    infos = _run(t, lambda s: float(s >= 500), 400)
+    assert t.n_rounds >= 2 and len(t.buffer) == 0
+    trained = [i for _, i in infos if i["train"]]
+    assert trained and not any(i["replay"] for i in trained)
+    # a level learnable once (solved half the time) leaves the buffer when a re-evaluation finds it mastered
+    t = mg.make_teacher("learnability", SeedSpace(1000), seed=0, capacity=5, n_candidates=5,
+                        eval_episodes=2, eval_interval=10, buffer_prob=1.0)
+    t._score(7, 7, 0.5)
+    assert 7 in t.buffer
+    t._score(7, 7, 1.0)
+    assert 7 not in t.buffer

@@ -71,3 +71,12 @@ def test_heldout_rates_and_the_versus_uniform_line():
     assert versus_uniform({"plr": idle, "uniform": walker}, "plr", 10).endswith(": does not beat uniform")
     with pytest.raises(ValueError, match="heldout_rates.*missing for \\['uniform'\\]"):
         versus_uniform({"plr": walker}, "plr", 10)
+
+
+def test_the_heldout_diagnostic_trains_on_the_test_mazes():
+    from magister.bench.levels import make_level_teacher
+
+    teacher, score = make_level_teacher("heldout", 0)
+    texts = {m.to_text() for m in heldout_mazes().values()}
+    picks = teacher.propose(40)
+    assert score == "success" and all(m.to_text() in texts for m in picks) and len({m.to_text() for m in picks}) > 5

@@ -42,6 +42,44 @@ def test_engine_and_board_keys_agree_with_pettingzoo() -> None:
         assert env.rewards["player_1"] == expected and env.rewards["player_2"] == -expected
 
 
+def test_connect_four_engine_agrees_with_pettingzoo() -> None:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from pettingzoo.classic import connect_four_v3
+
+    env = connect_four_v3.env()
+    rng = np.random.default_rng(0)
+    for g in range(20):
+        env.reset(seed=g)
+        state, me = (0, 0), 1
+        while True:
+            obs, _, term, trunc, _ = env.last()
+            if term or trunc:
+                break
+            mine, theirs = state if me == 1 else state[::-1]
+            assert sp.c4_bits_of_obs(obs) == (mine, theirs)
+            assert list(np.flatnonzero(obs["action_mask"])) == sp.c4_moves(state)
+            assert sp.c4_winner(state) == 0
+            a = int(rng.choice(sp.c4_moves(state)))
+            env.step(a)
+            state, me = sp.c4_apply(state, a, me), 3 - me
+        w = sp.c4_winner(state)
+        assert w != 0
+        expected = {1: 1, 2: -1, 3: 0}[w]
+        assert env.rewards["player_0"] == expected and env.rewards["player_1"] == -expected
+
+
+def test_connect_four_lines_and_mirror_weights() -> None:
+    assert sp.C4_LINES.shape == (69, 4) and sp.C4_NGROUPS < 69
+    w = np.random.default_rng(0).random((sp.C4_NGROUPS, 81)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    state, me = (0, 0), 1
+    for _ in range(12):  # a board and its mirror image are worth the same
+        state, me = sp.c4_apply(state, int(rng.choice(sp.c4_moves(state))), me), 3 - me
+    mirror = tuple(sum(((b >> (7 * c)) & 0x3F) << (7 * (6 - c)) for c in range(7)) for b in state)
+    v = [float(w[sp.C4_GROUP, sp.c4_patterns(np.array([s[0]]), np.array([s[1]]))[0]].sum()) for s in (state, mirror)]
+    assert mirror != state and v[0] == pytest.approx(v[1])
+
+
 def test_symmetric_boards_share_one_row() -> None:
     board = (1, 2, 0, 0, 1, 0, 0, 0, 0)
     rot = tuple(np.rot90(np.array(board).reshape(3, 3)).reshape(-1))  # the same position turned a quarter
@@ -57,16 +95,25 @@ def test_symmetric_boards_share_one_row() -> None:
 
 def test_held_out_opponents_are_ordered_by_strength() -> None:
     rng = np.random.default_rng(1)
-    p = sp.HELD_OUT_POLICIES
-    vs_random = [sp.score(sp.match(p[n], sp.random_policy, 200, rng)) for n in sp.HELD_OUT]
+    p, ttt = sp.HELD_OUT_POLICIES, sp.GAMES["tictactoe"]
+    vs_random = [sp.score(sp.match(ttt, p[n], sp.random_policy, 200, rng)) for n in sp.HELD_OUT]
     assert 0.4 < vs_random[0] < 0.6 and vs_random[1] < vs_random[2] <= vs_random[3]
-    assert sp.score(sp.match(p["search-4"], p["search-2"], 200, rng)) > 0.55
-    assert sp.score(sp.match(sp.search_policy(9), p["search-4"], 100, rng)) > 0.55  # depth-limited, not perfect
+    assert sp.score(sp.match(ttt, p["search-4"], p["search-2"], 200, rng)) > 0.55
+    assert sp.score(sp.match(ttt, sp.search_policy(9), p["search-4"], 100, rng)) > 0.55  # depth-limited, not perfect
     assert sp.negamax((0,) * 9, 1, 9) == 0.0  # perfect play draws
 
 
+def test_connect_four_held_out_opponents_are_ordered_by_strength() -> None:
+    rng = np.random.default_rng(2)
+    c4 = sp.GAMES["connect4"]
+    p = c4.held_out
+    assert sp.score(sp.match(c4, p["greedy"], p["random"], 40, rng)) > 0.6
+    assert sp.score(sp.match(c4, p["search-2"], p["greedy"], 40, rng)) > 0.6
+    assert sp.score(sp.match(c4, p["search-4"], p["search-2"], 20, rng)) > 0.55
+
+
 def test_tiny_run_writes_table_curves_ratings_and_picture(tmp_path: Path, capsys) -> None:
-    summary = sp.main(["--games", "120", "--snapshot-every", "40", "--seeds", "1", "--methods", "self-play,fsp",
+    summary = sp.main(["--game", "tictactoe", "--games", "120", "--snapshot-every", "40", "--seeds", "1", "--methods", "self-play,fsp",
                        "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "| self-play |" in out and "| fsp |" in out and "points above naive self-play" in out
@@ -78,3 +125,12 @@ def test_tiny_run_writes_table_curves_ratings_and_picture(tmp_path: Path, capsys
         assert sum(r["games"] for r in run["pool"]) <= 120  # evicted members take their games with them
         assert sum(run["held_out"]["search-4"]) == 40 and run["n_first_half"] >= 1
     assert set(summary["table"]) == {"self-play", "fsp"}
+
+
+def test_tiny_connect_four_run(tmp_path: Path, capsys) -> None:
+    summary = sp.main(["--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play,pfsp",
+                       "--workers", "1", "--curve-games", "2", "--final-games", "4", "--past-games", "2",
+                       "--rated-per-run", "2", "--crossplay-games", "2", "--out", str(tmp_path)])
+    assert "connect four" in capsys.readouterr().out
+    for run in summary["runs"]:
+        assert sum(run["train_outcomes"].values()) == 40 and sum(run["held_out"]["search-4"]) == 4

@@ -51,6 +51,9 @@ class History:
         self._t = np.full(self.capacity, -1, dtype=np.int64)  # arrival number of each slot
         self._buf_a = np.empty(self.capacity)  # scratch space for one-point scans
         self._buf_b = np.empty(self.capacity)
+        # unbounded only: the vectors again, newest first, filling from the right end, so one scan of
+        # the contiguous block _rx[:, capacity - n:] meets the most recent of equally near vectors first
+        self._rx = np.zeros((self.dim, 0 if self.bounded else self.capacity))
         self.total = 0  # pairs ever added
 
     # ------------------------------------------------------------------ basics
@@ -75,6 +78,9 @@ class History:
             arr[..., : self.capacity] = old
             setattr(self, name, arr)
         self._buf_a, self._buf_b = np.empty(new), np.empty(new)
+        rx = np.zeros((self.dim, new))
+        rx[:, new - self.total:] = self._rx[:, self.capacity - self.total:]
+        self._rx = rx
         self.capacity = new
 
     def add(self, x: Any, y: Any) -> None:
@@ -94,6 +100,8 @@ class History:
         self._xt[:, slots] = x.T
         self._y[slots] = y
         self._t[slots] = t0 + np.arange(len(x))
+        if not self.bounded:  # nothing skipped or wrapped: slots t0 .. t0 + m - 1
+            self._rx[:, self.capacity - t0 - m:self.capacity - t0] = x[::-1].T
         self.total += m
 
     def _order(self) -> np.ndarray:
@@ -214,7 +222,19 @@ class History:
         self._grow(1)
         n = len(self)
         value = None
-        if n:
+        if n and not self.bounded:
+            # same distances as the scan below, newest first: argmin's first minimum is already the
+            # most recent of any ties, so no tie pass is needed
+            cols = self._rx[:, self.capacity - n:]
+            d2, tmp = self._buf_a[:n], self._buf_b[:n]
+            np.subtract(cols[0], x[0], out=d2)
+            np.multiply(d2, d2, out=d2)
+            for i in range(1, self.dim):
+                np.subtract(cols[i], x[i], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                d2 += tmp
+            value = float(self._y[n - 1 - int(d2.argmin())])
+        elif n:
             cols = self._xt if n == self.capacity else self._xt[:, :n]
             d2, tmp = self._buf_a[:n], self._buf_b[:n]
             np.subtract(cols[0], x[0], out=d2)
@@ -229,6 +249,8 @@ class History:
                 i = int(ties[np.argmax(self._t[ties])])
             value = float(self._y[i])
         slot = self.total % self.capacity
+        if not self.bounded:
+            self._rx[:, self.capacity - 1 - self.total] = x
         self._xt[:, slot] = x
         self._y[slot] = y
         self._t[slot] = self.total
@@ -258,6 +280,7 @@ class History:
         self._xt[:] = 0.0
         self._y[:] = 0.0
         self._t[:] = -1
+        self._rx[:] = 0.0
         self.total = 0 if not self.bounded else total - len(x)
         self.add(x, y)
         assert self.total == total

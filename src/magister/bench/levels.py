@@ -17,11 +17,15 @@ the teacher marks *evaluate only* count too). Levels are:
   distribution (``initial="random"``: from empty rooms the levels do not grow
   within a CPU budget);
 * ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.35]),
-  scored by episode return.
+  scored by episode return;
+* ``heldout`` (a diagnostic, run only when named) - trains on the held-out
+  mazes themselves, uniformly: the student's ceiling at the budget.
 
 Every ``eval_every`` steps the student (sampled actions) plays each held-out
 maze (:func:`~magister.rl.envs.maze.heldout_mazes`) ``episodes`` times; a
-run's result is its final solve rate per maze, family and overall. The run
+run's result is its final solve rate per maze, family and overall, and the
+mean over its second half's evaluations (one checkpoint's rate swings by tens
+of points between evaluations at CPU budgets). The run
 also keeps pictures of the levels its teacher chose over time and the mean
 shortest-path length of the levels trained on.
 
@@ -38,11 +42,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["LEVEL_TEACHERS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise",
-           "format_table", "write_figures"]
+__all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark",
+           "teacher_path_speed", "summarise", "format_table", "write_figures"]
 
 #: the teachers of the benchmark, in print order
 LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
+#: diagnostic rows, run only when named: ``heldout`` trains on the held-out mazes themselves (the student's
+#: ceiling at the budget: what no curriculum over the training generator can be expected to beat)
+DIAGNOSTICS = ("heldout",)
 SIZE = 15
 MAX_DENSITY = 0.35
 
@@ -90,10 +97,28 @@ class _RandomLevels:
         pass
 
 
+class _HeldoutLevels(_RandomLevels):
+    """Diagnostic: each episode plays one of the held-out mazes, uniformly (training on the test set)."""
+
+    name = "heldout"
+
+    def __init__(self, seed: int):
+        from ..rl.envs.maze import heldout_mazes
+
+        super().__init__(seed)
+        self.mazes = list(heldout_mazes().values())
+
+    def propose(self, k: int | None = None) -> Any:
+        picks = [self.mazes[int(i)] for i in self.rng.integers(0, len(self.mazes), size=1 if k is None else k)]
+        return picks[0] if k is None else picks
+
+
 def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """(teacher, score) for one benchmark teacher name."""
+    """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`)."""
     if name == "uniform":
         return _RandomLevels(seed), "success"
+    if name == "heldout":
+        return _HeldoutLevels(seed), "success"
     from ..teacher import make_teacher
 
     space, kwargs, score = _space_and_settings(name, settings)
@@ -316,23 +341,33 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         fam: dict[str, list[float]] = {}
         for f in HELDOUT_FAMILIES:
             fam[f] = [float(np.mean([v for n, v in r["final"].items() if maze_family(n) == f])) for r in runs]
-        out[t] = {"seeds": [r["seed"] for r in runs], "mean": [r["mean"] for r in runs], "families": fam,
+        out[t] = {"seeds": [r["seed"] for r in runs], "mean": [r["mean"] for r in runs],
+                  "late": [_late_mean(r) for r in runs], "families": fam,
                   "steps": [r["steps"] for r in runs], "trained_steps": [r["trained_steps"] for r in runs],
                   "wall_s": [r["wall_s"] for r in runs]}
     return out
 
 
+def _late_mean(record: dict[str, Any]) -> float:
+    """Mean held-out rate over the evaluations of a run's second half (final one included): a single
+    checkpoint's rate swings by tens of points from one evaluation to the next at CPU budgets."""
+    late = [c["mean"] for c in record["curve"] if c["step"] > record["steps"] / 2] or [record["mean"]]
+    return float(np.mean(late))
+
+
 def format_table(summary: dict[str, Any]) -> str:
-    """Held-out solve rates (%), median [min-max] over seeds, per family and overall."""
+    """Held-out solve rates (%), median [min-max] over seeds: final per family and overall, and the mean over
+    the second half's evaluations ("2nd half")."""
     from ..rl.envs.maze import HELDOUT_FAMILIES
 
-    head = f"{'teacher':<13}{'mean':>20}" + "".join(f"{f:>20}" for f in HELDOUT_FAMILIES) + f"{'x uniform':>11}{'trained':>9}"
+    head = f"{'teacher':<13}{'mean':>20}{'2nd half':>20}" + "".join(f"{f:>20}" for f in HELDOUT_FAMILIES) + f"{'x uniform':>11}{'trained':>9}"
     lines = [head]
     base = float(np.median(summary["uniform"]["mean"])) if "uniform" in summary else None
     for t, s in summary.items():
         ratio = float(np.median(s["mean"])) / base if base else float("nan")
         trained = np.median(np.asarray(s["trained_steps"]) / np.maximum(np.asarray(s["steps"]), 1))
-        lines.append(f"{t:<13}{_median_range(s['mean']):>20}"
+        late = _median_range(s["late"]) if "late" in s else "-"
+        lines.append(f"{t:<13}{_median_range(s['mean']):>20}{late:>20}"
                      + "".join(f"{_median_range(s['families'][f]):>20}" for f in HELDOUT_FAMILIES)
                      + (f"{ratio:>10.2f}x" if np.isfinite(ratio) else f"{'-':>11}") + f"{100 * trained:>8.0f}%")
     return "\n".join(lines)
@@ -402,11 +437,12 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     from pathlib import Path
 
     names = list(teachers or LEVEL_TEACHERS)
-    unknown = [t for t in names if t not in LEVEL_TEACHERS]
+    unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
     if unknown:
         from ..errors import ConfigError
 
-        raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from {', '.join(LEVEL_TEACHERS)}")
+        raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from "
+                          f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
     eval_every = eval_every or max(steps // 6, 2048)
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
          f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s)")
@@ -422,12 +458,12 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
     speed: dict[str, Any] = {}
-    if speed_steps:
+    if speed_steps and any(t not in ("uniform",) + DIAGNOSTICS for t in names):
         echo(f"\nTeacher path env steps per CPU second (random actions, 16 sync envs, {speed_steps:,} steps, "
              "median of 3), vs the same vector env drawing random levels without a teacher:")
         echo(f"  {'teacher':<13}{'no teacher':>11}{'prefetch=0':>11}{'kept':>6}{'prefetch=2':>11}{'kept':>6}")
         for t in names:
-            if t == "uniform":
+            if t in ("uniform",) + DIAGNOSTICS:
                 continue
             s0 = teacher_path_speed(t, steps=speed_steps)
             s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time as _time
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -48,14 +48,19 @@ class SequenceModel(LearnerModel):
     to pick the best epoch; 0 trains on all and keeps the last epoch),
     ``patience`` (epochs without a better validation AUC before stopping),
     ``max_minutes`` (stop starting new epochs after that long), ``seed``,
-    ``threads`` (``torch.set_num_threads`` during ``fit``; restored after),
+    ``threads`` (``torch.set_num_threads`` during ``fit``, restored after;
+    default 1: the per-step products of a small network are too small to
+    share between threads, and on ASSISTments 2015 two threads spent more CPU
+    seconds per epoch than one; None leaves torch's own setting),
     ``mastery_threshold`` (predicted P(correct) at which a skill counts as
     mastered), ``graded``.
     """
 
-    def __init__(self, *, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seq_len: int = 200,
+    mastery_is_p_correct: ClassVar[bool] = True
+
+    def __init__(self, *, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seq_len: int = 200,
                  valid_fraction: float = 0.1, patience: int = 2, max_minutes: float | None = None, seed: int = 0,
-                 threads: int | None = None, mastery_threshold: float = 0.9, graded: bool = False,
+                 threads: int | None = 1, mastery_threshold: float = 0.9, graded: bool = False,
                  **network: Any):
         super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, seq_len=seq_len,
                          valid_fraction=valid_fraction, patience=patience, max_minutes=max_minutes, seed=seed,

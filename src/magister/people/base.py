@@ -68,6 +68,8 @@ class LearnerModel:
     name: ClassVar[str] = "model"
     #: what the model predicts: "correct" (0/1 answers) or "recall" (graded reviews)
     target: ClassVar[str] = "correct"
+    #: whether :meth:`mastery` is the predicted P(correct) on the skill next (else, e.g. BKT's P(known))
+    mastery_is_p_correct: ClassVar[bool] = False
 
     def __init__(self, **settings: Any):
         self.settings = dict(settings)
@@ -262,6 +264,8 @@ def sigmoid(x: float) -> float:
 
 class LogitModel(LearnerModel):
     """A learner model whose P(correct) is the sigmoid of a logit (Elo, Best-LR): subclasses give ``_logit``."""
+
+    mastery_is_p_correct: ClassVar[bool] = True
 
     def _logit(self, l: int, i: int, s: int) -> float:
         raise NotImplementedError

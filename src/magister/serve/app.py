@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import re
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -630,18 +631,21 @@ def _lean_handlers(ctx: _Context) -> dict:
         except Exception:  # noqa: BLE001 - whatever the endpoint would refuse (or fail on), it answers itself
             raise Delegate from None
 
-    async def _answer(work) -> tuple[int, Any]:
+    async def _answer(work, forwarded: bool) -> tuple[Any, ...]:
         try:
             return 200, await work
-        except Moved:
-            raise Delegate from None  # the endpoint answers it (forwarded to the owner)
+        except Moved as e:  # what the endpoint's error handler answers, without the framework's cost
+            if forwarded:  # forwarded once already: never twice
+                return 503, {"detail": clip(f"{e.message} (its lease just moved); retry in a moment, "
+                                            "with the same ids")}
+            return 421, {"detail": clip(e.message)}, [(OWNER_HEADER, e.owner.encode("latin-1"))]
         except ServiceError as e:
             return e.status, {"detail": clip(e.message)}
         except (SQLAlchemyError, OSError) as e:  # (loading a curriculum reads the database)
             log.error("storage failed: %s: %s", type(e).__name__, e)
             return 503, {"detail": storage_failed(e)}
 
-    async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes):
+    async def lean_propose(name: str, query: bytes, authorization: str | None, body: bytes, forwarded: bool):
         k, request_id = 1, None
         if query:
             fields = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -655,25 +659,28 @@ def _lean_handlers(ctx: _Context) -> dict:
                 else:
                     raise Delegate
         p = _caller(name, authorization)
-        return await _answer(do_propose(p, name, k, request_id))
+        return await _answer(do_propose(p, name, k, request_id), forwarded)
 
-    async def lean_observe(name: str, query: bytes, authorization: str | None, body: bytes):
+    async def lean_observe(name: str, query: bytes, authorization: str | None, body: bytes, forwarded: bool):
         if query:
             raise Delegate
         p = _caller(name, authorization)
         o = _model(ObservationIn, body)
-        status, out = await _answer(do_observe(p, name, [(o.task, o.score, o.id)]))
-        return status, ({"curriculum": name, "id": o.id, "seq": out[0]} if status == 200 else out)
+        answer = await _answer(do_observe(p, name, [(o.task, o.score, o.id)]), forwarded)
+        if answer[0] != 200:
+            return answer
+        return 200, {"curriculum": name, "id": o.id, "seq": answer[1][0]}
 
-    async def lean_observe_batch(name: str, query: bytes, authorization: str | None, body: bytes):
+    async def lean_observe_batch(name: str, query: bytes, authorization: str | None, body: bytes,
+                                 forwarded: bool):
         if query:
             raise Delegate
         p = _caller(name, authorization)
         obs = [(o.task, o.score, o.id) for o in _model(ObservationBatchIn, body).observations]
-        status, out = await _answer(do_observe(p, name, obs))
-        if status != 200:
-            return status, out
-        return 200, {"curriculum": name, "results": [{"id": o[2], "seq": s} for o, s in zip(obs, out)]}
+        answer = await _answer(do_observe(p, name, obs), forwarded)
+        if answer[0] != 200:
+            return answer
+        return 200, {"curriculum": name, "results": [{"id": o[2], "seq": s} for o, s in zip(obs, answer[1])]}
 
     return {"propose": lean_propose, "observe": lean_observe, "observe_batch": lean_observe_batch}
 
@@ -716,12 +723,21 @@ def clip(text: str, limit: int = MAX_DETAIL) -> str:
     return f"{text[:keep - keep // 4]} ...({len(text) - keep} characters left out)... {text[-(keep // 4):]}"
 
 
+_CURRICULUM_PATH = re.compile(r"^/v1/curricula/([^/]+)")
+
+
 class _Forwarding(Forward):
     """:class:`~magister.serve.forward.Forward`, reachable from the app's state (closed at shutdown)."""
 
     def __init__(self, app: Any, state: Any):
         super().__init__(app)
         state.forward = self
+        self.state = state
+
+    def relay_failed(self, path: str) -> None:
+        m = _CURRICULUM_PATH.match(path)
+        if m is not None:  # its holder died or the lease moved on: ask the database next time
+            self.state.service.forget_moved(m.group(1))
 
 
 class BodyLimit:

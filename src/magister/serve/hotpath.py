@@ -25,8 +25,11 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: the handler of a hot endpoint: (name, query string, Authorization header, body) -> (status, payload)
-Handler = Callable[[str, bytes, "str | None", bytes], Awaitable["tuple[int, Any]"]]
+#: the handler of a hot endpoint: (name, query string, Authorization header, body, forwarded) ->
+#: (status, payload) or (status, payload, extra headers); ``forwarded``: the request came from another
+#: process (see forward.py)
+Handler = Callable[[str, bytes, "str | None", bytes, bool], Awaitable["tuple[Any, ...]"]]
+_FORWARDED = b"x-magister-forwarded"
 
 _PATH = re.compile(r"^/v1/curricula/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/(propose|observe|observe_batch)$")
 _JSON_TYPES = (b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8")
@@ -60,6 +63,7 @@ class HotPath:
         if handler is None:
             return await self.app(scope, receive, send)
         auth = ctype = None
+        forwarded = False
         for key, value in scope["headers"]:
             if key == b"authorization":
                 if auth is not None:  # repeated: let the framework decide
@@ -67,6 +71,8 @@ class HotPath:
                 auth = value.decode("latin-1")
             elif key == b"content-type":
                 ctype = value.lower()
+            elif key == _FORWARDED:
+                forwarded = True
         body, read = b"", False
         if m.group(2) != "propose":  # type: ignore[union-attr] # (propose takes no body and ignores one)
             if ctype not in _JSON_TYPES:  # no content type, or another one: the framework's rules apply
@@ -81,14 +87,16 @@ class HotPath:
                     break
             body, read = b"".join(chunks), True
         try:
-            status, payload = await handler(m.group(1), scope["query_string"], auth, body)  # type: ignore[union-attr]
+            answer = await handler(m.group(1), scope["query_string"], auth, body,  # type: ignore[union-attr]
+                                   forwarded)
         except Delegate:
             return await self.app(scope, _replay(body, receive) if read else receive, send)
         self.served += 1
+        status, payload = answer[0], answer[1]
         data = json_body(payload)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(data)).encode()),
-                                (b"content-type", b"application/json")]})
+                                (b"content-type", b"application/json"), *(answer[2] if len(answer) > 2 else ())]})
         await send({"type": "http.response.body", "body": data})
 
 

@@ -132,6 +132,10 @@ class Service(Recovery, ClientIdLog):
         self.writer: GroupWriter | None = None
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
+        #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
+        #: request for one is forwarded without a database read (for one lease time at most, or until a
+        #: relay there fails: see forget_moved)
+        self._moved: dict[str, tuple[str, float]] = {}
 
     def on_loop(self) -> bool:
         return getattr(self._here, "on_loop", False)
@@ -207,6 +211,11 @@ class Service(Recovery, ClientIdLog):
         with self._registry_lock:
             live = self.curricula.touch(name)
         if live is None:
+            hint = self._moved.get(name)
+            if hint is not None:
+                if time.monotonic() < hint[1]:
+                    raise Moved(name, hint[0])
+                self._moved.pop(name, None)
             live = self._load(name)
         if live.deleted:
             raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
@@ -282,6 +291,7 @@ class Service(Recovery, ClientIdLog):
                 if self.leases is not None:  # take the lease before reading the log
                     owner = self.leases.acquire(conn, spec.id)
                     if owner is not None:
+                        self._remember_moved(name, owner)
                         raise Moved(name, owner)
                 try:
                     live = self.rebuild(spec, conn=conn)
@@ -295,6 +305,18 @@ class Service(Recovery, ClientIdLog):
                 self.curricula.loads += 1
                 self.curricula.put(name, live)
             return live
+
+    def _remember_moved(self, name: str, owner: str) -> None:
+        if not owner.startswith(("http://", "https://")):  # (a lease changing hands: no URL to remember)
+            return
+        if len(self._moved) > 4 * self.cache_size + 1000:  # bounded like the cache
+            self._moved.clear()
+        self._moved[name] = (owner, time.monotonic() + self.lease_seconds)
+
+    def forget_moved(self, name: str) -> None:
+        """A relay to the process remembered as serving ``name`` failed (it died, or answered 503 because
+        the lease moved on): the next request reads the lease again."""
+        self._moved.pop(name, None)
 
     def names(self, after: str = "", limit: int | None = None) -> list[str]:
         """Curriculum names in order (after ``after``, at most ``limit``), from the database."""

@@ -3,36 +3,46 @@
 An adversarial multi-armed bandit over the tasks (data domains, skills,
 categories). At step ``t`` (``t = 1`` for the first proposal) with ``K`` tasks:
 
-* exploration rate ``eps_t = min(1/K, sqrt(ln K / (K t)))``;
+* exploration rate ``eps_t = max(min(1/K, sqrt(ln K / (K t))), min_exploration / K)``;
 * policy ``pi_i = (1 - K eps_t) * softmax(eps_{t-1} * R_i) + eps_t``
   (``eps_0 = 1/K``, so the first proposal is uniform);
-* after an outcome of task ``i`` with reward ``r`` in [0, 1], the importance
-  weighted estimate moves: ``R_i <- a * R_i + (1 - a) * r / pi_i`` with
+* after an outcome of task ``i`` with reward ``r``, the importance
+  weighted estimate moves: ``R_i <- a * R_i + (1 - a) * scale * r / pi_i`` with
   smoothing ``a`` (``smoothing=None`` gives the classic cumulative EXP3,
-  ``R_i <- R_i + r / pi_i``). Other tasks keep their estimate. Then ``t += 1``.
+  ``R_i <- R_i + scale * r / pi_i``). Other tasks keep their estimate. Then ``t += 1``.
 
 The estimates ``R`` are the log-weights (up to the factor ``eps``); the
 policy is computed with a max-shifted softmax, so weights never overflow
 however long the run.
 
-Which reward? ``reward="score"`` (default) rewards the normalised score
-itself. The paper rewards the *training loss* (domains with high loss are
-sampled more). magister scores are always "higher is better", so to reproduce
-the paper report the loss with ``score_range=ScoreRange(0, max_loss,
-higher_is_better=False)`` (the score is then ``1 - loss / max_loss``) and use
-``reward="loss"``, which rewards ``1 - score = loss / max_loss``. For a
-curriculum over skills where neither the score nor the loss should be chased,
-``reward="progress"`` rewards learning progress ``|fast - slow|`` of the
-task's score EMAs (as in the learning-progress bandit).
+Which reward? ``reward="progress"`` (default, a curriculum over skills)
+rewards the learning progress ``|fast - slow|`` of the task's score EMAs,
+less ``denoise`` standard deviations of what score noise alone would give
+(as in the learning-progress bandit; without that discount 0/1 outcomes on
+a task stuck at chance look like progress and draw the bandit to it).
+``reward="score"`` rewards the normalised score itself, which in a
+curriculum chases tasks already mastered. The paper rewards the *training
+loss* (domains with high loss are sampled more). magister scores are always
+"higher is better", so to reproduce the paper report the loss with
+``score_range=ScoreRange(0, max_loss, higher_is_better=False)`` (the score
+is then ``1 - loss / max_loss``) and use ``reward="loss"``, which rewards
+``1 - score = loss / max_loss``.
 
-How sharp is the policy? ``eps_{t-1} * R_i`` is at most about ``r / K * K =
-r`` with smoothing, and ``eps`` keeps shrinking, so with rewards in [0, 1]
-the smoothed policy stays close to uniform unless rewards differ a lot (and
-drifts back toward uniform late in a run). The paper's rewards were raw
-losses of a few nats; ``scale`` multiplies every reward to get that regime
-(``scale=3`` for losses around 3). ``smoothing=None`` (classic EXP3) instead
-sharpens steadily as evidence accumulates, but adapts slowly when the best
-task changes.
+How sharp is the policy? With smoothing, ``R_i`` is about ``scale * r * K``
+and the logit ``eps_{t-1} * R_i`` about ``scale * r * sqrt(K ln K / t)``:
+with rewards in [0, 1] and ``scale=1`` the policy stays within a few percent
+of uniform, and drifts back toward it late in a run. That is why the old
+default (``reward="score"``, ``scale=1``) was no better than uniform on
+the skill graphs of the ``standard`` suite, and below it on two. Progress
+rewards are small (a few hundredths), so ``reward="progress"`` uses
+``scale=300`` and keeps a floor of 20% uniform proposals
+(``min_exploration=0.2``) so skills unlocked late are found; these settings
+were chosen on seeds 100-105 of the suite's skill graphs (see
+``docs/teachers-discrete.md``). The paper's rewards were raw losses of a few
+nats; with ``reward="loss"`` set ``scale`` for that regime (``scale=3`` for
+losses around 3). ``smoothing=None`` (classic EXP3) instead sharpens steadily
+as evidence accumulates, but adapts slowly when the best task changes (with
+progress rewards it collapses onto a few tasks).
 
 ``pi_i`` is the probability under the current policy when the outcome is
 observed (proposals made in one batch are drawn from that same policy).
@@ -60,32 +70,57 @@ class EXP3(CachedPolicy, Teacher):
     Parameters
     ----------
     reward:
-        ``"score"``, ``"loss"`` (``1 - score``) or ``"progress"`` (see module docstring).
+        ``"progress"`` (default), ``"score"`` or ``"loss"`` (``1 - score``);
+        see the module docstring.
     smoothing:
         ``a`` in [0, 1): weight of the old estimate in the update; ``None``
         for the cumulative sum of classic EXP3. Default 0.9.
     scale:
-        Multiplier applied to every reward (> 0, default 1).
+        Multiplier applied to every reward (> 0). Default None: 300 with
+        ``reward="progress"`` (progress is a small number), 1 otherwise.
     fast, slow:
-        EMA rates of the score, used only by ``reward="progress"``.
+        EMA rates of the score, used only by ``reward="progress"`` (default 0.3 / 0.1).
+    denoise:
+        ``reward="progress"`` only: subtract this many standard deviations of
+        the EMA difference expected from score noise alone (default 1, as
+        ``lp-bandit``); 0 rewards the raw ``|fast - slow|``.
+    min_exploration:
+        Smallest total share of uniform proposals (``eps_t >= min_exploration / K``).
+        Default None: 0.2 with ``reward="progress"``, 0 (the paper's decaying
+        schedule alone) otherwise.
     """
 
     kind = "discrete"
     conformance_kwargs: dict[str, Any] = {}
 
-    def __init__(self, space, *, reward: str = "score", smoothing: float | None = 0.9, scale: float = 1.0,
-                 fast: float = 0.1, slow: float = 0.02, seed=None, score_range=None):
+    def __init__(self, space, *, reward: str = "progress", smoothing: float | None = 0.9,
+                 scale: float | None = None, fast: float = 0.3, slow: float = 0.1, denoise: float = 1.0,
+                 min_exploration: float | None = None, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float))
                                       or not 0.0 <= smoothing < 1.0):
             raise ConfigError(f"smoothing must be None (cumulative EXP3) or in [0, 1), got {smoothing!r}")
+        progress = reward == "progress"
+        if scale is None:
+            scale = 300.0 if progress else 1.0
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
             raise ConfigError(f"scale multiplies rewards and must be a number > 0, got {scale!r}")
         self.scale = float(scale)
+        if min_exploration is None:
+            min_exploration = 0.2 if progress else 0.0
+        if isinstance(min_exploration, bool) or not isinstance(min_exploration, (int, float)) \
+                or not 0.0 <= min_exploration <= 1.0:
+            raise ConfigError(f"min_exploration is the smallest share of uniform proposals, in [0, 1]; "
+                              f"got {min_exploration!r}")
+        self.min_exploration = float(min_exploration)
+        if isinstance(denoise, bool) or not isinstance(denoise, (int, float)) or not 0.0 <= denoise < 100:
+            raise ConfigError(f"denoise must be a number >= 0 (standard deviations of noise to discount), "
+                              f"got {denoise!r}")
+        self.denoise = float(denoise)
         fast, slow = rate("fast", fast), rate("slow", slow)
-        if reward == "progress" and not fast > slow:
+        if progress and not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow})")
         if space.n > 1_000_000:
             raise ConfigError(f"EXP3 keeps one weight per task; {space.n} tasks is too many (limit 1,000,000)")
@@ -94,7 +129,10 @@ class EXP3(CachedPolicy, Teacher):
         self.K = int(space.n)
         self.estimates = np.zeros(self.K)
         self.t = 1
-        self.stats = TaskAverages(self.K, fast=fast, slow=slow) if reward == "progress" else None
+        self.stats = TaskAverages(self.K, fast=fast, slow=slow) if progress else None
+        # noise() of one task: sqrt(var * factor), the factor depending on the two rates only
+        a, b = fast, slow
+        self._noise_factor = max(a / (2 - a) + b / (2 - b) - 2 * a * b / (a + b - a * b), 0.0)
         self._probs: np.ndarray | None = None
 
     # ------------------------------------------------------------- policy
@@ -102,7 +140,8 @@ class EXP3(CachedPolicy, Teacher):
         """``eps_t = min(1/K, sqrt(ln K / (K t)))`` (``eps_0 = 1/K``)."""
         if t <= 0:
             return 1.0 / self.K
-        return min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))
+        eps = min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))
+        return max(eps, self.min_exploration / self.K)  # the floor: min_exploration
 
     def _compute_probabilities(self) -> np.ndarray:
         """The policy ``pi`` for the next step."""
@@ -119,6 +158,8 @@ class EXP3(CachedPolicy, Teacher):
             if self.stats is not None:  # reward == "progress"
                 self.stats.update(np.array([i]), np.array([s]))
                 r = float(abs(self.stats.fast[i] - self.stats.slow[i]))
+                if self.denoise > 0:  # TaskAverages.noise() for task i alone
+                    r = max(r - self.denoise * math.sqrt(max(float(self.stats.var[i]), 0.0) * self._noise_factor), 0.0)
             elif self.reward == "score":
                 r = s
             else:  # "loss"

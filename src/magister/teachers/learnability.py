@@ -8,10 +8,13 @@ levels already in its buffer (so a level the learner has mastered drops out),
 are each proposed ``eval_episodes`` times with ``{"train": False, "replay":
 False, "evaluate": True}``. When a level's evaluations are in, its
 ``p (1 - p)`` is its score in a buffer of the ``capacity`` most learnable
-levels (the least learnable is evicted). Training proposals replay a buffer
-level with probability ``buffer_prob`` (uniformly among them, as in the paper;
+levels (the least learnable is evicted). Only levels with ``p (1 - p) > 0``
+are kept: one always or never solved in its evaluations does not enter (and
+leaves when a re-evaluation finds it so), as SFL's top-K holds no such level
+while any learnable one exists. Training proposals replay a buffer level with
+probability ``buffer_prob`` (uniformly among them, as in the paper;
 ``prioritization="power"`` weighs them by learnability) and are fresh levels
-otherwise.
+otherwise, or when the buffer is empty.
 
 Scores are successes in [0, 1] (1 solved, 0 not; a fraction averages several
 episodes); training episodes do not change a level's learnability (as in the
@@ -121,7 +124,11 @@ class Learnability(LevelTeacher):
                 self._score(key, entry[0], entry[2] / entry[1])
 
     def _score(self, key: Hashable, level: Any, p: float) -> None:
-        self.buffer.add(key, level, p * (1.0 - p))
+        score = p * (1.0 - p)
+        if score > 0.0:
+            self.buffer.add(key, level, score)
+        elif key in self.buffer:  # re-evaluated and now always (or never) solved: nothing left to learn on it
+            self.buffer.remove(key)
 
     # ----------------------------------------------------------------- state
     def _get_state(self) -> dict[str, Any]:
