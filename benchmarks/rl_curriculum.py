@@ -149,6 +149,8 @@ def main() -> None:
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
     p.add_argument("--teachers", nargs="+", default=None, help="default: uniform + every continuous teacher")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run are first-seed .. first-seed + seeds - 1 (check seeds beyond those reported)")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budgets")
     p.add_argument("--evals", type=int, default=6)
     p.add_argument("--n-envs", type=int, default=16)
@@ -162,7 +164,8 @@ def main() -> None:
     seeds = 1 if args.quick else args.seeds
     scale = 0.05 if args.quick else args.budget_scale
     jobs = [{"env": e, "teacher": t, "seed": s, "budget": int(BUDGETS[e] * scale), "evals": args.evals,
-             "n_envs": args.n_envs} for e in args.envs for t in teachers for s in range(seeds)]
+             "n_envs": args.n_envs} for e in args.envs for t in teachers
+            for s in range(args.first_seed, args.first_seed + seeds)]
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
