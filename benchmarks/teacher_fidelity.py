@@ -16,6 +16,9 @@ Reading the published code showed where ours differed:
   drawn anywhere in the region, redrawn until both children hold enough
   points, thin ones refused; ours weighed the score by ``n_low * n_high`` and
   drew values only where both children are wide enough.
+* RIAC's new leaves: the published code gives them the learning progress of
+  the last cut it attempted (a loop variable left over), ours gave them the
+  chosen cut's; ``child_lp="last"`` (the faithful default) does as it does.
 
 The faithful settings are now the defaults of ``alp-gmm``, ``covar-gmm`` and
 ``riac``. This script runs each teacher with its defaults ("faithful") and with

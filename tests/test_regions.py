@@ -313,3 +313,24 @@ def test_reference_split_rules_balance_and_region_cuts():
     for bad in ({"balance": 1}, {"cuts": "everywhere"}):
         with pytest.raises(ConfigError):
             RegionTree(2, **bad)
+
+
+def test_child_lp_last_gives_the_new_leaves_the_last_attempted_cuts_progress():
+    """The reference code's leftover: with cuts='region' and child_lp='last' the new leaves start with the
+    LP of the last cut it tried, not of the cut it chose; the cut itself is the same."""
+    x, y = _progress_on_left(np.random.default_rng(1))
+    trees = {}
+    for mode in ("best", "last"):
+        rng = np.random.default_rng(7)
+        tree = RegionTree(2, max_points=200, balance=False, cuts="region", child_lp=mode)
+        tree.add(x, y, rng)
+        trees[mode] = tree
+    best, last = trees["best"], trees["last"]
+    assert best.split_dim[0] == last.split_dim[0] and best.split_value[0] == last.split_value[0]
+    kids = best.children[0]
+    assert np.array_equal(kids, last.children[0])
+    for kid in kids:  # "best": the chosen children's own LP
+        assert best.lp[kid] == pytest.approx(learning_progress(best.window(kid)[1], 200), abs=1e-12)
+    assert not np.allclose(best.lp[kids], last.lp[kids])
+    with pytest.raises(ConfigError):
+        RegionTree(2, child_lp="first")

@@ -129,3 +129,46 @@ def test_riac_beats_uniform_on_the_grid_student():
     plus = [_mastery("riac-plus", s, 3000) for s in (0, 1)]
     assert min(riac) > max(uniform)
     assert min(plus) > max(riac), "the tuned variant should learn faster than the reference defaults"
+
+
+def test_riac_plus_local_draws_go_where_scores_move():
+    """With every proposal a local draw, tasks land near the remembered points whose score changed
+    from their nearest earlier neighbour, not near the ones whose score stays put."""
+    t = RIACPlus(Box([0, 0], [1, 1]), seed=0, local_ratio=1.0, local_std=0.01)
+    rng = np.random.default_rng(1)
+    flat = 0.2 + 0.02 * rng.random((15, 2))
+    moving = 0.8 + 0.02 * rng.random((15, 2))
+    x = np.empty((30, 2))
+    x[0::2], x[1::2] = flat, moving
+    y = np.empty(30)
+    y[0::2], y[1::2] = 0.5, np.linspace(0.0, 0.7, 15)
+    t.observe_batch(x, y)
+    assert t.tree.n_splits == 0  # one region: the choice inside it is the local rule's alone
+    p = t.propose(200)
+    assert np.all(np.abs(p - 0.81).max(axis=1) < 0.08)
+    # without local draws the same teacher samples the whole region
+    u = RIACPlus(Box([0, 0], [1, 1]), seed=0)
+    u.observe_batch(x, y)
+    assert np.mean(np.abs(u.propose(200) - 0.81).max(axis=1) < 0.08) < 0.5
+    assert sum(r["probability"] for r in t.beliefs()["regions"]) == pytest.approx(1.0)  # every draw is local
+
+
+def test_local_progress_is_the_alp_rule_inside_a_window():
+    from magister.teachers.riac_plus import _local_progress
+
+    pts = np.array([[0.0, 0.0], [1.0, 1.0], [0.1, 0.0], [0.9, 1.0]])
+    sc = np.array([0.2, 0.5, 0.6, 0.4])
+    assert np.allclose(_local_progress(pts, sc), [0.0, 0.3, 0.4, 0.1])
+
+
+def test_riac_plus_without_local_draws_proposes_as_riac_with_its_defaults():
+    student = GridStudent(seed=2)
+    plus = RIACPlus(student.space, seed=5)
+    riac = RIAC(student.space, seed=5, **RIACPlus.DEFAULTS)
+    for _ in range(300):
+        a, b = plus.propose(), riac.propose()
+        assert np.array_equal(a, b)
+        s = student.attempt(a)
+        plus.observe(a, s)
+        riac.observe(b, s)
+    assert plus.tree.n_splits > 0

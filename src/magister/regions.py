@@ -130,8 +130,14 @@ class RegionTree:
         noise_z: float = 0.0,
         balance: bool = True,
         cuts: str = "valid",
+        child_lp: str = "best",
     ):
         self.dim = whole("dim", dim)
+        if child_lp not in ("best", "last"):
+            raise ConfigError(f"child_lp must be 'best' (new leaves start with the LP of the chosen cut's children) "
+                              f"or 'last' (the reference code: of the last cut attempted, with cuts='region'), "
+                              f"got {child_lp!r}")
+        self.child_lp = str(child_lp)
         if not isinstance(balance, (bool, np.bool_)):
             raise ConfigError(f"balance must be True (split score weighs the children's sizes) or False "
                               f"(the reference: LP difference only), got {balance!r}")
@@ -520,7 +526,10 @@ class RegionTree:
             return None
         cand = np.flatnonzero(valid)
         j = int(cand[::-1][np.argmax(score[cand][::-1])])
-        return float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[j]), float(lp_hi[j])
+        # child_lp="last": the reference code gives the new leaves the LP of the *last* attempted cut's
+        # children (it keeps the variable of its loop), until each leaf's next observation recomputes it
+        k = len(dims) - 1 if self.child_lp == "last" else j
+        return float(score[j]), int(dims[j]), float(values[j]), float(lp_lo[k]), float(lp_hi[k])
 
     def split(self, node: int, rng: np.random.Generator) -> bool:
         """Try to split leaf ``node``; on failure forget its oldest points. Returns True if split."""

@@ -458,7 +458,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
     speed: dict[str, Any] = {}
-    if speed_steps:
+    if speed_steps and any(t not in ("uniform",) + DIAGNOSTICS for t in names):
         echo(f"\nTeacher path env steps per CPU second (random actions, 16 sync envs, {speed_steps:,} steps, "
              "median of 3), vs the same vector env drawing random levels without a teacher:")
         echo(f"  {'teacher':<13}{'no teacher':>11}{'prefetch=0':>11}{'kept':>6}{'prefetch=2':>11}{'kept':>6}")

@@ -22,8 +22,11 @@ multiplied two constants) and each candidate cut is drawn anywhere in the
 region, redrawn until both children hold ``min_points``, thin ones refused
 (``cuts="region"``). ``balance=True`` weighs the score by ``n_low * n_high``
 and ``cuts="valid"`` draws values only where both children are wide enough
-(what ``riac-plus`` uses). Other differences from the reference code (see
-``docs/teachers-riac-adr.md``): new children keep the LP of the chosen cut, the
+(what ``riac-plus`` uses). As in the reference code, the two new leaves
+start with the LP of the *last* cut attempted rather than of the chosen one
+(``child_lp="last"``; each leaf's LP is recomputed at its next observation);
+``child_lp="best"`` gives them the chosen cut's. Other differences from the
+reference code (see ``docs/teachers-riac-adr.md``): the
 perturbation noise is in unit coordinates, region lookups and cut evaluation
 are vectorised, and every random draw uses the teacher's own generator.
 """
@@ -71,6 +74,7 @@ class RIAC(Teacher):
         noise_z: float = 0.0,
         balance: bool = False,
         cuts: str = "region",
+        child_lp: str = "last",
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         self.ratio_region = fraction("ratio_region", ratio_region)
@@ -93,6 +97,7 @@ class RIAC(Teacher):
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
             min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
             split_alpha=split_alpha, noise_z=noise_z, balance=balance, cuts=cuts,
+            child_lp=child_lp,
         )
 
     # ------------------------------------------------------------ sampling

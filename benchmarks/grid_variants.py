@@ -1,0 +1,69 @@
+"""One continuous teacher on chosen grid variants of a suite: final mastery and episodes to 90%.
+
+A plain propose / attempt / observe loop (the suite's protocol) on variants
+of the suite named by the ``SUITE`` environment variable (default
+``standard``), with the settings and budgets the suite gives them; one
+process, seeds given explicitly. Printed per variant: the median % of cells
+mastered at the end of the budget [min-max] and each seed's value, the episode
+at which each seed first had 90% of its cells mastered (checked every 100
+episodes; ``None`` if never), and the teacher's CPU time per episode (process
+time of ``propose`` and ``observe`` only; noisy when the machine is shared).
+
+    .venv/bin/python benchmarks/grid_variants.py riac-plus grid,grid-hard 0,1,2,3,4
+    .venv/bin/python benchmarks/grid_variants.py riac-plus grid 100,101 '{"local_ratio": 0}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+
+
+def run(teacher: str, variant, seed: int, settings: dict) -> tuple[float, int | None, float]:
+    """``(final % mastered, first episode at >= 90% or None, teacher CPU us per episode)``."""
+    import magister as mg
+
+    student = variant.make(seed=seed)
+    t = mg.make_teacher(teacher, student.space, seed=seed, **settings)
+    t90 = None
+    spent = 0.0
+    for e in range(1, variant.episodes + 1):
+        a = time.process_time()
+        task = t.propose(1)[0]
+        spent += time.process_time() - a
+        s = student.attempt(task)
+        a = time.process_time()
+        t.observe(task, s)
+        spent += time.process_time() - a
+        if t90 is None and e % 100 == 0 and student.mastery() >= 0.9:
+            t90 = e
+    return 100 * student.mastery(), t90, 1e6 * spent / variant.episodes
+
+
+def main(argv: list[str]) -> int:
+    from magister.bench.suite import get_suite
+
+    if len(argv) < 3:
+        print(__doc__)
+        return 2
+    teacher, names, seeds = argv[0], argv[1].split(","), [int(s) for s in argv[2].split(",")]
+    settings = json.loads(argv[3]) if len(argv) > 3 else {}
+    suite = {v.name: v for v in get_suite(os.environ.get("SUITE", "standard"))}
+    for name in names:
+        res = [run(teacher, suite[name], s, settings) for s in seeds]
+        m = [r[0] for r in res]
+        print(f"{teacher} {settings} {name}: mastery median {np.median(m):.0f} [{min(m):.0f}-{max(m):.0f}] "
+              f"all={[round(x) for x in m]} t90={[r[1] for r in res]} us/ep={np.median([r[2] for r in res]):.0f}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
