@@ -207,7 +207,11 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
     steps_at: list[int] = []
     acc_curves: list[list[float]] = [[] for _ in methods]
     skill_curves: list[list[list[float]]] = [[] for _ in methods]
+    anneal_from = int(0.8 * cfg["steps"]) if cfg.get("schedule", "constant") == "anneal" else cfg["steps"]
     for step in range(1, cfg["steps"] + 1):
+        if step > anneal_from:  # the same run up to 80% of the budget, then the learning rate falls linearly to 0
+            for group in opt.param_groups:
+                group["lr"] = cfg["lr"] * (cfg["steps"] - step + 1) / (cfg["steps"] - anneal_from)
         # what DataLoader(batch_sampler=sampler, num_workers=0) does, minus the collation
         idx = [s.next_batch() for s in samplers]
         it = torch.as_tensor(np.asarray(idx))
@@ -285,7 +289,8 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
             continue
         cfg = cfgs[task]
         lines.append(f"\n## {task}: {len(by[(task, methods[0])])} seeds, budget {cfg['steps']} steps of "
-                     f"{cfg['batch']}, eval every {cfg['eval_every']}")
+                     f"{cfg['batch']}, eval every {cfg['eval_every']}; width {cfg['d_model']}, lr {cfg['lr']:g} "
+                     f"({cfg.get('schedule', 'constant')})")
         lines.append(f"| method | steps to 90% mean acc | acc at {cfg['steps'] // 2} steps | final acc | "
                      "final - stratified, points (same seed) | share of samples per skill |")
         lines.append("|---|---|---|---|---|---|")
@@ -373,6 +378,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="override a task's step budget, e.g. --steps addition=1600")
     ap.add_argument("--lr", type=float, default=None, help="learning rate of every task (a second recipe)")
     ap.add_argument("--d-model", type=int, default=None, help="model width of every task (a second recipe)")
+    ap.add_argument("--schedule", choices=("constant", "anneal"), default=None,
+                    help="learning-rate schedule of every task (default constant; anneal: constant for 80%% of the "
+                         "budget, then linearly down to 0: the same runs until then, without the noise of a "
+                         "constant rate at the end)")
     ap.add_argument("--report-from", nargs="+", metavar="DIR", default=None,
                     help="train nothing: report the runs.jsonl of these earlier runs together (a method re-run alone "
                          "joins the others: a method's run does not depend on its neighbours); later DIRs win")
@@ -390,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
             c["lr"] = args.lr
         if args.d_model is not None:
             c["d_model"] = args.d_model
+        if args.schedule is not None:
+            c["schedule"] = args.schedule
     for item in args.steps:
         task, _, value = item.partition("=")
         cfgs[task]["steps"] = int(value)

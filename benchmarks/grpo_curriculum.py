@@ -3,12 +3,15 @@
 The task (generated here, nothing downloaded): ``a+b=`` with ``a`` and ``b``
 of ``d`` digits, ``d = 1..6`` (the difficulty level, one prompt category per
 level); the answer is the sum written least significant digit first, then an
-end token. A completion earns reward 1 if it is exactly right, else 0.
+end token. A completion earns the share of its answer positions (up to the
+end token) that are right (``reward="partial"``, default; ``"exact"``: 1 if
+exactly right, else 0). Held-out accuracy is always exact match, greedy.
 
 The learner is a small causal transformer (character level), warm-started by a
 short supervised phase on all six levels (so easy levels are mostly solved
 and long ones mostly not), then trained by GRPO: each step ``prompts`` prompts,
-``group`` sampled completions each, group-normalised advantages
+``group`` completions each, sampled at ``temperature`` 0.5 (the loss uses
+the same tempered log-probabilities, as TRL does), group-normalised advantages
 ``(r - mean) / (std + 1e-4)``, one policy-gradient step per generation (on
 policy, so GRPO's clipped ratio is 1 and there is no KL term, TRL's defaults).
 The core loop is written here (TRL on CPU spends most of its time outside the
@@ -64,10 +67,14 @@ SEQ = P_LEN + A_LEN
 
 CONFIG: dict[str, Any] = {
     "d_model": 64, "layers": 2, "heads": 4,
-    "sl_steps": 600, "sl_batch": 64, "sl_lr": 3e-3,
+    "sl_steps": 400, "sl_batch": 64, "sl_lr": 3e-3,
     "steps": 300, "prompts": 8, "group": 8, "lr": 5e-4,
-    "train_per_level": 100, "eval_per_level": 100, "eval_every": 25, "reward": "exact",
-    "temperature": 1.0,
+    "train_per_level": 100, "eval_per_level": 50, "eval_every": 25,
+    # chosen on seed 100 (uniform only, 300 steps from the 400-step warm start at 0.64 mean held-out accuracy):
+    # temperature 1 with exact reward drew 4% right answers where greedy decoding got 64%, and the policy collapsed
+    # (0.64 -> 0.00 at lr 2e-3; flat at 5e-4 on seeds 0-2); at 0.5 it climbs, with partial credit gradually
+    # (0.64 -> 0.70 at step 25, 0.84 at the end) rather than in one jump (exact: 0.79 at step 50, then flat)
+    "reward": "partial", "temperature": 0.5,
 }
 REWARDS = ("exact", "partial")
 

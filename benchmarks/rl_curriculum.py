@@ -149,6 +149,8 @@ def main() -> None:
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
     p.add_argument("--teachers", nargs="+", default=None, help="default: uniform + every continuous teacher")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run are first-seed .. first-seed + seeds - 1 (check seeds beyond those reported)")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budgets")
     p.add_argument("--evals", type=int, default=6)
     p.add_argument("--n-envs", type=int, default=16)
@@ -162,7 +164,8 @@ def main() -> None:
     seeds = 1 if args.quick else args.seeds
     scale = 0.05 if args.quick else args.budget_scale
     jobs = [{"env": e, "teacher": t, "seed": s, "budget": int(BUDGETS[e] * scale), "evals": args.evals,
-             "n_envs": args.n_envs} for e in args.envs for t in teachers for s in range(seeds)]
+             "n_envs": args.n_envs} for e in args.envs for t in teachers
+            for s in range(args.first_seed, args.first_seed + seeds)]
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,9 +223,10 @@ def _figures(results: list[dict[str, Any]], envs: list[str], teachers: list[str]
             panels[e][t] = (np.asarray(rows[0]["curve_x"][:n]), np.array([r["curve_y"][:n] for r in rows]))
     learning_curves_figure(panels, out / "learning_curves.png", xlabel="environment steps",
                            ylabel="test tasks mastered")
+    first = min(r["seed"] for r in results)  # the first seed run (0 unless --first-seed)
     for e in envs:
         rows = {t: (r["sample_t"], np.asarray(r["sample_u"])) for t in teachers
-                for r in results if r["env"] == e and r["teacher"] == t and r["seed"] == 0}
+                for r in results if r["env"] == e and r["teacher"] == t and r["seed"] == first}
         sampling_over_time_figure(rows, out / f"sampling_{e}.png", windows=4)
 
 
