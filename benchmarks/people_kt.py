@@ -5,7 +5,7 @@ then replay the 3,818 held-out students of ``assist2015/test.csv`` in order
 (predict, reveal, update) and score AUC and log loss; time the fit, the
 replay, and the online path one answer at a time (``predict`` then
 ``update``, mean over the first ``--online-answers`` held-out answers).
-``blend`` (DKT and Best-LR stacked, the target model) is followed by each
+``blend`` (three DKTs, Best-LR and BKT stacked, the target model) is followed by each
 member alone as fitted inside it. pyBKT (package ``pybkt``) is fitted in the same run on
 a random subset of the training students (``--pybkt-students``; its
 pure-Python EM takes many minutes on all of them) and, beside it, our BKT on
@@ -50,7 +50,8 @@ def settings(threads: int, minutes: float | None) -> dict[str, dict]:
         "best-lr": {},
         "dkt": dict(torch_common),
         "sakt": dict(torch_common),
-        "blend": {"seed": 0, "members": [["dkt", dict(torch_common)], ["best-lr", {}]]},
+        "blend": {"seed": 0, "members": [["dkt", {**torch_common, "seed": k}] for k in range(3)]
+                  + [["best-lr", {}], ["bkt", {"forgets": True}]]},
     }
 
 

@@ -223,9 +223,10 @@ def _figures(results: list[dict[str, Any]], envs: list[str], teachers: list[str]
             panels[e][t] = (np.asarray(rows[0]["curve_x"][:n]), np.array([r["curve_y"][:n] for r in rows]))
     learning_curves_figure(panels, out / "learning_curves.png", xlabel="environment steps",
                            ylabel="test tasks mastered")
+    first = min(r["seed"] for r in results)  # the first seed run (0 unless --first-seed)
     for e in envs:
         rows = {t: (r["sample_t"], np.asarray(r["sample_u"])) for t in teachers
-                for r in results if r["env"] == e and r["teacher"] == t and r["seed"] == 0}
+                for r in results if r["env"] == e and r["teacher"] == t and r["seed"] == first}
         sampling_over_time_figure(rows, out / f"sampling_{e}.png", windows=4)
 
 

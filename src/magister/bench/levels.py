@@ -10,8 +10,9 @@ the teacher marks *evaluate only* count too). Levels are:
   (seeds of :func:`~magister.rl.envs.maze.maze_from_seed`, whose wall density
   is itself random), drawn in the env without any teacher;
 * ``plr``, ``robust-plr``, ``learnability`` - teachers over the same open-ended
-  seed space (``SeedSpace()``), scores sent by the learner (positive value
-  loss; learnability gets success);
+  seed space (``SeedSpace()``), scores sent by the learner (``plr``: mean
+  |GAE|, the PLR paper's default; ``robust-plr``: positive value loss, as in
+  the robust PLR and ACCEL papers; learnability gets success);
 * ``accel`` - robust PLR over editable mazes (``MazeSpace(15)``) plus edits
   by the built-in maze mutator; new levels come from the training
   distribution (``initial="random"``: from empty rooms the levels do not grow
@@ -47,6 +48,10 @@ __all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "heldout_rates", "versus_uniform", "
 
 #: the teachers of the benchmark, in print order
 LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
+#: the learner-computed score of each PLR-family teacher, as its paper: PLR (ICML 2021) used mean |GAE| ("L1
+#: value loss"); robust PLR and ACCEL positive value loss. Positive value loss is a per-step mean that ranks
+#: short solved levels first (see docs/rl.md, level benchmark)
+LEVEL_SCORES = {"plr": "gae", "robust-plr": "pvl", "accel": "pvl"}
 #: diagnostic rows, run only when named: ``heldout`` trains on the held-out mazes themselves (the student's
 #: ceiling at the budget: what no curriculum over the training generator can be expected to beat)
 DIAGNOSTICS = ("heldout",)
@@ -164,8 +169,9 @@ def _maze_env(teacher_name: str) -> Callable[[], Any]:
 
 def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int = 16, n_steps: int = 128,
                    eval_every: int = 50_000, episodes: int = 10, settings: dict[str, Any] | None = None,
-                   pictures: int = 6, level_score: str = "pvl") -> dict[str, Any]:
-    """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring)."""
+                   pictures: int = 6, level_score: str | None = None) -> dict[str, Any]:
+    """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring). ``level_score``
+    overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others)."""
     import torch
 
     from ..rl import CurriculumVectorEnv
@@ -212,7 +218,7 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     while done < steps:
         chunk = min(eval_every, steps - done)
         ts = time.perf_counter()
-        kwargs = {"level_score": level_score} if venv.external else {}
+        kwargs = {"level_score": level_score or LEVEL_SCORES.get(teacher, "pvl")} if venv.external else {}
         every = max(n_envs * n_steps, chunk // max(pictures, 1))
         agent.learn(venv, total_steps=agent.steps + chunk, n_steps=n_steps,
                     callback=lambda a: snapshot(a.steps), callback_every=every, **kwargs)
