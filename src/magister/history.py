@@ -213,6 +213,18 @@ class History:
             self.add(xb, yb)
         return out, has
 
+    def _sq_dists(self, cols: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+        """Squared distances from ``x`` to the ``n`` columns ``cols`` (one row per dimension), summed
+        dimension by dimension in the scratch buffers, so no array is allocated per call."""
+        d2, tmp = self._buf_a[:n], self._buf_b[:n]
+        np.subtract(cols[0], x[0], out=d2)
+        np.multiply(d2, d2, out=d2)
+        for i in range(1, self.dim):
+            np.subtract(cols[i], x[i], out=tmp)
+            np.multiply(tmp, tmp, out=tmp)
+            d2 += tmp
+        return d2
+
     def query_then_add_one(self, x: np.ndarray, y: float) -> float | None:
         """One-point :meth:`query_then_add`: the nearest earlier value (None if empty), then store.
 
@@ -225,24 +237,10 @@ class History:
         if n and not self.bounded:
             # same distances as the scan below, newest first: argmin's first minimum is already the
             # most recent of any ties, so no tie pass is needed
-            cols = self._rx[:, self.capacity - n:]
-            d2, tmp = self._buf_a[:n], self._buf_b[:n]
-            np.subtract(cols[0], x[0], out=d2)
-            np.multiply(d2, d2, out=d2)
-            for i in range(1, self.dim):
-                np.subtract(cols[i], x[i], out=tmp)
-                np.multiply(tmp, tmp, out=tmp)
-                d2 += tmp
+            d2 = self._sq_dists(self._rx[:, self.capacity - n:], x, n)
             value = float(self._y[n - 1 - int(d2.argmin())])
         elif n:
-            cols = self._xt if n == self.capacity else self._xt[:, :n]
-            d2, tmp = self._buf_a[:n], self._buf_b[:n]
-            np.subtract(cols[0], x[0], out=d2)
-            np.multiply(d2, d2, out=d2)
-            for i in range(1, self.dim):
-                np.subtract(cols[i], x[i], out=tmp)
-                np.multiply(tmp, tmp, out=tmp)
-                d2 += tmp
+            d2 = self._sq_dists(self._xt if n == self.capacity else self._xt[:, :n], x, n)
             i = int(d2.argmin())
             if np.count_nonzero(d2 == d2[i]) > 1:  # ties: the most recent
                 ties = np.flatnonzero(d2 == d2[i])

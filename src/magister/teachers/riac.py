@@ -114,6 +114,11 @@ class RIAC(Teacher):
         return nodes, w / total
 
     def _propose(self, k: int) -> np.ndarray:
+        return np.clip(self._draw(k)[0], 0.0, 1.0)
+
+    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """RIAC's mix of region, uniform and perturbed-worst-task draws, before clipping, and the
+        LP-picked region of each row."""
         d = self.space.dim
         mode = self.rng.random(k)
         u = self.rng.random((k, d))
@@ -131,7 +136,7 @@ class RIAC(Teacher):
             worst = self.tree.worst_point(pick[perturb])
             moved = worst + self.perturb_std * noise[perturb]
             out[perturb] = np.clip(moved, lo[perturb], hi[perturb])
-        return np.clip(out, 0.0, 1.0)
+        return out, pick
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         self.tree.add(x, scores, self.rng)

@@ -104,22 +104,7 @@ class RIACPlus(RIAC):
     def _propose(self, k: int) -> np.ndarray:
         # RIAC's mix (region / uniform / perturbed worst task), drawn exactly as RIAC draws it, then a
         # share ``local_ratio`` of the proposals replaced by local draws in the same LP-picked regions
-        d = self.space.dim
-        mode = self.rng.random(k)
-        u = self.rng.random((k, d))
-        nodes, p = self.region_probabilities()
-        pick = nodes[self.rng.choice(len(nodes), size=k, p=p)]
-        noise = self.rng.normal(0.0, 1.0, size=(k, d))
-        out = u.copy()
-        lo, hi = self.tree.low[pick], self.tree.high[pick]
-        in_region = mode < self.ratio_region
-        out[in_region] = lo[in_region] + u[in_region] * (hi[in_region] - lo[in_region])
-        perturb = mode >= self.ratio_region + self.ratio_random
-        if self.n_observed == 0:
-            perturb[:] = False
-        if perturb.any():
-            worst = self.tree.worst_point(pick[perturb])
-            out[perturb] = np.clip(worst + self.perturb_std * noise[perturb], lo[perturb], hi[perturb])
+        out, pick = self._draw(k)
         if self.local_ratio > 0 and self.n_observed > 0:
             local = self.rng.random(k) < self.local_ratio
             if local.any():
