@@ -395,12 +395,9 @@ def main(argv: list[str] | None = None) -> None:
         for c in cfgs.values():
             c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20)
     for c in cfgs.values():
-        if args.lr is not None:
-            c["lr"] = args.lr
-        if args.d_model is not None:
-            c["d_model"] = args.d_model
-        if args.schedule is not None:
-            c["schedule"] = args.schedule
+        for key in ("lr", "d_model", "schedule"):  # flags given override every task's recipe
+            if getattr(args, key) is not None:
+                c[key] = getattr(args, key)
     for item in args.steps:
         task, _, value = item.partition("=")
         cfgs[task]["steps"] = int(value)

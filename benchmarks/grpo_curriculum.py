@@ -467,18 +467,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dict(CONFIG)
     if args.quick:
         cfg.update(steps=10, sl_steps=20, eval_every=5, eval_per_level=10, train_per_level=20)
-    if args.steps is not None:
-        cfg["steps"] = args.steps
-    if args.sl_steps is not None:
-        cfg["sl_steps"] = args.sl_steps
-    if args.eval_per_level is not None:
-        cfg["eval_per_level"] = args.eval_per_level
-    if args.lr is not None:
-        cfg["lr"] = args.lr
-    if args.temperature is not None:
-        cfg["temperature"] = args.temperature
-    if args.reward is not None:
-        cfg["reward"] = args.reward
+    for key in ("steps", "sl_steps", "eval_per_level", "lr", "temperature", "reward"):  # flags given override
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "uniform" not in methods:
         sys.exit("--methods must include uniform (the reference every other method is measured against)")

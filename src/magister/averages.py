@@ -15,6 +15,7 @@ does not look like progress; ``fast - slow`` is then 0 until the score moves.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,9 @@ class TaskAverages:
         self.var = np.zeros(self.n)
         self.last = np.full(self.n, np.nan)
         self._buf = np.zeros((self.n, self.window)) if self.window else None
+        # variance factor of fast - slow under pure noise (see noise()); depends on the two rates only
+        fa, sl = self.fast_rate, self.slow_rate
+        self._noise_factor = max(fa / (2 - fa) + sl / (2 - sl) - 2 * fa * sl / (fa + sl - fa * sl), 0.0)
 
     # ---------------------------------------------------------------- update
     def update(self, idx: np.ndarray, scores: np.ndarray) -> None:
@@ -121,9 +125,11 @@ class TaskAverages:
         difference of two EMAs with rates ``a`` and ``b`` has variance
         ``v * (a / (2 - a) + b / (2 - b) - 2 a b / (a + b - a b))``.
         """
-        a, b = self.fast_rate, self.slow_rate
-        factor = a / (2 - a) + b / (2 - b) - 2 * a * b / (a + b - a * b)
-        return np.sqrt(np.maximum(self.var, 0.0) * max(factor, 0.0))
+        return np.sqrt(np.maximum(self.var, 0.0) * self._noise_factor)
+
+    def noise_of(self, i: int) -> float:
+        """:meth:`noise` of task ``i`` alone (no work over the other tasks)."""
+        return math.sqrt(max(float(self.var[i]), 0.0) * self._noise_factor)
 
     def window_mean(self, i: int) -> float:
         """Mean of task ``i``'s last ``min(count, window)`` scores (NaN if unseen)."""

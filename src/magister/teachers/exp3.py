@@ -130,9 +130,6 @@ class EXP3(CachedPolicy, Teacher):
         self.estimates = np.zeros(self.K)
         self.t = 1
         self.stats = TaskAverages(self.K, fast=fast, slow=slow) if progress else None
-        # noise() of one task: sqrt(var * factor), the factor depending on the two rates only
-        a, b = fast, slow
-        self._noise_factor = max(a / (2 - a) + b / (2 - b) - 2 * a * b / (a + b - a * b), 0.0)
         self._probs: np.ndarray | None = None
 
     # ------------------------------------------------------------- policy
@@ -158,8 +155,8 @@ class EXP3(CachedPolicy, Teacher):
             if self.stats is not None:  # reward == "progress"
                 self.stats.update(np.array([i]), np.array([s]))
                 r = float(abs(self.stats.fast[i] - self.stats.slow[i]))
-                if self.denoise > 0:  # TaskAverages.noise() for task i alone
-                    r = max(r - self.denoise * math.sqrt(max(float(self.stats.var[i]), 0.0) * self._noise_factor), 0.0)
+                if self.denoise > 0:
+                    r = max(r - self.denoise * self.stats.noise_of(i), 0.0)
             elif self.reward == "score":
                 r = s
             else:  # "loss"
