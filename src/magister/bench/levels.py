@@ -161,17 +161,33 @@ def versus_uniform(runs: dict[str, dict[str, Any]], teacher: str, steps: int) ->
             f"{verdict} uniform")
 
 
-def _maze_env(teacher_name: str) -> Callable[[], Any]:
+def _maze_env(teacher_name: str, explore_bonus: float = 0.0, generator: str = "blocks") -> Callable[[], Any]:
     from ..rl.envs.maze import MazeEnv
 
-    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY)
+    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY, explore_bonus=explore_bonus, generator=generator)
+
+
+def _scorer(kind: str, gamma: float) -> Any:
+    """A :class:`~magister.rl.levels.LevelScorer` from "gae", "pvl", "maxmc" or "gae-sum", "pvl-sum"."""
+    from ..rl.levels import LevelScorer
+
+    base, _, reduce = kind.partition("-")
+    return LevelScorer(base, gamma=gamma, reduce=reduce or "mean")
+
+
+def _goal_return(episode: Any) -> float:
+    """alp-gmm's score: the episode's goal reward in [0, 1] (its return without any exploration bonus)."""
+    return float(min(max(episode.info.get("goal_reward", 0.0), 0.0), 1.0))
 
 
 def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int = 16, n_steps: int = 128,
                    eval_every: int = 50_000, episodes: int = 10, settings: dict[str, Any] | None = None,
-                   pictures: int = 6, level_score: str | None = None) -> dict[str, Any]:
+                   pictures: int = 6, level_score: str | None = None, explore_bonus: float = 0.0,
+                   generator: str = "blocks") -> dict[str, Any]:
     """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring). ``level_score``
-    overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others)."""
+    overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others);
+    ``explore_bonus`` is the training envs' episodic novelty bonus (:class:`~magister.rl.envs.maze.MazeEnv`;
+    never in scores or evaluations)."""
     import torch
 
     from ..rl import CurriculumVectorEnv
@@ -183,7 +199,9 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     mazes = heldout_mazes()
     names = sorted(mazes)
     teach, score = make_level_teacher(teacher, seed, settings)
-    venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score)
+    if isinstance(score, tuple):  # a return range: score the goal reward, without the exploration bonus
+        score = _goal_return
+    venv = CurriculumVectorEnv([_maze_env(teacher, explore_bonus, generator)] * n_envs, teach, score=score)
     agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=seed, hidden=128, lr=5e-4,
                 gamma=0.99, minibatch=256, ent_coef=0.01)
     curve: list[dict[str, Any]] = []
@@ -215,10 +233,10 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     evaluate(0)
     done = 0
     t_train = 0.0
+    kwargs = {"level_score": _scorer(level_score or LEVEL_SCORES.get(teacher, "pvl"), agent.gamma)} if venv.external else {}
     while done < steps:
         chunk = min(eval_every, steps - done)
         ts = time.perf_counter()
-        kwargs = {"level_score": level_score or LEVEL_SCORES.get(teacher, "pvl")} if venv.external else {}
         every = max(n_envs * n_steps, chunk // max(pictures, 1))
         agent.learn(venv, total_steps=agent.steps + chunk, n_steps=n_steps,
                     callback=lambda a: snapshot(a.steps), callback_every=every, **kwargs)
