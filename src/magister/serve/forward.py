@@ -116,6 +116,15 @@ class _Pool:
     request itself per relay. Only what the service's own replies need is
     understood: a status line, headers, and a body of ``Content-Length``
     bytes or in chunks.
+
+    Why not ``h11`` (the well-kept HTTP/1.1 state machine uvicorn ships
+    with): the same pool over ``h11`` cost 198 [179-235] µs of CPU per relay
+    against this one's 60 [60-65] (5 interleaved rounds of 4,000 relays to
+    a uvicorn server, 8 at a time, on the shared build machine); h11's event
+    objects and per-header validation alone came to ~75 µs per exchange.
+    Relays are the one place where that matters (a relayed request already
+    costs both processes a request each), so this stays, kept to the
+    subset above, with ``tests/test_serve_cluster.py`` driving it.
     """
 
     def __init__(self, per_host: int = 64):
