@@ -211,6 +211,13 @@ def test_maze_space_json_is_text_and_validation():
         MazeSpace(3)
     with pytest.raises(ConfigError):
         MazeSpace(7, wall_density=[0.5, 0.1])
+    lab = MazeSpace(15, [0.0, 0.35], labyrinths=0.5)
+    posts = [bool(m.walls[2:-1:2, 2:-1:2].all()) for m in lab.sample(np.random.default_rng(0), 40)]
+    assert 5 < sum(posts) < 35  # about half are labyrinths (their wall posts are all walls)
+    back = space_from_spec(lab.to_spec())
+    assert back == lab and back.labyrinths == 0.5 and space_from_spec(sp.to_spec()).labyrinths == 0.0
+    with pytest.raises(ConfigError, match="labyrinths"):
+        MazeSpace(7, labyrinths=1.5)
 
 
 def test_level_key_of_ordinary_spaces():

@@ -128,6 +128,10 @@ def test_seed_and_density_tasks():
         inner = ~mixed.maze.walls[1:-1, 1:-1]
         kinds.add(bool(inner[1::2, 1::2].any()))  # a labyrinth's wall posts (even rows and cols) stay walls
     assert kinds == {True, False}
+    mixed.reset(seed=0, options={"task": np.array([1.0])})  # the generator's parameter: x = 1, closed labyrinth
+    assert (~mixed.maze.walls[1:-1, 1:-1]).sum() == 97 and mixed.maze.solvable
+    mixed.reset(seed=0, options={"task": np.array([0.0])})  # x = 0: an empty room
+    assert not mixed.maze.walls[1:-1, 1:-1].any()
     with pytest.raises(ValueError, match="generator"):
         MazeEnv(generator="caves")
 

@@ -24,8 +24,13 @@ A task (``reset(options={"task": ...})`` or :meth:`MazeEnv.set_task`) is one of:
 * a :class:`~magister.levels.Maze` (or its text), played as given;
 * a whole number: a seed of the level generator :func:`maze_from_seed`
   (``SeedSpace`` tasks);
-* a one-number array ``[wall_density]``: a random maze at that density drawn
-  with the env's own generator (generator parameters, e.g. for ``alp-gmm``).
+* a one-number array ``[x]``, x in [0, 1]: the generator's parameter, a maze
+  drawn with the env's own random generator (e.g. for ``alp-gmm``). For the
+  ``"blocks"`` generator x is the wall density; for ``"mixed"`` (see
+  :func:`maze_from_seed`) x < 0.5 is a block maze of density
+  ``x * 2 * max_density`` and x >= 0.5 a labyrinth with ``(1 - x) / 2`` of
+  its walls opened (x = 1: the closed labyrinth), so x orders the levels by
+  difficulty, roughly.
 
 The dynamics are written once, batched over ``n`` episodes
 (:class:`MazeBatch`); the Gymnasium env is ``n = 1`` and :func:`evaluate_mazes`
@@ -243,12 +248,17 @@ class MazeEnv(gym.Env):
         if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
             return maze_from_seed(int(task), self.size, self.max_density, self.generator)
         if isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1:
-            from ...levels import random_maze
+            from ...levels import labyrinth_maze, random_maze
 
-            density = float(np.asarray(task, dtype=float).reshape(-1)[0])
-            if not 0.0 <= density <= 1.0:
-                raise InvalidTaskError(f"MazeEnv: a wall density task must lie in [0, 1], got {density}")
-            return random_maze(self.np_random, self.size, density)
+            x = float(np.asarray(task, dtype=float).reshape(-1)[0])
+            if not 0.0 <= x <= 1.0:
+                raise InvalidTaskError(f"MazeEnv: a generator parameter task (wall density for the blocks "
+                                       f"generator) must lie in [0, 1], got {x}")
+            if self.generator == "mixed":
+                if x < 0.5:
+                    return random_maze(self.np_random, self.size, x * 2 * self.max_density)
+                return labyrinth_maze(self.np_random, self.size, (1.0 - x) / 2)
+            return random_maze(self.np_random, self.size, x)
         return _as_maze(task)
 
     def set_task(self, task: Any) -> None:
