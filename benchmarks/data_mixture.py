@@ -8,8 +8,15 @@ own skew), stratified (uniform over skills), and the teachers Skill-It
 
 Reported per task (5 seeds, median [min-max]): steps to 90% mean held-out
 accuracy, mean accuracy at half the budget, final mean accuracy; the mixture
-over time as a PNG. Then the diagnostic with one unlearnable (random-label)
-skill added to addition: the share of samples each teacher spends on it.
+over time as a PNG; the same-seed gap of the final accuracy to stratified on
+every seed; and the fair check of the "no teacher more than 2 points below
+stratified" rule: the mean accuracy over the last ``final_evals`` (4)
+evaluations on a test set of ``test_per_skill`` (1000) per skill that no
+teacher sees, averaged over ``--orders`` batch orders per (method, seed),
+beside the ``stratified@reseed`` control (the same mixture, another batch
+order: what the measure gives for noise alone). Then the diagnostic with one
+unlearnable (random-label) skill added to addition: the share of samples each
+teacher spends on it.
 
 Feedback each method gets (what a user would wire up):
 
@@ -79,28 +86,42 @@ FEEDBACK = {"skill-it": "eval", "lp-bandit": "eval", "exp3": "loss", "sec": "cor
 TASKS: dict[str, dict[str, Any]] = {
     # natural mixtures from the Skill-It paper: LEGO 1:1:1:3:5, addition 13:14:18
     "addition": {"natural": [13, 14, 18], "train": 6000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
-                 "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100},
+                 "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100,
+                 "test_per_skill": 1000, "final_evals": 4},
     "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
-             "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100},
+             "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100,
+             "test_per_skill": 1000, "final_evals": 4},
     "addition+noise": {"natural": [13, 14, 18, 15], "train": 6000, "eval_per_skill": 150, "layers": 2,
-                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50, "probe_steps": 100},
+                       "d_model": 64, "lr": 2e-3, "batch": 64, "steps": 1000, "eval_every": 50, "probe_steps": 100,
+                       "test_per_skill": 1000, "final_evals": 4},
 }
+# --orders R trains every method R times on one seed: the same initial weights and data, another batch order (the
+# sampler's and the teacher's seed + ORDER_STRIDE * k); order 0 is the run a plain invocation makes
+ORDER_STRIDE = 100_000
+TWO_POINTS = 2.0  # "no teacher ends more than 2 points below stratified"
 
 
 def make_data(task: str, seed: int, cfg: dict[str, Any]):
+    """Training set, held-out set (the teachers' feedback) and test set (``test_per_skill`` per skill, never shown
+    to a teacher: the final accuracy of the fair check; None when 0)."""
     from magister.data import synthetic as syn
 
+    n_test = cfg.get("test_per_skill", 0)
     if task == "lego":
         counts = syn.skill_counts_from_mixture(cfg["train"], cfg["natural"])
-        return syn.lego(counts, seed=1000 + seed), syn.lego(cfg["eval_per_skill"], seed=2000 + seed)
+        return (syn.lego(counts, seed=1000 + seed), syn.lego(cfg["eval_per_skill"], seed=2000 + seed),
+                syn.lego(n_test, seed=5000 + seed) if n_test else None)
     base_counts = syn.skill_counts_from_mixture(cfg["train"], cfg["natural"])
     if task == "addition":
-        return syn.addition(base_counts, seed=1000 + seed), syn.addition(cfg["eval_per_skill"], seed=2000 + seed)
+        return (syn.addition(base_counts, seed=1000 + seed), syn.addition(cfg["eval_per_skill"], seed=2000 + seed),
+                syn.addition(n_test, seed=5000 + seed) if n_test else None)
     train = syn.with_unlearnable_skill(syn.addition(base_counts[:3], seed=1000 + seed), int(base_counts[3]),
                                        seed=3000 + seed)
     ev = syn.with_unlearnable_skill(syn.addition(cfg["eval_per_skill"], seed=2000 + seed), cfg["eval_per_skill"],
                                     seed=4000 + seed)
-    return train, ev
+    test = (syn.with_unlearnable_skill(syn.addition(n_test, seed=5000 + seed), n_test, seed=6000 + seed)
+            if n_test else None)
+    return train, ev, test
 
 
 def chain_graph(n: int, edge: float = 0.5, learnable: int | None = None) -> list[list[float]]:
@@ -152,11 +173,13 @@ def estimate_graph(train, ev, seed: int, cfg: dict[str, Any]) -> list[list[float
     return estimate_skill_graph(lambda i: (before[i], after[i]), n)
 
 
-def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list[list[float]] | None = None):
+def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list[list[float]] | None = None,
+                 order: int = 0):
     import magister as mg
     from magister.data import SkillSampler
 
     n = train.n_skills
+    seed += ORDER_STRIDE * order
     space = mg.Discrete(train.skill_names)
     floor = FLOOR if method.endswith("@floor") else 0.0
     method = method.removesuffix("@floor")
@@ -182,28 +205,50 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
     return SkillSampler(train.skills, teacher, cfg["batch"], seed=seed, floor=floor)
 
 
-def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
-    """Train one model per method for one seed, side by side (same initial weights), in one process."""
-    task, seed, cfg, methods = job
+def run_seed(job: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Train one model per method (and batch order) for one seed, side by side (same initial weights), in one process.
+
+    ``job`` is ``(task, seed, cfg, methods)`` or ``(task, seed, cfg, methods, orders)``: with ``orders`` R, every
+    method is trained R times, order ``k`` with the sampler's and teacher's seed moved by ``ORDER_STRIDE * k``.
+    """
+    task, seed, cfg, base_methods = job[:4]
+    orders = job[4] if len(job) > 4 else 1
     import torch
 
     torch.set_num_threads(1)
     from magister.data.model import TransformerEnsemble
 
     t0 = time.perf_counter()
-    train, ev = make_data(task, seed, cfg)
+    train, ev, test = make_data(task, seed, cfg)
+    runs = [(meth, k) for k in range(orders) for meth in base_methods]
+    methods = [meth for meth, _ in runs]
     m = len(methods)
     model = TransformerEnsemble(m, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
                                 n_layers=cfg["layers"], seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
     estimated = [meth.startswith("skill-it@est") for meth in methods]
     graph = estimate_graph(train, ev, seed, cfg) if any(estimated) else None
-    samplers = [make_sampler(meth, train, seed, cfg, graph if est else None) for meth, est in zip(methods, estimated)]
+    samplers = [make_sampler(meth, train, seed, cfg, graph if est else None, order=k)
+                for (meth, k), est in zip(runs, estimated)]
     feedback = [FEEDBACK.get(meth.split("@")[0]) for meth in methods]
     X, Y = torch.as_tensor(train.inputs), torch.as_tensor(train.labels)
     EX, EY = torch.as_tensor(ev.inputs), torch.as_tensor(ev.labels)
     n, b = train.n_skills, cfg["batch"]
     learnable = train.info.get("unlearnable", n)
+
+    def accuracy_per_skill(data, inputs, labels) -> np.ndarray:
+        """(models, skills) accuracy of every model on a data set."""
+        with torch.no_grad():
+            right = torch.cat([(model(inputs[i:i + 512].unsqueeze(0).expand(m, *inputs[i:i + 512].shape)).argmax(-1)
+                                == labels[i:i + 512]).float() for i in range(0, len(inputs), 512)], dim=1)
+        return np.stack([np.bincount(data.skills, weights=right[j].numpy(), minlength=n)
+                         / np.bincount(data.skills, minlength=n) for j in range(m)])
+
+    # the fair check's final accuracy: the test set (never shown to a teacher) at the last final_evals evaluations
+    test_from = cfg["steps"] - cfg["eval_every"] * (cfg.get("final_evals", 1) - 1)
+    TX, TY = (torch.as_tensor(test.inputs), torch.as_tensor(test.labels)) if test is not None else (None, None)
+    test_curves: list[list[float]] = [[] for _ in methods]
+    test_steps: list[int] = []
     steps_at: list[int] = []
     acc_curves: list[list[float]] = [[] for _ in methods]
     skill_curves: list[list[list[float]]] = [[] for _ in methods]
@@ -228,11 +273,11 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
             elif feedback[j] == "correct":
                 samplers[j].observe_batch_correct(correct[j], indices=idx[j])
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
-            with torch.no_grad():
-                right = torch.cat([(model(EX[i:i + 512].unsqueeze(0).expand(m, *EX[i:i + 512].shape)).argmax(-1)
-                                    == EY[i:i + 512]).float() for i in range(0, len(EX), 512)], dim=1)
-            per_skill = np.stack([np.bincount(ev.skills, weights=right[j].numpy(), minlength=n)
-                                  / np.bincount(ev.skills, minlength=n) for j in range(m)])
+            per_skill = accuracy_per_skill(ev, EX, EY)
+            if test is not None and step >= test_from:
+                test_steps.append(step)
+                for j, acc_t in enumerate(accuracy_per_skill(test, TX, TY)):
+                    test_curves[j].append(float(np.mean(acc_t[:learnable])))
             steps_at.append(step)
             for j, meth in enumerate(methods):
                 acc = per_skill[j].tolist()
@@ -243,18 +288,20 @@ def run_seed(job: tuple[str, int, dict[str, Any], list[str]]) -> list[dict[str, 
     seconds = time.perf_counter() - t0
     out = []
     half = cfg["steps"] // 2
-    for j, meth in enumerate(methods):
+    for j, (meth, k) in enumerate(runs):
         shares = samplers[j].mixture_history("counts")
         bins = np.array_split(np.arange(len(shares)), max(1, len(shares) // cfg["eval_every"]))
         total = samplers[j].samples_per_skill()
         out.append({
-            "task": task, "method": meth, "seed": seed, "steps": steps_at, "acc": acc_curves[j],
+            "task": task, "method": meth, "seed": seed, "order": k, "steps": steps_at, "acc": acc_curves[j],
             "skill_acc": skill_curves[j], "mixture": [shares[bb].mean(0).tolist() for bb in bins],
             "mixture_steps": [int(bb[-1]) + 1 for bb in bins],
             "steps_to_90": next((s for s, a in zip(steps_at, acc_curves[j]) if a >= 0.9), None),
             "acc_half": float(np.interp(half, steps_at, acc_curves[j])), "acc_final": acc_curves[j][-1],
             "share": (total / total.sum()).tolist(), "skill_names": train.skill_names, "seconds": seconds,
             "graph": graph if meth.startswith("skill-it@est") else None,
+            "test_steps": test_steps, "test_acc": test_curves[j],
+            "test_final": float(np.mean(test_curves[j])) if test_curves[j] else None,
         })
     return out
 
@@ -276,13 +323,82 @@ def steps_to_90_median(runs: list[dict[str, Any]]) -> float:
     return float(np.median(vals))
 
 
+def per_seed_gaps(by: dict[tuple[str, str], list[dict[str, Any]]], task: str, methods: list[str], key: str,
+                  title: str) -> list[str]:
+    """A table of ``100 * (run[key] - stratified[key])`` per seed, one row per method, plus the seeds more than
+    TWO_POINTS below."""
+    if (task, "stratified") not in by:
+        return []
+    ref = {r["seed"]: r[key] for r in by[(task, "stratified")] if r.get(key) is not None}
+    seeds = sorted(ref)
+    lines = [f"\n{title}:", "| method | " + " | ".join(str(s) for s in seeds) + f" | seeds more than {TWO_POINTS:g} below |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    for m in methods:
+        if m == "stratified":
+            continue
+        got = {r["seed"]: 100 * (r[key] - ref[r["seed"]]) for r in by[(task, m)]
+               if r["seed"] in ref and r.get(key) is not None}
+        below = [s for s in seeds if s in got and got[s] < -TWO_POINTS]
+        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(f"{got[s]:+.1f}" if s in got else "-" for s in seeds)
+                     + f" | {len(below)}/{len(got)}" + (f" ({', '.join(map(str, below))})" if below else "") + " |")
+    return lines
+
+
+def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, Any]) -> list[str]:
+    """The 2-point rule on a measure less dominated by batch-order noise.
+
+    Per run: the mean accuracy on the test set (``test_per_skill`` per skill, never shown to a teacher) over the
+    last ``final_evals`` evaluations. Per (method, seed): the mean of that over the batch orders. A method fails on a
+    seed when it ends more than TWO_POINTS below stratified's mean over its own batch orders. The reseeded-stratified
+    control (other batch orders of the same mixture) shows what this measure gives for noise alone.
+    """
+    runs = [r for r in runs if r.get("test_final") is not None]
+    if not runs:
+        return []
+    cell: dict[tuple[str, int], list[float]] = {}
+    for r in runs:
+        cell.setdefault((r["method"], r["seed"]), []).append(r["test_final"])
+    orders = sorted({len(v) for v in cell.values()})
+    fair = {m: [{"seed": s, "fair": float(np.mean(v))} for (mm, s), v in sorted(cell.items()) if mm == m]
+            for m in methods if any(mm == m for mm, _ in cell)}
+    k = cfg.get("final_evals", 1)
+    lines = [f"\nfair check: final accuracy = mean over the last {k} evaluations (steps "
+             f"{cfg['steps'] - cfg['eval_every'] * (k - 1)}-{cfg['steps']}) on a test set of {cfg['test_per_skill']} "
+             f"per skill that no teacher sees, then the mean over the batch orders of each (method, seed) "
+             f"({'/'.join(map(str, orders))} per cell); gap = that minus stratified's, same seed, points:",
+             f"| method | final acc (fair) | gap to stratified | seeds more than {TWO_POINTS:g} below |",
+             "|---|---|---|---|"]
+    ref = {r["seed"]: r["fair"] for r in fair.get("stratified", [])}
+    for m, rows in fair.items():
+        gaps = [100 * (r["fair"] - ref[r["seed"]]) for r in rows if r["seed"] in ref]
+        below = [r["seed"] for r in rows if r["seed"] in ref and 100 * (r["fair"] - ref[r["seed"]]) < -TWO_POINTS]
+        lines.append(f"| {LABELS.get(m, m)} | {_fmt([r['fair'] for r in rows], 3)} | "
+                     f"{_fmt(gaps, 1) if gaps and m != 'stratified' else '-'} | "
+                     + ("-" if m == "stratified" or not gaps else
+                        f"{len(below)}/{len(gaps)}" + (f" ({', '.join(map(str, below))})" if below else ""))
+                     + " |")
+    lines.extend(per_seed_gaps({("t", m): rows for m, rows in fair.items()}, "t", list(fair), "fair",
+                               "fair-check gap per seed, points"))
+    if "stratified@reseed" in fair and ref:
+        control = [100 * (r["fair"] - ref[r["seed"]]) for r in fair["stratified@reseed"] if r["seed"] in ref]
+        worse = [LABELS.get(m, m) for m, rows in fair.items() if m not in ("stratified", "stratified@reseed")
+                 and any(100 * (r["fair"] - ref[r["seed"]]) < min(-TWO_POINTS, min(control))
+                         for r in rows if r["seed"] in ref)]
+        lines.append(f"\nnoise yardstick: the same mixture with another batch order (stratified@reseed) ends "
+                     f"{min(control):+.1f} points from stratified at worst over these seeds; ends more than "
+                     f"{TWO_POINTS:g} points below stratified and below that on some seed: "
+                     + (", ".join(worse) if worse else "no teacher"))
+    return lines
+
+
 def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, Any]]) -> str:
     from magister.bench.plots import learning_curves_figure, mixture_over_time_figure
 
     lines = []
-    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}  # batch order 0: the runs of a plain invocation
     for r in results:
-        by.setdefault((r["task"], r["method"]), []).append(r)
+        if r.get("order", 0) == 0:
+            by.setdefault((r["task"], r["method"]), []).append(r)
     for task in [t for t in cfgs if t != "addition+noise"]:
         methods = [m for m in METHODS if (task, m) in by]
         if not methods:
@@ -326,6 +442,10 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                     top = max(gains, key=lambda m: gains[m])
                     lines.append(f"best teacher {label}: {LABELS.get(top, top)}, {gains[top]:+.1f} points over "
                                  "stratified (median over seeds of the same-seed difference)")
+        lines.extend(per_seed_gaps(by, task, methods, "acc_final",
+                                   "final - stratified per seed, points (one run each, the last evaluation on the "
+                                   f"{cfg['eval_per_skill']}-per-skill held-out set)"))
+        lines.extend(fair_check([r for r in results if r["task"] == task], methods, cfg))
         panels = {m: (by[(task, m)][0]["steps"], np.array([r["acc"] for r in by[(task, m)]])) for m in methods}
         learning_curves_figure({task: panels}, out / f"{task}_curves.png", xlabel="step",
                                ylabel="mean held-out accuracy", ylim=(0, 1), ncols=1)
@@ -372,6 +492,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed-start", type=int, default=0,
                     help="first seed (seeds are seed-start .. seed-start + seeds - 1); tune on other seeds than you report")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--orders", type=int, default=1,
+                    help="batch orders per method and seed (same weights and data, the sampler's and teacher's seed "
+                         "moved): the fair check averages its final accuracy over them; order 0 is the plain run. "
+                         "With --report-from: report orders 0 .. R-1 of the earlier runs")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
     ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
@@ -393,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     cfgs = {t: dict(TASKS[t]) for t in args.tasks.split(",")}
     if args.quick:
         for c in cfgs.values():
-            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20)
+            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20, test_per_skill=100)
     for c in cfgs.values():
         for key in ("lr", "d_model", "schedule"):  # flags given override every task's recipe
             if getattr(args, key) is not None:
@@ -416,9 +540,11 @@ def main(argv: list[str] | None = None) -> None:
         for d in args.report_from:
             for line in (Path(d) / "runs.jsonl").read_text().splitlines():
                 r = json.loads(line)
-                if r["task"] in cfgs and r["method"] in methods and r["seed"] in seeds:
-                    runs[(r["task"], r["method"], r["seed"])] = r
-        merged = sorted(runs.values(), key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"]))
+                if (r["task"] in cfgs and r["method"] in methods and r["seed"] in seeds
+                        and r.get("order", 0) < args.orders):
+                    runs[(r["task"], r["method"], r["seed"], r.get("order", 0))] = r
+        merged = sorted(runs.values(), key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"],
+                                                      r.get("order", 0)))
         text = report(merged, out, cfgs)
         (out / "report.md").write_text(text + "\n")
         print(text)
@@ -427,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     for task, cfg in cfgs.items():
         ms = [m for m in (DIAG_METHODS if task == "addition+noise" else METHODS) if m in methods]
         if ms:
-            jobs.extend((task, s, cfg, ms) for s in seeds)
+            jobs.extend((task, s, cfg, ms, args.orders) for s in seeds)
     jobs.sort(key=lambda j: -j[2]["steps"] * j[2]["layers"])  # longest first for better packing
     t0 = time.perf_counter()
     import multiprocessing as mp
@@ -440,11 +566,11 @@ def main(argv: list[str] | None = None) -> None:
             for r in fut.result():
                 results.append(r)
                 log.write(json.dumps(r) + "\n")
-                print(f"[{done}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']}: final acc "
+                print(f"[{done}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']} order {r['order']}: final acc "
                       f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr,
                       flush=True)
             log.flush()
-    results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"]))
+    results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"], r["order"]))
     wall = time.perf_counter() - t0
     (out / "results.json").write_text(json.dumps(results))
     text = report(results, out, cfgs)

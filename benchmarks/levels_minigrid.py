@@ -24,7 +24,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 
-from magister.bench.levels import LEVEL_TEACHERS, run_and_report  # noqa: E402
+from magister.bench.levels import EXPLORE_BONUS, GENERATOR, LEVEL_TEACHERS, run_and_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,13 +36,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--episodes", type=int, default=10, help="episodes per held-out maze per evaluation")
     ap.add_argument("--workers", type=int, default=1, help="runs in parallel (one process, one thread each)")
     ap.add_argument("--out", default="results/levels")
+    ap.add_argument("--explore-bonus", type=float, default=EXPLORE_BONUS,
+                    help="training envs' episodic novelty bonus per new cell (0: none; never in scores or evaluations)")
+    ap.add_argument("--generator", default=GENERATOR, choices=("blocks", "mixed"),
+                    help="level generator of the training seeds (magister.rl.envs.maze.maze_from_seed)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 8k steps")
     args = ap.parse_args(argv)
     steps, seeds, episodes, speed = args.steps, args.seeds, args.episodes, 20_000
     if args.quick:
         steps, seeds, episodes, speed = 8_192, 2, 2, 2_000
     return run_and_report(args.teachers.split(","), list(range(seeds)), steps=steps, episodes=episodes,
-                          workers=args.workers, out=args.out, speed_steps=speed)
+                          workers=args.workers, out=args.out, speed_steps=speed, explore_bonus=args.explore_bonus,
+                          generator=args.generator)
 
 
 if __name__ == "__main__":

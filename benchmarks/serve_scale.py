@@ -27,8 +27,10 @@ leases on) are driven by ``--clients`` (64) keep-alive connections spread evenly
 like a load balancer without affinity (``--affinity``: each connection
 asks only for curricula of its own process, so none is forwarded); each connection loops propose ->
 observe (with an id) on a random curriculum for ``--seconds``; reported:
-requests/s (the first fifth of the time, when curricula load and leases are
-taken, is not counted). With ``--repeat R`` the counts run interleaved in each of R rounds and
+requests/s (before the clock starts every process is sent one proposal for
+each curriculum it will be asked for, with up to 20,000 curricula, so that
+first loads and lease takes are not counted; the first fifth of the time is
+not counted either). With ``--repeat R`` the counts run interleaved in each of R rounds and
 the medians are reported, with each count's ratio to the first one (median over the rounds) and
 the CPU each request cost the servers, PostgreSQL and the client (from /proc).
 
@@ -243,11 +245,39 @@ def _postgres_cpu_s(port: int) -> float:
     return total
 
 
+#: with at most this many curricula, every process loads (or learns the holder of) each curriculum it
+#: will be asked for before the clock starts, so the counted time holds no first loads
+WARM_UP_MAX = 20_000
+
+
+async def _warm_up(conns: list[Conn], processes: int, n: int, affinity: bool) -> None:
+    """One proposal for each curriculum through the process ``i % processes`` (which then holds it, as the
+    affinity run wants; without affinity it balances the holders as random first use would), then, without
+    affinity, through each other process (which then remembers who holds it)."""
+    by_port = [conns[k::processes] for k in range(processes)]
+    for shift in range(1 if affinity else processes):
+        async def one_port(k: int) -> None:
+            names = [learner(i) for i in range(n) if (i + shift) % processes == k]
+            mine = by_port[k]
+
+            async def lane(j: int) -> None:
+                for name in names[j::len(mine)]:
+                    status, out = await mine[j].request("POST", f"/v1/curricula/{name}/propose")
+                    if status != 200:
+                        raise SystemExit(f"warm-up propose failed: {status} {out}")
+
+            await asyncio.gather(*(lane(j) for j in range(len(mine))))
+
+        await asyncio.gather(*(one_port(k) for k in range(processes)))
+
+
 async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool,
                  clients: int = 64, on_count: Any = None) -> float:
     """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``;
     ``on_count()`` is called when counting starts (to take CPU readings)."""
     conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
+    if n <= WARM_UP_MAX:
+        await _warm_up(conns, len(ports), n, affinity)
     start = time.perf_counter()
     counted_from = start + seconds / 5
     stop = start + seconds

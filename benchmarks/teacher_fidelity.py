@@ -27,6 +27,7 @@ the settings it had before ("before"), 5 seeds, and prints the median
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/teacher_fidelity.py                 # 5 seeds, 20,000 episodes
     python benchmarks/teacher_fidelity.py --seeds 2 --episodes 5000                      # smaller, say so
+    python benchmarks/teacher_fidelity.py --seeds 10 --modes faithful --only covar-gmm:grid-3d-5,riac:grid-2d-8
 
 Runs go through the benchmark runner (worker processes, BLAS pinned to 1).
 """
@@ -75,12 +76,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--teachers", default=",".join(CASES), help="comma-separated, among " + ", ".join(CASES))
+    p.add_argument("--modes", default="faithful,before",
+                   help="which settings to run: faithful (the defaults), before (the pre-issue settings), or both")
+    p.add_argument("--only", default="",
+                   help="comma-separated teacher:variant pairs to run (default: every variant of --teachers)")
     args = p.parse_args(argv)
+    modes = args.modes.split(",")
+    if not modes or set(modes) - {"faithful", "before"}:
+        p.error(f"--modes takes faithful, before or both, got {args.modes!r}")
+    only = {tuple(pair.split(":", 1)) for pair in args.only.split(",") if pair}
+    teachers = sorted({t for t, _ in only}, key=list(CASES).index) if only else args.teachers.split(",")
     jobs, labels = [], []
-    for teacher in args.teachers.split(","):
+    for teacher in teachers:
         variants, before = CASES[teacher]
         for v in variants:
+            if only and (teacher, v) not in only:
+                continue
             for mode, settings in (("faithful", {}), ("before", before)):
+                if mode not in modes:
+                    continue
                 for s in range(args.seeds):
                     jobs.append(JobSpec(teacher, v, s, args.episodes, args.episodes, 1, dict(settings), 10,
                                         GRID, dict(VARIANTS[v])))

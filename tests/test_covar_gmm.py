@@ -100,9 +100,10 @@ def test_registered_and_batch_proposals_in_space():
 def test_plus_variant_has_its_own_defaults_and_follows_progress():
     t = mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0]), seed=0)
     cfg = t.config()
-    assert cfg["fit_rate"] == 25 and cfg["window"] == 250 and cfg["max_iter"] == 20
+    assert cfg["fit_rate"] == 25 and cfg["window"] == 250 and cfg["max_iter"] == 100
     assert cfg["bootstrap"] == 250 and cfg["random_ratio"] == 0.2
-    assert max(cfg["potential_ks"]) == 20
+    # the published component range and cold refits (issue 11: 20 warm-started components fitted the noise)
+    assert list(cfg["potential_ks"]) == list(range(2, 11)) and cfg["warm_start"] is False
     shares = [run_strip("covar-gmm-plus", seed, bootstrap=100) for seed in (0, 1)]
     assert min(shares) > 0.5, shares
 

@@ -39,6 +39,28 @@ def test_method_does_not_depend_on_its_neighbours():
     alone = _curves(dm.run_seed(("addition", 3, dict(TINY), ["lp-bandit"])))
     together = _curves(dm.run_seed(("addition", 3, dict(TINY), ["stratified", "sec", "lp-bandit"])))
     assert alone["lp-bandit"] == together["lp-bandit"]
+    # with two batch orders, order 0 is the plain run and order 1 another one; both are scored on the test set
+    cfg = dict(TINY, test_per_skill=30, final_evals=2)
+    runs = dm.run_seed(("addition", 3, cfg, ["lp-bandit"], 2))
+    assert [r["order"] for r in runs] == [0, 1]
+    assert _curves(runs[:1])["lp-bandit"] == alone["lp-bandit"]
+    assert runs[1]["mixture"] != runs[0]["mixture"]
+    assert runs[0]["test_steps"] == [20, 30] and len(runs[0]["test_acc"]) == 2
+    assert runs[0]["test_final"] == sum(runs[0]["test_acc"]) / 2
+
+
+def test_fair_check_averages_orders_and_flags_seeds_more_than_two_points_below():
+    def run(method, seed, order, acc):
+        return {"method": method, "seed": seed, "order": order, "test_final": acc}
+
+    runs = [run("stratified", s, k, 0.90) for s in (0, 1) for k in (0, 1)]
+    runs += [run("exp3", 0, 0, 0.85), run("exp3", 0, 1, 0.93),  # mean 0.89: 1 point below, passes
+             run("exp3", 1, 0, 0.87), run("exp3", 1, 1, 0.87)]  # 3 points below on seed 1: flagged
+    cfg = dict(TINY, test_per_skill=30, final_evals=2)
+    text = "\n".join(dm.fair_check(runs, ["stratified", "exp3"], cfg))
+    row = next(line for line in text.splitlines() if line.startswith("| exp3 | 0.880"))
+    assert row.endswith("| 1/2 (1) |"), row
+    assert "| exp3 | -1.0 | -3.0 | 1/2 (1) |" in text
 
 
 def test_skill_it_with_a_graph_from_probe_runs():

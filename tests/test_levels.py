@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from magister.errors import InvalidTaskError
-from magister.levels import Maze, MazeFormatError, UnsolvableMazeError, empty_maze, load_mazes, random_maze
+from magister.levels import (Maze, MazeFormatError, UnsolvableMazeError, empty_maze, labyrinth_maze, load_mazes,
+                             random_maze)
 
 SMALL = """
 #######
@@ -117,6 +118,25 @@ def test_random_and_empty_mazes():
         random_maze(rng, 7, 1.0, require_solvable=True, max_tries=5)
 
 
+def test_labyrinth_mazes_are_solvable_corridors_with_a_wide_range_of_paths():
+    closed = [labyrinth_maze(np.random.default_rng(s), 15) for s in range(40)]
+    for m in closed:
+        assert m.shape == (15, 15) and m.solvable and m.start != m.goal
+        inner = ~m.walls[1:-1, 1:-1]
+        assert inner.sum() == 7 * 7 + 7 * 7 - 1  # a spanning tree: 49 cells joined by 48 open walls
+        assert not (inner[:-1, :-1] & inner[1:, :-1] & inner[:-1, 1:] & inner[1:, 1:]).any()  # no open 2 x 2
+    paths = [m.path_length() for m in closed]
+    assert min(paths) <= 8 and max(paths) >= 40
+    opened = labyrinth_maze(np.random.default_rng(0), 15, 1.0)
+    inner = opened.walls[1:-1, 1:-1]
+    assert not inner[::2, ::2].any() and not inner[::2, 1::2].any() and not inner[1::2, ::2].any()  # all opened
+    assert inner[1::2, 1::2].all()  # the posts stay
+    assert labyrinth_maze(np.random.default_rng(3), 15, 0.2) == labyrinth_maze(np.random.default_rng(3), 15, 0.2)
+    assert labyrinth_maze(np.random.default_rng(1), 16).shape == (16, 16)
+    with pytest.raises(ValueError, match="open_fraction"):
+        labyrinth_maze(np.random.default_rng(0), 15, 1.5)
+
+
 def test_load_mazes(tmp_path):
     (tmp_path / "b.txt").write_text(SMALL)
     (tmp_path / "a.txt").write_text(empty_maze(5).to_text() + "\n")
@@ -191,6 +211,13 @@ def test_maze_space_json_is_text_and_validation():
         MazeSpace(3)
     with pytest.raises(ConfigError):
         MazeSpace(7, wall_density=[0.5, 0.1])
+    lab = MazeSpace(15, [0.0, 0.35], labyrinths=0.5)
+    posts = [bool(m.walls[2:-1:2, 2:-1:2].all()) for m in lab.sample(np.random.default_rng(0), 40)]
+    assert 5 < sum(posts) < 35  # about half are labyrinths (their wall posts are all walls)
+    back = space_from_spec(lab.to_spec())
+    assert back == lab and back.labyrinths == 0.5 and space_from_spec(sp.to_spec()).labyrinths == 0.0
+    with pytest.raises(ConfigError, match="labyrinths"):
+        MazeSpace(7, labyrinths=1.5)
 
 
 def test_level_key_of_ordinary_spaces():

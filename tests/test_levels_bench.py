@@ -80,3 +80,15 @@ def test_the_heldout_diagnostic_trains_on_the_test_mazes():
     texts = {m.to_text() for m in heldout_mazes().values()}
     picks = teacher.propose(40)
     assert score == "success" and all(m.to_text() in texts for m in picks) and len({m.to_text() for m in picks}) > 5
+
+
+def test_benchmark_scores_and_teachers_follow_the_generator():
+    from magister.bench.levels import _scorer, make_level_teacher
+
+    assert (_scorer("pvl-sum", 0.9).kind, _scorer("pvl-sum", 0.9).reduce) == ("pvl", "sum")
+    assert (_scorer("gae", 0.9).kind, _scorer("gae", 0.9).reduce, _scorer("gae", 0.9).gamma) == ("gae", "mean", 0.9)
+    blocks, _ = make_level_teacher("alp-gmm", 0)
+    mixed, _ = make_level_teacher("alp-gmm", 0, generator="mixed")
+    assert float(blocks.space.high[0]) == 0.35 and float(mixed.space.high[0]) == 1.0
+    accel, _ = make_level_teacher("accel", 0, generator="mixed")
+    assert accel.space.labyrinths == 0.5 and make_level_teacher("accel", 0)[0].space.labyrinths == 0.0

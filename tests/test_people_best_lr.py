@@ -104,3 +104,47 @@ def test_partial_credit_counts_as_part_right():
     m = BestLR().fit(EventLog.from_events(events))
     m.update(Event("z", "q0", ("s0",), 0.0, 0.25))
     assert m.state("z")["s0"]["right"] == 0.25 and m.state("z")["s0"]["wrong"] == 0.75
+
+
+def test_sequence_features_read_the_order_of_recent_answers():
+    # one learner: s0 right, s0 wrong, s1 right, s0 right, s0 right; then the features of answering s0 next
+    events = [Event("a", s, (s,), float(t), y) for t, (s, y) in enumerate(
+        [("s0", 1.0), ("s0", 0.0), ("s1", 1.0), ("s0", 1.0), ("s0", 1.0)])]
+    events += [Event(f"b{i}", "s0", ("s0",), 0.0, float(i % 2)) for i in range(4)]
+    m = BestLR(features="sequence").fit(EventLog.from_events(events))
+    m.reset()
+    for e in events[:5]:
+        m.update(e)
+    x = dict(zip(m.dense_names, m._dense(m._learners["a"], m._skills["s0"])))
+    assert x["right_skill_3"] == pytest.approx(np.log1p(2)) and x["wrong_skill_3"] == pytest.approx(np.log1p(1))
+    assert x["right_skill_10"] == pytest.approx(np.log1p(3)) and x["wrong_skill_10"] == pytest.approx(np.log1p(1))
+    assert x["right_last_5"] == pytest.approx(np.log1p(4)) and x["wrong_last_50"] == pytest.approx(np.log1p(1))
+    assert x["skill_gap"] == 0.0 and x["skill_run"] == pytest.approx(np.log1p(2))  # s0 was the last two answers
+    assert x["last_on_skill"] == 1.0 and x["second_last_on_skill"] == 1.0 and x["last_any"] == 1.0
+    assert x["right_run_2"] == 1.0 and sum(x[f"right_run_{k}"] + x[f"wrong_run_{k}"] for k in range(1, 6)) == 1.0
+    y = dict(zip(m.dense_names, m._dense(m._learners["a"], m._skills["s1"])))
+    assert y["skill_gap"] == pytest.approx(np.log1p(2)) and y["skill_run"] == 0.0 and y["skill_seen"] == 1.0
+    assert y["right_run_1"] == 1.0 and y["second_last_on_skill"] == 0.0  # s1 has one answer only
+    m.update(Event("a", "s1", ("s1",), 5.0, 0.0))
+    z = dict(zip(m.dense_names, m._dense(m._learners["a"], m._skills["s1"])))
+    assert z["wrong_run_1"] == 1.0 and z["last_on_skill"] == -1.0 and z["second_last_on_skill"] == 1.0
+
+
+def test_sequence_features_replay_equals_the_online_loop_and_survive_save_load(tmp_path, split):
+    m = BestLR(features="sequence").fit(split[0].subset(np.arange(len(split[0])) < 6000))
+    test = split[1].subset(np.arange(len(split[1])) < 1200)
+    m.reset()
+    fast = m.replay(test)
+    m.reset()
+    slow = LearnerModel.replay(m, test)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    m.reset()
+    m.replay(test.subset(np.arange(len(test)) < 500))
+    m.save(tmp_path / "s.ckpt")
+    again = load_model(tmp_path / "s.ckpt")
+    rest = test.subset(np.arange(len(test)) >= 500)
+    p = again.replay(rest)
+    np.testing.assert_array_equal(m.replay(rest), p)
+    assert auc(rest.correct, p) > 0.6
+    with pytest.raises(ConfigError, match="features"):
+        BestLR(features="time")

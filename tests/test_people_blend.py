@@ -31,7 +31,8 @@ def test_stack_recovers_known_weights():
 def test_weights_favour_the_informative_member_and_the_blend_beats_the_weak_one(slice_log):
     train = slice_log.subset(slice_log.learner < 60)
     test = slice_log.subset(slice_log.learner >= 60)
-    m = make_model("blend", members=["best-lr", ["bkt", {"forgets": False}]], valid_fraction=0.3, seed=1)
+    m = make_model("blend", members=["best-lr", ["bkt", {"forgets": False}]], valid_fraction=0.3, seed=1,
+                   first_answer=False)
     m.fit(train)
     w = m.member_weights()
     assert set(w) == {"intercept", "best-lr", "bkt"} and w["best-lr"] > 0
@@ -65,7 +66,7 @@ def test_replay_equals_the_loop_and_save_load_round_trips(tmp_path, slice_log):
 
 def test_nothing_held_out_averages_the_logits(slice_log):
     m = make_model("blend", members=["best-lr", "elo"], valid_fraction=0.0).fit(slice_log)
-    np.testing.assert_allclose(m.weights, [0.0, 0.5, 0.5])
+    np.testing.assert_allclose(m.weights, [0.0, 0.5, 0.5, 0.0, 0.0, 0.0])  # the first-answer gate left at zero
 
 
 @pytest.mark.parametrize("bad", [{"members": []}, {"members": ["nope"]}, {"members": [["elo", 3]]},
@@ -81,3 +82,30 @@ def test_unfitted_or_empty_is_refused(slice_log):
         m.predict("ana", "q")
     with pytest.raises(ConfigError, match="at least one event"):
         m.fit(EventLog.from_events([]))
+
+
+def test_first_answer_gate_is_learned_replayed_like_the_loop_and_saved(tmp_path, slice_log):
+    m = make_model("blend", members=["best-lr", "elo"], seed=0, valid_fraction=0.3, first_answer=True)
+    m.fit(slice_log.subset(slice_log.learner < 60))
+    w = m.member_weights()
+    assert {"first answer: intercept", "first answer: best-lr", "first answer: elo"} <= set(w)
+    assert len(m.weights) == 6 and np.any(m.weights[3:] != 0.0)  # the gate was fitted, not left at zero
+    test = slice_log.subset(slice_log.learner >= 60)
+    m.reset()
+    start = m.get_state()
+    fast = m.replay(test.subset(np.arange(len(test)) < 300))
+    m.set_state(start)
+    slow = LearnerModel.replay(m, test.subset(np.arange(len(test)) < 300))
+    np.testing.assert_allclose(fast, slow, atol=1e-9)
+    name = test.learners[int(test.learner[0])]
+    assert name in m.answered and m._first(name) == 0.0 and m._first("new learner") == 1.0
+    m.save(tmp_path / "g.ckpt")
+    again = load_model(tmp_path / "g.ckpt")
+    assert again.answered == m.answered
+    rest = test.subset(np.arange(len(test)) >= 300)
+    np.testing.assert_array_equal(m.replay(rest), again.replay(rest))
+    # a first answer is predicted with the gate: not what the plain weights alone would give
+    q = again.members
+    plain = 1 / (1 + np.exp(-(again.weights[0] + sum(
+        wk * np.log(p / (1 - p)) for wk, p in zip(again.weights[1:3], [x.predict("zed", test.items[0]) for x in q])))))
+    assert again.predict("zed", test.items[0]) != pytest.approx(plain)

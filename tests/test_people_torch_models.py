@@ -17,7 +17,8 @@ from magister.people.evaluate import auc
 torch = pytest.importorskip("torch")
 
 DATA = Path(__file__).parent / "data" / "people"
-SMALL = {"dkt": {"hidden": 16, "embed": 8}, "sakt": {"dim": 16, "heads": 2, "window": 6}}
+SMALL = {"dkt": {"hidden": 16, "embed": 8}, "sakt": {"dim": 16, "heads": 2, "window": 6},
+         "dkt-gru": {"hidden": 16, "embed": 8, "cell": "gru"}}
 
 
 def ability_log(n_learners: int, length: int, seed: int) -> EventLog:
@@ -37,9 +38,10 @@ def slice_log():
     return load_assist2015(DATA / "assist2015_slice.csv", max_learners=80)
 
 
-@pytest.fixture(scope="module", params=["dkt", "sakt"])
+@pytest.fixture(scope="module", params=["dkt", "sakt", "dkt-gru"])
 def fitted(request, slice_log):
-    return make_model(request.param, epochs=2, seed=0, **SMALL[request.param]).fit(slice_log)
+    name = request.param.split("-")[0]  # dkt-gru: DKT with a GRU cell
+    return make_model(name, epochs=2, seed=0, **SMALL[request.param]).fit(slice_log)
 
 
 def test_replay_equals_predict_then_update_one_answer_at_a_time(fitted, slice_log):
@@ -94,7 +96,7 @@ def test_fit_leaves_the_global_torch_rng_and_threads_alone_and_repeats(name, sli
 @pytest.mark.parametrize("name,bad", [
     ("dkt", {"hidden": 0}), ("dkt", {"dropout": 1.0}), ("dkt", {"epochs": 0}), ("dkt", {"lr": 0.0}),
     ("dkt", {"valid_fraction": 1.0}), ("dkt", {"threads": 0}), ("dkt", {"max_minutes": -1}),
-    ("sakt", {"dim": 10, "heads": 4}), ("sakt", {"window": 0}), ("sakt", {"seq_len": 2.5}),
+    ("dkt", {"cell": "rnn"}), ("sakt", {"dim": 10, "heads": 4}), ("sakt", {"window": 0}), ("sakt", {"seq_len": 2.5}),
 ])
 def test_bad_settings_are_refused(name, bad):
     with pytest.raises(ConfigError):

@@ -153,6 +153,16 @@ def test_level_scorer_scores_by_hand():
     pvl = LevelScorer("pvl")
     _, got = pvl.update(ids, adv, val, rew, done)
     np.testing.assert_allclose(got, [0.5])  # mean(max(1,0), max(-3,0))
+    _, got = LevelScorer("pvl", reduce="sum").update(ids, adv, val, rew, done)
+    np.testing.assert_allclose(got, [1.0])  # max(1,0) + max(-3,0)
+    summed = LevelScorer("gae", reduce="sum")
+    summed.update(ids, adv, val, rew, done)
+    got_ids, got = summed.update(ids2, adv2, val, rew, done2)
+    assert dict(zip(got_ids.tolist(), got.tolist()))[2] == pytest.approx(6.0)  # |5| + |-1|, across rollouts
+    with pytest.raises(ConfigError, match="reduce"):
+        LevelScorer("pvl", reduce="max")
+    with pytest.raises(ConfigError, match="gae' and 'pvl' only"):
+        LevelScorer("maxmc", reduce="sum")
     mc = LevelScorer("maxmc", gamma=0.5)
     _, got = mc.update(ids, adv, val, rew, done, keys={0: "a", 1: "b", 2: "a"})
     np.testing.assert_allclose(got, [0.5 * 1.0 - 0.5])  # best discounted return 0.5, mean value 0.5

@@ -120,6 +120,20 @@ def test_seed_and_density_tasks():
 
     with pytest.raises(InvalidTaskError):
         env.reset(options={"task": np.array([1.5])})
+    mixed = MazeEnv(generator="mixed")
+    kinds = set()
+    for s in range(30):
+        mixed.reset(options={"task": s})
+        assert mixed.maze == maze_from_seed(s, generator="mixed")
+        inner = ~mixed.maze.walls[1:-1, 1:-1]
+        kinds.add(bool(inner[1::2, 1::2].any()))  # a labyrinth's wall posts (even rows and cols) stay walls
+    assert kinds == {True, False}
+    mixed.reset(seed=0, options={"task": np.array([1.0])})  # the generator's parameter: x = 1, closed labyrinth
+    assert (~mixed.maze.walls[1:-1, 1:-1]).sum() == 97 and mixed.maze.solvable
+    mixed.reset(seed=0, options={"task": np.array([0.0])})  # x = 0: an empty room
+    assert not mixed.maze.walls[1:-1, 1:-1].any()
+    with pytest.raises(ValueError, match="generator"):
+        MazeEnv(generator="caves")
 
 
 def test_heldout_set_is_named_solvable_and_spans_the_families():
@@ -163,3 +177,27 @@ def test_unseen_levels_are_solvable_generator_levels_no_seed_space_teacher_can_p
             unseen_levels(bad)
     with pytest.raises(ValueError, match="max_density"):
         unseen_levels(5, max_density=0.95)
+
+
+def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_reward():
+    env = MazeEnv(Maze.parse(CORRIDOR), max_steps=30, explore_bonus=0.05)
+    env.reset(seed=0)
+    while env.agent[2] != 0:  # face east, along the corridor
+        env.step(1)
+    _, r, *_ = env.step(2)
+    assert r == pytest.approx(0.05)  # a new cell
+    env.step(1), env.step(1)  # face west
+    _, r, *_ = env.step(2)
+    assert r == 0.0  # back on the start cell: seen at reset
+    env.step(0), env.step(0)
+    rewards = [env.step(2) for _ in range(4)]
+    assert [x[1] for x in rewards[:2]] == [0.0, pytest.approx(0.05)]  # (1, 2) seen, (1, 3) new
+    _, r, term, _, info = rewards[-1]
+    assert term and info["is_success"] is True
+    assert r == pytest.approx(info["goal_reward"] + 0.05) and 0 < info["goal_reward"] < 1
+    env.reset(seed=0)  # the count is per episode
+    while env.agent[2] != 0:
+        env.step(1)
+    assert env.step(2)[1] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="explore_bonus"):
+        MazeEnv(explore_bonus=-1.0)

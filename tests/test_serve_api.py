@@ -408,3 +408,38 @@ def test_a_server_process_freezes_its_start_up_objects_out_of_the_collector(db):
     with TestClient(create_app(db, admin_token=ADMIN)) as c:  # off by default: apps inside other programs
         assert c.get("/v1/health").status_code == 200
         assert gc.get_freeze_count() == 0
+
+
+def test_the_writer_keeps_one_connection_and_replaces_a_broken_one(db):
+    from sqlalchemy import event, select
+
+    from magister.serve.models import Curriculum, Event
+    from magister.serve.writer import GroupWriter, InsertRows
+
+    engine = make_engine(db)
+    migrate(engine)
+    events = Event.__table__
+    with engine.begin() as conn:
+        conn.execute(Curriculum.__table__.insert().values(id=1, name="c", space="{}", teacher="uniform",
+                                                          settings="{}", seed=0, score_range="{}", created_at=0.0))
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+
+    def row(seq):
+        return {"curriculum_id": 1, "seq": seq, "batch": seq, "kind": "observe", "k": None, "task": "0",
+                "score": 0.5, "client_id": None, "created_at": 0.0}
+
+    writer = GroupWriter(engine)
+    try:
+        for seq in range(1, 6):
+            writer.call(InsertRows(events, [row(seq)]))
+        assert len(checkouts) == 1  # one connection for every round, not one checkout per commit
+        writer._conn.connection.dbapi_connection.close()  # type: ignore[union-attr] # it breaks while idle
+        writer.call(InsertRows(events, [row(6)]))  # the round fails, the retry takes a fresh connection
+        writer.call(InsertRows(events, [row(7)]))
+        assert len(checkouts) >= 2
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        assert conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars().all() == list(range(1, 8))
+    engine.dispose()

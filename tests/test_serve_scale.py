@@ -240,3 +240,31 @@ def test_a_learner_is_exported_whole_and_forgotten_completely(tmp_path):
     assert any("math-bob" in v for v in cells)
     with _client(db) as c:  # and nothing comes back after a restart
         assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["math-bob"]
+
+
+def test_the_holder_of_a_curriculum_is_remembered_while_relays_to_it_succeed(tmp_path, monkeypatch):
+    from magister.serve import service as service_module
+    from magister.serve.common import Moved, NotFound
+    from magister.serve.db import migrate
+
+    engine = make_engine(str(tmp_path / "s.db"))
+    migrate(engine)
+    svc = Service(engine, node_url="http://a", lease_seconds=10.0)
+    now = [1000.0]
+    monkeypatch.setattr(service_module.time, "monotonic", lambda: now[0])
+    for name in ("kept", "left", "other"):  # (none of them is in the database: reading it answers 404)
+        svc._remember_moved(name, "http://b")
+    now[0] += 8
+    svc.confirm_moved("kept", "http://b")  # a relay there was answered 200: it held the lease just now
+    svc.confirm_moved("other", "http://c")  # an answer from another process says nothing of b
+    now[0] += 8  # past the first lease time, within the confirmed one
+    with pytest.raises(Moved) as e:
+        svc.get("kept")  # relayed again without reading the database
+    assert e.value.owner == "http://b"
+    for name in ("left", "other"):  # not confirmed: the database is asked again
+        with pytest.raises(NotFound):
+            svc.get(name)
+    svc.forget_moved("kept")  # a relay failed: the database is asked at once
+    with pytest.raises(NotFound):
+        svc.get("kept")
+    engine.dispose()

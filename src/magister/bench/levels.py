@@ -4,21 +4,27 @@ One *run* is (teacher, seed): a fresh :class:`~magister.rl.ppo.PPO` student
 (MLP on the 7 x 7 partial view, one CPU thread) trains on a
 :class:`~magister.rl.CurriculumVectorEnv` of :class:`~magister.rl.envs.maze.MazeEnv`
 for a fixed number of environment steps (the same for every teacher; episodes
-the teacher marks *evaluate only* count too). Levels are:
+the teacher marks *evaluate only* count too). The training envs pay an
+episodic exploration bonus (:data:`EXPLORE_BONUS` per cell first entered in an
+episode; never in scores or evaluations): without it the student never found
+the goal at the end of paths of 22+ cells, even trained on the held-out mazes
+themselves. Training levels come from the :data:`GENERATOR` seed generator
+(``"mixed"``: half random block mazes, half corridor labyrinths, so levels span
+trivial to long paths). Levels are:
 
-* ``uniform`` - domain randomisation: a fresh random 15 x 15 maze per episode
-  (seeds of :func:`~magister.rl.envs.maze.maze_from_seed`, whose wall density
-  is itself random), drawn in the env without any teacher;
+* ``uniform`` - domain randomisation: a fresh generator seed per episode
+  (:func:`~magister.rl.envs.maze.maze_from_seed`), drawn in the env without
+  any teacher;
 * ``plr``, ``robust-plr``, ``learnability`` - teachers over the same open-ended
-  seed space (``SeedSpace()``), scores sent by the learner (``plr``: mean
-  |GAE|, the PLR paper's default; ``robust-plr``: positive value loss, as in
-  the robust PLR and ACCEL papers; learnability gets success);
-* ``accel`` - robust PLR over editable mazes (``MazeSpace(15)``) plus edits
-  by the built-in maze mutator; new levels come from the training
-  distribution (``initial="random"``: from empty rooms the levels do not grow
-  within a CPU budget);
-* ``alp-gmm`` - over the generator's parameter (wall density in [0, 0.35]),
-  scored by episode return;
+  seed space (``SeedSpace()``), scores sent by the learner
+  (:data:`LEVEL_SCORES`; learnability gets success);
+* ``accel`` - robust PLR over editable mazes (``MazeSpace(15)``, sampled as the
+  generator draws levels) plus edits by the built-in maze mutator; new levels
+  come from the training distribution (``initial="random"``: from empty rooms
+  the levels do not grow within a CPU budget);
+* ``alp-gmm`` - over the generator's parameter (``MazeEnv``'s ``[x]`` task:
+  wall density for "blocks", a difficulty in [0, 1] for "mixed"), scored by
+  the goal reward;
 * ``heldout`` (a diagnostic, run only when named) - trains on the held-out
   mazes themselves, uniformly: the student's ceiling at the budget.
 
@@ -43,23 +49,29 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "heldout_rates", "versus_uniform", "run_levels_job", "run_levels_benchmark",
-           "teacher_path_speed", "summarise", "format_table", "write_figures"]
+__all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "EXPLORE_BONUS", "GENERATOR", "heldout_rates", "versus_uniform",
+           "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise", "format_table",
+           "write_figures"]
 
 #: the teachers of the benchmark, in print order
 LEVEL_TEACHERS = ("uniform", "plr", "robust-plr", "accel", "learnability", "alp-gmm")
-#: the learner-computed score of each PLR-family teacher, as its paper: PLR (ICML 2021) used mean |GAE| ("L1
-#: value loss"); robust PLR and ACCEL positive value loss. Positive value loss is a per-step mean that ranks
-#: short solved levels first (see docs/rl.md, level benchmark)
-LEVEL_SCORES = {"plr": "gae", "robust-plr": "pvl", "accel": "pvl"}
+#: the learner-computed score of each PLR-family teacher: the papers' (PLR: mean |GAE|, "L1 value loss"; robust
+#: PLR and ACCEL: positive value loss), summed over the episode rather than averaged per step
+#: (``LevelScorer(reduce="sum")``): the per-step mean ranks short solved levels first (docs/rl.md, level
+#: benchmark). Chosen on seeds 100/101 (mixed levels, exploration bonus): the sums were ahead in 4 of 4 pairs
+LEVEL_SCORES = {"plr": "gae-sum", "robust-plr": "pvl-sum", "accel": "pvl-sum"}
 #: diagnostic rows, run only when named: ``heldout`` trains on the held-out mazes themselves (the student's
 #: ceiling at the budget: what no curriculum over the training generator can be expected to beat)
 DIAGNOSTICS = ("heldout",)
 SIZE = 15
 MAX_DENSITY = 0.35
+#: the training envs' exploration bonus (MazeEnv(explore_bonus=...)) and seed generator of the benchmark
+EXPLORE_BONUS = 0.01
+GENERATOR = "mixed"
 
 
-def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any, dict[str, Any], Any]:
+def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: str = "blocks"
+                        ) -> tuple[Any, dict[str, Any], Any]:
     """(task space, teacher settings, score) of one benchmark teacher."""
     from ..levels.spaces import MazeSpace, SeedSpace
     from ..spaces import Box
@@ -70,15 +82,18 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None) -> tuple[Any
     if name == "accel":
         # new levels from the training distribution (initial="random"): started from empty rooms (the
         # paper's "simple"), the levels had not grown after 60k steps (mean wall density 0.008)
-        return MazeSpace(SIZE, wall_density=[0.0, MAX_DENSITY]), {"initial": "random", **extra}, "external"
+        share = 0.5 if generator == "mixed" else 0.0  # the seed generator's levels, as MazeSpace samples
+        return (MazeSpace(SIZE, wall_density=[0.0, MAX_DENSITY], labyrinths=share), {"initial": "random", **extra},
+                "external")
     if name == "learnability":
         # rounds sized for a CPU budget of ~2500 episodes: every 200 training episodes, 32 candidates x 2
         # (with the defaults, 1000 training episodes between rounds, the first round - where nothing is
         # solved yet and every p (1 - p) is 0 - chose the levels replayed for most of the run)
         return SeedSpace(), {"n_candidates": 32, "eval_episodes": 2, "eval_interval": 200, "capacity": 32,
                              **extra}, "success"
-    if name == "alp-gmm":
-        return Box([0.0], [MAX_DENSITY]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
+    if name == "alp-gmm":  # "mixed": over that generator's parameter x in [0, 1] (MazeEnv's [x] task)
+        top = 1.0 if generator == "mixed" else MAX_DENSITY
+        return Box([0.0], [top]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
     raise ValueError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
 
 
@@ -118,15 +133,17 @@ class _HeldoutLevels(_RandomLevels):
         return picks[0] if k is None else picks
 
 
-def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`)."""
+def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None, generator: str = "blocks"
+                       ) -> tuple[Any, Any]:
+    """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`) over the
+    levels of ``generator`` (:func:`~magister.rl.envs.maze.maze_from_seed`)."""
     if name == "uniform":
         return _RandomLevels(seed), "success"
     if name == "heldout":
         return _HeldoutLevels(seed), "success"
     from ..teacher import make_teacher
 
-    space, kwargs, score = _space_and_settings(name, settings)
+    space, kwargs, score = _space_and_settings(name, settings, generator)
     return make_teacher(name, space, seed=seed, **kwargs), score
 
 
@@ -161,17 +178,33 @@ def versus_uniform(runs: dict[str, dict[str, Any]], teacher: str, steps: int) ->
             f"{verdict} uniform")
 
 
-def _maze_env(teacher_name: str) -> Callable[[], Any]:
+def _maze_env(teacher_name: str, explore_bonus: float = 0.0, generator: str = "blocks") -> Callable[[], Any]:
     from ..rl.envs.maze import MazeEnv
 
-    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY)
+    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY, explore_bonus=explore_bonus, generator=generator)
+
+
+def _scorer(kind: str, gamma: float) -> Any:
+    """A :class:`~magister.rl.levels.LevelScorer` from "gae", "pvl", "maxmc" or "gae-sum", "pvl-sum"."""
+    from ..rl.levels import LevelScorer
+
+    base, _, reduce = kind.partition("-")
+    return LevelScorer(base, gamma=gamma, reduce=reduce or "mean")
+
+
+def _goal_return(episode: Any) -> float:
+    """alp-gmm's score: the episode's goal reward in [0, 1] (its return without any exploration bonus)."""
+    return float(min(max(episode.info.get("goal_reward", 0.0), 0.0), 1.0))
 
 
 def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int = 16, n_steps: int = 128,
                    eval_every: int = 50_000, episodes: int = 10, settings: dict[str, Any] | None = None,
-                   pictures: int = 6, level_score: str | None = None) -> dict[str, Any]:
+                   pictures: int = 6, level_score: str | None = None, explore_bonus: float = EXPLORE_BONUS,
+                   generator: str = GENERATOR) -> dict[str, Any]:
     """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring). ``level_score``
-    overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others)."""
+    overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others);
+    ``explore_bonus`` is the training envs' episodic novelty bonus (:class:`~magister.rl.envs.maze.MazeEnv`;
+    never in scores or evaluations)."""
     import torch
 
     from ..rl import CurriculumVectorEnv
@@ -182,8 +215,10 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     t0 = time.perf_counter()
     mazes = heldout_mazes()
     names = sorted(mazes)
-    teach, score = make_level_teacher(teacher, seed, settings)
-    venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score)
+    teach, score = make_level_teacher(teacher, seed, settings, generator)
+    if isinstance(score, tuple):  # a return range: score the goal reward, without the exploration bonus
+        score = _goal_return
+    venv = CurriculumVectorEnv([_maze_env(teacher, explore_bonus, generator)] * n_envs, teach, score=score)
     agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=seed, hidden=128, lr=5e-4,
                 gamma=0.99, minibatch=256, ent_coef=0.01)
     curve: list[dict[str, Any]] = []
@@ -215,10 +250,10 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     evaluate(0)
     done = 0
     t_train = 0.0
+    kwargs = {"level_score": _scorer(level_score or LEVEL_SCORES.get(teacher, "pvl"), agent.gamma)} if venv.external else {}
     while done < steps:
         chunk = min(eval_every, steps - done)
         ts = time.perf_counter()
-        kwargs = {"level_score": level_score or LEVEL_SCORES.get(teacher, "pvl")} if venv.external else {}
         every = max(n_envs * n_steps, chunk // max(pictures, 1))
         agent.learn(venv, total_steps=agent.steps + chunk, n_steps=n_steps,
                     callback=lambda a: snapshot(a.steps), callback_every=every, **kwargs)
@@ -239,7 +274,8 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
 
 
 def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, seed: int = 0,
-                       settings: dict[str, Any] | None = None, prefetch: int = 0, repeats: int = 3) -> dict[str, float]:
+                       settings: dict[str, Any] | None = None, prefetch: int = 0, repeats: int = 3,
+                       explore_bonus: float = 0.0, generator: str = "blocks") -> dict[str, float]:
     """Env steps per CPU second of ``teacher``'s path vs the same vector env without a teacher (random actions).
 
     The teacher path: :class:`~magister.rl.CurriculumVectorEnv` + the teacher
@@ -264,7 +300,8 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
             return super().reset(options={"task": int(self.np_random.integers(0, 2**31 - 1))})
 
     def plain() -> float:
-        venv = gym.vector.SyncVectorEnv([lambda: _Random(size=SIZE, max_density=MAX_DENSITY)] * n_envs)
+        venv = gym.vector.SyncVectorEnv([lambda: _Random(size=SIZE, max_density=MAX_DENSITY, explore_bonus=explore_bonus,
+                                                         generator=generator)] * n_envs)
         venv.reset(seed=seed)
         t0 = time.process_time()
         for a in actions:
@@ -274,8 +311,11 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
         return len(actions) * n_envs / max(cpu, 1e-9)
 
     def taught() -> float:
-        teach, score = make_level_teacher(teacher, seed, settings)
-        venv = CurriculumVectorEnv([_maze_env(teacher)] * n_envs, teach, score=score, prefetch=prefetch)
+        teach, score = make_level_teacher(teacher, seed, settings, generator)
+        if isinstance(score, tuple):
+            score = _goal_return
+        venv = CurriculumVectorEnv([_maze_env(teacher, explore_bonus, generator)] * n_envs, teach, score=score,
+                                   prefetch=prefetch)
         venv.reset(seed=seed)
         t0 = time.process_time()
         for a in actions:
@@ -437,6 +477,7 @@ def _maze_image(text: str) -> np.ndarray:
 def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2), *,
                    steps: int = 300_000, eval_every: int | None = None, episodes: int = 10, workers: int = 1,
                    out: str | os.PathLike | None = None, speed_steps: int = 20_000,
+                   explore_bonus: float = EXPLORE_BONUS, generator: str = GENERATOR,
                    echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the benchmark, print the held-out table and the teacher-path speed, write results and figures."""
     import json
@@ -451,7 +492,8 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
                           f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
     eval_every = eval_every or max(steps // 6, 2048)
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
-         f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s)")
+         f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s); training levels: "
+         f"{generator!r} generator, exploration bonus {explore_bonus:g}")
 
     def progress(rec: dict[str, Any]) -> None:
         echo(f"  {rec['teacher']:<13} seed {rec['seed']}: held-out {100 * rec['mean']:5.1f}%  "
@@ -459,7 +501,8 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
 
     t0 = time.perf_counter()
     records = run_levels_benchmark(names, seeds, workers=workers, progress=progress, steps=steps,
-                                   eval_every=eval_every, episodes=episodes)
+                                   eval_every=eval_every, episodes=episodes, explore_bonus=explore_bonus,
+                                   generator=generator)
     summary = summarise(records)
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
@@ -471,13 +514,14 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
         for t in names:
             if t in ("uniform",) + DIAGNOSTICS:
                 continue
-            s0 = teacher_path_speed(t, steps=speed_steps)
-            s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2)
+            env_kw = {"explore_bonus": explore_bonus, "generator": generator}
+            s0 = teacher_path_speed(t, steps=speed_steps, **env_kw)
+            s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2, **env_kw)
             speed[t] = {"prefetch0": s0, "prefetch2": s2}
             echo(f"  {t:<13}{s0['no_teacher']:>11,.0f}{s0['teacher']:>11,.0f}{100 * s0['kept']:>5.0f}%"
                  f"{s2['teacher']:>11,.0f}{100 * s2['kept']:>5.0f}%")
     result = {"config": {"teachers": names, "seeds": list(seeds), "steps": steps, "eval_every": eval_every,
-                         "episodes": episodes}, "summary": summary, "speed": speed, "runs": records,
+                         "episodes": episodes, "explore_bonus": explore_bonus, "generator": generator}, "summary": summary, "speed": speed, "runs": records,
               "wall_s": time.perf_counter() - t0}
     if out is not None:
         path = Path(out)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InvalidTaskError
 
-__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "empty_maze",
+__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "labyrinth_maze", "empty_maze",
            "WALL", "FLOOR", "START", "GOAL"]
 
 WALL, FLOOR, START, GOAL = "#", ".", "S", "G"
@@ -304,6 +304,50 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
             return maze
     raise UnsolvableMazeError(f"no solvable {size} x {size} maze in {max_tries} draws at wall_density={d}; "
                               "lower the density")
+
+
+def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0.0) -> Maze:
+    """A ``size`` x ``size`` corridor labyrinth: a random spanning tree of the cells at odd coordinates
+    (depth-first, so long winding corridors one cell wide), then ``open_fraction`` of the walls left
+    between two neighbouring cells removed (loops and shortcuts), with start and goal on two distinct
+    random cells. Always solvable; shortest paths range from 1 cell to most of the maze, so seeds of it
+    span easy to hard levels. An even ``size`` leaves a second wall on its last row and column."""
+    size = _check_size(size)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"labyrinth_maze needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    f = float(open_fraction)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"open_fraction must be in [0, 1], got {open_fraction!r}")
+    n = (size - 1) // 2  # cells per side, at rows and columns 1, 3, ..., 2 n - 1
+    walls = np.ones((size, size), dtype=bool)
+    walls[1:2 * n:2, 1:2 * n:2] = False
+    seen = np.zeros((n, n), dtype=bool)
+    stack = [(int(rng.integers(n)), int(rng.integers(n)))]
+    seen[stack[0]] = True
+    steps = ((0, 1), (1, 0), (0, -1), (-1, 0))
+    while stack:
+        r, c = stack[-1]
+        nxt = [(r + dr, c + dc) for dr, dc in steps
+               if 0 <= r + dr < n and 0 <= c + dc < n and not seen[r + dr, c + dc]]
+        if not nxt:
+            stack.pop()
+            continue
+        nr, nc = nxt[int(rng.integers(len(nxt)))]
+        walls[r + nr + 1, c + nc + 1] = False  # the wall between (2r+1, 2c+1) and (2nr+1, 2nc+1)
+        seen[nr, nc] = True
+        stack.append((nr, nc))
+    if f > 0:  # walls between two cells: odd row and even column, or even row and odd column (inside)
+        rows, cols = np.nonzero(walls[1:2 * n, 1:2 * n])
+        rows, cols = rows + 1, cols + 1
+        between = (rows % 2) != (cols % 2)
+        rows, cols = rows[between], cols[between]
+        drop = rng.random(len(rows)) < f
+        walls[rows[drop], cols[drop]] = False
+    cells = n * n
+    a, b = int(rng.integers(cells)), int(rng.integers(cells - 1))
+    b += b >= a
+    (sr, sc), (gr, gc) = divmod(a, n), divmod(b, n)
+    return Maze(walls, (2 * sr + 1, 2 * sc + 1), (2 * gr + 1, 2 * gc + 1))
 
 
 def _check_size(size: Any) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Space, _short
-from .maze import Maze, MazeFormatError, UnsolvableMazeError, random_maze
+from .maze import Maze, MazeFormatError, UnsolvableMazeError, labyrinth_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
 
@@ -130,13 +130,16 @@ class MazeSpace(Space):
 
     ``wall_density`` (a number, or a ``[low, high]`` range drawn per maze) and ``require_solvable`` shape
     :meth:`sample`, the domain-randomisation generator; with ``require_solvable=True`` a maze whose goal
-    cannot be reached is also refused as a task.
+    cannot be reached is also refused as a task. ``labyrinths`` (a fraction, default 0) of the samples are
+    corridor labyrinths instead (:func:`~magister.levels.maze.labyrinth_maze`, with a fraction of their
+    walls in ``[0, 0.25)`` opened), as the ``"mixed"`` seed generator of ``MazeEnv`` draws them.
     """
 
     #: ``uniform`` proposes with :meth:`sample` (domain randomisation), not by decoding random unit vectors
     native_sampling = True
 
-    def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False):
+    def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False,
+                 labyrinths: float = 0.0):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
             raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
         if isinstance(wall_density, (int, float, np.integer, np.floating)) and not isinstance(wall_density, bool):
@@ -150,6 +153,9 @@ class MazeSpace(Space):
             self.wall_density = [lo, hi]
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
+        if isinstance(labyrinths, bool) or not isinstance(labyrinths, (int, float)) or not 0.0 <= labyrinths <= 1.0:
+            raise ConfigError(f"labyrinths must be a fraction in [0, 1] of the samples, got {labyrinths!r}")
+        self.labyrinths = float(labyrinths)
         self.size = int(size)
         self.require_solvable = bool(require_solvable)
         self._density = (lo, hi)
@@ -158,6 +164,7 @@ class MazeSpace(Space):
 
     def __repr__(self) -> str:
         extra = "" if self.wall_density == 0.3 else f", wall_density={self.wall_density!r}"
+        extra += f", labyrinths={self.labyrinths!r}" if self.labyrinths else ""
         return f"MazeSpace({self.size}{extra}{', require_solvable=True' if self.require_solvable else ''})"
 
     def validate(self, task: Any) -> Maze:
@@ -211,8 +218,13 @@ class MazeSpace(Space):
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         lo, hi = self._density
-        out = [random_maze(rng, self.size, lo if hi == lo else float(rng.uniform(lo, hi)),
-                           require_solvable=self.require_solvable) for _ in range(1 if k is None else int(k))]
+        out = []
+        for _ in range(1 if k is None else int(k)):
+            if self.labyrinths and rng.random() < self.labyrinths:  # always solvable
+                out.append(labyrinth_maze(rng, self.size, float(rng.uniform(0.0, 0.25))))
+            else:
+                out.append(random_maze(rng, self.size, lo if hi == lo else float(rng.uniform(lo, hi)),
+                                       require_solvable=self.require_solvable))
         return out[0] if k is None else out
 
     def sample_simple(self, rng: np.random.Generator) -> Maze:
@@ -224,9 +236,10 @@ class MazeSpace(Space):
 
     def to_spec(self) -> dict[str, Any]:
         return {"type": "MazeSpace", "size": self.size, "wall_density": self.wall_density,
-                "require_solvable": self.require_solvable}
+                "require_solvable": self.require_solvable, "labyrinths": self.labyrinths}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> "MazeSpace":
         return cls(spec["size"], wall_density=spec.get("wall_density", 0.3),
-                   require_solvable=bool(spec.get("require_solvable", False)))
+                   require_solvable=bool(spec.get("require_solvable", False)),
+                   labyrinths=float(spec.get("labyrinths", 0.0)))

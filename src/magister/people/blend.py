@@ -8,11 +8,17 @@ does) and fits ``b`` and ``w`` by logistic regression on those predictions:
 the weights come from learners no member was fitted on. With nothing held
 out (``valid_fraction=0``) the members' logits are averaged.
 
-The default members are three DKTs (seeds 0, 1, 2), Best-LR and BKT with
-forgetting: on ASSISTments 2015 the LSTMs and the count-based models err
-differently (DKT learns from chunks of 200 answers, Best-LR sees every
-earlier answer but no order), and the blend scores above each
-(docs/people.md).
+With ``first_answer=True`` a learner's very first answer (no answer of
+theirs seen before, by ``fit``'s log or online) gets its own intercept and
+its own weight per member: there the sequence models know nothing of the
+learner and the count models only the skill's difficulty, and the stack
+learns how far to trust each of them.
+
+The default members are three DKTs (seeds 0, 1, 2) and Best-LR with its
+sequence features, with the first-answer gate on: on ASSISTments 2015 the
+LSTMs and the logistic model err differently (DKT learns from chunks of 200
+answers; Best-LR sees every earlier answer through counts and the order of
+the last few), and the blend scores above each (docs/people.md).
 
 Online, :meth:`update` passes the answer to every member and :meth:`predict`
 combines their predictions; :meth:`replay` runs each member's vectorised
@@ -74,10 +80,10 @@ def _members(members: Any) -> list[list[Any]]:
     return out
 
 
-#: three DKTs (different seeds, so different initial weights, batches and early-stopping learners), Best-LR and
-#: BKT with forgetting: on fold 0 of ASSISTments 2015 AUC 0.7313 against 0.7288 for DKT + Best-LR (docs/people.md)
+#: three DKTs (different seeds, so different initial weights, batches and early-stopping learners) and Best-LR
+#: with the sequence features (docs/people.md has the fold-0 comparison that chose them)
 DEFAULT_MEMBERS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("dkt", {"seed": 0}), ("dkt", {"seed": 1}), ("dkt", {"seed": 2}), ("best-lr", {}), ("bkt", {"forgets": True}))
+    ("dkt", {"seed": 0}), ("dkt", {"seed": 1}), ("dkt", {"seed": 2}), ("best-lr", {"features": "sequence"}))
 
 
 @register_model("blend")
@@ -88,23 +94,32 @@ class Blend(LearnerModel):
     :data:`DEFAULT_MEMBERS`), ``valid_fraction`` (share of ``fit``'s
     learners held out to fit the weights; 0 averages the logits), ``seed``
     (which learners are held out), ``mastery_threshold`` (blended P(correct)
-    at which a skill counts as mastered).
+    at which a skill counts as mastered), ``first_answer`` (a learner's first
+    answer gets its own intercept and member weights; default on).
     """
 
     def __init__(self, *, members: Any = DEFAULT_MEMBERS, valid_fraction: float = 0.1,
-                 seed: int = 0, mastery_threshold: float = 0.9):
+                 seed: int = 0, mastery_threshold: float = 0.9, first_answer: bool = True):
         spec = _members(members)
         if not 0.0 <= float(valid_fraction) < 1.0:
             raise ConfigError(f"blend valid_fraction must be in [0, 1), got {valid_fraction!r}")
         if not 0.0 <= float(mastery_threshold) <= 1.0:
             raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         super().__init__(members=spec, valid_fraction=float(valid_fraction), seed=int(seed),
-                         mastery_threshold=float(mastery_threshold))
+                         mastery_threshold=float(mastery_threshold), first_answer=bool(first_answer))
         self.members = [make_model(name, **settings) for name, settings in spec]
         self.mastery_threshold = float(mastery_threshold)
-        k = len(self.members)
-        self.weights = np.r_[0.0, np.full(k, 1.0 / k)]  # intercept, then one weight per member
+        self.first_answer = bool(first_answer)
+        self.weights = self._initial_weights()
+        self.answered: set[str] = set()  # first_answer: learners with an answer seen since the last reset
         self.fitted = False
+
+    def _initial_weights(self) -> np.ndarray:
+        """Intercept, one weight per member (the mean of the logits); with first_answer, then the first answer's
+        extra intercept and extra weight per member (zeros)."""
+        k = len(self.members)
+        w = np.r_[0.0, np.full(k, 1.0 / k)]
+        return np.r_[w, np.zeros(k + 1)] if self.first_answer else w
 
     # ---------------------------------------------------------------- fit
     def fit(self, log: EventLog) -> "Blend":
@@ -122,11 +137,14 @@ class Blend(LearnerModel):
         train = log.subset(~rows) if n_valid else log
         for m in self.members:
             m.fit(train)
-        k = len(self.members)
-        self.weights = np.r_[0.0, np.full(k, 1.0 / k)]
+        self.weights = self._initial_weights()
         if n_valid:
             valid = log.subset(rows)
             z = np.column_stack([_logit(self._member_replay(m, valid)) for m in self.members])
+            if self.first_answer:
+                self.answered = set()
+                f = self._first_rows(valid)[:, None]
+                z = np.column_stack([z, f, z * f])
             y = np.clip(np.asarray(valid.correct, dtype=float), 0.0, 1.0)
             if 0.0 < y.mean() < 1.0:
                 self.weights = _stack(z, y)
@@ -141,9 +159,27 @@ class Blend(LearnerModel):
         m.reset()
         return p
 
-    def _combine(self, ps: list[Any]) -> Any:
-        z = self.weights[0] + sum(w * _logit(p) for w, p in zip(self.weights[1:], ps))
+    def _first_rows(self, log: EventLog) -> np.ndarray:
+        """1.0 at each row of ``log`` that is its learner's first answer (none seen before); marks them seen."""
+        first = np.zeros(len(log))
+        order = np.lexsort((np.arange(len(log)), log.time, log.learner))
+        for i in order[np.r_[True, log.learner[order][1:] != log.learner[order][:-1]]] if len(log) else []:
+            name = log.learners[int(log.learner[i])]
+            if name not in self.answered:
+                first[i] = 1.0
+                self.answered.add(name)
+        return first
+
+    def _combine(self, ps: list[Any], first: Any = 0.0) -> Any:
+        k = len(self.members)
+        w = self.weights
+        z = w[0] + sum(wk * _logit(p) for wk, p in zip(w[1:k + 1], ps))
+        if self.first_answer:
+            z = z + first * (w[k + 1] + sum(wk * _logit(p) for wk, p in zip(w[k + 2:], ps)))
         return 1.0 / (1.0 + np.exp(-z))
+
+    def _first(self, learner: str) -> float:
+        return float(self.first_answer and str(learner) not in self.answered)
 
     def _need_fit(self) -> None:
         if not self.fitted:
@@ -153,27 +189,32 @@ class Blend(LearnerModel):
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         self._need_fit()
-        return float(self._combine([m.predict(learner, item, time, skills) for m in self.members]))
+        return float(self._combine([m.predict(learner, item, time, skills) for m in self.members],
+                                   self._first(learner)))
 
     def update(self, event: Event) -> None:
         self._need_fit()
         for m in self.members:
             m.update(event)
+        if self.first_answer:
+            self.answered.add(event.learner)
 
     def replay(self, log: EventLog) -> np.ndarray:
         """Each member's replay of ``log``, combined."""
         self._need_fit()
         if len(log) == 0:
             return np.empty(0)
-        return np.asarray(self._combine([m.replay(log) for m in self.members]), dtype=float)
+        first = self._first_rows(log) if self.first_answer else 0.0
+        return np.asarray(self._combine([m.replay(log) for m in self.members], first), dtype=float)
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         """Per skill: the blended P(correct) (``mastery`` and ``p_correct``) and ``mastered``."""
         self._need_fit()
         states = [m.state(learner, time) for m in self.members]
+        first = self._first(learner)
         out = {}
         for skill in states[0]:
-            p = float(self._combine([st.get(skill, {}).get("p_correct", 0.5) for st in states]))
+            p = float(self._combine([st.get(skill, {}).get("p_correct", 0.5) for st in states], first))
             out[skill] = {"mastery": p, "p_correct": p, "mastered": float(p >= self.mastery_threshold)}
         return out
 
@@ -186,21 +227,28 @@ class Blend(LearnerModel):
                 ps.append(m.mastery(learner, skill, time))
             else:
                 ps.append(m.state(learner, time).get(str(skill), {}).get("p_correct", 0.5))
-        return float(self._combine(ps))
+        return float(self._combine(ps, self._first(learner)))
 
     def member_weights(self) -> dict[str, float]:
         """The fitted intercept and the weight of each member's logit, by member name."""
         out = {"intercept": float(self.weights[0])}
-        for (name, _), w in zip(self.settings["members"], self.weights[1:]):
+        k = len(self.members)
+        names = []
+        for name, _ in self.settings["members"]:
             key, j = name, 2
-            while key in out:
+            while key in names:
                 key, j = f"{name}#{j}", j + 1
-            out[key] = float(w)
+            names.append(key)
+        out.update({key: float(w) for key, w in zip(names, self.weights[1:k + 1])})
+        if self.first_answer:
+            out["first answer: intercept"] = float(self.weights[k + 1])
+            out.update({f"first answer: {key}": float(w) for key, w in zip(names, self.weights[k + 2:])})
         return out
 
     def reset(self) -> None:
         for m in self.members:
             m.reset()
+        self.answered = set()
 
     # ------------------------------------------------------------- storage
     def _get_params(self) -> dict[str, Any]:
@@ -210,7 +258,7 @@ class Blend(LearnerModel):
     def _set_params(self, params: dict[str, Any]) -> None:
         w = np.asarray(params["weights"], dtype=float).reshape(-1)
         states = list(params["members"])
-        if len(w) != len(self.members) + 1 or len(states) != len(self.members):
+        if len(w) != len(self._initial_weights()) or len(states) != len(self.members):
             raise ConfigError(f"saved blend has {len(states)} members, its settings {len(self.members)}")
         for m, st in zip(self.members, states):
             m.set_state(st)
@@ -220,7 +268,8 @@ class Blend(LearnerModel):
             raise ConfigError("saved blend weights are not finite")
 
     def _get_learner_state(self) -> dict[str, Any]:
-        return {}  # inside each member's state (in the params)
+        # the members' learner states are inside their states (in the params); here only who has answered
+        return {"answered": sorted(self.answered)} if self.first_answer else {}
 
     def _set_learner_state(self, state: dict[str, Any]) -> None:
-        pass
+        self.answered = {str(n) for n in state.get("answered", [])}

@@ -26,7 +26,7 @@ from .base import register_model
 __all__ = ["DKT"]
 
 
-def _dkt_net(n_slots: int, hidden: int, embed: int, dropout: float):
+def _dkt_net(n_slots: int, hidden: int, embed: int, dropout: float, cell: str = "lstm"):
     torch = require_torch()
     nn = torch.nn
 
@@ -34,7 +34,7 @@ def _dkt_net(n_slots: int, hidden: int, embed: int, dropout: float):
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Embedding(2 * n_slots, embed)
-            self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+            self.lstm = (nn.GRU if cell == "gru" else nn.LSTM)(embed, hidden, batch_first=True)
             self.drop = nn.Dropout(dropout)
             self.out = nn.Linear(hidden, n_slots)
 
@@ -52,17 +52,30 @@ class DKT(SequenceModel):
     ``valid_fraction``, ``seed``, ``threads``, ...).
     """
 
-    def __init__(self, *, hidden: int = 100, embed: int = 64, dropout: float = 0.2, **common: Any):
+    def __init__(self, *, hidden: int = 100, embed: int = 64, dropout: float = 0.2, cell: str = "lstm",
+                 **common: Any):
         for k, v in dict(hidden=hidden, embed=embed).items():
             if int(v) != v or int(v) < 1:
                 raise ConfigError(f"dkt {k} must be a whole number >= 1, got {v!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"dkt dropout must be in [0, 1), got {dropout!r}")
-        super().__init__(hidden=int(hidden), embed=int(embed), dropout=float(dropout), **common)
+        if cell not in ("lstm", "gru"):
+            raise ConfigError(f"dkt cell must be 'lstm' or 'gru', got {cell!r}")
+        super().__init__(hidden=int(hidden), embed=int(embed), dropout=float(dropout), cell=cell, **common)
 
     def _make_net(self, n_slots: int):
         s = self.settings
-        return _dkt_net(n_slots, s["hidden"], s["embed"], s["dropout"])
+        return _dkt_net(n_slots, s["hidden"], s["embed"], s["dropout"], s.get("cell", "lstm"))
+
+    def _rnn(self, x, h, c):
+        """The recurrent layer from state ``(h, c)`` (each (1, B, H)); its outputs and final ``(h, c)``.
+
+        A GRU has no cell state: ``c`` passes through unchanged (zeros), so both cells share one state layout."""
+        if self.settings.get("cell", "lstm") == "gru":
+            out, hn = self.net.lstm(x, h)
+            return out, hn, c
+        out, (hn, cn) = self.net.lstm(x, (h, c))
+        return out, hn, cn
 
     def _train_logits(self, net, skills, correct, lengths):
         torch = require_torch()
@@ -98,7 +111,7 @@ class DKT(SequenceModel):
                 x = net.embed(St * 2 + torch.as_tensor(Y))
                 h0t, c0t = torch.as_tensor(h0), torch.as_tensor(c0)
                 packed = pack_padded_sequence(x, torch.as_tensor(lens), batch_first=True, enforce_sorted=True)
-                out, (hn, cn) = net.lstm(packed, (h0t[None], c0t[None]))
+                out, hn, cn = self._rnn(packed, h0t[None], c0t[None])
                 Hs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
                 prev = torch.cat([h0t[:, None], Hs[:, :-1]], dim=1)
                 p = torch.sigmoid(net.out(prev).gather(2, St.unsqueeze(2)).squeeze(2)).double().numpy()
@@ -114,7 +127,7 @@ class DKT(SequenceModel):
         h, c = state if state is not None else (np.zeros(H, np.float32), np.zeros(H, np.float32))
         with torch.no_grad():
             x = self.net.embed(torch.tensor([[slot * 2 + int(y >= 0.5)]]))
-            _, (hn, cn) = self.net.lstm(x, (torch.as_tensor(h)[None, None], torch.as_tensor(c)[None, None]))
+            _, hn, cn = self._rnn(x, torch.as_tensor(h)[None, None], torch.as_tensor(c)[None, None])
         return hn[0, 0].numpy().copy(), cn[0, 0].numpy().copy()
 
     def _probs(self, state):

@@ -9,6 +9,15 @@ the arrays any actor-critic already has after computing GAE:
 * ``"maxmc"`` - max-MC regret: the highest discounted return ever reached on
   the level minus the mean value prediction over the episode.
 
+``reduce="sum"`` (for "gae" and "pvl") sums the terms over the episode
+instead of averaging them. The per-step mean ranks short solved levels first:
+after a surprising success the positive advantages span about
+``1 / (1 - gamma * lambda)`` steps whatever the episode's length, so the mean
+falls as the episode grows (with the value at 0.3 everywhere, positive value
+loss reads 0.60 for a 5-step solve and 0.064 for an 80-step one). The sum
+counts that surprise once per episode and so does not penalise a longer
+level for its length.
+
 Feed it one rollout at a time (``(T, n)`` arrays, time-major, as PPO stores
 them); it carries episodes that span rollouts over to the next call and
 returns ``(episode_ids, scores)`` for the episodes that ended in this one,
@@ -25,9 +34,11 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["LevelScorer", "SCORE_KINDS", "level_key"]
+__all__ = ["LevelScorer", "SCORE_KINDS", "SCORE_REDUCTIONS", "level_key"]
 
 SCORE_KINDS = ("gae", "pvl", "maxmc")
+#: how the per-step terms of "gae" and "pvl" become one score per episode
+SCORE_REDUCTIONS = ("mean", "sum")
 
 
 def level_key(task: Any) -> Hashable:
@@ -46,12 +57,19 @@ class LevelScorer:
     Args:
         kind: "gae", "pvl" or "maxmc".
         gamma: discount used for max-MC's returns (the learner's own).
+        reduce: "mean" (per step, the PLR papers' definition and the default) or "sum" (over the episode:
+            no bias towards short levels; "gae" and "pvl" only). See the module docstring.
     """
 
-    def __init__(self, kind: str = "pvl", gamma: float = 0.99):
+    def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean"):
         if kind not in SCORE_KINDS:
             raise ConfigError(f"LevelScorer(kind=...) must be one of {SCORE_KINDS}, got {kind!r}")
-        self.kind, self.gamma = kind, float(gamma)
+        if reduce not in SCORE_REDUCTIONS:
+            raise ConfigError(f"LevelScorer(reduce=...) must be one of {SCORE_REDUCTIONS}, got {reduce!r}")
+        if kind == "maxmc" and reduce != "mean":
+            raise ConfigError("LevelScorer('maxmc') is a regret per level (best return minus mean value); "
+                              "reduce='sum' applies to 'gae' and 'pvl' only")
+        self.kind, self.gamma, self.reduce = kind, float(gamma), reduce
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,
         # discounted return so far, discount so far
         self._acc: dict[int, list[float]] = {}
@@ -122,7 +140,7 @@ class LevelScorer:
     def _finish(self, acc: list[float], keys: dict[int, Hashable] | None) -> float:
         steps = max(acc[2], 1.0)
         if self.kind != "maxmc":
-            return acc[1] / steps
+            return acc[1] if self.reduce == "sum" else acc[1] / steps
         assert keys is not None
         key = keys[int(acc[0])]
         best = max(self.best.get(key, -np.inf), acc[4])

@@ -739,6 +739,11 @@ class _Forwarding(Forward):
         if m is not None:  # its holder died or the lease moved on: ask the database next time
             self.state.service.forget_moved(m.group(1))
 
+    def relay_served(self, path: str, url: str) -> None:
+        m = _CURRICULUM_PATH.match(path)
+        if m is not None:  # it held the lease a moment ago: no need to read the lease again for a while
+            self.state.service.confirm_moved(m.group(1), url)
+
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything reads it.

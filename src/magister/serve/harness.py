@@ -104,8 +104,10 @@ def postgres_bin() -> str | None:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[str]:
+def postgres_cluster(options: str = "") -> Iterator[str]:
     """A throwaway PostgreSQL cluster (temp dir, free port, own socket dir); yields its SQLAlchemy URL.
+
+    ``options``: more server settings (``-c name=value ...``), e.g. to load ``pg_stat_statements``.
 
     PostgreSQL refuses to run as root, so when the tests run as root the
     cluster belongs to the ``postgres`` user and is driven with ``runuser``.
@@ -128,7 +130,7 @@ def postgres_cluster() -> Iterator[str]:
         subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
     run(f"{bindir}/initdb", "-D", data, "-U", "magister", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200"
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 {options}"
     run(f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-w", "-t", "60", "-l", os.path.join(root, "log"), "start")
     try:
         run(f"{bindir}/createdb", "-h", sock, "-p", str(port), "-U", "magister", "magister")

@@ -133,8 +133,8 @@ class Service(Recovery, ClientIdLog):
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
         #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
-        #: request for one is forwarded without a database read (for one lease time at most, or until a
-        #: relay there fails: see forget_moved)
+        #: request for one is forwarded without a database read (for one lease time after the last sign
+        #: that it serves it, see confirm_moved, or until a relay there fails: see forget_moved)
         self._moved: dict[str, tuple[str, float]] = {}
 
     def on_loop(self) -> bool:
@@ -312,6 +312,14 @@ class Service(Recovery, ClientIdLog):
         if len(self._moved) > 4 * self.cache_size + 1000:  # bounded like the cache
             self._moved.clear()
         self._moved[name] = (owner, time.monotonic() + self.lease_seconds)
+
+    def confirm_moved(self, name: str, owner: str) -> None:
+        """The process at ``owner``, remembered as serving ``name``, just answered a relayed request for it
+        (so it held the lease then): keep remembering it for another lease time. This spares the database
+        read (and the worker thread) that every curriculum in use cost each lease time otherwise."""
+        hint = self._moved.get(name)
+        if hint is not None and hint[0] == owner:
+            self._moved[name] = (owner, time.monotonic() + self.lease_seconds)
 
     def forget_moved(self, name: str) -> None:
         """A relay to the process remembered as serving ``name`` failed (it died, or answered 503 because

@@ -4,6 +4,13 @@ It takes every write waiting (up to a cap), runs them in ONE transaction,
 commits (SQLite WAL with ``synchronous=FULL``, or PostgreSQL), then wakes all
 their requests, so under load many requests share one disk flush. A failing
 group is retried one operation per transaction, so one bad write fails alone.
+
+The writer keeps one connection of its own between rounds rather than taking
+one from the pool each time: a checkout pings PostgreSQL (``pool_pre_ping``)
+and a checkin resets the connection, which cost the database about a quarter
+of its CPU per commit, and the writer thread a third of its own (measured on
+PostgreSQL with a few rows per commit). After any failure that connection is
+given back and the next round takes a fresh, checked one from the pool.
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ class GroupWriter:
         self._q: "queue.Queue[tuple[Op, concurrent.futures.Future] | None]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="magister-writer", daemon=True)
         self._closed = False
+        self._conn: Connection | None = None  # the writer thread's own connection (see the module doc)
         self.commits = 0
         self.ops = 0
         self._thread.start()
@@ -138,12 +146,26 @@ class GroupWriter:
                     break
                 group.append(nxt)
             self._commit(group)
+        self._drop_conn()
+
+    def _drop_conn(self) -> None:
+        """Give the writer's connection back to the pool (a broken one is discarded there)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is gone either way
+                log.debug("closing the writer's connection failed", exc_info=True)
 
     def _commit(self, group: list[tuple[Op, concurrent.futures.Future]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin():
                 results = _run_group(conn, [op for op, _ in group])
         except Exception:  # noqa: BLE001 - fall back to one transaction per op, so one bad op fails alone
+            self._drop_conn()  # (it may be broken: the retries below take pooled, checked connections)
             if len(group) == 1:
                 op, fut = group[0]
                 try:

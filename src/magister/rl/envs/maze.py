@@ -7,7 +7,13 @@ The rules are MiniGrid's (``MiniGrid-Empty``/``MultiRoom`` family):
   facing up), here with MiniGrid's ``see_through_walls=True``;
 * reaching the goal ends the episode with reward ``1 - 0.9 * steps / max_steps``;
   otherwise 0, and the episode is cut at ``max_steps``;
-* the start direction is drawn at reset from the env's generator.
+* the start direction is drawn at reset from the env's generator;
+* optionally (``explore_bonus=b > 0``, for training only) each cell entered
+  for the first time in the episode adds ``b`` to the reward: an episodic
+  novelty bonus that lets a policy-gradient learner find goals at the end of
+  long paths. The final ``info`` always carries ``"is_success"`` and
+  ``"goal_reward"`` (the reward without any bonus), so scores and evaluations
+  never see the bonus (:func:`evaluate_mazes` plays without one).
 
 Observations are flat ``float32`` vectors: the view as two one-hot planes
 (wall, goal; cells outside the maze read as walls) then the direction one-hot:
@@ -18,8 +24,13 @@ A task (``reset(options={"task": ...})`` or :meth:`MazeEnv.set_task`) is one of:
 * a :class:`~magister.levels.Maze` (or its text), played as given;
 * a whole number: a seed of the level generator :func:`maze_from_seed`
   (``SeedSpace`` tasks);
-* a one-number array ``[wall_density]``: a random maze at that density drawn
-  with the env's own generator (generator parameters, e.g. for ``alp-gmm``).
+* a one-number array ``[x]``, x in [0, 1]: the generator's parameter, a maze
+  drawn with the env's own random generator (e.g. for ``alp-gmm``). For the
+  ``"blocks"`` generator x is the wall density; for ``"mixed"`` (see
+  :func:`maze_from_seed`) x < 0.5 is a block maze of density
+  ``x * 2 * max_density`` and x >= 0.5 a labyrinth with ``(1 - x) / 2`` of
+  its walls opened (x = 1: the closed labyrinth), so x orders the levels by
+  difficulty, roughly.
 
 The dynamics are written once, batched over ``n`` episodes
 (:class:`MazeBatch`); the Gymnasium env is ``n = 1`` and :func:`evaluate_mazes`
@@ -35,7 +46,7 @@ import numpy as np
 
 from ...errors import InvalidTaskError
 
-__all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "default_max_steps", "heldout_mazes",
+__all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
            "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
 
 #: families of the held-out mazes (a maze's family is its name up to the first "_")
@@ -107,14 +118,33 @@ def default_max_steps(height: int, width: int) -> int:
     return int(max(250, round(250 * height * width / 225)))
 
 
-def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35) -> Any:
-    """The level generator behind seed tasks: a random ``size`` x ``size`` maze (``levels.random_maze``)
-    whose wall density is itself drawn uniformly in ``[0, max_density]`` from the seed - so uniform
-    seeds are domain randomisation over easy and hard mazes alike (up to 0.35: about the 60 blocks of
-    the 15 x 15 ACCEL mazes). Some draws cannot be solved, as in that domain randomisation."""
-    from ...levels import random_maze
+#: the level generators behind seed tasks (:func:`maze_from_seed`)
+GENERATORS = ("blocks", "mixed")
 
+
+def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generator: str = "blocks") -> Any:
+    """The level generator behind seed tasks.
+
+    ``"blocks"`` (the default): a random ``size`` x ``size`` maze
+    (``levels.random_maze``) whose wall density is itself drawn uniformly in
+    ``[0, max_density]`` from the seed - domain randomisation over easy and
+    hard block mazes (up to 0.35: about the 60 blocks of the 15 x 15 ACCEL
+    mazes). Some draws cannot be solved, as in that domain randomisation.
+    Their shortest paths are short (median 9 cells on 15 x 15).
+
+    ``"mixed"``: half the seeds give such a block maze, the other half a
+    corridor labyrinth (``levels.labyrinth_maze``) with a fraction of its walls
+    in ``[0, 0.25)`` opened - levels from trivial to paths of most of the maze
+    (labyrinths: median 16 cells, 90th percentile 34 on 15 x 15), so that there
+    is a frontier of hard but learnable levels for a teacher to find.
+    """
+    from ...levels import labyrinth_maze, random_maze
+
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown maze generator {generator!r}; choose from {GENERATORS}")
     rng = np.random.default_rng(int(seed))
+    if generator == "mixed" and rng.random() < 0.5:
+        return labyrinth_maze(rng, size, float(rng.uniform(0.0, 0.25)))
     return random_maze(rng, size, float(rng.uniform(0.0, max_density)))
 
 
@@ -185,14 +215,23 @@ class MazeEnv(gym.Env):
         task: the first task (default: an empty ``size`` x ``size`` maze).
         size: maze size for seed and density tasks (15, as the ACCEL mazes).
         max_density: top of the wall density drawn for a seed (:func:`maze_from_seed`).
+        generator: the level generator of seed tasks, ``"blocks"`` or ``"mixed"`` (:func:`maze_from_seed`).
         max_steps: episode limit (default :func:`default_max_steps` of the maze's size).
+        explore_bonus: reward added on each first visit of a cell in an episode (0: none; see the module
+            docstring). A training aid: the episode's success and goal reward are reported without it.
     """
 
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(self, task: Any = None, size: int = 15, max_density: float = 0.35, max_steps: int | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, explore_bonus: float = 0.0, generator: str = "blocks"):
         super().__init__()
+        if generator not in GENERATORS:
+            raise ValueError(f"MazeEnv: unknown generator {generator!r}; choose from {GENERATORS}")
+        self.generator = generator
+        if not (np.isfinite(explore_bonus) and explore_bonus >= 0):
+            raise ValueError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
+        self.explore_bonus = float(explore_bonus)
         self.size, self.max_density, self.max_steps_ = int(size), float(max_density), max_steps
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(3)
@@ -207,14 +246,19 @@ class MazeEnv(gym.Env):
 
             return empty_maze(self.size)
         if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
-            return maze_from_seed(int(task), self.size, self.max_density)
+            return maze_from_seed(int(task), self.size, self.max_density, self.generator)
         if isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1:
-            from ...levels import random_maze
+            from ...levels import labyrinth_maze, random_maze
 
-            density = float(np.asarray(task, dtype=float).reshape(-1)[0])
-            if not 0.0 <= density <= 1.0:
-                raise InvalidTaskError(f"MazeEnv: a wall density task must lie in [0, 1], got {density}")
-            return random_maze(self.np_random, self.size, density)
+            x = float(np.asarray(task, dtype=float).reshape(-1)[0])
+            if not 0.0 <= x <= 1.0:
+                raise InvalidTaskError(f"MazeEnv: a generator parameter task (wall density for the blocks "
+                                       f"generator) must lie in [0, 1], got {x}")
+            if self.generator == "mixed":
+                if x < 0.5:
+                    return random_maze(self.np_random, self.size, x * 2 * self.max_density)
+                return labyrinth_maze(self.np_random, self.size, (1.0 - x) / 2)
+            return random_maze(self.np_random, self.size, x)
         return _as_maze(task)
 
     def set_task(self, task: Any) -> None:
@@ -239,6 +283,8 @@ class MazeEnv(gym.Env):
         self._off = (_DR * self._width + _DC).reshape(4, -1)
         self._move = (_FWD[:, 0] * self._width + _FWD[:, 1]).tolist()
         self._batch = batch
+        self._seen = np.zeros(self._grid.shape, dtype=bool)
+        self._seen[self._pos] = True
         return self._obs(), {}
 
     def _obs(self) -> np.ndarray:
@@ -256,6 +302,7 @@ class MazeEnv(gym.Env):
         self._steps += 1
         term = False
         reward = 0.0
+        bonus = 0.0
         if a == 0:
             self._dir = (self._dir + 3) % 4
         elif a == 1:
@@ -265,14 +312,17 @@ class MazeEnv(gym.Env):
             cell = self._grid[nxt]
             if cell != _WALL:
                 self._pos = nxt
+                if self.explore_bonus and not self._seen[nxt]:
+                    self._seen[nxt] = True
+                    bonus = self.explore_bonus
                 if cell == _GOAL:
                     term = True
                     reward = 1.0 - 0.9 * self._steps / self._max
         else:
             raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
         trunc = not term and self._steps >= self._max
-        info = {"is_success": term} if (term or trunc) else {}
-        return self._obs(), reward, term, trunc, info
+        info = {"is_success": term, "goal_reward": reward} if (term or trunc) else {}
+        return self._obs(), reward + bonus, term, trunc, info
 
     @property
     def agent(self) -> tuple[int, int, int]:
