@@ -27,7 +27,12 @@ import os
 import numpy as np
 
 
-def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128) -> dict:
+#: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
+MAX_DENSITY = 0.7
+
+
+def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
+          max_density: float = MAX_DENSITY, settings: dict | None = None, level_score: str = "pvl") -> dict:
     import torch
     from torch import nn
 
@@ -37,8 +42,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    teacher, score = make_level_teacher(teacher_name, seed)
-    venv = CurriculumVectorEnv([MazeEnv] * n_envs, teacher, score="external")
+    teacher, score = make_level_teacher(teacher_name, seed, settings)
+    venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density)] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
 
     def mlp(out: int) -> nn.Module:
@@ -87,7 +92,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
             for t in range(n_steps):
                 if b_ids[t, i] != run_id[i]:
                     run_id[i], run_sum[i], run_len[i] = b_ids[t, i], 0.0, 0.0
-                run_sum[i] += abs(float(adv[t, i]))
+                a_ti = float(adv[t, i])
+                run_sum[i] += max(a_ti, 0.0) if level_score == "pvl" else abs(a_ti)
                 run_len[i] += 1
                 if b_done[t, i]:
                     ids.append(int(run_id[i]))
@@ -123,7 +129,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         with torch.no_grad():
             return torch.distributions.Categorical(logits=actor(torch.as_tensor(o))).sample().numpy()
 
-    return {"teacher": teacher_name, **heldout_rates(policy, seed), "reported": reported,
+    return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": reported,
             "observed": getattr(teacher, "n_observed", reported)}
 
 
