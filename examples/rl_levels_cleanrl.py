@@ -1,22 +1,34 @@
-"""A CleanRL-style PPO loop under a level curriculum: it computes each episode's mean |GAE| and reports it.
+"""A CleanRL-style PPO loop under a level curriculum: it computes each episode's positive value loss and reports it.
 
-    python examples/rl_levels_cleanrl.py [--steps 150000] [--teacher robust-plr]
+    python examples/rl_levels_cleanrl.py [--steps 100000] [--teacher robust-plr]
 
 The whole loop is in this file, as in CleanRL: a small actor-critic on the
 maze's 7 x 7 partial view, rollouts from a
 ``CurriculumVectorEnv(..., score="external")``, GAE, then
 
-* the learner's level score: for every episode that ended, the mean |GAE|
-  over its steps (PLR's "L1 value loss"), sent with ``venv.report(ids, scores)``;
+* the learner's level score: for every episode that ended, the mean
+  positive GAE over its steps (robust PLR's "positive value loss"; pass
+  ``level_score="l1"`` to :func:`train` for PLR's mean |GAE|), sent with
+  ``venv.report(ids, scores)``;
 * the teacher's train flag: steps of episodes the teacher marked evaluate
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
+
+The levels come from a generator that wastes many of them, the case
+score-prioritised replay is for (as in the PLR paper): block mazes whose
+wall density is itself drawn in ``[0, 0.7]`` (``MazeEnv(max_density=0.7)``,
+:data:`MAX_DENSITY`). About half of its draws cannot be solved (a whole
+250-step episode with no reward) and the sparse ones are trivial. The
+positive value loss is meant to be low on both (no reward for the value to
+under-predict; little left to learn); |GAE| can be high on an unsolvable
+level wherever the critic over-predicts (not checked level by level here).
 
 It prints the held-out solve rates of the teacher's student against one
 trained on uniformly random levels for the same number of env steps
 (``magister.bench.levels.heldout_rates``: unseen levels of the training
 generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
-sets the budget). Figures: docs/examples.md.
+sets the budget). Figures, and whether robust-plr beats uniform here:
+docs/examples.md.
 """
 
 from __future__ import annotations
@@ -29,6 +41,9 @@ import numpy as np
 
 #: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
 MAX_DENSITY = 0.7
+#: plr / robust-plr replay a level with this probability (the library's default is 0.5): a new level costs
+#: env steps evaluated only under robust-plr, unsolvable ones a whole episode (chosen on seeds 100/101)
+REPLAY_PROB = 0.8
 
 
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
@@ -42,6 +57,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
+    if settings is None and teacher_name in ("plr", "robust-plr"):
+        settings = {"replay_prob": REPLAY_PROB}
     teacher, score = make_level_teacher(teacher_name, seed, settings)
     venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density)] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
@@ -134,7 +151,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = "robust-plr") -> dict[str, dict]:
-    steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 150_000))
+    steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 100_000))
     from magister.bench.levels import versus_uniform
 
     runs = {name: train(name, steps, seed) for name in (teacher, "uniform")}
