@@ -131,7 +131,7 @@ def test_sequence_features_read_the_order_of_recent_answers():
 
 
 def test_sequence_features_replay_equals_the_online_loop_and_survive_save_load(tmp_path, split):
-    m = BestLR(features="sequence").fit(split[0])
+    m = BestLR(features="sequence").fit(split[0].subset(np.arange(len(split[0])) < 6000))
     test = split[1].subset(np.arange(len(split[1])) < 1200)
     m.reset()
     fast = m.replay(test)
@@ -143,7 +143,8 @@ def test_sequence_features_replay_equals_the_online_loop_and_survive_save_load(t
     m.save(tmp_path / "s.ckpt")
     again = load_model(tmp_path / "s.ckpt")
     rest = test.subset(np.arange(len(test)) >= 500)
-    np.testing.assert_array_equal(m.replay(rest), again.replay(rest))
-    assert auc(rest.correct, again.replay(rest)) > 0.6
+    p = again.replay(rest)
+    np.testing.assert_array_equal(m.replay(rest), p)
+    assert auc(rest.correct, p) > 0.6
     with pytest.raises(ConfigError, match="features"):
         BestLR(features="time")
