@@ -8,8 +8,15 @@ own skew), stratified (uniform over skills), and the teachers Skill-It
 
 Reported per task (5 seeds, median [min-max]): steps to 90% mean held-out
 accuracy, mean accuracy at half the budget, final mean accuracy; the mixture
-over time as a PNG. Then the diagnostic with one unlearnable (random-label)
-skill added to addition: the share of samples each teacher spends on it.
+over time as a PNG; the same-seed gap of the final accuracy to stratified on
+every seed; and the fair check of the "no teacher more than 2 points below
+stratified" rule: the mean accuracy over the last ``final_evals`` (4)
+evaluations on a test set of ``test_per_skill`` (1000) per skill that no
+teacher sees, averaged over ``--orders`` batch orders per (method, seed),
+beside the ``stratified@reseed`` control (the same mixture, another batch
+order: what the measure gives for noise alone). Then the diagnostic with one
+unlearnable (random-label) skill added to addition: the share of samples each
+teacher spends on it.
 
 Feedback each method gets (what a user would wire up):
 
@@ -357,8 +364,8 @@ def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, An
     k = cfg.get("final_evals", 1)
     lines = [f"\nfair check: final accuracy = mean over the last {k} evaluations (steps "
              f"{cfg['steps'] - cfg['eval_every'] * (k - 1)}-{cfg['steps']}) on a test set of {cfg['test_per_skill']} "
-             f"per skill that no teacher sees, then the mean over {'/'.join(map(str, orders))} batch orders per "
-             "(method, seed); gap = that minus stratified's, same seed, points:",
+             f"per skill that no teacher sees, then the mean over the batch orders of each (method, seed) "
+             f"({'/'.join(map(str, orders))} per cell); gap = that minus stratified's, same seed, points:",
              f"| method | final acc (fair) | gap to stratified | seeds more than {TWO_POINTS:g} below |",
              "|---|---|---|---|"]
     ref = {r["seed"]: r["fair"] for r in fair.get("stratified", [])}
@@ -372,6 +379,15 @@ def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, An
                      + " |")
     lines.extend(per_seed_gaps({("t", m): rows for m, rows in fair.items()}, "t", list(fair), "fair",
                                "fair-check gap per seed, points"))
+    if "stratified@reseed" in fair and ref:
+        control = [100 * (r["fair"] - ref[r["seed"]]) for r in fair["stratified@reseed"] if r["seed"] in ref]
+        worse = [LABELS.get(m, m) for m, rows in fair.items() if m not in ("stratified", "stratified@reseed")
+                 and any(100 * (r["fair"] - ref[r["seed"]]) < min(-TWO_POINTS, min(control))
+                         for r in rows if r["seed"] in ref)]
+        lines.append(f"\nnoise yardstick: the same mixture with another batch order (stratified@reseed) ends "
+                     f"{min(control):+.1f} points from stratified at worst over these seeds; ends more than "
+                     f"{TWO_POINTS:g} points below stratified and below that on some seed: "
+                     + (", ".join(worse) if worse else "no teacher"))
     return lines
 
 
@@ -478,7 +494,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--orders", type=int, default=1,
                     help="batch orders per method and seed (same weights and data, the sampler's and teacher's seed "
-                         "moved): the fair check averages its final accuracy over them; order 0 is the plain run")
+                         "moved): the fair check averages its final accuracy over them; order 0 is the plain run. "
+                         "With --report-from: report orders 0 .. R-1 of the earlier runs")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
     ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
@@ -523,7 +540,8 @@ def main(argv: list[str] | None = None) -> None:
         for d in args.report_from:
             for line in (Path(d) / "runs.jsonl").read_text().splitlines():
                 r = json.loads(line)
-                if r["task"] in cfgs and r["method"] in methods and r["seed"] in seeds:
+                if (r["task"] in cfgs and r["method"] in methods and r["seed"] in seeds
+                        and r.get("order", 0) < args.orders):
                     runs[(r["task"], r["method"], r["seed"], r.get("order", 0))] = r
         merged = sorted(runs.values(), key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"],
                                                       r.get("order", 0)))
