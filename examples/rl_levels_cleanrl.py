@@ -1,22 +1,34 @@
-"""A CleanRL-style PPO loop under a level curriculum: it computes each episode's mean |GAE| and reports it.
+"""A CleanRL-style PPO loop under a level curriculum: it computes each episode's positive value loss and reports it.
 
-    python examples/rl_levels_cleanrl.py [--steps 150000] [--teacher robust-plr]
+    python examples/rl_levels_cleanrl.py [--steps 100000] [--teacher robust-plr]
 
 The whole loop is in this file, as in CleanRL: a small actor-critic on the
 maze's 7 x 7 partial view, rollouts from a
 ``CurriculumVectorEnv(..., score="external")``, GAE, then
 
-* the learner's level score: for every episode that ended, the mean |GAE|
-  over its steps (PLR's "L1 value loss"), sent with ``venv.report(ids, scores)``;
+* the learner's level score: for every episode that ended, the mean
+  positive GAE over its steps (robust PLR's "positive value loss"; pass
+  ``level_score="l1"`` to :func:`train` for PLR's mean |GAE|), sent with
+  ``venv.report(ids, scores)``;
 * the teacher's train flag: steps of episodes the teacher marked evaluate
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
+
+The levels come from a generator that wastes many of them, the case
+score-prioritised replay is for (as in the PLR paper): block mazes whose
+wall density is itself drawn in ``[0, 0.7]`` (``MazeEnv(max_density=0.7)``,
+:data:`MAX_DENSITY`). About half of its draws cannot be solved (a whole
+250-step episode with no reward) and the sparse ones are trivial. The
+positive value loss is meant to be low on both (no reward for the value to
+under-predict; little left to learn); |GAE| can be high on an unsolvable
+level wherever the critic over-predicts (not checked level by level here).
 
 It prints the held-out solve rates of the teacher's student against one
 trained on uniformly random levels for the same number of env steps
 (``magister.bench.levels.heldout_rates``: unseen levels of the training
 generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
-sets the budget). Figures: docs/examples.md.
+sets the budget). Figures, and whether robust-plr beats uniform here:
+docs/examples.md.
 """
 
 from __future__ import annotations
@@ -27,7 +39,15 @@ import os
 import numpy as np
 
 
-def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128) -> dict:
+#: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
+MAX_DENSITY = 0.7
+#: plr / robust-plr replay a level with this probability (the library's default is 0.5): a new level costs
+#: env steps evaluated only under robust-plr, unsolvable ones a whole episode (chosen on seeds 100/101)
+REPLAY_PROB = 0.8
+
+
+def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
+          max_density: float = MAX_DENSITY, settings: dict | None = None, level_score: str = "pvl") -> dict:
     import torch
     from torch import nn
 
@@ -37,8 +57,10 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    teacher, score = make_level_teacher(teacher_name, seed)
-    venv = CurriculumVectorEnv([MazeEnv] * n_envs, teacher, score="external")
+    if settings is None and teacher_name in ("plr", "robust-plr"):
+        settings = {"replay_prob": REPLAY_PROB}
+    teacher, score = make_level_teacher(teacher_name, seed, settings)
+    venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density)] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
 
     def mlp(out: int) -> nn.Module:
@@ -87,7 +109,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
             for t in range(n_steps):
                 if b_ids[t, i] != run_id[i]:
                     run_id[i], run_sum[i], run_len[i] = b_ids[t, i], 0.0, 0.0
-                run_sum[i] += abs(float(adv[t, i]))
+                a_ti = float(adv[t, i])
+                run_sum[i] += max(a_ti, 0.0) if level_score == "pvl" else abs(a_ti)
                 run_len[i] += 1
                 if b_done[t, i]:
                     ids.append(int(run_id[i]))
@@ -123,12 +146,12 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         with torch.no_grad():
             return torch.distributions.Categorical(logits=actor(torch.as_tensor(o))).sample().numpy()
 
-    return {"teacher": teacher_name, **heldout_rates(policy, seed), "reported": reported,
+    return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": reported,
             "observed": getattr(teacher, "n_observed", reported)}
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = "robust-plr") -> dict[str, dict]:
-    steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 150_000))
+    steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 100_000))
     from magister.bench.levels import versus_uniform
 
     runs = {name: train(name, steps, seed) for name in (teacher, "uniform")}

@@ -71,6 +71,9 @@ def test_heldout_rates_and_the_versus_uniform_line():
     assert versus_uniform({"plr": idle, "uniform": walker}, "plr", 10).endswith(": does not beat uniform")
     with pytest.raises(ValueError, match="heldout_rates.*missing for \\['uniform'\\]"):
         versus_uniform({"plr": walker}, "plr", 10)
+    # the unseen levels follow the generator's max_density (the level examples train up to 0.7)
+    with pytest.raises(ValueError, match="max_density"):
+        heldout_rates(lambda obs: np.zeros(len(obs), dtype=np.int64), unseen=5, max_density=0.95)
 
 
 def test_the_heldout_diagnostic_trains_on_the_test_mazes():

@@ -334,3 +334,36 @@ def test_child_lp_last_gives_the_new_leaves_the_last_attempted_cuts_progress():
     assert not np.allclose(best.lp[kids], last.lp[kids])
     with pytest.raises(ConfigError):
         RegionTree(2, child_lp="first")
+
+
+def test_binary_noise_uses_each_regions_bernoulli_spread():
+    """0/1 scores: flat leaves at 0 or 1 put the tree's noise level at 0, so a coin-flip leaf's LP would
+    count in full; with binary_noise its own spread is its noise, and real progress still shows."""
+    rng = np.random.default_rng(6)
+    x = rng.random((2000, 2))
+    y = np.where(x[:, 0] < 0.5, (rng.random(len(x)) < 0.5).astype(float), 0.0)  # coin flips | never
+    plain = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0)
+    aware = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0, binary_noise=True)
+    plain.add(x, y, np.random.default_rng(0))
+    aware.add(x, y, np.random.default_rng(0))
+    assert aware.binary and aware.noise_level() == 0.0
+    coin = aware.leaves[aware.high[aware.leaves, 0] <= 0.5]
+    assert plain.progress(coin).mean() > 0.1  # scatter of a coin counted as progress
+    assert aware.progress(coin).mean() < plain.progress(coin).mean() / 3
+    # a leaf going from never to always still shows progress
+    fresh = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0, binary_noise=True)
+    fresh.add(np.full((12, 2), 0.9), np.r_[np.zeros(6), np.ones(6)], rng)
+    assert fresh.progress(np.array([0]))[0] > 0.5
+    # one score that is not 0 or 1 turns the Bernoulli model off, and the flag survives a checkpoint
+    state, before = aware.state_dict(), aware.progress()
+    aware.add(np.array([[0.9, 0.9]]), np.array([0.5]), rng)
+    assert not aware.binary and not aware.state_dict()["binary"]
+    back = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0, binary_noise=True)
+    back.load_state_dict(state)
+    assert back.binary and np.array_equal(back.progress(), before)
+    del state["binary"]  # a checkpoint written before the flag: judged from the root's scores
+    old = RegionTree(2, max_points=40, lp_window=12, noise_z=1.0, binary_noise=True)
+    old.load_state_dict(state)
+    assert old.binary
+    with pytest.raises(ConfigError):
+        RegionTree(2, binary_noise=1)

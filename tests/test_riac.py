@@ -172,3 +172,4 @@ def test_riac_plus_without_local_draws_proposes_as_riac_with_its_defaults():
         plus.observe(a, s)
         riac.observe(b, s)
     assert plus.tree.n_splits > 0
+

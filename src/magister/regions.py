@@ -111,6 +111,12 @@ class RegionTree:
         With ``> 0``, :meth:`progress` (what teachers sample by) is each
         region's LP minus ``noise_z`` standard errors of the score noise
         (:meth:`noise_level`), floored at 0. 0 (the reference): the LP itself.
+    binary_noise:
+        With ``noise_z > 0`` and while every score seen is exactly 0 or 1
+        (success / failure), a region's noise is at least its own spread (a
+        Bernoulli score's variance ``p (1 - p)`` depends on its level ``p``, so
+        the flat leaves at 0 or 1 that :meth:`noise_level` reads say nothing
+        about it). False (default): the tree's noise level alone.
     """
 
     def __init__(
@@ -131,8 +137,14 @@ class RegionTree:
         balance: bool = True,
         cuts: str = "valid",
         child_lp: str = "best",
+        binary_noise: bool = False,
     ):
         self.dim = whole("dim", dim)
+        if not isinstance(binary_noise, (bool, np.bool_)):
+            raise ConfigError(f"binary_noise must be True (0/1 scores: each region's noise is at least its own "
+                              f"Bernoulli spread) or False, got {binary_noise!r}")
+        self.binary_noise = bool(binary_noise)
+        self.binary = True  # every score seen so far is exactly 0 or 1
         if child_lp not in ("best", "last"):
             raise ConfigError(f"child_lp must be 'best' (new leaves start with the LP of the chosen cut's children) "
                               f"or 'last' (the reference code: of the last cut attempted, with cuts='region'), "
@@ -305,6 +317,8 @@ class RegionTree:
         scores = np.asarray(scores, dtype=float).ravel()
         if len(x) != len(scores):
             raise ValueError(f"{len(x)} points but {len(scores)} scores")
+        if self.binary and not ((scores == 0.0) | (scores == 1.0)).all():
+            self.binary = False
         split: list[int] = []
         for i in range(len(x)):
             path = self.path_of(x[i])
@@ -384,8 +398,10 @@ class RegionTree:
         idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
         lp = self.lp[idx].copy()
         if self.noise_z > 0:
-            sigma = self.noise_level()
-            if sigma > 0:
+            sigma = np.full(len(idx), self.noise_level())
+            if self.binary_noise and self.binary:
+                sigma = np.maximum(sigma, self.spread[idx])  # Bernoulli: each region's own p (1 - p)
+            if (sigma > 0).any():
                 w = np.minimum(self.count(idx), self.lp_window)
                 half = np.maximum(w // 2, 1)
                 se = sigma * np.sqrt(1.0 / np.maximum(w - half, 1) + 1.0 / half)
@@ -601,7 +617,8 @@ class RegionTree:
     def state_dict(self) -> dict[str, Any]:
         """All arrays needed to resume exactly (copies, trimmed to the nodes in use)."""
         n = self.n_nodes
-        out: dict[str, Any] = {"n_nodes": n, "n_splits": self.n_splits, "n_failed_splits": self.n_failed_splits}
+        out: dict[str, Any] = {"n_nodes": n, "n_splits": self.n_splits, "n_failed_splits": self.n_failed_splits,
+                               "binary": self.binary}
         for k in self._ARRAYS:
             out[k.lstrip("_")] = getattr(self, k)[:n].copy()
         return out
@@ -637,6 +654,11 @@ class RegionTree:
             self._refresh_lp(np.arange(n), lp=False)
         self.n_splits = int(state.get("n_splits", 0))
         self.n_failed_splits = int(state.get("n_failed_splits", 0))
+        if "binary" in state:
+            self.binary = bool(state["binary"])
+        else:  # saved before the flag existed: judge by the root's remembered scores
+            _, y = self.window(0)
+            self.binary = bool(((y == 0.0) | (y == 1.0)).all())
 
     def summary(self, nodes: np.ndarray | None = None) -> list[dict[str, Any]]:
         """JSON-friendly description of regions: bounds, LP, count, leaf flag, depth."""

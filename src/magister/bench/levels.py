@@ -147,19 +147,19 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
     return make_teacher(name, space, seed=seed, **kwargs), score
 
 
-def heldout_rates(policy: Callable[[np.ndarray], np.ndarray], seed: int = 0, *, unseen: int = 100
-                  ) -> dict[str, float]:
+def heldout_rates(policy: Callable[[np.ndarray], np.ndarray], seed: int = 0, *, unseen: int = 100,
+                  max_density: float = MAX_DENSITY) -> dict[str, float]:
     """A maze student's held-out solve rates, as the level examples report them.
 
     ``"unseen"``: on ``unseen`` unseen levels of the training generator
-    (:func:`~magister.rl.envs.maze.unseen_levels` of 15 x 15 mazes up to wall
-    density 0.35, 2 episodes each); ``"mazes"``: on the 15 hand-designed
+    (:func:`~magister.rl.envs.maze.unseen_levels` of 15 x 15 block mazes up to
+    wall density ``max_density``, the solvable ones, 2 episodes each); ``"mazes"``: on the 15 hand-designed
     held-out mazes (:func:`~magister.rl.envs.maze.heldout_mazes`, 5 episodes
     each). ``policy`` maps a batch of observations to actions.
     """
     from ..rl.envs.maze import evaluate_mazes, heldout_mazes, unseen_levels
 
-    levels = unseen_levels(unseen, SIZE, MAX_DENSITY)
+    levels = unseen_levels(unseen, SIZE, max_density)
     return {"unseen": float(np.mean(evaluate_mazes(policy, levels, episodes=2, seed=seed))),
             "mazes": float(np.mean(evaluate_mazes(policy, list(heldout_mazes().values()), episodes=5, seed=seed)))}
 

@@ -75,6 +75,7 @@ class RIAC(Teacher):
         balance: bool = False,
         cuts: str = "region",
         child_lp: str = "last",
+        binary_noise: bool = False,
     ):
         super().__init__(space, seed=seed, score_range=score_range)
         self.ratio_region = fraction("ratio_region", ratio_region)
@@ -97,7 +98,7 @@ class RIAC(Teacher):
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
             min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,
             split_alpha=split_alpha, noise_z=noise_z, balance=balance, cuts=cuts,
-            child_lp=child_lp,
+            child_lp=child_lp, binary_noise=binary_noise,
         )
 
     # ------------------------------------------------------------ sampling
