@@ -60,6 +60,10 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     if settings is None and teacher_name in ("plr", "robust-plr"):
         settings = {"replay_prob": REPLAY_PROB}
     teacher, score = make_level_teacher(teacher_name, seed, settings)
+    if score == "success" and teacher_name != "uniform":
+        raise ValueError(f"{teacher_name!r} learns from each episode's success, and this loop sends GAE scores "
+                         f"(level_score={level_score!r}); use plr, robust-plr or accel here, or "
+                         "benchmarks/levels_minigrid.py, which sends each teacher the score it takes")
     venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density)] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
 

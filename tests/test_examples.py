@@ -67,6 +67,12 @@ def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uni
     # at the example's budget): only the plumbing and the printed comparison are checked
 
 
+def test_rl_levels_cleanrl_refuses_a_teacher_that_takes_success_not_gae_scores():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="learns from each episode's success"):
+        _example("rl_levels_cleanrl").train("learnability", 256, seed=0)
+
+
 def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
     pytest.importorskip("stable_baselines3")
     runs = _example("rl_levels_sb3").main(steps=2048, seed=0)
