@@ -366,18 +366,24 @@ def test_slow_teachers_move_to_worker_threads(client):
     assert client.get("/v1/curricula/skills").json()["n_proposed"] == 2 + 20 + n + 1
 
 
-def test_the_writer_merges_inserts_but_keeps_every_op_in_order(db):
-    from sqlalchemy import func, select
-
+def _database_with_one_curriculum(db):
+    """A migrated engine on ``db`` holding one curriculum row (id 1), and the events table."""
     from magister.serve.models import Curriculum, Event
-    from magister.serve.service import InsertRows, _run_group
 
     engine = make_engine(db)
     migrate(engine)
-    events = Event.__table__
     with engine.begin() as conn:
         conn.execute(Curriculum.__table__.insert().values(id=1, name="c", space="{}", teacher="uniform",
                                                           settings="{}", seed=0, score_range="{}", created_at=0.0))
+    return engine, Event.__table__
+
+
+def test_the_writer_merges_inserts_but_keeps_every_op_in_order(db):
+    from sqlalchemy import func, select
+
+    from magister.serve.service import InsertRows, _run_group
+
+    engine, events = _database_with_one_curriculum(db)
 
     def row(seq):
         return {"curriculum_id": 1, "seq": seq, "batch": seq, "kind": "observe", "k": None, "task": "0",
@@ -413,15 +419,9 @@ def test_a_server_process_freezes_its_start_up_objects_out_of_the_collector(db):
 def test_the_writer_keeps_one_connection_and_replaces_a_broken_one(db):
     from sqlalchemy import event, select
 
-    from magister.serve.models import Curriculum, Event
     from magister.serve.writer import GroupWriter, InsertRows
 
-    engine = make_engine(db)
-    migrate(engine)
-    events = Event.__table__
-    with engine.begin() as conn:
-        conn.execute(Curriculum.__table__.insert().values(id=1, name="c", space="{}", teacher="uniform",
-                                                          settings="{}", seed=0, score_range="{}", created_at=0.0))
+    engine, events = _database_with_one_curriculum(db)
     checkouts: list[int] = []
     event.listen(engine, "checkout", lambda *_: checkouts.append(1))
 

@@ -279,17 +279,23 @@ def empty_maze(size: int, start: tuple[int, int] | None = None, goal: tuple[int,
     return Maze(walls, start or (1, 1), goal or (size - 2, size - 2))
 
 
+def _check_generator_args(func: str, rng: Any, size: int, name: str, fraction: float) -> tuple[int, float]:
+    """A maze generator's checked ``(size, fraction)``: ``rng`` a numpy Generator, ``fraction`` in [0, 1]."""
+    size = _check_size(size)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{func} needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    value = float(fraction)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {fraction!r}")
+    return size, value
+
+
 def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, *,
                 require_solvable: bool = False, max_tries: int = 1000) -> Maze:
     """A ``size`` x ``size`` maze whose inner cells are walls with probability ``wall_density``, with start
     and goal on two distinct free cells (domain randomisation, as in the PLR and ACCEL MiniGrid runs).
     With ``require_solvable=True`` it redraws until the goal can be reached (up to ``max_tries``)."""
-    size = _check_size(size)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"random_maze needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    d = float(wall_density)
-    if not 0.0 <= d <= 1.0:
-        raise ValueError(f"wall_density must be in [0, 1], got {wall_density!r}")
+    size, d = _check_generator_args("random_maze", rng, size, "wall_density", wall_density)
     n_inner = (size - 2) ** 2
     for _ in range(max(1, int(max_tries))):
         inner = rng.random(n_inner) < d
@@ -312,12 +318,7 @@ def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0
     between two neighbouring cells removed (loops and shortcuts), with start and goal on two distinct
     random cells. Always solvable; shortest paths range from 1 cell to most of the maze, so seeds of it
     span easy to hard levels. An even ``size`` leaves a second wall on its last row and column."""
-    size = _check_size(size)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"labyrinth_maze needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    f = float(open_fraction)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"open_fraction must be in [0, 1], got {open_fraction!r}")
+    size, f = _check_generator_args("labyrinth_maze", rng, size, "open_fraction", open_fraction)
     n = (size - 1) // 2  # cells per side, at rows and columns 1, 3, ..., 2 n - 1
     walls = np.ones((size, size), dtype=bool)
     walls[1:2 * n:2, 1:2 * n:2] = False
