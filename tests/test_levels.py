@@ -310,3 +310,18 @@ def test_open_scores_refuse_huge_integers_and_nan_like_a_declared_range():
             fs.normalise_one(bad)
     with pytest.raises(InvalidScoreError, match="too large"):
         fs.normalise([1.0, 10**400])
+
+
+def test_mixed_maze_draws_labyrinths_at_its_share_and_blocks_in_the_density_range():
+    from magister.levels import mixed_maze
+
+    rng = np.random.default_rng(0)
+    mazes = [mixed_maze(rng, 15, (0.2, 0.2), 0.5) for _ in range(200)]
+    # a labyrinth's odd-odd cells are all open and its even-even cells all walls; block mazes are not
+    lab = [bool((~m.walls[1:-1:2, 1:-1:2]).all() and m.walls[::2, ::2].all()) for m in mazes]
+    assert 70 <= sum(lab) <= 130 and all(mazes[i].solvable for i in range(200) if lab[i])
+    blocks = [m for m, is_lab in zip(mazes, lab) if not is_lab]
+    inner = np.mean([m.walls[1:-1, 1:-1].mean() for m in blocks])
+    assert 0.15 < inner < 0.25  # density 0.2 (start and goal cells cleared)
+    assert not any((~m.walls[1:-1:2, 1:-1:2]).all() and m.walls[::2, ::2].all()
+                   for m in (mixed_maze(rng, 15, (0.3, 0.3)) for _ in range(50)))  # labyrinths=0: blocks only

@@ -9,10 +9,10 @@ Nothing here imports more than numpy and magister's foundations.
 
 from __future__ import annotations
 
-from .maze import Maze, MazeFormatError, UnsolvableMazeError, empty_maze, labyrinth_maze, load_mazes, random_maze
+from .maze import Maze, MazeFormatError, UnsolvableMazeError, empty_maze, labyrinth_maze, load_mazes, mixed_maze, random_maze
 from .mutators import Mutator, make_mutator, maze_mutator, perturb_mutator
 from .spaces import SEED_LIMIT, MazeSpace, SeedSpace, level_key
 
-__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "empty_maze", "load_mazes", "random_maze", "labyrinth_maze",
+__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "empty_maze", "load_mazes", "random_maze", "labyrinth_maze", "mixed_maze",
            "SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key",
            "Mutator", "make_mutator", "maze_mutator", "perturb_mutator"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InvalidTaskError
 
-__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "labyrinth_maze", "empty_maze",
+__all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "labyrinth_maze", "mixed_maze", "empty_maze",
            "WALL", "FLOOR", "START", "GOAL"]
 
 WALL, FLOOR, START, GOAL = "#", ".", "S", "G"
@@ -310,6 +310,22 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
             return maze
     raise UnsolvableMazeError(f"no solvable {size} x {size} maze in {max_tries} draws at wall_density={d}; "
                               "lower the density")
+
+
+#: a mixed generator's labyrinths have a fraction of their walls drawn in ``[0, LABYRINTH_OPEN)`` opened
+LABYRINTH_OPEN = 0.25
+
+
+def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float], labyrinths: float = 0.0, *,
+               require_solvable: bool = False) -> Maze:
+    """One level of a generator that mixes block mazes and labyrinths (``MazeSpace.sample`` and the
+    ``"mixed"`` seed generator of ``MazeEnv`` draw theirs here): with probability ``labyrinths`` a
+    :func:`labyrinth_maze` with a fraction in ``[0, LABYRINTH_OPEN)`` of its walls opened (always
+    solvable), else a :func:`random_maze` whose wall density is drawn in ``density`` (``(low, high)``)."""
+    if labyrinths and rng.random() < labyrinths:
+        return labyrinth_maze(rng, size, float(rng.uniform(0.0, LABYRINTH_OPEN)))
+    lo, hi = density
+    return random_maze(rng, size, lo if hi == lo else float(rng.uniform(lo, hi)), require_solvable=require_solvable)
 
 
 def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0.0) -> Maze:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Space, _short
-from .maze import Maze, MazeFormatError, UnsolvableMazeError, labyrinth_maze, random_maze
+from .maze import Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
 
@@ -217,14 +217,8 @@ class MazeSpace(Space):
         return out
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
-        lo, hi = self._density
-        out = []
-        for _ in range(1 if k is None else int(k)):
-            if self.labyrinths and rng.random() < self.labyrinths:  # always solvable
-                out.append(labyrinth_maze(rng, self.size, float(rng.uniform(0.0, 0.25))))
-            else:
-                out.append(random_maze(rng, self.size, lo if hi == lo else float(rng.uniform(lo, hi)),
-                                       require_solvable=self.require_solvable))
+        out = [mixed_maze(rng, self.size, self._density, self.labyrinths, require_solvable=self.require_solvable)
+               for _ in range(1 if k is None else int(k))]
         return out[0] if k is None else out
 
     def sample_simple(self, rng: np.random.Generator) -> Maze:

@@ -138,14 +138,12 @@ def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generat
     (labyrinths: median 16 cells, 90th percentile 34 on 15 x 15), so that there
     is a frontier of hard but learnable levels for a teacher to find.
     """
-    from ...levels import labyrinth_maze, random_maze
+    from ...levels import mixed_maze
 
     if generator not in GENERATORS:
         raise ValueError(f"unknown maze generator {generator!r}; choose from {GENERATORS}")
     rng = np.random.default_rng(int(seed))
-    if generator == "mixed" and rng.random() < 0.5:
-        return labyrinth_maze(rng, size, float(rng.uniform(0.0, 0.25)))
-    return random_maze(rng, size, float(rng.uniform(0.0, max_density)))
+    return mixed_maze(rng, size, (0.0, max_density), 0.5 if generator == "mixed" else 0.0)
 
 
 def _as_maze(task: Any) -> Any:
