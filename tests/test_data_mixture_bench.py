@@ -79,3 +79,22 @@ def test_unknown_method_is_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         dm.main(["--methods", "stratified,skill-itt", "--out", str(out)])
     assert "skill-itt" in capsys.readouterr().err and not out.exists()
+
+
+def test_crossing_interpolates_between_evaluations():
+    assert dm.crossing([50, 100, 150], [0.5, 0.8, 0.95]) == 100 + (0.9 - 0.8) / (0.95 - 0.8) * 50
+    assert dm.crossing([50, 100], [0.92, 0.95]) == 50.0  # already there at the first evaluation
+    assert dm.crossing([50, 100, 150], [0.5, 0.91, 0.85]) == 50 + 0.4 / 0.41 * 50  # the first crossing counts
+    assert dm.crossing([50, 100], [0.5, 0.89]) is None
+
+
+def test_test_curve_scores_every_evaluation():
+    cfg = dict(TINY, test_per_skill=30, final_evals=2, test_curve=True)
+    (run,) = dm.run_seed(("addition", 3, cfg, ["stratified"]))
+    assert run["test_steps"] == run["steps"] == [10, 20, 30]
+    assert run["test_final"] == sum(run["test_acc"][-2:]) / 2
+    assert run["test_steps_to_90"] == dm.crossing(run["test_steps"], run["test_acc"])
+    # the test set is scored, not trained on or fed back: the held-out curve is the one of a run without it
+    (plain,) = dm.run_seed(("addition", 3, dict(cfg, test_curve=False), ["stratified"]))
+    assert plain["acc"] == run["acc"] and plain["mixture"] == run["mixture"]
+    assert plain["test_final"] == run["test_final"] and plain["test_steps_to_90"] is None
