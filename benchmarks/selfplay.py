@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
     ap.add_argument("--snapshot-every", type=int, help="(game's default)")
     ap.add_argument("--pool-size", type=int, default=20)
-    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest"])
+    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest", "reservoir"])
     ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
     ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
     ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])
