@@ -172,3 +172,14 @@ def test_later_beats_earlier_reads_cross_play() -> None:
     cycling = np.array([[0.5, 0.8, 0.2], [0.2, 0.5, 0.9], [0.8, 0.1, 0.5]])
     assert sp.later_beats_earlier(improving, [0, 1, 2]) == 1.0
     assert sp.later_beats_earlier(cycling, [0, 1, 2]) == pytest.approx(1 / 3)
+
+
+def test_diagnose_settings_and_cycling() -> None:
+    import selfplay_diagnose as dg
+
+    assert dg.parse_settings('a=fsp,b=pfsp:{"latest": 0.35, "weighting": "variance"}') == [
+        ("a", "fsp", {}), ("b", "pfsp", {"latest": 0.35, "weighting": "variance"})]
+    circle = np.full((4, 4), 0.5)  # snapshot 0 is left out; 1 > 2 > 3 > 1
+    for i, j in ((1, 2), (2, 3), (3, 1)):
+        circle[i, j], circle[j, i] = 1.0, 0.0
+    assert dg.cycling(circle) == (pytest.approx(1 / 3), 1.0)
