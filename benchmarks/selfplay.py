@@ -25,7 +25,15 @@ Printed, per method, medians over seeds with [min-max]:
 * no forgetting: the final snapshot against every snapshot of its own first half of training
   (strict wins, draws, losses; "not lost" = wins + draws);
 * the Elo rating of the final snapshot, fitted to cross-play among the kept snapshots of
-  all methods and the held-out opponents (``random`` anchored at 1000).
+  all methods and the held-out opponents (``random`` anchored at 1000);
+* the mean score against ``search-4`` of the final snapshot and the ``--last-snapshots`` - 1 before it (how much
+  of a final score is where the run stopped), and "later beats earlier": the share of pairs of a run's kept
+  snapshots in which the later one wins the cross-play (1 for a run that only improves; lower where it cycles);
+* every method's gap to naive self-play against ``search-4``, seed by seed.
+
+``--methods`` also takes ``trained-vs-search-2``: a reference row, the same learner trained at equal games
+against ``search-2`` (a held-out opponent, on purpose): how far the learner gets when its opponents are not its
+own snapshots. ``benchmarks/selfplay_diagnose.py`` measures why the methods do (not) differ.
 
 Written to ``--out``: ``curves.csv`` and ``curves.png`` (score against the held-out opponents over
 training), ``crossplay.png`` (the first seed's cross-play matrix), ``ratings.csv``, ``results.json``.
