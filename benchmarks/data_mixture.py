@@ -427,7 +427,8 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
         if not methods:
             continue
         cfg = cfgs[task]
-        lines.append(f"\n## {task}: {len(by[(task, methods[0])])} seeds, budget {cfg['steps']} steps of "
+        counts = sorted({len(by[(task, m)]) for m in methods})  # differ when --report-from joins partial re-runs
+        lines.append(f"\n## {task}: {'-'.join(map(str, counts[::len(counts) - 1 or 1]))} seeds per method, budget {cfg['steps']} steps of "
                      f"{cfg['batch']}, eval every {cfg['eval_every']}; width {cfg['d_model']}, lr {cfg['lr']:g} "
                      f"({cfg.get('schedule', 'constant')})")
         # every run scored the test set at every evaluation (--test-curve)
@@ -473,8 +474,9 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                                  f", median {b_t:.0f} steps vs stratified {strat_t:.0f} (speed-up x{ratio_t:.2f}; "
                                  f"target x1.30: {'met' if ratio_t >= 1.3 else 'MISSED'})")
                 for key, label in (("acc_half", f"at {cfg['steps'] // 2} steps"), ("acc_final", "at the end")):
-                    gains = {m: float(np.median([100 * (r[key] - s[key]) for r, s in
-                                                 zip(by[(task, m)], by[(task, "stratified")])]))
+                    ref_by_seed = {s["seed"]: s[key] for s in by[(task, "stratified")]}
+                    gains = {m: float(np.median([100 * (r[key] - ref_by_seed[r["seed"]]) for r in by[(task, m)]
+                                                 if r["seed"] in ref_by_seed]))
                              for m in teachers}
                     top = max(gains, key=lambda m: gains[m])
                     lines.append(f"best teacher {label}: {LABELS.get(top, top)}, {gains[top]:+.1f} points over "
