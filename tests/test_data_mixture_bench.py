@@ -118,3 +118,16 @@ def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path)
     # without the test curve at every evaluation the column is left out
     text = dm.report([dict(r, test_steps=[1600]) for r in runs], tmp_path, {"addition": dict(dm.TASKS["addition"])})
     assert "on the test set (interpolated)" not in text
+
+
+def test_fair_check_against_stratified_over_two_batch_orders():
+    def run(method, seed, acc):
+        return {"method": method, "seed": seed, "order": 0, "test_final": acc}
+
+    runs = [run("stratified", 0, 0.90), run("stratified", 1, 0.90), run("stratified@reseed", 0, 0.84),
+            run("stratified@reseed", 1, 0.90), run("exp3", 0, 0.86), run("exp3", 1, 0.87)]
+    text = "\n".join(dm.fair_check(runs, ["stratified", "stratified@reseed", "exp3"], dict(TINY, test_per_skill=30)))
+    # against stratified alone exp3 misses on both seeds; against the mean of its two orders (0.87 on seed 0) only
+    # on seed 1, where both orders ended at 0.90
+    assert "| exp3 | -4.0 | -3.0 | 2/2 (0, 1) |" in text
+    assert "- exp3: 1/2 (seed 1: -3.0)" in text
