@@ -25,7 +25,15 @@ Printed, per method, medians over seeds with [min-max]:
 * no forgetting: the final snapshot against every snapshot of its own first half of training
   (strict wins, draws, losses; "not lost" = wins + draws);
 * the Elo rating of the final snapshot, fitted to cross-play among the kept snapshots of
-  all methods and the held-out opponents (``random`` anchored at 1000).
+  all methods and the held-out opponents (``random`` anchored at 1000);
+* the mean score against ``search-4`` of the final snapshot and the ``--last-snapshots`` - 1 before it (how much
+  of a final score is where the run stopped), and "later beats earlier": the share of pairs of a run's kept
+  snapshots in which the later one wins the cross-play (1 for a run that only improves; lower where it cycles);
+* every method's gap to naive self-play against ``search-4``, seed by seed.
+
+``--methods`` also takes ``trained-vs-search-2``: a reference row, the same learner trained at equal games
+against ``search-2`` (a held-out opponent, on purpose): how far the learner gets when its opponents are not its
+own snapshots. ``benchmarks/selfplay_diagnose.py`` measures why the methods do (not) differ.
 
 Written to ``--out``: ``curves.csv`` and ``curves.png`` (score against the held-out opponents over
 training), ``crossplay.png`` (the first seed's cross-play matrix), ``ratings.csv``, ``results.json``.
@@ -61,6 +69,10 @@ from typing import Any, Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 METHODS = ("self-play", "fsp", "pfsp", "opponent-lp")
+#: reference runs (not methods): the same learner trained against a held-out opponent, at the same number of games.
+#: They break the held-out rule on purpose, to show how far the learner gets when its opponents are not its own
+#: snapshots: room that no choice among its snapshots can use shows up as a gap to this row.
+REFERENCES = ("trained-vs-search-2",)
 HELD_OUT = ("random", "greedy", "search-2", "search-4")
 STRONGEST = "search-4"
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
@@ -486,6 +498,7 @@ class Game:
     policy_of: Callable[[np.ndarray], Policy]
     make_loader: Callable[[np.random.Generator], Callable[[bytes], Callable[[Any], int]]]
     defaults: dict[str, Any]
+    state_of_obs: Callable[[dict[str, np.ndarray]], Any]  # the engine state of an observation, the side to move = 1
 
 
 def _ttt_moves(board: tuple[int, ...]) -> list[int]:
@@ -496,6 +509,11 @@ def _ttt_apply(board: tuple[int, ...], i: int, me: int) -> tuple[int, ...]:
     return board[:i] + (me,) + board[i + 1:]
 
 
+def _ttt_state_of_obs(obs: dict[str, np.ndarray]) -> tuple[int, ...]:
+    planes = obs["observation"].reshape(9, 2)
+    return tuple(int(a) + 2 * int(b) for a, b in planes)
+
+
 GAMES: dict[str, Game] = {
     "connect4": Game(
         "connect4", "connect four (6 x 7)", (0, 0), c4_moves, c4_apply, c4_winner,
@@ -504,14 +522,14 @@ GAMES: dict[str, Game] = {
         "connect_four_v3", lambda rng, cfg: NTupleLearner(rng, alpha=cfg["alpha"], epsilon=cfg["epsilon"]),
         c4_table_policy, c4_make_loader,
         {"games": 4000, "snapshot_every": 100, "alpha": 0.005, "epsilon": 0.1, "curve_games": 10, "eval_every": 8,
-         "final_games": 100, "past_games": 4, "crossplay_games": 6}),
+         "final_games": 100, "past_games": 4, "crossplay_games": 6}, c4_bits_of_obs),
     "tictactoe": Game(
         "tictactoe", "tic-tac-toe", (0,) * 9, _ttt_moves, _ttt_apply, winner,
         HELD_OUT_POLICIES, "tictactoe_v3",
         lambda rng, cfg: QLearner(rng, alpha=cfg["alpha"], epsilon=cfg["epsilon"]),
         table_policy, make_loader,
         {"games": 10000, "snapshot_every": 250, "alpha": 0.3, "epsilon": 0.1, "curve_games": 100, "eval_every": 4,
-         "final_games": 1000, "past_games": 40, "crossplay_games": 20}),
+         "final_games": 1000, "past_games": 40, "crossplay_games": 20}, _ttt_state_of_obs),
 }
 
 # ------------------------------------------------------------------- one run
@@ -527,6 +545,7 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     pz_game = importlib.import_module(f"pettingzoo.classic.{game.pettingzoo}")
     t0 = time.perf_counter()
     ss = np.random.SeedSequence([seed, METHODS.index(method) if method in METHODS else 99])
+    reference = method[len("trained-vs-"):] if method in REFERENCES else None
     rng_learner, rng_opp, rng_eval = (np.random.default_rng(s) for s in ss.spawn(3))
     rng_eval_same = np.random.default_rng(seed + 1000)  # the same evaluation games for every method
     games, every = cfg["games"], cfg["snapshot_every"]
@@ -537,8 +556,18 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
         pool = OpponentPool(Path(tmp) / "pool", max_size=cfg["pool_size"], eviction=cfg.get("eviction", "random"), seed=seed,
                             max_ids=games // every + 2)
         pool.add(learner.snapshot(), step=0)
-        teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed, **cfg.get("teacher_kwargs", {}).get(method, {}))
-        env = OpponentEnv(pz_game.env, pool, game.make_loader(rng_opp), teacher=teacher, seat="alternate")
+        if reference is None:
+            teacher = mg.make_teacher(method, pool.space, pool=pool, seed=seed, **cfg.get("teacher_kwargs", {}).get(method, {}))
+            env = OpponentEnv(pz_game.env, pool, game.make_loader(rng_opp), teacher=teacher, seat="alternate")
+        else:  # one fixed opponent in a pool of its own; the learner's snapshots go to the other pool
+            fixed = OpponentPool(Path(tmp) / "fixed", max_size=1, max_ids=1)
+            fixed.add(reference.encode())
+            teacher = mg.make_teacher("fsp", fixed.space, pool=fixed, seed=seed)
+            held_policy = game.held_out[reference]
+
+            def load_fixed(data: bytes) -> Callable[[Any], int]:
+                return lambda obs: held_policy(game.state_of_obs(obs), 1, rng_opp)
+            env = OpponentEnv(pz_game.env, fixed, load_fixed, teacher=teacher, seat="alternate")
         history: list[tuple[int, np.ndarray]] = [(0, learner.params())]
         curves: list[dict[str, Any]] = []
         outcomes = {"win": 0, "draw": 0, "loss": 0}
@@ -555,6 +584,10 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
                     curves.append(row)
         final = game.policy_of(learner.params())
         held = {name: match(game, final, opp, cfg["final_games"], rng_eval_same) for name, opp in game.held_out.items()}
+        # the last snapshots before the final one against the strongest: how much of the final score is where the run stopped
+        rng_last = np.random.default_rng(seed + 2000)  # its own stream: the columns measured before stay as they were
+        last = [score(match(game, game.policy_of(q), game.held_out[STRONGEST], cfg["final_games"], rng_last))
+                for _, q in history[-cfg["last_snapshots"]:-1]]
         first_half = [q for step, q in history if step < games / 2]
         wdl = np.zeros(3, dtype=int)
         for q in first_half:
@@ -566,6 +599,7 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": method, "seed": seed, "seconds": time.perf_counter() - t0, "train_outcomes": outcomes,
         "held_out": {k: list(v) for k, v in held.items()}, "vs_first_half": wdl.tolist(),
+        "last_vs_strongest": last + [score(held[STRONGEST])],
         "n_first_half": len(first_half), "curves": curves, "kept": kept, "pool": pool_records,
         "teacher_games": teacher_games,
     }
@@ -591,6 +625,13 @@ def cross_play(game: Game, results: list[dict[str, Any]], games: int, seed: int)
     return scores, counts, labels
 
 
+def later_beats_earlier(scores: np.ndarray, idx: list[int]) -> float:
+    """Share of the pairs of one run's snapshots (``idx``, oldest first) in which the later one scores above 0.5
+    against the earlier in cross-play: 1 for a run that only ever improves, lower where it cycles or forgets."""
+    pairs = [(i, j) for a, i in enumerate(idx) for j in idx[a + 1:]]
+    return float(np.mean([scores[j, i] > 0.5 for i, j in pairs])) if pairs else float("nan")
+
+
 def fmt(values: list[float], pct: bool = True) -> str:
     m, lo, hi = statistics.median(values), min(values), max(values)
     if pct:
@@ -601,13 +642,14 @@ def fmt(values: list[float], pct: bool = True) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help=f"any of {', '.join(METHODS)}; and {', '.join(REFERENCES)} as a reference row")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
     ap.add_argument("--snapshot-every", type=int, help="(game's default)")
     ap.add_argument("--pool-size", type=int, default=20)
-    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest"])
+    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest", "reservoir"])
     ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
     ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
     ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])
@@ -615,6 +657,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--curve-games", type=int)
     ap.add_argument("--final-games", type=int)
     ap.add_argument("--past-games", type=int, help="games against each first-half snapshot")
+    ap.add_argument("--last-snapshots", type=int, default=5,
+                    help="the final snapshot and those before it, each against the strongest (mean printed)")
     ap.add_argument("--rated-per-run", type=int, default=8, help="snapshots per run in the cross-play")
     ap.add_argument("--crossplay-games", type=int)
     ap.add_argument("--workers", type=int, default=2)
@@ -622,9 +666,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default="results/selfplay")
     args = ap.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in METHODS + REFERENCES]
     if unknown:
-        ap.error(f"unknown methods {unknown}; choose from {METHODS}")
+        ap.error(f"unknown methods {unknown}; choose from {METHODS + REFERENCES}")
     game = GAMES[args.game]
     for k, v in game.defaults.items():
         if getattr(args, k) is None:
@@ -632,7 +676,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.curve_games, args.final_games, args.past_games, args.crossplay_games = 10, 40, 4, 4
     cfg = {k: getattr(args, k) for k in ("game", "games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon",
-                                          "eval_every", "curve_games", "final_games", "past_games", "rated_per_run")}
+                                          "eval_every", "curve_games", "final_games", "past_games", "rated_per_run",
+                                          "last_snapshots")}
     cfg["teacher_kwargs"] = {"pfsp": {"weighting": args.pfsp_weighting}}
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, s) for s in seeds for m in methods]
@@ -647,6 +692,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     final_rating: dict[tuple[str, int], float] = {}
+    later_wins: dict[tuple[str, int], float] = {}
     rating_rows = []
     for s in seeds:
         runs = [r for r in results if r["seed"] == s]
@@ -654,6 +700,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ratings = fit_elo(sc, ct, anchor=0)
         for r in runs:
             final_rating[(r["method"], s)] = float(ratings[labels.index(f"{r['method']}@{r['kept'][-1][0]}")])
+            later_wins[(r["method"], s)] = later_beats_earlier(sc, [labels.index(f"{r['method']}@{st}")
+                                                                    for st, _ in r["kept"] if st > 0])
         rating_rows += [{"seed": s, "player": lab, "elo": float(e)} for lab, e in zip(labels, ratings)]
         if s == seeds[0]:
             plot_cross_play(sc, labels, out / "crossplay.png")
@@ -672,7 +720,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\n{game.title}, {args.games} games per run, seeds {seeds[0]}-{seeds[-1]}; score = win 1, draw 0.5, loss 0 "
           f"(median [min-max] over seeds, %)\n")
     head = "| method | " + " | ".join(f"vs {n}" for n in HELD_OUT) + f" | won / lost vs {STRONGEST} | vs own 1st half: " \
-           "won / drew / lost | not lost | Elo (final) | min/run |"
+           f"won / drew / lost | not lost | Elo (final) | vs {STRONGEST}, last {args.last_snapshots} (mean) | " \
+           "later beats earlier | min/run |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for m in methods:
@@ -682,17 +731,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lost = [r["held_out"][STRONGEST][2] / sum(r["held_out"][STRONGEST]) for r in runs]
         past = [np.array(r["vs_first_half"]) / max(1, sum(r["vs_first_half"])) for r in runs]
         elo = [final_rating[(m, r["seed"])] for r in runs]
+        last = [float(np.mean(r["last_vs_strongest"])) for r in runs]
+        later = [later_wins[(m, r["seed"])] for r in runs]
         mins = [r["seconds"] / 60 for r in runs]
         table[m] = {"held_out": held, "won_vs_strongest": won, "lost_vs_strongest": lost, "vs_first_half": [p.tolist() for p in past],
-                    "elo": elo, "minutes": mins}
+                    "elo": elo, "last_vs_strongest": last, "later_beats_earlier": later, "minutes": mins}
         print(f"| {m} | " + " | ".join(fmt(held[n]) for n in HELD_OUT) + f" | {fmt(won)} / {fmt(lost)} | "
               + " / ".join(fmt([p[i] for p in past]) for i in range(3)) + f" | {fmt([p[0] + p[1] for p in past])} | "
-              + f"{fmt(elo, pct=False)} | {statistics.median(mins):.1f} |")
-    best = max((m for m in methods if m != "self-play"), key=lambda m: statistics.median(table[m]["held_out"][STRONGEST]),
-               default=None)
-    if best and "self-play" in table:
-        gap = [a - b for a, b in zip(table[best]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
-        print(f"\nbest pool method vs {STRONGEST}: {best}, {fmt(gap)} points above naive self-play (per seed)")
+              + f"{fmt(elo, pct=False)} | {fmt(last)} | {fmt(later)} | {statistics.median(mins):.1f} |")
+    pool_methods = [m for m in methods if m not in ("self-play",) + REFERENCES]
+    best = max(pool_methods, key=lambda m: statistics.median(table[m]["held_out"][STRONGEST]), default=None)
+    if "self-play" in table:
+        print(f"\nvs {STRONGEST}, points above naive self-play seed by seed (final snapshot; mean of the last "
+              f"{args.last_snapshots}):")
+        for m in [m for m in methods if m != "self-play"]:
+            final_gap = [a - b for a, b in zip(table[m]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
+            last_gap = [a - b for a, b in zip(table[m]["last_vs_strongest"], table["self-play"]["last_vs_strongest"])]
+            per_seed = ", ".join(f"{100 * g:+.0f}" for g in final_gap)
+            print(f"  {m}: {fmt(final_gap)} ({per_seed}); last {args.last_snapshots}: {fmt(last_gap)}")
+        if best:
+            gap = [a - b for a, b in zip(table[best]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
+            print(f"best pool method vs {STRONGEST}: {best}, {fmt(gap)} points above naive self-play (per seed)")
     print(f"\nwrote {out}/curves.csv, curves.png, crossplay.png, ratings.csv, results.json "
           f"({(time.perf_counter() - t0) / 60:.1f} min)")
     summary = {"args": vars(args), "table": table, "best": best,

@@ -69,6 +69,29 @@ def test_pool_file_snapshots_and_eviction_policies(tmp_path: Path) -> None:
     assert rnd[0].ids == rnd[1].ids and rnd[0].latest == 9 and len(rnd[0]) == 3
 
 
+def test_reservoir_eviction_keeps_a_uniform_sample_of_the_whole_past(tmp_path: Path) -> None:
+    """Random eviction forgets the early run (a member survives an addition with chance 1 - 1/max_size); the
+    reservoir keeps each earlier snapshot with the same chance, the two newest always, and resumes exactly."""
+    first_half = {"random": 0, "reservoir": 0}
+    for eviction in first_half:
+        for seed in range(10):
+            pool = OpponentPool(tmp_path / f"{eviction}{seed}", max_size=6, eviction=eviction, seed=seed, max_ids=50)
+            for i in range(40):
+                pool.add(b"s%d" % i)
+            assert len(pool) == 6 and pool.ids[-2:] == [38, 39]
+            first_half[eviction] += sum(i < 20 for i in pool.ids)
+    # 4 of 6 members are drawn from snapshots 0-37, so about 20/38 of 40 (21) are from the first half
+    assert 12 <= first_half["reservoir"] <= 32 and first_half["random"] <= 3, first_half
+    a = OpponentPool(tmp_path / "a", max_size=5, eviction="reservoir", seed=3, keep_first=True, max_ids=50)
+    b = OpponentPool(tmp_path / "b", max_size=5, eviction="reservoir", seed=3, keep_first=True, max_ids=50)
+    for i in range(30):
+        a.add(b"a")
+        b.add(b"b")
+        if i == 12:
+            b = OpponentPool(tmp_path / "b")  # reopened: the generator is in the index
+    assert a.ids == b.ids and a.ids[0] == 0 and a.ids[-2:] == [28, 29]
+
+
 @pytest.mark.parametrize("bad", ["unknown", "evicted", "outcome", "none", "missing", "corrupt", "batch"])
 def test_bad_input_is_refused_and_changes_no_record(tmp_path: Path, bad: str) -> None:
     pool = _pool(tmp_path, n=6, max_size=4)

@@ -109,3 +109,23 @@ def test_first_answer_gate_is_learned_replayed_like_the_loop_and_saved(tmp_path,
     plain = 1 / (1 + np.exp(-(again.weights[0] + sum(
         wk * np.log(p / (1 - p)) for wk, p in zip(again.weights[1:3], [x.predict("zed", test.items[0]) for x in q])))))
     assert again.predict("zed", test.items[0]) != pytest.approx(plain)
+
+
+def test_refit_members_see_every_learner_and_keep_the_weights(tmp_path, slice_log):
+    train = slice_log.subset(slice_log.learner < 60)
+    test = slice_log.subset(slice_log.learner >= 60)
+    conf = dict(members=["best-lr", "elo"], seed=2, valid_fraction=0.3)
+    plain = make_model("blend", **conf).fit(train)
+    refit = make_model("blend", refit=True, **conf).fit(train)
+    np.testing.assert_array_equal(refit.weights, plain.weights)  # weights from the held-out learners, as before
+    for k, name in enumerate(["best-lr", "elo"]):
+        whole = make_model(name).fit(train)  # the same member fitted directly on all 60 learners
+        for m in (whole, refit.members[k], plain.members[k]):
+            m.reset()
+        np.testing.assert_allclose(refit.members[k].replay(test), whole.replay(test), atol=1e-12)
+        assert not np.allclose(plain.members[k].replay(test), whole.replay(test))  # the plain one saw 70% only
+    refit = make_model("blend", refit=True, **conf).fit(train)  # afresh: elo moves item difficulties online
+    refit.save(tmp_path / "r.ckpt")
+    again = load_model(tmp_path / "r.ckpt")
+    assert again.settings["refit"] is True
+    np.testing.assert_array_equal(again.replay(test), refit.replay(test))

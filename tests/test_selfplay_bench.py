@@ -134,3 +134,52 @@ def test_tiny_connect_four_run(tmp_path: Path, capsys) -> None:
     assert "connect four" in capsys.readouterr().out
     for run in summary["runs"]:
         assert sum(run["train_outcomes"].values()) == 40 and sum(run["held_out"]["search-4"]) == 4
+
+
+def test_reference_run_trains_against_the_held_out_opponent(tmp_path: Path, capsys) -> None:
+    """The reference row's opponent is search-2 itself: an untrained learner loses most of its games to it, while
+    against its own first snapshots (self-play) it wins about half."""
+    summary = sp.main(["--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play,trained-vs-search-2",
+                       "--workers", "1", "--curve-games", "2", "--final-games", "4", "--past-games", "2",
+                       "--rated-per-run", "2", "--crossplay-games", "2", "--last-snapshots", "2", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| trained-vs-search-2 |" in out and "best pool method" not in out  # a reference is not a pool method
+    runs = {r["method"]: r for r in summary["runs"]}
+    ref, own = runs["trained-vs-search-2"]["train_outcomes"], runs["self-play"]["train_outcomes"]
+    assert ref["loss"] > 2 * ref["win"] and own["win"] > own["loss"] / 2
+    assert len(runs["self-play"]["last_vs_strongest"]) == 2
+
+
+def test_state_of_obs_is_the_engine_state_seen_by_the_side_to_move() -> None:
+    from pettingzoo.classic import connect_four_v3, tictactoe_v3
+
+    for game, module in ((sp.GAMES["connect4"], connect_four_v3), (sp.GAMES["tictactoe"], tictactoe_v3)):
+        env = module.env()
+        env.reset(seed=1)
+        rng = np.random.default_rng(1)
+        state, me = game.initial, 1
+        while not any(env.terminations.values()):
+            obs = env.observe(env.agent_selection)
+            mine_first = state if me == 1 else (state[::-1] if len(state) == 2 else tuple((3 - v) % 3 for v in state))
+            assert game.state_of_obs(obs) == mine_first
+            a = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+            env.step(a)
+            state, me = game.apply(state, a, me), 3 - me
+
+
+def test_later_beats_earlier_reads_cross_play() -> None:
+    improving = np.array([[0.5, 0.2, 0.1], [0.8, 0.5, 0.3], [0.9, 0.7, 0.5]])
+    cycling = np.array([[0.5, 0.8, 0.2], [0.2, 0.5, 0.9], [0.8, 0.1, 0.5]])
+    assert sp.later_beats_earlier(improving, [0, 1, 2]) == 1.0
+    assert sp.later_beats_earlier(cycling, [0, 1, 2]) == pytest.approx(1 / 3)
+
+
+def test_diagnose_settings_and_cycling() -> None:
+    import selfplay_diagnose as dg
+
+    assert dg.parse_settings('a=fsp,b=pfsp:{"latest": 0.35, "weighting": "variance"}') == [
+        ("a", "fsp", {}), ("b", "pfsp", {"latest": 0.35, "weighting": "variance"})]
+    circle = np.full((4, 4), 0.5)  # snapshot 0 is left out; 1 > 2 > 3 > 1
+    for i, j in ((1, 2), (2, 3), (3, 1)):
+        circle[i, j], circle[j, i] = 1.0, 0.0
+    assert dg.cycling(circle) == (pytest.approx(1 / 3), 1.0)

@@ -27,8 +27,16 @@ pool is full, adding a snapshot evicts one member, chosen by ``eviction``:
 
 * ``"oldest"`` (FIFO): the member added first;
 * ``"random"``: a member drawn uniformly (with the pool's own generator,
-  saved in the index), so the pool stays a spread-out sample of the past;
-* ``"easiest"``: the member the learner scores best against.
+  saved in the index); old members thin out geometrically, so the pool holds mostly
+  the last few ``max_size`` snapshots with a thin tail of older ones;
+* ``"easiest"``: the member the learner scores best against;
+* ``"reservoir"``: reservoir sampling (Vitter's algorithm R), so that the
+  members other than the two newest are a uniform sample of *all* earlier
+  snapshots, however long the run: what fictitious self-play's "uniform over
+  the past" asks of a bounded pool. (``"random"`` keeps a member alive with
+  chance ``(1 - 1/max_size)`` per addition, so it keeps mostly the last few
+  ``max_size`` snapshots: after 100 additions to a pool of 20, a snapshot
+  from the first half survives with chance under 8%.)
 
 ``keep_first=True`` never evicts the first snapshot (a fixed anchor); the
 newest member is never evicted by the snapshot that follows it.
@@ -64,7 +72,7 @@ __all__ = ["OpponentPool", "SnapshotError", "UnknownOpponentError", "EVICTIONS"]
 
 FORMAT = "magister-opponent-pool"
 VERSION = 1
-EVICTIONS = ("oldest", "random", "easiest")
+EVICTIONS = ("oldest", "random", "easiest", "reservoir")
 _DEFAULTS: dict[str, Any] = {"max_size": 50, "eviction": "oldest", "max_ids": 10_000, "keep_first": False,
                              "k": 16.0, "initial_rating": 1000.0}
 
@@ -92,7 +100,7 @@ class OpponentPool:
     max_size:
         Most members held at once (default 50); adding one more evicts one.
     eviction:
-        ``"oldest"`` (default), ``"random"`` or ``"easiest"`` (see module docstring).
+        ``"oldest"`` (default), ``"random"``, ``"easiest"`` or ``"reservoir"`` (see module docstring).
     max_ids:
         How many snapshots may ever be added (default 10000): the size of the
         opponent teachers' space, ``pool.space``.
@@ -103,7 +111,7 @@ class OpponentPool:
     initial_rating:
         Rating of a new snapshot and of the learner at the start.
     seed:
-        Seeds the generator of ``eviction="random"`` (saved in the index).
+        Seeds the generator of ``eviction="random"`` and ``"reservoir"`` (saved in the index).
     readonly:
         Open an existing pool for reading only (worker processes).
     """
@@ -328,8 +336,24 @@ class OpponentPool:
             return candidates[0]
         if policy == "random":
             return candidates[int(rng.integers(len(candidates)))]
+        if policy == "reservoir":
+            return self._reservoir_victim(candidates, rng)
         rates = [members[i].win_rate for i in candidates]
         return candidates[int(np.argmax(rates))]
+
+    def _reservoir_victim(self, candidates: list[int], rng: np.random.Generator) -> int:
+        """Algorithm R, one snapshot late: the newest member is kept (it has not been played much yet); the one
+        before it, ``pending``, is the snapshot whose place in the reservoir (the older candidates) is decided
+        now. It enters with chance ``len(reservoir) / (snapshots it was drawn from)``, replacing a uniformly
+        drawn member; otherwise it is the one evicted."""
+        if len(candidates) < 2:
+            return candidates[0]
+        pending, reservoir = candidates[-1], candidates[:-1]
+        offset = 1 if self.settings["keep_first"] and 0 in self._members else 0
+        seen = pending + 1 - offset  # eligible snapshots up to ``pending`` (ids are handed out in order)
+        if rng.random() * max(seen, 1) < len(reservoir):
+            return reservoir[int(rng.integers(len(reservoir)))]
+        return pending
 
     def remove(self, opponent_id: int) -> None:
         """Take a member out of the pool (and delete its file)."""

@@ -4,8 +4,10 @@ Heinrich et al. (2015) and the "uniform over past selves" opponent sampling
 of Bansal et al. (2018): every member of the pool is equally likely, so the
 learner keeps meeting the strategies it has beaten before and has less room
 to forget them. With a bounded pool the past is what the pool's eviction
-keeps (``eviction="random"`` keeps a spread-out sample of the whole run,
-``"oldest"`` a window of the most recent snapshots).
+keeps: ``eviction="reservoir"`` keeps a uniform sample of the whole run
+(FSP proper), ``"oldest"`` a window of the most recent snapshots, ``"random"``
+mostly the last few ``max_size`` snapshots (a member survives each addition
+with chance ``1 - 1/max_size``).
 """
 
 from __future__ import annotations
