@@ -101,21 +101,23 @@ def test_test_curve_scores_every_evaluation():
 
 
 def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path):
-    def run(method, seed, half, curve):
+    def run(method, seed, half, curve, to_90=1600):
         steps = [800, 1600]
         return {"task": "addition", "method": method, "seed": seed, "order": 0, "steps": steps, "acc": [half, 0.99],
-                "acc_half": half, "acc_final": 0.99, "steps_to_90": 1600, "mixture": [[1 / 3] * 3] * 2,
+                "acc_half": half, "acc_final": 0.99, "steps_to_90": to_90, "mixture": [[1 / 3] * 3] * 2,
                 "mixture_steps": steps, "share": [1 / 3] * 3, "skill_names": ["a", "b", "c"], "seconds": 1.0,
                 "test_steps": steps if curve else [1600], "test_acc": [half, 0.99] if curve else [0.99],
                 "test_final": 0.99, "test_steps_to_90": 1600.0 if curve else None}
 
     # skill-it re-run on seed 1 alone: its gain is against stratified's seed 1 (+10), not seed 0 (-20)
-    runs = [run("stratified", 0, 0.9, True), run("stratified", 1, 0.6, True), run("skill-it", 1, 0.7, True)]
+    runs = [run("stratified", 0, 0.9, True, 800), run("stratified", 1, 0.6, True, 1200),
+            run("skill-it", 1, 0.7, True, 1000)]
     # a setting kept from before is reported but is not a default teacher: it cannot be the best one
     text = dm.report(runs + [run("skill-it@eta1.5", 1, 0.95, True)], tmp_path,
                      {"addition": dict(dm.TASKS["addition"])})
     assert "1-2 seeds per method" in text and "| skill-it, eta 1.5 (before) |" in text
     assert "best teacher at 800 steps: skill-it, +10.0 points" in text
+    assert "best teacher skill-it: median 1000 steps vs stratified 1200 on the same 1 seeds (speed-up x1.20" in text
     assert "steps to 90% on the test set (interpolated) |" in text
     # without the test curve at every evaluation the column is left out
     text = dm.report([dict(r, test_steps=[1600]) for r in runs], tmp_path, {"addition": dict(dm.TASKS["addition"])})
