@@ -468,7 +468,9 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                          f"steps above); graph A[i][j] (row i helps column j), mean over seeds: {rows}")
         if ("stratified", task) and (task, "stratified") in by:
             strat = steps_to_90_median(by[(task, "stratified")])
-            teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed")]
+            # the targets are for a teacher with its default settings: not a floored one, not a setting kept from before
+            teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed", "skill-it@eta1.5")
+                        and m not in FLOORED]
             if teachers:
                 best = min(teachers, key=lambda m: steps_to_90_median(by[(task, m)]))
                 b = steps_to_90_median(by[(task, best)])

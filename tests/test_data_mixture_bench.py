@@ -111,8 +111,10 @@ def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path)
 
     # skill-it re-run on seed 1 alone: its gain is against stratified's seed 1 (+10), not seed 0 (-20)
     runs = [run("stratified", 0, 0.9, True), run("stratified", 1, 0.6, True), run("skill-it", 1, 0.7, True)]
-    text = dm.report(runs, tmp_path, {"addition": dict(dm.TASKS["addition"])})
-    assert "1-2 seeds per method" in text
+    # a setting kept from before is reported but is not a default teacher: it cannot be the best one
+    text = dm.report(runs + [run("skill-it@eta1.5", 1, 0.95, True)], tmp_path,
+                     {"addition": dict(dm.TASKS["addition"])})
+    assert "1-2 seeds per method" in text and "| skill-it, eta 1.5 (before) |" in text
     assert "best teacher at 800 steps: skill-it, +10.0 points" in text
     assert "steps to 90% on the test set (interpolated) |" in text
     # without the test curve at every evaluation the column is left out
