@@ -41,7 +41,7 @@ import numpy as np
 
 #: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
 MAX_DENSITY = 0.7
-#: plr / robust-plr replay a level with this probability (the library's default is 0.5): a new level costs
+#: plr / robust-plr replay a level with this probability (the library's default: 0.5 for plr, 0.8 for robust-plr): a new level costs
 #: env steps evaluated only under robust-plr, unsolvable ones a whole episode (chosen on seeds 100/101)
 REPLAY_PROB = 0.8
 

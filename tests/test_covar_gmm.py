@@ -122,3 +122,48 @@ def test_batch_longer_than_the_window_equals_one_by_one():
         b.observe(x, s)
     assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"])
     assert np.array_equal(a.propose(5), b.propose(5))
+
+
+def _binary_strip_run(binary_moments: bool, seed: int) -> CovarGmm:
+    """0/1 successes: on x < 0.5 the success rate rises from 0 to 1 over the run, elsewhere it stays 0.5."""
+    rng = np.random.default_rng(seed)
+    t = CovarGmm(Box([0.0], [1.0]), seed=seed, fit_rate=400, random_ratio=1.0,
+                 potential_ks=[2, 3, 4], binary_moments=binary_moments)
+    for i in range(400):
+        x = t.propose()
+        t.observe(x, float(rng.random() < (i / 400 if x[0] < 0.5 else 0.5)))
+    return t
+
+
+def test_binary_scores_progress_needs_the_moments_fit():
+    """A joint fit gives 0/1 scores components of their own (zero score variance, so zero time-score
+    covariance everywhere); ``binary_moments`` fits tasks and time and still sees the rising strip."""
+    for seed in (0, 1, 2):
+        joint = _binary_strip_run(False, seed)
+        assert np.diagonal(joint._covs, axis1=1, axis2=2)[:, -1].max() < 1e-3
+        assert joint._progress.max() < 1e-6
+        moments = _binary_strip_run(True, seed)
+        # the rising strip's time-score covariance is about var(t) = 1/12; the flat half has none
+        best = int(np.argmax(moments._progress))
+        assert moments._progress[best] > 0.015 and moments._task_means[best, 0] < 0.5, \
+            (moments._task_means, moments._progress)
+        # each component's score column holds the mean success of its points (no zero-variance split)
+        window = moments._window_rows()
+        assert moments._weights @ moments._means[:, -1] == pytest.approx(window[:, -1].mean(), abs=0.02)
+        assert np.diagonal(moments._covs, axis1=1, axis2=2)[:, -1].max() > 0.05
+
+
+def test_binary_moments_leaves_graded_scores_alone():
+    def run(binary_moments: bool) -> np.ndarray:
+        t = mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0]), seed=3, binary_moments=binary_moments)
+        rng = np.random.default_rng(3)
+        for i in range(600):  # 0/1 scores, but every window holds graded ones: the published joint fit
+            x = t.propose()
+            t.observe(x, 0.5 if i % 50 == 0 else float(rng.random() < x[0]))
+        return t.propose(50)
+
+    assert np.array_equal(run(True), run(False))
+    assert mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0])).config()["binary_moments"] is True
+    assert mg.make_teacher("covar-gmm", Box([0.0], [1.0])).config()["binary_moments"] is False
+    with pytest.raises(mg.ConfigError):
+        mg.make_teacher("covar-gmm", Box([0.0], [1.0]), binary_moments="yes")

@@ -79,3 +79,57 @@ def test_unknown_method_is_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         dm.main(["--methods", "stratified,skill-itt", "--out", str(out)])
     assert "skill-itt" in capsys.readouterr().err and not out.exists()
+
+
+def test_crossing_interpolates_between_evaluations():
+    assert dm.crossing([50, 100, 150], [0.5, 0.8, 0.95]) == 100 + (0.9 - 0.8) / (0.95 - 0.8) * 50
+    assert dm.crossing([50, 100], [0.92, 0.95]) == 50.0  # already there at the first evaluation
+    assert dm.crossing([50, 100, 150], [0.5, 0.91, 0.85]) == 50 + 0.4 / 0.41 * 50  # the first crossing counts
+    assert dm.crossing([50, 100], [0.5, 0.89]) is None
+
+
+def test_test_curve_scores_every_evaluation():
+    cfg = dict(TINY, test_per_skill=30, final_evals=2, test_curve=True)
+    (run,) = dm.run_seed(("addition", 3, cfg, ["stratified"]))
+    assert run["test_steps"] == run["steps"] == [10, 20, 30]
+    assert run["test_final"] == sum(run["test_acc"][-2:]) / 2
+    assert run["test_steps_to_90"] == dm.crossing(run["test_steps"], run["test_acc"])
+    # the test set is scored, not trained on or fed back: the held-out curve is the one of a run without it
+    (plain,) = dm.run_seed(("addition", 3, dict(cfg, test_curve=False), ["stratified"]))
+    assert plain["acc"] == run["acc"] and plain["mixture"] == run["mixture"]
+    assert plain["test_final"] == run["test_final"] and plain["test_steps_to_90"] is None
+
+
+def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path):
+    def run(method, seed, half, curve):
+        steps = [800, 1600]
+        return {"task": "addition", "method": method, "seed": seed, "order": 0, "steps": steps, "acc": [half, 0.99],
+                "acc_half": half, "acc_final": 0.99, "steps_to_90": 1600, "mixture": [[1 / 3] * 3] * 2,
+                "mixture_steps": steps, "share": [1 / 3] * 3, "skill_names": ["a", "b", "c"], "seconds": 1.0,
+                "test_steps": steps if curve else [1600], "test_acc": [half, 0.99] if curve else [0.99],
+                "test_final": 0.99, "test_steps_to_90": 1600.0 if curve else None}
+
+    # skill-it re-run on seed 1 alone: its gain is against stratified's seed 1 (+10), not seed 0 (-20)
+    runs = [run("stratified", 0, 0.9, True), run("stratified", 1, 0.6, True), run("skill-it", 1, 0.7, True)]
+    # a setting kept from before is reported but is not a default teacher: it cannot be the best one
+    text = dm.report(runs + [run("skill-it@eta1.5", 1, 0.95, True)], tmp_path,
+                     {"addition": dict(dm.TASKS["addition"])})
+    assert "1-2 seeds per method" in text and "| skill-it, eta 1.5 (before) |" in text
+    assert "best teacher at 800 steps: skill-it, +10.0 points" in text
+    assert "steps to 90% on the test set (interpolated) |" in text
+    # without the test curve at every evaluation the column is left out
+    text = dm.report([dict(r, test_steps=[1600]) for r in runs], tmp_path, {"addition": dict(dm.TASKS["addition"])})
+    assert "on the test set (interpolated)" not in text
+
+
+def test_fair_check_against_stratified_over_two_batch_orders():
+    def run(method, seed, acc):
+        return {"method": method, "seed": seed, "order": 0, "test_final": acc}
+
+    runs = [run("stratified", 0, 0.90), run("stratified", 1, 0.90), run("stratified@reseed", 0, 0.84),
+            run("stratified@reseed", 1, 0.90), run("exp3", 0, 0.86), run("exp3", 1, 0.87)]
+    text = "\n".join(dm.fair_check(runs, ["stratified", "stratified@reseed", "exp3"], dict(TINY, test_per_skill=30)))
+    # against stratified alone exp3 misses on both seeds; against the mean of its two orders (0.87 on seed 0) only
+    # on seed 1, where both orders ended at 0.90
+    assert "| exp3 | -4.0 | -3.0 | 2/2 (0, 1) |" in text
+    assert "- exp3: 1/2 (seed 1: -3.0)" in text

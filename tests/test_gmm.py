@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from magister.errors import ConfigError
-from magister.gmm import MixtureBank, aic, fit_bank, log_prob, n_parameters, sample_mixture
+from magister.gmm import (MixtureBank, aic, component_moments, fit_bank, log_prob, n_parameters, responsibilities,
+                          sample_mixture)
 from magister.history import History
 
 CENTRES = np.array([[0.2, 0.2, 0.1], [0.8, 0.3, 0.5], [0.5, 0.8, 0.9]])
@@ -174,3 +175,17 @@ def test_history_state_round_trip_and_errors():
         h.add(np.zeros((2, 2)), [1.0])
     with pytest.raises(ConfigError):
         History(2, 0)
+
+
+def test_responsibility_moments_reproduce_a_converged_fit():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0.2, 0.05, (150, 2)), rng.normal(0.7, 0.1, (150, 2))])
+    w, m, c = fit_bank(X, [2], np.random.default_rng(1), tol=1e-10, max_iter=500).mixture()
+    r = responsibilities(X, w, m, c)
+    assert r.shape == (2, 300) and np.allclose(r.sum(axis=0), 1.0)
+    mu, cov = component_moments(X, r, reg=1e-6)
+    assert np.allclose(mu, m, atol=1e-6) and np.allclose(cov, c, atol=1e-6)
+    # any extra column: its weighted mean per component
+    y = (X[:, 0] > 0.45).astype(float)
+    mu2, _ = component_moments(np.column_stack([X, y]), r)
+    assert np.allclose(np.sort(mu2[:, 2]), [0.0, 1.0], atol=0.02)

@@ -140,9 +140,19 @@ def test_robust_plr_trains_only_on_replays():
     infos = _run(t, lambda s: (s % 97) / 97, 300, batch=4)
     assert any(i["replay"] for _, i in infos) and any(not i["replay"] for _, i in infos)
     assert all(i["train"] == i["replay"] for _, i in infos)
-    plr = mg.make_teacher("plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
+    plr = mg.make_teacher("plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5, temperature=0.3,
+                          staleness_coef=0.3)
     same = _run(plr, lambda s: (s % 97) / 97, 300, batch=4)
-    assert [s for s, _ in same] == [s for s, _ in infos]  # only the flags differ from plr
+    assert [s for s, _ in same] == [s for s, _ in infos]  # with the same settings only the flags differ from plr
+
+
+def test_robust_plr_defaults_are_the_minigrid_ones():
+    # robust PLR's MiniGrid settings (ACCEL's baseline, as accel): most episodes replayed, so trained on
+    t = mg.make_teacher("robust-plr", SeedSpace(), seed=0)
+    assert (t.replay_prob, t.buffer.temperature, t.buffer.staleness_coef) == (0.8, 0.3, 0.3)
+    infos = _run(t, lambda s: (s % 97) / 97, 400, batch=4)
+    trained = sum(i["train"] for _, i in infos[100:]) / len(infos[100:])
+    assert 0.7 < trained < 0.9
 
 
 def test_level_teachers_refuse_bad_input_and_change_nothing():

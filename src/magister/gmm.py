@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["MixtureBank", "fit_bank", "aic", "n_parameters", "sample_mixture", "log_prob"]
+__all__ = ["MixtureBank", "fit_bank", "aic", "n_parameters", "sample_mixture", "log_prob", "responsibilities",
+           "component_moments"]
 
 _EPS = 10 * np.finfo(float).eps
 _LOG_2PI = float(np.log(2 * np.pi))
@@ -346,6 +347,26 @@ def log_prob(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.nda
     a = _log_gauss(X, means, covs) + np.log(np.maximum(weights, 1e-300))[:, None]
     mx = a.max(axis=0)
     return mx + np.log(np.exp(a - mx).sum(axis=0))
+
+
+def responsibilities(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """Posterior probability of each component of a mixture ``(k,), (k, D), (k, D, D)`` for each row of
+    ``X (N, D)``: ``(k, N)``, every column summing to 1."""
+    a = _log_gauss(np.asarray(X, dtype=float), means, covs) + np.log(np.maximum(weights, 1e-300))[:, None]
+    a -= a.max(axis=0)
+    e = np.exp(np.maximum(a, -700.0))
+    return e / e.sum(axis=0)
+
+
+def component_moments(X: np.ndarray, resp: np.ndarray, reg: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(k, D)`` and covariance ``(k, D, D)`` (plus ``reg`` on the diagonal) of the rows of ``X (N, D)``
+    weighted by each component's responsibilities ``(k, N)`` (the M-step's moments, on any columns)."""
+    X = np.asarray(X, dtype=float)
+    nk = resp.sum(axis=1) + _EPS
+    mu = (resp @ X) / nk[:, None]
+    diff = X[None, :, :] - mu[:, None, :]  # (k, N, D)
+    cov = np.einsum("kn,kni,knj->kij", resp, diff, diff) / nk[:, None, None]
+    return mu, cov + reg * np.eye(X.shape[1])
 
 
 def sample_mixture(

@@ -78,6 +78,7 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
 
     extra = dict(settings or {})
     if name in ("plr", "robust-plr"):  # the MiniGrid settings of the ACCEL paper's PLR baselines
+        # (robust-plr's replay_prob is its default 0.8, plr's 0.5: plr trains on new levels too)
         return SeedSpace(), {"temperature": 0.3, "staleness_coef": 0.3, **extra}, "external"
     if name == "accel":
         # new levels from the training distribution (initial="random"): started from empty rooms (the

@@ -14,6 +14,16 @@ default (the original), or the absolute value with ``absolute_lp=True``
 Gaussian draw with ``t`` and score dropped, clipped to the space. Defaults
 follow the reference code: ``fit_rate=250``, ``k`` in 2..10,
 ``random_ratio=0.2``.
+
+``binary_moments=True`` (the default of ``covar-gmm-plus``) changes the fit
+when the window's scores are 0/1 successes, both present and nothing else
+(RL success): a joint fit then gives the 0s and the 1s components of their
+own whose score variance shrinks to the regulariser (the likelihood grows
+without bound), so every component's time-score covariance is 0 and no
+progress is ever seen. Instead the mixture is fitted on the task and time
+columns, and each component's score mean and covariances are the moments of
+its points weighted by their responsibilities. Windows with any other score
+are fitted jointly, as published.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..gmm import component_moments, fit_bank, responsibilities
 from ..mixture_teacher import MixtureTeacher
 from ..teacher import register
 
@@ -42,12 +53,16 @@ class CovarGmm(MixtureTeacher):
                  warm_start: bool = False, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
                  progress_power: float = 1.0,
                  condition_time: float | None = None,
-                 condition_score: float | None = None):
+                 condition_score: float | None = None, binary_moments: bool = False):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
         self.absolute_lp = bool(absolute_lp)
+        if not isinstance(binary_moments, (bool, np.bool_)):
+            raise ConfigError(f"binary_moments must be True (0/1 scores: fit tasks and time only, score moments "
+                              f"from the responsibilities) or False (the published joint fit); got {binary_moments!r}")
+        self.binary_moments = bool(binary_moments)
         if condition_time is not None and not np.isfinite(float(condition_time)):
             raise ConfigError(f"condition_time must be a number (1.0 = the newest episode of the window) or None; got {condition_time!r}")
         self.condition_time = None if condition_time is None else float(condition_time)
@@ -66,6 +81,30 @@ class CovarGmm(MixtureTeacher):
         out = rows.copy()
         out[:, -2] = (rows[:, -2] - rows[0, -2]) / self.window
         return out
+
+    def _refit(self) -> None:
+        X = self._fit_data(self._window_rows())
+        s = X[:, -1]
+        binary = self.binary_moments and bool(((s == 0.0) | (s == 1.0)).all()) and 0.0 < float(s.sum()) < len(s)
+        width = X.shape[1] - 1 if binary else X.shape[1]
+        warm = self._bank if self.warm_start and self._bank is not None \
+            and self._bank.means.shape[-1] == width else None
+        if not binary:  # the published fit: the score is one more coordinate of the mixture
+            bank = fit_bank(X, self.potential_ks, self.rng, warm=warm, reg=self.reg, tol=self.tol,
+                            max_iter=self.max_iter)
+            self._bank = bank
+            self._n_fits += 1
+            self._use(*bank.mixture())
+            return
+        # 0/1 scores: a joint fit puts the 0s and the 1s in separate components of zero score variance
+        # (the likelihood grows without bound as a variance shrinks), and their time-score covariance is then
+        # 0 everywhere. Fit tasks and time only, then give each component the score moments of its points.
+        bank = fit_bank(X[:, :-1], self.potential_ks, self.rng, warm=warm, reg=self.reg, tol=self.tol,
+                        max_iter=self.max_iter)
+        self._bank = bank
+        self._n_fits += 1
+        weights, means, covs = bank.mixture()
+        self._use(weights, *component_moments(X, responsibilities(X[:, :-1], weights, means, covs), self.reg))
 
     def _conditioning(self, weights, means, covs):
         # condition_time: each Gaussian's tasks at that relative time (follows a moving frontier);
@@ -100,7 +139,9 @@ class CovarGmmPlus(CovarGmm):
     that kept stale components and fitted the score noise (about a dozen
     points per Gaussian), and it fell below plain ``covar-gmm`` on noisy and
     higher-dimensional learners; those settings remain available
-    (``warm_start=True, max_iter=20, potential_ks=range(2, 21)``). It costs
+    (``warm_start=True, max_iter=20, potential_ks=range(2, 21)``). With 0/1
+    scores it fits tasks and time only (``binary_moments``, see the module
+    docstring): the published joint fit never saw progress there. It costs
     several times the CPU of ``covar-gmm`` per episode (ten times as many
     refits). Every setting can still be overridden.
     """
@@ -112,9 +153,9 @@ class CovarGmmPlus(CovarGmm):
                  absolute_lp: bool = False, window: int | None = 250, bootstrap: int | None = 250,
                  warm_start: bool = False, reg: float = 1e-6, tol: float = 1e-3, max_iter: int = 100,
                  progress_power: float = 1.0, condition_time: float | None = None,
-                 condition_score: float | None = None):
+                 condition_score: float | None = None, binary_moments: bool = True):
         super().__init__(space, seed=seed, score_range=score_range, fit_rate=fit_rate,
                          potential_ks=potential_ks, random_ratio=random_ratio, absolute_lp=absolute_lp,
                          window=window, bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol,
                          max_iter=max_iter, progress_power=progress_power, condition_time=condition_time,
-                         condition_score=condition_score)
+                         condition_score=condition_score, binary_moments=binary_moments)

@@ -8,6 +8,16 @@ which kind it is: ``propose_with_info()`` gives ``{"train": False, "replay":
 False}`` for a new level and ``{"train": True, "replay": True}`` for a replay
 (the RL wrapper, vector env, Ray client and magister's PPO read it).
 
+Defaults: ``replay_prob=0.8``, ``temperature=0.3``, ``staleness_coef=0.3``
+(the Robust PLR baseline of ACCEL's MiniGrid experiments, also jaxued's maze
+defaults; ``accel`` uses the same), not ``plr``'s Procgen values (0.5, 0.1,
+0.1). The replay probability matters most at a small budget: at equal env
+steps the learner trains only on the ``replay_prob`` share of the episodes,
+and on the maze benchmark's pilot seeds (100-102, 200k steps) 0.8 trained on
+71-74% of the steps instead of 41-43% and reached 34.3 / 25.7 / 35.7% of the
+held-out mazes (second-half means) against 32.3 / 14.3 / 5.7% with 0.5
+(docs/rl.md, level benchmark).
+
 What differs from the paper: as in ``plr`` (fixed replay probability, after
 ``min_fill`` of the buffer is full).
 """
@@ -26,3 +36,10 @@ class RobustPLR(ReplayTeacher):
 
     train_new = False
     conformance_kwargs = {"capacity": 16, "replay_prob": 0.6}
+
+    def __init__(self, space, *, seed=None, score_range=None, capacity: int = 1000, replay_prob: float = 0.8,
+                 prioritization: str = "rank", temperature: float = 0.3, staleness_coef: float = 0.3,
+                 score_alpha: float = 1.0, min_fill: float = 0.0):
+        super().__init__(space, seed=seed, score_range=score_range, capacity=capacity, replay_prob=replay_prob,
+                         prioritization=prioritization, temperature=temperature, staleness_coef=staleness_coef,
+                         score_alpha=score_alpha, min_fill=min_fill)
