@@ -311,7 +311,6 @@ def run_seed(job: tuple[Any, ...]) -> list[dict[str, Any]]:
             "test_final": float(np.mean(test_curves[j][-cfg.get("final_evals", 1):])) if test_curves[j] else None,
             "test_steps_to_90": (crossing(test_steps, test_curves[j]) if cfg.get("test_curve") and test_curves[j]
                                  else None),
-            "steps_to_90_interp": crossing(steps_at, acc_curves[j]),
         })
     return out
 
@@ -441,7 +440,8 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
             continue
         cfg = cfgs[task]
         counts = sorted({len(by[(task, m)]) for m in methods})  # differ when --report-from joins partial re-runs
-        lines.append(f"\n## {task}: {'-'.join(map(str, counts[::len(counts) - 1 or 1]))} seeds per method, budget {cfg['steps']} steps of "
+        n_seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        lines.append(f"\n## {task}: {n_seeds} seeds per method, budget {cfg['steps']} steps of "
                      f"{cfg['batch']}, eval every {cfg['eval_every']}; width {cfg['d_model']}, lr {cfg['lr']:g} "
                      f"({cfg.get('schedule', 'constant')})")
         # every run scored the test set at every evaluation (--test-curve)

@@ -68,6 +68,8 @@ from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from magister.opponents.pool import EVICTIONS  # noqa: E402
+
 METHODS = ("self-play", "fsp", "pfsp", "opponent-lp")
 #: reference runs (not methods): the same learner trained against a held-out opponent, at the same number of games.
 #: They break the held-out rule on purpose, to show how far the learner gets when its opponents are not its own
@@ -649,7 +651,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
     ap.add_argument("--snapshot-every", type=int, help="(game's default)")
     ap.add_argument("--pool-size", type=int, default=20)
-    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest", "reservoir"])
+    ap.add_argument("--eviction", default="random", choices=EVICTIONS)
     ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
     ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
     ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])
@@ -744,14 +746,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "self-play" in table:
         print(f"\nvs {STRONGEST}, points above naive self-play seed by seed (final snapshot; mean of the last "
               f"{args.last_snapshots}):")
+        final_gap: dict[str, list[float]] = {}
         for m in [m for m in methods if m != "self-play"]:
-            final_gap = [a - b for a, b in zip(table[m]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
+            final_gap[m] = [a - b for a, b in zip(table[m]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
             last_gap = [a - b for a, b in zip(table[m]["last_vs_strongest"], table["self-play"]["last_vs_strongest"])]
-            per_seed = ", ".join(f"{100 * g:+.0f}" for g in final_gap)
-            print(f"  {m}: {fmt(final_gap)} ({per_seed}); last {args.last_snapshots}: {fmt(last_gap)}")
+            per_seed = ", ".join(f"{100 * g:+.0f}" for g in final_gap[m])
+            print(f"  {m}: {fmt(final_gap[m])} ({per_seed}); last {args.last_snapshots}: {fmt(last_gap)}")
         if best:
-            gap = [a - b for a, b in zip(table[best]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
-            print(f"best pool method vs {STRONGEST}: {best}, {fmt(gap)} points above naive self-play (per seed)")
+            print(f"best pool method vs {STRONGEST}: {best}, {fmt(final_gap[best])} points above naive self-play (per seed)")
     print(f"\nwrote {out}/curves.csv, curves.png, crossplay.png, ratings.csv, results.json "
           f"({(time.perf_counter() - t0) / 60:.1f} min)")
     summary = {"args": vars(args), "table": table, "best": best,

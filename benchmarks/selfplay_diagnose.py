@@ -21,18 +21,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import itertools
-import json
-import multiprocessing as mp
 import os
-import statistics
-import sys
-import time
-from pathlib import Path
-from typing import Any
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # one thread per worker
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
@@ -101,7 +105,7 @@ def one(job: tuple[str, str, int, dict[str, Any], dict[str, Any]]) -> dict[str, 
 def cycling(m: np.ndarray) -> tuple[float, float]:
     """(share of pairs the later snapshot wins, share of cyclic triples), snapshot 0 left out."""
     k = len(m)
-    later = float(np.mean([m[j, i] > 0.5 for i, j in itertools.combinations(range(1, k), 2)]))
+    later = sp.later_beats_earlier(m, list(range(1, k)))
     tri = list(itertools.combinations(range(1, k), 3))
     cyc = sum((m[a, b] > 0.5 and m[b, c] > 0.5 and m[c, a] > 0.5) or (m[a, b] < 0.5 and m[b, c] < 0.5 and m[c, a] < 0.5)
               for a, b, c in tri)
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--games", type=int, default=10000)
     ap.add_argument("--pool-size", type=int, default=20)
-    ap.add_argument("--eviction", default="random", choices=["random", "oldest", "easiest", "reservoir"])
+    ap.add_argument("--eviction", default="random", choices=sp.EVICTIONS)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default="results/selfplay-diagnose.json")
     args = ap.parse_args(argv)
