@@ -6,10 +6,12 @@ The whole loop is in this file, as in CleanRL: a small actor-critic on the
 maze's 7 x 7 partial view, rollouts from a
 ``CurriculumVectorEnv(..., score="external")``, GAE, then
 
-* the learner's level score: for every episode that ended, the mean
-  positive GAE over its steps (robust PLR's "positive value loss"; pass
-  ``level_score="l1"`` to :func:`train` for PLR's mean |GAE|), sent with
-  ``venv.report(ids, scores)``;
+* the learner's level score: for every episode that ended, the score its
+  teacher learns from, sent with ``venv.report(ids, scores)``: for the PLR
+  family the mean positive GAE over its steps (robust PLR's "positive value
+  loss"; ``level_score=`` of :func:`train` also takes its episode sum
+  ``"pvl-sum"``, and PLR's mean |GAE| ``"l1"`` or its sum ``"l1-sum"``), for
+  ``learnability`` its success (1 reached the goal, 0 not);
 * the teacher's train flag: steps of episodes the teacher marked evaluate
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
@@ -39,6 +41,8 @@ import os
 import numpy as np
 
 
+#: the example's teacher (``--teacher`` picks another): see docs/examples.md for how it was chosen
+TEACHER = "robust-plr"
 #: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
 MAX_DENSITY = 0.7
 #: plr / robust-plr replay a level with this probability (the library's default: 0.5 for plr, 0.8 for robust-plr): a new level costs
@@ -46,8 +50,13 @@ MAX_DENSITY = 0.7
 REPLAY_PROB = 0.8
 
 
+#: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
+#: or summed over the episode ("pvl-sum", "l1-sum"), or success ("success": 1 goal reached, 0 not)
+LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "success")
+
+
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
-          max_density: float = MAX_DENSITY, settings: dict | None = None, level_score: str = "pvl") -> dict:
+          max_density: float = MAX_DENSITY, settings: dict | None = None, level_score: str | None = None) -> dict:
     import torch
     from torch import nn
 
@@ -60,10 +69,14 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     if settings is None and teacher_name in ("plr", "robust-plr"):
         settings = {"replay_prob": REPLAY_PROB}
     teacher, score = make_level_teacher(teacher_name, seed, settings)
-    if score == "success" and teacher_name != "uniform":
-        raise ValueError(f"{teacher_name!r} learns from each episode's success, and this loop sends GAE scores "
-                         f"(level_score={level_score!r}); use plr, robust-plr or accel here, or "
-                         "benchmarks/levels_minigrid.py, which sends each teacher the score it takes")
+    # the score this teacher takes: success (1 solved, 0 not) for learnability, a GAE score for the PLR family
+    takes_success = score == "success" and teacher_name != "uniform"
+    level_score = level_score or ("success" if takes_success else "pvl")
+    if level_score not in LEVEL_SCORES:
+        raise ValueError(f"level_score must be one of {LEVEL_SCORES}, got {level_score!r}")
+    if takes_success != (level_score == "success") and teacher_name != "uniform":
+        raise ValueError(f"{teacher_name!r} learns from " + ("each episode's success" if takes_success else
+                         "a GAE score") + f", not level_score={level_score!r}")
     venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density)] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
 
@@ -73,11 +86,11 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     actor, critic = mlp(3), mlp(1)
     opt = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=5e-4, eps=1e-5)
     gamma, lam = 0.99, 0.95
-    # per sub-env running |GAE| sum and step count of the current episode (episodes span rollouts)
+    # per sub-env running score sum and step count of the current episode (episodes span rollouts)
     run_sum, run_len, run_id = np.zeros(n_envs), np.zeros(n_envs), np.full(n_envs, -1)
     obs, _ = venv.reset(seed=seed)
     obs = torch.as_tensor(obs)
-    done_steps, reported = 0, 0
+    done_steps, trained_steps, sent = 0, 0, []
     while done_steps < steps:
         b_obs = torch.zeros((n_steps, n_envs, obs_dim))
         b_act = torch.zeros((n_steps, n_envs), dtype=torch.long)
@@ -107,22 +120,27 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
             adv[t] = gae
         ret = adv + b_val
 
-        # the level score: mean |GAE| of every episode that ended in this rollout, sent by episode id
+        # the level score of every episode that ended in this rollout, sent by episode id: its mean positive
+        # GAE ("pvl"), mean |GAE| ("l1"), or 1 if it reached the goal, 0 if not ("success"; the goal reward
+        # is > 0 and ends the episode, and this env pays no other reward)
         ids, scores = [], []
         for i in range(n_envs):
             for t in range(n_steps):
                 if b_ids[t, i] != run_id[i]:
                     run_id[i], run_sum[i], run_len[i] = b_ids[t, i], 0.0, 0.0
                 a_ti = float(adv[t, i])
-                run_sum[i] += max(a_ti, 0.0) if level_score == "pvl" else abs(a_ti)
+                run_sum[i] += abs(a_ti) if level_score.startswith("l1") else max(a_ti, 0.0)
                 run_len[i] += 1
                 if b_done[t, i]:
                     ids.append(int(run_id[i]))
-                    scores.append(run_sum[i] / run_len[i])
+                    if level_score == "success":
+                        scores.append(float(b_rew[t, i] > 0))
+                    else:
+                        scores.append(run_sum[i] if level_score.endswith("-sum") else run_sum[i] / run_len[i])
                     run_id[i] = -1
         if ids:
             venv.report(ids, scores)
-            reported += len(ids)
+            sent += scores
 
         # PPO on the steps of episodes the teacher lets us train on
         m = torch.as_tensor(b_train.reshape(-1))
@@ -130,6 +148,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
             continue
         f_obs, f_act, f_logp = b_obs.reshape(-1, obs_dim)[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m]
         f_adv, f_ret = adv.reshape(-1)[m], ret.reshape(-1)[m]
+        trained_steps += len(f_obs)
         for _ in range(4):
             for idx in torch.randperm(len(f_obs)).split(256):
                 if len(idx) < 2:
@@ -150,11 +169,12 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         with torch.no_grad():
             return torch.distributions.Categorical(logits=actor(torch.as_tensor(o))).sample().numpy()
 
-    return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": reported,
-            "observed": getattr(teacher, "n_observed", reported)}
+    return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": len(sent),
+            "observed": getattr(teacher, "n_observed", len(sent)), "scores": sent, "steps": done_steps,
+            "trained_steps": trained_steps}
 
 
-def main(steps: int | None = None, seed: int = 0, teacher: str = "robust-plr") -> dict[str, dict]:
+def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER) -> dict[str, dict]:
     steps = steps or int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 100_000))
     from magister.bench.levels import versus_uniform
 
@@ -169,6 +189,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--teacher", default="robust-plr")
+    ap.add_argument("--teacher", default=TEACHER)
     args = ap.parse_args()
     main(args.steps, args.seed, args.teacher)

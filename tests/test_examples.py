@@ -58,19 +58,32 @@ def _versus_uniform_line(out: str, teacher: str) -> str:
 
 def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uniform(capsys):
     pytest.importorskip("torch")
-    runs = _example("rl_levels_cleanrl").main(steps=2048, seed=0)
-    _versus_uniform_line(capsys.readouterr().out, "robust-plr")
+    ex = _example("rl_levels_cleanrl")
+    runs = ex.main(steps=2048, seed=0)
+    _versus_uniform_line(capsys.readouterr().out, ex.TEACHER)
     for run in runs.values():
         assert run["reported"] > 0 and run["observed"] == run["reported"]  # every finished episode reached it
         assert 0.0 <= run["unseen"] <= 1.0 and 0.0 <= run["mazes"] <= 1.0
-    # a test budget is too small to show robust-plr beating uniform levels (docs/examples.md has the figures
+    assert runs["uniform"]["trained_steps"] == runs["uniform"]["steps"] >= 2048  # no evaluate-only episodes
+    # a test budget is too small to show the teacher beating uniform levels (docs/examples.md has the figures
     # at the example's budget): only the plumbing and the printed comparison are checked
 
 
-def test_rl_levels_cleanrl_refuses_a_teacher_that_takes_success_not_gae_scores():
+def test_rl_levels_cleanrl_sends_learnability_successes_and_leaves_its_evaluations_out_of_the_update():
     pytest.importorskip("torch")
+    ex = _example("rl_levels_cleanrl")
+    run = ex.train("learnability", 2048, seed=0)
+    # learnability takes each episode's success: every finished episode is scored 0 or 1
+    assert run["reported"] > 0 and run["observed"] == run["reported"]
+    assert set(run["scores"]) <= {0.0, 1.0}, sorted(set(run["scores"]))[:5]
+    # its first evaluation round (32 candidates x 2 episodes, proposed first) outlasts 2,048 steps on 8 envs:
+    # every step so far belongs to an evaluate-only episode, so PPO saw none of them
+    assert run["steps"] >= 2048 and run["trained_steps"] == 0
+    # a teacher is sent the score it learns from, or the loop refuses
     with pytest.raises(ValueError, match="learns from each episode's success"):
-        _example("rl_levels_cleanrl").train("learnability", 256, seed=0)
+        ex.train("learnability", 256, seed=0, level_score="pvl")
+    with pytest.raises(ValueError, match="learns from a GAE score"):
+        ex.train("plr", 256, seed=0, level_score="success")
 
 
 def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):

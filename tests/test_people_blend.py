@@ -70,7 +70,8 @@ def test_nothing_held_out_averages_the_logits(slice_log):
 
 
 @pytest.mark.parametrize("bad", [{"members": []}, {"members": ["nope"]}, {"members": [["elo", 3]]},
-                                 {"valid_fraction": 1.0}, {"mastery_threshold": 2.0}])
+                                 {"valid_fraction": 1.0}, {"mastery_threshold": 2.0},
+                                 {"processes": 0}, {"processes": 1.5}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ConfigError):
         make_model("blend", **bad)
@@ -129,3 +130,15 @@ def test_refit_members_see_every_learner_and_keep_the_weights(tmp_path, slice_lo
     again = load_model(tmp_path / "r.ckpt")
     assert again.settings["refit"] is True
     np.testing.assert_array_equal(again.replay(test), refit.replay(test))
+
+
+def test_members_fitted_in_worker_processes_equal_those_fitted_here(slice_log):
+    train = slice_log.subset(slice_log.learner < 60)
+    test = slice_log.subset(slice_log.learner >= 60)
+    conf = dict(members=["best-lr", "elo"], seed=2,
+                valid_fraction=0.3, refit=False)  # refit fits through the same path; one pool keeps this cheap
+    here = make_model("blend", **conf).fit(train)
+    pooled = make_model("blend", processes=2, **conf).fit(train)
+    assert pooled.settings["processes"] == 2
+    np.testing.assert_array_equal(pooled.weights, here.weights)
+    np.testing.assert_allclose(pooled.replay(test), here.replay(test), atol=1e-12)

@@ -8,12 +8,12 @@ does) and fits ``b`` and ``w`` by logistic regression on those predictions:
 the weights come from learners no member was fitted on. With nothing held
 out (``valid_fraction=0``) the members' logits are averaged.
 
-With ``refit=True``, once the weights are fitted every member is built
-afresh from its settings and fitted on all of ``fit``'s learners (the
-held-out ones too), and the weights are kept: the members see every
-learner, at about twice the fit's time. The weights then combine members a
-little different from (and fitted on more data than) the ones they were
-fitted on.
+With ``refit=True`` (the default), once the weights are fitted every
+member is built afresh from its settings and fitted on all of ``fit``'s
+learners (the held-out ones too), and the weights are kept: the members see
+every learner, at about twice the fit's time. The weights then combine
+members a little different from (and fitted on more data than) the ones
+they were fitted on.
 
 With ``first_answer=True`` a learner's very first answer (no answer of
 theirs seen before, by ``fit``'s log or online) gets its own intercept and
@@ -21,11 +21,13 @@ its own weight per member: there the sequence models know nothing of the
 learner and the count models only the skill's difficulty, and the stack
 learns how far to trust each of them.
 
-The default members are three DKTs (seeds 0, 1, 2) and Best-LR with its
-sequence features, with the first-answer gate on: on ASSISTments 2015 the
-LSTMs and the logistic model err differently (DKT learns from chunks of 200
-answers; Best-LR sees every earlier answer through counts and the order of
-the last few), and the blend scores above each (docs/people.md).
+The default members are three DKTs (seeds 0, 1, 2), Best-LR with its
+sequence features and a DKT with a GRU cell (seed 3), with the first-answer
+gate and ``refit`` on: on ASSISTments 2015 the LSTMs and the logistic model err
+differently (DKT learns from chunks of 200 answers; Best-LR sees every
+earlier answer through counts and the order of the last few), the GRU a
+little differently from the LSTMs, and the blend scores above each
+(docs/people.md).
 
 Online, :meth:`update` passes the answer to every member and :meth:`predict`
 combines their predictions; :meth:`replay` runs each member's vectorised
@@ -35,6 +37,7 @@ replay. Saving stores every member's whole state inside the blend's.
 from __future__ import annotations
 
 import math
+import multiprocessing
 from typing import Any
 
 import numpy as np
@@ -71,6 +74,14 @@ def _stack(z: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> n
     return w
 
 
+def _fit_member(job: tuple[str, dict[str, Any], EventLog]) -> tuple[dict[str, Any], Any]:
+    """A worker process's job: one member built from its settings, fitted on the log; its whole state back (and
+    its training ``history``, where it keeps one)."""
+    name, settings, log = job
+    m = make_model(name, **settings).fit(log)
+    return m.get_state(), getattr(m, "history", None)
+
+
 def _members(members: Any) -> list[list[Any]]:
     """``members`` as ``[[name, settings], ...]`` (a bare name means default settings)."""
     if not isinstance(members, (list, tuple)) or not members:
@@ -87,10 +98,11 @@ def _members(members: Any) -> list[list[Any]]:
     return out
 
 
-#: three DKTs (different seeds, so different initial weights, batches and early-stopping learners) and Best-LR
-#: with the sequence features (docs/people.md has the fold-0 comparison that chose them)
+#: three DKTs (different seeds, so different initial weights, batches and early-stopping learners), Best-LR
+#: with the sequence features and a DKT with a GRU cell (docs/people.md has the fold-0 comparisons that chose them)
 DEFAULT_MEMBERS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("dkt", {"seed": 0}), ("dkt", {"seed": 1}), ("dkt", {"seed": 2}), ("best-lr", {"features": "sequence"}))
+    ("dkt", {"seed": 0}), ("dkt", {"seed": 1}), ("dkt", {"seed": 2}), ("best-lr", {"features": "sequence"}),
+    ("dkt", {"seed": 3, "cell": "gru"}))
 
 
 @register_model("blend")
@@ -104,20 +116,24 @@ class Blend(LearnerModel):
     at which a skill counts as mastered), ``first_answer`` (a learner's first
     answer gets its own intercept and member weights; default on),
     ``refit`` (after the weights are fitted, fit every member afresh on all
-    of ``fit``'s learners; default off).
+    of ``fit``'s learners; default on), ``processes`` (fit the members in
+    this many worker processes, started afresh by ``fit``; default 1, in
+    this process; the members come out the same either way).
     """
 
     def __init__(self, *, members: Any = DEFAULT_MEMBERS, valid_fraction: float = 0.1,
                  seed: int = 0, mastery_threshold: float = 0.9, first_answer: bool = True,
-                 refit: bool = False):
+                 refit: bool = True, processes: int = 1):
         spec = _members(members)
         if not 0.0 <= float(valid_fraction) < 1.0:
             raise ConfigError(f"blend valid_fraction must be in [0, 1), got {valid_fraction!r}")
         if not 0.0 <= float(mastery_threshold) <= 1.0:
             raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        if isinstance(processes, bool) or int(processes) != processes or int(processes) < 1:
+            raise ConfigError(f"blend processes must be a whole number >= 1, got {processes!r}")
         super().__init__(members=spec, valid_fraction=float(valid_fraction), seed=int(seed),
                          mastery_threshold=float(mastery_threshold), first_answer=bool(first_answer),
-                         refit=bool(refit))
+                         refit=bool(refit), processes=int(processes))
         self.members = [make_model(name, **settings) for name, settings in spec]
         self.mastery_threshold = float(mastery_threshold)
         self.first_answer = bool(first_answer)
@@ -147,8 +163,7 @@ class Blend(LearnerModel):
         held[rng.permutation(n)[:n_valid]] = True
         rows = held[log.learner]
         train = log.subset(~rows) if n_valid else log
-        for m in self.members:
-            m.fit(train)
+        self._fit_members(train)
         self.weights = self._initial_weights()
         if n_valid:
             valid = log.subset(rows)
@@ -172,9 +187,30 @@ class Blend(LearnerModel):
         ``fit`` calls it with ``refit=True``; calling it on a blend fitted without gives the same members."""
         spec = self.settings["members"]
         self.members = []  # let the old members go before the new ones are fitted
-        for name, settings in spec:
-            self.members.append(make_model(name, **settings).fit(log))
+        self.members = [make_model(name, **settings) for name, settings in spec]
+        self._fit_members(log)
         self.answered = set()
+
+    def _fit_members(self, log: EventLog) -> None:
+        """Fit every member on ``log``: one after the other here, or (``processes`` > 1) in a pool of fresh worker
+        processes (spawned, so no thread pool of this process is copied), each member's state sent back."""
+        n = min(int(self.settings.get("processes", 1)), len(self.members))
+        if n <= 1:
+            for m in self.members:
+                m.fit(log)
+            return
+        jobs = [(name, settings, log) for name, settings in self.settings["members"]]
+        pool = multiprocessing.get_context("spawn").Pool(n)
+        try:
+            states = pool.map(_fit_member, jobs, chunksize=1)
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()  # reaped: their CPU time counts in this process's children's times
+        for m, (state, history) in zip(self.members, states):
+            m.set_state(state)
+            if history is not None:
+                m.history = history  # type: ignore[attr-defined]
 
     @staticmethod
     def _member_replay(m: LearnerModel, log: EventLog) -> np.ndarray:
