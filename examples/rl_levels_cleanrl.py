@@ -1,6 +1,6 @@
 """A CleanRL-style PPO loop under a level curriculum: it computes each episode's positive value loss and reports it.
 
-    python examples/rl_levels_cleanrl.py [--steps 100000] [--teacher plr]
+    python examples/rl_levels_cleanrl.py [--steps 100000] [--teacher robust-plr]
 
 The whole loop is in this file, as in CleanRL: a small actor-critic on the
 maze's 7 x 7 partial view, rollouts from a
@@ -42,7 +42,7 @@ import numpy as np
 
 
 #: the example's teacher (``--teacher`` picks another): see docs/examples.md for how it was chosen
-TEACHER = "plr"
+TEACHER = "robust-plr"
 #: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
 MAX_DENSITY = 0.7
 #: plr / robust-plr replay a level with this probability (the library's default: 0.5 for plr, 0.8 for robust-plr): a new level costs
