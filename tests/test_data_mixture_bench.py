@@ -114,13 +114,13 @@ def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path)
             run("skill-it", 1, 0.7, True, 1000)]
     # a setting kept from before is reported but is not a default teacher: it cannot be the best one
     text = dm.report(runs + [run("skill-it@eta1.5", 1, 0.95, True)], tmp_path,
-                     {"addition": dict(dm.TASKS["addition"])})
+                     {"addition": dict(dm.TASKS["addition"], steps=1600)})
     assert "1-2 seeds per method" in text and "| skill-it, eta 1.5 (before) |" in text
     assert "best teacher at 800 steps: skill-it, +10.0 points" in text
     assert "best teacher skill-it: median 1000 steps vs stratified 1200 on the same 1 seeds (speed-up x1.20" in text
     assert "steps to 90% on the test set (interpolated) |" in text
     # without the test curve at every evaluation the column is left out
-    text = dm.report([dict(r, test_steps=[1600]) for r in runs], tmp_path, {"addition": dict(dm.TASKS["addition"])})
+    text = dm.report([dict(r, test_steps=[1600]) for r in runs], tmp_path, {"addition": dict(dm.TASKS["addition"], steps=1600)})
     assert "on the test set (interpolated)" not in text
 
 
@@ -135,3 +135,18 @@ def test_fair_check_against_stratified_over_two_batch_orders():
     # on seed 1, where both orders ended at 0.90
     assert "| exp3 | -4.0 | -3.0 | 2/2 (0, 1) |" in text
     assert "- exp3: 1/2 (seed 1: -3.0)" in text
+
+
+def test_annealed_recipe_repeats_and_is_the_constant_run_until_80_percent():
+    # the published addition table uses --schedule anneal: it must repeat exactly, and a crossing before 80% of the
+    # budget is the constant-rate run's (what lets a longer budget keep the earlier crossings)
+    cfg = dict(TINY, steps=40)
+    job = ("addition", 3, dict(cfg, schedule="anneal"), ["stratified", "skill-it"])
+    annealed, again = _curves(dm.run_seed(job)), _curves(dm.run_seed(job))
+    constant = _curves(dm.run_seed(("addition", 3, cfg, ["stratified", "skill-it"])))
+    assert annealed == again
+    for m in ("stratified", "skill-it"):
+        assert annealed[m][0] == constant[m][0] == [10, 20, 30, 40]
+        # evaluations at steps 10-30 come before the anneal starts (step 32): identical curves and mixtures
+        assert [c[:3] for c in annealed[m][1:4]] == [c[:3] for c in constant[m][1:4]]
+    assert any(annealed[m][2][3] != constant[m][2][3] for m in ("stratified", "skill-it"))
