@@ -186,7 +186,6 @@ class Blend(LearnerModel):
 
         ``fit`` calls it with ``refit=True``; calling it on a blend fitted without gives the same members."""
         spec = self.settings["members"]
-        self.members = []  # let the old members go before the new ones are fitted
         self.members = [make_model(name, **settings) for name, settings in spec]
         self._fit_members(log)
         self.answered = set()
