@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := postgresql chromium chromium-driver
+APT_PACKAGES := postgresql chromium chromium-driver wrk
 
 .PHONY: demo test install system-deps bench clean docs lint typecheck
 
@@ -23,7 +23,7 @@ install: $(STAMP)
 
 # Debian packages the tests need: PostgreSQL (service storage) and Chromium (dashboard tests).
 system-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v wrk >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 		echo "system packages present"; \
 	else \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

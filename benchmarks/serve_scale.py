@@ -44,7 +44,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import resource
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +58,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from magister.serve.harness import AUTH, Server, free_port, postgres_bin, postgres_cluster
+from magister.serve.harness import ADMIN, AUTH, Server, free_port, postgres_bin, postgres_cluster
 from magister.serve.loadgen import Conn
 
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -313,6 +317,54 @@ async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: b
     return done[0] / (time.perf_counter() - counted_from)
 
 
+WRK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve_scale.lua")
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have been waited for (the finished wrk runs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _drive_wrk(ports: list[int], n: int, seconds: float, tag: str, affinity: bool, clients: int = 64,
+               on_count: Any = None) -> float:
+    """What :func:`_drive` measures, with the load from ``wrk`` (C, epoll) instead of this Python process: one
+    single-threaded wrk per server process with its share of the connections, running serve_scale.lua. The
+    warm-up is the same; then wrk runs a fifth of ``seconds`` uncounted and the rest counted (``on_count`` is
+    called between the two). Returns requests/s summed over the wrk processes."""
+    async def warm() -> None:
+        conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
+        if n <= WARM_UP_MAX:
+            await _warm_up(conns, len(ports), n, affinity)
+        for c in conns:
+            await c.close()
+
+    asyncio.run(warm())
+    lead = max(1, round(seconds / 5))
+
+    def run(secs: int, phase: str) -> float:
+        procs = [subprocess.Popen(
+            ["wrk", "-t1", f"-c{max(1, clients // len(ports))}", f"-d{secs}s", "-s", WRK_SCRIPT,
+             f"http://127.0.0.1:{port}", "--", str(n), str(len(ports)), str(k), f"{tag}{phase}{k}-",
+             "1" if affinity else "0", str(1000 * k + len(tag)), ADMIN],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k, port in enumerate(ports)]
+        rate = 0.0
+        for proc in procs:
+            out, _ = proc.communicate(timeout=secs + 120)
+            m = re.search(r"MAGISTER requests=(\d+) duration_us=(\d+) errors=(\d+)", out)
+            if proc.returncode != 0 or m is None:
+                raise SystemExit(f"wrk failed (exit {proc.returncode}):\n{out}")
+            if int(m.group(3)):
+                raise SystemExit(f"wrk: {m.group(3)} requests failed (errors or non-2xx answers):\n{out}")
+            rate += int(m.group(1)) / (int(m.group(2)) / 1e6)
+        return rate
+
+    run(lead, "w")
+    if on_count is not None:
+        on_count()
+    return run(max(1, round(seconds) - lead), "c")
+
+
 def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
     """Requests/s for each process count, ``--repeat`` rounds with the counts interleaved within a round
     (so a change of the machine's load hits every count alike); medians over the rounds, and the median
@@ -338,11 +390,12 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
 
             def reading() -> tuple[float, float, float, float]:
                 return (sum(_cpu_s(s.proc.pid) for s in servers if s.proc), _postgres_cpu_s(pg_port),
-                        time.process_time(), time.perf_counter())
+                        _children_cpu_s() if args.client == "wrk" else time.process_time(), time.perf_counter())
 
+            drive = _drive_wrk if args.client == "wrk" else (lambda *a, **kw: asyncio.run(_drive(*a, **kw)))
             try:
-                rate = asyncio.run(_drive(ports, args.n, args.seconds, f"r{r}p{p}{args.affinity}-", args.affinity,
-                                          clients=args.clients, on_count=lambda: marks.append(reading())))
+                rate = drive(ports, args.n, args.seconds, f"r{r}p{p}{args.affinity}-", args.affinity,
+                                          clients=args.clients, on_count=lambda: marks.append(reading()))
                 end = reading()
             finally:
                 for server in servers:
@@ -383,10 +436,16 @@ def main(argv: list[str] | None = None) -> None:
                    help="each connection asks only for curricula of its own process (a load balancer with "
                         "affinity by curriculum): no request is forwarded")
     p.add_argument("--clients", type=int, default=64, help="with --processes: keep-alive connections in all")
+    p.add_argument("--client", choices=("python", "wrk"), default="python",
+                   help="with --processes: what drives the load: this script's asyncio client, or wrk (C; "
+                        "apt package 'wrk'), which takes about a third of the CPU per request from the 2 cores "
+                        "the servers share")
     p.add_argument("--repeat", type=int, default=1,
                    help="with --processes: rounds, each running every process count once (interleaved)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("--client wrk needs wrk on the PATH (apt-get install wrk; make system-deps installs it)")
     if args.processes and not args.postgres:
         raise SystemExit("--processes needs --postgres (several processes share one PostgreSQL)")
     with ExitStack() as stack:
