@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +34,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _remove_log(log: Any) -> None:
+    log.close()
+    with contextlib.suppress(OSError):
+        os.unlink(log.name)
+
+
 class Server:
     """``uvicorn`` serving ``create_app`` in a child process (so it can be killed with SIGKILL)."""
 
@@ -46,6 +53,9 @@ class Server:
         self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="magister-serve-", suffix=".log", delete=False)
+        # the log outlives stop() (a test may restart the same Server, or read output() after a kill) and is
+        # removed when the Server object goes away or the interpreter exits; stop() alone used to leave it in /tmp
+        weakref.finalize(self, _remove_log, self.log)
 
     def start(self, timeout: float = 60.0) -> "Server":
         env = dict(os.environ, MAGISTER_DB=self.db, MAGISTER_ADMIN_TOKEN=self.admin_token,
@@ -93,8 +103,6 @@ class Server:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log.name)
 
 
 # ------------------------------------------------------------- PostgreSQL
