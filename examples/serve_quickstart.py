@@ -38,10 +38,11 @@ def practise(teacher, steps: int, seed: int = 0) -> float:
 
 
 def main(steps: int = 400, keep: bool = False) -> dict[str, float]:
-    db = os.path.join(tempfile.mkdtemp(prefix="magister-serve-"), "teachers.db")
     token = "quickstart-admin-token"
     space = mg.Box([0, 0], [1, 1], names=["friction", "slope"])
-    with Server(db, admin_token=token) as server:
+    # the database lives in a temporary folder, removed (after the server stops) when the example ends
+    with tempfile.TemporaryDirectory(prefix="magister-serve-") as tmp, \
+            Server(os.path.join(tmp, "teachers.db"), admin_token=token) as server:
         print(f"server: {server.url}  dashboard: {server.url}/dashboard#token={token}")
         teacher = create_curriculum(server.url, "walker", space, "alp-gmm", token=token, seed=0, fit_rate=50)
         # the same learner under uniform sampling, through the same service
