@@ -45,6 +45,9 @@ alone; ``A[i][j]`` is the relative drop of skill ``j``'s held-out loss
 (``magister.data.estimate_skill_graph``). The probes' batches are reported,
 not counted in the steps.
 
+Addition's defaults are the published table's recipe: 2,400 steps, ``--schedule anneal`` and ``--test-curve``
+(``--schedule constant --no-test-curve`` for the plain recipe).
+
 Run: ``nice -n 10 .venv/bin/python benchmarks/data_mixture.py`` (``--quick`` for a smoke run,
 ``--steps TASK=N`` to change a budget, ``--tasks`` / ``--methods`` to select,
 ``--seeds N --seed-start S`` for seeds S..S+N-1: tune on seeds you do not report).
@@ -95,7 +98,7 @@ TASKS: dict[str, dict[str, Any]] = {
     # natural mixtures from the Skill-It paper: LEGO 1:1:1:3:5, addition 13:14:18
     "addition": {"natural": [13, 14, 18], "train": 6000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
                  "lr": 2e-3, "batch": 64, "steps": 2400, "eval_every": 50, "probe_steps": 100,
-                 "test_per_skill": 1000, "final_evals": 4},
+                 "test_per_skill": 1000, "final_evals": 4, "schedule": "anneal", "test_curve": True},
     "lego": {"natural": [1, 1, 1, 3, 5], "train": 10000, "eval_per_skill": 150, "layers": 2, "d_model": 64,
              "lr": 2e-3, "batch": 64, "steps": 1600, "eval_every": 50, "probe_steps": 100,
              "test_per_skill": 1000, "final_evals": 4},
@@ -543,7 +546,25 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def task_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The recipe of every task ``args.tasks`` names: ``TASKS`` (addition: 2,400 steps, annealed, test curve on:
+    the published table), then ``--quick``, then the flags given (each overrides every task's recipe)."""
+    cfgs = {t: dict(TASKS[t]) for t in args.tasks.split(",")}
+    if args.quick:
+        for c in cfgs.values():
+            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20, test_per_skill=100)
+    for c in cfgs.values():
+        for key in ("lr", "d_model", "schedule", "test_curve"):
+            if getattr(args, key) is not None:
+                c[key] = getattr(args, key)
+    for item in args.steps:
+        task, _, value = item.partition("=")
+        cfgs[task]["steps"] = int(value)
+    return cfgs
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``main``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="addition,lego,addition+noise")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"any of {', '.join(METHODS)}")
@@ -558,9 +579,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="batch orders per method and seed (same weights and data, the sampler's and teacher's seed "
                          "moved): the fair check averages its final accuracy over them; order 0 is the plain run. "
                          "With --report-from: report orders 0 .. R-1 of the earlier runs")
-    ap.add_argument("--test-curve", action="store_true",
+    ap.add_argument("--test-curve", action=argparse.BooleanOptionalAction, default=None,
                     help="score the test set (test_per_skill per skill, never shown to a teacher) at every evaluation, "
-                         "not only the last final_evals: steps to 90%% on it, interpolated between evaluations")
+                         "not only the last final_evals: steps to 90%% on it, interpolated between evaluations "
+                         "(default: on for addition, off for the other tasks)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
     ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
@@ -568,30 +590,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=None, help="learning rate of every task (a second recipe)")
     ap.add_argument("--d-model", type=int, default=None, help="model width of every task (a second recipe)")
     ap.add_argument("--schedule", choices=("constant", "anneal"), default=None,
-                    help="learning-rate schedule of every task (default constant; anneal: constant for 80%% of the "
-                         "budget, then linearly down to 0: the same runs until then, without the noise of a "
-                         "constant rate at the end)")
+                    help="learning-rate schedule of every task (default: anneal for addition, constant for the "
+                         "others; anneal: constant for 80%% of the budget, then linearly down to 0: the same runs "
+                         "until then, without the noise of a constant rate at the end)")
     ap.add_argument("--report-from", nargs="+", metavar="DIR", default=None,
                     help="train nothing: report the runs.jsonl of these earlier runs together (a method re-run alone "
                          "joins the others: a method's run does not depend on its neighbours); later DIRs win")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser()
     args = ap.parse_args(argv)
     out = Path(args.out)
     bad = [t for t in args.tasks.split(",") + [i.partition("=")[0] for i in args.steps] if t not in TASKS]
     if bad:
         ap.error(f"unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
-    cfgs = {t: dict(TASKS[t]) for t in args.tasks.split(",")}
-    if args.quick:
-        for c in cfgs.values():
-            c.update(steps=100, eval_every=25, train=1200, eval_per_skill=40, probe_steps=20, test_per_skill=100)
-    for c in cfgs.values():
-        if args.test_curve:
-            c["test_curve"] = True
-        for key in ("lr", "d_model", "schedule"):  # flags given override every task's recipe
-            if getattr(args, key) is not None:
-                c[key] = getattr(args, key)
-    for item in args.steps:
-        task, _, value = item.partition("=")
-        cfgs[task]["steps"] = int(value)
+    cfgs = task_configs(args)
     methods = args.methods.split(",")
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
     unknown = [m for m in methods if m not in METHODS]

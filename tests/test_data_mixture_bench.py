@@ -150,3 +150,16 @@ def test_annealed_recipe_repeats_and_is_the_constant_run_until_80_percent():
         # evaluations at steps 10-30 come before the anneal starts (step 32): identical curves and mixtures
         assert [c[:3] for c in annealed[m][1:4]] == [c[:3] for c in constant[m][1:4]]
     assert any(annealed[m][2][3] != constant[m][2][3] for m in ("stratified", "skill-it"))
+
+
+def test_addition_defaults_are_the_published_recipe():
+    # `--tasks addition` alone must give the published table's recipe (2,400 steps, annealed, test curve); the
+    # flags still override it, and the other tasks keep a constant rate without the test curve
+    ap = dm.parser()
+    cfg = dm.task_configs(ap.parse_args(["--tasks", "addition,lego"]))
+    assert (cfg["addition"]["steps"], cfg["addition"]["schedule"], cfg["addition"]["test_curve"]) == (2400, "anneal", True)
+    assert cfg["lego"].get("schedule", "constant") == "constant" and not cfg["lego"].get("test_curve")
+    plain = dm.task_configs(ap.parse_args(["--tasks", "addition", "--schedule", "constant", "--no-test-curve",
+                                           "--steps", "addition=1600"]))["addition"]
+    assert (plain["steps"], plain["schedule"], plain["test_curve"]) == (1600, "constant", False)
+    assert dm.task_configs(ap.parse_args(["--tasks", "lego", "--test-curve"]))["lego"]["test_curve"] is True
