@@ -56,8 +56,9 @@ REPLAY_PROB = 0.8
 
 
 #: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
-#: or summed over the episode ("pvl-sum", "l1-sum"), or success ("success": 1 goal reached, 0 not)
-LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "success")
+#: or summed over the episode ("pvl-sum", "l1-sum"), max-MC regret ("maxmc": the best discounted return ever
+#: reached on the level minus the episode's mean value; robust PLR / ACCEL), or success ("success": 1 goal reached, 0 not)
+LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "success")
 
 
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
@@ -66,7 +67,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     from torch import nn
 
     from magister.bench.levels import heldout_rates, make_level_teacher
-    from magister.rl import CurriculumVectorEnv
+    from magister.rl import CurriculumVectorEnv, LevelScorer, level_key
     from magister.rl.envs.maze import MazeEnv
 
     torch.manual_seed(seed)
@@ -93,6 +94,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     gamma, lam = 0.99, 0.95
     # per sub-env running score sum and step count of the current episode (episodes span rollouts)
     run_sum, run_len, run_id = np.zeros(n_envs), np.zeros(n_envs), np.full(n_envs, -1)
+    # max-MC regret needs each level's best return so far, kept by the library's scorer (keyed by level)
+    maxmc, keys = (LevelScorer("maxmc", gamma=gamma) if level_score == "maxmc" else None), {}
     obs, _ = venv.reset(seed=seed)
     obs = torch.as_tensor(obs)
     done_steps, trained_steps, sent = 0, 0, []
@@ -104,6 +107,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         b_train = np.zeros((n_steps, n_envs), dtype=bool)
         for t in range(n_steps):
             b_ids[t], b_train[t] = venv.episode_ids, venv.episode_train  # read before the step
+            if maxmc is not None:  # which level each episode plays
+                keys.update({int(e): level_key(task) for e, task in zip(b_ids[t], venv.tasks) if int(e) not in keys})
             with torch.no_grad():
                 dist = torch.distributions.Categorical(logits=actor(obs))
                 a = dist.sample()
@@ -125,24 +130,31 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
             adv[t] = gae
         ret = adv + b_val
 
-        # the level score of every episode that ended in this rollout, sent by episode id: its mean positive
-        # GAE ("pvl"), mean |GAE| ("l1"), or 1 if it reached the goal, 0 if not ("success"; the goal reward
-        # is > 0 and ends the episode, and this env pays no other reward)
+        # the level score of every episode that ended in this rollout, sent by episode id: its max-MC regret
+        # ("maxmc", from the library's LevelScorer), mean positive GAE ("pvl"), mean |GAE| ("l1"), or 1 if it
+        # reached the goal, 0 if not ("success"; the goal reward is > 0 and ends the episode, and this env pays
+        # no other reward)
         ids, scores = [], []
-        for i in range(n_envs):
-            for t in range(n_steps):
-                if b_ids[t, i] != run_id[i]:
-                    run_id[i], run_sum[i], run_len[i] = b_ids[t, i], 0.0, 0.0
-                a_ti = float(adv[t, i])
-                run_sum[i] += abs(a_ti) if level_score.startswith("l1") else max(a_ti, 0.0)
-                run_len[i] += 1
-                if b_done[t, i]:
-                    ids.append(int(run_id[i]))
-                    if level_score == "success":
-                        scores.append(float(b_rew[t, i] > 0))
-                    else:
-                        scores.append(run_sum[i] if level_score.endswith("-sum") else run_sum[i] / run_len[i])
-                    run_id[i] = -1
+        if maxmc is not None:  # max-MC regret: best return on the level - the episode's mean value prediction
+            ended, regrets = maxmc.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
+            ids, scores = ended.tolist(), regrets.tolist()
+            for e in ids:
+                keys.pop(e, None)
+        else:
+            for i in range(n_envs):
+                for t in range(n_steps):
+                    if b_ids[t, i] != run_id[i]:
+                        run_id[i], run_sum[i], run_len[i] = b_ids[t, i], 0.0, 0.0
+                    a_ti = float(adv[t, i])
+                    run_sum[i] += abs(a_ti) if level_score.startswith("l1") else max(a_ti, 0.0)
+                    run_len[i] += 1
+                    if b_done[t, i]:
+                        ids.append(int(run_id[i]))
+                        if level_score == "success":
+                            scores.append(float(b_rew[t, i] > 0))
+                        else:
+                            scores.append(run_sum[i] if level_score.endswith("-sum") else run_sum[i] / run_len[i])
+                        run_id[i] = -1
         if ids:
             venv.report(ids, scores)
             sent += scores
@@ -176,7 +188,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": len(sent),
             "observed": getattr(teacher, "n_observed", len(sent)), "scores": sent, "steps": done_steps,
-            "trained_steps": trained_steps}
+            "trained_steps": trained_steps, "best_returns": dict(maxmc.best) if maxmc is not None else {}}
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER) -> dict[str, dict]:

@@ -86,6 +86,26 @@ def test_rl_levels_cleanrl_sends_learnability_successes_and_leaves_its_evaluatio
         ex.train("plr", 256, seed=0, level_score="success")
 
 
+def test_rl_levels_cleanrl_maxmc_keeps_each_levels_best_return_and_scores_every_episode():
+    pytest.importorskip("torch")
+    from magister.rl.envs.maze import maze_from_seed
+
+    ex = _example("rl_levels_cleanrl")
+    run = ex.train("plr", 2048, seed=3, level_score="maxmc")
+    assert run["reported"] > 0 and run["observed"] == run["reported"]  # every finished episode reached plr
+    best = run["best_returns"]  # level (generator seed) -> best discounted return reached on it
+    assert len(best) == run["reported"] and all(np.isfinite(run["scores"]))  # at this budget: one episode a level
+    solvable = {seed: maze_from_seed(seed, 15, ex.MAX_DENSITY).solvable for seed in best}
+    # an unsolvable level never returns anything: its best stays 0, so its regret is minus the mean value
+    # (about 0 for an untrained critic); a level solved keeps its discounted return in (0, 1] as its best
+    assert not all(solvable.values()) and all(best[s] == 0.0 for s, ok in solvable.items() if not ok)
+    assert all(0.0 <= b <= 1.0 for b in best.values())
+    solved = sum(b > 0 for b in best.values())
+    assert solved >= 1
+    # a regret well above 0 only on the episodes that reached the goal (best return > the value predicted)
+    assert sum(s > 0.2 for s in run["scores"]) == solved, run["scores"]
+
+
 def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
     pytest.importorskip("stable_baselines3")
     runs = _example("rl_levels_sb3").main(steps=2048, seed=0)
