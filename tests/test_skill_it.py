@@ -8,11 +8,13 @@ import pytest
 import magister as mg
 from magister.data.graph import estimate_skill_graph, probe_graph
 from magister.errors import ConfigError
+from magister.teachers.skill_it import transitive_closure
 
 
 def test_mixture_matches_the_formula_by_hand():
     graph = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
-    t = mg.make_teacher("skill-it", mg.Discrete(["a", "b", "c"]), graph=graph, eta=0.5, window=2, seed=0)
+    t = mg.make_teacher("skill-it", mg.Discrete(["a", "b", "c"]), graph=graph, eta=0.5, window=2, closure=False,
+                        seed=0)
     d0 = 0.5 * np.array([1.5, 1.5, 1.0]) * 2  # no evidence yet: every skill at the initial loss 1, window 2
     assert np.allclose(t.beliefs()["probability"], np.exp(d0) / np.exp(d0).sum())
     t.observe("a", 0.9)  # loss 0.1
@@ -28,6 +30,27 @@ def test_mixture_matches_the_formula_by_hand():
     assert np.allclose(t.beliefs()["loss"], L)
     draws = np.bincount(t.space.index_batch(t.propose(4000)), minlength=3) / 4000
     assert np.abs(draws - p).max() < 0.03
+
+
+def test_default_uses_the_transitive_closure_of_the_graph():
+    chain = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
+    closed = transitive_closure(chain)
+    assert np.allclose(closed, [[1, 0.5, 0.25], [0, 1, 0.5], [0, 0, 1]]), "0 helps 2 through 1: 0.5 * 0.5"
+    # the strongest path counts, not the sum over paths; a cycle never feeds the diagonal
+    assert np.allclose(transitive_closure([[1, 0.5, 0.1], [0, 1, 0.8], [0, 0, 1]])[0, 2], 0.4)
+    assert np.allclose(np.diag(transitive_closure([[0.7, 0.9], [0.9, 0.2]])), [0.7, 0.2])
+    t = mg.make_teacher("skill-it", mg.Discrete(3), graph=chain, eta=2.0, window=1, seed=0)
+    direct = mg.make_teacher("skill-it", mg.Discrete(3), graph=closed.tolist(), eta=2.0, window=1, closure=False,
+                             seed=0)
+    for u in (t, direct):
+        u.observe_batch([0, 1, 2], [0.8, 0.3, 0.1])
+    assert np.allclose(t.beliefs()["probability"], direct.beliefs()["probability"])
+    # skill 0's drive counts skill 2's loss through skill 1: 0.2 + 0.5 * 0.7 + 0.25 * 0.9
+    loss = np.array([0.2, 0.7, 0.9])
+    assert np.allclose(t.beliefs()["loss"], loss) and t.config()["graph"] == chain
+    drive = closed @ loss
+    assert drive[0] == pytest.approx(0.2 + 0.35 + 0.225)
+    assert np.allclose(t.beliefs()["probability"], np.exp(2 * drive) / np.exp(2 * drive).sum())
 
 
 def test_target_keeps_only_the_target_columns_and_identity_chases_loss():
