@@ -10,8 +10,11 @@ maze's 7 x 7 partial view, rollouts from a
   teacher learns from, sent with ``venv.report(ids, scores)``: for the PLR
   family the mean positive GAE over its steps (robust PLR's "positive value
   loss"; ``level_score=`` of :func:`train` also takes its episode sum
-  ``"pvl-sum"``, and PLR's mean |GAE| ``"l1"`` or its sum ``"l1-sum"``), for
-  ``learnability`` its success (1 reached the goal, 0 not);
+  ``"pvl-sum"``, PLR's mean |GAE| ``"l1"`` or its sum ``"l1-sum"``, and
+  robust PLR / ACCEL's max-MC regret ``"maxmc"``: the best discounted return
+  ever reached on the level minus the episode's mean value prediction, kept per
+  level by ``magister.rl.LevelScorer``), for ``learnability`` its success
+  (1 reached the goal, 0 not);
 * the teacher's train flag: steps of episodes the teacher marked evaluate
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
@@ -27,15 +30,19 @@ highest on the trivial ones (shortest path of 4 cells or fewer: 0.15-0.19,
 the rest 0.07-0.09; the per-step mean favours short solved levels, docs/rl.md),
 which held 10-71% of the replay probability at the end (66-71% on 3 of 5
 seeds); summed over the episode (``"pvl-sum"``) the unsolvable levels score
-about as high as the rest.
+about as high as the rest. Max-MC regret (``"maxmc"``, seeds 100-104) does
+not fix the ranking either: unsolvable levels score low (mean -0.11 to
+-0.26), but a solvable level the student has not solved yet has a best
+return of 0 too and scores lower still (-0.21 to -0.36), while solved
+levels score above both and trivial ones highest (0.11-0.28).
 
 It prints the held-out solve rates of the teacher's student against one
 trained on uniformly random levels for the same number of env steps
 (``magister.bench.levels.heldout_rates``: unseen levels of the training
 generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
 sets the budget). It does not beat uniform robustly here (robust-plr: 2 of
-5 seeds; nor plr, learnability or summed scores, tried on seeds 100-104):
-docs/examples.md has the figures.
+5 seeds; nor plr, learnability, summed scores or max-MC regret, tried on
+seeds 100-104): docs/examples.md has the figures.
 """
 
 from __future__ import annotations
