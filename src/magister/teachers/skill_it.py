@@ -23,9 +23,10 @@ when ``i`` helps ``j`` and ``j`` helps ``k``, ``i`` also helps ``k`` with the
 product of the edge weights along the strongest such path (the paper uses the
 direct edges only; ``closure=False``). A skill's drive then counts every skill
 downstream of it, so a deep prerequisite (the units digit of an addition,
-whose carry the hundreds digit needs through the tens) is learned first; on
-the addition benchmark this took Skill-It from x1.29 to x1.38 over stratified
-sampling on pilot seeds 100-104 (docs/data-mixture.md).
+whose carry the hundreds digit needs through the tens) is learned first. On
+the addition benchmark (width 64) this took Skill-It from x1.26 to x1.33 over
+stratified sampling on seeds 0-9; at width 32 it was slower than the direct
+edges (x1.00 against x1.19, seeds 0-4; docs/data-mixture.md).
 
 The graph is a constructor argument (a list of lists, JSON-able), given by
 hand (the paper uses a chain with 0.5 on the prerequisite edges for LEGO) or
