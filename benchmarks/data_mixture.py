@@ -21,8 +21,8 @@ teacher spends on it.
 Feedback each method gets (what a user would wire up):
 
 * Skill-It: per-skill held-out accuracy every ``eval_every`` steps
-  (loss = error rate), chain graph with 0.5 on prerequisite edges (the teacher uses its transitive closure:
-  0.25 from the units to the hundreds digit);
+  (loss = error rate), chain graph with 0.5 on prerequisite edges (``skill-it@closure``: the teacher on its
+  transitive closure, 0.25 from the units to the hundreds digit);
 * LP bandit: the same per-skill held-out accuracy (progress = change of it);
 * SEC: per-batch training correctness per skill (reward 2 sqrt(p (1 - p)));
 * EXP3: per-batch training loss per skill (reward = loss, as in online data mixing).
@@ -77,14 +77,14 @@ BASE_METHODS = ["natural", "stratified", "skill-it", "skill-it@est", "exp3", "se
 FLOOR = 0.3
 FLOORED = ["skill-it@floor", "skill-it@est@floor", "exp3@floor", "sec@floor", "lp-bandit@floor"]
 # "skill-it@eta1.5" is Skill-It with the benchmark's setting before eta 2.5 (chosen on seeds 100-101), on the direct
-# edges of the graph as then; "skill-it@direct" is eta 2.5 on the direct edges, the teacher's default before it used
-# the graph's transitive closure (chosen on addition seeds 100-104, docs/data-mixture.md)
-METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + ["skill-it@eta1.5", "skill-it@direct"]
+# edges of the graph; "skill-it@closure" is eta 2.5 on the graph's transitive closure (closure=True: chosen on
+# addition seeds 100-104, the default for a while, reverted because it lost at width 32; docs/data-mixture.md)
+METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + ["skill-it@eta1.5", "skill-it@closure"]
 DIAG_METHODS = [m for m in METHODS if m not in ("natural", "stratified@reseed")]
 DEFAULT_METHODS = [m for m in BASE_METHODS if m != "skill-it@est"]
 LABELS = {"skill-it@est": "skill-it, estimated graph", "stratified@reseed": "stratified, other sampler seed",
           "skill-it@est@floor": "skill-it, estimated graph, floor", "skill-it@eta1.5": "skill-it, eta 1.5 (before)",
-          "skill-it@direct": "skill-it, direct edges only (before)"}
+          "skill-it@closure": "skill-it, transitive closure"}
 # Skill-It's step size on the chain graph: 2.5, chosen on addition seeds 100-101 (two batch orders each) against 1,
 # 1.5 (the setting before) and window 1; see docs/data-mixture.md
 SKILL_IT_ETA = 2.5
@@ -205,12 +205,12 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
         method = "stratified"
     if method == "stratified":
         teacher = mg.make_teacher("uniform", space, seed=seed)
-    elif method in ("skill-it", "skill-it@est", "skill-it@eta1.5", "skill-it@direct"):
+    elif method in ("skill-it", "skill-it@est", "skill-it@eta1.5", "skill-it@closure"):
         if graph is None:
             graph = chain_graph(n, 0.5, train.info.get("unlearnable"))
         eta = 1.5 if method == "skill-it@eta1.5" else SKILL_IT_ETA
-        before = {"closure": False} if method in ("skill-it@eta1.5", "skill-it@direct") else {}
-        teacher = mg.make_teacher("skill-it", space, graph=graph, eta=eta, window=3, seed=seed, **before)
+        teacher = mg.make_teacher("skill-it", space, graph=graph, eta=eta, window=3, seed=seed,
+                                  closure=method == "skill-it@closure")
     elif method == "exp3":
         teacher = mg.make_teacher("exp3", space, reward="loss", seed=seed)
     elif method == "sec":
@@ -481,7 +481,7 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
         if (task, "stratified") in by:
             # the targets are for a teacher with its default settings: not a floored one, not a setting kept from before
             teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed", "skill-it@eta1.5",
-                                                        "skill-it@direct") and m not in FLOORED]
+                                                        "skill-it@closure") and m not in FLOORED]
             if teachers:
                 strat_runs = by[(task, "stratified")]
 

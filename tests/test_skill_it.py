@@ -32,14 +32,15 @@ def test_mixture_matches_the_formula_by_hand():
     assert np.abs(draws - p).max() < 0.03
 
 
-def test_default_uses_the_transitive_closure_of_the_graph():
+def test_closure_uses_the_transitive_closure_of_the_graph_and_is_off_by_default():
     chain = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
     closed = transitive_closure(chain)
     assert np.allclose(closed, [[1, 0.5, 0.25], [0, 1, 0.5], [0, 0, 1]]), "0 helps 2 through 1: 0.5 * 0.5"
     # the strongest path counts, not the sum over paths; a cycle never feeds the diagonal
     assert np.allclose(transitive_closure([[1, 0.5, 0.1], [0, 1, 0.8], [0, 0, 1]])[0, 2], 0.4)
     assert np.allclose(np.diag(transitive_closure([[0.7, 0.9], [0.9, 0.2]])), [0.7, 0.2])
-    t = mg.make_teacher("skill-it", mg.Discrete(3), graph=chain, eta=2.0, window=1, seed=0)
+    assert mg.make_teacher("skill-it", mg.Discrete(3), graph=chain).closure is False
+    t = mg.make_teacher("skill-it", mg.Discrete(3), graph=chain, eta=2.0, window=1, closure=True, seed=0)
     direct = mg.make_teacher("skill-it", mg.Discrete(3), graph=closed.tolist(), eta=2.0, window=1, closure=False,
                              seed=0)
     for u in (t, direct):

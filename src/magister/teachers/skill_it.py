@@ -18,15 +18,16 @@ rate) or a loss through a declared ``ScoreRange(..., higher_is_better=False)``
 ``window`` observations, its sum is ``window`` times the mean of those it has
 (``initial_loss`` when it has none), so ``eta`` keeps one scale throughout.
 
-By default (``closure=True``) the update uses the graph's transitive closure:
-when ``i`` helps ``j`` and ``j`` helps ``k``, ``i`` also helps ``k`` with the
-product of the edge weights along the strongest such path (the paper uses the
-direct edges only; ``closure=False``). A skill's drive then counts every skill
-downstream of it, so a deep prerequisite (the units digit of an addition,
-whose carry the hundreds digit needs through the tens) is learned first. On
-the addition benchmark (width 64) this took Skill-It from x1.26 to x1.33 over
-stratified sampling on seeds 0-9; at width 32 it was slower than the direct
-edges (x1.00 against x1.19, seeds 0-4; docs/data-mixture.md).
+With ``closure=True`` the update uses the graph's transitive closure: when
+``i`` helps ``j`` and ``j`` helps ``k``, ``i`` also helps ``k`` with the
+product of the edge weights along the strongest such path. A skill's drive
+then counts every skill downstream of it, so a deep prerequisite (the units
+digit of an addition, whose carry the hundreds digit needs through the tens)
+is learned first. It is off by default (the paper's direct edges): on the
+addition benchmark it took Skill-It from x1.26 to x1.33 over stratified
+sampling at width 64 (seeds 0-9), but at width 32 it was slower than the
+direct edges (x1.00 against x1.19, seeds 0-4; docs/data-mixture.md), and a
+default has to hold up on recipes it was not chosen on.
 
 The graph is a constructor argument (a list of lists, JSON-able), given by
 hand (the paper uses a chain with 0.5 on the prerequisite edges for LEGO) or
@@ -84,15 +85,15 @@ class SkillIt(Teacher):
     target:
         Optional weights of the evaluation skills (``None`` = all 1).
     closure:
-        Use the transitive closure of ``graph`` (see :func:`transitive_closure`); ``False``: its direct edges only,
-        as in the paper.
+        Use the transitive closure of ``graph`` (see :func:`transitive_closure`); ``False`` (the default): its
+        direct edges only, as in the paper.
     """
 
     kind = "discrete"
     conformance_kwargs: dict[str, Any] = {"eta": 2.0}
 
     def __init__(self, space, *, graph: Sequence[Sequence[float]] | None = None, eta: float = 0.5, window: int = 3,
-                 initial_loss: float = 1.0, target: Sequence[float] | None = None, closure: bool = True, seed=None,
+                 initial_loss: float = 1.0, target: Sequence[float] | None = None, closure: bool = False, seed=None,
                  score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         n = int(space.n)
@@ -118,7 +119,7 @@ class SkillIt(Teacher):
                 raise ConfigError("graph entries must be finite and non-negative (A[i][j] > 0: skill i helps j)")
             self.graph = g
         self.closure = bool(closure)
-        # the graph the update uses: the closure of the given one (the default), or the given one
+        # the graph the update uses: the given one (the default), or its closure
         self.effective_graph: np.ndarray | None = (None if self.graph is None else
                                                    transitive_closure(self.graph) if self.closure else self.graph)
         if target is None:
