@@ -275,13 +275,19 @@ async def _warm_up(conns: list[Conn], processes: int, n: int, affinity: bool) ->
         await asyncio.gather(*(one_port(k) for k in range(processes)))
 
 
+async def _connect_and_warm(ports: list[int], n: int, clients: int, affinity: bool) -> list[Conn]:
+    """``clients`` keep-alive connections spread evenly over ``ports``, after the warm-up (:func:`_warm_up`)."""
+    conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
+    if n <= WARM_UP_MAX:
+        await _warm_up(conns, len(ports), n, affinity)
+    return conns
+
+
 async def _drive(ports: list[int], n: int, seconds: float, tag: str, affinity: bool,
                  clients: int = 64, on_count: Any = None) -> float:
     """Requests/s (propose + observe on random curricula) over ``ports``, after a fifth of ``seconds``;
     ``on_count()`` is called when counting starts (to take CPU readings)."""
-    conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
-    if n <= WARM_UP_MAX:
-        await _warm_up(conns, len(ports), n, affinity)
+    conns = await _connect_and_warm(ports, n, clients, affinity)
     start = time.perf_counter()
     counted_from = start + seconds / 5
     stop = start + seconds
@@ -333,10 +339,7 @@ def _drive_wrk(ports: list[int], n: int, seconds: float, tag: str, affinity: boo
     warm-up is the same; then wrk runs a fifth of ``seconds`` uncounted and the rest counted (``on_count`` is
     called between the two). Returns requests/s summed over the wrk processes."""
     async def warm() -> None:
-        conns = [await Conn("127.0.0.1", ports[i % len(ports)], AUTH).open() for i in range(clients)]
-        if n <= WARM_UP_MAX:
-            await _warm_up(conns, len(ports), n, affinity)
-        for c in conns:
+        for c in await _connect_and_warm(ports, n, clients, affinity):
             await c.close()
 
     asyncio.run(warm())
@@ -346,7 +349,7 @@ def _drive_wrk(ports: list[int], n: int, seconds: float, tag: str, affinity: boo
         procs = [subprocess.Popen(
             ["wrk", "-t1", f"-c{max(1, clients // len(ports))}", f"-d{secs}s", "-s", WRK_SCRIPT,
              f"http://127.0.0.1:{port}", "--", str(n), str(len(ports)), str(k), f"{tag}{phase}{k}-",
-             "1" if affinity else "0", str(1000 * k + len(tag)), ADMIN],
+             "1" if affinity else "0", str(k), ADMIN],  # random seed k per wrk, as _drive seeds each connection
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k, port in enumerate(ports)]
         rate = 0.0
         for proc in procs:
@@ -395,7 +398,7 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
             drive = _drive_wrk if args.client == "wrk" else (lambda *a, **kw: asyncio.run(_drive(*a, **kw)))
             try:
                 rate = drive(ports, args.n, args.seconds, f"r{r}p{p}{args.affinity}-", args.affinity,
-                                          clients=args.clients, on_count=lambda: marks.append(reading()))
+                             clients=args.clients, on_count=lambda: marks.append(reading()))
                 end = reading()
             finally:
                 for server in servers:
@@ -444,6 +447,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --processes: rounds, each running every process count once (interleaved)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.client != "python" and not args.processes:
+        raise SystemExit("--client drives the several-process run: give --processes too (with --postgres)")
     if args.client == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("--client wrk needs wrk on the PATH (apt-get install wrk; make system-deps installs it)")
     if args.processes and not args.postgres:

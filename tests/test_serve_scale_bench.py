@@ -46,3 +46,9 @@ def test_wrk_script_is_refused_clearly_without_wrk(monkeypatch):
     monkeypatch.setattr(serve_scale.shutil, "which", lambda name: None)
     with pytest.raises(SystemExit, match="wrk on the PATH"):
         serve_scale.main(["--postgres", "--processes", "1,2", "--client", "wrk"])
+
+
+def test_a_client_without_the_several_process_run_is_refused():
+    # --client only chooses what drives the --processes run: alone it would be ignored silently
+    with pytest.raises(SystemExit, match="give --processes too"):
+        serve_scale.main(["--client", "wrk"])
