@@ -64,8 +64,10 @@ REPLAY_PROB = 0.8
 
 #: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
 #: or summed over the episode ("pvl-sum", "l1-sum"), max-MC regret ("maxmc": the best discounted return ever
-#: reached on the level minus the episode's mean value; robust PLR / ACCEL), or success ("success": 1 goal reached, 0 not)
-LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "success")
+#: reached on the level minus the episode's mean value; robust PLR / ACCEL), the level's frontier score
+#: ("frontier": p (1 - p) of its posterior success rate, from its successes so far), or success ("success": 1 goal
+#: reached, 0 not)
+LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "frontier", "success")
 
 
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
@@ -101,8 +103,9 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     gamma, lam = 0.99, 0.95
     # per sub-env running score sum and step count of the current episode (episodes span rollouts)
     run_sum, run_len, run_id = np.zeros(n_envs), np.zeros(n_envs), np.full(n_envs, -1)
-    # max-MC regret needs each level's best return so far, kept by the library's scorer (keyed by level)
-    maxmc, keys = (LevelScorer("maxmc", gamma=gamma) if level_score == "maxmc" else None), {}
+    # max-MC regret and the frontier score need each level's best return / successes so far, kept by the
+    # library's scorer (keyed by level)
+    per_level, keys = (LevelScorer(level_score, gamma=gamma) if level_score in LevelScorer.PER_LEVEL else None), {}
     obs, _ = venv.reset(seed=seed)
     obs = torch.as_tensor(obs)
     done_steps, trained_steps, sent = 0, 0, []
@@ -114,7 +117,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         b_train = np.zeros((n_steps, n_envs), dtype=bool)
         for t in range(n_steps):
             b_ids[t], b_train[t] = venv.episode_ids, venv.episode_train  # read before the step
-            if maxmc is not None:  # which level each episode plays
+            if per_level is not None:  # which level each episode plays
                 keys.update({int(e): level_key(task) for e, task in zip(b_ids[t], venv.tasks) if int(e) not in keys})
             with torch.no_grad():
                 dist = torch.distributions.Categorical(logits=actor(obs))
@@ -138,13 +141,14 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         ret = adv + b_val
 
         # the level score of every episode that ended in this rollout, sent by episode id: its max-MC regret
-        # ("maxmc", from the library's LevelScorer), mean positive GAE ("pvl"), mean |GAE| ("l1"), or 1 if it
-        # reached the goal, 0 if not ("success"; the goal reward is > 0 and ends the episode, and this env pays
-        # no other reward)
+        # or its level's frontier score ("maxmc", "frontier", from the library's LevelScorer), mean positive GAE
+        # ("pvl"), mean |GAE| ("l1"), or 1 if it reached the goal, 0 if not ("success"; the goal reward is > 0
+        # and ends the episode, and this env pays no other reward)
         ids, scores = [], []
-        if maxmc is not None:  # max-MC regret: best return on the level - the episode's mean value prediction
-            ended, regrets = maxmc.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
-            ids, scores = ended.tolist(), regrets.tolist()
+        if per_level is not None:  # max-MC regret (best return on the level - the episode's mean value) or
+            # frontier (p (1 - p), p = (successes + 1) / (episodes + 2) on the level; solved = a goal reward)
+            ended, got = per_level.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
+            ids, scores = ended.tolist(), got.tolist()
             for e in ids:
                 keys.pop(e, None)
         else:
@@ -195,7 +199,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": len(sent),
             "observed": getattr(teacher, "n_observed", len(sent)), "scores": sent, "steps": done_steps,
-            "trained_steps": trained_steps, "best_returns": dict(maxmc.best) if maxmc is not None else {}}
+            "trained_steps": trained_steps, "best_returns": dict(per_level.best) if per_level is not None else {},
+            "outcomes": dict(per_level.outcomes) if per_level is not None else {}}
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER) -> dict[str, dict]:
