@@ -1,4 +1,5 @@
-"""benchmarks/grpo_curriculum.py: the task is encoded as documented, and a tiny run repeats exactly."""
+"""benchmarks/grpo_curriculum.py: the task is encoded as documented, the warm start goes on while it is below its
+floor, and a tiny run repeats exactly."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import grpo_curriculum as gc  # noqa: E402
 
 TINY = dict(gc.CONFIG, d_model=16, layers=1, heads=2, sl_steps=5, sl_batch=8, steps=4, prompts=3, group=4,
-            train_per_level=6, eval_per_level=4, eval_every=2)
+            train_per_level=6, eval_per_level=4, eval_every=2, sl_check=3, sl_max_steps=11, sl_val_per_level=4)
 
 
 def test_encoding_and_exact_match():
@@ -42,3 +43,27 @@ def test_tiny_run_repeats_exactly_and_the_teachers_choose_differently():
     assert share["uniform"] != share["sec"] or share["uniform"] != share["lp-bandit"]
     table, per = gc.summarise([a])
     assert "| uniform |" in table and per["uniform"]["ratio"][0] is not None
+
+
+def test_the_warm_start_goes_on_below_its_floor_and_stops_at_the_cap():
+    import torch
+
+    def run(**kw):
+        cfg = dict(TINY, **kw)
+        return gc.warm_start(torch, 3, cfg, np.random.default_rng(3))
+
+    _, none = run(sl_floor=0.0)  # no floor: exactly sl_steps
+    assert none["steps"] == TINY["sl_steps"] and none["ok"]
+    _, capped = run(sl_floor=1.01)  # unreachable: checks at 5, 8, 11, stops at the cap, flagged
+    assert capped["steps"] == 11 and not capped["ok"]
+    assert 0.0 <= capped["val_accuracy"] <= 1.0
+    # continuing past a failed check is the same training as a longer fixed warm start (the check draws no data)
+    a, _ = run(sl_floor=0.0, sl_steps=8)
+    b, info = run(sl_floor=1.01, sl_max_steps=8)
+    assert info["steps"] == 8
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+def test_ratio_to_uniforms_steps_counts_never_as_infinite():
+    assert gc._ratios([150, None, 25], [200, 300, 125]) == "0.75 / never / 0.20 (median 0.75)"
+    assert gc._ratios([None, 50], [0, 100]) == "n/a / 0.50 (median 0.50)"

@@ -1,0 +1,209 @@
+"""Frontier: sample tasks of intermediate predicted competence (continuous spaces).
+
+Every teacher of learning progress keeps sampling a task while its score still
+rises, also after the learner has mastered it, and it samples scatter (noise,
+regions that mix finished and unreachable tasks) as if it were progress. This
+teacher asks another question: *where is the learner neither failing nor
+succeeding?* It predicts the learner's competence anywhere in the space from
+what it has seen, and proposes tasks whose prediction lies in a band
+``[low, high]`` of the normalised score range.
+
+* **Prediction.** A bounded history (:class:`magister.history.History`) of
+  ``history_size`` recent (task, score) pairs in unit coordinates. The
+  predicted competence of a point is the mean score of its ``k`` nearest
+  stored tasks, each weighted by ``exp(-age / recency)`` (``age`` in
+  episodes), so a region's newest scores count most and the prediction follows
+  forgetting. Between a mastered region and an unreached one the neighbours
+  mix both, so the boundary between them, the learner's frontier, is
+  predicted intermediate even where nothing was tried yet.
+* **Relevance of each dimension** (``relevance=True``). Every
+  ``relevance_every`` episodes each dimension is tested: does its own
+  coordinate, cut into ``bins`` bins, explain clearly more of the history's
+  score variance than bins of pure noise would? Distances use only the
+  dimensions that do (all of them while none does), so dimensions the learner
+  ignores do not dilute the neighbours, and a perturbation redraws an ignored
+  dimension uniformly instead of copying it.
+* **Proposals.** With probability ``random_ratio`` a proposal is uniform.
+  Otherwise ``n_candidates`` candidates are drawn: a share
+  ``perturb_share`` near the last ``sources`` observed tasks whose predicted
+  competence (their own score included) was in the band (Gaussian,
+  ``perturb_std`` in unit coordinates), the rest uniform. Among those predicted in the band
+  one is picked in proportion to ``p (1 - p)``; if none is, the one with the
+  largest ``p (1 - p)`` (the nearest to the band, so the first tasks that move
+  off zero are followed). Before ``bootstrap`` episodes every proposal is
+  uniform.
+
+What differs from GoalGAN (Florensa et al., 2018), which also samples goals of
+intermediate success (its band is 0.1 to 0.9): no generator network and no
+discriminator; the "goals of intermediate difficulty" are found by a
+nearest-neighbour prediction over recent outcomes, filtered from random and
+perturbed candidates, re-estimated every proposal (GoalGAN labels goals by
+evaluating them and retrains its GAN between iterations); candidates are
+weighted by ``p (1 - p)`` inside the band rather than taken uniformly; and
+dimensions are weighted by their measured relevance. Scores are in [0, 1]
+(``score_range`` maps others there), so the band never refers to a learner's
+own mastery threshold.
+
+Cost per proposal: one weighted distance matrix between ``n_candidates``
+candidates and at most ``history_size`` stored tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..history import History
+from ..settings import fraction, number, whole
+from ..teacher import Teacher, register
+
+__all__ = ["Frontier", "dimension_relevance"]
+
+
+def dimension_relevance(x: np.ndarray, y: np.ndarray, bins: int = 8) -> np.ndarray:
+    """Weight 1 or 0 per column of ``x`` (unit coordinates): 1 where ``bins`` equal bins of that column
+    explain clearly more of the variance of ``y`` than bins of pure noise would, 0 elsewhere. All ones when
+    no column does (nothing learned yet, or too few points).
+
+    The explained share of a column (``eta^2``, between-bin over total variance) is, for a column the
+    scores do not depend on, about ``(bins - 1) / (n - 1)`` with a standard deviation of about
+    ``sqrt(2 (bins - 1)) / (n - 1)``; a column counts when its share exceeds that mean by 4 standard
+    deviations. Weights are all or nothing: the share of a relevant column depends on the shape of what
+    the learner has mastered (a frontier along one axis), not on how much the column matters."""
+    n, d = x.shape
+    centred = y - y.mean()
+    var = float((centred ** 2).sum())
+    if n <= bins or var <= 0.0:
+        return np.ones(d)
+    idx = np.minimum((x * bins).astype(np.int64), bins - 1)
+    eta = np.empty(d)
+    for j in range(d):
+        counts = np.bincount(idx[:, j], minlength=bins)
+        sums = np.bincount(idx[:, j], weights=centred, minlength=bins)
+        used = counts > 0
+        eta[j] = float((sums[used] ** 2 / counts[used]).sum()) / var
+    relevant = eta > ((bins - 1) + 4.0 * np.sqrt(2.0 * (bins - 1))) / (n - 1)
+    return relevant.astype(float) if relevant.any() else np.ones(d)
+
+
+@register("frontier")
+class Frontier(Teacher):
+    """Propose tasks whose predicted competence (recency-weighted nearest neighbours) lies in a band, weighted
+    by p (1 - p), with per-dimension relevance weights (continuous spaces)."""
+
+    conformance_kwargs = {"bootstrap": 20, "history_size": 150, "relevance_every": 25, "n_candidates": 16}
+
+    def __init__(self, space, *, seed=None, score_range=None, low: float = 0.1, high: float = 0.9, k: int = 10,
+                 history_size: int = 1000, recency: float = 500.0, n_candidates: int = 32,
+                 perturb_share: float = 0.5, perturb_std: float = 0.05, random_ratio: float = 0.1,
+                 bootstrap: int = 100, sources: int = 100, relevance: bool = True, relevance_every: int = 250,
+                 bins: int = 8, power: float = 1.0):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self.low = fraction("low", low)
+        self.high = fraction("high", high)
+        if not self.low < self.high:
+            raise ConfigError(f"the band needs low < high, got low={low!r}, high={high!r}")
+        self.k = whole("k", k)
+        self.history_size = whole("history_size", history_size)
+        self.recency = number("recency", recency, 0.0, low_open=True, hint="episodes for a weight to fall by e")
+        self.n_candidates = whole("n_candidates", n_candidates)
+        self.perturb_share = fraction("perturb_share", perturb_share)
+        self.perturb_std = number("perturb_std", perturb_std, 0.0, 1.0, hint="a standard deviation in unit "
+                                  "coordinates")
+        self.random_ratio = fraction("random_ratio", random_ratio)
+        self.bootstrap = whole("bootstrap", bootstrap, 0)
+        if not isinstance(relevance, (bool, np.bool_)):
+            raise ConfigError(f"relevance must be True or False, got {relevance!r}")
+        self.relevance = bool(relevance)
+        self.relevance_every = whole("relevance_every", relevance_every)
+        self.bins = whole("bins", bins, 2)
+        self.power = number("power", power, 0.0, hint="candidates in the band weigh (p (1 - p)) ** power")
+        self.d = space.dim
+        self.history = History(self.d, self.history_size)
+        #: recent observed tasks whose predicted competence was in the band: centres of perturbed candidates
+        self.sources = History(self.d, whole("sources", sources))
+        self.weights = np.ones(self.d)
+
+    # ------------------------------------------------------------- predicting
+    def predict(self, x: Any) -> np.ndarray:
+        """Predicted competence in [0, 1] of each row of ``x`` (unit coordinates, shape ``(m, dim)``); NaN
+        while nothing has been observed."""
+        q = np.asarray(x, dtype=float).reshape(-1, self.d)
+        n = len(self.history)
+        if n == 0:
+            return np.full(len(q), np.nan)
+        hx, hy = self.history.x, self.history.y  # oldest first
+        s = np.sqrt(self.weights)
+        a, b = q * s, hx * s
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        kk = min(self.k, n)
+        near = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(q), n))
+        w = np.exp(-(n - 1 - near) / self.recency)  # the newest stored task has age 0
+        return (w * hy[near]).sum(1) / w.sum(1)
+
+    # -------------------------------------------------------------- proposing
+    def _candidates(self, m: int) -> np.ndarray:
+        """``(m, n_candidates, dim)`` candidates: perturbed recent in-band proposals, then uniform draws."""
+        c = self.n_candidates
+        out = self.rng.random((m, c, self.d))
+        n_src = len(self.sources)
+        p = int(round(c * self.perturb_share)) if n_src else 0
+        if p:
+            src = self.sources.x[self.rng.integers(0, n_src, size=(m, p))]
+            moved = src + self.rng.normal(0.0, self.perturb_std, size=src.shape)
+            keep = self.weights > 0  # a dimension the learner ignores is redrawn (already uniform in `out`)
+            out[:, :p, keep] = np.clip(moved[:, :, keep], 0.0, 1.0)
+        return out
+
+    def _propose(self, k: int) -> np.ndarray:
+        out = self.rng.random((k, self.d))
+        if self.n_observed < self.bootstrap or len(self.history) == 0:
+            return out
+        guided = np.flatnonzero(self.rng.random(k) >= self.random_ratio)
+        if not len(guided):
+            return out
+        cands = self._candidates(len(guided))
+        p = self.predict(cands.reshape(-1, self.d)).reshape(len(guided), self.n_candidates)
+        value = p * (1.0 - p)
+        inband = (p >= self.low) & (p <= self.high)
+        w = np.where(inband, value ** self.power, 0.0)
+        for row, i in enumerate(guided):
+            total = w[row].sum()
+            if total > 0:
+                j = int(np.searchsorted(np.cumsum(w[row]) / total, self.rng.random(), side="right"))
+                j = min(j, self.n_candidates - 1)
+            else:  # nothing in the band: the candidate nearest to it (ties: any of them)
+                best = np.flatnonzero(value[row] == value[row].max())
+                j = int(best[self.rng.integers(0, len(best))]) if len(best) > 1 else int(best[0])
+            out[i] = cands[row, j]
+        return out
+
+    # -------------------------------------------------------------- observing
+    def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        # one pair at a time, so that a batch equals one observe per episode (relevance refits included)
+        for xi, si in zip(x, scores):
+            self.history.add(xi, si)
+            p = float(self.predict(xi[None])[0])  # the task's competence, its own new score included
+            if self.low <= p <= self.high:
+                self.sources.add(xi, p)
+            if self.relevance and self.history.total % self.relevance_every == 0:
+                self.weights = dimension_relevance(self.history.x, self.history.y, self.bins)
+
+    # ------------------------------------------------------------------ state
+    def _get_state(self) -> dict[str, Any]:
+        return {"history": self.history.state_dict(), "sources": self.sources.state_dict(),
+                "weights": self.weights.copy()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        weights = np.asarray(state["weights"], dtype=float).reshape(-1)
+        if weights.shape != (self.d,):
+            raise ValueError(f"relevance weights have {weights.shape[0]} entries, the space has {self.d} dimensions")
+        self.history.load_state_dict(state["history"])
+        self.sources.load_state_dict(state["sources"])
+        self.weights = weights.copy()
+
+    def _beliefs(self) -> dict[str, Any]:
+        return {"kind": "frontier", "band": [self.low, self.high], "relevance": self.weights.copy(),
+                "history": len(self.history), "sources": len(self.sources)}

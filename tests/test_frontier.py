@@ -1,0 +1,79 @@
+"""The frontier teacher: it samples where predicted competence is intermediate (issue 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError
+from magister.teachers.frontier import Frontier, dimension_relevance
+
+
+def _banded(u: np.ndarray) -> float:
+    """Mastered below 0.3 on the first coordinate, out of reach above 0.6, half learned between."""
+    return 1.0 if u[0] < 0.3 else 0.0 if u[0] > 0.6 else 0.5
+
+
+def _drive(t: Frontier, space: mg.Box, score, episodes: int) -> np.ndarray:
+    tasks = []
+    for _ in range(episodes):
+        task = t.propose()
+        t.observe(task, score(space.to_unit(task)))
+        tasks.append(space.to_unit(task))
+    return np.asarray(tasks)
+
+
+def test_concentrates_on_the_band_and_leaves_mastered_and_unreachable_tasks():
+    space = mg.Box([0.0, 0.0], [1.0, 1.0])
+    t = Frontier(space, seed=0, bootstrap=50)
+    tasks = _drive(t, space, _banded, 600)[-300:]
+    middle = np.mean((tasks[:, 0] >= 0.3) & (tasks[:, 0] <= 0.6))
+    assert middle > 0.7  # uniform sampling puts 30% there
+    # the remainder is mostly the uniform share, spread over both sides
+    assert np.mean(tasks[:, 0] < 0.3) < 0.15 and np.mean(tasks[:, 0] > 0.6) < 0.15
+
+
+def test_follows_a_region_that_is_forgotten():
+    space = mg.Box([0.0], [1.0])
+    t = Frontier(space, seed=1, bootstrap=50, recency=100.0)  # fails with recency=1e9 (no recency weighting)
+    _drive(t, space, _banded, 400)
+
+    def forgotten(u):  # the mastered region is half forgotten; the middle is now mastered
+        return 0.5 if u[0] < 0.3 else 0.0 if u[0] > 0.6 else 1.0
+
+    tasks = _drive(t, space, forgotten, 600)[-200:]
+    assert np.mean(tasks[:, 0] < 0.3) > 0.6
+
+
+def test_relevance_ignores_dimensions_the_scores_do_not_depend_on():
+    rng = np.random.default_rng(0)
+    x = rng.random((1000, 4))
+    y = np.where(x[:, 1] < 0.5, 1.0, 0.0) + rng.normal(0.0, 0.1, 1000)
+    w = dimension_relevance(x, y)
+    assert w[1] == 1.0 and np.all(w[[0, 2, 3]] == 0.0)
+    assert np.all(dimension_relevance(x, rng.normal(size=1000)) == 1.0)  # no signal: every dimension counts
+
+
+def test_distractors_get_no_weight_in_the_teacher():
+    space = mg.Box([0.0] * 4, [1.0] * 4)
+    t = Frontier(space, seed=2, bootstrap=50, relevance_every=100)
+    tasks = _drive(t, space, _banded, 400)
+    assert t.weights[0] == 1.0 and np.all(t.weights[1:] == 0.0)
+    assert np.mean((tasks[-200:, 0] >= 0.3) & (tasks[-200:, 0] <= 0.6)) > 0.6
+    assert t.beliefs()["relevance"] == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_uniform_before_the_bootstrap_and_prediction_is_nan_without_history():
+    space = mg.Box([0.0], [1.0])
+    t = Frontier(space, seed=3, bootstrap=100)
+    assert np.isnan(t.predict([[0.5]])[0])
+    tasks = _drive(t, space, _banded, 100)
+    assert 0.2 < np.mean((tasks[:, 0] >= 0.3) & (tasks[:, 0] <= 0.6)) < 0.45
+
+
+@pytest.mark.parametrize("bad", [{"low": 0.9, "high": 0.1}, {"low": 0.5, "high": 0.5}, {"k": 0},
+                                 {"recency": 0.0}, {"relevance": "yes"}, {"perturb_share": 1.5}])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ConfigError):
+        Frontier(mg.Box([0.0], [1.0]), **bad)
