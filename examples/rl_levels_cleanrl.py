@@ -64,10 +64,10 @@ REPLAY_PROB = 0.8
 
 #: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
 #: or summed over the episode ("pvl-sum", "l1-sum"), max-MC regret ("maxmc": the best discounted return ever
-#: reached on the level minus the episode's mean value; robust PLR / ACCEL), the level's frontier score
-#: ("frontier": p (1 - p) of its posterior success rate, from its successes so far), or success ("success": 1 goal
-#: reached, 0 not)
-LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "frontier", "success")
+#: reached on the level minus the episode's mean value; robust PLR / ACCEL), the level's learnable score
+#: ("learnable": the expected p (1 - p) of its success rate p, from its successes so far, with a prior that it may
+#: be unsolvable), or success ("success": 1 goal reached, 0 not)
+LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "learnable", "success")
 
 
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
@@ -103,7 +103,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     gamma, lam = 0.99, 0.95
     # per sub-env running score sum and step count of the current episode (episodes span rollouts)
     run_sum, run_len, run_id = np.zeros(n_envs), np.zeros(n_envs), np.full(n_envs, -1)
-    # max-MC regret and the frontier score need each level's best return / successes so far, kept by the
+    # max-MC regret and the learnable score need each level's best return / successes so far, kept by the
     # library's scorer (keyed by level)
     per_level, keys = (LevelScorer(level_score, gamma=gamma) if level_score in LevelScorer.PER_LEVEL else None), {}
     obs, _ = venv.reset(seed=seed)
@@ -141,12 +141,13 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         ret = adv + b_val
 
         # the level score of every episode that ended in this rollout, sent by episode id: its max-MC regret
-        # or its level's frontier score ("maxmc", "frontier", from the library's LevelScorer), mean positive GAE
+        # or its level's learnable score ("maxmc", "learnable", from the library's LevelScorer), mean positive GAE
         # ("pvl"), mean |GAE| ("l1"), or 1 if it reached the goal, 0 if not ("success"; the goal reward is > 0
         # and ends the episode, and this env pays no other reward)
         ids, scores = [], []
         if per_level is not None:  # max-MC regret (best return on the level - the episode's mean value) or
-            # frontier (p (1 - p), p = (successes + 1) / (episodes + 2) on the level; solved = a goal reward)
+            # learnable (expected p (1 - p) of the level's success rate p, from its successes so far; a level
+            # never solved may be unsolvable; solved = a goal reward)
             ended, got = per_level.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
             ids, scores = ended.tolist(), got.tolist()
             for e in ids:

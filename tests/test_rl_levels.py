@@ -208,13 +208,13 @@ def test_ppo_refuses_level_score_without_external_scores():
     venv.close()
 
 
-def test_level_scorer_frontier_counts_successes_per_level_and_trusts_a_solve():
+def test_level_scorer_learnable_counts_successes_per_level_and_trusts_a_solve():
     ids = np.array([[0, 1], [0, 1], [2, 3]])
     zeros = np.zeros((3, 2))
     done = np.array([[0, 0], [1, 1], [0, 0]])
     rew = np.array([[0.0, 0.0], [0.7, 0.0], [0.0, 0.0]])  # episode 0 reaches its goal, episode 1 does not
     keys = {0: "a", 1: "b", 2: "a", 3: "b"}
-    fr = LevelScorer("frontier")
+    fr = LevelScorer("learnable")
     got_ids, got = fr.update(ids, zeros, zeros, rew, done, keys=keys)
     by_id = dict(zip(got_ids.tolist(), got.tolist()))
     # solved once: proven solvable, Beta(2, 1): 2 * 1 / (3 * 4); failed once: P(solvable) = 0.5 / (0.5 + 0.5 * 2),
@@ -233,17 +233,17 @@ def test_level_scorer_frontier_counts_successes_per_level_and_trusts_a_solve():
     # a: 1 of 2, Beta(2, 2) = 4 / 20 (the most learnable); b: 1 of 2 as well
     assert by_id == pytest.approx({2: 0.2, 3: 0.2}) and fr.outcomes == {"a": [1, 2], "b": [1, 2]}
     # never solved falls faster than always solved; the prior 1 makes the two alike
-    assert fr.frontier_score(0, 5) < fr.frontier_score(5, 5) < fr.frontier_score(3, 6) <= 0.25
-    plain = LevelScorer("frontier", solvable_prior=1.0)
-    assert plain.frontier_score(0, 5) == pytest.approx(plain.frontier_score(5, 5))
+    assert fr.learnable_score(0, 5) < fr.learnable_score(5, 5) < fr.learnable_score(3, 6) <= 0.25
+    plain = LevelScorer("learnable", solvable_prior=1.0)
+    assert plain.learnable_score(0, 5) == pytest.approx(plain.learnable_score(5, 5))
     with pytest.raises(ConfigError, match="keys"):
         fr.update(ids, zeros, zeros, rew, done)
     with pytest.raises(ConfigError, match="solved"):
         fr.update(ids, zeros, zeros, rew, done, keys=keys, solved=np.zeros((2, 2)))
     with pytest.raises(ConfigError, match="solvable_prior"):
-        LevelScorer("frontier", solvable_prior=0.0)
+        LevelScorer("learnable", solvable_prior=0.0)
     with pytest.raises(ConfigError, match="gae' and 'pvl' only"):
-        LevelScorer("frontier", reduce="sum")
+        LevelScorer("learnable", reduce="sum")
 
 
 class _PayingEnv(gym.Env):
@@ -266,7 +266,7 @@ class _PayingEnv(gym.Env):
         return np.array([self.task, self.t / 4], dtype=np.float32), 0.5, done, False, info
 
 
-def test_ppo_frontier_takes_success_from_the_env_info_not_the_reward():
+def test_ppo_learnable_takes_success_from_the_env_info_not_the_reward():
     pytest.importorskip("torch")
     from magister.rl.ppo import PPO
     from magister.spaces import Discrete
@@ -274,7 +274,7 @@ def test_ppo_frontier_takes_success_from_the_env_info_not_the_reward():
     teacher = mg.make_teacher("uniform", Discrete(2), seed=0)
     venv = CurriculumVectorEnv([_PayingEnv] * 2, teacher, score="external")
     agent = PPO(obs_dim=2, n_actions=3, seed=0)
-    agent.learn(venv, total_steps=256, n_steps=16, level_score="frontier")
+    agent.learn(venv, total_steps=256, n_steps=16, level_score="learnable")
     out = agent.scorer.outcomes
     assert set(out) == {0, 1} and out[0][1] > 3 and out[1][1] > 3
     # every step pays, yet only the task that says so is solved

@@ -8,7 +8,7 @@ the arrays any actor-critic already has after computing GAE:
 * ``"pvl"`` - positive value loss: mean of ``max(GAE, 0)``;
 * ``"maxmc"`` - max-MC regret: the highest discounted return ever reached on
   the level minus the mean value prediction over the episode;
-* ``"frontier"`` - success-aware, from the level's ``s`` successes in its
+* ``"learnable"`` - success-aware, from the level's ``s`` successes in its
   ``n`` episodes so far: the expected learnability ``p (1 - p)`` of a level
   that may be unsolvable. A level is solvable with prior probability
   ``solvable_prior`` (0.5), and then the student solves it with a rate
@@ -46,13 +46,13 @@ from ..errors import ConfigError
 
 __all__ = ["LevelScorer", "SCORE_KINDS", "SCORE_REDUCTIONS", "level_key"]
 
-SCORE_KINDS = ("gae", "pvl", "maxmc", "frontier")
+SCORE_KINDS = ("gae", "pvl", "maxmc", "learnable")
 #: how the per-step terms of "gae" and "pvl" become one score per episode
 SCORE_REDUCTIONS = ("mean", "sum")
 
 
 def level_key(task: Any) -> Hashable:
-    """A hashable key for a level (for max-MC's best return and the frontier's counts per level)."""
+    """A hashable key for a level (for max-MC's best return and the learnable score's counts per level)."""
     if isinstance(task, (int, np.integer, str)):
         return task
     to_text = getattr(task, "to_text", None)
@@ -65,16 +65,16 @@ class LevelScorer:
     """Per-episode PLR scores from rollouts (see the module docstring).
 
     Args:
-        kind: "gae", "pvl", "maxmc" or "frontier".
+        kind: "gae", "pvl", "maxmc" or "learnable".
         gamma: discount used for max-MC's returns (the learner's own).
         reduce: "mean" (per step, the PLR papers' definition and the default) or "sum" (over the episode:
             no bias towards short levels; "gae" and "pvl" only). See the module docstring.
-        solvable_prior: "frontier" only: the prior probability that a level can be solved at all, in (0, 1]
+        solvable_prior: "learnable" only: the prior probability that a level can be solved at all, in (0, 1]
             (see the module docstring).
     """
 
     #: the kinds that keep statistics per level and so need ``keys`` in :meth:`update`
-    PER_LEVEL = ("maxmc", "frontier")
+    PER_LEVEL = ("maxmc", "learnable")
 
     def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean", solvable_prior: float = 0.5):
         if kind not in SCORE_KINDS:
@@ -94,7 +94,7 @@ class LevelScorer:
         self._acc: dict[int, list[float]] = {}
         #: max-MC: best discounted return reached per level key
         self.best: dict[Hashable, float] = {}
-        #: frontier: [successes, episodes] per level key
+        #: learnable: [successes, episodes] per level key
         self.outcomes: dict[Hashable, list[int]] = {}
         self.n_scored = 0
         #: the sub-env index of each episode the last ``update`` returned (for per-env ids, e.g. SB3's wrappers)
@@ -108,8 +108,8 @@ class LevelScorer:
         All arrays are ``(T, n)``: ``ids[t, i]`` the episode id sub-env ``i`` was
         running at step ``t``, ``advantages`` the GAE, ``values`` the value
         predictions, ``rewards`` and ``dones`` (episode ended at step ``t``).
-        ``keys`` (episode id -> level key, see :func:`level_key`) is needed for "maxmc" and "frontier".
-        ``solved`` ("frontier"; ``(T, n)`` booleans, read at each episode's last step: True if it reached
+        ``keys`` (episode id -> level key, see :func:`level_key`) is needed for "maxmc" and "learnable".
+        ``solved`` ("learnable"; ``(T, n)`` booleans, read at each episode's last step: True if it reached
         its goal, e.g. from the final ``info["is_success"]``): by default an episode counts as solved if its
         last reward is > 0, right for envs that pay on reaching the goal and end the episode there
         (``MazeEnv`` without an exploration bonus).
@@ -166,8 +166,8 @@ class LevelScorer:
         self.last_envs = np.asarray(out_envs, dtype=np.int64)
         return np.asarray(out_ids, dtype=np.int64), np.asarray(out_scores, dtype=float)
 
-    def frontier_score(self, successes: int, episodes: int) -> float:
-        """The "frontier" score of a level solved ``successes`` times in ``episodes`` (module docstring)."""
+    def learnable_score(self, successes: int, episodes: int) -> float:
+        """The "learnable" score of a level solved ``successes`` times in ``episodes`` (module docstring)."""
         a, b = successes + 1, episodes - successes + 1  # Beta posterior of the success rate if solvable
         q = self.solvable_prior
         # P(solvable | never solved in n) = q P(n failures | solvable) / (that + 1 - q); P(n failures | solvable) = 1/(n+1)
@@ -180,11 +180,11 @@ class LevelScorer:
             return acc[1] if self.reduce == "sum" else acc[1] / steps
         assert keys is not None
         key = keys[int(acc[0])]
-        if self.kind == "frontier":
+        if self.kind == "learnable":
             counts = self.outcomes.setdefault(key, [0, 0])
             counts[0] += int(solved)
             counts[1] += 1
-            return self.frontier_score(*counts)
+            return self.learnable_score(*counts)
         best = max(self.best.get(key, -np.inf), acc[4])
         self.best[key] = best
         return float(best - acc[3] / steps)

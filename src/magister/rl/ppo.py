@@ -89,8 +89,8 @@ class PPO:
         """Train for ``total_steps`` environment steps on ``venv`` (SAME_STEP autoreset).
 
         ``callback(agent)`` runs every ``callback_every`` steps (0: never).
-        ``level_score`` ("gae", "pvl", "maxmc", "frontier" or a :class:`LevelScorer`) scores
-        finished episodes for a ``score="external"`` vector env (default "pvl"); "frontier" counts an
+        ``level_score`` ("gae", "pvl", "maxmc", "learnable" or a :class:`LevelScorer`) scores
+        finished episodes for a ``score="external"`` vector env (default "pvl"); "learnable" counts an
         episode as solved by its final ``info["is_success"]`` where the env reports one (as ``MazeEnv``
         does), else by a last reward > 0.
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
@@ -130,7 +130,7 @@ class PPO:
             b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
             b_train = np.ones((n_steps, n), dtype=bool)
             b_ids = np.zeros((n_steps, n), dtype=np.int64)
-            b_win = np.zeros((n_steps, n), dtype=bool)  # "frontier": did the episode ending here succeed
+            b_win = np.zeros((n_steps, n), dtype=bool)  # "learnable": did the episode ending here succeed
             for t in range(n_steps):
                 if has_flags:
                     b_train[t] = venv.episode_train
