@@ -572,7 +572,8 @@ def write_report(results: list[dict[str, Any]], cfg: dict[str, Any], out: Path, 
     share = np.asarray([r["share"] for r in results]).mean(0)
     lines = [f"# GRPO prompt curricula: additions of 1-{LEVELS} digits", "",
              f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), {cfg['steps']} GRPO steps of "
-             f"{cfg['prompts']} prompts x {cfg['group']} completions after {cfg['sl_steps']} supervised steps; "
+             f"{cfg['prompts']} prompts x {cfg['group']} completions after at least {cfg['sl_steps']} supervised "
+             f"steps (continued while the validation accuracy is below {cfg.get('sl_floor', 0.0)}); "
              f"median [min-max] over seeds; accuracies are means of the last {SMOOTH} evaluations (every "
              f"{cfg['eval_every']} steps, {cfg['eval_per_level']} held-out problems per level).", "",
              "Mean held-out accuracy after the warm start: " + _med(per["uniform"]["start"]), "",

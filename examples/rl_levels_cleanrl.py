@@ -13,8 +13,10 @@ maze's 7 x 7 partial view, rollouts from a
   ``"pvl-sum"``, PLR's mean |GAE| ``"l1"`` or its sum ``"l1-sum"``, and
   robust PLR / ACCEL's max-MC regret ``"maxmc"``: the best discounted return
   ever reached on the level minus the episode's mean value prediction, kept per
-  level by ``magister.rl.LevelScorer``), for ``learnability`` its success
-  (1 reached the goal, 0 not);
+  level by ``magister.rl.LevelScorer``, and the success-aware ``"learnable"``:
+  the expected ``p (1 - p)`` of the level's success rate from its successes so
+  far, where a level never solved may be unsolvable), for ``learnability`` its
+  success (1 reached the goal, 0 not);
 * the teacher's train flag: steps of episodes the teacher marked evaluate
   only (``venv.episode_train`` False: new levels under ``robust-plr``) are
   left out of the update, yet still scored.
@@ -41,8 +43,11 @@ trained on uniformly random levels for the same number of env steps
 (``magister.bench.levels.heldout_rates``: unseen levels of the training
 generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
 sets the budget). It does not beat uniform robustly here (robust-plr: 2 of
-5 seeds; nor plr, learnability, summed scores or max-MC regret, tried on
-seeds 100-104): docs/examples.md has the figures.
+5 seeds; nor plr, learnability, summed scores, max-MC regret or the
+``"learnable"`` score, tried on seeds 100-104), although there is room: a
+student trained only on the solvable levels (an oracle, not a teacher) is
+ahead of uniform on 4 of those 5 seeds by a median 6 points, 8 if trivial
+levels are skipped too. docs/examples.md has the figures.
 """
 
 from __future__ import annotations
@@ -64,8 +69,10 @@ REPLAY_PROB = 0.8
 
 #: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
 #: or summed over the episode ("pvl-sum", "l1-sum"), max-MC regret ("maxmc": the best discounted return ever
-#: reached on the level minus the episode's mean value; robust PLR / ACCEL), or success ("success": 1 goal reached, 0 not)
-LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "success")
+#: reached on the level minus the episode's mean value; robust PLR / ACCEL), the level's learnable score
+#: ("learnable": the expected p (1 - p) of its success rate p, from its successes so far, with a prior that it may
+#: be unsolvable), or success ("success": 1 goal reached, 0 not)
+LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "learnable", "success")
 
 
 def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
@@ -101,8 +108,9 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     gamma, lam = 0.99, 0.95
     # per sub-env running score sum and step count of the current episode (episodes span rollouts)
     run_sum, run_len, run_id = np.zeros(n_envs), np.zeros(n_envs), np.full(n_envs, -1)
-    # max-MC regret needs each level's best return so far, kept by the library's scorer (keyed by level)
-    maxmc, keys = (LevelScorer("maxmc", gamma=gamma) if level_score == "maxmc" else None), {}
+    # max-MC regret and the learnable score need each level's best return / successes so far, kept by the
+    # library's scorer (keyed by level)
+    per_level, keys = (LevelScorer(level_score, gamma=gamma) if level_score in LevelScorer.PER_LEVEL else None), {}
     obs, _ = venv.reset(seed=seed)
     obs = torch.as_tensor(obs)
     done_steps, trained_steps, sent = 0, 0, []
@@ -114,7 +122,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         b_train = np.zeros((n_steps, n_envs), dtype=bool)
         for t in range(n_steps):
             b_ids[t], b_train[t] = venv.episode_ids, venv.episode_train  # read before the step
-            if maxmc is not None:  # which level each episode plays
+            if per_level is not None:  # which level each episode plays
                 keys.update({int(e): level_key(task) for e, task in zip(b_ids[t], venv.tasks) if int(e) not in keys})
             with torch.no_grad():
                 dist = torch.distributions.Categorical(logits=actor(obs))
@@ -138,13 +146,15 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
         ret = adv + b_val
 
         # the level score of every episode that ended in this rollout, sent by episode id: its max-MC regret
-        # ("maxmc", from the library's LevelScorer), mean positive GAE ("pvl"), mean |GAE| ("l1"), or 1 if it
-        # reached the goal, 0 if not ("success"; the goal reward is > 0 and ends the episode, and this env pays
-        # no other reward)
+        # or its level's learnable score ("maxmc", "learnable", from the library's LevelScorer), mean positive GAE
+        # ("pvl"), mean |GAE| ("l1"), or 1 if it reached the goal, 0 if not ("success"; the goal reward is > 0
+        # and ends the episode, and this env pays no other reward)
         ids, scores = [], []
-        if maxmc is not None:  # max-MC regret: best return on the level - the episode's mean value prediction
-            ended, regrets = maxmc.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
-            ids, scores = ended.tolist(), regrets.tolist()
+        if per_level is not None:  # max-MC regret (best return on the level - the episode's mean value) or
+            # learnable (expected p (1 - p) of the level's success rate p, from its successes so far; a level
+            # never solved may be unsolvable; solved = a goal reward)
+            ended, got = per_level.update(b_ids, adv.numpy(), b_val.numpy(), b_rew.numpy(), b_done.numpy(), keys=keys)
+            ids, scores = ended.tolist(), got.tolist()
             for e in ids:
                 keys.pop(e, None)
         else:
@@ -195,7 +205,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     return {"teacher": teacher_name, **heldout_rates(policy, seed, max_density=max_density), "reported": len(sent),
             "observed": getattr(teacher, "n_observed", len(sent)), "scores": sent, "steps": done_steps,
-            "trained_steps": trained_steps, "best_returns": dict(maxmc.best) if maxmc is not None else {}}
+            "trained_steps": trained_steps, "best_returns": dict(per_level.best) if per_level is not None else {},
+            "outcomes": dict(per_level.outcomes) if per_level is not None else {}}
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER) -> dict[str, dict]:

@@ -106,6 +106,38 @@ def test_rl_levels_cleanrl_maxmc_keeps_each_levels_best_return_and_scores_every_
     assert sum(s > 0.2 for s in run["scores"]) == solved, run["scores"]
 
 
+def test_rl_levels_cleanrl_learnable_counts_each_levels_successes_and_plr_holds_their_score(monkeypatch):
+    pytest.importorskip("torch")
+    import magister.bench.levels as bench_levels
+    from magister.rl import LevelScorer
+    from magister.rl.envs.maze import maze_from_seed
+
+    made = {}
+    make = bench_levels.make_level_teacher
+
+    def keep(*args, **kwargs):  # the example builds its teacher here: keep it to read plr's buffer
+        made["teacher"], score = make(*args, **kwargs)
+        return made["teacher"], score
+
+    monkeypatch.setattr(bench_levels, "make_level_teacher", keep)
+    ex = _example("rl_levels_cleanrl")
+    run = ex.train("plr", 2048, seed=3, n_envs=2, level_score="learnable")  # 2 envs: long enough to replay
+    assert run["reported"] > 0 and run["observed"] == run["reported"]  # every finished episode reached plr
+    outcomes = run["outcomes"]  # level (generator seed) -> [successes, episodes]
+    assert sum(n for _, n in outcomes.values()) == run["reported"]
+    assert max(n for _, n in outcomes.values()) > 1  # plr replayed some level: its counts add up
+    # an unsolvable level is never solved; some level is
+    assert all(s == 0 for seed, (s, _) in outcomes.items() if not maze_from_seed(seed, 15, ex.MAX_DENSITY).solvable)
+    assert sum(s for s, _ in outcomes.values()) >= 1
+    # plr keeps each level's latest score: the learnable score of its counts so far
+    buffer, scorer = made["teacher"].buffer, LevelScorer("learnable")
+    assert len(buffer) == len(outcomes)
+    for key in buffer:
+        assert buffer.score(key) == pytest.approx(scorer.learnable_score(*outcomes[buffer.level(key)]))
+    with pytest.raises(ValueError, match="learns from each episode's success"):
+        ex.train("learnability", 256, seed=0, level_score="learnable")
+
+
 def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
     pytest.importorskip("stable_baselines3")
     runs = _example("rl_levels_sb3").main(steps=2048, seed=0)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -204,4 +205,79 @@ def test_ppo_refuses_level_score_without_external_scores():
     venv = CurriculumVectorEnv([CliffWalk] * 2, InfoTeacher())
     with pytest.raises(ConfigError, match="external"):
         PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3).learn(venv, 128, level_score="gae")
+    venv.close()
+
+
+def test_level_scorer_learnable_counts_successes_per_level_and_trusts_a_solve():
+    ids = np.array([[0, 1], [0, 1], [2, 3]])
+    zeros = np.zeros((3, 2))
+    done = np.array([[0, 0], [1, 1], [0, 0]])
+    rew = np.array([[0.0, 0.0], [0.7, 0.0], [0.0, 0.0]])  # episode 0 reaches its goal, episode 1 does not
+    keys = {0: "a", 1: "b", 2: "a", 3: "b"}
+    fr = LevelScorer("learnable")
+    got_ids, got = fr.update(ids, zeros, zeros, rew, done, keys=keys)
+    by_id = dict(zip(got_ids.tolist(), got.tolist()))
+    # solved once: proven solvable, Beta(2, 1): 2 * 1 / (3 * 4); failed once: P(solvable) = 0.5 / (0.5 + 0.5 * 2),
+    # times Beta(1, 2)'s 2 / 12
+    assert by_id == pytest.approx({0: 2 / 12, 1: (1 / 3) * (2 / 12)})
+    assert fr.outcomes == {"a": [1, 1], "b": [0, 1]}
+    # the second episodes of both levels end in the next rollout; ``solved`` (e.g. from info["is_success"]) is read
+    # at each episode's last step and overrides the reward: level b is solved although its last reward is 0,
+    # level a's reward (an exploration bonus, say) is not a solve
+    ids2 = np.array([[2, 3], [4, 5], [4, 5]])
+    rew2 = np.array([[0.3, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    done2 = np.array([[1, 1], [0, 0], [0, 0]])
+    solved2 = np.array([[False, True], [False, False], [False, False]])
+    got_ids, got = fr.update(ids2, zeros, zeros, rew2, done2, keys=keys, solved=solved2)
+    by_id = dict(zip(got_ids.tolist(), got.tolist()))
+    # a: 1 of 2, Beta(2, 2) = 4 / 20 (the most learnable); b: 1 of 2 as well
+    assert by_id == pytest.approx({2: 0.2, 3: 0.2}) and fr.outcomes == {"a": [1, 2], "b": [1, 2]}
+    # never solved falls faster than always solved; the prior 1 makes the two alike
+    assert fr.learnable_score(0, 5) < fr.learnable_score(5, 5) < fr.learnable_score(3, 6) <= 0.25
+    plain = LevelScorer("learnable", solvable_prior=1.0)
+    assert plain.learnable_score(0, 5) == pytest.approx(plain.learnable_score(5, 5))
+    with pytest.raises(ConfigError, match="keys"):
+        fr.update(ids, zeros, zeros, rew, done)
+    with pytest.raises(ConfigError, match="solved"):
+        fr.update(ids, zeros, zeros, rew, done, keys=keys, solved=np.zeros((2, 2)))
+    with pytest.raises(ConfigError, match="solvable_prior"):
+        LevelScorer("learnable", solvable_prior=0.0)
+    with pytest.raises(ConfigError, match="gae' and 'pvl' only"):
+        LevelScorer("learnable", reduce="sum")
+
+
+class _PayingEnv(gym.Env):
+    """Pays 0.5 every step for 4 steps; ``info["is_success"]`` at the end is the task (0 or 1) itself."""
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(3)
+        self.task, self.t = 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.task, self.t = int((options or {}).get("task", self.task)), 0
+        return np.array([self.task, 0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= 4
+        info = {"is_success": bool(self.task)} if done else {}
+        return np.array([self.task, self.t / 4], dtype=np.float32), 0.5, done, False, info
+
+
+def test_ppo_learnable_takes_success_from_the_env_info_not_the_reward():
+    pytest.importorskip("torch")
+    from magister.rl.ppo import PPO
+    from magister.spaces import Discrete
+
+    teacher = mg.make_teacher("uniform", Discrete(2), seed=0)
+    venv = CurriculumVectorEnv([_PayingEnv] * 2, teacher, score="external")
+    agent = PPO(obs_dim=2, n_actions=3, seed=0)
+    agent.learn(venv, total_steps=256, n_steps=16, level_score="learnable")
+    out = agent.scorer.outcomes
+    assert set(out) == {0, 1} and out[0][1] > 3 and out[1][1] > 3
+    # every step pays, yet only the task that says so is solved
+    assert out[0][0] == 0 and out[1][0] == out[1][1]
+    assert sum(n for _, n in out.values()) == agent.scorer.n_scored
     venv.close()

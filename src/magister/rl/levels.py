@@ -7,7 +7,17 @@ the arrays any actor-critic already has after computing GAE:
 * ``"gae"`` - mean absolute GAE advantage over the episode ("L1 value loss");
 * ``"pvl"`` - positive value loss: mean of ``max(GAE, 0)``;
 * ``"maxmc"`` - max-MC regret: the highest discounted return ever reached on
-  the level minus the mean value prediction over the episode.
+  the level minus the mean value prediction over the episode;
+* ``"learnable"`` - success-aware, from the level's ``s`` successes in its
+  ``n`` episodes so far: the expected learnability ``p (1 - p)`` of a level
+  that may be unsolvable. A level is solvable with prior probability
+  ``solvable_prior`` (0.5), and then the student solves it with a rate
+  ``p ~ Beta(1, 1)``; the score is ``P(solvable | s, n) * E[p (1 - p) |
+  solvable, s, n]``. A level solved once is proven solvable, so it outranks
+  one never solved (after one episode 0.167 against 0.056); a level half
+  solved scores highest (up to 0.25), one always solved falls as ``1 / n`` and
+  one never solved faster, as ``1 / n**2``. ``solvable_prior=1`` is the plain
+  posterior learnability (never and always solved alike).
 
 ``reduce="sum"`` (for "gae" and "pvl") sums the terms over the episode
 instead of averaging them. The per-step mean ranks short solved levels first:
@@ -36,13 +46,13 @@ from ..errors import ConfigError
 
 __all__ = ["LevelScorer", "SCORE_KINDS", "SCORE_REDUCTIONS", "level_key"]
 
-SCORE_KINDS = ("gae", "pvl", "maxmc")
+SCORE_KINDS = ("gae", "pvl", "maxmc", "learnable")
 #: how the per-step terms of "gae" and "pvl" become one score per episode
 SCORE_REDUCTIONS = ("mean", "sum")
 
 
 def level_key(task: Any) -> Hashable:
-    """A hashable key for a level (for max-MC's best return per level)."""
+    """A hashable key for a level (for max-MC's best return and the learnable score's counts per level)."""
     if isinstance(task, (int, np.integer, str)):
         return task
     to_text = getattr(task, "to_text", None)
@@ -55,49 +65,68 @@ class LevelScorer:
     """Per-episode PLR scores from rollouts (see the module docstring).
 
     Args:
-        kind: "gae", "pvl" or "maxmc".
+        kind: "gae", "pvl", "maxmc" or "learnable".
         gamma: discount used for max-MC's returns (the learner's own).
         reduce: "mean" (per step, the PLR papers' definition and the default) or "sum" (over the episode:
             no bias towards short levels; "gae" and "pvl" only). See the module docstring.
+        solvable_prior: "learnable" only: the prior probability that a level can be solved at all, in (0, 1]
+            (see the module docstring).
     """
 
-    def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean"):
+    #: the kinds that keep statistics per level and so need ``keys`` in :meth:`update`
+    PER_LEVEL = ("maxmc", "learnable")
+
+    def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean", solvable_prior: float = 0.5):
         if kind not in SCORE_KINDS:
             raise ConfigError(f"LevelScorer(kind=...) must be one of {SCORE_KINDS}, got {kind!r}")
         if reduce not in SCORE_REDUCTIONS:
             raise ConfigError(f"LevelScorer(reduce=...) must be one of {SCORE_REDUCTIONS}, got {reduce!r}")
-        if kind == "maxmc" and reduce != "mean":
-            raise ConfigError("LevelScorer('maxmc') is a regret per level (best return minus mean value); "
+        if kind in self.PER_LEVEL and reduce != "mean":
+            raise ConfigError(f"LevelScorer({kind!r}) is a score per level, not per step; "
                               "reduce='sum' applies to 'gae' and 'pvl' only")
+        if isinstance(solvable_prior, bool) or not (isinstance(solvable_prior, (int, float))
+                                                    and 0.0 < solvable_prior <= 1.0):
+            raise ConfigError(f"LevelScorer(solvable_prior=...) must be a probability in (0, 1], got {solvable_prior!r}")
         self.kind, self.gamma, self.reduce = kind, float(gamma), reduce
+        self.solvable_prior = float(solvable_prior)
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,
         # discounted return so far, discount so far
         self._acc: dict[int, list[float]] = {}
         #: max-MC: best discounted return reached per level key
         self.best: dict[Hashable, float] = {}
+        #: learnable: [successes, episodes] per level key
+        self.outcomes: dict[Hashable, list[int]] = {}
         self.n_scored = 0
         #: the sub-env index of each episode the last ``update`` returned (for per-env ids, e.g. SB3's wrappers)
         self.last_envs = np.zeros(0, dtype=np.int64)
 
     def update(self, ids: np.ndarray, advantages: np.ndarray, values: np.ndarray, rewards: np.ndarray,
-               dones: np.ndarray, keys: dict[int, Hashable] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               dones: np.ndarray, keys: dict[int, Hashable] | None = None, solved: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Take one rollout; return ``(episode_ids, scores)`` of the episodes that ended in it.
 
         All arrays are ``(T, n)``: ``ids[t, i]`` the episode id sub-env ``i`` was
         running at step ``t``, ``advantages`` the GAE, ``values`` the value
         predictions, ``rewards`` and ``dones`` (episode ended at step ``t``).
-        ``keys`` (episode id -> level key, see :func:`level_key`) is needed for "maxmc".
+        ``keys`` (episode id -> level key, see :func:`level_key`) is needed for "maxmc" and "learnable".
+        ``solved`` ("learnable"; ``(T, n)`` booleans, read at each episode's last step: True if it reached
+        its goal, e.g. from the final ``info["is_success"]``): by default an episode counts as solved if its
+        last reward is > 0, right for envs that pay on reaching the goal and end the episode there
+        (``MazeEnv`` without an exploration bonus).
         """
         ids = np.asarray(ids)
         adv = np.asarray(advantages, dtype=float)
         val = np.asarray(values, dtype=float)
         rew = np.asarray(rewards, dtype=float)
         done = np.asarray(dones).astype(bool)
-        if not (ids.shape == adv.shape == val.shape == rew.shape == done.shape) or ids.ndim != 2:
+        win = rew > 0 if solved is None else np.asarray(solved).astype(bool)
+        if not (ids.shape == adv.shape == val.shape == rew.shape == done.shape == win.shape) or ids.ndim != 2:
             raise ConfigError(f"LevelScorer.update needs (T, n) arrays of one shape; got ids {ids.shape}, "
-                              f"advantages {adv.shape}, values {val.shape}, rewards {rew.shape}, dones {done.shape}")
-        if self.kind == "maxmc" and keys is None:
-            raise ConfigError("LevelScorer('maxmc') needs keys={episode id: level key} to track each level's best return")
+                              f"advantages {adv.shape}, values {val.shape}, rewards {rew.shape}, dones {done.shape}, "
+                              f"solved {win.shape}")
+        if self.kind in self.PER_LEVEL and keys is None:
+            raise ConfigError(f"LevelScorer({self.kind!r}) needs keys={{episode id: level key}} to keep its "
+                              "statistics per level")
         if self.kind == "gae":
             term = np.abs(adv)
         elif self.kind == "pvl":
@@ -128,7 +157,7 @@ class LevelScorer:
                 if stop - 1 in ends:
                     out_ids.append(eid)
                     out_envs.append(i)
-                    out_scores.append(self._finish(acc, keys))
+                    out_scores.append(self._finish(acc, keys, bool(win[stop - 1, i])))
                     self._acc.pop(i, None)
                 else:
                     self._acc[i] = acc
@@ -137,12 +166,25 @@ class LevelScorer:
         self.last_envs = np.asarray(out_envs, dtype=np.int64)
         return np.asarray(out_ids, dtype=np.int64), np.asarray(out_scores, dtype=float)
 
-    def _finish(self, acc: list[float], keys: dict[int, Hashable] | None) -> float:
+    def learnable_score(self, successes: int, episodes: int) -> float:
+        """The "learnable" score of a level solved ``successes`` times in ``episodes`` (module docstring)."""
+        a, b = successes + 1, episodes - successes + 1  # Beta posterior of the success rate if solvable
+        q = self.solvable_prior
+        # P(solvable | never solved in n) = q P(n failures | solvable) / (that + 1 - q); P(n failures | solvable) = 1/(n+1)
+        solvable = 1.0 if successes > 0 else q / (q + (1.0 - q) * (episodes + 1))
+        return float(solvable * a * b / ((a + b) * (a + b + 1)))
+
+    def _finish(self, acc: list[float], keys: dict[int, Hashable] | None, solved: bool) -> float:
         steps = max(acc[2], 1.0)
-        if self.kind != "maxmc":
+        if self.kind not in self.PER_LEVEL:
             return acc[1] if self.reduce == "sum" else acc[1] / steps
         assert keys is not None
         key = keys[int(acc[0])]
+        if self.kind == "learnable":
+            counts = self.outcomes.setdefault(key, [0, 0])
+            counts[0] += int(solved)
+            counts[1] += 1
+            return self.learnable_score(*counts)
         best = max(self.best.get(key, -np.inf), acc[4])
         self.best[key] = best
         return float(best - acc[3] / steps)

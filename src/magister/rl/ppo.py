@@ -89,8 +89,10 @@ class PPO:
         """Train for ``total_steps`` environment steps on ``venv`` (SAME_STEP autoreset).
 
         ``callback(agent)`` runs every ``callback_every`` steps (0: never).
-        ``level_score`` ("gae", "pvl", "maxmc" or a :class:`LevelScorer`) scores
-        finished episodes for a ``score="external"`` vector env (default "pvl").
+        ``level_score`` ("gae", "pvl", "maxmc", "learnable" or a :class:`LevelScorer`) scores
+        finished episodes for a ``score="external"`` vector env (default "pvl"); "learnable" counts an
+        episode as solved by its final ``info["is_success"]`` where the env reports one (as ``MazeEnv``
+        does), else by a last reward > 0.
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
         Called again on the same ``venv``, it carries on with the running
         episodes instead of resetting them (``total_steps`` counts from the agent's creation).
@@ -128,12 +130,13 @@ class PPO:
             b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
             b_train = np.ones((n_steps, n), dtype=bool)
             b_ids = np.zeros((n_steps, n), dtype=np.int64)
+            b_win = np.zeros((n_steps, n), dtype=bool)  # "learnable": did the episode ending here succeed
             for t in range(n_steps):
                 if has_flags:
                     b_train[t] = venv.episode_train
                     if scorer is not None:
                         b_ids[t] = venv.episode_ids
-                        if scorer.kind == "maxmc":
+                        if scorer.kind in LevelScorer.PER_LEVEL:
                             for i, eid in enumerate(b_ids[t]):
                                 if int(eid) not in keys:
                                     keys[int(eid)] = level_key(venv.tasks[i])
@@ -145,8 +148,13 @@ class PPO:
                     b_logp[t] = torch.log(probs.gather(1, a[:, None]).squeeze(1) + 1e-12).numpy()
                     b_val[t] = self.net.v(o).squeeze(-1).numpy()
                 b_obs[t], b_act[t] = obs, a.numpy()
-                obs, rew, term, trunc, _ = venv.step(b_act[t])
+                obs, rew, term, trunc, info = venv.step(b_act[t])
                 b_rew[t], b_done[t] = rew, np.logical_or(term, trunc)
+                b_win[t] = rew > 0
+                final = info.get("final_info", {}) if isinstance(info, dict) else {}
+                if "is_success" in final:  # the env says which episodes reached their goal
+                    said = np.broadcast_to(np.asarray(final.get("_is_success", True), dtype=bool), (n,))
+                    b_win[t, said] = np.asarray(final["is_success"], dtype=bool)[said]
                 self.steps += n
             with torch.no_grad():
                 b_val[n_steps] = self.net.v(torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
@@ -159,7 +167,8 @@ class PPO:
                 adv[t] = last
             ret = adv + b_val[:n_steps]
             if scorer is not None:
-                done_ids, scores = scorer.update(b_ids, adv, b_val[:n_steps], b_rew, b_done, keys=keys)
+                done_ids, scores = scorer.update(b_ids, adv, b_val[:n_steps], b_rew, b_done, keys=keys,
+                                                 solved=b_win)
                 if len(done_ids):
                     venv.report(done_ids, scores)
                     for eid in done_ids:
