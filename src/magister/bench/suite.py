@@ -65,7 +65,7 @@ STUDENT_CLASSES = {
 }
 
 #: teachers a suite runs by default on continuous and on finite task spaces
-CONTINUOUS_TEACHERS = ("uniform", "riac", "riac-plus", "alp-gmm", "covar-gmm", "covar-gmm-plus", "adr")
+CONTINUOUS_TEACHERS = ("uniform", "riac", "riac-plus", "frontier", "alp-gmm", "covar-gmm", "covar-gmm-plus", "adr")
 DISCRETE_TEACHERS = ("uniform", "exp3", "lp-bandit", "sec", "skill-it")
 
 #: the two suite targets: a teacher "holds up" on a variant when it reaches this many times
