@@ -36,7 +36,8 @@ def test_concentrates_on_the_band_and_leaves_mastered_and_unreachable_tasks():
 
 def test_follows_a_region_that_is_forgotten():
     space = mg.Box([0.0], [1.0])
-    t = Frontier(space, seed=1, bootstrap=50, recency=100.0)  # fails with recency=1e9 (no recency weighting)
+    # a history long enough to hold the old scores: only the recency weights let the new ones win
+    t = Frontier(space, seed=1, bootstrap=50, history_size=2000)  # fails with recency=1e9
     _drive(t, space, _banded, 400)
 
     def forgotten(u):  # the mastered region is half forgotten; the middle is now mastered
