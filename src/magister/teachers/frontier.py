@@ -46,7 +46,7 @@ own mastery threshold.
 
 Defaults (``k=5``, ``history_size=500``, ``recency=50``) were chosen on the
 suite's grid, grid-hard, grid-noise-0.1 and grid-forget variants on seeds
-100-102 only, among six settings listed in ``docs/teachers-frontier.md``: a
+100-102 only, among the settings listed in ``docs/teachers-frontier.md``: a
 short memory works best, as a region's old scores (taken while it was being
 learned) otherwise keep a mastered region in the band.
 
@@ -150,7 +150,7 @@ class Frontier(Teacher):
 
     # -------------------------------------------------------------- proposing
     def _candidates(self, m: int) -> np.ndarray:
-        """``(m, n_candidates, dim)`` candidates: perturbed recent in-band proposals, then uniform draws."""
+        """``(m, n_candidates, dim)`` candidates: perturbed recent in-band observed tasks, then uniform draws."""
         c = self.n_candidates
         out = self.rng.random((m, c, self.d))
         n_src = len(self.sources)
