@@ -79,7 +79,9 @@ FLOORED = ["skill-it@floor", "skill-it@est@floor", "exp3@floor", "sec@floor", "l
 # "skill-it@eta1.5" is Skill-It with the benchmark's setting before eta 2.5 (chosen on seeds 100-101), on the direct
 # edges of the graph; "skill-it@closure" is eta 2.5 on the graph's transitive closure (closure=True: chosen on
 # addition seeds 100-104, the default for a while, reverted because it lost at width 32; docs/data-mixture.md)
-METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + ["skill-it@eta1.5", "skill-it@closure"]
+# "learnability" is the learnability bandit (p (1 - p) of each skill's held-out accuracy, library defaults), tried
+# as a curriculum without a skill graph (docs/data-mixture.md)
+METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + ["skill-it@eta1.5", "skill-it@closure", "learnability"]
 DIAG_METHODS = [m for m in METHODS if m not in ("natural", "stratified@reseed")]
 DEFAULT_METHODS = [m for m in BASE_METHODS if m != "skill-it@est"]
 LABELS = {"skill-it@est": "skill-it, estimated graph", "stratified@reseed": "stratified, other sampler seed",
@@ -96,7 +98,7 @@ PROGRESS_BASED = ["lp-bandit"]
 LP_EVAL_SETTINGS: dict[str, Any] = {"fast": 0.6, "slow": 0.3, "transform": "sigmoid", "epsilon": 0.4}
 # what each teacher is fed (a name "method@variant" is fed like "method"): held-out per-skill accuracy every
 # eval_every steps, the per-example training loss of each batch, or its per-example correctness
-FEEDBACK = {"skill-it": "eval", "lp-bandit": "eval", "exp3": "loss", "sec": "correct"}
+FEEDBACK = {"skill-it": "eval", "lp-bandit": "eval", "exp3": "loss", "sec": "correct", "learnability": "eval"}
 
 TASKS: dict[str, dict[str, Any]] = {
     # natural mixtures from the Skill-It paper: LEGO 1:1:1:3:5, addition 13:14:18
@@ -217,6 +219,8 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
         teacher = mg.make_teacher("sec", space, temperature=0.3, seed=seed)
     elif method == "lp-bandit":
         teacher = mg.make_teacher("lp-bandit", space, seed=seed, **LP_EVAL_SETTINGS)
+    elif method == "learnability":
+        teacher = mg.make_teacher("learnability-bandit", space, seed=seed)
     else:
         raise ValueError(f"unknown method {method!r}")
     return SkillSampler(train.skills, teacher, cfg["batch"], seed=seed, floor=floor)
