@@ -251,10 +251,10 @@ def make_curriculum(method: str, levels: np.ndarray, seed: int, cfg: dict[str, A
 
 
 # ------------------------------------------------------------------ the warm start
-def greedy_accuracy(torch, model, prompt: np.ndarray, answer: np.ndarray) -> float:
-    """Exact-match greedy accuracy of a one-model ensemble on ``prompt`` (N, P_LEN)."""
-    comp = generate(torch, model, torch.as_tensor(prompt)[None], greedy=True).numpy()[0]
-    return float(correct(comp, answer).mean())
+def greedy_correct(torch, model, prompt, answer: np.ndarray) -> np.ndarray:
+    """(M, N) exact-match booleans of every model's greedy completion of ``prompt`` (a tensor (M, N, P_LEN))."""
+    comp = generate(torch, model, prompt, greedy=True).numpy()
+    return np.stack([correct(c, answer) for c in comp])
 
 
 def warm_start(torch, seed: int, cfg: dict[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
@@ -297,7 +297,7 @@ def warm_start(torch, seed: int, cfg: dict[str, Any], rng: np.random.Generator) 
         opt.step()
         step += 1
         if step >= cfg["sl_steps"] and (step - cfg["sl_steps"]) % check == 0:
-            val = greedy_accuracy(torch, warm, val_prompt, val_answer)
+            val = float(greedy_correct(torch, warm, torch.as_tensor(val_prompt)[None], val_answer).mean())
             if not val < floor or step >= max_steps:
                 break
     return warm, {"steps": step, "val_accuracy": val, "ok": not val < floor}
@@ -337,8 +337,7 @@ def run_seed(job: tuple[int, dict[str, Any], list[str]]) -> dict[str, Any]:
     ev_p = torch.as_tensor(ev_prompt)[None].expand(m, -1, -1).contiguous()
 
     def evaluate() -> np.ndarray:
-        comp = generate(torch, model, ev_p, greedy=True).numpy()
-        ok = np.stack([correct(c, ev_answer) for c in comp])  # (M, N)
+        ok = greedy_correct(torch, model, ev_p, ev_answer)  # (M, N)
         return np.stack([ok[:, ev_level == d].mean(1) for d in range(LEVELS)], 1)  # (M, LEVELS)
 
     k, g = cfg["prompts"], cfg["group"]

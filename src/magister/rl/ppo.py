@@ -121,6 +121,7 @@ class PPO:
             keys = {}
             obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
         next_cb = self.steps + callback_every
+        wins = scorer is not None and scorer.kind == "learnable"
         while self.steps < total_steps:
             b_obs = np.zeros((n_steps, n, obs.shape[-1]), dtype=np.float32)
             b_act = np.zeros((n_steps, n), dtype=np.int64)
@@ -130,7 +131,8 @@ class PPO:
             b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
             b_train = np.ones((n_steps, n), dtype=bool)
             b_ids = np.zeros((n_steps, n), dtype=np.int64)
-            b_win = np.zeros((n_steps, n), dtype=bool)  # "learnable": did the episode ending here succeed
+            # "learnable" only: did the episode ending at this step succeed (no other score reads it)
+            b_win = np.zeros((n_steps, n), dtype=bool) if wins else None
             for t in range(n_steps):
                 if has_flags:
                     b_train[t] = venv.episode_train
@@ -150,11 +152,12 @@ class PPO:
                 b_obs[t], b_act[t] = obs, a.numpy()
                 obs, rew, term, trunc, info = venv.step(b_act[t])
                 b_rew[t], b_done[t] = rew, np.logical_or(term, trunc)
-                b_win[t] = rew > 0
-                final = info.get("final_info", {}) if isinstance(info, dict) else {}
-                if "is_success" in final:  # the env says which episodes reached their goal
-                    said = np.broadcast_to(np.asarray(final.get("_is_success", True), dtype=bool), (n,))
-                    b_win[t, said] = np.asarray(final["is_success"], dtype=bool)[said]
+                if b_win is not None:
+                    b_win[t] = rew > 0
+                    final = info.get("final_info", {}) if isinstance(info, dict) else {}
+                    if "is_success" in final:  # the env says which episodes reached their goal
+                        said = np.broadcast_to(np.asarray(final.get("_is_success", True), dtype=bool), (n,))
+                        b_win[t, said] = np.asarray(final["is_success"], dtype=bool)[said]
                 self.steps += n
             with torch.no_grad():
                 b_val[n_steps] = self.net.v(torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
