@@ -179,6 +179,39 @@ def test_unseen_levels_are_solvable_generator_levels_no_seed_space_teacher_can_p
         unseen_levels(5, max_density=0.95)
 
 
+def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
+    from magister.bench.levels import make_level_teacher
+    from magister.errors import InvalidTaskError
+    from magister.levels.spaces import SEED_LIMIT, SeedSpace
+    from magister.rl.envs.maze import training_seeds
+
+    seeds = training_seeds(30, seed=4)
+    assert len(set(seeds)) == 30 and all(0 <= s < SEED_LIMIT for s in seeds)
+    assert training_seeds(30, seed=4) == seeds and training_seeds(30, seed=5) != seeds  # one set per run seed
+    env = MazeEnv(max_density=0.5, seeds=seeds)
+    for i in (0, 7, 29):
+        env.reset(seed=0, options={"task": i})
+        assert env.maze.to_text() == maze_from_seed(seeds[i], 15, 0.5).to_text()
+    for bad in (30, -1):
+        with pytest.raises(InvalidTaskError, match="outside the training set of 30"):
+            env.set_task(bad)
+    env.reset(seed=0)  # a refused task changed nothing: the last good one is still played
+    assert env.maze.to_text() == maze_from_seed(seeds[29], 15, 0.5).to_text()
+    with pytest.raises(ValueError, match="at least one"):
+        MazeEnv(seeds=[])
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="whole number"):
+            training_seeds(bad)
+    # the benchmark's teachers over it: uniform and plr pick indices of SeedSpace(30); others refuse it
+    uni, _ = make_level_teacher("uniform", 0, n_levels=30)
+    plr, _ = make_level_teacher("plr", 0, n_levels=30)
+    assert isinstance(uni.space, SeedSpace) and uni.space.n == 30 and plr.space.n == 30
+    assert all(0 <= t < 30 for t in uni.propose(50)) and all(0 <= t < 30 for t in plr.propose(50))
+    for name in ("accel", "alp-gmm", "heldout"):
+        with pytest.raises(ValueError, match="training set"):
+            make_level_teacher(name, 0, n_levels=30)
+
+
 def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_reward():
     env = MazeEnv(Maze.parse(CORRIDOR), max_steps=30, explore_bonus=0.05)
     env.reset(seed=0)

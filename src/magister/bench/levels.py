@@ -134,16 +134,29 @@ class _HeldoutLevels(_RandomLevels):
         return picks[0] if k is None else picks
 
 
-def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None, generator: str = "blocks"
-                       ) -> tuple[Any, Any]:
+def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None, generator: str = "blocks",
+                       n_levels: int | None = None) -> tuple[Any, Any]:
     """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`) over the
-    levels of ``generator`` (:func:`~magister.rl.envs.maze.maze_from_seed`)."""
+    levels of ``generator`` (:func:`~magister.rl.envs.maze.maze_from_seed`). ``n_levels``: a finite training
+    set of that many levels (``SeedSpace(n_levels)``, played through ``MazeEnv(seeds=training_seeds(...))``);
+    ``uniform`` then samples among them, and only the teachers over seeds take one."""
+    from ..levels.spaces import SeedSpace
+    from ..teacher import make_teacher
+
+    if n_levels is not None:
+        if name in ("uniform", "heldout"):
+            if name == "heldout":
+                raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
+            return make_teacher("uniform", SeedSpace(n_levels), seed=seed), "success"
+        space, kwargs, score = _space_and_settings(name, settings, generator)
+        if not isinstance(space, SeedSpace):
+            raise ValueError(f"make_level_teacher: {name!r} does not pick among generator seeds, so it takes no "
+                             f"finite training set (n_levels); the seed teachers are plr, robust-plr and learnability")
+        return make_teacher(name, SeedSpace(n_levels), seed=seed, **kwargs), score
     if name == "uniform":
         return _RandomLevels(seed), "success"
     if name == "heldout":
         return _HeldoutLevels(seed), "success"
-    from ..teacher import make_teacher
-
     space, kwargs, score = _space_and_settings(name, settings, generator)
     return make_teacher(name, space, seed=seed, **kwargs), score
 

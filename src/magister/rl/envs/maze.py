@@ -23,7 +23,9 @@ A task (``reset(options={"task": ...})`` or :meth:`MazeEnv.set_task`) is one of:
 
 * a :class:`~magister.levels.Maze` (or its text), played as given;
 * a whole number: a seed of the level generator :func:`maze_from_seed`
-  (``SeedSpace`` tasks);
+  (``SeedSpace`` tasks); with ``MazeEnv(seeds=...)`` (a finite training set,
+  :func:`training_seeds`) the number ``i`` is an index, played as generator
+  seed ``seeds[i]`` (``SeedSpace(len(seeds))`` tasks);
 * a one-number array ``[x]``, x in [0, 1]: the generator's parameter, a maze
   drawn with the env's own random generator (e.g. for ``alp-gmm``). For the
   ``"blocks"`` generator x is the wall density; for ``"mixed"`` (see
@@ -47,7 +49,7 @@ import numpy as np
 from ...errors import InvalidTaskError
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
-           "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
+           "training_seeds", "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
 
 #: families of the held-out mazes (a maze's family is its name up to the first "_")
 HELDOUT_FAMILIES = ("rooms", "corridors", "labyrinths", "spirals", "long")
@@ -87,6 +89,21 @@ def unseen_levels(n: int = 100, size: int = 15, max_density: float = 0.35) -> li
             levels.append(maze)
         seed += 1
     return levels
+
+
+def training_seeds(n: int, seed: int = 0) -> list[int]:
+    """A finite training set, as in the PLR paper: ``n`` distinct seeds of the level generator drawn once
+    for run ``seed`` (all below ``2**31``, so none is one of :func:`unseen_levels`). Pass them to
+    ``MazeEnv(seeds=...)`` and give the teacher ``SeedSpace(n)``."""
+    from ...levels.spaces import SEED_LIMIT
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"training_seeds needs n = a whole number of levels >= 1, got {n!r}")
+    rng = np.random.default_rng([int(seed), 0x7E57])
+    out: dict[int, None] = {}
+    while len(out) < n:
+        out.update(dict.fromkeys(int(x) for x in rng.integers(0, SEED_LIMIT, size=n - len(out))))
+    return list(out)
 
 
 def maze_family(name: str) -> str:
@@ -217,13 +234,21 @@ class MazeEnv(gym.Env):
         max_steps: episode limit (default :func:`default_max_steps` of the maze's size).
         explore_bonus: reward added on each first visit of a cell in an episode (0: none; see the module
             docstring). A training aid: the episode's success and goal reward are reported without it.
+        seeds: a finite training set (:func:`training_seeds`): a whole-number task ``i`` plays the
+            generator's seed ``seeds[i]``, so a teacher over ``SeedSpace(len(seeds))`` picks among them.
     """
 
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(self, task: Any = None, size: int = 15, max_density: float = 0.35, max_steps: int | None = None,
-                 render_mode: str | None = None, explore_bonus: float = 0.0, generator: str = "blocks"):
+                 render_mode: str | None = None, explore_bonus: float = 0.0, generator: str = "blocks",
+                 seeds: Sequence[int] | None = None):
         super().__init__()
+        if seeds is not None:
+            seeds = [int(x) for x in seeds]
+            if not seeds:
+                raise ValueError("MazeEnv: seeds (a finite training set) needs at least one generator seed")
+        self.seeds = seeds
         if generator not in GENERATORS:
             raise ValueError(f"MazeEnv: unknown generator {generator!r}; choose from {GENERATORS}")
         self.generator = generator
@@ -244,6 +269,11 @@ class MazeEnv(gym.Env):
 
             return empty_maze(self.size)
         if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
+            if self.seeds is not None:
+                if not 0 <= int(task) < len(self.seeds):
+                    raise InvalidTaskError(f"MazeEnv: level {int(task)} is outside the training set of "
+                                           f"{len(self.seeds)} levels (tasks 0..{len(self.seeds) - 1})")
+                task = self.seeds[int(task)]
             return maze_from_seed(int(task), self.size, self.max_density, self.generator)
         if isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1:
             from ...levels import labyrinth_maze, random_maze
