@@ -77,12 +77,13 @@ def test_rl_levels_cleanrl_reports_every_episode_score_and_prints_teacher_vs_uni
 def test_rl_levels_cleanrl_teacher_spends_less_of_the_budget_on_unsolvable_levels_than_uniform():
     """The example's curriculum doing its job at the example's budget: plr drops the levels of its training set
     that are never solved, so far fewer of its env steps go to levels that cannot be solved than uniform's
-    (seeds 0-9: 31-44% against 42-59%, lower on every seed; seed 0: 36% against 55%)."""
+    (seeds 0-9: 31-44% against 42-59%, 0.60-0.77 times uniform's; seed 0: 36% against 55%). Another machine's
+    floating point gives another run of the same seed, hence the margin below."""
     pytest.importorskip("torch")
     ex = _example("rl_levels_cleanrl")
     plr = ex.train(ex.TEACHER, 100_000, seed=0)
     uniform = ex.train("uniform", 100_000, seed=0)
-    assert plr["unsolvable_share"] < 0.8 * uniform["unsolvable_share"], (plr["unsolvable_share"],
+    assert plr["unsolvable_share"] < 0.85 * uniform["unsolvable_share"], (plr["unsolvable_share"],
                                                                          uniform["unsolvable_share"])
     # the levels plr kept replaying are ones it solves: every level played 10 times or more was solved
     assert all(s > 0 for s, n in plr["outcomes"].values() if n >= 10), plr["outcomes"]
@@ -166,7 +167,17 @@ def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
     assert plr["reported"] > 0 and plr["observed"] == plr["reported"]
     assert 0.0 <= plr["unseen"] <= 1.0 and 0.0 <= runs["uniform"]["unseen"] <= 1.0
     # plr beats uniform at the example's budget (100k steps: 5 of 5 seeds, docs/examples.md), not at a budget
-    # that fits the test suite (12k: 2 of 4 seeds): only the plumbing and the printed comparison are checked
+    # much smaller (12k: 2 of 4 seeds): the plumbing and the printed comparison here, the win in the next test
+
+
+def test_rl_levels_sb3_plr_beats_uniform_levels_at_the_examples_budget(capsys):
+    """The example as a user runs it (100,000 env steps per student, seed 0, about 40 s): plr's student solves
+    more unseen levels than uniform's and the example says so (seeds 0-4: 5 of 5 on two machines,
+    docs/examples.md)."""
+    pytest.importorskip("stable_baselines3")
+    runs = _example("rl_levels_sb3").main(steps=100_000, seed=0)
+    _beats_uniform_line(capsys.readouterr().out, "plr")
+    assert runs["plr"]["unseen"] > runs["uniform"]["unseen"], (runs["plr"]["unseen"], runs["uniform"]["unseen"])
 
 
 def _beats_uniform_line(out: str, teacher: str) -> str:
