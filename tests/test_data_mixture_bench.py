@@ -153,12 +153,16 @@ def test_annealed_recipe_repeats_and_is_the_constant_run_until_80_percent():
 
 
 def test_addition_defaults_are_the_published_recipe():
-    # `--tasks addition` alone must give the published table's recipe (2,400 steps, annealed, test curve); the
-    # flags still override it, and the other tasks keep a constant rate without the test curve
+    # `--tasks addition` alone must give the published table's recipe (2,400 steps, annealed, test curve), LEGO
+    # its table's (2,400 steps annealed, the test set scored at the end only); the flags still override them, and
+    # the diagnostic keeps a constant rate without the test curve
     ap = dm.parser()
-    cfg = dm.task_configs(ap.parse_args(["--tasks", "addition,lego"]))
+    cfg = dm.task_configs(ap.parse_args(["--tasks", "addition,lego,addition+noise"]))
     assert (cfg["addition"]["steps"], cfg["addition"]["schedule"], cfg["addition"]["test_curve"]) == (2400, "anneal", True)
-    assert cfg["lego"].get("schedule", "constant") == "constant" and not cfg["lego"].get("test_curve")
+    assert (cfg["lego"]["steps"], cfg["lego"]["schedule"]) == (2400, "anneal") and not cfg["lego"].get("test_curve")
+    assert cfg["addition+noise"].get("schedule", "constant") == "constant"
+    old = dm.task_configs(ap.parse_args(["--tasks", "lego", "--steps", "lego=1600", "--schedule", "constant"]))["lego"]
+    assert (old["steps"], old["schedule"]) == (1600, "constant")
     plain = dm.task_configs(ap.parse_args(["--tasks", "addition", "--schedule", "constant", "--no-test-curve",
                                            "--steps", "addition=1600"]))["addition"]
     assert (plain["steps"], plain["schedule"], plain["test_curve"]) == (1600, "constant", False)
