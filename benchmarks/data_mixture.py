@@ -85,17 +85,22 @@ FLOORED = ["skill-it@floor", "skill-it@est@floor", "exp3@floor", "sec@floor", "l
 # where eta 2.5 was chosen: on LEGO the benchmark's Skill-It starved the first and last skills (docs/data-mixture.md)
 # "learnability" is the learnability bandit (p (1 - p) of each skill's held-out accuracy, library defaults), tried
 # as a curriculum without a skill graph (docs/data-mixture.md)
-METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + ["skill-it@eta1.5", "skill-it@closure", "learnability",
-                                                              "skill-it@eta0.5"]
+# Skill-It's step size on the chain graph: 2.5, chosen on addition seeds 100-101 (two batch orders each) against 1,
+# 1.5 (the setting before) and window 1; see docs/data-mixture.md
+SKILL_IT_ETA = 2.5
+# every Skill-It method (the graph is the chain unless "@est" gives the estimated one) with its settings; the
+# variants kept from before or run as diagnostics are left out of the targets (SKILL_IT_DIAGNOSTICS)
+SKILL_IT_METHODS: dict[str, dict[str, Any]] = {
+    "skill-it": {}, "skill-it@est": {}, "skill-it@eta1.5": {"eta": 1.5}, "skill-it@closure": {"closure": True},
+    "skill-it@eta0.5": {"eta": 0.5}}
+SKILL_IT_DIAGNOSTICS = ("skill-it@eta1.5", "skill-it@closure", "skill-it@eta0.5")
+METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + [*SKILL_IT_DIAGNOSTICS, "learnability"]
 DIAG_METHODS = [m for m in METHODS if m not in ("natural", "stratified@reseed")]
 DEFAULT_METHODS = [m for m in BASE_METHODS if m != "skill-it@est"]
 LABELS = {"skill-it@est": "skill-it, estimated graph", "stratified@reseed": "stratified, other sampler seed",
           "skill-it@est@floor": "skill-it, estimated graph, floor", "skill-it@eta1.5": "skill-it, eta 1.5 (before)",
           "skill-it@eta0.5": "skill-it, eta 0.5 (library default)",
           "skill-it@closure": "skill-it, transitive closure"}
-# Skill-It's step size on the chain graph: 2.5, chosen on addition seeds 100-101 (two batch orders each) against 1,
-# 1.5 (the setting before) and window 1; see docs/data-mixture.md
-SKILL_IT_ETA = 2.5
 PROGRESS_BASED = ["lp-bandit"]
 # lp-bandit fed one held-out accuracy per skill per evaluation (not one outcome per practice, which its defaults
 # are tuned for): shorter EMAs (the progress of a jump fades in ~5 evaluations, not ~20), the bounded sigmoid
@@ -213,12 +218,11 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
         method = "stratified"
     if method == "stratified":
         teacher = mg.make_teacher("uniform", space, seed=seed)
-    elif method in ("skill-it", "skill-it@est", "skill-it@eta1.5", "skill-it@closure", "skill-it@eta0.5"):
+    elif method in SKILL_IT_METHODS:
         if graph is None:
             graph = chain_graph(n, 0.5, train.info.get("unlearnable"))
-        eta = {"skill-it@eta1.5": 1.5, "skill-it@eta0.5": 0.5}.get(method, SKILL_IT_ETA)
-        teacher = mg.make_teacher("skill-it", space, graph=graph, eta=eta, window=3, seed=seed,
-                                  closure=method == "skill-it@closure")
+        variant = {"eta": SKILL_IT_ETA, "closure": False, **SKILL_IT_METHODS[method]}
+        teacher = mg.make_teacher("skill-it", space, graph=graph, window=3, seed=seed, **variant)
     elif method == "exp3":
         teacher = mg.make_teacher("exp3", space, reward="loss", seed=seed)
     elif method == "sec":
@@ -490,8 +494,8 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
                          f"steps above); graph A[i][j] (row i helps column j), mean over seeds: {rows}")
         if (task, "stratified") in by:
             # the targets are for a teacher with its default settings: not a floored one, not a setting kept from before
-            teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed", "skill-it@eta1.5",
-                                                        "skill-it@closure", "skill-it@eta0.5") and m not in FLOORED]
+            teachers = [m for m in methods if m not in ("natural", "stratified", "stratified@reseed",
+                                                        *SKILL_IT_DIAGNOSTICS) and m not in FLOORED]
             if teachers:
                 strat_runs = by[(task, "stratified")]
 

@@ -67,9 +67,8 @@ N_LEVELS = 100
 #: the teachers' settings (``settings=`` of :func:`train` replaces them): ``plr`` samples its replays by rank with
 #: temperature 1.0 (rank 1 twice as likely as rank 2) and 10% by staleness, and visits a new level half the time
 #: until it has seen the whole training set (chosen on seeds 200-219 over proportional sampling, docs/examples.md);
-#: robust-plr replays with probability 0.8, its default (a new level costs env steps it only evaluates)
-SETTINGS = {"plr": {"replay_prob": 0.5, "prioritization": "rank", "temperature": 1.0, "staleness_coef": 0.1},
-            "robust-plr": {"replay_prob": 0.8}}
+#: the other teachers keep the level benchmark's settings (robust-plr: replay probability 0.8, its default)
+SETTINGS = {"plr": {"replay_prob": 0.5, "prioritization": "rank", "temperature": 1.0, "staleness_coef": 0.1}}
 #: the score each teacher is sent unless ``level_score=`` says otherwise: plr the success-aware ``"learnable"``,
 #: robust-plr and accel the mean positive GAE ``"pvl"``; learnability (and uniform, which learns from nothing)
 #: each episode's success
@@ -92,7 +91,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
     from magister.bench.levels import heldout_rates, make_level_teacher
     from magister.rl import CurriculumVectorEnv, LevelScorer, level_key
-    from magister.rl.envs.maze import MazeEnv, maze_from_seed, training_seeds
+    from magister.rl.envs.maze import MazeEnv, training_seeds
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -110,8 +109,8 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     if takes_success != (level_score == "success") and teacher_name != "uniform":
         raise ValueError(f"{teacher_name!r} learns from " + ("each episode's success" if takes_success else
                          "a GAE score") + f", not level_score={level_score!r}")
-    venv = CurriculumVectorEnv([lambda: MazeEnv(max_density=max_density, seeds=seeds)] * n_envs, teacher,
-                               score="external")
+    make_env = lambda: MazeEnv(max_density=max_density, seeds=seeds)  # noqa: E731
+    venv = CurriculumVectorEnv([make_env] * n_envs, teacher, score="external")
     obs_dim = venv.single_observation_space.shape[0]
 
     def mlp(out: int) -> nn.Module:
@@ -128,13 +127,13 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
     obs, _ = venv.reset(seed=seed)
     obs = torch.as_tensor(obs)
     done_steps, trained_steps, sent, wasted = 0, 0, [], 0
-    can_solve: dict[int, bool] = {}
+    levels, can_solve = make_env(), {}  # the maze each seed task plays, as the envs resolve it
 
-    def solvable(task) -> bool:  # a seed task (an index into the training set, if there is one) or a maze
+    def solvable(task) -> bool:  # a seed task's answer is kept; a maze task (accel) keeps its own
         if not isinstance(task, (int, np.integer)):
-            return bool(task.solvable)
+            return bool(levels.level(task).solvable)
         if task not in can_solve:
-            can_solve[task] = maze_from_seed(task if seeds is None else seeds[task], 15, max_density).solvable
+            can_solve[task] = levels.level(task).solvable
         return can_solve[task]
 
     while done_steps < steps:

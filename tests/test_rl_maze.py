@@ -191,7 +191,7 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
     env = MazeEnv(max_density=0.5, seeds=seeds)
     for i in (0, 7, 29):
         env.reset(seed=0, options={"task": i})
-        assert env.maze.to_text() == maze_from_seed(seeds[i], 15, 0.5).to_text()
+        assert env.maze.to_text() == maze_from_seed(seeds[i], 15, 0.5).to_text() == env.level(i).to_text()
     for bad in (30, -1):
         with pytest.raises(InvalidTaskError, match="outside the training set of 30"):
             env.set_task(bad)

@@ -144,9 +144,9 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
     from ..teacher import make_teacher
 
     if n_levels is not None:
-        if name in ("uniform", "heldout"):
-            if name == "heldout":
-                raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
+        if name == "heldout":
+            raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
+        if name == "uniform":
             return make_teacher("uniform", SeedSpace(n_levels), seed=seed), "success"
         space, kwargs, score = _space_and_settings(name, settings, generator)
         if not isinstance(space, SeedSpace):

@@ -289,6 +289,11 @@ class MazeEnv(gym.Env):
             return random_maze(self.np_random, self.size, x)
         return _as_maze(task)
 
+    def level(self, task: Any) -> Any:
+        """The :class:`~magister.levels.Maze` a seed or maze task plays (an index of the training set under
+        ``seeds=``); a generator-parameter task ``[x]`` draws a new maze from the env's generator each time."""
+        return self._resolve(task)
+
     def set_task(self, task: Any) -> None:
         """Play ``task`` from the next reset on (checked now)."""
         if not isinstance(task, (np.ndarray, list, tuple)):
