@@ -34,8 +34,9 @@ demo: $(STAMP)
 	$(VENV)/bin/magister bench --demo
 
 # The documentation site (MkDocs + Material + mkdocstrings); broken links and references fail the build.
+# Not --quiet: it drops the warnings that --strict turns into errors (the build then passed with a broken anchor).
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Lint (ruff: pyflakes and pycodestyle errors, settings in pyproject.toml).
 lint: $(STAMP)
