@@ -166,9 +166,9 @@ def test_vector_env_shares_one_pool_and_one_teacher(tmp_path: Path) -> None:
 
 def _ray_worker(folder: str, actor_name: str, games: int, seed: int) -> list[tuple[int, str]]:
     from magister.rl import CurriculumWrapper
-    from magister.rl.ray import RemoteTeacher
+    from magister.rl.ray import RayTeacher
 
-    client = RemoteTeacher(actor_name, prefetch=4, flush_every=4)
+    client = RayTeacher(actor_name, prefetch=4, flush_every=4)
     env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False), client, score=game_score)
     rng = np.random.default_rng(seed)
     played = []
