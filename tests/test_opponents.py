@@ -215,6 +215,11 @@ def test_teacher_weights_follow_their_rule(tmp_path: Path) -> None:
     np.testing.assert_allclose(rates, [0.9, 0.5, 0.0])
     np.testing.assert_allclose(p_hard, (1 - rates) ** 2 / ((1 - rates) ** 2).sum())
     np.testing.assert_allclose(p_var, rates * (1 - rates) / (rates * (1 - rates)).sum())
+    # unplayed members have no evidence even without a prior: 0.5 each (not 0/0 read as 0, which made the hard
+    # weighting favour them), so a fresh teacher is uniform
+    fresh = mg.make_teacher("pfsp", space, pool=pool, seed=0, epsilon=0.0, prior=0.0)
+    np.testing.assert_allclose(fresh.win_rates(np.arange(3)), 0.5)
+    np.testing.assert_allclose(fresh.probabilities()[:3], 1 / 3)
     lp = mg.make_teacher("opponent-lp", space, pool=pool, seed=0, epsilon=0.0, denoise=0.0)
     lp.observe_batch([0, 1, 2] + [0] * 10, [0.0, 0.0, 0.0] + [1.0] * 10)
     assert lp.probabilities()[0] == pytest.approx(1.0)

@@ -92,7 +92,9 @@ class OpponentTeacher(Teacher):
         """The learner's estimated score against each opponent (0.5 for an unplayed one)."""
         ids = self.members() if ids is None else ids
         w = np.minimum(self.games[ids], 1.0 / self.rate)
-        return (w * self.win_mean[ids] + 0.5 * self.prior) / np.maximum(w + self.prior, 1e-12)
+        n = w + self.prior
+        # with prior=0 an unplayed member has no evidence at all: 0.5, not 0/0
+        return np.where(n > 0, (w * self.win_mean[ids] + 0.5 * self.prior) / np.where(n > 0, n, 1.0), 0.5)
 
     def _weights(self, ids: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
