@@ -114,3 +114,53 @@ def test_teachers_registered_elsewhere_load_on_demand() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["magister.people.policies", "True"]
+
+
+#: what ``people/base.py`` (the learner-model protocol and registry) may import from ``magister.people``: the learner
+#: models (bkt, dkt, elo, ...) import it, so importing any of them, or the package whose ``__init__`` loads them, is a
+#: cycle
+PEOPLE_BASE_MAY_IMPORT = {"magister.people.events"}
+
+
+def people_imports(source: str, module: str = "magister.people.base") -> set[str]:
+    """The modules of ``magister.people`` (``magister.people.X``, or the package itself) that ``source``, the text of
+    ``module``, imports anywhere (top level or inside a function)."""
+    people = "magister.people"
+    package = module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            # `from <package> import name`: the name is a submodule (or a re-export that loads the package)
+            names = [f"{target}.{a.name}" for a in node.names] if target in ("magister", people) else [target]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found.update(".".join(n.split(".")[:3]) for n in names if n == people or n.startswith(people + "."))
+    return found
+
+
+def test_people_base_imports_none_of_the_models_that_import_it() -> None:
+    folder = ROOT / "people"
+    importers = sorted(p.stem for p in folder.glob("*.py")
+                       if "magister.people.base" in people_imports(p.read_text(), f"magister.people.{p.stem}"))
+    assert {"bkt", "dkt", "elo"} <= set(importers)  # the scan sees the models' imports of base
+    bad = people_imports((folder / "base.py").read_text()) - PEOPLE_BASE_MAY_IMPORT
+    assert not bad, (f"people/base.py imports {sorted(bad)}; it may import only {sorted(PEOPLE_BASE_MAY_IMPORT)} "
+                     f"from magister.people (these import base: {importers})")
+
+
+def test_the_people_base_check_catches_an_import_of_a_model() -> None:
+    ok = "from .. import checkpoint\nfrom ..errors import ConfigError\nfrom .events import Event, EventLog\n"
+    assert people_imports(ok) == {"magister.people.events"}
+    for line in ("from .models import something", "from .bkt import BKT", "from . import dkt",
+                 "from magister.people.elo import Elo", "import magister.people.sakt", "from ..people import blend",
+                 "from .. import people", "from magister.people import make_model",
+                 "def fit():\n    from .memory import Memory"):
+        assert people_imports(ok + line + "\n") - PEOPLE_BASE_MAY_IMPORT, line

@@ -13,8 +13,10 @@ is low gets less.
 
 magister scores are "higher is better" in [0, 1], so the loss of an
 observation is ``1 - score``: feed per-skill validation accuracy (loss = error
-rate) or a loss through a declared ``ScoreRange(..., higher_is_better=False)``
-(``SkillSampler.observe_eval(..., kind="loss")`` does that). Until a skill has
+rate), or a loss mapped into [0, 1] first: ``SkillSampler.observe_eval(...,
+kind="loss")`` and ``observe_batch_loss`` do that with the sampler's
+``loss_score`` (by default ``exp(-loss)``, so the loss here is ``1 - exp(-loss)``;
+a ``ScoreRange(lo, hi, higher_is_better=False)`` scales it linearly). Until a skill has
 ``window`` observations, its sum is ``window`` times the mean of those it has
 (``initial_loss`` when it has none), so ``eta`` keeps one scale throughout.
 
