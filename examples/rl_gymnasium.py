@@ -19,6 +19,8 @@ chosen.
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -97,9 +99,10 @@ def main(episodes: int = 4000, seed: int = 0, teacher_name: str | None = None) -
     faster = runs[adaptive]["full_reach_at"] is not None and took[adaptive] < took["uniform"]
     print(f"teacher {adaptive}: {shown[adaptive]} vs uniform {shown['uniform']} episodes until the whole walk "
           f"was within reach: {'beats' if faster else 'does not beat'} uniform")
-    path = "/tmp/cliffwalk-teacher.ckpt"
-    runs[adaptive]["teacher"].save(path)
-    print("the saved teacher resumes with", mg.load(path).n_observed, "episodes seen")
+    with tempfile.TemporaryDirectory() as folder:  # a folder of its own: two runs at once do not collide
+        path = Path(folder) / "cliffwalk-teacher.ckpt"
+        runs[adaptive]["teacher"].save(path)
+        print("the saved teacher resumes with", mg.load(path).n_observed, "episodes seen")
     return runs
 
 
