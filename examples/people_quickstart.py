@@ -6,6 +6,7 @@ Run from the repository root:  python examples/people_quickstart.py
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def what_next(students: int = 5, exercises: int = 60) -> dict[str, float]:
           f"{'beats' if known['mastery-learning'] > known['uniform'] else 'does not beat'} uniform")
     teacher, _ = teach("mastery-learning", 0, exercises)
     print(f"the teacher believes {sum(teacher.mastered().values())} of 8 skills mastered by student 0")
-    teacher.save("/tmp/mastery-teacher.ckpt")  # resume later with magister.load(...)
+    with tempfile.TemporaryDirectory() as folder:  # a folder of its own: runs at once do not collide
+        teacher.save(Path(folder) / "mastery-teacher.ckpt")  # resume later with magister.load(...)
     return known
 
 

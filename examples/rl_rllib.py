@@ -22,6 +22,8 @@ Figures: docs/examples.md.
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 
 import numpy as np
 import ray
@@ -78,7 +80,9 @@ def train(teacher_name: str, steps: int = STEPS, seed: int = 0, runners: int = 0
 
     share = mastered(evaluate(CliffWalk, policy, CliffWalk.test_set()))
     print(f"  {teacher_name:>7}: test tasks mastered: {share:.0%}")
-    ray.get(actor.save.remote(f"/tmp/rllib-{teacher_name}.ckpt"))  # resume later: start_teacher_actor(mg.load(path))
+    with tempfile.TemporaryDirectory() as folder:  # a folder of its own: runs at once do not collide
+        # resume later: start_teacher_actor(mg.load(path))
+        ray.get(actor.save.remote(os.path.join(folder, f"rllib-{teacher_name}.ckpt")))
     algo.stop()
     ray.kill(actor)
     return share
