@@ -574,6 +574,8 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
         curves: list[dict[str, Any]] = []
         outcomes = {"win": 0, "draw": 0, "loss": 0}
         for g in range(1, games + 1):
+            if cfg.get("anneal"):  # the step size falls linearly from alpha to 0 over the games, for every method
+                learner.alpha = cfg["alpha"] * (1.0 - (g - 1) / games)
             outcomes[learner.train_game(env)] += 1
             if g % every == 0:
                 pool.add(learner.snapshot(), step=g)
@@ -654,6 +656,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--eviction", default="random", choices=EVICTIONS)
     ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
     ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
+    ap.add_argument("--anneal", action="store_true",
+                    help="the learner's step size falls linearly from --alpha to 0 over the games (every method)")
     ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])
     ap.add_argument("--eval-every", type=int, help="curve point every this many snapshots (game's default)")
     ap.add_argument("--curve-games", type=int)
@@ -681,6 +685,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                           "eval_every", "curve_games", "final_games", "past_games", "rated_per_run",
                                           "last_snapshots")}
     cfg["teacher_kwargs"] = {"pfsp": {"weighting": args.pfsp_weighting}}
+    cfg["anneal"] = args.anneal
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, s) for s in seeds for m in methods]
     t0 = time.perf_counter()
