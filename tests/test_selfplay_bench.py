@@ -183,3 +183,21 @@ def test_diagnose_settings_and_cycling() -> None:
     for i, j in ((1, 2), (2, 3), (3, 1)):
         circle[i, j], circle[j, i] = 1.0, 0.0
     assert dg.cycling(circle) == (pytest.approx(1 / 3), 1.0)
+
+
+@pytest.mark.parametrize("anneal", [False, True])
+def test_anneal_lowers_the_learners_step_linearly_to_zero(tmp_path: Path, capsys, monkeypatch, anneal: bool) -> None:
+    steps: list[float] = []
+    train_game = sp.NTupleLearner.train_game
+
+    def recorded(self, env):  # the step size each training game is played with
+        steps.append(self.alpha)
+        return train_game(self, env)
+
+    monkeypatch.setattr(sp.NTupleLearner, "train_game", recorded)
+    sp.main(["--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play", "--workers", "1",
+             "--curve-games", "2", "--final-games", "2", "--past-games", "2", "--rated-per-run", "2",
+             "--crossplay-games", "2", "--alpha", "0.01", "--out", str(tmp_path)] + (["--anneal"] if anneal else []))
+    capsys.readouterr()
+    expected = [0.01 * (1 - g / 40) for g in range(40)] if anneal else [0.01] * 40
+    np.testing.assert_allclose(steps, expected)
