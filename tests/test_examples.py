@@ -96,6 +96,8 @@ def test_rl_levels_cleanrl_teacher_wastes_less_of_the_budget_on_unsolvable_level
     Another machine's floating point gives another run of the same seed, hence the margin on the share; the
     seed-0 win is exact on this machine only (docs/examples.md)."""
     pytest.importorskip("torch")
+    from magister.bench.levels import versus_uniform
+
     ex = _example("rl_levels_cleanrl")
     plr = ex.train(ex.TEACHER, 100_000, seed=0)
     uniform = ex.train("uniform", 100_000, seed=0)
@@ -106,8 +108,6 @@ def test_rl_levels_cleanrl_teacher_wastes_less_of_the_budget_on_unsolvable_level
     # what the example prints at this budget: the teacher's student beats uniform's on unseen levels
     assert plr["unseen"] > uniform["unseen"], (plr["unseen"], uniform["unseen"])
     runs = {ex.TEACHER: plr, "uniform": uniform}
-    from magister.bench.levels import versus_uniform
-
     _beats_uniform_line(versus_uniform(runs, ex.TEACHER, 100_000), ex.TEACHER)
 
 

@@ -35,6 +35,23 @@ def _part(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+def imported_modules(source: str, package: str) -> list[str]:
+    """Every module ``source`` (a module of ``package``) imports, anywhere in it, with relative imports resolved;
+    ``from P import a`` gives ``P`` and ``P.a`` (``a`` may be a submodule)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found += ([target] if node.module else []) + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return found
+
+
 def import_edges() -> set[tuple[str, str, str]]:
     """(importing part, imported part, file) for every import between parts of magister."""
     edges = set()
@@ -42,23 +59,11 @@ def import_edges() -> set[tuple[str, str, str]]:
         rel = path.relative_to(ROOT.parent).with_suffix("")
         module = ".".join(rel.parts[:-1] if path.name == "__init__.py" else rel.parts)
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                targets = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            else:
-                continue
-            for t in targets:
-                if t == "magister" or t.startswith("magister."):
-                    a, b = _part(module), _part(t)
-                    if a != b:
-                        edges.add((a, b, str(path.relative_to(ROOT.parent))))
+        for t in imported_modules(path.read_text(), package):
+            if t == "magister" or t.startswith("magister."):
+                a, b = _part(module), _part(t)
+                if a != b:
+                    edges.add((a, b, str(path.relative_to(ROOT.parent))))
     return edges
 
 
@@ -126,24 +131,8 @@ def people_imports(source: str, module: str = "magister.people.base") -> set[str
     """The modules of ``magister.people`` (``magister.people.X``, or the package itself) that ``source``, the text of
     ``module``, imports anywhere (top level or inside a function)."""
     people = "magister.people"
-    package = module.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1])
-                target = f"{base}.{node.module}" if node.module else base
-            else:
-                target = node.module or ""
-            # `from <package> import name`: the name is a submodule (or a re-export that loads the package)
-            names = [f"{target}.{a.name}" for a in node.names] if target in ("magister", people) else [target]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        found.update(".".join(n.split(".")[:3]) for n in names if n == people or n.startswith(people + "."))
-    return found
+    return {".".join(n.split(".")[:3]) for n in imported_modules(source, module.rsplit(".", 1)[0])
+            if n == people or n.startswith(people + ".")}
 
 
 def test_people_base_imports_none_of_the_models_that_import_it() -> None:

@@ -94,7 +94,7 @@ class OpponentTeacher(Teacher):
         w = np.minimum(self.games[ids], 1.0 / self.rate)
         n = w + self.prior
         # with prior=0 an unplayed member has no evidence at all: 0.5, not 0/0
-        return np.where(n > 0, (w * self.win_mean[ids] + 0.5 * self.prior) / np.where(n > 0, n, 1.0), 0.5)
+        return np.divide(w * self.win_mean[ids] + 0.5 * self.prior, n, out=np.full(len(n), 0.5), where=n > 0)
 
     def _weights(self, ids: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
