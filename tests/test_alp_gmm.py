@@ -187,3 +187,42 @@ def test_unbounded_history_breaks_ties_toward_the_most_recent_like_a_full_scan()
     restored.load_state_dict(unb.state_dict())
     parts += [absolute_progress(restored, x[i:i + 1], y[i:i + 1]) for i in range(1500, 3000)]
     assert np.array_equal(a, np.concatenate(parts))
+
+
+def _brute_nearest_values(x, y):
+    """Each point's nearest earlier point's value, ties to the most recent, distances summed
+    dimension by dimension as History does (reference for the exactness checks)."""
+    out = np.zeros(len(x))
+    for i in range(1, len(x)):
+        d = (x[:i, 0] - x[i, 0]) ** 2
+        for k in range(1, x.shape[1]):
+            d = d + (x[:i, k] - x[i, k]) ** 2
+        out[i] = y[np.flatnonzero(d == d.min())[-1]]
+    return out
+
+
+@pytest.mark.parametrize("dim, lattice", [(1, None), (2, None), (2, 3), (3, 4), (8, None), (5, 2)])
+def test_unbounded_history_index_finds_the_same_neighbour_as_a_full_scan(monkeypatch, dim, lattice):
+    """Past INDEX_FROM pairs the unbounded history sorts its older pairs and scans a band of them;
+    the neighbour (value, and the most recent of ties) must be the full scan's, across re-sorts, a
+    drifting distribution, exact lattice ties, many dimensions and a restore from a checkpoint."""
+    monkeypatch.setattr(History, "INDEX_FROM", 600)
+    rng = np.random.default_rng(dim * 10 + (lattice or 0))
+    n = 3000
+    if lattice:
+        x = rng.integers(0, lattice, (n, dim)) / (lattice - 1)
+    else:
+        x = rng.random((n, dim))
+        x[n // 2:, 0] = 0.45 + 0.1 * x[n // 2:, 0]  # the proposals close in on a band, as a curriculum's do
+    y = rng.random(n)
+    h = History(dim, None)
+    got = []
+    for i in range(n):
+        if i == 1700:  # a restored history re-sorts on its own and answers the same
+            g = History(dim, None)
+            g.load_state_dict(h.state_dict())
+            h = g
+        v = h.query_then_add_one(x[i], float(y[i]))
+        got.append(0.0 if v is None else v)
+    assert h._ix_m > 2000  # the sorted copy was in use (and re-sorted after the restore)
+    assert np.array_equal(np.array(got), _brute_nearest_values(x, y))

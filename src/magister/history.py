@@ -7,6 +7,12 @@ not grow without bound, and a neighbour search that is cheap for every single
 episode. :class:`History` keeps the latest ``capacity`` pairs in a ring buffer
 of unit-coordinate vectors (so every dimension counts the same, whatever its
 raw width) and answers nearest-neighbour queries by an exact vectorised scan.
+With ``capacity=None`` (every pair kept, the ALP-GMM reference) a one-point
+query would scan a history that grows without end; once it holds
+``INDEX_FROM`` pairs, the older ones are also kept sorted along one coordinate
+(re-sorted now and then, never per query), and a query scans the recent pairs,
+then only the band of older ones that could be as near. The answer is the same
+pair a full scan gives, to the last bit and on ties.
 
 Semantics, chosen so that one batched call equals the same calls made one by
 one (teachers rely on this for ``observe_batch``):
@@ -19,6 +25,7 @@ one (teachers rely on this for ``observe_batch``):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -35,6 +42,11 @@ class History:
     Euclidean distances weigh every dimension alike; ``y`` is one float
     (a score, a learning-progress value...).
     """
+
+    #: an unbounded history sorts its older pairs for one-point queries once it holds this many
+    INDEX_FROM = 4096
+    #: the newest pairs are always scanned in full (they give the first bound on the distance)
+    _KEEP = 256
 
     def __init__(self, dim: int, capacity: int | None = 2000):
         if int(dim) < 1:
@@ -55,6 +67,24 @@ class History:
         # the contiguous block _rx[:, capacity - n:] meets the most recent of equally near vectors first
         self._rx = np.zeros((self.dim, 0 if self.bounded else self.capacity))
         self.total = 0  # pairs ever added
+        self._unindex()
+
+    def _unindex(self) -> None:
+        # the sorted copy of the oldest _ix_m pairs (unbounded only): along coordinate _ix_dim,
+        # _ix_key its values in order, _ix_cols the vectors, _ix_t their arrival numbers (= slots)
+        self._ix_m, self._ix_dim = 0, 0
+        self._ix_key, self._ix_cols = np.zeros(0), np.zeros((self.dim, 0))
+        self._ix_t = np.zeros(0, dtype=np.int64)
+
+    def _reindex(self) -> None:
+        """Sort every pair but the newest ``_KEEP`` along the coordinate where they spread most."""
+        m = self.total - self._KEEP
+        cols = self._xt[:, :m]
+        k = int(np.argmax(cols.var(axis=1)))
+        order = np.argsort(cols[k], kind="stable")
+        self._ix_cols = np.ascontiguousarray(cols[:, order])
+        self._ix_key, self._ix_t = self._ix_cols[k], order
+        self._ix_m, self._ix_dim = m, k
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -235,10 +265,7 @@ class History:
         n = len(self)
         value = None
         if n and not self.bounded:
-            # same distances as the scan below, newest first: argmin's first minimum is already the
-            # most recent of any ties, so no tie pass is needed
-            d2 = self._sq_dists(self._rx[:, self.capacity - n:], x, n)
-            value = float(self._y[n - 1 - int(d2.argmin())])
+            value = self._nearest_unbounded(x, n)
         elif n:
             d2 = self._sq_dists(self._xt if n == self.capacity else self._xt[:, :n], x, n)
             i = int(d2.argmin())
@@ -254,6 +281,38 @@ class History:
         self._t[slot] = self.total
         self.total += 1
         return value
+
+    def _nearest_unbounded(self, x: np.ndarray, n: int) -> float:
+        """The value of the pair nearest to ``x`` among all ``n`` (ties: the most recent), exactly as one
+        full scan finds it."""
+        if n >= self.INDEX_FROM and n - self._ix_m >= max(1024, self._ix_m // 8):
+            self._reindex()
+        m = self._ix_m
+        # the pairs not in the sorted copy, newest first: argmin's first minimum is already the most
+        # recent of any ties, so no tie pass is needed
+        d2 = self._sq_dists(self._rx[:, self.capacity - n:self.capacity - m], x, n - m)
+        i = int(d2.argmin())
+        best = float(d2[i])
+        value = float(self._y[n - 1 - i])
+        if m == 0:
+            return value
+        # an older pair at least as near has (x_k - c_k)^2 <= best on the sorted coordinate k, since
+        # the squared distance is a sum of such non-negative terms (and rounding keeps it so):
+        # only the band |x_k - c_k| <= sqrt(best) (with room for rounding) is scanned
+        r = math.sqrt(best) * (1.0 + 1e-9) + 1e-12
+        xk = x[self._ix_dim]
+        lo = int(self._ix_key.searchsorted(xk - r, side="left"))
+        hi = int(self._ix_key.searchsorted(xk + r, side="right"))
+        if hi <= lo:
+            return value
+        d2 = self._sq_dists(self._ix_cols[:, lo:hi], x, hi - lo)  # the same sums as a full scan's
+        j = int(d2.argmin())
+        if d2[j] >= best:  # a tie with a newer pair goes to the newer pair
+            return value
+        ties = np.flatnonzero(d2 == d2[j])
+        if len(ties) > 1:  # the most recent of equally near older pairs
+            j = int(ties[np.argmax(self._ix_t[lo + ties])])
+        return float(self._y[self._ix_t[lo + j]])
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -279,6 +338,7 @@ class History:
         self._y[:] = 0.0
         self._t[:] = -1
         self._rx[:] = 0.0
+        self._unindex()
         self.total = 0 if not self.bounded else total - len(x)
         self.add(x, y)
         assert self.total == total
