@@ -226,3 +226,24 @@ def test_unbounded_history_index_finds_the_same_neighbour_as_a_full_scan(monkeyp
         got.append(0.0 if v is None else v)
     assert h._ix_m > 2000  # the sorted copy was in use (and re-sorted after the restore)
     assert np.array_equal(np.array(got), _brute_nearest_values(x, y))
+
+
+def test_resume_past_the_history_index_proposes_the_same(tmp_path):
+    """A run saved after the unbounded history started sorting its older pairs (4,096) resumes exactly:
+    the loaded teacher rebuilds the sorted copy on its own and proposes what the original proposes."""
+    student = GridStudent(seed=0)
+    t = mg.make_teacher("alp-gmm", student.space, seed=5)
+    for _ in range(History.INDEX_FROM + 1500):
+        task = t.propose()
+        t.observe(task, student.attempt(task))
+    assert t.history._ix_m > 0  # the index is in use
+    path = t.save(tmp_path / "alp.ckpt")
+    u = mg.load(path)
+    assert u.history._ix_m == 0  # derived data: not in the checkpoint
+    twin = GridStudent(seed=0)
+    twin.counters[:] = student.counters
+    for _ in range(600):
+        a, b = t.propose(), u.propose()
+        assert np.array_equal(a, b)
+        t.observe(a, student.attempt(a))
+        u.observe(b, twin.attempt(b))
