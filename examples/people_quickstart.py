@@ -41,11 +41,13 @@ def memory() -> dict:
 # 3. What next: a mastery-learning teacher over a prerequisite graph, teaching simulated students, next to
 #    uniform practice (any skill, prerequisites or not) with the same students and the same number of exercises.
 def teach(name: str, seed: int, exercises: int = 60) -> tuple[Any, SessionResult]:
-    graph = skill_graph(8, np.random.default_rng(seed))
+    # the graph and the simulated student draw from streams of their own (default_rng([seed, k])): seeded with the
+    # teacher's seed they would draw the teacher's numbers, and a uniform teacher's pick would decide the answer
+    graph = skill_graph(8, np.random.default_rng([seed, 1]))
     params = {s: (0.1, 0.3, 0.15, 0.08) for s in graph}  # (learn, guess, slip, prior) per skill
     settings = {"prerequisites": graph} if name == "mastery-learning" else {}
     teacher = mg.make_teacher(name, mg.Discrete(list(graph)), seed=seed, **settings)
-    student = SimulatedStudent(params, graph, np.random.default_rng(seed))
+    student = SimulatedStudent(params, graph, np.random.default_rng([seed, 2]))
     return teacher, run_session(teacher.propose, teacher.observe, student, budget=exercises, per_day=exercises)
 
 

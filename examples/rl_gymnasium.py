@@ -41,7 +41,10 @@ class StandIn:
     probability ``learn_prob``."""
 
     def __init__(self, seed: int, reach: int = 4, learn_prob: float = LEARN_PROB):
-        self.rng, self.reach, self.target, self.learn_prob = np.random.default_rng(seed), reach, 0, learn_prob
+        # a stream of its own: seeded like the teacher (default_rng(seed)), the learner's draws would be the
+        # teacher's numbers again, and whether it learns would follow what the teacher drew
+        self.rng = np.random.default_rng([seed, 1])
+        self.reach, self.target, self.learn_prob = reach, 0, learn_prob
 
     def start(self, obs: np.ndarray) -> None:
         goal = round(float(obs[1]) * CliffWalk.max_cells)  # the observation holds x / 30 and goal / 30
