@@ -8,6 +8,8 @@ mastered at the end of the budget [min-max] and each seed's value, the episode
 at which each seed first had 90% of its cells mastered (checked every 100
 episodes; ``None`` if never), and the teacher's CPU time per episode (process
 time of ``propose`` and ``observe`` only; noisy when the machine is shared).
+The student of seed ``s`` is the suite's (its seed from ``derive_seeds(s)``);
+the teacher is seeded with ``s`` itself.
 
     .venv/bin/python benchmarks/grid_variants.py riac-plus grid,grid-hard 0,1,2,3,4
     .venv/bin/python benchmarks/grid_variants.py riac-plus grid 100,101 '{"local_ratio": 0}'
@@ -30,7 +32,11 @@ def run(teacher: str, variant, seed: int, settings: dict) -> tuple[float, int | 
     """``(final % mastered, first episode at >= 90% or None, teacher CPU us per episode)``."""
     import magister as mg
 
-    student = variant.make(seed=seed)
+    from magister.bench.runner import derive_seeds
+
+    # the student on the suite's own stream for this seed (derive_seeds), not on the teacher's: seeded with
+    # the same int, a noisy student's draws would repeat the teacher's numbers (before 2026-12-05 they did)
+    student = variant.make(seed=derive_seeds(seed)[1])
     t = mg.make_teacher(teacher, student.space, seed=seed, **settings)
     t90 = None
     spent = 0.0
