@@ -229,6 +229,32 @@ def test_rl_sb3_adr_masters_more_test_tasks_than_uniform(capsys):
     assert shares["adr"] > shares["uniform"], shares
 
 
+def test_simulated_learners_do_not_share_the_teachers_random_stream():
+    """A learner seeded with the teacher's int draws the teacher's numbers (with lp-bandit over SkillStudent,
+    one seed for both makes the first skill always succeed); the examples' learners have streams of their own."""
+    import magister as mg
+    from magister.students import SkillStudent
+
+    teacher_draws = mg.make_teacher("uniform", mg.Discrete(3), seed=7).rng.random(5)
+    assert not np.allclose(_example("rl_gymnasium").StandIn(seed=7).rng.random(5), teacher_draws)
+    # the hazard itself, so the check above guards something real
+    assert np.allclose(np.random.default_rng(7).random(5), teacher_draws)
+    shared, own = SkillStudent(seed=0), SkillStudent(seed=1)
+    for student in (shared, own):
+        teacher = mg.make_teacher("lp-bandit", student.space, seed=0)
+        first = []
+        for _ in range(400):
+            skill = teacher.propose()
+            score = student.attempt(skill)
+            teacher.observe(skill, score)
+            if skill == "s0":
+                first.append(score)
+        student.first_rate = float(np.mean(first))
+    assert shared.first_rate == 1.0 and own.first_rate < 0.9
+    src = (EXAMPLES / "people_quickstart.py").read_text()
+    assert "default_rng(seed)" not in src and "default_rng([seed, 2])" in src
+
+
 def test_people_quickstart_mastery_learning_beats_uniform_practice(capsys):
     pytest.importorskip("scipy")
     ex = _example("people_quickstart")
