@@ -168,12 +168,8 @@ class History:
             raise ValueError("History is empty: add pairs before asking for neighbours")
         q = np.asarray(x, dtype=float).reshape(self.dim)
         d2 = self._dist2(self._xt[:, :n], q[:, None])[0]
-        i = int(d2.argmin())
-        best = d2[i]
-        if (d2 == best).sum() > 1:  # ties: the most recent
-            ties = np.flatnonzero(d2 == best)
-            i = int(ties[np.argmax(self._t[ties])])
-        return i, float(np.sqrt(best))
+        i = self._argmin_latest(d2, self._t[:n])
+        return i, float(np.sqrt(d2[i]))
 
     @staticmethod
     def _dist2(cols: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -198,6 +194,15 @@ class History:
             raise ValueError("History is empty: add pairs before asking for neighbours")
         d2 = self._dist2(self._xt[:, :n], q.T)
         return self._y[self._pick(d2, self._t[:n])]
+
+    @staticmethod
+    def _argmin_latest(d2: np.ndarray, t: np.ndarray) -> int:
+        """Index of the smallest of ``d2``; among equal ones, the one with the largest arrival ``t``."""
+        i = int(d2.argmin())
+        if np.count_nonzero(d2 == d2[i]) > 1:
+            ties = np.flatnonzero(d2 == d2[i])
+            i = int(ties[np.argmax(t[ties])])
+        return i
 
     @staticmethod
     def _pick(d2: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -268,11 +273,7 @@ class History:
             value = self._nearest_unbounded(x, n)
         elif n:
             d2 = self._sq_dists(self._xt if n == self.capacity else self._xt[:, :n], x, n)
-            i = int(d2.argmin())
-            if np.count_nonzero(d2 == d2[i]) > 1:  # ties: the most recent
-                ties = np.flatnonzero(d2 == d2[i])
-                i = int(ties[np.argmax(self._t[ties])])
-            value = float(self._y[i])
+            value = float(self._y[self._argmin_latest(d2, self._t[:n])])
         slot = self.total % self.capacity
         if not self.bounded:
             self._rx[:, self.capacity - 1 - self.total] = x
@@ -306,13 +307,9 @@ class History:
         if hi <= lo:
             return value
         d2 = self._sq_dists(self._ix_cols[:, lo:hi], x, hi - lo)  # the same sums as a full scan's
-        j = int(d2.argmin())
-        if d2[j] >= best:  # a tie with a newer pair goes to the newer pair
+        if d2.min() >= best:  # a tie with a newer pair goes to the newer pair
             return value
-        ties = np.flatnonzero(d2 == d2[j])
-        if len(ties) > 1:  # the most recent of equally near older pairs
-            j = int(ties[np.argmax(self._ix_t[lo + ties])])
-        return float(self._y[self._ix_t[lo + j]])
+        return float(self._y[self._ix_t[lo + self._argmin_latest(d2, self._ix_t[lo:hi])]])
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
