@@ -229,17 +229,44 @@ class CachedPolicy:
     Subclasses implement ``_compute_probabilities()``; the result is cached
     until they set ``self._probs = None`` (after an observation or a state
     restore), so proposing draws from the generator and changes nothing else.
+    A subclass that offers ``set_aside`` (:mod:`magister.set_aside`) stores its
+    :class:`~magister.set_aside.SetAside` in ``self._aside``; the policy is then
+    the computed one with mastered tasks set aside.
     """
 
     _probs: np.ndarray | None = None
+    _aside: Any = None
 
     def _compute_probabilities(self) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _policy(self) -> np.ndarray:
         if self._probs is None:
-            self._probs = self._compute_probabilities()
+            p = self._compute_probabilities()
+            self._probs = p if self._aside is None else self._aside.apply(p)
         return self._probs
+
+    def _note_aside(self, x: np.ndarray, scores: np.ndarray) -> None:
+        """Record outcomes for ``set_aside`` (nothing when it is off)."""
+        if self._aside is not None:
+            self._aside.update(x, scores)
+
+    def _aside_state(self, out: dict[str, Any]) -> dict[str, Any]:
+        """``out`` with the ``set_aside`` state added when it is on."""
+        if self._aside is not None:
+            out["set_aside"] = self._aside.get_state()
+        return out
+
+    def _restore_aside(self, state: dict[str, Any]) -> None:
+        if self._aside is not None:
+            self._aside.set_state(state["set_aside"])
+
+    def _aside_beliefs(self, out: dict[str, Any]) -> dict[str, Any]:
+        """``out`` with the masks of tasks set aside and due for review (as 0/1) when ``set_aside`` is on."""
+        if self._aside is not None:
+            out["set_aside"] = self._aside.aside().astype(float)
+            out["due"] = self._aside.due().astype(float)
+        return out
 
     def probabilities(self) -> np.ndarray:
         """The distribution the next proposal is drawn from."""

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
+from ..set_aside import make_set_aside
 from ..settings import rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
@@ -88,6 +89,14 @@ class EXP3(CachedPolicy, Teacher):
         Smallest total share of uniform proposals (``eps_t >= min_exploration / K``).
         Default None: 0.2 with ``reward="progress"``, 0 (the paper's decaying
         schedule alone) otherwise.
+    set_aside:
+        ``None`` (default) or a score in (0, 1]: set aside the tasks whose last
+        ``set_aside_window`` scores average at least this, and review them after
+        ``review_after`` times the number of tasks episodes without practice
+        (:mod:`magister.set_aside`). For scores with a meaning of mastery (success
+        rates, tutoring); 0.9 on the suite's skill graphs.
+    set_aside_window, review_after:
+        See ``set_aside`` (defaults 20 and 2).
     """
 
     kind = "discrete"
@@ -95,8 +104,11 @@ class EXP3(CachedPolicy, Teacher):
 
     def __init__(self, space, *, reward: str = "progress", smoothing: float | None = 0.9,
                  scale: float | None = None, fast: float = 0.3, slow: float = 0.1, denoise: float = 1.0,
-                 min_exploration: float | None = None, seed=None, score_range=None):
+                 min_exploration: float | None = None,
+                 set_aside: float | None = None, set_aside_window: int = 20, review_after: float = 2.0,
+                 seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
+        self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float))
@@ -167,13 +179,14 @@ class EXP3(CachedPolicy, Teacher):
             else:
                 self.estimates[i] = self.smoothing * self.estimates[i] + (1.0 - self.smoothing) * g
             self.t += 1
+            self._note_aside(np.array([i]), np.array([s]))
             self._probs = None
 
     def _get_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {"estimates": self.estimates.copy(), "t": int(self.t)}
         if self.stats is not None:
             out["stats"] = self.stats.get_state()
-        return out
+        return self._aside_state(out)
 
     def _set_state(self, state: dict[str, Any]) -> None:
         est = np.asarray(state["estimates"], dtype=float)
@@ -184,6 +197,7 @@ class EXP3(CachedPolicy, Teacher):
             raise ValueError("t must be >= 1")
         if self.stats is not None:
             self.stats.set_state(state["stats"])
+        self._restore_aside(state)
         self.estimates, self.t = est.copy(), t
         self._probs = None
 
@@ -197,4 +211,4 @@ class EXP3(CachedPolicy, Teacher):
         }
         if self.stats is not None:
             out["progress"] = self.stats.progress()
-        return out
+        return self._aside_beliefs(out)

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
+from ..set_aside import make_set_aside
 from ..settings import rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
@@ -87,6 +88,14 @@ class LPBandit(CachedPolicy, Teacher):
         Tasks with fewer outcomes than this are tried before any LP-based choice.
     denoise:
         Standard deviations of noise subtracted from LP (0 = reference behaviour).
+    set_aside:
+        ``None`` (default) or a score in (0, 1]: set aside the tasks whose last
+        ``set_aside_window`` scores average at least this, and review them after
+        ``review_after`` times the number of tasks episodes without practice
+        (:mod:`magister.set_aside`). For scores with a meaning of mastery (success
+        rates, tutoring); 0.9 on the suite's skill graphs.
+    set_aside_window, review_after:
+        See ``set_aside`` (defaults 20 and 2).
     """
 
     kind = "discrete"
@@ -94,8 +103,11 @@ class LPBandit(CachedPolicy, Teacher):
 
     def __init__(self, space, *, fast: float = 0.3, slow: float = 0.1, epsilon: float = 0.2,
                  transform: str = "proportional", temperature: float = 1.0, reweight: float | None = None,
-                 min_tries: int = 1, denoise: float = 1.0, seed=None, score_range=None):
+                 min_tries: int = 1, denoise: float = 1.0,
+                 set_aside: float | None = None, set_aside_window: int = 20, review_after: float = 2.0,
+                 seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
+        self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         fast = rate("fast", fast)
         slow = rate("slow", slow)
         if not fast > slow:
@@ -158,18 +170,20 @@ class LPBandit(CachedPolicy, Teacher):
     # --------------------------------------------------------------- hooks
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         self.stats.update(x, scores)
+        self._note_aside(x, scores)
         self._probs = None
 
     def _get_state(self) -> dict[str, Any]:
-        return {"stats": self.stats.get_state()}
+        return self._aside_state({"stats": self.stats.get_state()})
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.stats.set_state(state["stats"])
+        self._restore_aside(state)
         self._probs = None
 
     def _beliefs(self) -> dict[str, Any]:
         seen = self.stats.seen
-        return {
+        return self._aside_beliefs({
             "kind": "discrete",
             "tasks": self.space.task_names(),
             "probability": self.probabilities(),
@@ -177,4 +191,4 @@ class LPBandit(CachedPolicy, Teacher):
             "fast": np.where(seen, self.stats.fast, 0.0),
             "slow": np.where(seen, self.stats.slow, 0.0),
             "observed": self.stats.counts.copy(),
-        }
+        })

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
+from ..set_aside import make_set_aside
 from ..settings import rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
@@ -56,6 +57,14 @@ class SEC(CachedPolicy, Teacher):
         ``"accuracy"`` or ``"score"`` (see module docstring).
     window:
         Number of recent scores per category behind ``p`` in ``"accuracy"`` mode.
+    set_aside:
+        ``None`` (default) or a score in (0, 1]: set aside the tasks whose last
+        ``set_aside_window`` scores average at least this, and review them after
+        ``review_after`` times the number of tasks episodes without practice
+        (:mod:`magister.set_aside`). For scores with a meaning of mastery (success
+        rates, tutoring); 0.9 on the suite's skill graphs.
+    set_aside_window, review_after:
+        See ``set_aside`` (defaults 20 and 2).
     """
 
     kind = "discrete"
@@ -63,8 +72,11 @@ class SEC(CachedPolicy, Teacher):
     conformance_kwargs: dict[str, Any] = {}
 
     def __init__(self, space, *, alpha: float = 0.5, temperature: float = 1.0, reward: str = "accuracy",
-                 window: int = 16, seed=None, score_range=None):
+                 window: int = 16,
+                 set_aside: float | None = None, set_aside_window: int = 20, review_after: float = 2.0,
+                 seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
+        self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         self.alpha = rate("alpha", alpha)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ConfigError(f"temperature must be a number > 0 (0.2 to 1.0 is typical), got {temperature!r}")
@@ -101,10 +113,12 @@ class SEC(CachedPolicy, Teacher):
         cats, r = self.category_rewards(x, scores)
         self.q[cats] = (1.0 - self.alpha) * self.q[cats] + self.alpha * r
         self.last_reward[cats] = r
+        self._note_aside(x, scores)
         self._probs = None
 
     def _get_state(self) -> dict[str, Any]:
-        return {"q": self.q.copy(), "stats": self.stats.get_state(), "last_reward": self.last_reward.copy()}
+        return self._aside_state({"q": self.q.copy(), "stats": self.stats.get_state(),
+                                  "last_reward": self.last_reward.copy()})
 
     def _set_state(self, state: dict[str, Any]) -> None:
         q = np.asarray(state["q"], dtype=float)
@@ -112,11 +126,12 @@ class SEC(CachedPolicy, Teacher):
         if q.shape != (self.space.n,) or last.shape != (self.space.n,) or not np.isfinite(q).all():
             raise ValueError(f"q and last_reward must hold {self.space.n} numbers")
         self.stats.set_state(state["stats"])
+        self._restore_aside(state)
         self.q, self.last_reward = q.copy(), last.copy()
         self._probs = None
 
     def _beliefs(self) -> dict[str, Any]:
-        return {
+        return self._aside_beliefs({
             "kind": "discrete",
             "tasks": self.space.task_names(),
             "probability": self.probabilities(),
@@ -124,4 +139,4 @@ class SEC(CachedPolicy, Teacher):
             "value": self.q.copy(),
             "last_reward": np.where(np.isnan(self.last_reward), 0.0, self.last_reward),
             "observed": self.stats.counts.copy(),
-        }
+        })
