@@ -17,7 +17,8 @@ LAYERS: dict[str, int] = {
     # the contract (and the package's own re-exports of it)
     "teacher": 1, "testing": 1, "__init__": 1,
     # shared teacher machinery
-    "averages": 2, "gmm": 2, "history": 2, "mixture_teacher": 2, "regions": 2, "level_buffer": 2, "opponents": 2,
+    "averages": 2, "set_aside": 2, "gmm": 2, "history": 2, "mixture_teacher": 2, "regions": 2, "level_buffer": 2,
+    "opponents": 2,
     # teachers and simulated students
     "teachers": 3, "students": 3,
     # integrations (independent of each other)
