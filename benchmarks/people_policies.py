@@ -12,6 +12,10 @@ day. Reported per policy (median and interquartile range over seeds):
 * known at end: share of skills known when study stops;
 * retention +30 d: mean P(correct) over all 20 skills 30 days after study stops.
 
+The learning-progress teachers run as they are and with ``set_aside=0.9``
+(``"lp-bandit set_aside"``: skills answered right 9 times in 10 set aside, and
+reviewed, see :mod:`magister.set_aside`).
+
 Run:  nice -n 10 python benchmarks/people_policies.py --seeds 10
 """
 
@@ -75,8 +79,8 @@ def main() -> None:
     print(f"fitted BKT on ASSISTments 2015 and FSRS on the Anki log in {time.perf_counter() - t0:.1f}s")
 
     names = ["random", "syllabus", "mastery-learning", "difficulty-band", "spaced-review", "max-information",
-             "lp-bandit", "exp3", "sec"]
-    names = [n for n in names if n in ("random", "syllabus") or n in mg.available_teachers()]
+             "lp-bandit", "exp3", "sec", "lp-bandit set_aside", "exp3 set_aside", "sec set_aside"]
+    names = [n for n in names if n in ("random", "syllabus") or n.split()[0] in mg.available_teachers()]
     results: dict[str, list] = {n: [] for n in names}
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)
@@ -92,8 +96,9 @@ def main() -> None:
                 t = mg.make_teacher("uniform", space, seed=seed)
             elif name == "syllabus":
                 t = None
-            elif name in ("lp-bandit", "exp3", "sec"):
-                t = mg.make_teacher(name, space, seed=seed)
+            elif name.split()[0] in ("lp-bandit", "exp3", "sec"):  # "NAME set_aside": set_aside=0.9
+                t = mg.make_teacher(name.split()[0], space, seed=seed,
+                                    **({"set_aside": 0.9} if name.endswith(" set_aside") else {}))
             else:
                 kw: dict = {"prerequisites": graph, "seed": seed}
                 if name == "difficulty-band":
@@ -125,12 +130,12 @@ def main() -> None:
 
     print(f"\n{args.seeds} simulated students x {len(names)} policies; {args.skills}-skill prerequisite graph; "
           f"budget {args.budget} one-minute exercises, {args.per_day} a day; median [IQR] over seeds")
-    print(f"{'policy':18s} {'mastered':>9s} {'minutes to master':>20s} {'known at end':>18s} {'retention +30d':>18s}")
+    print(f"{'policy':20s} {'mastered':>9s} {'minutes to master':>20s} {'known at end':>18s} {'retention +30d':>18s}")
     for n in names:
         r = results[n]
         mins = [x.minutes_to_master for x in r]
         done = sum(not np.isnan(m) for m in mins)
-        print(f"{n:18s} {done:>4d}/{len(r):<4d} {q(mins):>20s} {q([x.known_at_end for x in r]):>18s} "
+        print(f"{n:20s} {done:>4d}/{len(r):<4d} {q(mins):>20s} {q([x.known_at_end for x in r]):>18s} "
               f"{q([x.retention for x in r]):>18s}")
     print(f"\ntotal {time.perf_counter() - t0:.0f}s (2 shared CPU cores; timings noisy)")
 
