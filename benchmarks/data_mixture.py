@@ -94,7 +94,11 @@ SKILL_IT_METHODS: dict[str, dict[str, Any]] = {
     "skill-it": {}, "skill-it@est": {}, "skill-it@eta1.5": {"eta": 1.5}, "skill-it@closure": {"closure": True},
     "skill-it@eta0.5": {"eta": 0.5}}
 SKILL_IT_DIAGNOSTICS = ("skill-it@eta1.5", "skill-it@closure", "skill-it@eta0.5")
-METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + [*SKILL_IT_DIAGNOSTICS, "learnability"]
+# "sec@aside" and "lp-bandit@aside" add set_aside=0.9 (skills at 90% set aside, magister.set_aside); lp-bandit's
+# window is 3 evaluations (its feedback is one held-out accuracy per skill per evaluation)
+ASIDE: dict[str, dict[str, Any]] = {"sec@aside": {"set_aside": 0.9},
+                                    "lp-bandit@aside": {"set_aside": 0.9, "set_aside_window": 3}}
+METHODS = BASE_METHODS + ["stratified@reseed"] + FLOORED + [*SKILL_IT_DIAGNOSTICS, "learnability", *ASIDE]
 DIAG_METHODS = [m for m in METHODS if m not in ("natural", "stratified@reseed")]
 DEFAULT_METHODS = [m for m in BASE_METHODS if m != "skill-it@est"]
 LABELS = {"skill-it@est": "skill-it, estimated graph", "stratified@reseed": "stratified, other sampler seed",
@@ -225,10 +229,10 @@ def make_sampler(method: str, train, seed: int, cfg: dict[str, Any], graph: list
         teacher = mg.make_teacher("skill-it", space, graph=graph, window=3, seed=seed, **variant)
     elif method == "exp3":
         teacher = mg.make_teacher("exp3", space, reward="loss", seed=seed)
-    elif method == "sec":
-        teacher = mg.make_teacher("sec", space, temperature=0.3, seed=seed)
-    elif method == "lp-bandit":
-        teacher = mg.make_teacher("lp-bandit", space, seed=seed, **LP_EVAL_SETTINGS)
+    elif method in ("sec", "sec@aside"):
+        teacher = mg.make_teacher("sec", space, temperature=0.3, seed=seed, **ASIDE.get(method, {}))
+    elif method in ("lp-bandit", "lp-bandit@aside"):
+        teacher = mg.make_teacher("lp-bandit", space, seed=seed, **LP_EVAL_SETTINGS, **ASIDE.get(method, {}))
     elif method == "learnability":
         teacher = mg.make_teacher("learnability-bandit", space, seed=seed)
     else:
