@@ -153,6 +153,25 @@ SUITES: dict[str, list[Variant]] = {
         _skills("skills-50-forget", 8000, "50 skills, random prerequisites, forgetting 0.0002",
                 skills=50, prerequisites="random", unlearnable=_unl(50, 5), forgetting=0.0002),
     ],
+    # skill graphs kept out of every choice of setting (set_aside was chosen on the standard suite's seven):
+    # run a teacher here to see whether what it was tuned on carries over
+    "skills-heldout": [
+        _skills("skills-100-random", 12000, "100 skills, random prerequisites, 10 unlearnable",
+                skills=100, prerequisites="random", unlearnable=_unl(100, 10)),
+        _skills("skills-30-mixed-rates", 4000, "30 skills, random prerequisites, learning rates 0.01 to 0.05",
+                skills=30, prerequisites="random", unlearnable=_unl(30, 1),
+                rate=[round(0.01 + 0.04 * i / 29, 6) for i in range(30)]),
+        _skills("skills-10-chain-forget-noisy", 2500, "10 skills in a chain, forgetting 0.001, noise 0.1",
+                skills=10, prerequisites="chain", unlearnable=[], forgetting=0.001, noise=0.1),
+        _skills("skills-20-probability", 2500, "20 skills, random prerequisites, scores = success probability",
+                skills=20, prerequisites="random", unlearnable=_unl(20, 2), scores="probability"),
+        _skills("skills-20-chance-0.3", 2500, "20 skills, random prerequisites, chance 0.3",
+                skills=20, prerequisites="random", unlearnable=_unl(20, 1), chance=0.3),
+        _skills("skills-20-fast-noisy", 1500, "20 skills, random prerequisites, rate 0.05, noise 0.2",
+                skills=20, prerequisites="random", unlearnable=_unl(20, 1), rate=0.05, noise=0.2),
+        _skills("skills-30-heavy-forget", 6000, "30 skills, random prerequisites, forgetting 0.001",
+                skills=30, prerequisites="random", unlearnable=_unl(30, 2), forgetting=0.001),
+    ],
 }
 
 
