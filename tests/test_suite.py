@@ -146,3 +146,13 @@ def test_cli_suite(tmp_path):
     assert res.exit_code == 2 and "unknown suite" in res.output
     res = CliRunner().invoke(app, ["bench", "--variants", "x"])
     assert res.exit_code == 2 and "--suite" in res.output
+
+
+@pytest.mark.parametrize("suite", suite_mod.available_suites())
+def test_every_variant_of_every_suite_builds_a_student_with_a_ceiling(suite):
+    for v in suite_mod.get_suite(suite):
+        student = v.make(seed=0)
+        assert student.space.n is None or student.space.n >= 1
+        if v.student == "skills":
+            ceiling = student.best_mastery(v.episodes)
+            assert 0.0 < ceiling <= 1.0, (v.name, ceiling)
