@@ -57,14 +57,9 @@ class SEC(CachedPolicy, Teacher):
         ``"accuracy"`` or ``"score"`` (see module docstring).
     window:
         Number of recent scores per category behind ``p`` in ``"accuracy"`` mode.
-    set_aside:
-        ``None`` (default) or a score in (0, 1]: set aside the tasks whose last
-        ``set_aside_window`` scores average at least this, and review them after
-        ``review_after`` times the number of tasks episodes without practice
-        (:mod:`magister.set_aside`). For scores with a meaning of mastery (success
-        rates, tutoring); 0.9 on the suite's skill graphs.
-    set_aside_window, review_after:
-        See ``set_aside`` (defaults 20 and 2).
+    set_aside, set_aside_window, review_after:
+        Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
+        default, ``set_aside=0.9`` for success scores.
     """
 
     kind = "discrete"
