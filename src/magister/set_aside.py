@@ -14,9 +14,10 @@ skill graphs, levels solved or not), ``set_aside=threshold`` fixes that:
 * a task set aside is *due for review* once it has gone ``review_after * n``
   episodes without practice (``n`` tasks; default ``review_after=2``, so twice
   the gap uniform sampling would leave): its probability comes back, raised
-  to at least ``1 / n`` (before renormalising), until it is practised again. The review's outcome enters
-  the window like any other, so a learner that forgot the task (two or three
-  failures in the window) has it back among the tasks it practises.
+  to at least ``1 / n`` (before renormalising), until it is practised again.
+  The review's outcome enters the window like any other, so a learner that
+  forgot the task (two or three failures in the window) has it back among the
+  tasks it practises.
 
 If every task is set aside and none is due, nothing changes (there is nothing
 better to do). The threshold is on the teacher's normalised scale: scores are
@@ -26,9 +27,12 @@ The rule was chosen on the suite's seven skill-graph variants (pilot seeds
 200-209, not the published seeds): it takes the three teachers to the ceiling
 on six of them and above their plain selves on ``skills-50-forget``, where the
 reviews keep up with forgetting (setting mastered skills aside without reviews
-lost 15 to 45 points there). It is off by default: a data-mixture score (a loss
-drop, a held-out accuracy) has no threshold of mastery, and setting tasks aside
-there would starve the skills the model still improves on.
+lost 15 to 46 points there). It is off by default: a loss or a loss drop has
+no threshold of mastery, and on the held-out accuracies of the data-mixture
+benchmark it did not speed training up (``docs/data-mixture.md``).
+
+It keeps ``window`` scores per task (``8 * n * window`` bytes) and reads them
+all at each change of the policy.
 """
 
 from __future__ import annotations
