@@ -156,3 +156,29 @@ def test_every_variant_of_every_suite_builds_a_student_with_a_ceiling(suite):
         if v.student == "skills":
             ceiling = student.best_mastery(v.episodes)
             assert 0.0 < ceiling <= 1.0, (v.name, ceiling)
+
+
+def test_one_teacher_under_two_labels_with_their_own_settings():
+    # "sec@aside" runs teacher sec under its own name, with the settings given for that label only
+    r = run_suite("standard", ["sec", "sec@aside"], seeds=[0, 1], variants=["skills-10"],
+                  settings={"sec@aside": {"set_aside": 0.9}}, workers=1)
+    jobs = {(j["teacher"], j["seed"]): j for j in r["jobs"]}
+    assert {t for t, _ in jobs} == {"sec", "sec@aside"} and {j["status"] for j in jobs.values()} == {"ok"}
+    assert jobs[("sec@aside", 0)]["spec"]["settings"] == {"set_aside": 0.9}
+    assert jobs[("sec", 0)]["spec"]["settings"] == {}
+    # same seeds, other settings: the two labels teach differently (set aside: more skills mastered here)
+    assert sum(jobs[("sec@aside", s)]["final_mastery"] for s in (0, 1)) >= sum(
+        jobs[("sec", s)]["final_mastery"] for s in (0, 1)) + 0.2
+    assert "| sec@aside |" in suite_mod.suite_tables(r)
+
+
+@pytest.mark.parametrize("bad", ["nope@x", "sec@"])
+def test_a_label_needs_a_registered_teacher(bad):
+    with pytest.raises(ConfigError, match="unknown teacher"):
+        run_suite("standard", [bad], seeds=[0], variants=["skills-10"], episodes=10, workers=1)
+
+
+def test_settings_for_a_label_are_checked_against_its_teacher():
+    with pytest.raises(ConfigError, match="sec@aside has no setting 'window_size'"):
+        run_suite("standard", ["sec@aside"], seeds=[0], variants=["skills-10"], episodes=10,
+                  settings={"sec@aside": {"window_size": 3}}, workers=1)

@@ -44,6 +44,7 @@ __all__ = [
     "run_bench",
     "plan_jobs",
     "resolve_teachers",
+    "registry_name",
     "resolve_students",
     "compatible",
 ]
@@ -90,15 +91,21 @@ def derive_seeds(seed: int) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- names
+def registry_name(label: str) -> str:
+    """The registered teacher behind a run label: ``"sec@aside"`` -> ``"sec"`` (a label ``NAME@TAG`` runs
+    teacher ``NAME`` under its own name, so one run can hold a teacher with two sets of ``--set`` settings)."""
+    return label.partition("@")[0]
+
+
 def resolve_teachers(names: Sequence[str] | None) -> list[str]:
-    """Check teacher names against the registry (``None``: all registered)."""
+    """Check teacher names (or ``NAME@TAG`` labels) against the registry (``None``: all registered)."""
     from ..errors import ConfigError
     from ..teacher import available_teachers
 
     available = available_teachers()
     if not names:
         return available
-    unknown = [n for n in names if n not in available]
+    unknown = [n for n in names if registry_name(n) not in available or n.endswith("@")]
     if unknown:
         raise ConfigError(
             f"unknown teacher{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
@@ -130,7 +137,7 @@ def compatible(teacher: str, student: str) -> tuple[bool, str]:
     from ..students.registry import get_preset
     from ..teacher import teacher_class
 
-    kind = teacher_class(teacher).kind
+    kind = teacher_class(registry_name(teacher)).kind
     space = get_preset(student).make(seed=0).space
     if kind == "discrete" and space.n is None:
         return False, f"{teacher} is a discrete teacher and {student} has a continuous task space"
@@ -143,7 +150,7 @@ def check_settings(settings: dict[str, dict[str, Any]]) -> None:
     from ..teacher import setting_names
 
     for teacher, values in settings.items():
-        valid = setting_names(teacher)
+        valid = setting_names(registry_name(teacher))
         unknown = [k for k in values if k not in valid]
         if unknown:
             raise ConfigError(
@@ -158,7 +165,7 @@ def _try_settings(teacher: str, student: str, values: dict[str, Any]) -> None:
     from ..teacher import make_teacher
 
     try:
-        make_teacher(teacher, get_preset(student).make(seed=0).space, seed=0, **values)
+        make_teacher(registry_name(teacher), get_preset(student).make(seed=0).space, seed=0, **values)
     except (ConfigError, TypeError, ValueError) as e:
         raise ConfigError(f"--set for {teacher} does not work on {student}: {e}") from None
 
@@ -230,7 +237,7 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
     # the best mastery an oracle teacher reaches in this budget (for results as a fraction of it)
     oracle = getattr(student, "best_mastery", None)
     ceiling = float(oracle(spec.episodes)) if callable(oracle) else None
-    teacher = make_teacher(spec.teacher, space, seed=teacher_seed, **spec.settings)
+    teacher = make_teacher(registry_name(spec.teacher), space, seed=teacher_seed, **spec.settings)
     finite = space.n is not None  # finite spaces: record task indices, not unit coordinates
     grid = _grid_info(student)
     has_learnable = callable(getattr(student, "learnable_mastery", None))

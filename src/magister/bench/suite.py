@@ -231,7 +231,7 @@ def plan_suite(
     """
     from ..errors import ConfigError
     from ..teacher import teacher_class
-    from .runner import JobSpec, check_settings, resolve_teachers
+    from .runner import JobSpec, check_settings, registry_name, resolve_teachers
 
     chosen = get_suite(name)
     if variants:
@@ -252,7 +252,7 @@ def plan_suite(
         names = explicit or list(CONTINUOUS_TEACHERS if kind == "continuous" else DISCRETE_TEACHERS)
         n = int(episodes or v.episodes)
         for t in names:
-            if teacher_class(t).kind not in (kind, "any"):
+            if teacher_class(registry_name(t)).kind not in (kind, "any"):
                 continue
             for s in seeds:
                 jobs.append(JobSpec(t, v.name, int(s), n, v.every(n), 1, dict(settings.get(t, {})), 200,
