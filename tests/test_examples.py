@@ -269,6 +269,16 @@ def test_people_quickstart_mastery_learning_beats_uniform_practice(capsys):
     assert auc["bkt"] > auc["constant"] + 0.1 and auc["fsrs fitted"] > 0.6, auc
 
 
+def test_skills_set_aside_beats_plain_sec_and_uniform(capsys):
+    ex = _example("skills_set_aside")
+    out = ex.main()
+    _beats_uniform_line(capsys.readouterr().out, "sec with set_aside")
+    aside, plain, uni = out["sec, set_aside=0.9"], out["sec"], out["uniform"]
+    assert aside["mastery"] > plain["mastery"] and aside["mastery"] >= uni["mastery"] + 0.1, out
+    # what it does: fewer exercises on skills the learner has already mastered
+    assert aside["on_mastered"] < plain["on_mastered"] - 0.03, out
+
+
 def test_serve_quickstart_teaches_over_http_better_than_uniform(capsys):
     pytest.importorskip("fastapi")
     skill = _example("serve_quickstart").main(steps=400)
