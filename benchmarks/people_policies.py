@@ -13,8 +13,8 @@ day. Reported per policy (median and interquartile range over seeds):
 * retention +30 d: mean P(correct) over all 20 skills 30 days after study stops.
 
 The learning-progress teachers run as they are and with ``set_aside=0.9``
-(``"lp-bandit set_aside"``: skills answered right 9 times in 10 set aside, and
-reviewed, see :mod:`magister.set_aside`).
+(``"lp-bandit@aside"``, the label convention of ``magister bench``: skills
+answered right 9 times in 10 set aside, and reviewed, see :mod:`magister.set_aside`).
 
 Run:  nice -n 10 python benchmarks/people_policies.py --seeds 10
 """
@@ -31,6 +31,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
+from magister.bench.runner import registry_name
 from magister.people.bkt import BKT
 from magister.people.events import load_anki, load_assist2015
 from magister.people.memory import FSRSMemory
@@ -79,8 +80,8 @@ def main() -> None:
     print(f"fitted BKT on ASSISTments 2015 and FSRS on the Anki log in {time.perf_counter() - t0:.1f}s")
 
     names = ["random", "syllabus", "mastery-learning", "difficulty-band", "spaced-review", "max-information",
-             "lp-bandit", "exp3", "sec", "lp-bandit set_aside", "exp3 set_aside", "sec set_aside"]
-    names = [n for n in names if n in ("random", "syllabus") or n.split()[0] in mg.available_teachers()]
+             "lp-bandit", "exp3", "sec", "lp-bandit@aside", "exp3@aside", "sec@aside"]
+    names = [n for n in names if n in ("random", "syllabus") or registry_name(n) in mg.available_teachers()]
     results: dict[str, list] = {n: [] for n in names}
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)
@@ -96,9 +97,9 @@ def main() -> None:
                 t = mg.make_teacher("uniform", space, seed=seed)
             elif name == "syllabus":
                 t = None
-            elif name.split()[0] in ("lp-bandit", "exp3", "sec"):  # "NAME set_aside": set_aside=0.9
-                t = mg.make_teacher(name.split()[0], space, seed=seed,
-                                    **({"set_aside": 0.9} if name.endswith(" set_aside") else {}))
+            elif registry_name(name) in ("lp-bandit", "exp3", "sec"):  # "NAME@aside": set_aside=0.9
+                t = mg.make_teacher(registry_name(name), space, seed=seed,
+                                    **({"set_aside": 0.9} if name.endswith("@aside") else {}))
             else:
                 kw: dict = {"prerequisites": graph, "seed": seed}
                 if name == "difficulty-band":

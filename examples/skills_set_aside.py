@@ -20,15 +20,13 @@ from magister.students import SkillStudent
 SKILLS, UNLEARNABLE, EXERCISES = 50, 5, 6000
 
 
-def teach(settings: dict, seed: int, exercises: int = EXERCISES) -> tuple[float, float]:
+def teach(name: str, settings: dict, seed: int, exercises: int = EXERCISES) -> tuple[float, float]:
     """Mastery at the end, and the share of exercises spent on skills already mastered."""
     # the learner draws from a stream of its own (seeded apart from the teacher)
     student = SkillStudent(skills=SKILLS, prerequisites="random", noise=0.1,
                            unlearnable=[f"s{i}" for i in range(SKILLS - UNLEARNABLE, SKILLS)],
                            seed=np.random.SeedSequence([seed, 0]))
-    name = settings.get("teacher", "sec")
-    kwargs = {k: v for k, v in settings.items() if k != "teacher"}
-    teacher = mg.make_teacher(name, student.space, seed=np.random.SeedSequence([seed, 1]), **kwargs)
+    teacher = mg.make_teacher(name, student.space, seed=np.random.SeedSequence([seed, 1]), **settings)
     on_mastered = 0
     for _ in range(exercises):
         skill = teacher.propose()
@@ -38,10 +36,10 @@ def teach(settings: dict, seed: int, exercises: int = EXERCISES) -> tuple[float,
 
 
 def main(students: int = 5, exercises: int = EXERCISES) -> dict[str, dict[str, float]]:
-    runs = {"sec, set_aside=0.9": {"set_aside": 0.9}, "sec": {}, "uniform": {"teacher": "uniform"}}
+    runs = {"sec, set_aside=0.9": ("sec", {"set_aside": 0.9}), "sec": ("sec", {}), "uniform": ("uniform", {})}
     out = {}
-    for label, settings in runs.items():
-        res = [teach(settings, seed, exercises) for seed in range(students)]
+    for label, (name, settings) in runs.items():
+        res = [teach(name, settings, seed, exercises) for seed in range(students)]
         out[label] = {"mastery": float(np.median([m for m, _ in res])),
                       "on_mastered": float(np.mean([f for _, f in res]))}
         print(f"{label:20s} mastered {out[label]['mastery']:.0%} of the skills (median of {students} learners); "

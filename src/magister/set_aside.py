@@ -31,8 +31,8 @@ lost 15 to 46 points there). It is off by default: a loss or a loss drop has
 no threshold of mastery, and on the held-out accuracies of the data-mixture
 benchmark it did not speed training up (``docs/data-mixture.md``).
 
-It keeps ``window`` scores per task (``8 * n * window`` bytes) and reads them
-all at each change of the policy.
+It keeps ``window`` scores per task (``8 * n * window`` bytes); a score
+re-reads its own task's window only.
 """
 
 from __future__ import annotations
@@ -80,12 +80,19 @@ class SetAside:
         self.count = np.zeros(self.n, dtype=np.int64)  # scores seen per task
         self.last = np.zeros(self.n, dtype=np.int64)  # the step after the task's latest score
         self.step = 0
+        # which tasks are set aside: a task's status changes only with its own scores, so it is updated
+        # there (one row) instead of re-reading every window whenever the policy is recomputed
+        self._aside = np.zeros(self.n, dtype=bool)
+
+    def _refresh(self, rows: slice) -> None:
+        """Recompute the set-aside status of the tasks in ``rows`` (the same row means, one task or all)."""
+        self._aside[rows] = (self.count[rows] >= self.window) & \
+            (self.recent[rows].mean(axis=1) >= self.threshold - 1e-12)
 
     # ------------------------------------------------------------- reads
     def aside(self) -> np.ndarray:
         """Mask of the tasks set aside (reviews due included)."""
-        full = self.count >= self.window
-        return full & (self.recent.mean(axis=1) >= self.threshold - 1e-12)
+        return self._aside.copy()
 
     def due(self) -> np.ndarray:
         """Mask of the tasks set aside that are due for review."""
@@ -93,7 +100,7 @@ class SetAside:
 
     def apply(self, p: np.ndarray) -> np.ndarray:
         """The distribution ``p`` with the tasks set aside scaled down and the due ones brought back."""
-        aside = self.aside()
+        aside = self._aside
         if not aside.any():
             return p
         due = aside & (self.step - self.last >= self.gap)
@@ -113,6 +120,7 @@ class SetAside:
             self.count[i] += 1
             self.step += 1
             self.last[i] = self.step
+            self._refresh(slice(i, i + 1))
 
     # ------------------------------------------------------------- state
     def get_state(self) -> dict[str, Any]:
@@ -132,6 +140,7 @@ class SetAside:
         if (count < 0).any() or step < 0 or (last < 0).any() or (last > step).any():
             raise ValueError("set-aside counts and steps must be >= 0, and no task's last step after the current one")
         self.recent, self.count, self.last, self.step = recent.copy(), count.copy(), last.copy(), step
+        self._refresh(slice(None))
 
 
 def _check(window: int, review_after: float) -> None:
