@@ -1,0 +1,95 @@
+"""Which teacher to start with: the recommended default for a space, from the measured suites.
+
+``recommend(space)`` turns the table of ``docs/which-teacher.md`` into code, so
+that a user who cannot tune a teacher for their learner gets the one that held
+up on the learners we measured, with its settings and the reason::
+
+    import magister as mg
+
+    rec = mg.recommend(mg.Discrete(20), scores="success")
+    rec.name, rec.settings            # ('sec', {'set_aside': 0.9})
+    teacher = rec.make(mg.Discrete(20), seed=0)
+
+Nothing here is measured at run time: the rules below are the recommendations
+of the docs, and change only when their figures do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .levels.spaces import MazeSpace, SeedSpace
+from .spaces import Box, Space
+from .teacher import Teacher, make_teacher
+
+__all__ = ["Recommendation", "recommend", "SCORE_KINDS"]
+
+#: what a score can mean: "success" (high means the task is done: solved, correct, a pass rate),
+#: "other" (a loss drop, a reward with no level at which the task is done)
+SCORE_KINDS = ("success", "other")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A teacher name, its settings and why (see :func:`recommend`)."""
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    def make(self, space: Space, *, seed: Any = None, **overrides: Any) -> Teacher:
+        """Build the recommended teacher on ``space`` (``overrides`` replace or add settings)."""
+        return make_teacher(self.name, space, seed=seed, **{**self.settings, **overrides})
+
+
+def recommend(space: Space, *, scores: str = "success", rl: bool = False, opponents: bool = False) -> Recommendation:
+    """The teacher to start with on ``space`` (the "Recommended defaults" of ``docs/which-teacher.md``).
+
+    ``scores``: ``"success"`` when a high score means the task is done (solved,
+    answered correctly, a pass rate), ``"other"`` otherwise (a loss drop, a
+    reward with no level at which the task counts as learned). ``rl``: each
+    score is one noisy 0/1 (or return) outcome of a reinforcement-learning
+    agent (it matters for continuous spaces only). ``opponents``: the tasks
+    are opponents from a pool (self-play); build it with
+    ``rec.make(pool.space, pool=pool)``.
+    """
+    if not isinstance(space, Space):
+        raise ConfigError(f"recommend() needs a magister space (Box, Discrete, MultiDiscrete, Dict, SeedSpace, "
+                          f"MazeSpace), got {type(space).__name__}")
+    if scores not in SCORE_KINDS:
+        raise ConfigError(f"scores must be one of {', '.join(map(repr, SCORE_KINDS))} (does a high score mean "
+                          f"the task is done?), got {scores!r}")
+    for flag, value in (("rl", rl), ("opponents", opponents)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag} must be True or False, got {value!r}")
+    if opponents:
+        if space.n is None:
+            raise ConfigError("opponents=True needs the finite space of a pool's members (a Discrete space, as "
+                              "the opponent teachers take); got a continuous space")
+        return Recommendation("pfsp", {}, (
+            "prioritised fictitious self-play (hard weighting): on connect four it scored highest against the "
+            "strongest held-out opponent (47 against self-play's 41, median of 6 seeds; short of the +10 points "
+            "we aimed for) and forgets its own past less than naive self-play (docs/selfplay.md)"))
+    if isinstance(space, (SeedSpace, MazeSpace)):
+        return Recommendation("uniform", {}, (
+            "levels: on the MiniGrid maze benchmark no level teacher (plr, robust-plr, accel, learnability) "
+            "beat uniform levels at CPU budgets of 200,000 steps (docs/rl.md); try 'plr' with much longer "
+            "training"))
+    if space.n is not None:
+        if scores == "success":
+            return Recommendation("sec", {"set_aside": 0.9}, (
+                "finite space, success scores: 'sec' with set_aside=0.9 reached 100% of the ceiling on the 7 "
+                "skill graphs of the standard suite and was never below uniform (docs/which-teacher.md)"))
+        return Recommendation("sec", {}, (
+            "finite space, scores that do not mean success: plain 'sec' reached 95% of the ceiling on the 7 "
+            "skill graphs of the standard suite and was never below uniform (docs/which-teacher.md)"))
+    if rl:
+        return Recommendation("riac-plus", {}, (
+            "continuous space, 0/1 outcomes of an RL agent: 'riac-plus' reached the oracle on CliffWalk on "
+            "every seed and had fewer collapsed seeds than 'frontier' (docs/rl.md)"))
+    what = "continuous space" if isinstance(space, Box) else "space without a finite list of tasks"
+    return Recommendation("frontier", {}, (
+        f"{what}: 'frontier' reached 91% of the ceiling on the 12 grid learners of the standard suite, best "
+        f"or tied best on every one (docs/teachers-frontier.md)"))

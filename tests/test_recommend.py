@@ -1,0 +1,104 @@
+"""mg.recommend: the recommended default teacher per kind of space, as docs/which-teacher.md gives it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import magister as mg
+from magister.levels import MazeSpace, SeedSpace
+from magister.opponents import OpponentPool
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "which-teacher.md"
+
+
+def _drive(teacher, steps=60):
+    for _ in range(steps):
+        task = teacher.propose()
+        assert teacher.space.contains(task)
+        teacher.observe(task, 0.5)
+    return teacher
+
+
+@pytest.mark.parametrize("space, kw, name, settings", [
+    (mg.Box([0, 0], [1, 2]), {}, "frontier", {}),
+    (mg.Box([0, 0], [1, 2]), {"rl": True}, "riac-plus", {}),
+    (mg.Box([0], [1]), {"scores": "other"}, "frontier", {}),
+    (mg.Discrete(12), {}, "sec", {"set_aside": 0.9}),
+    (mg.Discrete(12), {"rl": True}, "sec", {"set_aside": 0.9}),
+    (mg.Discrete(12), {"scores": "other"}, "sec", {}),
+    (mg.MultiDiscrete([3, 4]), {}, "sec", {"set_aside": 0.9}),
+    (mg.Dict({"a": mg.Discrete(3), "b": mg.Discrete(2)}), {"scores": "other"}, "sec", {}),
+    (mg.Dict({"a": mg.Box([0], [1]), "b": mg.Discrete(2)}), {}, "frontier", {}),
+])
+def test_recommendation_per_space_and_it_builds(space, kw, name, settings):
+    rec = mg.recommend(space, **kw)
+    assert (rec.name, rec.settings) == (name, settings)
+    assert rec.reason
+    teacher = _drive(rec.make(space, seed=3))
+    assert teacher.name == name
+    for key, value in settings.items():
+        assert teacher.state_dict()["config"][key] == value
+    # the same teacher as make_teacher with the same settings and seed
+    a, b = rec.make(space, seed=4), mg.make_teacher(name, space, seed=4, **settings)
+    assert repr([a.propose() for _ in range(10)]) == repr([b.propose() for _ in range(10)])
+
+
+def test_make_passes_overrides_and_seed():
+    rec = mg.recommend(mg.Discrete(8))
+    a, b = rec.make(mg.Discrete(8), seed=1, set_aside=0.8), rec.make(mg.Discrete(8), seed=1, set_aside=0.8)
+    assert a.state_dict()["config"]["set_aside"] == 0.8
+    assert [int(a.propose()) for _ in range(20)] == [int(b.propose()) for _ in range(20)]
+
+
+def test_levels_get_uniform_levels():
+    for space in (SeedSpace(50), SeedSpace(), MazeSpace(9)):
+        rec = mg.recommend(space)
+        assert rec.name == "uniform" and "plr" in rec.reason
+        rec.make(space, seed=0).propose()
+
+
+def test_opponents_get_pfsp_over_the_pool(tmp_path):
+    pool = OpponentPool(tmp_path, max_size=4, max_ids=10)
+    pool.add(b"snapshot")
+    rec = mg.recommend(pool.space, opponents=True)
+    assert rec.name == "pfsp"
+    teacher = rec.make(pool.space, pool=pool, seed=0)
+    assert pool.space.contains(teacher.propose())
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: mg.recommend("Discrete(3)"), "needs a magister space"),
+    (lambda: mg.recommend(mg.Discrete(3), scores="accuracy"), "scores must be one of"),
+    (lambda: mg.recommend(mg.Discrete(3), rl="yes"), "rl must be True or False"),
+    (lambda: mg.recommend(mg.Box([0], [1]), opponents=True), "finite space of a pool"),
+])
+def test_bad_arguments_are_refused_by_name(call, words):
+    with pytest.raises(mg.ConfigError, match=words):
+        call()
+
+
+def test_the_docs_table_says_what_recommend_returns():
+    text = DOCS.read_text()
+    table = text.split("## Recommended defaults", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1]
+    cases = {
+        "continuous (`Box`": mg.recommend(mg.Box([0], [1])),
+        "continuous, 0/1 success": mg.recommend(mg.Box([0], [1]), rl=True),
+        "finite, scores that mean success": mg.recommend(mg.Discrete(4)),
+        "finite, other scores": mg.recommend(mg.Discrete(4), scores="other"),
+        "levels": mg.recommend(SeedSpace(10)),
+        "opponents": mg.recommend(mg.Discrete(4), opponents=True),
+    }
+    for prefix, rec in cases.items():
+        (use,) = [u for label, u in rows.items() if label.startswith(prefix)]
+        named = re.findall(r"\*\*`([a-z0-9-]+)`", use)
+        assert named == [rec.name], (prefix, use)
+        for key, value in rec.settings.items():
+            assert f"{key}={value}" in use, (prefix, use)
+        assert ("with `" in use) == bool(rec.settings), (prefix, use)
