@@ -153,9 +153,8 @@ def test_every_variant_of_every_suite_builds_a_student_with_a_ceiling(suite):
     for v in suite_mod.get_suite(suite):
         student = v.make(seed=0)
         assert student.space.n is None or student.space.n >= 1
-        if v.student == "skills":
-            ceiling = student.best_mastery(v.episodes)
-            assert 0.0 < ceiling <= 1.0, (v.name, ceiling)
+        ceiling = student.best_mastery(v.episodes)
+        assert 0.0 < ceiling <= 1.0, (v.name, ceiling)
 
 
 def test_one_teacher_under_two_labels_with_their_own_settings():

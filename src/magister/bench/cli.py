@@ -86,7 +86,7 @@ def command(
     steps: int = typer.Option(300_000, "--steps", min=1024, help="With --levels: env steps per teacher-seed run."),
     suite: Optional[str] = typer.Option(
         None, "--suite",
-        help="Run a student suite instead of presets: 'quick', 'standard' or 'skills-heldout' (see docs/which-teacher.md); "
+        help="Run a student suite instead of presets: 'quick', 'standard', 'skills-heldout' or 'grids-heldout' (see docs/which-teacher.md); "
              "prints one table per variant and a summary per teacher as a fraction of each variant's "
              "ceiling. --episodes then overrides every variant's budget; default seeds 5 (quick: 2)."),
     variants: Optional[str] = typer.Option(None, "--variants",

@@ -153,6 +153,22 @@ SUITES: dict[str, list[Variant]] = {
         _skills("skills-50-forget", 8000, "50 skills, random prerequisites, forgetting 0.0002",
                 skills=50, prerequisites="random", unlearnable=_unl(50, 5), forgetting=0.0002),
     ],
+    # grid learners kept out of every choice of setting (the continuous teachers' defaults were chosen on the
+    # standard suite's grids): run a teacher here to see whether what it was tuned on carries over
+    "grids-heldout": [
+        _grid("grid-2d-6-noisy", 6000, "2-D, 6 cells per dimension, noise 0.05", cells=6, noise=0.05),
+        _grid("grid-3d-4-distract-2", 12000, "3-D, 4 cells, 2 distractor dimensions",
+              dims=3, cells=4, distractors=2),
+        _grid("grid-2d-12", 30000, "2-D, 12 cells per dimension (144 cells)", cells=12),
+        _grid("grid-threshold-50", 12000, "reference grid, a cell mastered at 50 (not 75)", threshold=50.0),
+        _grid("grid-threshold-90", 24000, "reference grid, a cell mastered at 90 (not 75)", threshold=90.0),
+        _grid("grid-noise-0.2-forget", 20000, "reference grid, noise 0.2, forgetting 0.001",
+              noise=0.2, forgetting=0.001),
+        _grid("grid-unlearnable-0.5-distract-2", 20000, "reference grid, 50% unlearnable, 2 distractors",
+              unlearnable=0.5, distractors=2),
+        _grid("grid-4d-3-noisy", 15000, "4-D, 3 cells per dimension (81 cells), noise 0.05",
+              dims=4, cells=3, noise=0.05),
+    ],
     # skill graphs kept out of every choice of setting (set_aside was chosen on the standard suite's seven):
     # run a teacher here to see whether what it was tuned on carries over
     "skills-heldout": [
