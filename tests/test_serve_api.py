@@ -255,6 +255,18 @@ def test_remote_teacher_is_a_drop_in_teacher(client):
     assert remote.n_observed == 13
 
 
+def test_remote_observe_batch_checks_every_chunk_before_sending_any(client):
+    _create(client)
+    remote = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    tasks = remote.propose(4)
+    for scores, bad_tasks, error in (([0.5, 0.5, 0.5, float("nan")], tasks, mg.InvalidScoreError),
+                                     ([0.5] * 4, [*tasks[:3], [5.0, 5.0]], mg.InvalidTaskError)):
+        with pytest.raises(error):
+            remote.observe_batch(bad_tasks, scores, chunk=2)  # the bad one is in the second chunk
+        assert remote.n_observed == 0, "the first chunk must not have been recorded"
+    assert remote.observe_batch(tasks, [0.5] * 4, chunk=2) and remote.n_observed == 4
+
+
 class _LoseReplies(httpx.BaseTransport):
     """Forwards each request, then pretends the reply was lost the first ``n`` times."""
 

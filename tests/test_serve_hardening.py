@@ -154,6 +154,49 @@ def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
         create_app(str(tmp_path / "g.db"), checkpoint_evry=3)
 
 
+def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    db = ["--db", str(tmp_path / "s.db"), "--no-auth"]
+    for args, env, named in ((["--port", "70000"], {}, "port must be at most 65535"),
+                             (["--checkpoint-every", "-1"], {}, "checkpoint_every"),
+                             ([], {"MAGISTER_PORT": "eighty"}, "MAGISTER_PORT"),
+                             (["--db", str(tmp_path / "missing" / "s.db")], {}, "does not exist; create it"),
+                             (["--db", "sqlite://"], {}, "in-memory SQLite database is not durable"),
+                             (["--db", "mysql://h/db"], {}, "unsupported database URL")):
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        result = CliRunner().invoke(app, ["serve", *db, *args])
+        for k in env:
+            monkeypatch.delenv(k)
+        assert result.exit_code == 2, result.output
+        assert named in result.output and "Traceback" not in result.output
+        assert isinstance(result.exception, SystemExit)
+    assert served == []
+
+
+def test_a_request_cannot_make_the_server_import_a_mutator_function(client):
+    import sys
+
+    fresh = "colorsys" not in sys.modules
+    for mutator in ("colorsys:rgb_to_hsv", {"function": "colorsys:rgb_to_hsv"}, "builtins:print"):
+        body = {"space": {"type": "SeedSpace", "n": 5}, "teacher": "accel", "settings": {"mutator": mutator}}
+        r = client.post("/v1/curricula", json={"name": "lv", **body})
+        assert r.status_code == 422 and "does not import mutator functions" in r.json()["detail"], r.text
+        r = client.post("/v1/curricula/bulk", json={"template": body, "learners": ["ana"]})
+        assert r.status_code == 422, r.text
+    assert not fresh or "colorsys" not in sys.modules
+    assert client.get("/v1/curricula/lv").status_code == 404
+    built_in = {"name": "lv", "space": {"type": "SeedSpace", "n": 5}, "teacher": "accel",
+                "settings": {"mutator": {"name": "perturb", "sigma": 0.1}}}
+    assert client.post("/v1/curricula", json=built_in).status_code == 201
+
+
 # ------------------------------------------------------------- item 8
 def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(client):
     from magister.serve.client import HTTPTeacher, create_curriculum

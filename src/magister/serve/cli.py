@@ -49,18 +49,22 @@ def command(
     from .app import apply_process_settings, create_app
     from .settings import ServeSettings
 
-    cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
-                                 checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
-                                 recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
-                                 freeze_gc=True)
-    if no_auth:
-        cfg = cfg.with_(admin_token=None)
-    elif not cfg.admin_token:
-        token = "mga_" + secrets.token_urlsafe(24)
-        cfg = cfg.with_(admin_token=token)
-        typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
-    apply_process_settings(cfg)
-    app = create_app(settings=cfg)
+    try:
+        cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
+                                     checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
+                                     recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
+                                     freeze_gc=True)
+        if no_auth:
+            cfg = cfg.with_(admin_token=None)
+        elif not cfg.admin_token:
+            token = "mga_" + secrets.token_urlsafe(24)
+            cfg = cfg.with_(admin_token=token)
+            typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
+        apply_process_settings(cfg)
+        app = create_app(settings=cfg)
+    except ValueError as e:  # a bad option, MAGISTER_* variable or --db (ConfigError too): a message, no traceback
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
     where = f"http://{cfg.host}:{cfg.port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {cfg.db}")
     if cfg.admin_token:

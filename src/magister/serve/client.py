@@ -291,7 +291,9 @@ class HTTPTeacher:
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
                       chunk: int = 5000) -> list[int]:
-        """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers."""
+        """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
+
+        Every score and task is checked before the first chunk is sent, so a bad one records nothing."""
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
         scores = list(np.asarray(scores, dtype=float).reshape(-1)) if len(scores) else []
         if len(tasks) != len(scores):
@@ -300,11 +302,13 @@ class HTTPTeacher:
         ids = list(ids) if ids is not None else [_new_id() for _ in tasks]
         if len(ids) != len(tasks):
             raise ValueError(f"observe_batch got {len(ids)} ids for {len(tasks)} tasks")
+        for t in tasks:  # (the server checks them again, one chunk at a time: a later chunk would come too late)
+            self.space.validate(t)
+        obs_all = [{"task": self._json_task(t), "score": self._json_score(s), "id": i}
+                   for t, s, i in zip(tasks, scores, ids)]
         seqs: list[int] = []
         for start in range(0, len(tasks), chunk):
-            obs = [{"task": self._json_task(t), "score": self._json_score(s), "id": i}
-                   for t, s, i in zip(tasks[start:start + chunk], scores[start:start + chunk],
-                                      ids[start:start + chunk])]
+            obs = obs_all[start:start + chunk]
             r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
             seqs.extend(int(x["seq"]) for x in r.json()["results"])
         return seqs

@@ -48,6 +48,10 @@ def make_engine(db: str | Path) -> Engine:
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             raise ConfigError("an in-memory SQLite database is not durable; give a file path, e.g. --db teachers.db")
+        folder = Path(url[len("sqlite:///"):]).parent
+        if "://" not in str(db) and not folder.is_dir():  # (SQLite creates the file, not its folder)
+            raise ConfigError(f"the folder {str(folder)!r} of the SQLite file {str(db)!r} does not exist; create it "
+                              "or give another --db path")
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
                                pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas)

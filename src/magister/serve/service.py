@@ -364,6 +364,11 @@ class Service(Recovery, ClientIdLog):
         for reserved in ("seed", "score_range", "space"):
             if reserved in settings:
                 raise Invalid(f"give {reserved!r} as its own field of the request, not inside 'settings'")
+        mutator = settings.get("mutator")
+        if (isinstance(mutator, str) and ":" in mutator) or (isinstance(mutator, dict) and "function" in mutator):
+            # a "module:function" reference would make the server import that module and call that function
+            raise Invalid(f"the service does not import mutator functions (got {str(mutator)[:200]!r}); give a "
+                          "built-in mutator by name ('maze', 'perturb') or as {\"name\": ..., settings}")
         try:
             sp = space_from_spec(space)
         except MagisterError as e:
