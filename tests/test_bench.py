@@ -170,6 +170,23 @@ def test_cli_refuses_unknown_names(tmp_path, args, needle):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("extra", [[], ["--suite", "quick", "--variants", "skills-10"]], ids=["bench", "suite"])
+def test_cli_refuses_an_output_folder_it_cannot_create_before_running(tmp_path, monkeypatch, extra):
+    import magister.bench as bench
+    import magister.bench.runner as runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("no run may start before the output folder is known to work")
+
+    monkeypatch.setattr(bench, "run_bench", never)
+    monkeypatch.setattr(runner, "run_bench", never)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "1", "--episodes", "10",
+                                   "--workers", "1", *extra, "--out", str(tmp_path / "taken")])
+    assert res.exit_code == 2, res.output
+    assert "cannot create the output folder" in " ".join(res.output.split()) and res.exception.__class__ is SystemExit
+
+
 def test_cli_help_documents_the_options():
     res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0

@@ -26,6 +26,18 @@ def _split(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def _make_out(console: Any, out_dir: str) -> None:
+    """Create the output folder before any run starts: a bad ``--out`` is refused now, not after hours of runs."""
+    from pathlib import Path
+
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        console.print(f"[red]error:[/] --out {out_dir}: cannot create the output folder ({e.strerror or e}); "
+                      "choose another folder")
+        raise typer.Exit(code=2) from None
+
+
 def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
     """``["alp-gmm.fit_rate=150", ...]`` -> ``{"alp-gmm": {"fit_rate": 150}}`` (values read as JSON if they can be)."""
     from ..errors import ConfigError
@@ -134,9 +146,11 @@ def command(
     if levels:
         from .levels import LEVEL_TEACHERS, run_and_report
 
+        levels_out = out or f"results/levels-{timestamp()}"
+        _make_out(console, levels_out)
         try:
             run_and_report(_split(teachers) or list(LEVEL_TEACHERS), list(range(first_seed, first_seed + (seeds or 3))),
-                           steps=steps, workers=workers or 1, out=out or f"results/levels-{timestamp()}",
+                           steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
         except ConfigError as e:
             console.print(f"[red]error:[/] {e}")
@@ -169,6 +183,7 @@ def command(
             state: dict[str, Any] = {"task": None, "done": {}, "finished": set(), "episodes": episodes}
 
             def on_plan(jobs: list, skipped: list) -> None:
+                _make_out(bar.console, out_dir)
                 state["n_jobs"] = len(jobs)
                 state["task"] = bar.add_task("bench", total=len(jobs) * episodes, jobs=f"0/{len(jobs)}")
                 names = sorted({j.teacher for j in jobs})
@@ -233,6 +248,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
             state: dict[str, Any] = {"done": {}, "finished": set(), "budget": {}}
 
             def on_plan(jobs: list, _skipped: list) -> None:
+                _make_out(bar.console, out_dir)
                 state["n_jobs"] = len(jobs)
                 state["budget"] = {i: j.episodes for i, j in enumerate(jobs)}
                 state["task"] = bar.add_task("suite", total=sum(state["budget"].values()), jobs=f"0/{len(jobs)}")
