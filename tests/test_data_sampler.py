@@ -182,6 +182,55 @@ def test_feedback_without_indices_goes_to_the_oldest_batch():
         sampler.observe_batch_loss([1.0] * 4)
 
 
+def test_refused_feedback_leaves_its_batch_waiting():
+    skills = np.array([0, 1] * 10)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0,
+                           loss_score=mg.ScoreRange(0, 5, higher_is_better=False))
+    first, second = sampler.next_batch(), sampler.next_batch()
+    before = teacher.to_bytes()
+    with pytest.raises(InvalidScoreError, match="outside the declared range"):
+        sampler.observe_batch_loss([7.0] * 4)  # above the declared loss range: refused
+    assert sampler.pending == 2 and teacher.to_bytes() == before, "nothing recorded, the batch still waits"
+    nan_fn = SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(2), seed=0), batch_size=4, seed=0,
+                          loss_score=lambda skills, losses: np.full(len(skills), np.nan))
+    nan_fn.next_batch()
+    with pytest.raises(InvalidScoreError):
+        nan_fn.observe_batch_loss([1.0] * 4)
+    assert nan_fn.pending == 1
+    for batch in (first, second):  # the retry goes to the first batch, then the second
+        means = sampler.observe_batch_loss(np.asarray(batch, dtype=float) / 10)
+        assert means == pytest.approx({s: float(np.mean([i / 10 for i in batch if skills[i] == s]))
+                                       for s in set(skills[batch].tolist())})
+    assert sampler.pending == 0
+
+
+def test_a_malformed_state_is_refused_and_changes_nothing():
+    skills = np.array([0, 1, 2] * 10)
+
+    def build():
+        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+        return teacher, SkillSampler(skills, teacher, batch_size=4, seed=0)
+
+    _, run = build()
+    for _ in range(5):
+        run.observe_batch_correct((np.asarray(run.next_batch()) % 2).astype(float))
+    saved = run.state_dict()
+    teacher, fresh = build()
+    before = (teacher.to_bytes(), fresh.state_dict())
+    for key, value in (("rng", "garbage"), ("cursor", None), ("step", "x"), ("history", 5), ("refills", [1])):
+        bad = dict(saved)
+        if value is None:
+            del bad[key]
+        else:
+            bad[key] = value
+        with pytest.raises(ConfigError, match="malformed"):
+            fresh.load_state_dict(bad)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), key
+    fresh.load_state_dict(saved)
+    assert fresh.next_batch() == run.next_batch()
+
+
 def test_prefetching_workers_lag_but_keep_order_and_attribution():
     skills = skills_fixture()
     data = IndexData(len(skills))

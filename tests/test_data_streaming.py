@@ -113,6 +113,25 @@ def test_resume_mid_stream_is_exact():
     assert states_equal(whole.state_dict(), resumed.state_dict()) and len(first) == 9
 
 
+def test_a_malformed_stream_state_is_refused_and_changes_nothing():
+    def make():
+        teacher = mg.make_teacher("lp-bandit", mg.Discrete(NAMES), seed=4)
+        return SkillStream(_sources((11, 6, 9)), teacher, batch_size=5, seed=2), teacher
+
+    whole, _ = make()
+    _run(whole, 4)
+    saved = copy.deepcopy(whole.state_dict())
+    fresh, teacher = make()
+    before = (teacher.to_bytes(), copy.deepcopy(fresh.state_dict()))
+    for key in ("passes", "exhausted", "ended", "step", "rng"):
+        bad = {k: v for k, v in saved.items() if k != key}
+        with pytest.raises(ConfigError, match="malformed"):
+            fresh.load_state_dict(bad)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), key
+    fresh.load_state_dict(saved)
+    assert _run(fresh, 3) == _run(whole, 3)
+
+
 def test_stop_gives_an_ended_skills_slots_to_the_others_and_ends_the_stream():
     teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)
     stream = SkillStream(_sources((4, 30, 12)), teacher, batch_size=6, seed=1, on_exhausted="stop")

@@ -209,7 +209,7 @@ class SkillMixer:
     def _keys_for(self, keys: Any, n: int, explicit: str) -> np.ndarray:
         """The feedback keys of ``n`` values: the oldest pending batch's (this rank's block) when ``keys`` is None.
 
-        Nothing is removed from the pending queue here (see :meth:`_gather`)."""
+        Nothing is removed from the pending queue here (see :meth:`_fed`)."""
         if keys is None:
             if not self._pending:
                 raise ConfigError(f"no batch is waiting for feedback; pass {explicit}=... explicitly")
@@ -236,7 +236,8 @@ class SkillMixer:
 
         In one process these are this call's own. Under ``torch.distributed``
         every rank sends its block and receives everybody's; a refusal on any
-        rank raises on all of them before anything is recorded."""
+        rank raises on all of them before anything is recorded. The pending
+        batch stays queued until :meth:`_fed` (once the teacher took the feedback)."""
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
@@ -248,8 +249,6 @@ class SkillMixer:
                 raise
             error = e
         if self._ranks is None:
-            if keys is None:
-                self._pending.popleft()
             return idx, arr
         token = ("explicit",) if keys is not None else (
             "pending", self.step - len(self._pending), fingerprint(self._pending[0]) if self._pending else "")
@@ -258,9 +257,12 @@ class SkillMixer:
             raise ConfigError(f"the ranks gave feedback for different batches (or some with {explicit}=, some "
                               f"without): {[g[0][:2] for g in got]}; call the same feedback method at the same "
                               "point on every rank")
+        return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
+
+    def _fed(self, keys: Any) -> None:
+        """The oldest pending batch had its feedback (when it was matched to it): it leaves the queue."""
         if keys is None:
             self._pending.popleft()
-        return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
 
     def _per_skill_mean(self, keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         skills = self._key_skills(keys)
@@ -291,12 +293,14 @@ class SkillMixer:
         idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, self._loss_fn(skills, means))
+        self._fed(keys)
         return dict(zip(skills.tolist(), means.tolist()))
 
     def _observe_correct(self, correct: Any, keys: Any, explicit: str) -> dict[int, float]:
         idx, values = self._gather(correct, keys, self._check_correct, explicit)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, means)
+        self._fed(keys)
         return dict(zip(skills.tolist(), means.tolist()))
 
     def _eval_values(self, per_skill: Mapping[Any, float] | Sequence[float], kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -378,17 +382,30 @@ class SkillMixer:
             raise ConfigError("load_state_dict got different states on different ranks; load the same "
                               "state_dict (for example rank 0's) on every rank")
 
-    def _load_common(self, state: dict[str, Any]) -> None:
-        if self.teacher is not None and state.get("teacher") is not None:
-            self.teacher.load_state_dict(state["teacher"])
-        self.rng = restore_generator(state["rng"])
-        self.step = int(state["step"])
-        self._floor_next = int(state.get("floor_next", 0))
-        self.history = [dict(h) for h in state["history"]]
-        self._pending = collections.deque((np.asarray(p, dtype=np.int64) for p in state["pending"]),
-                                          maxlen=self._pending.maxlen)
-        if state.get("running") is not None and hasattr(self, "_running"):
-            self._running.reference = np.asarray(state["running"], dtype=float).copy()
+    def _read_common(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The shared parts of ``state``, read and checked without applying anything (see :meth:`_load_common`)."""
+        return {"teacher": state.get("teacher") if self.teacher is not None else None,
+                "rng": restore_generator(state["rng"]), "step": int(state["step"]),
+                "floor_next": int(state.get("floor_next", 0)), "history": [dict(h) for h in state["history"]],
+                "pending": [np.asarray(p, dtype=np.int64) for p in state["pending"]],
+                "running": None if state.get("running") is None else np.asarray(state["running"], dtype=float)}
+
+    @staticmethod
+    def _malformed(e: Exception) -> ConfigError:
+        return ConfigError(f"the saved state is malformed ({type(e).__name__}: {e}); load what state_dict() "
+                           "returned. Nothing was changed.")
+
+    def _load_common(self, common: dict[str, Any]) -> None:
+        """Apply :meth:`_read_common` output; the teacher's state first (it refuses a foreign one unchanged)."""
+        if common["teacher"] is not None:
+            self.teacher.load_state_dict(common["teacher"])  # type: ignore[union-attr]
+        self.rng = common["rng"]
+        self.step = common["step"]
+        self._floor_next = common["floor_next"]
+        self.history = common["history"]
+        self._pending = collections.deque(common["pending"], maxlen=self._pending.maxlen)
+        if common["running"] is not None and hasattr(self, "_running"):
+            self._running.reference = common["running"].copy()
 
     def _common_state(self) -> dict[str, Any]:
         return {"rng": generator_state(self.rng), "step": self.step, "floor_next": self._floor_next,

@@ -253,9 +253,17 @@ class SkillSampler(SkillMixer, _TorchSampler):
         pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
         if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist() for p, m in zip(pools, self._members)):
             error = ConfigError("sampler state does not match this dataset's skills")
+        try:  # everything is read before anything changes
+            common = self._read_common(state)
+            cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+            refills = np.asarray(state["refills"], dtype=np.int64).copy()
+            if cursor.shape != (self.n_skills,) or refills.shape != (self.n_skills,):
+                raise ValueError(f"cursor and refills must hold {self.n_skills} skills")
+        except (KeyError, TypeError, ValueError) as e:
+            error = error or self._malformed(e)
         self._agree_on_state(state, error)
-        self._load_common(state)
-        self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+        self._load_common(common)
+        self._cursor = cursor
         self._pools = pools
-        self.refills = np.asarray(state["refills"], dtype=np.int64).copy()
+        self.refills = refills
         self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()

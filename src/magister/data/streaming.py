@@ -290,11 +290,20 @@ class SkillStream(SkillMixer, _TorchIterable):
         consumed = np.asarray(state.get("consumed", []), dtype=np.int64)
         if consumed.shape != (self.n_skills,) or (consumed < 0).any():
             error = ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
+        try:  # everything is read before anything changes
+            common = self._read_common(state)
+            passes = np.asarray(state["passes"], dtype=np.int64).copy()
+            exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
+            ended = bool(state["ended"])
+            if passes.shape != (self.n_skills,) or exhausted.shape != (self.n_skills,):
+                raise ValueError(f"passes and exhausted must hold {self.n_skills} skills")
+        except (KeyError, TypeError, ValueError) as e:
+            error = error or self._malformed(e)
         self._agree_on_state(state, error)
-        self._load_common(state)
+        self._load_common(common)
         self.consumed = consumed.copy()
-        self.passes = np.asarray(state["passes"], dtype=np.int64).copy()
-        self.exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
-        self.ended = bool(state["ended"])
+        self.passes = passes
+        self.exhausted = exhausted
+        self.ended = ended
         self._iters = [None] * self.n_skills
         self._skip = self.consumed.copy()
