@@ -150,6 +150,14 @@ def test_load_mazes(tmp_path):
         load_mazes(tmp_path / "nope")
 
 
+def test_load_mazes_reads_a_byte_order_mark_and_names_where_a_file_is_not_utf8(tmp_path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf#####\r\n#S.G#\r\n#####\r\n")  # Notepad's UTF-8
+    assert load_mazes(tmp_path)["bom"] == Maze.parse("#####\n#S.G#\n#####")
+    (tmp_path / "latin.txt").write_bytes(b"#####\n#S.G#\n#\xe9..#\n#####\n")  # Latin-1, not UTF-8
+    with pytest.raises(MazeFormatError, match=r"latin\.txt: line 3 column 2: byte 0xe9 is not UTF-8"):
+        load_mazes(tmp_path)
+
+
 # ---------------------------------------------------------------- spaces
 from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
 from magister.levels.mutators import make_mutator, maze_mutator, mutator_config, perturb_mutator  # noqa: E402

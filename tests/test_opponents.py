@@ -145,6 +145,13 @@ def test_pool_settings_and_readers(tmp_path: Path) -> None:
     (tmp_path / "p" / "pool.json").write_text("{not json")
     with pytest.raises(SnapshotError, match="cannot be read"):
         reader.refresh()
+    for not_an_object in ("null", "[]", "5", '"pool"'):  # valid JSON, but not an index
+        (tmp_path / "p" / "pool.json").write_text(not_an_object)
+        with pytest.raises(SnapshotError, match="cannot be read"):
+            reader.refresh()
+        with pytest.raises(SnapshotError, match="cannot be read"):
+            OpponentPool(tmp_path / "p")
+    assert reader.ids == [0, 1, 2], "a refused index leaves the reader as it was"
     small = OpponentPool(tmp_path / "s", max_ids=2)
     small.add(b"a")
     small.add(b"b")

@@ -182,6 +182,8 @@ BAD_DECKS = [
     ("latin.toml", 'title = "Caf\u00e9"\n[[cards]]\nquestion = "q?"\n'.encode("latin-1"), "not UTF-8"),
     ("quote.csv", 'id,question,answer\na,"What is 1+1?,2\nb,What is 2+2?,4\n', "unterminated quote"),
     ("extra.csv", "id,question,answer\na,What is 1+1?,2,oops\n", "line 2 has 4 fields"),
+    ("quote3.csv", 'id,question,answer\na,q1?,1\nb,"q2?,2\nc,q3?,3\n', "line 3 has an unterminated quote"),
+    ("stray.csv", 'id,question,answer\na,q1?,1\nb,"q2?"x,2\n', "line 3 has a malformed value"),
     ("skills.toml", 'skills = "oops"\n[[cards]]\nquestion = "q?"\n', "skills must be a table"),
     ("cards.toml", 'cards = "oops"\n', "cards must be a list of [[cards]] tables"),
     ("card.toml", 'cards = ["oops"]\n', "card 1 must be a table"),

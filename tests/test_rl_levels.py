@@ -266,6 +266,23 @@ class _PayingEnv(gym.Env):
         return np.array([self.task, self.t / 4], dtype=np.float32), 0.5, done, False, info
 
 
+@pytest.mark.parametrize("kind", ["learnable", "maxmc"])
+def test_level_scorer_refuses_a_missing_level_key_and_changes_nothing(kind):
+    ids = np.array([[0, 1], [0, 1], [2, 1]])
+    zeros = np.zeros((3, 2))
+    done = np.array([[0, 0], [1, 0], [0, 1]])
+    rewards = np.array([[0, 0], [1, 0], [0, 1.0]])
+    scorer, clean = LevelScorer(kind), LevelScorer(kind)
+    with pytest.raises(ConfigError, match=r"no level key for the episode id\(s\) \[1\]"):
+        scorer.update(ids, zeros, zeros, rewards, done, keys={0: "a"})
+    assert scorer.outcomes == {} and scorer.best == {} and scorer._acc == {} and scorer.n_scored == 0
+    got = scorer.update(ids, zeros, zeros, rewards, done, keys={0: "a", 1: "b"})
+    want = clean.update(ids, zeros, zeros, rewards, done, keys={0: "a", 1: "b"})
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert scorer.outcomes == clean.outcomes and scorer.best == clean.best
+
+
 def test_ppo_learnable_takes_success_from_the_env_info_not_the_reward():
     pytest.importorskip("torch")
     from magister.rl.ppo import PPO

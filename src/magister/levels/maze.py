@@ -387,6 +387,20 @@ def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[st
         raise FileNotFoundError(f"maze folder {str(path)!r} holds no *.txt maze files")
     out = {}
     for f in files:  # errors name the file; the maze is then labelled by its stem
-        maze = Maze.parse(f.read_text(encoding="utf-8"), name=str(f), require_solvable=require_solvable)
+        maze = Maze.parse(_read_text(f), name=str(f), require_solvable=require_solvable)
         out[f.stem] = maze.replace(name=f.stem)
     return out
+
+
+def _read_text(path: Path) -> str:
+    """A maze file's text: UTF-8, a byte-order mark (as some editors write) dropped; other bytes are refused
+    with the line and column where they are."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = len(raw[start:e.start].decode("utf-8-sig", "replace")) + 1
+        raise MazeFormatError(f"{_where(line, col, str(path))}: byte 0x{raw[e.start]:02x} is not UTF-8 text; save "
+                              "the maze as UTF-8 (or plain ASCII)") from None

@@ -170,6 +170,8 @@ class OpponentPool:
         try:
             st = os.stat(self.index_path)
             doc = json.loads(self.index_path.read_text())
+            if not isinstance(doc, dict):
+                raise ValueError(f"a JSON {type(doc).__name__}, not an object")
             if doc.get("format") != FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
             if doc.get("version", 0) > VERSION:

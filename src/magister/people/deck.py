@@ -140,8 +140,12 @@ def load_deck(path: str | Path) -> Deck:
             cards.append({"id": r.get("id"), "question": r.get("question"), "answer": r.get("answer") or (),
                           "skill": skill})
     except csv.Error as e:
-        hint = "an unterminated quote" if "end of data" in str(e) else f"a malformed value ({e})"
-        raise ConfigError(f"{p}: line {reader.line_num} has {hint}; close the quote or remove it") from None
+        # reader.line_num is the last line of the last row read in full; the csv reader's own, the line it stopped on
+        if "end of data" in str(e):  # the quote opened on the row after the last good one and ran to the end
+            line, hint = reader.line_num + 1, "an unterminated quote"
+        else:
+            line, hint = reader.reader.line_num, f"a malformed value ({e})"
+        raise ConfigError(f"{p}: line {line} has {hint}; close the quote or remove it") from None
     if reader.fieldnames and "question" not in reader.fieldnames:
         raise ConfigError(f"{p}: no 'question' column (the header has {', '.join(reader.fieldnames)}); "
                           "name the columns id, question, answer, skill, requires")

@@ -127,6 +127,12 @@ class LevelScorer:
         if self.kind in self.PER_LEVEL and keys is None:
             raise ConfigError(f"LevelScorer({self.kind!r}) needs keys={{episode id: level key}} to keep its "
                               "statistics per level")
+        if keys is not None and self.kind in self.PER_LEVEL:  # checked before any statistic changes
+            missing = [e for e in dict.fromkeys(ids[done].tolist()) if e not in keys]
+            if missing:
+                raise ConfigError(f"LevelScorer({self.kind!r}): keys has no level key for the episode id(s) "
+                                  f"{missing[:10]} that ended in this rollout; give one for every episode "
+                                  "(level_key(task) of the task it started with). Nothing was recorded.")
         if self.kind == "gae":
             term = np.abs(adv)
         elif self.kind == "pvl":
