@@ -197,6 +197,21 @@ def test_a_request_cannot_make_the_server_import_a_mutator_function(client):
     assert client.post("/v1/curricula", json=built_in).status_code == 201
 
 
+def test_a_request_cannot_make_the_server_open_a_pool_folder(client, tmp_path):
+    from magister.opponents import OpponentPool
+
+    pool = OpponentPool(tmp_path / "pool", max_ids=8)
+    pool.add(b"snapshot")
+    before = (tmp_path / "pool" / "pool.json").read_bytes()
+    for value in (str(tmp_path / "pool"), {"__pool__": str(tmp_path / "pool")}):
+        body = {"name": "op", "space": {"type": "Discrete", "n": 8}, "teacher": "pfsp", "settings": {"pool": value}}
+        r = client.post("/v1/curricula", json=body)
+        assert r.status_code == 422 and "does not open opponent pools" in r.json()["detail"], r.text
+    assert (tmp_path / "pool" / "pool.json").read_bytes() == before
+    plain = {"name": "op", "space": {"type": "Discrete", "n": 8}, "teacher": "pfsp"}
+    assert client.post("/v1/curricula", json=plain).status_code == 201  # a fixed set of opponents still works
+
+
 # ------------------------------------------------------------- item 8
 def test_create_curriculum_exist_ok_checks_the_set_up_and_names_are_refused(client):
     from magister.serve.client import HTTPTeacher, create_curriculum

@@ -369,6 +369,11 @@ class Service(Recovery, ClientIdLog):
             # a "module:function" reference would make the server import that module and call that function
             raise Invalid(f"the service does not import mutator functions (got {str(mutator)[:200]!r}); give a "
                           "built-in mutator by name ('maze', 'perturb') or as {\"name\": ..., settings}")
+        if settings.get("pool") is not None:
+            # a folder on the server's disk, which the teacher would open and write pool records to
+            raise Invalid("the service does not open opponent pools named in a request (a 'pool' setting is a "
+                          "folder on the server); serve an opponent teacher without a pool, over a fixed "
+                          "Discrete space of opponents, or run it in the training process")
         try:
             sp = space_from_spec(space)
         except MagisterError as e:
