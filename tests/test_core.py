@@ -32,6 +32,21 @@ def test_score_range_normalises_and_refuses():
         mg.ScoreRange(1, 1)
 
 
+@pytest.mark.parametrize("bad", ["0.5", b"1", np.str_("0.5"), None, 1 + 0j])
+def test_a_string_none_or_complex_score_is_refused_as_not_a_number(bad):
+    """numpy parsed "0.5" into 0.5 (recorded silently) and None into NaN (refused as "score nan")."""
+    for t in (mg.make_teacher("exp3", mg.Discrete(3), seed=0), mg.make_teacher("plr", mg.Discrete(3), seed=0)):
+        before = t.state_dict()
+        with pytest.raises(InvalidScoreError, match="scores must be numbers"):
+            t.observe(0, bad)
+        with pytest.raises(InvalidScoreError, match="scores must be numbers"):
+            t.observe_batch([0, 1], [0.5, bad])
+        assert states_equal(before, t.state_dict())
+    t = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    t.observe_batch([0, 1, 2], [True, np.float32(0.5), np.int64(1)])  # numbers of any kind are still scores
+    assert t.n_observed == 3
+
+
 def test_teacher_uses_declared_score_range():
     t = mg.make_teacher("uniform", mg.Discrete(3), seed=0, score_range=(0, 500))
     t.observe(1, 250)
@@ -113,6 +128,23 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path):
         mg.load(tmp_path / "flipped.ckpt")
 
 
+def test_checkpoint_with_any_flipped_byte_loads_the_same_state_or_is_refused():
+    """A damaged compressed entry (zlib.error), header (NotImplementedError) or entry name (a missing array)
+    is a CheckpointError like any other corruption, never a raw zlib, zipfile or KeyError."""
+    t = mg.make_teacher("exp3", mg.Discrete(4), seed=0)
+    for _ in range(20):
+        t.observe(t.propose(), 0.3)
+    data, ref = t.to_bytes(), t.state_dict()
+    for pos in range(len(data)):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0xFF
+        try:
+            back = mg.loads(bytes(flipped))
+        except CheckpointError:
+            continue
+        assert states_equal(back.state_dict(), ref), f"byte {pos} flipped loaded a different state"
+
+
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "state.ckpt"
     checkpoint.atomic_write(target, b"old")
@@ -150,6 +182,30 @@ def test_load_state_dict_refuses_mismatch_and_changes_nothing():
     with pytest.raises(CheckpointError, match="saved for space"):
         t.load_state_dict(other.state_dict())
     assert states_equal(before, t.state_dict())
+
+
+@pytest.mark.parametrize("bad", [None, "x", [1]])
+def test_a_state_dict_with_a_bad_counter_is_refused_and_changes_nothing(bad):
+    """The counters were read after the algorithm's state and the generator had been replaced: a bad one
+    raised a bare TypeError / ValueError and left the teacher half loaded."""
+    a = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    for _ in range(10):
+        a.observe(a.propose(), 1.0)
+    b = mg.make_teacher("exp3", mg.Discrete(3), seed=1)
+    before = b.state_dict()
+    for key in ("n_observed", "n_proposed"):
+        with pytest.raises(CheckpointError, match="malformed"):
+            b.load_state_dict(dict(a.state_dict(), **{key: bad}))
+        assert states_equal(before, b.state_dict())
+
+
+def test_a_state_without_space_or_with_a_bad_config_is_a_checkpoint_error():
+    """from_state_dict raised a bare KeyError ('space') or TypeError (config None or a list)."""
+    state = mg.make_teacher("exp3", mg.Discrete(3), seed=0).state_dict()
+    no_space = {k: v for k, v in state.items() if k != "space"}
+    for bad in (no_space, dict(state, config=None), dict(state, config=[1])):
+        with pytest.raises(CheckpointError, match="not a teacher state"):
+            mg.teacher.from_state_dict(bad)
 
 
 def test_generators_are_explicit_and_restorable():

@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
             arrays = {k: z[k] for k in z.files if k != _META}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zlib.error,
+            NotImplementedError) as e:  # zlib.error: damaged compressed data; NotImplementedError: a damaged header
         raise CheckpointError(
             f"{source} is corrupt or not a magister checkpoint ({type(e).__name__}: {e}); "
             "restore it from a backup or start from an earlier checkpoint"
@@ -107,7 +109,12 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
         raise CheckpointError(
             f"{source} has format version {meta.get('version')!r}; this magister reads up to {VERSION}: upgrade magister"
         )
-    return _unpack(meta["state"], arrays)
+    try:
+        return _unpack(meta["state"], arrays)
+    except (KeyError, TypeError) as e:  # a damaged entry name: the structure names an array the file lacks
+        raise CheckpointError(
+            f"{source} is corrupt (missing entry {e}); restore it from a backup or start from an earlier checkpoint"
+        ) from None
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:

@@ -361,6 +361,8 @@ class Teacher:
             )
         try:
             rng = restore_generator(state["rng"])
+            # the counters are read before anything is applied, so a bad one changes nothing
+            n_observed, n_proposed = int(state.get("n_observed", 0)), int(state.get("n_proposed", 0))
             snapshot = copy.deepcopy(self._get_state())
             try:
                 self._set_state(copy.deepcopy(state["algorithm"]))
@@ -372,8 +374,7 @@ class Teacher:
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint
             raise CheckpointError(f"state dict for {self.name!r} is malformed ({type(e).__name__}: {e})") from None
         self.rng = rng
-        self.n_observed = int(state.get("n_observed", 0))
-        self.n_proposed = int(state.get("n_proposed", 0))
+        self.n_observed, self.n_proposed = n_observed, n_proposed
 
     def save(self, path: str | os.PathLike) -> Path:
         """Atomically write the teacher to ``path``; reload it with :func:`magister.load`."""
@@ -395,6 +396,9 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
     """Rebuild any teacher from its :meth:`Teacher.state_dict`."""
     if not isinstance(state, dict) or "teacher" not in state:
         raise CheckpointError("not a teacher state (missing 'teacher' entry)")
+    if "space" not in state or not isinstance(state.get("config", {}), dict):
+        raise CheckpointError("not a teacher state (missing 'space' entry, or 'config' is not a dict); "
+                              "use Teacher.state_dict() output")
     cls = teacher_class(state["teacher"])
     config = dict(state.get("config", {}))
 
