@@ -42,6 +42,15 @@ def test_box_refuses_bad_bounds():
         mg.Box([0, 0], [1])
 
 
+def test_a_box_whose_width_overflows_is_refused():
+    """Box([-1e308], [1e308]) was accepted with width inf: uniform proposed only 1e308, adr proposed NaN
+    (outside the space), and every task mapped to the unit coordinate 0."""
+    with pytest.raises(ConfigError, match="dimension 1 is wider than a float can hold"):
+        mg.Box([0, -np.finfo(float).max], [1, np.finfo(float).max])
+    b = mg.Box([-1e307], [1e307])  # wide but representable: still a space
+    assert b.contains(b.from_unit(np.array([0.5])))
+
+
 def test_box_sampling_is_seeded_and_uniform():
     box = mg.Box([0, 10], [1, 20])
     a = box.sample(np.random.default_rng(0), 4000)
@@ -150,3 +159,25 @@ def test_n_tasks_is_the_size_of_a_finite_space_and_refused_for_a_continuous_one(
     assert Dict({"a": Discrete(2), "b": MultiDiscrete([3])}).n_tasks == 6
     with pytest.raises(TypeError, match="continuous"):
         Box([0.0], [1.0]).n_tasks
+
+
+@pytest.mark.parametrize("name", ["uniform", "alp-gmm"])
+def test_a_batch_of_strings_or_objects_or_a_non_sequence_is_refused_as_a_bad_task(name):
+    """A 2-D array of strings or objects took the Box's vectorised path and raised a bare ValueError or
+    TypeError from astype; a number or None in place of the list of tasks raised "not iterable"."""
+    t = mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0)
+    before = t.state_dict()
+    with pytest.raises(InvalidTaskError, match="position 0.*not a vector of 2 numbers"):
+        t.observe_batch(np.array([["a", "0.5"]]), [0.5])
+    with pytest.raises(InvalidTaskError, match="position 0"):
+        t.observe_batch(np.array([[object(), 0.5]], dtype=object), [0.5])
+    for bad in (0.5, None, np.float64(0.5)):
+        with pytest.raises(InvalidTaskError, match="expected a sequence of tasks"):
+            t.observe_batch(bad, [0.5])
+    with pytest.raises(InvalidTaskError, match="expected a sequence of tasks"):
+        mg.make_teacher("exp3", mg.Discrete(3)).observe_batch(1, [0.5])
+    from magister.testing import states_equal
+
+    assert states_equal(before, t.state_dict())
+    t.observe_batch(np.array([[0.25, 0.5]], dtype=np.float32), [0.5])  # numbers keep the vectorised path
+    assert t.n_observed == 1

@@ -27,7 +27,12 @@ def _short_number(v: Any) -> str:
 def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
     try:
-        arr = np.asarray(scores, dtype=float)
+        raw = np.asarray(scores)
+        # numpy would parse "0.5" and turn None into NaN: a string, None or a complex number is not a score
+        if raw.dtype.kind in "USc" or raw.dtype.kind == "O" and any(
+                v is None or isinstance(v, (str, bytes)) for v in raw.ravel().tolist()):
+            raise TypeError("not a number")
+        arr = np.asarray(raw, dtype=float)
     except OverflowError:
         raise InvalidScoreError(
             "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."

@@ -60,8 +60,13 @@ class Space:
         the position of the first bad one."""
         if isinstance(tasks, (str, bytes, Mapping)):
             raise InvalidTaskError(f"expected a sequence of tasks, got a single {type(tasks).__name__}")
+        try:
+            items = iter(tasks)
+        except TypeError:  # a number or None: not a sequence (0-d arrays too)
+            raise InvalidTaskError(f"expected a sequence of tasks, got {_short(tasks)}; pass a list of tasks, "
+                                   "or use observe(task, score) for one") from None
         out = []
-        for i, t in enumerate(tasks):
+        for i, t in enumerate(items):
             try:
                 out.append(self.validate(t))
             except InvalidTaskError as e:
@@ -172,8 +177,16 @@ class Box(Space):
                 f"Box dimension {i} has low={lo[i]} >= high={hi[i]}; every dimension needs low < high "
                 "(leave a fixed parameter out of the space)"
             )
+        with np.errstate(over="ignore"):
+            width = hi - lo
+        if not np.isfinite(width).all():
+            i = int(np.flatnonzero(~np.isfinite(width))[0])
+            raise ConfigError(
+                f"Box dimension {i} is wider than a float can hold (high - low = {hi[i]} - {lo[i]} overflows); "
+                "rescale the parameter or give it bounds that can be sampled"
+            )
         self.low, self.high = lo, hi
-        self._width = hi - lo
+        self._width = width
         self.dim = int(lo.size)
         if names is not None:
             names = [str(n) for n in names]
@@ -233,7 +246,8 @@ class Box(Space):
         return self.to_unit_batch([self.validate(task)])
 
     def validate_batch(self, tasks: Any) -> np.ndarray:  # vectorised fast path
-        if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim:
+        if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim \
+                and tasks.dtype.kind in "biuf":  # numbers; strings or objects are checked one by one below
             x = tasks.astype(float, copy=True)
             bad = ~np.isfinite(x).all(axis=1) | ((x < self.low) | (x > self.high)).any(axis=1)
             if bad.any():
