@@ -129,6 +129,11 @@ def test_proposals_are_vectorised_and_clipped():
 @pytest.mark.parametrize("kwargs", [
     {"fit_rate": 1}, {"fit_rate": 2.5}, {"random_ratio": 1.5}, {"potential_ks": [0, 2]},
     {"potential_ks": "abc"}, {"history_size": 0}, {"window": 1},
+    # unchecked before: a raw ValueError / OverflowError / TypeError, or silently truncated or taken as truthy
+    {"fit_rate": float("nan")}, {"fit_rate": float("inf")}, {"fit_rate": "40"}, {"bootstrap": float("nan")},
+    {"bootstrap": 2.5}, {"window": 2.5}, {"window": True}, {"max_iter": 2.5}, {"max_iter": None},
+    {"random_ratio": None}, {"random_ratio": True}, {"progress_power": float("inf")}, {"progress_power": "x"},
+    {"reg": float("inf")}, {"tol": None}, {"warm_start": "false"}, {"warm_start": None},
 ])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):

@@ -167,3 +167,13 @@ def test_binary_moments_leaves_graded_scores_alone():
     assert mg.make_teacher("covar-gmm", Box([0.0], [1.0])).config()["binary_moments"] is False
     with pytest.raises(mg.ConfigError):
         mg.make_teacher("covar-gmm", Box([0.0], [1.0]), binary_moments="yes")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"absolute_lp": "no"}, {"absolute_lp": None}, {"condition_time": "x"}, {"condition_time": []},
+    {"condition_score": True}, {"condition_score": "0.5"}, {"warm_start": "false"}, {"bootstrap": 2.5},
+])
+def test_bad_settings_are_refused_with_a_config_error(kwargs):
+    """Before, these were taken as truthy, or raised a raw ValueError / TypeError from float()."""
+    with pytest.raises(mg.ConfigError):
+        mg.make_teacher("covar-gmm", Box([0.0], [1.0]), **kwargs)

@@ -108,6 +108,14 @@ def test_buffer_state_restores_exactly_and_refuses_bad_state():
         LevelBuffer(5).sample(rng)
 
 
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+@pytest.mark.parametrize("setting", ["temperature", "staleness_coef"])
+def test_a_bool_temperature_or_staleness_is_refused_like_the_other_numbers(name, setting):
+    """``True`` passed the buffer's isinstance(int) check and was taken as 1.0 (replay_prob refused it)."""
+    with pytest.raises(ConfigError, match=setting):
+        mg.make_teacher(name, SeedSpace(20), **{setting: True})
+
+
 def _run(teacher, score_of, steps, batch=1):
     infos = []
     for _ in range(steps):

@@ -136,6 +136,9 @@ def test_resume_mid_stage_from_a_checkpoint():
     ([{"tasks": ["easy"], "until": {"mean_score": 0.8}}, {"tasks": "all"}], "window"),
     ([{"tasks": ["easy"], "until": {"score": 0.8}}, {"tasks": "all"}], "unknown condition"),
     ([{"tasks": ["easy"], "until": {"episodes": 0}}, {"tasks": "all"}], "episodes"),
+    # a threshold on the raw scale (scores reach the teacher in [0, 1]): the stage could never end
+    ([{"tasks": ["easy"], "until": {"mean_score": 80, "window": 5}}, {"tasks": "all"}], r"mean_score .*\[0, 1\]"),
+    ([{"tasks": ["easy"], "until": {"mean_score": -0.5, "window": 5}}, {"tasks": "all"}], "mean_score"),
     ([{"tasks": ["easy"], "until": {"episodes": 3, "mean_score": 0.5, "window": 3}}, {"tasks": "all"}], "exactly one"),
     ([{"tasks": ["easy"], "until": {"all": []}}, {"tasks": "all"}], "non-empty"),
     ([{"tasks": ["easy", "hard"], "weights": [1]}], "one number per task"),

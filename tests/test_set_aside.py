@@ -71,6 +71,15 @@ def test_bad_window_or_review_gap_is_refused_even_when_off(name):
 
 
 @pytest.mark.parametrize("name", TEACHERS)
+@pytest.mark.parametrize("set_aside", [None, 0.9])
+def test_a_space_with_too_many_tasks_is_refused_before_anything_is_allocated(name, set_aside):
+    """The set-aside windows ((n, window) floats) were allocated before the teacher's limit on the number of
+    tasks was checked: 10**12 tasks raised a MemoryError asking for 146 TiB instead of the ConfigError."""
+    with pytest.raises(ConfigError, match="too many"):
+        mg.make_teacher(name, mg.MultiDiscrete([10**6, 10**6]), set_aside=set_aside)
+
+
+@pytest.mark.parametrize("name", TEACHERS)
 def test_off_by_default_and_identical_to_the_plain_teacher(name):
     space = mg.Discrete(6)
     a = mg.make_teacher(name, space, seed=3)

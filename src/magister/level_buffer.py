@@ -188,9 +188,11 @@ class LevelBuffer:
             raise ConfigError(f"a level buffer needs capacity = a whole number in 1..1e8, got {capacity!r}")
         if prioritization not in PRIORITIZATIONS:
             raise ConfigError(f"unknown prioritization {prioritization!r}; use one of {', '.join(PRIORITIZATIONS)}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+                and math.isfinite(temperature) and temperature > 0):
             raise ConfigError(f"temperature must be a positive number, got {temperature!r}")
-        if not (isinstance(staleness_coef, (int, float)) and 0.0 <= staleness_coef <= 1.0):
+        if not (isinstance(staleness_coef, (int, float)) and not isinstance(staleness_coef, bool)
+                and 0.0 <= staleness_coef <= 1.0):
             raise ConfigError(f"staleness_coef (rho) must be in [0, 1], got {staleness_coef!r}")
         self.capacity = int(capacity)
         self.prioritization = prioritization

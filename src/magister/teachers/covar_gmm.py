@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..gmm import component_moments, fit_bank, responsibilities
 from ..mixture_teacher import MixtureTeacher
+from ..settings import fraction, number
 from ..teacher import register
 
 __all__ = ["CovarGmm", "CovarGmmPlus"]
@@ -58,17 +59,18 @@ class CovarGmm(MixtureTeacher):
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
+        if not isinstance(absolute_lp, (bool, np.bool_)):
+            raise ConfigError(f"absolute_lp must be True (progress and forgetting both count) or False (the positive "
+                              f"time-score covariance, the original); got {absolute_lp!r}")
         self.absolute_lp = bool(absolute_lp)
         if not isinstance(binary_moments, (bool, np.bool_)):
             raise ConfigError(f"binary_moments must be True (0/1 scores: fit tasks and time only, score moments "
                               f"from the responsibilities) or False (the published joint fit); got {binary_moments!r}")
         self.binary_moments = bool(binary_moments)
-        if condition_time is not None and not np.isfinite(float(condition_time)):
-            raise ConfigError(f"condition_time must be a number (1.0 = the newest episode of the window) or None; got {condition_time!r}")
-        self.condition_time = None if condition_time is None else float(condition_time)
-        if condition_score is not None and not 0.0 <= float(condition_score) <= 1.0:
-            raise ConfigError(f"condition_score is a score in [0, 1] (after score_range scaling) or None; got {condition_score!r}")
-        self.condition_score = None if condition_score is None else float(condition_score)
+        self.condition_time = None if condition_time is None else number(
+            "condition_time", condition_time, hint="1.0 = the newest episode of the window, or None")
+        self.condition_score = None if condition_score is None else fraction(
+            "condition_score", condition_score, hint="a score after score_range scaling, or None")
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         # store the episode number; it becomes a relative time when the window is fitted

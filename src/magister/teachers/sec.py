@@ -80,8 +80,9 @@ class SEC(CachedPolicy, Teacher):
         whole("window", window, 1)
         self.temperature = float(temperature)
         self.reward = reward
-        self.q = np.zeros(space.n)
+        # the statistics first: they refuse a space with too many tasks before any array is allocated
         self.stats = TaskAverages(space.n, fast=1.0, slow=1.0, window=int(window) if reward == "accuracy" else 0)
+        self.q = np.zeros(space.n)
         self.last_reward = np.full(space.n, np.nan)
         self._probs: np.ndarray | None = None
 

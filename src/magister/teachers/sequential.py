@@ -75,8 +75,10 @@ def _parse_condition(cond: Any, where: str) -> tuple:
         return ("episodes", whole(f"{where}.episodes", cond["episodes"]))
     if kind == "mean_score":
         x = cond["mean_score"]
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-            raise ConfigError(f"{where}.mean_score must be a number (a score in [0, 1]), got {x!r}")
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0.0 <= x <= 1.0:
+            # scores reach the teacher mapped to [0, 1]: a threshold above 1 could never be met
+            raise ConfigError(f"{where}.mean_score must be a number (a score in [0, 1], on the scale scores have "
+                              f"after score_range maps them), got {x!r}")
         if "window" not in cond:
             raise ConfigError(f"{where}: 'mean_score' needs a 'window' (how many recent episodes to average)")
         per_task = cond.get("per_task", False)
