@@ -181,3 +181,15 @@ def test_a_batch_of_strings_or_objects_or_a_non_sequence_is_refused_as_a_bad_tas
     assert states_equal(before, t.state_dict())
     t.observe_batch(np.array([[0.25, 0.5]], dtype=np.float32), [0.5])  # numbers keep the vectorised path
     assert t.n_observed == 1
+
+
+def test_a_box_task_with_strings_is_refused_not_parsed():
+    box = mg.Box([0, 0], [1, 1])
+    for task in (np.array(["0.5", "0.5"]), ["0.5", 0.5], ("0.1", "0.2"), [0.5, 0.5j]):
+        with pytest.raises(mg.InvalidTaskError, match="not a vector of 2 numbers"):
+            box.validate(task)
+    t = mg.make_teacher("uniform", box, seed=0)
+    with pytest.raises(mg.InvalidTaskError):
+        t.observe(["0.5", "0.5"], 0.5)
+    assert t.n_observed == 0
+    assert np.array_equal(box.validate([0.5, np.float32(0.25)]), [0.5, 0.25])  # numbers of any type still pass

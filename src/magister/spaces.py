@@ -209,7 +209,12 @@ class Box(Space):
                 )
             task = [task[n] for n in self.names]
         try:
-            x = np.asarray(task, dtype=float)
+            raw = np.asarray(task)
+            # numpy would parse "0.5": a string (or a complex number) is not a coordinate
+            if raw.dtype.kind in "USc" or raw.dtype.kind == "O" and any(
+                    isinstance(v, (str, bytes, complex)) for v in raw.ravel().tolist()):
+                raise TypeError("not a number")
+            x = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):
             raise InvalidTaskError(
                 f"task {_short(task)} is not a vector of {self.dim} numbers for {self!r}"
