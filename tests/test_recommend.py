@@ -87,18 +87,29 @@ def test_the_docs_table_says_what_recommend_returns():
     for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         rows[cells[0]] = cells[1]
-    cases = {
-        "continuous (`Box`": mg.recommend(mg.Box([0], [1])),
-        "continuous, 0/1 success": mg.recommend(mg.Box([0], [1]), rl=True),
-        "finite, scores that mean success": mg.recommend(mg.Discrete(4)),
-        "finite, other scores": mg.recommend(mg.Discrete(4), scores="other"),
-        "levels": mg.recommend(SeedSpace(10)),
-        "opponents": mg.recommend(mg.Discrete(4), opponents=True),
-    }
-    for prefix, rec in cases.items():
+    prefixes = ["continuous (`Box`", "continuous, 0/1 success", "finite, scores that mean success",
+                "finite, other scores", "levels", "opponents"]
+    listed = mg.recommendations()
+    assert len(listed) == len(prefixes)
+    for prefix, (_, rec) in zip(prefixes, listed):
         (use,) = [u for label, u in rows.items() if label.startswith(prefix)]
         named = re.findall(r"\*\*`([a-z0-9-]+)`", use)
         assert named == [rec.name], (prefix, use)
         for key, value in rec.settings.items():
             assert f"{key}={value}" in use, (prefix, use)
         assert ("with `" in use) == bool(rec.settings), (prefix, use)
+
+
+def test_magister_teachers_prints_the_recommendations():
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    res = CliRunner().invoke(app, ["teachers"])
+    assert res.exit_code == 0, res.output
+    assert "frontier" in res.output and "Recommended defaults" in res.output
+    for situation, rec in mg.recommendations():
+        line = next(x for x in res.output.splitlines() if x.strip().startswith(situation))
+        assert line.strip().split(": ", 1)[1].startswith(rec.name), line
+        for key, value in rec.settings.items():
+            assert f"{key}={value}" in line

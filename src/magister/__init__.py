@@ -23,7 +23,7 @@ from .errors import (
     MagisterError,
     UnknownTaskError,
 )
-from .recommend import Recommendation, recommend
+from .recommend import Recommendation, recommend, recommendations
 from .scores import ScoreRange
 from .spaces import Box, Dict, Discrete, MultiDiscrete, Space, space_from_spec
 from .teacher import Teacher, available_teachers, load, loads, make_teacher, register, teacher_class
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Box", "Discrete", "MultiDiscrete", "Dict", "Space", "space_from_spec",
     "Teacher", "make_teacher", "available_teachers", "teacher_class", "register", "load", "loads",
-    "recommend", "Recommendation",
+    "recommend", "recommendations", "Recommendation",
     "ScoreRange",
     "MagisterError", "InvalidTaskError", "UnknownTaskError", "InvalidScoreError", "CheckpointError", "ConfigError",
     "__version__",

@@ -40,7 +40,12 @@ def list_teachers() -> None:
     for name in mg.available_teachers():
         cls = mg.teacher_class(name)
         table.add_row(name, cls.kind, f"{cls.__module__}.{cls.__qualname__}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print("Recommended defaults (mg.recommend(space); why: docs/which-teacher.md):")
+    for situation, rec in mg.recommendations():
+        settings = ", ".join(f"{k}={v}" for k, v in rec.settings.items())
+        console.print(f"  {situation}: {rec.name}" + (f" ({settings})" if settings else ""), highlight=False)
 
 
 def _install_subcommands() -> None:

@@ -21,10 +21,10 @@ from typing import Any
 
 from .errors import ConfigError
 from .levels.spaces import MazeSpace, SeedSpace
-from .spaces import Box, Space
+from .spaces import Box, Discrete, Space
 from .teacher import Teacher, make_teacher
 
-__all__ = ["Recommendation", "recommend", "SCORE_KINDS"]
+__all__ = ["Recommendation", "recommend", "recommendations", "SCORE_KINDS"]
 
 #: what a score can mean: "success" (high means the task is done: solved, correct, a pass rate),
 #: "other" (a loss drop, a reward with no level at which the task is done)
@@ -93,3 +93,16 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
     return Recommendation("frontier", {}, (
         f"{what}: 'frontier' reached 91% of the ceiling on the 12 grid learners of the standard suite and "
         f"99% on 8 held-out ones, best or tied best on every one (docs/which-teacher.md)"))
+
+
+def recommendations() -> list[tuple[str, Recommendation]]:
+    """``(situation, recommendation)`` for each kind of space, in the order of ``docs/which-teacher.md``'s table."""
+    box, finite = Box([0.0], [1.0]), Discrete(2)
+    return [
+        ("continuous (Box)", recommend(box)),
+        ("continuous, 0/1 outcomes of an RL agent", recommend(box, rl=True)),
+        ("finite, scores that mean success", recommend(finite)),
+        ("finite, other scores", recommend(finite, scores="other")),
+        ("levels (SeedSpace, MazeSpace)", recommend(SeedSpace(2))),
+        ("opponents from a pool", recommend(finite, opponents=True)),
+    ]
