@@ -32,6 +32,7 @@ def _drive(teacher, steps=60):
     (mg.MultiDiscrete([3, 4]), {}, "sec", {"set_aside": 0.9}),
     (mg.Dict({"a": mg.Discrete(3), "b": mg.Discrete(2)}), {"scores": "other"}, "sec", {}),
     (mg.Dict({"a": mg.Box([0], [1]), "b": mg.Discrete(2)}), {}, "frontier", {}),
+    (mg.MultiDiscrete([3000, 3000]), {}, "frontier", {}),  # more tasks than the discrete teachers hold
 ])
 def test_recommendation_per_space_and_it_builds(space, kw, name, settings):
     rec = mg.recommend(space, **kw)

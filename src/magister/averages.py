@@ -21,12 +21,9 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import rate, whole
+from .settings import MAX_TASKS, rate, whole
 
 __all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "MAX_TASKS"]
-
-#: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
-MAX_TASKS = 1_000_000
 
 
 def draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .settings import MAX_TASKS
 from .levels.spaces import MazeSpace, SeedSpace
 from .spaces import Box, Discrete, Space
 from .teacher import Teacher, make_teacher
@@ -77,6 +78,11 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
             "levels: on the MiniGrid maze benchmark no level teacher (plr, robust-plr, accel, learnability) "
             "beat uniform levels at CPU budgets of 200,000 steps (docs/rl.md); try 'plr' with much longer "
             "training"))
+    if space.n is not None and space.n > MAX_TASKS:
+        return Recommendation("frontier", {}, (
+            f"{space.n} tasks, more than the discrete teachers keep statistics for ({MAX_TASKS}): 'frontier' works "
+            f"on the tasks' unit coordinates, and held up on every grid learner of our suites "
+            f"(docs/which-teacher.md)"))
     if space.n is not None:
         if scores == "success":
             return Recommendation("sec", {"set_aside": 0.9}, (

@@ -14,7 +14,10 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate"]
+__all__ = ["whole", "number", "fraction", "rate", "MAX_TASKS"]
+
+#: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
+MAX_TASKS = 1_000_000
 
 
 def whole(name: str, value: Any, minimum: int = 1) -> int:
