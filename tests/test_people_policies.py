@@ -277,3 +277,35 @@ def test_spaced_review_refuses_a_model_without_card_memory():
         t.use_model(BestLR())
     with pytest.raises(ConfigError, match="learner model"):
         MasteryLearning(mg.Discrete(["a"])).use_model("bkt")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["mastery-learning", "difficulty-band", "max-information", "spaced-review"])
+@pytest.mark.parametrize("bad", [{"threshold": float("nan")}, {"threshold": 5.0}, {"threshold": True},
+                                 {"minutes_per_answer": float("nan")}, {"minutes_per_answer": float("inf")},
+                                 {"start_time": float("nan")}, {"explore": True}])
+def test_policies_refuse_non_finite_or_out_of_range_settings(name, bad):
+    # a NaN minutes_per_answer used to be accepted and left the clock NaN after one answer, so every
+    # later observe failed ("event timestamp must be finite"); a NaN threshold meant nothing was ever mastered
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        mg.make_teacher(name, mg.Discrete(["a", "b", "c"]), **bad)
+
+
+def test_policy_clock_refuses_non_finite_times_and_changes_nothing():
+    t = mg.make_teacher("spaced-review", mg.Discrete(["a", "b"]), seed=0)
+    t.observe("a", 1.0)
+    clock = t.clock
+    for call in (lambda: t.advance(days=float("nan")), lambda: t.advance(hours=float("inf")),
+                 lambda: t.set_time(float("nan")), lambda: t.set_time("5")):
+        with pytest.raises(ConfigError):
+            call()
+        assert t.clock == clock
+    t.observe("b", 1.0)  # still works
+
+
+def test_policy_settings_of_the_wrong_shape_get_a_clear_error():
+    sp = mg.Discrete(["a", "b"])
+    for bad in (2.5, True, -1):
+        with pytest.raises(ConfigError, match="stuck_after"):
+            MasteryLearning(sp, stuck_after=bad)
+    with pytest.raises(ConfigError, match="band"):
+        DifficultyBand(sp, band=(0.1, 0.5, 0.9))

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import fraction, number, whole
 from ..teacher import Teacher, register
 from .base import LearnerModel, make_model
 from .events import Event
@@ -110,10 +111,11 @@ class PeoplePolicy(Teacher):
                  minutes_per_answer: float = 1.0, explore: float = 0.0, start_time: float = 0.0,
                  seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        if not 0.0 <= float(explore) <= 1.0:
-            raise ConfigError(f"explore must be in [0, 1], got {explore!r}")
-        if float(minutes_per_answer) < 0:
-            raise ConfigError("minutes_per_answer must be >= 0")
+        explore = fraction("explore", explore, hint="the share of proposals drawn uniformly")
+        minutes_per_answer = number("minutes_per_answer", minutes_per_answer, 0.0)
+        start_time = number("start_time", start_time, hint="the clock's start in seconds")
+        if threshold is not None:
+            threshold = fraction("threshold", threshold, hint="a mastery level, or None for the model's own")
         self.items = space.task_names()
         skills = dict(skills or {})
         unknown = sorted(set(skills) - set(self.items))
@@ -164,13 +166,17 @@ class PeoplePolicy(Teacher):
 
     def advance(self, days: float = 0.0, hours: float = 0.0, minutes: float = 0.0) -> None:
         """Move the clock on (a break between sessions)."""
-        dt = days * 86400.0 + hours * 3600.0 + minutes * 60.0
+        dt = (number("days", days) * 86400.0 + number("hours", hours) * 3600.0
+              + number("minutes", minutes) * 60.0)
+        if not np.isfinite(dt):
+            raise ConfigError(f"advance() needs a finite break, got {dt!r} seconds")
         if dt < 0:
             raise ConfigError("advance() cannot move time backwards")
         self.clock += dt
 
     def set_time(self, timestamp: float) -> None:
         """Set the clock (seconds); refuses to go backwards."""
+        timestamp = number("timestamp", timestamp, hint="set_time takes seconds")
         if timestamp < self.clock:
             raise ConfigError(f"set_time({timestamp}) is before the current time {self.clock}")
         self.clock = float(timestamp)
@@ -257,10 +263,9 @@ class MasteryLearning(PeoplePolicy):
     """
 
     def __init__(self, space, *, stuck_after: int = 12, **kwargs: Any):
+        stuck_after = whole("stuck_after", stuck_after, 0)
         super().__init__(space, **kwargs)
-        if int(stuck_after) < 0:
-            raise ConfigError("stuck_after must be >= 0")
-        self.stuck_after = int(stuck_after)
+        self.stuck_after = stuck_after
         self.tries = np.zeros(len(self.items), dtype=np.int64)
         # skill -> the items whose skill requires it (so an answer touches only those, not every item)
         needed_by: dict[str, list[int]] = {}
@@ -316,7 +321,10 @@ class DifficultyBand(PeoplePolicy):
     default_model = "elo"
 
     def __init__(self, space, *, band: list[float] | tuple[float, float] = (0.7, 0.85), **kwargs: Any):
-        lo, hi = (float(v) for v in band)
+        try:
+            lo, hi = (float(v) for v in band)
+        except (TypeError, ValueError):
+            raise ConfigError(f"band must be two probabilities low <= high, got {band!r}") from None
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError(f"band must be two probabilities low <= high, got {band!r}")
         super().__init__(space, **kwargs)
