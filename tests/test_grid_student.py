@@ -186,3 +186,23 @@ def test_presets():
     assert REFERENCE_GRID_FIGURES["covar-gmm"]["values"] == [61, 71, 75]
     with pytest.raises(ConfigError, match="available: .*grid"):
         make_student("no-such-student")
+
+
+@pytest.mark.parametrize("kwargs", [{"noise": float("nan")}, {"forgetting": float("nan")}, {"noise": float("inf")},
+                                    {"cap": float("inf")}, {"dims": True}, {"cells": 2.5}])
+def test_non_finite_or_non_whole_settings_are_refused(kwargs):
+    # NaN noise or forgetting used to be accepted and silently act as 0; cells=2.5 became 2 cells
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        GridStudent(**kwargs)
+
+
+def test_tasks_outside_the_space_are_refused_and_change_nothing():
+    from magister.errors import InvalidTaskError
+
+    s = GridStudent(seed=0)
+    for bad in ([5.0, 5.0], [float("nan"), 0.5], [0.5]):
+        with pytest.raises(InvalidTaskError):
+            s.attempt(bad)
+    assert s.episodes == 0 and not s.counters.any()
+    with pytest.raises(ConfigError, match="budget"):
+        s.best_mastery(1.5)

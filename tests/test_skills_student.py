@@ -130,3 +130,15 @@ def test_teachers_can_drive_it():
         tasks = t.propose(4)
         t.observe_batch(tasks, s.attempt_batch(tasks))
     assert s.episodes == 200 and s.practice.sum() == 200
+
+
+def test_oracle_practises_a_prerequisite_up_to_prereq_level_above_mastery_level():
+    # prereq_level above mastery_level: the oracle used to stop s0 at mastery, so s1 and s2 never became
+    # ready and the ceiling was 1/3, though 33 episodes master all three
+    s = SkillStudent(3, prerequisites="chain", unlearnable=[], rate=0.1, prereq_level=0.95, mastery_level=0.9,
+                     scores="probability", seed=0)
+    assert s.best_mastery(33) == 1.0
+    for skill in ("s0", "s1", "s2"):
+        for _ in range(11):
+            s.attempt(skill)
+    assert s.mastery() == 1.0

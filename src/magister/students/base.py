@@ -11,7 +11,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..settings import whole
 from ..spaces import Space
 
 
@@ -51,9 +51,7 @@ class StudentBase:
         cap as a margin against forgetting); without forgetting one schedule is the
         best, with it the better of the two. Nothing of the student changes.
         """
-        budget = int(budget)
-        if budget < 0:
-            raise ConfigError(f"budget is a number of episodes >= 0, got {budget}")
+        budget = whole("budget", budget, 0)
         forgetting = getattr(self, "forgetting", 0)
         oracle = getattr(self, "_oracle", None)
         if oracle is None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
+from ..settings import number, whole
 from ..spaces import Box
 from .base import StudentBase
 
@@ -45,12 +46,10 @@ class GridStudent(StudentBase):
         cap: float = 100.0,
         seed: SeedLike = None,
     ):
-        if dims < 1 or cells < 1 or distractors < 0:
-            raise ConfigError(f"GridStudent needs dims >= 1, cells >= 1, distractors >= 0; got {dims}, {cells}, {distractors}")
-        if not 0 <= unlearnable < 1:
-            raise ConfigError(f"unlearnable is a fraction of cells in [0, 1), got {unlearnable}")
-        if noise < 0 or forgetting < 0:
-            raise ConfigError("noise and forgetting must be >= 0")
+        dims, cells, distractors = whole("dims", dims), whole("cells", cells), whole("distractors", distractors, 0)
+        unlearnable = number("unlearnable", unlearnable, 0.0, 1.0, high_open=True, hint="a fraction of cells")
+        noise, forgetting = number("noise", noise, 0.0), number("forgetting", forgetting, 0.0)
+        threshold, cap = number("threshold", threshold), number("cap", cap)
         if not 0 < threshold < cap:
             raise ConfigError(f"need 0 < threshold < cap, got threshold={threshold}, cap={cap}")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
@@ -95,7 +94,7 @@ class GridStudent(StudentBase):
         return int(np.ravel_multi_index(tuple(idx), self._shape))
 
     def attempt(self, task: Any) -> float:
-        c = self.cell_of(task)
+        c = self.cell_of(self.space.validate(task))
         if self.forgetting > 0:
             practised = self.counters[c]
             np.maximum(self.counters - self.forgetting, 0.0, out=self.counters)

@@ -242,13 +242,18 @@ class SkillStudent(StudentBase):
         f, rates, chance = self.forgetting, self.rates, self.chance
         target = (self.mastery_level - 1e-12 - chance) / (1.0 - chance)  # competence that counts as mastered
         need = (self.prereq_level - chance) / (1.0 - chance)  # competence a prerequisite needs
+        # a skill others need is practised to the prerequisite level too, when that is above mastery
+        needed = np.zeros(len(comp), dtype=bool)
+        for idx in self._pre_idx:
+            needed[idx] = True
+        goal = np.where(needed, max(target, need), target)
         left = budget
         while left > 0:
             ready = self.learnable & np.array([bool((comp[idx] >= need).all()) for idx in self._pre_idx])
-            todo = ready & (comp < target)
+            todo = ready & (comp < goal)
             if todo.any():
                 i = int(np.flatnonzero(todo)[np.argmax(comp[todo])])
-                k = int(np.ceil(((1.0 if fill else target) - comp[i]) / rates[i] - 1e-9))
+                k = int(np.ceil(((1.0 if fill else goal[i]) - comp[i]) / rates[i] - 1e-9))
             elif f > 0 and (ready & (comp < 1.0)).any():
                 bank = ready & (comp < 1.0)
                 i = int(np.flatnonzero(bank)[np.argmin(comp[bank])])
