@@ -293,3 +293,14 @@ def test_why_benchmark_measures_places_and_the_last_class(capsys) -> None:
     assert 0.0 <= out["synthetic"]["last_share"][0] <= 1.0
     assert why.between_share(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(1.0)
     assert why.between_share(np.array([0, 1, 0, 1]), np.array([1.0, 1.0, 3.0, 3.0])) == pytest.approx(0.0)
+
+
+def test_online_teacher_with_a_large_pace_neither_overflows_nor_overspends() -> None:
+    # (n + i) ** pace overflowed a float (OverflowError in rehearsal() and in observe) once pace * log10(K) > 308
+    for last in (0.9, 0.0):
+        t = mg.make_teacher("continual-order", Discrete(12), pace=400.0, seed=0)
+        for _ in range(4):
+            amount = t.rehearsal()["amount"]
+            assert np.isfinite(amount) and 0.0 <= amount <= t.budget
+            t.observe(t.propose(), last)
+        assert 0.0 <= t.spent <= t.budget

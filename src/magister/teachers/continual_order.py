@@ -463,8 +463,17 @@ class ContinualOrder(_SequenceTeacher):
             return remaining
         m = float(np.nansum(self.last[self.taught]))
         mean = m / n
-        risk = np.array([(m + i * mean) * (n + i) ** self.pace for i in range(phases)])
-        total = risk.sum()
+        if m <= 0:
+            return remaining / phases
+        try:
+            risk = np.array([(m + i * mean) * (n + i) ** self.pace for i in range(phases)])
+            total = risk.sum()
+        except OverflowError:
+            total = np.inf
+        if not np.isfinite(total):  # a large pace overflows: the same share, in logs
+            i = np.arange(phases)
+            logs = np.log(m + i * mean) + self.pace * np.log(n + i)
+            return remaining * float(np.exp(logs[0] - np.logaddexp.reduce(logs)))
         return remaining * float(risk[0] / total) if total > 0 else remaining / phases
 
     def _weights(self) -> dict[int, float]:
