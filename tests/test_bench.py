@@ -238,3 +238,29 @@ def test_set_is_checked_against_the_teachers_settings_before_any_job(tmp_path):
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "bench.md").read_text()
     assert "fit_every" not in doc and "alp-gmm.fit_rate=150" in doc
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"seeds": [-1]}, "seed"), ({"seeds": [1.5]}, "seed"),
+                                            ({"seeds": [0, 0]}, "repeat"), ({"seeds": []}, "empty"),
+                                            ({"episodes": 2.5}, "episodes"), ({"episodes": float("nan")}, "episodes")])
+def test_plan_refuses_bad_seeds_and_budgets_before_any_job(kwargs, needle):
+    # a negative seed used to be planned and then failed in every job (SeedSequence refuses it); 1.5 ran as 1
+    args = {"seeds": [0], "episodes": 4, "eval_every": 2, **kwargs}
+    seeds = args.pop("seeds")
+    with pytest.raises(ConfigError, match=needle):
+        plan_jobs(["uniform"], ["grid"], seeds, **args)
+
+
+def test_cli_refuses_a_negative_first_seed(tmp_path):
+    r = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--first-seed", "-1", "--seeds", "1",
+                                 "--episodes", "4", "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and not (tmp_path / "o" / "results.json").exists()
+
+
+def test_markdown_table_escapes_a_pipe_in_a_label(tmp_path):
+    res = run_benchmark(["uniform@a|b"], ["grid"], seeds=[0], episodes=4, eval_every=2, workers=1, out=tmp_path)
+    rows = [l for l in (tmp_path / "report.md").read_text().splitlines() if l.startswith("| grid")]
+    assert res["jobs"] and rows and all(l.replace("\\|", "").count("|") == rows[0].replace("\\|", "").count("|")
+                                        for l in rows)
+    header = next(l for l in (tmp_path / "report.md").read_text().splitlines() if l.startswith("| "))
+    assert rows[0].replace("\\|", "").count("|") == header.count("|")

@@ -181,3 +181,11 @@ def test_settings_for_a_label_are_checked_against_its_teacher():
     with pytest.raises(ConfigError, match="sec@aside has no setting 'window_size'"):
         run_suite("standard", ["sec@aside"], seeds=[0], variants=["skills-10"], episodes=10,
                   settings={"sec@aside": {"window_size": 3}}, workers=1)
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"seeds": [-1]}, "seed"), ({"seeds": [0, 0]}, "distinct"),
+                                            ({"settings": {"alp-gmm": {"fit_rate": -5}}}, "fit_rate")])
+def test_plan_suite_refuses_bad_seeds_and_setting_values_before_any_job(kwargs, needle):
+    # these used to be planned, then every job failed at run time (a negative seed, a --set value out of range)
+    with pytest.raises(ConfigError, match=needle):
+        plan_suite("quick", ["alp-gmm"], **kwargs)

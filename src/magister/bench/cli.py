@@ -68,7 +68,7 @@ def command(
              "Default: grid."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
                                         help="Number of seeds per teacher and student (default 5; demo 3)."),
-    first_seed: int = typer.Option(0, "--first-seed", help="Seeds run from this value upwards."),
+    first_seed: int = typer.Option(0, "--first-seed", min=0, help="Seeds run from this value upwards."),
     episodes: Optional[int] = typer.Option(
         None, "--episodes", "-n", min=1,
         help=f"Episodes per run (default 20000, the reference protocol; demo {DEMO_EPISODES})."),

@@ -206,7 +206,7 @@ def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
     cols = _columns(rows)
     lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(str(f(r)) for _, f in cols) + " |")
+        lines.append("| " + " | ".join(str(f(r)).replace("|", "\\|") for _, f in cols) + " |")
     return "\n".join(lines)
 
 

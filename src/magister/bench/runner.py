@@ -184,8 +184,15 @@ def plan_jobs(
     """All compatible (teacher, student, seed) jobs, and the pairs skipped with the reason."""
     from ..errors import ConfigError
 
-    if episodes < 1 or eval_every < 1 or batch < 1:
-        raise ConfigError(f"episodes, eval_every and batch must be >= 1; got {episodes}, {eval_every}, {batch}")
+    from ..settings import whole
+
+    for name, value in (("episodes", episodes), ("eval_every", eval_every), ("batch", batch)):
+        whole(name, value)
+    seeds = [whole("seed", s, 0) for s in seeds]  # SeedSequence takes whole numbers >= 0: refuse others now
+    if not seeds:
+        raise ConfigError("seeds is empty; give at least one seed, for example seeds=[0]")
+    if len(set(seeds)) < len(seeds):
+        raise ConfigError(f"seeds repeat ({seeds}); a repeated seed runs the same job twice, give distinct seeds")
     settings = settings or {}
     stray = [k for k in settings if k not in teachers]
     if stray:

@@ -246,7 +246,8 @@ def plan_suite(
     variant of their kind (a discrete teacher skips continuous variants and the reverse).
     """
     from ..errors import ConfigError
-    from ..teacher import teacher_class
+    from ..settings import whole
+    from ..teacher import make_teacher, teacher_class
     from .runner import JobSpec, check_settings, registry_name, resolve_teachers
 
     chosen = get_suite(name)
@@ -257,11 +258,15 @@ def plan_suite(
             raise ConfigError(f"suite {name!r} has no variant {', '.join(map(repr, unknown))}; "
                               f"its variants: {', '.join(sorted(known))}")
         chosen = [v for v in chosen if v.name in set(variants)]
-    if episodes is not None and episodes < 1:
-        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    if episodes is not None:
+        whole("episodes", episodes)
+    seeds = [whole("seed", s, 0) for s in seeds]  # SeedSequence takes whole numbers >= 0: refuse others now
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise ConfigError(f"seeds must be distinct whole numbers >= 0, at least one; got {seeds}")
     explicit = resolve_teachers(teachers) if teachers else None
     settings = settings or {}
     check_settings(settings)
+    tried: set[tuple[str, str]] = set()
     jobs = []
     for v in chosen:
         kind = _kind(v)
@@ -270,6 +275,12 @@ def plan_suite(
         for t in names:
             if teacher_class(registry_name(t)).kind not in (kind, "any"):
                 continue
+            if settings.get(t) and (t, kind) not in tried:  # bad values fail now, not in every job
+                tried.add((t, kind))
+                try:
+                    make_teacher(registry_name(t), v.make(seed=0).space, seed=0, **settings[t])
+                except (ConfigError, TypeError, ValueError) as e:
+                    raise ConfigError(f"--set for {t} does not work on {v.name}: {e}") from None
             for s in seeds:
                 jobs.append(JobSpec(t, v.name, int(s), n, v.every(n), 1, dict(settings.get(t, {})), 200,
                                     v.student_class, dict(v.kwargs)))
