@@ -9,23 +9,16 @@ a component's progress is measured.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
-from .settings import fraction, number
+from .settings import fraction, number, whole
 from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
-
-
-def _whole(value: Any) -> bool:
-    """Whether ``value`` is a whole number (an int, or a float such as 40.0), not a bool, NaN or infinity."""
-    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating)) \
-        and math.isfinite(value) and int(value) == value
 
 
 def _as_ks(ks: Any) -> list[int]:
@@ -68,16 +61,12 @@ class MixtureTeacher(Teacher):
         super().__init__(space, seed=seed, score_range=score_range)
         self.progress_power = number("progress_power", progress_power, 0.0, low_open=True,
                                      hint="1 = sample in proportion to progress")
-        if not _whole(fit_rate) or fit_rate < 2:
-            raise ConfigError(f"fit_rate is the number of episodes between refits, a whole number >= 2; got {fit_rate!r}")
+        self.fit_rate = whole("fit_rate", fit_rate, 2, floats=True, hint="the number of episodes between refits")
         random_ratio = fraction("random_ratio", random_ratio, hint="the share of uniform proposals")
-        self.fit_rate = int(fit_rate)
-        bad_window = window is not None and not (_whole(window) and window >= 2)
-        if bad_window or bootstrap is not None and not (_whole(bootstrap) and bootstrap >= 1):
-            raise ConfigError(f"window must be a whole number >= 2 and bootstrap one >= 1 (or None: fit_rate); "
-                              f"got window={window!r}, bootstrap={bootstrap!r}")
-        self.window = self.fit_rate if window is None else int(window)
-        self.bootstrap = self.fit_rate if bootstrap is None else int(bootstrap)
+        self.window = self.fit_rate if window is None else whole("window", window, 2, floats=True,
+                                                                 hint="or None: fit_rate")
+        self.bootstrap = self.fit_rate if bootstrap is None else whole("bootstrap", bootstrap, 1, floats=True,
+                                                                       hint="or None: fit_rate")
         self.potential_ks = _as_ks(potential_ks)
         self.random_ratio = random_ratio
         if not isinstance(warm_start, (bool, np.bool_)):
@@ -86,9 +75,8 @@ class MixtureTeacher(Teacher):
         self.warm_start = bool(warm_start)
         reg = number("reg", reg, 0.0, low_open=True, hint="the covariance regularisation, e.g. 1e-6")
         tol = number("tol", tol, 0.0, low_open=True, hint="the EM convergence tolerance, e.g. 1e-3")
-        if not _whole(max_iter) or max_iter < 1:
-            raise ConfigError(f"max_iter is the most EM iterations per fit, a whole number >= 1; got {max_iter!r}")
-        self.reg, self.tol, self.max_iter = reg, tol, int(max_iter)
+        self.reg, self.tol = reg, tol
+        self.max_iter = whole("max_iter", max_iter, 1, floats=True, hint="the most EM iterations per fit")
         self.d = space.dim
         self._width = self.d + self._extra
         self._buf = np.zeros((self.window, self._width))

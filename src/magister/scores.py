@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import ConfigError, InvalidScoreError
+from .settings import non_numeric
 
 
 def _short_number(v: Any) -> str:
@@ -28,9 +29,7 @@ def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
     try:
         raw = np.asarray(scores)
-        # numpy would parse "0.5" and turn None into NaN: a string, None or a complex number is not a score
-        if raw.dtype.kind in "USc" or raw.dtype.kind == "O" and any(
-                v is None or isinstance(v, (str, bytes)) for v in raw.ravel().tolist()):
+        if non_numeric(raw):  # a string, None or a complex number is not a score
             raise TypeError("not a number")
         arr = np.asarray(raw, dtype=float)
     except OverflowError:

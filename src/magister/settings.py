@@ -14,17 +14,30 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate", "MAX_TASKS"]
+__all__ = ["whole", "number", "fraction", "rate", "non_numeric", "MAX_TASKS"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
 
 
-def whole(name: str, value: Any, minimum: int = 1) -> int:
-    """A whole number ``>= minimum`` (bools refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:
+    """A whole number ``>= minimum`` (bools refused; ``floats=True`` also takes a whole float such as 40.0,
+    as settings saved before a check was added may hold)."""
+    kinds: tuple[type, ...] = (int, np.integer, float, np.floating) if floats else (int, np.integer)
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, kinds)
+    if ok and not isinstance(value, (int, np.integer)):
+        ok = math.isfinite(value) and int(value) == value
+    if not ok or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}" + (f"; {hint}" if hint else ""))
     return int(value)
+
+
+def non_numeric(values: np.ndarray) -> bool:
+    """Whether an array holds text, complex numbers or None (numpy would parse "0.5" or turn None into NaN)."""
+    if values.dtype.kind in "USc":
+        return True
+    return values.dtype.kind == "O" and any(v is None or isinstance(v, (str, bytes, complex))
+                                            for v in values.ravel().tolist())
 
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InvalidTaskError, UnknownTaskError
+from .settings import non_numeric
 
 __all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
 
@@ -210,9 +211,7 @@ class Box(Space):
             task = [task[n] for n in self.names]
         try:
             raw = np.asarray(task)
-            # numpy would parse "0.5": a string (or a complex number) is not a coordinate
-            if raw.dtype.kind in "USc" or raw.dtype.kind == "O" and any(
-                    isinstance(v, (str, bytes, complex)) for v in raw.ravel().tolist()):
+            if non_numeric(raw):  # a string or a complex number is not a coordinate
                 raise TypeError("not a number")
             x = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):

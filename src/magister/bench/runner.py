@@ -170,6 +170,19 @@ def _try_settings(teacher: str, student: str, values: dict[str, Any]) -> None:
         raise ConfigError(f"--set for {teacher} does not work on {student}: {e}") from None
 
 
+def check_seeds(seeds: Sequence[Any]) -> list[int]:
+    """Distinct whole numbers >= 0 (what ``SeedSequence`` takes), at least one; refused before any job runs."""
+    from ..errors import ConfigError
+    from ..settings import whole
+
+    out = [whole("seed", s, 0) for s in seeds]
+    if not out:
+        raise ConfigError("seeds is empty; give at least one seed, for example seeds=[0]")
+    if len(set(out)) < len(out):
+        raise ConfigError(f"seeds repeat ({out}); a repeated seed runs the same job twice, give distinct seeds")
+    return out
+
+
 def plan_jobs(
     teachers: Sequence[str],
     students: Sequence[str],
@@ -188,11 +201,7 @@ def plan_jobs(
 
     for name, value in (("episodes", episodes), ("eval_every", eval_every), ("batch", batch)):
         whole(name, value)
-    seeds = [whole("seed", s, 0) for s in seeds]  # SeedSequence takes whole numbers >= 0: refuse others now
-    if not seeds:
-        raise ConfigError("seeds is empty; give at least one seed, for example seeds=[0]")
-    if len(set(seeds)) < len(seeds):
-        raise ConfigError(f"seeds repeat ({seeds}); a repeated seed runs the same job twice, give distinct seeds")
+    seeds = check_seeds(seeds)
     settings = settings or {}
     stray = [k for k in settings if k not in teachers]
     if stray:

@@ -248,7 +248,7 @@ def plan_suite(
     from ..errors import ConfigError
     from ..settings import whole
     from ..teacher import make_teacher, teacher_class
-    from .runner import JobSpec, check_settings, registry_name, resolve_teachers
+    from .runner import JobSpec, check_seeds, check_settings, registry_name, resolve_teachers
 
     chosen = get_suite(name)
     if variants:
@@ -260,9 +260,7 @@ def plan_suite(
         chosen = [v for v in chosen if v.name in set(variants)]
     if episodes is not None:
         whole("episodes", episodes)
-    seeds = [whole("seed", s, 0) for s in seeds]  # SeedSequence takes whole numbers >= 0: refuse others now
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise ConfigError(f"seeds must be distinct whole numbers >= 0, at least one; got {seeds}")
+    seeds = check_seeds(seeds)
     explicit = resolve_teachers(teachers) if teachers else None
     settings = settings or {}
     check_settings(settings)
