@@ -184,6 +184,28 @@ def test_load_state_dict_refuses_mismatch_and_changes_nothing():
     assert states_equal(before, t.state_dict())
 
 
+def test_a_state_saved_with_other_settings_is_refused_unless_not_strict():
+    """A state saved with k=5 loaded silently into a teacher built with k=7: the teacher went on with k=7,
+    so the "exact resume" was not one. Now it is refused, naming the setting; strict=False loads it on
+    purpose and keeps this teacher's settings; magister.load rebuilds with the saved ones."""
+    space = mg.Box([0, 0], [1, 1])
+    a = mg.make_teacher("frontier", space, seed=0, bootstrap=5)
+    for _ in range(20):
+        a.observe(a.propose(), 0.5)
+    state = a.state_dict()
+    b = mg.make_teacher("frontier", space, seed=1, bootstrap=5, k=7)
+    before = b.state_dict()
+    with pytest.raises(CheckpointError, match=r"other settings \(k: saved 5, here 7\).*strict=False"):
+        b.load_state_dict(state)
+    assert states_equal(before, b.state_dict())
+    b.load_state_dict(state, strict=False)
+    assert b.k == 7 and b.n_observed == 20
+    same = mg.make_teacher("frontier", space, seed=1, bootstrap=5, k=5)  # the same settings, spelled out
+    same.load_state_dict(state)
+    assert np.array_equal(same.propose(), a.propose())
+    assert mg.loads(a.to_bytes()).config() == a.config()
+
+
 @pytest.mark.parametrize("bad", [None, "x", [1]])
 def test_a_state_dict_with_a_bad_counter_is_refused_and_changes_nothing(bad):
     """The counters were read after the algorithm's state and the generator had been replaced: a bad one

@@ -346,8 +346,13 @@ class Teacher:
             "algorithm": copy.deepcopy(self._get_state()),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; refuses one from another teacher or space, changing nothing."""
+    def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
+        """Restore a :meth:`state_dict`; refuses one from another teacher or space, changing nothing.
+
+        With ``strict=True`` (the default) a state saved with other settings is refused too, naming them:
+        the teacher would otherwise go on with this object's settings, not the saved ones, and the resume
+        would not be exact. ``strict=False`` loads it anyway and keeps this teacher's settings (to change a
+        setting on purpose); :func:`magister.load` rebuilds the teacher with the saved settings."""
         if not isinstance(state, dict) or "algorithm" not in state:
             raise CheckpointError("not a teacher state dict (missing 'algorithm'); use Teacher.state_dict() output")
         if state.get("teacher") != self.name:
@@ -359,6 +364,13 @@ class Teacher:
             raise CheckpointError(
                 f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
             )
+        if strict and isinstance(state.get("config"), dict):
+            differ = _settings_differ(state["config"], self)
+            if differ:
+                raise CheckpointError(
+                    f"state dict of {self.name!r} was saved with other settings ({'; '.join(differ)}); build "
+                    "the teacher with the saved settings, load the file with magister.load(), or pass "
+                    "strict=False to keep this teacher's settings")
         try:
             rng = restore_generator(state["rng"])
             # the counters are read before anything is applied, so a bad one changes nothing
@@ -390,6 +402,39 @@ class Teacher:
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "score_range")
         return f"{type(self).__name__}({self.space!r}{', ' + cfg if cfg else ''})"
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Equality of two JSON-friendly settings (arrays compared by value, lists and dicts element-wise)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.shape(a) == np.shape(b) and np.array_equal(np.asarray(a), np.asarray(b)))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_setting(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
+    """``"name: saved X, here Y"`` for each setting of ``saved`` (a state's config) that differs from the
+    teacher's own. References to data that lives elsewhere (an opponent pool's folder) are not settings
+    and are not compared; neither is anything when this teacher's own settings cannot be written down."""
+    try:
+        mine = teacher.config()
+    except CheckpointError:
+        return []
+
+    def located(v: Any) -> bool:
+        return isinstance(v, dict) and set(v) == {"__pool__"}
+
+    out = []
+    for k in sorted(set(saved) | set(mine), key=str):
+        a, b = saved.get(k, "(not set)"), mine.get(k, "(not set)")
+        if located(a) or located(b):
+            continue
+        if not _same_setting(_jsonable_config(a, k), b):
+            out.append(f"{k}: saved {a!r}, here {b!r}")
+    return out
 
 
 def from_state_dict(state: dict[str, Any]) -> Teacher:
