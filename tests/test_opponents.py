@@ -286,3 +286,32 @@ def test_fit_elo_recovers_ratings_from_cross_play(tmp_path: Path) -> None:
         fit_elo(np.array([[0.5, 2.0], [0.0, 0.5]]), np.ones((2, 2)))
     out = plot_cross_play(e, ["a", "b", "c", "d"], tmp_path / "x.png")
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_a_readers_refused_add_leaves_the_writers_snapshots_alone(tmp_path: Path) -> None:
+    # a reader's add() wrote its snapshot file before the index write refused it; with the reader's view stale,
+    # that file was a member the writer had just added, which then failed every load as corrupt
+    pool = _pool(tmp_path / "p", n=2)
+    reader = OpponentPool(tmp_path / "p", readonly=True)
+    new = pool.add(b"the writer's snapshot")
+    files = {f.name: f.read_bytes() for f in (tmp_path / "p" / "snapshots").iterdir()}
+    with pytest.raises(ConfigError, match="read-only"):
+        reader.add(b"a reader's bytes")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "p" / "snapshots").iterdir()} == files
+    assert pool.load(new) == b"the writer's snapshot"
+
+
+@pytest.mark.parametrize("field, value", [("max_size", "x"), ("eviction", "lru"), ("k", None), ("max_ids", 0),
+                                          ("keep_first", "yes")])
+def test_an_index_with_corrupt_settings_is_refused_as_unreadable(tmp_path: Path, field: str, value) -> None:
+    # settings read back from pool.json were not checked: max_size "x" failed with a raw ValueError at open,
+    # an unknown eviction silently acted as "easiest"
+    pool = _pool(tmp_path / "p", n=2)
+    doc = json.loads(pool.index_path.read_text())
+    doc["settings"][field] = value
+    pool.index_path.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError, match=f"cannot be read.*{field}"):
+        OpponentPool(tmp_path / "p")
+    with pytest.raises(SnapshotError, match="cannot be read"):
+        pool.refresh()
+    assert pool.ids == [0, 1]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import magister as mg
 from magister.errors import ConfigError
 from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model
 from magister.people.memory import retrievability
@@ -180,3 +181,34 @@ def test_adopting_a_log_grows_the_arrays_once_not_once_per_new_learner(monkeypat
     p = model.replay(EventLog.from_events([Event(f"new{i}", "q", ("25",), 0.0, 1.0) for i in range(50)]))
     assert len(model._learners) == 350 and len(calls) <= 2 and np.isfinite(p).all()
     assert model.p_mastered.shape == (350, len(model._skills))
+
+
+@pytest.mark.parametrize("make, bad", [(BKT, {"mastery_threshold": 95}), (BKT, {"mastery_threshold": float("nan")}),
+                                       (Elo, {"mastery_threshold": 90}), (Elo, {"k_learner": float("nan")}),
+                                       (Elo, {"decay": float("inf")})])
+def test_bkt_and_elo_refuse_a_threshold_off_the_probability_scale_or_nan_steps(make, bad):
+    # mastery_threshold=95 (meant 0.95) was accepted: a policy over the model never counted a skill as mastered,
+    # so mastery-learning drilled the first skill forever; a NaN Elo step made every prediction NaN
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        make(**bad)
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        mg.make_teacher("mastery-learning", mg.Discrete(["a", "b"]), model=make.name, model_settings=bad)
+
+
+@pytest.mark.parametrize("loader, text, match", [
+    (load_anki, "card_id,review_rating,review_time\n1,good,2024-01-01T10:00:00\n", "row 2.*'good'"),
+    (load_anki, "card_id,review_rating,review_time\n1,3,2024-01-01T10:00:00\n1,9,2024-01-02T10:00:00\n",
+     "row 3.*review_rating 9"),
+    (load_anki, "card_id,review_rating,review_time\n1,3,yesterday\n", "row 2.*yesterday"),
+    (load_anki, "card,rating\n1,3\n", "no column 'review_rating'"),
+    (load_assist2015, 'fold,uid,concepts,responses\n0,u1,"1,2","1,x"\n', "row 2.*'x'"),
+    (load_assist2015, 'fold,uid,concepts,responses\n0,u1,"1,2","1,2"\n', "response 2"),
+    (load_assist2015, "fold,uid,concepts\n0,u1,1\n", "no column 'responses'"),
+])
+def test_log_loaders_refuse_a_malformed_row_with_a_clear_error(tmp_path, loader, text, match):
+    # a rating that is not a number, an unreadable time or a missing column raised a raw ValueError or KeyError;
+    # a rating of 9 (or a response of 2) was loaded as it was and scored as a right answer
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        loader(path)

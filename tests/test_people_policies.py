@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import magister as mg
-from magister.errors import ConfigError
+from magister.errors import CheckpointError, ConfigError
 from magister.people import BKT, Elo
 from magister.people.policies import (DifficultyBand, MasteryLearning, MaxInformation, SpacedReview,
                                       topological_order)
@@ -309,3 +309,46 @@ def test_policy_settings_of_the_wrong_shape_get_a_clear_error():
             MasteryLearning(sp, stuck_after=bad)
     with pytest.raises(ConfigError, match="band"):
         DifficultyBand(sp, band=(0.1, 0.5, 0.9))
+
+
+def test_use_model_records_the_fitted_models_settings_even_of_the_same_kind(tmp_path):
+    # use_model recorded the fitted model's settings only when its kind differed: a spaced-review policy built
+    # with desired_retention=0.8 that took a fitted FSRS model (its own desired_retention 0.9) kept reporting
+    # model_settings={"desired_retention": 0.8} while its model used 0.9
+    from magister.people import FSRSMemory
+
+    t = SpacedReview(mg.Discrete(["a", "b", "c"]), desired_retention=0.8, seed=0)
+    fitted = FSRSMemory(desired_retention=0.9, first_recall=0.6)
+    t.use_model(fitted)
+    assert t.model.desired_retention == 0.9
+    assert t.config()["model_settings"]["desired_retention"] == t.model.desired_retention == 0.9
+    assert t.config()["model_settings"]["first_recall"] == 0.6
+    assert t.desired_retention == 0.8 and t.config()["desired_retention"] == 0.8  # the policy's own, unchanged
+    for _ in range(6):
+        t.observe(t.propose(), 1.0)
+        t.advance(days=1)
+    t.save(tmp_path / "s.ckpt")
+    u = mg.load(tmp_path / "s.ckpt")
+    assert u.model.desired_retention == 0.9 and u.desired_retention == 0.8 and u.config() == t.config()
+    assert [u.propose() for _ in range(5)] == [t.propose() for _ in range(5)]
+    b = MasteryLearning(mg.Discrete(["a", "b"]), seed=0)
+    b.use_model(BKT(mastery_threshold=0.8))
+    assert b.config()["model_settings"]["mastery_threshold"] == 0.8
+
+
+def test_spaced_review_checks_its_desired_retention_when_the_model_has_its_own():
+    # with desired_retention in model_settings the policy's own was never checked: NaN meant nothing was ever due
+    for bad in (float("nan"), 1.0, 0.0, "0.8"):
+        with pytest.raises(ConfigError, match="desired_retention"):
+            SpacedReview(mg.Discrete(["a", "b"]), desired_retention=bad, model_settings={"desired_retention": 0.9})
+
+
+def test_a_checkpoint_with_a_nan_clock_is_refused_and_changes_nothing():
+    t = MasteryLearning(mg.Discrete(["a", "b"]), seed=0)
+    t.observe("a", 1.0)
+    state = t.state_dict()
+    state["algorithm"]["clock"] = float("nan")
+    with pytest.raises(CheckpointError, match="clock"):
+        t.load_state_dict(state)
+    assert t.clock == 60.0
+    t.observe("b", 1.0)

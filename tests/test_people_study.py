@@ -236,3 +236,32 @@ def test_the_page_state_rebuilds_from_the_store_and_an_idle_hour_starts_a_new_se
     later = app.state(1)
     assert later["session"]["answers"] == 0 and "adios" in later["due"]
     assert later["card"]["kind"] == "review" and later["card"]["id"] == later["due"][0]
+
+
+def test_fractional_or_non_numeric_schedule_settings_are_refused_not_truncated():
+    # retry_after=2.5 used to run as 2 and streak=1.7 as 1 (int() truncated them); "x" raised a raw ValueError
+    for bad in ({"retry_after": 2.5}, {"retry_after": "x"}, {"streak": 1.7}, {"streak": True},
+                {"retention": float("nan")}, {"retention": "0.8"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Schedule(fractions(), **bad)
+
+
+def test_an_answer_with_a_bad_grade_or_time_changes_nothing(tmp_path):
+    # record(card, 3, nan) used to set the clock to NaN and log the answer in the session before the memory
+    # model refused it; a grade of 2.5 was stored as 2 and True as 1
+    from magister.people.store import StudyStore
+
+    s = Schedule(fractions())
+    s.start_session(T0)
+    s.record("half-of-8", 3, T0)
+    for grade, time in ((3, float("nan")), (3, float("inf")), (3, "later"), (2.5, T0 + 1), (True, T0 + 1)):
+        with pytest.raises(ConfigError, match="time" if grade == 3 else "grade"):
+            s.record("half-of-8", grade, time)
+        assert s.clock == T0 and s.session.asked == ["half-of-8"] and s.cards["half-of-8"].answers == 1
+    s.record("half-of-8", 3.0, T0 + 1)  # a whole float is a grade
+    assert s.session.grades == [3, 3]
+    store = StudyStore(tmp_path / "db.sqlite")
+    for grade, time in ((2.5, T0), (3, float("nan"))):
+        with pytest.raises(ConfigError, match="grade" if grade == 2.5 else "time"):
+            store.add("Fractions", "ana", "half-of-8", "halves", time, grade)
+    assert store.history("Fractions", "ana") == []

@@ -85,6 +85,21 @@ class UnknownOpponentError(UnknownTaskError):
     """An opponent id that is not (or no longer) a member of the pool."""
 
 
+def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The pool's settings, checked (a new pool's, or those an index on disk holds)."""
+    whole("max_size", settings["max_size"], 1)
+    whole("max_ids", settings["max_ids"], 1)
+    if settings["eviction"] not in EVICTIONS:
+        raise ConfigError(f"eviction must be one of {EVICTIONS}, got {settings['eviction']!r}")
+    if not isinstance(settings["keep_first"], bool):
+        raise ConfigError(f"keep_first must be True or False, got {settings['keep_first']!r}")
+    if settings["keep_first"] and settings["max_size"] < 2:
+        raise ConfigError("keep_first=True needs max_size >= 2 (the first snapshot plus the newest)")
+    number("k", settings["k"], 0.0)
+    number("initial_rating", settings["initial_rating"])
+    return {n: (float(v) if n in ("k", "initial_rating") else v) for n, v in settings.items()}
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -138,18 +153,7 @@ class OpponentPool:
             return
         if self.readonly:
             raise SnapshotError(f"no opponent pool at {self.directory} (no pool.json); the writer must create it first")
-        settings = dict(_DEFAULTS, **given)
-        whole("max_size", settings["max_size"], 1)
-        whole("max_ids", settings["max_ids"], 1)
-        if settings["eviction"] not in EVICTIONS:
-            raise ConfigError(f"eviction must be one of {EVICTIONS}, got {settings['eviction']!r}")
-        if not isinstance(settings["keep_first"], bool):
-            raise ConfigError(f"keep_first must be True or False, got {settings['keep_first']!r}")
-        if settings["keep_first"] and settings["max_size"] < 2:
-            raise ConfigError("keep_first=True needs max_size >= 2 (the first snapshot plus the newest)")
-        number("k", settings["k"], 0.0)
-        number("initial_rating", settings["initial_rating"])
-        self.settings = {n: (float(v) if n in ("k", "initial_rating") else v) for n, v in settings.items()}
+        self.settings = _checked_settings(dict(_DEFAULTS, **given))
         self._members: dict[int, Record] = {}
         self._next_id = 0
         self._learner_rating = float(self.settings["initial_rating"])
@@ -176,7 +180,7 @@ class OpponentPool:
                 raise ValueError(f"format {doc.get('format')!r}")
             if doc.get("version", 0) > VERSION:
                 raise ValueError(f"written by a newer magister (index version {doc['version']})")
-            settings = dict(_DEFAULTS, **doc["settings"])
+            settings = _checked_settings(dict(_DEFAULTS, **doc["settings"]))
             members = {int(r["id"]): Record.from_dict(r) for r in doc["members"]}
             rng = restore_generator(doc["rng"])
             next_id, learner, version = int(doc["next_id"]), float(doc["learner_rating"]), int(doc["version_counter"])
@@ -187,11 +191,14 @@ class OpponentPool:
         self._next_id, self._learner_rating, self._version = next_id, learner, version
         self._mtime_ns = (st.st_ino, st.st_mtime_ns)
 
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise ConfigError(f"the pool at {self.directory} was opened read-only; only the writer process may change it")
+
     def _write_index(self, members: dict[int, Record], next_id: int, learner: float, rng: np.random.Generator,
                      version: int) -> None:
         """Write a new index atomically, then (and only then) make it the in-memory one."""
-        if self.readonly:
-            raise ConfigError(f"the pool at {self.directory} was opened read-only; only the writer process may change it")
+        self._check_writable()
         doc = {"format": FORMAT, "version": VERSION, "settings": self.settings, "next_id": next_id,
                "learner_rating": learner, "rng": generator_state(rng), "version_counter": version,
                "members": [members[i].to_dict() for i in sorted(members)]}
@@ -294,6 +301,7 @@ class OpponentPool:
     # ----------------------------------------------------------- snapshots
     def add(self, snapshot: bytes | str | os.PathLike, *, step: int = 0, name: str = "") -> int:
         """Store a snapshot (bytes, or the path of a file to copy) and return its id; evicts one member if full."""
+        self._check_writable()  # before the snapshot file is written: a reader's next id may be a member's
         if isinstance(snapshot, (bytes, bytearray, memoryview)):
             data = bytes(snapshot)
         elif isinstance(snapshot, (str, os.PathLike)):

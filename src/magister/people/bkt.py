@@ -73,6 +73,8 @@ class BKT(LearnerModel):
         for k, v in dict(prior=prior, learn=learn, guess=guess, slip=slip, forget=forget).items():
             if not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")
+        if not 0.0 <= float(mastery_threshold) <= 1.0:
+            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         self.forgets = bool(forgets)
         self.graded = bool(graded)
         self.mastery_threshold = float(mastery_threshold)

@@ -43,8 +43,11 @@ class Elo(LogitModel):
         super().__init__(k_learner=k_learner, k_skill=k_skill, k_item=k_item, decay=decay, passes=passes,
                          mastery_threshold=mastery_threshold, graded=graded,
                          discrimination=dict(discrimination or {}))
-        if min(k_learner, k_skill, k_item, decay) < 0:
-            raise ConfigError("Elo step sizes and decay must be >= 0")
+        if not all(0.0 <= float(v) < math.inf for v in (k_learner, k_skill, k_item, decay)):  # NaN fails too
+            raise ConfigError(f"Elo step sizes and decay must be finite numbers >= 0, got k_learner={k_learner!r}, "
+                              f"k_skill={k_skill!r}, k_item={k_item!r}, decay={decay!r}")
+        if not 0.0 <= float(mastery_threshold) <= 1.0:
+            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         self.graded = bool(graded)
         self.mastery_threshold = float(mastery_threshold)
         self.k = (float(k_learner), float(k_skill), float(k_item))

@@ -19,6 +19,7 @@ so fitting and replay are vectorised.
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +147,25 @@ class EventLog:
             yield self.event(i)
 
 
+def _in_range(v: float, low: float, high: float, what: str) -> float:
+    if not low <= v <= high:  # NaN fails too
+        raise ValueError(f"{what} {v!r} is not in [{low:g}, {high:g}]")
+    return v
+
+
+@contextmanager
+def _row(path: str | Path, number: int, columns: str):
+    """Turn a malformed row of a log file into a ConfigError naming the file, the row and the columns expected."""
+    try:
+        yield
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        what = f"no column {e}" if isinstance(e, KeyError) else str(e)
+        raise ConfigError(f"{path}: row {number} cannot be read ({what}); the file needs the columns "
+                          f"{columns}") from None
+
+
 def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventLog:
     """Read the pyKT-format ASSISTments 2015 file (``fold, uid, concepts, responses``).
 
@@ -158,16 +178,18 @@ def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventL
         for r, row in enumerate(csv.DictReader(f)):
             if max_learners is not None and r >= max_learners:
                 break
-            cs = row["concepts"].split(",")
-            rs = row["responses"].split(",")
-            if len(cs) != len(rs):
-                raise ConfigError(f"{path}: row {r + 2} has {len(cs)} concepts but {len(rs)} responses")
-            keep = [i for i, c in enumerate(cs) if c != "-1" and rs[i] != "-1"]
-            learner += [row["uid"]] * len(keep)
-            skill += [cs[i] for i in keep]
-            out += [float(rs[i]) for i in keep]
-            t += [float(i) for i in range(len(keep))]
-            fold += [int(row.get("fold", 0) or 0)] * len(keep)
+            with _row(path, r + 2, "fold, uid, concepts, responses (0 or 1)"):
+                cs = row["concepts"].split(",")
+                rs = row["responses"].split(",")
+                if len(cs) != len(rs):
+                    raise ConfigError(f"{path}: row {r + 2} has {len(cs)} concepts but {len(rs)} responses")
+                keep = [i for i, c in enumerate(cs) if c != "-1" and rs[i] != "-1"]
+                answers = [_in_range(float(rs[i]), 0.0, 1.0, "response") for i in keep]
+                learner += [row["uid"]] * len(keep)
+                skill += [cs[i] for i in keep]
+                out += answers
+                t += [float(i) for i in range(len(keep))]
+                fold += [int(row.get("fold", 0) or 0)] * len(keep)
     learners, lc = _codes(learner)
     skills, sc = _codes(skill)
     return EventLog(learners, skills, skills, lc, sc.copy(), sc, np.array(t), np.array(out),
@@ -182,12 +204,16 @@ def load_anki(path: str | Path, learner: str = "me") -> EventLog:
     """
     cards, grade, t, dur = [], [], [], []
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            cards.append(row["card_id"])
-            grade.append(float(row["review_rating"]))
-            t.append(datetime.fromisoformat(row["review_time"]).timestamp())
-            d = row.get("review_duration", "")
-            dur.append(float(d) / 1000.0 if d not in ("", None) else np.nan)
+        for r, row in enumerate(csv.DictReader(f)):
+            with _row(path, r + 2, "card_id, review_rating (1-4), review_time (ISO), review_duration (ms)"):
+                rating = _in_range(float(row["review_rating"]), 1.0, 4.0, "review_rating")
+                when = datetime.fromisoformat(row["review_time"]).timestamp()
+                d = row.get("review_duration", "")
+                took = float(d) / 1000.0 if d not in ("", None) else np.nan
+                cards.append(row["card_id"])
+                grade.append(rating)
+                t.append(when)
+                dur.append(took)
     items, ic = _codes(cards)
     return EventLog([learner], items, list(items), np.zeros(len(ic), dtype=np.int64), ic, ic.copy(),
                     np.array(t), np.array(grade), np.array(dur), True)

@@ -144,15 +144,13 @@ class PeoplePolicy(Teacher):
 
         Any registered kind works (``bkt``, ``elo``, ``best-lr``, ``dkt``, ...):
         the policy reads the model only through the protocol (``predict`` of
-        P(correct), ``mastery`` per skill, ``update``). When the kind differs
-        from the one the policy was built with, the policy switches to it and
-        records it, so a checkpoint rebuilds the same kind.
+        P(correct), ``mastery`` per skill, ``update``). The policy switches to
+        the fitted model's kind and settings and records them, so its config
+        reports the model in use and a checkpoint rebuilds the same kind.
         """
         if not isinstance(fitted, LearnerModel):
             raise ConfigError(f"use_model needs a magister learner model, got {type(fitted).__name__}")
         self._check_model(fitted)
-        if fitted.name != self.model.name:
-            self._record_settings(model=fitted.name, model_settings=dict(fitted.settings))
         state = fitted.get_state()
         model = type(fitted).from_state(state)
         model.reset()
@@ -160,6 +158,9 @@ class PeoplePolicy(Teacher):
         model._learner_code(LEARNER)
         model._grow()
         self.model = model
+        # recorded whatever the kind: a fitted model of the same kind may have other settings (FSRS its
+        # own desired_retention), and the config must report the model the policy now uses
+        self._record_settings(model=fitted.name, model_settings=dict(fitted.settings))
 
     def _check_model(self, model: LearnerModel) -> None:
         """Refuse a learner model this policy cannot use (every kind passes here; subclasses narrow it)."""
@@ -243,8 +244,9 @@ class PeoplePolicy(Teacher):
         model = LearnerModel.from_state(state["model"])
         if model.name != self.model.name:
             raise ConfigError("saved learner model differs from this policy's")
+        clock = number("saved clock", state["clock"])  # a NaN clock would make every later observe fail
         self.model = model
-        self.clock = float(state["clock"])
+        self.clock = clock
 
     def _beliefs(self) -> dict[str, Any]:
         return {"kind": "discrete", "tasks": list(self.items), "probability": self.probabilities(),
@@ -352,6 +354,9 @@ class SpacedReview(PeoplePolicy):
     default_model = "fsrs"
 
     def __init__(self, space, *, desired_retention: float = 0.9, **kwargs: Any):
+        # checked here too: with the model's own desired_retention in model_settings, the model never sees it
+        desired_retention = number("desired_retention", desired_retention, 0.0, 1.0, low_open=True, high_open=True,
+                                   hint="the predicted recall at which an item is due")
         settings = dict(kwargs.pop("model_settings", None) or {})
         settings.setdefault("desired_retention", desired_retention)
         if kwargs.get("model", "fsrs") not in (None, "fsrs"):

@@ -11,9 +11,10 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..settings import number, whole
 from .events import Event
 
-__all__ = ["StudyStore"]
+__all__ = ["StudyStore", "checked_grade"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
@@ -28,6 +29,14 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE INDEX IF NOT EXISTS reviews_by_learner ON reviews (deck, learner, time);
 """
+
+
+def checked_grade(grade: object) -> int:
+    """A grade 1 (again) to 4 (easy) as an ``int``; anything else (2.5, True, "3", NaN) is refused."""
+    g = whole("grade", grade, 1, floats=True, hint="1 again, 2 hard, 3 good, 4 easy")
+    if g > 4:
+        raise ConfigError(f"grade must be 1-4, got {grade!r}")
+    return g
 
 
 class StudyStore:
@@ -45,12 +54,11 @@ class StudyStore:
 
     def add(self, deck: str, learner: str, card: str, skill: str, time: float, grade: int,
             duration: float | None = None) -> None:
-        if int(grade) not in (1, 2, 3, 4):
-            raise ConfigError(f"grade must be 1-4, got {grade!r}")
+        grade = checked_grade(grade)
+        time = number("time", time, hint="the answer's time in seconds")
         with self.db:
             self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, float(time), int(grade),
-                                                            duration))
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, time, grade, duration))
 
     def history(self, deck: str, learner: str) -> list[Event]:
         rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "

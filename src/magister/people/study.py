@@ -41,10 +41,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from ..errors import ConfigError
+from ..settings import number, whole
 from .base import make_model
 from .deck import Deck
 from .events import DAY, Event
 from .policies import topological_order
+from .store import checked_grade
 
 __all__ = ["Pick", "SkillStatus", "Schedule", "plural"]
 
@@ -126,16 +128,14 @@ class Schedule:
 
     def __init__(self, deck: Deck, *, retention: float = 0.9, retry_after: int = 3, streak: int = 3,
                  weights: list[float] | None = None):
-        if not 0.5 <= float(retention) < 1.0:
-            raise ConfigError(f"retention must be in [0.5, 1), got {retention!r}")
-        if int(retry_after) < 1:
-            raise ConfigError(f"retry_after must be >= 1, got {retry_after!r}")
-        if int(streak) < 1:
-            raise ConfigError(f"streak must be >= 1, got {streak!r}")
+        retention = number("retention", retention, 0.5, 1.0, high_open=True,
+                           hint="review a card when predicted recall falls to this")
+        retry_after = whole("retry_after", retry_after, 1, hint="other answers before a missed card comes back")
+        streak = whole("streak", streak, 1, hint="right answers in a row that master a skill")
         self.deck = deck
-        self.retention = float(retention)
-        self.retry_after = int(retry_after)
-        self.need_streak = int(streak)
+        self.retention = retention
+        self.retry_after = retry_after
+        self.need_streak = streak
         settings: dict = {"desired_retention": self.retention, "graded": True}
         if weights is not None:
             settings["weights"] = list(weights)
@@ -175,11 +175,10 @@ class Schedule:
         """One answer: ``grade`` 1 (wrong / again) to 4 (easy) at ``time`` (seconds)."""
         if card not in self.cards:
             raise ConfigError(f"deck {self.deck.title!r} has no card {card!r}")
-        if int(grade) not in (1, 2, 3, 4):
-            raise ConfigError(f"grade must be 1-4, got {grade!r}")
-        grade = int(grade)
+        grade = checked_grade(grade)
+        time = number("time", time, hint="the answer's time in seconds")  # checked before anything changes
         c = self.cards[card]
-        time = max(float(time), self.clock)  # a clock that went backwards (another machine) never un-orders answers
+        time = max(time, self.clock)  # a clock that went backwards (another machine) never un-orders answers
         self.clock = time
         s = self.session
         if time >= s.start:
