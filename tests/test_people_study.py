@@ -225,6 +225,12 @@ def test_the_page_state_rebuilds_from_the_store_and_an_idle_hour_starts_a_new_se
     assert app.answer(1, "hola", typed="hola")[0] == 409  # not the card being asked: nothing stored
     with pytest.raises(ConfigError, match="grade must be 1-4"):
         app.answer(1, out["state"]["card"]["id"], grade=9)
+    # a grade of 2.7 was stored as 2, True as 1; an infinite duration was stored and NaN became 0
+    for bad in ({"grade": 2.7}, {"grade": True}, {"grade": "x"}, {"grade": None},
+                {"grade": 3, "duration": float("inf")}, {"grade": 3, "duration": float("nan")}):
+        with pytest.raises(ConfigError, match="grade|duration"):
+            app.answer(1, out["state"]["card"]["id"], **bad)
+    assert len(store.history("Spanish basics", "ana")) == 2
     with pytest.raises(ConfigError, match="no deck 5"):
         app.state(5)
     assert [e.item for e in store.history("Spanish basics", "ana")] == ["hola", "adios"]

@@ -35,7 +35,8 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from .deck import Deck
-from .store import StudyStore
+from ..settings import number
+from .store import StudyStore, checked_grade
 from .study import Schedule
 
 __all__ = ["StudyApp", "create_app", "serve"]
@@ -138,17 +139,18 @@ class StudyApp:
                 right = c.check(str(typed))
                 g = 3 if right else 1
             else:
-                try:
-                    g = int(grade)
-                except (TypeError, ValueError):
-                    raise ConfigError(f"send typed (the answer) or grade (1-4); got grade {grade!r}") from None
-                if g not in (1, 2, 3, 4):
-                    raise ConfigError(f"grade must be 1-4, got {g}")
+                try:  # a form sends text
+                    given = float(grade) if isinstance(grade, str) else grade
+                except ValueError:
+                    given = None
+                if given is None:
+                    raise ConfigError(f"send typed (the answer) or grade (1-4); got grade {grade!r}")
+                g = checked_grade(given)  # 2.7, True or NaN are refused, not truncated
                 right = g > 1
-            try:
-                took = None if duration is None else max(0.0, float(duration))
-            except (TypeError, ValueError):
-                raise ConfigError(f"duration must be seconds (a number), got {duration!r}") from None
+            try:  # NaN or infinite durations were stored (NaN as 0)
+                took = None if duration is None else max(0.0, number("duration", duration))
+            except ConfigError:
+                raise ConfigError(f"duration must be seconds (a finite number), got {duration!r}") from None
             self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
             s.record(c.id, g, now)
             return 200, {"right": right, "grade": g, "kind": pick.kind, "card": c.id,
