@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,22 @@ def test_buffer_evicts_lowest_score_only_for_better_levels():
     assert buf.rank("e") == 1 and buf.lowest() == ("c", 3.0)
     buf.remove("a")
     assert len(buf) == 2 and buf.add("f", 6, -1.0) is True
+
+
+def test_buffer_refuses_non_finite_scores_and_negative_visits_changing_nothing():
+    buf = LevelBuffer(2)
+    buf.add("a", 1, 0.5)
+    buf.add("b", 2, 0.2)
+    before = str(buf.state_dict())
+    for bad in (float("nan"), float("inf"), "0.9", None):
+        with pytest.raises(InvalidScoreError):
+            buf.add("c", 3, bad)  # full: would have evicted "b" first
+        with pytest.raises(InvalidScoreError):
+            buf.update("a", bad)
+    with pytest.raises(ConfigError, match="advance"):
+        buf.advance(-2)
+    assert str(buf.state_dict()) == before
+    LevelBuffer(2).load_state_dict(buf.state_dict())  # what it holds can always be loaded back
 
 
 def test_buffer_state_restores_exactly_and_refuses_bad_state():
@@ -228,6 +246,34 @@ def test_accel_with_user_mutator_saves_and_resumes(tmp_path):
         mg.make_teacher("accel", SeedSpace(100), mutator="nope")
 
 
+class _FlakyMutator:
+    """Edits a seed; fails on the second child of an edit (a user mutator's bug)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, level, rng):
+        self.calls += 1
+        rng.random()
+        if self.calls % 2 == 0:
+            raise RuntimeError("boom")
+        return (level + 1) % 100
+
+
+def test_accel_refused_observation_after_a_mutator_failure_changes_nothing():
+    mutator = _FlakyMutator()
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=mutator, capacity=10, edit_top=1.0,
+                        n_children=2, initial="random", replay_prob=1.0)
+    t.observe(5, 1.0)
+    level, info = t.propose_with_info()
+    assert level == 5 and info["replay"]
+    before = (str(t._get_state()), t.rng.bit_generator.state)
+    with pytest.raises(ConfigError, match="mutator.*boom"):
+        t.observe(5, 3.0)  # before: the score 3.0, one child and two draws of the generator stayed
+    assert (str(t._get_state()), t.rng.bit_generator.state) == before
+    assert t.buffer.score(5) == 1.0 and t.n_edited == 0 and not t._queue
+
+
 def test_learnability_prefers_levels_solved_half_the_time():
     success = {s: (s % 11) / 10 for s in range(1000)}  # p = 0, 0.1, .., 1 by seed
 
@@ -246,6 +292,23 @@ def test_learnability_prefers_levels_solved_half_the_time():
     infos = [i for _, i in _run(mixed, lambda s: success[s], 1500) if i["train"]]
     share = np.mean([i["replay"] for i in infos])
     assert 0.4 < share < 0.6  # the other half are fresh levels
+
+
+def test_learnability_refuses_a_checkpoint_with_an_impossible_evaluation_count():
+    t = mg.make_teacher("learnability", SeedSpace(50), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    for _ in range(3):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    assert state["algorithm"]["queue"] and state["algorithm"]["evals"]
+    before = str(t.state_dict())
+    for part, i, bad in (("queue", 1, 0), ("queue", 1, -2), ("evals", 1, -1), ("evals", 3, 0)):
+        broken = copy.deepcopy(state)
+        broken["algorithm"][part][0][i] = bad  # before: a queue count of 0 proposed that level for ever
+        with pytest.raises(CheckpointError, match="evaluations"):
+            from_state_dict(broken)
+        with pytest.raises(CheckpointError, match="evaluations"):
+            t.load_state_dict(broken)
+        assert str(t.state_dict()) == before
 
 
 def test_level_teachers_resume_exactly_mid_run():

@@ -135,6 +135,9 @@ def test_labyrinth_mazes_are_solvable_corridors_with_a_wide_range_of_paths():
     assert labyrinth_maze(np.random.default_rng(1), 16).shape == (16, 16)
     with pytest.raises(ValueError, match="open_fraction"):
         labyrinth_maze(np.random.default_rng(0), 15, 1.5)
+    assert labyrinth_maze(np.random.default_rng(0), 5).path_length() >= 1  # the smallest: two cells
+    with pytest.raises(ValueError, match="size >= 5"):  # was numpy's "high <= 0"
+        labyrinth_maze(np.random.default_rng(0), 4)
 
 
 def test_load_mazes(tmp_path):
@@ -226,6 +229,9 @@ def test_maze_space_json_is_text_and_validation():
     assert back == lab and back.labyrinths == 0.5 and space_from_spec(sp.to_spec()).labyrinths == 0.0
     with pytest.raises(ConfigError, match="labyrinths"):
         MazeSpace(7, labyrinths=1.5)
+    with pytest.raises(ConfigError, match="size >= 5"):  # a 4 x 4 labyrinth cannot be drawn
+        MazeSpace(4, labyrinths=0.5)
+    assert MazeSpace(4).sample(rng).shape == (4, 4)
 
 
 def test_level_key_of_ordinary_spaces():
@@ -254,6 +260,12 @@ def test_maze_mutator_edits_and_keeps_size():
         make_mutator("nope")
     with pytest.raises(ConfigError, match="n_edits"):
         maze_mutator(0)
+    for bad in ("no", 0, None):  # before: bool("no") turned keep_solvable on
+        with pytest.raises(ConfigError, match="keep_solvable"):
+            maze_mutator(3, keep_solvable=bad)
+    for bad in (True, float("nan"), 0, 1.5, "0.1"):  # before: True was taken as sigma = 1.0
+        with pytest.raises(ConfigError, match="sigma"):
+            make_mutator({"name": "perturb", "sigma": bad})
 
 
 def _module_level_mutator(level, rng):

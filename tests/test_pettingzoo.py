@@ -114,6 +114,15 @@ def test_bad_input_gets_a_clear_error_and_changes_no_record(tmp_path: Path, bad:
     assert json.loads(pool.index_path.read_text()) == before
 
 
+def test_a_cache_size_that_makes_no_sense_is_refused_when_built(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    for bad in (-1, 2.5, float("nan"), True):  # before: -1 built, then every reset failed with a KeyError
+        with pytest.raises(ConfigError, match="cache"):
+            OpponentEnv(tictactoe_v3.env, pool, load_policy, cache=bad)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, cache=0)  # 0: load the opponent every game
+    assert len(_play(env, np.random.default_rng(0), 3)) == 3 and not env._cache
+
+
 def test_parallel_game_with_an_outcome_rule(tmp_path: Path) -> None:
     pool = OpponentPool(tmp_path / "rps", max_ids=5)
     pool.add(b"rock")

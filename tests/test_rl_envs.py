@@ -35,6 +35,21 @@ def test_bad_task_is_refused_and_changes_nothing(cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES)
+def test_episode_settings_that_make_no_sense_are_refused(cls):
+    # before: horizon=0 silently meant the default 40 and -5 built an env whose episodes end at once;
+    # evaluate(episodes=0) returned NaN rates with a warning, episodes=-1 a numpy error
+    for bad in (0, -5, 2.5, True, float("nan")):
+        with pytest.raises(mg.ConfigError, match="horizon"):
+            cls(horizon=bad)
+        with pytest.raises(mg.ConfigError, match="horizon"):
+            evaluate(cls, cls.oracle, cls.test_set()[:3], horizon=bad)
+        with pytest.raises(mg.ConfigError, match="episodes"):
+            evaluate(cls, cls.oracle, cls.test_set()[:3], episodes=bad)
+    assert cls(horizon=12).horizon_ == 12 and cls().horizon_ == cls.horizon
+    assert evaluate(cls, cls.oracle, cls.test_set()[:3], episodes=2.0, horizon=40.0).shape == (3,)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
 def test_test_set_is_fixed(cls):
     a, b = cls.test_set(), cls.test_set()
     assert a.shape == (100, 2)

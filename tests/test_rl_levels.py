@@ -132,6 +132,33 @@ def test_vector_env_report_refused_without_external_scores():
     venv.close()
 
 
+def test_report_refuses_text_scores_and_fractional_ids_changing_nothing():
+    # before: a text score was turned into a float ("0.5" recorded, "abc" a raw ValueError) although the
+    # teacher itself refuses text, and an id 0.5 was truncated to episode 0 and reported as it
+    teacher = mg.make_teacher("plr", SPACE, seed=0)
+    env = CurriculumWrapper(CliffWalk(), teacher, score="external")
+    _, final = _run_episode(env, None)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, score="external")
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    try:
+        while not venv.pending:
+            venv.step(rng.integers(0, 3, size=2))
+        for n, (report, pending, eid) in enumerate(((env.report, env.pending, final[TASK_ID_KEY]),
+                                                     (venv.report, venv.pending, min(venv.pending)))):
+            for bad in (["0.5"], ["abc"], [None]):
+                with pytest.raises(mg.InvalidScoreError, match="numbers"):
+                    report([eid], bad)
+            for bad_id in (eid + 0.5, "0", True):
+                with pytest.raises(ConfigError, match="task id"):
+                    report([bad_id], [0.5])
+            assert teacher.n_observed == n and eid in pending
+            report(np.array([eid], dtype=float), [0.5])  # a whole float id is still that episode
+        assert teacher.n_observed == 2
+    finally:
+        venv.close()
+
+
 def test_level_scorer_scores_by_hand():
     # two sub-envs, two rollouts of 3 steps; env 0: episode 0 ends at t=1, episode 2 spans both rollouts
     ids = np.array([[0, 1], [0, 1], [2, 1]])
@@ -171,6 +198,9 @@ def test_level_scorer_scores_by_hand():
         mc.update(ids, adv, val, rew, done)
     with pytest.raises(ConfigError, match="one of"):
         LevelScorer("regret")
+    for bad in (float("nan"), -0.5, 1.5, True, "0.99"):  # the discount of max-MC's returns
+        with pytest.raises(ConfigError, match="gamma"):
+            LevelScorer("maxmc", gamma=bad)
 
 
 def test_ppo_trains_only_on_replayed_levels_and_scores_every_episode():

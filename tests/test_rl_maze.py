@@ -234,3 +234,21 @@ def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_
     assert env.step(2)[1] == pytest.approx(0.05)
     with pytest.raises(ValueError, match="explore_bonus"):
         MazeEnv(explore_bonus=-1.0)
+
+
+def test_maze_env_refuses_settings_that_make_no_sense_when_built():
+    # before: max_density=1.5 built, then some seeds failed at reset ("wall_density must be in [0, 1], got 1.41"),
+    # max_steps=0 built an env whose episodes end at once (and a goal reached in one step divided by zero)
+    for kwargs, name in (({"max_density": 1.5}, "max_density"), ({"max_density": float("nan")}, "max_density"),
+                         ({"max_steps": 0}, "max_steps"), ({"max_steps": -10}, "max_steps"),
+                         ({"max_steps": True}, "max_steps"), ({"size": 3}, "size"), ({"size": 7.5}, "size")):
+        with pytest.raises(ValueError, match=name):
+            MazeEnv(**kwargs)
+    env = MazeEnv(size=9.0, max_density=1, max_steps=30.0)  # whole floats and ints still work
+    env.reset(seed=0, options={"task": 4})
+    assert env.maze.shape == (9, 9) and env._max == 30
+    for bad in (0, -1, 1.5):  # before: episodes=0 gave NaN rates, -1 a numpy error
+        with pytest.raises(ValueError, match="episodes"):
+            evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], episodes=bad)
+        with pytest.raises(ValueError, match="max_steps"):
+            evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], max_steps=bad)

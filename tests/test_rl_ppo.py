@@ -44,6 +44,27 @@ def test_ppo_is_deterministic_given_a_seed():
     np.testing.assert_array_equal(run(), run())
 
 
+def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
+    from magister.rl.ppo import PPO
+
+    # before: minibatch=1 skipped every update silently, 0 failed after a whole rollout with range()'s error
+    for kwargs in ({"minibatch": 1}, {"minibatch": 0}, {"epochs": 0}, {"hidden": -4}, {"gamma": 1.5},
+                   {"lam": float("nan")}, {"threads": 0}):
+        with pytest.raises(mg.ConfigError, match=next(iter(kwargs))):
+            PPO(4, 3, seed=0, **kwargs)
+    agent = PPO(4, 3, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
+    try:
+        for bad in (-1, 0, 2.5):  # before: -1 a numpy error, 0 looped for ever (no step was ever taken)
+            with pytest.raises(mg.ConfigError, match="n_steps"):
+                agent.learn(venv, total_steps=100, n_steps=bad)
+        with pytest.raises(mg.ConfigError, match="callback_every"):
+            agent.learn(venv, total_steps=100, callback_every=-5)
+        assert agent.steps == 0
+    finally:
+        venv.close()
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

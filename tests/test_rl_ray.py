@@ -66,6 +66,12 @@ def test_bad_outcome_is_refused_at_the_worker(local_ray):
         client.observe([0.5, 0.5], float("nan"))
     with pytest.raises(mg.InvalidTaskError):
         client.observe([2.0, 0.5], 1.0)
+    for bad in ("0.5", "abc"):  # before: "0.5" was sent as 0.5 (the teacher refuses text), "abc" a raw ValueError
+        with pytest.raises(mg.InvalidScoreError, match="numbers"):
+            client.observe([0.5, 0.5], bad)
+    for bad in (0, -1, 2.5, True, float("nan")):  # before: nan passed the check and failed in int()
+        with pytest.raises(mg.ConfigError, match="prefetch"):
+            RayTeacher(actor, prefetch=bad)
     client.flush()
     assert ray.get(actor.counts.remote())["n_observed"] == 0
     ray.kill(actor)

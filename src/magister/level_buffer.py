@@ -37,11 +37,15 @@ from typing import Any, Callable, Hashable, Iterator
 import numpy as np
 
 from .errors import CheckpointError, ConfigError
+from .scores import FiniteScores
+from .settings import whole
 
 __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
 _MAX_WEIGHT = 1e300
+#: a score is any finite number (a NaN would break the order, and a state holding one could not be loaded)
+_finite = FiniteScores().normalise_one
 
 
 class _SortedList:
@@ -296,6 +300,7 @@ class LevelBuffer:
         if key in self._slot_of:
             self.update(key, score)
             return True
+        score = _finite(score)
         evicted: Hashable | bool = True
         if not self._free:
             low = self._order[-1]
@@ -310,7 +315,7 @@ class LevelBuffer:
         self._fenwick_add(self._f_occ, slot, 1)
         self._fenwick_add(self._f_seen, slot, self.tick)
         self._sum_seen += self.tick
-        self._set_score(slot, float(score), self._next_seq)
+        self._set_score(slot, score, self._next_seq)
         self._next_seq += 1
         return evicted
 
@@ -328,7 +333,7 @@ class LevelBuffer:
     def update(self, key: Hashable, score: float) -> None:
         """Set the score of a level in the buffer (ties keep the order the levels entered in)."""
         slot = self._slot_of[key]
-        self._set_score(slot, float(score), self._entry[slot][1])  # type: ignore[index]
+        self._set_score(slot, _finite(score), self._entry[slot][1])  # type: ignore[index]
 
     def remove(self, key: Hashable) -> None:
         slot = self._slot_of.pop(key)
@@ -346,7 +351,7 @@ class LevelBuffer:
 
     def advance(self, steps: int = 1) -> None:
         """Count visits (PLR counts every level played, replayed or new)."""
-        self.tick += int(steps)
+        self.tick += whole("advance(steps)", steps, 0)
 
     def touch(self, key: Hashable) -> None:
         """Mark a level visited now (its staleness drops to 0)."""

@@ -314,6 +314,8 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
 
 #: a mixed generator's labyrinths have a fraction of their walls drawn in ``[0, LABYRINTH_OPEN)`` opened
 LABYRINTH_OPEN = 0.25
+#: the smallest labyrinth: two cells (at odd coordinates) for its start and goal
+LABYRINTH_MIN_SIZE = 5
 
 
 def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float], labyrinths: float = 0.0, *,
@@ -335,6 +337,9 @@ def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0
     random cells. Always solvable; shortest paths range from 1 cell to most of the maze, so seeds of it
     span easy to hard levels. An even ``size`` leaves a second wall on its last row and column."""
     size, f = _check_generator_args("labyrinth_maze", rng, size, "open_fraction", open_fraction)
+    if size < LABYRINTH_MIN_SIZE:
+        raise ValueError(f"labyrinth_maze needs size >= {LABYRINTH_MIN_SIZE}: a {size} x {size} grid has one "
+                         "labyrinth cell, no room for a start and a distinct goal")
     n = (size - 1) // 2  # cells per side, at rows and columns 1, 3, ..., 2 n - 1
     walls = np.ones((size, size), dtype=bool)
     walls[1:2 * n:2, 1:2 * n:2] = False

@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number
 from .maze import Maze
 
 __all__ = ["Mutator", "MazeMutator", "PerturbMutator", "maze_mutator", "perturb_mutator", "make_mutator",
@@ -44,6 +45,8 @@ class MazeMutator:
     def __init__(self, n_edits: int = 5, keep_solvable: bool = False):
         if isinstance(n_edits, bool) or not isinstance(n_edits, (int, np.integer)) or n_edits < 1:
             raise ConfigError(f"maze_mutator needs n_edits >= 1, got {n_edits!r}")
+        if not isinstance(keep_solvable, (bool, np.bool_)):  # bool("no") would be True
+            raise ConfigError(f"maze_mutator needs keep_solvable = True or False, got {keep_solvable!r}")
         self.n_edits = int(n_edits)
         self.keep_solvable = bool(keep_solvable)
 
@@ -94,9 +97,7 @@ class PerturbMutator:
     Needs the space (it is bound by :func:`make_mutator` when a teacher builds it)."""
 
     def __init__(self, sigma: float = 0.05, space: Any = None):
-        if not (isinstance(sigma, (int, float)) and 0 < float(sigma) <= 1):
-            raise ConfigError(f"perturb_mutator needs 0 < sigma <= 1, got {sigma!r}")
-        self.sigma = float(sigma)
+        self.sigma = number("perturb_mutator: sigma", sigma, 0.0, 1.0, low_open=True)
         self.space = space
 
     def __call__(self, level: Any, rng: np.random.Generator) -> Any:

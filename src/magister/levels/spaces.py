@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Space, _short
-from .maze import Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
+from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
 
@@ -155,6 +155,9 @@ class MazeSpace(Space):
             raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
         if isinstance(labyrinths, bool) or not isinstance(labyrinths, (int, float)) or not 0.0 <= labyrinths <= 1.0:
             raise ConfigError(f"labyrinths must be a fraction in [0, 1] of the samples, got {labyrinths!r}")
+        if labyrinths and size < LABYRINTH_MIN_SIZE:
+            raise ConfigError(f"labyrinths need mazes of size >= {LABYRINTH_MIN_SIZE}, got size {size!r}; use "
+                              "labyrinths=0 for smaller mazes")
         self.labyrinths = float(labyrinths)
         self.size = int(size)
         self.require_solvable = bool(require_solvable)

@@ -43,6 +43,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number
 
 __all__ = ["LevelScorer", "SCORE_KINDS", "SCORE_REDUCTIONS", "level_key"]
 
@@ -87,7 +88,7 @@ class LevelScorer:
         if isinstance(solvable_prior, bool) or not (isinstance(solvable_prior, (int, float))
                                                     and 0.0 < solvable_prior <= 1.0):
             raise ConfigError(f"LevelScorer(solvable_prior=...) must be a probability in (0, 1], got {solvable_prior!r}")
-        self.kind, self.gamma, self.reduce = kind, float(gamma), reduce
+        self.kind, self.gamma, self.reduce = kind, number("LevelScorer(gamma=...)", gamma, 0.0, 1.0), reduce
         self.solvable_prior = float(solvable_prior)
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,
         # discounted return so far, discount so far

@@ -44,6 +44,7 @@ from ..errors import ConfigError, MagisterError
 from ..opponents import OpponentPool, as_outcome, outcome_score
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator
+from ..settings import whole
 from .scores import FunctionScore
 
 __all__ = ["OpponentEnv", "NoOutcomeError", "game_score", "OUTCOME_SCORE_KEY", "reward_outcome"]
@@ -112,11 +113,12 @@ class OpponentEnv(gym.Env):
             raise ConfigError(f"on_truncation must be 'error' or 'draw', got {on_truncation!r}")
         if not callable(load_policy):
             raise ConfigError("load_policy must be a function snapshot_bytes -> policy")
+        cache = whole("cache", cache, 0, floats=True, hint="the number of loaded opponent policies kept in memory")
         self.pool = pool if isinstance(pool, OpponentPool) else OpponentPool.coerce(pool) if report else \
             OpponentPool(pool if not isinstance(pool, dict) else pool["__pool__"], readonly=True)
         self.seat, self.teacher, self.report = seat, teacher, bool(report)
         self.load_policy, self.outcome_fn, self.on_truncation = load_policy, outcome_fn or reward_outcome, on_truncation
-        self.cache_size = int(cache)
+        self.cache_size = cache
         self._cache: OrderedDict[int, Callable[[Any], Any]] = OrderedDict()
         self._rng = as_generator(seed)
         self._games = 0

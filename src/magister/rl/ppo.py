@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..settings import number, whole
 from .levels import LevelScorer, level_key
 
 __all__ = ["PPO"]
@@ -54,6 +55,11 @@ class PPO:
                  gamma: float = 0.98, lam: float = 0.95, clip: float = 0.2, epochs: int = 4,
                  minibatch: int = 128, ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
                  threads: int = 1):
+        # checked before anything changes (torch's thread count is global): a minibatch of 1 would skip every
+        # update (a minibatch needs 2 samples to normalise its advantages)
+        hidden, epochs, threads = whole("hidden", hidden), whole("epochs", epochs), whole("threads", threads)
+        minibatch = whole("minibatch", minibatch, 2, hint="the samples per gradient step")
+        gamma, lam = number("gamma", gamma, 0.0, 1.0), number("lam", lam, 0.0, 1.0)
         torch.set_num_threads(threads)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -97,6 +103,8 @@ class PPO:
         Called again on the same ``venv``, it carries on with the running
         episodes instead of resetting them (``total_steps`` counts from the agent's creation).
         """
+        n_steps = whole("n_steps", n_steps, hint="the steps of each rollout per sub-env")
+        callback_every = whole("callback_every", callback_every, 0)
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
         if level_score is not None and not external:

@@ -30,6 +30,7 @@ import ray
 
 from ..errors import ConfigError
 from ..scores import ScoreRange
+from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads
 
@@ -111,15 +112,13 @@ class RayTeacher:
     """
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None):
+        self.prefetch, self.flush_every = whole("prefetch", prefetch), whole("flush_every", flush_every)
         if isinstance(actor, str):
             actor = ray.get_actor(actor, namespace=namespace)
-        if prefetch < 1 or flush_every < 1:
-            raise ConfigError("prefetch and flush_every must be at least 1")
         self.actor = actor
         info = ray.get(actor.info.remote())
         self.space = space_from_spec(info["space"])
         self.score_range = ScoreRange.coerce(info["score_range"])
-        self.prefetch, self.flush_every = int(prefetch), int(flush_every)
         self.client_id = uuid.uuid4().hex
         self._seq = 0
         self._tasks: list[tuple[Any, dict[str, Any]]] = []
@@ -161,8 +160,9 @@ class RayTeacher:
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
         valid = self.space.validate_batch(tasks)
-        s = np.atleast_1d(np.asarray(scores, dtype=float))
-        self.score_range.normalise(s)  # raises on NaN / out of range
+        s = np.atleast_1d(np.asarray(scores))
+        self.score_range.normalise(s)  # raises on text, None, NaN / out of range
+        s = s.astype(float)
         if len(valid) != len(s):
             raise ConfigError(f"observe_batch got {len(valid)} tasks but {len(s)} scores")
         self._out_tasks.extend(list(valid))

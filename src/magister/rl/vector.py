@@ -48,7 +48,7 @@ from collections import deque
 
 from ..errors import ConfigError
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    propose_with_info
+    episode_ids, propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -217,8 +217,8 @@ class CurriculumVectorEnv(VectorEnv):
         """
         if not self.external:
             raise ConfigError("report() is for score='external'; this vector env scores episodes itself")
-        ids = [int(i) for i in np.atleast_1d(np.asarray(task_ids))]
-        s = np.atleast_1d(np.asarray(scores, dtype=float))
+        ids = episode_ids(task_ids)
+        s = np.atleast_1d(np.asarray(scores))  # as given: the teacher refuses text, None and NaN clearly
         if len(ids) != len(s):
             raise ConfigError(f"report got {len(ids)} task ids but {len(s)} scores; pass one score per episode")
         unknown = [i for i in ids if i not in self.pending]

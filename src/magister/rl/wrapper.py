@@ -11,9 +11,9 @@
   built for every episode (the old one is closed).
 
 Where the task comes from, in order: ``reset(options={"task": ...})`` (the
-caller decides), a task pushed with :meth:`CurriculumWrapper.push_task`, a
-task sent by :class:`~magister.rl.vector.CurriculumVectorEnv` through the reset
-options, and finally the wrapper's own teacher. Without a teacher the wrapper
+caller decides), a task sent by :class:`~magister.rl.vector.CurriculumVectorEnv`
+(through the reset options, or queued with ``prefetch``), a task pushed with
+:meth:`CurriculumWrapper.push_task`, and finally the wrapper's own teacher. Without a teacher the wrapper
 "exports" instead: it only applies the tasks it is given and puts each
 episode's score in the final ``info`` (``info["magister_score"]``), which is
 how vector envs and Ray rollout workers use it.
@@ -46,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import whole
 from ..spaces import Space
 from .scores import Episode, as_score_fn
 
@@ -284,9 +285,9 @@ class CurriculumWrapper(gym.Wrapper):
                               "(in a vector env, call CurriculumVectorEnv.report)")
         if (task_ids is None) == (tasks is None) or scores is None:
             raise ConfigError("report needs scores and either task_ids=... or tasks=... (not both)")
-        s = np.atleast_1d(np.asarray(scores, dtype=float))
+        s = np.atleast_1d(np.asarray(scores))  # as given: the teacher refuses text, None and NaN clearly
         if tasks is None:
-            ids = [int(i) for i in np.atleast_1d(np.asarray(task_ids))]
+            ids = episode_ids(task_ids)
             unknown = [i for i in ids if i not in self.pending]
             if unknown or len(set(ids)) != len(ids):
                 raise ConfigError(f"report: task ids {unknown or ids} are not finished episodes waiting for a score "
@@ -302,6 +303,13 @@ class CurriculumWrapper(gym.Wrapper):
             del self.pending[i]
         if len(s):
             self.last_outcome = (tasks[-1], float(s[-1]))
+
+
+def episode_ids(task_ids: Any) -> list[int]:
+    """The episode ids a learner passes to ``report``, as ints; an id that is not a whole number (``2.5``, text,
+    a bool) is refused rather than truncated to another episode's id."""
+    return [whole("report: a task id", i, 0, floats=True, hint="pass the ids of the final infos "
+                  "(info['magister_task_id'])") for i in np.atleast_1d(np.asarray(task_ids)).tolist()]
 
 
 def _unpack(item: Any) -> tuple[int, Any, dict[str, Any]]:

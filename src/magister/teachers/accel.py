@@ -97,16 +97,21 @@ class ACCEL(ReplayTeacher):
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
         replayed = key in buf
+        old = buf.score(key) if replayed else 0.0
         super()._observe_one(key, level, score)
         if replayed and buf.rank(key) <= max(1, self.edit_top * len(buf)):
+            rng_state = self.rng.bit_generator.state
+            children = []
             for _ in range(self.n_children):
                 try:
-                    child = self.space.validate(self.mutator(level, self.rng))
+                    children.append(self.space.validate(self.mutator(level, self.rng)))
                 except Exception as e:  # noqa: BLE001 - a user mutator's fault, named as such
+                    buf.update(key, old)  # the refused observation changes nothing: score, generator, queue
+                    self.rng.bit_generator.state = rng_state
                     raise ConfigError(f"accel's mutator {self.mutator!r} failed on a level of {self.space!r}: "
-                                      f"{type(e).__name__}: {e}") from None
-                self._queue.append(child)
-                self.n_edited += 1
+                                      f"{type(e).__name__}: {e}. Nothing was recorded for this level.") from None
+            self._queue.extend(children)
+            self.n_edited += len(children)
 
     def _get_state(self) -> dict[str, Any]:
         out = super()._get_state()

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..level_buffer import LevelBuffer
+from ..settings import whole
 from ..teacher import register
 from ._levels import LevelTeacher
 
@@ -140,11 +141,13 @@ class Learnability(LevelTeacher):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         from_json = self.space.from_json
-        queue = deque([from_json(t), int(n)] for t, n in state["queue"])
+        # a queued level has >= 1 evaluation left (0 or less would be proposed forever)
+        queue = deque([from_json(t), whole("a queued level's evaluations", n, floats=True)] for t, n in state["queue"])
         evals = {}
         for obj, n, s, expected in state["evals"]:
             key, level = self._decode_level(obj)
-            evals[key] = [level, int(n), float(s), int(expected)]
+            evals[key] = [level, whole("a level's evaluations", n, 0, floats=True), float(s),
+                          whole("a level's expected evaluations", expected, floats=True)]
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
         self._queue, self._evals = queue, evals
         self.n_trained, self.n_rounds = int(state["n_trained"]), int(state["n_rounds"])

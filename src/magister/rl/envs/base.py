@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from ...errors import InvalidTaskError
+from ...settings import whole
 from ...spaces import Box
 
 __all__ = ["ParametricEnv", "evaluate", "mastered"]
@@ -38,7 +39,7 @@ class ParametricEnv(gym.Env):
 
     def __init__(self, task: Any = None, horizon: int | None = None):
         super().__init__()
-        self.horizon_ = int(horizon or self.horizon)
+        self.horizon_ = _horizon(horizon, self.horizon)
         self._task = self._check(task) if task is not None else self.default_task()
         self._state: dict[str, np.ndarray] | None = None
 
@@ -104,16 +105,23 @@ class ParametricEnv(gym.Env):
         return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
 
 
+def _horizon(horizon: Any, default: int) -> int:
+    """The episode length limit: ``default`` for None, else a whole number >= 1 (0 no longer means the default)."""
+    return int(default) if horizon is None else whole("horizon", horizon, floats=True, hint="the steps an episode "
+                                                      "may last at most, or None for the env's own")
+
+
 def evaluate(env_cls: type[ParametricEnv], policy: Callable[[np.ndarray], np.ndarray], tasks: np.ndarray,
              episodes: int = 10, seed: int = 0, horizon: int | None = None) -> np.ndarray:
     """Success rate of ``policy`` (batched obs -> actions) on each task, all episodes at once.
 
     Returns an array ``(len(tasks),)`` of success rates in [0, 1].
     """
+    episodes = whole("evaluate: episodes", episodes, floats=True)
+    h = _horizon(horizon, env_cls.horizon)
     tasks = np.asarray(tasks, dtype=float)
     rng = np.random.Generator(np.random.PCG64(seed))
     rep = np.repeat(tasks, episodes, axis=0)
-    h = int(horizon or env_cls.horizon)
     state = env_cls.init_batch(rep, rng, h)
     alive = np.ones(len(rep), dtype=bool)
     won = np.zeros(len(rep), dtype=bool)

@@ -47,6 +47,7 @@ import gymnasium as gym
 import numpy as np
 
 from ...errors import InvalidTaskError
+from ...settings import number, whole
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
            "training_seeds", "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
@@ -255,7 +256,10 @@ class MazeEnv(gym.Env):
         if not (np.isfinite(explore_bonus) and explore_bonus >= 0):
             raise ValueError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
         self.explore_bonus = float(explore_bonus)
-        self.size, self.max_density, self.max_steps_ = int(size), float(max_density), max_steps
+        self.size = whole("MazeEnv: size", size, 4, floats=True, hint="border included")
+        self.max_density = number("MazeEnv: max_density", max_density, 0.0, 1.0,
+                                  hint="the top of the wall density drawn for a seed")
+        self.max_steps_ = None if max_steps is None else whole("MazeEnv: max_steps", max_steps, floats=True)
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(3)
         self.render_mode = render_mode
@@ -376,6 +380,8 @@ class MazeEnv(gym.Env):
 def evaluate_mazes(policy: Callable[[np.ndarray], np.ndarray], mazes: Sequence[Any], episodes: int = 4,
                    seed: int = 0, max_steps: int | None = None) -> np.ndarray:
     """Success rate of ``policy`` (batched obs -> actions) on each maze, all episodes in one batch."""
+    episodes = whole("evaluate_mazes: episodes", episodes, floats=True)
+    max_steps = None if max_steps is None else whole("evaluate_mazes: max_steps", max_steps, floats=True)
     rep = [m for m in mazes for _ in range(episodes)]
     batch = MazeBatch(rep, np.random.default_rng(seed), max_steps)
     alive = np.ones(len(rep), dtype=bool)
