@@ -44,6 +44,18 @@ def test_ppo_is_deterministic_given_a_seed():
     np.testing.assert_array_equal(run(), run())
 
 
+def test_ppo_state_carries_its_trained_step_count():
+    """A resumed PPO counted its trained steps from 0 again (the count was not in its state)."""
+    from magister.rl.ppo import PPO
+
+    agent = PPO(4, 3, seed=3)
+    agent.learn(CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0)), total_steps=128,
+                n_steps=32)
+    resumed = PPO(4, 3, seed=4)
+    resumed.load_state_dict(agent.state_dict())
+    assert resumed.steps == agent.steps == 128 and resumed.n_trained_steps == agent.n_trained_steps == 128
+
+
 def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
     from magister.rl.ppo import PPO
 

@@ -224,10 +224,12 @@ class PPO:
     # --------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "steps": self.steps,
-                "gen": self.gen.get_state()}
+                "n_trained_steps": self.n_trained_steps, "gen": self.gen.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.steps = int(state["steps"])
+        # a resumed agent went on counting trained steps from 0 (states saved before this key: steps)
+        self.n_trained_steps = int(state.get("n_trained_steps", state["steps"]))
         self.gen.set_state(state["gen"])
