@@ -345,3 +345,13 @@ def test_mixed_maze_draws_labyrinths_at_its_share_and_blocks_in_the_density_rang
     assert 0.15 < inner < 0.25  # density 0.2 (start and goal cells cleared)
     assert not any((~m.walls[1:-1:2, 1:-1:2]).all() and m.walls[::2, ::2].all()
                    for m in (mixed_maze(rng, 15, (0.3, 0.3)) for _ in range(50)))  # labyrinths=0: blocks only
+
+
+def test_a_fractional_or_boolean_start_is_refused_not_truncated():
+    # Maze(walls, start=(1.5, 2), ...) was built with start (1, 2)
+    walls = np.ones((5, 5), dtype=bool)
+    walls[1:4, 1:4] = False
+    assert Maze(walls, (1.0, 1), (np.int64(3), 3)).start == (1, 1)
+    for start in ((1.5, 1), (True, 1)):
+        with pytest.raises(MazeFormatError, match="start must be a \\(row, col\\) pair"):
+            Maze(walls, start, (3, 3))

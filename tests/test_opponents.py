@@ -315,3 +315,14 @@ def test_an_index_with_corrupt_settings_is_refused_as_unreadable(tmp_path: Path,
     with pytest.raises(SnapshotError, match="cannot be read"):
         pool.refresh()
     assert pool.ids == [0, 1]
+
+
+def test_set_ratings_and_report_many_name_a_wrong_argument_kind(tmp_path: Path) -> None:
+    # set_ratings([...]) raised a raw AttributeError, report_many(5, [...]) a raw TypeError
+    pool = _pool(tmp_path, n=2)
+    before = [r.to_dict() for r in pool.records()]
+    with pytest.raises(ConfigError, match="set_ratings takes a dict"):
+        pool.set_ratings([1200.0])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="report_many takes a list"):
+        pool.report_many(0, ["win"])  # type: ignore[arg-type]
+    assert [r.to_dict() for r in pool.records()] == before

@@ -73,8 +73,8 @@ class Maze:
         for label, p in (("start", start), ("goal", goal)):
             try:
                 r, c = int(p[0]), int(p[1])
-                if len(p) != 2:
-                    raise ValueError
+                if len(p) != 2 or r != p[0] or c != p[1] or isinstance(p[0], bool) or isinstance(p[1], bool):
+                    raise ValueError  # (1.5, 2) was truncated to (1, 2)
             except (TypeError, ValueError, IndexError):
                 raise MazeFormatError(f"maze {label} must be a (row, col) pair, got {p!r}") from None
             if not (0 < r < h - 1 and 0 < c < wd - 1):

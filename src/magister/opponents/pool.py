@@ -57,7 +57,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -409,7 +409,12 @@ class OpponentPool:
 
     def report_many(self, opponent_ids: Iterable[int], outcomes: Iterable[Any], *, rate: bool = True) -> list[Record]:
         """Several games, in order; all are checked before any is recorded (one index write)."""
-        ids, outs = list(opponent_ids), list(outcomes)
+        try:
+            ids, outs = list(opponent_ids), list(outcomes)
+        except TypeError:
+            raise ConfigError(f"report_many takes a list of opponent ids and a list of outcomes, got "
+                              f"{type(opponent_ids).__name__} and {type(outcomes).__name__}; use report() for "
+                              "one game. Nothing was recorded.") from None
         if len(ids) != len(outs):
             raise ConfigError(f"report_many got {len(ids)} opponents but {len(outs)} outcomes; nothing was recorded")
         checked = [(self._member(i).id, as_outcome(o)) for i, o in zip(ids, outs)]
@@ -430,6 +435,8 @@ class OpponentPool:
 
     def set_ratings(self, ratings: dict[int, float], learner: float | None = None) -> None:
         """Replace members' ratings (e.g. with a cross-play fit from :func:`magister.opponents.fit_elo`)."""
+        if not isinstance(ratings, Mapping):
+            raise ConfigError(f"set_ratings takes a dict {{opponent id: rating}}, got {type(ratings).__name__}")
         members = dict(self._members)
         for i, r in ratings.items():
             rec = self._member(i)

@@ -5,7 +5,7 @@
 * ``magister/Maze-v0`` (:class:`~magister.rl.envs.maze.MazeEnv`): MiniGrid maze navigation on a
   :class:`~magister.levels.Maze` (task: a maze, a generator seed or a wall density).
 
-Both take their task from ``reset(options={"task": ...})`` or ``set_task``,
+All three take their task from ``reset(options={"task": ...})`` or ``set_task``,
 give a sparse success (``info["is_success"]`` at the end of the episode), have
 a region that cannot be learned, and a fixed test set of 100 tasks
 (``Env.test_set()``). Their dynamics are vectorised numpy, so
