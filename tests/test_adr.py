@@ -144,3 +144,22 @@ def test_adr_from_the_origin_beats_uniform_on_the_grid_student():
         return student.mastery()
 
     assert min(mastery("adr", s) for s in (0, 1)) > max(mastery("uniform", s) for s in (0, 1))
+
+
+@pytest.mark.parametrize("key", ["low", "high", "queues", "pending_x", "pending_value"])
+def test_non_finite_checkpoint_values_are_refused_and_change_nothing(key):
+    # accepted before: a NaN bound passed the range checks (NaN compares False) and proposed NaN tasks
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0, initial_width=0.2, queue_length=4)
+    for _ in range(40):
+        t.observe(t.propose(), 0.9)
+    t.propose(3)  # leaves pending probes
+    state, before = t.state_dict(), t.state_dict()
+    arr = np.array(state["algorithm"][key], dtype=float)
+    arr.flat[0] = np.nan
+    state["algorithm"][key] = arr
+    with pytest.raises(CheckpointError):
+        t.load_state_dict(state)
+    assert states_equal(t.state_dict(), before)

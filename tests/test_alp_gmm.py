@@ -134,6 +134,7 @@ def test_proposals_are_vectorised_and_clipped():
     {"bootstrap": 2.5}, {"window": 2.5}, {"window": True}, {"max_iter": 2.5}, {"max_iter": None},
     {"random_ratio": None}, {"random_ratio": True}, {"progress_power": float("inf")}, {"progress_power": "x"},
     {"reg": float("inf")}, {"tol": None}, {"warm_start": "false"}, {"warm_start": None},
+    {"history_size": float("nan")}, {"history_size": float("inf")}, {"history_size": 2.5}, {"history_size": True},
 ])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):
@@ -252,3 +253,27 @@ def test_resume_past_the_history_index_proposes_the_same(tmp_path):
         assert np.array_equal(a, b)
         t.observe(a, student.attempt(a))
         u.observe(b, twin.attempt(b))
+
+
+@pytest.mark.parametrize("where", [("mixture", "means"), ("mixture", "covs"), ("window_rows",),
+                                   ("bank", "means"), ("history", "y")])
+def test_non_finite_checkpoint_values_are_refused_and_change_nothing(where):
+    # accepted before: a NaN mean or covariance proposed NaN tasks
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    t = AlpGmm(Box([0.0, 0.0], [1.0, 1.0]), seed=0, fit_rate=30, potential_ks=[1, 2])
+    learner = StripLearner()
+    for _ in range(100):
+        task = t.propose()
+        t.observe(task, learner.attempt(task))
+    state, before = t.state_dict(), t.state_dict()
+    part = state["algorithm"] if where[0] != "history" else state["algorithm"]["sub"]
+    for key in where[:-1]:
+        part = part[key]
+    arr = np.array(part[where[-1]], dtype=float)
+    arr.flat[0] = np.nan
+    part[where[-1]] = arr
+    with pytest.raises(CheckpointError):
+        t.load_state_dict(state)
+    assert states_equal(t.state_dict(), before)

@@ -78,3 +78,28 @@ def test_uniform_before_the_bootstrap_and_prediction_is_nan_without_history():
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ConfigError):
         Frontier(mg.Box([0.0], [1.0]), **bad)
+
+
+@pytest.mark.parametrize("where,value", [(("history", "x"), np.nan), (("history", "x"), -1.0),
+                                         (("history", "y"), np.inf), (("sources", "x"), 2.0),
+                                         (("weights",), np.inf), (("weights",), -1.0)])
+def test_corrupt_checkpoint_values_are_refused_and_change_nothing(where, value):
+    # accepted before: NaN predictions, or a raw ValueError from np.bincount at the next relevance refit
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    t = Frontier(mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, bootstrap=20)
+    for _ in range(60):
+        x = t.propose()
+        t.observe(x, float(x[0] < 0.5))
+    state = t.state_dict()
+    before = t.state_dict()
+    part = state["algorithm"]
+    for key in where[:-1]:
+        part = part[key]
+    arr = np.array(part[where[-1]], dtype=float)
+    arr.flat[0] = value
+    part[where[-1]] = arr
+    with pytest.raises(CheckpointError):
+        t.load_state_dict(state)
+    assert states_equal(t.state_dict(), before)

@@ -367,3 +367,19 @@ def test_binary_noise_uses_each_regions_bernoulli_spread():
     assert old.binary
     with pytest.raises(ConfigError):
         RegionTree(2, binary_noise=1)
+
+
+def test_state_with_out_of_range_bounds_split_dims_or_points_is_refused():
+    # accepted before: a NaN bound proposed NaN tasks, a split dimension past the space crashed with IndexError
+    rng = np.random.default_rng(5)
+    tree = RegionTree(2, max_points=20)
+    tree.add(rng.random((100, 2)), rng.random(100), rng)
+    before = tree.state_dict()
+    for key, value in (("low", np.nan), ("high", np.inf), ("low", -0.5), ("high", 1.5), ("split_dim", 7),
+                       ("x", np.nan), ("y", np.inf), ("start", -1)):
+        bad = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in before.items()}
+        bad[key].flat[0] = value
+        with pytest.raises(ValueError, match="out of range"):
+            tree.load_state_dict(bad)
+    after = tree.state_dict()
+    assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before)

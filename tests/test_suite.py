@@ -148,6 +148,23 @@ def test_cli_suite(tmp_path):
     assert res.exit_code == 2 and "--suite" in res.output
 
 
+@pytest.mark.parametrize("text", [None, "no markers here"])
+def test_cli_write_docs_file_is_checked_before_the_suite_runs(tmp_path, text):
+    # a missing file was a FileNotFoundError traceback, a file without markers a refusal, both after every run
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    doc = tmp_path / "page.md"
+    if text is not None:
+        doc.write_text(text)
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "50", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "uniform", "-o", str(tmp_path / "out"),
+                                   "--write-docs", str(doc)])
+    assert res.exit_code == 2 and "markers" in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("suite", suite_mod.available_suites())
 def test_every_variant_of_every_suite_builds_a_student_with_a_ceiling(suite):
     for v in suite_mod.get_suite(suite):

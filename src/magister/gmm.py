@@ -97,6 +97,8 @@ class MixtureBank:
         D = bank.means.shape[-1]
         if bank.ks.shape != (C,) or bank.means.shape != (C, K, D) or bank.covs.shape != (C, K, D, D):
             raise ValueError("mixture bank arrays have inconsistent shapes")
+        if not all(np.isfinite(a).all() for a in (bank.weights, bank.means, bank.covs)):
+            raise ValueError("mixture bank arrays hold NaN or infinite values")
         return bank
 
 

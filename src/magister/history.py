@@ -331,6 +331,8 @@ class History:
         total = int(state["total"])
         if len(x) != len(y) or len(x) != (min(total, self.capacity) if self.bounded else total):
             raise ValueError("history state is inconsistent (lengths do not match the total)")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError("history state holds NaN or infinite values")
         self._xt[:] = 0.0
         self._y[:] = 0.0
         self._t[:] = -1

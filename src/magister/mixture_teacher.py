@@ -234,6 +234,8 @@ class MixtureTeacher(Teacher):
         weights = np.asarray(mix["weights"], dtype=float).reshape(-1)
         means = np.asarray(mix["means"], dtype=float).reshape(len(weights), self._width)
         covs = np.asarray(mix["covs"], dtype=float).reshape(len(weights), self._width, self._width)
+        if not all(np.isfinite(a).all() for a in (rows, weights, means, covs)):
+            raise ValueError("the window rows or the mixture hold NaN or infinite values")
         self._set_sub_state(state["sub"])
         self._count = count
         self._n_fits = int(state["n_fits"])

@@ -642,6 +642,10 @@ class RegionTree:
         ch = arrays["children"]
         if ((ch >= n) | (ch < -1)).any() or (arrays["end"] > self._buf).any() or (arrays["start"] > arrays["end"]).any():
             raise ValueError("region tree arrays are inconsistent")
+        low, high, sd = arrays["low"], arrays["high"], arrays["split_dim"]
+        if not (np.isfinite(arrays["x"]).all() and np.isfinite(arrays["y"]).all()) or (arrays["start"] < 0).any() \
+                or not ((0.0 <= low) & (low <= high) & (high <= 1.0)).all() or ((sd < -1) | (sd >= self.dim)).any():
+            raise ValueError("region tree bounds, split dimensions or stored points are out of range")
         cap = 8
         while cap < n:
             cap *= 2

@@ -242,6 +242,8 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
     out_dir = out or f"results/suite-{suite}-{timestamp()}"
     n_workers = workers or default_workers()
     try:
+        if write_docs:
+            suite_mod.check_docs_file(write_docs)
         with Progress(TextColumn("[bold]suite[/]"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("episodes, {task.fields[jobs]} runs done"), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=console, transient=False) as bar:

@@ -453,14 +453,25 @@ def suite_tables(results: dict[str, Any]) -> str:
 START, END = "<!-- suite-table:start -->", "<!-- suite-table:end -->"
 
 
-def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "") -> None:
-    """Replace the text between the suite-table markers of ``path`` with the suite's summary tables."""
+def check_docs_file(path: str | Path) -> str:
+    """The text of ``path``; ``ConfigError`` if it cannot be read or lacks the suite-table markers
+    (checked before a suite runs, not after)."""
     from ..errors import ConfigError
 
-    p = Path(path)
-    text = p.read_text()
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e}); give an existing "
+                          f"Markdown file with {START} ... {END} markers") from None
     if START not in text or END not in text:
         raise ConfigError(f"{path} has no {START} ... {END} markers; add them where the table goes")
+    return text
+
+
+def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "") -> None:
+    """Replace the text between the suite-table markers of ``path`` with the suite's summary tables."""
+    p = Path(path)
+    text = check_docs_file(p)
     s = suite_summary(results)
     body = [note, "", "**Summary per teacher**", "", summary_table(results, s), "",
             "### Every variant", ""]

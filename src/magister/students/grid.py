@@ -119,7 +119,8 @@ class GridStudent(StudentBase):
 
         The oracle knows every counter: it always practises a learnable cell whose
         prerequisites are met and that is not mastered, preferring the one closest to
-        mastery (so a cell that lapsed through forgetting is refreshed first). Without
+        mastery (so a cell that lapsed through forgetting is refreshed first), and not one it
+        could no longer master in the episodes left (with forgetting they go to banking margin). Without
         forgetting this is the physical best (every cell needs ``threshold + 1`` useful
         episodes, in prerequisite order); with forgetting it is the better of two greedy
         schedules (each cell just past the threshold, or up to the cap as a margin against
@@ -139,19 +140,21 @@ class GridStudent(StudentBase):
             ext[:n] = counters
             ext[n] = -np.inf
             best_prev = ext[pad].max(axis=1)
-            ready = self.learnable & (origin | (best_prev >= thr))
-            todo = ready & (counters <= thr) & (counters < cap)
+            # a prerequisite must still be at the threshold after the first step's forgetting
+            ready = self.learnable & (origin | (best_prev - f >= thr))
+            # a cell that cannot pass the threshold in the episodes left would only let others lapse
+            todo = ready & (counters <= thr) & (counters < cap) & (np.floor(thr - counters) + 1 <= left)
             if todo.any():
                 c = int(np.flatnonzero(todo)[np.argmax(counters[todo])])
                 k = int(np.ceil(cap - counters[c])) if fill else int(np.floor(thr - counters[c])) + 1
-            elif f > 0 and (ready & (counters < cap)).any():
-                bank = ready & (counters < cap)  # bank margin on the mastered cell that lapses first
+            elif f > 0 and (ready & (counters > thr) & (counters < cap)).any():
+                bank = ready & (counters > thr) & (counters < cap)  # bank margin on the mastered cell that lapses first
                 c = int(np.flatnonzero(bank)[np.argmin(counters[bank])])
                 k = int(np.ceil(cap - counters[c]))
             else:
                 break
             if f > 0 and c != 0:  # stay within the steps for which a prerequisite stays at the threshold
-                k = min(k, int(np.floor((best_prev[c] - thr) / f)) + 1)
+                k = min(k, int(np.floor((best_prev[c] - thr) / f)))
             k = max(1, min(k, left))
             if f > 0:
                 keep = counters[c]

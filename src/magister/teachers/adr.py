@@ -184,13 +184,13 @@ class ADR(Teacher):
         px = np.asarray(state["pending_x"], dtype=float).reshape(-1, d)
         pd_, ps = np.asarray(state["pending_dim"], dtype=np.int64), np.asarray(state["pending_side"], dtype=np.int64)
         pv = np.asarray(state["pending_value"], dtype=float)
-        if low.shape != (d,) or high.shape != (d,) or (low > high).any() or (low < 0).any() or (high > 1).any():
+        if low.shape != (d,) or high.shape != (d,) or not ((0 <= low) & (low <= high) & (high <= 1)).all():
             raise ValueError("ADR box bounds do not fit the space")
         if queues.shape != (d, 2, self.queue_length) or qlen.shape != (d, 2) or (qlen < 0).any() \
-                or (qlen >= self.queue_length).any():
+                or (qlen >= self.queue_length).any() or not np.isfinite(queues).all():
             raise ValueError("ADR queues do not match queue_length")
         if not (len(px) == len(pd_) == len(ps) == len(pv)) or ((pd_ < 0) | (pd_ >= d)).any() \
-                or ((ps != 0) & (ps != 1)).any():
+                or ((ps != 0) & (ps != 1)).any() or not (np.isfinite(px).all() and np.isfinite(pv).all()):
             raise ValueError("ADR pending probes are inconsistent")
         self.low, self.high, self._queues, self._qlen = low.copy(), high.copy(), queues.copy(), qlen.copy()
         self._pend_x, self._pend_dim, self._pend_side, self._pend_value = px.copy(), pd_.copy(), ps.copy(), pv.copy()

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..mixture_teacher import MixtureTeacher
 from ..history import History, absolute_progress
+from ..settings import whole
 from ..teacher import register
 
 __all__ = ["AlpGmm", "alp_from_history"]
@@ -72,11 +72,10 @@ class AlpGmm(MixtureTeacher):
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
-        if history_size is not None and (isinstance(history_size, bool) or not isinstance(history_size, (int, float))
-                                         or int(history_size) != history_size or history_size < 1):
-            raise ConfigError(f"history_size is how many recent tasks ALP looks at, a whole number >= 1, or None "
-                              f"for all of them (the reference); got {history_size!r}")
-        self.history = History(self.d, None if history_size is None else int(history_size))
+        if history_size is not None:
+            history_size = whole("history_size", history_size, floats=True,
+                                 hint="how many recent tasks ALP looks at, or None for all of them (the reference)")
+        self.history = History(self.d, history_size)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         alp = absolute_progress(self.history, x, scores)

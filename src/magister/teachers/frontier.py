@@ -205,8 +205,13 @@ class Frontier(Teacher):
         weights = np.asarray(state["weights"], dtype=float).reshape(-1)
         if weights.shape != (self.d,):
             raise ValueError(f"relevance weights have {weights.shape[0]} entries, the space has {self.d} dimensions")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError(f"relevance weights must be finite and >= 0, got {weights.tolist()}")
         self.history.load_state_dict(state["history"])
         self.sources.load_state_dict(state["sources"])
+        for h in (self.history, self.sources):
+            if len(h) and not ((h.x >= 0.0) & (h.x <= 1.0)).all():
+                raise ValueError("stored tasks must be in unit coordinates [0, 1]")
         self.weights = weights.copy()
 
     def _beliefs(self) -> dict[str, Any]:
