@@ -165,6 +165,21 @@ def test_cli_write_docs_file_is_checked_before_the_suite_runs(tmp_path, text):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("extra", [["--students", "grid"], ["--batch", "4"], ["--eval-every", "10"], ["--no-report"],
+                                   ["--levels"], ["--demo"]])
+def test_cli_options_a_suite_would_ignore_are_refused(tmp_path, extra):
+    # they were ignored silently (a suite's variants fix their students, budget and evaluation interval)
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "50", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "uniform", "-o", str(tmp_path / "out"),
+                                   *extra])
+    assert res.exit_code == 2 and extra[0] in res.output and "not go with --suite" in res.output, res.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("suite", suite_mod.available_suites())
 def test_every_variant_of_every_suite_builds_a_student_with_a_ceiling(suite):
     for v in suite_mod.get_suite(suite):

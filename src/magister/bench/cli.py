@@ -136,6 +136,15 @@ def command(
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=max(console.width, 150))
     if suite is not None:
+        ignored = [name for name, given in (("--students", students is not None), ("--eval-every", eval_every is not None),
+                                            ("--batch", batch != 1), ("--max-samples", max_samples != 1000),
+                                            ("--no-report", no_report), ("--levels", levels),
+                                            ("--steps", steps != 300_000), ("--demo", demo)) if given]
+        if ignored:  # they were ignored silently: a suite's variants fix their students and protocol
+            console.print(f"[red]error:[/] {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not go with "
+                          "--suite (each variant names its student, budget and evaluation interval); use "
+                          "--variants to choose variants, or drop --suite")
+            raise typer.Exit(code=2)
         _run_suite(console, suite, teachers, variants, seeds, first_seed, episodes, workers, out, setting,
                    write_docs)
         return
