@@ -341,6 +341,21 @@ def test_spaced_review_checks_its_desired_retention_when_the_model_has_its_own()
     for bad in (float("nan"), 1.0, 0.0, "0.8"):
         with pytest.raises(ConfigError, match="desired_retention"):
             SpacedReview(mg.Discrete(["a", "b"]), desired_retention=bad, model_settings={"desired_retention": 0.9})
+        with pytest.raises(ConfigError, match="desired_retention"):
+            SpacedReview(mg.Discrete(["a", "b"]), model_settings={"desired_retention": bad})
+
+
+def test_spaced_review_uses_one_desired_retention_given_in_either_place():
+    # model_settings={"desired_retention": 0.8} alone made items due at the policy's default 0.9 while the model
+    # used 0.8
+    sp = mg.Discrete(["a", "b"])
+    for t in (SpacedReview(sp, model_settings={"desired_retention": 0.8}), SpacedReview(sp, desired_retention=0.8)):
+        assert t.desired_retention == t.model.desired_retention == 0.8
+    t = SpacedReview(sp)
+    assert t.desired_retention == t.model.desired_retention == 0.9
+    assert SpacedReview(sp, desired_retention=0.8, model_settings={"desired_retention": 0.8}).desired_retention == 0.8
+    both = SpacedReview(sp, desired_retention=0.85, model_settings={"desired_retention": 0.8})
+    assert both.desired_retention == 0.85 and both.model.desired_retention == 0.8  # the policy's decides when due
 
 
 def test_a_checkpoint_with_a_nan_clock_is_refused_and_changes_nothing():

@@ -353,11 +353,16 @@ class SpacedReview(PeoplePolicy):
 
     default_model = "fsrs"
 
-    def __init__(self, space, *, desired_retention: float = 0.9, **kwargs: Any):
+    def __init__(self, space, *, desired_retention: float | None = None, **kwargs: Any):
+        settings = dict(kwargs.pop("model_settings", None) or {})
+        # not given: the model's own (model_settings), else 0.9. Before, model_settings={"desired_retention": 0.8}
+        # alone made items due at the default 0.9 while the model used 0.8. Given in both places (or a fitted
+        # model with its own, through use_model), the policy's decides when an item is due.
+        if desired_retention is None:
+            desired_retention = settings.get("desired_retention", 0.9)
         # checked here too: with the model's own desired_retention in model_settings, the model never sees it
         desired_retention = number("desired_retention", desired_retention, 0.0, 1.0, low_open=True, high_open=True,
                                    hint="the predicted recall at which an item is due")
-        settings = dict(kwargs.pop("model_settings", None) or {})
         settings.setdefault("desired_retention", desired_retention)
         if kwargs.get("model", "fsrs") not in (None, "fsrs"):
             raise ConfigError("spaced-review needs a memory model ('fsrs')")
