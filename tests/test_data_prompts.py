@@ -111,3 +111,41 @@ def test_a_state_of_another_set_up_is_refused(tmp_path):
     with pytest.raises(mg.MagisterError, match="rebuild it as it was saved"):
         other.load(tmp_path / "c.ckpt")
     assert other.step == 0 and other.teacher.n_observed == 0
+
+
+def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():
+    """A state missing "step", "cursor", "history" or "groups_observed" (or with a bad cursor) raised a raw
+    KeyError / ValueError / IndexError, after the teacher had already been loaded from it."""
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    saved = make()
+    _run(saved, 3, np.random.default_rng(0))
+    state = saved.state_dict()
+    cur = make()
+    _run(cur, 1, np.random.default_rng(1))
+    before = (cur.teacher.to_bytes(), cur.step, cur.history)
+    for key, value in [("step", None), ("cursor", None), ("history", None), ("groups_observed", None),
+                       ("rng", None), ("step", "x"), ("cursor", np.array([-5, 0, 0])), ("cursor", np.zeros(1)),
+                       ("attempts", -np.ones(15)), ("reward_sum", np.full(15, np.nan))]:
+        bad = dict(state, **{key: value}) if value is not None else {k: v for k, v in state.items() if k != key}
+        with pytest.raises(mg.ConfigError, match="malformed"):
+            cur.load_state_dict(bad)
+        assert (cur.teacher.to_bytes(), cur.step, cur.history) == before, key
+    cur.load_state_dict(state)
+    assert cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
+
+
+def test_rewards_and_prompt_indices_that_are_not_numbers_are_refused():
+    """Text rewards were parsed ("1"), "x" or a complex number raised numpy's raw ValueError / TypeError, and prompt
+    indices 0.5 or "1" were read as prompts 0 and 1."""
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(CATS), seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    for rewards in (["1", "0"], ["x", "0"], [1j, 0.0]):
+        with pytest.raises(mg.errors.InvalidScoreError, match="rewards must be numbers"):
+            cur.observe([0, 1], rewards)
+    for prompts in ([0.5, 1.0], ["0", "1"]):
+        with pytest.raises(mg.ConfigError, match="whole numbers"):
+            cur.observe(prompts, [1.0, 0.0])
+    assert teacher.n_observed == 0 and cur.attempts.sum() == 0
+    assert cur.observe([0.0, 1], [True, None])["prompt"].tolist() == [0]

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import magister as mg  # noqa: E402
 from magister.data import SkillSampler  # noqa: E402
-from magister.errors import ConfigError, InvalidScoreError, UnknownTaskError  # noqa: E402
+from magister.errors import CheckpointError, ConfigError, InvalidScoreError, UnknownTaskError  # noqa: E402
 from magister.testing import states_equal  # noqa: E402
 
 
@@ -198,6 +198,13 @@ def test_refused_feedback_leaves_its_batch_waiting():
     with pytest.raises(InvalidScoreError):
         nan_fn.observe_batch_loss([1.0] * 4)
     assert nan_fn.pending == 1
+    # a callable's score outside [0, 1] was clipped without a word (2.0 -> 1: the skill looked mastered)
+    wide = SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(2), seed=0), batch_size=4, seed=0,
+                        loss_score=lambda skills, losses: 1.0 + losses)
+    wide.next_batch()
+    with pytest.raises(InvalidScoreError, match=r"outside \[0, 1\]"):
+        wide.observe_batch_loss([1.0] * 4)
+    assert wide.pending == 1 and wide.teacher.n_observed == 0
     for batch in (first, second):  # the retry goes to the first batch, then the second
         means = sampler.observe_batch_loss(np.asarray(batch, dtype=float) / 10)
         assert means == pytest.approx({s: float(np.mean([i / 10 for i in batch if skills[i] == s]))
@@ -228,6 +235,36 @@ def test_a_malformed_state_is_refused_and_changes_nothing():
             fresh.load_state_dict(bad)
         assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), key
     fresh.load_state_dict(saved)
+    assert fresh.next_batch() == run.next_batch()
+
+
+def test_a_corrupt_state_is_refused_before_it_breaks_a_later_step():
+    """Pending batches with indices outside the dataset, a running-loss reference of the wrong length, a cursor
+    outside its pool or a state without the teacher's were accepted: the first raised a raw IndexError at the next
+    feedback, the last silently kept the teacher where it was."""
+    skills = np.array([0, 1, 2] * 10)
+
+    def build():
+        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+        return teacher, SkillSampler(skills, teacher, batch_size=4, seed=0, loss_score="running", floor=0.5)
+
+    _, run = build()
+    for _ in range(3):
+        run.observe_batch_loss(np.asarray(run.next_batch()) / 10.0)
+    run.next_batch()
+    saved = run.state_dict()
+    teacher, fresh = build()
+    before = (teacher.to_bytes(), fresh.state_dict())
+    for key, value in (("pending", [np.array([0, 1, 2, 999])]), ("pending", [np.array([0, 1, -1, 2])]),
+                       ("pending", [np.array([0, 1])]), ("running", np.ones(1)), ("running", np.array([1, np.nan, 1])),
+                       ("cursor", np.array([-3, 0, 0])), ("cursor", np.array([99, 0, 0])), ("floor_next", 10**30),
+                       ("teacher", None)):
+        bad = dict(saved, **{key: value})
+        with pytest.raises((ConfigError, CheckpointError)):
+            fresh.load_state_dict(bad)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), key
+    fresh.load_state_dict(saved)
+    assert fresh.observe_batch_loss(np.ones(4)) == run.observe_batch_loss(np.ones(4))
     assert fresh.next_batch() == run.next_batch()
 
 
@@ -353,3 +390,35 @@ def test_floor_keeps_every_skill_in_every_batch_whatever_the_teacher_says():
     for bad in (-0.1, 1.0, True, "0.2"):
         with pytest.raises(ConfigError):
             SkillSampler(skills, mg.make_teacher("uniform", mg.Discrete(4)), 8, floor=bad)
+
+
+def test_feedback_that_is_not_numbers_is_refused_with_a_clear_error_and_changes_nothing():
+    """Text was parsed ("1" counted as correct), "x" or a complex number raised numpy's raw ValueError / TypeError,
+    and float or boolean indices were truncated to other examples (0.5 -> example 0, a mask -> examples 0 and 1)."""
+    skills = np.array([0, 1, 2] * 10)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0)
+    sampler.next_batch()
+    before = teacher.to_bytes()
+    for values in (["1", "0", "1", "1"], ["x", "0", "1", "1"], [1j, 0, 1, 1]):
+        with pytest.raises(InvalidScoreError, match="numbers"):
+            sampler.observe_batch_correct(values)
+        with pytest.raises(InvalidScoreError, match="numbers"):
+            sampler.observe_batch_loss(values)
+    with pytest.raises(InvalidScoreError, match="numbers"):
+        sampler.observe_eval({"a": "0.5"})
+    for indices in ([0.5, 1.7], ["a", "b"], [True, False]):
+        with pytest.raises(ConfigError, match="whole numbers"):
+            sampler.observe_batch_correct([1.0, 0.0], indices=indices)
+    assert teacher.to_bytes() == before and sampler.pending == 1
+    assert sampler.observe_batch_correct([1.0, 0.0], indices=[1.0, 2.0]) == {1: 1.0, 2: 0.0}
+
+
+@pytest.mark.parametrize("kwargs", [{"num_batches": 2.5}, {"num_batches": True}, {"num_batches": "3"},
+                                    {"max_pending": 0}, {"max_pending": -1}])
+def test_settings_that_make_no_sense_are_refused(kwargs):
+    """num_batches=2.5 was silently truncated (and "3" parsed); max_pending=0 kept no batch for feedback, so every
+    observe_batch_* without indices failed, and max_pending=-1 raised the deque's raw ValueError."""
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        SkillSampler([0, 1] * 4, mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, **kwargs)
+    assert len(SkillSampler([0, 1] * 4, [0.5, 0.5], batch_size=2, num_batches=3.0)) == 3

@@ -95,7 +95,8 @@ def test_beliefs_shape():
 
 @pytest.mark.parametrize("kwargs", [{"fast": 0.1, "slow": 0.2}, {"fast": 0.0}, {"epsilon": 1.5},
                                     {"transform": "softmax"}, {"temperature": 0}, {"reweight": 0.7},
-                                    {"min_tries": -1}, {"denoise": -1}])
+                                    {"min_tries": -1}, {"denoise": -1}, {"temperature": float("inf")},
+                                    {"temperature": float("nan")}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(mg.ConfigError):
         LPBandit(SPACE, **kwargs)

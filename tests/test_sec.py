@@ -75,8 +75,25 @@ def test_beliefs_shape():
     assert sum(b["probability"]) == pytest.approx(1.0) and b["progress"] == pytest.approx(list(t.q))
 
 
+def test_a_corrupt_score_window_is_refused_and_changes_nothing():
+    """A NaN in the saved window of scores was accepted, and every probability became NaN at the next score."""
+    t = SEC(SPACE, seed=0, window=4)
+    for i in range(8):
+        t.observe(t.propose(), float(i % 2))
+    state, before = t.state_dict(), t.to_bytes()
+    for key in ("window", "fast"):
+        bad = dict(state, algorithm=dict(state["algorithm"]))
+        stats = dict(bad["algorithm"]["stats"])
+        stats[key] = np.array(stats[key], dtype=float, copy=True)
+        stats[key].flat[0] = np.nan if key == "window" else np.inf
+        bad["algorithm"]["stats"] = stats
+        with pytest.raises(mg.errors.CheckpointError):
+            t.load_state_dict(bad)
+        assert t.to_bytes() == before, key
+
+
 @pytest.mark.parametrize("kwargs", [{"alpha": 0}, {"alpha": 1.5}, {"temperature": 0}, {"reward": "advantage"},
-                                    {"window": 0}])
+                                    {"window": 0}, {"temperature": float("inf")}, {"temperature": float("nan")}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(mg.ConfigError):
         SEC(SPACE, **kwargs)

@@ -79,6 +79,14 @@ def test_a_space_with_too_many_tasks_is_refused_before_anything_is_allocated(nam
         mg.make_teacher(name, mg.MultiDiscrete([10**6, 10**6]), set_aside=set_aside)
 
 
+@pytest.mark.parametrize("name", sorted(set(mg.available_teachers("discrete")) - {"uniform"}))
+def test_every_finite_teacher_refuses_a_huge_space_before_allocating(name):
+    """skill-it, the opponent, continual and people teachers allocated per-task arrays first: 10**12 tasks raised
+    a raw MemoryError (7 to 22 TiB) instead of a ConfigError naming the limit."""
+    with pytest.raises(ConfigError, match="too many"):
+        mg.make_teacher(name, mg.Discrete(10**12))
+
+
 @pytest.mark.parametrize("name", TEACHERS)
 def test_off_by_default_and_identical_to_the_plain_teacher(name):
     space = mg.Discrete(6)
@@ -113,6 +121,10 @@ def test_a_corrupt_set_aside_state_is_refused_and_changes_nothing(name):
     bad["algorithm"]["set_aside"] = dict(bad["algorithm"]["set_aside"], recent=np.full((4, 3), 2.0))
     with pytest.raises(CheckpointError, match="set-aside"):
         t.load_state_dict(bad)
+    huge = dict(state, algorithm=dict(state["algorithm"]))  # was accepted; the next proposal: raw OverflowError
+    huge["algorithm"]["set_aside"] = dict(huge["algorithm"]["set_aside"], step=1e300)
+    with pytest.raises(CheckpointError, match="set-aside"):
+        t.load_state_dict(huge)
     missing = dict(state, algorithm={k: v for k, v in state["algorithm"].items() if k != "set_aside"})
     with pytest.raises(CheckpointError):
         t.load_state_dict(missing)

@@ -142,3 +142,22 @@ def test_estimate_checks_its_inputs():
         estimate_skill_graph(lambda i: ([1, 1], [1]), 2)
     with pytest.raises(ConfigError):
         estimate_skill_graph(lambda i: ([1, np.nan], [1, 1]), 2)
+
+
+def test_a_corrupt_state_is_refused_and_changes_nothing():
+    """A saved loss of inf (or outside [0, 1]) was accepted, and the next proposal raised numpy's raw
+    "probabilities contain NaN"."""
+    t = mg.make_teacher("skill-it", mg.Discrete(3), seed=0)
+    for i in range(6):
+        t.observe(t.propose(), float(i % 2))
+    state, before = t.state_dict(), t.to_bytes()
+    for key, value in (("recent", np.inf), ("recent", 1.5), ("recent", -0.5), ("seen", -1)):
+        bad = dict(state, algorithm=dict(state["algorithm"]))
+        arr = np.array(bad["algorithm"][key], copy=True)
+        arr.flat[0] = value
+        bad["algorithm"][key] = arr
+        with pytest.raises(mg.errors.CheckpointError):
+            t.load_state_dict(bad)
+        assert t.to_bytes() == before, key
+    t.load_state_dict(state)
+    assert t.propose() in range(3)

@@ -166,11 +166,13 @@ class TaskAverages:
                 raise ValueError(f"{name} has shape {a.shape}, expected ({self.n},)")
         if (counts < 0).any():
             raise ValueError("counts must be >= 0")
+        if any(np.isinf(a).any() for a in arrays.values()):  # NaN marks a task not seen yet
+            raise ValueError("averages must be finite numbers (NaN for a task not seen yet)")
         buf = None
         if self._buf is not None:
             buf = np.asarray(state["window"], dtype=float)
-            if buf.shape != self._buf.shape:
-                raise ValueError(f"window has shape {buf.shape}, expected {self._buf.shape}")
+            if buf.shape != self._buf.shape or not np.isfinite(buf).all():
+                raise ValueError(f"window must hold finite scores, shape {self._buf.shape}; got shape {buf.shape}")
         self.counts = counts.copy()
         self.fast, self.slow, self.var, self.last = (arrays[k].copy() for k in ("fast", "slow", "var", "last"))
         if buf is not None:

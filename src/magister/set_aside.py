@@ -141,7 +141,7 @@ class SetAside:
                              f"expected ({self.n}, {self.window}), ({self.n},), ({self.n},)")
         if not np.isfinite(recent).all() or (recent < 0).any() or (recent > 1).any():
             raise ValueError("set-aside scores must lie in [0, 1]")
-        if (count < 0).any() or step < 0 or (last < 0).any() or (last > step).any():
+        if (count < 0).any() or not 0 <= step <= np.iinfo(np.int64).max or (last < 0).any() or (last > step).any():
             raise ValueError("set-aside counts and steps must be >= 0, and no task's last step after the current one")
         self.recent, self.count, self.last, self.step = recent.copy(), count.copy(), last.copy(), step
         self._refresh(slice(None))

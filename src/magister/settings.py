@@ -14,10 +14,19 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate", "non_numeric", "MAX_TASKS"]
+__all__ = ["whole", "number", "fraction", "rate", "non_numeric", "MAX_TASKS", "few_tasks"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
+
+
+def few_tasks(n: int, keeps: str) -> int:
+    """``n`` when a discrete teacher can keep ``keeps`` (what it stores per task) for that many tasks; checked
+    before any array of length ``n`` is allocated, so a space of 10**12 tasks gets a ConfigError, not a MemoryError."""
+    if n > MAX_TASKS:
+        raise ConfigError(f"{keeps}; {n} tasks is too many (limit {MAX_TASKS}): "
+                          "use a continuous teacher on this space instead")
+    return int(n)
 
 
 def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:

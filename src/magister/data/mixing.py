@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import whole
+from ..settings import non_numeric, whole
 from ..teacher import Teacher
 from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 
@@ -56,6 +56,7 @@ class SkillMixer:
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, floor: float = 0.0):
         whole("batch_size", batch_size, 1)
+        whole("max_pending", max_pending, 1, hint="the most batches kept waiting for feedback")
         if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)) or not 0.0 <= floor < 1.0:
             raise ConfigError(f"floor must be a share in [0, 1) of every batch, got {floor!r}")
         if mode not in ("propose", "mixture"):
@@ -151,7 +152,13 @@ class SkillMixer:
                 raise ConfigError("a loss range needs ScoreRange(low, high, higher_is_better=False)")
             return lambda skills, losses: spec.normalise(losses)
         if callable(spec):
-            return lambda skills, losses: np.asarray(spec(skills, losses), dtype=float)
+            def scored(skills: np.ndarray, losses: np.ndarray) -> np.ndarray:
+                out = np.asarray(spec(skills, losses), dtype=float)
+                if ((out < 0) | (out > 1)).any():  # clipping them would hide a wrong scale
+                    raise InvalidScoreError(f"loss_score returned scores outside [0, 1] ({out.tolist()[:4]}); "
+                                            "map each loss to a score in [0, 1]. Nothing was recorded")
+                return out
+            return scored
         raise ConfigError(f"loss_score must be 'exp', 'running', a ScoreRange or a callable, got {spec!r}")
 
     # -------------------------------------------------------------- planning
@@ -225,7 +232,10 @@ class SkillMixer:
     def _as_values(values: Any) -> np.ndarray:
         if hasattr(values, "detach"):
             values = values.detach().cpu().numpy()
-        arr = np.asarray(values, dtype=float).reshape(-1)
+        raw = np.asarray(values)
+        if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
+            raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
+        arr = np.asarray(raw, dtype=float).reshape(-1)
         if not np.isfinite(arr).all():
             raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
         return arr
@@ -384,11 +394,20 @@ class SkillMixer:
 
     def _read_common(self, state: dict[str, Any]) -> dict[str, Any]:
         """The shared parts of ``state``, read and checked without applying anything (see :meth:`_load_common`)."""
-        return {"teacher": state.get("teacher") if self.teacher is not None else None,
+        running = None if state.get("running") is None else np.asarray(state["running"], dtype=float)
+        if running is not None and (running.shape != (self.n_skills,) or not np.isfinite(running).all()
+                                    or (running < 0).any()):
+            raise ValueError(f"running must hold {self.n_skills} finite losses >= 0")
+        floor_next = int(state.get("floor_next", 0))
+        if not 0 <= floor_next < self.n_skills:
+            raise ValueError(f"floor_next must be a skill index in 0..{self.n_skills - 1}, got {floor_next}")
+        return {"teacher": state["teacher"] if self.teacher is not None else None,
                 "rng": restore_generator(state["rng"]), "step": int(state["step"]),
-                "floor_next": int(state.get("floor_next", 0)), "history": [dict(h) for h in state["history"]],
-                "pending": [np.asarray(p, dtype=np.int64) for p in state["pending"]],
-                "running": None if state.get("running") is None else np.asarray(state["running"], dtype=float)}
+                "floor_next": floor_next, "history": [dict(h) for h in state["history"]],
+                # a batch waiting for feedback holds this mixer's keys (checked as feedback keys are)
+                "pending": [self._resolve_keys(np.asarray(p, dtype=np.int64), self.batch_size)
+                            for p in state["pending"]],
+                "running": running}
 
     @staticmethod
     def _malformed(e: Exception) -> ConfigError:
@@ -397,8 +416,8 @@ class SkillMixer:
 
     def _load_common(self, common: dict[str, Any]) -> None:
         """Apply :meth:`_read_common` output; the teacher's state first (it refuses a foreign one unchanged)."""
-        if common["teacher"] is not None:
-            self.teacher.load_state_dict(common["teacher"])  # type: ignore[union-attr]
+        if self.teacher is not None:  # a state without the teacher's is refused here, not skipped
+            self.teacher.load_state_dict(common["teacher"])
         self.rng = common["rng"]
         self.step = common["step"]
         self._floor_next = common["floor_next"]

@@ -51,7 +51,7 @@ from ..checkpoint import load_state, save_state
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import whole
+from ..settings import non_numeric, whole
 from ..teacher import Teacher
 
 __all__ = ["PromptCurriculum", "group_scores"]
@@ -213,13 +213,22 @@ class PromptCurriculum:
             raise InvalidScoreError(f"got {len(idx)} prompt indices but {len(r)} rewards; pass one prompt index per "
                                     "completion")
         try:
+            if non_numeric(idx) or (idx.astype(float) % 1 != 0).any():  # not "3", nor 0.5 truncated to 0
+                raise TypeError
             idx = idx.astype(np.int64)
         except (TypeError, ValueError):
             raise ConfigError("prompt indices must be whole numbers (the row of each completion's prompt)") from None
         if len(idx) and ((idx < 0) | (idx >= self.n_prompts)).any():
             raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
                               f"{self.n_prompts} prompts")
-        rf = np.array([np.nan if v is None else v for v in r.tolist()], dtype=float)
+        rf = np.array([np.nan if v is None else v for v in r.tolist()], dtype=object)
+        try:
+            if non_numeric(rf):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
+                raise TypeError
+            rf = rf.astype(float)
+        except (TypeError, ValueError):
+            raise InvalidScoreError("rewards must be numbers (or None for a completion left out); nothing was "
+                                    "recorded") from None
         keep = ~np.isnan(rf)
         if np.isinf(rf).any():
             raise InvalidScoreError("rewards contain infinity; nothing was recorded")
@@ -278,27 +287,42 @@ class PromptCurriculum:
         """Continue exactly from :meth:`state_dict` output; refuses (changing nothing) a state of another set-up."""
         if not isinstance(state, dict) or state.get("kind") != "magister.PromptCurriculum":
             raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
-        if state["by"] != self.by or int(state["n_prompts"]) != self.n_prompts or state["feedback"] != self.feedback:
-            raise ConfigError(f"the saved curriculum chose by {state['by']!r} over {state['n_prompts']} prompts with "
-                              f"{state['feedback']!r} feedback; this one chooses by {self.by!r} over "
+        try:  # everything is read before anything changes
+            by, n_prompts, feedback = state["by"], int(state["n_prompts"]), state["feedback"]
+            pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
+            attempts = np.asarray(state["attempts"], dtype=np.int64).copy()
+            reward_sum = np.asarray(state["reward_sum"], dtype=float).copy()
+            cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+            rng = restore_generator(state["rng"])
+            step, groups_observed = int(state["step"]), int(state["groups_observed"])
+            history = [dict(h) for h in state["history"]]
+            teacher_state = state["teacher"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
+                              "state_dict() returned. Nothing was changed.") from None
+        if by != self.by or n_prompts != self.n_prompts or feedback != self.feedback:
+            raise ConfigError(f"the saved curriculum chose by {by!r} over {n_prompts} prompts with "
+                              f"{feedback!r} feedback; this one chooses by {self.by!r} over "
                               f"{self.n_prompts} prompts with {self.feedback!r}: rebuild it as it was saved")
-        pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
         if len(pools) != len(self._members) or any(sorted(p.tolist()) != m.tolist()
                                                    for p, m in zip(pools, self._members)):
             raise ConfigError("the saved curriculum's category pools do not match these prompts' categories")
-        attempts = np.asarray(state["attempts"], dtype=np.int64)
-        reward_sum = np.asarray(state["reward_sum"], dtype=float)
         if attempts.shape != (self.n_prompts,) or reward_sum.shape != (self.n_prompts,):
             raise ConfigError(f"the saved per-prompt statistics do not hold {self.n_prompts} prompts")
-        rng = restore_generator(state["rng"])
-        self.teacher.load_state_dict(state["teacher"])  # validates first, changes nothing on error
+        if (attempts < 0).any() or not np.isfinite(reward_sum).all() or (reward_sum < 0).any() or \
+                cursor.shape != self._cursor.shape or (cursor < 0).any() or \
+                (cursor > [len(m) for m in self._members]).any():
+            raise ConfigError("the saved curriculum state is malformed (negative counts, a reward sum that is not a "
+                              "finite number >= 0, or a pool cursor outside its pool); load what state_dict() "
+                              "returned. Nothing was changed.")
+        self.teacher.load_state_dict(teacher_state)  # validates first, changes nothing on error
         self.rng = rng
-        self.step = int(state["step"])
-        self._cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+        self.step = step
+        self._cursor = cursor
         self._pools = pools
-        self.history = [dict(h) for h in state["history"]]
-        self.attempts, self.reward_sum = attempts.copy(), reward_sum.copy()
-        self.groups_observed = int(state["groups_observed"])
+        self.history = history
+        self.attempts, self.reward_sum = attempts, reward_sum
+        self.groups_observed = groups_observed
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` atomically (magister's checkpoint format)."""

@@ -72,6 +72,7 @@ from ..errors import ConfigError, InvalidScoreError
 from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
+from ..settings import whole
 from .mixing import RunningLossScore, SkillMixer
 
 try:  # torch is optional for the rest of magister, required here
@@ -142,9 +143,8 @@ class SkillSampler(SkillMixer, _TorchSampler):
         if empty:
             raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
                               "one example, or build the teacher over the skills you have")
-        self.num_batches = int(num_batches) if num_batches is not None else max(1, len(self.skill_of) // self.batch_size)
-        if self.num_batches < 1:
-            raise ConfigError(f"num_batches must be at least 1, got {num_batches!r}")
+        self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
+                            else max(1, len(self.skill_of) // self.batch_size))
         self._members = [np.flatnonzero(self.skill_of == s) for s in range(self.n_skills)]
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(self.n_skills, dtype=np.int64)
@@ -206,7 +206,11 @@ class SkillSampler(SkillMixer, _TorchSampler):
         return self.skill_of[np.asarray(indices, dtype=np.int64)]
 
     def _resolve_keys(self, indices: Any, n: int) -> np.ndarray:
-        idx = np.asarray(getattr(indices, "cpu", lambda: indices)(), dtype=np.int64).reshape(-1)
+        raw = np.asarray(getattr(indices, "cpu", lambda: indices)())
+        if raw.size and not (raw.dtype.kind in "iu" or (raw.dtype.kind == "f" and (np.mod(raw, 1) == 0).all())):
+            raise ConfigError(f"example indices must be whole numbers (the dataset positions of the batch), got "
+                              f"{raw.dtype} values; nothing was recorded")
+        idx = raw.astype(np.int64).reshape(-1)
         if len(idx) != n:
             raise InvalidScoreError(f"got {len(idx)} indices but {n} values; pass one value per example")
         if len(idx) and ((idx < 0).any() or (idx >= len(self.skill_of)).any()):
@@ -259,6 +263,8 @@ class SkillSampler(SkillMixer, _TorchSampler):
             refills = np.asarray(state["refills"], dtype=np.int64).copy()
             if cursor.shape != (self.n_skills,) or refills.shape != (self.n_skills,):
                 raise ValueError(f"cursor and refills must hold {self.n_skills} skills")
+            if (cursor < 0).any() or (cursor > [len(m) for m in self._members]).any() or (refills < 0).any():
+                raise ValueError("cursor must lie within each skill's pool, and refills be >= 0")
         except (KeyError, TypeError, ValueError) as e:
             error = error or self._malformed(e)
         self._agree_on_state(state, error)

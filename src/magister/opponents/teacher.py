@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import fraction, number, rate as check_rate
+from ..settings import few_tasks, fraction, number, rate as check_rate
 from ..teacher import Teacher
 from .pool import OpponentPool, UnknownOpponentError
 
@@ -76,7 +76,7 @@ class OpponentTeacher(Teacher):
         self.latest = fraction("latest", latest)
         self.rate = check_rate("rate", rate)
         self.prior = number("prior", prior, 0.0)
-        n = space.n
+        n = few_tasks(space.n, "an opponent teacher keeps a win rate per opponent")
         self.games = np.zeros(n, dtype=np.int64)
         self.win_mean = np.full(n, 0.5)
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import fraction, number, whole
+from ..settings import few_tasks, fraction, number, whole
 from ..teacher import Teacher, register
 from .base import LearnerModel, make_model
 from .events import Event
@@ -116,6 +116,7 @@ class PeoplePolicy(Teacher):
         start_time = number("start_time", start_time, hint="the clock's start in seconds")
         if threshold is not None:
             threshold = fraction("threshold", threshold, hint="a mastery level, or None for the model's own")
+        few_tasks(space.n, "a people policy keeps a learner model per item")
         self.items = space.task_names()
         skills = dict(skills or {})
         unknown = sorted(set(skills) - set(self.items))

@@ -84,7 +84,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import few_tasks, number, whole
 from ..teacher import Teacher, register
 
 __all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner", "ContinualOrder", "RULES"]
@@ -258,7 +258,7 @@ class _SequenceTeacher(Teacher):
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        n = space.n
+        n = few_tasks(space.n, "a continual-learning teacher keeps an accuracy per task")
         self.similarity = None if similarity is None else _check_similarity(similarity, n)
         self.last = np.full(n, np.nan)
         self.best = np.full(n, np.nan)

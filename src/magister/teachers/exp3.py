@@ -57,7 +57,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
-from ..settings import rate
+from ..settings import few_tasks, rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -129,8 +129,7 @@ class EXP3(CachedPolicy, Teacher):
         fast, slow = rate("fast", fast), rate("slow", slow)
         if progress and not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow})")
-        if space.n > 1_000_000:
-            raise ConfigError(f"EXP3 keeps one weight per task; {space.n} tasks is too many (limit 1,000,000)")
+        few_tasks(space.n, "EXP3 keeps one weight per task")
         self.reward = reward
         self.smoothing = None if smoothing is None else float(smoothing)
         self.K = int(space.n)

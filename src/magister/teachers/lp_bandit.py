@@ -54,7 +54,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
-from ..settings import rate, whole
+from ..settings import number, rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -111,8 +111,7 @@ class LPBandit(CachedPolicy, Teacher):
             raise ConfigError(f"epsilon is the uniform-exploration share in [0, 1], got {epsilon!r}")
         if transform not in _TRANSFORMS:
             raise ConfigError(f"transform must be one of {_TRANSFORMS}, got {transform!r}")
-        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
-            raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
+        temperature = number("temperature", temperature, 0.0, low_open=True, hint="lower sharpens the preference")
         if reweight is not None and not (isinstance(reweight, (int, float)) and 0.0 < reweight < 0.5):
             raise ConfigError(f"reweight (p_theta) must be None or in (0, 0.5), got {reweight!r}")
         whole("min_tries", min_tries, 0)

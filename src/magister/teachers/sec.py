@@ -36,7 +36,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
-from ..settings import rate, whole
+from ..settings import number, rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -73,8 +73,7 @@ class SEC(CachedPolicy, Teacher):
         super().__init__(space, seed=seed, score_range=score_range)
         self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         self.alpha = rate("alpha", alpha)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ConfigError(f"temperature must be a number > 0 (0.2 to 1.0 is typical), got {temperature!r}")
+        temperature = number("temperature", temperature, 0.0, low_open=True, hint="0.2 to 1.0 is typical")
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         whole("window", window, 1)

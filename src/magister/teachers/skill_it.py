@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import few_tasks, number, whole
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
@@ -98,7 +98,7 @@ class SkillIt(Teacher):
                  initial_loss: float = 1.0, target: Sequence[float] | None = None, closure: bool = False, seed=None,
                  score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        n = int(space.n)
+        n = few_tasks(space.n, "Skill-It keeps a window of losses per skill")
         self.eta = number("eta", eta, 0.0)
         whole("window", window, 1)
         self.window = int(window)
@@ -176,6 +176,8 @@ class SkillIt(Teacher):
         seen = np.asarray(state["seen"], dtype=np.int64)
         if recent.shape != self.recent.shape or seen.shape != self.seen.shape:
             raise ValueError("Skill-It state does not match this space and window")
+        if (np.abs(recent - 0.5) > 0.5).any() or (seen < 0).any():  # NaN marks an empty slot
+            raise ValueError("Skill-It losses must be in [0, 1] (NaN for an empty slot) and counts >= 0")
         self.recent, self.seen = recent.copy(), seen.copy()
         self._probs = None
 
