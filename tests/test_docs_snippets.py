@@ -1,0 +1,76 @@
+"""Every Python block of the README and of docs/ runs, as a reader pasting them would run them.
+
+The blocks of one page run in order in one namespace, in a fresh process in an empty folder. A block that
+needs what a test machine does not have (your own files or model, a running service, a cluster) says so on
+the line before its fence, ``<!-- not run: why -->`` (invisible on the rendered page); such a block must
+still compile, and the reason must name what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(?:python|py)\b[^\n]*\n(.*?)^```", re.S | re.M)
+NOT_RUN = re.compile(r"<!-- not run: (.*?) -->\s*$")
+
+#: runs the blocks; guarded, so a block that starts worker processes does not run again in them
+RUNNER = r'''
+import json, sys, traceback
+if __name__ == "__main__":
+    ns = {"__name__": "__main__"}
+    for line, code in json.load(open(sys.argv[1])):
+        try:
+            exec(compile(code, f"block at line {line}", "exec"), ns)
+        except BaseException:
+            print(f"the block at line {line} failed:", file=sys.stderr)
+            traceback.print_exc()
+            sys.exit(1)
+'''
+
+
+def blocks(page: Path) -> list[tuple[int, str, str | None]]:
+    """``(line, code, reason not run or None)`` of every Python block of ``page``."""
+    text = page.read_text(encoding="utf-8")
+    out = []
+    for m in FENCE.finditer(text):
+        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        why = NOT_RUN.search(before)
+        out.append((text[:m.start()].count("\n") + 1, m.group(1), why.group(1).strip() if why else None))
+    return out
+
+
+WITH_BLOCKS = [p for p in PAGES if blocks(p)]
+
+
+def test_the_pages_have_python_blocks_and_most_run():
+    found = [b for p in PAGES for b in blocks(p)]
+    assert len(WITH_BLOCKS) >= 15 and len(found) >= 30
+    assert sum(why is None for _, _, why in found) >= 2 * sum(why is not None for _, _, why in found)
+
+
+@pytest.mark.parametrize("page", WITH_BLOCKS, ids=lambda p: p.name)
+def test_the_python_blocks_of_a_page_run(page: Path, tmp_path: Path) -> None:
+    todo = []
+    for line, code, why in blocks(page):
+        if why is None:
+            todo.append((line, code))
+            continue
+        assert len(why) > 10, f"{page.name}, line {line}: say what the block needs that a test machine lacks"
+        compile(code, f"{page.name}, block at line {line}", "exec")  # a block not run still has to be Python
+    if not todo:
+        return
+    (tmp_path / "blocks.json").write_text(json.dumps(todo))
+    (tmp_path / "run_blocks.py").write_text(RUNNER)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, "run_blocks.py", "blocks.json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{page.name}: {done.stderr[-3000:]}"
