@@ -56,12 +56,19 @@ def run(teacher: str, variant, seed: int, settings: dict) -> tuple[float, int | 
 def main(argv: list[str]) -> int:
     from magister.bench.suite import get_suite
 
+    if argv[:1] in (["--help"], ["-h"]):
+        print(__doc__)
+        return 0
     if len(argv) < 3:
         print(__doc__)
         return 2
     teacher, names, seeds = argv[0], argv[1].split(","), [int(s) for s in argv[2].split(",")]
     settings = json.loads(argv[3]) if len(argv) > 3 else {}
     suite = {v.name: v for v in get_suite(os.environ.get("SUITE", "standard"))}
+    unknown = [n for n in names if n not in suite]
+    if unknown:
+        print(f"unknown variants {unknown}; this suite has {sorted(suite)}")
+        return 2
     for name in names:
         res = [run(teacher, suite[name], s, settings) for s in seeds]
         m = [r[0] for r in res]
