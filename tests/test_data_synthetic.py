@@ -139,3 +139,20 @@ def test_importing_the_data_package_is_light():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"], "torch and transformers load only when the sampler or the HF hook is used"
+
+
+def test_settings_that_would_give_wrong_data_are_refused():
+    # 19-digit sums overflowed int64 into wrong labels; a negative total or example count gave raw numpy errors
+    # or empty splits; weights whose sum overflows split nothing
+    with pytest.raises(mg.ConfigError, match="at most 18 digits"):
+        syn.addition(10, n_digits=19)
+    assert syn.addition(4, n_digits=18, seed=0).n_skills == 18
+    for bad in (lambda: syn.skill_counts_from_mixture(-5, [1, 1]),
+                lambda: syn.skill_counts_from_mixture(5, [1e308, 1e308]),
+                lambda: syn.with_unlearnable_skill(syn.addition(10, seed=0), -1)):
+        with pytest.raises(mg.ConfigError):
+            bad()
+    from magister.data import SkillSampler
+
+    with pytest.raises(mg.ConfigError, match="mixture weights"):
+        SkillSampler([0, 1, 1], [1e308, 1e308], batch_size=2)

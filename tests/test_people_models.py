@@ -212,3 +212,14 @@ def test_log_loaders_refuse_a_malformed_row_with_a_clear_error(tmp_path, loader,
     path.write_text(text)
     with pytest.raises(ConfigError, match=match):
         loader(path)
+
+
+def test_fsrs_and_bkt_refuse_nan_weights_and_caps():
+    # a NaN FSRS weight made every predicted recall NaN; BKT took NaN caps on guess and slip (every fit NaN)
+    w = list(FSRSMemory().w)
+    w[3] = float("nan")
+    with pytest.raises(ConfigError, match="finite numbers"):
+        FSRSMemory(weights=w)
+    for bad in ({"max_guess": float("nan")}, {"max_slip": 2.0}, {"tol": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            BKT(**bad)

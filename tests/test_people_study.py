@@ -271,3 +271,10 @@ def test_an_answer_with_a_bad_grade_or_time_changes_nothing(tmp_path):
         with pytest.raises(ConfigError, match="grade" if grade == 2.5 else "time"):
             store.add("Fractions", "ana", "half-of-8", "halves", time, grade)
     assert store.history("Fractions", "ana") == []
+
+
+def test_a_card_with_a_list_for_its_skill_is_refused(tmp_path):
+    # skill = ["a", "b"] became a skill named "['a', 'b']"
+    (tmp_path / "d.toml").write_text('title = "T"\n[[cards]]\nquestion = "q?"\nskill = ["a", "b"]\n')
+    with pytest.raises(ConfigError, match="one skill"):
+        load_deck(tmp_path / "d.toml")

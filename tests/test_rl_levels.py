@@ -328,3 +328,13 @@ def test_ppo_learnable_takes_success_from_the_env_info_not_the_reward():
     assert out[0][0] == 0 and out[1][0] == out[1][1]
     assert sum(n for _, n in out.values()) == agent.scorer.n_scored
     venv.close()
+
+
+def test_level_scorer_refuses_nan_values_before_any_statistic_changes():
+    # a NaN value or reward moved a level's statistics before the NaN score was refused downstream
+    sc = LevelScorer("maxmc")
+    ids, zeros = np.array([[0], [0]]), np.zeros((2, 1))
+    before = repr(vars(sc))
+    with pytest.raises(ConfigError, match="NaN or infinite"):
+        sc.update(ids, zeros, np.array([[0.5], [np.nan]]), zeros, np.array([[False], [True]]), keys={0: "a"})
+    assert repr(vars(sc)) == before

@@ -97,3 +97,13 @@ def test_a_corrupt_score_window_is_refused_and_changes_nothing():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(mg.ConfigError):
         SEC(SPACE, **kwargs)
+
+
+def test_a_tiny_temperature_gives_probabilities_not_nan():
+    # temperature 1e-320 made Q / T overflow: NaN probabilities, and the last task proposed for ever
+    t = mg.make_teacher("sec", mg.Discrete(3), seed=0, temperature=1e-320, reward="score")
+    for _ in range(30):
+        x = t.propose()
+        t.observe(x, 1.0 if x == 1 else 0.0)
+    p = np.asarray(t.beliefs()["probability"])
+    assert np.isfinite(p).all() and abs(p.sum() - 1.0) < 1e-12 and p.max() == 1.0

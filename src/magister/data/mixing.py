@@ -71,7 +71,9 @@ class SkillMixer:
             self.skill_names = teacher.space.task_names()
         else:
             w = np.asarray(teacher, dtype=float)
-            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            with np.errstate(over="ignore"):  # weights whose sum overflows are refused below, not warned about
+                w_sum = w.sum()
+            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or not 0 < w_sum < np.inf:
                 raise ConfigError("teacher must be a magister Teacher or mixture weights (non-negative, "
                                   f"positive sum), got {teacher!r}")
             self.teacher = None

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
+from ..settings import whole
 
 __all__ = ["SkillData", "lego", "addition", "with_unlearnable_skill", "concat", "skill_counts_from_mixture"]
 
@@ -71,9 +72,12 @@ class SkillData:
 
 def skill_counts_from_mixture(total: int, mixture: Sequence[float]) -> np.ndarray:
     """Split ``total`` examples over skills in proportion to ``mixture`` (largest remainders, exact sum)."""
+    total = whole("total", total, 0, hint="the number of examples to split")
     w = np.asarray(mixture, dtype=float)
-    if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-        raise ConfigError(f"mixture must be non-negative weights with a positive sum, got {list(mixture)}")
+    with np.errstate(over="ignore"):  # weights whose sum overflows are refused below, not warned about
+        w_sum = w.sum()
+    if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or not 0 < w_sum < np.inf:
+        raise ConfigError(f"mixture must be non-negative weights with a positive, finite sum, got {list(mixture)}")
     raw = total * w / w.sum()
     counts = np.floor(raw).astype(np.int64)
     rest = total - int(counts.sum())
@@ -148,8 +152,10 @@ def addition(n_per_skill: int | Sequence[int], *, n_digits: int = 3, seed: SeedL
     Input: the digits of ``a`` then of ``b`` (most significant first), then
     the query token. Label: the asked digit of ``a + b`` (10 classes).
     """
-    if n_digits < 1:
-        raise ConfigError(f"addition needs n_digits >= 1, got {n_digits}")
+    # a sum of two 18-digit numbers fits int64; more digits would overflow into wrong labels
+    n_digits = whole("n_digits", n_digits, hint="addition holds at most 18 digits")
+    if n_digits > 18:
+        raise ConfigError(f"addition holds at most 18 digits (int64 sums), got n_digits={n_digits}")
     rng = as_generator(seed)
     counts = _per_skill(n_per_skill, n_digits)
     skills = np.repeat(np.arange(n_digits), counts)
@@ -174,6 +180,7 @@ def with_unlearnable_skill(data: SkillData, n_examples: int, *, seed: SeedLike =
     The skill is recognisable (its own query token) but nothing about its
     label can be learned, so its accuracy stays at chance and its loss high.
     """
+    n_examples = whole("n_examples", n_examples, 0, hint="the examples of the unlearnable skill")
     rng = as_generator(seed)
     src = rng.integers(0, len(data), size=n_examples)
     inputs = data.inputs[src].copy()

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number
 from .base import LearnerModel, register_model
 from .events import Event, EventLog
 
@@ -75,6 +76,10 @@ class BKT(LearnerModel):
                 raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")
         if not 0.0 <= float(mastery_threshold) <= 1.0:
             raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        # the caps clip the fitted guess and slip (NaN made every fit NaN); tol stops EM
+        number("max_guess", max_guess, 1e-4, 1.0, hint="the largest guess probability a fit may give")
+        number("max_slip", max_slip, 1e-4, 1.0, hint="the largest slip probability a fit may give")
+        number("tol", tol, 0.0, hint="EM stops when the mean log-likelihood gains less")
         self.forgets = bool(forgets)
         self.graded = bool(graded)
         self.mastery_threshold = float(mastery_threshold)

@@ -89,7 +89,11 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck
         if isinstance(answers, (str, int, float)):
             answers = [answers]
         answers = tuple(str(a) for a in answers if str(a).strip())
-        cards.append(Card(cid, str(rc["question"]).strip(), answers, str(rc.get("skill") or cid)))
+        skill = rc.get("skill") or cid
+        if not isinstance(skill, (str, int)) or isinstance(skill, bool):  # a list became its own text
+            raise ConfigError(f"{source}: card {n} has skill {skill!r}; a card has one skill, a name such as "
+                              "skill = \"halves\"")
+        cards.append(Card(cid, str(rc["question"]).strip(), answers, str(skill)))
     prereq = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in (prereq or {}).items()}
     skills = list(dict.fromkeys([*prereq, *(c.skill for c in cards)]))
     topological_order(skills, prereq)  # refuses unknown skills and cycles

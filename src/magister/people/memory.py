@@ -110,6 +110,9 @@ class FSRSMemory(LearnerModel):
         self.grades_from_scores = bool(grades_from_scores)
         if len(w) != 21:
             raise ConfigError(f"FSRS weights: expected 21 numbers, got {len(w)}")
+        if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                   and math.isfinite(v) for v in w):  # a NaN weight made every predicted recall NaN
+            raise ConfigError(f"FSRS weights must be 21 finite numbers, got {w}")
         if not 0.0 < desired_retention < 1.0:
             raise ConfigError(f"desired_retention must be in (0, 1), got {desired_retention}")
         self.w = np.array(w, dtype=float)

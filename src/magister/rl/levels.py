@@ -125,6 +125,11 @@ class LevelScorer:
             raise ConfigError(f"LevelScorer.update needs (T, n) arrays of one shape; got ids {ids.shape}, "
                               f"advantages {adv.shape}, values {val.shape}, rewards {rew.shape}, dones {done.shape}, "
                               f"solved {win.shape}")
+        if not (np.isfinite(adv).all() and np.isfinite(val).all() and np.isfinite(rew).all()):
+            # checked before any statistic changes (a NaN value moved a level's best return before the NaN
+            # score was refused downstream)
+            raise ConfigError("LevelScorer.update got NaN or infinite advantages, values or rewards; nothing was "
+                              "recorded")
         if self.kind in self.PER_LEVEL and keys is None:
             raise ConfigError(f"LevelScorer({self.kind!r}) needs keys={{episode id: level key}} to keep its "
                               "statistics per level")
