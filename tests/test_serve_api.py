@@ -299,6 +299,49 @@ def test_client_retries_lost_replies_and_the_server_applies_them_once(client):
     assert task in NAMED["names"] and remote.n_proposed == 1  # the lost draw was answered from the log
 
 
+def test_create_curriculum_whose_reply_was_lost_returns_the_curriculum_it_created(client):
+    # the retry of a create that had committed got 409 "already exists" (exist_ok or not)
+    from magister.serve.client import create_curriculum
+
+    http = httpx.Client(transport=_LoseReplies(client._transport, n=1), base_url="http://testserver")
+    remote = create_curriculum("http://testserver", "skills", NAMED, "exp3", token=ADMIN, client=http, seed=4)
+    assert remote.name == "exp3" and client.get("/v1/curricula/skills").json()["seed"] == 4
+    # a name taken by another set-up is still refused, retried or not
+    http = httpx.Client(transport=_LoseReplies(client._transport, n=1), base_url="http://testserver")
+    with pytest.raises(mg.MagisterError, match="already exists"):
+        create_curriculum("http://testserver", "skills", NAMED, "uniform", token=ADMIN, client=http)
+    with pytest.raises(mg.MagisterError, match="already exists"):
+        create_curriculum("http://testserver", "skills", NAMED, "exp3", token=ADMIN, client=client, seed=4)
+
+
+def test_client_refuses_bad_arguments_before_sending_anything(client):
+    _create(client, "skills", NAMED)
+    with pytest.raises(mg.ConfigError, match="retries"):
+        HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client, retries=-1)  # sent nothing at all
+    with pytest.raises(mg.ConfigError, match="backoff"):
+        HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client, backoff=-1.0)
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client)
+    for chunk in (0, -1, 2.5):  # -1 returned [] having recorded nothing; 0 was a raw ValueError of range()
+        with pytest.raises(mg.ConfigError, match="chunk"):
+            remote.observe_batch(["add"], [0.5], chunk=chunk)
+    with pytest.raises(mg.InvalidScoreError):
+        remote.observe_batch(["add"], ["good"])
+    assert remote.n_observed == 0
+    assert remote.observe_batch(["add"], 0.5) == [1]  # one score for one task, as a local teacher takes it
+
+
+def test_client_sends_tasks_holding_numpy_numbers(client):
+    _create(client, "grid", {"type": "MultiDiscrete", "nvec": [3, 4]})
+    _create(client, "box", BOX)
+    grid = HTTPTeacher("http://testserver", "grid", token=ADMIN, client=client)
+    box = HTTPTeacher("http://testserver", "box", token=ADMIN, client=client)
+    # a raw TypeError (int64 / float32 is not JSON serializable) before
+    assert grid.observe(tuple(np.unravel_index(5, (3, 4))), 0.5) == 1
+    assert grid.observe_batch([list(np.array([2, 3]))], [0.5]) == [2]
+    assert box.observe([np.float32(0.5), np.float32(1.5)], 0.5) == 1
+    assert [e["task"] for e in full_history(client, "grid") if e["kind"] == "observe"] == [[1, 1], [2, 3]]
+
+
 def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     engine = make_engine(db)
     assert current_revision(engine) is None

@@ -100,3 +100,19 @@ def test_tokens_survive_a_restart(tmp_path):
         assert c.get("/v1/curricula", headers=alice).status_code == 200
     with TestClient(create_app(db, admin_token="a-new-admin-token")) as c:
         assert c.get("/v1/tokens", headers=AUTH).status_code == 401  # the old admin token is gone
+
+
+def test_learner_endpoints_tell_a_scoped_token_nothing_about_other_learners(client):
+    # bob's curricula were named in the 403, and a learner without curricula got 404 instead of 403
+    assert client.post("/v1/curricula", headers=AUTH, json={"name": "bob-secret", "space": BOX,
+                                                           "learner": "bob"}).status_code == 201
+    alice, _ = _token(client, ["alice-math"])
+    for method in ("get", "delete"):
+        path = "/v1/learners/{}" + ("/export" if method == "get" else "")
+        exists = client.request(method, path.format("bob"), headers=alice)
+        missing = client.request(method, path.format("carol"), headers=alice)
+        assert exists.status_code == missing.status_code == 403, (method, exists.text, missing.text)
+        assert exists.json()["detail"].replace("bob", "X") == missing.json()["detail"].replace("carol", "X")
+        assert "secret" not in exists.text
+    assert client.get("/v1/curricula/bob-secret", headers=AUTH).status_code == 200  # nothing was deleted
+    assert client.get("/v1/learners/carol/export", headers=AUTH).status_code == 404  # the admin may know

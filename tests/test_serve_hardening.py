@@ -412,3 +412,21 @@ def test_the_http_client_is_named_for_what_it_is_and_the_old_name_warns():
         assert client.RemoteTeacher is client.HTTPTeacher
     with pytest.warns(DeprecationWarning, match="HTTPTeacher"):
         assert serve.RemoteTeacher is client.HTTPTeacher
+
+
+def test_teacher_settings_too_large_for_memory_are_a_422(client):
+    # a size setting far beyond memory (a queue, a window) made numpy raise MemoryError: a 500
+    for teacher, space, key in (("alp-gmm", {"type": "Box", "low": [0, 0], "high": [1, 1]}, "fit_rate"),
+                                ("frontier", NAMED, "history_size")):
+        r = client.post("/v1/curricula", json={"name": "big", "space": space, "teacher": teacher,
+                                              "settings": {key: 10 ** 12}})
+        assert r.status_code == 422 and "memory" in r.json()["detail"], r.text
+    assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+
+
+def test_node_url_must_be_a_url_the_relays_can_reach():
+    # relays between processes are plain HTTP: an https:// (or host-less) node URL made every relay a 503
+    for url in ("https://api1:8000", "http://", "http://api1:port"):
+        with pytest.raises(mg.ConfigError, match="node_url"):
+            ServeSettings(node_url=url)
+    assert ServeSettings(node_url="http://api1:8000").node_url == "http://api1:8000"

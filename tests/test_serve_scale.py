@@ -268,3 +268,15 @@ def test_the_holder_of_a_curriculum_is_remembered_while_relays_to_it_succeed(tmp
     with pytest.raises(NotFound):
         svc.get("kept")
     engine.dispose()
+
+
+def test_a_learner_whose_name_holds_a_slash_or_dots_can_be_exported_and_forgotten(tmp_path):
+    # a learner name is any printable text: "/" (sent as %2F) and ".." (which URL clients resolve away) got 404
+    with _client(tmp_path / "s.db") as c:
+        for i, learner in enumerate(("school/alice", "..", ".")):
+            assert c.post("/v1/curricula", json={"name": f"c{i}", "space": SKILLS, "learner": learner}).status_code \
+                == 201
+            data = export_learner("http://testserver", learner, client=c, token=ADMIN)
+            assert data["learner"] == learner and [x["name"] for x in data["curricula"]] == [f"c{i}"]
+            assert forget_learner("http://testserver", learner, client=c, token=ADMIN) == [f"c{i}"]
+            assert c.get(f"/v1/curricula/c{i}").status_code == 404

@@ -489,19 +489,26 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         await _committed([fut])
         return {"created": len(names), "names": names}
 
-    @router.get("/v1/learners/{learner}/export", tags=["learners"], responses=ERRORS)
+    async def allow_learner(p: Principal, learner: str) -> None:
+        """403 unless the token may use every curriculum of ``learner``: the same answer whether the learner
+        exists or not, naming none of their curricula (a scoped token learns nothing about other learners)."""
+        names = await anyio.to_thread.run_sync(service.learner_curricula, learner)
+        if not (p.admin or "*" in p.scope) and not (names and all(p.allows(n) for n in names)):
+            raise AuthError(403, f"this token may not use every curriculum of learner {learner!r}; ask the "
+                                 "admin for a token scoped to them (or use the admin token)")
+
+    # (``:path``: a learner name may hold a '/', sent as %2F)
+    @router.get("/v1/learners/{learner:path}/export", tags=["learners"], responses=ERRORS)
     async def export_learner(learner: Learner, p: Caller):
         """Everything stored about a learner: their curricula, each with its whole log and checkpoints."""
-        for name in await anyio.to_thread.run_sync(service.learner_curricula, learner):
-            allow(p, name)
+        await allow_learner(p, learner)
         return JSONResponse(await anyio.to_thread.run_sync(service.export_learner, learner))
 
-    @router.delete("/v1/learners/{learner}", tags=["learners"], responses=ERRORS)
+    @router.delete("/v1/learners/{learner:path}", tags=["learners"], responses=ERRORS)
     async def forget_learner(learner: Learner, p: Caller) -> dict[str, Any]:
         """Delete a learner completely: their curricula, logs and checkpoints, and their curricula's
         names from every token's scope (a token left with none is revoked)."""
-        for name in await anyio.to_thread.run_sync(service.learner_curricula, learner):
-            allow(p, name)
+        await allow_learner(p, learner)
         names, fut = await anyio.to_thread.run_sync(service.forget_learner, learner)
         await _committed([fut])
         await anyio.to_thread.run_sync(tokens.forget, names)

@@ -34,6 +34,7 @@ from ..errors import (
     InvalidTaskError,
     MagisterError,
 )
+from ..settings import number, whole
 from ..spaces import Box, Space, space_from_spec
 
 __all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
@@ -71,6 +72,11 @@ class _Http:
                  client: Any = None):
         import httpx
 
+        # checked before anything is sent: retries=-1 made no request at all, a negative backoff a raw error
+        retries = whole("retries", retries, minimum=0)
+        backoff = number("backoff", backoff, 0.0)
+        if timeout is not None:  # (None: no time limit, as in httpx)
+            number("timeout", timeout, 0.0, low_open=True)
         self._httpx = httpx
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if client is None:
@@ -83,11 +89,14 @@ class _Http:
         self.retries = int(retries)
         self.backoff = float(backoff)
         self._jitter = np.random.default_rng()
+        #: attempts the last request took (more than one: an earlier one may have been applied, its reply lost)
+        self.attempts = 0
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         httpx = self._httpx
         last: Exception | None = None
         for attempt in range(self.retries + 1):
+            self.attempts = attempt + 1
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + self._jitter.random()))
             try:
@@ -138,7 +147,9 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     With ``exist_ok=True`` an existing curriculum of that name is reused only
     if its space and teacher (and the settings, seed and score range, when
     given) match; otherwise a :class:`~magister.errors.ConfigError` says how
-    they differ. ``client``: an ``httpx.Client``-like object to send through
+    they differ. A reply lost in transit is retried; if the retry finds the
+    name taken by a curriculum of this set-up (the lost attempt created it),
+    that is the one returned. ``client``: an ``httpx.Client``-like object to send through
     (tests pass a FastAPI ``TestClient``).
     """
     check_name(name)
@@ -152,10 +163,14 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
         try:
             http.request("POST", "/v1/curricula", json=body)
         except RemoteError as e:
-            if not (exist_ok and e.status == 409):
+            # a 409 on a retry: the attempt whose reply was lost may have created it (with this set-up)
+            retried = http.attempts > 1
+            if not ((exist_ok or retried) and e.status == 409):
                 raise
             existing = http.request("GET", f"/v1/curricula/{quote(name, safe='')}").json()
             differences = _differences(existing, spec, teacher, settings, seed, score_range)
+            if differences and not exist_ok:
+                raise
             if differences:
                 raise ConfigError(f"curriculum {name!r} already exists with another set-up: "
                                   f"{'; '.join(differences)}. Use another name, or DELETE it first; "
@@ -204,7 +219,7 @@ def export_learner(url: str, learner: str, *, token: str | None = None, client: 
     """Everything the server stores about ``learner`` (their curricula with logs and checkpoints), as JSON."""
     http = _Http(url, token, timeout=300.0, retries=3, backoff=0.2, client=client)
     try:
-        return http.request("GET", f"/v1/learners/{quote(learner, safe='')}/export").json()
+        return http.request("GET", f"/v1/learners/{_segment(learner)}/export").json()
     finally:
         http.close()
 
@@ -213,9 +228,15 @@ def forget_learner(url: str, learner: str, *, token: str | None = None, client: 
     """Delete everything about ``learner`` on the server; returns the names of the curricula deleted."""
     http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
     try:
-        return http.request("DELETE", f"/v1/learners/{quote(learner, safe='')}").json()["deleted"]
+        return http.request("DELETE", f"/v1/learners/{_segment(learner)}").json()["deleted"]
     finally:
         http.close()
+
+
+def _segment(text: str) -> str:
+    """``text`` as one URL path segment: every '/' escaped, and "." or ".." too (URL clients resolve those)."""
+    out = quote(text, safe="")
+    return out.replace(".", "%2E") if out in (".", "..") else out
 
 
 def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],
@@ -294,8 +315,13 @@ class HTTPTeacher:
         """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
 
         Every score and task is checked before the first chunk is sent, so a bad one records nothing."""
+        chunk = whole("chunk", chunk)  # (0 or less sent nothing, or failed with a raw ValueError)
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
-        scores = list(np.asarray(scores, dtype=float).reshape(-1)) if len(scores) else []
+        try:
+            scores = list(np.asarray(scores, dtype=float).reshape(-1))
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidScoreError(f"scores must be numbers, got {_brief(scores)}; pass a sequence of floats. "
+                                    "Nothing was recorded.") from None
         if len(tasks) != len(scores):
             raise InvalidScoreError(f"observe_batch got {len(tasks)} tasks but {len(scores)} scores; "
                                     "pass one score per task. Nothing was recorded.")
@@ -318,8 +344,8 @@ class HTTPTeacher:
             return task.tolist()
         if isinstance(task, np.generic):
             return task.item()
-        if isinstance(task, tuple):
-            return list(task)
+        if isinstance(task, (list, tuple)):  # (numpy numbers inside too: httpx cannot send them)
+            return [self._json_task(v) for v in task]
         if isinstance(task, dict):
             return {k: self._json_task(v) for k, v in task.items()}
         return task

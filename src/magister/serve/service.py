@@ -413,6 +413,9 @@ class Service(Recovery, ClientIdLog):
                           f"see GET /v1/teachers for what each teacher is") from None
         except (ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
             raise Invalid(f"teacher {teacher!r} refused these settings ({type(e).__name__}: {e})") from None
+        except MemoryError as e:  # a size setting (a window, a queue) far beyond what fits: a 422, not a 500
+            raise Invalid(f"teacher {teacher!r} would need more memory than this server has with these settings "
+                          f"({e}); use smaller sizes") from None
         try:
             settings_text = dumps(settings)
         except (TypeError, ValueError) as e:

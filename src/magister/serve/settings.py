@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..settings import whole
@@ -104,10 +105,10 @@ class ServeSettings:
         whole("max_bulk", self.max_bulk)
         if self.node_url == "":
             object.__setattr__(self, "node_url", None)
-        if self.node_url is not None and not (isinstance(self.node_url, str)
-                                              and self.node_url.startswith(("http://", "https://"))):
-            raise ConfigError(f"node_url must be the http(s):// URL other processes reach this one at, "
-                              f"got {self.node_url!r}")
+        if self.node_url is not None and not _relay_url(self.node_url):
+            # (the relays between processes speak plain HTTP: an https:// URL made every relay fail with a 503)
+            raise ConfigError(f"node_url must be the http://host:port URL other processes reach this one at "
+                              f"(plain HTTP, on the internal network), got {self.node_url!r}")
         if not (isinstance(self.lease_seconds, (int, float)) and not isinstance(self.lease_seconds, bool)
                 and 0.5 <= self.lease_seconds <= 3600):
             raise ConfigError(f"lease_seconds must be seconds in [0.5, 3600], got {self.lease_seconds!r}")
@@ -140,6 +141,18 @@ class ServeSettings:
 
     def with_(self, **changes: Any) -> "ServeSettings":
         return replace(self, **changes)
+
+
+def _relay_url(url: Any) -> bool:
+    """Whether ``url`` is one the relays between processes can reach (``http://host[:port][/path]``)."""
+    if not isinstance(url, str) or not url.startswith("http://"):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _parse(var: str, kind: Any, text: str) -> Any:
