@@ -30,6 +30,8 @@ def test_score_range_normalises_and_refuses():
     assert np.allclose(loss.normalise([0, 4]), [1, 0])
     with pytest.raises(ConfigError, match="low < high"):
         mg.ScoreRange(1, 1)
+    with pytest.raises(ConfigError, match="wider than a float holds"):  # its width overflowed: every score was 0
+        mg.ScoreRange(-1e308, 1e308)
 
 
 @pytest.mark.parametrize("bad", ["0.5", b"1", np.str_("0.5"), None, 1 + 0j])

@@ -430,3 +430,10 @@ def test_node_url_must_be_a_url_the_relays_can_reach():
         with pytest.raises(mg.ConfigError, match="node_url"):
             ServeSettings(node_url=url)
     assert ServeSettings(node_url="http://api1:8000").node_url == "http://api1:8000"
+
+
+def test_an_admin_token_with_spaces_at_its_ends_is_refused():
+    # the server trims the token a request sends, so " x " could never authenticate
+    with pytest.raises(mg.ConfigError, match="spaces at its start or end"):
+        ServeSettings(admin_token=" secret ")
+    assert ServeSettings(admin_token="secret").admin_token == "secret"

@@ -83,6 +83,9 @@ class ScoreRange:
                 f"ScoreRange needs low < high, got low={self.low}, high={self.high}; "
                 "declare the range your learner's scores really take"
             )
+        if not math.isfinite(self.high - self.low):  # a width that overflows made every score 0
+            raise ConfigError(f"ScoreRange from {self.low} to {self.high} is wider than a float holds; "
+                              "use a narrower range")
 
     @classmethod
     def coerce(cls, value: "ScoreRange | tuple[float, float] | dict | None") -> "ScoreRange":

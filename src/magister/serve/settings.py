@@ -93,6 +93,9 @@ class ServeSettings:
             raise ConfigError("admin_token must be a string")
         if self.admin_token == "":
             object.__setattr__(self, "admin_token", None)
+        if self.admin_token is not None and self.admin_token != self.admin_token.strip():
+            # the server trims the token a request sends, so nobody could ever authenticate with this one
+            raise ConfigError("admin_token has spaces at its start or end, which no request can send; remove them")
         whole("port", self.port)
         if self.port > 65535:
             raise ConfigError(f"port must be at most 65535, got {self.port}")
