@@ -304,3 +304,23 @@ def test_online_teacher_with_a_large_pace_neither_overflows_nor_overspends() -> 
             assert np.isfinite(amount) and 0.0 <= amount <= t.budget
             t.observe(t.propose(), last)
         assert 0.0 <= t.spent <= t.budget
+
+
+def test_runs_refuse_a_phase_count_or_class_that_is_not_a_whole_number() -> None:
+    # phases=0 returned an empty result whose metrics raised a raw ValueError, phases=2.5 ran 2 phases;
+    # learn(x, 1.5) trained class 1, learn(x, "x") raised ValueError from int(); run_order([]) likewise
+    d = _separated()
+    teacher = mg.make_teacher("continual-order", Discrete(d.k), seed=0)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=30, replay=10)
+    for phases in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match="phases"):
+            run_teacher(learner, d, teacher, phases=phases)
+    for c in (1.5, "x", -1):
+        with pytest.raises(ConfigError, match="class"):
+            learner.learn(d.class_train(1), c)
+    with pytest.raises(ConfigError, match="order"):
+        run_order(learner, d, [])
+    with pytest.raises(ConfigError, match="order"):
+        run_order(learner, d, [0.5, 1])
+    assert learner.seen == [] and learner.replayed == 0
+    assert run_teacher(learner, d, teacher, phases=2).acc.shape == (2, d.k)

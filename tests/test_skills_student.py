@@ -142,3 +142,50 @@ def test_oracle_practises_a_prerequisite_up_to_prereq_level_above_mastery_level(
         for _ in range(11):
             s.attempt(skill)
     assert s.mastery() == 1.0
+
+
+def _exhaustive_best(s: SkillStudent, budget: int) -> float:
+    """Best final mastery over every sequence of ``budget`` attempts (tiny graphs, scores="probability")."""
+    probe = SkillStudent(s.names, prerequisites=s.prerequisites, unlearnable=[n for n, ok in zip(s.names, s.learnable)
+                         if not ok], rate=list(s.rates), chance=s.chance, prereq_level=s.prereq_level,
+                         mastery_level=s.mastery_level, forgetting=s.forgetting, scores="probability", seed=0)
+    states = {tuple(s.competence)}
+    for _ in range(budget):
+        nxt = set()
+        for st in states:
+            for name in s.names:
+                probe.competence = np.array(st)
+                probe.attempt(name)
+                nxt.add(tuple(probe.competence))
+        states = nxt
+    best = 0.0
+    for st in states:
+        probe.competence = np.array(st)
+        best = max(best, probe.mastery())
+    return best
+
+
+@pytest.mark.parametrize("graph", [{"s1": ["s0"], "s2": ["s0"]}, {"s2": ["s0", "s1"]}, "chain", "none"])
+def test_oracle_without_forgetting_matches_exhaustive_search_on_tiny_graphs(graph):
+    # prereq_level above mastery_level: the oracle raised every prerequisite past mastery before anything else
+    # (two skills that a third needs: 1/3 where 2/3 is reachable); per-skill rates: it began with the skill
+    # closest to mastery, not the one fewest practices away (rates 0.15/0.5/0.5, budget 2: 0 where 1/3 is)
+    for rate in (0.3, 0.4, [0.15, 0.5, 0.5]):
+        for prereq_level, mastery_level in ((0.6, 0.9), (0.95, 0.9), (1.0, 0.8)):
+            s = SkillStudent(3, prerequisites=graph, unlearnable=[], rate=rate, prereq_level=prereq_level,
+                             mastery_level=mastery_level, scores="probability", seed=0)
+            for budget in range(10):
+                assert s.best_mastery(budget) == _exhaustive_best(s, budget), (rate, prereq_level, budget)
+
+
+def test_a_prerequisite_reached_through_rounding_counts_as_met():
+    # ten practices at rate 0.1 add up to competence 0.9999999999999999: with prereq_level 1.0, s1 never
+    # learnt (its score stayed at chance) while s0 counted as mastered at mastery_level 1.0, and the oracle
+    # promised both
+    s = SkillStudent(2, prerequisites="chain", unlearnable=[], rate=0.1, prereq_level=1.0, mastery_level=1.0,
+                     scores="probability", seed=0)
+    assert s.best_mastery(20) == 1.0
+    for skill in ("s0", "s1"):
+        for _ in range(10):
+            s.attempt(skill)
+    assert s.ready().all() and s.mastery() == 1.0

@@ -111,9 +111,9 @@ class MLPLearner:
         sequence). Returns how many buffered examples were replayed.
         """
         n_replay = self.replay if replay is None else whole("replay", replay, 0)
-        if not 0 <= int(c) < self.k:
+        c = whole("class", c, 0, floats=True)
+        if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this learner's classes 0..{self.k - 1}")
-        c = int(c)
         x = np.asarray(x, dtype=float)
         if x.ndim != 2 or x.shape[1] != self.dim or len(x) == 0:
             raise ConfigError(f"learn() needs a non-empty (n, {self.dim}) array of class {c}'s examples, "

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import whole
 from .data import TaskData
 from .metrics import final_accuracy, forgetting, learning_curve
 
@@ -51,9 +52,9 @@ def _train(data: TaskData | None, c: int) -> Any:
 def run_order(learner: Any, data: TaskData | None, order: Sequence[int],
               rehearsal: Mapping[int, float] | None = None) -> SequenceResult:
     """Teach the tasks in ``order``, each once, with the learner's base replay spread evenly."""
-    order = [int(c) for c in order]
+    order = [whole("each task of order", c, 0, floats=True) for c in order]
     k = len(np.asarray(learner.evaluate(data)))
-    if sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
+    if not order or sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
         raise ConfigError(f"order must list distinct tasks of 0..{k - 1}, got {order}")
     rows = []
     for c in order:
@@ -75,7 +76,7 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     ``observe_batch``. ``phases`` defaults to the number of tasks.
     """
     k = teacher.space.n
-    phases = k if phases is None else int(phases)
+    phases = k if phases is None else whole("phases", phases, 1)
     rows, order, amounts = [], [], []
     given = 0  # replay per minibatch handed out so far, summed over phases
     for _ in range(phases):

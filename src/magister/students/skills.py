@@ -32,6 +32,7 @@ several times that.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Mapping, Sequence
 
@@ -212,7 +213,8 @@ class SkillStudent(StudentBase):
     def ready(self) -> np.ndarray:
         """Mask of skills whose prerequisites are all at ``prereq_level`` (practice would help)."""
         p = self.success_probability()
-        return np.array([bool((p[idx] >= self.prereq_level).all()) for idx in self._pre_idx]) & self.learnable
+        met = p >= self.prereq_level - 1e-12  # a competence reached through rounding counts, as for mastered()
+        return np.array([bool(met[idx].all()) for idx in self._pre_idx]) & self.learnable
 
     def mastered(self) -> np.ndarray:
         """Mask of mastered skills (success probability >= ``mastery_level``)."""
@@ -231,29 +233,36 @@ class SkillStudent(StudentBase):
         """One greedy schedule for :meth:`best_mastery`; ``fill``: practise each skill to full competence.
 
         The oracle knows every competence: it practises a learnable skill whose
-        prerequisites are ready and that is not mastered, preferring the one closest
-        to mastery (a skill that lapsed through forgetting is refreshed first), until it
-        is mastered. Score noise does not change competence, so it does not matter here.
-        Without forgetting this is the best possible; with forgetting it is a strong
+        prerequisites are ready and that is not mastered, preferring the one fewest
+        practices from mastery (a skill that lapsed through forgetting is refreshed first),
+        until it is mastered; when none is left it raises a mastered prerequisite to
+        ``prereq_level`` (above ``mastery_level``) to open the skills waiting for it. Score noise does not change competence, so it does not matter here.
+        Without forgetting this is the best possible (short of per-skill rates where raising a
+        slow prerequisite only to ``prereq_level`` for a faster skill would pay); with forgetting it is a strong
         greedy schedule (the better of two: practise each skill just to mastery, or up to full
         competence as a margin against forgetting). Nothing of this student changes.
         """
         comp = self.competence.copy()
         f, rates, chance = self.forgetting, self.rates, self.chance
         target = (self.mastery_level - 1e-12 - chance) / (1.0 - chance)  # competence that counts as mastered
-        need = (self.prereq_level - chance) / (1.0 - chance)  # competence a prerequisite needs
-        # a skill others need is practised to the prerequisite level too, when that is above mastery
+        need = (self.prereq_level - 1e-12 - chance) / (1.0 - chance)  # competence a prerequisite needs
+        # a skill a learnable one needs is raised to the prerequisite level too, when that is above mastery
         needed = np.zeros(len(comp), dtype=bool)
-        for idx in self._pre_idx:
+        for idx in itertools.compress(self._pre_idx, self.learnable):
             needed[idx] = True
-        goal = np.where(needed, max(target, need), target)
         left = budget
         while left > 0:
             ready = self.learnable & np.array([bool((comp[idx] >= need).all()) for idx in self._pre_idx])
-            todo = ready & (comp < goal)
+            todo = ready & (comp < target)
+            lift = ready & needed & (comp < need)
             if todo.any():
-                i = int(np.flatnonzero(todo)[np.argmax(comp[todo])])
-                k = int(np.ceil(((1.0 if fill else goal[i]) - comp[i]) / rates[i] - 1e-9))
+                steps = np.ceil((target - comp) / rates - 1e-9)  # practices each skill needs to be mastered
+                cand = np.flatnonzero(todo)
+                i = int(cand[np.lexsort((-comp[cand], steps[cand]))[0]])  # the fewest practices left first
+                k = int(np.ceil(((1.0 if fill else target) - comp[i]) / rates[i] - 1e-9))
+            elif lift.any():  # every skill within reach is mastered: open the ones that wait for a prerequisite
+                i = int(np.flatnonzero(lift)[np.argmax(comp[lift])])
+                k = int(np.ceil(((1.0 if fill else need) - comp[i]) / rates[i] - 1e-9))
             elif f > 0 and (ready & (comp < 1.0)).any():
                 bank = ready & (comp < 1.0)
                 i = int(np.flatnonzero(bank)[np.argmin(comp[bank])])
@@ -285,7 +294,8 @@ class SkillStudent(StudentBase):
             self.competence[i] = keep
         if self.learnable[i]:
             pre = self._pre_idx[i]
-            if pre.size == 0 or (self.chance + (1.0 - self.chance) * self.competence[pre] >= self.prereq_level).all():
+            p_pre = self.chance + (1.0 - self.chance) * self.competence[pre]
+            if pre.size == 0 or (p_pre >= self.prereq_level - 1e-12).all():
                 self.competence[i] = min(1.0, self.competence[i] + self.rates[i])
         self.practice[i] += 1
         self.episodes += 1
