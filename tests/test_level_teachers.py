@@ -114,7 +114,9 @@ def test_buffer_state_restores_exactly_and_refuses_bad_state():
     c = LevelBuffer(50, prioritization="uniform", staleness_coef=0.2)
     before = c.state_dict()
     for bad in (dict(state, capacity=7), dict(state, scores=state["scores"][:-1]),
-                dict(state, seen=state["seen"] + 10**6), {"x": 1}):
+                dict(state, seen=state["seen"] + 10**6), {"x": 1},
+                # repeated tie-breaking sequence numbers, or one past next_seq, loaded before
+                dict(state, seq=[state["seq"][0]] * len(state["seq"])), dict(state, next_seq=0)):
         with pytest.raises(CheckpointError):
             c.load_state_dict(bad)
     assert str(c.state_dict()) == str(before)

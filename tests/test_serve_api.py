@@ -326,6 +326,11 @@ def test_client_refuses_bad_arguments_before_sending_anything(client):
             remote.observe_batch(["add"], [0.5], chunk=chunk)
     with pytest.raises(mg.InvalidScoreError):
         remote.observe_batch(["add"], ["good"])
+    for text in ("0.5", "1"):  # parsed into a number and recorded before; a local teacher refuses text
+        with pytest.raises(mg.InvalidScoreError):
+            remote.observe_batch(["add"], [text])
+        with pytest.raises(mg.InvalidScoreError):
+            remote.observe("add", text)
     assert remote.n_observed == 0
     assert remote.observe_batch(["add"], 0.5) == [1]  # one score for one task, as a local teacher takes it
 

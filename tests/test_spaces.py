@@ -193,3 +193,17 @@ def test_a_box_task_with_strings_is_refused_not_parsed():
         t.observe(["0.5", "0.5"], 0.5)
     assert t.n_observed == 0
     assert np.array_equal(box.validate([0.5, np.float32(0.25)]), [0.5, 0.25])  # numbers of any type still pass
+
+
+def test_a_box_task_of_booleans_is_refused_as_discrete_refuses_them():
+    # [True, False] was taken as (1.0, 0.0); Discrete already refused a boolean task
+    box = mg.Box([0, 0], [1, 1])
+    t = mg.make_teacher("uniform", box, seed=0)
+    for bad in ([True, False], np.array([True, False])):
+        with pytest.raises(mg.InvalidTaskError, match="not a vector of 2 numbers"):
+            t.observe(bad, 0.5)
+    with pytest.raises(mg.InvalidTaskError):
+        t.observe_batch(np.array([[True, False]]), [0.5])
+    assert t.n_observed == 0
+    t.observe_batch(np.array([[1, 0]]), [0.5])  # whole numbers are still coordinates
+    assert t.n_observed == 1

@@ -472,6 +472,9 @@ class LevelBuffer:
                 raise CheckpointError("level buffer state holds a level twice")
             if not all(math.isfinite(s) for s in scores) or any(v > tick or v < 0 for v in seen):
                 raise CheckpointError("level buffer state has a non-finite score or a visit in the future")
+            # a level's sequence number breaks ties between equal scores: each once, all below the next one
+            if len(set(seqs)) != len(seqs) or any(not 0 <= q < next_seq for q in seqs):
+                raise CheckpointError("level buffer state has repeated sequence numbers or ones past next_seq")
         except CheckpointError:
             raise
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint

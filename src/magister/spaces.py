@@ -211,7 +211,7 @@ class Box(Space):
             task = [task[n] for n in self.names]
         try:
             raw = np.asarray(task)
-            if non_numeric(raw):  # a string or a complex number is not a coordinate
+            if non_numeric(raw) or raw.dtype == bool:  # text, a complex number or True is not a coordinate
                 raise TypeError("not a number")
             x = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):
@@ -243,7 +243,7 @@ class Box(Space):
 
     def unit_one(self, task: Any) -> np.ndarray:
         """Validate one task and return its unit vector ``(1, dim)`` (fast path for teachers)."""
-        if type(task) is np.ndarray and task.shape == self.low.shape:
+        if type(task) is np.ndarray and task.shape == self.low.shape and task.dtype.kind in "iuf":
             x = task.astype(float, copy=False)
             if ((x >= self.low) & (x <= self.high)).all():  # also False for NaN
                 return ((x - self.low) / self._width).reshape(1, self.dim)
@@ -251,7 +251,7 @@ class Box(Space):
 
     def validate_batch(self, tasks: Any) -> np.ndarray:  # vectorised fast path
         if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim \
-                and tasks.dtype.kind in "biuf":  # numbers; strings or objects are checked one by one below
+                and tasks.dtype.kind in "iuf":  # numbers; strings, booleans or objects are checked one by one below
             x = tasks.astype(float, copy=True)
             bad = ~np.isfinite(x).all(axis=1) | ((x < self.low) | (x > self.high)).any(axis=1)
             if bad.any():

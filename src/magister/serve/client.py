@@ -34,7 +34,7 @@ from ..errors import (
     InvalidTaskError,
     MagisterError,
 )
-from ..settings import number, whole
+from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 
 __all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
@@ -318,6 +318,8 @@ class HTTPTeacher:
         chunk = whole("chunk", chunk)  # (0 or less sent nothing, or failed with a raw ValueError)
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
         try:
+            if non_numeric(np.asarray(scores)):  # "0.5" is refused, as a local teacher refuses it
+                raise TypeError
             scores = list(np.asarray(scores, dtype=float).reshape(-1))
         except (TypeError, ValueError, OverflowError):
             raise InvalidScoreError(f"scores must be numbers, got {_brief(scores)}; pass a sequence of floats. "
@@ -353,6 +355,8 @@ class HTTPTeacher:
     @staticmethod
     def _json_score(score: Any) -> float:
         try:
+            if non_numeric(np.asarray(score)):  # "0.5" is refused, as a local teacher refuses it
+                raise TypeError
             s = float(score)
         except (TypeError, ValueError):
             raise InvalidScoreError(f"score {score!r} is not a number") from None
