@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import MAX_TASKS, rate, whole
+from .settings import MAX_TASKS, few_tasks, rate, whole
 
 __all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "MAX_TASKS"]
 
@@ -61,13 +61,7 @@ class TaskAverages:
     """
 
     def __init__(self, n: int, *, fast: float = 0.1, slow: float = 0.02, window: int = 0):
-        whole("number of tasks", n, 1)
-        if n > MAX_TASKS:
-            raise ConfigError(
-                f"{n} tasks is too many for per-task statistics (limit {MAX_TASKS}); "
-                "use a continuous teacher on this space instead"
-            )
-        self.n = int(n)
+        self.n = few_tasks(whole("number of tasks", n, 1), "a teacher keeps statistics per task")
         self.fast_rate = rate("fast", fast)
         self.slow_rate = rate("slow", slow)
         whole("window", window, 0)

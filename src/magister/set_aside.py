@@ -42,9 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .averages import MAX_TASKS
 from .errors import ConfigError
-from .settings import whole
+from .settings import few_tasks, whole
 
 __all__ = ["SetAside", "FACTOR", "make_set_aside"]
 
@@ -72,10 +71,7 @@ class SetAside:
             raise ConfigError(f"set_aside is the average score (on the [0, 1] scale) at which a task counts as "
                               f"mastered, in (0, 1], or None to keep every task in play; got {threshold!r}")
         _check(window, review_after)
-        if n > MAX_TASKS:  # checked before the (n, window) array is allocated
-            raise ConfigError(f"set_aside keeps {window} scores per task; {n} tasks is too many (limit {MAX_TASKS}): "
-                              "use a continuous teacher on this space instead")
-        self.n = int(n)
+        self.n = few_tasks(n, f"set_aside keeps {window} scores per task")  # before the (n, window) array
         self.threshold = float(threshold)
         self.window = int(window)
         self.review_after = float(review_after)

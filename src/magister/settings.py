@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate", "non_numeric", "MAX_TASKS", "few_tasks"]
+__all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
@@ -27,6 +27,22 @@ def few_tasks(n: int, keeps: str) -> int:
         raise ConfigError(f"{keeps}; {n} tasks is too many (limit {MAX_TASKS}): "
                           "use a continuous teacher on this space instead")
     return int(n)
+
+
+def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:
+    """Non-negative finite weights with a positive, finite sum (a mixture, a target), as a float array, not
+    normalised; ``n``: how many there must be."""
+    try:
+        w = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        w = np.full(0, np.nan)
+    with np.errstate(over="ignore"):  # weights whose sum overflows are refused, not warned about
+        ok = w.ndim == 1 and len(w) > 0 and (n is None or len(w) == n) and bool(np.isfinite(w).all()) \
+            and bool((w >= 0).all()) and 0 < w.sum() < np.inf
+    if not ok:
+        raise ConfigError(f"{name} must be {'' if n is None else f'{n} '}non-negative weights with a positive, "
+                          f"finite sum, got {values!r}")
+    return w
 
 
 def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:

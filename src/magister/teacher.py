@@ -404,17 +404,6 @@ class Teacher:
         return f"{type(self).__name__}({self.space!r}{', ' + cfg if cfg else ''})"
 
 
-def _same_setting(a: Any, b: Any) -> bool:
-    """Equality of two JSON-friendly settings (arrays compared by value, lists and dicts element-wise)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.shape(a) == np.shape(b) and np.array_equal(np.asarray(a), np.asarray(b)))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_setting(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
 def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
     """``"name: saved X, here Y"`` for each setting of ``saved`` (a state's config) that differs from the
     teacher's own. References to data that lives elsewhere (an opponent pool's folder) are not settings
@@ -432,7 +421,7 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
         a, b = saved.get(k, "(not set)"), mine.get(k, "(not set)")
         if located(a) or located(b):
             continue
-        if not _same_setting(_jsonable_config(a, k), b):
+        if not checkpoint.states_equal(_jsonable_config(a, k), b):
             out.append(f"{k}: saved {a!r}, here {b!r}")
     return out
 

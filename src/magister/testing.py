@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .checkpoint import states_equal
 from .errors import CheckpointError, InvalidScoreError, InvalidTaskError, MagisterError
 from .levels.maze import empty_maze
 from .levels.spaces import MazeSpace, SeedSpace
@@ -85,25 +86,6 @@ class ToyLearner:
         if c == 0 or self.competence[c - 1] >= 0.5:
             self.competence[c] = min(1.0, self.competence[c] + self.rate)
         return float(self.competence[c])
-
-
-def states_equal(a: Any, b: Any) -> bool:
-    """Deep equality of two state dicts (arrays compared exactly, NaN equal to NaN)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
-            return False
-        if a.dtype.kind in "fc":
-            return bool(np.array_equal(a, b, equal_nan=True))
-        return bool(np.array_equal(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(states_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
-        return True
-    return type(a) is type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b
-                                              and not isinstance(a, bool) and not isinstance(b, bool))
 
 
 def _same_tasks(space: Space, a: Any, b: Any) -> bool:

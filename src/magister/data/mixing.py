@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import non_numeric, whole
+from ..settings import non_numeric, weights, whole
 from ..teacher import Teacher
 from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 
@@ -70,12 +70,7 @@ class SkillMixer:
             self.fixed_mixture: np.ndarray | None = None
             self.skill_names = teacher.space.task_names()
         else:
-            w = np.asarray(teacher, dtype=float)
-            with np.errstate(over="ignore"):  # weights whose sum overflows are refused below, not warned about
-                w_sum = w.sum()
-            if w.ndim != 1 or len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or not 0 < w_sum < np.inf:
-                raise ConfigError("teacher must be a magister Teacher or mixture weights (non-negative, "
-                                  f"positive sum), got {teacher!r}")
+            w = weights("teacher (a magister Teacher, or fixed mixture weights)", teacher)
             self.teacher = None
             self.n_skills = len(w)
             self.fixed_mixture = w / w.sum()

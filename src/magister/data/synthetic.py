@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
-from ..settings import whole
+from ..settings import weights, whole
 
 __all__ = ["SkillData", "lego", "addition", "with_unlearnable_skill", "concat", "skill_counts_from_mixture"]
 
@@ -73,11 +73,7 @@ class SkillData:
 def skill_counts_from_mixture(total: int, mixture: Sequence[float]) -> np.ndarray:
     """Split ``total`` examples over skills in proportion to ``mixture`` (largest remainders, exact sum)."""
     total = whole("total", total, 0, hint="the number of examples to split")
-    w = np.asarray(mixture, dtype=float)
-    with np.errstate(over="ignore"):  # weights whose sum overflows are refused below, not warned about
-        w_sum = w.sum()
-    if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or not 0 < w_sum < np.inf:
-        raise ConfigError(f"mixture must be non-negative weights with a positive, finite sum, got {list(mixture)}")
+    w = weights("mixture", mixture)
     raw = total * w / w.sum()
     counts = np.floor(raw).astype(np.int64)
     rest = total - int(counts.sum())

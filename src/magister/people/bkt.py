@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number
+from ..settings import fraction, number
 from .base import LearnerModel, register_model
 from .events import Event, EventLog
 
@@ -74,8 +74,7 @@ class BKT(LearnerModel):
         for k, v in dict(prior=prior, learn=learn, guess=guess, slip=slip, forget=forget).items():
             if not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")
-        if not 0.0 <= float(mastery_threshold) <= 1.0:
-            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        fraction("mastery_threshold", mastery_threshold, hint="a probability (0.95, not 95)")
         # the caps clip the fitted guess and slip (NaN made every fit NaN); tol stops EM
         number("max_guess", max_guess, 1e-4, 1.0, hint="the largest guess probability a fit may give")
         number("max_slip", max_slip, 1e-4, 1.0, hint="the largest slip probability a fit may give")

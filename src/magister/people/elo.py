@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import fraction, number
 from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
@@ -43,11 +44,9 @@ class Elo(LogitModel):
         super().__init__(k_learner=k_learner, k_skill=k_skill, k_item=k_item, decay=decay, passes=passes,
                          mastery_threshold=mastery_threshold, graded=graded,
                          discrimination=dict(discrimination or {}))
-        if not all(0.0 <= float(v) < math.inf for v in (k_learner, k_skill, k_item, decay)):  # NaN fails too
-            raise ConfigError(f"Elo step sizes and decay must be finite numbers >= 0, got k_learner={k_learner!r}, "
-                              f"k_skill={k_skill!r}, k_item={k_item!r}, decay={decay!r}")
-        if not 0.0 <= float(mastery_threshold) <= 1.0:
-            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        for name, v in (("k_learner", k_learner), ("k_skill", k_skill), ("k_item", k_item), ("decay", decay)):
+            number(name, v, 0.0, hint="Elo step sizes and decay")
+        fraction("mastery_threshold", mastery_threshold, hint="a probability (0.95, not 95)")
         self.graded = bool(graded)
         self.mastery_threshold = float(mastery_threshold)
         self.k = (float(k_learner), float(k_skill), float(k_item))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number
 from .base import LearnerModel, register_model
 from .bkt import _seq_layout
 from .events import DAY, Event, EventLog
@@ -110,9 +111,8 @@ class FSRSMemory(LearnerModel):
         self.grades_from_scores = bool(grades_from_scores)
         if len(w) != 21:
             raise ConfigError(f"FSRS weights: expected 21 numbers, got {len(w)}")
-        if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                   and math.isfinite(v) for v in w):  # a NaN weight made every predicted recall NaN
-            raise ConfigError(f"FSRS weights must be 21 finite numbers, got {w}")
+        for i, v in enumerate(w):  # a NaN weight made every predicted recall NaN
+            number(f"FSRS weights[{i}]", v, hint="FSRS weights must be 21 finite numbers")
         if not 0.0 < desired_retention < 1.0:
             raise ConfigError(f"desired_retention must be in (0, 1), got {desired_retention}")
         self.w = np.array(w, dtype=float)

@@ -139,18 +139,16 @@ class StudyApp:
                 right = c.check(str(typed))
                 g = 3 if right else 1
             else:
-                try:  # a form sends text
-                    given = float(grade) if isinstance(grade, str) else grade
+                if grade is None:
+                    raise ConfigError("send typed (the answer) or grade (1-4)")
+                try:  # a form sends text; 2.7, True or NaN are refused below, not truncated
+                    grade = float(grade) if isinstance(grade, str) else grade
                 except ValueError:
-                    given = None
-                if given is None:
-                    raise ConfigError(f"send typed (the answer) or grade (1-4); got grade {grade!r}")
-                g = checked_grade(given)  # 2.7, True or NaN are refused, not truncated
+                    pass  # the text itself is refused below
+                g = checked_grade(grade)
                 right = g > 1
-            try:  # NaN or infinite durations were stored (NaN as 0)
-                took = None if duration is None else max(0.0, number("duration", duration))
-            except ConfigError:
-                raise ConfigError(f"duration must be seconds (a finite number), got {duration!r}") from None
+            # NaN or infinite durations were stored (NaN as 0)
+            took = None if duration is None else max(0.0, number("duration", duration, hint="seconds"))
             self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
             s.record(c.id, g, now)
             return 200, {"right": right, "grade": g, "kind": pick.kind, "card": c.id,

@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import MAX_TASKS, CachedPolicy
-from ..errors import ConfigError
-from ..settings import fraction, number
+from ..averages import CachedPolicy
+from ..settings import few_tasks, fraction, number
 from ..settings import rate as _rate
 from ..teacher import Teacher, register
 
@@ -69,8 +68,7 @@ class LearnabilityBandit(CachedPolicy, Teacher):
         self.prior = fraction("prior", prior)
         self.epsilon = fraction("epsilon", epsilon)
         self.temperature = number("temperature", temperature, low=0.0, low_open=True)
-        if space.n > MAX_TASKS:
-            raise ConfigError(f"{space.n} tasks is too many for per-task pass rates (limit {MAX_TASKS})")
+        few_tasks(space.n, "learnability-bandit keeps a pass rate per task")
         self.pass_rate = np.full(space.n, float(self.prior))
         self.counts = np.zeros(space.n, dtype=np.int64)
         self._probs: np.ndarray | None = None

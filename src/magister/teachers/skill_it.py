@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, number, whole
+from ..settings import few_tasks, number, weights, whole
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
@@ -127,10 +127,7 @@ class SkillIt(Teacher):
         if target is None:
             self.target: np.ndarray | None = None
         else:
-            t = np.asarray(target, dtype=float)
-            if t.shape != (n,) or not np.isfinite(t).all() or (t < 0).any() or t.sum() <= 0:
-                raise ConfigError(f"target must be {n} non-negative weights with a positive sum, got {target!r}")
-            self.target = t
+            self.target = weights("target", target, n)
         self.recent = np.full((n, self.window), np.nan)  # newest loss last
         self.seen = np.zeros(n, dtype=np.int64)
         self._probs: np.ndarray | None = None
