@@ -47,9 +47,10 @@ class StudentBase:
         """Mastery an oracle teacher reaches from the current state in ``budget`` more episodes.
 
         The suites' ceiling. A student that offers it has ``forgetting`` and
-        ``_oracle(budget, fill)``, one greedy schedule (``fill``: practise up to the
-        cap as a margin against forgetting); without forgetting one schedule is the
-        best, with it the better of the two. Nothing of the student changes.
+        ``_oracle(budget, fill, schedule=None)``, one greedy schedule (``fill``: practise up to the
+        cap as a margin against forgetting; ``schedule``, a list, receives its ``(task index,
+        practices in a row)`` steps, and replaying them on the student reaches the figure); without
+        forgetting one schedule is the best, with it the better of the two. Nothing of the student changes.
         """
         budget = whole("budget", budget, 0)
         forgetting = getattr(self, "forgetting", 0)

@@ -114,7 +114,7 @@ class GridStudent(StudentBase):
         return float(score)
 
 
-    def _oracle(self, budget: int, fill: bool) -> float:
+    def _oracle(self, budget: int, fill: bool, schedule: list[tuple[int, int]] | None = None) -> float:
         """One greedy schedule for :meth:`best_mastery`; ``fill``: practise each cell up to the cap.
 
         The oracle knows every counter: it always practises a learnable cell whose
@@ -156,6 +156,8 @@ class GridStudent(StudentBase):
             if f > 0 and c != 0:  # stay within the steps for which a prerequisite stays at the threshold
                 k = min(k, int(np.floor((best_prev[c] - thr) / f)))
             k = max(1, min(k, left))
+            if schedule is not None:  # (task, practices in a row): replaying it on the student gives the figure
+                schedule.append((c, k))
             if f > 0:
                 keep = counters[c]
                 np.maximum(counters - f * k, 0.0, out=counters)

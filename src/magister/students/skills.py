@@ -229,7 +229,7 @@ class SkillStudent(StudentBase):
         return float(self.mastered()[self.learnable].mean()) if self.learnable.any() else 1.0
 
 
-    def _oracle(self, budget: int, fill: bool) -> float:
+    def _oracle(self, budget: int, fill: bool, schedule: list[tuple[int, int]] | None = None) -> float:
         """One greedy schedule for :meth:`best_mastery`; ``fill``: practise each skill to full competence.
 
         The oracle knows every competence: it practises a learnable skill whose
@@ -252,7 +252,9 @@ class SkillStudent(StudentBase):
             needed[idx] = True
         left = budget
         while left > 0:
-            ready = self.learnable & np.array([bool((comp[idx] >= need).all()) for idx in self._pre_idx])
+            # a prerequisite must still be ready after the first practice's forgetting (the student forgets,
+            # then checks), as the grid student's oracle requires
+            ready = self.learnable & np.array([bool((comp[idx] - f >= need).all()) for idx in self._pre_idx])
             todo = ready & (comp < target)
             lift = ready & needed & (comp < need)
             if todo.any():
@@ -271,8 +273,10 @@ class SkillStudent(StudentBase):
                 break
             pre = self._pre_idx[i]
             if f > 0 and pre.size:  # stay within the steps for which every prerequisite stays ready
-                k = min(k, int(np.floor((comp[pre].min() - need) / f + 1e-9)) + 1)
+                k = min(k, int(np.floor((comp[pre].min() - need) / f + 1e-9)))
             k = max(1, min(k, left))
+            if schedule is not None:  # (task, practices in a row): replaying it on the student gives the figure
+                schedule.append((i, k))
             if f > 0:
                 keep = comp[i]
                 np.maximum(comp - f * k, 0.0, out=comp)
