@@ -173,3 +173,16 @@ def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp
     assert t_resumed.n_observed == t_whole.n_observed
     assert states_equal(t_resumed.state_dict()["algorithm"], t_whole.state_dict()["algorithm"])
     assert whole.mixture_history()[-1].tolist() != [0.5, 0.5], "the teacher moved, so equality is not trivial"
+
+
+def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
+    """add_curriculum twice wrapped compute_loss twice: every micro-batch's losses were fed twice, the second time
+    to the next batch waiting, and training stopped with "no batch is waiting for feedback"."""
+    train, skills = _rows(0, 4)
+    trainer = _trainer(tmp_path, train, {"count": train[:2]}, steps=2)
+    sampler = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0), batch_size=4)
+    add_curriculum(trainer, sampler)
+    callbacks, compute_loss = list(trainer.callback_handler.callbacks), trainer.compute_loss
+    with pytest.raises(mg.ConfigError, match="already has a curriculum"):
+        add_curriculum(trainer, sampler)
+    assert trainer.callback_handler.callbacks == callbacks and trainer.compute_loss == compute_loss

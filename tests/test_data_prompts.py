@@ -9,6 +9,8 @@ import pytest
 
 import magister as mg
 from magister.data.prompts import PromptCurriculum, group_scores
+from magister.errors import ConfigError
+from magister.scores import FiniteScores
 
 CATS = ["easy", "mid", "hard"]
 
@@ -149,3 +151,24 @@ def test_rewards_and_prompt_indices_that_are_not_numbers_are_refused():
             cur.observe(prompts, [1.0, 0.0])
     assert teacher.n_observed == 0 and cur.attempts.sum() == 0
     assert cur.observe([0.0, 1], [True, None])["prompt"].tolist() == [0]
+
+
+def test_a_lower_is_better_reward_range_is_turned_once_so_the_best_reward_passes():
+    cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0),
+                           reward_range=mg.ScoreRange(0, 10, higher_is_better=False), seed=0)
+    out = cur.observe([0, 0, 1, 1], [0, 0, 10, 10])  # a cost: prompt 0 is always best, prompt 1 always worst
+    assert out["pass_rate"].tolist() == [1.0, 0.0] and cur.pass_rates()[:2].tolist() == [1.0, 0.0]
+
+
+def test_an_unbounded_reward_range_is_refused():
+    with pytest.raises(ConfigError, match="bounded"):
+        PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0), reward_range=FiniteScores())
+
+
+def test_prompt_indices_that_are_booleans_are_refused():
+    """observe([True, False], ...) recorded the rewards for prompts 1 and 0 (SkillSampler refuses such indices)."""
+    cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0), seed=0)
+    for prompts in ([True, False], np.array([True, True])):
+        with pytest.raises(ConfigError, match="whole numbers"):
+            cur.observe(prompts, [1.0, 0.0])
+    assert cur.attempts.sum() == 0 and cur.teacher.n_observed == 0

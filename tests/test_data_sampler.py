@@ -422,3 +422,60 @@ def test_settings_that_make_no_sense_are_refused(kwargs):
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         SkillSampler([0, 1] * 4, mg.make_teacher("uniform", mg.Discrete(2)), batch_size=2, **kwargs)
     assert len(SkillSampler([0, 1] * 4, [0.5, 0.5], batch_size=2, num_batches=3.0)) == 3
+
+
+def test_a_state_with_missing_or_garbage_pools_is_refused_as_malformed_and_changes_nothing():
+    """A state without "pools", or with pools that are not indices, raised a raw KeyError / ValueError."""
+    teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+    sampler.next_batch()
+    saved = sampler.state_dict()
+    before = (teacher.to_bytes(), sampler.state_dict())
+    for bad in ({k: v for k, v in saved.items() if k != "pools"}, dict(saved, pools=[["x"]] * 3)):
+        with pytest.raises(ConfigError, match="malformed"):
+            sampler.load_state_dict(bad)
+        assert teacher.to_bytes() == before[0] and states_equal(sampler.state_dict(), before[1])
+
+
+def test_mixture_history_refuses_an_unknown_what():
+    """mixture_history("count") (a typo of "counts") silently returned the teacher's mixture instead."""
+    sampler = SkillSampler([0, 1, 2] * 10, [1, 1, 1], batch_size=4, seed=0)
+    sampler.next_batch()
+    with pytest.raises(ConfigError, match="'counts'"):
+        sampler.mixture_history("count")
+    assert sampler.mixture_history("counts").sum() == pytest.approx(1.0)
+
+
+def test_a_numpy_integer_floor_is_taken_and_a_bad_floor_is_named():
+    """floor=np.int64(0) (a valid share) was refused: only int, float and np.floating were accepted."""
+    sampler = SkillSampler([0, 1] * 4, mg.make_teacher("uniform", mg.Discrete(2), seed=0), batch_size=2,
+                           floor=np.int64(0))
+    assert sampler.floor == 0.0
+    for bad in (1.0, -0.1, float("nan"), True, "0.1"):
+        with pytest.raises(ConfigError, match="floor"):
+            SkillSampler([0, 1] * 4, mg.make_teacher("uniform", mg.Discrete(2), seed=0), batch_size=2, floor=bad)
+
+
+def test_a_loss_score_callable_that_returns_the_wrong_shape_or_nan_is_named_and_changes_nothing():
+    """A callable returning one number (or NaN) for several skills failed inside the teacher with "observe_batch
+    got 2 tasks but 1 scores" (or "report a real outcome"), which does not point at loss_score."""
+    for fn in (lambda skills, losses: 0.5, lambda skills, losses: np.full(len(skills), np.nan)):
+        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+        sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=6, seed=0, loss_score=fn)
+        sampler.next_batch()
+        before = teacher.to_bytes()
+        with pytest.raises(InvalidScoreError, match="loss_score returned"):
+            sampler.observe_batch_loss(np.ones(6))
+        assert teacher.to_bytes() == before and sampler.pending == 1
+
+
+def test_observe_eval_refuses_a_skill_given_by_name_and_by_index():
+    """{"a": 0.9, 0: 0.1} gave skill "a" two observations with two different values."""
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+    before = teacher.to_bytes()
+    with pytest.raises(InvalidScoreError, match="twice"):
+        sampler.observe_eval({"a": 0.9, 0: 0.1})
+    assert teacher.to_bytes() == before
+    sampler.observe_eval({"a": 0.9, 1: 0.1})
+    assert teacher.n_observed == 2

@@ -188,3 +188,79 @@ def test_dataloader_in_the_main_process_passes_the_blocks_through():
     loader = DataLoader(stream, batch_size=None, collate_fn=lambda items: [k for _, k in items])
     got = list(loader)
     assert len(got) == 3 and all(len(b) == 4 for b in got) and stream.pending == 3
+
+
+class _Flaky:
+    """A re-iterable whose ``fail_on``-th iteration raises OSError at item ``at`` (a dropped connection)."""
+
+    def __init__(self, name, n, fail_on=None, at=1):
+        self.name, self.n, self.fail_on, self.at, self.calls = name, n, fail_on, at, 0
+
+    def __iter__(self):
+        self.calls += 1
+        call = self.calls
+        for k in range(self.n):
+            if call == self.fail_on and k == self.at:
+                raise OSError("connection reset")
+            yield (self.name, k)
+
+
+def test_a_source_that_fails_mid_batch_loses_nothing_and_a_retry_continues_exactly():
+    def make(fail_on):
+        teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+        sources = {"add": [("add", k) for k in range(50)], "sub": _Flaky("sub", 3, fail_on), "mul": Counter(4)}
+        return SkillStream(sources, teacher, batch_size=5, seed=0)
+
+    clean, flaky = make(None), make(2)  # the second pass over "sub" breaks after one item
+    expected = _run(clean, 8)
+    got, failures = [], 0
+    while len(got) < 8:
+        before = copy.deepcopy(flaky.state_dict())
+        try:
+            got.extend(_run(flaky, 1))
+        except OSError:
+            failures += 1
+            assert states_equal(flaky.state_dict(), before), "the failed step changed nothing"
+            resumed = make(None)  # a checkpoint taken after the failure resumes exactly too
+            resumed.load_state_dict(copy.deepcopy(flaky.state_dict()))
+            assert _run(resumed, 8 - len(got)) == expected[len(got):]
+    assert failures == 1 and flaky.teacher.n_proposed == clean.teacher.n_proposed
+    assert got == expected and states_equal(flaky.state_dict(), clean.state_dict())
+
+
+def test_a_source_that_gives_nothing_when_iterated_again_is_refused_clearly_and_changes_nothing():
+    shared = iter([("sub", k) for k in range(3)])  # a function that returns the same iterator every time
+    teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+    stream = SkillStream({"add": [("add", k) for k in range(50)], "sub": lambda: shared, "mul": Counter(9)},
+                         teacher, batch_size=6, seed=0)
+    handed = []
+    with pytest.raises(ConfigError, match="none when iterated again"):
+        for _ in range(10):
+            before = copy.deepcopy(stream.state_dict())
+            handed.extend(_run(stream, 1))
+    assert states_equal(stream.state_dict(), before)
+    assert sorted(k for b in handed for name, k in b if name == "sub") == [0, 1, 2]
+
+
+def test_a_stream_state_with_bad_counts_is_refused_as_malformed_and_changes_nothing():
+    """consumed="abc" (or missing) raised a raw ValueError / a misleading skill-count error, and negative passes
+    were loaded."""
+    stream = SkillStream(_sources(), [1, 1, 1], batch_size=4, seed=0)
+    _run(stream, 2, losses=False)
+    saved = stream.state_dict()
+    before = copy.deepcopy(saved)
+    for bad in ({k: v for k, v in saved.items() if k != "consumed"}, dict(saved, consumed="abc"),
+                dict(saved, passes=[-1, 0, 0]), dict(saved, consumed=[-2, 0, 0])):
+        with pytest.raises(ConfigError, match="malformed"):
+            stream.load_state_dict(bad)
+        assert states_equal(stream.state_dict(), before)
+
+
+def test_a_path_or_text_source_and_a_skill_given_twice_are_refused():
+    """{"code": "code.jsonl"} streamed the characters of the path; a skill named and indexed kept the last one."""
+    teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)
+    for text in ("add.jsonl", b"add.jsonl"):
+        with pytest.raises(ConfigError, match="path or text"):
+            SkillStream({"add": text, "sub": [1], "mul": [2]}, teacher, batch_size=2)
+    with pytest.raises(ConfigError, match="twice"):
+        SkillStream({"add": [1], "sub": [1], "mul": [2], 0: [3]}, teacher, batch_size=2)

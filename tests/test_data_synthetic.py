@@ -156,3 +156,26 @@ def test_settings_that_would_give_wrong_data_are_refused():
 
     with pytest.raises(mg.ConfigError, match="mixture weights"):
         SkillSampler([0, 1, 1], [1e308, 1e308], batch_size=2)
+
+
+def test_example_counts_and_chain_sizes_that_are_not_whole_numbers_are_refused():
+    """lego([1.5, 2, 2, 2, 2]) silently built 1 example of the first skill; n_vars=2.5 raised numpy's TypeError."""
+    for bad in (lambda: syn.lego([1.5, 2, 2, 2, 2], seed=0), lambda: syn.addition([2.7, 1, 1], seed=0),
+                lambda: syn.lego(True, seed=0), lambda: syn.lego(["2"] * 5, seed=0)):
+        with pytest.raises(mg.ConfigError, match="whole, non-negative example count"):
+            bad()
+    for kwargs, name in (({"n_vars": 2.5}, "n_vars"), ({"n_letters": "12"}, "n_letters")):
+        with pytest.raises(mg.ConfigError, match=name):
+            syn.lego(2, seed=0, **kwargs)
+    assert syn.lego(np.array([1, 2, 2, 2, 2]), seed=0).skill_counts().tolist() == [1, 2, 2, 2, 2]
+
+
+def test_a_threshold_that_is_not_a_number_and_an_empty_concat_get_clear_errors():
+    """estimate_skill_graph(threshold="0.1") and concat([]) raised a raw TypeError / IndexError."""
+    from magister.data.graph import estimate_skill_graph
+
+    for bad in ("0.1", None):
+        with pytest.raises(mg.ConfigError, match="threshold"):
+            estimate_skill_graph(lambda i: ([1.0, 1.0], [0.5, 0.9]), 2, threshold=bad)
+    with pytest.raises(mg.ConfigError, match="non-empty"):
+        syn.concat([])

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import whole
+from ..settings import number, whole
 
 __all__ = ["estimate_skill_graph", "probe_graph"]
 
@@ -36,8 +36,8 @@ def estimate_skill_graph(run_probe: Callable[[int], tuple[Sequence[float], Seque
     the identity (each skill helps itself, and only itself).
     """
     whole("n_skills", n_skills, 1)
-    if not 0.0 <= threshold < 1.0:
-        raise ConfigError(f"threshold must be in [0, 1), got {threshold!r}")
+    threshold = number("threshold", threshold, 0.0, 1.0, high_open=True,
+                       hint="entries of the scaled graph below it are set to 0")
     drops = np.zeros((n_skills, n_skills))
     for i in range(n_skills):
         before, after = run_probe(i)

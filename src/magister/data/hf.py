@@ -59,6 +59,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..checkpoint import load_state, save_state
+from ..errors import ConfigError
 
 from .sampler import SkillSampler
 
@@ -164,6 +165,10 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     """Make an existing ``trainer`` draw its batches from ``sampler`` and feed it back. Returns ``trainer``."""
     if not isinstance(sampler, SkillSampler):
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
+    if any(isinstance(cb, _CurriculumCheckpoint) for cb in trainer.callback_handler.callbacks):
+        # a second one would feed every micro-batch's losses twice (the second time to the next batch waiting)
+        raise ConfigError("this trainer already has a curriculum (add_curriculum was called on it, or it is a "
+                          "CurriculumTrainer); add one curriculum per trainer")
     trainer.curriculum = sampler
     trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
     trainer.add_callback(_CurriculumCheckpoint(sampler))

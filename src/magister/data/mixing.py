@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import non_numeric, weights, whole
+from ..settings import non_numeric, number, weights, whole
 from ..teacher import Teacher
 from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 
@@ -57,8 +57,7 @@ class SkillMixer:
                  max_pending: int = 4096, floor: float = 0.0):
         whole("batch_size", batch_size, 1)
         whole("max_pending", max_pending, 1, hint="the most batches kept waiting for feedback")
-        if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)) or not 0.0 <= floor < 1.0:
-            raise ConfigError(f"floor must be a share in [0, 1) of every batch, got {floor!r}")
+        floor = number("floor", floor, 0.0, 1.0, high_open=True, hint="the share of every batch spread over all skills")
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
         if isinstance(teacher, Teacher):
@@ -151,6 +150,10 @@ class SkillMixer:
         if callable(spec):
             def scored(skills: np.ndarray, losses: np.ndarray) -> np.ndarray:
                 out = np.asarray(spec(skills, losses), dtype=float)
+                if out.shape != np.shape(losses) or not np.isfinite(out).all():
+                    raise InvalidScoreError(f"loss_score returned {out.tolist()!r} for {len(losses)} skills; return "
+                                            "one finite score in [0, 1] per skill (an array shaped like the losses). "
+                                            "Nothing was recorded")
                 if ((out < 0) | (out > 1)).any():  # clipping them would hide a wrong scale
                     raise InvalidScoreError(f"loss_score returned scores outside [0, 1] ({out.tolist()[:4]}); "
                                             "map each loss to a score in [0, 1]. Nothing was recorded")
@@ -323,6 +326,9 @@ class SkillMixer:
                     skills.append(int(k))
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
+                if skills[-1] in skills[:-1]:  # by name and by index: which value is meant?
+                    raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
+                                            "by index); give one value per skill. Nothing was recorded")
             values = self._as_values(list(per_skill.values()))
         else:
             values = self._as_values(per_skill)
@@ -369,6 +375,9 @@ class SkillMixer:
 
     def mixture_history(self, what: str = "mixture") -> np.ndarray:
         """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``)."""
+        if what not in ("mixture", "counts"):
+            raise ConfigError(f"what must be 'mixture' (the teacher's mixture) or 'counts' (the batch shares), "
+                              f"got {what!r}")
         if what == "counts":
             return np.asarray([h["counts"] for h in self.history], dtype=float).reshape(-1, self.n_skills) / self.batch_size
         return np.asarray([h["mixture"] for h in self.history], dtype=float).reshape(-1, self.n_skills)

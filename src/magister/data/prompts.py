@@ -118,6 +118,9 @@ class PromptCurriculum:
         self.teacher = teacher
         self.feedback = feedback
         self.reward_range = ScoreRange.coerce(reward_range)
+        if not (np.isfinite(self.reward_range.low) and np.isfinite(self.reward_range.high)):
+            raise ConfigError(f"reward_range must be a bounded range (low, high) that maps the rewards to [0, 1], "
+                              f"got {self.reward_range!r}; declare the rewards' lowest and highest values")
         self.rng = as_generator(seed)
         self.n_tasks = int(teacher.space.n)
         self.task_names = teacher.space.task_names()
@@ -213,7 +216,8 @@ class PromptCurriculum:
             raise InvalidScoreError(f"got {len(idx)} prompt indices but {len(r)} rewards; pass one prompt index per "
                                     "completion")
         try:
-            if non_numeric(idx) or (idx.astype(float) % 1 != 0).any():  # not "3", nor 0.5 truncated to 0
+            if non_numeric(idx) or any(isinstance(v, (bool, np.bool_)) for v in idx.tolist()) or \
+                    (idx.astype(float) % 1 != 0).any():  # not "3", nor 0.5 truncated to 0, nor True read as 1
                 raise TypeError
             idx = idx.astype(np.int64)
         except (TypeError, ValueError):
@@ -242,8 +246,6 @@ class PromptCurriculum:
         except InvalidScoreError as e:
             raise InvalidScoreError(f"{e}; declare the rewards' range with PromptCurriculum(reward_range=(low, "
                                     "high)); nothing was recorded") from None
-        if not self.reward_range.higher_is_better:
-            u = 1.0 - u
         ids, n, pass_rate, abs_adv = group_scores(idx, u)
         score = pass_rate if self.feedback == "pass_rate" else abs_adv
         sr = self.teacher.score_range

@@ -254,10 +254,11 @@ class SkillSampler(SkillMixer, _TorchSampler):
         allows. Under ``torch.distributed`` call it on every rank with the same
         state: states that differ between ranks are refused on all of them."""
         error: Exception | None = None
-        pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
-        if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist() for p, m in zip(pools, self._members)):
-            error = ConfigError("sampler state does not match this dataset's skills")
         try:  # everything is read before anything changes
+            pools = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state["pools"]]
+            if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist()
+                                                  for p, m in zip(pools, self._members)):
+                error = ConfigError("sampler state does not match this dataset's skills")
             common = self._read_common(state)
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             refills = np.asarray(state["refills"], dtype=np.int64).copy()

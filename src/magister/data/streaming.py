@@ -25,6 +25,14 @@ restricted to them (by the stream's generator); the stream ends at the first
 step whose global batch cannot be filled (the items read for it are dropped,
 like ``drop_last``).
 
+**A source that fails.** A step whose source raises (a dropped connection)
+or gives no items when iterated again (a function that returns the same
+iterator every time) raises that error and is undone: the items it had read
+are kept for the next step, and the teacher, the generator and the stream
+position are as before the call, so ``state_dict()`` saves nothing of it and
+calling again (or resuming) gives the batch the step would have given. A
+source that raised is opened again and fast-forwarded, as on resume.
+
 **Resume.** :meth:`SkillStream.state_dict` records, per skill, the passes
 made and the items consumed in the current pass; :meth:`load_state_dict`
 re-creates each source's iterator and skips that many items, so a source must
@@ -47,7 +55,10 @@ refused.
 
 from __future__ import annotations
 
+import collections
+import copy
 import itertools
+import os
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -67,7 +78,15 @@ except ImportError as _e:  # pragma: no cover - exercised only without torch
 __all__ = ["SkillStream"]
 
 
+class _END:  # marks where a pass over a source ended, in a skill's look-ahead (a class: copies keep identity)
+    pass
+
+
 def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
+    if isinstance(source, (str, bytes, bytearray, os.PathLike)):  # iterating one gives its characters, not items
+        raise ConfigError(f"the source of skill {skill!r} is {source!r}, a path or text, which is not read: pass "
+                          "the items (a list, an IterableDataset) or a function that reads them (lambda: "
+                          "read_jsonl(path))")
     if callable(source) and not hasattr(source, "__iter__"):
         return lambda: iter(source())
     if not hasattr(source, "__iter__"):
@@ -127,6 +146,11 @@ class SkillStream(SkillMixer, _TorchIterable):
         self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._per_skill(sources))]
         self._iters: list[Iterator[Any] | None] = [None] * self.n_skills
         self._skip = np.zeros(self.n_skills, dtype=np.int64)
+        # items read from each live iterator but not handed out yet (and _END where a pass ended)
+        self._ahead: list[collections.deque[Any]] = [collections.deque() for _ in range(self.n_skills)]
+        self._pass_read = np.zeros(self.n_skills, dtype=np.int64)
+        self._taken: dict[int, list[Any]] = {}
+        self._broken: set[int] = set()
         #: items read from each skill's source in its current pass
         self.consumed = np.zeros(self.n_skills, dtype=np.int64)
         #: completed passes over each skill's source (``on_exhausted="restart"``)
@@ -150,6 +174,9 @@ class SkillStream(SkillMixer, _TorchIterable):
                 else:
                     raise UnknownTaskError(f"sources name skill {key!r}, which the teacher's space does not have; "
                                            f"known skills: {self.skill_names[:8]}")
+                if out[i] is not None:
+                    raise ConfigError(f"sources give skill {self.skill_names[i]!r} twice (by name and by index); "
+                                      "give every skill one source")
                 out[i] = src
             missing = [self.skill_names[i] for i, src in enumerate(out) if src is None]
             if missing:
@@ -165,13 +192,15 @@ class SkillStream(SkillMixer, _TorchIterable):
         return {**super()._setup_fingerprint(), "on_exhausted": self.on_exhausted, "num_batches": self.num_batches}
 
     # --------------------------------------------------------------- reading
-    def _read(self, skill: int, count: int) -> list[Any]:
-        """The next ``count`` items of ``skill``'s stream (fewer when it ends under ``on_exhausted="stop"``)."""
-        out: list[Any] = []
-        while len(out) < count and not self.exhausted[skill]:
+    def _pull(self, skill: int, count: int) -> None:
+        """Read up to ``count`` more items of ``skill``'s source into its look-ahead (an end-of-pass marker when
+        the source ends), opening (and on resume fast-forwarding) the source when needed."""
+        buf = self._ahead[skill]
+        try:
             it = self._iters[skill]
             if it is None:
                 it = self._iters[skill] = self._open[skill]()
+                self._pass_read[skill] = 0
                 skip = int(self._skip[skill])
                 if skip:
                     skipped = sum(1 for _ in itertools.islice(it, skip))
@@ -180,20 +209,65 @@ class SkillStream(SkillMixer, _TorchIterable):
                                           f"resume, but the state says {skip} were consumed; a resumable source "
                                           "must give the same items in the same order every time it is iterated")
                     self._skip[skill] = 0
-            got = list(itertools.islice(it, count - len(out)))
-            out.extend(got)
-            self.consumed[skill] += len(got)
-            if len(out) < count:  # the source ended
-                if self.consumed[skill] == 0:
-                    raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave no items; give every "
-                                      "skill a non-empty source")
+                    self._pass_read[skill] = skip
+            got = 0
+            for item in itertools.islice(it, count):  # one at a time: an error keeps what was read before it
+                buf.append(item)
+                got += 1
+            self._pass_read[skill] += got
+            if got < count:  # the source ended
+                if self._pass_read[skill] == 0:
+                    if self.passes[skill] == 0 and self.consumed[skill] == 0 and not any(
+                            e is _END for e in buf):
+                        raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave no items; give "
+                                          "every skill a non-empty source")
+                    raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave items before but none "
+                                      "when iterated again; a source must give the same items every time it is "
+                                      "iterated: pass a re-iterable (a list, an IterableDataset) or a function "
+                                      "that returns a new iterator on every call, not one that returns the same "
+                                      "iterator")
+                buf.append(_END)
                 self._iters[skill] = None
+        except BaseException:
+            # the iterator may be broken (a generator that raised is finished): re-open it, at this step's start
+            self._broken.add(skill)
+            raise
+
+    def _read(self, skill: int, count: int) -> list[Any]:
+        """The next ``count`` items of ``skill``'s stream (fewer when it ends under ``on_exhausted="stop"``)."""
+        out: list[Any] = []
+        buf, taken = self._ahead[skill], self._taken.setdefault(skill, [])
+        while len(out) < count and not self.exhausted[skill]:
+            if not buf:
+                self._pull(skill, count - len(out))
+                continue
+            entry = buf.popleft()
+            taken.append(entry)
+            if entry is _END:  # the source ended
                 if self.on_exhausted == "restart":
                     self.passes[skill] += 1
                     self.consumed[skill] = 0
                 else:
                     self.exhausted[skill] = True
+            else:
+                out.append(entry)
+                self.consumed[skill] += 1
         return out
+
+    def _undo_step(self, saved: dict[str, Any]) -> None:
+        """A step failed (a source raised, or gave no items): put back everything it read and changed."""
+        self.consumed, self.passes, self.exhausted = saved["consumed"], saved["passes"], saved["exhausted"]
+        self.rng = saved["rng"]
+        self._floor_next = saved["floor_next"]
+        if saved["teacher"] is not None:
+            assert self.teacher is not None
+            self.teacher.load_state_dict(saved["teacher"])
+        for skill, taken in self._taken.items():
+            self._ahead[skill].extendleft(reversed(taken))
+        for skill in self._broken:  # re-opened at the step's start and fast-forwarded, as on resume
+            self._ahead[skill].clear()
+            self._iters[skill] = None
+            self._skip[skill] = self.consumed[skill]
 
     # -------------------------------------------------------------- sampling
     def __iter__(self) -> Iterator[list[Any]]:
@@ -215,6 +289,24 @@ class SkillStream(SkillMixer, _TorchIterable):
     def _next_global(self) -> list[Any] | None:
         if self.ended:
             return None
+        # a source that raises, or gives nothing when iterated again, fails the step: the step is undone (the
+        # items it read are handed out by the next one, the teacher and the generator are put back), so nothing
+        # is lost and a retry, or a resume from state_dict(), gives the batch the step would have given
+        saved = {"consumed": self.consumed.copy(), "passes": self.passes.copy(), "exhausted": self.exhausted.copy(),
+                 "rng": copy.deepcopy(self.rng), "floor_next": self._floor_next,
+                 "teacher": self.teacher.state_dict() if self.teacher is not None and self.mode == "propose"
+                 else None}
+        self._taken = {}
+        self._broken = set()
+        try:
+            return self._plan_and_read()
+        except BaseException:
+            self._undo_step(saved)
+            raise
+        finally:
+            self._taken, self._broken = {}, set()
+
+    def _plan_and_read(self) -> list[Any] | None:
         live = ~self.exhausted
         if not live.any():
             self.ended = True
@@ -287,16 +379,18 @@ class SkillStream(SkillMixer, _TorchIterable):
 
         The state is global; under ``torch.distributed`` load the same state on every rank."""
         error: Exception | None = None
-        consumed = np.asarray(state.get("consumed", []), dtype=np.int64)
-        if consumed.shape != (self.n_skills,) or (consumed < 0).any():
-            error = ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
         try:  # everything is read before anything changes
+            consumed = np.asarray(state["consumed"], dtype=np.int64).copy()
+            if consumed.shape != (self.n_skills,):
+                error = ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
             common = self._read_common(state)
             passes = np.asarray(state["passes"], dtype=np.int64).copy()
             exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
             ended = bool(state["ended"])
             if passes.shape != (self.n_skills,) or exhausted.shape != (self.n_skills,):
                 raise ValueError(f"passes and exhausted must hold {self.n_skills} skills")
+            if (consumed < 0).any() or (passes < 0).any():
+                raise ValueError("consumed and passes must be counts >= 0")
         except (KeyError, TypeError, ValueError) as e:
             error = error or self._malformed(e)
         self._agree_on_state(state, error)
@@ -306,4 +400,5 @@ class SkillStream(SkillMixer, _TorchIterable):
         self.exhausted = exhausted
         self.ended = ended
         self._iters = [None] * self.n_skills
+        self._ahead = [collections.deque() for _ in range(self.n_skills)]
         self._skip = self.consumed.copy()

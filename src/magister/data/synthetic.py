@@ -83,12 +83,13 @@ def skill_counts_from_mixture(total: int, mixture: Sequence[float]) -> np.ndarra
 
 
 def _per_skill(n_per_skill: int | Sequence[int], n_skills: int) -> np.ndarray:
-    if isinstance(n_per_skill, (int, np.integer)):
+    if isinstance(n_per_skill, (int, np.integer)) and not isinstance(n_per_skill, (bool, np.bool_)):
         counts = np.full(n_skills, int(n_per_skill), dtype=np.int64)
     else:
-        counts = np.asarray(n_per_skill, dtype=np.int64)
+        raw = np.asarray(n_per_skill)  # whole numbers only: 1.5 examples was silently truncated to 1
+        counts = raw.astype(np.int64) if raw.dtype.kind in "iu" else np.full(0, -1, dtype=np.int64)
     if counts.shape != (n_skills,) or (counts < 0).any():
-        raise ConfigError(f"need one non-negative example count per skill ({n_skills}), got {n_per_skill!r}")
+        raise ConfigError(f"need one whole, non-negative example count per skill ({n_skills}), got {n_per_skill!r}")
     return counts
 
 
@@ -103,6 +104,8 @@ def lego(n_per_skill: int | Sequence[int], *, n_vars: int = 5, n_letters: int = 
     (x = -1). The clauses (shuffled when ``shuffle``) are followed by the
     queried variable. Label: 1 if the queried variable is +1, else 0.
     """
+    n_vars = whole("n_vars", n_vars, 1, hint="the variables of a chain")
+    n_letters = whole("n_letters", n_letters, 1, hint="the variable names to choose from")
     if n_vars < 1 or n_letters < n_vars:
         raise ConfigError(f"LEGO needs 1 <= n_vars <= n_letters, got n_vars={n_vars}, n_letters={n_letters}")
     rng = as_generator(seed)
@@ -194,6 +197,9 @@ def with_unlearnable_skill(data: SkillData, n_examples: int, *, seed: SeedLike =
 
 def concat(parts: Sequence[SkillData]) -> SkillData:
     """Concatenate datasets that share skill names, vocabulary and classes."""
+    parts = list(parts)
+    if not parts or not all(isinstance(p, SkillData) for p in parts):
+        raise ConfigError("concat needs a non-empty sequence of SkillData datasets")
     first = parts[0]
     for p in parts[1:]:
         if p.skill_names != first.skill_names or p.vocab_size != first.vocab_size or p.n_classes != first.n_classes:
