@@ -264,3 +264,11 @@ def test_a_path_or_text_source_and_a_skill_given_twice_are_refused():
             SkillStream({"add": text, "sub": [1], "mul": [2]}, teacher, batch_size=2)
     with pytest.raises(ConfigError, match="twice"):
         SkillStream({"add": [1], "sub": [1], "mul": [2], 0: [3]}, teacher, batch_size=2)
+
+
+def test_num_batches_is_read_as_the_sampler_reads_it():
+    # SkillSampler took num_batches=3.0 (a whole float, as a saved setting may hold); SkillStream refused it
+    assert SkillStream(_sources(), [1, 1, 1], batch_size=2, num_batches=3.0, seed=0).num_batches == 3
+    for bad in (2.5, True, 0, "3"):
+        with pytest.raises(ConfigError, match="num_batches must be a whole number"):
+            SkillStream(_sources(), [1, 1, 1], batch_size=2, num_batches=bad, seed=0)

@@ -66,6 +66,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike
 from ..scores import ScoreRange
+from ..settings import whole
 from ..teacher import Teacher
 from .mixing import SkillMixer
 
@@ -135,10 +136,8 @@ class SkillStream(SkillMixer, _TorchIterable):
                             max_pending=max_pending)
         if on_exhausted not in ("restart", "stop"):
             raise ConfigError(f"on_exhausted must be 'restart' or 'stop', got {on_exhausted!r}")
-        if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer))
-                                        or num_batches < 1):
-            raise ConfigError(f"num_batches must be a whole number >= 1 or None, got {num_batches!r}")
-        self.num_batches = None if num_batches is None else int(num_batches)
+        self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
+                            else None)  # as SkillSampler takes it
         self.on_exhausted = on_exhausted
         if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
                 and all(isinstance(k, str) for k in sources)):
