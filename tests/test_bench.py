@@ -264,3 +264,95 @@ def test_markdown_table_escapes_a_pipe_in_a_label(tmp_path):
                                         for l in rows)
     header = next(l for l in (tmp_path / "report.md").read_text().splitlines() if l.startswith("| "))
     assert rows[0].replace("\\|", "").count("|") == header.count("|")
+
+
+def test_report_keeps_a_multi_line_error_inside_its_list_item(tmp_path):
+    """An error of several lines must not end the "Failed jobs" list: its lines stay in the item (a code block),
+    not a heading or a table of the report."""
+    from markdown_it import MarkdownIt
+
+    err = {"teacher": "uniform", "student": "grid", "seed": 1, "status": "error",
+           "error": "ValueError: first line\n## not a heading\n\n| a | b |\n|---|---|"}
+    results = {"format": report_mod.FORMAT, "config": {"teachers": ["uniform"], "students": ["grid"], "seeds": [1],
+                                                       "episodes": 50, "eval_every": 25, "batch": 1, "workers": 1},
+               "students": {"grid": {"description": "grid"}}, "jobs": [err], "skipped": [], "wall_s": 0.1}
+    md = report_mod.write_report(results, tmp_path, figures=False, html_report=False).read_text()
+    tokens = MarkdownIt().enable("table").parse(md)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert "not a heading" not in headings and headings[-2:] == ["Figures", "Files"]
+    assert sum(t.type == "table_open" for t in tokens) == 1  # the summary table only
+    code = [t.content for t in tokens if t.type == "code_block"]
+    assert code and "## not a heading" in code[0] and "| a | b |" in code[0]
+
+
+def test_bench_refuses_options_the_chosen_benchmark_ignores(tmp_path, monkeypatch):
+    """--levels runs its own student and budget: --episodes, --set, --students... were dropped silently; and --steps
+    (a --levels option) was dropped silently without it. Both are refused before anything runs."""
+    import magister.bench.levels as levels_mod
+
+    called = []
+    monkeypatch.setattr(levels_mod, "run_and_report", lambda *a, **k: called.append(k))
+    r = CliRunner().invoke(app, ["bench", "--levels", "--episodes", "50", "--set", "plr.temperature=0.1",
+                                 "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 2 and "--episodes, --set do not go with --levels" in " ".join(r.output.split())
+    assert not called
+    r = CliRunner().invoke(app, ["bench", "--steps", "5000", "-t", "uniform", "--episodes", "20", "--seeds", "1",
+                                 "-w", "1", "--no-report", "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "--steps goes with --levels" in r.output
+    assert not (tmp_path / "b").exists()
+    r = CliRunner().invoke(app, ["bench", "--levels", "--steps", "5000", "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 0 and called and called[0]["steps"] == 5000
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"max_samples": 0}, "max_samples must be a whole number >= 1"),
+                                            ({"max_samples": 2.5}, "max_samples must be a whole number"),
+                                            ({"workers": 1.7}, "workers must be a whole number >= 1")])
+def test_run_benchmark_refuses_bad_max_samples_and_workers(kwargs, needle):
+    """max_samples=0 or 2.5 and workers=1.7 ran silently (one sample kept, two, one worker)."""
+    planned = []
+    with pytest.raises(ConfigError, match=needle):
+        run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=20, eval_every=10,
+                      on_plan=lambda jobs, skipped: planned.append(jobs), **{"workers": 1, **kwargs})
+    assert not planned
+
+
+def test_html_report_lists_failed_jobs_and_skipped_pairs(tmp_path):
+    """report.html is "the same" as report.md, figures embedded: it left out the failed jobs and skipped pairs."""
+    err = {"teacher": "uniform", "student": "grid", "seed": 1, "status": "error", "error": "ValueError: a <b> c\nd"}
+    results = {"format": report_mod.FORMAT, "config": {"teachers": ["uniform"], "students": ["grid"], "seeds": [1],
+                                                       "episodes": 50, "eval_every": 25, "batch": 1, "workers": 1},
+               "students": {"grid": {"description": "grid"}}, "jobs": [err], "wall_s": 0.1,
+               "skipped": [{"teacher": "sec", "student": "grid", "reason": "sec is a discrete teacher"}]}
+    report_mod.write_report(results, tmp_path, figures=False)
+    page = (tmp_path / "report.html").read_text()
+    assert "Failed jobs" in page and "ValueError: a &lt;b&gt; c\nd" in page
+    assert "Skipped pairs" in page and "sec is a discrete teacher" in page
+
+
+def test_run_benchmark_refuses_settings_of_a_teacher_left_out():
+    """With every teacher (teachers=None), one that fits no student is left out silently, and so were its
+    settings: --set sec.set_aside=0.5 on the grid changed nothing."""
+    planned = []
+    with pytest.raises(ConfigError, match="settings given for teachers that fit none of the chosen students: sec"):
+        run_benchmark(None, ["grid"], seeds=[0], episodes=20, eval_every=10, workers=1,
+                      settings={"sec": {"set_aside": 0.5}}, on_plan=lambda jobs, skipped: planned.append(jobs))
+    assert not planned
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"eval_every": -5}, "eval_every must be a whole number >= 1"),
+                                            ({"eval_every": 0}, "eval_every must be a whole number >= 1"),
+                                            ({"steps": 0}, "steps must be a whole number >= 1"),
+                                            ({"seeds": [0, 0]}, "seeds repeat")])
+def test_level_benchmark_checks_its_settings_before_running(kwargs, needle, monkeypatch):
+    """run_and_report passed eval_every=-5 on to runs that never finished (each chunk of training was empty),
+    and replaced 0 by the default silently."""
+    import magister.bench.levels as levels_mod
+
+    ran = []
+    monkeypatch.setattr(levels_mod, "run_levels_benchmark", lambda *a, **k: ran.append(k) or [])
+    with pytest.raises(ConfigError, match=needle):
+        levels_mod.run_and_report(["uniform"], **{"seeds": [0], "speed_steps": 0, "echo": lambda line: None, **kwargs})
+    assert not ran
+    if "eval_every" in kwargs or "steps" in kwargs:  # a run started directly is refused before it starts
+        with pytest.raises(ConfigError, match=needle):
+            levels_mod.run_levels_job("uniform", 0, **{"steps": 4096, **kwargs})

@@ -324,3 +324,41 @@ def test_runs_refuse_a_phase_count_or_class_that_is_not_a_whole_number() -> None
         run_order(learner, d, [0.5, 1])
     assert learner.seen == [] and learner.replayed == 0
     assert run_teacher(learner, d, teacher, phases=2).acc.shape == (2, d.k)
+
+
+def test_mlp_memory_is_never_exceeded():
+    """``memory`` is the buffer's size in all: fewer slots than classes is refused (an even split would keep one
+    example of each class, more than ``memory``), and a valid memory holds after every class."""
+    d = synthetic(np.random.default_rng(0), k=6, groups=3, n_train=20, n_test=5, dim=4)
+    with pytest.raises(ConfigError, match="memory must be 0 .* at least k=6"):
+        MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=3)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=6)
+    for c in range(d.k):
+        learner.learn(d.class_train(c), c)
+        assert sum(len(v) for v in learner.buffer.values()) <= 6
+    MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=0)
+
+
+def test_learners_refuse_bad_rehearsal_and_class_before_changing_anything():
+    """An infinite or non-numeric rehearsal weight failed halfway through the pass (numpy's "pvals" error, the
+    network already trained on part of it); the person took class 1.5 or "2" as a class."""
+    d = synthetic(np.random.default_rng(0), k=4, groups=2, n_train=20, n_test=5, dim=4)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=8)
+    learner.learn(d.class_train(0), 0)
+    before = (learner.w1.copy(), learner.rng.bit_generator.state, list(learner.seen))
+    for bad, needle in (({0: float("inf")}, "weight of class 0 must be a finite number"),
+                        ({0: "x"}, "weight of class 0 must be a finite number"),
+                        ([1.0, 2.0], "rehearsal must be None or a mapping")):
+        with pytest.raises(ConfigError, match=needle):
+            learner.learn(d.class_train(1), 1, bad)
+        assert np.array_equal(learner.w1, before[0]) and learner.rng.bit_generator.state == before[1]
+        assert learner.seen == before[2]
+    person = SimulatedPerson(np.eye(4), np.random.default_rng(0))
+    for c in (1.5, True, "2"):
+        with pytest.raises(ConfigError, match="class must be a whole number"):
+            person.learn(None, c)
+    with pytest.raises(ConfigError, match="weight of class 0 must be a finite number"):
+        person.learn(None, 1, {0: float("nan")})
+    assert person.seen == [] and person.day == 0
+    person.learn(None, 1.0, {0: -1.0})  # a whole float is a class; negative weights count as 0, as before
+    assert person.seen == [1]

@@ -284,3 +284,42 @@ def test_settings_checks_name_the_setting_and_the_range():
         settings.number("eta", float("nan"), 0.0, hint="scores")
     with pytest.raises(ConfigError, match="queue_length"):
         mg.make_teacher("adr", mg.Box([0], [1]), queue_length=0)
+
+
+def test_huge_size_settings_are_refused_before_allocating():
+    """A size setting of 10**8 is a ConfigError naming the setting and the limit, not gigabytes of zeros (run
+    under a 1.5 GiB address-space limit, so code that allocates first fails with a MemoryError, not the machine)."""
+    import subprocess
+    import sys
+
+    code = r'''
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+import magister as mg
+from magister.errors import ConfigError
+from magister.history import History
+from magister.regions import RegionTree
+space = mg.Box([0.0, 0.0], [1.0, 1.0])
+cases = [("frontier", "history_size"), ("frontier", "sources"), ("frontier", "n_candidates"), ("riac", "max_points"),
+         ("riac", "n_cuts"), ("riac-plus", "max_points"), ("alp-gmm", "history_size"), ("alp-gmm", "window"),
+         ("alp-gmm", "fit_rate"), ("covar-gmm", "window"), ("covar-gmm", "fit_rate"), ("covar-gmm-plus", "window"),
+         ("adr", "queue_length")]
+makers = [(f"{t}.{s}", s, lambda t=t, s=s: mg.make_teacher(t, space, seed=0, **{s: 10**8})) for t, s in cases]
+makers += [("History", "capacity", lambda: History(2, 10**8)),
+           ("RegionTree", "max_points", lambda: RegionTree(2, max_points=10**8))]
+for label, setting, make in makers:
+    try:
+        make()
+        print(label, "accepted")
+    except ConfigError as e:
+        ok = setting in str(e) and "100000000" in str(e) and "limit" in str(e)
+        print(label, "ok" if ok else "unclear: " + str(e))
+    except MemoryError as e:
+        print(label, "MemoryError")
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert len(out) == 15 and all(line.endswith(" ok") for line in out), out
+    # usual sizes still build, and an unbounded history stays unbounded (it grows as pairs arrive)
+    space = mg.Box([0.0], [1.0])
+    mg.make_teacher("frontier", space, seed=0, history_size=2000, n_candidates=64)
+    assert not mg.make_teacher("alp-gmm", space, seed=0, history_size=None).history.bounded

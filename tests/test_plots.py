@@ -101,3 +101,11 @@ def test_label_colors_are_stable_and_distinct():
     c1 = plots.label_colors(["a", "b", "c"])
     c2 = plots.label_colors(["a", "b", "c"])
     assert c1 == c2 and len(set(c1.values())) == 3
+
+
+def test_label_colors_never_repeat():
+    """With more than 20 labels (``--teachers all`` runs 28 on a finite space) tab20 wrapped round: the 21st
+    teacher was drawn in the first one's colour."""
+    for n in (3, 12, 21, 28, 60):
+        colors = plots.label_colors([f"t{i}" for i in range(n)])
+        assert len(set(colors.values())) == n

@@ -258,3 +258,28 @@ def test_plan_suite_refuses_bad_seeds_and_setting_values_before_any_job(kwargs, 
     # these used to be planned, then every job failed at run time (a negative seed, a --set value out of range)
     with pytest.raises(ConfigError, match=needle):
         plan_suite("quick", ["alp-gmm"], **kwargs)
+
+
+def test_plan_suite_refuses_settings_of_teachers_it_does_not_run():
+    """Settings for a teacher that runs no job were dropped silently (a --set that changed nothing)."""
+    with pytest.raises(ConfigError, match="settings given for teachers that run on no variant.*frontier"):
+        plan_suite("quick", ["uniform"], [0], settings={"frontier": {"history_size": 100}})
+    with pytest.raises(ConfigError, match="settings given for teachers that run on no variant.*exp3"):
+        plan_suite("quick", None, [0], variants=["grid-2d-4"], settings={"exp3": {"slow": 0.2}})
+    jobs, _ = plan_suite("quick", ["frontier"], [0], variants=["grid-2d-4"],
+                         settings={"frontier": {"history_size": 100}})
+    assert [j.settings for j in jobs] == [{"history_size": 100}]
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"eval_every": -5}, "eval_every must be a whole number >= 1"),
+                                            ({"eval_every": 0}, "eval_every must be a whole number >= 1"),
+                                            ({"episodes": -50}, "episodes must be a whole number >= 1")])
+def test_variant_refuses_bad_budget_and_interval(kwargs, needle):
+    """A variant with eval_every=-5 planned a job that never ended (its worker looped forever), 0 was replaced
+    silently by the default, episodes=-50 planned jobs that all failed."""
+    from magister.bench.runner import JobSpec, run_job
+
+    with pytest.raises(ConfigError, match=needle):
+        Variant("bad", "grid", {"cells": 4}, **{"episodes": 50, **kwargs})
+    with pytest.raises(ConfigError, match=needle):  # a job built directly fails at once, never loops
+        run_job(JobSpec("uniform", "grid", 0, **{"episodes": 50, "eval_every": 10, **kwargs}))

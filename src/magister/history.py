@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .settings import MAX_SIZE
 
 __all__ = ["History", "absolute_progress"]
 
@@ -54,6 +55,10 @@ class History:
         if capacity is not None and int(capacity) < 1:
             raise ConfigError(f"History needs capacity >= 1 (how many recent pairs to keep), or None to keep "
                               f"every pair; got {capacity}")
+        if capacity is not None and int(capacity) > MAX_SIZE:
+            raise ConfigError(f"History capacity={int(capacity)} is too large for memory (limit {MAX_SIZE}): its "
+                              f"arrays of that many pairs are allocated up front; use a smaller capacity, or None "
+                              f"to keep every pair (the arrays then grow as pairs arrive)")
         self.dim = int(dim)
         #: False: ``capacity=None``, every pair is kept (the arrays grow before they would wrap)
         self.bounded = capacity is not None

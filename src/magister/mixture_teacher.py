@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
-from .settings import fraction, number, whole
+from .settings import fraction, number, size, whole
 from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
@@ -63,8 +63,12 @@ class MixtureTeacher(Teacher):
                                      hint="1 = sample in proportion to progress")
         self.fit_rate = whole("fit_rate", fit_rate, 2, floats=True, hint="the number of episodes between refits")
         random_ratio = fraction("random_ratio", random_ratio, hint="the share of uniform proposals")
-        self.window = self.fit_rate if window is None else whole("window", window, 2, floats=True,
-                                                                 hint="or None: fit_rate")
+        if window is None:  # the window is fit_rate episodes
+            size("fit_rate", self.fit_rate, 2, why="with window=None the teacher keeps the last fit_rate episodes in "
+                 "a buffer allocated up front (give a smaller window to refit rarely on fewer episodes)")
+        self.window = self.fit_rate if window is None else size(
+            "window", window, 2, floats=True, hint="or None: fit_rate",
+            why="the teacher keeps the last window episodes in a buffer allocated up front")
         self.bootstrap = self.fit_rate if bootstrap is None else whole("bootstrap", bootstrap, 1, floats=True,
                                                                        hint="or None: fit_rate")
         self.potential_ks = _as_ks(potential_ks)

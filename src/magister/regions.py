@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import number, whole
+from .settings import MAX_SIZE, number, size, whole
 
 __all__ = ["RegionTree", "learning_progress"]
 
@@ -159,9 +159,12 @@ class RegionTree:
                               f"'region' (the reference: values anywhere in the region, each redrawn until both "
                               f"children hold min_points, thin ones refused), got {cuts!r}")
         self.cuts = str(cuts)
-        self.max_points = whole("max_points", max_points, 4)
+        self.max_points = size("max_points", max_points, 4, limit=MAX_SIZE // 10,
+                               why="every region keeps a buffer of 2 * (max_points + 1) points, 8 regions "
+                                   "allocated up front")
         self.lp_window = self.max_points if lp_window is None else whole("lp_window", lp_window, 3)
-        self.n_cuts = whole("n_cuts", n_cuts)
+        self.n_cuts = size("n_cuts", n_cuts, limit=MAX_SIZE // 100,
+                           why="every split scores that many candidate cuts against each of the region's points")
         if isinstance(min_width, bool) or not isinstance(min_width, (int, float)) or not 0.0 < float(min_width) <= 0.5:
             raise ConfigError(
                 f"min_width is a fraction of the unit range in (0, 0.5] (a child may not be thinner), got {min_width!r}"

@@ -14,7 +14,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks"]
+__all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
+           "size"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
@@ -27,6 +28,21 @@ def few_tasks(n: int, keeps: str) -> int:
         raise ConfigError(f"{keeps}; {n} tasks is too many (limit {MAX_TASKS}): "
                           "use a continuous teacher on this space instead")
     return int(n)
+
+
+#: the largest history, window or queue a continuous teacher allocates up front from one size setting
+MAX_SIZE = 1_000_000
+
+
+def size(name: str, value: Any, minimum: int = 1, *, why: str, limit: int = MAX_SIZE, floats: bool = False,
+         hint: str = "") -> int:
+    """:func:`whole`, and at most ``limit``: a size setting checked before the buffer it sizes is allocated, so
+    ``history_size=10**8`` gets a ConfigError naming the setting, not gigabytes of zeros or a MemoryError.
+    ``why``: what the setting sizes (for the message)."""
+    n = whole(name, value, minimum, floats=floats, hint=hint)
+    if n > limit:
+        raise ConfigError(f"{name}={n} is too large for memory (limit {limit}): {why}; set {name} <= {limit}")
+    return n
 
 
 def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:

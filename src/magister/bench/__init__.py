@@ -47,10 +47,12 @@ def run_benchmark(
     ``students=None`` runs the reference ``grid``. ``on_plan(jobs, skipped)``
     is called once the jobs are known (the CLI sizes its progress bar with it).
     """
+    from ..settings import whole
     from ..students.registry import get_preset
     from . import report as report_mod
     from .runner import default_workers, environment
 
+    workers = default_workers() if workers is None else whole("workers", workers)  # checked before any planning
     explicit = bool(teachers)
     teachers = resolve_teachers(teachers)
     students = resolve_students(students)
@@ -59,6 +61,13 @@ def run_benchmark(
     if not explicit:
         # all registered teachers: silently leave out the ones that fit no chosen student
         used = {j.teacher for j in jobs}
+        unused = [s for s in skipped if s["teacher"] in (settings or {}) and s["teacher"] not in used]
+        if unused:  # their settings would go unused, silently
+            from ..errors import ConfigError
+
+            raise ConfigError("settings given for teachers that fit none of the chosen students: " +
+                              "; ".join(dict.fromkeys(s["reason"] for s in unused)) +
+                              "; choose students they fit, or drop the settings")
         teachers = [t for t in teachers if t in used]
         skipped = [s for s in skipped if s["teacher"] in used]
     if not jobs:
@@ -68,7 +77,6 @@ def run_benchmark(
                           "; ".join(s["reason"] for s in skipped))
     if on_plan is not None:
         on_plan(jobs, skipped)
-    workers = default_workers() if workers is None else int(workers)
     t0 = time.perf_counter()
     records = run_bench(jobs, workers=workers, progress=progress)
     wall = time.perf_counter() - t0

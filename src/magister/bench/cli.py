@@ -155,6 +155,17 @@ def command(
     if levels:
         from .levels import LEVEL_TEACHERS, run_and_report
 
+        ignored = [name for name, given in (("--students", students is not None), ("--episodes", episodes is not None),
+                                            ("--eval-every", eval_every is not None), ("--batch", batch != 1),
+                                            ("--set", bool(setting)), ("--max-samples", max_samples != 1000),
+                                            ("--no-report", no_report), ("--demo", demo)) if given]
+        if ignored:  # the level benchmark has its own student, budget (--steps) and teacher settings
+            console.print(f"[red]error:[/] {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not go with "
+                          "--levels (a PPO student on mazes for --steps env steps, each teacher with the "
+                          "benchmark's settings); use --teachers, --seeds, --first-seed, --workers, --out and "
+                          "--steps, or drop --levels")
+            raise typer.Exit(code=2)
+
         levels_out = out or f"results/levels-{timestamp()}"
         _make_out(console, levels_out)
         try:
@@ -165,6 +176,10 @@ def command(
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(code=2)
         return
+    if steps != 300_000:
+        console.print("[red]error:[/] --steps goes with --levels (env steps of the level benchmark); the "
+                      "simulated students' budget is --episodes")
+        raise typer.Exit(code=2)
 
     try:
         teacher_names = _split(teachers)

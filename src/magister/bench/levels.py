@@ -219,6 +219,12 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others);
     ``explore_bonus`` is the training envs' episodic novelty bonus (:class:`~magister.rl.envs.maze.MazeEnv`;
     never in scores or evaluations)."""
+    from ..settings import whole
+
+    for name, value in (("steps", steps), ("n_envs", n_envs), ("n_steps", n_steps), ("eval_every", eval_every),
+                        ("episodes", episodes)):
+        whole(name, value)  # eval_every <= 0 would never finish the run
+    whole("pictures", pictures, 0)
     import torch
 
     from ..rl import CurriculumVectorEnv
@@ -497,13 +503,22 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     import json
     from pathlib import Path
 
+    from ..errors import ConfigError
+    from ..settings import whole
+    from .runner import check_seeds
+
     names = list(teachers or LEVEL_TEACHERS)
     unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
     if unknown:
-        from ..errors import ConfigError
-
         raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from "
                           f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
+    # checked before any run: eval_every=-5 never finished a run, 0 was replaced silently by the default
+    seeds = check_seeds(seeds)
+    for name, value in (("steps", steps), ("episodes", episodes), ("workers", workers)):
+        whole(name, value)
+    whole("speed_steps", speed_steps, 0)
+    if eval_every is not None:
+        whole("eval_every", eval_every, hint="or None: a sixth of steps, at least 2048")
     eval_every = eval_every or max(steps // 6, 2048)
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
          f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s); training levels: "

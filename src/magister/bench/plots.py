@@ -57,9 +57,13 @@ def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:
 
 
 def label_colors(labels: Sequence[str]) -> dict[str, Any]:
-    """A stable colour per label (``tab10``, then ``tab20``), so figures of one report agree."""
+    """A stable colour per label (``tab10``, then ``tab20``, then evenly spaced ``turbo`` colours: never two labels
+    alike), so figures of one report agree."""
     from matplotlib import colormaps
 
+    if len(labels) > 20:  # tab20 has 20 colours: the 21st label would reuse the first's
+        turbo = colormaps["turbo"]
+        return {lab: turbo(0.05 + 0.9 * i / (len(labels) - 1)) for i, lab in enumerate(labels)}
     cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
     return {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
 

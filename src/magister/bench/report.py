@@ -368,6 +368,18 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _failed_item(row: dict[str, Any]) -> list[str]:
+    """The markdown list item of a failed pair: its errors on the line, or, when one has several lines (its
+    lines would end the list or read as headings and tables), each error as a code block inside the item."""
+    head = f"- {row['teacher']} x {row['student']}:"
+    if not any("\n" in e or "\r" in e for e in row["errors"]):
+        return [f"{head} {'; '.join(row['errors'])}"]
+    lines = [head, ""]
+    for e in row["errors"]:
+        lines += [f"      {line}" if line.strip() else "" for line in e.strip("\r\n").splitlines()] + [""]
+    return lines
+
+
 def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool = True,
                  figures: bool = True) -> Path:
     """Write ``report.md`` (and ``report.html``) with the table and figures; return the markdown path."""
@@ -382,7 +394,7 @@ def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool 
         md += ["Skipped pairs:", ""] + [f"- {s['teacher']} x {s['student']}: {s['reason']}" for s in skipped] + [""]
     failed = [r for r in rows if r["failed"]]
     if failed:
-        md += ["Failed jobs:", ""] + [f"- {r['teacher']} x {r['student']}: {'; '.join(r['errors'])}" for r in failed]
+        md += ["Failed jobs:", ""] + [line for r in failed for line in _failed_item(r)]
         md += [""]
     md += ["## Figures", ""]
     for caption, path in figures_:
@@ -407,10 +419,21 @@ def _write_html(results: dict[str, Any], rows: Sequence[dict[str, Any]], figures
         figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     cfg = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _fmt_config(results))
+    lists = ""  # the skipped pairs and failed jobs, as in report.md
+    skipped = results.get("skipped") or []
+    if skipped:
+        lists += "<p>Skipped pairs:</p><ul>" + "".join(
+            f"<li>{html.escape(s['teacher'])} x {html.escape(s['student'])}: {html.escape(s['reason'])}</li>"
+            for s in skipped) + "</ul>"
+    failed = [r for r in rows if r["failed"]]
+    if failed:
+        lists += "<p>Failed jobs:</p><ul>" + "".join(
+            f"<li>{html.escape(r['teacher'])} x {html.escape(r['student'])}:"
+            + "".join(f"<pre>{html.escape(e)}</pre>" for e in r["errors"]) + "</li>" for r in failed) + "</ul>"
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>magister bench report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:nth-child(-n+2),th{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
 <h1>magister bench report</h1><ul>{cfg}</ul><h2>Final mastery (%, median [min, max] over seeds)</h2><p>{html.escape(table_legend(rows))}</p>
-<table><tr>{head}</tr>{body}</table>{''.join(figs)}</body></html>"""
+<table><tr>{head}</tr>{body}</table>{lists}{''.join(figs)}</body></html>"""
     path.write_text(doc)

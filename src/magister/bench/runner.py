@@ -199,7 +199,8 @@ def plan_jobs(
 
     from ..settings import whole
 
-    for name, value in (("episodes", episodes), ("eval_every", eval_every), ("batch", batch)):
+    for name, value in (("episodes", episodes), ("eval_every", eval_every), ("batch", batch),
+                        ("max_samples", max_samples)):
         whole(name, value)
     seeds = check_seeds(seeds)
     settings = settings or {}
@@ -241,9 +242,12 @@ def _grid_info(student: Any) -> dict[str, Any] | None:
 
 def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 0) -> dict[str, Any]:
     """Run one job in this process and return its record (JSON-friendly)."""
+    from ..settings import whole
     from ..students.registry import get_preset
     from ..teacher import make_teacher
 
+    for name in ("episodes", "eval_every", "batch", "max_samples"):  # eval_every <= 0 would never end the run
+        whole(name, getattr(spec, name))
     teacher_seed, student_seed = derive_seeds(spec.seed)
     if spec.student_class:
         student = _build_student(spec.student_class, spec.student_kwargs, student_seed)
@@ -467,11 +471,9 @@ def run_bench(
     """
     import multiprocessing as mp
 
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
-        from ..errors import ConfigError
+    from ..settings import whole
 
-        raise ConfigError(f"workers must be >= 1, got {workers}")
+    workers = default_workers() if workers is None else whole("workers", workers)
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     if not jobs:
         return []

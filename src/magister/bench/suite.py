@@ -87,6 +87,14 @@ class Variant:
     #: evaluate mastery every this many episodes (default: a twentieth of the budget)
     eval_every: int | None = None
 
+    def __post_init__(self) -> None:
+        from ..settings import whole
+
+        # checked here, not in a worker: eval_every=-5 looped forever there, 0 was replaced silently
+        whole(f"variant {self.name!r}: episodes", self.episodes)
+        if self.eval_every is not None:
+            whole(f"variant {self.name!r}: eval_every", self.eval_every, hint="or None: a twentieth of the budget")
+
     @property
     def student_class(self) -> str:
         return STUDENT_CLASSES.get(self.student, self.student)
@@ -284,6 +292,12 @@ def plan_suite(
                                     v.student_class, dict(v.kwargs)))
     if not jobs:
         raise ConfigError(f"no teacher in the run fits the variants of suite {name!r}")
+    used = {j.teacher for j in jobs}
+    stray = [t for t in settings if t not in used]
+    if stray:  # they would be dropped silently
+        raise ConfigError(f"settings given for teachers that run on no variant of the run: {', '.join(stray)} "
+                          f"(teachers run: {', '.join(sorted(used))}); name them in teachers (--teachers) with "
+                          f"variants of their kind, or drop the settings")
     return jobs, chosen
 
 
@@ -303,13 +317,14 @@ def run_suite(
     """Run a suite in parallel worker processes; returns the results (written to ``out`` when given)."""
     import time
 
+    from ..settings import whole
     from . import report as report_mod
     from .runner import default_workers, environment, run_bench
 
+    workers = default_workers() if workers is None else whole("workers", workers)  # checked before any planning
     jobs, chosen = plan_suite(name, teachers, seeds, variants=variants, episodes=episodes, settings=settings)
     if on_plan is not None:
         on_plan(jobs, [])
-    workers = default_workers() if workers is None else int(workers)
     t0 = time.perf_counter()
     records = run_bench(jobs, workers=workers, progress=progress)
     results: dict[str, Any] = {

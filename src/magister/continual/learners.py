@@ -28,6 +28,20 @@ from .data import TaskData
 __all__ = ["MLPLearner"]
 
 
+def check_rehearsal(rehearsal: Mapping[int, float] | None) -> None:
+    """Refuse rehearsal weights that are not ``None`` or a mapping of class -> finite number (checked before a
+    pass starts, so a bad weight changes nothing instead of failing halfway through the pass)."""
+    if rehearsal is None:
+        return
+    if not isinstance(rehearsal, Mapping):
+        raise ConfigError(f"rehearsal must be None or a mapping of class -> weight, e.g. {{0: 1.0, 2: 0.5}}, "
+                          f"got {type(rehearsal).__name__}")
+    for c, w in rehearsal.items():
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(w):
+            raise ConfigError(f"rehearsal weight of class {c!r} must be a finite number, got {w!r}")
+
+
 class MLPLearner:
     """One-hidden-layer numpy network for class-incremental learning (see the module docstring).
 
@@ -40,7 +54,8 @@ class MLPLearner:
     lr, batch:
         SGD step size and new examples per minibatch.
     memory:
-        Replay buffer size in examples (0: no replay).
+        Replay buffer size in examples, never exceeded (0: no replay; otherwise at least ``k``, one
+        example of each class).
     replay:
         Buffered examples mixed into each minibatch (when the buffer holds any).
     rng:
@@ -54,6 +69,9 @@ class MLPLearner:
         self.lr = number("lr", lr, 0.0, low_open=True)
         self.batch = whole("batch", batch)
         self.memory = whole("memory", memory, 0)
+        if 0 < self.memory < self.k:  # an even split of fewer slots than classes would keep one of each, more
+            raise ConfigError(f"memory must be 0 (no replay) or at least k={self.k} (the buffer is split evenly over "
+                              f"the classes learned, at least one example each), got {memory!r}")
         self.replay = whole("replay", replay, 0)
         if not isinstance(rng, np.random.Generator):
             raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
@@ -111,6 +129,7 @@ class MLPLearner:
         sequence). Returns how many buffered examples were replayed.
         """
         n_replay = self.replay if replay is None else whole("replay", replay, 0)
+        check_rehearsal(rehearsal)
         c = whole("class", c, 0, floats=True)
         if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this learner's classes 0..{self.k - 1}")

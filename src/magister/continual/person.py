@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..people.events import DAY, Event
 from ..people.memory import FSRSMemory
 from ..settings import fraction, whole
+from .learners import check_rehearsal
 
 __all__ = ["SimulatedPerson"]
 
@@ -77,10 +78,11 @@ class SimulatedPerson:
 
     def learn(self, x: Any, c: int, rehearsal: Mapping[int, float] | None = None, replay: int | None = None) -> int:
         """Study class ``c`` today, then review earlier classes (``replay`` reviews, by ``rehearsal`` weights)."""
-        if not 0 <= int(c) < self.k:
+        c = whole("class", c, 0, floats=True)
+        if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this person's classes 0..{self.k - 1}")
-        c = int(c)
         n = self.replay if replay is None else whole("replay", replay, 0)
+        check_rehearsal(rehearsal)
         t0 = self.day * DAY
         earlier = [j for j in self.seen if j != c]
         if c not in self.seen:

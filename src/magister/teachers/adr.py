@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
-from ..settings import number, whole
+from ..settings import number, size, whole
 from ..teacher import Teacher, register
 
 _MATCH_TOL = 1e-9
@@ -61,7 +61,8 @@ class ADR(Teacher):
         super().__init__(space, seed=seed, score_range=score_range)
         d = space.dim
         self.boundary_prob = number("boundary_prob", boundary_prob, 0.0, 1.0)
-        self.queue_length = whole("queue_length", queue_length)
+        self.queue_length = size("queue_length", queue_length, why="ADR keeps two queues of that many scores per "
+                                 "dimension, allocated up front")
         self.threshold_high = number("threshold_high", threshold_high, 0.0, 1.0,
                                       hint="scores are mapped to [0, 1]; set score_range for other scales")
         self.threshold_low = number("threshold_low", threshold_low, 0.0, 1.0,

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..mixture_teacher import MixtureTeacher
 from ..history import History, absolute_progress
-from ..settings import whole
+from ..settings import size
 from ..teacher import register
 
 __all__ = ["AlpGmm", "alp_from_history"]
@@ -73,8 +73,9 @@ class AlpGmm(MixtureTeacher):
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
         if history_size is not None:
-            history_size = whole("history_size", history_size, floats=True,
-                                 hint="how many recent tasks ALP looks at, or None for all of them (the reference)")
+            history_size = size("history_size", history_size, floats=True,
+                                why="ALP-GMM keeps that many (task, score) pairs in arrays allocated up front",
+                                hint="how many recent tasks ALP looks at, or None for all of them (the reference)")
         self.history = History(self.d, history_size)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..history import History
-from ..settings import fraction, number, whole
+from ..settings import MAX_SIZE, fraction, number, size, whole
 from ..teacher import Teacher, register
 
 __all__ = ["Frontier", "dimension_relevance"]
@@ -112,9 +112,12 @@ class Frontier(Teacher):
         if not self.low < self.high:
             raise ConfigError(f"the band needs low < high, got low={low!r}, high={high!r}")
         self.k = whole("k", k)
-        self.history_size = whole("history_size", history_size)
+        self.history_size = size("history_size", history_size, why="frontier keeps that many (task, score) pairs in "
+                                 "arrays allocated up front, and compares every candidate with all of them")
         self.recency = number("recency", recency, 0.0, low_open=True, hint="episodes for a weight to fall by e")
-        self.n_candidates = whole("n_candidates", n_candidates)
+        self.n_candidates = size("n_candidates", n_candidates, limit=MAX_SIZE // 100,
+                                 why="every guided proposal draws that many candidates and compares each with the "
+                                     "whole history")
         self.perturb_share = fraction("perturb_share", perturb_share)
         self.perturb_std = number("perturb_std", perturb_std, 0.0, 1.0, hint="a standard deviation in unit "
                                   "coordinates")
@@ -128,7 +131,8 @@ class Frontier(Teacher):
         self.d = space.dim
         self.history = History(self.d, self.history_size)
         #: recent observed tasks whose predicted competence was in the band: centres of perturbed candidates
-        self.sources = History(self.d, whole("sources", sources))
+        self.sources = History(self.d, size("sources", sources, why="frontier keeps that many in-band tasks in arrays "
+                                                          "allocated up front"))
         self.weights = np.ones(self.d)
 
     # ------------------------------------------------------------- predicting
