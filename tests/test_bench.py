@@ -120,6 +120,10 @@ def test_parse_settings():
         {"alp-gmm": {"fit_every": 150, "name": "x"}, "riac": {"max_size": [1, 2]}}
     with pytest.raises(ConfigError, match="TEACHER.SETTING=VALUE"):
         parse_settings(["fit_every=150"])
+    # the same setting twice kept the last value without a word
+    with pytest.raises(ConfigError, match="alp-gmm.fit_rate is given twice"):
+        parse_settings(["alp-gmm.fit_rate=100", "riac.max_size=3", "alp-gmm.fit_rate=200"])
+    assert parse_settings(["a.x=1", "b.x=2"]) == {"a": {"x": 1}, "b": {"x": 2}}
 
 
 def test_cli_end_to_end_writes_results_and_report(tmp_path):

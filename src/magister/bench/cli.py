@@ -52,6 +52,9 @@ def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        if name in out.get(teacher, {}):  # which one was meant? (the last one won silently)
+            raise ConfigError(f"--set {key} is given twice ({out[teacher][name]!r} and {value!r}); give each "
+                              "setting once")
         out.setdefault(teacher, {})[name] = value
     return out
 
