@@ -179,3 +179,11 @@ def test_a_threshold_that_is_not_a_number_and_an_empty_concat_get_clear_errors()
             estimate_skill_graph(lambda i: ([1.0, 1.0], [0.5, 0.9]), 2, threshold=bad)
     with pytest.raises(mg.ConfigError, match="non-empty"):
         syn.concat([])
+
+
+def test_an_unlearnable_skill_needs_examples_to_copy_from():
+    # an empty dataset gave numpy's "high <= 0"
+    empty = syn.addition([0, 0, 0], seed=0)
+    with pytest.raises(mg.ConfigError, match="has none"):
+        syn.with_unlearnable_skill(empty, 5, seed=0)
+    assert len(syn.with_unlearnable_skill(empty, 0, seed=0)) == 0

@@ -180,6 +180,9 @@ def with_unlearnable_skill(data: SkillData, n_examples: int, *, seed: SeedLike =
     label can be learned, so its accuracy stays at chance and its loss high.
     """
     n_examples = whole("n_examples", n_examples, 0, hint="the examples of the unlearnable skill")
+    if n_examples and len(data) == 0:
+        raise ConfigError("with_unlearnable_skill copies its inputs from the dataset's examples, and this dataset "
+                          "has none; give a dataset with examples, or n_examples=0")
     rng = as_generator(seed)
     src = rng.integers(0, len(data), size=n_examples)
     inputs = data.inputs[src].copy()
