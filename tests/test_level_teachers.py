@@ -276,6 +276,41 @@ def test_accel_refused_observation_after_a_mutator_failure_changes_nothing():
     assert t.buffer.score(5) == 1.0 and t.n_edited == 0 and not t._queue
 
 
+@pytest.mark.parametrize("prio", ["rank", "power"])
+def test_accel_refused_batch_after_a_mutator_failure_changes_nothing(prio):
+    from magister.checkpoint import states_equal
+
+    state = {"fail": False, "calls": 0}
+
+    def mutator(level, rng):
+        if state["fail"]:
+            state["calls"] += 1
+            if state["calls"] >= 2:  # the first edit of the batch works, the second fails
+                raise RuntimeError("boom")
+        return int(rng.integers(10**6))
+
+    refused = 0
+    for seed in range(12):
+        t = mg.make_teacher("accel", SeedSpace(10**6), seed=seed, mutator=mutator, capacity=4, edit_top=1.0,
+                            n_children=2, replay_prob=0.7, prioritization=prio)
+        rng = np.random.default_rng(seed)
+        for _ in range(20):  # a full buffer: new levels of the batch evict, replays edit
+            t.observe_batch(list(t.propose(3)), rng.random(3).tolist())
+        levels, scores = list(t.propose(8)), rng.random(8).tolist()
+        snap = lambda: {"state": t._get_state(), "rng": t.rng.bit_generator.state, "n": t.n_observed}  # noqa: E731
+        before = snap()
+        state.update(fail=True, calls=0)
+        try:
+            t.observe_batch(levels, scores)
+        except ConfigError as e:
+            assert "boom" in str(e)
+            refused += 1
+            # before: the levels ahead of the failing one stayed observed (scores, evictions, children, draws)
+            assert states_equal(before, snap())
+        state["fail"] = False
+    assert refused >= 3
+
+
 def test_learnability_prefers_levels_solved_half_the_time():
     success = {s: (s % 11) / 10 for s in range(1000)}  # p = 0, 0.1, .., 1 by seed
 
@@ -294,6 +329,22 @@ def test_learnability_prefers_levels_solved_half_the_time():
     infos = [i for _, i in _run(mixed, lambda s: success[s], 1500) if i["train"]]
     share = np.mean([i["replay"] for i in infos])
     assert 0.4 < share < 0.6  # the other half are fresh levels
+
+
+def test_learnability_round_evaluates_distinct_fresh_candidates():
+    for seed in range(3):
+        t = mg.make_teacher("learnability", SeedSpace(30), seed=seed, capacity=5, n_candidates=20,
+                            eval_episodes=1)
+        t.propose(20)  # the round's 20 evaluation episodes
+        assert len(t._evals) == 20  # before: 16-18 distinct seeds, the candidates repeated one another
+        for s in list(t._evals):
+            t.observe(s, 1.0 if s % 2 else 0.0)  # 0/1 scores: nothing learnable yet, buffer stays empty
+        t.buffer.add(29, 29, 0.25)
+        t.buffer.add(28, 28, 0.25)
+        t._next_round = t.n_trained  # the next proposal starts a round
+        t.propose()
+        fresh = list(t._evals)
+        assert len(fresh) == 22 and {28, 29} <= set(fresh)  # the two buffer levels and 20 other candidates
 
 
 def test_learnability_refuses_a_checkpoint_with_an_impossible_evaluation_count():

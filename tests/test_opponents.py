@@ -268,6 +268,64 @@ def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
         DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
 
 
+def test_dual_curriculum_refused_proposal_leaves_the_level_teacher_as_it_was(tmp_path: Path) -> None:
+    from magister.testing import states_equal
+
+    pool = OpponentPool(tmp_path / "empty", max_size=4, max_ids=10)
+    levels = mg.make_teacher("lp-bandit", mg.Discrete(["3x3", "4x4"]), seed=0)
+    dual = DualCurriculum(levels, mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+    before = levels.state_dict()
+    for k in (None, 3):
+        with pytest.raises(UnknownOpponentError, match="pool is empty"):
+            dual.propose(k)
+    assert states_equal(before, levels.state_dict())  # before: two level draws were spent on refused pairs
+
+
+def test_dual_curriculum_takes_a_level_teacher_that_cannot_be_saved(tmp_path: Path) -> None:
+    from magister.levels.spaces import SeedSpace
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=2, max_size=4)
+    levels = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=lambda level, rng: (level + 1) % 100)
+    dual = DualCurriculum(levels, mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+    level, opponent = dual.propose()
+    dual.observe(level, opponent, 1.0)  # before: CheckpointError, the rollback snapshot needed state_dict()
+    assert levels.n_observed == 1 and dual.opponents.n_observed == 1
+    before = (levels._get_state(), levels.rng.bit_generator.state, levels.n_observed)
+    with pytest.raises(MagisterError):
+        dual.observe(level, 999, 1.0)  # unknown opponent: the level teacher is rolled back
+    assert states_equal(before, (levels._get_state(), levels.rng.bit_generator.state, levels.n_observed))
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_an_outcome_against_an_id_the_pool_never_handed_out_is_refused(tmp_path: Path, name: str) -> None:
+    from magister.errors import InvalidTaskError
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=3, max_size=2)  # ids 0..2, 0 evicted
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    before = t.state_dict()
+    for bad in ([7], [1, 7]):  # before: counted, and id 7's next snapshot inherited the made-up games
+        with pytest.raises(InvalidTaskError, match="never added"):
+            t.observe_batch(bad, [1.0] * len(bad))
+    with pytest.raises(InvalidTaskError, match="never added"):
+        t.observe(3, 1.0)
+    assert states_equal(before, t.state_dict())
+    t.observe_batch([0, 2], [1.0, 0.0])  # an evicted member's late outcome is still taken
+    pool.add(b"new")  # id 3 now exists
+    t.observe(3, 0.5)
+    assert t.n_observed == 3 and t.games[[0, 2, 3]].tolist() == [1, 1, 1]
+
+
+def test_a_numpy_bool_is_not_taken_for_an_outcome() -> None:
+    from magister.opponents import as_outcome
+
+    for flag in (True, False, np.bool_(True), np.bool_(False)):  # before: np.True_ was a win, np.False_ a loss
+        with pytest.raises(InvalidScoreError, match="outcome"):
+            as_outcome(flag)
+    assert as_outcome(np.float64(0.5)) == "draw" and as_outcome(np.int64(1)) == "win"
+
+
 # ------------------------------------------------------------------ ratings
 def test_fit_elo_recovers_ratings_from_cross_play(tmp_path: Path) -> None:
     true = np.array([1000.0, 1200.0, 1400.0, 1700.0])

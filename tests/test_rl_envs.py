@@ -34,6 +34,20 @@ def test_bad_task_is_refused_and_changes_nothing(cls):
     np.testing.assert_array_equal(env.task, good)
 
 
+@pytest.mark.parametrize("cls", CLASSES + ["maze"])
+def test_a_refused_reset_task_leaves_the_env_generator_unseeded(cls):
+    from magister.rl.envs import MazeEnv
+
+    env, bad = (MazeEnv(), "not a maze") if cls == "maze" else (cls(), [1.5, 0.5])
+    env.reset(seed=0)
+    state = env.np_random.bit_generator.state
+    with pytest.raises(mg.InvalidTaskError):
+        env.reset(seed=123, options={"task": bad})  # before: the generator was reseeded with 123 first
+    assert env.np_random.bit_generator.state == state
+    env.reset(seed=123)  # a good reset still seeds
+    assert env.np_random.bit_generator.state != state
+
+
 @pytest.mark.parametrize("cls", CLASSES)
 def test_episode_settings_that_make_no_sense_are_refused(cls):
     # before: horizon=0 silently meant the default 40 and -5 built an env whose episodes end at once;
@@ -47,6 +61,18 @@ def test_episode_settings_that_make_no_sense_are_refused(cls):
             evaluate(cls, cls.oracle, cls.test_set()[:3], episodes=bad)
     assert cls(horizon=12).horizon_ == 12 and cls().horizon_ == cls.horizon
     assert evaluate(cls, cls.oracle, cls.test_set()[:3], episodes=2.0, horizon=40.0).shape == (3,)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_evaluate_refuses_tasks_outside_the_space(cls):
+    good = cls.test_set()[0]
+    outside = np.array(good) + 5.0
+    # before: a task outside the space, with a NaN or with a coordinate too many was played (a rate came
+    # back), and a single task instead of a list gave numpy's "too many indices"
+    for bad in ([outside], [np.append(good[:-1], np.nan)], [np.append(good, 0.5)], good):
+        with pytest.raises(mg.InvalidTaskError, match="evaluate"):
+            evaluate(cls, cls.oracle, bad, episodes=2)
+    assert evaluate(cls, cls.oracle, [good], episodes=2).shape == (1,)
 
 
 @pytest.mark.parametrize("cls", CLASSES)

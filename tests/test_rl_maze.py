@@ -252,3 +252,45 @@ def test_maze_env_refuses_settings_that_make_no_sense_when_built():
             evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], episodes=bad)
         with pytest.raises(ValueError, match="max_steps"):
             evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], max_steps=bad)
+
+
+
+def test_a_refused_reset_task_leaves_the_maze_env_task_as_it_was():
+    env = MazeEnv(Maze.parse(CORRIDOR), max_steps=20)
+    env.reset(seed=0)
+    with pytest.raises(Exception, match="unexpected character"):
+        env.reset(options={"task": "not a maze"})
+    env.reset()  # before: the refused task had replaced the env's own, so every later reset failed too
+    assert env.maze.to_text() == Maze.parse(CORRIDOR).to_text()
+
+
+def test_a_refused_action_costs_the_maze_episode_no_step():
+    env = MazeEnv(Maze.parse(CORRIDOR), max_steps=20)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="actions are 0"):
+        env.step(7)
+    assert env._steps == 0  # before: the refused action used up a step of the episode
+
+
+def test_maze_set_task_checks_a_density_task_now():
+    from magister.errors import InvalidTaskError
+
+    env = MazeEnv()
+    for bad in ([5.0], [float("nan")], ["x"], np.array([0.1, 0.2])):  # before: set_task took these unchecked
+        with pytest.raises(InvalidTaskError, match="task"):
+            env.set_task(bad)
+    env.set_task([0.3])  # a density task is still taken (its maze is drawn at reset)
+    env.reset(seed=1)
+    assert env.maze.walls.shape == (15, 15)
+
+
+def test_evaluate_mazes_takes_maze_text_and_refuses_what_it_cannot_play_clearly():
+    from magister.errors import InvalidTaskError
+
+    policy = lambda obs: np.full(len(obs), 2)  # noqa: E731 - always forward: solves the corridor
+    corridor = Maze.parse(CORRIDOR)
+    assert evaluate_mazes(policy, [CORRIDOR], episodes=2).tolist() == evaluate_mazes(policy, [corridor], episodes=2).tolist()
+    # before: max() arg is an empty sequence; 'str' (a dict's names) or 'int' object has no attribute 'walls'
+    for bad, msg in (([], "at least one"), ({"corridor": corridor}, "not a dict"), ([3], "Maze objects")):
+        with pytest.raises(InvalidTaskError, match=msg):
+            evaluate_mazes(policy, bad)

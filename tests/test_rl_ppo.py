@@ -61,9 +61,12 @@ def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
 
     # before: minibatch=1 skipped every update silently, 0 failed after a whole rollout with range()'s error
     for kwargs in ({"minibatch": 1}, {"minibatch": 0}, {"epochs": 0}, {"hidden": -4}, {"gamma": 1.5},
-                   {"lam": float("nan")}, {"threads": 0}):
+                   {"lam": float("nan")}, {"threads": 0},
+                   # before: silently taken (a negative clip or a zero gradient norm never trains)
+                   {"clip": -0.2}, {"clip": 0}, {"max_grad_norm": 0.0}, {"ent_coef": float("nan")},
+                   {"vf_coef": -1.0}, {"lr": float("inf")}, {"obs_dim": 2.5}, {"n_actions": 0}):
         with pytest.raises(mg.ConfigError, match=next(iter(kwargs))):
-            PPO(4, 3, seed=0, **kwargs)
+            PPO(**{"obs_dim": 4, "n_actions": 3, "seed": 0, **kwargs})
     agent = PPO(4, 3, seed=0)
     venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
     try:

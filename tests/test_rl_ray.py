@@ -205,3 +205,18 @@ def test_the_ray_handle_is_named_for_what_it_is_and_the_old_name_warns():
 
     with pytest.warns(DeprecationWarning, match="RayTeacher"):
         assert mg_ray.RemoteTeacher is mg_ray.RayTeacher
+
+
+def test_a_bad_k_is_refused_before_the_prefetched_tasks_are_touched():
+    # no cluster needed: the check comes before any call to the actor
+    client = RayTeacher.__new__(RayTeacher)
+    client.prefetch, client._pending = 32, object()
+    client._tasks = [(np.array([0.1, 0.2]), {"train": True}), (np.array([0.3, 0.4]), {"train": True})]
+    for bad in (-1, 0, 1.5, True, "2"):  # before: k=-1 handed out all but one buffered task and dropped them
+        with pytest.raises(mg.errors.ConfigError, match="propose"):
+            client.propose_with_info(bad)
+        with pytest.raises(mg.errors.ConfigError, match="propose"):
+            client.propose(bad)
+    assert len(client._tasks) == 2
+    tasks, infos = client.propose_with_info(1)
+    assert np.allclose(tasks[0], [0.1, 0.2]) and infos == [{"train": True}] and len(client._tasks) == 1

@@ -349,6 +349,31 @@ class LevelBuffer:
         self._seen[slot] = 0
         heapq.heappush(self._free, slot)
 
+    def snapshot(self, key: Hashable) -> tuple[Any, int, int, float, int] | None:
+        """What the buffer holds for ``key`` (``None``: not in it), for :meth:`restore` to put back exactly."""
+        slot = self._slot_of.get(key)
+        if slot is None:
+            return None
+        return self._levels[slot], slot, self._entry[slot][1], self._scores[slot], self._seen[slot]  # type: ignore[index]
+
+    def restore(self, key: Hashable, saved: tuple[Any, int, int, float, int] | None) -> None:
+        """Undo changes to ``key``: put it back as :meth:`snapshot` saw it (same slot, order, score and visit
+        time), or take it out if it was not there. The slot must be free once ``key`` is out."""
+        if key in self._slot_of:
+            self.remove(key)
+        if saved is None:
+            return
+        level, slot, seq, score, seen = saved
+        self._free.remove(slot)
+        heapq.heapify(self._free)
+        self._keys[slot], self._levels[slot] = key, level
+        self._slot_of[key] = slot
+        self._seen[slot] = seen
+        self._fenwick_add(self._f_occ, slot, 1)
+        self._fenwick_add(self._f_seen, slot, seen)
+        self._sum_seen += seen
+        self._set_score(slot, score, seq)
+
     def advance(self, steps: int = 1) -> None:
         """Count visits (PLR counts every level played, replayed or new)."""
         self.tick += whole("advance(steps)", steps, 0)

@@ -13,6 +13,7 @@ opponent teacher which opponents). Any teacher works as the level teacher; any
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +23,20 @@ from ..errors import CheckpointError, ConfigError, InvalidScoreError
 from ..teacher import Teacher, from_state_dict
 
 __all__ = ["DualCurriculum"]
+
+
+def _snapshot(teacher: Teacher) -> tuple[Any, ...]:
+    """What a refused call must put back, without the settings: a teacher that cannot be saved (an
+    ``accel`` with a lambda mutator) can still be rolled back (``state_dict`` would refuse it)."""
+    return (copy.deepcopy(teacher._get_state()), teacher.rng.bit_generator.state, teacher.n_observed,
+            teacher.n_proposed)
+
+
+def _restore(teacher: Teacher, snap: tuple[Any, ...]) -> None:
+    state, rng, n_observed, n_proposed = snap
+    teacher._set_state(state)
+    teacher.rng.bit_generator.state = rng
+    teacher.n_observed, teacher.n_proposed = n_observed, n_proposed
 
 
 class DualCurriculum:
@@ -40,9 +55,12 @@ class DualCurriculum:
 
     def propose(self, k: int | None = None) -> Any:
         """One ``(level, opponent)`` pair, or a list of ``k``."""
+        # the opponents first: an empty pool (or a bad k) is refused before the level teacher draws anything
         if k is None:
-            return self.levels.propose(), self.opponents.propose()
-        return list(zip(self.levels.propose(k), self.opponents.propose(k)))
+            opponent = self.opponents.propose()
+            return self.levels.propose(), opponent
+        opponents = self.opponents.propose(k)
+        return list(zip(self.levels.propose(k), opponents))
 
     def observe(self, level: Any, opponent: Any, score: float) -> None:
         """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""
@@ -52,12 +70,12 @@ class DualCurriculum:
         if not len(levels) == len(opponents) == len(scores):
             raise InvalidScoreError(f"observe_batch got {len(levels)} levels, {len(opponents)} opponents and "
                                     f"{len(scores)} scores; pass one of each per game. Nothing was recorded.")
-        before = self.levels.state_dict()
+        before = _snapshot(self.levels)
         self.levels.observe_batch(levels, scores)
         try:
             self.opponents.observe_batch(opponents, scores)
         except Exception:
-            self.levels.load_state_dict(before)  # both or neither
+            _restore(self.levels, before)  # both or neither
             raise
 
     def beliefs(self) -> dict[str, Any]:
@@ -69,12 +87,12 @@ class DualCurriculum:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or state.get("dual") != 1:
             raise CheckpointError("not a DualCurriculum state (missing 'dual'); use DualCurriculum.state_dict()")
-        before = self.levels.state_dict()
+        before = _snapshot(self.levels)
         self.levels.load_state_dict(state["levels"])
         try:
             self.opponents.load_state_dict(state["opponents"])
         except Exception:
-            self.levels.load_state_dict(before)
+            _restore(self.levels, before)
             raise
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from ..errors import InvalidScoreError
 
 __all__ = ["Record", "OUTCOMES", "outcome_score", "as_outcome", "elo_expected", "elo_update"]
@@ -24,7 +26,7 @@ def as_outcome(outcome: Any) -> str:
     if isinstance(outcome, str):
         if outcome in OUTCOMES:
             return outcome
-    elif not isinstance(outcome, bool) and isinstance(outcome, (int, float)) or hasattr(outcome, "item"):
+    elif not isinstance(outcome, (bool, np.bool_)) and (isinstance(outcome, (int, float)) or hasattr(outcome, "item")):
         try:
             v = float(outcome)
         except (TypeError, ValueError):

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidTaskError
 from ..settings import few_tasks, fraction, number, rate as check_rate
 from ..teacher import Teacher
 from .pool import OpponentPool, UnknownOpponentError
@@ -87,6 +87,29 @@ class OpponentTeacher(Teacher):
             return np.arange(self.space.n_tasks, dtype=np.int64)
         self.pool.refresh()
         return np.asarray(self.pool.ids, dtype=np.int64)
+
+    def _encode(self, tasks: Any) -> np.ndarray:
+        x = super()._encode(tasks)
+        self._check_added(x)
+        return x
+
+    def _encode_one(self, task: Any) -> np.ndarray:
+        x = super()._encode_one(task)
+        self._check_added(x)
+        return x
+
+    def _check_added(self, x: np.ndarray) -> None:
+        """Refuse an outcome against an id the pool never handed out: its statistics would greet the
+        snapshot that gets the id later (evicted members' outcomes are fine)."""
+        if self.pool is None or not len(x):
+            return
+        top = int(np.max(x))
+        if top >= self.pool.n_added:
+            self.pool.refresh()  # another process may have added it since
+            if top >= self.pool.n_added:
+                added = f"ids so far: 0..{self.pool.n_added - 1}" if self.pool.n_added else "it is empty"
+                raise InvalidTaskError(f"opponent {top} was never added to the pool ({added}); report outcomes "
+                                       "against the ids the pool handed out")
 
     def win_rates(self, ids: np.ndarray | None = None) -> np.ndarray:
         """The learner's estimated score against each opponent (0.5 for an unplayed one)."""

@@ -60,6 +60,12 @@ class PPO:
         hidden, epochs, threads = whole("hidden", hidden), whole("epochs", epochs), whole("threads", threads)
         minibatch = whole("minibatch", minibatch, 2, hint="the samples per gradient step")
         gamma, lam = number("gamma", gamma, 0.0, 1.0), number("lam", lam, 0.0, 1.0)
+        obs_dim, n_actions = whole("obs_dim", obs_dim), whole("n_actions", n_actions)
+        # a negative clip or a zero gradient norm trained nothing, silently; a NaN coefficient made NaN weights
+        lr = number("lr", lr, 0.0, low_open=True, hint="the Adam step size")
+        clip = number("clip", clip, 0.0, low_open=True, hint="the PPO ratio clip, e.g. 0.2")
+        ent_coef, vf_coef = number("ent_coef", ent_coef, 0.0), number("vf_coef", vf_coef, 0.0)
+        max_grad_norm = number("max_grad_norm", max_grad_norm, 0.0, low_open=True)
         torch.set_num_threads(threads)
         with torch.random.fork_rng():
             torch.manual_seed(seed)

@@ -135,7 +135,8 @@ class RayTeacher:
 
     def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
         """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
-        m = int(k)
+        # checked before the buffer is touched: a negative k sliced tasks off the buffer and dropped them
+        m = whole("propose(k)", k, hint="the number of tasks wanted")
         while len(self._tasks) < m:
             if self._pending is None:
                 self._pending = self.actor.propose_with_info.remote(max(self.prefetch, m - len(self._tasks)))
@@ -148,7 +149,7 @@ class RayTeacher:
 
     def propose(self, k: int | None = None) -> Any:
         """One task (or ``k``), from the local buffer when possible (their infos are dropped)."""
-        out, _ = self.propose_with_info(1 if k is None else int(k))
+        out, _ = self.propose_with_info(1 if k is None else k)
         if k is None:
             return out[0]
         return np.asarray(out) if isinstance(out[0], np.ndarray) else out

@@ -94,6 +94,31 @@ class ACCEL(ReplayTeacher):
             return self._replay()[1], {"train": True, "replay": True, "edited": False}
         return self._new_level(self.buffer), {"train": False, "replay": False, "edited": False}
 
+    def _observe(self, enc: Any, scores: Any) -> None:
+        if len(enc) == 1:  # one observation undoes itself when the mutator fails (_observe_one)
+            return super()._observe(enc, scores)
+        # a batch is all-or-nothing too: when the mutator fails on one level, the levels before it are undone
+        buf, queue = self.buffer, self._queue
+        rng_state, n_queued, n_edited, next_seq = self.rng.bit_generator.state, len(queue), self.n_edited, \
+            buf._next_seq
+        undo: list[tuple[Hashable, Any]] = []  # (key, what the buffer held for it) before each observation
+        try:
+            for (key, level), s in zip(enc, scores.tolist()):
+                low = buf.lowest() if key not in buf and buf.full else None
+                if low is not None:  # the level it may evict (put back after the level that took its slot leaves)
+                    undo.append((low[0], buf.snapshot(low[0])))
+                undo.append((key, buf.snapshot(key)))
+                self._observe_one(key, level, s)
+        except Exception:
+            for key, saved in reversed(undo):
+                buf.restore(key, saved)
+            buf._next_seq = next_seq
+            while len(queue) > n_queued:
+                queue.pop()
+            self.n_edited = n_edited
+            self.rng.bit_generator.state = rng_state
+            raise
+
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
         replayed = key in buf
@@ -109,7 +134,7 @@ class ACCEL(ReplayTeacher):
                     buf.update(key, old)  # the refused observation changes nothing: score, generator, queue
                     self.rng.bit_generator.state = rng_state
                     raise ConfigError(f"accel's mutator {self.mutator!r} failed on a level of {self.space!r}: "
-                                      f"{type(e).__name__}: {e}. Nothing was recorded for this level.") from None
+                                      f"{type(e).__name__}: {e}. Nothing was recorded.") from None
             self._queue.extend(children)
             self.n_edited += len(children)
 

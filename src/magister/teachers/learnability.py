@@ -87,7 +87,11 @@ class Learnability(LevelTeacher):
             if n:
                 self._score(key, level, total / n)
         levels = [self.buffer.level(k) for k in self.buffer]  # re-evaluated with the candidates
-        levels += [self._new_level(self._evals) for _ in range(self.n_candidates)]
+        chosen = set(self.buffer)  # fresh candidates: none already in the buffer or drawn for this round
+        for _ in range(self.n_candidates):
+            level = self._new_level(chosen)
+            chosen.add(self._key(level))
+            levels.append(level)
         for level in levels:
             key = self._key(level)
             entry = self._evals.get(key)

@@ -89,9 +89,9 @@ class ParametricEnv(gym.Env):
 
     # -------------------------------------------------------------- gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if options and "task" in options:
-            self._task = self._check(options["task"])
+        task = self._check(options["task"]) if options and "task" in options else self._task
+        super().reset(seed=seed)  # after the check: a refused task leaves the generator unseeded too
+        self._task = task
         self._state = self.init_batch(self._task[None, :], self.np_random, self.horizon_)
         return self.obs_batch(self._state)[0], {"task": self._task.copy()}
 
@@ -119,7 +119,11 @@ def evaluate(env_cls: type[ParametricEnv], policy: Callable[[np.ndarray], np.nda
     """
     episodes = whole("evaluate: episodes", episodes, floats=True)
     h = _horizon(horizon, env_cls.horizon)
-    tasks = np.asarray(tasks, dtype=float)
+    try:  # a task outside the space (or of the wrong shape) would play a level the env never defines
+        tasks = np.asarray(env_cls.task_space.validate_batch(tasks), dtype=float)
+    except InvalidTaskError as e:
+        raise InvalidTaskError(f"evaluate({env_cls.__name__}): {e}; pass a list of tasks of "
+                               f"{env_cls.task_space!r}") from None
     rng = np.random.Generator(np.random.PCG64(seed))
     rep = np.repeat(tasks, episodes, axis=0)
     state = env_cls.init_batch(rep, rng, h)

@@ -164,6 +164,23 @@ def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generat
     return mixed_maze(rng, size, (0.0, max_density), 0.5 if generator == "mixed" else 0.0)
 
 
+def _is_param(task: Any) -> bool:
+    """Whether ``task`` is a one-number generator parameter ``[x]``."""
+    return isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1
+
+
+def _param(task: Any) -> float:
+    """The generator parameter ``x`` of a task ``[x]``, checked to lie in [0, 1]."""
+    try:
+        x = float(np.asarray(task, dtype=float).reshape(-1)[0])
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not 0.0 <= x <= 1.0:
+        raise InvalidTaskError(f"MazeEnv: a generator parameter task (wall density for the blocks "
+                               f"generator) must be a number in [0, 1], got {task!r}")
+    return x
+
+
 def _as_maze(task: Any) -> Any:
     from ...levels import Maze
 
@@ -279,13 +296,10 @@ class MazeEnv(gym.Env):
                                            f"{len(self.seeds)} levels (tasks 0..{len(self.seeds) - 1})")
                 task = self.seeds[int(task)]
             return maze_from_seed(int(task), self.size, self.max_density, self.generator)
-        if isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1:
+        if _is_param(task):
             from ...levels import labyrinth_maze, random_maze
 
-            x = float(np.asarray(task, dtype=float).reshape(-1)[0])
-            if not 0.0 <= x <= 1.0:
-                raise InvalidTaskError(f"MazeEnv: a generator parameter task (wall density for the blocks "
-                                       f"generator) must lie in [0, 1], got {x}")
+            x = _param(task)
             if self.generator == "mixed":
                 if x < 0.5:
                     return random_maze(self.np_random, self.size, x * 2 * self.max_density)
@@ -300,15 +314,22 @@ class MazeEnv(gym.Env):
 
     def set_task(self, task: Any) -> None:
         """Play ``task`` from the next reset on (checked now)."""
-        if not isinstance(task, (np.ndarray, list, tuple)):
+        if _is_param(task):
+            _param(task)  # the range only: the maze is drawn from the env's generator at each reset
+        else:
             self._resolve(task)
         self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        task = options["task"] if options and "task" in options else self._task
+        # checked before anything changes (the generator's seed included); a density task draws its maze
+        # from the generator, so after the seeding
+        maze = None if _is_param(task) else self._resolve(task)
+        if maze is None:
+            _param(task)
         super().reset(seed=seed)
-        if options and "task" in options:
-            self._task = options["task"]
-        self.maze = self._resolve(self._task)
+        self.maze = maze if maze is not None else self._resolve(task)
+        self._task = task
         # the same rules as MazeBatch, on plain ints and one flat grid (a step costs a few microseconds)
         batch = MazeBatch([self.maze], self.np_random, self.max_steps_)
         self._grid = batch.grid[0].ravel()
@@ -336,6 +357,8 @@ class MazeEnv(gym.Env):
         if self._batch is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         a = int(action)
+        if a not in (0, 1, 2):  # before anything changes: a refused action costs no step
+            raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
         self._steps += 1
         term = False
         reward = 0.0
@@ -355,8 +378,6 @@ class MazeEnv(gym.Env):
                 if cell == _GOAL:
                     term = True
                     reward = 1.0 - 0.9 * self._steps / self._max
-        else:
-            raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
         trunc = not term and self._steps >= self._max
         info = {"is_success": term, "goal_reward": reward} if (term or trunc) else {}
         return self._obs(), reward + bonus, term, trunc, info
@@ -382,6 +403,17 @@ def evaluate_mazes(policy: Callable[[np.ndarray], np.ndarray], mazes: Sequence[A
     """Success rate of ``policy`` (batched obs -> actions) on each maze, all episodes in one batch."""
     episodes = whole("evaluate_mazes: episodes", episodes, floats=True)
     max_steps = None if max_steps is None else whole("evaluate_mazes: max_steps", max_steps, floats=True)
+    if isinstance(mazes, dict):
+        raise InvalidTaskError("evaluate_mazes takes a list of mazes, not a dict of them (it would read the names); "
+                               "pass list(mazes.values())")
+    from ...levels import Maze
+
+    bad = [m for m in mazes if not isinstance(m, (Maze, str))]
+    if bad:
+        raise InvalidTaskError(f"evaluate_mazes plays Maze objects or their text, got {bad[0]!r}")
+    mazes = [_as_maze(m) for m in mazes]
+    if not mazes:
+        raise InvalidTaskError("evaluate_mazes needs at least one maze")
     rep = [m for m in mazes for _ in range(episodes)]
     batch = MazeBatch(rep, np.random.default_rng(seed), max_steps)
     alive = np.ones(len(rep), dtype=bool)
