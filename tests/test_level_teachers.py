@@ -415,3 +415,19 @@ def test_learnability_keeps_no_level_that_is_always_or_never_solved():
     assert 7 in t.buffer
     t._score(7, 7, 1.0)
     assert 7 not in t.buffer
+
+
+def test_numpy_numbers_are_taken_for_level_teacher_settings():
+    # accel refused n_children=np.int64(2) and edit_top=np.float32(0.5); learnability buffer_prob=np.float32(0.5);
+    # the replay teachers replay_prob=np.float32(0.5) (a Python number of the same value was taken)
+    from magister.rl.levels import LevelScorer
+
+    t = mg.make_teacher("accel", SeedSpace(10**6), seed=0, n_children=np.int64(2), edit_top=np.float32(0.5),
+                        capacity=np.int64(8), replay_prob=np.float32(0.5))
+    assert (t.n_children, t.edit_top, t.replay_prob) == (2, 0.5, 0.5)
+    assert mg.loads(t.to_bytes()).n_children == 2
+    assert mg.make_teacher("learnability", SeedSpace(), seed=0, buffer_prob=np.float32(0.25)).buffer_prob == 0.25
+    assert LevelScorer("learnable", solvable_prior=np.float32(0.5)).solvable_prior == 0.5
+    for bad in ({"n_children": 65}, {"n_children": True}, {"edit_top": 0}, {"capacity": 0}, {"replay_prob": 1.5}):
+        with pytest.raises(ConfigError):
+            mg.make_teacher("accel", SeedSpace(), seed=0, **bad)

@@ -128,3 +128,18 @@ def test_oracle_masters_a_real_share_but_not_all():
     for cls in CLASSES:
         share = mastered(evaluate(cls, cls.oracle, cls.test_set(), episodes=10))
         assert 0.3 < share < 0.9
+
+
+@pytest.mark.parametrize("env_cls", [CliffWalk, PointGap])
+def test_an_action_outside_the_action_space_is_refused_and_costs_no_step(env_cls):
+    # CliffWalk().step(7) acted as "no move" and used up a step of the episode
+    env = env_cls()
+    env.reset(seed=0)
+    before = {k: np.copy(v) for k, v in env._state.items()}
+    n = env.action_space.n
+    for bad in (n, -1, 1.5, True, "1", np.array([0, 1])):
+        with pytest.raises(ValueError, match="actions are the whole numbers"):
+            env.step(bad)
+    assert all(np.array_equal(before[k], env._state[k]) for k in before)
+    env.step(np.int64(n - 1))  # numpy integers (what vector envs and PPO pass) are actions
+    env.step(0)

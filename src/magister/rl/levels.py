@@ -85,9 +85,8 @@ class LevelScorer:
         if kind in self.PER_LEVEL and reduce != "mean":
             raise ConfigError(f"LevelScorer({kind!r}) is a score per level, not per step; "
                               "reduce='sum' applies to 'gae' and 'pvl' only")
-        if isinstance(solvable_prior, bool) or not (isinstance(solvable_prior, (int, float))
-                                                    and 0.0 < solvable_prior <= 1.0):
-            raise ConfigError(f"LevelScorer(solvable_prior=...) must be a probability in (0, 1], got {solvable_prior!r}")
+        solvable_prior = number("LevelScorer(solvable_prior=...)", solvable_prior, 0.0, 1.0, low_open=True,
+                                hint="the prior probability that a level can be solved at all")
         self.kind, self.gamma, self.reduce = kind, number("LevelScorer(gamma=...)", gamma, 0.0, 1.0), reduce
         self.solvable_prior = float(solvable_prior)
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,

@@ -47,6 +47,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from collections import deque
 
 from ..errors import ConfigError
+from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
     episode_ids, propose_with_info
 
@@ -94,8 +95,7 @@ class CurriculumVectorEnv(VectorEnv):
         prefetch: int = 0,
         **vector_kwargs: Any,
     ):
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ConfigError(f"prefetch must be a whole number >= 0, got {prefetch!r}")
+        prefetch = whole("prefetch", prefetch, 0)
         if not (hasattr(teacher, "propose") and hasattr(teacher, "observe_batch")):
             raise ConfigError(f"CurriculumVectorEnv needs a teacher with propose(k) and observe_batch(), got {teacher!r}")
         if "autoreset_mode" in vector_kwargs:

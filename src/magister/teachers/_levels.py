@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
+from ..settings import fraction, whole
 from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
@@ -107,13 +108,11 @@ class ReplayTeacher(LevelTeacher):
                  score_alpha: float = 1.0, min_fill: float = 0.0):
         super().__init__(space, seed=seed, score_range=score_range)
         for name, v in (("replay_prob", replay_prob), ("score_alpha", score_alpha), ("min_fill", min_fill)):
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0):
-                raise ConfigError(f"{name} must be a number in [0, 1], got {v!r}")
+            fraction(name, v)
         if score_alpha == 0:
             raise ConfigError("score_alpha = 0 would never change a score; use 1 to keep the latest score, or an "
                               "averaging weight in (0, 1]")
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
-            raise ConfigError(f"capacity must be a whole number >= 1, got {capacity!r}")
+        capacity = whole("capacity", capacity)
         size = int(min(capacity, space.n)) if space.n is not None else int(capacity)
         self.buffer = LevelBuffer(size, prioritization=prioritization, temperature=temperature,
                                   staleness_coef=staleness_coef)

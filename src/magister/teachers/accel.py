@@ -31,6 +31,7 @@ from typing import Any, Hashable
 from ..errors import CheckpointError, ConfigError
 from ..levels.mutators import make_mutator, mutator_config
 from ..levels.spaces import MazeSpace
+from ..settings import number, whole
 from ..teacher import register
 from ._levels import ReplayTeacher
 
@@ -65,9 +66,9 @@ class ACCEL(ReplayTeacher):
                          score_alpha=score_alpha, min_fill=min_fill)
         if initial not in ("simple", "random"):
             raise ConfigError(f"initial must be 'simple' (empty or simple levels) or 'random', got {initial!r}")
-        if not (isinstance(edit_top, (int, float)) and not isinstance(edit_top, bool) and 0.0 < edit_top <= 1.0):
-            raise ConfigError(f"edit_top must be a share of the buffer in (0, 1], got {edit_top!r}")
-        if isinstance(n_children, bool) or not isinstance(n_children, int) or not 1 <= n_children <= 64:
+        edit_top = number("edit_top", edit_top, 0.0, 1.0, low_open=True, hint="a share of the buffer")
+        n_children = whole("n_children", n_children, 1, hint="children per edited level, at most 64")
+        if n_children > 64:
             raise ConfigError(f"n_children must be a whole number in 1..64, got {n_children!r}")
         if mutator is None:
             mutator = "maze" if isinstance(space, MazeSpace) else "perturb"

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..level_buffer import LevelBuffer
-from ..settings import whole
+from ..settings import fraction, whole
 from ..teacher import register
 from ._levels import LevelTeacher
 
@@ -60,11 +60,8 @@ class Learnability(LevelTeacher):
         super().__init__(space, seed=seed, score_range=score_range)
         for name, v, lo in (("capacity", capacity, 1), ("n_candidates", n_candidates, 1),
                             ("eval_episodes", eval_episodes, 1), ("eval_interval", eval_interval, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ConfigError(f"{name} must be a whole number >= {lo}, got {v!r}")
-        if not (isinstance(buffer_prob, (int, float)) and not isinstance(buffer_prob, bool)
-                and 0.0 <= buffer_prob <= 1.0):
-            raise ConfigError(f"buffer_prob must be a number in [0, 1], got {buffer_prob!r}")
+            whole(name, v, lo)
+        buffer_prob = fraction("buffer_prob", buffer_prob)
         if prioritization not in ("uniform", "power"):
             raise ConfigError(f"learnability samples its buffer 'uniform' (the paper) or by 'power' of the "
                               f"learnability, got {prioritization!r}")

@@ -98,7 +98,15 @@ class ParametricEnv(gym.Env):
     def step(self, action: Any):
         if self._state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        a = np.asarray([action]).reshape(1, *self.action_space.shape) if self.action_space.shape else np.asarray([int(action)])
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):  # before anything changes: a refused action costs no step
+            raw = np.asarray(action)  # a number: not text, not True, not an array of several
+            ok = raw.ndim == 0 and raw.dtype.kind in "iuf" and bool(np.isfinite(raw)) and float(raw) == int(raw) \
+                and space.start <= int(raw) < space.start + space.n
+            if not ok:
+                raise ValueError(f"{type(self).__name__} actions are the whole numbers {int(space.start)}.."
+                                 f"{int(space.start + space.n - 1)}; got {action!r}")
+        a = np.asarray([action]).reshape(1, *space.shape) if space.shape else np.asarray([int(action)])
         reward, term, trunc, success = self.step_batch(self._state, a, self.np_random)
         obs = self.obs_batch(self._state)[0]
         info = {"is_success": bool(success[0])} if (term[0] or trunc[0]) else {}
