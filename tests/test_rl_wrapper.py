@@ -156,3 +156,48 @@ def test_return_score_in_the_loop():
     for a in (RIGHT, RIGHT, STOP):
         env.step(a)
     assert teacher.observed[-1][1] == 0.5
+
+
+@pytest.mark.parametrize("mode", ["options", "set_task", "factory"])
+def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
+    # the task was taken (proposed, pushed or queued) before env.reset: a failing reset lost it, and in factory
+    # mode the old env was closed before the factory ran
+    teacher = Recorder()
+    fail = {"on": False}
+
+    class Flaky(CliffWalk):
+        def reset(self, *, seed=None, options=None):
+            if fail["on"]:
+                raise RuntimeError("the simulator crashed")
+            return super().reset(seed=seed, options=options)
+
+        def set_task(self, task):
+            if fail["on"]:
+                raise RuntimeError("the simulator crashed")
+            return super().set_task(task)
+
+    def factory(task):
+        if fail["on"]:
+            raise RuntimeError("the simulator crashed")
+        return Flaky(task=task)
+
+    env = CurriculumWrapper(factory if mode == "factory" else Flaky(), teacher, task_mode=mode)
+    env.reset()
+    old = env.env
+    fail["on"] = True
+    with pytest.raises(RuntimeError, match="crashed"):
+        env.reset()
+    assert len(teacher.proposed) == 2 and env.env is old  # still open: it can step
+    env.step(STOP)
+    fail["on"] = False
+    env.reset()  # plays the task proposed for the failed reset, proposes nothing new
+    assert len(teacher.proposed) == 2
+    np.testing.assert_allclose(env.unwrapped.task, teacher.proposed[1])
+    env.push_task([0.5, 0.1])
+    fail["on"] = True
+    with pytest.raises(RuntimeError):
+        env.reset()
+    fail["on"] = False
+    env.reset()
+    np.testing.assert_allclose(env.unwrapped.task, [0.5, 0.1])
+    assert len(teacher.proposed) == 2

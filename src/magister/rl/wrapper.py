@@ -223,16 +223,29 @@ class CurriculumWrapper(gym.Wrapper):
             self.env.unwrapped.set_task(task)
         else:
             assert self._factory is not None
+            env = self._factory(task)  # built before the old env closes: a failing factory leaves it working
             self.env.close()
-            self.env = self._factory(task)
+            self.env = env
         return options
 
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         opts = dict(options or {})
+        given = "task" in opts or (self.index is not None and self.index in (opts.get(TASKS_OPTION) or {}))
+        n_queued = len(self._queue)
         task, task_id, task_info = self._next_task(opts)
-        opts = self._apply(task, opts)
-        obs, info = self.env.reset(seed=seed, options=opts if opts else None)
+        try:
+            opts = self._apply(task, opts)
+            obs, info = self.env.reset(seed=seed, options=opts if opts else None)
+        except BaseException:
+            # the env refused or failed: a task this wrapper took (queued, pushed or proposed by the teacher)
+            # goes back to the front, so the next reset plays it and no proposal is lost; a task given in
+            # options stays the caller's
+            if len(self._queue) < n_queued:
+                self._queue.insert(0, (task_id, task, task_info))
+            elif not given:
+                self._pushed.insert(0, (task, task_info))
+            raise
         if task_id is None and self.external:
             task_id = self._local_id  # an id the learner can report the score with
             self._local_id += 1
