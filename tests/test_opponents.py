@@ -268,6 +268,23 @@ def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
         DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
 
 
+def test_dual_curriculum_observe_batch_refuses_a_single_score_clearly(tmp_path: Path) -> None:
+    # a scalar score (or a single level given as text) raised a bare TypeError from len()
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=2, max_size=4)
+    dual = DualCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["3x3", "4x4"]), seed=0),
+                          mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+    (level, opponent), = dual.propose(1)
+    before = dual.state_dict()
+    for args in (([level], [opponent], 1.0), ([level], [opponent], np.float64(1.0)), (level, [opponent], [1.0])):
+        with pytest.raises(InvalidScoreError, match="sequence of"):
+            dual.observe_batch(*args)
+    assert states_equal(before, dual.state_dict())
+    dual.observe_batch([level], [opponent], [1.0])
+    assert dual.levels.n_observed == 1
+
+
 def test_dual_curriculum_refused_proposal_leaves_the_level_teacher_as_it_was(tmp_path: Path) -> None:
     from magister.testing import states_equal
 

@@ -67,6 +67,10 @@ class DualCurriculum:
         self.observe_batch([level], [opponent], [score])
 
     def observe_batch(self, levels: Sequence[Any], opponents: Sequence[Any], scores: Sequence[float]) -> None:
+        for what, values in (("levels", levels), ("opponents", opponents), ("scores", scores)):
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or getattr(values, "ndim", 1) == 0:
+                raise InvalidScoreError(f"observe_batch takes a sequence of {what}, one per game, got {values!r}; "
+                                        "use observe(level, opponent, score) for one game. Nothing was recorded.")
         if not len(levels) == len(opponents) == len(scores):
             raise InvalidScoreError(f"observe_batch got {len(levels)} levels, {len(opponents)} opponents and "
                                     f"{len(scores)} scores; pass one of each per game. Nothing was recorded.")
