@@ -212,3 +212,40 @@ def test_a_folder_of_decks_asks_which_one(tmp_path):
     assert "1. Fractions (6 cards)" in res.stdout and "2. Spanish basics (9 cards)" in res.stdout
     assert "Q1 (greetings, new): Hello (Spanish)" in res.stdout and "right" in res.stdout
     assert rows(tmp_path / "db.sqlite") == [("me", "hola", "greetings", 3)]
+
+
+@pytest.mark.parametrize("args", [["--web", "--count", "5"], ["--port", "9000"], ["--host", "0.0.0.0"]])
+def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatch, args):
+    # --count caps only the terminal loop and --host / --port only the page: given in the other mode they were
+    # silently ignored (a page served with no cap, a terminal session with the port dropped)
+    import typer
+    from typer.testing import CliRunner
+
+    import magister.people.web as web
+    from magister.people.cli import command
+
+    served: list = []
+    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    app = typer.Typer()
+    app.command()(command)
+    db = tmp_path / "study.sqlite"
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), *args], input="q\n")
+    assert res.exit_code == 2, res.output
+    assert args[-2] in res.output and "--web" in res.output
+    assert not served and not db.exists()  # refused before anything was opened
+
+
+def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    import magister.people.web as web
+    from magister.people.cli import command
+
+    served: list = []
+    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    app = typer.Typer()
+    app.command()(command)
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000"])
+    assert res.exit_code == 0, res.output
+    assert served[0]["port"] == 9000

@@ -223,3 +223,37 @@ def test_fsrs_and_bkt_refuse_nan_weights_and_caps():
     for bad in ({"max_guess": float("nan")}, {"max_slip": 2.0}, {"tol": -1.0}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             BKT(**bad)
+
+
+def test_fsrs_fitted_on_a_graded_log_reloads_graded(tmp_path):
+    # fit switched an ungraded FSRS model to graded without recording it in its settings, so the saved model
+    # reloaded ungraded and read the same grade 2 ("hard", recalled) as 0/1 outcome "right" = grade 3
+    log = EventLog.from_events([Event("a", "x", (), d * 3 * 86400.0, g) for d, g in enumerate([3, 1, 4, 2, 3])])
+    m = FSRSMemory(graded=False, max_iter=1).fit(log)
+    back = load_model(m.save(tmp_path / "m"))
+    assert back.graded and back.settings["graded"]
+    for model in (m, back):
+        model.update(Event("b", "x", (), 0.0, 2.0))
+    assert back.predict("b", "x", 5 * 86400.0) == m.predict("b", "x", 5 * 86400.0)
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("bkt", {"pseudo_counts": float("nan")}),  # every fitted parameter came out NaN
+    ("bkt", {"max_iter": 2.5}),  # ran 2 iterations
+    ("elo", {"passes": 2.5}), ("elo", {"passes": -1}),  # 2 replays; none
+    ("fsrs", {"first_recall": 2.0}),  # predicted a recall of 2 on a first review
+    ("fsrs", {"l2": float("nan")}), ("fsrs", {"l2": -1.0}),  # fit silently kept the defaults; pushed away from them
+    ("fsrs", {"max_iter": 2.5}), ("fsrs", {"mastery_horizon_days": float("nan")}),
+    ("fsrs", {"mastery_horizon_days": -1.0}),
+])
+def test_learner_model_settings_are_checked(name, bad):
+    key = next(iter(bad))
+    from magister.people import make_model
+
+    with pytest.raises(ConfigError, match=key):
+        make_model(name, **bad)
+
+
+def test_zero_iterations_stay_allowed():
+    assert BKT(max_iter=0).settings["max_iter"] == 0
+    assert FSRSMemory(max_iter=0).settings["max_iter"] == 0 and Elo(passes=0).settings["passes"] == 0

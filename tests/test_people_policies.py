@@ -367,3 +367,25 @@ def test_a_checkpoint_with_a_nan_clock_is_refused_and_changes_nothing():
         t.load_state_dict(state)
     assert t.clock == 60.0
     t.observe("b", 1.0)
+
+
+@pytest.mark.parametrize("settings", [{}, {"graded": True, "grades_from_scores": True}])
+def test_spaced_review_default_model_counts_a_right_answer_as_recalled(settings):
+    # the default FSRS model is graded (grades 1-4, recalled = grade > 1) but the policy passed it the
+    # normalised score, so a right answer (1.0) was grade 1, "again": every answer was a lapse
+    right = SpacedReview(mg.Discrete(["a", "b"]), seed=0, model_settings=settings)
+    wrong = SpacedReview(mg.Discrete(["a", "b"]), seed=0, model_settings=settings)
+    right.observe("a", 1.0)
+    wrong.observe("a", 0.0)
+    w = right.model.w
+    assert wrong.model.card("learner", "a")["stability"] == pytest.approx(w[0])  # grade 1
+    assert right.model.card("learner", "a")["stability"] == pytest.approx(w[3] if settings else w[2])
+
+
+def test_mastery_learning_with_a_bkt_fitted_on_a_graded_log_learns_from_right_answers():
+    bkt = BKT(graded=True)
+    t = MasteryLearning(mg.Discrete(["a"]), seed=0, model="bkt")
+    t.use_model(bkt)
+    before = t.model.mastery("learner", "a")
+    t.observe("a", 1.0)
+    assert t.model.mastery("learner", "a") > before

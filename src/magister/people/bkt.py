@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import fraction, number
+from ..settings import fraction, number, whole
 from .base import LearnerModel, register_model
 from .events import Event, EventLog
 
@@ -69,8 +69,9 @@ class BKT(LearnerModel):
         super().__init__(forgets=forgets, max_iter=max_iter, tol=tol, max_guess=max_guess, max_slip=max_slip,
                          mastery_threshold=mastery_threshold, graded=graded, prior=prior, learn=learn,
                          guess=guess, slip=slip, forget=forget, pseudo_counts=pseudo_counts)
-        if pseudo_counts < 0:
-            raise ConfigError("pseudo_counts must be >= 0")
+        # NaN pseudo-counts made every fitted parameter NaN; max_iter=2.5 ran 2 iterations without a word
+        number("pseudo_counts", pseudo_counts, 0.0, hint="pseudo-observations at the starting values; 0 is plain EM")
+        whole("max_iter", max_iter, 0, floats=True, hint="EM iterations of fit (0: keep the starting values)")
         for k, v in dict(prior=prior, learn=learn, guess=guess, slip=slip, forget=forget).items():
             if not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")

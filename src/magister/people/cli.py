@@ -20,6 +20,7 @@ DEFAULT_DB = Path.home() / ".magister" / "study.sqlite"
 
 
 def command(
+    ctx: typer.Context,
     deck: list[Path] = typer.Option(..., "--deck", help="deck file (.toml or .csv) or a folder of decks; "
                                     "repeat for several (the terminal asks which one, the page lists them)"),
     db: Optional[Path] = typer.Option(None, "--db", help="SQLite file with the study history "
@@ -46,6 +47,16 @@ def command(
     from .store import StudyStore
 
     console = Console(highlight=False)
+    # an option of the other mode was ignored without a word (--web --count 5 served a page with no cap)
+    wrong_mode = ([("--count", "the page has no cap on questions")] if web else
+                  [("--host", "only the page listens on an address"), ("--port", "only the page listens on a port")])
+    for option, why in wrong_mode:
+        source = ctx.get_parameter_source(option[2:])
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            fix = "leave it out" if web else "add --web or leave it out"
+            console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
+                          f"{fix}", soft_wrap=True)
+            raise typer.Exit(2)
     try:
         decks = load_decks(deck)
     except MagisterError as e:

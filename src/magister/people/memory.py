@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number
+from ..settings import fraction, number, whole
 from .base import LearnerModel, register_model
 from .bkt import _seq_layout
 from .events import DAY, Event, EventLog
@@ -115,6 +115,13 @@ class FSRSMemory(LearnerModel):
             number(f"FSRS weights[{i}]", v, hint="FSRS weights must be 21 finite numbers")
         if not 0.0 < desired_retention < 1.0:
             raise ConfigError(f"desired_retention must be in (0, 1), got {desired_retention}")
+        # taken unchecked: first_recall=2 predicted a recall of 2, a NaN l2 left the weights unfitted without a word,
+        # a negative l2 pushed them away from the defaults, a NaN horizon read mastery now
+        fraction("first_recall", first_recall, hint="the predicted recall of a first review")
+        number("l2", l2, 0.0, hint="penalty on the weights' distance from their start; 0 is maximum likelihood")
+        whole("max_iter", max_iter, 0, floats=True,
+              hint="L-BFGS iterations of fit (0: the loss of the starting weights)")
+        number("mastery_horizon_days", mastery_horizon_days, 0.0, hint="days ahead at which mastery is read")
         self.w = np.array(w, dtype=float)
         self.graded = bool(graded)
         self.desired_retention = float(desired_retention)
@@ -187,6 +194,7 @@ class FSRSMemory(LearnerModel):
         if len(log) == 0:
             raise ConfigError("FSRSMemory.fit needs at least one event")
         self.graded = self.graded or log.graded
+        self.settings["graded"] = self.graded  # else a saved model reloads ungraded and grades differently
         lay, _, _ = self._layout(log)
         order = lay[0]
         g = self._grade(log.outcome)[order]

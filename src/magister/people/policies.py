@@ -233,9 +233,25 @@ class PeoplePolicy(Teacher):
             pick = np.where(wild, self.rng.integers(0, len(self.items), size=k), pick)
         return pick.astype(np.int64)
 
+    def _outcome(self, score: float) -> float:
+        """The model's outcome for a score in [0, 1] (scores reach ``_observe`` normalised).
+
+        A graded model (FSRS by default, or any model fitted on a graded log) reads
+        its outcome as a grade 1-4 with recalled = grade > 1, so a raw score of 1.0
+        was a grade 1 ("again"): every answer, right or wrong, counted as a lapse.
+        A score >= 0.5 is passed as grade 3 ("good"), a lower one as grade 1
+        (``grades_from_scores``: the grade ``1 + round(3 s)``, as its docstring says).
+        """
+        if not getattr(self.model, "graded", False):
+            return score
+        if getattr(self.model, "grades_from_scores", False):
+            return 1.0 + float(np.rint(3.0 * min(max(score, 0.0), 1.0)))
+        return 3.0 if score >= 0.5 else 1.0
+
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         for i, s in zip(x.tolist(), scores.tolist()):
-            self.model.update(Event(LEARNER, self.items[i], (self.item_skill[i],), self.clock, float(s)))
+            self.model.update(Event(LEARNER, self.items[i], (self.item_skill[i],), self.clock,
+                                    self._outcome(float(s))))
             self.clock += self.step
 
     def _get_state(self) -> dict[str, Any]:
