@@ -278,3 +278,12 @@ def test_a_card_with_a_list_for_its_skill_is_refused(tmp_path):
     (tmp_path / "d.toml").write_text('title = "T"\n[[cards]]\nquestion = "q?"\nskill = ["a", "b"]\n')
     with pytest.raises(ConfigError, match="one skill"):
         load_deck(tmp_path / "d.toml")
+
+
+def test_a_typed_answer_is_checked_with_case_spacing_and_a_full_stop_ignored():
+    # "4 ." was normalised to "4 " and marked wrong
+    card = Card("c", "2+2?", ("4",), "sums")
+    for typed in ("4", " 4 ", "4.", "4 .", "4  . ", "4.."):
+        assert card.check(typed), typed
+    assert not card.check("44") and not card.check("4 4")
+    assert Card("n", "name?", ("New  York.",), "x").check("new york")

@@ -37,7 +37,7 @@ __all__ = ["Card", "Deck", "load_deck", "load_decks", "normalise_answer"]
 
 def normalise_answer(text: str) -> str:
     """Lower case, trimmed, inner spaces collapsed, trailing full stop dropped."""
-    return re.sub(r"\s+", " ", str(text).strip().casefold()).rstrip(".")
+    return re.sub(r"\s+", " ", str(text).strip().casefold()).rstrip(".").rstrip()  # "4 ." is "4"
 
 
 @dataclass(frozen=True)
