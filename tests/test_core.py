@@ -323,3 +323,72 @@ for label, setting, make in makers:
     space = mg.Box([0.0], [1.0])
     mg.make_teacher("frontier", space, seed=0, history_size=2000, n_candidates=64)
     assert not mg.make_teacher("alp-gmm", space, seed=0, history_size=None).history.bounded
+
+
+def test_a_lone_npy_array_is_refused_as_not_a_checkpoint(tmp_path):
+    # np.load returns an ndarray for a .npy file, and `with array as z` raised a raw TypeError
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3))
+    with pytest.raises(CheckpointError, match="not a magister checkpoint"):
+        checkpoint.loads(buf.getvalue())
+    path = tmp_path / "teacher.ckpt"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(CheckpointError, match="not a magister checkpoint"):
+        mg.load(path)
+
+
+def test_score_range_refuses_non_boolean_flags_and_malformed_coerce_input():
+    # ScoreRange(clip="no") clipped (bool("no") is True); coerce raised raw TypeError / ValueError, and took "01"
+    # as the range (0, 1)
+    for kw in ({"clip": "no"}, {"higher_is_better": "False"}, {"clip": 2}):
+        with pytest.raises(ConfigError, match="must be True or False"):
+            mg.ScoreRange(0, 1, **kw)
+    with pytest.raises(ConfigError, match="ScoreRange.low must be a finite number"):
+        mg.ScoreRange(False, 1)
+    with pytest.raises(ConfigError, match="unknown keys \\['lo'\\]"):
+        mg.ScoreRange.coerce({"lo": 0, "high": 1})
+    for bad in (("a", 1), (None, 1), ("0", "1")):
+        with pytest.raises(ConfigError, match="bounds must be finite numbers"):
+            mg.ScoreRange.coerce(bad)
+    with pytest.raises(ConfigError, match="a \\(low, high\\) pair"):
+        mg.ScoreRange.coerce("01")
+    with pytest.raises(ConfigError, match="low < high"):  # the range's own check still speaks for itself
+        mg.ScoreRange.coerce((1, 0))
+    assert mg.ScoreRange(0, 1, clip=np.True_).clip is True
+    assert mg.ScoreRange(0, 1, clip=1, higher_is_better=0).to_dict()["higher_is_better"] is False  # JSON 0 / 1
+    assert mg.ScoreRange.coerce([0, 5]) == mg.ScoreRange(0.0, 5.0)
+    assert mg.ScoreRange.coerce({"low": 0, "high": 2, "clip": True}).clip is True
+
+
+def test_an_unregistered_subclass_is_not_saved_as_its_parent(tmp_path, monkeypatch):
+    # a subclass of Uniform inherits the name "uniform": its checkpoint loaded back as a plain Uniform, which
+    # proposed other tasks
+    from magister import teacher as teacher_module
+    from magister.teachers.uniform import Uniform
+
+    class AlwaysZero(Uniform):
+        def _propose(self, k):
+            return np.zeros((k, self.space.dim))
+
+    t = AlwaysZero(mg.Box([0], [1]), seed=0)
+    for write in (lambda: t.save(tmp_path / "t.ckpt"), t.to_bytes):
+        with pytest.raises(CheckpointError, match="AlwaysZero is not registered: its name 'uniform' is the name of "
+                                                  "Uniform"):
+            write()
+    assert not (tmp_path / "t.ckpt").exists()
+    monkeypatch.setattr(AlwaysZero, "name", "test-always-zero")
+    monkeypatch.setitem(teacher_module._REGISTRY, "test-always-zero", AlwaysZero)
+    back = mg.load(t.save(tmp_path / "t.ckpt"))
+    assert type(back) is AlwaysZero and np.array_equal(back.propose(), [0.0])
+    assert type(mg.loads(mg.make_teacher("uniform", mg.Box([0], [1]), seed=0).to_bytes())) is Uniform
+
+
+def test_loads_of_a_path_or_none_says_it_takes_bytes():
+    # mg.loads("teacher.ckpt") raised a raw TypeError, mg.loads(None) called it a corrupt checkpoint
+    for bad in ("teacher.ckpt", None):
+        with pytest.raises(CheckpointError, match="must be the bytes of a checkpoint .* use magister.load\\(path\\)"):
+            mg.loads(bad)
+    data = mg.make_teacher("uniform", mg.Discrete(3), seed=0).to_bytes()
+    assert mg.loads(bytearray(data)).propose() == mg.loads(memoryview(data)).propose()

@@ -355,3 +355,37 @@ def test_a_fractional_or_boolean_start_is_refused_not_truncated():
     for start in ((1.5, 1), (True, 1)):
         with pytest.raises(MazeFormatError, match="start must be a \\(row, col\\) pair"):
             Maze(walls, start, (3, 3))
+
+
+def test_seed_space_tasks_at_refuses_what_task_at_refuses():
+    # SeedSpace(10).tasks_at([12]) returned [12], and SeedSpace().tasks_at([3]) [3] though it has no task index
+    with pytest.raises(InvalidTaskError, match="task index 12 is outside 0..9"):
+        SeedSpace(10).tasks_at([3, 12])
+    with pytest.raises(InvalidTaskError, match="outside 0..9"):
+        SeedSpace(10).tasks_at(np.array([-1]))
+    with pytest.raises(TypeError, match="not a finite space"):
+        SeedSpace().tasks_at([3])
+    assert SeedSpace(10).tasks_at(np.array([9, 0])) == [9, 0]
+
+
+def test_maze_space_require_solvable_must_be_a_bool():
+    # MazeSpace(5, require_solvable="no") made a space of solvable mazes only (bool("no") is True)
+    for bad in ("no", "false", 1):
+        with pytest.raises(ConfigError, match="require_solvable must be True or False"):
+            MazeSpace(5, require_solvable=bad)
+        with pytest.raises(ConfigError, match="require_solvable must be True or False"):
+            space_from_spec({"type": "MazeSpace", "size": 5, "require_solvable": bad})
+    with pytest.raises(ConfigError, match="labyrinths must be a fraction"):
+        space_from_spec({"type": "MazeSpace", "size": 5, "labyrinths": None})  # was a raw TypeError
+    space = MazeSpace(7, wall_density=[0.1, 0.3], require_solvable=np.True_, labyrinths=0.5)
+    assert space.require_solvable is True and space_from_spec(space.to_spec()) == space
+
+
+def test_parse_of_a_maze_object_still_honours_require_solvable():
+    # Maze.parse(maze, require_solvable=True) returned an unsolvable Maze as it was
+    cut = Maze.parse("#####\n#S#G#\n#####")
+    with pytest.raises(UnsolvableMazeError, match="goal at line 2 col 4 cannot be reached"):
+        Maze.parse(cut, require_solvable=True)
+    assert Maze.parse(cut) is cut
+    ok = Maze.parse("#####\n#S.G#\n#####")
+    assert Maze.parse(ok, require_solvable=True) is ok

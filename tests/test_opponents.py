@@ -401,3 +401,64 @@ def test_set_ratings_and_report_many_name_a_wrong_argument_kind(tmp_path: Path) 
     with pytest.raises(ConfigError, match="report_many takes a list"):
         pool.report_many(0, ["win"])  # type: ignore[arg-type]
     assert [r.to_dict() for r in pool.records()] == before
+
+
+def test_fit_elo_refuses_settings_that_cannot_work() -> None:
+    # prior_games=-1, iterations=0 and mean=nan returned numbers (nan for mean); anchor=1.0 raised a raw IndexError
+    s, g = np.array([[0.0, 0.75], [0.0, 0.0]]), np.array([[0, 4], [0, 0]])
+    r = fit_elo(s, g)  # by hand: 3.25 of 4.5 games won with the prior, a gap of 400 log10(3.25 / 1.25)
+    assert r.mean() == pytest.approx(1000.0) and r[0] - r[1] == pytest.approx(400 * np.log10(3.25 / 1.25))
+    for kw, what in (({"prior_games": -1}, "prior_games"), ({"iterations": 0}, "iterations"),
+                     ({"mean": float("nan")}, "mean"), ({"anchor": 1.0}, "anchor"), ({"anchor": True}, "anchor")):
+        with pytest.raises(ConfigError, match=what):
+            fit_elo(s, g, **kw)
+    assert fit_elo(s, g, anchor=np.int64(1))[1] == pytest.approx(1000.0)
+
+
+def test_a_pool_index_with_impossible_members_is_refused(tmp_path: Path) -> None:
+    # an index listing an id twice lost one record; an id never handed out (>= next_id) had its snapshot
+    # overwritten by a later add(), and one >= max_ids made mask() raise IndexError
+    _pool(tmp_path, n=3)
+    doc = json.loads((tmp_path / "pool.json").read_text())
+
+    def reopen(edit):
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        (tmp_path / "pool.json").write_text(json.dumps(bad))
+        with pytest.raises(SnapshotError, match="cannot be read"):
+            OpponentPool(tmp_path)
+
+    reopen(lambda d: d["members"].append(dict(d["members"][0])))
+    reopen(lambda d: d["members"][0].update(id=7))
+    reopen(lambda d: d["members"][0].update(id=10**5))
+    reopen(lambda d: d["members"][0].update(games=-3, wins=-3))
+    reopen(lambda d: d["members"][0].update(games=5))
+    reopen(lambda d: d.update(next_id=10**6))
+    (tmp_path / "pool.json").write_text(json.dumps(doc))
+    assert OpponentPool(tmp_path).ids == [0, 1, 2]
+
+
+def test_a_boolean_array_outcome_is_refused_as_a_boolean_is(tmp_path: Path) -> None:
+    # report(0, True) and report(0, np.True_) were refused but report(0, np.array(True)) recorded a win
+    pool = _pool(tmp_path, n=2)
+    before = [r.to_dict() for r in pool.records()]
+    for bad in (True, np.True_, np.array(True), np.array(False)):
+        with pytest.raises(InvalidScoreError, match="outcome must be 'win', 'draw' or 'loss'"):
+            pool.report(0, bad)
+    assert [r.to_dict() for r in pool.records()] == before
+    assert pool.report(0, np.float32(0.5)).draws == 1 and pool.report(1, np.int64(1)).wins == 1
+
+
+def test_dual_curriculum_does_not_save_an_unregistered_level_teacher(tmp_path: Path) -> None:
+    # DualCurriculum.load rebuilds each half by name: an unregistered subclass came back as its parent
+    from magister.teachers.uniform import Uniform
+
+    class Mine(Uniform):
+        pass
+
+    dual = DualCurriculum(Mine(mg.Discrete(2), seed=0), mg.make_teacher("self-play", mg.Discrete(3), seed=0))
+    with pytest.raises(MagisterError, match="Mine is not registered"):
+        dual.save(tmp_path / "dual.ckpt")
+    assert not (tmp_path / "dual.ckpt").exists()
+    dual = DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2), seed=0), dual.opponents)
+    assert DualCurriculum.load(dual.save(tmp_path / "dual.ckpt")).propose() == dual.propose()

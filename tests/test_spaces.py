@@ -207,3 +207,45 @@ def test_a_box_task_of_booleans_is_refused_as_discrete_refuses_them():
     assert t.n_observed == 0
     t.observe_batch(np.array([[1, 0]]), [0.5])  # whole numbers are still coordinates
     assert t.n_observed == 1
+
+
+def test_task_at_and_tasks_at_refuse_an_index_outside_the_space():
+    # Discrete(3).task_at(5) returned 5 and Discrete(names).task_at(-1) the last name: tasks the space refuses
+    # (MultiDiscrete and Dict already raised)
+    for space in (mg.Discrete(3), mg.Discrete(["a", "b", "c"])):
+        for i in (-1, 3, 7):
+            with pytest.raises(InvalidTaskError, match=f"task index {i} is outside 0..2"):
+                space.task_at(i)
+            with pytest.raises(InvalidTaskError, match=f"task index {i} is outside 0..2"):
+                space.tasks_at(np.array([0, i]))
+        assert space.tasks_at(np.arange(3)) == [space.task_at(i) for i in range(3)]
+        assert space.tasks_at([]) == []
+    assert mg.Discrete(3).tasks_at(np.array([2, 0])) == [2, 0]
+
+
+def test_multidiscrete_with_names_refuses_unknown_keys_as_box_does():
+    # {"a": 1, "b": 0, "c": 9} was taken as (1, 0), the stray "c" dropped silently
+    space = mg.MultiDiscrete([2, 3], names=["a", "b"])
+    with pytest.raises(InvalidTaskError, match="missing \\[\\], unknown \\['c'\\]"):
+        space.validate({"a": 1, "b": 0, "c": 9})
+    with pytest.raises(InvalidTaskError, match="missing \\['b'\\]"):
+        space.validate({"a": 1})
+    assert space.validate({"b": 2, "a": 1}) == (1, 2)
+
+
+def test_dict_refuses_two_entries_with_the_same_name_as_text():
+    # Dict({1: Discrete(2), "1": Discrete(3)}) silently kept only the second sub-space
+    with pytest.raises(ConfigError, match="repeated: \\['1'\\]"):
+        mg.Dict({1: mg.Discrete(2), "1": mg.Discrete(3)})
+    assert mg.Dict({1: mg.Discrete(2), "b": mg.Discrete(3)}).n == 6
+
+
+def test_box_to_json_takes_what_validate_takes_and_refuses_the_rest():
+    # Box.to_json({"x": .2, "y": .3}) raised a raw TypeError, and to_json([5, 0]) wrote a task outside the space,
+    # where every other space's to_json validates
+    box = mg.Box([0, 0], [1, 1], names=["x", "y"])
+    assert box.to_json({"y": 0.3, "x": 0.2}) == [0.2, 0.3]
+    assert np.array_equal(box.from_json(box.to_json({"x": 0.2, "y": 0.3})), [0.2, 0.3])
+    with pytest.raises(InvalidTaskError, match="outside the space"):
+        box.to_json([5, 0])
+    assert box.to_json(np.array([0.5, 1])) == [0.5, 1.0]

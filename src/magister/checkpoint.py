@@ -108,8 +108,15 @@ def dumps(state: dict[str, Any]) -> bytes:
 
 def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
     """Read bytes written by :func:`dumps`; raise :class:`CheckpointError` if they are not."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):  # a path, or None, is not a checkpoint's bytes
+        raise CheckpointError(f"{source} must be the bytes of a checkpoint (what to_bytes() returns), got "
+                              f"{type(data).__name__}; to read a checkpoint file use magister.load(path)")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a lone .npy array: np.load returns it, not an archive
+            raise CheckpointError(f"{source} is not a magister checkpoint (a single numpy array, not a checkpoint "
+                                  "archive); load the file that Teacher.save or save_state wrote")
+        with z:
             if _META not in z.files:
                 raise CheckpointError(f"{source} is not a magister checkpoint (no metadata entry)")
             meta = json.loads(z[_META].tobytes().decode("utf-8"))

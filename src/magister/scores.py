@@ -72,12 +72,18 @@ class ScoreRange:
         for name in ("low", "high"):
             v = getattr(self, name)
             try:
-                ok = isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v)
+                ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_)) \
+                    and math.isfinite(v)
             except OverflowError:  # an integer too large for a float
                 ok = False
             if not ok:
                 raise ConfigError(f"ScoreRange.{name} must be a finite number, got {_short_number(v)}")
             object.__setattr__(self, name, float(v))
+        for name in ("clip", "higher_is_better"):
+            v = getattr(self, name)
+            if not (isinstance(v, (bool, np.bool_)) or type(v) is int and v in (0, 1)):  # bool("no") would be True
+                raise ConfigError(f"ScoreRange.{name} must be True or False, got {v!r}")
+            object.__setattr__(self, name, bool(v))
         if not self.high > self.low:
             raise ConfigError(
                 f"ScoreRange needs low < high, got low={self.low}, high={self.high}; "
@@ -96,18 +102,27 @@ class ScoreRange:
         if isinstance(value, dict) and value.get("finite") is True and len(value) == 1:
             return FiniteScores()  # the to_dict() of an open range
         if isinstance(value, dict):
+            unknown = sorted(str(k) for k in value if k not in ("low", "high", "clip", "higher_is_better"))
+            if unknown:
+                raise ConfigError(f"score_range dict has unknown keys {unknown}; use low, high, clip and "
+                                  "higher_is_better")
             return cls(**value)
         try:
+            if isinstance(value, (str, bytes)):  # "01" would unpack into the bounds 0 and 1
+                raise TypeError
             low, high = value
         except (TypeError, ValueError):
             raise ConfigError(
                 f"score_range must be a ScoreRange, a (low, high) pair or a dict, got {value!r}"
             ) from None
         try:
-            return cls(float(low), float(high))
-        except OverflowError:
+            if isinstance(low, (str, bytes)) or isinstance(high, (str, bytes)):  # float("0") would parse text
+                raise TypeError
+            bounds = float(low), float(high)
+        except (OverflowError, TypeError, ValueError):
             raise ConfigError(f"score_range bounds must be finite numbers, got ({_short_number(low)}, "
                               f"{_short_number(high)})") from None
+        return cls(*bounds)
 
     def to_dict(self) -> dict[str, Any]:
         return {"low": float(self.low), "high": float(self.high), "clip": self.clip,

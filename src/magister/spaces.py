@@ -278,13 +278,20 @@ class Box(Space):
         return out[0] if k is None else out
 
     def to_json(self, task: Any) -> Any:
-        return [float(v) for v in np.asarray(task, dtype=float).ravel()]
+        return [float(v) for v in self.validate(task)]  # a {name: value} task too, as validate takes it
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": "Box", "low": self.low.tolist(), "high": self.high.tolist()}
         if self.names:
             spec["names"] = list(self.names)
         return spec
+
+
+def _check_indices(idx: list[int], n: int) -> None:
+    """Refuse task indices outside ``0 .. n-1`` (what :meth:`Space.tasks_at` is given)."""
+    if idx and (min(idx) < 0 or max(idx) >= n):
+        bad = next(i for i in idx if not 0 <= i < n)
+        raise InvalidTaskError(f"task index {bad} is outside 0..{n - 1}")
 
 
 def _repeated(names: list[str]) -> list[str]:
@@ -358,12 +365,17 @@ class Discrete(Space):
         return self.task_at(self.index(task))
 
     def task_at(self, i: int) -> Any:
-        return self.names[i] if self.names else int(i)
+        j = int(i)
+        if not 0 <= j < self.n:  # names[-1] would be the last task, and an unnamed index any number
+            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
+        return self.names[j] if self.names else j
 
     def tasks_at(self, idx: Any) -> list[Any]:
+        out = [int(i) for i in idx]
+        _check_indices(out, self.n)
         if self.names:
-            return [self.names[int(i)] for i in idx]
-        return [int(i) for i in idx]
+            return [self.names[i] for i in out]
+        return out
 
     def task_names(self) -> list[str]:
         return list(self.names) if self.names else [str(i) for i in range(self.n)]
@@ -407,7 +419,12 @@ class MultiDiscrete(Space):
 
     def validate(self, task: Any) -> tuple[int, ...]:
         if isinstance(task, Mapping) and self.names:
-            task = [task.get(x) for x in self.names]
+            missing = [n for n in self.names if n not in task]
+            extra = [k for k in task if k not in self.names]
+            if missing or extra:  # as Box: a misspelt or stray key is not dropped silently
+                raise InvalidTaskError(f"task {_short(task)} does not match the MultiDiscrete's names {self.names}: "
+                                       f"missing {missing}, unknown {extra}")
+            task = [task[x] for x in self.names]
         try:
             arr = np.asarray(task)
         except Exception:  # noqa: BLE001 - anything unreadable is simply not a task
@@ -467,6 +484,9 @@ class Dict(Space):
             if not isinstance(s, Space):
                 raise ConfigError(f"Dict entry {k!r} is {type(s).__name__}, not a magister space")
         self.spaces: dict[str, Space] = {str(k): s for k, s in spaces.items()}
+        if len(self.spaces) != len(spaces):  # {1: a, "1": b} would keep b only
+            dup = _repeated([str(k) for k in spaces])
+            raise ConfigError(f"Dict entry names must be distinct as strings; repeated: {dup}")
         self.keys = list(self.spaces)
         self.dim = sum(s.dim for s in self.spaces.values())
         self._slices = {}

@@ -390,10 +390,22 @@ class Teacher:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Atomically write the teacher to ``path``; reload it with :func:`magister.load`."""
+        self._check_loadable()
         return checkpoint.save_state(path, self.state_dict())
 
     def to_bytes(self) -> bytes:
+        self._check_loadable()
         return checkpoint.dumps(self.state_dict())
+
+    def _check_loadable(self) -> None:
+        """Refuse to write a checkpoint that :func:`magister.load` would rebuild as another class: it looks the
+        teacher up by ``name``, which an unregistered subclass inherits from its registered parent."""
+        if _REGISTRY.get(self.name) is not type(self):
+            owner = _REGISTRY.get(self.name)
+            which = f"is the name of {owner.__name__}, which" if owner is not None else "is registered to no class, so"
+            raise CheckpointError(
+                f"{type(self).__name__} is not registered: its name {self.name!r} {which} magister.load would "
+                f"rebuild instead; decorate the class with @magister.register(\"your-name\") before saving it")
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "Teacher":

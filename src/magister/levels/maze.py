@@ -135,6 +135,11 @@ class Maze:
         :class:`UnsolvableMazeError`.
         """
         if isinstance(text, Maze):
+            if require_solvable and not text.solvable:
+                r, c = text.goal
+                raise UnsolvableMazeError(f"{name + ': ' if name else ''}goal at line {r + 1} col {c + 1} cannot be "
+                                          f"reached from the start at line {text.start[0] + 1} col "
+                                          f"{text.start[1] + 1}")
             return text
         if not isinstance(text, str):
             raise MazeFormatError(f"a maze text must be a string, got {type(text).__name__}")

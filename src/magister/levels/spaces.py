@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Space, _short
+from ..spaces import Space, _check_indices, _short
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
@@ -97,7 +97,11 @@ class SeedSpace(Space):
         return self.validate(int(i))
 
     def tasks_at(self, idx: Any) -> list[int]:
-        return [int(i) for i in idx]
+        if self.n is None:
+            return super().tasks_at(idx)
+        out = [int(i) for i in idx]
+        _check_indices(out, self.n)
+        return out
 
     def task_names(self) -> list[str]:
         if self.n is None:
@@ -155,6 +159,8 @@ class MazeSpace(Space):
             raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
         if isinstance(labyrinths, bool) or not isinstance(labyrinths, (int, float)) or not 0.0 <= labyrinths <= 1.0:
             raise ConfigError(f"labyrinths must be a fraction in [0, 1] of the samples, got {labyrinths!r}")
+        if not isinstance(require_solvable, (bool, np.bool_)):  # bool("no") would be True
+            raise ConfigError(f"require_solvable must be True or False, got {require_solvable!r}")
         if labyrinths and size < LABYRINTH_MIN_SIZE:
             raise ConfigError(f"labyrinths need mazes of size >= {LABYRINTH_MIN_SIZE}, got size {size!r}; use "
                               "labyrinths=0 for smaller mazes")
@@ -238,5 +244,4 @@ class MazeSpace(Space):
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> "MazeSpace":
         return cls(spec["size"], wall_density=spec.get("wall_density", 0.3),
-                   require_solvable=bool(spec.get("require_solvable", False)),
-                   labyrinths=float(spec.get("labyrinths", 0.0)))
+                   require_solvable=spec.get("require_solvable", False), labyrinths=spec.get("labyrinths", 0.0))

@@ -100,6 +100,8 @@ class DualCurriculum:
             raise
 
     def save(self, path: str | os.PathLike) -> Path:
+        self.levels._check_loadable()  # DualCurriculum.load rebuilds each teacher by its registered name
+        self.opponents._check_loadable()
         return checkpoint.save_state(path, self.state_dict())
 
     @classmethod

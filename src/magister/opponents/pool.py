@@ -100,6 +100,24 @@ def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {n: (float(v) if n in ("k", "initial_rating") else v) for n, v in settings.items()}
 
 
+def _check_members(members: dict[int, Record], listed: int, next_id: int, settings: dict[str, Any]) -> None:
+    """Raise ValueError when an index's members cannot be what the pool wrote: a repeated id (one record would be
+    dropped), an id not yet handed out (the next ``add`` would overwrite its snapshot), more members than
+    ``max_size``, or a record whose counts or rating are impossible."""
+    if len(members) != listed:
+        raise ValueError(f"{listed - len(members)} member id(s) listed twice")
+    if not 0 <= next_id <= settings["max_ids"]:
+        raise ValueError(f"next_id {next_id} is outside 0..max_ids={settings['max_ids']}")
+    if len(members) > settings["max_size"]:
+        raise ValueError(f"{len(members)} members in a pool of max_size={settings['max_size']}")
+    for i, r in members.items():
+        if not 0 <= i < next_id:
+            raise ValueError(f"member id {i} was never handed out (next_id is {next_id})")
+        if min(r.games, r.wins, r.draws, r.losses, r.size, r.step) < 0 or r.games != r.wins + r.draws + r.losses \
+                or not np.isfinite(r.rating):
+            raise ValueError(f"the record of member {i} is impossible ({r})")
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -184,6 +202,9 @@ class OpponentPool:
             members = {int(r["id"]): Record.from_dict(r) for r in doc["members"]}
             rng = restore_generator(doc["rng"])
             next_id, learner, version = int(doc["next_id"]), float(doc["learner_rating"]), int(doc["version_counter"])
+            _check_members(members, len(doc["members"]), next_id, settings)
+            if not np.isfinite(learner):
+                raise ValueError(f"the learner's rating is {learner}")
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotError(f"the opponent pool index {self.index_path} cannot be read ({e}); restore it from a "
                                 "backup or start a new pool in another folder") from None

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import number, whole
 
 __all__ = ["fit_elo", "plot_cross_play"]
 
@@ -38,8 +39,12 @@ def fit_elo(scores: np.ndarray, games: np.ndarray, *, mean: float = 1000.0, anch
     if (played & ~(np.isfinite(s) & (s >= 0) & (s <= 1))).any():
         raise ConfigError("scores must lie in [0, 1] wherever games > 0 (win 1, draw 0.5, loss 0)")
     n = len(s)
-    if anchor is not None and not 0 <= anchor < n:
-        raise ConfigError(f"anchor must be a player index in [0, {n}), got {anchor}")
+    if anchor is not None and (isinstance(anchor, (bool, np.bool_)) or not isinstance(anchor, (int, np.integer))
+                               or not 0 <= anchor < n):
+        raise ConfigError(f"anchor must be a player index in [0, {n}), got {anchor!r}")
+    mean = number("mean", mean)
+    prior_games = number("prior_games", prior_games, 0.0, hint="the prior's games against each player; 0.5 by default")
+    iterations = whole("iterations", iterations, 1)
     s = np.where(played, s, 0.0)
     won = s * g + ((1.0 - s) * g).T  # i's score against j, from i's games as row and j's as row
     total = g + g.T

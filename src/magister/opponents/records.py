@@ -26,7 +26,8 @@ def as_outcome(outcome: Any) -> str:
     if isinstance(outcome, str):
         if outcome in OUTCOMES:
             return outcome
-    elif not isinstance(outcome, (bool, np.bool_)) and (isinstance(outcome, (int, float)) or hasattr(outcome, "item")):
+    elif not isinstance(outcome, (bool, np.bool_)) and (isinstance(outcome, (int, float)) or hasattr(outcome, "item")) \
+            and getattr(getattr(outcome, "dtype", None), "kind", "") != "b":  # np.array(True) is no outcome either
         try:
             v = float(outcome)
         except (TypeError, ValueError):
