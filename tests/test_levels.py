@@ -389,3 +389,25 @@ def test_parse_of_a_maze_object_still_honours_require_solvable():
     assert Maze.parse(cut) is cut
     ok = Maze.parse("#####\n#S.G#\n#####")
     assert Maze.parse(ok, require_solvable=True) is ok
+
+
+def test_maze_generators_check_their_numbers():
+    # wall_density="0.3" was parsed, mixed_maze(density=(0.5, 0.1)) gave numpy's "high - low < 0", max_tries=0
+    # silently meant one try
+    from magister.errors import ConfigError
+    from magister.levels.maze import mixed_maze, random_maze
+
+    rng = np.random.default_rng(0)
+    for bad in ("0.3", float("nan"), 1.5, True):
+        with pytest.raises(ConfigError, match="wall_density"):
+            random_maze(rng, 7, bad)
+    for bad in (0, 2.5, -1):
+        with pytest.raises(ConfigError, match="max_tries"):
+            random_maze(rng, 7, 0.2, max_tries=bad)
+    for bad in ((0.5, 0.1), (0.1,), 0.3, ("0", "1"), (0.1, 2.0)):
+        with pytest.raises(ConfigError, match="density"):
+            mixed_maze(rng, 7, bad)
+    with pytest.raises(ConfigError, match="labyrinths"):
+        mixed_maze(rng, 9, (0.1, 0.2), labyrinths=2.0)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert mixed_maze(a, 9, (0.1, 0.3), 0.5).to_text() == mixed_maze(b, 9, [np.float64(0.1), 0.3], 0.5).to_text()

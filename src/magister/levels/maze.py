@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidTaskError
+from .. import settings
+from ..errors import ConfigError, InvalidTaskError
 
 __all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "labyrinth_maze", "mixed_maze", "empty_maze",
            "WALL", "FLOOR", "START", "GOAL"]
@@ -289,10 +290,7 @@ def _check_generator_args(func: str, rng: Any, size: int, name: str, fraction: f
     size = _check_size(size)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{func} needs a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    value = float(fraction)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {fraction!r}")
-    return size, value
+    return size, settings.fraction(name, fraction)  # "0.3" or NaN refused, not parsed
 
 
 def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, *,
@@ -301,8 +299,9 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
     and goal on two distinct free cells (domain randomisation, as in the PLR and ACCEL MiniGrid runs).
     With ``require_solvable=True`` it redraws until the goal can be reached (up to ``max_tries``)."""
     size, d = _check_generator_args("random_maze", rng, size, "wall_density", wall_density)
+    max_tries = settings.whole("max_tries", max_tries, hint="draws before giving up on a solvable maze")
     n_inner = (size - 2) ** 2
-    for _ in range(max(1, int(max_tries))):
+    for _ in range(max_tries):
         inner = rng.random(n_inner) < d
         a, b = int(rng.integers(n_inner)), int(rng.integers(n_inner - 1))
         b += b >= a  # two distinct cells
@@ -329,9 +328,16 @@ def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float]
     ``"mixed"`` seed generator of ``MazeEnv`` draw theirs here): with probability ``labyrinths`` a
     :func:`labyrinth_maze` with a fraction in ``[0, LABYRINTH_OPEN)`` of its walls opened (always
     solvable), else a :func:`random_maze` whose wall density is drawn in ``density`` (``(low, high)``)."""
+    try:
+        lo, hi = (settings.fraction("density", v, hint="a (low, high) range of wall densities") for v in density)
+    except (TypeError, ValueError):
+        raise ConfigError(f"mixed_maze needs density = (low, high), two wall densities in [0, 1], got "
+                          f"{density!r}") from None
+    if lo > hi:
+        raise ConfigError(f"mixed_maze needs density = (low, high) with low <= high, got {density!r}")
+    labyrinths = settings.fraction("labyrinths", labyrinths, hint="the share of labyrinths")
     if labyrinths and rng.random() < labyrinths:
         return labyrinth_maze(rng, size, float(rng.uniform(0.0, LABYRINTH_OPEN)))
-    lo, hi = density
     return random_maze(rng, size, lo if hi == lo else float(rng.uniform(lo, hi)), require_solvable=require_solvable)
 
 
