@@ -455,12 +455,13 @@ def _curricula_router(ctx: _Context) -> APIRouter:
             while not more:
                 names = service.names(after=last, limit=limit)
                 for name in names:
+                    if not p.allows(name):  # (skipped before the page-full test: a page is followed by
+                        last = name         # another only if a name this token may see comes after it)
+                        continue
                     if len(out) >= limit:
                         more = True
                         break
                     last = name
-                    if not p.allows(name):
-                        continue
                     try:
                         live = service.get(name)
                     except (NotFound, Unavailable):

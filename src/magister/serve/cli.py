@@ -50,6 +50,9 @@ def command(
     from .settings import ServeSettings
 
     try:
+        if no_auth and admin_token is not None:
+            # (one of them would be dropped without a word: an open API for someone who gave a token)
+            raise ValueError("--no-auth and --admin-token contradict each other; give one of them")
         cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
                                      checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
                                      recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,

@@ -41,6 +41,8 @@ __all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula"
            "forget_learner"]
 
 RETRY_STATUS = {502, 503, 504}
+#: longest client id the service takes (the same limit as the server's)
+ID_MAX = 128
 #: what the service accepts as a curriculum name (the same pattern as the server's)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -82,9 +84,12 @@ class _Http:
         if client is None:
             client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
             self._owned = True
+            self._headers: dict[str, str] = {}
         else:
-            client.headers.update(headers)
+            # sent with each request, not set on the client: a client shared by teachers of different
+            # tokens must not make one of them send another's token (nor change the caller's client)
             self._owned = False
+            self._headers = headers
         self.client = client
         self.retries = int(retries)
         self.backoff = float(backoff)
@@ -100,6 +105,8 @@ class _Http:
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + self._jitter.random()))
             try:
+                if self._headers:
+                    kw["headers"] = {**self._headers, **(kw.get("headers") or {})}
                 r = self.client.request(method, path, **kw)
             except (httpx.TransportError,) as e:  # connection refused/reset, timeouts
                 last = e
@@ -139,6 +146,21 @@ def _error(r: Any) -> Exception:
     return RemoteError(msg, r.status_code)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` as the JSON the server stores and answers: numpy arrays and numbers as lists and Python
+    numbers, tuples as lists (so ``seed=np.int64(3)`` or ``potential_ks=(1, 2)`` can be sent, and an
+    existing curriculum compared with what is asked for)."""
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
                       exist_ok: bool = False, client: Any = None, **settings: Any) -> "HTTPTeacher":
@@ -156,6 +178,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
     if score_range is not None and hasattr(score_range, "to_dict"):
         score_range = score_range.to_dict()
+    spec, settings, seed, score_range = _plain(spec), _plain(settings), _plain(seed), _plain(score_range)
     http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2, client=client)
     try:
         body = {"name": name, "space": spec, "teacher": teacher, "settings": settings, "seed": seed,
@@ -200,7 +223,8 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
     if score_range is not None and hasattr(score_range, "to_dict"):
         score_range = score_range.to_dict()
-    template = {"space": spec, "teacher": teacher, "settings": settings, "seed": seed, "score_range": score_range}
+    template = _plain({"space": spec, "teacher": teacher, "settings": settings, "seed": seed,
+                       "score_range": score_range})
     # no retries: a lost reply of a committed request would come back as 409 (names taken)
     http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
     names: list[str] = []
@@ -330,6 +354,13 @@ class HTTPTeacher:
         ids = list(ids) if ids is not None else [_new_id() for _ in tasks]
         if len(ids) != len(tasks):
             raise ValueError(f"observe_batch got {len(ids)} ids for {len(tasks)} tasks")
+        # checked here too: a bad id in a later chunk was refused only after the earlier chunks were recorded
+        # (and an observation sent without an id would be applied twice by a retry)
+        ids = [_new_id() if i is None else i for i in ids]
+        bad = next((i for i in ids if not isinstance(i, str) or not 1 <= len(i) <= ID_MAX), None)
+        if bad is not None:
+            raise ConfigError(f"client id {_brief(bad)} is not valid: each id must be a string of 1-{ID_MAX} "
+                              "characters (or None for a random one). Nothing was recorded.")
         for t in tasks:  # (the server checks them again, one chunk at a time: a later chunk would come too late)
             self.space.validate(t)
         obs_all = [{"task": self._json_task(t), "score": self._json_score(s), "id": i}

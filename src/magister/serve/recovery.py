@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import MagisterError
 from ..teacher import Teacher, loads
-from .common import dumps, jsonable
+from .common import Unavailable, dumps, jsonable
 from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Event
 from .seen import ClientIds
@@ -123,10 +123,18 @@ class Recovery:
         keep = self.keep_checkpoints
         live.since_checkpoint = 0
         live.checkpoint_seq = seq
+        # the log writes these bytes depend on: if one of them failed, the bytes hold an event the log
+        # lacks (a rebuild from them would count it, and its retry, twice), so the checkpoint is not stored
+        writes = [f for _a, _b, f in list(live._unfinished())]
 
         def op(conn: Connection) -> int:
             exists = conn.execute(select(func.count()).select_from(_CHECKPOINTS).where(
                 and_(_CHECKPOINTS.c.curriculum_id == cid, _CHECKPOINTS.c.seq == seq))).scalar()
+            if not exists and (any(f.done() and f.exception() is not None for f in writes) or (
+                    seq > 0 and conn.execute(select(_EVENTS.c.seq).where(
+                        and_(_EVENTS.c.curriculum_id == cid, _EVENTS.c.seq == seq))).first() is None)):
+                raise Unavailable(f"checkpoint at seq {seq} of curriculum {live.spec.name!r} not written: a log "
+                                  "write it covers failed; retry once the curriculum is rebuilt")
             if not exists:
                 conn.execute(insert(_CHECKPOINTS).values(curriculum_id=cid, seq=seq, data=data,
                                                          created_at=time.time()))
@@ -153,6 +161,10 @@ class Recovery:
                 barrier = writer.submit(lambda conn: None)
                 concurrent.futures.wait([barrier, *[f for _a, _b, f in list(live.pending)]])
             with live.lock:
+                # a request that held the lock when the failure was seen may have logged rows after the
+                # barrier; with the lock held no more come (it is broken): wait for those too, or the log
+                # read below could miss an observation that is then acknowledged
+                concurrent.futures.wait([f for _a, _b, f in list(live.pending)], timeout=60)
                 try:
                     fresh = self.rebuild(live.spec)
                 except Exception as e:  # noqa: BLE001

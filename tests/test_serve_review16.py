@@ -1,0 +1,209 @@
+"""Review 16 of the service: retries, checkpoints and rebuilds, the client, listings, the docs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import magister.serve.writer as writer_module  # noqa: E402
+from magister.serve.app import create_app  # noqa: E402
+from serve_fixtures import ADMIN, AUTH  # noqa: E402
+
+NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
+
+
+class _LoseReplies:
+    """An httpx transport: forwards each request, then pretends the reply of the first ``n`` POSTs was lost."""
+
+    def __init__(self, inner, n: int):
+        self.inner, self.n = inner, n
+
+    def handle_request(self, request):
+        import httpx
+
+        response = self.inner.handle_request(request)
+        response.read()
+        if request.method == "POST" and self.n > 0:
+            self.n -= 1
+            raise httpx.ReadTimeout("reply lost", request=request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+    def close(self):
+        pass
+
+
+def _wait_usable(c, name):
+    for _ in range(200):
+        r = c.get(f"/v1/curricula/{name}")
+        if r.status_code == 200:
+            return r.json()
+        time.sleep(0.02)
+    raise AssertionError(r.text)
+
+
+def test_a_checkpoint_never_covers_an_observation_whose_log_write_failed(tmp_path, monkeypatch):
+    """The 503 says the observation was not recorded: the rebuilt teacher must not count it, and its
+    retry (same id) must then be counted once, not twice (the checkpoint written right after it used to
+    commit although the event's write failed, and the rebuild started from it)."""
+    real = writer_module.insert_many
+
+    def failing(conn, table, rows):
+        if table.name == "events" and any(r.get("score") == 0.125 for r in rows):
+            raise RuntimeError("the disk refused it")
+        return real(conn, table, rows)
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN, checkpoint_every=1)) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "w", "space": NAMED, "teacher": "exp3",
+                                             "seed": 1}).status_code == 201
+        assert c.post("/v1/curricula/w/observe", json={"task": "add", "score": 0.5, "id": "a"}).status_code == 200
+        monkeypatch.setattr(writer_module, "insert_many", failing)
+        r = c.post("/v1/curricula/w/observe", json={"task": "sub", "score": 0.125, "id": "b"})
+        assert r.status_code == 503 and "NOT recorded" in r.json()["detail"]
+        monkeypatch.setattr(writer_module, "insert_many", real)
+        assert _wait_usable(c, "w")["n_observed"] == 1  # the refused observation is not in the teacher
+        r = c.post("/v1/curricula/w/observe", json={"task": "sub", "score": 0.125, "id": "b"})
+        assert r.status_code == 200, r.text
+        service = c.app.state.service
+        assert c.get("/v1/curricula/w").json()["n_observed"] == len(service.event_log("w")) == 2
+        assert service.replay_from_log("w").n_observed == 2
+
+
+def test_create_curriculum_sends_numpy_and_tuple_settings_and_reuses_the_same_set_up(tmp_path):
+    """A local teacher takes ``seed=np.int64(1)`` and tuples in its settings: the client sent them raw (a
+    TypeError from the JSON encoder), and ``exist_ok=True`` refused a curriculum with the very same set-up
+    (the server stores the tuple as a list, which compared unequal)."""
+    import numpy as np
+
+    import magister as mg
+    from magister.serve.client import create_curriculum, create_curricula
+
+    space = mg.Box([0, 0], [1, 1])
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        kw = dict(token=ADMIN, client=c, potential_ks=(1, 2, 3), fit_rate=np.int64(40))
+        first = create_curriculum("http://testserver", "w", space, "alp-gmm", seed=np.int64(1), **kw)
+        again = create_curriculum("http://testserver", "w", space, "alp-gmm", seed=1, exist_ok=True, **kw)
+        assert first._info["settings"] == again._info["settings"] == {"potential_ks": [1, 2, 3], "fit_rate": 40}
+        assert again._info["seed"] == 1
+        assert create_curricula("http://testserver", ["a"], space, "alp-gmm", seed=np.int64(2), **kw) == ["a"]
+
+
+def test_a_rebuild_waits_for_rows_logged_while_it_waited_for_the_lock(tmp_path):
+    """A write fails while a request holds the curriculum's lock (past its checks): that request's rows
+    reach the writer after the rebuild's barrier. The rebuild read the log before they committed, so an
+    acknowledged observation was missing from the rebuilt teacher, whose next write then took the same seq
+    (a 503 to another client, and a second rebuild)."""
+    import threading
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "w", "space": NAMED, "teacher": "exp3",
+                                             "seed": 1}).status_code == 201
+        service = c.app.state.service
+        live = service.curricula["w"]
+        gate = threading.Event()
+        real = live.teacher.observe
+
+        def observe(task, score):  # the request, between its checks and its log write
+            real(task, score)
+            live.broken = "a database write failed; rebuilding from the log"  # an earlier write's callback
+            service._schedule_rebuild(live)
+            time.sleep(0.2)  # the rebuild passes its barrier and waits for the lock
+            service.writer.submit(lambda conn: gate.wait(5))  # the writer is busy with other work
+
+        live.teacher.observe = observe
+        threading.Timer(0.3, gate.set).start()
+        seqs, futs = service.observe("w", [("add", 0.5, "a")])
+        for f in futs:
+            f.result(5)  # acknowledged
+        _wait_usable(c, "w")
+        for _ in range(200):
+            if not live.rebuilding:
+                break
+            time.sleep(0.02)
+        assert live.teacher.n_observed == 1 and live.next_seq == 2 and seqs == [1]
+        r = c.post("/v1/curricula/w/observe", json={"task": "sub", "score": 0.5, "id": "b"})
+        assert r.status_code == 200 and r.json()["seq"] == 2, r.text
+
+
+def test_a_scoped_tokens_last_page_of_curricula_says_it_is_the_last(tmp_path):
+    """``next`` is null at the end: a scoped token whose names were all on this page got a ``next``
+    (the page-full test came before the scope test), and then an empty page."""
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        for n in ["a", "b", "c", "d"]:
+            assert c.post("/v1/curricula", json={"name": n, "space": NAMED}, headers=AUTH).status_code == 201
+        token = c.post("/v1/tokens", json={"curricula": ["a", "b", "d"]}, headers=AUTH).json()["token"]
+        scoped = {"Authorization": f"Bearer {token}"}
+        page = c.get("/v1/curricula", params={"limit": 2}, headers=scoped).json()
+        assert [x["name"] for x in page["curricula"]] == ["a", "b"] and page["next"] is not None
+        page = c.get("/v1/curricula", params={"limit": 2, "after": page["next"]}, headers=scoped).json()
+        assert [x["name"] for x in page["curricula"]] == ["d"] and page["next"] is None
+        page = c.get("/v1/curricula", params={"limit": 3}, headers=scoped).json()
+        assert [x["name"] for x in page["curricula"]] == ["a", "b", "d"] and page["next"] is None
+        token = c.post("/v1/tokens", json={"curricula": ["a", "b"]}, headers=AUTH).json()["token"]
+        page = c.get("/v1/curricula", params={"limit": 2}, headers={"Authorization": f"Bearer {token}"}).json()
+        assert [x["name"] for x in page["curricula"]] == ["a", "b"] and page["next"] is None
+
+
+def test_serve_refuses_no_auth_together_with_an_admin_token(tmp_path, monkeypatch):
+    """``magister serve --admin-token S --no-auth`` served an open API, dropping the token without a word."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.delenv("MAGISTER_ADMIN_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--admin-token", "s3cret",
+                                      "--no-auth"])
+    assert result.exit_code == 2 and "--no-auth" in result.output and "--admin-token" in result.output
+    assert served == []
+    monkeypatch.setenv("MAGISTER_ADMIN_TOKEN", "from-env")  # the flag beats the variable, as documented
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--no-auth"])
+    assert result.exit_code == 0, result.output
+    assert served[0].state.settings.admin_token is None
+
+
+def test_teachers_sharing_a_client_each_send_their_own_token(tmp_path):
+    """``HTTPTeacher(..., token=A, client=c)`` set A on the shared client itself: a second teacher made with
+    token B through it made the first one send B (refused, or acting with B's scope), and changed the
+    caller's client for every later request."""
+    from magister.serve.client import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        for n in ["a", "b"]:
+            assert c.post("/v1/curricula", json={"name": n, "space": NAMED}, headers=AUTH).status_code == 201
+        ta = c.post("/v1/tokens", json={"curricula": ["a"]}, headers=AUTH).json()["token"]
+        tb = c.post("/v1/tokens", json={"curricula": ["b"]}, headers=AUTH).json()["token"]
+        t1 = HTTPTeacher("http://testserver", "a", token=ta, client=c)
+        t2 = HTTPTeacher("http://testserver", "b", token=tb, client=c)
+        assert t1.propose() in NAMED["names"] and t2.propose() in NAMED["names"]
+        assert "authorization" not in c.headers and c.get("/v1/tokens").status_code == 401
+
+
+def test_observe_batch_checks_every_id_before_sending_any_chunk(tmp_path):
+    """"Every score and task is checked before the first chunk is sent, so a bad one records nothing": a bad
+    id was refused by the server only in its own chunk, after the earlier chunks were recorded; an id left
+    None went without one, so a retry of its chunk applied it twice."""
+    import httpx
+
+    import magister as mg
+    from magister.serve.client import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED}, headers=AUTH).status_code == 201
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=c)
+        for ids in (["x1", 7], ["y1", "z" * 200], ["w1", ""]):
+            with pytest.raises(mg.ConfigError, match="client id"):
+                t.observe_batch(["add", "sub"], [0.5, 0.5], ids=ids, chunk=1)
+        assert t.n_observed == 0
+        flaky = httpx.Client(transport=_LoseReplies(c._transport, n=1), base_url="http://testserver")
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=flaky, backoff=0.001)
+        assert len(t.observe_batch(["add", "sub"], [0.5, 0.5], ids=["v1", None])) == 2
+        assert t.n_observed == 2  # applied once although its reply was lost and the batch sent again
