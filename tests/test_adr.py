@@ -163,3 +163,15 @@ def test_non_finite_checkpoint_values_are_refused_and_change_nothing(key):
     with pytest.raises(CheckpointError):
         t.load_state_dict(state)
     assert states_equal(t.state_dict(), before)
+
+
+
+@pytest.mark.parametrize("score, n, moved", [(0.3, 10, "n_widened"), (0.2, 20, "n_narrowed")])
+def test_a_queue_mean_equal_to_a_threshold_moves_the_bound_despite_rounding(score, n, moved):
+    # ten scores of 0.3 average 0.29999999999999993 and twenty of 0.2 0.20000000000000004: "at least
+    # threshold_high" widens and "at most threshold_low" narrows all the same
+    t = ADR(Box([0.0], [1.0]), initial_width=0.5, initial=[0.5], boundary_prob=1.0, queue_length=n,
+            threshold_high=0.3, threshold_low=0.2, seed=0)
+    for _ in range(2 * n + 1):  # one of the two queues (low or high bound) fills within 2n - 1 probes
+        t.observe(t.propose(), score)
+    assert getattr(t, moved) >= 1, (t.n_widened, t.n_narrowed)

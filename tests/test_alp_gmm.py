@@ -277,3 +277,10 @@ def test_non_finite_checkpoint_values_are_refused_and_change_nothing(where):
     with pytest.raises(CheckpointError):
         t.load_state_dict(state)
     assert states_equal(t.state_dict(), before)
+
+
+def test_a_large_progress_power_sharpens_instead_of_falling_back_to_uniform():
+    # 0.001 ** 200 underflows to 0 for every component: the probabilities used to go uniform
+    t = AlpGmm(Box([0.0], [1.0]), seed=0, fit_rate=20, potential_ks=[2], progress_power=200.0)
+    t._use(np.array([0.5, 0.5]), np.array([[0.2, 0.001], [0.8, 0.0005]]), np.array([np.eye(2) * 0.01] * 2))
+    assert t.beliefs()["component_probability"][0] == pytest.approx(0.8)  # all of the non-uniform share

@@ -45,3 +45,11 @@ def test_settings_are_checked():
                       ({"temperature": 0}, "temperature")]:
         with pytest.raises(mg.MagisterError, match=match):
             LearnabilityBandit(mg.Discrete(3), **kw)
+
+
+def test_a_very_low_temperature_concentrates_instead_of_falling_back_to_uniform():
+    # 0.25 ** 1000 underflows to 0 for every task: the weights used to sum to 0 and the policy went uniform
+    t = LearnabilityBandit(mg.Discrete(3), temperature=0.001, epsilon=0.0, seed=0)
+    t.observe_batch([0, 1, 2], [0.5, 0.9, 0.99])
+    p = t.probabilities()
+    assert np.isfinite(p).all() and p[0] == pytest.approx(1.0)

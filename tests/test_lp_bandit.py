@@ -116,3 +116,12 @@ def test_reweight_magnifies_progress_near_zero():
             t.observe(1, 0.5 + 0.01 * k / 20)  # the same change around 50%
     assert rew.progress()[0] > rew.progress()[1]
     assert plain.progress()[0] == pytest.approx(plain.progress()[1])
+
+
+def test_a_very_low_temperature_sharpens_instead_of_falling_back_to_uniform():
+    # 0.02 ** 200 underflows to 0 for every task: the weights used to sum to 0 and the policy went uniform
+    t = LPBandit(mg.Discrete(3), temperature=0.005, epsilon=0.0, denoise=0, seed=0)
+    t.observe_batch([0, 1, 2, 0, 1, 2], [0.0, 0.0, 0.0, 0.1, 0.05, 0.0])
+    assert t.progress()[0] > t.progress()[1] > 0
+    p = t.probabilities()
+    assert np.isfinite(p).all() and p[0] == pytest.approx(1.0)

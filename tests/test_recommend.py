@@ -114,3 +114,9 @@ def test_magister_teachers_prints_the_recommendations():
         assert line.strip().split(": ", 1)[1].startswith(rec.name), line
         for key, value in rec.settings.items():
             assert f"{key}={value}" in line
+
+
+def test_opponents_on_a_pool_too_large_for_the_opponent_teachers_is_refused_not_recommended():
+    space = mg.Discrete(mg.settings.MAX_TASKS + 1)
+    with pytest.raises(mg.errors.ConfigError, match="opponents"):
+        mg.recommend(space, opponents=True)  # used to recommend 'pfsp', which refuses the space

@@ -162,3 +162,13 @@ def test_beliefs_shape():
     assert b["kind"] == "discrete" and b["tasks"] == ["easy", "hard", "expert"]
     assert b["stage"] == 0 and b["stage_mean_score"] == pytest.approx(0.6)
     assert np.isclose(sum(b["probability"]), 1.0)
+
+
+@pytest.mark.parametrize("per_task", [False, True])
+def test_a_mean_equal_to_the_threshold_advances_despite_rounding(per_task):
+    # twenty scores of exactly 0.9 average 0.8999999999999998 in floating point: "at least 0.9" still holds
+    stages = [{"indices": [0], "until": {"mean_score": 0.9, "window": 20, "per_task": per_task}}, {"indices": [1]}]
+    t = Sequential(mg.Discrete(3), stages=stages, seed=0)
+    for _ in range(20):
+        t.observe(0, 0.9)
+    assert t.stage == 1

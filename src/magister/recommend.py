@@ -69,6 +69,9 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
         if space.n is None:
             raise ConfigError("opponents=True needs the finite space of a pool's members (a Discrete space, as "
                               "the opponent teachers take); got a continuous space")
+        if space.n > MAX_TASKS:  # 'pfsp' would refuse it: name the limit here instead of recommending it
+            raise ConfigError(f"opponents=True: the opponent teachers keep a win rate per member of the pool, at most "
+                              f"{MAX_TASKS}; this space has {space.n}")
         return Recommendation("pfsp", {}, (
             "prioritised fictitious self-play (hard weighting): on connect four it scored highest against the "
             "strongest held-out opponent (47 against self-play's 41, median of 6 seeds; short of the +10 points "

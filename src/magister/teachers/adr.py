@@ -32,6 +32,8 @@ from ..settings import number, size, whole
 from ..teacher import Teacher, register
 
 _MATCH_TOL = 1e-9
+#: a queue's mean may miss a threshold it meets by rounding: ten scores of 0.3 average 0.29999999999999993
+_MEAN_TOL = 1e-12
 
 
 @register("adr")
@@ -155,13 +157,13 @@ class ADR(Teacher):
 
     def _update_bound(self, dim: int, side: int, mean: float) -> None:
         s = self.step
-        if mean >= self.threshold_high:
+        if mean >= self.threshold_high - _MEAN_TOL:
             if side == 0:
                 self.low[dim] = max(0.0, self.low[dim] - s)
             else:
                 self.high[dim] = min(1.0, self.high[dim] + s)
             self.n_widened += 1
-        elif mean <= self.threshold_low:
+        elif mean <= self.threshold_low + _MEAN_TOL:
             if side == 0:
                 self.low[dim] = min(self.initial_low[dim], self.low[dim] + s)
             else:

@@ -80,7 +80,12 @@ class LearnabilityBandit(CachedPolicy, Teacher):
 
     def _compute_probabilities(self) -> np.ndarray:
         n = self.space.n_tasks
-        w = np.power(np.clip(self.learnability(), 0.0, 0.25), 1.0 / self.temperature)
+        lrn = np.clip(self.learnability(), 0.0, 0.25)
+        w = np.power(lrn, 1.0 / self.temperature)
+        if not w.sum() >= np.finfo(float).tiny and lrn.max() > 0:
+            # a low temperature underflowed every weight (it used to fall back to uniform, the opposite of
+            # concentrating): the same weights up to a common factor, the largest 1
+            w = np.power(lrn / lrn.max(), 1.0 / self.temperature)
         total = float(w.sum())
         base = w / total if total > 0 else np.full(n, 1.0 / n)
         return (1.0 - self.epsilon) * base + self.epsilon / n

@@ -53,6 +53,8 @@ from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
 _COND_KEYS = {"episodes", "mean_score", "window", "per_task", "all", "any"}
+#: a mean compared with ``mean_score`` may miss it by rounding: twenty scores of 0.9 average 0.8999999999999998
+_MEAN_TOL = 1e-12
 
 
 def _parse_condition(cond: Any, where: str) -> tuple:
@@ -266,10 +268,10 @@ class Sequential(CachedPolicy, Teacher):
                     return False
                 means = np.array([_last_mean(self._task_buf[j], int(self._task_count[j]), w)
                                   for j in np.flatnonzero(active)])
-                return bool((means >= x).all())
+                return bool((means >= x - _MEAN_TOL).all())
             if self.stage_task_episodes < w:
                 return False
-            return _last_mean(self._stream, self.stage_task_episodes, w) >= x
+            return _last_mean(self._stream, self.stage_task_episodes, w) >= x - _MEAN_TOL
         if kind == "all":
             return all(self._holds(c) for c in cond[1])
         return any(self._holds(c) for c in cond[1])
