@@ -38,10 +38,13 @@ class MixtureTeacher(Teacher):
 
     Each observed episode becomes one *row* (the unit task vector followed by
     whatever the subclass measures: its ALP, or its time and score). Rows go
-    into a window of the latest ``window`` rows. After a bootstrap of
+    into a window of the latest ``window`` rows. After a bootstrap of at least
     ``bootstrap`` uniformly sampled episodes, every ``fit_rate`` episodes a
     bank of mixtures (one per ``k`` in ``potential_ks``) is refitted on the
-    window and the lowest-AIC one is kept. Proposals: with probability
+    window and the lowest-AIC one is kept. Fits happen at multiples of
+    ``fit_rate`` counted from the run's start, so the first one comes at the
+    first multiple at or after ``bootstrap`` (``fit_rate=40, bootstrap=50``: 80
+    uniform episodes). Proposals: with probability
     ``random_ratio`` uniform, otherwise a component drawn in proportion to the
     subclass's per-component learning progress (raised to ``progress_power``,
     1 in the published algorithms), then a Gaussian draw of the task
