@@ -280,3 +280,10 @@ def test_a_learner_whose_name_holds_a_slash_or_dots_can_be_exported_and_forgotte
             assert data["learner"] == learner and [x["name"] for x in data["curricula"]] == [f"c{i}"]
             assert forget_learner("http://testserver", learner, client=c, token=ADMIN) == [f"c{i}"]
             assert c.get(f"/v1/curricula/c{i}").status_code == 404
+
+
+def test_bulk_creation_refuses_a_per_request_that_is_not_a_whole_number():
+    # per_request=2.5 was taken as 2 (int()), True as 1
+    for bad in (2.5, 0, True, "10"):
+        with pytest.raises(mg.ConfigError, match="per_request"):
+            create_curricula("http://testserver", ["a"], SKILLS, "exp3", per_request=bad, token=ADMIN)

@@ -218,8 +218,7 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     learners = list(learners)
     if not learners:
         raise ConfigError("give at least one learner name")
-    if int(per_request) < 1:
-        raise ConfigError(f"per_request must be a whole number >= 1, got {per_request!r}")
+    per_request = whole("per_request", per_request, hint="learners per request")  # 2.5 was taken as 2
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
     if score_range is not None and hasattr(score_range, "to_dict"):
         score_range = score_range.to_dict()
@@ -229,8 +228,8 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
     names: list[str] = []
     try:
-        for start in range(0, len(learners), int(per_request)):
-            part = learners[start:start + int(per_request)]
+        for start in range(0, len(learners), per_request):
+            part = learners[start:start + per_request]
             r = http.request("POST", "/v1/curricula/bulk", json={"template": template, "learners": part,
                                                                    "prefix": prefix})
             names.extend(r.json()["names"])
