@@ -131,6 +131,22 @@ def test_fsrs_stability_grows_on_recall_and_drops_on_lapse():
     assert m.due("me", 0.0) == [] and m.due("me", 400 * day)[0][0] == "c"
 
 
+def test_fsrs_lapse_stability_is_fsrs_6s():
+    # the lapse stability was capped at S, where FSRS-6 (and the fsrs package) caps it at S / exp(w17 w18)
+    import fsrs
+
+    from magister.people.memory import DEFAULT_WEIGHTS, S_MIN, _step
+
+    sched = fsrs.Scheduler(parameters=DEFAULT_WEIGHTS)
+    w = np.asarray(DEFAULT_WEIGHTS)
+    for S in (0.05, 0.3, 1.0, 4.0, 30.0, 400.0):
+        for D in (1.0, 3.0, 6.5, 10.0):
+            for t in (1.0, 3.0, 20.0, 365.0):
+                ours, _, R = _step(w, np.array([S]), np.array([D]), np.array([t]), np.array([1.0]))
+                theirs = sched._next_forget_stability(difficulty=D, stability=S, retrievability=float(R[0]))
+                assert ours[0] == pytest.approx(max(theirs, S_MIN), rel=1e-9), (S, D, t)
+
+
 def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
     log = load_anki(DATA / "anki_slice.csv")
     early = log.time < np.quantile(log.time, 0.5)

@@ -70,7 +70,8 @@ def _step(w, S, D, t, g):
     easy = np.where(g == 4, w[16], 1.0)
     s_recall = S * (1.0 + math.exp(w[8]) * (11.0 - D) * S ** (-w[9]) * (np.exp(w[10] * (1.0 - R)) - 1.0)
                     * hard * easy)
-    s_lapse = np.minimum(S, w[11] * D ** (-w[12]) * ((S + 1.0) ** w[13] - 1.0) * np.exp(w[14] * (1.0 - R)))
+    # a lapse never raises stability, and (FSRS-6) leaves at most S / exp(w17 w18)
+    s_lapse = np.minimum(S / np.exp(w[17] * w[18]), w[11] * D ** (-w[12]) * ((S + 1.0) ** w[13] - 1.0) * np.exp(w[14] * (1.0 - R)))
     S_new = np.where(same_day, s_short, np.where(g == 1, s_lapse, s_recall))
     d = D + (-w[6] * (g - 3.0)) * (10.0 - D) / 9.0
     d = w[7] * _init_d(w, 4.0) + (1.0 - w[7]) * d
