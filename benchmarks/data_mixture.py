@@ -629,6 +629,9 @@ def main(argv: list[str] | None = None) -> None:
     bad = [t for t in args.tasks.split(",") + [i.partition("=")[0] for i in args.steps] if t not in TASKS]
     if bad:
         ap.error(f"unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
+    for opt in ("seeds", "workers", "orders"):
+        if getattr(args, opt) < 1:
+            ap.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
     cfgs = task_configs(args)
     methods = args.methods.split(",")
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))

@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teachers", nargs="*", default=list(TEACHERS), choices=list(TEACHERS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, 1500 episodes, default variant only")
     args = ap.parse_args(argv)
+    for opt, least in (("seeds", 1), ("steps", 4), ("every", 1), ("workers", 1)):
+        if getattr(args, opt) < least:
+            ap.error(f"--{opt} must be at least {least}, got {getattr(args, opt)}")
     if args.quick:
         args.seeds, args.steps, args.variants = 2, 1500, ["default"]
     jobs = [(v, t, s, args.steps, args.every) for v in args.variants for t in args.teachers for s in range(args.seeds)]

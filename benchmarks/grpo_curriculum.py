@@ -507,6 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="results/grpo_curriculum")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
     args = ap.parse_args(argv)
+    if args.seeds < 1 and not args.report_only:
+        ap.error(f"--seeds must be at least 1, got {args.seeds}")
     cfg = dict(CONFIG)
     if args.quick:
         cfg.update(steps=10, sl_steps=20, sl_floor=0.0, eval_every=5, eval_per_level=10, train_per_level=20)

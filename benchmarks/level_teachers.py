@@ -87,15 +87,29 @@ def fmt(values: list[float]) -> str:
     return f"{np.median(values):7.1f} [{min(values):.1f}-{max(values):.1f}]"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=5000, help="propose/observe pairs timed per run")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sizes", default="1000,100000", help="buffer sizes (comma-separated)")
     ap.add_argument("--spaces", default="seeds,mazes", help="seeds (open-ended SeedSpace), mazes (MazeSpace(13))")
     ap.add_argument("--teachers", default=",".join(TEACHERS))
-    args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    args = ap.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        ap.error(f"--sizes takes whole numbers >= 1, comma-separated, got {args.sizes!r}")
+    for opt in ("calls", "seeds"):
+        if getattr(args, opt) < 1:
+            ap.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
+    bad_spaces = [k for k in args.spaces.split(",") if k not in ("seeds", "mazes")]
+    if bad_spaces:  # anything but "seeds" would be timed on mazes, under its own label
+        ap.error(f"--spaces takes seeds and/or mazes, got {bad_spaces}")
+    bad_teachers = [t for t in args.teachers.split(",") if t not in TEACHERS]
+    if bad_teachers:
+        ap.error(f"--teachers takes names among {', '.join(TEACHERS)}, got {bad_teachers}")
     print(f"us per call, median over {args.seeds} seeds [min-max], {args.calls} calls per run; "
           "wall clock (cpu clock)")
     print(f"{'teacher':<13} {'levels':<6} {'buffer':>7} | {'propose':>22} {'observe':>22} | "

@@ -142,7 +142,7 @@ def fmt(values: list[float], pct: bool = True) -> str:
     return f"{med:5.1f} [{min(values) * scale:.0f}-{max(values) * scale:.0f}]"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import magister as mg
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,7 +157,15 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="results/rl_curriculum")
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke run)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    for opt in ("seeds", "evals", "n_envs"):
+        if getattr(args, opt) < 1:
+            p.error(f"--{opt.replace('_', '-')} must be at least 1, got {getattr(args, opt)}")
+    if not args.budget_scale > 0:
+        p.error(f"--budget-scale must be above 0, got {args.budget_scale}")
+    unknown = [t for t in args.teachers or [] if t not in mg.available_teachers()]
+    if unknown:
+        p.error(f"unknown teachers {unknown}; available: {', '.join(mg.available_teachers())}")
 
     teachers = args.teachers or ["uniform"] + [t for t in mg.available_teachers("continuous") if t != "uniform"
                                                and mg.teacher_class(t).kind == "continuous"]

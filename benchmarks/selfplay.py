@@ -675,6 +675,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = [m for m in methods if m not in METHODS + REFERENCES]
     if unknown:
         ap.error(f"unknown methods {unknown}; choose from {METHODS + REFERENCES}")
+    if not methods:
+        ap.error("--methods names no method")
+    if args.seeds < 1:
+        ap.error(f"--seeds must be at least 1, got {args.seeds}")
     game = GAMES[args.game]
     for k, v in game.defaults.items():
         if getattr(args, k) is None:
@@ -690,7 +694,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs = [(m, s) for s in seeds for m in methods]
     t0 = time.perf_counter()
     if args.workers > 1:
-        with ProcessPoolExecutor(min(args.workers, 2), mp_context=mp.get_context("spawn")) as ex:
+        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as ex:
             results = list(ex.map(run_one, *zip(*jobs), [cfg] * len(jobs)))
     else:
         results = [run_one(m, s, cfg) for m, s in jobs]

@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default="results/selfplay-diagnose.json")
     args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error(f"--seeds must be at least 1, got {args.seeds}")
     cfg = {"games": args.games, "pool_size": args.pool_size, "eviction": args.eviction}
     jobs = [(n, m, s, kw, cfg) for s in range(args.first_seed, args.first_seed + args.seeds)
             for n, m, kw in parse_settings(args.settings)]

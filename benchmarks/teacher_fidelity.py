@@ -85,7 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     if not modes or set(modes) - {"faithful", "before"}:
         p.error(f"--modes takes faithful, before or both, got {args.modes!r}")
     only = {tuple(pair.split(":", 1)) for pair in args.only.split(",") if pair}
+    pairs = [(t, v) for t, (variants, _) in CASES.items() for v in variants]
+    unknown = [":".join(pair) for pair in sorted(only) if pair not in pairs]
+    if unknown:
+        p.error(f"--only: unknown teacher:variant pairs {unknown}; choose from {[':'.join(pair) for pair in pairs]}")
     teachers = sorted({t for t, _ in only}, key=list(CASES).index) if only else args.teachers.split(",")
+    if not teachers or set(teachers) - set(CASES):
+        p.error(f"--teachers takes names among {', '.join(CASES)}, got {args.teachers!r}")
+    for opt in ("episodes", "seeds"):
+        if getattr(args, opt) < 1:
+            p.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
     jobs, labels = [], []
     for teacher in teachers:
         variants, before = CASES[teacher]

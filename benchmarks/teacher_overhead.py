@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--teachers", default=None, help="comma-separated names (default: every continuous teacher)")
     args = p.parse_args(argv)
+    for opt in ("episodes", "seeds"):
+        if getattr(args, opt) < 1:
+            p.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
     sep = ";" if args.teachers and (";" in args.teachers or ":" in args.teachers) else ","
     names = (args.teachers.split(sep) if args.teachers
              else [n for n in mg.available_teachers() if mg.teacher_class(n).kind in ("continuous", "any")])

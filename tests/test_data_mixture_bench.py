@@ -167,3 +167,11 @@ def test_addition_defaults_are_the_published_recipe():
                                            "--steps", "addition=1600"]))["addition"]
     assert (plain["steps"], plain["schedule"], plain["test_curve"]) == (1600, "constant", False)
     assert dm.task_configs(ap.parse_args(["--tasks", "lego", "--test-curve"]))["lego"]["test_curve"] is True
+
+
+@pytest.mark.parametrize("opt", ["--seeds", "--workers", "--orders"])
+def test_no_seeds_workers_or_orders_is_refused_by_name(tmp_path, capsys, opt):
+    out = tmp_path / "never-written"
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--quick", "--tasks", "addition", "--methods", "stratified", opt, "0", "--out", str(out)])
+    assert e.value.code == 2 and opt in capsys.readouterr().err and not out.exists()

@@ -67,3 +67,9 @@ def test_the_warm_start_goes_on_below_its_floor_and_stops_at_the_cap():
 def test_ratio_to_uniforms_steps_counts_never_as_infinite():
     assert gc._ratios([150, None, 25], [200, 300, 125]) == "0.75 / never / 0.20 (median 0.75)"
     assert gc._ratios([None, 50], [0, 100]) == "n/a / 0.50 (median 0.50)"
+
+
+def test_no_seeds_is_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        gc.main(["--quick", "--seeds", "0", "--out", str(tmp_path / "never-written")])
+    assert e.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "never-written").exists()

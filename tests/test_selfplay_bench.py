@@ -201,3 +201,42 @@ def test_anneal_lowers_the_learners_step_linearly_to_zero(tmp_path: Path, capsys
     capsys.readouterr()
     expected = [0.01 * (1 - g / 40) for g in range(40)] if anneal else [0.01] * 40
     np.testing.assert_allclose(steps, expected)
+
+
+def test_workers_option_is_not_clamped_to_two(tmp_path: Path, capsys, monkeypatch) -> None:
+    asked: list[int] = []
+
+    class Serial:  # stands in for the process pool: records its size, runs the jobs here
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            asked.append(max_workers)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            return None
+
+        def map(self, fn, *iterables):
+            return map(fn, *iterables)
+
+    monkeypatch.setattr(sp, "ProcessPoolExecutor", Serial)
+    sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play",
+             "--workers", "5", "--curve-games", "2", "--final-games", "2", "--past-games", "2", "--rated-per-run", "2",
+             "--crossplay-games", "2", "--out", str(tmp_path)])
+    assert asked == [5]
+
+
+@pytest.mark.parametrize("bad", [["--seeds", "0"], ["--seeds", "-1"], ["--methods", ","]])
+def test_no_seeds_or_no_methods_is_refused_before_any_run(tmp_path: Path, capsys, bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--game", "tictactoe", "--workers", "1", "--out", str(tmp_path), *bad])
+    assert e.value.code == 2
+    assert "--seeds" in capsys.readouterr().err or "--methods" in bad
+
+
+def test_diagnose_refuses_no_seeds_before_any_run(tmp_path: Path, capsys) -> None:
+    import selfplay_diagnose as dg
+
+    with pytest.raises(SystemExit) as e:
+        dg.main(["--seeds", "0", "--out", str(tmp_path / "never" / "d.json")])
+    assert e.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "never").exists()

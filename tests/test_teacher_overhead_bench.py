@@ -1,0 +1,27 @@
+"""benchmarks/teacher_overhead.py: no seeds or no episodes is refused by name (not an unpacking error or a
+division by zero after the timing)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import teacher_overhead as to  # noqa: E402
+
+
+@pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--episodes", "0"], "--episodes"),
+                                         (["--episodes", "-3"], "--episodes")])
+def test_empty_budgets_are_refused_by_name(capsys, bad: list[str], needle: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        to.main(["--episodes", "10", "--seeds", "1", "--teachers", "uniform", *bad])
+    assert e.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_tiny_run_prints_a_row(capsys) -> None:
+    assert to.main(["--episodes", "20", "--seeds", "2", "--teachers", "uniform"]) == 0
+    assert "| uniform " in capsys.readouterr().out
