@@ -437,3 +437,16 @@ def test_an_admin_token_with_spaces_at_its_ends_is_refused():
     with pytest.raises(mg.ConfigError, match="spaces at its start or end"):
         ServeSettings(admin_token=" secret ")
     assert ServeSettings(admin_token="secret").admin_token == "secret"
+
+
+def test_a_bad_variable_value_is_refused_with_the_variable_name():
+    # docs/serve.md, "Settings": "A bad value is refused at start-up with the variable's name", also for a
+    # value that parses but is out of range (it used to name only the field, e.g. "lease_seconds must be ...")
+    for var, text in (("MAGISTER_TEACHER_THREADS", "bogus"), ("MAGISTER_LEASE_SECONDS", "0"),
+                      ("MAGISTER_MAX_BODY_BYTES", "10"), ("MAGISTER_NODE_URL", "https://host:1"),
+                      ("MAGISTER_CHECKPOINT_EVERY", "-1")):
+        with pytest.raises(ValueError, match=var):
+            ServeSettings.from_env({var: text})
+    # an explicit value (a flag) is still named as the setting it is, and beats a good variable
+    with pytest.raises(ValueError, match="port must be at most 65535"):
+        ServeSettings.from_env({"MAGISTER_PORT": "8001"}, port=70000)

@@ -139,8 +139,18 @@ class ServeSettings:
             text = env.get(var, "").strip()
             if text:
                 values[name] = _parse(var, known[name].type, text)
+        from_env = set(values)
         values.update({k: v for k, v in explicit.items() if v is not None})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as e:
+            # a value read from a variable that parses but is out of range: name the variable, not the field
+            for name in sorted(from_env - {k for k, v in explicit.items() if v is not None}):
+                try:
+                    cls(**{name: values[name]})
+                except ValueError as alone:
+                    raise type(alone)(f"{ENV[name]}: {alone}") from None
+            raise e
 
     def with_(self, **changes: Any) -> "ServeSettings":
         return replace(self, **changes)
