@@ -180,3 +180,32 @@ def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):
         add_prompt_curriculum(one, cur)
     with pytest.raises(mg.MagisterError, match="does not exist"):
         load_curriculum_checkpoint(cur, tmp_path)
+
+
+def test_evaluation_rewards_do_not_reach_the_curriculum(tmp_path):
+    """With an eval_dataset the first evaluation crashed: the wrapped reward fed the curriculum the eval
+    completions, which have no prompt column (and were never chosen by the teacher)."""
+    reward = Rewards(half=range(8, N))
+    teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+    trainer = trl.GRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
+                              args=_config(tmp_path, 1, eval_strategy="steps", eval_steps=1,
+                                           per_device_eval_batch_size=8),
+                              train_dataset=_dataset(), eval_dataset=_dataset().add_column(INDEX_COLUMN, [0] * N))
+    add_prompt_curriculum(trainer, cur)
+    trainer.train()
+    assert len(reward.calls) >= 2, "one training step and an evaluation were scored"
+    assert teacher.n_observed == cur.groups_observed == 2 and cur.attempts.sum() == 8, "the training step only"
+
+    def correct(prompts, completions, **kw):  # needs no prompt column: the eval dataset has none
+        return [float(k % 2) for k in range(len(prompts))]
+
+    cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0),
+                           categories=_dataset()["level"], seed=0)
+    trainer = trl.GRPOTrainer(model=_model(), reward_funcs=correct, processing_class=_tokenizer(),
+                              args=_config(tmp_path, 1, eval_strategy="steps", eval_steps=1,
+                                           per_device_eval_batch_size=8),
+                              train_dataset=_dataset(), eval_dataset=_dataset())
+    add_prompt_curriculum(trainer, cur)
+    trainer.train()
+    assert cur.groups_observed == 2

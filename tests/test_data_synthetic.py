@@ -187,3 +187,17 @@ def test_an_unlearnable_skill_needs_examples_to_copy_from():
     with pytest.raises(mg.ConfigError, match="has none"):
         syn.with_unlearnable_skill(empty, 5, seed=0)
     assert len(syn.with_unlearnable_skill(empty, 0, seed=0)) == 0
+
+
+def test_evaluate_per_skill_takes_int32_labels_and_skills():
+    """numpy int32 labels (the default integer on Windows) crashed cross_entropy: 'expected target dtype to be
+    Long'."""
+    torch = pytest.importorskip("torch")
+    from magister.data.model import TinyTransformer, evaluate_per_skill
+
+    torch.manual_seed(0)
+    model = TinyTransformer(10, 5, 3, d_model=16, n_layers=1)
+    x = np.random.default_rng(0).integers(0, 10, (6, 5))
+    y, s = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 1, 1, 1, 1])
+    want = evaluate_per_skill(model, x, y, s, 2)
+    assert evaluate_per_skill(model, x.astype(np.int32), y.astype(np.int32), s.astype(np.int32), 2) == want

@@ -338,3 +338,101 @@ def test_level_scorer_refuses_nan_values_before_any_statistic_changes():
     with pytest.raises(ConfigError, match="NaN or infinite"):
         sc.update(ids, zeros, np.array([[0.5], [np.nan]]), zeros, np.array([[False], [True]]), keys={0: "a"})
     assert repr(vars(sc)) == before
+
+
+class _FewLevels:
+    """Proposes three fixed CliffWalk levels in turn (so levels recur); records the scores it observes."""
+
+    LEVELS = [np.array([0.05, 0.02]), np.array([0.1, 0.05]), np.array([0.02, 0.0])]
+
+    def __init__(self):
+        self.space, self.n, self.observed = SPACE, 0, []
+
+    def propose(self, k=None):
+        out = [self.LEVELS[(self.n + j) % 3] for j in range(1 if k is None else k)]
+        self.n += len(out)
+        return out[0] if k is None else np.asarray(out)
+
+    def observe_batch(self, tasks, scores):
+        self.observed += [float(s) for s in scores]
+
+
+@pytest.mark.parametrize("kind", ["maxmc", "learnable"])
+def test_ppo_resumed_from_its_state_keeps_the_level_statistics(kind, tmp_path):
+    """PPO.state_dict left out the scorer: a resumed run forgot every level's best return (max-MC) and its
+    success counts (learnable) and scored levels as if never seen."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    from magister.rl.ppo import PPO
+
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    agent.learn(CurriculumVectorEnv([CliffWalk] * 2, _FewLevels(), score="external"), total_steps=192,
+                n_steps=32, level_score=kind)
+    assert agent.scorer.n_scored > 3
+    # the uninterrupted agent, going on with its scorer's statistics on a rebuilt env
+    going_on = copy.deepcopy(agent)
+    going_on.scorer._acc.clear()
+    kept = _FewLevels()
+    going_on.learn(CurriculumVectorEnv([CliffWalk] * 2, kept, score="external"), total_steps=384, n_steps=32,
+                   level_score=going_on.scorer)
+    torch.save(agent.state_dict(), tmp_path / "ppo.pt")
+    resumed = PPO(obs_dim=4, n_actions=3, seed=5)
+    resumed.load_state_dict(torch.load(tmp_path / "ppo.pt", weights_only=True))
+    got = _FewLevels()
+    resumed.learn(CurriculumVectorEnv([CliffWalk] * 2, got, score="external"), total_steps=384, n_steps=32,
+                  level_score=kind)
+    assert len(got.observed) > 3 and got.observed == kept.observed
+    assert resumed.scorer.best == going_on.scorer.best and resumed.scorer.outcomes == going_on.scorer.outcomes
+    assert resumed.scorer.n_scored == going_on.scorer.n_scored
+
+
+def test_level_scorer_state_round_trips_and_a_bad_one_changes_nothing():
+    sc = LevelScorer("learnable", solvable_prior=0.7)
+    ids = np.array([[0, 1], [2, 3]])
+    zeros = np.zeros((2, 2))
+    sc.update(ids, zeros, zeros, np.array([[0, 1], [1, 0.0]]), np.ones((2, 2)),
+              keys={0: np.int64(4), 1: "b", 2: np.int64(4), 3: b"c"})
+    back = LevelScorer.from_state_dict(sc.state_dict())
+    assert (back.kind, back.solvable_prior, back.outcomes, back.n_scored) == ("learnable", 0.7, sc.outcomes, 4)
+    assert back.learnable_score(*back.outcomes[4]) == sc.learnable_score(*sc.outcomes[4])
+    before = repr(vars(back))
+    for bad in ({}, {**sc.state_dict(), "kind": "regret"}, {**sc.state_dict(), "outcomes": {"a": [3, 2]}},
+                {**sc.state_dict(), "n_scored": -1}, {**sc.state_dict(), "best": {"a": "x"}}):
+        with pytest.raises(ConfigError):
+            back.load_state_dict(bad)
+        assert repr(vars(back)) == before
+
+
+def test_ppo_loads_a_state_saved_before_the_scorer_was_kept():
+    pytest.importorskip("torch")
+    from magister.rl.ppo import PPO
+
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    old = agent.state_dict()
+    old.pop("scorer", None)
+    resumed = PPO(obs_dim=4, n_actions=3, seed=1)
+    resumed.load_state_dict(old)
+    assert resumed.scorer is None and resumed.steps == 0
+
+
+def test_ppo_scorer_reused_on_a_new_env_starts_no_episode_with_old_partial_sums():
+    """A LevelScorer given to learn() on a second env kept the partial sums of the first env's running episodes,
+    and the new env's first episode with the same id on the same sub-env was scored with them added."""
+    pytest.importorskip("torch")
+    import copy
+
+    from magister.rl.ppo import PPO
+
+    def venv(teacher):
+        return CurriculumVectorEnv([CliffWalk] * 2, teacher, score="external")
+
+    scorer = LevelScorer("gae", gamma=0.98)
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    agent.learn(venv(_FewLevels()), total_steps=2, n_steps=1, level_score=scorer)
+    assert scorer._acc, "an episode is still running"
+    fresh = copy.deepcopy(agent)
+    reused, clean = _FewLevels(), _FewLevels()
+    agent.learn(venv(reused), total_steps=128, n_steps=16, level_score=scorer)
+    fresh.learn(venv(clean), total_steps=128, n_steps=16, level_score=LevelScorer("gae", gamma=0.98))
+    assert len(clean.observed) > 3 and reused.observed == clean.observed

@@ -56,6 +56,20 @@ def test_ppo_state_carries_its_trained_step_count():
     assert resumed.steps == agent.steps == 128 and resumed.n_trained_steps == agent.n_trained_steps == 128
 
 
+def test_ppo_learn_refuses_a_total_step_count_that_is_not_a_number():
+    """total_steps=NaN (or a negative count) trained nothing without a word; True ran one rollout."""
+    from magister.rl.ppo import PPO
+
+    venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
+    agent = PPO(4, 3, seed=0)
+    for bad in (float("nan"), float("inf"), -5, True, "100", None):
+        with pytest.raises(mg.errors.ConfigError, match="total_steps"):
+            agent.learn(venv, total_steps=bad, n_steps=16)
+        assert agent.steps == 0
+    agent.learn(venv, total_steps=64.0, n_steps=16)  # a whole float still counts
+    assert agent.steps == 64
+
+
 def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
     from magister.rl.ppo import PPO
 

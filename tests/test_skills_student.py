@@ -189,3 +189,21 @@ def test_a_prerequisite_reached_through_rounding_counts_as_met():
         for _ in range(10):
             s.attempt(skill)
     assert s.ready().all() and s.mastery() == 1.0
+
+
+def test_skill_student_settings_refuse_text_and_bools_and_take_numpy_numbers():
+    """rate='0.5' and rate=True were read by numpy as 0.5 and 1.0; np.float32(0.1) was refused as a chance and
+    np.float32 as noise (numpy numbers are numbers everywhere else)."""
+    from magister.errors import ConfigError
+    from magister.students.skills import SkillStudent
+
+    for bad in ("0.5", ["0.5", "0.1", "0.2"], True, [True, 0.5, 0.5], [0.1, [0.2]], 0.1 + 0j):
+        with pytest.raises(ConfigError, match="rate"):
+            SkillStudent(3, rate=bad)
+    for name in ("chance", "prereq_level", "noise", "forgetting"):
+        with pytest.raises(ConfigError, match=name):
+            SkillStudent(3, **{name: np.bool_(True)})
+    s = SkillStudent(3, rate=np.float64(0.1), chance=np.float32(0.25), prereq_level=np.float64(0.5),
+                     mastery_level=np.float32(0.75), noise=np.float32(0.5), forgetting=np.int64(0), seed=0)
+    assert s.rates.tolist() == [0.1] * 3 and s.chance == 0.25 and s.noise == 0.5 and s.forgetting == 0.0
+    assert type(s.chance) is float and type(s.noise) is float

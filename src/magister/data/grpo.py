@@ -20,7 +20,8 @@ What it does:
 * one reward function (``reward=``: its name or position; the only one by
   default) is wrapped: it runs unchanged, and its rewards, grouped by prompt,
   go to :meth:`PromptCurriculum.observe` (so a correctness reward drives the
-  curriculum while format or length rewards only shape the policy);
+  curriculum while format or length rewards only shape the policy); rewards
+  computed while the trainer evaluates (an ``eval_dataset``) do not reach it;
 * :class:`PromptCurriculumCallback` writes the curriculum's state into each
   checkpoint folder (``magister_curriculum.ckpt``); to resume, build the
   trainer and curriculum as before, call :func:`load_curriculum_checkpoint`
@@ -98,14 +99,19 @@ class CurriculumRepeatSampler(Sampler[int]):
 
 
 def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
-                      column: str = INDEX_COLUMN) -> Callable[..., Any]:
+                      column: str = INDEX_COLUMN, training: Callable[[], bool] | None = None) -> Callable[..., Any]:
     """``func`` unchanged (same name, same rewards), plus its rewards sent to ``curriculum`` grouped by prompt.
 
     The wrapped function needs the ``column`` keyword (TRL passes every dataset
     column to reward functions; :func:`add_prompt_curriculum` adds it).
+    ``training``: called at each reward call; when it returns False (the trainer is evaluating) the rewards
+    are returned without reaching the curriculum (:func:`add_prompt_curriculum` passes the model's
+    ``training`` flag, as TRL tells its train and eval modes apart).
     """
 
     def _feed(kwargs: dict[str, Any], rewards: Any) -> None:
+        if training is not None and not training():
+            return  # evaluation: its prompts are not the curriculum's (nor chosen by it)
         if column not in kwargs:
             raise ConfigError(f"the reward function got no {column!r} column; add the prompt row numbers to the "
                               "train dataset (add_prompt_curriculum does) and keep remove_unused_columns=False")
@@ -203,7 +209,9 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     # ---- all checks passed: change the trainer
     if INDEX_COLUMN not in dataset.column_names:
         trainer.train_dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
-    trainer.reward_funcs[i] = curriculum_reward(curriculum, func)
+    # evaluation rewards (an eval_dataset, without the prompt column) stay out of the curriculum: they crashed
+    # the first evaluation, and would have fed the teacher prompts it never chose
+    trainer.reward_funcs[i] = curriculum_reward(curriculum, func, training=lambda: bool(trainer.model.training))
     prompts_per_generation = args.generation_batch_size // trainer.num_generations
     repeat = trainer.num_iterations * args.steps_per_generation
 

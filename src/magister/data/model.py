@@ -51,6 +51,11 @@ def evaluate_per_skill(model: nn.Module, inputs, labels, skills, n_skills: int,
     x = torch.as_tensor(inputs)
     y = torch.as_tensor(labels)
     s = torch.as_tensor(skills)
+    # numpy's int32 (Windows' default integer) crashed cross_entropy ("expected target dtype to be Long")
+    if not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
+        y = y.long()
+    if not (s.is_floating_point() or s.is_complex() or s.dtype == torch.bool):
+        s = s.long()
     correct = torch.zeros(n_skills)
     loss = torch.zeros(n_skills)
     count = torch.zeros(n_skills)

@@ -177,6 +177,67 @@ class LevelScorer:
         self.last_envs = np.asarray(out_envs, dtype=np.int64)
         return np.asarray(out_ids, dtype=np.int64), np.asarray(out_scores, dtype=float)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The settings and the per-level statistics (max-MC best returns, learnable counts, episodes scored).
+
+        The partial sums of the episodes still running are left out: they belong to the env's running
+        episodes, which a resumed run starts afresh. Level keys are ints, strings or bytes
+        (:func:`level_key`), so ``torch.load(weights_only=True)`` reads the state back.
+        """
+
+        def plain(key: Hashable) -> Hashable:  # numpy scalars would need pickle's full unpickler
+            if isinstance(key, np.integer):
+                return int(key)
+            if isinstance(key, np.str_):
+                return str(key)
+            if isinstance(key, np.bytes_):
+                return bytes(key)
+            return key
+
+        return {"kind": self.kind, "gamma": self.gamma, "reduce": self.reduce, "solvable_prior": self.solvable_prior,
+                "best": {plain(k): float(v) for k, v in self.best.items()},
+                "outcomes": {plain(k): [int(c[0]), int(c[1])] for k, c in self.outcomes.items()},
+                "n_scored": int(self.n_scored)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (settings included); checks it all before changing anything.
+
+        Partial scores of running episodes are dropped (see :meth:`state_dict`).
+        """
+        if not isinstance(state, dict) or not {"kind", "best", "outcomes", "n_scored"} <= set(state):
+            raise ConfigError("not a LevelScorer state (needs kind, best, outcomes and n_scored); use "
+                              "LevelScorer.state_dict() output")
+        fresh = LevelScorer(state["kind"], gamma=state.get("gamma", self.gamma), reduce=state.get("reduce", "mean"),
+                            solvable_prior=state.get("solvable_prior", 0.5))
+        best, outcomes = state["best"], state["outcomes"]
+        if not isinstance(best, dict) or not all(isinstance(v, (int, float, np.integer, np.floating))
+                                                 and not isinstance(v, (bool, np.bool_)) and not np.isnan(v)
+                                                 for v in best.values()):
+            raise ConfigError("LevelScorer state: best must map level keys to numbers")
+        if not isinstance(outcomes, dict) or not all(
+                isinstance(c, (list, tuple)) and len(c) == 2
+                and all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in c)
+                and 0 <= c[0] <= c[1] for c in outcomes.values()):
+            raise ConfigError("LevelScorer state: outcomes must map level keys to [successes, episodes] with "
+                              "0 <= successes <= episodes")
+        n_scored = state["n_scored"]
+        if isinstance(n_scored, (bool, np.bool_)) or not isinstance(n_scored, (int, np.integer)) or n_scored < 0:
+            raise ConfigError(f"LevelScorer state: n_scored must be a whole number >= 0, got {n_scored!r}")
+        self.kind, self.gamma, self.reduce, self.solvable_prior = (fresh.kind, fresh.gamma, fresh.reduce,
+                                                                   fresh.solvable_prior)
+        self.best = {k: float(v) for k, v in best.items()}
+        self.outcomes = {k: [int(c[0]), int(c[1])] for k, c in outcomes.items()}
+        self.n_scored = int(n_scored)
+        self._acc = {}
+        self.last_envs = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "LevelScorer":
+        """A scorer rebuilt from :meth:`state_dict` output."""
+        scorer = cls()
+        scorer.load_state_dict(state)
+        return scorer
+
     def learnable_score(self, successes: int, episodes: int) -> float:
         """The "learnable" score of a level solved ``successes`` times in ``episodes`` (module docstring)."""
         a, b = successes + 1, episodes - successes + 1  # Beta posterior of the success rate if solvable

@@ -79,6 +79,9 @@ class PPO:
         #: environment steps the updates used (evaluate-only episodes are left out)
         self.n_trained_steps = 0
         self.scorer: LevelScorer | None = None
+        # a scorer restored by load_state_dict: the next learn() keeps its per-level statistics (max-MC best
+        # returns, learnable counts) as the saved agent would have had they trained on
+        self._scorer_restored = False
         self._running: tuple[Any, np.ndarray, dict[int, Any]] | None = None
 
     # ------------------------------------------------------------- acting
@@ -107,9 +110,14 @@ class PPO:
         does), else by a last reward > 0.
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
         Called again on the same ``venv``, it carries on with the running
-        episodes instead of resetting them (``total_steps`` counts from the agent's creation).
+        episodes instead of resetting them (``total_steps`` counts from the agent's creation). An agent
+        restored with :meth:`load_state_dict` resets its env but scores levels with the saved scorer's
+        statistics (max-MC best returns, learnable counts), as the uninterrupted agent would.
         """
         n_steps = whole("n_steps", n_steps, hint="the steps of each rollout per sub-env")
+        # NaN or a negative count trained nothing, silently, and True ran one rollout
+        total_steps = number("total_steps", total_steps, 0.0, hint="the env steps to reach, counted from the "
+                             "agent's creation")
         callback_every = whole("callback_every", callback_every, 0)
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
@@ -123,11 +131,19 @@ class PPO:
         if external:
             if isinstance(level_score, LevelScorer):
                 scorer = level_score
-            elif resume and self.scorer is not None and level_score in (None, self.scorer.kind):
-                scorer = self.scorer  # episodes running across the two calls keep their partial scores
+            elif ((resume or self._scorer_restored) and self.scorer is not None
+                  and level_score in (None, self.scorer.kind)):
+                # episodes running across the two calls keep their partial scores; a restored scorer keeps its
+                # per-level statistics (a resumed run scores levels as the uninterrupted one)
+                scorer = self.scorer
             else:
                 scorer = LevelScorer(level_score or "pvl", gamma=self.gamma)
+        self._scorer_restored = False
         self.scorer = scorer
+        if scorer is not None and not resume:
+            # a fresh env's episodes continue none of a scorer's running ones: a reused scorer merged the partial
+            # sums of an episode of the old env into the new one on the same sub-env with the same id
+            scorer._acc.clear()
         has_flags = hasattr(venv, "episode_train")
         if resume:  # called again on the same env: carry on with the running episodes
             _, obs, keys = self._running
@@ -229,13 +245,24 @@ class PPO:
 
     # --------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        """Weights, optimiser, step counts, random state and the level scorer's per-level statistics.
+
+        The running episodes of the env are not in it: a resumed :meth:`learn` resets its env (as a first call
+        does) and keeps the scorer's statistics (:meth:`LevelScorer.state_dict`).
+        """
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "steps": self.steps,
-                "n_trained_steps": self.n_trained_steps, "gen": self.gen.get_state()}
+                "n_trained_steps": self.n_trained_steps, "gen": self.gen.get_state(),
+                "scorer": None if self.scorer is None else self.scorer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # the scorer is checked first (a bad one changed nothing); states saved before it was kept have none
+        scorer = state.get("scorer")
+        restored = None if scorer is None else LevelScorer.from_state_dict(scorer)
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.steps = int(state["steps"])
         # a resumed agent went on counting trained steps from 0 (states saved before this key: steps)
         self.n_trained_steps = int(state.get("n_trained_steps", state["steps"]))
         self.gen.set_state(state["gen"])
+        if "scorer" in state:
+            self.scorer, self._scorer_restored = restored, restored is not None

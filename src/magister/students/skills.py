@@ -113,7 +113,8 @@ class SkillStudent(StudentBase):
         (a random DAG drawn from ``seed``, see :func:`random_prerequisites`).
     unlearnable:
         Names of skills that can never be learnt; ``None`` = the last skill
-        when there are at least 3 (the default), ``[]`` = none.
+        when there are at least 3 (the default), except with a dict of ``prerequisites``
+        (then none), ``[]`` = none.
     """
 
     def __init__(
@@ -183,12 +184,20 @@ class SkillStudent(StudentBase):
         self.order = _topological(names, pre)
         self._pre_idx = [np.array([self.space._lookup[p] for p in pre[nm]], dtype=np.int64) for nm in names]
 
+        try:  # numpy would read "0.5" as 0.5 and True as 1.0
+            items = np.asarray(rate, dtype=object).ravel().tolist()
+        except (TypeError, ValueError):
+            items = [None]
+        if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                   for v in items):
+            raise ConfigError(f"rate must be one number in (0, 1] or one per skill ({n}), got {rate!r}")
         rates = np.broadcast_to(np.asarray(rate, dtype=float), (n,)) if np.ndim(rate) == 0 else np.asarray(rate, float)
         if rates.shape != (n,) or not np.isfinite(rates).all() or (rates <= 0).any() or (rates > 1).any():
             raise ConfigError(f"rate must be one number in (0, 1] or one per skill ({n}), got {rate!r}")
         self.rates = rates.copy()
         for nm, v in (("chance", chance), ("prereq_level", prereq_level), ("mastery_level", mastery_level)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not 0.0 <= v <= 1.0:  # numpy numbers too (np.float32(0.1) was refused)
                 raise ConfigError(f"{nm} must be a probability in [0, 1], got {v!r}")
         if not chance < mastery_level:
             raise ConfigError(f"chance ({chance}) must be below mastery_level ({mastery_level}), "
@@ -196,7 +205,8 @@ class SkillStudent(StudentBase):
         if scores not in ("bernoulli", "probability"):
             raise ConfigError(f"scores must be 'bernoulli' (0/1 outcomes) or 'probability', got {scores!r}")
         for nm, v in (("noise", noise), ("forgetting", forgetting)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{nm} must be a number >= 0, got {v!r}")
         self.noisy = np.ones(n, dtype=bool) if noisy is None else np.isin(names, check_names(noisy, "noisy"))
         self.chance, self.prereq_level, self.mastery_level = float(chance), float(prereq_level), float(mastery_level)
