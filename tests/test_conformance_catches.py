@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from magister import teacher as teacher_module
-from magister.errors import ConfigError
-from magister.spaces import Box
+from magister.errors import ConfigError, InvalidScoreError
+from magister.spaces import Box, Discrete
 from magister.teacher import Teacher
 from magister.testing import check_teacher
 
@@ -63,23 +63,25 @@ class Bins(Teacher):
         return {"kind": "bins", "probability": self._weights()}
 
 
-def _check(cls: type[Teacher], monkeypatch: pytest.MonkeyPatch) -> None:
+def _check(cls: type[Teacher], monkeypatch: pytest.MonkeyPatch, kind: str = "continuous") -> None:
     # registered for the test only (magister.load looks teachers up by name), never left in the registry
     monkeypatch.setattr(cls, "name", f"test-{cls.__name__.lower()}")
     monkeypatch.setitem(teacher_module._REGISTRY, cls.name, cls)
-    check_teacher(lambda space, seed: cls(space, seed=seed), kind="continuous", steps=60)
+    check_teacher(lambda space, seed: cls(space, seed=seed), kind=kind, steps=60)
 
 
-def _fails(cls: type[Teacher], monkeypatch: pytest.MonkeyPatch, check: str, words: str) -> None:
+def _fails(cls: type[Teacher], monkeypatch: pytest.MonkeyPatch, check: str, words: str,
+           kind: str = "continuous") -> None:
     with pytest.raises(AssertionError) as info:
-        _check(cls, monkeypatch)
+        _check(cls, monkeypatch, kind)
     msg = str(info.value)
     assert msg.startswith(f"conformance check {check}["), msg
     assert words in msg, msg
 
 
-def test_a_correct_teacher_passes(monkeypatch):
-    _check(Bins, monkeypatch)
+@pytest.mark.parametrize("kind", ["continuous", "any"])
+def test_a_correct_teacher_passes(monkeypatch, kind):
+    _check(Bins, monkeypatch, kind)
 
 
 class CountsRefusedProposals(Bins):
@@ -194,3 +196,351 @@ class InfoDrawsAgain(Bins):
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_fails_a_broken_teacher_naming_the_broken_promise(cls, check, words, monkeypatch):
     _fails(cls, monkeypatch, check, words)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mutation tests of the suite (review 16): each teacher below breaks one promise the way a real bug could; the ones
+# marked "was missed" passed the suite before it was strengthened.
+
+
+class DrawsFromTheGlobalRng(Bins):
+    def _propose(self, k):
+        u = super()._propose(k)
+        u[:, -1] = np.random.random(k)  # numpy's global generator, not self.rng
+        return u
+
+
+class SeedsTheGlobalRng(DrawsFromTheGlobalRng):
+    """Seeds numpy's global generator with its own seed: two runs one after the other agree (was caught only by
+    ``resume``; the determinism check now interleaves its twins)."""
+
+    def __init__(self, space, *, seed=None, **settings):
+        super().__init__(space, seed=seed, **settings)
+        if seed is not None:
+            np.random.seed(seed)
+
+
+class UnseededSecondGenerator(Bins):
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.jitter = np.random.default_rng()
+
+    def _propose(self, k):
+        u = super()._propose(k)
+        u[:, -1] = self.jitter.random(k)
+        return u
+
+
+class RefitCounterNotSaved(Bins):
+    """Refits its weights every 20 observations; the count since the last refit is not saved (was missed: the
+    suite saved after 60 / 120 observations, just after a refit)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.since, self.w = 0, np.full(self.bins, 1.0 / self.bins)
+
+    def _weights(self):
+        return self.w
+
+    def _observe(self, x, scores):
+        super()._observe(x, scores)
+        for _ in range(len(scores)):
+            self.since += 1
+            if self.since == 20:
+                self.since, self.w = 0, Bins._weights(self)
+
+    def _get_state(self):
+        return dict(super()._get_state(), w=self.w.copy())
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.w = np.asarray(state["w"], dtype=float).copy()
+
+
+class LateCounterNotSaved(Bins):
+    """A count that only matters after 500 observations is not saved (was missed: no check runs that long)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.total = 0
+
+    def _observe(self, x, scores):
+        super()._observe(x, scores)
+        self.total += len(scores)
+
+    def _weights(self):
+        w = super()._weights()
+        return w[::-1].copy() if self.total > 500 else w
+
+
+class PrefetchNotSaved(Bins):
+    """Draws proposals two at a time and keeps the spare; the spare is not saved, so a teacher reloaded after an odd
+    number of proposals differs from the second proposal on (was missed: saved after an even number)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.spare = None
+
+    def _propose(self, k):
+        out = []
+        for _ in range(k):
+            if self.spare is None:
+                two = super()._propose(2)
+                out.append(two[0])
+                self.spare = two[1]
+            else:
+                out.append(self.spare)
+                self.spare = None
+        return np.array(out)
+
+
+class ForgetsTheRngOnLoad(Bins):
+    def load_state_dict(self, state, **kw):
+        rng = self.rng
+        super().load_state_dict(state, **kw)
+        self.rng = rng
+
+
+class OvershootsTheBox(Bins):
+    """Noise around the bin, clipped to [0, 1 + 1e-9] in unit space and decoded by hand."""
+
+    def _propose(self, k):
+        return np.clip(super()._propose(k) + self.rng.normal(0, 0.2, (k, self.space.dim)), 0.0, 1.0 + 1e-9)
+
+    def _decode(self, enc):
+        return self.space.low + enc * self.space._width if isinstance(self.space, Box) else super()._decode(enc)
+
+
+class IndexNInBatches(Teacher):
+    """A discrete teacher whose batched path computes floor(u * (n + 1)) and decodes without a range check."""
+
+    kind = "discrete"
+
+    def __init__(self, space, *, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self.counts = np.zeros(space.n)
+
+    def _propose(self, k):
+        n = self.space.n
+        return self.rng.integers(0, n, 1) if k == 1 else np.minimum((self.rng.random(k) * (n + 1)).astype(int), n)
+
+    def _decode(self, enc):
+        if isinstance(self.space, Discrete) and self.space.names is None:
+            return [int(i) for i in enc]
+        return super()._decode(enc)
+
+    def _observe(self, x, scores):
+        np.add.at(self.counts, x, 1.0)
+
+    def _get_state(self):
+        return {"counts": self.counts.copy()}
+
+    def _set_state(self, state):
+        self.counts = np.asarray(state["counts"], dtype=float).copy()
+
+
+class CountsABadScore(Bins):
+    def observe(self, task, score):
+        if not (isinstance(score, float) and np.isfinite(score)):
+            self.counts[-1] += 1.0  # before the base class refuses it
+        super().observe(task, score)
+
+
+class RecordsHalfABatch(Bins):
+    """observe_batch records the first half before the second half is checked."""
+
+    def observe_batch(self, tasks, scores):
+        tasks, scores = list(tasks), list(scores)
+        if len(tasks) != len(scores):
+            raise InvalidScoreError("one score per task")
+        h = len(tasks) // 2
+        super().observe_batch(tasks[:h], scores[:h])
+        super().observe_batch(tasks[h:], scores[h:])
+
+
+class ProposeOneGivesATask(Bins):
+    """propose(1) returns the task itself, not a sequence of one (was missed)."""
+
+    def propose(self, k=None):
+        out = super().propose(k)
+        return out[0] if k == 1 else out
+
+
+class ShortSmallBatches(Bins):
+    """propose(k) drops the last task for small k (was caught only by chance, by ``infos``)."""
+
+    def propose(self, k=None):
+        out = super().propose(k)
+        return out[:-1] if k is not None and 2 <= k <= 5 else out
+
+
+class BatchesGiveIndices(Bins):
+    """propose(k) on a named Discrete gives numpy indices, propose() names (was missed: indices are valid tasks)."""
+
+    def propose(self, k=None):
+        out = super().propose(k)
+        if k is not None and isinstance(self.space, Discrete) and self.space.names:
+            return [np.int64(self.space.index(t)) for t in out]
+        return out
+
+
+class BatchesGiveLists(Bins):
+    """propose(k) on a Box gives lists of floats, propose() arrays (was missed)."""
+
+    def propose(self, k=None):
+        out = super().propose(k)
+        return [[float(v) for v in row] for row in out] if k is not None and isinstance(self.space, Box) else out
+
+
+class NanBeliefs(Bins):
+    """Reports each bin's coefficient of variation: 0/0 for a bin whose scores are all 0 (was missed: json.dumps
+    writes NaN unless told not to)."""
+
+    def _beliefs(self):
+        m = self.sums / np.maximum(self.counts, 1.0)
+        with np.errstate(all="ignore"):
+            cv = np.sqrt(m * (1 - m)) / m
+        return dict(super()._beliefs(), cv=cv)
+
+
+class NanAfterPerfectScores(Bins):
+    """Weights 1 - mean score, normalised: every score at the top of the range gives 0/0, and the teacher falls
+    back to uniform proposals while believing NaN (was missed: no check gives only perfect scores)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.p = np.full(self.bins, 1.0 / self.bins)
+
+    def _weights(self):
+        return self.p
+
+    def _observe(self, x, scores):
+        super()._observe(x, scores)
+        w = (1.0 - self.sums / np.maximum(self.counts, 1.0)) * (self.counts > 0) + (self.counts == 0)
+        with np.errstate(all="ignore"):
+            self.p = w / w.sum()
+
+    def _propose(self, k):
+        p = self.p if np.isfinite(self.p).all() else np.full(self.bins, 1.0 / self.bins)
+        b = self.rng.choice(self.bins, size=k, p=p)
+        u = self.rng.random((k, self.space.dim))
+        u[:, 0] = (b + u[:, 0]) / self.bins
+        return u
+
+    def _get_state(self):
+        return dict(super()._get_state(), p=self.p.copy())
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.p = np.asarray(state["p"], dtype=float).copy()
+
+
+class KeysTasksByForm(Bins):
+    """Counts distinct tasks by their raw form: a list and an array of the same point are two tasks (was missed)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.seen: dict[str, int] = {}
+
+    def _key(self, task):
+        return task.tobytes().hex() if isinstance(task, np.ndarray) else repr(task)
+
+    def observe(self, task, score):
+        super().observe(task, score)
+        self.seen[self._key(task)] = self.seen.get(self._key(task), 0) + 1
+
+    def observe_batch(self, tasks, scores):
+        super().observe_batch(tasks, scores)
+        for t in tasks:
+            self.seen[self._key(t)] = self.seen.get(self._key(t), 0) + 1
+
+    def _get_state(self):
+        return dict(super()._get_state(), seen=dict(self.seen))
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.seen = dict(state["seen"])
+
+
+class KeepsTheCallersArrays(Bins):
+    """Keeps the last tasks observed as the caller's own arrays: a caller that reuses its buffer rewrites the
+    teacher's memory (was missed)."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.recent: list[Any] = []
+
+    def observe(self, task, score):
+        super().observe(task, score)
+        self.recent = (self.recent + [task])[-4:]
+
+    def observe_batch(self, tasks, scores):
+        super().observe_batch(tasks, scores)
+        self.recent = (self.recent + list(tasks))[-4:]
+
+    def _get_state(self):
+        return dict(super()._get_state(), recent=[self.space.to_unit(self.space.validate(t)) for t in self.recent])
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.recent = [self.space.from_unit(np.asarray(u)) for u in state["recent"]]
+
+
+class ListIsABatch(Bins):
+    """observe() takes a list as several tasks (was missed: the suite observed tasks only as proposed)."""
+
+    def observe(self, task, score):
+        if isinstance(task, list) and not isinstance(self.space, Box):
+            return self.observe_batch(task, [score] * len(task))
+        return super().observe(task, score)
+
+
+class BeliefsDraw(Bins):
+    """beliefs() draws a sample with the teacher's own generator, so asking for a plot changes the curriculum."""
+
+    def _beliefs(self):
+        return dict(super()._beliefs(), sample=self.rng.random(2).tolist())
+
+
+class BeliefsRefit(RefitCounterNotSaved):
+    """beliefs() refits the weights between the periodic refits (was missed)."""
+
+    def _get_state(self):
+        return dict(super()._get_state(), since=self.since)
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.since = int(state["since"])
+
+    def _beliefs(self):
+        self.w = Bins._weights(self)
+        return {"probability": self.w}
+
+
+@pytest.mark.parametrize("cls,check,words,kind", [
+    (DrawsFromTheGlobalRng, "determinism", "same seed and same observations gave different proposals", "continuous"),
+    (SeedsTheGlobalRng, "determinism", "same seed and same observations gave different proposals", "continuous"),
+    (UnseededSecondGenerator, "determinism", "same seed and same observations gave different proposals",
+     "continuous"),
+    (RefitCounterNotSaved, "resume", "differs in .since", "continuous"),
+    (LateCounterNotSaved, "resume", "differs in .total", "continuous"),
+    (PrefetchNotSaved, "resume", "proposed differently from one that never stopped", "continuous"),
+    (ForgetsTheRngOnLoad, "resume", "reloaded state differs from the saved one", "continuous"),
+    (OvershootsTheBox, "in_space", "is outside Box", "continuous"),
+    (IndexNInBatches, "in_space", "proposal 7 is outside Discrete(7)", "discrete"),
+    (CountsABadScore, "bad_input", "refused input changed the teacher's state", "continuous"),
+    (RecordsHalfABatch, "bad_input", "refused input changed the teacher's state", "continuous"),
+    (ProposeOneGivesATask, "in_space", "propose(1) did not return a sequence of 1 tasks", "continuous"),
+    (ShortSmallBatches, "in_space", "propose(2) did not return a sequence of 2 tasks", "continuous"),
+    (BatchesGiveIndices, "in_space", "not in the space's own form 'add'", "any"),
+    (BatchesGiveLists, "in_space", "not in the space's own form", "continuous"),
+    (NanBeliefs, "beliefs", "without NaN or infinity", "continuous"),
+    (NanAfterPerfectScores, "extremes", "after scores all at the top of the range", "continuous"),
+    (KeysTasksByForm, "task_forms", "written another way", "continuous"),
+    (KeepsTheCallersArrays, "task_forms", "left another state", "continuous"),
+    (ListIsABatch, "task_forms", "InvalidTaskError", "any"),
+    (BeliefsDraw, "beliefs", "beliefs() before observations changed the teacher's state", "continuous"),
+    (BeliefsRefit, "beliefs", "beliefs() after observations changed the teacher's state", "continuous"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_the_suite_catches_a_mutant(cls, check, words, kind, monkeypatch):
+    _fails(cls, monkeypatch, check, words, kind)

@@ -173,7 +173,8 @@ def _pool_factory(root: Path, name: str):
 
 
 @pytest.mark.parametrize("name", OPPONENT_TEACHERS)
-@pytest.mark.parametrize("check", ["determinism", "resume", "bad_input", "batch_observe", "settings", "beliefs"])
+@pytest.mark.parametrize("check", ["determinism", "resume", "bad_input", "batch_observe", "settings", "beliefs",
+                                   "extremes", "task_forms"])
 def test_conformance_with_a_pool(tmp_path: Path, name: str, check: str) -> None:
     factory = _pool_factory(tmp_path, name)
     for space in default_spaces("discrete"):

@@ -8,10 +8,16 @@ Use it on your own teacher too::
 Each check drives the teacher with a small deterministic toy learner (cells
 that improve when practised) and asserts one promise of the contract:
 
-* ``determinism`` - same seed, same observations: same proposals;
-* ``resume`` - ``save`` / :func:`magister.load` (and ``state_dict``) mid-run,
-  then identical later proposals given the same later observations;
-* ``in_space`` - every proposal, single or batched, is inside the space;
+* ``determinism`` - same seed, same observations: same proposals (the two
+  same-seed teachers take turns, so a shared random stream shows);
+* ``resume`` - ``save`` / :func:`magister.load` (and ``state_dict``) mid-run
+  (after an odd number of observations, so periodic counters are mid-way),
+  then identical later proposals and end state given the same later
+  observations; a plain-number attribute (a counter) that differs right after
+  the reload is named as missing from the state;
+* ``in_space`` - every proposal, single or batched, is inside the space, in
+  the space's own form (``space.validate`` gives it back unchanged), and
+  ``propose(k)`` gives ``k`` tasks of the type ``propose()`` gives;
 * ``bad_input`` - NaN, infinite and out-of-range scores, tasks outside the
   space, unknown names and mismatched batches are refused with a magister
   error, and the state is unchanged (a twin that never saw them agrees);
@@ -20,7 +26,8 @@ that improve when practised) and asserts one promise of the contract:
 * ``batch_observe`` - ``observe_batch`` leaves the same state as one
   ``observe`` per outcome (teachers whose algorithm is defined per batch set
   ``batch_observe_is_sequential = False`` and are checked for distribution);
-* ``beliefs`` - ``beliefs()`` is JSON-serialisable and names the teacher;
+* ``beliefs`` - ``beliefs()`` is strict JSON (no NaN or infinity), names the
+  teacher and leaves the state (random generator included) as it was;
 * ``bad_state`` - a state dict of another teacher or space is refused;
 * ``infos`` - ``propose_with_info`` draws what ``propose`` draws and gives one
   JSON-friendly info per task with boolean ``"train"`` and ``"replay"``;
@@ -28,7 +35,15 @@ that improve when practised) and asserts one promise of the contract:
   saved with even when the class defaults change before it is loaded (every
   constructor default along the ``**settings`` chain is shifted, and so is a
   class-level dict of settings such as RIAC+'s ``DEFAULTS``), and the reloaded
-  teacher resumes identically.
+  teacher resumes identically;
+* ``extremes`` - legal but extreme input (every score at the top of the
+  range, then at the bottom; tasks at the corners of the space) leaves a
+  teacher that proposes inside the space and believes no NaN;
+* ``task_forms`` - a task observed as a list, tuple, array, index or name is
+  the same task as its proposed form: same state, same later proposals.
+
+A check that raises anything other than ``AssertionError`` fails too:
+:func:`check_teacher` names it like any other failure.
 """
 
 from __future__ import annotations
@@ -108,10 +123,15 @@ def _drive(teacher: Teacher, learner: ToyLearner, steps: int, batch: int = 1) ->
 
 
 def _check_determinism(factory: TeacherFactory, space: Space, steps: int) -> None:
-    runs = []
-    for _ in range(2):
-        t = factory(space, 123)
-        runs.append(_drive(t, ToyLearner(space), steps) + list(t.propose(5)))
+    # the two same-seed teachers take turns, so one drawing from a shared stream (numpy's global RNG, even
+    # seeded with the teacher's seed) leaves the other other numbers
+    twins, learners = [factory(space, 123), factory(space, 123)], [ToyLearner(space), ToyLearner(space)]
+    runs: list[list[Any]] = [[], []]
+    for _ in range(steps):
+        for t, learner, run in zip(twins, learners, runs):
+            run.extend(_drive(t, learner, 1))
+    for t, run in zip(twins, runs):
+        run.extend(t.propose(5))
     assert _same_tasks(space, runs[0], runs[1]), "same seed and same observations gave different proposals"
     other = factory(space, 124)
     p_other = _drive(other, ToyLearner(space), steps) + list(other.propose(5))
@@ -119,10 +139,34 @@ def _check_determinism(factory: TeacherFactory, space: Space, steps: int) -> Non
         assert not _same_tasks(space, runs[0], p_other), "a different seed gave exactly the same proposals"
 
 
+_SCALARS = (bool, int, float, str, np.generic)
+
+
+def _scalar_attrs_differ(a: Any, b: Any, where: str = "", depth: int = 0) -> list[str]:
+    """The plain-number (and string) attributes of ``a`` and ``b``, and of the objects they hold directly, that
+    differ: counters such as "observations since the last refit" that a ``state_dict`` may forget although they
+    only matter many observations later. Arrays and containers are left to ``state_dict`` (caches and buffer
+    capacities legitimately differ), and so are objects held deeper (the bucket layout of a sorted list inside
+    a level buffer depends on its insertion history, not on what it holds)."""
+    out: list[str] = []
+    da, db = getattr(a, "__dict__", None), getattr(b, "__dict__", None)
+    if not isinstance(da, dict) or not isinstance(db, dict) or depth > 1:
+        return out
+    for k in sorted(set(da) & set(db) - {"_init_args"}):
+        x, y = da[k], db[k]
+        if isinstance(x, _SCALARS) and isinstance(y, _SCALARS):
+            if not (x == y or (x != x and y != y)):
+                out.append(f"{where}.{k} ({x!r} here, {y!r} reloaded)")
+        elif type(x) is type(y) and hasattr(x, "__dict__") and not callable(x) and \
+                not isinstance(x, (Space, np.random.Generator, type)):
+            out.extend(_scalar_attrs_differ(x, y, f"{where}.{k}", depth + 1))
+    return out
+
+
 def _check_resume(factory: TeacherFactory, space: Space, steps: int) -> None:
     a = factory(space, 7)
     learner_a = ToyLearner(space)
-    _drive(a, learner_a, steps)
+    _drive(a, learner_a, steps + 7)  # an odd count: a counter of "every 20 / 40 observations" is mid-way
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "teacher.ckpt"
         a.save(path)
@@ -130,12 +174,17 @@ def _check_resume(factory: TeacherFactory, space: Space, steps: int) -> None:
     c = from_state_dict(a.state_dict())
     assert type(b) is type(a) and b.space == a.space, "reloaded teacher is not the same kind"
     assert states_equal(a.state_dict(), b.state_dict()), "reloaded state differs from the saved one"
+    lost = _scalar_attrs_differ(a, b)
+    assert not lost, f"reloaded teacher differs in {', '.join(lost)}: state_dict does not save it"
     learners = [learner_a, ToyLearner(space), ToyLearner(space)]
     for l in learners[1:]:
         l.competence = learner_a.competence.copy()
     outs = [_drive(t, l, steps) + list(t.propose(4)) for t, l in zip((a, b, c), learners)]
     assert _same_tasks(space, outs[0], outs[1]), "a reloaded teacher proposed differently from one that never stopped"
     assert _same_tasks(space, outs[0], outs[2]), "load_state_dict resumed differently from the original"
+    end = a.state_dict()
+    assert states_equal(end, b.state_dict()) and states_equal(end, c.state_dict()), (
+        "a reloaded teacher given the same observations ended in another state than one that never stopped")
 
 
 def _check_in_space(factory: TeacherFactory, space: Space, steps: int) -> None:
@@ -149,10 +198,30 @@ def _check_in_space(factory: TeacherFactory, space: Space, steps: int) -> None:
             t.observe(tasks[0], learner.attempt(tasks[0]))
         else:
             t.observe_batch(tasks, [learner.attempt(x) for x in tasks])
-    many = t.propose(64)
-    assert len(many) == 64, "propose(64) did not return 64 tasks"
-    for task in many:
-        assert space.contains(task), f"batched proposal {task!r} is outside {space!r}"
+    one = t.propose()
+    _assert_canonical(space, one, "propose()")
+    for k in (1, 2, 3, 64):
+        many = t.propose(k)
+        assert hasattr(many, "__len__") and len(many) == k, f"propose({k}) did not return a sequence of {k} tasks"
+        for task in many:
+            assert space.contains(task), f"batched proposal {task!r} is outside {space!r}"
+            _assert_canonical(space, task, f"propose({k})")
+            assert type(task) is type(one), (
+                f"propose({k}) gave a {type(task).__name__} task, propose() a {type(one).__name__}")
+
+
+def _assert_canonical(space: Space, task: Any, where: str) -> None:
+    """A proposal is in the form the space itself gives (``space.validate``): a named task as its name, a Box
+    point as a float array; so a caller that keys or compares tasks sees the same task the same way."""
+    v = space.validate(task)
+    same = type(v) is type(task)
+    if same and isinstance(v, np.ndarray):
+        same = v.dtype == task.dtype and v.shape == task.shape
+    if same and isinstance(v, dict):
+        same = all(type(v[key]) is type(task[key]) for key in v)
+    if same and isinstance(v, (tuple, list)):
+        same = all(type(x) is type(y) for x, y in zip(v, task))
+    assert same, f"{where} gave {task!r} ({type(task).__name__}), not in the space's own form {v!r}"
 
 
 def _bad_tasks(space: Space) -> list[Any]:
@@ -270,15 +339,111 @@ def _check_batch_observe(factory: TeacherFactory, space: Space, steps: int) -> N
 
 def _check_beliefs(factory: TeacherFactory, space: Space, steps: int) -> None:
     t = factory(space, 2)
+    steps += 5  # an odd count: a periodic refit is mid-way, so a beliefs() that refits would show
     for when in ("before", "after"):
         if when == "after":
             _drive(t, ToyLearner(space), steps)
+        state = t.state_dict()
         b = t.beliefs()
-        try:
-            json.dumps(b)
-        except (TypeError, ValueError) as e:
-            raise AssertionError(f"beliefs() {when} observations is not JSON-serialisable ({e})") from None
+        _assert_json(b, f"beliefs() {when} observations")
+        assert states_equal(state, t.state_dict()), f"beliefs() {when} observations changed the teacher's state"
     assert b["teacher"] == t.name and b["n_observed"] == steps, "beliefs() must name the teacher and count observations"
+
+
+def _assert_json(obj: Any, what: str) -> None:
+    try:  # strict JSON: NaN and Infinity are not JSON, and a NaN belief is a teacher that lost track
+        json.dumps(obj, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise AssertionError(f"{what} is not JSON-serialisable without NaN or infinity ({e})") from None
+
+
+def _extreme_scores(t: Teacher) -> tuple[float, float]:
+    lo, hi = float(t.score_range.low), float(t.score_range.high)
+    return (lo if np.isfinite(lo) else -1e6), (hi if np.isfinite(hi) else 1e6)
+
+
+def _corner_tasks(space: Space) -> list[Any]:
+    if space.n is not None:
+        return [space.task_at(0), space.task_at(space.n - 1)]
+    return list(space.from_unit_batch(np.array([np.zeros(space.dim), np.ones(space.dim)])))
+
+
+def _check_extremes(factory: TeacherFactory, space: Space, steps: int) -> None:
+    """Legal but extreme input - every score at the top of the range, then every score at the bottom, tasks at
+    the corners of the space - leaves a teacher that still proposes inside the space and believes no NaN."""
+    t = factory(space, 17)
+    lo, hi = _extreme_scores(t)
+    rounds = max(2, steps // 16)
+    for r in range(2 * rounds):
+        score = hi if r < rounds else lo
+        tasks = list(t.propose(6)) + _corner_tasks(space)
+        t.observe_batch(tasks, [score] * len(tasks))
+        t.observe(tasks[0], score)
+        task = t.propose()
+        assert space.contains(task), f"after extreme scores the proposal {task!r} is outside {space!r}"
+        if r == rounds - 1:
+            _assert_json(t.beliefs(), "beliefs() after scores all at the top of the range")
+    _assert_json(t.beliefs(), "beliefs() after scores at both ends of the range")
+    for task in t.propose(16):
+        assert space.contains(task), f"after extreme scores the proposal {task!r} is outside {space!r}"
+
+
+def _task_forms(space: Space, task: Any) -> list[Any]:
+    """The same task written other ways the space accepts: list, tuple, array, index, name, {name: value}."""
+    v = space.validate(task)
+    forms: list[Any] = []
+    if isinstance(space, Discrete):
+        i = space.index(v)
+        forms = [i, np.int64(i), float(i)] + ([space.names[i]] if space.names else [])
+    elif isinstance(v, (np.ndarray, tuple)):
+        plain = np.asarray(v).tolist()  # Python floats or ints
+        forms = [plain, tuple(plain), list(v), np.array(v),
+                 np.array(v).astype(np.float32 if isinstance(space, Box) else np.int32)]
+        names = getattr(space, "names", None)
+        if names:
+            forms.append(dict(zip(names, v)))
+    elif isinstance(v, dict):
+        forms = [{k: v[k] for k in reversed(list(v))}]
+    elif isinstance(v, int) and not isinstance(v, bool):
+        forms = [np.int64(v), np.array(v)]
+    elif isinstance(space, MazeSpace):
+        forms = [v.to_text()]
+    out = []
+    for f in forms:
+        try:
+            ok = states_equal(space.to_json(space.validate(f)), space.to_json(v))
+        except (InvalidTaskError, TypeError, ValueError):
+            ok = False
+        if ok:
+            out.append(f)
+    return out
+
+
+def _check_task_forms(factory: TeacherFactory, space: Space, steps: int) -> None:
+    """A task observed as a list, tuple, array, index or name is the same task: the state that leaves is
+    the state its proposed form leaves. The caller's arrays are overwritten once observed (a caller reusing
+    its buffer): a teacher keeps copies, not the caller's arrays."""
+    a, b = factory(space, 19), factory(space, 19)
+    la = ToyLearner(space)
+    rounds = max(4, steps // 12)
+    for r in range(rounds):
+        tasks = list(a.propose(3))
+        b.propose(3)
+        scores = [la.attempt(x) for x in tasks]
+        forms = [_task_forms(space, x) for x in tasks]
+        alt: Any = [f[(r + j) % len(f)] if f else x for j, (x, f) in enumerate(zip(tasks, forms))]
+        a.observe(tasks[0], scores[0])
+        b.observe(alt[0], scores[0])
+        a.observe_batch(tasks[1:], scores[1:])
+        rest: Any = np.array([space.validate(x) for x in alt[1:]]) if isinstance(space, Box) and r % 2 else alt[1:]
+        b.observe_batch(rest, scores[1:])  # a Box batch as one (m, dim) array every other round
+        for arr in [x for x in [alt[0], *alt[1:], rest] if isinstance(x, np.ndarray)]:
+            arr[...] = space.low if isinstance(space, Box) else 0
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(states_equal(sa[k], sb[k]) for k in ("algorithm", "rng", "n_observed", "n_proposed")), (
+        "observing the same tasks written another way (list, tuple, array, index or name) left another state")
+    assert _same_tasks(space, a.propose(4), b.propose(4)), (
+        "observing the same tasks written another way (list, tuple, array, index or name) changed the proposals")
 
 
 def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
@@ -389,6 +554,8 @@ CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "bad_state": _check_bad_state,
     "infos": _check_infos,
     "settings": _check_settings,
+    "extremes": _check_extremes,
+    "task_forms": _check_task_forms,
 }
 
 
@@ -411,3 +578,5 @@ def check_teacher(factory: TeacherFactory, kind: str | None = None, steps: int =
             check()
         except AssertionError as e:
             raise AssertionError(f"conformance check {name} failed: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a teacher that crashes under a check fails it too
+            raise AssertionError(f"conformance check {name} failed: {type(e).__name__}: {e}") from e
