@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     for opt, least in (("seeds", 1), ("steps", 4), ("every", 1), ("workers", 1)):
         if getattr(args, opt) < least:
             ap.error(f"--{opt} must be at least {least}, got {getattr(args, opt)}")
+    given = [f"--{o}" for o in ("seeds", "steps", "variants") if getattr(args, o) != ap.get_default(o)]
+    if args.quick and given:  # they were replaced without a word
+        ap.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     if args.quick:
         args.seeds, args.steps, args.variants = 2, 1500, ["default"]
     jobs = [(v, t, s, args.steps, args.every) for v in args.variants for t in args.teachers for s in range(args.seeds)]

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a few thousand steps, one repeat")
     args = ap.parse_args(argv)
+    given = [f"--{o}" for o in ("steps", "repeats") if getattr(args, o) != ap.get_default(o)]
+    if args.quick and given:  # they were replaced without a word
+        ap.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     steps, repeats = (2_000, 1) if args.quick else (args.steps, args.repeats)
     stacks = {"lean": lean_env}
     try:

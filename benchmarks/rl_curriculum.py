@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
 
     teachers = args.teachers or ["uniform"] + [t for t in mg.available_teachers("continuous") if t != "uniform"
                                                and mg.teacher_class(t).kind == "continuous"]
+    given = [f"--{o.replace('_', '-')}" for o in ("seeds", "budget_scale") if getattr(args, o) != p.get_default(o)]
+    if args.quick and given:  # they were replaced without a word
+        p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     seeds = 1 if args.quick else args.seeds
     scale = 0.05 if args.quick else args.budget_scale
     jobs = [{"env": e, "teacher": t, "seed": s, "budget": int(BUDGETS[e] * scale), "evals": args.evals,

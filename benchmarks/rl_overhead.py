@@ -113,7 +113,7 @@ def measure(kind: str, n_workers: int, varied: bool, steps: int) -> tuple[float,
     return episodes / dt, episodes / max(cpu, 1e-9)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--steps", type=int, default=3000, help="vector steps timed per measurement")
@@ -121,7 +121,10 @@ def main() -> None:
     p.add_argument("--teachers", nargs="+", default=["uniform", "alp-gmm", "alp-gmm q=2"],
                    help="teacher names; 'NAME q=K' uses CurriculumVectorEnv(prefetch=K)")
     p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    given = [f"--{o}" for o in ("workers", "steps", "repeats") if getattr(args, o) != p.get_default(o)]
+    if args.quick and given:  # they were replaced without a word
+        p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     if args.quick:
         args.workers, args.steps, args.repeats = [2], 400, 1
     kinds = ["no teacher"] + args.teachers
