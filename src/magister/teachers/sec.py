@@ -87,9 +87,10 @@ class SEC(CachedPolicy, Teacher):
 
     def _compute_probabilities(self) -> np.ndarray:
         """``softmax(Q / temperature)``."""
-        z = self.q / self.temperature
-        if not np.isfinite(z).all():  # a temperature so small that Q / T overflows (NaN probabilities before)
-            z = (self.q - self.q.max()) / self.temperature
+        with np.errstate(over="ignore"):  # a temperature so small that Q / T overflows: handled below
+            z = self.q / self.temperature
+            if not np.isfinite(z).all():  # (NaN probabilities before): -inf below the best, exp gives 0
+                z = (self.q - self.q.max()) / self.temperature
         w = np.exp(z - z.max())
         return w / w.sum()
 
