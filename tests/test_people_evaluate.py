@@ -61,3 +61,39 @@ def test_time_split_for_memory_excludes_first_reviews_and_same_day_repeats():
     assert res["fsrs"].n == res["constant"].n == expected_n
     assert res["fsrs"].log_loss < res["constant"].log_loss
     assert res["fsrs"].auc > 0.55
+
+
+def test_log_loss_clips_as_documented_and_matches_scikit_learn_with_its_clip():
+    y = np.array([1, 0, 1, 0, 1])
+    p = np.array([0.0, 1.0, 1.0, 0.0, 0.7])  # two sure and wrong, two sure and right
+    assert log_loss(y, p, eps=np.finfo(float).eps) == pytest.approx(sk_log_loss(y, p), rel=1e-12)
+    c = np.clip(p, 1e-15, 1 - 1e-15)  # the documented clip: a sure and wrong prediction costs about 34.5
+    assert log_loss(y, p) == pytest.approx(float(-(y * np.log(c) + (1 - y) * np.log(1 - c)).mean()), rel=1e-12)
+    assert 34 < log_loss([1], [0.0]) < 35 < log_loss([1], [0.0], eps=np.finfo(float).eps)
+    q = np.array([0.2, 0.4, 0.9, 0.1, 0.7])  # away from 0 and 1 the clips agree
+    assert log_loss(y, q) == pytest.approx(sk_log_loss(y, q), rel=1e-12)
+
+
+def test_metrics_refuse_nan_outcomes_and_log_loss_refuses_non_probabilities():
+    from magister.errors import ConfigError
+
+    for metric in (auc, log_loss, lambda y, p: calibration(y, p)):
+        with pytest.raises(ConfigError, match="outcomes"):
+            metric([0.0, np.nan, 1.0], [0.1, 0.2, 0.3])  # scikit-learn: "Input y contains NaN"
+    for p in ([-0.05, 0.5], [1.2, 0.5]):  # scikit-learn: "y_prob contains values lower than 0" / "greater than 1"
+        with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+            log_loss([1, 0], p)
+        with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+            calibration([1, 0], p)
+    assert auc([1, 0], [1.2, -0.05]) == roc_auc_score([1, 0], [1.2, -0.05]) == 1.0  # scores need not be probabilities
+
+
+def test_time_split_constant_baseline_when_no_review_before_the_cut_is_scored():
+    from magister.people import Event, EventLog
+
+    day = 86400.0
+    # before the cut only first reviews (none scored), half of them recalled; after it every card again
+    events = [Event("a", f"c{c}", timestamp=c * day, outcome=3 if c % 2 else 1) for c in range(6)]
+    events += [Event("a", f"c{c}", timestamp=(10 + c) * day, outcome=3 if c < 2 else 1) for c in range(6)]
+    res = time_split({}, EventLog.from_events(events), train_fraction=0.5)
+    assert res["constant"].n == 6 and res["constant"].log_loss == pytest.approx(np.log(2))  # the earlier rate, 0.5

@@ -130,3 +130,15 @@ def test_importing_the_people_package_and_building_models_loads_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_an_undefined_validation_auc_does_not_stop_training_early(name):
+    # the one held-out learner (seed 0 holds out u4 of 10) answers everything right: its AUC is undefined, which
+    # is no reason to stop after patience + 1 epochs
+    rng = np.random.default_rng(0)
+    events = [Event(f"u{l}", f"s{t % 3}", (f"s{t % 3}",), float(t), 1.0 if l == 4 else float(rng.random() < 0.7))
+              for l in range(10) for t in range(8)]
+    m = make_model(name, epochs=5, patience=1, seed=0, **SMALL[name]).fit(EventLog.from_events(events))
+    assert np.isnan(m.history[0]["valid_auc"])
+    assert len(m.history) == 5

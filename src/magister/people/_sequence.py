@@ -46,7 +46,9 @@ class SequenceModel(LearnerModel):
     ``batch_size`` (chunks per step), ``lr`` (Adam), ``seq_len`` (training
     chunk length), ``valid_fraction`` (share of ``fit``'s learners held out
     to pick the best epoch; 0 trains on all and keeps the last epoch),
-    ``patience`` (epochs without a better validation AUC before stopping),
+    ``patience`` (epochs without a better validation AUC before stopping; where
+    the held-out learners' answers are all right or all wrong the AUC is
+    undefined and every epoch runs, the last one kept),
     ``max_minutes`` (stop starting new epochs after that long), ``seed``,
     ``threads`` (``torch.set_num_threads`` during ``fit``, restored after;
     default 1: the per-step products of a small network are too small to
@@ -226,7 +228,9 @@ class SequenceModel(LearnerModel):
                     yv = np.concatenate([yy for _, _, _, yy in valid]) >= 0.5
                     score = auc(yv, np.concatenate(preds))
                     entry["valid_auc"] = score
-                    if score > best_auc + 1e-5:
+                    if np.isnan(score):
+                        pass  # held-out answers all right (or all wrong): no AUC, so no early stopping; keep the last
+                    elif score > best_auc + 1e-5:
                         best_auc, bad = score, 0
                         best = {k: v.detach().clone() for k, v in net.state_dict().items()}
                     else:
