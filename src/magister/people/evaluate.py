@@ -161,10 +161,11 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
     return out
 
 
-def same_day_repeat(log: EventLog, min_days: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def same_day_repeat(log: EventLog) -> tuple[np.ndarray, np.ndarray]:
     """Per event: is it a first review of its (learner, item), and days since the previous review (nan if first).
 
-    A review less than ``min_days`` after the previous one is a same-day repeat.
+    A caller counts a review as a same-day repeat when those days are below its threshold (``time_split``'s
+    ``min_days``). (A ``min_days`` argument here was accepted and ignored.)
     """
     order = np.lexsort((np.arange(len(log)), log.time, log.item, log.learner))
     li, it, tm = log.learner[order], log.item[order], log.time[order]
