@@ -389,3 +389,14 @@ def test_mastery_learning_with_a_bkt_fitted_on_a_graded_log_learns_from_right_an
     before = t.model.mastery("learner", "a")
     t.observe("a", 1.0)
     assert t.model.mastery("learner", "a") > before
+
+
+def test_skill_graph_says_what_it_builds_and_refuses_what_it_cannot():
+    # max_parents=0 gave numpy's "high <= 0" although the docstring read "0-max_parents"
+    from magister.people.simulate import skill_graph
+
+    g = skill_graph(12, np.random.default_rng(0), max_parents=3)
+    assert g["s00"] == [] and all(1 <= len(g[f"s{i:02d}"]) <= 3 for i in range(1, 12))
+    for bad in ({"max_parents": 0}, {"max_parents": 1.5}, {"n": 0}):
+        with pytest.raises(mg.ConfigError):
+            skill_graph(**{"n": 5, "rng": np.random.default_rng(0), **bad})

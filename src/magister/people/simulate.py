@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import whole
 from .events import DAY
 from .memory import DEFAULT_WEIGHTS, _init_d, _step, retrievability
 
@@ -29,11 +30,11 @@ __all__ = ["SimulatedStudent", "skill_graph", "draw_students", "run_session", "S
 
 
 def skill_graph(n: int, rng: np.random.Generator, max_parents: int = 2) -> dict[str, list[str]]:
-    """A random prerequisite DAG over skills ``s00 .. s{n-1}``: each skill needs 0-``max_parents`` earlier ones.
-
-    Skill 0 needs nothing; the others need at least one earlier skill among the
-    few just before them (so the graph is deep, like a syllabus).
+    """A random prerequisite DAG over skills ``s00 .. s{n-1}``: skill 0 needs nothing, every other one
+    1 to ``max_parents`` earlier ones, among the few just before it (so the graph is deep, like a syllabus).
     """
+    n = whole("n", n, hint="the number of skills")
+    max_parents = whole("max_parents", max_parents, hint="every skill after the first needs at least one")
     names = [f"s{i:02d}" for i in range(n)]
     graph: dict[str, list[str]] = {names[0]: []}
     for i in range(1, n):
