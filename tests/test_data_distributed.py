@@ -269,3 +269,46 @@ def test_streams_under_two_processes_equal_one_process_and_resume(ranks):
     for r in (0, 1):
         assert ranks[r]["stream_resumed"]["batches"] == ranks[r]["stream"]["batches"][4:]
         assert states_equal(ranks[r]["stream_resumed"]["teacher"], ranks[r]["stream"]["teacher"])
+
+
+def _as_rank0_of_two(monkeypatch, other_digest):
+    """No processes: rank 0 of a pretend group of two whose rank 1 built the set-up that hashes to other_digest."""
+    from magister.data import mixing
+    from magister.data.distributed import RankGroup
+
+    class Pretend(RankGroup):
+        def __init__(self):
+            self.group, self.rank, self.world_size = None, 0, 2
+
+        def exchange(self, payload, error=None):
+            if error is not None:
+                raise error
+            return [payload, other_digest]
+
+    monkeypatch.setattr(mixing, "resolve_group", lambda distributed, group: Pretend())
+
+
+def test_the_set_up_check_covers_the_loss_rule_and_the_skill_names(monkeypatch):
+    # before: ranks built with loss_score="exp" and "running" (or one skill mapping in another order) passed the
+    # set-up check, then told their teachers other scores for the same losses: replicas diverged without a word
+    def sampler(loss_score, distributed=False):
+        teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+        return SkillSampler(_skills(), teacher, batch_size=4, seed=1, loss_score=loss_score, distributed=distributed)
+
+    def stream(order, distributed=False):
+        sources = {name: range(10 * i, 10 * i + 10) for i, name in enumerate(NAMES)}
+        return SkillStream({k: sources[k] for k in order}, [4, 3, 2, 1], batch_size=4, seed=0,
+                           distributed=distributed)
+
+    cases = [(lambda d: sampler("exp", d), lambda d: sampler("running", d)),
+             (lambda d: sampler(mg.ScoreRange(0, 5, higher_is_better=False), d),
+              lambda d: sampler(mg.ScoreRange(0, 9, higher_is_better=False), d)),
+             (lambda d: stream(NAMES, d), lambda d: stream(NAMES[::-1], d))]
+    for mine, theirs in cases:
+        monkeypatch.undo()
+        same, other = (fingerprint(f(False)._setup_fingerprint()) for f in (mine, theirs))
+        _as_rank0_of_two(monkeypatch, other)
+        with pytest.raises(ConfigError, match="ranks disagree on the set-up"):
+            mine(None)
+        _as_rank0_of_two(monkeypatch, same)
+        assert mine(None).world_size == 2  # the same set-up on both ranks still passes

@@ -144,6 +144,80 @@ def test_parallel_game_with_an_outcome_rule(tmp_path: Path) -> None:
     assert (rec.games, rec.wins, rec.draws, rec.losses) == (3, 1, 1, 1)
 
 
+class _Duel:
+    """A parallel game: player_1 is knocked out in round 1 (reward -1), player_0 plays on and finishes in round 3 (+1)."""
+
+    metadata = {"name": "duel", "is_parallelizable": True}
+    possible_agents = ["player_0", "player_1"]
+    render_mode = None
+
+    def observation_space(self, agent):
+        return gym.spaces.Discrete(10)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        self.agents, self.t = list(self.possible_agents), 0
+        return {a: 0 for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        assert set(actions) == set(self.agents), "an action for an agent that left the game"
+        self.t += 1
+        rewards = {a: 0.0 for a in self.agents}
+        terms = {a: (a == "player_1" and self.t == 1) or (a == "player_0" and self.t == 3) for a in self.agents}
+        rewards.update({a: (-1.0 if a == "player_1" else 1.0) for a in self.agents if terms[a]})
+        out = ({a: self.t for a in self.agents}, rewards, terms, {a: False for a in self.agents},
+               {a: {} for a in self.agents})
+        self.agents = [a for a in self.agents if not terms[a]]
+        return out
+
+    def close(self):
+        pass
+
+
+def test_an_opponent_that_leaves_mid_game_ends_it_the_same_way_in_both_apis(tmp_path: Path) -> None:
+    # before: the parallel API ended the learner's episode as truncated when the opponent left, so this game raised
+    # NoOutcomeError (or, with on_truncation="draw", counted a draw); the AEC version of the same game said "win"
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    pool = OpponentPool(tmp_path / "pool", max_ids=5)
+    pool.add(b"x")
+    for game in (lambda: parallel_to_aec(_Duel()), _Duel, _Duel):
+        on_truncation = "draw" if game is _Duel and pool.record(0).games == 2 else "error"
+        env = OpponentEnv(lambda: game(), pool, lambda data: (lambda obs: 0), seat="player_0",
+                          on_truncation=on_truncation)
+        env.reset(seed=0)
+        steps = [env.step(0) for _ in range(3)]
+        assert [s[2] or s[3] for s in steps] == [False, False, True]
+        assert steps[-1][2] and not steps[-1][3] and steps[-1][4]["outcome"] == "win"
+    rec = pool.record(0)
+    assert (rec.games, rec.wins) == (3, 3)
+
+
+def test_a_teacher_refusing_the_game_leaves_the_pool_record_as_it_was(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    for _ in range(3):
+        pool.add(b"first")
+    before = json.loads(pool.index_path.read_text())
+    # an opponent the teacher cannot take: before, the game was played, the pool counted it, then observe raised
+    small = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=small)
+    with pytest.raises(mg.errors.InvalidTaskError, match="opponent 4 .*no game was started"):
+        env.reset(seed=0, options={"opponent": 4})
+    with pytest.raises(ConfigError, match="reset"):
+        env.step(0)
+    # a teacher that refuses the score when the game is over: refused before the pool is written
+    picky = mg.make_teacher("exp3", pool.space, score_range=(2.0, 3.0), seed=0)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=picky, seat="player_2")
+    with pytest.raises(mg.errors.InvalidScoreError):
+        _play(env, np.random.default_rng(0), 1, options={"opponent": 4})
+    assert json.loads(pool.index_path.read_text()) == before and picky.n_observed == 0
+    # a read-only pool cannot take outcomes: refused when the env is built, not at the end of every game
+    with pytest.raises(ConfigError, match="read-only.*report=False"):
+        OpponentEnv(tictactoe_v3.env, OpponentPool(pool.directory, readonly=True), load_policy)
+
+
 def test_vector_env_shares_one_pool_and_one_teacher(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
     teacher = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)

@@ -220,3 +220,60 @@ def test_a_bad_k_is_refused_before_the_prefetched_tasks_are_touched():
     assert len(client._tasks) == 2
     tasks, infos = client.propose_with_info(1)
     assert np.allclose(tasks[0], [0.1, 0.2]) and infos == [{"train": True}] and len(client._tasks) == 1
+
+
+def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(monkeypatch, tmp_path):
+    # no cluster: the real TeacherActor and RayTeacher, with calls run at once and ray.get reading their results.
+    # before: the refused batch's reference stayed in flight, so every later flush(), save() and close() raised
+    # the same error again and the client could never save the teacher
+    import types
+
+    from magister.opponents import OpponentPool
+    from magister.rl import ray as mg_ray
+
+    class Ref:
+        def __init__(self, fn):
+            try:
+                self.value, self.error = fn(), None
+            except Exception as e:  # noqa: BLE001 - handed to ray.get, as Ray does
+                self.value, self.error = None, e
+
+    def get(ref):
+        if isinstance(ref, list):
+            return [get(r) for r in ref]
+        if ref.error is not None:
+            raise ref.error
+        return ref.value
+
+    class Handle:
+        def __init__(self, actor):
+            self.actor = actor
+
+        def __getattr__(self, name):
+            method = getattr(self.actor, name)
+            return types.SimpleNamespace(remote=lambda *a, **k: Ref(lambda: method(*a, **k)))
+
+    monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get))
+    pool = OpponentPool(tmp_path / "pool", max_ids=10)
+    pool.add(b"a")
+    pool.add(b"b")
+    actor = mg_ray.TeacherActor(mg.make_teacher("pfsp", pool.space, pool=pool, seed=0).to_bytes())
+    client = RayTeacher(Handle(actor), prefetch=4, flush_every=2)
+    client.observe(0, 1.0)
+    client.observe(7, 0.0)  # in the space, but the pool never handed id 7 out: the actor's teacher refuses the batch
+    with pytest.raises(mg.InvalidTaskError, match="never added"):
+        client.flush()
+    client.flush()  # reported once
+    client.observe(1, 1.0)
+    client.observe(0, 0.5)
+    assert actor.counts()["n_observed"] == 2
+    assert mg.load(client.save(str(tmp_path / "t.ckpt"))).n_observed == 2
+    # past the bound on batches in flight (8), the oldest are waited for when sending: a refusal raises there once
+    client.observe_batch([7, 0], [0.0, 1.0])
+    for _ in range(7):
+        client.observe_batch([0, 1], [0.0, 1.0])
+    with pytest.raises(mg.InvalidTaskError):
+        client.observe_batch([0, 1], [0.0, 1.0])
+    client.observe_batch([0, 1], [0.0, 1.0])
+    client.close()
+    assert actor.counts()["n_observed"] == 2 + 2 * 9

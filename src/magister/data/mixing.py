@@ -105,8 +105,21 @@ class SkillMixer:
         self._ranks.agree("the set-up", self._setup_fingerprint(), fix)
 
     def _setup_fingerprint(self) -> dict[str, Any]:
+        # the loss rule and the skill names too: ranks built with other ones passed this check and then told their
+        # teachers other scores for the same losses (or read one skill index as two skills), without a word
         return {"batch_size": self.batch_size, "mode": self.mode, "floor": self.floor, "rng": generator_state(self.rng),
-                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict()}
+                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict(),
+                "loss_score": self._loss_score_key(), "skill_names": list(self.skill_names)}
+
+    def _loss_score_key(self) -> Any:
+        """``loss_score`` as every rank can compare it: the name, the range, or a function's qualified name."""
+        spec = self.loss_score
+        if isinstance(spec, str):
+            return spec
+        if isinstance(spec, ScoreRange):
+            return spec.to_dict()
+        return f"{getattr(spec, '__module__', None) or type(spec).__module__}." \
+               f"{getattr(spec, '__qualname__', None) or type(spec).__qualname__}"
 
     @property
     def local_batch_size(self) -> int:

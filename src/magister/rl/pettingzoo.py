@@ -22,7 +22,9 @@ terminates: more reward than the opponent is a win, less a loss, equal a
 draw (pass ``outcome_fn(rewards, terminated, truncated)`` for other games). A
 game that stops without an outcome (truncated, or ``outcome_fn`` returns
 None) raises :class:`NoOutcomeError` and nothing is recorded; use
-``on_truncation="draw"`` for games where a time limit is a draw.
+``on_truncation="draw"`` for games where a time limit is a draw. An opponent
+that leaves the game first does not end it: the learner plays on alone until
+its own seat ends (AEC and parallel alike).
 
 Sharing one pool: the pool has one writer (the learner's process, which adds
 snapshots and reports outcomes); envs in other processes (async vector envs,
@@ -40,7 +42,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError, MagisterError
+from ..errors import ConfigError, InvalidTaskError, MagisterError
 from ..opponents import OpponentPool, as_outcome, outcome_score
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator
@@ -116,6 +118,9 @@ class OpponentEnv(gym.Env):
         cache = whole("cache", cache, 0, floats=True, hint="the number of loaded opponent policies kept in memory")
         self.pool = pool if isinstance(pool, OpponentPool) else OpponentPool.coerce(pool) if report else \
             OpponentPool(pool if not isinstance(pool, dict) else pool["__pool__"], readonly=True)
+        if report and self.pool.readonly:  # every game would end in an error, after the teacher had its outcome
+            raise ConfigError(f"the pool at {self.pool.directory} was opened read-only, so this env cannot record "
+                              "outcomes; pass report=False (the writer process records them), or the writable pool")
         self.seat, self.teacher, self.report = seat, teacher, bool(report)
         self.load_policy, self.outcome_fn, self.on_truncation = load_policy, outcome_fn or reward_outcome, on_truncation
         self.cache_size = cache
@@ -130,6 +135,7 @@ class OpponentEnv(gym.Env):
         self.opponent_id: int | None = None
         self._policy: Callable[[Any], Any] | None = None
         self._done = True
+        self._opponent_left = False
         self._last_obs: Any = None
         self._obs: dict[str, Any] = {}
         self._totals: dict[str, float] = {}
@@ -172,6 +178,13 @@ class OpponentEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
         opponent = self._choose_opponent(options)
+        space = getattr(self.teacher, "space", None)
+        if hasattr(space, "validate"):  # an id the teacher cannot take fails here, not when the game is over
+            try:
+                space.validate(opponent)
+            except InvalidTaskError as e:
+                raise InvalidTaskError(f"opponent {opponent!r} is not a task of the env's teacher ({e}); no game "
+                                       "was started") from None
         policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
         self.opponent_id, self._policy = int(opponent), policy
         self.learner = self._choose_seat()
@@ -179,6 +192,7 @@ class OpponentEnv(gym.Env):
         self._games += 1
         self._totals = {a: 0.0 for a in self.agents}
         self._done = False
+        self._opponent_left = False
         if self.parallel:
             obs, infos = self.game.reset(seed=seed)
             self._obs = obs
@@ -224,13 +238,19 @@ class OpponentEnv(gym.Env):
         return self._finish(obs, reward, bool(term), bool(trunc), dict(info))
 
     def _step_parallel(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        actions = {self.learner: action, self.opponent_agent: self._policy(self._obs[self.opponent_agent])}  # type: ignore[misc]
+        actions = {self.learner: action}
+        if not self._opponent_left:  # an agent that left the game gets no more actions (the parallel API)
+            actions[self.opponent_agent] = self._policy(self._obs[self.opponent_agent])  # type: ignore[misc]
         obs, rewards, terms, truncs, infos = self.game.step(actions)
         self._obs = obs
         reward = self._collect(rewards)
-        over_for_other = terms.get(self.opponent_agent, False) or truncs.get(self.opponent_agent, False)
+        if terms.get(self.opponent_agent, False) or truncs.get(self.opponent_agent, False):
+            # the learner plays on alone until its own seat ends, as in the AEC API; this used to end the learner's
+            # episode as truncated, so a game the learner won once the opponent was out raised NoOutcomeError (or,
+            # with on_truncation="draw", was counted a draw) while the AEC version of the same game said "win"
+            self._opponent_left = True
         term = bool(terms.get(self.learner, False))
-        trunc = bool(truncs.get(self.learner, False)) or (over_for_other and not term)
+        trunc = bool(truncs.get(self.learner, False))
         return self._finish(obs.get(self.learner), reward, term, trunc, dict(infos.get(self.learner, {})))
 
     def _finish(self, obs: Any, reward: float, term: bool, trunc: bool, info: dict) -> tuple:
@@ -252,13 +272,15 @@ class OpponentEnv(gym.Env):
                 raise NoOutcomeError(f"outcome_fn gave no usable outcome: {e}. Nothing was recorded.") from None
             score = outcome_score(outcome)
             info.update(outcome=outcome, **{OUTCOME_SCORE_KEY: score})
+            # the teacher first: it checks the outcome and records all of it or nothing, so a refusal leaves the
+            # pool's record as it was (the other way round, the pool had counted a game that then raised)
+            if self.teacher is not None:
+                self.teacher.observe(self.opponent_id, score)
             if self.report:
                 try:
                     self.pool.report(self.opponent_id, outcome)  # type: ignore[arg-type]
                 except UnknownOpponentError:
                     info["unrecorded"] = "the opponent was evicted from the pool during the game"
-            if self.teacher is not None:
-                self.teacher.observe(self.opponent_id, score)
         return obs, reward, term, trunc, info
 
     def close(self) -> None:

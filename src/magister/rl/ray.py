@@ -180,15 +180,20 @@ class RayTeacher:
         self._seq += 1
         self._out_tasks, self._out_scores = [], []
         if len(self._inflight) > 8:  # bound memory; surfaces actor-side errors
-            ray.get(self._inflight[:-8])
-            self._inflight = self._inflight[-8:]
+            # forgotten before waiting: a batch the actor refused raises once, here, and not again at every later
+            # flush (which kept save() and close() failing for good on one refused batch)
+            done, self._inflight = self._inflight[:-8], self._inflight[-8:]
+            ray.get(done)
 
     def flush(self) -> None:
-        """Send buffered outcomes and wait until the actor has applied all of them."""
+        """Send buffered outcomes and wait until the actor has applied all of them.
+
+        A batch the actor refused (its teacher raised; nothing of that batch was recorded) raises here once;
+        the batches after it are still applied, and the next ``flush`` / ``save`` goes on from there."""
         self._send()
         if self._inflight:
-            ray.get(self._inflight)
-            self._inflight = []
+            refs, self._inflight = self._inflight, []
+            ray.get(refs)
 
     def save(self, path: str) -> str:
         self.flush()
