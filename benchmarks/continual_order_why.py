@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--memory", type=int, default=100, help="replay buffer size (examples)")
     p.add_argument("--replay", type=int, default=10, help="buffered examples replayed per minibatch")
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1 (learner seeds averaged per order)")
     if args.orders < 2:
         p.error("--orders must be at least 2")
     start = time.perf_counter()

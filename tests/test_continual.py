@@ -362,3 +362,64 @@ def test_learners_refuse_bad_rehearsal_and_class_before_changing_anything():
     assert person.seen == [] and person.day == 0
     person.learn(None, 1.0, {0: -1.0})  # a whole float is a class; negative weights count as 0, as before
     assert person.seen == [1]
+
+
+def test_a_test_share_that_leaves_a_class_no_training_example_is_refused() -> None:
+    # 0.998 of each digit class (174-183 examples) rounds up to the whole class: nothing left to learn from
+    with pytest.raises(ConfigError, match="test_share"):
+        digits(np.random.default_rng(0), test_share=0.998)
+
+
+def test_person_reviews_all_fall_within_their_day() -> None:
+    from magister.people.events import DAY
+
+    person = SimulatedPerson(BLOCKS[:3, :3], np.random.default_rng(0), replay=3000)  # more than a minute apart fit
+    person.learn(None, 0)
+    person.learn(None, 1)
+    last_review = max(card[2] for card in person.memory.cards.values())
+    assert last_review < person.day * DAY - 1.0  # before the accuracy is measured and before the next day's study
+    assert person.evaluate()[0] < 1.0  # measured after the reviews, so some recall has faded
+
+
+def test_run_teacher_never_hands_out_more_replay_than_the_budget() -> None:
+    d = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=10, n_test=10)  # one minibatch a phase
+    teacher = mg.make_teacher("continual-order", Discrete(3), budget=0.35, seed=0)
+    res = run_teacher(MLPLearner(d.dim, d.k, np.random.default_rng(1), memory=3, replay=10), d, teacher)
+    assert sum(res.amounts) == pytest.approx(0.35)
+    assert res.replayed <= 0.35 * 10  # 3.5 examples' worth: 3, not 4
+
+
+def test_forgetting_counts_a_task_that_improved_as_a_negative_drop() -> None:
+    nan = np.nan
+    # task 0 peaks at 0.5 before the last phase and ends at 0.9: Chaudhry et al.'s forgetting is 0.5 - 0.9
+    assert forgetting(np.array([[0.5, nan], [0.9, 0.8]])) == pytest.approx(-0.4)
+    acc = np.array([[0.9, nan, nan], [0.5, 0.8, nan], [0.7, 0.9, 1.0]])
+    assert forgetting(acc) == pytest.approx(((0.9 - 0.7) + (0.8 - 0.9)) / 2)
+
+
+def test_class_similarity_refuses_labels_outside_its_classes() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 4)), np.repeat(np.arange(6), 10)
+    with pytest.raises(ConfigError, match="labels"):
+        class_similarity(x, y, k=3, kind="confusion")  # classes 3-5 would silently share the kernel
+    with pytest.raises(ConfigError, match="labels"):
+        class_similarity(x, y - 1)  # class -1 would silently be dropped
+    assert class_similarity(x, y, k=6).shape == (6, 6)
+
+
+@pytest.mark.parametrize("name", ["continual_order.py", "continual_order_why.py"])
+def test_benchmarks_refuse_zero_repeats(name: str, capsys) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / name
+    spec = importlib.util.spec_from_file_location(name[:-3] + "_repeats", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    with pytest.raises(SystemExit):  # was an IndexError or NaNs after the runs
+        bench.main(["--seeds", "0", "--orders", "2", "--repeats", "0", "--datasets", "synthetic", "--k", "4",
+                    "--n-train", "10"])
+    assert "--repeats" in capsys.readouterr().err
+
+
+def test_data_sets_refuse_a_seed_for_a_generator() -> None:
+    for make in (digits, synthetic):
+        with pytest.raises(ConfigError, match="Generator"):
+            make(0)  # type: ignore[arg-type]  (was an AttributeError from deep inside)

@@ -45,13 +45,24 @@ class TaskData:
         return self.x_train[self.y_train == c]
 
 
+def _generator(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    return rng
+
+
 def split(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], test_share: float,
           rng: np.random.Generator) -> TaskData:
-    """Stratified split: ``test_share`` of each class goes to the test set."""
+    """Stratified split: ``test_share`` of each class goes to the test set (at least one example, and at
+    least one is left for training, or a :class:`~magister.errors.ConfigError`)."""
     test = np.zeros(len(y), dtype=bool)
     for c in range(len(names)):
         idx = rng.permutation(np.flatnonzero(y == c))
-        test[idx[: max(1, int(round(test_share * len(idx))))]] = True
+        n_test = max(1, int(round(test_share * len(idx))))
+        if n_test >= len(idx):
+            raise ConfigError(f"test_share={test_share} leaves class {names[c]!r} ({len(idx)} examples) no training "
+                              "example; every class needs at least one of each (use a smaller test_share)")
+        test[idx[:n_test]] = True
     return TaskData(x[~test], y[~test], x[test], y[test], names)
 
 
@@ -59,6 +70,7 @@ def digits(rng: np.random.Generator, test_share: float = 0.3) -> TaskData:
     """scikit-learn's bundled handwritten digits (1797 images, 10 classes), pixels in [0, 1]."""
     from sklearn.datasets import load_digits  # bundled with scikit-learn: nothing is downloaded
 
+    _generator(rng)
     number("test_share", test_share, 0.0, 1.0, low_open=True, high_open=True)
     bunch = load_digits()
     x = np.asarray(bunch.data, dtype=float) / 16.0
@@ -77,6 +89,7 @@ def synthetic(rng: np.random.Generator, *, k: int = 10, groups: int = 5, similar
     expectation and classes of different groups about 0. Examples add
     isotropic Gaussian noise of standard deviation ``noise``.
     """
+    _generator(rng)
     k = whole("k", k, 2)
     groups = whole("groups", groups, 1)
     if groups > k:

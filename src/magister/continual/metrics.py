@@ -28,8 +28,12 @@ def final_accuracy(acc: np.ndarray) -> float:
 def forgetting(acc: np.ndarray) -> float:
     """Average drop from each task's best accuracy (over earlier phases) to its final accuracy.
 
-    Tasks first taught in the last phase have had no chance to be forgotten and
-    are left out (the usual definition); 0 when no task qualifies.
+    Chaudhry et al. (2018): ``mean_j max_{t < T} acc[t, j] - acc[T, j]`` over
+    the tasks taught before the last phase ``T``. Tasks first taught in the last
+    phase have had no chance to be forgotten and are left out; 0 when no task
+    qualifies. A task that ends above its best earlier accuracy counts with a
+    negative drop (it was not forgotten, it improved), so the average can be
+    below 0.
     """
     a = _matrix(acc)
     if a.shape[0] < 2:
@@ -39,7 +43,7 @@ def forgetting(acc: np.ndarray) -> float:
     if not taught.any():
         return 0.0
     best = np.nanmax(np.where(np.isfinite(earlier[:, taught]), earlier[:, taught], -np.inf), axis=0)
-    return float(np.mean(np.maximum(best - last[taught], 0.0)))
+    return float(np.mean(best - last[taught]))
 
 
 def learning_curve(acc: np.ndarray) -> np.ndarray:

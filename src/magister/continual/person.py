@@ -4,7 +4,8 @@ Each class is one item of an FSRS memory (:class:`magister.people.FSRSMemory`,
 published default weights). Phase ``t`` happens on day ``t``: the person
 studies the new class (a first review graded "good") and then reviews
 earlier classes, as many as the phase's rehearsal allows, chosen by the
-rehearsal weights. A review is recalled with the model's recall probability
+rehearsal weights, a minute apart (closer when that many would not fit in
+the day). A review is recalled with the model's recall probability
 (drawn from the person's generator): grade "good" if recalled, "again"
 otherwise, and the memory is updated either way.
 
@@ -89,6 +90,9 @@ class SimulatedPerson:
             self.seen.append(c)
         self._study(c, 3.0, t0)
         done = 0
+        # a minute apart, closer when that many would spill past the end of the day (the accuracy is measured
+        # just before the next day, and the next class is studied then: no review may come after either)
+        gap = min(60.0, (DAY - 2.0) / (n + 1))
         if earlier and n:
             w = np.array([max(float(rehearsal.get(j, 0.0)), 0.0) for j in earlier]) if rehearsal else None
             if w is None or not w.sum() > 0:
@@ -96,7 +100,7 @@ class SimulatedPerson:
             counts = self.rng.multinomial(n, w / w.sum())
             for i, (j, m) in enumerate(zip(earlier, counts)):
                 for r in range(int(m)):
-                    time = t0 + 60.0 * (1 + done)
+                    time = t0 + gap * (1 + done)
                     p = self._recall(j, time) * (1.0 - self.hurt[j])
                     self._study(j, 3.0 if self.rng.random() < p else 1.0, time)
                     done += 1

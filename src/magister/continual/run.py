@@ -71,7 +71,8 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     the replay amount (times the learner's base replay) and weights; the
     amounts are rounded on their running total, so the rounding never adds up
     to more replay than the amounts say (per-phase rounding could: 3.85 x 10
-    rounds up to 39 in every minibatch of that phase);
+    rounds up to 39 in every minibatch of that phase; and a teacher's
+    ``budget``, when it has one, caps the total: 0.35 x 10 would round up to 4);
     after the phase the accuracies of all tasks taught so far go back with
     ``observe_batch``. ``phases`` defaults to the number of tasks.
     """
@@ -79,11 +80,16 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     phases = k if phases is None else whole("phases", phases, 1)
     rows, order, amounts = [], [], []
     given = 0  # replay per minibatch handed out so far, summed over phases
+    # rounding the running total to the nearest can end above it (a budget of 0.35 at 10 a minibatch is 3.5,
+    # which rounds to 4): a teacher with a budget (continual-order) caps the total at what its budget pays for
+    budget = getattr(teacher, "budget", None)
+    cap = None if budget is None else int(np.floor((budget - getattr(teacher, "spent", 0.0)) * learner.replay + 1e-9))
     for _ in range(phases):
         c = teacher.space.index(teacher.propose())
         plan = teacher.rehearsal()
         amounts.append(float(plan["amount"]))
-        n_replay = max(int(round(sum(amounts) * learner.replay)) - given, 0)
+        n_replay = int(round(sum(amounts) * learner.replay))
+        n_replay = max((n_replay if cap is None else min(n_replay, cap)) - given, 0)
         given += n_replay
         learner.learn(_train(data, c), c, plan["weights"], n_replay)
         acc = np.asarray(learner.evaluate(data), dtype=float)

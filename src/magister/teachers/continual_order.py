@@ -114,7 +114,12 @@ def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: s
     y = np.asarray(y)
     if x.ndim != 2 or len(x) != len(y):
         raise ConfigError(f"class_similarity needs features (n, d) and n labels, got {x.shape} and {y.shape}")
+    if len(y) == 0:
+        raise ConfigError("class_similarity needs at least one example")
     k = int(y.max()) + 1 if k is None else whole("k", k, 1)
+    if not np.isin(y, np.arange(k)).all():  # an example of no class would still widen the kernel and share weight
+        bad = sorted({v for v in y.tolist() if v not in range(k)} if y.dtype.kind in "iuf" else set(y.tolist()))
+        raise ConfigError(f"labels must be the class numbers 0..{k - 1}; got {bad[:5]}")
     protos = np.zeros((k, x.shape[1]))
     for c in range(k):
         m = y == c
