@@ -9,7 +9,7 @@ import magister as mg
 from magister.serve.harness import ADMIN, AUTH, Server, free_port, postgres_bin, postgres_cluster
 
 __all__ = ["ADMIN", "AUTH", "Server", "free_port", "postgres_bin", "postgres_cluster", "replay", "full_history",
-           "states_equal"]
+           "states_equal", "LoseReplies"]
 
 
 def replay(info: dict[str, Any], events: list[dict[str, Any]]) -> mg.Teacher:
@@ -70,3 +70,24 @@ def states_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a == b
 
 
+
+
+class LoseReplies:
+    """An httpx transport: forwards each request, then pretends the reply of the first ``n`` POSTs was lost."""
+
+    def __init__(self, inner: Any, n: int):
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def handle_request(self, request: Any) -> Any:
+        import httpx
+
+        self.calls += 1
+        response = self.inner.handle_request(request)
+        response.read()
+        if request.method == "POST" and self.n > 0:
+            self.n -= 1
+            raise httpx.ReadTimeout("reply lost", request=request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+    def close(self) -> None:
+        pass

@@ -199,8 +199,8 @@ def test_the_suite_fails_a_broken_teacher_naming_the_broken_promise(cls, check, 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Mutation tests of the suite (review 16): each teacher below breaks one promise the way a real bug could; the ones
-# marked "was missed" passed the suite before it was strengthened.
+# Mutation tests of the suite: each teacher below breaks one promise the way a real bug could; the ones marked
+# "was missed" passed the suite before it was strengthened.
 
 
 class DrawsFromTheGlobalRng(Bins):

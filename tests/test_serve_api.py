@@ -14,7 +14,7 @@ import magister as mg  # noqa: E402
 from magister.serve.app import create_app  # noqa: E402
 from magister.serve.client import HTTPTeacher  # noqa: E402
 from magister.serve.db import current_revision, make_engine, migrate  # noqa: E402
-from serve_fixtures import ADMIN, AUTH, full_history, replay, states_equal  # noqa: E402
+from serve_fixtures import ADMIN, AUTH, LoseReplies, full_history, replay, states_equal  # noqa: E402
 
 BOX = {"type": "Box", "low": [0, 0], "high": [1, 2]}
 NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
@@ -267,25 +267,9 @@ def test_remote_observe_batch_checks_every_chunk_before_sending_any(client):
     assert remote.observe_batch(tasks, [0.5] * 4, chunk=2) and remote.n_observed == 4
 
 
-class _LoseReplies(httpx.BaseTransport):
-    """Forwards each request, then pretends the reply was lost the first ``n`` times."""
-
-    def __init__(self, inner: httpx.BaseTransport, n: int):
-        self.inner, self.n, self.calls = inner, n, 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        response = self.inner.handle_request(request)
-        response.read()
-        if request.method == "POST" and self.n > 0:
-            self.n -= 1
-            raise httpx.ReadTimeout("reply lost", request=request)
-        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
-
-
 def test_client_retries_lost_replies_and_the_server_applies_them_once(client):
     _create(client, "skills", NAMED)
-    flaky = _LoseReplies(client._transport, n=2)
+    flaky = LoseReplies(client._transport, n=2)
     http = httpx.Client(transport=flaky, base_url="http://testserver")
     remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=http, backoff=0.001)
     seq = remote.observe("add", 0.5)  # applied on the first try, reply lost twice, answered on the third
@@ -303,11 +287,11 @@ def test_create_curriculum_whose_reply_was_lost_returns_the_curriculum_it_create
     # the retry of a create that had committed got 409 "already exists" (exist_ok or not)
     from magister.serve.client import create_curriculum
 
-    http = httpx.Client(transport=_LoseReplies(client._transport, n=1), base_url="http://testserver")
+    http = httpx.Client(transport=LoseReplies(client._transport, n=1), base_url="http://testserver")
     remote = create_curriculum("http://testserver", "skills", NAMED, "exp3", token=ADMIN, client=http, seed=4)
     assert remote.name == "exp3" and client.get("/v1/curricula/skills").json()["seed"] == 4
     # a name taken by another set-up is still refused, retried or not
-    http = httpx.Client(transport=_LoseReplies(client._transport, n=1), base_url="http://testserver")
+    http = httpx.Client(transport=LoseReplies(client._transport, n=1), base_url="http://testserver")
     with pytest.raises(mg.MagisterError, match="already exists"):
         create_curriculum("http://testserver", "skills", NAMED, "uniform", token=ADMIN, client=http)
     with pytest.raises(mg.MagisterError, match="already exists"):

@@ -1,4 +1,5 @@
-"""Review 16 of the service: retries, checkpoints and rebuilds, the client, listings, the docs."""
+"""The service at its edges: a checkpoint after a failed write, a rebuild racing a request, clients sharing a
+connection, numpy and tuple settings, ids checked before sending, a scoped last page, contradictory flags."""
 
 from __future__ import annotations
 
@@ -12,29 +13,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import magister.serve.writer as writer_module  # noqa: E402
 from magister.serve.app import create_app  # noqa: E402
-from serve_fixtures import ADMIN, AUTH  # noqa: E402
+from serve_fixtures import ADMIN, AUTH, LoseReplies  # noqa: E402
 
 NAMED = {"type": "Discrete", "names": ["add", "sub", "mul", "div"]}
-
-
-class _LoseReplies:
-    """An httpx transport: forwards each request, then pretends the reply of the first ``n`` POSTs was lost."""
-
-    def __init__(self, inner, n: int):
-        self.inner, self.n = inner, n
-
-    def handle_request(self, request):
-        import httpx
-
-        response = self.inner.handle_request(request)
-        response.read()
-        if request.method == "POST" and self.n > 0:
-            self.n -= 1
-            raise httpx.ReadTimeout("reply lost", request=request)
-        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
-
-    def close(self):
-        pass
 
 
 def _wait_usable(c, name):
@@ -203,7 +184,7 @@ def test_observe_batch_checks_every_id_before_sending_any_chunk(tmp_path):
             with pytest.raises(mg.ConfigError, match="client id"):
                 t.observe_batch(["add", "sub"], [0.5, 0.5], ids=ids, chunk=1)
         assert t.n_observed == 0
-        flaky = httpx.Client(transport=_LoseReplies(c._transport, n=1), base_url="http://testserver")
+        flaky = httpx.Client(transport=LoseReplies(c._transport, n=1), base_url="http://testserver")
         t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=flaky, backoff=0.001)
         assert len(t.observe_batch(["add", "sub"], [0.5, 0.5], ids=["v1", None])) == 2
         assert t.n_observed == 2  # applied once although its reply was lost and the batch sent again
