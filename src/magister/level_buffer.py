@@ -366,13 +366,17 @@ class LevelBuffer:
         level, slot, seq, score, seen = saved
         self._free.remove(slot)
         heapq.heapify(self._free)
+        self._occupy(slot, key, level, seen)
+        self._set_score(slot, score, seq)
+
+    def _occupy(self, slot: int, key: Hashable, level: Any, seen: int) -> None:
+        """Put ``key`` (its ``level``, last visited at ``seen``) in the free ``slot``; the score is set apart."""
         self._keys[slot], self._levels[slot] = key, level
         self._slot_of[key] = slot
         self._seen[slot] = seen
         self._fenwick_add(self._f_occ, slot, 1)
         self._fenwick_add(self._f_seen, slot, seen)
         self._sum_seen += seen
-        self._set_score(slot, score, seq)
 
     def advance(self, steps: int = 1) -> None:
         """Count visits (PLR counts every level played, replayed or new)."""
@@ -507,12 +511,7 @@ class LevelBuffer:
         self.clear()
         self.tick, self._next_seq = tick, next_seq
         for slot, seq, score, when, (key, level) in zip(slots, seqs, scores, seen, levels):
-            self._keys[slot], self._levels[slot] = key, level
-            self._slot_of[key] = slot
-            self._seen[slot] = when
-            self._fenwick_add(self._f_occ, slot, 1)
-            self._fenwick_add(self._f_seen, slot, when)
-            self._sum_seen += when
+            self._occupy(slot, key, level, when)
             self._entry[slot] = (-score, seq, slot)
             self._scores[slot] = score
             if self.prioritization == "power":
