@@ -95,3 +95,35 @@ def test_benchmark_scores_and_teachers_follow_the_generator():
     assert float(blocks.space.high[0]) == 0.35 and float(mixed.space.high[0]) == 1.0
     accel, _ = make_level_teacher("accel", 0, generator="mixed")
     assert accel.space.labyrinths == 0.5 and make_level_teacher("accel", 0)[0].space.labyrinths == 0.0
+
+
+def test_an_unknown_maze_generator_is_refused_by_the_teacher_factory():
+    # "mixd" built the blocks generator's spaces for accel (no labyrinths) and alp-gmm (top 0.35), silently
+    from magister.bench.levels import make_level_teacher
+
+    for name in ("accel", "alp-gmm", "plr", "uniform"):
+        with pytest.raises(ValueError, match="unknown maze generator 'mixd'"):
+            make_level_teacher(name, 0, generator="mixd")
+
+
+def test_teacher_path_speed_refuses_fewer_steps_than_sub_envs():
+    # 8 steps on 16 sub-envs timed nothing and divided by a zero rate (ZeroDivisionError)
+    from magister.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="steps must be a whole number >= 16"):
+        teacher_path_speed("plr", steps=8, repeats=1)
+
+
+@pytest.mark.parametrize("bad", [dict(speed_steps=10), dict(generator="mixd"), dict(explore_bonus=-0.01),
+                                 dict(explore_bonus=float("nan"))])
+def test_run_and_report_checks_its_settings_before_any_run(bad, monkeypatch):
+    # speed_steps 1..15 crashed teacher_path_speed only after every training run, before the results were
+    # written; a bad generator or bonus surfaced inside the first run (or not at all for make_level_teacher)
+    from magister.bench import levels
+    from magister.errors import ConfigError
+
+    ran = []
+    monkeypatch.setattr(levels, "run_levels_benchmark", lambda *a, **k: ran.append(1) or [])
+    with pytest.raises(ConfigError):
+        levels.run_and_report(["uniform", "plr"], [0], steps=2048, echo=lambda line: None, **bad)
+    assert not ran

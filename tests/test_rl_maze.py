@@ -294,3 +294,16 @@ def test_evaluate_mazes_takes_maze_text_and_refuses_what_it_cannot_play_clearly(
     for bad, msg in (([], "at least one"), ({"corridor": corridor}, "not a dict"), ([3], "Maze objects")):
         with pytest.raises(InvalidTaskError, match=msg):
             evaluate_mazes(policy, bad)
+
+
+@pytest.mark.parametrize("bad", [lambda o: np.zeros((len(o), 1), dtype=np.int64),    # a column: crashed in numpy
+                                 lambda o: np.full(len(o), 3),                          # no such action: a no-op
+                                 lambda o: np.full(len(o), 1.7),                        # read as 1, silently
+                                 lambda o: np.ones(len(o), dtype=bool),                 # not an action
+                                 lambda o: np.zeros(len(o) - 1, dtype=np.int64)])
+def test_evaluate_mazes_refuses_actions_outside_left_right_forward(bad):
+    mazes = list(heldout_mazes().values())[:2]
+    with pytest.raises(ValueError, match="one action 0 \\(left\\), 1 \\(right\\) or 2 \\(forward\\) per episode"):
+        evaluate_mazes(bad, mazes, episodes=2)
+    # whole floats (a float policy output of 0., 1., 2.) still play
+    assert evaluate_mazes(lambda o: np.full(len(o), 2.0), mazes, episodes=2).shape == (2,)

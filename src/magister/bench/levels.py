@@ -141,8 +141,11 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
     set of that many levels (``SeedSpace(n_levels)``, played through ``MazeEnv(seeds=training_seeds(...))``);
     ``uniform`` then samples among them, and only the teachers over seeds take one."""
     from ..levels.spaces import SeedSpace
+    from ..rl.envs.maze import GENERATORS
     from ..teacher import make_teacher
 
+    if generator not in GENERATORS:  # "mixd" built blocks-generator spaces for accel and alp-gmm, silently
+        raise ValueError(f"make_level_teacher: unknown maze generator {generator!r}; choose from {GENERATORS}")
     if n_levels is not None:
         if name == "heldout":
             raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
@@ -302,7 +305,10 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
     (propose with infos, observe) + a score per finished episode (sent with
     ``report`` when the learner computes it). Without a teacher: the same
     sub-envs in a plain ``SyncVectorEnv`` drawing a fresh random level at every
-    reset. Everything runs in this process, so CPU time (``time.process_time``)
+    reset (one level built per reset, as on the teacher path; until the commit
+    that says so in docs/rl.md each reset also rebuilt the previous level first,
+    about 10% of this side's CPU time, so "kept" read about a tenth high).
+    Everything runs in this process, so CPU time (``time.process_time``)
     measures the work itself even on a shared machine; each side is the median
     of ``repeats`` interleaved runs. Returns both rates and their ratio ("kept").
     """
@@ -310,13 +316,18 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
 
     from ..rl import CurriculumVectorEnv
     from ..rl.envs.maze import MazeEnv
+    from ..settings import whole
 
+    n_envs = whole("n_envs", n_envs)
+    # fewer steps than sub-envs timed no step at all and divided by a zero rate (ZeroDivisionError)
+    whole("steps", steps, n_envs, hint="at least one step of every sub-env (n_envs)")
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, 3, size=(steps // n_envs, n_envs))
 
     class _Random(MazeEnv):  # the no-teacher baseline: a fresh generator seed every reset
         def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
+            if seed is not None:  # seed the generator only: building the previous level again is not the baseline
+                gym.Env.reset(self, seed=seed)
             return super().reset(options={"task": int(self.np_random.integers(0, 2**31 - 1))})
 
     def plain() -> float:
@@ -517,6 +528,15 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     for name, value in (("steps", steps), ("episodes", episodes), ("workers", workers)):
         whole(name, value)
     whole("speed_steps", speed_steps, 0)
+    if 0 < speed_steps < 16:  # teacher_path_speed's 16 sub-envs: checked here, not after every run is done
+        whole("speed_steps", speed_steps, 16, hint="or 0: no teacher-path timing")
+    from ..rl.envs.maze import GENERATORS
+
+    if generator not in GENERATORS:
+        raise ConfigError(f"unknown maze generator {generator!r}; choose from {', '.join(GENERATORS)}")
+    if isinstance(explore_bonus, bool) or not isinstance(explore_bonus, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(explore_bonus) and explore_bonus >= 0):
+        raise ConfigError(f"explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
     if eval_every is not None:
         whole("eval_every", eval_every, hint="or None: a sixth of steps, at least 2048")
     eval_every = eval_every or max(steps // 6, 2048)

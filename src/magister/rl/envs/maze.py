@@ -226,8 +226,17 @@ class MazeBatch:
         return out
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance every episode; returns (reward, terminated, truncated)."""
-        a = np.asarray(actions, dtype=np.int64)
+        """Advance every episode; returns (reward, terminated, truncated). ``actions``: one of 0 (left),
+        1 (right), 2 (forward) per episode, checked before anything changes (as :meth:`MazeEnv.step`)."""
+        raw = np.asarray(actions)
+        n = len(self.dir)
+        # a policy's (n, 1) column crashed deep in numpy; an action 3 (or 1.7, read as 1) played as another
+        # move, silently, where MazeEnv refuses it
+        if raw.shape != (n,) or raw.dtype.kind not in "iuf" or not np.all(np.isin(raw, (0, 1, 2))):
+            raise ValueError(f"MazeBatch.step needs one action 0 (left), 1 (right) or 2 (forward) per episode: an "
+                             f"array of shape ({n},), got shape {raw.shape} "
+                             f"{'values ' + repr(np.unique(raw)[:5].tolist()) if raw.dtype.kind in 'iufb' else 'of ' + str(raw.dtype)}")
+        a = raw.astype(np.int64)
         self.steps += 1
         self.dir = np.where(a == 0, (self.dir + 3) % 4, np.where(a == 1, (self.dir + 1) % 4, self.dir))
         fwd = a == 2
