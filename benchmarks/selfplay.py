@@ -629,6 +629,15 @@ def cross_play(game: Game, results: list[dict[str, Any]], games: int, seed: int)
     return scores, counts, labels
 
 
+def rate(scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Elo of every cross-play player, ``random`` (player 0) at 1000. :func:`cross_play` lists each pair's games on
+    both sides of ``counts``; ``fit_elo`` counts a game from each side it is listed on, so one side is passed
+    (both doubled the evidence against the prior: absolute ratings about 30-50 high)."""
+    from magister.opponents import fit_elo
+
+    return fit_elo(scores, np.triu(counts), anchor=0)
+
+
 def later_beats_earlier(scores: np.ndarray, idx: list[int]) -> float:
     """Share of the pairs of one run's snapshots (``idx``, oldest first) in which the later one scores above 0.5
     against the earlier in cross-play: 1 for a run that only ever improves, lower where it cycles or forgets."""
@@ -685,6 +694,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             setattr(args, k, v)
     if args.quick:
         args.curve_games, args.final_games, args.past_games, args.crossplay_games = 10, 40, 4, 4
+    # checked before any run: each of these failed only after every run had trained (division by zero), or was
+    # measured silently otherwise (--last-snapshots 0 averaged every snapshot; an odd number of evaluation games
+    # gave one seat an extra game; --games off the snapshot grid rated a snapshot older than the final one)
+    for name in ("games", "snapshot_every", "eval_every", "rated_per_run", "last_snapshots"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.games % args.snapshot_every:
+        ap.error(f"--games ({args.games}) must be a multiple of --snapshot-every ({args.snapshot_every}): the last "
+                 "snapshot is the final one that is rated")
+    for name in ("curve_games", "final_games", "past_games", "crossplay_games"):
+        v = getattr(args, name)
+        if v < 2 or v % 2:
+            ap.error(f"--{name.replace('_', '-')} must be an even number of at least 2 (half of the games in each "
+                     f"seat), got {v}")
     cfg = {k: getattr(args, k) for k in ("game", "games", "snapshot_every", "pool_size", "eviction", "alpha", "epsilon",
                                           "eval_every", "curve_games", "final_games", "past_games", "rated_per_run",
                                           "last_snapshots")}
@@ -698,7 +721,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results = list(ex.map(run_one, *zip(*jobs), [cfg] * len(jobs)))
     else:
         results = [run_one(m, s, cfg) for m, s in jobs]
-    from magister.opponents import fit_elo, plot_cross_play
+    from magister.opponents import plot_cross_play
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -708,7 +731,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for s in seeds:
         runs = [r for r in results if r["seed"] == s]
         sc, ct, labels = cross_play(game, runs, args.crossplay_games, s)
-        ratings = fit_elo(sc, ct, anchor=0)
+        ratings = rate(sc, ct)
         for r in runs:
             final_rating[(r["method"], s)] = float(ratings[labels.index(f"{r['method']}@{r['kept'][-1][0]}")])
             later_wins[(r["method"], s)] = later_beats_earlier(sc, [labels.index(f"{r['method']}@{st}")

@@ -128,7 +128,9 @@ def table(runs: list[dict[str, Any]]) -> None:
         last5 = [float(np.mean(list(r["s4_last5"].values()))) for r in rs]
         gap = [key(r["s4"], final) - key(by[("self-play", r["seed"])]["s4"], final) for r in rs
                if ("self-play", r["seed"]) in by and n != "self-play"]
-        fh = {g: [key(r["first_half"], g)[0] / max(1, sum(key(r["first_half"], g))) for r in rs] for g in ("4000", final)}
+        # a run shorter than 4 000 games (or off the snapshot grid) has no first-half entry there: "-", not a crash
+        fh = {g: [w[0] / max(1, sum(w)) for w in (key(r["first_half"], g) for r in rs) if isinstance(w, list)]
+              for g in ("4000", final)}
         cyc = [cycling(np.array(r["cross"]["m"])) for r in rs]
         sd = 100 * float(np.std(last5, ddof=1)) if len(last5) > 1 else float("nan")
         print(f"| {n} | {len(rs)} | {f([key(r['s4'], '4000') for r in rs])} | {f([key(r['s4'], final) for r in rs])} | "

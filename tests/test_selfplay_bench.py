@@ -240,3 +240,53 @@ def test_diagnose_refuses_no_seeds_before_any_run(tmp_path: Path, capsys) -> Non
     with pytest.raises(SystemExit) as e:
         dg.main(["--seeds", "0", "--out", str(tmp_path / "never" / "d.json")])
     assert e.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("bad", [["--final-games", "0"], ["--crossplay-games", "0"], ["--curve-games", "3"],
+                                 ["--past-games", "1"], ["--last-snapshots", "0"], ["--rated-per-run", "0"],
+                                 ["--eval-every", "0"], ["--snapshot-every", "0"], ["--games", "50"]])
+def test_evaluation_budgets_that_cannot_be_measured_are_refused_before_any_run(tmp_path: Path, capsys, monkeypatch,
+                                                                              bad: list[str]) -> None:
+    # --final-games 0 and --crossplay-games 0 (and 0 for the snapshot, curve and rating cadences) failed with a
+    # ZeroDivisionError only after every run had trained; --last-snapshots 0 averaged every snapshot of the run;
+    # an odd number of evaluation games gave one seat an extra game; --games 50 with a snapshot every 20 rated the
+    # snapshot at 40 games as "Elo (final)"
+    def never(*a, **k):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(sp, "run_one", never)
+    args = {"--games": "40", "--snapshot-every": "20", "--curve-games": "2", "--final-games": "2", "--past-games": "2",
+            "--crossplay-games": "2", "--rated-per-run": "2", "--last-snapshots": "2", "--eval-every": "1"}
+    args[bad[0]] = bad[1]
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--game", "tictactoe", "--seeds", "1", "--methods", "self-play", "--workers", "1",
+                 "--out", str(tmp_path), *[x for kv in args.items() for x in kv]])
+    assert e.value.code == 2 and bad[0] in capsys.readouterr().err
+
+
+def test_diagnose_table_of_runs_shorter_than_4000_games(capsys) -> None:
+    # the table read the first-half result "at 4 000 games" of every run: a run of --games 2000 has none there,
+    # and the table (printed after every run had finished) failed with a TypeError
+    import selfplay_diagnose as dg
+
+    def run(name: str) -> dict:
+        return {"name": name, "method": name, "seed": 0, "games": 2000, "s4": {1000: 0.3, 2000: 0.4},
+                "s2": {1000: 0.5, 2000: 0.6}, "s4_last5": {1600: 0.3, 2000: 0.4}, "first_half": {2000: [3, 0, 1]},
+                "cross": {"marks": [0, 1000, 2000], "m": np.full((3, 3), 0.5).tolist()}}
+
+    dg.table([run("self-play"), run("pfsp")])
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| pfsp |")][0]
+    assert "| - / 75 [75-75] |" in row
+
+
+def test_cross_play_ratings_count_each_game_once():
+    # cross_play lists a pair's games on both sides of its counts, and fit_elo counts a game from each side it is
+    # listed on: the benchmark fitted every game twice (ratings about 30-50 high in its 37-player cross-play)
+    from magister.opponents import fit_elo
+
+    scores = np.array([[0.5, 0.25, 0.5], [0.75, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    counts = np.full((3, 3), 6.0)
+    np.fill_diagonal(counts, 0.0)
+    once = fit_elo(scores, np.triu(counts), anchor=0)
+    np.testing.assert_allclose(sp.rate(scores, counts), once)
+    assert abs(sp.rate(scores, counts)[1] - 1000) < abs(fit_elo(scores, counts, anchor=0)[1] - 1000)
