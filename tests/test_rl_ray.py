@@ -277,3 +277,12 @@ def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(
     client.observe_batch([0, 1], [0.0, 1.0])
     client.close()
     assert actor.counts()["n_observed"] == 2 + 2 * 9
+
+
+def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
+    # Ray restarts an actor by running its constructor again, with the teacher's bytes from the start: every
+    # outcome observed since was lost without an error. Refused before Ray is touched (no cluster needed).
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    for n in (1, -1):
+        with pytest.raises(mg.ConfigError, match="max_restarts"):
+            start_teacher_actor(teacher, max_restarts=n)

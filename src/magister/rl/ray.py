@@ -88,8 +88,16 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     ``name`` makes it findable from any worker (``ray.get_actor(name)``);
     ``actor_options`` go to ``.options()`` (default ``num_cpus=0``, so it never
     takes a rollout worker's CPU). To resume, start it from a loaded teacher:
-    ``start_teacher_actor(magister.load(path))``.
+    ``start_teacher_actor(magister.load(path))``. ``max_restarts`` is refused: Ray
+    would restart the actor from the teacher as it was at start, silently losing
+    what it observed since.
     """
+    restarts = actor_options.get("max_restarts", 0)
+    if restarts not in (0, None):  # Ray rebuilds a restarted actor from these same start-up bytes
+        raise ConfigError(f"max_restarts={restarts!r}: a restarted teacher actor would start again from the "
+                          "teacher as it was when started, losing every outcome observed since, without an "
+                          "error; leave max_restarts at 0, save the teacher (RayTeacher.save) as you go, and "
+                          "start a new actor from the saved one (start_teacher_actor(magister.load(path)))")
     if not ray.is_initialized():
         raise ConfigError("Ray is not initialised; call ray.init() (or ray.init(address=...)) first")
     opts = {"num_cpus": 0, **actor_options}
