@@ -632,7 +632,7 @@ def cross_play(game: Game, results: list[dict[str, Any]], games: int, seed: int)
 def rate(scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Elo of every cross-play player, ``random`` (player 0) at 1000. :func:`cross_play` lists each pair's games on
     both sides of ``counts``; ``fit_elo`` counts a game from each side it is listed on, so one side is passed
-    (both doubled the evidence against the prior: absolute ratings about 30-50 high)."""
+    (both doubled the evidence against the prior: absolute ratings about 50 high)."""
     from magister.opponents import fit_elo
 
     return fit_elo(scores, np.triu(counts), anchor=0)

@@ -27,3 +27,4 @@ def test_quick_refuses_the_budgets_it_would_replace(capsys, script: str, extra: 
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--quick sets" in err and needle in err
+    assert f"--quick sets {needle} itself" in err  # the option named in the message, not only the usage line

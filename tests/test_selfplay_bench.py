@@ -227,11 +227,18 @@ def test_workers_option_is_not_clamped_to_two(tmp_path: Path, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("bad", [["--seeds", "0"], ["--seeds", "-1"], ["--methods", ","]])
-def test_no_seeds_or_no_methods_is_refused_before_any_run(tmp_path: Path, capsys, bad: list[str]) -> None:
+def test_no_seeds_or_no_methods_is_refused_before_any_run(tmp_path: Path, capsys, monkeypatch,
+                                                          bad: list[str]) -> None:
+    def never(*a, **k):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(sp, "run_one", never)
     with pytest.raises(SystemExit) as e:
         sp.main(["--game", "tictactoe", "--workers", "1", "--out", str(tmp_path), *bad])
     assert e.value.code == 2
-    assert "--seeds" in capsys.readouterr().err or "--methods" in bad
+    err = capsys.readouterr().err
+    assert "--seeds" in err or "--methods" in bad
+    assert bad[0] in err  # the --methods case too: refused by its own name
 
 
 def test_diagnose_refuses_no_seeds_before_any_run(tmp_path: Path, capsys) -> None:

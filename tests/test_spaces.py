@@ -221,6 +221,8 @@ def test_task_at_and_tasks_at_refuse_an_index_outside_the_space():
         assert space.tasks_at(np.arange(3)) == [space.task_at(i) for i in range(3)]
         assert space.tasks_at([]) == []
     assert mg.Discrete(3).tasks_at(np.array([2, 0])) == [2, 0]
+    for idx in (np.array([2, 0]), np.array([2, 0], dtype=np.int32), [2, 0]):  # Python ints, whatever the index type
+        assert all(type(v) is int for v in mg.Discrete(3).tasks_at(idx))
 
 
 def test_multidiscrete_with_names_refuses_unknown_keys_as_box_does():
@@ -249,3 +251,7 @@ def test_box_to_json_takes_what_validate_takes_and_refuses_the_rest():
     with pytest.raises(InvalidTaskError, match="outside the space"):
         box.to_json([5, 0])
     assert box.to_json(np.array([0.5, 1])) == [0.5, 1.0]
+    for bad in (np.array([5.0, 0.0]), np.array([np.nan, 0.0])):  # a float64 array, as teachers propose, too
+        with pytest.raises(InvalidTaskError):
+            box.to_json(bad)
+    assert all(type(v) is float for v in box.to_json(np.array([0.5, 1.0])) + box.to_json(np.array([0, 1])))

@@ -23,7 +23,9 @@ import numpy as np
 from .errors import ConfigError
 from .settings import MAX_TASKS, few_tasks, rate, whole
 
-__all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "MAX_TASKS"]
+__all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "powered", "MAX_TASKS"]
+
+_TINY = np.finfo(float).tiny
 
 
 def draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
@@ -37,6 +39,16 @@ def draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
     u = rng.random(k) * cdf[-1]
     idx = np.searchsorted(cdf, u, side="right")
     return np.minimum(idx, len(probs) - 1).astype(np.int64)
+
+
+def powered(x: np.ndarray, power: float) -> np.ndarray:
+    """``x ** power`` of non-negative weights ``x`` (a temperature's sharpening). Where a large ``power``
+    underflows every weight while some are positive (it used to fall back to uniform, the opposite of
+    sharpening): the same weights up to a common factor, the largest 1."""
+    w = x ** power
+    if not w.sum() >= _TINY and x.max(initial=0.0) > 0:
+        w = (x / x.max()) ** power
+    return w
 
 
 class TaskAverages:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .averages import powered
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
 from .settings import fraction, number, size, whole
@@ -169,13 +170,8 @@ class MixtureTeacher(Teacher):
     def _use(self, weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> None:
         self._weights, self._means, self._covs = weights, means, covs
         self._progress = np.maximum(np.asarray(self._component_progress(weights, means, covs), float), 0.0)
-        score = self._progress if self.progress_power == 1.0 else self._progress ** self.progress_power
+        score = powered(self._progress, self.progress_power)  # a large power's underflow kept off uniform
         total = score.sum()
-        if not total >= np.finfo(float).tiny and self._progress.max(initial=0.0) > 0:
-            # a large progress_power underflowed every score (it used to fall back to uniform, the opposite of
-            # sharpening): the same scores up to a common factor, the largest 1
-            score = (self._progress / self._progress.max()) ** self.progress_power
-            total = score.sum()
         k = len(weights)
         self._probs = score / total if total > 0 else np.full(k, 1.0 / k)
         d = self.d

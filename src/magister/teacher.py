@@ -400,8 +400,8 @@ class Teacher:
     def _check_loadable(self) -> None:
         """Refuse to write a checkpoint that :func:`magister.load` would rebuild as another class: it looks the
         teacher up by ``name``, which an unregistered subclass inherits from its registered parent."""
-        if _REGISTRY.get(self.name) is not type(self):
-            owner = _REGISTRY.get(self.name)
+        owner = _REGISTRY.get(self.name)
+        if owner is not type(self):
             which = f"is the name of {owner.__name__}, which" if owner is not None else "is registered to no class, so"
             raise CheckpointError(
                 f"{type(self).__name__} is not registered: its name {self.name!r} {which} magister.load would "

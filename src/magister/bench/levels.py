@@ -515,7 +515,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..settings import whole
+    from ..settings import number, whole
     from .runner import check_seeds
 
     names = list(teachers or LEVEL_TEACHERS)
@@ -534,9 +534,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
 
     if generator not in GENERATORS:
         raise ConfigError(f"unknown maze generator {generator!r}; choose from {', '.join(GENERATORS)}")
-    if isinstance(explore_bonus, bool) or not isinstance(explore_bonus, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(explore_bonus) and explore_bonus >= 0):
-        raise ConfigError(f"explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
+    number("explore_bonus", explore_bonus, 0.0, hint="the training envs' novelty bonus; 0: none")
     if eval_every is not None:
         whole("eval_every", eval_every, hint="or None: a sixth of steps, at least 2048")
     eval_every = eval_every or max(steps // 6, 2048)

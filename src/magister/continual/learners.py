@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import number, whole
-from .data import TaskData
+from .data import TaskData, _generator
 
 __all__ = ["MLPLearner"]
 
@@ -37,9 +37,7 @@ def check_rehearsal(rehearsal: Mapping[int, float] | None) -> None:
         raise ConfigError(f"rehearsal must be None or a mapping of class -> weight, e.g. {{0: 1.0, 2: 0.5}}, "
                           f"got {type(rehearsal).__name__}")
     for c, w in rehearsal.items():
-        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(w):
-            raise ConfigError(f"rehearsal weight of class {c!r} must be a finite number, got {w!r}")
+        number(f"rehearsal weight of class {c!r}", w)
 
 
 class MLPLearner:
@@ -73,8 +71,7 @@ class MLPLearner:
             raise ConfigError(f"memory must be 0 (no replay) or at least k={self.k} (the buffer is split evenly over "
                               f"the classes learned, at least one example each), got {memory!r}")
         self.replay = whole("replay", replay, 0)
-        if not isinstance(rng, np.random.Generator):
-            raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        _generator(rng)
         self.rng = rng
         self.w1 = rng.standard_normal((self.dim, self.hidden)) * np.sqrt(2.0 / self.dim)
         self.b1 = np.zeros(self.hidden)

@@ -331,7 +331,8 @@ class SkillMixer:
             raise ConfigError(f"kind must be 'accuracy' or 'loss', got {kind!r}")
         if isinstance(per_skill, Mapping):
             lookup = {name: i for i, name in enumerate(self.skill_names)}
-            skills = []
+            skills: list[int] = []
+            seen: set[int] = set()
             for k in per_skill:
                 if isinstance(k, str) and k in lookup:
                     skills.append(lookup[k])
@@ -339,9 +340,10 @@ class SkillMixer:
                     skills.append(int(k))
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
-                if skills[-1] in skills[:-1]:  # by name and by index: which value is meant?
+                if skills[-1] in seen:  # by name and by index: which value is meant?
                     raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
                                             "by index); give one value per skill. Nothing was recorded")
+                seen.add(skills[-1])
             values = self._as_values(list(per_skill.values()))
         else:
             values = self._as_values(per_skill)

@@ -56,7 +56,6 @@ refused.
 from __future__ import annotations
 
 import collections
-import copy
 import itertools
 import os
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -256,7 +255,7 @@ class SkillStream(SkillMixer, _TorchIterable):
     def _undo_step(self, saved: dict[str, Any]) -> None:
         """A step failed (a source raised, or gave no items): put back everything it read and changed."""
         self.consumed, self.passes, self.exhausted = saved["consumed"], saved["passes"], saved["exhausted"]
-        self.rng = saved["rng"]
+        self.rng.bit_generator.state = saved["rng"]  # (the state is a fresh dict, read before the step)
         self._floor_next = saved["floor_next"]
         if saved["teacher"] is not None:
             assert self.teacher is not None
@@ -292,7 +291,7 @@ class SkillStream(SkillMixer, _TorchIterable):
         # items it read are handed out by the next one, the teacher and the generator are put back), so nothing
         # is lost and a retry, or a resume from state_dict(), gives the batch the step would have given
         saved = {"consumed": self.consumed.copy(), "passes": self.passes.copy(), "exhausted": self.exhausted.copy(),
-                 "rng": copy.deepcopy(self.rng), "floor_next": self._floor_next,
+                 "rng": self.rng.bit_generator.state, "floor_next": self._floor_next,
                  "teacher": self.teacher.state_dict() if self.teacher is not None and self.mode == "propose"
                  else None}
         self._taken = {}

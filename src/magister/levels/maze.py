@@ -328,8 +328,8 @@ def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float]
     ``"mixed"`` seed generator of ``MazeEnv`` draw theirs here): with probability ``labyrinths`` a
     :func:`labyrinth_maze` with a fraction in ``[0, LABYRINTH_OPEN)`` of its walls opened (always
     solvable), else a :func:`random_maze` whose wall density is drawn in ``density`` (``(low, high)``)."""
-    try:
-        lo, hi = (settings.fraction("density", v, hint="a (low, high) range of wall densities") for v in density)
+    try:  # a refused value (ConfigError is a ValueError) or shape gets the one message below
+        lo, hi = (settings.fraction("density", v) for v in density)
     except (TypeError, ValueError):
         raise ConfigError(f"mixed_maze needs density = (low, high), two wall densities in [0, 1], got "
                           f"{density!r}") from None

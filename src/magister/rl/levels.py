@@ -43,7 +43,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number
+from ..settings import number, whole
 
 __all__ = ["LevelScorer", "SCORE_KINDS", "SCORE_REDUCTIONS", "level_key"]
 
@@ -220,9 +220,7 @@ class LevelScorer:
                 and 0 <= c[0] <= c[1] for c in outcomes.values()):
             raise ConfigError("LevelScorer state: outcomes must map level keys to [successes, episodes] with "
                               "0 <= successes <= episodes")
-        n_scored = state["n_scored"]
-        if isinstance(n_scored, (bool, np.bool_)) or not isinstance(n_scored, (int, np.integer)) or n_scored < 0:
-            raise ConfigError(f"LevelScorer state: n_scored must be a whole number >= 0, got {n_scored!r}")
+        n_scored = whole("LevelScorer state: n_scored", state["n_scored"], 0)
         self.kind, self.gamma, self.reduce, self.solvable_prior = (fresh.kind, fresh.gamma, fresh.reduce,
                                                                    fresh.solvable_prior)
         self.best = {k: float(v) for k, v in best.items()}

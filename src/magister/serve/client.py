@@ -149,7 +149,7 @@ def _error(r: Any) -> Exception:
 def _plain(obj: Any) -> Any:
     """``obj`` as the JSON the server stores and answers: numpy arrays and numbers as lists and Python
     numbers, tuples as lists (so ``seed=np.int64(3)`` or ``potential_ks=(1, 2)`` can be sent, and an
-    existing curriculum compared with what is asked for)."""
+    existing curriculum compared with what is asked for; tasks too: httpx cannot send numpy numbers)."""
     if isinstance(obj, np.ndarray):
         return _plain(obj.tolist())
     if isinstance(obj, np.generic):
@@ -330,7 +330,7 @@ class HTTPTeacher:
         """Record one outcome; returns its sequence number in the curriculum's log."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        body = {"task": self._json_task(task), "score": self._json_score(score), "id": id or _new_id()}
+        body = {"task": _plain(task), "score": self._json_score(score), "id": id or _new_id()}
         return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
@@ -362,7 +362,7 @@ class HTTPTeacher:
                               "characters (or None for a random one). Nothing was recorded.")
         for t in tasks:  # (the server checks them again, one chunk at a time: a later chunk would come too late)
             self.space.validate(t)
-        obs_all = [{"task": self._json_task(t), "score": self._json_score(s), "id": i}
+        obs_all = [{"task": _plain(t), "score": self._json_score(s), "id": i}
                    for t, s, i in zip(tasks, scores, ids)]
         seqs: list[int] = []
         for start in range(0, len(tasks), chunk):
@@ -370,17 +370,6 @@ class HTTPTeacher:
             r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
             seqs.extend(int(x["seq"]) for x in r.json()["results"])
         return seqs
-
-    def _json_task(self, task: Any) -> Any:
-        if isinstance(task, np.ndarray):
-            return task.tolist()
-        if isinstance(task, np.generic):
-            return task.item()
-        if isinstance(task, (list, tuple)):  # (numpy numbers inside too: httpx cannot send them)
-            return [self._json_task(v) for v in task]
-        if isinstance(task, dict):
-            return {k: self._json_task(v) for k, v in task.items()}
-        return task
 
     @staticmethod
     def _json_score(score: Any) -> float:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy
+from ..averages import CachedPolicy, powered
 from ..settings import few_tasks, fraction, number
 from ..settings import rate as _rate
 from ..teacher import Teacher, register
@@ -81,11 +81,7 @@ class LearnabilityBandit(CachedPolicy, Teacher):
     def _compute_probabilities(self) -> np.ndarray:
         n = self.space.n_tasks
         lrn = np.clip(self.learnability(), 0.0, 0.25)
-        w = np.power(lrn, 1.0 / self.temperature)
-        if not w.sum() >= np.finfo(float).tiny and lrn.max() > 0:
-            # a low temperature underflowed every weight (it used to fall back to uniform, the opposite of
-            # concentrating): the same weights up to a common factor, the largest 1
-            w = np.power(lrn / lrn.max(), 1.0 / self.temperature)
+        w = powered(lrn, 1.0 / self.temperature)  # a low temperature's underflow kept off uniform
         total = float(w.sum())
         base = w / total if total > 0 else np.full(n, 1.0 / n)
         return (1.0 - self.epsilon) * base + self.epsilon / n

@@ -52,14 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy, TaskAverages
+from ..averages import CachedPolicy, TaskAverages, powered
 from ..set_aside import make_set_aside
 from ..settings import number, rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
 _TRANSFORMS = ("sigmoid", "proportional")
-_TINY = np.finfo(float).tiny
 
 
 def _reweight(p: np.ndarray, theta: float) -> np.ndarray:
@@ -157,11 +156,7 @@ class LPBandit(CachedPolicy, Teacher):
                     z = (lp - lp.mean()) / sd
                     w = 0.5 * (1.0 + np.tanh(0.5 * z / self.temperature))  # sigmoid, overflow-free
             else:
-                w = lp ** (1.0 / self.temperature)
-                if not w.sum() >= _TINY and lp.max() > 0:
-                    # a low temperature underflowed every weight (it used to fall back to uniform, the opposite
-                    # of sharpening): the same weights up to a common factor, the largest 1
-                    w = (lp / lp.max()) ** (1.0 / self.temperature)
+                w = powered(lp, 1.0 / self.temperature)  # a low temperature's underflow kept off uniform
             total = w.sum()
             base = w / total if total > 0 and np.isfinite(total) else np.full(n, 1.0 / n)
         return (1.0 - self.epsilon) * base + self.epsilon / n
