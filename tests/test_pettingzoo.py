@@ -67,6 +67,27 @@ def test_aec_game_reports_each_outcome_to_the_pool_and_the_teacher(tmp_path: Pat
     assert set(by_opp) == {0, 1}
 
 
+def test_a_wrapper_with_the_env_s_own_teacher_is_refused_instead_of_recording_twice(tmp_path: Path) -> None:
+    from magister.rl import CurriculumWrapper
+
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    with pytest.raises(ConfigError, match="record every episode twice"):
+        CurriculumWrapper(OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=teacher), teacher,
+                          score=game_score)
+    # one owner of the teacher: the wrapper proposes the opponent and observes each game once
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=None), teacher,
+                            score=game_score)
+    rng = np.random.default_rng(0)
+    for g in range(6):
+        obs, info = env.reset(seed=g)
+        term = trunc = False
+        while not (term or trunc):
+            obs, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        assert info["opponent"] in (0, 1)
+    assert teacher.n_observed == 6 == sum(pool.record(i).games for i in pool.ids)
+
+
 def test_outcomes_agree_with_the_game_rewards(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
     env = OpponentEnv(tictactoe_v3.env(), pool, load_policy, seat="player_2")

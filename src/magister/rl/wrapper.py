@@ -152,6 +152,14 @@ class CurriculumWrapper(gym.Wrapper):
                 f"task_mode='set_task' but {type(env.unwrapped).__name__} has no set_task(task) method; "
                 "use task_mode='options' or 'factory'"
             )
+        if teacher is not None and getattr(env.unwrapped, "teacher", None) is teacher:
+            # an OpponentEnv (or any env) that reports each episode to this teacher itself: with the wrapper also
+            # observing, every game was recorded twice
+            raise ConfigError(
+                f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher, so the wrapper would "
+                "record every episode twice; give the teacher to one of them only (e.g. build the env with "
+                "teacher=None and let the wrapper propose and observe)"
+            )
         super().__init__(env)
         self._pushed: list[Any] = []
         #: tasks queued by a vector env in prefetch mode: [(task_id, task), ...]
