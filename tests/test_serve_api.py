@@ -255,6 +255,19 @@ def test_remote_teacher_is_a_drop_in_teacher(client):
     assert remote.n_observed == 13
 
 
+def test_remote_propose_and_observe_batch_split_what_one_request_cannot_carry(client):
+    from magister.serve.settings import MAX_BATCH, MAX_K
+
+    _create(client, space={"type": "Box", "low": [0], "high": [1]})
+    remote = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    local = mg.make_teacher("uniform", mg.Box([0], [1]), seed=3, score_range=mg.ScoreRange())
+    a = remote.propose(MAX_K + 3)  # was refused by the server (HTTP 422) where a local teacher draws them
+    assert a.shape == (MAX_K + 3, 1)
+    np.testing.assert_array_equal(a, local.propose(MAX_K + 3))
+    seqs = remote.observe_batch(a, np.full(len(a), 0.5), chunk=MAX_BATCH + 10)  # a chunk the server cannot take
+    assert len(seqs) == len(a) and remote.n_observed == len(a)
+
+
 def test_remote_observe_batch_checks_every_chunk_before_sending_any(client):
     _create(client)
     remote = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)

@@ -33,8 +33,8 @@ from .db import make_engine
 from .hotpath import Delegate, HotPath
 from .common import Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
-from .service import MAX_BATCH, MAX_K, MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, wait_all
-from .settings import ServeSettings
+from .service import MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, wait_all
+from .settings import ID_MAX, MAX_BATCH, MAX_K, ServeSettings
 
 log = logging.getLogger("magister.serve")
 
@@ -44,7 +44,6 @@ log = logging.getLogger("magister.serve")
 SLOW_CALL_S = 0.005
 SLOW_WINDOW = 16
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-ID_MAX = 128
 
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="curriculum name")]
 Learner = Annotated[str, PathParam(min_length=1, max_length=MAX_LEARNER, description="learner name")]

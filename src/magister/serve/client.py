@@ -36,13 +36,12 @@ from ..errors import (
 )
 from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
+from .settings import ID_MAX, MAX_BATCH, MAX_K
 
 __all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
            "forget_learner"]
 
 RETRY_STATUS = {502, 503, 504}
-#: longest client id the service takes (the same limit as the server's)
-ID_MAX = 128
 #: what the service accepts as a curriculum name (the same pattern as the server's)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -322,8 +321,12 @@ class HTTPTeacher:
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ValueError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
         m = 1 if k is None else int(k)
-        r = self._http.request("POST", f"{self._base}/propose", params={"k": m, "request_id": _new_id()})
-        tasks = self._decode(r.json()["tasks"])
+        got: list[Any] = []
+        while len(got) < m:  # the server hands out at most MAX_K tasks per request
+            n = min(m - len(got), MAX_K)
+            r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": _new_id()})
+            got.extend(r.json()["tasks"])
+        tasks = self._decode(got)
         return tasks[0] if k is None else tasks
 
     def observe(self, task: Any, score: float, id: str | None = None) -> int:
@@ -338,7 +341,8 @@ class HTTPTeacher:
         """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
 
         Every score and task is checked before the first chunk is sent, so a bad one records nothing."""
-        chunk = whole("chunk", chunk)  # (0 or less sent nothing, or failed with a raw ValueError)
+        # (0 or less sent nothing, or failed with a raw ValueError; above MAX_BATCH the server refused every chunk)
+        chunk = min(whole("chunk", chunk), MAX_BATCH)
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
         try:
             if non_numeric(np.asarray(scores)):  # "0.5" is refused, as a local teacher refuses it

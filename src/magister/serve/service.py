@@ -50,7 +50,7 @@ from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Curriculum, Event
 from .recovery import Recovery
 from .seen import ClientIds
-from .settings import CACHE_SIZE, MAX_BULK, RECENT_IDS  # client ids remembered exactly per curriculum
+from .settings import CACHE_SIZE, MAX_BATCH, MAX_BULK, MAX_K, RECENT_IDS  # client ids remembered exactly per curriculum
 from .writer import GroupWriter, InsertRows, _run_group, insert_many
 
 # names other modules (and older imports) find here
@@ -74,9 +74,6 @@ MAX_POLICY_TASKS = 100_000
 MAX_DIM = 1024
 #: proposal replies kept in memory per curriculum for retried request ids
 RECENT_PROPOSALS = 10_000
-#: most tasks one propose request may draw / observations one batch may carry
-MAX_K = 10_000
-MAX_BATCH = 10_000
 #: a curriculum name (the same rule as the API's path parameter)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: longest learner name

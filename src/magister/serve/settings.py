@@ -22,6 +22,11 @@ RECENT_IDS = 100_000
 CACHE_SIZE = 10_000
 #: most learners one bulk-creation request may list
 MAX_BULK = 10_000
+#: most tasks one propose request may draw / observations one batch may carry (the client splits larger calls)
+MAX_K = 10_000
+MAX_BATCH = 10_000
+#: longest client id (of an observation or a propose request)
+ID_MAX = 128
 
 #: setting -> its environment variable
 ENV = {
