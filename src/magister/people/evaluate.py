@@ -80,6 +80,10 @@ def calibration(y, p, bins: int = 10) -> dict[str, list[float]]:
     """Reliability table: per equal-width bin of predictions, mean prediction, observed rate, count.
 
     Also returns ``ece`` (expected calibration error: count-weighted mean |gap|).
+    Bin ``k`` holds predictions in ``[k / bins, (k + 1) / bins)``, the last one
+    closed (as ``numpy.histogram``); scikit-learn's ``calibration_curve``
+    puts a prediction that falls on an edge in the bin below, so the two can
+    differ on predictions exactly at a multiple of ``1 / bins``.
     """
     y, p = _check(y, p, probabilities=True)
     b = np.minimum((p * bins).astype(int), bins - 1)
