@@ -16,6 +16,7 @@ from magister.errors import ConfigError  # noqa: E402
 from magister.opponents import OpponentPool, SnapshotError, UnknownOpponentError  # noqa: E402
 from magister.rl import CurriculumVectorEnv  # noqa: E402
 from magister.rl.pettingzoo import NoOutcomeError, OpponentEnv, game_score  # noqa: E402
+from pettingzoo import AECEnv  # noqa: E402
 from pettingzoo.classic import rps_v2, tictactoe_v3  # noqa: E402
 
 
@@ -86,6 +87,54 @@ def test_a_wrapper_with_the_env_s_own_teacher_is_refused_instead_of_recording_tw
             obs, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
         assert info["opponent"] in (0, 1)
     assert teacher.n_observed == 6 == sum(pool.record(i).games for i in pool.ids)
+
+
+class Gifts(AECEnv):
+    """A 3-move AEC game (a, b, a) where every move pays the OTHER seat +1, as a reward of that step."""
+
+    metadata = {"name": "gifts", "render_modes": []}
+    possible_agents = ["a", "b"]
+
+    def observation_space(self, agent):
+        return gym.spaces.Dict({"action_mask": gym.spaces.MultiBinary(1)})
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(1)
+
+    def observe(self, agent):
+        return {"action_mask": np.ones(1, dtype=np.int8)}
+
+    def reset(self, seed=None, options=None):
+        self.agents = list(self.possible_agents)
+        self.rewards = {a: 0.0 for a in self.agents}
+        self._cumulative_rewards = {a: 0.0 for a in self.agents}
+        self.terminations = {a: False for a in self.agents}
+        self.truncations = {a: False for a in self.agents}
+        self.infos = {a: {} for a in self.agents}
+        self.moves, self.agent_selection = 0, "a"
+
+    def step(self, action):
+        if self.terminations[self.agent_selection]:
+            return self._was_dead_step(action)
+        other = "b" if self.agent_selection == "a" else "a"
+        self.rewards = {self.agent_selection: 0.0, other: 1.0}
+        self.moves += 1
+        if self.moves == 3:
+            self.terminations = {a: True for a in self.agents}
+        self.agent_selection = other
+        self._accumulate_rewards()
+
+
+def test_the_learner_is_paid_the_reward_of_the_opponent_s_opening_move(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    env = OpponentEnv(Gifts(), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")
+    obs, _ = env.reset(seed=0)  # "a" opens: +1 to the learner, which a reset cannot return
+    total, term, trunc = 0.0, False, False
+    while not (term or trunc):
+        obs, reward, term, trunc, info = env.step(0)
+        total += reward
+    assert total == 2.0  # the opening gift and the gift of a's closing move (the learner's own move paid "a")
+    assert info["outcome"] == "win"  # b got 2, a got 1
 
 
 def test_outcomes_agree_with_the_game_rewards(tmp_path: Path) -> None:

@@ -139,6 +139,7 @@ class OpponentEnv(gym.Env):
         self._last_obs: Any = None
         self._obs: dict[str, Any] = {}
         self._totals: dict[str, float] = {}
+        self._carried = 0.0
 
     # ------------------------------------------------------------ opponents
     def _choose_opponent(self, options: dict[str, Any] | None) -> int:
@@ -198,7 +199,8 @@ class OpponentEnv(gym.Env):
             self._obs = obs
             return obs[self.learner], self._info(infos.get(self.learner, {}))
         self.game.reset(seed=seed)
-        self._advance_aec()
+        # the learner's reward from the opponent's opening moves (a gym reset returns none): paid with the first step
+        self._carried = self._advance_aec()
         obs, _, _, _, info = self.game.last()
         self._last_obs = obs
         return obs, self._info(info)
@@ -228,7 +230,8 @@ class OpponentEnv(gym.Env):
             return self._step_parallel(action)
         g = self.game
         g.step(action)
-        reward = self._collect(g.rewards) + self._advance_aec()
+        reward = self._carried + self._collect(g.rewards) + self._advance_aec()
+        self._carried = 0.0
         if not g.agents or self.learner not in g.agents:
             term, trunc = bool(g.terminations.get(self.learner, True)), bool(g.truncations.get(self.learner, False))
             obs, info = self._last_obs, {}
