@@ -479,3 +479,22 @@ def test_observe_eval_refuses_a_skill_given_by_name_and_by_index():
     assert teacher.to_bytes() == before
     sampler.observe_eval({"a": 0.9, 1: 0.1})
     assert teacher.n_observed == 2
+
+
+def test_a_pass_broken_off_with_prefetching_workers_does_not_shift_later_feedback():
+    # before: a loop that left a pass early (a fixed number of steps per epoch) while workers had prefetched
+    # batches left them waiting for feedback; every later batch's feedback then went to one of those, a batch
+    # off, for the rest of the run (same sizes, so nothing was refused)
+    skills = skills_fixture()
+    sampler = SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(4), seed=0, eta=4.0), batch_size=6,
+                           num_batches=8, seed=0)
+    loader = DataLoader(IndexData(len(skills)), batch_sampler=sampler, num_workers=2, prefetch_factor=2)
+    for epoch in range(2):
+        for step, batch in enumerate(loader):
+            b = batch.tolist()
+            means = sampler.observe_batch_loss(np.asarray(b, dtype=float))  # loss = index: shows the batch used
+            assert means == pytest.approx({s: float(np.mean([i for i in b if skills[i] == s]))
+                                           for s in set(skills[b].tolist())}), f"epoch {epoch} step {step}"
+            if step == 2:
+                break
+    assert sampler.pending > 0, "the second pass's prefetched batches wait, as the loop broke off again"

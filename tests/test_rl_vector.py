@@ -10,7 +10,7 @@ from magister.errors import ConfigError
 from magister.rl import CurriculumVectorEnv
 from magister.rl.envs import CliffWalk
 
-from test_rl_wrapper import Recorder
+from test_rl_wrapper import RIGHT, STOP, Recorder
 
 
 class CountingRecorder(Recorder):
@@ -113,6 +113,17 @@ def test_config_errors():
         CurriculumVectorEnv([CliffWalk], teacher, prefetch=-1)
 
 
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_env_instances_instead_of_functions_are_refused_clearly(vectorization):
+    # before: TypeError "'CliffWalk' object is not callable" (from a worker's traceback when async), and a bare
+    # class "'type' object is not iterable"
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    with pytest.raises(ConfigError, match=r"not env instances.*\[MyEnv\] \* n"):
+        CurriculumVectorEnv([CliffWalk(), CliffWalk()], teacher, vectorization=vectorization)
+    with pytest.raises(ConfigError, match="needs a list of functions returning an env"):
+        CurriculumVectorEnv(CliffWalk, teacher, vectorization=vectorization)
+
+
 def test_prefetch_reset_mid_run_drops_the_old_queue():
     teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
     venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, prefetch=2)
@@ -134,3 +145,30 @@ def test_factory_mode_in_a_vector_env():
     assert teacher.n_observed == 6
     got = np.array(venv.get_attr("task"))
     np.testing.assert_allclose(got, np.array(venv.tasks))
+
+
+class _Phases(CliffWalk):
+    """CliffWalk whose reset info and step info say which they are."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        return obs, dict(info, phase="reset", started=float(self.task[0]))
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        return obs, reward, term, trunc, dict(info, phase="step")
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_restarted_sub_env_shows_its_new_episodes_reset_info(prefetch):
+    # Gymnasium's SAME_STEP: a sub-env that restarted shows its reset info, the last step's info is in
+    # final_info. Before, prefetch=0 dropped the reset info and showed the ended episode's step info instead
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([_Phases] * 2, teacher, prefetch=prefetch)
+    venv.reset(seed=0)
+    _, _, term, _, infos = venv.step(np.array([STOP, RIGHT]))  # sub-env 0 ends, 1 goes on
+    venv.close()
+    assert list(term) == [True, False]
+    assert list(infos["phase"]) == ["reset", "step"] and infos["_started"][0] and not infos["_started"][1]
+    assert infos["started"][0] == pytest.approx(venv.tasks[0][0])
+    assert infos["final_info"]["phase"][0] == "step" and infos["final_info"]["_magister_score"][0]

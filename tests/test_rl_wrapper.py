@@ -81,7 +81,8 @@ def test_task_sources_in_order_and_unfinished_episode_not_reported():
     np.testing.assert_allclose(env.unwrapped.task, [0.25, 0.5])
     env.step(RIGHT)
     env.push_task([0.75, 0.0])
-    env.reset()  # previous episode cut short: not reported
+    with pytest.warns(UserWarning, match="not reported to the teacher"):
+        env.reset()  # previous episode cut short: not reported (said once)
     np.testing.assert_allclose(env.unwrapped.task, [0.75, 0.0])
     assert teacher.observed == [] and teacher.proposed == []
     env.step(STOP)
@@ -201,3 +202,43 @@ def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
     env.reset()
     np.testing.assert_allclose(env.unwrapped.task, [0.5, 0.1])
     assert len(teacher.proposed) == 2
+
+
+def test_a_time_limit_outside_the_wrapper_warns_that_its_episodes_are_not_reported():
+    # before: TimeLimit(CurriculumWrapper(env, teacher), n) truncated episodes the wrapper never saw end, and the
+    # next reset dropped them without a word, so the teacher heard only the episodes that terminated
+    from gymnasium.wrappers import TimeLimit
+
+    teacher = Recorder()
+    env = TimeLimit(CurriculumWrapper(CliffWalk(), teacher), 1)
+    env.reset(options={"task": [0.9, 0.0]})
+    _, _, term, trunc, _ = env.step(RIGHT)
+    assert trunc and not term and teacher.observed == []
+    with pytest.warns(UserWarning, match=r"not reported to the teacher.*CurriculumWrapper\(TimeLimit\(env, n\)"):
+        env.reset(options={"task": [0.9, 0.0]})
+    inside = CurriculumWrapper(TimeLimit(CliffWalk(), 1), teacher)  # the right order: reported, no warning
+    inside.reset(options={"task": [0.9, 0.0]})
+    inside.step(RIGHT)
+    assert len(teacher.observed) == 1
+
+
+def _reset_in_child(env):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env.reset()
+    return [str(w.message) for w in caught]
+
+
+def test_a_teacher_copied_into_a_worker_process_warns():
+    # before: gym.vector.AsyncVectorEnv([lambda: CurriculumWrapper(make(), teacher)] * n) gave every worker its own
+    # copy of the teacher: the same tasks in every worker, and the teacher in the main process never heard a score
+    import multiprocessing
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    env = CurriculumWrapper(CliffWalk(), teacher)
+    assert _reset_in_child(env) == [], "in the teacher's own process: no warning"
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        caught = pool.apply(_reset_in_child, (env,))
+    assert len(caught) == 1 and "copy of a teacher built in process" in caught[0] and "CurriculumVectorEnv" in caught[0]

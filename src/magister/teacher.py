@@ -216,6 +216,9 @@ class Teacher:
             ScoreRange.coerce(score_range)
         self.n_observed = 0
         self.n_proposed = 0
+        #: the process this teacher was built in: a copy that reached another process (an async vector env's
+        #: worker) keeps it, so an integration can tell that what the copy observes never reaches the original
+        self._origin_pid = os.getpid()
 
     # ------------------------------------------------------------------ hooks
     def _propose(self, k: int) -> np.ndarray:

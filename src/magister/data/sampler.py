@@ -163,6 +163,12 @@ class SkillSampler(SkillMixer, _TorchSampler):
         return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
+        # a new pass: batches an earlier pass handed out and that still wait for feedback were left in an abandoned
+        # loader (a loop that broke off while workers had prefetched), so no step will train on them; kept, they
+        # took the feedback of this pass's batches, each one batch off, for the rest of the run. Batches queued
+        # to be handed out again after a resume (replay_pending) are the newest waiting ones, and stay.
+        for _ in range(len(self._pending) - len(self._replay)):
+            self._pending.popleft()
         for _ in range(self.num_batches):
             yield self.next_batch()
 

@@ -19,7 +19,7 @@ with an opponent teacher and ``score=game_score``), the env's own
 
 The outcome is read from the game's rewards when the learner's seat
 terminates: more reward than the opponent is a win, less a loss, equal a
-draw (pass ``outcome_fn(rewards, terminated, truncated)`` for other games). A
+draw (pass ``outcome_fn(rewards, learner, opponent, terminated, truncated)`` for other games). A
 game that stops without an outcome (truncated, or ``outcome_fn`` returns
 None) raises :class:`NoOutcomeError` and nothing is recorded; use
 ``on_truncation="draw"`` for games where a time limit is a draw. An opponent

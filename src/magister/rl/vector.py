@@ -54,6 +54,34 @@ from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION
 __all__ = ["CurriculumVectorEnv"]
 
 
+def _is_mask(infos: dict[str, Any], key: str) -> bool:
+    return key.startswith("_") and key[1:] in infos
+
+
+def _info_of(infos: dict[str, Any], i: int) -> dict[str, Any]:
+    """Sub-env ``i``'s own info dict out of a vector env's infos (per-key arrays with ``_key`` masks)."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        mask = infos.get("_" + key)
+        if _is_mask(infos, key) or mask is None or not mask[i]:
+            continue
+        out[key] = _info_of(value, i) if isinstance(value, dict) else value[i]
+    return out
+
+
+def _masked_out(infos: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
+    """A copy of a vector env's ``infos`` without the entries of the sub-envs in ``done``."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if _is_mask(infos, key) or "_" + key not in infos:
+            continue
+        mask = np.asarray(infos["_" + key], dtype=bool) & ~done
+        if mask.any():
+            out[key] = _masked_out(value, done) if isinstance(value, dict) else np.array(value, copy=True)
+            out["_" + key] = mask
+    return out
+
+
 def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     return CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
@@ -102,9 +130,17 @@ class CurriculumVectorEnv(VectorEnv):
             raise ConfigError("CurriculumVectorEnv manages autoreset itself (SAME_STEP outwardly); do not pass autoreset_mode")
         if vectorization not in ("sync", "async"):
             raise ConfigError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        what = "functions make_env(task) -> Env" if task_mode == "factory" else "functions returning an env"
+        if isinstance(env_fns, gym.Env) or not hasattr(env_fns, "__iter__"):
+            raise ConfigError(f"CurriculumVectorEnv needs a list of {what}, one per sub-env (e.g. [MyEnv] * 8), "
+                              f"got {env_fns!r}")
         env_fns = list(env_fns)
         if not env_fns:
             raise ConfigError("CurriculumVectorEnv needs at least one env function")
+        built = [f for f in env_fns if not callable(f)]
+        if built:  # an env instance failed later with "'MyEnv' object is not callable", inside a worker when async
+            raise ConfigError(f"CurriculumVectorEnv needs {what} (each sub-env is built in its worker), not env "
+                              f"instances: got {built[0]!r}; pass e.g. [MyEnv] * n or [lambda: make_env()] * n")
         space = getattr(teacher, "space", None)
         fns = [partial(_make_sub, fn, i, task_mode, score, space) for i, fn in enumerate(env_fns)]
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
@@ -260,9 +296,14 @@ class CurriculumVectorEnv(VectorEnv):
         for i in idx:
             final_obs[i] = deepcopy(single[i])
         opts = {"reset_mask": done.copy(), TASKS_OPTION: self._assign(idx)}
-        new_obs, _ = self.env.reset(options=opts)
+        new_obs, reset_infos = self.env.reset(options=opts)
         self.n_extra_calls += 1
-        out = dict(infos)
+        # SAME_STEP: a restarted sub-env's entries are its reset info (the new episode's), as with prefetch; the
+        # step info of its last step is in final_info (its reset info used to be dropped, so a learner read the
+        # old episode's info, e.g. OpponentEnv's seat, for the first step of the new one)
+        out = _masked_out(infos, done)
+        for i in idx:
+            out = self._add_info(out, _info_of(reset_infos, int(i)), int(i))
         out["final_obs"], out["_final_obs"] = final_obs, done.copy()
         out["final_info"], out["_final_info"] = infos, done.copy()
         return new_obs, rewards, terminated, truncated, out

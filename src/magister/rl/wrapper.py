@@ -21,7 +21,9 @@ how vector envs and Ray rollout workers use it.
 The teacher can be any object with ``propose()`` and ``observe(task, score)``
 (a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RayTeacher`).
 An episode cut short by an early ``reset`` is not reported: the teacher only
-hears about finished episodes, each exactly once.
+hears about finished episodes, each exactly once (the first such reset warns: a time limit must be inside
+the wrapper, ``CurriculumWrapper(TimeLimit(env, n), teacher)``, since the wrapper never sees a truncation
+made outside it).
 
 Proposal infos: a teacher with ``propose_with_info`` (the level teachers
 ``plr``, ``robust-plr``, ``accel``, ``learnability``) gives each task a dict
@@ -40,6 +42,8 @@ learner computes a score from its rollout (e.g. with
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -174,6 +178,8 @@ class CurriculumWrapper(gym.Wrapper):
         self._return = 0.0
         self._length = 0
         self._running = False
+        self._warned_cut = False
+        self._pid: int | None = None  # the process the last reset ran in (teacher copies are checked per process)
         #: (task, score) of the last finished episode
         self.last_outcome: tuple[Any, float] | None = None
         self.n_episodes = 0
@@ -238,6 +244,19 @@ class CurriculumWrapper(gym.Wrapper):
 
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self._running and self._length and not self._warned_cut:
+            # documented (an episode cut short is not reported), but also what every episode of a time limit
+            # put *outside* the wrapper looks like: the wrapper never sees its truncation, and the teacher
+            # silently heard only the episodes that terminated
+            self._warned_cut = True
+            warnings.warn(f"CurriculumWrapper.reset() while an episode was running ({self._length} steps, not "
+                          "ended): that episode is not reported to the teacher. If a wrapper outside "
+                          "CurriculumWrapper ends episodes (e.g. TimeLimit), put it inside instead: "
+                          "CurriculumWrapper(TimeLimit(env, n), teacher). (Shown once per wrapper.)",
+                          UserWarning, stacklevel=2)
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._check_teacher_process()
         opts = dict(options or {})
         given = "task" in opts or (self.index is not None and self.index in (opts.get(TASKS_OPTION) or {}))
         n_queued = len(self._queue)
@@ -265,6 +284,16 @@ class CurriculumWrapper(gym.Wrapper):
         info[TASK_INFO_KEY] = dict(task_info)
         info[TRAIN_KEY] = bool(task_info.get("train", True))
         return obs, info
+
+    def _check_teacher_process(self) -> None:
+        origin = getattr(self.teacher, "_origin_pid", None)  # a local magister Teacher (not a RayTeacher client)
+        if origin is not None and origin != self._pid:
+            warnings.warn(f"CurriculumWrapper runs in process {self._pid} with a copy of a teacher built in process "
+                          f"{origin} (e.g. inside an AsyncVectorEnv or SubprocVecEnv worker): every worker's copy "
+                          "proposes the same tasks and learns alone, and the teacher you hold never hears a score. "
+                          "Use CurriculumVectorEnv(env_fns, teacher, vectorization='async') (the teacher stays in "
+                          "your process), or a RayTeacher / HTTPTeacher client; to run a whole training in a child "
+                          "process, build (or mg.load) its teacher there.", UserWarning, stacklevel=3)
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
