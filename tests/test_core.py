@@ -392,3 +392,16 @@ def test_loads_of_a_path_or_none_says_it_takes_bytes():
             mg.loads(bad)
     data = mg.make_teacher("uniform", mg.Discrete(3), seed=0).to_bytes()
     assert mg.loads(bytearray(data)).propose() == mg.loads(memoryview(data)).propose()
+
+
+def test_a_setting_too_large_for_a_float_is_a_config_error():
+    # settings.number(10**400) and settings.weights([10**400]) raised a raw OverflowError
+    from magister import settings
+
+    with pytest.raises(ConfigError, match=r"eta must be a number >= 0.0, got 10000000000000000000\.\.\."):
+        settings.number("eta", 10**400, 0.0)
+    with pytest.raises(ConfigError, match="mixture must be non-negative weights"):
+        settings.weights("mixture", [10**400, 1])
+    with pytest.raises(ConfigError, match="eta"):
+        mg.make_teacher("skill-it", mg.Discrete(3), eta=10**400)
+    assert settings.number("eta", 10**300, 0.0) == 1e300

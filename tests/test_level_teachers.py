@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -431,3 +432,33 @@ def test_numpy_numbers_are_taken_for_level_teacher_settings():
     for bad in ({"n_children": 65}, {"n_children": True}, {"edit_top": 0}, {"capacity": 0}, {"replay_prob": 1.5}):
         with pytest.raises(ConfigError):
             mg.make_teacher("accel", SeedSpace(), seed=0, **bad)
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_level_teachers_on_a_box_keep_their_own_copies_of_levels(name):
+    # Box.validate returned the caller's array, which the buffer kept: a caller reusing its buffer changed the
+    # stored level (under the key of the old one); a replayed proposal was the buffer's own array
+    for space in (mg.Box([0, 0], [1, 1]), mg.Dict({"a": mg.Box([0], [1]), "b": mg.Discrete(2)})):
+        t = mg.make_teacher(name, space, seed=0)
+        for _ in range(150):
+            tasks = t.propose(2)
+            mine = [np.array(x, dtype=float) if isinstance(space, mg.Box) else {"a": np.array(x["a"]), "b": x["b"]}
+                    for x in tasks]
+            t.observe_batch(mine, [0.5, 0.75])
+            for x in list(tasks) + mine:  # the caller overwrites its arrays, and the proposals, in place
+                (x["a"] if isinstance(x, dict) else x)[...] = 0.125
+        levels = str(t.state_dict()["algorithm"])
+        assert not re.search(r"(?<![\d.])0\.125(?!\d)", levels), levels[:300]
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_level_teachers_take_a_finite_space_of_more_than_2_63_levels(name):
+    # a new level was drawn as rng.integers(n), which stops at int64 (ValueError), and MultiDiscrete.index, a
+    # level's key, used np.ravel_multi_index, which refuses such a grid
+    for space in (mg.MultiDiscrete([2**40, 2**40]), mg.Dict({"a": mg.Discrete(2**40), "b": mg.Discrete(2**40)})):
+        t = mg.make_teacher(name, space, seed=0)
+        for _ in range(30):
+            task = t.propose()
+            assert space.contains(task)
+            t.observe(task, 0.5)
+        assert t.n_observed == 30

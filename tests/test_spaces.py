@@ -255,3 +255,88 @@ def test_box_to_json_takes_what_validate_takes_and_refuses_the_rest():
         with pytest.raises(InvalidTaskError):
             box.to_json(bad)
     assert all(type(v) is float for v in box.to_json(np.array([0.5, 1.0])) + box.to_json(np.array([0, 1])))
+
+
+def test_a_0d_array_task_is_checked_as_the_value_it_holds():
+    # np.array(True) passed the bool check and was taken as task 1 (np.bool_(True) was refused); np.array("b")
+    # was refused by a named Discrete, and SeedSpace took np.array(True) as seed 1
+    from magister.levels.spaces import SeedSpace
+
+    for space in (mg.Discrete(3), mg.Discrete(["a", "b", "c"]), SeedSpace(5)):
+        t = mg.make_teacher("uniform", space, seed=0)
+        for bad in (np.array(True), np.array(False)):
+            with pytest.raises(InvalidTaskError, match="bool"):
+                t.observe(bad, 0.5)
+        assert t.n_observed == 0
+    assert mg.Discrete(["a", "b", "c"]).validate(np.array("b")) == "b"
+    assert mg.Discrete(["a", "b", "c"]).validate(np.array(2)) == "c" and mg.Discrete(3).validate(np.array(2.0)) == 2
+
+
+def test_a_bool_among_the_coordinates_of_a_task_is_refused():
+    # [True, 0.5] became [1.0, 0.5] (numpy turns a mixed list into numbers), while [True, False] was refused
+    box, grid = mg.Box([0, 0], [1, 1], names=["x", "y"]), mg.MultiDiscrete([3, 4], names=["x", "y"])
+    for space, bads in ((box, ([True, 0.5], (0.5, np.bool_(False)), {"x": True, "y": 0.5},
+                               np.array([0.5, True], dtype=object))),
+                        (grid, ([True, 0], (0, np.bool_(True)), {"x": 1, "y": False}))):
+        t = mg.make_teacher("uniform", space, seed=0)
+        for bad in bads:
+            with pytest.raises(InvalidTaskError, match="not"):
+                t.observe(bad, 0.5)
+        with pytest.raises(InvalidTaskError, match="position 1"):
+            t.observe_batch([space.sample(np.random.default_rng(0)), bads[0]], [0.5, 0.5])
+        assert t.n_observed == 0
+    assert np.array_equal(box.validate([0.5, 1]), [0.5, 1.0]) and grid.validate((2, np.int64(3))) == (2, 3)
+
+
+def test_multidiscrete_names_a_coordinate_outside_the_space_as_it_was_given():
+    # 1e300 was cast to int64 first and named "coordinate 0 = -9223372036854775808" (with a RuntimeWarning),
+    # 2**64 - 1 as "-1"
+    grid = mg.MultiDiscrete([3, 4])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidTaskError, match=r"coordinate 0 = 1e\+300 is not in 0..2"):
+            grid.validate([1e300, 0])
+        with pytest.raises(InvalidTaskError, match="coordinate 0 = 18446744073709551615 is not in 0..2"):
+            grid.validate(np.array([2**64 - 1, 0], dtype=np.uint64))
+    assert grid.validate(np.array([2, 3], dtype=np.uint64)) == (2, 3) and grid.validate([-0.0, 3.0]) == (0, 3)
+
+
+def test_finite_spaces_of_more_than_2_53_choices_decode_every_unit_vector_inside_the_space():
+    # floor(v * n) was clipped to n - 1 as a float, which rounds to n above 2**53: the unit vector 1.0 (a clipped
+    # proposal of a continuous teacher) decoded to task n, outside the space; MultiDiscrete([2**63]) wrapped to a
+    # negative count and sampled negative tasks
+    for space in (mg.Discrete(2**60), mg.Discrete(2**63 - 1), mg.MultiDiscrete([2**62, 3]),
+                  mg.MultiDiscrete([2**63 - 1])):
+        for v in (1.0, 1 - 2**-53, 0.5, 0.0):
+            task = space.from_unit(np.full(space.dim, v))
+            assert space.contains(task), (space, v, task)
+        assert space.from_unit(np.ones(space.dim)) == space.task_at(space.n - 1)
+        tasks = mg.make_teacher("alp-gmm", space, seed=0).propose(50)
+        assert all(space.contains(t) for t in tasks)
+    for too_many in (lambda: mg.Discrete(2**63), lambda: mg.MultiDiscrete([2**63, 2])):
+        with pytest.raises(ConfigError, match=r"2\*\*63 - 1"):
+            too_many()
+    assert mg.Discrete(10**12).from_unit([1.0]) == 10**12 - 1  # the float path, unchanged below 2**53
+
+
+def test_box_validate_gives_a_new_array_with_no_negative_zero():
+    # validate returned the caller's float array itself (a level teacher then kept the caller's buffer), and
+    # -0.0 as -0.0, which a level's key tells apart from 0.0; a bound of -0.0 gave proposals of -0.0
+    box = mg.Box([-1, 0], [1, 1])
+    mine = np.array([-0.0, 0.5])
+    v = box.validate(mine)
+    assert v is not mine and not np.signbit(v).any()
+    mine[:] = 0.9
+    assert np.array_equal(v, [0.0, 0.5])
+    top = mg.Box([-1], [-0.0])
+    assert not np.signbit(top.from_unit([1.0])).any() and top.to_spec()["high"] == [0.0]
+    from magister.levels.spaces import level_key
+
+    assert level_key(box, [-0.0, 0.5]) == level_key(box, [0.0, 0.5])
+    assert not np.signbit(box.validate_batch(np.array([[-0.0, 0.5]]))).any()  # the fast path of a batch too
+    t = mg.make_teacher("plr", box, seed=0)
+    t.observe([0.0, 0.5], 1.0)
+    t.observe_batch(np.array([[-0.0, 0.5]]), [2.0])
+    assert len(t.buffer) == 1  # one level, not two

@@ -174,6 +174,9 @@ class TaskAverages:
             raise ValueError("counts must be >= 0")
         if any(np.isinf(a).any() for a in arrays.values()):  # NaN marks a task not seen yet
             raise ValueError("averages must be finite numbers (NaN for a task not seen yet)")
+        seen = counts > 0  # a NaN average of a task seen stays NaN at every update: its progress is lost for good
+        if np.isnan(arrays["var"]).any() or any(np.isnan(arrays[k][seen]).any() for k in ("fast", "slow", "last")):
+            raise ValueError("averages of a task seen must be finite numbers (NaN only for a task not seen yet)")
         buf = None
         if self._buf is not None:
             buf = np.asarray(state["window"], dtype=float)

@@ -16,13 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import ConfigError, InvalidScoreError
-from .settings import non_numeric
-
-
-def _short_number(v: Any) -> str:
-    """``repr(v)``, shortened for an integer of hundreds of digits."""
-    text = repr(v)
-    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+from .settings import non_numeric, short_number as _short_number
 
 
 def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:

@@ -50,7 +50,7 @@ def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:
     normalised; ``n``: how many there must be."""
     try:
         w = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
+    except (OverflowError, TypeError, ValueError):  # OverflowError: an integer too large for a float
         w = np.full(0, np.nan)
     with np.errstate(over="ignore"):  # weights whose sum overflows are refused, not warned about
         ok = w.ndim == 1 and len(w) > 0 and (n is None or len(w) == n) and bool(np.isfinite(w).all()) \
@@ -71,6 +71,12 @@ def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint
     if not ok or value < minimum:
         raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}" + (f"; {hint}" if hint else ""))
     return int(value)
+
+
+def short_number(v: Any) -> str:
+    """``repr(v)``, shortened for an integer of hundreds of digits."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
 def non_numeric(values: np.ndarray) -> bool:
@@ -96,14 +102,17 @@ def number(name: str, value: Any, low: float | None = None, high: float | None =
     """A finite real number within the given (optionally open) bounds."""
     ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer too large for a float
+            v = math.inf
         ok = math.isfinite(v)
         if ok and low is not None:
             ok = v > low if low_open else v >= low
         if ok and high is not None:
             ok = v < high if high_open else v <= high
     if not ok:
-        raise ConfigError(f"{name} must be {_interval(low, high, low_open, high_open)}, got {value!r}"
+        raise ConfigError(f"{name} must be {_interval(low, high, low_open, high_open)}, got {short_number(value)}"
                           + (f"; {hint}" if hint else ""))
     return float(value)
 

@@ -34,6 +34,30 @@ def _short(x: Any, limit: int = 80) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
+#: the most choices a Discrete space or a MultiDiscrete coordinate can have: tasks are numbered by int64 indices
+_MAX_CHOICES = 2**63 - 1
+
+
+def _has_bool(task: Any) -> bool:
+    """Whether a list, tuple or object-array task holds a bool (numpy turns [True, 0.5] into [1.0, 0.5], silently)."""
+    if isinstance(task, np.ndarray) and task.dtype == object:
+        task = task.ravel().tolist()
+    return isinstance(task, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in task)
+
+
+def _cells(v: np.ndarray, counts: Any, top: Any) -> np.ndarray:
+    """``floor(v * counts)`` of unit coordinates ``v``, clipped to ``0 .. top`` (``counts`` an int or an int64
+    array broadcasting with ``v``, ``top`` its ``counts - 1`` as a float where that is exact, else ``None``): the
+    cell of each coordinate. Above 2**53 choices ``counts - 1`` is no float, and the float clip gave ``counts``
+    itself (a task outside the space): those are clipped as Python ints."""
+    f = np.floor(np.clip(v, 0.0, 1.0) * counts)
+    if top is not None:
+        return np.minimum(f, top).astype(np.int64)
+    last = np.broadcast_to(np.asarray(counts, dtype=object) - 1, f.shape)
+    cells = [min(int(a), b) for a, b in zip(f.ravel().tolist(), last.ravel().tolist())]
+    return np.array(cells, dtype=object).reshape(f.shape)
+
+
 class Space:
     """Base class. Subclasses define the members and the unit-vector map."""
 
@@ -165,7 +189,7 @@ class Box(Space):
         if shape is not None:
             lo = np.broadcast_to(lo, (int(shape),)).copy()
             hi = np.broadcast_to(hi, (int(shape),)).copy()
-        lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+        lo, hi = np.atleast_1d(lo) + 0.0, np.atleast_1d(hi) + 0.0  # 0.0 for -0.0: a bound of -0.0 gave -0.0 tasks
         if lo.ndim != 1 or lo.shape != hi.shape or lo.size == 0:
             raise ConfigError(
                 f"Box needs 1-D low and high of the same length, got shapes {lo.shape} and {hi.shape}"
@@ -211,9 +235,11 @@ class Box(Space):
             task = [task[n] for n in self.names]
         try:
             raw = np.asarray(task)
-            if non_numeric(raw) or raw.dtype == bool:  # text, a complex number or True is not a coordinate
-                raise TypeError("not a number")
-            x = np.asarray(raw, dtype=float)
+            if non_numeric(raw) or raw.dtype == bool or _has_bool(task):  # text, a complex number or True is
+                raise TypeError("not a number")  # not a coordinate
+            # a new array (a level teacher keeps the task: not the caller's buffer), and 0.0 for -0.0 (the
+            # same point, which a level's key would tell apart)
+            x = np.asarray(raw, dtype=float) + 0.0
         except (TypeError, ValueError):
             raise InvalidTaskError(
                 f"task {_short(task)} is not a vector of {self.dim} numbers for {self!r}"
@@ -253,6 +279,7 @@ class Box(Space):
         if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim \
                 and tasks.dtype.kind in "iuf":  # numbers; strings, booleans or objects are checked one by one below
             x = tasks.astype(float, copy=True)
+            x += 0.0  # 0.0 for -0.0, as validate gives
             bad = ~np.isfinite(x).all(axis=1) | ((x < self.low) | (x > self.high)).any(axis=1)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
@@ -319,8 +346,8 @@ class Discrete(Space):
 
     def __init__(self, n: int | Sequence[str]):
         if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
-            if n < 1:
-                raise ConfigError(f"Discrete needs at least one task, got n={n}")
+            if not 1 <= n <= _MAX_CHOICES:  # more than int64 indices can number
+                raise ConfigError(f"Discrete needs 1..{_MAX_CHOICES} tasks (2**63 - 1), got n={n}")
             self.names: list[str] | None = None
             self.n = int(n)
         elif isinstance(n, Sequence) and not isinstance(n, (str, bytes)):
@@ -341,6 +368,8 @@ class Discrete(Space):
         return f"Discrete({self.names!r})" if self.names else f"Discrete({self.n})"
 
     def index(self, task: Any) -> int:
+        if isinstance(task, np.ndarray) and task.ndim == 0:  # before the checks: np.array(True) is a bool too
+            task = task.item()
         if isinstance(task, str):
             if self.names is None:
                 raise UnknownTaskError(
@@ -353,8 +382,6 @@ class Discrete(Space):
             return i
         if isinstance(task, (bool, np.bool_)):
             raise InvalidTaskError(f"task {task!r} is a bool, not a task index")
-        if isinstance(task, np.ndarray) and task.ndim == 0:
-            task = task.item()
         if isinstance(task, (float, np.floating)) and float(task).is_integer():
             task = int(task)
         if not isinstance(task, (int, np.integer)):
@@ -390,9 +417,8 @@ class Discrete(Space):
         return ((idx + 0.5) / self.n).reshape(-1, 1)
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[Any]:
-        v = np.asarray(vecs, dtype=float).reshape(-1)
-        idx = np.minimum(np.floor(np.clip(v, 0.0, 1.0) * self.n), self.n - 1).astype(np.int64)
-        return self.tasks_at(idx)
+        return self.tasks_at(_cells(np.asarray(vecs, dtype=float).reshape(-1), self.n,
+                                    self.n - 1 if self.n <= 2**53 else None))
 
     def to_json(self, task: Any) -> Any:
         return self.validate(task)
@@ -408,9 +434,13 @@ class MultiDiscrete(Space):
 
     def __init__(self, nvec: Sequence[int], names: Sequence[str] | None = None):
         nv = np.asarray(nvec)
-        if nv.ndim != 1 or nv.size == 0 or not np.issubdtype(nv.dtype, np.integer) or (nv < 1).any():
-            raise ConfigError(f"MultiDiscrete needs a list of positive integers, got {nvec!r}")
+        if nv.ndim != 1 or nv.size == 0 or not np.issubdtype(nv.dtype, np.integer) or (nv < 1).any() \
+                or (nv > _MAX_CHOICES).any():  # 2**63 wrapped to a negative int64 count
+            raise ConfigError(f"MultiDiscrete needs a list of positive integers up to {_MAX_CHOICES} (2**63 - 1), "
+                              f"got {nvec!r}")
         self.nvec = nv.astype(np.int64)
+        self._counts = self.nvec.tolist()
+        self._top = self.nvec - 1 if (self.nvec <= 2**53).all() else None  # see _cells
         self.dim = int(nv.size)
         self.n = int(np.prod(self.nvec, dtype=object))
         if names is not None:
@@ -434,35 +464,41 @@ class MultiDiscrete(Space):
             arr = np.asarray(task)
         except Exception:  # noqa: BLE001 - anything unreadable is simply not a task
             arr = np.asarray([])
-        if arr.shape != (self.dim,) or arr.dtype == object or arr.dtype.kind not in "iuf":
+        if arr.shape != (self.dim,) or arr.dtype == object or arr.dtype.kind not in "iuf" or _has_bool(task):
             raise InvalidTaskError(f"task {_short(task)} is not {self.dim} integers for {self!r}")
         if arr.dtype.kind == "f":
             if not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
                 raise InvalidTaskError(f"task {_short(task)} has a non-integer coordinate")
-        ai = arr.astype(np.int64)
-        bad = (ai < 0) | (ai >= self.nvec)
+        bad = (arr < 0) | (arr >= self.nvec)  # before the cast to int64, which wraps 1e300 or 2**64 - 1
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise InvalidTaskError(
-                f"task {_short(task)} is outside {self!r}: coordinate {j} = {ai[j]} is not in 0..{self.nvec[j] - 1}"
-            )
-        return tuple(int(v) for v in ai)
+            raise InvalidTaskError(f"task {_short(task)} is outside {self!r}: coordinate {j} = {arr[j].item()!r} is "
+                                   f"not in 0..{self.nvec[j] - 1}")
+        return tuple(int(v) for v in arr.astype(np.int64))
 
     def index(self, task: Any) -> int:
-        return int(np.ravel_multi_index(self.validate(task), tuple(self.nvec)))
+        # row-major as np.ravel_multi_index, in Python ints: numpy refuses grids of more than 2**63 tasks
+        i = 0
+        for v, n in zip(self.validate(task), self._counts):
+            i = i * n + v
+        return i
 
     def task_at(self, i: int) -> tuple[int, ...]:
-        if not 0 <= int(i) < self.n:
+        rem = int(i)
+        if not 0 <= rem < self.n:
             raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
-        return tuple(int(v) for v in np.unravel_index(int(i), tuple(self.nvec)))
+        out = []
+        for n in reversed(self._counts):
+            rem, j = divmod(rem, n)
+            out.append(j)
+        return tuple(reversed(out))
 
     def to_unit_batch(self, tasks: Any) -> np.ndarray:
         a = np.asarray([self.validate(t) for t in tasks], dtype=float).reshape(-1, self.dim)
         return (a + 0.5) / self.nvec
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[tuple[int, ...]]:
-        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
-        a = np.minimum(np.floor(v * self.nvec), self.nvec - 1).astype(np.int64)
+        a = _cells(np.asarray(vecs, dtype=float).reshape(-1, self.dim), self.nvec, self._top)
         return [tuple(int(x) for x in row) for row in a]
 
     def to_json(self, task: Any) -> Any:

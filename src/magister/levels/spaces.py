@@ -70,10 +70,10 @@ class SeedSpace(Space):
     def validate(self, task: Any) -> int:
         if type(task) is int and 0 <= task < self.limit:  # the common case, fast
             return task
+        if isinstance(task, np.ndarray) and task.ndim == 0:  # before the check: np.array(True) is a bool too
+            task = task.item()
         if isinstance(task, (bool, np.bool_)):
             raise InvalidTaskError(f"level seed {task!r} is a bool, not a seed")
-        if isinstance(task, np.ndarray) and task.ndim == 0:
-            task = task.item()
         if isinstance(task, (float, np.floating)) and float(task).is_integer():
             task = int(task)
         if not isinstance(task, (int, np.integer)):

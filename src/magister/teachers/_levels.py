@@ -23,6 +23,18 @@ from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
 _REDRAWS = 16
+#: the largest finite space whose levels are drawn by index (numpy's integers stop at int64)
+_MAX_INDEX = 2**63 - 1
+
+
+def _own(level: Any) -> Any:
+    """A proposed level the caller may change: a Box point (or a Dict holding one) is a copy, so that changing a
+    proposal in place cannot change the level the teacher's buffer or queue holds; immutable levels as they are."""
+    if isinstance(level, np.ndarray):
+        return level.copy()
+    if isinstance(level, dict):
+        return {k: _own(v) for k, v in level.items()}
+    return level
 
 
 class LevelTeacher(Teacher):
@@ -50,7 +62,7 @@ class LevelTeacher(Teacher):
         return [(self._key(t), t)]
 
     def _decode(self, enc: Any) -> list[Any]:
-        return enc
+        return [_own(level) for level in enc]
 
     def _decode_level(self, obj: Any) -> tuple[Hashable, Any]:
         t = self.space.from_json(obj)
@@ -76,7 +88,7 @@ class LevelTeacher(Teacher):
         """A level from the space's generator, preferring one not in ``exclude`` (a container of keys): on a
         finite space an unseen level while there is one; on an open-ended one a fresh draw."""
         space, rng, key = self.space, self.rng, self._key
-        if space.n is None:
+        if space.n is None or space.n > _MAX_INDEX:  # more levels than rng.integers can number: open-ended
             level = space.sample(rng)
             for _ in range(_REDRAWS):
                 if key(level) not in exclude:
