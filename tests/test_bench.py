@@ -191,6 +191,43 @@ def test_cli_refuses_an_output_folder_it_cannot_create_before_running(tmp_path, 
     assert "cannot create the output folder" in " ".join(res.output.split()) and res.exception.__class__ is SystemExit
 
 
+def _interrupt_at_job(monkeypatch, index: int) -> None:
+    """Ctrl-C (a KeyboardInterrupt) while job ``index`` runs in this process (--workers 1)."""
+    import magister.bench.runner as runner
+
+    real = runner.run_job
+
+    def run_job(spec, progress=None, job_index=0):
+        if job_index == index:
+            raise KeyboardInterrupt
+        return real(spec, progress, job_index)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+
+
+def test_ctrl_c_keeps_the_finished_runs_marked_and_says_so(tmp_path, monkeypatch):
+    # Ctrl-C threw away every finished run without a word (exit 1, an empty output folder)
+    _interrupt_at_job(monkeypatch, 1)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "3", "--episodes", "50",
+                                   "--eval-every", "25", "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 130, res.output
+    flat = " ".join(res.output.split())
+    assert "interrupted: 1 of 3 runs finished" in flat and f"{out}/results-interrupted.json" in flat
+    results = report_mod.load_results(out / "results-interrupted.json")
+    assert results["interrupted"] == {"finished": 1, "planned": 3}
+    assert [(j["seed"], j["status"]) for j in results["jobs"]] == [(0, "ok")]
+    assert (out / "curves-interrupted.csv").exists()
+    # nothing that reads as a whole run: no results.json, curves.csv or report
+    assert sorted(p.name for p in out.iterdir()) == ["curves-interrupted.csv", "results-interrupted.json"]
+
+    _interrupt_at_job(monkeypatch, 0)
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "2", "--episodes", "50",
+                                   "--workers", "1", "--out", str(tmp_path / "none")])
+    assert res.exit_code == 130 and "before any of the 2 runs finished" in " ".join(res.output.split())
+    assert list((tmp_path / "none").iterdir()) == []
+
+
 def test_cli_help_documents_the_options():
     res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0
@@ -306,6 +343,35 @@ def test_bench_refuses_options_the_chosen_benchmark_ignores(tmp_path, monkeypatc
     assert not (tmp_path / "b").exists()
     r = CliRunner().invoke(app, ["bench", "--levels", "--steps", "5000", "--out", str(tmp_path / "lv")])
     assert r.exit_code == 0 and called and called[0]["steps"] == 5000
+
+
+def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path, monkeypatch):
+    """--levels created its output folder before checking its teachers: a typo left an empty folder behind."""
+    import magister.bench.levels as levels_mod
+
+    def never(*args, **kwargs):
+        raise AssertionError("no run may start")
+
+    monkeypatch.setattr(levels_mod, "run_levels_benchmark", never)
+    r = CliRunner().invoke(app, ["bench", "--levels", "-t", "plrr", "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 2 and "unknown level benchmark teacher(s) ['plrr']" in " ".join(r.output.split())
+    assert not (tmp_path / "lv").exists()
+    (tmp_path / "taken").write_text("a file, not a folder")  # still refused before any run
+    r = CliRunner().invoke(app, ["bench", "--levels", "-t", "plr", "--out", str(tmp_path / "taken")])
+    assert r.exit_code == 2 and "cannot create the output folder" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("missing", ["gymnasium", "torch"])
+def test_levels_without_its_extras_says_how_to_install_them(tmp_path, monkeypatch, missing):
+    """--levels needs Gymnasium and PyTorch, which the light core lacks: it was a ModuleNotFoundError traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    r = CliRunner().invoke(app, ["bench", "--levels", "-t", "uniform", "--seeds", "1", "--steps", "1024",
+                                 "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert "pip install 'magister[rl,torch]'" in " ".join(r.output.split())
+    assert not (tmp_path / "lv").exists()
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"max_samples": 0}, "max_samples must be a whole number >= 1"),

@@ -249,3 +249,37 @@ def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000"])
     assert res.exit_code == 0, res.output
     assert served[0]["port"] == 9000
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_web_without_the_serve_extra_says_how_to_install_it(tmp_path, monkeypatch, missing):
+    # `pip install magister` has neither: --web was a ModuleNotFoundError traceback, after opening the database
+    import typer
+    from typer.testing import CliRunner
+
+    from magister.people.cli import command
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    app = typer.Typer()
+    app.command()(command)
+    db = tmp_path / "s.sqlite"
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web"])
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "needs the [serve] extra" in res.output and "pip install 'magister[serve]'" in res.output
+    assert not db.exists()
+
+
+def test_a_toml_deck_loads_without_tomllib(monkeypatch):
+    # Python 3.10 (supported) has no tomllib: every .toml deck, the README's included, failed with a traceback
+    try:
+        import tomllib as parser
+    except ImportError:  # running on Python 3.10 itself
+        import tomli as parser
+
+    from magister.people.deck import load_decks
+
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", parser)  # what Python 3.10 installs (same API)
+    deck, = load_decks([DECK])
+    assert deck.cards and deck.title
+

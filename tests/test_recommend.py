@@ -116,6 +116,21 @@ def test_magister_teachers_prints_the_recommendations():
             assert f"{key}={value}" in line
 
 
+def test_magister_teachers_piped_shows_whole_class_names(monkeypatch):
+    """Piped (not a terminal), the table was squeezed into 80 columns: class names ended in an ellipsis."""
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    res = CliRunner().invoke(app, ["teachers"])
+    assert res.exit_code == 0, res.output
+    for name in mg.available_teachers():
+        cls = mg.teacher_class(name)
+        assert f"{cls.__module__}.{cls.__qualname__} " in res.output, name
+    assert "…" not in res.output
+
+
 def test_opponents_on_a_pool_too_large_for_the_opponent_teachers_is_refused_not_recommended():
     space = mg.Discrete(mg.settings.MAX_TASKS + 1)
     with pytest.raises(mg.errors.ConfigError, match="opponents"):

@@ -163,12 +163,16 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
     db = ["--db", str(tmp_path / "s.db"), "--no-auth"]
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
     for args, env, named in ((["--port", "70000"], {}, "port must be at most 65535"),
                              (["--checkpoint-every", "-1"], {}, "checkpoint_every"),
                              ([], {"MAGISTER_PORT": "eighty"}, "MAGISTER_PORT"),
                              (["--db", str(tmp_path / "missing" / "s.db")], {}, "does not exist; create it"),
                              (["--db", "sqlite://"], {}, "in-memory SQLite database is not durable"),
-                             (["--db", "mysql://h/db"], {}, "unsupported database URL")):
+                             (["--db", "mysql://h/db"], {}, "unsupported database URL"),
+                             # a folder, or a file that is not a database: a traceback from the start-up
+                             (["--db", str(tmp_path)], {}, "is a folder; give the path of a SQLite file"),
+                             (["--db", str(tmp_path / "notes.txt")], {}, "(file is not a database); check --db")):
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         result = CliRunner().invoke(app, ["serve", *db, *args])
@@ -178,6 +182,22 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
         assert named in result.output and "Traceback" not in result.output
         assert isinstance(result.exception, SystemExit)
     assert served == []
+    assert (tmp_path / "notes.txt").read_text() == "not a database\n" * 100
+
+
+def test_serve_without_the_serve_extra_says_how_to_install_it(tmp_path, monkeypatch):
+    """`pip install magister` (the light core) lists `magister serve`; it was a ModuleNotFoundError traceback."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--no-auth"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "magister serve needs the [serve] extra" in result.output and "pip install 'magister[serve]'" in result.output
+    assert not (tmp_path / "s.db").exists()
 
 
 def test_a_request_cannot_make_the_server_import_a_mutator_function(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -183,6 +184,26 @@ def test_cli_suite(tmp_path):
     assert res.exit_code == 2 and "unknown suite" in res.output
     res = CliRunner().invoke(app, ["bench", "--variants", "x"])
     assert res.exit_code == 2 and "--suite" in res.output
+
+
+def test_ctrl_c_during_a_suite_keeps_the_finished_runs_without_tables(tmp_path, monkeypatch):
+    import magister.bench.runner as runner
+
+    real = runner.run_job
+
+    def run_job(spec, progress=None, job_index=0):
+        if job_index == 1:
+            raise KeyboardInterrupt
+        return real(spec, progress, job_index)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    with pytest.raises(runner.Interrupted) as info:
+        run_suite("quick", ["uniform"], seeds=[0, 1], episodes=50, variants=["skills-10"], workers=1, out=tmp_path)
+    assert info.value.finished == 1 and info.value.results["interrupted"] == {"finished": 1, "planned": 2}
+    saved = json.loads((tmp_path / "results-interrupted.json").read_text())
+    assert [j["seed"] for j in saved["jobs"]] == [0] and saved["interrupted"]["planned"] == 2
+    # no suite.md (its tables would read as the whole suite) nor results.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves-interrupted.csv", "results-interrupted.json"]
 
 
 @pytest.mark.parametrize("text", [None, "no markers here"])

@@ -31,16 +31,16 @@ def _root() -> None:
 @app.command("teachers")
 def list_teachers() -> None:
     """List the registered teachers and the kind of space each works on."""
-    from rich.console import Console
     from rich.table import Table
 
     import magister as mg
+    from magister.bench.cli import wide_console
 
     table = Table("name", "kind", "class")
     for name in mg.available_teachers():
         cls = mg.teacher_class(name)
         table.add_row(name, cls.kind, f"{cls.__module__}.{cls.__qualname__}")
-    console = Console()
+    console = wide_console()
     console.print(table)
     console.print("Recommended defaults (mg.recommend(space); why: docs/which-teacher.md):")
     for situation, rec in mg.recommendations():

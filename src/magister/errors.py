@@ -34,3 +34,9 @@ class CheckpointError(MagisterError, ValueError):
 
 class ConfigError(MagisterError, ValueError):
     """A teacher, space or student built with settings that cannot work."""
+
+
+def missing_extra(what: str, extras: str, error: ImportError) -> ConfigError:
+    """The error for ``what`` when an optional extra is not installed (a command line prints it, no traceback)."""
+    return ConfigError(f"{what} needs the [{extras}] extra{'s' if ',' in extras else ''}, not installed here "
+                       f"({error}); install {'them' if ',' in extras else 'it'} with: pip install 'magister[{extras}]'")

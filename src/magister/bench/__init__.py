@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runner import JobSpec, ProgressFn, plan_jobs, resolve_students, resolve_teachers, run_bench, run_job
+from .runner import Interrupted, JobSpec, ProgressFn, plan_jobs, resolve_students, resolve_teachers, run_bench, run_job
 
-__all__ = ["run_benchmark", "run_bench", "run_job", "plan_jobs", "JobSpec", "DEFAULT_OUT"]
+__all__ = ["run_benchmark", "run_bench", "run_job", "plan_jobs", "JobSpec", "Interrupted", "DEFAULT_OUT"]
 
 DEFAULT_OUT = "results"
 
@@ -78,7 +78,11 @@ def run_benchmark(
     if on_plan is not None:
         on_plan(jobs, skipped)
     t0 = time.perf_counter()
-    records = run_bench(jobs, workers=workers, progress=progress)
+    try:
+        records = run_bench(jobs, workers=workers, progress=progress)
+        interrupted = None
+    except Interrupted as e:  # Ctrl-C: the finished jobs are kept (marked), then the interrupt goes on
+        interrupted, records = e, [r for r in e.records if r is not None]
     wall = time.perf_counter() - t0
     results: dict[str, Any] = {
         "format": report_mod.FORMAT,
@@ -91,6 +95,8 @@ def run_benchmark(
         "wall_s": wall,
         "jobs": records,
     }
+    if interrupted is not None:
+        raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
         report_mod.write_results(results, out)
         if report:

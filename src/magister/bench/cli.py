@@ -22,6 +22,15 @@ def demo_teachers(available: list[str]) -> list[str]:
     return chosen[:DEMO_TEACHERS]
 
 
+def wide_console() -> Any:
+    """A rich console; piped or captured output gets at least 150 columns (a table squeezed into 80 cut
+    its cells short: ``magister teachers | grep`` read class names ending in an ellipsis)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 150))
+
+
 def _split(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
@@ -36,6 +45,20 @@ def _make_out(console: Any, out_dir: str) -> None:
         console.print(f"[red]error:[/] --out {out_dir}: cannot create the output folder ({e.strerror or e}); "
                       "choose another folder")
         raise typer.Exit(code=2) from None
+
+
+def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
+    """Ctrl-C: say what was kept (the finished runs, marked as interrupted) and exit 130."""
+    done = exc.finished
+    planned = (exc.results or {}).get("interrupted", {}).get("planned", len(exc.records))
+    if exc.written:
+        console.print(f"[red]interrupted:[/] {done} of {planned} runs finished; their results are in "
+                      f"{' and '.join(exc.written)} (no report: run again for the whole benchmark)",
+                      highlight=False)
+    else:
+        console.print(f"[red]interrupted[/] before any of the {planned} runs finished; nothing was written to "
+                      f"{out_dir}")
+    raise typer.Exit(code=130)
 
 
 def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -120,24 +143,23 @@ def command(
 
     Every run follows the reference protocol (propose one task, the student attempts it, observe the score)
     and records mastery every --eval-every episodes, the teacher's own time per episode, and where it sampled.
-    The output folder gets results.json, curves.csv, report.md, report.html and PNG figures.
+    The output folder gets results.json, curves.csv, report.md, report.html and PNG figures; Ctrl-C keeps
+    the runs that finished in results-interrupted.json and curves-interrupted.csv.
     """
     import sys
 
-    from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
-    from ..errors import ConfigError
+    from ..errors import ConfigError, missing_extra
     from ..students.registry import available_students
     from ..teacher import available_teachers
     from . import report as report_mod
     from . import run_benchmark
-    from .runner import default_workers, timestamp
+    from .runner import Interrupted, default_workers, timestamp
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
-        console = Console(width=max(console.width, 150))
+    console = wide_console()
     if suite is not None:
         ignored = [name for name, given in (("--students", students is not None), ("--eval-every", eval_every is not None),
                                             ("--batch", batch != 1), ("--max-samples", max_samples != 1000),
@@ -169,12 +191,18 @@ def command(
                           "--steps, or drop --levels")
             raise typer.Exit(code=2)
 
+        try:
+            import gymnasium  # noqa: F401 - the maze envs and the PPO student, checked before anything runs
+            import torch  # noqa: F401
+        except ImportError as e:
+            console.print(f"[red]error:[/] {escape(str(missing_extra('magister bench --levels', 'rl,torch', e)))}")
+            raise typer.Exit(code=2)
         levels_out = out or f"results/levels-{timestamp()}"
-        _make_out(console, levels_out)
         try:
             run_and_report(_split(teachers) or list(LEVEL_TEACHERS), list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=levels_out,
-                           echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+                           echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+                           on_plan=lambda: _make_out(console, levels_out))
         except ConfigError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(code=2)
@@ -235,6 +263,8 @@ def command(
     except ConfigError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(code=2)
+    except Interrupted as e:
+        _interrupted(console, e, out_dir)
 
     rows = report_mod.summarise(results)
     console.print(report_mod.rich_table(rows, title=f"after {episodes} episodes, {seeds} seeds"))
@@ -261,7 +291,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
 
     from ..errors import ConfigError
     from . import suite as suite_mod
-    from .runner import default_workers, timestamp
+    from .runner import Interrupted, default_workers, timestamp
 
     if seeds is None:
         seeds = 2 if suite == "quick" else 5
@@ -312,6 +342,8 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
     except ConfigError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(code=2)
+    except Interrupted as e:
+        _interrupted(console, e, out_dir)
     console.print(Markdown(suite_mod.suite_tables(results)))
     failed = [j for j in results["jobs"] if j.get("status") != "ok"]
     for j in failed:

@@ -509,8 +509,12 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
                    steps: int = 300_000, eval_every: int | None = None, episodes: int = 10, workers: int = 1,
                    out: str | os.PathLike | None = None, speed_steps: int = 20_000,
                    explore_bonus: float = EXPLORE_BONUS, generator: str = GENERATOR,
-                   echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the benchmark, print the held-out table and the teacher-path speed, write results and figures."""
+                   echo: Callable[[str], None] = print,
+                   on_plan: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the held-out table and the teacher-path speed, write results and figures.
+
+    ``on_plan()`` is called once every argument has been checked, before any run (the CLI creates its
+    output folder there, so a refused argument leaves nothing behind)."""
     import json
     from pathlib import Path
 
@@ -538,6 +542,8 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     if eval_every is not None:
         whole("eval_every", eval_every, hint="or None: a sixth of steps, at least 2048")
     eval_every = eval_every or max(steps // 6, 2048)
+    if on_plan is not None:
+        on_plan()
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
          f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s); training levels: "
          f"{generator!r} generator, exploration bonus {explore_bonus:g}")

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "FORMAT",
     "write_results",
+    "keep_interrupted",
     "load_results",
     "summarise",
     "summary_markdown",
@@ -33,15 +34,15 @@ FORMAT = "magister-bench/1"
 
 
 # --------------------------------------------------------------------------- files
-def write_results(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``curves.csv`` into ``out``; return their paths."""
+def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "") -> tuple[Path, Path]:
+    """Write ``results.json`` and ``curves.csv`` (``results{suffix}.json``...) into ``out``; return their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "results.json"
+    jpath = out / f"results{suffix}.json"
     tmp = jpath.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=1, default=_json_default))
     tmp.replace(jpath)
-    cpath = out / "curves.csv"
+    cpath = out / f"curves{suffix}.csv"
     with cpath.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["teacher", "student", "seed", "episode", "mastery", "learnable_mastery", "teacher_us_per_episode"])
@@ -54,6 +55,18 @@ def write_results(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]
                 w.writerow([job["teacher"], job["student"], job["seed"], ep, f"{m:.6g}",
                             "" if lm is None else f"{lm:.6g}", "" if us is None else f"{us:.4g}"])
     return jpath, cpath
+
+
+def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None) -> Any:
+    """After Ctrl-C (``exc``, a :class:`~magister.bench.runner.Interrupted`): mark ``results`` (the finished
+    jobs only) as interrupted, write them to ``results-interrupted.json`` and ``curves-interrupted.csv`` when a
+    job finished (not ``results.json`` nor a report: they would read as a whole run, or replace one), and
+    return ``exc`` with them attached, for the caller to raise."""
+    results["interrupted"] = {"finished": len(results["jobs"]), "planned": int(planned)}
+    exc.results = results
+    if out is not None and results["jobs"]:
+        exc.written = [str(p) for p in write_results(results, out, suffix="-interrupted")]
+    return exc
 
 
 def _json_default(o: Any) -> Any:

@@ -47,6 +47,7 @@ __all__ = [
     "registry_name",
     "resolve_students",
     "compatible",
+    "Interrupted",
 ]
 
 #: environment variables that size the BLAS / OpenMP thread pools
@@ -60,6 +61,22 @@ THREAD_VARS = (
 )
 
 ProgressFn = Callable[[int, int], None]  # (job index, episodes done so far in that job)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a benchmark. ``records`` holds the record of every job that finished (``None`` for
+    the others, in the order of the jobs); ``results`` and ``written`` are filled in by the caller that
+    kept the finished ones (the results dict and the files it wrote, if any)."""
+
+    def __init__(self, records: list[dict[str, Any] | None]) -> None:
+        super().__init__()
+        self.records = records
+        self.results: dict[str, Any] | None = None
+        self.written: list[str] = []
+
+    @property
+    def finished(self) -> int:
+        return sum(r is not None for r in self.records)
 
 
 @dataclass(frozen=True)
@@ -479,14 +496,17 @@ def run_bench(
         return []
     if workers == 1 or len(jobs) == 1:
         with pinned_threads():
-            for i, spec in enumerate(jobs):
-                try:
-                    rec = run_job(spec, progress, i)
-                except Exception as e:  # noqa: BLE001
-                    rec = _error_record(spec, e)
-                rec["worker_pid"] = os.getpid()
-                rec["blas_threads"] = _blas_threads()
-                results[i] = rec
+            try:
+                for i, spec in enumerate(jobs):
+                    try:
+                        rec = run_job(spec, progress, i)
+                    except Exception as e:  # noqa: BLE001
+                        rec = _error_record(spec, e)
+                    rec["worker_pid"] = os.getpid()
+                    rec["blas_threads"] = _blas_threads()
+                    results[i] = rec
+            except KeyboardInterrupt:  # (the finished jobs' records went with it, without a word)
+                raise Interrupted(results) from None
         return results  # type: ignore[return-value]
 
     ctx = mp.get_context(context)
@@ -506,18 +526,29 @@ def run_bench(
                                  initializer=_init_worker, initargs=(q,)) as pool:
             futures = {pool.submit(_worker_job, spec, i): i for i, spec in enumerate(jobs)}
             pending = set(futures)
+            interrupted = False
             try:
                 while pending:
                     done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                     drain()
                     for f in done:
                         results[futures[f]] = f.result()
+            except KeyboardInterrupt:
+                interrupted = True
+                for f in pending:
+                    f.cancel()
             except BaseException:
                 for f in pending:
                     f.cancel()
                 raise
         drain()
     q.close()
+    if interrupted:  # keep the jobs that finished, also those that ended while the pool shut down
+        for f, i in futures.items():
+            if results[i] is None and f.done() and not f.cancelled() and f.exception() is None:
+                results[i] = f.result()
+        if any(r is None for r in results):
+            raise Interrupted(results)
     return results  # type: ignore[return-value]
 
 

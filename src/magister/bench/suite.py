@@ -319,14 +319,18 @@ def run_suite(
 
     from ..settings import whole
     from . import report as report_mod
-    from .runner import default_workers, environment, run_bench
+    from .runner import Interrupted, default_workers, environment, run_bench
 
     workers = default_workers() if workers is None else whole("workers", workers)  # checked before any planning
     jobs, chosen = plan_suite(name, teachers, seeds, variants=variants, episodes=episodes, settings=settings)
     if on_plan is not None:
         on_plan(jobs, [])
     t0 = time.perf_counter()
-    records = run_bench(jobs, workers=workers, progress=progress)
+    try:
+        records = run_bench(jobs, workers=workers, progress=progress)
+        interrupted = None
+    except Interrupted as e:  # Ctrl-C: the finished jobs are kept (marked), then the interrupt goes on
+        interrupted, records = e, [r for r in e.records if r is not None]
     results: dict[str, Any] = {
         "format": report_mod.FORMAT,
         "environment": environment(),
@@ -340,6 +344,8 @@ def run_suite(
         "wall_s": time.perf_counter() - t0,
         "jobs": records,
     }
+    if interrupted is not None:  # (no suite.md: its tables would read as the whole suite)
+        raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
         report_mod.write_results(results, out)
         Path(out, "suite.md").write_text(suite_tables(results) + "\n")

@@ -42,7 +42,7 @@ def command(
     from rich.console import Console
     from rich.markup import escape
 
-    from ..errors import MagisterError
+    from ..errors import MagisterError, missing_extra
     from .deck import load_decks
     from .store import StudyStore
 
@@ -56,6 +56,14 @@ def command(
             fix = "leave it out" if web else "add --web or leave it out"
             console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
                           f"{fix}", soft_wrap=True)
+            raise typer.Exit(2)
+    if web:
+        try:
+            import fastapi  # noqa: F401 - the page's server (the [serve] extra), checked before anything is opened
+            import uvicorn  # noqa: F401
+        except ImportError as e:
+            console.print(f"[red]error:[/red] {escape(str(missing_extra('magister study --web', 'serve', e)))}",
+                          soft_wrap=True)
             raise typer.Exit(2)
     try:
         decks = load_decks(deck)

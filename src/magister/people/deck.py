@@ -115,7 +115,10 @@ def load_deck(path: str | Path) -> Deck:
         raise ConfigError(f"{p}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save the file as "
                           "UTF-8") from None
     if p.suffix.lower() == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10: the same parser as a package (a dependency there)
+            import tomli as tomllib
 
         try:
             data = tomllib.loads(text)

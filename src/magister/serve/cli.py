@@ -44,12 +44,16 @@ def command(
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
     import secrets
 
-    import uvicorn
-
-    from .app import apply_process_settings, create_app
-    from .settings import ServeSettings
+    from ..errors import missing_extra
 
     try:
+        try:
+            import uvicorn
+
+            from .app import apply_process_settings, create_app
+            from .settings import ServeSettings
+        except ImportError as e:  # (the light core has none of them: a traceback for `pip install magister`)
+            raise missing_extra("magister serve", "serve", e) from None
         if no_auth and admin_token is not None:
             # (one of them would be dropped without a word: an open API for someone who gave a token)
             raise ValueError("--no-auth and --admin-token contradict each other; give one of them")
@@ -57,20 +61,37 @@ def command(
                                      checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
                                      recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
                                      freeze_gc=True)
+        token = None
         if no_auth:
             cfg = cfg.with_(admin_token=None)
         elif not cfg.admin_token:
             token = "mga_" + secrets.token_urlsafe(24)
             cfg = cfg.with_(admin_token=token)
-            typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
         apply_process_settings(cfg)
         app = create_app(settings=cfg)
+        _check_database(app.state.service.engine)
     except ValueError as e:  # a bad option, MAGISTER_* variable or --db (ConfigError too): a message, no traceback
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
+    if token is not None:  # (printed once the server can start: not above an error)
+        typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
     where = f"http://{cfg.host}:{cfg.port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {cfg.db}")
     if cfg.admin_token:
         typer.echo(f"open the dashboard with {where}/dashboard#token=<token>")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level, workers=1, timeout_graceful_shutdown=10)
+
+
+def _check_database(engine) -> None:
+    """Open the database once before serving: one that cannot be opened (not a SQLite file, a PostgreSQL
+    server that refuses the connection) was a traceback from the server's start-up."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())
+        raise ValueError(f"cannot open the database {engine.url.render_as_string(hide_password=True)} ({reason}); "
+                         "check --db (or MAGISTER_DB)") from None

@@ -52,6 +52,9 @@ def make_engine(db: str | Path) -> Engine:
         if "://" not in str(db) and not folder.is_dir():  # (SQLite creates the file, not its folder)
             raise ConfigError(f"the folder {str(folder)!r} of the SQLite file {str(db)!r} does not exist; create it "
                               "or give another --db path")
+        if "://" not in str(db) and Path(url[len("sqlite:///"):]).is_dir():  # (SQLite's own word: a traceback)
+            raise ConfigError(f"--db {str(db)!r} is a folder; give the path of a SQLite file, e.g. "
+                              f"{str(Path(str(db)) / 'teachers.db')!r}")
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
                                pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas)
