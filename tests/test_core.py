@@ -147,6 +147,44 @@ def test_checkpoint_with_any_flipped_byte_loads_the_same_state_or_is_refused():
         assert states_equal(back.state_dict(), ref), f"byte {pos} flipped loaded a different state"
 
 
+def _stored_checkpoint(state):
+    """``state`` as checkpoint.dumps writes it, but with uncompressed entries (so a test can edit a header)."""
+    import io
+    import json
+
+    arrays = {}
+    tree = checkpoint._pack(state, arrays, "state")
+    meta = json.dumps({"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "state": tree}).encode()
+    buf = io.BytesIO()
+    np.savez(buf, **{checkpoint._META: np.frombuffer(meta, dtype=np.uint8), **arrays})
+    return buf.getvalue()
+
+
+def test_a_damaged_array_header_is_refused_not_loaded_as_a_smaller_array():
+    # numpy read an entry only as far as its header said and zipfile checks the CRC only at an entry's end: a
+    # header damaged into a smaller shape loaded 9,000 of 100,000 numbers; brackets damaged into "(4,(" raised a
+    # raw tokenize.TokenError, and a damaged flag marking an entry encrypted a raw RuntimeError
+    import io
+
+    data = _stored_checkpoint({"x": np.arange(100000.0)})
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.loads(data.replace(b"(100000,)", b"(9000,)  "))
+    small = _stored_checkpoint({"x": np.arange(4.0)})
+    rebuilt = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(small)) as z, zipfile.ZipFile(rebuilt, "w") as out:
+        for name in z.namelist():  # a correct CRC over a damaged header
+            raw = z.read(name)
+            out.writestr(name, raw.replace(b"(4,)", b"(4,(") if name == "a0.npy" else raw)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.loads(rebuilt.getvalue())
+    encrypted = bytearray(small)
+    at = encrypted.rindex(b"PK\x01\x02")  # the last central-directory record: its flags at offset 8
+    encrypted[at + 8] |= 0x01
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.loads(bytes(encrypted))
+    assert np.array_equal(checkpoint.loads(data)["x"], np.arange(100000.0))
+
+
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "state.ckpt"
     checkpoint.atomic_write(target, b"old")
@@ -159,6 +197,28 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
         checkpoint.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["state.ckpt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_atomic_write_follows_the_umask_and_keeps_the_mode_of_a_file_written_over(tmp_path):
+    # the temporary file came from tempfile.mkstemp (mode 0o600), so every checkpoint ended readable by its owner
+    # only, also one saved over a file that the group could read
+    import stat
+
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    old = os.umask(0o022)
+    try:
+        t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+        t.save(tmp_path / "new.ckpt")
+        assert mode(tmp_path / "new.ckpt") == 0o644
+        shared = tmp_path / "shared.ckpt"
+        shared.write_bytes(b"")
+        os.chmod(shared, 0o640)
+        t.save(shared)
+        assert mode(shared) == 0o640 and mg.load(shared).n_observed == 0
+    finally:
+        os.umask(old)
+    assert sorted(os.listdir(tmp_path)) == ["new.ckpt", "shared.ckpt"]
 
 
 def test_checkpoint_round_trips_nested_state_exactly():
@@ -208,10 +268,11 @@ def test_a_state_saved_with_other_settings_is_refused_unless_not_strict():
     assert mg.loads(a.to_bytes()).config() == a.config()
 
 
-@pytest.mark.parametrize("bad", [None, "x", [1]])
+@pytest.mark.parametrize("bad", [None, "x", [1], -100, 2.5, "7", True])
 def test_a_state_dict_with_a_bad_counter_is_refused_and_changes_nothing(bad):
     """The counters were read after the algorithm's state and the generator had been replaced: a bad one
-    raised a bare TypeError / ValueError and left the teacher half loaded."""
+    raised a bare TypeError / ValueError and left the teacher half loaded. A negative, fractional, text or
+    boolean count was truncated and taken (n_observed=-100 sent frontier back to bootstrapping)."""
     a = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
     for _ in range(10):
         a.observe(a.propose(), 1.0)
@@ -230,6 +291,14 @@ def test_a_state_without_space_or_with_a_bad_config_is_a_checkpoint_error():
     for bad in (no_space, dict(state, config=None), dict(state, config=[1])):
         with pytest.raises(CheckpointError, match="not a teacher state"):
             mg.teacher.from_state_dict(bad)
+
+
+def test_a_state_with_a_space_spec_of_the_wrong_kind_is_a_checkpoint_error():
+    # Box(low="x") raised a raw "could not convert string to float" out of magister.load
+    state = mg.make_teacher("uniform", mg.Box([0.0], [1.0]), seed=0).state_dict()
+    for bad in ({"type": "Box", "low": "x", "high": [1.0]}, {"type": "Box", "low": [0.0], "high": ["y"]}):
+        with pytest.raises(CheckpointError, match="checkpoint settings do not fit teacher 'uniform'.*'x'|'y'"):
+            mg.teacher.from_state_dict(dict(state, space=bad))
 
 
 def test_generators_are_explicit_and_restorable():

@@ -269,6 +269,29 @@ def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
         DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
 
 
+@pytest.mark.parametrize("gone", ["levels", "opponents"])
+def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path: Path, gone: str) -> None:
+    # a raw KeyError from DualCurriculum.load and load_state_dict
+    from magister import checkpoint
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=3)
+    dual = DualCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["3x3", "4x4"]), seed=0),
+                          mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+    state = {k: v for k, v in dual.state_dict().items() if k != gone}
+    checkpoint.save_state(tmp_path / "dual.ckpt", state)
+    with pytest.raises(CheckpointError, match=f"damaged DualCurriculum state: no {gone} teacher state"):
+        DualCurriculum.load(tmp_path / "dual.ckpt")
+    before = dual.state_dict()
+    with pytest.raises(CheckpointError, match=f"no {gone} teacher state"):
+        dual.load_state_dict(state)
+    assert states_equal(before, dual.state_dict())
+    mg.make_teacher("uniform", mg.Discrete(2)).save(tmp_path / "teacher.ckpt")
+    with pytest.raises(CheckpointError, match="is not a DualCurriculum state"):
+        DualCurriculum.load(tmp_path / "teacher.ckpt")
+
+
 def test_dual_curriculum_observe_batch_refuses_a_single_score_clearly(tmp_path: Path) -> None:
     # a scalar score (or a single level given as text) raised a bare TypeError from len()
     from magister.testing import states_equal
@@ -333,6 +356,27 @@ def test_an_outcome_against_an_id_the_pool_never_handed_out_is_refused(tmp_path:
     pool.add(b"new")  # id 3 now exists
     t.observe(3, 0.5)
     assert t.n_observed == 3 and t.games[[0, 2, 3]].tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+@pytest.mark.parametrize("entry,value", [("win_mean", float("nan")), ("win_mean", float("inf")), ("games", -4)])
+def test_a_state_with_a_nan_win_mean_or_negative_games_is_refused(tmp_path: Path, name: str, entry: str,
+                                                                   value: float) -> None:
+    # taken as they were: the beliefs held NaN (not JSON) and games counted below zero
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=3)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    for _ in range(10):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    state["algorithm"][entry][1] = value
+    u = mg.make_teacher(name, pool.space, pool=pool, seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="games must be >= 0 and win means finite"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())
 
 
 def test_a_numpy_bool_is_not_taken_for_an_outcome() -> None:

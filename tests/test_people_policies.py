@@ -369,6 +369,58 @@ def test_a_checkpoint_with_a_nan_clock_is_refused_and_changes_nothing():
     t.observe("b", 1.0)
 
 
+@pytest.mark.parametrize("cls,entry,fix", [
+    (DifficultyBand, "difficulty", lambda a: a[:-1]), (DifficultyBand, "disc", lambda a: np.full_like(a, np.nan)),
+    (MaxInformation, "difficulty", lambda a: np.full_like(a, np.nan)), (MaxInformation, "item_count", lambda a: a[:-1]),
+    (MasteryLearning, "params", lambda a: a[:-1]), (MasteryLearning, "params", lambda a: a * 7)])
+def test_a_checkpoint_with_learner_model_parameters_that_do_not_fit_is_refused(cls, entry, fix):
+    # taken as they were: a short elo or bkt parameter list made the next propose or observe fail with an
+    # IndexError, a NaN difficulty a raw "high <= 0" from the generator
+    from magister.testing import states_equal
+
+    t = cls(mg.Discrete(["a", "b", "c"]), seed=0)
+    for i in range(6):
+        t.observe(t.propose(), float(i % 2))
+    state = t.state_dict()
+    params = state["algorithm"]["model"]["params"]
+    params[entry] = fix(params[entry])
+    u = cls(mg.Discrete(["a", "b", "c"]), seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="saved (elo|bkt) parameters"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())
+    u.observe(u.propose(), 1.0)
+
+
+@pytest.mark.parametrize("value", [7.0, -0.5, np.inf])
+def test_a_checkpoint_with_a_mastery_outside_0_1_is_refused(value):
+    # taken as it was: mastery() reported P(mastered) = 7
+    from magister.testing import states_equal
+
+    t = MasteryLearning(mg.Discrete(["a", "b", "c"]), seed=0)
+    for i in range(6):
+        t.observe(t.propose(), float(i % 2))
+    state = t.state_dict()
+    learner = state["algorithm"]["model"]["learner_state"]
+    learner["p_mastered"] = np.full_like(learner["p_mastered"], value)
+    u = MasteryLearning(mg.Discrete(["a", "b", "c"]), seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=r"saved bkt mastery must be probabilities in \[0, 1\]"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())
+
+
+def test_a_learner_model_file_missing_an_entry_gets_a_checkpoint_error(tmp_path):
+    from magister import checkpoint
+    from magister.people.base import LearnerModel
+
+    state = Elo().get_state()
+    del state["params"]
+    checkpoint.save_state(tmp_path / "m.ckpt", state)
+    with pytest.raises(CheckpointError, match="learner-model state of 'elo' is malformed .*params"):
+        LearnerModel.load(tmp_path / "m.ckpt")  # a raw KeyError before
+
+
 @pytest.mark.parametrize("settings", [{}, {"graded": True, "grades_from_scores": True}])
 def test_spaced_review_default_model_counts_a_right_answer_as_recalled(settings):
     # the default FSRS model is graded (grades 1-4, recalled = grade > 1) but the policy passed it the

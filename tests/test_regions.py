@@ -383,3 +383,25 @@ def test_state_with_out_of_range_bounds_split_dims_or_points_is_refused():
             tree.load_state_dict(bad)
     after = tree.state_dict()
     assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before)
+
+
+def test_state_whose_links_loop_or_disagree_is_refused():
+    # accepted before: a node listed as its own child (or before its parent) sent every leaf lookup round a loop
+    # forever, and a split node with a split dimension of -1 cut along the last dimension
+    rng = np.random.default_rng(5)
+    tree = RegionTree(2, max_points=20)
+    tree.add(rng.random((100, 2)), rng.random(100), rng)
+    before = tree.state_dict()
+    assert before["n_nodes"] >= 3
+    leaf = int(np.flatnonzero(before["children"][:, 0] < 0)[-1])
+    for key, row, value in (("children", leaf, [leaf, leaf]), ("children", 0, [0, 0]), ("children", 0, [1, -1]),
+                            ("parent", 1, 2), ("split_dim", 0, -1)):
+        bad = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in before.items()}
+        bad[key][row] = value
+        with pytest.raises(ValueError, match="links are inconsistent"):
+            tree.load_state_dict(bad)
+    after = tree.state_dict()
+    assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before)
+    tree.load_state_dict(dict(before, children=before["children"].astype(float)))  # whole floats still load
+    fresh = RegionTree(2, max_points=20)  # a tree without splits still loads
+    tree.load_state_dict(fresh.state_dict())

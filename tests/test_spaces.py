@@ -141,6 +141,9 @@ def test_bad_spec_is_refused():
         mg.space_from_spec({"type": "Sphere"})
     with pytest.raises(ConfigError, match="missing"):
         mg.space_from_spec({"type": "Box", "low": [0]})
+    for bad in (None, [], [["a", {"type": "Discrete", "n": 2}]], "a"):  # a raw AttributeError (no .items())
+        with pytest.raises(ConfigError, match="'spaces' maps names to space specs"):
+            mg.space_from_spec({"type": "Dict", "spaces": bad})
 
 
 @pytest.mark.timeout(90)  # generous: the check takes well under a second; the quadratic one took hours here

@@ -174,9 +174,15 @@ class TaskAverages:
             raise ValueError("counts must be >= 0")
         if any(np.isinf(a).any() for a in arrays.values()):  # NaN marks a task not seen yet
             raise ValueError("averages must be finite numbers (NaN for a task not seen yet)")
-        seen = counts > 0  # a NaN average of a task seen stays NaN at every update: its progress is lost for good
-        if np.isnan(arrays["var"]).any() or any(np.isnan(arrays[k][seen]).any() for k in ("fast", "slow", "last")):
-            raise ValueError("averages of a task seen must be finite numbers (NaN only for a task not seen yet)")
+        # a seen task's averages are numbers, and var is one for every task: a NaN there was taken and then
+        # spread into the policy and the beliefs
+        seen = counts > 0
+        for name in ("fast", "slow", "last"):
+            if np.isnan(arrays[name][seen]).any():
+                raise ValueError(f"{name} is NaN for a task seen {int(counts[np.isnan(arrays[name]) & seen][0])} "
+                                 "times; only a task not seen yet has no average")
+        if not (arrays["var"] >= 0).all():
+            raise ValueError("var must hold finite variances >= 0")
         buf = None
         if self._buf is not None:
             buf = np.asarray(state["window"], dtype=float)

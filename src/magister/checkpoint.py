@@ -17,11 +17,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import secrets
+import stat
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -95,6 +97,19 @@ def _unpack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     return obj
 
 
+def _read_entry(archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    """Entry ``key`` of an npz archive, read whole. ``NpzFile[key]`` reads an entry only as far as its header
+    says, and zipfile checks an entry's CRC only once it is read to its end: a damaged header announcing a
+    smaller array loaded a different state without a word."""
+    name = f"{key}.npy" if f"{key}.npy" in archive.NameToInfo else key  # as NpzFile names its entries
+    raw = archive.read(name)  # the whole entry: its CRC is checked
+    buf = io.BytesIO(raw)
+    array = np.lib.format.read_array(buf, allow_pickle=False)
+    if buf.tell() != len(raw):
+        raise ValueError(f"entry {key!r} holds {len(raw) - buf.tell()} bytes past its array")
+    return array
+
+
 def dumps(state: dict[str, Any]) -> bytes:
     """Serialise a state to bytes (the same format as :func:`save_state`)."""
     arrays: dict[str, np.ndarray] = {}
@@ -119,12 +134,16 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
         with z:
             if _META not in z.files:
                 raise CheckpointError(f"{source} is not a magister checkpoint (no metadata entry)")
-            meta = json.loads(z[_META].tobytes().decode("utf-8"))
-            arrays = {k: z[k] for k in z.files if k != _META}
+            archive = cast(zipfile.ZipFile, z.zip)  # open until the with ends
+            entries = {k: _read_entry(archive, k) for k in z.files}
+            meta = json.loads(entries.pop(_META).tobytes().decode("utf-8"))
+            arrays = entries
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zlib.error,
-            NotImplementedError) as e:  # zlib.error: damaged compressed data; NotImplementedError: a damaged header
+            NotImplementedError, RuntimeError, tokenize.TokenError) as e:
+        # zlib.error: damaged compressed data; NotImplementedError: a damaged zip header; RuntimeError: a damaged
+        # flag that marks an entry encrypted; tokenize.TokenError: an array header with unbalanced brackets
         raise CheckpointError(
             f"{source} is corrupt or not a magister checkpoint ({type(e).__name__}: {e}); "
             "restore it from a backup or start from an earlier checkpoint"
@@ -143,14 +162,31 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
         ) from None
 
 
+def _new_temp(folder: Path, name: str) -> tuple[int, str]:
+    """A new temporary file beside the target, opened for writing. Created with mode 0o666 less the umask like any
+    file ``open`` creates (``tempfile.mkstemp`` makes it 0o600, so every checkpoint ended readable by its owner
+    only, also one written over a file others could read)."""
+    for _ in range(100):
+        tmp = str(folder / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {str(folder / name)!r}")
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that a crash never leaves a torn file."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = _new_temp(folder, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
+            try:  # a file written over keeps its permissions, as with open(path, "wb")
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            except FileNotFoundError:
+                pass
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -645,6 +645,14 @@ class RegionTree:
         ch = arrays["children"]
         if ((ch >= n) | (ch < -1)).any() or (arrays["end"] > self._buf).any() or (arrays["start"] > arrays["end"]).any():
             raise ValueError("region tree arrays are inconsistent")
+        # a split appends its two children after their parent: a child at or before its parent (a node its own
+        # child) sent every leaf lookup round a loop forever
+        node, links = np.arange(n), ch.astype(np.int64)  # as the tree's integer arrays will hold them
+        inner = links[:, 0] >= 0
+        if ((links[:, 1] >= 0) != inner).any() or (links[inner] <= node[inner, None]).any() \
+                or (arrays["parent"].astype(np.int64)[links[inner]] != node[inner, None]).any() \
+                or (arrays["split_dim"][inner] < 0).any():
+            raise ValueError("region tree links are inconsistent (a child must come after its parent and name it)")
         low, high, sd = arrays["low"], arrays["high"], arrays["split_dim"]
         if not (np.isfinite(arrays["x"]).all() and np.isfinite(arrays["y"]).all()) or (arrays["start"] < 0).any() \
                 or not ((0.0 <= low) & (low <= high) & (high <= 1.0)).all() or ((sd < -1) | (sd >= self.dim)).any():

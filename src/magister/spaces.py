@@ -611,6 +611,8 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
         if kind == "MultiDiscrete":
             return MultiDiscrete(spec["nvec"], names=spec.get("names"))
         if kind == "Dict":
+            if not isinstance(spec["spaces"], Mapping):  # a raw AttributeError ('list' object has no 'items')
+                raise ConfigError(f"a Dict space spec's 'spaces' maps names to space specs, got {_short(spec['spaces'])}")
             return Dict({k: space_from_spec(v) for k, v in spec["spaces"].items()})
         if kind in ("SeedSpace", "MazeSpace"):  # level spaces (magister.levels), loaded when asked for
             from .levels.spaces import MazeSpace, SeedSpace

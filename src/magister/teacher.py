@@ -37,6 +37,7 @@ from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreRange
+from .settings import whole
 from .spaces import Space, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
@@ -377,7 +378,9 @@ class Teacher:
         try:
             rng = restore_generator(state["rng"])
             # the counters are read before anything is applied, so a bad one changes nothing
-            n_observed, n_proposed = int(state.get("n_observed", 0)), int(state.get("n_proposed", 0))
+            # (a negative or fractional count was truncated and taken: frontier went back to bootstrapping)
+            n_observed, n_proposed = (whole(f"saved {k}", state.get(k, 0), 0, floats=True)
+                                      for k in ("n_observed", "n_proposed"))
             snapshot = copy.deepcopy(self._get_state())
             try:
                 self._set_state(copy.deepcopy(state["algorithm"]))
@@ -458,7 +461,9 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
 
     try:
         teacher = cls(space_from_spec(state["space"]), **{k: restore(v) for k, v in config.items()})
-    except (TypeError, ConfigError) as e:
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError) as e:  # ValueError: also a space spec of the wrong kind ("low": "x")
         raise CheckpointError(f"checkpoint settings do not fit teacher {state['teacher']!r}: {e}") from None
     teacher.load_state_dict(state)
     return teacher

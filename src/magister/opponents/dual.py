@@ -39,6 +39,17 @@ def _restore(teacher: Teacher, snap: tuple[Any, ...]) -> None:
     teacher.n_observed, teacher.n_proposed = n_observed, n_proposed
 
 
+def _check_dual(state: Any, what: str) -> None:
+    """Refuse what is not a DualCurriculum state (a state without one of its teachers raised a raw KeyError)."""
+    if not isinstance(state, dict) or state.get("dual") != 1:
+        raise CheckpointError(f"{what} is not a DualCurriculum state (missing 'dual'); use what "
+                              "DualCurriculum.state_dict() or save() wrote")
+    missing = [k for k in ("levels", "opponents") if not isinstance(state.get(k), dict)]
+    if missing:
+        raise CheckpointError(f"{what} is a damaged DualCurriculum state: no {' or '.join(missing)} teacher state; "
+                              "restore it from a backup or an earlier checkpoint")
+
+
 class DualCurriculum:
     """Propose ``(level, opponent)`` pairs from two teachers; a game's score goes to both."""
 
@@ -89,8 +100,7 @@ class DualCurriculum:
         return {"dual": 1, "levels": self.levels.state_dict(), "opponents": self.opponents.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or state.get("dual") != 1:
-            raise CheckpointError("not a DualCurriculum state (missing 'dual'); use DualCurriculum.state_dict()")
+        _check_dual(state, "state")
         before = _snapshot(self.levels)
         self.levels.load_state_dict(state["levels"])
         try:
@@ -107,6 +117,5 @@ class DualCurriculum:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DualCurriculum":
         state = checkpoint.load_state(path)
-        if state.get("dual") != 1:
-            raise CheckpointError(f"{path} is not a DualCurriculum checkpoint")
+        _check_dual(state, f"checkpoint file {str(path)!r}")
         return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"]))

@@ -166,6 +166,8 @@ class OpponentTeacher(Teacher):
         win_mean = np.asarray(state["win_mean"], dtype=float)
         if games.shape != (self.space.n,) or win_mean.shape != (self.space.n,):
             raise ValueError(f"per-opponent arrays have shape {games.shape}, expected ({self.space.n},)")
+        if (games < 0).any() or not np.isfinite(win_mean).all():
+            raise ValueError("per-opponent games must be >= 0 and win means finite numbers")
         self._set_more(state)
         self.games, self.win_mean = games.copy(), win_mean.copy()
 

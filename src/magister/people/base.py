@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import checkpoint
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, MagisterError
 from .events import Event, EventLog
 
 __all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
@@ -250,7 +250,13 @@ class LearnerModel:
         if not isinstance(state, dict) or "model" not in state:
             raise CheckpointError("not a learner-model state (missing 'model')")
         model = make_model(state["model"], **state.get("settings", {}))
-        model.set_state(state)
+        try:
+            model.set_state(state)
+        except MagisterError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint (a raw KeyError before)
+            raise CheckpointError(f"learner-model state of {state['model']!r} is malformed ({type(e).__name__}: "
+                                  f"{e}); load what get_state() or save() wrote") from None
         return model
 
 

@@ -280,11 +280,17 @@ class BKT(LearnerModel):
         return {"params": self.params.copy()}
 
     def _set_params(self, params: dict[str, Any]) -> None:
-        self.params = np.asarray(params["params"], dtype=float).reshape(-1, 5).copy()
+        p = np.asarray(params["params"], dtype=float).reshape(-1, 5)
+        if len(p) != len(self._skills) or not ((p >= 0) & (p <= 1)).all():  # NaN fails the range check too
+            raise ConfigError(f"saved bkt parameters must be {len(self._skills)} rows (one per skill) of five "
+                              f"probabilities in [0, 1]; got {len(p)} rows")
+        self.params = p.copy()
 
     def _get_learner_state(self) -> dict[str, Any]:
         return {"p_mastered": self.p_mastered.copy()}
 
     def _set_learner_state(self, state: dict[str, Any]) -> None:
-        pm = np.asarray(state["p_mastered"], dtype=float)
-        self.p_mastered = pm.reshape(len(self._learners), len(self._skills)).copy()
+        pm = np.asarray(state["p_mastered"], dtype=float).reshape(len(self._learners), len(self._skills))
+        if ((pm < -1e-9) | (pm > 1 + 1e-9)).any():  # NaN marks a skill not met yet; the margin: rounding
+            raise ConfigError("saved bkt mastery must be probabilities in [0, 1] (NaN for a skill not met yet)")
+        self.p_mastered = pm.copy()

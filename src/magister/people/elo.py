@@ -180,6 +180,12 @@ class Elo(LogitModel):
         self.difficulty = [float(v) for v in np.asarray(params["difficulty"]).reshape(-1)]
         self.disc = [float(v) for v in np.asarray(params["disc"]).reshape(-1)]
         self.item_count = [int(v) for v in np.asarray(params["item_count"]).reshape(-1)]
+        n = len(self._items)  # one entry per item: a short list made a later predict fail with an IndexError
+        if not len(self.difficulty) == len(self.disc) == len(self.item_count) == n:
+            raise ConfigError(f"saved elo parameters hold {len(self.difficulty)} difficulties, {len(self.disc)} "
+                              f"discriminations and {len(self.item_count)} counts for {n} items")
+        if not all(math.isfinite(v) for v in self.difficulty + self.disc) or min(self.item_count, default=0) < 0:
+            raise ConfigError("saved elo parameters must be finite numbers and item counts >= 0")
 
     def _get_learner_state(self) -> dict[str, Any]:
         th = sorted(self.theta)
