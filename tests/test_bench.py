@@ -159,6 +159,16 @@ def test_cli_demo_and_parallel_workers(tmp_path):
     assert all(j["status"] == "ok" and j["episodes"] == [0, 150, 300] for j in results["jobs"])
 
 
+def test_cli_refuses_more_episodes_than_a_run_can_hold_before_running(tmp_path):
+    # each run failed with "Maximum allowed dimension exceeded" (or a MemoryError) after the folder was made
+    from magister.bench.cli import MAX_EPISODES
+
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "1", "--workers", "1",
+                                   "--episodes", str(MAX_EPISODES + 1), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "less than or equal to" in " ".join(res.output.split())
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--teachers", "uniform,bogus"], "unknown teacher 'bogus'; available:"),
     (["--students", "nope"], "unknown student 'nope'; available:"),

@@ -13,6 +13,8 @@ DEMO_TEACHERS = 6
 DEMO_SEEDS = 3
 DEMO_EPISODES = 20000
 DEMO_EVAL_EVERY = 1000
+#: the most episodes a run may have (a run keeps one timing per episode: 8 bytes each)
+MAX_EPISODES = 100_000_000
 
 
 def demo_teachers(available: list[str]) -> list[str]:
@@ -96,8 +98,9 @@ def command(
                                         help="Number of seeds per teacher and student (default 5; demo 3)."),
     first_seed: int = typer.Option(0, "--first-seed", min=0, help="Seeds run from this value upwards."),
     episodes: Optional[int] = typer.Option(
-        None, "--episodes", "-n", min=1,
-        help=f"Episodes per run (default 20000, the reference protocol; demo {DEMO_EPISODES})."),
+        None, "--episodes", "-n", min=1, max=MAX_EPISODES,  # (a run keeps one timing per episode)
+        help=f"Episodes per run (default 20000, the reference protocol; demo {DEMO_EPISODES}; at most "
+             f"{MAX_EPISODES:,})."),
     eval_every: Optional[int] = typer.Option(
         None, "--eval-every", min=1,
         help=f"Record mastery every this many episodes (default 1000; demo {DEMO_EVAL_EVERY})."),
@@ -272,8 +275,8 @@ def command(
         for err in r["errors"]:
             console.print(f"[red]failed[/] {r['teacher']} x {r['student']}: {err}")
     console.print(f"wall time {results['wall_s']:.1f} s; timings are per-process CPU-shared and noisy")
-    where = f"{out_dir}/report.md (and report.html)" if not no_report else f"{out_dir}/results.json"
-    console.print(f"[bold]Report:[/] {where}; results: {out_dir}/results.json, {out_dir}/curves.csv")
+    report = "" if no_report else f"[bold]Report:[/] {out_dir}/report.md (and report.html); "
+    console.print(f"{report}results: {out_dir}/results.json, {out_dir}/curves.csv")
     if any(r["failed"] for r in rows):
         sys.exit(1)
 
