@@ -127,3 +127,31 @@ def test_run_and_report_checks_its_settings_before_any_run(bad, monkeypatch):
     with pytest.raises(ConfigError):
         levels.run_and_report(["uniform", "plr"], [0], steps=2048, echo=lambda line: None, **bad)
     assert not ran
+
+
+def test_ctrl_c_keeps_the_finished_level_runs_marked_and_the_cli_says_so(records, tmp_path, monkeypatch):
+    # a Ctrl-C after minutes of runs threw every finished one away (the level benchmark has its own runner)
+    import json
+
+    from typer.testing import CliRunner
+
+    from magister.bench import levels
+    from magister.cli import app
+
+    done = iter(records[:1])
+
+    def job(teacher, seed, **kwargs):
+        try:
+            return next(done)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr(levels, "run_levels_job", job)
+    res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "uniform,plr", "--seeds", "2", "--steps", "2048",
+                                   "--workers", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 130, res.output
+    flat = " ".join(res.output.split())
+    assert "interrupted: 1 of 4 runs finished" in flat and "levels_results-interrupted.json" in flat
+    kept = json.loads((tmp_path / "levels_results-interrupted.json").read_text())
+    assert kept["interrupted"] == {"finished": 1, "planned": 4} and len(kept["runs"]) == 1
+    assert not (tmp_path / "levels_results.json").exists()  # nothing that reads as a whole run

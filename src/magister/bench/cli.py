@@ -206,6 +206,8 @@ def command(
                            steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
                            on_plan=lambda: _make_out(console, levels_out))
+        except Interrupted as e:
+            _interrupted(console, e, levels_out)
         except ConfigError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(code=2)

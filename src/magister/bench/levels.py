@@ -376,15 +376,22 @@ def _job(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
 def run_levels_benchmark(teachers: Sequence[str] = LEVEL_TEACHERS, seeds: Sequence[int] = (0, 1, 2), *,
                          workers: int = 1, progress: Callable[[dict[str, Any]], None] | None = None,
                          **job_kwargs: Any) -> list[dict[str, Any]]:
-    """Every (teacher, seed) run, in ``workers`` processes (one thread each); returns the run records."""
+    """Every (teacher, seed) run, in ``workers`` processes (one thread each); returns the run records.
+
+    Ctrl-C raises :class:`~magister.bench.runner.Interrupted` holding the records of the runs that finished."""
+    from .runner import Interrupted
+
     jobs = [(t, int(s), job_kwargs) for s in seeds for t in teachers]
     out: list[dict[str, Any]] = []
     if workers <= 1:
-        for j in jobs:
-            rec = _job(j)
-            out.append(rec)
-            if progress is not None:
-                progress(rec)
+        try:
+            for j in jobs:
+                rec = _job(j)
+                out.append(rec)
+                if progress is not None:
+                    progress(rec)
+        except KeyboardInterrupt:  # (runs of minutes each: the finished ones went with it)
+            raise Interrupted(out + [None] * (len(jobs) - len(out))) from None
         return out
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -393,11 +400,16 @@ def run_levels_benchmark(teachers: Sequence[str] = LEVEL_TEACHERS, seeds: Sequen
         os.environ[v] = "1"
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futs = [pool.submit(_job, j) for j in jobs]
-        for f in as_completed(futs):
-            rec = f.result()
-            out.append(rec)
-            if progress is not None:
-                progress(rec)
+        try:
+            for f in as_completed(futs):
+                rec = f.result()
+                out.append(rec)
+                if progress is not None:
+                    progress(rec)
+        except KeyboardInterrupt:
+            for f in futs:
+                f.cancel()
+            raise Interrupted(out + [None] * (len(jobs) - len(out))) from None
     return out
 
 
@@ -520,7 +532,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
 
     from ..errors import ConfigError
     from ..settings import number, whole
-    from .runner import check_seeds
+    from .runner import Interrupted, check_seeds
 
     names = list(teachers or LEVEL_TEACHERS)
     unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
@@ -553,9 +565,21 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
              f"({rec['wall_s']:.0f} s, {rec['train_steps_per_s']:,.0f} steps/s with PPO)")
 
     t0 = time.perf_counter()
-    records = run_levels_benchmark(names, seeds, workers=workers, progress=progress, steps=steps,
-                                   eval_every=eval_every, episodes=episodes, explore_bonus=explore_bonus,
-                                   generator=generator)
+    config = {"teachers": names, "seeds": list(seeds), "steps": steps, "eval_every": eval_every,
+              "episodes": episodes, "explore_bonus": explore_bonus, "generator": generator}
+    try:
+        records = run_levels_benchmark(names, seeds, workers=workers, progress=progress, steps=steps,
+                                       eval_every=eval_every, episodes=episodes, explore_bonus=explore_bonus,
+                                       generator=generator)
+    except Interrupted as e:  # Ctrl-C: the finished runs are kept in a file marked as such, never as the results
+        done = [r for r in e.records if r is not None]
+        e.results = {"config": config, "runs": done,
+                     "interrupted": {"finished": len(done), "planned": len(e.records)}}
+        if out is not None and done:
+            path = Path(out) / "levels_results-interrupted.json"
+            path.write_text(json.dumps(e.results, indent=1))
+            e.written = [str(path)]
+        raise
     summary = summarise(records)
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
@@ -573,8 +597,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
             speed[t] = {"prefetch0": s0, "prefetch2": s2}
             echo(f"  {t:<13}{s0['no_teacher']:>11,.0f}{s0['teacher']:>11,.0f}{100 * s0['kept']:>5.0f}%"
                  f"{s2['teacher']:>11,.0f}{100 * s2['kept']:>5.0f}%")
-    result = {"config": {"teachers": names, "seeds": list(seeds), "steps": steps, "eval_every": eval_every,
-                         "episodes": episodes, "explore_bonus": explore_bonus, "generator": generator}, "summary": summary, "speed": speed, "runs": records,
+    result = {"config": config, "summary": summary, "speed": speed, "runs": records,
               "wall_s": time.perf_counter() - t0}
     if out is not None:
         path = Path(out)
