@@ -35,6 +35,15 @@ def test_prerequisite_graph_is_checked():
         MasteryLearning(mg.Discrete(["a", "b"]), prerequisites={"a": ["zzz"]})
 
 
+def test_skills_with_unknown_items_are_refused_naming_the_item_names():
+    # keys of mixed types used to crash the check with "'<' not supported between 'str' and 'int'", and task
+    # numbers of an unnamed Discrete were refused as "not tasks of Discrete(3)" although they are its tasks
+    with pytest.raises(ConfigError, match=r"unknown items \[0, 'zz'\].*item names.*\['a', 'b'\]"):
+        MasteryLearning(mg.Discrete(["a", "b"]), skills={0: "x", "zz": "y"})
+    with pytest.raises(ConfigError, match=r"item names of Discrete\(3\) \(strings: \['0', '1', '2'\]\)"):
+        MasteryLearning(mg.Discrete(3), skills={0: "x", 1: "x"})
+
+
 def test_mastery_learning_respects_prerequisites_and_the_threshold():
     space = mg.Discrete(list(CHAIN))
     t = MasteryLearning(space, prerequisites=CHAIN, seed=0, model_settings={"prior": 0.1, "learn": 0.2})

@@ -127,6 +127,21 @@ def test_resume_mid_stage_from_a_checkpoint():
     assert u.stage == 1
 
 
+@pytest.mark.parametrize("space, weights", [
+    (mg.Discrete(5), {0: 1.0, 3: 2.0}),
+    (mg.MultiDiscrete([2, 3]), {(0, 1): 1.0, (1, 2): 3.0}),
+])
+def test_a_weights_dict_of_unnamed_tasks_survives_a_checkpoint(space, weights):
+    # JSON turns the dict's task keys into strings ('0', '(0, 1)'), which the space refused on load
+    stages = [{"tasks": weights, "until": {"episodes": 3}}, {"tasks": "all"}]
+    t = Sequential(space, stages=stages, seed=0)
+    t.observe_batch(t.propose(2), [0.5, 0.5])
+    u = mg.loads(t.to_bytes())
+    assert u.stage == 0 and u.probabilities() == pytest.approx(t.probabilities())
+    assert u.propose(8) == t.propose(8)
+    Sequential(space, stages=stages, seed=0).load_state_dict(t.state_dict())  # same settings: accepted
+
+
 @pytest.mark.parametrize("stages, match", [
     ([{"tasks": ["easy", "hrad"]}], "hrad"),
     ([{"tasks": "hrad"}], "known tasks"),
@@ -145,6 +160,8 @@ def test_resume_mid_stage_from_a_checkpoint():
     ([{"tasks": ["easy", "hard"], "weights": [0, 0]}], "sum to 0"),
     ([{"tasks": ["easy", "easy"]}], "twice"),
     ([{"task": ["easy"]}], "unknown key"),
+    ([{"tasks": ["easy"], 1: 2, "x": 3}], r"unknown key\(s\) \['x', 1\]"),  # keys of mixed types: not a TypeError
+    ([{"tasks": ["easy"], "until": {1: 2, "x": 3}}, {"tasks": "all"}], r"unknown condition key\(s\) \['x', 1\]"),
     ([{"tasks": ["easy"], "indices": [0]}], "either"),
     ([], "non-empty list"),
     ("easy", "non-empty list"),

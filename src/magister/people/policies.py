@@ -119,9 +119,11 @@ class PeoplePolicy(Teacher):
         few_tasks(space.n, "a people policy keeps a learner model per item")
         self.items = space.task_names()
         skills = dict(skills or {})
-        unknown = sorted(set(skills) - set(self.items))
+        names = set(self.items)
+        unknown = [k for k in skills if k not in names]  # in the given order: keys of mixed types do not sort
         if unknown:
-            raise ConfigError(f"skills maps unknown items {unknown[:5]}; keys must be tasks of {space!r}")
+            raise ConfigError(f"skills maps unknown items {unknown[:5]}; keys must be the item names of {space!r} "
+                              f"(strings: {self.items[:5]}{'...' if len(self.items) > 5 else ''})")
         self.item_skill = [str(skills.get(i, i)) for i in self.items]
         self.skill_names = list(dict.fromkeys(self.item_skill))
         prereq = {str(k): [str(x) for x in v] for k, v in (prerequisites or {}).items()}

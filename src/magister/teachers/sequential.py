@@ -64,7 +64,7 @@ def _parse_condition(cond: Any, where: str) -> tuple:
                           f"got {cond!r}")
     unknown = set(cond) - _COND_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown condition key(s) {sorted(unknown)}; use 'episodes', "
+        raise ConfigError(f"{where}: unknown condition key(s) {sorted(unknown, key=repr)}; use 'episodes', "
                           "'mean_score' with 'window' (and optional 'per_task'), 'all' or 'any'")
     kinds = [k for k in ("episodes", "mean_score", "all", "any") if k in cond]
     if len(kinds) != 1:
@@ -160,7 +160,7 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
             raise ConfigError(f"{where} must be a dict with 'tasks' (or 'indices'), got {st!r}")
         unknown = set(st) - _STAGE_KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_STAGE_KEYS)}")
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown, key=repr)}; allowed: {sorted(_STAGE_KEYS)}")
         if ("tasks" in st) == ("indices" in st):
             raise ConfigError(f"{where}: give either 'tasks' (tasks or names) or 'indices' (numbers 0..{space.n_tasks - 1})")
         if "tasks" in st:
@@ -197,6 +197,22 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
             raise ConfigError(f"{where}.name must be a string, got {name!r}")
         out.append(_Stage(idx, w, cond, name))
     return out
+
+
+def _portable_stages(stages: Sequence[Any], parsed: list[_Stage]) -> list[Any] | None:
+    """The stages as a checkpoint can give them back, or None when they already are: a ``{task: weight}`` dict
+    whose tasks are not names (task numbers of an unnamed ``Discrete``, tuples of a ``MultiDiscrete``) would come
+    back from the checkpoint's JSON with string keys, which the space refuses on load; it is recorded as the same
+    ``indices`` and ``weights`` instead."""
+    out, changed = [], False
+    for st, stage in zip(stages, parsed):
+        spec = st.get("tasks")
+        if isinstance(spec, dict) and any(not isinstance(k, str) for k in spec):
+            st = {"indices": stage.idx.tolist(), "weights": stage.weights.tolist(),
+                  **{k: v for k, v in st.items() if k != "tasks"}}
+            changed = True
+        out.append(st)
+    return out if changed else None
 
 
 def _default_stages(space: Space) -> list[dict[str, Any]]:
@@ -240,6 +256,10 @@ class Sequential(CachedPolicy, Teacher):
             raise ConfigError(f"epsilon is the uniform-exploration share in [0, 1], got {epsilon!r}")
         self.epsilon = float(epsilon)
         self.stages = _parse_stages(space, _default_stages(space) if stages is None else stages)
+        if stages is not None:
+            portable = _portable_stages(stages, self.stages)
+            if portable is not None:
+                self._record_settings(stages=portable)
         self._enter(0)
         self.finished = False
         self._probs: np.ndarray | None = None
