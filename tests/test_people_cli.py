@@ -282,4 +282,3 @@ def test_a_toml_deck_loads_without_tomllib(monkeypatch):
     monkeypatch.setitem(sys.modules, "tomli", parser)  # what Python 3.10 installs (same API)
     deck, = load_decks([DECK])
     assert deck.cards and deck.title
-
