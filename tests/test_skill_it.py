@@ -72,6 +72,22 @@ def test_bad_settings_are_refused():
             mg.make_teacher("skill-it", mg.Discrete(3), **kwargs)
 
 
+def test_a_huge_eta_or_graph_gives_probabilities_not_nan():
+    # eta 1e308 (accepted: a finite number >= 0) made eta * drive overflow: inf - inf gave NaN probabilities and
+    # propose() raised numpy's "probabilities contain NaN"
+    chain = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
+    for kwargs in ({"eta": 1e308}, {"eta": 1e308, "graph": chain}, {"eta": 1.0, "graph": [[1e308, 1e308, 0],
+                                                                                            [0, 1, 0], [0, 0, 1]]}):
+        t = mg.make_teacher("skill-it", mg.Discrete(3), seed=0, **kwargs)
+        t.observe_batch([0, 1, 2], [0.9, 0.2, 0.5])
+        p = np.asarray(t.beliefs()["probability"])
+        assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
+        assert len(t.propose(4)) == 4
+    greedy = mg.make_teacher("skill-it", mg.Discrete(3), seed=0, eta=1e308)
+    greedy.observe_batch([0, 1, 2], [0.9, 0.2, 0.5])
+    assert greedy.beliefs()["probability"] == [0.0, 1.0, 0.0], "the limit of a huge step: the highest loss only"
+
+
 def test_save_and_load_keep_the_graph():
     t = mg.make_teacher("skill-it", mg.Discrete(2), graph=[[1, 0.5], [0, 1]], eta=0.3, seed=0)
     t.observe(1, 0.2)

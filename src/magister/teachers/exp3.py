@@ -46,6 +46,13 @@ progress rewards it collapses onto a few tasks).
 
 ``pi_i`` is the probability under the current policy when the outcome is
 observed (proposals made in one batch are drawn from that same policy).
+``observe_batch`` is one ``observe`` per outcome, in order: only its first
+outcome is weighted by the policy the batch was drawn from; each later one by
+the policy after the outcomes before it (``t`` has moved on by then too).
+A data mixture (``SkillSampler``) sends one outcome per skill present in a
+batch of many draws, so a skill is observed at almost every step whatever its
+``pi_i``: ``1 / pi_i`` then over-weights rare skills, where the paper
+observes the one domain it drew.
 """
 
 from __future__ import annotations

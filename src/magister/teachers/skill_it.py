@@ -146,8 +146,15 @@ class SkillIt(Teacher):
             loss = self.loss_sums()
             if self.target is not None:
                 loss = loss * self.target
-            drive = loss if self.effective_graph is None else self.effective_graph @ loss
-            logits = self.eta * drive
+            with np.errstate(over="ignore", invalid="ignore"):
+                drive = loss if self.effective_graph is None else self.effective_graph @ loss
+                logits = self.eta * drive
+                if not np.isfinite(logits).all():
+                    # eta * drive overflowed (inf - inf was NaN, and propose() raised): shift the drives first,
+                    # so the skills below the top get -inf (probability 0)
+                    shifted = drive - drive.max() if np.isfinite(drive).all() else \
+                        np.where(drive == np.inf, 0.0, -np.inf)
+                    logits = self.eta * shifted
             w = np.exp(logits - logits.max())
             self._probs = w / w.sum()
         return self._probs.copy()
