@@ -68,6 +68,20 @@ def test_propose_shapes():
         box.propose(0)
 
 
+@pytest.mark.parametrize("k", [0, -3, 2.0, True, "4"])
+def test_a_bad_k_is_a_magister_error(k):
+    """errors.py: MagisterError is the base of every error magister raises on purpose; propose(k) with a bad k
+    raised a plain ValueError, which `except magister.MagisterError` let through (propose(0) from a vector env
+    with no episode finished, say). Still a ValueError, for code that caught that."""
+    for t in (mg.make_teacher("uniform", mg.Box([0], [1]), seed=0), mg.make_teacher("sec", mg.Discrete(3), seed=0)):
+        with pytest.raises(mg.MagisterError, match="positive whole number") as err:
+            t.propose(k)
+        assert isinstance(err.value, ValueError)
+        with pytest.raises(mg.MagisterError, match="positive whole number"):
+            t.propose_with_info(k)
+        assert t.n_proposed == 0
+
+
 def test_refused_batch_records_nothing():
     t = mg.make_teacher("uniform", mg.Discrete(["a", "b"]), seed=0)
     with pytest.raises(mg.UnknownTaskError, match="position 1"):
@@ -117,6 +131,11 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "text.ckpt").write_text("hello")
     with pytest.raises(CheckpointError, match="corrupt or not a magister checkpoint"):
         mg.load(tmp_path / "text.ckpt")
+    for junk in (b"hello", b'{"teacher": "uniform"}', b"\x00" * 40, b"x"):
+        # numpy took any such file for a pickle, and the message advised `allow_pickle=`: a fix that does not apply
+        with pytest.raises(CheckpointError, match="not a magister checkpoint") as err:
+            mg.loads(junk)
+        assert "pickle" not in str(err.value) and "restore it from a backup" in str(err.value)
     with pytest.raises(CheckpointError, match="does not exist"):
         mg.load(tmp_path / "missing.ckpt")
     with zipfile.ZipFile(tmp_path / "other.npz", "w") as z:
@@ -474,3 +493,12 @@ def test_a_setting_too_large_for_a_float_is_a_config_error():
     with pytest.raises(ConfigError, match="eta"):
         mg.make_teacher("skill-it", mg.Discrete(3), eta=10**400)
     assert settings.number("eta", 10**300, 0.0) == 1e300
+
+
+def test_available_teachers_filters_by_kind_and_refuses_an_unknown_kind():
+    assert "sec" in mg.available_teachers("discrete") and "sec" not in mg.available_teachers("continuous")
+    assert "plr" in mg.available_teachers("level") and "uniform" in mg.available_teachers("level")
+    assert mg.available_teachers("any") == ["uniform"]
+    # a typo listed only 'uniform' (the teacher of every kind), as if nothing else were registered
+    with pytest.raises(mg.ConfigError, match="unknown kind of teacher 'discret'.*'discrete'"):
+        mg.available_teachers("discret")

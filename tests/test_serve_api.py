@@ -253,6 +253,11 @@ def test_remote_teacher_is_a_drop_in_teacher(client):
     with pytest.raises(mg.InvalidScoreError):
         remote.observe(t, 7.0)
     assert remote.n_observed == 13
+    for k in (0, -1, 2.0):  # a MagisterError (and a ValueError), as from a local teacher: was a plain ValueError
+        for teacher in (remote, local):
+            with pytest.raises(mg.ConfigError, match="positive whole number"):
+                teacher.propose(k)
+    assert remote.n_proposed == 13
 
 
 def test_remote_propose_and_observe_batch_split_what_one_request_cannot_carry(client):

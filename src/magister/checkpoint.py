@@ -126,6 +126,13 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
     if not isinstance(data, (bytes, bytearray, memoryview)):  # a path, or None, is not a checkpoint's bytes
         raise CheckpointError(f"{source} must be the bytes of a checkpoint (what to_bytes() returns), got "
                               f"{type(data).__name__}; to read a checkpoint file use magister.load(path)")
+    head = bytes(data[:6])
+    if not head.startswith(b"PK") and not head.startswith(b"\x93NUMPY"):
+        # neither a zip archive nor a numpy array: np.load takes it for a pickle and its message advised
+        # loading the file "unsafely using the allow_pickle= keyword", a fix that does not apply (and is unsafe)
+        raise CheckpointError(f"{source} is corrupt or not a magister checkpoint (a checkpoint is a zip archive, "
+                              f"this starts with {head!r}); load the file that Teacher.save or save_state wrote, "
+                              "or restore it from a backup")
     try:
         z = np.load(io.BytesIO(data), allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):  # a lone .npy array: np.load returns it, not an archive

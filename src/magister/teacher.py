@@ -84,8 +84,12 @@ def _ensure_loaded(name: str | None = None) -> None:
 
 
 def available_teachers(kind: str | None = None) -> list[str]:
-    """Names of the registered teachers (``kind``: "continuous", "discrete" or "any" to filter)."""
+    """Names of the registered teachers (``kind``: "continuous", "discrete", "level" or "any" to filter; the
+    teachers of kind "any" are listed under every kind)."""
     _ensure_loaded()
+    kinds = sorted({c.kind for c in _REGISTRY.values()})
+    if kind is not None and kind not in kinds:  # a typo ("discret") listed only 'uniform', as if that were all
+        raise ConfigError(f"unknown kind of teacher {kind!r}; use one of {', '.join(map(repr, kinds))}, or None for all")
     return sorted(n for n, c in _REGISTRY.items() if kind is None or c.kind in (kind, "any"))
 
 
@@ -274,7 +278,7 @@ class Teacher:
             m = 1
         else:
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-                raise ValueError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+                raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
             m = int(k)
         enc = self._propose(m)
         tasks = self._decode(enc)

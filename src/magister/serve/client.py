@@ -319,7 +319,7 @@ class HTTPTeacher:
     def propose(self, k: int | None = None) -> Any:
         """One task (``k=None``) or ``k`` tasks (an array ``(k, d)`` for a Box, a list otherwise)."""
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-            raise ValueError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+            raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
         m = 1 if k is None else int(k)
         got: list[Any] = []
         while len(got) < m:  # the server hands out at most MAX_K tasks per request
