@@ -164,6 +164,20 @@ def test_plr_finite_seed_set_visits_unseen_then_only_replays():
     assert all(i["replay"] for _, i in infos[-50:])
 
 
+@pytest.mark.parametrize("name", ["plr", "robust-plr"])
+def test_staleness_of_the_level_played_last_is_zero(name):
+    # PLR's P_C = (c - C_i) / sum_j (c - C_j), c the episodes sampled so far: with staleness alone and two levels
+    # the one just played has weight 0, so replays alternate (counting the visit before drawing gave it 1/3)
+    t = mg.make_teacher(name, SeedSpace(2), seed=0, staleness_coef=1.0)
+    played = []
+    for _ in range(200):
+        level, info = t.propose_with_info()
+        t.observe(level, 1.0)
+        if info["replay"] and len(t.buffer) == 2:
+            played.append(level)
+    assert len(played) > 100 and all(a != b for a, b in zip(played, played[1:]))
+
+
 def test_robust_plr_trains_only_on_replays():
     t = mg.make_teacher("robust-plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
     infos = _run(t, lambda s: (s % 97) / 97, 300, batch=4)
@@ -176,7 +190,7 @@ def test_robust_plr_trains_only_on_replays():
 
 
 def test_robust_plr_defaults_are_the_minigrid_ones():
-    # robust PLR's MiniGrid settings (ACCEL's baseline, as accel): most episodes replayed, so trained on
+    # ACCEL's MiniGrid settings (as accel; its Robust PLR baseline replayed with 0.5): most episodes replayed
     t = mg.make_teacher("robust-plr", SeedSpace(), seed=0)
     assert (t.replay_prob, t.buffer.temperature, t.buffer.staleness_coef) == (0.8, 0.3, 0.3)
     infos = _run(t, lambda s: (s % 97) / 97, 400, batch=4)

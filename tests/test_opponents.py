@@ -269,6 +269,29 @@ def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
         DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
 
 
+def test_dual_curriculum_says_which_games_are_evaluate_only(tmp_path: Path) -> None:
+    # with robust-plr as the level teacher, the learner must not train on new levels: DualCurriculum had no
+    # propose_with_info, so the flag never reached the learner
+    from magister.levels import SeedSpace
+
+    def dual():
+        return DualCurriculum(mg.make_teacher("robust-plr", SeedSpace(), seed=0, capacity=8),
+                              mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    a, b = dual(), dual()
+    infos = []
+    for _ in range(20):
+        pairs, inf = a.propose_with_info(3)
+        assert pairs == b.propose(3)  # the same games as propose
+        a.observe_batch([p[0] for p in pairs], [p[1] for p in pairs], [(p[0] % 7) / 7 for p in pairs])
+        b.observe_batch([p[0] for p in pairs], [p[1] for p in pairs], [(p[0] % 7) / 7 for p in pairs])
+        infos += inf
+    assert {i["train"] for i in infos} == {True, False} and all(i["train"] == i["replay"] for i in infos)
+    (level, opponent), info = a.propose_with_info()
+    assert (level, opponent) == b.propose() and opponent in pool.ids and info["train"] == info["replay"]
+
+
 @pytest.mark.parametrize("gone", ["levels", "opponents"])
 def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path: Path, gone: str) -> None:
     # a raw KeyError from DualCurriculum.load and load_state_dict

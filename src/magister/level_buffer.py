@@ -379,7 +379,9 @@ class LevelBuffer:
         self._sum_seen += seen
 
     def advance(self, steps: int = 1) -> None:
-        """Count visits (PLR counts every level played, replayed or new)."""
+        """Count visits (PLR counts every level played, replayed or new). Draw a replay (:meth:`sample`)
+        before counting its own visit: PLR's ``c`` is the episodes sampled so far, so the level played last
+        has staleness 0."""
         self.tick += whole("advance(steps)", steps, 0)
 
     def touch(self, key: Hashable) -> None:

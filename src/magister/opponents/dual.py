@@ -5,7 +5,10 @@ one task per game: a ``(level, opponent)`` pair. The two teachers stay
 independent: each proposes its half, and the learner's score of the game goes
 to both (the level teacher learns which levels are worth practising, the
 opponent teacher which opponents). Any teacher works as the level teacher; any
-:class:`~magister.opponents.OpponentTeacher` as the opponent teacher.
+:class:`~magister.opponents.OpponentTeacher` as the opponent teacher. With a
+level teacher that evaluates some levels without training on them
+(``robust-plr``, ``accel``, ``learnability``), draw the games with
+:meth:`DualCurriculum.propose_with_info`, whose ``info["train"]`` says which.
 
 ``save`` / :meth:`DualCurriculum.load` keep both in one atomic checkpoint
 (the opponent teacher's pool is named by its folder and reopened).
@@ -72,6 +75,19 @@ class DualCurriculum:
             return self.levels.propose(), opponent
         opponents = self.opponents.propose(k)
         return list(zip(self.levels.propose(k), opponents))
+
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+        """Like :meth:`propose` (the same pairs), with the level teacher's info for each: ``(pair, info)``, or
+        ``(pairs, infos)`` for ``k``. ``info["train"]`` False means play the game and send its score but do
+        not learn from it (``robust-plr`` and ``accel`` train only on replayed levels; see
+        :meth:`magister.teacher.Teacher.propose_with_info`)."""
+        if k is None:
+            opponent = self.opponents.propose()
+            level, info = self.levels.propose_with_info()
+            return (level, opponent), info
+        opponents = self.opponents.propose(k)
+        levels, infos = self.levels.propose_with_info(k)
+        return list(zip(levels, opponents)), infos
 
     def observe(self, level: Any, opponent: Any, score: float) -> None:
         """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""

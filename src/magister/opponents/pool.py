@@ -33,8 +33,9 @@ pool is full, adding a snapshot evicts one member, chosen by ``eviction``:
 * ``"reservoir"``: reservoir sampling (Vitter's algorithm R), so that the
   members other than the two newest are a uniform sample of *all* earlier
   snapshots, however long the run: what fictitious self-play's "uniform over
-  the past" asks of a bounded pool. (``"random"`` keeps a member alive with
-  chance ``(1 - 1/max_size)`` per addition, so it keeps mostly the last few
+  the past" asks of a bounded pool. (``"random"`` keeps a member other than
+  the newest alive with chance ``1 - 1/(max_size - 1)`` per addition
+  (``max_size - 2`` with ``keep_first``), so it keeps mostly the last few
   ``max_size`` snapshots: after 100 additions to a pool of 20, a snapshot
   from the first half survives with chance under 8%.)
 

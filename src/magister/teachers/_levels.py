@@ -143,15 +143,18 @@ class ReplayTeacher(LevelTeacher):
 
     def _replay(self) -> tuple[Hashable, Any]:
         buf = self.buffer
+        # drawn before this visit is counted: PLR's staleness c - C_i has c = the episodes sampled so far, so
+        # the level played last has staleness 0 (counting this visit first gave every level one more)
         key = buf.sample(self.rng)
+        buf.advance()
         buf.touch(key)
         self.n_replayed += 1
         return key, buf.level(key)
 
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
-        self.buffer.advance()
         if self._replays():
             return self._replay()[1], {"train": True, "replay": True}
+        self.buffer.advance()
         return self._new_level(self.buffer), {"train": self.train_new, "replay": False}
 
     def _observe(self, enc: Any, scores: np.ndarray) -> None:

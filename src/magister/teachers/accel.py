@@ -88,11 +88,12 @@ class ACCEL(ReplayTeacher):
         return super()._new_level(exclude)
 
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
-        self.buffer.advance()
         if self._queue:
+            self.buffer.advance()
             return self._queue.popleft(), {"train": False, "replay": False, "edited": True}
-        if self._replays():
+        if self._replays():  # _replay counts the visit after drawing, as PLR's staleness asks
             return self._replay()[1], {"train": True, "replay": True, "edited": False}
+        self.buffer.advance()
         return self._new_level(self.buffer), {"train": False, "replay": False, "edited": False}
 
     def _observe(self, enc: Any, scores: Any) -> None:

@@ -6,8 +6,8 @@ learner keeps meeting the strategies it has beaten before and has less room
 to forget them. With a bounded pool the past is what the pool's eviction
 keeps: ``eviction="reservoir"`` keeps a uniform sample of the whole run
 (FSP proper), ``"oldest"`` a window of the most recent snapshots, ``"random"``
-mostly the last few ``max_size`` snapshots (a member survives each addition
-with chance ``1 - 1/max_size``).
+mostly the last few ``max_size`` snapshots (a member other than the newest
+survives each addition with chance ``1 - 1/(max_size - 1)``).
 """
 
 from __future__ import annotations

@@ -17,10 +17,12 @@ replayed level's scores instead of keeping the latest. Every operation is
 O(log capacity) (:class:`magister.level_buffer.LevelBuffer`).
 
 What differs from the paper: the replay decision is a fixed probability
-(the paper's default "fixed" schedule) once ``min_fill`` of the buffer is
-full; on a finite seed set whose every seed is in the buffer the teacher
-always replays (as the paper does once all seeds are seen). The learner
-trains on every level; see ``robust-plr`` for the variant that does not.
+(the reference code's "fixed" schedule; its default is the "proportionate"
+one, replaying with probability the share of the training seeds seen) once
+``min_fill`` of the buffer is full; on a finite seed set whose every seed is
+in the buffer the teacher always replays (as the paper does once all seeds
+are seen). The learner trains on every level; see ``robust-plr`` for the
+variant that does not.
 """
 
 from __future__ import annotations

@@ -9,17 +9,21 @@ False}`` for a new level and ``{"train": True, "replay": True}`` for a replay
 (the RL wrapper, vector env, Ray client and magister's PPO read it).
 
 Defaults: ``replay_prob=0.8``, ``temperature=0.3``, ``staleness_coef=0.3``
-(the Robust PLR baseline of ACCEL's MiniGrid experiments, also jaxued's maze
-defaults; ``accel`` uses the same), not ``plr``'s Procgen values (0.5, 0.1,
-0.1). The replay probability matters most at a small budget: at equal env
-steps the learner trains only on the ``replay_prob`` share of the episodes,
-and on the maze benchmark's pilot seeds (100-102, 200k steps) 0.8 trained on
-71-74% of the steps instead of 41-43% and reached 34.3 / 25.7 / 35.7% of the
-held-out mazes (second-half means) against 32.3 / 14.3 / 5.7% with 0.5
-(docs/rl.md, level benchmark).
+(ACCEL's MiniGrid settings, also jaxued's maze defaults; ``accel`` uses the
+same), not ``plr``'s Procgen values (0.5, 0.1, 0.1). ACCEL's Robust PLR
+baseline itself replayed with probability 0.5 at the same temperature and
+staleness (the MiniGrid configurations of facebookresearch/dcd). The replay
+probability matters most at a small budget: at equal env steps the learner
+trains only on the ``replay_prob`` share of the episodes, and on the maze
+benchmark's pilot seeds (100-102, 200k steps) 0.8 trained on 71-74% of the
+steps instead of 41-43% and reached 34.3 / 25.7 / 35.7% of the held-out
+mazes (second-half means) against 32.3 / 14.3 / 5.7% with 0.5 (docs/rl.md,
+level benchmark).
 
 What differs from the paper: as in ``plr`` (fixed replay probability, after
-``min_fill`` of the buffer is full).
+``min_fill`` of the buffer is full; the MiniGrid runs of Robust PLR and ACCEL
+replay only once half of their 4,000-level buffer is full, here ``min_fill``
+is 0).
 """
 
 from __future__ import annotations
