@@ -118,6 +118,9 @@ def test_retried_ids_are_applied_once_and_answered_the_same(client):
     client.app.state.service.curricula["skills"].proposals.clear()  # as if evicted: answered from the log
     assert client.post("/v1/curricula/skills/propose", params={"k": 3, "request_id": "p-1"}).json() == p1
     assert client.post("/v1/curricula/skills/propose", params={"k": 2, "request_id": "p-1"}).status_code == 409
+    # a proposal's request id reused as an observation id: the 409 said it was used for "a different observation"
+    reused = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "p-1"})
+    assert reused.status_code == 409 and "request_id" in reused.json()["detail"]
 
 
 BAD_REQUESTS = [

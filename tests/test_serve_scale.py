@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -17,7 +18,7 @@ from magister.serve.app import create_app  # noqa: E402
 from magister.serve.client import create_curricula, export_learner, forget_learner  # noqa: E402
 from magister.serve.db import make_engine  # noqa: E402
 from magister.serve.service import Service  # noqa: E402
-from serve_fixtures import ADMIN, AUTH, full_history, states_equal  # noqa: E402
+from serve_fixtures import ADMIN, AUTH, free_port, full_history, states_equal  # noqa: E402
 
 SKILLS = {"type": "Discrete", "names": [f"s{i}" for i in range(6)]}
 
@@ -142,6 +143,54 @@ def test_a_curriculum_with_writes_not_yet_committed_stays_in_memory(tmp_path):
         service.close()
 
 
+def test_a_load_racing_a_creation_keeps_the_one_copy_that_takes_writes(tmp_path, monkeypatch):
+    # a request that read a new curriculum's row just as its creation committed replaced the copy the creation
+    # had put in memory (and that had taken writes meanwhile): two copies, the same seqs twice, a failed write
+    from magister.serve.common import NotFound
+
+    service = Service(make_engine(tmp_path / "s.db"), checkpoint_every=0)
+    service.start()
+    try:
+        busy, gate, loaded = threading.Event(), threading.Event(), threading.Event()
+        service.writer.submit(lambda conn: busy.set() or gate.wait(30))  # busy: the next two writes commit
+        assert busy.wait(30)                                               # in one group
+        before = service.writer.submit(lambda conn: None)
+        before.add_done_callback(lambda f: loaded.wait(30))  # holds back the creation's callback meanwhile
+        created, fut = service.create("x", SKILLS, "exp3", {}, 1, None)
+        real = service.rebuild
+
+        def rebuild(spec, **kw):  # the row is read: the creation now puts its copy in memory, which takes a write
+            loaded.set()
+            while service.curricula.get("x") is None:
+                time.sleep(0.001)
+            copy = real(spec, **kw)
+            service.propose("x", 1)[2].result(timeout=30)
+            return copy
+
+        monkeypatch.setattr(service, "rebuild", rebuild)
+        got: list = []
+
+        def load() -> None:
+            while True:
+                try:
+                    got.append(service.get("x"))
+                    return
+                except NotFound:
+                    time.sleep(0.001)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        gate.set()
+        loader.join(30)
+        fut.result(timeout=30)
+        assert got == [created] and service.curricula.get("x") is created
+        _tasks, seq, write = service.propose("x", 1)
+        write.result(timeout=30)  # (failed: the second copy wrote seq 1 again)
+        assert seq == 2
+    finally:
+        service.close()
+
+
 def test_bulk_creation_from_a_template(tmp_path):
     with _client(tmp_path / "s.db", max_bulk=50) as c:
         learners = [f"l{i:03d}" for i in range(40)]
@@ -242,6 +291,32 @@ def test_a_learner_is_exported_whole_and_forgotten_completely(tmp_path):
         assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["math-bob"]
 
 
+def test_a_learner_deletion_that_fails_midway_changes_nothing(tmp_path, monkeypatch):
+    # a storage failure while loading the second curriculum left the first marked deleted: 404 for good
+    from sqlalchemy.exc import OperationalError
+
+    db = tmp_path / "s.db"
+    with _client(db) as c:
+        for name in ("math-ana", "reading-ana"):
+            assert c.post("/v1/curricula", json={"name": name, "space": SKILLS, "learner": "ana"}).status_code == 201
+    with _client(db) as c:
+        service = c.app.state.service
+        assert c.post("/v1/curricula/math-ana/propose").status_code == 200  # in memory; reading-ana is not
+        real = service.rebuild
+
+        def failing(*a, **kw):
+            raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(service, "rebuild", failing)
+        r = c.delete("/v1/learners/ana")
+        assert r.status_code == 503 and "NOT recorded" in r.json()["detail"]
+        monkeypatch.setattr(service, "rebuild", real)
+        assert c.post("/v1/curricula/math-ana/propose").status_code == 200
+        assert c.get("/v1/curricula/math-ana").status_code == 200 and service.count() == 2
+        assert c.delete("/v1/learners/ana").json()["deleted"] == ["math-ana", "reading-ana"]  # the retry deletes both
+        assert c.get("/v1/curricula/math-ana").status_code == 404 and service.count() == 0
+
+
 def test_the_holder_of_a_curriculum_is_remembered_while_relays_to_it_succeed(tmp_path, monkeypatch):
     from magister.serve import service as service_module
     from magister.serve.common import Moved, NotFound
@@ -268,6 +343,82 @@ def test_the_holder_of_a_curriculum_is_remembered_while_relays_to_it_succeed(tmp
     with pytest.raises(NotFound):
         svc.get("kept")
     engine.dispose()
+
+
+def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
+    # a curriculum left memory (its lease to be given back), was asked for again while the renewal thread was
+    # giving leases back, and the renewal deleted the lease just taken: the process trusted a lease no row
+    # recorded, and a second process took the same curriculum (two processes serving it)
+    from magister.serve.db import migrate
+    from magister.serve.leases import LeaseBook
+
+    engine = make_engine(str(tmp_path / "s.db"))
+    migrate(engine)
+    service = Service(engine)
+    service.start()
+    try:
+        service.create("x", SKILLS, "exp3", {}, 1, None)[1].result(timeout=30)
+        cid = service.get("x").spec.id
+        a, b = LeaseBook(engine, "http://a", 10.0), LeaseBook(engine, "http://b", 10.0)
+        with engine.connect() as conn:
+            assert a.acquire(conn, cid) is None
+        a.release(cid)  # x left a's memory: its lease goes back at the next renewal
+
+        class Gated:  # the renewal waits for its connection until let through
+            def __init__(self) -> None:
+                self.at, self.go = threading.Event(), threading.Event()
+
+            def begin(self):
+                self.at.set()
+                self.go.wait(30)
+                return engine.begin()
+
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+        gated = a.engine = Gated()
+        renewal = threading.Thread(target=a.renew)
+        renewal.start()
+        assert gated.at.wait(30)
+        with engine.connect() as conn:  # meanwhile x is asked of a again
+            assert a.acquire(conn, cid) is None
+        gated.go.set()
+        renewal.join(30)
+        assert a.fresh(cid)
+        with engine.connect() as conn:
+            assert b.acquire(conn, cid) == "http://a" and not b.fresh(cid)
+    finally:
+        service.close()
+        engine.dispose()
+
+
+def test_a_creation_another_process_takes_up_at_once_is_answered_201(tmp_path, monkeypatch):
+    # with several processes, another one can take a new curriculum's lease between its creation's commit and
+    # the reply: the reply's read was then relayed there as the same POST, which answered 409 "already exists"
+    # (seen with two uvicorn processes on one SQLite file, a quarter of the creations): the client was told
+    # its creation failed
+    from sqlalchemy import insert
+
+    from magister.serve.models import Lease
+
+    port = free_port()  # (nothing listens there: a relay to it fails)
+    with _client(tmp_path / "s.db", node_url=f"http://127.0.0.1:{port}") as c:
+        service = c.app.state.service
+        real = service.create
+
+        def create(*a, **kw):
+            live, fut = real(*a, **kw)
+            fut.result(timeout=30)
+            with service.engine.begin() as conn:  # another process takes the lease the moment it exists
+                conn.execute(insert(Lease.__table__).values(curriculum_id=live.spec.id, owner="other",
+                                                            url=f"http://127.0.0.1:{port}", expires_at=4e9))
+            return live, fut
+
+        monkeypatch.setattr(service, "create", create)
+        r = c.post("/v1/curricula", json={"name": "x", "space": SKILLS, "teacher": "exp3", "seed": 3})
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == "x" and r.json()["seed"] == 3 and r.json()["served_by"].endswith(str(port))
+        assert service.count() == 1
 
 
 def test_a_learner_whose_name_holds_a_slash_or_dots_can_be_exported_and_forgotten(tmp_path):

@@ -56,6 +56,9 @@ class LeaseBook:
         self.held: dict[int, float] = {}
         self._release: set[int] = set()
         self._lock = threading.Lock()
+        #: held by a take of a lease and by a renewal's give-backs, so a lease taken back while a renewal
+        #: was giving it back is not deleted after the take (the process would trust a lease nobody holds)
+        self._gate = threading.Lock()
         self._stop = threading.Event()
         self.on_lost, self.on_tick = on_lost, on_tick
         self.lost = 0  # leases found taken over by another process
@@ -84,6 +87,10 @@ class LeaseBook:
     def acquire(self, conn: Connection, cid: int) -> str | None:
         """Take (or keep) the lease of ``cid``, committed on ``conn``; ``None`` when it is ours, else the
         URL of the process that holds it."""
+        with self._gate:
+            return self._acquire(conn, cid)
+
+    def _acquire(self, conn: Connection, cid: int) -> str | None:
         t0 = time.monotonic()
         now = time.time()
         values = {"curriculum_id": cid, "owner": self.owner, "url": self.url, "expires_at": now + self.ttl}
@@ -147,14 +154,16 @@ class LeaseBook:
 
     def renew(self) -> set[int]:
         """Renew every lease held, give back the released ones; returns the ids of leases lost."""
-        with self._lock:
-            gone = list(self._release)
-            self._release.clear()
         t0 = time.monotonic()
         with self.engine.begin() as conn:
-            for start in range(0, len(gone), 500):
-                conn.execute(delete(_LEASES).where(_LEASES.c.owner == self.owner)
-                             .where(_LEASES.c.curriculum_id.in_(gone[start:start + 500])))
+            # (the gate is taken with a connection in hand: a take waiting for it holds one already)
+            with self._gate:  # a lease taken back from now on is deleted first (the database orders them)
+                with self._lock:
+                    gone = list(self._release)
+                    self._release.clear()
+                for start in range(0, len(gone), 500):
+                    conn.execute(delete(_LEASES).where(_LEASES.c.owner == self.owner)
+                                 .where(_LEASES.c.curriculum_id.in_(gone[start:start + 500])))
             conn.execute(update(_LEASES).where(_LEASES.c.owner == self.owner)
                          .values(expires_at=time.time() + self.ttl))
             mine = set(conn.execute(select(_LEASES.c.curriculum_id).where(_LEASES.c.owner == self.owner)).scalars())

@@ -299,6 +299,12 @@ class Service(Recovery, ClientIdLog):
                     live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
                     live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
             with self._registry_lock:
+                # a curriculum created meanwhile was put here by its creation (and may have taken writes
+                # already): that copy stays the one copy, this one is dropped
+                first = self.curricula.get(name)
+                if first is not None and not first.deleted and not first.evicted:
+                    self.curricula.touch(name)
+                    return first
                 self.curricula.loads += 1
                 self.curricula.put(name, live)
             return live
@@ -633,13 +639,18 @@ class Service(Recovery, ClientIdLog):
         if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
         lives = []
-        for _cid, name in rows:
-            try:
-                live = self._mark_deleted(name)
-            except Moved:  # served by another process: deleted all the same (its writes then fail and it
-                continue   # lets the curriculum go when its lease goes with the row)
-            if live is not None:
-                lives.append(live)
+        try:
+            for _cid, name in rows:
+                try:
+                    live = self._mark_deleted(name)
+                except Moved:  # served by another process: deleted all the same (its writes then fail and it
+                    continue   # lets the curriculum go when its lease goes with the row)
+                if live is not None:
+                    lives.append(live)
+        except BaseException:  # (loading one failed: nothing is deleted, those marked already stay usable)
+            for live in lives:
+                live.deleted = False
+            raise
         return [name for _cid, name in rows], self._delete_lives(lives, [int(cid) for cid, _n in rows])
 
     # --------------------------------------------------------- propose
@@ -756,7 +767,9 @@ class Service(Recovery, ClientIdLog):
                 if prior is not None:
                     if prior[1] != fp:
                         raise Conflict(f"observation {i}: client id {cid!r} was already used for a different "
-                                       "observation; use a fresh id for each new observation. Nothing was recorded.")
+                                       "observation or for a proposal's request_id (a curriculum's observations "
+                                       "and proposals share one set of ids); use a fresh id for each new "
+                                       "observation. Nothing was recorded.")
                     if prior[0] >= 0:
                         seqs[i] = prior[0]
                         first_write = live.commit_of(prior[0])
