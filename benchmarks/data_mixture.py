@@ -458,6 +458,7 @@ def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, An
 
 def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, Any]]) -> str:
     from magister.bench.plots import learning_curves_figure, mixture_over_time_figure
+    from magister.bench.report import reaches, verdict_text
 
     lines = []
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}  # batch order 0: the runs of a plain invocation
@@ -503,24 +504,26 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
             if teachers:
                 strat_runs = by[(task, "stratified")]
 
-                def speed_up(m: str, key: str) -> tuple[float, float, float]:
-                    """Stratified's median steps and m's on the seeds both ran (a re-run may cover fewer)."""
-                    seeds = {r["seed"] for r in by[(task, m)]}
+                def speed_up(m: str, key: str) -> tuple[float, float, float, int]:
+                    """Stratified's median steps and m's on the seeds both ran (a re-run may cover fewer), and
+                    how many those are."""
+                    seeds = {r["seed"] for r in by[(task, m)]} & {r["seed"] for r in strat_runs}
+                    if not seeds:
+                        return float("nan"), float("nan"), float("nan"), 0
                     s_med = steps_to_90_median([r for r in strat_runs if r["seed"] in seeds], key)
-                    m_med = steps_to_90_median(by[(task, m)], key)
-                    return s_med / m_med if m_med > 0 else float("nan"), s_med, m_med
+                    m_med = steps_to_90_median([r for r in by[(task, m)] if r["seed"] in seeds], key)
+                    return s_med / m_med if m_med > 0 else float("nan"), s_med, m_med, len(seeds)
 
                 keys = [("steps_to_90", "")] + ([("test_steps_to_90", f"on the test set ({cfg['test_per_skill']} "
                                                   "per skill, no teacher sees it; the crossing interpolated between "
                                                   "evaluations): ")] if curve else [])
                 for key, where in keys:
-                    best = max(teachers, key=lambda m: speed_up(m, key)[0])
-                    ratio, s_med, b = speed_up(best, key)
-                    n_seeds = len(by[(task, best)])
+                    best = max(teachers, key=lambda m: np.nan_to_num(speed_up(m, key)[0], nan=-1.0))
+                    ratio, s_med, b, n_seeds = speed_up(best, key)
                     lines.append(("\n" if not where else "") + where
                                  + f"best teacher {LABELS.get(best, best)}: median {b:.0f} steps vs stratified "
-                                 f"{s_med:.0f} on the same {n_seeds} seeds (speed-up x{ratio:.2f}; target x1.30: "
-                                 f"{'met' if ratio >= 1.3 else 'MISSED'})"
+                                 f"{s_med:.0f} on the same {n_seeds} seeds (speed-up x{verdict_text(ratio, 1.3)}; "
+                                 f"target x1.30: {'met' if reaches(ratio, 1.3) else 'MISSED'})"
                                  + (". Runs that never reach 90% count as their budget." if not where else ""))
                 for key, label in (("acc_half", f"at {cfg['steps'] // 2} steps"), ("acc_final", "at the end")):
                     ref_by_seed = {s["seed"]: s[key] for s in by[(task, "stratified")]}

@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     header = ["teacher"]
     for s in students:
         header.append(f"{s} %")
-        if s == "grid":
-            header.append("published %")
+        if s == "grid":  # the published figures are at 20,000 episodes: say so beside a run of another budget
+            at = {int(ref["episodes"]) for ref in REFERENCE_GRID_FIGURES.values()} - {args.episodes}
+            header.append("published %" + (f" (at {', '.join(f'{e:,}' for e in sorted(at))} episodes)" if at else ""))
         if any("learnable_median" in (by.get((s, t)) or {}) for t in ran):
             header.append(f"{s} learnable %")
         header.append(f"{s} µs/ep")

@@ -212,7 +212,10 @@ def main(argv: list[str] | None = None) -> None:
             rows = [r for r in results if r["env"] == e and r["teacher"] == t]
             finals = [r["final"] for r in rows]
             med = statistics.median(finals)
-            ratio = f"{med / base_med:9.2f}" if base_med > 0 else ("  (u = 0)" if med > 0 else "     1.00")
+            if not base:  # uniform not run: no ratio (not "(u = 0)", which read as uniform mastering nothing)
+                ratio = "-"
+            else:
+                ratio = f"{med / base_med:9.2f}" if base_med > 0 else ("  (u = 0)" if med > 0 else "     1.00")
             print(f"{e:6} {t:10} {rows[0]['budget']:8d} {fmt(finals):>30} {ratio:>9} "
                   f"{fmt([r['unlearnable_share'] for r in rows]):>14} "
                   f"{int(statistics.median([r['episodes'] for r in rows])):9d} "

@@ -436,3 +436,18 @@ def test_level_benchmark_checks_its_settings_before_running(kwargs, needle, monk
     if "eval_every" in kwargs or "steps" in kwargs:  # a run started directly is refused before it starts
         with pytest.raises(ConfigError, match=needle):
             levels_mod.run_levels_job("uniform", 0, **{"steps": 4096, **kwargs})
+
+
+def test_grid_student_script_says_the_published_figures_are_at_20k_beside_another_budget(tmp_path, capsys):
+    """benchmarks/grid_student.py put the published 20,000-episode figures under "published %" beside a run of
+    any budget (its docstring suggests --episodes 5000 for a quick look) without saying so."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import grid_student
+
+    grid_student.main(["--teachers", "uniform", "--students", "grid", "--seeds", "1", "--episodes", "200",
+                       "--eval-every", "100", "--workers", "1", "--out", str(tmp_path)])
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("teacher "))
+    assert "published % (at 20,000 episodes)" in header

@@ -124,6 +124,25 @@ def test_report_pairs_methods_by_seed_when_a_method_ran_on_fewer_seeds(tmp_path)
     assert "on the test set (interpolated)" not in text
 
 
+def test_speed_up_is_on_the_seeds_both_ran_and_never_rounded_across_the_target(tmp_path):
+    def run(method, seed, to_90):
+        steps = [800, 1600]
+        return {"task": "addition", "method": method, "seed": seed, "order": 0, "steps": steps, "acc": [0.5, 0.99],
+                "acc_half": 0.5, "acc_final": 0.99, "steps_to_90": to_90, "mixture": [[1 / 3] * 3] * 2,
+                "mixture_steps": steps, "share": [1 / 3] * 3, "skill_names": ["a", "b", "c"], "seconds": 1.0,
+                "test_steps": [1600], "test_acc": [0.99], "test_final": 0.99, "test_steps_to_90": None}
+
+    cfgs = {"addition": dict(dm.TASKS["addition"], steps=1600)}
+    # exp3 also ran seed 1, which stratified did not: its median was over both seeds (700, x1.71 "met") against
+    # stratified's seed 0 alone, "on the same 2 seeds"; on seed 0 alone it is 1000 vs 1200, x1.20
+    text = dm.report([run("stratified", 0, 1200), run("exp3", 0, 1000), run("exp3", 1, 400)], tmp_path, cfgs)
+    assert ("best teacher exp3: median 1000 steps vs stratified 1200 on the same 1 seeds (speed-up x1.20; "
+            "target x1.30: MISSED)") in text
+    # 1.296 printed "x1.30" beside "MISSED"
+    text = dm.report([run("stratified", 0, 1296), run("exp3", 0, 1000)], tmp_path, cfgs)
+    assert "(speed-up x1.296; target x1.30: MISSED)" in text
+
+
 def test_fair_check_against_stratified_over_two_batch_orders():
     def run(method, seed, acc):
         return {"method": method, "seed": seed, "order": 0, "test_final": acc}

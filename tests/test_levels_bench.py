@@ -155,3 +155,23 @@ def test_ctrl_c_keeps_the_finished_level_runs_marked_and_the_cli_says_so(records
     kept = json.loads((tmp_path / "levels_results-interrupted.json").read_text())
     assert kept["interrupted"] == {"finished": 1, "planned": 4} and len(kept["runs"]) == 1
     assert not (tmp_path / "levels_results.json").exists()  # nothing that reads as a whole run
+
+
+def test_the_chosen_levels_figure_names_the_seed_it_shows(tmp_path, monkeypatch):
+    """The pictures are of each teacher's lowest seed run, but the title always said "seed 0"."""
+    from magister.bench import plots
+
+    def record(teacher, seed):
+        final = {n: 0.5 for n in heldout_mazes()}
+        return {"teacher": teacher, "seed": seed, "final": final, "mean": 0.5, "steps": 2048, "trained_steps": 2048,
+                "wall_s": 1.0, "curve": [{"step": 0, "mean": 0.0}, {"step": 2048, "mean": 0.5}],
+                "chosen": [{"step": 0, "maze": "#####\n#S G#\n#####"}]}
+
+    titles = []
+    real = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: (
+        titles.append(fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title()), real(fig, path))[1])
+    write_figures([record("uniform", 3), record("uniform", 4), record("plr", 3)], tmp_path)
+    assert titles[-1] == "levels trained on over time (seed 3)"
+    write_figures([record("uniform", 3), record("plr", 5)], tmp_path)
+    assert titles[-1] == "levels trained on over time (each teacher's first seed)"

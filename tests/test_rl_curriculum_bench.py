@@ -22,3 +22,13 @@ def test_bad_budgets_and_teachers_are_refused_by_name(tmp_path, capsys, monkeypa
         rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path), *bad])
     assert e.value.code == 2
     assert needle in capsys.readouterr().err.split("error:", 1)[1]  # in the message, not only the usage line
+
+
+def test_without_uniform_the_ratio_column_says_none_was_run(tmp_path, capsys, monkeypatch) -> None:
+    """Without uniform among the teachers, "x uniform" read "(u = 0)": as if uniform had mastered nothing."""
+    monkeypatch.setattr(rc, "run_one", lambda job: {
+        **job, "curve_x": [0, 100], "curve_y": [0.0, 0.5], "final": 0.5, "episodes": 10, "unlearnable_share": 0.1,
+        "sample_t": [0, 50], "sample_u": [[0.1, 0.2], [0.3, 0.4]], "seconds": 1.0})
+    rc.main(["--envs", "cliff", "--teachers", "riac", "--workers", "1", "--seeds", "1", "--out", str(tmp_path)])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cliff  riac"))
+    assert "(u = 0)" not in row and row.split()[5] == "-"

@@ -304,3 +304,39 @@ def test_variant_refuses_bad_budget_and_interval(kwargs, needle):
         Variant("bad", "grid", {"cells": 4}, **{"episodes": 50, **kwargs})
     with pytest.raises(ConfigError, match=needle):  # a job built directly fails at once, never loops
         run_job(JobSpec("uniform", "grid", 0, **{"episodes": 50, "eval_every": 10, **kwargs}))
+
+
+def test_a_ratio_is_never_shown_on_the_other_side_of_its_verdict():
+    """x uniform was printed with two decimals: 1.295 read "1.30" beside a teacher counted as missing the 1.3x
+    target (no star, 0 in ">= 1.3x uniform"), and 0.9975 read "1.00" for a teacher listed as below uniform."""
+    def job(teacher, final):
+        return {"teacher": teacher, "student": "v", "seed": 0, "status": "ok", "final_mastery": final,
+                "ceiling": 0.9, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 100}}
+
+    r = {"suite": "x", "config": {"seeds": [0]}, "variants": {"v": {"description": "d"}},
+         "jobs": [job("uniform", 0.40), job("alp-gmm", 0.518), job("riac", 0.399), job("adr", 0.52)]}
+    s = suite_summary(r)
+    rows = s["per_variant"]["v"]
+    assert not rows["alp-gmm"]["ratio_ok"] and rows["adr"]["ratio_ok"]
+    assert s["per_teacher"]["riac"]["below_uniform"] == ["v"]
+    text = suite_mod.suite_tables(r)
+    assert "| alp-gmm | 52 [52-52] | 58 | 1.295 |" in text
+    assert "| riac | 40 [40-40] | 44 | 0.998 |" in text
+    assert "| adr | 52 [52-52] | 58 * | 1.30 |" in text and "| uniform | 40 [40-40] | 44 | 1.00 |" in text
+
+
+def test_a_target_met_exactly_is_met_despite_float_rounding():
+    """13 of 36 cells against uniform's 10 of 36 is exactly 1.3x uniform, and 57% exactly 5 points below a 62%
+    ceiling; computed from percentages they came out 1.2999999999999998 and 56.99999999999999, so both were
+    counted as missed."""
+    def job(teacher, variant, final, ceiling):
+        return {"teacher": teacher, "student": variant, "seed": 0, "status": "ok", "final_mastery": final,
+                "ceiling": ceiling, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 100}}
+
+    r = {"suite": "x", "config": {"seeds": [0]}, "variants": {"a": {}, "b": {}},
+         "jobs": [job("uniform", "a", 10 / 36, 1.0), job("riac", "a", 13 / 36, 1.0),
+                  job("uniform", "b", 0.57, 0.62), job("riac", "b", 0.57, 0.62)]}
+    s = suite_summary(r)
+    assert s["per_variant"]["a"]["riac"]["ratio_ok"] and s["per_variant"]["b"]["riac"]["ceiling_ok"]
+    assert s["per_teacher"]["riac"]["holds"] == 2
+    assert "| riac | 36 [36-36] | 36 * | 1.30 |" in suite_mod.suite_tables(r)

@@ -490,6 +490,7 @@ def write_figures(records: Sequence[dict[str, Any]], out: str | os.PathLike) -> 
     shown = [t for t in teachers if any(r["chosen"] for r in records if r["teacher"] == t)]
     if shown:
         first = {t: min((r for r in records if r["teacher"] == t), key=lambda r: r["seed"]) for t in shown}
+        seeds = sorted({first[t]["seed"] for t in shown})  # the pictures' seeds: the lowest each teacher ran
         cols = max(len(first[t]["chosen"]) for t in shown)
         fig = _figure(1.6 * cols, 1.7 * len(shown))
         for i, t in enumerate(shown):
@@ -498,10 +499,11 @@ def write_figures(records: Sequence[dict[str, Any]], out: str | os.PathLike) -> 
                 a.imshow(_maze_image(pic["maze"]), interpolation="nearest")
                 a.set_xticks([])
                 a.set_yticks([])
-                if j == 0:
-                    a.set_ylabel(t, fontsize=8)
+                if j == 0:  # (the seed on the row where teachers' first seeds differ)
+                    a.set_ylabel(t if len(seeds) == 1 else f"{t}\nseed {first[t]['seed']}", fontsize=8)
                 a.set_title(f"{pic['step'] // 1000}k", fontsize=7)
-        fig.suptitle("levels trained on over time (seed 0)", fontsize=9)
+        fig.suptitle("levels trained on over time (" + (f"seed {seeds[0]})" if len(seeds) == 1 else
+                                                       "each teacher's first seed)"), fontsize=9)
         paths.append(str(save_figure(fig, out / "levels_chosen.png")))
     return paths
 

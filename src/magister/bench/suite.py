@@ -42,6 +42,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .report import reaches, verdict_text
+
 __all__ = [
     "Variant",
     "SUITES",
@@ -384,8 +386,9 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
                      us_median=_med(r["us"]))
             r["x_uniform"] = (m / uni if uni > 0 else (math.inf if m > 0 else math.nan)) if not math.isnan(uni) \
                 else math.nan
-            r["ratio_ok"] = bool(r["x_uniform"] >= RATIO_TARGET)
-            r["ceiling_ok"] = bool(m >= r["ceiling_median"] - POINTS_TARGET)
+            # (up to float rounding: exactly 1.3x uniform, or exactly 5 points below the ceiling, is a pass)
+            r["ratio_ok"] = reaches(r["x_uniform"], RATIO_TARGET)
+            r["ceiling_ok"] = reaches(m, r["ceiling_median"] - POINTS_TARGET)
         per[v] = rows
     teachers = sorted({t for rows in per.values() for t in rows})
     summary = {}
@@ -399,7 +402,8 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
             "ratio_ok": sum(r["ratio_ok"] for _, r in mine),
             "ceiling_ok": sum(r["ceiling_ok"] for _, r in mine),
             "holds": sum(r["ratio_ok"] or r["ceiling_ok"] for _, r in mine),
-            "below_uniform": [v for v, r in mine if t != "uniform" and r["x_uniform"] < 1.0],
+            "below_uniform": [v for v, r in mine if t != "uniform" and not math.isnan(r["x_uniform"])
+                              and not reaches(r["x_uniform"], 1.0)],
         }
     best = {}
     for v in variants:
@@ -415,7 +419,9 @@ def _fmt(x: float, pct: bool = True) -> str:
         return "-"
     if math.isinf(x):
         return "inf"
-    return f"{x:.0f}" if pct else f"{x:.2f}"
+    if pct:
+        return f"{x:.0f}"
+    return verdict_text(x, 1.0, RATIO_TARGET)  # a ratio: never shown on the other side of a verdict's line
 
 
 def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any] | None = None) -> str:
