@@ -10,6 +10,7 @@ import pytest
 import magister as mg
 from magister.errors import ConfigError
 from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model
+from magister.people.events import DAY
 from magister.people.memory import retrievability
 
 DATA = Path(__file__).parent / "data" / "people"
@@ -63,6 +64,38 @@ def test_bkt_vectorised_replay_matches_the_loop():
     slow = LoopOnly(model).replay(log)
     np.testing.assert_allclose(fast, slow, atol=1e-12)
     np.testing.assert_allclose(state_fast, model.p_mastered, atol=1e-12)
+
+
+def test_elo_replay_matches_the_loop_after_live_answers():
+    # Elo's replay walked the learners in the order of the model's own codes: after live answers by a learner
+    # who comes later in the log (so gets an earlier code), item difficulties moved in another order and replay
+    # gave other numbers than the one-answer loop
+    log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=30)
+    model = Elo().fit(log)
+    items = log.items[:3]
+    for t in range(3):
+        model.update(Event("zed", items[t], (items[t],), float(t), 1.0))
+    rng = np.random.default_rng(0)
+    later = EventLog.from_events(Event(who, items[t % 3], (items[t % 3],), 10.0 + t, float(rng.random() < 0.5))
+                                 for who in ("amy", "zed") for t in range(6))
+    copy = Elo.from_state(model.get_state())
+    fast = model.replay(later)
+    slow = LoopOnly(copy).replay(later)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    assert model.difficulty == copy.difficulty
+
+
+def test_fsrs_mastery_without_a_time_still_looks_the_horizon_ahead():
+    # state(learner) and mastery(learner, skill) without a time read recall at the last review (1.0) and dropped
+    # the mastery horizon: a card failed a moment ago read as mastered
+    m = FSRSMemory()
+    m.update(Event("ana", "c", ("s",), 0.0, 3))
+    m.update(Event("ana", "c", ("s",), 5 * DAY, 1))
+    at_review = m.state("ana", 5 * DAY)["s"]
+    assert at_review["mastery"] < 0.9 and at_review["mastered"] == 0.0
+    assert m.state("ana")["s"]["mastery"] == at_review["mastery"] and m.state("ana")["s"]["mastered"] == 0.0
+    assert m.mastery("ana", "s") == m.mastery("ana", "s", 5 * DAY) == at_review["mastery"]
+    assert m.state("ana")["s"]["recall"] == 1.0  # recall itself is read at the last review, as predict does
 
 
 class LoopOnly:
@@ -228,6 +261,27 @@ def test_log_loaders_refuse_a_malformed_row_with_a_clear_error(tmp_path, loader,
     path.write_text(text)
     with pytest.raises(ConfigError, match=match):
         loader(path)
+
+
+def test_load_anki_reads_times_without_an_offset_as_utc_whatever_the_machine_zone(tmp_path, monkeypatch):
+    # naive review times were read in the machine's time zone: the same file gave other intervals on another
+    # machine and across a DST change (23 h for a day in Berlin in March), and against rows with an offset
+    # a later review could come out 4 hours before the earlier one (New York)
+    import time as _time
+
+    path = tmp_path / "log.csv"
+    path.write_text("card_id,review_rating,review_time\n1,3,2024-03-30T12:00:00\n1,3,2024-03-31T12:00:00\n"
+                    "1,1,2024-10-27T01:30:00\n1,3,2024-10-27T02:30:00+00:00\n")
+    try:
+        for zone in ("Europe/Berlin", "America/New_York"):
+            monkeypatch.setenv("TZ", zone)
+            _time.tzset()
+            log = load_anki(path)
+            assert np.diff(log.time).tolist() == [86400.0, 18_106_200.0, 3600.0], zone
+            assert log.time[0] == 1_711_800_000.0
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
 
 
 def test_fsrs_and_bkt_refuse_nan_weights_and_caps():

@@ -244,6 +244,81 @@ def test_the_page_state_rebuilds_from_the_store_and_an_idle_hour_starts_a_new_se
     assert later["card"]["kind"] == "review" and later["card"]["id"] == later["due"][0]
 
 
+def test_the_page_takes_in_answers_stored_meanwhile_by_the_terminal(tmp_path):
+    """The page kept its schedule from the first request: an answer given in the terminal (same database)
+    meanwhile was missed, so the page asked the card already answered there, until a restart."""
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    asked = app.state(0)["card"]
+    assert asked["id"] == "hola"
+    store.add("Spanish basics", "ana", "hola", asked["skill"], app.now(), 3, 5.0)  # what the terminal writes
+    now = app.state(0)
+    assert now["card"]["id"] != "hola" and now["stored"] == 1 and now["session"] == {"answers": 1, "right": 1}
+    restarted = StudyApp([spanish()], store, learner="ana", clock_offset=app.offset).state(0)
+    assert now["card"] == restarted["card"] and now["session"] == restarted["session"]
+    assert app.answer(0, "hola", typed="hola")[0] == 409 and len(store.history("Spanish basics", "ana")) == 1
+
+
+def test_a_resent_answer_is_refused_even_when_the_same_card_comes_next(tmp_path):
+    """One card left, answered wrong: it is asked again, so a second tab's (or a resent) answer to it was
+    stored as a second answer; with the count of stored answers it was shown, it is refused."""
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    deck = Deck("One", [Card("c1", "2+2?", ("4",), "sums")])
+    app = StudyApp([deck], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    shown = app.state(0)
+    code, out = app.answer(0, "c1", typed="5", stored=shown["stored"])
+    assert code == 200 and out["state"]["card"]["id"] == "c1" and out["state"]["stored"] == 1
+    code, out = app.answer(0, "c1", typed="5", stored=shown["stored"])  # the same request again
+    assert code == 409 and out["state"]["stored"] == 1 and len(store.history("One", "ana")) == 1
+    assert app.answer(0, "c1", typed="4", stored=1)[0] == 200 and len(store.history("One", "ana")) == 2
+
+
+def test_the_page_refuses_malformed_answers_without_storing_them(tmp_path):
+    """deck 1.7 (or true) was read as deck 1; typed ["4"] was stored as the wrong answer "['4']"; an answer
+    without its card was refused as stale (409, "answered already")."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp, create_app
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([fractions(), spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    client = TestClient(create_app(app))
+    assert client.get("/api/state", params={"deck": 1}).json()["card"]["id"] == "hola"
+    for body, says in (({"deck": 1.7, "card": "hola", "typed": "hola"}, "deck must be"),
+                       ({"deck": True, "card": "hola", "typed": "hola"}, "deck must be"),
+                       ({"deck": 1, "card": "hola", "typed": ["hola"]}, "typed must be"),
+                       ({"deck": 1, "card": "hola", "typed": 5}, "typed must be"),
+                       ({"deck": 1, "typed": "hola"}, "send card"),
+                       ({"deck": 1, "card": "hola", "typed": "hola", "stored": "x"}, "stored")):
+        r = client.post("/api/answer", json=body)
+        assert r.status_code == 400 and says in r.json()["detail"], (body, r.json())
+    assert store.history("Spanish basics", "ana") == [] and store.history("Fractions", "ana") == []
+    r = client.post("/api/answer", json={"deck": "1", "card": "hola", "typed": "hola", "stored": 0})
+    assert r.status_code == 200 and r.json()["right"]
+
+
+def test_an_answer_whose_clock_stepped_back_past_the_session_start_still_counts_in_the_session():
+    # the terminal and the page record at max(now, schedule.clock): with the clock stepped back a minute after a
+    # new session began, the answer fell before the session start, so it was not in the session, a miss never
+    # came back as a retry, and the same card was asked again at once (as practice)
+    s = Schedule(spanish())
+    s.start_session(T0)
+    run(s, [3, 3, 3])
+    s.start_session(T0 + DAY)
+    pick = s.next(T0 + DAY)
+    s.record(pick.card, 1, max(T0 + DAY - 60, s.clock))
+    assert s.session.asked == [pick.card] and pick.card in s.session.missed
+    assert s.next(T0 + DAY).card != pick.card
+
+
 def test_fractional_or_non_numeric_schedule_settings_are_refused_not_truncated():
     # retry_after=2.5 used to run as 2 and streak=1.7 as 1 (int() truncated them); "x" raised a raw ValueError
     for bad in ({"retry_after": 2.5}, {"retry_after": "x"}, {"streak": 1.7}, {"streak": True},

@@ -104,7 +104,10 @@ class Elo(LogitModel):
         lc, ic, sc = self._adopt_vocab(log)
         self._grow()
         y = (log.outcome > 1).astype(float) if (self.graded or log.graded) else np.clip(log.outcome, 0, 1)
-        order = np.lexsort((np.arange(len(log)), log.time, lc))
+        # learner by learner in the log's order, as the one-answer loop walks: item difficulties move with every
+        # answer, so the order of the learners matters (the model's own codes, which learners answered live
+        # before give, made replay differ from the loop)
+        order = np.lexsort((np.arange(len(log)), log.time, log.learner))
         out = np.empty(len(log))
         step = self._step
         learn = self.update_items_online

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -200,14 +200,19 @@ def load_anki(path: str | Path, learner: str = "me") -> EventLog:
     """Read an Anki review log (``card_id, review_rating, review_time, review_duration``).
 
     Items are cards (each its own skill), outcomes are grades 1-4, timestamps are
-    seconds since the epoch, durations are seconds.
+    seconds since the epoch (a ``review_time`` without a UTC offset is read as UTC,
+    whatever the machine's time zone), durations are seconds.
     """
     cards, grade, t, dur = [], [], [], []
     with open(path, newline="") as f:
         for r, row in enumerate(csv.DictReader(f)):
             with _row(path, r + 2, "card_id, review_rating (1-4), review_time (ISO), review_duration (ms)"):
                 rating = _in_range(float(row["review_rating"]), 1.0, 4.0, "review_rating")
-                when = datetime.fromisoformat(row["review_time"]).timestamp()
+                when = datetime.fromisoformat(row["review_time"])
+                # a time without an offset is UTC (as `magister study --now` reads one): it was read in the
+                # machine's zone, so one file gave other intervals on another machine (and around a DST change),
+                # and rows with and without an offset could swap order
+                when = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
                 d = row.get("review_duration", "")
                 took = float(d) / 1000.0 if d not in ("", None) else np.nan
                 cards.append(row["card_id"])

@@ -144,6 +144,11 @@ class FSRSMemory(LearnerModel):
         t = 0.0 if time is None else max(0.0, (float(time) - card[2]) / DAY)
         return float(retrievability(t, card[0], self.w[20]))
 
+    def _ahead(self, card: list[float], time: float | None) -> float:
+        """Recall ``mastery_horizon_days`` after ``time`` (``None``: after the card's last review, the time
+        ``predict`` reads then; the horizon was dropped there, so a card just failed read as mastered)."""
+        return self._recall(card, (card[2] if time is None else float(time)) + self.horizon)
+
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         l = self._learner_code(learner)
@@ -264,11 +269,10 @@ class FSRSMemory(LearnerModel):
         l = self._learner_code(learner)
         skills = list(self._skills)
         acc: dict[int, list[tuple[float, float]]] = {}
-        ahead = None if time is None else float(time) + self.horizon
         for i, s in self._item_skill.items():
             c = self.cards.get((l, i))
             acc.setdefault(s, []).append((0.0, 0.0, 0.0) if c is None else
-                                         (self._recall(c, time), self._recall(c, ahead), c[0]))
+                                         (self._recall(c, time), self._ahead(c, time), c[0]))
         out = {}
         for s, name in enumerate(skills):
             v = np.array(acc.get(s, [(0.0, 0.0, 0.0)]))
@@ -282,9 +286,7 @@ class FSRSMemory(LearnerModel):
         if s is None:
             return 0.0
         l = self._learner_code(learner)
-        ahead = None if time is None else float(time) + self.horizon
-        vals = [0.0 if (c := self.cards.get((l, i))) is None else self._recall(c, ahead)
-                for i in self._items_of(s)]
+        vals = [0.0 if (c := self.cards.get((l, i))) is None else self._ahead(c, time) for i in self._items_of(s)]
         if len(vals) == 1:  # one item per skill (the common case): its value, without numpy's overhead
             return float(vals[0])
         return float(np.mean(vals)) if vals else 0.0

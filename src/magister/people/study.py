@@ -168,8 +168,14 @@ class Schedule:
         return self
 
     def start_session(self, time: float) -> None:
-        """Begin a new session at ``time`` (cards seen before it can be due for review)."""
+        """Begin a new session at ``time`` (cards seen before it can be due for review).
+
+        The clock moves to the start, so an answer recorded with an earlier time (a clock that stepped back
+        since) still belongs to the session: it was left out of it (a miss never came back as a retry, and
+        the card was asked again at once).
+        """
         self.session = _Session(start=max(float(time), self.clock))
+        self.clock = self.session.start
 
     def record(self, card: str, grade: int, time: float) -> None:
         """One answer: ``grade`` 1 (wrong / again) to 4 (easy) at ``time`` (seconds)."""

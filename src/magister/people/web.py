@@ -20,7 +20,10 @@ The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
   per-skill progress, the cards due, the answers of this session;
 * ``POST /api/answer`` ``{"deck": N, "card": id, "typed": "..."}`` (checked
   like the terminal) or ``{"deck": N, "card": id, "grade": 1-4}``
-  (self-graded): stores the answer, then returns the verdict and the new state.
+  (self-graded), with ``"stored": n``, the state's count of stored answers
+  (optional; the page sends it, so a resent answer is refused even when the
+  same card is asked again): stores the answer, then returns the verdict and
+  the new state.
 
 It listens on 127.0.0.1 unless told otherwise; it has no accounts (one
 learner per process, ``--learner``), so keep it on the local machine.
@@ -35,7 +38,7 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from .deck import Deck
-from ..settings import number
+from ..settings import number, whole
 from .store import StudyStore, checked_grade
 from .study import Schedule
 
@@ -60,14 +63,15 @@ class StudyApp:
         self.offset = float(clock_offset)
         self.lock = threading.Lock()
         self.schedules: dict[int, Schedule] = {}
+        self.applied: dict[int, int] = {}  # per deck: the stored answers its schedule has applied
 
     def now(self) -> float:
         return _time.time() + self.offset
 
     def _deck(self, index: Any) -> tuple[int, Deck]:
-        try:
-            i = int(index)
-        except (TypeError, ValueError):
+        try:  # a whole number, or its text (a form); 1.7 or true read as deck 1 before
+            i = int(index) if isinstance(index, str) else whole("deck", index, -(2**63), floats=True)
+        except (TypeError, ValueError, ConfigError):
             raise ConfigError(f"deck must be a number 0-{len(self.decks) - 1}, got {index!r}") from None
         if not 0 <= i < len(self.decks):
             raise ConfigError(f"there is no deck {i}; the decks are numbered 0-{len(self.decks) - 1}")
@@ -76,11 +80,13 @@ class StudyApp:
     def _schedule(self, i: int) -> Schedule:
         s = self.schedules.get(i)
         now = self.now()
-        if s is None:
+        d = self.decks[i]
+        history = self.store.history(d.title, self.learner)
+        if s is None or self.applied.get(i) != len(history):
             # the session goes on if the last answer is less than an idle hour old (a restarted server resumes
-            # it, retries included); otherwise a new one begins now
-            d = self.decks[i]
-            history = self.store.history(d.title, self.learner)
+            # it, retries included); otherwise a new one begins now. Rebuilt too when the store holds answers
+            # this schedule has not applied (the terminal, or another page, on the same database): the page
+            # kept asking the card already answered there, and its memory model missed those answers
             start = now
             if history and now - history[-1].timestamp <= SESSION_GAP:
                 k = len(history) - 1
@@ -91,6 +97,7 @@ class StudyApp:
             if start == now:
                 s.start_session(now)
             self.schedules[i] = s
+            self.applied[i] = len(history)
         elif s.session.asked and now - s.clock > SESSION_GAP:
             s.start_session(now)  # ... and again after an idle hour: what was learned before can now be due
         return s
@@ -120,18 +127,30 @@ class StudyApp:
                 "skills": skills, "due": s.due(now),
                 "mastered": sum(st["status"] == "mastered" for st in skills if st["cards"]),
                 "skills_with_cards": sum(1 for st in skills if st["cards"]),
-                "stored": len(self.store.history(d.title, self.learner)),
+                "stored": self.applied[i],
                 "finished": pick is None}
 
     def answer(self, index: Any, card: Any, typed: Optional[str] = None, grade: Any = None,
-               duration: Optional[float] = None) -> tuple[int, dict]:
-        """Store one answer and apply it; ``(409, state)`` when ``card`` is not the card being asked."""
+               duration: Optional[float] = None, stored: Any = None) -> tuple[int, dict]:
+        """Store one answer and apply it; ``(409, state)`` when ``card`` is not the card being asked.
+
+        ``stored`` (optional): the answers stored when the card was shown (the state's ``stored``); an answer
+        sent with another count is stale (a second tab, a resent request) and refused with 409 even when the
+        card being asked is the same card again (the only one left).
+        """
+        self._deck(index)  # a bad deck first: its message says more than a missing card's
+        if not isinstance(card, str):  # a missing card read as a stale one (409, "answered already")
+            raise ConfigError(f"send card, the id of the card being asked (a string), got {card!r}")
+        if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
+            raise ConfigError(f"typed must be the answer as text, got {typed!r}")
+        if stored is not None:
+            stored = whole("stored", stored, 0, floats=True, hint="the state's count of stored answers")
         with self.lock:
             i, d = self._deck(index)
             s = self._schedule(i)
             now = max(self.now(), s.clock)
             pick = s.next(now)
-            if pick is None or pick.card != str(card):
+            if pick is None or pick.card != card or (stored is not None and stored != self.applied[i]):
                 return 409, {"error": "that card is not the one being asked (answered already, or in another "
                                       "tab); here is the current one", "state": self._state(i, d)}
             c = d.card(pick.card)
@@ -151,6 +170,7 @@ class StudyApp:
             took = None if duration is None else max(0.0, number("duration", duration, hint="seconds"))
             self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
             s.record(c.id, g, now)
+            self.applied[i] += 1
             return 200, {"right": right, "grade": g, "kind": pick.kind, "card": c.id,
                          "answer": c.answers[0] if c.answers else None, "state": self._state(i, d)}
 
@@ -185,7 +205,7 @@ def create_app(app_state: StudyApp):
     def answer(body: dict = Body(...)):
         try:
             code, out = app_state.answer(body.get("deck"), body.get("card"), body.get("typed"), body.get("grade"),
-                                         body.get("duration"))
+                                         body.get("duration"), body.get("stored"))
         except ConfigError as e:
             raise bad(e) from None
         return JSONResponse(out, status_code=code)
