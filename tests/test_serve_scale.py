@@ -392,6 +392,74 @@ def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
         engine.dispose()
 
 
+def test_a_lease_taken_back_while_its_give_back_is_being_written_stays_held(tmp_path):
+    # as above, one step later: the renewal had read the leases to give back and was deleting them when x was
+    # asked for again; the take (committed first) was then deleted. The take must wait for the give-back.
+    import contextlib
+
+    from magister.serve.db import migrate
+    from magister.serve.leases import LeaseBook
+
+    engine = make_engine(str(tmp_path / "s.db"))
+    migrate(engine)
+    service = Service(engine)
+    service.start()
+    try:
+        service.create("x", SKILLS, "exp3", {}, 1, None)[1].result(timeout=30)
+        cid = service.get("x").spec.id
+        a, b = LeaseBook(engine, "http://a", 10.0), LeaseBook(engine, "http://b", 10.0)
+        with engine.connect() as conn:
+            assert a.acquire(conn, cid) is None
+        a.release(cid)
+        at, go = threading.Event(), threading.Event()
+
+        class Paused:  # the renewal's connection stops before its first statement (the give-back) until let go
+            def __init__(self, conn) -> None:
+                self.conn, self.first = conn, True
+
+            def execute(self, *args, **kw):
+                if self.first:
+                    self.first = False
+                    at.set()
+                    go.wait(30)
+                return self.conn.execute(*args, **kw)
+
+            def __getattr__(self, name):
+                return getattr(self.conn, name)
+
+        class Gated:
+            @contextlib.contextmanager
+            def begin(self):
+                with engine.begin() as conn:
+                    yield Paused(conn)
+
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+        a.engine = Gated()
+        renewal = threading.Thread(target=a.renew)
+        renewal.start()
+        assert at.wait(30)
+        took: list = []
+
+        def take() -> None:
+            with engine.connect() as conn:
+                took.append(a.acquire(conn, cid))
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        taker.join(0.5)  # (without the gate the take commits here, before the give-back deletes it)
+        go.set()
+        renewal.join(30)
+        taker.join(30)
+        assert took == [None] and a.fresh(cid)
+        with engine.connect() as conn:
+            assert b.acquire(conn, cid) == "http://a" and not b.fresh(cid)
+    finally:
+        service.close()
+        engine.dispose()
+
+
 def test_a_creation_another_process_takes_up_at_once_is_answered_201(tmp_path, monkeypatch):
     # with several processes, another one can take a new curriculum's lease between its creation's commit and
     # the reply: the reply's read was then relayed there as the same POST, which answered 409 "already exists"
@@ -419,6 +487,12 @@ def test_a_creation_another_process_takes_up_at_once_is_answered_201(tmp_path, m
         assert r.status_code == 201, r.text
         assert r.json()["name"] == "x" and r.json()["seed"] == 3 and r.json()["served_by"].endswith(str(port))
         assert service.count() == 1
+        # that reply is bounded as the usual one: large settings left out (they were sent back in full)
+        graph = [[1.0 if i == j else 0.123456789 for j in range(40)] for i in range(40)]
+        r = c.post("/v1/curricula", json={"name": "y", "space": {"type": "Discrete", "n": 40}, "teacher": "skill-it",
+                                          "settings": {"graph": graph}, "seed": 3})
+        assert r.status_code == 201, r.text
+        assert "omitted" in r.json()["settings"] and len(r.text) < 5000, r.text[:300]
 
 
 def test_a_learner_whose_name_holds_a_slash_or_dots_can_be_exported_and_forgotten(tmp_path):

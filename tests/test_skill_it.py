@@ -77,12 +77,15 @@ def test_a_huge_eta_or_graph_gives_probabilities_not_nan():
     # propose() raised numpy's "probabilities contain NaN"
     chain = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
     for kwargs in ({"eta": 1e308}, {"eta": 1e308, "graph": chain}, {"eta": 1.0, "graph": [[1e308, 1e308, 0],
-                                                                                            [0, 1, 0], [0, 0, 1]]}):
+                                                                                            [0, 1, 0], [0, 0, 1]]},
+                   {"eta": 0.0, "graph": [[1e308, 1e308, 0], [0, 1, 0], [0, 0, 1]]}):  # eta 0 * inf: NaN too
         t = mg.make_teacher("skill-it", mg.Discrete(3), seed=0, **kwargs)
         t.observe_batch([0, 1, 2], [0.9, 0.2, 0.5])
         p = np.asarray(t.beliefs()["probability"])
         assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
         assert len(t.propose(4)) == 4
+        if kwargs["eta"] == 0:
+            assert p.tolist() == pytest.approx([1 / 3] * 3), "eta 0 is the uniform mixture"
     greedy = mg.make_teacher("skill-it", mg.Discrete(3), seed=0, eta=1e308)
     greedy.observe_batch([0, 1, 2], [0.9, 0.2, 0.5])
     assert greedy.beliefs()["probability"] == [0.0, 1.0, 0.0], "the limit of a huge step: the highest loss only"

@@ -102,11 +102,11 @@ def _read_entry(archive: zipfile.ZipFile, key: str) -> np.ndarray:
     says, and zipfile checks an entry's CRC only once it is read to its end: a damaged header announcing a
     smaller array loaded a different state without a word."""
     name = f"{key}.npy" if f"{key}.npy" in archive.NameToInfo else key  # as NpzFile names its entries
-    raw = archive.read(name)  # the whole entry: its CRC is checked
-    buf = io.BytesIO(raw)
-    array = np.lib.format.read_array(buf, allow_pickle=False)
-    if buf.tell() != len(raw):
-        raise ValueError(f"entry {key!r} holds {len(raw) - buf.tell()} bytes past its array")
+    with archive.open(name) as f:  # streamed as NpzFile reads it (reading the entry into bytes first cost a copy)
+        array = np.lib.format.read_array(f, allow_pickle=False)
+        extra = len(f.read())  # then to the entry's end: its CRC is checked
+    if extra:
+        raise ValueError(f"entry {key!r} holds {extra} bytes past its array")
     return array
 
 

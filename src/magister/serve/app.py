@@ -33,7 +33,7 @@ from .db import make_engine
 from .hotpath import Delegate, HotPath
 from .common import Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
-from .service import MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, brief_spec, wait_all
+from .service import MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, brief_public, wait_all
 from .settings import ID_MAX, MAX_BATCH, MAX_K, ServeSettings
 
 log = logging.getLogger("magister.serve")
@@ -529,9 +529,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         try:
             return await anyio.to_thread.run_sync(service.light, body.name)
         except Moved as e:  # another process took it up the moment it existed: created all the same (relaying
-            out = {**live.spec.public(), "served_by": e.owner}  # this request there answered 409 "exists")
-            out["space"] = brief_spec(out["space"])
-            return out
+            return {**brief_public(live.spec), "served_by": e.owner}  # this request there answered 409 "exists")
 
     @router.get("/v1/curricula/{name}/summary", tags=["curricula"], responses=ERRORS)
     async def summary(name: Name, p: Caller,

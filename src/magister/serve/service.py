@@ -56,7 +56,7 @@ from .writer import GroupWriter, InsertRows, _run_group, insert_many
 # names other modules (and older imports) find here
 __all__ = ["Service", "ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Offload", "jsonable",
            "dumps", "GroupWriter", "InsertRows", "insert_many", "_run_group", "CurriculumSpec", "LiveCurriculum",
-           "wait_all", "summarise_beliefs", "brief_spec", "_fingerprint"]
+           "wait_all", "summarise_beliefs", "brief_spec", "brief_public", "_fingerprint"]
 
 log = logging.getLogger("magister.serve")
 
@@ -850,12 +850,7 @@ class Service(Recovery, ClientIdLog):
 
     def brief(self, live: LiveCurriculum) -> dict[str, Any]:
         """:meth:`summary` in bounded size: long lists of the space cut, large settings left out."""
-        out = self.summary(live)
-        out["space"] = brief_spec(out["space"])
-        text = dumps(jsonable(out["settings"]))
-        if len(text) > MAX_SETTINGS_CHARS:
-            out["settings"] = {"omitted": f"{len(text)} characters; GET /v1/curricula/{live.spec.name} has them"}
-        return out
+        return {**self.summary(live), **brief_public(live.spec)}
 
     def light(self, name: str, top: int = 20) -> dict[str, Any]:
         """A bounded summary for dashboards: counts, the space in brief, the beliefs summarised
@@ -954,6 +949,16 @@ MAX_SUMMARY_CHARS = 200_000
 MAX_SETTINGS_CHARS = 4000
 _LIST_ITEMS = 20
 _DICT_KEYS = 50
+
+
+def brief_public(spec: CurriculumSpec) -> dict[str, Any]:
+    """``spec.public()`` in bounded size: long lists of the space cut, large settings left out."""
+    out = spec.public()
+    out["space"] = brief_spec(out["space"])
+    text = dumps(jsonable(out["settings"]))
+    if len(text) > MAX_SETTINGS_CHARS:
+        out["settings"] = {"omitted": f"{len(text)} characters; GET /v1/curricula/{spec.name} has them"}
+    return out
 
 
 def brief_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,11 @@ from ..errors import ConfigError
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
 from ..settings import fraction, whole
+from ..spaces import _MAX_CHOICES
 from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
 _REDRAWS = 16
-#: the largest finite space whose levels are drawn by index (numpy's integers stop at int64)
-_MAX_INDEX = 2**63 - 1
 
 
 def _own(level: Any) -> Any:
@@ -88,7 +87,7 @@ class LevelTeacher(Teacher):
         """A level from the space's generator, preferring one not in ``exclude`` (a container of keys): on a
         finite space an unseen level while there is one; on an open-ended one a fresh draw."""
         space, rng, key = self.space, self.rng, self._key
-        if space.n is None or space.n > _MAX_INDEX:  # more levels than rng.integers can number: open-ended
+        if space.n is None or space.n > _MAX_CHOICES:  # more levels than rng.integers (int64) numbers: open-ended
             level = space.sample(rng)
             for _ in range(_REDRAWS):
                 if key(level) not in exclude:

@@ -154,7 +154,8 @@ class SkillIt(Teacher):
                     # so the skills below the top get -inf (probability 0)
                     shifted = drive - drive.max() if np.isfinite(drive).all() else \
                         np.where(drive == np.inf, 0.0, -np.inf)
-                    logits = self.eta * shifted
+                    # (eta 0 is uniform whatever the drives: 0 * -inf was NaN again)
+                    logits = self.eta * shifted if self.eta > 0 else np.zeros_like(drive)
             w = np.exp(logits - logits.max())
             self._probs = w / w.sum()
         return self._probs.copy()
