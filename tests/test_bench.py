@@ -238,6 +238,27 @@ def test_ctrl_c_keeps_the_finished_runs_marked_and_says_so(tmp_path, monkeypatch
     assert list((tmp_path / "none").iterdir()) == []
 
 
+def test_ctrl_c_with_workers_stops_after_the_running_jobs_and_keeps_them():
+    # before: every job was handed to the pool at once, so a job already queued to a worker ran to its end after
+    # Ctrl-C (for the level benchmark, minutes each, and then thrown away); a second Ctrl-C while waiting lost all
+    from magister.bench.runner import Interrupted, JobSpec, run_bench
+
+    jobs = [JobSpec("riac", "grid", s, episodes=4000, eval_every=1000) for s in range(6)]
+
+    pressed = []
+
+    def progress(job, done):  # Ctrl-C in this process as the first progress comes in (jobs 0 and 1 running)
+        if not pressed:
+            pressed.append(job)
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as info:
+        run_bench(jobs, workers=2, progress=progress)
+    kept = [i for i, r in enumerate(info.value.records) if r is not None]
+    assert len(info.value.records) == 6 and set(kept) <= {0, 1}, kept
+    assert all(info.value.records[i]["status"] == "ok" for i in kept)
+
+
 def test_cli_help_documents_the_options():
     res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0

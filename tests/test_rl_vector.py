@@ -172,3 +172,39 @@ def test_a_restarted_sub_env_shows_its_new_episodes_reset_info(prefetch):
     assert list(infos["phase"]) == ["reset", "step"] and infos["_started"][0] and not infos["_started"][1]
     assert infos["started"][0] == pytest.approx(venv.tasks[0][0])
     assert infos["final_info"]["phase"][0] == "step" and infos["final_info"]["_magister_score"][0]
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_restarted_sub_envs_reset_info_keeps_its_dtypes(prefetch):
+    # before: prefetch=0 took each restarted sub-env's reset info out one value at a time and put it back with
+    # VectorEnv._add_info: a bool (magister_train, the proposal info's "train") became an object array of None and
+    # np.True_, so ~infos["magister_train"] raised TypeError where prefetch=2 gave a bool array
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([_Phases] * 3, teacher, prefetch=prefetch)
+    venv.reset(seed=0)
+    _, _, term, _, infos = venv.step(np.array([STOP, RIGHT, STOP]))
+    venv.close()
+    assert list(term) == [True, False, True]
+    assert infos["magister_train"].dtype == bool and infos["magister_task_info"]["train"].dtype == bool
+    assert list(infos["_magister_train"]) == [True, False, True] and (~infos["magister_train"]).dtype == bool
+    assert infos["started"].dtype == float and list(infos["phase"]) == ["reset", "step", "reset"]
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_a_reset_of_the_vector_env_mid_episode_does_not_warn_of_an_outside_time_limit(vectorization):
+    # before: each sub-env's wrapper warned "put TimeLimit inside CurriculumWrapper" (an error under -W error, in
+    # this process when sync) on CurriculumVectorEnv.reset() mid-episode, which is documented to drop the running
+    # episodes and is what a PPO agent restored with load_state_dict does; no outside wrapper can exist there
+    import warnings
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, vectorization=vectorization)
+    venv.reset(seed=0)
+    venv.step(np.array([RIGHT, RIGHT]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        venv.reset(seed=1)
+        venv.step(np.array([STOP, STOP]))
+    caught = venv.call("_warned_cut")
+    venv.close()
+    assert teacher.n_observed == 2 and caught == (False, False)

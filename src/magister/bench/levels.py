@@ -379,7 +379,7 @@ def run_levels_benchmark(teachers: Sequence[str] = LEVEL_TEACHERS, seeds: Sequen
     """Every (teacher, seed) run, in ``workers`` processes (one thread each); returns the run records.
 
     Ctrl-C raises :class:`~magister.bench.runner.Interrupted` holding the records of the runs that finished."""
-    from .runner import Interrupted
+    from .runner import Interrupted, run_in_pool
 
     jobs = [(t, int(s), job_kwargs) for s in seeds for t in teachers]
     out: list[dict[str, Any]] = []
@@ -393,24 +393,12 @@ def run_levels_benchmark(teachers: Sequence[str] = LEVEL_TEACHERS, seeds: Sequen
         except KeyboardInterrupt:  # (runs of minutes each: the finished ones went with it)
             raise Interrupted(out + [None] * (len(jobs) - len(out))) from None
         return out
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[v] = "1"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futs = [pool.submit(_job, j) for j in jobs]
-        try:
-            for f in as_completed(futs):
-                rec = f.result()
-                out.append(rec)
-                if progress is not None:
-                    progress(rec)
-        except KeyboardInterrupt:
-            for f in futs:
-                f.cancel()
-            raise Interrupted(out + [None] * (len(jobs) - len(out))) from None
-    return out
+    # (the runs in job order; Ctrl-C stops after the running ones and keeps every finished one, as the plain
+    # bench does: handed to the pool all at once, the queued runs went on for minutes and were thrown away)
+    return run_in_pool(_job, jobs, workers=workers, context="spawn",
+                       on_result=None if progress is None else lambda i, rec: progress(rec))
 
 
 def _median_range(values: Sequence[float]) -> str:
@@ -529,11 +517,11 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
 
     ``on_plan()`` is called once every argument has been checked, before any run (the CLI creates its
     output folder there, so a refused argument leaves nothing behind)."""
-    import json
     from pathlib import Path
 
     from ..errors import ConfigError
     from ..settings import number, whole
+    from . import report as report_mod
     from .runner import Interrupted, check_seeds
 
     names = list(teachers or LEVEL_TEACHERS)
@@ -574,14 +562,10 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
                                        eval_every=eval_every, episodes=episodes, explore_bonus=explore_bonus,
                                        generator=generator)
     except Interrupted as e:  # Ctrl-C: the finished runs are kept in a file marked as such, never as the results
-        done = [r for r in e.records if r is not None]
-        e.results = {"config": config, "runs": done,
-                     "interrupted": {"finished": len(done), "planned": len(e.records)}}
-        if out is not None and done:
-            path = Path(out) / "levels_results-interrupted.json"
-            path.write_text(json.dumps(e.results, indent=1))
-            e.written = [str(path)]
-        raise
+        raise report_mod.keep_interrupted(
+            e, {"config": config, "runs": [r for r in e.records if r is not None]}, len(e.records), out, runs="runs",
+            write=lambda results, folder: [report_mod.write_json(Path(folder) / "levels_results-interrupted.json",
+                                                                 results)])
     summary = summarise(records)
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
@@ -604,7 +588,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "levels_results.json").write_text(json.dumps(result, indent=1))
+        report_mod.write_json(path / "levels_results.json", result)
         figs = write_figures(records, path)
         echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")
     return result

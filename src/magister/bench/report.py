@@ -24,6 +24,7 @@ __all__ = [
     "FORMAT",
     "write_results",
     "keep_interrupted",
+    "write_json",
     "load_results",
     "summarise",
     "summary_markdown",
@@ -41,10 +42,7 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
     """Write ``results.json`` and ``curves.csv`` (``results{suffix}.json``...) into ``out``; return their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jpath = out / f"results{suffix}.json"
-    tmp = jpath.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=_json_default))
-    tmp.replace(jpath)
+    jpath = write_json(out / f"results{suffix}.json", results)
     cpath = out / f"curves{suffix}.csv"
     with cpath.open("w", newline="") as f:
         w = csv.writer(f)
@@ -60,15 +58,27 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
     return jpath, cpath
 
 
-def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None) -> Any:
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` through a temporary file (a crash leaves the old file or none)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
+    tmp.replace(path)
+    return path
+
+
+def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None, *,
+                     runs: str = "jobs", write: Any = None) -> Any:
     """After Ctrl-C (``exc``, a :class:`~magister.bench.runner.Interrupted`): mark ``results`` (the finished
-    jobs only) as interrupted, write them to ``results-interrupted.json`` and ``curves-interrupted.csv`` when a
-    job finished (not ``results.json`` nor a report: they would read as a whole run, or replace one), and
-    return ``exc`` with them attached, for the caller to raise."""
-    results["interrupted"] = {"finished": len(results["jobs"]), "planned": int(planned)}
+    runs only, under ``results[runs]``) as interrupted, write them when a run finished (``write(results,
+    out)`` returning the paths; by default ``results-interrupted.json`` and ``curves-interrupted.csv``, not
+    ``results.json`` nor a report: they would read as a whole run, or replace one), and return ``exc`` with
+    them attached, for the caller to raise."""
+    results["interrupted"] = {"finished": len(results[runs]), "planned": int(planned)}
     exc.results = results
-    if out is not None and results["jobs"]:
-        exc.written = [str(p) for p in write_results(results, out, suffix="-interrupted")]
+    if out is not None and results[runs]:
+        paths = write(results, out) if write is not None else write_results(results, out, suffix="-interrupted")
+        exc.written = [str(p) for p in paths]
     return exc
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "resolve_students",
     "compatible",
     "Interrupted",
+    "run_in_pool",
 ]
 
 #: environment variables that size the BLAS / OpenMP thread pools
@@ -522,34 +523,69 @@ def run_bench(
                 progress(i, done)
 
     with pinned_threads():
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(q,)) as pool:
-            futures = {pool.submit(_worker_job, spec, i): i for i, spec in enumerate(jobs)}
-            pending = set(futures)
-            interrupted = False
-            try:
-                while pending:
-                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    drain()
-                    for f in done:
-                        results[futures[f]] = f.result()
-            except KeyboardInterrupt:
-                interrupted = True
-                for f in pending:
-                    f.cancel()
-            except BaseException:
-                for f in pending:
-                    f.cancel()
-                raise
-        drain()
-    q.close()
-    if interrupted:  # keep the jobs that finished, also those that ended while the pool shut down
-        for f, i in futures.items():
+        try:
+            results = run_in_pool(_worker_job, list(zip(jobs, range(len(jobs)))), workers=workers, context=ctx,
+                                  initializer=_init_worker, initargs=(q,), tick=drain, star=True)
+        finally:
+            drain()
+            q.close()
+    return results  # type: ignore[return-value]
+
+
+def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, context: Any = "spawn",
+                initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                on_result: Callable[[int, Any], None] | None = None, tick: Callable[[], None] | None = None,
+                star: bool = False) -> list[Any]:
+    """``fn(item)`` (``fn(*item)`` with ``star``) for every item in a pool of ``workers`` processes; the results
+    in the order of ``items``. ``on_result(index, result)`` runs here as each finishes, ``tick()`` every
+    quarter second.
+
+    At most ``workers`` items are handed to the pool at a time, so Ctrl-C stops after the running ones (a Ctrl-C
+    from the terminal interrupts those too); handed out all at once, the items already queued to a worker
+    still ran to the end, for minutes, before the pool shut down. Ctrl-C raises :class:`Interrupted` with the
+    results of the items that finished (``None`` for the others), those that finished while the pool shut down
+    included.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context(context) if isinstance(context, str) else context
+    results: list[Any] = [None] * len(items)
+    todo = iter(range(len(items)))
+    running: dict[Any, int] = {}
+    interrupted = False
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=initializer,
+                             initargs=initargs) as pool:
+        def hand_out() -> None:
+            while len(running) < workers:
+                i = next(todo, None)
+                if i is None:
+                    return
+                running[pool.submit(fn, *items[i]) if star else pool.submit(fn, items[i])] = i
+
+        try:
+            hand_out()
+            while running:
+                done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
+                if tick is not None:
+                    tick()
+                for f in done:
+                    results[running[f]] = f.result()
+                    i = running.pop(f)
+                    if on_result is not None:
+                        on_result(i, results[i])
+                hand_out()
+        except KeyboardInterrupt:
+            interrupted = True
+        except BaseException:
+            for f in running:
+                f.cancel()
+            raise
+    if interrupted:  # keep the items that finished, also those that ended while the pool shut down
+        for f, i in running.items():
             if results[i] is None and f.done() and not f.cancelled() and f.exception() is None:
                 results[i] = f.result()
-        if any(r is None for r in results):
-            raise Interrupted(results)
-    return results  # type: ignore[return-value]
+        raise Interrupted(results)  # (even when all of them did: a Ctrl-C that went on as if unpressed was lost)
+    return results
 
 
 def environment() -> dict[str, Any]:

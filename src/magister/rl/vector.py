@@ -58,17 +58,6 @@ def _is_mask(infos: dict[str, Any], key: str) -> bool:
     return key.startswith("_") and key[1:] in infos
 
 
-def _info_of(infos: dict[str, Any], i: int) -> dict[str, Any]:
-    """Sub-env ``i``'s own info dict out of a vector env's infos (per-key arrays with ``_key`` masks)."""
-    out: dict[str, Any] = {}
-    for key, value in infos.items():
-        mask = infos.get("_" + key)
-        if _is_mask(infos, key) or mask is None or not mask[i]:
-            continue
-        out[key] = _info_of(value, i) if isinstance(value, dict) else value[i]
-    return out
-
-
 def _masked_out(infos: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
     """A copy of a vector env's ``infos`` without the entries of the sub-envs in ``done``."""
     out: dict[str, Any] = {}
@@ -79,6 +68,37 @@ def _masked_out(infos: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
         if mask.any():
             out[key] = _masked_out(value, done) if isinstance(value, dict) else np.array(value, copy=True)
             out["_" + key] = mask
+    return out
+
+
+def _with_rows(out: dict[str, Any], new: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """``out`` (vector infos, changed in place) with the entries of the vector infos ``new`` for the sub-envs in
+    ``rows``: one array operation per key, dtypes kept (a bool taken out one sub-env at a time and put back by
+    ``VectorEnv._add_info`` became an object array of None and ``np.True_``, and each sub-env cost a pass over
+    every key)."""
+    for key, value in new.items():
+        if _is_mask(new, key) or "_" + key not in new:
+            continue
+        mask = np.asarray(new["_" + key], dtype=bool) & rows
+        if not mask.any():
+            continue
+        old = out.get(key)
+        shown = out.get("_" + key)
+        if isinstance(value, dict):
+            merged: Any = _with_rows(old if isinstance(old, dict) else {}, value, rows)
+        else:
+            value = np.asarray(value)
+            if isinstance(old, np.ndarray) and old.shape[1:] == value.shape[1:]:
+                try:
+                    dtype = np.result_type(old, value)
+                except TypeError:  # (text beside numbers: kept as objects)
+                    dtype = np.dtype(object)
+                merged = old.astype(dtype, copy=False)
+                merged[mask] = value[mask]
+            else:  # none yet, or of another shape than the step info's: only the new rows are shown
+                merged, shown = value.copy(), None
+        out[key] = merged
+        out["_" + key] = mask if shown is None else np.asarray(shown, dtype=bool) | mask
     return out
 
 
@@ -301,9 +321,7 @@ class CurriculumVectorEnv(VectorEnv):
         # SAME_STEP: a restarted sub-env's entries are its reset info (the new episode's), as with prefetch; the
         # step info of its last step is in final_info (its reset info used to be dropped, so a learner read the
         # old episode's info, e.g. OpponentEnv's seat, for the first step of the new one)
-        out = _masked_out(infos, done)
-        for i in idx:
-            out = self._add_info(out, _info_of(reset_infos, int(i)), int(i))
+        out = _with_rows(_masked_out(infos, done), reset_infos, done)
         out["final_obs"], out["_final_obs"] = final_obs, done.copy()
         out["final_info"], out["_final_info"] = infos, done.copy()
         return new_obs, rewards, terminated, truncated, out

@@ -21,9 +21,10 @@ how vector envs and Ray rollout workers use it.
 The teacher can be any object with ``propose()`` and ``observe(task, score)``
 (a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RayTeacher`).
 An episode cut short by an early ``reset`` is not reported: the teacher only
-hears about finished episodes, each exactly once (the first such reset warns: a time limit must be inside
-the wrapper, ``CurriculumWrapper(TimeLimit(env, n), teacher)``, since the wrapper never sees a truncation
-made outside it).
+hears about finished episodes, each exactly once (the first such reset warns, except in a
+:class:`~magister.rl.CurriculumVectorEnv`, whose ``reset()`` drops running episodes on purpose: a time limit must
+be inside the wrapper, ``CurriculumWrapper(TimeLimit(env, n), teacher)``, since the wrapper never sees a
+truncation made outside it).
 
 Proposal infos: a teacher with ``propose_with_info`` (the level teachers
 ``plr``, ``robust-plr``, ``accel``, ``learnability``) gives each task a dict
@@ -244,10 +245,11 @@ class CurriculumWrapper(gym.Wrapper):
 
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if self._running and self._length and not self._warned_cut:
+        if self._running and self._length and not self._warned_cut and self.index is None:
             # documented (an episode cut short is not reported), but also what every episode of a time limit
             # put *outside* the wrapper looks like: the wrapper never sees its truncation, and the teacher
-            # silently heard only the episodes that terminated
+            # silently heard only the episodes that terminated. (Not inside a CurriculumVectorEnv (index): it
+            # builds the wrapper outermost, and its own reset() cuts episodes on purpose, as documented)
             self._warned_cut = True
             warnings.warn(f"CurriculumWrapper.reset() while an episode was running ({self._length} steps, not "
                           "ended): that episode is not reported to the teacher. If a wrapper outside "
