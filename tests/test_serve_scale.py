@@ -3,6 +3,7 @@ bulk creation from a template, and per-learner export and deletion."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -345,10 +346,10 @@ def test_the_holder_of_a_curriculum_is_remembered_while_relays_to_it_succeed(tmp
     engine.dispose()
 
 
-def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
-    # a curriculum left memory (its lease to be given back), was asked for again while the renewal thread was
-    # giving leases back, and the renewal deleted the lease just taken: the process trusted a lease no row
-    # recorded, and a second process took the same curriculum (two processes serving it)
+@contextlib.contextmanager
+def _a_lease_to_give_back(tmp_path):
+    """A service with curriculum x, whose lease process a took and then released (x left a's memory: the lease
+    goes back at a's next renewal), and a second lease book b: ``(engine, x's id, a, b)``."""
     from magister.serve.db import migrate
     from magister.serve.leases import LeaseBook
 
@@ -362,8 +363,18 @@ def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
         a, b = LeaseBook(engine, "http://a", 10.0), LeaseBook(engine, "http://b", 10.0)
         with engine.connect() as conn:
             assert a.acquire(conn, cid) is None
-        a.release(cid)  # x left a's memory: its lease goes back at the next renewal
+        a.release(cid)
+        yield engine, cid, a, b
+    finally:
+        service.close()
+        engine.dispose()
 
+
+def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
+    # a curriculum left memory (its lease to be given back), was asked for again while the renewal thread was
+    # giving leases back, and the renewal deleted the lease just taken: the process trusted a lease no row
+    # recorded, and a second process took the same curriculum (two processes serving it)
+    with _a_lease_to_give_back(tmp_path) as (engine, cid, a, b):
         class Gated:  # the renewal waits for its connection until let through
             def __init__(self) -> None:
                 self.at, self.go = threading.Event(), threading.Event()
@@ -387,30 +398,12 @@ def test_a_lease_taken_back_while_a_renewal_gives_it_back_stays_held(tmp_path):
         assert a.fresh(cid)
         with engine.connect() as conn:
             assert b.acquire(conn, cid) == "http://a" and not b.fresh(cid)
-    finally:
-        service.close()
-        engine.dispose()
 
 
 def test_a_lease_taken_back_while_its_give_back_is_being_written_stays_held(tmp_path):
     # as above, one step later: the renewal had read the leases to give back and was deleting them when x was
     # asked for again; the take (committed first) was then deleted. The take must wait for the give-back.
-    import contextlib
-
-    from magister.serve.db import migrate
-    from magister.serve.leases import LeaseBook
-
-    engine = make_engine(str(tmp_path / "s.db"))
-    migrate(engine)
-    service = Service(engine)
-    service.start()
-    try:
-        service.create("x", SKILLS, "exp3", {}, 1, None)[1].result(timeout=30)
-        cid = service.get("x").spec.id
-        a, b = LeaseBook(engine, "http://a", 10.0), LeaseBook(engine, "http://b", 10.0)
-        with engine.connect() as conn:
-            assert a.acquire(conn, cid) is None
-        a.release(cid)
+    with _a_lease_to_give_back(tmp_path) as (engine, cid, a, b):
         at, go = threading.Event(), threading.Event()
 
         class Paused:  # the renewal's connection stops before its first statement (the give-back) until let go
@@ -455,9 +448,6 @@ def test_a_lease_taken_back_while_its_give_back_is_being_written_stays_held(tmp_
         assert took == [None] and a.fresh(cid)
         with engine.connect() as conn:
             assert b.acquire(conn, cid) == "http://a" and not b.fresh(cid)
-    finally:
-        service.close()
-        engine.dispose()
 
 
 def test_a_creation_another_process_takes_up_at_once_is_answered_201(tmp_path, monkeypatch):
