@@ -222,3 +222,30 @@ def test_a_phone_sized_screen_fits_and_a_stale_answer_is_refused(server, browser
     assert bad.status_code == 400 and "grade must be 1-4" in bad.text
     assert [r[2:] for r in rows(db)] == [("hola", 3)]
     page.close()
+
+
+def test_a_grade_given_while_the_deck_switches_goes_to_the_card_on_screen(server, browser):
+    # the page sent the deck just selected with the card still on screen (of the deck before): a grade given
+    # before the new deck had loaded went to the wrong deck, or was refused and lost
+    url, db = server
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(url + "/#deck=1")
+    wait_mode(page, "ask")
+    assert current(page)[0] == "hola"
+    page.keyboard.press("Enter")  # nothing typed: show the answer, then grade it
+    wait_mode(page, "grade")
+    page.evaluate("""() => {
+        const sel = document.getElementById('deck');
+        sel.value = '0';
+        sel.dispatchEvent(new Event('change'));  // the new deck starts loading...
+        send({grade: 3});                         // ...and the grade of the card on screen is sent at once
+    }""")
+    page.wait_for_function("document.querySelector('#question').textContent === 'What is half of 8?'",
+                           timeout=20000)
+    page.wait_for_function("pending === null", timeout=20000)  # the answer's reply has been handled
+    assert page.inner_text("#question") == "What is half of 8?"  # the deck picked stays on screen
+    stored = rows(db)
+    assert [r[2:] for r in stored] == [("hola", 3)], stored
+    spanish = httpx.get(url + "/api/state?deck=1", timeout=30).json()
+    assert stored[0][0] in (1, spanish["title"]) and spanish["stored"] == 1
+    page.close()
