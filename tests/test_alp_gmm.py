@@ -255,10 +255,13 @@ def test_resume_past_the_history_index_proposes_the_same(tmp_path):
         u.observe(b, twin.attempt(b))
 
 
-@pytest.mark.parametrize("where", [("mixture", "means"), ("mixture", "covs"), ("window_rows",),
-                                   ("bank", "means"), ("history", "y")])
-def test_non_finite_checkpoint_values_are_refused_and_change_nothing(where):
-    # accepted before: a NaN mean or covariance proposed NaN tasks
+@pytest.mark.parametrize("where,bad", [(("mixture", "means"), np.nan), (("mixture", "covs"), np.nan),
+                                       (("window_rows",), np.nan), (("bank", "means"), np.nan),
+                                       (("history", "y"), np.nan), (("mixture", "weights"), -0.5),
+                                       (("bank", "weights"), -0.5), (("bank", "weights"), 0.0)])
+def test_non_finite_checkpoint_values_are_refused_and_change_nothing(where, bad):
+    # accepted before: a NaN mean or covariance proposed NaN tasks; a weight <= 0 of a component in use was taken
+    # and shown in the beliefs until the next refit
     from magister.errors import CheckpointError
     from magister.testing import states_equal
 
@@ -272,7 +275,7 @@ def test_non_finite_checkpoint_values_are_refused_and_change_nothing(where):
     for key in where[:-1]:
         part = part[key]
     arr = np.array(part[where[-1]], dtype=float)
-    arr.flat[0] = np.nan
+    arr.flat[0] = bad
     part[where[-1]] = arr
     with pytest.raises(CheckpointError):
         t.load_state_dict(state)

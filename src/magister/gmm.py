@@ -99,6 +99,11 @@ class MixtureBank:
             raise ValueError("mixture bank arrays have inconsistent shapes")
         if not all(np.isfinite(a).all() for a in (bank.weights, bank.means, bank.covs)):
             raise ValueError("mixture bank arrays hold NaN or infinite values")
+        if ((bank.ks < 1) | (bank.ks > K)).any():
+            raise ValueError(f"mixture bank component counts must be 1..{K}, got {bank.ks.tolist()}")
+        # (a weight <= 0 was taken, shown in the beliefs and used to choose components until the next refit)
+        if (bank.weights < 0).any() or not (bank.weights[_active(bank.ks, K)] > 0).all():
+            raise ValueError("mixture weights must be > 0 for the components in use (and 0 for the padding)")
         return bank
 
 

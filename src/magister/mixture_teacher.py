@@ -244,6 +244,8 @@ class MixtureTeacher(Teacher):
         covs = np.asarray(mix["covs"], dtype=float).reshape(len(weights), self._width, self._width)
         if not all(np.isfinite(a).all() for a in (rows, weights, means, covs)):
             raise ValueError("the window rows or the mixture hold NaN or infinite values")
+        if not (weights > 0).all():  # (used to choose components and shown in the beliefs until the next refit)
+            raise ValueError("the mixture's weights must be > 0")
         self._set_sub_state(state["sub"])
         self._count = count
         self._n_fits = int(state["n_fits"])
