@@ -235,6 +235,22 @@ def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatc
     assert not served and not db.exists()  # refused before anything was opened
 
 
+@pytest.mark.parametrize("who", ["", "  "])
+def test_a_blank_learner_is_refused(tmp_path, who):
+    # '' (or spaces) was accepted and kept as a learner of its own
+    import typer
+    from typer.testing import CliRunner
+
+    from magister.people.cli import command
+
+    app = typer.Typer()
+    app.command()(command)
+    db = tmp_path / "study.sqlite"
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--learner", who], input="q\n")
+    assert res.exit_code == 2 and "--learner must name someone" in res.output, res.output
+    assert not db.exists()
+
+
 def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner

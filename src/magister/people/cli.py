@@ -57,6 +57,9 @@ def command(
             console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
                           f"{fix}", soft_wrap=True)
             raise typer.Exit(2)
+    if not learner.strip():  # ('' or spaces were stored as a learner of their own)
+        console.print("[red]error:[/red] --learner must name someone (e.g. --learner ana)", soft_wrap=True)
+        raise typer.Exit(2)
     if web:
         try:
             import fastapi  # noqa: F401 - the page's server (the [serve] extra), checked before anything is opened
