@@ -96,6 +96,50 @@ def test_counting_a_refused_proposal_is_caught(monkeypatch):
     _fails(CountsRefusedProposals, monkeypatch, "bad_input", "a refused propose(k) was counted")
 
 
+class RoundRobin(Teacher):
+    """A correct deterministic teacher: each task in turn, no random number drawn (was failed by ``determinism``:
+    a different seed gave the same proposals)."""
+
+    kind = "discrete"
+
+    def __init__(self, space, *, seed=None, score_range=None):
+        super().__init__(space, seed=seed, score_range=score_range)
+        self.next = 0
+
+    def _propose(self, k):
+        out = (self.next + np.arange(k)) % self.space.n
+        self.next = int((self.next + k) % self.space.n)
+        return out
+
+    def _observe(self, x, scores):
+        pass
+
+    def _get_state(self):
+        return {"next": self.next}
+
+    def _set_state(self, state):
+        self.next = int(state["next"])
+
+
+def test_a_deterministic_teacher_passes(monkeypatch):
+    _check(RoundRobin, monkeypatch, "discrete")
+
+
+class ContinuousOnly(Bins):
+    """Refuses a finite space with a TypeError of its own (check_teacher's guess of the kind crashed on it)."""
+
+    def __init__(self, space, **settings):
+        if space.n is not None:
+            raise TypeError("this teacher takes continuous spaces only")
+        super().__init__(space, **settings)
+
+
+def test_the_kind_is_guessed_for_a_teacher_refusing_finite_spaces(monkeypatch):
+    monkeypatch.setattr(ContinuousOnly, "name", "test-continuousonly")
+    monkeypatch.setitem(teacher_module._REGISTRY, ContinuousOnly.name, ContinuousOnly)
+    check_teacher(lambda space, seed: ContinuousOnly(space, seed=seed), steps=60)
+
+
 class IgnoresSeed(Bins):
     def __init__(self, space, *, seed=None, score_range=None, **settings):
         super().__init__(space, seed=0, score_range=score_range, **settings)
@@ -339,6 +383,28 @@ class IndexNInBatches(Teacher):
         self.counts = np.asarray(state["counts"], dtype=float).copy()
 
 
+class IndicesAsAColumn(IndexNInBatches):
+    """_propose(k) returns indices of shape (k, 1) (failed with numpy's "only 0-dimensional arrays can be converted
+    to Python scalars", naming neither _propose nor the shape it must return)."""
+
+    def _propose(self, k):
+        return self.rng.integers(0, self.space.n, (k, 1))
+
+    _decode = Teacher._decode
+
+
+class UnitVectorsTransposed(Bins):
+    """_propose(k) returns (dim, k): reshaped into other tasks without a word (was missed on Boxes)."""
+
+    def _propose(self, k):
+        return super()._propose(k).T
+
+
+class ProposesOneTooMany(Bins):
+    def _propose(self, k):
+        return super()._propose(k + 1)
+
+
 class CountsABadScore(Bins):
     def observe(self, task, score):
         if not (isinstance(score, float) and np.isfinite(score)):
@@ -518,11 +584,16 @@ class BeliefsRefit(RefitCounterNotSaved):
 
 
 @pytest.mark.parametrize("cls,check,words,kind", [
-    (DrawsFromTheGlobalRng, "determinism", "same seed and same observations gave different proposals", "continuous"),
+    (DrawsFromTheGlobalRng, "determinism", "gave different proposals: draw every random number from the teacher's "
+     "own self.rng", "continuous"),
     (SeedsTheGlobalRng, "determinism", "same seed and same observations gave different proposals", "continuous"),
     (UnseededSecondGenerator, "determinism", "same seed and same observations gave different proposals",
      "continuous"),
     (RefitCounterNotSaved, "resume", "differs in .since", "continuous"),
+    (LateCounterNotSaved, "resume", "return it from _get_state and restore it in _set_state", "continuous"),
+    (IndicesAsAColumn, "in_space", "_propose returned ndarray of shape (1, 1); a 'discrete' teacher's", "discrete"),
+    (UnitVectorsTransposed, "in_space", "returns unit vectors of shape (k, 2)", "continuous"),
+    (ProposesOneTooMany, "in_space", "_propose(1) gave 2 tasks", "continuous"),
     (LateCounterNotSaved, "resume", "differs in .total", "continuous"),
     (PrefetchNotSaved, "resume", "proposed differently from one that never stopped", "continuous"),
     (ForgetsTheRngOnLoad, "resume", "reloaded state differs from the saved one", "continuous"),

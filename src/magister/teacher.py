@@ -267,6 +267,13 @@ class Teacher:
         return self.space.unit_one(task)
 
     def _decode(self, enc: np.ndarray) -> Any:
+        shape = np.shape(enc)
+        if len(shape) != 1 if self._encodes_indices else len(shape) != 2 or shape[1] != self.space.dim:
+            # a wrong shape was reshaped into other tasks, or failed deep in the space with a numpy error
+            want = "task indices of shape (k,)" if self._encodes_indices else \
+                f"unit vectors of shape (k, {self.space.dim}) (one row per task)"
+            raise TypeError(f"{type(self).__name__}._propose returned {type(enc).__name__} of shape {shape}; a "
+                            f"{self.kind!r} teacher's _propose(k) returns {want}")
         if self._encodes_indices:
             return self.space.tasks_at(np.asarray(enc, dtype=np.int64))
         return self.space.from_unit_batch(enc)
@@ -282,6 +289,9 @@ class Teacher:
             m = int(k)
         enc = self._propose(m)
         tasks = self._decode(enc)
+        if len(tasks) != m:
+            raise TypeError(f"{type(self).__name__}._propose({m}) gave {len(tasks)} tasks; it must give one per task "
+                            "asked for")
         self.n_proposed += m
         return tasks[0] if k is None else tasks
 
