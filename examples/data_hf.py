@@ -14,6 +14,7 @@ Run: .venv/bin/python examples/data_hf.py [--steps 120] [--seed 0]  (needs magis
 from __future__ import annotations
 
 import argparse
+import tempfile
 
 import numpy as np
 import torch
@@ -52,7 +53,9 @@ def train(teacher_name: str, steps: int = 120, seed: int = 0) -> float:
     transformers.set_seed(seed)  # the same initial weights under every teacher
     model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=32,
                                                                  n_layer=2, n_head=2))
-    args = transformers.TrainingArguments(output_dir="results/data_hf_example", max_steps=steps,
+    # the Trainer's output folder is a temporary one: the example leaves nothing in the current folder
+    output = tempfile.TemporaryDirectory(prefix="magister-data-hf-")
+    args = transformers.TrainingArguments(output_dir=output.name, max_steps=steps,
                                           learning_rate=3e-3, per_device_train_batch_size=16, eval_strategy="steps",
                                           eval_steps=10, logging_steps=20, save_strategy="no", report_to=[],
                                           use_cpu=True, disable_tqdm=True, seed=seed)
@@ -66,6 +69,7 @@ def train(teacher_name: str, steps: int = 120, seed: int = 0) -> float:
     print(f"  {teacher_name:>9} examples drawn per skill:",
           dict(zip(SKILLS, trainer.curriculum.samples_per_skill().tolist())))
     final = trainer.evaluate()
+    output.cleanup()
     return float(np.mean([final[f"eval_{s}_loss"] for s in LEARNABLE]))
 
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import magister as mg
+from magister.bench.report import percent_pair
 from magister.data import SkillSampler
 from magister.data.model import TinyTransformer, evaluate_per_skill
 from magister.data.synthetic import addition
@@ -44,7 +45,8 @@ def train(teacher_name: str, batches: int = 600, seed: int = 0, every: int = 50)
         opt.zero_grad()
         losses.mean().backward()
         opt.step()
-        if step % every == 0:  # periodic evaluation per skill drives Skill-It
+        if step % every == 0 or step == batches:  # periodic evaluation per skill drives Skill-It (and the last
+            # batch: a run shorter than `every` is scored too, not averaged over no evaluation at all)
             acc, _ = evaluate_per_skill(model, held_out.inputs, held_out.labels, held_out.skills, 3)
             sampler.observe_eval(acc, kind="accuracy")
             curve.append(acc)
@@ -61,7 +63,8 @@ def main(batches: int = 600, seed: int = 0, teacher_name: str = "skill-it") -> d
     result = {}
     for name in (teacher_name, "uniform"):
         result[name] = float(np.mean(train(name, batches, seed)))
-    print(f"teacher {teacher_name}: {result[teacher_name]:.0%} vs uniform {result['uniform']:.0%} "
+    ours, theirs = percent_pair(result[teacher_name], result["uniform"])  # no "33% vs 33%: beats uniform"
+    print(f"teacher {teacher_name}: {ours} vs uniform {theirs} "
           f"mean held-out accuracy over {batches} batches: "
           f"{'beats' if result[teacher_name] > result['uniform'] else 'does not beat'} uniform")
     return result

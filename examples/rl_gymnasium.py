@@ -27,7 +27,9 @@ import numpy as np
 
 import magister as mg
 from magister.rl import CurriculumWrapper
+from magister.errors import ConfigError
 from magister.rl.envs import CliffWalk
+from magister.settings import whole
 
 
 #: the chance that a success within two cells of the stand-in's reach extends the reach by one cell
@@ -92,6 +94,9 @@ def train(teacher_name: str, episodes: int, seed: int = 0, verbose: bool = True)
 
 def main(episodes: int = 4000, seed: int = 0, teacher_name: str | None = None) -> dict[str, dict]:
     adaptive = teacher_name or TEACHER
+    episodes = whole("episodes", episodes)  # refused before anything runs: 0 episodes would print nan% and a verdict
+    if adaptive == "uniform":
+        raise ConfigError("the teacher to compare with uniform cannot be 'uniform' itself; name an adaptive one")
     runs = {name: train(name, episodes, seed) for name in (adaptive, "uniform")}
     for name, run in runs.items():
         print(f"{name}: reach {run['reach']} of {CliffWalk.max_cells} cells after {episodes} episodes; "

@@ -29,7 +29,9 @@ import numpy as np
 import ray
 
 import magister as mg
+from magister.errors import ConfigError
 from magister.rl.ray import rllib_callback, start_teacher_actor
+from magister.settings import whole
 
 STEPS = 32_768
 BATCH = 512
@@ -90,6 +92,11 @@ def train(teacher_name: str, steps: int = STEPS, seed: int = 0, runners: int = 0
 
 def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", runners: int = 0) -> dict[str, float]:
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
+    # RLlib trains in batches of BATCH steps: refused before Ray starts (a budget under BATCH, 0 or negative
+    # ran one batch, and one not a multiple of BATCH ran fewer steps than the last line said)
+    if whole("steps", steps, BATCH) % BATCH:
+        raise ConfigError(f"steps must be a multiple of {BATCH} (RLlib's train batch), got {steps}")
+    whole("runners", runners, 0)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         shares = {name: train(name, steps, seed, runners) for name in (teacher_name, "uniform")}

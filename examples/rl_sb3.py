@@ -18,6 +18,7 @@ from typing import Any
 import magister as mg
 from magister.rl import CurriculumWrapper
 from magister.rl.envs import CliffWalk, evaluate, mastered
+from magister.settings import whole
 
 STEPS = 40_000
 
@@ -46,6 +47,7 @@ def train(teacher_name: str, steps: int = STEPS, seed: int = 0, n_envs: int = 4)
 
 def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", n_envs: int = 4) -> dict[str, float]:
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
+    steps = whole("steps", steps)  # refused before anything runs: 0 steps would train nothing
     shares = {name: train(name, steps, seed, n_envs)[2] for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
           f"of CliffWalk's test tasks mastered after {steps} steps: "

@@ -17,6 +17,7 @@ import magister as mg
 from magister.rl import CurriculumVectorEnv
 from magister.rl.envs import CliffWalk, evaluate, mastered
 from magister.rl.ppo import PPO
+from magister.settings import whole
 
 
 def train(teacher_name: str, steps: int = 60_000, seed: int = 0, vectorization: str = "async") -> float:
@@ -34,6 +35,7 @@ def train(teacher_name: str, steps: int = 60_000, seed: int = 0, vectorization: 
 def main(steps: int = 60_000, seed: int = 0, teacher_name: str = "adr", vectorization: str = "async"
          ) -> dict[str, float]:
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
+    steps = whole("steps", steps)  # refused before anything runs: 0 steps would train nothing
     shares = {name: train(name, steps, seed, vectorization) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
           f"of CliffWalk's test tasks mastered after {steps} steps: "

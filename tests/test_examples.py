@@ -310,3 +310,68 @@ def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
     # at the example's 32,768 steps ADR masters 47% of the test tasks on seeds 0 and 1 and uniform none (at
     # 24,576: 23% and 26%); the actor's batching makes runs not exactly repeatable, hence the wide margin
     assert shares["adr"] > shares["uniform"] + 0.2, shares
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("rl_gymnasium", {"episodes": 0}, "episodes must be a whole number >= 1"),
+    ("rl_gymnasium", {"episodes": -3}, "episodes must be a whole number >= 1"),
+    ("rl_gymnasium", {"teacher_name": "uniform"}, "cannot be 'uniform' itself"),
+    ("rl_levels_cleanrl", {"steps": 0}, "steps must be a whole number >= 1"),
+    ("rl_levels_cleanrl", {"steps": -5}, "steps must be a whole number >= 1"),
+    ("rl_levels_sb3", {"steps": 0}, "steps must be a whole number >= 1"),
+    ("rl_vector", {"steps": 0}, "steps must be a whole number >= 1"),
+    ("rl_sb3", {"steps": -1}, "steps must be a whole number >= 1"),
+    ("serve_quickstart", {"steps": 5}, "steps must be a whole number >= 10"),
+    ("serve_quickstart", {"steps": 405}, "multiple of 10"),
+    ("rl_rllib", {"steps": 100}, "steps must be a whole number >= 512"),
+    ("rl_rllib", {"steps": 1000}, "multiple of 512"),
+])
+def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, message, monkeypatch):
+    """A zero or negative budget used to run anyway: the level examples took 0 for the default 100,000 steps
+    and a negative budget for no training at all, the Gymnasium example printed nan% and a verdict, the service
+    and RLlib examples rounded the budget (5 tasks ran none; 100 RLlib steps ran 512) while their last line named
+    the one asked for. Each is refused before the first run."""
+    if name == "serve_quickstart":
+        pytest.importorskip("fastapi")
+    if name == "rl_rllib":
+        pytest.importorskip("ray")
+    from magister.errors import ConfigError
+
+    monkeypatch.delenv("MAGISTER_EXAMPLE_STEPS", raising=False)
+    ex = _example(name)
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError(f"{name} started training with {kwargs or args}")
+
+    for attr in ("train", "practise"):
+        if hasattr(ex, attr):
+            monkeypatch.setattr(ex, attr, must_not_train)
+    if name == "rl_rllib":
+        monkeypatch.setattr(ex.ray, "init", must_not_train)
+    if name == "serve_quickstart":
+        monkeypatch.setattr(ex, "Server", must_not_train)
+    with pytest.raises(ConfigError, match=message):
+        ex.main(**kwargs)
+
+
+def test_data_hf_leaves_nothing_in_the_current_folder(tmp_path, monkeypatch):
+    """The Trainer's output folder was results/data_hf_example under the current folder, left behind."""
+    pytest.importorskip("transformers")
+    monkeypatch.chdir(tmp_path)
+    loss = _example("data_hf").main(steps=2, seed=0)
+    assert all(np.isfinite(v) for v in loss.values()), loss
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_pytorch_scores_a_run_shorter_than_its_evaluation_interval(capsys):
+    """A run of fewer than 50 batches had no evaluation: the last line compared nan% with nan%."""
+    acc = _example("data_pytorch").main(batches=10, seed=0)
+    assert all(np.isfinite(v) for v in acc.values()), acc
+    assert "nan" not in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_data_pytorch_does_not_print_a_rounded_tie_as_a_win(monkeypatch, capsys):
+    ex = _example("data_pytorch")
+    monkeypatch.setattr(ex, "train", lambda name, *a: [[0.334, 0.334, 0.334]] if name == "skill-it" else [[0.33] * 3])
+    ex.main(batches=50, seed=0)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("teacher skill-it: 33.4% vs uniform 33.0% ")

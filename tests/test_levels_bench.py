@@ -71,6 +71,12 @@ def test_heldout_rates_and_the_versus_uniform_line():
     assert versus_uniform({"plr": idle, "uniform": walker}, "plr", 10).endswith(": does not beat uniform")
     with pytest.raises(ValueError, match="heldout_rates.*missing for \\['uniform'\\]"):
         versus_uniform({"plr": walker}, "plr", 10)
+    # a half-point win (one episode of 200) is not printed as a tie said to beat uniform
+    rates = lambda unseen: {"unseen": unseen, "mazes": 0.1}  # noqa: E731
+    line = versus_uniform({"plr": rates(0.605), "uniform": rates(0.6)}, "plr", 10)
+    assert line.startswith("teacher plr: 60.5% vs uniform 60.0% of unseen levels") and line.endswith(": beats uniform")
+    assert versus_uniform({"plr": rates(0.6), "uniform": rates(0.59)}, "plr", 10).startswith("teacher plr: 60% vs uniform 59%")
+    assert versus_uniform({"plr": rates(0.6), "uniform": rates(0.6)}, "plr", 10).startswith("teacher plr: 60% vs uniform 60%")
     # the unseen levels follow the generator's max_density (the level examples train up to 0.7)
     with pytest.raises(ValueError, match="max_density"):
         heldout_rates(lambda obs: np.zeros(len(obs), dtype=np.int64), unseen=5, max_density=0.95)

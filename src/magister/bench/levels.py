@@ -190,7 +190,10 @@ def versus_uniform(runs: dict[str, dict[str, Any]], teacher: str, steps: int) ->
                          f"missing for {missing}")
     ours, theirs = runs[teacher], runs["uniform"]
     verdict = "beats" if ours["unseen"] > theirs["unseen"] else "does not beat"
-    return (f"teacher {teacher}: {ours['unseen']:.0%} vs uniform {theirs['unseen']:.0%} of unseen levels solved "
+    from .report import percent_pair
+
+    a, b = percent_pair(ours["unseen"], theirs["unseen"])  # (one episode of 200 is half a point)
+    return (f"teacher {teacher}: {a} vs uniform {b} of unseen levels solved "
             f"after {steps:,} env steps (hand-designed mazes: {ours['mazes']:.0%} vs {theirs['mazes']:.0%}): "
             f"{verdict} uniform")
 
