@@ -41,6 +41,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
+from magister.bench.args import at_least, out_folder
 from magister.continual import MLPLearner, SimulatedPerson, digits, run_order, run_teacher, synthetic
 from magister.spaces import Discrete
 from magister.teachers.continual_order import class_similarity, order_score
@@ -228,7 +229,7 @@ def plot(name: str, run: dict[str, Any], out: str) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2])
     p.add_argument("--orders", type=int, default=30, help="random orders per seed (the distribution)")
     p.add_argument("--datasets", nargs="+", default=["digits", "synthetic"], choices=["digits", "synthetic"])
     p.add_argument("--k", type=int, default=10, help="classes of the synthetic data set")
@@ -253,13 +254,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("--repeats must be at least 1 (learner seeds averaged per order)")
     if args.orders < 2:
         p.error("--orders must be at least 2 (a distribution)")
+    if args.out:  # a file there failed after the first data set's runs
+        out_folder(p, args.out)
     start = time.perf_counter()
     results: dict[str, Any] = {}
     for name in args.datasets:
         runs = [run_one(name, s, args) for s in args.seeds]
         results[name] = {who: summarise(name, who, runs) for who in ("net", "person")}
         if args.out:
-            os.makedirs(args.out, exist_ok=True)
             results[name]["picture"] = plot(name, runs[0], args.out)
     print(f"\n{time.perf_counter() - start:.0f} s in all")
     return results

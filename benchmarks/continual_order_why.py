@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from continual_order import make_data, spearman  # noqa: E402  (the same data and seeds as the benchmark)
 
+from magister.bench.args import at_least  # noqa: E402
 from magister.continual import MLPLearner, run_order  # noqa: E402
 from magister.teachers.continual_order import class_similarity  # noqa: E402
 
@@ -87,7 +88,7 @@ def _mm(values: list[float], fmt: str = "{:.2f}") -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=list(range(10, 20)))
+    p.add_argument("--seeds", type=at_least(0), nargs="+", default=list(range(10, 20)))
     p.add_argument("--orders", type=int, default=60, help="random orders per seed")
     p.add_argument("--repeats", type=int, default=3, help="learner seeds averaged per order")
     p.add_argument("--datasets", nargs="+", default=["digits", "synthetic"], choices=["digits", "synthetic"])

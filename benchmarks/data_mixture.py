@@ -626,9 +626,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from magister.bench.args import out_folder
+
     ap = parser()
     args = ap.parse_args(argv)
-    out = Path(args.out)
+    if args.seed_start < 0:  # SeedSequence refused it inside the first run
+        ap.error(f"--seed-start must be at least 0, got {args.seed_start}")
     bad = [t for t in args.tasks.split(",") + [i.partition("=")[0] for i in args.steps] if t not in TASKS]
     if bad:
         ap.error(f"unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
@@ -645,7 +648,7 @@ def main(argv: list[str] | None = None) -> None:
         methods.insert(methods.index("skill-it") + 1, "skill-it@est")
         if args.graph == "estimated":
             methods.remove("skill-it")
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_folder(ap, args.out)  # a file there: argparse's error, not a traceback
     if args.report_from:
         runs: dict[tuple[str, str, int], dict[str, Any]] = {}
         for d in args.report_from:

@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--every", type=int, default=25, help="check mastery every N episodes")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--teachers", nargs="*", default=list(TEACHERS), choices=list(TEACHERS))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, 1500 episodes, default variant only")
     args = ap.parse_args(argv)
     for opt, least in (("seeds", 1), ("steps", 4), ("every", 1), ("workers", 1)):

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     import magister as mg
     from magister.bench import report as report_mod
     from magister.bench import run_benchmark
+    from magister.bench.args import at_least, out_folder, refuse_config_errors
     from magister.bench.runner import default_workers, timestamp
     from magister.students.registry import REFERENCE_GRID_FIGURES
 
@@ -38,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teachers", default=None,
                    help="comma-separated teacher names (default: every registered continuous teacher)")
     p.add_argument("--students", default="grid,grid-hard", help="student presets (default: grid,grid-hard)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds per teacher and student (default: 5)")
-    p.add_argument("--episodes", type=int, default=20000, help="episodes per run (default: 20000)")
-    p.add_argument("--eval-every", type=int, default=1000, help="evaluation interval (default: 1000)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: number of cores)")
+    p.add_argument("--seeds", type=at_least(1), default=5, help="seeds per teacher and student (default: 5)")
+    p.add_argument("--episodes", type=at_least(1), default=20000, help="episodes per run (default: 20000)")
+    p.add_argument("--eval-every", type=at_least(1), default=1000, help="evaluation interval (default: 1000)")
+    p.add_argument("--workers", type=at_least(1), default=None, help="worker processes (default: number of cores)")
     p.add_argument("--out", default=None, help="output folder (default: results/grid-student-<timestamp>)")
     args = p.parse_args(argv)
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     done = {"n": 0, "total": 0}
 
-    def on_plan(jobs: list, skipped: list) -> None:
+    def on_plan(jobs: list, skipped: list) -> None:  # every option checked, no run started yet
+        out_folder(p, out)
         done["total"] = len(jobs)
 
     def progress(i: int, ep: int) -> None:
@@ -69,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             if done["n"] % step == 0 or done["n"] == done["total"]:
                 print(f"  {done['n']}/{done['total']} runs finished", flush=True)
 
-    results = run_benchmark(teachers, students, seeds=range(args.seeds), episodes=args.episodes,
-                            eval_every=args.eval_every, workers=workers, out=out, progress=progress,
-                            on_plan=on_plan)
+    # an unknown teacher or student is refused by argparse (it was a traceback), --out before any run
+    results = refuse_config_errors(p, run_benchmark, teachers, students, seeds=range(args.seeds),
+                                   episodes=args.episodes, eval_every=args.eval_every, workers=workers, out=out,
+                                   progress=progress, on_plan=on_plan)
     rows = report_mod.summarise(results)
     by = {(r["student"], r["teacher"]): r for r in rows}
 

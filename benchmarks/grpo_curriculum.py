@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -485,11 +484,13 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from magister.bench.args import at_least, out_folder
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--seed-start", type=int, default=0, help="first seed (defaults were chosen on seeds 100+)")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seed-start", type=at_least(0), default=0, help="first seed (defaults were chosen on seeds 100+)")
+    ap.add_argument("--workers", type=at_least(1), default=1)
     ap.add_argument("--steps", type=int, default=None, help=f"GRPO steps (default {CONFIG['steps']})")
     ap.add_argument("--sl-steps", type=int, default=None, help=f"supervised warm-up steps (default {CONFIG['sl_steps']})")
     ap.add_argument("--sl-floor", type=float, default=None,
@@ -517,12 +518,11 @@ def main(argv: list[str] | None = None) -> None:
             cfg[key] = getattr(args, key)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "uniform" not in methods:
-        sys.exit("--methods must include uniform (the reference every other method is measured against)")
+        ap.error("--methods must include uniform (the reference every other method is measured against)")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        sys.exit(f"unknown methods {unknown}; known: {METHODS}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+        ap.error(f"unknown methods {unknown}; known: {METHODS}")
+    out = out_folder(ap, args.out)  # a file there: argparse's error, not a traceback
     if args.report_only:
         saved = json.loads((out / "results.json").read_text())
         write_report(saved["results"], saved["config"], out, 0.0)

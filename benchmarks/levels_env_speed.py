@@ -74,11 +74,13 @@ def vector(make: Callable[[int], gym.Env], kind: str, n_envs: int, steps: int) -
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    from magister.bench.args import at_least
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--envs", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=40_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--envs", type=at_least(1), default=8)
+    ap.add_argument("--workers", type=at_least(1), default=2)
+    ap.add_argument("--steps", type=at_least(1), default=40_000)
+    ap.add_argument("--repeats", type=at_least(1), default=3)
     ap.add_argument("--quick", action="store_true", help="a few thousand steps, one repeat")
     args = ap.parse_args(argv)
     given = [f"--{o}" for o in ("steps", "repeats") if getattr(args, o) != ap.get_default(o)]

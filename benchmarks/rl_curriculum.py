@@ -144,12 +144,13 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
+    from magister.bench.args import at_least, out_folder
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
     p.add_argument("--teachers", nargs="+", default=None, help="default: uniform + every continuous teacher")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--first-seed", type=int, default=0,
+    p.add_argument("--first-seed", type=at_least(0), default=0,
                    help="seeds run are first-seed .. first-seed + seeds - 1 (check seeds beyond those reported)")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budgets")
     p.add_argument("--evals", type=int, default=6)
@@ -178,8 +179,7 @@ def main(argv: list[str] | None = None) -> None:
              "n_envs": args.n_envs} for e in args.envs for t in teachers
             for s in range(args.first_seed, args.first_seed + seeds)]
     t0 = time.perf_counter()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_folder(p, args.out)  # a file there: argparse's error, not a traceback
     results: list[dict[str, Any]] = []
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as ex:

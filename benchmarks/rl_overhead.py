@@ -114,10 +114,13 @@ def measure(kind: str, n_workers: int, varied: bool, steps: int) -> tuple[float,
 
 
 def main(argv: list[str] | None = None) -> None:
+    import magister as mg
+    from magister.bench.args import at_least, refuse_config_errors
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
-    p.add_argument("--steps", type=int, default=3000, help="vector steps timed per measurement")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--workers", type=at_least(1), nargs="+", default=[2, 4, 8])
+    p.add_argument("--steps", type=at_least(1), default=3000, help="vector steps timed per measurement")
+    p.add_argument("--repeats", type=at_least(1), default=3)
     p.add_argument("--teachers", nargs="+", default=["uniform", "alp-gmm", "alp-gmm q=2"],
                    help="teacher names; 'NAME q=K' uses CurriculumVectorEnv(prefetch=K)")
     p.add_argument("--quick", action="store_true")
@@ -125,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     given = [f"--{o}" for o in ("workers", "steps", "repeats") if getattr(args, o) != p.get_default(o)]
     if args.quick and given:  # they were replaced without a word
         p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
+    for kind in args.teachers:  # a typo'd name was a traceback after the first measurements
+        name, _, q = kind.partition(" q=")
+        refuse_config_errors(p, mg.make_teacher, name, mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0)
+        if q and not q.isdigit():
+            p.error(f"--teachers {kind!r}: write 'NAME q=K' with K a whole number >= 0 (the prefetch)")
     if args.quick:
         args.workers, args.steps, args.repeats = [2], 400, 1
     kinds = ["no teacher"] + args.teachers

@@ -653,12 +653,14 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from magister.bench.args import at_least, out_folder, quick_sets
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
     ap.add_argument("--methods", default=",".join(METHODS),
                     help=f"any of {', '.join(METHODS)}; and {', '.join(REFERENCES)} as a reference row")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--first-seed", type=at_least(0), default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
     ap.add_argument("--snapshot-every", type=int, help="(game's default)")
     ap.add_argument("--pool-size", type=int, default=20)
@@ -676,8 +678,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="the final snapshot and those before it, each against the strongest (mean printed)")
     ap.add_argument("--rated-per-run", type=int, default=8, help="snapshots per run in the cross-play")
     ap.add_argument("--crossplay-games", type=int)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="small evaluation budgets (smoke runs)")
+    ap.add_argument("--workers", type=at_least(1), default=2)
+    ap.add_argument("--quick", action="store_true", help="small evaluation budgets (smoke runs): sets --curve-games, "
+                    "--final-games, --past-games and --crossplay-games")
     ap.add_argument("--out", default="results/selfplay")
     args = ap.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -688,6 +691,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error("--methods names no method")
     if args.seeds < 1:
         ap.error(f"--seeds must be at least 1, got {args.seeds}")
+    quick_sets(ap, args, ("curve_games", "final_games", "past_games", "crossplay_games"))  # (replaced silently)
     game = GAMES[args.game]
     for k, v in game.defaults.items():
         if getattr(args, k) is None:
@@ -715,6 +719,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg["anneal"] = args.anneal
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, s) for s in seeds for m in methods]
+    out = out_folder(ap, args.out)  # a file there failed after every run had trained
     t0 = time.perf_counter()
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as ex:
@@ -723,8 +728,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = [run_one(m, s, cfg) for m, s in jobs]
     from magister.opponents import plot_cross_play
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     final_rating: dict[tuple[str, int], float] = {}
     later_wins: dict[tuple[str, int], float] = {}
     rating_rows = []

@@ -41,6 +41,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
 
+from magister.bench.args import at_least, out_file  # noqa: E402
+
 SETTINGS = ('self-play=self-play,fsp=fsp,pfsp=pfsp,opponent-lp=opponent-lp,pfsp-l35=pfsp:{"latest": 0.35},'
             'sp-l80=self-play:{"latest": 0.8},pfsp-var=pfsp:{"weighting": "variance"}')
 
@@ -140,24 +142,30 @@ def table(runs: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--settings", default=SETTINGS)
+    ap.add_argument("--settings", default=SETTINGS,
+                    help=f"comma-separated NAME=METHOD or NAME=METHOD:{{JSON teacher kwargs}}, METHOD among "
+                         f"{', '.join(sp.METHODS)}")
     ap.add_argument("--first-seed", type=int, default=100)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--games", type=int, default=10000)
-    ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--seeds", type=at_least(1), default=3)
+    ap.add_argument("--games", type=at_least(1), default=10000)
+    ap.add_argument("--pool-size", type=at_least(1), default=20)
     ap.add_argument("--eviction", default="random", choices=sp.EVICTIONS)
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--out", default="results/selfplay-diagnose.json")
+    ap.add_argument("--workers", type=at_least(1), default=1)
+    ap.add_argument("--out", default="results/selfplay-diagnose.json", help="JSON file of every run")
     args = ap.parse_args(argv)
-    if args.seeds < 1:
-        ap.error(f"--seeds must be at least 1, got {args.seeds}")
+    try:  # a typo'd method failed in a worker process, a bad JSON as a traceback
+        settings = parse_settings(args.settings)
+    except json.JSONDecodeError as e:
+        ap.error(f"--settings: teacher kwargs are not JSON ({e})")
+    bad = [f"{n}={m}" for n, m, _ in settings if m not in sp.METHODS or not n]
+    if bad or not settings:
+        ap.error(f"--settings: write NAME=METHOD or NAME=METHOD:{{...}} with METHOD among {', '.join(sp.METHODS)}; "
+                 f"got {', '.join(bad) or 'none'}")
     cfg = {"games": args.games, "pool_size": args.pool_size, "eviction": args.eviction}
-    jobs = [(n, m, s, kw, cfg) for s in range(args.first_seed, args.first_seed + args.seeds)
-            for n, m, kw in parse_settings(args.settings)]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [(n, m, s, kw, cfg) for s in range(args.first_seed, args.first_seed + args.seeds) for n, m, kw in settings]
+    out = out_file(ap, args.out)  # a folder there failed when the first run was written, after minutes
     runs: list[dict[str, Any]] = []
-    with mp.get_context("spawn").Pool(max(1, args.workers)) as pool:
+    with mp.get_context("spawn").Pool(args.workers) as pool:
         for r in pool.imap_unordered(one, jobs):
             runs.append(r)
             print(r["name"], r["seed"], "vs search-4 every 1000 games:", [round(v, 2) for v in r["s4"].values()],

@@ -96,6 +96,7 @@ def fmt(values: list[float], digits: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     import magister as mg
+    from magister.bench.args import refuse_config_errors
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=20_000)
@@ -108,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     sep = ";" if args.teachers and (";" in args.teachers or ":" in args.teachers) else ","
     names = (args.teachers.split(sep) if args.teachers
              else [n for n in mg.available_teachers() if mg.teacher_class(n).kind in ("continuous", "any")])
+    from magister.bench.runner import check_settings
+    from magister.students import GridStudent
+
+    space = GridStudent(seed=0).space
+    for name, settings in map(parse_teacher, names):  # a typo'd name or setting (or a discrete teacher) was a
+        refuse_config_errors(p, mg.teacher_class, name)  # traceback after timing every teacher before it
+        refuse_config_errors(p, check_settings, {name: settings})
+        refuse_config_errors(p, mg.make_teacher, name, space, seed=0, **settings)
     print(f"GridStudent() default grid, {args.episodes} episodes, seeds 0..{args.seeds - 1}; "
           "median [min, max] over seeds; us = microseconds per episode (propose + observe)")
     header = f"| {'teacher':<16} | {'wall us/ep':>22} | {'cpu us/ep':>22} | {'hooks cpu us/ep':>22} | {'mastered %':>18} |"

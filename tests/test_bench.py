@@ -472,3 +472,25 @@ def test_grid_student_script_says_the_published_figures_are_at_20k_beside_anothe
                        "--eval-every", "100", "--workers", "1", "--out", str(tmp_path)])
     header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("teacher "))
     assert "published % (at 20,000 episodes)" in header
+
+
+@pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--workers", "0"], "--workers"),
+                                         (["--eval-every", "-5"], "--eval-every"), (["--teachers", "unifrom"], "unifrom"),
+                                         (["--students", "gird"], "gird"), (["--out", "FILE"], "is a file")])
+def test_grid_student_script_refuses_bad_options_before_any_run(tmp_path, capsys, bad, needle):
+    """benchmarks/grid_student.py ran with --seeds 0 / --workers 0 / a typo'd teacher into a traceback (ConfigError,
+    exit 1), and an --out that is a file failed with FileExistsError only after every run had finished."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import grid_student
+
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        grid_student.main(["--teachers", "uniform", "--students", "grid", "--seeds", "1", "--episodes", "50",
+                           "--eval-every", "25", "--workers", "1", "--out", str(tmp_path / "out"), *bad])
+    out = capsys.readouterr()
+    assert e.value.code == 2 and needle in out.err.split("error:", 1)[1]
+    assert "runs finished" not in out.out  # refused before any run

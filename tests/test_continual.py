@@ -423,3 +423,20 @@ def test_data_sets_refuse_a_seed_for_a_generator() -> None:
     for make in (digits, synthetic):
         with pytest.raises(ConfigError, match="Generator"):
             make(0)  # type: ignore[arg-type]  (was an AttributeError from deep inside)
+
+
+@pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--seeds", "-1"], "--seeds")])
+def test_continual_order_refuses_a_file_out_and_negative_seeds_before_any_run(tmp_path, capsys, monkeypatch, bad,
+                                                                              needle) -> None:
+    # an --out that is a file failed after the first data set's runs; --seeds -1 inside the first run
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_order.py"
+    spec = importlib.util.spec_from_file_location("continual_order_out", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    monkeypatch.setattr(bench, "run_one", lambda *a: pytest.fail("a run started"))
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--seeds", "0", "--orders", "2", "--repeats", "1", "--datasets", "synthetic", "--k", "4",
+                    "--n-train", "10", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

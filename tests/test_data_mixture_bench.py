@@ -194,3 +194,13 @@ def test_no_seeds_workers_or_orders_is_refused_by_name(tmp_path, capsys, opt):
     with pytest.raises(SystemExit) as e:
         dm.main(["--quick", "--tasks", "addition", "--methods", "stratified", opt, "0", "--out", str(out)])
     assert e.value.code == 2 and opt in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--seed-start", "-1"], "--seed-start")])
+def test_a_file_out_and_a_negative_first_seed_are_argparse_errors(tmp_path, capsys, bad, needle):
+    # a FileExistsError traceback; a SeedSequence ValueError inside the first run
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--quick", "--tasks", "addition", "--methods", "stratified", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

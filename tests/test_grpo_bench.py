@@ -73,3 +73,16 @@ def test_no_seeds_is_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         gc.main(["--quick", "--seeds", "0", "--out", str(tmp_path / "never-written")])
     assert e.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "never-written").exists()
+
+
+@pytest.mark.parametrize("bad, needle", [(["--methods", "uniform,frontir"], "frontir"),
+                                         (["--methods", "frontier"], "uniform"), (["--out", "FILE"], "is a file"),
+                                         (["--workers", "0"], "--workers")])
+def test_bad_methods_and_out_are_argparse_errors(tmp_path, capsys, monkeypatch, bad, needle):
+    # a typo'd method exited 1 with a bare message, an --out that is a file was a FileExistsError traceback
+    monkeypatch.setattr(gc, "run_seed", lambda job: pytest.fail("a run started"))
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        gc.main(["--quick", "--seeds", "1", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

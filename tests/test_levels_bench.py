@@ -181,3 +181,26 @@ def test_the_chosen_levels_figure_names_the_seed_it_shows(tmp_path, monkeypatch)
     assert titles[-1] == "levels trained on over time (seed 3)"
     write_figures([record("uniform", 3), record("plr", 5)], tmp_path)
     assert titles[-1] == "levels trained on over time (each teacher's first seed)"
+
+
+@pytest.mark.parametrize("bad, needle", [(["--quick", "--seeds", "1"], "--quick sets --seeds"),
+                                         (["--quick", "--steps", "4096"], "--quick sets --steps"),
+                                         (["--teachers", "unifrom"], "unifrom"), (["--workers", "0"], "--workers"),
+                                         (["--out", "FILE"], "is a file")])
+def test_levels_minigrid_script_refuses_bad_options_before_any_run(tmp_path, capsys, monkeypatch, bad, needle):
+    """benchmarks/levels_minigrid.py: --quick replaced --seeds/--steps/--episodes without a word, a typo'd teacher
+    or --workers 0 was a traceback, and an --out that is a file failed only after every run."""
+    import sys
+    from pathlib import Path
+
+    import magister.bench.levels as levels_mod
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import levels_minigrid
+
+    monkeypatch.setattr(levels_mod, "run_levels_benchmark", lambda *a, **k: pytest.fail("a run started"))
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        levels_minigrid.main(["--teachers", "uniform", "--steps", "2048", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

@@ -32,3 +32,14 @@ def test_without_uniform_the_ratio_column_says_none_was_run(tmp_path, capsys, mo
     rc.main(["--envs", "cliff", "--teachers", "riac", "--workers", "1", "--seeds", "1", "--out", str(tmp_path)])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cliff  riac"))
     assert "(u = 0)" not in row and row.split()[5] == "-"
+
+
+@pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--first-seed", "-1"], "--first-seed")])
+def test_a_file_out_and_a_negative_first_seed_are_refused_before_any_run(tmp_path, capsys, monkeypatch, bad, needle):
+    # a FileExistsError traceback; a negative seed failed inside the runs
+    monkeypatch.setattr(rc, "run_one", lambda job: pytest.fail("ran a job"))
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

@@ -297,3 +297,35 @@ def test_cross_play_ratings_count_each_game_once():
     once = fit_elo(scores, np.triu(counts), anchor=0)
     np.testing.assert_allclose(sp.rate(scores, counts), once)
     assert abs(sp.rate(scores, counts)[1] - 1000) < abs(fit_elo(scores, counts, anchor=0)[1] - 1000)
+
+
+@pytest.mark.parametrize("bad, needle", [(["--quick", "--curve-games", "6"], "--quick sets --curve-games"),
+                                         (["--out", "FILE"], "is a file"), (["--workers", "0"], "--workers"),
+                                         (["--first-seed", "-1"], "--first-seed")])
+def test_selfplay_options_replaced_or_failing_late_are_refused_before_any_run(tmp_path: Path, capsys, monkeypatch,
+                                                                             bad: list[str], needle: str) -> None:
+    # --quick replaced a given --curve-games without a word; an --out that is a file failed only after every run
+    # had trained; --workers 0 ran in this process; --first-seed -1 failed inside the first run
+    monkeypatch.setattr(sp, "run_one", lambda *a, **k: pytest.fail("a run started"))
+    (tmp_path / "FILE").write_text("not a folder")
+    bad = [str(tmp_path / "FILE") if b == "FILE" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods",
+                 "self-play", "--workers", "1", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+@pytest.mark.parametrize("bad, needle", [(["--settings", "pfps=pfps"], "pfps"), (["--settings", "a=pfsp:{bad}"], "JSON"),
+                                         (["--workers", "0"], "--workers"), (["--games", "0"], "--games"),
+                                         (["--out", "DIR"], "is a folder")])
+def test_diagnose_refuses_bad_settings_workers_and_out_before_any_run(tmp_path: Path, capsys, bad: list[str],
+                                                                      needle: str) -> None:
+    # a typo'd method failed in a worker process, bad JSON as a traceback, --workers 0 ran on one worker, and an
+    # --out that is a folder failed when the first run (minutes) was written
+    import selfplay_diagnose as dg
+
+    bad = [str(tmp_path) if b == "DIR" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        dg.main(["--seeds", "1", "--games", "100", "--settings", "a=self-play", "--out", str(tmp_path / "d.json"),
+                 *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

@@ -25,3 +25,13 @@ def test_empty_budgets_are_refused_by_name(capsys, bad: list[str], needle: str) 
 def test_tiny_run_prints_a_row(capsys) -> None:
     assert to.main(["--episodes", "20", "--seeds", "2", "--teachers", "uniform"]) == 0
     assert "| uniform " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("teachers, needle", [("uniform,alp-gmn", "alp-gmn"), ("uniform;alp-gmm:fit_rat=5", "fit_rat"),
+                                              ("exp3", "discrete")])
+def test_a_bad_teacher_is_refused_before_any_timing(capsys, monkeypatch, teachers: str, needle: str) -> None:
+    # a typo'd name or setting (last in the list) was a traceback after timing every teacher before it
+    monkeypatch.setattr(to, "time_teacher", lambda *a: pytest.fail("timed a teacher"))
+    with pytest.raises(SystemExit) as e:
+        to.main(["--episodes", "10", "--seeds", "1", "--teachers", teachers])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

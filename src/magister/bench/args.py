@@ -1,0 +1,63 @@
+"""argparse helpers shared by the ``benchmarks/*.py`` scripts: a bad option is refused by argparse (its usage
+line, exit 2) before any run starts, not as a traceback after minutes (or hours) of runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+
+def at_least(minimum: int = 1) -> Callable[[str], int]:
+    """``type=`` for a whole-number option of at least ``minimum`` (seeds, workers, steps, episodes)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return whole_number
+
+
+def out_folder(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:
+    """Create the output folder now: an ``--out`` that is a file, or a folder that cannot be created, is refused
+    before any run (it failed when the results were written, after every run)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        ap.error(f"{option} {str(path)!r} is a file, not a folder; choose a folder for the results")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        ap.error(f"{option} {str(path)!r}: cannot create the output folder ({e.strerror or e}); choose another folder")
+    return folder
+
+
+def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:
+    """Check an output file's place now: an ``--out`` that is a folder, or under a file, is refused before any run."""
+    file = Path(path)
+    if file.is_dir():
+        ap.error(f"{option} {str(path)!r} is a folder; give a file name, for example {str(file / 'results.json')!r}")
+    out_folder(ap, file.parent, option)
+    return file
+
+
+def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:
+    """Refuse ``--quick`` beside an option it sets itself (the option was replaced without a word)."""
+    given = [f"--{o.replace('_', '-')}" for o in options if getattr(args, o) != ap.get_default(o)]
+    if getattr(args, "quick", False) and given:
+        ap.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
+
+
+def refuse_config_errors(ap: argparse.ArgumentParser, call: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+    """``call(*a, **kw)``, a :class:`~magister.errors.ConfigError` (an unknown teacher or student, a bad setting:
+    the library checks them before any run) reported as argparse's error (exit 2), not as a traceback."""
+    from ..errors import ConfigError
+
+    try:
+        return call(*a, **kw)
+    except ConfigError as e:
+        ap.error(str(e))
