@@ -23,17 +23,27 @@ def at_least(minimum: int = 1) -> Callable[[str], int]:
     return whole_number
 
 
-def out_folder(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:
-    """Create the output folder now: an ``--out`` that is a file, or a folder that cannot be created, is refused
-    before any run (it failed when the results were written, after every run)."""
+def make_folder(path: str | Path, option: str = "--out") -> str | None:
+    """Create the output folder ``path``; the error to show (``None`` when it is there now). Used before any run
+    by the scripts (argparse) and by ``magister bench`` (typer): an ``--out`` that is a file, or a folder that
+    cannot be created, failed when the results were written, after every run."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        ap.error(f"{option} {str(path)!r} is a file, not a folder; choose a folder for the results")
+        return (f"{option} {str(path)!r} is a file, not a folder: cannot create the output folder there; choose a "
+                "folder for the results")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        ap.error(f"{option} {str(path)!r}: cannot create the output folder ({e.strerror or e}); choose another folder")
-    return folder
+        return f"{option} {str(path)!r}: cannot create the output folder ({e.strerror or e}); choose another folder"
+    return None
+
+
+def out_folder(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:
+    """Create the output folder now, or refuse the option through argparse (exit 2) before any run."""
+    error = make_folder(path, option)
+    if error is not None:
+        ap.error(error)
+    return Path(path)
 
 
 def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:

@@ -39,14 +39,14 @@ def _split(value: Optional[str]) -> list[str]:
 
 def _make_out(console: Any, out_dir: str) -> None:
     """Create the output folder before any run starts: a bad ``--out`` is refused now, not after hours of runs."""
-    from pathlib import Path
+    from rich.markup import escape
 
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        console.print(f"[red]error:[/] --out {out_dir}: cannot create the output folder ({e.strerror or e}); "
-                      "choose another folder")
-        raise typer.Exit(code=2) from None
+    from .args import make_folder
+
+    error = make_folder(out_dir)
+    if error is not None:
+        console.print(f"[red]error:[/] {escape(error)}")
+        raise typer.Exit(code=2)
 
 
 def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
