@@ -200,6 +200,61 @@ def test_remote_level_teacher_sends_evaluate_only_flags_and_takes_open_scores(lo
     assert any(flags) and not all(flags)  # replays are trained on, new levels are not
 
 
+def _unhanded(client):
+    """The tasks a client prefetched and has not handed out: its buffer, then a refill on its way."""
+    tasks = [tuple(t) for t, _ in client._tasks]
+    if client._pending is not None:
+        tasks += [tuple(t) for t in ray.get(client._pending)[0]]
+    return tasks
+
+
+def test_tasks_a_gone_worker_prefetched_go_to_the_next_proposals(local_ray):
+    # before: the tasks in a worker's prefetch buffer counted as proposed in the teacher, and when the worker
+    # stopped or died they were never handed out to anyone (a level teacher's new levels never scored, its
+    # replays never played)
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    handed = []
+
+    def take(client, n):
+        got = [tuple(client.propose()) for _ in range(n)]
+        handed.extend(got)
+        return got
+
+    # a worker that stops: close() gives its buffer back
+    a = RayTeacher(actor, prefetch=8, flush_every=1)
+    for t in take(a, 4):  # the 4th leaves 4 buffered and requests a refill
+        a.observe(t, 0.5)
+    left = _unhanded(a)
+    assert len(left) == 12
+    a.close()
+    b = RayTeacher(actor, prefetch=8, flush_every=1)
+    assert take(b, 12) == left  # in order, before anything new
+    # a worker that died: its replacement under the same name frees its lease
+    c = RayTeacher(actor, prefetch=8, flush_every=1, name="worker-0")
+    for t in take(c, 3):
+        c.observe(t, 0.5)  # each batch of outcomes tells the actor how many tasks c handed out
+    c.flush()
+    left = _unhanded(c)
+    assert len(left) == 5
+    replacement = RayTeacher(actor, prefetch=8, name="worker-0")
+    assert take(replacement, 5) == left
+    # or the driver says so; tasks the dead worker handed out after its last message to the actor come again
+    d = RayTeacher(actor, prefetch=8)
+    take(d, 2)
+    handed_since = handed[-2:]
+    left = _unhanded(d)
+    assert ray.get(actor.release.remote(d.client_id)) == 8
+    e = RayTeacher(actor, prefetch=8)
+    assert take(e, 8) == handed_since + left
+    assert len(set(handed)) == len(handed) - len(handed_since)  # handed out once, but for the dead worker's
+    for client in (b, replacement, e):
+        client.close()
+    counts = ray.get(actor.counts.remote())
+    # every proposal was handed out or waits for the next worker: none lost
+    assert counts["n_leased"] == 0 and counts["n_proposed"] == len(set(handed)) + counts["n_returned"]
+    ray.kill(actor)
+
+
 def test_the_ray_handle_is_named_for_what_it_is_and_the_old_name_warns():
     from magister.rl import ray as mg_ray
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -242,3 +243,58 @@ def test_a_teacher_copied_into_a_worker_process_warns():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         caught = pool.apply(_reset_in_child, (env,))
     assert len(caught) == 1 and "copy of a teacher built in process" in caught[0] and "CurriculumVectorEnv" in caught[0]
+
+
+def _train_in_child(teacher, out):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = CurriculumWrapper(CliffWalk(), teacher)
+        run_episode(env)
+    out.put(([str(w.message) for w in caught], teacher.n_observed))
+
+
+def test_a_whole_training_in_a_child_process_with_the_teacher_it_was_given_does_not_warn():
+    # before: multiprocessing.Process(target=train, args=(teacher,)) running its own CurriculumWrapper got the
+    # "copy of a teacher" warning meant for env workers, though the copy it trains with is the only one in use
+    import multiprocessing
+
+    for method in ("fork", "spawn"):
+        ctx = multiprocessing.get_context(method)
+        out = ctx.Queue()
+        child = ctx.Process(target=_train_in_child, args=(mg.make_teacher("uniform", CliffWalk.task_space, seed=0), out))
+        child.start()
+        caught, n_observed = out.get(timeout=60)
+        child.join()
+        assert caught == [] and n_observed == 1, method
+
+
+class _CatchResetWarnings(gym.Wrapper):
+    """Outside a CurriculumWrapper in an env worker: the warnings of each reset come back in its info."""
+
+    def reset(self, **kwargs):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            obs, info = self.env.reset(**kwargs)
+        return obs, {**info, "warnings": " | ".join(str(w.message) for w in caught)}
+
+
+def _wrapped_in_worker(teacher):
+    return _CatchResetWarnings(CurriculumWrapper(CliffWalk(), teacher))
+
+
+def test_a_teacher_copied_into_async_vector_env_workers_warns():
+    import functools
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    for daemon in (True, False):  # daemonic workers (the default), and the worker loop on the stack otherwise
+        venv = gym.vector.AsyncVectorEnv([functools.partial(_wrapped_in_worker, teacher)] * 2, context="fork",
+                                            daemon=daemon)
+        try:
+            _, info = venv.reset(seed=0)
+        finally:
+            venv.close()
+        assert all("copy of a teacher built in process" in w for w in info["warnings"]), (daemon, info["warnings"])

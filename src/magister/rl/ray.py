@@ -18,6 +18,18 @@ Ordering and exactly-once: Ray runs the calls from one handle to an actor in
 the order they were sent, the actor applies each ``(client_id, seq)`` batch at
 most once, and :meth:`RayTeacher.flush` (called by ``save`` and at the end
 of every RLlib sample) waits until the actor has applied everything sent.
+
+Leases: the tasks a client prefetched stay *leased* to it in the actor until
+the client says it handed them out (each refill request and each batch of
+outcomes carries its count of tasks handed out). When the client is gone -
+:meth:`RayTeacher.close`, ``actor.release.remote(client_id)`` or
+``actor.release.remote(name=...)`` from the driver for a worker that died, or
+a new client started with the same ``name`` - the tasks still leased to it
+are re-issued, in order and with their infos, before any new proposal, so no
+proposed task is lost (for the level teachers: a new level is scored, a
+replayed one is played). Tasks a dead worker handed out after its last message
+to the actor are re-issued too. Leases live in the actor only: a teacher
+saved and started again has none.
 """
 
 from __future__ import annotations
@@ -43,23 +55,84 @@ class TeacherActor:
     def __init__(self, state: bytes):
         self.teacher: Teacher = loads(state)
         self._applied: dict[str, int] = {}
+        #: per client: the tasks (with infos) proposed to it that it has not said it handed out, oldest first
+        self._leases: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+        self._taken: dict[str, int] = {}  # per client: tasks it said it handed out, in all
+        self._names: dict[str, str] = {}  # worker name -> the client that holds it
+        #: tasks of clients that are gone, handed out again before any new proposal
+        self._returned: list[tuple[Any, dict[str, Any]]] = []
 
     def info(self) -> dict[str, Any]:
         return {"space": self.teacher.space.to_spec(), "score_range": self.teacher.score_range.to_dict(),
                 "teacher": self.teacher.name}
 
     def propose(self, k: int) -> Any:
-        return self.teacher.propose(int(k))
+        """``k`` tasks (not leased to anyone); the tasks of gone clients first."""
+        k = int(k)
+        if not self._returned:
+            return self.teacher.propose(k)
+        tasks = [t for t, _ in self._reissue(k)]
+        if len(tasks) < k:
+            tasks.extend(list(self.teacher.propose(k - len(tasks))))
+        return np.asarray(tasks) if isinstance(tasks[0], np.ndarray) else tasks
 
-    def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
-        """``k`` tasks and their proposal infos (``{"train": True, ...}`` for teachers that give none)."""
+    def propose_with_info(self, k: int, client_id: str | None = None,
+                          taken: int | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
+        """``k`` tasks and their proposal infos (``{"train": True, ...}`` for teachers that give none); the tasks
+        of gone clients first. With ``client_id`` they are leased to that client, which has handed out ``taken``
+        tasks in all."""
         from .wrapper import propose_with_info
 
-        return propose_with_info(self.teacher, int(k))
+        k = int(k)
+        self._settle(client_id, taken)
+        out = self._reissue(k)
+        if len(out) < k:
+            tasks, infos = propose_with_info(self.teacher, k - len(out))
+            out.extend(zip(tasks, infos))
+        if client_id is not None:
+            self._leases.setdefault(client_id, []).extend(out)
+        return [t for t, _ in out], [dict(i) for _, i in out]
+
+    def _reissue(self, k: int) -> list[tuple[Any, dict[str, Any]]]:
+        out, self._returned = self._returned[:k], self._returned[k:]
+        return out
+
+    def _settle(self, client_id: str | None, taken: int | None) -> None:
+        """``client_id`` has handed out ``taken`` tasks in all: those leave its lease (oldest first)."""
+        if client_id is None or taken is None:
+            return
+        done = int(taken) - self._taken.get(client_id, 0)
+        if done > 0:
+            del self._leases.get(client_id, [])[:done]
+            self._taken[client_id] = int(taken)
+
+    def connect(self, client_id: str, name: str | None = None) -> int:
+        """A client starts; with a ``name`` (a worker's stable id), the client that held that name before is gone
+        and its leased tasks are re-issued. Returns how many were."""
+        old = self._names.get(name) if name is not None else None
+        n = self.release(old) if old is not None and old != client_id else 0
+        if name is not None:
+            self._names[name] = client_id
+        return n
+
+    def release(self, client_id: str | None = None, taken: int | None = None, *, name: str | None = None) -> int:
+        """The client ``client_id`` (or the one holding ``name``) is gone: the tasks still leased to it are
+        handed out again, before any new proposal. Returns how many."""
+        if client_id is None and name is not None:
+            client_id = self._names.get(name)
+        if client_id is None:
+            return 0
+        self._settle(client_id, taken)
+        lease = self._leases.pop(client_id, [])  # its count of tasks handed out stays: a client may go on
+        self._names = {n: c for n, c in self._names.items() if c != client_id}
+        self._returned.extend(lease)
+        return len(lease)
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], client_id: str | None = None,
-                      seq: int | None = None) -> bool:
-        """Apply one batch; a batch ``(client_id, seq)`` already applied is skipped (returns False)."""
+                      seq: int | None = None, taken: int | None = None) -> bool:
+        """Apply one batch; a batch ``(client_id, seq)`` already applied is skipped (returns False). ``taken``:
+        the tasks the client has handed out in all (see :meth:`propose_with_info`)."""
+        self._settle(client_id, taken)
         if client_id is not None and seq is not None:
             if seq <= self._applied.get(client_id, -1):
                 return False
@@ -69,7 +142,10 @@ class TeacherActor:
         return True
 
     def counts(self) -> dict[str, int]:
-        return {"n_observed": self.teacher.n_observed, "n_proposed": self.teacher.n_proposed}
+        """The teacher's counters, the tasks leased to clients (prefetched, not handed out) and the tasks of gone
+        clients waiting to be handed out again."""
+        return {"n_observed": self.teacher.n_observed, "n_proposed": self.teacher.n_proposed,
+                "n_leased": sum(len(v) for v in self._leases.values()), "n_returned": len(self._returned)}
 
     def to_bytes(self) -> bytes:
         return self.teacher.to_bytes()
@@ -117,9 +193,20 @@ class RayTeacher:
             background when the buffer falls to half of it.
         flush_every: outcomes buffered before they are sent (``flush()`` sends
             the rest; ``close()`` and ``save()`` flush too).
+        name: a stable id of this worker (e.g. its index), unique among the
+            live workers: a client started later with the same name replaces
+            this one, and the tasks this one prefetched but never handed out
+            go to the next proposals.
+
+    Call :meth:`close` when the worker stops: its prefetched tasks go back to
+    the actor for other workers (for a worker that died, the driver calls
+    ``actor.release.remote(client_id)`` or ``actor.release.remote(name=...)``).
     """
 
-    def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None):
+    _taken = 0  # tasks handed out from the buffer, in all (the actor's lease of this client is settled with it)
+
+    def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
+                 name: str | None = None):
         self.prefetch, self.flush_every = whole("prefetch", prefetch), whole("flush_every", flush_every)
         if isinstance(actor, str):
             actor = ray.get_actor(actor, namespace=namespace)
@@ -128,7 +215,10 @@ class RayTeacher:
         self.space = space_from_spec(info["space"])
         self.score_range = ScoreRange.coerce(info["score_range"])
         self.client_id = uuid.uuid4().hex
+        self.name = name
+        ray.get(actor.connect.remote(self.client_id, name))
         self._seq = 0
+        self._taken = 0
         self._tasks: list[tuple[Any, dict[str, Any]]] = []
         self._pending: Any = None
         self._out_tasks: list[Any] = []
@@ -147,13 +237,17 @@ class RayTeacher:
         m = whole("propose(k)", k, hint="the number of tasks wanted")
         while len(self._tasks) < m:
             if self._pending is None:
-                self._pending = self.actor.propose_with_info.remote(max(self.prefetch, m - len(self._tasks)))
+                self._pending = self._request(max(self.prefetch, m - len(self._tasks)))
             ref, self._pending = self._pending, None
             self._take(ref)
         out, self._tasks = self._tasks[:m], self._tasks[m:]
+        self._taken += m
         if self._pending is None and len(self._tasks) <= self.prefetch // 2:
-            self._pending = self.actor.propose_with_info.remote(self.prefetch)
+            self._pending = self._request(self.prefetch)
         return [t for t, _ in out], [dict(i) for _, i in out]
+
+    def _request(self, k: int) -> Any:
+        return self.actor.propose_with_info.remote(k, self.client_id, self._taken)
 
     def propose(self, k: int | None = None) -> Any:
         """One task (or ``k``), from the local buffer when possible (their infos are dropped)."""
@@ -183,7 +277,8 @@ class RayTeacher:
         if not self._out_scores:
             return
         tasks = np.asarray(self._out_tasks) if isinstance(self._out_tasks[0], np.ndarray) else self._out_tasks
-        self._inflight.append(self.actor.observe_batch.remote(tasks, self._out_scores, self.client_id, self._seq))
+        self._inflight.append(self.actor.observe_batch.remote(tasks, self._out_scores, self.client_id, self._seq,
+                                                            self._taken))
         self.n_sent += len(self._out_scores)
         self._seq += 1
         self._out_tasks, self._out_scores = [], []
@@ -212,7 +307,13 @@ class RayTeacher:
         return ray.get(self.actor.to_bytes.remote())
 
     def close(self) -> None:
-        self.flush()
+        """Send what is buffered, and give the prefetched tasks not handed out back to the actor, which hands
+        them to the next proposals (the buffer is emptied; a later ``propose`` fetches anew)."""
+        try:
+            self.flush()
+        finally:  # a refused batch (raised once by flush) keeps no task from going back
+            ray.get(self.actor.release.remote(self.client_id, self._taken))
+            self._tasks, self._pending = [], None
 
 
 def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:

@@ -91,6 +91,30 @@ def propose_with_info(teacher: Any, k: int) -> tuple[list[Any], list[dict[str, A
     return list(teacher.propose(k)), [dict(DEFAULT_INFO) for _ in range(k)]
 
 
+#: modules whose functions run env workers that reset their envs in a process of their own
+_ENV_WORKER_MODULES = ("gymnasium.vector.async_vector_env", "gym.vector.async_vector_env",
+                       "stable_baselines3.common.vec_env.subproc_vec_env", "ray.rllib.env.")
+
+
+def _in_env_worker() -> bool:
+    """True in a process that works for another one: a daemonic multiprocessing child (Gymnasium's
+    ``AsyncVectorEnv`` and SB3's ``SubprocVecEnv`` start their workers so, and ``multiprocessing.Pool``), or any
+    process whose call stack runs a known env worker (an ``AsyncVectorEnv(daemon=False)`` worker, an RLlib env
+    runner)."""
+    import multiprocessing
+    import sys
+
+    if multiprocessing.current_process().daemon:
+        return True
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__") or ""
+        if module.startswith(_ENV_WORKER_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _centre_task(space: Space) -> Any:
     return space.from_unit_batch(np.full((1, space.dim), 0.5))[0]
 
@@ -289,13 +313,16 @@ class CurriculumWrapper(gym.Wrapper):
 
     def _check_teacher_process(self) -> None:
         origin = getattr(self.teacher, "_origin_pid", None)  # a local magister Teacher (not a RayTeacher client)
-        if origin is not None and origin != self._pid:
+        # only in an env worker: a child process that runs a whole training with the teacher it was given (a plain
+        # multiprocessing.Process) is that teacher's one user, and warned for nothing
+        if origin is not None and origin != self._pid and _in_env_worker():
             warnings.warn(f"CurriculumWrapper runs in process {self._pid} with a copy of a teacher built in process "
                           f"{origin} (e.g. inside an AsyncVectorEnv or SubprocVecEnv worker): every worker's copy "
                           "proposes the same tasks and learns alone, and the teacher you hold never hears a score. "
                           "Use CurriculumVectorEnv(env_fns, teacher, vectorization='async') (the teacher stays in "
-                          "your process), or a RayTeacher / HTTPTeacher client; to run a whole training in a child "
-                          "process, build (or mg.load) its teacher there.", UserWarning, stacklevel=3)
+                          "your process), or a RayTeacher / HTTPTeacher client. (A whole training in a child process "
+                          "may take a copy of the teacher: start it as a plain, non-daemonic process.)", UserWarning,
+                          stacklevel=3)
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
