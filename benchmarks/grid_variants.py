@@ -17,6 +17,7 @@ the teacher is seeded with ``s`` itself.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -53,22 +54,43 @@ def run(teacher: str, variant, seed: int, settings: dict) -> tuple[float, int | 
     return 100 * student.mastery(), t90, 1e6 * spent / variant.episodes
 
 
-def main(argv: list[str]) -> int:
+def json_object(text: str) -> dict:
+    """``type=`` for the teacher's settings: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"is not JSON ({e}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"takes a JSON object of settings such as '{{\"local_ratio\": 0}}', "
+                                         f"got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    import magister as mg
+
+    from magister.bench.args import at_least, comma_list, refuse_config_errors
+    from magister.bench.runner import check_settings, derive_seeds
     from magister.bench.suite import get_suite
 
-    if argv[:1] in (["--help"], ["-h"]):
-        print(__doc__)
-        return 0
-    if len(argv) < 3:
-        print(__doc__)
-        return 2
-    teacher, names, seeds = argv[0], argv[1].split(","), [int(s) for s in argv[2].split(",")]
-    settings = json.loads(argv[3]) if len(argv) > 3 else {}
-    suite = {v.name: v for v in get_suite(os.environ.get("SUITE", "standard"))}
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("teacher", help="a continuous teacher's name")
+    ap.add_argument("variants", type=comma_list(str), help="comma-separated variants of the suite")
+    ap.add_argument("seeds", type=comma_list(at_least(0)), help="comma-separated seeds (>= 0)")
+    ap.add_argument("settings", type=json_object, nargs="?", default={}, help="the teacher's settings, a JSON object")
+    args = ap.parse_args(argv)
+    teacher, names, seeds, settings = args.teacher, args.variants, args.seeds, args.settings
+    suite = {v.name: v for v in refuse_config_errors(ap, get_suite, os.environ.get("SUITE", "standard"))}
     unknown = [n for n in names if n not in suite]
     if unknown:
-        print(f"unknown variants {unknown}; this suite has {sorted(suite)}")
-        return 2
+        ap.error(f"unknown variants {unknown}; this suite has {sorted(suite)}")
+    # a typo'd teacher or setting, a discrete teacher, a bad value: argparse's error before any run (a
+    # traceback at the first run; a negative seed or a non-object settings failed only after the runs before it)
+    refuse_config_errors(ap, mg.teacher_class, teacher)
+    refuse_config_errors(ap, check_settings, {teacher: settings})
+    for name in names:
+        refuse_config_errors(ap, mg.make_teacher, teacher, suite[name].make(seed=derive_seeds(0)[1]).space, seed=0,
+                             **settings)
     for name in names:
         res = [run(teacher, suite[name], s, settings) for s in seeds]
         m = [r[0] for r in res]
@@ -79,4 +101,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

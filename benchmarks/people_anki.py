@@ -31,6 +31,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np
 
+from magister.bench.args import at_least, number_in, refuse_config_errors
 from magister.people import FSRSMemory, load_anki
 from magister.people.evaluate import auc, calibration, log_loss, same_day_repeat
 
@@ -57,15 +58,17 @@ def fsrs_package_predictions(log) -> np.ndarray:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", default=os.path.join(DATA, "anki-review-log", "review_log.csv"))
-    ap.add_argument("--split", type=float, nargs="*", default=[0.5, 0.3, 0.7],
-                    help="share of the log (by time) used for fitting")
-    ap.add_argument("--boot", type=int, default=200)
-    args = ap.parse_args()
+    # a split of 0 or 1 fits on, or scores, no review; outside [0, 1] np.quantile failed after the package's
+    # replay; --boot 0 failed in np.percentile after the fits
+    ap.add_argument("--split", type=number_in(0, 1, low_open=True, high_open=True), nargs="+",
+                    default=[0.5, 0.3, 0.7], help="share of the log (by time) used for fitting, each in (0, 1)")
+    ap.add_argument("--boot", type=at_least(1), default=200, help="bootstrap draws over cards")
+    args = ap.parse_args(argv)
 
-    log = load_anki(args.file)
+    log = refuse_config_errors(ap, load_anki, args.file)  # a file of another format: argparse's error
     y = log.correct
     first, elapsed = same_day_repeat(log)
     scorable = ~first & (elapsed >= 1.0)

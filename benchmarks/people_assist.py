@@ -29,6 +29,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np
 
+from magister.bench.args import at_least, refuse_config_errors
 from magister.people import BKT, Elo, load_assist2015
 from magister.people.evaluate import auc, log_loss
 
@@ -66,22 +67,30 @@ def import_pybkt():
     return Model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--pybkt-fits", type=int, default=1, help="pyBKT random restarts (its own default is 5)")
+    ap.add_argument("--folds", type=at_least(0), nargs="+", default=[0, 1, 2, 3, 4],
+                    help="folds of the file's fold column to hold out, one at a time")
+    ap.add_argument("--pybkt-fits", type=at_least(1), default=1, help="pyBKT random restarts (its own default is 5)")
     ap.add_argument("--no-pybkt", action="store_true")
-    ap.add_argument("--students", type=int, default=None,
+    ap.add_argument("--students", type=at_least(1), default=None,
                     help="use a random subset of N students (seed 0): pyBKT's pure-Python EM is slow")
     ap.add_argument("--file", default=os.path.join(DATA, "assist2015", "train_valid.csv"),
                     help="pyKT-format file (e.g. tests/data/people/assist2015_slice.csv for a quick run)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    log = load_assist2015(args.file)
+    log = refuse_config_errors(ap, load_assist2015, args.file)  # a file of another format: argparse's error
     if args.students is not None and args.students < len(log.learners):
         keep = np.random.default_rng(0).choice(len(log.learners), size=args.students, replace=False)
         log = log.subset(np.isin(log.learner, keep))
     fold = log.extra["fold"]
+    # a fold the file does not have was fitted on every answer and scored on none (nan rows); one given twice
+    # counted twice in the medians
+    have = sorted(int(f) for f in np.unique(fold))
+    absent = [f for f in args.folds if f not in have]
+    if absent or len(set(args.folds)) < len(args.folds):
+        ap.error(f"--folds {' '.join(map(str, args.folds))}: give each fold once, among the file's folds "
+                 f"{', '.join(map(str, have))}" + (f" (no fold {', '.join(map(str, absent))})" if absent else ""))
     y = log.correct
     print(f"ASSISTments 2015: {len(log)} answers, {len(np.unique(log.learner))} students, "
           f"{len(np.unique(log.skill))} skills; "

@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from people_assist import import_pybkt  # noqa: E402  (the pyBKT shims live there)
 
+from magister.bench.args import at_least, number_in, refuse_config_errors  # noqa: E402
 from magister.people import load_assist2015, make_model  # noqa: E402
 from magister.people.blend import DEFAULT_MEMBERS  # noqa: E402
 from magister.people.evaluate import auc, log_loss  # noqa: E402
@@ -77,21 +78,28 @@ def online_seconds(model, log, n: int) -> float:
     return (time.perf_counter() - t0) / max(len(events), 1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="*", default=["bkt", "best-lr", "blend", "dkt", "sakt"])
-    ap.add_argument("--threads", type=int, default=1,
+    ap.add_argument("--models", nargs="*", default=["bkt", "best-lr", "blend", "dkt", "sakt"],
+                    choices=tuple(settings(1, None)), metavar="MODEL", help=f"any of {', '.join(settings(1, None))}")
+    ap.add_argument("--threads", type=at_least(1), default=1,
                     help="torch threads for DKT / SAKT (one thread does an epoch in fewer CPU seconds than two)")
-    ap.add_argument("--max-minutes", type=float, default=None,
+    ap.add_argument("--max-minutes", type=number_in(0, low_open=True), default=None,
                     help="DKT / SAKT start no new epoch after this many wall-clock minutes (default: no limit; "
                          "the fit budget is the models' epoch cap, measured in CPU seconds)")
-    ap.add_argument("--processes", type=int, default=2,
+    ap.add_argument("--processes", type=at_least(1), default=2,
                     help="worker processes the blend fits its members in (2: one per core of the 2-core budget)")
-    ap.add_argument("--online-answers", type=int, default=2000)
+    ap.add_argument("--online-answers", type=at_least(1), default=2000,
+                    help="answers the online path (predict, update) is timed on")
     ap.add_argument("--no-pybkt", action="store_true")
-    ap.add_argument("--pybkt-students", type=int, default=5000)
-    ap.add_argument("--pybkt-fits", type=int, default=1, help="pyBKT random restarts (its own default is 5)")
-    args = ap.parse_args()
+    ap.add_argument("--pybkt-students", type=at_least(1), default=5000)
+    ap.add_argument("--pybkt-fits", type=at_least(1), default=1, help="pyBKT random restarts (its own default is 5)")
+    args = ap.parse_args(argv)
+    if not args.models and args.no_pybkt:  # max() of no row, after loading both files
+        ap.error("no --models and --no-pybkt: nothing to measure; name a model or drop --no-pybkt")
+    conf = settings(args.threads, args.max_minutes, args.processes)
+    for name in args.models:  # a bad setting of a sequence model failed after the fast models and pyBKT had run
+        refuse_config_errors(ap, make_model, name, **conf[name])
 
     train = load_assist2015(os.path.join(DATA, "assist2015", "train_valid.csv"))
     test = load_assist2015(os.path.join(DATA, "assist2015", "test.csv"))
@@ -111,8 +119,6 @@ def main() -> None:
         times = (f"  fit {fit_s:7.1f}s (CPU {fit_cpu:7.1f}s)  replay {replay_s:5.1f}s  online {online_s * 1e6:8.1f} "
                  "us/answer" if np.isfinite(fit_s) else "")
         print(f"  {name:22s} AUC {rows[-1][1]:.4f}  log loss {rows[-1][2]:.4f}{times} {note}", flush=True)
-
-    conf = settings(args.threads, args.max_minutes, args.processes)
 
     def run(name: str) -> None:
         model = make_model(name, **conf[name])

@@ -31,6 +31,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
+from magister.bench.args import at_least
 from magister.bench.runner import registry_name
 from magister.people.bkt import BKT
 from magister.people.events import load_anki, load_assist2015
@@ -64,13 +65,15 @@ def syllabus(order: list[str], block: int):
     return choose
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--budget", type=int, default=600)
-    ap.add_argument("--per-day", type=int, default=30)
-    ap.add_argument("--skills", type=int, default=20)
-    args = ap.parse_args()
+    # each of these at 0 failed or printed an empty table only after the two fits (--per-day 0: a
+    # ZeroDivisionError in the first session; --skills 0: a ConfigError from skill_graph)
+    ap.add_argument("--seeds", type=at_least(1), default=10)
+    ap.add_argument("--budget", type=at_least(1), default=600, help="one-minute exercises per student")
+    ap.add_argument("--per-day", type=at_least(1), default=30, help="exercises a day")
+    ap.add_argument("--skills", type=at_least(1), default=20, help="skills of each prerequisite graph")
+    args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     bkt = BKT(forgets=False).fit(load_assist2015(os.path.join(DATA, "assist2015", "train_valid.csv")))

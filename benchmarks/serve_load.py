@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from magister.bench.args import at_least, comma_list, number_in, refuse_config_errors
 from magister.serve.harness import AUTH, Server, postgres_bin, postgres_cluster
 from magister.serve.loadgen import Conn
 
@@ -123,13 +124,20 @@ def _create(url: str, space: dict[str, Any], teacher: str) -> None:
                ).raise_for_status()
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def bench_space(kind: str) -> dict[str, Any]:
+    """The spec of the curriculum's space for ``--teacher-kind``."""
+    return {"type": "Discrete", "n": 16} if kind == "discrete" else {"type": "Box", "low": [0, 0], "high": [1, 1]}
+
+
 def run_backend(label: str, db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    space = {"type": "Discrete", "n": 16} if args.teacher_kind == "discrete" else \
-        {"type": "Box", "low": [0, 0], "high": [1, 1]}
+    space = bench_space(args.teacher_kind)
     rng = np.random.default_rng(0)
     tasks = [int(i) for i in rng.integers(0, 16, 4096)] if space["type"] == "Discrete" else \
         rng.random((4096, 2)).round(6).tolist()
-    thinks = [float(t) for t in str(args.think).split(",") if t.strip()]
+    thinks = args.think
     rows: dict[Any, list[dict[str, float]]] = {"batched": [], **{t: [] for t in thinks}, 0.0: []}
     for rep in range(args.repeats):
         env = {"MAGISTER_DURABLE_PROPOSALS": "1" if args.durable_proposals else "0"}
@@ -150,26 +158,37 @@ def _fmt(values: list[float], digits: int = 0) -> str:
     return f"{med:,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import magister as mg
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
-    ap.add_argument("--clients", type=int, default=64)
-    ap.add_argument("--seconds", type=float, default=8.0, help="duration of each workload")
-    ap.add_argument("--batch", type=int, default=200, help="observations per observe_batch request")
-    ap.add_argument("--think", default="100,25,10",
-                    help="mean 'episode' time of a learner, ms; a comma list gives one row each")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--backends", type=comma_list(str), default="sqlite,postgresql",
+                    help=f"comma list: {', '.join(BACKENDS)}")
+    ap.add_argument("--clients", type=at_least(1), default=64)
+    ap.add_argument("--seconds", type=number_in(0, low_open=True), default=8.0, help="duration of each workload")
+    ap.add_argument("--batch", type=at_least(1), default=200, help="observations per observe_batch request")
+    ap.add_argument("--think", type=comma_list(number_in(0, low_open=True)), default="100,25,10",
+                    help="mean 'episode' time of a learner, ms (> 0; the saturated row, no think time, is always "
+                         "run); a comma list gives one row each")
+    ap.add_argument("--repeats", type=at_least(1), default=3)
     ap.add_argument("--teacher", default="uniform")
     ap.add_argument("--teacher-kind", default="discrete", choices=["discrete", "continuous"])
-    ap.add_argument("--checkpoint-every", type=int, default=2000)
+    ap.add_argument("--checkpoint-every", type=at_least(0), default=2000)
     ap.add_argument("--durable-proposals", action="store_true",
                     help="server waits for each proposal's log entry to be on disk before answering")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    # checked before any server starts: an unknown backend stopped the run after the SQLite rows, a typo'd
+    # teacher (or one of the wrong kind) was an HTTP 422 traceback, --seconds 0 an empty percentile
+    unknown = [b for b in args.backends if b not in BACKENDS]
+    if unknown:
+        ap.error(f"--backends: unknown {', '.join(map(repr, unknown))}; choose among {', '.join(BACKENDS)}")
+    refuse_config_errors(ap, mg.make_teacher, args.teacher, mg.space_from_spec(bench_space(args.teacher_kind)),
+                         seed=0)
 
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="magister-bench-"))
-        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        for backend in args.backends:
             if backend == "sqlite":
                 results += run_backend("SQLite (WAL, synchronous=FULL)",
                                        lambda rep: os.path.join(tmp, f"bench-{rep}.db"), args)
@@ -179,8 +198,6 @@ def main() -> None:
                     continue
                 url = stack.enter_context(postgres_cluster())
                 results += run_backend("PostgreSQL (synchronous_commit=on)", url, args)
-            else:
-                raise SystemExit(f"unknown backend {backend!r}")
 
     print()
     print(f"teacher service under load: {args.clients} clients, teacher {args.teacher!r}, {args.seconds:g} s per "

@@ -58,6 +58,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from magister.bench.args import at_least, comma_list, number_in, out_file
 from magister.serve.harness import ADMIN, AUTH, Server, free_port, postgres_bin, postgres_cluster
 from magister.serve.loadgen import Conn
 
@@ -379,7 +380,7 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
             rows.append(("bulk creation", f"{create(c, args.n, True):,.0f} curricula/s"))
     finally:
         first.stop()
-    counts = [int(x) for x in args.processes.split(",")]
+    counts = args.processes
     pg_port = int(db.rsplit(":", 1)[1].split("/")[0])
     rates: dict[int, list[float]] = {p: [] for p in counts}
     cpu: dict[int, list[tuple[float, float, float]]] = {p: [] for p in counts}
@@ -426,27 +427,41 @@ def cluster(args: argparse.Namespace, db: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=1_000_000, help="curricula to create (default 1,000,000)")
-    p.add_argument("--observe", type=int, default=5000, help="curricula given one observation each")
-    p.add_argument("--requests", type=int, default=2000, help="proposals timed, cold and hot")
-    p.add_argument("--cache-size", type=int, default=10_000, help="MAGISTER_CACHE_SIZE of the server")
-    p.add_argument("--db", default=None, help="SQLite file to use (default: a temporary one, removed)")
+    # each option is checked here: at 0 (or a count that is not a number) they failed after the curricula were
+    # created (a ZeroDivisionError for --requests 0, numpy's errors for --observe -1 or --n 0, int() of a
+    # --processes item, an IndexError for --seconds 0)
+    p.add_argument("--n", type=at_least(1), default=1_000_000, help="curricula to create (default 1,000,000)")
+    p.add_argument("--observe", type=at_least(0), default=5000, help="curricula given one observation each")
+    p.add_argument("--requests", type=at_least(1), default=2000, help="proposals timed, cold and hot")
+    p.add_argument("--cache-size", type=at_least(1), default=10_000, help="MAGISTER_CACHE_SIZE of the server")
+    p.add_argument("--db", default=None, help="SQLite file to create (a new one, kept; default: a temporary one, removed)")
     p.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL cluster instead")
-    p.add_argument("--processes", default=None,
+    p.add_argument("--processes", type=comma_list(at_least(1)), default=None,
                    help="with --postgres: requests/s with these numbers of API processes, e.g. 1,2,4")
-    p.add_argument("--seconds", type=float, default=20.0, help="load time per process count")
+    p.add_argument("--seconds", type=number_in(0, low_open=True), default=20.0, help="load time per process count")
     p.add_argument("--affinity", action="store_true",
                    help="each connection asks only for curricula of its own process (a load balancer with "
                         "affinity by curriculum): no request is forwarded")
-    p.add_argument("--clients", type=int, default=64, help="with --processes: keep-alive connections in all")
+    p.add_argument("--clients", type=at_least(1), default=64, help="with --processes: keep-alive connections in all")
     p.add_argument("--client", choices=("python", "wrk"), default="python",
                    help="with --processes: what drives the load: this script's asyncio client, or wrk (C; "
                         "apt package 'wrk'), which takes about a third of the CPU per request from the 2 cores "
                         "the servers share")
-    p.add_argument("--repeat", type=int, default=1,
+    p.add_argument("--repeat", type=at_least(1), default=1,
                    help="with --processes: rounds, each running every process count once (interleaved)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=at_least(0), default=0)
     args = p.parse_args(argv)
+    if args.processes and (len(set(args.processes)) < len(args.processes) or args.clients < max(args.processes)):
+        p.error(f"--processes {','.join(map(str, args.processes))} with --clients {args.clients}: give each count "
+                "once, and at least as many --clients as the largest count (a process without a connection is "
+                "not measured)")
+    if args.db is not None:
+        if args.postgres:  # it was ignored without a word
+            p.error("--db is the SQLite file: it is not used with --postgres; drop one of them")
+        if os.path.isfile(args.db):  # its curricula made the bulk creation fail (409) once the server was up
+            p.error(f"--db {args.db!r} exists: the run creates its --n curricula in a new database; give a file "
+                    "name that does not exist yet (or remove that file)")
+        out_file(p, args.db, "--db", "scale.db")  # a folder there failed when the server started
     if args.client != "python" and not args.processes:
         raise SystemExit("--client drives the several-process run: give --processes too (with --postgres)")
     if args.client == "wrk" and shutil.which("wrk") is None:

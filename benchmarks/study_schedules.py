@@ -52,6 +52,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
+from magister.bench.args import at_least
 from magister.people.bkt import BKT
 from magister.people.deck import Card, Deck
 from magister.people.events import DAY, load_anki, load_assist2015
@@ -197,15 +198,17 @@ def fmt(values: list[float], digits: int) -> str:
     return s + (f" ({len(ok)}/{len(v)})" if len(ok) < len(v) else "")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--skills", type=int, default=10)
-    ap.add_argument("--cards", type=int, default=2, help="cards per skill")
-    ap.add_argument("--sessions", type=int, default=10, help="one session a day")
-    ap.add_argument("--per-session", type=int, default=20, help="questions per session at most")
-    ap.add_argument("--first-seed", type=int, default=2000)
-    args = ap.parse_args()
+    # checked before the two fits: --seeds 0 printed an empty table, --sessions 0 and a negative --first-seed
+    # failed after them
+    ap.add_argument("--seeds", type=at_least(1), default=10)
+    ap.add_argument("--skills", type=at_least(1), default=10)
+    ap.add_argument("--cards", type=at_least(1), default=2, help="cards per skill")
+    ap.add_argument("--sessions", type=at_least(1), default=10, help="one session a day")
+    ap.add_argument("--per-session", type=at_least(1), default=20, help="questions per session at most")
+    ap.add_argument("--first-seed", type=at_least(0), default=2000)
+    args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     bkt = BKT(forgets=False).fit(load_assist2015(os.path.join(DATA, "assist2015", "train_valid.csv")))

@@ -2,7 +2,8 @@
 
 A short run of each: the servers answer every request of either client (the benchmark stops on any failed
 request, and wrk's script sends observations the service must accept), and the table reports a rate, a ratio
-to one process and CPU per request for each count.
+to one process and CPU per request for each count. The service benchmarks (serve_scale, serve_load, serve_ids)
+refuse bad options before any server starts or any id is written.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import serve_scale  # noqa: E402
 from serve_fixtures import postgres_bin  # noqa: E402
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None,
-                                reason="PostgreSQL binaries not found under /usr/lib/postgresql/*/bin "
-                                       "(make system-deps installs Debian's postgresql)")
+needs_postgres = pytest.mark.skipif(postgres_bin() is None,
+                                    reason="PostgreSQL binaries not found under /usr/lib/postgresql/*/bin "
+                                           "(make system-deps installs Debian's postgresql)")
 
 
+@needs_postgres
 @pytest.mark.parametrize("client", ["python", "wrk"])
 def test_several_processes_are_measured_with_either_client(client, capsys):
     if client == "wrk" and shutil.which("wrk") is None:
@@ -52,3 +54,53 @@ def test_a_client_without_the_several_process_run_is_refused():
     # --client only chooses what drives the --processes run: alone it would be ignored silently
     with pytest.raises(SystemExit, match="give --processes too"):
         serve_scale.main(["--client", "wrk"])
+
+
+@pytest.mark.parametrize("script, bad, needle", [
+    # serve_scale: each failed after the --n curricula were created (minutes at the default million)
+    ("serve_scale", ["--requests", "0"], "--requests"),  # a ZeroDivisionError
+    ("serve_scale", ["--observe", "-1"], "--observe"),  # numpy's 'negative dimensions'
+    ("serve_scale", ["--postgres", "--processes", "1,x"], "--processes"),  # int('x')
+    ("serve_scale", ["--postgres", "--processes", "1,4", "--clients", "2"], "--clients"),  # a process not driven
+    ("serve_scale", ["--seconds", "0"], "--seconds"),
+    ("serve_scale", ["--db", "FILE"], "exists"),  # its curricula made the bulk creation fail (409)
+    ("serve_scale", ["--db", "DIR"], "is a folder"),
+    ("serve_scale", ["--postgres", "--db", "x.db"], "not used with --postgres"),  # ignored without a word
+    # serve_load: an unknown backend stopped the run after the SQLite rows, a typo'd teacher was an HTTP 422
+    # traceback, a zero duration an empty percentile
+    ("serve_load", ["--backends", "sqlite,postgres"], "'postgres'"),
+    ("serve_load", ["--teacher", "unifrom"], "unifrom"),
+    ("serve_load", ["--teacher", "exp3", "--teacher-kind", "continuous"], "discrete teacher"),
+    ("serve_load", ["--seconds", "0"], "--seconds"),
+    ("serve_load", ["--think", "10,0"], "--think"),  # 0 ran the saturated row twice into one list
+    ("serve_load", ["--clients", "0"], "--clients"),
+    # serve_ids: after the bookkeeping table and writing the log (a million ids)
+    ("serve_ids", ["--recent", "1000", "0"], "--recent"),  # the service's ConfigError
+    ("serve_ids", ["--calls", "0"], "--calls"),  # an IndexError
+    ("serve_ids", ["--ids", "0"], "--ids"),  # a ZeroDivisionError
+])
+def test_service_benchmarks_refuse_bad_options_before_any_server_starts(tmp_path, capsys, monkeypatch, script: str,
+                                                                        bad: list[str], needle: str) -> None:
+    import importlib
+
+    module = importlib.import_module(script)
+    for name in ("Server", "fill", "bookkeeping"):  # parse only: no server started, no id written
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("a run started"))
+    (tmp_path / "FILE").write_text("not a new database")
+    bad = [{"FILE": str(tmp_path / "FILE"), "DIR": str(tmp_path)}.get(b, b) for b in bad]
+    with pytest.raises(SystemExit) as e:
+        module.main(bad)
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_serve_ids_times_few_calls_and_loads_the_curriculum_it_measures(capsys) -> None:
+    # the curriculum was read from s.curricula right after start (a KeyError since curricula load on first
+    # use), and fewer than 500 --calls indexed recent ids before the start of the list (an IndexError)
+    import serve_ids
+
+    serve_ids.main(["--ids", "300", "--recent", "100", "--calls", "20", "--skip-bookkeeping"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("recent_ids=")]
+    assert [r[0] for r in rows] == ["recent_ids=all", "recent_ids=100"]
+    # start s, peak MB, held MB, bytes/id, new id p50, p99, old retry, recent retry: bytes held for the ids
+    assert all(len(r[-8:]) == 8 and float(r[-5]) > 0 for r in rows), rows

@@ -1,5 +1,6 @@
 """benchmarks/study_schedules.py on a hand-made population (no data files): the old loop it reproduces shows the
-defects of issue 15 and the new schedule does not; a run repeats exactly."""
+defects of issue 15 and the new schedule does not; a run repeats exactly. It and the other people benchmarks
+(people_anki, people_assist, people_kt, people_policies) refuse bad options before loading any data."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -44,3 +46,45 @@ def test_a_run_repeats_exactly():
     a = bench.teach(bench.NewLoop(deck, DEFAULT_WEIGHTS), copy.deepcopy(student), deck, 3, 12)
     b = bench.teach(bench.NewLoop(deck, DEFAULT_WEIGHTS), copy.deepcopy(student), deck, 3, 12)
     assert {k: repr(v) for k, v in a.items()} == {k: repr(v) for k, v in b.items()}  # nan included
+
+
+@pytest.mark.parametrize("script, bad, needle", [
+    ("study_schedules", ["--sessions", "0"], "--sessions"),  # max() of no session after both fits
+    ("study_schedules", ["--seeds", "0"], "--seeds"),  # an empty table after both fits
+    ("study_schedules", ["--first-seed", "-1"], "--first-seed"),  # numpy's ValueError after both fits
+    ("people_policies", ["--per-day", "0"], "--per-day"),  # a ZeroDivisionError in the first session
+    ("people_policies", ["--skills", "0"], "--skills"),  # skill_graph's ConfigError after both fits
+    ("people_anki", ["--boot", "0"], "--boot"),  # np.percentile of no draw, after the package's replay and the fit
+    ("people_anki", ["--split", "1.5"], "--split"),  # np.quantile's ValueError after the package's replay
+    ("people_anki", ["--split"], "--split"),  # no split: exit 0 with no table
+    ("people_assist", ["--pybkt-fits", "0"], "--pybkt-fits"),  # a TypeError inside pyBKT after our models' fits
+    ("people_assist", ["--folds"], "--folds"),  # np.concatenate of nothing
+    ("people_kt", ["--models", "bkt", "bestlr"], "bestlr"),  # a KeyError after bkt was fitted
+    ("people_kt", ["--models", "--no-pybkt"], "nothing to measure"),  # max() of no row after loading both files
+    ("people_kt", ["--online-answers", "0"], "--online-answers"),  # '0 us/answer' measured on no answer
+    ("people_kt", ["--max-minutes", "0"], "--max-minutes"),  # dkt's ConfigError after bkt, best-lr and pyBKT
+])
+def test_people_scripts_refuse_bad_options_before_loading_the_data(capsys, monkeypatch, script: str,
+                                                                   bad: list[str], needle: str) -> None:
+    import importlib
+
+    module = importlib.import_module(script)
+    for loader in ("load_anki", "load_assist2015"):  # parse only: nothing is loaded, fitted or run
+        if hasattr(module, loader):
+            monkeypatch.setattr(module, loader, lambda *a, **k: pytest.fail("the data was loaded"))
+    with pytest.raises(SystemExit) as e:
+        module.main(bad)
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+@pytest.mark.parametrize("folds, needle", [(["0", "7"], "no fold 7"), (["1", "1"], "each fold once")])
+def test_people_assist_refuses_a_fold_the_file_does_not_have(capsys, monkeypatch, folds: list[str],
+                                                             needle: str) -> None:
+    # fold 7 was fitted on every answer and scored on none (nan rows, exit 0); a fold given twice counted twice
+    import people_assist
+
+    monkeypatch.setattr(people_assist, "BKT", lambda *a, **k: pytest.fail("a model was fitted"))
+    data = Path(__file__).resolve().parent / "data" / "people" / "assist2015_slice.csv"
+    with pytest.raises(SystemExit) as e:
+        people_assist.main(["--file", str(data), "--no-pybkt", "--folds", *folds])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

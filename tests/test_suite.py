@@ -340,3 +340,50 @@ def test_a_target_met_exactly_is_met_despite_float_rounding():
     assert s["per_variant"]["a"]["riac"]["ratio_ok"] and s["per_variant"]["b"]["riac"]["ceiling_ok"]
     assert s["per_teacher"]["riac"]["holds"] == 2
     assert "| riac | 36 [36-36] | 36 * | 1.30 |" in suite_mod.suite_tables(r)
+
+
+def _script(name: str):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("results, doc, needle", [
+    ("missing.json", "page.md", "cannot read it"),  # FileNotFoundError traceback
+    ("page.md", "page.md", "is not JSON"),  # JSONDecodeError traceback
+    ("list.json", "page.md", "not a magister bench results file"),  # AttributeError ('list' has no .get)
+    ("other.json", "page.md", "not a magister bench results file"),  # ValueError traceback
+    ("results.json", "plain.md", "markers"),  # ConfigError traceback
+])
+def test_suite_docs_script_refuses_a_bad_results_file_or_doc(tmp_path, capsys, results, doc, needle):
+    suite_docs = _script("suite_docs")
+    (tmp_path / "page.md").write_text(f"# Title\n{suite_mod.START}\nOLD\n{suite_mod.END}\n")
+    (tmp_path / "plain.md").write_text("no markers\n")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "other.json").write_text('{"format": "other/1"}')
+    (tmp_path / "results.json").write_text(json.dumps({"format": "magister-bench/1", "jobs": []}))
+    with pytest.raises(SystemExit) as e:
+        suite_docs.main([str(tmp_path / results), str(tmp_path / doc)])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+    assert "OLD" in (tmp_path / "page.md").read_text()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["riac-plus", "grid", "0,-1"], "seeds"),  # numpy's ValueError after seed 0's whole run
+    (["riac-plus", "grid", "0", "[1]"], "JSON object"),  # a TypeError ('must be a mapping') in the first run
+    (["riac-plus", "grid", "0", "{bad"], "is not JSON"),  # a JSONDecodeError traceback
+    (["riac-plus", "grid", "0", '{"local_ratoi": 0}'], "local_ratoi"),  # a ConfigError traceback
+    (["riac-plsu", "grid", "0"], "riac-plsu"),
+    (["exp3", "grid", "0"], "discrete"),
+    (["riac-plus", "grid,gird", "0"], "gird"),  # printed on stdout, exit 2 without a usage line
+    (["riac-plus"], "required"),  # the docstring on stdout
+])
+def test_grid_variants_script_refuses_bad_arguments_before_any_run(capsys, monkeypatch, argv, needle):
+    grid_variants = _script("grid_variants")
+    monkeypatch.setattr(grid_variants, "run", lambda *a: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        grid_variants.main(argv)
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]

@@ -182,6 +182,21 @@ def _jsonable_config(value: Any, where: str) -> Any:
     )
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every numpy array (as nested lists) and numpy scalar (as a Python number or bool) turned into
+    plain Python, at any depth and in dict keys: what :meth:`Teacher.beliefs` promises (JSON-friendly); NaN stays
+    NaN (a NaN belief is a teacher that lost track, for the conformance suite to find)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 class Teacher:
     """Base class of all teachers. See the module docstring for the contract."""
 
@@ -247,7 +262,8 @@ class Teacher:
         """Restore what :meth:`_get_state` returned."""
 
     def _beliefs(self) -> dict[str, Any]:
-        """What the teacher believes now (learning progress, sampling weights...)."""
+        """What the teacher believes now (learning progress, sampling weights...); numpy arrays and scalars may be
+        anywhere in it (:meth:`beliefs` makes them lists and numbers)."""
         return {}
 
     # ------------------------------------------------------------- encoding
@@ -339,8 +355,8 @@ class Teacher:
     def beliefs(self) -> dict[str, Any]:
         """A JSON-friendly summary of what the teacher believes now, for plots and dashboards."""
         out = {"teacher": self.name, "n_observed": self.n_observed, "n_proposed": self.n_proposed}
-        for k, v in self._beliefs().items():
-            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
+        # numpy arrays and scalars at any depth (an np.float32 or np.int64 in a nested dict was not JSON)
+        out.update(_plain(self._beliefs()))
         return out
 
     # ----------------------------------------------------------------- state

@@ -369,11 +369,35 @@ def _check_beliefs(factory: TeacherFactory, space: Space, steps: int) -> None:
     assert b["teacher"] == t.name and b["n_observed"] == steps, "beliefs() must name the teacher and count observations"
 
 
+def _not_json(obj: Any, where: str = "") -> str | None:
+    """Where in ``obj`` the first value strict JSON refuses is (``['key'][0]``), with the value; ``None`` if none."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                return f"{where}: key {k!r} of type {type(k).__name__}"
+            found = _not_json(v, f"{where}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(obj, (list, tuple)):
+        return next((f for i, v in enumerate(obj) if (f := _not_json(v, f"{where}[{i}]"))), None)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return f"{where} = {obj!r}"
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return None
+    return f"{where} = {obj!r} of type {type(obj).__name__}"
+
+
 def _assert_json(obj: Any, what: str) -> None:
     try:  # strict JSON: NaN and Infinity are not JSON, and a NaN belief is a teacher that lost track
         json.dumps(obj, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise AssertionError(f"{what} is not JSON-serialisable without NaN or infinity ({e})") from None
+        where = _not_json(obj)
+        fix = ("a NaN or infinite belief is a teacher that lost track" if isinstance(e, ValueError) else
+               "beliefs() turns numpy arrays and scalars into lists and numbers; anything else must be plain "
+               "numbers, strings, lists or dicts")
+        raise AssertionError(f"{what} is not JSON-serialisable without NaN or infinity ({e}"
+                             + (f"; at {where.lstrip(': ')}" if where else "") + f"): {fix}") from None
 
 
 def _extreme_scores(t: Teacher) -> tuple[float, float]:

@@ -23,6 +23,43 @@ def at_least(minimum: int = 1) -> Callable[[str], int]:
     return whole_number
 
 
+def number_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+              high_open: bool = False) -> Callable[[str], float]:
+    """``type=`` for a finite number within the given bounds (seconds, fractions, minutes): the check of
+    :func:`magister.settings.number`, as argparse's error."""
+    from ..errors import ConfigError
+    from ..settings import number
+
+    def finite_number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = text  # number() names it as it was given
+        try:
+            return number("it", value, low, high, low_open=low_open, high_open=high_open)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("it ")) from None
+
+    return finite_number
+
+
+def comma_list(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """``type=`` for a comma-separated list (``1,2,4``), each item read by ``item`` (e.g. :func:`at_least`):
+    an item it refuses, or no item at all, is argparse's error before any run, not an error after the runs
+    before it."""
+
+    def items(text: str) -> list[Any]:
+        parts = [t.strip() for t in text.split(",") if t.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"takes a comma-separated list, got {text!r}")
+        try:
+            return [item(t) for t in parts]
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{e} (in {text!r})") from None
+
+    return items
+
+
 def make_folder(path: str | Path, option: str = "--out") -> str | None:
     """Create the output folder ``path``; the error to show (``None`` when it is there now). Used before any run
     by the scripts (argparse) and by ``magister bench`` (typer): an ``--out`` that is a file, or a folder that
@@ -46,11 +83,12 @@ def out_folder(ap: argparse.ArgumentParser, path: str | Path, option: str = "--o
     return Path(path)
 
 
-def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out") -> Path:
+def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out", example: str = "results.json"
+             ) -> Path:
     """Check an output file's place now: an ``--out`` that is a folder, or under a file, is refused before any run."""
     file = Path(path)
     if file.is_dir():
-        ap.error(f"{option} {str(path)!r} is a folder; give a file name, for example {str(file / 'results.json')!r}")
+        ap.error(f"{option} {str(path)!r} is a folder; give a file name, for example {str(file / example)!r}")
     out_folder(ap, file.parent, option)
     return file
 

@@ -91,13 +91,23 @@ def _json_default(o: Any) -> Any:
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    """Read a ``results.json`` (or the folder holding it)."""
+    """Read a ``results.json`` (or the folder holding it); ``ConfigError`` (a ``ValueError``) if it cannot be
+    read or is not one."""
+    from ..errors import ConfigError
+
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    data = json.loads(path.read_text())
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a magister bench results file (format {data.get('format')!r})")
+    fix = "give the results.json of a magister bench run (or its folder)"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e}); {fix}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not JSON ({e}); {fix}") from None
+    found = data.get("format") if isinstance(data, dict) else type(data).__name__
+    if found != FORMAT:
+        raise ConfigError(f"{path} is not a magister bench results file (format {found!r}); {fix}")
     return data
 
 
