@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import magister as mg
+from magister.checkpoint import states_equal
 from magister.errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
 from magister.level_buffer import LevelBuffer
 from magister.levels import Maze, empty_maze
@@ -61,6 +62,32 @@ def test_buffer_staleness_brings_back_old_levels():
     mixed.touch(4)
     q = mixed.probabilities()
     assert q[0] > 0.3 * 0.2  # staleness share reaches even the lowest score
+
+
+def test_buffer_power_weights_stay_exact_at_a_tiny_temperature():
+    # score ** (1 / T): at T = 0.001 the scores 0.1..0.3 all underflowed to 0 (replays uniform) and 10..30 all
+    # overflowed to the same clipped weight (uniform again); the highest score should get nearly every replay
+    for scores in ([0.1, 0.2, 0.3], [10.0, 20.0, 30.0], [1e-5, 3e-5, 2e-5]):
+        buf = LevelBuffer(3, prioritization="power", temperature=0.001, staleness_coef=0.0)
+        for i, sc in enumerate(scores):
+            buf.add(i, i, sc)
+        top = int(np.argmax(scores))
+        assert buf.probabilities()[top] == pytest.approx(1.0)
+        assert _draws(buf, 200) == {top: 200}
+        restored = LevelBuffer(3, prioritization="power", temperature=0.001, staleness_coef=0.0)
+        restored.load_state_dict(buf.state_dict())  # the rescaled weights come back exactly
+        assert restored._tree == buf._tree
+        buf.update(top, scores[top] * 1e-9)  # the top falls far below the others: rescaled again
+        second = int(np.argsort(scores)[-2])
+        assert buf.probabilities()[second] == pytest.approx(1.0)
+    # where score ** (1 / T) stays in range, the weights are that, bit for bit
+    rng = np.random.default_rng(0)
+    buf = LevelBuffer(20, prioritization="power", temperature=0.3, staleness_coef=0.0)
+    scores = rng.random(20) * 5
+    for i, sc in enumerate(scores):
+        buf.add(i, i, float(sc))
+    assert [buf._tree[buf._tree_size + buf._slot_of[i]] for i in range(20)] == [float(sc) ** (1 / 0.3) for sc in scores]
+    assert "power_ref" in buf.state_dict() and buf._power_ref == 1.0
 
 
 def test_buffer_evicts_lowest_score_only_for_better_levels():
@@ -176,6 +203,25 @@ def test_staleness_of_the_level_played_last_is_zero(name):
         if info["replay"] and len(t.buffer) == 2:
             played.append(level)
     assert len(played) > 100 and all(a != b for a, b in zip(played, played[1:]))
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+def test_a_new_levels_staleness_counts_from_its_proposal_and_resumes_mid_flight(name):
+    # with several episodes running, a new level's score comes proposals after the level was: the reference
+    # (dcd's level sampler) counts its staleness from the proposal; it was counted from the score's arrival
+    kw = {"initial": "random"} if name == "accel" else {}
+    t = mg.make_teacher(name, SeedSpace(), seed=0, replay_prob=0.0, staleness_coef=0.5, **kw)
+    first = t.propose(4)  # visits 1..4
+    t.propose(6)  # six more, none scored yet
+    resumed = from_state_dict(t.state_dict())  # a checkpoint with ten levels in flight
+    for u in (t, resumed):
+        u.observe_batch(first[::-1], [1.0, 2.0, 3.0, 4.0])  # the scores come back in another order
+        assert u.buffer.tick == 10
+        assert [u.buffer.staleness(k) for k in first] == [9, 8, 7, 6]  # before: [0, 0, 0, 0]
+    assert states_equal(t.state_dict(), resumed.state_dict())
+    u_rng, t_rng = np.random.default_rng(1), np.random.default_rng(1)
+    assert _run(resumed, lambda s: float(u_rng.random()), 30, batch=3) == \
+        _run(t, lambda s: float(t_rng.random()), 30, batch=3)
 
 
 def test_robust_plr_trains_only_on_replays():
@@ -324,6 +370,30 @@ def test_accel_refused_batch_after_a_mutator_failure_changes_nothing(prio):
             assert states_equal(before, snap())
         state["fail"] = False
     assert refused >= 3
+
+
+def _same_seed(level, rng):
+    return level
+
+
+def test_accel_evaluates_a_new_level_already_in_the_buffer_as_new_and_does_not_edit_it():
+    # a generator or a mutator can make a level the buffer holds (26 of 1312 new levels on 7 x 7 mazes); dcd
+    # counts such a "new" level as visited when it is sampled, updates its score and, the batch being new,
+    # neither trains on it nor edits it (edits follow replays). Here it was taken for a replay when scored:
+    # its edit was queued and evaluated, and so on, every proposal from then on an edit of the same level
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_same_seed, capacity=10, edit_top=1.0,
+                        replay_prob=1.0, initial="random")
+    level = t.propose()
+    t.observe(level, 1.0)
+    assert t.propose_with_info() == (level, {"train": True, "replay": True, "edited": False})
+    t.observe(level, 2.0)  # a top replay: one child, the same level
+    assert t.n_edited == 1
+    assert t.propose_with_info() == (level, {"train": False, "replay": False, "edited": True})
+    assert t.buffer.staleness(level) == 0  # visited when proposed (before: 1, the replay's visit)
+    t.observe(level, 3.0)
+    assert t.buffer.score(level) == 3.0  # its score is updated, as any score of a buffered level
+    assert t.n_edited == 1 and not t._queue  # before: 2, and a third child queued
+    assert t.propose_with_info()[1] == {"train": True, "replay": True, "edited": False}
 
 
 def test_learnability_prefers_levels_solved_half_the_time():

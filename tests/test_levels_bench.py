@@ -32,6 +32,16 @@ def test_a_run_records_curves_levels_and_scores_every_episode(records):
             assert rec["teacher_observed"] == rec["episodes_scored"]
 
 
+def test_evaluating_does_not_change_the_training_run():
+    # the evaluations' sampled actions drew from the student's generator, so evaluating every 1024 steps
+    # instead of every 2048 changed the run: the held-out rates at step 2048 differed
+    often = run_levels_job("uniform", 0, **TINY)
+    rarely = run_levels_job("uniform", 0, **dict(TINY, eval_every=2048))
+    assert [c["step"] for c in often["curve"]] == [0, 1024, 2048] and [c["step"] for c in rarely["curve"]] == [0, 2048]
+    assert often["curve"][-1] == rarely["curve"][-1] and often["curve"][0] == rarely["curve"][0]
+    assert often["episodes_scored"] == rarely["episodes_scored"]
+
+
 def test_table_and_figures(records, tmp_path):
     summary = summarise(records)
     assert list(summary) == ["uniform", "alp-gmm"] and summary["uniform"]["seeds"] == [0, 1]

@@ -11,7 +11,11 @@ a level to replay from
 * ``"rank"``: proportional to ``(1 / rank) ** (1 / temperature)``, rank 1 the
   highest score (PLR's default; scale-free, so any finite scores work);
 * ``"power"``: proportional to ``score ** (1 / temperature)`` (negative scores
-  count as 0);
+  count as 0); computed as ``(score / ref) ** (1 / temperature)``, ``ref`` 1
+  until the highest weight would overflow or underflow (a small temperature),
+  then the highest score at that time (one O(n) rescale), so the
+  distribution stays exact where ``score ** (1 / temperature)`` leaves the
+  range of a float;
 * ``"uniform"``: every level alike (SFL samples its top levels so),
 
 and ``P_staleness`` proportional to ``c - C_i``, the visits since level i was
@@ -44,6 +48,10 @@ __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
 _MAX_WEIGHT = 1e300
+#: the power weights are rescaled (``_power_ref`` set to the highest score) when the highest weight leaves
+#: [_MIN_WEIGHT, _MAX_WEIGHT): below it the top levels' weights lose their precision, then all become 0 (which
+#: sampled uniformly), above it they were clipped to one value (which sampled the high scores alike)
+_MIN_WEIGHT = 1e-300
 #: a score is any finite number (a NaN would break the order, and a state holding one could not be loaded)
 _finite = FiniteScores().normalise_one
 
@@ -225,6 +233,8 @@ class LevelBuffer:
         self._sum_seen = 0
         if self.prioritization == "power":
             self._tree = [0.0] * (2 * self._tree_size)
+        #: power weights are (score / _power_ref) ** (1 / temperature); 1 (score ** (1 / T)) until a rescale
+        self._power_ref = 1.0
         self.tick = 0  # visits so far (PLR's episode counter c)
         self._next_seq = 0
 
@@ -238,10 +248,29 @@ class LevelBuffer:
     def _power_weight(self, score: float) -> float:
         if score <= 0.0:
             return 0.0
-        try:
-            return min(score ** self._inv_t, _MAX_WEIGHT)
+        try:  # (score / 1.0 is score exactly: unrescaled weights are score ** (1 / T) bit for bit)
+            return min((score / self._power_ref) ** self._inv_t, _MAX_WEIGHT)
         except OverflowError:
             return _MAX_WEIGHT
+
+    def _check_power_scale(self) -> None:
+        """Rescale the power weights when the highest one left [_MIN_WEIGHT, _MAX_WEIGHT): ``_power_ref``
+        becomes the highest score (its weight 1) and every weight is recomputed (O(capacity), only when the
+        highest score moved by a factor of about ``1e300 ** temperature`` since the last rescale)."""
+        if not len(self._order):
+            return
+        top = self._order[0]
+        if -top[0] <= 0.0:  # no positive score: every weight is 0 whatever the scale
+            return
+        w = self._tree[self._tree_size + top[2]]
+        if _MIN_WEIGHT <= w < _MAX_WEIGHT:
+            return
+        self._power_ref = -top[0]
+        t, size = self._tree, self._tree_size
+        for slot in self._slot_of.values():
+            t[size + slot] = self._power_weight(self._scores[slot])
+        for p in range(size - 1, 0, -1):  # the sums _tree_set keeps, each from its two children
+            t[p] = t[2 * p] + t[2 * p + 1]
 
     def _tree_set(self, slot: int, value: float) -> None:
         t = self._tree
@@ -292,15 +321,20 @@ class LevelBuffer:
         return [(self._keys[e[2]], self._scores[e[2]]) for e in self._order.head(m)]
 
     # ---------------------------------------------------------------- writes
-    def add(self, key: Hashable, level: Any, score: float) -> Hashable | bool:
-        """Put a level in with ``score``, visited now. Returns ``True`` when it entered a free place, the key
-        of the level it evicted when the buffer was full and it scored higher than the lowest, ``False``
-        when it did not enter (full, and it scored no higher). A key already present gets its score updated
-        (returns ``True``)."""
+    def add(self, key: Hashable, level: Any, score: float, seen: int | None = None) -> Hashable | bool:
+        """Put a level in with ``score``, last visited at ``seen`` (a past value of :attr:`tick`; default
+        now: a level proposed earlier and scored only now was visited when it was proposed). Returns ``True``
+        when it entered a free place, the key of the level it evicted when the buffer was full and it scored
+        higher than the lowest, ``False`` when it did not enter (full, and it scored no higher). A key
+        already present gets its score updated (returns ``True``)."""
         if key in self._slot_of:
             self.update(key, score)
             return True
         score = _finite(score)
+        if seen is None:
+            seen = self.tick
+        elif isinstance(seen, bool) or not isinstance(seen, (int, np.integer)) or not 0 <= seen <= self.tick:
+            raise ConfigError(f"a level's last visit must be a whole number in 0..tick ({self.tick}), got {seen!r}")
         evicted: Hashable | bool = True
         if not self._free:
             low = self._order[-1]
@@ -309,12 +343,7 @@ class LevelBuffer:
             evicted = self._keys[low[2]]
             self.remove(evicted)
         slot = heapq.heappop(self._free)
-        self._keys[slot], self._levels[slot] = key, level
-        self._slot_of[key] = slot
-        self._seen[slot] = self.tick
-        self._fenwick_add(self._f_occ, slot, 1)
-        self._fenwick_add(self._f_seen, slot, self.tick)
-        self._sum_seen += self.tick
+        self._occupy(slot, key, level, int(seen))
         self._set_score(slot, score, self._next_seq)
         self._next_seq += 1
         return evicted
@@ -329,6 +358,7 @@ class LevelBuffer:
         self._scores[slot] = score
         if self.prioritization == "power":
             self._tree_set(slot, self._power_weight(score))
+            self._check_power_scale()
 
     def update(self, key: Hashable, score: float) -> None:
         """Set the score of a level in the buffer (ties keep the order the levels entered in)."""
@@ -344,6 +374,7 @@ class LevelBuffer:
         self._sum_seen -= self._seen[slot]
         if self.prioritization == "power":
             self._tree_set(slot, 0.0)
+            self._check_power_scale()
         self._keys[slot] = self._levels[slot] = None
         self._scores[slot] = 0.0
         self._seen[slot] = 0
@@ -470,7 +501,7 @@ class LevelBuffer:
     def state_dict(self, encode: Callable[[Any], Any] = lambda level: level) -> dict[str, Any]:
         """The exact state; ``encode`` turns a level into something a checkpoint can hold (its JSON)."""
         slots = [e[2] for e in self._order]
-        return {
+        out = {
             "capacity": self.capacity,
             "tick": self.tick,
             "next_seq": self._next_seq,
@@ -480,6 +511,9 @@ class LevelBuffer:
             "seen": np.array([self._seen[s] for s in slots], dtype=np.int64),
             "levels": [encode(self._levels[s]) for s in slots],
         }
+        if self.prioritization == "power":  # (a state without it, saved before the rescaling, had 1)
+            out["power_ref"] = self._power_ref
+        return out
 
     def load_state_dict(self, state: dict[str, Any],
                         decode: Callable[[Any], tuple[Hashable, Any]] = lambda obj: (obj, obj)) -> None:
@@ -495,6 +529,10 @@ class LevelBuffer:
             seen = [int(s) for s in np.asarray(state["seen"], dtype=np.int64)]
             levels = [decode(obj) for obj in state["levels"]]
             tick, next_seq = int(state["tick"]), int(state["next_seq"])
+            power_ref = float(state.get("power_ref", 1.0))
+            if not (math.isfinite(power_ref) and power_ref > 0):
+                raise CheckpointError(f"level buffer state has power_ref = {power_ref!r}; it must be a positive "
+                                      "number")
             if not (len(slots) == len(seqs) == len(scores) == len(seen) == len(levels)):
                 raise CheckpointError("level buffer state has columns of different lengths")
             if len(set(slots)) != len(slots) or any(not 0 <= s < self.capacity for s in slots):
@@ -511,7 +549,7 @@ class LevelBuffer:
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint
             raise CheckpointError(f"level buffer state is malformed ({type(e).__name__}: {e})") from None
         self.clear()
-        self.tick, self._next_seq = tick, next_seq
+        self.tick, self._next_seq, self._power_ref = tick, next_seq, power_ref
         for slot, seq, score, when, (key, level) in zip(slots, seqs, scores, seen, levels):
             self._occupy(slot, key, level, when)
             self._entry[slot] = (-score, seq, slot)
@@ -521,6 +559,8 @@ class LevelBuffer:
         self._order = _SortedList(self._entry[s] for s in slots)
         used = set(slots)
         self._free = [s for s in range(self.capacity) if s not in used]
+        if self.prioritization == "power":
+            self._check_power_scale()
 
     def __repr__(self) -> str:
         return (f"LevelBuffer({len(self)}/{self.capacity}, prioritization={self.prioritization!r}, "

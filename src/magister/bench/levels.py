@@ -28,7 +28,8 @@ trivial to long paths). Levels are:
 * ``heldout`` (a diagnostic, run only when named) - trains on the held-out
   mazes themselves, uniformly: the student's ceiling at the budget.
 
-Every ``eval_every`` steps the student (sampled actions) plays each held-out
+Every ``eval_every`` steps the student (sampled actions, from a generator of
+the evaluation's own, so evaluating does not change the training run) plays each held-out
 maze (:func:`~magister.rl.envs.maze.heldout_mazes`) ``episodes`` times; a
 run's result is its final solve rate per maze, family and overall, and the
 mean over its second half's evaluations (one checkpoint's rate swings by tens
@@ -268,8 +269,11 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
             chosen.append({"step": step, "maze": pick.to_text()})
 
     def evaluate(step: int) -> None:
-        rates = evaluate_mazes(agent.policy(greedy=False), [mazes[n] for n in names], episodes=episodes,
-                               seed=10_000 + seed)
+        # the sampled actions draw from a generator of the evaluation's own, seeded from the run's seed as the
+        # mazes' is: drawn from the student's, every evaluation changed the rest of the training run (so
+        # eval_every changed the result at a given step)
+        rates = evaluate_mazes(agent.policy(greedy=False, seed=10_000 + seed), [mazes[n] for n in names],
+                               episodes=episodes, seed=10_000 + seed)
         curve.append({"step": step, "rates": {n: float(r) for n, r in zip(names, rates)},
                       "mean": float(np.mean(rates))})
 

@@ -86,16 +86,21 @@ class PPO:
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
-    def act(self, obs: np.ndarray, greedy: bool = False) -> np.ndarray:
-        """Actions for a batch of observations (sampled, or the most likely with ``greedy``)."""
+    def act(self, obs: np.ndarray, greedy: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
+        """Actions for a batch of observations (sampled, or the most likely with ``greedy``). Sampled actions
+        draw from ``generator``, by default the agent's own (the one training draws from)."""
         logits = self.net.pi(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
         if greedy:
             return logits.argmax(-1).numpy()
-        return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen).squeeze(-1).numpy()
+        gen = self.gen if generator is None else generator
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(-1).numpy()
 
-    def policy(self, greedy: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-        """A batched policy function, e.g. for :func:`magister.rl.envs.evaluate`."""
-        return lambda obs: self.act(obs, greedy=greedy)
+    def policy(self, greedy: bool = True, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """A batched policy function, e.g. for :func:`magister.rl.envs.evaluate`. With ``seed``, sampled
+        actions come from a generator of their own seeded so, and evaluating leaves the training run as it
+        was; without it they draw from the agent's generator, which training goes on from."""
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        return lambda obs: self.act(obs, greedy=greedy, generator=gen)
 
     # ------------------------------------------------------------ learning
     def learn(self, venv: Any, total_steps: int, n_steps: int = 64,

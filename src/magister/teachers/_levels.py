@@ -15,7 +15,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
 from ..settings import fraction, whole
@@ -24,6 +24,9 @@ from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
 _REDRAWS = 16
+#: new levels proposed and not scored yet that a replay teacher remembers (the oldest is forgotten first: an
+#: episode that never reports; a level scored after it was forgotten counts as visited when its score came)
+_MAX_PENDING = 1024
 
 
 def _own(level: Any) -> Any:
@@ -131,6 +134,8 @@ class ReplayTeacher(LevelTeacher):
         self.score_alpha = float(score_alpha)
         self.min_fill = float(min_fill)
         self._min_replay = max(1, int(np.ceil(self.min_fill * size)))
+        #: new levels proposed and not scored yet: key -> (level, buffer tick of the proposal), oldest first
+        self._pending: dict[Hashable, tuple[Any, int]] = {}
 
     def _replays(self) -> bool:
         buf = self.buffer
@@ -154,7 +159,22 @@ class ReplayTeacher(LevelTeacher):
         if self._replays():
             return self._replay()[1], {"train": True, "replay": True}
         self.buffer.advance()
-        return self._new_level(self.buffer), {"train": self.train_new, "replay": False}
+        return self._visit_new(self._new_level(self.buffer)), {"train": self.train_new, "replay": False}
+
+    def _visit_new(self, level: Any) -> Any:
+        """Count the visit of a level proposed as new (after :meth:`LevelBuffer.advance`), as the PLR family's
+        code does when it samples one: its staleness counts from now, not from when its score arrives (with
+        several episodes running that can be many proposals later), and a level already in the buffer (a
+        generator or mutator can make one again) is visited now. It stays new: evaluated only where new
+        levels are, its score updates its buffer entry, and ``accel`` does not edit it."""
+        buf, pending, key = self.buffer, self._pending, self._key(level)
+        if key in buf:
+            buf.touch(key)
+        pending.pop(key, None)  # proposed again before its score came: the latest visit counts
+        pending[key] = (level, buf.tick)
+        if len(pending) > _MAX_PENDING:
+            del pending[next(iter(pending))]
+        return level
 
     def _observe(self, enc: Any, scores: np.ndarray) -> None:
         for (key, level), s in zip(enc, scores.tolist()):
@@ -162,19 +182,30 @@ class ReplayTeacher(LevelTeacher):
 
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
+        proposed = self._pending.pop(key, None)
         if key in buf:
             a = self.score_alpha
             buf.update(key, score if a == 1.0 else (1.0 - a) * buf.score(key) + a * score)
-        else:
-            buf.add(key, level, score)
+        else:  # last visited when it was proposed (a level observed without a proposal: now)
+            buf.add(key, level, score, None if proposed is None else proposed[1])
 
     # ----------------------------------------------------------------- state
     def _get_state(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict(self.space.to_json), "n_replayed": self.n_replayed}
+        to_json = self.space.to_json
+        return {"buffer": self.buffer.state_dict(to_json), "n_replayed": self.n_replayed,
+                "pending": [[to_json(level), int(tick)] for level, tick in self._pending.values()]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        pending: dict[Hashable, tuple[Any, int]] = {}
+        for obj, tick in state.get("pending", []):  # (a state saved before new levels were tracked has none)
+            key, level = self._decode_level(obj)
+            pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True))
+        if len(pending) > _MAX_PENDING or any(t > int(state["buffer"]["tick"]) for _, t in pending.values()):
+            raise CheckpointError("level teacher state has more pending levels than it keeps, or one proposed "
+                                  "after the buffer's last visit")
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
         self.n_replayed = int(state["n_replayed"])
+        self._pending = pending
 
     def _beliefs(self) -> dict[str, Any]:
         buf = self.buffer

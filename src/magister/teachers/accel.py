@@ -5,8 +5,13 @@ plus *edits*: after a replayed level is scored, if it ranks in the top
 ``edit_top`` share of the buffer, ``n_children`` edited copies of it (made by
 the ``mutator``) are queued; the next proposals evaluate them first
 (``{"train": False, "replay": False, "edited": True}``), and each enters the
-buffer by its score like any new level. New levels from the generator start
-simple (``initial="simple"``: an empty room with random start and goal on a
+buffer by its score like any new level. A level proposed as new (from the
+generator or an edit) that the buffer already holds stays new, as in the
+reference code: visited when proposed, evaluated only, its score updating
+its buffer entry, and not edited (edits follow replays; it was taken for a
+replay, so that on a small space edits of edits crowded out replays).
+New levels from the generator start simple (``initial="simple"``: an empty
+room with random start and goal on a
 :class:`~magister.levels.spaces.MazeSpace`, the space's ``sample_simple``), so
 complexity grows by compounding edits; ``initial="random"`` uses the space's
 own sampler (domain randomisation).
@@ -90,11 +95,11 @@ class ACCEL(ReplayTeacher):
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
         if self._queue:
             self.buffer.advance()
-            return self._queue.popleft(), {"train": False, "replay": False, "edited": True}
+            return self._visit_new(self._queue.popleft()), {"train": False, "replay": False, "edited": True}
         if self._replays():  # _replay counts the visit after drawing, as PLR's staleness asks
             return self._replay()[1], {"train": True, "replay": True, "edited": False}
         self.buffer.advance()
-        return self._new_level(self.buffer), {"train": False, "replay": False, "edited": False}
+        return self._visit_new(self._new_level(self.buffer)), {"train": False, "replay": False, "edited": False}
 
     def _observe(self, enc: Any, scores: Any) -> None:
         if len(enc) == 1:  # one observation undoes itself when the mutator fails (_observe_one)
@@ -103,6 +108,7 @@ class ACCEL(ReplayTeacher):
         buf, queue = self.buffer, self._queue
         rng_state, n_queued, n_edited, next_seq = self.rng.bit_generator.state, len(queue), self.n_edited, \
             buf._next_seq
+        pending = dict(self._pending)  # (in order: the oldest pending level is forgotten first)
         undo: list[tuple[Hashable, Any]] = []  # (key, what the buffer held for it) before each observation
         try:
             for (key, level), s in zip(enc, scores.tolist()):
@@ -118,12 +124,15 @@ class ACCEL(ReplayTeacher):
             while len(queue) > n_queued:
                 queue.pop()
             self.n_edited = n_edited
+            self._pending = pending
             self.rng.bit_generator.state = rng_state
             raise
 
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
-        replayed = key in buf
+        # edits follow replays only (the reference edits the levels it just replayed): a level proposed as new
+        # that was already in the buffer (the generator or a mutator made it again) is evaluated, not edited
+        replayed = key in buf and key not in self._pending
         old = buf.score(key) if replayed else 0.0
         super()._observe_one(key, level, score)
         if replayed and buf.rank(key) <= max(1, self.edit_top * len(buf)):

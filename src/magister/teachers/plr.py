@@ -11,7 +11,9 @@ while there is one, a fresh seed or maze otherwise). Replays are drawn from
 ``P_staleness`` by proposals since the level was last played. Scores are the
 learner's own (mean |GAE|, positive value loss, max-MC regret: see
 :class:`magister.rl.LevelScorer`), any finite number (``score_range=None``).
-A new level enters the buffer after its first score; when full it evicts the
+A new level enters the buffer after its first score, its staleness counted
+from its proposal (as the reference code does: with several episodes running
+the score comes proposals later); when full it evicts the
 lowest-scoring level if it scores higher. ``score_alpha`` < 1 averages a
 replayed level's scores instead of keeping the latest. Every operation is
 O(log capacity) (:class:`magister.level_buffer.LevelBuffer`).
