@@ -100,7 +100,7 @@ def test_bad_input_is_refused_and_changes_nothing(split):
 
 
 def test_partial_credit_counts_as_part_right():
-    events = [Event(f"u{i % 7}", f"q{i % 3}", (f"s{i % 2}",), float(i), [0.0, 1.0, 0.5][i % 3]) for i in range(60)]
+    events = [Event(f"u{i % 7}", f"q{i % 6}", (f"s{i % 2}",), float(i), [0.0, 1.0, 0.5][i % 3]) for i in range(60)]
     m = BestLR().fit(EventLog.from_events(events))
     m.update(Event("z", "q0", ("s0",), 0.0, 0.25))
     assert m.state("z")["s0"]["right"] == 0.25 and m.state("z")["s0"]["wrong"] == 0.75

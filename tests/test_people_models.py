@@ -9,7 +9,8 @@ import pytest
 
 import magister as mg
 from magister.errors import ConfigError
-from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model
+from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model, make_model
+from magister.people.base import LearnerModel
 from magister.people.events import DAY
 from magister.people.memory import retrievability
 
@@ -230,6 +231,42 @@ def test_adopting_a_log_grows_the_arrays_once_not_once_per_new_learner(monkeypat
     p = model.replay(EventLog.from_events([Event(f"new{i}", "q", ("25",), 0.0, 1.0) for i in range(50)]))
     assert len(model._learners) == 350 and len(calls) <= 2 and np.isfinite(p).all()
     assert model.p_mastered.shape == (350, len(model._skills))
+
+
+def _two_part_log(retag: bool = False) -> tuple[EventLog, EventLog, EventLog]:
+    """Items of fixed skills (q0, q2, q4: s0; q1, q3: s1); the held-out learners (u15-u19) also answer q4, which the
+    first 15 never answer. ``retag``: one more row tags q0 with s1."""
+    events = [Event(f"u{l}", f"q{t % k}", (f"s{t % k % 2}",), float(t), float((l * 7 + t * 3) % 5 < 3))
+              for l in range(20) for k in [4 if l < 15 else 5] for t in range(12)]
+    if retag:
+        events.append(Event("u3", "q0", ("s1",), 50.0, 1.0))
+    log = EventLog.from_events(events)
+    return log, log.subset(log.learner < 15), log.subset(log.learner >= 15)
+
+
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "dkt", "sakt"])
+def test_one_skill_per_item_so_replay_equals_the_loop(name):
+    # replay read each row's skill, the one-answer loop the item's skill (the first it was given): an item tagged
+    # with two skills, or an item of the log's vocabulary that the fitting part never answered (fit gave it a skill
+    # named after the item), made them differ
+    pytest.importorskip({"best-lr": "sklearn", "dkt": "torch", "sakt": "torch"}.get(name, "numpy"))
+    small = {"dkt": {"hidden": 8, "embed": 4, "epochs": 1}, "sakt": {"dim": 8, "heads": 2, "window": 4, "epochs": 1}}
+    log, train, test = _two_part_log()
+    model = make_model(name, **small.get(name, {})).fit(train)
+    start = model.get_state()
+    fast = model.replay(test)
+    model.set_state(start)
+    np.testing.assert_allclose(fast, LearnerModel.replay(model, test), atol=2e-5)
+    # a table that tags one item with two skills is refused, naming the item, both skills and the rows
+    with pytest.raises(ConfigError, match=r"item 'q0' is tagged with two skills: 's0' \(row 0\) and 's1' \(rows 240\)"):
+        make_model(name, **small.get(name, {})).fit(_two_part_log(retag=True)[0])
+    # and so is a table that tags an item with another skill than the one the model gives it, changing nothing
+    model.set_state(start)
+    retagged = EventLog.from_events([Event("new", "q1", ("s0",), 0.0, 1.0)])
+    with pytest.raises(ConfigError, match=r"item 'q1' has skill 's1' in this .* model, but the table tags it 's0' "
+                                          r"\(rows 0\)"):
+        model.replay(retagged)
+    assert "new" not in model._learners and len(model._items) == len(start["items"])
 
 
 @pytest.mark.parametrize("make, bad", [(BKT, {"mastery_threshold": 95}), (BKT, {"mastery_threshold": float("nan")}),

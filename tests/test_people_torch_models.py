@@ -142,3 +142,15 @@ def test_an_undefined_validation_auc_does_not_stop_training_early(name):
     m = make_model(name, epochs=5, patience=1, seed=0, **SMALL[name]).fit(EventLog.from_events(events))
     assert np.isnan(m.history[0]["valid_auc"])
     assert len(m.history) == 5
+
+
+def test_sakt_training_chunks_see_the_answers_before_them_as_replay_does():
+    # a learner longer than seq_len is trained in chunks; each chunk started with no history while replay's
+    # attention saw the learner's earlier answers. With lr ~ 0 and no dropout the weights stay as drawn, so the
+    # epoch's training loss must be the log loss of the model's own replay of the same answers
+    log = ability_log(12, 30, seed=0)
+    m = make_model("sakt", **{**SMALL["sakt"], "seq_len": 5, "epochs": 1, "lr": 1e-12, "dropout": 0.0,
+                              "valid_fraction": 0.0, "seed": 0}).fit(log)
+    p, y = m.replay(log), log.correct
+    replay_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert abs(m.history[0]["train_loss"] - replay_loss) < 1e-6

@@ -44,7 +44,9 @@ class SequenceModel(LearnerModel):
 
     Common settings: ``epochs`` (most passes over the training learners),
     ``batch_size`` (chunks per step), ``lr`` (Adam), ``seq_len`` (training
-    chunk length), ``valid_fraction`` (share of ``fit``'s learners held out
+    chunk length; a model with a bounded window, SAKT, also gives each chunk
+    the answers before it that its predictions see, unscored),
+    ``valid_fraction`` (share of ``fit``'s learners held out
     to pick the best epoch; 0 trains on all and keeps the last epoch),
     ``patience`` (epochs without a better validation AUC before stopping; where
     the held-out learners' answers are all right or all wrong the AUC is
@@ -97,6 +99,14 @@ class SequenceModel(LearnerModel):
     def _train_logits(self, net, skills, correct, lengths):
         """Logits (B, T) of each step of padded chunks, each predicted from the chunk's earlier steps."""
         raise NotImplementedError
+
+    def _train_context(self) -> int:
+        """How many of a learner's answers before a training chunk the chunk carries as unscored context.
+
+        0 (DKT): each chunk starts from the empty state. A model whose prediction depends only on a bounded
+        window of earlier answers (SAKT) gives its window, so that training sees what replay sees.
+        """
+        return 0
 
     def _run(self, seqs: list[tuple[np.ndarray, np.ndarray]], states: list[Any]) -> tuple[list[np.ndarray], list]:
         """Predict-then-update over each sequence from its state; the predictions and the final states."""
@@ -182,8 +192,10 @@ class SequenceModel(LearnerModel):
         perm = rng.permutation(len(seqs))
         valid = [seqs[i] for i in perm[:n_valid]]
         train = [seqs[i] for i in perm[n_valid:]]
-        L = int(self.settings["seq_len"])
-        chunks = [(sl[a:a + L], yy[a:a + L]) for _, _, sl, yy in train for a in range(0, len(sl), L)]
+        L, C = int(self.settings["seq_len"]), self._train_context()
+        # each chunk: its answers, after up to C earlier answers of the learner as context (no loss on those)
+        chunks = [(sl[max(0, a - C):a + L], yy[max(0, a - C):a + L], min(a, C))
+                  for _, _, sl, yy in train for a in range(0, len(sl), L)]
         with self._torch_context() as torch:
             torch.manual_seed(int(self.settings["seed"]))
             net = self._make_net(self.n_slots)
@@ -194,6 +206,7 @@ class SequenceModel(LearnerModel):
             self.history = []
             bs = int(self.settings["batch_size"])
             lengths_all = np.array([len(c[0]) for c in chunks])
+            context_all = np.array([c[2] for c in chunks])
             for epoch in range(int(self.settings["epochs"])):
                 net.train()
                 # batches of chunks of similar length (less padding), in random order
@@ -209,7 +222,8 @@ class SequenceModel(LearnerModel):
                     for r, j in enumerate(idx):
                         n = lens[r]
                         S[r, :n], Y[r, :n] = chunks[j][0], chunks[j][1]
-                    mask = torch.as_tensor(np.arange(T)[None, :] < lens[:, None])
+                    steps = np.arange(T)[None, :]
+                    mask = torch.as_tensor((steps >= context_all[idx][:, None]) & (steps < lens[:, None]))
                     St, Yt = torch.as_tensor(S), torch.as_tensor(Y)
                     logits = self._train_logits(net, St, Yt, torch.as_tensor(lens))
                     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], Yt[mask])

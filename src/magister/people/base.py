@@ -146,17 +146,55 @@ class LearnerModel:
             self._defer_grow = False
             self._grow()
 
+    def _check_item_skills(self, log: EventLog) -> np.ndarray:
+        """The first row of each of ``log``'s items (-1: no row); refuse a table that tags an item two ways.
+
+        A model gives each item one skill: the one it was first given (:meth:`_item_code`). A row whose skill
+        differs from another row's for the same item, or from the skill the model already gives the item,
+        would make replay (each row's skill) differ from the one-answer loop (the item's skill): refused,
+        before any name gets a code.
+        """
+        first_row = np.full(len(log.items), -1, dtype=np.int64)
+        if len(log) == 0:
+            return first_row
+        present, first = np.unique(log.item, return_index=True)
+        first_row[present] = first
+        item_skill = log.skill[np.maximum(first_row, 0)]  # the skill of each item's first row
+        skill_names = None
+        for j in np.flatnonzero(first_row >= 0).tolist():
+            i = self._items.get(log.items[j])
+            if i is not None and i in self._item_skill:
+                if skill_names is None:
+                    skill_names = list(self._skills)
+                known = skill_names[self._item_skill[i]]
+                if known != log.skills[item_skill[j]]:
+                    rows = np.flatnonzero(log.item == j)
+                    raise ConfigError(
+                        f"item {log.items[j]!r} has skill {known!r} in this {self.name} model, but the table tags it "
+                        f"{log.skills[item_skill[j]]!r} (rows {_rows(rows)}); a learner model gives each item one "
+                        "skill: keep the item's skill, or give the item another id")
+        bad = np.flatnonzero(log.skill != item_skill[log.item])
+        if len(bad):
+            j = int(log.item[bad[0]])
+            other = log.skill[bad[0]]
+            rows = np.flatnonzero((log.item == j) & (log.skill == other))
+            raise ConfigError(
+                f"item {log.items[j]!r} is tagged with two skills: {log.skills[item_skill[j]]!r} (row "
+                f"{int(first_row[j])}) and {log.skills[other]!r} (rows {_rows(rows)}); a learner model gives each "
+                "item one skill: tag every row of the item alike, or give the item another id per skill")
+        return first_row
+
     def _adopt_codes(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        first_row = self._check_item_skills(log)
         lmap = np.array([self._learner_code(n) for n in log.learners], dtype=np.int64)
         smap = np.array([self._code(self._skills, n) for n in log.skills], dtype=np.int64)
-        imap = np.empty(len(log.items), dtype=np.int64)
-        first_skill = np.full(len(log.items), -1, dtype=np.int64)
-        first_skill[log.item[::-1]] = log.skill[::-1]
+        imap = np.full(len(log.items), -1, dtype=np.int64)
         for j, n in enumerate(log.items):
+            if first_row[j] < 0:
+                continue  # no answer to this item here (a subset keeps the whole vocabulary): its skill is not known
             i = self._code(self._items, n)
             if i not in self._item_skill:
-                s = first_skill[j]
-                self._item_skill[i] = int(smap[s]) if s >= 0 else self._code(self._skills, n)
+                self._item_skill[i] = int(smap[log.skill[first_row[j]]])
             imap[j] = i
         return (lmap[log.learner] if len(log) else log.learner.copy(),
                 imap[log.item] if len(log) else log.item.copy(),
@@ -258,6 +296,12 @@ class LearnerModel:
             raise CheckpointError(f"learner-model state of {state['model']!r} is malformed ({type(e).__name__}: "
                                   f"{e}); load what get_state() or save() wrote") from None
         return model
+
+
+def _rows(rows: np.ndarray, most: int = 5) -> str:
+    """Row numbers for a message: the first ``most`` of them, and how many more."""
+    shown = ", ".join(str(int(r)) for r in rows[:most])
+    return shown + (f" and {len(rows) - most} more" if len(rows) > most else "")
 
 
 def sigmoid(x: float) -> float:

@@ -8,7 +8,8 @@ logit of a right answer. Two choices differ from the paper and are ours:
 * the learner's state is a window of the last ``window`` answers, and each
   attention head adds a learned bias per *distance back* (1 = the latest
   answer) instead of absolute positions, so a prediction depends only on that
-  window, the same in training, in replay and one answer at a time;
+  window, the same in training (each chunk of ``seq_len`` answers attends to
+  the ``window`` answers before it), in replay and one answer at a time;
 * a learned *start* key is always present, so the first answer of a learner
   is predicted from it (no empty attention), and the output adds a bias per
   skill.
@@ -109,6 +110,9 @@ class SAKT(SequenceModel):
         keys = skills * 2 + (correct >= 0.5).long()
         pos = torch.arange(skills.shape[1])[None, :].expand_as(skills)
         return net(keys, lengths, skills, pos)
+
+    def _train_context(self) -> int:
+        return int(self.settings["window"])  # a chunk's first answers see the learner's answers before it
 
     def _run(self, seqs, states):
         torch = require_torch()
