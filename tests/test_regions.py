@@ -22,6 +22,29 @@ def test_learning_progress_by_hand():
     assert learning_progress([0.5] * 10) == 0.0
 
 
+def test_equal_scores_show_exactly_no_progress():
+    # means of equal scores over different counts or sums in different orders round differently
+    # (0.1 * 4 / 4 != 0.1 * 3 / 3): that rounding used to come out as progress (~1e-17) that region
+    # sampling and cut choice then followed
+    for c in (0.1, 0.3, 1 / 3, 0.7):
+        for n in range(3, 40):
+            assert learning_progress([c] * n) == 0.0
+            assert learning_progress([c] * n, z=1.0) == 0.0
+    rng = np.random.default_rng(1)
+    x = rng.random((600, 2))
+    for kwargs in ({"balance": False, "cuts": "region", "child_lp": "last"}, {"competence_weight": 1.0}):
+        tree = RegionTree(2, max_points=30, **kwargs)
+        tree.add(x, np.full(600, 0.3), rng)
+        assert tree.n_splits > 0
+        assert (tree.lp[: tree.n_nodes] == 0.0).all()
+        assert (tree.progress() == 0.0).all()
+        dims, values = tree.candidate_cuts(0, rng, 50)
+        score, _, lp_lo, lp_hi = tree.score_cuts(x[:31], np.full(31, 0.3), dims, values)
+        assert (score == 0.0).all() and (lp_lo == 0.0).all() and (lp_hi == 0.0).all()
+    # a real difference, however small against the scores, still counts
+    assert learning_progress([0.3, 0.3, 0.3 + 1e-9, 0.3 + 1e-9]) == pytest.approx(1e-9)
+
+
 def test_learning_progress_lower_bound():
     s = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
     # older (0,1,0,1) mean 0.5, var 0.25; newer (1,0,1,0) mean 0.5: no difference at all

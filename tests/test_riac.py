@@ -52,6 +52,25 @@ def test_all_nodes_are_candidates_by_default():
     assert list(leaves) == [1, 2]
 
 
+@pytest.mark.parametrize("name", ["riac", "riac-plus"])
+def test_equal_scores_make_regions_equally_likely(name):
+    # every score equal: every region shows exactly no progress, so all are equally likely (the reference's
+    # proportional_choice with every LP 0), not the few whose means happened to round apart
+    rng = np.random.default_rng(1)
+    x = rng.random((800, 2))
+    t = mg.make_teacher(name, Box([0, 0], [1, 1]), seed=0)
+    t.observe_batch(x, np.full(800, 0.3))
+    nodes, p = t.region_probabilities()
+    assert (t.tree.lp[nodes] == 0.0).all() and np.allclose(p, 1.0 / len(nodes))
+    # two plateaus (0.3 and 0.7): the regions inside one plateau show no progress either
+    t = mg.make_teacher(name, Box([0, 0], [1, 1]), seed=0, max_points=30)
+    t.observe_batch(x, np.where(x[:, 0] < 0.5, 0.3, 0.7))
+    t.tree.refresh_all()  # riac's new leaves keep the last attempted cut's LP until their next score
+    flat = [n for n in range(t.tree.n_nodes) if len(set(t.tree.window(n)[1][-t.tree.lp_window:])) == 1]
+    assert len(flat) > 2
+    assert (t.tree.lp[flat] == 0.0).all() and (t.tree.progress(np.array(flat)) == 0.0).all()
+
+
 def test_perturbation_noise_is_in_unit_coordinates():
     # a wide space: reference noise of 0.1 task units would be invisible here; ours is 0.05 of the range
     space = Box([0.0, -500.0], [1000.0, 500.0])

@@ -10,7 +10,8 @@ progressing:
 * every region (internal nodes too) keeps a bounded, chronological window of
   its latest ``(point, score)`` pairs;
 * a region's *learning progress* (LP) is ``|mean(older half) - mean(newer half)|``
-  of the scores in its window;
+  of the scores in its window, exactly 0 for equal scores (a gap within the
+  rounding of the two means counts as 0, :func:`_mean_gap`);
 * a full leaf tries ``n_cuts`` random cuts, refuses those leaving a child
   thinner than ``min_width`` (a fraction of the unit range) or with fewer than
   ``min_points`` points, and keeps the cut maximising
@@ -39,12 +40,28 @@ from .settings import MAX_SIZE, number, size, whole
 __all__ = ["RegionTree", "learning_progress"]
 
 
+def _mean_gap(m_a, n_a, m_b, n_b):
+    """``|m_a - m_b|`` for means of ``n_a`` and ``n_b`` scores, exactly 0 where it is within their rounding.
+
+    A mean of ``n`` equal scores computed by summing comes out within ``n`` units in the last place of
+    the score, and not always the same for different ``n`` or summation orders: equal scores gave
+    learning progress of ~1e-17 instead of 0, and region sampling (proportional to it) and cut choice
+    then followed that noise instead of treating the regions as equal. A gap within
+    ``2 eps (n_a + n_b) max(|m_a|, |m_b|)`` (about 1e-14 of the scores for a window of 20) is that
+    rounding and counts as 0; any real difference of scores in a window is far larger.
+    """
+    gap = np.abs(m_a - m_b)
+    tol = 2.0 * np.finfo(float).eps * (n_a + n_b) * np.maximum(np.abs(m_a), np.abs(m_b))
+    return np.where(gap <= tol, 0.0, gap)
+
+
 def _lp_from_sums(s_old, q_old, n_old, s_new, q_new, n_new, z: float):
-    """``|mean_old - mean_new| - z * SE``, floored at 0 (vectorised over arrays of sums)."""
+    """``|mean_old - mean_new| - z * SE``, floored at 0 (vectorised over arrays of sums; exactly 0 for equal
+    scores, see :func:`_mean_gap`)."""
     n_old = np.maximum(n_old, 1)
     n_new = np.maximum(n_new, 1)
     m_old, m_new = s_old / n_old, s_new / n_new
-    lp = np.abs(m_old - m_new)
+    lp = _mean_gap(m_old, n_old, m_new, n_new)
     if z > 0:
         v_old = np.maximum(q_old / n_old - m_old**2, 0.0)
         v_new = np.maximum(q_new / n_new - m_new**2, 0.0)
@@ -462,7 +479,7 @@ class RegionTree:
             means.append((side @ scores) / np.maximum(cnt, 1))
         gap = np.abs(lp_sides[0] - lp_sides[1])
         if self.competence_weight > 0:
-            gap = gap + self.competence_weight * np.abs(means[0] - means[1])
+            gap = gap + self.competence_weight * _mean_gap(means[0], counts[0], means[1], counts[1])
         score = counts[0] * counts[1] * gap if self.balance else gap
         if self.split_alpha > 0:
             significant = self._significant(low_side, scores)

@@ -5,7 +5,8 @@ The task space (in unit coordinates) is split recursively into regions by a
 ``(task, score)`` pairs, a region holding more than ``max_points`` tries
 ``n_cuts`` random axis-aligned cuts and keeps the one that best separates
 learning progress. Learning progress (LP) of a region is
-``|mean(older half) - mean(newer half)|`` of its recent scores.
+``|mean(older half) - mean(newer half)|`` of its recent scores (exactly 0 for equal scores, however
+their means round).
 
 Each proposal is drawn from a mix (reference 70 / 20 / 10):
 
