@@ -41,8 +41,8 @@ which they are), then their held-out solve rates
 generator, and the hand-designed held-out mazes; ``MAGISTER_EXAMPLE_STEPS``
 sets the budget). Both students' learning rate falls linearly to 0 over the
 budget, as in CleanRL (:data:`ANNEAL_LR`). At 100,000 steps ``plr`` is ahead
-of uniform on unseen levels on 19 of seeds 0-19 (median margin +9.25 points;
-seeds 0-4: 5 of 5, +14.5; on the default seed 0 by one point, 60% vs 59%),
+of uniform on unseen levels on 18 of seeds 0-19 (median margin +9 points, one
+tie; seeds 0-4: 5 of 5, +9; on the default seed 0 68% vs 59%),
 and on 8 of seeds 0-9 at 200,000 steps (+5.5). At a constant rate
 (``anneal_lr=False``) it was ahead on 13 of seeds 0-19 and behind on seed 0.
 On the open-ended generator no teacher tried was ahead on more than 2 of
