@@ -144,26 +144,22 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, out_folder
+    from magister.bench.args import at_least, number_in, out_folder
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
     p.add_argument("--teachers", nargs="+", default=None, help="default: uniform + every continuous teacher")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=at_least(1), default=3)
     p.add_argument("--first-seed", type=at_least(0), default=0,
                    help="seeds run are first-seed .. first-seed + seeds - 1 (check seeds beyond those reported)")
-    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budgets")
-    p.add_argument("--evals", type=int, default=6)
-    p.add_argument("--n-envs", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--budget-scale", type=number_in(0, low_open=True), default=1.0,
+                   help="multiply the step budgets (a finite number above 0)")
+    p.add_argument("--evals", type=at_least(1), default=6)
+    p.add_argument("--n-envs", type=at_least(1), default=16)
+    p.add_argument("--workers", type=at_least(1), default=2)
     p.add_argument("--out", default="results/rl_curriculum")
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke run)")
     args = p.parse_args(argv)
-    for opt in ("seeds", "evals", "n_envs"):
-        if getattr(args, opt) < 1:
-            p.error(f"--{opt.replace('_', '-')} must be at least 1, got {getattr(args, opt)}")
-    if not args.budget_scale > 0:
-        p.error(f"--budget-scale must be above 0, got {args.budget_scale}")
     unknown = [t for t in args.teachers or [] if t not in mg.available_teachers()]
     if unknown:
         p.error(f"unknown teachers {unknown}; available: {', '.join(mg.available_teachers())}")

@@ -15,6 +15,8 @@ import rl_curriculum as rc  # noqa: E402
 
 @pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--evals", "0"], "--evals"),
                                          (["--n-envs", "0"], "--n-envs"), (["--budget-scale", "0"], "--budget-scale"),
+                                         (["--budget-scale", "inf"], "--budget-scale"),
+                                         (["--budget-scale", "nan"], "--budget-scale"),
                                          (["--teachers", "uniform", "alp-gmn"], "alp-gmn")])
 def test_bad_budgets_and_teachers_are_refused_by_name(tmp_path, capsys, monkeypatch, bad, needle) -> None:
     monkeypatch.setattr(rc, "run_one", lambda job: pytest.fail("ran a job"))
