@@ -341,3 +341,71 @@ def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
     for n in (1, -1):
         with pytest.raises(mg.ConfigError, match="max_restarts"):
             start_teacher_actor(teacher, max_restarts=n)
+
+
+def test_a_worker_that_goes_on_after_its_release_loses_no_task_of_its_next_lease(local_ray):
+    # before: the driver released a worker it took for dead (or close() was called and the worker went on); the
+    # tasks it still held and handed out afterwards were counted against its next lease, so tasks of that lease
+    # it never handed out were settled away and neither played nor given back at its close()
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    handed = []
+    w = RayTeacher(actor, prefetch=8, flush_every=1, name="w0")
+    handed += [tuple(w.propose()) for _ in range(2)]  # 6 left in its buffer, 8 leased
+    assert ray.get(actor.release.remote(name="w0")) == 8  # the driver thinks w0 died; it goes on
+    other = RayTeacher(actor, prefetch=8)
+    handed += [tuple(other.propose()) for _ in range(8)]  # the 8 released ones, 6 of them still held by w0
+    for _ in range(10):
+        task = w.propose()
+        handed.append(tuple(task))
+        w.observe(task, 0.5)
+    w.close()  # gives back what w0 holds of its new lease
+    handed += [tuple(w.propose()) for _ in range(3)]  # and goes on after its close(): a new lease
+    for client in (w, other):
+        client.close()
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_leased"] == 0
+    assert counts["n_proposed"] == len(set(handed)) + counts["n_returned"]  # none lost
+    ray.kill(actor)
+
+
+def test_returned_tasks_wait_on_when_the_teacher_fails_to_propose_the_rest():
+    # before: the actor took the tasks of a gone worker off its queue, then asked the teacher for the rest; when
+    # the teacher raised, the taken tasks were dropped: neither handed out nor waiting any more
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    actor.propose_with_info(4, "gone", 0)
+    assert actor.release("gone") == 4
+
+    def fail(k=None):
+        raise RuntimeError("the teacher failed")
+
+    actor.teacher.propose = actor.teacher.propose_with_info = fail
+    for call in (lambda: actor.propose_with_info(6, "next", 0), lambda: actor.propose(6)):
+        with pytest.raises(RuntimeError, match="the teacher failed"):
+            call()
+        assert actor.counts()["n_returned"] == 4
+    assert len(actor.propose_with_info(4, "next", 0)[0]) == 4 and actor.counts()["n_returned"] == 0
+
+
+def test_copies_of_a_client_in_worker_processes_are_clients_of_their_own(local_ray):
+    # before: a RayTeacher pickled into each env worker (an env_fn closing over it) kept its client_id, so the actor
+    # took the copies' batches (numbered from 0 like the original's) for ones already applied and dropped them
+    # without a word, and their leases were settled with each other's counts
+    import pickle
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, flush_every=1, name="driver")
+    client.observe(client.propose(), 0.5)  # buffered tasks and outcomes stay with the original
+    copies = [pickle.loads(pickle.dumps(client)) for _ in range(2)]
+    assert len({client.client_id, *(c.client_id for c in copies)}) == 3
+    assert all(c.name is None and not c._tasks and not c._out_scores for c in copies)
+    for c in copies:
+        for _ in range(3):
+            c.observe(c.propose(), 0.5)
+        c.flush()
+        c.close()
+    client.close()
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == 7 and counts["n_leased"] == 0
+    ray.kill(actor)

@@ -71,10 +71,11 @@ class TeacherActor:
         k = int(k)
         if not self._returned:
             return self.teacher.propose(k)
-        tasks = [t for t, _ in self._reissue(k)]
-        if len(tasks) < k:
-            tasks.extend(list(self.teacher.propose(k - len(tasks))))
-        return np.asarray(tasks) if isinstance(tasks[0], np.ndarray) else tasks
+        new = max(0, k - len(self._returned))
+        # proposed before the returned tasks are taken: a teacher that raises leaves them waiting, not lost
+        fresh = list(self.teacher.propose(new)) if new else []
+        tasks = [t for t, _ in self._reissue(k)] + fresh
+        return np.asarray(tasks) if tasks and isinstance(tasks[0], np.ndarray) else tasks
 
     def propose_with_info(self, k: int, client_id: str | None = None,
                           taken: int | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -85,10 +86,12 @@ class TeacherActor:
 
         k = int(k)
         self._settle(client_id, taken)
-        out = self._reissue(k)
-        if len(out) < k:
-            tasks, infos = propose_with_info(self.teacher, k - len(out))
-            out.extend(zip(tasks, infos))
+        fresh: list[tuple[Any, dict[str, Any]]] = []
+        new = max(0, k - len(self._returned))
+        if new:  # proposed before the returned tasks are taken: a teacher that raises leaves them waiting, not lost
+            tasks, infos = propose_with_info(self.teacher, new)
+            fresh = list(zip(tasks, infos))
+        out = self._reissue(k) + fresh
         if client_id is not None:
             self._leases.setdefault(client_id, []).extend(out)
         return [t for t, _ in out], [dict(i) for _, i in out]
@@ -123,7 +126,11 @@ class TeacherActor:
         if client_id is None:
             return 0
         self._settle(client_id, taken)
-        lease = self._leases.pop(client_id, [])  # its count of tasks handed out stays: a client may go on
+        lease = self._leases.pop(client_id, [])
+        # the released tasks count as handed out by that client: one that goes on (released by the driver while
+        # still alive, or close()d, which drops its buffer and counts it so too) hands out what it still holds
+        # before anything of a new lease, which its later counts would otherwise have settled instead (lost)
+        self._taken[client_id] = self._taken.get(client_id, 0) + len(lease)
         self._names = {n: c for n, c in self._names.items() if c != client_id}
         self._returned.extend(lease)
         return len(lease)
@@ -226,6 +233,21 @@ class RayTeacher:
         self._inflight: list[Any] = []
         self.n_sent = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (an env_fn closing over the client, pickled into each vector-env worker) is a client of its own:
+        # with the same client_id the actor skipped its batches as ones already applied (numbered like the
+        # original's) and mixed up the leases. It starts empty: buffered tasks and outcomes stay with the original
+        # (copied, they were handed out or sent twice), and without the original's name (it would replace it)
+        state = dict(self.__dict__)
+        state.update(client_id=None, name=None, _seq=0, _taken=0, _tasks=[], _pending=None, _out_tasks=[],
+                     _out_scores=[], _inflight=[], n_sent=0)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.client_id is None:
+            self.client_id = uuid.uuid4().hex
+
     # ------------------------------------------------------------ propose
     def _take(self, ref: Any) -> None:
         tasks, infos = ray.get(ref)
@@ -312,7 +334,8 @@ class RayTeacher:
         try:
             self.flush()
         finally:  # a refused batch (raised once by flush) keeps no task from going back
-            ray.get(self.actor.release.remote(self.client_id, self._taken))
+            # the dropped buffer (and refill) counts as handed out, as the actor counts the tasks it released
+            self._taken += ray.get(self.actor.release.remote(self.client_id, self._taken))
             self._tasks, self._pending = [], None
 
 
