@@ -224,6 +224,26 @@ def test_a_new_levels_staleness_counts_from_its_proposal_and_resumes_mid_flight(
         _run(t, lambda s: float(t_rng.random()), 30, batch=3)
 
 
+def test_accel_does_not_edit_a_new_level_proposed_twice_before_its_scores():
+    # two proposals of the same new level (two episodes of it running): its first score counted as a new
+    # level's, the second was taken for a replay's and queued an edit though nothing was replayed
+    t = mg.make_teacher("accel", SeedSpace(50), seed=5, mutator=_edit_seed, capacity=10, edit_top=1.0,
+                        initial="random", replay_prob=0.0)
+    levels, infos = t.propose_with_info(4)
+    assert levels == [33, 40, 1, 40] and not any(i["replay"] for i in infos)
+    resumed = from_state_dict(t.state_dict())  # in flight: 40 twice
+    for u in (t, resumed):
+        u.observe_batch(levels, [1.0] * 4)
+        assert u.n_replayed == 0 and u.n_edited == 0 and not u._queue and not u._pending
+    # a state saved with pending pairs (before proposals were counted) loads as one proposal each
+    t = mg.make_teacher("accel", SeedSpace(50), seed=5, mutator=_edit_seed, capacity=10, initial="random")
+    t.propose(2)
+    state = t.state_dict()
+    old = copy.deepcopy(state)
+    old["algorithm"]["pending"] = [p[:2] for p in old["algorithm"]["pending"]]
+    assert states_equal(from_state_dict(old).state_dict(), state)
+
+
 def test_robust_plr_trains_only_on_replays():
     t = mg.make_teacher("robust-plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
     infos = _run(t, lambda s: (s % 97) / 97, 300, batch=4)
@@ -370,6 +390,24 @@ def test_accel_refused_batch_after_a_mutator_failure_changes_nothing(prio):
             assert states_equal(before, snap())
         state["fail"] = False
     assert refused >= 3
+
+
+def test_accel_refused_observation_keeps_the_power_weights_scale():
+    # a score that rescales the power weights (a tiny temperature), then refused by a failing mutator: the
+    # scale stayed that of the refused score (power_ref 1.0 -> 1.5, in the checkpoint and every weight)
+    def boom(level, rng):
+        raise RuntimeError("boom")
+
+    for observe in (lambda t: t.observe(5, 1e10), lambda t: t.observe_batch([7, 5], [1e10, 2.0])):
+        t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=boom, capacity=10, edit_top=1.0,
+                            initial="random", replay_prob=1.0, prioritization="power", temperature=0.01)
+        t.observe(5, 1.5)
+        t.observe(6, 1.0)
+        before = (str(t._get_state()), list(t.buffer._tree), t.rng.bit_generator.state)
+        with pytest.raises(ConfigError, match="mutator.*boom"):
+            observe(t)
+        assert t.buffer._power_ref == 1.0
+        assert (str(t._get_state()), list(t.buffer._tree), t.rng.bit_generator.state) == before
 
 
 def _same_seed(level, rng):

@@ -265,7 +265,14 @@ class LevelBuffer:
         w = self._tree[self._tree_size + top[2]]
         if _MIN_WEIGHT <= w < _MAX_WEIGHT:
             return
-        self._power_ref = -top[0]
+        self._set_power_ref(-top[0])
+
+    def _set_power_ref(self, ref: float) -> None:
+        """Set ``_power_ref`` and recompute every power weight from it (the weights and their sums depend on
+        the scores and ``ref`` alone, so putting back an earlier ``ref`` puts back the exact earlier tree)."""
+        if ref == self._power_ref:
+            return
+        self._power_ref = ref
         t, size = self._tree, self._tree_size
         for slot in self._slot_of.values():
             t[size + slot] = self._power_weight(self._scores[slot])

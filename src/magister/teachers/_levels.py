@@ -134,8 +134,9 @@ class ReplayTeacher(LevelTeacher):
         self.score_alpha = float(score_alpha)
         self.min_fill = float(min_fill)
         self._min_replay = max(1, int(np.ceil(self.min_fill * size)))
-        #: new levels proposed and not scored yet: key -> (level, buffer tick of the proposal), oldest first
-        self._pending: dict[Hashable, tuple[Any, int]] = {}
+        #: new levels proposed and not scored yet: key -> (level, buffer tick of the latest proposal, proposals
+        #: waiting for a score), oldest first
+        self._pending: dict[Hashable, tuple[Any, int, int]] = {}
 
     def _replays(self) -> bool:
         buf = self.buffer
@@ -170,8 +171,10 @@ class ReplayTeacher(LevelTeacher):
         buf, pending, key = self.buffer, self._pending, self._key(level)
         if key in buf:
             buf.touch(key)
-        pending.pop(key, None)  # proposed again before its score came: the latest visit counts
-        pending[key] = (level, buf.tick)
+        # proposed again before its score came: the latest visit counts, and each proposal's score is a new
+        # level's (the first score alone used to be: the second was taken for a replay's, and accel edited it)
+        n = pending.pop(key, (None, 0, 0))[2]
+        pending[key] = (level, buf.tick, n + 1)
         if len(pending) > _MAX_PENDING:
             del pending[next(iter(pending))]
         return level
@@ -182,7 +185,12 @@ class ReplayTeacher(LevelTeacher):
 
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
-        proposed = self._pending.pop(key, None)
+        proposed = self._pending.get(key)
+        if proposed is not None:
+            if proposed[2] > 1:  # the same level proposed as new again, its other scores still to come
+                self._pending[key] = (proposed[0], proposed[1], proposed[2] - 1)
+            else:
+                del self._pending[key]
         if key in buf:
             a = self.score_alpha
             buf.update(key, score if a == 1.0 else (1.0 - a) * buf.score(key) + a * score)
@@ -193,14 +201,16 @@ class ReplayTeacher(LevelTeacher):
     def _get_state(self) -> dict[str, Any]:
         to_json = self.space.to_json
         return {"buffer": self.buffer.state_dict(to_json), "n_replayed": self.n_replayed,
-                "pending": [[to_json(level), int(tick)] for level, tick in self._pending.values()]}
+                "pending": [[to_json(level), int(tick), int(n)] for level, tick, n in self._pending.values()]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        pending: dict[Hashable, tuple[Any, int]] = {}
-        for obj, tick in state.get("pending", []):  # (a state saved before new levels were tracked has none)
+        pending: dict[Hashable, tuple[Any, int, int]] = {}
+        # (a state saved before new levels were tracked has none; one saved before they were counted, pairs)
+        for obj, tick, *n in state.get("pending", []):
             key, level = self._decode_level(obj)
-            pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True))
-        if len(pending) > _MAX_PENDING or any(t > int(state["buffer"]["tick"]) for _, t in pending.values()):
+            pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True),
+                            whole("a pending level's proposals", n[0], 1, floats=True) if n else 1)
+        if len(pending) > _MAX_PENDING or any(t > int(state["buffer"]["tick"]) for _, t, _ in pending.values()):
             raise CheckpointError("level teacher state has more pending levels than it keeps, or one proposed "
                                   "after the buffer's last visit")
         self.buffer.load_state_dict(state["buffer"], self._decode_level)

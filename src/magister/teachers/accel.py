@@ -108,6 +108,7 @@ class ACCEL(ReplayTeacher):
         buf, queue = self.buffer, self._queue
         rng_state, n_queued, n_edited, next_seq = self.rng.bit_generator.state, len(queue), self.n_edited, \
             buf._next_seq
+        power_ref = buf._power_ref  # (a score may have rescaled the power weights)
         pending = dict(self._pending)  # (in order: the oldest pending level is forgotten first)
         undo: list[tuple[Hashable, Any]] = []  # (key, what the buffer held for it) before each observation
         try:
@@ -121,6 +122,7 @@ class ACCEL(ReplayTeacher):
             for key, saved in reversed(undo):
                 buf.restore(key, saved)
             buf._next_seq = next_seq
+            buf._set_power_ref(power_ref)
             while len(queue) > n_queued:
                 queue.pop()
             self.n_edited = n_edited
@@ -133,7 +135,7 @@ class ACCEL(ReplayTeacher):
         # edits follow replays only (the reference edits the levels it just replayed): a level proposed as new
         # that was already in the buffer (the generator or a mutator made it again) is evaluated, not edited
         replayed = key in buf and key not in self._pending
-        old = buf.score(key) if replayed else 0.0
+        old, power_ref = buf.score(key) if replayed else 0.0, buf._power_ref
         super()._observe_one(key, level, score)
         if replayed and buf.rank(key) <= max(1, self.edit_top * len(buf)):
             rng_state = self.rng.bit_generator.state
@@ -142,7 +144,8 @@ class ACCEL(ReplayTeacher):
                 try:
                     children.append(self.space.validate(self.mutator(level, self.rng)))
                 except Exception as e:  # noqa: BLE001 - a user mutator's fault, named as such
-                    buf.update(key, old)  # the refused observation changes nothing: score, generator, queue
+                    buf.update(key, old)  # the refused observation changes nothing: score, generator, queue,
+                    buf._set_power_ref(power_ref)  # the power weights' scale
                     self.rng.bit_generator.state = rng_state
                     raise ConfigError(f"accel's mutator {self.mutator!r} failed on a level of {self.space!r}: "
                                       f"{type(e).__name__}: {e}. Nothing was recorded.") from None
