@@ -85,6 +85,19 @@ def test_unfitted_or_empty_is_refused(slice_log):
         m.fit(EventLog.from_events([]))
 
 
+def test_an_item_tagged_two_ways_is_refused_before_any_member_is_fitted():
+    # one held-out learner tags q0 with another skill: the members were fitted on the other learners first, then
+    # their replay of the held-out part refused it, naming that part's rows (12, 16, 20 instead of 204, 208, 212)
+    events = [Event(f"u{l}", f"q{t % 4}", ("s1" if t % 4 == 0 and l == 19 else f"s{t % 2}",), float(t),
+                    float((l * 7 + t * 3) % 5 < 3)) for l in range(20) for t in range(12)]
+    log = EventLog.from_events(events)
+    rows = ", ".join(str(int(r)) for r in np.flatnonzero((log.item == 0) & (log.skill == 1)))
+    model = make_model("blend", members=[["bkt", {}], ["elo", {}]], seed=0)
+    with pytest.raises(ConfigError, match=rf"item 'q0' is tagged with two skills: 's0' \(row 0\) and 's1' \(rows {rows}\)"):
+        model.fit(log)
+    assert [len(m._learners) for m in model.members] == [0, 0]
+
+
 def test_first_answer_gate_is_learned_replayed_like_the_loop_and_saved(tmp_path, slice_log):
     m = make_model("blend", members=["best-lr", "elo"], seed=0, valid_fraction=0.3, first_answer=True)
     m.fit(slice_log.subset(slice_log.learner < 60))

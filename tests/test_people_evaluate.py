@@ -97,3 +97,23 @@ def test_time_split_constant_baseline_when_no_review_before_the_cut_is_scored():
     events += [Event("a", f"c{c}", timestamp=(10 + c) * day, outcome=3 if c < 2 else 1) for c in range(6)]
     res = time_split({}, EventLog.from_events(events), train_fraction=0.5)
     assert res["constant"].n == 6 and res["constant"].log_loss == pytest.approx(np.log(2))  # the earlier rate, 0.5
+
+
+def test_an_item_tagged_two_ways_is_refused_naming_the_tables_own_rows():
+    # the held-out learner's rows tag q0 with another skill: the fold's replay refused them naming that fold's
+    # rows (48, 52, 56; "row 0" for the other skill) instead of the table's (228, 232, 236)
+    from magister.errors import ConfigError
+    from magister.people import Event, EventLog
+
+    events = [Event(f"u{l}", f"q{t % 4}", ("s1" if t % 4 == 0 and l == 19 else f"s{t % 2}",), float(t),
+                    float((l * 7 + t * 3) % 5 < 3)) for l in range(20) for t in range(12)]
+    log = EventLog.from_events(events)
+    rows = ", ".join(str(int(r)) for r in np.flatnonzero((log.item == 0) & (log.skill == 1)))
+    first = int(np.flatnonzero((log.item == 0) & (log.skill == 0))[0])
+    msg = rf"item 'q0' is tagged with two skills: 's0' \(row {first}\) and 's1' \(rows {rows}\)"
+    with pytest.raises(ConfigError, match=msg):
+        cross_validate({"bkt": BKT}, log, (log.learner >= 15).astype(int))
+    late = EventLog.from_events([Event("u0", "q0", ("s0",), float(t), 1.0) for t in range(6)]
+                                + [Event("u0", "q0", ("s1",), 10.0 + t, 1.0) for t in range(2)])
+    with pytest.raises(ConfigError, match=r"'s0' \(row 0\) and 's1' \(rows 6, 7\)"):
+        time_split({"bkt": BKT}, late, fit_on_train=True)

@@ -269,6 +269,23 @@ def test_one_skill_per_item_so_replay_equals_the_loop(name):
     assert "new" not in model._learners and len(model._items) == len(start["items"])
 
 
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs"])
+def test_a_fit_refused_for_two_skills_of_an_item_changes_nothing(name):
+    # the refused log (grades 3 and 4) turned the model graded before the refusal, so that a right answer (1.0)
+    # counted as wrong from then on; best-lr's fit also wiped its learners' states first
+    pytest.importorskip("sklearn" if name == "best-lr" else "numpy")
+    log = _two_part_log()[0]
+    model = make_model(name).fit(log)
+    model.update(Event("u1", "q1", ("s1",), 20.0, 1.0))
+    before, p, graded = model.get_state(), model.predict("u1", "q1", 21.0), model.graded
+    bad = EventLog.from_events([Event("v", "q0", ("s0",), 0.0, 4.0), Event("v", "q0", ("s1",), 1.0, 3.0)])
+    assert bad.graded
+    with pytest.raises(ConfigError, match="item 'q0' is tagged with two skills"):
+        model.fit(bad)
+    assert model.graded == graded and model.predict("u1", "q1", 21.0) == p
+    assert str(model.get_state()) == str(before)
+
+
 @pytest.mark.parametrize("make, bad", [(BKT, {"mastery_threshold": 95}), (BKT, {"mastery_threshold": float("nan")}),
                                        (Elo, {"mastery_threshold": 90}), (Elo, {"k_learner": float("nan")}),
                                        (Elo, {"decay": float("inf")})])

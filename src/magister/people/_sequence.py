@@ -178,8 +178,7 @@ class SequenceModel(LearnerModel):
         """Train the network on every learner's answers in ``log`` (early stopping on held-out learners)."""
         if len(log) == 0:
             raise ConfigError(f"{self.name} fit needs at least one event")
-        self.graded = self.graded or log.graded
-        self.settings["graded"] = self.graded
+        self._fit_graded(log)
         lc, _, sc = self._adopt_vocab(log)
         self._grow()
         y = self._correct(log.outcome)

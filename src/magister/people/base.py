@@ -184,6 +184,15 @@ class LearnerModel:
                 "item one skill: tag every row of the item alike, or give the item another id per skill")
         return first_row
 
+    def _fit_graded(self, log: EventLog) -> None:
+        """What ``fit`` sets before fitting: the model grades outcomes once a log it fits on does (kept in the
+        settings, else a saved model reloads ungraded and grades differently). The log's item
+        skills are checked first (:meth:`_check_item_skills`), so that a refused log leaves the model as it was
+        (it turned the model graded, and best-lr's reset wiped its learners' states, before the refusal)."""
+        self._check_item_skills(log)
+        self.graded = self.graded or log.graded
+        self.settings["graded"] = self.graded
+
     def _adopt_codes(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         first_row = self._check_item_skills(log)
         lmap = np.array([self._learner_code(n) for n in log.learners], dtype=np.int64)

@@ -262,8 +262,7 @@ class BestLR(LogitModel):
             from sklearn.linear_model import LogisticRegression
         except ImportError as e:  # pragma: no cover - the [people] extra is missing
             raise ConfigError(f"best-lr needs scikit-learn and scipy (pip install 'magister[people]'): {e}") from None
-        self.graded = self.graded or log.graded
-        self.settings["graded"] = self.graded
+        self._fit_graded(log)
         self.reset()
         ic, sc, dense, y = self._walk(log)
         self.reset()

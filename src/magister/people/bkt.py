@@ -114,8 +114,7 @@ class BKT(LearnerModel):
         """Fit every skill's parameters by EM on all sequences of ``log`` at once."""
         if len(log) == 0:
             raise ConfigError("BKT.fit needs at least one event")
-        self.graded = self.graded or log.graded
-        self.settings["graded"] = self.graded
+        self._fit_graded(log)
         lc, _, sc = self._adopt_vocab(log)
         self._grow()
         order, starts, lengths, active, seq_skill, _ = _seq_layout(lc, sc, log.time)

@@ -154,6 +154,9 @@ class Blend(LearnerModel):
         the members again on all learners)."""
         if len(log) == 0:
             raise ConfigError("blend fit needs at least one event")
+        # the whole table's item skills, before any member is fitted: split between the fitting and the held-out
+        # learners, two skills of one item were refused after the members were fitted, naming the part's rows
+        self._check_item_skills(log)
         n = len(log.learners)
         n_valid = int(round(float(self.settings["valid_fraction"]) * n))
         if n_valid and n - n_valid < 1:

@@ -120,8 +120,7 @@ class Elo(LogitModel):
     def fit(self, log: EventLog) -> "Elo":
         if len(log) == 0:
             raise ConfigError("Elo.fit needs at least one event")
-        self.graded = self.graded or log.graded
-        self.settings["graded"] = self.graded
+        self._fit_graded(log)
         _, ic, _ = self._adopt_vocab(log)
         self._grow()
         y = (log.outcome > 1).astype(float) if self.graded else np.clip(log.outcome, 0, 1)

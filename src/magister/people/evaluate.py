@@ -140,6 +140,9 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
     folds = np.asarray(folds)
     if len(folds) != len(log):
         raise ConfigError(f"folds has {len(folds)} entries for {len(log)} events")
+    # the whole table's item skills, so that an item tagged two ways is refused naming the table's own rows (a
+    # fold's fit or replay named the rows of that fold's part, after fitting the folds before it)
+    LearnerModel()._check_item_skills(log)
     y = log.correct
     names = ["constant", *models]
     preds = {n: np.empty(len(log)) for n in names}
@@ -193,6 +196,7 @@ def time_split(models: dict[str, ModelFactory], log: EventLog, train_fraction: f
     """
     if not 0.0 < train_fraction < 1.0:
         raise ConfigError("train_fraction must be in (0, 1)")
+    LearnerModel()._check_item_skills(log)  # naming the table's rows, not those of its earlier part (as above)
     cut = np.quantile(log.time, train_fraction)
     first, el = same_day_repeat(log)
     scored = ~first & (el >= min_days)

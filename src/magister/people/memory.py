@@ -199,8 +199,7 @@ class FSRSMemory(LearnerModel):
 
         if len(log) == 0:
             raise ConfigError("FSRSMemory.fit needs at least one event")
-        self.graded = self.graded or log.graded
-        self.settings["graded"] = self.graded  # else a saved model reloads ungraded and grades differently
+        self._fit_graded(log)
         lay, _, _ = self._layout(log)
         order = lay[0]
         g = self._grade(log.outcome)[order]
