@@ -381,3 +381,19 @@ def test_learner_model_settings_are_checked(name, bad):
 def test_zero_iterations_stay_allowed():
     assert BKT(max_iter=0).settings["max_iter"] == 0
     assert FSRSMemory(max_iter=0).settings["max_iter"] == 0 and Elo(passes=0).settings["passes"] == 0
+
+
+def test_an_item_first_used_without_skills_is_refused_with_the_cause_and_its_fix():
+    # predict(learner, item) with no skills gives the item a skill named after itself; a later table that tags
+    # the item properly is refused, and the message says why and what to do instead of only "another id"
+    model = make_model("bkt").fit(_two_part_log()[0])
+    model.predict("u1", "q9", 1.0)
+    tagged = EventLog.from_events([Event("u1", "q9", ("s0",), 2.0, 1.0)])
+    with pytest.raises(ConfigError, match=r"item 'q9' has skill 'q9' .* first used without skills .* "
+                                          r"skills=\['s0'\]"):
+        model.replay(tagged)
+    # an item tagged from the start is not given the hint
+    model.predict("u1", "q8", 1.0, skills=("s1",))
+    with pytest.raises(ConfigError) as e:
+        model.replay(EventLog.from_events([Event("u1", "q8", ("s0",), 2.0, 1.0)]))
+    assert "without skills" not in str(e.value)

@@ -169,10 +169,16 @@ class LearnerModel:
                 known = skill_names[self._item_skill[i]]
                 if known != log.skills[item_skill[j]]:
                     rows = np.flatnonzero(log.item == j)
+                    # an item first used without skills (predict / update with no skills=) got a skill of its
+                    # own name: say so, since that is the likely cause and its fix differs
+                    hint = (f"; the item was first used without skills (an item given no skills= gets a skill "
+                            f"named after itself): pass skills=[{log.skills[item_skill[j]]!r}] when predicting or "
+                            "updating it, or fit the tagged table before using the item"
+                            if known == log.items[j] else "")
                     raise ConfigError(
                         f"item {log.items[j]!r} has skill {known!r} in this {self.name} model, but the table tags it "
                         f"{log.skills[item_skill[j]]!r} (rows {_rows(rows)}); a learner model gives each item one "
-                        "skill: keep the item's skill, or give the item another id")
+                        f"skill: keep the item's skill, or give the item another id{hint}")
         bad = np.flatnonzero(log.skill != item_skill[log.item])
         if len(bad):
             j = int(log.item[bad[0]])
