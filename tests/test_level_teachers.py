@@ -242,6 +242,9 @@ def test_accel_does_not_edit_a_new_level_proposed_twice_before_its_scores():
     old = copy.deepcopy(state)
     old["algorithm"]["pending"] = [p[:2] for p in old["algorithm"]["pending"]]
     assert states_equal(from_state_dict(old).state_dict(), state)
+    old["algorithm"]["pending"] = [p + [1, 7] for p in old["algorithm"]["pending"]]  # neither format: refused
+    with pytest.raises(CheckpointError, match="4 fields"):
+        from_state_dict(old)
 
 
 def test_robust_plr_trains_only_on_replays():

@@ -397,3 +397,9 @@ def test_an_item_first_used_without_skills_is_refused_with_the_cause_and_its_fix
     with pytest.raises(ConfigError) as e:
         model.replay(EventLog.from_events([Event("u1", "q8", ("s0",), 2.0, 1.0)]))
     assert "without skills" not in str(e.value)
+    # nor only "when predicting or updating" for an item first met in a table without skills (fitted on it)
+    untagged = EventLog.from_events([Event("u1", "q7", (), 0.0, 1.0), Event("u2", "q7", (), 1.0, 0.0)])
+    model = make_model("bkt").fit(untagged)
+    with pytest.raises(ConfigError, match=r"item 'q7' has skill 'q7' .* or in a table without skills.* tag it in "
+                                          r"every table"):
+        model.fit(EventLog.from_events([Event("u1", "q7", ("s0",), 2.0, 1.0)]))

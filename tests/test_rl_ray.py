@@ -388,6 +388,21 @@ def test_returned_tasks_wait_on_when_the_teacher_fails_to_propose_the_rest():
     assert len(actor.propose_with_info(4, "next", 0)[0]) == 4 and actor.counts()["n_returned"] == 0
 
 
+def test_the_actor_refuses_a_bad_number_of_tasks_with_returned_tasks_waiting():
+    # before: with returned tasks waiting, propose(-1) handed out all of them but one and propose(0) gave nothing
+    # (the teacher itself refuses both); now both are refused and the returned tasks stay waiting
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    actor.propose_with_info(4, "gone", 0)
+    assert actor.release("gone") == 4
+    for k in (-1, 0, 2.5):
+        for call in (lambda: actor.propose(k), lambda: actor.propose_with_info(k, "next", 0)):
+            with pytest.raises(mg.ConfigError, match="propose"):
+                call()
+            assert actor.counts()["n_returned"] == 4
+
+
 def test_copies_of_a_client_in_worker_processes_are_clients_of_their_own(local_ray):
     # before: a RayTeacher pickled into each env worker (an env_fn closing over it) kept its client_id, so the actor
     # took the copies' batches (numbered from 0 like the original's) for ones already applied and dropped them
@@ -408,4 +423,26 @@ def test_copies_of_a_client_in_worker_processes_are_clients_of_their_own(local_r
     client.close()
     counts = ray.get(actor.counts.remote())
     assert counts["n_observed"] == 7 and counts["n_leased"] == 0
+    ray.kill(actor)
+
+
+def test_a_worker_closed_after_the_driver_released_it_gives_back_no_task_it_handed_out(local_ray):
+    # before: close() counted only the tasks it released now as handed out, not what its buffer still held of a lease
+    # the driver had released; a worker going on after its close() then had its first handouts of the next lease left
+    # unsettled, and they were given out again at its next close()
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    handed = []
+    w = RayTeacher(actor, prefetch=8, flush_every=1, name="w0")
+    handed += [tuple(w.propose()) for _ in range(2)]  # 6 left in its buffer
+    assert ray.get(actor.release.remote(name="w0")) == 8  # the driver thinks w0 died; it goes on
+    other = RayTeacher(actor, prefetch=8)
+    handed += [tuple(other.propose()) for _ in range(8)]
+    handed += [tuple(w.propose()) for _ in range(2)]  # 4 still in its buffer, dropped at its close()
+    w.close()
+    handed += [tuple(w.propose()) for _ in range(6)]  # and goes on: a new lease
+    for client in (w, other):
+        client.close()
+    n = ray.get(actor.counts.remote())["n_returned"]
+    again = [tuple(t) for t in ray.get(actor.propose.remote(n))]
+    assert not set(again) & set(handed)
     ray.kill(actor)

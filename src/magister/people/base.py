@@ -171,9 +171,11 @@ class LearnerModel:
                     rows = np.flatnonzero(log.item == j)
                     # an item first used without skills (predict / update with no skills=) got a skill of its
                     # own name: say so, since that is the likely cause and its fix differs
-                    hint = (f"; the item was first used without skills (an item given no skills= gets a skill "
-                            f"named after itself): pass skills=[{log.skills[item_skill[j]]!r}] when predicting or "
-                            "updating it, or fit the tagged table before using the item"
+                    # (or first met in a table without skills, which tags each item with its own name)
+                    hint = (f"; the item was first used without skills (an item given no skills=, or in a table "
+                            f"without skills, gets a skill named after itself): pass "
+                            f"skills=[{log.skills[item_skill[j]]!r}] when predicting or updating it, tag it in "
+                            "every table, or fit the tagged table before using the item"
                             if known == log.items[j] else "")
                     raise ConfigError(
                         f"item {log.items[j]!r} has skill {known!r} in this {self.name} model, but the table tags it "

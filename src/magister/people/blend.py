@@ -157,6 +157,11 @@ class Blend(LearnerModel):
         # the whole table's item skills, before any member is fitted: split between the fitting and the held-out
         # learners, two skills of one item were refused after the members were fitted, naming the part's rows
         self._check_item_skills(log)
+        if min(int(self.settings.get("processes", 1)), len(self.members)) <= 1:
+            # and against each member's own items (fitted here, not afresh in a pool): an item a fitted blend was
+            # asked about without skills was refused by the first member's fit naming the fitting part's rows
+            for m in self.members:
+                m._check_item_skills(log)
         n = len(log.learners)
         n_valid = int(round(float(self.settings["valid_fraction"]) * n))
         if n_valid and n - n_valid < 1:

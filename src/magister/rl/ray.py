@@ -68,7 +68,8 @@ class TeacherActor:
 
     def propose(self, k: int) -> Any:
         """``k`` tasks (not leased to anyone); the tasks of gone clients first."""
-        k = int(k)
+        # checked as the teacher checks it: a k of 0 or less sliced the returned tasks (k=-1 handed out all but one)
+        k = whole("propose(k)", k, hint="the number of tasks wanted")
         if not self._returned:
             return self.teacher.propose(k)
         new = max(0, k - len(self._returned))
@@ -84,7 +85,7 @@ class TeacherActor:
         tasks in all."""
         from .wrapper import propose_with_info
 
-        k = int(k)
+        k = whole("propose(k)", k, hint="the number of tasks wanted")
         self._settle(client_id, taken)
         fresh: list[tuple[Any, dict[str, Any]]] = []
         new = max(0, k - len(self._returned))
@@ -134,6 +135,10 @@ class TeacherActor:
         self._names = {n: c for n, c in self._names.items() if c != client_id}
         self._returned.extend(lease)
         return len(lease)
+
+    def handed_out(self, client_id: str) -> int:
+        """The tasks ``client_id`` counts as handed out, in all (after a release: those it was leased to)."""
+        return self._taken.get(client_id, 0)
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], client_id: str | None = None,
                       seq: int | None = None, taken: int | None = None) -> bool:
@@ -334,8 +339,13 @@ class RayTeacher:
         try:
             self.flush()
         finally:  # a refused batch (raised once by flush) keeps no task from going back
-            # the dropped buffer (and refill) counts as handed out, as the actor counts the tasks it released
-            self._taken += ray.get(self.actor.release.remote(self.client_id, self._taken))
+            # the dropped buffer (and refill) counts as handed out, as the actor counts the tasks it released;
+            # the actor's count, not this one plus the tasks released now: after a release by the driver, what
+            # the buffer still held of the released lease is dropped too (those tasks counted at that release)
+            released = self.actor.release.remote(self.client_id, self._taken)
+            taken = self.actor.handed_out.remote(self.client_id)
+            ray.get(released)
+            self._taken = int(ray.get(taken))
             self._tasks, self._pending = [], None
 
 

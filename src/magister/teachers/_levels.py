@@ -207,6 +207,8 @@ class ReplayTeacher(LevelTeacher):
         pending: dict[Hashable, tuple[Any, int, int]] = {}
         # (a state saved before new levels were tracked has none; one saved before they were counted, pairs)
         for obj, tick, *n in state.get("pending", []):
+            if len(n) > 1:  # (unpacked as two or more: a longer entry is not one of either format)
+                raise ValueError(f"a pending level's entry has {2 + len(n)} fields, not 3 (or 2)")
             key, level = self._decode_level(obj)
             pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True),
                             whole("a pending level's proposals", n[0], 1, floats=True) if n else 1)
