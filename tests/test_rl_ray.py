@@ -446,3 +446,41 @@ def test_a_worker_closed_after_the_driver_released_it_gives_back_no_task_it_hand
     again = [tuple(t) for t in ray.get(actor.propose.remote(n))]
     assert not set(again) & set(handed)
     ray.kill(actor)
+
+
+def _episodes(env: CurriculumWrapper, n: int) -> None:
+    env.reset(seed=0)
+    done = 0
+    while done < n:
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            done += 1
+            env.reset()
+
+
+def test_closing_a_wrapper_sends_what_its_copied_client_buffered_and_gives_its_tasks_back(local_ray):
+    # before: CurriculumWrapper.close() left its teacher alone, so a RayTeacher copied into an env worker lost its
+    # last outcomes (fewer than flush_every) and kept its prefetched tasks leased when the worker closed its env
+    import pickle
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=8, flush_every=100)
+    copy = pickle.loads(pickle.dumps(client))  # what an env_fn closing over the client gets in a worker
+    env = CurriculumWrapper(CliffWalk(), copy)
+    _episodes(env, 3)
+    env.close()
+    counts = ray.get(actor.counts.remote())
+    # 4 tasks handed out (the first reset and one after each episode); the rest prefetched go back
+    assert counts["n_observed"] == 3 and counts["n_leased"] == 0 and counts["n_returned"] == counts["n_proposed"] - 4
+    # a client this process shares is flushed, not closed: its lease stays for the wrappers still using it
+    shared = RayTeacher(actor, prefetch=8, flush_every=100)
+    first, second = CurriculumWrapper(CliffWalk(), shared), CurriculumWrapper(CliffWalk(), shared)
+    _episodes(first, 2)
+    first.close()
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == 5 and counts["n_leased"] > 0
+    _episodes(second, 1)
+    second.close()
+    shared.close()
+    assert ray.get(actor.counts.remote())["n_observed"] == 6
+    ray.kill(actor)

@@ -216,6 +216,7 @@ class RayTeacher:
     """
 
     _taken = 0  # tasks handed out from the buffer, in all (the actor's lease of this client is settled with it)
+    _copy = False  # a pickled copy (a client of its own): CurriculumWrapper.close() closes it
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
@@ -252,6 +253,7 @@ class RayTeacher:
         self.__dict__.update(state)
         if self.client_id is None:
             self.client_id = uuid.uuid4().hex
+            self._copy = True
 
     # ------------------------------------------------------------ propose
     def _take(self, ref: Any) -> None:

@@ -352,6 +352,20 @@ class CurriculumWrapper(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------ external scores
+    def close(self) -> None:
+        """Close the env, then send what the teacher client buffered: a :class:`~magister.rl.ray.RayTeacher`
+        copied into this worker (an ``env_fn`` closing over it) is closed, so its last outcomes reach the actor and
+        its prefetched tasks go to other workers; any other client with ``flush`` is flushed (a client this
+        process shares with other wrappers is not closed: its buffer is theirs too)."""
+        try:
+            super().close()
+        finally:
+            teacher = self.teacher
+            if getattr(teacher, "_copy", False):
+                teacher.close()
+            elif callable(getattr(teacher, "flush", None)):
+                teacher.flush()
+
     def report(self, task_ids: Any = None, scores: Any = None, *, tasks: Any = None) -> None:
         """Send learner-computed scores (``score="external"``) to the wrapper's teacher.
 
