@@ -308,7 +308,7 @@ def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(
             method = getattr(self.actor, name)
             return types.SimpleNamespace(remote=lambda *a, **k: Ref(lambda: method(*a, **k)))
 
-    monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get))
+    monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get, is_initialized=lambda: True))
     pool = OpponentPool(tmp_path / "pool", max_ids=10)
     pool.add(b"a")
     pool.add(b"b")
@@ -484,3 +484,28 @@ def test_closing_a_wrapper_sends_what_its_copied_client_buffered_and_gives_its_t
     shared.close()
     assert ray.get(actor.counts.remote())["n_observed"] == 6
     ray.kill(actor)
+
+
+def test_closing_a_wrapper_after_ray_shutdown_starts_no_new_ray(local_ray):
+    # before: CurriculumWrapper.close() (closing its copied client, flushing any other) after ray.shutdown() made
+    # Ray start a new local cluster (seconds), then raised "Can't find actor" / "owner is unknown"
+    import pickle
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=8, flush_every=1)  # every outcome sent: batches in flight, none buffered
+    copied = CurriculumWrapper(CliffWalk(), pickle.loads(pickle.dumps(client)))
+    shared = CurriculumWrapper(CliffWalk(), client)
+    buffered = CurriculumWrapper(CliffWalk(), RayTeacher(actor, prefetch=8, flush_every=100))
+    for env in (copied, shared, buffered):
+        _episodes(env, 2)
+    ray.shutdown()
+    try:
+        copied.close()
+        shared.close()
+        with pytest.raises(mg.ConfigError, match="shut down before this client sent its last 2 outcome"):
+            buffered.close()
+        buffered.close()  # said once
+        assert not ray.is_initialized()
+    finally:
+        if not ray.is_initialized():  # (for the tests after this one)
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -321,7 +321,17 @@ class RayTeacher:
         """Send buffered outcomes and wait until the actor has applied all of them.
 
         A batch the actor refused (its teacher raised; nothing of that batch was recorded) raises here once;
-        the batches after it are still applied, and the next ``flush`` / ``save`` goes on from there."""
+        the batches after it are still applied, and the next ``flush`` / ``save`` goes on from there.
+        After ``ray.shutdown()`` it sends nothing (a call would start a new local Ray that has no such actor):
+        outcomes still buffered are lost, and said so, once."""
+        if not ray.is_initialized():
+            lost = len(self._out_scores)
+            self._out_tasks, self._out_scores, self._inflight = [], [], []
+            if lost:
+                raise ConfigError(f"Ray was shut down before this client sent its last {lost} outcome(s); they are "
+                                  "lost. Flush or close the client (or close the env wrapping it) before "
+                                  "ray.shutdown()")
+            return
         self._send()
         if self._inflight:
             refs, self._inflight = self._inflight, []
@@ -344,10 +354,11 @@ class RayTeacher:
             # the dropped buffer (and refill) counts as handed out, as the actor counts the tasks it released;
             # the actor's count, not this one plus the tasks released now: after a release by the driver, what
             # the buffer still held of the released lease is dropped too (those tasks counted at that release)
-            released = self.actor.release.remote(self.client_id, self._taken)
-            taken = self.actor.handed_out.remote(self.client_id)
-            ray.get(released)
-            self._taken = int(ray.get(taken))
+            if ray.is_initialized():  # (after ray.shutdown() the actor and its leases are gone: nothing to give back)
+                released = self.actor.release.remote(self.client_id, self._taken)
+                taken = self.actor.handed_out.remote(self.client_id)
+                ray.get(released)
+                self._taken = int(ray.get(taken))
             self._tasks, self._pending = [], None
 
 
