@@ -214,3 +214,19 @@ def test_levels_minigrid_script_refuses_bad_options_before_any_run(tmp_path, cap
     with pytest.raises(SystemExit) as e:
         levels_minigrid.main(["--teachers", "uniform", "--steps", "2048", "--out", str(tmp_path / "out"), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+@pytest.mark.parametrize("teacher", ["uniform", "plr"])
+def test_a_run_on_a_finite_training_set_trains_on_its_levels_only(teacher):
+    # n_levels / max_density: the PLR paper's regime (a finite set of a generator's levels, drawn once per run)
+    from magister.rl.envs.maze import maze_from_seed, training_seeds
+
+    rec = run_levels_job(teacher, 0, **dict(TINY, pictures=4), generator="blocks", max_density=0.7, n_levels=3)
+    allowed = {maze_from_seed(s, 15, 0.7, "blocks").to_text() for s in training_seeds(3, 0)}
+    assert len(allowed) == 3 and rec["chosen"] and {c["maze"] for c in rec["chosen"]} <= allowed
+    assert rec["episodes_scored"] > 0
+
+
+def test_a_teacher_that_makes_its_own_levels_takes_no_finite_training_set():
+    with pytest.raises(ValueError, match="finite training set"):
+        run_levels_job("accel", 0, **TINY, n_levels=3)

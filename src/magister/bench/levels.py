@@ -199,10 +199,12 @@ def versus_uniform(runs: dict[str, dict[str, Any]], teacher: str, steps: int) ->
             f"{verdict} uniform")
 
 
-def _maze_env(teacher_name: str, explore_bonus: float = 0.0, generator: str = "blocks") -> Callable[[], Any]:
+def _maze_env(teacher_name: str, explore_bonus: float = 0.0, generator: str = "blocks",
+              max_density: float = MAX_DENSITY, seeds: Sequence[int] | None = None) -> Callable[[], Any]:
     from ..rl.envs.maze import MazeEnv
 
-    return lambda: MazeEnv(size=SIZE, max_density=MAX_DENSITY, explore_bonus=explore_bonus, generator=generator)
+    return lambda: MazeEnv(size=SIZE, max_density=max_density, explore_bonus=explore_bonus, generator=generator,
+                           seeds=seeds)
 
 
 def _scorer(kind: str, gamma: float) -> Any:
@@ -221,11 +223,15 @@ def _goal_return(episode: Any) -> float:
 def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int = 16, n_steps: int = 128,
                    eval_every: int = 50_000, episodes: int = 10, settings: dict[str, Any] | None = None,
                    pictures: int = 6, level_score: str | None = None, explore_bonus: float = EXPLORE_BONUS,
-                   generator: str = GENERATOR) -> dict[str, Any]:
+                   generator: str = GENERATOR, max_density: float = MAX_DENSITY,
+                   n_levels: int | None = None) -> dict[str, Any]:
     """One (teacher, seed) run; returns a JSON-friendly record (see the module docstring). ``level_score``
     overrides the teacher's learner-computed score (:data:`LEVEL_SCORES`, "pvl" for others);
     ``explore_bonus`` is the training envs' episodic novelty bonus (:class:`~magister.rl.envs.maze.MazeEnv`;
-    never in scores or evaluations)."""
+    never in scores or evaluations); ``max_density`` the top of the generator's block wall density.
+    ``n_levels``: train on a finite set of that many generator levels drawn once per run
+    (:func:`~magister.rl.envs.maze.training_seeds` of ``seed``, as in the PLR paper) instead of the open-ended
+    generator; only ``uniform`` and the teachers over seeds (plr, robust-plr, learnability) take one."""
     from ..settings import whole
 
     for name, value in (("steps", steps), ("n_envs", n_envs), ("n_steps", n_steps), ("eval_every", eval_every),
@@ -242,10 +248,14 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     t0 = time.perf_counter()
     mazes = heldout_mazes()
     names = sorted(mazes)
-    teach, score = make_level_teacher(teacher, seed, settings, generator)
+    from ..rl.envs.maze import training_seeds
+
+    teach, score = make_level_teacher(teacher, seed, settings, generator, n_levels=n_levels)
     if isinstance(score, tuple):  # a return range: score the goal reward, without the exploration bonus
         score = _goal_return
-    venv = CurriculumVectorEnv([_maze_env(teacher, explore_bonus, generator)] * n_envs, teach, score=score)
+    seeds = None if n_levels is None else training_seeds(n_levels, seed)
+    venv = CurriculumVectorEnv([_maze_env(teacher, explore_bonus, generator, max_density, seeds)] * n_envs, teach,
+                               score=score)
     agent = PPO(obs_dim=venv.single_observation_space.shape[0], n_actions=3, seed=seed, hidden=128, lr=5e-4,
                 gamma=0.99, minibatch=256, ent_coef=0.01)
     curve: list[dict[str, Any]] = []
