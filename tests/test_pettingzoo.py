@@ -359,3 +359,34 @@ def test_ray_workers_share_one_pool_through_the_teacher_actor(tmp_path: Path) ->
         ray.kill(actor)
     finally:
         ray.shutdown()
+
+
+class _Client:
+    """What ``close_client`` sees of a Ray client: ``flush``, ``close`` and, for a copy, ``_copy``."""
+
+    def __init__(self, copy: bool) -> None:
+        self._copy, self.closing = copy, []
+
+    def propose(self) -> int:
+        return 0
+
+    def observe(self, task, score) -> None:
+        pass
+
+    def flush(self) -> None:
+        self.closing.append("flush")
+
+    def close(self) -> None:
+        self.closing.append("close")
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_closing_the_env_closes_a_copied_teacher_client_and_flushes_any_other(tmp_path: Path, copy: bool) -> None:
+    # before: OpponentEnv.close() closed the game only, so a RayTeacher copied into its worker lost its last outcomes
+    # (fewer than flush_every) and kept its prefetched ids leased; now it is handled as CurriculumWrapper.close() does
+    pool = _pool(tmp_path)
+    client = _Client(copy)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=client, report=False)
+    _play(env, np.random.default_rng(0), 1)
+    env.close()
+    assert client.closing == (["close"] if copy else ["flush"])

@@ -343,10 +343,11 @@ def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
             start_teacher_actor(teacher, max_restarts=n)
 
 
-def test_a_worker_that_goes_on_after_its_release_loses_no_task_of_its_next_lease(local_ray):
-    # before: the driver released a worker it took for dead (or close() was called and the worker went on); the
-    # tasks it still held and handed out afterwards were counted against its next lease, so tasks of that lease
-    # it never handed out were settled away and neither played nor given back at its close()
+def test_a_worker_that_goes_on_after_its_release_leases_no_more_and_loses_nothing(local_ray):
+    # a worker the driver released while it was still alive (a mistake: release is for workers that are gone)
+    # hands out what its buffer holds, but its next refill is refused with a clear error rather than leased to it
+    # (a refill of a worker that did die can reach the actor after its release: leased, its tasks were lost); its
+    # outcomes are still applied, and after its own close() it may go on with a new lease
     actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
     handed = []
     w = RayTeacher(actor, prefetch=8, flush_every=1, name="w0")
@@ -354,16 +355,18 @@ def test_a_worker_that_goes_on_after_its_release_loses_no_task_of_its_next_lease
     assert ray.get(actor.release.remote(name="w0")) == 8  # the driver thinks w0 died; it goes on
     other = RayTeacher(actor, prefetch=8)
     handed += [tuple(other.propose()) for _ in range(8)]  # the 8 released ones, 6 of them still held by w0
-    for _ in range(10):
+    for _ in range(6):  # its buffer; at 4 left it asks for a refill
         task = w.propose()
         handed.append(tuple(task))
         w.observe(task, 0.5)
-    w.close()  # gives back what w0 holds of its new lease
-    handed += [tuple(w.propose()) for _ in range(3)]  # and goes on after its close(): a new lease
+    with pytest.raises(mg.ConfigError, match=r"was released \(by actor.release\(\)\).* proposed nothing"):
+        w.propose()
+    w.close()  # its own close: it may go on
+    handed += [tuple(w.propose()) for _ in range(3)]  # a new lease
     for client in (w, other):
         client.close()
     counts = ray.get(actor.counts.remote())
-    assert counts["n_leased"] == 0
+    assert counts["n_observed"] == 6 and counts["n_leased"] == 0
     assert counts["n_proposed"] == len(set(handed)) + counts["n_returned"]  # none lost
     ray.kill(actor)
 
@@ -509,3 +512,80 @@ def test_closing_a_wrapper_after_ray_shutdown_starts_no_new_ray(local_ray):
     finally:
         if not ray.is_initialized():  # (for the tests after this one)
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def test_releasing_a_client_or_a_name_the_actor_never_saw_is_refused():
+    # before: release() of a mistyped id or name (name=3 for a worker started with name="3") returned 0 without a
+    # word, and the driver believed it had freed the dead worker's tasks, which stayed leased
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    actor.connect("c0", "3")
+    actor.propose_with_info(4, "c0", 0)
+    for call in (lambda: actor.release("no-such-client"), lambda: actor.release(name=3)):
+        with pytest.raises(mg.ConfigError, match=r"ever called this actor \(the names it knows: \['3'\].* "
+                                                 r"missing_ok=True"):
+            call()
+    with pytest.raises(mg.ConfigError, match="client's id"):
+        actor.release()
+    assert actor.counts()["n_leased"] == 4  # nothing was released
+    assert actor.release(name="w9", missing_ok=True) == 0  # a worker that may have died before its client started
+    assert actor.release(name="3") == 4
+    assert actor.release(name="3") == actor.release("c0") == 0  # released already: nothing more, no error
+    assert actor.leave("a-copy-closed-before-its-first-call", 0) == 0  # the client's own close is never refused
+
+
+def test_a_late_refill_of_a_released_worker_leases_it_nothing():
+    # before: Ray does not order the calls of different callers, so a refill a dead worker sent before it died
+    # could reach the actor after the driver released it (or after its replacement connected): its tasks were
+    # leased to a worker that was gone and never handed out nor re-issued. The calls here come in that order
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    actor.connect("dead", "w1")
+    actor.propose_with_info(4, "dead", 0)
+    assert actor.release(name="w1") == 4
+    with pytest.raises(mg.ConfigError, match=r"client dead was released \(by actor.release\(\)\).* proposed "
+                                             r"nothing"):
+        actor.propose_with_info(4, "dead", 2)
+    assert actor.counts() == {"n_observed": 0, "n_proposed": 4, "n_leased": 0, "n_returned": 4}
+    assert actor.observe_batch([np.array([0.1, 0.2])], [0.5], "dead", 0, 2)  # its outcomes still count
+    # replaced by a client of the same name
+    actor.connect("old", "w2")
+    actor.propose_with_info(3, "old", 0)
+    assert actor.connect("new", "w2") == 3
+    with pytest.raises(mg.ConfigError, match="replaced by a new client named 'w2'"):
+        actor.propose_with_info(2, "old", 1)
+    counts = actor.counts()
+    assert counts["n_leased"] == 0 and counts["n_returned"] == 4 and counts["n_proposed"] == 4  # (3 re-issued)
+    # a client that closed itself may go on: its later calls come after its close
+    actor.propose_with_info(7, "new", 0)
+    assert actor.leave("new", 2) == 5
+    assert len(actor.propose_with_info(2, "new", 7)[0]) == 2 and actor.counts()["n_leased"] == 2
+    # and so may one released by the driver, once it closed itself
+    assert actor.release("new") == 2
+    actor.leave("new", 9)
+    assert len(actor.propose_with_info(1, "new", 9)[0]) == 1
+
+
+def test_closing_a_wrapper_after_the_actor_died_is_quiet_unless_outcomes_are_lost(local_ray):
+    # before: with the teacher actor killed first, closing a wrapper whose teacher was a copied RayTeacher raised
+    # ActorDiedError (giving its prefetched tasks back) though nothing was buffered; now that is quiet, and outcomes
+    # that never reached the actor are reported lost, once
+    import pickle
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=8, flush_every=1)
+    copied = CurriculumWrapper(CliffWalk(), pickle.loads(pickle.dumps(client)))
+    copied.reset(seed=0)  # tasks prefetched, no outcome
+    shared = CurriculumWrapper(CliffWalk(), client)
+    _episodes(shared, 2)
+    client.flush()  # every outcome applied
+    buffered = CurriculumWrapper(CliffWalk(), pickle.loads(pickle.dumps(RayTeacher(actor, flush_every=100))))
+    _episodes(buffered, 2)
+    ray.kill(actor)
+    copied.close()
+    shared.close()
+    with pytest.raises(mg.ConfigError, match="actor died before this client's last 2 outcome"):
+        buffered.close()
+    buffered.close()  # said once

@@ -208,3 +208,30 @@ def test_a_reset_of_the_vector_env_mid_episode_does_not_warn_of_an_outside_time_
     caught = venv.call("_warned_cut")
     venv.close()
     assert teacher.n_observed == 2 and caught == (False, False)
+
+
+class _BufferingClient(CountingRecorder):
+    """What ``close_client`` sees of a Ray client: ``flush``, ``close`` and, for a copy, ``_copy``."""
+
+    def __init__(self, copy: bool):
+        super().__init__()
+        self._copy, self.closing = copy, []
+
+    def flush(self):
+        self.closing.append("flush")
+
+    def close(self):
+        self.closing.append("close")
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_closing_the_vector_env_flushes_its_teacher_client(copy):
+    # before: close() closed the sub-envs only, so a RayTeacher client's last outcomes (fewer than flush_every)
+    # were never sent; now it is flushed (or closed, when it is a copy made for this process), as by the wrapper
+    client = _BufferingClient(copy)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, client)
+    venv.reset(seed=0)
+    venv.close()
+    assert client.closing == (["close"] if copy else ["flush"])
+    venv.close()  # closed once
+    assert len(client.closing) == 1

@@ -48,6 +48,7 @@ from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator
 from ..settings import whole
 from .scores import FunctionScore
+from .wrapper import close_client
 
 __all__ = ["OpponentEnv", "NoOutcomeError", "game_score", "OUTCOME_SCORE_KEY", "reward_outcome"]
 
@@ -287,4 +288,9 @@ class OpponentEnv(gym.Env):
         return obs, reward, term, trunc, info
 
     def close(self) -> None:
-        self.game.close()
+        """Close the game, then send what the env's own teacher client buffered (see
+        :func:`~magister.rl.wrapper.close_client`: a ``RayTeacher`` is flushed, or closed if copied here)."""
+        try:
+            self.game.close()
+        finally:
+            close_client(self.teacher)

@@ -29,7 +29,12 @@ are re-issued, in order and with their infos, before any new proposal, so no
 proposed task is lost (for the level teachers: a new level is scored, a
 replayed one is played). Tasks a dead worker handed out after its last message
 to the actor are re-issued too. Leases live in the actor only: a teacher
-saved and started again has none.
+saved and started again has none. A client released by the driver or by a
+same-name replacement leases nothing more: Ray does not order the calls of
+different callers, so a refill a dead worker sent before it died may reach the
+actor after its release, and is refused (nothing proposed, nothing leased to a
+worker that is gone); its outcomes are still applied. A client that closes
+itself may go on (its own later calls come after its close).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import ray
+from ray.exceptions import RayActorError
 
 from ..errors import ConfigError
 from ..scores import ScoreRange
@@ -58,7 +64,10 @@ class TeacherActor:
         #: per client: the tasks (with infos) proposed to it that it has not said it handed out, oldest first
         self._leases: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
         self._taken: dict[str, int] = {}  # per client: tasks it said it handed out, in all
-        self._names: dict[str, str] = {}  # worker name -> the client that holds it
+        self._names: dict[Any, str] = {}  # worker name -> the client that held it last (kept after its release)
+        self._clients: set[str] = set()  # every client that called this actor
+        #: clients released by the driver or replaced by a client of the same name -> how: they lease nothing more
+        self._released: dict[str, str] = {}
         #: tasks of clients that are gone, handed out again before any new proposal
         self._returned: list[tuple[Any, dict[str, Any]]] = []
 
@@ -86,6 +95,9 @@ class TeacherActor:
         from .wrapper import propose_with_info
 
         k = whole("propose(k)", k, hint="the number of tasks wanted")
+        if client_id is not None:
+            self._check_not_released(client_id, k)
+            self._clients.add(client_id)
         self._settle(client_id, taken)
         fresh: list[tuple[Any, dict[str, Any]]] = []
         new = max(0, k - len(self._returned))
@@ -110,29 +122,70 @@ class TeacherActor:
             del self._leases.get(client_id, [])[:done]
             self._taken[client_id] = int(taken)
 
-    def connect(self, client_id: str, name: str | None = None) -> int:
+    def _check_not_released(self, client_id: str, k: int) -> None:
+        # a call of a released client: Ray does not order the calls of different callers, so a refill that a dead
+        # worker sent before it died can come after the driver's release (or its replacement's connect); leased to
+        # it, its tasks were never handed out nor re-issued. Refused before anything is proposed
+        how = self._released.get(client_id)
+        if how is not None:
+            raise ConfigError(f"client {client_id} was released ({how}): the tasks leased to it went to the next "
+                              f"proposals, and it leases no more (this request for {k} task(s) proposed nothing; its "
+                              "outcomes are still applied). A late request of a worker that is gone needs nothing; "
+                              "release only workers that are gone, and give a worker that goes on a new RayTeacher")
+
+    def connect(self, client_id: str, name: Any = None) -> int:
         """A client starts; with a ``name`` (a worker's stable id), the client that held that name before is gone
         and its leased tasks are re-issued. Returns how many were."""
+        self._clients.add(client_id)
         old = self._names.get(name) if name is not None else None
-        n = self.release(old) if old is not None and old != client_id else 0
+        n = 0
+        if old is not None and old != client_id:
+            n = self._give_back(old, None)
+            self._released[old] = f"replaced by a new client named {name!r}"
         if name is not None:
             self._names[name] = client_id
         return n
 
-    def release(self, client_id: str | None = None, taken: int | None = None, *, name: str | None = None) -> int:
-        """The client ``client_id`` (or the one holding ``name``) is gone: the tasks still leased to it are
-        handed out again, before any new proposal. Returns how many."""
-        if client_id is None and name is not None:
-            client_id = self._names.get(name)
+    def release(self, client_id: str | None = None, taken: int | None = None, *, name: Any = None,
+                missing_ok: bool = False) -> int:
+        """The client ``client_id`` (or the one that held ``name``) is gone: the tasks still leased to it are
+        handed out again, before any new proposal, and it leases nothing more. Returns how many (0 for a client
+        released or closed before). A client or name this actor never saw is refused (a mistyped name released
+        nothing); ``missing_ok=True`` returns 0 for it instead (a worker that may have died before its
+        ``RayTeacher`` started)."""
         if client_id is None:
-            return 0
+            if name is None:
+                raise ConfigError("release() needs the client's id (RayTeacher.client_id) or name=...")
+            client_id = self._names.get(name)
+        if client_id is None or client_id not in self._clients:
+            if missing_ok:
+                return 0
+            what = f"named {name!r}" if client_id is None else repr(client_id)
+            names = list(self._names)
+            raise ConfigError(f"release: no client {what} ever called this actor (the names it knows: "
+                              f"{names[:20]}{' ...' if len(names) > 20 else ''}; {len(self._clients)} client id(s)); "
+                              "nothing was released. Pass the RayTeacher's client_id or the name= it was started "
+                              "with (names compare as given: 3 and '3' differ); for a worker that may have died "
+                              "before its RayTeacher started, pass missing_ok=True")
+        n = self._give_back(client_id, taken)
+        self._released.setdefault(client_id, "by actor.release()")
+        return n
+
+    def leave(self, client_id: str, taken: int | None = None) -> int:
+        """The client itself stops (:meth:`RayTeacher.close`): the tasks still leased to it are handed out again
+        before any new proposal. It may go on (its later calls come after this one): a released client too.
+        Returns how many tasks went back."""
+        self._clients.add(client_id)
+        self._released.pop(client_id, None)
+        return self._give_back(client_id, taken)
+
+    def _give_back(self, client_id: str, taken: int | None) -> int:
         self._settle(client_id, taken)
         lease = self._leases.pop(client_id, [])
-        # the released tasks count as handed out by that client: one that goes on (released by the driver while
-        # still alive, or close()d, which drops its buffer and counts it so too) hands out what it still holds
-        # before anything of a new lease, which its later counts would otherwise have settled instead (lost)
+        # the released tasks count as handed out by that client: one that goes on (close()d, which drops its
+        # buffer and counts it so too) hands out what it still holds before anything of a new lease, which its
+        # later counts would otherwise have settled instead (lost)
         self._taken[client_id] = self._taken.get(client_id, 0) + len(lease)
-        self._names = {n: c for n, c in self._names.items() if c != client_id}
         self._returned.extend(lease)
         return len(lease)
 
@@ -145,6 +198,8 @@ class TeacherActor:
         """Apply one batch; a batch ``(client_id, seq)`` already applied is skipped (returns False). ``taken``:
         the tasks the client has handed out in all (see :meth:`propose_with_info`)."""
         self._settle(client_id, taken)
+        if client_id is not None:  # (a released client's outcomes too: they were played)
+            self._clients.add(client_id)
         if client_id is not None and seq is not None:
             if seq <= self._applied.get(client_id, -1):
                 return False
@@ -212,7 +267,9 @@ class RayTeacher:
 
     Call :meth:`close` when the worker stops: its prefetched tasks go back to
     the actor for other workers (for a worker that died, the driver calls
-    ``actor.release.remote(client_id)`` or ``actor.release.remote(name=...)``).
+    ``actor.release.remote(client_id)`` or ``actor.release.remote(name=...)``;
+    a released client leases no more tasks, and a client or name the actor
+    never saw is refused, unless ``missing_ok=True``).
     """
 
     _taken = 0  # tasks handed out from the buffer, in all (the actor's lease of this client is settled with it)
@@ -236,7 +293,7 @@ class RayTeacher:
         self._pending: Any = None
         self._out_tasks: list[Any] = []
         self._out_scores: list[float] = []
-        self._inflight: list[Any] = []
+        self._inflight: list[tuple[Any, int]] = []  # batches sent, not known applied: (reference, outcomes)
         self.n_sent = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -306,8 +363,8 @@ class RayTeacher:
         if not self._out_scores:
             return
         tasks = np.asarray(self._out_tasks) if isinstance(self._out_tasks[0], np.ndarray) else self._out_tasks
-        self._inflight.append(self.actor.observe_batch.remote(tasks, self._out_scores, self.client_id, self._seq,
-                                                            self._taken))
+        self._inflight.append((self.actor.observe_batch.remote(tasks, self._out_scores, self.client_id, self._seq,
+                                                             self._taken), len(self._out_scores)))
         self.n_sent += len(self._out_scores)
         self._seq += 1
         self._out_tasks, self._out_scores = [], []
@@ -315,7 +372,7 @@ class RayTeacher:
             # forgotten before waiting: a batch the actor refused raises once, here, and not again at every later
             # flush (which kept save() and close() failing for good on one refused batch)
             done, self._inflight = self._inflight[:-8], self._inflight[-8:]
-            ray.get(done)
+            ray.get([ref for ref, _ in done])
 
     def flush(self) -> None:
         """Send buffered outcomes and wait until the actor has applied all of them.
@@ -323,7 +380,9 @@ class RayTeacher:
         A batch the actor refused (its teacher raised; nothing of that batch was recorded) raises here once;
         the batches after it are still applied, and the next ``flush`` / ``save`` goes on from there.
         After ``ray.shutdown()`` it sends nothing (a call would start a new local Ray that has no such actor):
-        outcomes still buffered are lost, and said so, once."""
+        outcomes still buffered are lost, and said so, once. When the actor died, the outcomes that did not
+        reach it are lost, and said so (a :class:`~magister.errors.ConfigError`), once; with none lost it is
+        quiet."""
         if not ray.is_initialized():
             lost = len(self._out_scores)
             self._out_tasks, self._out_scores, self._inflight = [], [], []
@@ -334,8 +393,15 @@ class RayTeacher:
             return
         self._send()
         if self._inflight:
-            refs, self._inflight = self._inflight, []
-            ray.get(refs)
+            sent, self._inflight = self._inflight, []
+            try:
+                ray.get([ref for ref, _ in sent])
+            except RayActorError:
+                lost = sum(n for ref, n in sent if _died(ref))
+                raise ConfigError(f"the teacher actor died before this client's last {lost} outcome(s) reached "
+                                  "it; they are lost, with everything the actor observed since its teacher was "
+                                  "last saved. Start a new actor from the saved teacher "
+                                  "(start_teacher_actor(magister.load(path)))") from None
 
     def save(self, path: str) -> str:
         self.flush()
@@ -347,7 +413,8 @@ class RayTeacher:
 
     def close(self) -> None:
         """Send what is buffered, and give the prefetched tasks not handed out back to the actor, which hands
-        them to the next proposals (the buffer is emptied; a later ``propose`` fetches anew)."""
+        them to the next proposals (the buffer is emptied; a later ``propose`` fetches anew, even after a
+        release by the driver). With the actor dead it is quiet unless outcomes were lost (see :meth:`flush`)."""
         try:
             self.flush()
         finally:  # a refused batch (raised once by flush) keeps no task from going back
@@ -355,11 +422,25 @@ class RayTeacher:
             # the actor's count, not this one plus the tasks released now: after a release by the driver, what
             # the buffer still held of the released lease is dropped too (those tasks counted at that release)
             if ray.is_initialized():  # (after ray.shutdown() the actor and its leases are gone: nothing to give back)
-                released = self.actor.release.remote(self.client_id, self._taken)
-                taken = self.actor.handed_out.remote(self.client_id)
-                ray.get(released)
-                self._taken = int(ray.get(taken))
+                try:
+                    released = self.actor.leave.remote(self.client_id, self._taken)
+                    taken = self.actor.handed_out.remote(self.client_id)
+                    ray.get(released)
+                    self._taken = int(ray.get(taken))
+                except RayActorError:  # the actor died, and its leases with it: nothing to give back either
+                    pass
             self._tasks, self._pending = [], None
+
+
+def _died(ref: Any) -> bool:
+    """Whether the call of ``ref`` never completed because its actor died (a refused batch did complete)."""
+    try:
+        ray.get(ref)
+    except RayActorError:
+        return True
+    except Exception:  # noqa: BLE001 - the actor refused it: raised by the flush that sent it, not lost here
+        return False
+    return False
 
 
 def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:

@@ -49,7 +49,7 @@ from collections import deque
 from ..errors import ConfigError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    episode_ids, propose_with_info
+    close_client, episode_ids, propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -343,7 +343,12 @@ class CurriculumVectorEnv(VectorEnv):
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
-        self.env.close(**kwargs)
+        """Close the sub-envs, then send what the teacher client buffered (see
+        :func:`~magister.rl.wrapper.close_client`: a ``RayTeacher`` is flushed, or closed if copied here)."""
+        try:
+            self.env.close(**kwargs)
+        finally:
+            close_client(self.teacher)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         return self.env.call(name, *args, **kwargs)

@@ -115,6 +115,17 @@ def _in_env_worker() -> bool:
     return False
 
 
+def close_client(teacher: Any) -> None:
+    """What an env does with its teacher when it closes: a :class:`~magister.rl.ray.RayTeacher` copied into this
+    process (an ``env_fn`` closing over it) is closed, so its last outcomes reach the actor and its prefetched
+    tasks go to other workers; any other client with ``flush`` is flushed (a client this process shares is not
+    closed: its buffer is the other users' too); a local teacher (or None) is left alone."""
+    if getattr(teacher, "_copy", False):
+        teacher.close()
+    elif callable(getattr(teacher, "flush", None)):
+        teacher.flush()
+
+
 def _centre_task(space: Space) -> Any:
     return space.from_unit_batch(np.full((1, space.dim), 0.5))[0]
 
@@ -360,11 +371,7 @@ class CurriculumWrapper(gym.Wrapper):
         try:
             super().close()
         finally:
-            teacher = self.teacher
-            if getattr(teacher, "_copy", False):
-                teacher.close()
-            elif callable(getattr(teacher, "flush", None)):
-                teacher.flush()
+            close_client(self.teacher)
 
     def report(self, task_ids: Any = None, scores: Any = None, *, tasks: Any = None) -> None:
         """Send learner-computed scores (``score="external"``) to the wrapper's teacher.
