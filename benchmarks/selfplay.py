@@ -22,8 +22,9 @@ Printed, per method, medians over seeds with [min-max]:
 
 * the final snapshot's score against each held-out opponent, and its strict win and loss rates against
   ``search-4``;
-* no forgetting: the final snapshot against every snapshot of its own first half of training
-  (strict wins, draws, losses; "not lost" = wins + draws);
+* no forgetting: the final snapshot against every snapshot of its own first half of training, those taken
+  after 1 to ``--games`` / 2 games (not the untrained step-0 snapshot) (strict wins, draws, losses; "not lost" =
+  wins + draws);
 * the Elo rating of the final snapshot, fitted to cross-play among the kept snapshots of
   all methods and the held-out opponents (``random`` anchored at 1000);
 * the mean score against ``search-4`` of the final snapshot and the ``--last-snapshots`` - 1 before it (how much
@@ -210,6 +211,13 @@ def match(game: "Game", a: Policy, b: Policy, games: int, rng: np.random.Generat
         else:
             l += 1
     return w, d, l
+
+
+def in_first_half(step: int, games: int) -> bool:
+    """Whether the snapshot taken after ``step`` training games is one of the first half of a ``games``-game run,
+    the set the forgetting measure ("vs own 1st half") plays against: after step 0 (the untrained learner, which plays
+    like ``greedy``, is no snapshot of training) up to and including the one at ``games / 2``."""
+    return 0 < step <= games / 2
 
 
 def score(wdl: tuple[int, int, int]) -> float:
@@ -592,7 +600,7 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
         rng_last = np.random.default_rng(seed + 2000)  # its own stream: the columns measured before stay as they were
         last = [score(match(game, game.policy_of(q), game.held_out[STRONGEST], cfg["final_games"], rng_last))
                 for _, q in history[-cfg["last_snapshots"]:-1]]
-        first_half = [q for step, q in history if step < games / 2]
+        first_half = [q for step, q in history if in_first_half(step, games)]
         wdl = np.zeros(3, dtype=int)
         for q in first_half:
             wdl += match(game, final, game.policy_of(q), cfg["past_games"], rng_eval)

@@ -6,7 +6,8 @@ and seeds, keeps every snapshot and measures, per run:
 * the snapshot every 1 000 games against ``search-4`` (200 games) and ``search-2`` (100 games);
 * the last five snapshots against ``search-4`` (200 games each): how much a final score depends on where the run
   stopped;
-* the snapshot at 4 000 games and the final one, 4 games against each snapshot of their first half (forgetting);
+* the snapshot at 4 000 games and the final one, 4 games against each snapshot of their first half (forgetting;
+  :func:`selfplay.in_first_half`: after step 0, up to half of their games);
 * cross-play among the snapshots every 1 000 games (8 games a pair): the share of pairs the later one wins and of
   triples that beat each other in a circle (cycling);
 * the pool's records (the learner's training score against each member, games per member).
@@ -91,7 +92,7 @@ def one(job: tuple[str, str, int, dict[str, Any], dict[str, Any]]) -> dict[str, 
     for g in sorted({4000, games} & set(hist)):
         wdl = np.zeros(3, dtype=int)
         for step, q in sorted(hist.items()):
-            if step < g / 2:
+            if sp.in_first_half(step, g):
                 wdl += sp.match(game, game.policy_of(hist[g]), game.policy_of(q), 4, rng)
         out["first_half"][g] = wdl.tolist()
     cp = [0] + marks

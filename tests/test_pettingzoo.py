@@ -317,6 +317,36 @@ def test_vector_env_shares_one_pool_and_one_teacher(tmp_path: Path) -> None:
     assert teacher.games[2] > 0 and pool.record(2).games > 0
 
 
+def test_a_vector_env_game_is_recorded_once_and_a_sub_env_that_records_it_too_is_refused(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    folder = str(pool.directory)
+    # the sub-env observing the vector env's own teacher: every game went to the teacher twice
+    with pytest.raises(ConfigError, match="record every episode twice"):
+        CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, folder, load_policy, teacher=teacher,
+                                                 report=False)] * 2, teacher, score=game_score)
+    # the sub-env writing the pool (report=True, the default) while the main process records final_info: twice
+    for sync in (True, False):
+        with pytest.raises(ConfigError, match="report=False"):
+            CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, pool, load_policy)] * 2, teacher,
+                                score=game_score, vectorization="sync" if sync else "async")
+    assert teacher.n_observed == 0 and sum(r.games for r in pool.records()) == 0
+    venv = CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False)] * 2,
+                               teacher, score=game_score)
+    obs, _ = venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    finished = 0
+    for _ in range(40):
+        obs, _, term, trunc, infos = venv.step(np.array([rng.choice(np.flatnonzero(m)) for m in obs["action_mask"]]))
+        ends = np.flatnonzero(term | trunc)
+        finished += len(ends)
+        if len(ends):
+            pool.report_many([int(infos["final_info"]["opponent"][i]) for i in ends],
+                             [infos["final_info"]["outcome"][i] for i in ends])
+    venv.close()
+    assert finished > 5 and teacher.n_observed == finished == sum(r.games for r in pool.records())
+
+
 def _ray_worker(folder: str, actor_name: str, games: int, seed: int) -> list[tuple[int, str]]:
     from magister.rl import CurriculumWrapper
     from magister.rl.ray import RayTeacher

@@ -167,6 +167,41 @@ def test_state_of_obs_is_the_engine_state_seen_by_the_side_to_move() -> None:
             state, me = game.apply(state, a, me), 3 - me
 
 
+def test_forgetting_measure_plays_the_first_half_snapshots_after_step_0(monkeypatch) -> None:
+    """"vs own 1st half" is the final snapshot against the snapshots of the first half of training (docs/selfplay.md:
+    the 20 of the first 2 000 games, 250 to 5 000 in tic-tac-toe), not the untrained step-0 learner (which plays
+    like greedy and inflated the measure)."""
+    import dataclasses
+
+    assert [s for s in range(0, 4001, 100) if sp.in_first_half(s, 4000)] == list(range(100, 2001, 100))
+    game = sp.GAMES["tictactoe"]
+    met: list[np.ndarray] = []
+
+    def policy_of(q):  # tags each policy with the parameters it was made from
+        policy = game.policy_of(q)
+
+        def tagged(*args):
+            return policy(*args)
+        tagged.params = q.copy()
+        return tagged
+
+    match = sp.match
+
+    def recorded(g, a, b, games, rng):
+        if games == 6:  # --past-games: the forgetting matches only
+            met.append(b.params)
+        return match(g, a, b, games, rng)
+
+    monkeypatch.setitem(sp.GAMES, "tictactoe", dataclasses.replace(game, policy_of=policy_of))
+    monkeypatch.setattr(sp, "match", recorded)
+    cfg = dict(game.defaults, game="tictactoe", games=120, snapshot_every=20, pool_size=4, eviction="random",
+               eval_every=10**9, curve_games=2, final_games=4, past_games=6, rated_per_run=2, last_snapshots=2)
+    run = sp.run_one("self-play", 0, cfg)
+    assert run["n_first_half"] == len(met) == 3  # the snapshots after 20, 40 and 60 games
+    assert not any((q == 0).all() for q in met)  # never the untrained learner's all-zero table
+    assert sum(run["vs_first_half"]) == 3 * 6
+
+
 def test_later_beats_earlier_reads_cross_play() -> None:
     improving = np.array([[0.5, 0.2, 0.1], [0.8, 0.5, 0.3], [0.9, 0.7, 0.5]])
     cycling = np.array([[0.5, 0.8, 0.2], [0.2, 0.5, 0.9], [0.8, 0.1, 0.5]])

@@ -49,7 +49,7 @@ from collections import deque
 from ..errors import ConfigError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    close_client, episode_ids, propose_with_info
+    check_one_owner, close_client, episode_ids, propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -104,7 +104,22 @@ def _with_rows(out: dict[str, Any], new: dict[str, Any], rows: np.ndarray) -> di
 
 def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
-    return CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
+    sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
+    from .pettingzoo import OpponentEnv  # here: the vector env itself needs no PettingZoo machinery
+
+    game = sub.env.unwrapped
+    if isinstance(game, OpponentEnv) and game.report:
+        # the outcome comes back in final_info, which the main process records (docs/selfplay.md): an env that also
+        # writes the pool counted each game twice (sync), or was a second writer of the pool in a worker (async)
+        sub.close()
+        raise ConfigError(
+            "an OpponentEnv inside a CurriculumVectorEnv must not record outcomes itself (report=True, the "
+            "default): each game's outcome comes back in final_info and the main process, the pool's one writer, "
+            "records it with pool.report_many(final_info['opponent'][ended], final_info['outcome'][ended]), so the "
+            "pool would count it twice (or be written by a worker process). Build it with report=False, "
+            "teacher=None and the pool's folder: OpponentEnv(game, folder, load_policy, report=False)"
+        )
+    return sub
 
 
 class CurriculumVectorEnv(VectorEnv):
@@ -166,6 +181,12 @@ class CurriculumVectorEnv(VectorEnv):
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
         mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
         self.env = cls(fns, autoreset_mode=mode, **vector_kwargs)
+        for sub in getattr(self.env, "envs", ()):  # in this process (sync): an env observing this very teacher
+            try:
+                check_one_owner(sub, teacher, "the vector env")
+            except ConfigError:
+                self.env.close()
+                raise
         self.teacher = teacher
         self.num_envs = self.env.num_envs
         self.observation_space = self.env.observation_space

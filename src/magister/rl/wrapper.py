@@ -126,6 +126,18 @@ def close_client(teacher: Any) -> None:
         teacher.flush()
 
 
+def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
+    """Refuse an env that reports each episode to ``teacher`` itself (an ``OpponentEnv(teacher=t)``) when
+    ``driver`` (a wrapper or vector env that observes ``teacher``) is to observe it too: every episode would be
+    recorded twice."""
+    if teacher is not None and getattr(env.unwrapped, "teacher", None) is teacher:
+        raise ConfigError(
+            f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher, so {driver} would "
+            "record every episode twice; give the teacher to one of them only (e.g. build the env with "
+            "teacher=None and let the wrapper or vector env propose and observe)"
+        )
+
+
 def _centre_task(space: Space) -> Any:
     return space.from_unit_batch(np.full((1, space.dim), 0.5))[0]
 
@@ -192,14 +204,7 @@ class CurriculumWrapper(gym.Wrapper):
                 f"task_mode='set_task' but {type(env.unwrapped).__name__} has no set_task(task) method; "
                 "use task_mode='options' or 'factory'"
             )
-        if teacher is not None and getattr(env.unwrapped, "teacher", None) is teacher:
-            # an OpponentEnv (or any env) that reports each episode to this teacher itself: with the wrapper also
-            # observing, every game was recorded twice
-            raise ConfigError(
-                f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher, so the wrapper would "
-                "record every episode twice; give the teacher to one of them only (e.g. build the env with "
-                "teacher=None and let the wrapper propose and observe)"
-            )
+        check_one_owner(env, teacher, "the wrapper")
         super().__init__(env)
         self._pushed: list[Any] = []
         #: tasks queued by a vector env in prefetch mode: [(task_id, task), ...]
