@@ -99,17 +99,22 @@ def test_an_item_tagged_two_ways_is_refused_before_any_member_is_fitted():
 
 
 def test_an_item_a_fitted_blend_knows_with_another_skill_is_refused_naming_the_tables_rows():
-    # the blend checked the table alone, not its members' items: an item it was asked about without skills (its
+    # the blend checked the table alone, not its members' items: an item it took an answer on without skills (its
     # skill its own name) was refused by the first member's fit, naming the rows of the fitting part (216, ...)
     events = [Event(f"u{l}", f"q{t % 4}", (f"s{t % 2}",), float(t), float((l * 7 + t * 3) % 5 < 3))
               for l in range(20) for t in range(12)]
     model = make_model("blend", members=[["bkt", {}], ["elo", {}]], seed=0).fit(EventLog.from_events(events))
-    model.predict("u0", "q9", 13.0)
+    model.update(Event("u0", "q9", (), 13.0, 1.0))
     before = [str(m.get_state()) for m in model.members]
     log = EventLog.from_events(events + [Event(f"u{l}", "q9", ("s1",), 20.0 + l, 1.0) for l in range(20)])
     with pytest.raises(ConfigError, match=r"item 'q9' has skill 'q9' .* \(rows 240, 241, 242, 243, 244 and 15"):
         model.fit(log)
     assert [str(m.get_state()) for m in model.members] == before
+    # and replay refuses such a table before it marks its learners as having answered (the first-answer gate)
+    before = str(model.get_state())
+    with pytest.raises(ConfigError, match=r"item 'q9' has skill 'q9'"):
+        model.replay(EventLog.from_events([Event("new", "q9", ("s1",), 0.0, 1.0)]))
+    assert str(model.get_state()) == before and "new" not in model.answered
 
 
 def test_first_answer_gate_is_learned_replayed_like_the_loop_and_saved(tmp_path, slice_log):

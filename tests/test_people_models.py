@@ -286,6 +286,52 @@ def test_a_fit_refused_for_two_skills_of_an_item_changes_nothing(name):
     assert str(model.get_state()) == str(before)
 
 
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "dkt", "sakt", "blend"])
+def test_predicting_an_untagged_item_leaves_its_skill_to_its_first_tagged_use(name, tmp_path):
+    # predict(learner, item) with no skills gave an unseen item a skill named after itself for good, so a later
+    # table that tags the item with its skill was refused, though no answer to the item had been taken
+    pytest.importorskip({"best-lr": "sklearn", "dkt": "torch", "sakt": "torch"}.get(name, "numpy"))
+    small = {"dkt": {"hidden": 8, "embed": 4, "epochs": 1}, "sakt": {"dim": 8, "heads": 2, "window": 4, "epochs": 1},
+             "blend": {"members": [["bkt", {}], ["elo", {}]], "seed": 0}}
+    log, train, test = _two_part_log()  # the held-out learners answer q4 (skill s0), which the fitted part never does
+    model = make_model(name, **small.get(name, {})).fit(train)
+    start = model.get_state()
+    expected = model.replay(test)
+    model.set_state(start)
+    p = model.predict("u15", "q4", 0.0)
+    assert 0.0 <= p <= 1.0
+    model.save(tmp_path / "m.ckpt")  # the stand-in skill stays open through a save and load
+    model = load_model(tmp_path / "m.ckpt")
+    asked = model.get_state()
+    # a table that tags q4 with two skills is still refused, changing nothing
+    with pytest.raises(ConfigError, match=r"item 'q4' is tagged with two skills"):
+        model.replay(EventLog.from_events([Event("u15", "q4", ("s0",), 0.0, 1.0), Event("u16", "q4", ("s1",), 1.0, 0.0)]))
+    assert str(model.get_state()) == str(asked)
+    # the tagged table gives q4 its skill: the same numbers as a model never asked, replayed or one answer at a time
+    np.testing.assert_allclose(model.replay(test), expected, atol=1e-12)
+    model.set_state(asked)
+    np.testing.assert_allclose(LearnerModel.replay(model, test), expected, atol=2e-5)
+    # once answered, the item's skill is fixed: a table with another skill is refused
+    with pytest.raises(ConfigError, match=r"item 'q4' has skill 's0' .* but the table tags it 's1'"):
+        model.replay(EventLog.from_events([Event("u1", "q4", ("s1",), 99.0, 1.0)]))
+
+
+def test_an_untagged_item_answered_after_being_predicted_keeps_its_answer():
+    # the stand-in skill is the item's for good once an answer is taken on it (no skills given), so nothing observed
+    # moves; a first tagged answer instead gives the item its skill (the answer counts there)
+    model = make_model("bkt").fit(_two_part_log()[1])
+    model.predict("u1", "q4", 0.0)
+    model.update(Event("u1", "q4", (), 1.0, 1.0))
+    assert model.state("u1")["q4"]["mastery"] != model.state("u2")["q4"]["mastery"]
+    with pytest.raises(ConfigError, match=r"item 'q4' has skill 'q4' .* first answered without skills"):
+        model.replay(EventLog.from_events([Event("u2", "q4", ("s0",), 2.0, 1.0)]))
+    model.predict("u1", "q5", 0.0)
+    before = model.state("u1")["s1"]["mastery"]
+    model.update(Event("u1", "q5", ("s1",), 1.0, 1.0))
+    assert model.state("u1")["s1"]["mastery"] > before
+    assert model.predict("u1", "q5", 2.0) == model.predict("u1", "q1", 2.0)  # q1's skill is s1 too
+
+
 @pytest.mark.parametrize("make, bad", [(BKT, {"mastery_threshold": 95}), (BKT, {"mastery_threshold": float("nan")}),
                                        (Elo, {"mastery_threshold": 90}), (Elo, {"k_learner": float("nan")}),
                                        (Elo, {"decay": float("inf")})])
@@ -383,15 +429,18 @@ def test_zero_iterations_stay_allowed():
     assert FSRSMemory(max_iter=0).settings["max_iter"] == 0 and Elo(passes=0).settings["passes"] == 0
 
 
-def test_an_item_first_used_without_skills_is_refused_with_the_cause_and_its_fix():
-    # predict(learner, item) with no skills gives the item a skill named after itself; a later table that tags
-    # the item properly is refused, and the message says why and what to do instead of only "another id"
+def test_an_item_first_answered_without_skills_is_refused_with_the_cause_and_its_fix():
+    # update(event) with no skills gives the item a skill named after itself, which its answer is kept under; a
+    # later table that tags the item properly is refused, and the message says why and what to do instead of only
+    # "another id" (predict alone no longer fixes the skill: see the test after this one)
     model = make_model("bkt").fit(_two_part_log()[0])
-    model.predict("u1", "q9", 1.0)
+    model.update(Event("u1", "q9", (), 1.0, 1.0))
+    before = str(model.get_state())
     tagged = EventLog.from_events([Event("u1", "q9", ("s0",), 2.0, 1.0)])
-    with pytest.raises(ConfigError, match=r"item 'q9' has skill 'q9' .* first used without skills .* "
-                                          r"skills=\['s0'\]"):
+    with pytest.raises(ConfigError, match=r"item 'q9' has skill 'q9' .* first answered without skills .* "
+                                          r"skills=\['s0'\] when updating it"):
         model.replay(tagged)
+    assert str(model.get_state()) == before
     # an item tagged from the start is not given the hint
     model.predict("u1", "q8", 1.0, skills=("s1",))
     with pytest.raises(ConfigError) as e:

@@ -154,3 +154,17 @@ def test_sakt_training_chunks_see_the_answers_before_them_as_replay_does():
     p, y = m.replay(log), log.correct
     replay_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert abs(m.history[0]["train_loss"] - replay_loss) < 1e-6
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_dkt_training_chunks_start_from_the_state_replay_carries(cell):
+    # a learner longer than seq_len is trained in chunks; each chunk started from the zero state while replay carries
+    # the LSTM (GRU) state across the whole sequence. With lr ~ 0 and no dropout the weights stay as drawn, so the
+    # epoch's training loss must be the log loss of the model's own replay of the same answers
+    log = ability_log(12, 30, seed=0)
+    m = make_model("dkt", **{**SMALL["dkt"], "cell": cell, "seq_len": 5, "epochs": 1, "lr": 1e-12, "dropout": 0.0,
+                             "valid_fraction": 0.0, "seed": 0}).fit(log)
+    p, y = m.replay(log), log.correct
+    replay_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert abs(m.history[0]["train_loss"] - replay_loss) < 1e-6
+

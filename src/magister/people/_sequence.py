@@ -45,7 +45,9 @@ class SequenceModel(LearnerModel):
     Common settings: ``epochs`` (most passes over the training learners),
     ``batch_size`` (chunks per step), ``lr`` (Adam), ``seq_len`` (training
     chunk length; a model with a bounded window, SAKT, also gives each chunk
-    the answers before it that its predictions see, unscored),
+    the answers before it that its predictions see, unscored; a model whose
+    state runs over the whole history, DKT, starts each chunk from the state
+    the learner's previous chunk ended in, without backpropagating into it),
     ``valid_fraction`` (share of ``fit``'s learners held out
     to pick the best epoch; 0 trains on all and keeps the last epoch),
     ``patience`` (epochs without a better validation AUC before stopping; where
@@ -61,6 +63,10 @@ class SequenceModel(LearnerModel):
     """
 
     mastery_is_p_correct: ClassVar[bool] = True
+    # True (DKT): a prediction depends on the learner's whole history through the model's state, so in training
+    # each learner's chunks are taken in order and a chunk starts from the state the previous one ended in
+    # (detached: truncated backpropagation through time), as replay carries the state across the whole sequence
+    train_carries_state: ClassVar[bool] = False
 
     def __init__(self, *, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seq_len: int = 200,
                  valid_fraction: float = 0.1, patience: int = 2, max_minutes: float | None = None, seed: int = 0,
@@ -96,15 +102,22 @@ class SequenceModel(LearnerModel):
     def _make_net(self, n_slots: int):
         raise NotImplementedError
 
-    def _train_logits(self, net, skills, correct, lengths):
-        """Logits (B, T) of each step of padded chunks, each predicted from the chunk's earlier steps."""
+    def _train_logits(self, net, skills, correct, lengths, state=None):
+        """Logits (B, T) of each step of padded chunks, each predicted from the chunk's earlier steps, and the state
+        after each row's last step (None for a model that does not carry it).
+
+        ``state`` (only where :attr:`train_carries_state`): None (every row starts from the empty state) or the state
+        the previous call returned, whose first B rows are this call's rows (the learners whose chunks go on); the
+        returned state is detached, so no gradient flows into the previous chunk.
+        """
         raise NotImplementedError
 
     def _train_context(self) -> int:
         """How many of a learner's answers before a training chunk the chunk carries as unscored context.
 
-        0 (DKT): each chunk starts from the empty state. A model whose prediction depends only on a bounded
-        window of earlier answers (SAKT) gives its window, so that training sees what replay sees.
+        0: none (DKT carries its state from chunk to chunk instead, :attr:`train_carries_state`). A model whose
+        prediction depends only on a bounded window of earlier answers (SAKT) gives its window, so that training
+        sees what replay sees.
         """
         return 0
 
@@ -192,9 +205,13 @@ class SequenceModel(LearnerModel):
         valid = [seqs[i] for i in perm[:n_valid]]
         train = [seqs[i] for i in perm[n_valid:]]
         L, C = int(self.settings["seq_len"]), self._train_context()
-        # each chunk: its answers, after up to C earlier answers of the learner as context (no loss on those)
+        # each chunk: its answers, after up to C earlier answers of the learner as context (no loss on those);
+        # a learner's chunks are consecutive in ``chunks``, from ``first_chunk`` on
         chunks = [(sl[max(0, a - C):a + L], yy[max(0, a - C):a + L], min(a, C))
                   for _, _, sl, yy in train for a in range(0, len(sl), L)]
+        n_chunks = np.array([-(-len(sl) // L) for _, _, sl, _ in train])
+        first_chunk = np.r_[0, np.cumsum(n_chunks)[:-1]]
+        carry = self.train_carries_state
         with self._torch_context() as torch:
             torch.manual_seed(int(self.settings["seed"]))
             net = self._make_net(self.n_slots)
@@ -206,32 +223,57 @@ class SequenceModel(LearnerModel):
             bs = int(self.settings["batch_size"])
             lengths_all = np.array([len(c[0]) for c in chunks])
             context_all = np.array([c[2] for c in chunks])
+
+            def train_step(idx, state=None):
+                """One Adam step on the chunks ``idx``; their loss and count of scored answers, and their state."""
+                lens = lengths_all[idx]
+                T = int(lens.max())
+                S = np.zeros((len(idx), T), dtype=np.int64)
+                Y = np.zeros((len(idx), T), dtype=np.float32)
+                for r, j in enumerate(idx):
+                    n = lens[r]
+                    S[r, :n], Y[r, :n] = chunks[j][0], chunks[j][1]
+                steps = np.arange(T)[None, :]
+                mask = torch.as_tensor((steps >= context_all[idx][:, None]) & (steps < lens[:, None]))
+                St, Yt = torch.as_tensor(S), torch.as_tensor(Y)
+                logits, state = self._train_logits(net, St, Yt, torch.as_tensor(lens), state)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], Yt[mask])
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+                opt.step()
+                return float(loss.detach()) * int(mask.sum()), int(mask.sum()), state
+
             for epoch in range(int(self.settings["epochs"])):
                 net.train()
-                # batches of chunks of similar length (less padding), in random order
-                order = np.argsort(lengths_all + rng.random(len(chunks)) * 8, kind="stable")
-                batches = [order[i:i + bs] for i in range(0, len(order), bs)]
                 total, count = 0.0, 0
-                for bi in rng.permutation(len(batches)):
-                    idx = batches[bi]
-                    lens = lengths_all[idx]
-                    T = int(lens.max())
-                    S = np.zeros((len(idx), T), dtype=np.int64)
-                    Y = np.zeros((len(idx), T), dtype=np.float32)
-                    for r, j in enumerate(idx):
-                        n = lens[r]
-                        S[r, :n], Y[r, :n] = chunks[j][0], chunks[j][1]
-                    steps = np.arange(T)[None, :]
-                    mask = torch.as_tensor((steps >= context_all[idx][:, None]) & (steps < lens[:, None]))
-                    St, Yt = torch.as_tensor(S), torch.as_tensor(Y)
-                    logits = self._train_logits(net, St, Yt, torch.as_tensor(lens))
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], Yt[mask])
-                    opt.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                    opt.step()
-                    total += float(loss.detach()) * int(mask.sum())
-                    count += int(mask.sum())
+                if not carry:
+                    # batches of chunks of similar length (less padding), in random order
+                    order = np.argsort(lengths_all + rng.random(len(chunks)) * 8, kind="stable")
+                    batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+                    for bi in rng.permutation(len(batches)):
+                        loss_sum, n, _ = train_step(batches[bi])
+                        total, count = total + loss_sum, count + n
+                else:
+                    # groups of learners of similar length; a group's k-th step trains its learners' k-th chunks
+                    # from the states their (k-1)-th chunks ended in. The groups' steps are interleaved at random,
+                    # each group's in order. Within a group the learners with more chunks come first, so the rows
+                    # of a step are the first rows of the group's previous step (a chunk that goes on is full)
+                    by_len = np.argsort(np.array([len(t[2]) for t in train]) + rng.random(len(train)) * 8,
+                                        kind="stable")
+                    groups = [by_len[i:i + bs] for i in range(0, len(by_len), bs)]
+                    groups = [g[np.argsort(-n_chunks[g], kind="stable")] for g in groups]
+                    walk = rng.permutation(np.repeat(np.arange(len(groups)), [n_chunks[g[0]] for g in groups]))
+                    done = np.zeros(len(groups), dtype=np.int64)
+                    states: dict[int, Any] = {}
+                    for gi in walk:
+                        g, k = groups[gi], int(done[gi])
+                        rows = g[n_chunks[g] > k]
+                        loss_sum, n, states[gi] = train_step(first_chunk[rows] + k, states.get(gi))
+                        total, count = total + loss_sum, count + n
+                        done[gi] += 1
+                        if done[gi] == n_chunks[g[0]]:
+                            del states[gi]
                 net.eval()
                 self.net = net
                 entry = {"epoch": float(epoch + 1), "train_loss": total / max(count, 1),
@@ -276,7 +318,7 @@ class SequenceModel(LearnerModel):
                 skills: tuple[str, ...] | None = None) -> float:
         self._need_fit()
         l = self._learner_code(learner)
-        _, s = self._item_code(item, skills)
+        _, s = self._item_code(item, skills, answered=False)
         return float(self._probs_of(l)[self._slot(s)])
 
     def update(self, event: Event) -> None:

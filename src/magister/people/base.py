@@ -77,6 +77,9 @@ class LearnerModel:
         self._items: dict[str, int] = {}
         self._skills: dict[str, int] = {}
         self._item_skill: dict[int, int] = {}
+        # items only asked about with no skills (predict and the like) and never answered: the skill named after the
+        # item is a stand-in, which the first use that gives the item a skill replaces (nothing was observed on it)
+        self._guessed_items: set[int] = set()
 
     # --------------------------------------------------------------- codes
     def _code(self, table: dict[str, int], name: str) -> int:
@@ -90,11 +93,25 @@ class LearnerModel:
     def _learner_code(self, learner: str) -> int:
         return self._code(self._learners, str(learner))
 
-    def _item_code(self, item: str, skills: tuple[str, ...] | None = None) -> tuple[int, int]:
+    def _item_code(self, item: str, skills: tuple[str, ...] | None = None,
+                   answered: bool = True) -> tuple[int, int]:
+        """Codes of ``item`` and of its skill: the first skill it is given (an item given none: a skill named after
+        itself). ``answered=False`` (predict, a question about the item): a skill named after the item is only a
+        stand-in until the item is answered, and the first use that gives the item a skill replaces it, so asking
+        about an item before its tagged answers arrive does not make a model refuse them."""
         i = self._code(self._items, str(item))
-        if i not in self._item_skill:
-            skill = skills[0] if skills else str(item)
-            self._item_skill[i] = self._code(self._skills, str(skill))
+        guessed = self._guessed_items
+        if i not in self._item_skill or (skills and i in guessed):
+            retag = i in self._item_skill
+            self._item_skill[i] = self._code(self._skills, str(skills[0] if skills else item))
+            if retag:
+                self._by_skill_key = None
+            if skills:
+                guessed.discard(i)
+            else:
+                guessed.add(i)
+        if answered:
+            guessed.discard(i)
         return i, self._item_skill[i]
 
     def _register_items(self, items: "list[str]", skills: "list[str]") -> None:
@@ -110,11 +127,13 @@ class LearnerModel:
             i = table.get(item)
             if i is None:
                 i = table[item] = len(table)
-            if i not in item_skill:
+            if i not in item_skill or i in self._guessed_items:  # new, or its skill only a stand-in (_item_code)
                 s = skill_table.get(skill)
                 if s is None:
                     s = skill_table[skill] = len(skill_table)
                 item_skill[i] = s
+                self._guessed_items.discard(i)
+                self._by_skill_key = None
         self._grow()
 
     def _items_of(self, s: int) -> list[int]:
@@ -152,7 +171,8 @@ class LearnerModel:
         A model gives each item one skill: the one it was first given (:meth:`_item_code`). A row whose skill
         differs from another row's for the same item, or from the skill the model already gives the item,
         would make replay (each row's skill) differ from the one-answer loop (the item's skill): refused,
-        before any name gets a code.
+        before any name gets a code. An item only asked about with no skills (its skill a stand-in) takes the
+        table's skill instead.
         """
         first_row = np.full(len(log.items), -1, dtype=np.int64)
         if len(log) == 0:
@@ -163,18 +183,18 @@ class LearnerModel:
         skill_names = None
         for j in np.flatnonzero(first_row >= 0).tolist():
             i = self._items.get(log.items[j])
-            if i is not None and i in self._item_skill:
+            if i is not None and i in self._item_skill and i not in self._guessed_items:
                 if skill_names is None:
                     skill_names = list(self._skills)
                 known = skill_names[self._item_skill[i]]
                 if known != log.skills[item_skill[j]]:
                     rows = np.flatnonzero(log.item == j)
-                    # an item first used without skills (predict / update with no skills=) got a skill of its
-                    # own name: say so, since that is the likely cause and its fix differs
-                    # (or first met in a table without skills, which tags each item with its own name)
-                    hint = (f"; the item was first used without skills (an item given no skills=, or in a table "
-                            f"without skills, gets a skill named after itself): pass "
-                            f"skills=[{log.skills[item_skill[j]]!r}] when predicting or updating it, tag it in "
+                    # an item first answered without skills (update with no skills=) got a skill of its own name:
+                    # say so, since that is the likely cause and its fix differs (or first met in a table without
+                    # skills, which tags each item with its own name; predict alone leaves the skill open)
+                    hint = (f"; the item was first answered without skills (an item given no skills= in update, or "
+                            f"in a table without skills, gets a skill named after itself): pass "
+                            f"skills=[{log.skills[item_skill[j]]!r}] when updating it, tag it in "
                             "every table, or fit the tagged table before using the item"
                             if known == log.items[j] else "")
                     raise ConfigError(
@@ -210,8 +230,10 @@ class LearnerModel:
             if first_row[j] < 0:
                 continue  # no answer to this item here (a subset keeps the whole vocabulary): its skill is not known
             i = self._code(self._items, n)
-            if i not in self._item_skill:
+            if i not in self._item_skill or i in self._guessed_items:  # new, or its skill only a stand-in
                 self._item_skill[i] = int(smap[log.skill[first_row[j]]])
+                self._guessed_items.discard(i)
+                self._by_skill_key = None
             imap[j] = i
         return (lmap[log.learner] if len(log) else log.learner.copy(),
                 imap[log.item] if len(log) else log.item.copy(),
@@ -277,6 +299,7 @@ class LearnerModel:
             "model": self.name, "settings": dict(self.settings),
             "learners": list(self._learners), "items": list(self._items), "skills": list(self._skills),
             "item_skill": np.array([self._item_skill[i] for i in range(len(self._items))], dtype=np.int64),
+            "guessed_items": np.array(sorted(self._guessed_items), dtype=np.int64),
             "params": self._get_params(), "learner_state": self._get_learner_state(),
         }
 
@@ -287,6 +310,8 @@ class LearnerModel:
         self._items = {n: i for i, n in enumerate(state["items"])}
         self._skills = {n: i for i, n in enumerate(state["skills"])}
         self._item_skill = {i: int(s) for i, s in enumerate(np.asarray(state["item_skill"]).reshape(-1))}
+        # (a state saved before stand-in skills were kept apart has none: its items keep their skills)
+        self._guessed_items = {int(i) for i in np.asarray(state.get("guessed_items", []), dtype=np.int64).reshape(-1)}
         self._by_skill_key = None
         self._set_params(state["params"])
         self._set_learner_state(state["learner_state"])
@@ -340,7 +365,7 @@ class LogitModel(LearnerModel):
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         l = self._learner_code(learner)
-        i, s = self._item_code(item, skills)
+        i, s = self._item_code(item, skills, answered=False)
         return sigmoid(self._logit(l, i, s))
 
 

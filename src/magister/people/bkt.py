@@ -212,7 +212,7 @@ class BKT(LearnerModel):
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         l = self._learner_code(learner)
-        _, s = self._item_code(item, skills)
+        _, s = self._item_code(item, skills, answered=False)
         L = self._p_mastered(l, s)
         _, _, g, sl, _ = self.params[s]
         return float(L * (1 - sl) + (1 - L) * g)

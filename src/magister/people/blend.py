@@ -271,6 +271,10 @@ class Blend(LearnerModel):
         self._need_fit()
         if len(log) == 0:
             return np.empty(0)
+        # a table a member refuses (an item with another skill) changes nothing: checked before the first answers
+        # are marked and before any member replays it (the learners were marked as answered before the refusal)
+        for m in self.members:
+            m._check_item_skills(log)
         first = self._first_rows(log) if self.first_answer else 0.0
         return np.asarray(self._combine([m.replay(log) for m in self.members], first), dtype=float)
 

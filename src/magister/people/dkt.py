@@ -4,7 +4,10 @@ Piech et al. (NeurIPS 2015). Each answer enters as the embedding of the pair
 (skill, outcome); an LSTM carries the learner's knowledge; a linear layer on
 its hidden state gives the logit of a right answer on every skill next. The
 first answer is predicted from the zero state (the layer's bias: each skill's
-rate on first tries).
+rate on first tries). Training takes each learner's answers in chunks of
+``seq_len`` and starts each chunk from the state the learner's previous chunk
+ended in (truncated backpropagation through time), so that a learner's later
+answers are learnt from the history replay predicts them from.
 
 Online, a learner's state is the LSTM's ``(h, c)``: :meth:`update` runs one
 step, :meth:`predict` reads the skill's output. :meth:`replay` runs many
@@ -67,23 +70,33 @@ class DKT(SequenceModel):
         s = self.settings
         return _dkt_net(n_slots, s["hidden"], s["embed"], s["dropout"], s.get("cell", "lstm"))
 
-    def _rnn(self, x, h, c):
-        """The recurrent layer from state ``(h, c)`` (each (1, B, H)); its outputs and final ``(h, c)``.
+    train_carries_state = True
+
+    def _rnn(self, x, h, c, net=None):
+        """The recurrent layer of ``net`` (default: the fitted one) from state ``(h, c)`` (each (1, B, H)); its
+        outputs and final ``(h, c)``.
 
         A GRU has no cell state: ``c`` passes through unchanged (zeros), so both cells share one state layout."""
+        rnn = (self.net if net is None else net).lstm
         if self.settings.get("cell", "lstm") == "gru":
-            out, hn = self.net.lstm(x, h)
+            out, hn = rnn(x, h)
             return out, hn, c
-        out, (hn, cn) = self.net.lstm(x, (h, c))
+        out, (hn, cn) = rnn(x, (h, c))
         return out, hn, cn
 
-    def _train_logits(self, net, skills, correct, lengths):
+    def _train_logits(self, net, skills, correct, lengths, state=None):
         torch = require_torch()
         x = net.embed(skills * 2 + (correct >= 0.5).long())
-        H, _ = net.lstm(x)
-        prev = torch.cat([torch.zeros_like(H[:, :1]), H[:, :-1]], dim=1)
+        B = skills.shape[0]
+        if state is None:
+            h0 = c0 = x.new_zeros(1, B, int(self.settings["hidden"]))
+        else:  # the learners whose chunks go on are the first rows of the previous chunks' state
+            h0, c0 = state[0][:, :B], state[1][:, :B]
+        H, hn, cn = self._rnn(x, h0, c0, net)
+        prev = torch.cat([h0[0][:, None], H[:, :-1]], dim=1)
         logits = net.out(net.drop(prev))
-        return logits.gather(2, skills.unsqueeze(2)).squeeze(2)
+        # the final state of a row is right where its chunk is full (T steps): only those rows' learners go on
+        return logits.gather(2, skills.unsqueeze(2)).squeeze(2), (hn.detach(), cn.detach())
 
     def _run(self, seqs, states):
         torch = require_torch()

@@ -144,7 +144,7 @@ class Elo(LogitModel):
 
     def item_params(self, item: str) -> tuple[float, float]:
         """``(a, b)``: discrimination and difficulty of ``item``."""
-        i, _ = self._item_code(item)
+        i, _ = self._item_code(item, answered=False)
         return self.disc[i], self.difficulty[i]
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:

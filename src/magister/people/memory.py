@@ -152,7 +152,7 @@ class FSRSMemory(LearnerModel):
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         l = self._learner_code(learner)
-        i, _ = self._item_code(item, skills)
+        i, _ = self._item_code(item, skills, answered=False)
         return self._recall(self.cards.get((l, i)), time)
 
     def update(self, event: Event) -> None:
@@ -251,7 +251,7 @@ class FSRSMemory(LearnerModel):
 
     # -------------------------------------------------------------- state
     def card(self, learner: str, item: str) -> dict[str, float] | None:
-        c = self.cards.get((self._learner_code(learner), self._item_code(item)[0]))
+        c = self.cards.get((self._learner_code(learner), self._item_code(item, answered=False)[0]))
         if c is None:
             return None
         return {"stability": c[0], "difficulty": c[1], "last_review": c[2], "reviews": c[3],

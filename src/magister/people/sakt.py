@@ -105,11 +105,11 @@ class SAKT(SequenceModel):
         s = self.settings
         return _sakt_net(n_slots, s["dim"], s["heads"], s["window"], s["dropout"])
 
-    def _train_logits(self, net, skills, correct, lengths):
+    def _train_logits(self, net, skills, correct, lengths, state=None):
         torch = require_torch()
         keys = skills * 2 + (correct >= 0.5).long()
         pos = torch.arange(skills.shape[1])[None, :].expand_as(skills)
-        return net(keys, lengths, skills, pos)
+        return net(keys, lengths, skills, pos), None  # no state carried: each chunk has its window as context
 
     def _train_context(self) -> int:
         return int(self.settings["window"])  # a chunk's first answers see the learner's answers before it
