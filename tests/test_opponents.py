@@ -62,7 +62,8 @@ def test_pool_file_snapshots_and_eviction_policies(tmp_path: Path) -> None:
     easy.report_many([0, 1, 1], ["loss", "win", "win"])
     easy.add(b"z")
     assert easy.ids == [0, 2, 3]  # the learner beat 1 most
-    rnd = [OpponentPool(tmp_path / f"r{s}", max_size=3, eviction="random", seed=s) for s in (1, 1)]
+    # two pools with one seed, in two folders (one folder opened twice is two writers, which is refused)
+    rnd = [OpponentPool(tmp_path / f"r{n}", max_size=3, eviction="random", seed=1) for n in (0, 1)]
     for p in rnd:
         for _ in range(10):
             p.add(b"w")
@@ -442,6 +443,65 @@ def test_a_readers_refused_add_leaves_the_writers_snapshots_alone(tmp_path: Path
         reader.add(b"a reader's bytes")
     assert {f.name: f.read_bytes() for f in (tmp_path / "p" / "snapshots").iterdir()} == files
     assert pool.load(new) == b"the writer's snapshot"
+
+
+def test_a_second_writer_is_refused_and_loses_nothing(tmp_path: Path) -> None:
+    # before: two processes opening one pool writable (e.g. an OpponentEnv with report=True in a worker beside the
+    # driver's pool.report_many) each wrote the index from memory: the second silently overwrote the games the
+    # first recorded, and its add() overwrote the snapshot file of the member the first had just added
+    pool = _pool(tmp_path, n=2)
+    second = OpponentPool(tmp_path)  # another process's view of the same folder
+    pool.report(0, "win")
+    new = pool.add(b"the writer's snapshot")
+    on_disk = pool.index_path.read_bytes()
+    for change in (lambda: second.report(0, "loss"), lambda: second.report_many([1], ["draw"]),
+                   lambda: second.add(b"the second writer's"), lambda: second.remove(1),
+                   lambda: second.set_ratings({1: 1200.0})):
+        with pytest.raises(ConfigError, match="another writer.*readonly=True.*report=False"):
+            change()
+    assert pool.index_path.read_bytes() == on_disk and pool.load(new) == b"the writer's snapshot"
+    assert second.ids == [0, 1] and second.record(0).games == 0, "a refused writer changes nothing, in memory too"
+    # a writer that refreshed writes from what is on disk: nothing is lost (and the first is refused in turn)
+    assert second.refresh()
+    second.report(0, "loss")
+    with pytest.raises(ConfigError, match="another writer"):
+        pool.report(1, "win")
+    assert OpponentPool(tmp_path, readonly=True).record(0).games == 2
+    # one writer, as usual: its own changes never make it refuse
+    assert not second.refresh()
+    second.add(b"more")
+    second.report_many([0, 2], ["win", "draw"])
+    assert OpponentPool(tmp_path, readonly=True).record(0).games == 3
+
+
+def _refresh_and_report(folder: str, games: int, conn) -> None:
+    pool, recorded = OpponentPool(folder), 0
+    for _ in range(games):
+        pool.refresh()
+        try:
+            pool.report(0, "win")
+            recorded += 1
+        except ConfigError:
+            pass
+    conn.send(recorded)
+
+
+def test_two_writers_racing_never_lose_a_recorded_game(tmp_path: Path) -> None:
+    # the check of the index and the write are one step under the pool's lock: of two writer processes that
+    # both refresh before each report, each report is either on disk or refused, never silently overwritten
+    multiprocessing = pytest.importorskip("multiprocessing")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    ctx = multiprocessing.get_context("fork")
+    _pool(tmp_path, n=1)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(2)]
+    procs = [ctx.Process(target=_refresh_and_report, args=(str(tmp_path), 30, w)) for _, w in pipes]
+    for p in procs:
+        p.start()
+    recorded = sum(r.recv() for r, _ in pipes)
+    for p in procs:
+        p.join()
+    assert recorded > 0 and OpponentPool(tmp_path, readonly=True).record(0).games == recorded
 
 
 @pytest.mark.parametrize("field, value", [("max_size", "x"), ("eviction", "lru"), ("k", None), ("max_ids", 0),

@@ -429,6 +429,46 @@ def test_copies_of_a_client_in_worker_processes_are_clients_of_their_own(local_r
     ray.kill(actor)
 
 
+def test_two_clients_of_one_actor_are_one_teacher_for_the_one_owner_check(local_ray, tmp_path):
+    # before: check_one_owner compared teacher objects by identity, so an OpponentEnv(teacher=RayTeacher(actor))
+    # in a CurriculumWrapper(env, RayTeacher(actor)) was accepted and the actor observed every game twice
+    import pickle
+
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.classic import tictactoe_v3
+
+    from magister.errors import ConfigError
+    from magister.opponents import OpponentPool
+    from magister.rl.pettingzoo import OpponentEnv, game_score
+
+    pool = OpponentPool(tmp_path / "pool", max_ids=10)
+    pool.add(b"first")
+    actor = start_teacher_actor(mg.make_teacher("fsp", pool.space, pool=pool, seed=0), name="one-owner")
+    other = start_teacher_actor(mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+
+    def first_move(data):
+        return lambda obs: int(np.flatnonzero(obs["action_mask"])[0])
+
+    def env(teacher):
+        return OpponentEnv(tictactoe_v3.env, pool, first_move, teacher=teacher, report=False)
+
+    client = RayTeacher(actor)
+    for same in (RayTeacher(actor), RayTeacher("one-owner"), pickle.loads(pickle.dumps(client)), client):
+        with pytest.raises(ConfigError, match="record every episode twice"):
+            CurriculumWrapper(env(same), client, score=game_score)
+    # clients of another actor, or an env without a teacher, are other owners
+    CurriculumWrapper(env(RayTeacher(other)), client, score=game_score)
+    wrapped = CurriculumWrapper(env(None), client, score=game_score)
+    obs, _ = wrapped.reset(seed=0)
+    term = trunc = False
+    while not (term or trunc):
+        obs, _, term, trunc, _ = wrapped.step(int(np.flatnonzero(obs["action_mask"])[0]))
+    client.flush()
+    assert ray.get(actor.counts.remote())["n_observed"] == 1
+    ray.kill(actor)
+    ray.kill(other)
+
+
 def test_a_worker_closed_after_the_driver_released_it_gives_back_no_task_it_handed_out(local_ray):
     # before: close() counted only the tasks it released now as handed out, not what its buffer still held of a lease
     # the driver had released; a worker going on after its close() then had its first handouts of the next lease left

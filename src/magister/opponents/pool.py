@@ -12,6 +12,7 @@ Layout of the pool's folder::
 
     pool.json             the index (settings, members and their records, counters)
     snapshots/000012.bin  one file per member, named by its id
+    pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
 
 Every change (a snapshot added or evicted, a game reported, ratings set) is
 written to a temporary file, flushed and renamed over ``pool.json``, so a
@@ -49,11 +50,16 @@ index) raise a clear error and leave every record as it was.
 Sharing one pool between processes: one process writes (the learner, which
 adds snapshots and reports outcomes); any number of readers open the same
 folder with ``readonly=True`` and call :meth:`OpponentPool.refresh` to see new
-members. See ``docs/selfplay.md`` for the Ray set-up.
+members. See ``docs/selfplay.md`` for the Ray set-up. A second writer is
+refused instead of overwriting the first one's changes: before every change the
+writer checks, holding a lock on ``pool.lock`` in the folder, that the index on
+disk is still the one it last read or wrote; if another process changed it,
+the change raises :class:`~magister.errors.ConfigError` and nothing is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -68,6 +74,11 @@ from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..settings import number, whole
 from ..spaces import Discrete
 from .records import Record, as_outcome, elo_update, outcome_score
+
+try:
+    import fcntl
+except ImportError:  # no flock (Windows): the check of the index still refuses a second writer, bar a close race
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["OpponentPool", "SnapshotError", "UnknownOpponentError", "EVICTIONS"]
 
@@ -159,6 +170,7 @@ class OpponentPool:
                                          ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating))
                  if v is not None}
         self._mtime_ns: tuple[int, int] = (-1, -1)
+        self._index_sha: str | None = None  # SHA-256 of the index this object last read or wrote (None: none yet)
         self.settings: dict[str, Any] = {}
         if self.index_path.exists():
             self._read_index()
@@ -179,7 +191,8 @@ class OpponentPool:
         self._rng = as_generator(seed)
         self._version = 0
         (self.directory / "snapshots").mkdir(parents=True, exist_ok=True)
-        self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1)
+        with self._writing():  # another process may have created it meanwhile
+            self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1)
 
     # ------------------------------------------------------------------ index
     @property
@@ -192,7 +205,8 @@ class OpponentPool:
     def _read_index(self) -> None:
         try:
             st = os.stat(self.index_path)
-            doc = json.loads(self.index_path.read_text())
+            raw = self.index_path.read_bytes()
+            doc = json.loads(raw)
             if not isinstance(doc, dict):
                 raise ValueError(f"a JSON {type(doc).__name__}, not an object")
             if doc.get("format") != FORMAT:
@@ -211,24 +225,59 @@ class OpponentPool:
                                 "backup or start a new pool in another folder") from None
         self.settings, self._members, self._rng = settings, members, rng
         self._next_id, self._learner_rating, self._version = next_id, learner, version
-        self._mtime_ns = (st.st_ino, st.st_mtime_ns)
+        self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
 
     def _check_writable(self) -> None:
         if self.readonly:
             raise ConfigError(f"the pool at {self.directory} was opened read-only; only the writer process may change it")
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """Around every change: hold the pool's lock and check that the index on disk is the one this object last
+        read or wrote, so that a second writer (another process that opened the folder writable) is refused
+        instead of overwriting the members and records the other one wrote. Raises before anything is written."""
+        self._check_writable()
+        with contextlib.ExitStack() as stack:
+            if fcntl is not None:  # the check and the write as one step: two writers cannot both pass the check
+                lock = stack.enter_context(open(self.directory / "pool.lock", "ab"))
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
+                except OSError:  # a filesystem without locks: the check alone (a close race is not caught)
+                    pass
+            try:
+                raw: bytes | None = self.index_path.read_bytes()
+            except FileNotFoundError:
+                raw = None
+            except OSError as e:
+                raise SnapshotError(f"cannot read the opponent pool index {self.index_path} ({e}); nothing was "
+                                    "changed") from None
+            if raw is None and self._index_sha is not None:
+                raise SnapshotError(f"the opponent pool index {self.index_path} is gone; was the pool's folder "
+                                    "deleted? Nothing was changed")
+            if (None if raw is None else _sha256(raw)) != self._index_sha:
+                raise ConfigError(
+                    f"the opponent pool at {self.directory} was changed by another writer since this process last "
+                    "read it (a second process opened it writable, e.g. an OpponentEnv with report=True in a "
+                    "worker); nothing was changed, so as not to overwrite what the other one wrote. A pool has one "
+                    "writer: open it with OpponentPool(folder, readonly=True) in every other process and build "
+                    "their envs with OpponentEnv(game, folder, load_policy, report=False), sending the outcomes to "
+                    "the writer (final info, then pool.report_many)"
+                )
+            yield
+
     def _write_index(self, members: dict[int, Record], next_id: int, learner: float, rng: np.random.Generator,
                      version: int) -> None:
-        """Write a new index atomically, then (and only then) make it the in-memory one."""
+        """Write a new index atomically, then (and only then) make it the in-memory one (inside ``_writing()``)."""
         self._check_writable()
         doc = {"format": FORMAT, "version": VERSION, "settings": self.settings, "next_id": next_id,
                "learner_rating": learner, "rng": generator_state(rng), "version_counter": version,
                "members": [members[i].to_dict() for i in sorted(members)]}
-        atomic_write(self.index_path, json.dumps(doc, indent=1).encode())
+        raw = json.dumps(doc, indent=1).encode()
+        atomic_write(self.index_path, raw)
         self._members, self._next_id, self._learner_rating, self._rng, self._version = (
             members, next_id, learner, rng, version)
         st = os.stat(self.index_path)
-        self._mtime_ns = (st.st_ino, st.st_mtime_ns)
+        self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
 
     def refresh(self) -> bool:
         """Re-read the index if another process changed it; returns whether it did."""
@@ -347,15 +396,16 @@ class OpponentPool:
         if len(members) >= self.max_size:
             evicted = self._victim(members, rng)
             del members[evicted]
-        atomic_write(self._snapshot_path(new_id), data)
-        members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
-                                 sha256=_sha256(data), size=len(data), name=name)
-        self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1)
-        if evicted is not None:
-            try:
-                self._snapshot_path(evicted).unlink()
-            except OSError:
-                pass
+        with self._writing():  # before the snapshot file: a second writer's next id may be the other's member
+            atomic_write(self._snapshot_path(new_id), data)
+            members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
+                                     sha256=_sha256(data), size=len(data), name=name)
+            self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1)
+            if evicted is not None:
+                try:
+                    self._snapshot_path(evicted).unlink()
+                except OSError:
+                    pass
         return new_id
 
     def _victim(self, members: dict[int, Record], rng: np.random.Generator) -> int:
@@ -391,11 +441,12 @@ class OpponentPool:
         """Take a member out of the pool (and delete its file)."""
         i = self._member(opponent_id).id
         members = {j: r for j, r in self._members.items() if j != i}
-        self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
-        try:
-            self._snapshot_path(i).unlink()
-        except OSError:
-            pass
+        with self._writing():
+            self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
+            try:
+                self._snapshot_path(i).unlink()
+            except OSError:
+                pass
 
     def path(self, opponent_id: int, *, verify: bool = True) -> Path:
         """The file of a member's snapshot (checked against its size and SHA-256 unless ``verify=False``)."""
@@ -452,7 +503,8 @@ class OpponentPool:
             members[i] = rec.with_outcome(o, new_rating)
             out.append(members[i])
         if checked:
-            self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
+            with self._writing():
+                self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
         return out
 
     def set_ratings(self, ratings: dict[int, float], learner: float | None = None) -> None:
@@ -464,7 +516,8 @@ class OpponentPool:
             rec = self._member(i)
             members[rec.id] = Record.from_dict(dict(rec.to_dict(), rating=number(f"rating of {rec.id}", r)))
         new_learner = self._learner_rating if learner is None else number("learner rating", learner)
-        self._write_index(members, self._next_id, new_learner, self._rng, self._version + 1)
+        with self._writing():
+            self._write_index(members, self._next_id, new_learner, self._rng, self._version + 1)
 
     # --------------------------------------------------------------- config
     def to_config(self) -> dict[str, Any]:

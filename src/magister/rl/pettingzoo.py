@@ -89,7 +89,8 @@ class OpponentEnv(gym.Env):
         load_policy: ``load_policy(snapshot_bytes) -> policy``; ``policy(observation) -> action``.
         seat: the learner's agent name, ``"alternate"`` (switch every game, default) or ``"random"``.
         teacher: optional opponent teacher (``propose()`` / ``observe(id, score)``) owned by this env.
-        report: write each game's outcome to the pool's record (the pool's writer process only).
+        report: write each game's outcome to the pool's record (the pool's writer process only: a second
+            process writing the pool is refused with a ConfigError, see :class:`OpponentPool`).
         outcome_fn: ``f(rewards, learner, opponent, terminated, truncated) -> "win" | "draw" | "loss" | None``.
         on_truncation: ``"error"`` (default) or ``"draw"``.
         cache: how many loaded opponent policies to keep in memory.

@@ -126,13 +126,29 @@ def close_client(teacher: Any) -> None:
         teacher.flush()
 
 
+def same_teacher(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` observe one teacher: the same object, or two clients of one remote teacher (a
+    client says so with ``same_teacher(other)``, as :class:`~magister.rl.ray.RayTeacher` does for the clients
+    of one actor)."""
+    if a is None or b is None:
+        return False
+    if a is b:
+        return True
+    for x, y in ((a, b), (b, a)):
+        f = getattr(type(x), "same_teacher", None)
+        if callable(f) and f(x, y):
+            return True
+    return False
+
+
 def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
     """Refuse an env that reports each episode to ``teacher`` itself (an ``OpponentEnv(teacher=t)``) when
     ``driver`` (a wrapper or vector env that observes ``teacher``) is to observe it too: every episode would be
-    recorded twice."""
-    if teacher is not None and getattr(env.unwrapped, "teacher", None) is teacher:
+    recorded twice. Two clients of one Ray actor (two ``RayTeacher(actor)``) are one teacher."""
+    if same_teacher(getattr(env.unwrapped, "teacher", None), teacher):
         raise ConfigError(
-            f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher, so {driver} would "
+            f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher (the same object, or a "
+            f"client of the same Ray actor), so {driver} would "
             "record every episode twice; give the teacher to one of them only (e.g. build the env with "
             "teacher=None and let the wrapper or vector env propose and observe)"
         )
