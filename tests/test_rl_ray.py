@@ -145,6 +145,77 @@ def test_rllib_callback_drives_wrappers_like_the_env_runner(local_ray):
     ray.kill(actor)
 
 
+def _runner(index: int, evaluation: bool = False):
+    """A stand-in for an RLlib env runner: what the callback reads of it."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(worker_index=index, config=SimpleNamespace(in_evaluation=evaluation),
+                           tune_trial_id="default")
+
+
+def _rllib_venv(n: int = 2):
+    return gym.vector.SyncVectorEnv([lambda i=i: CurriculumWrapper(CliffWalk(), None) for i in range(n)])
+
+
+def test_rllib_restarted_runner_frees_the_dead_runners_tasks_and_evaluation_runners_are_apart(local_ray):
+    # before: each runner's client had no name, so the tasks a runner that died had prefetched stayed leased for
+    # good when Ray restarted it; named by worker index alone, an evaluation runner (indices overlap) would have
+    # released the training runner's client, whose next refill would then fail
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-restart")
+    callback = rllib_callback("t-rllib-restart", prefetch=4, flush_every=3)
+    dead, venv = callback(), _rllib_venv()
+    for i in range(2):
+        dead.on_episode_created(env=venv, env_index=i, env_runner=_runner(1), episode=_FakeEpisode())
+    # never handed out (the buffer and the refill on its way): the runner dies, unclosed
+    prefetched = [t for t, _ in dead.client._tasks] + list(ray.get(dead.client._pending)[0])
+    assert ray.get(actor.counts.remote())["n_leased"] == len(prefetched) == 6
+    restarted, venv = callback(), _rllib_venv()  # Ray restarts the runner: same worker index
+    for i in range(2):
+        restarted.on_episode_created(env=venv, env_index=i, env_runner=_runner(1), episode=_FakeEpisode())
+    client = restarted.client
+    got = [venv.envs[i]._pushed[0][0] for i in range(2)] + [t for t, _ in client._tasks]
+    got += list(ray.get(client._pending)[0])
+    np.testing.assert_array_equal(got[:6], prefetched)  # the dead runner's tasks come first, in order
+    evaluation, eval_venv = callback(), _rllib_venv()
+    evaluation.on_episode_created(env=eval_venv, env_index=0, env_runner=_runner(1, evaluation=True),
+                                  episode=_FakeEpisode())
+    assert restarted.client.name == callback.client_name(1)
+    assert evaluation.client.name == callback.client_name(1, evaluation=True) != restarted.client.name
+    for _ in range(12):  # the training runner's client still refills (it was not released)
+        restarted.on_episode_created(env=venv, env_index=0, env_runner=_runner(1), episode=_FakeEpisode())
+    # a runner that dies for good is released from the driver by its name
+    assert ray.get(actor.release.remote(name=callback.client_name(1, evaluation=True))) > 0
+    ray.kill(actor)
+
+
+def test_rllib_runner_client_is_closed_when_rllib_stops_the_runner(local_ray):
+    # before: algo.stop() stops each runner, which closes its env, but the runner's client was never closed: the
+    # tasks it had prefetched stayed leased to it for good
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-stop")
+    cb, venv = rllib_callback("t-rllib-stop", prefetch=4, flush_every=100)(), _rllib_venv()
+    for i in range(2):
+        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
+    venv.reset(seed=0)
+    finished = 0
+    rng = np.random.default_rng(0)
+    while finished < 3:
+        _, _, term, trunc, _ = venv.step(rng.integers(0, 3, size=2))
+        for i in np.flatnonzero(term | trunc):
+            finished += 1
+            cb.on_episode_end(env=venv, env_index=int(i), env_runner=_runner(0), episode=_FakeEpisode())
+            cb.on_episode_created(env=venv, env_index=int(i), env_runner=_runner(0), episode=_FakeEpisode())
+    held = len(cb.client._tasks)
+    assert ray.get(actor.counts.remote())["n_leased"] >= held > 0
+    venv.close()  # what SingleAgentEnvRunner.stop() does
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == finished  # its outcomes were sent (fewer than flush_every)
+    assert counts["n_leased"] == 0 and counts["n_returned"] >= held
+    venv = _rllib_venv()  # a runner that goes on (a new env) gets tasks again
+    cb.on_episode_created(env=venv, env_index=0, env_runner=_runner(0), episode=_FakeEpisode())
+    assert venv.envs[0]._pushed
+    ray.kill(actor)
+
+
 @ray.remote(num_cpus=0.25)
 def _wrapped_worker(actor_name: str, episodes: int) -> int:
     client = RayTeacher(actor_name, prefetch=4, flush_every=5)

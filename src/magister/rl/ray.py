@@ -477,6 +477,14 @@ def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:
     )
 
 
+def _client_name(run: str, worker_index: int, evaluation: bool, trial_id: Any) -> str:
+    """The ``name`` of the :class:`RayTeacher` of an RLlib env runner: stable across a restart of that runner
+    (Ray restarts it with the same worker index), distinct between training and evaluation runners (their worker
+    indices overlap), between Tune trials, and between callback classes (``run``: one per
+    :func:`rllib_callback` call)."""
+    return f"rllib/{run}/{trial_id}/{'evaluation' if evaluation else 'training'}/{int(worker_index)}"
+
+
 def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | None = None, prefetch: int = 32,
                    flush_every: int = 32, client_factory: Any = None) -> type:
     """An RLlib callback class (new API stack) driving each sub-env's ``CurriculumWrapper``.
@@ -484,11 +492,28 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     ``config.callbacks(rllib_callback("magister-teacher"))``. On
     ``on_episode_created`` (before RLlib resets the sub-env) it pushes a task
     from the shared teacher into the wrapper; on ``on_episode_end`` it reports
-    the wrapper's score; on ``on_sample_end`` it flushes. ``client_factory``
-    (a function returning a teacher-like object) replaces the Ray client, e.g.
-    in tests.
+    the wrapper's score; on ``on_sample_end`` (the end of every sampling round,
+    training or evaluation) it flushes, so no outcome waits past its round.
+    ``client_factory`` (a function returning a teacher-like object) replaces
+    the Ray client, e.g. in tests.
+
+    Each env runner has one :class:`RayTeacher`, named after the runner
+    (``rllib/<run>/<Tune trial>/<training|evaluation>/<worker index>``): a
+    runner that Ray restarts after a failure starts a client of the same name,
+    and the tasks the dead runner had prefetched go to the next proposals; evaluation runners, whose worker
+    indices are the training runners' too, are named apart. When RLlib stops a
+    runner (``algo.stop()`` stops each runner, which closes its env) the
+    wrappers close that client: its prefetched tasks go back to the actor.
+    Two algorithms sharing one actor need each its own ``rllib_callback(...)``
+    class (Tune trials are told apart by their trial id). A runner that dies
+    and is not restarted keeps its tasks leased (RLlib has no hook for it):
+    release them from the driver with ``actor.release.remote(name=
+    cls.client_name(i), missing_ok=True)``. With ``client_factory`` the
+    callback neither names nor closes the client.
     """
     from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    run = uuid.uuid4().hex[:12]  # this class's runners: its clients' names (the class travels pickled, run with it)
 
     class MagisterCallback(RLlibCallback):
         def __init__(self) -> None:
@@ -496,20 +521,36 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
             self._client: Any = None
             self._reported: dict[int, int] = {}
 
+        @staticmethod
+        def client_name(worker_index: int, *, evaluation: bool = False, trial_id: Any = "default") -> str:
+            """The name of the client of env runner ``worker_index`` (an evaluation runner's with
+            ``evaluation=True``; ``trial_id``: the Tune trial's, ``"default"`` outside Tune)."""
+            return _client_name(run, worker_index, evaluation, trial_id)
+
         @property
         def client(self) -> Any:
+            return self._client_of(None)
+
+        def _client_of(self, env_runner: Any) -> Any:
             if self._client is None:
+                index = getattr(env_runner, "worker_index", None)  # no runner (a direct call): no name
+                name = None if index is None else self.client_name(
+                    index, evaluation=bool(getattr(getattr(env_runner, "config", None), "in_evaluation", False)),
+                    trial_id=getattr(env_runner, "tune_trial_id", None) or "default")
                 self._client = (client_factory() if client_factory is not None else
                                 RayTeacher(actor_name, namespace=namespace, prefetch=prefetch,
-                                              flush_every=flush_every))
+                                           flush_every=flush_every, name=name))
             return self._client
 
-        def on_episode_created(self, *, env=None, env_index: int = 0, **kwargs: Any) -> None:
+        def on_episode_created(self, *, env=None, env_index: int = 0, env_runner=None, **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)
             wrapper._pushed.clear()
             from .wrapper import propose_with_info
 
-            tasks, infos = propose_with_info(self.client, 1)
+            client = self._client_of(env_runner)
+            if client_factory is None:  # this runner's own client: closed with its env (RLlib's stop of the runner)
+                wrapper.feeder = client
+            tasks, infos = propose_with_info(client, 1)
             wrapper.push_task(tasks[0], infos[0])
 
         def on_episode_start(self, *, episode=None, env=None, env_index: int = 0, **kwargs: Any) -> None:
@@ -518,13 +559,14 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
                 episode.custom_data["magister_task"] = wrapper.task
                 episode.custom_data["magister_train"] = bool(wrapper.task_info.get("train", True))
 
-        def on_episode_end(self, *, env=None, env_index: int = 0, metrics_logger=None, **kwargs: Any) -> None:
+        def on_episode_end(self, *, env=None, env_index: int = 0, metrics_logger=None, env_runner=None,
+                           **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)
             if wrapper.last_outcome is None or self._reported.get(env_index) == wrapper.n_episodes:
                 return
             self._reported[env_index] = wrapper.n_episodes
             task, score = wrapper.last_outcome
-            self.client.observe(task, score)
+            self._client_of(env_runner).observe(task, score)
             if metrics_logger is not None:
                 metrics_logger.log_value("magister/score", float(score), reduce="mean")
 

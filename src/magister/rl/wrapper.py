@@ -240,6 +240,9 @@ class CurriculumWrapper(gym.Wrapper):
         #: (task, score) of the last finished episode
         self.last_outcome: tuple[Any, float] | None = None
         self.n_episodes = 0
+        #: a client that pushes tasks into this wrapper from outside and hears its outcomes (the RayTeacher of an
+        #: RLlib env runner, set by :func:`~magister.rl.ray.rllib_callback`): :meth:`close` closes it
+        self.feeder: Any = None
 
     # ----------------------------------------------------------------- tasks
     def push_task(self, task: Any, info: dict[str, Any] | None = None) -> None:
@@ -388,11 +391,17 @@ class CurriculumWrapper(gym.Wrapper):
         """Close the env, then send what the teacher client buffered: a :class:`~magister.rl.ray.RayTeacher`
         copied into this worker (an ``env_fn`` closing over it) is closed, so its last outcomes reach the actor and
         its prefetched tasks go to other workers; any other client with ``flush`` is flushed (a client this
-        process shares with other wrappers is not closed: its buffer is theirs too)."""
+        process shares with other wrappers is not closed: its buffer is theirs too). A :attr:`feeder` (an RLlib
+        env runner's client, which RLlib stops by closing its env) is closed."""
         try:
             super().close()
         finally:
-            close_client(self.teacher)
+            try:
+                close_client(self.teacher)
+            finally:
+                feeder, self.feeder = self.feeder, None
+                if feeder is not None:
+                    feeder.close()
 
     def report(self, task_ids: Any = None, scores: Any = None, *, tasks: Any = None) -> None:
         """Send learner-computed scores (``score="external"``) to the wrapper's teacher.
