@@ -103,3 +103,29 @@ def test_corrupt_checkpoint_values_are_refused_and_change_nothing(where, value):
     with pytest.raises(CheckpointError):
         t.load_state_dict(state)
     assert states_equal(t.state_dict(), before)
+
+
+def test_predictions_over_many_rows_are_computed_in_blocks_with_the_same_result(monkeypatch):
+    # propose(k) asks about k x n_candidates rows; against a long history the whole distance matrix at once took
+    # k x n_candidates x history_size floats (GBs): it is computed a block of rows at a time, with the same figures
+    import magister.teachers.frontier as fr
+
+    t = Frontier(mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, bootstrap=20, history_size=300)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        x = t.propose()
+        t.observe(x, float(x[0] + 0.1 * rng.random() < 0.6))
+    q = rng.random((257, 2))
+    whole_matrix = t.predict(q)
+    sizes = []
+    real_argpartition = np.argpartition
+
+    def recording(a, *args, **kwargs):
+        sizes.append(a.size)
+        return real_argpartition(a, *args, **kwargs)
+
+    monkeypatch.setattr(fr, "_BLOCK", 300 * 10)  # 10 rows a block
+    monkeypatch.setattr(fr.np, "argpartition", recording)
+    blocked = t.predict(q)
+    assert max(sizes) <= 300 * 10 and len(sizes) == 26
+    np.testing.assert_array_equal(blocked, whole_matrix)

@@ -94,6 +94,10 @@ def dimension_relevance(x: np.ndarray, y: np.ndarray, bins: int = 8) -> np.ndarr
     return relevant.astype(float) if relevant.any() else np.ones(d)
 
 
+#: entries of the candidates x history distance matrix computed at once (32 MB of floats)
+_BLOCK = 1 << 22
+
+
 @register("frontier")
 class Frontier(Teacher):
     """Propose tasks whose predicted competence (recency-weighted nearest neighbours) lies in a band, weighted
@@ -145,12 +149,21 @@ class Frontier(Teacher):
             return np.full(len(q), np.nan)
         hx, hy = self.history.x, self.history.y  # oldest first
         s = np.sqrt(self.weights)
-        a, b = q * s, hx * s
-        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        b = hx * s
+        bb = (b * b).sum(1)[None, :]
         kk = min(self.k, n)
-        near = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(q), n))
-        w = np.exp(-(n - 1 - near) / self.recency)  # the newest stored task has age 0
-        return (w * hy[near]).sum(1) / w.sum(1)
+        # the distance matrix of a block of rows at a time: propose(k) asks about k x n_candidates rows, and all of
+        # them against a long history at once took k x n_candidates x history_size floats (GBs); each row's
+        # figures are its own, so blocks give the same predictions (one block in the default use)
+        step = max(1, _BLOCK // n)
+        out = np.empty(len(q))
+        for i in range(0, len(q), step):
+            a = q[i:i + step] * s
+            d2 = (a * a).sum(1)[:, None] + bb - 2.0 * (a @ b.T)
+            near = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(a), n))
+            w = np.exp(-(n - 1 - near) / self.recency)  # the newest stored task has age 0
+            out[i:i + step] = (w * hy[near]).sum(1) / w.sum(1)
+        return out
 
     # -------------------------------------------------------------- proposing
     def _candidates(self, m: int) -> np.ndarray:
