@@ -508,3 +508,29 @@ def test_the_writer_keeps_one_connection_and_replaces_a_broken_one(db):
     with engine.connect() as conn:
         assert conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars().all() == list(range(1, 8))
     engine.dispose()
+
+
+def test_two_clients_of_one_curriculum_count_as_one_teacher_for_the_wrappers(client):
+    # an env reporting to one HTTPTeacher inside a wrapper observing another client of the same curriculum saw
+    # every episode twice: the one-owner check compared the client objects only
+    import gymnasium as gym
+
+    from magister.rl import CurriculumWrapper
+
+    _create(client)
+    _create(client, name="other")
+    first = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    again = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)
+    other = HTTPTeacher("http://testserver", "other", token=ADMIN, client=client)
+    assert first.same_teacher(again) and again.same_teacher(first) and not first.same_teacher(other)
+
+    class Reporting(gym.Env):  # an env that reports its episodes to a teacher itself (as OpponentEnv does)
+        observation_space = gym.spaces.Box(0.0, 1.0, (1,))
+        action_space = gym.spaces.Discrete(2)
+
+        def __init__(self, teacher):
+            self.teacher = teacher
+
+    with pytest.raises(mg.ConfigError, match="twice"):
+        CurriculumWrapper(Reporting(first), again)
+    CurriculumWrapper(Reporting(first), other)  # another curriculum: two teachers, each told once

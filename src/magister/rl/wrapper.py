@@ -144,11 +144,12 @@ def same_teacher(a: Any, b: Any) -> bool:
 def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
     """Refuse an env that reports each episode to ``teacher`` itself (an ``OpponentEnv(teacher=t)``) when
     ``driver`` (a wrapper or vector env that observes ``teacher``) is to observe it too: every episode would be
-    recorded twice. Two clients of one Ray actor (two ``RayTeacher(actor)``) are one teacher."""
+    recorded twice. Two clients of one Ray actor (two ``RayTeacher(actor)``), or of one curriculum of a
+    ``magister serve`` server (two ``HTTPTeacher``), are one teacher."""
     if same_teacher(getattr(env.unwrapped, "teacher", None), teacher):
         raise ConfigError(
             f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher (the same object, or a "
-            f"client of the same Ray actor), so {driver} would "
+            f"client of the same Ray actor or service curriculum), so {driver} would "
             "record every episode twice; give the teacher to one of them only (e.g. build the env with "
             "teacher=None and let the wrapper or vector env propose and observe)"
         )

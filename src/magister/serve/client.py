@@ -309,6 +309,12 @@ class HTTPTeacher:
         self.kind: str = info.get("kind", "any")
         self._info = info
 
+    def same_teacher(self, other: Any) -> bool:
+        """Whether ``other`` is a client of the same curriculum on the same server (what it observes reaches the
+        same teacher): the one-owner check of the RL wrappers refuses two of them for one episode."""
+        return other is self or (isinstance(other, HTTPTeacher) and other.url == self.url
+                                 and other.curriculum == self.curriculum)
+
     # -------------------------------------------------------------- teaching
     def _decode(self, tasks: list[Any]) -> Any:
         out = [self.space.from_json(t) for t in tasks]
