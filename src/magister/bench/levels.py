@@ -71,9 +71,10 @@ EXPLORE_BONUS = 0.01
 GENERATOR = "mixed"
 
 
-def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: str = "blocks"
-                        ) -> tuple[Any, dict[str, Any], Any]:
-    """(task space, teacher settings, score) of one benchmark teacher."""
+def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: str = "blocks",
+                        max_density: float = MAX_DENSITY) -> tuple[Any, dict[str, Any], Any]:
+    """(task space, teacher settings, score) of one benchmark teacher; ``max_density``: the top of the training
+    envs' block wall density (``MazeEnv(max_density=...)``), which the spaces of accel and alp-gmm span too."""
     from ..levels.spaces import MazeSpace, SeedSpace
     from ..spaces import Box
 
@@ -85,7 +86,7 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
         # new levels from the training distribution (initial="random"): started from empty rooms (the
         # paper's "simple"), the levels had not grown after 60k steps (mean wall density 0.008)
         share = 0.5 if generator == "mixed" else 0.0  # the seed generator's levels, as MazeSpace samples
-        return (MazeSpace(SIZE, wall_density=[0.0, MAX_DENSITY], labyrinths=share), {"initial": "random", **extra},
+        return (MazeSpace(SIZE, wall_density=[0.0, max_density], labyrinths=share), {"initial": "random", **extra},
                 "external")
     if name == "learnability":
         # rounds sized for a CPU budget of ~2500 episodes: every 200 training episodes, 32 candidates x 2
@@ -94,7 +95,7 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
         return SeedSpace(), {"n_candidates": 32, "eval_episodes": 2, "eval_interval": 200, "capacity": 32,
                              **extra}, "success"
     if name == "alp-gmm":  # "mixed": over that generator's parameter x in [0, 1] (MazeEnv's [x] task)
-        top = 1.0 if generator == "mixed" else MAX_DENSITY
+        top = 1.0 if generator == "mixed" else max_density
         return Box([0.0], [top]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
     raise ValueError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
 
@@ -136,11 +137,12 @@ class _HeldoutLevels(_RandomLevels):
 
 
 def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = None, generator: str = "blocks",
-                       n_levels: int | None = None) -> tuple[Any, Any]:
+                       n_levels: int | None = None, max_density: float = MAX_DENSITY) -> tuple[Any, Any]:
     """(teacher, score) for one benchmark teacher name (or diagnostic row, :data:`DIAGNOSTICS`) over the
     levels of ``generator`` (:func:`~magister.rl.envs.maze.maze_from_seed`). ``n_levels``: a finite training
     set of that many levels (``SeedSpace(n_levels)``, played through ``MazeEnv(seeds=training_seeds(...))``);
-    ``uniform`` then samples among them, and only the teachers over seeds take one."""
+    ``uniform`` then samples among them, and only the teachers over seeds take one. ``max_density``: the
+    training envs' (``MazeEnv(max_density=...)``), spanned by the spaces of accel and alp-gmm ("blocks")."""
     from ..levels.spaces import SeedSpace
     from ..rl.envs.maze import GENERATORS
     from ..teacher import make_teacher
@@ -152,7 +154,7 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
             raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
         if name == "uniform":
             return make_teacher("uniform", SeedSpace(n_levels), seed=seed), "success"
-        space, kwargs, score = _space_and_settings(name, settings, generator)
+        space, kwargs, score = _space_and_settings(name, settings, generator, max_density)
         if not isinstance(space, SeedSpace):
             raise ValueError(f"make_level_teacher: {name!r} does not pick among generator seeds, so it takes no "
                              f"finite training set (n_levels); the seed teachers are plr, robust-plr and learnability")
@@ -161,7 +163,7 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
         return _RandomLevels(seed), "success"
     if name == "heldout":
         return _HeldoutLevels(seed), "success"
-    space, kwargs, score = _space_and_settings(name, settings, generator)
+    space, kwargs, score = _space_and_settings(name, settings, generator, max_density)
     return make_teacher(name, space, seed=seed, **kwargs), score
 
 
@@ -232,12 +234,13 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     ``n_levels``: train on a finite set of that many generator levels drawn once per run
     (:func:`~magister.rl.envs.maze.training_seeds` of ``seed``, as in the PLR paper) instead of the open-ended
     generator; only ``uniform`` and the teachers over seeds (plr, robust-plr, learnability) take one."""
-    from ..settings import whole
+    from ..settings import number, whole
 
     for name, value in (("steps", steps), ("n_envs", n_envs), ("n_steps", n_steps), ("eval_every", eval_every),
                         ("episodes", episodes)):
         whole(name, value)  # eval_every <= 0 would never finish the run
     whole("pictures", pictures, 0)
+    number("max_density", max_density, 0.0, 1.0, hint="the top of the training envs' block wall density")
     import torch
 
     from ..rl import CurriculumVectorEnv
@@ -250,7 +253,8 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
     names = sorted(mazes)
     from ..rl.envs.maze import training_seeds
 
-    teach, score = make_level_teacher(teacher, seed, settings, generator, n_levels=n_levels)
+    # the teacher's space spans the envs' densities (accel's and alp-gmm's kept 0.35 whatever max_density was)
+    teach, score = make_level_teacher(teacher, seed, settings, generator, n_levels=n_levels, max_density=max_density)
     if isinstance(score, tuple):  # a return range: score the goal reward, without the exploration bonus
         score = _goal_return
     seeds = None if n_levels is None else training_seeds(n_levels, seed)
