@@ -125,6 +125,23 @@ class Gifts(AECEnv):
         self._accumulate_rewards()
 
 
+def test_a_second_writer_in_the_same_process_is_named_as_such(tmp_path: Path) -> None:
+    # before: an OpponentEnv given the folder with report=True opens a writable pool of its own beside the learner's,
+    # and the learner's next add() was refused with an error about "a second process" and worker envs, in a script
+    # that runs one process (the fix: pass the pool object, not the folder)
+    pool = _pool(tmp_path)
+    env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy)
+    _play(env, np.random.default_rng(0), 1)
+    with pytest.raises(ConfigError, match=r"another writer(.|\n)*This process holds another writable OpponentPool"
+                                          r"(.|\n)*OpponentEnv\(game, pool, load_policy\)"):
+        pool.add(b"first")
+    assert pool.refresh() and pool.add(b"first") == 2  # refreshed, the learner goes on; the env's pool object
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy)  # the one pool object: one writer, nothing refused
+    _play(env, np.random.default_rng(0), 2)
+    pool.add(b"random:3")
+    assert sum(r.games for r in pool.records()) == 3
+
+
 def test_the_learner_is_paid_the_reward_of_the_opponent_s_opening_move(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
     env = OpponentEnv(Gifts(), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")

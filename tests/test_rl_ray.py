@@ -157,6 +157,28 @@ def _rllib_venv(n: int = 2):
     return gym.vector.SyncVectorEnv([lambda i=i: CurriculumWrapper(CliffWalk(), None) for i in range(n)])
 
 
+def test_rllib_runner_that_remakes_its_env_reports_the_new_envs_first_episodes():
+    # before: the callback remembered the last reported episode count per env index, so after RLlib re-made the
+    # runner's env (make_env after a failure; the old wrappers closed the client and the runner went on), the new
+    # wrapper's first episode (its count starting again from 1) was taken for a repeat and never observed
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    cb = rllib_callback(client_factory=lambda: teacher)()
+    finished = 0
+    for _ in range(2):  # the env, then the one RLlib makes in its place
+        venv = _rllib_venv(1)
+        cb.on_episode_created(env=venv, env_index=0, env_runner=_runner(1), episode=_FakeEpisode())
+        venv.reset(seed=0)
+        rng = np.random.default_rng(0)
+        term = trunc = np.zeros(1, bool)
+        while not (term | trunc).any():
+            _, _, term, trunc, _ = venv.step(rng.integers(0, 3, size=1))
+        finished += 1
+        cb.on_episode_end(env=venv, env_index=0, env_runner=_runner(1), episode=_FakeEpisode())
+        cb.on_episode_end(env=venv, env_index=0, env_runner=_runner(1), episode=_FakeEpisode())  # counted once
+        venv.close()
+    assert teacher.n_observed == finished == 2
+
+
 def test_rllib_restarted_runner_frees_the_dead_runners_tasks_and_evaluation_runners_are_apart(local_ray):
     # before: each runner's client had no name, so the tasks a runner that died had prefetched stayed leased for
     # good when Ray restarted it; named by worker index alone, an evaluation runner (indices overlap) would have

@@ -63,6 +63,7 @@ import contextlib
 import hashlib
 import json
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -81,6 +82,9 @@ except ImportError:  # no flock (Windows): the check of the index still refuses 
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["OpponentPool", "SnapshotError", "UnknownOpponentError", "EVICTIONS"]
+
+#: the writable pools open in this process (to tell a second writer here from one in another process)
+_WRITERS: "weakref.WeakSet[OpponentPool]" = weakref.WeakSet()
 
 FORMAT = "magister-opponent-pool"
 VERSION = 1
@@ -166,6 +170,8 @@ class OpponentPool:
                  initial_rating: float | None = None, seed: SeedLike = None, readonly: bool = False):
         self.directory = Path(directory).resolve()
         self.readonly = bool(readonly)
+        if not self.readonly:
+            _WRITERS.add(self)
         given = {name: v for name, v in (("max_size", max_size), ("eviction", eviction), ("max_ids", max_ids),
                                          ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating))
                  if v is not None}
@@ -261,9 +267,17 @@ class OpponentPool:
                     "worker); nothing was changed, so as not to overwrite what the other one wrote. A pool has one "
                     "writer: open it with OpponentPool(folder, readonly=True) in every other process and build "
                     "their envs with OpponentEnv(game, folder, load_policy, report=False), sending the outcomes to "
-                    "the writer (final info, then pool.report_many)"
+                    "the writer (final info, then pool.report_many)" + self._writers_here()
                 )
             yield
+
+    def _writers_here(self) -> str:
+        """The part of the second-writer error about another writable pool of this folder in this process."""
+        if not any(p is not self and p.directory == self.directory and not p.readonly for p in list(_WRITERS)):
+            return ""
+        return (". This process holds another writable OpponentPool of this folder too (e.g. an OpponentEnv given "
+                "the folder, which opens its own pool when report=True): if that one wrote, open the folder once "
+                "and pass that one pool object around, e.g. OpponentEnv(game, pool, load_policy)")
 
     def _write_index(self, members: dict[int, Record], next_id: int, learner: float, rng: np.random.Generator,
                      version: int) -> None:

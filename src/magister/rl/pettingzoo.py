@@ -85,7 +85,9 @@ class OpponentEnv(gym.Env):
 
     Args:
         game: a PettingZoo env (AEC or parallel) or a function returning one.
-        pool: an :class:`OpponentPool` or its folder (opened read-only when ``report=False``).
+        pool: an :class:`OpponentPool` or its folder (opened read-only when ``report=False``; with
+            ``report=True`` the folder opens a writable pool of its own: in a process that also changes the
+            pool, pass that pool object instead, as a pool has one writer).
         load_policy: ``load_policy(snapshot_bytes) -> policy``; ``policy(observation) -> action``.
         seat: the learner's agent name, ``"alternate"`` (switch every game, default) or ``"random"``.
         teacher: optional opponent teacher (``propose()`` / ``observe(id, score)``) owned by this env.

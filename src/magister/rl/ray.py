@@ -519,7 +519,10 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
         def __init__(self) -> None:
             super().__init__()
             self._client: Any = None
-            self._reported: dict[int, int] = {}
+            # per env index, the outcome last reported (the wrapper's last_outcome object, new at each episode
+            # end): not its episode count, which starts from 0 again in the new wrappers of a runner that re-makes
+            # its env (RLlib's make_env after a failure), whose first episodes were then skipped as repeats
+            self._reported: dict[int, Any] = {}
 
         @staticmethod
         def client_name(worker_index: int, *, evaluation: bool = False, trial_id: Any = "default") -> str:
@@ -562,9 +565,9 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
         def on_episode_end(self, *, env=None, env_index: int = 0, metrics_logger=None, env_runner=None,
                            **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)
-            if wrapper.last_outcome is None or self._reported.get(env_index) == wrapper.n_episodes:
+            if wrapper.last_outcome is None or self._reported.get(env_index) is wrapper.last_outcome:
                 return
-            self._reported[env_index] = wrapper.n_episodes
+            self._reported[env_index] = wrapper.last_outcome
             task, score = wrapper.last_outcome
             self._client_of(env_runner).observe(task, score)
             if metrics_logger is not None:
