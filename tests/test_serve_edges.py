@@ -188,3 +188,38 @@ def test_observe_batch_checks_every_id_before_sending_any_chunk(tmp_path):
         t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=flaky, backoff=0.001)
         assert len(t.observe_batch(["add", "sub"], [0.5, 0.5], ids=["v1", None])) == 2
         assert t.n_observed == 2  # applied once although its reply was lost and the batch sent again
+
+
+def test_observe_batch_checks_the_score_range_and_repeated_ids_before_sending_any_chunk(tmp_path):
+    """A score outside the curriculum's range, or one id given for two different outcomes, was refused by the
+    server only in its own chunk ("Nothing was recorded."), after the earlier chunks had been recorded."""
+    import magister as mg
+    from magister.serve.client import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED}, headers=AUTH).status_code == 201
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=c)
+        with pytest.raises(mg.InvalidScoreError, match="outside the declared range"):
+            t.observe_batch(["add", "sub", "mul"], [0.5, 0.5, 5.0], chunk=2)
+        assert t.n_observed == 0
+        with pytest.raises(mg.ConfigError, match="client id 'x'"):
+            t.observe_batch(["add", "sub", "mul"], [0.5, 0.5, 0.5], ids=["x", "y", "x"], chunk=2)
+        assert t.n_observed == 0
+        # the same outcome repeated under one id (a retry) is still applied once
+        assert t.observe_batch(["add", "sub", 0], [0.5, 0.5, 0.5], ids=["x", "y", "x"], chunk=2) == [1, 2, 1]
+        assert t.n_observed == 2
+
+
+def test_observe_refuses_an_empty_client_id_rather_than_replacing_it(tmp_path):
+    """``observe(task, score, id="")`` sent a random id instead, so each retry with that id was applied again."""
+    import magister as mg
+    from magister.serve.client import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED}, headers=AUTH).status_code == 201
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=c)
+        for bad in ("", 7, "z" * 200):
+            with pytest.raises(mg.ConfigError, match="client id"):
+                t.observe("add", 0.5, id=bad)
+        assert t.n_observed == 0
+        assert t.observe("add", 0.5, id="k") == t.observe("add", 0.5, id="k") == 1

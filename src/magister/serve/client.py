@@ -17,6 +17,7 @@ retried with backoff and the server applies it once.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -339,7 +340,11 @@ class HTTPTeacher:
         """Record one outcome; returns its sequence number in the curriculum's log."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        body = {"task": _plain(task), "score": self._json_score(score), "id": id or _new_id()}
+        if id is not None and (not isinstance(id, str) or not 1 <= len(id) <= ID_MAX):
+            # (an empty id was replaced by a random one, so its retries were each applied again)
+            raise ConfigError(f"client id {_brief(id)} is not valid: an id must be a string of 1-{ID_MAX} "
+                              "characters (or None for a random one). Nothing was recorded.")
+        body = {"task": _plain(task), "score": self._json_score(score), "id": _new_id() if id is None else id}
         return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
@@ -374,6 +379,18 @@ class HTTPTeacher:
             self.space.validate(t)
         obs_all = [{"task": _plain(t), "score": self._json_score(s), "id": i}
                    for t, s, i in zip(tasks, scores, ids)]
+        # the curriculum's score range, and ids repeated for different outcomes, are checked here too: the
+        # server refused them only in their own chunk, after the earlier chunks were recorded
+        from ..scores import ScoreRange
+
+        if self._info.get("score_range") is not None:
+            ScoreRange.coerce(self._info["score_range"]).normalise(scores)
+        seen: dict[str, Any] = {}
+        for o in obs_all:
+            outcome = (json.dumps(self.space.to_json(self.space.from_json(o["task"]))), o["score"])
+            if seen.setdefault(o["id"], outcome) != outcome:
+                raise ConfigError(f"client id {_brief(o['id'])} is given for two different observations; use a "
+                                  "fresh id for each new observation. Nothing was recorded.")
         seqs: list[int] = []
         for start in range(0, len(tasks), chunk):
             obs = obs_all[start:start + chunk]
