@@ -316,6 +316,30 @@ def test_predicting_an_untagged_item_leaves_its_skill_to_its_first_tagged_use(na
         model.replay(EventLog.from_events([Event("u1", "q4", ("s1",), 99.0, 1.0)]))
 
 
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs", "blend"])
+def test_a_replaced_stand_in_skill_is_not_listed(name, tmp_path):
+    # before: the skill named after an item predicted without skills stayed in the model's skills once a tagged
+    # answer gave the item its skill, so state(learner) listed it, with no items (FSRS: mastery 0)
+    pytest.importorskip("sklearn" if name == "best-lr" else "numpy")
+    graded = name == "fsrs"
+    events = [Event(e.learner, e.item, e.skills, e.timestamp, 3.0 if graded else e.outcome)
+              for e in _two_part_log()[1]]
+    model = make_model(name, **({"members": [["bkt", {}], ["elo", {}]], "seed": 0} if name == "blend" else {}))
+    model.fit(EventLog.from_events(events))
+    model.predict("u1", "q9", 20.0)
+    assert "q9" in model.state("u1", 21.0)  # the item's stand-in skill while it is one: shown
+    model.update(Event("u1", "q9", ("s0",), 20.0, 3.0 if graded else 1.0))
+    assert sorted(model.state("u1", 21.0)) == ["s0", "s1"]
+    model.save(tmp_path / "m.ckpt")
+    assert sorted(load_model(tmp_path / "m.ckpt").state("u1", 21.0)) == ["s0", "s1"]
+    if name == "best-lr":
+        assert model.skills_seen() == ["s0", "s1"]
+    # a stand-in that becomes the item's own skill (answered without skills) is listed
+    model.predict("u1", "q8", 22.0)
+    model.update(Event("u1", "q8", (), 22.0, 3.0 if graded else 1.0))
+    assert sorted(model.state("u1", 23.0)) == ["q8", "s0", "s1"]
+
+
 def test_an_untagged_item_answered_after_being_predicted_keeps_its_answer():
     # the stand-in skill is the item's for good once an answer is taken on it (no skills given), so nothing observed
     # moves; a first tagged answer instead gives the item its skill (the answer counts there)

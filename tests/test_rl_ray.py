@@ -370,21 +370,36 @@ def test_a_bad_k_is_refused_before_the_prefetched_tasks_are_touched():
     assert np.allclose(tasks[0], [0.1, 0.2]) and infos == [{"train": True}] and len(client._tasks) == 1
 
 
-def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(monkeypatch, tmp_path):
-    # no cluster: the real TeacherActor and RayTeacher, with calls run at once and ray.get reading their results.
-    # before: the refused batch's reference stayed in flight, so every later flush(), save() and close() raised
-    # the same error again and the client could never save the teacher
+class _Ref:
+    """No cluster: a call of the real TeacherActor, run at once (a dead actor's call fails as Ray's do)."""
+
+    def __init__(self, fn, dead=False):
+        if dead:
+            self.value, self.error = None, ray.exceptions.RayActorError()
+            return
+        try:
+            self.value, self.error = fn(), None
+        except Exception as e:  # noqa: BLE001 - handed to ray.get, as Ray does
+            self.value, self.error = None, e
+
+
+class _Handle:
+    def __init__(self, actor):
+        self.actor, self.dead = actor, False
+
+    def __getattr__(self, name):
+        import types
+
+        method = getattr(self.actor, name)
+        return types.SimpleNamespace(remote=lambda *a, **k: _Ref(lambda: method(*a, **k), self.dead))
+
+
+def _no_cluster(monkeypatch, tmp_path):
+    """A RayTeacher on a handle of a real TeacherActor (pfsp over a pool of 2) with ray.get reading the results."""
     import types
 
     from magister.opponents import OpponentPool
     from magister.rl import ray as mg_ray
-
-    class Ref:
-        def __init__(self, fn):
-            try:
-                self.value, self.error = fn(), None
-            except Exception as e:  # noqa: BLE001 - handed to ray.get, as Ray does
-                self.value, self.error = None, e
 
     def get(ref):
         if isinstance(ref, list):
@@ -393,20 +408,20 @@ def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(
             raise ref.error
         return ref.value
 
-    class Handle:
-        def __init__(self, actor):
-            self.actor = actor
-
-        def __getattr__(self, name):
-            method = getattr(self.actor, name)
-            return types.SimpleNamespace(remote=lambda *a, **k: Ref(lambda: method(*a, **k)))
-
     monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get, is_initialized=lambda: True))
     pool = OpponentPool(tmp_path / "pool", max_ids=10)
     pool.add(b"a")
     pool.add(b"b")
     actor = mg_ray.TeacherActor(mg.make_teacher("pfsp", pool.space, pool=pool, seed=0).to_bytes())
-    client = RayTeacher(Handle(actor), prefetch=4, flush_every=2)
+    return actor, _Handle(actor)
+
+
+def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(monkeypatch, tmp_path):
+    # no cluster: the real TeacherActor and RayTeacher, with calls run at once and ray.get reading their results.
+    # before: the refused batch's reference stayed in flight, so every later flush(), save() and close() raised
+    # the same error again and the client could never save the teacher
+    actor, handle = _no_cluster(monkeypatch, tmp_path)
+    client = RayTeacher(handle, prefetch=4, flush_every=2)
     client.observe(0, 1.0)
     client.observe(7, 0.0)  # in the space, but the pool never handed id 7 out: the actor's teacher refuses the batch
     with pytest.raises(mg.InvalidTaskError, match="never added"):
@@ -425,6 +440,32 @@ def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(
     client.observe_batch([0, 1], [0.0, 1.0])
     client.close()
     assert actor.counts()["n_observed"] == 2 + 2 * 9
+
+
+def test_a_flush_that_meets_a_refused_batch_and_a_dead_actor_says_both(monkeypatch, tmp_path):
+    # before: the refused batch's error came first and hid the actor's death, so the outcomes lost with it were never
+    # reported (the batches were forgotten: the next flush was quiet)
+    actor, handle = _no_cluster(monkeypatch, tmp_path)
+    client = RayTeacher(handle, prefetch=4, flush_every=2)
+    client.observe_batch([7, 0], [0.0, 1.0])  # the pool never handed id 7 out: the actor's teacher refuses the batch
+    client.observe_batch([0, 1], [0.0, 1.0])  # applied
+    handle.dead = True
+    client.observe_batch([1, 0], [1.0, 1.0])  # never reaches the dead actor
+    client.observe(0, 0.5)  # buffered, sent by the flush: lost too
+    with pytest.raises(mg.ConfigError, match=r"last 3 outcome\(s\).*refused.*never added to the pool") as info:
+        client.flush()
+    assert isinstance(info.value.__cause__, mg.InvalidTaskError)
+    client.flush()  # said once
+    assert actor.counts()["n_observed"] == 2
+    # a refusal alone is raised as it came; a dead actor alone names the lost outcomes only
+    handle.dead = False
+    client.observe_batch([7, 0], [0.0, 1.0])
+    with pytest.raises(mg.InvalidTaskError, match="never added"):
+        client.flush()
+    handle.dead = True
+    client.observe_batch([1, 0], [1.0, 1.0])
+    with pytest.raises(mg.ConfigError, match=r"last 2 outcome\(s\).*magister.load\(path\)\)\)$"):
+        client.flush()
 
 
 def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
@@ -558,6 +599,35 @@ def test_two_clients_of_one_actor_are_one_teacher_for_the_one_owner_check(local_
         obs, _, term, trunc, _ = wrapped.step(int(np.flatnonzero(obs["action_mask"])[0]))
     client.flush()
     assert ray.get(actor.counts.remote())["n_observed"] == 1
+    ray.kill(actor)
+    ray.kill(other)
+
+
+class _Reporting(CliffWalk):
+    """An env that reports its episodes to a teacher itself (as OpponentEnv does)."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher = teacher
+
+
+def test_an_async_sub_env_reporting_to_the_vector_env_s_own_actor_is_refused(local_ray):
+    # before: the one-owner check ran on the sync sub-envs only, so an async worker's env given a (pickled) client of
+    # the vector env's own actor was accepted, and every episode would reach the actor twice; the worker now checks
+    # its sub-env against the actor's id (the teacher itself stays in the main process)
+    import functools
+    import pickle
+
+    from magister.rl import CurriculumVectorEnv
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="async-owner")
+    other = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor)
+    for same in (client, RayTeacher("async-owner"), pickle.loads(pickle.dumps(client))):
+        with pytest.raises(mg.ConfigError, match="record every episode twice"):
+            CurriculumVectorEnv([functools.partial(_Reporting, same)] * 2, client, vectorization="async")
+    for fine in (RayTeacher(other), None):  # another actor's client, or none: accepted
+        CurriculumVectorEnv([functools.partial(_Reporting, fine)] * 2, client, vectorization="async").close()
     ray.kill(actor)
     ray.kill(other)
 

@@ -124,6 +124,35 @@ def test_env_instances_instead_of_functions_are_refused_clearly(vectorization):
         CurriculumVectorEnv(CliffWalk, teacher, vectorization=vectorization)
 
 
+def test_sub_envs_built_before_one_that_fails_are_closed():
+    # before (sync): SyncVectorEnv built the sub-envs one after the other, and when a later one failed (an env
+    # function raising, an OpponentEnv refused) the ones already built were never closed
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    made, closed = [], []
+
+    class Tracked(CliffWalk):
+        def close(self):
+            closed.append(self)
+            super().close()
+
+    def ok():
+        made.append(Tracked())
+        return made[-1]
+
+    def fails():
+        raise RuntimeError("no env today")
+
+    with pytest.raises(RuntimeError, match="no env today"):
+        CurriculumVectorEnv([ok, ok, fails, ok], teacher)
+    assert len(made) == 2 and closed == made
+    made.clear(), closed.clear()
+    venv = CurriculumVectorEnv([ok, ok], teacher)
+    venv.reset(seed=0)
+    assert not closed
+    venv.close()
+    assert closed == made
+
+
 def test_prefetch_reset_mid_run_drops_the_old_queue():
     teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
     venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, prefetch=2)

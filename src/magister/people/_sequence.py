@@ -350,7 +350,7 @@ class SequenceModel(LearnerModel):
         self._need_fit()
         p = self._probs_of(self._learner_code(learner))
         out = {}
-        for name, s in self._skills.items():
+        for name, s in self._listed_skills().items():
             v = float(p[self._slot(s)])
             out[name] = {"mastery": v, "p_correct": v, "mastered": float(v >= self.mastery_threshold)}
         return out

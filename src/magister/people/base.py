@@ -80,6 +80,10 @@ class LearnerModel:
         # items only asked about with no skills (predict and the like) and never answered: the skill named after the
         # item is a stand-in, which the first use that gives the item a skill replaces (nothing was observed on it)
         self._guessed_items: set[int] = set()
+        # skills created as such a stand-in: one whose item was given another skill since has no items and nothing
+        # observed on it, and is left out of state() and the skill listings (its code stays: codes index the
+        # parameters)
+        self._stand_in_skills: set[int] = set()
 
     # --------------------------------------------------------------- codes
     def _code(self, table: dict[str, int], name: str) -> int:
@@ -102,8 +106,10 @@ class LearnerModel:
         i = self._code(self._items, str(item))
         guessed = self._guessed_items
         if i not in self._item_skill or (skills and i in guessed):
-            retag = i in self._item_skill
+            retag, n_skills = i in self._item_skill, len(self._skills)
             self._item_skill[i] = self._code(self._skills, str(skills[0] if skills else item))
+            if not (skills or answered) and self._item_skill[i] == n_skills:  # a new skill, only a stand-in
+                self._stand_in_skills.add(n_skills)
             if retag:
                 self._by_skill_key = None
             if skills:
@@ -150,6 +156,14 @@ class LearnerModel:
                 by_skill.setdefault(sk, []).append(i)
             self._by_skill, self._by_skill_key = by_skill, key
         return self._by_skill.get(s, [])
+
+    def _listed_skills(self) -> dict[str, int]:
+        """The skills that :meth:`state` and the skill listings show (name -> code): all but the stand-in skills of
+        items since given another skill (:meth:`_item_code`), which have no items and nothing observed on them."""
+        hidden = {s for s in self._stand_in_skills if not self._items_of(s)}
+        if not hidden:
+            return self._skills
+        return {n: s for n, s in self._skills.items() if s not in hidden}
 
     def _adopt_vocab(self, log: EventLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Codes of ``log``'s learners, items and skills in this model's tables.
@@ -300,6 +314,7 @@ class LearnerModel:
             "learners": list(self._learners), "items": list(self._items), "skills": list(self._skills),
             "item_skill": np.array([self._item_skill[i] for i in range(len(self._items))], dtype=np.int64),
             "guessed_items": np.array(sorted(self._guessed_items), dtype=np.int64),
+            "stand_in_skills": np.array(sorted(self._stand_in_skills), dtype=np.int64),
             "params": self._get_params(), "learner_state": self._get_learner_state(),
         }
 
@@ -312,6 +327,7 @@ class LearnerModel:
         self._item_skill = {i: int(s) for i, s in enumerate(np.asarray(state["item_skill"]).reshape(-1))}
         # (a state saved before stand-in skills were kept apart has none: its items keep their skills)
         self._guessed_items = {int(i) for i in np.asarray(state.get("guessed_items", []), dtype=np.int64).reshape(-1)}
+        self._stand_in_skills = {int(s) for s in np.asarray(state.get("stand_in_skills", []), dtype=np.int64).reshape(-1)}
         self._by_skill_key = None
         self._set_params(state["params"])
         self._set_learner_state(state["learner_state"])

@@ -335,7 +335,7 @@ class BestLR(LogitModel):
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         l = self._learner_code(learner)
         out = {}
-        for name, s in self._skills.items():
+        for name, s in self._listed_skills().items():
             p = self._skill_p(l, s)
             out[name] = {"mastery": p, "p_correct": p, "right": float(self.counts[l, s, 0]),
                          "wrong": float(self.counts[l, s, 1]), "mastered": float(p >= self.mastery_threshold)}
@@ -348,8 +348,9 @@ class BestLR(LogitModel):
         return self._skill_p(l, s)
 
     def skills_seen(self) -> list[str]:
-        """Names of the skills the model has codes for, in code order."""
-        return list(self._skills)
+        """Names of the skills the model has codes for, in code order (not the stand-in skill of an item since
+        given another skill: see ``LearnerModel._listed_skills``)."""
+        return list(self._listed_skills())
 
     def weights(self) -> dict[str, float]:
         """The fitted shared weights by name (``bias`` and the count / sequence features)."""

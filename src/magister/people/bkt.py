@@ -254,7 +254,7 @@ class BKT(LearnerModel):
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         l = self._learner_code(learner)
         out = {}
-        for name, s in self._skills.items():
+        for name, s in self._listed_skills().items():
             L = self._p_mastered(l, s)
             _, _, g, sl, _ = self.params[s]
             out[name] = {"mastery": L, "p_correct": L * (1 - sl) + (1 - L) * g,
@@ -269,7 +269,7 @@ class BKT(LearnerModel):
     def skill_params(self) -> dict[str, dict[str, float]]:
         """Fitted parameters by skill name."""
         keys = ("prior", "learn", "guess", "slip", "forget")
-        return {n: dict(zip(keys, map(float, self.params[s]))) for n, s in self._skills.items()}
+        return {n: dict(zip(keys, map(float, self.params[s]))) for n, s in self._listed_skills().items()}
 
     def reset(self) -> None:
         self.p_mastered[:] = np.nan

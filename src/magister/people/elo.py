@@ -153,7 +153,7 @@ class Elo(LogitModel):
         by_skill: dict[int, list[int]] = {}
         for i, s in self._item_skill.items():
             by_skill.setdefault(s, []).append(i)
-        for name, s in self._skills.items():
+        for name, s in self._listed_skills().items():
             items = by_skill.get(s, [])
             ability = self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0)
             p = float(np.mean([sigmoid(self._logit(l, i, s)) for i in items])) if items else sigmoid(ability)

@@ -266,14 +266,13 @@ class FSRSMemory(LearnerModel):
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         l = self._learner_code(learner)
-        skills = list(self._skills)
         acc: dict[int, list[tuple[float, float]]] = {}
         for i, s in self._item_skill.items():
             c = self.cards.get((l, i))
             acc.setdefault(s, []).append((0.0, 0.0, 0.0) if c is None else
                                          (self._recall(c, time), self._ahead(c, time), c[0]))
         out = {}
-        for s, name in enumerate(skills):
+        for name, s in self._listed_skills().items():
             v = np.array(acc.get(s, [(0.0, 0.0, 0.0)]))
             r, m, st = (float(x) for x in v.mean(axis=0))
             out[name] = {"mastery": m, "recall": r, "stability": st,

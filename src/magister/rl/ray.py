@@ -302,6 +302,14 @@ class RayTeacher:
         of that actor): what it observes reaches the same teacher."""
         return other is self or (isinstance(other, RayTeacher) and _same_actor(self.actor, other.actor))
 
+    def teacher_key(self) -> Any:
+        """The actor's id: equal for every client of one actor (see :func:`~magister.rl.wrapper.teacher_key`);
+        None on a Ray whose handles do not show it."""
+        try:
+            return ("ray-actor", self.actor._actor_id.binary())
+        except AttributeError:
+            return None
+
     def __getstate__(self) -> dict[str, Any]:
         # a copy (an env_fn closing over the client, pickled into each vector-env worker) is a client of its own:
         # with the same client_id the actor skipped its batches as ones already applied (numbered like the
@@ -388,7 +396,7 @@ class RayTeacher:
         After ``ray.shutdown()`` it sends nothing (a call would start a new local Ray that has no such actor):
         outcomes still buffered are lost, and said so, once. When the actor died, the outcomes that did not
         reach it are lost, and said so (a :class:`~magister.errors.ConfigError`), once; with none lost it is
-        quiet."""
+        quiet. A flush that meets both (a batch refused, then the actor dead) says both in that one error."""
         if not ray.is_initialized():
             lost = len(self._out_scores)
             self._out_tasks, self._out_scores, self._inflight = [], [], []
@@ -402,12 +410,19 @@ class RayTeacher:
             sent, self._inflight = self._inflight, []
             try:
                 ray.get([ref for ref, _ in sent])
-            except RayActorError:
-                lost = sum(n for ref, n in sent if _died(ref))
+            except Exception:  # noqa: BLE001 - which batches failed, and how: each one's own error, since the
+                # first error hid the others (a batch refused before the actor died hid the outcomes lost with it)
+                failures = [(_failure(ref), n) for ref, n in sent]
+                refused = next((e for e, _ in failures if e is not None and not isinstance(e, RayActorError)), None)
+                lost = sum(n for e, n in failures if isinstance(e, RayActorError))
+                if not lost:
+                    raise  # a refused batch: its own error, as it came (once: the batch is forgotten)
+                also = (f"; before that, a batch the actor's teacher refused (nothing of it was recorded): {refused}"
+                        if refused is not None else "")
                 raise ConfigError(f"the teacher actor died before this client's last {lost} outcome(s) reached "
                                   "it; they are lost, with everything the actor observed since its teacher was "
                                   "last saved. Start a new actor from the saved teacher "
-                                  "(start_teacher_actor(magister.load(path)))") from None
+                                  f"(start_teacher_actor(magister.load(path))){also}") from refused
 
     def save(self, path: str) -> str:
         self.flush()
@@ -451,15 +466,14 @@ def _same_actor(a: Any, b: Any) -> bool:
         return bool(a == b)
 
 
-def _died(ref: Any) -> bool:
-    """Whether the call of ``ref`` never completed because its actor died (a refused batch did complete)."""
+def _failure(ref: Any) -> BaseException | None:
+    """The error of the call of ``ref``: a ``RayActorError`` when it never completed because its actor died, the
+    actor's own error when it refused the call (it completed, recording nothing), None when it succeeded."""
     try:
         ray.get(ref)
-    except RayActorError:
-        return True
-    except Exception:  # noqa: BLE001 - the actor refused it: raised by the flush that sent it, not lost here
-        return False
-    return False
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None
 
 
 def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:

@@ -36,6 +36,7 @@ first observation of its next episode, and ``infos["final_obs"]`` /
 
 from __future__ import annotations
 
+from contextlib import suppress
 from copy import deepcopy
 from functools import partial
 from typing import Any, Callable, Sequence
@@ -49,7 +50,7 @@ from collections import deque
 from ..errors import ConfigError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    check_one_owner, close_client, episode_ids, propose_with_info
+    TeacherKey, check_one_owner, close_client, episode_ids, propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -102,7 +103,8 @@ def _with_rows(out: dict[str, Any], new: dict[str, Any], rows: np.ndarray) -> di
     return out
 
 
-def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any) -> gym.Env:
+def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any,
+              owner: TeacherKey | None = None) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
     from .pettingzoo import OpponentEnv  # here: the vector env itself needs no PettingZoo machinery
@@ -119,6 +121,16 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
             "pool would count it twice (or be written by a worker process). Build it with report=False, "
             "teacher=None and the pool's folder: OpponentEnv(game, folder, load_policy, report=False)"
         )
+    if owner is not None:  # (async: in the worker) an env reporting to a client of the vector env's remote teacher
+        try:
+            check_one_owner(sub, owner, "the vector env")
+        except ConfigError:
+            sub.close()
+            raise
+    return sub
+
+
+def _built(sub: gym.Env) -> gym.Env:
     return sub
 
 
@@ -177,15 +189,25 @@ class CurriculumVectorEnv(VectorEnv):
             raise ConfigError(f"CurriculumVectorEnv needs {what} (each sub-env is built in its worker), not env "
                               f"instances: got {built[0]!r}; pass e.g. [MyEnv] * n or [lambda: make_env()] * n")
         space = getattr(teacher, "space", None)
-        fns = [partial(_make_sub, fn, i, task_mode, score, space) for i, fn in enumerate(env_fns)]
+        # async: the workers check their sub-envs against the teacher's key (a remote teacher's clients: a small
+        # picklable id, the teacher itself stays here); sync: each sub-env is checked here against the teacher
+        owner = TeacherKey.of(teacher) if vectorization == "async" else None
+        fns = [partial(_make_sub, fn, i, task_mode, score, space, owner) for i, fn in enumerate(env_fns)]
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
         mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
-        self.env = cls(fns, autoreset_mode=mode, **vector_kwargs)
-        for sub in getattr(self.env, "envs", ()):  # in this process (sync): an env observing this very teacher
+        if vectorization == "async":
+            self.env = cls(fns, autoreset_mode=mode, **vector_kwargs)
+        else:  # built here, so that a sub-env refused (or failing to build) closes the ones built before it
+            subs: list[gym.Env] = []
             try:
-                check_one_owner(sub, teacher, "the vector env")
-            except ConfigError:
-                self.env.close()
+                for fn in fns:
+                    subs.append(fn())
+                    check_one_owner(subs[-1], teacher, "the vector env")  # an env observing this very teacher
+                self.env = cls([partial(_built, sub) for sub in subs], autoreset_mode=mode, **vector_kwargs)
+            except BaseException:
+                for sub in subs:
+                    with suppress(Exception):  # the first error is the one to see
+                        sub.close()
                 raise
         self.teacher = teacher
         self.num_envs = self.env.num_envs

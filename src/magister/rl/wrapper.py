@@ -141,6 +141,30 @@ def same_teacher(a: Any, b: Any) -> bool:
     return False
 
 
+def teacher_key(teacher: Any) -> Any:
+    """A small picklable identity of a remote teacher that a client gives with ``teacher_key()`` (equal for every
+    client of one teacher: :class:`~magister.rl.ray.RayTeacher` gives its actor's id), or None."""
+    f = getattr(type(teacher), "teacher_key", None)
+    return f(teacher) if callable(f) else None
+
+
+class TeacherKey:
+    """Stands for a remote teacher's client in another process (an async vector env's worker), by its
+    :func:`teacher_key`: for :func:`check_one_owner` there, every client of that teacher is the same teacher."""
+
+    def __init__(self, key: Any):
+        self.key = key
+
+    def same_teacher(self, other: Any) -> bool:
+        return isinstance(other, TeacherKey) and other.key == self.key or teacher_key(other) == self.key
+
+    @classmethod
+    def of(cls, teacher: Any) -> "TeacherKey | None":
+        """The key of ``teacher``'s clients, or None (a local teacher: a copy in a worker is another teacher)."""
+        key = teacher_key(teacher)
+        return None if key is None else cls(key)
+
+
 def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
     """Refuse an env that reports each episode to ``teacher`` itself (an ``OpponentEnv(teacher=t)``) when
     ``driver`` (a wrapper or vector env that observes ``teacher``) is to observe it too: every episode would be
