@@ -316,6 +316,11 @@ class HTTPTeacher:
         return other is self or (isinstance(other, HTTPTeacher) and other.url == self.url
                                  and other.curriculum == self.curriculum)
 
+    def teacher_key(self) -> tuple[str, str, str]:
+        """The same identity as a small picklable key (``("serve", url, curriculum)``): what an async vector env
+        sends its workers for their one-owner check instead of the client."""
+        return ("serve", self.url, self.curriculum)
+
     # -------------------------------------------------------------- teaching
     def _decode(self, tasks: list[Any]) -> Any:
         out = [self.space.from_json(t) for t in tasks]
