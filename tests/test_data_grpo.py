@@ -209,3 +209,23 @@ def test_evaluation_rewards_do_not_reach_the_curriculum(tmp_path):
     add_prompt_curriculum(trainer, cur)
     trainer.train()
     assert cur.groups_observed == 2
+
+
+def test_a_prompt_drawn_twice_in_a_generation_batch_gives_two_groups_as_grpo_groups_them(tmp_path):
+    """Completions were grouped by prompt index, so a prompt drawn for both slots of a generation batch made one
+    merged group of 8: the teacher heard one observation instead of two, and its |advantage| (TRL's is per
+    group of num_generations) was 1 where both of GRPO's groups had 0."""
+    calls = []
+
+    def correct(prompts, completions, **kwargs):  # the first group of each batch passes, the second fails
+        calls.append(list(kwargs[INDEX_COLUMN]))
+        return [1.0 if k < 4 else 0.0 for k in range(len(completions))]
+
+    teacher = mg.make_teacher("sequential", mg.Discrete(N), stages=[{"tasks": [3]}], seed=0)
+    cur = PromptCurriculum(teacher, feedback="abs_advantage", seed=0)
+    trainer = add_prompt_curriculum(_trainer(tmp_path, 2, correct), cur)
+    trainer.train()
+    assert calls and all(c == [3] * 8 for c in calls)
+    assert cur.groups_observed == 2 * len(calls) and cur.attempts[3] == 8 * len(calls)
+    out = cur.observe([3] * 8, [1.0] * 4 + [0.0] * 4, group_size=4)
+    assert out["prompt"].tolist() == [3, 3] and out["abs_advantage"].tolist() == [0.0, 0.0]

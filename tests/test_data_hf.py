@@ -186,3 +186,35 @@ def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
     with pytest.raises(mg.ConfigError, match="already has a curriculum"):
         add_curriculum(trainer, sampler)
     assert trainer.callback_handler.callbacks == callbacks and trainer.compute_loss == compute_loss
+
+
+def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp_path):
+    """A checkpoint without the curriculum file (a sampler added on resume): Trainer skipped the batches already
+    trained by drawing them from the new sampler and throwing them away; they stayed waiting for feedback, so
+    each trained batch's losses went to a skipped batch (3 waiting at the end, the teacher told the wrong skills)."""
+    import os
+
+    from magister.data.hf import CURRICULUM_FILE
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+
+    def run(out, resume=None):
+        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+        torch.manual_seed(0)
+        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
+                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                              save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+        teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
+        trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
+                                                      train_dataset=Rows(train)), sampler, eval_metric=None)
+        trainer.train(resume_from_checkpoint=resume)
+        return sampler, teacher
+
+    run(tmp_path / "first")
+    os.remove(tmp_path / "first" / "checkpoint-3" / CURRICULUM_FILE)
+    sampler, teacher = run(tmp_path / "resumed", resume=str(tmp_path / "first" / "checkpoint-3"))
+    # 3 steps trained on the first 3 batches (a 4th fetched ahead), each fed back to itself
+    assert len(sampler.history) <= 4 and sampler.pending == len(sampler.history) - 3
+    assert teacher.n_observed == sum(sum(1 for c in h["counts"] if c) for h in sampler.history[:3])

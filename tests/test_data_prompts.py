@@ -9,7 +9,7 @@ import pytest
 
 import magister as mg
 from magister.data.prompts import PromptCurriculum, group_scores
-from magister.errors import ConfigError
+from magister.errors import ConfigError, InvalidScoreError
 from magister.scores import FiniteScores
 
 CATS = ["easy", "mid", "hard"]
@@ -172,3 +172,31 @@ def test_prompt_indices_that_are_booleans_are_refused():
         with pytest.raises(ConfigError, match="whole numbers"):
             cur.observe(prompts, [1.0, 0.0])
     assert cur.attempts.sum() == 0 and cur.teacher.n_observed == 0
+
+
+def test_group_size_keeps_a_prompt_drawn_twice_as_two_groups_and_refuses_mixed_blocks():
+    """By prompt index, two groups of one prompt merged into one observation whose |advantage| (1 here) was not
+    GRPO's (0 for each group); group_size=g groups every g consecutive completions, as GRPO does."""
+    teacher = mg.make_teacher("sec", mg.Discrete(CATS), reward="score", alpha=1.0, seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    merged = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), reward="score", alpha=1.0, seed=0),
+                              categories=_categories(), seed=0).observe([12] * 8, [1] * 4 + [0] * 4)
+    assert merged["abs_advantage"].tolist() == pytest.approx([1.0], abs=1e-3)
+    out = cur.observe([12] * 8 + [0] * 4, [1] * 4 + [0] * 4 + [1, None, 1, 0], group_size=4)
+    assert out["prompt"].tolist() == [12, 12, 0] and out["completions"].tolist() == [4, 4, 3]
+    assert out["abs_advantage"][:2].tolist() == [0.0, 0.0] and teacher.q[2] == pytest.approx(0.0)
+    assert cur.groups_observed == 3 and cur.attempts[[0, 12]].tolist() == [3, 8]
+    before = cur.state_dict()
+    for prompts, size in (([12] * 6, 4), ([12, 12, 0, 0], 4), ([12] * 4, 0)):
+        with pytest.raises(ConfigError if size == 0 else InvalidScoreError):
+            cur.observe(prompts, [1.0] * len(prompts), group_size=size)
+    assert cur.groups_observed == 3 and cur.attempts.tolist() == before["attempts"].tolist()
+
+
+def test_a_teacher_with_an_open_score_range_gets_the_groups_scores():
+    """An open range (FiniteScores, the level teachers' default) turned every score into NaN, refused."""
+    teacher = mg.make_teacher("plr", mg.Discrete(CATS), seed=0)
+    assert isinstance(teacher.score_range, FiniteScores)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    out = cur.observe([0, 0, 12, 12], [1, 0, 1, 1])
+    assert out["score"].tolist() == [0.5, 1.0] and cur.groups_observed == 2

@@ -498,3 +498,38 @@ def test_a_pass_broken_off_with_prefetching_workers_does_not_shift_later_feedbac
             if step == 2:
                 break
     assert sampler.pending > 0, "the second pass's prefetched batches wait, as the loop broke off again"
+
+
+def test_bfloat16_and_half_precision_losses_are_taken_as_any_float():
+    """A bf16 model's per-example losses (a bfloat16 tensor) failed with numpy's "Got unsupported ScalarType
+    BFloat16" and the batch stayed waiting; they are read as floats, as float16 and float32 losses are."""
+    sampler = SkillSampler(np.array([0, 1] * 8), mg.make_teacher("exp3", mg.Discrete(2), seed=0), batch_size=4,
+                           seed=0)
+    for dtype in (torch.bfloat16, torch.float16, torch.float64):
+        idx = sampler.next_batch()
+        losses = torch.tensor([0.5, 1.0, 1.5, 2.0], requires_grad=True).to(dtype)
+        means = sampler.observe_batch_loss(losses)
+        skills = sampler.skills_of(idx)
+        assert means == {s: pytest.approx(float(np.mean(np.array([0.5, 1.0, 1.5, 2.0])[skills == s])))
+                         for s in set(skills.tolist())}
+    sampler.next_batch()
+    assert sampler.observe_batch_correct(torch.tensor([1, 0, 1, 1], dtype=torch.bfloat16)) is not None
+    assert sampler.pending == 0
+
+
+def test_a_level_teacher_with_an_open_score_range_gets_the_scores_not_nan():
+    """plr's score range is open (FiniteScores, -inf..inf): mapping a score to it gave -inf + u * inf = NaN, and
+    every feedback call was refused with "score nan is not a finite number" although the losses were fine."""
+    skills = np.repeat(np.arange(4), 10)
+    for name in ("plr", "robust-plr", "accel"):
+        teacher = mg.make_teacher(name, mg.Discrete(4), seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=8, seed=0)
+        for _ in range(3):
+            idx = sampler.next_batch()
+            means = sampler.observe_batch_loss(np.where(sampler.skills_of(idx) == 0, 0.0, 2.0))
+        assert sampler.pending == 0 and set(means.values()) <= {0.0, 2.0}
+    sampler.next_batch()
+    sampler.observe_batch_correct([1.0] * 8)
+    sampler.observe_eval([0.5, 0.25, 1.0, 0.0])
+    assert mg.scores.FiniteScores().from_unit([-0.5, 0.25, 2.0]).tolist() == [0.0, 0.25, 1.0]
+    assert mg.ScoreRange(-2, 2, higher_is_better=False).from_unit([0.0, 0.25, 1.0]).tolist() == [2.0, 1.0, -2.0]

@@ -272,3 +272,11 @@ def test_num_batches_is_read_as_the_sampler_reads_it():
     for bad in (2.5, True, 0, "3"):
         with pytest.raises(ConfigError, match="num_batches must be a whole number"):
             SkillStream(_sources(), [1, 1, 1], batch_size=2, num_batches=bad, seed=0)
+
+
+def test_fixed_weights_that_do_not_match_the_sources_are_named_as_such():
+    """Three named sources with two weights said "sources name skill 'add', which the teacher's space does not
+    have" (there is no teacher); a list of three sources said they must be "a sequence of 2 sources"."""
+    for sources in ({"add": [1], "sub": [2], "mul": [3]}, [[1], [2], [3]]):
+        with pytest.raises(ConfigError, match="3 sources but 2 fixed mixture weights"):
+            SkillStream(sources, [0.5, 0.5], batch_size=2, seed=0)

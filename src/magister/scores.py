@@ -151,6 +151,12 @@ class ScoreRange:
             unit = 1.0 - unit
         return unit
 
+    def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+        """The raw scores that :meth:`normalise` maps to ``unit`` (clipped to [0, 1]): what an integration that
+        computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range."""
+        u = np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
+        return self.low + (u if self.higher_is_better else 1.0 - u) * (self.high - self.low)
+
 
 class FiniteScores(ScoreRange):
     """Any finite score, taken as it is (no map to [0, 1]): what level teachers (``plr``, ``robust-plr``,
@@ -177,3 +183,7 @@ class FiniteScores(ScoreRange):
 
     def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
         return _finite_scores(scores).copy()
+
+    def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+        """A score in [0, 1] is a finite score as it is (the bounded map gave NaN: ``-inf + u * inf``)."""
+        return np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)

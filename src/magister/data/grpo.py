@@ -99,7 +99,8 @@ class CurriculumRepeatSampler(Sampler[int]):
 
 
 def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
-                      column: str = INDEX_COLUMN, training: Callable[[], bool] | None = None) -> Callable[..., Any]:
+                      column: str = INDEX_COLUMN, training: Callable[[], bool] | None = None,
+                      group_size: int | None = None) -> Callable[..., Any]:
     """``func`` unchanged (same name, same rewards), plus its rewards sent to ``curriculum`` grouped by prompt.
 
     The wrapped function needs the ``column`` keyword (TRL passes every dataset
@@ -107,6 +108,9 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
     ``training``: called at each reward call; when it returns False (the trainer is evaluating) the rewards
     are returned without reaching the curriculum (:func:`add_prompt_curriculum` passes the model's
     ``training`` flag, as TRL tells its train and eval modes apart).
+    ``group_size``: the completions per prompt (``num_generations``): each run of that many consecutive
+    completions is one group, as TRL groups them for its advantages, so a prompt drawn twice in one generation
+    batch gives two observations (:func:`add_prompt_curriculum` passes it); ``None`` groups by prompt index.
     """
 
     def _feed(kwargs: dict[str, Any], rewards: Any) -> None:
@@ -115,7 +119,7 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
         if column not in kwargs:
             raise ConfigError(f"the reward function got no {column!r} column; add the prompt row numbers to the "
                               "train dataset (add_prompt_curriculum does) and keep remove_unused_columns=False")
-        curriculum.observe(kwargs[column], [None if r is None else float(r) for r in rewards])
+        curriculum.observe(kwargs[column], [None if r is None else float(r) for r in rewards], group_size=group_size)
 
     if inspect.iscoroutinefunction(func):
         @functools.wraps(func)
@@ -211,7 +215,10 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         trainer.train_dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
     # evaluation rewards (an eval_dataset, without the prompt column) stay out of the curriculum: they crashed
     # the first evaluation, and would have fed the teacher prompts it never chose
-    trainer.reward_funcs[i] = curriculum_reward(curriculum, func, training=lambda: bool(trainer.model.training))
+    # grouped as TRL groups completions for its advantages (num_generations in a row per prompt slot): a prompt
+    # drawn twice in one generation batch was one merged group, one observation, and a wrong |advantage|
+    trainer.reward_funcs[i] = curriculum_reward(curriculum, func, training=lambda: bool(trainer.model.training),
+                                                group_size=trainer.num_generations)
     prompts_per_generation = args.generation_batch_size // trainer.num_generations
     repeat = trainer.num_iterations * args.steps_per_generation
 

@@ -34,7 +34,8 @@ by rank 0). ``trainer.train(resume_from_checkpoint=...)`` loads it on every
 rank, hands out again the look-ahead batches that were planned but never
 trained on, and sets ``args.ignore_data_skip`` (the sampler already knows
 where it is; ``Trainer`` skipping batches would draw and discard new ones),
-so the resumed run continues as the uninterrupted one. The checkpoint folder
+so the resumed run continues as the uninterrupted one (from a checkpoint without the sampler's state,
+the sampler starts afresh and nothing is skipped either). The checkpoint folder
 must be visible to every rank, as for ``Trainer``'s own resume.
 
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
@@ -177,9 +178,12 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
-        if saved is not None and os.path.exists(saved):
-            # the sampler continues where it was (its look-ahead batches first), so Trainer must not skip batches
-            sampler.load_state_dict(load_state(saved), replay_pending=True)
+        if saved is not None:
+            if os.path.exists(saved):  # the sampler continues where it was (its look-ahead batches first)
+                sampler.load_state_dict(load_state(saved), replay_pending=True)
+            # Trainer must not skip batches, even from a checkpoint without the sampler's state (a sampler added
+            # on resume): it drew them from the sampler and threw them away, still waiting, so the feedback of
+            # every trained batch went to a skipped one for the rest of the epoch
             self.args.ignore_data_skip = True
         return original_train(resume_from_checkpoint, *args, **kwargs)
 

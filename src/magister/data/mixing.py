@@ -244,7 +244,10 @@ class SkillMixer:
     @staticmethod
     def _as_values(values: Any) -> np.ndarray:
         if hasattr(values, "detach"):
-            values = values.detach().cpu().numpy()
+            values = values.detach().cpu()
+            if values.is_floating_point():  # numpy has no bfloat16 (a bf16 model's losses); float64 holds any float
+                values = values.double()
+            values = values.numpy()
         raw = np.asarray(values)
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
             raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
@@ -297,9 +300,8 @@ class SkillMixer:
     def _tell(self, skills: np.ndarray, unit_scores: np.ndarray) -> None:
         if self.teacher is None or len(skills) == 0:
             return
-        sr = self.teacher.score_range
-        u = np.clip(np.asarray(unit_scores, dtype=float), 0.0, 1.0)
-        raw = sr.low + (u if sr.higher_is_better else 1.0 - u) * (sr.high - sr.low)
+        # an open range (FiniteScores: the level teachers) takes the scores as they are
+        raw: Any = self.teacher.score_range.from_unit(unit_scores)
         self.teacher.observe_batch(self.teacher.space.tasks_at(skills), raw)
 
     @staticmethod

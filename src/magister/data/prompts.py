@@ -204,8 +204,14 @@ class PromptCurriculum:
         idx = np.asarray(prompts, dtype=np.int64)
         return idx if self.category_of is None else self.category_of[idx]
 
-    def observe(self, prompts: Any, rewards: Any) -> dict[str, np.ndarray]:
+    def observe(self, prompts: Any, rewards: Any, *, group_size: int | None = None) -> dict[str, np.ndarray]:
         """Rewards of completions (one per completion) and their prompt indices -> one score per prompt group.
+
+        ``group_size=None``: the completions of one prompt form one group.
+        ``group_size=g``: every ``g`` consecutive completions form one group
+        (each block from a single prompt), as GRPO groups them, so a prompt
+        drawn twice in one generation batch gives two groups (two
+        observations, each with its own advantage) rather than one merged group.
 
         Returns the groups' ``prompt``, ``completions``, ``pass_rate``,
         ``abs_advantage`` and the ``score`` sent to the teacher.
@@ -225,6 +231,14 @@ class PromptCurriculum:
         if len(idx) and ((idx < 0) | (idx >= self.n_prompts)).any():
             raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
                               f"{self.n_prompts} prompts")
+        group = idx
+        if group_size is not None:
+            g = whole("group_size", group_size, 1, hint="the completions generated per prompt")
+            if len(idx) % g or (idx.reshape(-1, g) != idx.reshape(-1, g)[:, :1]).any():
+                raise InvalidScoreError(f"with group_size={g}, every {g} consecutive completions must come from one "
+                                        f"prompt (got {len(idx)} completions, prompts {idx[:2 * g].tolist()}...); "
+                                        "nothing was recorded")
+            group = np.arange(len(idx)) // g
         rf = np.array([np.nan if v is None else v for v in r.tolist()], dtype=object)
         try:
             if non_numeric(rf):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
@@ -236,7 +250,7 @@ class PromptCurriculum:
         keep = ~np.isnan(rf)
         if np.isinf(rf).any():
             raise InvalidScoreError("rewards contain infinity; nothing was recorded")
-        idx, rf = idx[keep], rf[keep]
+        idx, rf, group = idx[keep], rf[keep], group[keep]
         if len(rf) == 0:
             empty = np.zeros(0)
             return {"prompt": np.zeros(0, dtype=np.int64), "completions": np.zeros(0, dtype=np.int64),
@@ -246,11 +260,11 @@ class PromptCurriculum:
         except InvalidScoreError as e:
             raise InvalidScoreError(f"{e}; declare the rewards' range with PromptCurriculum(reward_range=(low, "
                                     "high)); nothing was recorded") from None
-        ids, n, pass_rate, abs_adv = group_scores(idx, u)
+        gids, n, pass_rate, abs_adv = group_scores(group, u)
+        ids = gids if group_size is None else idx[np.searchsorted(group, gids)]  # each group's prompt
         score = pass_rate if self.feedback == "pass_rate" else abs_adv
-        sr = self.teacher.score_range
-        s = np.clip(score, 0.0, 1.0)
-        raw = sr.low + (s if sr.higher_is_better else 1.0 - s) * (sr.high - sr.low)
+        # an open range (FiniteScores: the level teachers) takes the scores as they are
+        raw: Any = self.teacher.score_range.from_unit(score)
         self.teacher.observe_batch(self.teacher.space.tasks_at(self.task_of(ids)), raw)
         np.add.at(self.attempts, idx, 1)
         np.add.at(self.reward_sum, idx, u)

@@ -138,6 +138,9 @@ class SkillStream(SkillMixer, _TorchIterable):
         self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
                             else None)  # as SkillSampler takes it
         self.on_exhausted = on_exhausted
+        if self.teacher is None and hasattr(sources, "__len__") and len(sources) != self.n_skills:
+            raise ConfigError(f"{len(sources)} sources but {self.n_skills} fixed mixture weights; give one weight "
+                              "per source, in the order of the sources")
         if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
                 and all(isinstance(k, str) for k in sources)):
             self.skill_names = list(sources)  # fixed weights follow the mapping's order and take its names
