@@ -156,6 +156,18 @@ def test_buffer_state_restores_exactly_and_refuses_bad_state():
         LevelBuffer(5).sample(rng)
 
 
+def test_buffer_state_with_a_negative_or_fractional_tick_is_refused():
+    empty = LevelBuffer(4).state_dict()
+    for bad in (dict(empty, tick=-3), dict(empty, tick=2.7), dict(empty, next_seq=-1)):
+        b = LevelBuffer(4)
+        with pytest.raises(CheckpointError, match="tick|next_seq"):
+            b.load_state_dict(bad)  # before: taken (2.7 as 2), and a level added then had a negative visit time
+        assert b.tick == 0 and b._next_seq == 0  # that the buffer's own next state refused
+    b = LevelBuffer(4)
+    b.load_state_dict(dict(empty, tick=5.0))  # a whole float, as JSON may give back, is still read
+    assert b.tick == 5
+
+
 @pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
 @pytest.mark.parametrize("setting", ["temperature", "staleness_coef"])
 def test_a_bool_temperature_or_staleness_is_refused_like_the_other_numbers(name, setting):
@@ -471,6 +483,16 @@ def test_learnability_round_evaluates_distinct_fresh_candidates():
         t.propose()
         fresh = list(t._evals)
         assert len(fresh) == 22 and {28, 29} <= set(fresh)  # the two buffer levels and 20 other candidates
+
+
+def test_learnability_round_on_a_finite_space_smaller_than_it_evaluates_each_level_once():
+    t = mg.make_teacher("learnability", SeedSpace(3), seed=0, capacity=50, n_candidates=100, eval_episodes=4)
+    tasks, infos = t.propose_with_info(12)
+    assert all(i["evaluate"] for i in infos) and sorted(tasks) == [0] * 4 + [1] * 4 + [2] * 4
+    # the round is over: each seed once, eval_episodes times (before: 100 candidates drawn among 3 seeds,
+    # each evaluated 108-156 times, a round of 400 evaluation episodes)
+    assert not t._queue and {k: e[3] for k, e in t._evals.items()} == {0: 4, 1: 4, 2: 4}
+    assert t.propose_with_info()[1]["evaluate"] is False
 
 
 def test_learnability_refuses_a_checkpoint_with_an_impossible_evaluation_count():

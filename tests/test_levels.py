@@ -52,6 +52,10 @@ def test_path_length_bfs():
     ("#####\n#S..#\n#####", "", "no goal"),
     ("", "", "empty"),
     ("\n\n#####\n#S.G#\n#.x.#\n#####\n", "line 5 column 3", "unexpected"),  # blank lines count
+    # a stray character that also changes the width is named, not taken for a width mismatch at the row's end
+    ("#####\n#S\t.G#\n#####", "line 2 column 3", "unexpected character '\\t'"),
+    ("#\t####\n#S.G#\n#####", "line 1 column 2", "unexpected character '\\t'"),
+    ("#####\n#S.\u2028G#\n#####", "line 2 column 4", "unexpected character '\\u2028'"),
 ])
 def test_malformed_maps_name_line_and_column(text, where, what):
     with pytest.raises(MazeFormatError) as e:
@@ -151,6 +155,15 @@ def test_load_mazes(tmp_path):
         load_mazes(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_mazes(tmp_path / "nope")
+
+
+def test_load_mazes_skips_a_folder_named_like_a_maze_file(tmp_path):
+    (tmp_path / "a.txt").write_text(SMALL)
+    (tmp_path / "old.txt").mkdir()  # before: IsADirectoryError
+    assert list(load_mazes(tmp_path)) == ["a"]
+    (tmp_path / "a.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="no \\*\\.txt maze files"):
+        load_mazes(tmp_path)
 
 
 def test_load_mazes_reads_a_byte_order_mark_and_names_where_a_file_is_not_utf8(tmp_path):
@@ -281,6 +294,12 @@ def test_mutator_configs_round_trip():
     kids = {p(50, np.random.default_rng(i)) for i in range(30)}
     assert all(0 <= k < 100 for k in kids) and len(kids) > 1 and max(abs(k - 50) for k in kids) < 30
     assert make_mutator(perturb_mutator(0.1), sp).space is sp
+
+
+def test_a_mutator_reference_without_a_module_is_a_config_error():
+    for ref in (":f", {"function": ":_module_level_mutator"}):  # before: ValueError "Empty module name"
+        with pytest.raises(ConfigError, match="cannot be imported.*'module:function'"):
+            make_mutator(ref)
 
 
 def test_finite_scores():

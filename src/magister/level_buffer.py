@@ -535,7 +535,8 @@ class LevelBuffer:
             scores = [float(s) for s in np.asarray(state["scores"], dtype=float)]
             seen = [int(s) for s in np.asarray(state["seen"], dtype=np.int64)]
             levels = [decode(obj) for obj in state["levels"]]
-            tick, next_seq = int(state["tick"]), int(state["next_seq"])
+            # (int() took a negative tick, whose levels' visits the buffer's next state refused, and cut 2.7 to 2)
+            tick, next_seq = (whole(f"saved {k}", state[k], 0, floats=True) for k in ("tick", "next_seq"))
             power_ref = float(state.get("power_ref", 1.0))
             if not (math.isfinite(power_ref) and power_ref > 0):
                 raise CheckpointError(f"level buffer state has power_ref = {power_ref!r}; it must be a positive "

@@ -156,16 +156,19 @@ class Maze:
         walls = np.zeros((len(rows), width), dtype=bool)
         start = goal = None
         for r, (lineno, line) in enumerate(rows):
+            # the characters first: a tab or other stray character also changes the row's width, and was
+            # reported as a width mismatch at the row's end
+            bad = next((c for c, ch in enumerate(line) if ch not in _CHARS), None)
+            if bad is not None:
+                raise MazeFormatError(
+                    f"{_where(lineno, bad + 1, name)}: unexpected character {line[bad]!r}; use '#' wall, '.' "
+                    "floor, 'S' start, 'G' goal")
             if len(line) != width:
                 col = min(len(line), width) + 1
                 raise MazeFormatError(
                     f"{_where(lineno, col, name)}: row is {len(line)} cells wide but the first row is {width}; "
                     "every row of a maze must have the same width")
             for c, ch in enumerate(line):
-                if ch not in _CHARS:
-                    raise MazeFormatError(
-                        f"{_where(lineno, c + 1, name)}: unexpected character {ch!r}; use '#' wall, '.' floor, "
-                        "'S' start, 'G' goal")
                 if ch == WALL:
                     walls[r, c] = True
                 elif ch == START:
@@ -398,7 +401,7 @@ def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[st
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"maze folder {str(path)!r} does not exist or is not a folder")
-    files = sorted(path.glob("*.txt"))
+    files = sorted(f for f in path.glob("*.txt") if f.is_file())  # (a folder named x.txt is not a maze)
     if not files:
         raise FileNotFoundError(f"maze folder {str(path)!r} holds no *.txt maze files")
     out = {}

@@ -144,8 +144,9 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
                 obj: Any = importlib.import_module(module)
                 for part in qual.split("."):
                     obj = getattr(obj, part)
-            except (ImportError, AttributeError) as e:
-                raise ConfigError(f"mutator function {ref!r} cannot be imported ({e})") from None
+            except (ImportError, AttributeError, ValueError) as e:  # (ValueError: no module name, ":f")
+                raise ConfigError(f"mutator function {ref!r} cannot be imported ({e}); give it as "
+                                  "'module:function'") from None
             return obj
         name = spec.pop("name", None)
         if name not in MUTATORS:

@@ -3,7 +3,8 @@
 A level's learnability is ``p (1 - p)``, ``p`` the learner's success rate on
 it: highest for levels solved half the time, zero for levels always or never
 solved. Every ``eval_interval`` training proposals the teacher starts an
-evaluation round: ``n_candidates`` fresh levels from the generator, plus the
+evaluation round: ``n_candidates`` fresh levels from the generator (on a
+finite space, at most the levels not already chosen: none twice), plus the
 levels already in its buffer (so a level the learner has mastered drops out),
 are each proposed ``eval_episodes`` times with ``{"train": False, "replay":
 False, "evaluate": True}``. When a level's evaluations are in, its
@@ -86,6 +87,8 @@ class Learnability(LevelTeacher):
         levels = [self.buffer.level(k) for k in self.buffer]  # re-evaluated with the candidates
         chosen = set(self.buffer)  # fresh candidates: none already in the buffer or drawn for this round
         for _ in range(self.n_candidates):
+            if self.space.n is not None and len(chosen) >= self.space.n:
+                break  # a finite space with every level chosen: a repeat would only multiply its evaluations
             level = self._new_level(chosen)
             chosen.add(self._key(level))
             levels.append(level)
