@@ -201,6 +201,37 @@ def test_cli_refuses_an_output_folder_it_cannot_create_before_running(tmp_path, 
     assert "cannot create the output folder" in " ".join(res.output.split()) and res.exception.__class__ is SystemExit
 
 
+@pytest.mark.parametrize("extra", [[], ["--suite", "quick", "--variants", "skills-10"]], ids=["bench", "suite"])
+def test_cli_refuses_an_output_folder_it_cannot_write_in_before_running(tmp_path, monkeypatch, extra):
+    # a folder that is there but read-only passed the check: every run ran, then a PermissionError traceback
+    import tempfile
+
+    import magister.bench as bench
+    import magister.bench.runner as runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("no run may start before the output folder is known to work")
+
+    def read_only(*args, **kwargs):  # (chmod does not stop root, who runs the tests in CI)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(bench, "run_bench", never)
+    monkeypatch.setattr(runner, "run_bench", never)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    (tmp_path / "ro").mkdir()
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "1", "--episodes", "10",
+                                   "--workers", "1", *extra, "--out", str(tmp_path / "ro")])
+    assert res.exit_code == 2, res.output
+    assert "cannot write in the output folder (Permission denied)" in " ".join(res.output.split())
+    assert res.exception.__class__ is SystemExit
+
+
+def test_out_folder_check_leaves_nothing_behind(tmp_path):
+    from magister.bench.args import make_folder
+
+    assert make_folder(tmp_path / "a" / "b") is None and list((tmp_path / "a" / "b").iterdir()) == []
+
+
 def _interrupt_at_job(monkeypatch, index: int) -> None:
     """Ctrl-C (a KeyboardInterrupt) while job ``index`` runs in this process (--workers 1)."""
     import magister.bench.runner as runner
@@ -257,6 +288,52 @@ def test_ctrl_c_with_workers_stops_after_the_running_jobs_and_keeps_them():
     kept = [i for i, r in enumerate(info.value.records) if r is not None]
     assert len(info.value.records) == 6 and set(kept) <= {0, 1}, kept
     assert all(info.value.records[i]["status"] == "ok" for i in kept)
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+from pathlib import Path
+from magister.bench.runner import Interrupted, run_in_pool
+
+def job(i):
+    Path(sys.argv[1], f"started-{i}").touch()
+    while i == 0:  # job 0 runs until Ctrl-C; job 1 ends at once, its worker waits for more
+        time.sleep(0.05)
+    return i
+
+if __name__ == "__main__":
+    try:
+        run_in_pool(job, [0, 1], workers=2, on_result=lambda i, rec: Path(sys.argv[1], f"got-{i}").touch())
+    except Interrupted as e:
+        print("kept", e.records)
+"""
+
+
+def test_ctrl_c_from_the_terminal_prints_no_worker_traceback(tmp_path):
+    # a Ctrl-C from the terminal goes to every process of the group: a worker waiting for a job died with a
+    # KeyboardInterrupt traceback printed in the middle of the command's output
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        # job 0 running, and job 1's result received (its worker now waits for a next job): no sleep-based guess
+        while not ((tmp_path / "started-0").exists() and (tmp_path / "got-1").exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "kept [None, 1]" in out, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
 def test_cli_help_documents_the_options():
@@ -374,6 +451,16 @@ def test_bench_refuses_options_the_chosen_benchmark_ignores(tmp_path, monkeypatc
     assert not (tmp_path / "b").exists()
     r = CliRunner().invoke(app, ["bench", "--levels", "--steps", "5000", "--out", str(tmp_path / "lv")])
     assert r.exit_code == 0 and called and called[0]["steps"] == 5000
+
+
+def test_levels_takes_teachers_all(tmp_path, monkeypatch):
+    # --teachers all (the option's help) was refused as an unknown level benchmark teacher 'all'
+    import magister.bench.levels as levels_mod
+
+    called = []
+    monkeypatch.setattr(levels_mod, "run_and_report", lambda *a, **k: called.append(a))
+    r = CliRunner().invoke(app, ["bench", "--levels", "-t", "all", "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 0 and called and called[0][0] == list(levels_mod.LEVEL_TEACHERS), r.output
 
 
 def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path, monkeypatch):

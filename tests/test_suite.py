@@ -130,6 +130,7 @@ def test_users_can_add_variants_and_suites(monkeypatch):
         register_suite("tiny", [])
     r = run_suite("tiny", ["uniform", "riac"], seeds=[0], workers=1)
     assert {j["status"] for j in r["jobs"]} == {"ok"}
+    assert "**g** (30 episodes; ceiling 0% mastered)" in suite_mod.suite_tables(r)  # no description: was "(; 30"
     assert all(j["ceiling"] == pytest.approx(0.0) for j in r["jobs"])  # 30 < 76 episodes: nothing masterable
     bad = Variant("bad", "no.such.module:Student")
     register_suite("broken", [bad])
@@ -221,6 +222,75 @@ def test_cli_write_docs_file_is_checked_before_the_suite_runs(tmp_path, text):
                                    "--write-docs", str(doc)])
     assert res.exit_code == 2 and "markers" in res.output and "Traceback" not in res.output, res.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["end above start", "read-only"])
+def test_cli_write_docs_file_that_cannot_take_the_tables_is_refused_before_the_suite_runs(tmp_path, monkeypatch,
+                                                                                          case):
+    # markers in the wrong order passed the check and failed with a ValueError traceback after every run, and a
+    # read-only file with a PermissionError traceback
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    doc = tmp_path / "page.md"
+    if case == "end above start":
+        doc.write_text(f"a\n{suite_mod.END}\nb\n{suite_mod.START}\nc\n")
+    else:
+        doc.write_text(f"a\n{suite_mod.START}\n{suite_mod.END}\n")
+        real_open = Path.open
+
+        def read_only(self, mode="r", *args, **kwargs):  # (chmod does not stop root, who runs the tests in CI)
+            if self == doc and mode != "r":
+                raise PermissionError(13, "Permission denied")
+            return real_open(self, mode, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", read_only)
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "50", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "uniform", "-o", str(tmp_path / "out"),
+                                   "--write-docs", str(doc)])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert ("markers" if case == "end above start" else "cannot write it (Permission denied)") in flat, flat
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_suite_takes_teachers_all_and_names_the_teachers_it_leaves_out(tmp_path):
+    # --teachers all (the option's help) was refused as "unknown teacher 'all'" with --suite, and a named
+    # teacher that fits none of the chosen variants was left out of the tables without a word
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "30", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "all", "-o", str(tmp_path / "all")])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "skipped sec: a discrete teacher fits none of the variants" in flat
+    assert {j["teacher"] for j in json.loads((tmp_path / "all" / "results.json").read_text())["jobs"]} >= {
+        "uniform", "riac-plus"}
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "30", "--seeds", "1", "--workers", "1",
+                                   "--variants", "grid-2d-4", "--teachers", "uniform,sec", "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0 and "skipped sec:" in res.output and "skipped uniform" not in res.output, res.output
+
+
+def test_cli_write_docs_note_gives_the_settings_of_the_run(tmp_path):
+    # the "Measured with `magister bench ...`" line left out --set: the command it quoted gave other tables
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    doc = tmp_path / "page.md"
+    doc.write_text(f"a\n{suite_mod.START}\n{suite_mod.END}\n")
+    res = CliRunner().invoke(app, ["bench", "--suite", "quick", "--episodes", "50", "--seeds", "1", "--workers", "1",
+                                   "--variants", "skills-10", "--teachers", "sec,sec@aside",
+                                   "--set", "sec@aside.set_aside=0.9", "-o", str(tmp_path / "out"),
+                                   "--write-docs", str(doc)])
+    assert res.exit_code == 0, res.output
+    assert ("--teachers sec,sec@aside --variants skills-10 --set sec@aside.set_aside=0.9` at commit"
+            in doc.read_text()), doc.read_text()
 
 
 @pytest.mark.parametrize("extra", [["--students", "grid"], ["--batch", "4"], ["--eval-every", "10"], ["--no-report"],

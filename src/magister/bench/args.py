@@ -4,6 +4,7 @@ line, exit 2) before any run starts, not as a traceback after minutes (or hours)
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -63,7 +64,7 @@ def comma_list(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
 def make_folder(path: str | Path, option: str = "--out") -> str | None:
     """Create the output folder ``path``; the error to show (``None`` when it is there now). Used before any run
     by the scripts (argparse) and by ``magister bench`` (typer): an ``--out`` that is a file, or a folder that
-    cannot be created, failed when the results were written, after every run."""
+    cannot be created or written in, failed when the results were written, after every run."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         return (f"{option} {str(path)!r} is a file, not a folder: cannot create the output folder there; choose a "
@@ -72,6 +73,11 @@ def make_folder(path: str | Path, option: str = "--out") -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return f"{option} {str(path)!r}: cannot create the output folder ({e.strerror or e}); choose another folder"
+    try:  # a folder that is there but read-only passed, and the results failed to write after every run
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"{option} {str(path)!r}: cannot write in the output folder ({e.strerror or e}); choose another folder"
     return None
 
 

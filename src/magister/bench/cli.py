@@ -202,7 +202,10 @@ def command(
             raise typer.Exit(code=2)
         levels_out = out or f"results/levels-{timestamp()}"
         try:
-            run_and_report(_split(teachers) or list(LEVEL_TEACHERS), list(range(first_seed, first_seed + (seeds or 3))),
+            level_teachers = _split(teachers)
+            if not level_teachers or level_teachers == ["all"]:  # ('all' was refused as an unknown teacher)
+                level_teachers = list(LEVEL_TEACHERS)
+            run_and_report(level_teachers, list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
                            on_plan=lambda: _make_out(console, levels_out))
@@ -287,6 +290,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
                first_seed: int, episodes: Optional[int], workers: Optional[int], out: Optional[str],
                setting: List[str], write_docs: Optional[str]) -> None:
     """``magister bench --suite NAME``: run the suite with a progress bar, print its tables."""
+    import shlex
     import subprocess
     import sys
 
@@ -295,11 +299,15 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
         TimeRemainingColumn
 
     from ..errors import ConfigError
+    from ..teacher import available_teachers, teacher_class
     from . import suite as suite_mod
-    from .runner import Interrupted, default_workers, timestamp
+    from .runner import Interrupted, default_workers, registry_name, timestamp
 
     if seeds is None:
         seeds = 2 if suite == "quick" else 5
+    teacher_names = _split(teachers)
+    if teacher_names == ["all"]:  # (as without --suite: it was refused as an unknown teacher 'all')
+        teacher_names = available_teachers()
     seed_list = list(range(first_seed, first_seed + seeds))
     out_dir = out or f"results/suite-{suite}-{timestamp()}"
     n_workers = workers or default_workers()
@@ -320,6 +328,13 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
                     f"suite {suite}: {len(jobs)} runs over {len({j.student for j in jobs})} variants, teachers "
                     f"{', '.join(sorted({j.teacher for j in jobs}))}; {seeds} seeds; "
                     f"{min(n_workers, len(jobs))} worker(s), BLAS threads pinned to 1")
+                ran = {j.teacher for j in jobs}
+                for t in dict.fromkeys(teacher_names):  # (left out without a word, as the plain bench says)
+                    if t not in ran:
+                        kind = teacher_class(registry_name(t)).kind
+                        bar.console.print(f"[yellow]skipped[/] {t}: a {kind} teacher fits none of the variants of "
+                                          "the run (discrete teachers run on the skill graphs, continuous ones on "
+                                          "the grids)", highlight=False)
 
             def progress(i: int, done: int) -> None:
                 prev = state["done"].get(i, 0)
@@ -328,7 +343,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
                     state["finished"].add(i)
                 bar.update(state["task"], advance=done - prev, jobs=f"{len(state['finished'])}/{state['n_jobs']}")
 
-            results = suite_mod.run_suite(suite, _split(teachers) or None, seed_list, variants=_split(variants) or None,
+            results = suite_mod.run_suite(suite, teacher_names or None, seed_list, variants=_split(variants) or None,
                                           episodes=episodes, settings=parse_settings(setting), workers=n_workers,
                                           out=out_dir, progress=progress, on_plan=on_plan)
         if write_docs:
@@ -341,7 +356,8 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
                     f"{f' --first-seed {first_seed}' if first_seed else ''}"
                     f"{f' --episodes {episodes}' if episodes else ''}"
                     f"{f' --teachers {teachers}' if teachers else ''}"
-                    f"{f' --variants {variants}' if variants else ''}` at commit {commit}, seeds "
+                    f"{f' --variants {variants}' if variants else ''}"
+                    f"{''.join(f' --set {shlex.quote(item)}' for item in setting)}` at commit {commit}, seeds "
                     f"{seed_list[0]}-{seed_list[-1]}, {results['environment']['created']}.")
             suite_mod.write_docs_table(results, write_docs, note=note)
     except ConfigError as e:

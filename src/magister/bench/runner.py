@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import platform
 import queue as queue_mod
+import signal
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -532,6 +533,23 @@ def run_bench(
     return results  # type: ignore[return-value]
 
 
+def _pool_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """A pool worker's start: Ctrl-C ignored while it waits for an item (a Ctrl-C from the terminal reaches every
+    worker, and an idle one died printing a ``KeyboardInterrupt`` traceback in the middle of the output)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _pool_call(fn: Callable[..., Any], star: bool, item: Any) -> Any:
+    """``fn(item)`` (``fn(*item)`` with ``star``) in a pool worker, Ctrl-C interrupting it as usual."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return fn(*item) if star else fn(item)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, context: Any = "spawn",
                 initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
                 on_result: Callable[[int, Any], None] | None = None, tick: Callable[[], None] | None = None,
@@ -553,14 +571,14 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
     todo = iter(range(len(items)))
     running: dict[Any, int] = {}
     interrupted = False
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=initializer,
-                             initargs=initargs) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=_pool_init,
+                             initargs=(initializer, initargs)) as pool:
         def hand_out() -> None:
             while len(running) < workers:
                 i = next(todo, None)
                 if i is None:
                     return
-                running[pool.submit(fn, *items[i]) if star else pool.submit(fn, items[i])] = i
+                running[pool.submit(_pool_call, fn, star, items[i])] = i
 
         try:
             hand_out()

@@ -431,7 +431,8 @@ def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any]
     desc = (results.get("variants") or {}).get(variant, {}).get("description", "")
     ep = next((j["spec"]["episodes"] for j in results["jobs"] if j["student"] == variant), "?")
     ceil = _med([c for r in rows.values() for c in r["ceiling"]])
-    lines = [f"**{variant}** ({desc}; {ep} episodes; ceiling {_fmt(ceil)}% mastered)", "",
+    about = "; ".join(p for p in (desc, f"{ep} episodes", f"ceiling {_fmt(ceil)}% mastered") if p)  # (no "(; ")
+    lines = [f"**{variant}** ({about})", "",
              "| teacher | mastered % median [min-max] | % of ceiling | x uniform | us/episode |",
              "|---|---|---|---|---|"]
     for t, r in sorted(rows.items(), key=lambda kv: -kv[1]["median"] if kv[1]["final"] else math.inf):
@@ -490,8 +491,16 @@ def check_docs_file(path: str | Path) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e}); give an existing "
                           f"Markdown file with {START} ... {END} markers") from None
-    if START not in text or END not in text:
-        raise ConfigError(f"{path} has no {START} ... {END} markers; add them where the table goes")
+    # (an end marker only above the start one passed, and the tables failed with a ValueError after every run)
+    if START not in text or END not in text.split(START, 1)[1]:
+        raise ConfigError(f"{path} has no {START} ... {END} markers (the end marker below the start one); add "
+                          "them where the table goes")
+    try:  # opened for writing, not written: a read-only file failed only after every run
+        with Path(path).open("r+"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write it ({e.strerror or e}); make it writable or give another "
+                          "Markdown file") from None
     return text
 
 
