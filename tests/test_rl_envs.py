@@ -143,3 +143,17 @@ def test_an_action_outside_the_action_space_is_refused_and_costs_no_step(env_cls
     assert all(np.array_equal(before[k], env._state[k]) for k in before)
     env.step(np.int64(n - 1))  # numpy integers (what vector envs and PPO pass) are actions
     env.step(0)
+
+
+@pytest.mark.parametrize("env_cls", [CliffWalk, PointGap])
+def test_evaluate_refuses_actions_outside_the_action_space(env_cls):
+    # CliffWalk's 7 played as standing still and PointGap's -1 as "right", silently; PointGap's 4 was an IndexError
+    tasks = env_cls.test_set()[:3]
+    n = env_cls().action_space.n
+    for bad in (lambda o: np.full(len(o), n), lambda o: np.full(len(o), -1), lambda o: np.full(len(o), 1.5),
+                lambda o: np.zeros(len(o) + 1, dtype=np.int64)):
+        with pytest.raises(ValueError, match="one action per episode"):
+            evaluate(env_cls, bad, tasks, episodes=2)
+    # whole floats and an (n, 1) column still play, as before
+    assert evaluate(env_cls, lambda o: np.zeros(len(o)), tasks, episodes=2).shape == (3,)
+    assert evaluate(env_cls, lambda o: np.zeros((len(o), 1), dtype=np.int64), tasks, episodes=2).shape == (3,)

@@ -270,6 +270,15 @@ def test_a_refused_action_costs_the_maze_episode_no_step():
     with pytest.raises(ValueError, match="actions are 0"):
         env.step(7)
     assert env._steps == 0  # before: the refused action used up a step of the episode
+    # before: 1.7 played as 1 and True as 1 (int()), where MazeBatch and the other envs refuse them; NaN and an
+    # array answered with Python's own words
+    for bad in (1.7, True, float("nan"), np.array([2]), "2"):
+        with pytest.raises(ValueError, match="actions are 0"):
+            env.step(bad)
+    assert env._steps == 0
+    env.step(np.int64(1))
+    env.step(2.0)
+    assert env._steps == 2
 
 
 def test_maze_set_task_checks_a_density_task_now():

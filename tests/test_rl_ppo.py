@@ -113,3 +113,40 @@ def test_vector_example_smoke():
     # the async path with a tiny budget (tests/test_examples.py runs the full comparison)
     shares = _load("rl_vector").main(steps=2000)
     assert set(shares) == {"adr", "uniform"} and all(0.0 <= s <= 1.0 for s in shares.values())
+
+
+
+def test_ppo_state_kept_in_memory_is_a_snapshot_and_a_load_resets_the_env():
+    """state_dict() held the live weights and Adam moments (a checkpoint kept to roll back to followed the training
+    on); and an agent that loaded a state went on, on the env it ran before, from the episodes running at the load
+    instead of resetting the env as documented."""
+    import torch
+
+    from magister.rl.ppo import PPO
+
+    def weights(agent):
+        return torch.cat([p.detach().flatten() for p in agent.net.parameters()]).clone()
+
+    def venv():
+        return CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
+
+    agent, env = PPO(4, 3, seed=3), venv()
+    agent.learn(env, total_steps=128, n_steps=32)
+    saved, at_save = agent.state_dict(), weights(agent)
+    agent.learn(env, total_steps=256, n_steps=32)
+    assert not torch.equal(weights(agent), at_save)
+    agent.load_state_dict(saved)
+    assert torch.equal(weights(agent), at_save)  # before: the later weights came back
+    resets = []
+    reset = env.reset
+    env.reset = lambda **kw: resets.append(kw) or reset(**kw)
+    agent.learn(env, total_steps=192, n_steps=32)
+    assert len(resets) == 1  # before: no reset, the rolled-back agent took up the episodes left at 256 steps
+    # and it trains exactly as a fresh agent restored from the same state
+    fresh = PPO(4, 3, seed=9)
+    fresh.load_state_dict(saved)
+    fresh.learn(venv(), total_steps=192, n_steps=32)
+    again = PPO(4, 3, seed=9)
+    again.load_state_dict(saved)
+    again.learn(venv(), total_steps=192, n_steps=32)
+    assert torch.equal(weights(fresh), weights(again))

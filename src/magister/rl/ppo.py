@@ -24,6 +24,7 @@ sends the scores with ``venv.report``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 import numpy as np
@@ -255,7 +256,10 @@ class PPO:
         The running episodes of the env are not in it: a resumed :meth:`learn` resets its env (as a first call
         does) and keeps the scorer's statistics (:meth:`LevelScorer.state_dict`).
         """
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "steps": self.steps,
+        # copies: torch's state dicts hold the live tensors, so a state kept in memory (a checkpoint to roll back
+        # to, the best agent so far) followed the training on and restored the later weights and Adam moments
+        return {"net": copy.deepcopy(self.net.state_dict()), "opt": copy.deepcopy(self.opt.state_dict()),
+                "steps": self.steps,
                 "n_trained_steps": self.n_trained_steps, "gen": self.gen.get_state(),
                 "scorer": None if self.scorer is None else self.scorer.state_dict()}
 
@@ -264,10 +268,15 @@ class PPO:
         scorer = state.get("scorer")
         restored = None if scorer is None else LevelScorer.from_state_dict(scorer)
         self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
+        # a copy: torch's optimiser keeps the given moment tensors and updates them in place, so training the
+        # restored agent changed the state it was given (a second agent restored from it trained differently)
+        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
         self.steps = int(state["steps"])
         # a resumed agent went on counting trained steps from 0 (states saved before this key: steps)
         self.n_trained_steps = int(state.get("n_trained_steps", state["steps"]))
         self.gen.set_state(state["gen"])
         if "scorer" in state:
             self.scorer, self._scorer_restored = restored, restored is not None
+        # the restored agent resets its env, as documented: learn() on the env this agent ran before went on from
+        # the episodes that were running when the state was *loaded* (observations the saved agent never saw)
+        self._running = None

@@ -113,6 +113,23 @@ class ParametricEnv(gym.Env):
         return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
 
 
+def _batch_actions(env_cls: type[ParametricEnv], space: Any, actions: Any, n: int) -> np.ndarray:
+    """A policy's actions for ``n`` episodes, checked as :meth:`ParametricEnv.step` checks one."""
+    raw = np.asarray(actions)
+    if isinstance(space, gym.spaces.Discrete):
+        # one per episode; an (n, 1) column is read as the dynamics always read it
+        ok = raw.size == n and raw.ndim <= 2 and raw.dtype.kind in "iuf" and bool(np.isfinite(raw).all())
+        if ok:
+            whole_ = raw.astype(np.int64)
+            ok = bool((whole_ == raw).all() and (whole_ >= space.start).all() and (whole_ < space.start + space.n).all())
+        if not ok:
+            shown = np.unique(raw)[:5].tolist() if raw.dtype.kind in "iufb" else str(raw.dtype)
+            raise ValueError(f"evaluate({env_cls.__name__}): the policy must give one action per episode, an array "
+                             f"of shape ({n},) of the whole numbers {int(space.start)}.."
+                             f"{int(space.start + space.n - 1)}; got shape {raw.shape}, values {shown}")
+    return raw
+
+
 def _horizon(horizon: Any, default: int) -> int:
     """The episode length limit: ``default`` for None, else a whole number >= 1 (0 no longer means the default)."""
     return int(default) if horizon is None else whole("horizon", horizon, floats=True, hint="the steps an episode "
@@ -137,8 +154,10 @@ def evaluate(env_cls: type[ParametricEnv], policy: Callable[[np.ndarray], np.nda
     state = env_cls.init_batch(rep, rng, h)
     alive = np.ones(len(rep), dtype=bool)
     won = np.zeros(len(rep), dtype=bool)
+    # an action outside the space played as another move (CliffWalk's 7: stand still; PointGap's -1: right)
+    space = env_cls().action_space
     for _ in range(h):
-        actions = policy(env_cls.obs_batch(state))
+        actions = _batch_actions(env_cls, space, policy(env_cls.obs_batch(state)), len(rep))
         _, term, trunc, success = env_cls.step_batch(state, actions, rng)
         won |= alive & success
         alive &= ~(term | trunc)

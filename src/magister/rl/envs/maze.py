@@ -366,8 +366,16 @@ class MazeEnv(gym.Env):
     def step(self, action: Any):
         if self._batch is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        a = int(action)
-        if a not in (0, 1, 2):  # before anything changes: a refused action costs no step
+        # before anything changes: a refused action costs no step. int() took 1.7 (played as 1) and True, and
+        # answered NaN or an array with Python's own words
+        if type(action) is int or (isinstance(action, np.integer) and action.ndim == 0):
+            a = int(action)
+            ok = a in (0, 1, 2)
+        else:
+            raw = np.asarray(action)
+            ok = raw.ndim == 0 and raw.dtype.kind in "iuf" and bool(np.isfinite(raw)) and float(raw) in (0.0, 1.0, 2.0)
+            a = int(raw) if ok else -1
+        if not ok:
             raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
         self._steps += 1
         term = False
