@@ -608,6 +608,19 @@ class BeliefsRefit(RefitCounterNotSaved):
         return {"probability": self.w}
 
 
+class AppliesStateBeforeChecking(Bins):
+    """Takes a state's rng, counters and algorithm before the base refuses it for another space or teacher: the
+    refused states were the fresh teacher's own, so what it took changed nothing and the suite passed it."""
+
+    def load_state_dict(self, state, *, strict=True):
+        if isinstance(state, dict) and "algorithm" in state:
+            from magister.rng import restore_generator
+
+            self._set_state(state["algorithm"])
+            self.rng = restore_generator(state["rng"])
+        super().load_state_dict(state, strict=strict)
+
+
 @pytest.mark.parametrize("cls,check,words,kind", [
     (DrawsFromTheGlobalRng, "determinism", "gave different proposals: draw every random number from the teacher's "
      "own self.rng", "continuous"),
@@ -637,6 +650,7 @@ class BeliefsRefit(RefitCounterNotSaved):
     (ListIsABatch, "task_forms", "InvalidTaskError", "any"),
     (BeliefsDraw, "beliefs", "beliefs() before observations changed the teacher's state", "continuous"),
     (BeliefsRefit, "beliefs", "beliefs() after observations changed the teacher's state", "continuous"),
+    (AppliesStateBeforeChecking, "bad_state", "a refused state dict changed the teacher", "continuous"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_catches_a_mutant(cls, check, words, kind, monkeypatch):
     _fails(cls, monkeypatch, check, words, kind)

@@ -138,6 +138,39 @@ def test_users_can_add_variants_and_suites(monkeypatch):
         plan_suite("broken")
 
 
+def test_a_student_on_student_base_without_an_oracle_runs_with_no_ceiling(monkeypatch):
+    """A researcher's student built on StudentBase (for attempt_batch) inherits best_mastery, which raises
+    NotImplementedError without an oracle schedule: every job of its variant failed instead of leaving the
+    fraction-of-ceiling column empty, as docs/bench.md says for a student without best_mastery."""
+    import sys
+    import types
+
+    from magister.spaces import Discrete
+    from magister.students.base import StudentBase
+
+    class NoOracle(StudentBase):
+        def __init__(self, n=3, seed=None):
+            self.space, self.c = Discrete(n), np.zeros(n)
+
+        def attempt(self, task):
+            i = self.space.index(self.space.validate(task))
+            self.c[i] = min(1.0, self.c[i] + 0.1)
+            return float(self.c[i])
+
+        def mastery(self):
+            return float((self.c > 0.9).mean())
+
+    module = types.ModuleType("rv_no_oracle_students")
+    module.NoOracle = NoOracle
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
+    register_suite("no-oracle", [Variant("n", "rv_no_oracle_students:NoOracle", {}, episodes=40)])
+    r = run_suite("no-oracle", ["uniform"], seeds=[0], workers=1)
+    assert [j["status"] for j in r["jobs"]] == ["ok"], r["jobs"][0].get("error")
+    assert r["jobs"][0]["ceiling"] is None
+    assert "**n**" in suite_mod.suite_tables(r)
+
+
 # ------------------------------------------------------------------ running and tables
 def test_quick_suite_runs_with_tiny_budgets_and_summarises():
     r = run_suite("quick", ["uniform", "riac-plus", "lp-bandit"], seeds=[0, 1], episodes=300, workers=1)

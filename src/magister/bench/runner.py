@@ -274,8 +274,13 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
         student = get_preset(spec.student).make(seed=student_seed)
     space = student.space
     # the best mastery an oracle teacher reaches in this budget (for results as a fraction of it)
+    # (a student built on StudentBase without an oracle schedule inherits a best_mastery that raises
+    # NotImplementedError: no ceiling, as for a student without best_mastery, not a failed job)
     oracle = getattr(student, "best_mastery", None)
-    ceiling = float(oracle(spec.episodes)) if callable(oracle) else None
+    try:
+        ceiling = float(oracle(spec.episodes)) if callable(oracle) else None
+    except NotImplementedError:
+        ceiling = None
     teacher = make_teacher(registry_name(spec.teacher), space, seed=teacher_seed, **spec.settings)
     finite = space.n is not None  # finite spaces: record task indices, not unit coordinates
     grid = _grid_info(student)
