@@ -298,3 +298,22 @@ def test_a_toml_deck_loads_without_tomllib(monkeypatch):
     monkeypatch.setitem(sys.modules, "tomli", parser)  # what Python 3.10 installs (same API)
     deck, = load_decks([DECK])
     assert deck.cards and deck.title
+
+
+def test_a_db_path_under_a_file_or_a_damaged_db_is_a_one_line_error(tmp_path):
+    # --db under a file was a FileExistsError traceback; a damaged database opened, then failed with a
+    # sqlite3.DatabaseError traceback when the history was read
+    (tmp_path / "afile").write_text("x")
+    res = study(tmp_path / "afile" / "db.sqlite", ["q"])
+    assert res.returncode == 2 and "cannot make its folder" in res.stdout and "Traceback" not in res.stderr
+    db = tmp_path / "db.sqlite"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, deck TEXT, learner TEXT, card TEXT, skill TEXT, "
+                  "time REAL, grade INTEGER, duration REAL)")
+        c.executemany("INSERT INTO reviews VALUES (NULL, 'Fractions', 'me', 'half-of-8', 'halves', ?, 3, NULL)",
+                      [(1.7e9 + i,) for i in range(2000)])
+    raw = bytearray(db.read_bytes())
+    raw[3 * 4096:4 * 4096] = b"\xab" * 4096  # a damaged page of the table
+    db.write_bytes(bytes(raw))
+    res = study(db, ["q"])
+    assert res.returncode == 2 and "not a usable study database" in res.stdout and "Traceback" not in res.stderr

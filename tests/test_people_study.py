@@ -362,3 +362,43 @@ def test_a_typed_answer_is_checked_with_case_spacing_and_a_full_stop_ignored():
         assert card.check(typed), typed
     assert not card.check("44") and not card.check("4 4")
     assert Card("n", "name?", ("New  York.",), "x").check("new york")
+
+
+def test_the_card_on_screen_is_answered_after_an_idle_hour(tmp_path):
+    """An hour between showing a card and answering it began a new session at the answer, which moved the pick
+    on (a missed card came due): the answer was refused as "answered already, or in another tab" (409) and lost,
+    and the learner was asked another card."""
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    first = app.state(0)["card"]["id"]
+    assert app.answer(0, first, typed="wrong", stored=0)[0] == 200
+    shown = app.state(0)
+    app.offset += 3700  # the learner steps away with the card on screen
+    code, out = app.answer(0, shown["card"]["id"], grade=3, stored=shown["stored"])
+    assert code == 200 and out["card"] == shown["card"]["id"] and len(store.history("Spanish basics", "ana")) == 2
+    assert out["state"]["session"] == {"answers": 1, "right": 1}  # the first answer of the new session
+    restarted = StudyApp([spanish()], store, learner="ana", clock_offset=app.offset).state(0)
+    assert restarted["card"] == out["state"]["card"] and restarted["session"] == out["state"]["session"]
+    # still refused: the same answer resent, and a card never shown
+    assert app.answer(0, shown["card"]["id"], grade=3, stored=shown["stored"])[0] == 409
+    assert out["state"]["card"]["id"] != "azul" and app.answer(0, "azul", grade=3, stored=2)[0] == 409
+    assert len(store.history("Spanish basics", "ana")) == 2
+
+
+def test_a_restart_in_the_same_instant_as_the_last_answer_resumes_the_session(tmp_path, monkeypatch):
+    """The resumed session began at the last answer's time, and a start equal to "now" was read as "no session to
+    resume": with one answer stored this very instant, the restarted page began a new session."""
+    from magister.people import web
+    from magister.people.store import StudyStore
+
+    monkeypatch.setattr(web._time, "time", lambda: T0)
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = web.StudyApp([fractions()], store, learner="ana")
+    code, out = app.answer(0, app.state(0)["card"]["id"], typed="4", stored=0)
+    assert code == 200
+    restarted = web.StudyApp([fractions()], store, learner="ana").state(0)
+    assert restarted["session"] == out["state"]["session"] == {"answers": 1, "right": 1}
+    assert restarted["card"] == out["state"]["card"]

@@ -93,6 +93,9 @@ def command(
         return
     try:
         study_in_terminal(console, decks, store, learner, count, retention, offset, echo=not sys.stdin.isatty())
+    except MagisterError as e:  # a damaged database is found when the history is read
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(2)
     finally:
         store.close()
 

@@ -44,7 +44,10 @@ class StudyStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file where a folder should be: a traceback (FileExistsError) before
+            raise ConfigError(f"{self.path}: cannot make its folder ({e.strerror or e}); pass another --db") from None
         try:
             # check_same_thread off: the study page calls from worker threads, one at a time under its lock
             self.db = sqlite3.connect(self.path, check_same_thread=False)
@@ -61,8 +64,11 @@ class StudyStore:
                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, time, grade, duration))
 
     def history(self, deck: str, learner: str) -> list[Event]:
-        rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
-                               "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
+        try:
+            rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
+                                   "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
+        except sqlite3.DatabaseError as e:  # a damaged file opens, then fails here (a traceback before)
+            raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None
         return [Event(learner, c, (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
 
     def close(self) -> None:

@@ -10,7 +10,9 @@ a function of the stored history and of when the session began; an hour
 without an answer begins a new one, and a restarted server resumes a session
 still going), so nothing is lost and nothing is counted twice: an answer to a card that is no longer
 the one being asked (a second tab, a double submit) is refused with 409 and
-the current state.
+the current state. The card on screen is taken even when time has moved the
+pick on meanwhile (an idle hour began a new session, a review came due), as
+long as no other answer was stored since it was shown.
 
 The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
 
@@ -64,6 +66,7 @@ class StudyApp:
         self.lock = threading.Lock()
         self.schedules: dict[int, Schedule] = {}
         self.applied: dict[int, int] = {}  # per deck: the stored answers its schedule has applied
+        self.shown: dict[int, tuple[int, set[str]]] = {}  # per deck: the stored count, the cards shown with it
 
     def now(self) -> float:
         return _time.time() + self.offset
@@ -87,14 +90,15 @@ class StudyApp:
             # it, retries included); otherwise a new one begins now. Rebuilt too when the store holds answers
             # this schedule has not applied (the terminal, or another page, on the same database): the page
             # kept asking the card already answered there, and its memory model missed those answers
-            start = now
+            start, resumed = now, False
             if history and now - history[-1].timestamp <= SESSION_GAP:
+                resumed = True
                 k = len(history) - 1
                 while k > 0 and history[k].timestamp - history[k - 1].timestamp <= SESSION_GAP:
                     k -= 1
                 start = history[k].timestamp
             s = Schedule(d, retention=self.retention).replay(history, session_start=start)
-            if start == now:
+            if not resumed:  # (start == now also held when the last answer was stored this very instant)
                 s.start_session(now)
             self.schedules[i] = s
             self.applied[i] = len(history)
@@ -121,6 +125,8 @@ class StudyApp:
             c = d.card(pick.card)
             card = {"id": c.id, "question": c.question, "skill": c.skill, "kind": pick.kind,
                     "typed": bool(c.answers), "answer": c.answers[0] if c.answers else None}
+            count, ids = self.shown.get(i, (-1, set()))
+            self.shown[i] = (self.applied[i], (ids if count == self.applied[i] else set()) | {c.id})
         skills = [st.to_json() for st in s.skills(now)]
         return {"deck": i, "title": d.title, "learner": self.learner, "card": card,
                 "session": {"answers": len(s.session.asked), "right": sum(g > 1 for g in s.session.grades)},
@@ -150,10 +156,16 @@ class StudyApp:
             s = self._schedule(i)
             now = max(self.now(), s.clock)
             pick = s.next(now)
-            if pick is None or pick.card != card or (stored is not None and stored != self.applied[i]):
+            # a card shown with the current count of stored answers is answered even when time has since moved
+            # the pick on (an idle hour began a new session, a review came due): that answer was refused (409,
+            # "answered already") and lost, and the learner was asked another card
+            count, ids = self.shown.get(i, (-1, set()))
+            shown = stored is not None and stored == self.applied[i] == count and card in ids
+            if not shown and (pick is None or pick.card != card or (stored is not None and stored != self.applied[i])):
                 return 409, {"error": "that card is not the one being asked (answered already, or in another "
                                       "tab); here is the current one", "state": self._state(i, d)}
-            c = d.card(pick.card)
+            c = d.card(card)
+            kind = pick.kind if pick is not None and pick.card == card else s._kind_of(s.cards[card])
             if typed is not None and str(typed).strip() and c.answers:
                 right = c.check(str(typed))
                 g = 3 if right else 1
@@ -171,7 +183,7 @@ class StudyApp:
             self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
             s.record(c.id, g, now)
             self.applied[i] += 1
-            return 200, {"right": right, "grade": g, "kind": pick.kind, "card": c.id,
+            return 200, {"right": right, "grade": g, "kind": kind, "card": c.id,
                          "answer": c.answers[0] if c.answers else None, "state": self._state(i, d)}
 
 
