@@ -248,6 +248,18 @@ def test_teacher_refuses_a_mismatched_space_and_an_empty_pool(tmp_path: Path) ->
     assert t.n_proposed == 0
 
 
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_beliefs_of_an_opponent_teacher_over_an_empty_pool_are_empty(tmp_path: Path, name: str) -> None:
+    # beliefs() (a dashboard's summary) raised UnknownOpponentError before the first snapshot
+    pool = OpponentPool(tmp_path, max_ids=10)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    b = t.beliefs()
+    assert b["opponents"] == [] and b["probability"] == [] and b["win_rate"] == [] and b["games"] == []
+    json.dumps(b)
+    pool.add(b"first")
+    assert t.beliefs()["opponents"] == [0] and t.beliefs()["probability"] == [pytest.approx(1.0)]
+
+
 # --------------------------------------------------------------------- dual
 def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
     pool = _pool(tmp_path / "pool", n=3, max_size=5)
@@ -529,6 +541,25 @@ def test_set_ratings_and_report_many_name_a_wrong_argument_kind(tmp_path: Path) 
     with pytest.raises(ConfigError, match="report_many takes a list"):
         pool.report_many(0, ["win"])  # type: ignore[arg-type]
     assert [r.to_dict() for r in pool.records()] == before
+
+
+def test_fit_elo_without_the_prior_refuses_ratings_that_diverge(tmp_path: Path) -> None:
+    # prior_games=0 with an unbeaten player returned finite numbers that depended on iterations (4383 at 100,
+    # 4681 at 1000): the maximum-likelihood rating is infinite
+    s = np.array([[0.5, 1.0, 1.0], [0.0, 0.5, 0.7], [0.0, 0.3, 0.5]])
+    g = np.full((3, 3), 10) - 10 * np.eye(3, dtype=int)
+    for iterations in (100, 1000):
+        with pytest.raises(ConfigError, match="prior_games > 0"):
+            fit_elo(s, g, prior_games=0.0, iterations=iterations)
+    np.testing.assert_allclose(fit_elo(s, g, iterations=100), fit_elo(s, g, iterations=1000))  # the prior: finite
+    np.testing.assert_allclose(fit_elo(np.full((3, 3), 0.5), g, prior_games=0.0), 1000.0)  # draws only
+    np.testing.assert_allclose(fit_elo(np.full((3, 3), np.nan), np.zeros((3, 3)), prior_games=0.0), 1000.0)
+    assert fit_elo(np.zeros((0, 0)), np.zeros((0, 0))).shape == (0,)
+    # the cross-play picture: a score outside [0, 1] was drawn as 0 or 1; nan (not played) stays fine
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        plot_cross_play(np.array([[0.5, 3.0], [0.0, 0.5]]), ["a", "b"], tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+    assert plot_cross_play(np.array([[np.nan, 1.0], [0.0, np.nan]]), ["a", "b"], tmp_path / "ok.png").exists()
 
 
 def test_fit_elo_refuses_settings_that_cannot_work() -> None:

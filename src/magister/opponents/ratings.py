@@ -54,6 +54,9 @@ def fit_elo(scores: np.ndarray, games: np.ndarray, *, mean: float = 1000.0, anch
     tot = total + prior_games  # the prior: half a game won and half lost against everyone
     np.fill_diagonal(tot, 0.0)
     theta = np.zeros(n)
+    if n == 0:
+        return theta
+    step = theta
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
         grad = wins - (tot * p).sum(1)
@@ -61,9 +64,18 @@ def fit_elo(scores: np.ndarray, games: np.ndarray, *, mean: float = 1000.0, anch
         hess = -np.diag(h.sum(1)) + h
         hess -= 1e-9 * np.eye(n)
         step = np.linalg.lstsq(hess, -grad, rcond=None)[0]
-        theta += step - step.mean()
+        step = step - step.mean()
+        theta += step
         if np.abs(step).max() < 1e-10:
             break
+    if prior_games == 0 and np.abs(step).max() > 1e-6:
+        # without the prior an unbeaten or winless player (or group) has no finite rating: Newton walks on
+        # for ever and what came back depended on ``iterations`` (thousands of points apart)
+        far = np.flatnonzero(np.abs(step) > 1e-6).tolist()
+        raise ConfigError(
+            f"the ratings did not converge in {iterations} iterations with prior_games=0: players "
+            f"{far[:20]}{'...' if len(far) > 20 else ''} drift off (one unbeaten or winless against everyone it "
+            "played has no finite rating without the prior); pass prior_games > 0 (0.5 by default)")
     r = theta * _SCALE
     r += mean - (r[anchor] if anchor is not None else r.mean())
     return r
@@ -78,6 +90,9 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     n = len(s)
     if s.shape != (n, n) or len(labels) != n:
         raise ConfigError(f"need a square score matrix and one label per row, got {s.shape} and {len(labels)} labels")
+    if ((s < 0) | (s > 1) | np.isinf(s)).any():  # nan is fine: a pair that did not play (drawn blank)
+        raise ConfigError("scores must lie in [0, 1] (the row player's mean score: win 1, draw 0.5, loss 0), or be "
+                          "nan for a pair that did not play; the colour scale would show the others as 0 or 1")
     size = min(4 + 0.25 * n, 16)
     fig = Figure(figsize=(size + 1.5, size))
     ax = fig.add_subplot()

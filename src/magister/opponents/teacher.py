@@ -178,7 +178,10 @@ class OpponentTeacher(Teacher):
         pass
 
     def _beliefs(self) -> dict[str, Any]:
-        ids, p = self.distribution()
+        # an empty pool (before the first snapshot) has nothing to propose, but a dashboard's summary is empty,
+        # not an error
+        ids = self.members()
+        ids, p = self.distribution() if len(ids) else (ids, np.zeros(0))
         return {
             "kind": "discrete",
             "opponents": ids,
