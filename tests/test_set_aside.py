@@ -131,6 +131,24 @@ def test_a_corrupt_set_aside_state_is_refused_and_changes_nothing(name):
     assert mg.testing.states_equal(t.state_dict(), before)
 
 
+@pytest.mark.parametrize("name", TEACHERS)
+def test_set_aside_can_be_turned_on_when_loading_a_state_saved_without_it(name, tmp_path):
+    """load_state_dict(strict=False) keeps this teacher's settings, to change one on purpose; turning set_aside
+    on failed with "state dict is malformed (KeyError: 'set_aside')". Now no task is set aside yet."""
+    plain = mg.make_teacher(name, mg.Discrete(3), seed=0)
+    plain.observe_batch([0, 1, 0], [1.0, 0.5, 1.0])
+    on = mg.make_teacher(name, mg.Discrete(3), seed=0, set_aside=0.9, set_aside_window=2)
+    on.observe_batch([2, 2], [1.0, 1.0])  # what it had set aside before is not kept
+    assert on.beliefs()["set_aside"] == [0.0, 0.0, 1.0]
+    on.load_state_dict(mg.load(plain.save(tmp_path / "plain.ckpt")).state_dict(), strict=False)
+    assert on.n_observed == 3 and on.beliefs()["set_aside"] == [0.0, 0.0, 0.0]
+    on.observe(0, 1.0)
+    on.observe(0, 1.0)
+    assert on.beliefs()["set_aside"] == [1.0, 0.0, 0.0]
+    with pytest.raises(CheckpointError, match="other settings"):  # strict: refused, naming the setting
+        mg.make_teacher(name, mg.Discrete(3), set_aside=0.9).load_state_dict(plain.state_dict())
+
+
 def _run(name: str, seed: int, set_aside: float | None, episodes: int = 1500, **student):
     st = SkillStudent(seed=np.random.SeedSequence([seed, 0]), **student)
     t = mg.make_teacher(name, st.space, seed=np.random.SeedSequence([seed, 1]), set_aside=set_aside)

@@ -78,6 +78,21 @@ def test_discrete_names_and_indices():
         plain.validate("x")
 
 
+def test_numbers_as_discrete_names_that_are_not_their_own_position_are_refused():
+    # a number passed as a task is read as a position: with Discrete([2, 0, 1]), observe(0) recorded the task
+    # named "2", silently another task than the one the caller named 0
+    with pytest.raises(ConfigError, match=r"task name 2 \(at position 0\) is a number.*observe\(2\) would record "
+                                          r"the task named '1'.*as strings"):
+        mg.Discrete([2, 0, 1])
+    with pytest.raises(ConfigError, match=r"observe\(5\) would be refused"):
+        mg.Discrete([5, 6])
+    with pytest.raises(ConfigError, match="is a number"):
+        mg.space_from_spec({"type": "Discrete", "names": [1.0, 0.0]})
+    # numbers at their own position, and strings of numbers, mean the same either way
+    assert mg.Discrete(range(3)).validate(1) == "1" and mg.Discrete([0, 1]).names == ["0", "1"]
+    assert mg.Discrete(["2", "0"]).index("0") == 1 and mg.Discrete([0.5, 1.5]).names == ["0.5", "1.5"]
+
+
 def test_discrete_unit_map_hits_every_task_equally():
     d = mg.Discrete(5)
     u = d.to_unit_batch([0, 4])
@@ -184,6 +199,22 @@ def test_a_batch_of_strings_or_objects_or_a_non_sequence_is_refused_as_a_bad_tas
     assert states_equal(before, t.state_dict())
     t.observe_batch(np.array([[0.25, 0.5]], dtype=np.float32), [0.5])  # numbers keep the vectorised path
     assert t.n_observed == 1
+
+
+@pytest.mark.parametrize("name", ["learnability-bandit", "sequential", "uniform"])
+def test_a_set_of_tasks_is_refused_since_it_has_no_order_to_pair_with_the_scores(name):
+    """observe_batch({"c", "a", "b"}, [0.0, 0.5, 1.0]) was taken, each score going to whichever task the set's
+    hash order put at its position (another pairing with each PYTHONHASHSEED); a set of scores was refused."""
+    t = mg.make_teacher(name, mg.Discrete(["a", "b", "c"]), seed=0)
+    before = t.state_dict()
+    for bad in ({"c", "a", "b"}, frozenset({"a"})):
+        with pytest.raises(InvalidTaskError, match="no order.*Nothing was recorded"):
+            t.observe_batch(bad, [0.0, 0.5, 1.0][:len(bad)])
+    from magister.testing import states_equal
+
+    assert states_equal(before, t.state_dict()) and t.n_observed == 0
+    t.observe_batch(["a", "b"], [0.5, 0.5])  # a list is taken
+    assert t.n_observed == 2
 
 
 def test_a_box_task_with_strings_is_refused_not_parsed():

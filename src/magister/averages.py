@@ -272,8 +272,17 @@ class CachedPolicy:
         return out
 
     def _restore_aside(self, state: dict[str, Any]) -> None:
-        if self._aside is not None:
-            self._aside.set_state(state["set_aside"])
+        if self._aside is None:
+            return
+        saved = getattr(self, "_loading_config", None)  # the settings the state was saved with (load_state_dict)
+        if "set_aside" not in state and isinstance(saved, dict) and "set_aside" in saved \
+                and saved["set_aside"] is None:
+            # saved with set_aside off, loaded with it on (``load_state_dict(..., strict=False)``: a setting changed on
+            # purpose): no task is set aside yet, as in a new teacher (it failed as a "malformed" KeyError)
+            a = self._aside
+            self._aside = type(a)(a.n, a.threshold, window=a.window, review_after=a.review_after)
+            return
+        self._aside.set_state(state["set_aside"])
 
     def _aside_beliefs(self, out: dict[str, Any]) -> dict[str, Any]:
         """``out`` with the masks of tasks set aside and due for review (as 0/1) when ``set_aside`` is on."""

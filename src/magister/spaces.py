@@ -88,6 +88,9 @@ class Space:
         the position of the first bad one."""
         if isinstance(tasks, (str, bytes, Mapping)):
             raise InvalidTaskError(f"expected a sequence of tasks, got a single {type(tasks).__name__}")
+        if isinstance(tasks, (set, frozenset)):  # no order: the scores went to tasks by the set's hash order
+            raise InvalidTaskError(f"expected a sequence of tasks, got a {type(tasks).__name__}, which has no order "
+                                   "to pair its tasks with the scores; pass a list in the order of the scores")
         try:
             items = iter(tasks)
         except TypeError:  # a number or None: not a sequence (0-d arrays too)
@@ -357,6 +360,16 @@ class Discrete(Space):
             names = [str(x) for x in n]
             if not names:
                 raise ConfigError("Discrete needs at least one task name")
+            for i, x in enumerate(n):
+                # a number passed as a task is read as a position: Discrete([2, 0, 1]).validate(0) was the task
+                # named "2", so observe(0) meaning "the task I named 0" silently recorded another task
+                if isinstance(x, (int, np.integer, float, np.floating)) and not isinstance(x, (bool, np.bool_)) \
+                        and float(x).is_integer() and x != i:
+                    then = f"record the task named {names[int(x)]!r}" if 0 <= x < len(names) else "be refused"
+                    raise ConfigError(
+                        f"Discrete task name {x!r} (at position {i}) is a number, and a number passed as a task "
+                        f"means the task at that position, not the task of that name: observe({x!r}) would {then}; "
+                        "give the names as strings (Discrete([str(v) for v in names])) or use Discrete(n)")
             dup = _repeated(names)
             if dup:
                 raise ConfigError(f"Discrete task names must be distinct; repeated: {dup}")

@@ -412,11 +412,16 @@ class Teacher:
             n_observed, n_proposed = (whole(f"saved {k}", state.get(k, 0), 0, floats=True)
                                       for k in ("n_observed", "n_proposed"))
             snapshot = copy.deepcopy(self._get_state())
+            # the saved settings, for a teacher whose state depends on one changed with strict=False (set_aside)
+            self._loading_config = state.get("config")
             try:
                 self._set_state(copy.deepcopy(state["algorithm"]))
             except Exception:
+                self._loading_config = None
                 self._set_state(snapshot)
                 raise
+            finally:
+                self._loading_config = None
         except CheckpointError:
             raise
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint
