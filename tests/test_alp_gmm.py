@@ -135,6 +135,9 @@ def test_proposals_are_vectorised_and_clipped():
     {"random_ratio": None}, {"random_ratio": True}, {"progress_power": float("inf")}, {"progress_power": "x"},
     {"reg": float("inf")}, {"tol": None}, {"warm_start": "false"}, {"warm_start": None},
     {"history_size": float("nan")}, {"history_size": float("inf")}, {"history_size": 2.5}, {"history_size": True},
+    # more components than a refit has points: every candidate unusable, AIC kept a degenerate one-point fit
+    {"fit_rate": 4, "potential_ks": [6]}, {"fit_rate": 40, "window": 5, "potential_ks": [6, 8]},
+    {"fit_rate": 4, "window": 100, "potential_ks": [6]},
 ])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):

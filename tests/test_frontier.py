@@ -129,3 +129,17 @@ def test_predictions_over_many_rows_are_computed_in_blocks_with_the_same_result(
     blocked = t.predict(q)
     assert max(sizes) <= 300 * 10 and len(sizes) == 26
     np.testing.assert_array_equal(blocked, whole_matrix)
+
+
+def test_a_region_whose_neighbours_are_all_old_is_predicted_and_proposing_does_not_crash():
+    # recency 1: a weight exp(-age) underflows to 0 for neighbours older than ~745 episodes; the prediction
+    # of such a region was 0/0 = NaN, and a proposal whose candidates were out of the band then hit IndexError
+    t = Frontier(mg.Box([0.0], [1.0]), seed=0, history_size=3000, recency=1.0, bootstrap=10, random_ratio=0.0)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        t.observe([0.5 * rng.random()], 1.0)
+    for _ in range(1000):
+        t.observe([0.5 + 0.5 * rng.random()], 0.0)
+    p = t.predict(np.array([[0.1], [0.9]]))
+    assert np.isfinite(p).all() and p[0] == pytest.approx(1.0) and p[1] == 0.0
+    assert len(t.propose(20)) == 20

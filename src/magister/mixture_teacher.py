@@ -76,6 +76,12 @@ class MixtureTeacher(Teacher):
         self.bootstrap = self.fit_rate if bootstrap is None else whole("bootstrap", bootstrap, 1, floats=True,
                                                                        hint="or None: fit_rate")
         self.potential_ks = _as_ks(potential_ks)
+        first = min(self.window, -(-self.bootstrap // self.fit_rate) * self.fit_rate)  # rows of the first refit
+        if min(self.potential_ks) > first:  # every candidate unusable: AIC fell back on a degenerate fit
+            raise ConfigError(f"potential_ks={self.potential_ks} has no component count <= the {first} episodes the "
+                              f"first refit sees (window={self.window}, fit_rate={self.fit_rate}, bootstrap="
+                              f"{self.bootstrap}); a mixture cannot have more components than points: lower "
+                              f"potential_ks, or raise the window or the bootstrap")
         self.random_ratio = random_ratio
         if not isinstance(warm_start, (bool, np.bool_)):
             raise ConfigError(f"warm_start must be True (start each refit from the previous mixtures) or False "

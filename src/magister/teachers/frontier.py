@@ -161,7 +161,11 @@ class Frontier(Teacher):
             a = q[i:i + step] * s
             d2 = (a * a).sum(1)[:, None] + bb - 2.0 * (a @ b.T)
             near = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(a), n))
-            w = np.exp(-(n - 1 - near) / self.recency)  # the newest stored task has age 0
+            age = n - 1 - near  # the newest stored task has age 0
+            w = np.exp(-age / self.recency)
+            gone = w.sum(1) < np.finfo(float).tiny  # every neighbour so old its weight underflowed (was 0/0 = NaN)
+            if gone.any():  # the same relative weights, counted from the youngest neighbour
+                w[gone] = np.exp(-(age[gone] - age[gone].min(1, keepdims=True)) / self.recency)
             out[i:i + step] = (w * hy[near]).sum(1) / w.sum(1)
         return out
 
