@@ -218,6 +218,16 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["state.ckpt"]
 
 
+def test_saving_to_a_folder_or_below_a_file_says_so(tmp_path):
+    t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file path inside it"):
+        t.save(tmp_path)
+    (tmp_path / "f").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        t.save(tmp_path / "f" / "a.mg")
+    assert os.listdir(tmp_path) == ["f"] and not [p for p in os.listdir(tmp_path.parent) if p.endswith(".tmp")]
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_atomic_write_follows_the_umask_and_keeps_the_mode_of_a_file_written_over(tmp_path):
     # the temporary file came from tempfile.mkstemp (mode 0o600), so every checkpoint ended readable by its owner
@@ -502,3 +512,17 @@ def test_available_teachers_filters_by_kind_and_refuses_an_unknown_kind():
     # a typo listed only 'uniform' (the teacher of every kind), as if nothing else were registered
     with pytest.raises(mg.ConfigError, match="unknown kind of teacher 'discret'.*'discrete'"):
         mg.available_teachers("discret")
+
+
+def test_a_state_of_a_dict_space_with_its_entries_in_another_order_is_refused():
+    # the order numbers the tasks: exp3's weights of task i would go to another task
+    ba = mg.Dict({"b": mg.Discrete(2), "a": mg.Discrete(3)})
+    ab = mg.Dict({"a": mg.Discrete(3), "b": mg.Discrete(2)})
+    assert ba.index({"a": 1, "b": 0}) != ab.index({"a": 1, "b": 0}) and ba != ab and ba == mg.Dict(dict(ba.spaces))
+    t = mg.make_teacher("exp3", ba, seed=0)
+    t.observe({"a": 1, "b": 0}, 1.0)
+    u = mg.make_teacher("exp3", ab, seed=0)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="saved for space"):
+        u.load_state_dict(t.state_dict())
+    assert states_equal(before, u.state_dict())

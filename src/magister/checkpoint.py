@@ -186,7 +186,14 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that a crash never leaves a torn file."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # os.replace failed naming the temporary file ("Is a directory: '.x.tmp' -> 'dir'")
+        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give a file path inside it, such as "
+                                f"{str(path / 'teacher.mg')!r}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a folder of the path should be: mkdir said only "File exists"
+        raise NotADirectoryError(f"cannot write {str(path)!r}: a part of its folder {str(folder)!r} is a file, "
+                                 "not a folder") from None
     fd, tmp = _new_temp(folder, path.name)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -61,6 +61,22 @@ def _cells(v: np.ndarray, counts: Any, top: Any) -> np.ndarray:
     return np.array(cells, dtype=object).reshape(f.shape)
 
 
+def _entry_order(spec: Any) -> Any:
+    """The names of every Dict space in ``spec``, in order, at any depth."""
+    if isinstance(spec, Mapping):
+        inner = spec.get("spaces")
+        if spec.get("type") == "Dict" and isinstance(inner, Mapping):
+            return [(k, _entry_order(v)) for k, v in inner.items()]
+    return None
+
+
+def same_spec(a: Any, b: Any) -> bool:
+    """Whether two space specs give the same space: equal, and a Dict's entries in the same order (the order
+    lays out task indices and unit vectors: ``Dict({"b": .., "a": ..})`` numbers its tasks otherwise than
+    ``Dict({"a": .., "b": ..})``, though their specs compare equal as dicts)."""
+    return a == b and _entry_order(a) == _entry_order(b)
+
+
 class Space:
     """Base class. Subclasses define the members and the unit-vector map."""
 
@@ -176,7 +192,7 @@ class Space:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Space) and self.to_spec() == other.to_spec()
+        return isinstance(other, Space) and same_spec(self.to_spec(), other.to_spec())
 
     def __hash__(self) -> int:
         return hash(repr(self.to_spec()))

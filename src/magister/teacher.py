@@ -38,7 +38,7 @@ from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTask
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreRange
 from .settings import whole
-from .spaces import Space, space_from_spec
+from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
 
@@ -394,7 +394,7 @@ class Teacher:
                 f"state dict belongs to teacher {state.get('teacher')!r}, not {self.name!r}; "
                 "load it with magister.load() or into the matching teacher"
             )
-        if state.get("space") != self.space.to_spec():
+        if not same_spec(state.get("space"), self.space.to_spec()):  # a Dict's entries in another order too
             raise CheckpointError(
                 f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
             )
