@@ -526,3 +526,19 @@ def test_a_state_of_a_dict_space_with_its_entries_in_another_order_is_refused():
     with pytest.raises(CheckpointError, match="saved for space"):
         u.load_state_dict(t.state_dict())
     assert states_equal(before, u.state_dict())
+
+
+def test_propose_refuses_an_absurd_k_before_drawing_anything():
+    # accel ran for minutes on propose(10**12) before failing (other teachers died with numpy's MemoryError)
+    from magister.teacher import MAX_PROPOSE
+
+    t = mg.make_teacher("accel", mg.Box([0, 0], [1, 1]), seed=0)
+    for _ in range(20):
+        x = t.propose()
+        t.observe(x, 0.5)
+    before = t.state_dict()
+    for k in (MAX_PROPOSE + 1, 10**12):
+        with pytest.raises(mg.ConfigError, match="at most"):
+            t.propose(k)
+    assert states_equal(t.state_dict(), before)
+    assert len(mg.make_teacher("uniform", mg.Discrete(3), seed=0).propose(1000)) == 1000

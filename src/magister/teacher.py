@@ -42,6 +42,9 @@ from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
 
+#: the most tasks one ``propose(k)`` call draws (beyond it: a ConfigError, before anything is drawn)
+MAX_PROPOSE = 10_000_000
+
 _REGISTRY: dict[str, type["Teacher"]] = {}
 
 
@@ -302,6 +305,10 @@ class Teacher:
         else:
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+            if k > MAX_PROPOSE:  # (accel went on for minutes on 10**12 before any allocation failed; others died
+                # with numpy's MemoryError)
+                raise ConfigError(f"propose(k) draws at most {MAX_PROPOSE:,} tasks at once, got k={k:,}; call it "
+                                  "again for more")
             m = int(k)
         enc = self._propose(m)
         tasks = self._decode(enc)
