@@ -106,6 +106,44 @@ def test_same_observations_as_minigrid_engine():
                 break
 
 
+def test_minigrid_final_info_reports_success():
+    pytest.importorskip("minigrid")
+    from magister.rl.minigrid import SeedTask, TextMazeEnv, make_minigrid
+    from magister.rl.wrapper import CurriculumWrapper
+
+    # goal next to the start: turn to face east, step forward
+    env = CurriculumWrapper(TextMazeEnv(Maze.parse("#####\n#SG.#\n#...#\n#####")), score="success")
+    env.reset(seed=1, options={"task": "#####\n#SG.#\n#...#\n#####"})
+    while env.unwrapped.agent_dir != 0:
+        env.step(0)
+    _, r, term, _, info = env.step(2)
+    assert term and r > 0 and info["is_success"] is True and info["goal_reward"] == pytest.approx(r)
+    assert info["magister_score"] == 1.0
+    short = TextMazeEnv(Maze.parse("#####\n#S..#\n#..G#\n#####"), max_steps=2)
+    short.reset(seed=0)
+    short.step(0)
+    *_, trunc, info = short.step(0)
+    assert trunc and info["is_success"] is False
+    seeded = make_minigrid("MiniGrid-Empty-5x5-v0")
+    assert isinstance(seeded.env, SeedTask)
+    seeded.reset(options={"task": 0})
+    seeded.unwrapped.agent_pos, seeded.unwrapped.agent_dir = (2, 3), 0  # west of the goal at (3, 3)
+    _, r, term, _, info = seeded.step(2)
+    assert term and r > 0 and info["is_success"] is True
+
+
+def test_flat_view_refuses_other_view_sizes():
+    pytest.importorskip("minigrid")
+    import minigrid  # noqa: F401
+    from magister.errors import ConfigError
+    from magister.rl.minigrid import FlatView
+
+    with pytest.raises(ConfigError, match="7 x 7"):
+        FlatView(gym.make("MiniGrid-Empty-5x5-v0", agent_view_size=5))
+    with pytest.raises(ConfigError, match="7 x 7"):
+        FlatView(gym.make("CartPole-v1"))
+
+
 def test_seed_and_density_tasks():
     env = gym.make("magister/Maze-v0")
     env.reset(options={"task": 7})

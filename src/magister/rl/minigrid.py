@@ -34,7 +34,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("magister.rl.minigrid needs the MiniGrid package: pip install 'magister[minigrid]'") from e
 
-from ..errors import InvalidTaskError
+from ..errors import ConfigError, InvalidTaskError
 from .envs.maze import OBS_DIM, VIEW, default_max_steps
 
 __all__ = ["TextMazeEnv", "SeedTask", "FlatView", "make_minigrid"]
@@ -45,7 +45,8 @@ _WALL_ID, _GOAL_ID = 2, 8  # minigrid.core.constants.OBJECT_TO_IDX
 class TextMazeEnv(MiniGridEnv):
     """MiniGrid on a :class:`~magister.levels.Maze` (task: a Maze or its text, from reset options or ``set_task``).
 
-    ``see_through_walls=True`` by default, as in :class:`~magister.rl.envs.maze.MazeEnv`.
+    ``see_through_walls=True`` by default, as in :class:`~magister.rl.envs.maze.MazeEnv`; the final ``info``
+    carries ``"is_success"`` and ``"goal_reward"`` as there.
     """
 
     def __init__(self, task: Any = None, size: int = 15, max_steps: int | None = None,
@@ -79,6 +80,12 @@ class TextMazeEnv(MiniGridEnv):
         self.max_steps = self._fixed_max or default_max_steps(self.height, self.width)
         return super().reset(seed=seed)
 
+    def step(self, action: Any):
+        obs, reward, term, trunc, info = super().step(action)
+        if term or trunc:  # the final info of MazeEnv, so that score="success" sees the goal reached
+            info = {**info, "is_success": bool(term), "goal_reward": float(reward)}
+        return obs, reward, term, trunc, info
+
     def _gen_grid(self, width: int, height: int) -> None:
         self.grid = Grid(width, height)
         rows, cols = np.nonzero(self.maze.walls)
@@ -93,7 +100,11 @@ class TextMazeEnv(MiniGridEnv):
 
 
 class SeedTask(gym.Wrapper):
-    """Tasks are seeds: ``reset(options={"task": s})`` (or ``set_task(s)``) plays the level MiniGrid draws from seed ``s``."""
+    """Tasks are seeds: ``reset(options={"task": s})`` (or ``set_task(s)``) plays the level MiniGrid draws from seed ``s``.
+
+    The final ``info`` carries ``"is_success"`` (the episode ended with a reward > 0, MiniGrid's goal reached)
+    unless the env reports its own.
+    """
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
@@ -114,12 +125,23 @@ class SeedTask(gym.Wrapper):
             self.seed_ = self._check(opts.pop("task"))
         return self.env.reset(seed=self.seed_ if self.seed_ is not None else seed, options=opts or None)
 
+    def step(self, action: Any):
+        obs, reward, term, trunc, info = self.env.step(action)
+        if (term or trunc) and "is_success" not in info:  # MiniGrid pays > 0 only on reaching its goal
+            info = {**info, "is_success": bool(term and reward > 0)}
+        return obs, reward, term, trunc, info
+
 
 class FlatView(gym.ObservationWrapper):
     """MiniGrid's dict observation -> the flat ``float32`` vector of :class:`~magister.rl.envs.maze.MazeEnv`."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
+        space = env.observation_space
+        image = space.spaces.get("image") if isinstance(space, gym.spaces.Dict) else None
+        if image is None or tuple(image.shape)[:2] != (VIEW, VIEW):
+            raise ConfigError(f"FlatView needs MiniGrid's {VIEW} x {VIEW} 'image' observation (agent_view_size={VIEW}, "
+                             f"the view of MazeEnv), got observation space {space}")
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
 
     def observation(self, observation: dict[str, Any]) -> np.ndarray:
