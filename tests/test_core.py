@@ -542,3 +542,11 @@ def test_propose_refuses_an_absurd_k_before_drawing_anything():
             t.propose(k)
     assert states_equal(t.state_dict(), before)
     assert len(mg.make_teacher("uniform", mg.Discrete(3), seed=0).propose(1000)) == 1000
+
+
+def test_a_gymnasium_space_is_refused_by_its_full_name():
+    # "needs a magister space (Box, ...), got Box" named the very class it seemed to accept
+    import gymnasium
+
+    with pytest.raises(ConfigError, match=r"gymnasium\.spaces\.box\.Box.*mg\.Box"):
+        mg.make_teacher("frontier", gymnasium.spaces.Box(0.0, 1.0, shape=(2,)))

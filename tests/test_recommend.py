@@ -135,3 +135,18 @@ def test_opponents_on_a_pool_too_large_for_the_opponent_teachers_is_refused_not_
     space = mg.Discrete(mg.settings.MAX_TASKS + 1)
     with pytest.raises(mg.errors.ConfigError, match="opponents"):
         mg.recommend(space, opponents=True)  # used to recommend 'pfsp', which refuses the space
+
+
+@pytest.mark.parametrize("space", [SeedSpace(), MazeSpace(9), mg.Box([0], [1])])
+def test_opponents_on_a_space_without_a_finite_list_names_it(space):
+    """SeedSpace() and MazeSpace were called "a continuous space"."""
+    with pytest.raises(mg.ConfigError, match="opponents=True") as info:
+        mg.recommend(space, opponents=True)
+    assert "continuous space" not in str(info.value) and repr(space) in str(info.value)
+
+
+def test_a_gymnasium_space_is_refused_by_its_full_name():
+    """A gymnasium Box was refused as "got Box", a name the message lists as accepted."""
+    gym = pytest.importorskip("gymnasium")
+    with pytest.raises(mg.ConfigError, match=r"got gymnasium\.spaces\.box\.Box"):
+        mg.recommend(gym.spaces.Box(0, 1, shape=(2,)))

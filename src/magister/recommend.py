@@ -57,8 +57,9 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
     ``rec.make(pool.space, pool=pool)``.
     """
     if not isinstance(space, Space):
-        raise ConfigError(f"recommend() needs a magister space (Box, Discrete, MultiDiscrete, Dict, SeedSpace, "
-                          f"MazeSpace), got {type(space).__name__}")
+        kind = type(space)  # the full name: a gymnasium.spaces.Box is not magister's Box
+        raise ConfigError(f"recommend() needs a magister space (mg.Box, mg.Discrete, mg.MultiDiscrete, mg.Dict, "
+                          f"SeedSpace, MazeSpace), got {kind.__module__}.{kind.__qualname__}")
     if scores not in SCORE_KINDS:
         raise ConfigError(f"scores must be one of {', '.join(map(repr, SCORE_KINDS))} (does a high score mean "
                           f"the task is done?), got {scores!r}")
@@ -67,8 +68,8 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
             raise ConfigError(f"{flag} must be True or False, got {value!r}")
     if opponents:
         if space.n is None:
-            raise ConfigError("opponents=True needs the finite space of a pool's members (a Discrete space, as "
-                              "the opponent teachers take); got a continuous space")
+            raise ConfigError(f"opponents=True needs the finite space of a pool's members (pool.space, a Discrete "
+                              f"space, as the opponent teachers take); {space!r} has no finite list of tasks")
         if space.n > MAX_TASKS:  # 'pfsp' would refuse it: name the limit here instead of recommending it
             raise ConfigError(f"opponents=True: the opponent teachers keep a win rate per member of the pool, at most "
                               f"{MAX_TASKS}; this space has {space.n}")

@@ -226,7 +226,9 @@ class Teacher:
     def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
         if not isinstance(space, Space):
             raise ConfigError(
-                f"a teacher needs a magister space (Box, Discrete, MultiDiscrete, Dict), got {type(space).__name__}"
+                f"a teacher needs a magister space (mg.Box, mg.Discrete, mg.MultiDiscrete, mg.Dict), got "
+                f"{type(space).__module__}.{type(space).__qualname__} (a gymnasium space of the same name is not one: "
+                "build the magister space, e.g. mg.Box(low, high))"
             )
         if self.kind == "discrete" and space.n is None:
             raise ConfigError(
