@@ -44,7 +44,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import ray
-from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
 from ..errors import ConfigError
@@ -297,14 +296,10 @@ class RayTeacher:
         self._inflight: list[tuple[Any, int]] = []  # batches sent, not known applied: (reference, outcomes)
         self.n_sent = 0
 
-    def same_teacher(self, other: Any) -> bool:
-        """Whether ``other`` is a client of the same actor (this client, a copy of it, or another ``RayTeacher``
-        of that actor): what it observes reaches the same teacher."""
-        return other is self or (isinstance(other, RayTeacher) and _same_actor(self.actor, other.actor))
-
     def teacher_key(self) -> Any:
-        """The actor's id: equal for every client of one actor (see :func:`~magister.rl.wrapper.teacher_key`);
-        None on a Ray whose handles do not show it."""
+        """The actor's id: equal for every client of one actor (this client, a copy of it, one looked up by name:
+        Ray makes a new handle object for each), see :func:`~magister.rl.wrapper.same_teacher`; None on a Ray
+        whose handles do not show it (then only the same client object counts as the same teacher)."""
         try:
             return ("ray-actor", self.actor._actor_id.binary())
         except AttributeError:
@@ -451,19 +446,6 @@ class RayTeacher:
                 except RayActorError:  # the actor died, and its leases with it: nothing to give back either
                     pass
             self._tasks, self._pending = [], None
-
-
-def _same_actor(a: Any, b: Any) -> bool:
-    """Whether two actor handles name one actor: Ray makes a new handle object for each lookup
-    (``ray.get_actor``) and each copy sent to a process, so handles are compared by their actor's id."""
-    if a is b:
-        return True
-    if not (isinstance(a, ActorHandle) and isinstance(b, ActorHandle)):
-        return False
-    try:
-        return a._actor_id.binary() == b._actor_id.binary()
-    except AttributeError:  # a Ray without the private id: its handles compare by actor id
-        return bool(a == b)
 
 
 def _failure(ref: Any) -> BaseException | None:

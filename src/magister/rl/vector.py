@@ -104,7 +104,7 @@ def _with_rows(out: dict[str, Any], new: dict[str, Any], rows: np.ndarray) -> di
 
 
 def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any,
-              owner: TeacherKey | None = None) -> gym.Env:
+              owner: Any = None) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
     from .pettingzoo import OpponentEnv  # here: the vector env itself needs no PettingZoo machinery
@@ -121,7 +121,7 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
             "pool would count it twice (or be written by a worker process). Build it with report=False, "
             "teacher=None and the pool's folder: OpponentEnv(game, folder, load_policy, report=False)"
         )
-    if owner is not None:  # (async: in the worker) an env reporting to a client of the vector env's remote teacher
+    if owner is not None:  # an env reporting to the vector env's teacher (async, in the worker: to a client of it)
         try:
             check_one_owner(sub, owner, "the vector env")
         except ConfigError:
@@ -189,9 +189,10 @@ class CurriculumVectorEnv(VectorEnv):
             raise ConfigError(f"CurriculumVectorEnv needs {what} (each sub-env is built in its worker), not env "
                               f"instances: got {built[0]!r}; pass e.g. [MyEnv] * n or [lambda: make_env()] * n")
         space = getattr(teacher, "space", None)
-        # async: the workers check their sub-envs against the teacher's key (a remote teacher's clients: a small
-        # picklable id, the teacher itself stays here); sync: each sub-env is checked here against the teacher
-        owner = TeacherKey.of(teacher) if vectorization == "async" else None
+        # each sub-env is checked against the teacher where it is built: here (sync) against the teacher itself, in
+        # its worker (async) against the teacher's key (a remote teacher's clients: a small picklable id; the teacher
+        # itself stays here)
+        owner = TeacherKey.of(teacher) if vectorization == "async" else teacher
         fns = [partial(_make_sub, fn, i, task_mode, score, space, owner) for i, fn in enumerate(env_fns)]
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
         mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
@@ -202,7 +203,6 @@ class CurriculumVectorEnv(VectorEnv):
             try:
                 for fn in fns:
                     subs.append(fn())
-                    check_one_owner(subs[-1], teacher, "the vector env")  # an env observing this very teacher
                 self.env = cls([partial(_built, sub) for sub in subs], autoreset_mode=mode, **vector_kwargs)
             except BaseException:
                 for sub in subs:

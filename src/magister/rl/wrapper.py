@@ -126,26 +126,23 @@ def close_client(teacher: Any) -> None:
         teacher.flush()
 
 
+def teacher_key(teacher: Any) -> Any:
+    """A small picklable identity of the teacher a client reaches (its ``teacher_key()``: equal for every client
+    of one remote teacher, :class:`~magister.rl.ray.RayTeacher` gives its actor's id, ``HTTPTeacher`` its server
+    and curriculum), or None (a local teacher: only the object itself is that teacher)."""
+    f = getattr(type(teacher), "teacher_key", None)
+    return f(teacher) if callable(f) else None
+
+
 def same_teacher(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` observe one teacher: the same object, or two clients of one remote teacher (a
-    client says so with ``same_teacher(other)``, as :class:`~magister.rl.ray.RayTeacher` does for the clients
-    of one actor)."""
+    """Whether ``a`` and ``b`` observe one teacher: the same object, or two clients of one remote teacher (equal
+    :func:`teacher_key`)."""
     if a is None or b is None:
         return False
     if a is b:
         return True
-    for x, y in ((a, b), (b, a)):
-        f = getattr(type(x), "same_teacher", None)
-        if callable(f) and f(x, y):
-            return True
-    return False
-
-
-def teacher_key(teacher: Any) -> Any:
-    """A small picklable identity of a remote teacher that a client gives with ``teacher_key()`` (equal for every
-    client of one teacher: :class:`~magister.rl.ray.RayTeacher` gives its actor's id), or None."""
-    f = getattr(type(teacher), "teacher_key", None)
-    return f(teacher) if callable(f) else None
+    key = teacher_key(a)
+    return key is not None and key == teacher_key(b)
 
 
 class TeacherKey:
@@ -155,8 +152,8 @@ class TeacherKey:
     def __init__(self, key: Any):
         self.key = key
 
-    def same_teacher(self, other: Any) -> bool:
-        return isinstance(other, TeacherKey) and other.key == self.key or teacher_key(other) == self.key
+    def teacher_key(self) -> Any:
+        return self.key
 
     @classmethod
     def of(cls, teacher: Any) -> "TeacherKey | None":

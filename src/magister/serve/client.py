@@ -18,6 +18,7 @@ retried with backoff and the server applies it once.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import re
 import time
@@ -310,15 +311,10 @@ class HTTPTeacher:
         self.kind: str = info.get("kind", "any")
         self._info = info
 
-    def same_teacher(self, other: Any) -> bool:
-        """Whether ``other`` is a client of the same curriculum on the same server (what it observes reaches the
-        same teacher): the one-owner check of the RL wrappers refuses two of them for one episode."""
-        return other is self or (isinstance(other, HTTPTeacher) and other.url == self.url
-                                 and other.curriculum == self.curriculum)
-
     def teacher_key(self) -> tuple[str, str, str]:
-        """The same identity as a small picklable key (``("serve", url, curriculum)``): what an async vector env
-        sends its workers for their one-owner check instead of the client."""
+        """The teacher this client reaches, as a small picklable key (``("serve", url, curriculum)``), equal for
+        every client of the curriculum: the RL wrappers' one-owner check (:func:`~magister.rl.wrapper.same_teacher`)
+        refuses two of them for one episode."""
         return ("serve", self.url, self.curriculum)
 
     # -------------------------------------------------------------- teaching
@@ -390,8 +386,9 @@ class HTTPTeacher:
 
         if self._info.get("score_range") is not None:
             ScoreRange.coerce(self._info["score_range"]).normalise(scores)
+        repeated = {i for i, n in Counter(ids).items() if n > 1}  # (a retry's repeat is fine; only those compared)
         seen: dict[str, Any] = {}
-        for o in obs_all:
+        for o in (o for o in obs_all if o["id"] in repeated):
             outcome = (json.dumps(self.space.to_json(self.space.from_json(o["task"]))), o["score"])
             if seen.setdefault(o["id"], outcome) != outcome:
                 raise ConfigError(f"client id {_brief(o['id'])} is given for two different observations; use a "
