@@ -276,6 +276,51 @@ def test_remote_propose_and_observe_batch_split_what_one_request_cannot_carry(cl
     assert len(seqs) == len(a) and remote.n_observed == len(a)
 
 
+def test_remote_propose_split_that_fails_midway_hands_over_the_tasks_already_drawn(client):
+    from magister.serve.client import PartialProposalError
+    from magister.serve.settings import MAX_K
+
+    _create(client, space={"type": "Box", "low": [0], "high": [1]})
+
+    class FailSecondPropose(httpx.BaseTransport):  # the second request of one propose(k) is refused
+        calls = 0
+
+        def handle_request(self, request):
+            if request.url.path.endswith("/propose"):
+                self.calls += 1
+                if self.calls == 2:
+                    return httpx.Response(403, json={"detail": "this token may not use curriculum 'walker'"})
+            r = client._transport.handle_request(request)
+            r.read()
+            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+    http = httpx.Client(transport=FailSecondPropose(), base_url="http://testserver", headers=AUTH)
+    remote = HTTPTeacher("http://testserver", "walker", client=http)
+    local = mg.make_teacher("uniform", mg.Box([0], [1]), seed=3, score_range=mg.ScoreRange())
+    with pytest.raises(PartialProposalError, match=f"after {MAX_K} of its tasks were drawn") as e:
+        remote.propose(MAX_K + 5)  # the first request's tasks were recorded as proposed, then lost
+    assert e.value.status == 403 and e.value.k == MAX_K + 5 and isinstance(e.value.__cause__, mg.MagisterError)
+    assert e.value.tasks.shape == (MAX_K, 1) and remote.n_proposed == MAX_K
+    np.testing.assert_array_equal(e.value.tasks, local.propose(MAX_K))
+    assert remote.observe_batch(e.value.tasks[:3], [0.5] * 3) and remote.n_observed == 3
+
+
+def test_repeated_query_parameters_are_refused_everywhere(client):
+    # ?k=1&k=2 drew 2 tasks: the last value was taken and the first silently ignored
+    _create(client)
+    for method, path, params in (("post", "/v1/curricula/walker/propose", {"k": 1, "request_id": "r"}),
+                                 ("get", "/v1/curricula/walker/history", {"after": 0, "limit": 10}),
+                                 ("get", "/v1/curricula/walker/summary", {"top": 3}),
+                                 ("get", "/v1/curricula", {"after": "a", "limit": 10})):
+        for name, value in params.items():
+            query = [(n, v) for n, v in params.items()] + [(name, value if name == "request_id" else 2)]
+            r = client.request(method, path, params=query)
+            assert r.status_code == 422, (path, name, r.text)
+            assert f"'{name}' (2 times)" in r.json()["detail"] and "send each once" in r.json()["detail"]
+    assert client.get("/v1/curricula/walker").json()["n_proposed"] == 0
+    assert client.post("/v1/curricula/walker/propose", params={"k": 2}).status_code == 200  # once is fine
+
+
 def test_remote_observe_batch_checks_every_chunk_before_sending_any(client):
     _create(client)
     remote = HTTPTeacher("http://testserver", "walker", token=ADMIN, client=client)

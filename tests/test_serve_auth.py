@@ -116,3 +116,30 @@ def test_learner_endpoints_tell_a_scoped_token_nothing_about_other_learners(clie
         assert "secret" not in exists.text
     assert client.get("/v1/curricula/bob-secret", headers=AUTH).status_code == 200  # nothing was deleted
     assert client.get("/v1/learners/carol/export", headers=AUTH).status_code == 404  # the admin may know
+
+
+def test_a_scoped_token_may_not_attribute_curricula_to_a_learner(client):
+    # a token scoped to 'evil' created 'evil' as learner bob's: it joined bob's export and deletion (and a token
+    # allowed all of bob's curricula could no longer export or forget bob)
+    assert client.post("/v1/curricula", headers=AUTH, json={"name": "bob-secret", "space": BOX,
+                                                           "learner": "bob"}).status_code == 201
+    evil, _ = _token(client, ["evil", "math-bob", "math-carol"])
+    answers = []
+    for learner in ("bob", "carol"):  # a learner with curricula, and one without: the same answer
+        r = client.post("/v1/curricula", headers=evil, json={"name": "evil", "space": BOX, "learner": learner})
+        assert r.status_code == 403 and "'evil'" in r.json()["detail"] and "learner" in r.json()["detail"]
+        answers.append(r.json()["detail"])
+        r = client.post("/v1/curricula/bulk", headers=evil, json={"template": {"space": BOX}, "learners": [learner],
+                                                                   "prefix": "math-"})
+        assert r.status_code == 403 and "scoped to curricula" in r.json()["detail"]
+    assert answers[0] == answers[1]
+    assert [c["name"] for c in client.get("/v1/curricula", headers=evil).json()["curricula"]] == []
+    assert [c["name"] for c in client.get("/v1/learners/bob/export", headers=AUTH).json()["curricula"]] == \
+        ["bob-secret"]
+    # without a learner the token creates in its scope as before; the admin and a '*' token may name learners
+    assert client.post("/v1/curricula", headers=evil, json={"name": "evil", "space": BOX}).status_code == 201
+    star, _ = _token(client, ["*"])
+    assert client.post("/v1/curricula", headers=star, json={"name": "bob-more", "space": BOX,
+                                                           "learner": "bob"}).status_code == 201
+    assert client.post("/v1/curricula/bulk", headers=AUTH, json={"template": {"space": BOX}, "learners": ["bob"],
+                                                                 "prefix": "math-"}).status_code == 201

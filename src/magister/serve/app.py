@@ -15,11 +15,13 @@ import logging
 import os
 import re
 import time
+import types
+from collections import Counter
 from contextlib import asynccontextmanager
 from importlib import resources
 from urllib.parse import parse_qsl
 
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Optional, Union, get_args, get_origin
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Query, Request
@@ -33,7 +35,8 @@ from .db import make_engine
 from .hotpath import Delegate, HotPath
 from .common import Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
-from .service import MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, brief_public, wait_all
+from .service import (MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, _some, brief_public,
+                      wait_all)
 from .settings import ID_MAX, MAX_BATCH, MAX_K, ServeSettings
 
 log = logging.getLogger("magister.serve")
@@ -147,6 +150,14 @@ class Problem(BaseModel):
 ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
 
 
+def _takes_many(annotation: Any) -> bool:
+    """Whether a query parameter of this type takes several values (``list[str]``: ``?a=1&a=2``)."""
+    if get_origin(annotation) in (Union, types.UnionType, Annotated):
+        return any(_takes_many(a) for a in get_args(annotation) if a is not type(None))
+    origin = get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset))
+
+
 # --------------------------------------------------------------- factory
 def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings | None = None,
                **overrides: Any) -> FastAPI:
@@ -226,7 +237,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
                 await app.state.forward.aclose()
 
     async def strict_query(request: Request) -> None:
-        """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored)."""
+        """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored) and
+        repeated single-valued ones (``?k=1&k=2`` was answered with the last value, the first ignored)."""
         route = request.scope.get("route")
         dependant = getattr(route, "dependant", None)
         if dependant is None or not request.query_params:
@@ -236,6 +248,12 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         if unknown:
             raise ServiceError(f"unknown query parameter(s) {', '.join(repr(u) for u in unknown)}; this endpoint "
                                f"takes {', '.join(sorted(allowed)) or 'none'}", status=422)
+        single = {q.alias for q in dependant.query_params if not _takes_many(q.field_info.annotation)}
+        counts = Counter(key for key, _ in request.query_params.multi_items())
+        repeated = sorted(key for key, n in counts.items() if n > 1 and key in single)
+        if repeated:
+            raise ServiceError(f"query parameter(s) {', '.join(f'{r!r} ({counts[r]} times)' for r in repeated)} "
+                               "given more than once; send each once (it takes one value)", status=422)
 
     app = FastAPI(title="magister teacher service", version="1", lifespan=lifespan,
                   dependencies=[Depends(strict_query)],
@@ -482,6 +500,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         names = [body.prefix + learner for learner in body.learners]
         for name in names:
             allow(p, name)
+        allow_attribution(p)
         t = body.template
         sr = t.score_range.model_dump() if isinstance(t.score_range, ScoreRangeIn) else t.score_range
         names, fut = await anyio.to_thread.run_sync(service.create_many, body.learners, t.space, t.teacher,
@@ -489,11 +508,22 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         await _committed([fut])
         return {"created": len(names), "names": names}
 
+    def allow_attribution(p: Principal) -> None:
+        """403 unless the token may attribute curricula to learners (the admin or a ``"*"`` token): a scope names
+        curricula, and a learner's curricula (exported and deleted together) may lie outside it, so a scoped token
+        could otherwise add its curricula to any learner's data. Decided by the scope alone, so the answer says
+        nothing about the learner."""
+        if not p.unrestricted:
+            raise AuthError(403, f"this token is scoped to curricula {_some(sorted(p.scope))} and may not attribute "
+                                 "a curriculum to a learner ('learner' in a create, or bulk creation): a learner's "
+                                 "curricula may lie outside its scope. Create the curriculum without 'learner', "
+                                 "or use the admin token (or a '*' token)")
+
     async def allow_learner(p: Principal, learner: str) -> None:
         """403 unless the token may use every curriculum of ``learner``: the same answer whether the learner
         exists or not, naming none of their curricula (a scoped token learns nothing about other learners)."""
         names = await anyio.to_thread.run_sync(service.learner_curricula, learner)
-        if not (p.admin or "*" in p.scope) and not (names and all(p.allows(n) for n in names)):
+        if not p.unrestricted and not (names and all(p.allows(n) for n in names)):
             raise AuthError(403, f"this token may not use every curriculum of learner {learner!r}; ask the "
                                  "admin for a token scoped to them (or use the admin token)")
 
@@ -521,6 +551,8 @@ def _curricula_router(ctx: _Context) -> APIRouter:
     async def create_curriculum(body: CurriculumIn, p: Caller) -> dict[str, Any]:
         """Create a curriculum: a task space and a teacher with its settings."""
         allow(p, body.name)
+        if body.learner is not None:
+            allow_attribution(p)
         sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
                                                    body.settings, body.seed, sr, body.learner)

@@ -7,6 +7,10 @@ Two kinds of caller:
   including creating scoped tokens (``POST /v1/tokens``);
 * a **scoped token** lists the curricula it may use (or ``"*"`` for all); it
   may create, use and delete those curricula, and sees only them in listings.
+  Its scope names curricula, not learners: only the admin or a ``"*"`` token
+  may attribute a curriculum to a learner (``learner`` in a create, or bulk
+  creation), since a learner's curricula are exported and deleted together and
+  may lie outside the token's scope.
 
 Only a SHA-256 digest of each token is stored. A request without a valid
 token gets 401. A request with a valid token for a curriculum outside its
@@ -47,7 +51,12 @@ class Principal:
     token_id: str | None = None
 
     def allows(self, name: str) -> bool:
-        return self.admin or "*" in self.scope or name in self.scope
+        return self.unrestricted or name in self.scope
+
+    @property
+    def unrestricted(self) -> bool:
+        """The admin, or a token scoped to every curriculum (``"*"``): the callers that may act for any learner."""
+        return self.admin or "*" in self.scope
 
 
 ADMIN = Principal(admin=True)

@@ -40,7 +40,7 @@ from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 from .settings import ID_MAX, MAX_BATCH, MAX_K
 
-__all__ = ["HTTPTeacher", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
+__all__ = ["HTTPTeacher", "PartialProposalError", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
            "forget_learner"]
 
 RETRY_STATUS = {502, 503, 504}
@@ -62,6 +62,25 @@ class RemoteError(MagisterError, RuntimeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class PartialProposalError(RemoteError):
+    """``propose(k)`` over several requests failed after some of them drew tasks.
+
+    The server recorded the tasks drawn so far as proposed (it has no way to
+    take a proposal back), so they are not lost: ``tasks`` holds them, in the
+    form ``propose`` returns (an array for a Box, a list otherwise), ready to be
+    attempted and observed; ``k`` is how many were asked for. The failed
+    request's own error is the ``__cause__`` (its status is ``status``); if it
+    was applied but its reply lost, sending it again with its ``request_id``
+    (``POST .../propose?k=...&request_id=...``) answers its tasks.
+    """
+
+    def __init__(self, message: str, tasks: Any, k: int, request_id: str, status: int | None = None):
+        super().__init__(message, status)
+        self.tasks = tasks
+        self.k = k
+        self.request_id = request_id
 
 
 def _new_id() -> str:
@@ -331,8 +350,18 @@ class HTTPTeacher:
         m = 1 if k is None else int(k)
         got: list[Any] = []
         while len(got) < m:  # the server hands out at most MAX_K tasks per request
-            n = min(m - len(got), MAX_K)
-            r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": _new_id()})
+            n, request_id = min(m - len(got), MAX_K), _new_id()
+            try:
+                r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": request_id})
+            except MagisterError as e:
+                if not got:  # nothing drawn yet: the failure as it is
+                    raise
+                # the earlier requests' tasks are recorded as proposed on the server: hand them over
+                raise PartialProposalError(
+                    f"propose(k={m}) failed after {len(got)} of its tasks were drawn ({e}). The server recorded "
+                    f"those {len(got)} as proposed; they are in this error's .tasks (attempt and observe them as "
+                    f"usual); the other {m - len(got)} were not received.", self._decode(got), m, request_id,
+                    getattr(e, "status", None)) from e
             got.extend(r.json()["tasks"])
         tasks = self._decode(got)
         return tasks[0] if k is None else tasks
