@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from magister.bench import report as report_mod
     from magister.bench import run_benchmark
     from magister.bench.args import at_least, out_folder, refuse_config_errors
-    from magister.bench.runner import default_workers, timestamp
+    from magister.bench.runner import default_out, default_workers
     from magister.students.registry import REFERENCE_GRID_FIGURES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         teachers = [t for t in REFERENCE_GRID_FIGURES if t in registered]
         teachers += [t for t in registered if t not in teachers]
     students = [s.strip() for s in args.students.split(",") if s.strip()]
-    out = args.out or f"results/grid-student-{timestamp()}"
+    out = args.out or default_out("results/grid-student")
     workers = args.workers or default_workers()
     print(f"teachers: {', '.join(teachers)}; students: {', '.join(students)}; {args.seeds} seeds; "
           f"{args.episodes} episodes; {workers} workers (BLAS threads pinned to 1)", flush=True)

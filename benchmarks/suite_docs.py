@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     # a results file that is missing or not one, a doc without the markers: argparse's error, not a traceback
     refuse_config_errors(p, check_docs_file, args.doc)
     results = refuse_config_errors(p, load_results, args.results)
-    write_docs_table(results, args.doc, note=args.note)
+    refuse_config_errors(p, write_docs_table, results, args.doc, note=args.note)  # (a plain bench run's results)
     print(f"tables written into {args.doc}")
     return 0
 

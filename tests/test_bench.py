@@ -126,6 +126,55 @@ def test_parse_settings():
     assert parse_settings(["a.x=1", "b.x=2"]) == {"a": {"x": 1}, "b": {"x": 2}}
 
 
+def test_parse_settings_reads_a_whole_number_in_exponent_notation_as_an_int(tmp_path):
+    # --set alp-gmm.fit_rate=1e3 was the float 1000.0 (refused by a whole-number setting)
+    got = parse_settings(["a.x=1e3", "a.y=2E+2", "a.z=1000.0", "a.w=1.5e3", "a.v=1e-3", "a.u=[1e2, 0.5]"])["a"]
+    assert got == {"x": 1000, "y": 200, "z": 1000.0, "w": 1500.0, "v": 0.001, "u": [100, 0.5]}
+    assert [type(got[k]) for k in ("x", "y", "z", "w", "v")] == [int, int, float, float, float]
+    assert type(got["u"][0]) is int
+    assert type(parse_settings(["a.x=1e400"])["a"]["x"]) is float  # (infinity, as JSON reads it; refused later)
+    # a whole-number setting took it: "max_pending must be a whole number >= 1, got 100.0"
+    res = CliRunner().invoke(app, ["bench", "--teachers", "adr", "--seeds", "1", "--workers", "1", "--episodes", "20",
+                                   "--eval-every", "10", "--no-report", "--set", "adr.max_pending=1e2", "--out",
+                                   str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert report_mod.load_results(tmp_path)["config"]["settings"] == {"adr": {"max_pending": 100}}
+
+
+def test_a_reused_out_folder_loses_an_earlier_runs_pictures_and_report(tmp_path):
+    # a second run into the same --out (other students, or --no-report) left the first run's pictures and
+    # report.md beside its results, reading as this run's
+    stale = ["sampling-grid-hard.png", "mastery-map-grid-hard.png", "report.md", "report.html",
+             "results-interrupted.json", "curves-interrupted.csv", "suite.md"]
+    for name in stale + ["notes.txt"]:
+        (tmp_path / name).write_text("earlier")
+    run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=50, eval_every=25, workers=1, out=tmp_path,
+                  report=False)
+    assert not [name for name in stale if (tmp_path / name).exists()]
+    assert (tmp_path / "notes.txt").read_text() == "earlier" and (tmp_path / "results.json").exists()
+    # write_report alone clears its own files first (a student it does not draw)
+    (tmp_path / "sampling-grid-hard.png").write_text("earlier")
+    report_mod.write_report(report_mod.load_results(tmp_path), tmp_path, figures=False, html_report=False)
+    assert not (tmp_path / "sampling-grid-hard.png").exists() and (tmp_path / "report.md").exists()
+
+
+def test_default_out_folders_of_runs_in_the_same_second_differ(tmp_path, monkeypatch):
+    # results/bench-<UTC time to the second>: two runs started in the same second wrote into one folder
+    import re
+
+    import magister.bench.runner as runner
+
+    assert re.fullmatch(r"\d{8}-\d{6}-\d{6}", runner.timestamp())
+    monkeypatch.setattr(runner, "timestamp", lambda: "20260101-000000-000000")
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "1", "--workers", "1",
+                                       "--episodes", "20", "--eval-every", "10", "--no-report"])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["bench-20260101-000000-000000",
+                                                                         "bench-20260101-000000-000000-2"]
+
+
 def test_cli_end_to_end_writes_results_and_report(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--students", "grid,grid-hard", "--seeds", "2",

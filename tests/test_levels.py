@@ -430,3 +430,55 @@ def test_maze_generators_check_their_numbers():
         mixed_maze(rng, 9, (0.1, 0.2), labyrinths=2.0)
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     assert mixed_maze(a, 9, (0.1, 0.3), 0.5).to_text() == mixed_maze(b, 9, [np.float64(0.1), 0.3], 0.5).to_text()
+
+
+def test_seed_space_refuses_a_nan_unit_vector():
+    # SeedSpace().from_unit_batch([[nan]]) returned the seed -2**63
+    for space in (SeedSpace(), SeedSpace(10)):
+        with pytest.raises(InvalidTaskError, match="unit vector 1 is NaN"):
+            space.from_unit_batch(np.array([[0.5], [np.nan]]))
+    assert SeedSpace(10).from_unit_batch(np.array([[0.0], [0.55], [1.0], [-3.0]])) == [0, 5, 9, 0]
+    assert SeedSpace().from_unit_batch(np.array([[1.0]])) == [2**31 - 1]
+
+
+def test_maze_space_labyrinths_takes_numpy_numbers_as_wall_density_does():
+    # MazeSpace(9, labyrinths=np.float32(0.2)) was refused while wall_density=np.float32(0.2) was taken
+    space = MazeSpace(9, wall_density=np.float32(0.25), labyrinths=np.float32(0.25))
+    assert space.labyrinths == 0.25 and type(space.labyrinths) is float
+    assert MazeSpace(9, labyrinths=np.int64(1)).labyrinths == 1.0
+    for bad in (float("nan"), np.float64(1.5), True, "0.2"):
+        with pytest.raises(ConfigError, match="labyrinths must be a fraction"):
+            MazeSpace(9, labyrinths=bad)
+
+
+def test_maze_distance_to_something_else_is_a_type_error():
+    # Maze.distance("x") raised AttributeError ('str' object has no attribute 'shape')
+    m = Maze.parse(SMALL)
+    with pytest.raises(TypeError, match="needs another Maze.*got str"):
+        m.distance("x")
+    assert m.distance(m) == 0.0
+
+
+def test_parse_of_a_maze_object_honours_name():
+    # Maze.parse(maze, name="x") returned the maze without the name
+    m = Maze.parse(SMALL)
+    named = Maze.parse(m, name="corridor")
+    assert named.name == "corridor" and named == m and m.name is None
+    assert Maze.parse(named) is named and Maze.parse(named, name="corridor") is named
+    assert Maze.parse(SMALL, name="corridor").name == "corridor"
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.5, 2, -1, None, "#"])
+def test_maze_walls_refuse_values_that_are_not_wall_or_floor(value):
+    # a NaN (or 0.5, 2, None) in a walls array was cast to a wall, or floor, without a word
+    walls = np.ones((5, 5), dtype=object)
+    walls[1:4, 1:4] = 0
+    walls[2, 3] = value
+    with pytest.raises(MazeFormatError, match="line 3 column 4: wall value .* is neither a wall"):
+        Maze(walls, (1, 1), (3, 3))
+    if isinstance(value, float):
+        with pytest.raises(MazeFormatError, match="line 3 column 4"):
+            Maze(walls.astype(float), (1, 1), (3, 3))
+    walls[2, 3] = 1.0
+    assert Maze(walls.astype(float), (1, 1), (3, 3)) == Maze(walls.astype(int), (1, 1), (3, 3))
+    assert Maze(walls, (1, 1), (3, 3)).walls[2, 3] and Maze(walls.tolist(), (1, 1), (3, 3)).walls.dtype == bool

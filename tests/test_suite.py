@@ -204,6 +204,16 @@ def test_write_docs_replaces_only_the_marked_block(tmp_path):
         suite_mod.write_docs_table(r, doc)
 
 
+def test_write_report_refuses_a_suites_results(tmp_path):
+    # write_report(suite results) raised KeyError: 'eval_every'
+    from magister.bench.report import write_report
+
+    r = run_suite("quick", ["uniform"], seeds=[0], episodes=50, variants=["skills-10"], workers=1)
+    with pytest.raises(ConfigError, match="results of the suite 'quick'.*suite_tables"):
+        write_report(r, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_suite(tmp_path):
     from typer.testing import CliRunner
 
@@ -460,6 +470,7 @@ def _script(name: str):
     ("list.json", "page.md", "not a magister bench results file"),  # AttributeError ('list' has no .get)
     ("other.json", "page.md", "not a magister bench results file"),  # ValueError traceback
     ("results.json", "plain.md", "markers"),  # ConfigError traceback
+    ("results.json", "page.md", "not the results of a suite"),  # a plain bench run's table written as a suite's
 ])
 def test_suite_docs_script_refuses_a_bad_results_file_or_doc(tmp_path, capsys, results, doc, needle):
     suite_docs = _script("suite_docs")

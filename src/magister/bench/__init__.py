@@ -98,6 +98,7 @@ def run_benchmark(
     if interrupted is not None:
         raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
+        report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
         report_mod.write_results(results, out)
         if report:
             report_mod.write_report(results, out)

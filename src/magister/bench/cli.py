@@ -63,8 +63,22 @@ def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
     raise typer.Exit(code=130)
 
 
+def _json_number(text: str) -> Any:
+    """JSON's ``parse_float`` for ``--set``: a whole number in exponent notation without a fraction (``1e3``) is
+    an int, as a whole-number setting needs (1000.0 was refused, or kept as a float); ``1000.0``, ``1.5e3`` and
+    ``1e-3`` stay floats."""
+    import decimal
+    import math
+
+    value = float(text)
+    if "." not in text and math.isfinite(value) and value.is_integer():
+        return int(decimal.Decimal(text))
+    return value
+
+
 def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``["alp-gmm.fit_rate=150", ...]`` -> ``{"alp-gmm": {"fit_rate": 150}}`` (values read as JSON if they can be)."""
+    """``["alp-gmm.fit_rate=150", ...]`` -> ``{"alp-gmm": {"fit_rate": 150}}`` (values read as JSON if they can be;
+    a whole number written with an exponent and no fraction, ``1e3``, is the int 1000)."""
     from ..errors import ConfigError
 
     out: dict[str, dict[str, Any]] = {}
@@ -74,7 +88,7 @@ def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not teacher or not name:
             raise ConfigError(f"--set {item!r}: write TEACHER.SETTING=VALUE, for example --set alp-gmm.fit_rate=150")
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, parse_float=_json_number)
         except json.JSONDecodeError:
             value = raw
         if name in out.get(teacher, {}):  # which one was meant? (the last one won silently)
@@ -111,10 +125,13 @@ def command(
                                           help="Worker processes (default: the number of cores). "
                                                "1 runs everything in this process."),
     out: Optional[str] = typer.Option(None, "--out", "-o",
-                                      help="Output folder (default: results/bench-<UTC timestamp>/)."),
+                                      help="Output folder (default: results/bench-<UTC timestamp>/, a new one "
+                                           "per run). In a re-used folder the files an earlier run wrote there "
+                                           "(report, figures, suite.md, interrupted results) are removed when "
+                                           "this run's results are written; other files stay."),
     setting: List[str] = typer.Option(
-        [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON), repeatable, "
-                          "e.g. --set alp-gmm.fit_rate=150; checked before any job starts (an unknown "
+        [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON; 1e3 is the whole number "
+                          "1000), repeatable, e.g. --set alp-gmm.fit_rate=150; checked before any job starts (an unknown "
                           "setting is refused with the list of the teacher's settings)."),
     max_samples: int = typer.Option(1000, "--max-samples", min=1,
                                     help="Proposed tasks kept per run for the sampling pictures."),
@@ -160,7 +177,7 @@ def command(
     from ..teacher import available_teachers
     from . import report as report_mod
     from . import run_benchmark
-    from .runner import Interrupted, default_workers, timestamp
+    from .runner import Interrupted, default_out, default_workers
 
     console = wide_console()
     if suite is not None:
@@ -200,7 +217,7 @@ def command(
         except ImportError as e:
             console.print(f"[red]error:[/] {escape(str(missing_extra('magister bench --levels', 'rl,torch', e)))}")
             raise typer.Exit(code=2)
-        levels_out = out or f"results/levels-{timestamp()}"
+        levels_out = out or default_out("results/levels")
         try:
             level_teachers = _split(teachers)
             if not level_teachers or level_teachers == ["all"]:  # ('all' was refused as an unknown teacher)
@@ -236,7 +253,7 @@ def command(
         if eval_every is None:
             eval_every = DEMO_EVAL_EVERY if demo else 1000
         settings = parse_settings(setting)
-        out_dir = out or f"results/bench-{timestamp()}"
+        out_dir = out or default_out("results/bench")
         n_workers = workers or default_workers()
         seed_list = list(range(first_seed, first_seed + seeds))
 
@@ -301,7 +318,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
     from ..errors import ConfigError
     from ..teacher import available_teachers, teacher_class
     from . import suite as suite_mod
-    from .runner import Interrupted, default_workers, registry_name, timestamp
+    from .runner import Interrupted, default_out, default_workers, registry_name
 
     if seeds is None:
         seeds = 2 if suite == "quick" else 5
@@ -309,7 +326,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
     if teacher_names == ["all"]:  # (as without --suite: it was refused as an unknown teacher 'all')
         teacher_names = available_teachers()
     seed_list = list(range(first_seed, first_seed + seeds))
-    out_dir = out or f"results/suite-{suite}-{timestamp()}"
+    out_dir = out or default_out(f"results/suite-{suite}")
     n_workers = workers or default_workers()
     try:
         if write_docs:

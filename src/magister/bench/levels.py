@@ -609,6 +609,9 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
+        # a re-used folder: an earlier run's levels_chosen.png (not drawn when no teacher chose levels) or
+        # interrupted runs are not this run's
+        report_mod.clear_outputs(path, ("levels_results-interrupted.json", "levels_curves.png", "levels_chosen.png"))
         report_mod.write_json(path / "levels_results.json", result)
         figs = write_figures(records, path)
         echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")

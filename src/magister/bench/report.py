@@ -30,6 +30,7 @@ __all__ = [
     "summary_markdown",
     "rich_table",
     "write_report",
+    "clear_outputs",
     "reaches",
     "verdict_text",
 ]
@@ -56,6 +57,29 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
                 w.writerow([job["teacher"], job["student"], job["seed"], ep, f"{m:.6g}",
                             "" if lm is None else f"{lm:.6g}", "" if us is None else f"{us:.4g}"])
     return jpath, cpath
+
+
+#: the files :func:`write_report` writes (globs: some figures are named per student)
+REPORT_FILES = ("report.md", "report.html", "curves.png", "curves-learnable.png", "overhead.png", "sampling-*.png",
+                "mixture-*.png", "mastery-map-*.png")
+#: the files of an earlier run in a re-used folder that a finished run replaces or makes stale (beside
+#: ``results.json`` and ``curves.csv``, which it writes over)
+RUN_FILES = REPORT_FILES + ("results-interrupted.json", "curves-interrupted.csv", "suite.md")
+
+
+def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[Path]:
+    """Remove from the folder ``out`` the files matching ``patterns`` (an earlier run's, where a folder is
+    re-used: a picture of a student this run does not have was left beside the new results); other files
+    are left alone. Returns the paths removed."""
+    folder = Path(out)
+    gone = []
+    if folder.is_dir():
+        for pattern in patterns:
+            for f in sorted(folder.glob(pattern)):
+                if f.is_file() or f.is_symlink():
+                    f.unlink()
+                    gone.append(f)
+    return gone
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
@@ -444,9 +468,19 @@ def _failed_item(row: dict[str, Any]) -> list[str]:
 
 def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool = True,
                  figures: bool = True) -> Path:
-    """Write ``report.md`` (and ``report.html``) with the table and figures; return the markdown path."""
+    """Write ``report.md`` (and ``report.html``) with the table and figures; return the markdown path.
+
+    For a plain ``magister bench`` run; a suite's results (``run_suite``, ``magister bench --suite``) are
+    refused with a ``ConfigError``: their tables are :func:`magister.bench.suite.suite_tables` (``suite.md``)."""
+    if isinstance(results, dict) and "suite" in results:  # (its config has no eval_every: a KeyError)
+        from ..errors import ConfigError
+
+        raise ConfigError(f"these are the results of the suite {results['suite']!r}, not of a plain bench run; "
+                          "write_report draws a plain run's report: a suite's tables are suite_tables(results) "
+                          "(magister.bench.suite), written to suite.md by run_suite and magister bench --suite")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out, REPORT_FILES)  # an earlier report's pictures of other students or teachers
     rows = summarise(results)
     figures_ = make_figures(results, out) if figures else []
     md = ["# magister bench report", "", *_fmt_config(results), "", "## Final mastery", "",

@@ -33,6 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -626,4 +627,17 @@ def environment() -> dict[str, Any]:
 
 
 def timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    """The UTC time to the microsecond, for default output folder names (to the second, two runs started in
+    the same second shared one folder)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+
+
+def default_out(prefix: str) -> str:
+    """A default output folder ``PREFIX-<UTC timestamp>``, with ``-2``, ``-3``... added while that folder is
+    already there: an earlier run's files are never mixed with this run's."""
+    base = f"{prefix}-{timestamp()}"
+    path, n = base, 1
+    while Path(path).exists():
+        n += 1
+        path = f"{base}-{n}"
+    return path

@@ -349,6 +349,7 @@ def run_suite(
     if interrupted is not None:  # (no suite.md: its tables would read as the whole suite)
         raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
+        report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
         report_mod.write_results(results, out)
         Path(out, "suite.md").write_text(suite_tables(results) + "\n")
     return results
@@ -505,7 +506,13 @@ def check_docs_file(path: str | Path) -> str:
 
 
 def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "") -> None:
-    """Replace the text between the suite-table markers of ``path`` with the suite's summary tables."""
+    """Replace the text between the suite-table markers of ``path`` with the suite's summary tables; the
+    results of a plain bench run (no suite) are refused with a ``ConfigError``, the file left as it was."""
+    from ..errors import ConfigError
+
+    if not isinstance(results, dict) or "suite" not in results:  # (a plain run's table read as a suite's)
+        raise ConfigError("these are not the results of a suite (no 'suite' entry: a plain magister bench run?); "
+                          "give the results.json of magister bench --suite NAME")
     p = Path(path)
     text = check_docs_file(p)
     s = suite_summary(results)

@@ -51,6 +51,21 @@ def _where(line: int, col: int, name: str | None) -> str:
     return f"{name + ': ' if name else ''}line {line} column {col}"
 
 
+def _wall_grid(w: np.ndarray, name: str | None) -> np.ndarray:
+    """A 2-D grid of wall values as booleans: True/False or 1/0 only; anything else (NaN, 0.5, text, None) is
+    refused with the line and column of its first cell."""
+    if w.dtype.kind in "iuf":
+        ok = (w == 0) | (w == 1)  # NaN is neither
+    else:
+        ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1)
+                       for v in w.ravel().tolist()], dtype=bool).reshape(w.shape)
+    if not ok.all():
+        r, c = (int(i) for i in np.argwhere(~ok)[0])
+        raise MazeFormatError(f"{_where(r + 1, c + 1, name)}: wall value {w[r, c]!r} is neither a wall (True or 1) "
+                              "nor floor (False or 0)")
+    return w.astype(bool)
+
+
 class Maze:
     """An immutable maze: wall grid (border included), start and goal cells ``(row, col)``.
 
@@ -62,10 +77,12 @@ class Maze:
     __slots__ = ("_walls", "_start", "_goal", "_name", "_key", "_hash", "_path")
 
     def __init__(self, walls: Any, start: tuple[int, int], goal: tuple[int, int], name: str | None = None):
-        w = np.array(walls, dtype=bool)  # a copy: the caller's array stays theirs
+        w = np.array(walls)  # a copy: the caller's array stays theirs
         if w.ndim != 2 or w.shape[0] < 3 or w.shape[1] < 3:
             raise MazeFormatError(f"maze walls must be a 2-D grid of at least 3 x 3 cells, got shape {w.shape}")
         h, wd = w.shape
+        if w.dtype != bool:  # a NaN (or 0.5, or "no") was cast to a wall
+            w = _wall_grid(w, name)
         if not (w[0].all() and w[-1].all() and w[:, 0].all() and w[:, -1].all()):
             r, c = next((r, c) for r in range(h) for c in range(wd)
                         if (r in (0, h - 1) or c in (0, wd - 1)) and not w[r, c])
@@ -141,7 +158,7 @@ class Maze:
                 raise UnsolvableMazeError(f"{name + ': ' if name else ''}goal at line {r + 1} col {c + 1} cannot be "
                                           f"reached from the start at line {text.start[0] + 1} col "
                                           f"{text.start[1] + 1}")
-            return text
+            return text if name is None or name == text.name else text.replace(name=name)
         if not isinstance(text, str):
             raise MazeFormatError(f"a maze text must be a string, got {type(text).__name__}")
         raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -274,6 +291,9 @@ class Maze:
 
     def distance(self, other: "Maze") -> float:
         """Cells whose wall state differs plus the Manhattan moves of start and goal (same size only)."""
+        if not isinstance(other, Maze):
+            raise TypeError(f"Maze.distance needs another Maze of the same size, got {type(other).__name__} "
+                            f"{other!r:.40}; parse a maze text first (Maze.parse)")
         if self.shape != other.shape:
             raise MazeFormatError(f"cannot compare a {self.shape} maze with a {other.shape} maze")
         moves = sum(abs(a - b) for a, b in zip(self._start + self._goal, other._start + other._goal))

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import settings
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Space, _check_indices, _short
+from ..spaces import Space, _cells, _check_indices, _short
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
@@ -113,8 +114,11 @@ class SeedSpace(Space):
         return ((s + 0.5) / self.limit).reshape(-1, 1)
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[int]:
-        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1), 0.0, 1.0)
-        return [int(i) for i in np.minimum(np.floor(v * self.limit), self.limit - 1).astype(np.int64)]
+        v = np.asarray(vecs, dtype=float).reshape(-1)
+        if np.isnan(v).any():  # (NaN was cast to the seed -2**63)
+            raise InvalidTaskError(f"unit vector {int(np.flatnonzero(np.isnan(v))[0])} is NaN: it names no seed of "
+                                   f"{self!r} (give coordinates in [0, 1])")
+        return _cells(v, self.limit, self.limit - 1).tolist()
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         if k is None:
@@ -157,8 +161,10 @@ class MazeSpace(Space):
             self.wall_density = [lo, hi]
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
-        if isinstance(labyrinths, bool) or not isinstance(labyrinths, (int, float)) or not 0.0 <= labyrinths <= 1.0:
-            raise ConfigError(f"labyrinths must be a fraction in [0, 1] of the samples, got {labyrinths!r}")
+        try:  # any real number, numpy's included, as wall_density (bools, text and NaN refused)
+            labyrinths = settings.fraction("labyrinths", labyrinths)
+        except ConfigError:
+            raise ConfigError(f"labyrinths must be a fraction in [0, 1] of the samples, got {labyrinths!r}") from None
         if not isinstance(require_solvable, (bool, np.bool_)):  # bool("no") would be True
             raise ConfigError(f"require_solvable must be True or False, got {require_solvable!r}")
         if labyrinths and size < LABYRINTH_MIN_SIZE:
