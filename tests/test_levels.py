@@ -435,7 +435,7 @@ def test_maze_generators_check_their_numbers():
 def test_seed_space_refuses_a_nan_unit_vector():
     # SeedSpace().from_unit_batch([[nan]]) returned the seed -2**63
     for space in (SeedSpace(), SeedSpace(10)):
-        with pytest.raises(InvalidTaskError, match="unit vector 1 is NaN"):
+        with pytest.raises(InvalidTaskError, match="unit vector 1 holds a NaN"):
             space.from_unit_batch(np.array([[0.5], [np.nan]]))
     assert SeedSpace(10).from_unit_batch(np.array([[0.0], [0.55], [1.0], [-3.0]])) == [0, 5, 9, 0]
     assert SeedSpace().from_unit_batch(np.array([[1.0]])) == [2**31 - 1]

@@ -374,3 +374,13 @@ def test_box_validate_gives_a_new_array_with_no_negative_zero():
     t.observe([0.0, 0.5], 1.0)
     t.observe_batch(np.array([[-0.0, 0.5]]), [2.0])
     assert len(t.buffer) == 1  # one level, not two
+
+
+def test_from_unit_batch_refuses_a_nan_naming_the_vector():
+    # MultiDiscrete turned a NaN into the index -2**63 silently; Discrete said only "index outside"
+    for space in (mg.Discrete(4), mg.Discrete(["a", "b"]), mg.MultiDiscrete([3, 4])):
+        vecs = np.full((3, space.dim), 0.5)
+        vecs[2, -1] = np.nan
+        with pytest.raises(InvalidTaskError, match="unit vector 2 holds a NaN"):
+            space.from_unit_batch(vecs)
+    assert mg.MultiDiscrete([3, 4]).from_unit_batch(np.array([[0.0, 1.0], [0.5, 0.3]])) == [(0, 3), (1, 1)]

@@ -48,11 +48,16 @@ def _has_bool(task: Any) -> bool:
     return isinstance(task, (list, tuple)) and not _BOOLS.isdisjoint(map(type, task))
 
 
-def _cells(v: np.ndarray, counts: Any, top: Any) -> np.ndarray:
+def _cells(v: np.ndarray, counts: Any, top: Any, owner: Any) -> np.ndarray:
     """``floor(v * counts)`` of unit coordinates ``v``, clipped to ``0 .. top`` (``counts`` an int or an int64
     array broadcasting with ``v``, ``top`` its ``counts - 1`` as a float where that is exact, else ``None``): the
     cell of each coordinate. Above 2**53 choices ``counts - 1`` is no float, and the float clip gave ``counts``
-    itself (a task outside the space): those are clipped as Python ints."""
+    itself (a task outside the space): those are clipped as Python ints. A NaN names no cell (cast, it was
+    -2**63): refused, naming the vector (a row of ``v``) and the space ``owner``."""
+    nan = np.isnan(v)
+    if nan.any():
+        raise InvalidTaskError(f"unit vector {int(np.argwhere(nan)[0][0])} holds a NaN: it names no task of "
+                               f"{owner!r} (give coordinates in [0, 1])")
     f = np.floor(np.clip(v, 0.0, 1.0) * counts)
     if top is not None:
         return np.minimum(f, top).astype(np.int64)
@@ -450,7 +455,7 @@ class Discrete(Space):
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[Any]:
         return self.tasks_at(_cells(np.asarray(vecs, dtype=float).reshape(-1), self.n,
-                                    self.n - 1 if self.n <= 2**53 else None))
+                                    self.n - 1 if self.n <= 2**53 else None, self))
 
     def to_json(self, task: Any) -> Any:
         return self.validate(task)
@@ -530,7 +535,7 @@ class MultiDiscrete(Space):
         return (a + 0.5) / self.nvec
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[tuple[int, ...]]:
-        a = _cells(np.asarray(vecs, dtype=float).reshape(-1, self.dim), self.nvec, self._top)
+        a = _cells(np.asarray(vecs, dtype=float).reshape(-1, self.dim), self.nvec, self._top, self)
         return [tuple(int(x) for x in row) for row in a]
 
     def to_json(self, task: Any) -> Any:

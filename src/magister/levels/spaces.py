@@ -114,11 +114,7 @@ class SeedSpace(Space):
         return ((s + 0.5) / self.limit).reshape(-1, 1)
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[int]:
-        v = np.asarray(vecs, dtype=float).reshape(-1)
-        if np.isnan(v).any():  # (NaN was cast to the seed -2**63)
-            raise InvalidTaskError(f"unit vector {int(np.flatnonzero(np.isnan(v))[0])} is NaN: it names no seed of "
-                                   f"{self!r} (give coordinates in [0, 1])")
-        return _cells(v, self.limit, self.limit - 1).tolist()
+        return _cells(np.asarray(vecs, dtype=float).reshape(-1), self.limit, self.limit - 1, self).tolist()
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         if k is None:
