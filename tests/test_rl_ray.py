@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -238,6 +240,97 @@ def test_rllib_runner_client_is_closed_when_rllib_stops_the_runner(local_ray):
     ray.kill(actor)
 
 
+class _Named:
+    """A factory-made client: a local teacher that records its name and whether it was closed."""
+
+    def __init__(self, teacher, name=None):
+        self.teacher, self.name, self.closed = teacher, name, 0
+
+    def propose_with_info(self, k):
+        return self.teacher.propose(k), [{"train": True}] * k
+
+    def observe(self, task, score):
+        self.teacher.observe(task, score)
+
+    def close(self):
+        self.closed += 1
+
+
+def test_rllib_client_factory_clients_are_named_and_closed_like_the_default_client(local_ray, monkeypatch):
+    # before: with client_factory= the callback called factory() with no name and never closed what it returned
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    callback = rllib_callback(client_factory=lambda name: _Named(teacher, name))
+    cb, venv = callback(), _rllib_venv()
+    cb.on_episode_created(env=venv, env_index=0, env_runner=_runner(2, evaluation=True), episode=_FakeEpisode())
+    assert cb.client.name == callback.client_name(2, evaluation=True)
+    venv.close()  # what RLlib's stop of the runner does
+    assert cb.client.closed == 1
+    # a factory that takes no name and makes an unnamed RayTeacher: the client takes the runner's name
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-factory")
+    callback = rllib_callback(client_factory=lambda: RayTeacher("t-rllib-factory", prefetch=4))
+    cb, venv = callback(), _rllib_venv()
+    cb.on_episode_created(env=venv, env_index=0, env_runner=_runner(1), episode=_FakeEpisode())
+    assert cb.client.name == callback.client_name(1)
+    venv.close()
+    assert ray.get(actor.counts.remote())["n_leased"] == 0  # closed: its prefetched tasks went back
+    ray.kill(actor)
+
+
+def test_rllib_multi_agent_runners_of_two_tune_trials_are_named_apart(monkeypatch):
+    # before: RLlib's MultiAgentEnvRunner keeps no tune_trial_id, so the runners of every Tune trial were named
+    # with trial "default": a runner of one trial replaced (and released) the same-index runner of another
+    from types import SimpleNamespace
+
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    callback = rllib_callback(client_factory=lambda name: _Named(teacher, name))
+
+    def name_in(group):
+        monkeypatch.setattr(ray.util, "get_current_placement_group",
+                            lambda: None if group is None else SimpleNamespace(id=SimpleNamespace(hex=lambda: group)))
+        runner = SimpleNamespace(worker_index=1, config=SimpleNamespace(in_evaluation=False))  # no tune_trial_id
+        cb = callback()
+        cb.on_episode_created(env=_rllib_venv(1), env_index=0, env_runner=runner, episode=_FakeEpisode())
+        return cb.client.name
+
+    # each Tune trial runs its env runners in its own placement group, which stands for the trial id
+    assert name_in("aa11") == callback.client_name(1, trial_id="pg-aa11") != name_in("bb22")
+    assert name_in(None) == callback.client_name(1)  # outside any placement group (no Tune): "default"
+
+
+def test_rllib_episodes_cut_by_a_stop_or_a_forced_reset_give_their_tasks_back(local_ray):
+    # before: at algo.stop() (the runner closes its env) the running episodes' tasks and the task pushed for each
+    # sub-env's next episode were never scored nor given back (proposed, then lost: a level teacher's new level never
+    # played); a forced reset (each evaluation round) dropped them the same way
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-cut")
+    cb, venv = rllib_callback("t-rllib-cut", prefetch=4, flush_every=100)(), _rllib_venv()
+    for i in range(2):
+        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
+    venv.reset(seed=0)
+    venv.step(np.zeros(2, int))
+    running = [venv.envs[i].task for i in range(2)]
+    for i in range(2):  # a forced reset (RLlib's _reset_envs_and_episodes): new episodes, then a reset of all
+        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # abandoned and given back: not a cut episode to warn about
+        venv.reset(seed=1)
+    assert ray.get(actor.counts.remote())["n_returned"] == 2
+    np.testing.assert_array_equal(ray.get(actor.propose.remote(2)), running)  # they come first
+    finished = 0
+    rng = np.random.default_rng(0)
+    while not finished:
+        _, _, term, trunc, _ = venv.step(rng.integers(0, 3, size=2))
+        for i in np.flatnonzero(term | trunc):
+            finished += 1
+            cb.on_episode_end(env=venv, env_index=int(i), env_runner=_runner(0), episode=_FakeEpisode())
+            cb.on_episode_created(env=venv, env_index=int(i), env_runner=_runner(0), episode=_FakeEpisode())
+    venv.close()  # what SingleAgentEnvRunner.stop() does
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == finished and counts["n_leased"] == 0
+    # every task proposed is scored or waits to be handed out again (the two taken by propose(2) above aside)
+    assert counts["n_proposed"] == counts["n_observed"] + counts["n_returned"] + 2
+    ray.kill(actor)
+
+
 @ray.remote(num_cpus=0.25)
 def _wrapped_worker(actor_name: str, episodes: int) -> int:
     client = RayTeacher(actor_name, prefetch=4, flush_every=5)
@@ -468,6 +561,21 @@ def test_a_flush_that_meets_a_refused_batch_and_a_dead_actor_says_both(monkeypat
         client.flush()
 
 
+def test_a_dead_actor_met_past_the_bound_on_batches_in_flight_names_the_outcomes_lost(monkeypatch, tmp_path):
+    # before: with more than 8 batches in flight, observe waited for the oldest and a dead actor raised Ray's raw
+    # RayActorError there, with no count of the outcomes lost (flush and close already said how many)
+    actor, handle = _no_cluster(monkeypatch, tmp_path)
+    client = RayTeacher(handle, prefetch=4, flush_every=2)
+    client.observe_batch([0, 1], [0.0, 1.0])  # applied
+    handle.dead = True
+    for _ in range(8):  # in flight: 9 batches, the oldest (applied) waited for at the 9th
+        client.observe_batch([1, 0], [1.0, 1.0])
+    with pytest.raises(mg.ConfigError, match=r"actor died before this client's last 18 outcome\(s\)"):
+        client.observe_batch([1, 0], [1.0, 1.0])  # waits for a batch the dead actor never applied
+    client.flush()  # said once: every batch in flight was lost with it
+    assert actor.counts()["n_observed"] == 2
+
+
 def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
     # Ray restarts an actor by running its constructor again, with the teacher's bytes from the start: every
     # outcome observed since was lost without an error. Refused before Ray is touched (no cluster needed).
@@ -560,6 +668,26 @@ def test_copies_of_a_client_in_worker_processes_are_clients_of_their_own(local_r
     client.close()
     counts = ray.get(actor.counts.remote())
     assert counts["n_observed"] == 7 and counts["n_leased"] == 0
+    ray.kill(actor)
+
+
+def test_a_copy_in_a_worker_takes_a_name_the_driver_can_release_it_by(local_ray):
+    # before: a copy had no name (and no way to get one), so the tasks a copy prefetched in a worker that died
+    # stayed leased for good: the driver could not know the copy's client id, and it had no name to release
+    import pickle
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, name="driver")
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.name is None
+    assert copy.take_name("worker-0") == 0
+    copy.propose()  # prefetched 4; the worker then dies without closing
+    assert ray.get(actor.counts.remote())["n_leased"] == 4
+    assert ray.get(actor.release.remote(name="worker-0")) == 4
+    assert ray.get(actor.counts.remote())["n_leased"] == 0
+    with pytest.raises(mg.ConfigError, match="named 'driver' already"):
+        client.take_name("other")
+    client.close()
     ray.kill(actor)
 
 

@@ -34,7 +34,9 @@ same-name replacement leases nothing more: Ray does not order the calls of
 different callers, so a refill a dead worker sent before it died may reach the
 actor after its release, and is refused (nothing proposed, nothing leased to a
 worker that is gone); its outcomes are still applied. A client that closes
-itself may go on (its own later calls come after its close).
+itself may go on (its own later calls come after its close). Tasks a client handed out that will never be
+scored (an RLlib episode cut by ``algo.stop()`` or a forced reset) go back with :meth:`RayTeacher.give_back`,
+and are re-issued as the tasks of gone clients are.
 """
 
 from __future__ import annotations
@@ -179,6 +181,17 @@ class TeacherActor:
         self._released.pop(client_id, None)
         return self._give_back(client_id, taken)
 
+    def give_back(self, client_id: str | None, tasks: Sequence[Any], infos: Sequence[dict[str, Any]]) -> int:
+        """Tasks a client handed out that will never be scored (an RLlib episode cut by ``algo.stop()`` or a forced
+        reset, a task pushed for an episode that never started): handed out again, with their infos, before any new
+        proposal (after the tasks already waiting). Returns how many."""
+        if len(tasks) != len(infos):
+            raise ConfigError(f"give_back got {len(tasks)} tasks but {len(infos)} infos")
+        if client_id is not None:
+            self._clients.add(client_id)
+        self._returned.extend((t, dict(i)) for t, i in zip(tasks, infos))
+        return len(tasks)
+
     def _give_back(self, client_id: str, taken: int | None) -> int:
         self._settle(client_id, taken)
         lease = self._leases.pop(client_id, [])
@@ -309,7 +322,9 @@ class RayTeacher:
         # a copy (an env_fn closing over the client, pickled into each vector-env worker) is a client of its own:
         # with the same client_id the actor skipped its batches as ones already applied (numbered like the
         # original's) and mixed up the leases. It starts empty: buffered tasks and outcomes stay with the original
-        # (copied, they were handed out or sent twice), and without the original's name (it would replace it)
+        # (copied, they were handed out or sent twice), and without the original's name (it would replace it; nor a
+        # name derived from it: one pickle is often loaded in many workers, e.g. Ray's env creator in every env
+        # runner, whose copies would then replace each other). A worker names its copy with take_name()
         state = dict(self.__dict__)
         state.update(client_id=None, name=None, _seq=0, _taken=0, _tasks=[], _pending=None, _out_tasks=[],
                      _out_scores=[], _inflight=[], n_sent=0)
@@ -320,6 +335,21 @@ class RayTeacher:
         if self.client_id is None:
             self.client_id = uuid.uuid4().hex
             self._copy = True
+
+    def take_name(self, name: Any) -> int:
+        """Give this client a ``name`` (a copy pickled into a worker has none; name it there with something the
+        driver knows, e.g. the worker's index): the driver can then release it by that name if its worker dies
+        (``actor.release.remote(name=...)``), and a client started later with that name replaces it. The client
+        that held the name before is replaced (the tasks still leased to it go to the next proposals); returns
+        how many went back. A client that has another name already is refused."""
+        if name is None:
+            raise ConfigError("take_name(None): give the name the driver will release this client by")
+        if self.name is not None and self.name != name:
+            raise ConfigError(f"this client is named {self.name!r} already (the actor knows it by that name); "
+                              f"start a new RayTeacher(..., name={name!r}) instead of renaming it")
+        n = int(ray.get(self.actor.connect.remote(self.client_id, name)))
+        self.name = name
+        return n
 
     # ------------------------------------------------------------ propose
     def _take(self, ref: Any) -> None:
@@ -381,7 +411,29 @@ class RayTeacher:
             # forgotten before waiting: a batch the actor refused raises once, here, and not again at every later
             # flush (which kept save() and close() failing for good on one refused batch)
             done, self._inflight = self._inflight[:-8], self._inflight[-8:]
-            ray.get([ref for ref, _ in done])
+            self._wait(done)
+
+    def _wait(self, sent: list[tuple[Any, int]]) -> None:
+        """Wait for the batches ``sent`` (already forgotten). A batch the actor refused raises its own error (once);
+        a dead actor raises a :class:`~magister.errors.ConfigError` naming the outcomes lost, those of the batches
+        still in flight too (they cannot reach it either: forgotten with these, so it is said once)."""
+        try:
+            ray.get([ref for ref, _ in sent])
+        except Exception:  # noqa: BLE001 - which batches failed, and how: each one's own error, since the
+            # first error hid the others (a batch refused before the actor died hid the outcomes lost with it)
+            failures = [(_failure(ref), n) for ref, n in sent]
+            refused = next((e for e, _ in failures if e is not None and not isinstance(e, RayActorError)), None)
+            lost = sum(n for e, n in failures if isinstance(e, RayActorError))
+            if not lost:
+                raise  # a refused batch: its own error, as it came (once: the batch is forgotten)
+            rest, self._inflight = self._inflight, []
+            lost += sum(n for ref, n in rest if isinstance(_failure(ref), RayActorError))
+            also = (f"; before that, a batch the actor's teacher refused (nothing of it was recorded): {refused}"
+                    if refused is not None else "")
+            raise ConfigError(f"the teacher actor died before this client's last {lost} outcome(s) reached "
+                              "it; they are lost, with everything the actor observed since its teacher was "
+                              "last saved. Start a new actor from the saved teacher "
+                              f"(start_teacher_actor(magister.load(path))){also}") from refused
 
     def flush(self) -> None:
         """Send buffered outcomes and wait until the actor has applied all of them.
@@ -401,23 +453,9 @@ class RayTeacher:
                                   "ray.shutdown()")
             return
         self._send()
-        if self._inflight:
-            sent, self._inflight = self._inflight, []
-            try:
-                ray.get([ref for ref, _ in sent])
-            except Exception:  # noqa: BLE001 - which batches failed, and how: each one's own error, since the
-                # first error hid the others (a batch refused before the actor died hid the outcomes lost with it)
-                failures = [(_failure(ref), n) for ref, n in sent]
-                refused = next((e for e, _ in failures if e is not None and not isinstance(e, RayActorError)), None)
-                lost = sum(n for e, n in failures if isinstance(e, RayActorError))
-                if not lost:
-                    raise  # a refused batch: its own error, as it came (once: the batch is forgotten)
-                also = (f"; before that, a batch the actor's teacher refused (nothing of it was recorded): {refused}"
-                        if refused is not None else "")
-                raise ConfigError(f"the teacher actor died before this client's last {lost} outcome(s) reached "
-                                  "it; they are lost, with everything the actor observed since its teacher was "
-                                  "last saved. Start a new actor from the saved teacher "
-                                  f"(start_teacher_actor(magister.load(path))){also}") from refused
+        sent, self._inflight = self._inflight, []
+        if sent:
+            self._wait(sent)
 
     def save(self, path: str) -> str:
         self.flush()
@@ -426,6 +464,19 @@ class RayTeacher:
     def state_bytes(self) -> bytes:
         self.flush()
         return ray.get(self.actor.to_bytes.remote())
+
+    def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any]] | None = None) -> int:
+        """Tasks this client handed out that will never be scored (see :meth:`TeacherActor.give_back`): the actor
+        hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
+        how many; 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
+        tasks = list(tasks)
+        infos = [{"train": True} for _ in tasks] if infos is None else [dict(i) for i in infos]
+        if not tasks or not ray.is_initialized():
+            return 0
+        try:
+            return int(ray.get(self.actor.give_back.remote(self.client_id, tasks, infos)))
+        except RayActorError:
+            return 0
 
     def close(self) -> None:
         """Send what is buffered, and give the prefetched tasks not handed out back to the actor, which hands
@@ -481,6 +532,32 @@ def _client_name(run: str, worker_index: int, evaluation: bool, trial_id: Any) -
     return f"rllib/{run}/{trial_id}/{'evaluation' if evaluation else 'training'}/{int(worker_index)}"
 
 
+def _trial_of(env_runner: Any) -> str:
+    """The Tune trial part of an RLlib env runner's client name. A ``SingleAgentEnvRunner`` keeps its trial id
+    (None outside Tune: ``"default"``); a ``MultiAgentEnvRunner`` drops it (RLlib 2.x), so there the trial's
+    placement group stands for it (``"pg-<placement group id>"``: Tune runs each trial's env runners in the trial's
+    own group, and a restarted runner in the same one); outside any placement group, ``"default"``."""
+    if hasattr(env_runner, "tune_trial_id"):
+        return env_runner.tune_trial_id or "default"
+    if env_runner is None or getattr(env_runner, "worker_index", None) is None:
+        return "default"
+    group = ray.util.get_current_placement_group()
+    return "default" if group is None else f"pg-{group.id.hex()}"
+
+
+def _call_factory(factory: Any, name: str | None) -> Any:
+    """``factory(name=name)`` when it takes a ``name`` (or ``**kwargs``), else ``factory()``."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        params = ()
+    takes = any(p.kind is p.VAR_KEYWORD or (p.name == "name" and p.kind is not p.POSITIONAL_ONLY
+                                            and p.kind is not p.VAR_POSITIONAL) for p in params)
+    return factory(name=name) if takes else factory()
+
+
 def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | None = None, prefetch: int = 32,
                    flush_every: int = 32, client_factory: Any = None) -> type:
     """An RLlib callback class (new API stack) driving each sub-env's ``CurriculumWrapper``.
@@ -490,8 +567,12 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     from the shared teacher into the wrapper; on ``on_episode_end`` it reports
     the wrapper's score; on ``on_sample_end`` (the end of every sampling round,
     training or evaluation) it flushes, so no outcome waits past its round.
-    ``client_factory`` (a function returning a teacher-like object) replaces
-    the Ray client, e.g. in tests.
+    ``client_factory`` (a function returning a teacher-like object, a new one
+    at each call) replaces the Ray client, e.g. in tests: it is called with
+    ``name=`` the runner's client name when it takes a ``name`` (an unnamed
+    :class:`RayTeacher` it returns takes that name), and what it returns is
+    closed with the runner's env when it has a ``close()``, as the default
+    client is.
 
     Each env runner has one :class:`RayTeacher`, named after the runner
     (``rllib/<run>/<Tune trial>/<training|evaluation>/<worker index>``): a
@@ -499,13 +580,19 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     and the tasks the dead runner had prefetched go to the next proposals; evaluation runners, whose worker
     indices are the training runners' too, are named apart. When RLlib stops a
     runner (``algo.stop()`` stops each runner, which closes its env) the
-    wrappers close that client: its prefetched tasks go back to the actor.
+    wrappers give the client back the tasks that will never be scored (each
+    running episode's, and the one pushed for each sub-env's next episode),
+    then close it: those and its prefetched tasks go back to the actor, which
+    hands them out again before any new proposal. A new episode that RLlib
+    creates before the last one ended (a forced reset, e.g. each evaluation
+    round) gives that episode's task back the same way.
     Two algorithms sharing one actor need each its own ``rllib_callback(...)``
-    class (Tune trials are told apart by their trial id). A runner that dies
+    class (Tune trials are told apart by their trial id: a
+    ``MultiAgentEnvRunner``, which does not keep it, by its placement group,
+    ``trial_id="pg-<placement group id>"``). A runner that dies
     and is not restarted keeps its tasks leased (RLlib has no hook for it):
     release them from the driver with ``actor.release.remote(name=
-    cls.client_name(i), missing_ok=True)``. With ``client_factory`` the
-    callback neither names nor closes the client.
+    cls.client_name(i), missing_ok=True)``.
     """
     from ray.rllib.callbacks.callbacks import RLlibCallback
 
@@ -523,7 +610,8 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
         @staticmethod
         def client_name(worker_index: int, *, evaluation: bool = False, trial_id: Any = "default") -> str:
             """The name of the client of env runner ``worker_index`` (an evaluation runner's with
-            ``evaluation=True``; ``trial_id``: the Tune trial's, ``"default"`` outside Tune)."""
+            ``evaluation=True``; ``trial_id``: the Tune trial's, ``"default"`` outside Tune; for a
+            ``MultiAgentEnvRunner`` under Tune ``"pg-" + `` the hex id of the trial's placement group)."""
             return _client_name(run, worker_index, evaluation, trial_id)
 
         @property
@@ -535,20 +623,26 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
                 index = getattr(env_runner, "worker_index", None)  # no runner (a direct call): no name
                 name = None if index is None else self.client_name(
                     index, evaluation=bool(getattr(getattr(env_runner, "config", None), "in_evaluation", False)),
-                    trial_id=getattr(env_runner, "tune_trial_id", None) or "default")
-                self._client = (client_factory() if client_factory is not None else
-                                RayTeacher(actor_name, namespace=namespace, prefetch=prefetch,
-                                           flush_every=flush_every, name=name))
+                    trial_id=_trial_of(env_runner))
+                if client_factory is None:
+                    self._client = RayTeacher(actor_name, namespace=namespace, prefetch=prefetch,
+                                              flush_every=flush_every, name=name)
+                else:  # named as the default client is: given name= if it takes it, an unnamed RayTeacher takes it
+                    self._client = _call_factory(client_factory, name)
+                    if name is not None and isinstance(self._client, RayTeacher) and self._client.name is None:
+                        self._client.take_name(name)
             return self._client
 
         def on_episode_created(self, *, env=None, env_index: int = 0, env_runner=None, **kwargs: Any) -> None:
             wrapper = find_curriculum_wrapper(env, env_index)
-            wrapper._pushed.clear()
-            from .wrapper import propose_with_info
+            from .wrapper import give_back_unscored, propose_with_info
 
             client = self._client_of(env_runner)
-            if client_factory is None:  # this runner's own client: closed with its env (RLlib's stop of the runner)
-                wrapper.feeder = client
+            # a new episode before the last one ended or the pushed one started (RLlib's forced reset, e.g. each
+            # evaluation round, or its reset after a failed step): those tasks are never scored, and go back
+            give_back_unscored(wrapper, client)
+            if callable(getattr(client, "close", None)):  # this runner's own client (the factory's too): closed with
+                wrapper.feeder = client  # its env (RLlib's stop of the runner)
             tasks, infos = propose_with_info(client, 1)
             wrapper.push_task(tasks[0], infos[0])
 

@@ -126,6 +126,23 @@ def close_client(teacher: Any) -> None:
         teacher.flush()
 
 
+def give_back_unscored(wrapper: "CurriculumWrapper", client: Any) -> int:
+    """Hand ``client`` (a :class:`~magister.rl.ray.RayTeacher` feeding ``wrapper`` by ``push_task``) back the
+    wrapper's tasks that will never be scored: those pushed for episodes that never started, and the running
+    episode's if it was pushed (the episode is abandoned: an RLlib runner that stops or resets all its envs). They
+    leave the wrapper; a client without ``give_back`` drops them. Returns how many went back."""
+    items = list(wrapper._pushed)
+    if wrapper._running and getattr(wrapper, "_pushed_running", False):
+        items.insert(0, (wrapper.task, wrapper.task_info))
+        wrapper._running = False  # abandoned on purpose, and given back: not a cut episode to warn about
+    wrapper._pushed.clear()
+    wrapper._pushed_running = False
+    give_back = getattr(client, "give_back", None)
+    if not items or not callable(give_back):
+        return 0
+    return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
+
+
 def teacher_key(teacher: Any) -> Any:
     """A small picklable identity of the teacher a client reaches (its ``teacher_key()``: equal for every client
     of one remote teacher, :class:`~magister.rl.ray.RayTeacher` gives its actor's id, ``HTTPTeacher`` its server
@@ -257,6 +274,7 @@ class CurriculumWrapper(gym.Wrapper):
         self._return = 0.0
         self._length = 0
         self._running = False
+        self._pushed_running = False  # the running episode's task came from push_task (a feeder's)
         self._warned_cut = False
         self._pid: int | None = None  # the process the last reset ran in (teacher copies are checked per process)
         #: (task, score) of the last finished episode
@@ -342,7 +360,7 @@ class CurriculumWrapper(gym.Wrapper):
             self._check_teacher_process()
         opts = dict(options or {})
         given = "task" in opts or (self.index is not None and self.index in (opts.get(TASKS_OPTION) or {}))
-        n_queued = len(self._queue)
+        n_queued, n_pushed = len(self._queue), len(self._pushed)
         task, task_id, task_info = self._next_task(opts)
         try:
             opts = self._apply(task, opts)
@@ -361,6 +379,7 @@ class CurriculumWrapper(gym.Wrapper):
             self._local_id += 1
         self.task, self.task_id, self.task_info = task, task_id, task_info
         self._return, self._length, self._running = 0.0, 0, True
+        self._pushed_running = len(self._pushed) < n_pushed
         info = dict(info)
         if task_id is not None:
             info[NEXT_ID_KEY] = task_id
@@ -414,7 +433,8 @@ class CurriculumWrapper(gym.Wrapper):
         copied into this worker (an ``env_fn`` closing over it) is closed, so its last outcomes reach the actor and
         its prefetched tasks go to other workers; any other client with ``flush`` is flushed (a client this
         process shares with other wrappers is not closed: its buffer is theirs too). A :attr:`feeder` (an RLlib
-        env runner's client, which RLlib stops by closing its env) is closed."""
+        env runner's client, which RLlib stops by closing its env) is given back the tasks it pushed that will never
+        be scored (the running episode's, the pushed ones not started: see :func:`give_back_unscored`), then closed."""
         try:
             super().close()
         finally:
@@ -423,7 +443,10 @@ class CurriculumWrapper(gym.Wrapper):
             finally:
                 feeder, self.feeder = self.feeder, None
                 if feeder is not None:
-                    feeder.close()
+                    try:  # the running episode and the pushed tasks are never scored: they go back to the feeder
+                        give_back_unscored(self, feeder)
+                    finally:
+                        feeder.close()
 
     def report(self, task_ids: Any = None, scores: Any = None, *, tasks: Any = None) -> None:
         """Send learner-computed scores (``score="external"``) to the wrapper's teacher.
