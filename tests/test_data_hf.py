@@ -218,3 +218,50 @@ def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp
     # 3 steps trained on the first 3 batches (a 4th fetched ahead), each fed back to itself
     assert len(sampler.history) <= 4 and sampler.pending == len(sampler.history) - 3
     assert teacher.n_observed == sum(sum(1 for c in h["counts"] if c) for h in sampler.history[:3])
+
+
+def test_nan_training_losses_are_left_out_and_training_goes_on(tmp_path, monkeypatch, recwarn):
+    """The curriculum refused a NaN per-example loss (InvalidScoreError), which stopped the run at step 0 where a
+    plain Trainer goes on; now those examples are left out of the feedback and every batch still leaves the queue."""
+    import magister.data.hf as hf
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    for r in train[12::2]:  # token 23 marks the examples whose logits come out NaN
+        r["input_ids"][3] = r["labels"][3] = 23
+    trainer = _trainer(tmp_path, train, {"count": train[:2]}, steps=6)
+    trainer.args.eval_strategy = "no"
+    ids = {}
+    trainer.model.register_forward_pre_hook(lambda m, a, kw: ids.update(x=kw.get("input_ids")), with_kwargs=True)
+    trainer.model.lm_head.register_forward_hook(
+        lambda m, a, out: torch.where((ids["x"] == 23).any(1)[:, None, None], torch.full_like(out, float("nan")), out))
+    seen = []  # (skill of each example, its loss) per micro-batch: the first label is the skill
+    original = hf.per_example_loss_from_outputs
+
+    def recorded(logits, labels, **kw):
+        out = original(logits, labels, **kw)
+        seen.append((labels[:, 0].tolist(), out.tolist()))
+        return out
+
+    monkeypatch.setattr(hf, "per_example_loss_from_outputs", recorded)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
+    add_curriculum(trainer, sampler, eval_metric=None)
+    trainer.train()
+    assert trainer.state.global_step == 6 and len(sampler.history) == 6 and sampler.pending == 0
+    nan = [sum(not np.isfinite(v) for v in losses) for _, losses in seen]
+    assert sum(nan) > 0 and any(0 < n < 4 for n in nan), "some batches mix NaN and finite losses"
+    # one observation per skill that has a finite loss in the batch, none for the NaN examples
+    assert teacher.n_observed == sum(len({s for s, v in zip(sk, losses) if np.isfinite(v)}) for sk, losses in seen)
+    msgs = [str(w.message) for w in recwarn if "NaN or infinite" in str(w.message)]
+    assert len(msgs) == 1 and msgs[0].startswith(f"{next(n for n in nan if n)} per-example")
+
+
+def test_nan_evaluation_metrics_are_left_out():
+    sampler = SkillSampler(["count", "repeat"] * 2, mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0),
+                           batch_size=2)
+    cb = CurriculumCallback(sampler)
+    with pytest.warns(RuntimeWarning, match="NaN or infinite for 1 skill"):
+        cb.on_evaluate(None, None, None, metrics={"eval_count_loss": float("nan"), "eval_repeat_loss": 1.0})
+    cb.on_evaluate(None, None, None, metrics={"eval_count_loss": float("inf"), "eval_repeat_loss": float("nan")})
+    assert sampler.teacher.n_observed == 1 and cb.evaluations == 1

@@ -212,6 +212,29 @@ def test_refused_feedback_leaves_its_batch_waiting():
     assert sampler.pending == 0
 
 
+def test_skip_nonfinite_leaves_nan_losses_out_and_the_batch_leaves_the_queue():
+    # the Hugging Face integration's feedback: a NaN loss was refused and the run stopped (a Trainer goes on)
+    skills = np.array([0, 1] * 10)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(2), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0)
+    first = sampler.next_batch()
+    sampler.next_batch()
+    with pytest.raises(InvalidScoreError, match="NaN or infinity"):
+        sampler.observe_batch_loss([np.nan, 1.0, 2.0, 3.0])
+    assert sampler.pending == 2 and teacher.n_observed == 0
+    losses = np.array([np.nan, 1.0, np.inf, 3.0])
+    means = sampler.observe_batch_loss(losses, skip_nonfinite=True)
+    kept = [(skills[i], v) for i, v in zip(first, losses) if np.isfinite(v)]
+    assert means == pytest.approx({s: float(np.mean([v for k, v in kept if k == s])) for s, _ in kept})
+    assert sampler.pending == 1 and teacher.n_observed == len(means)
+    assert sampler.observe_batch_loss([np.nan] * 4, skip_nonfinite=True) == {}  # nothing heard, no batch waits
+    assert sampler.pending == 0 and teacher.n_observed == len(means)
+    with pytest.raises(InvalidScoreError, match="non-negative"):  # the other checks still hold
+        sampler.next_batch()
+        sampler.observe_batch_loss([np.nan, -1.0, 1.0, 1.0], skip_nonfinite=True)
+    assert sampler.pending == 1
+
+
 def test_a_malformed_state_is_refused_and_changes_nothing():
     skills = np.array([0, 1, 2] * 10)
 

@@ -402,3 +402,39 @@ def test_a_restart_in_the_same_instant_as_the_last_answer_resumes_the_session(tm
     restarted = web.StudyApp([fractions()], store, learner="ana").state(0)
     assert restarted["session"] == out["state"]["session"] == {"answers": 1, "right": 1}
     assert restarted["card"] == out["state"]["card"]
+
+
+def test_a_write_the_file_refuses_is_a_clear_error_and_keeps_the_stored_answers(tmp_path):
+    # a database locked by another program past the timeout, or a read-only file, surfaced as a raw
+    # sqlite3.OperationalError (a traceback in the terminal, a 500 on the page)
+    import sqlite3
+
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    path = tmp_path / "db.sqlite"
+    store = StudyStore(path)
+    store.add("Spanish basics", "ana", "hola", "greetings", T0, 3, 2.0)
+    before = store.history("Spanish basics", "ana")
+    store.db.execute("PRAGMA busy_timeout = 20")
+    other = sqlite3.connect(path, isolation_level=None)
+    for lock in ("BEGIN IMMEDIATE", "BEGIN"):  # a writer (the insert waits), a reader (the commit waits)
+        other.execute(lock)
+        other.execute("SELECT * FROM reviews").fetchall()
+        with pytest.raises(ConfigError, match=r"db\.sqlite: the answer was not stored \(database is locked\).*"
+                                              "close it and answer again"):
+            store.add("Spanish basics", "ana", "adios", "greetings", T0 + 1, 3)
+        other.execute("ROLLBACK")
+        assert not store.db.in_transaction and store.history("Spanish basics", "ana") == before
+    other.close()
+    store.db.execute("PRAGMA query_only = ON")  # what a read-only file does (the tests may run as root)
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 + 60 - __import__("time").time())
+    shown = app.state(0)
+    with pytest.raises(ConfigError, match="readonly database.*read-only; make both writable or pass another --db"):
+        app.answer(0, shown["card"]["id"], grade=3)
+    after = app.state(0)
+    assert all(after[k] == shown[k] for k in ("card", "stored", "session"))  # the page's schedule unchanged
+    assert store.history("Spanish basics", "ana") == before
+    store.db.execute("PRAGMA query_only = OFF")  # nothing stayed pending: the next answer stores alone
+    assert app.answer(0, shown["card"]["id"], grade=3)[0] == 200
+    assert len(store.history("Spanish basics", "ana")) == 2

@@ -13,10 +13,14 @@ What it does:
 * ``train_feedback=True``: each training micro-batch's per-example loss is
   computed from the model's logits (causal language models shift the labels;
   tokens labelled ``-100`` are ignored) and given to
-  :meth:`SkillSampler.observe_batch_loss`;
+  :meth:`SkillSampler.observe_batch_loss`; NaN or infinite losses (a
+  diverging step, which a ``Trainer`` trains past) are left out, so the
+  teacher hears nothing of those examples, the batch still counts as fed
+  back, training goes on and one warning says how many there were;
 * :class:`CurriculumCallback`: after each evaluation, metrics named
   ``eval_<skill>_<metric>`` (what ``Trainer`` reports when ``eval_dataset`` is
-  a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval`.
+  a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval` (NaN or
+  infinite ones are left out the same way, with one warning).
 
 :class:`CurriculumTrainer` is the same as a ``Trainer`` subclass
 (``CurriculumTrainer(curriculum=sampler, model=..., ...)``).
@@ -49,8 +53,10 @@ the same on every rank, so every rank's teacher stays identical.
 
 from __future__ import annotations
 
+import math
 import os
 import types
+import warnings
 from typing import Any
 
 import torch
@@ -83,6 +89,7 @@ class CurriculumCallback(TrainerCallback):
         self.metric = metric
         self.prefix = prefix
         self.evaluations = 0
+        self.warned = False
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any):
         if not metrics:
@@ -92,6 +99,14 @@ class CurriculumCallback(TrainerCallback):
             key = f"{self.prefix}{name}_{self.metric}"
             if key in metrics:
                 found[name] = float(metrics[key])
+        bad = [name for name, v in found.items() if not math.isfinite(v)]
+        if bad:  # a diverged model: the teacher refuses NaN, which stopped the run where a Trainer goes on
+            if not self.warned:
+                self.warned = True
+                warnings.warn(f"evaluation {self.prefix}<skill>_{self.metric} was NaN or infinite for "
+                              f"{len(bad)} skill(s) ({', '.join(bad[:5])}); the curriculum leaves them out and "
+                              "training goes on (warned once)", RuntimeWarning, stacklevel=2)
+            found = {name: v for name, v in found.items() if name not in bad}
         if found:
             self.sampler.observe_eval(found, kind="loss" if self.metric == "loss" else "accuracy")
             self.evaluations += 1
@@ -151,14 +166,18 @@ def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
     return trainer.accelerator.prepare(loader)
 
 
-def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> None:
+def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> int:
+    """Feeds the micro-batch's per-example losses back; returns how many were NaN or infinite (left out)."""
     labels = inputs.get("labels") if isinstance(inputs, dict) else None
     logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
     if labels is None or logits is None:
-        return
+        return 0
     unwrapped = trainer.accelerator.unwrap_model(model)
     per_example = per_example_loss_from_outputs(logits, labels, shift=_is_causal_lm(unwrapped))
-    sampler.observe_batch_loss(per_example)
+    # a NaN loss was refused, and the refusal stopped the run where a Trainer goes on: those examples are left
+    # out (no observation) and the batch still leaves the queue of batches waiting for feedback
+    sampler.observe_batch_loss(per_example, skip_nonfinite=True)
+    return int((~torch.isfinite(per_example)).sum())
 
 
 def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
@@ -190,12 +209,20 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     trainer.train = types.MethodType(train, trainer)
     if train_feedback:
         original = trainer.compute_loss
+        warned = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            nonlocal warned
             labels = inputs.get("labels") if isinstance(inputs, dict) else None
             loss, outputs = original(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
             if model.training:
-                _feedback_loss(self, sampler, model, {"labels": labels} if labels is not None else inputs, outputs)
+                bad = _feedback_loss(self, sampler, model, {"labels": labels} if labels is not None else inputs,
+                                     outputs)
+                if bad and not warned:
+                    warned = True
+                    warnings.warn(f"{bad} per-example training loss(es) at step {self.state.global_step} were NaN "
+                                  "or infinite; the curriculum leaves such examples out (no observation) and "
+                                  "training goes on (warned once)", RuntimeWarning, stacklevel=2)
             return (loss, outputs) if return_outputs else loss
 
         trainer.compute_loss = types.MethodType(compute_loss, trainer)

@@ -242,7 +242,8 @@ class SkillMixer:
         return self._resolve_keys(keys, n)
 
     @staticmethod
-    def _as_values(values: Any) -> np.ndarray:
+    def _as_values(values: Any, *, nonfinite: bool = False) -> np.ndarray:
+        """The values as a flat float array; NaN or infinity refused unless ``nonfinite``."""
         if hasattr(values, "detach"):
             values = values.detach().cpu()
             if values.is_floating_point():  # numpy has no bfloat16 (a bf16 model's losses); float64 holds any float
@@ -252,24 +253,29 @@ class SkillMixer:
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
             raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
         arr = np.asarray(raw, dtype=float).reshape(-1)
-        if not np.isfinite(arr).all():
+        if not nonfinite and not np.isfinite(arr).all():
             raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
         return arr
 
     def _gather(self, values: Any, keys: Any, check: Callable[[np.ndarray], None],
-                explicit: str = "indices") -> tuple[np.ndarray, np.ndarray]:
+                explicit: str = "indices", skip_nonfinite: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Checked per-example ``(keys, values)`` of the whole global batch (all ranks, in rank order).
 
         In one process these are this call's own. Under ``torch.distributed``
         every rank sends its block and receives everybody's; a refusal on any
         rank raises on all of them before anything is recorded. The pending
-        batch stays queued until :meth:`_fed` (once the teacher took the feedback)."""
+        batch stays queued until :meth:`_fed` (once the teacher took the feedback).
+        ``skip_nonfinite``: NaN or infinite values are left out with their keys
+        instead of refused (the batch is still matched whole)."""
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
-            arr = self._as_values(values)
-            check(arr)
+            arr = self._as_values(values, nonfinite=skip_nonfinite)
+            finite = np.isfinite(arr)
+            check(arr[finite])
             idx = self._keys_for(keys, len(arr), explicit)
+            if skip_nonfinite:
+                idx, arr = idx[finite], arr[finite]
         except Exception as e:  # noqa: BLE001 - re-raised here, and on the other ranks as a refusal
             if self._ranks is None:
                 raise
@@ -314,8 +320,9 @@ class SkillMixer:
         if ((values < 0) | (values > 1)).any():
             raise InvalidScoreError("correctness values must be in [0, 1]; nothing was recorded")
 
-    def _observe_loss(self, per_example_loss: Any, keys: Any, explicit: str) -> dict[int, float]:
-        idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit)
+    def _observe_loss(self, per_example_loss: Any, keys: Any, explicit: str,
+                      skip_nonfinite: bool = False) -> dict[int, float]:
+        idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit, skip_nonfinite)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, self._loss_fn(skills, means))
         self._fed(keys)

@@ -226,12 +226,18 @@ class SkillSampler(SkillMixer, _TorchSampler):
     def _key_skills(self, keys: np.ndarray) -> np.ndarray:
         return self.skill_of[keys]
 
-    def observe_batch_loss(self, per_example_loss: Any, indices: Any = None) -> dict[int, float]:
+    def observe_batch_loss(self, per_example_loss: Any, indices: Any = None, *,
+                           skip_nonfinite: bool = False) -> dict[int, float]:
         """Per-example training losses of a batch -> one score per skill present. Returns ``{skill: mean loss}``.
 
         Under ``torch.distributed`` pass this rank's losses; the means (returned
-        and observed) are over the whole global batch."""
-        return self._observe_loss(per_example_loss, indices, "indices")
+        and observed) are over the whole global batch. NaN or infinite losses
+        are refused (nothing recorded, the batch stays waiting), or with
+        ``skip_nonfinite=True`` left out: the teacher hears only the finite
+        ones (nothing for a skill whose losses are all left out) and the batch
+        has had its feedback (the Hugging Face integration does this, as a
+        ``Trainer`` goes on past a NaN loss)."""
+        return self._observe_loss(per_example_loss, indices, "indices", skip_nonfinite)
 
     def observe_batch_correct(self, correct: Any, indices: Any = None) -> dict[int, float]:
         """Per-example correctness (0/1, or a score in [0, 1]) -> per-skill accuracy to the teacher."""

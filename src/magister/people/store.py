@@ -2,7 +2,11 @@
 
 The learner model is not stored: it is rebuilt by replaying the history, so
 a history written by one version is read by the next, and a crash loses at
-most the answer being typed (each answer is committed at once).
+most the answer being typed (each answer is committed at once). A write that
+fails (the file locked by another program past the timeout, a read-only file or
+folder, a full disk) is a :class:`~magister.errors.ConfigError` naming the file,
+the cause and the fix, and leaves the history as it was (the answer is rolled
+back, nothing stored before it is touched).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from ..settings import number, whole
 from .events import Event
 
 __all__ = ["StudyStore", "checked_grade"]
+
+#: seconds a write waits for another program's lock on the file (sqlite3's default)
+TIMEOUT = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
@@ -50,18 +57,43 @@ class StudyStore:
             raise ConfigError(f"{self.path}: cannot make its folder ({e.strerror or e}); pass another --db") from None
         try:
             # check_same_thread off: the study page calls from worker threads, one at a time under its lock
-            self.db = sqlite3.connect(self.path, check_same_thread=False)
+            self.db = sqlite3.connect(self.path, timeout=TIMEOUT, check_same_thread=False)
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
             raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None
+
+    def _write_failed(self, e: sqlite3.Error) -> ConfigError:
+        """The error for a write to the file that sqlite refused: the file, the cause and the fix."""
+        cause = str(e)
+        if "locked" in cause or "busy" in cause:
+            fix = (f"another program (a second magister study, a database browser) held a lock on it for over "
+                   f"{TIMEOUT:g} s; close it and answer again")
+        elif "readonly" in cause or "read-only" in cause:
+            fix = "the file or its folder is read-only; make both writable or pass another --db"
+        elif "full" in cause:
+            fix = "the disk is full; free some space or pass another --db"
+        else:
+            fix = "check the file, or pass another --db"
+        return ConfigError(f"{self.path}: the answer was not stored ({cause}): {fix}; "
+                           "the answers stored before are kept")
 
     def add(self, deck: str, learner: str, card: str, skill: str, time: float, grade: int,
             duration: float | None = None) -> None:
         grade = checked_grade(grade)
         time = number("time", time, hint="the answer's time in seconds")
-        with self.db:
-            self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, time, grade, duration))
+        try:
+            with self.db:  # committed, or rolled back when it fails: the file keeps what it had
+                self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, time, grade, duration))
+        except sqlite3.DatabaseError as e:  # locked past the timeout, read-only, disk full: raw OperationalError before
+            if isinstance(e, sqlite3.ProgrammingError):  # a closed store: a bug of the caller, not of the file
+                raise
+            if self.db.in_transaction:  # a commit that failed may leave the answer pending: drop it
+                try:
+                    self.db.rollback()
+                except sqlite3.Error:
+                    pass
+            raise self._write_failed(e) from None
 
     def history(self, deck: str, learner: str) -> list[Event]:
         try:
