@@ -340,6 +340,32 @@ def test_a_replaced_stand_in_skill_is_not_listed(name, tmp_path):
     assert sorted(model.state("u1", 23.0)) == ["q8", "s0", "s1"]
 
 
+@pytest.mark.parametrize("name", ["bkt", "elo", "fsrs", "dkt", "sakt"])
+def test_a_replaced_stand_in_skill_changes_no_prediction_of_a_later_fit(name, tmp_path):
+    # the replaced stand-in skill kept a slot of the network fitted later (dkt, sakt): a model that had predicted an
+    # untagged item before its tagged answer trained another network, and predicted every skill differently
+    pytest.importorskip("torch" if name in ("dkt", "sakt") else "numpy")
+    small = {"dkt": {"hidden": 8, "embed": 4, "epochs": 1}, "sakt": {"dim": 8, "heads": 2, "window": 4, "epochs": 1}}
+    graded = name == "fsrs"
+    log, train, test = _two_part_log()
+    train = EventLog.from_events([Event(e.learner, e.item, e.skills, e.timestamp, 3.0 if graded else e.outcome)
+                                  for e in train])
+    asked, never = make_model(name, **small.get(name, {})), make_model(name, **small.get(name, {}))
+    for model in (asked, never):
+        model.fit(train)
+    asked.predict("u1", "q9", 20.0)  # the stand-in skill 'q9', replaced by the tagged answer
+    for model in (asked, never):
+        model.update(Event("u1", "q9", ("s0",), 20.0, 3.0 if graded else 1.0))
+        model.fit(train)
+    assert sorted(asked.state("u1", 21.0)) == sorted(never.state("u1", 21.0)) == ["s0", "s1"]
+    asks = [*((e.learner, e.item, e.timestamp, e.skills) for e in test), ("u1", "q7", 22.0, ("s5",))]  # s5: new
+    expected = [never.predict(*ask) for ask in asks]
+    assert [asked.predict(*ask) for ask in asks] == expected
+    asked.save(tmp_path / "m.ckpt")  # and exactly so through a save and load
+    loaded = load_model(tmp_path / "m.ckpt")
+    assert [loaded.predict(*ask) for ask in asks] == expected
+
+
 def test_an_untagged_item_answered_after_being_predicted_keeps_its_answer():
     # the stand-in skill is the item's for good once an answer is taken on it (no skills given), so nothing observed
     # moves; a first tagged answer instead gives the item its skill (the answer counts there)

@@ -86,6 +86,23 @@ def test_a_ceiling_with_forgetting_is_reached_by_replaying_the_oracle_on_the_stu
         assert student.episodes == 0  # the oracle changed nothing
 
 
+def test_a_grid_ceiling_with_fractional_counters_is_reached_by_replaying_the_oracle_on_the_student():
+    # the grid oracle applied k episodes of forgetting as one subtraction and k practices as one sum: with counters
+    # that have fractions (forgetting 0.1, threshold 2.5, cap 4.2) that rounds otherwise than k attempts, so a
+    # cell sat on the other side of the threshold (seed 0, 3 x 3 cells, 20 episodes: 56% promised, 44% replayed)
+    import copy
+
+    for seed in range(3):
+        student = GridStudent(cells=3, threshold=2.5, cap=4.2, forgetting=0.1, seed=seed)
+        for budget in (20, 60, 200):
+            for fill in (False, True):
+                schedule: list = []
+                figure = student._oracle(budget, fill, schedule)
+                assert sum(k for _, k in schedule) <= budget
+                assert _replay(copy.deepcopy(student), schedule) == figure, (seed, budget, fill)
+        assert student.episodes == 0 and not student.counters.any()  # the oracle changed nothing
+
+
 def test_random_prerequisites_form_a_dag_from_the_seed():
     names = [f"s{i}" for i in range(30)]
     a = random_prerequisites(names, np.random.default_rng(1))

@@ -93,6 +93,8 @@ class SequenceModel(LearnerModel):
         self.graded = bool(graded)
         self.mastery_threshold = float(mastery_threshold)
         self.n_slots = 0  # skills the network knows (fit's skills); later skills share the last, unknown slot
+        # the network's slot of each skill code known at fit (a replaced stand-in skill: the unknown slot)
+        self.slots = np.zeros(0, dtype=np.int64)
         self.net: Any = None
         self.states: dict[int, Any] = {}  # learner code -> the model's state (numpy arrays)
         self._prob_cache: dict[int, np.ndarray] = {}
@@ -145,7 +147,7 @@ class SequenceModel(LearnerModel):
 
     def _slot(self, s: int) -> int:
         """The network's index of skill code ``s`` (skills unseen in fit share the last slot)."""
-        return s if s < self.n_slots - 1 else self.n_slots - 1
+        return int(self.slots[s]) if s < len(self.slots) else self.n_slots - 1
 
     def _need_fit(self) -> None:
         if self.net is None:
@@ -179,7 +181,7 @@ class SequenceModel(LearnerModel):
         l_sorted = lc[order]
         cuts = np.flatnonzero(np.r_[True, l_sorted[1:] != l_sorted[:-1]])
         bounds = np.r_[cuts, len(order)]
-        slots = np.minimum(sc, self.n_slots - 1)
+        slots = np.append(self.slots, self.n_slots - 1)[np.minimum(sc, len(self.slots))]
         out = []
         for a, b in zip(bounds[:-1], bounds[1:]):
             rows = order[a:b]
@@ -195,7 +197,12 @@ class SequenceModel(LearnerModel):
         lc, _, sc = self._adopt_vocab(log)
         self._grow()
         y = self._correct(log.outcome)
-        self.n_slots = len(self._skills) + 1
+        # a slot for every skill but the replaced stand-ins (no items, nothing observed), which share the unknown
+        # slot, so asking about an item before its tagged answers does not change the network (nor any prediction)
+        keep = np.ones(len(self._skills), dtype=bool)
+        keep[sorted(self._hidden_skills())] = False
+        self.n_slots = int(keep.sum()) + 1
+        self.slots = np.where(keep, np.cumsum(keep) - 1, self.n_slots - 1).astype(np.int64)
         seqs = self._sequences(lc, sc, y, log.time)
         rng = np.random.default_rng(int(self.settings["seed"]))
         n_valid = int(round(float(self.settings["valid_fraction"]) * len(seqs)))
@@ -371,10 +378,13 @@ class SequenceModel(LearnerModel):
         if self.net is None:
             return {"n_slots": np.array([0])}
         weights = {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
-        return {"n_slots": np.array([self.n_slots]), "net": weights}
+        return {"n_slots": np.array([self.n_slots]), "slots": self.slots.copy(), "net": weights}
 
     def _set_params(self, params: dict[str, Any]) -> None:
         self.n_slots = int(np.asarray(params["n_slots"]).reshape(-1)[0])
+        # (saved before replaced stand-in skills lost their slots: skill code i is slot i)
+        self.slots = (np.asarray(params["slots"], dtype=np.int64).reshape(-1).copy() if "slots" in params
+                      else np.arange(max(self.n_slots - 1, 0), dtype=np.int64))
         self.net = None
         if self.n_slots:
             torch = require_torch()

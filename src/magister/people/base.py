@@ -81,8 +81,13 @@ class LearnerModel:
         # item is a stand-in, which the first use that gives the item a skill replaces (nothing was observed on it)
         self._guessed_items: set[int] = set()
         # skills created as such a stand-in: one whose item was given another skill since has no items and nothing
-        # observed on it, and is left out of state() and the skill listings (its code stays: codes index the
-        # parameters)
+        # observed on it, and is left out of state() and the skill listings (_hidden_skills). Its code stays: codes
+        # index every model's per-skill arrays (BKT's parameters and per-learner mastery, Best-LR's weights and
+        # counts, Elo's offsets, a fitted network's embeddings and outputs, SAKT's answer windows, a blend's
+        # members), so freeing it would renumber every later skill in all of them, and a network fitted while the
+        # stand-in was open was trained with its slot; what it costs is one code, one row of per-skill parameters
+        # and one column of per-learner state (NaN/zero); no other skill's prediction changes (beyond rounding: a
+        # Best-LR fit sees one more all-zero column, as for any known skill absent from the log it fits)
         self._stand_in_skills: set[int] = set()
 
     # --------------------------------------------------------------- codes
@@ -157,10 +162,16 @@ class LearnerModel:
             self._by_skill, self._by_skill_key = by_skill, key
         return self._by_skill.get(s, [])
 
+    def _hidden_skills(self) -> set[int]:
+        """Codes of the stand-in skills of items since given another skill (:meth:`_item_code`): no items, nothing
+        observed on them. Their codes stay (see ``_stand_in_skills``), but nothing shows them: not :meth:`state`, the
+        skill listings or exports, and a network fitted later (the sequence models) gives them no slot of their own."""
+        return {s for s in self._stand_in_skills if not self._items_of(s)}
+
     def _listed_skills(self) -> dict[str, int]:
         """The skills that :meth:`state` and the skill listings show (name -> code): all but the stand-in skills of
-        items since given another skill (:meth:`_item_code`), which have no items and nothing observed on them."""
-        hidden = {s for s in self._stand_in_skills if not self._items_of(s)}
+        items since given another skill (:meth:`_hidden_skills`)."""
+        hidden = self._hidden_skills()
         if not hidden:
             return self._skills
         return {n: s for n, s in self._skills.items() if s not in hidden}

@@ -40,7 +40,7 @@ from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 from .settings import ID_MAX, MAX_BATCH, MAX_K
 
-__all__ = ["HTTPTeacher", "PartialProposalError", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
+__all__ = ["HTTPTeacher", "PartialObservationError", "PartialProposalError", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
            "forget_learner"]
 
 RETRY_STATUS = {502, 503, 504}
@@ -81,6 +81,29 @@ class PartialProposalError(RemoteError):
         self.tasks = tasks
         self.k = k
         self.request_id = request_id
+
+
+class PartialObservationError(RemoteError):
+    """``observe_batch`` over several chunks failed after some of them were recorded.
+
+    The server recorded (durably) the observations of the chunks it
+    acknowledged; ``seqs`` holds their sequence numbers, in the form
+    ``observe_batch`` returns (a list, in order), and ``n_recorded`` how many
+    they are: the first ``n_recorded`` of the ``n`` observations given. The
+    rest were not acknowledged; ``ids`` holds their client ids (the ones sent,
+    random ones included), so sending them again with those ids
+    (``observe_batch(tasks[n_recorded:], scores[n_recorded:], ids=error.ids)``)
+    records each exactly once, even if the failed chunk was applied and only
+    its reply lost. The failed request's own error is the ``__cause__`` (its
+    status is ``status``).
+    """
+
+    def __init__(self, message: str, seqs: list[int], n: int, ids: list[str], status: int | None = None):
+        super().__init__(message, status)
+        self.seqs = seqs
+        self.n_recorded = len(seqs)
+        self.n = n
+        self.ids = ids
 
 
 def _new_id() -> str:
@@ -381,7 +404,9 @@ class HTTPTeacher:
                       chunk: int = 5000) -> list[int]:
         """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
 
-        Every score and task is checked before the first chunk is sent, so a bad one records nothing."""
+        Every score and task is checked before the first chunk is sent, so a bad one records nothing. If a
+        later chunk fails, :class:`PartialObservationError` carries the sequence numbers of the observations
+        already recorded (and the ids of the others, to send again)."""
         # (0 or less sent nothing, or failed with a raw ValueError; above MAX_BATCH the server refused every chunk)
         chunk = min(whole("chunk", chunk), MAX_BATCH)
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
@@ -425,7 +450,19 @@ class HTTPTeacher:
         seqs: list[int] = []
         for start in range(0, len(tasks), chunk):
             obs = obs_all[start:start + chunk]
-            r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
+            try:
+                r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
+            except MagisterError as e:
+                if not seqs:  # nothing recorded yet: the failure as it is
+                    raise
+                # the earlier chunks are recorded (durably) on the server: say so and hand over their numbers
+                n, rest = len(tasks), len(tasks) - len(seqs)
+                raise PartialObservationError(
+                    f"observe_batch of {n} observations failed after {len(seqs)} of them were recorded ({e}). "
+                    f"Their sequence numbers are in this error's .seqs; the other {rest} were not acknowledged: "
+                    f"send them again with the ids in .ids (observe_batch(tasks[{len(seqs)}:], "
+                    f"scores[{len(seqs)}:], ids=error.ids)) to record each once.", seqs, n, ids[len(seqs):],
+                    getattr(e, "status", None)) from e
             seqs.extend(int(x["seq"]) for x in r.json()["results"])
         return seqs
 

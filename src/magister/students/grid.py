@@ -124,7 +124,9 @@ class GridStudent(StudentBase):
         forgetting this is the physical best (every cell needs ``threshold + 1`` useful
         episodes, in prerequisite order); with forgetting it is the better of two greedy
         schedules (each cell just past the threshold, or up to the cap as a margin against
-        forgetting), not a proven optimum. Nothing of this student changes (it runs on a copy).
+        forgetting), not a proven optimum. With forgetting it runs the student's own arithmetic episode by
+        episode (:meth:`_practise`), so replaying its schedule on the student gives exactly its figure.
+        Nothing of this student changes (it runs on a copy).
         """
         counters = copy.deepcopy(self.counters)
         n, f, thr, cap = self.n_cells, self.forgetting, self.threshold, self.cap
@@ -153,18 +155,38 @@ class GridStudent(StudentBase):
                 k = int(np.ceil(cap - counters[c]))
             else:
                 break
-            if f > 0 and c != 0:  # stay within the steps for which a prerequisite stays at the threshold
-                k = min(k, int(np.floor((best_prev[c] - thr) / f)))
-            k = max(1, min(k, left))
+            if f > 0:  # the student's own arithmetic, one episode at a time (see _practise)
+                k = self._practise(counters, c, left, until_cap=fill or not todo.any())
+                if k == 0:  # (not met: the cell was picked as ready after the first step's forgetting)
+                    break
+            else:  # (counters stay whole numbers: k practices in one sum are exact)
+                k = max(1, min(k, left))
+                counters[c] = min(cap, counters[c] + k)
             if schedule is not None:  # (task, practices in a row): replaying it on the student gives the figure
                 schedule.append((c, k))
-            if f > 0:
-                keep = counters[c]
-                np.maximum(counters - f * k, 0.0, out=counters)
-                counters[c] = keep
-            counters[c] = min(cap, counters[c] + k)
             left -= k
         return float((counters > thr).mean())
+
+    def _practise(self, counters: np.ndarray, c: int, most: int, until_cap: bool) -> int:
+        """Practise cell ``c`` on ``counters`` (in place) as :meth:`attempt` would, episode by episode: until it
+        passes the threshold (or, ``until_cap``, reaches the cap), ``most`` episodes, or the step whose forgetting
+        would leave no prerequisite at the threshold (not taken); returns the episodes taken.
+
+        With forgetting, counters have fractions (forgetting 0.1: 2.8 - 0.1 - 0.1 - 0.1 is not 2.8 - 0.3 in floating
+        point), so k practices in one sum could land on the other side of the threshold than k attempts: the
+        oracle promised a cell more or less than replaying its own schedule on the student gave."""
+        f, thr, cap, prev = self.forgetting, self.threshold, self.cap, self._prev[c]
+        taken = 0
+        while taken < most:
+            if c != 0 and not (np.maximum(counters[prev] - f, 0.0) >= thr).any():
+                break
+            keep = counters[c]
+            np.maximum(counters - f, 0.0, out=counters)
+            counters[c] = min(cap, keep + 1.0)
+            taken += 1
+            if counters[c] >= cap if until_cap else counters[c] > thr:
+                break
+        return taken
 
     def mastered(self) -> np.ndarray:
         """Boolean mask of mastered cells (counter strictly above the threshold)."""
