@@ -362,7 +362,7 @@ def run_seed(job: tuple[int, dict[str, Any], list[str]]) -> dict[str, Any]:
         rewards = np.stack([score(comp_np[i], tr_answer[idx[i]]).astype(float) for i in range(m)])
         reward_mean.append(rewards.mean(1).tolist())
         for i, c in enumerate(curricula):
-            c.observe(idx[i], rewards[i])
+            c.observe(idx[i], rewards[i], group_size=g)  # GRPO groups: a prompt drawn twice is two groups
         r = rewards.reshape(m, k, g)
         adv = (r - r.mean(2, keepdims=True)) / (r.std(2, keepdims=True) + 1e-4)
         adv_t = torch.as_tensor(adv.reshape(m, k * g), dtype=torch.float32)
@@ -500,9 +500,10 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"held-out problems per level (default {CONFIG['eval_per_level']})")
     ap.add_argument("--lr", type=float, default=None, help=f"GRPO learning rate (default {CONFIG['lr']})")
     ap.add_argument("--reward", choices=REWARDS, default=None,
-                    help="GRPO reward: 1 for an exact answer (default), or the share of right answer positions")
+                    help="GRPO reward: 'exact' (1 for an exact answer) or 'partial' (the share of right answer "
+                         f"positions; default {CONFIG['reward']})")
     ap.add_argument("--temperature", type=float, default=None,
-                    help="sampling temperature of the GRPO policy (default 1.0; TRL divides the logits by it in "
+                    help=f"sampling temperature of the GRPO policy (default {CONFIG['temperature']}; TRL divides the logits by it in "
                          "sampling and in the loss alike)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/grpo_curriculum")
