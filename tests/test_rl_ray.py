@@ -276,6 +276,29 @@ def test_rllib_client_factory_clients_are_named_and_closed_like_the_default_clie
     ray.kill(actor)
 
 
+def test_rllib_factory_client_closed_with_a_remade_env_is_replaced_by_a_new_one():
+    # before: the runner's env closed the factory's client (RLlib re-makes the env after a failure and the runner
+    # goes on), and the callback went on using the closed client: a closed HTTPTeacher raised at every new episode
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+
+    class Closable(_Named):
+        def propose_with_info(self, k):
+            assert not self.closed, "a closed client was used"
+            return super().propose_with_info(k)
+
+    made = []
+    callback = rllib_callback(client_factory=lambda name: made.append(Closable(teacher, name)) or made[-1])
+    cb = callback()
+    for _ in range(2):  # the env, then the one RLlib makes in its place
+        venv = _rllib_venv(2)
+        for i in range(2):
+            cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(1), episode=_FakeEpisode())
+        venv.reset(seed=0)
+        venv.close()
+    assert len(made) == 2 and [c.closed for c in made] == [2, 2]  # one client per env, closed with it
+    assert made[1].name == callback.client_name(1)
+
+
 def test_rllib_multi_agent_runners_of_two_tune_trials_are_named_apart(monkeypatch):
     # before: RLlib's MultiAgentEnvRunner keeps no tune_trial_id, so the runners of every Tune trial were named
     # with trial "default": a runner of one trial replaced (and released) the same-index runner of another
@@ -631,6 +654,40 @@ def test_returned_tasks_wait_on_when_the_teacher_fails_to_propose_the_rest():
             call()
         assert actor.counts()["n_returned"] == 4
     assert len(actor.propose_with_info(4, "next", 0)[0]) == 4 and actor.counts()["n_returned"] == 0
+
+
+def test_a_task_given_back_is_not_handed_out_again_when_its_client_is_released(local_ray):
+    # before: give_back did not tell the actor the client had handed the task out, so it stayed in the client's
+    # lease too: when the worker died and the driver released it (or a restarted runner took its name), the task
+    # went back a second time and was played twice
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, name="w0")
+    task = client.propose()  # prefetched 4, handed out 1 (the actor does not know yet)
+    assert client.give_back([task]) == 1  # its episode was cut
+    assert ray.get(actor.release.remote(name="w0")) == 3  # the worker died: the 3 it still held
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_returned"] == 4 == counts["n_proposed"] and counts["n_leased"] == 0
+    again = ray.get(actor.propose.remote(4))
+    assert len({tuple(t) for t in again}) == 4  # each once
+    ray.kill(actor)
+
+
+def test_bad_tasks_or_infos_given_back_are_refused_and_change_nothing():
+    # before: a task outside the space was queued and handed out to the next worker (whose wrapper refused it
+    # there), and a bad info after a good one left the good one queued by a call that raised
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    tasks, infos = actor.propose_with_info(2, "c", 0)
+    with pytest.raises(mg.ConfigError, match="each info must be a dict"):
+        actor.give_back("c", tasks, [infos[0], 5])
+    with pytest.raises(mg.InvalidTaskError, match="outside the space"):
+        actor.give_back("c", [tasks[0], [9.0, 9.0]], infos)
+    with pytest.raises(mg.ConfigError, match="2 tasks but 1 infos"):
+        actor.give_back("c", tasks, infos[:1])
+    assert actor.counts()["n_returned"] == 0 and actor.counts()["n_leased"] == 2
+    assert actor.give_back("c", tasks, infos, 2) == 2
+    assert actor.counts()["n_returned"] == 2 and actor.counts()["n_leased"] == 0  # settled: handed out
 
 
 def test_the_actor_refuses_a_bad_number_of_tasks_with_returned_tasks_waiting():

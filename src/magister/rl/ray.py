@@ -42,6 +42,7 @@ and are re-issued as the tasks of gone clients are.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
@@ -181,15 +182,18 @@ class TeacherActor:
         self._released.pop(client_id, None)
         return self._give_back(client_id, taken)
 
-    def give_back(self, client_id: str | None, tasks: Sequence[Any], infos: Sequence[dict[str, Any]]) -> int:
+    def give_back(self, client_id: str | None, tasks: Sequence[Any], infos: Sequence[dict[str, Any]],
+                  taken: int | None = None) -> int:
         """Tasks a client handed out that will never be scored (an RLlib episode cut by ``algo.stop()`` or a forced
         reset, a task pushed for an episode that never started): handed out again, with their infos, before any new
-        proposal (after the tasks already waiting). Returns how many."""
-        if len(tasks) != len(infos):
-            raise ConfigError(f"give_back got {len(tasks)} tasks but {len(infos)} infos")
+        proposal (after the tasks already waiting). ``taken``: the tasks the client has handed out in all (these
+        among them), settled first, so they leave its lease (a later release of the client re-issued them a second
+        time). Every task and info is checked before anything changes. Returns how many."""
+        tasks, infos = _checked_give_back(self.teacher.space, tasks, infos)
         if client_id is not None:
             self._clients.add(client_id)
-        self._returned.extend((t, dict(i)) for t, i in zip(tasks, infos))
+        self._settle(client_id, taken)
+        self._returned.extend(zip(tasks, infos))
         return len(tasks)
 
     def _give_back(self, client_id: str, taken: int | None) -> int:
@@ -470,11 +474,13 @@ class RayTeacher:
         hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
         how many; 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
         tasks = list(tasks)
-        infos = [{"train": True} for _ in tasks] if infos is None else [dict(i) for i in infos]
+        # checked here, so a bad one raises at once in this worker (the actor checks them again)
+        tasks, infos = _checked_give_back(self.space, tasks, [{"train": True} for _ in tasks] if infos is None
+                                          else infos)
         if not tasks or not ray.is_initialized():
             return 0
-        try:
-            return int(ray.get(self.actor.give_back.remote(self.client_id, tasks, infos)))
+        try:  # with this client's count of tasks handed out: the actor settles its lease first
+            return int(ray.get(self.actor.give_back.remote(self.client_id, tasks, infos, self._taken)))
         except RayActorError:
             return 0
 
@@ -497,6 +503,19 @@ class RayTeacher:
                 except RayActorError:  # the actor died, and its leases with it: nothing to give back either
                     pass
             self._tasks, self._pending = [], None
+
+
+def _checked_give_back(space: Any, tasks: Sequence[Any], infos: Sequence[Any]) -> tuple[list[Any], list[dict]]:
+    """``tasks`` (each validated in ``space``) and ``infos`` (each a dict) for ``give_back``, or a clear error:
+    a task outside the space would be handed out to another worker, whose wrapper refuses it there."""
+    tasks, infos = list(tasks), list(infos)
+    if len(tasks) != len(infos):
+        raise ConfigError(f"give_back got {len(tasks)} tasks but {len(infos)} infos; pass one info per task")
+    bad = next((i for i in infos if not isinstance(i, Mapping)), None)
+    if bad is not None:
+        raise ConfigError(f"give_back: each info must be a dict (the task's proposal info), got {bad!r}; "
+                          "nothing was given back")
+    return [space.validate(t) for t in tasks], [dict(i) for i in infos]
 
 
 def _failure(ref: Any) -> BaseException | None:
@@ -549,10 +568,11 @@ def _call_factory(factory: Any, name: str | None) -> Any:
     """``factory(name=name)`` when it takes a ``name`` (or ``**kwargs``), else ``factory()``."""
     import inspect
 
+    params: list[inspect.Parameter] = []
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):  # a builtin or C callable without a signature
-        params = ()
+        pass
     takes = any(p.kind is p.VAR_KEYWORD or (p.name == "name" and p.kind is not p.POSITIONAL_ONLY
                                             and p.kind is not p.VAR_POSITIONAL) for p in params)
     return factory(name=name) if takes else factory()
@@ -572,7 +592,8 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     ``name=`` the runner's client name when it takes a ``name`` (an unnamed
     :class:`RayTeacher` it returns takes that name), and what it returns is
     closed with the runner's env when it has a ``close()``, as the default
-    client is.
+    client is (a runner that goes on, its env re-made after a failure, calls
+    the factory again).
 
     Each env runner has one :class:`RayTeacher`, named after the runner
     (``rllib/<run>/<Tune trial>/<training|evaluation>/<worker index>``): a
@@ -606,6 +627,7 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
             # end): not its episode count, which starts from 0 again in the new wrappers of a runner that re-makes
             # its env (RLlib's make_env after a failure), whose first episodes were then skipped as repeats
             self._reported: dict[int, Any] = {}
+            self._fed: list[Any] = []  # the wrappers the client feeds (and that close it with their env)
 
         @staticmethod
         def client_name(worker_index: int, *, evaluation: bool = False, trial_id: Any = "default") -> str:
@@ -637,12 +659,18 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
             wrapper = find_curriculum_wrapper(env, env_index)
             from .wrapper import give_back_unscored, propose_with_info
 
+            if client_factory is not None and any(w.feeder is None for w in self._fed):
+                # the factory's client was closed with its env and the runner goes on (RLlib re-made its env after
+                # a failure): a new one, as the factory makes one at each call (a closed HTTPTeacher sends nothing)
+                self._client, self._fed = None, []
             client = self._client_of(env_runner)
             # a new episode before the last one ended or the pushed one started (RLlib's forced reset, e.g. each
             # evaluation round, or its reset after a failed step): those tasks are never scored, and go back
             give_back_unscored(wrapper, client)
             if callable(getattr(client, "close", None)):  # this runner's own client (the factory's too): closed with
                 wrapper.feeder = client  # its env (RLlib's stop of the runner)
+                if not any(w is wrapper for w in self._fed):
+                    self._fed.append(wrapper)
             tasks, infos = propose_with_info(client, 1)
             wrapper.push_task(tasks[0], infos[0])
 
