@@ -235,6 +235,17 @@ def test_skip_nonfinite_leaves_nan_losses_out_and_the_batch_leaves_the_queue():
     assert sampler.pending == 1
 
 
+def test_skip_nonfinite_with_every_loss_left_out_does_not_call_the_loss_score():
+    # a diverged model's micro-batch is all NaN: the loss_score callable was called with no skills and no losses
+    # (here a ValueError from max() of nothing), which stopped the run and left the batch waiting
+    skills = np.array([0, 1] * 10)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(2), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, seed=0, loss_score=lambda s, l: 1.0 - l / (1.0 + l.max()))
+    sampler.next_batch()
+    assert sampler.observe_batch_loss([np.nan] * 4, skip_nonfinite=True) == {}
+    assert sampler.pending == 0 and teacher.n_observed == 0
+
+
 def test_a_malformed_state_is_refused_and_changes_nothing():
     skills = np.array([0, 1, 2] * 10)
 

@@ -366,6 +366,22 @@ def test_a_replaced_stand_in_skill_changes_no_prediction_of_a_later_fit(name, tm
     assert [loaded.predict(*ask) for ask in asks] == expected
 
 
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_a_refit_refused_for_too_few_learners_changes_nothing(name):
+    # the refusal came after the new log's skills had renumbered the network's slots: the fitted network stayed,
+    # with more slots than it has (sakt: every prediction an IndexError)
+    pytest.importorskip("torch")
+    small = {"dkt": {"hidden": 8, "embed": 4, "epochs": 1}, "sakt": {"dim": 8, "heads": 2, "window": 4, "epochs": 1}}
+    model = make_model(name, valid_fraction=0.9, **small[name]).fit(_two_part_log()[0])
+    model.update(Event("u1", "q1", ("s1",), 20.0, 1.0))
+    before, p = model.get_state(), model.predict("u1", "q1", 21.0)
+    one = EventLog.from_events([Event("new", "q7", ("s7",), 0.0, 1.0)])  # one learner, all held out
+    with pytest.raises(ConfigError, match="more learners than the validation share"):
+        model.fit(one)
+    assert str(model.get_state()) == str(before)
+    assert model.predict("u1", "q1", 21.0) == p and 0.0 <= model.predict("u1", "q7", 21.0, ("s7",)) <= 1.0
+
+
 def test_an_untagged_item_answered_after_being_predicted_keeps_its_answer():
     # the stand-in skill is the item's for good once an answer is taken on it (no skills given), so nothing observed
     # moves; a first tagged answer instead gives the item its skill (the answer counts there)

@@ -324,7 +324,8 @@ class SkillMixer:
                       skip_nonfinite: bool = False) -> dict[int, float]:
         idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit, skip_nonfinite)
         skills, means = self._per_skill_mean(idx, values)
-        self._tell(skills, self._loss_fn(skills, means))
+        if len(skills):  # (every loss left out, skip_nonfinite: nothing to score; a loss_score callable got [])
+            self._tell(skills, self._loss_fn(skills, means))
         self._fed(keys)
         return dict(zip(skills.tolist(), means.tolist()))
 

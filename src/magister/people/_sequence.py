@@ -193,6 +193,11 @@ class SequenceModel(LearnerModel):
         """Train the network on every learner's answers in ``log`` (early stopping on held-out learners)."""
         if len(log) == 0:
             raise ConfigError(f"{self.name} fit needs at least one event")
+        # refused before anything changes: a refit refused after the slots were renumbered left the fitted network
+        # with the new slots (SAKT: every prediction an IndexError)
+        n_learners = len(np.unique(log.learner))
+        if n_learners - int(round(float(self.settings["valid_fraction"]) * n_learners)) < 1:
+            raise ConfigError(f"{self.name} fit needs more learners than the validation share holds out")
         self._fit_graded(log)
         lc, _, sc = self._adopt_vocab(log)
         self._grow()
@@ -205,9 +210,7 @@ class SequenceModel(LearnerModel):
         self.slots = np.where(keep, np.cumsum(keep) - 1, self.n_slots - 1).astype(np.int64)
         seqs = self._sequences(lc, sc, y, log.time)
         rng = np.random.default_rng(int(self.settings["seed"]))
-        n_valid = int(round(float(self.settings["valid_fraction"]) * len(seqs)))
-        if n_valid and len(seqs) - n_valid < 1:
-            raise ConfigError(f"{self.name} fit needs more learners than the validation share holds out")
+        n_valid = int(round(float(self.settings["valid_fraction"]) * len(seqs)))  # (len(seqs) - n_valid >= 1)
         perm = rng.permutation(len(seqs))
         valid = [seqs[i] for i in perm[:n_valid]]
         train = [seqs[i] for i in perm[n_valid:]]
