@@ -567,3 +567,44 @@ def test_a_level_teacher_with_an_open_score_range_gets_the_scores_not_nan():
     sampler.observe_eval([0.5, 0.25, 1.0, 0.0])
     assert mg.scores.FiniteScores().from_unit([-0.5, 0.25, 2.0]).tolist() == [0.0, 0.25, 1.0]
     assert mg.ScoreRange(-2, 2, higher_is_better=False).from_unit([0.0, 0.25, 1.0]).tolist() == [2.0, 1.0, -2.0]
+
+
+def test_feedback_for_a_batch_pushed_out_of_a_full_queue_is_left_out_not_put_on_the_next_batch():
+    # before: with more than max_pending batches handed out ahead of their feedback (a loader's prefetch), the
+    # oldest batch was silently pushed out of the queue and its feedback went to the next batch's skills
+    skills = np.array([0, 1] * 10)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1)
+    sampler = SkillSampler(skills, teacher, batch_size=2, seed=0, max_pending=2)
+    batches = [sampler.next_batch() for _ in range(3)]
+    with pytest.warns(UserWarning, match="max_pending=2"):
+        assert sampler.observe_batch_loss(np.asarray(batches[0], dtype=float)) == {}
+    assert teacher.n_observed == 0 and sampler.pending == 2
+    saved = sampler.state_dict()
+    twin = SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(2), seed=0, window=1), batch_size=2,
+                        seed=0, max_pending=2)
+    twin.load_state_dict(saved)
+    for s in (sampler, twin):  # the next feedback is the second batch's, also after a resume
+        means = s.observe_batch_loss(np.asarray(batches[1], dtype=float))
+        assert means == pytest.approx({int(k): float(np.mean([i for i in batches[1] if skills[i] == k]))
+                                       for k in set(skills[batches[1]].tolist())})
+    assert sampler.state_dict()["dropped"] == 0
+    # a resume that hands the waiting batches out again trains on those only: their feedback is theirs
+    sampler.next_batch(), sampler.next_batch()
+    saved = sampler.state_dict()
+    assert saved["dropped"] == 1 and len(saved["pending"]) == 2
+    twin.load_state_dict(saved, replay_pending=True)
+    replayed = twin.next_batch()
+    assert replayed == saved["pending"][0].tolist()
+    assert twin.observe_batch_loss(np.asarray(replayed, dtype=float)) == pytest.approx(
+        {int(k): float(np.mean([i for i in replayed if skills[i] == k])) for k in set(skills[replayed].tolist())})
+
+
+def test_skills_of_refuses_indices_outside_the_dataset():
+    # before: skills_of([-1]) gave the last example's skill (a padding index such as -100 too, when the dataset was
+    # that long) and skills_of([n]) raised numpy's bare IndexError
+    skills = np.array([0, 1, 1, 0])
+    sampler = SkillSampler(skills, [1, 1], batch_size=2, seed=0)
+    assert sampler.skills_of([3, 1]).tolist() == [0, 1] and sampler.skills_of(np.array([[0, 2]])).shape == (1, 2)
+    for bad in ([-1], [4]):
+        with pytest.raises(ConfigError, match=r"in 0\.\.3"):
+            sampler.skills_of(bad)

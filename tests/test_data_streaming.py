@@ -280,3 +280,43 @@ def test_fixed_weights_that_do_not_match_the_sources_are_named_as_such():
     for sources in ({"add": [1], "sub": [2], "mul": [3]}, [[1], [2], [3]]):
         with pytest.raises(ConfigError, match="3 sources but 2 fixed mixture weights"):
             SkillStream(sources, [0.5, 0.5], batch_size=2, seed=0)
+
+
+def test_a_pass_resumed_from_a_state_saved_before_its_batch_trained_keeps_feedback_on_the_right_skills():
+    # before: a state saved at the top of a step (its batch handed out, not trained) kept that batch waiting after
+    # the resume, so every feedback of the resumed loop went to the batch before it: skill "add" (loss 0) was told
+    # the losses of "sub" for the rest of the run, without a word
+    def make():
+        teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), seed=3, window=1)
+        return SkillStream(_sources(), teacher, batch_size=4, seed=0)
+
+    def losses(batch):
+        return [{"add": 0.0, "sub": 5.0, "mul": 1.0}[item[0]] for item in batch]
+
+    stream, saved = make(), None
+    for step, batch in enumerate(stream):
+        if step == 2:
+            saved = copy.deepcopy(stream.state_dict())
+            break
+        stream.observe_batch_loss(losses(batch))
+    assert saved["pending"], "the state holds the batch that was never trained"
+    resumed = make()
+    resumed.load_state_dict(saved)
+    for step, batch in enumerate(resumed):
+        means = resumed.observe_batch_loss(losses(batch))
+        assert means == {NAMES.index(item[0]): losses([item])[0] for item in batch}
+        if step == 3:
+            break
+    assert resumed.pending == 0
+
+
+def test_skills_of_batch_still_answers_after_the_batch_had_its_feedback():
+    # before: once the latest batch had its feedback, skills_of_batch() said "no batch was handed out yet"
+    stream = SkillStream(_sources(), mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0), batch_size=4, seed=0)
+    with pytest.raises(ConfigError, match="no batch was handed out yet"):
+        stream.skills_of_batch()
+    batch = stream.next_batch()
+    skills = stream.skills_of_batch()
+    assert [NAMES[s] for s in skills] == [item[0] for item in batch]
+    stream.observe_batch_loss([1.0] * 4)
+    assert stream.skills_of_batch().tolist() == skills.tolist()

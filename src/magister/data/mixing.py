@@ -18,6 +18,7 @@ the sampler, skill labels for the stream) through three hooks:
 from __future__ import annotations
 
 import collections
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -88,6 +89,9 @@ class SkillMixer:
         #: one record per batch handed out: ``{"step", "counts", "mixture"}``
         self.history: list[dict[str, Any]] = []
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
+        # batches pushed out of the full queue, oldest first, still owed feedback: the next that many calls without
+        # keys are theirs (matching them to the batches still queued put every value on another batch's skills)
+        self._dropped = 0
         self._ranks: RankGroup | None = None
         self.rank, self.world_size = 0, 1
         self._lo, self._hi = 0, self.batch_size
@@ -213,6 +217,8 @@ class SkillMixer:
         self.history.append({"step": self.step, "counts": np.asarray(counts).tolist(),
                              "mixture": np.round(mixture, 6).tolist(), **extra})
         self.step += 1
+        if len(self._pending) == self._pending.maxlen:
+            self._dropped += 1  # the deque pushes the oldest batch out
         self._pending.append(pending)
 
     # -------------------------------------------------------------- feedback
@@ -291,6 +297,18 @@ class SkillMixer:
                               "point on every rank")
         return np.concatenate([g[1] for g in got]).astype(np.int64), np.concatenate([g[2] for g in got])
 
+    def _feedback_of_a_dropped_batch(self, keys: Any) -> bool:
+        """Feedback without keys for a batch pushed out of the full queue: warn, and the teacher hears nothing."""
+        if keys is not None or not self._dropped:
+            return False
+        self._dropped -= 1
+        warnings.warn(f"feedback for the batch of step {self.step - len(self._pending) - self._dropped - 1} was "
+                      f"left out: more than max_pending={self._pending.maxlen} batches waited for feedback, so that "
+                      "batch was no longer kept and its examples' skills are unknown; pass a larger max_pending "
+                      "(more than the batches handed out ahead of their feedback), or pass the keys explicitly",
+                      stacklevel=4)
+        return True
+
     def _fed(self, keys: Any) -> None:
         """The oldest pending batch had its feedback (when it was matched to it): it leaves the queue."""
         if keys is None:
@@ -322,6 +340,8 @@ class SkillMixer:
 
     def _observe_loss(self, per_example_loss: Any, keys: Any, explicit: str,
                       skip_nonfinite: bool = False) -> dict[int, float]:
+        if self._feedback_of_a_dropped_batch(keys):
+            return {}
         idx, values = self._gather(per_example_loss, keys, self._check_losses, explicit, skip_nonfinite)
         skills, means = self._per_skill_mean(idx, values)
         if len(skills):  # (every loss left out, skip_nonfinite: nothing to score; a loss_score callable got [])
@@ -330,6 +350,8 @@ class SkillMixer:
         return dict(zip(skills.tolist(), means.tolist()))
 
     def _observe_correct(self, correct: Any, keys: Any, explicit: str) -> dict[int, float]:
+        if self._feedback_of_a_dropped_batch(keys):
+            return {}
         idx, values = self._gather(correct, keys, self._check_correct, explicit)
         skills, means = self._per_skill_mean(idx, values)
         self._tell(skills, means)
@@ -430,11 +452,14 @@ class SkillMixer:
                                     or (running < 0).any()):
             raise ValueError(f"running must hold {self.n_skills} finite losses >= 0")
         floor_next = int(state.get("floor_next", 0))
+        dropped = int(state.get("dropped", 0))
+        if dropped < 0:
+            raise ValueError(f"dropped must be a count >= 0, got {dropped}")
         if not 0 <= floor_next < self.n_skills:
             raise ValueError(f"floor_next must be a skill index in 0..{self.n_skills - 1}, got {floor_next}")
         return {"teacher": state["teacher"] if self.teacher is not None else None,
                 "rng": restore_generator(state["rng"]), "step": int(state["step"]),
-                "floor_next": floor_next, "history": [dict(h) for h in state["history"]],
+                "floor_next": floor_next, "dropped": dropped, "history": [dict(h) for h in state["history"]],
                 # a batch waiting for feedback holds this mixer's keys (checked as feedback keys are)
                 "pending": [self._resolve_keys(np.asarray(p, dtype=np.int64), self.batch_size)
                             for p in state["pending"]],
@@ -452,6 +477,7 @@ class SkillMixer:
         self.rng = common["rng"]
         self.step = common["step"]
         self._floor_next = common["floor_next"]
+        self._dropped = common["dropped"]
         self.history = common["history"]
         self._pending = collections.deque(common["pending"], maxlen=self._pending.maxlen)
         if common["running"] is not None and hasattr(self, "_running"):
@@ -459,6 +485,7 @@ class SkillMixer:
 
     def _common_state(self) -> dict[str, Any]:
         return {"rng": generator_state(self.rng), "step": self.step, "floor_next": self._floor_next,
+                "dropped": self._dropped,
                 "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
                 "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
                 "teacher": None if self.teacher is None else self.teacher.state_dict()}

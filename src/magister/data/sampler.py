@@ -169,6 +169,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         # to be handed out again after a resume (replay_pending) are the newest waiting ones, and stay.
         for _ in range(len(self._pending) - len(self._replay)):
             self._pending.popleft()
+        self._dropped = 0  # older still than those
         for _ in range(self.num_batches):
             yield self.next_batch()
 
@@ -208,8 +209,9 @@ class SkillSampler(SkillMixer, _TorchSampler):
 
     # -------------------------------------------------------------- feedback
     def skills_of(self, indices: Sequence[int]) -> np.ndarray:
-        """Skill ids of example ``indices``."""
-        return self.skill_of[np.asarray(indices, dtype=np.int64)]
+        """Skill ids of example ``indices`` (refused outside the dataset, as feedback indices are)."""
+        raw = np.asarray(getattr(indices, "cpu", lambda: indices)())
+        return self.skill_of[self._resolve_keys(raw, raw.size)].reshape(raw.shape)
 
     def _resolve_keys(self, indices: Any, n: int) -> np.ndarray:
         raw = np.asarray(getattr(indices, "cpu", lambda: indices)())
@@ -286,3 +288,5 @@ class SkillSampler(SkillMixer, _TorchSampler):
         self._pools = pools
         self.refills = refills
         self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()
+        if replay_pending:  # the batches pushed out of the queue before the save are not handed out again
+            self._dropped = 0

@@ -159,6 +159,7 @@ class SkillStream(SkillMixer, _TorchIterable):
         #: skills whose source has ended (``on_exhausted="stop"``)
         self.exhausted = np.zeros(self.n_skills, dtype=bool)
         self.ended = False
+        self._last: np.ndarray | None = None  # the skill of every slot of the latest batch handed out
         self._join_ranks(distributed, group,
                          "build the stream on every rank from the same sources, batch_size, mode and an explicit "
                          "seed= (not None), and its teacher with the same settings and seed")
@@ -275,6 +276,11 @@ class SkillStream(SkillMixer, _TorchIterable):
         if _worker_info() is not None:
             raise ConfigError("a SkillStream must be iterated in the main process (DataLoader(..., num_workers=0)): "
                               "copies in loader workers never see the teacher's feedback")
+        # a new pass: batches still waiting for feedback were left by a loop that broke off (or saved in a
+        # checkpoint before their step trained, and resumed from): no step will train on them, and kept, they took
+        # the feedback of this pass's batches, each one batch off, for the rest of the run (as SkillSampler does)
+        self._pending.clear()
+        self._dropped = 0
         steps = itertools.count() if self.num_batches is None else range(self.num_batches)
         for _ in steps:
             batch = self.next_batch()
@@ -340,6 +346,7 @@ class SkillStream(SkillMixer, _TorchIterable):
             p = w / w.sum() if w.sum() > 0 else live / live.sum()
             slots[todo] = self.rng.choice(self.n_skills, size=len(todo), p=p)
         self._log(np.bincount(slots, minlength=self.n_skills), mixture, slots.astype(np.int64))
+        self._last = self._pending[-1]
         return items
 
     # -------------------------------------------------------------- feedback
@@ -365,9 +372,9 @@ class SkillStream(SkillMixer, _TorchIterable):
 
     def skills_of_batch(self) -> np.ndarray:
         """The skill of every item of this rank's block of the latest batch."""
-        if not self._pending:
-            raise ConfigError("no batch was handed out yet")
-        return self._pending_keys(self._pending[-1]).copy()
+        if self._last is None:
+            raise ConfigError("no batch was handed out yet (since the stream was built or its state loaded)")
+        return self._pending_keys(self._last).copy()
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -403,3 +410,4 @@ class SkillStream(SkillMixer, _TorchIterable):
         self._iters = [None] * self.n_skills
         self._ahead = [collections.deque() for _ in range(self.n_skills)]
         self._skip = self.consumed.copy()
+        self._last = self._pending[-1] if self._pending else None
