@@ -161,6 +161,25 @@ def test_pool_settings_and_readers(tmp_path: Path) -> None:
     assert small.ids == [0, 1]
 
 
+def test_a_reader_loading_a_member_evicted_since_its_last_read_is_told_it_was_evicted(tmp_path: Path) -> None:
+    writer = OpponentPool(tmp_path / "p", max_size=2)
+    writer.add(b"a")
+    writer.add(b"b")
+    reader = OpponentPool(tmp_path / "p", readonly=True)
+    writer.add(b"c")  # evicts 0 (the oldest); the reader has not refreshed
+    assert reader.ids == [0, 1]
+    # before: SnapshotError "missing ... remove it with pool.remove(0) or restore the file", which a reader
+    # cannot do and which was not the problem
+    for read in (reader.load, reader.path):
+        with pytest.raises(UnknownOpponentError, match="evicted"):
+            read(0)
+    assert reader.ids == [1, 2] and reader.load(2) == b"c"
+    # a file that is really missing is still named as such
+    writer._snapshot_path(1).unlink()
+    with pytest.raises(SnapshotError, match="missing.*pool.remove\\(1\\)"):
+        reader.load(1)
+
+
 # ------------------------------------------------------- teachers over a pool
 def _pool_factory(root: Path, name: str):
     def factory(space, seed):

@@ -89,6 +89,49 @@ def test_a_wrapper_with_the_env_s_own_teacher_is_refused_instead_of_recording_tw
     assert teacher.n_observed == 6 == sum(pool.record(i).games for i in pool.ids)
 
 
+def test_an_opponent_option_that_is_not_the_wrapper_s_task_is_refused_not_credited_to_the_task(
+        tmp_path: Path) -> None:
+    from magister.rl import CurriculumWrapper
+
+    pool = _pool(tmp_path)
+    pool.add(b"first")
+    teacher = mg.make_teacher("self-play", pool.space, pool=pool, seed=0)  # proposes the newest member, 2
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, pool, load_policy, report=False), teacher,
+                            score=game_score)
+    # before: the game was played against 0 and its score credited to the teacher's task, 2
+    with pytest.raises(ConfigError, match="options=\\{'task': id\\}"):
+        env.reset(seed=0, options={"opponent": 0})
+    assert teacher.games.sum() == 0
+    # the teacher's proposal was not lost, and an opponent given as the task is played and credited to itself
+    obs, info = env.reset(seed=0)
+    assert info["opponent"] == env.task == 2
+    obs, info = env.reset(seed=0, options={"task": 0})
+    assert info["opponent"] == env.task == 0
+    obs, info = env.reset(seed=0, options={"opponent": 0, "task": np.int64(0)})  # the same id twice is fine
+    term = trunc = False
+    while not (term or trunc):
+        obs, _, term, trunc, info = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+    assert info["opponent"] == 0 and teacher.games[0] == 1 and teacher.games[2] == 0
+
+
+def test_reset_with_a_seed_reproduces_a_random_seat(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+
+    def seats(env: OpponentEnv, seeds: list[int]) -> list[str]:
+        return [env.reset(seed=s)[1]["seat"] for s in seeds]
+
+    # before: the seat came from the env's own generator whatever reset's seed, so a seeded game was not reproduced
+    envs = [OpponentEnv(tictactoe_v3.env, pool, load_policy, seat="random", report=False) for _ in range(2)]
+    runs = [seats(env, list(range(12))) for env in envs]
+    assert runs[0] == runs[1] and len(set(runs[0])) == 2
+    assert len(set(seats(envs[0], [3] * 12))) == 1
+    # reset() without a seed goes on drawing from where the last seed left it
+    a, b = (OpponentEnv(tictactoe_v3.env, pool, load_policy, seat="random", report=False) for _ in range(2))
+    a.reset(seed=7)
+    b.reset(seed=7)
+    assert [a.reset()[1]["seat"] for _ in range(10)] == [b.reset()[1]["seat"] for _ in range(10)]
+
+
 class Gifts(AECEnv):
     """A 3-move AEC game (a, b, a) where every move pays the OTHER seat +1, as a reward of that step."""
 
@@ -208,6 +251,18 @@ def test_a_cache_size_that_makes_no_sense_is_refused_when_built(tmp_path: Path) 
             OpponentEnv(tictactoe_v3.env, pool, load_policy, cache=bad)
     env = OpponentEnv(tictactoe_v3.env, pool, load_policy, cache=0)  # 0: load the opponent every game
     assert len(_play(env, np.random.default_rng(0), 3)) == 3 and not env._cache
+
+
+def test_a_pool_argument_that_is_no_pool_is_refused_with_a_config_error(tmp_path: Path) -> None:
+    pool = _pool(tmp_path)
+    # before: AttributeError ('NoneType' object has no attribute 'readonly'), TypeError or KeyError '__pool__'
+    for bad in (None, 3, {"folder": str(pool.directory)}):
+        for report in (True, False):
+            with pytest.raises(ConfigError, match="pool must be an OpponentPool or its folder"):
+                OpponentEnv(tictactoe_v3.env, bad, load_policy, report=report)
+    for good in (pool.directory, str(pool.directory), pool.to_config()):  # a folder or a checkpoint's name of it
+        env = OpponentEnv(tictactoe_v3.env, good, load_policy, report=False)
+        assert env.pool.readonly and env.pool.ids == pool.ids
 
 
 def test_parallel_game_with_an_outcome_rule(tmp_path: Path) -> None:

@@ -476,6 +476,10 @@ class OpponentPool:
         try:
             data = p.read_bytes()
         except FileNotFoundError:
+            # an index read before the writer evicted the member (a reader, or a worker between its refresh and
+            # this read): the member is gone, not its file, and remove/restore was the wrong advice
+            self.refresh()
+            self._member(rec.id)  # UnknownOpponentError "(it was evicted)" when the new index dropped it
             raise SnapshotError(f"the snapshot of opponent {rec.id} is missing ({p}); remove it from the pool with "
                                 f"pool.remove({rec.id}) or restore the file. No record was changed.") from None
         except OSError as e:

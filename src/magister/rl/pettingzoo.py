@@ -36,6 +36,7 @@ members on their next reset, and hand outcomes back through ``info`` (or a
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -80,6 +81,14 @@ def reward_outcome(rewards: dict[str, float], learner: str, opponent: str, termi
     return "win" if a > b else "loss" if a < b else "draw"
 
 
+def _same_id(a: Any, b: Any) -> bool:
+    """Whether two opponent ids given in reset options are one id (``3`` and ``np.int64(3)`` are)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays: not one id either way
+        return False
+
+
 class OpponentEnv(gym.Env):
     """The learner's seat of a two-player PettingZoo game; the other seat is played by a pool member.
 
@@ -96,7 +105,7 @@ class OpponentEnv(gym.Env):
         outcome_fn: ``f(rewards, learner, opponent, terminated, truncated) -> "win" | "draw" | "loss" | None``.
         on_truncation: ``"error"`` (default) or ``"draw"``.
         cache: how many loaded opponent policies to keep in memory.
-        seed: seeds the seat choice (``seat="random"``).
+        seed: seeds the seat choice (``seat="random"``); ``reset(seed=s)`` reseeds it, as Gymnasium's ``reset`` does.
     """
 
     metadata = {"render_modes": []}
@@ -120,8 +129,14 @@ class OpponentEnv(gym.Env):
         if not callable(load_policy):
             raise ConfigError("load_policy must be a function snapshot_bytes -> policy")
         cache = whole("cache", cache, 0, floats=True, hint="the number of loaded opponent policies kept in memory")
-        self.pool = pool if isinstance(pool, OpponentPool) else OpponentPool.coerce(pool) if report else \
-            OpponentPool(pool if not isinstance(pool, dict) else pool["__pool__"], readonly=True)
+        if isinstance(pool, OpponentPool):
+            self.pool = pool
+        else:
+            folder = pool["__pool__"] if isinstance(pool, dict) and set(pool) == {"__pool__"} else pool
+            if not isinstance(folder, (str, os.PathLike)):  # None, a number...: a raw AttributeError/TypeError/KeyError
+                raise ConfigError(f"pool must be an OpponentPool or its folder, got {type(pool).__name__}; create the "
+                                  "pool with OpponentPool(folder) and pass it (or its folder)")
+            self.pool = OpponentPool.coerce(folder) if report else OpponentPool(folder, readonly=True)
         if report and self.pool.readonly:  # every game would end in an error, after the teacher had its outcome
             raise ConfigError(f"the pool at {self.pool.directory} was opened read-only, so this env cannot record "
                               "outcomes; pass report=False (the writer process records them), or the writable pool")
@@ -149,6 +164,14 @@ class OpponentEnv(gym.Env):
     def _choose_opponent(self, options: dict[str, Any] | None) -> int:
         options = options or {}
         if "opponent" in options:
+            if "task" in options and not _same_id(options["opponent"], options["task"]):
+                # the task is what a CurriculumWrapper / CurriculumVectorEnv / Ray client credits the game's score
+                # to: playing another opponent gave that teacher the score of a game its task never played
+                raise ConfigError(
+                    f"reset options name opponent {options['opponent']!r} but task {options['task']!r}: the "
+                    "teacher that gave the task would be credited with a game against another opponent. Under a "
+                    "CurriculumWrapper or CurriculumVectorEnv pass the chosen opponent as options={'task': id} "
+                    "(not 'opponent'); no game was started")
             return options["opponent"]
         if "task" in options:
             return options["task"]
@@ -192,6 +215,8 @@ class OpponentEnv(gym.Env):
                                        "was started") from None
         policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
         self.opponent_id, self._policy = int(opponent), policy
+        if seed is not None:  # reset(seed=s) reproduces the game, the seat="random" draw included (Gymnasium's rule)
+            self._rng = as_generator(seed)
         self.learner = self._choose_seat()
         self.opponent_agent = self.agents[1] if self.learner == self.agents[0] else self.agents[0]
         self._games += 1
