@@ -83,7 +83,7 @@ def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
     labels = torch.tensor([[0, 1, -100], [0, -100, -100]])
     out = per_example_loss_from_outputs(logits, labels, shift=True)
     assert out[0] == pytest.approx(float(torch.nn.functional.cross_entropy(logits[0, :1], labels[0, 1:2])))
-    assert out[1] == 0.0
+    assert torch.isnan(out[1])  # no labelled token: no loss (it was 0.0, a perfect score for the teacher)
     cls = per_example_loss_from_outputs(torch.tensor([[0.0, 5.0]]), torch.tensor([1]), shift=False)
     assert cls[0] == pytest.approx(float(torch.nn.functional.cross_entropy(torch.tensor([[0.0, 5.0]]),
                                                                             torch.tensor([1]))))
@@ -255,6 +255,36 @@ def test_nan_training_losses_are_left_out_and_training_goes_on(tmp_path, monkeyp
     assert teacher.n_observed == sum(len({s for s, v in zip(sk, losses) if np.isfinite(v)}) for sk, losses in seen)
     msgs = [str(w.message) for w in recwarn if "NaN or infinite" in str(w.message)]
     assert len(msgs) == 1 and msgs[0].startswith(f"{next(n for n in nan if n)} per-example")
+
+
+def test_examples_without_a_labelled_token_are_left_out_without_a_warning(tmp_path, monkeypatch, recwarn):
+    """An example whose labels are all -100 has no loss: it was told to the teacher as 0, a perfect score."""
+    import magister.data.hf as hf
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    for r in train[1::3]:
+        r["labels"] = torch.full_like(r["labels"], -100)
+    trainer = _trainer(tmp_path, train, {"count": train[:2]}, steps=4)
+    trainer.args.eval_strategy = "no"
+    seen = []  # (labelled skills of each micro-batch, its losses)
+    original = hf.per_example_loss_from_outputs
+
+    def recorded(logits, labels, **kw):
+        out = original(logits, labels, **kw)
+        seen.append(([int(l[l != -100][0]) if (l != -100).any() else None for l in labels], out.tolist()))
+        return out
+
+    monkeypatch.setattr(hf, "per_example_loss_from_outputs", recorded)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=4, seed=0)
+    add_curriculum(trainer, sampler, eval_metric=None)
+    trainer.train()
+    assert sampler.pending == 0 and any(None in sk for sk, _ in seen)
+    assert all(np.isnan(v) == (s is None) for sk, losses in seen for s, v in zip(sk, losses))
+    # one observation per skill with a labelled example in the batch
+    assert teacher.n_observed == sum(len({s for s in sk if s is not None}) for sk, _ in seen)
+    assert not [w for w in recwarn if "NaN or infinite" in str(w.message)]
 
 
 def test_nan_evaluation_metrics_are_left_out():

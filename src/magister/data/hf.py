@@ -125,7 +125,10 @@ class _CurriculumCheckpoint(TrainerCallback):
 
 
 def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
-    """Mean cross-entropy per example; ``shift`` for causal LMs; label ``-100`` ignored."""
+    """Mean cross-entropy per example; ``shift`` for causal LMs; label ``-100`` ignored.
+
+    An example with no labelled token (every label ``-100`` after the shift) has no loss: NaN, which
+    ``observe_batch_loss(..., skip_nonfinite=True)`` leaves out (it was 0, a perfect score for the teacher)."""
     logits = logits.detach().float()
     if logits.dim() == 2:
         return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
@@ -134,7 +137,8 @@ def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *,
     tok = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                             reduction="none", ignore_index=-100).view(labels.shape)
     valid = (labels != -100).float()
-    return (tok * valid).sum(1) / valid.sum(1).clamp_min(1.0)
+    n = valid.sum(1)
+    return torch.where(n > 0, (tok * valid).sum(1) / n.clamp_min(1.0), torch.full_like(n, float("nan")))
 
 
 def _is_causal_lm(model: Any) -> bool:
@@ -173,11 +177,15 @@ def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: 
     if labels is None or logits is None:
         return 0
     unwrapped = trainer.accelerator.unwrap_model(model)
-    per_example = per_example_loss_from_outputs(logits, labels, shift=_is_causal_lm(unwrapped))
+    causal = _is_causal_lm(unwrapped)
+    per_example = per_example_loss_from_outputs(logits, labels, shift=causal)
     # a NaN loss was refused, and the refusal stopped the run where a Trainer goes on: those examples are left
-    # out (no observation) and the batch still leaves the queue of batches waiting for feedback
+    # out (no observation) and the batch still leaves the queue of batches waiting for feedback; so are examples
+    # without a labelled token (NaN too: no loss to speak of), which are not counted as diverged
     sampler.observe_batch_loss(per_example, skip_nonfinite=True)
-    return int((~torch.isfinite(per_example)).sum())
+    labelled = ((labels[:, 1:] if causal and labels.dim() > 1 else labels) != -100)
+    labelled = labelled.reshape(labelled.shape[0], -1).any(1).to(per_example.device)
+    return int((~torch.isfinite(per_example) & labelled).sum())
 
 
 def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
