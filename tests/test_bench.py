@@ -158,6 +158,17 @@ def test_a_reused_out_folder_loses_an_earlier_runs_pictures_and_report(tmp_path)
     assert not (tmp_path / "sampling-grid-hard.png").exists() and (tmp_path / "report.md").exists()
 
 
+def test_a_folder_of_the_users_own_keeps_files_named_like_a_runs(tmp_path):
+    # a folder that holds no earlier run's results is the user's: its suite.md or sampling-x.png were not a run's
+    own = ["suite.md", "sampling-mine.png", "report.md"]
+    for name in own:
+        (tmp_path / name).write_text("mine")
+    run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=50, eval_every=25, workers=1, out=tmp_path,
+                  report=False)
+    assert all((tmp_path / name).read_text() == "mine" for name in own)
+    assert report_mod.clear_outputs(tmp_path / "nowhere") == []
+
+
 def test_default_out_folders_of_runs_in_the_same_second_differ(tmp_path, monkeypatch):
     # results/bench-<UTC time to the second>: two runs started in the same second wrote into one folder
     import re

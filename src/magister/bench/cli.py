@@ -128,7 +128,8 @@ def command(
                                       help="Output folder (default: results/bench-<UTC timestamp>/, a new one "
                                            "per run). In a re-used folder the files an earlier run wrote there "
                                            "(report, figures, suite.md, interrupted results) are removed when "
-                                           "this run's results are written; other files stay."),
+                                           "this run's results are written; other files stay, and a folder "
+                                           "holding no earlier run's results is left alone."),
     setting: List[str] = typer.Option(
         [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON; 1e3 is the whole number "
                           "1000), repeatable, e.g. --set alp-gmm.fit_rate=150; checked before any job starts (an unknown "

@@ -67,13 +67,18 @@ REPORT_FILES = ("report.md", "report.html", "curves.png", "curves-learnable.png"
 RUN_FILES = REPORT_FILES + ("results-interrupted.json", "curves-interrupted.csv", "suite.md")
 
 
+#: the results files that mark a folder as an earlier run's output (bench, suite, levels; finished or interrupted)
+RUN_MARKERS = ("results.json", "results-interrupted.json", "levels_results.json", "levels_results-interrupted.json")
+
+
 def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[Path]:
     """Remove from the folder ``out`` the files matching ``patterns`` (an earlier run's, where a folder is
     re-used: a picture of a student this run does not have was left beside the new results); other files
-    are left alone. Returns the paths removed."""
+    are left alone, and so is a folder that holds no earlier run's results (:data:`RUN_MARKERS`): a folder of
+    the user's own, whose ``suite.md`` or ``sampling-x.png`` no run wrote. Returns the paths removed."""
     folder = Path(out)
-    gone = []
-    if folder.is_dir():
+    gone: list[Path] = []
+    if folder.is_dir() and any((folder / m).is_file() for m in RUN_MARKERS):
         for pattern in patterns:
             for f in sorted(folder.glob(pattern)):
                 if f.is_file() or f.is_symlink():
