@@ -4,8 +4,10 @@
 
 Each SB3 env is a ``CurriculumWrapper`` holding the same teacher (SB3's
 ``DummyVecEnv`` runs the envs in this process). With ``SubprocVecEnv``, put
-the teacher in a Ray actor and give each env a ``RayTeacher`` instead (see
-``examples/rl_rllib.py``), or use ``magister.rl.CurriculumVectorEnv``. The
+the teacher in a Ray actor and give each env a ``RayTeacher`` built from the
+actor's name instead (see ``examples/rl_rllib.py``; keep SubprocVecEnv's
+default start method, not ``"fork"``), or use
+``magister.rl.CurriculumVectorEnv``. The
 same SB3 PPO is trained twice, under ADR and under uniform sampling of the
 task space, and both are scored on CliffWalk's fixed test set.
 """

@@ -977,3 +977,70 @@ def test_closing_a_wrapper_after_the_actor_died_is_quiet_unless_outcomes_are_los
     with pytest.raises(mg.ConfigError, match="actor died before this client's last 2 outcome"):
         buffered.close()
     buffered.close()  # said once
+
+
+def _cliff_env(client):
+    return lambda: CurriculumWrapper(CliffWalk(), client)
+
+
+def test_a_client_copied_into_spawned_async_workers_connects_to_the_driver_s_actor(local_ray):
+    # before: a RayTeacher pickled into an AsyncVectorEnv worker started with context="spawn" could not be unpickled
+    # there (the worker had no Ray connection: "Ray has not been started yet"), so the vector env failed to start;
+    # now the copy connects to the driver's cluster and finds the actor by its name (and namespace) at first use
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-spawned-workers")
+    client = RayTeacher("t-spawned-workers", prefetch=4, flush_every=2)
+    venv = gym.vector.AsyncVectorEnv([_cliff_env(client)] * 2, context="spawn")
+    ended = 0
+    try:
+        venv.reset_async(seed=0)
+        venv.reset_wait(timeout=120)  # (a guard against a hang, not a timing check)
+        while ended < 6:
+            venv.step_async(venv.action_space.sample())
+            _, _, term, trunc, _ = venv.step_wait(timeout=120)
+            ended += int(np.sum(term | trunc))
+    finally:
+        venv.close()  # each worker closes its copy: its last outcomes reach the actor, its prefetched tasks go back
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == ended and counts["n_leased"] == 0
+    assert client.n_sent == 0  # the workers' copies reported, not the driver's client
+    ray.kill(actor)
+
+
+def test_a_client_inherited_through_fork_fails_fast_naming_the_fix(local_ray):
+    # before: a RayTeacher in a worker of AsyncVectorEnv(context="fork") (Linux's default) hung at the first reset:
+    # Ray does not survive a fork
+    import multiprocessing as mp
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-forked-workers")
+    client = RayTeacher("t-forked-workers", prefetch=4)
+    venv = gym.vector.AsyncVectorEnv([_cliff_env(client)], context="fork")
+    try:
+        venv.reset_async(seed=0)
+        with pytest.raises(mg.ConfigError, match="fork.*context='spawn'.*CurriculumVectorEnv"):
+            venv.reset_wait(timeout=60)  # (a guard against a hang: mp.TimeoutError, not a timing check)
+    except mp.TimeoutError:
+        pytest.fail("the forked worker's client hung")
+    finally:
+        venv.close(terminate=True)
+    assert client.propose() in SPACE  # the client still works in the process that built it
+    client.close()
+    ray.kill(actor)
+
+
+def test_a_copy_of_a_client_built_from_a_bare_handle_says_how_to_reach_the_actor_without_ray(local_ray, monkeypatch):
+    # before: unpickling such a copy in a process without Ray raised Ray's "Ray has not been started yet" inside the
+    # worker's start-up; a copy of a named client connects there, one of a handle (no name to look up) is refused
+    import pickle
+
+    from magister.rl import ray as mg_ray
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    data = pickle.dumps(RayTeacher(actor, prefetch=4))
+    monkeypatch.setattr(mg_ray.ray, "is_initialized", lambda: False)  # a process without a Ray connection
+    copy = pickle.loads(data)
+    assert copy.teacher_key() == ("ray-actor", actor._actor_id.binary())  # known without connecting
+    with pytest.raises(mg.ConfigError, match=r"built from an actor handle.*RayTeacher\('teacher'\)"):
+        copy.propose()
+    copy.close()  # never connected: it leased nothing, and closes quietly
+    monkeypatch.undo()
+    ray.kill(actor)

@@ -243,6 +243,10 @@ def test_a_teacher_copied_into_a_worker_process_warns():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         caught = pool.apply(_reset_in_child, (env,))
     assert len(caught) == 1 and "copy of a teacher built in process" in caught[0] and "CurriculumVectorEnv" in caught[0]
+    # it recommends only what works in a worker (before: "a RayTeacher / HTTPTeacher client", which hung in a forked
+    # worker, could not be unpickled in a spawned one, and an HTTPTeacher closed over by the env_fns cannot be pickled)
+    assert "RayTeacher('actor name')" in caught[0] and "'spawn'" in caught[0]
+    assert "HTTPTeacher inside each env_fn" in caught[0]
 
 
 def _train_in_child(teacher, out):

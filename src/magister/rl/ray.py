@@ -41,6 +41,9 @@ and are re-issued as the tasks of gone clients are.
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
 import uuid
 from collections.abc import Mapping
 from typing import Any, Sequence
@@ -272,7 +275,8 @@ class RayTeacher:
     """Worker-side handle on a :class:`TeacherActor` with a task prefetch buffer and batched reports.
 
     Args:
-        actor: the actor handle, or its name (looked up with ``ray.get_actor``).
+        actor: the actor handle, or its name (looked up with ``ray.get_actor``); built from a name, a copy
+            pickled into a process without a Ray connection finds the actor there (see below).
         prefetch: tasks fetched per request; a refill is requested in the
             background when the buffer falls to half of it.
         flush_every: outcomes buffered before they are sent (``flush()`` sends
@@ -287,17 +291,37 @@ class RayTeacher:
     ``actor.release.remote(client_id)`` or ``actor.release.remote(name=...)``;
     a released client leases no more tasks, and a client or name the actor
     never saw is refused, unless ``missing_ok=True``).
+
+    In env worker processes (an ``env_fn`` closing over the client, in
+    ``AsyncVectorEnv(env_fns, context="spawn")`` or ``"forkserver"``, or SB3's
+    ``SubprocVecEnv``) each worker gets a copy, a client of its own; in a worker
+    without a Ray connection the copy connects at its first use, to the cluster
+    and namespace of the process that pickled it, and looks the actor up by
+    name (a copy of a client built from a bare handle is refused there, saying
+    so). A client used in a process that inherited it through ``fork()``
+    (``AsyncVectorEnv``'s default on Linux) raises a ``ConfigError``: Ray does
+    not survive a fork, and its calls would hang.
     """
 
     _taken = 0  # tasks handed out from the buffer, in all (the actor's lease of this client is settled with it)
     _copy = False  # a pickled copy (a client of its own): CurriculumWrapper.close() closes it
+    _pid: int | None = None  # the process that built or unpickled this client (None: not checked)
+    _actor: Any = None  # the actor's handle (None in a copy not connected yet: see _connect)
+    _remote: dict[str, Any] | None = None  # how a copy reaches the actor: the handle pickled, name, namespace, cluster
+    _actor_name: str | None = None
+    _namespace: str | None = None
+    _key: Any = None  # teacher_key()
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
         self.prefetch, self.flush_every = whole("prefetch", prefetch), whole("flush_every", flush_every)
+        self._pid = os.getpid()
+        # how a copy in a process without a Ray connection (a spawned AsyncVectorEnv worker) finds the actor
+        self._actor_name, self._namespace = (actor, namespace) if isinstance(actor, str) else (None, None)
         if isinstance(actor, str):
             actor = ray.get_actor(actor, namespace=namespace)
         self.actor = actor
+        self._key = self._key_of(actor)
         info = ray.get(actor.info.remote())
         self.space = space_from_spec(info["space"])
         self.score_range = ScoreRange.coerce(info["score_range"])
@@ -313,14 +337,71 @@ class RayTeacher:
         self._inflight: list[tuple[Any, int]] = []  # batches sent, not known applied: (reference, outcomes)
         self.n_sent = 0
 
+    @property
+    def actor(self) -> Any:
+        """The actor's handle. A copy unpickled in a process without a Ray connection (a spawned or forkserver
+        ``AsyncVectorEnv`` worker) connects at its first use: to the cluster and namespace of the process that
+        pickled it, where it looks the actor up by name. Used in a process that inherited it through ``fork()``, it
+        raises (Ray does not survive a fork: its calls would hang)."""
+        self._check_process()
+        if self._actor is None and self._remote is not None:
+            self._actor = self._connect()
+        return self._actor
+
+    @actor.setter
+    def actor(self, handle: Any) -> None:
+        self._actor = handle
+
+    def _forked(self) -> bool:
+        return self._pid is not None and self._pid != os.getpid()
+
+    def _check_process(self) -> None:
+        if self._forked():
+            raise ConfigError(
+                f"this RayTeacher was built in process {self._pid} and is used in process {os.getpid()}, which "
+                "inherited it through fork() (e.g. a worker of AsyncVectorEnv(env_fns), whose default context on "
+                "Linux is 'fork', or of SubprocVecEnv(env_fns, start_method='fork')): Ray does not survive a fork, "
+                "and the client's calls would hang. Start the workers with AsyncVectorEnv(env_fns, "
+                "context='spawn') (or 'forkserver'; SubprocVecEnv's default): each gets a copy of the client, which "
+                "connects to the cluster itself when the client was built from the actor's name "
+                "(RayTeacher('name')); or use CurriculumVectorEnv(env_fns, teacher, vectorization='async'), which "
+                "keeps the teacher in the main process")
+
+    def _connect(self) -> Any:
+        """The actor's handle, for a copy unpickled in a process that had no Ray connection then."""
+        remote = self._remote
+        assert remote is not None
+        if ray.is_initialized():  # connected since (e.g. the worker's own ray.init(address=...))
+            return pickle.loads(remote["handle"])
+        if remote["name"] is None:
+            raise ConfigError(
+                "this RayTeacher is a copy unpickled in a process without a Ray connection (e.g. a worker of "
+                "AsyncVectorEnv(env_fns, context='spawn')), and the client it was copied from was built from an "
+                "actor handle, which such a process cannot look up. Build the client from the actor's name: "
+                "start_teacher_actor(teacher, name='teacher') and RayTeacher('teacher') (the copy then connects "
+                "to the cluster and finds the actor by name), or call ray.init(address=...) in the worker first")
+        if remote["address"] is None:
+            raise ConfigError(f"this RayTeacher copy of actor {remote['name']!r} was pickled without a Ray "
+                              "connection, so it does not know the cluster; call ray.init(address=...) in this "
+                              "process first")
+        ray.init(address=remote["address"], namespace=remote["namespace"], log_to_driver=False,
+                 logging_level=logging.WARNING)
+        return ray.get_actor(remote["name"], namespace=remote["namespace"])
+
+    @staticmethod
+    def _key_of(handle: Any) -> Any:
+        try:
+            return ("ray-actor", handle._actor_id.binary())
+        except AttributeError:
+            return None
+
     def teacher_key(self) -> Any:
         """The actor's id: equal for every client of one actor (this client, a copy of it, one looked up by name:
         Ray makes a new handle object for each), see :func:`~magister.rl.wrapper.same_teacher`; None on a Ray
         whose handles do not show it (then only the same client object counts as the same teacher)."""
-        try:
-            return ("ray-actor", self.actor._actor_id.binary())
-        except AttributeError:
-            return None
+        if self._key is None and self._actor is not None:
+            self._key = self._key_of(self._actor)
+        return self._key
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy (an env_fn closing over the client, pickled into each vector-env worker) is a client of its own:
@@ -329,13 +410,30 @@ class RayTeacher:
         # (copied, they were handed out or sent twice), and without the original's name (it would replace it; nor a
         # name derived from it: one pickle is often loaded in many workers, e.g. Ray's env creator in every env
         # runner, whose copies would then replace each other). A worker names its copy with take_name()
+        # The handle travels pickled inside, with the actor's name, namespace and cluster: a process with no Ray
+        # connection (a spawned AsyncVectorEnv worker) cannot unpickle a handle, and connects at first use instead
         state = dict(self.__dict__)
         state.update(client_id=None, name=None, _seq=0, _taken=0, _tasks=[], _pending=None, _out_tasks=[],
-                     _out_scores=[], _inflight=[], n_sent=0)
+                     _out_scores=[], _inflight=[], n_sent=0, _actor=None, _pid=None, _remote=self._remote_state())
         return state
+
+    def _remote_state(self) -> dict[str, Any]:
+        if self._actor is None and self._remote is not None:  # a copy not connected yet, copied again
+            return self._remote
+        self._check_process()
+        namespace, address = self._namespace, None
+        if self._actor_name is not None and ray.is_initialized():
+            context = ray.get_runtime_context()
+            namespace = namespace if namespace is not None else context.namespace
+            address = context.gcs_address
+        return {"handle": pickle.dumps(self._actor), "name": self._actor_name, "namespace": namespace,
+                "address": address}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._pid = os.getpid()
+        if self._remote is not None and ray.is_initialized():  # a process connected to Ray: the handle as it was
+            self._actor = pickle.loads(self._remote["handle"])
         if self.client_id is None:
             self.client_id = uuid.uuid4().hex
             self._copy = True
@@ -364,6 +462,7 @@ class RayTeacher:
         """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
         # checked before the buffer is touched: a negative k sliced tasks off the buffer and dropped them
         m = whole("propose(k)", k, hint="the number of tasks wanted")
+        self._check_process()  # (in a forked process the buffer is the parent's: its tasks would be handed out twice)
         while len(self._tasks) < m:
             if self._pending is None:
                 self._pending = self._request(max(self.prefetch, m - len(self._tasks)))
@@ -391,6 +490,7 @@ class RayTeacher:
         self.observe_batch([task], [score])
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+        self._check_process()
         valid = self.space.validate_batch(tasks)
         s = np.atleast_1d(np.asarray(scores))
         self.score_range.normalise(s)  # raises on text, None, NaN / out of range
@@ -447,7 +547,15 @@ class RayTeacher:
         After ``ray.shutdown()`` it sends nothing (a call would start a new local Ray that has no such actor):
         outcomes still buffered are lost, and said so, once. When the actor died, the outcomes that did not
         reach it are lost, and said so (a :class:`~magister.errors.ConfigError`), once; with none lost it is
-        quiet. A flush that meets both (a batch refused, then the actor dead) says both in that one error."""
+        quiet. A flush that meets both (a batch refused, then the actor dead) says both in that one error.
+        In a process that inherited the client through ``fork()`` it does nothing (what it holds is the creating
+        process's; any use there that would add to it raises)."""
+        if self._forked():
+            return
+        if self._actor is None and self._remote is not None:  # a copy not connected yet
+            if not self._out_scores:
+                return
+            self._actor = self._connect()  # (to the cluster the copy was made in)
         if not ray.is_initialized():
             lost = len(self._out_scores)
             self._out_tasks, self._out_scores, self._inflight = [], [], []
@@ -474,6 +582,7 @@ class RayTeacher:
         hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
         how many; 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
         tasks = list(tasks)
+        self._check_process()
         # checked here, so a bad one raises at once in this worker (the actor checks them again)
         tasks, infos = _checked_give_back(self.space, tasks, [{"train": True} for _ in tasks] if infos is None
                                           else infos)
@@ -487,14 +596,18 @@ class RayTeacher:
     def close(self) -> None:
         """Send what is buffered, and give the prefetched tasks not handed out back to the actor, which hands
         them to the next proposals (the buffer is emptied; a later ``propose`` fetches anew, even after a
-        release by the driver). With the actor dead it is quiet unless outcomes were lost (see :meth:`flush`)."""
+        release by the driver). With the actor dead it is quiet unless outcomes were lost (see :meth:`flush`).
+        In a process that inherited the client through ``fork()`` it does nothing (see :meth:`flush`)."""
+        if self._forked():
+            return
         try:
             self.flush()
         finally:  # a refused batch (raised once by flush) keeps no task from going back
             # the dropped buffer (and refill) counts as handed out, as the actor counts the tasks it released;
             # the actor's count, not this one plus the tasks released now: after a release by the driver, what
             # the buffer still held of the released lease is dropped too (those tasks counted at that release)
-            if ray.is_initialized():  # (after ray.shutdown() the actor and its leases are gone: nothing to give back)
+            # (after ray.shutdown() the actor and its leases are gone; a copy never connected leased nothing)
+            if ray.is_initialized() and self._actor is not None:
                 try:
                     released = self.actor.leave.remote(self.client_id, self._taken)
                     taken = self.actor.handed_out.remote(self.client_id)

@@ -396,8 +396,11 @@ class CurriculumWrapper(gym.Wrapper):
                           f"{origin} (e.g. inside an AsyncVectorEnv or SubprocVecEnv worker): every worker's copy "
                           "proposes the same tasks and learns alone, and the teacher you hold never hears a score. "
                           "Use CurriculumVectorEnv(env_fns, teacher, vectorization='async') (the teacher stays in "
-                          "your process), or a RayTeacher / HTTPTeacher client. (A whole training in a child process "
-                          "may take a copy of the teacher: start it as a plain, non-daemonic process.)", UserWarning,
+                          "your process); or put the teacher in a Ray actor and close the env_fns over "
+                          "RayTeacher('actor name'), with workers started by context='spawn' or 'forkserver' "
+                          "(AsyncVectorEnv's default on Linux, 'fork', breaks Ray); or build an HTTPTeacher inside "
+                          "each env_fn (one connection per worker). (A whole training in a child process may take a "
+                          "copy of the teacher: start it as a plain, non-daemonic process.)", UserWarning,
                           stacklevel=3)
 
     def step(self, action: Any):
