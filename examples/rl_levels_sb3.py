@@ -48,42 +48,68 @@ import numpy as np
 def make_callback(kind: str = "pvl"):
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from magister.rl import LevelScorer
+    from magister.rl import LevelScorer, level_key
     from magister.rl.wrapper import TASK_ID_KEY
 
     class LevelScoreCallback(BaseCallback):
-        """Score every finished episode from SB3's rollout buffer and report it to its env's wrapper."""
+        """Score every finished episode from SB3's rollout buffer and report it to its env's wrapper.
+
+        Each env's wrapper numbers its own episodes (0, 1, 2...), so the scorer is given ``id * n_envs + env``
+        (one number per episode of the whole vec env: max-MC's and the learnable score's statistics are kept per
+        level through ``keys``, and env 0's episode 3 is not env 1's) and each wrapper gets back its own ids."""
 
         def __init__(self) -> None:
             super().__init__()
             self.scorer: LevelScorer | None = None
             self.reported = 0
+            self.keys: dict[int, object] = {}  # episode (scorer id) -> level key, for "maxmc" and "learnable"
+
+        def _started(self, i: int) -> int:
+            """The scorer id of env ``i``'s running episode (its level key noted for the per-level kinds)."""
+            env = self.training_env
+            eid = int(env.get_attr("task_id", indices=[i])[0]) * env.num_envs + i
+            if kind in LevelScorer.PER_LEVEL:
+                self.keys.setdefault(eid, level_key(env.get_attr("task", indices=[i])[0]))
+            return eid
 
         def _on_rollout_start(self) -> None:
             if self.scorer is None:
                 self.scorer = LevelScorer(kind, gamma=self.model.gamma)
-            self.current = np.array(self.training_env.get_attr("task_id"), dtype=np.int64)
+            self.current = np.array([self._started(i) for i in range(self.training_env.num_envs)], dtype=np.int64)
             self.ids: list[np.ndarray] = []
             self.dones: list[np.ndarray] = []
+            self.solved: list[np.ndarray] = []
 
         def _on_step(self) -> bool:
             row = self.current.copy()  # the episode each env's step belonged to
             dones = np.asarray(self.locals["dones"], dtype=bool)
+            solved = np.zeros(len(dones), dtype=bool)
             for i in np.flatnonzero(dones):
-                row[i] = self.locals["infos"][i][TASK_ID_KEY]  # the finished one (the env has reset since)
-                self.current[i] = self.training_env.get_attr("task_id", indices=[int(i)])[0]
+                info = self.locals["infos"][i]
+                # the finished one (the env has reset since)
+                row[i] = int(info[TASK_ID_KEY]) * self.training_env.num_envs + int(i)
+                # (not "last reward > 0": SB3 adds the value of the next state to the last reward of an episode
+                # cut by its time limit, so a cut episode read as solved whenever the critic was positive)
+                solved[i] = bool(info.get("is_success", False))
+                self.current[i] = self._started(int(i))
             self.ids.append(row)
             self.dones.append(dones)
+            self.solved.append(solved)
             return True
 
         def _on_rollout_end(self) -> None:
             buf = self.model.rollout_buffer  # advantages are computed before this call
             assert self.scorer is not None
+            per_level = kind in LevelScorer.PER_LEVEL
             ids, scores = self.scorer.update(np.stack(self.ids), buf.advantages, buf.values, buf.rewards,
-                                             np.stack(self.dones))
+                                             np.stack(self.dones), keys=self.keys if per_level else None,
+                                             solved=np.stack(self.solved) if per_level else None)
+            for eid in ids.tolist():
+                self.keys.pop(eid, None)
+            local = ids // self.training_env.num_envs  # each wrapper's own episode ids
             for env in np.unique(self.scorer.last_envs):
                 mine = self.scorer.last_envs == env
-                self.training_env.env_method("report", ids[mine], scores[mine], indices=[int(env)])
+                self.training_env.env_method("report", local[mine], scores[mine], indices=[int(env)])
             self.reported += len(ids)
 
     return LevelScoreCallback()

@@ -192,6 +192,16 @@ def test_rl_levels_sb3_callback_reports_every_episode_score(capsys):
     # much smaller (12k: 2 of 4 seeds): the plumbing and the printed comparison here, the win in the next test
 
 
+@pytest.mark.parametrize("kind", ["maxmc", "learnable"])
+def test_rl_levels_sb3_callback_scores_per_level_kinds(kind):
+    # before: train(kind="maxmc") and make_callback("learnable") raised at the first rollout's end (the callback
+    # gave the scorer no level keys, and each env's wrapper numbers its episodes from 0, so ids alone were
+    # ambiguous across envs)
+    pytest.importorskip("stable_baselines3")
+    r = _example("rl_levels_sb3").train("plr", 2048, seed=0, n_envs=4, kind=kind)
+    assert r["reported"] > 0 and r["observed"] == r["reported"]
+
+
 def test_rl_levels_sb3_plr_beats_uniform_levels_at_the_examples_budget(capsys):
     """The example as a user runs it (100,000 env steps per student, seed 0, about 40 s): plr's student solves
     more unseen levels than uniform's and the example says so (seeds 0-4: 5 of 5 on two machines,

@@ -325,6 +325,20 @@ def test_accel_edits_high_scoring_replays_and_starts_simple():
     assert t.n_edited == n_before
 
 
+def test_accel_on_a_space_of_solvable_mazes_keeps_its_edits_solvable():
+    # before: the default maze mutator cut goals off, MazeSpace(require_solvable=True) refused the child, and
+    # every observation of a top replay whose edit did so raised ("accel's mutator ... failed")
+    sp = MazeSpace(9, require_solvable=True)
+    t = mg.make_teacher("accel", sp, seed=0, capacity=8)
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        t.observe(t.propose(), float(rng.random()))
+    assert t.n_edited > 0 and all(t.buffer.level(k).solvable for k in t.buffer)
+    assert t.config()["mutator"]["keep_solvable"] is True
+    with pytest.raises(ConfigError, match="keep_solvable"):  # said when it is built, not at the first edit
+        mg.make_teacher("accel", sp, seed=0, mutator={"name": "maze", "keep_solvable": False})
+
+
 def _edit_seed(level, rng):
     return (level + 1) % 100
 

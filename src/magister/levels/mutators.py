@@ -122,9 +122,20 @@ def perturb_mutator(sigma: float = 0.05, space: Any = None) -> PerturbMutator:
     return PerturbMutator(sigma, space)
 
 
+def _maze_for(space: Any, **kw: Any) -> MazeMutator:
+    """The maze mutator for ``space``: on a space that holds solvable mazes only (``require_solvable``) it keeps
+    its children solvable (an edit that cut the goal off made a child the space refuses, and accel failed on it)."""
+    if getattr(space, "require_solvable", False):
+        keep = kw.setdefault("keep_solvable", True)
+        if isinstance(keep, (bool, np.bool_)) and not keep:
+            raise ConfigError(f"maze_mutator(keep_solvable=False) makes mazes whose goal cannot be reached, and "
+                              f"{space!r} holds solvable mazes only; use keep_solvable=True (the default there)")
+    return MazeMutator(**kw)
+
+
 #: built-in mutators by name: factory(space, **settings)
 MUTATORS: dict[str, Callable[..., Any]] = {
-    "maze": lambda space, **kw: MazeMutator(**kw),
+    "maze": _maze_for,
     "perturb": lambda space, **kw: PerturbMutator(space=space, **kw),
 }
 
