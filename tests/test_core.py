@@ -12,6 +12,7 @@ import magister as mg
 from magister import checkpoint
 from magister.errors import CheckpointError, ConfigError, InvalidScoreError
 from magister.rng import as_generator, generator_state, restore_generator
+from magister.scores import FiniteScores
 from magister.testing import states_equal
 
 
@@ -297,6 +298,57 @@ def test_a_state_saved_with_other_settings_is_refused_unless_not_strict():
     assert mg.loads(a.to_bytes()).config() == a.config()
 
 
+def test_a_checkpoint_saved_before_a_teacher_gained_a_setting_still_loads():
+    """A checkpoint of exp3 saved before exp3 had set_aside, set_aside_window and review_after (their config lacks
+    them) was refused by magister.load: "saved with other settings (review_after: saved '(not set)', here 2.0;
+    ...) ... load the file with magister.load()". A setting the file predates, at its default here, is no
+    difference; one set to something else on purpose still is."""
+    a = mg.make_teacher("exp3", mg.Discrete(4), seed=0)
+    for _ in range(25):
+        a.observe(a.propose(), 0.25)
+    state = a.state_dict()
+    old = dict(state, config={k: v for k, v in state["config"].items()
+                              if k not in ("set_aside", "set_aside_window", "review_after")})
+    b = mg.loads(checkpoint.dumps(old))
+    assert b.n_observed == 25 and b.config() == a.config()
+    assert list(b.propose(20)) == list(a.propose(20))
+    mg.make_teacher("exp3", mg.Discrete(4), seed=3).load_state_dict(old)
+    with pytest.raises(CheckpointError, match=r"other settings \(set_aside_window: saved '\(not set\)', here 30\)"):
+        mg.make_teacher("exp3", mg.Discrete(4), seed=3, set_aside_window=30).load_state_dict(old)
+
+
+def test_the_same_score_range_in_another_form_is_not_other_settings():
+    """A state saved with score_range=(0, 10) was refused by a teacher built with ScoreRange(0, 10) (or a dict,
+    or None against (0, 1)) as "saved with other settings (score_range: saved [0, 10], here {'low': 0.0, ...})",
+    the same range written two ways; a range that really differs is still refused."""
+    forms = [(0, 10), [0.0, 10.0], mg.ScoreRange(0, 10), {"low": 0, "high": 10}]
+    for saved in forms:
+        a = mg.make_teacher("exp3", mg.Discrete(3), seed=0, score_range=saved)
+        a.observe_batch([0, 1, 2], [2, 5, 9])
+        for here in forms:
+            b = mg.make_teacher("exp3", mg.Discrete(3), seed=0, score_range=here)
+            b.load_state_dict(a.state_dict())
+            assert states_equal(b.state_dict()["algorithm"], a.state_dict()["algorithm"])
+    default = mg.make_teacher("exp3", mg.Discrete(3), seed=0).state_dict()
+    mg.make_teacher("exp3", mg.Discrete(3), seed=0, score_range=(0, 1)).load_state_dict(default)
+    mg.make_teacher("plr", mg.Discrete(3), seed=0, score_range={"finite": True}).load_state_dict(
+        mg.make_teacher("plr", mg.Discrete(3), seed=0).state_dict())
+    with pytest.raises(CheckpointError, match=r"other settings \(score_range: saved None, here \[0, 2\]\)"):
+        mg.make_teacher("exp3", mg.Discrete(3), seed=0, score_range=[0, 2]).load_state_dict(default)
+
+
+def test_an_open_score_range_is_refused_by_a_teacher_that_needs_unit_scores():
+    """score_range={'finite': True} (FiniteScores, the level teachers' open range) was taken by exp3, alp-gmm...:
+    their hooks, which work on scores in [0, 1], got raw scores such as 1e6 and went on with wrong statistics."""
+    for name, space in (("exp3", mg.Discrete(3)), ("alp-gmm", mg.Box([0], [1])), ("frontier", mg.Box([0], [1]))):
+        for open_range in ({"finite": True}, FiniteScores()):
+            with pytest.raises(ConfigError, match="open score range.*score_range=\\(low, high\\)"):
+                mg.make_teacher(name, space, seed=0, score_range=open_range)
+    assert isinstance(mg.make_teacher("plr", mg.Discrete(3), score_range={"finite": True}).score_range,
+                      FiniteScores)
+    mg.make_teacher("uniform", mg.Discrete(3), score_range={"finite": True})  # ignores scores: any range will do
+
+
 @pytest.mark.parametrize("bad", [None, "x", [1], -100, 2.5, "7", True])
 def test_a_state_dict_with_a_bad_counter_is_refused_and_changes_nothing(bad):
     """The counters were read after the algorithm's state and the generator had been replaced: a bad one
@@ -322,6 +374,19 @@ def test_a_state_without_space_or_with_a_bad_config_is_a_checkpoint_error():
             mg.teacher.from_state_dict(bad)
 
 
+def test_a_checkpoint_of_a_teacher_not_registered_here_is_a_checkpoint_error():
+    """A checkpoint naming a teacher this magister lacks raised ConfigError "unknown teacher" (not the
+    CheckpointError the service's recovery catches to fall back to an older checkpoint), without saying the
+    file was the problem; a teacher entry that is a list or dict raised a raw TypeError (unhashable)."""
+    state = mg.make_teacher("exp3", mg.Discrete(3), seed=0).state_dict()
+    with pytest.raises(CheckpointError, match="holds a teacher 'exp9' that is not registered here.*import the "
+                                              "module that registers it.*or upgrade magister"):
+        mg.loads(checkpoint.dumps(dict(state, teacher="exp9")))
+    for bad in (["exp3"], {"a": 1}, 5, None):
+        with pytest.raises(CheckpointError, match="not a teacher state .*not a teacher's name"):
+            mg.teacher.from_state_dict(dict(state, teacher=bad))
+
+
 def test_a_state_with_a_space_spec_of_the_wrong_kind_is_a_checkpoint_error():
     # Box(low="x") raised a raw "could not convert string to float" out of magister.load
     state = mg.make_teacher("uniform", mg.Box([0.0], [1.0]), seed=0).state_dict()
@@ -343,6 +408,15 @@ def test_generators_are_explicit_and_restorable():
     assert np.array_equal(state, np.random.get_state()[1]), "the global numpy seed was touched"
 
 
+def test_a_negative_seed_is_refused_naming_the_seed():
+    """seed=-1 (a common "random" convention) raised numpy's bare ValueError "expected non-negative integer",
+    which named neither the seed nor the fix."""
+    for bad in (-1, np.int64(-5)):
+        with pytest.raises(ConfigError, match=f"seed must be a non-negative whole number, got seed={int(bad)}"):
+            mg.make_teacher("exp3", mg.Discrete(3), seed=bad)
+    assert mg.make_teacher("exp3", mg.Discrete(3), seed=0).propose() in (0, 1, 2)
+
+
 def test_import_magister_stays_light():
     import subprocess
     import sys
@@ -362,6 +436,17 @@ def test_settings_passed_through_var_keywords_are_saved():
     assert u.config() == t.config() and u.tree.max_points == 30
     with pytest.raises(TypeError, match="bogus"):
         mg.make_teacher("riac-plus", mg.Box([0], [1]), bogus=1)
+
+
+def test_an_unknown_setting_names_the_settings_the_teacher_takes():
+    """make_teacher("alp-gmm", space, fit_rat=3) raised Python's bare "AlpGmm.__init__() got an unexpected keyword
+    argument 'fit_rat'", naming no setting alp-gmm does take."""
+    with pytest.raises(TypeError, match=r"teacher 'alp-gmm' has no setting 'fit_rat' \(did you mean 'fit_rate'\?\); "
+                                        r"its settings are .*fit_rate.*score_range, seed"):
+        mg.make_teacher("alp-gmm", mg.Box([0], [1]), fit_rat=3)
+    with pytest.raises(TypeError, match="'riac-plus' has no settings 'bogus', 'zz'; its settings are .*n_cuts"):
+        mg.make_teacher("riac-plus", mg.Box([0], [1]), bogus=1, zz=2)  # a setting of the parent (riac) is listed
+    assert mg.make_teacher("riac-plus", mg.Box([0], [1]), n_cuts=10, seed=0).config()["n_cuts"] == 10
 
 
 def test_settings_checks_name_the_setting_and_the_range():

@@ -168,6 +168,29 @@ def test_buffer_state_with_a_negative_or_fractional_tick_is_refused():
     assert b.tick == 5
 
 
+@pytest.mark.parametrize("name,counter", [("plr", "n_replayed"), ("robust-plr", "n_replayed"), ("accel", "n_edited")])
+def test_a_level_teacher_state_with_a_negative_or_fractional_counter_is_refused(name, counter):
+    """int() took n_replayed=-1 (shown in the beliefs) and truncated 2.5 to 2, as the core once did with
+    n_observed; now the state is refused and the teacher is unchanged."""
+    space = MazeSpace(6) if name == "accel" else SeedSpace(20)
+    a = mg.make_teacher(name, space, seed=0)
+    for _ in range(20):
+        a.observe(a.propose(), 0.5)
+    state = a.state_dict()
+    b = mg.make_teacher(name, space, seed=1)
+    before = b.state_dict()
+    for bad in (-1, 2.5):
+        broken = copy.deepcopy(state)
+        broken["algorithm"][counter] = bad
+        with pytest.raises(CheckpointError, match=f"saved {counter}"):
+            b.load_state_dict(broken)
+        assert states_equal(before, b.state_dict())
+    ok = copy.deepcopy(state)
+    ok["algorithm"][counter] = float(state["algorithm"][counter])  # a whole float, as JSON may give back
+    b.load_state_dict(ok)
+    assert getattr(b, counter) == state["algorithm"][counter]
+
+
 @pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
 @pytest.mark.parametrize("setting", ["temperature", "staleness_coef"])
 def test_a_bool_temperature_or_staleness_is_refused_like_the_other_numbers(name, setting):

@@ -13,6 +13,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from .errors import ConfigError
+
 SeedLike = Union[None, int, np.random.SeedSequence, np.random.Generator]
 
 
@@ -22,6 +24,9 @@ def as_generator(seed: SeedLike = None) -> np.random.Generator:
         return seed
     if isinstance(seed, (bool, np.bool_)):
         raise TypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not a bool")
+    if isinstance(seed, (int, np.integer)) and seed < 0:  # numpy said only "expected non-negative integer"
+        raise ConfigError(f"seed must be a non-negative whole number, got seed={seed}; pass 0 or more, or None for "
+                          "a fresh random seed")
     if seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence)):
         return np.random.default_rng(seed)
     raise TypeError(

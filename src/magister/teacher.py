@@ -160,7 +160,22 @@ def setting_names(teacher: str | type["Teacher"]) -> list[str]:
 
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
-    return teacher_class(name)(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+    cls = teacher_class(name)
+    chain = _init_chain(cls)
+    if chain and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in chain[-1].parameters.values()):
+        # Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting it takes
+        takes = {n for sig in chain for n, p in sig.parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "space")}
+        unknown = sorted(set(kwargs) - takes)
+        if unknown:
+            import difflib
+
+            near = [m for u in unknown for m in difflib.get_close_matches(u, sorted(takes), n=1)]
+            raise TypeError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
+                                                                  if near else "")
+                            + f"; its settings are {', '.join(sorted(takes))}")
+    return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
 
 
 def _jsonable_config(value: Any, where: str) -> Any:
@@ -239,6 +254,11 @@ class Teacher:
         self.rng = as_generator(seed)
         self.score_range = FiniteScores() if score_range is None and self.open_scores else \
             ScoreRange.coerce(score_range)
+        if isinstance(self.score_range, FiniteScores) and not self.open_scores and self.kind != "any":
+            # its hooks take scores in [0, 1]: an open range sent them raw scores (1e6) and it went on, wrong
+            raise ConfigError(f"{type(self).__name__} needs scores mapped to [0, 1], so an open score range "
+                              "(FiniteScores, {'finite': True}) does not fit it; declare the range your learner's "
+                              "scores take with score_range=(low, high)")
         self.n_observed = 0
         self.n_proposed = 0
         #: the process this teacher was built in: a copy that reached another process (an async vector env's
@@ -478,10 +498,32 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
     def located(v: Any) -> bool:
         return isinstance(v, dict) and set(v) == {"__pool__"}
 
+    def score_range(v: Any) -> Any:
+        """One score range however it was written ((0, 10), [0, 10], a dict, a ScoreRange, None for the default):
+        the same range in two forms is the same setting."""
+        try:
+            return (FiniteScores() if v is None and teacher.open_scores else ScoreRange.coerce(v)).to_dict()
+        except (ConfigError, TypeError, ValueError):
+            return v
+
+    def default(k: str) -> Any:
+        """The constructor default of setting ``k`` (the first along the ``**settings`` chain), or None."""
+        for sig in _init_chain(type(teacher)):
+            p = sig.parameters.get(k)
+            if p is not None and p.kind is not inspect.Parameter.VAR_KEYWORD:
+                return None if p.default is inspect.Parameter.empty else [_jsonable_config(p.default, k)]
+        return None
+
     out = []
     for k in sorted(set(saved) | set(mine), key=str):
         a, b = saved.get(k, "(not set)"), mine.get(k, "(not set)")
         if located(a) or located(b):
+            continue
+        if k not in saved and k in mine and (d := default(k)) is not None and checkpoint.states_equal(d[0], b):
+            # a setting the checkpoint predates (saved by a magister before the teacher had it), left at its
+            # default here: magister.load refused such a file, telling the user to load it with magister.load
+            continue
+        if k == "score_range" and checkpoint.states_equal(score_range(a), score_range(b)):
             continue
         if not checkpoint.states_equal(_jsonable_config(a, k), b):
             out.append(f"{k}: saved {a!r}, here {b!r}")
@@ -495,7 +537,16 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
     if "space" not in state or not isinstance(state.get("config", {}), dict):
         raise CheckpointError("not a teacher state (missing 'space' entry, or 'config' is not a dict); "
                               "use Teacher.state_dict() output")
-    cls = teacher_class(state["teacher"])
+    name = state["teacher"]
+    if not isinstance(name, str):  # a list or dict raised a raw TypeError (unhashable) from the registry
+        raise CheckpointError(f"not a teacher state (its 'teacher' entry is {name!r}, not a teacher's name)")
+    try:
+        cls = teacher_class(name)
+    except ConfigError as e:  # a ConfigError ("unknown teacher") that did not say the checkpoint was the problem
+        raise CheckpointError(
+            f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
+            f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
+            f"or upgrade magister ({e})") from None
     config = dict(state.get("config", {}))
 
     def restore(v: Any) -> Any:

@@ -215,8 +215,10 @@ class ReplayTeacher(LevelTeacher):
         if len(pending) > _MAX_PENDING or any(t > int(state["buffer"]["tick"]) for _, t, _ in pending.values()):
             raise CheckpointError("level teacher state has more pending levels than it keeps, or one proposed "
                                   "after the buffer's last visit")
+        # (int() took -1, and truncated 0.5 to 0)
+        n_replayed = whole("saved n_replayed", state["n_replayed"], 0, floats=True)
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
-        self.n_replayed = int(state["n_replayed"])
+        self.n_replayed = n_replayed
         self._pending = pending
 
     def _beliefs(self) -> dict[str, Any]:

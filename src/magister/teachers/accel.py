@@ -160,9 +160,10 @@ class ACCEL(ReplayTeacher):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         queue = deque(self.space.from_json(t) for t in state["queue"])
+        n_edited = whole("saved n_edited", state["n_edited"], 0, floats=True)  # (int() took -1 and 2.5)
         super()._set_state(state)
         self._queue = queue
-        self.n_edited = int(state["n_edited"])
+        self.n_edited = n_edited
 
     def _beliefs(self) -> dict[str, Any]:
         return {**super()._beliefs(), "n_edited": self.n_edited, "queued_edits": len(self._queue)}
