@@ -126,6 +126,26 @@ def test_proposals_are_vectorised_and_clipped():
     assert (many >= [-1.0, 0.0]).all() and (many <= [1.0, 5.0]).all()
 
 
+def test_a_large_batch_of_proposals_takes_memory_in_proportion_to_the_tasks():
+    """propose(k) gathered one d x d Cholesky factor per task at once: 16 times the proposals' own size in 12
+    dimensions (12 GB for propose(10**7), a MemoryError). Blocks of rows give the same tasks in a third of it."""
+    import tracemalloc
+
+    t = AlpGmm(Box(np.zeros(12), np.ones(12)), seed=0, fit_rate=40, potential_ks=[1, 2])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        t.observe_batch(t.propose(40), rng.random(40))
+    assert t.beliefs()["components"]
+    tracemalloc.start()
+    try:
+        many = t.propose(50_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert many.shape == (50_000, 12) and ((many >= 0.0) & (many <= 1.0)).all()
+    assert peak < 8 * many.nbytes
+
+
 @pytest.mark.parametrize("kwargs", [
     {"fit_rate": 1}, {"fit_rate": 2.5}, {"random_ratio": 1.5}, {"potential_ks": [0, 2]},
     {"potential_ks": "abc"}, {"history_size": 0}, {"window": 1},

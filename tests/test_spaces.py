@@ -42,6 +42,38 @@ def test_box_refuses_bad_bounds():
         mg.Box([0, 0], [1])
 
 
+def test_box_refuses_text_and_integers_beyond_any_float_in_bounds_and_tasks():
+    """An integer too large for a float raised numpy's raw OverflowError from validate, observe and even
+    `task in box` (which must say False); Box(["0"], ["1"]) parsed the text as bounds."""
+    for low, high in (([0], [10**400]), ([-10**400], [0]), (["0"], ["1"]), ([0], [None])):
+        with pytest.raises(ConfigError, match="Box (low|high) must be finite numbers"):
+            mg.Box(low, high)
+    box = mg.Box([0, 0], [1, 1])
+    huge = [10**400, 0]
+    assert huge not in box and np.array([10**400, 0], dtype=object) not in box
+    with pytest.raises(InvalidTaskError, match="too large to be a number"):
+        box.validate(huge)
+    t = mg.make_teacher("alp-gmm", box, seed=0)
+    for observe in (lambda: t.observe(huge, 0.5), lambda: t.observe_batch([[0.5, 0.5], huge], [0.5, 0.5])):
+        with pytest.raises(InvalidTaskError, match="Nothing was recorded"):
+            observe()
+    assert t.n_observed == 0
+    with pytest.raises(InvalidTaskError, match="entry 'a'.*too large"):
+        mg.Dict({"a": box}).validate({"a": huge})
+
+
+def test_box_shape_takes_a_count_or_gymnasiums_one_tuple_and_refuses_the_rest():
+    """Box(0, 1, shape=(3,)) (gymnasium's spelling) raised int()'s TypeError, shape=-1 or a shape that low does
+    not broadcast to raised numpy's ValueError, and shape=2.5 made a 2-D Box, shape="3" a 3-D one."""
+    assert mg.Box(0, 1, shape=(3,)) == mg.Box([0, 0, 0], [1, 1, 1]) == mg.Box(0, 1, shape=3)
+    assert mg.Box(0, 1, shape=np.int64(2)).dim == 2
+    for bad in (-1, 0, 2.5, "3", True, (2, 2), ()):
+        with pytest.raises(ConfigError, match="Box shape is the number of dimensions"):
+            mg.Box(0, 1, shape=bad)
+    with pytest.raises(ConfigError, match=r"shape=3 does not fit low of shape \(2,\)"):
+        mg.Box([0, 0], [1, 1], shape=3)
+
+
 def test_a_box_whose_width_overflows_is_refused():
     """Box([-1e308], [1e308]) was accepted with width inf: uniform proposed only 1e308, adr proposed NaN
     (outside the space), and every task mapped to the unit coordinate 0."""

@@ -21,6 +21,9 @@ from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
 
+#: Cholesky entries gathered at once when ``propose(k)`` draws its Gaussian rows (512 kB of floats)
+_BLOCK = 1 << 16
+
 
 def _as_ks(ks: Any) -> list[int]:
     try:
@@ -223,8 +226,15 @@ class MixtureTeacher(Teacher):
         r = self.rng.random((k, d + 2))
         z = self.rng.standard_normal((k, d, 1))
         comp = np.minimum(np.searchsorted(self._cdf, r[:, 1] * self._cdf[-1], side="right"), len(self._cdf) - 1)
-        pts = self._task_means[comp] + np.matmul(self._chols[comp], z)[:, :, 0]
-        out = np.where(r[:, :1] < self.random_ratio, r[:, 2:], pts)
+        out = r[:, 2:].copy()  # the uniform rows; the Gaussian ones are drawn below
+        rows = np.flatnonzero(~(r[:, 0] < self.random_ratio))
+        # a block of rows at a time: gathering one Cholesky factor per row took k x d x d floats at once (12 GB
+        # for propose(10**7) in 12 dimensions, a MemoryError); each row's figures are its own, so blocks give the
+        # same tasks
+        step = max(1, _BLOCK // (d * d))
+        for i in range(0, len(rows), step):
+            g = rows[i:i + step]
+            out[g] = self._task_means[comp[g]] + np.matmul(self._chols[comp[g]], z[g])[:, :, 0]
         return np.minimum(np.maximum(out, 0.0), 1.0)
 
     # ------------------------------------------------------------------ state

@@ -203,6 +203,18 @@ class Space:
         return hash(repr(self.to_spec()))
 
 
+def _bound(name: str, value: Any) -> np.ndarray:
+    """A Box's ``low`` or ``high`` as floats; text ("1" was parsed) and integers beyond any float (numpy's raw
+    OverflowError) are refused."""
+    try:
+        raw = np.asarray(value)
+        if non_numeric(raw):
+            raise TypeError("not a number")
+        return np.asarray(raw, dtype=float)
+    except (OverflowError, TypeError, ValueError):
+        raise ConfigError(f"Box {name} must be finite numbers, got {_short(value)}") from None
+
+
 class Box(Space):
     """Continuous tasks: a point with ``low[i] <= x[i] <= high[i]``.
 
@@ -210,12 +222,21 @@ class Box(Space):
     Box(low=[0.0, 0.0], high=[1.0, 10.0], names=['friction', 'length'])
     """
 
-    def __init__(self, low: Any, high: Any, names: Sequence[str] | None = None, shape: int | None = None):
-        lo = np.asarray(low, dtype=float)
-        hi = np.asarray(high, dtype=float)
+    def __init__(self, low: Any, high: Any, names: Sequence[str] | None = None,
+                 shape: int | Sequence[int] | None = None):
+        lo, hi = _bound("low", low), _bound("high", high)
         if shape is not None:
-            lo = np.broadcast_to(lo, (int(shape),)).copy()
-            hi = np.broadcast_to(hi, (int(shape),)).copy()
+            # gymnasium writes shape=(3,): one dimension count in a tuple is the same Box
+            n = shape[0] if isinstance(shape, (tuple, list)) and len(shape) == 1 else shape
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ConfigError(f"Box shape is the number of dimensions, a whole number >= 1 (or a 1-tuple such as "
+                                  f"(3,)), got {shape!r}")
+            try:
+                lo = np.broadcast_to(lo, (int(n),)).copy()
+                hi = np.broadcast_to(hi, (int(n),)).copy()
+            except ValueError:
+                raise ConfigError(f"Box shape={shape!r} does not fit low of shape {lo.shape} and high of shape "
+                                  f"{hi.shape}; give a number per dimension or one number for all") from None
         lo, hi = np.atleast_1d(lo) + 0.0, np.atleast_1d(hi) + 0.0  # 0.0 for -0.0: a bound of -0.0 gave -0.0 tasks
         if lo.ndim != 1 or lo.shape != hi.shape or lo.size == 0:
             raise ConfigError(
@@ -267,6 +288,10 @@ class Box(Space):
             # a new array (a level teacher keeps the task: not the caller's buffer), and 0.0 for -0.0 (the
             # same point, which a level's key would tell apart)
             x = np.asarray(raw, dtype=float) + 0.0
+        except OverflowError:  # an integer beyond any float: raw numpy OverflowError, also from `task in box`
+            raise InvalidTaskError(
+                f"task {_short(task)} has a coordinate too large to be a number, outside {self!r}"
+            ) from None
         except (TypeError, ValueError):
             raise InvalidTaskError(
                 f"task {_short(task)} is not a vector of {self.dim} numbers for {self!r}"
