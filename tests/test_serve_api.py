@@ -337,6 +337,32 @@ def test_remote_observe_batch_split_that_fails_midway_hands_over_the_sequence_nu
     assert remote.observe_batch(tasks[3:], scores[3:], ids=e.value.ids) == rest and remote.n_observed == 7
 
 
+def test_a_partial_error_carries_the_status_of_a_refusal_mapped_to_a_magister_error(client):
+    # a 422 is raised as InvalidScoreError / InvalidTaskError / ConfigError: the partial error's status was None
+    from magister.serve.client import PartialObservationError
+
+    _create(client, space={"type": "Box", "low": [0], "high": [1]})
+
+    class RefuseSecondChunk(httpx.BaseTransport):
+        calls = 0
+
+        def handle_request(self, request):
+            if request.url.path.endswith("/observe_batch"):
+                self.calls += 1
+                if self.calls == 2:
+                    return httpx.Response(422, json={"detail": "score 7.0 outside the score range"})
+            r = client._transport.handle_request(request)
+            r.read()
+            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+    remote = HTTPTeacher("http://testserver", "walker",
+                         client=httpx.Client(transport=RefuseSecondChunk(), base_url="http://testserver", headers=AUTH))
+    tasks = remote.propose(4)
+    with pytest.raises(PartialObservationError) as e:
+        remote.observe_batch(tasks, [0.5] * 4, chunk=2)
+    assert e.value.status == 422 and isinstance(e.value.__cause__, mg.InvalidScoreError)
+
+
 def test_repeated_query_parameters_are_refused_everywhere(client):
     # ?k=1&k=2 drew 2 tasks: the last value was taken and the first silently ignored
     _create(client)

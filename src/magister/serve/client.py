@@ -181,11 +181,10 @@ def _error(r: Any) -> Exception:
     msg = _detail(r)
     low = msg.lower()
     if r.status_code == 422:
-        if "score" in low:
-            return InvalidScoreError(msg)
-        if "task" in low:
-            return InvalidTaskError(msg)
-        return ConfigError(msg)
+        err: Exception = (InvalidScoreError(msg) if "score" in low else InvalidTaskError(msg) if "task" in low
+                          else ConfigError(msg))
+        err.status = 422  # type: ignore[attr-defined]  # (read by the partial errors: the failed request's status)
+        return err
     return RemoteError(msg, r.status_code)
 
 
