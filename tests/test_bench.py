@@ -158,6 +158,31 @@ def test_a_reused_out_folder_loses_an_earlier_runs_pictures_and_report(tmp_path)
     assert not (tmp_path / "sampling-grid-hard.png").exists() and (tmp_path / "report.md").exists()
 
 
+def test_per_seed_pictures_name_each_rows_seed_when_a_teachers_first_seed_failed(tmp_path, monkeypatch):
+    # the sampling and mastery-map pictures draw each teacher's first finished seed; where one teacher's first
+    # seed failed its row was seed 1 while the caption said "seed 0" for every row
+    from magister.bench import plots
+
+    results = run_benchmark(["uniform", "adr"], ["grid", "skills"], seeds=[0, 1], episodes=60, eval_every=30,
+                            workers=1, out=None, report=False)
+    for j in results["jobs"]:
+        if (j["teacher"], j["student"], j["seed"]) == ("uniform", "grid", 0):
+            j.clear()
+            j.update(teacher="uniform", student="grid", seed=0, status="error", error="ValueError: boom")
+    drawn: dict[str, list[str]] = {}
+    for name in ("sampling_over_time_figure", "grid_over_time_figure"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda rows, *a, _real=real, _name=name, **kw:
+                            drawn.setdefault(_name, list(rows)) and _real(rows, *a, **kw))
+    captions = [c for c, _ in report_mod.make_figures(results, tmp_path) if c.startswith("grid:")]
+    assert len(captions) == 2 and all("each teacher's first finished seed" in c for c in captions), captions
+    assert drawn["sampling_over_time_figure"] == ["uniform (seed 1)", "adr (seed 0)"]
+    assert drawn["grid_over_time_figure"] == ["uniform (seed 1)", "adr (seed 0)"]
+    # every first seed finished (the skills pictures): one seed, named once in the caption, rows by teacher
+    skills = [c for c, _ in report_mod.make_figures(results, tmp_path) if c.startswith("skills:")]
+    assert skills and all(c.endswith("seed 0") for c in skills), skills
+
+
 def test_a_folder_of_the_users_own_keeps_files_named_like_a_runs(tmp_path):
     # a folder that holds no earlier run's results is the user's: its suite.md or sampling-x.png were not a run's
     own = ["suite.md", "sampling-mine.png", "report.md"]

@@ -579,6 +579,11 @@ def test_fit_elo_without_the_prior_refuses_ratings_that_diverge(tmp_path: Path) 
         plot_cross_play(np.array([[0.5, 3.0], [0.0, 0.5]]), ["a", "b"], tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
     assert plot_cross_play(np.array([[np.nan, 1.0], [0.0, np.nan]]), ["a", "b"], tmp_path / "ok.png").exists()
+    # a single number, not a matrix: a raw TypeError ("len() of unsized object")
+    with pytest.raises(ConfigError, match="square score matrix"):
+        plot_cross_play(0.5, ["a"], tmp_path / "one.png")
+    with pytest.raises(ConfigError, match="one label per row"):
+        plot_cross_play(np.full((2, 2), 0.5), ["a"], tmp_path / "one.png")
 
 
 def test_fit_elo_refuses_settings_that_cannot_work() -> None:

@@ -109,3 +109,24 @@ def test_label_colors_never_repeat():
     for n in (3, 12, 21, 28, 60):
         colors = plots.label_colors([f"t{i}" for i in range(n)])
         assert len(set(colors.values())) == n
+
+
+def test_sampling_over_time_draws_a_label_that_sampled_nothing(tmp_path):
+    """A row with no samples (benchmarks/rl_curriculum.py records ``np.zeros((0, 2))`` for a run that ended no
+    episode) raised numpy's "cannot reshape array of size 0 into shape (0,newaxis)"."""
+    rng = np.random.default_rng(2)
+    rows = {"none": ([], np.zeros((0, 2))), "some": (np.arange(50), rng.random((50, 2)))}
+    path = tmp_path / "sampling.png"
+    fig = plots.sampling_over_time_figure(rows, path, windows=2)
+    assert _is_png(path)
+    counts = [len(ax.collections[0].get_offsets()) for ax in fig.axes[:4]]
+    assert counts[:2] == [0, 0] and sum(counts[2:]) == 50
+
+
+def test_bar_figure_leaves_out_nan_and_empty_values(tmp_path):
+    """A label whose every run failed (no value) raised numpy's "zero-size array to reduction operation minimum";
+    one NaN among a label's values made its bar vanish."""
+    fig = plots.bar_figure({"failed": [], "one nan": [1.0, np.nan, 3.0], "ok": [2.0]}, tmp_path / "bars.png")
+    assert _is_png(tmp_path / "bars.png")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert np.isnan(heights[0]) and heights[1:] == [2.0, 2.0]

@@ -168,7 +168,8 @@ def sampling_over_time_figure(
     scatter = None
     for r, (label, (t, pts)) in enumerate(rows.items()):
         t = np.asarray(t, dtype=float)
-        pts = np.asarray(pts, dtype=float).reshape(len(t), -1)
+        pts = np.asarray(pts, dtype=float)  # (a label that sampled nothing: numpy cannot reshape 0 into (0, -1))
+        pts = pts.reshape(len(t), -1) if len(t) else np.empty((0, max(dims) + 1))
         for w in range(windows):
             ax = axes[r, w]
             lo, hi = bounds[w], bounds[w + 1]
@@ -326,17 +327,20 @@ def bar_figure(
     title: str | None = None,
     colors: Mapping[str, Any] | None = None,
 ):
-    """One bar per label at the median of its values, with a min-max error bar."""
+    """One bar per label at the median of its values, with a min-max error bar (NaN values left out; a label
+    with none left has no bar)."""
     if not values:
         raise ValueError("bar_figure needs at least one value")
     labels = list(values)
     colors = dict(colors or label_colors(labels))
     meds, los, his = [], [], []
     for lab in labels:
-        v = np.atleast_1d(np.asarray(values[lab], dtype=float))
-        meds.append(np.median(v))
-        los.append(np.median(v) - v.min())
-        his.append(v.max() - np.median(v))
+        v = np.atleast_1d(np.asarray(values[lab], dtype=float)).ravel()
+        v = v[~np.isnan(v)]  # a failed run's NaN hid the others; a label with no value at all gets no bar
+        med = float(np.median(v)) if v.size else float("nan")
+        meds.append(med)
+        los.append(med - v.min() if v.size else 0.0)
+        his.append(v.max() - med if v.size else 0.0)
     fig = _figure(max(3.5, 0.8 * len(labels) + 1.5), 3.2)
     ax = fig.subplots()
     ax.bar(labels, meds, yerr=[los, his], color=[colors.get(l) for l in labels], capsize=3)

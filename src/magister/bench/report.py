@@ -402,41 +402,45 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
             continue
         any_job = next(iter(first.values()))
         smp = any_job["samples"]
+        # each teacher's first seed that finished: where one failed, another teacher's row is another seed
+        # (the caption named the first teacher's seed for every row)
+        one_seed = len({j["seed"] for j in first.values()}) == 1
+        row = {t: t if one_seed else f"{t} (seed {j['seed']})" for t, j in first.items()}
+        which = f"seed {any_job['seed']}" if one_seed else "each teacher's first finished seed"
         total = float(results["config"]["episodes"])
         if not smp["finite"] and smp["dim"] >= 2:
             grid = any_job.get("grid")
             edges = np.linspace(0, 1, grid["cells"] + 1)[1:-1] if grid else None
-            rows = {t: (j["samples"]["episode"], np.array(j["samples"]["x"], dtype=float).reshape(-1, smp["dim"]))
+            rows = {row[t]: (j["samples"]["episode"],
+                             np.array(j["samples"]["x"], dtype=float).reshape(-1, smp["dim"]))
                     for t, j in first.items()}
             p = out / f"sampling-{_safe(s)}.png"
             plots.sampling_over_time_figure(rows, p, windows=4, edges=edges, total=total,
                                             axis_labels=("dim 0", "dim 1"))
             extra = f" (first two of {smp['dim']} dimensions)" if smp["dim"] > 2 else ""
-            figures.append((f"{s}: where each teacher sampled{extra}, seed {any_job['seed']}, by time window",
-                            p))
+            figures.append((f"{s}: where each teacher sampled{extra}, {which}, by time window", p))
         elif smp["finite"] and smp["n_tasks"]:
             mpanels = {}
             for t, j in first.items():
-                mpanels[t] = plots.mixture_from_samples(j["samples"]["episode"], j["samples"]["x"],
-                                                        int(smp["n_tasks"]), bins=20, total=total)
+                mpanels[row[t]] = plots.mixture_from_samples(j["samples"]["episode"], j["samples"]["x"],
+                                                             int(smp["n_tasks"]), bins=20, total=total)
             p = out / f"mixture-{_safe(s)}.png"
             plots.mixture_over_time_figure(mpanels, p, names=smp.get("names"))
-            figures.append((f"{s}: share of each task proposed over time, seed {any_job['seed']}", p))
+            figures.append((f"{s}: share of each task proposed over time, {which}", p))
         if all(j.get("grid_snapshots") for j in first.values()):
             grid = any_job["grid"]
-            rows = {t: (j["episodes"], np.array(j["grid_snapshots"])) for t, j in first.items()}
+            rows = {row[t]: (j["episodes"], np.array(j["grid_snapshots"])) for t, j in first.items()}
             p = out / f"mastery-map-{_safe(s)}.png"
             blocked = {}
             for t, j in first.items():
                 if j["grid"].get("unlearnable"):
                     mask = np.zeros(j["grid"]["cells"] ** 2, dtype=bool)
                     mask[j["grid"]["unlearnable"]] = True
-                    blocked[t] = mask.reshape(j["grid"]["cells"], j["grid"]["cells"])
+                    blocked[row[t]] = mask.reshape(j["grid"]["cells"], j["grid"]["cells"])
             plots.grid_over_time_figure(rows, p, columns=4, vmax=grid["cap"], threshold=grid["threshold"],
                                         cbar_label="competence counter", blocked=blocked or None)
             crosses = ", crosses: unlearnable" if blocked else ""
-            figures.append((f"{s}: competence of each cell over time (dots: mastered{crosses}), "
-                            f"seed {any_job['seed']}", p))
+            figures.append((f"{s}: competence of each cell over time (dots: mastered{crosses}), {which}", p))
     return figures
 
 

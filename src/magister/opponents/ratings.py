@@ -87,8 +87,8 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     from matplotlib.figure import Figure
 
     s = np.asarray(scores, dtype=float)
-    n = len(s)
-    if s.shape != (n, n) or len(labels) != n:
+    n = len(labels)  # (len(s) of a single number was a raw "len() of unsized object")
+    if s.shape != (n, n):
         raise ConfigError(f"need a square score matrix and one label per row, got {s.shape} and {len(labels)} labels")
     if ((s < 0) | (s > 1) | np.isinf(s)).any():  # nan is fine: a pair that did not play (drawn blank)
         raise ConfigError("scores must lie in [0, 1] (the row player's mean score: win 1, draw 0.5, loss 0), or be "
