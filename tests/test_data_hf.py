@@ -220,10 +220,30 @@ def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp
     assert teacher.n_observed == sum(sum(1 for c in h["counts"] if c) for h in sampler.history[:3])
 
 
+def _train_recording_losses(monkeypatch, trainer, skills, steps: int):
+    """Train with an exp3 curriculum; returns ``(teacher, sampler, seen)``, ``seen`` holding per micro-batch the
+    skill of each example (its first labelled token; None without one) and its per-example loss."""
+    import magister.data.hf as hf
+
+    seen = []
+    original = hf.per_example_loss_from_outputs
+
+    def recorded(logits, labels, **kw):
+        out = original(logits, labels, **kw)
+        seen.append(([int(x[x != -100][0]) if (x != -100).any() else None for x in labels], out.tolist()))
+        return out
+
+    monkeypatch.setattr(hf, "per_example_loss_from_outputs", recorded)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=steps, seed=0)
+    add_curriculum(trainer, sampler, eval_metric=None)
+    trainer.train()
+    return teacher, sampler, seen
+
+
 def test_nan_training_losses_are_left_out_and_training_goes_on(tmp_path, monkeypatch, recwarn):
     """The curriculum refused a NaN per-example loss (InvalidScoreError), which stopped the run at step 0 where a
     plain Trainer goes on; now those examples are left out of the feedback and every batch still leaves the queue."""
-    import magister.data.hf as hf
 
     torch.set_num_threads(1)
     train, skills = _rows(0, 12)
@@ -235,19 +255,7 @@ def test_nan_training_losses_are_left_out_and_training_goes_on(tmp_path, monkeyp
     trainer.model.register_forward_pre_hook(lambda m, a, kw: ids.update(x=kw.get("input_ids")), with_kwargs=True)
     trainer.model.lm_head.register_forward_hook(
         lambda m, a, out: torch.where((ids["x"] == 23).any(1)[:, None, None], torch.full_like(out, float("nan")), out))
-    seen = []  # (skill of each example, its loss) per micro-batch: the first label is the skill
-    original = hf.per_example_loss_from_outputs
-
-    def recorded(logits, labels, **kw):
-        out = original(logits, labels, **kw)
-        seen.append((labels[:, 0].tolist(), out.tolist()))
-        return out
-
-    monkeypatch.setattr(hf, "per_example_loss_from_outputs", recorded)
-    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
-    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
-    add_curriculum(trainer, sampler, eval_metric=None)
-    trainer.train()
+    teacher, sampler, seen = _train_recording_losses(monkeypatch, trainer, skills, steps=6)
     assert trainer.state.global_step == 6 and len(sampler.history) == 6 and sampler.pending == 0
     nan = [sum(not np.isfinite(v) for v in losses) for _, losses in seen]
     assert sum(nan) > 0 and any(0 < n < 4 for n in nan), "some batches mix NaN and finite losses"
@@ -259,7 +267,6 @@ def test_nan_training_losses_are_left_out_and_training_goes_on(tmp_path, monkeyp
 
 def test_examples_without_a_labelled_token_are_left_out_without_a_warning(tmp_path, monkeypatch, recwarn):
     """An example whose labels are all -100 has no loss: it was told to the teacher as 0, a perfect score."""
-    import magister.data.hf as hf
 
     torch.set_num_threads(1)
     train, skills = _rows(0, 12)
@@ -267,19 +274,7 @@ def test_examples_without_a_labelled_token_are_left_out_without_a_warning(tmp_pa
         r["labels"] = torch.full_like(r["labels"], -100)
     trainer = _trainer(tmp_path, train, {"count": train[:2]}, steps=4)
     trainer.args.eval_strategy = "no"
-    seen = []  # (labelled skills of each micro-batch, its losses)
-    original = hf.per_example_loss_from_outputs
-
-    def recorded(logits, labels, **kw):
-        out = original(logits, labels, **kw)
-        seen.append(([int(l[l != -100][0]) if (l != -100).any() else None for l in labels], out.tolist()))
-        return out
-
-    monkeypatch.setattr(hf, "per_example_loss_from_outputs", recorded)
-    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
-    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=4, seed=0)
-    add_curriculum(trainer, sampler, eval_metric=None)
-    trainer.train()
+    teacher, sampler, seen = _train_recording_losses(monkeypatch, trainer, skills, steps=4)
     assert sampler.pending == 0 and any(None in sk for sk, _ in seen)
     assert all(np.isnan(v) == (s is None) for sk, losses in seen for s, v in zip(sk, losses))
     # one observation per skill with a labelled example in the batch

@@ -159,6 +159,15 @@ def _rllib_venv(n: int = 2):
     return gym.vector.SyncVectorEnv([lambda i=i: CurriculumWrapper(CliffWalk(), None) for i in range(n)])
 
 
+def _rllib_started(actor_name: str):
+    """A runner's callback (prefetch 4) and a 2-env vector env whose first episodes it created, reset: (cb, venv)."""
+    cb, venv = rllib_callback(actor_name, prefetch=4, flush_every=100)(), _rllib_venv()
+    for i in range(2):
+        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
+    venv.reset(seed=0)
+    return cb, venv
+
+
 def test_rllib_runner_that_remakes_its_env_reports_the_new_envs_first_episodes():
     # before: the callback remembered the last reported episode count per env index, so after RLlib re-made the
     # runner's env (make_env after a failure; the old wrappers closed the client and the runner went on), the new
@@ -216,10 +225,7 @@ def test_rllib_runner_client_is_closed_when_rllib_stops_the_runner(local_ray):
     # before: algo.stop() stops each runner, which closes its env, but the runner's client was never closed: the
     # tasks it had prefetched stayed leased to it for good
     actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-stop")
-    cb, venv = rllib_callback("t-rllib-stop", prefetch=4, flush_every=100)(), _rllib_venv()
-    for i in range(2):
-        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
-    venv.reset(seed=0)
+    cb, venv = _rllib_started("t-rllib-stop")
     finished = 0
     rng = np.random.default_rng(0)
     while finished < 3:
@@ -325,10 +331,7 @@ def test_rllib_episodes_cut_by_a_stop_or_a_forced_reset_give_their_tasks_back(lo
     # sub-env's next episode were never scored nor given back (proposed, then lost: a level teacher's new level never
     # played); a forced reset (each evaluation round) dropped them the same way
     actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-rllib-cut")
-    cb, venv = rllib_callback("t-rllib-cut", prefetch=4, flush_every=100)(), _rllib_venv()
-    for i in range(2):
-        cb.on_episode_created(env=venv, env_index=i, env_runner=_runner(0), episode=_FakeEpisode())
-    venv.reset(seed=0)
+    cb, venv = _rllib_started("t-rllib-cut")
     venv.step(np.zeros(2, int))
     running = [venv.envs[i].task for i in range(2)]
     for i in range(2):  # a forced reset (RLlib's _reset_envs_and_episodes): new episodes, then a reset of all

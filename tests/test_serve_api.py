@@ -276,26 +276,37 @@ def test_remote_propose_and_observe_batch_split_what_one_request_cannot_carry(cl
     assert len(seqs) == len(a) and remote.n_observed == len(a)
 
 
+class _RefuseSecond(httpx.BaseTransport):
+    """A transport to the test app whose second request to ``endpoint`` is answered ``status`` with ``detail``."""
+
+    def __init__(self, client, endpoint: str, status: int, detail: str):
+        self.client, self.endpoint, self.status, self.detail, self.calls = client, endpoint, status, detail, 0
+
+    def handle_request(self, request):
+        if request.url.path.endswith(self.endpoint):
+            self.calls += 1
+            if self.calls == 2:
+                return httpx.Response(self.status, json={"detail": self.detail})
+        r = self.client._transport.handle_request(request)
+        r.read()
+        return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+
+def _refusing_second(client, endpoint: str, status: int = 403,
+                     detail: str = "this token may not use curriculum 'walker'") -> HTTPTeacher:
+    """A client of 'walker' whose second request to ``endpoint`` is refused (one split call failing midway)."""
+    http = httpx.Client(transport=_RefuseSecond(client, endpoint, status, detail), base_url="http://testserver",
+                        headers=AUTH)
+    return HTTPTeacher("http://testserver", "walker", client=http)
+
+
 def test_remote_propose_split_that_fails_midway_hands_over_the_tasks_already_drawn(client):
     from magister.serve.client import PartialProposalError
     from magister.serve.settings import MAX_K
 
     _create(client, space={"type": "Box", "low": [0], "high": [1]})
 
-    class FailSecondPropose(httpx.BaseTransport):  # the second request of one propose(k) is refused
-        calls = 0
-
-        def handle_request(self, request):
-            if request.url.path.endswith("/propose"):
-                self.calls += 1
-                if self.calls == 2:
-                    return httpx.Response(403, json={"detail": "this token may not use curriculum 'walker'"})
-            r = client._transport.handle_request(request)
-            r.read()
-            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
-
-    http = httpx.Client(transport=FailSecondPropose(), base_url="http://testserver", headers=AUTH)
-    remote = HTTPTeacher("http://testserver", "walker", client=http)
+    remote = _refusing_second(client, "/propose")  # the second request of one propose(k) is refused
     local = mg.make_teacher("uniform", mg.Box([0], [1]), seed=3, score_range=mg.ScoreRange())
     with pytest.raises(PartialProposalError, match=f"after {MAX_K} of its tasks were drawn") as e:
         remote.propose(MAX_K + 5)  # the first request's tasks were recorded as proposed, then lost
@@ -310,20 +321,7 @@ def test_remote_observe_batch_split_that_fails_midway_hands_over_the_sequence_nu
 
     _create(client, space={"type": "Box", "low": [0], "high": [1]})
 
-    class FailSecondChunk(httpx.BaseTransport):  # the second request of one observe_batch is refused
-        calls = 0
-
-        def handle_request(self, request):
-            if request.url.path.endswith("/observe_batch"):
-                self.calls += 1
-                if self.calls == 2:
-                    return httpx.Response(403, json={"detail": "this token may not use curriculum 'walker'"})
-            r = client._transport.handle_request(request)
-            r.read()
-            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
-
-    http = httpx.Client(transport=FailSecondChunk(), base_url="http://testserver", headers=AUTH)
-    remote = HTTPTeacher("http://testserver", "walker", client=http)
+    remote = _refusing_second(client, "/observe_batch")  # the second request of one observe_batch is refused
     tasks, scores = remote.propose(7), [0.1 * i for i in range(7)]
     with pytest.raises(PartialObservationError, match="failed after 3 of them were recorded") as e:
         remote.observe_batch(tasks, scores, chunk=3)  # the first chunk was recorded, then its numbers lost
@@ -343,20 +341,7 @@ def test_a_partial_error_carries_the_status_of_a_refusal_mapped_to_a_magister_er
 
     _create(client, space={"type": "Box", "low": [0], "high": [1]})
 
-    class RefuseSecondChunk(httpx.BaseTransport):
-        calls = 0
-
-        def handle_request(self, request):
-            if request.url.path.endswith("/observe_batch"):
-                self.calls += 1
-                if self.calls == 2:
-                    return httpx.Response(422, json={"detail": "score 7.0 outside the score range"})
-            r = client._transport.handle_request(request)
-            r.read()
-            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
-
-    remote = HTTPTeacher("http://testserver", "walker",
-                         client=httpx.Client(transport=RefuseSecondChunk(), base_url="http://testserver", headers=AUTH))
+    remote = _refusing_second(client, "/observe_batch", 422, "score 7.0 outside the score range")
     tasks = remote.propose(4)
     with pytest.raises(PartialObservationError) as e:
         remote.observe_batch(tasks, [0.5] * 4, chunk=2)
