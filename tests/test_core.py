@@ -449,6 +449,27 @@ def test_an_unknown_setting_names_the_settings_the_teacher_takes():
     assert mg.make_teacher("riac-plus", mg.Box([0], [1]), n_cuts=10, seed=0).config()["n_cuts"] == 10
 
 
+def test_make_teacher_builds_a_teacher_that_takes_settings_of_its_own_from_its_keyword_arguments(monkeypatch):
+    # before: make_teacher checked the settings against the constructors' signatures first, and refused a setting
+    # that a teacher of the user's own takes from its **settings ("teacher 'x' has no setting 'alpha'"), which the
+    # class itself, magister.load and its checkpoint took
+    from magister import teacher as teacher_module
+    from magister.teachers.uniform import Uniform
+
+    class OwnSettings(Uniform):
+        name = "test-own-settings"
+
+        def __init__(self, space, **settings):
+            self.alpha = settings.pop("alpha", 0.1)
+            super().__init__(space, **settings)
+
+    monkeypatch.setitem(teacher_module._REGISTRY, "test-own-settings", OwnSettings)
+    t = mg.make_teacher("test-own-settings", mg.Discrete(3), alpha=0.5, seed=0)
+    assert t.alpha == 0.5 and mg.loads(t.to_bytes()).alpha == 0.5
+    with pytest.raises(TypeError, match="'test-own-settings' has no setting 'bogus';"):  # the one Python named
+        mg.make_teacher("test-own-settings", mg.Discrete(3), alpha=0.5, bogus=1)
+
+
 def test_settings_checks_name_the_setting_and_the_range():
     from magister import settings
 

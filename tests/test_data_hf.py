@@ -89,6 +89,17 @@ def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
                                                                             torch.tensor([1]))))
 
 
+def test_per_example_loss_of_a_classifier_has_no_loss_for_an_ignored_label():
+    # before: 2-D logits with label -100 (ignored) gave a loss of 0.0, a perfect score for the example's skill;
+    # the token case gave NaN, as the docs say for an example without a labelled token
+    logits = torch.tensor([[0.0, 5.0], [1.0, 0.0]])
+    out = per_example_loss_from_outputs(logits, torch.tensor([1, -100]), shift=False)
+    assert out[0] == pytest.approx(float(torch.nn.functional.cross_entropy(logits[:1], torch.tensor([1]))))
+    assert torch.isnan(out[1])
+    soft = per_example_loss_from_outputs(logits, torch.tensor([[0.0, 1.0], [1.0, 0.0]]), shift=False)
+    assert torch.isfinite(soft).all()  # class probabilities: nothing ignored
+
+
 def _two_rank_trainer_run(tmp_path, launcher: list[str]):
     """Run tests/scripts/hf_trainer_ddp.py under ``launcher`` with 2 CPU processes; check the ranks agree, each
     trains on its own block of every global batch, and every batch and evaluation reaches every rank's teacher."""

@@ -362,6 +362,19 @@ def test_accel_on_a_space_of_solvable_mazes_keeps_its_edits_solvable():
         mg.make_teacher("accel", sp, seed=0, mutator={"name": "maze", "keep_solvable": False})
 
 
+def test_accel_refuses_a_maze_mutator_object_that_cuts_goals_off_on_solvable_mazes_when_built():
+    # before: maze_mutator() (keep_solvable=False) given as an object was taken on MazeSpace(require_solvable=True),
+    # and the checkpoint it wrote ({"name": "maze", "keep_solvable": False}) could not be loaded: magister.load refused
+    from magister.levels import maze_mutator
+
+    sp = MazeSpace(7, require_solvable=True)
+    with pytest.raises(ConfigError, match="keep_solvable=True"):
+        mg.make_teacher("accel", sp, seed=0, mutator=maze_mutator(n_edits=3))
+    t = mg.make_teacher("accel", sp, seed=0, mutator=maze_mutator(n_edits=3, keep_solvable=True))
+    assert mg.loads(t.to_bytes()).config()["mutator"] == {"name": "maze", "n_edits": 3, "keep_solvable": True}
+    mg.make_teacher("accel", MazeSpace(7), seed=0, mutator=maze_mutator(n_edits=3))  # any maze there: taken
+
+
 def _edit_seed(level, rng):
     return (level + 1) % 100
 

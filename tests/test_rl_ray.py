@@ -1030,6 +1030,34 @@ def test_a_client_inherited_through_fork_fails_fast_naming_the_fix(local_ray):
     ray.kill(actor)
 
 
+def _propose_in_child(client):
+    try:
+        return "proposed", client.propose()
+    except mg.ConfigError as e:
+        return "refused", str(e)
+
+
+def test_a_copy_sent_to_a_forked_process_fails_fast_naming_the_fix(local_ray):
+    # before: a client pickled into a process forked from the driver (a multiprocessing.Pool() worker, Linux's 'fork')
+    # took the fork's inherited Ray connection as its own and hung at the first propose: the fork check compared
+    # only the client's process, which is the child's for a copy unpickled there
+    import multiprocessing as mp
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-copy-in-fork")
+    client = RayTeacher("t-copy-in-fork", prefetch=4)
+    with mp.get_context("fork").Pool(1) as pool:
+        try:
+            got = pool.apply_async(_propose_in_child, (client,)).get(timeout=60)
+        except mp.TimeoutError:
+            pytest.fail("the copy in the forked process hung")
+        finally:
+            pool.terminate()
+    assert got[0] == "refused" and "forked from a process connected to Ray" in got[1] and "'spawn'" in got[1]
+    assert client.propose() in SPACE  # the client still works in the process that built it
+    client.close()
+    ray.kill(actor)
+
+
 def test_a_copy_of_a_client_built_from_a_bare_handle_says_how_to_reach_the_actor_without_ray(local_ray, monkeypatch):
     # before: unpickling such a copy in a process without Ray raised Ray's "Ray has not been started yet" inside the
     # worker's start-up; a copy of a named client connects there, one of a handle (no name to look up) is refused

@@ -161,21 +161,29 @@ def setting_names(teacher: str | type["Teacher"]) -> list[str]:
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
     cls = teacher_class(name)
-    chain = _init_chain(cls)
-    if chain and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in chain[-1].parameters.values()):
-        # Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting it takes
+    try:
+        return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+    except TypeError as e:
+        # Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting it takes.
+        # Told after the constructor refused it: one that takes settings of its own from **settings (pops them)
+        # has settings its signatures do not show, and was refused them when they were checked beforehand
+        chain = _init_chain(cls)
         takes = {n for sig in chain for n, p in sig.parameters.items()
                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "space")}
         unknown = sorted(set(kwargs) - takes)
-        if unknown:
+        named = [u for u in unknown if f"unexpected keyword argument '{u}'" in str(e)]  # (Python names the first)
+        if named and not all(k.__module__.startswith("magister.") for k in cls.__mro__ if "__init__" in vars(k)
+                             and k is not object):
+            unknown = named  # a teacher of the user's own may take the others from its **settings
+        if named:
             import difflib
 
             near = [m for u in unknown for m in difflib.get_close_matches(u, sorted(takes), n=1)]
             raise TypeError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
                                                                   if near else "")
-                            + f"; its settings are {', '.join(sorted(takes))}")
-    return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+                            + f"; its settings are {', '.join(sorted(takes))}") from None
+        raise
 
 
 def _jsonable_config(value: Any, where: str) -> Any:

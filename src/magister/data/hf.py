@@ -131,7 +131,11 @@ def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *,
     ``observe_batch_loss(..., skip_nonfinite=True)`` leaves out (it was 0, a perfect score for the teacher)."""
     logits = logits.detach().float()
     if logits.dim() == 2:
-        return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        loss = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        if labels.dtype.is_floating_point:  # class probabilities: no ignored label
+            return loss
+        # a label -100 is ignored, and its example has no loss (cross_entropy gave 0.0, a perfect score)
+        return torch.where(labels != -100, loss, torch.full_like(loss, float("nan")))
     if shift:
         logits, labels = logits[:, :-1], labels[:, 1:]
     tok = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),

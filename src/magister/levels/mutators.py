@@ -126,11 +126,15 @@ def _maze_for(space: Any, **kw: Any) -> MazeMutator:
     """The maze mutator for ``space``: on a space that holds solvable mazes only (``require_solvable``) it keeps
     its children solvable (an edit that cut the goal off made a child the space refuses, and accel failed on it)."""
     if getattr(space, "require_solvable", False):
-        keep = kw.setdefault("keep_solvable", True)
-        if isinstance(keep, (bool, np.bool_)) and not keep:
-            raise ConfigError(f"maze_mutator(keep_solvable=False) makes mazes whose goal cannot be reached, and "
-                              f"{space!r} holds solvable mazes only; use keep_solvable=True (the default there)")
+        _check_keeps_solvable(space, kw.setdefault("keep_solvable", True))
     return MazeMutator(**kw)
+
+
+def _check_keeps_solvable(space: Any, keep: Any) -> None:
+    """Refuse a maze mutator that may cut the goal off on a space that holds solvable mazes only."""
+    if getattr(space, "require_solvable", False) and isinstance(keep, (bool, np.bool_)) and not keep:
+        raise ConfigError(f"maze_mutator(keep_solvable=False) makes mazes whose goal cannot be reached, and "
+                          f"{space!r} holds solvable mazes only; use keep_solvable=True (the default there)")
 
 
 #: built-in mutators by name: factory(space, **settings)
@@ -170,6 +174,9 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
     if callable(spec):
         if isinstance(spec, PerturbMutator) and spec.space is None:
             return PerturbMutator(spec.sigma, space)
+        if isinstance(spec, MazeMutator):  # maze_mutator() as an object: the check of its named form, at build
+            # (it was taken, and its checkpoint, {"name": "maze", "keep_solvable": False}, could not be loaded)
+            _check_keeps_solvable(space, spec.keep_solvable)
         return spec
     raise ConfigError(f"a mutator is a name ({', '.join(sorted(MUTATORS))}), a settings dict, a "
                       f"'module:function' reference or a function (level, rng) -> level; got {spec!r}")

@@ -60,6 +60,27 @@ from ..teacher import Teacher, loads
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "rllib_callback", "find_curriculum_wrapper"]
 
+#: True in a process forked from one connected to Ray (a worker of multiprocessing.Pool(), Linux's default 'fork'):
+#: the connection it holds is its parent's, which does not survive a fork (calls on it hang)
+_ray_forked = False
+
+
+def _note_fork() -> None:
+    global _ray_forked
+    _ray_forked = _ray_forked or ray.is_initialized()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
+def _ray_inherited() -> bool:
+    """Whether this process's Ray connection is one it inherited through fork() (not one it made itself)."""
+    global _ray_forked
+    if _ray_forked and not ray.is_initialized():  # shut down since: a later ray.init here is this process's own
+        _ray_forked = False
+    return _ray_forked
+
 
 class TeacherActor:
     """Wraps one teacher inside a Ray actor (use :func:`start_teacher_actor`)."""
@@ -353,9 +374,20 @@ class RayTeacher:
         self._actor = handle
 
     def _forked(self) -> bool:
-        return self._pid is not None and self._pid != os.getpid()
+        # also a copy unpickled in a forked process (sent to a fork-started Pool worker): its pid is that
+        # process's, but the Ray connection there is the parent's, and the copy's calls hung
+        return (self._pid is not None and self._pid != os.getpid()) or _ray_inherited()
 
     def _check_process(self) -> None:
+        if self._forked() and self._pid == os.getpid():
+            raise ConfigError(
+                f"this RayTeacher is used in process {os.getpid()}, which was forked from a process connected to "
+                "Ray (e.g. a worker of multiprocessing.Pool() or of AsyncVectorEnv(env_fns), whose default start "
+                "method on Linux is 'fork'), and it was sent there as a copy: Ray does not survive a fork, and the "
+                "client's calls would hang. Start the workers with the 'spawn' or 'forkserver' context "
+                "(multiprocessing.get_context('spawn').Pool(), AsyncVectorEnv(env_fns, context='spawn')): a copy "
+                "there connects to the cluster itself when the client was built from the actor's name "
+                "(RayTeacher('name'))")
         if self._forked():
             raise ConfigError(
                 f"this RayTeacher was built in process {self._pid} and is used in process {os.getpid()}, which "
@@ -432,7 +464,8 @@ class RayTeacher:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._pid = os.getpid()
-        if self._remote is not None and ray.is_initialized():  # a process connected to Ray: the handle as it was
+        # a process connected to Ray: the handle as it was (not in a forked process: its connection is the parent's)
+        if self._remote is not None and ray.is_initialized() and not _ray_inherited():
             self._actor = pickle.loads(self._remote["handle"])
         if self.client_id is None:
             self.client_id = uuid.uuid4().hex
