@@ -22,6 +22,7 @@ import transformers
 
 import magister as mg
 from magister.data import SkillSampler, add_curriculum
+from magister.settings import whole
 
 SKILLS = ["count", "repeat", "noise"]
 LEARNABLE = ["count", "repeat"]  # "noise" rows are random tokens: nothing there can be learned
@@ -76,6 +77,7 @@ def train(teacher_name: str, steps: int = 120, seed: int = 0) -> float:
 def main(steps: int = 120, seed: int = 0, teacher_name: str = "lp-bandit") -> dict[str, float]:
     """The curriculum against uniform sampling over the skills; returns each one's final held-out loss on the
     learnable skills."""
+    steps = whole("steps", steps)  # refused before anything runs (it was refused as "num_batches" mid-run)
     loss = {name: train(name, steps, seed) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: held-out loss {loss[teacher_name]:.3f} vs uniform {loss['uniform']:.3f} "
           f"on the learnable skills after {steps} steps (lower is better): "

@@ -20,6 +20,7 @@ from magister.bench.report import percent_pair
 from magister.data import SkillSampler
 from magister.data.model import TinyTransformer, evaluate_per_skill
 from magister.data.synthetic import addition
+from magister.settings import whole
 
 # Skill-It with a chain graph: digit i is a prerequisite of digit i + 1
 GRAPH = [[1, 0.5, 0], [0, 1, 0.5], [0, 0, 1]]
@@ -60,6 +61,7 @@ def train(teacher_name: str, batches: int = 600, seed: int = 0, every: int = 50)
 def main(batches: int = 600, seed: int = 0, teacher_name: str = "skill-it") -> dict[str, float]:
     """Skill-It against uniform sampling over the skills; returns each one's mean held-out accuracy over
     the run (the area under its learning curve: how much it had learned, on average, along the way)."""
+    batches = whole("batches", batches)  # refused before anything runs (it was refused as "num_batches" mid-run)
     result = {}
     for name in (teacher_name, "uniform"):
         result[name] = float(np.mean(train(name, batches, seed)))

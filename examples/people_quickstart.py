@@ -6,6 +6,7 @@ Run from the repository root:  python examples/people_quickstart.py
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,4 +75,6 @@ def main() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    # it takes no options: one it is given (--seed...) is refused, not silently ignored
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     main()

@@ -248,10 +248,13 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_levels: int | None = N_LEVELS
          ) -> dict[str, dict]:
+    from magister.errors import ConfigError
     from magister.settings import whole
 
     # 0 or a negative budget is refused (it used to run the default 100,000 steps, or none at all)
     steps = whole("steps", int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 100_000)) if steps is None else steps)
+    if teacher == "uniform":  # it trained uniform twice and printed it losing to itself
+        raise ConfigError("the teacher to compare with uniform cannot be 'uniform' itself; name another (--teacher)")
     from magister.bench.levels import versus_uniform
 
     runs = {name: train(name, steps, seed, n_levels=n_levels) for name in (teacher, "uniform")}

@@ -97,7 +97,8 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", runners: 
     if whole("steps", steps, BATCH) % BATCH:
         raise ConfigError(f"steps must be a multiple of {BATCH} (RLlib's train batch), got {steps}")
     whole("runners", runners, 0)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # each env-runner actor asks Ray for one CPU: with only 2 declared, --runners 3 waited for a CPU forever
+    ray.init(num_cpus=max(2, runners), include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         shares = {name: train(name, steps, seed, runners) for name in (teacher_name, "uniform")}
     finally:

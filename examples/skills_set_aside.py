@@ -7,14 +7,18 @@ exercises on skills already mastered; with ``set_aside=0.9`` a skill answered
 right 9 times in 10 gets a tenth of its share, and comes back for review after
 100 exercises without practice (``magister.set_aside``).
 
-Run from the repository root:  python examples/skills_set_aside.py   (about 6 seconds)
+Run from the repository root:  python examples/skills_set_aside.py [--students 5] [--exercises 6000]
+(about 6 seconds)
 """
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 import magister as mg
+from magister.settings import whole
 from magister.students import SkillStudent
 
 SKILLS, UNLEARNABLE, EXERCISES = 50, 5, 6000
@@ -36,6 +40,8 @@ def teach(name: str, settings: dict, seed: int, exercises: int = EXERCISES) -> t
 
 
 def main(students: int = 5, exercises: int = EXERCISES) -> dict[str, dict[str, float]]:
+    # refused before anything runs: 0 exercises divided by zero, 0 students printed nan% and a verdict
+    students, exercises = whole("students", students), whole("exercises", exercises)
     runs = {"sec, set_aside=0.9": ("sec", {"set_aside": 0.9}), "sec": ("sec", {}), "uniform": ("uniform", {})}
     out = {}
     for label, (name, settings) in runs.items():
@@ -52,4 +58,8 @@ def main(students: int = 5, exercises: int = EXERCISES) -> dict[str, dict[str, f
 
 
 if __name__ == "__main__":
-    main()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # and an option it does not know is refused
+    p.add_argument("--students", type=int, default=5, help="simulated learners per teacher (learner seeds 0..N-1)")
+    p.add_argument("--exercises", type=int, default=EXERCISES)
+    a = p.parse_args()
+    main(a.students, a.exercises)
