@@ -28,7 +28,9 @@ from magister.settings import whole
 def practise(teacher, steps: int, seed: int = 0) -> float:
     """A toy learner that improves by practising tasks near its skill; returns its skill at the end
     (0: only the easiest tasks, 1: the hardest)."""
-    rng = np.random.default_rng(seed)
+    # a stream of its own: seeded like the teachers (seed 0), the learner's noise was drawn from the same bits as
+    # their proposals
+    rng = np.random.default_rng([seed, 1])
     skill = 0.0
     for _ in range(steps // 10):
         tasks = teacher.propose(10)  # an array (10, 2), exactly like a local teacher
