@@ -97,6 +97,16 @@ def test_grid_over_time_and_bars(tmp_path):
     assert _is_png(path)
 
 
+def test_grid_over_time_scales_colours_past_nan_cells(tmp_path):
+    # a NaN cell (not measured) made the default colour scale NaN: every cell was drawn blank
+    maps = np.stack([np.full((3, 3), v) for v in (10.0, 40.0)])
+    maps[:, 1, 1] = np.nan
+    fig = plots.grid_over_time_figure({"a": (np.arange(2), maps), "b": (np.arange(2), np.full((2, 3, 3), np.nan))},
+                                      tmp_path / "g.png", columns=2)
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert images and all(im.norm.vmax == 40.0 for im in images)
+
+
 def test_label_colors_are_stable_and_distinct():
     c1 = plots.label_colors(["a", "b", "c"])
     c2 = plots.label_colors(["a", "b", "c"])

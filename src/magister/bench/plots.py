@@ -282,8 +282,9 @@ def grid_over_time_figure(
     if not rows:
         raise ValueError("grid_over_time_figure needs at least one row")
     columns = max(1, int(columns))
-    if vmax is None:
-        vmax = max(float(np.max(m)) for _, m in rows.values()) or 1.0
+    if vmax is None:  # NaN cells (not measured) left out: np.max gave a NaN colour scale, every cell blank
+        finite = [float(np.nanmax(m)) for _, m in rows.values() if np.isfinite(np.asarray(m, dtype=float)).any()]
+        vmax = max(finite, default=0.0) or 1.0
     fig = _figure(2.2 * columns + 0.9, 2.2 * len(rows) + 0.3)
     axes = fig.subplots(len(rows), columns, squeeze=False)
     image = None
