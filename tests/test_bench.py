@@ -80,8 +80,10 @@ def test_runner_is_deterministic_across_workers():
 def test_a_failing_job_is_reported_not_fatal(tmp_path):
     jobs = [JobSpec("uniform", "grid", 0, episodes=50, eval_every=25),
             JobSpec("uniform", "grid", 1, episodes=50, eval_every=25, settings={"no_such_setting": 1})]
-    recs = run_bench(jobs, workers=1)
+    seen = {}
+    recs = run_bench(jobs, workers=1, progress=lambda i, done: seen.__setitem__(i, done))
     assert recs[0]["status"] == "ok" and recs[1]["status"] == "error"
+    assert seen == {0: 50, 1: 50}  # the failed job counts as done: the progress bar stopped short of its total
     assert "no_such_setting" in recs[1]["error"]
     results = {"format": report_mod.FORMAT, "config": {"teachers": ["uniform"], "students": ["grid"], "seeds": [0, 1],
                                                        "episodes": 50, "eval_every": 25, "batch": 1, "workers": 1},

@@ -464,10 +464,18 @@ def _worker_job(spec: JobSpec, job_index: int) -> dict[str, Any]:
         if q is not None:
             q.put((i, done))
 
+    return _run_one(spec, progress, job_index)
+
+
+def _run_one(spec: JobSpec, progress: ProgressFn | None, job_index: int) -> dict[str, Any]:
+    """One job's record; a job that fails gives an error record (one broken teacher must not stop the
+    benchmark) and counts as done for the progress (its episodes will not come: the bar stopped short)."""
     try:
         rec = run_job(spec, progress, job_index)
-    except Exception as e:  # noqa: BLE001 - one broken teacher must not stop the benchmark
+    except Exception as e:  # noqa: BLE001
         rec = _error_record(spec, e)
+        if progress is not None:
+            progress(job_index, spec.episodes)
     rec["worker_pid"] = os.getpid()
     rec["blas_threads"] = _blas_threads()
     return rec
@@ -506,13 +514,7 @@ def run_bench(
         with pinned_threads():
             try:
                 for i, spec in enumerate(jobs):
-                    try:
-                        rec = run_job(spec, progress, i)
-                    except Exception as e:  # noqa: BLE001
-                        rec = _error_record(spec, e)
-                    rec["worker_pid"] = os.getpid()
-                    rec["blas_threads"] = _blas_threads()
-                    results[i] = rec
+                    results[i] = _run_one(spec, progress, i)
             except KeyboardInterrupt:  # (the finished jobs' records went with it, without a word)
                 raise Interrupted(results) from None
         return results  # type: ignore[return-value]
