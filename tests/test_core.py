@@ -167,17 +167,27 @@ def test_checkpoint_with_any_flipped_byte_loads_the_same_state_or_is_refused():
         assert states_equal(back.state_dict(), ref), f"byte {pos} flipped loaded a different state"
 
 
-def _stored_checkpoint(state):
+def _stored_checkpoint(state, version=checkpoint.VERSION):
     """``state`` as checkpoint.dumps writes it, but with uncompressed entries (so a test can edit a header)."""
     import io
     import json
 
     arrays = {}
     tree = checkpoint._pack(state, arrays, "state")
-    meta = json.dumps({"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "state": tree}).encode()
+    meta = json.dumps({"format": checkpoint.FORMAT, "version": version, "state": tree}).encode()
     buf = io.BytesIO()
     np.savez(buf, **{checkpoint._META: np.frombuffer(meta, dtype=np.uint8), **arrays})
     return buf.getvalue()
+
+
+def test_a_checkpoint_without_a_valid_format_version_is_refused():
+    # version 0 or true (a JSON bool is an int in Python) was accepted as a version this magister reads
+    assert checkpoint.loads(_stored_checkpoint({"x": np.arange(3.0)}))["x"].tolist() == [0.0, 1.0, 2.0]
+    for bad in (0, True, -1, 1.0, None):
+        with pytest.raises(CheckpointError, match="no valid format version"):
+            checkpoint.loads(_stored_checkpoint({"x": np.arange(3.0)}, version=bad))
+    with pytest.raises(CheckpointError, match="upgrade magister"):
+        checkpoint.loads(_stored_checkpoint({"x": np.arange(3.0)}, version=checkpoint.VERSION + 1))
 
 
 def test_a_damaged_array_header_is_refused_not_loaded_as_a_smaller_array():

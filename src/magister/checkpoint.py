@@ -157,9 +157,13 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{source} is not a magister checkpoint")
-    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:  # (True, 0: no version written)
+        raise CheckpointError(f"{source} has no valid format version ({version!r}): it is corrupt or not a magister "
+                              "checkpoint; restore it from a backup or start from an earlier checkpoint")
+    if version > VERSION:
         raise CheckpointError(
-            f"{source} has format version {meta.get('version')!r}; this magister reads up to {VERSION}: upgrade magister"
+            f"{source} has format version {version!r}; this magister reads up to {VERSION}: upgrade magister"
         )
     try:
         return _unpack(meta["state"], arrays)
