@@ -539,6 +539,49 @@ for label, setting, make in makers:
     assert not mg.make_teacher("alp-gmm", space, seed=0, history_size=None).history.bounded
 
 
+def test_huge_per_task_windows_of_discrete_teachers_are_refused_before_allocating():
+    """A window kept once per task (set_aside_window, Skill-It's and SEC's window, a sequential stage's
+    mean_score window) of 10**8 is a ConfigError naming the setting and the limit; it allocated n * 10**8 floats
+    first (a MemoryError, or gigabytes of zeros). Run under a 1.5 GiB address-space limit."""
+    import subprocess
+    import sys
+
+    code = r'''
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+import magister as mg
+from magister.errors import ConfigError
+space = mg.Discrete(3)
+big = 10**8
+stage = lambda c: [{"indices": [0, 1], "until": c}, {"tasks": "all"}]
+makers = [(f"{t}.set_aside_window", "set_aside_window",
+           lambda t=t: mg.make_teacher(t, space, seed=0, set_aside=0.9, set_aside_window=big))
+          for t in ("exp3", "sec", "lp-bandit")]
+makers += [("skill-it.window", "window", lambda: mg.make_teacher("skill-it", space, seed=0, window=big)),
+           ("sec.window", "window", lambda: mg.make_teacher("sec", space, seed=0, window=big)),
+           ("sequential.window", "until.window", lambda: mg.make_teacher(
+               "sequential", space, stages=stage({"mean_score": 0.8, "window": big}))),
+           ("sequential.per_task", "until.any[1].window", lambda: mg.make_teacher(
+               "sequential", space, stages=stage({"any": [{"episodes": 5},
+                                                          {"mean_score": 0.8, "window": big, "per_task": True}]})))]
+for label, setting, make in makers:
+    try:
+        make()
+        print(label, "accepted")
+    except ConfigError as e:
+        ok = setting in str(e) and str(big) in str(e) and "limit" in str(e)
+        print(label, "ok" if ok else "unclear: " + str(e))
+    except MemoryError as e:
+        print(label, "MemoryError")
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert len(out) == 7 and all(line.endswith(" ok") for line in out), out
+    # usual windows still build, also over the most tasks a discrete teacher takes
+    mg.make_teacher("lp-bandit", mg.Discrete(10**6), seed=0, set_aside=0.9, set_aside_window=20)
+    mg.make_teacher("sequential", mg.Discrete(3), stages=[
+        {"indices": [0, 1], "until": {"mean_score": 0.8, "window": 10**6, "per_task": True}}, {"tasks": "all"}])
+
+
 def test_a_lone_npy_array_is_refused_as_not_a_checkpoint(tmp_path):
     # np.load returns an ndarray for a .npy file, and `with array as z` raised a raw TypeError
     import io

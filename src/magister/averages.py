@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import MAX_TASKS, few_tasks, rate, whole
+from .settings import MAX_TASKS, few_tasks, per_task_size, rate, whole
 
 __all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "powered", "MAX_TASKS"]
 
@@ -77,6 +77,8 @@ class TaskAverages:
         self.fast_rate = rate("fast", fast)
         self.slow_rate = rate("slow", slow)
         whole("window", window, 0)
+        if window:  # checked before the (n, window) array
+            per_task_size("window", window, self.n, why="the teacher keeps that many scores per task")
         self.window = int(window)
         self.counts = np.zeros(self.n, dtype=np.int64)
         self.fast = np.full(self.n, np.nan)

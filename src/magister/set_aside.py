@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import few_tasks, whole
+from .settings import few_tasks, per_task_size, whole
 
 __all__ = ["SetAside", "FACTOR", "make_set_aside"]
 
@@ -72,6 +72,7 @@ class SetAside:
                               f"mastered, in (0, 1], or None to keep every task in play; got {threshold!r}")
         _check(window, review_after)
         self.n = few_tasks(n, f"set_aside keeps {window} scores per task")  # before the (n, window) array
+        per_task_size("set_aside_window", window, self.n, why="set_aside keeps that many scores per task")
         self.threshold = float(threshold)
         self.window = int(window)
         self.review_after = float(review_after)

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
-           "size"]
+           "size", "MAX_CELLS", "per_task_size"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
@@ -43,6 +43,16 @@ def size(name: str, value: Any, minimum: int = 1, *, why: str, limit: int = MAX_
     if n > limit:
         raise ConfigError(f"{name}={n} is too large for memory (limit {limit}): {why}; set {name} <= {limit}")
     return n
+
+
+#: the most scores a teacher keeps in a (tasks x window) array: a window per task
+MAX_CELLS = 100_000_000
+
+
+def per_task_size(name: str, value: Any, n: int, *, why: str) -> int:
+    """:func:`size` of a window kept once per task, over ``n`` tasks: at most :data:`MAX_SIZE`, and ``n * value`` at
+    most :data:`MAX_CELLS`, so ``window=10**9`` gets a ConfigError naming the setting, not a MemoryError."""
+    return size(name, value, why=why, limit=max(1, min(MAX_SIZE, MAX_CELLS // max(int(n), 1))))
 
 
 def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:

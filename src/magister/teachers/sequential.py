@@ -48,7 +48,7 @@ import numpy as np
 from ..averages import CachedPolicy
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
-from ..settings import whole
+from ..settings import per_task_size, whole
 from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
@@ -57,8 +57,9 @@ _COND_KEYS = {"episodes", "mean_score", "window", "per_task", "all", "any"}
 _MEAN_TOL = 1e-12
 
 
-def _parse_condition(cond: Any, where: str) -> tuple:
-    """Turn a JSON condition into a tuple tree: ("episodes", N) | ("mean", x, W, per_task) | ("all"/"any", [..])."""
+def _parse_condition(cond: Any, where: str, n: int = 1) -> tuple:
+    """Turn a JSON condition into a tuple tree: ("episodes", N) | ("mean", x, W, per_task) | ("all"/"any", [..]).
+    ``n``: the number of the stage's tasks (a ``per_task`` window is kept for each)."""
     if not isinstance(cond, dict) or not cond:
         raise ConfigError(f"{where}: a condition is a non-empty dict such as {{'mean_score': 0.8, 'window': 50}}, "
                           f"got {cond!r}")
@@ -86,11 +87,14 @@ def _parse_condition(cond: Any, where: str) -> tuple:
         per_task = cond.get("per_task", False)
         if not isinstance(per_task, bool):
             raise ConfigError(f"{where}.per_task must be true or false, got {per_task!r}")
-        return ("mean", float(x), whole(f"{where}.window", cond["window"]), per_task)
+        # checked before the stage's buffers are allocated (a window of 10**12 was a MemoryError)
+        w = per_task_size(f"{where}.window", cond["window"], n if per_task else 1,
+                          why="the stage keeps that many recent scores" + (" per task" if per_task else ""))
+        return ("mean", float(x), w, per_task)
     parts = cond[kind]
     if not isinstance(parts, (list, tuple)) or not parts:
         raise ConfigError(f"{where}.{kind} must be a non-empty list of conditions, got {parts!r}")
-    return (kind, [_parse_condition(c, f"{where}.{kind}[{i}]") for i, c in enumerate(parts)])
+    return (kind, [_parse_condition(c, f"{where}.{kind}[{i}]", n) for i, c in enumerate(parts)])
 
 
 def _windows(cond: tuple, per_task: bool) -> int:
@@ -191,7 +195,7 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
         if until is None and s != len(stages) - 1:
             raise ConfigError(f"{where} has no 'until' condition, so stages after it could never start; "
                               "give it one, or make it the last stage")
-        cond = _parse_condition(until, f"{where}.until") if until is not None else None
+        cond = _parse_condition(until, f"{where}.until", len(idx)) if until is not None else None
         name = st.get("name")
         if name is not None and not isinstance(name, str):
             raise ConfigError(f"{where}.name must be a string, got {name!r}")

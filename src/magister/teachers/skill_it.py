@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, number, weights, whole
+from ..settings import few_tasks, number, per_task_size, weights
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
@@ -100,8 +100,7 @@ class SkillIt(Teacher):
         super().__init__(space, seed=seed, score_range=score_range)
         n = few_tasks(space.n, "Skill-It keeps a window of losses per skill")
         self.eta = number("eta", eta, 0.0)
-        whole("window", window, 1)
-        self.window = int(window)
+        self.window = per_task_size("window", window, n, why="Skill-It keeps that many losses per skill")
         self.initial_loss = number("initial_loss", initial_loss, 0.0)
         if self.initial_loss > 1.0:
             raise ConfigError(f"initial_loss is a loss in [0, 1] (1 - score), got {initial_loss!r}")
