@@ -449,6 +449,35 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     engine.dispose()
 
 
+def test_downgrading_the_learners_migration_keeps_every_event_and_checkpoint(db):
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from magister.serve.db import alembic_config
+
+    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=3)) as c:
+        c.post("/v1/curricula", headers=AUTH, json={"name": "w", "space": {"type": "Discrete", "n": 3}, "seed": 1})
+        for _ in range(5):
+            assert c.post("/v1/curricula/w/propose", headers=AUTH).status_code == 200
+    engine = make_engine(db)  # the service's engine: foreign keys on
+
+    def counts():
+        with engine.connect() as conn:
+            return [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("events", "checkpoints")]
+
+    before = counts()
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")  # (the batch copy of 'curricula' cascaded to every event and checkpoint)
+    assert current_revision(engine) == "0001"
+    assert "learner" not in {col["name"] for col in inspect(engine).get_columns("curricula")}
+    assert counts() == before == [5, 1]
+    migrate(engine)
+    assert current_revision(engine) == "0003" and counts() == before
+    engine.dispose()
+
+
 def test_magister_serve_command_is_installed():
     from typer.testing import CliRunner
 

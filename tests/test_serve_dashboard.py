@@ -102,3 +102,31 @@ def test_dashboard_polls_the_light_summary_and_charts_a_large_space(server, brow
     page.close()
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
         c.delete("/v1/curricula/large").raise_for_status()
+
+
+def test_dashboard_shows_a_selected_curriculum_beyond_the_first_page_of_the_list(browser, tmp_path):
+    # the list holds the first 1,000 curricula by name: one after them (here "zz", from a #c= link) was
+    # replaced at once by the first one listed, so it could never be viewed
+    with Server(str(tmp_path / "many.db")) as s:
+        with httpx.Client(base_url=s.url, headers=AUTH, timeout=60) as c:
+            c.post("/v1/curricula/bulk", json={"template": {"space": {"type": "Discrete", "n": 3}},
+                                               "learners": [f"{i:04d}" for i in range(1000)], "prefix": "a-"}
+                   ).raise_for_status()
+            c.post("/v1/curricula", json={"name": "zz", "seed": 1, "teacher": "uniform",
+                                          "space": {"type": "Discrete", "n": 3}}).raise_for_status()
+            tasks = c.post("/v1/curricula/zz/propose", params={"k": 7}).json()["tasks"]
+            c.post("/v1/curricula/zz/observe_batch", json={"observations": [
+                {"task": t, "score": 0.5} for t in tasks]}).raise_for_status()
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{s.url}/dashboard#token={ADMIN}&c=zz&interval=300")
+        page.wait_for_function("document.querySelector('#curve').dataset.points === '7'", timeout=20000)
+        assert "zz" in page.inner_text("#title")
+        assert page.locator("#curricula li").count() == 1000
+        with httpx.Client(base_url=s.url, headers=AUTH, timeout=60) as c:
+            c.delete("/v1/curricula/zz").raise_for_status()
+        # once it is gone (404), the first one listed is shown
+        page.wait_for_function("document.querySelector('#title').textContent.startsWith('a-0000')", timeout=20000)
+        assert not errors, errors
+        page.close()

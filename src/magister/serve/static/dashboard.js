@@ -289,13 +289,21 @@ async function tick() {
   try {
     const list = (await api("/v1/curricula")).curricula;
     if (!state.selected && list.length) state.selected = list[0].name;
-    if (state.selected && !list.some((c) => c.name === state.selected)) {
-      state.selected = list.length ? list[0].name : null;
-      state.after = 0; state.obs = []; state.props = [];
-    }
     renderList(list);
-    if (state.selected) await refreshSelected();
-    else { $("panel").hidden = true; $("placeholder").hidden = false; }
+    // the list is the first page only: a selected curriculum not on it (a later page, a #c= link) stays
+    // selected while it exists; one deleted (404) or out of the token's scope (403) gives way to the first
+    if (state.selected) {
+      try {
+        await refreshSelected();
+      } catch (e) {
+        if (!/^40[34]:/.test(String(e.message)) || list.some((c) => c.name === state.selected)) throw e;
+        state.selected = list.length ? list[0].name : null;
+        state.after = 0; state.obs = []; state.props = []; state.info = null;
+        renderList(list);
+        if (state.selected) await refreshSelected();
+      }
+    }
+    if (!state.selected) { $("panel").hidden = true; $("placeholder").hidden = false; }
     setStatus(`live · updated ${new Date().toLocaleTimeString()}`, false);
   } catch (e) {
     setStatus(String(e.message || e), true);
