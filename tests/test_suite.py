@@ -518,3 +518,43 @@ def test_grid_variants_script_refuses_bad_arguments_before_any_run(capsys, monke
     with pytest.raises(SystemExit) as e:
         grid_variants.main(argv)
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_failed_runs_are_named_in_the_tables_not_averaged_away():
+    """A teacher whose runs failed on some seeds of a variant showed the median of the others with no sign of
+    the failures; one that failed on every seed of a variant kept its mean % of ceiling over the rest as if over
+    every variant, and "Best teacher holds up on every variant." was printed though no teacher ran there."""
+    def job(teacher, variant, seed, final=None):
+        if final is None:
+            return {"teacher": teacher, "student": variant, "seed": seed, "status": "error", "error": "boom",
+                    "spec": {"episodes": 10}}
+        return {"teacher": teacher, "student": variant, "seed": seed, "status": "ok", "final_mastery": final,
+                "ceiling": 1.0, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 10}}
+
+    jobs = []
+    for s in range(3):
+        jobs += [job("uniform", "easy", s, 0.5), job("riac", "easy", s, 1.0),
+                 job("uniform", "hard", s, 0.1), job("riac", "hard", s),
+                 job("uniform", "mid", s, 0.3), job("riac", "mid", s, 0.8 if s == 0 else None)]
+    r = {"suite": "x", "config": {"seeds": [0, 1, 2]}, "variants": {"easy": {}, "hard": {}, "mid": {}}, "jobs": jobs}
+    s = suite_summary(r)
+    assert s["per_teacher"]["riac"]["failed"] == ["hard", "mid"] and s["per_teacher"]["uniform"]["failed"] == []
+    assert s["best"]["hard"] == {"teacher": None, "holds": False}
+    text = suite_mod.suite_tables(r)
+    assert "| riac | 80 [80-80] (2 of 3 runs failed) | 80 * |" in text
+    assert "| riac | 3 (runs failed on hard, mid) | 90 |" in text
+    assert "hard (every run failed)" in text and "Best teacher holds up on every variant." not in text
+
+
+def test_a_seed_whose_ceiling_is_zero_does_not_drop_the_variant_from_the_fractions():
+    """A seed with nothing to master in the budget (ceiling 0) put a NaN among the fractions: the median over
+    seeds came out NaN, so the variant's % of ceiling read "-" and it left the mean and lowest % of ceiling."""
+    def job(seed, final, ceiling):
+        return {"teacher": "uniform", "student": "a", "seed": seed, "status": "ok", "final_mastery": final,
+                "ceiling": ceiling, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 10}}
+
+    r = {"suite": "x", "config": {"seeds": [0, 1, 2]}, "variants": {"a": {}},
+         "jobs": [job(0, 0.0, 0.0), job(1, 0.2, 0.8), job(2, 0.4, 0.8)]}
+    s = suite_summary(r)
+    assert s["per_variant"]["a"]["uniform"]["fraction_median"] == pytest.approx(0.375)
+    assert s["per_teacher"]["uniform"]["mean_fraction"] == pytest.approx(0.375)

@@ -378,7 +378,8 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
             r["us"].append(j["overhead"]["mean_us"])
             if j.get("ceiling") is not None:
                 r["ceiling"].append(100.0 * j["ceiling"])
-                r["fraction"].append(j["final_mastery"] / j["ceiling"] if j["ceiling"] > 0 else math.nan)
+                if j["ceiling"] > 0:  # (a seed with nothing to master has no fraction: a NaN made the median NaN
+                    r["fraction"].append(j["final_mastery"] / j["ceiling"])  # and dropped the whole variant)
         uni = _med(rows["uniform"]["final"]) if "uniform" in rows and rows["uniform"]["final"] else math.nan
         for r in rows.values():
             m = _med(r["final"])
@@ -405,6 +406,9 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
             "holds": sum(r["ratio_ok"] or r["ceiling_ok"] for _, r in mine),
             "below_uniform": [v for v, r in mine if t != "uniform" and not math.isnan(r["x_uniform"])
                               and not reaches(r["x_uniform"], 1.0)],
+            # variants where runs failed: the fractions above leave those runs out (a variant where every run
+            # failed has none), so the table names them rather than reading as a mean over every variant
+            "failed": [v for v, r in mine if r["failed"]],
         }
     best = {}
     for v in variants:
@@ -412,6 +416,8 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
         if rows:
             t = max(rows, key=lambda k: rows[k]["median"])
             best[v] = {"teacher": t, "holds": rows[t]["ratio_ok"] or rows[t]["ceiling_ok"]}
+        elif any(t != "uniform" for t in per[v]):  # every run of every teacher failed: no teacher holds up here
+            best[v] = {"teacher": None, "holds": False}
     return {"per_variant": per, "per_teacher": summary, "best": best, "variants": variants}
 
 
@@ -441,7 +447,9 @@ def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any]
             lines.append(f"| {t} | failed ({r['failed']}) | - | - | - |")
             continue
         mark = " *" if (r["ratio_ok"] or r["ceiling_ok"]) and t != "uniform" else ""
-        lines.append(f"| {t} | {_fmt(r['median'])} [{_fmt(r['min'])}-{_fmt(r['max'])}] | "
+        # (some seeds failed: the median is over the others, which the row says)
+        part = f" ({r['failed']} of {r['failed'] + len(r['final'])} runs failed)" if r["failed"] else ""
+        lines.append(f"| {t} | {_fmt(r['median'])} [{_fmt(r['min'])}-{_fmt(r['max'])}]{part} | "
                      f"{_fmt(100 * r['fraction_median'])}{mark} | {_fmt(r['x_uniform'], pct=False)} | "
                      f"{_fmt(r['us_median'])} |")
     return "\n".join(lines)
@@ -456,7 +464,8 @@ def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None
     order = sorted(s["per_teacher"].items(), key=lambda kv: -np.nan_to_num(kv[1]["mean_fraction"], nan=-1))
     for t, r in order:
         below = ", ".join(r["below_uniform"]) or "-"
-        lines.append(f"| {t} | {r['variants']} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
+        failed = f" (runs failed on {', '.join(r['failed'])})" if r.get("failed") else ""
+        lines.append(f"| {t} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
                      f"{r['ratio_ok']} | {r['ceiling_ok']} | {r['holds']}/{r['variants']} | {below} |")
     return "\n".join(lines)
 
@@ -475,7 +484,8 @@ def suite_tables(results: dict[str, Any]) -> str:
     missed = [v for v, b in s["best"].items() if not b["holds"]]
     parts.append("Best teacher holds up on every variant." if not missed else
                  "Variants where even the best teacher does not hold up: " + ", ".join(
-                     f"{v} (best {s['best'][v]['teacher']})" for v in missed) + ".")
+                     f"{v} (best {s['best'][v]['teacher']})" if s["best"][v]["teacher"] else f"{v} (every run failed)"
+                     for v in missed) + ".")
     return "\n".join(parts)
 
 

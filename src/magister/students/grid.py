@@ -1,9 +1,10 @@
 """GridStudent: the simulated learner of the ALP-GMM paper (Portelas et al., 2019).
 
-The default reproduces the reference rules exactly (see
-``docs/grid-student.md``): a 2-D unit square cut into 10 x 10 cells, each with
-a competence counter in 0..100. Practising a cell raises its counter by one if
-it is the origin cell, or if at least one *previous neighbour* (index ``c_i``
+The default reproduces the reference rules exactly (figures beside the
+published ones: ``docs/bench.md``, "Results on the grid student"): a 2-D unit
+square cut into 10 x 10 cells, each with a competence counter in 0..100.
+Practising a cell raises its counter by one if it is the origin cell, or if
+at least one *previous neighbour* (index ``c_i``
 or ``max(0, c_i - 1)`` in every dimension, not the cell itself) has a counter
 of at least 75. The episode's score is the counter / 100 after the update; a
 cell is mastered when its counter is above 75.
