@@ -88,6 +88,32 @@ def test_wrapper_external_scores_are_sent_by_the_learner_once():
     assert teacher.observed[-1] == (tasks[2], 2.0)
 
 
+def test_wrapper_external_scores_reach_a_teacher_with_observe_only():
+    # the wrapper takes any teacher with propose() and observe(); report() called observe_batch, an AttributeError
+    class ObserveOnly:
+        def __init__(self):
+            self.inner, self.space, self.observed = mg.make_teacher("uniform", SPACE, seed=0), SPACE, []
+
+        def propose(self, k=None):
+            return self.inner.propose(k)
+
+        def observe(self, task, score):
+            if not np.isfinite(score):
+                raise mg.errors.InvalidScoreError(f"bad score {score!r}")
+            self.observed.append(float(score))
+
+    teacher = ObserveOnly()
+    env = CurriculumWrapper(CliffWalk(), teacher, score="external")
+    ids = [_run_episode(env, None)[1][TASK_ID_KEY] for _ in range(3)]
+    env.report(ids[:1], [0.5])
+    assert teacher.observed == [0.5] and sorted(env.pending) == ids[1:]
+    with pytest.raises(mg.errors.InvalidScoreError):
+        env.report(ids[1:], [0.25, float("nan")])  # the first is recorded, and no longer waits
+    assert teacher.observed == [0.5, 0.25] and sorted(env.pending) == ids[2:]
+    env.report(ids[2:], [1.0])
+    assert teacher.observed == [0.5, 0.25, 1.0] and env.pending == {}
+
+
 def test_wrapper_push_task_keeps_its_info():
     env = CurriculumWrapper(CliffWalk(), None)
     env.push_task(SPACE.low, {"train": False, "replay": False})

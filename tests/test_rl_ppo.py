@@ -70,6 +70,24 @@ def test_ppo_learn_refuses_a_total_step_count_that_is_not_a_number():
     assert agent.steps == 64
 
 
+def test_ppo_learn_refuses_a_next_step_autoreset_vector_env():
+    """Gymnasium's default NEXT_STEP autoreset gives a step after each episode (the last observation, an ignored
+    action, reward 0): PPO trained on it as a transition of the next episode, silently."""
+    import gymnasium as gym
+    from magister.rl.ppo import PPO
+
+    agent = PPO(4, 3, seed=0, minibatch=16)
+    venv = gym.vector.SyncVectorEnv([CliffWalk] * 2)
+    with pytest.raises(mg.errors.ConfigError, match="SAME_STEP"):
+        agent.learn(venv, total_steps=64, n_steps=16)
+    assert agent.steps == 0
+    venv.close()
+    venv = gym.vector.SyncVectorEnv([CliffWalk] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    agent.learn(venv, total_steps=64, n_steps=16)
+    assert agent.steps == 64
+    venv.close()
+
+
 def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
     from magister.rl.ppo import PPO
 

@@ -204,6 +204,22 @@ def test_a_restarted_sub_env_shows_its_new_episodes_reset_info(prefetch):
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
+def test_final_info_holds_only_the_finished_sub_envs(prefetch):
+    # Gymnasium's SAME_STEP (and prefetch=2): final_info's masks mark the sub-envs that ended. Before, prefetch=0
+    # put the whole step info there, so final_info["phase"][final_info["_phase"]] read running episodes as ended
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([_Phases] * 3, teacher, prefetch=prefetch)
+    venv.reset(seed=0)
+    _, _, term, _, infos = venv.step(np.array([RIGHT, STOP, RIGHT]))
+    venv.close()
+    assert list(term) == [False, True, False] and list(infos["_final_info"]) == [False, True, False]
+    final = infos["final_info"]
+    assert list(final["_phase"]) == [False, True, False] and final["phase"][1] == "step"
+    assert list(final["_magister_score"]) == [False, True, False]
+    assert list(infos["_phase"]) == [True, True, True]  # the step infos themselves are all still there
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
 def test_a_restarted_sub_envs_reset_info_keeps_its_dtypes(prefetch):
     # before: prefetch=0 took each restarted sub-env's reset info out one value at a time and put it back with
     # VectorEnv._add_info: a bool (magister_train, the proposal info's "train") became an object array of None and
@@ -264,3 +280,39 @@ def test_closing_the_vector_env_flushes_its_teacher_client(copy):
     assert client.closing == (["close"] if copy else ["flush"])
     venv.close()  # closed once
     assert len(client.closing) == 1
+
+
+class _TakingBackClient(_BufferingClient):
+    """A Ray client that takes back the tasks it handed out that will never be scored (``give_back``)."""
+
+    def __init__(self):
+        super().__init__(copy=False)
+        self.given_back: list[tuple[np.ndarray, dict]] = []
+
+    def give_back(self, tasks, infos):
+        self.closing.append("give_back")
+        self.given_back.extend(zip([np.asarray(t) for t in tasks], infos))
+        return len(tasks)
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_tasks_a_reset_or_close_leaves_unscored_go_back_to_a_client_that_takes_them(prefetch):
+    # before: the running episodes cut by reset() or close(), and every task queued by prefetch, were handed out by
+    # the RayTeacher client and never scored nor given back: a level teacher's new levels among them were lost
+    client = _TakingBackClient()
+    venv = CurriculumVectorEnv([CliffWalk] * 2, client, prefetch=prefetch)
+    venv.reset(seed=0)
+    assert client.given_back == []  # nothing ran yet
+    venv.step(np.array([STOP, RIGHT]))  # sub-env 0 ends (scored), 1 runs on
+    running = [np.asarray(t) for t in venv.tasks]
+    queued = [t for q in venv._queues for _, t, _ in q]  # prefetch: 1 left for sub-env 0, 2 for sub-env 1
+    assert len(queued) == (3 if prefetch else 0)
+    venv.reset(options={"reset_mask": np.array([False, True])})  # cuts sub-env 1's episode only
+    back = [t for t, _ in client.given_back]
+    assert len(back) == 1 + len(queued) and np.allclose(back[0], running[1])
+    assert all(np.allclose(a, b) for a, b in zip(back[1:], queued))
+    venv.step(np.array([RIGHT, RIGHT]))
+    venv.close()
+    assert client.closing[-2:] == ["give_back", "flush"]  # given back before the client's buffer is sent
+    assert len(client.proposed) == len(client.observed) + len(client.given_back)  # nothing lost
+    assert all(i["train"] for _, i in client.given_back)

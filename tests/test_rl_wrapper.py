@@ -205,6 +205,26 @@ def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
     assert len(teacher.proposed) == 2
 
 
+@pytest.mark.parametrize("mode", ["options", "set_task", "factory"])
+def test_a_run_seeded_at_its_first_reset_repeats_in_every_mode(mode):
+    # before: factory mode built each episode's env unseeded after the first, so reset(seed=0) then reset() gave
+    # other gusts on every run, where "options" and "set_task" repeat
+    def run():
+        teacher = mg.make_teacher("uniform", mg.Box([0.3, 0.3], [0.31, 0.31]), seed=0)  # windy, goal 10 cells on
+        env = CurriculumWrapper(CliffWalk if mode == "factory" else CliffWalk(), teacher, task_mode=mode)
+        ends = []
+        for episode in range(6):
+            env.reset(seed=0 if episode == 0 else None)
+            term = trunc = False
+            while not (term or trunc):
+                obs, _, term, trunc, _ = env.step(RIGHT)  # falls off past the goal, or the time runs out
+            ends.append((float(obs[0]), float(obs[3])))
+        return ends
+
+    first = run()
+    assert run() == first and len(set(first)) > 1
+
+
 def test_a_time_limit_outside_the_wrapper_warns_that_its_episodes_are_not_reported():
     # before: TimeLimit(CurriculumWrapper(env, teacher), n) truncated episodes the wrapper never saw end, and the
     # next reset dropped them without a word, so the teacher heard only the episodes that terminated

@@ -125,6 +125,15 @@ class PPO:
         total_steps = number("total_steps", total_steps, 0.0, hint="the env steps to reach, counted from the "
                              "agent's creation")
         callback_every = whole("callback_every", callback_every, 0)
+        mode = (getattr(venv, "metadata", None) or {}).get("autoreset_mode")
+        if mode is not None and getattr(mode, "value", mode) != "SameStep":
+            from ..errors import ConfigError
+
+            # next-step autoreset (Gymnasium's default) gave a step after each episode whose observation is the
+            # last one, whose action is ignored and whose reward is 0: trained on, as a transition of the new episode
+            raise ConfigError(f"PPO.learn needs a vector env that resets finished sub-envs in the same step "
+                              f"(autoreset_mode=SAME_STEP, as CurriculumVectorEnv does); got {mode!r}: build it "
+                              "with gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)")
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
         if level_score is not None and not external:

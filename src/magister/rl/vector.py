@@ -301,6 +301,23 @@ class CurriculumVectorEnv(VectorEnv):
         scores = np.asarray(infos[SCORE_KEY], dtype=float)[idx]
         return idx, tasks, scores
 
+    def _give_back(self, rows: np.ndarray) -> int:
+        """Hand a teacher client that takes tasks back (a :class:`~magister.rl.ray.RayTeacher`: ``give_back``) the
+        tasks that will never be scored: the running episodes of the sub-envs in ``rows`` (cut by a reset or a
+        close) and every task queued by ``prefetch`` (replaced or dropped). A local teacher drops them. Returns how
+        many went back."""
+        give_back = getattr(self.teacher, "give_back", None)
+        if not callable(give_back):
+            return 0
+        items = [(self.tasks[i], self.task_infos[i]) for i in np.flatnonzero(rows) if self._ids[i] >= 0]
+        items += [(task, info) for q in self._queues for _, task, info in q]
+        self._ids[np.asarray(rows, dtype=bool)] = -1
+        for q in self._queues:
+            q.clear()
+        if not items:
+            return 0
+        return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
+
     def _observe(self, tasks: list[Any], scores: np.ndarray) -> None:
         if self.external:
             return
@@ -333,12 +350,16 @@ class CurriculumVectorEnv(VectorEnv):
 
     # ----------------------------------------------------------------- API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        """Reset every sub-env with a fresh task (unfinished episodes are not reported)."""
+        """Reset every sub-env with a fresh task (unfinished episodes are not reported; a teacher client with
+        ``give_back``, a ``RayTeacher``, gets their tasks and the replaced ``prefetch`` queues back)."""
         opts = dict(options or {})
         if "reset_mask" in opts:
             mask = np.asarray(opts["reset_mask"], dtype=bool)
         else:
             mask = np.ones(self.num_envs, dtype=bool)
+        # the cut episodes and the replaced queues go back to a client that takes tasks back (a RayTeacher): a level
+        # teacher's new levels among them are still played (as an RLlib runner's forced reset gives them back)
+        self._give_back(mask)
         opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
         out = self.env.reset(seed=seed, options=opts)
         if self.prefetch:
@@ -366,7 +387,9 @@ class CurriculumVectorEnv(VectorEnv):
         # old episode's info, e.g. OpponentEnv's seat, for the first step of the new one)
         out = _with_rows(_masked_out(infos, done), reset_infos, done)
         out["final_obs"], out["_final_obs"] = final_obs, done.copy()
-        out["final_info"], out["_final_info"] = infos, done.copy()
+        # only the finished sub-envs' step infos, as Gymnasium's SAME_STEP and prefetch give (the running sub-envs'
+        # entries were shown too, so final_info["x"][final_info["_x"]] read running episodes as finished ones)
+        out["final_info"], out["_final_info"] = _masked_out(infos, ~done), done.copy()
         return new_obs, rewards, terminated, truncated, out
 
     def _step_prefetched(self, obs, rewards, terminated, truncated, infos, done):
@@ -386,12 +409,16 @@ class CurriculumVectorEnv(VectorEnv):
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Close the sub-envs, then send what the teacher client buffered (see
+        """Close the sub-envs, give a teacher client with ``give_back`` (a ``RayTeacher``) the tasks never to be
+        scored (the running episodes', those queued by ``prefetch``), then send what the client buffered (see
         :func:`~magister.rl.wrapper.close_client`: a ``RayTeacher`` is flushed, or closed if copied here)."""
         try:
             self.env.close(**kwargs)
         finally:
-            close_client(self.teacher)
+            try:  # the running episodes and the queued tasks are never scored: back to a client that takes them
+                self._give_back(np.ones(self.num_envs, dtype=bool))
+            finally:
+                close_client(self.teacher)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         return self.env.call(name, *args, **kwargs)

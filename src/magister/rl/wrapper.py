@@ -362,6 +362,10 @@ class CurriculumWrapper(gym.Wrapper):
         given = "task" in opts or (self.index is not None and self.index in (opts.get(TASKS_OPTION) or {}))
         n_queued, n_pushed = len(self._queue), len(self._pushed)
         task, task_id, task_info = self._next_task(opts)
+        if self._factory is not None and seed is None:
+            # a fresh env per episode: seeded from the old env's generator, so that a run seeded once
+            # (reset(seed=s), then reset()) repeats as in the other modes (each new env drew fresh entropy)
+            seed = int(self.env.np_random.integers(0, 2**31 - 1))
         try:
             opts = self._apply(task, opts)
             obs, info = self.env.reset(seed=seed, options=opts if opts else None)
@@ -476,9 +480,15 @@ class CurriculumWrapper(gym.Wrapper):
             tasks = list(tasks)
         if len(tasks) != len(s):
             raise ConfigError(f"report got {len(tasks)} tasks but {len(s)} scores; pass one score per task")
-        self.teacher.observe_batch(tasks, s)
-        for i in ids:
-            del self.pending[i]
+        if callable(getattr(self.teacher, "observe_batch", None)):
+            self.teacher.observe_batch(tasks, s)
+            for i in ids:
+                del self.pending[i]
+        else:  # a teacher with observe() only (the wrapper takes one): one call per episode, each reported once
+            for j, (task, score) in enumerate(zip(tasks, s)):
+                self.teacher.observe(task, score)
+                if ids:
+                    del self.pending[ids[j]]
         if len(s):
             self.last_outcome = (tasks[-1], float(s[-1]))
 
