@@ -190,7 +190,8 @@ def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
     assert 0.0 < fitted.first_recall < 1.0
 
 
-@pytest.mark.parametrize("make", [lambda: BKT(forgets=True), lambda: Elo(), lambda: FSRSMemory(max_iter=3)])
+# FSRS on the 0/1 ASSISTments log: graded=False (the graded default would read every answer as a lapse)
+@pytest.mark.parametrize("make", [lambda: BKT(forgets=True), lambda: Elo(), lambda: FSRSMemory(max_iter=3, graded=False)])
 def test_save_and_load_give_the_same_predictions(tmp_path, make):
     log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=40)
     model = make().fit(log)
@@ -275,7 +276,7 @@ def test_a_fit_refused_for_two_skills_of_an_item_changes_nothing(name):
     # counted as wrong from then on; best-lr's fit also wiped its learners' states first
     pytest.importorskip("sklearn" if name == "best-lr" else "numpy")
     log = _two_part_log()[0]
-    model = make_model(name).fit(log)
+    model = make_model(name, **({"graded": False} if name == "fsrs" else {})).fit(log)  # a 0/1 log
     model.update(Event("u1", "q1", ("s1",), 20.0, 1.0))
     before, p, graded = model.get_state(), model.predict("u1", "q1", 21.0), model.graded
     bad = EventLog.from_events([Event("v", "q0", ("s0",), 0.0, 4.0), Event("v", "q0", ("s1",), 1.0, 3.0)])
@@ -518,3 +519,38 @@ def test_an_item_first_answered_without_skills_is_refused_with_the_cause_and_its
     with pytest.raises(ConfigError, match=r"item 'q7' has skill 'q7' .* or in a table without skills.* tag it in "
                                           r"every table"):
         model.fit(EventLog.from_events([Event("u1", "q7", ("s0",), 2.0, 1.0)]))
+
+
+def test_a_graded_fsrs_model_refuses_a_log_of_0_1_outcomes():
+    # a graded FSRS model (the default) read a 0/1 log's right answers (1.0) as grade 1 ("again"): a log of right
+    # answers was fitted and replayed as all lapses (first_recall 0.01, recall 0.01 / 0.05)
+    log = EventLog.from_events([Event("a", c, (), d * 86400.0, 1.0) for d in range(5) for c in ("x", "y")])
+    assert not log.graded
+    model = FSRSMemory(max_iter=2)
+    before = str(model.get_state())
+    for call in (model.fit, model.replay):
+        with pytest.raises(ConfigError, match=r"grades 1-4 .* 0/1 outcomes .* graded=False"):
+            call(log)
+    assert str(model.get_state()) == before
+    ungraded = FSRSMemory(max_iter=2, graded=False).fit(log)
+    assert ungraded.first_recall == 0.99 and np.all(ungraded.replay(log) > 0.5)
+    model.update(Event("a", "x", (), 0.0, 3.0))  # with a card: replay takes the one-answer loop
+    with pytest.raises(ConfigError, match="0/1 outcomes"):
+        model.replay(log)
+
+
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr"])
+def test_a_model_fitted_on_grades_refuses_a_log_of_0_1_outcomes(name):
+    # fit on a graded log makes a model graded (kept, as it should); a 0/1 log fitted or replayed afterwards then
+    # read every right answer (1.0, not above 1) as wrong: a log of 75% right answers predicted 0.20 (BKT), 0.02 (Elo)
+    pytest.importorskip("sklearn" if name == "best-lr" else "numpy")
+    graded = EventLog.from_events([Event("a", "q", ("s",), float(t), [3.0, 1.0][t % 2]) for t in range(6)])
+    zero_one = EventLog.from_events([Event(f"u{l}", "q", ("s",), float(t), float((t + l) % 4 > 0))
+                                     for l in range(5) for t in range(8)])
+    model = make_model(name).fit(graded)
+    before = str(model.get_state())
+    for call in (model.fit, model.replay):
+        with pytest.raises(ConfigError, match=r"grades 1-4 .* 0/1 outcomes"):
+            call(zero_one)
+    assert str(model.get_state()) == before
+    assert make_model(name).fit(zero_one).predict("new", "q", 0.0) > 0.5

@@ -190,6 +190,17 @@ class LearnerModel:
             self._defer_grow = False
             self._grow()
 
+    def _check_scale(self, log: EventLog) -> None:
+        """Refuse a log of 0/1 outcomes for a graded model (the default FSRS, or any model fitted on a graded
+        log): it read every answer, right (1) or wrong (0), as a grade of at most 1 ("again"), so a log of right
+        answers was fitted and replayed as all wrong, without a word."""
+        if getattr(self, "graded", False) and not log.graded and len(log):
+            raise ConfigError(f"this {self.name} model reads outcomes as grades 1-4 (graded=True: the FSRS default, "
+                              "or fitted on a graded log), but the log holds 0/1 outcomes (log.graded is False), so "
+                              "every answer would count as wrong (grade 1); use a model built with graded=False and "
+                              "never fitted on grades, or mark a log of grades with "
+                              "EventLog.from_events(..., graded=True)")
+
     def _check_item_skills(self, log: EventLog) -> np.ndarray:
         """The first row of each of ``log``'s items (-1: no row); refuse a table that tags an item two ways.
 
@@ -199,6 +210,7 @@ class LearnerModel:
         before any name gets a code. An item only asked about with no skills (its skill a stand-in) takes the
         table's skill instead.
         """
+        self._check_scale(log)
         first_row = np.full(len(log.items), -1, dtype=np.int64)
         if len(log) == 0:
             return first_row
@@ -297,6 +309,7 @@ class LearnerModel:
         :meth:`predict` / :meth:`update`; models override it with a vectorised
         version that gives the same numbers.
         """
+        self._check_scale(log)
         order = np.lexsort((np.arange(len(log)), log.time, log.learner))
         out = np.empty(len(log))
         for i in order:
