@@ -431,8 +431,8 @@ def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, An
                      + " |")
     lines.extend(per_seed_gaps({("t", m): rows for m, rows in fair.items()}, "t", list(fair), "fair",
                                "fair-check gap per seed, points"))
-    if "stratified@reseed" in fair and ref:
-        control = [100 * (r["fair"] - ref[r["seed"]]) for r in fair["stratified@reseed"] if r["seed"] in ref]
+    control = [100 * (r["fair"] - ref[r["seed"]]) for r in fair.get("stratified@reseed", []) if r["seed"] in ref]
+    if control:  # the control on no seed stratified ran (runs joined by --report-from): min() of nothing
         worse = [LABELS.get(m, m) for m, rows in fair.items() if m not in ("stratified", "stratified@reseed")
                  and any(100 * (r["fair"] - ref[r["seed"]]) < min(-TWO_POINTS, min(control))
                          for r in rows if r["seed"] in ref)]
@@ -659,6 +659,16 @@ def main(argv: list[str] | None = None) -> None:
                     runs[(r["task"], r["method"], r["seed"], r.get("order", 0))] = r
         merged = sorted(runs.values(), key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"],
                                                       r.get("order", 0)))
+        # the report labels its columns from the recipe (budget, "acc at N steps", the fair check's steps): runs
+        # trained for another budget (1,600-step runs joined without --steps addition=1600) were labelled 2,400
+        for task, cfg in cfgs.items():
+            recipe = (cfg["steps"], min(cfg["eval_every"], cfg["steps"]))
+            other = sorted({(r["steps"][-1], r["steps"][0]) for r in merged if r["task"] == task} - {recipe})
+            if other:
+                n, e = other[0]
+                ap.error(f"--report-from: the {task} runs were trained for {n} steps, evaluated every {e}, but the "
+                         f"recipe reported is {recipe[0]} steps, every {recipe[1]}: pass --steps {task}={n}"
+                         + (" and --quick" if e != recipe[1] else "") + " (one budget per task)")
         text = report(merged, out, cfgs)
         (out / "report.md").write_text(text + "\n")
         print(text)

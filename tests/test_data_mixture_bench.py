@@ -204,3 +204,36 @@ def test_a_file_out_and_a_negative_first_seed_are_argparse_errors(tmp_path, caps
     with pytest.raises(SystemExit) as e:
         dm.main(["--quick", "--tasks", "addition", "--methods", "stratified", "--out", str(tmp_path / "out"), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_report_from_refuses_runs_of_another_budget_than_the_recipe(tmp_path, capsys):
+    # 1,600-step runs joined without --steps addition=1600 were reported as "budget 2400 steps", "acc at 1200
+    # steps" (the values were at 800) and a fair check over "steps 2250-2400"
+    import json
+
+    steps = list(range(50, 1601, 50))
+    acc = [min(0.99, s / 1700) for s in steps]
+    run = {"task": "addition", "method": "stratified", "seed": 0, "order": 0, "steps": steps, "acc": acc,
+           "acc_half": acc[15], "acc_final": acc[-1], "steps_to_90": 1550, "mixture": [[1 / 3] * 3] * len(steps),
+           "mixture_steps": steps, "share": [1 / 3] * 3, "skill_names": ["a", "b", "c"], "seconds": 1.0,
+           "test_steps": steps[-4:], "test_acc": acc[-4:], "test_final": 0.95, "test_steps_to_90": None}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "runs.jsonl").write_text(json.dumps(run) + "\n")
+    argv = ["--tasks", "addition", "--methods", "stratified", "--seeds", "1", "--report-from", str(tmp_path / "a"),
+            "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as e:
+        dm.main(argv)
+    assert e.value.code == 2 and "--steps addition=1600" in capsys.readouterr().err
+    dm.main(argv + ["--steps", "addition=1600"])
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "budget 1600 steps" in text and "acc at 800 steps" in text and "(steps 1450-1600)" in text
+
+
+def test_fair_check_without_the_control_on_a_seed_of_stratified():
+    # stratified@reseed joined (--report-from) on seeds stratified did not run: ValueError, min() of nothing
+    def run(method, seed, acc):
+        return {"method": method, "seed": seed, "order": 0, "test_final": acc}
+
+    runs = [run("stratified", 0, 0.90), run("stratified@reseed", 1, 0.90), run("exp3", 0, 0.85)]
+    text = "\n".join(dm.fair_check(runs, ["stratified", "stratified@reseed", "exp3"], dict(TINY, test_per_skill=30)))
+    assert "| exp3 | -5.0 | 1/1 (0) |" in text and "noise yardstick" not in text
