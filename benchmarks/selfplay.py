@@ -220,6 +220,16 @@ def in_first_half(step: int, games: int) -> bool:
     return 0 < step <= games / 2
 
 
+def rated_indices(n: int, per_run: int) -> list[int]:
+    """Which of a run's ``n`` snapshots (step 0 first, the final one last) join the cross-play: step 0 and
+    ``per_run`` evenly spaced after it, the final one included (all of them when there are fewer). Every
+    ``n // per_run``-th one, as before, kept up to ``2 * per_run`` of them, two of them a snapshot apart (10 000
+    games: the ones after 9 600 and 10 000); at the benchmark's 41 snapshots both rules keep the same 9."""
+    if n - 1 <= per_run:
+        return list(range(n))
+    return [i * (n - 1) // per_run for i in range(per_run + 1)]
+
+
 def score(wdl: tuple[int, int, int]) -> float:
     w, d, l = wdl
     return (w + 0.5 * d) / max(1, w + d + l)
@@ -606,8 +616,7 @@ def run_one(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
             wdl += match(game, final, game.policy_of(q), cfg["past_games"], rng_eval)
         pool_records = [r.to_dict() for r in pool.records()]
         teacher_games = teacher.beliefs().get("games")
-    keep = max(1, len(history) // cfg["rated_per_run"])
-    kept = [(step, q) for i, (step, q) in enumerate(history) if i % keep == 0 or i == len(history) - 1]
+    kept = [history[i] for i in rated_indices(len(history), cfg["rated_per_run"])]
     return {
         "method": method, "seed": seed, "seconds": time.perf_counter() - t0, "train_outcomes": outcomes,
         "held_out": {k: list(v) for k, v in held.items()}, "vs_first_half": wdl.tolist(),

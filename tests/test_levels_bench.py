@@ -252,3 +252,22 @@ def test_max_density_reaches_the_spaces_of_accel_and_alp_gmm(monkeypatch, teache
     assert seen["env"] == 0.7 and np.asarray(getattr(seen["space"], attr)).tolist() == expected
     with pytest.raises(ConfigError, match="max_density"):
         run_levels_job(teacher, 0, **TINY, max_density=1.5)
+
+
+def test_x_uniform_when_uniform_solved_nothing_is_not_the_mark_of_uniform_not_run():
+    # uniform at 0 printed "-" on every row, uniform's own included: the mark of "uniform not run"
+    names = sorted(heldout_mazes())
+
+    def rec(teacher, value):
+        return {"teacher": teacher, "seed": 0, "final": {n: value for n in names}, "mean": value,
+                "curve": [{"step": 1000, "mean": value}], "steps": 1000, "trained_steps": 1000, "wall_s": 1.0}
+
+    def ratios(records):
+        return [line.split()[-2] for line in format_table(summarise(records)).splitlines()[1:]]
+
+    assert ratios([rec("uniform", 0.0), rec("plr", 0.4), rec("accel", 0.0)]) == ["1.00x", "0)", "1.00x"]
+    assert "(u = 0)" in format_table(summarise([rec("uniform", 0.0), rec("plr", 0.4)]))
+    assert ratios([rec("plr", 0.4)]) == ["-"]  # uniform not run
+    table = format_table(summarise([rec("uniform", 0.5), rec("plr", 0.4)]))
+    assert ratios([rec("uniform", 0.5), rec("plr", 0.4)]) == ["1.00x", "0.80x"]
+    assert table.splitlines()[2].endswith("      0.80x     100%")  # the column's width as before

@@ -202,6 +202,20 @@ def test_forgetting_measure_plays_the_first_half_snapshots_after_step_0(monkeypa
     assert sum(run["vs_first_half"]) == 3 * 6
 
 
+def test_the_cross_play_rates_rated_per_run_snapshots_after_step_0_evenly_spaced() -> None:
+    """--rated-per-run 8 ("snapshots per run in the cross-play") kept every len // 8-th snapshot: 10 after step 0
+    for 2 000 or 3 000 games, and at 10 000 games the ones after 9 600 and 10 000 both; the benchmark's 41 snapshots
+    (4 000 connect-four games, 10 000 tic-tac-toe ones) keep the same 9 as before."""
+    game = sp.GAMES["tictactoe"]
+    cfg = dict(game.defaults, game="tictactoe", games=300, snapshot_every=10, pool_size=4, eviction="random",
+               eval_every=10**9, curve_games=2, final_games=2, past_games=2, rated_per_run=8, last_snapshots=2)
+    steps = [s for s, _ in sp.run_one("self-play", 0, cfg)["kept"]]
+    assert len(steps) == 9 and steps[0] == 0 and steps[-1] == 300
+    assert sp.rated_indices(41, 8) == list(range(0, 41, 5))  # the published runs' snapshots
+    assert sp.rated_indices(101, 8) == [0, 12, 25, 37, 50, 62, 75, 87, 100]
+    assert sp.rated_indices(5, 8) == [0, 1, 2, 3, 4]
+
+
 def test_later_beats_earlier_reads_cross_play() -> None:
     improving = np.array([[0.5, 0.2, 0.1], [0.8, 0.5, 0.3], [0.9, 0.7, 0.5]])
     cycling = np.array([[0.5, 0.8, 0.2], [0.2, 0.5, 0.9], [0.8, 0.1, 0.5]])

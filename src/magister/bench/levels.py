@@ -462,12 +462,18 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = [head]
     base = float(np.median(summary["uniform"]["mean"])) if "uniform" in summary else None
     for t, s in summary.items():
-        ratio = float(np.median(s["mean"])) / base if base else float("nan")
+        med = float(np.median(s["mean"]))
+        if base is None:  # uniform not run: no ratio
+            ratio_text = "-"
+        elif base > 0:
+            ratio_text = f"{med / base:.2f}x"
+        else:  # uniform solved nothing: "-" read as "uniform not run" (rl_curriculum.py's marks)
+            ratio_text = "(u = 0)" if med > 0 else "1.00x"
         trained = np.median(np.asarray(s["trained_steps"]) / np.maximum(np.asarray(s["steps"]), 1))
         late = _median_range(s["late"]) if "late" in s else "-"
         lines.append(f"{t:<13}{_median_range(s['mean']):>20}{late:>20}"
                      + "".join(f"{_median_range(s['families'][f]):>20}" for f in HELDOUT_FAMILIES)
-                     + (f"{ratio:>10.2f}x" if np.isfinite(ratio) else f"{'-':>11}") + f"{100 * trained:>8.0f}%")
+                     + f"{ratio_text:>11}" + f"{100 * trained:>8.0f}%")
     return "\n".join(lines)
 
 
