@@ -188,15 +188,22 @@ class _Phases(CliffWalk):
         return obs, reward, term, trunc, dict(info, phase="step")
 
 
+def _phases_step(actions, prefetch):
+    """One step of ``len(actions)`` ``_Phases`` sub-envs under a uniform teacher, after a reset, then closed:
+    ``(venv, terminated, infos)``."""
+    venv = CurriculumVectorEnv([_Phases] * len(actions), mg.make_teacher("uniform", CliffWalk.task_space, seed=0),
+                               prefetch=prefetch)
+    venv.reset(seed=0)
+    _, _, term, _, infos = venv.step(np.array(actions))
+    venv.close()
+    return venv, term, infos
+
+
 @pytest.mark.parametrize("prefetch", [0, 2])
 def test_a_restarted_sub_env_shows_its_new_episodes_reset_info(prefetch):
     # Gymnasium's SAME_STEP: a sub-env that restarted shows its reset info, the last step's info is in
     # final_info. Before, prefetch=0 dropped the reset info and showed the ended episode's step info instead
-    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
-    venv = CurriculumVectorEnv([_Phases] * 2, teacher, prefetch=prefetch)
-    venv.reset(seed=0)
-    _, _, term, _, infos = venv.step(np.array([STOP, RIGHT]))  # sub-env 0 ends, 1 goes on
-    venv.close()
+    venv, term, infos = _phases_step([STOP, RIGHT], prefetch)  # sub-env 0 ends, 1 goes on
     assert list(term) == [True, False]
     assert list(infos["phase"]) == ["reset", "step"] and infos["_started"][0] and not infos["_started"][1]
     assert infos["started"][0] == pytest.approx(venv.tasks[0][0])
@@ -207,11 +214,7 @@ def test_a_restarted_sub_env_shows_its_new_episodes_reset_info(prefetch):
 def test_final_info_holds_only_the_finished_sub_envs(prefetch):
     # Gymnasium's SAME_STEP (and prefetch=2): final_info's masks mark the sub-envs that ended. Before, prefetch=0
     # put the whole step info there, so final_info["phase"][final_info["_phase"]] read running episodes as ended
-    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
-    venv = CurriculumVectorEnv([_Phases] * 3, teacher, prefetch=prefetch)
-    venv.reset(seed=0)
-    _, _, term, _, infos = venv.step(np.array([RIGHT, STOP, RIGHT]))
-    venv.close()
+    venv, term, infos = _phases_step([RIGHT, STOP, RIGHT], prefetch)
     assert list(term) == [False, True, False] and list(infos["_final_info"]) == [False, True, False]
     final = infos["final_info"]
     assert list(final["_phase"]) == [False, True, False] and final["phase"][1] == "step"
@@ -224,11 +227,7 @@ def test_a_restarted_sub_envs_reset_info_keeps_its_dtypes(prefetch):
     # before: prefetch=0 took each restarted sub-env's reset info out one value at a time and put it back with
     # VectorEnv._add_info: a bool (magister_train, the proposal info's "train") became an object array of None and
     # np.True_, so ~infos["magister_train"] raised TypeError where prefetch=2 gave a bool array
-    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
-    venv = CurriculumVectorEnv([_Phases] * 3, teacher, prefetch=prefetch)
-    venv.reset(seed=0)
-    _, _, term, _, infos = venv.step(np.array([STOP, RIGHT, STOP]))
-    venv.close()
+    venv, term, infos = _phases_step([STOP, RIGHT, STOP], prefetch)
     assert list(term) == [True, False, True]
     assert infos["magister_train"].dtype == bool and infos["magister_task_info"]["train"].dtype == bool
     assert list(infos["_magister_train"]) == [True, False, True] and (~infos["magister_train"]).dtype == bool

@@ -19,6 +19,13 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} not found (make system-deps installs Debian's chromium)")
 
 
+def _practise(c, name: str, k: int, score=lambda i: 0.5) -> None:
+    """Propose ``k`` tasks of curriculum ``name`` and observe them (score ``score(i)`` for the i-th)."""
+    tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": k}).json()["tasks"]
+    c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": [
+        {"task": t, "score": score(i)} for i, t in enumerate(tasks)]}).raise_for_status()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     with Server(str(tmp_path_factory.mktemp("dash") / "dash.db")) as s:
@@ -30,9 +37,7 @@ def server(tmp_path_factory):
                                           "space": {"type": "Discrete", "names": ["add", "sub", "mul"]}}
                    ).raise_for_status()
             for name in ("walker", "skills"):
-                tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": 10}).json()["tasks"]
-                c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": [
-                    {"task": t, "score": i / 10} for i, t in enumerate(tasks)]}).raise_for_status()
+                _practise(c, name, 10, lambda i: i / 10)
         yield s
 
 
@@ -59,9 +64,7 @@ def test_dashboard_lists_curricula_and_updates_live(server, browser):
     assert "friction" in page.text_content("#samples")
     # new observations reach the chart without a reload
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
-        tasks = c.post("/v1/curricula/walker/propose", params={"k": 5}).json()["tasks"]
-        c.post("/v1/curricula/walker/observe_batch", json={"observations": [
-            {"task": t, "score": 0.9} for t in tasks]}).raise_for_status()
+        _practise(c, "walker", 5, lambda i: 0.9)
     page.wait_for_function("document.querySelector('#curve').dataset.points === '15'", timeout=20000)
     page.wait_for_function("document.querySelector('#samples').dataset.count === '15'", timeout=20000)
     # a discrete curriculum: stacked shares of tasks and per-task belief bars
@@ -87,9 +90,7 @@ def test_dashboard_polls_the_light_summary_and_charts_a_large_space(server, brow
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
         c.post("/v1/curricula", json={"name": "large", "seed": 3, "teacher": "exp3",
                                       "space": {"type": "Discrete", "n": 50_000}}).raise_for_status()
-        tasks = c.post("/v1/curricula/large/propose", params={"k": 20}).json()["tasks"]
-        c.post("/v1/curricula/large/observe_batch", json={"observations": [
-            {"task": t, "score": 0.8} for t in tasks]}).raise_for_status()
+        _practise(c, "large", 20, lambda i: 0.8)
     page = browser.new_page()
     paths: list[str] = []
     page.on("request", lambda r: paths.append(r.url.split(server.url, 1)[-1]))
@@ -114,9 +115,7 @@ def test_dashboard_shows_a_selected_curriculum_beyond_the_first_page_of_the_list
                    ).raise_for_status()
             c.post("/v1/curricula", json={"name": "zz", "seed": 1, "teacher": "uniform",
                                           "space": {"type": "Discrete", "n": 3}}).raise_for_status()
-            tasks = c.post("/v1/curricula/zz/propose", params={"k": 7}).json()["tasks"]
-            c.post("/v1/curricula/zz/observe_batch", json={"observations": [
-                {"task": t, "score": 0.5} for t in tasks]}).raise_for_status()
+            _practise(c, "zz", 7)
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
