@@ -167,9 +167,7 @@ def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
         # Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting it takes.
         # Told after the constructor refused it: one that takes settings of its own from **settings (pops them)
         # has settings its signatures do not show, and was refused them when they were checked beforehand
-        chain = _init_chain(cls)
-        takes = {n for sig in chain for n, p in sig.parameters.items()
-                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "space")}
+        takes = set(setting_names(cls)) | {"seed"}
         unknown = sorted(set(kwargs) - takes)
         named = [u for u in unknown if f"unexpected keyword argument '{u}'" in str(e)]  # (Python names the first)
         if named and not all(k.__module__.startswith("magister.") for k in cls.__mro__ if "__init__" in vars(k)
@@ -234,6 +232,8 @@ class Teacher:
     #: True: ``score_range=None`` means any finite score, taken as it is (level teachers, whose scores are
     #: learner-computed |GAE| or regret); False: ``score_range=None`` means scores in [0, 1]
     open_scores: ClassVar[bool] = False
+    #: False: the teacher never reads the scores (uniform), so any score range fits it, an open one too
+    reads_scores: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -262,7 +262,7 @@ class Teacher:
         self.rng = as_generator(seed)
         self.score_range = FiniteScores() if score_range is None and self.open_scores else \
             ScoreRange.coerce(score_range)
-        if isinstance(self.score_range, FiniteScores) and not self.open_scores and self.kind != "any":
+        if isinstance(self.score_range, FiniteScores) and not self.open_scores and self.reads_scores:
             # its hooks take scores in [0, 1]: an open range sent them raw scores (1e6) and it went on, wrong
             raise ConfigError(f"{type(self).__name__} needs scores mapped to [0, 1], so an open score range "
                               "(FiniteScores, {'finite': True}) does not fit it; declare the range your learner's "
@@ -454,7 +454,6 @@ class Teacher:
             try:
                 self._set_state(copy.deepcopy(state["algorithm"]))
             except Exception:
-                self._loading_config = None
                 self._set_state(snapshot)
                 raise
             finally:

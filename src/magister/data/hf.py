@@ -174,8 +174,10 @@ def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
     return trainer.accelerator.prepare(loader)
 
 
-def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any) -> int:
-    """Feeds the micro-batch's per-example losses back; returns how many were NaN or infinite (left out)."""
+def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any,
+                   count: bool = True) -> int:
+    """Feeds the micro-batch's per-example losses back; returns how many were NaN or infinite (left out), counted
+    only with ``count`` (for a warning given once: not a second mask and a device sync every micro-batch)."""
     labels = inputs.get("labels") if isinstance(inputs, dict) else None
     logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
     if labels is None or logits is None:
@@ -187,6 +189,8 @@ def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: 
     # out (no observation) and the batch still leaves the queue of batches waiting for feedback; so are examples
     # without a labelled token (NaN too: no loss to speak of), which are not counted as diverged
     sampler.observe_batch_loss(per_example, skip_nonfinite=True)
+    if not count:
+        return 0
     labelled = ((labels[:, 1:] if causal and labels.dim() > 1 else labels) != -100)
     labelled = labelled.reshape(labelled.shape[0], -1).any(1).to(per_example.device)
     return int((~torch.isfinite(per_example) & labelled).sum())
@@ -229,8 +233,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
             loss, outputs = original(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
             if model.training:
                 bad = _feedback_loss(self, sampler, model, {"labels": labels} if labels is not None else inputs,
-                                     outputs)
-                if bad and not warned:
+                                     outputs, count=not warned)
+                if bad:
                     warned = True
                     warnings.warn(f"{bad} per-example training loss(es) at step {self.state.global_step} were NaN "
                                   "or infinite; the curriculum leaves such examples out (no observation) and "

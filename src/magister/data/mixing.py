@@ -276,12 +276,12 @@ class SkillMixer:
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
-            arr = self._as_values(values, nonfinite=skip_nonfinite)
-            finite = np.isfinite(arr)
-            check(arr[finite])
+            arr = self._as_values(values, nonfinite=skip_nonfinite)  # (finite unless skip_nonfinite)
             idx = self._keys_for(keys, len(arr), explicit)
             if skip_nonfinite:
+                finite = np.isfinite(arr)
                 idx, arr = idx[finite], arr[finite]
+            check(arr)
         except Exception as e:  # noqa: BLE001 - re-raised here, and on the other ranks as a refusal
             if self._ranks is None:
                 raise

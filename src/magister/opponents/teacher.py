@@ -124,7 +124,10 @@ class OpponentTeacher(Teacher):
 
     def distribution(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, probabilities)``: the members and the chance each is proposed next."""
-        ids = self.members()
+        return self._distribution(self.members())
+
+    def _distribution(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`distribution` over members ``ids`` already read (one read of the pool's index per call)."""
         if len(ids) == 0:
             raise UnknownOpponentError("there is no opponent to propose: the pool is empty; add a snapshot first "
                                        "(pool.add(snapshot_bytes))")
@@ -181,7 +184,7 @@ class OpponentTeacher(Teacher):
         # an empty pool (before the first snapshot) has nothing to propose, but a dashboard's summary is empty,
         # not an error
         ids = self.members()
-        ids, p = self.distribution() if len(ids) else (ids, np.zeros(0))
+        ids, p = self._distribution(ids) if len(ids) else (ids, np.zeros(0))
         return {
             "kind": "discrete",
             "opponents": ids,

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..settings import number, whole
 from .levels import LevelScorer, level_key
 
@@ -127,8 +128,6 @@ class PPO:
         callback_every = whole("callback_every", callback_every, 0)
         mode = (getattr(venv, "metadata", None) or {}).get("autoreset_mode")
         if mode is not None and getattr(mode, "value", mode) != "SameStep":
-            from ..errors import ConfigError
-
             # next-step autoreset (Gymnasium's default) gave a step after each episode whose observation is the
             # last one, whose action is ignored and whose reward is 0: trained on, as a transition of the new episode
             raise ConfigError(f"PPO.learn needs a vector env that resets finished sub-envs in the same step "
@@ -137,7 +136,6 @@ class PPO:
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
         if level_score is not None and not external:
-            from ..errors import ConfigError
 
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")

@@ -379,7 +379,9 @@ class RayTeacher:
         return (self._pid is not None and self._pid != os.getpid()) or _ray_inherited()
 
     def _check_process(self) -> None:
-        if self._forked() and self._pid == os.getpid():
+        if not self._forked():  # (one check on the way of every call: the usual answer first)
+            return
+        if self._pid == os.getpid():
             raise ConfigError(
                 f"this RayTeacher is used in process {os.getpid()}, which was forked from a process connected to "
                 "Ray (e.g. a worker of multiprocessing.Pool() or of AsyncVectorEnv(env_fns), whose default start "
@@ -388,16 +390,15 @@ class RayTeacher:
                 "(multiprocessing.get_context('spawn').Pool(), AsyncVectorEnv(env_fns, context='spawn')): a copy "
                 "there connects to the cluster itself when the client was built from the actor's name "
                 "(RayTeacher('name'))")
-        if self._forked():
-            raise ConfigError(
-                f"this RayTeacher was built in process {self._pid} and is used in process {os.getpid()}, which "
-                "inherited it through fork() (e.g. a worker of AsyncVectorEnv(env_fns), whose default context on "
-                "Linux is 'fork', or of SubprocVecEnv(env_fns, start_method='fork')): Ray does not survive a fork, "
-                "and the client's calls would hang. Start the workers with AsyncVectorEnv(env_fns, "
-                "context='spawn') (or 'forkserver'; SubprocVecEnv's default): each gets a copy of the client, which "
-                "connects to the cluster itself when the client was built from the actor's name "
-                "(RayTeacher('name')); or use CurriculumVectorEnv(env_fns, teacher, vectorization='async'), which "
-                "keeps the teacher in the main process")
+        raise ConfigError(
+            f"this RayTeacher was built in process {self._pid} and is used in process {os.getpid()}, which "
+            "inherited it through fork() (e.g. a worker of AsyncVectorEnv(env_fns), whose default context on "
+            "Linux is 'fork', or of SubprocVecEnv(env_fns, start_method='fork')): Ray does not survive a fork, "
+            "and the client's calls would hang. Start the workers with AsyncVectorEnv(env_fns, "
+            "context='spawn') (or 'forkserver'; SubprocVecEnv's default): each gets a copy of the client, which "
+            "connects to the cluster itself when the client was built from the actor's name "
+            "(RayTeacher('name')); or use CurriculumVectorEnv(env_fns, teacher, vectorization='async'), which "
+            "keeps the teacher in the main process")
 
     def _connect(self) -> Any:
         """The actor's handle, for a copy unpickled in a process that had no Ray connection then."""

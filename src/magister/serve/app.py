@@ -236,6 +236,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             if cfg.node_url:
                 await app.state.forward.aclose()
 
+    query_names: dict[int, tuple[set[str], set[str]]] = {}  # per route (its dependant): (allowed, single-valued)
+
     async def strict_query(request: Request) -> None:
         """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored) and
         repeated single-valued ones (``?k=1&k=2`` was answered with the last value, the first ignored)."""
@@ -243,13 +245,20 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         dependant = getattr(route, "dependant", None)
         if dependant is None or not request.query_params:
             return
-        allowed = {q.alias for q in dependant.query_params}
+        known = query_names.get(id(dependant))
+        if known is None:  # once per route: its parameters, and those that take one value
+            known = query_names[id(dependant)] = (
+                {q.alias for q in dependant.query_params},
+                {q.alias for q in dependant.query_params if not _takes_many(q.field_info.annotation)})
+        allowed, single = known
         unknown = sorted(set(request.query_params.keys()) - allowed)
         if unknown:
             raise ServiceError(f"unknown query parameter(s) {', '.join(repr(u) for u in unknown)}; this endpoint "
                                f"takes {', '.join(sorted(allowed)) or 'none'}", status=422)
-        single = {q.alias for q in dependant.query_params if not _takes_many(q.field_info.annotation)}
-        counts = Counter(key for key, _ in request.query_params.multi_items())
+        items = request.query_params.multi_items()
+        if len(items) == len(request.query_params):  # no name given twice
+            return
+        counts = Counter(key for key, _ in items)
         repeated = sorted(key for key, n in counts.items() if n > 1 and key in single)
         if repeated:
             raise ServiceError(f"query parameter(s) {', '.join(f'{r!r} ({counts[r]} times)' for r in repeated)} "

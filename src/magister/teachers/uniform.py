@@ -22,6 +22,7 @@ class Uniform(Teacher):
     """Uniform sampling over the space (works on every kind of space)."""
 
     kind = "any"
+    reads_scores = False  # (an open score range fits it)
 
     def __init__(self, space, *, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
