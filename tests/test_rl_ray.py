@@ -675,6 +675,47 @@ def test_a_task_given_back_is_not_handed_out_again_when_its_client_is_released(l
     ray.kill(actor)
 
 
+def test_a_released_worker_that_gives_back_a_task_its_release_re_issued_does_not_queue_it_twice(local_ray):
+    # before: the driver's release re-issued the whole lease, the task the worker had handed out after its last
+    # message too; the worker went on (released by mistake, or its give-back sent before it died came late) and gave
+    # that task back: it was queued a second time and handed out twice
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, name="w0")
+    task = client.propose()  # prefetched 4, handed out 1 (the actor does not know yet)
+    assert ray.get(actor.release.remote(name="w0")) == 4
+    assert client.give_back([task]) == 0  # re-issued at the release already
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_returned"] == 4 == counts["n_proposed"] and counts["n_leased"] == 0
+    assert len({tuple(t) for t in ray.get(actor.propose.remote(4))}) == 4  # each once
+    ray.kill(actor)
+
+
+def test_a_give_back_after_a_release_queues_only_what_the_release_did_not():
+    # the calls in the order Ray may deliver them (a dead worker's give-back after its replacement's connect or the
+    # driver's release): a task the release re-issued is not queued again; one the actor knew handed out before the
+    # release (so not re-issued) is
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
+    actor.connect("old", "w")
+    tasks, infos = actor.propose_with_info(5, "old", 0)
+    assert actor.observe_batch([tasks[0]], [0.5], "old", 0, 2)  # handed out 2 (settled), the first scored
+    assert actor.connect("new", "w") == 3  # replaced: tasks 2..4 re-issued
+    # it had handed out task 2 after its last message; the episodes of tasks 1 and 2 were cut
+    assert actor.give_back("old", tasks[1:3], infos[1:3], 3) == 1
+    queued = [tuple(t) for t in actor.propose(actor.counts()["n_returned"])]
+    assert sorted(queued) == sorted(tuple(t) for t in tasks[1:5])  # each once
+    # equal tasks (a finite space): the re-issued one the worker scored late is not the one it gives back
+    actor = TeacherActor(mg.make_teacher("uniform", mg.Discrete(["a", "b"]), seed=0).to_bytes())
+    actor.give_back(None, ["a", "b", "a"], [{"train": True}] * 3)  # the next lease, in this order
+    assert actor.propose_with_info(3, "old", 0)[0] == ["a", "b", "a"]
+    assert actor.observe_batch(["b"], [0.5], "old", 0, 2)  # handed out "a" and "b" (settled), "b" scored
+    assert actor.release("old") == 1  # the second "a", handed out after that: re-issued
+    assert actor.observe_batch(["a"], [0.5], "old", 1, 3)  # the second "a" scored (late)
+    assert actor.give_back("old", ["a"], [{"train": True}], 3) == 1  # the first "a", cut: not re-issued yet
+    assert actor.propose(2) == ["a", "a"]
+
+
 def test_bad_tasks_or_infos_given_back_are_refused_and_change_nothing():
     # before: a task outside the space was queued and handed out to the next worker (whose wrapper refused it
     # there), and a bad info after a good one left the good one queued by a call that raised

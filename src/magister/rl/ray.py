@@ -33,7 +33,8 @@ saved and started again has none. A client released by the driver or by a
 same-name replacement leases nothing more: Ray does not order the calls of
 different callers, so a refill a dead worker sent before it died may reach the
 actor after its release, and is refused (nothing proposed, nothing leased to a
-worker that is gone); its outcomes are still applied. A client that closes
+worker that is gone); its outcomes are still applied, and so are the tasks it gives back, less those its release
+re-issued already (handed out after its last message): none is queued twice. A client that closes
 itself may go on (its own later calls come after its close). Tasks a client handed out that will never be
 scored (an RLlib episode cut by ``algo.stop()`` or a forced reset) go back with :meth:`RayTeacher.give_back`,
 and are re-issued as the tasks of gone clients are.
@@ -53,6 +54,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from ..errors import ConfigError
+from ..levels.spaces import level_key
 from ..scores import ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
@@ -97,6 +99,10 @@ class TeacherActor:
         self._released: dict[str, str] = {}
         #: tasks of clients that are gone, handed out again before any new proposal
         self._returned: list[tuple[Any, dict[str, Any]]] = []
+        #: per client released by the driver or replaced: the tasks of its lease re-issued then, each as (the
+        #: client's count of tasks handed out before it, the task's level_key): one it had handed out already
+        #: (it was not told) and gives back or scores later is not queued a second time (see _not_reissued)
+        self._reissued: dict[str, list[tuple[int, Any]]] = {}
 
     def info(self) -> dict[str, Any]:
         return {"space": self.teacher.space.to_spec(), "score_range": self.teacher.score_range.to_dict(),
@@ -167,7 +173,7 @@ class TeacherActor:
         old = self._names.get(name) if name is not None else None
         n = 0
         if old is not None and old != client_id:
-            n = self._give_back(old, None)
+            n = self._give_back(old, None, gone=True)
             self._released[old] = f"replaced by a new client named {name!r}"
         if name is not None:
             self._names[name] = client_id
@@ -194,7 +200,7 @@ class TeacherActor:
                               "nothing was released. Pass the RayTeacher's client_id or the name= it was started "
                               "with (names compare as given: 3 and '3' differ); for a worker that may have died "
                               "before its RayTeacher started, pass missing_ok=True")
-        n = self._give_back(client_id, taken)
+        n = self._give_back(client_id, taken, gone=True)
         self._released.setdefault(client_id, "by actor.release()")
         return n
 
@@ -212,17 +218,45 @@ class TeacherActor:
         reset, a task pushed for an episode that never started): handed out again, with their infos, before any new
         proposal (after the tasks already waiting). ``taken``: the tasks the client has handed out in all (these
         among them), settled first, so they leave its lease (a later release of the client re-issued them a second
-        time). Every task and info is checked before anything changes. Returns how many."""
+        time). Every task and info is checked before anything changes. A task of a client released by the driver
+        (or replaced by a client of the same name) that its release re-issued already (the client had handed it
+        out, after its last message) is not queued again: a late give-back of a worker that is gone (or that goes
+        on, released by mistake) re-issues nothing twice. Returns how many were queued now."""
         tasks, infos = _checked_give_back(self.teacher.space, tasks, infos)
         if client_id is not None:
             self._clients.add(client_id)
         self._settle(client_id, taken)
-        self._returned.extend(zip(tasks, infos))
-        return len(tasks)
+        items = list(zip(tasks, infos))
+        if client_id in self._reissued:
+            items = self._not_reissued(client_id, items, taken)
+        self._returned.extend(items)
+        return len(items)
 
-    def _give_back(self, client_id: str, taken: int | None) -> int:
+    def _not_reissued(self, client_id: str, items: list[tuple[Any, Any]], taken: int | None) -> list:
+        """``items`` (task first) less those the release of ``client_id`` re-issued already: each matches, by
+        task, one re-issued task the client had handed out (before its count ``taken``; any, without a count),
+        which is then forgotten. The rest were handed out before its release settled them: not re-issued yet."""
+        record = self._reissued[client_id]
+        limit = float("inf") if taken is None else int(taken)
+        keep = []
+        for item in items:
+            key = level_key(self.teacher.space, item[0])
+            j = next((j for j, (n, k) in enumerate(record) if n < limit and k == key), None)
+            if j is None:
+                keep.append(item)
+            else:
+                del record[j]
+        if not record:
+            del self._reissued[client_id]
+        return keep
+
+    def _give_back(self, client_id: str, taken: int | None, gone: bool = False) -> int:
         self._settle(client_id, taken)
         lease = self._leases.pop(client_id, [])
+        if gone and lease:  # released, not closed: it may have handed out some of these after its last message
+            start = self._taken.get(client_id, 0)
+            self._reissued.setdefault(client_id, []).extend(
+                (start + i, level_key(self.teacher.space, t)) for i, (t, _) in enumerate(lease))
         # the released tasks count as handed out by that client: one that goes on (close()d, which drops its
         # buffer and counts it so too) hands out what it still holds before anything of a new lease, which its
         # later counts would otherwise have settled instead (lost)
@@ -247,6 +281,8 @@ class TeacherActor:
         self.teacher.observe_batch(tasks, scores)
         if client_id is not None and seq is not None:
             self._applied[client_id] = int(seq)
+        if client_id is not None and client_id in self._reissued:  # scored: those tasks will not come back
+            self._not_reissued(client_id, [(t,) for t in self.teacher.space.validate_batch(tasks)], taken)
         return True
 
     def counts(self) -> dict[str, int]:
@@ -614,7 +650,7 @@ class RayTeacher:
     def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any]] | None = None) -> int:
         """Tasks this client handed out that will never be scored (see :meth:`TeacherActor.give_back`): the actor
         hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
-        how many; 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
+        how many it queued (after a release by the driver, not those the release re-issued already); 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
         tasks = list(tasks)
         self._check_process()
         # checked here, so a bad one raises at once in this worker (the actor checks them again)
