@@ -173,14 +173,28 @@ def test_bad_sources_and_feedback_are_refused():
 
 
 def test_resume_refuses_a_source_that_got_shorter():
+    # before: a state that consumed more items than a list source holds was loaded, and refused only by the next
+    # next_batch(); a source whose length is known is now checked at load, which changes nothing
     stream = SkillStream(_sources((5, 5, 5)), [1, 1, 1], batch_size=4, seed=0)
     _run(stream, 2, losses=False)
     state = stream.state_dict()
-    short = SkillStream({"add": [("add", 0)], "sub": [("sub", 0)], "mul": [("mul", 0)]}, [1, 1, 1], batch_size=4,
-                        seed=0)
-    short.load_state_dict(state)
+    assert state["consumed"][0] > 1
+    def make_short():
+        return SkillStream({"add": [("add", 0)], "sub": [("sub", 0)], "mul": [("mul", 0)]}, [1, 1, 1], batch_size=4,
+                           seed=0)
+
+    short = make_short()
+    before = copy.deepcopy(short.state_dict())
+    with pytest.raises(ConfigError, match=r"'consumed' says \d+ items of skill 'add' .* its source has 1 items"):
+        short.load_state_dict(state)
+    assert states_equal(short.state_dict(), before)
+    assert _run(short, 2, losses=False) == _run(make_short(), 2, losses=False), "it reads from its start"
+    # a source read through a function (or an IterableDataset) has no length to check: refused when it is read
+    unsized = SkillStream({"add": lambda: iter([("add", 0)]), "sub": [("sub", k) for k in range(5)],
+                           "mul": Counter(5)}, [1, 1, 1], batch_size=4, seed=0)
+    unsized.load_state_dict(state)
     with pytest.raises(ConfigError, match="same items"):
-        _run(short, 1, losses=False)
+        _run(unsized, 1, losses=False)
 
 
 def test_dataloader_in_the_main_process_passes_the_blocks_through():
@@ -320,3 +334,24 @@ def test_skills_of_batch_still_answers_after_the_batch_had_its_feedback():
     assert [NAMES[s] for s in skills] == [item[0] for item in batch]
     stream.observe_batch_loss([1.0] * 4)
     assert stream.skills_of_batch().tolist() == skills.tolist()
+
+
+def test_fixed_weights_over_named_sources_take_the_skill_names_in_feedback():
+    # before: with fixed weights, observe_batch_*(..., skills=["add", ...]) said "with a fixed mixture, skills must
+    # be integer skill indices", though the mapping's keys name the skills (observe_eval took them) and the same
+    # stream with a teacher takes them
+    teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+    for mixer in (teacher, [1, 1, 1]):
+        stream = SkillStream(_sources(), mixer, batch_size=4, seed=0)
+        stream.next_batch()
+        assert stream.observe_batch_correct([1.0, 0.0, 0.5], skills=["add", "sub", "mul"]) == {0: 1.0, 1: 0.0, 2: 0.5}
+        assert stream.observe_batch_loss([0.0, 0.0], skills=["mul", "mul"]) == {2: 0.0}
+        with pytest.raises(UnknownTaskError, match="'div'"):
+            stream.observe_batch_correct([1.0], skills=["div"])
+    assert stream.pending == 1 and stream.teacher is None, "explicit feedback leaves the batch waiting"
+    # sources in a list have no names: indices only, said as such
+    stream = SkillStream([[1], [2], [3]], [1, 1, 1], batch_size=2, seed=0)
+    stream.next_batch()
+    with pytest.raises(ConfigError, match="unnamed skills, skills must be integer skill indices"):
+        stream.observe_batch_correct([1.0], skills=["0"])
+    assert stream.observe_batch_correct([1.0], skills=[0]) == {0: 1.0}

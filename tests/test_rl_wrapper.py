@@ -322,3 +322,23 @@ def test_a_teacher_copied_into_async_vector_env_workers_warns():
         finally:
             venv.close()
         assert all("copy of a teacher built in process" in w for w in info["warnings"]), (daemon, info["warnings"])
+
+
+def test_reporting_by_tasks_settles_the_oldest_waiting_episode_of_that_task():
+    # before: report(tasks=...) sent the scores but left every episode in pending, so the same episodes could be
+    # reported a second time by their ids (and pending grew for the whole run)
+    env = CurriculumWrapper(CliffWalk(), Recorder(), score="external")
+    ids = []
+    for task in ([0.25, 0.5], [0.75, 0.0], [0.25, 0.5]):  # one task played twice
+        env.push_task(task)
+        ids.append(run_episode(env)["magister_task_id"])
+    assert list(env.pending) == ids
+    env.report(tasks=[np.array([0.25, 0.5])], scores=[1.0])  # an equal task, written another way
+    assert list(env.pending) == ids[1:], "the oldest episode of that task is settled (first in, first out)"
+    with pytest.raises(ConfigError, match="not finished episodes"):
+        env.report([ids[0]], [1.0])  # ... and cannot be reported again by its id
+    with pytest.raises(InvalidTaskError):  # a refused report settles nothing
+        env.report(tasks=[[0.25, 0.5], [2.0, 0.0]], scores=[1.0, 1.0])
+    assert list(env.pending) == ids[1:] and len(env.teacher.observed) == 1
+    env.report(tasks=[[0.5, 0.5], [0.25, 0.5], [0.75, 0.0]], scores=[0.0, 0.5, 0.0])  # [0.5, 0.5] never played
+    assert env.pending == {} and len(env.teacher.observed) == 4

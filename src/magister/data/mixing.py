@@ -69,12 +69,15 @@ class SkillMixer:
             self.n_skills = int(teacher.space.n)
             self.fixed_mixture: np.ndarray | None = None
             self.skill_names = teacher.space.task_names()
+            # whether ``skill_names`` are real names, taken in feedback (a fixed mixture's "0", "1"... are not)
+            self._named_skills = True
         else:
             w = weights("teacher (a magister Teacher, or fixed mixture weights)", teacher)
             self.teacher = None
             self.n_skills = len(w)
             self.fixed_mixture = w / w.sum()
             self.skill_names = [str(i) for i in range(self.n_skills)]
+            self._named_skills = False  # (a subclass that knows the skills' names sets them and this)
             mode = "mixture"
         self.batch_size = int(batch_size)
         self.mode = mode
@@ -141,13 +144,14 @@ class SkillMixer:
                 raise ConfigError(f"skill label {bad} is outside 0..{self.n_skills - 1}; the teacher's space has "
                                   f"{self.n_skills} skills")
             return arr.astype(np.int64)
-        if self.teacher is None:
-            raise ConfigError(f"with a fixed mixture, {what} must be integer skill indices")
+        if not self._named_skills:
+            raise ConfigError(f"with a fixed mixture of unnamed skills, {what} must be integer skill indices")
         lookup = {name: i for i, name in enumerate(self.skill_names)}
         out = np.empty(len(arr), dtype=np.int64)
         for j, s in enumerate(arr.tolist()):
             if s not in lookup:
-                raise UnknownTaskError(f"example {j} has skill {s!r}, which the teacher's space does not name; "
+                owner = "the teacher's space" if self.teacher is not None else "the fixed mixture"
+                raise UnknownTaskError(f"example {j} has skill {s!r}, which {owner} does not name; "
                                        f"known skills: {self.skill_names[:8]}")
             out[j] = lookup[s]
         return out

@@ -38,7 +38,9 @@ made and the items consumed in the current pass; :meth:`load_state_dict`
 re-creates each source's iterator and skips that many items, so a source must
 yield the same items in the same order every time it is iterated (a fixed
 shuffle seed). Skipping reads the items (the cost of resuming is reading what
-was consumed, once).
+was consumed, once). A state that consumed more items than a source holds is
+refused by :meth:`load_state_dict` (nothing changed) when the source's length
+is known (a list, a sized dataset), and otherwise when the source is read.
 
 **Many processes.** Under ``torch.distributed`` every rank reads every
 source (the same items, in the same order), plans the same global batch, and
@@ -144,7 +146,9 @@ class SkillStream(SkillMixer, _TorchIterable):
         if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
                 and all(isinstance(k, str) for k in sources)):
             self.skill_names = list(sources)  # fixed weights follow the mapping's order and take its names
-        self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._per_skill(sources))]
+            self._named_skills = True  # feedback may name them, as with a teacher (a fixed mixture ignores it)
+        self._sources = self._per_skill(sources)  # (kept for their lengths: a saved state is checked against them)
+        self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._sources)]
         self._iters: list[Iterator[Any] | None] = [None] * self.n_skills
         self._skip = np.zeros(self.n_skills, dtype=np.int64)
         # items read from each live iterator but not handed out yet (and _END where a pass ended)
@@ -382,9 +386,30 @@ class SkillStream(SkillMixer, _TorchIterable):
         return {**self._common_state(), "consumed": self.consumed.copy(), "passes": self.passes.copy(),
                 "exhausted": self.exhausted.copy(), "ended": self.ended}
 
+    def _longer_than_source(self, consumed: np.ndarray) -> ConfigError | None:
+        """The refusal of a state that consumed more items of a skill than its source has (for the sources whose
+        length is known: a list, a sized dataset; a torch ``IterableDataset``'s ``len`` may be an estimate, and
+        a function's length is known only by reading it, so those are refused when they are read)."""
+        for skill, (source, count) in enumerate(zip(self._sources, consumed.tolist())):
+            if not hasattr(source, "__len__") or isinstance(source, _TorchIterable):
+                continue
+            try:
+                size = len(source)
+            except TypeError:  # a __len__ that says the length is unknown
+                continue
+            if count > size:
+                return ConfigError(f"the stream state's 'consumed' says {count} items of skill "
+                                   f"{self.skill_names[skill]!r} were read in the current pass, but its source has "
+                                   f"{size} items; load the state into a stream built on the sources it was saved "
+                                   "with (a source must give the same items in the same order every time it is "
+                                   "iterated). Nothing was changed.")
+        return None
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly from :meth:`state_dict` output: every source is re-opened and its consumed items skipped.
 
+        A state that consumed more items of a skill than its source holds is refused here, unchanged, when the
+        source's length is known (a list, a sized dataset), and otherwise when the source is read.
         The state is global; under ``torch.distributed`` load the same state on every rank."""
         error: Exception | None = None
         try:  # everything is read before anything changes
@@ -399,6 +424,8 @@ class SkillStream(SkillMixer, _TorchIterable):
                 raise ValueError(f"passes and exhausted must hold {self.n_skills} skills")
             if (consumed < 0).any() or (passes < 0).any():
                 raise ValueError("consumed and passes must be counts >= 0")
+            if error is None:
+                error = self._longer_than_source(consumed)
         except (KeyError, TypeError, ValueError) as e:
             error = error or self._malformed(e)
         self._agree_on_state(state, error)

@@ -51,8 +51,10 @@ import gymnasium as gym
 import numpy as np
 
 from ..errors import ConfigError
+from ..levels.spaces import level_key as space_level_key
 from ..settings import whole
 from ..spaces import Space
+from .levels import level_key
 from .scores import Episode, as_score_fn
 
 __all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "NEXT_ID_KEY", "TASKS_OPTION",
@@ -461,6 +463,12 @@ class CurriculumWrapper(gym.Wrapper):
         ``task_ids`` are the ids from the final infos (``info["magister_task_id"]``)
         of finished episodes; or pass ``tasks=[...]`` to name the tasks themselves.
         Every id is checked before anything is sent; an id is reported once.
+
+        A task reported by ``tasks=`` settles the oldest finished episode of an equal task still waiting in
+        :attr:`pending` (first in, first out: with one task played twice, the first report is the first
+        episode's), so that episode can no longer be reported by its id; a task that matches no waiting episode
+        is sent all the same. Tasks are equal when the space writes them the same way (its level key: a
+        discrete task's index, a continuous task's exact values).
         """
         if self.teacher is None:
             raise ConfigError("report() sends scores to the wrapper's teacher, and this wrapper has none "
@@ -468,29 +476,55 @@ class CurriculumWrapper(gym.Wrapper):
         if (task_ids is None) == (tasks is None) or scores is None:
             raise ConfigError("report needs scores and either task_ids=... or tasks=... (not both)")
         s = np.atleast_1d(np.asarray(scores))  # as given: the teacher refuses text, None and NaN clearly
+        ids: list[int | None]  # the waiting episode each reported task settles (None: none)
         if tasks is None:
-            ids = episode_ids(task_ids)
-            unknown = [i for i in ids if i not in self.pending]
-            if unknown or len(set(ids)) != len(ids):
-                raise ConfigError(f"report: task ids {unknown or ids} are not finished episodes waiting for a score "
-                                  f"(waiting: {sorted(self.pending)[:10]}); each episode is reported once")
-            tasks = [self.pending[i] for i in ids]
+            given = episode_ids(task_ids)
+            unknown = [i for i in given if i not in self.pending]
+            if unknown or len(set(given)) != len(given):
+                raise ConfigError(f"report: task ids {unknown or given} are not finished episodes waiting for a "
+                                  f"score (waiting: {sorted(self.pending)[:10]}); each episode is reported once")
+            tasks = [self.pending[i] for i in given]
+            ids = list(given)
         else:
-            ids = []
             tasks = list(tasks)
+            ids = self._oldest_pending(tasks)
         if len(tasks) != len(s):
             raise ConfigError(f"report got {len(tasks)} tasks but {len(s)} scores; pass one score per task")
         if callable(getattr(self.teacher, "observe_batch", None)):
             self.teacher.observe_batch(tasks, s)
             for i in ids:
-                del self.pending[i]
+                if i is not None:
+                    del self.pending[i]
         else:  # a teacher with observe() only (the wrapper takes one): one call per episode, each reported once
-            for j, (task, score) in enumerate(zip(tasks, s)):
+            for task, score, i in zip(tasks, s, ids):
                 self.teacher.observe(task, score)
-                if ids:
-                    del self.pending[ids[j]]
+                if i is not None:
+                    del self.pending[i]
         if len(s):
             self.last_outcome = (tasks[-1], float(s[-1]))
+
+    def _task_key(self, task: Any) -> Any:
+        """The key by which a reported task is matched to a waiting episode (``None``: it matches none)."""
+        try:
+            if self.task_space is not None:
+                return space_level_key(self.task_space, self.task_space.validate(task))
+            return level_key(task)
+        except (ValueError, TypeError):  # a task the space refuses is no episode's (the teacher refuses it too)
+            return None
+
+    def _oldest_pending(self, tasks: list[Any]) -> list[int | None]:
+        """Per reported task, the id of the oldest waiting episode of an equal task not matched to an earlier
+        one of ``tasks`` (``None`` where there is none); nothing is removed here."""
+        waiting: dict[Any, list[int]] = {}
+        for i, task in self.pending.items():  # in the order the episodes finished: oldest first
+            key = self._task_key(task)
+            if key is not None:
+                waiting.setdefault(key, []).append(i)
+        out: list[int | None] = []
+        for task in tasks:
+            queue = waiting.get(self._task_key(task)) if waiting else None
+            out.append(queue.pop(0) if queue else None)
+        return out
 
 
 def episode_ids(task_ids: Any) -> list[int]:
