@@ -440,3 +440,44 @@ def test_continual_order_refuses_a_file_out_and_negative_seeds_before_any_run(tm
         bench.main(["--seeds", "0", "--orders", "2", "--repeats", "1", "--datasets", "synthetic", "--k", "4",
                     "--n-train", "10", "--out", str(tmp_path / "out"), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_learner_refuses_non_finite_examples_and_rehearsal_keys_that_are_no_class() -> None:
+    # one NaN feature made every weight NaN (every later prediction the first class learned); a weight keyed "0"
+    # or by a class the learner does not have was silently ignored (the replay went uniform instead)
+    d = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=20, n_test=5, dim=4)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=6, replay=2)
+    learner.learn(d.class_train(0), 0)
+    before = (learner.w1.copy(), learner.rng.bit_generator.state, list(learner.seen))
+    x = d.class_train(1).copy()
+    x[3, 2] = np.nan
+    with pytest.raises(ConfigError, match="non-finite feature in example 3"):
+        learner.learn(x, 1)
+    for bad in ({"0": 1.0}, {3: 1.0}, {True: 1.0}, {-1: 1.0}):
+        with pytest.raises(ConfigError, match="keyed by class number 0..2"):
+            learner.learn(d.class_train(1), 1, bad)
+    assert np.array_equal(learner.w1, before[0]) and learner.rng.bit_generator.state == before[1]
+    assert learner.seen == before[2]
+    person = SimulatedPerson(np.eye(3), np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="keyed by class number"):
+        person.learn(None, 0, {"1": 1.0})
+    assert person.seen == [] and person.day == 0
+    learner.learn(d.class_train(1), 1, {np.int64(0): 1.0, 2: 0.5})  # a class not learned yet may have a weight
+    with pytest.raises(ConfigError, match=r"predict\(\) needs an \(n, 4\) array"):
+        learner.predict(d.x_test[:, :2])  # was numpy's matmul error
+
+
+def test_runs_report_their_own_replay_and_refuse_a_teacher_with_more_tasks_than_the_learner() -> None:
+    d = synthetic(np.random.default_rng(0), k=4, groups=2, n_train=20, n_test=5, dim=4)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=8, replay=2)
+    first = run_order(learner, d, [0, 1])
+    second = run_order(learner, d, [2, 3])  # reported the first run's replay too
+    assert first.replayed + second.replayed == learner.replayed and second.replayed == 2 * 2 * 2
+    third = run_teacher(learner, d, mg.make_teacher("continual-order", Discrete(4), seed=0), phases=1)
+    assert third.replayed == learner.replayed - first.replayed - second.replayed
+    # a teacher over 6 tasks failed at the first task beyond the learner's 4, after training both on the others
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0), memory=8, replay=2)
+    teacher = mg.make_teacher("continual-order", Discrete(6), seed=0)
+    with pytest.raises(ConfigError, match="6 tasks but the learner has 4 classes"):
+        run_teacher(learner, d, teacher)
+    assert learner.seen == [] and teacher.n_proposed == 0

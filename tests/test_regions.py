@@ -428,3 +428,14 @@ def test_state_whose_links_loop_or_disagree_is_refused():
     tree.load_state_dict(dict(before, children=before["children"].astype(float)))  # whole floats still load
     fresh = RegionTree(2, max_points=20)  # a tree without splits still loads
     tree.load_state_dict(fresh.state_dict())
+
+
+def test_numpy_numbers_are_taken_as_settings():
+    # np.float32(0.1) was refused with "min_width is a fraction ... in (0, 0.5], got np.float32(0.1)"
+    tree = RegionTree(2, min_width=np.float32(0.1), discard=np.float32(0.25), min_gap=np.float64(0.0),
+                      lp_z=np.float32(1.0), competence_weight=np.int64(0))
+    assert (tree.min_width, tree.discard, tree.lp_z) == (pytest.approx(0.1), 0.25, 1.0)
+    with pytest.raises(ConfigError, match="min_width"):
+        RegionTree(2, min_width=np.float32(0.7))
+    with pytest.raises(ConfigError, match="discard"):
+        RegionTree(2, discard=np.bool_(True))

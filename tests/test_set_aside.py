@@ -185,3 +185,17 @@ def test_under_forgetting_every_skill_set_aside_is_still_practised():
     assert gaps, "some skills were set aside"
     assert max(gaps) < 8 * n, f"a skill set aside went {max(gaps)} episodes without practice"
     assert st.mastery() >= 0.8
+
+
+@pytest.mark.parametrize("name", TEACHERS)
+def test_numpy_numbers_are_taken_as_threshold_and_review_gap(name, tmp_path):
+    # np.float32(0.9) was refused with "in (0, 1], ... got np.float32(0.9)", while the teachers' other settings
+    # (temperature, ...) take numpy numbers
+    t = mg.make_teacher(name, mg.Discrete(3), set_aside=np.float32(0.9), review_after=np.float32(2.0), seed=0)
+    t.observe(t.propose(), 1.0)
+    t.save(tmp_path / "t.ckpt")
+    assert mg.load(tmp_path / "t.ckpt").propose(5) == t.propose(5)
+    with pytest.raises(ConfigError, match="set_aside"):
+        mg.make_teacher(name, mg.Discrete(3), set_aside=np.float32(1.5))
+    with pytest.raises(ConfigError, match="set_aside"):
+        mg.make_teacher(name, mg.Discrete(3), set_aside=np.bool_(True))

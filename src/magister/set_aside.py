@@ -67,7 +67,9 @@ class SetAside:
     """
 
     def __init__(self, n: int, threshold: float, *, window: int = 20, review_after: float = 2.0):
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold <= 1.0:
+        # numpy numbers too (an np.float32(0.9) was refused with a message that put it in range)
+        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+                or not 0.0 < threshold <= 1.0:
             raise ConfigError(f"set_aside is the average score (on the [0, 1] scale) at which a task counts as "
                               f"mastered, in (0, 1], or None to keep every task in play; got {threshold!r}")
         _check(window, review_after)
@@ -146,7 +148,8 @@ class SetAside:
 
 def _check(window: int, review_after: float) -> None:
     whole("set_aside_window", window, 1)
-    if isinstance(review_after, bool) or not isinstance(review_after, (int, float)) or not 0.0 < review_after < 1e6:
+    if isinstance(review_after, (bool, np.bool_)) or not isinstance(review_after, (int, float, np.integer, np.floating)) \
+            or not 0.0 < review_after < 1e6:
         raise ConfigError(f"review_after is the gap before a task set aside is reviewed, in multiples of the "
                           f"number of tasks, a number > 0; got {review_after!r}")
 

@@ -28,15 +28,18 @@ from .data import TaskData, _generator
 __all__ = ["MLPLearner"]
 
 
-def check_rehearsal(rehearsal: Mapping[int, float] | None) -> None:
-    """Refuse rehearsal weights that are not ``None`` or a mapping of class -> finite number (checked before a
-    pass starts, so a bad weight changes nothing instead of failing halfway through the pass)."""
+def check_rehearsal(rehearsal: Mapping[int, float] | None, k: int) -> None:
+    """Refuse rehearsal weights that are not ``None`` or a mapping of class (``0..k-1``) -> finite number (checked
+    before a pass starts, so a bad weight changes nothing instead of failing halfway through the pass; a key that
+    is no class, such as ``"3"`` or ``k``, was silently ignored and the weights it meant to set went unused)."""
     if rehearsal is None:
         return
     if not isinstance(rehearsal, Mapping):
         raise ConfigError(f"rehearsal must be None or a mapping of class -> weight, e.g. {{0: 1.0, 2: 0.5}}, "
                           f"got {type(rehearsal).__name__}")
     for c, w in rehearsal.items():
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or not 0 <= c < k:
+            raise ConfigError(f"rehearsal weights are keyed by class number 0..{k - 1}, got the key {c!r}")
         number(f"rehearsal weight of class {c!r}", w)
 
 
@@ -126,7 +129,7 @@ class MLPLearner:
         sequence). Returns how many buffered examples were replayed.
         """
         n_replay = self.replay if replay is None else whole("replay", replay, 0)
-        check_rehearsal(rehearsal)
+        check_rehearsal(rehearsal, self.k)
         c = whole("class", c, 0, floats=True)
         if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this learner's classes 0..{self.k - 1}")
@@ -134,6 +137,10 @@ class MLPLearner:
         if x.ndim != 2 or x.shape[1] != self.dim or len(x) == 0:
             raise ConfigError(f"learn() needs a non-empty (n, {self.dim}) array of class {c}'s examples, "
                               f"got shape {x.shape}")
+        if not np.isfinite(x).all():  # one NaN made every weight NaN, and every later prediction the first class
+            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+            raise ConfigError(f"learn() got a non-finite feature in example {row} of class {c}; drop or impute "
+                              "such examples first. Nothing was learned.")
         order = self.rng.permutation(len(x))
         y = np.full(len(x), c, dtype=np.int64)
         replayed = 0
@@ -159,7 +166,10 @@ class MLPLearner:
         """The most likely class among those learned so far."""
         if not self.seen:
             raise ConfigError("predict() needs at least one learned class; call learn() first")
-        _, z = self._forward(np.asarray(x, dtype=float))
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.dim:  # was numpy's "matmul: ... mismatch in its core dimension"
+            raise ConfigError(f"predict() needs an (n, {self.dim}) array of examples, got shape {x.shape}")
+        _, z = self._forward(x)
         seen = np.array(self.seen)
         return seen[np.argmax(z[:, seen], axis=1)]
 

@@ -83,7 +83,7 @@ class SimulatedPerson:
         if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this person's classes 0..{self.k - 1}")
         n = self.replay if replay is None else whole("replay", replay, 0)
-        check_rehearsal(rehearsal)
+        check_rehearsal(rehearsal, self.k)
         t0 = self.day * DAY
         earlier = [j for j in self.seen if j != c]
         if c not in self.seen:

@@ -57,10 +57,11 @@ def run_order(learner: Any, data: TaskData | None, order: Sequence[int],
     if not order or sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
         raise ConfigError(f"order must list distinct tasks of 0..{k - 1}, got {order}")
     rows = []
+    before = int(learner.replayed)  # a learner taught before counts its earlier replay too: report this run's
     for c in order:
         learner.learn(_train(data, c), c, rehearsal)
         rows.append(learner.evaluate(data))
-    return SequenceResult(order, np.array(rows), int(learner.replayed),
+    return SequenceResult(order, np.array(rows), int(learner.replayed) - before,
                           [0.0] + [1.0] * (len(order) - 1))
 
 
@@ -78,6 +79,11 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     """
     k = teacher.space.n
     phases = k if phases is None else whole("phases", phases, 1)
+    classes = len(np.asarray(learner.evaluate(data)))
+    if classes < k:  # it failed at the first task beyond the learner's, after earlier phases had trained both
+        raise ConfigError(f"the teacher's space has {k} tasks but the learner has {classes} classes; build the "
+                          f"teacher on Discrete({classes}) (one task per class)")
+    before = int(learner.replayed)  # a learner taught before counts its earlier replay too: report this run's
     rows, order, amounts = [], [], []
     given = 0  # replay per minibatch handed out so far, summed over phases
     # rounding the running total to the nearest can end above it (a budget of 0.35 at 10 a minibatch is 3.5,
@@ -98,4 +104,4 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
         # the new task first: the teacher charges the phase's rehearsal from the state rehearsal() saw
         taught = [c] + [int(i) for i in np.flatnonzero(np.isfinite(acc)) if i != c]
         teacher.observe_batch(teacher.space.tasks_at(np.array(taught)), [float(acc[i]) for i in taught])
-    return SequenceResult(order, np.array(rows), int(learner.replayed), amounts)
+    return SequenceResult(order, np.array(rows), int(learner.replayed) - before, amounts)
