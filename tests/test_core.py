@@ -229,6 +229,26 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["state.ckpt"]
 
 
+def test_an_unreadable_checkpoint_file_is_a_checkpoint_error_naming_the_file(tmp_path, monkeypatch):
+    # the raw PermissionError came out, where every other failure to load is a CheckpointError naming the file and
+    # the fix
+    from pathlib import Path
+
+    path = mg.make_teacher("uniform", mg.Discrete(4), seed=0).save(tmp_path / "t.ckpt")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads it anyway: the error the filesystem gives anyone else
+        def denied(self):
+            raise PermissionError(13, "Permission denied", str(self))
+
+        monkeypatch.setattr(Path, "read_bytes", denied)
+    try:
+        with pytest.raises(CheckpointError, match=r"t\.ckpt' exists but cannot be read .*read access") as err:
+            mg.load(path)
+        assert isinstance(err.value.__cause__, PermissionError)
+    finally:
+        path.chmod(0o644)
+
+
 def test_saving_to_a_folder_or_below_a_file_says_so(tmp_path):
     t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
     with pytest.raises(IsADirectoryError, match="is a folder; give a file path inside it"):
@@ -640,6 +660,27 @@ def test_an_unregistered_subclass_is_not_saved_as_its_parent(tmp_path, monkeypat
     back = mg.load(t.save(tmp_path / "t.ckpt"))
     assert type(back) is AlwaysZero and np.array_equal(back.propose(), [0.0])
     assert type(mg.loads(mg.make_teacher("uniform", mg.Box([0], [1]), seed=0).to_bytes())) is Uniform
+
+
+def test_a_nan_unit_vector_from_a_teacher_of_ones_own_is_refused_not_proposed():
+    # a Box mapped it to a NaN task, proposed as any other (the finite spaces refused it already)
+    from magister.errors import InvalidTaskError
+    from magister.teachers.uniform import Uniform
+
+    class SometimesNaN(Uniform):
+        def _propose(self, k):
+            u = super()._propose(k)
+            u[-1, 0] = np.nan
+            return u
+
+    box = mg.Box([0, 0], [1, 2])
+    for k, which in ((None, 0), (3, 2)):
+        with pytest.raises(InvalidTaskError, match=f"SometimesNaN._propose returned a NaN in unit vector {which}"):
+            SometimesNaN(box, seed=0).propose(k)
+    with pytest.raises(InvalidTaskError, match="holds a NaN"):
+        box.from_unit([np.nan, 0.5])
+    assert np.array_equal(box.from_unit([2.0, 0.25]), [1.0, 0.5])  # outside [0, 1]: clipped, as documented
+    assert SometimesNaN._checks_units and not Uniform._checks_units  # the built-in teachers skip the check
 
 
 def test_loads_of_a_path_or_none_says_it_takes_bytes():

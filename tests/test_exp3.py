@@ -158,3 +158,22 @@ def test_single_task_space():
     t = EXP3(mg.Discrete(1), seed=0)
     t.observe(0, 0.3)
     assert t.probabilities() == pytest.approx([1.0]) and t.propose() == 0
+
+
+@pytest.mark.parametrize("path", [("estimates",), ("stats", "fast"), ("stats", "slow"), ("stats", "last")])
+@pytest.mark.parametrize("value", [-0.5, np.nan])
+def test_a_negative_saved_estimate_or_average_is_refused_and_changes_nothing(path, value):
+    """Every reward is >= 0, so every estimate is, and averages of [0, 1] scores lie in [0, 1]: a tampered state
+    with a negative one was loaded and drove the policy."""
+    t = EXP3(mg.Discrete(3), seed=0)
+    for i in range(12):
+        t.observe(i % 3, 0.2 + 0.05 * i)
+    state, before = t.state_dict(), t.to_bytes()
+    entry = state["algorithm"]
+    for key in path[:-1]:
+        entry = entry[key]
+    entry[path[-1]] = np.array(entry[path[-1]], dtype=float)
+    entry[path[-1]][1] = value
+    with pytest.raises(mg.errors.CheckpointError, match=path[-1]):
+        t.load_state_dict(state)
+    assert t.to_bytes() == before

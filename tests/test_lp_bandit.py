@@ -147,3 +147,22 @@ def test_a_nan_average_of_a_seen_task_is_refused_and_changes_nothing(name, entry
     fresh = mg.make_teacher(name, SPACE, seed=0).state_dict()  # unseen tasks' NaN averages still load
     u.load_state_dict(fresh)
     assert states_equal(fresh, u.state_dict())
+
+
+@pytest.mark.parametrize("name", ["lp-bandit", "exp3", "sec"])
+@pytest.mark.parametrize("entry", ["fast", "slow", "last"])
+def test_a_negative_saved_average_is_refused_and_changes_nothing(name, entry):
+    # scores are on the [0, 1] scale and so are their averages: a negative one (a tampered file) was loaded and read as
+    # learning progress
+    from magister.testing import states_equal
+
+    t = mg.make_teacher(name, SPACE, seed=0)
+    _feed_rising_and_flat(t, 10)
+    state = t.state_dict()
+    state["algorithm"]["stats"][entry][1] = -0.3
+    u = mg.make_teacher(name, SPACE, seed=1)
+    _feed_rising_and_flat(u, 3)
+    before = u.state_dict()
+    with pytest.raises(mg.errors.CheckpointError, match=rf"{entry}\[1\] = -0.3"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

@@ -107,3 +107,25 @@ def test_a_tiny_temperature_gives_probabilities_not_nan():
         t.observe(x, 1.0 if x == 1 else 0.0)
     p = np.asarray(t.beliefs()["probability"])
     assert np.isfinite(p).all() and abs(p.sum() - 1.0) < 1e-12 and p.max() == 1.0
+
+
+@pytest.mark.parametrize("path", [("q",), ("last_reward",), ("stats", "fast"), ("stats", "window")])
+@pytest.mark.parametrize("value", [-0.25, 1.5])
+def test_a_saved_value_outside_zero_one_is_refused_and_changes_nothing(path, value):
+    """Rewards, values and scores lie in [0, 1]: a tampered state with a negative value was loaded and drove the
+    policy (q) or the next rewards (the score window)."""
+    t = SEC(SPACE, seed=0, window=4)
+    for i in range(9):
+        t.observe(SPACE.task_at(i % 3), float(i % 2))
+    state, before = t.state_dict(), t.to_bytes()
+    entry = state["algorithm"]
+    for key in path[:-1]:
+        entry = entry[key]
+    entry[path[-1]] = np.array(entry[path[-1]], dtype=float)
+    entry[path[-1]].flat[1] = value
+    with pytest.raises(mg.errors.CheckpointError, match=path[-1]):
+        t.load_state_dict(state)
+    assert t.to_bytes() == before
+    fresh = SEC(SPACE, seed=0, window=4).state_dict()  # NaN last_reward and averages of unseen tasks still load
+    t.load_state_dict(fresh)
+    assert t.to_bytes() == SEC(SPACE, seed=0, window=4).to_bytes()

@@ -51,8 +51,12 @@ def powered(x: np.ndarray, power: float) -> np.ndarray:
     return w
 
 
+#: how far outside [0, 1] a saved average may lie (rounding of a long run's updates) before the state is refused
+_SLACK = 1e-9
+
+
 class TaskAverages:
-    """Running statistics of the scores of ``n`` tasks.
+    """Running statistics of the scores of ``n`` tasks (on the teachers' [0, 1] scale).
 
     Parameters
     ----------
@@ -185,11 +189,19 @@ class TaskAverages:
                                  "times; only a task not seen yet has no average")
         if not (arrays["var"] >= 0).all():
             raise ValueError("var must hold finite variances >= 0")
+        # the teachers' scores are on the [0, 1] scale, and so is every average of them: a negative average was
+        # taken (a tampered file) and read as progress
+        for name in ("fast", "slow", "last"):
+            a = arrays[name]
+            out = (a < -_SLACK) | (a > 1 + _SLACK)  # False for NaN (a task not seen yet)
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                raise ValueError(f"{name}[{i}] = {float(a[i])!r}: averages of scores lie in [0, 1]")
         buf = None
         if self._buf is not None:
             buf = np.asarray(state["window"], dtype=float)
-            if buf.shape != self._buf.shape or not np.isfinite(buf).all():
-                raise ValueError(f"window must hold finite scores, shape {self._buf.shape}; got shape {buf.shape}")
+            if buf.shape != self._buf.shape or not ((buf >= 0) & (buf <= 1)).all():  # False for NaN too (raw scores)
+                raise ValueError(f"window must hold scores in [0, 1], shape {self._buf.shape}; got shape {buf.shape}")
         self.counts = counts.copy()
         self.fast, self.slow, self.var, self.last = (arrays[k].copy() for k in ("fast", "slow", "var", "last"))
         if buf is not None:

@@ -240,4 +240,7 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint file {str(p)!r} does not exist") from None
     except IsADirectoryError:
         raise CheckpointError(f"{str(p)!r} is a folder, not a checkpoint file") from None
+    except PermissionError as e:  # (the raw PermissionError, unlike every other failure to load)
+        raise CheckpointError(f"checkpoint file {str(p)!r} exists but cannot be read ({e.strerror or e}): give this "
+                              "user read access to it (chmod u+r, or its owner's group) or load a readable copy") from e
     return loads(data, source=f"checkpoint file {str(p)!r}")

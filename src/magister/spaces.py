@@ -48,6 +48,16 @@ def _has_bool(task: Any) -> bool:
     return isinstance(task, (list, tuple)) and not _BOOLS.isdisjoint(map(type, task))
 
 
+def _refuse_masked(task: Any) -> None:
+    """Refuse a numpy masked array with masked entries: ``np.asarray`` drops the mask, and whatever the masked
+    entries hide was taken as the task (a mask that hides nothing is a plain task)."""
+    if isinstance(task, np.ma.MaskedArray):
+        if np.ma.getmaskarray(task).any():
+            raise InvalidTaskError(f"task {_short(task.tolist())} is a masked array with masked entries (None here): a "
+                                   "masked value is no part of a task; fill them (task.filled(value)) or leave the "
+                                   "task out")
+
+
 def _cells(v: np.ndarray, counts: Any, top: Any, owner: Any) -> np.ndarray:
     """``floor(v * counts)`` of unit coordinates ``v``, clipped to ``0 .. top`` (``counts`` an int or an int64
     array broadcasting with ``v``, ``top`` its ``counts - 1`` as a float where that is exact, else ``None``): the
@@ -260,6 +270,9 @@ class Box(Space):
             )
         self.low, self.high = lo, hi
         self._width = width
+        # -low, but +0.0 (not -0.0) for a bound of 0.0: x + _shift is exactly x - low, except that a task of -0.0 at a
+        # bound of 0.0 gets unit +0.0 (x - low kept -0.0: an array task saved other bytes than the same list), at no cost
+        self._shift = 0.0 - lo
         self.dim = int(lo.size)
         if names is not None:
             names = [str(n) for n in names]
@@ -281,6 +294,7 @@ class Box(Space):
                     f"missing {missing}, unknown {extra}"
                 )
             task = [task[n] for n in self.names]
+        _refuse_masked(task)
         try:
             raw = np.asarray(task)
             if non_numeric(raw) or raw.dtype == bool or _has_bool(task):  # text, a complex number or True is
@@ -324,12 +338,13 @@ class Box(Space):
         if type(task) is np.ndarray and task.shape == self.low.shape and task.dtype.kind in "iuf":
             x = task.astype(float, copy=False)
             if ((x >= self.low) & (x <= self.high)).all():  # also False for NaN
-                return ((x - self.low) / self._width).reshape(1, self.dim)
+                return ((x + self._shift) / self._width).reshape(1, self.dim)
         return self.to_unit_batch([self.validate(task)])
 
     def validate_batch(self, tasks: Any) -> np.ndarray:  # vectorised fast path
         if isinstance(tasks, np.ndarray) and tasks.ndim == 2 and tasks.shape[1] == self.dim \
-                and tasks.dtype.kind in "iuf":  # numbers; strings, booleans or objects are checked one by one below
+                and tasks.dtype.kind in "iuf" and not isinstance(tasks, np.ma.MaskedArray):
+            # numbers; strings, booleans, objects or masked rows are checked one by one below
             x = tasks.astype(float, copy=True)
             x += 0.0  # 0.0 for -0.0, as validate gives
             bad = ~np.isfinite(x).all(axis=1) | ((x < self.low) | (x > self.high)).any(axis=1)
@@ -344,9 +359,20 @@ class Box(Space):
 
     def to_unit_batch(self, tasks: Any) -> np.ndarray:
         x = np.asarray(tasks, dtype=float).reshape(-1, self.dim)
-        return (x - self.low) / self._width
+        return (x + self._shift) / self._width  # (x - low, with 0.0 for -0.0: see __init__)
+
+    def from_unit(self, vec: np.ndarray) -> Any:
+        """Map a vector in [0, 1]^dim (clipped if outside) to a task; a NaN names no task and is refused, as the
+        finite spaces refuse it."""
+        v = np.asarray(vec, dtype=float).reshape(1, self.dim)
+        if np.isnan(v).any():
+            raise InvalidTaskError(f"unit vector {_short(v[0].tolist())} holds a NaN: it names no task of {self!r} "
+                                   "(give coordinates in [0, 1])")
+        return self.from_unit_batch(v)[0]
 
     def from_unit_batch(self, vecs: np.ndarray) -> np.ndarray:
+        """Map an array ``(k, dim)`` to ``k`` tasks. NaN is not checked here (the cost of every proposal):
+        ``Teacher.propose`` refuses one from a teacher of your own."""
         v = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
         # np.minimum(np.maximum(...)) is np.clip's result (NaN included) for a third of its call overhead
         out = self.low + np.minimum(np.maximum(v, 0.0), 1.0) * self._width
@@ -431,6 +457,7 @@ class Discrete(Space):
 
     def index(self, task: Any) -> int:
         if isinstance(task, np.ndarray) and task.ndim == 0:  # before the checks: np.array(True) is a bool too
+            _refuse_masked(task)  # (np.ma.masked, a masked entry of an array of tasks, gave 0.0: task 0)
             task = task.item()
         if isinstance(task, str):
             if self.names is None:
@@ -522,6 +549,7 @@ class MultiDiscrete(Space):
                 raise InvalidTaskError(f"task {_short(task)} does not match the MultiDiscrete's names {self.names}: "
                                        f"missing {missing}, unknown {extra}")
             task = [task[x] for x in self.names]
+        _refuse_masked(task)
         try:
             arr = np.asarray(task)
         except Exception:  # noqa: BLE001 - anything unreadable is simply not a task

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import settings
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Space, _cells, _check_indices, _short
+from ..spaces import Space, _cells, _check_indices, _refuse_masked, _short
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
@@ -72,6 +72,7 @@ class SeedSpace(Space):
         if type(task) is int and 0 <= task < self.limit:  # the common case, fast
             return task
         if isinstance(task, np.ndarray) and task.ndim == 0:  # before the check: np.array(True) is a bool too
+            _refuse_masked(task)
             task = task.item()
         if isinstance(task, (bool, np.bool_)):
             raise InvalidTaskError(f"level seed {task!r} is a bool, not a seed")

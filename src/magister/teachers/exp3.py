@@ -193,6 +193,9 @@ class EXP3(CachedPolicy, Teacher):
         est = np.asarray(state["estimates"], dtype=float)
         if est.shape != (self.K,) or not np.isfinite(est).all():
             raise ValueError(f"estimates must be {self.K} finite numbers")
+        if (est < 0).any():  # every reward is >= 0, so is every estimate: a negative one is a tampered file
+            i = int(np.flatnonzero(est < 0)[0])
+            raise ValueError(f"estimates[{i}] = {float(est[i])!r}: the reward estimates are >= 0")
         t = int(state["t"])
         if t < 1:
             raise ValueError("t must be >= 1")
