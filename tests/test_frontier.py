@@ -175,3 +175,37 @@ def test_a_region_whose_neighbours_are_all_old_is_predicted_and_proposing_does_n
     p = t.predict(np.array([[0.1], [0.9]]))
     assert np.isfinite(p).all() and p[0] == pytest.approx(1.0) and p[1] == 0.0
     assert len(t.propose(20)) == 20
+
+
+@pytest.mark.parametrize("generator, score", [("pcg64", "banded"), ("philox", "banded"), ("pcg64", "zero")])
+def test_a_large_batch_is_drawn_in_blocks_with_the_draws_of_one_batch(monkeypatch, generator, score):
+    # propose(500_000) in 12 dimensions held every candidate and perturbation at once (4 GB): a batch above
+    # _CANDIDATE_BLOCK candidate coordinates is drawn a block of proposals at a time, with exactly the numbers of one
+    # batch (uniform candidates, source indices, perturbations and picks each from its own place in the stream), and
+    # leaves the generator where one batch leaves it. "banded": weighted picks, tied picks (predictions of exactly
+    # 0 or 1), perturbed candidates and a dimension ignored; "zero": no source, every pick a tie (integer draws)
+    import magister.teachers.frontier as fr
+
+    def warmed() -> Frontier:
+        seed = np.random.Generator(np.random.Philox(3)) if generator == "philox" else 3
+        space = mg.Box([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+        t = Frontier(space, seed=seed, bootstrap=20, history_size=100, n_candidates=8, relevance_every=50)
+        _drive(t, space, _banded if score == "banded" else (lambda u: 0.0), 200)
+        t.rng.integers(0, 3)  # a half-used 32-bit word left in the generator, as a tied pick may leave it
+        return t
+
+    t = warmed()
+    assert (len(t.sources) > 0) == (score == "banded")
+    assert score == "zero" or t.weights.tolist() == [1.0, 0.0, 0.0]
+    one_batch = np.asarray(t.propose(500))
+    then = np.asarray(t.propose(40))
+
+    monkeypatch.setattr(fr, "_CANDIDATE_BLOCK", 8 * 3 * 37)  # 37 proposals a block
+    sizes = []
+    real = Frontier._candidates
+    monkeypatch.setattr(Frontier, "_candidates", lambda self, m, rngs=None: sizes.append(m) or real(self, m, rngs))
+    t = warmed()
+    blocked = np.asarray(t.propose(500))
+    assert len(sizes) >= 10 and max(sizes) == 37
+    np.testing.assert_array_equal(blocked, one_batch)
+    np.testing.assert_array_equal(np.asarray(t.propose(40)), then)  # the generator is where one batch left it

@@ -51,7 +51,14 @@ short memory works best, as a region's old scores (taken while it was being
 learned) otherwise keep a mastered region in the band.
 
 Cost per proposal: one weighted distance matrix between ``n_candidates``
-candidates and at most ``history_size`` stored tasks.
+candidates and at most ``history_size`` stored tasks. A very large batch
+(``propose(k)`` with more than about ``2**20 / (n_candidates x dim)`` guided
+proposals, 2,730 with the defaults in 12 dimensions) is drawn a block of
+proposals at a time, so its memory stays a few times that of the tasks
+returned (``propose(500_000)`` in 12 dimensions held all 16 million
+candidates at once, 4 GB). The blocks draw exactly the numbers one batch
+draws (each kind of draw from its own place in the generator's stream), so
+the proposals, and the generator's state after them, are the same.
 """
 
 from __future__ import annotations
@@ -97,6 +104,10 @@ def dimension_relevance(x: np.ndarray, y: np.ndarray, bins: int = 8) -> np.ndarr
 #: entries of the candidates x history distance matrix computed at once (512 kB of floats: it stays in the cache,
 #: which made predicting for ``propose(100_000)`` 3-4 times faster than blocks of 32 MB, each row's figures the same)
 _BLOCK = 1 << 16
+
+#: candidate coordinates drawn at once by a large ``propose(k)`` (8 MB of floats: ``k x n_candidates x dim`` of them at
+#: once, with their perturbations, took 4 GB for ``propose(500_000)`` in 12 dimensions); a batch within it is one block
+_CANDIDATE_BLOCK = 1 << 20
 
 
 @register("frontier")
@@ -171,18 +182,35 @@ class Frontier(Teacher):
         return out
 
     # -------------------------------------------------------------- proposing
-    def _candidates(self, m: int) -> np.ndarray:
-        """``(m, n_candidates, dim)`` candidates: perturbed recent in-band observed tasks, then uniform draws."""
+    def _n_perturbed(self) -> int:
+        """Candidates per proposal drawn near in-band observed tasks (0 while there is none)."""
+        return int(round(self.n_candidates * self.perturb_share)) if len(self.sources) else 0
+
+    def _candidates(self, m: int, rngs: tuple[np.random.Generator, ...] | None = None) -> np.ndarray:
+        """``(m, n_candidates, dim)`` candidates: perturbed recent in-band observed tasks, then uniform draws.
+
+        ``rngs``: the generators of the uniform draws, the sources' indices and the perturbations (all the
+        teacher's own by default; the blocks of a large batch give each its own place in the stream)."""
+        uniform, index, normal = rngs or (self.rng,) * 3
         c = self.n_candidates
-        out = self.rng.random((m, c, self.d))
+        out = uniform.random((m, c, self.d))
         n_src = len(self.sources)
-        p = int(round(c * self.perturb_share)) if n_src else 0
+        p = self._n_perturbed()
         if p:
-            src = self.sources.x[self.rng.integers(0, n_src, size=(m, p))]
-            moved = src + self.rng.normal(0.0, self.perturb_std, size=src.shape)
+            src = self.sources.x[index.integers(0, n_src, size=(m, p))]
+            moved = src + normal.normal(0.0, self.perturb_std, size=src.shape)
             keep = self.weights > 0  # a dimension the learner ignores is redrawn (already uniform in `out`)
             out[:, :p, keep] = np.clip(moved[:, :, keep], 0.0, 1.0)
         return out
+
+    def _choose(self, cands: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The candidate chosen in each row of ``cands`` (``(m, n_candidates, dim)``), picks drawn from ``rng``."""
+        m = len(cands)
+        p = self.predict(cands.reshape(-1, self.d)).reshape(m, self.n_candidates)
+        value = p * (1.0 - p)
+        inband = (p >= self.low) & (p <= self.high)
+        w = np.where(inband, value, 0.0)
+        return cands[np.arange(m), self._pick(w, value, rng)]
 
     def _propose(self, k: int) -> np.ndarray:
         out = self.rng.random((k, self.d))
@@ -191,21 +219,50 @@ class Frontier(Teacher):
         guided = np.flatnonzero(self.rng.random(k) >= self.random_ratio)
         if not len(guided):
             return out
-        cands = self._candidates(len(guided))
-        p = self.predict(cands.reshape(-1, self.d)).reshape(len(guided), self.n_candidates)
-        value = p * (1.0 - p)
-        inband = (p >= self.low) & (p <= self.high)
-        w = np.where(inband, value, 0.0)
-        out[guided] = cands[np.arange(len(guided)), self._pick(w, value)]
+        step = max(1, _CANDIDATE_BLOCK // (self.n_candidates * self.d))
+        if len(guided) <= step:
+            out[guided] = self._choose(self._candidates(len(guided)))
+        else:
+            self._choose_in_blocks(out, guided, step)
         return out
 
-    def _pick(self, w: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _choose_in_blocks(self, out: np.ndarray, guided: np.ndarray, step: int) -> None:
+        """``out[guided] = self._choose(self._candidates(len(guided)))`` with the same draws, ``step`` rows at a
+        time.
+
+        One batch draws every uniform candidate, then every source index, then every perturbation, then the
+        picks. Each kind gets a generator started where the batch starts it, found by drawing the kinds before
+        it (a block at a time, discarded): a kind's draws in consecutive calls are the numbers of one call
+        (checked for every numpy bit generator, the integers' half-used 32-bit words included, as they are kept
+        in the generator's state), so every block draws what its rows draw in one batch. The teacher's generator
+        ends where the picks' does, as after one batch."""
+        m, c, d = len(guided), self.n_candidates, self.d
+        p = self._n_perturbed()
+
+        def after(rng: np.random.Generator, draw) -> np.random.Generator:
+            nxt = np.random.Generator(type(rng.bit_generator)())
+            nxt.bit_generator.state = rng.bit_generator.state
+            for i in range(0, m, step):
+                draw(nxt, min(step, m - i))
+            return nxt
+
+        index = after(self.rng, lambda g, n: g.random((n, c, d)))
+        normal = after(index, lambda g, n: g.integers(0, len(self.sources), size=(n, p))) if p else index
+        picks = after(normal, lambda g, n: g.normal(0.0, self.perturb_std, size=(n, p, d))) if p else normal
+        for i in range(0, m, step):
+            rows = guided[i:i + step]
+            out[rows] = self._choose(self._candidates(len(rows), (self.rng, index, normal)), picks)
+        self.rng.bit_generator.state = picks.bit_generator.state
+
+    def _pick(self, w: np.ndarray, value: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """The candidate picked in each row: in proportion to ``w`` (one uniform draw), or where no weight is
-        positive the one of largest ``value`` (one draw among ties, none without).
+        positive the one of largest ``value`` (one draw among ties, none without); draws from ``rng`` (the
+        teacher's generator by default).
 
         Vectorised, with the draws the row by row rule makes in the same order (a row loop took seconds for
         ``propose(100_000)``): a run of rows that draw the same way takes its draws in one call, which gives
         the same numbers as one call per row, and rows that draw nothing do not break a run."""
+        rng = self.rng if rng is None else rng
         m, c = w.shape
         total = w.sum(1)
         weighted = total > 0
@@ -221,9 +278,9 @@ class Frontier(Teacher):
             for a, b in zip(starts, np.r_[starts[1:], len(draws)]):
                 rows = draws[a:b]
                 if kind[rows[0]] == 1:
-                    u[rows] = self.rng.random(len(rows))
+                    u[rows] = rng.random(len(rows))
                 else:
-                    r[rows] = self.rng.integers(0, kind[rows[0]], size=len(rows))
+                    r[rows] = rng.integers(0, kind[rows[0]], size=len(rows))
         # weighted: the first candidate whose cumulative share exceeds the draw (searchsorted, side="right")
         j_weighted = np.minimum((np.cumsum(w, 1) / np.where(weighted, total, 1.0)[:, None] <= u[:, None]).sum(1),
                                 c - 1)
