@@ -249,6 +249,17 @@ def test_an_unreadable_checkpoint_file_is_a_checkpoint_error_naming_the_file(tmp
         path.chmod(0o644)
 
 
+def test_a_file_name_near_the_length_limit_can_be_saved(tmp_path):
+    # the temporary file's name (".<name>.<hex>.tmp") went past the 255-byte limit: OSError "File name too long"
+    t = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    t.observe(1, 0.5)
+    for name in ("x" * 240 + ".mg", "ü" * 120 + ".mg"):  # 243 characters; 243 bytes in UTF-8
+        target = tmp_path / name
+        t.save(target)
+        assert mg.load(target).n_observed == 1
+    assert sorted(os.listdir(tmp_path)) == sorted(["x" * 240 + ".mg", "ü" * 120 + ".mg"])
+
+
 def test_saving_to_a_folder_or_below_a_file_says_so(tmp_path):
     t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
     with pytest.raises(IsADirectoryError, match="is a folder; give a file path inside it"):

@@ -449,6 +449,25 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     engine.dispose()
 
 
+def test_a_database_migrated_by_a_newer_magister_is_refused_with_a_clear_message(db):
+    # Alembic's own words were "Can't locate revision identified by '0099'" (a traceback from `magister serve`)
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    engine = make_engine(db)
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(mg.ConfigError, match="revision '0099'.*newer magister.*Upgrade magister"):
+        migrate(engine)
+    assert current_revision(engine) == "0099"
+    engine.dispose()
+    result = CliRunner().invoke(app, ["serve", "--db", db, "--no-auth"])
+    assert result.exit_code == 2 and "newer magister" in result.output, result.output
+
+
 def test_downgrading_the_learners_migration_keeps_every_event_and_checkpoint(db):
     from alembic import command
     from sqlalchemy import inspect, text

@@ -176,9 +176,13 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
 def _new_temp(folder: Path, name: str) -> tuple[int, str]:
     """A new temporary file beside the target, opened for writing. Created with mode 0o666 less the umask like any
     file ``open`` creates (``tempfile.mkstemp`` makes it 0o600, so every checkpoint ended readable by its owner
-    only, also one written over a file others could read)."""
+    only, also one written over a file others could read). The target's name is shortened in it if need be: a
+    name near the 255-byte limit made the temporary name too long, so such a file could not be saved at all."""
+    stem = name
+    while len(os.fsencode(stem)) > 200:  # (bytes, not characters: the limit is in bytes)
+        stem = stem[:-1]
     for _ in range(100):
-        tmp = str(folder / f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = str(folder / f".{stem}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:

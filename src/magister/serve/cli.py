@@ -95,3 +95,6 @@ def _check_database(engine) -> None:
         reason = " ".join(str(getattr(e, "orig", None) or e).split())
         raise ValueError(f"cannot open the database {engine.url.render_as_string(hide_password=True)} ({reason}); "
                          "check --db (or MAGISTER_DB)") from None
+    from .db import check_known_revision
+
+    check_known_revision(engine)  # (a newer magister's schema: a traceback from the server's start-up)

@@ -98,6 +98,15 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+def _shipped_revisions() -> set[str]:
+    """Every revision shipped in ``serve/migrations/versions`` (read from the files, as :func:`head_revision`)."""
+    out: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        if path.name != "__init__.py":
+            out.update(_REVISION.findall(path.read_text(encoding="utf-8")))
+    return out
+
+
 def _stored_revision(engine: Engine) -> str | None:
     """The revision recorded in the database, or ``None`` (no table yet, or it cannot be read)."""
     try:
@@ -108,16 +117,28 @@ def _stored_revision(engine: Engine) -> str | None:
     return rows[0][0] if len(rows) == 1 else None
 
 
+def check_known_revision(engine: Engine, stored: str | None = None) -> None:
+    """Refuse a database whose schema revision this magister does not ship (a newer magister migrated it):
+    Alembic said only "Can't locate revision identified by '0004'"."""
+    stored = _stored_revision(engine) if stored is None else stored
+    if stored is not None and stored not in _shipped_revisions():
+        raise ConfigError(f"the database {engine.url.render_as_string(hide_password=True)} is at schema revision "
+                          f"{stored!r}, which this magister does not know: it was written by a newer magister. "
+                          "Upgrade magister (pip install -U 'magister[serve]'), or give another --db")
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision`` (run at every start; a no-op when current).
 
     A database already at the newest revision is recognised with one query
     and Alembic is not loaded (it costs a few tenths of a second of CPU at
     start-up, which a restart on a busy machine multiplies)."""
+    stored = _stored_revision(engine)
     if revision == "head":
         head = head_revision()
-        if head is not None and _stored_revision(engine) == head:
+        if head is not None and stored == head:
             return
+    check_known_revision(engine, stored)
     from alembic import command
 
     cfg = alembic_config()
