@@ -156,9 +156,11 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _mm(values: list[float], fmt: str = "{:.3f}") -> str:
-    v = np.asarray(values, float)
-    return f"{fmt.format(np.median(v))} [{fmt.format(v.min())}-{fmt.format(v.max())}]"
+def _mm(values: list[float], digits: int = 3) -> str:
+    """median [min-max]; a range with a negative end reads "-0.06 [-0.23 to -0.04]", not "[-0.23--0.04]"."""
+    from magister.bench.report import median_range
+
+    return median_range(values, digits)
 
 
 def summarise(name: str, who: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,19 +183,19 @@ def summarise(name: str, who: str, runs: list[dict[str, Any]]) -> dict[str, Any]
     for m in METHODS:
         pct = [percentile(r[m][0], r["random_acc"]) for r in rs]
         summary[m] = {"acc": [r[m][0] for r in rs], "forg": [r[m][1] for r in rs], "pct": pct}
-        print(f"{m:<22}{_mm([r[m][0] for r in rs]):<24}{_mm(pct, '{:.0f}'):<22}{_mm([r[m][1] for r in rs]):<24}")
+        print(f"{m:<22}{_mm([r[m][0] for r in rs]):<24}{_mm(pct, 0):<22}{_mm([r[m][1] for r in rs]):<24}")
     red = [100.0 * (1.0 - r["online"][1] / np.median(r["random_forg"])) if np.median(r["random_forg"]) > 0
            else 0.0 for r in rs]
     summary["online_forgetting_cut"] = red
     summary["spearman"] = [r["spearman"] for r in rs]
     summary["spearman_cd"] = [r["spearman_cd"] for r in rs]
     summary["spearman_interference"] = [r["spearman_interference"] for r in rs]
-    print(f"Spearman(designer score, accuracy): retention {_mm(summary['spearman'], '{:.2f}')}, "
-          f"interference {_mm(summary['spearman_interference'], '{:.2f}')}, "
-          f"cd {_mm(summary['spearman_cd'], '{:.2f}')}")
-    print(f"online teacher forgets {_mm(red, '{:.0f}')}% less than the median random order; replay spent: "
-          f"online {_mm([r['online_replayed'] for r in rs], '{:.0f}')}, "
-          f"random orders {_mm([r['random_replayed'] for r in rs], '{:.0f}')}")
+    print(f"Spearman(designer score, accuracy): retention {_mm(summary['spearman'], 2)}, "
+          f"interference {_mm(summary['spearman_interference'], 2)}, "
+          f"cd {_mm(summary['spearman_cd'], 2)}")
+    print(f"online teacher forgets {_mm(red, 0)}% less than the median random order; replay spent: "
+          f"online {_mm([r['online_replayed'] for r in rs], 0)}, "
+          f"random orders {_mm([r['random_replayed'] for r in rs], 0)}")
     return summary
 
 

@@ -81,9 +81,11 @@ def run_seed(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
             "ease_corr_1": float(np.corrcoef(np.diag(conf1), not_last)[0, 1]), "crowd_rho": crowd_rho}
 
 
-def _mm(values: list[float], fmt: str = "{:.2f}") -> str:
-    v = np.asarray(values, float)
-    return f"{fmt.format(np.median(v))} [{fmt.format(v.min())}-{fmt.format(v.max())}]"
+def _mm(values: list[float], digits: int = 2) -> str:
+    """median [min-max]; a range with a negative end reads "-0.06 [-0.23 to -0.04]", not "[-0.23--0.04]"."""
+    from magister.bench.report import median_range
+
+    return median_range(values, digits)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -357,14 +357,16 @@ def crossing(steps: list[int], acc: list[float], level: float = 0.9) -> float | 
     return None
 
 
-def _fmt(values: list[float | None], digits: int = 0, budget: int | None = None) -> str:
+def _fmt(values: list[float | None], digits: int = 0, budget: int | None = None, signed: bool = False) -> str:
+    """median [min-max] of the values given; ``signed`` (gaps to stratified) reads "+0.1 [-0.2 to +0.2]", not
+    "0.1 [-0.2-0.2]"."""
+    from magister.bench.report import median_range
+
     got = [v for v in values if v is not None]
     miss = len(values) - len(got)
     if not got:
         return f"not reached (0/{len(values)})"
-    med, lo, hi = np.median(got), min(got), max(got)
-    f = f"{{:.{digits}f}}"
-    s = f"{f.format(med)} [{f.format(lo)}-{f.format(hi)}]"
+    s = median_range(got, digits, signed=signed)
     return s + (f" ({len(got)}/{len(values)} reached)" if miss else "")
 
 
@@ -425,7 +427,7 @@ def fair_check(runs: list[dict[str, Any]], methods: list[str], cfg: dict[str, An
         gaps = [100 * (r["fair"] - ref[r["seed"]]) for r in rows if r["seed"] in ref]
         below = [r["seed"] for r in rows if r["seed"] in ref and 100 * (r["fair"] - ref[r["seed"]]) < -TWO_POINTS]
         lines.append(f"| {LABELS.get(m, m)} | {_fmt([r['fair'] for r in rows], 3)} | "
-                     f"{_fmt(gaps, 1) if gaps and m != 'stratified' else '-'} | "
+                     f"{_fmt(gaps, 1, signed=True) if gaps and m != 'stratified' else '-'} | "
                      + ("-" if m == "stratified" or not gaps else
                         f"{len(below)}/{len(gaps)}" + (f" ({', '.join(map(str, below))})" if below else ""))
                      + " |")
@@ -488,7 +490,7 @@ def report(results: list[dict[str, Any]], out: Path, cfgs: dict[str, dict[str, A
             diff = [100 * (r["acc_final"] - strat_final[r["seed"]]) for r in runs if r["seed"] in strat_final]
             lines.append(f"| {LABELS.get(m, m)} | {_fmt([r['steps_to_90'] for r in runs])} | "
                          f"{_fmt([r['acc_half'] for r in runs], 3)} | {_fmt([r['acc_final'] for r in runs], 3)} | "
-                         f"{_fmt(diff, 1) if diff and m != 'stratified' else '-'} | "
+                         f"{_fmt(diff, 1, signed=True) if diff and m != 'stratified' else '-'} | "
                          f"{' '.join(f'{x:.2f}' for x in share)} |"
                          + (f" {_fmt([r['test_steps_to_90'] for r in runs])} |" if curve else ""))
         if (task, "skill-it@est") in by:
@@ -626,7 +628,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import out_folder
+    from magister.bench.args import distinct, out_folder
 
     ap = parser()
     args = ap.parse_args(argv)
@@ -644,6 +646,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    distinct(methods, "--methods", ap)  # a repeated method ran its runs twice
     if "skill-it" in methods and args.graph != "chain":
         methods.insert(methods.index("skill-it") + 1, "skill-it@est")
         if args.graph == "estimated":

@@ -109,7 +109,7 @@ def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
 def _fmt(values: list[float], pct: bool = True) -> str:
     med, lo, hi = statistics.median(values), min(values), max(values)
     if pct:
-        return f"{100 * med:5.1f}% [{100 * lo:.0f}-{100 * hi:.0f}]"
+        return f"{100 * med:5.1f}% [{100 * lo:.1f}-{100 * hi:.1f}]"  # (as precise as the median)
     return f"{med:6.0f} [{lo:.0f}-{hi:.0f}]"
 
 
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, 1500 episodes, default variant only")
     args = ap.parse_args(argv)
+    from magister.bench.args import distinct
+
+    distinct(args.teachers, "--teachers", ap)  # a repeated teacher ran its runs twice
     for opt, least in (("seeds", 1), ("steps", 4), ("every", 1), ("workers", 1)):
         if getattr(args, opt) < least:
             ap.error(f"--{opt} must be at least {least}, got {getattr(args, opt)}")
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
 
     print(f"SkillStudent, {args.steps} episodes, {args.seeds} seeds; medians [min-max] over seeds")
-    header = f"{'variant':<12} {'teacher':<14} {'@1/4 (learnable)':>19} {'final (learnable)':>19} {'steps to 90%':>18} {'unlearnable':>17} {'ms/1k ep':>9}"
+    header = f"{'variant':<12} {'teacher':<14} {'@1/4 (learnable)':>21} {'final (learnable)':>21} {'steps to 90%':>18} {'unlearnable':>21} {'ms/1k ep':>9}"
     print(header)
     print("-" * len(header))
     for v in args.variants:
@@ -153,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 steps_s = f">{args.steps} ({len(got)}/{len(rows)} got there)"
             ms = statistics.median(r["seconds"] for r in rows) / args.steps * 1e6
-            print(f"{v:<12} {t:<14} {_fmt([r['quarter'] for r in rows]):>19} {_fmt([r['final'] for r in rows]):>19} "
+            print(f"{v:<12} {t:<14} {_fmt([r['quarter'] for r in rows]):>21} {_fmt([r['final'] for r in rows]):>21} "
                   f"{steps_s:>18} "
-                  f"{_fmt([r['unlearnable'] for r in rows]):>17} {ms:9.1f}")
+                  f"{_fmt([r['unlearnable'] for r in rows]):>21} {ms:9.1f}")
         print()
     print(f"wall time {wall:.1f} s with {args.workers} workers (shared CPU: timings are noisy)")
     return 0

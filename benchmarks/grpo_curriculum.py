@@ -400,12 +400,18 @@ def steps_to(curve: np.ndarray, steps: list[int], target: float) -> float | None
 
 
 def _med(values: list[float | None], digits: int = 2) -> str:
-    v = [x for x in values if x is not None]
-    missing = len(values) - len(v)
-    if not v:
+    """median [min-max] over seeds, a ``None`` (a run that never got there) counting as infinitely many steps,
+    as in docs/data.md and the per-seed ratio line (:func:`_ratios`): the median of the seeds that got there
+    alone read as if the others had. An infinite median or maximum prints "never"."""
+    missing = sum(x is None for x in values)
+    if missing == len(values):
         return "never"
-    fmt = f"{{:.{digits}f}}"
-    s = f"{fmt.format(float(np.median(v)))} [{fmt.format(min(v))}-{fmt.format(max(v))}]"
+    v = np.array([np.inf if x is None else float(x) for x in values])
+
+    def text(x: float) -> str:
+        return "never" if x == np.inf else f"{x:.{digits}f}"
+
+    s = f"{text(float(np.median(v)))} [{text(float(v.min()))}-{text(float(v.max()))}]"
     if missing:
         s += f" ({missing} never)"
     return s
@@ -485,7 +491,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import at_least, out_folder
+    from magister.bench.args import at_least, distinct, out_folder
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -524,6 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         ap.error(f"unknown methods {unknown}; known: {METHODS}")
+    distinct(methods, "--methods", ap)  # a repeated method ran twice, side by side
     out = out_folder(ap, args.out)  # a file there: argparse's error, not a traceback
     if args.report_only:
         saved = json.loads((out / "results.json").read_text())

@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     bad_teachers = [t for t in args.teachers.split(",") if t not in TEACHERS]
     if bad_teachers:
         ap.error(f"--teachers takes names among {', '.join(TEACHERS)}, got {bad_teachers}")
+    from magister.bench.args import distinct
+
+    distinct(args.teachers.split(","), "--teachers", ap)  # a repeated teacher was timed twice
     print(f"us per call, median over {args.seeds} seeds [min-max], {args.calls} calls per run; "
           "wall clock (cpu clock)")
     print(f"{'teacher':<13} {'levels':<6} {'buffer':>7} | {'propose':>22} {'observe':>22} | "

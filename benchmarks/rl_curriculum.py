@@ -137,14 +137,15 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def fmt(values: list[float], pct: bool = True) -> str:
-    scale = 100.0 if pct else 1.0
-    med = statistics.median(values) * scale
-    return f"{med:5.1f} [{min(values) * scale:.0f}-{max(values) * scale:.0f}]"
+    """median [min-max], all three with one decimal (the range was rounded to whole numbers: "46.5 [46-46]")."""
+    from magister.bench.report import median_range
+
+    return median_range(values, 1, scale=100.0 if pct else 1.0)
 
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, number_in, out_folder
+    from magister.bench.args import at_least, distinct, number_in, out_folder
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [t for t in args.teachers or [] if t not in mg.available_teachers()]
     if unknown:
         p.error(f"unknown teachers {unknown}; available: {', '.join(mg.available_teachers())}")
+    distinct(args.teachers or [], "--teachers", p)  # a repeated teacher ran its runs twice
 
     teachers = args.teachers or ["uniform"] + [t for t in mg.available_teachers("continuous") if t != "uniform"
                                                and mg.teacher_class(t).kind == "continuous"]
@@ -171,6 +173,13 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     seeds = 1 if args.quick else args.seeds
     scale = 0.05 if args.quick else args.budget_scale
+    for e in args.envs:  # one evaluation every budget // evals steps: with 0, none ran after step 0 and the
+        budget = int(BUDGETS[e] * scale)  # untrained policy's score was reported as the final one
+        if budget < args.evals:
+            p.error(f"{e}'s budget is {budget} steps ({BUDGETS[e]} x {scale:g}), fewer than --evals {args.evals}: "
+                    "the policy is evaluated every budget // evals steps, so no evaluation would run after step 0 "
+                    "and the table would report the untrained policy as final; give fewer --evals or a larger "
+                    f"--budget-scale (at least {args.evals} / {BUDGETS[e]})")
     jobs = [{"env": e, "teacher": t, "seed": s, "budget": int(BUDGETS[e] * scale), "evals": args.evals,
              "n_envs": args.n_envs} for e in args.envs for t in teachers
             for s in range(args.first_seed, args.first_seed + seeds)]
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(jobs)} runs, {seeds} seeds, {args.workers} workers, {wall:.0f} s wall "
           f"(shared CPU: times are noisy)\n")
     header = f"{'env':6} {'teacher':10} {'budget':>8} {'mastered % (median [min-max])':>30} {'x uniform':>9} " \
-             f"{'unlearnable %':>14} {'episodes':>9} {'s/run':>6}"
+             f"{'unlearnable %':>17} {'episodes':>9} {'s/run':>6}"
     print(header)
     print("-" * len(header))
     for e in args.envs:
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 ratio = f"{med / base_med:9.2f}" if base_med > 0 else ("  (u = 0)" if med > 0 else "     1.00")
             print(f"{e:6} {t:10} {rows[0]['budget']:8d} {fmt(finals):>30} {ratio:>9} "
-                  f"{fmt([r['unlearnable_share'] for r in rows]):>14} "
+                  f"{fmt([r['unlearnable_share'] for r in rows]):>17} "
                   f"{int(statistics.median([r['episodes'] for r in rows])):9d} "
                   f"{statistics.median([r['seconds'] for r in rows]):6.0f}")
         print(f"{e:6} {'(oracle)':10} {'':8} {best * 100:30.1f}")

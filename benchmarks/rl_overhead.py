@@ -115,7 +115,7 @@ def measure(kind: str, n_workers: int, varied: bool, steps: int) -> tuple[float,
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, refuse_config_errors
+    from magister.bench.args import at_least, distinct, refuse_config_errors
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workers", type=at_least(1), nargs="+", default=[2, 4, 8])
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     given = [f"--{o}" for o in ("workers", "steps", "repeats") if getattr(args, o) != p.get_default(o)]
     if args.quick and given:  # they were replaced without a word
         p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
+    distinct(args.teachers, "--teachers", p)  # a repeated teacher was measured twice
     for kind in args.teachers:  # a typo'd name was a traceback after the first measurements
         name, _, q = kind.partition(" q=")
         refuse_config_errors(p, mg.make_teacher, name, mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0)

@@ -662,15 +662,16 @@ def later_beats_earlier(scores: np.ndarray, idx: list[int]) -> float:
     return float(np.mean([scores[j, i] > 0.5 for i, j in pairs])) if pairs else float("nan")
 
 
-def fmt(values: list[float], pct: bool = True) -> str:
-    m, lo, hi = statistics.median(values), min(values), max(values)
-    if pct:
-        return f"{100 * m:.0f} [{100 * lo:.0f}-{100 * hi:.0f}]"
-    return f"{m:.0f} [{lo:.0f}-{hi:.0f}]"
+def fmt(values: list[float], pct: bool = True, signed: bool = False) -> str:
+    """median [min-max] over seeds (in % with ``pct``); a range with a negative end (an Elo rating), or of
+    ``signed`` values (gaps, with "+" on positive ones), reads "-1 [-3 to +2]", not "-1 [-3-2]"."""
+    from magister.bench.report import median_range
+
+    return median_range(values, 0, scale=100.0 if pct else 1.0, signed=signed)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from magister.bench.args import at_least, out_folder, quick_sets
+    from magister.bench.args import at_least, distinct, out_folder, quick_sets
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
@@ -706,6 +707,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"unknown methods {unknown}; choose from {METHODS + REFERENCES}")
     if not methods:
         ap.error("--methods names no method")
+    distinct(methods, "--methods", ap)  # a repeated method ran its runs twice
     if args.seeds < 1:
         ap.error(f"--seeds must be at least 1, got {args.seeds}")
     quick_sets(ap, args, ("curve_games", "final_games", "past_games", "crossplay_games"))  # (replaced silently)
@@ -803,9 +805,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             final_gap[m] = [a - b for a, b in zip(table[m]["held_out"][STRONGEST], table["self-play"]["held_out"][STRONGEST])]
             last_gap = [a - b for a, b in zip(table[m]["last_vs_strongest"], table["self-play"]["last_vs_strongest"])]
             per_seed = ", ".join(f"{100 * g:+.0f}" for g in final_gap[m])
-            print(f"  {m}: {fmt(final_gap[m])} ({per_seed}); last {args.last_snapshots}: {fmt(last_gap)}")
+            print(f"  {m}: {fmt(final_gap[m], signed=True)} ({per_seed}); last {args.last_snapshots}: "
+                  f"{fmt(last_gap, signed=True)}")
         if best:
-            print(f"best pool method vs {STRONGEST}: {best}, {fmt(final_gap[best])} points above naive self-play (per seed)")
+            print(f"best pool method vs {STRONGEST}: {best}, {fmt(final_gap[best], signed=True)} points above naive self-play (per seed)")
     print(f"\nwrote {out}/curves.csv, curves.png, crossplay.png, ratings.csv, results.json "
           f"({(time.perf_counter() - t0) / 60:.1f} min)")
     summary = {"args": vars(args), "table": table, "best": best,

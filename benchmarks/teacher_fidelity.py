@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     teachers = sorted({t for t, _ in only}, key=list(CASES).index) if only else args.teachers.split(",")
     if not teachers or set(teachers) - set(CASES):
         p.error(f"--teachers takes names among {', '.join(CASES)}, got {args.teachers!r}")
+    from magister.bench.args import distinct
+
+    distinct(teachers, "--teachers", p)  # a repeated teacher ran its runs twice
     for opt in ("episodes", "seeds"):
         if getattr(args, opt) < 1:
             p.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")

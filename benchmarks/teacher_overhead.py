@@ -96,7 +96,7 @@ def fmt(values: list[float], digits: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     import magister as mg
-    from magister.bench.args import refuse_config_errors
+    from magister.bench.args import distinct, refuse_config_errors
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=20_000)
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     sep = ";" if args.teachers and (";" in args.teachers or ":" in args.teachers) else ","
     names = (args.teachers.split(sep) if args.teachers
              else [n for n in mg.available_teachers() if mg.teacher_class(n).kind in ("continuous", "any")])
+    distinct(names, "--teachers", p)  # a repeated teacher was timed twice
     from magister.bench.runner import check_settings
     from magister.students import GridStudent
 

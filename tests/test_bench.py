@@ -319,6 +319,30 @@ def test_out_folder_check_leaves_nothing_behind(tmp_path):
     assert make_folder(tmp_path / "a" / "b") is None and list((tmp_path / "a" / "b").iterdir()) == []
 
 
+def test_distinct_refuses_a_repeated_entry_by_name():
+    # the benchmark scripts' --teachers / --methods ran a repeated entry's runs twice
+    import argparse
+
+    from magister.bench.args import distinct
+    from magister.errors import ConfigError
+
+    assert distinct(("uniform", "riac"), "--teachers") == ["uniform", "riac"]
+    with pytest.raises(ConfigError, match=r"--methods names sec, lp more than once \(sec, lp, sec, lp, sec\)"):
+        distinct(["sec", "lp", "sec", "lp", "sec"], "--methods")
+    with pytest.raises(SystemExit) as e:
+        distinct(["uniform", "uniform"], "--teachers", argparse.ArgumentParser())
+    assert e.value.code == 2
+
+
+def test_median_range_prints_min_and_max_like_the_median_and_signed_ranges_with_to():
+    from magister.bench.report import median_range
+
+    assert median_range([0.465, 0.465], 1, scale=100) == "46.5 [46.5-46.5]"
+    assert median_range([-1, -1]) == "-1 [-1 to -1]"  # not "-1 [-1--1]"
+    assert median_range([0.1, -0.2, 0.2], 1, signed=True) == "+0.1 [-0.2 to +0.2]"
+    assert median_range([3, 1, 2]) == "2 [1-3]"
+
+
 def _interrupt_at_job(monkeypatch, index: int) -> None:
     """Ctrl-C (a KeyboardInterrupt) while job ``index`` runs in this process (--workers 1)."""
     import magister.bench.runner as runner

@@ -81,6 +81,23 @@ def test_unknown_method_is_refused_by_name(tmp_path, capsys):
     assert "skill-itt" in capsys.readouterr().err and not out.exists()
 
 
+def test_repeated_method_is_refused_by_name(tmp_path, capsys, monkeypatch):
+    # --methods stratified,exp3,stratified was taken (its table rows repeated): a typo for another method?
+    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("a run started"))
+    out = tmp_path / "never-written"
+    with pytest.raises(SystemExit):
+        dm.main(["--methods", "stratified,exp3,stratified", "--out", str(out)])
+    assert "--methods names stratified more than once" in capsys.readouterr().err and not out.exists()
+
+
+def test_gaps_to_stratified_read_as_signed_ranges():
+    # "-0.1 [-1.1-0.7]" and "-1.4 [-3.3--0.2]" read as subtractions; the docs wrote "+0.3 [-0.4 to +0.9]"
+    assert dm._fmt([-0.1, -1.1, 0.7], 1, signed=True) == "-0.1 [-1.1 to +0.7]"
+    assert dm._fmt([-1.4, -3.3, -0.2], 1, signed=True) == "-1.4 [-3.3 to -0.2]"
+    assert dm._fmt([0.95, 0.9, 0.99], 3) == "0.950 [0.900-0.990]"  # accuracies as before
+    assert dm._fmt([900, None, 1000]) == "950 [900-1000] (2/3 reached)"
+
+
 def test_crossing_interpolates_between_evaluations():
     assert dm.crossing([50, 100, 150], [0.5, 0.8, 0.95]) == 100 + (0.9 - 0.8) / (0.95 - 0.8) * 50
     assert dm.crossing([50, 100], [0.92, 0.95]) == 50.0  # already there at the first evaluation

@@ -16,7 +16,8 @@ TINY = ["--teachers", "uniform", "--variants", "default", "--workers", "1"]
 
 @pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--steps", "0"], "--steps"),
                                          (["--steps", "-5"], "--steps"), (["--every", "0"], "--every"),
-                                         (["--workers", "0"], "--workers")])
+                                         (["--workers", "0"], "--workers"),
+                                         (["--teachers", "uniform", "uniform"], "--teachers names uniform more")])
 def test_bad_budgets_are_refused_by_name(capsys, bad: list[str], needle: str) -> None:
     with pytest.raises(SystemExit) as e:
         dt.main(["--steps", "40", "--seeds", "1", *TINY, *bad])

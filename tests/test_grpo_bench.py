@@ -77,7 +77,8 @@ def test_no_seeds_is_refused_by_name(tmp_path, capsys):
 
 @pytest.mark.parametrize("bad, needle", [(["--methods", "uniform,frontir"], "frontir"),
                                          (["--methods", "frontier"], "uniform"), (["--out", "FILE"], "is a file"),
-                                         (["--workers", "0"], "--workers")])
+                                         (["--workers", "0"], "--workers"),
+                                         (["--methods", "uniform,sec,uniform"], "--methods names uniform more")])
 def test_bad_methods_and_out_are_argparse_errors(tmp_path, capsys, monkeypatch, bad, needle):
     # a typo'd method exited 1 with a bare message, an --out that is a file was a FileExistsError traceback
     monkeypatch.setattr(gc, "run_seed", lambda job: pytest.fail("a run started"))
@@ -94,3 +95,27 @@ def test_ratio_medians_read_never_and_do_not_round_onto_the_target():
     assert gc._ratios([None, None, None], [300, 150, 300]) == "never / never / never (median never)"
     assert gc._ratios([200, 175, 100, 300], [275, 225, 300, 200]) == "0.73 / 0.78 / 0.33 / 1.50 (median 0.753)"
     assert gc._ratios([225, 300], [300, 200]) == "0.75 / 1.50 (median 1.12)"
+
+
+def test_summary_table_counts_never_as_infinite_like_the_per_seed_line():
+    # the "steps to uniform's final" and "x uniform's budget" columns took the median over the seeds that got
+    # there, "(1 never)" beside, while the per-seed ratio line (and docs/data.md) counts never as infinite
+    steps = [0, 100, 200, 300]
+    rising = np.repeat(np.linspace(0.2, 0.8, len(steps))[:, None], gc.LEVELS, 1)  # uniform: 0.8 at the end
+
+    def record(seed: int, other: np.ndarray) -> dict:
+        return {"seed": seed, "methods": ["uniform", "sec"], "eval_steps": steps,
+                "curves": np.stack([rising, other], 1).tolist()}
+
+    flat = np.full((len(steps), gc.LEVELS), 0.1)  # never reaches uniform's final
+    high = np.full((len(steps), gc.LEVELS), 0.9)  # there from step 0
+    late = np.concatenate([np.full((3, gc.LEVELS), 0.1), np.full((1, gc.LEVELS), 1.0)])  # smoothed 0.4 at 300
+    table, per = gc.summarise([record(0, high), record(1, flat), record(2, high)])
+    row = next(line for line in table.splitlines() if line.startswith("| sec |")).split(" | ")
+    assert per["sec"]["to_uniform"] == [0.0, None, 0.0]
+    assert row[2] == "0 [0-never] (1 never)" and row[3] == "0.00 [0.00-never] (1 never)"  # median of 0, 0, inf
+    table, per = gc.summarise([record(0, high), record(1, flat), record(2, late)])
+    row = next(line for line in table.splitlines() if line.startswith("| sec |")).split(" | ")
+    assert per["sec"]["to_uniform"] == [0.0, None, None]
+    assert row[2] == "never [0-never] (2 never)" and row[3] == "never [0.00-never] (2 never)"  # was "0 (2 never)"
+    assert gc._ratios(per["sec"]["to_uniform"], per["uniform"]["to_uniform"]).endswith("(median never)")

@@ -16,7 +16,8 @@ import level_teachers as lt  # noqa: E402
 @pytest.mark.parametrize("bad, needle", [(["--spaces", "seedz"], "--spaces"), (["--spaces", "seeds,maze"], "--spaces"),
                                          (["--teachers", "plrr"], "--teachers"), (["--seeds", "0"], "--seeds"),
                                          (["--calls", "0"], "--calls"), (["--sizes", "0"], "--sizes"),
-                                         (["--sizes", "1k"], "--sizes")])
+                                         (["--sizes", "1k"], "--sizes"),
+                                         (["--teachers", "uniform,uniform"], "--teachers names uniform more")])
 def test_bad_options_are_refused_by_name(capsys, monkeypatch, bad: list[str], needle: str) -> None:
     monkeypatch.setattr(lt, "time_teacher", lambda *a: pytest.fail("timed a teacher"))
     with pytest.raises(SystemExit) as e:

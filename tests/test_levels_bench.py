@@ -146,6 +146,16 @@ def test_run_and_report_checks_its_settings_before_any_run(bad, monkeypatch):
     assert not ran
 
 
+def test_run_and_report_refuses_a_repeated_teacher_before_any_run(monkeypatch):
+    # ["uniform", "plr", "uniform"] ran uniform's runs twice (magister bench --levels, benchmarks/levels_minigrid.py)
+    from magister.bench import levels
+    from magister.errors import ConfigError
+
+    monkeypatch.setattr(levels, "run_levels_benchmark", lambda *a, **k: pytest.fail("ran jobs"))
+    with pytest.raises(ConfigError, match="teachers names uniform more than once"):
+        levels.run_and_report(["uniform", "plr", "uniform"], [0], steps=2048, echo=lambda line: None)
+
+
 def test_ctrl_c_keeps_the_finished_level_runs_marked_and_the_cli_says_so(records, tmp_path, monkeypatch):
     # a Ctrl-C after minutes of runs threw every finished one away (the level benchmark has its own runner)
     import json

@@ -45,3 +45,31 @@ def test_a_file_out_and_a_negative_first_seed_are_refused_before_any_run(tmp_pat
     with pytest.raises(SystemExit) as e:
         rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path / "out"), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_min_and_max_are_printed_as_precisely_as_the_median() -> None:
+    # "46.5 [46-46]": a median with one decimal beside a range rounded to whole numbers, outside its own range
+    assert rc.fmt([0.465, 0.465]) == "46.5 [46.5-46.5]"
+    assert rc.fmt([0.46, 0.47]) == "46.5 [46.0-47.0]"
+
+
+@pytest.mark.parametrize("bad", [["--budget-scale", "0.00001"], ["--budget-scale", "0.000001"],
+                                 ["--quick", "--evals", "10000"]])
+def test_a_budget_with_no_evaluation_after_step_0_is_refused(tmp_path, capsys, monkeypatch, bad) -> None:
+    # evaluations run every budget // evals steps: a budget below --evals evaluated nothing after step 0, and the
+    # table reported the untrained policy's step-0 score as the final one
+    monkeypatch.setattr(rc, "run_one", lambda job: pytest.fail("ran a job"))
+    with pytest.raises(SystemExit) as e:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path), *bad])
+    message = capsys.readouterr().err.split("error:", 1)[1]
+    assert e.value.code == 2 and "--evals" in message and "step 0" in message
+
+
+def test_repeated_teachers_are_refused_by_name(tmp_path, capsys, monkeypatch) -> None:
+    # --teachers uniform riac uniform ran uniform's runs twice (its row the median of every seed counted twice)
+    monkeypatch.setattr(rc, "run_one", lambda job: pytest.fail("ran a job"))
+    with pytest.raises(SystemExit) as e:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "riac", "uniform", "--workers", "1", "--out",
+                 str(tmp_path)])
+    message = capsys.readouterr().err.split("error:", 1)[1]
+    assert e.value.code == 2 and "--teachers names uniform more than once" in message

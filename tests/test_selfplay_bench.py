@@ -378,3 +378,19 @@ def test_diagnose_refuses_bad_settings_workers_and_out_before_any_run(tmp_path: 
         dg.main(["--seeds", "1", "--games", "100", "--settings", "a=self-play", "--out", str(tmp_path / "d.json"),
                  *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_ranges_of_signed_values_read_unambiguously() -> None:
+    # gaps to naive self-play printed "-1 [-1--1]" and "-5 [-12-3]": a range or a subtraction?
+    assert sp.fmt([-0.01, -0.01, -0.01], signed=True) == "-1 [-1 to -1]"
+    assert sp.fmt([-0.05, -0.12, 0.03], signed=True) == "-5 [-12 to +3]"
+    assert sp.fmt([-40.0, 10.0, 25.0], pct=False) == "10 [-40 to 25]"  # an Elo rating below the anchor
+    assert sp.fmt([0.5, 0.25, 0.75]) == "50 [25-75]"  # shares as before
+
+
+def test_repeated_methods_are_refused_before_any_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    # --methods self-play,self-play ran naive self-play's runs twice
+    monkeypatch.setattr(sp, "run_one", lambda *a, **k: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--game", "tictactoe", "--workers", "1", "--out", str(tmp_path), "--methods", "self-play,self-play"])
+    assert e.value.code == 2 and "--methods names self-play more than once" in capsys.readouterr().err

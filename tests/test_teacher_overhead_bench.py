@@ -28,7 +28,8 @@ def test_tiny_run_prints_a_row(capsys) -> None:
 
 
 @pytest.mark.parametrize("teachers, needle", [("uniform,alp-gmn", "alp-gmn"), ("uniform;alp-gmm:fit_rat=5", "fit_rat"),
-                                              ("exp3", "discrete")])
+                                              ("exp3", "discrete"),
+                                              ("uniform,alp-gmm,uniform", "--teachers names uniform more")])
 def test_a_bad_teacher_is_refused_before_any_timing(capsys, monkeypatch, teachers: str, needle: str) -> None:
     # a typo'd name or setting (last in the list) was a traceback after timing every teacher before it
     monkeypatch.setattr(to, "time_teacher", lambda *a: pytest.fail("timed a teacher"))

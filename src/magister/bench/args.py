@@ -115,3 +115,22 @@ def refuse_config_errors(ap: argparse.ArgumentParser, call: Callable[..., Any], 
         return call(*a, **kw)
     except ConfigError as e:
         ap.error(str(e))
+
+
+def distinct(names: Sequence[Any], option: str, ap: argparse.ArgumentParser | None = None) -> list[Any]:
+    """``names`` (the teachers or methods of a run) as a list, refused when one is given twice: a repeated
+    entry ran its runs again (the same seeds, the same results, twice the time) and its row was the median of
+    every seed counted twice. The refusal is a :class:`~magister.errors.ConfigError` naming the repeated entries,
+    or argparse's error (exit 2, before any run) when ``ap`` is given."""
+    from ..errors import ConfigError
+
+    names = list(names)
+    seen: set[Any] = set()
+    repeated = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))
+    if repeated:
+        error = (f"{option} names {', '.join(map(str, repeated))} more than once ({', '.join(map(str, names))}); "
+                 "a repeated entry runs the same runs again: name each once")
+        if ap is not None:
+            ap.error(error)
+        raise ConfigError(error)
+    return names

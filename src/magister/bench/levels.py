@@ -549,9 +549,10 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     from ..errors import ConfigError
     from ..settings import number, whole
     from . import report as report_mod
+    from .args import distinct
     from .runner import Interrupted, check_seeds
 
-    names = list(teachers or LEVEL_TEACHERS)
+    names = distinct(teachers or LEVEL_TEACHERS, "teachers")  # a repeated teacher ran its runs twice
     unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
     if unknown:
         raise ConfigError(f"unknown level benchmark teacher(s) {unknown}; choose from "

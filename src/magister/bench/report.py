@@ -33,6 +33,7 @@ __all__ = [
     "clear_outputs",
     "reaches",
     "verdict_text",
+    "median_range",
 ]
 
 FORMAT = "magister-bench/1"
@@ -152,6 +153,19 @@ def percent_pair(a: float, b: float) -> tuple[str, str]:
     percent ("60% vs 60%: beats uniform" read as a verdict the figures did not support)."""
     spec = ".1%" if a != b and f"{a:.0%}" == f"{b:.0%}" else ".0%"
     return format(a, spec), format(b, spec)
+
+
+def median_range(values: Sequence[float], digits: int = 0, *, scale: float = 1.0, signed: bool = False) -> str:
+    """``median [min-max]`` of ``values`` (each times ``scale``), the three with ``digits`` decimals: a median
+    with one decimal beside a range rounded to whole numbers read "46.5 [46-46]", a median outside its own range.
+    A range with a negative end, or of ``signed`` values (gaps, differences: "+" on positive ones too), reads
+    "-1 [-3 to +2]": "-1 [-3-2]" and "-1 [-1--1]" read as subtractions."""
+    v = np.asarray(values, dtype=float)
+    spec = f"{'+' if signed else ''}.{digits}f"
+    med, lo, hi = (format(float(x) * scale, spec) for x in (np.median(v), v.min(), v.max()))
+    if signed or lo.startswith("-") or hi.startswith("-"):
+        return f"{med} [{lo} to {hi}]"
+    return f"{med} [{lo}-{hi}]"
 
 
 def verdict_text(x: float, *thresholds: float, digits: int = 2) -> str:
