@@ -277,9 +277,100 @@ def test_accel_does_not_edit_a_new_level_proposed_twice_before_its_scores():
     old = copy.deepcopy(state)
     old["algorithm"]["pending"] = [p[:2] for p in old["algorithm"]["pending"]]
     assert states_equal(from_state_dict(old).state_dict(), state)
-    old["algorithm"]["pending"] = [p + [1, 7] for p in old["algorithm"]["pending"]]  # neither format: refused
-    with pytest.raises(CheckpointError, match="4 fields"):
+    old["algorithm"]["pending"] = [p + [1, "nr", 7] for p in old["algorithm"]["pending"]]  # no format's: refused
+    with pytest.raises(CheckpointError, match="5 fields"):
         from_state_dict(old)
+    old["algorithm"]["pending"] = [p[:3] + [7] for p in old["algorithm"]["pending"]]  # an order that is no order
+    with pytest.raises(CheckpointError, match="order of proposals"):
+        from_state_dict(old)
+
+
+def _out_twice(t, want_first_replay):
+    """Propose (one at a time, scoring the others) until one level is out as a replay and as a new level; the
+    level, the kind proposed first and the teacher's state at that point."""
+    held = None
+    while True:
+        level, info = t.propose_with_info()
+        if held is None and info["replay"] == want_first_replay:
+            held = level
+        elif held is not None and level == held and info["replay"] != want_first_replay:
+            return held
+        else:
+            t.observe(level, 0.5)
+
+
+@pytest.mark.parametrize("first", ["replay", "new"])
+def test_a_score_answers_its_levels_oldest_proposal(first):
+    # one level out twice at once, as a replay and as a new level (two episodes): a score carries its level
+    # only, and the replay's (proposed first, scored first) was taken for the new level's: not edited, and the
+    # new level's score was edited instead. First in, first out per level; resumed mid-flight alike
+    t = mg.make_teacher("accel", SeedSpace(4), seed=0, initial="random", replay_prob=0.5, edit_top=1.0)
+    for s in range(4):
+        t.observe(s, float(s))
+    level = _out_twice(t, first == "replay")
+    resumed = from_state_dict(t.state_dict())
+    for u in (t, resumed):
+        e0 = u.n_edited
+        u.observe(level, 100.0)  # the first proposal's score
+        e1 = u.n_edited
+        u.observe(level, 100.0)
+        assert (e1 > e0, u.n_edited > e1) == ((True, False) if first == "replay" else (False, True))
+        assert not u._pending
+    assert states_equal(t.state_dict(), resumed.state_dict())
+
+
+def test_learnability_counts_only_the_evaluations_of_a_level_out_for_training_too():
+    # training episodes of level 1 are out when a round starts and evaluates it: their scores (proposed and
+    # answered first) were counted as its evaluation, and the evaluation's own score was dropped
+    t = mg.make_teacher("learnability", SeedSpace(6), seed=0, capacity=3, n_candidates=2, eval_episodes=1,
+                        eval_interval=3, buffer_prob=1.0)
+    levels, infos = t.propose_with_info(7)
+    assert [(lv, i["evaluate"]) for lv, i in zip(levels, infos)][3:] == [(1, False), (1, False), (0, True),
+                                                                         (1, True)]
+    t.observe_batch(levels[:3], [0.5, 0.5, 0.5])
+    resumed = from_state_dict(t.state_dict())  # mid-flight: two trainings and an evaluation of level 1 out
+    for u in (t, resumed):
+        u.observe_batch([1, 1], [1.0, 1.0])  # the training episodes: learnability unchanged
+        assert u._evals[1][1] == 0 and 1 not in u.buffer
+        u.observe_batch([0, 1], [1.0, 0.0])
+        assert 1 not in u._evals and 1 not in u.buffer and not u._waiting  # its evaluation: p = 0
+    assert states_equal(t.state_dict(), resumed.state_dict())
+
+
+def test_give_back_drops_a_proposal_that_will_never_be_scored():
+    # a new proposal of a level in the buffer, never scored (its episode cut): the level's next replay was taken
+    # for it, counted as new once, and not edited. Given back, it waits no more
+    t = mg.make_teacher("accel", SeedSpace(4), seed=0, initial="random", replay_prob=0.5, edit_top=1.0)
+    for s in range(4):
+        t.observe(s, float(s))
+    while True:
+        dropped, info = t.propose_with_info()
+        if not info["replay"]:
+            break
+        t.observe(dropped, 0.5)
+    assert t.give_back([dropped], [{"train": True, "replay": True}]) == 0  # no replay of it waits: nothing
+    assert t.give_back([dropped], [info]) == 1 and not t._pending
+    while True:
+        level, info = t.propose_with_info()
+        if info["replay"] and level == dropped:
+            break
+        t.observe(level, 0.5)
+    e0 = t.n_edited
+    t.observe(level, 100.0)
+    assert t.n_edited > e0
+    level = t.propose()
+    with pytest.raises(InvalidTaskError):  # every task checked before anything changes
+        t.give_back([level, 99])
+    assert t._pending and t.give_back([level]) == 1 and not t._pending  # no infos: the level's oldest
+    # learnability: a dropped evaluation no longer holds up its level's score (the round's others came)
+    t = mg.make_teacher("learnability", SeedSpace(6), seed=0, capacity=3, n_candidates=2, eval_episodes=2,
+                        eval_interval=3)
+    levels, infos = t.propose_with_info(4)
+    assert levels == [5, 5, 3, 3] and all(i["evaluate"] for i in infos)
+    t.observe_batch([5, 3, 3], [1.0, 0.0, 1.0])
+    assert 3 in t.buffer and 5 in t._evals
+    assert t.give_back([5], [infos[1]]) == 1
+    assert 5 not in t._evals and 5 not in t.buffer and not t._waiting  # scored from its one evaluation: p = 1
 
 
 def test_robust_plr_trains_only_on_replays():

@@ -304,8 +304,9 @@ class CurriculumVectorEnv(VectorEnv):
     def _give_back(self, rows: np.ndarray) -> int:
         """Hand a teacher client that takes tasks back (a :class:`~magister.rl.ray.RayTeacher`: ``give_back``) the
         tasks that will never be scored: the running episodes of the sub-envs in ``rows`` (cut by a reset or a
-        close) and every task queued by ``prefetch`` (replaced or dropped). A local teacher drops them. Returns how
-        many went back."""
+        close) and every task queued by ``prefetch`` (replaced or dropped). A local level teacher's ``give_back``
+        stops counting them as waiting for scores; another local teacher drops them. Returns how many went
+        back."""
         give_back = getattr(self.teacher, "give_back", None)
         if not callable(give_back):
             return 0
@@ -351,7 +352,8 @@ class CurriculumVectorEnv(VectorEnv):
     # ----------------------------------------------------------------- API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every sub-env with a fresh task (unfinished episodes are not reported; a teacher client with
-        ``give_back``, a ``RayTeacher``, gets their tasks and the replaced ``prefetch`` queues back)."""
+        ``give_back``, a ``RayTeacher`` or a level teacher, gets their tasks and the replaced ``prefetch`` queues
+        back)."""
         opts = dict(options or {})
         if "reset_mask" in opts:
             mask = np.asarray(opts["reset_mask"], dtype=bool)
@@ -409,9 +411,10 @@ class CurriculumVectorEnv(VectorEnv):
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Close the sub-envs, give a teacher client with ``give_back`` (a ``RayTeacher``) the tasks never to be
-        scored (the running episodes', those queued by ``prefetch``), then send what the client buffered (see
-        :func:`~magister.rl.wrapper.close_client`: a ``RayTeacher`` is flushed, or closed if copied here)."""
+        """Close the sub-envs, give a teacher client with ``give_back`` (a ``RayTeacher``, a level teacher) the
+        tasks never to be scored (the running episodes', those queued by ``prefetch``), then send what the client
+        buffered (see :func:`~magister.rl.wrapper.close_client`: a ``RayTeacher`` is flushed, or closed if copied
+        here)."""
         try:
             self.env.close(**kwargs)
         finally:

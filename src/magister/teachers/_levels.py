@@ -7,6 +7,16 @@ keyed by :func:`~magister.levels.spaces.level_key`. They propose one level at
 a time (``propose(k)`` is k single proposals, so a batch follows the same
 distribution) and say for each whether to train on it
 (:meth:`~magister.teacher.Teacher.propose_with_info`).
+
+A score carries its level, not the proposal it answers. With one level out
+several times at once (proposed as a replay and as a new level, or for
+training and for evaluation, to different episodes), a score answers that
+level's *oldest* outstanding proposal (first in, first out per level) and
+takes its kind. A proposal that will never be scored (an episode cut by a
+reset or a close) is handed back with :meth:`LevelTeacher.give_back` (the
+vector env calls it for the episodes it cuts and the tasks it prefetched), so
+that it stops counting as outstanding; a score for a level with nothing outstanding is
+taken as the kind the teacher uses for levels it did not propose.
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
 _REDRAWS = 16
-#: new levels proposed and not scored yet that a replay teacher remembers (the oldest is forgotten first: an
-#: episode that never reports; a level scored after it was forgotten counts as visited when its score came)
+#: levels with proposals not scored yet that a level teacher remembers (the level proposed longest ago is forgotten
+#: first: an episode that never reports; a level scored after it was forgotten counts as not proposed), and the
+#: proposals of mixed kinds it remembers for one level (the oldest forgotten first)
 _MAX_PENDING = 1024
 
 
@@ -86,6 +97,30 @@ class LevelTeacher(Teacher):
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
         raise NotImplementedError
 
+    # ------------------------------------------------------ unscored proposals
+    def give_back(self, tasks: Any, infos: Any = None) -> int:
+        """Proposals that will never be scored (an episode cut by a reset or a close, a prefetched task never
+        played): each stops counting as outstanding, so that a later score of its level answers the proposal it
+        belongs to. With ``infos`` (the proposals' infos, one per task), the oldest outstanding proposal of the
+        level *of that kind* is dropped; without, the level's oldest. Every task is checked before anything
+        changes. Returns how many outstanding proposals were dropped (a task with none of its kind outstanding
+        drops nothing). :class:`~magister.rl.vector.CurriculumVectorEnv` calls it (as it gives a ``RayTeacher``
+        its unscored tasks back, which hands them out again)."""
+        enc = self._encode(tasks)
+        if infos is None:
+            infos = [None] * len(enc)
+        else:
+            infos = list(infos)
+            if len(infos) != len(enc) or any(i is not None and not isinstance(i, dict) for i in infos):
+                raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "
+                                  "proposal's info) per task, or none. Nothing was given back.")
+        return sum(bool(self._drop(key, info)) for (key, _), info in zip(enc, infos))
+
+    def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
+        """Stop counting the oldest outstanding proposal of ``key`` (of ``info``'s kind when given); whether one
+        was."""
+        return False
+
     def _new_level(self, exclude: Any = ()) -> Any:
         """A level from the space's generator, preferring one not in ``exclude`` (a container of keys): on a
         finite space an unseen level while there is one; on an open-ended one a fresh draw."""
@@ -134,9 +169,11 @@ class ReplayTeacher(LevelTeacher):
         self.score_alpha = float(score_alpha)
         self.min_fill = float(min_fill)
         self._min_replay = max(1, int(np.ceil(self.min_fill * size)))
-        #: new levels proposed and not scored yet: key -> (level, buffer tick of the latest proposal, proposals
-        #: waiting for a score), oldest first
-        self._pending: dict[Hashable, tuple[Any, int, int]] = {}
+        #: levels proposed and not scored yet: key -> (level, buffer tick of the latest proposal as new, proposals
+        #: as new waiting for a score, order), the level proposed longest ago first. ``order`` is "" while every
+        #: proposal waiting is new, else the kinds waiting, oldest first: "n" new, "r" replay (a score answers
+        #: the oldest)
+        self._pending: dict[Hashable, tuple[Any, int, int, str]] = {}
 
     def _replays(self) -> bool:
         buf = self.buffer
@@ -154,6 +191,7 @@ class ReplayTeacher(LevelTeacher):
         buf.advance()
         buf.touch(key)
         self.n_replayed += 1
+        self._wait(key, buf.level(key), False)
         return key, buf.level(key)
 
     def _propose_one(self) -> tuple[Any, dict[str, Any]]:
@@ -168,16 +206,69 @@ class ReplayTeacher(LevelTeacher):
         several episodes running that can be many proposals later), and a level already in the buffer (a
         generator or mutator can make one again) is visited now. It stays new: evaluated only where new
         levels are, its score updates its buffer entry, and ``accel`` does not edit it."""
-        buf, pending, key = self.buffer, self._pending, self._key(level)
-        if key in buf:
-            buf.touch(key)
+        key = self._key(level)
+        if key in self.buffer:
+            self.buffer.touch(key)
         # proposed again before its score came: the latest visit counts, and each proposal's score is a new
         # level's (the first score alone used to be: the second was taken for a replay's, and accel edited it)
-        n = pending.pop(key, (None, 0, 0))[2]
-        pending[key] = (level, buf.tick, n + 1)
+        self._wait(key, level, True)
+        return level
+
+    def _wait(self, key: Hashable, level: Any, new: bool) -> None:
+        """Count a proposal of ``level`` (``new``, or a replay) as waiting for its score, after the others."""
+        pending = self._pending
+        old, tick, n, order = pending.pop(key, (level, 0, 0, ""))
+        if new:
+            old, tick = level, self.buffer.tick
+            order = order + "n" if order else ""
+            n += 1
+        else:
+            if not order:  # (the oldest of many proposals as new waiting are forgotten)
+                n = min(n, _MAX_PENDING - 1)
+                order = "n" * n
+            order += "r"
+        if len(order) > _MAX_PENDING:  # a level proposed again and again, never scored: forget the oldest
+            n -= order[0] == "n"
+            order = order[1:]
+        pending[key] = (old, tick, n, order if "r" in order else "")
         if len(pending) > _MAX_PENDING:
             del pending[next(iter(pending))]
-        return level
+
+    def _waiting(self, key: Hashable) -> str | None:
+        """The kind of the oldest proposal of ``key`` waiting for a score: "n" (new), "r" (replay) or None."""
+        entry = self._pending.get(key)
+        if entry is None:
+            return None
+        return entry[3][0] if entry[3] else "n"
+
+    def _answer(self, key: Hashable, kind: str | None = None) -> tuple[str, int] | None:
+        """Take the oldest proposal of ``key`` waiting for a score (the oldest of ``kind`` when given) off the
+        waiting ones; its kind and the tick of the latest proposal as new, or None when none waits."""
+        entry = self._pending.get(key)
+        if entry is None:
+            return None
+        level, tick, n, order = entry
+        if not order:  # every proposal waiting is new
+            if kind == "r":
+                return None
+            kind, n = "n", n - 1
+        else:
+            if kind is None:
+                kind = order[0]
+            elif kind not in order:
+                return None
+            i = order.index(kind)
+            order = order[:i] + order[i + 1:]
+            n -= kind == "n"
+        if n or "r" in order:
+            self._pending[key] = (level, tick, n, order if "r" in order else "")
+        else:
+            del self._pending[key]
+        return kind, tick
+
+    def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
+        kind = None if info is None or "replay" not in info else "r" if info["replay"] else "n"
+        return self._answer(key, kind) is not None
 
     def _observe(self, enc: Any, scores: np.ndarray) -> None:
         for (key, level), s in zip(enc, scores.tolist()):
@@ -185,34 +276,37 @@ class ReplayTeacher(LevelTeacher):
 
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
-        proposed = self._pending.get(key)
-        if proposed is not None:
-            if proposed[2] > 1:  # the same level proposed as new again, its other scores still to come
-                self._pending[key] = (proposed[0], proposed[1], proposed[2] - 1)
-            else:
-                del self._pending[key]
+        answered = self._answer(key)  # the oldest proposal of the level waiting (first in, first out)
         if key in buf:
             a = self.score_alpha
             buf.update(key, score if a == 1.0 else (1.0 - a) * buf.score(key) + a * score)
-        else:  # last visited when it was proposed (a level observed without a proposal: now)
-            buf.add(key, level, score, None if proposed is None else proposed[1])
+        else:  # a new level was last visited when it was proposed (a replay of a level evicted since, or a level
+            # observed without a proposal: now)
+            buf.add(key, level, score, answered[1] if answered is not None and answered[0] == "n" else None)
 
     # ----------------------------------------------------------------- state
     def _get_state(self) -> dict[str, Any]:
         to_json = self.space.to_json
+        # [level, tick, n], and the order of the kinds waiting when a replay is among them
         return {"buffer": self.buffer.state_dict(to_json), "n_replayed": self.n_replayed,
-                "pending": [[to_json(level), int(tick), int(n)] for level, tick, n in self._pending.values()]}
+                "pending": [[to_json(level), int(tick), int(n)] + ([order] if order else [])
+                            for level, tick, n, order in self._pending.values()]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        pending: dict[Hashable, tuple[Any, int, int]] = {}
+        pending: dict[Hashable, tuple[Any, int, int, str]] = {}
         # (a state saved before new levels were tracked has none; one saved before they were counted, pairs)
-        for obj, tick, *n in state.get("pending", []):
-            if len(n) > 1:  # (unpacked as two or more: a longer entry is not one of either format)
-                raise ValueError(f"a pending level's entry has {2 + len(n)} fields, not 3 (or 2)")
+        for obj, tick, *rest in state.get("pending", []):
+            if len(rest) > 2:  # (unpacked as three or more: a longer entry is not one of the formats)
+                raise ValueError(f"a pending level's entry has {2 + len(rest)} fields, not 3 or 4 (or 2)")
             key, level = self._decode_level(obj)
-            pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True),
-                            whole("a pending level's proposals", n[0], 1, floats=True) if n else 1)
-        if len(pending) > _MAX_PENDING or any(t > int(state["buffer"]["tick"]) for _, t, _ in pending.values()):
+            order = rest[1] if len(rest) > 1 else ""
+            n = whole("a pending level's proposals", rest[0], 0 if order else 1, floats=True) if rest else 1
+            if not isinstance(order, str) or set(order) - {"n", "r"} or order and (
+                    "r" not in order or order.count("n") != n or len(order) > _MAX_PENDING):
+                raise ValueError(f"a pending level's order of proposals must be 'n' and 'r' with a replay among "
+                                 f"them, {n} new, got {order!r}")
+            pending[key] = (level, whole("a pending level's proposal tick", tick, 0, floats=True), n, order)
+        if len(pending) > _MAX_PENDING or any(e[1] > int(state["buffer"]["tick"]) for e in pending.values()):
             raise CheckpointError("level teacher state has more pending levels than it keeps, or one proposed "
                                   "after the buffer's last visit")
         # (int() took -1, and truncated 0.5 to 0)

@@ -109,7 +109,7 @@ class ACCEL(ReplayTeacher):
         rng_state, n_queued, n_edited, next_seq = self.rng.bit_generator.state, len(queue), self.n_edited, \
             buf._next_seq
         power_ref = buf._power_ref  # (a score may have rescaled the power weights)
-        pending = dict(self._pending)  # (in order: the oldest pending level is forgotten first)
+        pending = dict(self._pending)  # (in order: the oldest pending level is forgotten first; tuples, not changed)
         undo: list[tuple[Hashable, Any]] = []  # (key, what the buffer held for it) before each observation
         try:
             for (key, level), s in zip(enc, scores.tolist()):
@@ -133,9 +133,12 @@ class ACCEL(ReplayTeacher):
     def _observe_one(self, key: Hashable, level: Any, score: float) -> None:
         buf = self.buffer
         # edits follow replays only (the reference edits the levels it just replayed): a level proposed as new
-        # that was already in the buffer (the generator or a mutator made it again) is evaluated, not edited
-        replayed = key in buf and key not in self._pending
+        # that was already in the buffer (the generator or a mutator made it again) is evaluated, not edited. The
+        # score answers the level's oldest proposal waiting (a level observed without one counts as replayed)
+        replayed = key in buf and self._waiting(key) != "n"
         old, power_ref = buf.score(key) if replayed else 0.0, buf._power_ref
+        # the proposals waiting, put back if the mutator fails (the replay answered leaves them; in order)
+        pending = dict(self._pending) if replayed and key in self._pending else None
         super()._observe_one(key, level, score)
         if replayed and buf.rank(key) <= max(1, self.edit_top * len(buf)):
             rng_state = self.rng.bit_generator.state
@@ -147,6 +150,8 @@ class ACCEL(ReplayTeacher):
                     buf.update(key, old)  # the refused observation changes nothing: score, generator, queue,
                     buf._set_power_ref(power_ref)  # the power weights' scale
                     self.rng.bit_generator.state = rng_state
+                    if pending is not None:
+                        self._pending = pending
                     raise ConfigError(f"accel's mutator {self.mutator!r} failed on a level of {self.space!r}: "
                                       f"{type(e).__name__}: {e}. Nothing was recorded.") from None
             self._queue.extend(children)

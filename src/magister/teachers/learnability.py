@@ -19,7 +19,12 @@ otherwise, or when the buffer is empty.
 
 Scores are successes in [0, 1] (1 solved, 0 not; a fraction averages several
 episodes); training episodes do not change a level's learnability (as in the
-paper, only evaluations do).
+paper, only evaluations do). A level can be out for training and for
+evaluation at once (a round starts while a training episode of a buffer level
+runs); a score answers its level's oldest proposal waiting for one, and counts
+only if that was an evaluation. A proposal that will never be scored is handed
+back with ``give_back``: a dropped evaluation no longer holds up its level's
+score.
 
 What differs from the paper: SFL evaluates thousands of candidates in
 parallel on an accelerator and keeps the top ``K``; here a round is
@@ -39,11 +44,11 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
 from ..settings import fraction, whole
 from ..teacher import register
-from ._levels import LevelTeacher
+from ._levels import _MAX_PENDING, LevelTeacher
 
 __all__ = ["Learnability"]
 
@@ -72,6 +77,9 @@ class Learnability(LevelTeacher):
         self.eval_interval, self.buffer_prob = int(eval_interval), float(buffer_prob)
         self._queue: deque[list[Any]] = deque()  # [level, evaluation episodes still to propose]
         self._evals: dict[Hashable, list[Any]] = {}  # key -> [level, episodes, successes, expected]
+        #: proposals waiting for a score: key -> (level, kinds oldest first: "e" evaluation, "t" training), the level
+        #: proposed longest ago first (a score answers its level's oldest)
+        self._waiting: dict[Hashable, tuple[Any, str]] = {}
         self.n_trained = 0  # training proposals so far
         self.n_rounds = 0
         self._next_round = 0  # the training proposal count at which the next round starts
@@ -109,19 +117,59 @@ class Learnability(LevelTeacher):
             entry[1] -= 1
             if not entry[1]:
                 self._queue.popleft()
-            return entry[0], {"train": False, "replay": False, "evaluate": True}
+            return self._wait(entry[0], "e"), {"train": False, "replay": False, "evaluate": True}
         self.n_trained += 1
         if len(self.buffer) and self.rng.random() < self.buffer_prob:
             key = self.buffer.sample(self.rng)
-            return self.buffer.level(key), {"train": True, "replay": True, "evaluate": False}
-        return self._new_level(), {"train": True, "replay": False, "evaluate": False}
+            return self._wait(self.buffer.level(key), "t"), {"train": True, "replay": True, "evaluate": False}
+        return self._wait(self._new_level(), "t"), {"train": True, "replay": False, "evaluate": False}
+
+    def _wait(self, level: Any, kind: str) -> Any:
+        """Count a proposal of ``level`` (``kind`` "e" or "t") as waiting for its score, after the others."""
+        key, waiting = self._key(level), self._waiting
+        kinds = waiting.pop(key, (level, ""))[1] + kind
+        waiting[key] = (level, kinds[-_MAX_PENDING:])  # (a level proposed again and again, never scored)
+        if len(waiting) > _MAX_PENDING:
+            del waiting[next(iter(waiting))]
+        return level
+
+    def _answer(self, key: Hashable, kind: str | None = None) -> str | None:
+        """Take the oldest proposal of ``key`` waiting for a score (of ``kind`` when given) off the waiting ones;
+        its kind, or None when none waits."""
+        entry = self._waiting.get(key)
+        if entry is None:
+            return None
+        kinds = entry[1]
+        i = 0 if kind is None else kinds.find(kind)
+        if i < 0:
+            return None
+        kind, kinds = kinds[i], kinds[:i] + kinds[i + 1:]
+        if kinds:
+            self._waiting[key] = (entry[0], kinds)
+        else:
+            del self._waiting[key]
+        return kind
+
+    def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
+        kind = None if info is None or "evaluate" not in info else "e" if info["evaluate"] else "t"
+        kind = self._answer(key, kind)
+        entry = self._evals.get(key) if kind == "e" else None
+        if entry is not None:  # an evaluation that will not come: the level is scored from those that do
+            entry[3] -= 1
+            if entry[1] >= entry[3]:
+                del self._evals[key]
+                if entry[1]:
+                    self._score(key, entry[0], entry[2] / entry[1])
+        return kind is not None
 
     # ------------------------------------------------------------- observing
     def _observe(self, enc: Any, scores: np.ndarray) -> None:
         for (key, level), s in zip(enc, scores.tolist()):
-            entry = self._evals.get(key)
+            # the level's oldest proposal waiting: a training episode (or a level not being evaluated) does not
+            # change learnability, only evaluations do (a score without a proposal counts if its level is)
+            entry = self._evals.get(key) if self._answer(key) != "t" else None
             if entry is None:
-                continue  # a training episode: learnability comes from evaluations only
+                continue
             entry[1] += 1
             entry[2] += s
             if entry[1] >= entry[3]:
@@ -141,7 +189,9 @@ class Learnability(LevelTeacher):
         return {"buffer": self.buffer.state_dict(to_json),
                 "queue": [[to_json(t), int(n)] for t, n in self._queue],
                 "evals": [[to_json(e[0]), int(e[1]), float(e[2]), int(e[3])] for e in self._evals.values()],
-                "n_trained": self.n_trained, "n_rounds": self.n_rounds, "next_round": self._next_round}
+                "n_trained": self.n_trained, "n_rounds": self.n_rounds, "next_round": self._next_round,
+                # (only while a proposal waits: a state saved between scores is as before)
+                **({"waiting": [[to_json(t), kinds] for t, kinds in self._waiting.values()]} if self._waiting else {})}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         from_json = self.space.from_json
@@ -152,8 +202,18 @@ class Learnability(LevelTeacher):
             key, level = self._decode_level(obj)
             evals[key] = [level, whole("a level's evaluations", n, 0, floats=True), float(s),
                           whole("a level's expected evaluations", expected, floats=True)]
+        waiting = {}
+        for obj, kinds in state.get("waiting", []):  # (a state saved before proposals were matched has none)
+            if not isinstance(kinds, str) or not kinds or set(kinds) - {"e", "t"} or len(kinds) > _MAX_PENDING:
+                raise CheckpointError(f"learnability state has a level waiting for scores of kinds {kinds!r}; "
+                                      f"expected 1 to {_MAX_PENDING} of 'e' (evaluation) and 't' (training)")
+            key, level = self._decode_level(obj)
+            waiting[key] = (level, kinds)
+        if len(waiting) > _MAX_PENDING:
+            raise CheckpointError(f"learnability state has {len(waiting)} levels waiting for scores, more than "
+                                  f"the {_MAX_PENDING} it keeps")
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
-        self._queue, self._evals = queue, evals
+        self._queue, self._evals, self._waiting = queue, evals, waiting
         self.n_trained, self.n_rounds = int(state["n_trained"]), int(state["n_rounds"])
         self._next_round = int(state["next_round"])
 
