@@ -258,6 +258,7 @@ def test_cli_refuses_more_episodes_than_a_run_can_hold_before_running(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["--teachers", "uniform,bogus"], "unknown teacher 'bogus'; available:"),
+    (["--teachers", "uniform,fronteir"], "unknown teacher 'fronteir' (did you mean 'frontier'?); available:"),
     (["--students", "nope"], "unknown student 'nope'; available:"),
     (["--set", "oops"], "TEACHER.SETTING=VALUE"),
 ])
@@ -692,3 +693,13 @@ def test_grid_student_script_refuses_bad_options_before_any_run(tmp_path, capsys
     out = capsys.readouterr()
     assert e.value.code == 2 and needle in out.err.split("error:", 1)[1]
     assert "runs finished" not in out.out  # refused before any run
+
+
+def test_python_dash_m_magister_runs_the_command_line():
+    # `python -m magister` failed with "No module named magister.__main__"; it is the installed `magister` script
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "magister", "teachers"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "riac-plus" in out.stdout and "frontier" in out.stdout

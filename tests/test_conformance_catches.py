@@ -164,6 +164,14 @@ def test_the_kind_is_guessed_for_a_teacher_refusing_finite_spaces(monkeypatch):
     check_teacher(lambda space, seed: ContinuousOnly(space, seed=seed), steps=60)
 
 
+def test_a_factory_that_does_not_take_space_and_seed_is_refused_naming_the_call():
+    """check_teacher(lambda seed: ...) caught the TypeError of its first call, took the teacher for a continuous
+    one refusing Discrete(3), and failed "conformance check in_space[Box(...)]: <lambda>() takes 1 positional
+    argument but 2 were given", as if a check of the teacher had failed."""
+    with pytest.raises(TypeError, match=r"calls factory\(space, seed\).*lambda space, seed: MyTeacher"):
+        check_teacher(lambda seed: Bins(Box([0], [1]), seed=seed))
+
+
 class IgnoresSeed(Bins):
     def __init__(self, space, *, seed=None, score_range=None, **settings):
         super().__init__(space, seed=0, score_range=score_range, **settings)

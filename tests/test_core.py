@@ -10,7 +10,7 @@ import pytest
 
 import magister as mg
 from magister import checkpoint
-from magister.errors import CheckpointError, ConfigError, InvalidScoreError
+from magister.errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
 from magister.rng import as_generator, generator_state, restore_generator
 from magister.scores import FiniteScores
 from magister.testing import states_equal
@@ -428,6 +428,40 @@ def test_a_checkpoint_of_a_teacher_not_registered_here_is_a_checkpoint_error():
             mg.teacher.from_state_dict(dict(state, teacher=bad))
 
 
+def test_an_unknown_teacher_name_suggests_the_registered_one_it_is_close_to():
+    """make_teacher("riac_plus" / "SEC" / "fronteir", ...) listed the 28 teachers without pointing at the one
+    meant, where a misspelt setting already says "did you mean"."""
+    for typo, meant in (("fronteir", "frontier"), ("riac_plus", "riac-plus"), ("SEC", "sec"), ("lp_bandit", "lp-bandit")):
+        with pytest.raises(ConfigError, match=rf"unknown teacher '{typo}' \(did you mean '{meant}'\?\); available: "):
+            mg.make_teacher(typo, mg.Discrete(3))
+    with pytest.raises(ConfigError, match=r"unknown teacher 'bogus'; available: "):  # nothing close: no guess
+        mg.make_teacher("bogus", mg.Discrete(3))
+
+
+def test_the_wrong_kind_of_argument_to_load_or_load_state_dict_names_the_call_that_takes_it():
+    """mg.load(teacher.state_dict()) raised os's "expected str, bytes or os.PathLike object, not dict", and
+    teacher.load_state_dict("teacher.ckpt") said "missing 'algorithm'": neither said which call fits."""
+    t = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    with pytest.raises(CheckpointError, match=r"got dict; .*magister.Teacher.from_state_dict\(state\)"):
+        mg.load(t.state_dict())
+    with pytest.raises(CheckpointError, match=r"got bytes; .*magister.loads\(data\)"):
+        mg.load(t.to_bytes())
+    with pytest.raises(CheckpointError, match=r"got the path 'teacher.ckpt'; .*magister.load\(path\)"):
+        t.load_state_dict("teacher.ckpt")
+
+
+def test_observe_of_several_tasks_with_one_score_points_to_observe_batch():
+    """teacher.observe(teacher.propose(8), score) said only that the task had shape (8, 2)."""
+    for space in (mg.Box([0, 0], [1, 1]), mg.Discrete(["a", "b", "c"])):
+        t = mg.make_teacher("uniform", space, seed=0)
+        with pytest.raises(InvalidTaskError, match=r"that is 8 tasks: use observe_batch\(tasks, scores\)"):
+            t.observe(t.propose(8), 0.5)
+        assert t.n_observed == 0
+    with pytest.raises(InvalidTaskError) as e:  # one task of the wrong size is not called several tasks
+        mg.make_teacher("uniform", mg.Box([0, 0], [1, 1])).observe([0.5], 0.5)
+    assert "observe_batch" not in str(e.value)
+
+
 def test_a_state_with_a_space_spec_of_the_wrong_kind_is_a_checkpoint_error():
     # Box(low="x") raised a raw "could not convert string to float" out of magister.load
     state = mg.make_teacher("uniform", mg.Box([0.0], [1.0]), seed=0).state_dict()
@@ -753,6 +787,14 @@ def test_propose_refuses_an_absurd_k_before_drawing_anything():
             t.propose(k)
     assert states_equal(t.state_dict(), before)
     assert len(mg.make_teacher("uniform", mg.Discrete(3), seed=0).propose(1000)) == 1000
+
+
+def test_a_student_passed_for_its_space_is_refused_naming_its_space():
+    # make_teacher("frontier", student) said "(a gymnasium space of the same name is not one...)" of a GridStudent
+    from magister.students import GridStudent
+
+    with pytest.raises(ConfigError, match=r"GridStudent, which is not one but has one: pass its \.space"):
+        mg.make_teacher("frontier", GridStudent(seed=0))
 
 
 def test_a_gymnasium_space_is_refused_by_its_full_name():

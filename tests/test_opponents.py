@@ -347,6 +347,20 @@ def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path
         DualCurriculum.load(tmp_path / "teacher.ckpt")
 
 
+def test_magister_load_of_a_dual_checkpoint_names_dual_curriculum_load(tmp_path: Path) -> None:
+    # mg.load("dual.ckpt") said only "not a teacher state (missing 'teacher' entry)", as if the file were damaged
+    from magister.errors import CheckpointError
+
+    pool = _pool(tmp_path / "pool", n=3)
+    DualCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["3x3", "4x4"]), seed=0),
+                   mg.make_teacher("fsp", pool.space, pool=pool, seed=0)).save(tmp_path / "dual.ckpt")
+    with pytest.raises(CheckpointError, match=r"a DualCurriculum's .*DualCurriculum.load\(path\)"):
+        mg.load(tmp_path / "dual.ckpt")
+    with pytest.raises(ConfigError, match=r"OpponentPool, which is not one but has one: pass its .space.*"
+                                          r"pool.space, pool=pool"):
+        mg.make_teacher("pfsp", pool)  # the pool, not its space
+
+
 def test_dual_curriculum_observe_batch_refuses_a_single_score_clearly(tmp_path: Path) -> None:
     # a scalar score (or a single level given as text) raised a bare TypeError from len()
     from magister.testing import states_equal

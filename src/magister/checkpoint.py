@@ -237,6 +237,12 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read a state written by :func:`save_state`."""
+    if not isinstance(path, (str, os.PathLike)):  # Path() raised "expected str, bytes or os.PathLike object"
+        fix = ("for the bytes of a checkpoint (what to_bytes() returns) use magister.loads(data)"
+               if isinstance(path, (bytes, bytearray, memoryview)) else
+               "for a state dict (what state_dict() returns) use magister.Teacher.from_state_dict(state), or "
+               "teacher.load_state_dict(state)" if isinstance(path, dict) else "pass the path of the file")
+        raise CheckpointError(f"a checkpoint file's path must be a str or a path, got {type(path).__name__}; {fix}")
     p = Path(path)
     try:
         data = p.read_bytes()

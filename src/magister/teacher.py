@@ -102,7 +102,19 @@ def teacher_class(name: str) -> type["Teacher"]:
         return _REGISTRY[name]
     except KeyError:
         known = sorted(set(_REGISTRY) | set(_ELSEWHERE))
-        raise ConfigError(f"unknown teacher {name!r}; available: {', '.join(known)}") from None
+        raise ConfigError(f"unknown teacher {name!r}{near_teacher_name(name, known)}; "
+                          f"available: {', '.join(known)}") from None
+
+
+def near_teacher_name(name: object, known: list[str]) -> str:
+    """`` (did you mean 'riac-plus'?)`` for a misspelt teacher name (``"riac_plus"``, ``"SEC"``, ``"fronteir"``),
+    or ``""`` when no registered name is close."""
+    import difflib
+
+    if not isinstance(name, str):
+        return ""
+    near = difflib.get_close_matches(name.strip().lower().replace("_", "-"), known, n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _recording_settings(init: Any) -> Any:
@@ -253,10 +265,15 @@ class Teacher:
 
     def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
         if not isinstance(space, Space):
+            kind = f"{type(space).__module__}.{type(space).__qualname__}"
+            if isinstance(getattr(space, "space", None), Space):  # a student, a pool, an env class: it has one
+                raise ConfigError(f"a teacher needs a magister space, got a {kind}, which is not one but has one: "
+                                  f"pass its .space (make_teacher(name, x.space, ...); an opponent teacher "
+                                  f"over a pool takes pool.space, pool=pool)")
             raise ConfigError(
                 f"a teacher needs a magister space (mg.Box, mg.Discrete, mg.MultiDiscrete, mg.Dict), got "
-                f"{type(space).__module__}.{type(space).__qualname__} (a gymnasium space of the same name is not one: "
-                "build the magister space, e.g. mg.Box(low, high))"
+                f"{kind} (a gymnasium space of the same name is not one: build the magister space, e.g. "
+                "mg.Box(low, high))"
             )
         if self.kind == "discrete" and space.n is None:
             raise ConfigError(
@@ -380,7 +397,12 @@ class Teacher:
         try:
             enc = self._encode_one(task)
         except InvalidTaskError as e:
-            raise type(e)(f"{e}. Nothing was recorded.") from None
+            try:  # several tasks (what propose(k) returns) with one score: say so, not only "wrong shape"
+                many = len(self.space.validate_batch(task))
+            except Exception:
+                many = 0
+            hint = f" (that is {many} tasks: use observe_batch(tasks, scores) for several)" if many > 1 else ""
+            raise type(e)(f"{e}{hint}. Nothing was recorded.") from None
         s = np.array([self.score_range.normalise_one(score)])
         self._observe(enc, s)
         self.n_observed += 1
@@ -436,6 +458,10 @@ class Teacher:
         the teacher would otherwise go on with this object's settings, not the saved ones, and the resume
         would not be exact. ``strict=False`` loads it anyway and keeps this teacher's settings (to change a
         setting on purpose); :func:`magister.load` rebuilds the teacher with the saved settings."""
+        if isinstance(state, (str, os.PathLike)):  # was "missing 'algorithm'", which did not say what to do
+            raise CheckpointError(f"load_state_dict takes a state dict, got the path {str(state)!r}; load a "
+                                  "checkpoint file with magister.load(path), or pass "
+                                  "magister.checkpoint.load_state(path) here")
         if not isinstance(state, dict) or "algorithm" not in state:
             raise CheckpointError("not a teacher state dict (missing 'algorithm'); use Teacher.state_dict() output")
         if state.get("teacher") != self.name:
@@ -551,6 +577,9 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
 
 def from_state_dict(state: dict[str, Any]) -> Teacher:
     """Rebuild any teacher from its :meth:`Teacher.state_dict`."""
+    if isinstance(state, dict) and "teacher" not in state and "dual" in state:  # DualCurriculum.save wrote it
+        raise CheckpointError("not a teacher state but a DualCurriculum's (levels and opponents); load it with "
+                              "magister.opponents.DualCurriculum.load(path) (or .load_state_dict(state))")
     if not isinstance(state, dict) or "teacher" not in state:
         raise CheckpointError("not a teacher state (missing 'teacher' entry)")
     if "space" not in state or not isinstance(state.get("config", {}), dict):

@@ -616,7 +616,18 @@ def teacher_checks(factory: TeacherFactory, kind: str, steps: int = 120) -> Iter
 
 
 def check_teacher(factory: TeacherFactory, kind: str | None = None, steps: int = 120) -> None:
-    """Run every check; raises ``AssertionError`` naming the first that fails."""
+    """Run every check; raises ``AssertionError`` naming the first that fails.
+
+    ``factory(space, seed)`` builds the teacher under test, e.g. ``lambda space, seed: MyTeacher(space, seed=seed)``.
+    """
+    try:
+        inspect.signature(factory).bind(Discrete(3), 0)
+    except TypeError:  # `lambda seed: ...` was caught below, taken for a continuous teacher refusing Discrete(3)
+        raise TypeError(f"check_teacher calls factory(space, seed) with a space and an int seed, and {factory!r} "
+                        "does not take those two arguments; pass e.g. lambda space, seed: MyTeacher(space, seed=seed)"
+                        ) from None
+    except ValueError:  # no signature to read (a builtin): let the calls below say
+        pass
     if kind is None:
         try:
             kind = factory(Discrete(3), 0).kind

@@ -120,7 +120,7 @@ def registry_name(label: str) -> str:
 def resolve_teachers(names: Sequence[str] | None) -> list[str]:
     """Check teacher names (or ``NAME@TAG`` labels) against the registry (``None``: all registered)."""
     from ..errors import ConfigError
-    from ..teacher import available_teachers
+    from ..teacher import available_teachers, near_teacher_name
 
     available = available_teachers()
     if not names:
@@ -128,7 +128,8 @@ def resolve_teachers(names: Sequence[str] | None) -> list[str]:
     unknown = [n for n in names if registry_name(n) not in available or n.endswith("@")]
     if unknown:
         raise ConfigError(
-            f"unknown teacher{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"unknown teacher{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            f"{near_teacher_name(registry_name(unknown[0]), available) if len(unknown) == 1 else ''}; "
             f"available: {', '.join(available)}"
         )
     return list(dict.fromkeys(names))

@@ -170,7 +170,16 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
         try:
             return MUTATORS[name](space, **spec)
         except TypeError as e:
-            raise ConfigError(f"mutator {name!r} does not take these settings: {e}") from None
+            import difflib
+            import inspect
+
+            cls = {"maze": MazeMutator, "perturb": PerturbMutator}[name]
+            takes = [p for p in inspect.signature(cls).parameters if p != "space"]
+            unknown = [k for k in spec if k not in takes]
+            near = [m for u in unknown for m in difflib.get_close_matches(u, takes, n=1)]
+            raise ConfigError(f"mutator {name!r} does not take these settings: {e}"
+                              + (f" (did you mean {', '.join(map(repr, near))}?)" if near else "")
+                              + f"; its settings are {', '.join(takes)}") from None
     if callable(spec):
         if isinstance(spec, PerturbMutator) and spec.space is None:
             return PerturbMutator(spec.sigma, space)
