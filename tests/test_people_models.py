@@ -181,6 +181,38 @@ def test_fsrs_lapse_stability_is_fsrs_6s():
                 assert ours[0] == pytest.approx(max(theirs, S_MIN), rel=1e-9), (S, D, t)
 
 
+def test_fsrs_review_log_matches_the_fsrs_package():
+    # a short review log through FSRSMemory.update and the fsrs package's scheduler (FSRS-6, no learning steps):
+    # the same stability, difficulty and predicted recall after every review. A same-day "hard" cut stability (the
+    # package keeps at least S) and difficulty reverted towards the clamped initial "easy" difficulty (1, where
+    # the package uses the unclamped -4.77), 0.006 too high after each review
+    from datetime import datetime, timedelta, timezone
+
+    import fsrs
+
+    from magister.people.memory import DEFAULT_WEIGHTS
+
+    sched = fsrs.Scheduler(parameters=DEFAULT_WEIGHTS, learning_steps=(), relearning_steps=(), enable_fuzzing=False)
+    card = fsrs.Card()
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    m = FSRSMemory()
+    day = 86400.0
+    # (days since start, grade): a same-day hard, a lapse, easy, hard, a same-day again and good (the package counts
+    # whole days, so the gaps are whole days or under one)
+    last = 0.0
+    for n, (d, g) in enumerate([(0, 3), (0.25, 2), (3.25, 1), (13.25, 4), (14.25, 2), (14.5, 1), (14.75, 3),
+                                (40.75, 3)]):
+        when = t0 + timedelta(days=d)
+        if n and d - last >= 1:
+            assert m.predict("me", "c", d * day) == pytest.approx(sched.get_card_retrievability(card, when), rel=1e-9)
+        card, _ = sched.review_card(card, fsrs.Rating(g), when)
+        m.update(Event("me", "c", ("c",), d * day, g))
+        last = d
+        mine = m.card("me", "c")
+        assert mine["stability"] == pytest.approx(card.stability, rel=1e-9), (n, d, g)
+        assert mine["difficulty"] == pytest.approx(card.difficulty, rel=1e-9), (n, d, g)
+
+
 def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
     log = load_anki(DATA / "anki_slice.csv")
     early = log.time < np.quantile(log.time, 0.5)
@@ -268,6 +300,23 @@ def test_one_skill_per_item_so_replay_equals_the_loop(name):
                                           r"\(rows 0\)"):
         model.replay(retagged)
     assert "new" not in model._learners and len(model._items) == len(start["items"])
+
+
+def test_fsrs_with_cards_refuses_a_replay_that_retags_an_item_changing_nothing():
+    # FSRS with reviews already taken replays through the one-answer loop, which checked only the grade scale: a
+    # table tagging an item with another skill (or one item two ways) was taken, the item keeping its first skill,
+    # and a refusal partway left the learners and items of the rows before it
+    log = _two_part_log()[1]
+    model = FSRSMemory(graded=False).fit(log)
+    model.update(Event("u1", "q1", ("s1",), 20.0, 1.0))  # a card: replay takes the per-event loop
+    before = str(model.get_state())
+    retagged = EventLog.from_events([Event("new", "q1", ("s0",), 0.0, 1.0)])
+    with pytest.raises(ConfigError, match=r"item 'q1' has skill 's1' in this fsrs model, but the table tags it 's0'"):
+        model.replay(retagged)
+    two = EventLog.from_events([Event("v", "n0", ("s0",), 0.0, 1.0), Event("w", "n0", ("s1",), 1.0, 1.0)])
+    with pytest.raises(ConfigError, match="item 'n0' is tagged with two skills"):
+        model.replay(two)
+    assert str(model.get_state()) == before
 
 
 @pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs"])

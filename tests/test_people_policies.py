@@ -461,3 +461,23 @@ def test_skill_graph_says_what_it_builds_and_refuses_what_it_cannot():
     for bad in ({"max_parents": 0}, {"max_parents": 1.5}, {"n": 0}):
         with pytest.raises(mg.ConfigError):
             skill_graph(**{"n": 5, "rng": np.random.default_rng(0), **bad})
+
+
+def test_use_model_refuses_a_fitted_model_that_gives_an_item_another_skill():
+    # the fitted model kept its own skill for the policy's items (A0, A1), so each answer went to that skill while
+    # the policy read the skill it was given (B): thirty right answers left B at the prior, never mastered
+    from magister.people import Event, EventLog
+
+    log = EventLog.from_events([Event(f"u{l}", f"q{t % 2}", (f"A{t % 2}",), t, float((l + t) % 3 > 0))
+                                for l in range(10) for t in range(10)])
+    fitted = BKT().fit(log)
+    t = MasteryLearning(mg.Discrete(["q0", "q1"]), skills={"q0": "B", "q1": "B"}, seed=0)
+    before = t.model
+    with pytest.raises(ConfigError, match=r"gives item 'q0' the skill 'A0', but this policy gives it 'B'"):
+        t.use_model(fitted)
+    assert t.model is before and t.config()["model"] == "bkt" and t.config()["model_settings"] is None
+    same = MasteryLearning(mg.Discrete(["q0", "q1"]), skills={"q0": "A0", "q1": "A1"}, seed=0)
+    same.use_model(fitted)  # the same skills: taken
+    for _ in range(30):
+        same.observe(same.propose(), 1.0)
+    assert all(same.mastered().values())

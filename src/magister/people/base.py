@@ -309,7 +309,10 @@ class LearnerModel:
         :meth:`predict` / :meth:`update`; models override it with a vectorised
         version that gives the same numbers.
         """
-        self._check_scale(log)
+        # the item skills too (they include the scale), before any row is taken: FSRS, with cards, replays
+        # here, and took a table retagging an item (keeping the item's skill, and the learners and items of the
+        # rows before a refusal) where its vectorised replay and every other model's refuse it
+        self._check_item_skills(log)
         order = np.lexsort((np.arange(len(log)), log.time, log.learner))
         out = np.empty(len(log))
         for i in order:

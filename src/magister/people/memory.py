@@ -54,8 +54,9 @@ def interval(stability: Any, desired_retention: float = 0.9, decay: float = DEFA
     return np.asarray(stability, dtype=float) / factor * (desired_retention ** (-1.0 / decay) - 1.0)
 
 
-def _init_d(w, g):
-    return np.clip(w[4] - np.exp(w[5] * (g - 1.0)) + 1.0, 1.0, 10.0)
+def _init_d(w, g, clip=True):
+    d = w[4] - np.exp(w[5] * (g - 1.0)) + 1.0
+    return np.clip(d, 1.0, 10.0) if clip else d
 
 
 def _step(w, S, D, t, g):
@@ -65,7 +66,9 @@ def _step(w, S, D, t, g):
     R = (1.0 + factor * t / S) ** (-decay)
     same_day = t < 1.0
     s_short = S * np.exp(w[17] * (g - 3.0 + w[18])) * S ** (-w[19])
-    s_short = np.where(g >= 3, np.maximum(s_short, S), s_short)
+    # a same-day recall (hard, good or easy: FSRS-6, as the fsrs package) never lowers stability; it was g >= 3,
+    # so a same-day "hard" cut it (to 0.56 S at S = 4 with the default weights)
+    s_short = np.where(g >= 2, np.maximum(s_short, S), s_short)
     hard = np.where(g == 2, w[15], 1.0)
     easy = np.where(g == 4, w[16], 1.0)
     s_recall = S * (1.0 + math.exp(w[8]) * (11.0 - D) * S ** (-w[9]) * (np.exp(w[10] * (1.0 - R)) - 1.0)
@@ -74,7 +77,9 @@ def _step(w, S, D, t, g):
     s_lapse = np.minimum(S / np.exp(w[17] * w[18]), w[11] * D ** (-w[12]) * ((S + 1.0) ** w[13] - 1.0) * np.exp(w[14] * (1.0 - R)))
     S_new = np.where(same_day, s_short, np.where(g == 1, s_lapse, s_recall))
     d = D + (-w[6] * (g - 3.0)) * (10.0 - D) / 9.0
-    d = w[7] * _init_d(w, 4.0) + (1.0 - w[7]) * d
+    # mean reversion towards the *unclamped* initial difficulty of "easy" (FSRS-6, as the fsrs package): the
+    # clamped one (1 with the default weights, against -4.77) left every review's difficulty 0.006 too high
+    d = w[7] * _init_d(w, 4.0, clip=False) + (1.0 - w[7]) * d
     return np.clip(S_new, S_MIN, S_MAX), np.clip(d, 1.0, 10.0), R
 
 

@@ -154,6 +154,18 @@ class PeoplePolicy(Teacher):
         if not isinstance(fitted, LearnerModel):
             raise ConfigError(f"use_model needs a magister learner model, got {type(fitted).__name__}")
         self._check_model(fitted)
+        # an item the fitted model gives another skill kept it (_register_items keeps a known item's skill), so the
+        # answers went to that skill while the policy read its own: 30 right answers left the skill at its prior
+        skill_names = list(fitted._skills)
+        for item, skill in zip(self.items, self.item_skill):
+            i = fitted._items.get(item)
+            if i is not None and i in fitted._item_skill and i not in fitted._guessed_items:
+                theirs = skill_names[fitted._item_skill[i]]
+                if theirs != skill:
+                    raise ConfigError(f"use_model: the fitted {fitted.name} model gives item {item!r} the skill "
+                                      f"{theirs!r}, but this policy gives it {skill!r} (skills=); a learner model "
+                                      "gives each item one skill: build the policy with the skills the model was "
+                                      "fitted with, or fit the model on a log tagged as the policy's skills")
         state = fitted.get_state()
         model = type(fitted).from_state(state)
         model.reset()
