@@ -229,6 +229,39 @@ def test_level_scorer_scores_by_hand():
             LevelScorer("maxmc", gamma=bad)
 
 
+def test_level_scorer_leaves_an_episode_cut_by_a_reset_unscored():
+    # before: an episode cut mid-rollout by a reset (its id changes with no done) had the next episode's steps merged
+    # into it, and the next episode's score was returned under the cut one's id, which report() then refused
+    ids = np.array([[0, 1], [0, 1], [2, 1], [2, 1]])  # env 0: episode 0 cut after 2 steps, episode 2 ends at t=3
+    adv = np.array([[5.0, 1.0], [5.0, 1.0], [1.0, 1.0], [3.0, 1.0]])
+    val = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.0], [0.5, 0.0]])
+    rew = np.array([[9.0, 0.0], [9.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    done = np.array([[0, 0], [0, 0], [0, 0], [1, 0]])
+    got_ids, got = LevelScorer("pvl").update(ids, adv, val, rew, done)
+    np.testing.assert_array_equal(got_ids, [2])
+    np.testing.assert_allclose(got, [2.0])  # mean(1, 3): episode 2's steps only
+    mc = LevelScorer("maxmc", gamma=0.5)
+    got_ids, got = mc.update(ids, adv, val, rew, done, keys={0: "a", 2: "b"})
+    np.testing.assert_array_equal(got_ids, [2])
+    np.testing.assert_allclose(got, [0.5 - 0.5])  # return 0.5 * 1, mean value 0.5: none of episode 0's reward
+    assert mc.best == {"b": 0.5}
+    # through the vector env: the cut episode's id is not waiting for a score, the next one's is
+    venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", SPACE, seed=0), score="external")
+    venv.reset(seed=0)
+    scorer, rows = LevelScorer("gae"), []
+    for t in range(4):
+        if t == 2:
+            venv.reset(options={"reset_mask": np.array([True, False])})
+        rows.append(venv.episode_ids)
+        venv.step(np.array([0, 0]) if t < 3 else np.array([1, 1]))  # both stop at t=3
+    ids = np.array(rows)
+    done = np.array([[0, 0], [0, 0], [0, 0], [1, 1]])
+    got_ids, got = scorer.update(ids, np.ones((4, 2)), np.zeros((4, 2)), np.zeros((4, 2)), done)
+    assert sorted(got_ids.tolist()) == sorted(venv.pending) and ids[0, 0] not in got_ids
+    venv.report(got_ids, got)
+    venv.close()
+
+
 def test_ppo_trains_only_on_replayed_levels_and_scores_every_episode():
     torch = pytest.importorskip("torch")
     from magister.rl.ppo import PPO

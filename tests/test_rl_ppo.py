@@ -168,3 +168,30 @@ def test_ppo_state_kept_in_memory_is_a_snapshot_and_a_load_resets_the_env():
     again.load_state_dict(saved)
     again.learn(venv(), total_steps=192, n_steps=32)
     assert torch.equal(weights(fresh), weights(again))
+
+
+def test_ppo_called_again_after_the_env_was_reset_does_not_act_on_the_old_episodes_observations():
+    """learn() called again on the same env carried on from the observations it had kept, even when the env had been
+    reset in between: each sub-env's first step was trained on the cut episode's last observation."""
+    from magister.rl.ppo import PPO
+
+    env = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
+    agent = PPO(4, 3, seed=3)
+    seen = []
+    agent._update = lambda obs, *rest: seen.append(obs.reshape(-1, 2, 4)[0].copy())
+    agent.learn(env, total_steps=6, n_steps=3)
+    env.reset(seed=1)
+    agent.learn(env, total_steps=12, n_steps=3)
+    assert (seen[1][:, 3] == 0).all()  # t / horizon: a new episode's first step (before: the old episodes' t = 3)
+    seen.clear()
+    agent.learn(env, total_steps=18, n_steps=3)  # not reset in between: carries on
+    assert (seen[0][:, 3] > 0).all()
+    # the level scorer's per-level statistics survive such a reset (only the running episodes' sums are dropped)
+    ext = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0), score="external")
+    agent = PPO(4, 3, seed=3)
+    agent.learn(ext, total_steps=256, n_steps=32, level_score="learnable")
+    scorer, counted = agent.scorer, sum(c[1] for c in agent.scorer.outcomes.values())
+    assert counted
+    ext.reset(seed=2)
+    agent.learn(ext, total_steps=320, n_steps=32)
+    assert agent.scorer is scorer and sum(c[1] for c in scorer.outcomes.values()) >= counted

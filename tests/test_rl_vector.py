@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -315,3 +316,64 @@ def test_tasks_a_reset_or_close_leaves_unscored_go_back_to_a_client_that_takes_t
     assert client.closing[-2:] == ["give_back", "flush"]  # given back before the client's buffer is sent
     assert len(client.proposed) == len(client.observed) + len(client.given_back)  # nothing lost
     assert all(i["train"] for _, i in client.given_back)
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_reset_with_a_bad_mask_or_a_task_changes_nothing(prefetch):
+    # before: a reset_mask given as a list (Gymnasium takes only a bool array) failed after the teacher had proposed
+    # and the sub-env's id had moved on, so the next episode end raised "outcome/task mismatch"; options={'task': t}
+    # was passed to every sub-env, which played t instead of the proposed task and then failed with a KeyError
+    client = _TakingBackClient()
+    venv = CurriculumVectorEnv([CliffWalk] * 2, client, prefetch=prefetch)
+    venv.reset(seed=0)
+    before = (venv.episode_ids, len(client.proposed), [list(q) for q in venv._queues])
+    for bad in (np.array([False, False]), np.array([True]), np.array([1, 0])):
+        with pytest.raises(ConfigError, match="reset_mask must be 2 booleans"):
+            venv.reset(options={"reset_mask": bad})
+    with pytest.raises(ConfigError, match="credited to a task it never played"):
+        venv.reset(options={"task": [0.1, 0.0]})
+    assert (venv.episode_ids.tolist(), len(client.proposed), [list(q) for q in venv._queues]) == \
+        (before[0].tolist(), before[1], before[2])
+    assert client.given_back == []
+    venv.reset(options={"reset_mask": [True, False]})  # a list of bools is a mask
+    for _ in range(3):
+        venv.step(np.array([STOP, STOP]))
+    assert len(client.observed) == 6
+    np.testing.assert_allclose(np.array(venv.get_attr("task")), np.array(venv.tasks))
+    venv.close()
+
+
+def test_factory_envs_whose_observation_space_changes_with_the_task_are_refused_clearly():
+    # before: Gymnasium's "ValueError: Output array is the wrong shape" from inside the batching, naming neither
+    # the task nor the space
+    class Sized(CliffWalk):  # one more (zero) number in the observation for a goal beyond the middle
+        def __init__(self, task):
+            super().__init__(task)
+            self.n = 4 if task[0] <= 0.5 else 5
+            self.observation_space = gym.spaces.Box(0.0, 1.5, shape=(self.n,), dtype=np.float32)
+
+        def reset(self, **kwargs):
+            obs, info = super().reset(**kwargs)
+            return np.resize(obs, self.n), info
+
+        def step(self, action):
+            obs, *rest = super().step(action)
+            return (np.resize(obs, self.n), *rest)
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([lambda task: Sized(task)] * 2, teacher, task_mode="factory")
+    with pytest.raises(ConfigError, match=r"observation space Box\(.*\(5,\).*differs from the first env's"):
+        for _ in range(5):  # the first env is the centre task's (4 numbers); a task with distance > 0.5 differs
+            venv.reset()
+    venv.close()
+    # bounds that follow the task are batched as before
+    class Bounded(CliffWalk):
+        def __init__(self, task):
+            super().__init__(task)
+            self.observation_space = gym.spaces.Box(0.0, 1.0 + float(task[0]), shape=(4,), dtype=np.float32)
+
+    venv = CurriculumVectorEnv([lambda task: Bounded(task)] * 2, teacher, task_mode="factory")
+    venv.reset(seed=0)
+    for _ in range(3):
+        venv.step(np.array([1, 1]))
+    venv.close()

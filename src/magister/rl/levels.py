@@ -107,7 +107,8 @@ class LevelScorer:
 
         All arrays are ``(T, n)``: ``ids[t, i]`` the episode id sub-env ``i`` was
         running at step ``t``, ``advantages`` the GAE, ``values`` the value
-        predictions, ``rewards`` and ``dones`` (episode ended at step ``t``).
+        predictions, ``rewards`` and ``dones`` (episode ended at step ``t``). An episode whose id changes with no
+        done (cut short by a reset) is left unscored, as the vector env leaves it unreported.
         ``keys`` (episode id -> level key, see :func:`level_key`) is needed for "maxmc" and "learnable".
         ``solved`` ("learnable"; ``(T, n)`` booleans, read at each episode's last step: True if it reached
         its goal, e.g. from the final ``info["is_success"]``): by default an episode counts as solved if its
@@ -151,7 +152,11 @@ class LevelScorer:
         for i in range(n):
             start = 0
             ends = np.flatnonzero(done[:, i])
-            for stop in list(ends + 1) + ([T] if (len(ends) == 0 or ends[-1] + 1 < T) else []):
+            # an episode cut short (a reset mid-episode: the id changes without a done) ends its segment unscored;
+            # its steps were merged into the next episode, which was then reported under the cut one's id
+            cuts = np.flatnonzero((ids[1:, i] != ids[:-1, i]) & ~done[:-1, i]) + 1
+            stops = sorted(set((ends + 1).tolist()) | set(cuts.tolist()) | {T})
+            for stop in stops:
                 if stop <= start:
                     continue
                 eid = int(ids[start, i])

@@ -84,7 +84,8 @@ class PPO:
         # a scorer restored by load_state_dict: the next learn() keeps its per-level statistics (max-MC best
         # returns, learnable counts) as the saved agent would have had they trained on
         self._scorer_restored = False
-        self._running: tuple[Any, np.ndarray, dict[int, Any]] | None = None
+        # (env, its last observations, level keys of the running episodes, their ids where the env has them)
+        self._running: tuple[Any, np.ndarray, dict[int, Any], np.ndarray | None] | None = None
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
@@ -117,7 +118,9 @@ class PPO:
         does), else by a last reward > 0.
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
         Called again on the same ``venv``, it carries on with the running
-        episodes instead of resetting them (``total_steps`` counts from the agent's creation). An agent
+        episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
+        ``CurriculumVectorEnv`` reset in between (other episode ids) is reset again, since the agent does not
+        have its new observations. An agent
         restored with :meth:`load_state_dict` resets its env but scores levels with the saved scorer's
         statistics (max-MC best returns, learnable counts), as the uninterrupted agent would.
         """
@@ -139,12 +142,15 @@ class PPO:
 
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
-        resume = self._running is not None and self._running[0] is venv
+        running = self._running if self._running is not None and self._running[0] is venv else None
+        # not if the env was reset since (its episodes are other ones): each sub-env's first step was trained on the
+        # observation the cut episode had left, not the new episode's (the scorer and its statistics are kept)
+        resume = running is not None and (running[3] is None or np.array_equal(running[3], venv.episode_ids))
         scorer = None
         if external:
             if isinstance(level_score, LevelScorer):
                 scorer = level_score
-            elif ((resume or self._scorer_restored) and self.scorer is not None
+            elif ((running is not None or self._scorer_restored) and self.scorer is not None
                   and level_score in (None, self.scorer.kind)):
                 # episodes running across the two calls keep their partial scores; a restored scorer keeps its
                 # per-level statistics (a resumed run scores levels as the uninterrupted one)
@@ -158,8 +164,8 @@ class PPO:
             # sums of an episode of the old env into the new one on the same sub-env with the same id
             scorer._acc.clear()
         has_flags = hasattr(venv, "episode_train")
-        if resume:  # called again on the same env: carry on with the running episodes
-            _, obs, keys = self._running
+        if resume and running is not None:  # called again on the same env: carry on with the running episodes
+            _, obs, keys, _ = running
         else:
             keys = {}
             obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
@@ -224,7 +230,7 @@ class PPO:
             if m.any():
                 self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
                              adv.reshape(-1)[m], ret.reshape(-1)[m])
-            self._running = (venv, obs, keys)
+            self._running = (venv, obs, keys, np.asarray(venv.episode_ids) if hasattr(venv, "episode_ids") else None)
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every

@@ -353,10 +353,22 @@ class CurriculumVectorEnv(VectorEnv):
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every sub-env with a fresh task (unfinished episodes are not reported; a teacher client with
         ``give_back``, a ``RayTeacher`` or a level teacher, gets their tasks and the replaced ``prefetch`` queues
-        back)."""
+        back). ``options={"reset_mask": m}`` (one bool per sub-env) resets only those; ``options={"task": ...}``
+        is refused (every task comes from the teacher)."""
         opts = dict(options or {})
+        # checked before anything changes: a refused mask (Gymnasium takes only a bool array) or a task for every
+        # sub-env used to fail after the teacher had proposed and the ids had moved on, so the next episode end
+        # raised "outcome/task mismatch" (or a KeyError), and the running tasks were given back
+        if "task" in opts:
+            raise ConfigError("CurriculumVectorEnv.reset(options={'task': ...}): each sub-env takes its task from "
+                              "the vector env's teacher, so the score would be credited to a task it never played; "
+                              "to play a task of your choice, use a CurriculumWrapper (or the env) alone")
         if "reset_mask" in opts:
-            mask = np.asarray(opts["reset_mask"], dtype=bool)
+            mask = np.asarray(opts["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (self.num_envs,) or not mask.any():
+                raise ConfigError(f"reset_mask must be {self.num_envs} booleans (one per sub-env), at least one "
+                                  f"True; got {opts['reset_mask']!r}. Nothing was reset")
+            opts["reset_mask"] = mask.copy()
         else:
             mask = np.ones(self.num_envs, dtype=bool)
         # the cut episodes and the replaced queues go back to a client that takes tasks back (a RayTeacher): a level

@@ -195,6 +195,18 @@ def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
         )
 
 
+def _same_layout(a: gym.Space, b: gym.Space) -> bool:
+    """Whether a vector env can batch spaces ``a`` and ``b`` as one (boxes: same shape and dtype, bounds may
+    differ; other spaces: equal)."""
+    if isinstance(a, gym.spaces.Box) and isinstance(b, gym.spaces.Box):
+        return a.shape == b.shape and a.dtype == b.dtype
+    if isinstance(a, gym.spaces.Dict) and isinstance(b, gym.spaces.Dict):
+        return list(a.spaces) == list(b.spaces) and all(_same_layout(a[k], b[k]) for k in a.spaces)
+    if isinstance(a, gym.spaces.Tuple) and isinstance(b, gym.spaces.Tuple):
+        return len(a.spaces) == len(b.spaces) and all(_same_layout(x, y) for x, y in zip(a.spaces, b.spaces))
+    return a == b
+
+
 def _centre_task(space: Space) -> Any:
     return space.from_unit_batch(np.full((1, space.dim), 0.5))[0]
 
@@ -340,6 +352,16 @@ class CurriculumWrapper(gym.Wrapper):
         else:
             assert self._factory is not None
             env = self._factory(task)  # built before the old env closes: a failing factory leaves it working
+            if self.index is not None:  # a sub-env of a vector env, which batches one layout of spaces
+                for what in ("observation", "action"):
+                    old, new = getattr(self.env, what + "_space"), getattr(env, what + "_space")
+                    if not _same_layout(old, new):
+                        env.close()
+                        raise ConfigError(
+                            f"make_env({task!r}) built an env whose {what} space {new} differs from the first "
+                            f"env's {old}: a vector env batches every sub-env's {what}s in one layout (this failed "
+                            "inside Gymnasium with 'Output array is the wrong shape'); give every task's env the "
+                            f"same {what} space (e.g. pad to the largest)")
             self.env.close()
             self.env = env
         return options
