@@ -530,8 +530,11 @@ class NanAfterPerfectScores(Bins):
         return dict(super()._get_state(), p=self.p.copy())
 
     def _set_state(self, state):
+        p = np.asarray(state["p"], dtype=float)
+        if p.shape != (self.bins,):
+            raise ValueError("saved weights do not match the bins")
         super()._set_state(state)
-        self.p = np.asarray(state["p"], dtype=float).copy()
+        self.p = p.copy()
 
 
 class KeysTasksByForm(Bins):
@@ -662,3 +665,15 @@ class AppliesStateBeforeChecking(Bins):
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_catches_a_mutant(cls, check, words, kind, monkeypatch):
     _fails(cls, monkeypatch, check, words, kind)
+
+
+class TakesShortState(Bins):
+    """Takes saved arrays of any length: a damaged checkpoint with a bin fewer is loaded, and the next proposal
+    fails (the people policies took a learner model whose items did not fit theirs this way)."""
+
+    def _set_state(self, state):
+        self.sums, self.counts = np.asarray(state["sums"], dtype=float), np.asarray(state["counts"], dtype=float)
+
+
+def test_a_damaged_state_taken_then_failing_is_caught(monkeypatch):
+    _fails(TakesShortState, monkeypatch, "bad_state", "load_state_dict took a state damaged at algorithm['sums']")

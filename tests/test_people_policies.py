@@ -401,6 +401,30 @@ def test_a_checkpoint_with_learner_model_parameters_that_do_not_fit_is_refused(c
     u.observe(u.propose(), 1.0)
 
 
+@pytest.mark.parametrize("cls,entry,fix", [
+    (DifficultyBand, "items", lambda v: v + v[-1:]), (MasteryLearning, "learners", lambda v: v + v[-1:]),
+    (MasteryLearning, "skills", lambda v: v + v[-1:]), (MasteryLearning, "item_skill", lambda v: v[:-1]),
+    (MasteryLearning, "item_skill", lambda v: v + 5), (SpacedReview, "items", lambda v: v[:-1]),
+    (SpacedReview, "items", lambda v: ["x"] + v[1:])])
+def test_a_checkpoint_whose_learner_model_vocabulary_does_not_fit_is_refused(cls, entry, fix):
+    # taken as it was: a name repeated, an item_skill that does not match the items, or a model that lacks
+    # one of the policy's items made the next propose or observe fail with an IndexError or KeyError
+    from magister.testing import states_equal
+
+    t = cls(mg.Discrete(["a", "b", "c"]), seed=0)
+    for i in range(6):
+        t.observe(t.propose(), float(i % 2))
+    state = t.state_dict()
+    model = state["algorithm"]["model"]
+    model[entry] = fix(model[entry])
+    u = cls(mg.Discrete(["a", "b", "c"]), seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="repeat a name|item_skill holds|lacks items"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())
+    u.observe(u.propose(), 1.0)
+
+
 @pytest.mark.parametrize("value", [7.0, -0.5, np.inf])
 def test_a_checkpoint_with_a_mastery_outside_0_1_is_refused(value):
     # taken as it was: mastery() reported P(mastered) = 7

@@ -29,7 +29,8 @@ that improve when practised) and asserts one promise of the contract:
   observations and proposals inside the space afterwards are checked);
 * ``beliefs`` - ``beliefs()`` is strict JSON (no NaN or infinity), names the
   teacher and leaves the state (random generator included) as it was;
-* ``bad_state`` - a state dict of another teacher or space is refused, changing nothing;
+* ``bad_state`` - a state dict of another teacher or space is refused, changing nothing; one with a list or
+  array a step longer or shorter is refused changing nothing, or taken and the teacher goes on;
 * ``infos`` - ``propose_with_info`` draws what ``propose`` draws and gives one
   JSON-friendly info per task with boolean ``"train"`` and ``"replay"``;
 * ``settings`` - a checkpoint rebuilds the teacher with the settings it was
@@ -508,6 +509,42 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
         else:
             raise AssertionError("load_state_dict accepted a state of another teacher or space")
     assert states_equal(state, t.state_dict()), "a refused state dict changed the teacher"
+    # a state of this teacher and space with one list or array a step longer or shorter (a damaged or hand-edited
+    # checkpoint): refused changing nothing, or taken and the teacher goes on (one that took it then failed on the
+    # next propose or observe with an IndexError or KeyError had let the damage in)
+    learner = ToyLearner(space)
+    for where, damaged in _damaged(theirs["algorithm"]):
+        u = factory(space, 1)
+        before = u.state_dict()
+        try:
+            u.load_state_dict(dict(theirs, algorithm=damaged))
+        except CheckpointError:
+            assert states_equal(before, u.state_dict()), f"a refused state (damaged at {where}) changed the teacher"
+            continue
+        try:
+            tasks = list(u.propose(3))
+            u.observe_batch(tasks, [learner.attempt(x) for x in tasks])
+            u.beliefs()
+        except Exception as e:  # noqa: BLE001 - the damage surfaced later, as any error
+            raise AssertionError(f"load_state_dict took a state damaged at {where}, then "
+                                 f"failed with {type(e).__name__}: {e}; check that the saved entries fit each other "
+                                 "in _set_state and refuse them there") from None
+
+
+def _damaged(alg: Any, where: str = "algorithm", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """``alg`` with one list or 1-d array (at most three levels deep) one entry longer or shorter."""
+    if depth > 3:
+        return
+    if isinstance(alg, dict):
+        for k, v in alg.items():
+            for w, d in _damaged(v, f"{where}[{k!r}]", depth + 1):
+                yield w, {**alg, k: d}
+    elif isinstance(alg, list) and alg:
+        yield f"{where} (one more)", alg + alg[-1:]
+        yield f"{where} (one less)", alg[:-1]
+    elif isinstance(alg, np.ndarray) and alg.ndim == 1 and alg.size:
+        yield f"{where} (one more)", np.concatenate([alg, alg[-1:]])
+        yield f"{where} (one less)", alg[:-1]
 
 
 def _check_infos(factory: TeacherFactory, space: Space, steps: int) -> None:

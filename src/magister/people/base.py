@@ -352,6 +352,15 @@ class LearnerModel:
         self._items = {n: i for i, n in enumerate(state["items"])}
         self._skills = {n: i for i, n in enumerate(state["skills"])}
         self._item_skill = {i: int(s) for i, s in enumerate(np.asarray(state["item_skill"]).reshape(-1))}
+        # a vocabulary with a name twice, or item skills that do not match the items, was taken and the model
+        # failed later, on the next answer or prediction, with an IndexError or KeyError
+        for what in ("learners", "items", "skills"):
+            if len(getattr(self, f"_{what}")) != len(state[what]):
+                raise ValueError(f"its {what} repeat a name")
+        if len(self._item_skill) != len(self._items) or \
+                any(not 0 <= s < len(self._skills) for s in self._item_skill.values()):
+            raise ValueError(f"its item_skill holds {len(self._item_skill)} skill numbers for {len(self._items)} "
+                             f"items, each in 0..{len(self._skills) - 1}")
         # (a state saved before stand-in skills were kept apart has none: its items keep their skills)
         self._guessed_items = {int(i) for i in np.asarray(state.get("guessed_items", []), dtype=np.int64).reshape(-1)}
         self._stand_in_skills = {int(s) for s in np.asarray(state.get("stand_in_skills", []), dtype=np.int64).reshape(-1)}

@@ -275,6 +275,9 @@ class PeoplePolicy(Teacher):
         model = LearnerModel.from_state(state["model"])
         if model.name != self.model.name:
             raise ConfigError("saved learner model differs from this policy's")
+        missing = [i for i in self.items if i not in model._items]
+        if missing:  # (taken, the next proposal failed with a KeyError)
+            raise ValueError(f"the saved learner model lacks items of this policy ({missing[:5]})")
         clock = number("saved clock", state["clock"])  # a NaN clock would make every later observe fail
         self.model = model
         self.clock = clock
