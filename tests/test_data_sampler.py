@@ -608,3 +608,34 @@ def test_skills_of_refuses_indices_outside_the_dataset():
     for bad in ([-1], [4]):
         with pytest.raises(ConfigError, match=r"in 0\.\.3"):
             sampler.skills_of(bad)
+
+
+def test_a_state_with_more_waiting_batches_than_max_pending_leaves_the_oldest_feedback_out():
+    # before: loading a state saved with a larger max_pending silently kept only the newest batches, so the
+    # feedback meant for the oldest waiting batch went to a later batch's skills (each one batch off)
+    skills = np.array([0, 1] * 10)
+    big = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(2), seed=0), batch_size=4, seed=0, max_pending=4)
+    batches = [big.next_batch() for _ in range(4)]
+    small = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(2), seed=0), batch_size=4, seed=0,
+                         max_pending=2)
+    small.load_state_dict(big.state_dict())
+    assert small.pending == 2
+    for b in batches[:2]:
+        with pytest.warns(UserWarning, match="max_pending=2"):
+            assert small.observe_batch_loss(np.asarray(b, dtype=float)) == {}
+    assert small.teacher.n_observed == 0
+    for b in batches[2:]:  # the kept batches get their own feedback
+        assert small.observe_batch_loss(np.asarray(b, dtype=float)) == pytest.approx(
+            {int(k): float(np.mean([i for i in b if skills[i] == k])) for k in set(skills[b].tolist())})
+
+
+def test_observe_eval_names_the_skill_whose_metric_is_nan():
+    # before: a NaN per-skill metric was refused as "per-example values contain NaN", naming neither the skill nor
+    # that per-skill metrics were meant
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    sampler = SkillSampler([0, 1, 2], teacher, batch_size=2, seed=0)
+    with pytest.raises(InvalidScoreError, match="accuracy of skill 'b' is NaN"):
+        sampler.observe_eval([0.5, float("nan"), 0.1])
+    with pytest.raises(InvalidScoreError, match="loss of skill 'c' is NaN or infinite"):
+        sampler.observe_eval({"a": 1.0, "c": float("inf")}, kind="loss")
+    assert teacher.n_observed == 0

@@ -201,3 +201,17 @@ def test_evaluate_per_skill_takes_int32_labels_and_skills():
     y, s = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 1, 1, 1, 1])
     want = evaluate_per_skill(model, x, y, s, 2)
     assert evaluate_per_skill(model, x.astype(np.int32), y.astype(np.int32), s.astype(np.int32), 2) == want
+
+
+def test_evaluate_per_skill_gives_nan_not_a_perfect_loss_for_a_skill_without_held_out_examples():
+    """A skill absent from the held-out set had accuracy 0 and loss 0, which observe_eval(kind="loss") took as a
+    perfect score for that skill."""
+    torch = pytest.importorskip("torch")
+    from magister.data.model import TinyTransformer, evaluate_per_skill
+
+    torch.manual_seed(0)
+    model = TinyTransformer(10, 5, 3, d_model=16, n_layers=1)
+    x = np.random.default_rng(0).integers(0, 10, (4, 5))
+    acc, loss = evaluate_per_skill(model, x, np.array([0, 1, 2, 0]), np.array([0, 0, 2, 2]), 3)
+    assert np.isnan(acc[1]) and np.isnan(loss[1])
+    assert np.isfinite([acc[0], acc[2], loss[0], loss[2]]).all() and loss[0] > 0

@@ -380,12 +380,17 @@ class SkillMixer:
                     raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
                                             "by index); give one value per skill. Nothing was recorded")
                 seen.add(skills[-1])
-            values = self._as_values(list(per_skill.values()))
+            values = self._as_values(list(per_skill.values()), nonfinite=True)
         else:
-            values = self._as_values(per_skill)
+            values = self._as_values(per_skill, nonfinite=True)
             if len(values) != self.n_skills:
                 raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
             skills = list(range(self.n_skills))
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):  # (the per-example message named no skill, and per-skill metrics are not per example)
+            raise InvalidScoreError(f"the {kind} of skill {self.skill_names[skills[bad[0]]]!r} is NaN or infinite "
+                                    "(a skill without evaluation examples, or a diverged model); pass a mapping of "
+                                    "the skills that have a finite metric. Nothing was recorded")
         if kind == "accuracy" and ((values < 0) | (values > 1)).any():
             raise InvalidScoreError("accuracies must be in [0, 1]; for losses pass kind='loss'")
         if kind == "loss" and (values < 0).any():
@@ -481,7 +486,10 @@ class SkillMixer:
         self.rng = common["rng"]
         self.step = common["step"]
         self._floor_next = common["floor_next"]
-        self._dropped = common["dropped"]
+        # a state saved with a larger max_pending may hold more waiting batches than this queue keeps: the oldest
+        # are pushed out, as a full queue pushes them out, and their feedback is left out (not put on later batches)
+        overflow = max(0, len(common["pending"]) - int(self._pending.maxlen or 0))
+        self._dropped = common["dropped"] + overflow
         self.history = common["history"]
         self._pending = collections.deque(common["pending"], maxlen=self._pending.maxlen)
         if common["running"] is not None and hasattr(self, "_running"):

@@ -45,7 +45,7 @@ def per_example_loss(model: nn.Module, tokens: torch.Tensor, labels: torch.Tenso
 @torch.no_grad()
 def evaluate_per_skill(model: nn.Module, inputs, labels, skills, n_skills: int,
                        batch_size: int = 1024) -> tuple[list[float], list[float]]:
-    """Per-skill accuracy and mean loss on a held-out set (numpy or tensor inputs)."""
+    """Per-skill accuracy and mean loss on a held-out set (numpy or tensor inputs); NaN for a skill it lacks."""
     was_training = model.training
     model.eval()
     x = torch.as_tensor(inputs)
@@ -66,8 +66,10 @@ def evaluate_per_skill(model: nn.Module, inputs, labels, skills, n_skills: int,
         loss.index_add_(0, ss, nn.functional.cross_entropy(logits, yy, reduction="none"))
         count.index_add_(0, ss, torch.ones(len(yy)))
     model.train(was_training)
+    # a skill without held-out examples has no accuracy or loss (NaN): 0 read as a perfect loss for the teacher
+    none = torch.where(count > 0, 0.0, float("nan"))
     count = count.clamp_min(1)
-    return (correct / count).tolist(), (loss / count).tolist()
+    return (correct / count + none).tolist(), (loss / count + none).tolist()
 
 
 class TransformerEnsemble(nn.Module):
