@@ -229,6 +229,22 @@ def test_proposals_are_members_and_resume_is_exact_while_the_pool_grows(tmp_path
     assert play(b_teacher, 6) == a
 
 
+def test_a_teacher_given_the_pool_s_relative_folder_saves_the_folder_itself(tmp_path: Path, monkeypatch) -> None:
+    # the folder was saved as typed ("pool"): the checkpoint reopened another folder (or none) from another
+    # working directory, and a strict load into a teacher over the same pool was refused as "other settings"
+    monkeypatch.chdir(tmp_path)
+    pool = _pool(tmp_path / "pool", n=3)
+    t = mg.make_teacher("pfsp", pool.space, pool="pool", seed=0)
+    t.observe(1, 1.0)
+    t.save(tmp_path / "t.ckpt")
+    monkeypatch.chdir(tmp_path.parent)
+    back = mg.load(tmp_path / "t.ckpt")
+    assert back.pool.directory == pool.directory and np.array_equal(back.probabilities(), t.probabilities())
+    same = mg.make_teacher("pfsp", pool.space, pool=str(tmp_path / "pool"), seed=0)
+    same.load_state_dict(t.state_dict())
+    assert np.array_equal(same.probabilities(), t.probabilities())
+
+
 def test_teacher_weights_follow_their_rule(tmp_path: Path) -> None:
     pool = _pool(tmp_path, n=3, max_size=3)
     space = pool.space

@@ -185,6 +185,24 @@ def test_a_second_writer_in_the_same_process_is_named_as_such(tmp_path: Path) ->
     assert sum(r.games for r in pool.records()) == 3
 
 
+def test_a_pool_refusing_the_outcome_leaves_the_env_s_teacher_as_it_was(tmp_path: Path) -> None:
+    # before: the teacher took the game, then the pool refused it ("nothing was changed"), so the teacher kept a
+    # game the pool never recorded
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy, teacher=teacher)
+    before = teacher.state_dict()
+    obs, _ = env.reset(seed=0)
+    pool.add(b"first")  # the learner's pool writes during the game: the env's own pool is a second writer
+    with pytest.raises(ConfigError, match="another writer"):
+        while True:
+            obs, _, term, trunc, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+            assert not (term or trunc)
+    after = teacher.state_dict()
+    assert after["n_observed"] == 0 and mg.checkpoint.states_equal(after["algorithm"], before["algorithm"])
+    assert [r.games for r in pool.records()] == [0, 0, 0]
+
+
 def test_the_learner_is_paid_the_reward_of_the_opponent_s_opening_move(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
     env = OpponentEnv(Gifts(), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")

@@ -68,6 +68,11 @@ class OpponentTeacher(Teacher):
                  seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         self.pool = OpponentPool.coerce(pool)
+        if self.pool is not None:
+            # the checkpoint names the pool by its resolved folder (``to_config``), however it was given: a
+            # folder given as a (relative) path was saved as typed, so the checkpoint reopened another folder
+            # from another working directory, and a strict load compared it as a setting
+            self._record_settings(pool=self.pool)
         if self.pool is not None and self.pool.max_ids != space.n:
             raise ConfigError(
                 f"an opponent teacher over a pool needs the pool's space Discrete({self.pool.max_ids}), got {space!r}; "

@@ -45,9 +45,11 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidTaskError, MagisterError
 from ..opponents import OpponentPool, as_outcome, outcome_score
+from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator
 from ..settings import whole
+from ..teacher import Teacher
 from .scores import FunctionScore
 from .wrapper import close_client
 
@@ -306,6 +308,9 @@ class OpponentEnv(gym.Env):
             info.update(outcome=outcome, **{OUTCOME_SCORE_KEY: score})
             # the teacher first: it checks the outcome and records all of it or nothing, so a refusal leaves the
             # pool's record as it was (the other way round, the pool had counted a game that then raised)
+            # a pool that then refuses the write (a second writer, a deleted folder) says "nothing was changed":
+            # the env's own teacher is put back too, or it kept a game the pool never recorded
+            before = _snapshot(self.teacher) if self.report and isinstance(self.teacher, Teacher) else None
             if self.teacher is not None:
                 self.teacher.observe(self.opponent_id, score)
             if self.report:
@@ -313,6 +318,10 @@ class OpponentEnv(gym.Env):
                     self.pool.report(self.opponent_id, outcome)  # type: ignore[arg-type]
                 except UnknownOpponentError:
                     info["unrecorded"] = "the opponent was evicted from the pool during the game"
+                except Exception:
+                    if before is not None:
+                        _restore(self.teacher, before)
+                    raise
         return obs, reward, term, trunc, info
 
     def close(self) -> None:
