@@ -164,6 +164,30 @@ def test_bad_requests_are_refused_clearly_and_change_nothing(shared_client, meth
     assert client.get("/v1/curricula").json() == before_list
 
 
+def test_refusals_of_the_framework_itself_name_the_problem_and_the_fix(shared_client):
+    """A body sent without its JSON content type, a body that is not JSON, a path or a method the API lacks:
+    these said only "Input should be a valid dictionary", "JSON decode error", "Not Found", "Method Not Allowed"."""
+    client = shared_client
+    before_state = _state(client, "walker")
+    good = b'{"task": [0.5, 1.0], "score": 0.5}'
+    for headers, words in (({}, "sent without one"), ({"content-type": "text/plain"}, "'text/plain'"),
+                           ({"content-type": "application/x-www-form-urlencoded"}, "urlencoded")):
+        r = client.post("/v1/curricula/walker/observe", content=good, headers=headers)
+        detail = r.json()["detail"]
+        assert r.status_code == 422 and "Content-Type: application/json" in detail and words in detail, detail
+    r = client.post("/v1/curricula/walker/observe", content=b'{"task": [0.5, 1.0], score: 0.5}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON (Expecting property name" in r.json()["detail"], r.json()
+    r = client.get("/v1/curriculum/walker")
+    assert r.status_code == 404 and "/v1/curriculum/walker" in r.json()["detail"] and "/docs" in r.json()["detail"]
+    r = client.put("/v1/curricula")
+    assert r.status_code == 405 and "takes GET, POST" in r.json()["detail"], r.json()
+    assert r.headers["allow"] == "GET, POST"  # (the router's own Allow header named GET only)
+    r = client.get("/v1/curricula/walker/propose")
+    assert r.status_code == 405 and "takes POST" in r.json()["detail"], r.json()
+    assert states_equal(before_state, _state(client, "walker"))
+
+
 def _space_for(kind: str) -> dict:
     return NAMED if kind == "discrete" else BOX
 

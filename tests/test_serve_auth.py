@@ -143,3 +143,35 @@ def test_a_scoped_token_may_not_attribute_curricula_to_a_learner(client):
                                                            "learner": "bob"}).status_code == 201
     assert client.post("/v1/curricula/bulk", headers=AUTH, json={"template": {"space": BOX}, "learners": ["bob"],
                                                                  "prefix": "math-"}).status_code == 201
+
+
+def test_a_curriculum_given_to_a_learner_during_a_scoped_check_is_neither_exported_nor_deleted(client):
+    # the scope was checked against the learner's curricula, then the export or deletion read them again: one
+    # the admin gave the learner in between (outside the token's scope) was exported to it, or deleted by it
+    assert client.post("/v1/curricula", headers=AUTH, json={"name": "carl-math", "space": BOX,
+                                                           "learner": "carl"}).status_code == 201
+    carl, _ = _token(client, ["carl-math"])
+    service = client.app.state.service
+    checked = service.learner_curricula
+
+    def admin_creates_meanwhile(learner):
+        names = checked(learner)  # what the token's scope is checked against
+        if not service._existing(["carl-secret"]):
+            service.create("carl-secret", BOX, "uniform", {}, 1, None, "carl")[1].result()
+        return names
+
+    for method, path in (("get", "/v1/learners/carl/export"), ("delete", "/v1/learners/carl")):
+        service.learner_curricula = admin_creates_meanwhile
+        try:
+            r = client.request(method, path, headers=carl)
+        finally:
+            service.learner_curricula = checked
+        assert r.status_code == 409 and "changed while this request was checked" in r.json()["detail"], r.text
+        assert "carl-secret" not in r.text
+        assert client.get("/v1/curricula/carl-math", headers=AUTH).status_code == 200  # nothing was deleted
+        assert client.get("/v1/curricula/carl-secret", headers=AUTH).status_code == 200
+        assert client.delete("/v1/curricula/carl-secret", headers=AUTH).status_code == 204
+    # without a change meanwhile the token exports and forgets its learner as before
+    assert [c["name"] for c in client.get("/v1/learners/carl/export", headers=carl).json()["curricula"]] == \
+        ["carl-math"]
+    assert client.delete("/v1/learners/carl", headers=carl).json()["deleted"] == ["carl-math"]

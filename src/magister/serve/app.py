@@ -28,6 +28,8 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Quer
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from .auth import AuthError, Principal, TokenStore
@@ -397,8 +399,45 @@ def _install_error_handlers(app: FastAPI) -> None:
                   for e in raw[:MAX_ERRORS]]
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors[:5]]
         more = f" (and {len(raw) - 5} more)" if len(raw) > 5 else ""
-        return JSONResponse({"detail": "invalid request: " + "; ".join(parts) + more, "errors": errors},
-                            status_code=422)
+        return JSONResponse({"detail": _body_hint(request, raw) + "invalid request: " + "; ".join(parts) + more,
+                             "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        # the router's own refusals (no route for the path, or not for the method) said only
+        # "Not Found" / "Method Not Allowed": say what was asked and where the paths are listed
+        detail, headers = exc.detail, getattr(exc, "headers", None)
+        path = clip(request.url.path, 200)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = (f"no endpoint {request.method} {path}; the API's paths are all under /v1 and listed at "
+                      "/docs (and /openapi.json)")
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            allowed = [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                       if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in app.routes)]
+            detail = (f"method {request.method} is not allowed on {path}; it takes {', '.join(allowed) or 'none'} "
+                      "(see /docs)")
+            if allowed:  # (the router's Allow header named the methods of the first route of this path only)
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
+def _body_hint(request: Request, errors: list[dict[str, Any]]) -> str:
+    """What to fix first when the body was not read as JSON at all: sent without ``Content-Type:
+    application/json`` (the framework then validates the raw bytes, and said only "Input should be a valid
+    dictionary"), or not valid JSON (the parser's own words, which the bare "JSON decode error" left out)."""
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") == "json_invalid" and loc[:1] == ("body",):
+            why = clip(str((e.get("ctx") or {}).get("error", "")), 200)
+            return (f"the request body is not valid JSON ({why} at character {loc[1] if len(loc) > 1 else 0}); "
+                    "send a JSON object. ")
+        if loc == ("body",) and e.get("type") == "model_attributes_type":
+            ctype = request.headers.get("content-type")
+            if not ctype or "json" not in ctype.lower():
+                got = f"it was sent as {clip(ctype, 100)!r}" if ctype else "it was sent without one"
+                return (f"the request body is read as JSON only with the header 'Content-Type: application/json' "
+                        f"({got}); send that header. ")
+    return ""
 
 
 def _dashboard_router() -> APIRouter:
@@ -528,27 +567,32 @@ def _curricula_router(ctx: _Context) -> APIRouter:
                                  "curricula may lie outside its scope. Create the curriculum without 'learner', "
                                  "or use the admin token (or a '*' token)")
 
-    async def allow_learner(p: Principal, learner: str) -> None:
+    async def allow_learner(p: Principal, learner: str) -> list[str] | None:
         """403 unless the token may use every curriculum of ``learner``: the same answer whether the learner
-        exists or not, naming none of their curricula (a scoped token learns nothing about other learners)."""
+        exists or not, naming none of their curricula (a scoped token learns nothing about other learners).
+        Returns the curricula checked (``None`` for a token that may use any), which the export or deletion
+        then requires to be still the learner's: one given to them meanwhile may lie outside the scope."""
+        if p.unrestricted:
+            return None
         names = await anyio.to_thread.run_sync(service.learner_curricula, learner)
-        if not p.unrestricted and not (names and all(p.allows(n) for n in names)):
+        if not (names and all(p.allows(n) for n in names)):
             raise AuthError(403, f"this token may not use every curriculum of learner {learner!r}; ask the "
                                  "admin for a token scoped to them (or use the admin token)")
+        return names
 
     # (``:path``: a learner name may hold a '/', sent as %2F)
     @router.get("/v1/learners/{learner:path}/export", tags=["learners"], responses=ERRORS)
     async def export_learner(learner: Learner, p: Caller):
         """Everything stored about a learner: their curricula, each with its whole log and checkpoints."""
-        await allow_learner(p, learner)
-        return JSONResponse(await anyio.to_thread.run_sync(service.export_learner, learner))
+        checked = await allow_learner(p, learner)
+        return JSONResponse(await anyio.to_thread.run_sync(service.export_learner, learner, checked))
 
     @router.delete("/v1/learners/{learner:path}", tags=["learners"], responses=ERRORS)
     async def forget_learner(learner: Learner, p: Caller) -> dict[str, Any]:
         """Delete a learner completely: their curricula, logs and checkpoints, and their curricula's
         names from every token's scope (a token left with none is revoked)."""
-        await allow_learner(p, learner)
-        names, fut = await anyio.to_thread.run_sync(service.forget_learner, learner)
+        checked = await allow_learner(p, learner)
+        names, fut = await anyio.to_thread.run_sync(service.forget_learner, learner, checked)
         await _committed([fut])
         await anyio.to_thread.run_sync(tokens.forget, names)
         for name in names:

@@ -604,8 +604,18 @@ class Service(Recovery, ClientIdLog):
             return list(conn.execute(select(_CURRICULA.c.name).where(_CURRICULA.c.learner == learner)
                                      .order_by(_CURRICULA.c.id)).scalars())
 
-    def export_learner(self, learner: str) -> dict[str, Any]:
-        """Everything stored about ``learner``: each curriculum's spec, its whole log and its checkpoints."""
+    @staticmethod
+    def _same_curricula(learner: str, found: list[str], checked: list[str] | None) -> None:
+        """:class:`Conflict` unless ``found`` are the curricula ``checked`` (those a token's scope was checked
+        against, see the API's ``allow_learner``): one given to the learner since must not be read or deleted
+        on that check."""
+        if checked is not None and sorted(found) != sorted(checked):
+            raise Conflict(f"the curricula of learner {learner!r} changed while this request was checked; nothing "
+                           "was read or deleted. Retry the request")
+
+    def export_learner(self, learner: str, checked: list[str] | None = None) -> dict[str, Any]:
+        """Everything stored about ``learner``: each curriculum's spec, its whole log and its checkpoints
+        (with ``checked``: only if those are still the learner's curricula, else :class:`Conflict`)."""
         names = self.learner_curricula(learner)
         if not names:
             raise NotFound(f"no curricula of learner {learner!r}")
@@ -614,6 +624,7 @@ class Service(Recovery, ClientIdLog):
         with self.engine.connect() as conn:
             rows = conn.execute(select(_CURRICULA).where(_CURRICULA.c.learner == learner)
                                 .order_by(_CURRICULA.c.id)).mappings().all()
+            self._same_curricula(learner, [row["name"] for row in rows], checked)
             for row in rows:
                 spec = self._row_spec(row)
                 events = [{"seq": int(e.seq), "batch": int(e.batch), "kind": e.kind,
@@ -629,8 +640,10 @@ class Service(Recovery, ClientIdLog):
                 out.append({**spec.public(), "events": events, "checkpoints": cps})
         return {"learner": learner, "exported_at": time.time(), "curricula": out}
 
-    def forget_learner(self, learner: str) -> tuple[list[str], concurrent.futures.Future]:
-        """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction)."""
+    def forget_learner(self, learner: str, checked: list[str] | None = None
+                       ) -> tuple[list[str], concurrent.futures.Future]:
+        """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction); with
+        ``checked``, only if those are still the learner's curricula (else :class:`Conflict`, nothing deleted)."""
         _check_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
@@ -638,6 +651,7 @@ class Service(Recovery, ClientIdLog):
                                 .order_by(_CURRICULA.c.id)).all()
         if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
+        self._same_curricula(learner, [name for _cid, name in rows], checked)
         lives = []
         try:
             for _cid, name in rows:
