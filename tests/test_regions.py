@@ -295,6 +295,20 @@ def test_noise_level_and_noise_aware_progress():
     assert np.array_equal(off.progress(), off.lp[: off.n_nodes])
 
 
+def test_noise_level_with_an_lp_window_longer_than_a_leaf_holds():
+    # a leaf holds at most max_points points (one more splits it or makes it forget): riac-plus's lp_window=12 with
+    # max_points=10 found no leaf with a "full" window of 12, so the noise level stayed 0 and noise_z did nothing
+    rng = np.random.default_rng(3)
+    x = rng.random((3000, 2))
+    y = 0.5 + rng.normal(0.0, 0.05, len(x))
+    tree = RegionTree(2, max_points=10, lp_window=12, noise_z=1.0, min_points=2)
+    tree.add(x, y, rng)
+    assert tree.count(tree.leaves).max() <= 10
+    assert tree.noise_level() == pytest.approx(0.05, abs=0.02)
+    leaves = tree.leaves
+    assert tree.progress(leaves).mean() < tree.lp[leaves].mean() / 3
+
+
 def test_noise_level_is_zero_for_noiseless_flat_scores():
     rng = np.random.default_rng(4)
     x = rng.random((500, 2))

@@ -127,10 +127,30 @@ def test_save_load_after_splits_resumes(tmp_path):
 @pytest.mark.parametrize("kwargs", [
     {"ratio_region": 0.9, "ratio_random": 0.2}, {"ratio_random": -0.1}, {"perturb_std": -1.0},
     {"min_width": 0.0}, {"max_points": 1}, {"lp_power": 0.0}, {"leaves_only": "yes"},
+    {"perturb_std": float("inf")}, {"lp_power": float("nan")},
 ])
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
         RIAC(Box([0], [1]), **kwargs)
+
+
+def test_numpy_numbers_are_taken_as_perturb_std_and_lp_power():
+    # np.float32 settings were refused ("perturb_std is a standard deviation ... got np.float32(0.1)")
+    t = RIAC(Box([0], [1]), perturb_std=np.float32(0.25), lp_power=np.float32(2.0))
+    assert t.perturb_std == pytest.approx(0.25) and t.lp_power == 2.0
+
+
+def test_local_progress_compares_with_the_most_recent_of_tied_earlier_tasks():
+    from magister.history import History, absolute_progress
+    from magister.teachers.riac_plus import _local_progress
+
+    # one task repeated: its score changed once (0 -> 1), then stayed; the oldest tied point was the neighbour, so
+    # the change showed as progress on every repeat ([0, 1, 1, 1])
+    assert _local_progress(np.full((4, 1), 0.5), np.array([0.0, 1.0, 1.0, 1.0])).tolist() == [0.0, 1.0, 0.0, 0.0]
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # the ALP rule of History (ties to the most recent) on grid points, where ties are common
+        pts, sc = rng.integers(0, 3, (20, 2)) / 2.0, rng.random(20)
+        assert np.allclose(_local_progress(pts, sc)[1:], absolute_progress(History(2, None), pts, sc, 0)[1:])
 
 
 def _mastery(name: str, seed: int, episodes: int, **kwargs) -> float:

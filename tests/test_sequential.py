@@ -98,6 +98,14 @@ def test_proposals_come_from_the_stage():
     assert mixed.probabilities() == pytest.approx([0.8, 0.1, 0.1])
 
 
+def test_a_numpy_epsilon_is_taken_and_a_nan_one_refused():
+    # np.float32(0.3) was refused as "epsilon is the uniform-exploration share in [0, 1]"
+    mixed = Sequential(SPACE, stages=TWO_STAGES, seed=0, epsilon=np.float32(0.3))
+    assert mixed.probabilities() == pytest.approx([0.8, 0.1, 0.1])
+    with pytest.raises(mg.ConfigError, match="epsilon"):
+        Sequential(SPACE, stages=TWO_STAGES, epsilon=float("nan"))
+
+
 def test_task_weights_dict_indices_and_multidiscrete():
     t = Sequential(SPACE, stages=[{"tasks": {"hard": 1, "expert": 3}}], seed=0)
     assert t.probabilities() == pytest.approx([0, 0.25, 0.75])

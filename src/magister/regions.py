@@ -399,14 +399,18 @@ class RegionTree:
 
     def noise_level(self) -> float:
         """The score noise the tree sees: the lower quartile, over leaves with a full LP
-        window, of the scores' standard deviation in that window (0 while no leaf has one,
+        window (``min(lp_window, max_points)`` scores, the most a leaf holds), of the scores' standard deviation in
+        that window (0 while no leaf has one,
         and always 0 with ``noise_z=0``, where the spread is not kept up to save time).
 
         Most leaves of a learner are flat (finished or out of reach), so their scatter is
         the measurement noise alone; leaves that mix skill levels or progress scatter more.
         """
         leaves = self.leaves
-        full = leaves[self.count(leaves) >= self.lp_window]
+        # a leaf holds at most max_points points between calls (one more splits it or makes it forget), so an
+        # lp_window above that (riac-plus's 12 with max_points=10) is full at max_points: counting only leaves of
+        # lp_window points found none, and noise_z silently did nothing
+        full = leaves[self.count(leaves) >= min(self.lp_window, self.max_points)]
         if not len(full):
             return 0.0
         k = (len(full) - 1) // 4  # the lower-quartile order statistic (a partition, not a sort)

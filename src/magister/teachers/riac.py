@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..regions import RegionTree
-from ..settings import fraction
+from ..settings import fraction, number
 from ..teacher import Teacher, register
 
 
@@ -86,15 +86,13 @@ class RIAC(Teacher):
                 f"ratio_region + ratio_random must be <= 1 (the rest goes to perturbing the worst task), "
                 f"got {ratio_region} + {ratio_random}"
             )
-        if isinstance(perturb_std, bool) or not isinstance(perturb_std, (int, float)) or not perturb_std >= 0:
-            raise ConfigError(f"perturb_std is a standard deviation in unit coordinates (>= 0), got {perturb_std!r}")
-        self.perturb_std = float(perturb_std)
+        # (an infinite one was taken: every perturbed task went to a corner of its region; numpy numbers were refused)
+        self.perturb_std = number("perturb_std", perturb_std, 0.0, hint="a standard deviation in unit coordinates")
         if not isinstance(leaves_only, (bool, np.bool_)):
             raise ConfigError(f"leaves_only must be True or False, got {leaves_only!r}")
         self.leaves_only = bool(leaves_only)
-        if isinstance(lp_power, bool) or not isinstance(lp_power, (int, float)) or not 0 < lp_power <= 8:
-            raise ConfigError(f"lp_power must be a number in (0, 8], got {lp_power!r}")
-        self.lp_power = float(lp_power)
+        self.lp_power = number("lp_power", lp_power, 0.0, 8.0, low_open=True,
+                               hint="regions are drawn in proportion to progress ** lp_power")
         self.tree = RegionTree(
             space.dim, max_points=max_points, lp_window=lp_window, n_cuts=n_cuts, min_width=min_width,
             min_points=min_points, discard=discard, min_gap=min_gap, lp_z=lp_z, competence_weight=competence_weight,

@@ -72,14 +72,17 @@ from .riac import RIAC
 
 def _local_progress(points: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Per remembered point (oldest first): ``|score - score of its nearest earlier point|``
-    (the ALP rule inside one region's window; the first point gets 0)."""
+    (the ALP rule inside one region's window, ties going to the most recent; the first point gets 0)."""
     n = len(points)
     out = np.zeros(n)
     if n < 2:
         return out
     d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
     d2[np.triu_indices(n)] = np.inf  # only earlier points count
-    nearest = np.argmin(d2[1:], axis=1)
+    # ties go to the most recent earlier point, as the ALP rule's History breaks them (argmin's first was the oldest:
+    # on a finite dimension every repeat of a task was compared with its first score, so a task whose score changed
+    # once showed that change as progress for ever)
+    nearest = n - 1 - np.argmin(d2[1:, ::-1], axis=1)
     out[1:] = np.abs(scores[1:] - scores[nearest])
     return out
 

@@ -48,7 +48,7 @@ import numpy as np
 from ..averages import CachedPolicy
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
-from ..settings import per_task_size, whole
+from ..settings import fraction, per_task_size, whole
 from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
@@ -256,9 +256,7 @@ class Sequential(CachedPolicy, Teacher):
     def __init__(self, space, *, stages: list[dict[str, Any]] | None = None, epsilon: float = 0.0, seed=None,
                  score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 1.0:
-            raise ConfigError(f"epsilon is the uniform-exploration share in [0, 1], got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = fraction("epsilon", epsilon, hint="the uniform-exploration share")  # (numpy numbers were refused)
         self.stages = _parse_stages(space, _default_stages(space) if stages is None else stages)
         if stages is not None:
             portable = _portable_stages(stages, self.stages)
