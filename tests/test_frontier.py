@@ -47,6 +47,22 @@ def test_follows_a_region_that_is_forgotten():
     assert np.mean(tasks[:, 0] < 0.3) > 0.6
 
 
+def test_tied_neighbours_are_the_newest_on_a_finite_dimension():
+    # every earlier episode of a MultiDiscrete cell is at the same distance: argpartition took any 5 of them, and
+    # after 20 straight successes following 100 failures the cell was predicted 0.0 (its oldest scores)
+    space = mg.MultiDiscrete([3])
+    t = Frontier(space, seed=0, relevance=False)
+    for i in range(300):
+        t.observe((i % 3,), 0.0)
+    cell = space.to_unit((0,))[None]
+    predicted = []
+    for _ in range(30):
+        t.observe((0,), 1.0)
+        predicted.append(float(t.predict(cell)[0]))
+    assert predicted[:4] == sorted(predicted[:4]) and predicted[0] < 0.3
+    assert all(p == 1.0 for p in predicted[4:])  # its 5 newest scores are all successes
+
+
 def test_relevance_ignores_dimensions_the_scores_do_not_depend_on():
     rng = np.random.default_rng(0)
     x = rng.random((1000, 4))

@@ -13,7 +13,7 @@ what it has seen, and proposes tasks whose prediction lies in a band
   predicted competence of a point is the mean score of its ``k`` nearest
   stored tasks, each weighted by ``exp(-age / recency)`` (``age`` in
   episodes), so a region's newest scores count most and the prediction follows
-  forgetting. Between a mastered region and an unreached one the neighbours
+  forgetting (neighbours tied at the k-th distance are the newest of them). Between a mastered region and an unreached one the neighbours
   mix both, so the boundary between them, the learner's frontier, is
   predicted intermediate even where nothing was tried yet.
 * **Relevance of each dimension** (``relevance=True``). Every
@@ -110,6 +110,28 @@ _BLOCK = 1 << 16
 _CANDIDATE_BLOCK = 1 << 20
 
 
+def _nearest(d2: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` smallest entries of each row of ``d2`` (columns oldest first), ties at the k-th distance
+    going to the newest columns (as :class:`~magister.history.History` breaks ties).
+
+    ``np.argpartition`` alone took any ``k`` of tied neighbours: on a finite dimension (a ``MultiDiscrete``, or a
+    ``Discrete`` entry of a ``Dict``) every earlier episode of a task is at the same distance, and the prediction of
+    a cell could read its oldest scores (0.0 after 20 straight successes following 100 failures). Rows without a tie
+    at the k-th distance keep ``argpartition``'s answer."""
+    part = np.argpartition(d2, k - 1, axis=1)
+    kth = np.take_along_axis(d2, part[:, k - 1:k], axis=1)  # the k-th smallest distance of each row
+    near = part[:, :k]
+    tied = np.flatnonzero(np.count_nonzero(d2 <= kth, axis=1) > k)
+    if len(tied):
+        sub, edge = d2[tied], kth[tied]
+        less, equal = sub < edge, sub == edge
+        need = k - less.sum(axis=1)
+        from_newest = np.cumsum(equal[:, ::-1], axis=1)[:, ::-1]  # 1 for the newest tied column
+        take = less | (equal & (from_newest <= need[:, None]))
+        near[tied] = np.nonzero(take)[1].reshape(len(tied), k)
+    return near
+
+
 @register("frontier")
 class Frontier(Teacher):
     """Propose tasks whose predicted competence (recency-weighted nearest neighbours) lies in a band, weighted
@@ -172,7 +194,7 @@ class Frontier(Teacher):
         for i in range(0, len(q), step):
             a = q[i:i + step] * s
             d2 = (a * a).sum(1)[:, None] + bb - 2.0 * (a @ b.T)
-            near = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(a), n))
+            near = _nearest(d2, kk) if kk < n else np.broadcast_to(np.arange(n), (len(a), n))
             age = n - 1 - near  # the newest stored task has age 0
             w = np.exp(-age / self.recency)
             gone = w.sum(1) < np.finfo(float).tiny  # every neighbour so old its weight underflowed (was 0/0 = NaN)
