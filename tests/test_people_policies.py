@@ -385,17 +385,23 @@ def test_a_checkpoint_with_a_nan_clock_is_refused_and_changes_nothing():
 def test_a_checkpoint_with_learner_model_parameters_that_do_not_fit_is_refused(cls, entry, fix):
     # taken as they were: a short elo or bkt parameter list made the next propose or observe fail with an
     # IndexError, a NaN difficulty a raw "high <= 0" from the generator
+    _damaged_model_is_refused(cls, lambda model: model["params"].update({entry: fix(model["params"][entry])}),
+                              "saved (elo|bkt) parameters")
+
+
+def _damaged_model_is_refused(cls, damage, match):
+    """A policy's checkpoint whose learner model ``damage(model_state)`` changed is refused, changing nothing, and
+    the policy goes on."""
     from magister.testing import states_equal
 
     t = cls(mg.Discrete(["a", "b", "c"]), seed=0)
     for i in range(6):
         t.observe(t.propose(), float(i % 2))
     state = t.state_dict()
-    params = state["algorithm"]["model"]["params"]
-    params[entry] = fix(params[entry])
+    damage(state["algorithm"]["model"])
     u = cls(mg.Discrete(["a", "b", "c"]), seed=1)
     before = u.state_dict()
-    with pytest.raises(CheckpointError, match="saved (elo|bkt) parameters"):
+    with pytest.raises(CheckpointError, match=match):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
     u.observe(u.propose(), 1.0)
@@ -409,20 +415,8 @@ def test_a_checkpoint_with_learner_model_parameters_that_do_not_fit_is_refused(c
 def test_a_checkpoint_whose_learner_model_vocabulary_does_not_fit_is_refused(cls, entry, fix):
     # taken as it was: a name repeated, an item_skill that does not match the items, or a model that lacks
     # one of the policy's items made the next propose or observe fail with an IndexError or KeyError
-    from magister.testing import states_equal
-
-    t = cls(mg.Discrete(["a", "b", "c"]), seed=0)
-    for i in range(6):
-        t.observe(t.propose(), float(i % 2))
-    state = t.state_dict()
-    model = state["algorithm"]["model"]
-    model[entry] = fix(model[entry])
-    u = cls(mg.Discrete(["a", "b", "c"]), seed=1)
-    before = u.state_dict()
-    with pytest.raises(CheckpointError, match="repeat a name|item_skill holds|lacks items"):
-        u.load_state_dict(state)
-    assert states_equal(before, u.state_dict())
-    u.observe(u.propose(), 1.0)
+    _damaged_model_is_refused(cls, lambda model: model.update({entry: fix(model[entry])}),
+                              "repeat a name|item_skill holds|lacks items")
 
 
 @pytest.mark.parametrize("value", [7.0, -0.5, np.inf])
