@@ -174,6 +174,17 @@ def test_load_mazes_reads_a_byte_order_mark_and_names_where_a_file_is_not_utf8(t
         load_mazes(tmp_path)
 
 
+def test_load_mazes_names_the_bad_byte_of_a_file_with_a_byte_order_mark(tmp_path):
+    # with a BOM, the error's offset counts from after it: the report named the byte 3 before the bad one
+    # ("line 2 column 6: byte 0x0a" for the 0xff at line 3 column 3)
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf#####\n#S.G#\n#.\xff.#\n#####\n")
+    with pytest.raises(MazeFormatError, match=r"bom\.txt: line 3 column 3: byte 0xff is not UTF-8"):
+        load_mazes(tmp_path)
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf#\xe9###\n#S.G#\n#####\n")
+    with pytest.raises(MazeFormatError, match=r"line 1 column 2: byte 0xe9 is not UTF-8"):
+        load_mazes(tmp_path)
+
+
 # ---------------------------------------------------------------- spaces
 from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
 from magister.levels.mutators import make_mutator, maze_mutator, mutator_config, perturb_mutator  # noqa: E402
@@ -491,3 +502,36 @@ def test_maze_walls_refuse_values_that_are_not_wall_or_floor(value):
     walls[2, 3] = 1.0
     assert Maze(walls.astype(float), (1, 1), (3, 3)) == Maze(walls.astype(int), (1, 1), (3, 3))
     assert Maze(walls, (1, 1), (3, 3)).walls[2, 3] and Maze(walls.tolist(), (1, 1), (3, 3)).walls.dtype == bool
+
+
+def test_maze_space_features_of_a_solvable_maze_decode_to_it_on_a_solvable_space():
+    # with require_solvable, from_unit_batch carved its L-shaped corridor through every decoded maze, so a
+    # solvable maze's own features decoded to another maze (and perturb_mutator's small moves became big edits)
+    space = MazeSpace(9, [0.0, 0.6], require_solvable=True)
+    mazes = space.sample(np.random.default_rng(1), 50)
+    assert space.from_unit_batch(space.to_unit_batch(mazes)) == mazes
+    decoded = space.from_unit_batch(np.random.default_rng(2).random((20, space.dim)))
+    assert all(m.solvable for m in decoded)  # unsolvable decodings still get their corridor
+
+
+def test_maze_space_refuses_a_nan_unit_vector_and_a_text_wall_density():
+    # a NaN start coordinate crashed in int() ("cannot convert float NaN to integer"), a NaN wall read as floor
+    space = MazeSpace(7)
+    for col in (0, 10):
+        v = np.full((2, space.dim), 0.2)
+        v[1, col] = np.nan
+        with pytest.raises(InvalidTaskError, match="unit vector 1 holds a NaN"):
+            space.from_unit_batch(v)
+    # MazeSpace(7, "01") was taken as wall_density [0.0, 1.0] (the text read character by character)
+    with pytest.raises(ConfigError, match="wall_density"):
+        MazeSpace(7, "01")
+
+
+def test_mixed_maze_with_labyrinths_refuses_a_size_too_small_for_them_on_every_draw():
+    # size 4 with labyrinths gave block mazes on some draws and failed on the others
+    from magister.levels import mixed_maze
+
+    for seed in range(6):
+        with pytest.raises(ValueError, match="size >= 5"):
+            mixed_maze(np.random.default_rng(seed), 4, (0.0, 0.3), 0.5)
+    assert mixed_maze(np.random.default_rng(0), 4, (0.0, 0.3), 0.0).shape == (4, 4)

@@ -354,3 +354,17 @@ def test_evaluate_mazes_refuses_actions_outside_left_right_forward(bad):
         evaluate_mazes(bad, mazes, episodes=2)
     # whole floats (a float policy output of 0., 1., 2.) still play
     assert evaluate_mazes(lambda o: np.full(len(o), 2.0), mazes, episodes=2).shape == (2,)
+
+
+def test_maze_env_refuses_a_mixed_generator_too_small_for_labyrinths_and_negative_seeds():
+    # MazeEnv(size=4, generator="mixed") was built, then half its seed tasks failed at reset (labyrinth_maze's
+    # size error); a negative seed task gave numpy's "expected non-negative integer"
+    from magister.errors import InvalidTaskError
+
+    with pytest.raises(ValueError, match="size >= 5"):
+        MazeEnv(size=4, generator="mixed")
+    assert MazeEnv(size=4).level(2).shape == (4, 4)
+    env = MazeEnv()
+    for bad in (-1, np.int64(-3)):
+        with pytest.raises(InvalidTaskError, match="seed task is a whole number >= 0"):
+            env.set_task(bad)

@@ -359,6 +359,9 @@ def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float]
     if lo > hi:
         raise ConfigError(f"mixed_maze needs density = (low, high) with low <= high, got {density!r}")
     labyrinths = settings.fraction("labyrinths", labyrinths, hint="the share of labyrinths")
+    if labyrinths and _check_size(size) < LABYRINTH_MIN_SIZE:  # (it failed on the draws that made a labyrinth)
+        raise ValueError(f"mixed_maze with labyrinths needs size >= {LABYRINTH_MIN_SIZE}, got {size!r}; use "
+                         "labyrinths=0 for smaller mazes")
     if labyrinths and rng.random() < labyrinths:
         return labyrinth_maze(rng, size, float(rng.uniform(0.0, LABYRINTH_OPEN)))
     return random_maze(rng, size, lo if hi == lo else float(rng.uniform(lo, hi)), require_solvable=require_solvable)
@@ -438,8 +441,9 @@ def _read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        start = raw.rfind(b"\n", 0, e.start) + 1
-        line = raw.count(b"\n", 0, e.start) + 1
-        col = len(raw[start:e.start].decode("utf-8-sig", "replace")) + 1
-        raise MazeFormatError(f"{_where(line, col, str(path))}: byte 0x{raw[e.start]:02x} is not UTF-8 text; save "
+        data = e.object  # the bytes after a byte-order mark, which e.start counts in (not raw: 3 bytes off)
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        col = len(data[start:e.start].decode("utf-8", "replace")) + 1
+        raise MazeFormatError(f"{_where(line, col, str(path))}: byte 0x{data[e.start]:02x} is not UTF-8 text; save "
                               "the maze as UTF-8 (or plain ASCII)") from None

@@ -152,6 +152,8 @@ class MazeSpace(Space):
             self.wall_density: float | list[float] = lo
         else:
             try:
+                if isinstance(wall_density, (str, bytes)):  # "01" was read as the pair [0.0, 1.0]
+                    raise TypeError
                 lo, hi = (float(v) for v in wall_density)  # type: ignore[union-attr]
             except (TypeError, ValueError):
                 raise ConfigError(f"wall_density must be a number or a [low, high] pair, got {wall_density!r}") from None
@@ -208,8 +210,15 @@ class MazeSpace(Space):
     def from_unit_batch(self, vecs: np.ndarray) -> list[Maze]:
         """Decode feature vectors: walls where the coordinate is above 0.5, start and goal rounded to the
         nearest inner cells (their walls cleared; a goal on the start moves to the nearest other cell; with
-        ``require_solvable`` a straight L-shaped corridor from start to goal is carved)."""
-        v = np.clip(np.asarray(vecs, dtype=float).reshape(-1, self.dim), 0.0, 1.0)
+        ``require_solvable`` a maze whose goal cannot be reached gets a straight L-shaped corridor from start to
+        goal carved, and a solvable one is kept as it is, so a level's own features decode to it). A NaN
+        coordinate names no maze and is refused."""
+        raw = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        nan = np.isnan(raw).any(axis=1)
+        if nan.any():  # (a NaN start crashed in int(), a NaN wall read as floor)
+            raise InvalidTaskError(f"unit vector {int(np.argmax(nan))} holds a NaN: it names no task of {self!r} "
+                                   "(give coordinates in [0, 1])")
+        v = np.clip(raw, 0.0, 1.0)
         n = self.size
         out = []
         for row in v:
@@ -220,12 +229,14 @@ class MazeSpace(Space):
             walls = row[4:].reshape(n, n) > 0.5
             walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
             walls[s] = walls[g] = False
-            if self.require_solvable:
+            maze = Maze(walls, s, g)
+            if self.require_solvable and not maze.solvable:  # (carved always, it changed solvable mazes too)
                 r0, r1 = sorted((s[0], g[0]))
                 c0, c1 = sorted((s[1], g[1]))
                 walls[r0:r1 + 1, s[1]] = False
                 walls[g[0], c0:c1 + 1] = False
-            out.append(Maze(walls, s, g))
+                maze = Maze(walls, s, g)
+            out.append(maze)
         return out
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:

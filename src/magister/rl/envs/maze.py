@@ -284,6 +284,11 @@ class MazeEnv(gym.Env):
             raise ValueError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
         self.explore_bonus = float(explore_bonus)
         self.size = whole("MazeEnv: size", size, 4, floats=True, hint="border included")
+        from ...levels.maze import LABYRINTH_MIN_SIZE
+
+        if generator == "mixed" and self.size < LABYRINTH_MIN_SIZE:  # (half its seeds failed at reset)
+            raise ValueError(f"MazeEnv: the 'mixed' generator's labyrinths need size >= {LABYRINTH_MIN_SIZE}, got "
+                             f"size {size!r}; use generator='blocks' for smaller mazes")
         self.max_density = number("MazeEnv: max_density", max_density, 0.0, 1.0,
                                   hint="the top of the wall density drawn for a seed")
         self.max_steps_ = None if max_steps is None else whole("MazeEnv: max_steps", max_steps, floats=True)
@@ -305,6 +310,8 @@ class MazeEnv(gym.Env):
                     raise InvalidTaskError(f"MazeEnv: level {int(task)} is outside the training set of "
                                            f"{len(self.seeds)} levels (tasks 0..{len(self.seeds) - 1})")
                 task = self.seeds[int(task)]
+            elif task < 0:  # (numpy's own "expected non-negative integer" came out of the generator)
+                raise InvalidTaskError(f"MazeEnv: a seed task is a whole number >= 0, got {int(task)}")
             return maze_from_seed(int(task), self.size, self.max_density, self.generator)
         if _is_param(task):
             from ...levels import labyrinth_maze, random_maze
