@@ -381,6 +381,18 @@ def test_ctrl_c_keeps_the_finished_runs_marked_and_says_so(tmp_path, monkeypatch
     assert list((tmp_path / "none").iterdir()) == []
 
 
+def test_a_report_drawn_from_interrupted_results_says_so(tmp_path, monkeypatch):
+    # write_report(load_results(".../results-interrupted.json")) read as the whole run
+    _interrupt_at_job(monkeypatch, 1)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(["uniform"], ["grid"], seeds=[0, 1], episodes=30, eval_every=15, workers=1, out=out)
+    results = report_mod.load_results(out / "results-interrupted.json")
+    md = report_mod.write_report(results, tmp_path / "report", figures=False).read_text()
+    assert "- interrupted: 1 of 2 runs finished; this report covers only those" in md
+    assert "interrupted: 1 of 2 runs finished" in (tmp_path / "report" / "report.html").read_text()
+
+
 def test_ctrl_c_with_workers_stops_after_the_running_jobs_and_keeps_them():
     # before: every job was handed to the pool at once, so a job already queued to a worker ran to its end after
     # Ctrl-C (for the level benchmark, minutes each, and then thrown away); a second Ctrl-C while waiting lost all

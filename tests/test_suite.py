@@ -137,6 +137,18 @@ def test_plan_refuses_unknown_names():
         plan_suite("quick", ["nope"])
 
 
+def test_a_misspelt_suite_or_variant_name_suggests_the_right_one():
+    # a typo got the whole list of variants (19 in standard) and no hint which one was meant
+    with pytest.raises(ConfigError, match=r"no variant 'skills-1O' \(did you mean 'skills-10'\?\)"):
+        plan_suite("quick", ["uniform"], [0], variants=["skills-1O"])
+    with pytest.raises(ConfigError, match=r"no variant 'grid_2d_4' \(did you mean 'grid-2d-4'\?\)"):
+        plan_suite("quick", ["uniform"], [0], variants=["grid_2d_4"])
+    with pytest.raises(ConfigError, match=r"unknown suite 'quik' \(did you mean 'quick'\?\)"):
+        plan_suite("quik")
+    with pytest.raises(ConfigError, match=r"no variant 'zzz'; its variants"):  # nothing close: no guess
+        plan_suite("quick", ["uniform"], [0], variants=["zzz"])
+
+
 def test_users_can_add_variants_and_suites(monkeypatch):
     monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
     add_variant("quick", Variant("mine", "grid", {"cells": 3}, episodes=50))
@@ -265,6 +277,35 @@ def test_ctrl_c_during_a_suite_keeps_the_finished_runs_without_tables(tmp_path, 
     assert [j["seed"] for j in saved["jobs"]] == [0] and saved["interrupted"]["planned"] == 2
     # no suite.md (its tables would read as the whole suite) nor results.json
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves-interrupted.csv", "results-interrupted.json"]
+
+
+def test_interrupted_suite_results_read_back_say_so_and_stay_out_of_the_docs(tmp_path, monkeypatch):
+    # results-interrupted.json read back gave tables with no word of the runs missing, and write_docs_table
+    # (benchmarks/suite_docs.py) wrote them into the docs as the whole suite's; load_results(folder) said only
+    # "No such file"
+    import magister.bench.runner as runner
+    from magister.bench.report import load_results
+
+    real = runner.run_job
+
+    def run_job(spec, progress=None, job_index=0):
+        if job_index == 1:
+            raise KeyboardInterrupt
+        return real(spec, progress, job_index)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    out = tmp_path / "run"
+    with pytest.raises(runner.Interrupted):
+        run_suite("quick", ["uniform"], seeds=[0, 1], episodes=30, variants=["skills-10"], workers=1, out=out)
+    with pytest.raises(ConfigError, match="interrupted: its finished runs are in .*results-interrupted.json"):
+        load_results(out)
+    r = load_results(out / "results-interrupted.json")
+    assert "Interrupted: 1 of 2 runs finished; these tables cover only those." in suite_mod.suite_tables(r)
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"a\n{suite_mod.START}\nOLD\n{suite_mod.END}\n")
+    with pytest.raises(ConfigError, match="Interrupted: 1 of 2 runs finished.*results-interrupted.json"):
+        suite_mod.write_docs_table(r, doc)
+    assert doc.read_text() == f"a\n{suite_mod.START}\nOLD\n{suite_mod.END}\n"
 
 
 @pytest.mark.parametrize("text", [None, "no markers here"])

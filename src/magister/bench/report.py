@@ -126,9 +126,12 @@ def load_results(path: str | Path) -> dict[str, Any]:
     from ..errors import ConfigError
 
     path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
     fix = "give the results.json of a magister bench run (or its folder)"
+    if path.is_dir():
+        if not (path / "results.json").exists() and (path / "results-interrupted.json").exists():
+            fix = (f"the run in this folder was interrupted: its finished runs are in "
+                   f"{path / 'results-interrupted.json'}")  # (it said only "No such file")
+        path = path / "results.json"
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -474,6 +477,10 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
     ]
     if c.get("settings"):
         lines.append(f"- teacher settings: `{json.dumps(c['settings'])}`")
+    if results.get("interrupted"):  # (results-interrupted.json drawn as a report read as the whole run)
+        info = results["interrupted"]
+        lines.append(f"- interrupted: {info.get('finished', '?')} of {info.get('planned', '?')} runs finished; "
+                     "this report covers only those")
     return lines
 
 

@@ -230,10 +230,13 @@ def available_suites() -> list[str]:
 def get_suite(name: str) -> list[Variant]:
     from ..errors import ConfigError
 
+    from ..teacher import near_teacher_name
+
     try:
         return SUITES[name]
     except KeyError:
-        raise ConfigError(f"unknown suite {name!r}; available: {', '.join(available_suites())}") from None
+        raise ConfigError(f"unknown suite {name!r}{near_teacher_name(name, available_suites())}; "
+                          f"available: {', '.join(available_suites())}") from None
 
 
 def _kind(variant: Variant) -> str:
@@ -257,15 +260,16 @@ def plan_suite(
     """
     from ..errors import ConfigError
     from ..settings import whole
-    from ..teacher import make_teacher, teacher_class
+    from ..teacher import make_teacher, near_teacher_name, teacher_class
     from .runner import JobSpec, check_seeds, check_settings, registry_name, resolve_teachers
 
     chosen = get_suite(name)
     if variants:
         known = {v.name for v in chosen}
         unknown = [v for v in variants if v not in known]
-        if unknown:
-            raise ConfigError(f"suite {name!r} has no variant {', '.join(map(repr, unknown))}; "
+        if unknown:  # (a typo got the whole list, 19 names in standard, and no hint which was meant)
+            near = "".join(near_teacher_name(u, sorted(known)) for u in unknown[:1]) if len(unknown) == 1 else ""
+            raise ConfigError(f"suite {name!r} has no variant {', '.join(map(repr, unknown))}{near}; "
                               f"its variants: {', '.join(sorted(known))}")
         chosen = [v for v in chosen if v.name in set(variants)]
     if episodes is not None:
@@ -478,6 +482,8 @@ def suite_tables(results: dict[str, Any]) -> str:
              "median over seeds; % of ceiling: mastery / the oracle's at the same budget (median over seeds); "
              f"* marks a teacher that holds up there (>= {RATIO_TARGET}x uniform or within "
              f"{POINTS_TARGET:.0f} points of the ceiling).", ""]
+    if results.get("interrupted"):  # (results-interrupted.json read back: its tables read as the whole suite)
+        parts += [_interrupted_note(results) + ".", ""]
     for v in s["variants"]:
         parts += [variant_table(results, v, s), ""]
     parts += ["**Summary per teacher**", "", summary_table(results, s), ""]
@@ -487,6 +493,12 @@ def suite_tables(results: dict[str, Any]) -> str:
                      f"{v} (best {s['best'][v]['teacher']})" if s["best"][v]["teacher"] else f"{v} (every run failed)"
                      for v in missed) + ".")
     return "\n".join(parts)
+
+
+def _interrupted_note(results: dict[str, Any]) -> str:
+    info = results["interrupted"]
+    return (f"Interrupted: {info.get('finished', '?')} of {info.get('planned', '?')} runs finished; these tables "
+            "cover only those")
 
 
 START, END = "<!-- suite-table:start -->", "<!-- suite-table:end -->"
@@ -523,6 +535,9 @@ def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "
     if not isinstance(results, dict) or "suite" not in results:  # (a plain run's table read as a suite's)
         raise ConfigError("these are not the results of a suite (no 'suite' entry: a plain magister bench run?); "
                           "give the results.json of magister bench --suite NAME")
+    if results.get("interrupted"):  # (its tables would go into the docs as the whole suite's)
+        raise ConfigError(_interrupted_note(results) + "; write the tables of a finished run (results.json, not "
+                          "results-interrupted.json)")
     p = Path(path)
     text = check_docs_file(p)
     s = suite_summary(results)
