@@ -23,8 +23,9 @@ LAYERS: dict[str, int] = {
     "teachers": 3, "students": 3,
     # integrations (independent of each other)
     "rl": 4, "data": 4, "serve": 4, "people": 4,
-    # the benchmark runner and the continual learners may drive any integration; the command line sits on top
-    "bench": 5, "continual": 5, "cli": 6,
+    # the benchmark runner and the continual learners may drive any integration; the command line (and
+    # `python -m magister`, which runs it) sits on top
+    "bench": 5, "continual": 5, "cli": 6, "__main__": 6,
 }
 INTEGRATIONS = {name for name, layer in LAYERS.items() if layer == 4}
 #: the one sanctioned upward import: the registry loads the teachers it registers by name

@@ -371,8 +371,9 @@ class CurriculumVectorEnv(VectorEnv):
             opts["reset_mask"] = mask.copy()
         else:
             mask = np.ones(self.num_envs, dtype=bool)
-        # the cut episodes and the replaced queues go back to a client that takes tasks back (a RayTeacher): a level
-        # teacher's new levels among them are still played (as an RLlib runner's forced reset gives them back)
+        # the cut episodes and the replaced queues go back to a teacher that takes tasks back: a RayTeacher (a level
+        # teacher's new levels among them are still played, as an RLlib runner's forced reset gives them back), or a
+        # local level teacher (which stops waiting for their scores)
         self._give_back(mask)
         opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
         out = self.env.reset(seed=seed, options=opts)
