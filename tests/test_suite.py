@@ -259,7 +259,8 @@ def test_cli_suite(tmp_path):
     assert res.exit_code == 2 and "--suite" in res.output
 
 
-def test_ctrl_c_during_a_suite_keeps_the_finished_runs_without_tables(tmp_path, monkeypatch):
+def _interrupt_the_second_job(monkeypatch):
+    """Make the bench runner's second job raise KeyboardInterrupt (Ctrl-C during the run); returns the runner."""
     import magister.bench.runner as runner
 
     real = runner.run_job
@@ -270,6 +271,11 @@ def test_ctrl_c_during_a_suite_keeps_the_finished_runs_without_tables(tmp_path, 
         return real(spec, progress, job_index)
 
     monkeypatch.setattr(runner, "run_job", run_job)
+    return runner
+
+
+def test_ctrl_c_during_a_suite_keeps_the_finished_runs_without_tables(tmp_path, monkeypatch):
+    runner = _interrupt_the_second_job(monkeypatch)
     with pytest.raises(runner.Interrupted) as info:
         run_suite("quick", ["uniform"], seeds=[0, 1], episodes=50, variants=["skills-10"], workers=1, out=tmp_path)
     assert info.value.finished == 1 and info.value.results["interrupted"] == {"finished": 1, "planned": 2}
@@ -283,17 +289,9 @@ def test_interrupted_suite_results_read_back_say_so_and_stay_out_of_the_docs(tmp
     # results-interrupted.json read back gave tables with no word of the runs missing, and write_docs_table
     # (benchmarks/suite_docs.py) wrote them into the docs as the whole suite's; load_results(folder) said only
     # "No such file"
-    import magister.bench.runner as runner
     from magister.bench.report import load_results
 
-    real = runner.run_job
-
-    def run_job(spec, progress=None, job_index=0):
-        if job_index == 1:
-            raise KeyboardInterrupt
-        return real(spec, progress, job_index)
-
-    monkeypatch.setattr(runner, "run_job", run_job)
+    runner = _interrupt_the_second_job(monkeypatch)
     out = tmp_path / "run"
     with pytest.raises(runner.Interrupted):
         run_suite("quick", ["uniform"], seeds=[0, 1], episodes=30, variants=["skills-10"], workers=1, out=out)
