@@ -102,6 +102,15 @@ def test_bad_settings_are_refused(kwargs):
         LPBandit(SPACE, **kwargs)
 
 
+def test_numpy_numbers_are_taken_as_settings_and_nan_refused():
+    # np.float32(0.2) was refused for epsilon ("in [0, 1]"), as were numpy reweight and denoise values
+    t = LPBandit(SPACE, epsilon=np.float32(0.25), reweight=np.float64(0.1), denoise=np.int64(2), seed=0)
+    assert (t.epsilon, t.reweight, t.denoise) == (0.25, 0.1, 2.0)
+    for bad in ({"epsilon": float("nan")}, {"denoise": float("nan")}, {"reweight": float("nan")}, {"epsilon": True}):
+        with pytest.raises(mg.ConfigError):
+            LPBandit(SPACE, **bad)
+
+
 def test_too_many_tasks_is_refused_with_advice():
     with pytest.raises(mg.ConfigError, match="continuous teacher"):
         LPBandit(mg.MultiDiscrete([2000, 2000]))

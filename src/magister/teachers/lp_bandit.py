@@ -54,7 +54,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages, powered
 from ..set_aside import make_set_aside
-from ..settings import number, rate, whole
+from ..settings import fraction, number, rate, whole
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -107,16 +107,16 @@ class LPBandit(CachedPolicy, Teacher):
         slow = rate("slow", slow)
         if not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow}): the fast EMA has the shorter memory")
-        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
-            raise ConfigError(f"epsilon is the uniform-exploration share in [0, 1], got {epsilon!r}")
+        epsilon = fraction("epsilon", epsilon, hint="the uniform-exploration share")  # (np.float32(0.2) was refused)
         if transform not in _TRANSFORMS:
             raise ConfigError(f"transform must be one of {_TRANSFORMS}, got {transform!r}")
         temperature = number("temperature", temperature, 0.0, low_open=True, hint="lower sharpens the preference")
-        if reweight is not None and not (isinstance(reweight, (int, float)) and 0.0 < reweight < 0.5):
-            raise ConfigError(f"reweight (p_theta) must be None or in (0, 0.5), got {reweight!r}")
+        if reweight is not None:  # (numpy numbers were refused, as epsilon and denoise were)
+            reweight = number("reweight (p_theta)", reweight, 0.0, 0.5, low_open=True, high_open=True,
+                              hint="or None for no reweighting")
         whole("min_tries", min_tries, 0)
-        if isinstance(denoise, bool) or not isinstance(denoise, (int, float)) or not 0.0 <= denoise < 100:
-            raise ConfigError(f"denoise must be a number >= 0 (standard deviations of noise to discount), got {denoise!r}")
+        denoise = number("denoise", denoise, 0.0, 100.0, high_open=True,
+                         hint="standard deviations of noise to discount")
         self.denoise = float(denoise)
         self.epsilon = float(epsilon)
         self.transform = transform
