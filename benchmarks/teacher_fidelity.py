@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         row.setdefault(mode, []).append(100 * rec["final_mastery"])
         row.setdefault(mode + "_us", []).append(rec["overhead"]["mean_us"])
 
+    from magister.bench.report import median_range
+
     def fmt(x: list[float]) -> str:
-        return f"{np.median(x):.0f} [{min(x):.0f}-{max(x):.0f}]" if x else "-"
+        return median_range(x) if x else "-"
 
     for (teacher, v), row in table.items():
         pub = PUBLISHED.get((teacher, v))

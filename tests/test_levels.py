@@ -313,13 +313,19 @@ def test_a_mutator_reference_without_a_module_is_a_config_error():
             make_mutator(ref)
 
 
-def test_a_misspelt_mutator_setting_names_the_settings_it_takes():
+def test_a_misspelt_mutator_setting_names_the_settings_it_takes(monkeypatch):
     # {"name": "maze", "n_edit": 3} gave Python's bare "unexpected keyword argument 'n_edit'", no valid setting named
     with pytest.raises(ConfigError, match=r"'n_edit' \(did you mean 'n_edits'\?\); its settings are n_edits, "
                                           r"keep_solvable"):
         make_mutator({"name": "maze", "n_edit": 3}, MazeSpace(9))
     with pytest.raises(ConfigError, match=r"'sgma' \(did you mean 'sigma'\?\); its settings are sigma$"):
         make_mutator({"name": "perturb", "sgma": 0.1}, SeedSpace(10))
+    # a mutator added to MUTATORS is refused as such (its settings unknown here), not with a KeyError
+    from magister.levels.mutators import MUTATORS
+
+    monkeypatch.setitem(MUTATORS, "mine", lambda space, depth=1: perturb_mutator(0.1, space))
+    with pytest.raises(ConfigError, match=r"mutator 'mine' does not take these settings: .*'deep'"):
+        make_mutator({"name": "mine", "deep": 2}, SeedSpace(10))
 
 
 def test_finite_scores():

@@ -368,3 +368,20 @@ def test_maze_env_refuses_a_mixed_generator_too_small_for_labyrinths_and_negativ
     for bad in (-1, np.int64(-3)):
         with pytest.raises(InvalidTaskError, match="seed task is a whole number >= 0"):
             env.set_task(bad)
+
+
+def test_a_task_set_by_set_task_is_drawn_once_and_played_as_checked(monkeypatch):
+    # set_task resolved the seed's maze to check it, and the next reset drew the same maze again (each episode
+    # generated its level twice under a CurriculumWrapper in "set_task" mode)
+    import magister.rl.envs.maze as maze_env
+
+    calls = []
+    real = maze_env.maze_from_seed
+    monkeypatch.setattr(maze_env, "maze_from_seed", lambda *a: calls.append(a) or real(*a))
+    env = MazeEnv()
+    env.set_task(7)
+    env.reset(seed=0)
+    assert len(calls) == 1 and env.maze == real(7, env.size, env.max_density, env.generator)
+    env.reset()  # the same task again: drawn again (as before)
+    env.reset(options={"task": 8})  # a task given to reset is its own
+    assert [c[0] for c in calls] == [7, 7, 8] and env.maze == real(8, env.size, env.max_density, env.generator)

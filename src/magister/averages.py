@@ -55,6 +55,15 @@ def powered(x: np.ndarray, power: float) -> np.ndarray:
 _SLACK = 1e-9
 
 
+def refuse_outside_unit(name: str, a: np.ndarray, what: str) -> None:
+    """A ValueError naming the first entry of saved ``a`` outside [0, 1] beyond rounding (NaN passes: a task not
+    seen yet); ``what`` the values are, for the message."""
+    out = (a < -_SLACK) | (a > 1 + _SLACK)  # False for NaN
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise ValueError(f"{name}[{i}] = {float(a[i])!r}: {what} lie in [0, 1]")
+
+
 class TaskAverages:
     """Running statistics of the scores of ``n`` tasks (on the teachers' [0, 1] scale).
 
@@ -192,11 +201,7 @@ class TaskAverages:
         # the teachers' scores are on the [0, 1] scale, and so is every average of them: a negative average was
         # taken (a tampered file) and read as progress
         for name in ("fast", "slow", "last"):
-            a = arrays[name]
-            out = (a < -_SLACK) | (a > 1 + _SLACK)  # False for NaN (a task not seen yet)
-            if out.any():
-                i = int(np.flatnonzero(out)[0])
-                raise ValueError(f"{name}[{i}] = {float(a[i])!r}: averages of scores lie in [0, 1]")
+            refuse_outside_unit(name, arrays[name], "averages of scores")
         buf = None
         if self._buf is not None:
             buf = np.asarray(state["window"], dtype=float)

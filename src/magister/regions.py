@@ -39,8 +39,6 @@ from .settings import MAX_SIZE, number, size, whole
 
 __all__ = ["RegionTree", "learning_progress"]
 
-_NUMBERS = (int, float, np.integer, np.floating)  # numpy numbers too: an np.float32(0.1) was refused as out of range
-
 
 def _mean_gap(m_a, n_a, m_b, n_b):
     """``|m_a - m_b|`` for means of ``n_a`` and ``n_b`` scores, exactly 0 where it is within their rounding.
@@ -184,11 +182,8 @@ class RegionTree:
         self.lp_window = self.max_points if lp_window is None else whole("lp_window", lp_window, 3)
         self.n_cuts = size("n_cuts", n_cuts, limit=MAX_SIZE // 100,
                            why="every split scores that many candidate cuts against each of the region's points")
-        if isinstance(min_width, (bool, np.bool_)) or not isinstance(min_width, _NUMBERS) or not 0.0 < float(min_width) <= 0.5:
-            raise ConfigError(
-                f"min_width is a fraction of the unit range in (0, 0.5] (a child may not be thinner), got {min_width!r}"
-            )
-        self.min_width = float(min_width)
+        self.min_width = number("min_width", min_width, 0.0, 0.5, low_open=True,
+                                hint="a fraction of the unit range (a child may not be thinner)")
         if min_points is None:
             min_points = max(1, self.max_points // 20)
         self.min_points = whole("min_points", min_points)
@@ -197,20 +192,12 @@ class RegionTree:
                 f"min_points={self.min_points} is too large for max_points={self.max_points}: two children need "
                 f"2 * min_points <= max_points + 1; lower min_points"
             )
-        if isinstance(discard, (bool, np.bool_)) or not isinstance(discard, _NUMBERS) or not 0.0 < float(discard) < 1.0:
-            raise ConfigError(f"discard is a fraction in (0, 1) of max_points to forget after a failed split, got {discard!r}")
-        self.discard = float(discard)
-        if isinstance(min_gap, (bool, np.bool_)) or not isinstance(min_gap, _NUMBERS) or not 0.0 <= float(min_gap) < 1.0:
-            raise ConfigError(f"min_gap is a learning-progress difference in [0, 1), got {min_gap!r}")
-        self.min_gap = float(min_gap)
-        if isinstance(lp_z, (bool, np.bool_)) or not isinstance(lp_z, _NUMBERS) or not 0.0 <= float(lp_z) <= 10.0:
-            raise ConfigError(f"lp_z is a number of standard errors in [0, 10] (0: the reference LP), got {lp_z!r}")
-        self.lp_z = float(lp_z)
-        if isinstance(competence_weight, (bool, np.bool_)) or not isinstance(competence_weight, _NUMBERS) \
-                or not 0.0 <= float(competence_weight) <= 100.0:
-            raise ConfigError(f"competence_weight must be a number in [0, 100] (0: the reference split score), "
-                              f"got {competence_weight!r}")
-        self.competence_weight = float(competence_weight)
+        self.discard = number("discard", discard, 0.0, 1.0, low_open=True, high_open=True,
+                              hint="a fraction of max_points to forget after a failed split")
+        self.min_gap = number("min_gap", min_gap, 0.0, 1.0, high_open=True, hint="a learning-progress difference")
+        self.lp_z = number("lp_z", lp_z, 0.0, 10.0, hint="a number of standard errors (0: the reference LP)")
+        self.competence_weight = number("competence_weight", competence_weight, 0.0, 100.0,
+                                        hint="0: the reference split score")
         self.split_alpha = number("split_alpha", split_alpha, 0.0, 1.0, high_open=True,
                                   hint="the chance a cut of a uniform region passes the test (0: no test)")
         self.noise_z = number("noise_z", noise_z, 0.0, 10.0,

@@ -42,8 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .settings import few_tasks, per_task_size, whole
+from .settings import few_tasks, number, per_task_size, whole
 
 __all__ = ["SetAside", "FACTOR", "make_set_aside"]
 
@@ -68,10 +67,8 @@ class SetAside:
 
     def __init__(self, n: int, threshold: float, *, window: int = 20, review_after: float = 2.0):
         # numpy numbers too (an np.float32(0.9) was refused with a message that put it in range)
-        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
-                or not 0.0 < threshold <= 1.0:
-            raise ConfigError(f"set_aside is the average score (on the [0, 1] scale) at which a task counts as "
-                              f"mastered, in (0, 1], or None to keep every task in play; got {threshold!r}")
+        number("set_aside", threshold, 0.0, 1.0, low_open=True, hint="the average score (on the [0, 1] scale) at "
+               "which a task counts as mastered, or None to keep every task in play")
         _check(window, review_after)
         self.n = few_tasks(n, f"set_aside keeps {window} scores per task")  # before the (n, window) array
         per_task_size("set_aside_window", window, self.n, why="set_aside keeps that many scores per task")
@@ -148,10 +145,8 @@ class SetAside:
 
 def _check(window: int, review_after: float) -> None:
     whole("set_aside_window", window, 1)
-    if isinstance(review_after, (bool, np.bool_)) or not isinstance(review_after, (int, float, np.integer, np.floating)) \
-            or not 0.0 < review_after < 1e6:
-        raise ConfigError(f"review_after is the gap before a task set aside is reviewed, in multiples of the "
-                          f"number of tasks, a number > 0; got {review_after!r}")
+    number("review_after", review_after, 0.0, 1e6, low_open=True, high_open=True,
+           hint="the gap before a task set aside is reviewed, in multiples of the number of tasks")
 
 
 def make_set_aside(n: int, threshold: float | None, window: int, review_after: float) -> SetAside | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -125,8 +126,7 @@ def distinct(names: Sequence[Any], option: str, ap: argparse.ArgumentParser | No
     from ..errors import ConfigError
 
     names = list(names)
-    seen: set[Any] = set()
-    repeated = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))
+    repeated = [n for n, count in Counter(names).items() if count > 1]
     if repeated:
         error = (f"{option} names {', '.join(map(str, repeated))} more than once ({', '.join(map(str, names))}); "
                  "a repeated entry runs the same runs again: name each once")

@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .report import reaches, verdict_text
+from .report import median_range, reaches, verdict_text
 
 __all__ = [
     "Variant",
@@ -453,7 +453,7 @@ def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any]
         mark = " *" if (r["ratio_ok"] or r["ceiling_ok"]) and t != "uniform" else ""
         # (some seeds failed: the median is over the others, which the row says)
         part = f" ({r['failed']} of {r['failed'] + len(r['final'])} runs failed)" if r["failed"] else ""
-        lines.append(f"| {t} | {_fmt(r['median'])} [{_fmt(r['min'])}-{_fmt(r['max'])}]{part} | "
+        lines.append(f"| {t} | {median_range(r['final'])}{part} | "
                      f"{_fmt(100 * r['fraction_median'])}{mark} | {_fmt(r['x_uniform'], pct=False)} | "
                      f"{_fmt(r['us_median'])} |")
     return "\n".join(lines)

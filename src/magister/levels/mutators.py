@@ -173,7 +173,9 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
             import difflib
             import inspect
 
-            cls = {"maze": MazeMutator, "perturb": PerturbMutator}[name]
+            cls = {"maze": MazeMutator, "perturb": PerturbMutator}.get(name)
+            if cls is None:  # one added to MUTATORS: its factory's signature may not show its settings
+                raise ConfigError(f"mutator {name!r} does not take these settings: {e}") from None
             takes = [p for p in inspect.signature(cls).parameters if p != "space"]
             unknown = [k for k in spec if k not in takes]
             near = [m for u in unknown for m in difflib.get_close_matches(u, takes, n=1)]

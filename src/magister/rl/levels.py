@@ -149,16 +149,15 @@ class LevelScorer:
         out_scores: list[float] = []
         out_envs: list[int] = []
         T, n = ids.shape
+        # a segment ends where its episode ends (done), at the rollout's end, or where the id changes without a
+        # done: an episode cut short by a reset mid-episode, left unscored (its steps were merged into the next
+        # episode, which was then reported under the cut one's id)
+        last = done.copy()
+        last[:-1] |= ids[1:] != ids[:-1]
+        last[-1:] = True  # (a rollout of no steps has none)
         for i in range(n):
             start = 0
-            ends = np.flatnonzero(done[:, i])
-            # an episode cut short (a reset mid-episode: the id changes without a done) ends its segment unscored;
-            # its steps were merged into the next episode, which was then reported under the cut one's id
-            cuts = np.flatnonzero((ids[1:, i] != ids[:-1, i]) & ~done[:-1, i]) + 1
-            stops = sorted(set((ends + 1).tolist()) | set(cuts.tolist()) | {T})
-            for stop in stops:
-                if stop <= start:
-                    continue
+            for stop in (np.flatnonzero(last[:, i]) + 1).tolist():
                 eid = int(ids[start, i])
                 acc = self._acc.get(i)
                 if acc is None or int(acc[0]) != eid:
@@ -170,7 +169,7 @@ class LevelScorer:
                 disc = acc[5] * self.gamma ** np.arange(stop - start)
                 acc[4] += float((disc * rew[seg, i]).sum())
                 acc[5] *= self.gamma ** (stop - start)
-                if stop - 1 in ends:
+                if done[stop - 1, i]:
                     out_ids.append(eid)
                     out_envs.append(i)
                     out_scores.append(self._finish(acc, keys, bool(win[stop - 1, i])))

@@ -139,7 +139,6 @@ class PPO:
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
         if level_score is not None and not external:
-
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
         running = self._running if self._running is not None and self._running[0] is venv else None

@@ -119,16 +119,20 @@ def _nearest(d2: np.ndarray, k: int) -> np.ndarray:
     a cell could read its oldest scores (0.0 after 20 straight successes following 100 failures). Rows without a tie
     at the k-th distance keep ``argpartition``'s answer."""
     part = np.argpartition(d2, k - 1, axis=1)
-    kth = np.take_along_axis(d2, part[:, k - 1:k], axis=1)  # the k-th smallest distance of each row
+    kth = d2[np.arange(len(d2)), part[:, k - 1]][:, None]  # the k-th smallest distance of each row
     near = part[:, :k]
-    tied = np.flatnonzero(np.count_nonzero(d2 <= kth, axis=1) > k)
-    if len(tied):
-        sub, edge = d2[tied], kth[tied]
-        less, equal = sub < edge, sub == edge
-        need = k - less.sum(axis=1)
-        from_newest = np.cumsum(equal[:, ::-1], axis=1)[:, ::-1]  # 1 for the newest tied column
-        take = less | (equal & (from_newest <= need[:, None]))
-        near[tied] = np.nonzero(take)[1].reshape(len(tied), k)
+    within = d2 <= kth  # each row's k nearest at least (none in a row of NaN)
+    # one count over the block first (a row-wise count cost a tenth of a proposal): a row has more than k within
+    # its k-th distance, a tie at it, only where the block has more than k a row (a NaN row has fewer: counted)
+    if np.count_nonzero(within) > k * len(d2) or np.isnan(kth).any():
+        tied = np.flatnonzero(np.count_nonzero(within, axis=1) > k)
+        if len(tied):
+            sub, edge = d2[tied], kth[tied]
+            less, equal = sub < edge, sub == edge
+            need = k - less.sum(axis=1)
+            from_newest = np.cumsum(equal[:, ::-1], axis=1)[:, ::-1]  # 1 for the newest tied column
+            take = less | (equal & (from_newest <= need[:, None]))
+            near[tied] = np.nonzero(take)[1].reshape(len(tied), k)
     return near
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import _SLACK, CachedPolicy, TaskAverages
+from ..averages import CachedPolicy, TaskAverages, refuse_outside_unit
 from ..set_aside import make_set_aside
 from ..settings import number, rate, whole
 from ..errors import ConfigError
@@ -126,10 +126,7 @@ class SEC(CachedPolicy, Teacher):
         # every reward is in [0, 1] and so is every value (a TD average of them); last_reward is NaN until a
         # category is rewarded: a negative value was taken from a tampered file and drove the policy
         for name, a in (("q", q), ("last_reward", last)):
-            out = (a < -_SLACK) | (a > 1 + _SLACK)  # False for NaN (rounding of long runs allowed)
-            if out.any():
-                i = int(np.flatnonzero(out)[0])
-                raise ValueError(f"{name}[{i}] = {float(a[i])!r}: rewards and values lie in [0, 1]")
+            refuse_outside_unit(name, a, "rewards and values")
         self.stats.set_state(state["stats"])
         self._restore_aside(state)
         self.q, self.last_reward = q.copy(), last.copy()

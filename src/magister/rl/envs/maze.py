@@ -296,6 +296,8 @@ class MazeEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(3)
         self.render_mode = render_mode
         self._task: Any = task
+        #: (task, its maze) resolved by set_task, for the next reset to play without drawing it again
+        self._checked: tuple[Any, Any] | None = None
         self.maze: Any = None
         self._batch: MazeBatch | None = None
 
@@ -333,15 +335,20 @@ class MazeEnv(gym.Env):
         """Play ``task`` from the next reset on (checked now)."""
         if _is_param(task):
             _param(task)  # the range only: the maze is drawn from the env's generator at each reset
-        else:
-            self._resolve(task)
+            self._checked = None
+        else:  # a seed or maze task resolves to one maze: the next reset plays this one (not drawn twice)
+            self._checked = (task, self._resolve(task))
         self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         task = options["task"] if options and "task" in options else self._task
         # checked before anything changes (the generator's seed included); a density task draws its maze
         # from the generator, so after the seeding
-        maze = None if _is_param(task) else self._resolve(task)
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is task:
+            maze = checked[1]
+        else:
+            maze = None if _is_param(task) else self._resolve(task)
         if maze is None:
             _param(task)
         super().reset(seed=seed)
