@@ -681,6 +681,81 @@ def test_the_writer_keeps_one_connection_and_replaces_a_broken_one(db):
     engine.dispose()
 
 
+def test_a_request_cancelled_while_its_write_waits_neither_kills_the_writer_nor_drops_the_write(db):
+    # asyncio.wrap_future cancels the writer's future when the awaiting request is cancelled (client gone, server
+    # shutting down); set_result on it raised InvalidStateError in the writer thread, which died: every later
+    # write waited forever
+    import asyncio
+    import threading
+
+    from sqlalchemy import select
+
+    from magister.serve.writer import GroupWriter, InsertRows
+
+    engine, events = _database_with_one_curriculum(db)
+
+    def row(seq):
+        return {"curriculum_id": 1, "seq": seq, "batch": seq, "kind": "observe", "k": None, "task": "0",
+                "score": 0.5, "client_id": None, "created_at": 0.0}
+
+    writer = GroupWriter(engine)
+    gate = threading.Event()
+    try:
+        writer.submit(lambda conn: gate.wait(10))  # the writer is busy with an earlier round
+
+        async def cancelled_request():
+            fut = writer.submit(InsertRows(events, [row(1)]))
+            waiting = asyncio.ensure_future(asyncio.wrap_future(fut))
+            await asyncio.sleep(0.01)
+            waiting.cancel()
+            await asyncio.sleep(0.01)
+            return fut
+
+        fut = asyncio.run(cancelled_request())
+        gate.set()
+        assert fut.result(timeout=10) is None  # still written: the teacher has applied it
+        writer.submit(InsertRows(events, [row(2)])).result(timeout=10)
+    finally:
+        gate.set()
+        writer.close()
+    with engine.connect() as conn:
+        assert conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars().all() == [1, 2]
+    engine.dispose()
+
+
+def test_a_write_queued_while_the_writer_closes_is_answered(db):
+    # a request thread between the writer's closed check and its put while the server closed queued its write
+    # after the stop mark: its future was never resolved and the request hung
+    import threading
+
+    from magister.serve.writer import GroupWriter
+
+    engine, _events = _database_with_one_curriculum(db)
+    writer = GroupWriter(engine)
+    inside, go = threading.Event(), threading.Event()
+    put = writer._q.put
+
+    def slow_put(item, *args, **kwargs):
+        if item is not None and not inside.is_set():
+            inside.set()
+            go.wait(5)  # the request thread pauses here while close() runs
+        put(item, *args, **kwargs)
+
+    writer._q.put = slow_put  # type: ignore[method-assign]
+    futs: list = []
+    request = threading.Thread(target=lambda: futs.append(writer.submit(lambda conn: "written")))
+    request.start()
+    assert inside.wait(5)
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    closing.join(0.2)
+    go.set()
+    request.join(5)
+    closing.join(10)
+    assert futs[0].result(timeout=10) == "written"  # queued before the stop mark (or refused): never left waiting
+    engine.dispose()
+
+
 def test_two_clients_of_one_curriculum_count_as_one_teacher_for_the_wrappers(client):
     # an env reporting to one HTTPTeacher inside a wrapper observing another client of the same curriculum saw
     # every episode twice: the one-owner check compared the client objects only

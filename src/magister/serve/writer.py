@@ -105,6 +105,9 @@ class GroupWriter:
         self._q: "queue.Queue[tuple[Op, concurrent.futures.Future] | None]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="magister-writer", daemon=True)
         self._closed = False
+        # the closed check and the put as one step: a write queued by a request thread between them while the
+        # server closed went in after the stop mark, and its future was never resolved (the request hung)
+        self._lock = threading.Lock()
         self._conn: Connection | None = None  # the writer thread's own connection (see the module doc)
         self.commits = 0
         self.ops = 0
@@ -113,10 +116,16 @@ class GroupWriter:
     def submit(self, op: Op) -> concurrent.futures.Future:
         """Queue ``op(conn)``; the future resolves to its result once committed."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        if self._closed:
-            fut.set_exception(Unavailable("the service is shutting down; retry against the restarted server"))
-            return fut
-        self._q.put((op, fut))
+        # running from the start, so it cannot be cancelled: a request cancelled while waiting (client gone,
+        # server shutting down) cancelled its future through asyncio.wrap_future, and set_result on it then
+        # raised InvalidStateError in the writer thread, which died: the rest of its round was never answered
+        # and every later write waited forever (the op is written all the same: the teacher has applied it)
+        fut.set_running_or_notify_cancel()
+        with self._lock:
+            if not self._closed:
+                self._q.put((op, fut))
+                return fut
+        fut.set_exception(Unavailable("the service is shutting down; retry against the restarted server"))
         return fut
 
     def call(self, op: Op) -> Any:
@@ -124,10 +133,12 @@ class GroupWriter:
         return self.submit(op).result()
 
     def close(self) -> None:
-        if not self._closed:
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._q.put(None)
-            self._thread.join(timeout=30)
+        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         stop = False
