@@ -39,7 +39,7 @@ rank, hands out again the look-ahead batches that were planned but never
 trained on, and sets ``args.ignore_data_skip`` (the sampler already knows
 where it is; ``Trainer`` skipping batches would draw and discard new ones),
 so the resumed run continues as the uninterrupted one (from a checkpoint without the sampler's state,
-the sampler starts afresh and nothing is skipped either). The checkpoint folder
+the sampler starts afresh, with a warning, and nothing is skipped either). The checkpoint folder
 must be visible to every rank, as for ``Trainer``'s own resume.
 
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
@@ -216,6 +216,11 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         if saved is not None:
             if os.path.exists(saved):  # the sampler continues where it was (its look-ahead batches first)
                 sampler.load_state_dict(load_state(saved), replay_pending=True)
+            else:  # a sampler added on resume, or a save cut between Trainer's files and the curriculum's
+                warnings.warn(f"{path} holds no curriculum state ({CURRICULUM_FILE}): the curriculum starts "
+                              "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
+                              "disk after Trainer saved): resume from an earlier checkpoint that has the file "
+                              "to continue it exactly", UserWarning, stacklevel=2)
             # Trainer must not skip batches, even from a checkpoint without the sampler's state (a sampler added
             # on resume): it drew them from the sampler and threw them away, still waiting, so the feedback of
             # every trained batch went to a skipped one for the rest of the epoch
