@@ -587,6 +587,34 @@ def test_levels_takes_teachers_all(tmp_path, monkeypatch):
     assert r.exit_code == 0 and called and called[0][0] == list(levels_mod.LEVEL_TEACHERS), r.output
 
 
+def test_cli_all_is_every_registered_teacher_and_student(tmp_path, monkeypatch):
+    # 'all' is expanded by one rule (bench.cli._names) for --teachers and --students, with and without --suite
+    import magister.bench as bench_mod
+    import magister.bench.suite as suite_mod
+    from magister.students.registry import available_students
+
+    called = {}
+
+    def capture(key):
+        def fake(*args, **kwargs):
+            called[key] = args[:2]  # (teachers, students) or (suite, teachers)
+            raise ConfigError("captured")
+        return fake
+
+    monkeypatch.setattr(bench_mod, "run_benchmark", capture("bench"))
+    monkeypatch.setattr(suite_mod, "run_suite", capture("suite"))
+    out = str(tmp_path / "b")
+    r = CliRunner().invoke(app, ["bench", "-t", "all", "-s", "all", "--out", out])
+    assert r.exit_code == 2 and "captured" in r.output, r.output
+    assert called["bench"] == (mg.available_teachers(), available_students())
+    r = CliRunner().invoke(app, ["bench", "-t", " all ", "-s", "grid", "--out", out])
+    assert called["bench"] == (mg.available_teachers(), ["grid"])
+    r = CliRunner().invoke(app, ["bench", "-t", "all,uniform", "--out", out])  # not alone: kept (refused later)
+    assert called["bench"] == (["all", "uniform"], None)
+    r = CliRunner().invoke(app, ["bench", "--suite", "quick", "-t", "all", "--out", out])
+    assert r.exit_code == 2 and called["suite"] == ("quick", mg.available_teachers())
+
+
 def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path, monkeypatch):
     """--levels created its output folder before checking its teachers: a typo left an empty folder behind."""
     import magister.bench.levels as levels_mod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 import typer
 
@@ -35,6 +35,14 @@ def wide_console() -> Any:
 
 def _split(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _names(value: Optional[str], everything: Callable[[], Sequence[str]]) -> list[str]:
+    """A comma-separated option's names; ``all`` on its own is every name ``everything()`` gives (with other
+    names it is kept, and refused as an unknown name). The one rule of ``--teachers all`` (with and without
+    ``--suite`` or ``--levels``) and ``--students all``."""
+    names = _split(value)
+    return list(everything()) if names == ["all"] else names
 
 
 def _make_out(console: Any, out_dir: str) -> None:
@@ -220,9 +228,7 @@ def command(
             raise typer.Exit(code=2)
         levels_out = out or default_out("results/levels")
         try:
-            level_teachers = _split(teachers)
-            if not level_teachers or level_teachers == ["all"]:  # ('all' was refused as an unknown teacher)
-                level_teachers = list(LEVEL_TEACHERS)
+            level_teachers = _names(teachers, lambda: LEVEL_TEACHERS) or list(LEVEL_TEACHERS)
             run_and_report(level_teachers, list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
@@ -239,12 +245,8 @@ def command(
         raise typer.Exit(code=2)
 
     try:
-        teacher_names = _split(teachers)
-        student_names = _split(students)
-        if teacher_names == ["all"]:
-            teacher_names = available_teachers()
-        if student_names == ["all"]:
-            student_names = available_students()
+        teacher_names = _names(teachers, available_teachers)
+        student_names = _names(students, available_students)
         if demo and not teacher_names:
             teacher_names = demo_teachers(available_teachers("continuous"))
         if seeds is None:
@@ -323,9 +325,7 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
 
     if seeds is None:
         seeds = 2 if suite == "quick" else 5
-    teacher_names = _split(teachers)
-    if teacher_names == ["all"]:  # (as without --suite: it was refused as an unknown teacher 'all')
-        teacher_names = available_teachers()
+    teacher_names = _names(teachers, available_teachers)
     seed_list = list(range(first_seed, first_seed + seeds))
     out_dir = out or default_out(f"results/suite-{suite}")
     n_workers = workers or default_workers()
