@@ -150,3 +150,36 @@ def test_a_gymnasium_space_is_refused_by_its_full_name():
     gym = pytest.importorskip("gymnasium")
     with pytest.raises(mg.ConfigError, match=r"got gymnasium\.spaces\.box\.Box"):
         mg.recommend(gym.spaces.Box(0, 1, shape=(2,)))
+
+
+@pytest.mark.parametrize("space, name, says", [
+    (mg.Discrete(12), "sec", ["pass rate", "score_range", "reward='score'", "'exp3'"]),
+    (mg.Dict({"a": mg.Discrete(3), "b": mg.Discrete(2)}), "sec", ["pass rate", "reward='score'", "'exp3'"]),
+    (mg.Box([0], [1]), "frontier", ["band", "score_range", "'riac-plus'"]),
+    (mg.MultiDiscrete([3000, 3000]), "frontier", ["band", "score_range", "'riac-plus'"]),
+])
+def test_other_scores_get_a_reason_that_says_how_the_teacher_reads_them(space, name, says):
+    # scores="other" gave plain sec (whose default reward reads scores as pass rates) or frontier (whose band is
+    # a success band) with the reason for success scores, and on a continuous space the option was ignored
+    rec, success = mg.recommend(space, scores="other"), mg.recommend(space)
+    assert rec.name == success.name == name
+    for words in says:
+        assert words in rec.reason, (words, rec.reason)
+    assert "pass rate" not in success.reason and "band" not in success.reason  # success: unchanged
+
+
+def test_sec_reads_other_scores_by_their_place_in_the_range_and_exp3_does_not():
+    """What the scores="other" reason says: the same unlearned scores (nothing improves), declared in two ranges,
+    move sec's default policy to the task whose mean sits mid-range; exp3's progress reward stays uniform."""
+    raw = {0: 8.0, 1: 5.0, 2: 2.0}
+
+    def policy(name, high):
+        t = mg.make_teacher(name, mg.Discrete(3), seed=0, score_range=(0.0, high))
+        for _ in range(200):
+            task = int(t.propose())
+            t.observe(task, raw[task])
+        return t.probabilities()
+
+    assert policy("sec", 10.0).argmax() == 1 and policy("sec", 16.0).argmax() == 0
+    for high in (10.0, 16.0):
+        assert policy("exp3", high) == pytest.approx([1 / 3] * 3)

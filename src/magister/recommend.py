@@ -31,6 +31,20 @@ __all__ = ["Recommendation", "recommend", "recommendations", "SCORE_KINDS"]
 #: "other" (a loss drop, a reward with no level at which the task is done)
 SCORE_KINDS = ("success", "other")
 
+#: what the recommended teachers do with ``scores="other"`` (the same teachers as for success scores, but for
+#: set_aside: the suites measured them with pass rates, and no teacher reads every kind of "other" score right)
+_OTHER_FINITE = (
+    "Its default reward reads the mean of a task's recent scores as a pass rate p (2 sqrt(p (1 - p)): highest "
+    "at the middle of score_range, zero at either end), so where a task's mean sits in the declared range "
+    "decides how often it is proposed: declare score_range so that its ends mean 'not learned' and 'learned'; "
+    "for a score that is itself the learning signal (a loss drop, an advantage) pass reward='score' (the "
+    "higher, the more the task is proposed); for a score whose level means nothing (a reward, a loss), "
+    "'exp3' (its progress reward reads only how the score changes, on any scale) is the runner-up")
+_OTHER_FRONTIER = (
+    "frontier proposes tasks predicted inside a band of the normalised score range (low=0.1, high=0.9), read "
+    "as intermediate success: declare score_range so that its ends mean 'not learned' and 'learned', or for "
+    "a score whose level means nothing use 'riac-plus' (learning progress, on any scale)")
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -50,7 +64,12 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
 
     ``scores``: ``"success"`` when a high score means the task is done (solved,
     answered correctly, a pass rate), ``"other"`` otherwise (a loss drop, a
-    reward with no level at which the task counts as learned). ``rl``: each
+    reward with no level at which the task counts as learned). ``"other"`` gives
+    the same teacher, without ``set_aside`` (which needs a level at which a task is
+    done), and a reason that says how that teacher reads such scores: ``sec``'s
+    default reward and ``frontier``'s band read the score's place in
+    ``score_range`` as success, so declare a range whose ends mean "not learned"
+    and "learned", or take the setting or teacher the reason names. ``rl``: each
     score is one noisy 0/1 (or return) outcome of a reinforcement-learning
     agent (it matters for continuous spaces only). ``opponents``: the tasks
     are opponents from a pool (self-play); build it with
@@ -86,15 +105,16 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
         return Recommendation("frontier", {}, (
             f"{space.n} tasks, more than the discrete teachers keep statistics for ({MAX_TASKS}): 'frontier' works "
             f"on the tasks' unit coordinates, and held up on every grid learner of our suites "
-            f"(docs/which-teacher.md)"))
+            f"(docs/which-teacher.md)" + ("" if scores == "success" else f". {_OTHER_FRONTIER}")))
     if space.n is not None:
         if scores == "success":
             return Recommendation("sec", {"set_aside": 0.9}, (
                 "finite space, success scores: 'sec' with set_aside=0.9 reached 100% of the ceiling on the 7 "
                 "skill graphs of the standard suite and was never below uniform (docs/which-teacher.md)"))
         return Recommendation("sec", {}, (
-            "finite space, scores that do not mean success: plain 'sec' reached 95% of the ceiling on the 7 "
-            "skill graphs of the standard suite and was never below uniform (docs/which-teacher.md)"))
+            "finite space, scores that do not mean success: plain 'sec' (set_aside needs a level at which a task "
+            "is done) reached 95% of the ceiling on the 7 skill graphs of the standard suite and was never below "
+            "uniform (docs/which-teacher.md; measured with pass rates). " + _OTHER_FINITE))
     if rl:
         return Recommendation("riac-plus", {}, (
             "continuous space, 0/1 outcomes of an RL agent: 'riac-plus' reached the oracle's share of "
@@ -104,7 +124,7 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
     return Recommendation("frontier", {}, (
         f"{what}: 'frontier' reached 91% of the ceiling on the 12 grid learners of the standard suite and "
         f"99% on 8 held-out ones, best or tied best on all but one (grid-unlearnable-0.3: 56 against 59, 98% of "
-        f"its ceiling; docs/which-teacher.md)"))
+        f"its ceiling; docs/which-teacher.md)" + ("" if scores == "success" else f". {_OTHER_FRONTIER}")))
 
 
 def recommendations() -> list[tuple[str, Recommendation]]:
