@@ -803,3 +803,34 @@ def test_a_gymnasium_space_is_refused_by_its_full_name():
 
     with pytest.raises(ConfigError, match=r"gymnasium\.spaces\.box\.Box.*mg\.Box"):
         mg.make_teacher("frontier", gymnasium.spaces.Box(0.0, 1.0, shape=(2,)))
+
+
+@pytest.mark.parametrize("low, high", [(0.3, 0.9), (0.1, 0.7), (-3.3, 7.1)])
+def test_from_unit_stays_inside_the_range_a_teacher_then_accepts(low, high):
+    # ScoreRange(0.3, 0.9).from_unit(1.0) gave 0.9000000000000001 (rounding), which the teacher refused: a prompt
+    # curriculum or data sampler over a teacher with that range crashed on a pass rate of 1
+    for hib in (True, False):
+        r = mg.ScoreRange(low, high, higher_is_better=hib)
+        raw = r.from_unit(np.linspace(0.0, 1.0, 1001))
+        assert ((raw >= low) & (raw <= high)).all()
+        assert np.allclose(r.normalise(raw), np.linspace(0.0, 1.0, 1001))
+    teacher = mg.make_teacher("exp3", mg.Discrete(2), seed=0, score_range=(0.3, 0.9))
+    teacher.observe_batch([0, 1], mg.ScoreRange(0.3, 0.9).from_unit([1.0, 0.0]))
+    assert teacher.n_observed == 2
+
+
+def test_observe_batch_takes_scores_from_a_generator_and_refuses_unordered_ones():
+    # a generator or map() of scores was refused as "scores must be numbers" (tasks from a generator were taken)
+    teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    teacher.observe_batch((t for t in [0, 1]), (s for s in [0.25, 0.5]))
+    teacher.observe_batch([2], map(float, ["1"]))
+    teacher.observe_batch([0], {"a": 0.5}.values())
+    assert teacher.n_observed == 4
+    assert teacher.stats.counts.tolist() == [2, 1, 1]
+    before = teacher.state_dict()
+    for bad in ({0.5, 0.25}, {"a": 0.5, "b": 0.25}):
+        with pytest.raises(InvalidScoreError, match="in the order of the tasks"):
+            teacher.observe_batch([0, 1], bad)
+    with pytest.raises(InvalidScoreError, match="not a finite number"):
+        teacher.observe_batch([0], (s for s in [float("nan")]))
+    assert states_equal(teacher.state_dict(), before)

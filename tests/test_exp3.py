@@ -177,3 +177,16 @@ def test_a_negative_saved_estimate_or_average_is_refused_and_changes_nothing(pat
     with pytest.raises(mg.errors.CheckpointError, match=path[-1]):
         t.load_state_dict(state)
     assert t.to_bytes() == before
+
+
+@pytest.mark.parametrize("setting, value", [("smoothing", np.float32(0.5)), ("scale", np.int64(50)),
+                                            ("min_exploration", np.float32(0.25)), ("denoise", np.int64(2))])
+def test_numpy_numbers_are_valid_settings(setting, value):
+    # np.float32(0.5) was refused with "must be ... in [0, 1), got np.float32(0.5)"
+    t = mg.make_teacher("exp3", mg.Discrete(3), seed=0, **{setting: value})
+    assert getattr(t, setting) == float(value)
+    t.observe(0, 0.5)
+    again = mg.loads(t.to_bytes())
+    assert again.propose(5) == t.propose(5)
+    with pytest.raises(mg.errors.ConfigError):
+        mg.make_teacher("exp3", mg.Discrete(3), **{setting: np.bool_(True)})

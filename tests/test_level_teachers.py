@@ -750,3 +750,15 @@ def test_level_teachers_take_a_finite_space_of_more_than_2_63_levels(name):
             assert space.contains(task)
             t.observe(task, 0.5)
         assert t.n_observed == 30
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+def test_numpy_numbers_are_valid_buffer_settings(name):
+    # temperature=np.float32(0.3) was refused: "temperature must be a positive number, got np.float32(0.3)"
+    t = mg.make_teacher(name, SeedSpace(20) if name != "accel" else MazeSpace(6), seed=0,
+                        temperature=np.float32(0.5), staleness_coef=np.int64(0))
+    for _ in range(5):
+        t.observe(t.propose(), 0.5)
+    assert mg.loads(t.to_bytes()).propose() == t.propose()
+    with pytest.raises(ConfigError, match="staleness_coef"):
+        mg.make_teacher(name, SeedSpace(20), staleness_coef=np.float64("nan"))

@@ -160,7 +160,7 @@ def test_a_weights_dict_of_unnamed_tasks_survives_a_checkpoint(space, weights):
     ([{"tasks": ["easy"], "until": {"score": 0.8}}, {"tasks": "all"}], "unknown condition"),
     ([{"tasks": ["easy"], "until": {"episodes": 0}}, {"tasks": "all"}], "episodes"),
     # a threshold on the raw scale (scores reach the teacher in [0, 1]): the stage could never end
-    ([{"tasks": ["easy"], "until": {"mean_score": 80, "window": 5}}, {"tasks": "all"}], r"mean_score .*\[0, 1\]"),
+    ([{"tasks": ["easy"], "until": {"mean_score": 80, "window": 5}}, {"tasks": "all"}], r"mean_score .*\[0(\.0)?, 1(\.0)?\]"),
     ([{"tasks": ["easy"], "until": {"mean_score": -0.5, "window": 5}}, {"tasks": "all"}], "mean_score"),
     ([{"tasks": ["easy"], "until": {"episodes": 3, "mean_score": 0.5, "window": 3}}, {"tasks": "all"}], "exactly one"),
     ([{"tasks": ["easy"], "until": {"all": []}}, {"tasks": "all"}], "non-empty"),
@@ -197,3 +197,12 @@ def test_a_mean_equal_to_the_threshold_advances_despite_rounding(per_task):
     for _ in range(20):
         t.observe(0, 0.9)
     assert t.stage == 1
+
+
+def test_a_numpy_number_is_a_valid_mean_score_threshold():
+    # np.float32(0.5) was refused: "mean_score must be a number (a score in [0, 1] ...), got np.float32(0.5)"
+    stages = [{"tasks": ["easy"], "until": {"mean_score": np.float32(0.5), "window": 2}}, {"tasks": ["hard"]}]
+    t = mg.make_teacher("sequential", SPACE, stages=stages, seed=0)
+    t.observe_batch(["easy", "easy"], [0.5, 0.5])
+    assert t.propose(3) == ["hard"] * 3
+    assert mg.loads(t.to_bytes()).propose(2) == t.propose(2)

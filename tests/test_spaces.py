@@ -460,3 +460,17 @@ def test_an_array_task_of_negative_zero_is_stored_as_zero_as_a_list_is(name):
         a.observe(np.array([-0.0, x[1]]), 0.5)
         b.observe(x, 0.5)
     assert a.to_bytes() == b.to_bytes()
+
+
+def test_discrete_takes_names_or_a_count_given_as_a_numpy_array():
+    # Discrete(np.array(["a", "b"])) (df.skill.unique()) was refused as neither a number nor a list of names
+    assert mg.Discrete(np.array(["a", "b"])) == mg.Discrete(["a", "b"])
+    assert mg.Discrete(np.array(["a", "b"])).names == ["a", "b"]
+    assert type(mg.Discrete(np.array(["a", "b"])).names[0]) is str
+    assert mg.Discrete(np.array(3)) == mg.Discrete(3)
+    with pytest.raises(ConfigError, match="is a number"):
+        mg.Discrete(np.array([2, 0, 1]))  # the number-as-name check still applies
+    with pytest.raises(ConfigError, match="at least one"):
+        mg.Discrete(np.array([]))
+    with pytest.raises(ConfigError, match="a number of tasks or a list of names"):
+        mg.Discrete(np.array([["a"]]))

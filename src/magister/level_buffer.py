@@ -42,7 +42,7 @@ import numpy as np
 
 from .errors import CheckpointError, ConfigError
 from .scores import FiniteScores
-from .settings import whole
+from .settings import fraction, number, whole
 
 __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
@@ -200,12 +200,8 @@ class LevelBuffer:
             raise ConfigError(f"a level buffer needs capacity = a whole number in 1..1e8, got {capacity!r}")
         if prioritization not in PRIORITIZATIONS:
             raise ConfigError(f"unknown prioritization {prioritization!r}; use one of {', '.join(PRIORITIZATIONS)}")
-        if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-                and math.isfinite(temperature) and temperature > 0):
-            raise ConfigError(f"temperature must be a positive number, got {temperature!r}")
-        if not (isinstance(staleness_coef, (int, float)) and not isinstance(staleness_coef, bool)
-                and 0.0 <= staleness_coef <= 1.0):
-            raise ConfigError(f"staleness_coef (rho) must be in [0, 1], got {staleness_coef!r}")
+        number("temperature", temperature, 0.0, low_open=True)  # (numpy numbers too: np.float32 was refused)
+        fraction("staleness_coef (rho)", staleness_coef)
         self.capacity = int(capacity)
         self.prioritization = prioritization
         self.temperature = float(temperature)

@@ -10,8 +10,9 @@ declared range is refused unless ``clip=True`` was asked for.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,14 @@ from .errors import ConfigError, InvalidScoreError
 from .settings import non_numeric, short_number as _short_number
 
 
+_PLAIN = frozenset((list, tuple, np.ndarray, float, int))  # (what the check below lets through, at a set lookup's cost)
+
+
 def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
+    if type(scores) not in _PLAIN and isinstance(scores, Iterable) \
+            and not isinstance(scores, (Sequence, np.ndarray, Set, Mapping, str, bytes)):
+        scores = list(scores)  # a generator, map() or dict.values(), in order (numpy made it one object: "not numbers")
     try:
         raw = np.asarray(scores)
         if non_numeric(raw):  # a string, None or a complex number is not a score
@@ -31,6 +38,9 @@ def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray
             "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."
         ) from None
     except (TypeError, ValueError):
+        if isinstance(scores, (Set, Mapping)):  # no order to pair the scores with the tasks
+            raise InvalidScoreError(f"scores must be a sequence in the order of the tasks, got a "
+                                    f"{type(scores).__name__}; pass a list") from None
         raise InvalidScoreError(
             f"scores must be numbers, got {scores!r}; pass a float (or a sequence of floats)"
         ) from None
@@ -155,7 +165,10 @@ class ScoreRange:
         """The raw scores that :meth:`normalise` maps to ``unit`` (clipped to [0, 1]): what an integration that
         computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range."""
         u = np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
-        return self.low + (u if self.higher_is_better else 1.0 - u) * (self.high - self.low)
+        # clipped to the range: rounding stepped past it (ScoreRange(0.3, 0.9).from_unit(1.0) gave 0.9000000000000001,
+        # which normalise, and so the teacher, refused)
+        return np.clip(self.low + (u if self.higher_is_better else 1.0 - u) * (self.high - self.low),
+                       self.low, self.high)
 
 
 class FiniteScores(ScoreRange):

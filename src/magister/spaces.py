@@ -423,6 +423,8 @@ class Discrete(Space):
     n: int
 
     def __init__(self, n: int | Sequence[str]):
+        if isinstance(n, np.ndarray) and n.ndim <= 1:  # names as an array (df.skill.unique()), or a count as a 0-d
+            n = n.tolist()  # array, were refused as neither a number of tasks nor a list of names
         if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
             if not 1 <= n <= _MAX_CHOICES:  # more than int64 indices can number
                 raise ConfigError(f"Discrete needs 1..{_MAX_CHOICES} tasks (2**63 - 1), got n={n}")

@@ -64,7 +64,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
-from ..settings import few_tasks, rate
+from ..settings import few_tasks, number, rate
 from ..errors import ConfigError
 from ..teacher import Teacher, register
 
@@ -113,26 +113,18 @@ class EXP3(CachedPolicy, Teacher):
         self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         if reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
-        if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float))
-                                      or not 0.0 <= smoothing < 1.0):
-            raise ConfigError(f"smoothing must be None (cumulative EXP3) or in [0, 1), got {smoothing!r}")
+        if smoothing is not None:  # (numpy numbers too: np.float32(0.2) was refused by a hand-written check)
+            number("smoothing", smoothing, 0.0, 1.0, high_open=True, hint="or None (cumulative EXP3)")
         progress = reward == "progress"
         if scale is None:
             scale = 300.0 if progress else 1.0
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
-            raise ConfigError(f"scale multiplies rewards and must be a number > 0, got {scale!r}")
-        self.scale = float(scale)
+        self.scale = number("scale", scale, 0.0, 1e6, low_open=True, high_open=True, hint="it multiplies rewards")
         if min_exploration is None:
             min_exploration = 0.2 if progress else 0.0
-        if isinstance(min_exploration, bool) or not isinstance(min_exploration, (int, float)) \
-                or not 0.0 <= min_exploration <= 1.0:
-            raise ConfigError(f"min_exploration is the smallest share of uniform proposals, in [0, 1]; "
-                              f"got {min_exploration!r}")
-        self.min_exploration = float(min_exploration)
-        if isinstance(denoise, bool) or not isinstance(denoise, (int, float)) or not 0.0 <= denoise < 100:
-            raise ConfigError(f"denoise must be a number >= 0 (standard deviations of noise to discount), "
-                              f"got {denoise!r}")
-        self.denoise = float(denoise)
+        self.min_exploration = number("min_exploration", min_exploration, 0.0, 1.0,
+                                      hint="it is the smallest share of uniform proposals")
+        self.denoise = number("denoise", denoise, 0.0, 100.0, high_open=True,
+                              hint="standard deviations of noise to discount")
         fast, slow = rate("fast", fast), rate("slow", slow)
         if progress and not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow})")

@@ -78,10 +78,9 @@ def _parse_condition(cond: Any, where: str, n: int = 1) -> tuple:
         return ("episodes", whole(f"{where}.episodes", cond["episodes"]))
     if kind == "mean_score":
         x = cond["mean_score"]
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0.0 <= x <= 1.0:
-            # scores reach the teacher mapped to [0, 1]: a threshold above 1 could never be met
-            raise ConfigError(f"{where}.mean_score must be a number (a score in [0, 1], on the scale scores have "
-                              f"after score_range maps them), got {x!r}")
+        # scores reach the teacher mapped to [0, 1]: a threshold above 1 could never be met (numpy numbers are
+        # numbers: np.float32(0.5) was refused by a hand-written check)
+        fraction(f"{where}.mean_score", x, hint="a score on the scale scores have after score_range maps them")
         if "window" not in cond:
             raise ConfigError(f"{where}: 'mean_score' needs a 'window' (how many recent episodes to average)")
         per_task = cond.get("per_task", False)
