@@ -565,6 +565,38 @@ def test_two_writers_racing_never_lose_a_recorded_game(tmp_path: Path) -> None:
     assert recorded > 0 and OpponentPool(tmp_path, readonly=True).record(0).games == recorded
 
 
+@pytest.mark.parametrize("change", ["add", "report"])
+def test_threads_sharing_one_pool_lose_no_snapshot_and_no_game(tmp_path: Path, change: str) -> None:
+    # one writable pool shared by threads (env workers in threads): each change was planned from the index the
+    # object held before taking the lock, and the object's own last write passed the second-writer check, so two
+    # adds at once got the same id (one snapshot overwritten) and two reports at once kept one game. Forced: the
+    # first thread stops where it enters the lock, the second one's change goes through, then the first goes on.
+    import threading
+
+    pool = _pool(tmp_path, n=1)
+    enter, stopped, go = pool._writing, threading.Event(), threading.Event()
+
+    def writing():
+        if threading.current_thread() is first:
+            stopped.set()
+            assert go.wait(30)
+        return enter()
+
+    pool._writing = writing  # type: ignore[method-assign]
+    act = (lambda tag: pool.add(tag.encode())) if change == "add" else (lambda tag: pool.report(0, "win"))
+    first = threading.Thread(target=act, args=("first",))
+    first.start()
+    assert stopped.wait(30)
+    act("second")
+    go.set()
+    first.join(30)
+    fresh = OpponentPool(tmp_path, readonly=True)
+    if change == "add":
+        assert fresh.ids == [0, 1, 2] and {fresh.load(1), fresh.load(2)} == {b"first", b"second"}
+    else:
+        assert fresh.record(0).games == 2 and fresh.record(0).wins == 2
+
+
 @pytest.mark.parametrize("field, value", [("max_size", "x"), ("eviction", "lru"), ("k", None), ("max_ids", 0),
                                           ("keep_first", "yes")])
 def test_an_index_with_corrupt_settings_is_refused_as_unreadable(tmp_path: Path, field: str, value) -> None:

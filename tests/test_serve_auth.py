@@ -102,6 +102,67 @@ def test_tokens_survive_a_restart(tmp_path):
         assert c.get("/v1/tokens", headers=AUTH).status_code == 401  # the old admin token is gone
 
 
+def test_a_token_created_or_revoked_while_the_tokens_reload_is_neither_lost_nor_brought_back(tmp_path):
+    # TokenStore.load (a forget_learner, or every lease tick with several processes) read the table, then
+    # replaced the cache: a token created in between got 401 until the next reload, and one revoked in between
+    # was valid again. The interleaving is forced: the create and revoke run while load has read the table.
+    import contextlib
+    import threading
+
+    from magister.serve.auth import AuthError, TokenStore
+    from magister.serve.db import make_engine, migrate
+
+    engine = make_engine(str(tmp_path / "t.db"))
+    migrate(engine)
+    store = TokenStore(engine, ADMIN)
+    old = store.create(["alice-math"])
+    progress = threading.Event()  # the create and revoke are done, or wait for the cache's lock
+
+    class Lock:  # the store's lock, saying when someone waits for it
+        def __init__(self):
+            self.inner = threading.Lock()
+
+        def __enter__(self):
+            if not self.inner.acquire(blocking=False):
+                progress.set()
+                self.inner.acquire()
+
+        def __exit__(self, *exc):
+            self.inner.release()
+
+    changed: dict = {}
+
+    def change():
+        changed["new"] = store.create(["bob-math"])
+        store.revoke(old["id"])
+        progress.set()
+
+    class Engine:  # the engine, running `change` in another thread right after load's read
+        def __init__(self):
+            self.armed = True
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        @contextlib.contextmanager
+        def connect(self):
+            with engine.connect() as conn:
+                yield conn
+            if self.armed:
+                self.armed = False
+                worker.start()
+                assert progress.wait(30)
+
+    worker = threading.Thread(target=change)
+    store._lock, store.engine = Lock(), Engine()
+    store.load()
+    worker.join(30)
+    assert store.authenticate(f"Bearer {changed['new']['token']}").scope == {"bob-math"}
+    with pytest.raises(AuthError) as e:
+        store.authenticate(f"Bearer {old['token']}")
+    assert e.value.status == 401
+
+
 def test_learner_endpoints_tell_a_scoped_token_nothing_about_other_learners(client):
     # bob's curricula were named in the 403, and a learner without curricula got 404 instead of 403
     assert client.post("/v1/curricula", headers=AUTH, json={"name": "bob-secret", "space": BOX,

@@ -63,6 +63,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -170,6 +171,8 @@ class OpponentPool:
                  initial_rating: float | None = None, seed: SeedLike = None, readonly: bool = False):
         self.directory = Path(directory).resolve()
         self.readonly = bool(readonly)
+        #: threads sharing this object take turns at changes (each change is planned from the index it holds)
+        self._thread_lock = threading.RLock()
         if not self.readonly:
             _WRITERS.add(self)
         given = {name: v for name, v in (("max_size", max_size), ("eviction", eviction), ("max_ids", max_ids),
@@ -243,7 +246,7 @@ class OpponentPool:
         read or wrote, so that a second writer (another process that opened the folder writable) is refused
         instead of overwriting the members and records the other one wrote. Raises before anything is written."""
         self._check_writable()
-        with contextlib.ExitStack() as stack:
+        with self._thread_lock, contextlib.ExitStack() as stack:
             if fcntl is not None:  # the check and the write as one step: two writers cannot both pass the check
                 lock = stack.enter_context(open(self.directory / "pool.lock", "ab"))
                 try:
@@ -400,17 +403,18 @@ class OpponentPool:
         whole("step", step, 0)
         if not isinstance(name, str):
             raise ConfigError(f"name must be a string, got {name!r}")
-        if self._next_id >= self.max_ids:
-            raise ConfigError(f"the pool has handed out all max_ids={self.max_ids} ids; make a pool with a larger "
-                              "max_ids (and opponent teachers on its space)")
-        new_id = self._next_id
-        members = dict(self._members)
-        rng = restore_generator(generator_state(self._rng))
-        evicted = None
-        if len(members) >= self.max_size:
-            evicted = self._victim(members, rng)
-            del members[evicted]
         with self._writing():  # before the snapshot file: a second writer's next id may be the other's member
+            # planned inside: a thread that added meanwhile (same object) changed the index this change starts from
+            if self._next_id >= self.max_ids:
+                raise ConfigError(f"the pool has handed out all max_ids={self.max_ids} ids; make a pool with a "
+                                  "larger max_ids (and opponent teachers on its space)")
+            new_id = self._next_id
+            members = dict(self._members)
+            rng = restore_generator(generator_state(self._rng))
+            evicted = None
+            if len(members) >= self.max_size:
+                evicted = self._victim(members, rng)
+                del members[evicted]
             atomic_write(self._snapshot_path(new_id), data)
             members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
                                      sha256=_sha256(data), size=len(data), name=name)
@@ -453,9 +457,9 @@ class OpponentPool:
 
     def remove(self, opponent_id: int) -> None:
         """Take a member out of the pool (and delete its file)."""
-        i = self._member(opponent_id).id
-        members = {j: r for j, r in self._members.items() if j != i}
         with self._writing():
+            i = self._member(opponent_id).id
+            members = {j: r for j, r in self._members.items() if j != i}
             self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
             try:
                 self._snapshot_path(i).unlink()
@@ -509,32 +513,34 @@ class OpponentPool:
         if len(ids) != len(outs):
             raise ConfigError(f"report_many got {len(ids)} opponents but {len(outs)} outcomes; nothing was recorded")
         checked = [(self._member(i).id, as_outcome(o)) for i, o in zip(ids, outs)]
-        members = dict(self._members)
-        learner = self._learner_rating
-        k = float(self.settings["k"])
-        out = []
-        for i, o in checked:
-            rec = members[i]
-            new_rating = None
-            if rate:
-                learner, new_rating = elo_update(learner, rec.rating, outcome_score(o), k)
-            members[i] = rec.with_outcome(o, new_rating)
-            out.append(members[i])
-        if checked:
-            with self._writing():
-                self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
+        if not checked:
+            return []
+        with self._writing():  # the records updated from the index as it is now (another thread may have reported)
+            checked = [(self._member(i).id, o) for i, o in checked]
+            members = dict(self._members)
+            learner = self._learner_rating
+            k = float(self.settings["k"])
+            out = []
+            for i, o in checked:
+                rec = members[i]
+                new_rating = None
+                if rate:
+                    learner, new_rating = elo_update(learner, rec.rating, outcome_score(o), k)
+                members[i] = rec.with_outcome(o, new_rating)
+                out.append(members[i])
+            self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
         return out
 
     def set_ratings(self, ratings: dict[int, float], learner: float | None = None) -> None:
         """Replace members' ratings (e.g. with a cross-play fit from :func:`magister.opponents.fit_elo`)."""
         if not isinstance(ratings, Mapping):
             raise ConfigError(f"set_ratings takes a dict {{opponent id: rating}}, got {type(ratings).__name__}")
-        members = dict(self._members)
-        for i, r in ratings.items():
-            rec = self._member(i)
-            members[rec.id] = Record.from_dict(dict(rec.to_dict(), rating=number(f"rating of {rec.id}", r)))
-        new_learner = self._learner_rating if learner is None else number("learner rating", learner)
         with self._writing():
+            members = dict(self._members)
+            for i, r in ratings.items():
+                rec = self._member(i)
+                members[rec.id] = Record.from_dict(dict(rec.to_dict(), rating=number(f"rating of {rec.id}", r)))
+            new_learner = self._learner_rating if learner is None else number("learner rating", learner)
             self._write_index(members, self._next_id, new_learner, self._rng, self._version + 1)
 
     # --------------------------------------------------------------- config

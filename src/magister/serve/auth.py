@@ -86,9 +86,11 @@ class TokenStore:
         return self._admin is not None
 
     def load(self) -> None:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(_TOKENS.c.id, _TOKENS.c.digest, _TOKENS.c.scope)).all()
+        # read under the lock: create and revoke change the cache under it after their commit, so a read
+        # taken before their commit and assigned after it would drop a new token or bring a revoked one back
         with self._lock:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(_TOKENS.c.id, _TOKENS.c.digest, _TOKENS.c.scope)).all()
             self._by_digest = {d: Principal(False, frozenset(json.loads(s)), i) for i, d, s in rows}
 
     def authenticate(self, authorization: str | None) -> Principal:
