@@ -524,6 +524,26 @@ def test_an_unknown_setting_names_the_settings_the_teacher_takes():
     assert mg.make_teacher("riac-plus", mg.Box([0], [1]), n_cuts=10, seed=0).config()["n_cuts"] == 10
 
 
+def test_a_misspelt_setting_is_a_magister_error_also_when_the_class_is_called_directly():
+    """AlpGmm(space, fitrate=3) raised Python's bare TypeError ("unexpected keyword argument 'fitrate'"), naming no
+    setting; make_teacher said more, but with a plain TypeError, outside the magister error family."""
+    from magister.errors import MagisterError, UnknownSettingError
+    from magister.teacher import teacher_class
+
+    box = mg.Box([0, 0], [1, 1])
+    for build in (lambda: teacher_class("alp-gmm")(box, fitrate=3), lambda: mg.make_teacher("alp-gmm", box, fitrate=3)):
+        with pytest.raises(UnknownSettingError, match=r"teacher 'alp-gmm' has no setting 'fitrate' \(did you mean "
+                                                      r"'fit_rate'\?\); its settings are .*fit_rate.*seed") as info:
+            build()
+        assert isinstance(info.value, TypeError) and isinstance(info.value, ConfigError)
+        assert isinstance(info.value, MagisterError)
+    with pytest.raises(UnknownSettingError, match=r"'riac-plus' has no setting 'max_pts' \(did you mean 'max_points'"):
+        teacher_class("riac-plus")(box, max_pts=30)  # refused by the parent's constructor (riac), named as riac-plus
+    with pytest.raises(TypeError, match="positional") as info:  # another TypeError stays as Python says it
+        teacher_class("riac")(box, 0.5, 3)
+    assert not isinstance(info.value, MagisterError)
+
+
 def test_make_teacher_builds_a_teacher_that_takes_settings_of_its_own_from_its_keyword_arguments(monkeypatch):
     # before: make_teacher checked the settings against the constructors' signatures first, and refused a setting
     # that a teacher of the user's own takes from its **settings ("teacher 'x' has no setting 'alpha'"), which the

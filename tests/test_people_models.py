@@ -416,6 +416,25 @@ def test_a_replaced_stand_in_skill_changes_no_prediction_of_a_later_fit(name, tm
     assert [loaded.predict(*ask) for ask in asks] == expected
 
 
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs", "dkt", "sakt", "blend"])
+def test_mastery_of_a_skill_never_seen_changes_nothing(name, tmp_path):
+    # mastery(learner, "typo") gave the unknown skill a code (bkt, best-lr, dkt, sakt, and so a blend's members),
+    # which was then listed by state() and saved with the model: a read changed the model
+    pytest.importorskip({"best-lr": "sklearn", "dkt": "torch", "sakt": "torch"}.get(name, "numpy"))
+    small = {"dkt": {"hidden": 8, "embed": 4, "epochs": 1}, "sakt": {"dim": 8, "heads": 2, "window": 4, "epochs": 1},
+             "blend": {"members": [["bkt", {}], ["elo", {}]], "seed": 0}, "fsrs": {"graded": False}}
+    model = make_model(name, **small.get(name, {})).fit(_two_part_log()[1])
+    for t, outcome in enumerate([1.0, 0.0, 1.0]):
+        model.update(Event("u1", f"q{t}", (f"s{t % 2}",), 20.0 + t, outcome))
+    before = str(model.get_state())
+    values = {who: model.mastery(who, "typo", 25.0) for who in ("u1", "nobody")}  # nor a learner never seen
+    assert str(model.get_state()) == before and sorted(model.state("u1", 25.0)) == ["s0", "s1"]
+    assert all(0.0 <= v <= 1.0 for v in values.values())
+    if name in ("bkt", "best-lr", "fsrs", "dkt", "sakt"):  # the value the skill has once known, with no answers
+        model._register_items(["q9"], ["typo"])
+        assert values == {who: model.mastery(who, "typo", 25.0) for who in ("u1", "nobody")}
+
+
 @pytest.mark.parametrize("name", ["dkt", "sakt"])
 def test_a_refit_refused_for_too_few_learners_changes_nothing(name):
     # the refusal came after the new log's skills had renumbered the network's slots: the fitted network stayed,

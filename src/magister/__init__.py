@@ -21,6 +21,7 @@ from .errors import (
     InvalidScoreError,
     InvalidTaskError,
     MagisterError,
+    UnknownSettingError,
     UnknownTaskError,
 )
 from .recommend import Recommendation, recommend, recommendations
@@ -36,5 +37,5 @@ __all__ = [
     "recommend", "recommendations", "Recommendation",
     "ScoreRange",
     "MagisterError", "InvalidTaskError", "UnknownTaskError", "InvalidScoreError", "CheckpointError", "ConfigError",
-    "__version__",
+    "UnknownSettingError", "__version__",
 ]

@@ -36,6 +36,10 @@ class ConfigError(MagisterError, ValueError):
     """A teacher, space or student built with settings that cannot work."""
 
 
+class UnknownSettingError(ConfigError, TypeError):
+    """A constructor given a setting it does not take (a misspelt name); a ``TypeError`` too, as Python's own."""
+
+
 def missing_extra(what: str, extras: str, error: ImportError) -> ConfigError:
     """The error for ``what`` when an optional extra is not installed (a command line prints it, no traceback)."""
     return ConfigError(f"{what} needs the [{extras}] extra{'s' if ',' in extras else ''}, not installed here "

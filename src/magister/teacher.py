@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from . import checkpoint
-from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError
+from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreRange
 from .settings import whole
@@ -124,6 +124,7 @@ def _recording_settings(init: Any) -> Any:
 
     @functools.wraps(init)
     def wrapper(self: "Teacher", *args: Any, **kwargs: Any) -> None:
+        outermost = "_init_args" not in self.__dict__  # the constructor the caller called (not a parent's)
         record = self.__dict__.setdefault("_init_args", {})
         try:  # the signature is read now: defaults may have been retuned since the class was made
             bound = inspect.signature(init).bind(self, *args, **kwargs)
@@ -142,7 +143,16 @@ def _recording_settings(init: Any) -> Any:
                             record[k] = v if k in ("space", "seed") else copy.deepcopy(v)
                         except Exception:  # noqa: BLE001 - an uncopyable setting is kept by reference
                             record[k] = v
-        init(self, *args, **kwargs)
+        if not outermost:
+            init(self, *args, **kwargs)
+            return
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as e:
+            unknown = _unknown_setting_error(type(self), kwargs, e)
+            if unknown is None:
+                raise
+            raise unknown from None
 
     wrapper._records_settings = True  # type: ignore[attr-defined]
     return wrapper
@@ -170,30 +180,38 @@ def setting_names(teacher: str | type["Teacher"]) -> list[str]:
     return sorted(names)
 
 
-def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
-    """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``."""
-    cls = teacher_class(name)
-    try:
-        return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
-    except TypeError as e:
-        # Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting it takes.
-        # Told after the constructor refused it: one that takes settings of its own from **settings (pops them)
-        # has settings its signatures do not show, and was refused them when they were checked beforehand
-        takes = set(setting_names(cls)) | {"seed"}
-        unknown = sorted(set(kwargs) - takes)
-        named = [u for u in unknown if f"unexpected keyword argument '{u}'" in str(e)]  # (Python names the first)
-        if named and not all(k.__module__.startswith("magister.") for k in cls.__mro__ if "__init__" in vars(k)
-                             and k is not object):
-            unknown = named  # a teacher of the user's own may take the others from its **settings
-        if named:
-            import difflib
+def _unknown_setting_error(cls: type["Teacher"], kwargs: dict[str, Any],
+                           error: TypeError) -> UnknownSettingError | None:
+    """The error for a teacher constructor that refused a setting it does not take (``error``: Python's own), or
+    None when ``error`` is about something else.
 
-            near = [m for u in unknown for m in difflib.get_close_matches(u, sorted(takes), n=1)]
-            raise TypeError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
-                                                                  if near else "")
-                            + f"; its settings are {', '.join(sorted(takes))}") from None
-        raise
+    Python said only "__init__() got an unexpected keyword argument 'fit_rat'", naming no setting the teacher
+    takes. Told after the constructor refused it (every teacher's outermost constructor, so ``make_teacher`` and
+    the class called directly alike): one that takes settings of its own from ``**settings`` (pops them) has
+    settings its signatures do not show, and was refused them when they were checked beforehand."""
+    import difflib
+
+    takes = set(setting_names(cls)) | {"seed"}
+    unknown = sorted(set(kwargs) - takes)
+    named = [u for u in unknown if f"unexpected keyword argument '{u}'" in str(error)]  # (Python names the first)
+    if not named:
+        return None
+    if not all(k.__module__.startswith("magister.") for k in cls.__mro__ if "__init__" in vars(k) and k is not object):
+        unknown = named  # a teacher of the user's own may take the others from its **settings
+    name = cls.name if _REGISTRY.get(cls.name) is cls else cls.__name__
+    near = [m for u in unknown for m in difflib.get_close_matches(u, sorted(takes), n=1)]
+    return UnknownSettingError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
+                                                                     if near else "")
+                               + f"; its settings are {', '.join(sorted(takes))}")
+
+
+def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
+    """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``; a setting it
+    does not take is refused with an :class:`~magister.errors.UnknownSettingError` (a ``TypeError`` too) naming it,
+    the nearest setting it does take and all of them."""
+    cls = teacher_class(name)
+    return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
 
 
 def _jsonable_config(value: Any, where: str) -> Any:

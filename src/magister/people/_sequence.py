@@ -368,9 +368,14 @@ class SequenceModel(LearnerModel):
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
         """Predicted P(correct) on the skill next, the scale of ``mastery_threshold``."""
         self._need_fit()
-        l = self._learner_code(learner)
-        s = self._code(self._skills, str(skill))
-        return float(self._probs_of(l)[self._slot(s)])
+        s = self._skills.get(str(skill))
+        if s is None:  # a skill never seen: the unknown slot, giving no name a code (a read changes nothing)
+            l = self._learners.get(str(learner))
+            if l is None:  # nor the learner: one with no answers yet
+                with self._inference():
+                    return float(self._probs(None)[self.n_slots - 1])
+            return float(self._probs_of(l)[self.n_slots - 1])
+        return float(self._probs_of(self._learner_code(learner))[self._slot(s)])
 
     def reset(self) -> None:
         self.states = {}

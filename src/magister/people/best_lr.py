@@ -172,17 +172,25 @@ class BestLR(LogitModel):
         o = np.asarray(outcome, dtype=float)
         return (o > 1).astype(float) if self.graded else np.clip(o, 0.0, 1.0)
 
-    def _dense(self, l: int, s: int) -> np.ndarray:
-        r, w = self.counts[l, s]
+    def _dense(self, l: int | None, s: int | None) -> np.ndarray:
+        """The dense features of learner ``l`` answering skill ``s`` next (``s=None``: a skill without a code, no
+        answers on it; ``l=None``: a learner without a code, no answers at all: every feature 0)."""
+        if l is None:
+            return np.zeros(len(self.dense_names))
+        r, w = self.counts[l, s] if s is not None else (0.0, 0.0)
         t = self.totals[l]
         x = np.log1p(np.array([r, w, t[0], t[1], t[2], t[3]]))
         return np.concatenate([x, self._seq_features(l, s)]) if self.sequence else x
 
-    def _seq_features(self, l: int, s: int) -> list[float]:
-        """The ``features="sequence"`` columns (:data:`_SEQ`) of learner ``l`` answering skill ``s`` next."""
+    def _seq_features(self, l: int, s: int | None) -> list[float]:
+        """The ``features="sequence"`` columns (:data:`_SEQ`) of learner ``l`` answering skill ``s`` next
+        (``s=None``: a skill without a code, no answers on it)."""
         bits, n_all, prev, run = (int(v) for v in self.seq[l])
-        sb, last = int(self.skill_bits[l, s]), int(self.skill_last[l, s])
-        n = int(round(self.counts[l, s, 0] + self.counts[l, s, 1]))
+        if s is None:
+            sb, last, n = 0, -1, 0
+        else:
+            sb, last = int(self.skill_bits[l, s]), int(self.skill_last[l, s])
+            n = int(round(self.counts[l, s, 0] + self.counts[l, s, 1]))
         out = []
         for x, m, ks in ((sb, n, (3, 10)), (bits, n_all, (5, 50))):
             right = [_ones(x, min(k, m)) for k in ks]
@@ -199,9 +207,11 @@ class BestLR(LogitModel):
         out.append((2.0 * ((sb >> 1) & 1) - 1.0) if n > 1 else 0.0)
         return out
 
-    def _logit(self, l: int, i: int | None, s: int) -> float:
+    def _logit(self, l: int | None, i: int | None, s: int | None) -> float:
         x = self._dense(l, s)
         item = 0.0 if i is None else self.w_item[i]
+        if s is None:  # a skill without a code: its weights are those of a new skill, 0
+            return float(self.bias + item + x @ self.w_dense)
         z = (self.bias + item + self.w_skill[s] + x @ self.w_dense
              + x[0] * self.w_right_skill[s] + x[1] * self.w_wrong_skill[s])
         if self.ps_cols:
@@ -342,10 +352,14 @@ class BestLR(LogitModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        """Predicted P(correct) on the skill's items (their mean), the scale of ``mastery_threshold``."""
-        l = self._learner_code(learner)
-        s = self._code(self._skills, str(skill))
-        return self._skill_p(l, s)
+        """Predicted P(correct) on the skill's items (their mean), the scale of ``mastery_threshold``.
+
+        A skill never seen: that of a skill with no items, weights or answers, giving no name a code (a read
+        changes nothing: the skill was kept, and saved with the model)."""
+        s = self._skills.get(str(skill))
+        if s is None:
+            return sigmoid(self._logit(self._learners.get(str(learner)), None, None))
+        return self._skill_p(self._learner_code(learner), s)
 
     def skills_seen(self) -> list[str]:
         """Names of the skills the model has codes for, in code order (not the stand-in skill of an item since

@@ -262,9 +262,10 @@ class BKT(LearnerModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        l = self._learner_code(learner)
-        s = self._code(self._skills, str(skill))
-        return self._p_mastered(l, s)
+        s = self._skills.get(str(skill))
+        if s is None:  # a skill never seen: its prior, giving it no code (a read changes nothing; it was kept)
+            return float(self.defaults[0])
+        return self._p_mastered(self._learner_code(learner), s)
 
     def skill_params(self) -> dict[str, dict[str, float]]:
         """Fitted parameters by skill name."""

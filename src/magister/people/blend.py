@@ -296,6 +296,8 @@ class Blend(LearnerModel):
         for m in self.members:
             if m.mastery_is_p_correct:
                 ps.append(m.mastery(learner, skill, time))
+            elif str(skill) not in m._listed_skills():  # not one of its skills: 0.5, as state() would give, but
+                ps.append(0.5)                          # without giving an unknown learner a code
             else:
                 ps.append(m.state(learner, time).get(str(skill), {}).get("p_correct", 0.5))
         return float(self._combine(ps, self._first(learner)))
