@@ -544,6 +544,24 @@ def test_a_misspelt_setting_is_a_magister_error_also_when_the_class_is_called_di
     assert not isinstance(info.value, MagisterError)
 
 
+def test_make_teacher_names_a_misspelt_setting_of_a_registered_teacher_without_a_constructor(monkeypatch):
+    # the constructor wrapper that names the setting runs on constructors a class defines; make_teacher still
+    # names it for a teacher of the user's own that inherits Teacher's
+    import magister.teacher as teacher_module
+    from magister.errors import UnknownSettingError
+
+    class NoConstructor(mg.Teacher):
+        name = "test-no-constructor"
+
+        def _propose(self, k):
+            return [0] * k
+
+    monkeypatch.setitem(teacher_module._REGISTRY, "test-no-constructor", NoConstructor)
+    with pytest.raises(UnknownSettingError, match=r"'test-no-constructor' has no setting 'score_rang' \(did you "
+                                                  r"mean 'score_range'\?\)"):
+        mg.make_teacher("test-no-constructor", mg.Discrete(3), score_rang=(0, 1))
+
+
 def test_make_teacher_builds_a_teacher_that_takes_settings_of_its_own_from_its_keyword_arguments(monkeypatch):
     # before: make_teacher checked the settings against the constructors' signatures first, and refused a setting
     # that a teacher of the user's own takes from its **settings ("teacher 'x' has no setting 'alpha'"), which the

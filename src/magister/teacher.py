@@ -211,7 +211,15 @@ def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     does not take is refused with an :class:`~magister.errors.UnknownSettingError` (a ``TypeError`` too) naming it,
     the nearest setting it does take and all of them."""
     cls = teacher_class(name)
-    return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+    try:
+        return cls(space_from_spec(space) if isinstance(space, dict) else space, **kwargs)
+    except UnknownSettingError:
+        raise
+    except TypeError as e:  # a registered teacher of the user's own without a constructor of its own
+        unknown = _unknown_setting_error(cls, kwargs, e)
+        if unknown is None:
+            raise
+        raise unknown from None
 
 
 def _jsonable_config(value: Any, where: str) -> Any:
