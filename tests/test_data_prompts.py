@@ -115,6 +115,26 @@ def test_a_state_of_another_set_up_is_refused(tmp_path):
     assert other.step == 0 and other.teacher.n_observed == 0
 
 
+def test_a_state_saved_with_another_reward_range_is_refused(tmp_path):
+    """The reward range was not saved: a curriculum built with (0, 10) took a (0, 1) state, and the same rewards
+    then reached the teacher as pass rates ten times lower."""
+    def make(reward_range):
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(),
+                                reward_range=reward_range, seed=0)
+
+    cur = make((0.0, 1.0))
+    _run(cur, 2, np.random.default_rng(0))
+    cur.save(tmp_path / "c.ckpt")
+    other = make((0.0, 10.0))
+    before = other.teacher.to_bytes()
+    with pytest.raises(ConfigError, match="reward_range"):
+        other.load(tmp_path / "c.ckpt")
+    assert other.step == 0 and other.teacher.to_bytes() == before
+    same = make((0.0, 1.0))
+    same.load(tmp_path / "c.ckpt")
+    assert same.next_prompts(4).tolist() == cur.next_prompts(4).tolist()
+
+
 def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():
     """A state missing "step", "cursor", "history" or "groups_observed" (or with a bad cursor) raised a raw
     KeyError / ValueError / IndexError, after the teacher had already been loaded from it."""

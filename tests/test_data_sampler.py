@@ -302,6 +302,39 @@ def test_a_corrupt_state_is_refused_before_it_breaks_a_later_step():
     assert fresh.next_batch() == run.next_batch()
 
 
+def test_a_state_of_a_sampler_built_with_other_settings_is_refused_naming_them():
+    """A state saved with another mode, floor, loss rule or fixed mixture was loaded without a word (and the resumed
+    run drew other batches than the uninterrupted one); one with another batch_size was refused as "malformed", its
+    advice "pass one value per example" beside the point, or taken when no batch was waiting."""
+    skills = np.array([0, 1, 2] * 10)
+
+    def build(weights=None, **kw):
+        t = mg.make_teacher("exp3", mg.Discrete(3), seed=0) if weights is None else weights
+        return t, SkillSampler(skills, t, **{"batch_size": 4, "seed": 0, "floor": 0.5, "loss_score": "running", **kw})
+
+    _, run = build()
+    for _ in range(3):
+        run.observe_batch_loss(np.asarray(run.next_batch()) / 10.0)
+    saved = run.state_dict()
+    for kw, named in ((dict(batch_size=6), "batch_size"), (dict(mode="mixture"), "mode"), (dict(floor=0.0), "floor"),
+                      (dict(loss_score="exp"), "loss_score")):
+        teacher, fresh = build(**kw)
+        before = (teacher.to_bytes(), fresh.state_dict())
+        with pytest.raises(ConfigError, match=f"other settings.*{named}: saved"):
+            fresh.load_state_dict(saved)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), named
+    _, fixed = build([1.0, 1.0, 2.0])
+    _, other = build([2.0, 1.0, 1.0])
+    with pytest.raises(ConfigError, match="fixed: saved"):
+        other.load_state_dict(fixed.state_dict())
+    _, loose = build(floor=0.0)
+    loose.load_state_dict(saved, strict=False)  # on purpose: this sampler's floor from now on
+    assert loose.floor == 0.0 and loose.step == run.step
+    _, same = build()
+    same.load_state_dict(saved)
+    assert same.next_batch() == run.next_batch()
+
+
 def test_prefetching_workers_lag_but_keep_order_and_attribution():
     skills = skills_fixture()
     data = IndexData(len(skills))

@@ -132,6 +132,31 @@ def test_a_malformed_stream_state_is_refused_and_changes_nothing():
     assert _run(fresh, 3) == _run(whole, 3)
 
 
+def test_a_stream_state_saved_with_other_settings_is_refused_naming_them():
+    """A state saved by a stream with another mode or on_exhausted rule was taken without a word, and the resumed
+    stream went on otherwise than the saved one would have."""
+    def make(**kw):
+        teacher = mg.make_teacher("lp-bandit", mg.Discrete(NAMES), seed=4)
+        return SkillStream(_sources((11, 6, 9)), teacher, **{"batch_size": 5, "seed": 2, **kw}), teacher
+
+    whole, _ = make()
+    _run(whole, 4)
+    saved = copy.deepcopy(whole.state_dict())
+    for kw, named in ((dict(mode="mixture"), "mode"), (dict(on_exhausted="stop"), "on_exhausted"),
+                      (dict(batch_size=4), "batch_size")):
+        fresh, teacher = make(**kw)
+        before = (teacher.to_bytes(), copy.deepcopy(fresh.state_dict()))
+        with pytest.raises(ConfigError, match=f"other settings.*{named}: saved"):
+            fresh.load_state_dict(saved)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), named
+    loose, _ = make(on_exhausted="stop")
+    loose.load_state_dict(saved, strict=False)
+    assert loose.on_exhausted == "stop"
+    fresh, _ = make()
+    fresh.load_state_dict(saved)
+    assert _run(fresh, 3) == _run(whole, 3)
+
+
 def test_stop_gives_an_ended_skills_slots_to_the_others_and_ends_the_stream():
     teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)
     stream = SkillStream(_sources((4, 30, 12)), teacher, batch_size=6, seed=1, on_exhausted="stop")

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..checkpoint import states_equal
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
@@ -454,6 +455,27 @@ class SkillMixer:
             raise ConfigError("load_state_dict got different states on different ranks; load the same "
                               "state_dict (for example rank 0's) on every rank")
 
+    def _settings(self) -> dict[str, Any]:
+        """The settings a saved state only resumes exactly with (saved with it, compared by ``load_state_dict``)."""
+        return {"batch_size": self.batch_size, "mode": self.mode, "floor": self.floor,
+                "loss_score": self._loss_score_key(),
+                "fixed": None if self.fixed_mixture is None else self.fixed_mixture.tolist()}
+
+    def _settings_error(self, state: Any, strict: bool) -> ConfigError | None:
+        """The refusal of a state saved with other settings (``strict``), naming them; None when they agree (or the
+        state predates saved settings)."""
+        saved = state.get("settings") if strict and isinstance(state, dict) else None
+        if not isinstance(saved, dict):
+            return None
+        differ = [f"{k}: saved {saved[k]!r}, here {v!r}" for k, v in self._settings().items()
+                  if k in saved and not states_equal(saved[k], v)]
+        if not differ:
+            return None
+        what = type(self).__name__
+        return ConfigError(f"the saved state is of a {what} built with other settings ({'; '.join(differ)}); "
+                           f"build the {what} with the saved settings to resume exactly, or pass strict=False to "
+                           "load it anyway and keep this one's. Nothing was changed.")
+
     def _read_common(self, state: dict[str, Any]) -> dict[str, Any]:
         """The shared parts of ``state``, read and checked without applying anything (see :meth:`_load_common`)."""
         running = None if state.get("running") is None else np.asarray(state["running"], dtype=float)
@@ -496,7 +518,8 @@ class SkillMixer:
             self._running.reference = common["running"].copy()
 
     def _common_state(self) -> dict[str, Any]:
-        return {"rng": generator_state(self.rng), "step": self.step, "floor_next": self._floor_next,
+        return {"settings": self._settings(), "rng": generator_state(self.rng), "step": self.step,
+                "floor_next": self._floor_next,
                 "dropped": self._dropped,
                 "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
                 "running": None if not hasattr(self, "_running") else self._running.reference.copy(),

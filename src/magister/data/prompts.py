@@ -292,7 +292,8 @@ class PromptCurriculum:
         """Position (generator, pools, step, history), per-prompt statistics and the teacher's state."""
         return {
             "kind": "magister.PromptCurriculum", "by": self.by, "n_prompts": self.n_prompts,
-            "feedback": self.feedback, "rng": generator_state(self.rng), "step": self.step,
+            "feedback": self.feedback, "reward_range": self.reward_range.to_dict(),
+            "rng": generator_state(self.rng), "step": self.step,
             "cursor": self._cursor.copy(), "pools": [p.copy() for p in self._pools],
             "history": [dict(h) for h in self.history], "attempts": self.attempts.copy(),
             "reward_sum": self.reward_sum.copy(), "groups_observed": self.groups_observed,
@@ -313,6 +314,8 @@ class PromptCurriculum:
             step, groups_observed = int(state["step"]), int(state["groups_observed"])
             history = [dict(h) for h in state["history"]]
             teacher_state = state["teacher"]
+            # (a state saved before the range was saved has none: taken as this curriculum's)
+            saved_range = ScoreRange.coerce(state.get("reward_range", self.reward_range))
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
                               "state_dict() returned. Nothing was changed.") from None
@@ -320,6 +323,10 @@ class PromptCurriculum:
             raise ConfigError(f"the saved curriculum chose by {by!r} over {n_prompts} prompts with "
                               f"{feedback!r} feedback; this one chooses by {self.by!r} over "
                               f"{self.n_prompts} prompts with {self.feedback!r}: rebuild it as it was saved")
+        if saved_range.to_dict() != self.reward_range.to_dict():  # the same rewards became other pass rates
+            raise ConfigError(f"the saved curriculum read rewards in the range {saved_range.to_dict()}, this one in "
+                              f"{self.reward_range.to_dict()}: rebuild it with the saved reward_range. Nothing was "
+                              "changed.")
         if len(pools) != len(self._members) or any(sorted(p.tolist()) != m.tolist()
                                                    for p, m in zip(pools, self._members)):
             raise ConfigError("the saved curriculum's category pools do not match these prompts' categories")

@@ -251,7 +251,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         return {**self._common_state(), "cursor": self._cursor.copy(),
                 "pools": [p.copy() for p in self._pools], "refills": self.refills.copy()}
 
-    def load_state_dict(self, state: dict[str, Any], *, replay_pending: bool = False) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, replay_pending: bool = False, strict: bool = True) -> None:
         """Continue exactly from :meth:`state_dict` output.
 
         ``replay_pending=True``: the batches that were handed out but had no
@@ -266,13 +266,17 @@ class SkillSampler(SkillMixer, _TorchSampler):
         The state is global (the same on every rank), so one rank's
         ``state_dict()`` resumes every rank, at any world size that the batch
         allows. Under ``torch.distributed`` call it on every rank with the same
-        state: states that differ between ranks are refused on all of them."""
-        error: Exception | None = None
+        state: states that differ between ranks are refused on all of them.
+
+        A state saved by a sampler with other settings (``batch_size``, ``mode``, ``floor``, ``loss_score``, the
+        fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps this
+        sampler's settings."""
+        error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes
             pools = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state["pools"]]
             if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist()
                                                   for p, m in zip(pools, self._members)):
-                error = ConfigError("sampler state does not match this dataset's skills")
+                error = error or ConfigError("sampler state does not match this dataset's skills")
             common = self._read_common(state)
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             refills = np.asarray(state["refills"], dtype=np.int64).copy()

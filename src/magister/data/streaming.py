@@ -405,17 +405,23 @@ class SkillStream(SkillMixer, _TorchIterable):
                                    "iterated). Nothing was changed.")
         return None
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def _settings(self) -> dict[str, Any]:
+        return {**super()._settings(), "on_exhausted": self.on_exhausted}
+
+    def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
         """Continue exactly from :meth:`state_dict` output: every source is re-opened and its consumed items skipped.
 
         A state that consumed more items of a skill than its source holds is refused here, unchanged, when the
         source's length is known (a list, a sized dataset), and otherwise when the source is read.
-        The state is global; under ``torch.distributed`` load the same state on every rank."""
-        error: Exception | None = None
+        The state is global; under ``torch.distributed`` load the same state on every rank.
+        A state saved by a stream with other settings (``batch_size``, ``mode``, ``on_exhausted``, ``loss_score``,
+        the fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps
+        this stream's settings."""
+        error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes
             consumed = np.asarray(state["consumed"], dtype=np.int64).copy()
             if consumed.shape != (self.n_skills,):
-                error = ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
+                error = error or ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
             common = self._read_common(state)
             passes = np.asarray(state["passes"], dtype=np.int64).copy()
             exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
