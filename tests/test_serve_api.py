@@ -359,6 +359,44 @@ def test_remote_observe_batch_split_that_fails_midway_hands_over_the_sequence_nu
     assert remote.observe_batch(tasks[3:], scores[3:], ids=e.value.ids) == rest and remote.n_observed == 7
 
 
+def test_a_client_id_reused_for_another_outcome_is_refused_with_what_happened_and_what_to_do(client):
+    # the 409 said neither where the id was first used nor that a retry must repeat its first task and score
+    # (numbering a single observation "observation 0", and an id repeated within one request "already used");
+    # the client's partial error then advised sending the refused chunk again with the same ids (refused again)
+    from magister.serve.client import PartialObservationError
+
+    _create(client, "skills", NAMED)
+    first = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.5, "id": "obs-1"}).json()
+    before = _state(client, "skills")
+    clash = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": 0.7, "id": "obs-1"})
+    detail = clash.json()["detail"]
+    assert clash.status_code == 409 and not detail.startswith("observation 0")
+    assert f"'obs-1' was already used at seq {first['seq']} of curriculum 'skills'" in detail
+    assert "Nothing was recorded" in detail and "the same task and score with the same id" in detail
+    assert "fresh id" in detail
+    batch = {"observations": [{"task": "sub", "score": 0.1, "id": "b-1"}, {"task": "sub", "score": 0.2, "id": "b-1"}]}
+    inside = client.post("/v1/curricula/skills/observe_batch", json=batch)
+    assert inside.status_code == 409
+    assert inside.json()["detail"].startswith("observation 1: client id 'b-1' was already used by observation 0 of "
+                                              "this same request")
+    assert states_equal(before, _state(client, "skills"))
+    # through the client: the server's words, and for a later chunk advice that does not repeat the refusal
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client)
+    with pytest.raises(mg.MagisterError, match="already used at seq") as e:
+        remote.observe("mul", 0.5, id="obs-1")
+    assert e.value.status == 409
+    with pytest.raises(PartialObservationError) as e:
+        remote.observe_batch(["mul", "div", "sub", "add"], [0.1, 0.2, 0.3, 0.4], ids=["n1", "n2", "n3", "obs-1"],
+                             chunk=2)
+    message = str(e.value)
+    assert e.value.status == 409 and e.value.n_recorded == 2 and e.value.ids == ["n3", "obs-1"]
+    assert "observations 2 to 3 of this call" in message and "counts from observation 2" in message
+    assert "refused again" in message and "fresh id" in message and "to record each once" not in message
+    e.value.ids[1] = "n4"  # as advised: the reused id replaced, the rest sent again with their ids
+    assert len(remote.observe_batch(["sub", "add"], [0.3, 0.4], ids=e.value.ids)) == 2
+    assert remote.n_observed == 5
+
+
 def test_a_partial_error_carries_the_status_of_a_refusal_mapped_to_a_magister_error(client):
     # a 422 is raised as InvalidScoreError / InvalidTaskError / ConfigError: the partial error's status was None
     from magister.serve.client import PartialObservationError

@@ -236,3 +236,60 @@ def test_a_curriculum_given_to_a_learner_during_a_scoped_check_is_neither_export
     assert [c["name"] for c in client.get("/v1/learners/carl/export", headers=carl).json()["curricula"]] == \
         ["carl-math"]
     assert client.delete("/v1/learners/carl", headers=carl).json()["deleted"] == ["carl-math"]
+
+
+def test_deleting_a_curriculum_takes_its_name_out_of_every_scope(client):
+    # a token scoped to a deleted curriculum kept its name: a curriculum created later under that name (for
+    # someone else) was open to it
+    both, both_id = _token(client, ["alice-math", "alice-reading"])
+    only, only_id = _token(client, ["alice-math"])
+    _, other_id = _token(client, ["alice-math2", "alice_math"])  # names that only look alike stay
+    assert client.post("/v1/curricula/alice-math/observe", headers=both, json={"task": [0.2], "score": 1.0,
+                                                                               "id": "o1"}).status_code == 200
+    assert client.delete("/v1/curricula/alice-math", headers=AUTH).status_code == 204
+    tokens = {t["id"]: t["curricula"] for t in client.get("/v1/tokens", headers=AUTH).json()["tokens"]}
+    assert tokens[both_id] == ["alice-reading"] and only_id not in tokens  # a token left with none is revoked
+    assert tokens[other_id] == ["alice-math2", "alice_math"]
+    assert client.get("/v1/curricula", headers=only).status_code == 401
+    # the name is taken anew (by the admin, for another learner): the old tokens may not reach it
+    assert client.post("/v1/curricula", headers=AUTH, json={"name": "alice-math", "space": BOX}).status_code == 201
+    for method, path, body in ROUTES:
+        r = client.request(method, path.format(n="alice-math"), headers=both, json=body)
+        assert r.status_code == 403, (method, path, r.text)
+    assert client.post("/v1/curricula", headers=both, json={"name": "alice-reading", "space": BOX}).status_code == 201
+    # a scoped token deleting its own curriculum gives up its name too (the admin grants it again)
+    assert client.delete("/v1/curricula/alice-reading", headers=both).status_code == 204
+    assert client.get("/v1/curricula", headers=both).status_code == 401
+    # the scopes are stored so: a restart does not bring a name back
+    with TestClient(create_app(client.app.state.settings.db, admin_token=ADMIN)) as again:
+        assert [t["id"] for t in again.get("/v1/tokens", headers=AUTH).json()["tokens"]] == [other_id]
+
+
+def test_a_deletion_whose_scope_change_fails_deletes_nothing(client, monkeypatch):
+    # the curricula were deleted and committed first, the names taken out of the scopes after: a failure in
+    # between answered 503 "nothing changed" with the curricula gone and their names left in the scopes
+    from sqlalchemy.exc import OperationalError
+
+    from magister.serve import auth
+
+    for name in ("carl-math", "carl-reading"):
+        assert client.post("/v1/curricula", headers=AUTH, json={"name": name, "space": BOX,
+                                                               "learner": "carl"}).status_code == 201
+    carl, carl_id = _token(client, ["carl-math", "carl-reading", "carl-art"])
+    real = auth.update
+
+    def failing(*a, **kw):
+        raise OperationalError("UPDATE tokens", {}, Exception("disk I/O error"))
+
+    for method, path in (("delete", "/v1/curricula/carl-math"), ("delete", "/v1/learners/carl")):
+        monkeypatch.setattr(auth, "update", failing)
+        r = client.request(method, path, headers=AUTH)
+        monkeypatch.setattr(auth, "update", real)
+        assert r.status_code == 503 and "NOT recorded" in r.json()["detail"], r.text
+        for name in ("carl-math", "carl-reading"):  # nothing was deleted, and the token may use both still
+            assert client.get(f"/v1/curricula/{name}", headers=carl).status_code == 200
+        tokens = {t["id"]: t["curricula"] for t in client.get("/v1/tokens", headers=AUTH).json()["tokens"]}
+        assert tokens[carl_id] == ["carl-art", "carl-math", "carl-reading"]
+    assert client.delete("/v1/learners/carl", headers=AUTH).json()["deleted"] == ["carl-math", "carl-reading"]
+    tokens = {t["id"]: t["curricula"] for t in client.get("/v1/tokens", headers=AUTH).json()["tokens"]}
+    assert tokens[carl_id] == ["carl-art"]

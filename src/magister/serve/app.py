@@ -216,6 +216,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
                       max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks, cache_size=cfg.cache_size,
                       max_bulk=cfg.max_bulk, node_url=cfg.node_url, lease_seconds=cfg.lease_seconds)
     tokens = TokenStore(engine, cfg.admin_token)
+    service.scopes = tokens  # a deleted curriculum's name leaves every scope in the deleting transaction
     if cfg.node_url:  # tokens created or revoked through another process
         tokens.refresh_unknown = True
         service.tick_hooks.append(tokens.load)
@@ -590,11 +591,10 @@ def _curricula_router(ctx: _Context) -> APIRouter:
     @router.delete("/v1/learners/{learner:path}", tags=["learners"], responses=ERRORS)
     async def forget_learner(learner: Learner, p: Caller) -> dict[str, Any]:
         """Delete a learner completely: their curricula, logs and checkpoints, and their curricula's
-        names from every token's scope (a token left with none is revoked)."""
+        names from every token's scope (a token left with none is revoked), in one transaction."""
         checked = await allow_learner(p, learner)
         names, fut = await anyio.to_thread.run_sync(service.forget_learner, learner, checked)
-        await _committed([fut])
-        await anyio.to_thread.run_sync(tokens.forget, names)
+        await _committed([fut])  # (the names left every token's scope in that same transaction)
         for name in names:
             slow.discard(name)
             cost.pop(name, None)
@@ -633,7 +633,9 @@ def _curricula_router(ctx: _Context) -> APIRouter:
 
     @router.delete("/v1/curricula/{name}", tags=["curricula"], status_code=204, responses=ERRORS)
     async def delete_curriculum(name: Name, p: Caller):
-        """Delete a curriculum, its log and its checkpoints."""
+        """Delete a curriculum, its log and its checkpoints, and its name from every token's scope (a token
+        left with none is revoked), in one transaction: a curriculum created later under the same name is not
+        reachable by the tokens made for this one."""
         allow(p, name)
         fut = await anyio.to_thread.run_sync(service.delete, name)
         await _committed([fut])  # a failed delete leaves the curriculum as it was (see Service.delete)

@@ -7,6 +7,10 @@ Two kinds of caller:
   including creating scoped tokens (``POST /v1/tokens``);
 * a **scoped token** lists the curricula it may use (or ``"*"`` for all); it
   may create, use and delete those curricula, and sees only them in listings.
+  Deleting a curriculum (or its learner) takes its name out of every token's
+  scope in the same transaction (a token left with none is revoked), so a
+  curriculum created later under that name is not reachable by tokens made
+  for the old one: the admin grants it anew.
   Its scope names curricula, not learners: only the admin or a ``"*"`` token
   may attribute a curriculum to a learner (``learner`` in a create, or bulk
   creation), since a learner's curricula are exported and deleted together and
@@ -29,8 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from .models import Token
 
@@ -144,24 +148,50 @@ class TokenStore:
             self._by_digest.pop(row[0], None)
         return True
 
-    def forget(self, names: list[str]) -> int:
+    def forget(self, names: list[str], conn: Connection | None = None) -> int:
         """Take ``names`` out of every token's scope (a token left with none is revoked); returns tokens changed.
 
-        For a learner's deletion: the names of their curricula stay nowhere.
+        For a deleted curriculum, or a learner's deletion: a name that no longer names a curriculum stays in
+        no scope, so a curriculum created later under that name is not reachable by tokens made for the old
+        one. With ``conn``, the change is made in that transaction (the deleting one: the curricula and their
+        names in scopes go together or not at all) and the caller calls :meth:`forget_cached` once it
+        committed; without, in a transaction of its own, and the cache follows at once.
         """
+        if conn is None:
+            with self.engine.begin() as own:
+                changed = self.forget(names, own)
+            self.forget_cached(names)
+            return changed
         gone = set(names)
         changed = 0
-        with self.engine.begin() as conn:
-            for tid, scope_text in conn.execute(select(_TOKENS.c.id, _TOKENS.c.scope)).all():
-                scope = json.loads(scope_text)
-                if not gone.intersection(scope):
-                    continue
-                rest = [n for n in scope if n not in gone]
-                if rest:
-                    conn.execute(update(_TOKENS).where(_TOKENS.c.id == tid).values(scope=json.dumps(rest)))
-                else:
-                    conn.execute(delete(_TOKENS).where(_TOKENS.c.id == tid))
-                changed += 1
-        if changed:
-            self.load()
+        # only the tokens whose stored scope mentions a name are read (the database scans the table, not this
+        # thread: it runs in the writer's transaction, which every write waits for); the JSON check is exact
+        hits: dict[str, str] = {}
+        ordered = sorted(gone)
+        for start in range(0, len(ordered), 100):
+            mentions = or_(*[_TOKENS.c.scope.contains(json.dumps(n), autoescape=True)
+                             for n in ordered[start:start + 100]])
+            hits.update((tid, text) for tid, text in conn.execute(select(_TOKENS.c.id, _TOKENS.c.scope).where(mentions)))
+        for tid, scope_text in hits.items():
+            scope = json.loads(scope_text)
+            if not gone.intersection(scope):
+                continue
+            rest = [n for n in scope if n not in gone]
+            if rest:
+                conn.execute(update(_TOKENS).where(_TOKENS.c.id == tid).values(scope=json.dumps(rest)))
+            else:
+                conn.execute(delete(_TOKENS).where(_TOKENS.c.id == tid))
+            changed += 1
         return changed
+
+    def forget_cached(self, names: list[str]) -> None:
+        """What :meth:`forget` did to the table, done to the tokens in memory (no database read)."""
+        gone = set(names)
+        with self._lock:
+            for d, p in list(self._by_digest.items()):
+                if gone.intersection(p.scope):
+                    rest = p.scope - gone
+                    if rest:
+                        self._by_digest[d] = Principal(False, rest, p.token_id)
+                    else:
+                        del self._by_digest[d]

@@ -95,7 +95,9 @@ class PartialObservationError(RemoteError):
     (``observe_batch(tasks[n_recorded:], scores[n_recorded:], ids=error.ids)``)
     records each exactly once, even if the failed chunk was applied and only
     its reply lost. The failed request's own error is the ``__cause__`` (its
-    status is ``status``).
+    status is ``status``). A chunk refused with 409 (a client id in it already
+    used for another outcome) is refused again with the same ids: give the one
+    the server names a fresh id in ``ids`` first.
     """
 
     def __init__(self, message: str, seqs: list[int], n: int, ids: list[str], status: int | None = None):
@@ -456,11 +458,24 @@ class HTTPTeacher:
                     raise
                 # the earlier chunks are recorded (durably) on the server: say so and hand over their numbers
                 n, rest = len(tasks), len(tasks) - len(seqs)
+                if getattr(e, "status", None) == 409:  # a client id of this chunk was used before for another
+                    # outcome: sending the same ids again is refused again (the advice was to do just that)
+                    span = (f"observation {start} of this call" if len(obs) == 1 else
+                            f"observations {start} to {start + len(obs) - 1} of this call (an 'observation i' in "
+                            f"its words counts from observation {start})")
+                    then = (f"the other {rest} were not recorded: the server refused the chunk of {span} "
+                            "because a client id in it was already used for "
+                            "another outcome, so sending them again with the same ids is refused again. Give "
+                            "the observation it names a fresh id in .ids (or, if it repeats an observation "
+                            "already recorded, its first task and score), then send them: observe_batch("
+                            f"tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids).")
+                else:
+                    then = (f"the other {rest} were not acknowledged: send them again with the ids in .ids "
+                            f"(observe_batch(tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids)) to record "
+                            "each once.")
                 raise PartialObservationError(
                     f"observe_batch of {n} observations failed after {len(seqs)} of them were recorded ({e}). "
-                    f"Their sequence numbers are in this error's .seqs; the other {rest} were not acknowledged: "
-                    f"send them again with the ids in .ids (observe_batch(tasks[{len(seqs)}:], "
-                    f"scores[{len(seqs)}:], ids=error.ids)) to record each once.", seqs, n, ids[len(seqs):],
+                    f"Their sequence numbers are in this error's .seqs; {then}", seqs, n, ids[len(seqs):],
                     getattr(e, "status", None)) from e
             seqs.extend(int(x["seq"]) for x in r.json()["results"])
         return seqs

@@ -123,6 +123,9 @@ class Service(Recovery, ClientIdLog):
         self.leases: LeaseBook | None = None
         #: called every lease renewal (e.g. to reload tokens other processes created or revoked)
         self.tick_hooks: list[Callable[[], None]] = []
+        #: the token store (set by the app) whose scopes lose a deleted curriculum's name in the transaction
+        #: that deletes it (``forget(names, conn)``, then ``forget_cached(names)`` once committed)
+        self.scopes: Any = None
         self._registry_lock = threading.RLock()
         self._load_locks = [threading.Lock() for _ in range(_LOAD_STRIPES)]
         self._reserved: set[str] = set()
@@ -572,12 +575,24 @@ class Service(Recovery, ClientIdLog):
             conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.curriculum_id.in_(part)))
             conn.execute(delete(_CURRICULA).where(_CURRICULA.c.id.in_(part)))
 
-    def _delete_lives(self, lives: list[LiveCurriculum], ids: list[int] | None = None
-                      ) -> concurrent.futures.Future:
+    def _delete_lives(self, lives: list[LiveCurriculum], ids: list[int] | None = None,
+                      names: list[str] | None = None) -> concurrent.futures.Future:
+        """Delete the rows of curricula ``ids`` (default: those of ``lives``) and take their ``names`` out of
+        every token's scope, in one transaction; ``lives`` leave memory once it committed."""
         ids = [live.spec.id for live in lives] if ids is None else ids
-        fut = self.writer.submit(lambda conn: self._delete_rows(conn, ids))  # type: ignore[union-attr]
+        names = [live.spec.name for live in lives] if names is None else names
+        scopes = self.scopes
+
+        def op(conn: Connection) -> None:
+            self._delete_rows(conn, ids)
+            if scopes is not None:
+                scopes.forget(names, conn)
+
+        fut = self.writer.submit(op)  # type: ignore[union-attr]
 
         def done(f: concurrent.futures.Future) -> None:
+            if f.exception() is None and scopes is not None:  # (before any request hears of the deletion)
+                scopes.forget_cached(names)
             with self._registry_lock:
                 for live in lives:
                     if f.exception() is not None:  # not deleted: the curriculum stays, visible and usable
@@ -665,7 +680,8 @@ class Service(Recovery, ClientIdLog):
             for live in lives:
                 live.deleted = False
             raise
-        return [name for _cid, name in rows], self._delete_lives(lives, [int(cid) for cid, _n in rows])
+        names = [name for _cid, name in rows]
+        return names, self._delete_lives(lives, [int(cid) for cid, _n in rows], names)
 
     # --------------------------------------------------------- propose
     def propose(self, name: str, k: int, request_id: str | None = None
@@ -780,10 +796,8 @@ class Service(Recovery, ClientIdLog):
                     prior = (-1, in_batch[cid][1])
                 if prior is not None:
                     if prior[1] != fp:
-                        raise Conflict(f"observation {i}: client id {cid!r} was already used for a different "
-                                       "observation or for a proposal's request_id (a curriculum's observations "
-                                       "and proposals share one set of ids); use a fresh id for each new "
-                                       "observation. Nothing was recorded.")
+                        raise Conflict(_id_reused(live.spec.name, f"observation {i}: " if many else "", cid,
+                                                  prior[0], in_batch[cid][0] if prior[0] < 0 else None))
                     if prior[0] >= 0:
                         seqs[i] = prior[0]
                         first_write = live.commit_of(prior[0])
@@ -937,6 +951,21 @@ class Service(Recovery, ClientIdLog):
             if not h["more"]:
                 return out
             after = h["last_seq"]
+
+
+def _id_reused(name: str, where: str, cid: str, seq: int, in_request: int | None) -> str:
+    """The 409 for an observation whose client id was used before for something else: what happened (where the
+    id was first used) and what to do (a retry repeats its first attempt exactly; a new observation gets a
+    fresh id). The seq and curriculum named are the caller's own: it may use this curriculum."""
+    if in_request is not None:
+        first = f"by observation {in_request} of this same request, for a different task or score"
+    else:
+        first = (f"at seq {seq} of curriculum {name!r}, for a different observation (another task or score) or as "
+                 "a proposal's request_id (a curriculum's observations and proposals share one set of ids)")
+    return (f"{where}client id {cid!r} was already used {first}. Nothing was recorded. If this is a retry, send "
+            "exactly what the first attempt sent (the same task and score with the same id: it is then answered "
+            "with its first seq and applied once); if it is a new observation, give it a fresh id (e.g. a random "
+            "UUID).")
 
 
 def _check_learner(learner: Any) -> str:
