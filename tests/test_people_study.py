@@ -438,3 +438,76 @@ def test_a_write_the_file_refuses_is_a_clear_error_and_keeps_the_stored_answers(
     store.db.execute("PRAGMA query_only = OFF")  # nothing stayed pending: the next answer stores alone
     assert app.answer(0, shown["card"]["id"], grade=3)[0] == 200
     assert len(store.history("Spanish basics", "ana")) == 2
+
+
+def test_a_typed_answer_matches_in_any_unicode_form():
+    # "adiós" typed with a combining accent (U+0301, as some keyboards and macOS files write it) or a full-width
+    # digit from an East Asian input method was marked wrong against the same text in the deck
+    import unicodedata
+
+    card = Card("c", "Goodbye", ("adiós",), "greetings")
+    assert card.check(unicodedata.normalize("NFD", "Adiós")) and card.check("ADIÓS.")
+    assert Card("d", "2+2?", (unicodedata.normalize("NFD", "cuatro é"),), "sums").check("cuatro é")
+    assert Card("e", "2+2?", ("4",), "sums").check("４") and not card.check("adios")
+    assert Card("f", "x times x?", ("x²",), "powers").check("Ｘ²") and not Card("f", "x times x?", ("x²",),
+                                                                                "powers").check("x2")
+
+
+def test_an_answer_to_a_card_the_deck_lacks_is_a_clear_error(tmp_path):
+    # a card id the deck does not have (a typo, another deck's card) was refused as stale: 409 "answered already,
+    # or in another tab", which sent a client looking for a race that never happened
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([fractions(), spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    shown = app.state(1)
+    for card in ("nope", "half-of-8"):
+        with pytest.raises(ConfigError, match=f"deck 'Spanish basics' has no card '{card}'"):
+            app.answer(1, card, grade=3, stored=shown["stored"])
+    assert store.history("Spanish basics", "ana") == [] and app.state(1)["card"] == shown["card"]
+
+
+def test_the_card_on_screen_is_answered_after_a_restart_and_an_idle_hour(tmp_path):
+    """The page showed a card, the server restarted, and the learner answered after an hour: the restarted app
+    began a new session, whose pick was another card, so the answer was refused (409) and lost; without the
+    restart it is taken (test_the_card_on_screen_is_answered_after_an_idle_hour)."""
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    assert app.answer(0, "hola", typed="wrong", stored=0)[0] == 200
+    assert app.answer(0, "adios", typed="adiós", stored=1)[0] == 200
+    shown = app.state(0)
+    restarted = StudyApp([spanish()], store, learner="ana", clock_offset=app.offset + 3700)
+    assert restarted.state(0)["card"] != shown["card"]  # a new session: the missed card is due first
+    restarted = StudyApp([spanish()], store, learner="ana", clock_offset=app.offset + 3700)
+    code, out = restarted.answer(0, shown["card"]["id"], grade=3, stored=shown["stored"])
+    assert code == 200 and out["card"] == shown["card"]["id"] and len(store.history("Spanish basics", "ana")) == 3
+    assert out["state"]["session"] == {"answers": 1, "right": 1}
+    # still refused: the same answer resent, and a card the page never showed
+    assert restarted.answer(0, shown["card"]["id"], grade=3, stored=shown["stored"])[0] == 409
+    again = StudyApp([spanish()], store, learner="ana", clock_offset=app.offset + 7400)
+    assert again.answer(0, "azul", grade=3, stored=3)[0] == 409 and len(store.history("Spanish basics", "ana")) == 3
+
+
+def test_a_locked_database_is_not_called_unusable(tmp_path):
+    # a sound file that another program held a lock on was "not a usable study database ...; pass another --db",
+    # when what helps is to close that program and try again (the page answered 400 with that message)
+    import sqlite3
+
+    from magister.people.store import StudyStore
+
+    path = tmp_path / "db.sqlite"
+    store = StudyStore(path)
+    store.add("Spanish basics", "ana", "hola", "greetings", T0, 3, 2.0)
+    store.db.execute("PRAGMA busy_timeout = 20")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(ConfigError, match=r"could not be read \(database is locked\).*close it and try again") as e:
+        store.history("Spanish basics", "ana")
+    assert "not a usable" not in str(e.value) and "another --db" not in str(e.value)
+    other.execute("ROLLBACK")
+    other.close()
+    assert len(store.history("Spanish basics", "ana")) == 1

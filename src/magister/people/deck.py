@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -35,9 +36,20 @@ from .policies import topological_order
 __all__ = ["Card", "Deck", "load_deck", "load_decks", "normalise_answer"]
 
 
+#: full-width ASCII forms (an East Asian input method's digits, letters and signs) and the ideographic space
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def normalise_answer(text: str) -> str:
-    """Lower case, trimmed, inner spaces collapsed, trailing full stop dropped."""
-    return re.sub(r"\s+", " ", str(text).strip().casefold()).rstrip(".").rstrip()  # "4 ." is "4"
+    """Lower case, trimmed, inner spaces collapsed, trailing full stop dropped, Unicode composed (NFC) and
+    full-width forms read as the plain ones.
+
+    An accent typed as a separate mark ("adio" + U+0301, as some keyboards and macOS files write it) is the
+    accented letter, and "４" (an East Asian input method's) is "4". Not NFKC: it would also read "x²" as "x2"
+    and "½" as "1⁄2", which a deck may tell apart.
+    """
+    text = unicodedata.normalize("NFC", str(text).translate(_FULL_WIDTH))
+    return re.sub(r"\s+", " ", text.strip().casefold()).rstrip(".").rstrip()  # "4 ." is "4"
 
 
 @dataclass(frozen=True)

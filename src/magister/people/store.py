@@ -60,12 +60,24 @@ class StudyStore:
             self.db = sqlite3.connect(self.path, timeout=TIMEOUT, check_same_thread=False)
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None
+            raise self._read_failed(e) from None
+
+    @staticmethod
+    def _locked(e: sqlite3.Error) -> bool:
+        return "locked" in str(e) or "busy" in str(e)
+
+    def _read_failed(self, e: sqlite3.Error) -> ConfigError:
+        """The error for a file sqlite cannot open or read: locked by another program, or not a study database."""
+        if self._locked(e):  # was "not a usable study database ...; pass another --db" for a sound, busy file
+            return ConfigError(f"{self.path}: the history could not be read ({e}): another program (a second "
+                               f"magister study, a database browser) held a lock on it for over {TIMEOUT:g} s; "
+                               "close it and try again")
+        return ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db")
 
     def _write_failed(self, e: sqlite3.Error) -> ConfigError:
         """The error for a write to the file that sqlite refused: the file, the cause and the fix."""
         cause = str(e)
-        if "locked" in cause or "busy" in cause:
+        if self._locked(e):
             fix = (f"another program (a second magister study, a database browser) held a lock on it for over "
                    f"{TIMEOUT:g} s; close it and answer again")
         elif "readonly" in cause or "read-only" in cause:
@@ -100,7 +112,7 @@ class StudyStore:
             rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
                                    "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
         except sqlite3.DatabaseError as e:  # a damaged file opens, then fails here (a traceback before)
-            raise ConfigError(f"{self.path} is not a usable study database ({e}); pass another --db") from None
+            raise self._read_failed(e) from None
         return [Event(learner, c, (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
 
     def close(self) -> None:

@@ -90,15 +90,20 @@ class StudyApp:
             # it, retries included); otherwise a new one begins now. Rebuilt too when the store holds answers
             # this schedule has not applied (the terminal, or another page, on the same database): the page
             # kept asking the card already answered there, and its memory model missed those answers
-            start, resumed = now, False
-            if history and now - history[-1].timestamp <= SESSION_GAP:
-                resumed = True
+            start = now
+            if history:  # the session of the last answer: the answers since the last idle hour before it
                 k = len(history) - 1
                 while k > 0 and history[k].timestamp - history[k - 1].timestamp <= SESSION_GAP:
                     k -= 1
                 start = history[k].timestamp
             s = Schedule(d, retention=self.retention).replay(history, session_start=start)
-            if not resumed:  # (start == now also held when the last answer was stored this very instant)
+            if history and self.shown.get(i, (-1, set()))[0] != len(history):
+                # the card the page showed after the last answer (before a restart) is taken when answered, as
+                # it is without a restart: after a restart and an idle hour it was refused (409) and lost
+                after = s.next(history[-1].timestamp)
+                if after is not None:
+                    self.shown[i] = (len(history), {after.card})
+            if not history or now - history[-1].timestamp > SESSION_GAP:
                 s.start_session(now)
             self.schedules[i] = s
             self.applied[i] = len(history)
@@ -144,9 +149,10 @@ class StudyApp:
         sent with another count is stale (a second tab, a resent request) and refused with 409 even when the
         card being asked is the same card again (the only one left).
         """
-        self._deck(index)  # a bad deck first: its message says more than a missing card's
+        _, d = self._deck(index)  # a bad deck first: its message says more than a missing card's
         if not isinstance(card, str):  # a missing card read as a stale one (409, "answered already")
             raise ConfigError(f"send card, the id of the card being asked (a string), got {card!r}")
+        d.card(card)  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered already")
         if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
             raise ConfigError(f"typed must be the answer as text, got {typed!r}")
         if stored is not None:
