@@ -64,18 +64,21 @@ def make_callback(kind: str = "pvl"):
             self.reported = 0
             self.keys: dict[int, object] = {}  # episode (scorer id) -> level key, for "maxmc" and "learnable"
 
-        def _started(self, i: int) -> int:
-            """The scorer id of env ``i``'s running episode (its level key noted for the per-level kinds)."""
-            env = self.training_env
-            eid = int(env.get_attr("task_id", indices=[i])[0]) * env.num_envs + i
+        def _started(self, envs: np.ndarray) -> np.ndarray:
+            """The scorer ids of the running episodes of ``envs`` (their level keys noted for the per-level kinds),
+            read with one ``get_attr`` per attribute for all of them (in a ``SubprocVecEnv`` each call is a round
+            trip to the workers)."""
+            env, envs = self.training_env, [int(i) for i in envs]
+            eids = np.asarray(env.get_attr("task_id", indices=envs), dtype=np.int64) * env.num_envs + envs
             if kind in LevelScorer.PER_LEVEL:
-                self.keys.setdefault(eid, level_key(env.get_attr("task", indices=[i])[0]))
-            return eid
+                for eid, task in zip(eids.tolist(), env.get_attr("task", indices=envs)):
+                    self.keys.setdefault(eid, level_key(task))
+            return eids
 
         def _on_rollout_start(self) -> None:
             if self.scorer is None:
                 self.scorer = LevelScorer(kind, gamma=self.model.gamma)
-            self.current = np.array([self._started(i) for i in range(self.training_env.num_envs)], dtype=np.int64)
+            self.current = self._started(np.arange(self.training_env.num_envs))
             self.ids: list[np.ndarray] = []
             self.dones: list[np.ndarray] = []
             self.solved: list[np.ndarray] = []
@@ -84,14 +87,16 @@ def make_callback(kind: str = "pvl"):
             row = self.current.copy()  # the episode each env's step belonged to
             dones = np.asarray(self.locals["dones"], dtype=bool)
             solved = np.zeros(len(dones), dtype=bool)
-            for i in np.flatnonzero(dones):
+            ended = np.flatnonzero(dones)
+            for i in ended:
                 info = self.locals["infos"][i]
                 # the finished one (the env has reset since)
                 row[i] = int(info[TASK_ID_KEY]) * self.training_env.num_envs + int(i)
                 # (not "last reward > 0": SB3 adds the value of the next state to the last reward of an episode
                 # cut by its time limit, so a cut episode read as solved whenever the critic was positive)
                 solved[i] = bool(info.get("is_success", False))
-                self.current[i] = self._started(int(i))
+            if len(ended):
+                self.current[ended] = self._started(ended)  # the episodes they started
             self.ids.append(row)
             self.dones.append(dones)
             self.solved.append(solved)

@@ -342,3 +342,104 @@ def test_reporting_by_tasks_settles_the_oldest_waiting_episode_of_that_task():
     assert list(env.pending) == ids[1:] and len(env.teacher.observed) == 1
     env.report(tasks=[[0.5, 0.5], [0.25, 0.5], [0.75, 0.0]], scores=[0.0, 0.5, 0.0])  # [0.5, 0.5] never played
     assert env.pending == {} and len(env.teacher.observed) == 4
+
+
+class _SeedLevels(gym.Env):
+    """A level per seed; action 1 ends the episode, which scores its seed / 10."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_a_level_teachers_proposals_that_a_reset_or_close_cuts_go_back_as_from_a_vector_env(name):
+    # before: a CurriculumWrapper alone never gave its level teacher back the proposals of the episodes a reset cut
+    # (played or not) or a close ended, as CurriculumVectorEnv does: the teacher kept waiting for their scores, so
+    # a later score of the level answered the stale proposal (its kind: accel did not edit a replay, learnability's
+    # evaluation of the level never completed). Now the wrapper alone leaves its teacher as the vector env does
+    from magister.levels.spaces import SeedSpace
+    from magister.rl import CurriculumVectorEnv
+    from magister.testing import states_equal
+
+    def teacher():
+        kw = {"eval_interval": 1, "eval_episodes": 2} if name == "learnability" else {}
+        return mg.make_teacher(name, SeedSpace(3), seed=0, **kw)
+
+    def score(e):
+        return e.task / 10
+
+    alone, together = teacher(), teacher()
+    env = CurriculumWrapper(_SeedLevels(), alone, score=score)
+    venv = CurriculumVectorEnv([_SeedLevels], together, score=score)
+    env.reset()
+    venv.reset()
+    env.reset()  # the first proposal: never played
+    venv.reset()
+    env.step(0)
+    venv.step(np.array([0]))
+    with pytest.warns(UserWarning, match="not reported to the teacher"):
+        env.reset()  # the second: cut after a step
+    venv.reset()
+    for _ in range(6):
+        env.step(1)
+        env.reset()
+        venv.step(np.array([1]))  # (the vector env restarts a finished episode itself)
+    assert states_equal(alone.state_dict(), together.state_dict())
+    assert alone.n_proposed == 9 and alone.n_observed == 6
+    env.close()  # the running episode's proposal goes back (once: a second close gives nothing back)
+    env.close()
+    venv.close()
+    assert states_equal(alone.state_dict(), together.state_dict())
+    state = alone.state_dict()["algorithm"]
+    assert not state.get("pending") and not state.get("waiting")  # no proposal waits for a score
+
+
+def test_only_the_proposals_of_the_wrappers_teacher_go_back_each_once():
+    # a task given in the reset options or pushed is not the teacher's to take back; a proposal is either scored or
+    # given back, once, also when the env's reset fails (its proposal is played next, or given back at close)
+    class TakingBack(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.given_back: list[np.ndarray] = []
+
+        def give_back(self, tasks, infos):
+            assert all(i["train"] for i in infos)
+            self.given_back.extend(np.asarray(t) for t in tasks)
+            return len(tasks)
+
+    fail = {"on": False}
+
+    class Flaky(CliffWalk):
+        def reset(self, *, seed=None, options=None):
+            if fail["on"]:
+                raise RuntimeError("the simulator crashed")
+            return super().reset(seed=seed, options=options)
+
+    teacher = TakingBack()
+    env = CurriculumWrapper(Flaky(), teacher)
+    env.reset(options={"task": [0.25, 0.5]})  # the caller's task, cut: not given back
+    env.push_task([0.75, 0.0])
+    env.reset()  # the pushed task, cut: not given back
+    env.reset()
+    assert teacher.given_back == [] and len(teacher.proposed) == 1
+    env.step(STOP)  # scored
+    env.reset()
+    env.reset()  # proposal 2 cut before it was played: given back
+    assert len(teacher.given_back) == 1 and np.allclose(teacher.given_back[0], teacher.proposed[1])
+    fail["on"] = True
+    with pytest.raises(RuntimeError, match="crashed"):
+        env.reset()  # proposal 3 cut (given back); proposal 4 not started
+    env.step(STOP)  # the old env goes on, but its task went back: not scored as well
+    assert len(teacher.observed) == 1 and len(teacher.given_back) == 2
+    env.close()  # proposal 4 goes back (never started); a second close gives nothing more
+    env.close()
+    assert len(teacher.proposed) == 4 and len(teacher.given_back) == 3
+    for back, proposed in zip(teacher.given_back, teacher.proposed[1:]):
+        np.testing.assert_allclose(back, proposed)

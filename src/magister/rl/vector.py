@@ -50,7 +50,7 @@ from collections import deque
 from ..errors import ConfigError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    TeacherKey, check_one_owner, close_client, episode_ids, propose_with_info
+    TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -315,9 +315,7 @@ class CurriculumVectorEnv(VectorEnv):
         self._ids[np.asarray(rows, dtype=bool)] = -1
         for q in self._queues:
             q.clear()
-        if not items:
-            return 0
-        return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
+        return hand_back(self.teacher, items)
 
     def _observe(self, tasks: list[Any], scores: np.ndarray) -> None:
         if self.external:

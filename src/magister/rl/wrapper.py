@@ -24,7 +24,12 @@ An episode cut short by an early ``reset`` is not reported: the teacher only
 hears about finished episodes, each exactly once (the first such reset warns, except in a
 :class:`~magister.rl.CurriculumVectorEnv`, whose ``reset()`` drops running episodes on purpose: a time limit must
 be inside the wrapper, ``CurriculumWrapper(TimeLimit(env, n), teacher)``, since the wrapper never sees a
-truncation made outside it).
+truncation made outside it). A task the wrapper's teacher proposed that will never be scored (its episode cut by a
+``reset``, played or not, or running or not started yet at ``close``) goes back to a teacher with ``give_back``,
+once, as :class:`~magister.rl.CurriculumVectorEnv` gives back the episodes it cuts: a level teacher stops waiting
+for its score (else a later score of that level answered the stale proposal, of another kind), a
+:class:`~magister.rl.ray.RayTeacher`'s actor hands it out again. A task given in the reset options or pushed is
+not the wrapper's to give back.
 
 Proposal infos: a teacher with ``propose_with_info`` (the level teachers
 ``plr``, ``robust-plr``, ``accel``, ``learnability``) gives each task a dict
@@ -128,6 +133,15 @@ def close_client(teacher: Any) -> None:
         teacher.flush()
 
 
+def hand_back(client: Any, items: list[tuple[Any, dict[str, Any]]]) -> int:
+    """Give ``client`` back ``items`` (``(task, info)`` pairs that will never be scored) with its ``give_back``;
+    a client without one drops them. Returns how many went back."""
+    give_back = getattr(client, "give_back", None)
+    if not items or not callable(give_back):
+        return 0
+    return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
+
+
 def give_back_unscored(wrapper: "CurriculumWrapper", client: Any) -> int:
     """Hand ``client`` (a :class:`~magister.rl.ray.RayTeacher` feeding ``wrapper`` by ``push_task``) back the
     wrapper's tasks that will never be scored: those pushed for episodes that never started, and the running
@@ -139,10 +153,7 @@ def give_back_unscored(wrapper: "CurriculumWrapper", client: Any) -> int:
         wrapper._running = False  # abandoned on purpose, and given back: not a cut episode to warn about
     wrapper._pushed.clear()
     wrapper._pushed_running = False
-    give_back = getattr(client, "give_back", None)
-    if not items or not callable(give_back):
-        return 0
-    return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
+    return hand_back(client, items)
 
 
 def teacher_key(teacher: Any) -> Any:
@@ -276,6 +287,8 @@ class CurriculumWrapper(gym.Wrapper):
         check_one_owner(env, teacher, "the wrapper")
         super().__init__(env)
         self._pushed: list[Any] = []
+        #: tasks the teacher proposed for a reset the env failed: [(task, info), ...], played next
+        self._proposed: list[tuple[Any, dict[str, Any]]] = []
         #: tasks queued by a vector env in prefetch mode: [(task_id, task), ...]
         self._queue: list[tuple[int, Any, dict[str, Any]]] = []
         self.task: Any = None
@@ -289,6 +302,7 @@ class CurriculumWrapper(gym.Wrapper):
         self._length = 0
         self._running = False
         self._pushed_running = False  # the running episode's task came from push_task (a feeder's)
+        self._own_running = False  # the running episode's task came from the wrapper's teacher
         self._warned_cut = False
         self._pid: int | None = None  # the process the last reset ran in (teacher copies are checked per process)
         #: (task, score) of the last finished episode
@@ -334,6 +348,9 @@ class CurriculumWrapper(gym.Wrapper):
         if self._queue:
             task_id, task, info = self._queue.pop(0)
             return task, task_id, info
+        if self._proposed:
+            task, info = self._proposed.pop(0)
+            return task, None, info
         if self._pushed:
             task, info = self._pushed.pop(0)
             return task, None, info
@@ -382,6 +399,9 @@ class CurriculumWrapper(gym.Wrapper):
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._check_teacher_process()
+        # the episode cut (played or not) goes back to the teacher, before the next proposal, as
+        # CurriculumVectorEnv.reset gives back the episodes it cuts
+        self._give_back_own()
         opts = dict(options or {})
         given = "task" in opts or (self.index is not None and self.index in (opts.get(TASKS_OPTION) or {}))
         n_queued, n_pushed = len(self._queue), len(self._pushed)
@@ -399,8 +419,10 @@ class CurriculumWrapper(gym.Wrapper):
             # options stays the caller's
             if len(self._queue) < n_queued:
                 self._queue.insert(0, (task_id, task, task_info))
-            elif not given:
+            elif len(self._pushed) < n_pushed:
                 self._pushed.insert(0, (task, task_info))
+            elif not given:  # the teacher's (proposed now, or for an earlier failed reset)
+                self._proposed.insert(0, (task, task_info))
             raise
         if task_id is None and self.external:
             task_id = self._local_id  # an id the learner can report the score with
@@ -408,12 +430,30 @@ class CurriculumWrapper(gym.Wrapper):
         self.task, self.task_id, self.task_info = task, task_id, task_info
         self._return, self._length, self._running = 0.0, 0, True
         self._pushed_running = len(self._pushed) < n_pushed
+        self._own_running = (not given and len(self._queue) == n_queued and len(self._pushed) == n_pushed
+                             and self.teacher is not None)  # proposed now, or for a failed reset (_proposed)
         info = dict(info)
         if task_id is not None:
             info[NEXT_ID_KEY] = task_id
         info[TASK_INFO_KEY] = dict(task_info)
         info[TRAIN_KEY] = bool(task_info.get("train", True))
         return obs, info
+
+    def _give_back_own(self, closing: bool = False) -> int:
+        """Give the teacher (one with ``give_back``) back the running episode's task if the teacher proposed it,
+        and at ``closing`` the tasks it proposed for resets the env failed: they will never be scored. (Without
+        this a level teacher went on waiting for their scores, so a later score of the level answered the stale
+        proposal, maybe of another kind.) The running episode given back is then not reported, even if it goes on
+        (the env's reset fails after this). Returns how many went back."""
+        if not callable(getattr(self.teacher, "give_back", None)):
+            return 0
+        items = [(self.task, self.task_info)] if self._running and self._own_running else []
+        if items:
+            self._running = False
+        if closing:
+            items += self._proposed
+            self._proposed = []
+        return hand_back(self.teacher, items)
 
     def _check_teacher_process(self) -> None:
         origin = getattr(self.teacher, "_origin_pid", None)  # a local magister Teacher (not a RayTeacher client)
@@ -465,12 +505,17 @@ class CurriculumWrapper(gym.Wrapper):
         its prefetched tasks go to other workers; any other client with ``flush`` is flushed (a client this
         process shares with other wrappers is not closed: its buffer is theirs too). A :attr:`feeder` (an RLlib
         env runner's client, which RLlib stops by closing its env) is given back the tasks it pushed that will never
-        be scored (the running episode's, the pushed ones not started: see :func:`give_back_unscored`), then closed."""
+        be scored (the running episode's, the pushed ones not started: see :func:`give_back_unscored`), then closed.
+        A teacher with ``give_back`` first gets back the tasks it proposed that will never be scored (the running
+        episode's, one a failed reset did not start), as :meth:`CurriculumVectorEnv.close` gives them back."""
         try:
             super().close()
         finally:
             try:
-                close_client(self.teacher)
+                try:  # the running episode and a failed reset's task are never scored: back to the teacher
+                    self._give_back_own(closing=True)
+                finally:
+                    close_client(self.teacher)
             finally:
                 feeder, self.feeder = self.feeder, None
                 if feeder is not None:

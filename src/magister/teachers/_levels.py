@@ -14,7 +14,8 @@ training and for evaluation, to different episodes), a score answers that
 level's *oldest* outstanding proposal (first in, first out per level) and
 takes its kind. A proposal that will never be scored (an episode cut by a
 reset or a close) is handed back with :meth:`LevelTeacher.give_back` (the
-vector env calls it for the episodes it cuts and the tasks it prefetched), so
+vector env calls it for the episodes it cuts and the tasks it prefetched, a ``CurriculumWrapper`` alone for
+the episodes of its teacher's proposals it cuts), so
 that it stops counting as outstanding; a score for a level with nothing outstanding is
 taken as the kind the teacher uses for levels it did not propose.
 """
@@ -104,8 +105,9 @@ class LevelTeacher(Teacher):
         belongs to. With ``infos`` (the proposals' infos, one per task), the oldest outstanding proposal of the
         level *of that kind* is dropped; without, the level's oldest. Every task is checked before anything
         changes. Returns how many outstanding proposals were dropped (a task with none of its kind outstanding
-        drops nothing). :class:`~magister.rl.vector.CurriculumVectorEnv` calls it (as it gives a ``RayTeacher``
-        its unscored tasks back, which hands them out again)."""
+        drops nothing). :class:`~magister.rl.vector.CurriculumVectorEnv` and a
+        :class:`~magister.rl.wrapper.CurriculumWrapper` alone call it (as they give a ``RayTeacher`` its unscored
+        tasks back, which hands them out again)."""
         enc = self._encode(tasks)
         if infos is None:
             infos = [None] * len(enc)

@@ -100,17 +100,34 @@ class ParametricEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         space = self.action_space
         if isinstance(space, gym.spaces.Discrete):  # before anything changes: a refused action costs no step
-            raw = np.asarray(action)  # a number: not text, not True, not an array of several
-            ok = raw.ndim == 0 and raw.dtype.kind in "iuf" and bool(np.isfinite(raw)) and float(raw) == int(raw) \
-                and space.start <= int(raw) < space.start + space.n
-            if not ok:
-                raise ValueError(f"{type(self).__name__} actions are the whole numbers {int(space.start)}.."
-                                 f"{int(space.start + space.n - 1)}; got {action!r}")
-        a = np.asarray([action]).reshape(1, *space.shape) if space.shape else np.asarray([int(action)])
+            start = int(space.start)
+            whole_ = discrete_action(action, start, int(space.n))
+            if whole_ is None:
+                raise ValueError(f"{type(self).__name__} actions are the whole numbers {start}.."
+                                 f"{start + int(space.n) - 1}; got {action!r}")
+            a = np.asarray([whole_])
+        else:
+            a = np.asarray([action]).reshape(1, *space.shape) if space.shape else np.asarray([int(action)])
         reward, term, trunc, success = self.step_batch(self._state, a, self.np_random)
         obs = self.obs_batch(self._state)[0]
         info = {"is_success": bool(success[0])} if (term[0] or trunc[0]) else {}
         return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
+
+
+def discrete_action(action: Any, start: int, n: int) -> int | None:
+    """``action`` as an int when it is one of the whole numbers ``start .. start + n - 1`` (a Python or numpy
+    integer, or a whole float), else None: not a bool (``int()`` took True as 1), text, NaN, 1.7 (``int()`` played
+    it as 1) or an array of several. The check of one action, before anything changes (a refused action costs no
+    step), of :meth:`ParametricEnv.step` and :meth:`~magister.rl.envs.maze.MazeEnv.step`; integers take a fast
+    path (every step of a Gymnasium loop)."""
+    if type(action) is int or isinstance(action, np.integer):
+        a = int(action)
+    else:
+        raw = np.asarray(action)
+        if raw.ndim != 0 or raw.dtype.kind not in "iuf" or not np.isfinite(raw) or float(raw) != int(raw):
+            return None
+        a = int(raw)
+    return a if start <= a < start + n else None
 
 
 def _batch_actions(env_cls: type[ParametricEnv], space: Any, actions: Any, n: int) -> np.ndarray:

@@ -48,6 +48,7 @@ import numpy as np
 
 from ...errors import InvalidTaskError
 from ...settings import number, whole
+from .base import discrete_action
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
            "training_seeds", "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
@@ -382,14 +383,8 @@ class MazeEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         # before anything changes: a refused action costs no step. int() took 1.7 (played as 1) and True, and
         # answered NaN or an array with Python's own words
-        if type(action) is int or (isinstance(action, np.integer) and action.ndim == 0):
-            a = int(action)
-            ok = a in (0, 1, 2)
-        else:
-            raw = np.asarray(action)
-            ok = raw.ndim == 0 and raw.dtype.kind in "iuf" and bool(np.isfinite(raw)) and float(raw) in (0.0, 1.0, 2.0)
-            a = int(raw) if ok else -1
-        if not ok:
+        a = discrete_action(action, 0, 3)
+        if a is None:
             raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
         self._steps += 1
         term = False
