@@ -511,3 +511,14 @@ def test_a_locked_database_is_not_called_unusable(tmp_path):
     other.execute("ROLLBACK")
     other.close()
     assert len(store.history("Spanish basics", "ana")) == 1
+
+
+def test_iso_times_without_an_offset_are_utc_and_a_trailing_z_is_read_on_every_python():
+    # `magister study --now 2025-01-31T09:00Z` was "not an ISO date-time" on Python 3.10 (fromisoformat refused Z)
+    from magister.people.events import iso_seconds
+
+    utc = 1738314000.0  # 2025-01-31T09:00 UTC
+    assert iso_seconds("2025-01-31T09:00Z") == iso_seconds("2025-01-31T09:00") == utc
+    assert iso_seconds(" 2025-01-31T09:00z ") == utc and iso_seconds("2025-01-31T10:00+01:00") == utc
+    with pytest.raises(ValueError):
+        iso_seconds("31/01/2025")

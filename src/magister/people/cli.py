@@ -29,7 +29,7 @@ def command(
     count: int = typer.Option(10, "--count", min=1, help="questions in this session at most (terminal)"),
     retention: float = typer.Option(0.9, "--retention", min=0.5, max=0.99,
                                     help="review a card when predicted recall falls to this"),
-    now: Optional[str] = typer.Option(None, "--now", help="pretend the session happens at this ISO date-time"),
+    now: Optional[str] = typer.Option(None, "--now", help="pretend the session happens at this ISO date-time (UTC unless it gives an offset)"),
     web: bool = typer.Option(False, "--web", help="serve the study loop as a web page instead of the terminal"),
     host: str = typer.Option("127.0.0.1", "--host", help="address the page listens on (--web)"),
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="port of the page (--web)"),
@@ -37,13 +37,13 @@ def command(
     """Study a deck in the terminal (or, with --web, in the browser); the history persists between sessions."""
     import sys
     import time as _time
-    from datetime import datetime, timezone
 
     from rich.console import Console
     from rich.markup import escape
 
     from ..errors import MagisterError, missing_extra
     from .deck import load_decks
+    from .events import iso_seconds
     from .store import StudyStore
 
     console = Console(highlight=False)
@@ -76,11 +76,11 @@ def command(
     offset = 0.0
     if now is not None:
         try:
-            dt = datetime.fromisoformat(now)
+            offset = iso_seconds(now) - _time.time()
         except ValueError:
-            console.print(f"[red]error:[/red] --now {escape(repr(now))} is not an ISO date-time such as 2025-01-31T09:00")
+            console.print(f"[red]error:[/red] --now {escape(repr(now))} is not an ISO date-time such as "
+                          "2025-01-31T09:00 (UTC without an offset) or 2025-01-31T09:00+01:00")
             raise typer.Exit(2)
-        offset = (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp() - _time.time()
     try:
         store = StudyStore(db if db is not None else DEFAULT_DB)
     except MagisterError as e:

@@ -196,6 +196,18 @@ def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventL
                     np.full(len(lc), np.nan), False, {"fold": np.array(fold, dtype=np.int64)})
 
 
+
+def iso_seconds(text: str) -> float:
+    """Seconds since the epoch of an ISO date-time; one without a UTC offset is UTC, whatever the machine's time
+    zone (read in the machine's zone, one file gave other intervals on another machine and around a DST change,
+    and times with and without an offset could swap order). A trailing ``Z`` is UTC on every Python (3.10's
+    ``fromisoformat`` refused it). Raises ``ValueError`` for text that is not one."""
+    text = str(text).strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
 def load_anki(path: str | Path, learner: str = "me") -> EventLog:
     """Read an Anki review log (``card_id, review_rating, review_time, review_duration``).
 
@@ -208,11 +220,7 @@ def load_anki(path: str | Path, learner: str = "me") -> EventLog:
         for r, row in enumerate(csv.DictReader(f)):
             with _row(path, r + 2, "card_id, review_rating (1-4), review_time (ISO), review_duration (ms)"):
                 rating = _in_range(float(row["review_rating"]), 1.0, 4.0, "review_rating")
-                when = datetime.fromisoformat(row["review_time"])
-                # a time without an offset is UTC (as `magister study --now` reads one): it was read in the
-                # machine's zone, so one file gave other intervals on another machine (and around a DST change),
-                # and rows with and without an offset could swap order
-                when = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+                when = iso_seconds(row["review_time"])
                 d = row.get("review_duration", "")
                 took = float(d) / 1000.0 if d not in ("", None) else np.nan
                 cards.append(row["card_id"])
