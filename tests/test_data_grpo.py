@@ -229,3 +229,35 @@ def test_a_prompt_drawn_twice_in_a_generation_batch_gives_two_groups_as_grpo_gro
     assert cur.groups_observed == 2 * len(calls) and cur.attempts[3] == 8 * len(calls)
     out = cur.observe([3] * 8, [1.0] * 4 + [0.0] * 4, group_size=4)
     assert out["prompt"].tolist() == [3, 3] and out["abs_advantage"].tolist() == [0.0, 0.0]
+
+
+def test_an_async_callable_reward_object_is_awaited_and_feeds_the_curriculum(tmp_path):
+    """A reward object whose ``__call__`` is ``async`` (TRL awaits it) was wrapped as a plain function: the
+    wrapper iterated the coroutine and the first training step crashed ("'coroutine' object is not iterable")."""
+
+    class AsyncCorrect:
+        __name__ = "correct"
+
+        async def __call__(self, prompts, completions, **kwargs):
+            return [float(k % 2) for k in range(len(prompts))]
+
+    cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0),
+                           categories=_dataset()["level"], seed=0)
+    trainer = add_prompt_curriculum(_trainer(tmp_path, 1, AsyncCorrect()), cur)
+    trainer.train()
+    assert cur.groups_observed == 2 and cur.attempts.sum() == 8 and np.nanmax(cur.pass_rates()) == 0.5
+
+
+def test_a_reward_function_returning_too_few_rewards_is_named(tmp_path):
+    """The wrapper fed the curriculum before TRL checked the count, and its error told the user to "pass one
+    prompt index per completion" (which the trainer does) instead of naming the reward function at fault."""
+
+    def correct(prompts, completions, **kwargs):
+        return [1.0] * (len(prompts) - 1)
+
+    cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0),
+                           categories=_dataset()["level"], seed=0)
+    trainer = add_prompt_curriculum(_trainer(tmp_path, 1, correct), cur)
+    with pytest.raises(mg.MagisterError, match="reward function 'correct' returned 7 rewards for 8 completions"):
+        trainer.train()
+    assert cur.groups_observed == 0 and cur.attempts.sum() == 0

@@ -220,3 +220,14 @@ def test_a_teacher_with_an_open_score_range_gets_the_groups_scores():
     cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
     out = cur.observe([0, 0, 12, 12], [1, 0, 1, 1])
     assert out["score"].tolist() == [0.5, 1.0] and cur.groups_observed == 2
+
+
+def test_a_reward_outside_the_range_is_named_by_its_completion_and_the_fix_is_reward_range():
+    """The message was the teacher's: it said "(position 0)" counted among the rewards left after NaNs were
+    dropped (the bad reward was completion 2) and told the user to set score_range=, which a curriculum has not."""
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(CATS), seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    with pytest.raises(InvalidScoreError) as e:
+        cur.observe([0, 0, 1, 1], [None, float("nan"), 2.0, 0.5], group_size=2)
+    assert "reward 2.0 (completion 2)" in str(e.value) and "score_range" not in str(e.value)
+    assert "reward_range=(low, high)" in str(e.value) and teacher.n_observed == 0 and cur.attempts.sum() == 0

@@ -30,14 +30,17 @@ What it does:
   replay the sampler to skip the batches already trained, which would ask the
   teacher for proposals again; the curriculum restores its own position. The
   generation batch the loader had fetched ahead when the checkpoint was written
-  was chosen but never trained; the resumed run starts with the next one.
+  was chosen but never trained; the resumed run starts with the next one. A checkpoint inside a generation
+  block (``num_iterations > 1`` or ``steps_per_generation > gradient_accumulation_steps``) loses the rest of
+  that block: TRL does not save its completions, and the resumed run starts a new block with the next prompts.
 
 :class:`CurriculumGRPOTrainer` is the same as a subclass
 (``CurriculumGRPOTrainer(curriculum=..., model=..., ...)``).
 
 Timing: ``accelerate`` fetches one batch ahead, so the prompts of generation
 step ``t`` are chosen before the rewards of step ``t - 1`` are in (a lag of one
-generation step). Feedback is matched to prompts by the ``magister_prompt``
+generation step; none when ``num_iterations * steps_per_generation > 1``, as the loader then reaches the next
+generation batch after the current one is scored). Feedback is matched to prompts by the ``magister_prompt``
 column, so it is always attributed correctly.
 
 Limits: one process (a multi-process launch would need every rank's teacher
@@ -58,7 +61,7 @@ from torch.utils.data import Sampler
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidScoreError
 from .prompts import PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
@@ -98,6 +101,14 @@ class CurriculumRepeatSampler(Sampler[int]):
                         yield i
 
 
+def _is_async(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func`` returns a coroutine: an ``async def`` function, a ``functools.partial`` of one, or
+    an instance whose ``__call__`` is ``async`` (TRL awaits all three)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
 def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
                       column: str = INDEX_COLUMN, training: Callable[[], bool] | None = None,
                       group_size: int | None = None) -> Callable[..., Any]:
@@ -119,9 +130,14 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
         if column not in kwargs:
             raise ConfigError(f"the reward function got no {column!r} column; add the prompt row numbers to the "
                               "train dataset (add_prompt_curriculum does) and keep remove_unused_columns=False")
+        rewards = list(rewards)
+        if len(rewards) != len(kwargs[column]):  # TRL's own check comes after this wrapper returns
+            raise InvalidScoreError(f"the reward function {getattr(func, '__name__', type(func).__name__)!r} "
+                                    f"returned {len(rewards)} rewards for {len(kwargs[column])} completions; return "
+                                    "one reward per completion (None for one left out). Nothing was recorded.")
         curriculum.observe(kwargs[column], [None if r is None else float(r) for r in rewards], group_size=group_size)
 
-    if inspect.iscoroutinefunction(func):
+    if _is_async(func):
         @functools.wraps(func)
         async def async_wrapped(*args: Any, **kwargs: Any) -> Any:
             rewards = await func(*args, **kwargs)

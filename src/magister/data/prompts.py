@@ -257,9 +257,16 @@ class PromptCurriculum:
                     "pass_rate": empty, "abs_advantage": empty, "score": empty}
         try:
             u = self.reward_range.normalise(rf)
-        except InvalidScoreError as e:
-            raise InvalidScoreError(f"{e}; declare the rewards' range with PromptCurriculum(reward_range=(low, "
-                                    "high)); nothing was recorded") from None
+        except InvalidScoreError:  # its message names score_range= and a position among the rewards kept
+            lo, hi = self.reward_range.low, self.reward_range.high
+            outside = np.flatnonzero(~((rf >= lo) & (rf <= hi)))
+            if not outside.size:
+                raise
+            at = int(np.flatnonzero(keep)[outside[0]])
+            raise InvalidScoreError(f"reward {float(rf[outside[0]])!r} (completion {at}) is outside "
+                                    f"the curriculum's reward_range [{lo}, {hi}]; declare the rewards' range with "
+                                    "PromptCurriculum(reward_range=(low, high)), or reward_range=ScoreRange(low, "
+                                    "high, clip=True) to clip; nothing was recorded") from None
         gids, n, pass_rate, abs_adv = group_scores(group, u)
         ids = gids if group_size is None else idx[np.searchsorted(group, gids)]  # each group's prompt
         score = pass_rate if self.feedback == "pass_rate" else abs_adv
