@@ -510,3 +510,27 @@ def test_closing_the_env_closes_a_copied_teacher_client_and_flushes_any_other(tm
     _play(env, np.random.default_rng(0), 1)
     env.close()
     assert client.closing == (["close"] if copy else ["flush"])
+
+
+class _Asymmetric(_Duel):
+    """A parallel game whose seats see and do different things (player_1's observations and actions are larger)."""
+
+    def observation_space(self, agent):
+        return gym.spaces.Discrete(10 if agent == "player_0" else 20)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2 if agent == "player_0" else 3)
+
+
+def test_seats_with_different_spaces_need_a_fixed_seat(tmp_path: Path) -> None:
+    # before: the env declared player_0's spaces and, every other game (seat="alternate"), returned player_1's
+    # observations outside them (and took actions outside its action space)
+    pool = OpponentPool(tmp_path / "pool", max_ids=5)
+    pool.add(b"x")
+    for seat in ("alternate", "random"):
+        with pytest.raises(ConfigError, match="spaces differ.*seat='player_0'"):
+            OpponentEnv(_Asymmetric(), pool, lambda data: (lambda obs: 0), seat=seat, report=False)
+    env = OpponentEnv(_Asymmetric(), pool, lambda data: (lambda obs: 0), seat="player_1", report=False)
+    assert env.observation_space == gym.spaces.Discrete(20) and env.action_space == gym.spaces.Discrete(3)
+    obs, info = env.reset()
+    assert info["seat"] == "player_1" and env.observation_space.contains(obs)

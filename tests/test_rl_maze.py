@@ -144,6 +144,37 @@ def test_flat_view_refuses_other_view_sizes():
         FlatView(gym.make("CartPole-v1"))
 
 
+def test_make_minigrid_passes_gymnasiums_env_checker_and_can_be_rebuilt_from_its_spec():
+    pytest.importorskip("minigrid")
+    from gymnasium.utils.env_checker import check_env
+
+    from magister.rl.minigrid import FlatView, SeedTask, make_minigrid
+
+    env = make_minigrid("MiniGrid-Empty-5x5-v0")
+    # SeedTask and FlatView did not record their constructor: gym.make(env.spec) (and so check_env's close check)
+    # raised "SeedTask wrapper does not inherit from RecordConstructorArgs"
+    with pytest.warns(UserWarning):  # (check_env's own note that the env is wrapped)
+        check_env(env, skip_render_check=True)
+    again = gym.make(env.spec)
+    assert isinstance(again, FlatView) and isinstance(again.env, SeedTask)
+    obs, _ = again.reset(options={"task": 3})
+    assert again.observation_space.contains(obs) and np.array_equal(obs, env.reset(options={"task": 3})[0])
+    again.close()
+    env.close()
+
+
+def test_maze_env_renders_text_and_refuses_render_modes_it_does_not_have():
+    env = MazeEnv(render_mode="ansi")
+    env.reset(seed=0)
+    assert env.render().count("\n") == 14
+    # "rgb_array" was accepted (gym.make only warned) and render() gave text where an image is promised
+    for bad in ("rgb_array", "human"):
+        with pytest.raises(ValueError, match="render_mode"):
+            MazeEnv(render_mode=bad)
+        with pytest.raises(ValueError, match="render_mode"), pytest.warns(UserWarning):
+            gym.make("magister/Maze-v0", render_mode=bad)
+
+
 def test_seed_and_density_tasks():
     env = gym.make("magister/Maze-v0")
     env.reset(options={"task": 7})

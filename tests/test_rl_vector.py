@@ -377,3 +377,20 @@ def test_factory_envs_whose_observation_space_changes_with_the_task_are_refused_
     for _ in range(3):
         venv.step(np.array([1, 1]))
     venv.close()
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_the_vector_env_renders_its_sub_envs_and_shows_their_render_mode(vectorization):
+    # render() raised NotImplementedError and render_mode read None, so gymnasium's vector RecordVideo refused it
+    from magister.levels import SeedSpace
+    from magister.rl.envs import MazeEnv
+
+    venv = CurriculumVectorEnv([lambda: MazeEnv(render_mode="ansi")] * 2, mg.make_teacher("uniform", SeedSpace(), seed=0),
+                               vectorization=vectorization)
+    try:
+        venv.reset(seed=0)
+        assert venv.render_mode == "ansi"
+        frames = venv.render()
+        assert len(frames) == 2 and all(isinstance(f, str) and f.count("\n") == 14 for f in frames)
+    finally:
+        venv.close()

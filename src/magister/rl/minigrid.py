@@ -99,7 +99,7 @@ class TextMazeEnv(MiniGridEnv):
         self.mission = "get to the green goal square"
 
 
-class SeedTask(gym.Wrapper):
+class SeedTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Tasks are seeds: ``reset(options={"task": s})`` (or ``set_task(s)``) plays the level MiniGrid draws from seed ``s``.
 
     The final ``info`` carries ``"is_success"`` (the episode ended with a reward > 0, MiniGrid's goal reached)
@@ -107,6 +107,8 @@ class SeedTask(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env):
+        # recorded in env.spec, so that gym.make(env.spec) (and check_env's close check) can rebuild the stack
+        gym.utils.RecordConstructorArgs.__init__(self)
         super().__init__(env)
         self.seed_: int | None = None
 
@@ -132,10 +134,11 @@ class SeedTask(gym.Wrapper):
         return obs, reward, term, trunc, info
 
 
-class FlatView(gym.ObservationWrapper):
+class FlatView(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """MiniGrid's dict observation -> the flat ``float32`` vector of :class:`~magister.rl.envs.maze.MazeEnv`."""
 
     def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
         super().__init__(env)
         space = env.observation_space
         image = space.spaces.get("image") if isinstance(space, gym.spaces.Dict) else None

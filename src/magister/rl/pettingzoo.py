@@ -151,6 +151,14 @@ class OpponentEnv(gym.Env):
         first = agents[0] if seat in SEAT_CHOICES else seat
         self.observation_space = self.game.observation_space(first)
         self.action_space = self.game.action_space(first)
+        if seat in SEAT_CHOICES:  # the learner plays both seats: one env, one pair of spaces
+            for what in ("observation", "action"):
+                a, b = (getattr(self.game, what + "_space")(agent) for agent in agents)
+                if a != b:  # (the first seat's space was declared, and the other seat's observations lay outside it)
+                    raise ConfigError(
+                        f"seat={seat!r} has the learner play both seats, but their {what} spaces differ "
+                        f"({agents[0]}: {a}, {agents[1]}: {b}), and a Gymnasium env has one; pick the learner's "
+                        f"seat, e.g. seat={agents[0]!r} (one OpponentEnv per seat)")
         self.learner: str = first
         self.opponent_agent: str = agents[1] if first == agents[0] else agents[0]
         self.opponent_id: int | None = None

@@ -215,6 +215,9 @@ class CurriculumVectorEnv(VectorEnv):
         self.action_space = self.env.action_space
         self.single_observation_space = self.env.single_observation_space
         self.single_action_space = self.env.single_action_space
+        # the sub-envs' (gymnasium's vector RecordVideo refused a CurriculumVectorEnv of rgb_array envs: "Render
+        # mode is None", and render() raised NotImplementedError)
+        self.render_mode = self.env.render_mode
         self.metadata = dict(self.env.metadata)
         self.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
         self.tasks: list[Any] = [None] * self.num_envs
@@ -433,6 +436,10 @@ class CurriculumVectorEnv(VectorEnv):
                 self._give_back(np.ones(self.num_envs, dtype=bool))
             finally:
                 close_client(self.teacher)
+
+    def render(self) -> tuple[Any, ...] | None:
+        """The sub-envs' frames (as the inner ``SyncVectorEnv`` / ``AsyncVectorEnv`` renders them)."""
+        return self.env.render()
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         return self.env.call(name, *args, **kwargs)

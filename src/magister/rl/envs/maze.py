@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from ...errors import InvalidTaskError
+from ...errors import ConfigError, InvalidTaskError
 from ...settings import number, whole
 from .base import discrete_action
 
@@ -295,6 +295,10 @@ class MazeEnv(gym.Env):
         self.max_steps_ = None if max_steps is None else whole("MazeEnv: max_steps", max_steps, floats=True)
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(3)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            # (accepted, and render() gave text where "rgb_array" promises an image: a video recorder failed later)
+            raise ConfigError(f"MazeEnv: render_mode must be None or one of {self.metadata['render_modes']} (the "
+                             f"maze as text), got {render_mode!r}")
         self.render_mode = render_mode
         self._task: Any = task
         #: (task, its maze) resolved by set_task, for the next reset to play without drawing it again
