@@ -597,6 +597,20 @@ def test_threads_sharing_one_pool_lose_no_snapshot_and_no_game(tmp_path: Path, c
         assert fresh.record(0).games == 2 and fresh.record(0).wins == 2
 
 
+def test_a_pool_pickles_for_env_workers_with_a_lock_of_its_own(tmp_path: Path) -> None:
+    # the thread lock added for threads sharing one pool made every pool unpicklable ("cannot pickle
+    # '_thread.RLock' object"): an AsyncVectorEnv of OpponentEnvs sends its pool to the workers by pickle
+    import pickle
+
+    pool = _pool(tmp_path, n=2)
+    for original in (pool, OpponentPool(tmp_path, readonly=True)):
+        copy = pickle.loads(pickle.dumps(original))
+        assert copy.ids == original.ids and copy.load(1) == original.load(1)
+        assert copy._thread_lock is not original._thread_lock
+    pool.report(0, "win")  # the writer still writes
+    assert OpponentPool(tmp_path, readonly=True).record(0).wins == 1
+
+
 @pytest.mark.parametrize("field, value", [("max_size", "x"), ("eviction", "lru"), ("k", None), ("max_ids", 0),
                                           ("keep_first", "yes")])
 def test_an_index_with_corrupt_settings_is_refused_as_unreadable(tmp_path: Path, field: str, value) -> None:

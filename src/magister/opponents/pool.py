@@ -236,6 +236,17 @@ class OpponentPool:
         self._next_id, self._learner_rating, self._version = next_id, learner, version
         self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a pool goes to env workers (an AsyncVectorEnv of OpponentEnvs) by pickle: the thread lock is this
+        # process's (it made the pool unpicklable), and a copy gets its own
+        state = dict(self.__dict__)
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.RLock()
+
     def _check_writable(self) -> None:
         if self.readonly:
             raise ConfigError(f"the pool at {self.directory} was opened read-only; only the writer process may change it")
