@@ -7,6 +7,7 @@ with the check for that promise named (issue 12, items 13 and 15).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -254,7 +255,24 @@ class InfoDrawsAgain(Bins):
         return super().propose_with_info(k)
 
 
+class KeepsALambda(Bins):
+    """Keeps a lambda (what the level teachers did on a Discrete space): copy.deepcopy works, pickle does not."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.squash = lambda w: w / w.sum()
+
+
+class ShallowCopies(Bins):
+    """A deepcopy that shares its generator and arrays with the original."""
+
+    def __deepcopy__(self, memo):
+        return copy.copy(self)
+
+
 @pytest.mark.parametrize("cls,check,words", [
+    (KeepsALambda, "copies", "the teacher cannot be pickled"),
+    (ShallowCopies, "copies", "changed the original: the two share state"),
     (IgnoresSeed, "determinism", "a different seed gave exactly the same proposals"),
     (ForgetsStateOnSave, "resume", "reloaded"),
     (MutatesOnRefusedInput, "bad_input", "refused input changed the teacher's state"),

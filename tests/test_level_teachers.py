@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import re
 
 import numpy as np
@@ -206,6 +207,24 @@ def _run(teacher, score_of, steps, batch=1):
         teacher.observe_batch(tasks, [score_of(t) for t in tasks])
         infos += list(zip(tasks, inf))
     return infos
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_a_level_teacher_of_a_plain_finite_space_pickles_and_goes_on_identically(name):
+    """Its level keys were a lambda on a space without level_key of its own (a Discrete of names): pickle failed
+    ("Can't pickle local object 'LevelTeacher.__init__.<locals>.<lambda>'") where it worked on a SeedSpace."""
+    t = mg.make_teacher(name, mg.Discrete(["a", "b", "c", "d", "e"]), seed=0)
+    for i in range(30):
+        level = t.propose()
+        t.observe(level, (i % 7) / 7)
+    u = pickle.loads(pickle.dumps(t))
+    assert states_equal(u.state_dict(), t.state_dict())
+    for i in range(20):
+        a, b = t.propose(), u.propose()
+        assert a == b
+        t.observe(a, (i % 5) / 5)
+        u.observe(b, (i % 5) / 5)
+    assert states_equal(u.state_dict(), t.state_dict())
 
 
 def test_plr_replays_high_scoring_levels():
@@ -483,6 +502,17 @@ def test_accel_with_user_mutator_saves_and_resumes(tmp_path):
         lam.save(tmp_path / "b.ckpt")
     with pytest.raises(ConfigError, match="unknown mutator"):
         mg.make_teacher("accel", SeedSpace(100), mutator="nope")
+
+
+def test_repr_of_accel_with_a_mutator_no_checkpoint_can_hold_names_it_and_its_settings():
+    """repr raised the CheckpointError meant for save ("cannot be saved in a checkpoint"): repr read the settings
+    through config(), which writes them as a checkpoint does (a debugger, a log line or a failing assert broke)."""
+    lam = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=lambda s, rng: s, capacity=10)
+    text = repr(lam)
+    assert text.startswith("ACCEL(SeedSpace(100), mutator=<function ") and "<lambda>" in text
+    assert "capacity=10" in text and "replay_prob=0.8" in text
+    named = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10)
+    assert f"mutator='{__name__}:_edit_seed'" in repr(named)  # a savable one as its checkpoint names it, as before
 
 
 class _FlakyMutator:

@@ -553,7 +553,14 @@ class Teacher:
         return from_state_dict(state)
 
     def __repr__(self) -> str:
-        cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "score_range")
+        def shown(k: str, v: Any) -> Any:
+            try:
+                return _jsonable_config(v, k)
+            except CheckpointError:  # a setting a checkpoint cannot hold (accel's lambda mutator) has a repr still
+                return v
+
+        cfg = ", ".join(f"{k}={shown(k, v)!r}" for k, v in getattr(self, "_init_args", {}).items()
+                        if k not in ("space", "seed", "score_range"))
         return f"{type(self).__name__}({self.space!r}{', ' + cfg if cfg else ''})"
 
 

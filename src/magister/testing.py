@@ -42,7 +42,10 @@ that improve when practised) and asserts one promise of the contract:
   range, then at the bottom; tasks at the corners of the space) leaves a
   teacher that proposes inside the space and believes no NaN;
 * ``task_forms`` - a task observed as a list, tuple, array, index or name is
-  the same task as its proposed form: same state, same later proposals.
+  the same task as its proposed form: same state, same later proposals;
+* ``copies`` - ``copy.deepcopy`` and a ``pickle`` round trip give a teacher in
+  the same state that goes on proposing what the original does, and shares
+  nothing with it (driving the copy leaves the original as it was).
 
 A check that raises anything other than ``AssertionError`` fails too:
 :func:`check_teacher` names it like any other failure.
@@ -51,9 +54,11 @@ A check that raises anything other than ``AssertionError`` fails too:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import json
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -629,6 +634,31 @@ def _check_settings(factory: TeacherFactory, space: Space, steps: int) -> None:
     )
 
 
+def _check_copies(factory: TeacherFactory, space: Space, steps: int) -> None:
+    """``copy.deepcopy`` and a ``pickle`` round trip (what a process pool or a user's own cache does with a teacher)
+    give a teacher in the same state, which goes on exactly as the original and shares nothing with it."""
+    a = factory(space, 23)
+    learner = ToyLearner(space)
+    _drive(a, learner, steps // 2 + 3)
+    before = a.state_dict()
+    copies = {"copy.deepcopy": copy.deepcopy(a)}
+    try:
+        copies["pickle"] = pickle.loads(pickle.dumps(a))
+    except Exception as e:  # noqa: BLE001 - whatever pickle raises, the teacher cannot be pickled
+        raise AssertionError(f"the teacher cannot be pickled ({type(e).__name__}: {e}): keep no lambda, local "
+                             "function, lock or open file in its attributes (a module-level function, or a "
+                             "functools.partial of one, pickles)") from None
+    runs = {}
+    for how, c in copies.items():
+        assert type(c) is type(a) and states_equal(before, c.state_dict()), f"{how} gave a teacher in another state"
+        runs[how] = _drive(c, copy.deepcopy(learner), steps // 4 + 3) + list(c.propose(4))
+        assert states_equal(before, a.state_dict()), (
+            f"driving a {how} of the teacher changed the original: the two share state (a generator, an array)")
+    ours = _drive(a, learner, steps // 4 + 3) + list(a.propose(4))
+    for how, run in runs.items():
+        assert _same_tasks(space, ours, run), f"a {how} of the teacher proposed differently from the original"
+
+
 CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "in_space": _check_in_space,  # first: the other checks observe what the teacher proposes
     "determinism": _check_determinism,
@@ -642,6 +672,7 @@ CHECKS: dict[str, Callable[[TeacherFactory, Space, int], None]] = {
     "settings": _check_settings,
     "extremes": _check_extremes,
     "task_forms": _check_task_forms,
+    "copies": _check_copies,
 }
 
 

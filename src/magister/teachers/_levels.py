@@ -22,6 +22,7 @@ taken as the kind the teacher uses for levels it did not propose.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Hashable
 
 import numpy as np
@@ -58,7 +59,8 @@ class LevelTeacher(Teacher):
 
     def __init__(self, space, *, seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
-        self._key = getattr(space, "level_key", None) or (lambda t: level_key(space, t))
+        # a partial, not a lambda: a level teacher of any space pickles (one on a Discrete space did not)
+        self._key = getattr(space, "level_key", None) or functools.partial(level_key, space)
         self._last_infos: list[dict[str, Any]] = []
         self.n_replayed = 0
 

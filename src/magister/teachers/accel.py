@@ -54,6 +54,9 @@ class _Unsaveable:
             f"accel's mutator {self.mutator!r} cannot be saved in a checkpoint; pass a module-level function, "
             "a built-in name ('maze', 'perturb') or an object with to_config()")
 
+    def __repr__(self) -> str:  # the teacher's repr shows the mutator given
+        return repr(self.mutator)
+
 
 @register("accel")
 class ACCEL(ReplayTeacher):
