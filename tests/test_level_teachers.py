@@ -392,6 +392,35 @@ def test_give_back_drops_a_proposal_that_will_never_be_scored():
     assert 5 not in t._evals and 5 not in t.buffer and not t._waiting  # scored from its one evaluation: p = 1
 
 
+def test_a_teacher_resumed_in_a_new_run_drops_the_proposals_its_old_episodes_held():
+    # saved with episodes running, resumed in a new process: their proposals waited forever, and a later score of
+    # one of their levels was taken for them. learnability: a training episode of level 1 out when saved; the
+    # resumed run evaluates level 1 and its evaluation's score was taken for the stale training one (dropped)
+    t = mg.make_teacher("learnability", SeedSpace(6), seed=0, capacity=3, n_candidates=2, eval_episodes=1,
+                        eval_interval=3, buffer_prob=1.0)
+    levels, infos = t.propose_with_info(4)
+    assert [(lv, i["evaluate"]) for lv, i in zip(levels, infos)] == [(5, True), (3, True), (3, False), (1, False)]
+    t.observe_batch(levels[:3], [0.5, 0.5, 0.5])
+    resumed = from_state_dict(t.state_dict())
+    assert states_equal(resumed.state_dict(), t.state_dict())  # saved exactly: the proposal waits in the state
+    assert resumed.drop_pending() == 1 and not resumed._waiting and resumed.drop_pending() == 0
+    levels, infos = resumed.propose_with_info(5)
+    assert (levels[4], infos[4]["evaluate"]) == (1, True)
+    resumed.observe(1, 1.0)
+    assert 1 not in resumed._evals and 1 not in resumed._waiting  # its evaluation counted (p = 1)
+    # accel: a level out as new and as a replay when saved; a score of it in the resumed run was taken for the
+    # stale new proposal's (not edited). Dropped, it is a replay's (edited), as the live teacher's second one is
+    t = mg.make_teacher("accel", SeedSpace(4), seed=0, initial="random", replay_prob=0.5, edit_top=1.0)
+    for s in range(4):
+        t.observe(s, float(s))
+    level = _out_twice(t, False)
+    resumed = from_state_dict(t.state_dict())
+    assert resumed.drop_pending() == 2 and not resumed._pending
+    e0 = resumed.n_edited
+    resumed.observe(level, 100.0)
+    assert resumed.n_edited > e0
+
+
 def test_robust_plr_trains_only_on_replays():
     t = mg.make_teacher("robust-plr", SeedSpace(), seed=2, capacity=20, replay_prob=0.5)
     infos = _run(t, lambda s: (s % 97) / 97, 300, batch=4)

@@ -106,6 +106,43 @@ def test_checkpoint_mid_run_resumes_exactly(local_ray, tmp_path):
     ray.kill(resumed)
 
 
+@pytest.mark.parametrize("name", ["plr", "learnability"])
+def test_the_actor_checkpoint_gives_its_level_teacher_back_the_tasks_no_client_handed_out(local_ray, tmp_path, name):
+    # before: the actor saved its teacher only. The tasks of a closed client waiting to be handed out again, and
+    # those leased to a live client (prefetched), are in no run resumed from the checkpoint, and its level teacher
+    # waited for their scores forever (a later score of one of their levels was taken for them)
+    from magister.levels.spaces import SeedSpace
+    from magister.teacher import loads
+
+    kwargs = {"n_candidates": 2, "eval_episodes": 1, "eval_interval": 3} if name == "learnability" else {}
+    actor = start_teacher_actor(mg.make_teacher(name, SeedSpace(1000), seed=0, **kwargs))
+    a, b = RayTeacher(actor, prefetch=4, flush_every=1), RayTeacher(actor, prefetch=4, flush_every=1)
+    for _ in range(2):
+        a.observe(a.propose(), 0.5)
+    first, running = b.propose(), b.propose()
+    b.observe(first, 0.5)  # (tells the actor b handed out both) an episode of b runs on; the rest stay leased to b
+    left = [t for t, _ in a._tasks] + (list(ray.get(a._pending)[0]) if a._pending is not None else [])
+    a.close()  # its prefetched tasks wait in the actor, to be handed out again
+    before = ray.get(actor.counts.remote())
+    assert before["n_returned"] == len(left) and before["n_leased"]
+    for saved in (mg.load(b.save(str(tmp_path / "teacher.ckpt"))), loads(b.state_bytes())):
+        waiting = saved._pending if name == "plr" else saved._waiting
+        assert list(waiting) == [running]  # only the task handed out (a new run drops it: drop_pending)
+        assert saved.drop_pending() == 1
+    assert ray.get(actor.counts.remote()) == before  # the live actor is unchanged: it hands its tasks out
+    c = RayTeacher(actor, prefetch=4, flush_every=1)
+    assert [c.propose() for _ in left] == left
+    for t in left + [running]:
+        (c if t != running else b).observe(t, 0.5)
+    for client in (b, c):
+        client.close()
+    # a run stopped (every client closed): its checkpoint waits for nothing, while the live teacher waits for the
+    # tasks the actor hands out next
+    live = loads(ray.get(actor.to_bytes.remote()))
+    assert not (live._pending if name == "plr" else live._waiting)
+    ray.kill(actor)
+
+
 class _FakeEpisode:
     def __init__(self):
         self.custom_data = {}

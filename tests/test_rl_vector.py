@@ -319,6 +319,29 @@ def test_tasks_a_reset_or_close_leaves_unscored_go_back_to_a_client_that_takes_t
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_level_teacher_saved_mid_run_and_resumed_in_a_new_run_drops_its_old_episodes_proposals(prefetch, tmp_path):
+    # before: saved while the vector env had episodes running (and tasks queued), a teacher resumed in a new process
+    # waited for their scores forever; a later score of one of their levels was taken for them
+    teacher = mg.make_teacher("plr", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, prefetch=prefetch)
+    venv.reset(seed=0)
+    venv.step(np.array([STOP, RIGHT]))  # sub-env 0 ends (scored, its next episode starts), 1 runs on
+    out = sum(len(q) for q in venv._queues) + 2  # the two running episodes, and the tasks queued
+    path = teacher.save(tmp_path / "teacher.ckpt")
+    venv.close()  # (the live teacher: what the close cut is given back)
+    assert not teacher._pending
+    resumed = mg.load(path)  # a new process: the old episodes are gone
+    assert sum(e[2] + e[3].count("r") for e in resumed._pending.values()) == out
+    assert resumed.drop_pending() == out and not resumed._pending
+    venv = CurriculumVectorEnv([CliffWalk] * 2, resumed, prefetch=prefetch)
+    venv.reset(seed=0)
+    for _ in range(3):
+        venv.step(np.array([STOP, STOP]))
+    venv.close()
+    assert not resumed._pending  # the new run's proposals scored or given back, and nothing else waits
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
 def test_a_reset_with_a_bad_mask_or_a_task_changes_nothing(prefetch):
     # before: a reset_mask given as a list (Gymnasium takes only a bool array) failed after the teacher had proposed
     # and the sub-env's id had moved on, so the next episode end raised "outcome/task mismatch"; options={'task': t}

@@ -2,7 +2,7 @@
 
 * :class:`TeacherActor` - holds one teacher; batched ``propose(k)`` /
   ``observe_batch``; idempotent batches (each client numbers its batches, a
-  batch sent twice is applied once); ``state_dict`` / ``to_bytes`` / ``save``.
+  batch sent twice is applied once); ``to_bytes`` / ``save``.
   Start it with :func:`start_teacher_actor`.
 * :class:`RayTeacher` - the worker-side handle: looks like a teacher
   (``propose()``, ``observe()``, ``observe_batch()``, ``space``), keeps a local
@@ -29,8 +29,13 @@ are re-issued, in order and with their infos, before any new proposal, so no
 proposed task is lost (for the level teachers: a new level is scored, a
 replayed one is played). Tasks a dead worker handed out after its last message
 to the actor are re-issued too. Leases live in the actor only: a teacher
-saved and started again has none. A client released by the driver or by a
-same-name replacement leases nothing more: Ray does not order the calls of
+saved and started again has none, so the actor's checkpoint (``save``,
+``to_bytes``) holds its teacher with every task not handed out (leased, or
+waiting to be re-issued) given back (a level teacher waits for no score of
+them; the live actor is unchanged). Tasks handed out and not scored yet (running
+episodes) are still waiting in the checkpoint: resuming in a new run, drop them
+with ``teacher.drop_pending()`` on the loaded level teacher.
+A client released by the driver or by a same-name replacement leases nothing more: Ray does not order the calls of
 different callers, so a refill a dead worker sent before it died may reach the
 actor after its release, and is refused (nothing proposed, nothing leased to a
 worker that is gone); its outcomes are still applied, and so are the tasks it gives back, less those its release
@@ -291,11 +296,27 @@ class TeacherActor:
         return {"n_observed": self.teacher.n_observed, "n_proposed": self.teacher.n_proposed,
                 "n_leased": sum(len(v) for v in self._leases.values()), "n_returned": len(self._returned)}
 
+    def _checkpointed(self) -> Teacher:
+        """The teacher as a checkpoint holds it: with every task not handed out (those of gone clients waiting to be
+        handed out again, and those leased to clients) given back to it (``give_back``: a level teacher's, on a
+        copy, so this actor is unchanged). A run resumed from the checkpoint has none of them (leases live in the
+        actor only), and a level teacher would wait for their scores forever, crediting a later score of the
+        level to one of them (its kind: new or replay, training or evaluation). Without ``give_back`` (teachers
+        that keep no proposals waiting) the teacher as it is: the resumed run proposes afresh."""
+        items = self._returned + [item for lease in self._leases.values() for item in lease]
+        if not items or not callable(getattr(self.teacher, "give_back", None)):
+            return self.teacher
+        copy = loads(self.teacher.to_bytes())
+        copy.give_back([t for t, _ in items], [dict(i) for _, i in items])
+        return copy
+
     def to_bytes(self) -> bytes:
-        return self.teacher.to_bytes()
+        """The teacher's checkpoint, with the tasks not handed out given back (see :meth:`_checkpointed`)."""
+        return self._checkpointed().to_bytes()
 
     def save(self, path: str) -> str:
-        return str(self.teacher.save(path))
+        """Save the teacher's checkpoint, with the tasks not handed out given back (see :meth:`_checkpointed`)."""
+        return str(self._checkpointed().save(path))
 
     def beliefs(self) -> dict[str, Any]:
         return self.teacher.beliefs()

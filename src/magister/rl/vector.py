@@ -32,6 +32,13 @@ mismatch raises). Outwardly the env follows Gymnasium's ``SAME_STEP``
 autoreset convention: the observation returned for a finished sub-env is the
 first observation of its next episode, and ``infos["final_obs"]`` /
 ``infos["final_info"]`` hold the last ones (masks ``_final_obs`` / ``_final_info``).
+
+Saving and resuming a level teacher: ``close()`` gives it back the tasks of the
+running episodes and the queued ones, so a teacher saved after ``close()`` waits
+for no score. One saved while episodes run (a checkpoint mid-run) holds their
+proposals as waiting; the run that goes on scores them, but a run resumed from
+that checkpoint in a new process never will: call ``teacher.drop_pending()`` on
+the loaded teacher before building the new vector env (every level teacher has it).
 """
 
 from __future__ import annotations

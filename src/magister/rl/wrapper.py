@@ -20,6 +20,10 @@ how vector envs and Ray rollout workers use it.
 
 The teacher can be any object with ``propose()`` and ``observe(task, score)``
 (a :class:`~magister.Teacher`, or a :class:`~magister.rl.ray.RayTeacher`).
+A level teacher saved while an episode runs holds its proposal as waiting for a
+score: a run resumed from that checkpoint in a new process calls
+``teacher.drop_pending()`` on the loaded teacher first (its old episodes are
+gone: every level teacher has ``drop_pending``).
 An episode cut short by an early ``reset`` is not reported: the teacher only
 hears about finished episodes, each exactly once (the first such reset warns, except in a
 :class:`~magister.rl.CurriculumVectorEnv`, whose ``reset()`` drops running episodes on purpose: a time limit must

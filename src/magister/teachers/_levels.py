@@ -17,7 +17,10 @@ reset or a close) is handed back with :meth:`LevelTeacher.give_back` (the
 vector env calls it for the episodes it cuts and the tasks it prefetched, a ``CurriculumWrapper`` alone for
 the episodes of its teacher's proposals it cuts), so
 that it stops counting as outstanding; a score for a level with nothing outstanding is
-taken as the kind the teacher uses for levels it did not propose.
+taken as the kind the teacher uses for levels it did not propose. The proposals
+outstanding are part of the saved state (a teacher loaded back into the run
+that holds them matches their scores alike); a run resumed in a new process,
+whose old episodes are gone, drops them with :meth:`LevelTeacher.drop_pending`.
 """
 
 from __future__ import annotations
@@ -119,6 +122,24 @@ class LevelTeacher(Teacher):
                 raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "
                                   "proposal's info) per task, or none. Nothing was given back.")
         return sum(bool(self._drop(key, info)) for (key, _), info in zip(enc, infos))
+
+    def drop_pending(self) -> int:
+        """Give back every proposal waiting for a score (each as :meth:`give_back` does, oldest first per level), and
+        return how many there were. For a run resumed from a checkpoint in a new process: the proposals waiting in
+        it went to episodes of the old process (running when it was saved), whose scores will never come, and a
+        later score of one of their levels would be taken for one of them (its kind: new or replay, training or
+        evaluation). Call it on the loaded teacher before the new run proposes (``t = magister.load(path);
+        t.drop_pending()``), not when the episodes that hold the proposals go on (a teacher loaded back into the
+        same run: their scores answer them)."""
+        n = 0
+        for key in self._pending_keys():
+            while self._drop(key, None):
+                n += 1
+        return n
+
+    def _pending_keys(self) -> list[Hashable]:
+        """The keys of the levels with proposals waiting for a score."""
+        return []
 
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         """Stop counting the oldest outstanding proposal of ``key`` (of ``info``'s kind when given); whether one
@@ -269,6 +290,9 @@ class ReplayTeacher(LevelTeacher):
         else:
             del self._pending[key]
         return kind, tick
+
+    def _pending_keys(self) -> list[Hashable]:
+        return list(self._pending)
 
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         kind = None if info is None or "replay" not in info else "r" if info["replay"] else "n"

@@ -150,6 +150,9 @@ class Learnability(LevelTeacher):
             del self._waiting[key]
         return kind
 
+    def _pending_keys(self) -> list[Hashable]:
+        return list(self._waiting)
+
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         kind = None if info is None or "evaluate" not in info else "e" if info["evaluate"] else "t"
         kind = self._answer(key, kind)
