@@ -299,6 +299,14 @@ def test_policies_refuse_non_finite_or_out_of_range_settings(name, bad):
         mg.make_teacher(name, mg.Discrete(["a", "b", "c"]), **bad)
 
 
+def test_max_information_respect_prerequisites_must_be_true_or_false():
+    # respect_prerequisites="false" (a JSON client) was read as True: the choice silently kept to unlocked items
+    for bad in ("false", 0, [[0]]):
+        with pytest.raises(ConfigError, match="respect_prerequisites must be True or False"):
+            mg.make_teacher("max-information", mg.Discrete(["a", "b"]), respect_prerequisites=bad)
+    assert MaxInformation(mg.Discrete(["a", "b"]), respect_prerequisites=True).respect_prerequisites is True
+
+
 def test_policy_clock_refuses_non_finite_times_and_changes_nothing():
     t = mg.make_teacher("spaced-review", mg.Discrete(["a", "b"]), seed=0)
     t.observe("a", 1.0)

@@ -95,6 +95,21 @@ def test_refusals_never_echo_a_large_input_back(client):
         assert "characters left out" in r.text or "more)" in r.text
 
 
+def test_a_body_nested_too_deeply_or_not_utf8_is_a_clear_422_that_changes_nothing(client):
+    before = _state(client)
+    deep = '{"task": ' + "[" * 5000 + "]" * 5000 + ', "score": 0.5}'
+    for path, body, why in [("/v1/curricula/skills/observe", deep.encode(), "too deeply"),
+                            ("/v1/curricula/skills/observe_batch", b'{"observations": [' + deep.encode() + b"]}",
+                             "too deeply"),
+                            ("/v1/curricula", b'{"name": "x", "space": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                             "too deeply"),
+                            ("/v1/curricula/skills/observe", b'{"task": "add\xff", "score": 0.5}', "not UTF-8")]:
+        # was 400 "There was an error parsing the body", which said neither what nor how to fix it
+        r = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and why in r.json()["detail"], r.text[:300]
+    assert _state(client) == before
+
+
 # ------------------------------------------------------------- item 3
 def test_the_work_a_create_may_cause_is_capped_by_settings(tmp_path):
     with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN, max_tasks=1000,
@@ -230,6 +245,27 @@ def test_a_request_cannot_make_the_server_open_a_pool_folder(client, tmp_path):
     assert (tmp_path / "pool" / "pool.json").read_bytes() == before
     plain = {"name": "op", "space": {"type": "Discrete", "n": 8}, "teacher": "pfsp"}
     assert client.post("/v1/curricula", json=plain).status_code == 201  # a fixed set of opponents still works
+
+
+def test_a_deeply_nested_space_is_a_422_and_every_listing_still_answers(client):
+    def nested(depth):
+        spec = {"type": "Discrete", "n": 2}
+        for _ in range(depth):
+            spec = {"type": "Dict", "spaces": {"x": spec}}
+        return spec
+
+    # 130 Dict levels were created (201), then the API could not serialise them: GET /v1/curricula (and the
+    # curriculum, its summary) answered 500 to everyone until it was deleted
+    for depth in (17, 130):
+        r = client.post("/v1/curricula", json={"name": "deep", "space": nested(depth)})
+        assert r.status_code == 422 and "nests Dict spaces more than 16 deep" in r.json()["detail"], r.text
+        r = client.post("/v1/curricula/bulk", json={"template": {"space": nested(depth)}, "learners": ["ana"]})
+        assert r.status_code == 422, r.text
+    assert client.get("/v1/curricula/deep").status_code == 404
+    assert client.get("/v1/curricula").status_code == 200
+    assert client.post("/v1/curricula", json={"name": "deep", "space": nested(16)}).status_code == 201
+    assert client.post("/v1/curricula/deep/propose").status_code == 200
+    assert client.get("/v1/curricula").status_code == 200
 
 
 # ------------------------------------------------------------- item 8

@@ -72,6 +72,15 @@ def test_bad_settings_are_refused():
             mg.make_teacher("skill-it", mg.Discrete(3), **kwargs)
 
 
+def test_closure_must_be_true_or_false():
+    # closure="false" (a JSON client, a config file) was read as True, and a service client's nested list was
+    # accepted and stored as the setting
+    for bad in ("false", 1, [[0]]):
+        with pytest.raises(ConfigError, match="closure must be True or False"):
+            mg.make_teacher("skill-it", mg.Discrete(3), closure=bad)
+    assert mg.make_teacher("skill-it", mg.Discrete(3), closure=np.bool_(True)).closure is True
+
+
 def test_a_huge_eta_or_graph_gives_probabilities_not_nan():
     # eta 1e308 (accepted: a finite number >= 0) made eta * drive overflow: inf - inf gave NaN probabilities and
     # propose() raised numpy's "probabilities contain NaN"

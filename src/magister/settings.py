@@ -127,6 +127,13 @@ def number(name: str, value: Any, low: float | None = None, high: float | None =
     return float(value)
 
 
+def flag(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (numpy's too): ``bool("false")`` would be True (a JSON client's "false", a list)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be True or False, got {short_number(value)}")
+    return bool(value)
+
+
 def fraction(name: str, value: Any, hint: str = "") -> float:
     """A number in [0, 1]."""
     return number(name, value, 0.0, 1.0, hint=hint)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, fraction, number, whole
+from ..settings import few_tasks, flag, fraction, number, whole
 from ..teacher import Teacher, register
 from .base import LearnerModel, make_model
 from .events import Event
@@ -452,6 +452,7 @@ class MaxInformation(PeoplePolicy):
     default_model = "elo"
 
     def __init__(self, space, *, respect_prerequisites: bool = False, **kwargs: Any):
+        flag("respect_prerequisites", respect_prerequisites)  # ("false" from a JSON client was read as True)
         super().__init__(space, **kwargs)
         self.respect_prerequisites = bool(respect_prerequisites)
 

@@ -409,6 +409,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         # "Not Found" / "Method Not Allowed": say what was asked and where the paths are listed
         detail, headers = exc.detail, getattr(exc, "headers", None)
         path = clip(request.url.path, 200)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # the framework's words for a body its JSON parser raised on with something other than a syntax
+            # error: say which, as a 422 like every other body that cannot be read
+            cause = exc.__cause__
+            if isinstance(cause, RecursionError):
+                why = "it nests arrays or objects too deeply to parse; send JSON nested at most a few hundred levels"
+            elif isinstance(cause, UnicodeDecodeError):
+                why = "it is not UTF-8 text; send JSON encoded as UTF-8"
+            else:
+                why = f"{type(cause).__name__ if cause is not None else 'unknown error'}; send a JSON object"
+            return JSONResponse({"detail": f"the request body could not be read as JSON: {why}. Nothing changed."},
+                                status_code=422)
         if exc.status_code == 404 and detail == "Not Found":
             detail = (f"no endpoint {request.method} {path}; the API's paths are all under /v1 and listed at "
                       "/docs (and /openapi.json)")

@@ -72,6 +72,9 @@ MAX_TASKS = 1_000_000
 MAX_POLICY_TASKS = 100_000
 #: largest Box dimension
 MAX_DIM = 1024
+#: deepest nesting of Dict spaces a curriculum may have (its space, tasks and beliefs are echoed as JSON, which the
+#: framework serialises at most about 250 levels deep: a deeper space was created, then every listing answered 500)
+MAX_SPACE_DEPTH = 16
 #: proposal replies kept in memory per curriculum for retried request ids
 RECENT_PROPOSALS = 10_000
 #: a curriculum name (the same rule as the API's path parameter)
@@ -380,6 +383,9 @@ class Service(Recovery, ClientIdLog):
             raise Invalid("the service does not open opponent pools named in a request (a 'pool' setting is a "
                           "folder on the server); serve an opponent teacher without a pool, over a fixed "
                           "Discrete space of opponents, or run it in the training process")
+        if _space_depth(space) > MAX_SPACE_DEPTH:
+            raise Invalid(f"the space nests Dict spaces more than {MAX_SPACE_DEPTH} deep; this service accepts at most "
+                          f"{MAX_SPACE_DEPTH} levels (flatten it: one Dict whose keys name the leaves)")
         try:
             sp = space_from_spec(space)
         except MagisterError as e:
@@ -966,6 +972,18 @@ def _id_reused(name: str, where: str, cid: str, seq: int, in_request: int | None
             "exactly what the first attempt sent (the same task and score with the same id: it is then answered "
             "with its first seq and applied once); if it is a new observation, give it a fresh id (e.g. a random "
             "UUID).")
+
+
+def _space_depth(spec: Any) -> int:
+    """How deep a space spec nests Dict spaces (0: none), counted without recursion, up to MAX_SPACE_DEPTH + 1."""
+    depth, level = 0, [spec]
+    while level and depth <= MAX_SPACE_DEPTH:
+        inner = [v for s in level if isinstance(s, dict) and s.get("type") == "Dict" and isinstance(s.get("spaces"), dict)
+                 for v in s["spaces"].values()]
+        if not inner:
+            break
+        depth, level = depth + 1, inner
+    return depth
 
 
 def _check_learner(learner: Any) -> str:

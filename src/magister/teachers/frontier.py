@@ -69,7 +69,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..history import History
-from ..settings import MAX_SIZE, fraction, number, size, whole
+from ..settings import MAX_SIZE, flag, fraction, number, size, whole
 from ..teacher import Teacher, register
 
 __all__ = ["Frontier", "dimension_relevance"]
@@ -165,8 +165,7 @@ class Frontier(Teacher):
                                   "coordinates")
         self.random_ratio = fraction("random_ratio", random_ratio)
         self.bootstrap = whole("bootstrap", bootstrap, 0)
-        if not isinstance(relevance, (bool, np.bool_)):
-            raise ConfigError(f"relevance must be True or False, got {relevance!r}")
+        flag("relevance", relevance)
         self.relevance = bool(relevance)
         self.relevance_every = whole("relevance_every", relevance_every)
         self.bins = whole("bins", bins, 2)

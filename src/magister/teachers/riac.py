@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..regions import RegionTree
-from ..settings import fraction, number
+from ..settings import flag, fraction, number
 from ..teacher import Teacher, register
 
 
@@ -88,8 +88,7 @@ class RIAC(Teacher):
             )
         # (an infinite one was taken: every perturbed task went to a corner of its region; numpy numbers were refused)
         self.perturb_std = number("perturb_std", perturb_std, 0.0, hint="a standard deviation in unit coordinates")
-        if not isinstance(leaves_only, (bool, np.bool_)):
-            raise ConfigError(f"leaves_only must be True or False, got {leaves_only!r}")
+        flag("leaves_only", leaves_only)
         self.leaves_only = bool(leaves_only)
         self.lp_power = number("lp_power", lp_power, 0.0, 8.0, low_open=True,
                                hint="regions are drawn in proportion to progress ** lp_power")

@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, number, per_task_size, weights
+from ..settings import few_tasks, flag, number, per_task_size, weights
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
@@ -119,7 +119,7 @@ class SkillIt(Teacher):
             if not np.isfinite(g).all() or (g < 0).any():
                 raise ConfigError("graph entries must be finite and non-negative (A[i][j] > 0: skill i helps j)")
             self.graph = g
-        self.closure = bool(closure)
+        self.closure = flag("closure", closure)  # ("false" or [[...]] from a JSON client was read as True)
         # the graph the update uses: the given one (the default), or its closure
         self.effective_graph: np.ndarray | None = (None if self.graph is None else
                                                    transitive_closure(self.graph) if self.closure else self.graph)
