@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1] / "src" / "magister"
 
 #: top-level module or package of magister -> layer (a part may import only from lower layers)
@@ -103,7 +105,8 @@ def test_import_magister_and_a_plain_teacher_stay_light() -> None:
     code = (
         "import sys, magister as mg\n"
         "mg.make_teacher('uniform', mg.Discrete(3), seed=0).propose()\n"
-        "heavy = ('torch', 'gymnasium', 'fastapi', 'sqlalchemy', 'ray', 'transformers', 'scipy', 'magister.people',"
+        "heavy = ('torch', 'gymnasium', 'fastapi', 'sqlalchemy', 'ray', 'transformers', 'scipy', 'matplotlib',"
+        " 'magister.people',"
         " 'magister.serve', 'magister.rl', 'magister.data')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n"
     )
@@ -111,6 +114,39 @@ def test_import_magister_and_a_plain_teacher_stay_light() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"import magister loaded heavy modules: {out.stdout}"
 
+
+#: (what a user runs, the optional modules hidden from it, the extra its error must name)
+WITHOUT_EXTRA = [
+    ("import magister.rl", ["gymnasium"], "rl"),
+    ("import magister.rl.ppo", ["torch"], "torch"),
+    ("import magister.rl.ray", ["ray"], "ray"),
+    ("import magister.data.model", ["torch"], "torch"),
+    ("from magister.data import add_curriculum", ["torch"], "hf"),
+    ("from magister.data import CurriculumGRPOTrainer", ["torch"], "trl"),
+    ("from magister.serve import create_app", ["anyio", "fastapi"], "serve"),
+    ("import magister.serve.harness", ["httpx"], "serve"),
+    ("from magister.serve import HTTPTeacher; HTTPTeacher('http://127.0.0.1:9', 'c')", ["httpx"], "serve"),
+    ("import numpy as np; from magister.continual import digits; digits(np.random.default_rng(0))", ["sklearn"],
+     "continual"),
+    ("from magister.people.events import EventLog; from magister.people.memory import FSRSMemory; "
+     "FSRSMemory().fit(EventLog.from_events([]))", ["scipy"], "people"),
+    ("from magister.people.web import create_app; create_app(None)", ["fastapi"], "serve"),
+]
+
+
+@pytest.mark.parametrize("statement, hidden, extra", WITHOUT_EXTRA, ids=[c[0][:40] for c in WITHOUT_EXTRA])
+def test_a_missing_extra_is_named_with_its_install_command(statement, hidden, extra) -> None:
+    # `pip install magister` has none of these: a bare "No module named 'gymnasium'" (or 'anyio', for create_app)
+    # named no extra; the error stays an ImportError, so `except ImportError` and importorskip keep working
+    code = (
+        f"import sys\nfor m in {hidden!r}: sys.modules[m] = None\n"
+        f"try:\n    {statement}\nexcept ImportError as e:\n    print(type(e).__name__, '|', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ModuleNotFoundError |"), out.stdout
+    assert f"pip install 'magister[{extra}]'" in out.stdout, out.stdout
+    assert f"(No module named '{hidden[0]}" in out.stdout, out.stdout  # (the cause, not an error quoted in one)
 
 def test_teachers_registered_elsewhere_load_on_demand() -> None:
     code = (

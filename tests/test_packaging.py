@@ -94,6 +94,22 @@ def test_the_wheel_holds_the_package_data(dists) -> None:
     assert not any(n.startswith("tests/") for n in names)
 
 
+def test_every_data_file_of_the_package_is_declared_in_package_data() -> None:
+    # no build: a data file that no package-data pattern covers is left out of the wheel (the list above names only
+    # some), and is read at run time from the installed package (static pages, migrations, held-out mazes)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["magister"]
+    package = ROOT / "src" / "magister"
+    files = _run(["git", "ls-files", "-z", "src/magister"], cwd=ROOT)
+    assert files.returncode == 0, files.stderr
+    data = {ROOT / rel for rel in filter(None, files.stdout.split("\0")) if not rel.endswith(".py")}
+    assert data, "no data file found under src/magister"
+    declared = {p for pattern in patterns for p in package.glob(pattern)}
+    assert not data - declared, f"not in [tool.setuptools.package-data]: {sorted(str(p) for p in data - declared)}"
+
 def test_the_sdist_holds_the_sources(dists) -> None:
     names = tarfile.open(dists["sdist"]).getnames()
     assert any(n.endswith("src/magister/teacher.py") for n in names)

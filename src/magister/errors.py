@@ -40,7 +40,22 @@ class UnknownSettingError(ConfigError, TypeError):
     """A constructor given a setting it does not take (a misspelt name); a ``TypeError`` too, as Python's own."""
 
 
+def _extra_advice(what: str, extras: str, error: ImportError) -> str:
+    # the missing module by name: an error that already gives this advice is not quoted inside it
+    cause = f"No module named {error.name!r}" if isinstance(error, ModuleNotFoundError) and error.name else error
+    return (f"{what} needs the [{extras}] extra{'s' if ',' in extras else ''}, not installed here "
+            f"({cause}); install {'them' if ',' in extras else 'it'} with: pip install 'magister[{extras}]'")
+
+
 def missing_extra(what: str, extras: str, error: ImportError) -> ConfigError:
     """The error for ``what`` when an optional extra is not installed (a command line prints it, no traceback)."""
-    return ConfigError(f"{what} needs the [{extras}] extra{'s' if ',' in extras else ''}, not installed here "
-                       f"({error}); install {'them' if ',' in extras else 'it'} with: pip install 'magister[{extras}]'")
+    return ConfigError(_extra_advice(what, extras, error))
+
+
+def missing_extra_import(what: str, extras: str, error: ImportError) -> ModuleNotFoundError:
+    """The same advice raised by importing module ``what`` without its extra.
+
+    Still an ``ImportError`` (with the missing module's ``name``), so ``except ImportError`` and
+    ``pytest.importorskip`` keep working; a bare ``No module named 'gymnasium'`` did not say which extra to install.
+    """
+    return ModuleNotFoundError(_extra_advice(what, extras, error), name=error.name)

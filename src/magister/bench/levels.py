@@ -241,11 +241,11 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
         whole(name, value)  # eval_every <= 0 would never finish the run
     whole("pictures", pictures, 0)
     number("max_density", max_density, 0.0, 1.0, hint="the top of the training envs' block wall density")
-    import torch
-
-    from ..rl import CurriculumVectorEnv
+    from ..rl import CurriculumVectorEnv  # (first: they name the [rl] and [torch] extras when missing)
     from ..rl.envs.maze import evaluate_mazes, heldout_mazes
     from ..rl.ppo import PPO
+
+    import torch
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

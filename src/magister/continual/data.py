@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
 from ..settings import number, whole
 
 __all__ = ["TaskData", "digits", "synthetic", "split"]
@@ -68,7 +68,10 @@ def split(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], test_share: floa
 
 def digits(rng: np.random.Generator, test_share: float = 0.3) -> TaskData:
     """scikit-learn's bundled handwritten digits (1797 images, 10 classes), pixels in [0, 1]."""
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: nothing is downloaded
+    try:
+        from sklearn.datasets import load_digits  # bundled with scikit-learn: nothing is downloaded
+    except ImportError as e:
+        raise missing_extra_import("magister.continual.digits", "continual", e) from e
 
     _generator(rng)
     number("test_share", test_share, 0.0, 1.0, low_open=True, high_open=True)

@@ -57,11 +57,15 @@ import os
 import types
 from typing import Any, Callable, Iterator
 
-from torch.utils.data import Sampler
-from transformers import TrainerCallback
-from trl import GRPOTrainer
+from ..errors import ConfigError, InvalidScoreError, missing_extra_import
 
-from ..errors import ConfigError, InvalidScoreError
+try:
+    from torch.utils.data import Sampler
+    from transformers import TrainerCallback
+    from trl import GRPOTrainer
+except ImportError as _e:
+    raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
+
 from .prompts import PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",

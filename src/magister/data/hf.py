@@ -59,14 +59,17 @@ import types
 import warnings
 from typing import Any
 
-import torch
-from accelerate.data_loader import prepare_data_loader
-from torch.utils.data import DataLoader
-from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
-
 from ..checkpoint import load_state, save_state
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
+
+try:
+    import torch
+    from accelerate.data_loader import prepare_data_loader
+    from torch.utils.data import DataLoader
+    from transformers import Trainer, TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+except ImportError as _e:
+    raise missing_extra_import("magister.data.hf", "hf", _e) from _e
 
 from .sampler import SkillSampler
 

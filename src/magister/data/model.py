@@ -7,8 +7,13 @@ scratch on one CPU thread in tens of seconds.
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from ..errors import missing_extra_import
+
+try:
+    import torch
+    from torch import nn
+except ImportError as _e:
+    raise missing_extra_import("magister.data.model", "torch", _e) from _e
 
 __all__ = ["TinyTransformer", "per_example_loss", "evaluate_per_skill"]
 

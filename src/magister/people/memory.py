@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
 from ..settings import fraction, number, whole
 from .base import LearnerModel, register_model
 from .bkt import _seq_layout
@@ -200,7 +200,10 @@ class FSRSMemory(LearnerModel):
 
     def fit(self, log: EventLog, score_mask: np.ndarray | None = None) -> "FSRSMemory":
         """Tune the weights on ``log`` (optionally scoring only rows where ``score_mask`` is true)."""
-        from scipy.optimize import minimize
+        try:
+            from scipy.optimize import minimize
+        except ImportError as e:
+            raise missing_extra_import("FSRSMemory.fit", "people", e) from e
 
         if len(log) == 0:
             raise ConfigError("FSRSMemory.fit needs at least one event")

@@ -38,7 +38,7 @@ import time as _time
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
 from .deck import Deck
 from ..settings import number, whole
 from .store import StudyStore, checked_grade
@@ -195,8 +195,11 @@ class StudyApp:
 
 def create_app(app_state: StudyApp):
     """The FastAPI application of the page."""
-    from fastapi import Body, FastAPI, HTTPException, Query
-    from fastapi.responses import HTMLResponse, JSONResponse
+    try:
+        from fastapi import Body, FastAPI, HTTPException, Query
+        from fastapi.responses import HTMLResponse, JSONResponse
+    except ImportError as e:
+        raise missing_extra_import("the study page (magister.people.web)", "serve", e) from e
 
     app = FastAPI(title="magister study", docs_url=None, redoc_url=None, openapi_url=None)
     page = PAGE.read_text(encoding="utf-8")
@@ -234,7 +237,10 @@ def create_app(app_state: StudyApp):
 def serve(decks: list[Deck], store: StudyStore, *, learner: str = "me", retention: float = 0.9,
           host: str = "127.0.0.1", port: int = 8765, clock_offset: float = 0.0) -> None:
     """Serve the page until interrupted (``magister study --web``)."""
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError as e:
+        raise missing_extra_import("the study page (magister.people.web)", "serve", e) from e
 
     app = create_app(StudyApp(decks, store, learner=learner, retention=retention, clock_offset=clock_offset))
     print(f"study page: http://{host}:{port}/  (learner {learner}; Ctrl-C stops)", flush=True)

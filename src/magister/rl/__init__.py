@@ -13,6 +13,13 @@ Importing this package needs only gymnasium and numpy.
 
 from __future__ import annotations
 
+from ..errors import missing_extra_import
+
+try:
+    import gymnasium  # noqa: F401 - every part of magister.rl builds on it
+except ImportError as _e:  # (the light core has no Gymnasium: a bare "No module named 'gymnasium'" named no extra)
+    raise missing_extra_import("magister.rl", "rl", _e) from _e
+
 from . import envs
 from .levels import LevelScorer, level_key
 from .scores import Episode, FunctionScore, ReturnScore, SuccessScore, as_score_fn

@@ -28,10 +28,14 @@ import copy
 from typing import Any, Callable
 
 import numpy as np
-import torch
-from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
+
+try:
+    import torch
+    from torch import nn
+except ImportError as _e:
+    raise missing_extra_import("magister.rl.ppo", "torch", _e) from _e
 from ..settings import number, whole
 from .levels import LevelScorer, level_key
 

@@ -55,10 +55,14 @@ from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
-import ray
-from ray.exceptions import RayActorError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
+
+try:
+    import ray
+    from ray.exceptions import RayActorError
+except ImportError as _e:
+    raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
 from ..scores import ScoreRange
 from ..settings import whole

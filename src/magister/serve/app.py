@@ -23,14 +23,19 @@ from urllib.parse import parse_qsl
 
 from typing import Annotated, Any, Optional, Union, get_args, get_origin
 
-import anyio
-from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from ..errors import missing_extra_import
+
+try:
+    import anyio
+    from fastapi import APIRouter, Depends, FastAPI, Header, Path as PathParam, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+    from sqlalchemy.exc import SQLAlchemyError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.routing import Match
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+except ImportError as _e:  # (anyio first: "No module named 'anyio'" named neither FastAPI nor the extra)
+    raise missing_extra_import("magister.serve.app", "serve", _e) from _e
 
 from .auth import AuthError, Principal, TokenStore
 from .db import make_engine

@@ -35,6 +35,7 @@ from ..errors import (
     InvalidScoreError,
     InvalidTaskError,
     MagisterError,
+    missing_extra_import,
 )
 from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
@@ -117,7 +118,10 @@ class _Http:
 
     def __init__(self, url: str, token: str | None, *, timeout: float, retries: int, backoff: float,
                  client: Any = None):
-        import httpx
+        try:
+            import httpx
+        except ImportError as e:  # (the light core has no httpx: a bare "No module named 'httpx'" named no extra)
+            raise missing_extra_import("magister.serve.HTTPTeacher", "serve", e) from e
 
         # checked before anything is sent: retries=-1 made no request at all, a negative backoff a raw error
         retries = whole("retries", retries, minimum=0)

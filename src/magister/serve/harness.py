@@ -22,7 +22,12 @@ import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
+from ..errors import missing_extra_import
+
+try:
+    import httpx
+except ImportError as _e:
+    raise missing_extra_import("magister.serve.harness", "serve", _e) from _e
 
 ADMIN = "admin-secret-for-tests"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
