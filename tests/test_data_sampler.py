@@ -333,6 +333,16 @@ def test_a_state_of_a_sampler_built_with_other_settings_is_refused_naming_them()
     _, same = build()
     same.load_state_dict(saved)
     assert same.next_batch() == run.next_batch()
+    # a loss rule given as a function is saved by its name without its module: a run saved from a script (module
+    # __main__) resumes through an import of the script
+    _, by_function = build(loss_score=_loss_of_one)
+    state = by_function.state_dict()
+    assert state["settings"]["loss_score"] == "_loss_of_one"
+    build(loss_score=_loss_of_one)[1].load_state_dict(state)
+
+
+def _loss_of_one(losses):
+    return np.ones_like(np.asarray(losses, dtype=float))
 
 
 def test_prefetching_workers_lag_but_keep_order_and_attribution():

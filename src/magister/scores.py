@@ -25,9 +25,11 @@ _PLAIN = frozenset((list, tuple, np.ndarray, float, int))  # (what the check bel
 
 def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
-    if type(scores) not in _PLAIN and isinstance(scores, Iterable) \
-            and not isinstance(scores, (Sequence, np.ndarray, Set, Mapping, str, bytes)):
-        scores = list(scores)  # a generator, map() or dict.values(), in order (numpy made it one object: "not numbers")
+    if type(scores) not in _PLAIN and isinstance(scores, Iterable) and not hasattr(scores, "__array__") \
+            and not isinstance(scores, (Sequence, Set, Mapping, str, bytes)):
+        # a generator, map() or dict.values(), in order (numpy made it one object: "not numbers"); an array of
+        # another library (a torch tensor, a pandas Series) numpy reads whole, not element by element (slow)
+        scores = list(scores)
     try:
         raw = np.asarray(scores)
         if non_numeric(raw):  # a string, None or a complex number is not a score

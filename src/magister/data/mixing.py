@@ -115,19 +115,22 @@ class SkillMixer:
     def _setup_fingerprint(self) -> dict[str, Any]:
         # the loss rule and the skill names too: ranks built with other ones passed this check and then told their
         # teachers other scores for the same losses (or read one skill index as two skills), without a word
-        return {"batch_size": self.batch_size, "mode": self.mode, "floor": self.floor, "rng": generator_state(self.rng),
-                "fixed": self.fixed_mixture, "teacher": None if self.teacher is None else self.teacher.state_dict(),
-                "loss_score": self._loss_score_key(), "skill_names": list(self.skill_names)}
+        # (the settings a saved state is checked against, and the generator, the teacher and the skill names)
+        return {**self._settings(), "loss_score": self._loss_score_key(), "rng": generator_state(self.rng),
+                "teacher": None if self.teacher is None else self.teacher.state_dict(),
+                "skill_names": list(self.skill_names)}
 
-    def _loss_score_key(self) -> Any:
-        """``loss_score`` as every rank can compare it: the name, the range, or a function's qualified name."""
+    def _loss_score_key(self, module: bool = True) -> Any:
+        """``loss_score`` as every rank can compare it: the name, the range, or a function's qualified name
+        (``module=False``: without its module, as a saved state holds it: a run saved from a script, where the
+        function's module is ``__main__``, resumes through an import of it)."""
         spec = self.loss_score
         if isinstance(spec, str):
             return spec
         if isinstance(spec, ScoreRange):
             return spec.to_dict()
-        return f"{getattr(spec, '__module__', None) or type(spec).__module__}." \
-               f"{getattr(spec, '__qualname__', None) or type(spec).__qualname__}"
+        name = getattr(spec, '__qualname__', None) or type(spec).__qualname__
+        return f"{getattr(spec, '__module__', None) or type(spec).__module__}.{name}" if module else name
 
     @property
     def local_batch_size(self) -> int:
@@ -458,7 +461,7 @@ class SkillMixer:
     def _settings(self) -> dict[str, Any]:
         """The settings a saved state only resumes exactly with (saved with it, compared by ``load_state_dict``)."""
         return {"batch_size": self.batch_size, "mode": self.mode, "floor": self.floor,
-                "loss_score": self._loss_score_key(),
+                "loss_score": self._loss_score_key(module=False),
                 "fixed": None if self.fixed_mixture is None else self.fixed_mixture.tolist()}
 
     def _settings_error(self, state: Any, strict: bool) -> ConfigError | None:

@@ -195,7 +195,7 @@ class SkillStream(SkillMixer, _TorchIterable):
         return list(sources)
 
     def _setup_fingerprint(self) -> dict[str, Any]:
-        return {**super()._setup_fingerprint(), "on_exhausted": self.on_exhausted, "num_batches": self.num_batches}
+        return {**super()._setup_fingerprint(), "num_batches": self.num_batches}  # (on_exhausted: a setting)
 
     # --------------------------------------------------------------- reading
     def _pull(self, skill: int, count: int) -> None:

@@ -196,7 +196,6 @@ def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventL
                     np.full(len(lc), np.nan), False, {"fold": np.array(fold, dtype=np.int64)})
 
 
-
 def iso_seconds(text: str) -> float:
     """Seconds since the epoch of an ISO date-time; one without a UTC offset is UTC, whatever the machine's time
     zone (read in the machine's zone, one file gave other intervals on another machine and around a DST change,
@@ -207,6 +206,7 @@ def iso_seconds(text: str) -> float:
         text = text[:-1] + "+00:00"
     when = datetime.fromisoformat(text)
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
 
 def load_anki(path: str | Path, learner: str = "me") -> EventLog:
     """Read an Anki review log (``card_id, review_rating, review_time, review_duration``).
