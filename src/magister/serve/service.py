@@ -37,7 +37,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import ConfigError, InvalidScoreError, MagisterError
+from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
 from ..scores import ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
@@ -418,6 +418,8 @@ class Service(Recovery, ClientIdLog):
             built = spec.build()
             built.config()  # settings must be savable
             built.to_bytes()
+        except UnknownSettingError as e:  # (before MagisterError: it names the settings; say where they are listed)
+            raise Invalid(f"{e}; see GET /v1/teachers for what each teacher is") from None
         except MagisterError as e:
             raise Invalid(f"teacher {teacher!r} refused these settings: {e}") from None
         except TypeError as e:
