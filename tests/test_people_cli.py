@@ -214,7 +214,8 @@ def test_a_folder_of_decks_asks_which_one(tmp_path):
     assert rows(tmp_path / "db.sqlite") == [("me", "hola", "greetings", 3)]
 
 
-@pytest.mark.parametrize("args", [["--web", "--count", "5"], ["--port", "9000"], ["--host", "0.0.0.0"]])
+@pytest.mark.parametrize("args", [["--web", "--count", "5"], ["--port", "9000"], ["--host", "0.0.0.0"],
+                                  ["--allow-host", "study.lan"]])
 def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatch, args):
     # --count caps only the terminal loop and --host / --port only the page: given in the other mode they were
     # silently ignored (a page served with no cap, a terminal session with the port dropped)
@@ -262,9 +263,13 @@ def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
     app = typer.Typer()
     app.command()(command)
-    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000"])
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000",
+                                   "--allow-host", "study.lan"])
     assert res.exit_code == 0, res.output
-    assert served[0]["port"] == 9000
+    assert served[0]["port"] == 9000 and served[0]["allow_hosts"] == ["study.lan"]
+    db = tmp_path / "t.sqlite"  # a name with a port is refused before anything is opened
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--allow-host", "localhost:8765"])
+    assert res.exit_code == 2 and "without a port" in res.output and len(served) == 1 and not db.exists(), res.output
 
 
 @pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])

@@ -290,7 +290,7 @@ def test_the_page_refuses_malformed_answers_without_storing_them(tmp_path):
 
     store = StudyStore(tmp_path / "db.sqlite")
     app = StudyApp([fractions(), spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
-    client = TestClient(create_app(app))
+    client = TestClient(create_app(app), base_url="http://localhost:8765")  # the name the page is opened by
     assert client.get("/api/state", params={"deck": 1}).json()["card"]["id"] == "hola"
     for body, says in (({"deck": 1.7, "card": "hola", "typed": "hola"}, "deck must be"),
                        ({"deck": True, "card": "hola", "typed": "hola"}, "deck must be"),
@@ -303,6 +303,64 @@ def test_the_page_refuses_malformed_answers_without_storing_them(tmp_path):
     assert store.history("Spanish basics", "ana") == [] and store.history("Fractions", "ana") == []
     r = client.post("/api/answer", json={"deck": "1", "card": "hola", "typed": "hola", "stored": 0})
     assert r.status_code == 200 and r.json()["right"]
+
+
+def test_the_page_answers_only_to_its_own_names_and_only_to_its_own_posts(tmp_path):
+    """The page has no login: a request addressed to another name (a site whose DNS was made to point at
+    127.0.0.1, DNS rebinding) read the decks and history and stored answers, and a POST sent by a page of another
+    site (a form, or fetch with a Blob body and no content type, read as JSON before FastAPI 0.132) stored
+    answers. Now a foreign Host gets 400 and a foreign Origin 403, and nothing is stored."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp, create_app
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    client = TestClient(create_app(app), base_url="http://localhost:8765")
+    evil = {"Host": "evil.example:8765"}
+    for r in (client.get("/", headers=evil), client.get("/api/decks", headers=evil),
+              client.get("/api/state", params={"deck": 0}, headers=evil),
+              client.post("/api/answer", json={"deck": 0, "card": "hola", "typed": "hola"}, headers=evil)):
+        assert r.status_code == 400 and "Spanish" not in r.text and "hola" not in r.text, r.text
+    for site in ("http://evil.example", "http://localhost:9999", "null"):
+        r = client.post("/api/answer", json={"deck": 0, "card": "hola", "typed": "hola"}, headers={"Origin": site})
+        assert r.status_code == 403 and site in r.json()["detail"], r.text
+    assert store.history("Spanish basics", "ana") == []
+    # the page itself, by each loopback name: its GETs, and its POSTs with its own origin (or none, a program)
+    for host in ("localhost:8765", "127.0.0.1:8765", "[::1]:8765"):
+        assert client.get("/", headers={"Host": host}).status_code == 200
+    state = client.get("/api/state", params={"deck": 0}).json()
+    r = client.post("/api/answer", json={"deck": 0, "card": state["card"]["id"], "typed": "hola", "stored": 0},
+                    headers={"Origin": "http://localhost:8765"})
+    assert r.status_code == 200 and r.json()["right"]
+    card = r.json()["state"]["card"]["id"]
+    r = client.post("/api/answer", json={"deck": 0, "card": card, "grade": 3, "stored": 1})
+    assert r.status_code == 200 and len(store.history("Spanish basics", "ana")) == 2
+
+
+def test_the_names_the_page_answers_to_follow_where_it_listens(tmp_path):
+    pytest.importorskip("fastapi")
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from magister.people.store import StudyStore
+    from magister.people.web import LOOPBACK_HOSTS, StudyApp, allowed_hosts, create_app
+
+    assert allowed_hosts() == allowed_hosts("localhost") == list(LOOPBACK_HOSTS)
+    assert allowed_hosts("192.168.1.20") == [*LOOPBACK_HOSTS, "192.168.1.20"]
+    assert allowed_hosts("fe80::1", ["Study.LAN", "*.home"]) == [*LOOPBACK_HOSTS, "[fe80::1]", "study.lan", "*.home"]
+    assert socket.gethostname().lower() in allowed_hosts("0.0.0.0")  # every interface: the machine's names too
+    for bad in ("localhost:8765", "http://study.lan", "a*b", ""):
+        with pytest.raises(ConfigError, match="without a port"):
+            allowed_hosts("127.0.0.1", [bad])
+    app = StudyApp([spanish()], StudyStore(tmp_path / "db.sqlite"), learner="ana")
+    client = TestClient(create_app(app, allowed_hosts("0.0.0.0", ["study.lan"])))
+    assert client.get("/api/decks", headers={"Host": "study.lan:8765"}).status_code == 200
+    assert client.get("/api/decks", headers={"Host": "other.lan:8765"}).status_code == 400
+    assert TestClient(create_app(app, ["*"])).get("/api/decks", headers={"Host": "any.example"}).status_code == 200
 
 
 def test_an_answer_whose_clock_stepped_back_past_the_session_start_still_counts_in_the_session():

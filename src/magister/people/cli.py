@@ -33,6 +33,10 @@ def command(
     web: bool = typer.Option(False, "--web", help="serve the study loop as a web page instead of the terminal"),
     host: str = typer.Option("127.0.0.1", "--host", help="address the page listens on (--web)"),
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="port of the page (--web)"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="another name or address the page is opened by "
+                                         "(--web; repeat for several; *.lan for a domain, * for any name): it "
+                                         "answers only to localhost, 127.0.0.1, [::1], --host and, with --host "
+                                         "0.0.0.0, this machine's names"),
 ) -> None:
     """Study a deck in the terminal (or, with --web, in the browser); the history persists between sessions."""
     import sys
@@ -49,9 +53,10 @@ def command(
     console = Console(highlight=False)
     # an option of the other mode was ignored without a word (--web --count 5 served a page with no cap)
     wrong_mode = ([("--count", "the page has no cap on questions")] if web else
-                  [("--host", "only the page listens on an address"), ("--port", "only the page listens on a port")])
+                  [("--host", "only the page listens on an address"), ("--port", "only the page listens on a port"),
+                   ("--allow-host", "only the page checks the name it is opened by")])
     for option, why in wrong_mode:
-        source = ctx.get_parameter_source(option[2:])
+        source = ctx.get_parameter_source(option[2:].replace("-", "_"))
         if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             fix = "leave it out" if web else "add --web or leave it out"
             console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
@@ -67,6 +72,13 @@ def command(
         except ImportError as e:
             console.print(f"[red]error:[/red] {escape(str(missing_extra('magister study --web', 'serve', e)))}",
                           soft_wrap=True)
+            raise typer.Exit(2)
+        from .web import allowed_hosts
+
+        try:  # a bad --allow-host (a port, a URL) before anything is opened
+            allowed_hosts(host, allow_host)
+        except MagisterError as e:
+            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(2)
     try:
         decks = load_decks(deck)
@@ -89,7 +101,8 @@ def command(
     if web:
         from .web import serve
 
-        serve(decks, store, learner=learner, retention=retention, host=host, port=port, clock_offset=offset)
+        serve(decks, store, learner=learner, retention=retention, host=host, port=port, clock_offset=offset,
+              allow_hosts=allow_host)
         return
     try:
         study_in_terminal(console, decks, store, learner, count, retention, offset, echo=not sys.stdin.isatty())
