@@ -231,3 +231,26 @@ def test_a_reward_outside_the_range_is_named_by_its_completion_and_the_fix_is_re
         cur.observe([0, 0, 1, 1], [None, float("nan"), 2.0, 0.5], group_size=2)
     assert "reward 2.0 (completion 2)" in str(e.value) and "score_range" not in str(e.value)
     assert "reward_range=(low, high)" in str(e.value) and teacher.n_observed == 0 and cur.attempts.sum() == 0
+
+
+@pytest.mark.parametrize("by_prompt", [False, True])
+def test_max_history_bounds_the_log_and_the_saved_state(by_prompt):
+    # before: the log (with every prompt drawn, over prompts) and every saved state grew by one record per step for
+    # as long as the curriculum ran, with no way to bound them
+    def make(**kw):
+        space = mg.Discrete(15) if by_prompt else mg.Discrete(CATS)
+        return PromptCurriculum(mg.make_teacher("sec", space, seed=3), categories=None if by_prompt else _categories(),
+                                seed=4, **kw)
+
+    full, kept = make(), make(max_history=2)
+    for _ in range(6):
+        assert full.next_prompts(4).tolist() == kept.next_prompts(4).tolist()  # the prompts do not depend on it
+    assert kept.history == full.history[-2:] and kept.history[-1]["step"] == 5
+    assert kept.counts_per_task().tolist() == full.counts_per_task()[-2:].tolist()
+    assert len(kept.state_dict()["history"]) == 2
+    resumed = make(max_history=2)
+    resumed.load_state_dict(full.state_dict())  # a longer log is cut to the newest records
+    assert resumed.history == full.history[-2:]
+    assert resumed.next_prompts(4).tolist() == full.next_prompts(4).tolist()
+    with pytest.raises(ConfigError, match="max_history"):
+        make(max_history=0)

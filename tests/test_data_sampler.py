@@ -682,3 +682,35 @@ def test_observe_eval_names_the_skill_whose_metric_is_nan():
     with pytest.raises(InvalidScoreError, match="loss of skill 'c' is NaN or infinite"):
         sampler.observe_eval({"a": 1.0, "c": float("inf")}, kind="loss")
     assert teacher.n_observed == 0
+
+
+def test_max_history_bounds_the_log_and_the_saved_state_and_samples_per_skill_still_counts_every_batch():
+    # before: the log kept one record per batch for as long as the sampler ran, and every state_dict carried
+    # all of them (about 1 kB in memory and 250 bytes saved per batch of 20 skills: GBs over a million batches)
+    skills = np.array([0, 1, 2, 3] * 5)
+
+    def make(**kw):
+        return SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(4), seed=0), batch_size=4, seed=0, **kw)
+
+    full, kept = make(), make(max_history=3)
+    for _ in range(10):
+        assert full.next_batch() == kept.next_batch()  # the batches do not depend on the log
+        full.observe_batch_loss(np.ones(4))
+        kept.observe_batch_loss(np.ones(4))
+    assert kept.history == full.history[-3:]
+    assert np.array_equal(kept.mixture_history(), full.mixture_history()[-3:])
+    assert np.array_equal(kept.samples_per_skill(), full.samples_per_skill())
+    assert kept.samples_per_skill().sum() == 40
+    assert len(kept.state_dict()["history"]) == 3
+    resumed = make(max_history=3)
+    resumed.load_state_dict(full.state_dict())  # a longer log is cut to the newest records, the totals kept
+    assert resumed.history == full.history[-3:]
+    assert np.array_equal(resumed.samples_per_skill(), full.samples_per_skill())
+    old = full.state_dict()
+    del old["drawn"]  # a state saved before the totals: they are the sum of its log
+    again = make()
+    again.load_state_dict(old)
+    assert np.array_equal(again.samples_per_skill(), full.samples_per_skill())
+    assert next(iter(make(max_history=3))) == next(iter(make()))
+    with pytest.raises(ConfigError, match="max_history"):
+        make(max_history=0)

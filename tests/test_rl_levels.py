@@ -495,3 +495,24 @@ def test_ppo_scorer_reused_on_a_new_env_starts_no_episode_with_old_partial_sums(
     agent.learn(venv(reused), total_steps=128, n_steps=16, level_score=scorer)
     fresh.learn(venv(clean), total_steps=128, n_steps=16, level_score=LevelScorer("gae", gamma=0.98))
     assert len(clean.observed) > 3 and reused.observed == clean.observed
+
+
+@pytest.mark.parametrize("kind", ["learnable", "maxmc"])
+def test_level_scorer_max_levels_keeps_the_most_recently_scored_levels(kind):
+    # before: the statistics kept one entry per level ever scored, so with an open-ended generator (a new level
+    # most episodes) they, and every saved state, grew for the whole run with no way to bound them
+    zeros, done = np.zeros((1, 1)), np.ones((1, 1))
+    sc, full = LevelScorer(kind, max_levels=2), LevelScorer(kind)
+    for i, key in enumerate(["a", "b", "a", "c", "d", "a"]):
+        for s in (sc, full):
+            s.update(np.array([[i]]), zeros, zeros, np.array([[float(i % 2)]]), done, keys={i: key})
+    stats = sc.outcomes if kind == "learnable" else sc.best
+    assert list(stats) == ["d", "a"]  # the two scored last, the least recent first
+    if kind == "learnable":  # "a" was forgotten when "d" came (the least recently scored), so it starts afresh
+        assert sc.outcomes == {"d": [0, 1], "a": [1, 1]} and full.outcomes["a"] == [1, 3]
+    assert len(sc.state_dict()["outcomes" if kind == "learnable" else "best"]) == 2
+    small = LevelScorer(kind, max_levels=1)
+    small.load_state_dict(full.state_dict())  # a state with more levels keeps the newest
+    assert len(small.outcomes if kind == "learnable" else small.best) == 1
+    with pytest.raises(ConfigError, match="max_levels"):
+        LevelScorer(kind, max_levels=0)

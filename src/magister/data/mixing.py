@@ -56,9 +56,12 @@ class SkillMixer:
     def __init__(self, teacher: Teacher | Sequence[float], batch_size: int, *, seed: SeedLike = None,
                  mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096, floor: float = 0.0):
+                 max_pending: int = 4096, floor: float = 0.0, max_history: int | None = None):
         whole("batch_size", batch_size, 1)
         whole("max_pending", max_pending, 1, hint="the most batches kept waiting for feedback")
+        if max_history is not None:
+            whole("max_history", max_history, 1, floats=True,
+                  hint="the most batch records kept in history, or None to keep one per batch")
         floor = number("floor", floor, 0.0, 1.0, high_open=True, hint="the share of every batch spread over all skills")
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
@@ -90,8 +93,11 @@ class SkillMixer:
         self.loss_score = loss_score
         self._loss_fn = self._make_loss_fn(loss_score)
         self.step = 0
-        #: one record per batch handed out: ``{"step", "counts", "mixture"}``
+        #: one record per batch handed out: ``{"step", "counts", "mixture"}`` (the newest ``max_history`` only,
+        #: when it is set; None keeps every one, so the list, and the saved state, grow by one record per batch)
         self.history: list[dict[str, Any]] = []
+        self.max_history = None if max_history is None else int(max_history)
+        self._drawn = np.zeros(self.n_skills, dtype=np.int64)  # examples drawn per skill (all batches)
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
         # batches pushed out of the full queue, oldest first, still owed feedback: the next that many calls without
         # keys are theirs (matching them to the batches still queued put every value on another batch's skills)
@@ -224,6 +230,9 @@ class SkillMixer:
     def _log(self, counts: np.ndarray, mixture: np.ndarray, pending: np.ndarray, **extra: Any) -> None:
         self.history.append({"step": self.step, "counts": np.asarray(counts).tolist(),
                              "mixture": np.round(mixture, 6).tolist(), **extra})
+        if self.max_history is not None and len(self.history) > self.max_history:
+            del self.history[:len(self.history) - self.max_history]
+        self._drawn += np.asarray(counts, dtype=np.int64)
         self.step += 1
         if len(self._pending) == self._pending.maxlen:
             self._dropped += 1  # the deque pushes the oldest batch out
@@ -434,7 +443,8 @@ class SkillMixer:
         return len(self._pending)
 
     def mixture_history(self, what: str = "mixture") -> np.ndarray:
-        """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``)."""
+        """``(steps, n_skills)``: the teacher's mixture (``"mixture"``) or the batch shares (``"counts"``), one row
+        per record of :attr:`history` (the newest ``max_history`` batches when it is set)."""
         if what not in ("mixture", "counts"):
             raise ConfigError(f"what must be 'mixture' (the teacher's mixture) or 'counts' (the batch shares), "
                               f"got {what!r}")
@@ -443,8 +453,8 @@ class SkillMixer:
         return np.asarray([h["mixture"] for h in self.history], dtype=float).reshape(-1, self.n_skills)
 
     def samples_per_skill(self) -> np.ndarray:
-        """Total examples drawn per skill so far."""
-        return np.asarray([h["counts"] for h in self.history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
+        """Total examples drawn per skill so far (every batch, also those ``max_history`` dropped from the log)."""
+        return self._drawn.copy()
 
     # ----------------------------------------------------------------- state
     def _agree_on_state(self, state: dict[str, Any], error: Exception | None) -> None:
@@ -491,9 +501,17 @@ class SkillMixer:
             raise ValueError(f"dropped must be a count >= 0, got {dropped}")
         if not 0 <= floor_next < self.n_skills:
             raise ValueError(f"floor_next must be a skill index in 0..{self.n_skills - 1}, got {floor_next}")
+        history = [dict(h) for h in state["history"]]
+        # a state saved before the totals were (they were the sum of the whole log, which it holds)
+        drawn = (np.asarray([h["counts"] for h in history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
+                 if state.get("drawn") is None else np.asarray(state["drawn"], dtype=np.int64))
+        if drawn.shape != (self.n_skills,) or (drawn < 0).any():
+            raise ValueError(f"drawn must hold {self.n_skills} counts >= 0")
+        if self.max_history is not None:
+            history = history[len(history) - self.max_history:] if len(history) > self.max_history else history
         return {"teacher": state["teacher"] if self.teacher is not None else None,
                 "rng": restore_generator(state["rng"]), "step": int(state["step"]),
-                "floor_next": floor_next, "dropped": dropped, "history": [dict(h) for h in state["history"]],
+                "floor_next": floor_next, "dropped": dropped, "history": history, "drawn": drawn,
                 # a batch waiting for feedback holds this mixer's keys (checked as feedback keys are)
                 "pending": [self._resolve_keys(np.asarray(p, dtype=np.int64), self.batch_size)
                             for p in state["pending"]],
@@ -516,6 +534,7 @@ class SkillMixer:
         overflow = max(0, len(common["pending"]) - int(self._pending.maxlen or 0))
         self._dropped = common["dropped"] + overflow
         self.history = common["history"]
+        self._drawn = common["drawn"]
         self._pending = collections.deque(common["pending"], maxlen=self._pending.maxlen)
         if common["running"] is not None and hasattr(self, "_running"):
             self._running.reference = common["running"].copy()
@@ -524,6 +543,7 @@ class SkillMixer:
         return {"settings": self._settings(), "rng": generator_state(self.rng), "step": self.step,
                 "floor_next": self._floor_next,
                 "dropped": self._dropped,
-                "history": [dict(h) for h in self.history], "pending": [p.copy() for p in self._pending],
+                "history": [dict(h) for h in self.history], "drawn": self._drawn.tolist(),
+                "pending": [p.copy() for p in self._pending],
                 "running": None if not hasattr(self, "_running") else self._running.reference.copy(),
                 "teacher": None if self.teacher is None else self.teacher.state_dict()}

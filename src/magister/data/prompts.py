@@ -100,10 +100,17 @@ class PromptCurriculum:
         ``clip=True`` clips instead.
     seed:
         Seed of the curriculum's own generator (the category pools' shuffles).
+    max_history:
+        The most step records kept in :attr:`history` (the newest). ``None``
+        (default) keeps one per :meth:`next_prompts` call (with the prompts
+        drawn, over prompts), so the log, and every saved state, grow for as
+        long as the curriculum runs. ``attempts`` and ``pass_rates`` count
+        every step either way.
     """
 
     def __init__(self, teacher: Teacher, *, categories: Sequence[Any] | None = None, feedback: str | None = None,
-                 reward_range: ScoreRange | tuple[float, float] = (0.0, 1.0), seed: SeedLike = None):
+                 reward_range: ScoreRange | tuple[float, float] = (0.0, 1.0), seed: SeedLike = None,
+                 max_history: int | None = None):
         if not isinstance(teacher, Teacher):
             raise ConfigError(f"teacher must be a magister Teacher over a finite space, got {teacher!r}; build one "
                               "with make_teacher('sec', Discrete(category_names))")
@@ -115,6 +122,10 @@ class PromptCurriculum:
                 else "pass_rate"
         if feedback not in _FEEDBACK:
             raise ConfigError(f"feedback must be one of {_FEEDBACK} or None, got {feedback!r}")
+        if max_history is not None:
+            whole("max_history", max_history, 1, floats=True,
+                  hint="the most step records kept in history, or None to keep one per step")
+        self.max_history = None if max_history is None else int(max_history)
         self.teacher = teacher
         self.feedback = feedback
         self.reward_range = ScoreRange.coerce(reward_range)
@@ -143,6 +154,7 @@ class PromptCurriculum:
         self._cursor = np.zeros(len(self._members), dtype=np.int64)
         self.step = 0
         #: per :meth:`next_prompts` call: ``{"step", "counts"}`` (per category) or ``{"step", "prompts"}``
+        #: (the newest ``max_history`` only, when it is set)
         self.history: list[dict[str, Any]] = []
         #: completions scored per prompt, and the sum of their rewards in [0, 1]
         self.attempts = np.zeros(self.n_prompts, dtype=np.int64)
@@ -195,6 +207,8 @@ class PromptCurriculum:
             for c in np.flatnonzero(counts):
                 out[slots == c] = self._take(int(c), int(counts[c]))
             self.history.append({"step": self.step, "counts": counts.tolist()})
+        if self.max_history is not None and len(self.history) > self.max_history:
+            del self.history[:len(self.history) - self.max_history]
         self.step += 1
         return out
 
@@ -285,7 +299,8 @@ class PromptCurriculum:
             return np.where(self.attempts > 0, self.reward_sum / np.maximum(self.attempts, 1), np.nan)
 
     def counts_per_task(self) -> np.ndarray:
-        """``(steps, n_tasks)`` prompts drawn per step for each of the teacher's tasks (categories or prompts)."""
+        """``(steps, n_tasks)`` prompts drawn per step for each of the teacher's tasks (categories or prompts), one
+        row per record of :attr:`history` (the newest ``max_history`` steps when it is set)."""
         out = np.zeros((len(self.history), self.n_tasks), dtype=np.int64)
         for i, h in enumerate(self.history):
             if "counts" in h:
@@ -320,6 +335,8 @@ class PromptCurriculum:
             rng = restore_generator(state["rng"])
             step, groups_observed = int(state["step"]), int(state["groups_observed"])
             history = [dict(h) for h in state["history"]]
+            if self.max_history is not None and len(history) > self.max_history:  # the newest, as a long run keeps
+                history = history[len(history) - self.max_history:]
             teacher_state = state["teacher"]
             # (a state saved before the range was saved has none: taken as this curriculum's)
             saved_range = ScoreRange.coerce(state.get("reward_range", self.reward_range))

@@ -127,16 +127,24 @@ class SkillSampler(SkillMixer, _TorchSampler):
         ``floor / n_skills`` of the batches, so a skill the teacher stops
         sampling (mastered, or not yet started) is still practised. Ignored for
         a fixed mixture.
+    max_history:
+        The most batch records kept in :attr:`history` (the newest). ``None``
+        (default) keeps one per batch handed out, so the log, and every saved
+        state, grow by about 1 kB in memory and a few hundred bytes saved per
+        batch (more with many skills) for as long as the sampler runs: set it
+        for runs of hundreds of thousands of batches. ``samples_per_skill``
+        counts every batch either way.
     """
 
     def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float], batch_size: int, *,
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, distributed: bool | None = None, group: Any = None,
+                 max_history: int | None = None,
                  floor: float = 0.0):
         skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
         SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
-                            max_pending=max_pending, floor=floor)
+                            max_pending=max_pending, floor=floor, max_history=max_history)
         self.skill_of = self._skill_ids(skills_in)
         counts = np.bincount(self.skill_of, minlength=self.n_skills)
         empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]

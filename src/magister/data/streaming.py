@@ -124,7 +124,7 @@ class SkillStream(SkillMixer, _TorchIterable):
         ``"propose"`` or ``"mixture"``, as in :class:`~magister.data.SkillSampler`.
     on_exhausted:
         ``"restart"`` or ``"stop"`` (see the module docstring).
-    loss_score, max_pending, distributed, group:
+    loss_score, max_pending, distributed, group, max_history:
         As in :class:`~magister.data.SkillSampler`.
     """
 
@@ -132,9 +132,10 @@ class SkillStream(SkillMixer, _TorchIterable):
                  batch_size: int, *, num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  on_exhausted: str = "restart",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
-                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None):
+                 max_pending: int = 4096, distributed: bool | None = None, group: Any = None,
+                 max_history: int | None = None):
         SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
-                            max_pending=max_pending)
+                            max_pending=max_pending, max_history=max_history)
         if on_exhausted not in ("restart", "stop"):
             raise ConfigError(f"on_exhausted must be 'restart' or 'stop', got {on_exhausted!r}")
         self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None

@@ -72,12 +72,18 @@ class LevelScorer:
             no bias towards short levels; "gae" and "pvl" only). See the module docstring.
         solvable_prior: "learnable" only: the prior probability that a level can be solved at all, in (0, 1]
             (see the module docstring).
+        max_levels: "maxmc" and "learnable" only: the most levels whose statistics are kept (those scored
+            least recently are forgotten first; a forgotten level that comes back starts afresh). ``None``
+            (default) keeps every level ever scored, so with an open-ended generator (a new level most
+            episodes) :attr:`best` / :attr:`outcomes`, and the saved state, grow by one entry per new level
+            for the whole run; a bound of a few times the teacher's buffer keeps the levels it can replay.
     """
 
     #: the kinds that keep statistics per level and so need ``keys`` in :meth:`update`
     PER_LEVEL = ("maxmc", "learnable")
 
-    def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean", solvable_prior: float = 0.5):
+    def __init__(self, kind: str = "pvl", gamma: float = 0.99, reduce: str = "mean", solvable_prior: float = 0.5,
+                 max_levels: int | None = None):
         if kind not in SCORE_KINDS:
             raise ConfigError(f"LevelScorer(kind=...) must be one of {SCORE_KINDS}, got {kind!r}")
         if reduce not in SCORE_REDUCTIONS:
@@ -89,6 +95,8 @@ class LevelScorer:
                                 hint="the prior probability that a level can be solved at all")
         self.kind, self.gamma, self.reduce = kind, number("LevelScorer(gamma=...)", gamma, 0.0, 1.0), reduce
         self.solvable_prior = float(solvable_prior)
+        self.max_levels = None if max_levels is None else whole(
+            "LevelScorer(max_levels=...)", max_levels, 1, hint="the most levels whose statistics are kept, or None")
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,
         # discounted return so far, discount so far
         self._acc: dict[int, list[float]] = {}
@@ -229,6 +237,8 @@ class LevelScorer:
                                                                    fresh.solvable_prior)
         self.best = {k: float(v) for k, v in best.items()}
         self.outcomes = {k: [int(c[0]), int(c[1])] for k, c in outcomes.items()}
+        self._forget(self.best)  # a state saved with more levels than this scorer keeps: the newest stay
+        self._forget(self.outcomes)
         self.n_scored = int(n_scored)
         self._acc = {}
         self.last_envs = np.zeros(0, dtype=np.int64)
@@ -255,10 +265,19 @@ class LevelScorer:
         assert keys is not None
         key = keys[int(acc[0])]
         if self.kind == "learnable":
-            counts = self.outcomes.setdefault(key, [0, 0])
+            # with max_levels, re-inserted so the dict runs from the least to the most recently scored
+            counts = self.outcomes.pop(key, [0, 0]) if self.max_levels is not None else self.outcomes.get(key, [0, 0])
             counts[0] += int(solved)
             counts[1] += 1
+            self.outcomes[key] = counts
+            self._forget(self.outcomes)
             return self.learnable_score(*counts)
-        best = max(self.best.get(key, -np.inf), acc[4])
+        best = max(self.best.pop(key, -np.inf) if self.max_levels is not None else self.best.get(key, -np.inf), acc[4])
         self.best[key] = best
+        self._forget(self.best)
         return float(best - acc[3] / steps)
+
+    def _forget(self, stats: dict[Hashable, Any]) -> None:
+        """Drop the levels scored least recently beyond ``max_levels`` (dicts keep the order of insertion)."""
+        while self.max_levels is not None and len(stats) > self.max_levels:
+            del stats[next(iter(stats))]

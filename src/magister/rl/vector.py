@@ -234,7 +234,8 @@ class CurriculumVectorEnv(VectorEnv):
         self.episode_train = np.ones(self.num_envs, dtype=bool)
         #: True when the learner sends the scores (``score="external"``)
         self.external = isinstance(score, str) and score == EXTERNAL
-        #: external scores: finished episodes waiting for ``report`` (id -> task)
+        #: external scores: finished episodes waiting for ``report`` (id -> task); one never reported stays here
+        #: for the rest of the run, so report every finished episode (evaluate-only ones too)
         self.pending: dict[int, Any] = {}
         self._ids = np.full(self.num_envs, -1, dtype=np.int64)
         self._next_id = 0
