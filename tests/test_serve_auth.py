@@ -293,3 +293,58 @@ def test_a_deletion_whose_scope_change_fails_deletes_nothing(client, monkeypatch
     assert client.delete("/v1/learners/carl", headers=AUTH).json()["deleted"] == ["carl-math", "carl-reading"]
     tokens = {t["id"]: t["curricula"] for t in client.get("/v1/tokens", headers=AUTH).json()["tokens"]}
     assert tokens[carl_id] == ["carl-art"]
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_a_server_without_a_token_answers_only_its_own_names_and_its_own_pages(tmp_path, lean):
+    """Without a token (``--no-auth``), a request addressed to another name (a site whose DNS was made to point at
+    127.0.0.1, DNS rebinding) read the dashboard and the curricula, and a POST sent by a page of another site (a
+    text/plain propose, whose body the lean lane ignores) drew a task. Now a foreign Host gets 400 and a foreign
+    Origin 403, before the lean lane, and nothing is drawn."""
+    app = create_app(str(tmp_path / "open.db"), lean=lean)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.post("/v1/curricula", json={"name": "x", "space": BOX, "seed": 1}).status_code == 201
+        evil = {"Host": "evil.example:8000"}
+        for r in (c.get("/dashboard", headers=evil), c.get("/v1/curricula", headers=evil),
+                  c.get("/v1/curricula/x/history", headers=evil), c.post("/v1/curricula/x/propose", headers=evil),
+                  c.post("/v1/curricula/x/observe", json={"task": [0.5], "score": 0.5}, headers=evil)):
+            assert r.status_code == 400 and '"x"' not in r.text, r.text
+        for site in ("http://evil.example", "http://127.0.0.1:9999", "null"):
+            for r in (c.post("/v1/curricula/x/propose", content=b"{}", headers={"Origin": site,
+                                                                            "Content-Type": "text/plain"}),
+                      c.post("/v1/curricula/x/observe", json={"task": [0.5], "score": 0.5}, headers={"Origin": site}),
+                      c.delete("/v1/curricula/x", headers={"Origin": site})):
+                assert r.status_code == 403 and site in r.json()["detail"], r.text
+        assert c.get("/v1/curricula/x").json()["n_proposed"] == 0
+        # the server itself: by each loopback name, its own pages' writes (their origin) and programs' (none)
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+            assert c.get("/dashboard", headers={"Host": host}).status_code == 200
+            assert c.get("/v1/curricula/x", headers={"Host": host}).status_code == 200
+        r = c.post("/v1/curricula/x/propose", headers={"Origin": "http://127.0.0.1:8000"})
+        assert r.status_code == 200, r.text
+        r = c.post("/v1/curricula/x/observe", json={"task": r.json()["tasks"][0], "score": 0.5})
+        assert r.status_code == 200 and c.get("/v1/curricula/x").json()["n_observed"] == 1
+
+
+def test_a_server_with_a_token_still_answers_any_name_and_the_names_of_one_without_can_be_added(tmp_path):
+    from magister.serve.app import served_hosts
+    from magister.serve.settings import ServeSettings
+    from magister.webguard import LOOPBACK_HOSTS
+
+    with TestClient(create_app(str(tmp_path / "a.db"), admin_token=ADMIN)) as c:  # (Host: testserver)
+        assert c.post("/v1/curricula", headers=AUTH, json={"name": "x", "space": BOX}).status_code == 201
+        assert c.get("/v1/curricula/x", headers={**AUTH, "Host": "api.example"}).status_code == 200
+        r = c.post("/v1/curricula/x/propose", headers={**AUTH, "Origin": "http://evil.example"})
+        assert r.status_code == 200, r.text  # (a browser page of another origin cannot send the token)
+    with TestClient(create_app(str(tmp_path / "b.db"), allowed_hosts=["testserver", "*.lan"])) as c:
+        assert c.get("/v1/curricula").status_code == 200
+        assert c.get("/v1/curricula", headers={"Host": "box.lan"}).status_code == 200
+        assert c.get("/v1/curricula", headers={"Host": "box.example"}).status_code == 400
+    assert served_hosts(ServeSettings()) == list(LOOPBACK_HOSTS)
+    # the other processes relay to a process by the host of its MAGISTER_NODE_URL
+    cfg = ServeSettings.from_env({"MAGISTER_NODE_URL": "http://API-1:8001", "MAGISTER_ALLOWED_HOSTS": "lb.lan, [fe80::1]",
+                                  "MAGISTER_HOST": "10.0.0.5"})
+    assert cfg.allowed_hosts == ("lb.lan", "[fe80::1]")
+    assert served_hosts(cfg) == [*LOOPBACK_HOSTS, "10.0.0.5", "lb.lan", "[fe80::1]", "api-1"]
+    with pytest.raises(ValueError, match="MAGISTER_ALLOWED_HOSTS.*without a port"):
+        ServeSettings.from_env({"MAGISTER_ALLOWED_HOSTS": "lb.lan:8000"})

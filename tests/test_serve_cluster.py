@@ -214,3 +214,32 @@ def test_a_learner_held_by_another_process_is_forgotten_everywhere(pg_url):
         info = c.get(f"{a.url}/v1/curricula/kept").json()
         assert info["n_observed"] == 5 and info["learner"] == "bob"
         assert states_equal(_state(b.url, "kept"), replay(info, _history(c, b.url, "kept")).state_dict())
+
+
+def test_processes_without_a_token_relay_to_each_other_and_refuse_other_sites(pg_url):
+    """Without a token each process answers only its own names (against DNS rebinding): the host of its
+    MAGISTER_NODE_URL is one of them, so the relays between processes (addressed to that host) still work, while
+    a foreign Host gets 400 and a foreign Origin 403 at the process first reached, before any relay."""
+    pb = free_port()
+    a = _node(pg_url)
+    a.admin_token = ""
+    b = Server(pg_url, port=pb, admin_token="", checkpoint_every=25,  # relayed to as localhost, reached as 127.0.0.1
+               env={"MAGISTER_NODE_URL": f"http://localhost:{pb}", "MAGISTER_LEASE_SECONDS": LEASE})
+    with a, b, httpx.Client(timeout=30) as c:
+        r = c.post(f"{b.url}/v1/curricula", json={"name": "open-1", "space": SKILLS, "teacher": "exp3", "seed": 4})
+        assert r.status_code == 201, r.text
+        assert c.post(f"{b.url}/v1/curricula/open-1/propose").status_code == 200  # b holds it
+        for j in range(3):  # through a: relayed to b
+            task = c.post(f"{a.url}/v1/curricula/open-1/propose").json()["tasks"][0]
+            r = c.post(f"{a.url}/v1/curricula/open-1/observe", json={"task": task, "score": 0.5, "id": f"o{j}"})
+            assert r.status_code == 200, r.text
+        info = c.get(f"{a.url}/v1/curricula/open-1").json()
+        assert info["n_observed"] == 3 and info["n_proposed"] == 4
+        listing = c.get(f"{a.url}/v1/curricula").json()["curricula"]
+        assert [x.get("served_by") for x in listing if x["name"] == "open-1"] == [f"http://localhost:{pb}"]
+        r = c.post(f"{a.url}/v1/curricula/open-1/propose", headers={"Host": "evil.example"})
+        assert r.status_code == 400, r.text
+        r = c.post(f"{a.url}/v1/curricula/open-1/propose", headers={"Origin": "http://evil.example",
+                                                                  "Content-Type": "text/plain"})
+        assert r.status_code == 403, r.text
+        assert c.get(f"{b.url}/v1/curricula/open-1").json()["n_proposed"] == 4

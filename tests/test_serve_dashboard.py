@@ -129,3 +129,25 @@ def test_dashboard_shows_a_selected_curriculum_beyond_the_first_page_of_the_list
         page.wait_for_function("document.querySelector('#title').textContent.startsWith('a-0000')", timeout=20000)
         assert not errors, errors
         page.close()
+
+
+def test_dashboard_of_a_server_without_a_token_works_under_its_names_only(browser, tmp_path):
+    # a server without a token answers only requests addressed to its own names (against DNS rebinding) and refuses
+    # writes sent by another origin: its own dashboard, opened by 127.0.0.1 or localhost, still reads everything
+    with Server(str(tmp_path / "open.db"), admin_token="") as s:
+        with httpx.Client(base_url=s.url, timeout=60) as c:
+            c.post("/v1/curricula", json={"name": "open", "seed": 1, "teacher": "uniform",
+                                          "space": {"type": "Discrete", "n": 3}}).raise_for_status()
+            _practise(c, "open", 6)
+            assert c.get("/v1/curricula", headers={"Host": f"evil.example:{s.port}"}).status_code == 400
+        for url in (s.url, f"http://localhost:{s.port}"):
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{url}/dashboard#c=open&interval=300")
+            page.wait_for_function("document.querySelector('#curve').dataset.points === '6'", timeout=20000)
+            assert "open" in page.inner_text("#title") and not errors, errors
+            # a write from the dashboard's own origin is answered; the page's origin is the name it was opened by
+            status = page.evaluate("fetch('/v1/curricula/open/propose', {method: 'POST'}).then(r => r.status)")
+            assert status == 200
+            page.close()

@@ -151,6 +151,35 @@ def test_serve_refuses_no_auth_together_with_an_admin_token(tmp_path, monkeypatc
     assert served[0].state.settings.admin_token is None
 
 
+def test_serve_no_auth_answers_its_own_names_and_the_names_allowed(tmp_path, monkeypatch):
+    """``magister serve --no-auth`` answered requests addressed to any name (DNS rebinding); now the names are
+    printed at start and ``--allow-host`` (``MAGISTER_ALLOWED_HOSTS``) adds some; with a token it is refused, since a
+    server with a token answers to any name (it would have been ignored without a word)."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.delenv("MAGISTER_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("MAGISTER_ALLOWED_HOSTS", "from-env.lan")  # the flag beats the variable
+    db = ["serve", "--db", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(app, [*db, "--no-auth", "--allow-host", "Study.LAN", "--allow-host", "10.0.0.7"])
+    assert result.exit_code == 0, result.output
+    assert "answers to: localhost, 127.0.0.1, [::1], study.lan, 10.0.0.7" in result.output
+    assert served[0].state.settings.allowed_hosts == ("study.lan", "10.0.0.7")
+    with TestClient(served[0]) as c:
+        assert c.get("/v1/curricula", headers={"Host": "study.lan:8000"}).status_code == 200
+        assert c.get("/v1/curricula", headers={"Host": "evil.example:8000"}).status_code == 400
+    for args, says in ((["--allow-host", "study.lan"], "only with --no-auth"),
+                       (["--no-auth", "--allow-host", "study.lan:8000"], "without a port")):
+        result = CliRunner().invoke(app, [*db, *args])
+        assert result.exit_code == 2 and says in result.output, result.output
+    assert len(served) == 1
+
+
 def test_teachers_sharing_a_client_each_send_their_own_token(tmp_path):
     """``HTTPTeacher(..., token=A, client=c)`` set A on the shared client itself: a second teacher made with
     token B through it made the first one send B (refused, or acting with B's scope), and changed the

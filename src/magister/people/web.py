@@ -43,16 +43,14 @@ FastAPI before 0.132 read as JSON).
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 import time as _time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError, missing_extra_import
+from ..webguard import LOOPBACK_HOSTS, allowed_hosts, guard, host_name as _host_name, is_loopback as _is_loopback
 from .deck import Deck
 from ..settings import number, whole
 from .store import StudyStore, checked_grade
@@ -63,71 +61,7 @@ __all__ = ["StudyApp", "allowed_hosts", "create_app", "serve"]
 PAGE = Path(__file__).with_name("study_page.html")
 #: seconds without an answer after which the page starts a new session (a reload within it keeps the session)
 SESSION_GAP = 3600.0
-#: the names of this machine's loopback addresses: a page on any address answers to them
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-#: addresses that mean every interface
-_EVERYWHERE = ("0.0.0.0", "::", "[::]", "")
 
-
-def _host_name(value: str, what: str) -> str:
-    """``value`` as the Host header names it: lower case, an IPv6 address in brackets; a port or URL refused."""
-    name = str(value).strip().lower()
-    try:
-        if ipaddress.ip_address(name.strip("[]")).version == 6:
-            return f"[{name.strip('[]')}]"
-    except ValueError:
-        pass
-    if not name or any(c in name for c in ":/[]@ ") or ("*" in name and not (name == "*" or name.startswith("*."))):
-        raise ConfigError(f"{what} must be a host name or address without a port, such as study.lan, "
-                          f"192.168.1.20 or *.lan (or * for any name), got {value!r}")
-    return name
-
-
-def _is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _machine_names() -> list[str]:
-    """This machine's host names and the addresses they resolve to (best effort: what its resolver knows)."""
-    names: list[str] = []
-    for n in dict.fromkeys((socket.gethostname(), socket.getfqdn())):
-        names.append(n)
-        try:
-            names += [str(addr[0]).split("%")[0] for *_, addr in socket.getaddrinfo(n, None)]
-        except OSError:  # a name the resolver does not know
-            pass
-    out = []
-    for n in names:
-        try:
-            out.append(_host_name(n, "a name of this machine"))
-        except ConfigError:
-            continue
-    return out
-
-
-def allowed_hosts(host: str = "127.0.0.1", extra: Sequence[str] = ()) -> list[str]:
-    """The names the page answers to (its requests' ``Host`` header, without the port) when it listens on ``host``.
-
-    Always localhost, 127.0.0.1 and [::1]; ``host`` itself when it is one address or name (``--host 192.168.1.20``);
-    with every interface (``0.0.0.0``, ``::``) the machine's host names and the addresses they resolve to; then
-    ``extra`` (``--allow-host``: names, addresses, ``*.lan`` for a domain, ``*`` for any name, which turns the check
-    off). A name that resolves elsewhere (DNS rebinding) is not among them, so a page of another site cannot read
-    the learner's history through it.
-    """
-    if isinstance(extra, str):
-        extra = [extra]
-    names = list(LOOPBACK_HOSTS)
-    if str(host).strip().lower() in _EVERYWHERE:
-        names += _machine_names()
-    else:
-        names.append(_host_name(host, "--host"))
-    names += [_host_name(n, "--allow-host") for n in extra]
-    return list(dict.fromkeys(names))
 
 
 class StudyApp:
@@ -275,9 +209,8 @@ class StudyApp:
 def create_app(app_state: StudyApp, hosts: Sequence[str] = LOOPBACK_HOSTS):
     """The FastAPI application of the page, answering requests addressed to ``hosts`` (see :func:`allowed_hosts`)."""
     try:
-        from fastapi import Body, FastAPI, HTTPException, Query, Request
+        from fastapi import Body, FastAPI, HTTPException, Query
         from fastapi.responses import HTMLResponse, JSONResponse
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
     except ImportError as e:
         raise missing_extra_import("the study page (magister.people.web)", "serve", e) from e
 
@@ -287,20 +220,11 @@ def create_app(app_state: StudyApp, hosts: Sequence[str] = LOOPBACK_HOSTS):
     app = FastAPI(title="magister study", docs_url=None, redoc_url=None, openapi_url=None)
     page = PAGE.read_text(encoding="utf-8")
 
-    @app.middleware("http")
-    async def same_origin(request: Request, call_next):
-        # a browser names the page that sent a POST in Origin: one of another site (or "null") could store answers
-        # with a request that needs no CORS preflight (a form, or fetch with a Blob body and no content type);
-        # programs send no Origin and are let through, as before
-        origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD") and origin is not None:
-            if urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
-                return JSONResponse({"detail": f"refused: a request sent by a page of {origin}, not by the study "
-                                               "page itself"}, status_code=403)
-        return await call_next(request)
-
-    # outermost: a request addressed to another name (a site whose DNS now points here) gets 400 before anything
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+    # a browser names the page that sent a POST in Origin: one of another site (or "null") could store answers
+    # with a request that needs no CORS preflight (a form, or fetch with a Blob body and no content type);
+    # programs send no Origin and are let through, as before. Outermost: a request addressed to another name (a
+    # site whose DNS now points here) gets 400 before anything
+    guard(app, hosts, "the study page itself")
 
     def bad(e: ConfigError) -> HTTPException:
         return HTTPException(status_code=400, detail=str(e))

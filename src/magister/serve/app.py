@@ -19,11 +19,12 @@ import types
 from collections import Counter
 from contextlib import asynccontextmanager
 from importlib import resources
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from typing import Annotated, Any, Optional, Union, get_args, get_origin
 
 from ..errors import missing_extra_import
+from ..webguard import allowed_hosts, guard
 
 try:
     import anyio
@@ -353,8 +354,24 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         app.add_middleware(HotPath, handlers=_lean_handlers(ctx))
     if cfg.node_url:
         app.add_middleware(_Forwarding, state=app.state)
-    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before the lean lane reads a body
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # before the lean lane reads a body
+    if cfg.admin_token is None:
+        # no token to stand between the API and other web sites open in the learner's browser: answer only requests
+        # addressed to the server's own names (a site whose DNS now points here, DNS rebinding, gets 400) and refuse
+        # a write sent by a page of another origin (a cross-site form or fetch: the lean lane hands out a task for
+        # a propose whatever its body). Outermost, so the lean lane and the forwarding are behind both checks
+        guard(app, served_hosts(cfg), "the service's own dashboard")
     return app
+
+
+def served_hosts(cfg: ServeSettings) -> list[str]:
+    """The names (``Host`` header, without the port) a server without a token answers to: localhost, 127.0.0.1,
+    [::1], ``cfg.host`` (every name of the machine for 0.0.0.0), the host of ``cfg.node_url`` (the other processes
+    relay requests to it by that name) and ``cfg.allowed_hosts``; see :func:`magister.webguard.allowed_hosts`."""
+    extra = list(cfg.allowed_hosts)
+    if cfg.node_url:
+        extra.append(urlsplit(cfg.node_url).hostname or "")
+    return allowed_hosts(cfg.host, extra, host_what="host (MAGISTER_HOST)", extra_what="allowed_hosts")
 
 
 # ---------------------------------------------------------------- routers

@@ -39,6 +39,11 @@ def command(
         help="largest request body; larger ones get 413 [MAGISTER_MAX_BODY_BYTES; default 32 MiB]"),
     max_tasks: Optional[int] = typer.Option(
         None, "--max-tasks", min=1, help="largest finite space of a curriculum [MAGISTER_MAX_TASKS; default 1000000]"),
+    allow_host: Optional[list[str]] = typer.Option(
+        None, "--allow-host",
+        help="with --no-auth: another name the server answers to (repeat it; *.lan for a domain), besides "
+             "localhost, 127.0.0.1, [::1], --host and this machine's names on 0.0.0.0 "
+             "[MAGISTER_ALLOWED_HOSTS, comma-separated]"),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
 ) -> None:
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
@@ -50,17 +55,20 @@ def command(
         try:
             import uvicorn
 
-            from .app import apply_process_settings, create_app
+            from .app import apply_process_settings, create_app, served_hosts
             from .settings import ServeSettings
         except ImportError as e:  # (the light core has none of them: a traceback for `pip install magister`)
             raise missing_extra("magister serve", "serve", e) from None
         if no_auth and admin_token is not None:
             # (one of them would be dropped without a word: an open API for someone who gave a token)
             raise ValueError("--no-auth and --admin-token contradict each other; give one of them")
+        if allow_host and not no_auth:  # (it would be ignored without a word: a server with a token answers any name)
+            raise ValueError("--allow-host applies only with --no-auth (a server with a token answers to any name, "
+                             "the token is its check)")
         cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
                                      checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
                                      recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
-                                     freeze_gc=True)
+                                     allowed_hosts=tuple(allow_host) if allow_host else None, freeze_gc=True)
         token = None
         if no_auth:
             cfg = cfg.with_(admin_token=None)
@@ -79,6 +87,13 @@ def command(
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {cfg.db}")
     if cfg.admin_token:
         typer.echo(f"open the dashboard with {where}/dashboard#token=<token>")
+    else:
+        hosts = served_hosts(cfg)
+        if "*" in hosts:
+            typer.echo("warning: allowed hosts '*' answers requests addressed to any name: a web site whose name is "
+                       "made to point at this machine can use the open API")
+        else:
+            typer.echo(f"answers to: {', '.join(hosts)} (another name or address: --allow-host NAME)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level, workers=1, timeout_graceful_shutdown=10)
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..settings import whole
+from ..webguard import host_name
 
 #: client ids remembered exactly per curriculum (older ones: a Bloom filter, then the database)
 RECENT_IDS = 100_000
@@ -47,6 +48,7 @@ ENV = {
     "max_bulk": "MAGISTER_MAX_BULK",
     "node_url": "MAGISTER_NODE_URL",
     "lease_seconds": "MAGISTER_LEASE_SECONDS",
+    "allowed_hosts": "MAGISTER_ALLOWED_HOSTS",
 }
 
 
@@ -90,6 +92,10 @@ class ServeSettings:
     node_url: str | None = None
     #: how long a process's lease of a curriculum lasts without renewal (renewed every third of it)
     lease_seconds: float = 10.0
+    #: more names a server without a token answers to (besides localhost, 127.0.0.1, [::1], ``host`` and the
+    #: host of ``node_url``): host names or addresses without a port, ``*.lan`` for a domain, ``*`` for any name;
+    #: in the variable, separated by commas (see docs/serve.md, "Trust boundaries")
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db:
@@ -120,6 +126,13 @@ class ServeSettings:
         if not (isinstance(self.lease_seconds, (int, float)) and not isinstance(self.lease_seconds, bool)
                 and 0.5 <= self.lease_seconds <= 3600):
             raise ConfigError(f"lease_seconds must be seconds in [0.5, 3600], got {self.lease_seconds!r}")
+        hosts = self.allowed_hosts
+        if isinstance(hosts, str):
+            hosts = hosts.split(",")
+        if not isinstance(hosts, (list, tuple)):
+            raise ConfigError(f"allowed_hosts must be a list of host names, got {hosts!r}")
+        object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(
+            host_name(h, "allowed_hosts") for h in hosts if not isinstance(h, str) or h.strip())))
         mode = {True: "always", False: "never"}.get(self.teacher_threads, self.teacher_threads)  # type: ignore[call-overload]
         if mode not in ("auto", "always", "never"):
             raise ValueError(f"teacher_threads must be 'auto', 'always' or 'never', got {self.teacher_threads!r}")

@@ -1,0 +1,131 @@
+"""The two checks a web app without a login makes against other web sites open in the same browser.
+
+Used by ``magister study --web`` (:mod:`magister.people.web`) and by ``magister serve --no-auth``
+(:mod:`magister.serve.app`); Starlette is imported only by :func:`guard`.
+
+* **The name it is opened by.** A request is answered only when its ``Host`` header (without the port) is one of
+  the app's names (:func:`allowed_hosts`); any other gets 400 (Starlette's ``TrustedHostMiddleware``). A site that
+  makes its own name resolve to 127.0.0.1 (DNS rebinding) therefore cannot read the app through the browser.
+* **Who sent a write.** A request other than GET / HEAD whose ``Origin`` header names another page than the app
+  itself (another site, another port, a sandboxed ``null``) gets 403 (:class:`SameOrigin`): a form or a ``fetch``
+  of another site, which a browser sends without asking first, changes nothing. Programs send no ``Origin``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = ["LOOPBACK_HOSTS", "SameOrigin", "allowed_hosts", "guard", "host_name", "is_loopback"]
+
+#: the names of this machine's loopback addresses: an app on any address answers to them
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: addresses that mean every interface
+EVERYWHERE = ("0.0.0.0", "::", "[::]", "")
+
+
+def host_name(value: str, what: str) -> str:
+    """``value`` as the Host header names it: lower case, an IPv6 address in brackets; a port or URL refused."""
+    name = str(value).strip().lower()
+    try:
+        if ipaddress.ip_address(name.strip("[]")).version == 6:
+            return f"[{name.strip('[]')}]"
+    except ValueError:
+        pass
+    if not name or any(c in name for c in ":/[]@ ") or ("*" in name and not (name == "*" or name.startswith("*."))):
+        raise ConfigError(f"{what} must be a host name or address without a port, such as study.lan, "
+                          f"192.168.1.20 or *.lan (or * for any name), got {value!r}")
+    return name
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _machine_names() -> list[str]:
+    """This machine's host names and the addresses they resolve to (best effort: what its resolver knows)."""
+    names: list[str] = []
+    for n in dict.fromkeys((socket.gethostname(), socket.getfqdn())):
+        names.append(n)
+        try:
+            names += [str(addr[0]).split("%")[0] for *_, addr in socket.getaddrinfo(n, None)]
+        except OSError:  # a name the resolver does not know
+            pass
+    out = []
+    for n in names:
+        try:
+            out.append(host_name(n, "a name of this machine"))
+        except ConfigError:
+            continue
+    return out
+
+
+def allowed_hosts(host: str = "127.0.0.1", extra: Sequence[str] = (), *, host_what: str = "--host",
+                  extra_what: str = "--allow-host") -> list[str]:
+    """The names an app answers to (its requests' ``Host`` header, without the port) when it listens on ``host``.
+
+    Always localhost, 127.0.0.1 and [::1]; ``host`` itself when it is one address or name (``--host 192.168.1.20``);
+    with every interface (``0.0.0.0``, ``::``) the machine's host names and the addresses they resolve to; then
+    ``extra`` (``--allow-host``: names, addresses, ``*.lan`` for a domain, ``*`` for any name, which turns the check
+    off). A name that resolves elsewhere (DNS rebinding) is not among them, so a page of another site cannot read
+    the app through it. ``host_what`` / ``extra_what`` name the options in the message that refuses a bad name.
+    """
+    if isinstance(extra, str):
+        extra = [extra]
+    names = list(LOOPBACK_HOSTS)
+    if str(host).strip().lower() in EVERYWHERE:
+        names += _machine_names()
+    else:
+        names.append(host_name(host, host_what))
+    names += [host_name(n, extra_what) for n in extra]
+    return list(dict.fromkeys(names))
+
+
+class SameOrigin:
+    """ASGI middleware: a request other than GET / HEAD whose ``Origin`` names another page than the app gets 403.
+
+    The app's own pages send their own origin (its scheme, the ``Host`` they were opened by); programs send none
+    and are let through. ``sender`` names the app's own page in the refusal ("the study page itself").
+    """
+
+    def __init__(self, app: Any, sender: str = "the app itself"):
+        self.app = app
+        self.sender = sender
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        origin = host = None
+        for key, value in scope["headers"]:
+            if key == b"origin" and origin is None:
+                origin = value.decode("latin-1")
+            elif key == b"host" and host is None:
+                host = value.decode("latin-1")
+        if origin is None or urlsplit(origin).netloc.lower() == (host or "").lower():
+            return await self.app(scope, receive, send)
+        data = json.dumps({"detail": f"refused: a request sent by a page of {origin}, not by {self.sender}"}).encode()
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-length", str(len(data)).encode()),
+                                (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": data})
+
+
+def guard(app: Any, hosts: Sequence[str], sender: str) -> None:
+    """Add both checks to the Starlette / FastAPI ``app`` as its outermost middleware: first the ``Host`` check
+    (``TrustedHostMiddleware`` over ``hosts``, see :func:`allowed_hosts`), then :class:`SameOrigin`."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app.add_middleware(SameOrigin, sender=sender)
+    # outermost: a request addressed to another name (a site whose DNS now points here) gets 400 before anything
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)
