@@ -249,6 +249,32 @@ def test_a_set_of_tasks_is_refused_since_it_has_no_order_to_pair_with_the_scores
     assert t.n_observed == 2
 
 
+def test_dimension_names_given_as_a_set_are_refused_since_the_order_changes_between_processes():
+    """Box(..., names={"friction", "length"}) was taken: which name labelled which dimension followed the set's
+    hash order, so the same script put a task's {name: value} into other dimensions (or refused it) in a process
+    with another PYTHONHASHSEED. Two processes now build the same space, and a set is refused."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import magister as mg\n"
+            "for make in (lambda: mg.Box([0, 0], [1, 10], names={'friction', 'length'}),\n"
+            "             lambda: mg.MultiDiscrete([2, 5], names=frozenset({'x', 'y'}))):\n"
+            "    try:\n"
+            "        print(make().names)\n"
+            "    except mg.ConfigError as e:\n"
+            "        print(str(e)[:60])\n")
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("0", "1")]
+    assert outs[0] == outs[1], f"the space differs between processes: {outs}"
+    for make in (lambda: mg.Box([0, 0], [1, 10], names={"friction", "length"}),
+                 lambda: mg.MultiDiscrete([2, 5], names=frozenset({"x", "y"}))):
+        with pytest.raises(ConfigError, match="names must be in dimension order.*no order"):
+            make()
+    assert mg.Box([0, 0], [1, 10], names=("friction", "length")).names == ["friction", "length"]
+    assert mg.MultiDiscrete([2, 5], names={"x": 0, "y": 1}.keys()).names == ["x", "y"]  # ordered: taken
+
+
 def test_a_box_task_with_strings_is_refused_not_parsed():
     box = mg.Box([0, 0], [1, 1])
     for task in (np.array(["0.5", "0.5"]), ["0.5", 0.5], ("0.1", "0.2"), [0.5, 0.5j]):

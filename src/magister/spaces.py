@@ -274,11 +274,7 @@ class Box(Space):
         # bound of 0.0 gets unit +0.0 (x - low kept -0.0: an array task saved other bytes than the same list), at no cost
         self._shift = 0.0 - lo
         self.dim = int(lo.size)
-        if names is not None:
-            names = [str(n) for n in names]
-            if len(names) != self.dim or len(set(names)) != self.dim:
-                raise ConfigError(f"Box needs {self.dim} distinct names, got {names!r}")
-        self.names = names
+        self.names = _dimension_names("Box", names, self.dim)
 
     def __repr__(self) -> str:
         s = f"Box(low={self.low.tolist()}, high={self.high.tolist()}"
@@ -400,6 +396,26 @@ def _check_indices(idx: list[int], n: int) -> None:
     if idx and (min(idx) < 0 or max(idx) >= n):
         bad = next(i for i in idx if not 0 <= i < n)
         raise InvalidTaskError(f"task index {bad} is outside 0..{n - 1}")
+
+
+def _dimension_names(kind: str, names: Any, dim: int) -> list[str] | None:
+    """The names of a space's ``dim`` dimensions, in dimension order (``None``: unnamed).
+
+    A set is refused: it has no order, so which name labelled which dimension (where a task written as
+    ``{name: value}`` puts each value) followed the set's hash order, which changes from one process to the next
+    (``PYTHONHASHSEED``): the same script accepted a task in one run and refused it, or swapped its values, in
+    another."""
+    if names is None:
+        return None
+    if isinstance(names, (set, frozenset)):
+        raise ConfigError(f"{kind} names must be in dimension order (a list or tuple), got a {type(names).__name__} "
+                          f"{sorted(map(str, names))}, which has no order: which name labels which dimension would "
+                          f"change from one process to the next; give them as a list, e.g. "
+                          f"names={sorted(map(str, names))!r} if that is the order of the dimensions")
+    out = [str(n) for n in names]
+    if len(out) != dim or len(set(out)) != dim:
+        raise ConfigError(f"{kind} needs {dim} distinct names, got {out!r}")
+    return out
 
 
 def _repeated(names: list[str]) -> list[str]:
@@ -534,11 +550,7 @@ class MultiDiscrete(Space):
         self._top = self.nvec - 1 if (self.nvec <= 2**53).all() else None  # see _cells
         self.dim = int(nv.size)
         self.n = int(np.prod(self.nvec, dtype=object))
-        if names is not None:
-            names = [str(x) for x in names]
-            if len(names) != self.dim or len(set(names)) != self.dim:
-                raise ConfigError(f"MultiDiscrete needs {self.dim} distinct names, got {names!r}")
-        self.names = names
+        self.names = _dimension_names("MultiDiscrete", names, self.dim)
 
     def __repr__(self) -> str:
         return f"MultiDiscrete({self.nvec.tolist()})"
