@@ -93,6 +93,18 @@ def test_reservoir_eviction_keeps_a_uniform_sample_of_the_whole_past(tmp_path: P
     assert a.ids == b.ids and a.ids[0] == 0 and a.ids[-2:] == [28, 29]
 
 
+def test_a_records_dict_is_dataclasses_asdict_without_its_deep_copies() -> None:
+    """The pool writes every member's record at each change; to_dict builds it field by field (asdict's deep copy
+    was half the cost of a report with 1,000 members) and gives what asdict gives, in the same order."""
+    from dataclasses import asdict
+
+    from magister.opponents.records import Record
+
+    r = Record(id=3, step=70, games=5, wins=2, draws=1, losses=2, rating=1012.5, sha256="ab" * 32, size=9, name="x")
+    assert r.to_dict() == asdict(r) and list(r.to_dict()) == list(asdict(r))
+    assert Record.from_dict(r.to_dict()) == r
+
+
 @pytest.mark.parametrize("bad", ["unknown", "evicted", "outcome", "none", "missing", "corrupt", "batch"])
 def test_bad_input_is_refused_and_changes_no_record(tmp_path: Path, bad: str) -> None:
     pool = _pool(tmp_path, n=6, max_size=4)

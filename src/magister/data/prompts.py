@@ -149,7 +149,8 @@ class PromptCurriculum:
             if empty:
                 raise ConfigError(f"categories {empty[:8]} have no prompts; give every category of the teacher's "
                                   "space at least one prompt, or build the teacher over the categories you have")
-            self._members = [np.flatnonzero(self.category_of == c) for c in range(self.n_tasks)]
+            # each category's prompts in index order, from one stable sort (not a scan of every prompt per category)
+            self._members = np.split(np.argsort(self.category_of, kind="stable"), np.cumsum(counts)[:-1])
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(len(self._members), dtype=np.int64)
         self.step = 0
