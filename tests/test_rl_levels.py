@@ -372,6 +372,27 @@ def test_level_scorer_refuses_a_missing_level_key_and_changes_nothing(kind):
     assert scorer.outcomes == clean.outcomes and scorer.best == clean.best
 
 
+def test_level_key_of_a_dict_task_is_its_entries_so_equal_levels_share_their_statistics():
+    # np.asarray(dict).tobytes() was the dict's address: each proposal of the same Dict level got its own key
+    # (a "learnable" level never gathered more than one episode), and a new level could take a freed one's
+    from magister.rl import level_key
+    from magister.levels.spaces import MazeSpace
+
+    space = mg.Dict({"seed": mg.Discrete(4), "speed": mg.Box([0.5], [2.0]), "grid": mg.MultiDiscrete([2, 3]),
+                     "maze": MazeSpace(5)})
+    task = space.sample(np.random.default_rng(0))
+    again = space.from_json(space.to_json(task))  # the same level, another object (as the JSON a learner sends)
+    assert again is not task and level_key(again) == level_key(task)
+    assert isinstance(level_key(task), str)  # a plain key: the scorer's state loads with torch weights_only
+    other = dict(task, seed=(task["seed"] + 1) % 4)
+    assert level_key(other) != level_key(task)
+    scorer = LevelScorer("learnable")
+    ids, zeros = np.array([[0], [1]]), np.zeros((2, 1))
+    done, rewards = np.ones((2, 1)), np.array([[1.0], [0.0]])
+    scorer.update(ids, zeros, zeros, rewards, done, keys={0: level_key(task), 1: level_key(again)})
+    assert scorer.outcomes == {level_key(task): [1, 2]}
+
+
 def test_ppo_learnable_takes_success_from_the_env_info_not_the_reward():
     pytest.importorskip("torch")
     from magister.rl.ppo import PPO

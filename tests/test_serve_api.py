@@ -506,6 +506,57 @@ def test_client_sends_tasks_holding_numpy_numbers(client):
     assert [e["task"] for e in full_history(client, "grid") if e["kind"] == "observe"] == [[1, 1], [2, 3]]
 
 
+def test_a_level_curriculum_takes_any_finite_score_by_default_as_a_local_level_teacher(client):
+    # the service gave plr / robust-plr / accel the range [0, 1] when none was given (a local one takes any finite
+    # score: |GAE| or regret), so a score of 2.5 was refused, and an open range could not be asked for at all
+    seeds = {"type": "SeedSpace", "n": 20}
+    for name, teacher, score_range in [("p", "plr", None), ("r", "robust-plr", {"finite": True}),
+                                       ("a", "accel", None)]:
+        extra = {} if score_range is None else {"score_range": score_range}
+        assert _create(client, name, seeds, teacher, **extra)["score_range"] == {"finite": True}
+        remote = HTTPTeacher("http://testserver", name, token=ADMIN, client=client)
+        local = mg.make_teacher(teacher, mg.space_from_spec(seeds), seed=3, score_range={"finite": True})
+        for score in (2.5, -0.75):
+            t, lt = remote.propose(), local.propose()
+            assert t == lt
+            remote.observe(t, score)
+            local.observe(lt, score)
+        assert states_equal(remote.state_dict(), local.state_dict())
+        assert states_equal(remote.to_local().state_dict(), local.state_dict())
+    # a teacher that needs unit scores still gets [0, 1] by default, and refuses an open range with the reason
+    assert _create(client, "u", seeds, "learnability")["score_range"]["high"] == 1.0
+    r = client.post("/v1/curricula", json={"name": "x", "space": seeds, "teacher": "exp3",
+                                           "score_range": {"finite": True}})
+    assert r.status_code == 422 and "open score range" in r.text
+    assert client.get("/v1/curricula/x").status_code == 404
+
+
+def test_client_observes_the_tasks_it_proposes_over_every_kind_of_space(client):
+    # a Maze (what propose gives for a MazeSpace, alone or in a Dict) was sent as the object itself: a raw
+    # TypeError (Object of type Maze is not JSON serializable); tasks go as the space's JSON form
+    from magister.levels.spaces import MazeSpace
+
+    spaces = {"maze": MazeSpace(6), "mixed": mg.Dict({"level": MazeSpace(5), "speed": mg.Box([0.5], [2.0]),
+                                                      "mode": mg.Discrete(["a", "b"])})}
+    for name, space in spaces.items():
+        _create(client, name, space.to_spec())
+        remote = HTTPTeacher("http://testserver", name, token=ADMIN, client=client)
+        local = mg.make_teacher("uniform", space, seed=3, score_range=mg.ScoreRange())
+        t, lt = remote.propose(), local.propose()
+        assert space.to_json(t) == space.to_json(lt)
+        assert remote.observe(t, 0.5) == 2
+        local.observe(lt, 0.5)
+        ts, lts = remote.propose(2), local.propose(2)
+        assert remote.observe_batch(ts, [0.25, 0.75]) == [4, 5]
+        local.observe_batch(lts, [0.25, 0.75])
+        logged = [e["task"] for e in full_history(client, name) if e["kind"] == "observe"]
+        assert logged == [space.to_json(x) for x in [lt, *lts]]
+        assert states_equal(remote.state_dict(), local.state_dict())
+        with pytest.raises(mg.InvalidTaskError):
+            remote.observe({"level": "not a maze"} if name == "mixed" else "#", 0.5)
+        assert remote.n_observed == 3
+
+
 def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     engine = make_engine(db)
     assert current_revision(engine) is None

@@ -38,6 +38,8 @@ as in the reference implementation of PLR.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, Hashable
 
 import numpy as np
@@ -53,13 +55,32 @@ SCORE_REDUCTIONS = ("mean", "sum")
 
 
 def level_key(task: Any) -> Hashable:
-    """A hashable key for a level (for max-MC's best return and the learnable score's counts per level)."""
+    """A hashable key for a level (for max-MC's best return and the learnable score's counts per level): the
+    task itself for an int or a name, a maze's text, the bytes of a vector, and for a ``Dict`` task its entries
+    as JSON with the keys sorted (``np.asarray(task).tobytes()`` of a dict was the object's address: two equal
+    levels had two keys, and a new level could take over a freed one's statistics)."""
     if isinstance(task, (int, np.integer, str)):
         return task
     to_text = getattr(task, "to_text", None)
     if callable(to_text):
         return to_text()
+    if isinstance(task, Mapping):
+        return json.dumps(_plain(task), sort_keys=True, separators=(",", ":"))
     return np.asarray(task).tobytes()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON: a maze as its text, numpy arrays and numbers as lists and Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    to_text = getattr(value, "to_text", None)
+    if callable(to_text):
+        return to_text()
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class LevelScorer:

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
-from typing import Annotated, Any, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 from ..errors import missing_extra_import
 from ..webguard import allowed_hosts, guard
@@ -76,6 +76,15 @@ class ScoreRangeIn(_Model):
     higher_is_better: StrictBool = True
 
 
+class FiniteScoresIn(_Model):
+    """An open score range, any finite score as it is (``FiniteScores().to_dict()``): what a level teacher
+    (``plr``, ``robust-plr``, ``accel``) takes by default, for |GAE| or regret scores."""
+    finite: Literal[True]
+
+
+ScoreRangeArg = Optional[Union[ScoreRangeIn, FiniteScoresIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]]
+
+
 class CurriculumIn(_Model):
     name: Annotated[StrictStr, Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_', '-'")]
     space: dict[str, Any] = Field(description='a space spec, e.g. {"type": "Box", "low": [0, 0], "high": [1, 1]}')
@@ -83,7 +92,7 @@ class CurriculumIn(_Model):
     settings: dict[str, Any] = Field(default_factory=dict, description="the teacher's keyword settings")
     seed: Optional[Annotated[StrictInt, Field(ge=0, le=2**62)]] = Field(
         None, description="random seed; chosen (and stored) by the server when absent")
-    score_range: Optional[Union[ScoreRangeIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]] = None
+    score_range: ScoreRangeArg = None
     learner: Optional[Annotated[StrictStr, Field(min_length=1, max_length=MAX_LEARNER)]] = Field(
         None, description="the learner this curriculum belongs to (for per-learner export and deletion)")
 
@@ -95,7 +104,7 @@ class TemplateIn(_Model):
     seed: Optional[Annotated[StrictInt, Field(ge=0, le=2**62)]] = Field(
         None, description="with a seed, each curriculum's seed is derived from it and its name; "
                           "without, each gets a random one")
-    score_range: Optional[Union[ScoreRangeIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]] = None
+    score_range: ScoreRangeArg = None
 
 
 class BulkIn(_Model):
@@ -585,7 +594,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
             allow(p, name)
         allow_attribution(p)
         t = body.template
-        sr = t.score_range.model_dump() if isinstance(t.score_range, ScoreRangeIn) else t.score_range
+        sr = t.score_range.model_dump() if isinstance(t.score_range, _Model) else t.score_range
         names, fut = await anyio.to_thread.run_sync(service.create_many, body.learners, t.space, t.teacher,
                                                     t.settings, t.seed, sr, body.prefix)
         await _committed([fut])
@@ -640,7 +649,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         allow(p, body.name)
         if body.learner is not None:
             allow_attribution(p)
-        sr = body.score_range.model_dump() if isinstance(body.score_range, ScoreRangeIn) else body.score_range
+        sr = body.score_range.model_dump() if isinstance(body.score_range, _Model) else body.score_range
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
                                                    body.settings, body.seed, sr, body.learner)
         await _committed([fut])

@@ -402,7 +402,9 @@ class HTTPTeacher:
             # (an empty id was replaced by a random one, so its retries were each applied again)
             raise ConfigError(f"client id {_brief(id)} is not valid: an id must be a string of 1-{ID_MAX} "
                               "characters (or None for a random one). Nothing was recorded.")
-        body = {"task": _plain(task), "score": self._json_score(score), "id": _new_id() if id is None else id}
+        # the task's JSON form (a Maze is sent as its text: json could not send the object itself)
+        body = {"task": _plain(self.space.to_json(task)), "score": self._json_score(score),
+                "id": _new_id() if id is None else id}
         return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
@@ -435,10 +437,11 @@ class HTTPTeacher:
         if bad is not None:
             raise ConfigError(f"client id {_brief(bad)} is not valid: each id must be a string of 1-{ID_MAX} "
                               "characters (or None for a random one). Nothing was recorded.")
-        for t in tasks:  # (the server checks them again, one chunk at a time: a later chunk would come too late)
-            self.space.validate(t)
-        obs_all = [{"task": _plain(t), "score": self._json_score(s), "id": i}
-                   for t, s, i in zip(tasks, scores, ids)]
+        # checked (the server checks them again, one chunk at a time: a later chunk would come too late) and
+        # sent in their JSON form (a Maze as its text: json could not send the object itself)
+        sent = [_plain(self.space.to_json(t)) for t in tasks]
+        obs_all = [{"task": t, "score": self._json_score(s), "id": i}
+                   for t, s, i in zip(sent, scores, ids)]
         # the curriculum's score range, and ids repeated for different outcomes, are checked here too: the
         # server refused them only in their own chunk, after the earlier chunks were recorded
         from ..scores import ScoreRange

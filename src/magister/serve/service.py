@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
-from ..scores import ScoreRange
+from ..scores import FiniteScores, ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import teacher_class
@@ -407,7 +407,10 @@ class Service(Recovery, ClientIdLog):
                           f"MAGISTER_MAX_POLICY_TASKS), the space has {sp.n}; group tasks into skills or use "
                           "another teacher")
         try:
-            sr = ScoreRange.coerce(score_range).to_dict()
+            # none given: the teacher's own default, as make_teacher gives it (a level teacher takes any finite
+            # score; it got [0, 1], so every |GAE| above 1 was refused, and an open range could not be asked for)
+            sr = (FiniteScores() if score_range is None and getattr(cls, "open_scores", False)
+                  else ScoreRange.coerce(score_range)).to_dict()
         except (MagisterError, TypeError, ValueError, OverflowError) as e:
             raise Invalid(f"bad score_range {str(score_range)[:200]}: {e}") from None
         if seed is None:

@@ -73,7 +73,7 @@ function drawCurve() {
   let lo = Infinity, hi = -Infinity;
   for (const o of obs) { lo = Math.min(lo, o.score); hi = Math.max(hi, o.score); }
   const sr = state.info && state.info.score_range;
-  if (sr) { lo = Math.min(lo, sr.low); hi = Math.max(hi, sr.high); }
+  if (sr && typeof sr.low === "number") { lo = Math.min(lo, sr.low); hi = Math.max(hi, sr.high); }  // (an open range, {finite: true}, has no bounds)
   const n = obs.length;
   const [sx, sy] = axes(svg, 1, n, lo, hi, "observation", "score");
   const step = Math.max(1, Math.floor(n / 1500));
