@@ -160,6 +160,19 @@ def test_return_score_in_the_loop():
     assert teacher.observed[-1][1] == 0.5
 
 
+class FlakyReset(CliffWalk):
+    """A CliffWalk whose reset raises while ``fail["on"]`` (a simulator that crashes)."""
+
+    def __init__(self, fail: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.fail = fail
+
+    def reset(self, *, seed=None, options=None):
+        if self.fail["on"]:
+            raise RuntimeError("the simulator crashed")
+        return super().reset(seed=seed, options=options)
+
+
 @pytest.mark.parametrize("mode", ["options", "set_task", "factory"])
 def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
     # the task was taken (proposed, pushed or queued) before env.reset: a failing reset lost it, and in factory
@@ -167,12 +180,7 @@ def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
     teacher = Recorder()
     fail = {"on": False}
 
-    class Flaky(CliffWalk):
-        def reset(self, *, seed=None, options=None):
-            if fail["on"]:
-                raise RuntimeError("the simulator crashed")
-            return super().reset(seed=seed, options=options)
-
+    class Flaky(FlakyReset):
         def set_task(self, task):
             if fail["on"]:
                 raise RuntimeError("the simulator crashed")
@@ -181,9 +189,9 @@ def test_a_reset_the_env_fails_loses_no_proposed_or_pushed_task(mode):
     def factory(task):
         if fail["on"]:
             raise RuntimeError("the simulator crashed")
-        return Flaky(task=task)
+        return Flaky(fail, task=task)
 
-    env = CurriculumWrapper(factory if mode == "factory" else Flaky(), teacher, task_mode=mode)
+    env = CurriculumWrapper(factory if mode == "factory" else Flaky(fail), teacher, task_mode=mode)
     env.reset()
     old = env.env
     fail["on"] = True
@@ -416,14 +424,8 @@ def test_only_the_proposals_of_the_wrappers_teacher_go_back_each_once():
 
     fail = {"on": False}
 
-    class Flaky(CliffWalk):
-        def reset(self, *, seed=None, options=None):
-            if fail["on"]:
-                raise RuntimeError("the simulator crashed")
-            return super().reset(seed=seed, options=options)
-
     teacher = TakingBack()
-    env = CurriculumWrapper(Flaky(), teacher)
+    env = CurriculumWrapper(FlakyReset(fail), teacher)
     env.reset(options={"task": [0.25, 0.5]})  # the caller's task, cut: not given back
     env.push_task([0.75, 0.0])
     env.reset()  # the pushed task, cut: not given back
