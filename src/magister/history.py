@@ -227,16 +227,12 @@ class History:
         m = len(x)
         out = np.zeros(m)
         has = np.zeros(m, dtype=bool)
-        if m == 1:  # fast path for the one-episode-at-a-time protocol
-            v = self.query_then_add_one(x[0], float(y[0]))
-            if v is not None:
-                out[0], has[0] = v, True
-            return out, has
         for s in range(0, m, chunk):
-            if not self.bounded and len(self) >= self.INDEX_FROM:
-                # a long unbounded history: the one-point scans of the sorted copy (the same neighbours), as a
-                # chunk's full scan copied and scanned every stored pair (observe_batch 10-70 times slower
-                # than one observe per episode at 10,000-100,000 pairs)
+            if m == 1 or (not self.bounded and len(self) >= self.INDEX_FROM):
+                # one point at a time: the one-episode-at-a-time protocol, and a long unbounded history (the
+                # one-point scans of the sorted copy find the same neighbours, as a chunk's full scan copied and
+                # scanned every stored pair: observe_batch 10-70 times slower than one observe per episode at
+                # 10,000-100,000 pairs)
                 for i in range(s, m):
                     v = self.query_then_add_one(x[i], float(y[i]))
                     if v is not None:

@@ -165,8 +165,7 @@ class Frontier(Teacher):
                                   "coordinates")
         self.random_ratio = fraction("random_ratio", random_ratio)
         self.bootstrap = whole("bootstrap", bootstrap, 0)
-        flag("relevance", relevance)
-        self.relevance = bool(relevance)
+        self.relevance = flag("relevance", relevance)
         self.relevance_every = whole("relevance_every", relevance_every)
         self.bins = whole("bins", bins, 2)
         self.d = space.dim

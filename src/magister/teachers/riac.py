@@ -88,8 +88,7 @@ class RIAC(Teacher):
             )
         # (an infinite one was taken: every perturbed task went to a corner of its region; numpy numbers were refused)
         self.perturb_std = number("perturb_std", perturb_std, 0.0, hint="a standard deviation in unit coordinates")
-        flag("leaves_only", leaves_only)
-        self.leaves_only = bool(leaves_only)
+        self.leaves_only = flag("leaves_only", leaves_only)
         self.lp_power = number("lp_power", lp_power, 0.0, 8.0, low_open=True,
                                hint="regions are drawn in proportion to progress ** lp_power")
         self.tree = RegionTree(
