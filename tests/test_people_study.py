@@ -363,6 +363,46 @@ def test_the_names_the_page_answers_to_follow_where_it_listens(tmp_path):
     assert TestClient(create_app(app, ["*"])).get("/api/decks", headers={"Host": "any.example"}).status_code == 200
 
 
+def test_the_guard_reads_the_host_header_itself_ipv6_included():
+    """The Host check was Starlette's TrustedHostMiddleware, which in the Starlette of FastAPI 0.110 (the oldest the
+    [serve] extra allows) cut the header at its first ':': the page opened by http://[::1]:8765/, a name it is
+    documented to answer to, got 400. The guard reads the header itself, whatever Starlette is installed."""
+    import asyncio
+
+    from magister.webguard import LOOPBACK_HOSTS, Guard, request_host
+
+    assert [request_host(h) for h in ("[::1]:8765", "[::1]", "[FE80::1]:1", "LocalHost:8765", "box.lan", "[::1]x",
+                                      "")] == ["[::1]", "[::1]", "[fe80::1]", "localhost", "box.lan", "", ""]
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def answer(guard, host, method="GET", origin=None):
+        sent = []
+        headers = [(b"host", host.encode())] if host is not None else []
+        headers += [(b"origin", origin.encode())] if origin is not None else []
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(guard({"type": "http", "method": method, "headers": headers}, receive, send))
+        return sent[0]["status"], sent[-1]["body"]
+
+    guard = Guard(app, [*LOOPBACK_HOSTS, "*.lan"], "the page")
+    for host in ("[::1]:8765", "[::1]", "127.0.0.1:8765", "LOCALHOST:8765", "box.lan:8765", "a.b.lan"):
+        assert answer(guard, host) == (200, b"ok"), host
+    for host in ("evil.example:8765", "[::2]:8765", "lan", "evillan", "[::1]x", "", None):
+        assert answer(guard, host) == (400, b"Invalid host header"), host
+    assert answer(guard, "[::1]:8765", "POST", "http://[::1]:8765") == (200, b"ok")
+    status, body = answer(guard, "[::1]:8765", "POST", "http://evil.example")
+    assert status == 403 and b"the page" in body
+    assert answer(Guard(app, ["*"]), "any.example:1") == (200, b"ok")
+
+
 def test_an_answer_whose_clock_stepped_back_past_the_session_start_still_counts_in_the_session():
     # the terminal and the page record at max(now, schedule.clock): with the clock stepped back a minute after a
     # new session began, the answer fell before the session start, so it was not in the session, a miss never

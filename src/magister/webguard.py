@@ -1,13 +1,13 @@
 """The two checks a web app without a login makes against other web sites open in the same browser.
 
 Used by ``magister study --web`` (:mod:`magister.people.web`) and by ``magister serve --no-auth``
-(:mod:`magister.serve.app`); Starlette is imported only by :func:`guard`.
+(:mod:`magister.serve.app`), as one ASGI middleware (:class:`Guard`); it imports no web framework.
 
 * **The name it is opened by.** A request is answered only when its ``Host`` header (without the port) is one of
-  the app's names (:func:`allowed_hosts`); any other gets 400 (Starlette's ``TrustedHostMiddleware``). A site that
+  the app's names (:func:`allowed_hosts`); any other gets 400 ``Invalid host header``. A site that
   makes its own name resolve to 127.0.0.1 (DNS rebinding) therefore cannot read the app through the browser.
 * **Who sent a write.** A request other than GET / HEAD whose ``Origin`` header names another page than the app
-  itself (another site, another port, a sandboxed ``null``) gets 403 (:class:`SameOrigin`): a form or a ``fetch``
+  itself (another site, another port, a sandboxed ``null``) gets 403: a form or a ``fetch``
   of another site, which a browser sends without asking first, changes nothing. Programs send no ``Origin``.
 """
 
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["LOOPBACK_HOSTS", "SameOrigin", "allowed_hosts", "guard", "host_name", "is_loopback"]
+__all__ = ["LOOPBACK_HOSTS", "Guard", "allowed_hosts", "guard", "host_name", "is_loopback", "request_host"]
 
 #: the names of this machine's loopback addresses: an app on any address answers to them
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -92,19 +92,36 @@ def allowed_hosts(host: str = "127.0.0.1", extra: Sequence[str] = (), *, host_wh
     return list(dict.fromkeys(names))
 
 
-class SameOrigin:
-    """ASGI middleware: a request other than GET / HEAD whose ``Origin`` names another page than the app gets 403.
+def request_host(header: str) -> str:
+    """The name a ``Host`` header gives, without the port, as :func:`host_name` writes it (an IPv6 address keeps its
+    brackets: ``[::1]:8000`` is ``[::1]``); ``""`` for a malformed one."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value.partition("]")
+        return f"{name}]" if rest == "" or rest.startswith(":") else ""
+    return value.partition(":")[0]
 
-    The app's own pages send their own origin (its scheme, the ``Host`` they were opened by); programs send none
-    and are let through. ``sender`` names the app's own page in the refusal ("the study page itself").
+
+class Guard:
+    """ASGI middleware, both checks: a request whose ``Host`` names none of ``hosts`` gets 400 ``Invalid host header``;
+    then one other than GET / HEAD whose ``Origin`` names another page than the app gets 403.
+
+    ``hosts`` as :func:`allowed_hosts` gives them (``*.lan`` a domain, ``*`` any name). The Host check is made here,
+    not by Starlette's ``TrustedHostMiddleware``: the one of the Starlette that FastAPI 0.110 uses (0.36)
+    cut the header at its first ``:``, so a page opened by ``http://[::1]:8765/`` got 400. The app's own pages send their own origin (its scheme, the
+    ``Host`` they were opened by); programs send none and are let through. ``sender`` names the app's own page in
+    the refusal ("the study page itself").
     """
 
-    def __init__(self, app: Any, sender: str = "the app itself"):
+    def __init__(self, app: Any, hosts: Sequence[str], sender: str = "the app itself"):
         self.app = app
+        self.any_host = "*" in hosts
+        self.hosts = frozenset(h for h in hosts if not h.startswith("*"))
+        self.domains = tuple(h[1:] for h in hosts if h.startswith("*."))  # "*.lan": any name ending in ".lan"
         self.sender = sender
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         origin = host = None
         for key, value in scope["headers"]:
@@ -112,20 +129,27 @@ class SameOrigin:
                 origin = value.decode("latin-1")
             elif key == b"host" and host is None:
                 host = value.decode("latin-1")
-        if origin is None or urlsplit(origin).netloc.lower() == (host or "").lower():
+        if not self.any_host:
+            name = request_host(host or "")
+            if name not in self.hosts and not (name and name.endswith(self.domains)):
+                if scope["type"] == "websocket":
+                    return await send({"type": "websocket.close", "code": 1008})
+                return await _reply(send, 400, b"Invalid host header", b"text/plain; charset=utf-8")
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD") or origin is None \
+                or urlsplit(origin).netloc.lower() == (host or "").lower():
             return await self.app(scope, receive, send)
         data = json.dumps({"detail": f"refused: a request sent by a page of {origin}, not by {self.sender}"}).encode()
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-length", str(len(data)).encode()),
-                                (b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": data})
+        await _reply(send, 403, data, b"application/json")
+
+
+async def _reply(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", content_type)]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def guard(app: Any, hosts: Sequence[str], sender: str) -> None:
-    """Add both checks to the Starlette / FastAPI ``app`` as its outermost middleware: first the ``Host`` check
-    (``TrustedHostMiddleware`` over ``hosts``, see :func:`allowed_hosts`), then :class:`SameOrigin`."""
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-    app.add_middleware(SameOrigin, sender=sender)
-    # outermost: a request addressed to another name (a site whose DNS now points here) gets 400 before anything
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)
+    """Add both checks (:class:`Guard` over ``hosts``, see :func:`allowed_hosts`) to the Starlette / FastAPI ``app``
+    as its outermost middleware: a request addressed to another name (a site whose DNS now points here) gets 400
+    before anything."""
+    app.add_middleware(Guard, hosts=list(hosts), sender=sender)

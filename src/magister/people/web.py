@@ -30,8 +30,8 @@ The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
 It listens on 127.0.0.1 unless told otherwise; it has no accounts (one
 learner per process, ``--learner``), so keep it on the local machine. Two
 checks stand in for a login against other web sites the learner visits: a
-request is answered only when its ``Host`` header names the page (Starlette's
-``TrustedHostMiddleware`` over :func:`allowed_hosts`: localhost, 127.0.0.1,
+request is answered only when its ``Host`` header names the page (one of
+:func:`allowed_hosts`: localhost, 127.0.0.1,
 [::1], the ``--host`` it listens on, the machine's names when it listens on
 every interface, and each ``--allow-host``), so a site whose name is made to
 resolve to 127.0.0.1 (DNS rebinding) gets 400, not the decks and history; and
@@ -61,7 +61,6 @@ __all__ = ["StudyApp", "allowed_hosts", "create_app", "serve"]
 PAGE = Path(__file__).with_name("study_page.html")
 #: seconds without an answer after which the page starts a new session (a reload within it keeps the session)
 SESSION_GAP = 3600.0
-
 
 
 class StudyApp:
