@@ -206,6 +206,13 @@ def _unknown_setting_error(cls: type["Teacher"], kwargs: dict[str, Any],
                                + f"; its settings are {', '.join(sorted(takes))}")
 
 
+def default_score_range(cls: type["Teacher"], score_range: Any) -> ScoreRange:
+    """``score_range`` as teacher class ``cls`` takes it: None is any finite score for a teacher that reads scores
+    on any scale (``open_scores``: the level teachers), else [0, 1]; anything else as :meth:`ScoreRange.coerce`
+    reads it. (One rule for the teacher, its settings check and the service's curricula.)"""
+    return FiniteScores() if score_range is None and cls.open_scores else ScoreRange.coerce(score_range)
+
+
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``; a setting it
     does not take is refused with an :class:`~magister.errors.UnknownSettingError` (a ``TypeError`` too) naming it,
@@ -308,8 +315,7 @@ class Teacher:
             )
         self.space = space
         self.rng = as_generator(seed)
-        self.score_range = FiniteScores() if score_range is None and self.open_scores else \
-            ScoreRange.coerce(score_range)
+        self.score_range = default_score_range(type(self), score_range)
         if isinstance(self.score_range, FiniteScores) and not self.open_scores and self.reads_scores:
             # its hooks take scores in [0, 1]: an open range sent them raw scores (1e6) and it went on, wrong
             raise ConfigError(f"{type(self).__name__} needs scores mapped to [0, 1], so an open score range "
@@ -580,7 +586,7 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
         """One score range however it was written ((0, 10), [0, 10], a dict, a ScoreRange, None for the default):
         the same range in two forms is the same setting."""
         try:
-            return (FiniteScores() if v is None and teacher.open_scores else ScoreRange.coerce(v)).to_dict()
+            return default_score_range(type(teacher), v).to_dict()
         except (ConfigError, TypeError, ValueError):
             return v
 

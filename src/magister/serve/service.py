@@ -38,10 +38,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
-from ..scores import FiniteScores, ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
-from ..teacher import teacher_class
+from ..teacher import default_score_range, teacher_class
 from .common import Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
 from .cache import CurriculumCache
 from .ids import ClientIdLog, _fingerprint, _propose_fingerprint
@@ -409,8 +408,7 @@ class Service(Recovery, ClientIdLog):
         try:
             # none given: the teacher's own default, as make_teacher gives it (a level teacher takes any finite
             # score; it got [0, 1], so every |GAE| above 1 was refused, and an open range could not be asked for)
-            sr = (FiniteScores() if score_range is None and getattr(cls, "open_scores", False)
-                  else ScoreRange.coerce(score_range)).to_dict()
+            sr = default_score_range(cls, score_range).to_dict()
         except (MagisterError, TypeError, ValueError, OverflowError) as e:
             raise Invalid(f"bad score_range {str(score_range)[:200]}: {e}") from None
         if seed is None:
