@@ -29,6 +29,9 @@ def replay(info: dict[str, Any], events: list[dict[str, Any]]) -> mg.Teacher:
             if group and group[0]["batch"] != e["batch"]:
                 flush()
             group.append(e)
+        elif e["kind"] == "giveback":
+            flush()
+            teacher.give_back([space.from_json(t) for t in e["tasks"]], e["infos"])
         else:
             flush()
             tasks = teacher.propose(e["k"])

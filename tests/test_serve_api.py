@@ -879,3 +879,98 @@ def test_two_clients_of_one_curriculum_count_as_one_teacher_for_the_wrappers(cli
     with pytest.raises(mg.ConfigError, match="twice"):
         CurriculumWrapper(Reporting(first), again)
     CurriculumWrapper(Reporting(first), other)  # another curriculum: two teachers, each told once
+
+
+def test_a_level_curriculum_gives_its_infos_and_takes_back_cut_episodes_through_the_client(db):
+    # before: HTTPTeacher had neither propose_with_info nor give_back, so a wrapper over a served robust-plr trained
+    # on the new levels it meant only to evaluate (every info was {"train": True}), and the episodes a reset cut
+    # stayed outstanding on the server (a later score of the level answered the stale proposal). Now the propose
+    # reply carries the infos and cut proposals go back (logged: a restart rebuilds the same teacher)
+    import gymnasium as gym
+
+    from magister.rl import TRAIN_KEY, CurriculumWrapper
+
+    seeds = {"type": "SeedSpace", "n": 3}
+
+    class SeedLevels(gym.Env):  # a level per seed; action 1 ends the episode
+        observation_space = gym.spaces.Box(0.0, 1.0, (1,))
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
+
+    def score(e):
+        return e.task / 10
+
+    with TestClient(create_app(db, admin_token=ADMIN, checkpoint_every=7)) as c:
+        c.headers.update(AUTH)
+        _create(c, "r", seeds, "robust-plr", seed=0)
+        remote = HTTPTeacher("http://testserver", "r", token=ADMIN, client=c)
+        local = mg.make_teacher("robust-plr", mg.space_from_spec(seeds), seed=0, score_range={"finite": True})
+        env, twin = CurriculumWrapper(SeedLevels(), remote, score=score), CurriculumWrapper(SeedLevels(), local,
+                                                                                            score=score)
+        trains = []
+        for e in (env, twin):
+            _, info = e.reset()
+            e.reset()  # the first proposal: never played
+            e.step(0)
+            with pytest.warns(UserWarning, match="not reported to the teacher"):
+                _, info = e.reset()  # the second: cut after a step
+            trains.append([info[TRAIN_KEY]])
+            for _ in range(6):
+                e.step(1)
+                _, info = e.reset()
+                trains[-1].append(info[TRAIN_KEY])
+            e.close()
+        assert trains[0] == trains[1] and False in trains[0] and True in trains[0]  # evaluation levels reach it
+        assert states_equal(remote.state_dict(), local.state_dict())
+        assert not local.state_dict()["algorithm"]["pending"]  # every proposal scored or given back
+        events = full_history(c, "r")
+        assert sum(e["kind"] == "giveback" for e in events) == 3
+        assert all(len(e["infos"]) == e["k"] for e in events if e["kind"] == "propose")
+        # a retried give-back (its reply lost) is applied once and answered the same
+        flaky = LoseReplies(c._transport, n=1)
+        http = httpx.Client(transport=flaky, base_url="http://testserver")
+        again = HTTPTeacher("http://testserver", "r", token=ADMIN, client=http, backoff=0.001)
+        tasks, infos = again.propose_with_info(2)
+        assert tasks == local.propose(2) and infos == local._propose_info(2)
+        flaky.n = 1
+        assert again.give_back(tasks, infos) == local.give_back(tasks, infos) == 2 and flaky.calls >= 3
+        assert states_equal(remote.state_dict(), local.state_dict())
+        # a retried proposal is answered the same infos; give_back's refusals change nothing
+        r1 = c.post("/v1/curricula/r/propose", params={"k": 2, "request_id": "p1"}).json()
+        assert c.post("/v1/curricula/r/propose", params={"k": 2, "request_id": "p1"}).json() == r1
+        local.propose(2)
+        for body, status in [({"tasks": [9]}, 422), ({"tasks": [1], "infos": [{}, {}]}, 422),
+                             ({"tasks": []}, 422), ({"tasks": [1], "id": "p1"}, 409)]:
+            assert c.post("/v1/curricula/r/give_back", json=body).status_code == status
+        assert states_equal(_state(c, "r"), local.state_dict())
+        live, info, events = _state(c, "r"), c.get("/v1/curricula/r").json(), full_history(c, "r")
+        assert info["checkpoint_seq"] > 0
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:  # checkpoint + replay of the give-backs
+        c.headers.update(AUTH)
+        assert states_equal(_state(c, "r"), live)
+        assert c.app.state.service.replay_mismatches == 0
+        assert states_equal(c.app.state.service.replay_from_log("r").state_dict(), live)
+        assert states_equal(replay(info, events).state_dict(), live)
+        # after the restart a retried proposal is answered its infos from the log
+        assert c.post("/v1/curricula/r/propose", params={"k": 2, "request_id": "p1"}).json() == r1
+
+
+def test_a_teacher_without_outstanding_proposals_takes_a_give_back_as_a_no_op(client):
+    _create(client, "skills", NAMED)
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client)
+    tasks, infos = remote.propose_with_info(2)
+    assert infos == [{"train": True, "replay": False}] * 2
+    assert "infos" not in client.post("/v1/curricula/skills/propose").json()  # the reply as it was
+    before = _state(client, "skills")
+    assert remote.give_back(tasks, infos) == 0
+    r = client.post("/v1/curricula/skills/give_back", json={"tasks": ["add"], "id": "g"})
+    assert r.status_code == 200 and r.json() == {"curriculum": "skills", "id": "g", "seq": None, "dropped": 0}
+    assert client.post("/v1/curricula/skills/give_back", json={"tasks": ["nope"]}).status_code == 422
+    assert states_equal(_state(client, "skills"), before)
+    assert [e["kind"] for e in full_history(client, "skills")] == ["propose", "propose"]

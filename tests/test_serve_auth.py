@@ -34,6 +34,7 @@ ROUTES = [
     ("post", "/v1/curricula/{n}/propose", None),
     ("post", "/v1/curricula/{n}/observe", {"task": [0.5], "score": 0.5}),
     ("post", "/v1/curricula/{n}/observe_batch", {"observations": [{"task": [0.5], "score": 0.5}]}),
+    ("post", "/v1/curricula/{n}/give_back", {"tasks": [[0.5]]}),
     ("get", "/v1/curricula/{n}/beliefs", None),
     ("get", "/v1/curricula/{n}/checkpoint", None),
     ("post", "/v1/curricula/{n}/checkpoint", None),
@@ -60,6 +61,8 @@ def test_scoped_token_works_inside_its_scope_and_gets_403_outside_without_leaks(
     assert client.post("/v1/curricula/alice-math/propose", headers=alice).status_code == 200
     assert client.post("/v1/curricula/alice-math/observe", headers=alice,
                        json={"task": [0.2], "score": 1.0}).status_code == 200
+    assert client.post("/v1/curricula/alice-math/give_back", headers=alice,  # as observe
+                       json={"tasks": [[0.2]]}).status_code == 200
     # listing shows only what the token may use
     assert [c["name"] for c in client.get("/v1/curricula", headers=alice).json()["curricula"]] == ["alice-math"]
     # an out-of-scope curriculum that exists and one that does not get the very same answer

@@ -3,7 +3,7 @@
 Paths are versioned under ``/v1``; the OpenAPI schema is at ``/openapi.json``
 and the interactive docs at ``/docs``. Every refusal is a 4xx with a
 ``{"detail": ...}`` body that says what was wrong and how to fix it, and
-changes nothing. Writes (create, propose, observe, checkpoint, delete) are
+changes nothing. Writes (create, propose, observe, give_back, checkpoint, delete) are
 answered only once committed to the database.
 """
 
@@ -127,6 +127,16 @@ class ObservationBatchIn(_Model):
     observations: Annotated[list[ObservationIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class GiveBackIn(_Model):
+    tasks: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)] = Field(
+        description="proposed tasks that will never be scored (episodes cut by a reset or a close), as JSON")
+    infos: Optional[Annotated[list[Optional[dict[str, Any]]], Field(min_length=1, max_length=MAX_BATCH)]] = Field(
+        None, description="the proposals' infos as propose answered them, one per task (a level teacher then "
+                          "drops the oldest outstanding proposal of that kind), or none")
+    id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]] = Field(
+        None, description="client id: a retried give-back with the same id is applied once")
+
+
 class TokenIn(_Model):
     curricula: Annotated[list[Annotated[StrictStr, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")]],
                          Field(min_length=1, max_length=1000)]
@@ -137,6 +147,16 @@ class ProposeOut(BaseModel):
     curriculum: str
     tasks: list[Any]
     seq: int
+    #: one per task, from teachers that say more than "train on it" (the level teachers: {"train", "replay"})
+    infos: Optional[list[dict[str, Any]]] = None
+
+
+class GiveBackOut(BaseModel):
+    curriculum: str
+    id: Optional[str]
+    #: the give-back's place in the log (None: the teacher keeps no outstanding proposals, nothing was logged)
+    seq: Optional[int]
+    dropped: int
 
 
 class ObserveResult(BaseModel):
@@ -335,10 +355,13 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
 
     async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
         allow(p, name)
-        tasks, seq, fut = await run(service.propose, name, k, request_id)
+        tasks, infos, seq, fut = await run(service.propose_with_info, name, k, request_id)
         if durable_proposals:
             await _committed([fut])
-        return {"curriculum": name, "tasks": tasks, "seq": seq}
+        out = {"curriculum": name, "tasks": tasks, "seq": seq}
+        if infos is not None:
+            out["infos"] = infos
+        return out
 
     async def do_observe(p: Principal, name: str, obs: list[tuple[Any, float, str | None]]) -> list[int]:
         allow(p, name)
@@ -715,6 +738,17 @@ def _teaching_router(ctx: _Context) -> APIRouter:
         seqs = await do_observe(p, name, obs)
         return JSONResponse({"curriculum": name,
                              "results": [{"id": o[2], "seq": s} for o, s in zip(obs, seqs)]})
+
+    @router.post("/v1/curricula/{name}/give_back", tags=["teaching"], response_model=GiveBackOut, responses=ERRORS)
+    async def give_back(name: Name, body: GiveBackIn, p: Caller):
+        """Hand back proposals that will never be scored (a level teacher stops waiting for their scores).
+        With an ``id``, a retry is applied once and answered the same. A teacher that keeps no outstanding
+        proposals takes them as a no-op (``seq`` null, ``dropped`` 0)."""
+        allow(p, name)
+        dropped, seq, fut = await run(service.give_back, name, body.tasks, body.infos, body.id)
+        if fut is not None:
+            await _committed([fut])
+        return JSONResponse({"curriculum": name, "id": body.id, "seq": seq, "dropped": dropped})
 
     @router.get("/v1/curricula/{name}/beliefs", tags=["teaching"], responses=ERRORS)
     async def beliefs(name: Name, p: Caller) -> dict[str, Any]:

@@ -373,10 +373,18 @@ class HTTPTeacher:
 
     def propose(self, k: int | None = None) -> Any:
         """One task (``k=None``) or ``k`` tasks (an array ``(k, d)`` for a Box, a list otherwise)."""
+        return self.propose_with_info(k)[0]
+
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+        """Like :meth:`propose` (the same draw), with one info dict per task, as
+        :meth:`magister.Teacher.propose_with_info`: ``(task, info)`` for ``k=None``, else ``(tasks, infos)``.
+        ``info["train"]`` False means evaluate only (``robust-plr`` and ``accel`` train only on replayed levels);
+        a teacher whose proposals carry nothing more gives ``{"train": True, "replay": False}``."""
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
         m = 1 if k is None else int(k)
         got: list[Any] = []
+        infos: list[dict[str, Any]] = []
         while len(got) < m:  # the server hands out at most MAX_K tasks per request
             n, request_id = min(m - len(got), MAX_K), _new_id()
             try:
@@ -390,9 +398,32 @@ class HTTPTeacher:
                     f"those {len(got)} as proposed; they are in this error's .tasks (attempt and observe them as "
                     f"usual); the other {m - len(got)} were not received.", self._decode(got), m, request_id,
                     getattr(e, "status", None)) from e
-            got.extend(r.json()["tasks"])
+            answer = r.json()
+            got.extend(answer["tasks"])
+            infos.extend(answer.get("infos") or [{"train": True, "replay": False} for _ in answer["tasks"]])
         tasks = self._decode(got)
-        return tasks[0] if k is None else tasks
+        return (tasks[0], infos[0]) if k is None else (tasks, infos)
+
+    def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any] | None] | None = None) -> int:
+        """Hand back proposals that will never be scored (an episode cut by a reset or a close), as a level
+        teacher's :meth:`~magister.teachers._levels.LevelTeacher.give_back`: each stops counting as outstanding
+        on the server (with ``infos``, the proposals' infos as :meth:`propose_with_info` gave them, the oldest
+        of that kind). Returns how many outstanding proposals were dropped; a teacher that keeps none takes them
+        as a no-op (0). The RL wrappers call it for the episodes they cut. Each request carries a fresh id, so a
+        retry is applied once."""
+        tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
+        if infos is not None:
+            infos = [None if i is None else dict(i) for i in infos]
+            if len(infos) != len(tasks):
+                raise ConfigError(f"give_back got {len(tasks)} tasks and {len(infos)} infos; pass one info dict "
+                                  "(the proposal's info) per task, or none. Nothing was given back.")
+        sent = [_plain(self.space.to_json(t)) for t in tasks]
+        dropped = 0
+        for start in range(0, len(sent), MAX_BATCH):
+            body = {"tasks": sent[start:start + MAX_BATCH], "id": _new_id(),
+                    "infos": None if infos is None else _plain(infos[start:start + MAX_BATCH])}
+            dropped += int(self._http.request("POST", f"{self._base}/give_back", json=body).json()["dropped"])
+        return dropped
 
     def observe(self, task: Any, score: float, id: str | None = None) -> int:
         """Record one outcome; returns its sequence number in the curriculum's log."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Moved", "Offload", "jsonable",
-           "dumps"]
+           "dumps", "gives_infos", "proposal_text", "proposal_of"]
 
 
 # ----------------------------------------------------------------- errors
@@ -85,3 +85,26 @@ def jsonable(obj: Any) -> Any:
 def dumps(obj: Any) -> str:
     """Compact strict JSON (floats round-trip exactly)."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+# ------------------------------------------------------- proposal infos
+def gives_infos(teacher: Any) -> bool:
+    """Whether ``teacher`` says more about its proposals than the default info (the level teachers: train or
+    evaluate only, replay or new): its propose replies and log rows carry the infos (``propose_with_info``)."""
+    from ..teacher import Teacher
+
+    return type(teacher)._propose_info is not Teacher._propose_info
+
+
+def proposal_text(tasks: list[Any], infos: list[dict[str, Any]] | None) -> str:
+    """A propose event's logged text: the tasks (JSON list), or ``{"tasks", "infos"}`` when the teacher gives
+    infos (so a retried request id answers the same infos, after a restart too)."""
+    return dumps(tasks if infos is None else {"tasks": tasks, "infos": infos})
+
+
+def proposal_of(text: str) -> tuple[list[Any], list[dict[str, Any]] | None]:
+    """(tasks, infos or None) of a propose event's logged text (see :func:`proposal_text`)."""
+    obj = json.loads(text)
+    if isinstance(obj, dict):
+        return obj["tasks"], obj["infos"]
+    return obj, None

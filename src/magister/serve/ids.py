@@ -34,10 +34,15 @@ def _propose_fingerprint(k: int) -> int:
     return hash(("__propose__", int(k))) & MASK64
 
 
-#: what a logged event says about its client id: (client id, seq, kind, k, task or None, score),
+def _give_back_fingerprint(text: str) -> int:
+    """A give-back's: its logged text (the tasks and infos given back)."""
+    return hash(("__giveback__", text)) & MASK64
+
+
+#: what a logged event says about its client id: (client id, seq, kind, k, task or None (a proposal's), score),
 #: the arguments of :func:`_event_fingerprint` after the first two
 _ID_COLUMNS = (_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
-               case((_EVENTS.c.kind == "observe", _EVENTS.c.task), else_=None), _EVENTS.c.score)
+               case((_EVENTS.c.kind != "propose", _EVENTS.c.task), else_=None), _EVENTS.c.score)
 
 
 _ID_COUNT = select(func.count(_EVENTS.c.client_id)).where(_EVENTS.c.curriculum_id == bindparam("cid"))
@@ -48,6 +53,8 @@ _RECENT_IDS = (select(*_ID_COLUMNS).where(_EVENTS.c.curriculum_id == bindparam("
 
 def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
     """The fingerprint of a logged event, as its request computed it."""
+    if kind == "giveback":
+        return _give_back_fingerprint(task)
     return _fingerprint(task, float(score)) if kind == "observe" else _propose_fingerprint(int(k))
 
 

@@ -60,8 +60,9 @@ class LiveCurriculum:
     #: (first seq, last seq it holds, commit future) of each log write not yet known to be committed,
     #: oldest first
     pending: "deque[tuple[int, int, concurrent.futures.Future]]" = field(default_factory=deque)
-    #: recent proposal request ids -> the tasks that were answered (older ones are read from the log)
-    proposals: "OrderedDict[str, list[Any]]" = field(default_factory=OrderedDict)
+    #: recent proposal request ids -> the tasks and infos (None from most teachers) that were answered (older
+    #: ones are read from the log)
+    proposals: "OrderedDict[str, tuple[list[Any], list[dict[str, Any]] | None]]" = field(default_factory=OrderedDict)
     deleted: bool = False
     broken: str | None = None
     #: a rebuild is scheduled or running (the curriculum must stay in memory until it is done)

@@ -9,7 +9,10 @@ Four tables, created and upgraded by the Alembic migrations in
 * ``events`` - the ordered log of everything that changed a teacher: one row
   per proposal request (``kind="propose"``, ``k`` tasks drawn, kept as JSON for
   the dashboard) and one row per observation (``kind="observe"``, the task as
-  JSON, the raw score, the optional client id). ``batch`` is the sequence number
+  JSON, the raw score, the optional client id) and one row per give-back
+  (``kind="giveback"``: ``{"tasks", "infos"}`` as JSON, the number of
+  outstanding proposals it dropped as ``score``); a level teacher's proposal
+  row holds ``{"tasks", "infos"}``. ``batch`` is the sequence number
   of the first event of the request, so a replay calls ``observe_batch`` with
   exactly the batches the live teacher saw;
 * ``checkpoints`` - teacher bytes (``Teacher.to_bytes``) and the last event
@@ -62,7 +65,7 @@ _events = Table(
     Column("curriculum_id", Integer, ForeignKey("curricula.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("batch", BigInteger, nullable=False),
-    Column("kind", String(8), nullable=False),  # "propose" | "observe"
+    Column("kind", String(8), nullable=False),  # "propose" | "observe" | "giveback"
     Column("k", Integer, nullable=True),
     Column("task", Text, nullable=False),  # JSON: a task, or the list of proposed tasks
     Column("score", Float, nullable=True),

@@ -3,8 +3,10 @@
 Each curriculum starts from its newest usable checkpoint and replays the
 events after it in order: a ``propose`` event calls ``propose(k)`` again
 (which redraws the same tasks, because the random generator is part of the
-checkpoint), consecutive ``observe`` events of one request call
-``observe_batch`` once. The result equals the live teacher. After a failed
+checkpoint; a level teacher's infos are logged with its tasks and checked
+too), consecutive ``observe`` events of one request call ``observe_batch``
+once, and a ``giveback`` event calls ``give_back`` with the tasks and infos
+it holds. The result equals the live teacher. After a failed
 write, a curriculum is rebuilt the same way once every queued write is done.
 (A mixin of :class:`~magister.serve.service.Service`.)
 """
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import MagisterError
 from ..teacher import Teacher, loads
-from .common import Unavailable, dumps, jsonable
+from .common import Unavailable, gives_infos, jsonable, proposal_text
 from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Event
 from .seen import ClientIds
@@ -84,11 +86,23 @@ class Recovery:
                     flush()
                     pending_batch = batch
                 pending.append((task, float(score)))
+            elif kind == "giveback":
+                flush()
+                pending_batch = None
+                given = json.loads(task)
+                teacher.give_back([teacher.space.from_json(t) for t in given["tasks"]], given["infos"])
             else:
                 flush()
                 pending_batch = None
-                tasks = teacher.propose(int(k))
-                got = dumps(jsonable([teacher.space.to_json(t) for t in tasks]))
+                infos = None
+                if gives_infos(teacher):  # (the same draw as propose(k); the infos are checked too)
+                    tasks, infos = teacher.propose_with_info(int(k))
+                    infos = jsonable(infos)
+                else:
+                    tasks = teacher.propose(int(k))
+                # (a proposal logged before infos were: its tasks alone)
+                got = proposal_text(jsonable([teacher.space.to_json(t) for t in tasks]),
+                                    infos if task.startswith("{") else None)
                 if got != task:
                     self.replay_mismatches += 1
                     log.warning("replaying proposal %s of %r drew other tasks than logged; "

@@ -41,9 +41,10 @@ from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSetti
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import default_score_range, teacher_class
-from .common import Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, jsonable
+from .common import (Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, gives_infos,
+                     jsonable, proposal_of, proposal_text)
 from .cache import CurriculumCache
-from .ids import ClientIdLog, _fingerprint, _propose_fingerprint
+from .ids import ClientIdLog, _fingerprint, _give_back_fingerprint, _propose_fingerprint
 from .leases import LeaseBook
 from .live import CurriculumSpec, LiveCurriculum
 from .models import Checkpoint, Curriculum, Event
@@ -652,8 +653,7 @@ class Service(Recovery, ClientIdLog):
             for row in rows:
                 spec = self._row_spec(row)
                 events = [{"seq": int(e.seq), "batch": int(e.batch), "kind": e.kind,
-                           **({"k": int(e.k), "tasks": json.loads(e.task)} if e.kind == "propose" else
-                              {"task": json.loads(e.task), "score": float(e.score)}),
+                           **_event_fields(e.kind, e.k, e.task, e.score),
                            "id": e.client_id, "time": float(e.created_at)}
                           for e in conn.execute(select(_EVENTS).where(_EVENTS.c.curriculum_id == spec.id)
                                                 .order_by(_EVENTS.c.seq))]
@@ -696,6 +696,15 @@ class Service(Recovery, ClientIdLog):
     def propose(self, name: str, k: int, request_id: str | None = None
                 ) -> tuple[list[Any], int, concurrent.futures.Future | None]:
         """Draw ``k`` tasks; returns (JSON tasks, seq, commit future)."""
+        tasks, _infos, seq, fut = self.propose_with_info(name, k, request_id)
+        return tasks, seq, fut
+
+    def propose_with_info(self, name: str, k: int, request_id: str | None = None
+                          ) -> tuple[list[Any], list[dict[str, Any]] | None, int, concurrent.futures.Future | None]:
+        """Draw ``k`` tasks; returns (JSON tasks, their infos or None, seq, commit future). The infos (JSON, one
+        per task: ``{"train": ..., "replay": ...}``) come from teachers that give more than the default (the level
+        teachers, see :func:`~magister.serve.common.gives_infos`), else None. They are logged with the tasks, so
+        a retried ``request_id`` is answered the same tasks and infos (after a restart too)."""
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise Invalid(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
         with self._locked(name) as live:
@@ -703,29 +712,20 @@ class Service(Recovery, ClientIdLog):
             prior = None if request_id is None else self._prior(live, request_id)
             if prior is not None:
                 seq, fp = prior
-                fut = live.commit_of(seq)
                 if fp != _propose_fingerprint(k):
                     raise Conflict(f"request id {request_id!r} was already used for another request; "
                                    "use a fresh id for each new request")
-                tasks = live.proposals.get(request_id)
-                if tasks is None:  # an old proposal: its tasks are in the log
-                    self._may_block()
-                    if fut is not None:
-                        try:
-                            fut.result()
-                        except Exception:  # noqa: BLE001 - the first attempt never reached the disk
-                            raise Unavailable("the first attempt of this request was not recorded; "
-                                              "retry in a moment") from None
-                    with self.engine.connect() as conn:
-                        text = conn.execute(select(_EVENTS.c.task).where(
-                            and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.seq == seq))).scalar()
-                    if text is None:
-                        raise Unavailable("the first attempt of this request was not recorded; "
-                                          "retry in a moment")
-                    tasks = json.loads(text)
-                return tasks, seq, fut
+                answer = live.proposals.get(request_id)
+                if answer is None:  # an old proposal: its tasks (and infos) are in the log
+                    answer = proposal_of(self._logged(live, seq)[0])
+                return answer[0], answer[1], seq, live.commit_of(seq)
+            infos = None
             try:
-                tasks = live.teacher.propose(k)
+                if gives_infos(live.teacher):  # (the same draw as propose(k): a replay calls that)
+                    tasks, infos = live.teacher.propose_with_info(k)
+                    infos = jsonable(infos)
+                else:
+                    tasks = live.teacher.propose(k)
             except Exception as e:  # a teacher bug: its generator may have moved, rebuild it from the log
                 live.broken = f"teacher failed while proposing ({type(e).__name__}: {e}); rebuilding"
                 self._schedule_rebuild(live)
@@ -733,7 +733,7 @@ class Service(Recovery, ClientIdLog):
                                    status=500) from None
             space = live.space
             out = jsonable([space.to_json(t) for t in tasks])
-            text = dumps(out)
+            text = proposal_text(out, infos)
             seq = live.next_seq
             live.next_seq += 1
             row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "propose", "k": k,
@@ -742,11 +742,96 @@ class Service(Recovery, ClientIdLog):
             if request_id is not None:
                 live.ids.remember(request_id, seq, _propose_fingerprint(k))
                 live.ids.trim(live.committed)
-                live.proposals[request_id] = out
+                live.proposals[request_id] = (out, infos)
                 if len(live.proposals) > RECENT_PROPOSALS:
                     live.proposals.popitem(last=False)
             self._maybe_checkpoint(live, 1)
-            return out, seq, fut
+            return out, infos, seq, fut
+
+    def _logged(self, live: LiveCurriculum, seq: int) -> tuple[str, float | None]:
+        """The ``task`` text and ``score`` of event ``seq`` (once its write committed): what a retry of an old
+        request answers."""
+        self._may_block()
+        fut = live.commit_of(seq)
+        if fut is not None:
+            try:
+                fut.result()
+            except Exception:  # noqa: BLE001 - the first attempt never reached the disk
+                raise Unavailable("the first attempt of this request was not recorded; "
+                                  "retry in a moment") from None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_EVENTS.c.task, _EVENTS.c.score).where(
+                and_(_EVENTS.c.curriculum_id == live.spec.id, _EVENTS.c.seq == seq))).first()
+        if row is None:
+            raise Unavailable("the first attempt of this request was not recorded; "
+                              "retry in a moment")
+        return row[0], row[1]
+
+    # ------------------------------------------------------- give back
+    def give_back(self, name: str, tasks: list[Any], infos: list[Any] | None, request_id: str | None = None
+                  ) -> tuple[int, int | None, concurrent.futures.Future | None]:
+        """Hand the teacher back proposals that will never be scored (an episode cut by a reset or a close): a
+        level teacher's :meth:`~magister.teachers._levels.LevelTeacher.give_back` (``infos``: the proposals'
+        infos, one per task, or None). Returns (how many outstanding proposals it dropped, seq, commit future).
+        Logged as one ``giveback`` event, so a restart replays it; a retried ``request_id`` is applied once and
+        answered the same. A teacher without ``give_back`` (it keeps no outstanding proposals) takes the tasks
+        as a no-op: nothing is logged, and the answer is (0, None, None). All or nothing."""
+        if not isinstance(tasks, list) or not tasks:
+            raise Invalid("no tasks given; send at least one task to give back")
+        if len(tasks) > MAX_BATCH:
+            raise Invalid(f"at most {MAX_BATCH} tasks per request, got {len(tasks)}; split them")
+        if infos is not None and (not isinstance(infos, list) or len(infos) != len(tasks)
+                                  or any(i is not None and not isinstance(i, dict) for i in infos)):
+            raise Invalid(f"give 'infos' as one info object per task (the proposal's info, as propose answered "
+                          f"it: {len(tasks)} of them), or leave it out. Nothing was given back.")
+        with self._locked(name) as live:
+            self._check_alive(live)
+            space = live.space
+            canon = []
+            for i, task in enumerate(tasks):
+                where = f"task {i}: " if len(tasks) > 1 else ""
+                try:
+                    canon.append(jsonable(space.to_json(space.from_json(task))))
+                except MagisterError as e:
+                    raise Invalid(f"{where}{e}. Nothing was given back.") from None
+                except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as e:
+                    raise Invalid(f"{where}task {str(task)[:80]} is not a task of {space!r} "
+                                  f"({type(e).__name__}: {e}). Nothing was given back.") from None
+            try:
+                infos = None if infos is None else jsonable(infos)
+                text = dumps({"tasks": canon, "infos": infos})
+            except (TypeError, ValueError) as e:
+                raise Invalid(f"infos must be plain JSON values: {e}") from None
+            fp = _give_back_fingerprint(text)
+            if request_id is not None:
+                prior = self._prior(live, request_id)
+                if prior is not None:
+                    seq, first_fp = prior
+                    if first_fp != fp:
+                        raise Conflict(_id_reused(live.spec.name, "", request_id, seq, None))
+                    return int(self._logged(live, seq)[1] or 0), seq, live.commit_of(seq)
+            if not callable(getattr(live.teacher, "give_back", None)):
+                return 0, None, None
+            try:
+                dropped = int(live.teacher.give_back([space.from_json(t) for t in canon], infos))
+            except MagisterError as e:  # (checked before anything changed)
+                raise Invalid(str(e)) from None
+            except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
+                live.broken = f"teacher failed while taking proposals back ({type(e).__name__}: {e}); rebuilding"
+                self._schedule_rebuild(live)
+                raise ServiceError(f"teacher {live.spec.teacher!r} failed ({type(e).__name__}: {e}); "
+                                   "nothing was recorded", status=500) from None
+            seq = live.next_seq
+            live.next_seq += 1
+            # the number dropped is kept as the event's score: a retry is answered it
+            row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "giveback", "k": len(canon),
+                   "task": text, "score": float(dropped), "client_id": request_id, "created_at": time.time()}
+            fut = self._log(live, [row])
+            if request_id is not None:
+                live.ids.remember(request_id, seq, fp)
+                live.ids.trim(live.committed)
+            self._maybe_checkpoint(live, 1)
+            return dropped, seq, fut
 
     # --------------------------------------------------------- observe
     def observe(self, name: str, observations: list[tuple[Any, float, str | None]]
@@ -940,13 +1025,7 @@ class Service(Recovery, ClientIdLog):
         events = []
         for seq, batch, kind, k, task, score, t in rows[:limit]:
             e: dict[str, Any] = {"seq": int(seq), "batch": int(batch), "kind": kind, "time": float(t)}
-            if kind == "observe":
-                e["task"] = json.loads(task)
-                e["score"] = float(score)
-            else:
-                e["k"] = int(k)
-                e["tasks"] = json.loads(task)
-            events.append(e)
+            events.append({**e, **_event_fields(kind, k, task, score)})
         last = events[-1]["seq"] if events else int(after)
         return {"curriculum": name, "events": events, "last_seq": last, "more": more}
 
@@ -960,6 +1039,19 @@ class Service(Recovery, ClientIdLog):
             if not h["more"]:
                 return out
             after = h["last_seq"]
+
+
+def _event_fields(kind: str, k: Any, task: str, score: Any) -> dict[str, Any]:
+    """What a logged event says, as history and export give it: an observation's ``task`` and ``score``; a
+    proposal's ``k`` and ``tasks`` (and ``infos``, from a teacher that gives them); a give-back's ``tasks``,
+    ``infos`` (or None) and the number of outstanding proposals it ``dropped``."""
+    if kind == "observe":
+        return {"task": json.loads(task), "score": float(score)}
+    if kind == "giveback":
+        given = json.loads(task)
+        return {"tasks": given["tasks"], "infos": given["infos"], "dropped": int(score or 0)}
+    tasks, infos = proposal_of(task)
+    return {"k": int(k), "tasks": tasks, **({"infos": infos} if infos is not None else {})}
 
 
 def _id_reused(name: str, where: str, cid: str, seq: int, in_request: int | None) -> str:

@@ -261,7 +261,7 @@ async function refreshSelected() {
     const h = await api(`/v1/curricula/${enc}/history?after=${state.after}&limit=5000`);
     if (state.selected !== name) return;
     for (const e of h.events) {
-      if (e.kind === "observe") state.obs.push(e); else state.props.push(e);
+      if (e.kind === "observe") state.obs.push(e); else if (e.kind === "propose") state.props.push(e);
     }
     state.after = h.last_seq;
     more = h.more;
