@@ -165,7 +165,8 @@ class ScoreRange:
 
     def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:
         """The raw scores that :meth:`normalise` maps to ``unit`` (clipped to [0, 1]): what an integration that
-        computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range."""
+        computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range, never
+        outside ``[low, high]`` (rounding no longer steps past an end)."""
         u = np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
         # clipped to the range: rounding stepped past it (ScoreRange(0.3, 0.9).from_unit(1.0) gave 0.9000000000000001,
         # which normalise, and so the teacher, refused)

@@ -228,6 +228,9 @@ def _bound(name: str, value: Any) -> np.ndarray:
 class Box(Space):
     """Continuous tasks: a point with ``low[i] <= x[i] <= high[i]``.
 
+    ``names`` labels the dimensions in order (a list or tuple; a ``set``, which has no order, is refused with a
+    :class:`~magister.errors.ConfigError`), so that a task may be written ``{name: value}``.
+
     >>> Box([0, 0], [1, 10], names=["friction", "length"])
     Box(low=[0.0, 0.0], high=[1.0, 10.0], names=['friction', 'length'])
     """
@@ -433,7 +436,8 @@ class Discrete(Space):
     """``n`` tasks numbered ``0 .. n-1``, or named tasks.
 
     With names, tasks are the names (proposals are names, and names are
-    accepted by :meth:`validate`; integer indices are accepted too).
+    accepted by :meth:`validate`; integer indices are accepted too). ``n`` may
+    be a numpy array: of names (``df.skill.unique()``), or a 0-d count.
     """
 
     n: int
@@ -535,7 +539,9 @@ class Discrete(Space):
 
 
 class MultiDiscrete(Space):
-    """A grid of integer choices: task ``(i_0, .., i_{d-1})`` with ``0 <= i_j < nvec[j]``."""
+    """A grid of integer choices: task ``(i_0, .., i_{d-1})`` with ``0 <= i_j < nvec[j]``.
+
+    ``names`` labels the dimensions in order (a list or tuple; a ``set`` is refused, as by :class:`Box`)."""
 
     n: int
 

@@ -440,7 +440,12 @@ class Teacher:
         self.n_observed += 1
 
     def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
-        """Record several outcomes, in order. All are checked before any is recorded."""
+        """Record several outcomes, in order. All are checked before any is recorded.
+
+        ``scores`` is a sequence, an array (numpy's or another library's, read whole) or an iterator such as a
+        generator, in the order of ``tasks``; a ``set`` or a ``dict`` (no order to pair with the tasks), a
+        non-number, NaN or infinity raises :class:`~magister.errors.InvalidScoreError`, a task outside the space
+        :class:`~magister.errors.InvalidTaskError`."""
         s = self.score_range.normalise(scores)
         try:
             enc = self._encode(tasks)

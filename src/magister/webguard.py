@@ -45,6 +45,8 @@ def host_name(value: str, what: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, an IPv6 one with or without brackets) is this machine's loopback:
+    ``localhost`` or an address such as 127.0.0.1 or ::1 (a name is not resolved)."""
     if host.strip().lower() == "localhost":
         return True
     try:

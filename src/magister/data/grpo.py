@@ -126,6 +126,10 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
     ``group_size``: the completions per prompt (``num_generations``): each run of that many consecutive
     completions is one group, as TRL groups them for its advantages, so a prompt drawn twice in one generation
     batch gives two observations (:func:`add_prompt_curriculum` passes it); ``None`` groups by prompt index.
+    ``func`` may be ``async`` (an ``async def`` function, a ``functools.partial`` of one, or an object whose
+    ``__call__`` is ``async``, as TRL awaits all three): the wrapper is then ``async`` too. A call returning
+    another number of rewards than completions raises :class:`~magister.errors.InvalidScoreError` naming the
+    function, and nothing reaches the curriculum.
     """
 
     def _feed(kwargs: dict[str, Any], rewards: Any) -> None:

@@ -201,7 +201,11 @@ def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: 
 
 def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
                    eval_metric: str | None = "loss") -> Trainer:
-    """Make an existing ``trainer`` draw its batches from ``sampler`` and feed it back. Returns ``trainer``."""
+    """Make an existing ``trainer`` draw its batches from ``sampler`` and feed it back. Returns ``trainer``.
+
+    ``trainer.train(resume_from_checkpoint=...)`` restores the sampler from the checkpoint's curriculum file; a
+    checkpoint without one (a sampler added on resume, or a save cut short) warns that the curriculum starts
+    afresh."""
     if not isinstance(sampler, SkillSampler):
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
     if any(isinstance(cb, _CurriculumCheckpoint) for cb in trainer.callback_handler.callbacks):

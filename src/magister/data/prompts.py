@@ -229,7 +229,10 @@ class PromptCurriculum:
         observations, each with its own advantage) rather than one merged group.
 
         Returns the groups' ``prompt``, ``completions``, ``pass_rate``,
-        ``abs_advantage`` and the ``score`` sent to the teacher.
+        ``abs_advantage`` and the ``score`` sent to the teacher. A reward
+        outside ``reward_range`` (unless it clips) raises
+        :class:`~magister.errors.InvalidScoreError` naming the reward and its
+        completion; nothing is recorded.
         """
         idx = np.asarray(getattr(prompts, "tolist", lambda: prompts)(), dtype=object).reshape(-1)
         r = np.asarray(getattr(rewards, "tolist", lambda: rewards)(), dtype=object).reshape(-1)
@@ -324,7 +327,10 @@ class PromptCurriculum:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue exactly from :meth:`state_dict` output; refuses (changing nothing) a state of another set-up."""
+        """Continue exactly from :meth:`state_dict` output; refuses (changing nothing) a state of another set-up:
+        another ``by``, number of prompts, ``feedback`` or ``reward_range`` (the same rewards would be other pass
+        rates) is a :class:`~magister.errors.ConfigError`. A state saved before the range was saved is read with
+        this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
         if not isinstance(state, dict) or state.get("kind") != "magister.PromptCurriculum":
             raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
         try:  # everything is read before anything changes

@@ -415,8 +415,8 @@ class SkillStream(SkillMixer, _TorchIterable):
         A state that consumed more items of a skill than its source holds is refused here, unchanged, when the
         source's length is known (a list, a sized dataset), and otherwise when the source is read.
         The state is global; under ``torch.distributed`` load the same state on every rank.
-        A state saved by a stream with other settings (``batch_size``, ``mode``, ``on_exhausted``, ``loss_score``,
-        the fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps
+        A state saved by a stream with other settings (``batch_size``, ``mode``, ``floor``, ``on_exhausted``,
+        ``loss_score``, the fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps
         this stream's settings."""
         error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes

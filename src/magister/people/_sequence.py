@@ -366,7 +366,8 @@ class SequenceModel(LearnerModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        """Predicted P(correct) on the skill next, the scale of ``mastery_threshold``."""
+        """Predicted P(correct) on the skill next, the scale of ``mastery_threshold``; a skill (or learner) never
+        seen gets the value of one with no answers and is not added (a read changes nothing)."""
         self._need_fit()
         s = self._skills.get(str(skill))
         if s is None:  # a skill never seen: the unknown slot, giving no name a code (a read changes nothing)

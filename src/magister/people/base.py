@@ -295,7 +295,10 @@ class LearnerModel:
         raise NotImplementedError
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        """One number in [0, 1] per skill used by policies (P(mastered), P(correct) or recall)."""
+        """One number in [0, 1] per skill used by policies (P(mastered), P(correct) or recall).
+
+        A skill the model never saw gets the value of a new skill with no answers, and is not added: a read
+        changes no model (nor what it saves)."""
         return float(self.state(learner, time).get(str(skill), {"mastery": 0.0})["mastery"])
 
     def reset(self) -> None:

@@ -290,7 +290,8 @@ class Blend(LearnerModel):
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
-        """Blended predicted P(correct) on the skill next, the scale of ``mastery_threshold``."""
+        """Blended predicted P(correct) on the skill next, the scale of ``mastery_threshold``; a skill never seen
+        is not added to any member (a read changes nothing)."""
         self._need_fit()
         ps = []
         for m in self.members:

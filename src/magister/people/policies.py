@@ -446,7 +446,8 @@ class SpacedReview(PeoplePolicy):
 class MaxInformation(PeoplePolicy):
     """Maximum information (adaptive placement): the item maximising a^2 P (1 - P).
 
-    Uses an Elo/IRT model; ``respect_prerequisites`` restricts the choice to unlocked items.
+    Uses an Elo/IRT model; ``respect_prerequisites`` (``True`` or ``False`` only: ``"false"`` is a
+    ``ConfigError``) restricts the choice to unlocked items.
     """
 
     default_model = "elo"

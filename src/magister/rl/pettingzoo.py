@@ -100,7 +100,8 @@ class OpponentEnv(gym.Env):
             ``report=True`` the folder opens a writable pool of its own: in a process that also changes the
             pool, pass that pool object instead, as a pool has one writer).
         load_policy: ``load_policy(snapshot_bytes) -> policy``; ``policy(observation) -> action``.
-        seat: the learner's agent name, ``"alternate"`` (switch every game, default) or ``"random"``.
+        seat: the learner's agent name, ``"alternate"`` (switch every game, default) or ``"random"`` (both only
+            for a game whose two seats have the same observation and action spaces; else a ``ConfigError``).
         teacher: optional opponent teacher (``propose()`` / ``observe(id, score)``) owned by this env.
         report: write each game's outcome to the pool's record (the pool's writer process only: a second
             process writing the pool is refused with a ConfigError, see :class:`OpponentPool`).

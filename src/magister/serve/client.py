@@ -426,7 +426,11 @@ class HTTPTeacher:
         return dropped
 
     def observe(self, task: Any, score: float, id: str | None = None) -> int:
-        """Record one outcome; returns its sequence number in the curriculum's log."""
+        """Record one outcome; returns its sequence number in the curriculum's log.
+
+        The task is checked against the space and sent in its JSON form (``space.to_json``: a maze as its text).
+        An ``id`` used before for another outcome is refused by the server (a :class:`RemoteError` with status
+        409, naming where it was first used); a retry with the same id, task and score is recorded once."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
         if id is not None and (not isinstance(id, str) or not 1 <= len(id) <= ID_MAX):
@@ -444,7 +448,9 @@ class HTTPTeacher:
 
         Every score and task is checked before the first chunk is sent, so a bad one records nothing. If a
         later chunk fails, :class:`PartialObservationError` carries the sequence numbers of the observations
-        already recorded (and the ids of the others, to send again)."""
+        already recorded (and the ids of the others, to send again; a chunk refused with 409, an id used before
+        for another outcome, needs a fresh id for the observation the server names first). Tasks are sent in
+        the space's JSON form, as by :meth:`observe`."""
         # (0 or less sent nothing, or failed with a raw ValueError; above MAX_BATCH the server refused every chunk)
         chunk = min(whole("chunk", chunk), MAX_BATCH)
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)

@@ -88,7 +88,7 @@ class SkillIt(Teacher):
         Optional weights of the evaluation skills (``None`` = all 1).
     closure:
         Use the transitive closure of ``graph`` (see :func:`transitive_closure`); ``False`` (the default): its
-        direct edges only, as in the paper.
+        direct edges only, as in the paper. ``True`` or ``False`` only (``"false"`` is a ``ConfigError``).
     """
 
     kind = "discrete"

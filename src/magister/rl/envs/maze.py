@@ -265,6 +265,7 @@ class MazeEnv(gym.Env):
             docstring). A training aid: the episode's success and goal reward are reported without it.
         seeds: a finite training set (:func:`training_seeds`): a whole-number task ``i`` plays the
             generator's seed ``seeds[i]``, so a teacher over ``SeedSpace(len(seeds))`` picks among them.
+        render_mode: ``None`` or ``"ansi"`` (the maze as text); any other is a ``ConfigError``.
     """
 
     metadata = {"render_modes": ["ansi"]}
