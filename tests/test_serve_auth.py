@@ -351,3 +351,6 @@ def test_a_server_with_a_token_still_answers_any_name_and_the_names_of_one_witho
     assert served_hosts(cfg) == [*LOOPBACK_HOSTS, "10.0.0.5", "lb.lan", "[fe80::1]", "api-1"]
     with pytest.raises(ValueError, match="MAGISTER_ALLOWED_HOSTS.*without a port"):
         ServeSettings.from_env({"MAGISTER_ALLOWED_HOSTS": "lb.lan:8000"})
+    # with a token the names are not checked: a setting naming some is said to be ignored (it was silent)
+    with pytest.warns(UserWarning, match="allowed_hosts .* is ignored: a server with a token"):
+        create_app(str(tmp_path / "c.db"), admin_token=ADMIN, allowed_hosts=["lb.lan"])

@@ -16,6 +16,7 @@ import os
 import re
 import time
 import types
+import warnings
 from collections import Counter
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -393,6 +394,10 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
         # a write sent by a page of another origin (a cross-site form or fetch: the lean lane hands out a task for
         # a propose whatever its body). Outermost, so the lean lane and the forwarding are behind both checks
         guard(app, served_hosts(cfg), "the service's own dashboard")
+    elif cfg.allowed_hosts:  # (the CLI refuses --allow-host with a token; the setting was ignored without a word)
+        warnings.warn(f"allowed_hosts (MAGISTER_ALLOWED_HOSTS) {list(cfg.allowed_hosts)} is ignored: a server with a "
+                      "token answers requests addressed to any name (the token is the check); the setting is for "
+                      "servers without one", UserWarning, stacklevel=2)
     return app
 
 
