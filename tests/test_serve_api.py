@@ -974,3 +974,99 @@ def test_a_teacher_without_outstanding_proposals_takes_a_give_back_as_a_no_op(cl
     assert client.post("/v1/curricula/skills/give_back", json={"tasks": ["nope"]}).status_code == 422
     assert states_equal(_state(client, "skills"), before)
     assert [e["kind"] for e in full_history(client, "skills")] == ["propose", "propose"]
+
+
+def test_a_split_propose_with_info_that_fails_midway_hands_over_the_infos_too(client):
+    # before: PartialProposalError carried the tasks already drawn but not their infos, so a caller of
+    # propose_with_info could not tell robust-plr's evaluation-only levels among them from training ones
+    from magister.serve.client import PartialProposalError
+    from magister.serve.settings import MAX_K
+
+    seeds = {"type": "SeedSpace", "n": 10**6}
+    _create(client, space=seeds, teacher="robust-plr")
+    remote = _refusing_second(client, "/propose")
+    local = mg.make_teacher("robust-plr", mg.space_from_spec(seeds), seed=3, score_range={"finite": True})
+    with pytest.raises(PartialProposalError, match="their infos are in .infos") as e:
+        remote.propose_with_info(MAX_K + 5)
+    tasks, infos = local.propose_with_info(MAX_K)
+    assert e.value.tasks == tasks and e.value.infos == infos and not e.value.infos[0]["train"]
+
+
+def test_a_split_give_back_that_fails_midway_says_which_tasks_went_back(client):
+    # before: a give_back over several requests whose second failed raised the bare error, as if nothing had been
+    # given back; resending them all (with fresh ids) gave the first MAX_BATCH back twice
+    from magister.serve.client import RemoteError
+    from magister.serve.settings import MAX_BATCH
+
+    _create(client, space={"type": "SeedSpace", "n": 3}, teacher="robust-plr")
+    remote = _refusing_second(client, "/give_back")
+    with pytest.raises(RemoteError, match=rf"after the first {MAX_BATCH} were given back .* "
+                                          rf"only tasks\[{MAX_BATCH}:\]") as e:
+        remote.give_back([1] * (MAX_BATCH + 5))
+    assert e.value.status == 403 and isinstance(e.value.__cause__, RemoteError)
+
+
+def test_a_give_back_id_used_before_is_refused_with_what_a_give_back_should_resend(client):
+    # before: the 409 spoke of "a different observation" and told to resend "the same task and score"
+    _create(client, "r", {"type": "SeedSpace", "n": 3}, "robust-plr")
+    p = client.post("/v1/curricula/r/propose", params={"k": 2}).json()
+    assert client.post("/v1/curricula/r/give_back", json={"tasks": p["tasks"][:1], "id": "g"}).status_code == 200
+    r = client.post("/v1/curricula/r/give_back", json={"tasks": p["tasks"][1:], "id": "g"})
+    assert r.status_code == 409 and "Nothing was given back" in r.json()["detail"]
+    assert "same tasks and infos" in r.json()["detail"] and "score" not in r.json()["detail"]
+    r = client.post("/v1/curricula/r/observe", json={"task": p["tasks"][1], "score": 0.5, "id": "g"})
+    assert r.status_code == 409 and "give-back's id" in r.json()["detail"]
+    assert [e["kind"] for e in full_history(client, "r")] == ["propose", "giveback"]
+
+
+def test_a_wrapper_over_a_served_teacher_without_give_back_sends_no_give_back(client):
+    # before: HTTPTeacher.give_back asked the server even for a teacher that keeps no outstanding proposals (always
+    # answered 0), so every cut episode cost a round trip and a wrapper's close() mid-episode failed with the
+    # server gone (closing needed no server before give_back existed)
+    import gymnasium as gym
+
+    from magister.rl import CurriculumWrapper
+    from magister.serve.client import RemoteError
+
+    class Flaky(httpx.BaseTransport):
+        def __init__(self):
+            self.down, self.paths = False, []
+
+        def handle_request(self, request):
+            self.paths.append(request.url.path)
+            if self.down:
+                raise httpx.ConnectError("down")
+            r = client._transport.handle_request(request)
+            r.read()
+            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+    class Steps(gym.Env):
+        observation_space = gym.spaces.Box(0.0, 1.0, (1,))
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
+
+    _create(client, "skills", NAMED)
+    _create(client, "r", {"type": "SeedSpace", "n": 3}, "robust-plr")
+    for name, sent in (("skills", 0), ("r", 1)):
+        t = Flaky()
+        remote = HTTPTeacher("http://testserver", name, token=ADMIN, retries=0,
+                             client=httpx.Client(transport=t, base_url="http://testserver"))
+        env = CurriculumWrapper(Steps(), remote, score=lambda e: 0.5)
+        env.reset()
+        env.step(0)
+        with pytest.warns(UserWarning, match="not reported to the teacher"):
+            env.reset()  # cuts the running episode
+        assert sum(p.endswith("/give_back") for p in t.paths) == sent
+        env.step(0)
+        t.down = True
+        if sent:  # a level teacher must hear of it: the failure is told
+            with pytest.raises(RemoteError):
+                env.close()
+        else:
+            env.close()

@@ -74,14 +74,18 @@ class PartialProposalError(RemoteError):
     attempted and observed; ``k`` is how many were asked for. The failed
     request's own error is the ``__cause__`` (its status is ``status``); if it
     was applied but its reply lost, sending it again with its ``request_id``
-    (``POST .../propose?k=...&request_id=...``) answers its tasks.
+    (``POST .../propose?k=...&request_id=...``) answers its tasks. From
+    :meth:`HTTPTeacher.propose_with_info`, ``infos`` holds the tasks' infos (one
+    each: ``{"train": False}`` means evaluate only), else it is None.
     """
 
-    def __init__(self, message: str, tasks: Any, k: int, request_id: str, status: int | None = None):
+    def __init__(self, message: str, tasks: Any, k: int, request_id: str, status: int | None = None,
+                 infos: list[dict[str, Any]] | None = None):
         super().__init__(message, status)
         self.tasks = tasks
         self.k = k
         self.request_id = request_id
+        self.infos = infos
 
 
 class PartialObservationError(RemoteError):
@@ -396,8 +400,8 @@ class HTTPTeacher:
                 raise PartialProposalError(
                     f"propose(k={m}) failed after {len(got)} of its tasks were drawn ({e}). The server recorded "
                     f"those {len(got)} as proposed; they are in this error's .tasks (attempt and observe them as "
-                    f"usual); the other {m - len(got)} were not received.", self._decode(got), m, request_id,
-                    getattr(e, "status", None)) from e
+                    f"usual; their infos are in .infos); the other {m - len(got)} were not received.",
+                    self._decode(got), m, request_id, getattr(e, "status", None), infos) from e
             answer = r.json()
             got.extend(answer["tasks"])
             infos.extend(answer.get("infos") or [{"train": True, "replay": False} for _ in answer["tasks"]])
@@ -409,8 +413,8 @@ class HTTPTeacher:
         teacher's :meth:`~magister.teachers._levels.LevelTeacher.give_back`: each stops counting as outstanding
         on the server (with ``infos``, the proposals' infos as :meth:`propose_with_info` gave them, the oldest
         of that kind). Returns how many outstanding proposals were dropped; a teacher that keeps none takes them
-        as a no-op (0). The RL wrappers call it for the episodes they cut. Each request carries a fresh id, so a
-        retry is applied once."""
+        as a no-op (0, without a request when its class is known here). The RL wrappers call it for the episodes
+        they cut. Each request carries a fresh id, so a retry is applied once."""
         tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
         if infos is not None:
             infos = [None if i is None else dict(i) for i in infos]
@@ -418,12 +422,38 @@ class HTTPTeacher:
                 raise ConfigError(f"give_back got {len(tasks)} tasks and {len(infos)} infos; pass one info dict "
                                   "(the proposal's info) per task, or none. Nothing was given back.")
         sent = [_plain(self.space.to_json(t)) for t in tasks]
+        if not self._takes_back():  # the server answers 0 and logs nothing: no request (a wrapper's reset or close
+            return 0                # of a cut episode then needs no round trip, nor a reachable server)
         dropped = 0
         for start in range(0, len(sent), MAX_BATCH):
             body = {"tasks": sent[start:start + MAX_BATCH], "id": _new_id(),
                     "infos": None if infos is None else _plain(infos[start:start + MAX_BATCH])}
-            dropped += int(self._http.request("POST", f"{self._base}/give_back", json=body).json()["dropped"])
+            try:
+                r = self._http.request("POST", f"{self._base}/give_back", json=body)
+            except MagisterError as e:
+                if not start:  # nothing given back yet: the failure as it is
+                    raise
+                # the earlier requests were applied: resending those (with fresh ids) would drop other proposals
+                raise RemoteError(
+                    f"give_back of {len(sent)} tasks failed after the first {start} were given back ({dropped} "
+                    f"outstanding proposals dropped) ({e}). Give back only tasks[{start}:] (and infos[{start}:]) "
+                    "again: the first ones would be given back twice.", getattr(e, "status", None)) from e
+            dropped += int(r.json()["dropped"])
         return dropped
+
+    def _takes_back(self) -> bool:
+        """Whether the server's teacher may keep outstanding proposals (its class has ``give_back``); True for a
+        teacher not known here (the server decides)."""
+        takes = getattr(self, "_takes", None)
+        if takes is None:
+            from ..teacher import teacher_class
+
+            try:
+                takes = callable(getattr(teacher_class(self.name), "give_back", None))
+            except Exception:  # noqa: BLE001 - not registered here (or its extra is missing): ask the server
+                takes = True
+            self._takes = takes
+        return takes
 
     def observe(self, task: Any, score: float, id: str | None = None) -> int:
         """Record one outcome; returns its sequence number in the curriculum's log.

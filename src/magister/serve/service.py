@@ -808,7 +808,13 @@ class Service(Recovery, ClientIdLog):
                 if prior is not None:
                     seq, first_fp = prior
                     if first_fp != fp:
-                        raise Conflict(_id_reused(live.spec.name, "", request_id, seq, None))
+                        raise Conflict(
+                            f"client id {request_id!r} was already used at seq {seq} of curriculum "
+                            f"{live.spec.name!r}, for a give-back of other tasks or infos, an observation or as a "
+                            "proposal's request_id (they share one set of ids). Nothing was given back. If this is "
+                            "a retry, send exactly what the first attempt sent (the same tasks and infos with the "
+                            "same id: it is then answered as the first time and applied once); if it is a new "
+                            "give-back, give it a fresh id (e.g. a random UUID).")
                     return int(self._logged(live, seq)[1] or 0), seq, live.commit_of(seq)
             if not callable(getattr(live.teacher, "give_back", None)):
                 return 0, None, None
@@ -1061,8 +1067,9 @@ def _id_reused(name: str, where: str, cid: str, seq: int, in_request: int | None
     if in_request is not None:
         first = f"by observation {in_request} of this same request, for a different task or score"
     else:
-        first = (f"at seq {seq} of curriculum {name!r}, for a different observation (another task or score) or as "
-                 "a proposal's request_id (a curriculum's observations and proposals share one set of ids)")
+        first = (f"at seq {seq} of curriculum {name!r}, for a different observation (another task or score), as "
+                 "a proposal's request_id or as a give-back's id (a curriculum's observations, proposals and "
+                 "give-backs share one set of ids)")
     return (f"{where}client id {cid!r} was already used {first}. Nothing was recorded. If this is a retry, send "
             "exactly what the first attempt sent (the same task and score with the same id: it is then answered "
             "with its first seq and applied once); if it is a new observation, give it a fresh id (e.g. a random "
