@@ -733,3 +733,45 @@ def test_dual_curriculum_does_not_save_an_unregistered_level_teacher(tmp_path: P
     assert not (tmp_path / "dual.ckpt").exists()
     dual = DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2), seed=0), dual.opponents)
     assert DualCurriculum.load(dual.save(tmp_path / "dual.ckpt")).propose() == dual.propose()
+
+
+def test_a_thread_refreshing_while_another_adds_does_not_bring_back_an_older_index(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    # a thread's refresh (an OpponentEnv's reset, an opponent teacher's propose) that saw the index a change had
+    # just written, and read it before that change took it in, assigned it after the changes that followed: the
+    # pool went back to an older index (the newest member gone) and its next add was refused as if a second
+    # writer had changed the pool. Forced: the refresh reads the first add's index, then waits for the second add.
+    import threading
+
+    import magister.opponents.pool as pool_module
+
+    pool = _pool(tmp_path, n=1)
+    read, go, armed = threading.Event(), threading.Event(), [True]
+    write, check = pool_module.atomic_write, pool_module._check_members
+
+    def refresh():
+        pool.refresh()
+
+    def atomic_write(path, data):
+        write(path, data)
+        if armed[0] and Path(path).name == "pool.json":
+            armed[0] = False
+            refresher.start()
+            read.wait(1)  # the fixed pool: the refresh waits for the change to finish instead
+
+    def check_members(*args):
+        if threading.current_thread() is refresher:
+            read.set()
+            assert go.wait(30)
+        return check(*args)
+
+    refresher = threading.Thread(target=refresh)
+    monkeypatch.setattr(pool_module, "atomic_write", atomic_write)
+    monkeypatch.setattr(pool_module, "_check_members", check_members)
+    pool.add(b"first")
+    pool.add(b"second")
+    go.set()
+    refresher.join(30)
+    assert pool.ids == [0, 1, 2]
+    assert pool.add(b"third") == 3
+    assert OpponentPool(tmp_path, readonly=True).ids == [0, 1, 2, 3]

@@ -309,14 +309,19 @@ class OpponentPool:
 
     def refresh(self) -> bool:
         """Re-read the index if another process changed it; returns whether it did."""
-        try:
-            st = os.stat(self.index_path)
-        except OSError:
-            raise SnapshotError(f"the opponent pool index {self.index_path} is gone; was the pool's folder deleted?") from None
-        if (st.st_ino, st.st_mtime_ns) == self._mtime_ns:
-            return False
-        self._read_index()
-        return True
+        # under the thread lock: a thread refreshing while another's change was between writing the index and
+        # taking it in read that index, and assigned it after the changes that followed (the object went back
+        # to an older index, and its next change was refused as if a second writer had changed the pool)
+        with self._thread_lock:
+            try:
+                st = os.stat(self.index_path)
+            except OSError:
+                raise SnapshotError(f"the opponent pool index {self.index_path} is gone; was the pool's folder "
+                                    "deleted?") from None
+            if (st.st_ino, st.st_mtime_ns) == self._mtime_ns:
+                return False
+            self._read_index()
+            return True
 
     # -------------------------------------------------------------- members
     @property
