@@ -227,6 +227,7 @@ def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatc
 
     served: list = []
     monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     app = typer.Typer()
     app.command()(command)
     db = tmp_path / "study.sqlite"
@@ -261,6 +262,7 @@ def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
 
     served: list = []
     monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     app = typer.Typer()
     app.command()(command)
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000",
@@ -270,6 +272,34 @@ def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     db = tmp_path / "t.sqlite"  # a name with a port is refused before anything is opened
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--allow-host", "localhost:8765"])
     assert res.exit_code == 2 and "without a port" in res.output and len(served) == 1 and not db.exists(), res.output
+
+
+def test_web_on_a_port_in_use_is_a_one_line_error_naming_port(tmp_path, monkeypatch):
+    # it printed the page's address, then uvicorn's "ERROR: ... address already in use" and exit 3
+    import socket
+
+    import typer
+    from typer.testing import CliRunner
+
+    import magister.people.web as web
+    from magister.people.cli import command
+
+    served: list = []
+    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    app = typer.Typer()
+    app.command()(command)
+    db = tmp_path / "s.sqlite"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--port", str(port)])
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert f"port {port} on 127.0.0.1 is in use" in res.output and "choose another --port" in res.output
+    assert served == [] and not db.exists()
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--host", "256.0.0.1"])
+    assert res.exit_code == 2 and "--host '256.0.0.1' is not an address" in res.output, res.output
+    assert served == [] and not db.exists()
 
 
 @pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])

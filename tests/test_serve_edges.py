@@ -140,6 +140,7 @@ def test_serve_refuses_no_auth_together_with_an_admin_token(tmp_path, monkeypatc
 
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     monkeypatch.delenv("MAGISTER_ADMIN_TOKEN", raising=False)
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--admin-token", "s3cret",
                                       "--no-auth"])
@@ -163,6 +164,7 @@ def test_serve_no_auth_answers_its_own_names_and_the_names_allowed(tmp_path, mon
 
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     monkeypatch.delenv("MAGISTER_ADMIN_TOKEN", raising=False)
     monkeypatch.setenv("MAGISTER_ALLOWED_HOSTS", "from-env.lan")  # the flag beats the variable
     db = ["serve", "--db", str(tmp_path / "s.db")]

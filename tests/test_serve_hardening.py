@@ -152,6 +152,7 @@ def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
     from_env = app_from_env().state.settings
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     (served_app, kw), = served
@@ -177,10 +178,13 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
 
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
     db = ["--db", str(tmp_path / "s.db"), "--no-auth"]
     (tmp_path / "notes.txt").write_text("not a database\n" * 100)
     for args, env, named in ((["--port", "70000"], {}, "port must be at most 65535"),
                              (["--checkpoint-every", "-1"], {}, "checkpoint_every"),
+                             # (uvicorn's start-up died on a KeyError traceback)
+                             (["--log-level", "bogus"], {}, "--log-level must be one of critical, error"),
                              ([], {"MAGISTER_PORT": "eighty"}, "MAGISTER_PORT"),
                              (["--db", str(tmp_path / "missing" / "s.db")], {}, "does not exist; create it"),
                              (["--db", "sqlite://"], {}, "in-memory SQLite database is not durable"),
@@ -198,6 +202,39 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
         assert isinstance(result.exception, SystemExit)
     assert served == []
     assert (tmp_path / "notes.txt").read_text() == "not a database\n" * 100
+
+
+def test_serve_on_a_port_in_use_is_refused_before_the_banner(tmp_path, monkeypatch):
+    """A port in use printed the server's address, then uvicorn's one ERROR line and exit 3; an IPv6 --host was
+    printed without brackets (http://::1:8000/dashboard, not an address a browser opens)."""
+    import socket
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw))
+    db = str(tmp_path / "s.db")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--db", db, "--no-auth", "--port", str(port)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"port {port} on 127.0.0.1 is in use" in result.output and "choose another --port" in result.output
+    assert "magister serve: http" not in result.output and served == []
+    if socket.has_ipv6:
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+                free = probe.getsockname()[1]
+        except OSError:  # (no IPv6 loopback here)
+            return
+        result = CliRunner().invoke(app, ["serve", "--db", db, "--no-auth", "--host", "::1", "--port", str(free)])
+        assert result.exit_code == 0, result.output
+        assert f"http://[::1]:{free}/dashboard" in result.output and served[-1]["host"] == "::1"
 
 
 def test_serve_without_the_serve_extra_says_how_to_install_it(tmp_path, monkeypatch):

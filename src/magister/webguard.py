@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["LOOPBACK_HOSTS", "Guard", "allowed_hosts", "guard", "host_name", "is_loopback", "request_host"]
+__all__ = ["LOOPBACK_HOSTS", "Guard", "allowed_hosts", "check_can_listen", "guard", "host_name", "is_loopback",
+           "request_host"]
 
 #: the names of this machine's loopback addresses: an app on any address answers to them
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -92,6 +93,31 @@ def allowed_hosts(host: str = "127.0.0.1", extra: Sequence[str] = (), *, host_wh
         names.append(host_name(host, host_what))
     names += [host_name(n, extra_what) for n in extra]
     return list(dict.fromkeys(names))
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server is about to, and raise :class:`ConfigError` naming ``--port`` or
+    ``--host`` when it cannot (a port in use was uvicorn's one ``ERROR:`` line and exit 3, after the address of a
+    page that was never served had been printed)."""
+    import errno
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(str(host).strip("[]") or None, port,
+                                                          type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as e:
+        raise ConfigError(f"--host {host!r} is not an address this machine can listen on "
+                          f"({getattr(e, 'strerror', None) or e}); give one of its addresses, 127.0.0.1 or 0.0.0.0"
+                          ) from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as uvicorn binds: a port in TIME_WAIT is free)
+        try:
+            sock.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is in use (another server listens there); choose another "
+                                  "--port or stop that server") from None
+            raise ConfigError(f"cannot listen on {host} port {port} ({e.strerror or e}); check --host and --port"
+                              ) from None
 
 
 def request_host(header: str) -> str:

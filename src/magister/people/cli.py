@@ -73,10 +73,12 @@ def command(
             console.print(f"[red]error:[/red] {escape(str(missing_extra('magister study --web', 'serve', e)))}",
                           soft_wrap=True)
             raise typer.Exit(2)
+        from ..webguard import check_can_listen
         from .web import allowed_hosts
 
-        try:  # a bad --allow-host (a port, a URL) before anything is opened
+        try:  # a bad --allow-host (a port, a URL), a port in use, before anything is opened
             allowed_hosts(host, allow_host)
+            check_can_listen(host, port)
         except MagisterError as e:
             console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(2)

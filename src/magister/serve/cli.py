@@ -44,7 +44,7 @@ def command(
         help="with --no-auth: another name the server answers to (repeat it; *.lan for a domain), besides "
              "localhost, 127.0.0.1, [::1], --host and this machine's names on 0.0.0.0 "
              "[MAGISTER_ALLOWED_HOSTS, comma-separated]"),
-    log_level: str = typer.Option("warning", help="uvicorn log level"),
+    log_level: str = typer.Option("warning", help="uvicorn log level: critical, error, warning, info, debug or trace"),
 ) -> None:
     """Serve curricula over HTTP (API under /v1, OpenAPI at /openapi.json, dashboard at /dashboard)."""
     import secrets
@@ -55,10 +55,16 @@ def command(
         try:
             import uvicorn
 
+            from ..webguard import check_can_listen, host_name
             from .app import apply_process_settings, create_app, served_hosts
             from .settings import ServeSettings
         except ImportError as e:  # (the light core has none of them: a traceback for `pip install magister`)
             raise missing_extra("magister serve", "serve", e) from None
+        from uvicorn.config import LOG_LEVELS
+
+        if log_level.lower() not in LOG_LEVELS:  # (uvicorn's start-up died on a KeyError traceback)
+            raise ValueError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_level = log_level.lower()
         if no_auth and admin_token is not None:
             # (one of them would be dropped without a word: an open API for someone who gave a token)
             raise ValueError("--no-auth and --admin-token contradict each other; give one of them")
@@ -75,6 +81,8 @@ def command(
         elif not cfg.admin_token:
             token = "mga_" + secrets.token_urlsafe(24)
             cfg = cfg.with_(admin_token=token)
+        check_can_listen(cfg.host, cfg.port)  # (a port in use: a line from uvicorn and exit 3, after the banner)
+        where = f"http://{host_name(cfg.host, '--host') if cfg.host.strip() else cfg.host}:{cfg.port}"  # [::1]
         apply_process_settings(cfg)
         app = create_app(settings=cfg)
         _check_database(app.state.service.engine)
@@ -83,7 +91,6 @@ def command(
         raise typer.Exit(code=2) from None
     if token is not None:  # (printed once the server can start: not above an error)
         typer.echo(f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): {token}")
-    where = f"http://{cfg.host}:{cfg.port}"
     typer.echo(f"magister serve: {where}/dashboard  (API {where}/v1, schema {where}/openapi.json), db {cfg.db}")
     if cfg.admin_token:
         typer.echo(f"open the dashboard with {where}/dashboard#token=<token>")
