@@ -613,6 +613,12 @@ def test_cli_all_is_every_registered_teacher_and_student(tmp_path, monkeypatch):
     assert called["bench"] == (["all", "uniform"], None)
     r = CliRunner().invoke(app, ["bench", "--suite", "quick", "-t", "all", "--out", out])
     assert r.exit_code == 2 and called["suite"] == ("quick", mg.available_teachers())
+    # an option that names none ran every teacher, as if it were left out
+    for args in (["bench", "-t", ",", "--out", out], ["bench", "-s", " , ", "--out", out],
+                 ["bench", "--suite", "quick", "-t", ",", "--out", out], ["bench", "--levels", "-t", ",", "--out", out]):
+        called.clear()
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and "names none" in r.output and not called, (args, r.output)
 
 
 def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path, monkeypatch):

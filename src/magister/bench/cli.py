@@ -37,11 +37,16 @@ def _split(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
-def _names(value: Optional[str], everything: Callable[[], Sequence[str]]) -> list[str]:
+def _names(value: Optional[str], everything: Callable[[], Sequence[str]], option: str = "--teachers") -> list[str]:
     """A comma-separated option's names; ``all`` on its own is every name ``everything()`` gives (with other
     names it is kept, and refused as an unknown name). The one rule of ``--teachers all`` (with and without
-    ``--suite`` or ``--levels``) and ``--students all``."""
+    ``--suite`` or ``--levels``) and ``--students all``. An option given with no name (``--teachers ,``) is
+    refused: it ran every teacher, as if the option were left out."""
+    from ..errors import ConfigError
+
     names = _split(value)
+    if value is not None and not names:
+        raise ConfigError(f"{option} {value!r} names none; give names separated by commas, or 'all'")
     return list(everything()) if names == ["all"] else names
 
 
@@ -246,7 +251,7 @@ def command(
 
     try:
         teacher_names = _names(teachers, available_teachers)
-        student_names = _names(students, available_students)
+        student_names = _names(students, available_students, "--students")
         if demo and not teacher_names:
             teacher_names = demo_teachers(available_teachers("continuous"))
         if seeds is None:
@@ -325,11 +330,11 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
 
     if seeds is None:
         seeds = 2 if suite == "quick" else 5
-    teacher_names = _names(teachers, available_teachers)
     seed_list = list(range(first_seed, first_seed + seeds))
     out_dir = out or default_out(f"results/suite-{suite}")
     n_workers = workers or default_workers()
     try:
+        teacher_names = _names(teachers, available_teachers)
         if write_docs:
             suite_mod.check_docs_file(write_docs)
         with Progress(TextColumn("[bold]suite[/]"), BarColumn(), MofNCompleteColumn(),
