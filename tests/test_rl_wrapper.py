@@ -12,6 +12,8 @@ from magister.rl import CurriculumWrapper, Episode, FunctionScore, ReturnScore, 
 from magister.rl.envs import CliffWalk
 from magister.rl.wrapper import SCORE_KEY
 
+from env_fixtures import SeedLevels
+
 STOP, RIGHT = 1, 0
 
 
@@ -352,20 +354,6 @@ def test_reporting_by_tasks_settles_the_oldest_waiting_episode_of_that_task():
     assert env.pending == {} and len(env.teacher.observed) == 4
 
 
-class _SeedLevels(gym.Env):
-    """A level per seed; action 1 ends the episode, which scores its seed / 10."""
-
-    observation_space = gym.spaces.Box(0.0, 1.0, (1,))
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action):
-        return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
-
-
 @pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
 def test_a_level_teachers_proposals_that_a_reset_or_close_cuts_go_back_as_from_a_vector_env(name):
     # before: a CurriculumWrapper alone never gave its level teacher back the proposals of the episodes a reset cut
@@ -384,8 +372,8 @@ def test_a_level_teachers_proposals_that_a_reset_or_close_cuts_go_back_as_from_a
         return e.task / 10
 
     alone, together = teacher(), teacher()
-    env = CurriculumWrapper(_SeedLevels(), alone, score=score)
-    venv = CurriculumVectorEnv([_SeedLevels], together, score=score)
+    env = CurriculumWrapper(SeedLevels(), alone, score=score)
+    venv = CurriculumVectorEnv([SeedLevels], together, score=score)
     env.reset()
     venv.reset()
     env.reset()  # the first proposal: never played

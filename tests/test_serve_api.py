@@ -886,22 +886,11 @@ def test_a_level_curriculum_gives_its_infos_and_takes_back_cut_episodes_through_
     # on the new levels it meant only to evaluate (every info was {"train": True}), and the episodes a reset cut
     # stayed outstanding on the server (a later score of the level answered the stale proposal). Now the propose
     # reply carries the infos and cut proposals go back (logged: a restart rebuilds the same teacher)
-    import gymnasium as gym
+    from env_fixtures import SeedLevels
 
     from magister.rl import TRAIN_KEY, CurriculumWrapper
 
     seeds = {"type": "SeedSpace", "n": 3}
-
-    class SeedLevels(gym.Env):  # a level per seed; action 1 ends the episode
-        observation_space = gym.spaces.Box(0.0, 1.0, (1,))
-        action_space = gym.spaces.Discrete(2)
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            return np.zeros(1, np.float32), {}
-
-        def step(self, action):
-            return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
 
     def score(e):
         return e.task / 10
@@ -1023,7 +1012,7 @@ def test_a_wrapper_over_a_served_teacher_without_give_back_sends_no_give_back(cl
     # before: HTTPTeacher.give_back asked the server even for a teacher that keeps no outstanding proposals (always
     # answered 0), so every cut episode cost a round trip and a wrapper's close() mid-episode failed with the
     # server gone (closing needed no server before give_back existed)
-    import gymnasium as gym
+    from env_fixtures import SeedLevels
 
     from magister.rl import CurriculumWrapper
     from magister.serve.client import RemoteError
@@ -1040,24 +1029,13 @@ def test_a_wrapper_over_a_served_teacher_without_give_back_sends_no_give_back(cl
             r.read()
             return httpx.Response(r.status_code, headers=r.headers, content=r.content)
 
-    class Steps(gym.Env):
-        observation_space = gym.spaces.Box(0.0, 1.0, (1,))
-        action_space = gym.spaces.Discrete(2)
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            return np.zeros(1, np.float32), {}
-
-        def step(self, action):
-            return np.zeros(1, np.float32), 0.0, bool(action == 1), False, {}
-
     _create(client, "skills", NAMED)
     _create(client, "r", {"type": "SeedSpace", "n": 3}, "robust-plr")
     for name, sent in (("skills", 0), ("r", 1)):
         t = Flaky()
         remote = HTTPTeacher("http://testserver", name, token=ADMIN, retries=0,
                              client=httpx.Client(transport=t, base_url="http://testserver"))
-        env = CurriculumWrapper(Steps(), remote, score=lambda e: 0.5)
+        env = CurriculumWrapper(SeedLevels(), remote, score=lambda e: 0.5)
         env.reset()
         env.step(0)
         with pytest.warns(UserWarning, match="not reported to the teacher"):

@@ -727,10 +727,7 @@ class Service(Recovery, ClientIdLog):
                 else:
                     tasks = live.teacher.propose(k)
             except Exception as e:  # a teacher bug: its generator may have moved, rebuild it from the log
-                live.broken = f"teacher failed while proposing ({type(e).__name__}: {e}); rebuilding"
-                self._schedule_rebuild(live)
-                raise ServiceError(f"teacher {live.spec.teacher!r} failed to propose ({type(e).__name__}: {e})",
-                                   status=500) from None
+                raise self._teacher_failed(live, "proposing", e) from None
             space = live.space
             out = jsonable([space.to_json(t) for t in tasks])
             text = proposal_text(out, infos)
@@ -747,6 +744,14 @@ class Service(Recovery, ClientIdLog):
                     live.proposals.popitem(last=False)
             self._maybe_checkpoint(live, 1)
             return out, infos, seq, fut
+
+    def _teacher_failed(self, live: LiveCurriculum, doing: str, e: Exception) -> ServiceError:
+        """A teacher bug while ``doing`` something: its state (or generator) may be half-updated, so the curriculum is
+        marked broken and rebuilt from the log; returns the 500 to raise (nothing of the request was recorded)."""
+        live.broken = f"teacher failed while {doing} ({type(e).__name__}: {e}); rebuilding"
+        self._schedule_rebuild(live)
+        return ServiceError(f"teacher {live.spec.teacher!r} failed while {doing} ({type(e).__name__}: {e}); "
+                            "nothing was recorded", status=500)
 
     def _logged(self, live: LiveCurriculum, seq: int) -> tuple[str, float | None]:
         """The ``task`` text and ``score`` of event ``seq`` (once its write committed): what a retry of an old
@@ -823,10 +828,7 @@ class Service(Recovery, ClientIdLog):
             except MagisterError as e:  # (checked before anything changed)
                 raise Invalid(str(e)) from None
             except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
-                live.broken = f"teacher failed while taking proposals back ({type(e).__name__}: {e}); rebuilding"
-                self._schedule_rebuild(live)
-                raise ServiceError(f"teacher {live.spec.teacher!r} failed ({type(e).__name__}: {e}); "
-                                   "nothing was recorded", status=500) from None
+                raise self._teacher_failed(live, "taking proposals back", e) from None
             seq = live.next_seq
             live.next_seq += 1
             # the number dropped is kept as the event's score: a retry is answered it
@@ -918,10 +920,7 @@ class Service(Recovery, ClientIdLog):
                 except MagisterError as e:
                     raise Invalid(str(e)) from None
                 except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
-                    live.broken = f"teacher failed while observing ({type(e).__name__}: {e}); rebuilding"
-                    self._schedule_rebuild(live)
-                    raise ServiceError(f"teacher {live.spec.teacher!r} failed ({type(e).__name__}: {e}); "
-                                       "nothing was recorded", status=500) from None
+                    raise self._teacher_failed(live, "observing", e) from None
                 now = time.time()
                 first = live.next_seq
                 rows = []
