@@ -401,6 +401,9 @@ def test_the_guard_reads_the_host_header_itself_ipv6_included():
     status, body = answer(guard, "[::1]:8765", "POST", "http://evil.example")
     assert status == 403 and b"the page" in body
     assert answer(Guard(app, ["*"]), "any.example:1") == (200, b"ok")
+    # names given in capitals (as TrustedHostMiddleware took them) match the header in any case
+    for host in ("MyBox", "mybox:1", "MYBOX.LAN"):
+        assert answer(Guard(app, ["MyBox", "*.Lan"]), host) == (200, b"ok"), host
 
 
 def test_an_answer_whose_clock_stepped_back_past_the_session_start_still_counts_in_the_session():

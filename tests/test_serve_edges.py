@@ -254,3 +254,28 @@ def test_observe_refuses_an_empty_client_id_rather_than_replacing_it(tmp_path):
                 t.observe("add", 0.5, id=bad)
         assert t.n_observed == 0
         assert t.observe("add", 0.5, id="k") == t.observe("add", 0.5, id="k") == 1
+
+
+def test_a_registered_teacher_class_that_is_not_a_teacher_subclass_is_still_served(tmp_path, monkeypatch):
+    """``register`` takes any class, and the service reads class attributes with a default: the shared score-range
+    default (``default_score_range``) and the proposal-infos check (``gives_infos``) read ``open_scores`` and
+    ``_propose_info`` straight off the class, so such a class was refused at create (AttributeError, a 500) and,
+    past that, every propose failed and marked the curriculum broken."""
+    import magister as mg
+    import magister.teacher as teacher_module
+
+    class Duck:  # a teacher by delegation, not a Teacher subclass
+        def __init__(self, space, **kw):
+            self._t = mg.make_teacher("uniform", space, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self._t, name)
+
+    monkeypatch.setitem(teacher_module._REGISTRY, "duck", Duck)
+    with TestClient(create_app(str(tmp_path / "d.db"), admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        r = c.post("/v1/curricula", json={"name": "d", "space": NAMED, "teacher": "duck", "seed": 0})
+        assert r.status_code in (200, 201), r.text
+        local = mg.make_teacher("uniform", mg.space_from_spec(NAMED), seed=0)
+        r = c.post("/v1/curricula/d/propose", params={"k": 2})
+        assert r.status_code == 200 and r.json()["tasks"] == local.propose(2) and "infos" not in r.json(), r.text

@@ -210,7 +210,8 @@ def default_score_range(cls: type["Teacher"], score_range: Any) -> ScoreRange:
     """``score_range`` as teacher class ``cls`` takes it: None is any finite score for a teacher that reads scores
     on any scale (``open_scores``: the level teachers), else [0, 1]; anything else as :meth:`ScoreRange.coerce`
     reads it. (One rule for the teacher, its settings check and the service's curricula.)"""
-    return FiniteScores() if score_range is None and cls.open_scores else ScoreRange.coerce(score_range)
+    # (getattr: a registered class need not subclass Teacher)
+    return FiniteScores() if score_range is None and getattr(cls, "open_scores", False) else ScoreRange.coerce(score_range)
 
 
 def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":

@@ -143,6 +143,7 @@ class Guard:
 
     def __init__(self, app: Any, hosts: Sequence[str], sender: str = "the app itself"):
         self.app = app
+        hosts = [str(h).strip().lower() for h in hosts]  # (as request_host reads the header: MyBox is mybox)
         self.any_host = "*" in hosts
         self.hosts = frozenset(h for h in hosts if not h.startswith("*"))
         self.domains = tuple(h[1:] for h in hosts if h.startswith("*."))  # "*.lan": any name ending in ".lan"

@@ -74,9 +74,9 @@ class PartialProposalError(RemoteError):
     attempted and observed; ``k`` is how many were asked for. The failed
     request's own error is the ``__cause__`` (its status is ``status``); if it
     was applied but its reply lost, sending it again with its ``request_id``
-    (``POST .../propose?k=...&request_id=...``) answers its tasks. From
-    :meth:`HTTPTeacher.propose_with_info`, ``infos`` holds the tasks' infos (one
-    each: ``{"train": False}`` means evaluate only), else it is None.
+    (``POST .../propose?k=...&request_id=...``) answers its tasks. ``infos``
+    holds the tasks' infos, one each (``{"train": False}`` means evaluate only),
+    as :meth:`HTTPTeacher.propose_with_info` gives them (``propose`` too fills it).
     """
 
     def __init__(self, message: str, tasks: Any, k: int, request_id: str, status: int | None = None,
@@ -415,7 +415,7 @@ class HTTPTeacher:
         of that kind). Returns how many outstanding proposals were dropped; a teacher that keeps none takes them
         as a no-op (0, without a request when its class is known here). The RL wrappers call it for the episodes
         they cut. Each request carries a fresh id, so a retry is applied once."""
-        tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
+        tasks = list(tasks)
         if infos is not None:
             infos = [None if i is None else dict(i) for i in infos]
             if len(infos) != len(tasks):

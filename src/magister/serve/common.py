@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..teacher import Teacher
+
 __all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Moved", "Offload", "jsonable",
            "dumps", "gives_infos", "proposal_text", "proposal_of"]
 
@@ -91,9 +93,8 @@ def dumps(obj: Any) -> str:
 def gives_infos(teacher: Any) -> bool:
     """Whether ``teacher`` says more about its proposals than the default info (the level teachers: train or
     evaluate only, replay or new): its propose replies and log rows carry the infos (``propose_with_info``)."""
-    from ..teacher import Teacher
-
-    return type(teacher)._propose_info is not Teacher._propose_info
+    # (getattr: a registered class need not subclass Teacher; it proposes as before, without infos)
+    return getattr(type(teacher), "_propose_info", Teacher._propose_info) is not Teacher._propose_info
 
 
 def proposal_text(tasks: list[Any], infos: list[dict[str, Any]] | None) -> str:
