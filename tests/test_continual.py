@@ -481,3 +481,18 @@ def test_runs_report_their_own_replay_and_refuse_a_teacher_with_more_tasks_than_
     with pytest.raises(ConfigError, match="6 tasks but the learner has 4 classes"):
         run_teacher(learner, d, teacher)
     assert learner.seen == [] and teacher.n_proposed == 0
+
+
+@pytest.mark.parametrize("order, match", [
+    ([0, 0, 1, 2, 3, 4], "each exactly once"),  # was scored as if it were an order
+    ([0, 1, 2], "each exactly once"),
+    ([0, 1, 2, 3, 4, 6], "each exactly once"),
+])
+def test_order_score_refuses_what_is_not_an_order_of_every_task(order, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        order_score(order, BLOCKS)
+    with pytest.raises(ConfigError, match="symmetric"):
+        order_score([0, 1], [[1.0, 0.2], [0.5, 1.0]])
+    with pytest.raises(ConfigError, match="rule"):
+        order_score([0, 1, 2, 3, 4, 5], BLOCKS, "nope")
+    assert order_score(np.arange(6), BLOCKS, "cd") == rank_orders(BLOCKS, "cd", orders=[list(range(6))])[0][1]

@@ -206,3 +206,24 @@ def test_a_numpy_number_is_a_valid_mean_score_threshold():
     t.observe_batch(["easy", "easy"], [0.5, 0.5])
     assert t.propose(3) == ["hard"] * 3
     assert mg.loads(t.to_bytes()).propose(2) == t.propose(2)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"finished": True}, "cannot be finished in stage 0"),  # it then never advanced again
+    ({"stage_task_episodes": -5, "task_count": np.array([-5])}, "inconsistent"),  # the stage mean became NaN
+    ({"stage_episodes": 0}, "inconsistent"),
+    ({"task_count": np.array([3])}, "inconsistent"),
+    ({"stream": np.array([np.nan] * 5)}, "non-finite"),
+])
+def test_a_corrupted_mid_stage_state_is_refused_and_changes_nothing(change, match):
+    t = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    t.observe_batch(["easy", "hard"], [0.9, 0.1])
+    state = t.state_dict()
+    state["algorithm"] = dict(state["algorithm"], **change)
+    u = Sequential(SPACE, stages=TWO_STAGES, seed=0)
+    before = u.state_dict()
+    with pytest.raises(mg.errors.CheckpointError, match=match):
+        u.load_state_dict(state)
+    assert u.stage_episodes == 0 and not u.finished and json.dumps(u.beliefs(), default=str) == json.dumps(
+        Sequential(SPACE, stages=TWO_STAGES, seed=0).beliefs(), default=str)
+    u.load_state_dict(before)

@@ -158,10 +158,26 @@ def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "reten
 
     ``decay`` is the recency weight of the interference term (``retention``
     and ``interference``); ``exposure`` the weight of ``retention``'s
-    rehearsal-exposure term (``retention`` with ``exposure=0`` is ``interference``).
+    rehearsal-exposure term (``retention`` with ``exposure=0`` is ``interference``). ``order`` lists every
+    task of ``similarity`` exactly once (a partial or repeated order was scored as if it were one).
     """
+    s = _check_similarity(similarity, len(np.asarray(similarity)))
+    if rule not in RULES:
+        raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+    return _order_score(_check_order(order, len(s)), s, rule, number("decay", decay, 0.0, 1.0, low_open=True),
+                        number("exposure", exposure, 0.0))
+
+
+def _check_order(order: Sequence[int], k: int) -> list[int]:
+    o = [whole("each task of an order", i, 0, floats=True) for i in order]
+    if sorted(o) != list(range(k)):
+        raise ConfigError(f"{o} is not an order of the tasks 0..{k - 1} (each exactly once)")
+    return o
+
+
+def _order_score(order: Sequence[int], s: np.ndarray, rule: str, decay: float, exposure: float) -> float:
+    """:func:`order_score` without the checks (the candidate search calls it many times)."""
     o = np.asarray(order, dtype=np.int64)
-    s = np.asarray(similarity, dtype=float)
     k = len(o)
     if rule in ("retention", "interference"):
         w = decay ** (k - 1 - np.arange(k))
@@ -179,7 +195,7 @@ def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "reten
         spread = float(others.var()) if len(others) else 0.0
         chain = float(np.mean(d[o[:-1], o[1:]])) if k > 1 else 0.0
         return -spread - chain - float(d[o[-1], o[0]])
-    raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+    raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")  # pragma: no cover
 
 
 def _greedy(similarity: np.ndarray, rule: str) -> list[int]:
@@ -206,13 +222,13 @@ def _improve(order: list[int], similarity: np.ndarray, rule: str, decay: float, 
              rounds: int = 3) -> list[int]:
     """Pairwise-swap local search (first improvement), a few rounds."""
     best = list(order)
-    score = order_score(best, similarity, rule, decay, exposure)
+    score = _order_score(best, similarity, rule, decay, exposure)
     for _ in range(rounds):
         changed = False
         for i, j in itertools.combinations(range(len(best)), 2):
             cand = list(best)
             cand[i], cand[j] = cand[j], cand[i]
-            sc = order_score(cand, similarity, rule, decay, exposure)
+            sc = _order_score(cand, similarity, rule, decay, exposure)
             if sc > score + 1e-12:
                 best, score, changed = cand, sc, True
         if not changed:
@@ -243,16 +259,13 @@ def rank_orders(similarity: Any, rule: str = "retention", *, decay: float = 0.25
         for _ in range(whole("n_candidates", n_candidates, 0)):
             cands.append(_improve([int(i) for i in gen.permutation(k)], s, rule, decay, exposure, rounds=1))
     else:
-        cands = [[int(i) for i in o] for o in orders]
-        for o in cands:
-            if sorted(o) != list(range(k)):
-                raise ConfigError(f"{o} is not an order of the tasks 0..{k - 1} (each exactly once)")
+        cands = [_check_order(o, k) for o in orders]
     seen: set[tuple[int, ...]] = set()
     out = []
     for o in cands:
         if tuple(o) not in seen:
             seen.add(tuple(o))
-            out.append((o, order_score(o, s, rule, decay, exposure)))
+            out.append((o, _order_score(o, s, rule, decay, exposure)))
     return sorted(out, key=lambda p: -p[1])
 
 

@@ -339,10 +339,22 @@ class Sequential(CachedPolicy, Teacher):
         if (stream.shape != (max(st.stream_window, 1),) or task_buf.shape != (len(st.idx), max(st.task_window, 1))
                 or task_count.shape != (len(st.idx),)):
             raise ValueError("stage buffers do not match this curriculum")
+        finished = bool(state["finished"])
+        episodes, task_episodes = int(state["stage_episodes"]), int(state["stage_task_episodes"])
+        # a negative count or a finished flag on an earlier stage was taken as is: the stage mean became NaN, or
+        # the curriculum never advanced again (conditions are not checked once finished)
+        if finished and (s != len(self.stages) - 1 or st.until is None):
+            raise ValueError(f"the curriculum cannot be finished in stage {s}: only the last stage's condition "
+                             "finishes it")
+        if not 0 <= task_episodes <= episodes or (task_count < 0).any() or int(task_count.sum()) != task_episodes:
+            raise ValueError("stage episode counts are inconsistent (negative, or the per-task counts do not add up "
+                             "to the stage's episodes of its tasks)")
+        if not (np.isfinite(stream).all() and np.isfinite(task_buf).all()):
+            raise ValueError("stage score buffers hold a non-finite score")
         self._enter(s)
-        self.finished = bool(state["finished"])
-        self.stage_episodes = int(state["stage_episodes"])
-        self.stage_task_episodes = int(state["stage_task_episodes"])
+        self.finished = finished
+        self.stage_episodes = episodes
+        self.stage_task_episodes = task_episodes
         self._stream, self._task_buf, self._task_count = stream.copy(), task_buf.copy(), task_count.copy()
 
     def _beliefs(self) -> dict[str, Any]:
