@@ -53,6 +53,16 @@ def test_learning_curves(tmp_path):
         plots.learning_curves_figure({}, None)
 
 
+
+def test_learning_curves_draw_a_curve_of_one_point(tmp_path):
+    # the overhead figure of a run evaluated once (episodes == eval_every) has one point per teacher: a line
+    # of one point and a band of zero width drew nothing, an empty panel
+    fig = plots.learning_curves_figure({"g": {"a": ([100], np.array([[5.0], [7.0]]))}}, tmp_path / "one.png")
+    ax = fig.axes[0]
+    assert ax.lines[0].get_marker() not in (None, "None", "", " ")
+    segments = [seg for c in ax.collections for seg in getattr(c, "get_segments", lambda: [])()]
+    assert any(np.allclose(np.asarray(seg)[:, 1], [5.0, 7.0]) for seg in segments)  # the min-max band
+
 def test_sampling_over_time(tmp_path):
     rng = np.random.default_rng(1)
     t = np.arange(400)

@@ -597,3 +597,23 @@ def test_a_seed_whose_ceiling_is_zero_does_not_drop_the_variant_from_the_fractio
     s = suite_summary(r)
     assert s["per_variant"]["a"]["uniform"]["fraction_median"] == pytest.approx(0.375)
     assert s["per_teacher"]["uniform"]["mean_fraction"] == pytest.approx(0.375)
+
+
+def test_a_variant_with_no_ceiling_is_named_beside_the_mean_fraction():
+    """A variant that ran but has no fraction of ceiling (its student has no best_mastery, or nothing can be
+    mastered in its budget on any seed) was left out of the mean and lowest % of ceiling with no sign: the row
+    read "2 variants, mean 62%" though the mean was over one."""
+    def job(teacher, variant, seed, final, ceiling):
+        return {"teacher": teacher, "student": variant, "seed": seed, "status": "ok", "final_mastery": final,
+                "ceiling": ceiling, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 10}}
+
+    jobs = []
+    for s in range(2):
+        jobs += [job("uniform", "a", s, 0.5, 0.8), job("riac", "a", s, 0.4, 0.8),
+                 job("uniform", "zero", s, 0.0, 0.0), job("riac", "zero", s, 0.0, 0.0),
+                 job("uniform", "none", s, 0.3, None), job("riac", "none", s, 0.2, None)]
+    r = {"suite": "x", "config": {"seeds": [0, 1]}, "variants": {"a": {}, "zero": {}, "none": {}}, "jobs": jobs}
+    s = suite_summary(r)
+    assert s["per_teacher"]["riac"]["no_ceiling"] == ["zero", "none"]
+    assert s["per_teacher"]["riac"]["mean_fraction"] == pytest.approx(0.5)
+    assert "| riac | 3 (no ceiling on zero, none) | 50 |" in suite_mod.suite_tables(r)

@@ -116,8 +116,13 @@ def learning_curves_figure(
             x = np.asarray(x, dtype=float)
             c = colors.get(label)
             n_seeds = np.atleast_2d(np.asarray(y)).shape[0]
-            ax.plot(x, med, color=c, lw=1.8, label=f"{label} (n={n_seeds})")
-            if band_kind != "none":
+            # (a curve of one point, e.g. the overhead of a run evaluated once, drew neither line nor band: an
+            # empty panel) it is drawn as a marker, its band as an error bar
+            one = x.size == 1
+            ax.plot(x, med, color=c, lw=1.8, marker="o" if one else None, label=f"{label} (n={n_seeds})")
+            if band_kind != "none" and one:
+                ax.errorbar(x, med, yerr=[np.abs(med - lo), np.abs(hi - med)], color=c, fmt="none", capsize=4)
+            elif band_kind != "none":
                 ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
         for label, (rx, ry) in (reference or {}).get(title, {}).items():
             ax.scatter([rx], [ry], marker="*", s=90, color=colors.get(label, "black"), edgecolor="black",

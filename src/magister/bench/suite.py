@@ -413,6 +413,9 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
             # variants where runs failed: the fractions above leave those runs out (a variant where every run
             # failed has none), so the table names them rather than reading as a mean over every variant
             "failed": [v for v, r in mine if r["failed"]],
+            # variants that ran but have no fraction (no best_mastery, or a ceiling of 0 on every seed): the
+            # fractions above leave them out too, which the table says as for failed runs
+            "no_ceiling": [v for v, r in mine if r["final"] and math.isnan(r["fraction_median"])],
         }
     best = {}
     for v in variants:
@@ -469,6 +472,8 @@ def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None
     for t, r in order:
         below = ", ".join(r["below_uniform"]) or "-"
         failed = f" (runs failed on {', '.join(r['failed'])})" if r.get("failed") else ""
+        if r.get("no_ceiling"):  # (the mean read as over every variant)
+            failed += f" (no ceiling on {', '.join(r['no_ceiling'])})"
         lines.append(f"| {t} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
                      f"{r['ratio_ok']} | {r['ceiling_ok']} | {r['holds']}/{r['variants']} | {below} |")
     return "\n".join(lines)
