@@ -106,6 +106,22 @@ def test_partial_credit_counts_as_part_right():
     assert m.state("z")["s0"]["right"] == 0.25 and m.state("z")["s0"]["wrong"] == 0.75
 
 
+def test_partial_credit_is_wrong_evidence_enough_to_fit():
+    # right answers and some partly right (0.7, 0.6): the wrong part is something to learn from; this log was refused
+    # as holding no wrong answer (the check read each outcome as right at >= 0.5), though the fit itself counts it
+    events = [Event("a", "q1", ("s",), float(t), o) for t, o in enumerate([1.0, 0.7, 1.0, 1.0, 0.6])]
+    events += [Event("b", "q2", ("s",), float(t), o) for t, o in enumerate([1.0, 1.0, 0.8])]
+    log = EventLog.from_events(events)
+    m = BestLR().fit(log)
+    m.reset()
+    p = m.replay(log)
+    assert m.fitted and np.isfinite(p).all() and (p < 1.0).all()
+    with pytest.raises(ConfigError, match="both right and wrong"):  # nothing wrong at all: still refused
+        BestLR().fit(EventLog.from_events([Event("a", "q1", ("s",), float(t), 1.0) for t in range(3)]))
+    with pytest.raises(ConfigError, match="both right and wrong"):
+        BestLR().fit(EventLog.from_events([Event("a", "q1", ("s",), float(t), 0.0) for t in range(3)]))
+
+
 def test_sequence_features_read_the_order_of_recent_answers():
     # one learner: s0 right, s0 wrong, s1 right, s0 right, s0 right; then the features of answering s0 next
     events = [Event("a", s, (s,), float(t), y) for t, (s, y) in enumerate(

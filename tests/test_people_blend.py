@@ -69,6 +69,23 @@ def test_nothing_held_out_averages_the_logits(slice_log):
     np.testing.assert_allclose(m.weights, [0.0, 0.5, 0.5, 0.0, 0.0, 0.0])  # the first-answer gate left at zero
 
 
+
+def test_the_held_out_share_is_taken_from_the_learners_with_answers(slice_log):
+    # a subset (a fold) keeps the whole vocabulary: half of all 80 names were held out, so a subset of two learners
+    # had both held out (every member's fit refused: "needs at least one event") or neither (no weights fitted)
+    sub = slice_log.subset(np.isin(slice_log.learner, [0, 1]))
+    for seed in range(6):
+        m = make_model("blend", members=["bkt", "elo"], valid_fraction=0.5, seed=seed, refit=False).fit(sub)
+        assert m.fitted and not np.allclose(m.weights, m._initial_weights())  # one learner fitted on, one held out
+    # on a log with every learner answering, the same learners are held out as before
+    full = make_model("blend", members=["elo"], valid_fraction=0.25, seed=3, refit=False).fit(slice_log)
+    rng = np.random.default_rng(3)
+    held = rng.permutation(len(slice_log.learners))[:20]
+    elo = make_model("elo").fit(slice_log.subset(~np.isin(slice_log.learner, held)))
+    elo.replay(slice_log.subset(np.isin(slice_log.learner, held)))  # the weights' replay moves Elo's items too
+    items = sorted(set(slice_log.items[i] for i in slice_log.item))
+    assert [full.members[0].item_params(q) for q in items] == [elo.item_params(q) for q in items]
+
 @pytest.mark.parametrize("bad", [{"members": []}, {"members": ["nope"]}, {"members": [["elo", 3]]},
                                  {"valid_fraction": 1.0}, {"mastery_threshold": 2.0},
                                  {"processes": 0}, {"processes": 1.5}])

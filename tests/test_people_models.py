@@ -222,6 +222,19 @@ def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
     assert 0.0 < fitted.first_recall < 1.0
 
 
+def test_fsrs_fit_refuses_a_score_mask_of_another_length_and_changes_nothing():
+    # one too short failed with an IndexError after the model was changed; one too long was taken, misaligned
+    log = EventLog.from_events([Event("a", f"c{k}", (), t * 2 * DAY, [3, 1, 4, 2][(t + k) % 4])
+                                for k in range(3) for t in range(5)], graded=True)
+    model = FSRSMemory(max_iter=2, graded=False)
+    before = str(model.get_state())
+    for mask in (np.ones(5, dtype=bool), np.ones(40, dtype=bool), np.ones((15, 1), dtype=bool)):
+        with pytest.raises(ConfigError, match=r"score_mask needs one entry per event of the log \(15\)"):
+            model.fit(log, score_mask=mask)
+    assert str(model.get_state()) == before and not model.graded
+    assert model.fit(log, score_mask=np.arange(15) < 8).graded
+
+
 # FSRS on the 0/1 ASSISTments log: graded=False (the graded default would read every answer as a lapse)
 @pytest.mark.parametrize("make", [lambda: BKT(forgets=True), lambda: Elo(), lambda: FSRSMemory(max_iter=3, graded=False)])
 def test_save_and_load_give_the_same_predictions(tmp_path, make):
@@ -622,3 +635,36 @@ def test_a_model_fitted_on_grades_refuses_a_log_of_0_1_outcomes(name):
             call(zero_one)
     assert str(model.get_state()) == before
     assert make_model(name).fit(zero_one).predict("new", "q", 0.0) > 0.5
+
+
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs"])
+def test_an_ungraded_model_replays_a_log_of_grades_as_grades(name):
+    # a model of 0/1 outcomes (never fitted on grades) replaying a graded log read every grade as a right answer,
+    # "again" (1) included: a log of lapses was predicted ever more right (BKT 0.48 -> 0.90; FSRS as grade 3),
+    # while Elo read the same log as grades; it now grades outcomes, as once fitted on grades, replay and update alike
+    pytest.importorskip("sklearn" if name == "best-lr" else "numpy")
+    lapses = EventLog.from_events([Event("a", "c", ("s",), d * 86400.0, 1.0) for d in range(6)], graded=True)
+    mixed = EventLog.from_events([Event(f"u{l}", "c", ("s",), d * 86400.0, float(1 + (d + l) % 3))
+                                  for l in range(4) for d in range(6)], graded=True)
+    model = make_model(name, graded=False)
+    if name == "best-lr":
+        model.fit(EventLog.from_events([Event(f"u{l}", "c", ("s",), float(t), float(t % 4 < l))  # u0 never right
+                                        for l in range(5) for t in range(8)]))
+        model.reset()
+    p = model.replay(lapses)
+    assert model.graded and model.settings["graded"]
+    assert p[-1] < min(p[1], 0.6), p  # every answer a lapse: the prediction falls (it rose to 0.9 and more)
+    model.reset()
+    model.update(Event("b", "c", ("s",), 0.0, 1.0))  # and update reads the same scale after it: 1 is "again"
+    loop, step = LearnerModel.from_state(model.get_state()), LearnerModel.from_state(model.get_state())
+    assert loop.graded and step.graded
+    loop.reset()
+    step.reset()
+    replayed = loop.replay(mixed)
+    order = np.lexsort((np.arange(len(mixed)), mixed.time, mixed.learner))
+    one_by_one = np.empty(len(mixed))
+    for r in order:
+        e = mixed.event(int(r))
+        one_by_one[r] = step.predict(e.learner, e.item, e.timestamp)
+        step.update(e)
+    assert np.allclose(replayed, one_by_one)

@@ -247,6 +247,13 @@ class LearnerModel:
                 f"item {log.items[j]!r} is tagged with two skills: {log.skills[item_skill[j]]!r} (row "
                 f"{int(first_row[j])}) and {log.skills[other]!r} (rows {_rows(rows)}); a learner model gives each "
                 "item one skill: tag every row of the item alike, or give the item another id per skill")
+        if log.graded and not getattr(self, "graded", True):
+            # a log of grades read by a model of 0/1 outcomes (built with graded=False, the default but for FSRS, and
+            # never fitted on grades): replay read every grade, "again" (1) included, as a right answer (BKT,
+            # Best-LR, DKT, SAKT; FSRS as grade 3), while Elo read them as grades; the model now grades outcomes, as
+            # once fitted on such a log (_fit_graded), so that replay and the answers given to update after agree
+            self.graded = True
+            self.settings["graded"] = True
         return first_row
 
     def _fit_graded(self, log: EventLog) -> None:

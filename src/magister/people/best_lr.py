@@ -277,7 +277,9 @@ class BestLR(LogitModel):
         ic, sc, dense, y = self._walk(log)
         self.reset()
         labels = (y >= 0.5).astype(int)
-        if len(np.unique(labels)) < 2:
+        # partial credit counts partly right and partly wrong (the soft rows below): a log of right answers and
+        # some at 0.7 has wrong answers to learn from, and was refused as if it held none
+        if not ((y > 0).any() and (y < 1).any()):
             raise ConfigError("best-lr fit needs both right and wrong answers in the log")
         ni, ns = len(self._items), len(self._skills)
         n = len(log)

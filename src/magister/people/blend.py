@@ -162,13 +162,16 @@ class Blend(LearnerModel):
             # asked about without skills was refused by the first member's fit naming the fitting part's rows
             for m in self.members:
                 m._check_item_skills(log)
-        n = len(log.learners)
+        # the learners with answers in the log: a subset (a fold) keeps the whole vocabulary, and holding out a share
+        # of all its names held out too few (or none) of the learners fitted on, or all of them (no member could fit)
+        present = np.unique(log.learner)
+        n = len(present)
         n_valid = int(round(float(self.settings["valid_fraction"]) * n))
         if n_valid and n - n_valid < 1:
             raise ConfigError("blend fit needs more learners than the validation share holds out")
         rng = np.random.default_rng(int(self.settings["seed"]))
-        held = np.zeros(n, dtype=bool)
-        held[rng.permutation(n)[:n_valid]] = True
+        held = np.zeros(len(log.learners), dtype=bool)
+        held[present[rng.permutation(n)[:n_valid]]] = True
         rows = held[log.learner]
         train = log.subset(~rows) if n_valid else log
         self._fit_members(train)

@@ -207,6 +207,11 @@ class FSRSMemory(LearnerModel):
 
         if len(log) == 0:
             raise ConfigError("FSRSMemory.fit needs at least one event")
+        if score_mask is not None and np.shape(score_mask) != (len(log),):
+            # one too short failed with an IndexError after the model was changed (graded, names given codes); one
+            # too long was taken, its rows misaligned with the log's
+            raise ConfigError(f"FSRSMemory.fit: score_mask needs one entry per event of the log ({len(log)}), got "
+                              f"shape {np.shape(score_mask)}")
         self._fit_graded(log)
         lay, _, _ = self._layout(log)
         order = lay[0]
