@@ -50,6 +50,21 @@ class RunningLossScore:
         return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
 
 
+def history_limit(value: int | None, what: str) -> int | None:
+    """A ``max_history`` setting: None (keep one record per ``what``) or a whole number >= 1."""
+    if value is None:
+        return None
+    return whole("max_history", value, 1, floats=True,
+                 hint=f"the most {what} records kept in history, or None to keep one per {what}")
+
+
+def keep_newest(records: list, limit: int | None) -> list:
+    """``records`` less its oldest ones past ``limit`` (in place; None keeps all); returned for chaining."""
+    if limit is not None and len(records) > limit:
+        del records[:len(records) - limit]
+    return records
+
+
 class SkillMixer:
     """The teacher-driven plan of each global batch, its log, feedback and rank group (a base class)."""
 
@@ -59,9 +74,7 @@ class SkillMixer:
                  max_pending: int = 4096, floor: float = 0.0, max_history: int | None = None):
         whole("batch_size", batch_size, 1)
         whole("max_pending", max_pending, 1, hint="the most batches kept waiting for feedback")
-        if max_history is not None:
-            whole("max_history", max_history, 1, floats=True,
-                  hint="the most batch records kept in history, or None to keep one per batch")
+        max_history = history_limit(max_history, "batch")
         floor = number("floor", floor, 0.0, 1.0, high_open=True, hint="the share of every batch spread over all skills")
         if mode not in ("propose", "mixture"):
             raise ConfigError(f"mode must be 'propose' or 'mixture', got {mode!r}")
@@ -96,7 +109,7 @@ class SkillMixer:
         #: one record per batch handed out: ``{"step", "counts", "mixture"}`` (the newest ``max_history`` only,
         #: when it is set; None keeps every one, so the list, and the saved state, grow by one record per batch)
         self.history: list[dict[str, Any]] = []
-        self.max_history = None if max_history is None else int(max_history)
+        self.max_history = max_history
         self._drawn = np.zeros(self.n_skills, dtype=np.int64)  # examples drawn per skill (all batches)
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=max_pending)
         # batches pushed out of the full queue, oldest first, still owed feedback: the next that many calls without
@@ -230,8 +243,7 @@ class SkillMixer:
     def _log(self, counts: np.ndarray, mixture: np.ndarray, pending: np.ndarray, **extra: Any) -> None:
         self.history.append({"step": self.step, "counts": np.asarray(counts).tolist(),
                              "mixture": np.round(mixture, 6).tolist(), **extra})
-        if self.max_history is not None and len(self.history) > self.max_history:
-            del self.history[:len(self.history) - self.max_history]
+        keep_newest(self.history, self.max_history)
         self._drawn += np.asarray(counts, dtype=np.int64)
         self.step += 1
         if len(self._pending) == self._pending.maxlen:
@@ -507,8 +519,7 @@ class SkillMixer:
                  if state.get("drawn") is None else np.asarray(state["drawn"], dtype=np.int64))
         if drawn.shape != (self.n_skills,) or (drawn < 0).any():
             raise ValueError(f"drawn must hold {self.n_skills} counts >= 0")
-        if self.max_history is not None:
-            history = history[len(history) - self.max_history:] if len(history) > self.max_history else history
+        keep_newest(history, self.max_history)
         return {"teacher": state["teacher"] if self.teacher is not None else None,
                 "rng": restore_generator(state["rng"]), "step": int(state["step"]),
                 "floor_next": floor_next, "dropped": dropped, "history": history, "drawn": drawn,

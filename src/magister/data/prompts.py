@@ -53,6 +53,7 @@ from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import non_numeric, whole
 from ..teacher import Teacher
+from .mixing import history_limit, keep_newest
 
 __all__ = ["PromptCurriculum", "group_scores"]
 
@@ -122,10 +123,7 @@ class PromptCurriculum:
                 else "pass_rate"
         if feedback not in _FEEDBACK:
             raise ConfigError(f"feedback must be one of {_FEEDBACK} or None, got {feedback!r}")
-        if max_history is not None:
-            whole("max_history", max_history, 1, floats=True,
-                  hint="the most step records kept in history, or None to keep one per step")
-        self.max_history = None if max_history is None else int(max_history)
+        self.max_history = history_limit(max_history, "step")
         self.teacher = teacher
         self.feedback = feedback
         self.reward_range = ScoreRange.coerce(reward_range)
@@ -208,8 +206,7 @@ class PromptCurriculum:
             for c in np.flatnonzero(counts):
                 out[slots == c] = self._take(int(c), int(counts[c]))
             self.history.append({"step": self.step, "counts": counts.tolist()})
-        if self.max_history is not None and len(self.history) > self.max_history:
-            del self.history[:len(self.history) - self.max_history]
+        keep_newest(self.history, self.max_history)
         self.step += 1
         return out
 
@@ -341,9 +338,7 @@ class PromptCurriculum:
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             rng = restore_generator(state["rng"])
             step, groups_observed = int(state["step"]), int(state["groups_observed"])
-            history = [dict(h) for h in state["history"]]
-            if self.max_history is not None and len(history) > self.max_history:  # the newest, as a long run keeps
-                history = history[len(history) - self.max_history:]
+            history = keep_newest([dict(h) for h in state["history"]], self.max_history)  # the newest, as a run keeps
             teacher_state = state["teacher"]
             # (a state saved before the range was saved has none: taken as this curriculum's)
             saved_range = ScoreRange.coerce(state.get("reward_range", self.reward_range))

@@ -453,9 +453,9 @@ class MaxInformation(PeoplePolicy):
     default_model = "elo"
 
     def __init__(self, space, *, respect_prerequisites: bool = False, **kwargs: Any):
-        flag("respect_prerequisites", respect_prerequisites)  # ("false" from a JSON client was read as True)
+        respect_prerequisites = flag("respect_prerequisites", respect_prerequisites)  # ("false" read as True)
         super().__init__(space, **kwargs)
-        self.respect_prerequisites = bool(respect_prerequisites)
+        self.respect_prerequisites = respect_prerequisites
 
     def information(self) -> np.ndarray:
         p = self.predictions()

@@ -483,7 +483,7 @@ class HTTPTeacher:
         the space's JSON form, as by :meth:`observe`."""
         # (0 or less sent nothing, or failed with a raw ValueError; above MAX_BATCH the server refused every chunk)
         chunk = min(whole("chunk", chunk), MAX_BATCH)
-        tasks = list(tasks) if not isinstance(tasks, np.ndarray) else list(tasks)
+        tasks = list(tasks)
         try:
             if non_numeric(np.asarray(scores)):  # "0.5" is refused, as a local teacher refuses it
                 raise TypeError
