@@ -749,3 +749,17 @@ def test_python_dash_m_magister_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "magister", "teachers"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "riac-plus" in out.stdout and "frontier" in out.stdout
+
+
+def test_magister_version_flag_prints_the_installed_version():
+    # `magister --version` was "No such option"; it must agree with the package metadata (pyproject's version)
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    import magister
+
+    out = subprocess.run([sys.executable, "-m", "magister", "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"magister {importlib.metadata.version('magister')}"
+    assert magister.__version__ == importlib.metadata.version("magister")

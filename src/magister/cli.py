@@ -23,8 +23,17 @@ SUBCOMMANDS = {
 }
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import magister
+
+        typer.echo(f"magister {magister.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print magister's version and exit.")) -> None:
     """magister: teachers for anything that learns."""
 
 
