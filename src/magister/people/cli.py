@@ -48,7 +48,7 @@ def command(
     from ..errors import MagisterError, missing_extra
     from .deck import load_decks
     from .events import iso_seconds
-    from .store import StudyStore
+    from .store import StudyStore, checked_learner
 
     console = Console(highlight=False)
     # an option of the other mode was ignored without a word (--web --count 5 served a page with no cap)
@@ -62,8 +62,10 @@ def command(
             console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
                           f"{fix}", soft_wrap=True)
             raise typer.Exit(2)
-    if not learner.strip():  # ('' or spaces were stored as a learner of their own)
-        console.print("[red]error:[/red] --learner must name someone (e.g. --learner ana)", soft_wrap=True)
+    try:  # '' or spaces, " ann" beside "ann", a tab: each was stored as a learner of its own
+        checked_learner(learner, "--learner", "--learner ana")
+    except MagisterError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     if web:
         try:
@@ -103,8 +105,14 @@ def command(
     if web:
         from .web import serve
 
-        serve(decks, store, learner=learner, retention=retention, host=host, port=port, clock_offset=offset,
-              allow_hosts=allow_host)
+        try:  # a deck whose numbered cards changed text since they were reviewed: refused before serving
+            serve(decks, store, learner=learner, retention=retention, host=host, port=port, clock_offset=offset,
+                  allow_hosts=allow_host)
+        except MagisterError as e:
+            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2)
+        finally:
+            store.close()
         return
     try:
         study_in_terminal(console, decks, store, learner, count, retention, offset, echo=not sys.stdin.isatty())
@@ -143,7 +151,7 @@ def study_in_terminal(console, decks, store, learner: str, count: int, retention
             console.print()
             return
         d = decks[int(choice) - 1]
-    history = store.history(d.title, learner)
+    history = store.deck_history(d, learner)  # refused when a card numbered by position (card-N) changed text
     schedule = Schedule(d, retention=retention).replay(history, session_start=float("inf"))
     schedule.start_session(clock())
     # deck text and names are shown as written: escape() keeps "[...]" from being read as terminal markup
@@ -180,7 +188,7 @@ def study_in_terminal(console, decks, store, learner: str, count: int, retention
                 break
             grade = int(g)
         t = max(clock(), schedule.clock)
-        store.add(d.title, learner, card.id, card.skill, t, grade, _time.time() - t0)  # committed first
+        store.add(d.title, learner, card.id, card.skill, t, grade, _time.time() - t0, card.fingerprint)  # first
         schedule.record(card.id, grade, t)
         asked += 1
     print_summary(console, schedule, asked, clock())

@@ -8,7 +8,7 @@ TOML (``.toml``)::
     adding = ["halves"]
 
     [[cards]]
-    id = "half-of-8"         # optional, defaults to card-1, card-2, ...
+    id = "half-of-8"         # optional, defaults to card-1, card-2, ... (its position: see below)
     question = "What is half of 8?"
     answer = "4"             # or answers = ["4", "four"]; leave out for self-graded cards
     skill = "halves"         # optional, defaults to the card id
@@ -18,17 +18,28 @@ CSV (``.csv``) with columns ``id, question, answer, skill, requires`` where
 is required). Files are UTF-8 (a byte-order mark is fine); a file that is not,
 or a CSV with an unterminated quote or a row with more fields than the header,
 is refused with an error naming the line.
+
+A card's ``id`` keys its study history. It is text, or a whole number read as
+its digits (``id = 0`` is ``"0"``, as ``skill = 2`` is ``"2"``); ``true``, a
+fraction, a list, a table or an empty text is refused naming the card. A card
+without an id is numbered by its position in the file (``card-N``): inserting,
+removing or moving a card renumbers the cards after it, so each review also
+stores the card's :attr:`Card.fingerprint` and :meth:`Deck.check_history`
+refuses a history whose numbered card now has another text. Explicit ids are
+never checked this way: editing the text of a card with an id keeps its history.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..errors import ConfigError
 from .policies import topological_order
@@ -58,6 +69,18 @@ class Card:
     question: str
     answers: tuple[str, ...] = ()
     skill: str = ""
+    #: the id is the card's position in the deck file (``card-N``), which gave it none
+    numbered: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """12 hex digits of a hash of the question and the accepted answers, as the deck gives them.
+
+        Stored with each review, so that a history recorded for ``card-3`` is not replayed onto another card
+        after the deck's cards were inserted, removed or edited (see :meth:`Deck.check_history`).
+        """
+        text = json.dumps([self.question, list(self.answers)], ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def check(self, typed: str) -> bool:
         """Is ``typed`` one of the accepted answers (case and spacing ignored)?"""
@@ -82,6 +105,38 @@ class Deck:
                 return c
         raise ConfigError(f"deck {self.title!r} has no card {card_id!r}")
 
+    def check_history(self, recorded: Mapping[str, str]) -> None:
+        """Refuse a history whose position-numbered cards (``card-N``) had another text when they were reviewed.
+
+        ``recorded``: per card id, the fingerprint of its last review that has one (``StudyStore.fingerprints``;
+        reviews stored before fingerprints were have none, and are taken as they are). A card with an explicit id
+        is never checked: its text may be edited.
+        """
+        numbered = {c.id: c for c in self.cards if c.numbered}
+        moved = {c.fingerprint: c.id for c in numbered.values()}
+        changed = [cid for cid, c in numbered.items() if cid in recorded and recorded[cid] != c.fingerprint]
+        # a numbered card the deck no longer has (a card before it was removed) whose text is now another number's
+        ids = {c.id for c in self.cards}
+        gone = [(cid, moved[fp]) for cid, fp in recorded.items()
+                if cid not in ids and re.fullmatch(r"card-\d+", cid) and fp in moved]
+        if not changed and not gone:
+            return
+        if changed:
+            what = (f"{changed[0]}'s text changed since its reviews were recorded (it now asks "
+                    f"{numbered[changed[0]].question!r})")
+            others = changed[1:] + [cid for cid, _ in gone]
+        else:
+            what = f"{gone[0][0]}'s reviews are of the card now numbered {gone[0][1]}"
+            others = [cid for cid, _ in gone[1:]]
+        also = f" (also {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})" if others else ""
+        raise ConfigError(
+            f"{self.source or self.title}: {what}{also}: cards without an id are numbered by position, so "
+            "inserting, removing or moving a card gives the cards after it other cards' reviews. Give your cards "
+            "explicit `id`s: id = \"card-N\" with the N each card had when it was reviewed keeps its reviews "
+            "(if you only edited this card's text, id = "
+            f"\"{changed[0] if changed else gone[0][0]}\" on it is enough), and a new card a new id; or undo the "
+            "change. Nothing was stored.")
+
 
 def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck:
     if not raw_cards:
@@ -93,7 +148,17 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck
                               f"got {rc!r}")
         if rc.get("question") is None or not str(rc["question"]).strip():
             raise ConfigError(f"{source}: card {n} has no question; every card needs question = \"...\"")
-        cid = str(rc.get("id") or f"card-{n}")
+        raw_id = rc.get("id")
+        if raw_id is None:
+            cid, numbered = f"card-{n}", True
+        elif isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):  # as skills: text or a whole number
+            raise ConfigError(f"{source}: card {n} has id = {raw_id!r}; an id is text such as id = \"half-of-8\" "
+                              f"(or a whole number), or leave id out to number the card by position (card-{n})")
+        elif not str(raw_id).strip():
+            raise ConfigError(f"{source}: card {n} has an empty id; write one such as id = \"half-of-8\", or leave "
+                              f"id out to number the card by position (card-{n})")
+        else:  # id = 0 was read as no id (card-N)
+            cid, numbered = str(raw_id), False
         if cid in seen:
             raise ConfigError(f"{source}: two cards have the id {cid!r}; ids must be distinct")
         seen.add(cid)
@@ -101,11 +166,13 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck
         if isinstance(answers, (str, int, float)):
             answers = [answers]
         answers = tuple(str(a) for a in answers if str(a).strip())
-        skill = rc.get("skill") or cid
+        skill = rc.get("skill")
+        if skill is None or skill == "":  # skill = 0 was read as no skill (the card's id)
+            skill = cid
         if not isinstance(skill, (str, int)) or isinstance(skill, bool):  # a list became its own text
             raise ConfigError(f"{source}: card {n} has skill {skill!r}; a card has one skill, a name such as "
                               "skill = \"halves\"")
-        cards.append(Card(cid, str(rc["question"]).strip(), answers, str(skill)))
+        cards.append(Card(cid, str(rc["question"]).strip(), answers, str(skill), numbered))
     prereq = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in (prereq or {}).items()}
     skills = list(dict.fromkeys([*prereq, *(c.skill for c in cards)]))
     topological_order(skills, prereq)  # refuses unknown skills and cycles
@@ -156,7 +223,7 @@ def load_deck(path: str | Path) -> Deck:
             if skill:
                 prereq.setdefault(skill, [])
                 prereq[skill] = list(dict.fromkeys(prereq[skill] + req))
-            cards.append({"id": r.get("id"), "question": r.get("question"), "answer": r.get("answer") or (),
+            cards.append({"id": r.get("id") or None, "question": r.get("question"), "answer": r.get("answer") or (),
                           "skill": skill})
     except csv.Error as e:
         # reader.line_num is the last line of the last row read in full; the csv reader's own, the line it stopped on

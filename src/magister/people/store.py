@@ -7,18 +7,29 @@ fails (the file locked by another program past the timeout, a read-only file or
 folder, a full disk) is a :class:`~magister.errors.ConfigError` naming the file,
 the cause and the fix, and leaves the history as it was (the answer is rolled
 back, nothing stored before it is touched).
+
+Each review also stores the card's content fingerprint (:attr:`~magister.people.deck.Card.fingerprint`;
+a file written before fingerprints gets the column at its next answer, its earlier reviews have none), so
+:meth:`StudyStore.deck_history` can refuse a deck whose position-numbered cards changed text. Learner names
+are kept exactly as given, so a name that would read as another one (" ann" beside "ann") is refused
+(:func:`checked_learner`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..settings import number, whole
 from .events import Event
 
-__all__ = ["StudyStore", "checked_grade"]
+if TYPE_CHECKING:
+    from .deck import Deck
+
+__all__ = ["StudyStore", "checked_grade", "checked_learner"]
 
 #: seconds a write waits for another program's lock on the file (sqlite3's default)
 TIMEOUT = 5.0
@@ -32,7 +43,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     skill TEXT NOT NULL,
     time REAL NOT NULL,
     grade INTEGER NOT NULL CHECK (grade BETWEEN 1 AND 4),
-    duration REAL
+    duration REAL,
+    fingerprint TEXT
 );
 CREATE INDEX IF NOT EXISTS reviews_by_learner ON reviews (deck, learner, time);
 """
@@ -44,6 +56,29 @@ def checked_grade(grade: object) -> int:
     if g > 4:
         raise ConfigError(f"grade must be 1-4, got {grade!r}")
     return g
+
+
+def checked_learner(name: object, what: str = "learner", example: str = 'learner="ana"') -> str:
+    """A learner name as given; empty, with spaces around it or with a control character, it is refused.
+
+    The history is kept under the exact name, so " ann" was a learner of its own beside "ann", silently. Not
+    stripped: a history may already be stored under such a name, and it would be merged into another's.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"{what} must be a name (text), got {name!r}; e.g. {example}")
+    if not name.strip():
+        raise ConfigError(f"{what} must name someone, got {name!r}; e.g. {example}")
+    if name != name.strip():
+        edge, where = (name[0], "begins") if name[0].isspace() else (name[-1], "ends")
+        space = "a space" if edge == " " else f"the white space {edge!r}"
+        raise ConfigError(f"{what} {name!r} {where} with {space}; write it without: {name.strip()!r} (the history "
+                          f"is kept under the exact name, so {name!r} would be another learner than "
+                          f"{name.strip()!r})")
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cs"):  # a tab, a newline, an escape; a lone surrogate (not text)
+            kind = "a control character" if unicodedata.category(ch) == "Cc" else "not valid text"
+            raise ConfigError(f"{what} {name!r} contains U+{ord(ch):04X} ({kind}); write the name without it")
+    return name
 
 
 class StudyStore:
@@ -59,8 +94,13 @@ class StudyStore:
             # check_same_thread off: the study page calls from worker threads, one at a time under its lock
             self.db = sqlite3.connect(self.path, timeout=TIMEOUT, check_same_thread=False)
             self.db.executescript(_SCHEMA)
+            self._fingerprinted = self._has_fingerprints()
         except sqlite3.DatabaseError as e:
             raise self._read_failed(e) from None
+
+    def _has_fingerprints(self) -> bool:
+        """Does the file have the fingerprint column (a file written before fingerprints gets it on its next answer)?"""
+        return any(row[1] == "fingerprint" for row in self.db.execute("PRAGMA table_info(reviews)"))
 
     @staticmethod
     def _locked(e: sqlite3.Error) -> bool:
@@ -90,13 +130,23 @@ class StudyStore:
                            "the answers stored before are kept")
 
     def add(self, deck: str, learner: str, card: str, skill: str, time: float, grade: int,
-            duration: float | None = None) -> None:
+            duration: float | None = None, fingerprint: str | None = None) -> None:
+        """Store one answer; ``fingerprint``: the card's :attr:`~magister.people.deck.Card.fingerprint`."""
+        learner = checked_learner(learner)
         grade = checked_grade(grade)
         time = number("time", time, hint="the answer's time in seconds")
         try:
+            if not self._fingerprinted and not self._has_fingerprints():  # (another program may have added it)
+                try:  # a new nullable column: the rows stored before keep what they had, and have no fingerprint
+                    self.db.execute("ALTER TABLE reviews ADD COLUMN fingerprint TEXT")
+                except sqlite3.OperationalError as e:
+                    if "duplicate column" not in str(e):  # added by another program meanwhile
+                        raise
+            self._fingerprinted = True
             with self.db:  # committed, or rolled back when it fails: the file keeps what it had
-                self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?)", (deck, learner, card, skill, time, grade, duration))
+                self.db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration, fingerprint) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (deck, learner, card, skill, time, grade, duration, fingerprint))
         except sqlite3.DatabaseError as e:  # locked past the timeout, read-only, disk full: raw OperationalError before
             if isinstance(e, sqlite3.ProgrammingError):  # a closed store: a bug of the caller, not of the file
                 raise
@@ -108,12 +158,33 @@ class StudyStore:
             raise self._write_failed(e) from None
 
     def history(self, deck: str, learner: str) -> list[Event]:
+        """The answers of ``learner`` on the deck titled ``deck``, in time order (see also :meth:`deck_history`)."""
+        learner = checked_learner(learner)
         try:
             rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
                                    "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
         except sqlite3.DatabaseError as e:  # a damaged file opens, then fails here (a traceback before)
             raise self._read_failed(e) from None
         return [Event(learner, c, (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
+
+    def fingerprints(self, deck: str, learner: str) -> dict[str, str]:
+        """Per card, the fingerprint of its last review that has one (reviews stored before fingerprints have none)."""
+        learner = checked_learner(learner)
+        try:
+            if not self._fingerprinted and not self._has_fingerprints():
+                return {}
+            rows = self.db.execute("SELECT card, fingerprint FROM reviews WHERE deck = ? AND learner = ? AND "
+                                   "fingerprint IS NOT NULL ORDER BY time, id", (deck, learner)).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise self._read_failed(e) from None
+        return dict(rows)  # the last of each card's
+
+    def deck_history(self, deck: "Deck", learner: str) -> list[Event]:
+        """:meth:`history` of ``learner`` on ``deck``, refused (a ``ConfigError``, nothing stored or changed) when
+        one of the deck's position-numbered cards had another text when it was reviewed (:meth:`Deck.check_history`).
+        """
+        deck.check_history(self.fingerprints(deck.title, learner))
+        return self.history(deck.title, learner)
 
     def close(self) -> None:
         self.db.close()

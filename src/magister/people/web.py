@@ -53,7 +53,7 @@ from ..errors import ConfigError, missing_extra_import
 from ..webguard import LOOPBACK_HOSTS, allowed_hosts, guard, host_name as _host_name, is_loopback as _is_loopback
 from .deck import Deck
 from ..settings import number, whole
-from .store import StudyStore, checked_grade
+from .store import StudyStore, checked_grade, checked_learner
 from .study import Schedule
 
 __all__ = ["StudyApp", "allowed_hosts", "create_app", "serve"]
@@ -72,7 +72,9 @@ class StudyApp:
             raise ConfigError("the study page needs at least one deck; pass --deck")
         self.decks = decks
         self.store = store
-        self.learner = str(learner)
+        self.learner = checked_learner(learner)  # " ann" was another learner than "ann"
+        for d in decks:  # a numbered card (card-N) whose text changed since its reviews: refused before serving
+            d.check_history(store.fingerprints(d.title, self.learner))
         self.retention = float(retention)
         self.offset = float(clock_offset)
         self.lock = threading.Lock()
@@ -96,7 +98,7 @@ class StudyApp:
         s = self.schedules.get(i)
         now = self.now()
         d = self.decks[i]
-        history = self.store.history(d.title, self.learner)
+        history = self.store.deck_history(d, self.learner)  # (another program may have stored other texts)
         if s is None or self.applied.get(i) != len(history):
             # the session goes on if the last answer is less than an idle hour old (a restarted server resumes
             # it, retries included); otherwise a new one begins now. Rebuilt too when the store holds answers
@@ -198,7 +200,7 @@ class StudyApp:
                 right = g > 1
             # NaN or infinite durations were stored (NaN as 0)
             took = None if duration is None else max(0.0, number("duration", duration, hint="seconds"))
-            self.store.add(d.title, self.learner, c.id, c.skill, now, g, took)  # committed first
+            self.store.add(d.title, self.learner, c.id, c.skill, now, g, took, c.fingerprint)  # committed first
             s.record(c.id, g, now)
             self.applied[i] += 1
             return 200, {"right": right, "grade": g, "kind": kind, "card": c.id,

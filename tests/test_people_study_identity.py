@@ -1,0 +1,274 @@
+"""Who and what a study history belongs to: learner names as given, and cards numbered by position (card-N)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from magister.errors import ConfigError
+from magister.people.deck import Card, load_deck
+from magister.people.store import StudyStore, checked_learner
+from magister.people.study import Schedule
+from magister.people.web import StudyApp
+
+T0 = 1_740_000_000.0
+NUMBERED = """title = "Capitals"
+[[cards]]
+question = "Capital of France?"
+answer = "Paris"
+[[cards]]
+question = "Capital of Spain?"
+answer = "Madrid"
+[[cards]]
+question = "Capital of Italy?"
+answer = "Rome"
+"""
+
+
+def deck_file(tmp_path: Path, text: str, name: str = "capitals.toml") -> Path:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path / name
+
+
+def all_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT * FROM reviews ORDER BY id").fetchall()
+
+
+def review_all(store: StudyStore, deck, learner: str = "ana", t: float = T0) -> None:
+    """One right answer to each card, stored as the terminal and the page store it."""
+    for n, c in enumerate(deck.cards):
+        store.add(deck.title, learner, c.id, c.skill, t + 60 * n, 3, 2.0, c.fingerprint)
+
+
+def study_cli(tmp_path: Path, deck: Path, *args: str, answers: tuple[str, ...] = ("q",)):
+    import typer
+    from typer.testing import CliRunner
+
+    from magister.people.cli import command
+
+    app = typer.Typer()
+    app.command()(command)
+    return CliRunner().invoke(app, ["--deck", str(deck), "--db", str(tmp_path / "db.sqlite"), "--now",
+                                    "2025-03-01T09:00", *args], input="\n".join(answers) + "\n",
+                              env={"COLUMNS": "300", "TERM": "dumb"})
+
+
+# --- learner names -----------------------------------------------------------------------------------------------
+
+BAD_NAMES = [(" ann", "begins with a space; write it without: 'ann'"),
+             ("ann ", "ends with a space; write it without: 'ann'"),
+             ("ann\t", r"ends with the white space '\\t'; write it without: 'ann'"),
+             ("an\nn", r"contains U\+000A \(a control character\); write the name without it"),
+             ("a\x1bnn", r"contains U\+001B \(a control character\)"),
+             ("", "must name someone"), ("   ", "must name someone"), (5, r"must be a name \(text\), got 5")]
+
+
+@pytest.mark.parametrize("name,message", BAD_NAMES)
+def test_a_learner_name_that_would_read_as_another_is_refused_by_the_python_api(tmp_path, name, message):
+    # " ann" was stored as a learner of its own beside "ann", silently: two histories for one person
+    store = StudyStore(tmp_path / "db.sqlite")
+    store.add("Capitals", "ann", "card-1", "card-1", T0, 3)
+    before = all_rows(tmp_path / "db.sqlite")
+    for call in (lambda: store.add("Capitals", name, "card-1", "card-1", T0 + 1, 3),
+                 lambda: store.history("Capitals", name), lambda: store.fingerprints("Capitals", name),
+                 lambda: StudyApp([load_deck(deck_file(tmp_path, NUMBERED))], store, learner=name)):
+        with pytest.raises(ConfigError, match=message):
+            call()
+    assert all_rows(tmp_path / "db.sqlite") == before
+
+
+def test_good_learner_names_are_kept_exactly():
+    for name in ("ann", "Ann Lee", "ana-maría", "李", "o'brien"):
+        assert checked_learner(name) == name
+
+
+@pytest.mark.parametrize("name,message", [(" ann", "--learner ' ann' begins with a space; write it without: 'ann'"),
+                                          ("ann\u0007", r"--learner 'ann\\x07' contains U\+0007")])
+@pytest.mark.parametrize("web", [False, True])
+def test_the_command_refuses_such_a_learner_before_opening_anything(tmp_path, monkeypatch, name, message, web):
+    import re
+
+    import magister.people.web as web_module
+
+    served: list = []
+    monkeypatch.setattr(web_module, "serve", lambda *a, **k: served.append(k))
+    res = study_cli(tmp_path, deck_file(tmp_path, NUMBERED), "--learner", name, *(["--web"] if web else []))
+    assert res.exit_code == 2 and re.search(message, res.output), res.output
+    assert not served and not (tmp_path / "db.sqlite").exists()
+
+
+def test_a_history_already_stored_under_such_a_name_is_kept_and_not_merged(tmp_path):
+    # an older version stored " ann"; the name is refused now, and neither dropped nor merged into "ann"'s
+    path = tmp_path / "db.sqlite"
+    with sqlite3.connect(path) as c:
+        c.executescript("CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, deck TEXT NOT NULL, learner TEXT "
+                        "NOT NULL, card TEXT NOT NULL, skill TEXT NOT NULL, time REAL NOT NULL, grade INTEGER NOT NULL "
+                        "CHECK (grade BETWEEN 1 AND 4), duration REAL);")
+        c.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade) VALUES "
+                  "('Capitals', ' ann', 'card-1', 'card-1', ?, 3)", (T0,))
+    before = all_rows(path)
+    store = StudyStore(path)
+    assert store.history("Capitals", "ann") == []
+    with pytest.raises(ConfigError, match="begins with a space"):
+        store.history("Capitals", " ann")
+    store.close()
+    assert all_rows(path) == before
+
+
+# --- card ids ----------------------------------------------------------------------------------------------------
+
+def test_ids_are_text_or_whole_numbers_and_a_missing_one_is_the_position(tmp_path):
+    # id = 0 was read as no id (card-1), id = true as "True", id = 1.5 as "1.5", skill = 0 as the card's id
+    d = load_deck(deck_file(tmp_path, '[[cards]]\nid = 0\nquestion = "a?"\nskill = 0\n'
+                                      '[[cards]]\nid = 7\nquestion = "b?"\n'
+                                      '[[cards]]\nquestion = "c?"\n'
+                                      '[[cards]]\nid = "d"\nquestion = "d?"\n'))
+    assert [(c.id, c.skill, c.numbered) for c in d.cards] == [("0", "0", False), ("7", "7", False),
+                                                              ("card-3", "card-3", True), ("d", "d", False)]
+    csv = load_deck(deck_file(tmp_path, "id,question\n,a?\nb,b?\n", "d.csv"))  # an empty cell: no id
+    assert [(c.id, c.numbered) for c in csv.cards] == [("card-1", True), ("b", False)]
+
+
+@pytest.mark.parametrize("value,message", [("true", "has id = True; an id is text"), ("1.5", "has id = 1.5"),
+                                           ("[1]", r"has id = \[1\]"), ("{}", r"has id = \{\}"),
+                                           ('""', "has an empty id"), ('"  "', "has an empty id")])
+def test_an_id_that_is_not_text_or_a_whole_number_or_is_empty_is_refused(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=f"card 2 {message}.*leave id out to number the card by position "
+                                          r"\(card-2\)"):
+        load_deck(deck_file(tmp_path, f'[[cards]]\nquestion = "a?"\n[[cards]]\nid = {value}\nquestion = "b?"\n'))
+    with pytest.raises(ConfigError, match="card 1 has id = False"):
+        load_deck(deck_file(tmp_path, '[[cards]]\nid = false\nquestion = "a?"\n'))
+    with pytest.raises(ConfigError, match="one skill"):  # skill = [] was read as no skill
+        load_deck(deck_file(tmp_path, '[[cards]]\nquestion = "a?"\nskill = []\n'))
+
+
+def test_the_fingerprint_is_the_question_and_answers_as_the_deck_gives_them():
+    card = Card("card-1", "Capital of France?", ("Paris",))
+    assert card.fingerprint == "1929095481f4"  # stored in every history: it must not change between versions
+    assert Card("x", "Capital of France?", ("Paris",), "geo").fingerprint == card.fingerprint
+    assert len({card.fingerprint, Card("card-1", "Capital of France?", ("paris",)).fingerprint,
+                Card("card-1", "Capital of France ?", ("Paris",)).fingerprint,
+                Card("card-1", "Capital of France?", ("Paris", "París")).fingerprint,
+                Card("card-1", "Capital of France?").fingerprint}) == 5
+
+
+# --- a numbered card whose text changed --------------------------------------------------------------------------
+
+REMOVED_FIRST = NUMBERED.replace('[[cards]]\nquestion = "Capital of France?"\nanswer = "Paris"\n', "")
+INSERTED_FIRST = NUMBERED.replace('[[cards]]\n', '[[cards]]\nquestion = "Capital of Peru?"\nanswer = "Lima"\n'
+                                                 '[[cards]]\n', 1)
+EDITED = NUMBERED.replace("Capital of Spain?", "Which city is the capital of Spain?")
+
+
+@pytest.mark.parametrize("edited,message", [
+    (REMOVED_FIRST, r"card-1's text changed since its reviews were recorded \(it now asks 'Capital of Spain\?'\) "
+                    r"\(also card-2, card-3\)"),
+    (INSERTED_FIRST, r"card-1's text changed .*'Capital of Peru\?'\) \(also card-2, card-3\)"),
+    (EDITED, r"card-2's text changed .*'Which city is the capital of Spain\?'\):"),
+])
+def test_a_deck_whose_numbered_cards_changed_is_refused_and_nothing_is_stored(tmp_path, edited, message):
+    # removing card 1 moved card 2's reviews onto card 1 (and so on) without a word
+    path = deck_file(tmp_path, NUMBERED)
+    store = StudyStore(tmp_path / "db.sqlite")
+    review_all(store, load_deck(path))
+    before = all_rows(tmp_path / "db.sqlite")
+    path.write_text(edited, encoding="utf-8")
+    changed = load_deck(path)
+    with pytest.raises(ConfigError, match=message + r".*Give your cards explicit `id`s: id = \"card-N\" with the N "
+                                                    r"each card had when it was reviewed keeps its reviews.*"
+                                                    "Nothing was stored"):
+        store.deck_history(changed, "ana")
+    with pytest.raises(ConfigError, match=message):
+        StudyApp([changed], store, learner="ana")
+    res = study_cli(tmp_path, path, "--learner", "ana", answers=("Lima", "q"))
+    assert res.exit_code == 2 and "explicit `id`s" in res.output and "Q1" not in res.output, res.output
+    assert all_rows(tmp_path / "db.sqlite") == before
+    assert len(store.deck_history(changed, "bo")) == 0  # another learner's history is not concerned
+    path.write_text(NUMBERED, encoding="utf-8")  # undoing the change: the history is all there
+    assert len(store.deck_history(load_deck(path), "ana")) == 3
+
+
+def test_giving_the_cards_their_old_numbers_as_explicit_ids_keeps_their_reviews(tmp_path):
+    path = deck_file(tmp_path, NUMBERED)
+    store = StudyStore(tmp_path / "db.sqlite")
+    review_all(store, load_deck(path))
+    path.write_text(REMOVED_FIRST.replace('[[cards]]\nquestion = "Capital of Spain', '[[cards]]\nid = "card-2"\n'
+                                          'question = "Capital of Spain')
+                    .replace('[[cards]]\nquestion = "Capital of Italy', '[[cards]]\nid = "card-3"\n'
+                                                                        'question = "Capital of Italy'))
+    deck = load_deck(path)
+    history = store.deck_history(deck, "ana")
+    s = Schedule(deck).replay(history, session_start=float("inf"))
+    assert [c.id for c in deck.cards] == ["card-2", "card-3"] and all(c.answers == 1 for c in s.cards.values())
+    # an explicit id's text may be edited: never checked
+    path.write_text(path.read_text().replace("Capital of Italy?", "Italy's capital?"))
+    assert len(store.deck_history(load_deck(path), "ana")) == 3
+
+
+def test_only_the_last_cards_reviewed_and_a_card_before_them_removed_is_refused(tmp_path):
+    # card-3 alone was reviewed; card 1 removed: card-3's reviews are of the card now numbered card-2
+    path = deck_file(tmp_path, NUMBERED)
+    store = StudyStore(tmp_path / "db.sqlite")
+    last = load_deck(path).cards[2]
+    store.add("Capitals", "ana", last.id, last.skill, T0, 3, None, last.fingerprint)
+    path.write_text(REMOVED_FIRST)
+    with pytest.raises(ConfigError, match="card-3's reviews are of the card now numbered card-2.*explicit"):
+        store.deck_history(load_deck(path), "ana")
+    path.write_text(NUMBERED.rsplit("[[cards]]", 1)[0])  # the last card removed: its reviews have no card, as before
+    assert len(store.deck_history(load_deck(path), "ana")) == 1
+
+
+def test_reviews_stored_before_fingerprints_are_taken_as_they_are(tmp_path):
+    # a file of an earlier version: no fingerprint column; no check is possible, and nothing observed is lost
+    path = deck_file(tmp_path, NUMBERED)
+    db = tmp_path / "db.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript("CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, deck TEXT NOT NULL, learner TEXT "
+                        "NOT NULL, card TEXT NOT NULL, skill TEXT NOT NULL, time REAL NOT NULL, grade INTEGER NOT NULL "
+                        "CHECK (grade BETWEEN 1 AND 4), duration REAL);")
+        c.executemany("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) VALUES "
+                      "('Capitals', 'ana', ?, ?, ?, 3, 2.0)", [(f"card-{n}", f"card-{n}", T0 + n) for n in (1, 2, 3)])
+    old = all_rows(db)
+    path.write_text(REMOVED_FIRST)  # changed since: cannot be told from the history
+    store = StudyStore(db)
+    deck = load_deck(path)
+    assert [e.item for e in store.deck_history(deck, "ana")] == ["card-1", "card-2", "card-3"]
+    assert all_rows(db) == old  # opening and reading add nothing (a read-only file stays readable)
+    app = StudyApp([deck], store, learner="ana", clock_offset=T0 + 60 - time.time())
+    shown = app.state(0)
+    assert shown["stored"] == 3
+    assert app.answer(0, shown["card"]["id"], grade=3)[0] == 200
+    rows = all_rows(db)
+    assert [r[:8] for r in rows[:3]] == old and [r[8] for r in rows[:3]] == [None] * 3  # kept as they were
+    card = deck.card(shown["card"]["id"])
+    assert rows[3][3] == card.id and rows[3][8] == card.fingerprint
+    assert len(StudyStore(db).deck_history(deck, "ana")) == 4
+    path.write_text(NUMBERED)  # from now on, a change is seen
+    with pytest.raises(ConfigError, match=f"{card.id}'s text changed"):
+        StudyStore(db).deck_history(load_deck(path), "ana")
+
+
+def test_the_terminal_and_the_page_store_the_fingerprint_and_the_page_refuses_a_changed_history(tmp_path):
+    path = deck_file(tmp_path, NUMBERED)
+    res = study_cli(tmp_path, path, "--learner", "ana", answers=("Paris", "q"))
+    assert res.exit_code == 0, res.output
+    deck = load_deck(path)
+    (row,) = all_rows(tmp_path / "db.sqlite")
+    assert row[3] == "card-1" and row[8] == deck.cards[0].fingerprint
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([deck], store, learner="ana", clock_offset=T0 - time.time())
+    shown = app.state(0)
+    assert app.answer(0, shown["card"]["id"], grade=3)[0] == 200
+    assert all_rows(tmp_path / "db.sqlite")[-1][8] == deck.card(shown["card"]["id"]).fingerprint
+    # another program (an edited copy of the deck) stores card-3 with another text: the page refuses to go on
+    store.add("Capitals", "ana", "card-3", "card-3", T0 + 600, 3, None, "0123456789ab")
+    before = all_rows(tmp_path / "db.sqlite")
+    with pytest.raises(ConfigError, match="card-3's text changed"):
+        app.state(0)
+    with pytest.raises(ConfigError, match="card-3's text changed"):
+        app.answer(0, "card-2", grade=3)
+    assert all_rows(tmp_path / "db.sqlite") == before
