@@ -668,3 +668,100 @@ def test_an_ungraded_model_replays_a_log_of_grades_as_grades(name):
         one_by_one[r] = step.predict(e.learner, e.item, e.timestamp)
         step.update(e)
     assert np.allclose(replayed, one_by_one)
+
+
+def test_event_times_given_as_datetimes_text_or_numbers_are_one_instant_by_one_rule(monkeypatch):
+    # a datetime timestamp was refused ("must be a number"), so callers wrote dt.timestamp(), which reads a naive
+    # datetime in the machine's zone: the same log gave other intervals on another machine. Now aware times are
+    # their UTC instant and naive ones UTC (as load_anki and --now read text without an offset), on any machine
+    import time as _time
+    from datetime import date, datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from magister.people.events import iso_seconds, seconds
+
+    utc = 1_740_819_600.0  # 2025-03-01T09:00Z
+    monkeypatch.setenv("TZ", "America/New_York")
+    _time.tzset()
+    try:
+        same = [utc, int(utc), "1740819600", "2025-03-01T09:00Z", "2025-03-01T10:00+01:00",
+                datetime(2025, 3, 1, 9), datetime(2025, 3, 1, 9, tzinfo=timezone.utc),
+                datetime(2025, 3, 1, 4, tzinfo=ZoneInfo("America/New_York")),
+                datetime(2025, 3, 1, 18, tzinfo=timezone(timedelta(hours=9))), np.datetime64("2025-03-01T09:00")]
+        assert [Event("a", "c", timestamp=t, outcome=3).timestamp for t in same] == [utc] * len(same)
+        assert seconds(date(2025, 3, 1)) == iso_seconds("2025-03-01") == utc - 9 * 3600
+        # 01:30 on a fall-back day happens twice: fold picks which, an hour apart, the later one in EST
+        ny = ZoneInfo("America/New_York")
+        first, second = (seconds(datetime(2025, 11, 2, 1, 30, tzinfo=ny, fold=f)) for f in (0, 1))
+        assert second - first == 3600.0 and second == iso_seconds("2025-11-02T01:30-05:00")
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
+    # naive and aware times in one log: no comparison of the two (a TypeError), the order of their instants
+    log = EventLog.from_events([Event("a", "c", timestamp=datetime(2025, 3, 1, 9, 30), outcome=3),
+                                Event("a", "c", timestamp=datetime(2025, 3, 1, 10, tzinfo=timezone.utc), outcome=3)])
+    assert np.diff(log.time).tolist() == [1800.0]
+    for bad in (float("nan"), float("inf"), "yesterday", "31/01/2025", np.datetime64("NaT"), None, 10**400):
+        with pytest.raises(ConfigError, match="event timestamp must be a finite time"):
+            Event("a", "c", timestamp=bad, outcome=1)
+
+
+def test_iso_seconds_reads_a_leap_second_as_posix_time_does(tmp_path):
+    # "2016-12-31T23:59:60Z", a leap second ISO 8601 allows, was refused ("second must be in 0..59"), so an
+    # Anki log with one failed to load; it is the second after 23:59:59, the same number as the next 00:00:00
+    from magister.people.events import iso_seconds
+
+    midnight = iso_seconds("2017-01-01T00:00:00Z")
+    assert iso_seconds("2016-12-31T23:59:60Z") == midnight == iso_seconds("2016-12-31T23:59:60")
+    assert iso_seconds("2016-12-31T23:59:60.5Z") == midnight + 0.5
+    assert iso_seconds("2017-01-01T05:29:60+05:30") == midnight
+    for bad in ("2016-12-31T23:60:00Z", "2016-12-31T23:59:61Z", "2016-12-31T24:00:60Z"):
+        with pytest.raises(ValueError):
+            iso_seconds(bad)
+    path = tmp_path / "log.csv"
+    path.write_text("card_id,review_rating,review_time\n1,3,2016-12-31T23:59:59Z\n1,3,2016-12-31T23:59:60Z\n")
+    assert np.diff(load_anki(path).time).tolist() == [1.0]
+
+
+def test_fsrs_refuses_a_nan_time_and_reads_datetimes_and_clamps_a_time_before_the_review():
+    # predict(time=nan) read as the last review's time (recall 1): due(nan) was empty and mastery(nan) 1, without
+    # a word; a datetime raised a raw TypeError from float(); retrievability of a negative elapsed time was NaN
+    from datetime import datetime, timezone
+
+    m = FSRSMemory()
+    t0 = 1_740_819_600.0
+    m.update(Event("a", "c", timestamp=t0, outcome=3))
+    later = t0 + 10 * DAY
+    assert m.predict("a", "c", datetime.fromtimestamp(later, timezone.utc)) == m.predict("a", "c", later) < 0.9
+    assert m.due("a", "2025-03-11T09:00Z") == m.due("a", later) and m.due("a", later)
+    for call in (lambda: m.predict("a", "c", float("nan")), lambda: m.due("a", float("nan")),
+                 lambda: m.mastery("a", "c", float("nan")), lambda: m.state("a", float("inf")),
+                 lambda: m.predict("a", "c", "soon")):
+        with pytest.raises(ConfigError, match="time must be a finite time"):
+            call()
+    # a time before the last review (a clock that stepped back) reads as that review's: recall 1, never NaN
+    assert m.predict("a", "c", t0 - 5 * DAY) == 1.0
+    assert retrievability(-3.0, 2.0) == 1.0 and np.isfinite(retrievability([-1e6, -0.5, 0.0], 1.0)).all()
+    # an answer recorded before the card's last review counts as given at that review (elapsed 0), in order
+    m.update(Event("a", "c", timestamp=t0 - DAY, outcome=3))
+    card = m.card("a", "c")
+    assert card["last_review"] == t0 and np.isfinite([card["stability"], card["difficulty"]]).all()
+
+
+def test_an_event_log_refuses_times_that_are_not_finite_and_reads_a_datetime64_column_as_utc():
+    # a NaN time was taken: every replay sorted it last (BKT, Elo...), and FSRS's replay failed half-way with its
+    # learners' state already changed; a datetime64 column (pandas' to_numpy()) failed with a raw error
+    def log(time) -> EventLog:
+        n = len(time)
+        return EventLog(["a"], ["c"], ["c"], np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), time,
+                        np.array([3.0, 3.0, 1.0][:n]), np.full(n, np.nan), True)
+
+    for bad, match in ((np.array([0.0, DAY, np.nan]), r"rows \[2\]"), (np.array([0.0, np.inf, -np.inf]), r"\[1, 2\]"),
+                       (np.array(["2025-03-01", "x", "y"], dtype=object), "numbers"),
+                       (np.array(["2025-03-01", "NaT", "2025-03-02"], dtype="datetime64[s]"), r"rows \[1\]")):
+        with pytest.raises(ConfigError, match=match):
+            log(bad)
+    days = np.array(["2025-03-01T09:00", "2025-03-02T09:00", "2025-03-12T09:00"], dtype="datetime64[ns]")
+    secs = np.array([1_740_819_600.0, 1_740_819_600.0 + DAY, 1_740_819_600.0 + 11 * DAY])
+    assert log(days).time.tolist() == secs.tolist()
+    assert FSRSMemory().replay(log(days)).tolist() == FSRSMemory().replay(log(secs)).tolist()

@@ -10,7 +10,7 @@ import pytest
 from magister.errors import ConfigError
 from magister.people.deck import Card, Deck, load_deck, load_decks
 from magister.people.events import DAY, Event
-from magister.people.study import Schedule, plural
+from magister.people.study import Pick, Schedule, plural
 
 DECKS = Path(__file__).parents[1] / "examples" / "decks"
 T0 = 1_740_000_000.0
@@ -623,3 +623,27 @@ def test_iso_times_without_an_offset_are_utc_and_a_trailing_z_is_read_on_every_p
     assert iso_seconds(" 2025-01-31T09:00z ") == utc and iso_seconds("2025-01-31T10:00+01:00") == utc
     with pytest.raises(ValueError):
         iso_seconds("31/01/2025")
+
+
+def test_schedule_reads_datetimes_and_refuses_nan_times_before_anything_changes():
+    # next(datetime) failed with a raw TypeError (max() of a float and a datetime); next(nan) read the time as the
+    # last answer's, so a card reviewed 30 days before was not due (a "practice" pick instead of a "review")
+    from datetime import datetime, timezone
+
+    s = Schedule(fractions())
+    s.start_session(T0)
+    s.record("half-of-8", 3, datetime.fromtimestamp(T0, timezone.utc))
+    later = T0 + 30 * DAY
+    s.start_session(datetime.fromtimestamp(later, timezone.utc))
+    assert s.session.start == later
+    when = datetime.fromtimestamp(later, timezone.utc)
+    assert s.due(when) == s.due(later) == ["half-of-8"] and s.next(when) == s.next(later) == Pick("half-of-8", "review")
+    assert s.recall("half-of-8", "2025-03-21T21:20Z") == s.recall("half-of-8", later)
+    assert [st.to_json() for st in s.skills(when)] == [st.to_json() for st in s.skills(later)]
+    for call in (lambda: s.next(float("nan")), lambda: s.due(float("nan")), lambda: s.skills(float("nan")),
+                 lambda: s.recall("half-of-8", float("nan")), lambda: s.start_session(float("nan")),
+                 lambda: Schedule(fractions()).replay([], session_start=float("nan"))):
+        with pytest.raises(ConfigError, match="must be a finite time"):
+            call()
+    assert s.session.start == later and s.clock == later
+    assert Schedule(fractions()).replay([], session_start=float("inf")).session.start == float("inf")

@@ -8,8 +8,10 @@ One *event* is one answer of one learner::
 ``outcome`` is 0/1 (wrong/right; a fraction in between is accepted as partial
 credit) or, in a *graded* log, a grade 1-4 (again, hard, good, easy; recalled
 means grade > 1). ``timestamp`` is in seconds (any origin; only differences
-matter, and memory models turn them into days). ``duration`` is in seconds
-(``nan`` when unknown).
+matter, and memory models turn them into days); a ``datetime``, a ``date``, a
+``numpy.datetime64`` or ISO 8601 text is turned into seconds since the epoch
+by :func:`seconds` (aware times at their UTC instant, naive ones read as UTC).
+``duration`` is in seconds (``nan`` when unknown).
 
 Models and the evaluator work on an :class:`EventLog`: the same data stored
 column-wise as numpy arrays with integer codes for learners, items and skills,
@@ -19,9 +21,11 @@ so fitting and replay are vectorised.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -29,9 +33,48 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Event", "EventLog", "load_assist2015", "load_anki"]
+__all__ = ["Event", "EventLog", "load_assist2015", "load_anki", "iso_seconds", "seconds"]
 
 DAY = 86400.0
+_EPOCH64 = np.datetime64(0, "s")
+#: a leap second's "hh:mm:60" (ISO 8601 allows it; ``datetime`` does not)
+_LEAP = re.compile(r"(?<=[Tt ])(\d{2}:\d{2}:)60(?!\d)")
+
+
+def seconds(value: Any, what: str = "timestamp") -> float:
+    """Seconds since the epoch of a time given as a number, a ``datetime`` / ``date``, a ``numpy.datetime64`` or
+    ISO 8601 text, by one rule: an aware ``datetime`` (or text with an offset) is its UTC instant, so the same
+    moment written in two time zones, or on either side of a daylight-saving change (``fold``), is one number;
+    a naive one (or text without an offset, a ``date``, a ``datetime64``) is read as UTC, as
+    :func:`iso_seconds` reads text, never in the machine's zone (``datetime.timestamp`` would). A number is
+    taken as it is (seconds, any origin). Anything else, NaN and infinity included, is a ``ConfigError``
+    naming ``what``."""
+    if type(value) is float:  # the common case, first
+        v = value
+    elif isinstance(value, date):
+        if not isinstance(value, datetime):  # midnight UTC, as iso_seconds("2025-01-31")
+            value = datetime(value.year, value.month, value.day)
+        aware = value.tzinfo is not None and value.utcoffset() is not None
+        v = (value if aware else value.replace(tzinfo=timezone.utc)).timestamp()
+    elif isinstance(value, np.datetime64):
+        v = float((value - _EPOCH64) / np.timedelta64(1, "s")) if not np.isnat(value) else math.nan
+    elif isinstance(value, str):
+        try:
+            v = float(value)  # a number written as text ("1.7e9"), as before
+        except ValueError:
+            try:
+                v = iso_seconds(value)
+            except ValueError:
+                v = math.nan
+    else:
+        try:
+            v = float(value)
+        except (TypeError, ValueError, OverflowError):
+            v = math.nan
+    if not math.isfinite(v):
+        raise ConfigError(f"{what} must be a finite time: seconds (a number), a datetime or ISO 8601 text such as "
+                          f"2025-01-31T09:00Z (without an offset: UTC), got {value!r}")
+    return v
 
 
 @dataclass(frozen=True)
@@ -50,15 +93,14 @@ class Event:
         object.__setattr__(self, "item", str(self.item))
         skills = (self.skills,) if isinstance(self.skills, str) else tuple(str(s) for s in self.skills)
         object.__setattr__(self, "skills", skills or (self.item,))
-        for name in ("timestamp", "outcome", "duration"):
+        object.__setattr__(self, "timestamp", seconds(self.timestamp, "event timestamp"))
+        for name in ("outcome", "duration"):
             v = getattr(self, name)
             try:
                 v = float(v)
             except (TypeError, ValueError):
                 raise ConfigError(f"event {name} must be a number, got {v!r}") from None
             object.__setattr__(self, name, v)
-        if not np.isfinite(self.timestamp):
-            raise ConfigError(f"event timestamp must be finite, got {self.timestamp!r}")
         if not (0.0 <= self.outcome <= 4.0):
             raise ConfigError(f"event outcome must be 0/1 (or a grade 1-4), got {self.outcome!r}")
 
@@ -81,7 +123,9 @@ class EventLog:
     """Events stored column-wise.
 
     ``learner``, ``item``, ``skill`` are integer codes into ``learners``,
-    ``items``, ``skills`` (one main skill per event). ``graded`` says that
+    ``items``, ``skills`` (one main skill per event). ``time`` holds finite
+    seconds (a ``datetime64`` column is turned into seconds since the epoch,
+    read as UTC); NaN or infinity is refused, naming the rows. ``graded`` says that
     ``outcome`` holds grades 1-4 rather than 0/1. ``extra`` holds optional
     per-event columns (e.g. the cross-validation ``fold``).
     """
@@ -103,6 +147,20 @@ class EventLog:
         for name in ("item", "skill", "time", "outcome", "duration"):
             if len(getattr(self, name)) != n:
                 raise ConfigError(f"EventLog column {name!r} has {len(getattr(self, name))} rows, expected {n}")
+        if np.issubdtype(np.asarray(self.time).dtype, np.datetime64):  # read as UTC, as seconds() reads one
+            self.time = (np.asarray(self.time) - _EPOCH64) / np.timedelta64(1, "s")
+        try:
+            times = np.asarray(self.time, dtype=float)
+        except (TypeError, ValueError):
+            raise ConfigError("EventLog column 'time' must hold numbers (seconds) or numpy datetime64 values; "
+                              "turn other times into seconds with magister.people.events.seconds") from None
+        finite = np.isfinite(times)
+        if not finite.all():
+            # taken, a NaN sorted last in every replay (BKT, Elo...), and FSRS's replay failed half-way, its
+            # learners' state already changed
+            bad = np.flatnonzero(~finite)
+            raise ConfigError(f"EventLog column 'time' must be finite; rows {bad[:5].tolist()}"
+                              f"{'...' if len(bad) > 5 else ''} are not (e.g. {float(times[bad[0]])})")
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -200,11 +258,14 @@ def iso_seconds(text: str) -> float:
     """Seconds since the epoch of an ISO date-time; one without a UTC offset is UTC, whatever the machine's time
     zone (read in the machine's zone, one file gave other intervals on another machine and around a DST change,
     and times with and without an offset could swap order). A trailing ``Z`` is UTC on every Python (3.10's
-    ``fromisoformat`` refused it). Raises ``ValueError`` for text that is not one."""
+    ``fromisoformat`` refused it). A leap second (``23:59:60``, which ``datetime`` refused) is the second after
+    ``23:59:59``, the same number as the next ``00:00:00``, as POSIX time counts it. Raises ``ValueError`` for
+    text that is not one."""
     text = str(text).strip()
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
-    when = datetime.fromisoformat(text)
+    text, leap = _LEAP.subn(r"\g<1>59", text, count=1)
+    when = datetime.fromisoformat(text) + timedelta(seconds=leap)
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 

@@ -6,7 +6,9 @@ is the power forgetting curve
 
     R(t, S) = (1 + F * t / S) ** (-decay),   F = 0.9 ** (-1 / decay) - 1,
 
-so that R = 0.9 exactly when t = S. Each review with grade ``g`` (1 again,
+so that R = 0.9 exactly when t = S. Elapsed time below 0 (a time before the
+last review: answers recorded out of order, a clock that stepped back) reads
+as 0, recall 1 (the curve itself is NaN there). Each review with grade ``g`` (1 again,
 2 hard, 3 good, 4 easy) moves S and D by the update rules of FSRS version 6
 (21 weights ``w``: first-review stabilities, difficulty updates, stability
 growth after a recall, stability after a lapse, same-day reviews, and the
@@ -28,7 +30,7 @@ from ..errors import ConfigError, missing_extra_import
 from ..settings import fraction, number, whole
 from .base import LearnerModel, register_model
 from .bkt import _seq_layout
-from .events import DAY, Event, EventLog
+from .events import DAY, Event, EventLog, seconds
 
 __all__ = ["FSRSMemory", "DEFAULT_WEIGHTS", "retrievability", "interval"]
 
@@ -43,9 +45,11 @@ S_MIN, S_MAX = 0.001, 36500.0
 
 
 def retrievability(t_days: Any, stability: Any, decay: float = DEFAULT_WEIGHTS[20]) -> Any:
-    """Recall probability ``t_days`` after a review at stability ``stability`` (0.9 at t = S)."""
+    """Recall probability ``t_days`` after a review at stability ``stability`` (0.9 at t = S); a negative
+    ``t_days`` (a time before the review) reads as 0, recall 1 (it was NaN, or above 1 for a short one)."""
     factor = 0.9 ** (-1.0 / decay) - 1.0
-    return (1.0 + factor * np.asarray(t_days, dtype=float) / np.asarray(stability, dtype=float)) ** (-decay)
+    t = np.maximum(np.asarray(t_days, dtype=float), 0.0)
+    return (1.0 + factor * t / np.asarray(stability, dtype=float)) ** (-decay)
 
 
 def interval(stability: Any, desired_retention: float = 0.9, decay: float = DEFAULT_WEIGHTS[20]) -> Any:
@@ -63,6 +67,7 @@ def _step(w, S, D, t, g):
     """One review (vectorised): state ``(S, D)`` reviewed ``t`` days later with grade ``g``."""
     decay = w[20]
     factor = 0.9 ** (-1.0 / decay) - 1.0
+    t = np.maximum(t, 0.0)  # a review before the last one (every caller clamps too): the same day, never a NaN R
     R = (1.0 + factor * t / S) ** (-decay)
     same_day = t < 1.0
     s_short = S * np.exp(w[17] * (g - 3.0 + w[18])) * S ** (-w[19])
@@ -143,16 +148,19 @@ class FSRSMemory(LearnerModel):
         return np.where(o >= 0.5, 3.0, 1.0)
 
     # ------------------------------------------------------------- online
-    def _recall(self, card: list[float] | None, time: float | None) -> float:
+    def _recall(self, card: list[float] | None, time: Any) -> float:
+        """Recall of ``card`` at ``time`` (seconds, a datetime or ISO text, see :func:`~.events.seconds`;
+        ``None``: at its last review); a time before the last review reads as that review's (recall 1)."""
         if card is None:
             return self.first_recall
-        t = 0.0 if time is None else max(0.0, (float(time) - card[2]) / DAY)
+        # seconds() refuses NaN (read as "now", recall 1: nothing was ever due) and a datetime (a TypeError)
+        t = 0.0 if time is None else max(0.0, (seconds(time, "time") - card[2]) / DAY)
         return float(retrievability(t, card[0], self.w[20]))
 
-    def _ahead(self, card: list[float], time: float | None) -> float:
+    def _ahead(self, card: list[float], time: Any) -> float:
         """Recall ``mastery_horizon_days`` after ``time`` (``None``: after the card's last review, the time
         ``predict`` reads then; the horizon was dropped there, so a card just failed read as mastered)."""
-        return self._recall(card, (card[2] if time is None else float(time)) + self.horizon)
+        return self._recall(card, (card[2] if time is None else seconds(time, "time")) + self.horizon)
 
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:

@@ -33,18 +33,26 @@ skill, whether it is *not started*, *locked* (and by what), *learning* or
 *mastered*, the cards seen and answered right, the current run of right
 answers, the predicted recall a day ahead of the cards seen (``None`` before
 any), and how many cards are due.
+
+Times are seconds since the epoch (a ``datetime`` or ISO text is read by
+:func:`~magister.people.events.seconds`: aware at its UTC instant, naive as
+UTC), so a review falls due a number of hours after the last one, whatever
+time zone or daylight-saving change lies between. An answer recorded with a
+time before the schedule's clock (a clock that stepped back) counts as given
+at the clock's time; a time that is not finite is refused.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from ..errors import ConfigError
 from ..settings import number, whole
 from .base import make_model
 from .deck import Deck
-from .events import DAY, Event
+from .events import DAY, Event, seconds
 from .policies import topological_order
 from .store import checked_grade
 
@@ -156,33 +164,35 @@ class Schedule:
         self.session = _Session(start=float("-inf"))
 
     # ----------------------------------------------------------- history
-    def replay(self, events: Iterable[Event], session_start: float) -> "Schedule":
+    def replay(self, events: Iterable[Event], session_start: Any) -> "Schedule":
         """Apply a stored history (time order); answers at or after ``session_start`` form the current session.
 
-        Answers to cards no longer in the deck are skipped.
+        Answers to cards no longer in the deck are skipped. ``session_start`` may be infinite (``inf``: no
+        answer of the history is in the current session); NaN is refused (no answer was in it, without a word).
         """
-        self.session = _Session(start=float(session_start))
+        infinite = isinstance(session_start, (int, float)) and math.isinf(session_start)
+        self.session = _Session(start=float(session_start) if infinite else seconds(session_start, "session_start"))
         for e in events:
             if e.item in self.cards:
                 self.record(e.item, int(e.outcome), e.timestamp)
         return self
 
-    def start_session(self, time: float) -> None:
+    def start_session(self, time: Any) -> None:
         """Begin a new session at ``time`` (cards seen before it can be due for review).
 
         The clock moves to the start, so an answer recorded with an earlier time (a clock that stepped back
         since) still belongs to the session: it was left out of it (a miss never came back as a retry, and
         the card was asked again at once).
         """
-        self.session = _Session(start=max(float(time), self.clock))
+        self.session = _Session(start=max(seconds(time, "time"), self.clock))
         self.clock = self.session.start
 
-    def record(self, card: str, grade: int, time: float) -> None:
-        """One answer: ``grade`` 1 (wrong / again) to 4 (easy) at ``time`` (seconds)."""
+    def record(self, card: str, grade: int, time: Any) -> None:
+        """One answer: ``grade`` 1 (wrong / again) to 4 (easy) at ``time`` (seconds, or a datetime)."""
         if card not in self.cards:
             raise ConfigError(f"deck {self.deck.title!r} has no card {card!r}")
         grade = checked_grade(grade)
-        time = number("time", time, hint="the answer's time in seconds")  # checked before anything changes
+        time = seconds(time, "time")  # checked before anything changes
         c = self.cards[card]
         time = max(time, self.clock)  # a clock that went backwards (another machine) never un-orders answers
         self.clock = time
@@ -223,15 +233,17 @@ class Schedule:
     def is_open(self, skill: str) -> bool:
         return not self.missing(skill)
 
-    def recall(self, card: str, time: float) -> Optional[float]:
+    def recall(self, card: str, time: Any) -> Optional[float]:
         """Predicted recall of a card at ``time`` (``None`` before its first answer)."""
         c = self.cards[card]
         if not c.answers:
             return None
-        return float(self.memory.predict(LEARNER, card, max(time, c.last_time), (c.skill,)))
+        # a datetime failed on max() with a raw TypeError, NaN read as the last answer's time (recall 1)
+        return float(self.memory.predict(LEARNER, card, max(seconds(time, "time"), c.last_time), (c.skill,)))
 
-    def due(self, time: float) -> list[str]:
+    def due(self, time: Any) -> list[str]:
         """Cards seen before this session, not yet reviewed in it, recall <= retention; most overdue first."""
+        time = seconds(time, "time")
         s = self.session
         out = []
         for c in self.cards.values():
@@ -241,8 +253,9 @@ class Schedule:
                     out.append((r, c.position, c.id))
         return [cid for _, _, cid in sorted(out)]
 
-    def skills(self, time: float) -> list[SkillStatus]:
+    def skills(self, time: Any) -> list[SkillStatus]:
         """Per skill (syllabus order): status, cards seen / right, streak, recall a day ahead, cards due."""
+        time = seconds(time, "time")
         due = set(self.due(time))
         out = []
         for s in self.order:
@@ -265,7 +278,7 @@ class Schedule:
                                    sum(c.id in due for c in cards)))
         return out
 
-    def finished(self, time: float) -> bool:
+    def finished(self, time: Any) -> bool:
         """Every skill mastered, nothing due, nothing missed waiting for a retry."""
         return self.next(time) is None
 
@@ -280,8 +293,9 @@ class Schedule:
             return "review"
         return "practice"
 
-    def next(self, time: float) -> Pick | None:
+    def next(self, time: Any) -> Pick | None:
         """The next card at ``time``, or ``None`` when everything is mastered and nothing is due or missed."""
+        time = seconds(time, "time")
         s = self.session
         last = s.asked[-1] if s.asked else None
         gap = self.retry_after
