@@ -186,6 +186,39 @@ def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp
     assert whole.mixture_history()[-1].tolist() != [0.5, 0.5], "the teacher moved, so equality is not trivial"
 
 
+def test_resuming_with_a_changed_sampler_setting_is_refused_unless_strict_false(tmp_path):
+    """A sampler built with another floor than the checkpoint's was refused on resume (as it should be), but
+    add_curriculum had no way to pass load_state_dict's strict=False, so a deliberate change could not resume."""
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+
+    def run(out, floor=0.0, **strict):
+        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+        torch.manual_seed(0)
+        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
+                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                              save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+        teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0, floor=floor)
+        trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
+                                                      train_dataset=Rows(train)), sampler, eval_metric=None, **strict)
+        return sampler, trainer
+
+    first, trainer = run(tmp_path / "first")
+    trainer.train()
+    checkpoint = str(tmp_path / "first" / "checkpoint-3")
+    sampler, trainer = run(tmp_path / "refused", floor=0.2)
+    with pytest.raises(mg.ConfigError, match=r"floor: saved 0\.0, here 0\.2.*strict=False"):
+        trainer.train(resume_from_checkpoint=checkpoint)
+    assert sampler.history == [] and sampler.teacher.n_observed == 0  # nothing loaded, nothing trained
+    sampler, trainer = run(tmp_path / "resumed", floor=0.2, strict=False)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    assert sampler.floor == 0.2 and sampler.history[:3] == first.history[:3]  # it went on from the checkpoint
+    assert len(sampler.history) >= 6 and sampler.pending <= 1  # and trained steps 4-6, each fed back
+    with pytest.raises(mg.ConfigError, match="strict must be True or False"):
+        run(tmp_path / "bad", strict="no")
+
+
 def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
     """add_curriculum twice wrapped compute_loss twice: every micro-batch's losses were fed twice, the second time
     to the next batch waiting, and training stopped with "no batch is waiting for feedback"."""

@@ -74,3 +74,10 @@ def test_the_python_blocks_of_a_page_run(page: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "run_blocks.py", "blocks.json"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{page.name}: {done.stderr[-3000:]}"
+
+
+def test_the_web_guard_has_an_api_page() -> None:
+    """magister.webguard (the Host / Origin checks of `magister serve --no-auth` and `magister study --web`) was on no
+    API page; mkdocstrings renders every public name of a module a page lists with `::: module`."""
+    api = {page.name: page.read_text() for page in (ROOT / "docs" / "api").glob("*.md")}
+    assert [name for name, text in api.items() if re.search(r"^::: magister\.webguard$", text, re.M)] == ["serve.md"]

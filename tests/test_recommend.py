@@ -61,6 +61,35 @@ def test_levels_get_uniform_levels():
         rec.make(space, seed=0).propose()
 
 
+@pytest.mark.parametrize("space", [
+    mg.Dict({"seed": SeedSpace(10), "colour": mg.Discrete(2)}),
+    mg.Dict({"seed": SeedSpace(), "speed": mg.Box([0.5], [2.0])}),
+    mg.Dict({"env": mg.Dict({"seed": SeedSpace(4)}), "speed": mg.Box([0.5], [2.0])}),
+])
+def test_a_dict_holding_seeds_gets_uniform_levels_as_seeds_alone_do(space):
+    """A Dict holding a SeedSpace got 'sec' (finite) or 'frontier' / 'riac-plus' (open-ended), which read the seeds
+    as skills or coordinates; levels get uniform, whatever the scores or rl say."""
+    for kw in ({}, {"rl": True}, {"scores": "other"}):
+        rec = mg.recommend(space, **kw)
+        assert (rec.name, rec.settings) == ("uniform", {}) and "plr" in rec.reason and "'seed'" in rec.reason
+    teacher = _drive(rec.make(space, seed=0))
+    seeds = {t["seed"] if "seed" in t else t["env"]["seed"] for t in teacher.propose(400)}
+    n = (space.spaces["env"].spaces["seed"] if "env" in space.spaces else space.spaces["seed"]).n
+    assert seeds == set(range(n)) if n is not None else len(seeds) > 390  # every seed drawn; fresh open-ended ones
+
+
+@pytest.mark.parametrize("space", [
+    mg.Dict({"maze": MazeSpace(8), "speed": mg.Box([0.5], [2.0])}),
+    mg.Dict({"env": mg.Dict({"maze": MazeSpace(8), "seed": SeedSpace(3)})}),
+])
+def test_a_dict_holding_mazes_is_refused_not_recommended(space):
+    """A Dict holding a MazeSpace got 'frontier' (or 'riac-plus'): no teacher draws mazes inside a Dict with the
+    MazeSpace's own sampler, so recommend says so and names the fix."""
+    for kw in ({}, {"rl": True}):
+        with pytest.raises(mg.ConfigError, match=r"holds mazes \(entry \[.*'maze'\]\).*MazeSpace alone"):
+            mg.recommend(space, **kw)
+
+
 def test_opponents_get_pfsp_over_the_pool(tmp_path):
     pool = OpponentPool(tmp_path, max_size=4, max_ids=10)
     pool.add(b"snapshot")

@@ -182,7 +182,7 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
     db = ["--db", str(tmp_path / "s.db"), "--no-auth"]
     (tmp_path / "notes.txt").write_text("not a database\n" * 100)
     for args, env, named in ((["--port", "70000"], {}, "port must be at most 65535"),
-                             (["--checkpoint-every", "-1"], {}, "checkpoint_every"),
+                             (["--checkpoint-every", "-1"], {}, "--checkpoint-every must be a whole number"),
                              # (uvicorn's start-up died on a KeyError traceback)
                              (["--log-level", "bogus"], {}, "--log-level must be one of critical, error"),
                              ([], {"MAGISTER_PORT": "eighty"}, "MAGISTER_PORT"),
@@ -202,6 +202,48 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
         assert isinstance(result.exception, SystemExit)
     assert served == []
     assert (tmp_path / "notes.txt").read_text() == "not a database\n" * 100
+
+
+@pytest.mark.parametrize("args, says, setting", [
+    (["--no-auth", "--allow-host", "a:1"], "--allow-host must be a host name or address without a port", "allowed_hosts"),
+    (["--no-auth", "--port", "70000"], "--port must be at most 65535", None),
+    (["--no-auth", "--checkpoint-every", "-1"], "--checkpoint-every must be a whole number >= 0", "checkpoint_every"),
+    (["--admin-token", " tok"], "--admin-token has spaces at its start or end", "admin_token"),
+    (["--no-auth", "--db", ""], "--db must be a SQLite file path", None),
+])
+def test_serve_names_the_flag_whose_value_it_refuses(tmp_path, monkeypatch, args, says, setting):
+    """`magister serve --no-auth --allow-host a:1` said "allowed_hosts must be ...", a name the user never typed."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("served"))
+    monkeypatch.chdir(tmp_path)  # (the default magister.db is not created either)
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), *args])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert setting is None or setting not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_variable_is_still_named_by_the_variable_and_a_python_setting_by_its_name(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+    from magister.serve.settings import ServeSettings
+
+    monkeypatch.setenv("MAGISTER_ALLOWED_HOSTS", "a:1")
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--no-auth"])
+    assert result.exit_code == 2 and "MAGISTER_ALLOWED_HOSTS: allowed_hosts must be" in result.output, result.output
+    monkeypatch.setenv("MAGISTER_ALLOWED_HOSTS", "ok.lan")
+    monkeypatch.setenv("MAGISTER_PORT", "70000")
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--no-auth"])
+    assert result.exit_code == 2 and "MAGISTER_PORT: port must be at most 65535" in result.output, result.output
+    monkeypatch.delenv("MAGISTER_PORT")
+    with pytest.raises(ValueError, match="^allowed_hosts must be a host name"):
+        ServeSettings.from_env(allowed_hosts=("a:1",))
+    with pytest.raises(ValueError, match="^--allow-host must be a host name"):
+        ServeSettings.from_env(flags={"allowed_hosts": "--allow-host"}, allowed_hosts=("a:1",))
 
 
 def test_serve_on_a_port_in_use_is_refused_before_the_banner(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from typing import Any
 from .errors import ConfigError
 from .settings import MAX_TASKS
 from .levels.spaces import MazeSpace, SeedSpace
-from .spaces import Box, Discrete, Space
+from .spaces import Box, Dict, Discrete, Space
 from .teacher import Teacher, make_teacher
 
 __all__ = ["Recommendation", "recommend", "recommendations", "SCORE_KINDS"]
@@ -97,10 +97,10 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
             "strongest held-out opponent (47 against self-play's 41, median of 6 seeds; short of the +10 points "
             "we aimed for) and forgets its own past less than naive self-play (docs/selfplay.md)"))
     if isinstance(space, (SeedSpace, MazeSpace)):
-        return Recommendation("uniform", {}, (
-            "levels: on the MiniGrid maze benchmark no level teacher (plr, robust-plr, accel, learnability) "
-            "beat uniform levels at CPU budgets of 200,000 steps (docs/rl.md); try 'plr' with much longer "
-            "training"))
+        return Recommendation("uniform", {}, f"levels: {_LEVELS_FIGURE}")
+    levels = _level_entries(space)
+    if levels:
+        return _recommend_dict_of_levels(space, levels)
     if space.n is not None and space.n > MAX_TASKS:
         return Recommendation("frontier", {}, (
             f"{space.n} tasks, more than the discrete teachers keep statistics for ({MAX_TASKS}): 'frontier' works "
@@ -125,6 +125,44 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
         f"{what}: 'frontier' reached 91% of the ceiling on the 12 grid learners of the standard suite and "
         f"99% on 8 held-out ones, best or tied best on all but one (grid-unlearnable-0.3: 56 against 59, 98% of "
         f"its ceiling; docs/which-teacher.md)" + ("" if scores == "success" else f". {_OTHER_FRONTIER}")))
+
+
+#: why levels get uniform (the level benchmark of docs/rl.md)
+_LEVELS_FIGURE = (
+    "on the MiniGrid maze benchmark no level teacher (plr, robust-plr, accel, learnability) beat uniform levels "
+    "at CPU budgets of 200,000 steps (docs/rl.md); try 'plr' with much longer training")
+
+
+def _level_entries(space: Space, prefix: str = "") -> list[tuple[str, Space]]:
+    """The level spaces (``SeedSpace``, ``MazeSpace``) a ``Dict`` holds, nested ones included, by entry name."""
+    if not isinstance(space, Dict):
+        return []
+    out: list[tuple[str, Space]] = []
+    for key, sub in space.spaces.items():
+        name = f"{prefix}[{key!r}]"
+        out.extend([(name, sub)] if isinstance(sub, (SeedSpace, MazeSpace)) else _level_entries(sub, name))
+    return out
+
+
+def _recommend_dict_of_levels(space: Space, levels: list[tuple[str, Space]]) -> Recommendation:
+    """A ``Dict`` holding levels: uniform as for levels alone where it draws them as their own space does, else
+    refused (the discrete and continuous teachers would take the levels for plain tasks)."""
+    mazes = [name for name, sub in levels if isinstance(sub, MazeSpace)]
+    if mazes:
+        raise ConfigError(
+            f"recommend(): {space!r} holds mazes ({_entries(mazes)}), and no teacher serves mazes inside a "
+            f"Dict as it serves a MazeSpace: uniform and the level teachers draw a Dict's new tasks from random unit "
+            f"vectors (walls with probability 0.5, any start and goal), not with the MazeSpace's own sampler "
+            f"(wall_density, labyrinths, require_solvable). Give the MazeSpace alone as the task space "
+            f"(recommend(MazeSpace(...)) is 'uniform', which draws with that sampler) and set the other entries "
+            f"in the environment")
+    return Recommendation("uniform", {}, (
+        f"levels (the SeedSpace {_entries([name for name, _ in levels])} of a Dict): uniform draws every seed equally likely and the other "
+        f"entries uniformly; {_LEVELS_FIGURE}"))
+
+
+def _entries(names: list[str]) -> str:
+    return ("entry " if len(names) == 1 else "entries ") + ", ".join(names)
 
 
 def recommendations() -> list[tuple[str, Recommendation]]:

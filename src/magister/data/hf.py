@@ -61,6 +61,7 @@ from typing import Any
 
 from ..checkpoint import load_state, save_state
 from ..errors import ConfigError, missing_extra_import
+from ..settings import flag
 
 try:
     import torch
@@ -200,14 +201,16 @@ def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: 
 
 
 def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
-                   eval_metric: str | None = "loss") -> Trainer:
+                   eval_metric: str | None = "loss", strict: bool = True) -> Trainer:
     """Make an existing ``trainer`` draw its batches from ``sampler`` and feed it back. Returns ``trainer``.
 
     ``trainer.train(resume_from_checkpoint=...)`` restores the sampler from the checkpoint's curriculum file; a
     checkpoint without one (a sampler added on resume, or a save cut short) warns that the curriculum starts
-    afresh."""
+    afresh. A curriculum file saved by a sampler with other settings is refused, naming them;
+    ``strict=False`` loads it anyway and keeps this sampler's settings (:meth:`SkillSampler.load_state_dict`)."""
     if not isinstance(sampler, SkillSampler):
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
+    strict = flag("strict", strict)
     if any(isinstance(cb, _CurriculumCheckpoint) for cb in trainer.callback_handler.callbacks):
         # a second one would feed every micro-batch's losses twice (the second time to the next batch waiting)
         raise ConfigError("this trainer already has a curriculum (add_curriculum was called on it, or it is a "
@@ -222,7 +225,7 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None:
             if os.path.exists(saved):  # the sampler continues where it was (its look-ahead batches first)
-                sampler.load_state_dict(load_state(saved), replay_pending=True)
+                sampler.load_state_dict(load_state(saved), replay_pending=True, strict=strict)
             else:  # a sampler added on resume, or a save cut between Trainer's files and the curriculum's
                 warnings.warn(f"{path} holds no curriculum state ({CURRICULUM_FILE}): the curriculum starts "
                               "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
@@ -263,6 +266,6 @@ class CurriculumTrainer(Trainer):
     """A ``Trainer`` that draws training batches from ``curriculum`` (a :class:`SkillSampler`)."""
 
     def __init__(self, *args: Any, curriculum: SkillSampler, train_feedback: bool = True,
-                 eval_metric: str | None = "loss", **kwargs: Any):
+                 eval_metric: str | None = "loss", strict: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        add_curriculum(self, curriculum, train_feedback=train_feedback, eval_metric=eval_metric)
+        add_curriculum(self, curriculum, train_feedback=train_feedback, eval_metric=eval_metric, strict=strict)

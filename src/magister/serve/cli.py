@@ -8,9 +8,13 @@ that ``app_from_env`` reads (see docs/serve.md, "Settings").
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+
+
+#: the settings whose option is not "--" + the setting's name with dashes
+_FLAGS = {"allowed_hosts": "--allow-host"}
 
 
 def command(
@@ -71,10 +75,13 @@ def command(
         if allow_host and not no_auth:  # (it would be ignored without a word: a server with a token answers any name)
             raise ValueError("--allow-host applies only with --no-auth (a server with a token answers to any name, "
                              "the token is its check)")
-        cfg = ServeSettings.from_env(db=db, host=host, port=port, admin_token=admin_token,
-                                     checkpoint_every=checkpoint_every, durable_proposals=durable_proposals or None,
-                                     recent_ids=recent_ids, max_body_bytes=max_body_bytes, max_tasks=max_tasks,
-                                     allowed_hosts=tuple(allow_host) if allow_host else None, freeze_gc=True)
+        given: dict[str, Any] = dict(
+            db=db, host=host, port=port, admin_token=admin_token, checkpoint_every=checkpoint_every,
+            durable_proposals=durable_proposals or None, recent_ids=recent_ids, max_body_bytes=max_body_bytes,
+            max_tasks=max_tasks, allowed_hosts=tuple(allow_host) if allow_host else None)
+        # a refused value is named by the option it came from ("--allow-host must be ..."), not by its setting
+        flags = {name: _FLAGS.get(name, "--" + name.replace("_", "-")) for name in given}
+        cfg = ServeSettings.from_env(flags=flags, freeze_gc=True, **given)
         token = None
         if no_auth:
             cfg = cfg.with_(admin_token=None)

@@ -145,8 +145,13 @@ class ServeSettings:
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> "ServeSettings":
-        """Settings from ``MAGISTER_*`` variables, with ``explicit`` values (not ``None``) taking precedence."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, flags: Mapping[str, str] | None = None,
+                 **explicit: Any) -> "ServeSettings":
+        """Settings from ``MAGISTER_*`` variables, with ``explicit`` values (not ``None``) taking precedence.
+
+        A refused value read from a variable is named by its variable; ``flags`` names the explicit ones the way the
+        caller took them (``{"allowed_hosts": "--allow-host"}``: ``magister serve``'s options), the setting's own
+        name otherwise."""
         env = os.environ if environ is None else environ
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(explicit) - set(known))
@@ -168,6 +173,14 @@ class ServeSettings:
                     cls(**{name: values[name]})
                 except ValueError as alone:
                     raise type(alone)(f"{ENV[name]}: {alone}") from None
+            flags = flags or {}
+            for name in sorted(set(flags) & {k for k, v in explicit.items() if v is not None}):
+                try:
+                    cls(**{name: values[name]})
+                except ValueError as alone:  # "allowed_hosts must be ..." -> "--allow-host must be ..."
+                    text, flag = str(alone), flags[name]
+                    raise type(alone)(flag + text[len(name):] if text.startswith(f"{name} ") else f"{flag}: {text}"
+                                      ) from None
             raise e
 
     def with_(self, **changes: Any) -> "ServeSettings":
