@@ -686,6 +686,18 @@ def test_fit_elo_refuses_settings_that_cannot_work() -> None:
     assert fit_elo(s, g, anchor=np.int64(1))[1] == pytest.approx(1000.0)
 
 
+def test_an_index_written_by_a_newer_magister_is_refused_saying_to_upgrade(tmp_path: Path) -> None:
+    # the refusal advised restoring a backup or starting a new pool in another folder: the index was fine
+    pool = _pool(tmp_path / "p", n=2)
+    doc = json.loads(pool.index_path.read_text())
+    doc["version"] = 2
+    pool.index_path.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError, match=r"format version 2, written by a newer magister; this one reads up to "
+                                            r"1: upgrade magister"):
+        OpponentPool(tmp_path / "p")
+    assert json.loads(pool.index_path.read_text()) == doc
+
+
 def test_a_pool_index_with_impossible_members_is_refused(tmp_path: Path) -> None:
     # an index listing an id twice lost one record; an id never handed out (>= next_id) had its snapshot
     # overwritten by a later add(), and one >= max_ids made mask() raise IndexError

@@ -280,6 +280,11 @@ class Teacher:
     open_scores: ClassVar[bool] = False
     #: False: the teacher never reads the scores (uniform), so any score range fits it, an open one too
     reads_scores: ClassVar[bool] = True
+    #: settings added after checkpoints were saved without them, each with the value that does what the teachers
+    #: of those checkpoints did, where today's default does otherwise: :func:`magister.load` rebuilds a checkpoint
+    #: that lacks one with this value (with the default it went on as another algorithm, or was refused), and a
+    #: strict :meth:`load_state_dict` compares this teacher's setting with it
+    legacy_settings: ClassVar[dict[str, Any]] = {}
     #: True for a teacher defined outside magister: :meth:`propose` refuses a NaN in the unit vectors its ``_propose``
     #: returns (a Box maps NaN to a NaN task). The built-in teachers make none, and skip the check (about a
     #: microsecond a call, a quarter of a uniform proposal on a 2-D Box)
@@ -507,7 +512,8 @@ class Teacher:
                 f"state dict belongs to teacher {state.get('teacher')!r}, not {self.name!r}; "
                 "load it with magister.load() or into the matching teacher"
             )
-        if not same_spec(state.get("space"), self.space.to_spec()):  # a Dict's entries in another order too
+        mine = self.space.to_spec()  # (same_spec: a Dict's entries in another order too)
+        if not same_spec(state.get("space"), mine) and not same_spec(_current_spec(state.get("space")), mine):
             raise CheckpointError(
                 f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
             )
@@ -536,6 +542,11 @@ class Teacher:
                 self._loading_config = None
         except CheckpointError:
             raise
+        except KeyError as e:  # an entry the state lacks: "malformed (KeyError: 'var')" did not say why, or what to do
+            raise CheckpointError(
+                f"state dict for {self.name!r} is malformed: it lacks the entry {e}, which an older magister's "
+                f"{self.name!r} did not save (or the file is damaged); this magister cannot resume it exactly: go on "
+                "with the magister that saved it, or start this teacher afresh") from None
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint
             raise CheckpointError(f"state dict for {self.name!r} is malformed ({type(e).__name__}: {e})") from None
         self.rng = rng
@@ -576,6 +587,16 @@ class Teacher:
         return f"{type(self).__name__}({self.space!r}{', ' + cfg if cfg else ''})"
 
 
+def _current_spec(spec: Any) -> Any:
+    """``spec`` as this magister writes the space it gives: a spec saved before a space had a setting lacks it
+    (a MazeSpace's ``labyrinths``), and every checkpoint of such a space was refused as one of another space,
+    also by :func:`magister.load`, which had rebuilt the teacher on that very space."""
+    try:
+        return space_from_spec(spec).to_spec()
+    except (ConfigError, TypeError, ValueError, AttributeError, KeyError, RecursionError):  # not a spec: refused
+        return spec
+
+
 def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
     """``"name: saved X, here Y"`` for each setting of ``saved`` (a state's config) that differs from the
     teacher's own. References to data that lives elsewhere (an opponent pool's folder) are not settings
@@ -604,10 +625,15 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
                 return None if p.default is inspect.Parameter.empty else [_jsonable_config(p.default, k)]
         return None
 
+    legacy = type(teacher).legacy_settings
     out = []
     for k in sorted(set(saved) | set(mine), key=str):
-        a, b = saved.get(k, "(not set)"), mine.get(k, "(not set)")
+        a, b = saved.get(k, legacy.get(k, "(not set)")), mine.get(k, "(not set)")
         if located(a) or located(b):
+            continue
+        if k not in saved and k in legacy:  # a checkpoint older than the setting: its teacher did what `a` does
+            if not checkpoint.states_equal(_jsonable_config(a, k), b):
+                out.append(f"{k}: saved before the setting existed (as {a!r}), here {b!r}")
             continue
         if k not in saved and k in mine and (d := default(k)) is not None and checkpoint.states_equal(d[0], b):
             # a setting the checkpoint predates (saved by a magister before the teacher had it), left at its
@@ -640,7 +666,10 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
             f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
             f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
             f"or upgrade magister ({e})") from None
+    # a setting the checkpoint predates takes the value that does what its teacher did (legacy_settings)
+    # (after the saved ones: the order of the settings is the order of the rebuilt teacher's config)
     config = dict(state.get("config", {}))
+    config.update((k, v) for k, v in cls.legacy_settings.items() if k not in config)
 
     def restore(v: Any) -> Any:
         if isinstance(v, dict) and set(v) == {"__space__"}:
@@ -653,7 +682,12 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
         raise
     except (TypeError, ValueError) as e:  # ValueError: also a space spec of the wrong kind ("low": "x")
         raise CheckpointError(f"checkpoint settings do not fit teacher {state['teacher']!r}: {e}") from None
-    teacher.load_state_dict(state)
+    try:  # the teacher was built from the saved settings: one the checkpoint predates is not a difference (it was
+        # refused, the advice being to load the file with magister.load, which was what refused it)
+        config = {**teacher.config(), **config}
+    except CheckpointError:
+        pass
+    teacher.load_state_dict({**state, "config": config})
     return teacher
 
 

@@ -220,8 +220,10 @@ class OpponentPool:
                 raise ValueError(f"a JSON {type(doc).__name__}, not an object")
             if doc.get("format") != FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
-            if doc.get("version", 0) > VERSION:
-                raise ValueError(f"written by a newer magister (index version {doc['version']})")
+            if doc.get("version", 0) > VERSION:  # (restoring a backup or starting a new pool was the advice)
+                raise SnapshotError(f"the opponent pool index {self.index_path} has format version "
+                                    f"{doc['version']!r}, written by a newer magister; this one reads up to "
+                                    f"{VERSION}: upgrade magister to open the pool")
             settings = _checked_settings(dict(_DEFAULTS, **doc["settings"]))
             members = {int(r["id"]): Record.from_dict(r) for r in doc["members"]}
             rng = restore_generator(doc["rng"])
@@ -229,6 +231,8 @@ class OpponentPool:
             _check_members(members, len(doc["members"]), next_id, settings)
             if not np.isfinite(learner):
                 raise ValueError(f"the learner's rating is {learner}")
+        except SnapshotError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotError(f"the opponent pool index {self.index_path} cannot be read ({e}); restore it from a "
                                 "backup or start a new pool in another folder") from None

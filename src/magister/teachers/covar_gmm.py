@@ -149,6 +149,8 @@ class CovarGmmPlus(CovarGmm):
     """
 
     conformance_kwargs = {"fit_rate": 20, "window": 40, "bootstrap": 40, "potential_ks": [1, 2, 3, 4]}
+    #: checkpoints saved before ``binary_moments`` (5d49562) fit 0/1 scores jointly
+    legacy_settings = {"binary_moments": False}
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 25,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,

@@ -103,6 +103,8 @@ class EXP3(CachedPolicy, Teacher):
 
     kind = "discrete"
     conformance_kwargs: dict[str, Any] = {}
+    #: checkpoints saved before ``denoise`` and ``min_exploration`` (ea511ef) had no noise discount and no floor
+    legacy_settings = {"denoise": 0.0, "min_exploration": 0.0}
 
     def __init__(self, space, *, reward: str = "progress", smoothing: float | None = 0.9,
                  scale: float | None = None, fast: float = 0.3, slow: float = 0.1, denoise: float = 1.0,

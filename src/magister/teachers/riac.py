@@ -50,6 +50,8 @@ class RIAC(Teacher):
 
     kind = "continuous"
     conformance_kwargs = {"max_points": 30, "min_width": 0.1}
+    #: what checkpoints saved before ``balance`` and ``cuts`` (f6d5ec0) and ``child_lp`` (a40da43) did
+    legacy_settings = {"balance": True, "cuts": "valid", "child_lp": "best"}
 
     def __init__(
         self,

@@ -93,6 +93,8 @@ class RIACPlus(RIAC):
     progress, less uniform sampling and local draws where scores move."""
 
     conformance_kwargs = {"max_points": 30, "min_width": 0.1}
+    #: and before ``binary_noise`` (3e31abc) its noise took no Bernoulli floor
+    legacy_settings = {**RIAC.legacy_settings, "binary_noise": False}
 
     #: the settings that differ from RIAC's reference defaults (any RIAC setting may still be passed)
     DEFAULTS = {
