@@ -125,6 +125,16 @@ def _two_rank_trainer_run(tmp_path, launcher: list[str]):
     assert states_equal(r0["teacher"], r1["teacher"]) and states_equal(r0["sampler"], r1["sampler"])
     per_batch = sum(sum(1 for c in h["counts"] if c) for h in r0["history"])
     assert r0["n_observed"] == r1["n_observed"] == per_batch + 3 * 2, "every batch and the 3 evaluations observed"
+    # a resume mid-epoch, with gradient accumulation 2 over epochs of 5 micro-batches (updates of 2, 2 and 1): it
+    # started a whole epoch at the checkpoint, so the updates grouped other micro-batches and the run differed
+    for r in (0, 1):
+        runs = pickle.loads((tmp_path / f"rank{r}_resume.pkl").read_bytes())
+        whole, resumed = runs["whole"], runs["resumed"]
+        assert whole["step"] == resumed["step"] == 4
+        assert len(resumed["fetched"]) == len(whole["fetched"]) - 2 * 3, "all but the 2 micro-batches saved before"
+        assert resumed["fetched"] == whole["fetched"][2 * 3:], f"rank {r} trained the same blocks after the resume"
+        assert resumed["history"] == whole["history"] and states_equal(resumed["teacher"], whole["teacher"])
+        assert all(a.equal(b) for a, b in zip(resumed["weights"], whole["weights"])), "the same updates"
 
 
 def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
@@ -151,7 +161,7 @@ def test_trainer_under_accelerate_launch_with_two_cpu_processes(tmp_path):
 def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp_path):
     """Train 6 steps saving at step 3; a new Trainer resumed from checkpoint-3 plans the same batches and ends with
     the same teacher as the uninterrupted run (the look-ahead batch planned before the save is handed out again).
-    Dropout is off: with it, Trainer's own resume gave slightly different losses on CPU in our runs."""
+    Dropout is off here; the mid-epoch test below has it on."""
     from magister.data.hf import CURRICULUM_FILE
     from magister.testing import states_equal
 
@@ -177,12 +187,9 @@ def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp
     saved = tmp_path / "whole" / "checkpoint-3" / CURRICULUM_FILE
     assert saved.exists() and len(mg.checkpoint.load_state(saved)["history"]) >= 3
     resumed, t_resumed = run(tmp_path / "resumed", resume=str(tmp_path / "whole" / "checkpoint-3"))
-    # the resumed run's sampler is on a new pass (num_batches=6 from step 4), so its loader looks one batch past
-    # the end where the uninterrupted one stopped at its last batch: compare the 6 trained steps
-    assert resumed.history[:6] == whole.history[:6] and len(whole.history) == 6
-    # and the teacher observed the same feedback (its generator differs only by that one extra proposal)
-    assert t_resumed.n_observed == t_whole.n_observed
-    assert states_equal(t_resumed.state_dict()["algorithm"], t_whole.state_dict()["algorithm"])
+    # the resumed pass ends where the uninterrupted one did (it looked one batch past the end, a new pass)
+    assert resumed.history == whole.history and len(whole.history) == 6
+    assert states_equal(t_resumed.state_dict(), t_whole.state_dict()), "the same feedback and proposals"
     assert whole.mixture_history()[-1].tolist() != [0.5, 0.5], "the teacher moved, so equality is not trivial"
 
 
@@ -219,6 +226,80 @@ def test_resuming_with_a_changed_sampler_setting_is_refused_unless_strict_false(
         run(tmp_path / "bad", strict="no")
 
 
+def test_a_mid_epoch_resume_with_accumulation_workers_and_dropout_repeats_the_uninterrupted_run(tmp_path):
+    """Passes of 8 micro-batches with gradient_accumulation_steps=3 make epochs of 3 updates (3, 3 and 2 micro-batches);
+    the checkpoint after update 2 falls mid-epoch. Trainer's skip was turned off, so the resumed run began a whole
+    epoch there: updates grouped other micro-batches (one more micro-batch was trained), the per-epoch evaluations
+    came at other steps, and weights, teacher and batches then differed; now the sampler's pass leaves out what was
+    trained, and the resumed run repeats the uninterrupted one bit for bit, dropout and loader workers included."""
+    from magister.testing import states_equal
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    for i, r in enumerate(train):  # one token more that tells the examples apart, to read which ones were trained
+        r["input_ids"] = r["labels"] = torch.cat([r["input_ids"][:1], torch.tensor([12 + i % 12]), r["input_ids"][1:]])
+    ev, _ = _rows(1, 3)
+    position = {tuple(r["input_ids"].tolist()): i for i, r in enumerate(train)}
+
+    def run(out, resume=None):
+        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)  # dropout on
+        torch.manual_seed(0)
+        model = transformers.GPT2LMHeadModel(cfg)
+        trained = []
+        model.register_forward_pre_hook(lambda m, a, kw: trained.append(
+            [position[tuple(x)] for x in kw["input_ids"].tolist()]) if m.training else None, with_kwargs=True)
+        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, gradient_accumulation_steps=3,
+                                              per_device_train_batch_size=4, dataloader_num_workers=1,
+                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                              save_steps=2, eval_strategy="epoch", report_to=[], use_cpu=True,
+                                              disable_tqdm=True, seed=0)
+        teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), eta=4.0, seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=8, seed=0)
+        trainer = add_curriculum(transformers.Trainer(model=model, args=args, train_dataset=Rows(train),
+                                                      eval_dataset={"count": Rows(ev[:3]), "repeat": Rows(ev[3:])}),
+                                 sampler)
+        trainer.train(resume_from_checkpoint=resume)
+        evals = [(h["step"], h["eval_count_loss"]) for h in trainer.state.log_history if "eval_count_loss" in h]
+        return {"trained": trained, "sampler": sampler, "teacher": teacher, "evals": evals,
+                "weights": [p.detach().clone() for p in model.parameters()]}
+
+    whole = run(tmp_path / "whole")
+    resumed = run(tmp_path / "resumed", resume=str(tmp_path / "whole" / "checkpoint-2"))
+    assert len(whole["trained"]) == 16 and whole["evals"][0][0] == 3, "updates of 3, 3 and 2 micro-batches"
+    assert resumed["trained"] == whole["trained"][6:], "the micro-batches after the checkpoint, in the same updates"
+    assert resumed["evals"] == whole["evals"], "evaluated at the same epoch ends, with the same losses"
+    assert resumed["sampler"].history == whole["sampler"].history
+    assert states_equal(resumed["teacher"].state_dict(), whole["teacher"].state_dict())
+    assert all(a.equal(b) for a, b in zip(resumed["weights"], whole["weights"]))
+    assert whole["teacher"].n_observed > 16, "the teacher heard every micro-batch and the evaluations"
+
+
+def test_without_trainers_resumed_dataloader_hook_the_skip_is_turned_off(tmp_path, monkeypatch):
+    """A transformers without Trainer.get_resumed_dataloader: Trainer's skip would draw batches from the sampler and
+    throw them away, so it is turned off (the resumed run starts a whole epoch at the checkpoint, as before)."""
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    monkeypatch.delattr(transformers.Trainer, "get_resumed_dataloader")
+
+    def run(out, resume=None):
+        args = transformers.TrainingArguments(output_dir=str(out), max_steps=4, per_device_train_batch_size=4,
+                                              logging_steps=1000, save_strategy="steps", save_steps=2, report_to=[],
+                                              use_cpu=True, disable_tqdm=True, seed=0)
+        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+        sampler = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0),
+                               batch_size=4, num_batches=6, seed=0)
+        trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
+                                                      train_dataset=Rows(train)), sampler, eval_metric=None)
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer, sampler
+
+    whole, _ = run(tmp_path / "whole")
+    resumed, sampler = run(tmp_path / "resumed", resume=str(tmp_path / "whole" / "checkpoint-2"))
+    assert resumed.args.ignore_data_skip and not whole.args.ignore_data_skip
+    assert resumed.state.global_step == 4 and sampler.teacher.n_observed > 0
+    assert sampler.pending == len(sampler.history) - 4, "the 4 trained batches, each fed back to itself"
+
+
 def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
     """add_curriculum twice wrapped compute_loss twice: every micro-batch's losses were fed twice, the second time
     to the next batch waiting, and training stopped with "no batch is waiting for feedback"."""
@@ -230,6 +311,18 @@ def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
     with pytest.raises(mg.ConfigError, match="already has a curriculum"):
         add_curriculum(trainer, sampler)
     assert trainer.callback_handler.callbacks == callbacks and trainer.compute_loss == compute_loss
+
+
+def test_a_sampler_of_another_dataset_is_refused_when_added(tmp_path):
+    """It was refused only when training started (a ValueError), after a resume had loaded the sampler's state."""
+    train, skills = _rows(0, 4)
+    trainer = _trainer(tmp_path, train, {"count": train[:2]}, steps=2)
+    sampler = SkillSampler(skills + skills, mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0),
+                           batch_size=4)
+    callbacks = list(trainer.callback_handler.callbacks)
+    with pytest.raises(mg.ConfigError, match="sampler knows 16 examples but train_dataset has 8"):
+        add_curriculum(trainer, sampler)
+    assert trainer.callback_handler.callbacks == callbacks and not hasattr(trainer, "curriculum")
 
 
 def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp_path):
@@ -325,6 +418,31 @@ def test_examples_without_a_labelled_token_are_left_out_without_a_warning(tmp_pa
     # one observation per skill with a labelled example in the batch
     assert teacher.n_observed == sum(len({s for s in sk if s is not None}) for sk, _ in seen)
     assert not [w for w in recwarn if "NaN or infinite" in str(w.message)]
+
+
+def test_a_model_without_logits_warns_that_training_gives_no_feedback(tmp_path, recwarn):
+    """A custom model whose output holds only the loss: the teacher heard nothing from training, without a word, and
+    every batch stayed waiting for feedback (a later batch's losses would have gone to the oldest of them)."""
+
+    class LossOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(4, 2)
+
+        def forward(self, x, labels=None):
+            return {"loss": torch.nn.functional.cross_entropy(self.w(x), labels)}
+
+    rows = [{"x": torch.full((4,), float(i % 2)), "labels": torch.tensor(i % 2)} for i in range(20)]
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b"]), seed=0)
+    sampler = SkillSampler(["a", "b"] * 10, teacher, batch_size=4, num_batches=5, seed=0)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=5, report_to=[], use_cpu=True,
+                                          disable_tqdm=True, save_strategy="no")
+    trainer = add_curriculum(transformers.Trainer(model=LossOnly(), args=args, train_dataset=Rows(rows)), sampler)
+    trainer.train()
+    assert trainer.state.global_step == 5 and sampler.step == 5
+    assert sampler.pending == 0 and teacher.n_observed == 0, "each batch had its turn, and nothing was observed"
+    msgs = [str(w.message) for w in recwarn if "no training feedback" in str(w.message)]
+    assert len(msgs) == 1 and "output has no logits" in msgs[0] and "train_feedback=False" in msgs[0]
 
 
 def test_nan_evaluation_metrics_are_left_out():

@@ -395,6 +395,24 @@ def test_prefetching_workers_lag_but_keep_order_and_attribution():
     assert b0 != b2, "with prefetching later batches are composed with older feedback (documented lag)"
 
 
+def test_a_pass_resumed_partway_yields_only_the_rest_and_draws_nothing_for_the_rest():
+    """What the Hugging Face integration calls where Trainer would skip the first batches of a resumed epoch."""
+    skills = skills_fixture()
+    teacher = mg.make_teacher("exp3", mg.Discrete(4), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=6, num_batches=5, seed=0)
+    reference = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(4), seed=0), batch_size=6, num_batches=5,
+                             seed=0)
+    sampler.resume_pass_at(2)
+    first = list(sampler)
+    assert first == [reference.next_batch() for _ in range(3)], "the rest of the pass, nothing drawn for the rest"
+    assert len(list(sampler)) == 5, "the next pass is whole"
+    before = sampler.state_dict()
+    for bad in (5, -1, 2.0):
+        with pytest.raises(ConfigError, match="trained|num_batches"):
+            sampler.resume_pass_at(bad)
+    assert len(list(sampler)) == 5 and sampler.step == before["step"] + 5, "a refused call changed nothing"
+
+
 def test_state_dict_resumes_exactly():
     skills = skills_fixture()
 

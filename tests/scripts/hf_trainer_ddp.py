@@ -9,6 +9,12 @@ sampler planned, the example indices this rank's model was fed, the sampler's
 log and state and the teacher's state. The test checks that the ranks agree
 on everything global and trained on disjoint blocks whose union is each
 global batch.
+
+Then it trains again with ``gradient_accumulation_steps=2`` over passes of 5
+batches (epochs of 3 updates: 2, 2 and 1 micro-batches), saving a checkpoint
+after the first update (mid-epoch), resumes a new ``Trainer`` from it, and
+writes both runs to ``OUT_DIR/rank<r>_resume.pkl``: the resumed run must
+repeat the uninterrupted one from there (batches, log, teacher, weights).
 """
 
 from __future__ import annotations
@@ -55,6 +61,25 @@ def rows(seed: int, n_per_skill: int):
     return out, skills
 
 
+def resume_run(out_dir: str, resume: str | None = None) -> dict:
+    """Global batch 6, gradient accumulation 2, passes of 5 batches, 4 updates, dropout on; a checkpoint at step 1."""
+    train_rows, skills = rows(0, 10)
+    train = Rows(train_rows)
+    args = transformers.TrainingArguments(
+        output_dir=os.path.join(out_dir, "resume" if resume else "whole"), max_steps=4, gradient_accumulation_steps=2,
+        learning_rate=1e-2, logging_steps=1000, save_strategy="steps", save_steps=1, report_to=[], use_cpu=True,
+        ddp_backend="gloo", disable_tqdm=True, seed=0)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16,
+                                                                 n_layer=1, n_head=2))
+    teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), eta=4.0, seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=6, num_batches=5, seed=0)
+    trainer = CurriculumTrainer(model=model, args=args, train_dataset=train, curriculum=sampler, eval_metric=None)
+    trainer.train(resume_from_checkpoint=resume)
+    return {"fetched": train.fetched, "history": sampler.history, "teacher": teacher.state_dict(),
+            "weights": [p.detach().clone() for p in model.parameters()], "step": trainer.state.global_step}
+
+
 def main(out_dir: str, steps: int) -> None:
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
@@ -88,6 +113,10 @@ def main(out_dir: str, steps: int) -> None:
                      "fetched": train.fetched, "history": sampler.history, "sampler": sampler.state_dict(),
                      "teacher": teacher.state_dict(), "pending": sampler.pending,
                      "n_observed": teacher.n_observed}, f)
+    whole = resume_run(out_dir)
+    resumed = resume_run(out_dir, os.path.join(out_dir, "whole", "checkpoint-1"))
+    with open(os.path.join(out_dir, f"rank{rank}_resume.pkl"), "wb") as f:
+        pickle.dump({"whole": whole, "resumed": resumed}, f)
     # tear the gloo group down, then leave without the interpreter's exit-time destructors: with them, a rank
     # aborted now and then after its results were written ("terminate called without an active exception",
     # SIGABRT; twice in about twenty clean-clone runs, once with destroy_process_group called), a known

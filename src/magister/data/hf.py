@@ -16,7 +16,10 @@ What it does:
   :meth:`SkillSampler.observe_batch_loss`; NaN or infinite losses (a
   diverging step, which a ``Trainer`` trains past) are left out, so the
   teacher hears nothing of those examples, the batch still counts as fed
-  back, training goes on and one warning says how many there were;
+  back, training goes on and one warning says how many there were; a batch
+  without ``labels``, or a model output without ``logits``, gives no
+  feedback either: the batch counts as fed back and one warning says what is
+  missing;
 * :class:`CurriculumCallback`: after each evaluation, metrics named
   ``eval_<skill>_<metric>`` (what ``Trainer`` reports when ``eval_dataset`` is
   a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval` (NaN or
@@ -35,12 +38,17 @@ matched to the right batch.
 **Checkpoints.** Each ``checkpoint-<step>`` folder that ``Trainer`` saves also
 gets the sampler's state (:data:`CURRICULUM_FILE`, teacher included, written
 by rank 0). ``trainer.train(resume_from_checkpoint=...)`` loads it on every
-rank, hands out again the look-ahead batches that were planned but never
-trained on, and sets ``args.ignore_data_skip`` (the sampler already knows
-where it is; ``Trainer`` skipping batches would draw and discard new ones),
-so the resumed run continues as the uninterrupted one (from a checkpoint without the sampler's state,
-the sampler starts afresh, with a warning, and nothing is skipped either). The checkpoint folder
-must be visible to every rank, as for ``Trainer``'s own resume.
+rank and hands out again the look-ahead batches that were planned but never
+trained on. Where ``Trainer`` skips the batches of a resumed epoch already
+trained, the sampler's pass leaves them out instead (``Trainer`` skipping them
+itself would draw and discard new ones; nothing is drawn), so the epoch, its
+gradient-accumulation updates and its end fall where they did and the resumed
+run continues as the uninterrupted one (from a checkpoint without the sampler's
+state, the sampler starts afresh, with a warning, and nothing is drawn to be
+skipped either). A ``transformers`` without ``Trainer.get_resumed_dataloader``
+gets ``args.ignore_data_skip`` instead: the resumed run then starts a whole
+epoch at the checkpoint. The checkpoint folder must be visible to every rank,
+as for ``Trainer``'s own resume.
 
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
 follows the process group (``batch_size`` is the global batch, each rank
@@ -154,12 +162,16 @@ def _is_causal_lm(model: Any) -> bool:
     return name.endswith("LMHeadModel") or "CausalLM" in name
 
 
+def _check_dataset(dataset: Any, sampler: SkillSampler) -> None:
+    if len(dataset) != len(sampler.skill_of):
+        raise ConfigError(f"the sampler knows {len(sampler.skill_of)} examples but train_dataset has {len(dataset)}; "
+                          "build the sampler from the skills of the same dataset (one skill per example, in order)")
+
+
 def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
     if trainer.train_dataset is None:
         raise ValueError("Trainer: training requires a train_dataset.")
-    if len(trainer.train_dataset) != len(sampler.skill_of):
-        raise ValueError(f"the sampler knows {len(sampler.skill_of)} examples but train_dataset has "
-                         f"{len(trainer.train_dataset)}; build the sampler from the same dataset")
+    _check_dataset(trainer.train_dataset, sampler)
     collator = trainer._get_collator_with_removed_columns(trainer.data_collator, description="training")
     args = trainer.args
     params: dict[str, Any] = {"batch_sampler": sampler, "collate_fn": collator,
@@ -179,13 +191,17 @@ def _train_dataloader(trainer: Trainer, sampler: SkillSampler) -> DataLoader:
 
 
 def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: dict[str, Any], outputs: Any,
-                   count: bool = True) -> int:
+                   count: bool = True) -> tuple[int, str | None]:
     """Feeds the micro-batch's per-example losses back; returns how many were NaN or infinite (left out), counted
-    only with ``count`` (for a warning given once: not a second mask and a device sync every micro-batch)."""
+    only with ``count`` (for a warning given once: not a second mask and a device sync every micro-batch), and
+    what was missing when no loss per example could be had (the batch then leaves the queue unobserved)."""
     labels = inputs.get("labels") if isinstance(inputs, dict) else None
     logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
     if labels is None or logits is None:
-        return 0
+        # nothing to observe, but the batch had its turn: left waiting, it took the next batch's losses (and every
+        # rank makes the same call, a collective under torch.distributed)
+        sampler.observe_batch_loss(torch.full((sampler.local_batch_size,), float("nan")), skip_nonfinite=True)
+        return 0, "the training batch has no 'labels'" if labels is None else "the model's output has no logits"
     unwrapped = trainer.accelerator.unwrap_model(model)
     causal = _is_causal_lm(unwrapped)
     per_example = per_example_loss_from_outputs(logits, labels, shift=causal)
@@ -194,10 +210,10 @@ def _feedback_loss(trainer: Trainer, sampler: SkillSampler, model: Any, inputs: 
     # without a labelled token (NaN too: no loss to speak of), which are not counted as diverged
     sampler.observe_batch_loss(per_example, skip_nonfinite=True)
     if not count:
-        return 0
+        return 0, None
     labelled = ((labels[:, 1:] if causal and labels.dim() > 1 else labels) != -100)
     labelled = labelled.reshape(labelled.shape[0], -1).any(1).to(per_example.device)
-    return int((~torch.isfinite(per_example) & labelled).sum())
+    return int((~torch.isfinite(per_example) & labelled).sum()), None
 
 
 def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: bool = True,
@@ -215,6 +231,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         # a second one would feed every micro-batch's losses twice (the second time to the next batch waiting)
         raise ConfigError("this trainer already has a curriculum (add_curriculum was called on it, or it is a "
                           "CurriculumTrainer); add one curriculum per trainer")
+    if trainer.train_dataset is not None:  # refused here, before anything changes, not when training starts
+        _check_dataset(trainer.train_dataset, sampler)
     trainer.curriculum = sampler
     trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
     trainer.add_callback(_CurriculumCheckpoint(sampler))
@@ -231,24 +249,46 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
                               "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
                               "disk after Trainer saved): resume from an earlier checkpoint that has the file "
                               "to continue it exactly", UserWarning, stacklevel=2)
-            # Trainer must not skip batches, even from a checkpoint without the sampler's state (a sampler added
-            # on resume): it drew them from the sampler and threw them away, still waiting, so the feedback of
-            # every trained batch went to a skipped one for the rest of the epoch
-            self.args.ignore_data_skip = True
+            # Trainer must not skip batches by drawing them, even from a checkpoint without the sampler's state
+            # (a sampler added on resume): it drew them from the sampler and threw them away, still waiting, so
+            # the feedback of every trained batch went to a skipped one for the rest of the epoch. Where Trainer
+            # has get_resumed_dataloader, the sampler's pass is shortened instead (below); before that hook, the
+            # skip is turned off (a mid-epoch resume then starts a whole epoch there)
+            if not resumable_epochs:
+                self.args.ignore_data_skip = True
         return original_train(resume_from_checkpoint, *args, **kwargs)
 
+    def get_resumed_dataloader(self, dataloader: Any, num_batches: int) -> Any:
+        # the epoch's first num_batches were trained before the checkpoint: the sampler's pass leaves them out
+        # (drawing nothing). With ignore_data_skip, Trainer restarted a whole epoch at the checkpoint: the
+        # gradient-accumulation groups, the epoch ends (evaluations and saves per epoch) and state.epoch then fell
+        # elsewhere than in the uninterrupted run, which it no longer repeated
+        sampler.resume_pass_at(num_batches)
+        return dataloader
+
+    resumable_epochs = hasattr(trainer, "get_resumed_dataloader")
+    if resumable_epochs:
+        trainer.get_resumed_dataloader = types.MethodType(get_resumed_dataloader, trainer)
     trainer.train = types.MethodType(train, trainer)
     if train_feedback:
         original = trainer.compute_loss
-        warned = False
+        warned = warned_missing = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            nonlocal warned
+            nonlocal warned, warned_missing
             labels = inputs.get("labels") if isinstance(inputs, dict) else None
             loss, outputs = original(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
             if model.training:
-                bad = _feedback_loss(self, sampler, model, {"labels": labels} if labels is not None else inputs,
-                                     outputs, count=not warned)
+                bad, missing = _feedback_loss(self, sampler, model,
+                                              {"labels": labels} if labels is not None else inputs, outputs,
+                                              count=not warned)
+                if missing and not warned_missing:  # the teacher heard nothing from training, without a word
+                    warned_missing = True
+                    warnings.warn(f"the curriculum gets no training feedback: {missing}, so no loss per example "
+                                  "can be computed (it needs inputs['labels'] and outputs.logits). Give the model "
+                                  "both, or pass add_curriculum(..., train_feedback=False) and feed the sampler "
+                                  "yourself (observe_batch_loss / observe_eval); evaluation metrics still reach it "
+                                  "(warned once)", RuntimeWarning, stacklevel=2)
                 if bad:
                     warned = True
                     warnings.warn(f"{bad} per-example training loss(es) at step {self.state.global_step} were NaN "

@@ -160,6 +160,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         self._cursor = np.zeros(self.n_skills, dtype=np.int64)
         self.refills = np.zeros(self.n_skills, dtype=np.int64)
         self._replay: collections.deque[np.ndarray] = collections.deque()
+        self._pass_start = 0  # batches of the next pass trained before a resume (resume_pass_at)
         self._join_ranks(distributed, group,
                          "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
                          "and an explicit seed= (not None), and its teacher with the same settings and seed")
@@ -180,8 +181,21 @@ class SkillSampler(SkillMixer, _TorchSampler):
         for _ in range(len(self._pending) - len(self._replay)):
             self._pending.popleft()
         self._dropped = 0  # older still than those
-        for _ in range(self.num_batches):
+        first, self._pass_start = self._pass_start, 0
+        for _ in range(self.num_batches - first):
             yield self.next_batch()
+
+    def resume_pass_at(self, trained: int) -> None:
+        """Make the next pass start ``trained`` batches in: it yields ``len(self) - trained`` batches.
+
+        For a loop resumed in the middle of a pass (a ``Trainer`` resumed mid-epoch), which already trained on
+        those: its passes then end where the uninterrupted run's did. Nothing is drawn or thrown away (the Hugging
+        Face integration calls it where ``Trainer`` would skip the epoch's first batches)."""
+        trained = whole("trained", trained, 0, hint="the batches of the pass trained before the resume")
+        if trained >= self.num_batches:
+            raise ConfigError(f"cannot resume {trained} batches into a pass of len(sampler) = {self.num_batches} "
+                              "batches; build the sampler with the num_batches of the run that saved the checkpoint")
+        self._pass_start = trained
 
     def _take(self, skill: int, count: int) -> np.ndarray:
         out = []
