@@ -148,11 +148,25 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_den
             "observed": getattr(teacher, "n_observed", 0)}
 
 
-def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:
+def budget(steps: int | None) -> int:
+    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000; 0, a negative or a non-number refused
+    (0 used to run the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError)."""
+    from magister.errors import ConfigError
     from magister.settings import whole
 
-    # 0 or a negative budget is refused (it used to run the default 100,000 steps, or none at all)
-    steps = whole("steps", int(os.environ.get("MAGISTER_EXAMPLE_STEPS", 100_000)) if steps is None else steps)
+    if steps is not None:
+        return whole("steps", steps)
+    text = os.environ.get("MAGISTER_EXAMPLE_STEPS", "100000")
+    hint = "set it to a number of env steps such as 20000, or unset it for the example's 100,000"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"MAGISTER_EXAMPLE_STEPS must be a whole number >= 1, got {text!r}; {hint}") from None
+    return whole("MAGISTER_EXAMPLE_STEPS", value, hint=hint)
+
+
+def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:
+    steps = budget(steps)
     from magister.bench.levels import versus_uniform
 
     runs = {name: train(name, steps, seed) for name in ("plr", "uniform")}

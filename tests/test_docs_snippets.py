@@ -81,3 +81,33 @@ def test_the_web_guard_has_an_api_page() -> None:
     API page; mkdocstrings renders every public name of a module a page lists with `::: module`."""
     api = {page.name: page.read_text() for page in (ROOT / "docs" / "api").glob("*.md")}
     assert [name for name, text in api.items() if re.search(r"^::: magister\.webguard$", text, re.M)] == ["serve.md"]
+
+
+def test_getting_starteds_teacher_table_names_every_registered_teacher_and_links_its_page():
+    """The table under "## Teachers" is where a newcomer looks for the teachers: it left out the level, opponent
+    and continual teachers (10 of the 28 that `magister teachers` lists), and its people row sent the reader to a
+    section "below" that the page does not have."""
+    import magister as mg
+
+    text = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    table = text.split("## Teachers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z0-9-]+)`", row.split("|")[1])}
+    assert set(mg.available_teachers()) <= named, sorted(set(mg.available_teachers()) - named)
+    assert "see below" not in table
+    for row in rows:  # every link of a row goes to a page of docs/
+        for page in re.findall(r"\]\(([a-z-]+\.md)(?:#[a-z0-9_-]+)?\)", row):
+            assert (ROOT / "docs" / page).exists(), page
+
+
+def test_the_readmes_one_line_snippets_that_build_a_teacher_run_as_written(tmp_path: Path) -> None:
+    """The README's self-play line used `OpponentPool` without saying where it comes from: pasted after the
+    README's `import magister as mg`, it stopped with a NameError."""
+    spans = [s for s in re.findall(r"`([^`\n]+)`", (ROOT / "README.md").read_text(encoding="utf-8"))
+             if "mg.make_teacher(" in s]
+    assert spans
+    code = "import magister as mg\n" + "\n".join(spans) + "\n"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

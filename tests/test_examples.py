@@ -372,6 +372,40 @@ def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, 
         ex.main(**kwargs)
 
 
+@pytest.mark.parametrize("name", ["rl_levels_cleanrl", "rl_levels_sb3"])
+@pytest.mark.parametrize("value", ["100k", "1e5", "0", "-5"])
+def test_level_examples_refuse_a_budget_from_the_environment_they_cannot_run(name, value, monkeypatch):
+    """``MAGISTER_EXAMPLE_STEPS=100k`` stopped the level examples with a bare ``ValueError: invalid literal for
+    int()``, and ``=0`` was refused as "steps must be ...", naming an option the user had not given. Both name
+    the variable and the fix now, before the first run."""
+    from magister.errors import ConfigError
+
+    monkeypatch.setenv("MAGISTER_EXAMPLE_STEPS", value)
+    ex = _example(name)
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError(f"{name} started training with {kwargs or args}")
+
+    monkeypatch.setattr(ex, "train", must_not_train)
+    with pytest.raises(ConfigError, match=r"MAGISTER_EXAMPLE_STEPS must be a whole number >= 1.*unset it"):
+        ex.main()
+
+
+@pytest.mark.parametrize("teacher, levels, message", [
+    ("frontier", 100, "unknown level benchmark teacher 'frontier'; choose from"),
+    ("accel", 100, "'accel' does not pick among generator seeds"),
+])
+def test_rl_levels_cleanrl_refuses_a_teacher_it_cannot_run_with_a_magister_error(teacher, levels, message):
+    """`python examples/rl_levels_cleanrl.py --teacher frontier` (or `--teacher accel` on the default training set)
+    stopped with a bare ValueError; a teacher the level loop cannot run is a ConfigError, like every other bad
+    setting, raised before any env step."""
+    pytest.importorskip("torch")
+    from magister.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _example("rl_levels_cleanrl").main(steps=256, teacher=teacher, n_levels=levels)
+
+
 def test_data_hf_leaves_nothing_in_the_current_folder(tmp_path, monkeypatch):
     """The Trainer's output folder was results/data_hf_example under the current folder, left behind."""
     pytest.importorskip("transformers")

@@ -50,6 +50,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
+
 __all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "EXPLORE_BONUS", "GENERATOR", "heldout_rates", "versus_uniform",
            "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise", "format_table",
            "write_figures"]
@@ -97,7 +99,7 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
     if name == "alp-gmm":  # "mixed": over that generator's parameter x in [0, 1] (MazeEnv's [x] task)
         top = 1.0 if generator == "mixed" else max_density
         return Box([0.0], [top]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
-    raise ValueError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
+    raise ConfigError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
 
 
 class _RandomLevels:
@@ -148,15 +150,15 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
     from ..teacher import make_teacher
 
     if generator not in GENERATORS:  # "mixd" built blocks-generator spaces for accel and alp-gmm, silently
-        raise ValueError(f"make_level_teacher: unknown maze generator {generator!r}; choose from {GENERATORS}")
+        raise ConfigError(f"make_level_teacher: unknown maze generator {generator!r}; choose from {GENERATORS}")
     if n_levels is not None:
         if name == "heldout":
-            raise ValueError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
+            raise ConfigError("make_level_teacher: the 'heldout' diagnostic has no training set (n_levels)")
         if name == "uniform":
             return make_teacher("uniform", SeedSpace(n_levels), seed=seed), "success"
         space, kwargs, score = _space_and_settings(name, settings, generator, max_density)
         if not isinstance(space, SeedSpace):
-            raise ValueError(f"make_level_teacher: {name!r} does not pick among generator seeds, so it takes no "
+            raise ConfigError(f"make_level_teacher: {name!r} does not pick among generator seeds, so it takes no "
                              f"finite training set (n_levels); the seed teachers are plr, robust-plr and learnability")
         return make_teacher(name, SeedSpace(n_levels), seed=seed, **kwargs), score
     if name == "uniform":
