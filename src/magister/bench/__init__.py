@@ -6,7 +6,9 @@ overhead and where each teacher sampled, and writes a results file plus a
 report::
 
     from magister.bench import run_benchmark
-    results = run_benchmark(["uniform"], ["grid"], seeds=[0, 1, 2], episodes=5000, out="results/demo")
+
+    if __name__ == "__main__":  # the workers are new processes: a script runs the benchmark only from its main module
+        results = run_benchmark(["uniform"], ["grid"], seeds=[0, 1, 2], episodes=5000, out="results/demo")
 
 Teachers are picked by registry name and students by preset name
 (:mod:`magister.students.registry`), so new ones show up without changes here.

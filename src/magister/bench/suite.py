@@ -24,8 +24,10 @@ before running, for example in a script::
 
     from magister.bench.suite import Variant, add_variant, run_suite, suite_tables
     add_variant("standard", Variant("grid-2d-7-noisy", "grid", {"cells": 7, "noise": 0.2}, episodes=10000))
-    results = run_suite("standard", seeds=[0, 1, 2], workers=2)
-    print(suite_tables(results))
+
+    if __name__ == "__main__":  # the workers are new processes: a script runs the suite only from its main module
+        results = run_suite("standard", seeds=[0, 1, 2], workers=2)
+        print(suite_tables(results))
 
 ``student`` is ``"grid"``, ``"skills"`` or any ``"package.module:Class"``
 whose constructor takes the ``kwargs`` plus ``seed=``, and that has ``space``,

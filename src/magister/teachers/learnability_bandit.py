@@ -17,7 +17,7 @@ completions that were correct, or 0/1 for one). Tasks never observed have
 ``p = prior`` (default 1/2: the most learnable, so every task is tried before
 the estimates decide). The next task is drawn from
 
-    ``(1 - epsilon) * w / sum(w) + epsilon / n``,  ``w = (p (1 - p)) ** (1 / temperature)``,
+    (1 - epsilon) * w / sum(w) + epsilon / n,   w = (p (1 - p)) ** (1 / temperature),
 
 uniform when every ``w`` is zero. A lower temperature concentrates on the
 tasks nearest ``p = 1/2``; ``epsilon`` keeps re-checking tasks whose estimate

@@ -5,7 +5,7 @@ training batch holds problems from several categories. After each batch,
 every category ``c`` present in it gets a reward ``r_c`` and its value moves by
 a TD(0) step,
 
-    ``Q_c <- (1 - alpha) * Q_c + alpha * r_c``,
+    Q_c <- (1 - alpha) * Q_c + alpha * r_c,
 
 and the next batch is drawn from the Boltzmann policy ``softmax(Q / temperature)``.
 Categories absent from a batch keep their value.
