@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import ConfigError, InvalidScoreError
 from .settings import non_numeric, short_number as _short_number
@@ -23,7 +24,14 @@ from .settings import non_numeric, short_number as _short_number
 _PLAIN = frozenset((list, tuple, np.ndarray, float, int))  # (what the check below lets through, at a set lookup's cost)
 
 
-def _finite_scores(scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+#: one raw score as ``observe`` takes it: a Python number or a numpy scalar (``np.float32(0.5)``, an ``int64`` count)
+ScoreLike = Union[float, np.floating[Any], np.integer[Any]]
+#: raw scores as ``observe_batch`` takes them: a sequence of numbers or an iterator such as a generator (in the
+#: order of the tasks), or an array, numpy's or another library's (a torch tensor)
+ScoresLike = Union[Iterable[ScoreLike], ArrayLike]
+
+
+def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with the reason
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
     if type(scores) not in _PLAIN and isinstance(scores, Iterable) and not hasattr(scores, "__array__") \
             and not isinstance(scores, (Sequence, Set, Mapping, str, bytes)):
@@ -134,7 +142,7 @@ class ScoreRange:
         return {"low": float(self.low), "high": float(self.high), "clip": self.clip,
                 "higher_is_better": self.higher_is_better}
 
-    def normalise_one(self, score: float) -> float:
+    def normalise_one(self, score: ScoreLike) -> float:
         """Check one raw score and map it to [0, 1] (the fast path of :meth:`normalise`)."""
         if type(score) is float or isinstance(score, np.floating) or (
                 (type(score) is int or isinstance(score, np.integer)) and abs(score) < 2**1023):
@@ -144,7 +152,7 @@ class ScoreRange:
                 return 1.0 - u if not self.higher_is_better else u
         return float(self.normalise([score])[0])  # the general path raises the clear error
 
-    def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+    def normalise(self, scores: ScoresLike) -> np.ndarray:
         """Check raw scores and map them to [0, 1]; raises before returning anything."""
         arr = _finite_scores(scores)
         if not self.clip:
@@ -189,7 +197,7 @@ class FiniteScores(ScoreRange):
     def to_dict(self) -> dict[str, Any]:
         return {"finite": True}
 
-    def normalise_one(self, score: float) -> float:
+    def normalise_one(self, score: ScoreLike) -> float:
         if type(score) is float or isinstance(score, (np.floating, np.integer)) or (type(score) is int
                                                                                 and -2**53 <= score <= 2**53):
             v = float(score)
@@ -197,7 +205,7 @@ class FiniteScores(ScoreRange):
                 return v
         return float(self.normalise([score])[0])  # refuses what is not a finite number, huge integers too
 
-    def normalise(self, scores: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+    def normalise(self, scores: ScoresLike) -> np.ndarray:
         return _finite_scores(scores).copy()
 
     def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:

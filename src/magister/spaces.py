@@ -442,7 +442,7 @@ class Discrete(Space):
 
     n: int
 
-    def __init__(self, n: int | Sequence[str]):
+    def __init__(self, n: int | np.integer[Any] | Sequence[str] | np.ndarray):
         if isinstance(n, np.ndarray) and n.ndim <= 1:  # names as an array (df.skill.unique()), or a count as a 0-d
             n = n.tolist()  # array, were refused as neither a number of tasks nor a list of names
         if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
@@ -545,7 +545,7 @@ class MultiDiscrete(Space):
 
     n: int
 
-    def __init__(self, nvec: Sequence[int], names: Sequence[str] | None = None):
+    def __init__(self, nvec: Sequence[int] | np.ndarray, names: Sequence[str] | None = None):
         nv = np.asarray(nvec)
         if nv.ndim != 1 or nv.size == 0 or not np.issubdtype(nv.dtype, np.integer) or (nv < 1).any() \
                 or (nv > _MAX_CHOICES).any():  # 2**63 wrapped to a negative int64 count

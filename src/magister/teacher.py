@@ -29,18 +29,18 @@ import functools
 import inspect
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence, TypeVar, overload
 
 import numpy as np
 
 from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError
 from .rng import SeedLike, as_generator, generator_state, restore_generator
-from .scores import FiniteScores, ScoreRange
+from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
 from .settings import whole
 from .spaces import Space, same_spec, space_from_spec
 
-__all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load"]
+__all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load", "loads"]
 
 #: the most tasks one ``propose(k)`` call draws (beyond it: a ConfigError, before anything is drawn)
 MAX_PROPOSE = 10_000_000
@@ -48,10 +48,13 @@ MAX_PROPOSE = 10_000_000
 _REGISTRY: dict[str, type["Teacher"]] = {}
 
 
-def register(name: str):
+_T = TypeVar("_T", bound="Teacher")
+
+
+def register(name: str) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: make a teacher available by ``name`` (``make_teacher``, CLI, service)."""
 
-    def deco(cls: type["Teacher"]) -> type["Teacher"]:
+    def deco(cls: type[_T]) -> type[_T]:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ConfigError(f"a teacher named {name!r} is already registered ({_REGISTRY[name].__name__})")
         cls.name = name
@@ -415,7 +418,12 @@ class Teacher:
         self.n_proposed += m
         return tasks[0] if k is None else tasks
 
-    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+    @overload
+    def propose_with_info(self, k: None = None) -> tuple[Any, dict[str, Any]]: ...
+    @overload
+    def propose_with_info(self, k: int) -> tuple[Any, list[dict[str, Any]]]: ...
+
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, dict[str, Any] | list[dict[str, Any]]]:
         """Like :meth:`propose`, with one info dict per task: ``(task, info)`` for ``k=None``, else
         ``(tasks, infos)`` with ``len(infos) == k``.
 
@@ -428,7 +436,7 @@ class Teacher:
         infos = self._propose_info(1 if k is None else int(k))
         return (tasks, infos[0]) if k is None else (tasks, infos)
 
-    def observe(self, task: Any, score: float) -> None:
+    def observe(self, task: Any, score: ScoreLike) -> None:
         """Record that the learner scored ``score`` on ``task``."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
@@ -445,7 +453,7 @@ class Teacher:
         self._observe(enc, s)
         self.n_observed += 1
 
-    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+    def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: ScoresLike) -> None:
         """Record several outcomes, in order. All are checked before any is recorded.
 
         ``scores`` is a sequence, an array (numpy's or another library's, read whole) or an iterator such as a

@@ -556,9 +556,10 @@ def _check_infos(factory: TeacherFactory, space: Space, steps: int) -> None:
     a, b = factory(space, 13), factory(space, 13)
     la, lb = ToyLearner(space), ToyLearner(space)
     for k in [None] * (steps // 2) + [3] * max(1, steps // 6):
-        tasks, infos = a.propose_with_info(k)
+        tasks, got = a.propose_with_info(k)
         others = b.propose(k)
-        tasks, infos, others = ([tasks], [infos], [others]) if k is None else (list(tasks), infos, list(others))
+        infos: Any = [got] if k is None else got
+        tasks, others = ([tasks], [others]) if k is None else (list(tasks), list(others))
         assert _same_tasks(space, tasks, others), "propose_with_info drew other tasks than propose"
         assert isinstance(infos, list) and len(infos) == len(tasks), "propose_with_info(k) needs one info per task"
         for info in infos:

@@ -25,7 +25,7 @@ Importing this package is light: torch, transformers and trl are loaded on first
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "SkillSampler": "sampler", "RunningLossScore": "sampler", "SkillStream": "streaming",
@@ -38,6 +38,27 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:  # the same names for type checkers, exported (`as`: a lazy name was Any to them, and __all__ is
+    # computed); at run time __getattr__ imports each on first use
+    from .graph import estimate_skill_graph as estimate_skill_graph, probe_graph as probe_graph
+    from .grpo import (
+        CurriculumGRPOTrainer as CurriculumGRPOTrainer,
+        add_prompt_curriculum as add_prompt_curriculum,
+        load_curriculum_checkpoint as load_curriculum_checkpoint,
+    )
+    from .hf import (
+        CurriculumCallback as CurriculumCallback, CurriculumTrainer as CurriculumTrainer,
+        add_curriculum as add_curriculum,
+    )
+    from .model import TinyTransformer as TinyTransformer
+    from .prompts import PromptCurriculum as PromptCurriculum
+    from .sampler import RunningLossScore as RunningLossScore, SkillSampler as SkillSampler
+    from .streaming import SkillStream as SkillStream
+    from .synthetic import (
+        SkillData as SkillData, addition as addition, lego as lego,
+        with_unlearnable_skill as with_unlearnable_skill,
+    )
 
 
 def __getattr__(name: str) -> Any:

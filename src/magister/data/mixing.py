@@ -68,7 +68,7 @@ def keep_newest(records: list, limit: int | None) -> list:
 class SkillMixer:
     """The teacher-driven plan of each global batch, its log, feedback and rank group (a base class)."""
 
-    def __init__(self, teacher: Teacher | Sequence[float], batch_size: int, *, seed: SeedLike = None,
+    def __init__(self, teacher: Teacher | Sequence[float] | np.ndarray, batch_size: int, *, seed: SeedLike = None,
                  mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, floor: float = 0.0, max_history: int | None = None):

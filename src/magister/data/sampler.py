@@ -136,7 +136,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         counts every batch either way.
     """
 
-    def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float], batch_size: int, *,
+    def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float] | np.ndarray, batch_size: int, *,
                  num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, distributed: bool | None = None, group: Any = None,

@@ -128,7 +128,7 @@ class SkillStream(SkillMixer, _TorchIterable):
         As in :class:`~magister.data.SkillSampler`.
     """
 
-    def __init__(self, sources: Mapping[Any, Any] | Sequence[Any], teacher: Teacher | Sequence[float],
+    def __init__(self, sources: Mapping[Any, Any] | Sequence[Any], teacher: Teacher | Sequence[float] | np.ndarray,
                  batch_size: int, *, num_batches: int | None = None, seed: SeedLike = None, mode: str = "propose",
                  on_exhausted: str = "restart",
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",

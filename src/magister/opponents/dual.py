@@ -21,8 +21,11 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError, InvalidScoreError
+from ..scores import ScoreLike
 from ..teacher import Teacher, from_state_dict
 
 __all__ = ["DualCurriculum"]
@@ -89,11 +92,12 @@ class DualCurriculum:
         levels, infos = self.levels.propose_with_info(k)
         return list(zip(levels, opponents)), infos
 
-    def observe(self, level: Any, opponent: Any, score: float) -> None:
+    def observe(self, level: Any, opponent: Any, score: ScoreLike) -> None:
         """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""
         self.observe_batch([level], [opponent], [score])
 
-    def observe_batch(self, levels: Sequence[Any], opponents: Sequence[Any], scores: Sequence[float]) -> None:
+    def observe_batch(self, levels: Sequence[Any] | np.ndarray, opponents: Sequence[Any] | np.ndarray,
+                      scores: Sequence[ScoreLike] | np.ndarray) -> None:
         for what, values in (("levels", levels), ("opponents", opponents), ("scores", scores)):
             if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or getattr(values, "ndim", 1) == 0:
                 raise InvalidScoreError(f"observe_batch takes a sequence of {what}, one per game, got {values!r}; "

@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError, missing_extra_import
 
@@ -64,7 +65,7 @@ try:
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
-from ..scores import ScoreRange
+from ..scores import ScoreLike, ScoreRange
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads
@@ -580,11 +581,11 @@ class RayTeacher:
         return np.asarray(out) if isinstance(out[0], np.ndarray) else out
 
     # ------------------------------------------------------------ observe
-    def observe(self, task: Any, score: float) -> None:
+    def observe(self, task: Any, score: ScoreLike) -> None:
         """Buffer one outcome (checked here, so a bad one raises at once and is not kept)."""
         self.observe_batch([task], [score])
 
-    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float]) -> None:
+    def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike) -> None:
         self._check_process()
         valid = self.space.validate_batch(tasks)
         s = np.atleast_1d(np.asarray(scores))

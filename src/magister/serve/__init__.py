@@ -10,9 +10,13 @@ Needs the ``serve`` extra (FastAPI, uvicorn, SQLAlchemy, Alembic, httpx, psycopg
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["create_app", "HTTPTeacher"]
+
+if TYPE_CHECKING:  # the same names for type checkers (a lazy name was Any to them); at run time, __getattr__
+    from .app import create_app
+    from .client import HTTPTeacher
 
 #: old names kept for a while (they warn): the HTTP client was called RemoteTeacher, like Ray's handle
 _DEPRECATED = {"RemoteTeacher": "HTTPTeacher"}

@@ -25,9 +25,10 @@ import time
 import uuid
 from urllib.parse import quote
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import (
     CheckpointError,
@@ -40,6 +41,10 @@ from ..errors import (
 from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 from .settings import ID_MAX, MAX_BATCH, MAX_K
+
+if TYPE_CHECKING:
+    from ..scores import ScoreLike
+    from ..teacher import Teacher
 
 __all__ = ["HTTPTeacher", "PartialObservationError", "PartialProposalError", "RemoteError", "create_curriculum", "create_curricula", "export_learner",
            "forget_learner"]
@@ -379,7 +384,12 @@ class HTTPTeacher:
         """One task (``k=None``) or ``k`` tasks (an array ``(k, d)`` for a Box, a list otherwise)."""
         return self.propose_with_info(k)[0]
 
-    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+    @overload
+    def propose_with_info(self, k: None = None) -> tuple[Any, dict[str, Any]]: ...
+    @overload
+    def propose_with_info(self, k: int) -> tuple[Any, list[dict[str, Any]]]: ...
+
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, dict[str, Any] | list[dict[str, Any]]]:
         """Like :meth:`propose` (the same draw), with one info dict per task, as
         :meth:`magister.Teacher.propose_with_info`: ``(task, info)`` for ``k=None``, else ``(tasks, infos)``.
         ``info["train"]`` False means evaluate only (``robust-plr`` and ``accel`` train only on replayed levels);
@@ -455,7 +465,7 @@ class HTTPTeacher:
             self._takes = takes
         return takes
 
-    def observe(self, task: Any, score: float, id: str | None = None) -> int:
+    def observe(self, task: Any, score: ScoreLike, id: str | None = None) -> int:
         """Record one outcome; returns its sequence number in the curriculum's log.
 
         The task is checked against the space and sent in its JSON form (``space.to_json``: a maze as its text).
@@ -472,8 +482,8 @@ class HTTPTeacher:
                 "id": _new_id() if id is None else id}
         return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
 
-    def observe_batch(self, tasks: Sequence[Any], scores: Sequence[float], ids: Sequence[str] | None = None,
-                      chunk: int = 5000) -> list[int]:
+    def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike,
+                      ids: Sequence[str | None] | None = None, chunk: int = 5000) -> list[int]:
         """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
 
         Every score and task is checked before the first chunk is sent, so a bad one records nothing. If a
@@ -601,7 +611,7 @@ class HTTPTeacher:
         raise CheckpointError("a remote teacher's state lives in the service and is rebuilt from its log; "
                               "create a new curriculum instead of loading a state into it")
 
-    def to_local(self):
+    def to_local(self) -> Teacher:
         """A local copy of the teacher (``magister.loads`` of its bytes)."""
         from ..teacher import loads
 

@@ -37,7 +37,7 @@ class StudentBase:
     def attempt(self, task: Any) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def attempt_batch(self, tasks: Sequence[Any]) -> np.ndarray:
+    def attempt_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
         return np.fromiter((self.attempt(t) for t in tasks), dtype=float, count=len(tasks))
 
     def mastery(self) -> float:  # pragma: no cover - abstract

@@ -15,6 +15,7 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")
 
+from ._levels import LevelTeacher  # noqa: E402 - the level teachers' give_back / drop_pending, for isinstance
 from .uniform import Uniform  # noqa: E402
 
-__all__ = ["Uniform"]
+__all__ = ["LevelTeacher", "Uniform"]

@@ -33,8 +33,9 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
+from ..rng import SeedLike
 from ..settings import fraction, whole
-from ..spaces import _MAX_CHOICES
+from ..spaces import _MAX_CHOICES, Space
 from ..teacher import Teacher
 
 #: tries to draw a level that is not in the buffer before listing the unseen ones of a finite space
@@ -60,7 +61,7 @@ class LevelTeacher(Teacher):
 
     kind = "level"
 
-    def __init__(self, space, *, seed=None, score_range=None):
+    def __init__(self, space: Space, *, seed: SeedLike = None, score_range: Any = None):
         super().__init__(space, seed=seed, score_range=score_range)
         # a partial, not a lambda: a level teacher of any space pickles (one on a Discrete space did not)
         self._key = getattr(space, "level_key", None) or functools.partial(level_key, space)
