@@ -76,6 +76,10 @@ def test_bad_outcome_is_refused_at_the_worker(local_ray):
             RayTeacher(actor, prefetch=bad)
     client.flush()
     assert ray.get(actor.counts.remote())["n_observed"] == 0
+    # scores from a generator, as a local teacher takes them (refused as "not numbers" before)
+    client.observe_batch([[0.5, 0.5], [0.25, 0.5]], (s for s in (0.2, 0.4)))
+    client.flush()
+    assert ray.get(actor.counts.remote())["n_observed"] == 2
     ray.kill(actor)
 
 

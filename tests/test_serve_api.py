@@ -270,11 +270,15 @@ def test_remote_teacher_is_a_drop_in_teacher(client):
         np.testing.assert_array_equal(a, b)  # same seed, same draws
         remote.observe_batch(a, [0.5] * 4)
         local.observe_batch(b, [0.5] * 4)
+    # scores from a generator, as a local teacher takes them (the client refused them as "not numbers")
+    a, b = remote.propose(2), local.propose(2)
+    remote.observe_batch(a, (s for s in (0.2, 0.4)))
+    local.observe_batch(b, (s for s in (0.2, 0.4)))
     t = remote.propose()
     assert t.shape == (2,) and mg_space.contains(t)
     remote.observe(t, 0.9)
     local.observe(local.propose(), 0.9)
-    assert remote.n_observed == 13 and remote.n_proposed == 13
+    assert remote.n_observed == 15 and remote.n_proposed == 15
     assert states_equal(remote.state_dict(), local.state_dict())
     assert remote.beliefs()["teacher"] == "uniform"
     with pytest.raises(mg.InvalidScoreError):
@@ -283,12 +287,12 @@ def test_remote_teacher_is_a_drop_in_teacher(client):
         remote.observe([5.0, 5.0], 0.5)
     with pytest.raises(mg.InvalidScoreError):
         remote.observe(t, 7.0)
-    assert remote.n_observed == 13
+    assert remote.n_observed == 15
     for k in (0, -1, 2.0):  # a MagisterError (and a ValueError), as from a local teacher: was a plain ValueError
         for teacher in (remote, local):
             with pytest.raises(mg.ConfigError, match="positive whole number"):
                 teacher.propose(k)
-    assert remote.n_proposed == 13
+    assert remote.n_proposed == 15
 
 
 def test_remote_propose_and_observe_batch_split_what_one_request_cannot_carry(client):

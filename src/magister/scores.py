@@ -31,13 +31,19 @@ ScoreLike = Union[float, np.floating[Any], np.integer[Any]]
 ScoresLike = Union[Iterable[ScoreLike], ArrayLike]
 
 
-def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with the reason
-    """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
+def materialised(scores: Any) -> Any:
+    """``scores`` as something numpy reads element by element: a generator, ``map()`` or ``dict.values()`` becomes
+    a list, in order (numpy made it one object: "not numbers"); anything else is returned as it is (an array of
+    another library, a torch tensor or a pandas Series, numpy reads whole; a set or a mapping is refused later)."""
     if type(scores) not in _PLAIN and isinstance(scores, Iterable) and not hasattr(scores, "__array__") \
             and not isinstance(scores, (Sequence, Set, Mapping, str, bytes)):
-        # a generator, map() or dict.values(), in order (numpy made it one object: "not numbers"); an array of
-        # another library (a torch tensor, a pandas Series) numpy reads whole, not element by element (slow)
-        scores = list(scores)
+        return list(scores)
+    return scores
+
+
+def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with the reason
+    """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
+    scores = materialised(scores)
     try:
         raw = np.asarray(scores)
         if non_numeric(raw):  # a string, None or a complex number is not a score

@@ -65,7 +65,7 @@ try:
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
-from ..scores import ScoreLike, ScoreRange
+from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads
@@ -588,7 +588,7 @@ class RayTeacher:
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike) -> None:
         self._check_process()
         valid = self.space.validate_batch(tasks)
-        s = np.atleast_1d(np.asarray(scores))
+        s = np.atleast_1d(np.asarray(materialised(scores)))  # a generator too, as a local teacher takes it
         self.score_range.normalise(s)  # raises on text, None, NaN / out of range
         s = s.astype(float)
         if len(valid) != len(s):

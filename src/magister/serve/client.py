@@ -38,6 +38,7 @@ from ..errors import (
     MagisterError,
     missing_extra_import,
 )
+from ..scores import materialised
 from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 from .settings import ID_MAX, MAX_BATCH, MAX_K
@@ -494,6 +495,7 @@ class HTTPTeacher:
         # (0 or less sent nothing, or failed with a raw ValueError; above MAX_BATCH the server refused every chunk)
         chunk = min(whole("chunk", chunk), MAX_BATCH)
         tasks = list(tasks)
+        scores = materialised(scores)  # a generator of scores, as a local teacher takes it (it was "not numbers")
         try:
             if non_numeric(np.asarray(scores)):  # "0.5" is refused, as a local teacher refuses it
                 raise TypeError
