@@ -40,6 +40,10 @@ class UnknownSettingError(ConfigError, TypeError):
     """A constructor given a setting it does not take (a misspelt name); a ``TypeError`` too, as Python's own."""
 
 
+class SettingTypeError(ConfigError, TypeError):
+    """A setting of a type it cannot be (a seed given as text); a ``TypeError`` too, as Python's own."""
+
+
 def _extra_advice(what: str, extras: str, error: ImportError) -> str:
     # the missing module by name: an error that already gives this advice is not quoted inside it
     cause = f"No module named {error.name!r}" if isinstance(error, ModuleNotFoundError) and error.name else error

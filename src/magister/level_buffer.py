@@ -198,7 +198,7 @@ class LevelBuffer:
                  staleness_coef: float = 0.1):
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or not 1 <= capacity <= 10**8:
             raise ConfigError(f"a level buffer needs capacity = a whole number in 1..1e8, got {capacity!r}")
-        if prioritization not in PRIORITIZATIONS:
+        if not isinstance(prioritization, str) or prioritization not in PRIORITIZATIONS:
             raise ConfigError(f"unknown prioritization {prioritization!r}; use one of {', '.join(PRIORITIZATIONS)}")
         number("temperature", temperature, 0.0, low_open=True)  # (numpy numbers too: np.float32 was refused)
         fraction("staleness_coef (rho)", staleness_coef)

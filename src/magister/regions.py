@@ -162,7 +162,7 @@ class RegionTree:
                               f"Bernoulli spread) or False, got {binary_noise!r}")
         self.binary_noise = bool(binary_noise)
         self.binary = True  # every score seen so far is exactly 0 or 1
-        if child_lp not in ("best", "last"):
+        if not isinstance(child_lp, str) or child_lp not in ("best", "last"):
             raise ConfigError(f"child_lp must be 'best' (new leaves start with the LP of the chosen cut's children) "
                               f"or 'last' (the reference code: of the last cut attempted, with cuts='region'), "
                               f"got {child_lp!r}")
@@ -171,7 +171,7 @@ class RegionTree:
             raise ConfigError(f"balance must be True (split score weighs the children's sizes) or False "
                               f"(the reference: LP difference only), got {balance!r}")
         self.balance = bool(balance)
-        if cuts not in ("valid", "region"):
+        if not isinstance(cuts, str) or cuts not in ("valid", "region"):
             raise ConfigError(f"cuts must be 'valid' (values drawn where both children are wide enough) or "
                               f"'region' (the reference: values anywhere in the region, each redrawn until both "
                               f"children hold min_points, thin ones refused), got {cuts!r}")

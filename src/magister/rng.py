@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, SettingTypeError
 
 SeedLike = Union[None, int, np.random.SeedSequence, np.random.Generator]
 
@@ -23,13 +23,13 @@ def as_generator(seed: SeedLike = None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not a bool")
+        raise SettingTypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not a bool")
     if isinstance(seed, (int, np.integer)) and seed < 0:  # numpy said only "expected non-negative integer"
         raise ConfigError(f"seed must be a non-negative whole number, got seed={seed}; pass 0 or more, or None for "
                           "a fresh random seed")
     if seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence)):
         return np.random.default_rng(seed)
-    raise TypeError(
+    raise SettingTypeError(  # (a MagisterError: `except MagisterError` missed it)
         f"seed must be an int, None, a SeedSequence or a numpy Generator, not {type(seed).__name__}"
     )
 

@@ -44,6 +44,11 @@ def materialised(scores: Any) -> Any:
 def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with the reason
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
     scores = materialised(scores)
+    if isinstance(scores, np.ma.MaskedArray) and np.ma.getmaskarray(scores).any():
+        # np.asarray drops the mask: whatever a masked (missing) score hides was recorded as the outcome
+        i = int(np.flatnonzero(np.ma.getmaskarray(scores))[0])
+        raise InvalidScoreError(f"scores are a masked array with a masked entry (position {i}): a masked score is no "
+                                "outcome; leave those tasks out of the batch (or fill the mask). Nothing was recorded.")
     try:
         raw = np.asarray(scores)
         if non_numeric(raw):  # a string, None or a complex number is not a score
@@ -72,6 +77,13 @@ def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with th
             "or leave the episode out. Nothing was recorded."
         )
     return arr
+
+
+def _refuse_masked_score(score: Any) -> None:
+    """Refuse numpy's masked constant as one score (numpy warned, made it NaN, and the error spoke of a NaN)."""
+    if score is np.ma.masked:
+        raise InvalidScoreError("the score is numpy's masked constant (a missing value), not an outcome; leave the "
+                                "episode out. Nothing was recorded.")
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class ScoreRange:
             if math.isfinite(v) and (self.clip or self.low <= v <= self.high):
                 u = (min(max(v, self.low), self.high) - self.low) / (self.high - self.low)
                 return 1.0 - u if not self.higher_is_better else u
+        _refuse_masked_score(score)
         return float(self.normalise([score])[0])  # the general path raises the clear error
 
     def normalise(self, scores: ScoresLike) -> np.ndarray:
@@ -209,6 +222,7 @@ class FiniteScores(ScoreRange):
             v = float(score)
             if math.isfinite(v):
                 return v
+        _refuse_masked_score(score)
         return float(self.normalise([score])[0])  # refuses what is not a finite number, huge integers too
 
     def normalise(self, scores: ScoresLike) -> np.ndarray:

@@ -38,6 +38,48 @@ def _short(x: Any, limit: int = 80) -> str:
 _MAX_CHOICES = 2**63 - 1
 
 
+#: the most tasks one ``sample(rng, k)`` call draws (as ``Teacher.propose``'s ``MAX_PROPOSE``)
+MAX_SAMPLE = 10_000_000
+
+
+def sample_count(k: Any) -> int:
+    """``k`` of ``Space.sample(rng, k)`` as an int in ``0 .. MAX_SAMPLE``; anything else is a
+    :class:`~magister.errors.ConfigError` (``int(k)`` took 1.5 as 1 and True as 1, raised numpy's own errors for -1,
+    and a maze space drew mazes for ever for 2**64)."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k <= MAX_SAMPLE:
+        raise ConfigError(f"sample(rng, k) needs k = a whole number of tasks in 0..{MAX_SAMPLE:,} (or None for one "
+                          f"task), got k={_short(k)}")
+    return int(k)
+
+
+def task_index(i: Any, n: int) -> int:
+    """Task index ``i`` of a finite space of ``n`` tasks as an int (a whole float too, as :meth:`Discrete.index`
+    takes it); text, None, a bool, a fraction or an index outside ``0 .. n-1`` is an :class:`InvalidTaskError`
+    (``int(i)`` raised Python's own errors, or took 1.5 as task 1)."""
+    if type(i) is int and 0 <= i < n:  # the common case, fast
+        return i
+    if isinstance(i, np.ndarray) and i.ndim == 0:
+        i = i.item()
+    if isinstance(i, (float, np.floating)) and math.isfinite(i) and float(i).is_integer():
+        i = int(i)
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+        raise InvalidTaskError(f"task index {_short(i)} is not a whole number; task indices are 0..{n - 1}")
+    j = int(i)
+    if not 0 <= j < n:  # (names[-1] would be the last task, and an unnamed index any number)
+        raise InvalidTaskError(f"task index {j} is outside 0..{n - 1}")
+    return j
+
+
+def unit_rows(vecs: Any, dim: int, owner: Any) -> np.ndarray:
+    """Unit vectors ``vecs`` as a float array of ``dim`` columns; what is not numbers that fill whole rows of ``dim``
+    is an :class:`InvalidTaskError` naming ``owner`` (numpy's reshape, float or overflow errors before)."""
+    try:
+        return np.asarray(vecs, dtype=float).reshape(-1, dim)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidTaskError(f"unit vectors {_short(vecs)} are not rows of {dim} numbers in [0, 1] for "
+                               f"{owner!r}") from None
+
+
 _BOOLS = frozenset((bool, np.bool_))  # (neither can be subclassed: a type lookup is isinstance, at a third the cost)
 
 
@@ -142,7 +184,11 @@ class Space:
 
     def from_unit(self, vec: np.ndarray) -> Any:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task."""
-        return self.from_unit_batch(np.asarray(vec, dtype=float).reshape(1, self.dim))[0]
+        v = unit_rows(vec, self.dim, self)
+        if len(v) != 1:
+            raise InvalidTaskError(f"from_unit takes one unit vector of {self.dim} numbers, got {_short(vec)}; use "
+                                   "from_unit_batch for several")
+        return self.from_unit_batch(v)[0]
 
     def to_unit_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -158,7 +204,7 @@ class Space:
     # -- sampling ---------------------------------------------------------------
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         """One uniform task, or a sequence of ``k`` (uniform over the space's volume / members)."""
-        m = 1 if k is None else int(k)
+        m = 1 if k is None else sample_count(k)
         out = self.from_unit_batch(rng.random((m, self.dim)))
         return out[0] if k is None else out
 
@@ -173,7 +219,9 @@ class Space:
         return np.fromiter((self.index(t) for t in tasks), dtype=np.int64, count=len(tasks))
 
     def tasks_at(self, idx: Sequence[int] | np.ndarray) -> list[Any]:
-        return [self.task_at(int(i)) for i in idx]
+        if type(idx) is np.ndarray and idx.dtype == np.int64 and idx.ndim == 1:  # a teacher's indices: Python ints
+            idx = idx.tolist()  # are faster to take apart
+        return [self.task_at(i) for i in idx]
 
     @property
     def n_tasks(self) -> int:
@@ -363,7 +411,10 @@ class Box(Space):
     def from_unit(self, vec: np.ndarray) -> Any:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task; a NaN names no task and is refused, as the
         finite spaces refuse it."""
-        v = np.asarray(vec, dtype=float).reshape(1, self.dim)
+        v = unit_rows(vec, self.dim, self)
+        if len(v) != 1:
+            raise InvalidTaskError(f"from_unit takes one unit vector of {self.dim} numbers, got {_short(vec)}; use "
+                                   "from_unit_batch for several")
         if np.isnan(v).any():
             raise InvalidTaskError(f"unit vector {_short(v[0].tolist())} holds a NaN: it names no task of {self!r} "
                                    "(give coordinates in [0, 1])")
@@ -372,13 +423,13 @@ class Box(Space):
     def from_unit_batch(self, vecs: np.ndarray) -> np.ndarray:
         """Map an array ``(k, dim)`` to ``k`` tasks. NaN is not checked here (the cost of every proposal):
         ``Teacher.propose`` refuses one from a teacher of your own."""
-        v = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        v = unit_rows(vecs, self.dim, self)
         # np.minimum(np.maximum(...)) is np.clip's result (NaN included) for a third of its call overhead
         out = self.low + np.minimum(np.maximum(v, 0.0), 1.0) * self._width
         return np.minimum(out, self.high, out=out)  # rounding can never step past the bound
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
-        out = self.from_unit_batch(rng.random((1 if k is None else int(k), self.dim)))
+        out = self.from_unit_batch(rng.random((1 if k is None else sample_count(k), self.dim)))
         return out[0] if k is None else out
 
     def to_json(self, task: Any) -> Any:
@@ -415,7 +466,13 @@ def _dimension_names(kind: str, names: Any, dim: int) -> list[str] | None:
                           f"{sorted(map(str, names))}, which has no order: which name labels which dimension would "
                           f"change from one process to the next; give them as a list, e.g. "
                           f"names={sorted(map(str, names))!r} if that is the order of the dimensions")
-    out = [str(n) for n in names]
+    try:
+        if isinstance(names, (str, bytes)):  # "ab" named two dimensions "a" and "b"
+            raise TypeError
+        out = [str(n) for n in names]
+    except TypeError:  # a number, or a 0-d array: not iterable
+        raise ConfigError(f"{kind} names are a list of {dim} names in dimension order, got {_short(names)}"
+                          + (f"; write names=[{names!r}]" if isinstance(names, str) and dim == 1 else "")) from None
     if len(out) != dim or len(set(out)) != dim:
         raise ConfigError(f"{kind} needs {dim} distinct names, got {out!r}")
     return out
@@ -458,7 +515,7 @@ class Discrete(Space):
                 # a number passed as a task is read as a position: Discrete([2, 0, 1]).validate(0) was the task
                 # named "2", so observe(0) meaning "the task I named 0" silently recorded another task
                 if isinstance(x, (int, np.integer, float, np.floating)) and not isinstance(x, (bool, np.bool_)) \
-                        and float(x).is_integer() and x != i:
+                        and (isinstance(x, (int, np.integer)) or float(x).is_integer()) and x != i:
                     then = f"record the task named {names[int(x)]!r}" if 0 <= x < len(names) else "be refused"
                     raise ConfigError(
                         f"Discrete task name {x!r} (at position {i}) is a number, and a number passed as a task "
@@ -506,15 +563,13 @@ class Discrete(Space):
         return self.task_at(self.index(task))
 
     def task_at(self, i: int) -> Any:
-        j = int(i)
-        if not 0 <= j < self.n:  # names[-1] would be the last task, and an unnamed index any number
-            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
+        j = task_index(i, self.n)
         return self.names[j] if self.names else j
 
     def tasks_at(self, idx: Any) -> list[Any]:
         # a teacher's int64 indices (every proposal): tolist() gives the same Python ints, several times faster
         out = idx.tolist() if type(idx) is np.ndarray and idx.dtype == np.int64 and idx.ndim == 1 else \
-            [int(i) for i in idx]
+            [i if type(i) is int else task_index(i, self.n) for i in idx]  # (ints: checked below, all at once)
         _check_indices(out, self.n)
         if self.names:
             return [self.names[i] for i in out]
@@ -528,7 +583,7 @@ class Discrete(Space):
         return ((idx + 0.5) / self.n).reshape(-1, 1)
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[Any]:
-        return self.tasks_at(_cells(np.asarray(vecs, dtype=float).reshape(-1), self.n,
+        return self.tasks_at(_cells(unit_rows(vecs, 1, self).reshape(-1), self.n,
                                     self.n - 1 if self.n <= 2**53 else None, self))
 
     def to_json(self, task: Any) -> Any:
@@ -594,9 +649,7 @@ class MultiDiscrete(Space):
         return i
 
     def task_at(self, i: int) -> tuple[int, ...]:
-        rem = int(i)
-        if not 0 <= rem < self.n:
-            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
+        rem = task_index(i, self.n)
         out = []
         for n in reversed(self._counts):
             rem, j = divmod(rem, n)
@@ -608,7 +661,7 @@ class MultiDiscrete(Space):
         return (a + 0.5) / self.nvec
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[tuple[int, ...]]:
-        a = _cells(np.asarray(vecs, dtype=float).reshape(-1, self.dim), self.nvec, self._top, self)
+        a = _cells(unit_rows(vecs, self.dim, self), self.nvec, self._top, self)
         return [tuple(int(x) for x in row) for row in a]
 
     def to_json(self, task: Any) -> Any:
@@ -673,7 +726,7 @@ class Dict(Space):
         return np.concatenate(cols, axis=1) if tasks else np.zeros((0, self.dim))
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[dict[str, Any]]:
-        v = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        v = unit_rows(vecs, self.dim, self)
         parts = {k: s.from_unit_batch(v[:, self._slices[k]]) for k, s in self.spaces.items()}
         return [{k: parts[k][i] for k in self.keys} for i in range(v.shape[0])]
 
@@ -689,10 +742,8 @@ class Dict(Space):
     def task_at(self, i: int) -> dict[str, Any]:
         if self.n is None:
             return super().task_at(i)
-        if not 0 <= int(i) < self.n:
-            raise InvalidTaskError(f"task index {i} is outside 0..{self.n - 1}")
         out = {}
-        rem = int(i)
+        rem = task_index(i, self.n)
         for k, s in reversed(list(self.spaces.items())):
             rem, j = divmod(rem, int(s.n))  # type: ignore[arg-type]
             out[k] = s.task_at(j)
@@ -713,6 +764,8 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
     if not isinstance(spec, Mapping) or "type" not in spec:
         raise ConfigError(f"a space spec is a dict with a 'type' key, got {_short(spec)}")
     kind = spec["type"]
+    if not isinstance(kind, str):  # an array raised numpy's "truth value is ambiguous" at the first comparison
+        raise ConfigError(f"a space spec's 'type' is the name of a kind of space, got {_short(kind)}")
     try:
         if kind == "Box":
             return Box(spec["low"], spec["high"], names=spec.get("names"))

@@ -100,6 +100,9 @@ def available_teachers(kind: str | None = None) -> list[str]:
 
 
 def teacher_class(name: str) -> type["Teacher"]:
+    if not isinstance(name, str):  # a list or dict raised a raw TypeError (unhashable) from the registry
+        raise ConfigError(f"a teacher is named by a string such as 'alp-gmm', got {type(name).__name__} {name!r:.60}; "
+                          "see magister.available_teachers()")
     _ensure_loaded(name)
     try:
         return _REGISTRY[name]
@@ -515,6 +518,13 @@ class Teacher:
                                   "magister.checkpoint.load_state(path) here")
         if not isinstance(state, dict) or "algorithm" not in state:
             raise CheckpointError("not a teacher state dict (missing 'algorithm'); use Teacher.state_dict() output")
+        if not isinstance(state["algorithm"], dict) or not isinstance(state.get("config", {}), dict):
+            # (a teacher that keeps no state of its own, uniform, took any 'algorithm'; a config that is not a dict
+            # skipped the check of the saved settings)
+            which = "algorithm" if not isinstance(state["algorithm"], dict) else "config"
+            raise CheckpointError(f"not a teacher state dict (its {which!r} entry is "
+                                  f"{type(state[which]).__name__} {state[which]!r:.60}, not a dict); use "
+                                  "Teacher.state_dict() output")
         if state.get("teacher") != self.name:
             raise CheckpointError(
                 f"state dict belongs to teacher {state.get('teacher')!r}, not {self.name!r}; "

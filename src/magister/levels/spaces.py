@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import settings
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Space, _cells, _check_indices, _refuse_masked, _short
+from ..spaces import Space, _cells, _check_indices, _refuse_masked, _short, sample_count, task_index, unit_rows
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
@@ -96,12 +96,13 @@ class SeedSpace(Space):
     def task_at(self, i: int) -> int:
         if self.n is None:
             return super().task_at(i)
-        return self.validate(int(i))
+        return task_index(i, self.n)
 
     def tasks_at(self, idx: Any) -> list[int]:
         if self.n is None:
             return super().tasks_at(idx)
-        out = [int(i) for i in idx]
+        out = idx.tolist() if type(idx) is np.ndarray and idx.dtype == np.int64 and idx.ndim == 1 else \
+            [i if type(i) is int else task_index(i, self.n) for i in idx]
         _check_indices(out, self.n)
         return out
 
@@ -115,12 +116,12 @@ class SeedSpace(Space):
         return ((s + 0.5) / self.limit).reshape(-1, 1)
 
     def from_unit_batch(self, vecs: np.ndarray) -> list[int]:
-        return _cells(np.asarray(vecs, dtype=float).reshape(-1), self.limit, self.limit - 1, self).tolist()
+        return _cells(unit_rows(vecs, 1, self).reshape(-1), self.limit, self.limit - 1, self).tolist()
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         if k is None:
             return int(rng.integers(self.limit))
-        return rng.integers(0, self.limit, size=int(k)).tolist()
+        return rng.integers(0, self.limit, size=sample_count(k)).tolist()
 
     def to_json(self, task: Any) -> int:
         return self.validate(task)
@@ -148,7 +149,7 @@ class MazeSpace(Space):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
             raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
         if isinstance(wall_density, (int, float, np.integer, np.floating)) and not isinstance(wall_density, bool):
-            lo = hi = float(wall_density)
+            lo = hi = float(min(max(wall_density, -1), 2))  # (the check below refuses it: float(10**400) overflowed)
             self.wall_density: float | list[float] = lo
         else:
             try:
@@ -213,7 +214,7 @@ class MazeSpace(Space):
         ``require_solvable`` a maze whose goal cannot be reached gets a straight L-shaped corridor from start to
         goal carved, and a solvable one is kept as it is, so a level's own features decode to it). A NaN
         coordinate names no maze and is refused."""
-        raw = np.asarray(vecs, dtype=float).reshape(-1, self.dim)
+        raw = unit_rows(vecs, self.dim, self)
         nan = np.isnan(raw).any(axis=1)
         if nan.any():  # (a NaN start crashed in int(), a NaN wall read as floor)
             raise InvalidTaskError(f"unit vector {int(np.argmax(nan))} holds a NaN: it names no task of {self!r} "
@@ -241,7 +242,7 @@ class MazeSpace(Space):
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         out = [mixed_maze(rng, self.size, self._density, self.labyrinths, require_solvable=self.require_solvable)
-               for _ in range(1 if k is None else int(k))]
+               for _ in range(1 if k is None else sample_count(k))]
         return out[0] if k is None else out
 
     def sample_simple(self, rng: np.random.Generator) -> Maze:

@@ -52,6 +52,9 @@ def available_models() -> list[str]:
 def make_model(name: str, **settings: Any) -> "LearnerModel":
     """Build a learner model by name: ``make_model("bkt", forgets=True)``."""
     available_models()
+    if not isinstance(name, str):  # a list raised "unhashable type", an array numpy's "truth value is ambiguous"
+        raise ConfigError(f"a learner model is named by a string, got {type(name).__name__} {name!r:.60}; "
+                          f"available: {', '.join(sorted(_MODELS))}")
     try:
         cls = _MODELS[name]
     except KeyError:

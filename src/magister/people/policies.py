@@ -25,6 +25,7 @@ the learner model says every prerequisite of its skill is mastered.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,24 @@ __all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", 
            "topological_order"]
 
 LEARNER = "learner"
+
+
+def _mapping(name: str, value: Any, what: str) -> dict[Any, Any]:
+    """Setting ``name`` as a dict (None: empty); anything but a mapping is a ConfigError (a string, a list or an
+    array raised Python's or numpy's own errors from ``dict()`` or ``.items()``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} is a dict of {what}, got {type(value).__name__} {value!r:.60}")
+    return dict(value)
+
+
+def _names(name: str, key: Any, value: Any) -> list[str]:
+    """One entry of ``prerequisites``: a list of skill names (a string was read letter by letter)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        raise ConfigError(f"{name}[{key!r}] is a list of skill names, got {type(value).__name__} {value!r:.60}"
+                          + (f"; write [{value!r}]" if isinstance(value, str) else ""))
+    return [str(x) for x in value]
 
 
 def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) -> list[str]:
@@ -118,7 +137,7 @@ class PeoplePolicy(Teacher):
             threshold = fraction("threshold", threshold, hint="a mastery level, or None for the model's own")
         few_tasks(space.n, "a people policy keeps a learner model per item")
         self.items = space.task_names()
-        skills = dict(skills or {})
+        skills = _mapping("skills", skills, "item names to skill names")
         names = set(self.items)
         unknown = [k for k in skills if k not in names]  # in the given order: keys of mixed types do not sort
         if unknown:
@@ -126,12 +145,16 @@ class PeoplePolicy(Teacher):
                               f"(strings: {self.items[:5]}{'...' if len(self.items) > 5 else ''})")
         self.item_skill = [str(skills.get(i, i)) for i in self.items]
         self.skill_names = list(dict.fromkeys(self.item_skill))
-        prereq = {str(k): [str(x) for x in v] for k, v in (prerequisites or {}).items()}
+        prereq = {str(k): _names("prerequisites", k, v)
+                  for k, v in _mapping("prerequisites", prerequisites, "skill names to lists of skill names").items()}
         self.order = topological_order(self.skill_names, prereq)
         self.prerequisites = prereq
         rank = {s: i for i, s in enumerate(self.order)}
         self.rank = np.array([rank[s] for s in self.item_skill], dtype=float)
-        self.model: LearnerModel = make_model(model or self.default_model, **dict(model_settings or {}))
+        if model is None or isinstance(model, str) and not model:  # (`model or ...` raised numpy's error for an array)
+            model = self.default_model
+        self.model: LearnerModel = make_model(model,
+                                              **_mapping("model_settings", model_settings, "learner model settings"))
         self._record_settings(model=self.model.name)
         self.threshold = None if threshold is None else float(threshold)
         self.explore = float(explore)
@@ -388,7 +411,7 @@ class SpacedReview(PeoplePolicy):
     default_model = "fsrs"
 
     def __init__(self, space, *, desired_retention: float | None = None, **kwargs: Any):
-        settings = dict(kwargs.pop("model_settings", None) or {})
+        settings = _mapping("model_settings", kwargs.pop("model_settings", None), "learner model settings")
         # not given: the model's own (model_settings), else 0.9. Before, model_settings={"desired_retention": 0.8}
         # alone made items due at the default 0.9 while the model used 0.8. Given in both places (or a fitted
         # model with its own, through use_model), the policy's decides when an item is due.
@@ -398,7 +421,7 @@ class SpacedReview(PeoplePolicy):
         desired_retention = number("desired_retention", desired_retention, 0.0, 1.0, low_open=True, high_open=True,
                                    hint="the predicted recall at which an item is due")
         settings.setdefault("desired_retention", desired_retention)
-        if kwargs.get("model", "fsrs") not in (None, "fsrs"):
+        if kwargs.get("model") is not None and not (isinstance(kwargs["model"], str) and kwargs["model"] == "fsrs"):
             raise ConfigError("spaced-review needs a memory model ('fsrs')")
         super().__init__(space, model_settings=settings, **kwargs)
         self.desired_retention = float(desired_retention)

@@ -26,6 +26,7 @@ whose old episodes are gone, drops them with :meth:`LevelTeacher.drop_pending`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any, Hashable
 
 import numpy as np
@@ -118,6 +119,9 @@ class LevelTeacher(Teacher):
         if infos is None:
             infos = [None] * len(enc)
         else:
+            if isinstance(infos, (str, bytes, dict)) or not isinstance(infos, Iterable):  # (list(5) raised TypeError)
+                raise ConfigError(f"give_back takes infos = one info dict (the proposal's info) per task, or None, got "
+                                  f"{type(infos).__name__} {infos!r:.60}. Nothing was given back.")
             infos = list(infos)
             if len(infos) != len(enc) or any(i is not None and not isinstance(i, dict) for i in infos):
                 raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "

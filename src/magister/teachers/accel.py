@@ -72,7 +72,7 @@ class ACCEL(ReplayTeacher):
         super().__init__(space, seed=seed, score_range=score_range, capacity=capacity, replay_prob=replay_prob,
                          prioritization=prioritization, temperature=temperature, staleness_coef=staleness_coef,
                          score_alpha=score_alpha, min_fill=min_fill)
-        if initial not in ("simple", "random"):
+        if not isinstance(initial, str) or initial not in ("simple", "random"):
             raise ConfigError(f"initial must be 'simple' (empty or simple levels) or 'random', got {initial!r}")
         edit_top = number("edit_top", edit_top, 0.0, 1.0, low_open=True, hint="a share of the buffer")
         n_children = whole("n_children", n_children, 1, hint="children per edited level, at most 64")

@@ -142,7 +142,7 @@ def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: s
 def _check_similarity(similarity: Any, n: int) -> np.ndarray:
     try:
         s = np.array(similarity, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: an int beyond any float)
         raise ConfigError("similarity must be a square matrix of numbers (a list of lists)") from None
     if s.shape != (n, n) or not np.isfinite(s).all():
         raise ConfigError(f"similarity must be a finite ({n}, {n}) matrix, one row and column per task of the "
@@ -403,7 +403,7 @@ class ContinualDesigner(_SequenceTeacher):
                  decay: float = 0.25, exposure: float = 0.5, n_candidates: int = 50, search_seed: int = 0,
                  seed=None, score_range=None):
         super().__init__(space, similarity=similarity, seed=seed, score_range=score_range)
-        if rule not in RULES:
+        if not isinstance(rule, str) or rule not in RULES:
             raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
         self.rule = rule
         self.decay = number("decay", decay, 0.0, 1.0, low_open=True)

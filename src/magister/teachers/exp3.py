@@ -113,7 +113,7 @@ class EXP3(CachedPolicy, Teacher):
                  seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
-        if reward not in _REWARDS:
+        if not isinstance(reward, str) or reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         if smoothing is not None:  # (numpy numbers too: np.float32(0.2) was refused by a hand-written check)
             number("smoothing", smoothing, 0.0, 1.0, high_open=True, hint="or None (cumulative EXP3)")

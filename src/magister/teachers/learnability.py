@@ -68,7 +68,7 @@ class Learnability(LevelTeacher):
                             ("eval_episodes", eval_episodes, 1), ("eval_interval", eval_interval, 1)):
             whole(name, v, lo)
         buffer_prob = fraction("buffer_prob", buffer_prob)
-        if prioritization not in ("uniform", "power"):
+        if not isinstance(prioritization, str) or prioritization not in ("uniform", "power"):
             raise ConfigError(f"learnability samples its buffer 'uniform' (the paper) or by 'power' of the "
                               f"learnability, got {prioritization!r}")
         size = int(min(capacity, space.n)) if space.n is not None else int(capacity)

@@ -108,7 +108,7 @@ class LPBandit(CachedPolicy, Teacher):
         if not fast > slow:
             raise ConfigError(f"fast ({fast}) must be larger than slow ({slow}): the fast EMA has the shorter memory")
         epsilon = fraction("epsilon", epsilon, hint="the uniform-exploration share")  # (np.float32(0.2) was refused)
-        if transform not in _TRANSFORMS:
+        if not isinstance(transform, str) or transform not in _TRANSFORMS:
             raise ConfigError(f"transform must be one of {_TRANSFORMS}, got {transform!r}")
         temperature = number("temperature", temperature, 0.0, low_open=True, hint="lower sharpens the preference")
         if reweight is not None:  # (numpy numbers were refused, as epsilon and denoise were)

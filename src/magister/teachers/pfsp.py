@@ -34,7 +34,7 @@ class PrioritizedFSP(OpponentTeacher):
                  epsilon: float = 0.05, latest: float = 0.0, rate: float = 0.05, prior: float = 2.0,
                  seed=None, score_range=None):
         super().__init__(space, pool=pool, latest=latest, rate=rate, prior=prior, seed=seed, score_range=score_range)
-        if weighting not in WEIGHTINGS:
+        if not isinstance(weighting, str) or weighting not in WEIGHTINGS:
             raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.weighting = weighting
         self.exponent = number("exponent", exponent, 0.0, low_open=True)

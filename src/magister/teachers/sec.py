@@ -74,7 +74,7 @@ class SEC(CachedPolicy, Teacher):
         self._aside = make_set_aside(space.n_tasks, set_aside, set_aside_window, review_after)
         self.alpha = rate("alpha", alpha)
         temperature = number("temperature", temperature, 0.0, low_open=True, hint="0.2 to 1.0 is typical")
-        if reward not in _REWARDS:
+        if not isinstance(reward, str) or reward not in _REWARDS:
             raise ConfigError(f"reward must be one of {_REWARDS}, got {reward!r}")
         whole("window", window, 1)
         self.temperature = float(temperature)

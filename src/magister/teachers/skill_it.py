@@ -111,7 +111,7 @@ class SkillIt(Teacher):
                 raise ConfigError(f"a dense skill graph over {n} skills is too large (limit {_MAX_DENSE})")
             try:
                 g = np.asarray(graph, dtype=float)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # (OverflowError: an int beyond any float)
                 raise ConfigError("graph must be an n x n list of lists of numbers") from None
             if g.shape != (n, n):
                 raise ConfigError(f"graph must be {n} x {n} (one row and column per skill of {space!r}), "

@@ -1,0 +1,277 @@
+"""Bad input to the public surface is a clear magister error and changes nothing (found by an input fuzzer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import ConfigError, InvalidScoreError, MagisterError
+from magister.levels.spaces import SeedSpace
+from magister.testing import ToyLearner, states_equal
+
+
+def _driven(name: str, space: mg.Space, steps: int = 10) -> mg.Teacher:
+    cls = mg.teacher_class(name)
+    t = cls(space, seed=4, **dict(getattr(cls, "conformance_kwargs", {})))
+    learner = ToyLearner(space)
+    for _ in range(steps):
+        x = t.propose()
+        t.observe(x, learner.attempt(x))
+    return t
+
+
+@pytest.mark.parametrize("name", ["exp3", "uniform", "alp-gmm"])
+def test_scores_in_a_masked_array_with_masked_entries_are_refused_not_taken_from_under_the_mask(name):
+    space = mg.Box([0, 0], [1, 1]) if name == "alp-gmm" else mg.Discrete(3)
+    t = _driven(name, space)
+    tasks = list(t.propose(2))
+    before = t.state_dict()
+    # the first score is masked (a missing outcome); numpy's asarray dropped the mask and 0.9 was recorded
+    with pytest.raises(InvalidScoreError, match=r"masked array.*position 0"):
+        t.observe_batch(tasks, np.ma.masked_array([0.9, 0.2], mask=[True, False]))
+    assert states_equal(before, t.state_dict())
+    t.observe_batch(tasks, np.ma.masked_array([0.9, 0.2], mask=[False, False]))  # a mask that hides nothing: fine
+    assert t.n_observed == before["n_observed"] + 2
+
+
+@pytest.mark.parametrize("infos", [5, object(), "ab", {"train": True}])
+def test_a_level_teachers_give_back_refuses_infos_that_are_not_one_dict_per_task(infos):
+    t = _driven("plr", SeedSpace(40))
+    task = t.propose()
+    before = t.state_dict()
+    with pytest.raises(ConfigError, match="give_back"):  # list(5) raised Python's "'int' object is not iterable"
+        t.give_back([task], infos)
+    assert states_equal(before, t.state_dict())
+    assert t.give_back([task], iter([None])) == 1  # an iterator of infos is fine
+
+
+_SPACES = [mg.Box([0, 0], [1, 2]), mg.Discrete(["a", "b", "c"]), mg.MultiDiscrete([2, 3]),
+           mg.Dict({"a": mg.Discrete(2), "b": mg.Box([0], [1])}), SeedSpace(5), SeedSpace()]
+
+
+@pytest.mark.parametrize("space", _SPACES + [mg.levels.spaces.MazeSpace(6)], ids=repr)
+@pytest.mark.parametrize("k", [-1, 1.5, True, "3", [2], object(), float("inf"), 2**64])
+def test_space_sample_refuses_a_count_that_is_not_a_whole_number_of_tasks(space, k):
+    # int(k) took 1.5 and True as 1, raised numpy's or Python's own errors, and a maze space drew mazes for ever
+    with pytest.raises(ConfigError, match=r"sample\(rng, k\) needs k"):
+        space.sample(np.random.default_rng(0), k)
+
+
+@pytest.mark.parametrize("space", _SPACES[:5], ids=repr)
+def test_space_sample_of_a_valid_count_is_unchanged(space):
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [space.to_json(x) for x in space.sample(a, np.int64(4))] == [space.to_json(x) for x in space.sample(b, 4)]
+    assert len(space.sample(a, 0)) == 0
+
+
+@pytest.mark.parametrize("space", [s for s in _SPACES if s.n is not None], ids=repr)
+@pytest.mark.parametrize("i", [None, "x", 1.5, True, float("inf"), float("nan"), [1], -1, 10**30])
+def test_task_at_refuses_what_is_no_task_index_with_an_invalid_task_error(space, i):
+    with pytest.raises(mg.InvalidTaskError, match="task index"):
+        space.task_at(i)
+    with pytest.raises(mg.InvalidTaskError, match="task index"):
+        space.tasks_at([0, i])
+    assert space.task_at(1.0) == space.task_at(np.int64(1)) == space.task_at(np.array(1)) == space.tasks_at([1])[0]
+
+
+@pytest.mark.parametrize("space", _SPACES + [mg.levels.spaces.MazeSpace(6)], ids=repr)
+@pytest.mark.parametrize("vecs", [None, "x", {}, [[0.5] * 7], 10**400, [object()]])
+def test_from_unit_refuses_what_is_no_unit_vector_with_an_invalid_task_error(space, vecs):
+    if isinstance(vecs, list) and len(vecs) == 1 and isinstance(vecs[0], list) and space.dim == 1:
+        vecs = [[0.5] * 3, [0.5]]  # (ragged) 7 coordinates fill 7 rows of one
+    with pytest.raises(mg.InvalidTaskError, match="unit vector"):
+        space.from_unit_batch(vecs)
+    with pytest.raises(mg.InvalidTaskError, match="unit vector"):
+        space.from_unit(vecs)
+
+
+@pytest.mark.parametrize("make", [mg.Box, lambda low, high, names: mg.MultiDiscrete([2, 2], names=names)])
+@pytest.mark.parametrize("names", [3, True, np.array(3), "ab", b"ab"])
+def test_dimension_names_that_are_not_a_list_of_names_are_a_config_error(make, names):
+    # a number raised "'int' object is not iterable"; "ab" named the two dimensions "a" and "b"
+    with pytest.raises(ConfigError, match="names are a list of 2 names"):
+        make([0, 0], [1, 1], names=names)
+    assert make([0, 0], [1, 1], names=("a", "b")).names == ["a", "b"]
+    with pytest.raises(ConfigError, match=r"write names=\['speed'\]"):
+        mg.Box([0], [1], names="speed")
+
+
+@pytest.mark.parametrize("spec", [{"type": np.array(["Box", "Dict"])}, {"type": ["Box"]}, {"type": None}])
+def test_a_space_spec_whose_type_is_not_a_name_is_a_config_error(spec):
+    with pytest.raises(ConfigError, match="'type' is the name of a kind of space"):
+        mg.space_from_spec(spec)
+
+
+def test_numbers_beyond_any_float_in_space_settings_are_a_config_error():
+    with pytest.raises(ConfigError, match="wall_density must lie in"):
+        mg.levels.spaces.MazeSpace(6, wall_density=10**400)
+    with pytest.raises(ConfigError, match="is a number"):
+        mg.Discrete([10**400, "b"])
+
+
+@pytest.mark.parametrize("name", [[], {}, 3, None])
+def test_make_teacher_refuses_a_name_that_is_not_a_string(name):
+    with pytest.raises(ConfigError, match="a teacher is named by a string"):
+        mg.make_teacher(name, mg.Discrete(3))
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, True, [1], np.array(3)])
+def test_a_seed_of_the_wrong_type_is_a_magister_error_and_still_a_type_error(seed):
+    with pytest.raises(MagisterError, match="seed must be an int") as e:
+        mg.make_teacher("uniform", mg.Discrete(3), seed=seed)
+    assert isinstance(e.value, TypeError)
+
+
+@pytest.mark.parametrize("teacher, setting", [
+    ("accel", "initial"), ("plr", "prioritization"), ("learnability", "prioritization"),
+    ("continual-designer", "rule"), ("exp3", "reward"), ("sec", "reward"), ("lp-bandit", "transform"),
+    ("pfsp", "weighting"), ("riac", "child_lp"), ("riac", "cuts")])
+def test_a_choice_setting_given_an_array_is_a_config_error_not_numpys_ambiguous_truth_value(teacher, setting):
+    space = {"continuous": mg.Box([0, 0], [1, 1]), "level": SeedSpace(20)}.get(mg.teacher_class(teacher).kind,
+                                                                                 mg.Discrete(4))
+    with pytest.raises(ConfigError, match=r"array\(\['a', 'b'\]"):  # the check's own message, naming the value
+        mg.make_teacher(teacher, space, **{setting: np.array(["a", "b"])})
+
+
+@pytest.mark.parametrize("teacher, setting", [("continual-order", "similarity"), ("skill-it", "graph")])
+def test_a_matrix_setting_of_an_integer_beyond_any_float_is_a_config_error(teacher, setting):
+    with pytest.raises(ConfigError, match=setting):
+        mg.make_teacher(teacher, mg.Discrete(3), **{setting: [[10**400] * 3] * 3})
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("skills", "x"), ("skills", [1, 2]), ("prerequisites", "x"), ("prerequisites", {"0": 1}),
+    ("prerequisites", {"0": "1"}), ("model_settings", "x"), ("model_settings", b"x"), ("model", [[]]),
+    ("model", np.array([1, 2]))])
+@pytest.mark.parametrize("teacher", ["mastery-learning", "spaced-review"])
+def test_people_policies_refuse_malformed_settings_with_a_config_error(teacher, setting, value):
+    with pytest.raises(ConfigError, match=setting if setting != "model" else "model"):
+        mg.make_teacher(teacher, mg.Discrete(3), **{setting: value})
+
+
+@pytest.mark.parametrize("entry, value", [("algorithm", "x"), ("algorithm", None), ("config", "x"), ("config", [])])
+def test_load_state_dict_refuses_an_algorithm_or_config_entry_that_is_not_a_dict(entry, value):
+    t = _driven("uniform", mg.Box([0, 0], [1, 1]))  # keeps no state of its own: it took any 'algorithm'
+    state = t.state_dict()
+    state[entry] = value
+    with pytest.raises(mg.CheckpointError, match=f"its '{entry}' entry is"):
+        t.load_state_dict(state)
+
+
+def test_numpys_masked_constant_is_refused_as_a_score_without_numpys_warning():
+    import warnings
+
+    for name, space in (("exp3", mg.Discrete(3)), ("plr", SeedSpace(40))):  # a bounded and an open score range
+        t = _driven(name, space)
+        task = t.propose()
+        before = t.state_dict()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warned "converting a masked element to nan"
+            with pytest.raises(InvalidScoreError, match="masked constant"):
+                t.observe(task, np.ma.masked)
+        assert states_equal(before["algorithm"], t.state_dict()["algorithm"])
+
+
+# ------------------------------------------------------------------------------------------ the fuzzer
+class _Opaque:
+    def __repr__(self) -> str:
+        return "_Opaque()"
+
+
+def _malformed_tasks(space: mg.Space, good) -> list:
+    """Tasks no space takes, whatever its kind, plus a few of the space's own kind that are out of it."""
+    out = [None, "no-such-task", b"x", True, np.bool_(False), [], [[[0.5]]], {"q": 1}, _Opaque(), 10**400, 2**64,
+           float("nan"), float("inf"), -1, 1 + 2j, {1}, np.array([_Opaque()], dtype=object), np.array("zz"),
+           np.array([0.5, 0.5, 0.5], dtype=np.float16), ..., ()]
+    if isinstance(space, mg.Box):
+        d = space.dim
+        out += [[0.5] * (d + 1), np.full((2, d), 0.5), ["a"] * d, [True] * d, [None] * d, [10**400] * d,
+                space.high + 1, [float("nan")] * d, np.array([_Opaque()] * d, dtype=object)]
+    elif isinstance(space, mg.MultiDiscrete):
+        d = space.dim
+        out += [[int(v) for v in space.nvec], [0] * (d + 1), [0.5] * d, ["0"] * d, [False] * d, [2**64] * d,
+                [[0]] * d, [float("nan")] * d]
+    elif isinstance(space, mg.Dict):
+        out += [{}, {k: None for k in space.keys}, {**good, "extra": 1}, list(good.values())]
+    elif space.n is not None:
+        out += [space.n, 1.5, [0], np.array([0]), 1e300]
+    return out
+
+
+_BAD_SCORES = [float("nan"), float("inf"), -float("inf"), "0.5", None, [0.5], np.array([0.5]), 10**400, 0.5 + 0j,
+               b"0.5", {}, _Opaque(), np.array(_Opaque(), dtype=object), np.float16("nan"), {0.5}, np.ma.masked]
+_BAD_K = [0, -1, 1.5, True, "3", 10**30, [2], np.float64(2.0), np.array([2]), float("nan"), _Opaque()]
+
+
+def _bad_batches(space: mg.Space, goods: list) -> list[tuple]:
+    n = len(goods)
+    return [(goods, [0.5] * (n - 1)), (goods, [0.5] * (n + 1)), ([], [0.5]), (goods, []), (None, [0.5]),
+            (goods, None), (5, [0.5]), (goods, "ab"), (goods, ["a"] * n), (goods, np.full((n, 1), 0.5)),
+            (goods, set(range(n))), (goods, dict.fromkeys(range(n), 0.5)), (goods, [None] * n),
+            (goods, np.array([_Opaque()] * n, dtype=object)), (goods, [0.5] * (n - 1) + [float("nan")]),
+            (goods, [[0.5]] * n), ("abc", [0.5] * 3), ({"a": 1}, [0.5]), ({0}, [0.5]),
+            (goods[:-1] + [None], [0.5] * n), (goods, [10**400] * n),
+            (goods, np.ma.masked_array([0.5] * n, mask=[True] + [False] * (n - 1))), (np.array(0), [0.5])]
+
+
+def _spaces_of(kind: str) -> list[mg.Space]:
+    return {"continuous": [mg.Box([0.0, -5.0], [1.0, 5.0], names=["a", "b"]),
+                           mg.Dict({"level": mg.Discrete(3), "speed": mg.Box([0.5], [2.0])})],
+            "discrete": [mg.Discrete(["add", "sub", "mul", "div"]), mg.MultiDiscrete([3, 4])],
+            "level": [SeedSpace(40), mg.levels.spaces.MazeSpace(6, wall_density=0.2)],
+            "any": [mg.Discrete(7), mg.Box([0.0] * 3, [1.0, 2.0, 10.0])]}[kind]
+
+
+def _fuzz_cases():
+    for name in mg.available_teachers():
+        for space in _spaces_of(mg.teacher_class(name).kind):
+            yield pytest.param(name, space, id=f"{name}-{type(space).__name__}")
+
+
+@pytest.mark.parametrize("name, space", list(_fuzz_cases()))
+def test_fuzzed_bad_input_is_a_magister_error_and_changes_nothing(name, space):
+    """Every registered teacher, malformed input to observe, observe_batch, propose and load_state_dict (a seeded
+    draw from the lists above: wrong shapes and types, tasks out of the space, NaN or text scores, mismatched or
+    empty batches, state dicts with missing, extra or mistyped entries): each call raises a MagisterError (never
+    numpy's or Python's own) and leaves a teacher whose state and next proposals are those of its untouched copy."""
+    import copy
+
+    rng = np.random.default_rng(23)
+    base = _driven(name, space, steps=8)
+    good = base.propose()
+    goods = list(base.propose(3))
+    calls = [(f"observe({t!r:.40}, 0.5)", lambda x, t=t: x.observe(t, 0.5)) for t in _malformed_tasks(space, good)]
+    calls += [(f"observe(good, {s!r:.40})", lambda x, s=s: x.observe(good, s)) for s in _BAD_SCORES]
+    calls += [(f"observe_batch({a!r:.40}, {b!r:.40})", lambda x, a=a, b=b: x.observe_batch(a, b))
+              for a, b in _bad_batches(space, goods)]
+    calls += [(f"propose({k!r:.40})", lambda x, k=k: x.propose(k)) for k in _BAD_K]
+    calls += [(f"propose_with_info({k!r:.40})", lambda x, k=k: x.propose_with_info(k)) for k in _BAD_K[:4]]
+    state = base.state_dict()
+    for key in ("teacher", "space", "rng", "n_observed", "algorithm"):
+        for value in (None, "x", [], -1, 1.5, _Opaque()):
+            bad = copy.deepcopy(state)
+            bad[key] = value
+            calls.append((f"load_state_dict({key}={value!r})", lambda x, bad=bad: x.load_state_dict(bad)))
+    bad = copy.deepcopy(state)
+    del bad["rng"]
+    calls += [("load_state_dict(no rng)", lambda x, bad=bad: x.load_state_dict(bad)),
+              ("load_state_dict(None)", lambda x: x.load_state_dict(None))]
+    if hasattr(base, "give_back"):
+        calls += [(f"give_back([{t!r:.40}])", lambda x, t=t: x.give_back([t])) for t in _malformed_tasks(space, good)]
+        calls += [("give_back(infos=5)", lambda x: x.give_back([good], 5))]
+    picked = sorted(rng.choice(len(calls), size=min(len(calls), 60), replace=False))
+    for i in picked:
+        what, call = calls[i]
+        t, twin = copy.deepcopy(base), copy.deepcopy(base)
+        try:
+            call(t)
+        except MagisterError as e:
+            assert str(e), f"{name}: {what} raised an empty {type(e).__name__}"
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"{name} on {space!r}: {what} raised {type(e).__name__}: {e}") from None
+        else:
+            raise AssertionError(f"{name} on {space!r}: {what} was accepted")
+        assert states_equal(t.state_dict(), twin.state_dict()), f"{name}: refused {what} changed the state"
+        a, b = t.propose(3), twin.propose(3)
+        assert [space.to_json(x) for x in a] == [space.to_json(x) for x in b], f"{name}: {what} changed proposals"
