@@ -40,7 +40,6 @@ Figures: docs/examples.md.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
@@ -151,18 +150,12 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_den
 def budget(steps: int | None) -> int:
     """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000; 0, a negative or a non-number refused
     (0 used to run the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError)."""
-    from magister.errors import ConfigError
-    from magister.settings import whole
+    from magister.settings import whole, whole_from_env
 
     if steps is not None:
         return whole("steps", steps)
-    text = os.environ.get("MAGISTER_EXAMPLE_STEPS", "100000")
-    hint = "set it to a number of env steps such as 20000, or unset it for the example's 100,000"
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"MAGISTER_EXAMPLE_STEPS must be a whole number >= 1, got {text!r}; {hint}") from None
-    return whole("MAGISTER_EXAMPLE_STEPS", value, hint=hint)
+    return whole_from_env("MAGISTER_EXAMPLE_STEPS", 100_000, hint="set it to a number of env steps such as 20000, "
+                          "or unset it for the example's 100,000")
 
 
 def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:

@@ -83,6 +83,22 @@ def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint
     return int(value)
 
 
+def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:
+    """The whole number ``>= 1`` that the environment variable ``variable`` holds, ``default`` when it is unset;
+    text that is no whole number (``100k``), 0 or a negative is a ``ConfigError`` naming the variable."""
+    import os
+
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a whole number >= 1, got {text!r}" + (f"; {hint}" if hint else "")
+                          ) from None
+    return whole(variable, value, hint=hint)
+
+
 def short_number(v: Any) -> str:
     """``repr(v)``, shortened for an integer of hundreds of digits."""
     text = repr(v)
