@@ -13,8 +13,8 @@ tokenizers = pytest.importorskip("tokenizers")
 
 import magister as mg  # noqa: E402
 from magister.data import PromptCurriculum  # noqa: E402
-from magister.data.grpo import (CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer, add_prompt_curriculum,  # noqa: E402
-                                load_curriculum_checkpoint)
+from magister.data.grpo import (CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer,  # noqa: E402
+                                CurriculumRepeatSampler, add_prompt_curriculum, load_curriculum_checkpoint)
 
 N = 16  # prompts: "i+i=" for i < N; category "low" (i < 8) and "high"
 
@@ -123,33 +123,94 @@ def test_learnability_over_prompts_moves_to_the_prompts_solved_half_the_time(tmp
     assert teacher.pass_rate[seen].tolist() == [0.5 if i % 2 else 1.0 for i in seen]
 
 
-def test_checkpoint_holds_the_curriculum_and_resume_continues_it(tmp_path):
-    def setup(out):
-        reward = Rewards(half=range(8, N))
-        teacher = mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0)
-        cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
-        trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
-                                        args=_config(out, 6, save_strategy="steps", save_steps=3),
-                                        train_dataset=_dataset(), curriculum=cur)
-        return trainer, cur, reward
+def _resumable(out, steps, save, **kw):
+    reward = Rewards(half=range(8, N))
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+    trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
+                                    args=_config(out, steps, save_strategy="steps", save_steps=save, **kw),
+                                    train_dataset=_dataset(), curriculum=cur)
+    generated_at: list[int] = []  # TRL's micro-step count at each generation
+    generate = trainer._generate_and_score_completions
 
-    full, cur_full, full_reward = setup(tmp_path / "full")
+    def spy(batch):
+        generated_at.append(trainer._step)
+        return generate(batch)
+
+    trainer._generate_and_score_completions = spy
+    return trainer, cur, reward, generated_at
+
+
+def test_checkpoint_holds_the_curriculum_and_resume_continues_it(tmp_path):
+    full, cur_full, _, _ = _resumable(tmp_path / "full", 6, 3)
     full.train()
     ckpt = tmp_path / "full" / "checkpoint-3"
     assert (ckpt / CHECKPOINT_NAME).exists()
 
-    resumed, cur, reward = setup(tmp_path / "resumed")
+    resumed, cur, reward, _ = _resumable(tmp_path / "resumed", 6, 3)
     load_curriculum_checkpoint(cur, ckpt)
     at_save = cur.step
     assert 3 <= at_save <= 5 and cur.history == cur_full.history[:at_save]
     assert cur.teacher.n_observed == 3 * 2, "three generation steps of two prompts were fed back before the save"
+    assert cur.pending == at_save - 3, "the generation batches fetched ahead wait to be handed out again"
     resumed.train(resume_from_checkpoint=str(ckpt))
     assert len(reward.calls) == 3, "only the remaining steps ran"
-    # the stream continues where it was saved: the next proposals come from the restored generator and teacher
-    assert cur.history[:at_save] == cur_full.history[:at_save] and cur.step > at_save
-    assert cur.history[at_save] == cur_full.history[at_save]
-    # the generation batch fetched ahead before the save (proposal at_save - 1) is not replayed
-    assert reward.calls[0] == full_reward.calls[at_save], "the first resumed step scores the next proposal"
+    assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+
+
+@pytest.mark.parametrize("steps,save,kw", [
+    (6, 3, {}),  # mid-epoch (8 generation batches an epoch), the loader one batch ahead at the save
+    (7, 2, dict(gradient_accumulation_steps=3, steps_per_generation=1)),  # updates of 3, 3, 2 batches; 2 epoch ends
+    (6, 2, dict(num_iterations=2)),  # blocks of two steps, the checkpoint between two
+    (6, 3, dict(dataloader_num_workers=1)),  # a loader worker fetches further ahead
+])
+def test_a_resume_from_a_mid_epoch_checkpoint_repeats_the_uninterrupted_run(tmp_path, steps, save, kw):
+    """``ignore_data_skip`` restarted a whole epoch at the checkpoint (its end, the gradient-accumulation groups and
+    state.epoch moved), and the generation batch the loader had fetched ahead at the save was never trained: every
+    step after the resume trained the next prompts, one generation batch off, and the teacher heard other rewards.
+    The resumed run now repeats the uninterrupted one: prompts, curriculum log, teacher, weights."""
+    full, cur_full, full_reward, _ = _resumable(tmp_path / "full", steps, save, **kw)
+    full.train()
+    resumed, cur, reward, _ = _resumable(tmp_path / "resumed", steps, save, **kw)
+    ckpt = tmp_path / "full" / f"checkpoint-{save}"
+    load_curriculum_checkpoint(cur, ckpt)
+    resumed.train(resume_from_checkpoint=str(ckpt))
+    assert reward.calls and reward.calls == full_reward.calls[-len(reward.calls):]
+    assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+    assert cur.attempts.tolist() == cur_full.attempts.tolist() and cur.pending == cur_full.pending
+    assert resumed.state.epoch == full.state.epoch and resumed.state.global_step == full.state.global_step == steps
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters()))
+
+
+def test_a_resume_inside_a_generation_block_keeps_the_later_blocks_where_they_were(tmp_path):
+    """TRL counts its micro-steps from 0 again on resume and generates at every multiple of the block: from a
+    checkpoint inside a block, every later block (and the sampler's, a whole epoch restarted there) began at the
+    checkpoint instead of where it did. The rest of the interrupted block gets the next prompts (TRL saves no
+    completions); the blocks after it fall where they did."""
+    full, cur_full, _, full_at = _resumable(tmp_path / "full", 10, 3, num_iterations=2)
+    full.train()
+    resumed, cur, reward, resumed_at = _resumable(tmp_path / "resumed", 10, 3, num_iterations=2)
+    load_curriculum_checkpoint(cur, tmp_path / "full" / "checkpoint-3")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-3"))
+    assert full_at == [0, 2, 4, 6, 8]
+    assert resumed_at == [3, 4, 6, 8], "a block for the rest of the interrupted one, then the blocks as they were"
+    assert resumed.state.epoch == full.state.epoch
+    assert cur.groups_observed == cur_full.groups_observed + 2 and cur.pending == cur_full.pending
+
+
+def test_the_sampler_pass_resumed_inside_a_block_gives_the_rest_of_it_the_next_prompts_and_draws_nothing_ahead():
+    cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(N), seed=0), seed=0)
+    sampler = CurriculumRepeatSampler(cur, prompts_per_generation=2, num_generations=4, repeat_count=3)
+    assert len(sampler) == 8 * 2 * 4 * 3  # 8 blocks of 3 loader batches of 8 indices
+    with pytest.raises(mg.ConfigError, match="cannot resume 24 batches into a pass of 24"):
+        sampler.resume_pass_at(24)
+    sampler.resume_pass_at(4)  # one block and one batch of the next trained
+    assert cur.step == 0, "nothing is drawn"
+    out = list(sampler)
+    assert len(out) == len(sampler) - 4 * 8 and cur.step == 7  # 2 batches of a block, then 6 whole blocks
+    rows = [out[k:k + 8] for k in range(0, len(out), 8)]
+    assert rows[0] == rows[1] != rows[2] and rows[2] == rows[3] == rows[4]
+    assert len(list(sampler)) == len(sampler), "the next pass is whole"
 
 
 def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):

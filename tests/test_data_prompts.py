@@ -254,3 +254,48 @@ def test_max_history_bounds_the_log_and_the_saved_state(by_prompt):
     assert resumed.next_prompts(4).tolist() == full.next_prompts(4).tolist()
     with pytest.raises(ConfigError, match="max_history"):
         make(max_history=0)
+
+
+def test_batches_handed_out_before_a_save_are_handed_out_again_when_loaded_with_replay_pending(tmp_path):
+    """A data loader fetches generation batches ahead: the state saved at a checkpoint had drawn them, and a run
+    resumed from it drew the next ones instead, so it never trained the prompts the uninterrupted run trained."""
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    cur = make()
+    _run(cur, 3, np.random.default_rng(0))
+    assert cur.pending == 0
+    ahead = [cur.next_prompts(4), cur.next_prompts(4)]  # fetched ahead, no rewards yet
+    assert cur.pending == 2
+    cur.save(tmp_path / "c.ckpt")
+    step, history = cur.step, list(cur.history)
+
+    resumed = make()
+    resumed.load(tmp_path / "c.ckpt", replay_pending=True)
+    before = resumed.teacher.to_bytes()
+    assert [resumed.next_prompts(4).tolist() for _ in ahead] == [a.tolist() for a in ahead]
+    assert resumed.step == step and resumed.history == history and resumed.teacher.to_bytes() == before
+    for a in ahead:  # their rewards answer them, oldest first; then the stream goes on as the saved one
+        resumed.observe(np.repeat(a, 4), np.ones(16))
+        cur.observe(np.repeat(a, 4), np.ones(16))
+    assert resumed.pending == cur.pending == 0
+    assert resumed.next_prompts(4).tolist() == cur.next_prompts(4).tolist()
+
+    held = make()  # without replay_pending they stay waiting for a caller that holds them
+    held.load(tmp_path / "c.ckpt")
+    assert held.pending == 2 and held.step == step
+    held.next_prompts(4)
+    assert held.step == step + 1, "the teacher proposed a new batch"
+
+    old = make()  # a state saved before the waiting batches were saved
+    state = make().state_dict()
+    del state["pending"]
+    old.load_state_dict(state, replay_pending=True)
+    assert old.pending == 0
+    with pytest.raises(ConfigError, match="malformed"):
+        old.load_state_dict(dict(state, pending=[np.array([15])]))
+    other = make()
+    other.load(tmp_path / "c.ckpt", replay_pending=True)
+    with pytest.raises(ConfigError, match="batches of 4 prompts"):
+        other.next_prompts(2)
+    assert other.next_prompts(4).tolist() == ahead[0].tolist()

@@ -26,13 +26,18 @@ What it does:
   checkpoint folder (``magister_curriculum.ckpt``); to resume, build the
   trainer and curriculum as before, call :func:`load_curriculum_checkpoint`
   with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)``.
-  ``args.ignore_data_skip`` is set: on resume the Trainer would otherwise
-  replay the sampler to skip the batches already trained, which would ask the
-  teacher for proposals again; the curriculum restores its own position. The
-  generation batch the loader had fetched ahead when the checkpoint was written
-  was chosen but never trained; the resumed run starts with the next one. A checkpoint inside a generation
+  The generation batches the loader had fetched ahead at the save (chosen, never
+  generated for) are handed out again first, and where ``Trainer`` skips the
+  batches of a resumed epoch already trained, the sampler's pass leaves them out
+  (nothing is drawn: ``Trainer`` skipping them itself would ask the teacher for
+  prompts nobody trains), so a resumed run trains the prompts, in the same updates
+  and epochs, of the uninterrupted one. TRL's micro-step count, which it does not
+  save, is set to match, so its generation blocks fall where they did. A checkpoint inside a generation
   block (``num_iterations > 1`` or ``steps_per_generation > gradient_accumulation_steps``) loses the rest of
-  that block: TRL does not save its completions, and the resumed run starts a new block with the next prompts.
+  that block: TRL does not save its completions, and the rest of the block is trained on a new block of the
+  next prompts; the blocks after it fall where they did. (Before ``Trainer.get_resumed_dataloader`` existed in
+  ``transformers``, ``args.ignore_data_skip`` is set instead: a resumed run starts a whole epoch at the
+  checkpoint.)
 
 :class:`CurriculumGRPOTrainer` is the same as a subclass
 (``CurriculumGRPOTrainer(curriculum=..., model=..., ...)``).
@@ -58,6 +63,7 @@ import types
 from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError, InvalidScoreError, missing_extra_import
+from ..settings import whole
 
 try:
     from torch.utils.data import Sampler
@@ -66,6 +72,7 @@ try:
 except ImportError as _e:
     raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
 
+from .hf import _resume_through_sampler
 from .prompts import PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
@@ -83,6 +90,8 @@ class CurriculumRepeatSampler(Sampler[int]):
     One iteration (a nominal epoch) is ``max(1, n_prompts // prompts_per_generation)``
     generation batches; iterating again continues the curriculum's stream.
     Prompts are chosen lazily, when the data loader reaches a new generation batch.
+    The data loader's batches are one generation batch each (``prompts_per_generation * num_generations``
+    indices), so each block of prompts spans ``repeat_count`` of them.
     """
 
     def __init__(self, curriculum: PromptCurriculum, *, prompts_per_generation: int, num_generations: int,
@@ -92,14 +101,29 @@ class CurriculumRepeatSampler(Sampler[int]):
         self.num_generations = int(num_generations)
         self.repeat_count = int(repeat_count)
         self.batches_per_epoch = max(1, curriculum.n_prompts // self.prompts_per_generation)
+        self._pass_start = 0  # loader batches of the next pass trained before a resume (resume_pass_at)
 
     def __len__(self) -> int:
         return self.batches_per_epoch * self.prompts_per_generation * self.num_generations * self.repeat_count
 
+    def resume_pass_at(self, trained: int) -> None:
+        """Make the next pass start ``trained`` loader batches in (a ``Trainer`` resumed mid-epoch trained
+        those): its passes then end where the uninterrupted run's did. Nothing is drawn. A resume inside a block
+        (``trained`` not a multiple of ``repeat_count``) gives the rest of that block the next prompts."""
+        total = self.batches_per_epoch * self.repeat_count
+        trained = whole("trained", trained, 0, hint="the loader batches of the pass trained before the resume")
+        if trained >= total:
+            raise ConfigError(f"cannot resume {trained} batches into a pass of {total} generation batches; build "
+                              "the trainer with the settings of the run that saved the checkpoint")
+        self._pass_start = trained
+
     def __iter__(self) -> Iterator[int]:
-        for _ in range(self.batches_per_epoch):
+        left, self._pass_start = self.batches_per_epoch * self.repeat_count - self._pass_start, 0
+        while left > 0:
             prompts = self.curriculum.next_prompts(self.prompts_per_generation).tolist()
-            for _ in range(self.repeat_count):
+            blocks = (left - 1) % self.repeat_count + 1  # the rest of a block a resume fell into, then whole ones
+            left -= blocks
+            for _ in range(blocks):
                 for i in prompts:
                     for _ in range(self.num_generations):
                         yield i
@@ -177,12 +201,16 @@ class PromptCurriculumCallback(TrainerCallback):
 
 
 def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str | os.PathLike) -> None:
-    """Restore ``curriculum`` from a Trainer checkpoint folder written with :class:`PromptCurriculumCallback`."""
+    """Restore ``curriculum`` from a Trainer checkpoint folder written with :class:`PromptCurriculumCallback`.
+
+    The generation batches the data loader had fetched ahead at the save, chosen but never generated for, are
+    handed out again first (``replay_pending=True``), so ``trainer.train(resume_from_checkpoint=...)`` trains the
+    prompts the uninterrupted run trained."""
     path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT_NAME)
     if not os.path.exists(path):
         raise ConfigError(f"{path} does not exist: the checkpoint was saved without a prompt curriculum "
                           "(add_prompt_curriculum adds the callback that writes it)")
-    curriculum.load(path)
+    curriculum.load(path, replay_pending=True)
 
 
 def _reward_index(trainer: Any, reward: int | str | None) -> int:
@@ -246,12 +274,27 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     prompts_per_generation = args.generation_batch_size // trainer.num_generations
     repeat = trainer.num_iterations * args.steps_per_generation
 
+    samplers: list[CurriculumRepeatSampler] = []
+
     def _get_train_sampler(self: Any, dataset: Any = None) -> Sampler[int]:
-        return CurriculumRepeatSampler(curriculum, prompts_per_generation=prompts_per_generation,
-                                       num_generations=self.num_generations, repeat_count=repeat)
+        samplers[:] = [CurriculumRepeatSampler(curriculum, prompts_per_generation=prompts_per_generation,
+                                               num_generations=self.num_generations, repeat_count=repeat)]
+        return samplers[0]
+
+    def resume_pass_at(trained: int) -> None:
+        samplers[0].resume_pass_at(trained)
+        # TRL counts micro-steps from 0 again on resume (its _step is not saved) and generates whenever the count
+        # is a multiple of the block: counted from the epoch's start (an epoch is whole blocks), its blocks start
+        # where the sampler's do, also after a resume inside a block
+        if hasattr(trainer, "_step"):
+            trainer._step = trained
 
     trainer._get_train_sampler = types.MethodType(_get_train_sampler, trainer)  # type: ignore[method-assign]
-    args.ignore_data_skip = True
+    # Trainer must not skip the trained batches by drawing them (that asks the teacher for prompts nobody trains):
+    # the sampler's pass leaves them out; before Trainer.get_resumed_dataloader, nothing is skipped (a resumed run
+    # then starts a whole epoch at the checkpoint)
+    if not _resume_through_sampler(trainer, resume_pass_at):
+        args.ignore_data_skip = True
     trainer.add_callback(PromptCurriculumCallback(curriculum))
     trainer.prompt_curriculum = curriculum  # type: ignore[attr-defined]
     return trainer

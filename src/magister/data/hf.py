@@ -65,7 +65,7 @@ import math
 import os
 import types
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from ..checkpoint import load_state, save_state
 from ..errors import ConfigError, missing_extra_import
@@ -160,6 +160,29 @@ def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *,
 def _is_causal_lm(model: Any) -> bool:
     name = type(model).__name__
     return name.endswith("LMHeadModel") or "CausalLM" in name
+
+
+def _resume_through_sampler(trainer: Trainer, resume_pass_at: Callable[[int], None]) -> bool:
+    """Make a resumed ``trainer`` leave out its epoch's trained batches through the sampler: where ``Trainer``
+    would skip the first ``n`` batches of the resumed epoch (drawing and discarding them, which asks a curriculum
+    for batches nobody trains), it calls ``resume_pass_at(n)`` and keeps the data loader, whose pass must then
+    yield only the rest of the epoch. Shared by the ``Trainer`` and TRL ``GRPOTrainer`` integrations.
+
+    Returns False, changing nothing, where ``Trainer`` has no ``get_resumed_dataloader`` (older
+    ``transformers``): the caller sets ``args.ignore_data_skip``, and a resumed run then starts a whole epoch at
+    the checkpoint."""
+    if not hasattr(trainer, "get_resumed_dataloader"):
+        return False
+
+    def get_resumed_dataloader(self: Trainer, dataloader: Any, num_batches: int) -> Any:
+        # With ignore_data_skip, Trainer restarted a whole epoch at the checkpoint: the gradient-accumulation
+        # groups, the epoch ends (evaluations and saves per epoch) and state.epoch then fell elsewhere than in the
+        # uninterrupted run, which it no longer repeated
+        resume_pass_at(num_batches)
+        return dataloader
+
+    trainer.get_resumed_dataloader = types.MethodType(get_resumed_dataloader, trainer)  # type: ignore[method-assign]
+    return True
 
 
 def _check_dataset(dataset: Any, sampler: SkillSampler) -> None:
@@ -258,17 +281,7 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
                 self.args.ignore_data_skip = True
         return original_train(resume_from_checkpoint, *args, **kwargs)
 
-    def get_resumed_dataloader(self, dataloader: Any, num_batches: int) -> Any:
-        # the epoch's first num_batches were trained before the checkpoint: the sampler's pass leaves them out
-        # (drawing nothing). With ignore_data_skip, Trainer restarted a whole epoch at the checkpoint: the
-        # gradient-accumulation groups, the epoch ends (evaluations and saves per epoch) and state.epoch then fell
-        # elsewhere than in the uninterrupted run, which it no longer repeated
-        sampler.resume_pass_at(num_batches)
-        return dataloader
-
-    resumable_epochs = hasattr(trainer, "get_resumed_dataloader")
-    if resumable_epochs:
-        trainer.get_resumed_dataloader = types.MethodType(get_resumed_dataloader, trainer)
+    resumable_epochs = _resume_through_sampler(trainer, sampler.resume_pass_at)
     trainer.train = types.MethodType(train, trainer)
     if train_feedback:
         original = trainer.compute_loss

@@ -42,6 +42,7 @@ any other loop calls :meth:`next_prompts` and :meth:`observe` itself.
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -59,6 +60,8 @@ __all__ = ["PromptCurriculum", "group_scores"]
 
 _FEEDBACK = ("pass_rate", "abs_advantage")
 _EPS = 1e-4
+#: the most prompt batches kept waiting for their rewards (a loader's look-ahead is a few)
+_MAX_PENDING = 1024
 
 
 def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -159,6 +162,10 @@ class PromptCurriculum:
         self.attempts = np.zeros(self.n_prompts, dtype=np.int64)
         self.reward_sum = np.zeros(self.n_prompts)
         self.groups_observed = 0
+        # batches handed out by next_prompts whose rewards have not come (each observe call answers the oldest),
+        # and those to hand out again after a resume (load(..., replay_pending=True))
+        self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=_MAX_PENDING)
+        self._replay: collections.deque[np.ndarray] = collections.deque()
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
         arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
@@ -194,8 +201,19 @@ class PromptCurriculum:
         return np.concatenate(out)
 
     def next_prompts(self, k: int) -> np.ndarray:
-        """The prompt indices of the next generation step (``k`` of them), chosen by the teacher."""
+        """The prompt indices of the next generation step (``k`` of them), chosen by the teacher.
+
+        After :meth:`load` with ``replay_pending=True``, the batches that were handed out but had no rewards
+        when the state was saved come first, in order (not proposed again, nor logged again)."""
         whole("k", k, 1)
+        if self._replay:
+            out = self._replay[0]
+            if len(out) != k:
+                raise ConfigError(f"the saved curriculum handed out batches of {len(out)} prompts, to be handed out "
+                                  f"again, but {k} were asked for; resume with the generation batch of the run that "
+                                  "saved it (or load without replay_pending)")
+            self._replay.popleft()
+            return out.copy()
         slots = np.asarray(self.teacher.space.index_batch(self.teacher.propose(k)), dtype=np.int64)
         if self.by == "prompt":
             out = slots
@@ -208,6 +226,7 @@ class PromptCurriculum:
             self.history.append({"step": self.step, "counts": counts.tolist()})
         keep_newest(self.history, self.max_history)
         self.step += 1
+        self._pending.append(out.copy())
         return out
 
     # -------------------------------------------------------------- feedback
@@ -224,6 +243,9 @@ class PromptCurriculum:
         (each block from a single prompt), as GRPO groups them, so a prompt
         drawn twice in one generation batch gives two groups (two
         observations, each with its own advantage) rather than one merged group.
+
+        Each call answers the oldest batch of :meth:`next_prompts` still waiting for its rewards (what
+        ``load(..., replay_pending=True)`` hands out again).
 
         Returns the groups' ``prompt``, ``completions``, ``pass_rate``,
         ``abs_advantage`` and the ``score`` sent to the teacher. A reward
@@ -267,6 +289,7 @@ class PromptCurriculum:
             raise InvalidScoreError("rewards contain infinity; nothing was recorded")
         idx, rf, group = idx[keep], rf[keep], group[keep]
         if len(rf) == 0:
+            self._answered()
             empty = np.zeros(0)
             return {"prompt": np.zeros(0, dtype=np.int64), "completions": np.zeros(0, dtype=np.int64),
                     "pass_rate": empty, "abs_advantage": empty, "score": empty}
@@ -291,7 +314,19 @@ class PromptCurriculum:
         np.add.at(self.attempts, idx, 1)
         np.add.at(self.reward_sum, idx, u)
         self.groups_observed += len(ids)
+        self._answered()
         return {"prompt": ids, "completions": n, "pass_rate": pass_rate, "abs_advantage": abs_adv, "score": score}
+
+    def _answered(self) -> None:
+        if self._pending:
+            self._pending.popleft()
+        while len(self._replay) > len(self._pending):  # a batch to hand out again got its rewards after all
+            self._replay.popleft()
+
+    @property
+    def pending(self) -> int:
+        """Batches handed out by :meth:`next_prompts` whose rewards have not come yet."""
+        return len(self._pending)
 
     # ------------------------------------------------------------- reporting
     def pass_rates(self) -> np.ndarray:
@@ -312,7 +347,8 @@ class PromptCurriculum:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Position (generator, pools, step, history), per-prompt statistics and the teacher's state."""
+        """Position (generator, pools, step, history, the batches waiting for rewards), per-prompt statistics and
+        the teacher's state."""
         return {
             "kind": "magister.PromptCurriculum", "by": self.by, "n_prompts": self.n_prompts,
             "feedback": self.feedback, "reward_range": self.reward_range.to_dict(),
@@ -320,11 +356,19 @@ class PromptCurriculum:
             "cursor": self._cursor.copy(), "pools": [p.copy() for p in self._pools],
             "history": [dict(h) for h in self.history], "attempts": self.attempts.copy(),
             "reward_sum": self.reward_sum.copy(), "groups_observed": self.groups_observed,
-            "teacher": self.teacher.state_dict(),
+            "teacher": self.teacher.state_dict(), "pending": [p.copy() for p in self._pending],
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue exactly from :meth:`state_dict` output; refuses (changing nothing) a state of another set-up:
+    def load_state_dict(self, state: dict[str, Any], *, replay_pending: bool = False) -> None:
+        """Continue exactly from :meth:`state_dict` output.
+
+        ``replay_pending=True``: the batches that were handed out but had no rewards yet when the state was saved
+        (a data loader's look-ahead) are handed out again by the next :meth:`next_prompts` calls, in order, before
+        the teacher proposes anything new: a training loop resumed from a checkpoint, which never trained on them,
+        then continues as the uninterrupted run (:func:`magister.data.grpo.load_curriculum_checkpoint` does
+        this). With ``False`` they stay waiting for the rewards of a caller that still holds them.
+
+        Refuses (changing nothing) a state of another set-up:
         another ``by``, number of prompts, ``feedback`` or ``reward_range`` (the same rewards would be other pass
         rates) is a :class:`~magister.errors.ConfigError`. A state saved before the range was saved is read with
         this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
@@ -342,6 +386,8 @@ class PromptCurriculum:
             teacher_state = state["teacher"]
             # (a state saved before the range was saved has none: taken as this curriculum's)
             saved_range = ScoreRange.coerce(state.get("reward_range", self.reward_range))
+            # (a state saved before the waiting batches were saved has none)
+            pending = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state.get("pending", [])]
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
                               "state_dict() returned. Nothing was changed.") from None
@@ -360,10 +406,12 @@ class PromptCurriculum:
             raise ConfigError(f"the saved per-prompt statistics do not hold {self.n_prompts} prompts")
         if (attempts < 0).any() or not np.isfinite(reward_sum).all() or (reward_sum < 0).any() or \
                 cursor.shape != self._cursor.shape or (cursor < 0).any() or \
-                (cursor > [len(m) for m in self._members]).any():
+                (cursor > [len(m) for m in self._members]).any() or \
+                any(len(p) == 0 or (p < 0).any() or (p >= self.n_prompts).any() for p in pending):
             raise ConfigError("the saved curriculum state is malformed (negative counts, a reward sum that is not a "
-                              "finite number >= 0, or a pool cursor outside its pool); load what state_dict() "
-                              "returned. Nothing was changed.")
+                              "finite number >= 0, a pool cursor outside its pool, or a waiting batch of prompts "
+                              f"outside 0..{self.n_prompts - 1}); load what state_dict() returned. Nothing was "
+                              "changed.")
         self.teacher.load_state_dict(teacher_state)  # validates first, changes nothing on error
         self.rng = rng
         self.step = step
@@ -372,11 +420,13 @@ class PromptCurriculum:
         self.history = history
         self.attempts, self.reward_sum = attempts, reward_sum
         self.groups_observed = groups_observed
+        self._pending = collections.deque(pending[-_MAX_PENDING:], maxlen=_MAX_PENDING)
+        self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` atomically (magister's checkpoint format)."""
         return save_state(path, self.state_dict())
 
-    def load(self, path: str | Path) -> None:
-        """Restore a state written by :meth:`save`."""
-        self.load_state_dict(load_state(path))
+    def load(self, path: str | Path, *, replay_pending: bool = False) -> None:
+        """Restore a state written by :meth:`save` (``replay_pending``: see :meth:`load_state_dict`)."""
+        self.load_state_dict(load_state(path), replay_pending=replay_pending)
