@@ -13,14 +13,20 @@ __all__ = ["ADMIN", "AUTH", "Server", "free_port", "postgres_bin", "postgres_clu
 
 
 def replay(info: dict[str, Any], events: list[dict[str, Any]]) -> mg.Teacher:
-    """Rebuild a teacher from a curriculum's settings and its full event log, independently of the server."""
+    """Rebuild a teacher from a curriculum's settings and its full event log, independently of the server (a
+    people policy on the server clock has its clock moved on to each request's logged time first)."""
     teacher = mg.make_teacher(info["teacher"], mg.space_from_spec(info["space"]), seed=info["seed"],
                               score_range=info["score_range"], **info["settings"])
     space = teacher.space
     group: list[dict[str, Any]] = []
 
+    def at(e: dict[str, Any]) -> None:
+        if info.get("clock") == "server" and e["time"] > teacher.clock:
+            teacher.set_time(e["time"])
+
     def flush() -> None:
         if group:
+            at(group[0])
             teacher.observe_batch([space.from_json(e["task"]) for e in group], [e["score"] for e in group])
             group.clear()
 
@@ -34,6 +40,7 @@ def replay(info: dict[str, Any], events: list[dict[str, Any]]) -> mg.Teacher:
             teacher.give_back([space.from_json(t) for t in e["tasks"]], e["infos"])
         else:
             flush()
+            at(e)
             tasks = teacher.propose(e["k"])
             assert json.dumps([space.to_json(t) for t in tasks]) == json.dumps(e["tasks"]), "replayed draw differs"
     flush()

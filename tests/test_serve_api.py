@@ -566,7 +566,7 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     assert current_revision(engine) is None
     migrate(engine)
     migrate(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     engine.dispose()
 
 
@@ -614,7 +614,7 @@ def test_downgrading_the_learners_migration_keeps_every_event_and_checkpoint(db)
     assert "learner" not in {col["name"] for col in inspect(engine).get_columns("curricula")}
     assert counts() == before == [5, 1]
     migrate(engine)
-    assert current_revision(engine) == "0003" and counts() == before
+    assert current_revision(engine) == "0004" and counts() == before
     engine.dispose()
 
 

@@ -123,6 +123,9 @@ class PeoplePolicy(Teacher):
     default_model = "bkt"
     #: every proposal evaluates every item (in Python): the service caps the space (max_policy_tasks)
     work_grows_with_tasks = True
+    #: keeps a clock (``clock``, seconds; moved by ``set_time``): the service moves it to its own time before
+    #: each request of a curriculum whose ``clock`` is ``"server"`` (docs/serve.md, "Clocks of people policies")
+    keeps_clock = True
     conformance_kwargs = {"explore": 0.1}
 
     def __init__(self, space, *, model: str | None = None, model_settings: dict | None = None,

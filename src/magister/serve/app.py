@@ -86,6 +86,13 @@ class FiniteScoresIn(_Model):
 ScoreRangeArg = Optional[Union[ScoreRangeIn, FiniteScoresIn, Annotated[list[Score], Field(min_length=2, max_length=2)]]]
 
 
+#: a people policy's clock (docs/serve.md, "Clocks of people policies")
+Clock = Annotated[Optional[Literal["server", "answers"]], Field(
+    description='a people policy\'s clock: "server" (their default: moved to the server\'s time before each '
+                'propose and observe) or "answers" (minutes_per_answer per answer only); leave it out for other '
+                "teachers")]
+
+
 class CurriculumIn(_Model):
     name: Annotated[StrictStr, Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_', '-'")]
     space: dict[str, Any] = Field(description='a space spec, e.g. {"type": "Box", "low": [0, 0], "high": [1, 1]}')
@@ -96,6 +103,7 @@ class CurriculumIn(_Model):
     score_range: ScoreRangeArg = None
     learner: Optional[Annotated[StrictStr, Field(min_length=1, max_length=MAX_LEARNER)]] = Field(
         None, description="the learner this curriculum belongs to (for per-learner export and deletion)")
+    clock: Clock = None
 
 
 class TemplateIn(_Model):
@@ -106,6 +114,7 @@ class TemplateIn(_Model):
         None, description="with a seed, each curriculum's seed is derived from it and its name; "
                           "without, each gets a random one")
     score_range: ScoreRangeArg = None
+    clock: Clock = None
 
 
 class BulkIn(_Model):
@@ -624,7 +633,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
         t = body.template
         sr = t.score_range.model_dump() if isinstance(t.score_range, _Model) else t.score_range
         names, fut = await anyio.to_thread.run_sync(service.create_many, body.learners, t.space, t.teacher,
-                                                    t.settings, t.seed, sr, body.prefix)
+                                                    t.settings, t.seed, sr, body.prefix, t.clock)
         await _committed([fut])
         return {"created": len(names), "names": names}
 
@@ -679,7 +688,7 @@ def _curricula_router(ctx: _Context) -> APIRouter:
             allow_attribution(p)
         sr = body.score_range.model_dump() if isinstance(body.score_range, _Model) else body.score_range
         live, fut = await anyio.to_thread.run_sync(service.create, body.name, body.space, body.teacher,
-                                                   body.settings, body.seed, sr, body.learner)
+                                                   body.settings, body.seed, sr, body.learner, body.clock)
         await _committed([fut])
         # bounded: a million-task space would make the full beliefs tens of MB (GET the curriculum for them)
         try:

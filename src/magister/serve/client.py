@@ -221,7 +221,8 @@ def _plain(obj: Any) -> Any:
 
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
-                      exist_ok: bool = False, client: Any = None, **settings: Any) -> "HTTPTeacher":
+                      exist_ok: bool = False, client: Any = None, clock: str | None = None,
+                      **settings: Any) -> "HTTPTeacher":
     """Create a curriculum on the server and return its :class:`HTTPTeacher`.
 
     With ``exist_ok=True`` an existing curriculum of that name is reused only
@@ -230,7 +231,8 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     they differ. A reply lost in transit is retried; if the retry finds the
     name taken by a curriculum of this set-up (the lost attempt created it),
     that is the one returned. ``client``: an ``httpx.Client``-like object to send through
-    (tests pass a FastAPI ``TestClient``).
+    (tests pass a FastAPI ``TestClient``). ``clock``: a people policy's clock, ``"server"`` (their default on
+    the server: it follows the server's time) or ``"answers"`` (``minutes_per_answer`` per answer only).
     """
     check_name(name)
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
@@ -240,7 +242,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2, client=client)
     try:
         body = {"name": name, "space": spec, "teacher": teacher, "settings": settings, "seed": seed,
-                "score_range": score_range}
+                "score_range": score_range, **({} if clock is None else {"clock": clock})}
         try:
             http.request("POST", "/v1/curricula", json=body)
         except RemoteError as e:
@@ -249,7 +251,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
             if not ((exist_ok or retried) and e.status == 409):
                 raise
             existing = http.request("GET", f"/v1/curricula/{quote(name, safe='')}").json()
-            differences = _differences(existing, spec, teacher, settings, seed, score_range)
+            differences = _differences(existing, spec, teacher, settings, seed, score_range, clock)
             if differences and not exist_ok:
                 raise
             if differences:
@@ -263,7 +265,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
 
 def create_curricula(url: str, learners: Sequence[str], space: Space | dict, teacher: str = "uniform", *,
                      token: str | None = None, seed: int | None = None, score_range: Any = None,
-                     prefix: str = "", per_request: int = 10_000, client: Any = None,
+                     prefix: str = "", per_request: int = 10_000, client: Any = None, clock: str | None = None,
                      **settings: Any) -> list[str]:
     """One curriculum per learner from one template (``POST /v1/curricula/bulk``); returns their names.
 
@@ -271,7 +273,8 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     time (the server takes at most its ``MAGISTER_MAX_BULK`` per request);
     each request is all or nothing, so after a failure the names of the
     requests that succeeded exist (``GET /v1/curricula`` lists them). With
-    ``seed``, each curriculum's seed is derived from it and its name.
+    ``seed``, each curriculum's seed is derived from it and its name. ``clock``: as for
+    :func:`create_curriculum`.
     """
     learners = list(learners)
     if not learners:
@@ -281,7 +284,7 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     if score_range is not None and hasattr(score_range, "to_dict"):
         score_range = score_range.to_dict()
     template = _plain({"space": spec, "teacher": teacher, "settings": settings, "seed": seed,
-                       "score_range": score_range})
+                       "score_range": score_range, **({} if clock is None else {"clock": clock})})
     # no retries: a lost reply of a committed request would come back as 409 (names taken)
     http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
     names: list[str] = []
@@ -321,7 +324,7 @@ def _segment(text: str) -> str:
 
 
 def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],
-                 seed: int | None, score_range: Any) -> list[str]:
+                 seed: int | None, score_range: Any, clock: str | None = None) -> list[str]:
     """How an existing curriculum differs from the one asked for (space and teacher always; the rest if given)."""
     out = []
     try:
@@ -345,6 +348,8 @@ def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, s
             wanted = score_range
         if existing.get("score_range") != wanted:
             out.append(f"score_range is {existing.get('score_range')}, not {wanted}")
+    if clock is not None and existing.get("clock", "answers") != clock:  # (none stored: the answer count)
+        out.append(f"clock is {existing.get('clock', 'answers')!r}, not {clock!r}")
     return out
 
 

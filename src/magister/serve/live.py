@@ -31,6 +31,9 @@ class CurriculumSpec:
     id: int = 0
     #: the learner this curriculum belongs to (for export and deletion), if any
     learner: str | None = None
+    #: a people policy's clock: ``"server"`` (see :func:`follow_server_time`), ``"answers"``, or None (a teacher
+    #: without a clock, or a curriculum stored before clocks were chosen: the answer-count clock)
+    clock: str | None = None
 
     def build(self) -> Teacher:
         return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
@@ -41,7 +44,21 @@ class CurriculumSpec:
                "seed": self.seed, "score_range": self.score_range, "created_at": self.created_at}
         if self.learner is not None:
             out["learner"] = self.learner
+        if self.clock is not None:
+            out["clock"] = self.clock
         return out
+
+    def follow_server_time(self, teacher: Teacher, at: float) -> float | None:
+        """With the server clock: move ``teacher``'s clock on to ``at`` (the time logged with the request's event;
+        never back: a clock already later, e.g. after answers counted ``minutes_per_answer`` each, stays).
+        Returns the clock before, to put back if the teacher refuses the request; None when nothing moved.
+        The live request and the replay of its event both call this with the same logged time."""
+        if self.clock != "server":
+            return None
+        before = float(teacher.clock)  # type: ignore[attr-defined]
+        if at > before:
+            teacher.set_time(at)  # type: ignore[attr-defined]
+        return before
 
 
 @dataclass

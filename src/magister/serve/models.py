@@ -5,7 +5,7 @@ Four tables, created and upgraded by the Alembic migrations in
 
 * ``curricula`` - one row per named curriculum: space spec, teacher name,
   settings, the resolved seed and score range (everything needed to build the
-  teacher from scratch);
+  teacher from scratch) and, for a people policy, which clock it keeps;
 * ``events`` - the ordered log of everything that changed a teacher: one row
   per proposal request (``kind="propose"``, ``k`` tasks drawn, kept as JSON for
   the dashboard) and one row per observation (``kind="observe"``, the task as
@@ -58,6 +58,10 @@ _curricula = Table(
     Column("created_at", Float, nullable=False),
     # the learner the curriculum belongs to (for per-learner export and deletion), if given
     Column("learner", String(128), nullable=True, index=True),
+    # a people policy's clock: "server" (moved to the server's time before each request, the time logged with
+    # its event) or "answers" (minutes_per_answer per answer only); NULL: a teacher without a clock, or a
+    # curriculum created before this column (they keep the answer-count clock)
+    Column("clock", String(16), nullable=True),
 )
 
 _events = Table(

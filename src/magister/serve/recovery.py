@@ -6,7 +6,9 @@ events after it in order: a ``propose`` event calls ``propose(k)`` again
 checkpoint; a level teacher's infos are logged with its tasks and checked
 too), consecutive ``observe`` events of one request call ``observe_batch``
 once, and a ``giveback`` event calls ``give_back`` with the tasks and infos
-it holds. The result equals the live teacher. After a failed
+it holds. A people policy on the server clock (``clock: "server"``) has its
+clock moved to each propose and observe request's logged time first, as the
+live request did: a replay never reads the wall clock. The result equals the live teacher. After a failed
 write, a curriculum is rebuilt the same way once every queued write is done.
 (A mixin of :class:`~magister.serve.service.Service`.)
 """
@@ -39,7 +41,7 @@ _CHECKPOINTS = Checkpoint.__table__
 _CHECKPOINTS_OF = (select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
                    .where(_CHECKPOINTS.c.curriculum_id == bindparam("cid")).order_by(_CHECKPOINTS.c.seq.desc()))
 _EVENTS_AFTER = (select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                        _EVENTS.c.score, _EVENTS.c.client_id)
+                        _EVENTS.c.score, _EVENTS.c.client_id, _EVENTS.c.created_at)
                  .where(_EVENTS.c.curriculum_id == bindparam("cid")).where(_EVENTS.c.seq > bindparam("after"))
                  .order_by(_EVENTS.c.seq))
 
@@ -71,20 +73,22 @@ class Recovery:
         result = conn.execute(_EVENTS_AFTER, {"cid": spec.id, "after": start}, execution_options={"yield_per": 5000})
         pending: list[tuple[Any, float]] = []
         pending_batch = None
+        pending_at = 0.0
 
         def flush() -> None:
             nonlocal pending
             if pending:
                 space = teacher.space
+                spec.follow_server_time(teacher, pending_at)  # (the request's time, logged with its events)
                 teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
                                       [s for _, s in pending])
                 pending = []
 
-        for seq, batch, kind, k, task, score, cid in result:
+        for seq, batch, kind, k, task, score, cid, at in result:
             if kind == "observe":
                 if pending_batch != batch:
                     flush()
-                    pending_batch = batch
+                    pending_batch, pending_at = batch, float(at)
                 pending.append((task, float(score)))
             elif kind == "giveback":
                 flush()
@@ -95,6 +99,7 @@ class Recovery:
                 flush()
                 pending_batch = None
                 infos = None
+                spec.follow_server_time(teacher, float(at))
                 if gives_infos(teacher):  # (the same draw as propose(k); the infos are checked too)
                     tasks, infos = teacher.propose_with_info(int(k))
                     infos = jsonable(infos)

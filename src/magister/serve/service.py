@@ -99,6 +99,24 @@ def _score_value(score: Any, position: int | None) -> float:
         raise Invalid(f"score {str(score)[:40]!r} is not a number. Nothing was recorded.") from None
 
 
+CLOCKS = ("server", "answers")
+
+
+def _clock_of(cls: type, teacher: str, clock: str | None) -> str | None:
+    """The clock a new curriculum of teacher class ``cls`` keeps: a people policy's (``keeps_clock``) is
+    ``"server"`` unless ``"answers"`` is asked for; a teacher without a clock has none (asking for one is refused)."""
+    if clock is not None and clock not in CLOCKS:
+        raise Invalid(f"clock must be \"server\" (the policy's clock follows the server's time) or \"answers\" "
+                      f"(it moves minutes_per_answer per answer only), got {str(clock)[:80]!r}")
+    if not getattr(cls, "keeps_clock", False):
+        if clock is not None:
+            raise Invalid(f"teacher {teacher!r} keeps no clock, so 'clock' means nothing to it; leave 'clock' out "
+                          "(it is for people policies: mastery-learning, difficulty-band, spaced-review, "
+                          "max-information)")
+        return None
+    return clock or "server"
+
+
 # --------------------------------------------------------------- service
 class Service(Recovery, ClientIdLog):
     """All curricula of one server, their storage, and the rules that keep them exact."""
@@ -139,6 +157,10 @@ class Service(Recovery, ClientIdLog):
         #: request for one is forwarded without a database read (for one lease time after the last sign
         #: that it serves it, see confirm_moved, or until a relay there fails: see forget_moved)
         self._moved: dict[str, tuple[str, float]] = {}
+        #: the server's time (unix seconds), read once per logged request: the event's time, and the time a
+        #: people policy's clock moves to (``clock: "server"``); tests inject a clock here. A replay never reads
+        #: it (it uses the logged times)
+        self.now: Callable[[], float] = time.time
 
     def on_loop(self) -> bool:
         return getattr(self._here, "on_loop", False)
@@ -275,7 +297,7 @@ class Service(Recovery, ClientIdLog):
             name=row["name"], space=json.loads(row["space"]), teacher=row["teacher"],
             settings=json.loads(row["settings"]), seed=int(row["seed"]),
             score_range=json.loads(row["score_range"]), created_at=float(row["created_at"]), id=int(row["id"]),
-            learner=row["learner"])
+            learner=row["learner"], clock=row["clock"])
 
     def _load(self, name: str) -> LiveCurriculum:
         """Rebuild ``name`` from its newest checkpoint and the later log, and keep it in the cache."""
@@ -366,7 +388,7 @@ class Service(Recovery, ClientIdLog):
 
     # ---------------------------------------------------------- create
     def _validate(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
-                  seed: int | None, score_range: Any, learner: str | None = None
+                  seed: int | None, score_range: Any, learner: str | None = None, clock: str | None = None
                   ) -> tuple[CurriculumSpec, Any, str]:
         """(spec, built teacher, settings as JSON) for a new curriculum, or :class:`Invalid`."""
         settings = dict(settings or {})
@@ -412,10 +434,11 @@ class Service(Recovery, ClientIdLog):
             sr = default_score_range(cls, score_range).to_dict()
         except (MagisterError, TypeError, ValueError, OverflowError) as e:
             raise Invalid(f"bad score_range {str(score_range)[:200]}: {e}") from None
+        clock = _clock_of(cls, teacher, clock)
         if seed is None:
             seed = secrets.randbits(62)  # resolved now so a replay draws the same tasks
         spec = CurriculumSpec(name=name, space=sp.to_spec(), teacher=teacher, settings=settings,
-                              seed=int(seed), score_range=sr, created_at=time.time(), learner=learner)
+                              seed=int(seed), score_range=sr, created_at=time.time(), learner=learner, clock=clock)
         try:
             built = spec.build()
             built.config()  # settings must be savable
@@ -439,12 +462,14 @@ class Service(Recovery, ClientIdLog):
         return spec, built, settings_text
 
     def create(self, name: str, space: dict[str, Any], teacher: str, settings: dict[str, Any] | None,
-               seed: int | None, score_range: Any, learner: str | None = None
+               seed: int | None, score_range: Any, learner: str | None = None, clock: str | None = None
                ) -> tuple[LiveCurriculum, concurrent.futures.Future]:
-        """Build the teacher (refusing bad settings), then log the curriculum durably."""
+        """Build the teacher (refusing bad settings), then log the curriculum durably. ``clock``: a people
+        policy's, ``"server"`` (None: the default) or ``"answers"``; refused for a teacher without a clock."""
         if learner is not None:
             _check_learner(learner)
-        spec, built, settings_text = self._validate(name, space, teacher, settings, seed, score_range, learner)
+        spec, built, settings_text = self._validate(name, space, teacher, settings, seed, score_range, learner,
+                                                    clock)
         self._may_block()
         self._reserve([name])
         try:
@@ -456,7 +481,7 @@ class Service(Recovery, ClientIdLog):
         live = LiveCurriculum(spec=spec, teacher=built, ids=ClientIds(self.recent_ids))
         row = {"name": name, "space": dumps(spec.space), "teacher": teacher, "settings": settings_text,
                "seed": spec.seed, "score_range": dumps(spec.score_range), "created_at": spec.created_at,
-               "learner": learner}
+               "learner": learner, "clock": spec.clock}
 
         def op(conn: Connection) -> int:
             if conn.execute(select(_CURRICULA.c.id).where(_CURRICULA.c.name == name)).first() is not None:
@@ -496,8 +521,8 @@ class Service(Recovery, ClientIdLog):
 
     # ----------------------------------------------------- bulk create
     def create_many(self, learners: list[str], space: dict[str, Any], teacher: str,
-                    settings: dict[str, Any] | None, seed: int | None, score_range: Any, prefix: str = ""
-                    ) -> tuple[list[str], concurrent.futures.Future]:
+                    settings: dict[str, Any] | None, seed: int | None, score_range: Any, prefix: str = "",
+                    clock: str | None = None) -> tuple[list[str], concurrent.futures.Future]:
         """One curriculum per learner (named ``prefix + learner``) from one template, in one transaction.
 
         All or nothing. Nothing is built per learner: the template is checked
@@ -522,7 +547,8 @@ class Service(Recovery, ClientIdLog):
         dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
         if dup:
             raise Invalid(f"learner(s) {_some(dup)} appear more than once; list each once. Nothing was created.")
-        spec, _built, settings_text = self._validate(names[0], space, teacher, settings, seed, score_range)
+        spec, _built, settings_text = self._validate(names[0], space, teacher, settings, seed, score_range,
+                                                     clock=clock)
         self._may_block()
         self._reserve(names)
         try:
@@ -537,7 +563,7 @@ class Service(Recovery, ClientIdLog):
         space_text, range_text = dumps(spec.space), dumps(spec.score_range)
         rows = [{"name": n, "space": space_text, "teacher": teacher, "settings": settings_text,
                  "seed": _derived_seed(seed, n) if seed is not None else secrets.randbits(62),
-                 "score_range": range_text, "created_at": now, "learner": learner}
+                 "score_range": range_text, "created_at": now, "learner": learner, "clock": spec.clock}
                 for n, learner in zip(names, learners)]
 
         def op(conn: Connection) -> int:
@@ -720,7 +746,9 @@ class Service(Recovery, ClientIdLog):
                     answer = proposal_of(self._logged(live, seq)[0])
                 return answer[0], answer[1], seq, live.commit_of(seq)
             infos = None
+            now = float(self.now())
             try:
+                live.spec.follow_server_time(live.teacher, now)  # (a replay moves it to the logged time)
                 if gives_infos(live.teacher):  # (the same draw as propose(k): a replay calls that)
                     tasks, infos = live.teacher.propose_with_info(k)
                     infos = jsonable(infos)
@@ -734,7 +762,7 @@ class Service(Recovery, ClientIdLog):
             seq = live.next_seq
             live.next_seq += 1
             row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "propose", "k": k,
-                   "task": text, "score": None, "client_id": request_id, "created_at": time.time()}
+                   "task": text, "score": None, "client_id": request_id, "created_at": now}
             fut = self._log(live, [row])
             if request_id is not None:
                 live.ids.remember(request_id, seq, _propose_fingerprint(k))
@@ -833,7 +861,7 @@ class Service(Recovery, ClientIdLog):
             live.next_seq += 1
             # the number dropped is kept as the event's score: a retry is answered it
             row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "giveback", "k": len(canon),
-                   "task": text, "score": float(dropped), "client_id": request_id, "created_at": time.time()}
+                   "task": text, "score": float(dropped), "client_id": request_id, "created_at": self.now()}
             fut = self._log(live, [row])
             if request_id is not None:
                 live.ids.remember(request_id, seq, fp)
@@ -911,17 +939,21 @@ class Service(Recovery, ClientIdLog):
                 in_batch[cid] = (i, fp)
                 new.append(i)
             if new:
+                now = float(self.now())  # one time for the whole request: a replay applies it as one batch
+                before = None
                 try:
+                    before = live.spec.follow_server_time(live.teacher, now)
                     if len(new) == 1:  # the teacher's one-outcome fast path (same effect as a batch of one)
                         live.teacher.observe(space.from_json(canon[new[0]]), scores[new[0]])
                     else:
                         live.teacher.observe_batch([space.from_json(canon[i]) for i in new],
                                                    [scores[i] for i in new])
                 except MagisterError as e:
+                    if before is not None:  # refused, nothing recorded: the clock too is as it was
+                        live.teacher.clock = before  # type: ignore[attr-defined]
                     raise Invalid(str(e)) from None
                 except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
                     raise self._teacher_failed(live, "observing", e) from None
-                now = time.time()
                 first = live.next_seq
                 rows = []
                 for j, i in enumerate(new):
