@@ -101,6 +101,21 @@ def test_magisters_roles_link_to_where_the_pages_render_their_target(magister: O
     assert "][magister.people.store" not in "".join(doc for _, doc in _docstrings(magister))
 
 
+@pytest.mark.parametrize(("module", "link"), [
+    # a module docstring's bare method name resolved to nothing (its module has no such name): code, not a link
+    ("data.sampler", "[`observe_eval`][magister.data.mixing.SkillMixer.observe_eval]"),  # (inherited)
+    ("data.sampler", "[`observe_batch_loss`][magister.data.sampler.SkillSampler.observe_batch_loss]"),
+    ("data.prompts", "[`next_prompts`][magister.data.prompts.PromptCurriculum.next_prompts]"),
+    ("data.streaming", "[`load_state_dict`][magister.data.streaming.SkillStream.load_state_dict]"),
+    ("people.dkt", "[`replay`][magister.people._sequence.SequenceModel.replay]"),
+    ("people.blend", "[`replay`][magister.people.blend.Blend.replay]"),
+    ("teachers.sequential", "[`beliefs`][magister.teacher.Teacher.beliefs]"),
+    ("rl.wrapper.TeacherKey", "[`teacher_key`][magister.rl.wrapper.teacher_key]"),  # not the method of its class
+])
+def test_roles_to_methods_of_a_modules_classes_link_to_them(magister: Object, module: str, link: str) -> None:
+    assert link in magister[module].docstring.value
+
+
 def test_what_counts_as_rendered_follows_the_api_pages_and_mkdocstrings_options(loader: GriffeLoader) -> None:
     rendered = ext.rendered_paths(loader)
     assert rendered["magister.teacher.Teacher"] == "magister.teacher.Teacher"  # docs/api/core.md: ::: magister.teacher
@@ -109,3 +124,21 @@ def test_what_counts_as_rendered_follows_the_api_pages_and_mkdocstrings_options(
     assert "magister.teacher.Teacher._get_state" not in rendered  # filters: ["!^_"]
     assert "magister.spaces.Space.index" not in rendered  # no docstring (show_if_no_docstring is off)
     assert "magister.people.store.StudyStore" not in rendered  # no page names magister.people.store
+
+
+#: a numpy-style section heading: its name, then a line of dashes under it
+NUMPY_SECTION = re.compile(r"^[ \t]*(Parameters|Returns|Yields|Raises|Attributes|Examples|Notes|See Also|Other Parameters)"
+                           r"[ \t]*\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
+
+
+def test_docstrings_use_the_google_sections_the_site_parses(magister: Object) -> None:
+    # mkdocs.yml parses docstrings as Google style: a numpy `Parameters` / `----------` section rendered as a
+    # heading and plain text, not a table of the parameters (21 classes' settings)
+    numpy = [path for path, doc in _docstrings(magister) if NUMPY_SECTION.search(doc)]
+    assert not numpy, f"numpy-style sections (use `Args:` with `name: text` entries): {numpy}"
+    assert NUMPY_SECTION.search("Intro.\n\n    Parameters\n    ----------\n    n:\n        Tasks.\n")
+    sampler = magister["data.sampler.SkillSampler"]
+    assert isinstance(sampler, Object) and sampler.docstring is not None
+    sections = sampler.docstring.parse("google")
+    params = [p.name for s in sections if s.kind.value == "parameters" for p in s.value]
+    assert params[:3] == ["skills_of_examples", "teacher", "batch_size"] and "max_history" in params

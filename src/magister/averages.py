@@ -67,17 +67,14 @@ def refuse_outside_unit(name: str, a: np.ndarray, what: str) -> None:
 class TaskAverages:
     """Running statistics of the scores of ``n`` tasks (on the teachers' [0, 1] scale).
 
-    Parameters
-    ----------
-    n:
-        Number of tasks (indices ``0 .. n-1``).
-    fast, slow:
-        EMA rates in (0, 1]: after an outcome ``s`` of task ``i``,
-        ``fast[i] += fast_rate * (s - fast[i])`` and likewise for ``slow``.
-        ``fast`` should be the larger rate (shorter memory).
-    window:
-        Also keep the last ``window`` scores of every task (0 = don't); memory
-        is ``n * window`` floats.
+    Args:
+        n: Number of tasks (indices ``0 .. n-1``).
+        fast: EMA rate in (0, 1]: after an outcome ``s`` of task ``i``,
+            ``fast[i] += fast_rate * (s - fast[i])``. ``fast`` should be the larger rate
+            (shorter memory).
+        slow: EMA rate in (0, 1] of ``slow``, updated likewise.
+        window: Also keep the last ``window`` scores of every task (0 = don't); memory
+            is ``n * window`` floats.
 
     Attributes (all numpy arrays of length ``n``): ``counts`` (outcomes seen),
     ``fast``, ``slow`` (NaN until the task is seen), ``var`` (EMA at the slow

@@ -96,44 +96,34 @@ def learning_progress(scores: np.ndarray, window: int | None = None, z: float = 
 class RegionTree:
     """A binary tree of axis-aligned regions of ``[0, 1]^dim`` with score windows.
 
-    Parameters
-    ----------
-    dim:
-        Number of coordinates of the points (unit vectors).
-    max_points:
-        A leaf holding more than this many points tries to split (reference 200).
-        Every region keeps its latest ``max_points + 1`` points.
-    lp_window:
-        Scores used for learning progress (the latest ``lp_window``; default
-        ``max_points``).
-    n_cuts:
-        Random candidate cuts tried per split (reference 50).
-    min_width:
-        No child may be narrower than this fraction of the unit range in any
-        dimension (reference 1/15).
-    min_points:
-        Each child must receive at least this many of the parent's points
-        (reference ``max_points / 20``).
-    discard:
-        Fraction of ``max_points`` a full leaf forgets (oldest first) when no
-        cut is acceptable (reference 1/4).
-    min_gap, lp_z, competence_weight:
-        See :class:`~magister.teachers.riac.RIAC` (all off in the reference).
-    split_alpha:
-        With ``> 0``, a cut is acceptable only if it passes a significance
-        test (:meth:`_significant`): the chance that any candidate cut of a
-        region whose scores do not depend on position passes is at most
-        ``split_alpha``. 0 (the reference): no test.
-    noise_z:
-        With ``> 0``, :meth:`progress` (what teachers sample by) is each
-        region's LP minus ``noise_z`` standard errors of the score noise
-        (:meth:`noise_level`), floored at 0. 0 (the reference): the LP itself.
-    binary_noise:
-        With ``noise_z > 0`` and while every score seen is exactly 0 or 1
-        (success / failure), a region's noise is at least its own spread (a
-        Bernoulli score's variance ``p (1 - p)`` depends on its level ``p``, so
-        the flat leaves at 0 or 1 that :meth:`noise_level` reads say nothing
-        about it). False (default): the tree's noise level alone.
+    Args:
+        dim: Number of coordinates of the points (unit vectors).
+        max_points: A leaf holding more than this many points tries to split (reference 200).
+            Every region keeps its latest ``max_points + 1`` points.
+        lp_window: Scores used for learning progress (the latest ``lp_window``; default
+            ``max_points``).
+        n_cuts: Random candidate cuts tried per split (reference 50).
+        min_width: No child may be narrower than this fraction of the unit range in any
+            dimension (reference 1/15).
+        min_points: Each child must receive at least this many of the parent's points
+            (reference ``max_points / 20``).
+        discard: Fraction of ``max_points`` a full leaf forgets (oldest first) when no
+            cut is acceptable (reference 1/4).
+        min_gap: See :class:`~magister.teachers.riac.RIAC` (off in the reference).
+        lp_z: See :class:`~magister.teachers.riac.RIAC` (off in the reference).
+        competence_weight: See :class:`~magister.teachers.riac.RIAC` (off in the reference).
+        split_alpha: With ``> 0``, a cut is acceptable only if it passes a significance
+            test (:meth:`_significant`): the chance that any candidate cut of a
+            region whose scores do not depend on position passes is at most
+            ``split_alpha``. 0 (the reference): no test.
+        noise_z: With ``> 0``, :meth:`progress` (what teachers sample by) is each
+            region's LP minus ``noise_z`` standard errors of the score noise
+            (:meth:`noise_level`), floored at 0. 0 (the reference): the LP itself.
+        binary_noise: With ``noise_z > 0`` and while every score seen is exactly 0 or 1
+            (success / failure), a region's noise is at least its own spread (a
+            Bernoulli score's variance ``p (1 - p)`` depends on its level ``p``, so
+            the flat leaves at 0 or 1 that :meth:`noise_level` reads say nothing
+            about it). False (default): the tree's noise level alone.
     """
 
     def __init__(

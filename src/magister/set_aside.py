@@ -53,16 +53,11 @@ FACTOR = 0.1
 class SetAside:
     """Which tasks are set aside (mastered) and which are due for review; see the module docstring.
 
-    Parameters
-    ----------
-    n:
-        Number of tasks.
-    threshold:
-        A task whose last ``window`` scores average at least this is set aside, in (0, 1].
-    window:
-        Number of recent scores per task (>= 1).
-    review_after:
-        A task set aside is due for review after ``review_after * n`` episodes without practice (> 0).
+    Args:
+        n: Number of tasks.
+        threshold: A task whose last ``window`` scores average at least this is set aside, in (0, 1].
+        window: Number of recent scores per task (>= 1).
+        review_after: A task set aside is due for review after ``review_after * n`` episodes without practice (> 0).
     """
 
     def __init__(self, n: int, threshold: float, *, window: int = 20, review_after: float = 2.0):

@@ -493,7 +493,7 @@ class Discrete(Space):
     """``n`` tasks numbered ``0 .. n-1``, or named tasks.
 
     With names, tasks are the names (proposals are names, and names are
-    accepted by :meth:`validate`; integer indices are accepted too). ``n`` may
+    accepted by :meth:`~Space.validate`; integer indices are accepted too). ``n`` may
     be a numpy array: of names (``df.skill.unique()``), or a 0-d count.
     """
 

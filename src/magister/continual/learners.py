@@ -46,21 +46,16 @@ def check_rehearsal(rehearsal: Mapping[int, float] | None, k: int) -> None:
 class MLPLearner:
     """One-hidden-layer numpy network for class-incremental learning (see the module docstring).
 
-    Parameters
-    ----------
-    dim, k:
-        Input size and number of classes.
-    hidden:
-        Hidden units (ReLU).
-    lr, batch:
-        SGD step size and new examples per minibatch.
-    memory:
-        Replay buffer size in examples, never exceeded (0: no replay; otherwise at least ``k``, one
-        example of each class).
-    replay:
-        Buffered examples mixed into each minibatch (when the buffer holds any).
-    rng:
-        The generator for the initial weights, shuffling and replay draws.
+    Args:
+        dim: Input size.
+        k: Number of classes.
+        hidden: Hidden units (ReLU).
+        lr: SGD step size.
+        batch: New examples per minibatch.
+        memory: Replay buffer size in examples, never exceeded (0: no replay; otherwise at least ``k``, one
+            example of each class).
+        replay: Buffered examples mixed into each minibatch (when the buffer holds any).
+        rng: The generator for the initial weights, shuffling and replay draws.
     """
 
     def __init__(self, dim: int, k: int, rng: np.random.Generator, *, hidden: int = 64, lr: float = 0.05,

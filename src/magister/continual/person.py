@@ -36,16 +36,11 @@ __all__ = ["SimulatedPerson"]
 class SimulatedPerson:
     """A person who learns classes one a day and forgets them (see the module docstring).
 
-    Parameters
-    ----------
-    similarity:
-        ``(K, K)`` class similarity (any scale; rescaled to [0, 1] off the diagonal).
-    rng:
-        Generator for the review outcomes.
-    replay:
-        Reviews per phase at the base rehearsal amount (a teacher's ``amount`` multiplies it).
-    interference:
-        Largest share of a class's recognition lost to a similar class studied after it, in [0, 1].
+    Args:
+        similarity: ``(K, K)`` class similarity (any scale; rescaled to [0, 1] off the diagonal).
+        rng: Generator for the review outcomes.
+        replay: Reviews per phase at the base rehearsal amount (a teacher's ``amount`` multiplies it).
+        interference: Largest share of a class's recognition lost to a similar class studied after it, in [0, 1].
     """
 
     def __init__(self, similarity: Any, rng: np.random.Generator, *, replay: int = 3, interference: float = 0.3):

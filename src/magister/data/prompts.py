@@ -37,7 +37,7 @@ category present. Rewards that are NaN (a reward function that returned
 ``None``) are left out.
 
 :mod:`magister.data.grpo` plugs a curriculum into TRL's ``GRPOTrainer``;
-any other loop calls :meth:`next_prompts` and :meth:`observe` itself.
+any other loop calls :meth:`~PromptCurriculum.next_prompts` and :meth:`~PromptCurriculum.observe` itself.
 """
 
 from __future__ import annotations
@@ -88,28 +88,21 @@ def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarr
 class PromptCurriculum:
     """Chooses prompts with a discrete teacher and feeds it the rewards of their completions.
 
-    Parameters
-    ----------
-    teacher:
-        A teacher over a finite space: one task per category (with
-        ``categories``) or one task per prompt (without).
-    categories:
-        The category of every prompt (names of the teacher's ``Discrete``
-        space, or indices ``0..n-1``); ``None`` for a teacher over prompts.
-    feedback:
-        ``"pass_rate"``, ``"abs_advantage"`` or ``None`` (see the module docstring).
-    reward_range:
-        The range of the rewards (default ``(0, 1)``), mapped to [0, 1];
-        a reward outside it is refused (nothing recorded). A ``ScoreRange`` with
-        ``clip=True`` clips instead.
-    seed:
-        Seed of the curriculum's own generator (the category pools' shuffles).
-    max_history:
-        The most step records kept in :attr:`history` (the newest). ``None``
-        (default) keeps one per :meth:`next_prompts` call (with the prompts
-        drawn, over prompts), so the log, and every saved state, grow for as
-        long as the curriculum runs. ``attempts`` and ``pass_rates`` count
-        every step either way.
+    Args:
+        teacher: A teacher over a finite space: one task per category (with
+            ``categories``) or one task per prompt (without).
+        categories: The category of every prompt (names of the teacher's ``Discrete``
+            space, or indices ``0..n-1``); ``None`` for a teacher over prompts.
+        feedback: ``"pass_rate"``, ``"abs_advantage"`` or ``None`` (see the module docstring).
+        reward_range: The range of the rewards (default ``(0, 1)``), mapped to [0, 1];
+            a reward outside it is refused (nothing recorded). A ``ScoreRange`` with
+            ``clip=True`` clips instead.
+        seed: Seed of the curriculum's own generator (the category pools' shuffles).
+        max_history: The most step records kept in :attr:`history` (the newest). ``None``
+            (default) keeps one per :meth:`next_prompts` call (with the prompts
+            drawn, over prompts), so the log, and every saved state, grow for as
+            long as the curriculum runs. ``attempts`` and ``pass_rates`` count
+            every step either way.
     """
 
     def __init__(self, teacher: Teacher, *, categories: Sequence[Any] | None = None, feedback: str | None = None,

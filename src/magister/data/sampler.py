@@ -26,19 +26,19 @@ Index batches are always built in the main process, in order, so runs remain
 deterministic, but the mixture of the batch trained at step ``t`` was chosen
 with the feedback of step ``t - lag`` (``lag`` = the prefetch depth). Feedback
 stays correctly attributed: the sampler remembers the batches it handed out
-in order, and :meth:`observe_batch_loss` without ``indices`` matches each
+in order, and :meth:`~SkillSampler.observe_batch_loss` without ``indices`` matches each
 feedback call to the oldest batch not yet given feedback.
 
 Feedback goes to the teacher with one observation per skill present (the
 per-skill mean), as a score in [0, 1]:
 
-* :meth:`observe_batch_loss` - per-example training losses; the per-skill mean
+* :meth:`~SkillSampler.observe_batch_loss` - per-example training losses; the per-skill mean
   loss ``L`` becomes ``exp(-L)`` (for cross-entropy: the geometric-mean
   probability of the right answer), or goes through a declared
   ``ScoreRange(..., higher_is_better=False)``, a :class:`RunningLossScore`, or
   any callable ``(skill_ids, mean_losses) -> scores``;
-* :meth:`observe_batch_correct` - per-example correctness (0/1 or in [0, 1]);
-* :meth:`observe_eval` - per-skill validation accuracy or loss.
+* :meth:`~SkillSampler.observe_batch_correct` - per-example correctness (0/1 or in [0, 1]);
+* :meth:`~SkillSampler.observe_eval` - per-skill validation accuracy or loss.
 
 **Many processes** (``torch.distributed``; ``distributed=None`` turns this on
 by itself when a process group of two or more ranks is initialised).
@@ -86,54 +86,42 @@ __all__ = ["SkillSampler", "RunningLossScore"]
 class SkillSampler(SkillMixer, _TorchSampler):
     """Batch sampler over examples with skill labels, driven by a discrete teacher.
 
-    Parameters
-    ----------
-    skills_of_examples:
-        The skill of every example of the dataset, as indices ``0..n-1`` or as
-        names of the teacher's ``Discrete`` space (or any object with a
-        ``skills`` attribute, such as :class:`~magister.data.SkillData`).
-    teacher:
-        A teacher over a finite space with one task per skill (any discrete
-        teacher: ``make_teacher("exp3", Discrete(names))``), or fixed mixture
-        weights (a "natural" or "stratified" baseline).
-    batch_size:
-        Examples per batch.
-    num_batches:
-        Length of one iteration (``len(sampler)``); defaults to one nominal
-        epoch, ``len(dataset) // batch_size``. Iterating again continues the
-        stream (pools and the teacher are not reset).
-    seed:
-        Seed of the sampler's own generator (pool shuffles, ``"mixture"`` draws).
-    mode:
-        ``"propose"`` or ``"mixture"`` (see the module docstring).
-    loss_score:
-        How a mean loss becomes a score: ``"exp"`` (default), ``"running"``
-        (:class:`RunningLossScore`), a ``ScoreRange`` with
-        ``higher_is_better=False``, or a callable ``(skills, losses) -> scores``.
-    distributed:
-        ``None`` (default): follow ``torch.distributed`` when a process group of
-        two or more ranks is initialised; ``True``: require one; ``False``: act
-        as a single process even inside a group. Under a group ``batch_size`` is
-        the global batch and each rank iterates over its share (see the module
-        docstring).
-    group:
-        The ``torch.distributed`` process group (default: the whole world).
-    floor:
-        Share of every batch spread evenly over all skills whatever the teacher
-        proposes (default 0). ``"propose"``: ``round(floor * batch_size)`` slots
-        go to the skills in turn (round robin across batches), the teacher
-        proposes the rest; ``"mixture"``: the teacher's probabilities are mixed
-        with ``floor`` of uniform. Every skill then keeps at least
-        ``floor / n_skills`` of the batches, so a skill the teacher stops
-        sampling (mastered, or not yet started) is still practised. Ignored for
-        a fixed mixture.
-    max_history:
-        The most batch records kept in :attr:`history` (the newest). ``None``
-        (default) keeps one per batch handed out, so the log, and every saved
-        state, grow by about 1 kB in memory and a few hundred bytes saved per
-        batch (more with many skills) for as long as the sampler runs: set it
-        for runs of hundreds of thousands of batches. ``samples_per_skill``
-        counts every batch either way.
+    Args:
+        skills_of_examples: The skill of every example of the dataset, as indices ``0..n-1`` or as
+            names of the teacher's ``Discrete`` space (or any object with a
+            ``skills`` attribute, such as :class:`~magister.data.SkillData`).
+        teacher: A teacher over a finite space with one task per skill (any discrete
+            teacher: ``make_teacher("exp3", Discrete(names))``), or fixed mixture
+            weights (a "natural" or "stratified" baseline).
+        batch_size: Examples per batch.
+        num_batches: Length of one iteration (``len(sampler)``); defaults to one nominal
+            epoch, ``len(dataset) // batch_size``. Iterating again continues the
+            stream (pools and the teacher are not reset).
+        seed: Seed of the sampler's own generator (pool shuffles, ``"mixture"`` draws).
+        mode: ``"propose"`` or ``"mixture"`` (see the module docstring).
+        loss_score: How a mean loss becomes a score: ``"exp"`` (default), ``"running"``
+            (:class:`RunningLossScore`), a ``ScoreRange`` with
+            ``higher_is_better=False``, or a callable ``(skills, losses) -> scores``.
+        distributed: ``None`` (default): follow ``torch.distributed`` when a process group of
+            two or more ranks is initialised; ``True``: require one; ``False``: act
+            as a single process even inside a group. Under a group ``batch_size`` is
+            the global batch and each rank iterates over its share (see the module
+            docstring).
+        group: The ``torch.distributed`` process group (default: the whole world).
+        floor: Share of every batch spread evenly over all skills whatever the teacher
+            proposes (default 0). ``"propose"``: ``round(floor * batch_size)`` slots
+            go to the skills in turn (round robin across batches), the teacher
+            proposes the rest; ``"mixture"``: the teacher's probabilities are mixed
+            with ``floor`` of uniform. Every skill then keeps at least
+            ``floor / n_skills`` of the batches, so a skill the teacher stops
+            sampling (mastered, or not yet started) is still practised. Ignored for
+            a fixed mixture.
+        max_history: The most batch records kept in :attr:`history` (the newest). ``None``
+            (default) keeps one per batch handed out, so the log, and every saved
+            state, grow by about 1 kB in memory and a few hundred bytes saved per
+            batch (more with many skills) for as long as the sampler runs: set it
+            for runs of hundreds of thousands of batches. ``samples_per_skill``
+            counts every batch either way.
     """
 
     def __init__(self, skills_of_examples: Any, teacher: Teacher | Sequence[float] | np.ndarray, batch_size: int, *,

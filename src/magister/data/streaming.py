@@ -34,12 +34,12 @@ calling again (or resuming) gives the batch the step would have given. A
 source that raised is opened again and fast-forwarded, as on resume.
 
 **Resume.** :meth:`SkillStream.state_dict` records, per skill, the passes
-made and the items consumed in the current pass; :meth:`load_state_dict`
+made and the items consumed in the current pass; :meth:`~SkillStream.load_state_dict`
 re-creates each source's iterator and skips that many items, so a source must
 yield the same items in the same order every time it is iterated (a fixed
 shuffle seed). Skipping reads the items (the cost of resuming is reading what
 was consumed, once). A state that consumed more items than a source holds is
-refused by :meth:`load_state_dict` (nothing changed) when the source's length
+refused by :meth:`~SkillStream.load_state_dict` (nothing changed) when the source's length
 is known (a list, a sized dataset), and otherwise when the source is read.
 
 **Many processes.** Under ``torch.distributed`` every rank reads every
@@ -104,28 +104,23 @@ def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
 class SkillStream(SkillMixer, _TorchIterable):
     """Batches of items from per-skill iterable sources, mixed by a discrete teacher.
 
-    Parameters
-    ----------
-    sources:
-        One source per skill of the teacher's space: a mapping from skill name
-        (or index) to source, or a sequence in skill order (see the module
-        docstring for what a source may be).
-    teacher:
-        A teacher over a finite space with one task per skill, or fixed mixture
-        weights (in the order of ``sources``; a mapping's keys name the skills).
-    batch_size:
-        Items per step (the global batch under ``torch.distributed``).
-    num_batches:
-        Steps per iteration (``None``: iterate until stopped, or until the
-        sources end with ``on_exhausted="stop"``). Iterating again continues.
-    seed:
-        Seed of the stream's own generator (``"mixture"`` draws, redistribution).
-    mode:
-        ``"propose"`` or ``"mixture"``, as in :class:`~magister.data.SkillSampler`.
-    on_exhausted:
-        ``"restart"`` or ``"stop"`` (see the module docstring).
-    loss_score, max_pending, distributed, group, max_history:
-        As in :class:`~magister.data.SkillSampler`.
+    Args:
+        sources: One source per skill of the teacher's space: a mapping from skill name
+            (or index) to source, or a sequence in skill order (see the module
+            docstring for what a source may be).
+        teacher: A teacher over a finite space with one task per skill, or fixed mixture
+            weights (in the order of ``sources``; a mapping's keys name the skills).
+        batch_size: Items per step (the global batch under ``torch.distributed``).
+        num_batches: Steps per iteration (``None``: iterate until stopped, or until the
+            sources end with ``on_exhausted="stop"``). Iterating again continues.
+        seed: Seed of the stream's own generator (``"mixture"`` draws, redistribution).
+        mode: ``"propose"`` or ``"mixture"``, as in :class:`~magister.data.SkillSampler`.
+        on_exhausted: ``"restart"`` or ``"stop"`` (see the module docstring).
+        loss_score: As in :class:`~magister.data.SkillSampler`.
+        max_pending: As in :class:`~magister.data.SkillSampler`.
+        distributed: As in :class:`~magister.data.SkillSampler`.
+        group: As in :class:`~magister.data.SkillSampler`.
+        max_history: As in :class:`~magister.data.SkillSampler`.
     """
 
     def __init__(self, sources: Mapping[Any, Any] | Sequence[Any], teacher: Teacher | Sequence[float] | np.ndarray,

@@ -135,7 +135,7 @@ class MazeSpace(Space):
     is accepted too (and is its JSON form).
 
     ``wall_density`` (a number, or a ``[low, high]`` range drawn per maze) and ``require_solvable`` shape
-    :meth:`sample`, the domain-randomisation generator; with ``require_solvable=True`` a maze whose goal
+    :meth:`~magister.spaces.Space.sample`, the domain-randomisation generator; with ``require_solvable=True`` a maze whose goal
     cannot be reached is also refused as a task. ``labyrinths`` (a fraction, default 0) of the samples are
     corridor labyrinths instead (:func:`~magister.levels.maze.labyrinth_maze`, with a fraction of their
     walls in ``[0, 0.25)`` opened), as the ``"mixed"`` seed generator of ``MazeEnv`` draws them.

@@ -142,28 +142,18 @@ def _sha256(data: bytes) -> str:
 class OpponentPool:
     """Snapshots on disk with bounded memory, each with its record.
 
-    Parameters
-    ----------
-    directory:
-        The pool's folder (created if missing). Opening an existing pool reads
-        its settings from the index; settings passed explicitly must agree.
-    max_size:
-        Most members held at once (default 50); adding one more evicts one.
-    eviction:
-        ``"oldest"`` (default), ``"random"``, ``"easiest"`` or ``"reservoir"`` (see module docstring).
-    max_ids:
-        How many snapshots may ever be added (default 10000): the size of the
-        opponent teachers' space, ``pool.space``.
-    keep_first:
-        Never evict the first snapshot.
-    k:
-        Elo step of the online rating update after each reported game.
-    initial_rating:
-        Rating of a new snapshot and of the learner at the start.
-    seed:
-        Seeds the generator of ``eviction="random"`` and ``"reservoir"`` (saved in the index).
-    readonly:
-        Open an existing pool for reading only (worker processes).
+    Args:
+        directory: The pool's folder (created if missing). Opening an existing pool reads
+            its settings from the index; settings passed explicitly must agree.
+        max_size: Most members held at once (default 50); adding one more evicts one.
+        eviction: ``"oldest"`` (default), ``"random"``, ``"easiest"`` or ``"reservoir"`` (see module docstring).
+        max_ids: How many snapshots may ever be added (default 10000): the size of the
+            opponent teachers' space, ``pool.space``.
+        keep_first: Never evict the first snapshot.
+        k: Elo step of the online rating update after each reported game.
+        initial_rating: Rating of a new snapshot and of the learner at the start.
+        seed: Seeds the generator of ``eviction="random"`` and ``"reservoir"`` (saved in the index).
+        readonly: Open an existing pool for reading only (worker processes).
     """
 
     def __init__(self, directory: str | os.PathLike, *, max_size: int | None = None, eviction: str | None = None,

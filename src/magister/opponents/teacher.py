@@ -48,16 +48,11 @@ def _draw(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
 class OpponentTeacher(Teacher):
     """Chooses opponents (ids of an :class:`OpponentPool`, or the tasks of a finite space).
 
-    Parameters
-    ----------
-    pool:
-        An :class:`OpponentPool` (or its folder); ``None`` makes every task of ``space`` an opponent.
-    latest:
-        Share of proposals that go to the newest member, in [0, 1].
-    rate:
-        Step of the win-rate average once an opponent has had ``1 / rate`` games (memory of the estimate).
-    prior:
-        Pseudo-games at 0.5 that shrink the win rate of a little-played opponent.
+    Args:
+        pool: An :class:`OpponentPool` (or its folder); ``None`` makes every task of ``space`` an opponent.
+        latest: Share of proposals that go to the newest member, in [0, 1].
+        rate: Step of the win-rate average once an opponent has had ``1 / rate`` games (memory of the estimate).
+        prior: Pseudo-games at 0.5 that shrink the win rate of a little-played opponent.
     """
 
     kind = "discrete"

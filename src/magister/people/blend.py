@@ -30,7 +30,7 @@ little differently from the LSTMs, and the blend scores above each
 (docs/people.md).
 
 Online, :meth:`update` passes the answer to every member and :meth:`predict`
-combines their predictions; :meth:`replay` runs each member's vectorised
+combines their predictions; :meth:`~Blend.replay` runs each member's vectorised
 replay. Saving stores every member's whole state inside the blend's.
 """
 

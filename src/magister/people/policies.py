@@ -100,23 +100,18 @@ def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) ->
 class PeoplePolicy(Teacher):
     """Base of the policies: owns a learner model, a clock, the item -> skill map and prerequisites.
 
-    Parameters
-    ----------
-    model, model_settings:
-        learner model name (``"bkt"``, ``"elo"``, ``"best-lr"``, ``"dkt"``, ``"sakt"``, ``"fsrs"``) and its
-        settings. Policies read it only through the protocol (P(correct) from ``predict``,
-        per-skill ``mastery``), so any registered model works; fitted ones come in by :meth:`use_model`.
-    skills:
-        ``{item: skill}``; items not listed are their own skill.
-    prerequisites:
-        ``{skill: [required skills]}`` (no cycles).
-    threshold:
-        mastery level (the model's ``mastery`` scale) at which a skill counts as mastered;
-        ``None`` uses the model's own (BKT 0.95, Elo and Best-LR 0.9, FSRS its desired retention).
-    minutes_per_answer:
-        simulated time each observed answer takes.
-    explore:
-        share of proposals drawn uniformly over all items (0 = always the policy's choice).
+    Args:
+        model: learner model name (``"bkt"``, ``"elo"``, ``"best-lr"``, ``"dkt"``, ``"sakt"``,
+            ``"fsrs"``). Policies read it only through the protocol (P(correct) from ``predict``,
+            per-skill ``mastery``), so any registered model works; fitted ones come in by
+            :meth:`use_model`.
+        model_settings: the learner model's settings.
+        skills: ``{item: skill}``; items not listed are their own skill.
+        prerequisites: ``{skill: [required skills]}`` (no cycles).
+        threshold: mastery level (the model's ``mastery`` scale) at which a skill counts as mastered;
+            ``None`` uses the model's own (BKT 0.95, Elo and Best-LR 0.9, FSRS its desired retention).
+        minutes_per_answer: simulated time each observed answer takes.
+        explore: share of proposals drawn uniformly over all items (0 = always the policy's choice).
     """
 
     kind = "discrete"

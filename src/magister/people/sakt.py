@@ -15,7 +15,7 @@ logit of a right answer. Two choices differ from the paper and are ours:
   skill.
 
 Online, :meth:`update` appends to the window (no network work) and
-:meth:`predict` runs one attention over it. :meth:`replay` runs many learners
+:meth:`predict` runs one attention over it. :meth:`~SAKT.replay` runs many learners
 at once from their saved windows and gives the same numbers as that loop.
 PyTorch (the ``[torch]`` extra) is imported on first use.
 """

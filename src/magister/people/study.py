@@ -117,21 +117,15 @@ class _Session:
 class Schedule:
     """Which card to ask next, for one learner on one deck; rebuilt from the history.
 
-    Parameters
-    ----------
-    deck:
-        the :class:`~magister.people.deck.Deck`.
-    retention:
-        desired retention: a card seen in an earlier session is due when its
-        predicted recall falls to this.
-    retry_after:
-        other answers between a missed card and its retry (and between two
-        practice asks of the same card).
-    streak:
-        right answers in a row that (with every card of the skill answered
-        right once) make a skill mastered.
-    weights:
-        the memory model's 21 FSRS weights (``None``: the published defaults).
+    Args:
+        deck: the :class:`~magister.people.deck.Deck`.
+        retention: desired retention: a card seen in an earlier session is due when its
+            predicted recall falls to this.
+        retry_after: other answers between a missed card and its retry (and between two
+            practice asks of the same card).
+        streak: right answers in a row that (with every card of the skill answered
+            right once) make a skill mastered.
+        weights: the memory model's 21 FSRS weights (``None``: the published defaults).
     """
 
     def __init__(self, deck: Deck, *, retention: float = 0.9, retry_after: int = 3, streak: int = 3,

@@ -738,7 +738,7 @@ def _failure(ref: Any) -> BaseException | None:
 
 
 def find_curriculum_wrapper(env: Any, env_index: int = 0) -> Any:
-    """The :class:`CurriculumWrapper` of sub-env ``env_index`` of a (sync) vector env, or of a single env."""
+    """The :class:`~magister.rl.wrapper.CurriculumWrapper` of sub-env ``env_index`` of a (sync) vector env, or of a single env."""
     from .wrapper import CurriculumWrapper
 
     sub = env.envs[env_index] if hasattr(env, "envs") else env

@@ -181,7 +181,7 @@ def same_teacher(a: Any, b: Any) -> bool:
 
 class TeacherKey:
     """Stands for a remote teacher's client in another process (an async vector env's worker), by its
-    :func:`teacher_key`: for :func:`check_one_owner` there, every client of that teacher is the same teacher."""
+    :func:`~magister.rl.wrapper.teacher_key`: for :func:`check_one_owner` there, every client of that teacher is the same teacher."""
 
     def __init__(self, key: Any):
         self.key = key

@@ -102,19 +102,15 @@ def _topological(names: list[str], pre: dict[str, list[str]]) -> list[int]:
 class SkillStudent(StudentBase):
     """Skills with a prerequisite graph, learnt by practice (see the module docstring).
 
-    Parameters
-    ----------
-    skills:
-        Number of skills (named ``s0 ..``) or a list of skill names. Default 10.
-    prerequisites:
-        ``{skill: [prerequisite skills]}`` (missing skills have none), ``"chain"``
-        (each skill needs the previous one), ``"none"``, or ``None`` for the
-        default chain with a branch (over the learnable skills), or ``"random"``
-        (a random DAG drawn from ``seed``, see :func:`random_prerequisites`).
-    unlearnable:
-        Names of skills that can never be learnt; ``None`` = the last skill
-        when there are at least 3 (the default), except with a dict of ``prerequisites``
-        (then none), ``[]`` = none.
+    Args:
+        skills: Number of skills (named ``s0 ..``) or a list of skill names. Default 10.
+        prerequisites: ``{skill: [prerequisite skills]}`` (missing skills have none), ``"chain"``
+            (each skill needs the previous one), ``"none"``, or ``None`` for the
+            default chain with a branch (over the learnable skills), or ``"random"``
+            (a random DAG drawn from ``seed``, see :func:`random_prerequisites`).
+        unlearnable: Names of skills that can never be learnt; ``None`` = the last skill
+            when there are at least 3 (the default), except with a dict of ``prerequisites``
+            (then none), ``[]`` = none.
     """
 
     def __init__(

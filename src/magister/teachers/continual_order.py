@@ -381,22 +381,15 @@ class _SequenceTeacher(Teacher):
 class ContinualDesigner(_SequenceTeacher):
     """Offline: teach the top-ranked order of the tasks (see the module docstring).
 
-    Parameters
-    ----------
-    similarity:
-        ``(K, K)`` class-similarity matrix (``None``: no information, so a random order).
-    rule:
-        ``"retention"`` (ours, default), ``"interference"`` (ours, its recency term alone) or ``"cd"``
-        (the paper's designer as we read it).
-    decay:
-        Recency weight of the interference term, in (0, 1] (0.25: each phase back counts a quarter, as
-        replay repairs most of what earlier phases damaged).
-    exposure:
-        Weight of the ``retention`` rule's rehearsal-exposure term (crowded tasks late), >= 0.
-    n_candidates:
-        Random starting orders searched besides the rule's greedy construction.
-    search_seed:
-        Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
+    Args:
+        similarity: ``(K, K)`` class-similarity matrix (``None``: no information, so a random order).
+        rule: ``"retention"`` (ours, default), ``"interference"`` (ours, its recency term alone) or ``"cd"``
+            (the paper's designer as we read it).
+        decay: Recency weight of the interference term, in (0, 1] (0.25: each phase back counts a quarter, as
+            replay repairs most of what earlier phases damaged).
+        exposure: Weight of the ``retention`` rule's rehearsal-exposure term (crowded tasks late), >= 0.
+        n_candidates: Random starting orders searched besides the rule's greedy construction.
+        search_seed: Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
     """
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, rule: str = "retention",
@@ -430,19 +423,14 @@ class ContinualDesigner(_SequenceTeacher):
 class ContinualOrder(_SequenceTeacher):
     """Online: next task and rehearsal from the learner's state (see the module docstring).
 
-    Parameters
-    ----------
-    similarity:
-        ``(K, K)`` class-similarity matrix used to choose the next task (``None``: a random order).
-    budget:
-        Total rehearsal, in phases of the learner's base replay (``None``: ``K - 1``, what uniform
-        replay spends after the first phase).
-    focus:
-        Weight of the coming task's similarity in the rehearsal weights, against ``1 + forgetting``
-        (10: mostly the tasks the coming one resembles; 0: by forgetting alone).
-    pace:
-        Exponent of the number of taught tasks in a phase's risk, ``m * n ** pace`` (3: most of the
-        budget late, when many tasks compete; 1: more evenly; 0: by accuracy mass alone).
+    Args:
+        similarity: ``(K, K)`` class-similarity matrix used to choose the next task (``None``: a random order).
+        budget: Total rehearsal, in phases of the learner's base replay (``None``: ``K - 1``, what uniform
+            replay spends after the first phase).
+        focus: Weight of the coming task's similarity in the rehearsal weights, against ``1 + forgetting``
+            (10: mostly the tasks the coming one resembles; 0: by forgetting alone).
+        pace: Exponent of the number of taught tasks in a phase's risk, ``m * n ** pace`` (3: most of the
+            budget late, when many tasks compete; 1: more evenly; 0: by accuracy mass alone).
     """
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, budget: float | None = None,

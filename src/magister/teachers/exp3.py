@@ -75,30 +75,26 @@ _REWARDS = ("score", "loss", "progress")
 class EXP3(CachedPolicy, Teacher):
     """EXP3 bandit with decaying exploration (online data mixing).
 
-    Parameters
-    ----------
-    reward:
-        ``"progress"`` (default), ``"score"`` or ``"loss"`` (``1 - score``);
-        see the module docstring.
-    smoothing:
-        ``a`` in [0, 1): weight of the old estimate in the update; ``None``
-        for the cumulative sum of classic EXP3. Default 0.9.
-    scale:
-        Multiplier applied to every reward (> 0). Default None: 300 with
-        ``reward="progress"`` (progress is a small number), 1 otherwise.
-    fast, slow:
-        EMA rates of the score, used only by ``reward="progress"`` (default 0.3 / 0.1).
-    denoise:
-        ``reward="progress"`` only: subtract this many standard deviations of
-        the EMA difference expected from score noise alone (default 1, as
-        ``lp-bandit``); 0 rewards the raw ``|fast - slow|``.
-    min_exploration:
-        Smallest total share of uniform proposals (``eps_t >= min_exploration / K``).
-        Default None: 0.2 with ``reward="progress"``, 0 (the paper's decaying
-        schedule alone) otherwise.
-    set_aside, set_aside_window, review_after:
-        Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
-        default, ``set_aside=0.9`` for success scores.
+    Args:
+        reward: ``"progress"`` (default), ``"score"`` or ``"loss"`` (``1 - score``);
+            see the module docstring.
+        smoothing: ``a`` in [0, 1): weight of the old estimate in the update; ``None``
+            for the cumulative sum of classic EXP3. Default 0.9.
+        scale: Multiplier applied to every reward (> 0). Default None: 300 with
+            ``reward="progress"`` (progress is a small number), 1 otherwise.
+        fast: EMA rate of the score, used only by ``reward="progress"`` (default 0.3).
+        slow: EMA rate of the score, used only by ``reward="progress"`` (default 0.1).
+        denoise: ``reward="progress"`` only: subtract this many standard deviations of
+            the EMA difference expected from score noise alone (default 1, as
+            ``lp-bandit``); 0 rewards the raw ``|fast - slow|``.
+        min_exploration: Smallest total share of uniform proposals (``eps_t >= min_exploration / K``).
+            Default None: 0.2 with ``reward="progress"``, 0 (the paper's decaying
+            schedule alone) otherwise.
+        set_aside: Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
+            default, ``set_aside=0.9`` for success scores.
+        set_aside_window: Recent scores per task that ``set_aside`` averages.
+        review_after: A task set aside is due for review after ``review_after * n`` episodes without
+            practice (``n`` tasks).
     """
 
     kind = "discrete"

@@ -45,17 +45,12 @@ __all__ = ["LearnabilityBandit"]
 class LearnabilityBandit(CachedPolicy, Teacher):
     """Samples tasks by ``p (1 - p)`` of their running pass rate ``p``, mixed with uniform exploration.
 
-    Parameters
-    ----------
-    rate:
-        Weight of the newest score in a task's running pass rate, in (0, 1]
-        (default 0.5: about the last two observations; 1 = only the latest).
-    prior:
-        Pass rate assumed for a task never observed, in [0, 1] (default 0.5).
-    epsilon:
-        Share of proposals drawn uniformly over all tasks, in [0, 1] (default 0.05).
-    temperature:
-        > 0; weights are ``(p (1 - p)) ** (1 / temperature)`` (default 1).
+    Args:
+        rate: Weight of the newest score in a task's running pass rate, in (0, 1]
+            (default 0.5: about the last two observations; 1 = only the latest).
+        prior: Pass rate assumed for a task never observed, in [0, 1] (default 0.5).
+        epsilon: Share of proposals drawn uniformly over all tasks, in [0, 1] (default 0.05).
+        temperature: Temperature > 0; weights are ``(p (1 - p)) ** (1 / temperature)`` (default 1).
     """
 
     kind = "discrete"

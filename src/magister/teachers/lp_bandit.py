@@ -69,28 +69,23 @@ def _reweight(p: np.ndarray, theta: float) -> np.ndarray:
 class LPBandit(CachedPolicy, Teacher):
     """Learning-progress bandit over the tasks of a finite space.
 
-    Parameters
-    ----------
-    fast, slow:
-        EMA rates in (0, 1] (weight of the newest score); ``fast > slow``.
-        Defaults 0.3 and 0.1: the slow average remembers about 10 episodes
-        of a task, the fast one about 3.
-    epsilon:
-        Share of proposals drawn uniformly over all tasks, in [0, 1].
-    transform:
-        ``"proportional"`` (default) or ``"sigmoid"`` (z-score then sigmoid, the reference).
-    temperature:
-        > 0; lower sharpens the preference for high-progress tasks.
-    reweight:
-        ``None`` or ``p_theta`` in (0, 0.5): reweight the EMAs before the
-        difference (see module docstring).
-    min_tries:
-        Tasks with fewer outcomes than this are tried before any LP-based choice.
-    denoise:
-        Standard deviations of noise subtracted from LP (0 = reference behaviour).
-    set_aside, set_aside_window, review_after:
-        Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
-        default, ``set_aside=0.9`` for success scores.
+    Args:
+        fast: EMA rate in (0, 1] (weight of the newest score); ``fast > slow``.
+            Default 0.3: the fast average remembers about 3 episodes of a task.
+        slow: EMA rate in (0, 1]. Default 0.1: the slow average remembers about 10
+            episodes of a task.
+        epsilon: Share of proposals drawn uniformly over all tasks, in [0, 1].
+        transform: ``"proportional"`` (default) or ``"sigmoid"`` (z-score then sigmoid, the reference).
+        temperature: Temperature > 0; lower sharpens the preference for high-progress tasks.
+        reweight: ``None`` or ``p_theta`` in (0, 0.5): reweight the EMAs before the
+            difference (see module docstring).
+        min_tries: Tasks with fewer outcomes than this are tried before any LP-based choice.
+        denoise: Standard deviations of noise subtracted from LP (0 = reference behaviour).
+        set_aside: Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
+            default, ``set_aside=0.9`` for success scores.
+        set_aside_window: Recent scores per task that ``set_aside`` averages.
+        review_after: A task set aside is due for review after ``review_after * n`` episodes without
+            practice (``n`` tasks).
     """
 
     kind = "discrete"

@@ -47,19 +47,16 @@ _REWARDS = ("accuracy", "score")
 class SEC(CachedPolicy, Teacher):
     """Self-Evolving Curriculum: TD(0) values per category, Boltzmann sampling.
 
-    Parameters
-    ----------
-    alpha:
-        TD step size in (0, 1] (default 0.5).
-    temperature:
-        Boltzmann temperature > 0 (default 1.0; 0.2 to 1.0 in the paper).
-    reward:
-        ``"accuracy"`` or ``"score"`` (see module docstring).
-    window:
-        Number of recent scores per category behind ``p`` in ``"accuracy"`` mode.
-    set_aside, set_aside_window, review_after:
-        Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
-        default, ``set_aside=0.9`` for success scores.
+    Args:
+        alpha: TD step size in (0, 1] (default 0.5).
+        temperature: Boltzmann temperature > 0 (default 1.0; 0.2 to 1.0 in the paper).
+        reward: ``"accuracy"`` or ``"score"`` (see module docstring).
+        window: Number of recent scores per category behind ``p`` in ``"accuracy"`` mode.
+        set_aside: Set mastered tasks aside and review them (:mod:`magister.set_aside`); off by
+            default, ``set_aside=0.9`` for success scores.
+        set_aside_window: Recent scores per task that ``set_aside`` averages.
+        review_after: A task set aside is due for review after ``review_after * n`` episodes without
+            practice (``n`` tasks).
     """
 
     kind = "discrete"

@@ -32,7 +32,7 @@ Conditions (``"until"``), checked after every observed episode:
 * ``{"all": [cond, ...]}`` / ``{"any": [cond, ...]}``: combinations.
 
 Only the last stage may omit ``until``; when the last stage's condition holds
-the curriculum is ``finished`` (reported in :meth:`beliefs`) and stays there.
+the curriculum is ``finished`` (reported in :meth:`~magister.teacher.Teacher.beliefs`) and stays there.
 With ``stages=None`` every task is a stage in index order, each until a mean
 score of 0.8 over 20 episodes, and a final stage samples all tasks uniformly.
 ``epsilon`` mixes in uniform sampling over all tasks (default 0).
@@ -234,12 +234,9 @@ def _default_stages(space: Space) -> list[dict[str, Any]]:
 class Sequential(CachedPolicy, Teacher):
     """A scripted curriculum of stages (see the module docstring for the format).
 
-    Parameters
-    ----------
-    stages:
-        List of stage dicts (JSON-able), or ``None`` for one stage per task in order.
-    epsilon:
-        Share of proposals drawn uniformly over all tasks, in [0, 1] (default 0).
+    Args:
+        stages: List of stage dicts (JSON-able), or ``None`` for one stage per task in order.
+        epsilon: Share of proposals drawn uniformly over all tasks, in [0, 1] (default 0).
     """
 
     kind = "discrete"

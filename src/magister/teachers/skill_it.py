@@ -74,21 +74,14 @@ def transitive_closure(graph: Sequence[Sequence[float]] | np.ndarray) -> np.ndar
 class SkillIt(Teacher):
     """Skill-It online data selection over the skills of a finite space.
 
-    Parameters
-    ----------
-    graph:
-        ``n x n`` non-negative skill graph (list of lists); ``None`` = identity.
-    eta:
-        Step size of the multiplicative weights (paper: 0.1 to 0.5 for losses in nats).
-    window:
-        Number of recent evaluations summed into ``L_j``.
-    initial_loss:
-        Loss assumed for a skill never observed (in [0, 1]).
-    target:
-        Optional weights of the evaluation skills (``None`` = all 1).
-    closure:
-        Use the transitive closure of ``graph`` (see :func:`transitive_closure`); ``False`` (the default): its
-        direct edges only, as in the paper. ``True`` or ``False`` only (``"false"`` is a ``ConfigError``).
+    Args:
+        graph: ``n x n`` non-negative skill graph (list of lists); ``None`` = identity.
+        eta: Step size of the multiplicative weights (paper: 0.1 to 0.5 for losses in nats).
+        window: Number of recent evaluations summed into ``L_j``.
+        initial_loss: Loss assumed for a skill never observed (in [0, 1]).
+        target: Optional weights of the evaluation skills (``None`` = all 1).
+        closure: Use the transitive closure of ``graph`` (see :func:`transitive_closure`); ``False`` (the default): its
+            direct edges only, as in the paper. ``True`` or ``False`` only (``"false"`` is a ``ConfigError``).
     """
 
     kind = "discrete"
