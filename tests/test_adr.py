@@ -77,7 +77,9 @@ def test_pending_probes_are_matched_robustly():
 def test_probe_of_a_moved_bound_is_stale():
     t = ADR(Box([0.0], [1.0]), seed=5, initial=[0.0], boundary_prob=1.0, queue_length=1, step=0.1)
     first, second = t.propose(2)
-    t._pend_side[:] = 1  # the box is the point 0, so both probes sit on the upper bound as well
+    state = t.state_dict()  # the box is the point 0, so both probes sit on the upper bound as well
+    state["algorithm"]["pending_side"][:] = 1
+    t.load_state_dict(state)
     t.observe(first, 1.0)  # a queue of one: the upper bound widens to 0.1
     assert t.high[0] == pytest.approx(0.1) and t.n_probes_matched == 1
     t.observe(second, 1.0)  # a probe of the old bound (0.0): consumed but not counted
@@ -175,3 +177,30 @@ def test_a_queue_mean_equal_to_a_threshold_moves_the_bound_despite_rounding(scor
     for _ in range(2 * n + 1):  # one of the two queues (low or high bound) fills within 2n - 1 probes
         t.observe(t.propose(), score)
     assert getattr(t, moved) >= 1, (t.n_widened, t.n_narrowed)
+
+
+def test_the_pending_probe_index_finds_the_probe_a_look_at_every_probe_finds():
+    # probes are found through a grid of cells (an observation looked at every pending probe): the oldest probe
+    # within the tolerance is found alike for coordinates on cell edges, just inside and just outside the
+    # tolerance, far outside the unit box and not numbers, and removed alike by observe
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0, max_pending=10_000, queue_length=1000)
+    rng = np.random.default_rng(1)
+    edge = (np.arange(-3, 4) + 0.5) / 2**20  # where the cells change
+    base = np.concatenate([edge, [0.0, 1.0, 0.3, 1e303, -7.5, 1e6]])  # (1e303: off the grid)
+    off = np.array([0.0, 0.0, 4e-10, -9e-10, 1e-9, -1e-9, 1.2e-9, 3e-9])
+    px = rng.choice(base, size=(1500, 2)) + rng.choice(off, size=(1500, 2))
+    state = t.state_dict()
+    state["algorithm"].update(pending_x=px, pending_dim=rng.integers(0, 2, 1500), pending_side=np.zeros(1500, int),
+                              pending_value=np.zeros(1500))
+    t.load_state_dict(state)
+    queries = list(rng.choice(base, size=(300, 2)) + rng.choice(off, size=(300, 2)))
+    queries += [np.array([np.nan, 0.0]), np.array([np.inf, 1.0]), np.array([1e308, 0.3]), np.float64(0.3)]
+    for q in queries:
+        x = t.state_dict()["algorithm"]["pending_x"]
+        hit = np.flatnonzero(np.abs(x - q).max(axis=1) <= 1e-9)
+        assert t.match_probe(q) == (int(hit[0]) if len(hit) else -1)
+        if np.shape(q) == (2,):
+            t._observe(np.array([q]), np.array([0.5]))
+            kept = np.delete(x, hit[:1], axis=0)
+            assert np.array_equal(t.state_dict()["algorithm"]["pending_x"], kept)
+    assert t.n_probes_matched > 50

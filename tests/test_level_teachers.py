@@ -821,3 +821,54 @@ def test_numpy_numbers_are_valid_buffer_settings(name):
     assert mg.loads(t.to_bytes()).propose() == t.propose()
     with pytest.raises(ConfigError, match="staleness_coef"):
         mg.make_teacher(name, SeedSpace(20), staleness_coef=np.float64("nan"))
+
+
+def test_level_buffer_counts_and_finds_the_numbers_that_are_not_its_keys():
+    # count_missing / nth_missing answer what listing [i for i in range(n) if i not in buf] answers, through adds,
+    # evictions, removals and a load, with keys outside 0..n-1 too; a key that only equals an int (True) -> None
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        cap, n = int(rng.integers(1, 300)), int(rng.integers(1, 400))
+        buf = LevelBuffer(cap)
+        if trial % 2:
+            buf.count_missing(n)  # the cache from the start, then kept up to date
+        for step in range(600):
+            k = int(rng.integers(-10, n + 10))
+            if rng.random() < 0.7:
+                buf.advance()
+                buf.add(k, k, float(rng.random()))
+            elif len(buf):
+                buf.remove(buf.lowest()[0])
+            if step == 300:
+                other = LevelBuffer(cap)
+                other.load_state_dict(buf.state_dict())
+                buf = other
+            if step % 50 == 0:
+                unseen = [i for i in range(n) if i not in buf]
+                assert buf.count_missing(n) == len(unseen)
+                assert [buf.nth_missing(n, j) for j in range(len(unseen))] == unseen
+    buf = LevelBuffer(4)
+    buf.add(True, True, 0.5)
+    assert buf.count_missing(3) is None  # 1 in buf is True: the caller lists them itself
+    buf.remove(1)
+    assert buf.count_missing(3) == 3
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+def test_a_nearly_full_buffer_gives_its_unseen_level_without_looking_at_every_level(name, monkeypatch):
+    # a finite space whose buffer holds all levels but 3: after 16 draws of levels already in the buffer, the new
+    # level was one of a list of the unseen ones, built by asking the buffer about each of the n levels (O(n) a
+    # proposal); the buffer now finds the same level in O(log n), and the generator is used alike
+    n = 3000
+    t = mg.make_teacher(name, SeedSpace(n), seed=0, capacity=n - 3)
+    held = [i for i in range(n) if i not in (5, 1700, 2999)]
+    t.observe_batch(held, [0.5] * len(held))
+    rng = copy.deepcopy(t.rng)  # what the listing drew: up to 16 levels, then one of the list of unseen ones
+    assert all(int(rng.integers(n)) in t.buffer for _ in range(16))  # (the case this test is about)
+    expected = [5, 1700, 2999][int(rng.integers(3))]
+    asked = []
+    real = LevelBuffer.__contains__
+    monkeypatch.setattr(LevelBuffer, "__contains__", lambda self, key: asked.append(key) or real(self, key))
+    assert t._new_level(t.buffer) == expected
+    assert len(asked) == 16  # (before: 16 + 3000 questions)
+    assert t.rng.bit_generator.state == rng.bit_generator.state

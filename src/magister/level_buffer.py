@@ -175,7 +175,13 @@ class _SortedList:
 
     def index(self, item: Any) -> int:
         """The position of ``item`` (which must be present)."""
+        return self.bisect_left(item)
+
+    def bisect_left(self, item: Any) -> int:
+        """How many items are less than ``item`` (present or not)."""
         pos = bisect.bisect_left(self._maxes, item)
+        if pos == len(self._maxes):
+            return self._len
         fen, i, before = self._fen, pos, 0
         while i > 0:
             before += fen[i]
@@ -233,6 +239,10 @@ class LevelBuffer:
         self._power_ref = 1.0
         self.tick = 0  # visits so far (PLR's episode counter c)
         self._next_seq = 0
+        #: the keys that are ints, sorted, and how many keys are not (for :meth:`count_missing`): a cache built
+        #: on the first call, then kept up to date; not saved (a loaded buffer builds it again when asked)
+        self._int_keys: _SortedList | None = None
+        self._other_keys = 0
 
     def _fenwick_add(self, tree: list[int], slot: int, delta: int) -> None:
         i = slot + 1
@@ -319,6 +329,34 @@ class LevelBuffer:
         s = self._order[-1][2]
         return self._keys[s], self._scores[s]
 
+    def count_missing(self, n: int) -> int | None:
+        """How many of the numbers ``0 .. n-1`` are not keys here (``sum(i not in self for i in range(n))``), or
+        ``None`` when a key that is not an ``int`` (``True``, ``3.0``, a numpy number) could equal one of them.
+        The first call costs O(len); later ones, and each change of the buffer after it, O(log len)."""
+        if self._int_keys is None:
+            keys = [k for k in self._slot_of if type(k) is int]
+            self._int_keys, self._other_keys = _SortedList(keys), len(self._slot_of) - len(keys)
+        if self._other_keys:
+            return None
+        ints = self._int_keys
+        return n - (ints.bisect_left(n) - ints.bisect_left(0))
+
+    def nth_missing(self, n: int, k: int) -> int:
+        """The ``k``-th (from 0, ascending) of the numbers ``0 .. n-1`` that are not keys here: ``[i for i in
+        range(n) if i not in self][k]``, in O(log(len) ** 2). Call :meth:`count_missing` first (a number, not
+        ``None``, and more than ``k``)."""
+        ints = self._int_keys
+        assert ints is not None and not self._other_keys
+        first = ints.bisect_left(0)
+        lo, hi = 0, ints.bisect_left(n) - first
+        while lo < hi:  # the keys in 0..n-1 below the answer: those whose count of missing numbers below is <= k
+            mid = (lo + hi) // 2
+            if ints[first + mid] - mid <= k:
+                lo = mid + 1
+            else:
+                hi = mid
+        return k + lo
+
     def top(self, m: int) -> list[tuple[Hashable, float]]:
         """The ``m`` highest-scoring levels with their scores."""
         return [(self._keys[e[2]], self._scores[e[2]]) for e in self._order.head(m)]
@@ -370,6 +408,7 @@ class LevelBuffer:
 
     def remove(self, key: Hashable) -> None:
         slot = self._slot_of.pop(key)
+        key = self._keys[slot]  # (the key stored: an equal one of another type may have been passed)
         self._order.remove(self._entry[slot])
         self._entry[slot] = None
         self._fenwick_add(self._f_occ, slot, -1)
@@ -382,6 +421,11 @@ class LevelBuffer:
         self._scores[slot] = 0.0
         self._seen[slot] = 0
         heapq.heappush(self._free, slot)
+        if self._int_keys is not None:
+            if type(key) is int:
+                self._int_keys.remove(key)
+            else:
+                self._other_keys -= 1
 
     def snapshot(self, key: Hashable) -> tuple[Any, int, int, float, int] | None:
         """What the buffer holds for ``key`` (``None``: not in it), for :meth:`restore` to put back exactly."""
@@ -411,6 +455,11 @@ class LevelBuffer:
         self._fenwick_add(self._f_occ, slot, 1)
         self._fenwick_add(self._f_seen, slot, seen)
         self._sum_seen += seen
+        if self._int_keys is not None:
+            if type(key) is int:
+                self._int_keys.add(key)
+            else:
+                self._other_keys += 1
 
     def advance(self, steps: int = 1) -> None:
         """Count visits (PLR counts every level played, replayed or new). Draw a replay (:meth:`sample`)

@@ -167,7 +167,13 @@ class LevelTeacher(Teacher):
             i = int(rng.integers(n))
             if i not in exclude:
                 return space.task_at(i)
-        unseen = [i for i in range(n) if i not in exclude] if n <= 10_000_000 else []
+        if n > 10_000_000:  # (too many to list)
+            return space.task_at(int(rng.integers(n)))
+        # the unseen levels, ascending, and one of them uniformly (a buffer finds it without listing them)
+        count = exclude.count_missing(n) if isinstance(exclude, LevelBuffer) else None
+        if count is not None:
+            return space.task_at(exclude.nth_missing(n, int(rng.integers(count))) if count else int(rng.integers(n)))
+        unseen = [i for i in range(n) if i not in exclude]
         return space.task_at(unseen[int(rng.integers(len(unseen)))] if unseen else int(rng.integers(n)))
 
     def _all_seen(self, buffer: LevelBuffer) -> bool:

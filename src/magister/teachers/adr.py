@@ -23,6 +23,9 @@ ADR does not learn from.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,14 @@ from ..teacher import Teacher, register
 _MATCH_TOL = 1e-9
 #: a queue's mean may miss a threshold it meets by rounding: ten scores of 0.3 average 0.29999999999999993
 _MEAN_TOL = 1e-12
+#: pending probes are indexed by their cell of a grid of side 1 / _CELL (coordinates ``floor(v * _CELL + 0.5)``),
+#: so that an observation looks at the probes of the cells within ``_REACH`` of it (one or two per coordinate),
+#: not at all of them; ``_REACH`` is more than ``_MATCH_TOL`` and its rounding
+_CELL = float(2**20)
+_REACH = 2 * _MATCH_TOL
+#: an observation whose neighbourhood spans more cells than this (many coordinates on cell edges) looks at
+#: every pending probe
+_MAX_CELLS = 64
 
 
 @register("adr")
@@ -91,10 +102,7 @@ class ADR(Teacher):
         self.low, self.high = self.initial_low.copy(), self.initial_high.copy()
         self._queues = np.zeros((d, 2, self.queue_length))
         self._qlen = np.zeros((d, 2), dtype=np.int64)
-        self._pend_x = np.zeros((0, d))
-        self._pend_dim = np.zeros(0, dtype=np.int64)
-        self._pend_side = np.zeros(0, dtype=np.int64)
-        self._pend_value = np.zeros(0)
+        self._set_pending(np.zeros((0, d)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
         self.n_widened = 0
         self.n_narrowed = 0
         self.n_probes_matched = 0
@@ -122,29 +130,100 @@ class ADR(Teacher):
         if len(rows):
             bounds = np.where(sides[rows] == 0, self.low[dims[rows]], self.high[dims[rows]])
             x[rows, dims[rows]] = bounds
-            canon = self.space.to_unit_batch(self.space.from_unit_batch(x[rows]))
-            self._pend_x = np.concatenate([self._pend_x, canon])[-self.max_pending:]
-            self._pend_dim = np.concatenate([self._pend_dim, dims[rows]])[-self.max_pending:]
-            self._pend_side = np.concatenate([self._pend_side, sides[rows]])[-self.max_pending:]
-            self._pend_value = np.concatenate([self._pend_value, bounds])[-self.max_pending:]
+            canon = np.asarray(self.space.to_unit_batch(self.space.from_unit_batch(x[rows])), dtype=float)
+            for new in zip(canon.tolist(), dims[rows].tolist(), sides[rows].tolist(), bounds.tolist()):
+                self._add_probe(*new)
+            while len(self._pend) > self.max_pending:  # the oldest probes are forgotten
+                self._drop_probe(next(iter(self._pend)))
         return np.clip(x, 0.0, 1.0)
+
+    # -------------------------------------------------------- pending probes
+    # The pending probes, oldest first: serial -> (unit coordinates, dim, side, bound value, cell). Each is also
+    # listed (serials ascending) under its cell in ``_cells`` (or in ``_wide`` when its cell cannot be computed),
+    # so that finding the oldest probe that matches a task looks at a few probes, not all of them. Only the
+    # probes are saved (the arrays of ``_get_state``); serials and cells are rebuilt on load.
+
+    def _set_pending(self, x: np.ndarray, dim: np.ndarray, side: np.ndarray, value: np.ndarray) -> None:
+        self._pend: OrderedDict[int, tuple[tuple[float, ...], int, int, float, Any]] = OrderedDict()
+        self._cells: dict[tuple[int, ...], list[int]] = {}
+        self._wide: list[int] = []
+        for probe in zip(x.tolist(), dim.tolist(), side.tolist(), value.tolist()):
+            self._add_probe(*probe)
+
+    def _pending_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pending probes as the arrays the state saves (coordinates, dims, sides, bound values)."""
+        entries = list(self._pend.values())
+        return (np.array([e[0] for e in entries], dtype=float).reshape(-1, self.space.dim),
+                np.array([e[1] for e in entries], dtype=np.int64), np.array([e[2] for e in entries], dtype=np.int64),
+                np.array([e[3] for e in entries], dtype=float))
+
+    def _add_probe(self, x: list[float], dim: int, side: int, value: float) -> None:
+        # one more than the newest pending probe's (their serials ascend in the order they were added): no counter
+        # to keep, so a teacher reloaded from its state (serials 0..n-1) numbers its next probes as this one orders them
+        serial = next(reversed(self._pend)) + 1 if self._pend else 0
+        try:
+            cell: Any = tuple(math.floor(v * _CELL + 0.5) for v in x)
+        except (OverflowError, ValueError):  # a coordinate too large for the grid (or not finite)
+            cell = None
+        self._pend[serial] = (tuple(x), dim, side, value, cell)
+        (self._wide if cell is None else self._cells.setdefault(cell, [])).append(serial)
+
+    def _drop_probe(self, serial: int) -> tuple[tuple[float, ...], int, int, float, Any]:
+        entry = self._pend.pop(serial)
+        cell = entry[4]
+        if cell is None:
+            self._wide.remove(serial)
+        else:
+            probes = self._cells[cell]
+            probes.remove(serial)
+            if not probes:
+                del self._cells[cell]
+        return entry
+
+    def _find_probe(self, x: list[float]) -> int | None:
+        """The serial of the oldest pending probe within ``_MATCH_TOL`` of ``x`` in every coordinate (as
+        ``abs(probe - x).max() <= _MATCH_TOL`` computes it), or None."""
+        pend = self._pend
+
+        def first(serials: list[int]) -> int | None:
+            for s in serials:
+                if all(abs(p - q) <= _MATCH_TOL for p, q in zip(pend[s][0], x)):
+                    return s
+            return None
+
+        try:  # the cells a matching probe can be in: each coordinate within _REACH, rounded as the cells are
+            spans = [range(math.floor((q - _REACH) * _CELL + 0.5), math.floor((q + _REACH) * _CELL + 0.5) + 1)
+                     for q in x]
+        except (OverflowError, ValueError):
+            if not all(math.isfinite(q) for q in x):
+                return None  # a coordinate that is not a number matches nothing
+            spans = None
+        if spans is None or math.prod(len(r) for r in spans) > _MAX_CELLS:
+            return first(list(pend))
+        found = [first(self._wide)] if self._wide else []
+        cells = self._cells
+        for cell in itertools.product(*spans):
+            if cell in cells:
+                found.append(first(cells[cell]))
+        return min((s for s in found if s is not None), default=None)
 
     def match_probe(self, x: np.ndarray) -> int:
         """Index of the oldest pending probe with the coordinates of ``x`` (unit vector), or -1."""
-        if not len(self._pend_x):
+        if not self._pend:
             return -1
-        hit = np.flatnonzero(np.abs(self._pend_x - np.asarray(x, dtype=float)).max(axis=1) <= _MATCH_TOL)
-        return int(hit[0]) if len(hit) else -1
+        x = np.asarray(x, dtype=float)
+        if x.shape != (self.space.dim,):  # (broadcast as the comparison with every probe took it)
+            hit = np.flatnonzero(np.abs(self._pending_arrays()[0] - x).max(axis=1) <= _MATCH_TOL)
+            return int(hit[0]) if len(hit) else -1
+        s = self._find_probe(x.tolist())
+        return -1 if s is None else list(self._pend).index(s)
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
-        for xi, si in zip(x, scores):
-            j = self.match_probe(xi)
-            if j < 0:
+        for xi, si in zip(np.asarray(x, dtype=float).tolist(), scores):
+            j = self._find_probe(xi) if self._pend else None
+            if j is None:
                 continue  # an ordinary episode: ADR learns only from probes
-            dim, side, value = int(self._pend_dim[j]), int(self._pend_side[j]), float(self._pend_value[j])
-            keep = np.arange(len(self._pend_x)) != j
-            self._pend_x, self._pend_dim = self._pend_x[keep], self._pend_dim[keep]
-            self._pend_side, self._pend_value = self._pend_side[keep], self._pend_value[keep]
+            _, dim, side, value, _ = self._drop_probe(j)
             current = self.low[dim] if side == 0 else self.high[dim]
             if abs(current - value) > _MATCH_TOL:
                 continue  # the bound moved since this probe was proposed: stale
@@ -175,8 +254,7 @@ class ADR(Teacher):
         return {
             "low": self.low.copy(), "high": self.high.copy(),
             "queues": self._queues.copy(), "queue_len": self._qlen.copy(),
-            "pending_x": self._pend_x.copy(), "pending_dim": self._pend_dim.copy(),
-            "pending_side": self._pend_side.copy(), "pending_value": self._pend_value.copy(),
+            **dict(zip(("pending_x", "pending_dim", "pending_side", "pending_value"), self._pending_arrays())),
             "n_widened": self.n_widened, "n_narrowed": self.n_narrowed, "n_probes_matched": self.n_probes_matched,
         }
 
@@ -196,7 +274,7 @@ class ADR(Teacher):
                 or ((ps != 0) & (ps != 1)).any() or not (np.isfinite(px).all() and np.isfinite(pv).all()):
             raise ValueError("ADR pending probes are inconsistent")
         self.low, self.high, self._queues, self._qlen = low.copy(), high.copy(), queues.copy(), qlen.copy()
-        self._pend_x, self._pend_dim, self._pend_side, self._pend_value = px.copy(), pd_.copy(), ps.copy(), pv.copy()
+        self._set_pending(px, pd_, ps, pv)
         self.n_widened = int(state["n_widened"])
         self.n_narrowed = int(state["n_narrowed"])
         self.n_probes_matched = int(state["n_probes_matched"])
@@ -215,7 +293,7 @@ class ADR(Teacher):
                        "mean": [None if np.isnan(v) else float(v) for v in qmean[:, j]]}
                 for j, side in enumerate(("low", "high"))
             },
-            "pending_probes": int(len(self._pend_x)),
+            "pending_probes": len(self._pend),
             "n_widened": self.n_widened,
             "n_narrowed": self.n_narrowed,
         }
