@@ -225,3 +225,58 @@ def test_a_large_batch_is_drawn_in_blocks_with_the_draws_of_one_batch(monkeypatc
     assert len(sizes) >= 10 and max(sizes) == 37
     np.testing.assert_array_equal(blocked, one_batch)
     np.testing.assert_array_equal(np.asarray(t.propose(40)), then)  # the generator is where one batch left it
+
+
+def test_rows_kept_between_predictions_follow_observations_loads_and_new_weights():
+    # predict() keeps the history's weighted rows between calls (appending one per observation): a warm teacher
+    # must predict to the last bit what one rebuilt from its state predicts, after the history wrapped, a refit of
+    # the weights, weights changed in place, a loaded state of the same length, and a refused load
+    from magister.errors import CheckpointError
+
+    space = mg.Box([0.0, 0.0], [1.0, 1.0])
+    kw = {"history_size": 30, "bootstrap": 5, "relevance_every": 7}
+    a, b = Frontier(space, seed=0, **kw), Frontier(space, seed=1, **kw)
+    probes = np.random.default_rng(0).random((40, 2))
+
+    def rebuilt(t: Frontier) -> np.ndarray:
+        return mg.Teacher.from_state_dict(t.state_dict()).predict(probes)
+
+    for t in (a, b):
+        for i in range(70):
+            x = t.propose()
+            t.observe(x, float(x[0] < 0.4 + 0.01 * (i % 5)))
+            if i % 3 == 0:
+                np.testing.assert_array_equal(t.predict(probes), rebuilt(t))
+    assert a.history.total == b.history.total and not np.array_equal(a.predict(probes), b.predict(probes))
+    a.load_state_dict(b.state_dict(), strict=False)  # as many pairs as before: only the contents changed
+    np.testing.assert_array_equal(a.predict(probes), b.predict(probes))
+    a.weights[:] = [1.0, 0.25]
+    np.testing.assert_array_equal(a.predict(probes), rebuilt(a))
+    before, state = a.predict(probes), b.state_dict()
+    state["algorithm"]["history"]["y"] = state["algorithm"]["history"]["y"][::-1].copy()
+    state["algorithm"]["sources"]["x"][0, 0] = 2.0  # refused after the history was loaded: it is restored
+    with pytest.raises(CheckpointError):
+        a.load_state_dict(state, strict=False)
+    np.testing.assert_array_equal(a.predict(probes), before)
+
+
+def test_history_one_pair_helpers_match_add_and_x():
+    # frontier adds one pair per observation with add_one and reads the sources' rows with rows() (x copied every
+    # stored vector for the few it needed): the same contents as add, x[i] and the last pair, before and after wrapping
+    from magister.history import History
+
+    rng = np.random.default_rng(3)
+    one, many = History(3, 7), History(3, 7)
+    for n in range(1, 20):
+        x, y = rng.random(3), float(rng.random())
+        one.add_one(x, y)
+        many.add(x, y)
+        i = rng.integers(0, len(many), size=(2, 4))
+        np.testing.assert_array_equal(one.x, many.x)
+        np.testing.assert_array_equal(one.y, many.y)
+        np.testing.assert_array_equal(one.rows(i), many.x[i])
+        newest_x, newest_y = one.newest()
+        assert np.array_equal(newest_x, x) and newest_y == y and one.total == many.total == n
+    stamp = one.stamp
+    one.load_state_dict(many.state_dict())
+    assert one.stamp is not stamp  # a loaded history is another one for what was derived from it

@@ -72,6 +72,9 @@ class History:
         # the contiguous block _rx[:, capacity - n:] meets the most recent of equally near vectors first
         self._rx = np.zeros((self.dim, 0 if self.bounded else self.capacity))
         self.total = 0  # pairs ever added
+        #: a new object at every :meth:`load_state_dict`: what was derived from :attr:`x` and :attr:`y` at the same
+        #: ``stamp`` and ``total`` still holds, and ``total`` more pairs means those pairs were appended
+        self.stamp = object()
         self._unindex()
 
     def _unindex(self) -> None:
@@ -139,6 +142,17 @@ class History:
             self._rx[:, self.capacity - t0 - m:self.capacity - t0] = x[::-1].T
         self.total += m
 
+    def add_one(self, x: np.ndarray, y: float) -> None:
+        """:meth:`add` of one pair, ``x`` a float array of shape ``(dim,)`` (no checks, nothing allocated)."""
+        self._grow(1)
+        slot = self.total % self.capacity
+        if not self.bounded:
+            self._rx[:, self.capacity - 1 - self.total] = x
+        self._xt[:, slot] = x
+        self._y[slot] = y
+        self._t[slot] = self.total
+        self.total += 1
+
     def _order(self) -> np.ndarray:
         n = len(self)
         if self.total <= self.capacity:
@@ -155,6 +169,16 @@ class History:
     def y(self) -> np.ndarray:
         """Stored values, oldest first (a copy)."""
         return self._y[self._order()].copy()
+
+    def rows(self, i: np.ndarray) -> np.ndarray:
+        """``x[i]`` (positions oldest first, an integer array of any shape) without copying every stored vector."""
+        slots = i if self.total <= self.capacity else (self.total + i) % self.capacity
+        return self._xt.T[slots]
+
+    def newest(self) -> tuple[np.ndarray, float]:
+        """The latest pair: its vector (a view, valid until the next addition) and value."""
+        slot = (self.total - 1) % self.capacity
+        return self._xt[:, slot], float(self._y[slot])
 
     def last(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The latest ``min(m, len)`` pairs, oldest first."""
@@ -284,13 +308,7 @@ class History:
         elif n:
             d2 = self._sq_dists(self._xt if n == self.capacity else self._xt[:, :n], x, n)
             value = float(self._y[self._argmin_latest(d2, self._t[:n])])
-        slot = self.total % self.capacity
-        if not self.bounded:
-            self._rx[:, self.capacity - 1 - self.total] = x
-        self._xt[:, slot] = x
-        self._y[slot] = y
-        self._t[slot] = self.total
-        self.total += 1
+        self.add_one(x, y)
         return value
 
     def _nearest_unbounded(self, x: np.ndarray, n: int) -> float:
@@ -350,6 +368,7 @@ class History:
         self._unindex()
         self.total = 0 if not self.bounded else total - len(x)
         self.add(x, y)
+        self.stamp = object()
         assert self.total == total
 
 

@@ -51,7 +51,9 @@ short memory works best, as a region's old scores (taken while it was being
 learned) otherwise keep a mastered region in the band.
 
 Cost per proposal: one weighted distance matrix between ``n_candidates``
-candidates and at most ``history_size`` stored tasks. A very large batch
+candidates and at most ``history_size`` stored tasks (the stored tasks' weighted
+rows and norms are kept between predictions, one row appended per observation).
+A very large batch
 (``propose(k)`` with more than about ``2**20 / (n_candidates x dim)`` guided
 proposals, 2,730 with the defaults in 12 dimensions) is drawn a block of
 proposals at a time, so its memory stays a few times that of the tasks
@@ -174,6 +176,10 @@ class Frontier(Teacher):
         self.sources = History(self.d, size("sources", sources, why="frontier keeps that many in-band tasks in arrays "
                                                           "allocated up front"))
         self.weights = np.ones(self.d)
+        # _stored(): its arrays, and what they were computed from (history, its stamp, total and length, weights)
+        self._stored_key: tuple[Any, ...] = (None, None, -1, -1, b"")
+        self._s = self._hy = self._b = self._bb = np.zeros(0)
+        self._decays = np.zeros(0)  # _decay()
 
     # ------------------------------------------------------------- predicting
     def predict(self, x: Any) -> np.ndarray:
@@ -183,10 +189,7 @@ class Frontier(Teacher):
         n = len(self.history)
         if n == 0:
             return np.full(len(q), np.nan)
-        hx, hy = self.history.x, self.history.y  # oldest first
-        s = np.sqrt(self.weights)
-        b = hx * s
-        bb = (b * b).sum(1)[None, :]
+        hy, s, b, bb = self._stored()
         kk = min(self.k, n)
         # the distance matrix of a block of rows at a time: propose(k) asks about k x n_candidates rows, and all of
         # them against a long history at once took k x n_candidates x history_size floats (GBs); each row's
@@ -195,15 +198,55 @@ class Frontier(Teacher):
         out = np.empty(len(q))
         for i in range(0, len(q), step):
             a = q[i:i + step] * s
-            d2 = (a * a).sum(1)[:, None] + bb - 2.0 * (a @ b.T)
+            # (aa + bb) - 2 (a b^T), as one expression computes it, without its two temporary matrices
+            d2 = a @ b.T
+            d2 *= 2.0
+            np.subtract((a * a).sum(1)[:, None] + bb, d2, out=d2)
             near = _nearest(d2, kk) if kk < n else np.broadcast_to(np.arange(n), (len(a), n))
-            age = n - 1 - near  # the newest stored task has age 0
-            w = np.exp(-age / self.recency)
-            gone = w.sum(1) < np.finfo(float).tiny  # every neighbour so old its weight underflowed (was 0/0 = NaN)
+            w = self._decay(n)[near]  # exp(-age / recency)
+            total = w.sum(1)
+            gone = total < np.finfo(float).tiny  # every neighbour so old its weight underflowed (was 0/0 = NaN)
             if gone.any():  # the same relative weights, counted from the youngest neighbour
+                age = n - 1 - near  # the newest stored task has age 0
                 w[gone] = np.exp(-(age[gone] - age[gone].min(1, keepdims=True)) / self.recency)
-            out[i:i + step] = (w * hy[near]).sum(1) / w.sum(1)
+                total = w.sum(1)
+            out[i:i + step] = (w * hy[near]).sum(1) / total
         return out
+
+    def _stored(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(y, sqrt(weights), b = x sqrt(weights), (b * b).sum(1)[None, :])`` of the history, oldest first.
+
+        Every prediction computed them again from the whole history (a fifth of a proposal's time on the grid).
+        They are kept for the history and weights they were computed from: one pair appended since (an
+        observation) appends its row, shifting the rest by one where the history is full; any other change (new
+        weights, a loaded state, another history) computes them again. A row's figures depend on that row
+        alone, so they are the same numbers."""
+        h, n, weights = self.history, len(self.history), self.weights.tobytes()
+        key = (h, h.stamp, h.total, n, weights)
+        if key != self._stored_key:
+            was = self._stored_key
+            if was[:2] == key[:2] and was[4] == weights and h.total == was[2] + 1:  # one pair appended
+                if n == was[3]:  # the history was full: the oldest pair dropped out
+                    self._b[:n - 1], self._bb[0, :n - 1], self._hy[:n - 1] = self._b[1:n], self._bb[0, 1:n], \
+                        self._hy[1:n]
+                x, y = h.newest()
+                row = (x * self._s)[None, :]
+                self._b[n - 1], self._bb[0, n - 1], self._hy[n - 1] = row[0], (row * row).sum(1)[0], y
+            else:
+                self._s = np.sqrt(self.weights)
+                b = h.x * self._s
+                self._b, self._bb, self._hy = np.empty((h.capacity, self.d)), np.empty((1, h.capacity)), \
+                    np.empty(h.capacity)
+                self._b[:n], self._bb[0, :n], self._hy[:n] = b, (b * b).sum(1), h.y
+            self._stored_key = key
+        return self._hy[:n], self._s, self._b[:n], self._bb[:, :n]
+
+    def _decay(self, n: int) -> np.ndarray:
+        """``exp(-age / recency)`` of the ``n`` stored columns (oldest first: age ``n - 1`` down to 0), computed
+        once for every age: the same numbers as computed per neighbour."""
+        if len(self._decays) < n:
+            self._decays = np.exp(-np.arange(max(n, min(2 * len(self._decays), self.history_size))) / self.recency)
+        return self._decays[n - 1::-1]
 
     # -------------------------------------------------------------- proposing
     def _n_perturbed(self) -> int:
@@ -221,10 +264,13 @@ class Frontier(Teacher):
         n_src = len(self.sources)
         p = self._n_perturbed()
         if p:
-            src = self.sources.x[index.integers(0, n_src, size=(m, p))]
+            src = self.sources.rows(index.integers(0, n_src, size=(m, p)))
             moved = src + normal.normal(0.0, self.perturb_std, size=src.shape)
             keep = self.weights > 0  # a dimension the learner ignores is redrawn (already uniform in `out`)
-            out[:, :p, keep] = np.clip(moved[:, :, keep], 0.0, 1.0)
+            if keep.all():
+                out[:, :p] = np.clip(moved, 0.0, 1.0, out=moved)
+            else:
+                out[:, :p, keep] = np.clip(moved[:, :, keep], 0.0, 1.0)
         return out
 
     def _choose(self, cands: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -289,6 +335,14 @@ class Frontier(Teacher):
         rng = self.rng if rng is None else rng
         m, c = w.shape
         total = w.sum(1)
+        if m == 1:  # one proposal: the same rule and draws without the bookkeeping of runs (a third of _pick)
+            if total[0] > 0:
+                share = np.cumsum(w, 1) / total[:, None] <= rng.random(1)[:, None]
+                return np.array([min(int(np.count_nonzero(share)), c - 1)])
+            best = value == value.max(1, keepdims=True)
+            n_best = best.sum(1)
+            r = rng.integers(0, n_best[0], size=1) if n_best[0] > 1 else np.zeros(1, dtype=np.int64)
+            return np.argmax(best & (np.cumsum(best, 1) == r[:, None] + 1), axis=1)
         weighted = total > 0
         best = value == value.max(1, keepdims=True)
         n_best = best.sum(1)
@@ -298,8 +352,9 @@ class Frontier(Teacher):
         u = np.zeros(m)
         r = np.zeros(m, dtype=np.int64)
         if len(draws):
-            starts = np.flatnonzero(np.r_[True, kind[draws[1:]] != kind[draws[:-1]]])
-            for a, b in zip(starts, np.r_[starts[1:], len(draws)]):
+            kinds = kind[draws]
+            starts = [0, *(np.flatnonzero(kinds[1:] != kinds[:-1]) + 1).tolist()]
+            for a, b in zip(starts, starts[1:] + [len(draws)]):
                 rows = draws[a:b]
                 if kind[rows[0]] == 1:
                     u[rows] = rng.random(len(rows))
@@ -316,10 +371,10 @@ class Frontier(Teacher):
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         # one pair at a time, so that a batch equals one observe per episode (relevance refits included)
         for xi, si in zip(x, scores):
-            self.history.add(xi, si)
+            self.history.add_one(xi, si)
             p = float(self.predict(xi[None])[0])  # the task's competence, its own new score included
             if self.low <= p <= self.high:
-                self.sources.add(xi, p)
+                self.sources.add_one(xi, p)
             if self.relevance and self.history.total % self.relevance_every == 0:
                 self.weights = dimension_relevance(self.history.x, self.history.y, self.bins)
 
