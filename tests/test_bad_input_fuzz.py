@@ -173,6 +173,40 @@ def test_numpys_masked_constant_is_refused_as_a_score_without_numpys_warning():
         assert states_equal(before["algorithm"], t.state_dict()["algorithm"])
 
 
+@pytest.mark.parametrize("kind, score", [
+    ("one", np.ma.masked_array(1, mask=True)),  # an int: numpy raised its own MaskError
+    ("one", np.ma.masked_array(0.7, mask=True)),  # a float: numpy warned, made it NaN, and the error spoke of NaN
+    ("batch", [np.ma.masked_array(1, mask=True), 0]),
+    ("batch", [0.5, np.ma.masked]),
+    ("batch", (1, np.ma.masked)),
+])
+def test_a_masked_score_in_any_form_is_refused_as_masked_and_changes_nothing(kind, score):
+    import warnings
+
+    for name, space in (("exp3", mg.Discrete(3)), ("plr", SeedSpace(40))):  # a bounded and an open score range
+        t = _driven(name, space)
+        tasks = list(t.propose(2))
+        before = t.state_dict()
+        with warnings.catch_warnings():
+            # one score: numpy's "converting a masked element to nan" is not given (a batch is not scanned for
+            # masked entries on every call, only once numpy's conversion failed or gave a NaN)
+            warnings.simplefilter("error" if kind == "one" else "ignore")
+            with pytest.raises(InvalidScoreError, match="masked"):
+                t.observe(tasks[0], score) if kind == "one" else t.observe_batch(tasks, score)
+        assert states_equal(before["algorithm"], t.state_dict()["algorithm"])
+        assert t.n_observed == before["n_observed"]
+
+
+@pytest.mark.parametrize("density", [[0, 10**400], (10**400, 10**401), 10**400])
+def test_a_maze_space_refuses_a_wall_density_beyond_any_float_as_a_config_error_with_a_short_message(density):
+    from magister.levels.spaces import MazeSpace
+
+    # the pair raised Python's OverflowError from float() (the single number was fixed; the pair was not)
+    with pytest.raises(ConfigError, match="wall_density") as e:
+        MazeSpace(6, wall_density=density)
+    assert len(str(e.value)) < 300  # not a 400-digit number
+
+
 # ------------------------------------------------------------------------------------------ the fuzzer
 class _Opaque:
     def __repr__(self) -> str:

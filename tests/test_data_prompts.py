@@ -11,6 +11,7 @@ import magister as mg
 from magister.data.prompts import PromptCurriculum, group_scores
 from magister.errors import ConfigError, InvalidScoreError
 from magister.scores import FiniteScores
+from magister.testing import states_equal as checkpoint_states_equal
 
 CATS = ["easy", "mid", "hard"]
 
@@ -299,3 +300,20 @@ def test_batches_handed_out_before_a_save_are_handed_out_again_when_loaded_with_
     with pytest.raises(ConfigError, match="batches of 4 prompts"):
         other.next_prompts(2)
     assert other.next_prompts(4).tolist() == ahead[0].tolist()
+
+
+@pytest.mark.parametrize("bad", [[np.array([1.5, 2.0])], [[True, False]], [np.array([1.0, 2.0])], [["1", "2"]]])
+def test_a_saved_waiting_batch_that_is_not_whole_prompt_indices_is_refused_and_changes_nothing(bad):
+    """np.asarray(p, dtype=int64) cut 1.5 to prompt 1 and read True as prompt 1: a damaged state replayed them."""
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    saved = make()
+    saved.next_prompts(2)
+    state = saved.state_dict()
+    cur = make()
+    before = cur.state_dict()
+    with pytest.raises(ConfigError, match="malformed"):
+        cur.load_state_dict(dict(state, pending=bad), replay_pending=True)
+    assert cur.pending == 0 and checkpoint_states_equal(before, cur.state_dict())
+    assert cur.next_prompts(2).tolist() == make().next_prompts(2).tolist()  # nothing replayed

@@ -54,6 +54,9 @@ def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with th
         if non_numeric(raw):  # a string, None or a complex number is not a score
             raise TypeError("not a number")
         arr = np.asarray(raw, dtype=float)
+    except np.ma.MaskError:  # a masked integer among the scores: numpy cannot make it a number
+        _refuse_masked_entries(scores)
+        raise
     except OverflowError:
         raise InvalidScoreError(
             "a score is an integer too large to be a number; report a real outcome. Nothing was recorded."
@@ -70,6 +73,7 @@ def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with th
         raise InvalidScoreError(f"scores must be a flat sequence, got shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
+        _refuse_masked_entries(scores)  # (numpy made a masked float NaN; looked for only here, not on every call)
         i = int(np.flatnonzero(bad)[0])
         at = f" (position {i})" if arr.size > 1 else ""
         raise InvalidScoreError(
@@ -79,11 +83,28 @@ def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with th
     return arr
 
 
+def _masked(x: Any) -> bool:
+    """Whether ``x`` is numpy's masked constant or a masked array with a masked entry (a missing value)."""
+    return isinstance(x, np.ma.MaskedArray) and bool(np.ma.getmaskarray(x).any())
+
+
+def _refuse_masked_entries(scores: Any) -> None:
+    """Refuse a sequence of scores that holds a masked one (numpy made a masked float NaN, and raised its own
+    MaskError for a masked integer)."""
+    if isinstance(scores, (list, tuple)):
+        for i, s in enumerate(scores):
+            if _masked(s):
+                raise InvalidScoreError(f"score {i} is masked (numpy's masked constant, or a masked array): a masked "
+                                        "score is no outcome; leave those tasks out of the batch. Nothing was "
+                                        "recorded.")
+
+
 def _refuse_masked_score(score: Any) -> None:
-    """Refuse numpy's masked constant as one score (numpy warned, made it NaN, and the error spoke of a NaN)."""
-    if score is np.ma.masked:
-        raise InvalidScoreError("the score is numpy's masked constant (a missing value), not an outcome; leave the "
-                                "episode out. Nothing was recorded.")
+    """Refuse numpy's masked constant, or a masked 0-d array, as one score (numpy warned, made a float NaN, and the
+    error spoke of a NaN; a masked integer raised numpy's own MaskError)."""
+    if _masked(score):
+        raise InvalidScoreError("the score is numpy's masked constant, or a masked array (a missing value), not an "
+                                "outcome; leave the episode out. Nothing was recorded.")
 
 
 @dataclass(frozen=True)

@@ -380,7 +380,8 @@ class PromptCurriculum:
             # (a state saved before the range was saved has none: taken as this curriculum's)
             saved_range = ScoreRange.coerce(state.get("reward_range", self.reward_range))
             # (a state saved before the waiting batches were saved has none)
-            pending = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state.get("pending", [])]
+            # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
+            pending = [np.asarray(p).reshape(-1) for p in state.get("pending", [])]
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
                               "state_dict() returned. Nothing was changed.") from None
@@ -400,11 +401,12 @@ class PromptCurriculum:
         if (attempts < 0).any() or not np.isfinite(reward_sum).all() or (reward_sum < 0).any() or \
                 cursor.shape != self._cursor.shape or (cursor < 0).any() or \
                 (cursor > [len(m) for m in self._members]).any() or \
-                any(len(p) == 0 or (p < 0).any() or (p >= self.n_prompts).any() for p in pending):
+                any(p.dtype.kind not in "iu" or len(p) == 0 or (p < 0).any() or (p >= self.n_prompts).any()
+                    for p in pending):
             raise ConfigError("the saved curriculum state is malformed (negative counts, a reward sum that is not a "
                               "finite number >= 0, a pool cursor outside its pool, or a waiting batch of prompts "
-                              f"outside 0..{self.n_prompts - 1}); load what state_dict() returned. Nothing was "
-                              "changed.")
+                              f"that are not whole numbers in 0..{self.n_prompts - 1}); load what state_dict() returned. "
+                              "Nothing was changed.")
         self.teacher.load_state_dict(teacher_state)  # validates first, changes nothing on error
         self.rng = rng
         self.step = step
@@ -413,7 +415,7 @@ class PromptCurriculum:
         self.history = history
         self.attempts, self.reward_sum = attempts, reward_sum
         self.groups_observed = groups_observed
-        self._pending = collections.deque(pending[-_MAX_PENDING:], maxlen=_MAX_PENDING)
+        self._pending = collections.deque((p.astype(np.int64) for p in pending[-_MAX_PENDING:]), maxlen=_MAX_PENDING)
         self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()
 
     def save(self, path: str | Path) -> Path:

@@ -156,11 +156,14 @@ class MazeSpace(Space):
                 if isinstance(wall_density, (str, bytes)):  # "01" was read as the pair [0.0, 1.0]
                     raise TypeError
                 lo, hi = (float(v) for v in wall_density)  # type: ignore[union-attr]
+            except OverflowError:  # an integer beyond any float: refused below (Python's OverflowError was raised)
+                lo = hi = float("inf")
             except (TypeError, ValueError):
-                raise ConfigError(f"wall_density must be a number or a [low, high] pair, got {wall_density!r}") from None
+                raise ConfigError(f"wall_density must be a number or a [low, high] pair, got "
+                                  f"{_short(wall_density)}") from None
             self.wall_density = [lo, hi]
         if not 0.0 <= lo <= hi <= 1.0:
-            raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {wall_density!r}")
+            raise ConfigError(f"wall_density must lie in [0, 1] (low <= high), got {_short(wall_density)}")
         try:  # any real number, numpy's included, as wall_density (bools, text and NaN refused)
             labyrinths = settings.fraction("labyrinths", labyrinths)
         except ConfigError:
