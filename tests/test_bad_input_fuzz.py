@@ -143,7 +143,7 @@ def test_a_matrix_setting_of_an_integer_beyond_any_float_is_a_config_error(teach
 @pytest.mark.parametrize("setting, value", [
     ("skills", "x"), ("skills", [1, 2]), ("prerequisites", "x"), ("prerequisites", {"0": 1}),
     ("prerequisites", {"0": "1"}), ("model_settings", "x"), ("model_settings", b"x"), ("model", [[]]),
-    ("model", np.array([1, 2]))])
+    ("model", np.array([1, 2])), ("prerequisites", {"1": np.array("0")})])  # (a 0-d array: numpy's TypeError)
 @pytest.mark.parametrize("teacher", ["mastery-learning", "spaced-review"])
 def test_people_policies_refuse_malformed_settings_with_a_config_error(teacher, setting, value):
     with pytest.raises(ConfigError, match=setting if setting != "model" else "model"):

@@ -706,6 +706,35 @@ def test_event_times_given_as_datetimes_text_or_numbers_are_one_instant_by_one_r
             Event("a", "c", timestamp=bad, outcome=1)
 
 
+def test_a_bool_bytes_or_a_missing_datetime_is_not_a_time(tmp_path):
+    # seconds() read True as 1 s and b"12" as 12 s (Schedule.record refused True before it used seconds()), and a
+    # datetime that is a missing value (pandas' NaT: its timestamp() raises ValueError) escaped as a raw ValueError
+    from datetime import datetime
+
+    from magister.people.deck import load_deck
+    from magister.people.study import Schedule
+
+    class MissingTime(datetime):  # what pandas.NaT does, without pandas
+        def timestamp(self) -> float:
+            raise ValueError("NaTType does not support timestamp")
+
+    missing = MissingTime(2025, 1, 1)
+    for bad in (True, np.bool_(False), b"12", bytearray(b"12"), missing):
+        with pytest.raises(ConfigError, match="event timestamp must be a finite time"):
+            Event("a", "c", timestamp=bad, outcome=1)
+    deck_file = tmp_path / "d.toml"
+    deck_file.write_text('title = "T"\n[[cards]]\nquestion = "q"\nanswer = "a"\n', encoding="utf-8")
+    s = Schedule(load_deck(deck_file))
+    s.record("card-1", 3, 1_800_000_000.0)
+    before = (s.clock, s.cards["card-1"].answers)
+    for bad in (True, b"1800000100", missing):
+        with pytest.raises(ConfigError, match="time must be a finite time"):
+            s.record("card-1", 3, bad)
+        with pytest.raises(ConfigError, match="time must be a finite time"):
+            s.next(bad)
+    assert (s.clock, s.cards["card-1"].answers) == before
+
+
 def test_iso_seconds_reads_a_leap_second_as_posix_time_does(tmp_path):
     # "2016-12-31T23:59:60Z", a leap second ISO 8601 allows, was refused ("second must be in 0..59"), so an
     # Anki log with one failed to load; it is the second after 23:59:59, the same number as the next 00:00:00

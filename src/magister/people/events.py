@@ -51,11 +51,16 @@ def seconds(value: Any, what: str = "timestamp") -> float:
     naming ``what``."""
     if type(value) is float:  # the common case, first
         v = value
+    elif isinstance(value, (bool, np.bool_, bytes, bytearray)):  # True read as 1 s, b"12" as 12 s
+        v = math.nan
     elif isinstance(value, date):
         if not isinstance(value, datetime):  # midnight UTC, as iso_seconds("2025-01-31")
             value = datetime(value.year, value.month, value.day)
-        aware = value.tzinfo is not None and value.utcoffset() is not None
-        v = (value if aware else value.replace(tzinfo=timezone.utc)).timestamp()
+        try:  # (pandas' NaT is a datetime whose timestamp() raises ValueError)
+            aware = value.tzinfo is not None and value.utcoffset() is not None
+            v = (value if aware else value.replace(tzinfo=timezone.utc)).timestamp()
+        except (ValueError, OverflowError, OSError):
+            v = math.nan
     elif isinstance(value, np.datetime64):
         v = float((value - _EPOCH64) / np.timedelta64(1, "s")) if not np.isnat(value) else math.nan
     elif isinstance(value, str):

@@ -54,7 +54,8 @@ def _mapping(name: str, value: Any, what: str) -> dict[Any, Any]:
 
 def _names(name: str, key: Any, value: Any) -> list[str]:
     """One entry of ``prerequisites``: a list of skill names (a string was read letter by letter)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+    if (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+            or np.ndim(value) == 0):  # (a 0-d array is one name: iterating it raised numpy's TypeError)
         raise ConfigError(f"{name}[{key!r}] is a list of skill names, got {type(value).__name__} {value!r:.60}"
                           + (f"; write [{value!r}]" if isinstance(value, str) else ""))
     return [str(x) for x in value]
