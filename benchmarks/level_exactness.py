@@ -52,6 +52,28 @@ def digest(obj: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def halves(t: Any, run: Any, steps: int, rng: np.random.Generator, h: Any, path: str) -> dict[str, str]:
+    """Drive ``t`` for half the steps, then go on from the mid-run state saved at ``path`` (written by the first
+    version of the code run, read by every later one) for the other half; the hashes of both halves and states."""
+    from magister.teacher import Teacher
+
+    run(t, steps // 2, rng, h)
+    mid = t.state_dict()
+    out = {"first": h.hexdigest()[:16], "mid": digest(mid)}
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            pickle.dump((mid, rng.bit_generator.state), f)
+    with open(path, "rb") as f:
+        saved, rng_state = pickle.load(f)
+    u = Teacher.from_state_dict(saved)
+    rng.bit_generator.state = rng_state
+    h2 = hashlib.sha256()
+    run(u, steps - steps // 2, rng, h2)
+    out["second"] = h2.hexdigest()[:16]
+    out["final"] = digest(u.state_dict())
+    return out
+
+
 def level_configs() -> list[tuple[str, str, dict[str, Any], int, int]]:
     """(name, teacher, settings, space size n (0: open-ended seeds, -1: mazes, -2: Discrete(50)), steps)."""
     bench = {"temperature": 0.3, "staleness_coef": 0.3}
@@ -126,7 +148,6 @@ def drive(t: Any, steps: int, rng: np.random.Generator, h: Any, prefill: int = 0
 def run_level(name: str, teacher: str, settings: dict[str, Any], n: int, steps: int, seed: int,
               ckpt: str) -> dict[str, str]:
     import magister as mg
-    from magister.teacher import Teacher
 
     space = make_level_space(n)
     t = mg.make_teacher(teacher, space, seed=seed, **settings)
@@ -137,22 +158,7 @@ def run_level(name: str, teacher: str, settings: dict[str, Any], n: int, steps: 
         rng.shuffle(levels)
         m = n - 5
         t.observe_batch(levels[:m], [float(v) for v in rng.random(m)])
-    drive(t, steps // 2, rng, h)
-    mid = t.state_dict()
-    out = {"first": h.hexdigest()[:16], "mid": digest(mid)}
-    path = os.path.join(ckpt, f"{name}-s{seed}.pkl")
-    if not os.path.exists(path):
-        with open(path, "wb") as f:
-            pickle.dump((mid, rng.bit_generator.state), f)
-    with open(path, "rb") as f:
-        saved, rng_state = pickle.load(f)
-    u = Teacher.from_state_dict(saved)
-    rng.bit_generator.state = rng_state
-    h2 = hashlib.sha256()
-    drive(u, steps - steps // 2, rng, h2)
-    out["second"] = h2.hexdigest()[:16]
-    out["final"] = digest(u.state_dict())
-    return out
+    return halves(t, drive, steps, rng, h, os.path.join(ckpt, f"{name}-s{seed}.pkl"))
 
 
 def adr_configs() -> list[tuple[str, dict[str, Any], str, int]]:
@@ -208,27 +214,11 @@ def drive_adr(t: Any, steps: int, rng: np.random.Generator, h: Any) -> None:
 
 def run_adr(name: str, settings: dict[str, Any], kind: str, steps: int, seed: int, ckpt: str) -> dict[str, str]:
     import magister as mg
-    from magister.teacher import Teacher
 
     t = mg.make_teacher("adr", make_adr_space(kind), seed=seed, **settings)
     rng = np.random.default_rng(seed + 777)
     h = hashlib.sha256()
-    drive_adr(t, steps // 2, rng, h)
-    mid = t.state_dict()
-    out = {"first": h.hexdigest()[:16], "mid": digest(mid)}
-    path = os.path.join(ckpt, f"{name}-s{seed}.pkl")
-    if not os.path.exists(path):
-        with open(path, "wb") as f:
-            pickle.dump((mid, rng.bit_generator.state), f)
-    with open(path, "rb") as f:
-        saved, rng_state = pickle.load(f)
-    u = Teacher.from_state_dict(saved)
-    rng.bit_generator.state = rng_state
-    h2 = hashlib.sha256()
-    drive_adr(u, steps - steps // 2, rng, h2)
-    out["second"] = h2.hexdigest()[:16]
-    out["final"] = digest(u.state_dict())
-    return out
+    return halves(t, drive_adr, steps, rng, h, os.path.join(ckpt, f"{name}-s{seed}.pkl"))
 
 
 def main() -> None:

@@ -148,14 +148,10 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_den
 
 
 def budget(steps: int | None) -> int:
-    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000; 0, a negative or a non-number refused
-    (0 used to run the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError)."""
-    from magister.settings import whole, whole_from_env
+    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number)."""
+    from magister.bench.levels import example_steps
 
-    if steps is not None:
-        return whole("steps", steps)
-    return whole_from_env("MAGISTER_EXAMPLE_STEPS", 100_000, hint="set it to a number of env steps such as 20000, "
-                          "or unset it for the example's 100,000")
+    return example_steps(steps)
 
 
 def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:

@@ -53,7 +53,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["LEVEL_TEACHERS", "DIAGNOSTICS", "EXPLORE_BONUS", "GENERATOR", "heldout_rates", "versus_uniform",
-           "run_levels_job", "run_levels_benchmark", "teacher_path_speed", "summarise", "format_table",
+           "run_levels_job", "run_levels_benchmark", "example_steps", "teacher_path_speed", "summarise", "format_table",
            "write_figures"]
 
 #: the teachers of the benchmark, in print order
@@ -100,6 +100,18 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
         top = 1.0 if generator == "mixed" else max_density
         return Box([0.0], [top]), {"fit_rate": 100, "random_ratio": 0.2, **extra}, (0.0, 1.0)
     raise ConfigError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
+
+
+def example_steps(steps: int | None, default: int = 100_000) -> int:
+    """The level examples' budget: ``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else ``default``; 0, a
+    negative or a non-number refused naming where it came from (0 ran the default and a negative budget no
+    training at all; ``100k`` stopped with a bare ValueError)."""
+    from ..settings import whole, whole_from_env
+
+    if steps is not None:
+        return whole("steps", steps)
+    return whole_from_env("MAGISTER_EXAMPLE_STEPS", default, hint="set it to a number of env steps such as 20000, "
+                          f"or unset it for the example's {default:,}")
 
 
 class _RandomLevels:
