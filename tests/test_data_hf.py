@@ -193,6 +193,20 @@ def test_resuming_from_a_trainer_checkpoint_continues_the_curriculum_exactly(tmp
     assert whole.mixture_history()[-1].tolist() != [0.5, 0.5], "the teacher moved, so equality is not trivial"
 
 
+def _six_step_exp3_run(out, train, skills, floor=0.0, **curriculum):
+    """A tiny GPT-2 trained 6 steps of 4 examples on an exp3 curriculum, saving at step 3: (sampler, trainer)."""
+    cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    torch.manual_seed(0)
+    args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
+                                          learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                          save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0, floor=floor)
+    trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
+                                                  train_dataset=Rows(train)), sampler, eval_metric=None, **curriculum)
+    return sampler, trainer
+
+
 def test_resuming_with_a_changed_sampler_setting_is_refused_unless_strict_false(tmp_path):
     """A sampler built with another floor than the checkpoint's was refused on resume (as it should be), but
     add_curriculum had no way to pass load_state_dict's strict=False, so a deliberate change could not resume."""
@@ -200,16 +214,7 @@ def test_resuming_with_a_changed_sampler_setting_is_refused_unless_strict_false(
     train, skills = _rows(0, 12)
 
     def run(out, floor=0.0, **strict):
-        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
-        torch.manual_seed(0)
-        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
-                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
-                                              save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
-        teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
-        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0, floor=floor)
-        trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
-                                                      train_dataset=Rows(train)), sampler, eval_metric=None, **strict)
-        return sampler, trainer
+        return _six_step_exp3_run(out, train, skills, floor, **strict)
 
     first, trainer = run(tmp_path / "first")
     trainer.train()
@@ -337,17 +342,9 @@ def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp
     train, skills = _rows(0, 12)
 
     def run(out, resume=None):
-        cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
-        torch.manual_seed(0)
-        args = transformers.TrainingArguments(output_dir=str(out), max_steps=6, per_device_train_batch_size=4,
-                                              learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
-                                              save_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
-        teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
-        sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=6, seed=0)
-        trainer = add_curriculum(transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args,
-                                                      train_dataset=Rows(train)), sampler, eval_metric=None)
+        sampler, trainer = _six_step_exp3_run(out, train, skills)
         trainer.train(resume_from_checkpoint=resume)
-        return sampler, teacher
+        return sampler, sampler.teacher
 
     run(tmp_path / "first")
     os.remove(tmp_path / "first" / "checkpoint-3" / CURRICULUM_FILE)
