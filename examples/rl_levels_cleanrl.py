@@ -249,7 +249,7 @@ def budget(steps: int | None) -> int:
     """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number)."""
     from magister.bench.levels import example_steps
 
-    return example_steps(steps)
+    return example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_levels: int | None = N_LEVELS

@@ -102,15 +102,15 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
     raise ConfigError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
 
 
-def example_steps(steps: int | None, default: int = 100_000) -> int:
-    """The level examples' budget: ``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else ``default``; 0, a
-    negative or a non-number refused naming where it came from (0 ran the default and a negative budget no
-    training at all; ``100k`` stopped with a bare ValueError)."""
+def example_steps(steps: int | None, variable: str, default: int = 100_000) -> int:
+    """A level example's budget: ``steps`` if given, else the environment variable ``variable`` (the examples
+    name theirs), else ``default``; 0, a negative or a non-number refused naming where it came
+    from (0 ran the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError)."""
     from ..settings import whole, whole_from_env
 
     if steps is not None:
         return whole("steps", steps)
-    return whole_from_env("MAGISTER_EXAMPLE_STEPS", default, hint="set it to a number of env steps such as 20000, "
+    return whole_from_env(variable, default, hint="set it to a number of env steps such as 20000, "
                           f"or unset it for the example's {default:,}")
 
 
