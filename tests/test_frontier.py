@@ -177,6 +177,10 @@ def test_the_batch_pick_makes_the_row_by_row_picks_and_draws():
         ref.bit_generator.state = t.rng.bit_generator.state
         np.testing.assert_array_equal(t._pick(w, value), by_row(ref, w, value))
         assert t.rng.bit_generator.state == ref.bit_generator.state
+        for row in range(m):  # one row at a time: the path of a single proposal (it skips the runs' bookkeeping)
+            one = (w[row:row + 1], value[row:row + 1])
+            np.testing.assert_array_equal(t._pick(*one), by_row(ref, *one))
+            assert t.rng.bit_generator.state == ref.bit_generator.state
 
 
 def test_a_region_whose_neighbours_are_all_old_is_predicted_and_proposing_does_not_crash():

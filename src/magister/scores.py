@@ -44,7 +44,7 @@ def materialised(scores: Any) -> Any:
 def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with the reason
     """Scores as a flat float array, refusing non-numbers, huge integers, NaN and infinity (nothing recorded)."""
     scores = materialised(scores)
-    if isinstance(scores, np.ma.MaskedArray) and np.ma.getmaskarray(scores).any():
+    if _masked(scores):
         # np.asarray drops the mask: whatever a masked (missing) score hides was recorded as the outcome
         i = int(np.flatnonzero(np.ma.getmaskarray(scores))[0])
         raise InvalidScoreError(f"scores are a masked array with a masked entry (position {i}): a masked score is no "

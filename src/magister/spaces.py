@@ -70,14 +70,19 @@ def task_index(i: Any, n: int) -> int:
     return j
 
 
-def unit_rows(vecs: Any, dim: int, owner: Any) -> np.ndarray:
-    """Unit vectors ``vecs`` as a float array of ``dim`` columns; what is not numbers that fill whole rows of ``dim``
-    is an :class:`InvalidTaskError` naming ``owner`` (numpy's reshape, float or overflow errors before)."""
+def unit_rows(vecs: Any, dim: int, owner: Any, one: bool = False) -> np.ndarray:
+    """Unit vectors ``vecs`` as a float array of ``dim`` columns (``one``: exactly one row, as ``from_unit`` takes);
+    what is not numbers that fill whole rows of ``dim`` is an :class:`InvalidTaskError` naming ``owner`` (numpy's
+    reshape, float or overflow errors before)."""
     try:
-        return np.asarray(vecs, dtype=float).reshape(-1, dim)
+        v = np.asarray(vecs, dtype=float).reshape(-1, dim)
     except (TypeError, ValueError, OverflowError):
         raise InvalidTaskError(f"unit vectors {_short(vecs)} are not rows of {dim} numbers in [0, 1] for "
                                f"{owner!r}") from None
+    if one and len(v) != 1:
+        raise InvalidTaskError(f"from_unit takes one unit vector of {dim} numbers, got {_short(vecs)}; use "
+                               "from_unit_batch for several")
+    return v
 
 
 _BOOLS = frozenset((bool, np.bool_))  # (neither can be subclassed: a type lookup is isinstance, at a third the cost)
@@ -184,10 +189,7 @@ class Space:
 
     def from_unit(self, vec: np.ndarray) -> Any:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task."""
-        v = unit_rows(vec, self.dim, self)
-        if len(v) != 1:
-            raise InvalidTaskError(f"from_unit takes one unit vector of {self.dim} numbers, got {_short(vec)}; use "
-                                   "from_unit_batch for several")
+        v = unit_rows(vec, self.dim, self, one=True)
         return self.from_unit_batch(v)[0]
 
     def to_unit_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -411,10 +413,7 @@ class Box(Space):
     def from_unit(self, vec: np.ndarray) -> Any:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task; a NaN names no task and is refused, as the
         finite spaces refuse it."""
-        v = unit_rows(vec, self.dim, self)
-        if len(v) != 1:
-            raise InvalidTaskError(f"from_unit takes one unit vector of {self.dim} numbers, got {_short(vec)}; use "
-                                   "from_unit_batch for several")
+        v = unit_rows(vec, self.dim, self, one=True)
         if np.isnan(v).any():
             raise InvalidTaskError(f"unit vector {_short(v[0].tolist())} holds a NaN: it names no task of {self!r} "
                                    "(give coordinates in [0, 1])")

@@ -63,7 +63,6 @@ import types
 from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError, InvalidScoreError, missing_extra_import
-from ..settings import whole
 
 try:
     from torch.utils.data import Sampler
@@ -73,6 +72,7 @@ except ImportError as _e:
     raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
 
 from .hf import _resume_through_sampler
+from .mixing import resume_point
 from .prompts import PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
@@ -110,12 +110,7 @@ class CurriculumRepeatSampler(Sampler[int]):
         """Make the next pass start ``trained`` loader batches in (a ``Trainer`` resumed mid-epoch trained
         those): its passes then end where the uninterrupted run's did. Nothing is drawn. A resume inside a block
         (``trained`` not a multiple of ``repeat_count``) gives the rest of that block the next prompts."""
-        total = self.batches_per_epoch * self.repeat_count
-        trained = whole("trained", trained, 0, hint="the loader batches of the pass trained before the resume")
-        if trained >= total:
-            raise ConfigError(f"cannot resume {trained} batches into a pass of {total} generation batches; build "
-                              "the trainer with the settings of the run that saved the checkpoint")
-        self._pass_start = trained
+        self._pass_start = resume_point(trained, self.batches_per_epoch * self.repeat_count, "generation batches")
 
     def __iter__(self) -> Iterator[int]:
         left, self._pass_start = self.batches_per_epoch * self.repeat_count - self._pass_start, 0

@@ -50,6 +50,16 @@ class RunningLossScore:
         return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
 
 
+def resume_point(trained: Any, batches: int, what: str) -> int:
+    """``trained``, the batches of a pass trained before a resume (a ``Trainer`` resumed mid-epoch), checked
+    against the ``batches`` of a pass (``what`` names them in the error)."""
+    trained = whole("trained", trained, 0, hint="the batches of the pass trained before the resume")
+    if trained >= batches:
+        raise ConfigError(f"cannot resume {trained} batches into a pass of {batches} {what}; build it with the "
+                          "settings of the run that saved the checkpoint")
+    return trained
+
+
 def history_limit(value: int | None, what: str) -> int | None:
     """A ``max_history`` setting: None (keep one record per ``what``) or a whole number >= 1."""
     if value is None:

@@ -73,7 +73,7 @@ from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
 from ..settings import whole
-from .mixing import RunningLossScore, SkillMixer
+from .mixing import RunningLossScore, SkillMixer, resume_point
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
@@ -179,11 +179,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         For a loop resumed in the middle of a pass (a ``Trainer`` resumed mid-epoch), which already trained on
         those: its passes then end where the uninterrupted run's did. Nothing is drawn or thrown away (the Hugging
         Face integration calls it where ``Trainer`` would skip the epoch's first batches)."""
-        trained = whole("trained", trained, 0, hint="the batches of the pass trained before the resume")
-        if trained >= self.num_batches:
-            raise ConfigError(f"cannot resume {trained} batches into a pass of len(sampler) = {self.num_batches} "
-                              "batches; build the sampler with the num_batches of the run that saved the checkpoint")
-        self._pass_start = trained
+        self._pass_start = resume_point(trained, self.num_batches, "batches (the sampler's num_batches)")
 
     def _take(self, skill: int, count: int) -> np.ndarray:
         out = []
