@@ -872,3 +872,34 @@ def test_a_nearly_full_buffer_gives_its_unseen_level_without_looking_at_every_le
     assert t._new_level(t.buffer) == expected
     assert len(asked) == 16  # (before: 16 + 3000 questions)
     assert t.rng.bit_generator.state == rng.bit_generator.state
+
+
+@pytest.mark.parametrize("name", ["uniform", "plr", "robust-plr", "accel", "learnability"])
+def test_teachers_draw_the_mazes_of_a_dict_with_the_maze_spaces_own_sampler(name):
+    # a Dict's new tasks were decoded random unit vectors: walls with probability 0.5 and any start and goal, so
+    # over Dict({"maze": MazeSpace(9, wall_density=0.2), ...}) uniform and the level teachers proposed mazes about
+    # half walls, most of them unsolvable (uniform: 48% walls, 39% solvable; accel: 8% solvable), where the
+    # MazeSpace alone gives 20% walls and nearly all solvable
+    maze = MazeSpace(9, wall_density=0.2)
+    space = mg.Dict({"maze": maze, "speed": mg.Box([0.5], [2.0])})
+    t = mg.make_teacher(name, space, seed=0)
+    mazes = []
+    for step in range(300):
+        task = t.propose()
+        mazes.append(task["maze"])
+        t.observe(task, step % 7 / 7)
+    walls = np.mean([m.walls[1:-1, 1:-1].mean() for m in mazes])
+    solvable = np.mean([m.solvable for m in mazes])
+    assert walls < 0.25 and solvable > 0.85, (walls, solvable)
+
+
+@pytest.mark.parametrize("name", ["uniform", "plr", "robust-plr", "accel", "learnability"])
+def test_teachers_on_a_dict_holding_a_maze_space_pass_the_conformance_checks(name):
+    from magister.testing import CHECKS
+
+    cls = mg.teacher_class(name)
+    kwargs = dict(getattr(cls, "conformance_kwargs", {}))
+    space = mg.Dict({"env": mg.Dict({"maze": MazeSpace(6, wall_density=0.2, require_solvable=True)}),
+                     "seed": SeedSpace(5), "speed": mg.Box([0.5], [2.0])})
+    for check in CHECKS.values():
+        check(lambda s, seed: cls(s, seed=seed, **kwargs), space, 60)

@@ -7,6 +7,7 @@ import pytest
 
 import magister as mg
 from magister.errors import ConfigError, InvalidTaskError, UnknownTaskError
+from magister.levels.spaces import MazeSpace, SeedSpace
 
 
 def test_box_validates_and_names_the_offending_value():
@@ -500,3 +501,43 @@ def test_discrete_takes_names_or_a_count_given_as_a_numpy_array():
         mg.Discrete(np.array([]))
     with pytest.raises(ConfigError, match="a number of tasks or a list of names"):
         mg.Discrete(np.array([["a"]]))
+
+
+def _inner_walls(mazes):
+    return float(np.mean([m.walls[1:-1, 1:-1].mean() for m in mazes]))
+
+
+@pytest.mark.parametrize("maze", [MazeSpace(9, wall_density=0.2), MazeSpace(9, wall_density=[0.1, 0.3],
+                                                                             require_solvable=True, labyrinths=0.3)])
+def test_a_dict_draws_its_maze_entry_with_the_maze_spaces_own_sampler(maze):
+    # Dict.sample decoded random unit vectors: inner walls with probability 0.5 and any start and goal, whatever the
+    # MazeSpace's wall_density, labyrinths or require_solvable (uniform and the level teachers' new levels too)
+    box = mg.Box([0.5], [2.0])
+    for space, get in ((mg.Dict({"maze": maze, "speed": box}), lambda t: t["maze"]),
+                       (mg.Dict({"env": mg.Dict({"maze": maze}), "speed": box}), lambda t: t["env"]["maze"])):
+        tasks = space.sample(np.random.default_rng(0), 300)
+        assert len(tasks) == 300 and all(space.contains(t) for t in tasks)
+        mazes = [get(t) for t in tasks]
+        # the very mazes of the maze space alone, from the same generator (entries are drawn in order)
+        alone = maze.sample(np.random.default_rng(0), 300)
+        assert [m.to_text() for m in mazes] == [m.to_text() for m in alone]
+        assert abs(_inner_walls(mazes) - 0.2) < 0.04
+        one = space.sample(np.random.default_rng(1))
+        assert isinstance(one, dict) and get(one).to_text() == maze.sample(np.random.default_rng(1)).to_text()
+        with pytest.raises(ConfigError, match="whole number of tasks"):
+            space.sample(np.random.default_rng(0), 1.5)
+        assert space.native_sampling  # (so uniform proposes with sample)
+
+
+@pytest.mark.parametrize("space", [
+    mg.Dict({"level": mg.Discrete(3), "speed": mg.Box([0.5], [2.0])}),
+    mg.Dict({"env": mg.Dict({"x": mg.Box([0, 0], [1, 3])}), "m": mg.MultiDiscrete([4, 2])}),
+    mg.Dict({"seed": SeedSpace(), "speed": mg.Box([0.5], [2.0])}),
+])
+def test_a_dict_without_a_maze_space_samples_as_before(space):
+    # one random unit vector per task, decoded: the draws (and so uniform's proposals) of every such Dict unchanged
+    for k in (None, 1, 7):
+        vecs = np.random.default_rng(3).random((1 if k is None else k, space.dim))
+        got = space.sample(np.random.default_rng(3), k)
+        assert [space.to_json(t) for t in ([got] if k is None else got)] == \
+            [space.to_json(t) for t in space.from_unit_batch(vecs)]

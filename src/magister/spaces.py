@@ -146,6 +146,9 @@ class Space:
     dim: int
     #: number of tasks if finite, else ``None``
     n: int | None = None
+    #: whether :meth:`sample` is the space's own generator rather than a decoded random unit vector
+    #: (``MazeSpace``: domain randomisation; a ``Dict`` holding one): ``uniform`` proposes with :meth:`sample` then
+    native_sampling: bool = False
 
     # -- membership ------------------------------------------------------------
     def validate(self, task: Any) -> Any:
@@ -676,6 +679,11 @@ class MultiDiscrete(Space):
 class Dict(Space):
     """Named sub-spaces; a task is a ``dict`` with one entry per name.
 
+    :meth:`sample` draws a random unit vector and decodes it, entry by entry, unless an entry (at any depth) has a
+    generator of its own (``native_sampling``: a :class:`~magister.levels.spaces.MazeSpace`, whose mazes follow its
+    ``wall_density``, ``labyrinths`` and ``require_solvable``): then every entry is drawn with its own ``sample``, so
+    ``uniform`` and the level teachers' new levels draw the mazes of a ``Dict`` as the ``MazeSpace`` alone does.
+
     >>> Dict({"level": Discrete(["easy", "hard"]), "speed": Box([0.5], [2.0])})
     Dict({'level': Discrete(['easy', 'hard']), 'speed': Box(low=[0.5], high=[2.0])})
     """
@@ -700,6 +708,7 @@ class Dict(Space):
         sizes = [s.n for s in self.spaces.values()]
         self.n = None if any(x is None for x in sizes) else int(math.prod(sizes))  # type: ignore[arg-type]
         self._sizes = sizes
+        self.native_sampling = any(getattr(s, "native_sampling", False) for s in self.spaces.values())
 
     def __repr__(self) -> str:
         return f"Dict({self.spaces!r})"
@@ -728,6 +737,14 @@ class Dict(Space):
         v = unit_rows(vecs, self.dim, self)
         parts = {k: s.from_unit_batch(v[:, self._slices[k]]) for k, s in self.spaces.items()}
         return [{k: parts[k][i] for k in self.keys} for i in range(v.shape[0])]
+
+    def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        if not self.native_sampling:  # one random unit vector per task, decoded (the draws of every Dict before)
+            return super().sample(rng, k)
+        m = 1 if k is None else sample_count(k)
+        parts = {key: s.sample(rng, m) for key, s in self.spaces.items()}  # each entry by its own generator
+        out = [{key: parts[key][i] for key in self.keys} for i in range(m)]
+        return out[0] if k is None else out
 
     def index(self, task: Any) -> int:
         if self.n is None:

@@ -3,7 +3,8 @@
 The baseline every curriculum must beat (domain randomisation in RL,
 "stratified" sampling over skills). On a ``Box`` it samples uniformly over the
 volume; on a finite space uniformly over the tasks; on a space with its own
-sampler (``MazeSpace``: domain randomisation) with that sampler. It learns nothing, but it
+sampler (``MazeSpace``: domain randomisation, or a ``Dict`` holding one, which draws each entry with its own
+sampler) with that sampler. It learns nothing, but it
 still validates what it is told, so swapping it for an adaptive teacher never
 changes how the caller's errors look.
 """
