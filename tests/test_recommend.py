@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import magister as mg
@@ -78,16 +79,22 @@ def test_a_dict_holding_seeds_gets_uniform_levels_as_seeds_alone_do(space):
     assert seeds == set(range(n)) if n is not None else len(seeds) > 390  # every seed drawn; fresh open-ended ones
 
 
-@pytest.mark.parametrize("space", [
-    mg.Dict({"maze": MazeSpace(8), "speed": mg.Box([0.5], [2.0])}),
-    mg.Dict({"env": mg.Dict({"maze": MazeSpace(8), "seed": SeedSpace(3)})}),
+@pytest.mark.parametrize("space, entries", [
+    (mg.Dict({"maze": MazeSpace(8, wall_density=0.2), "speed": mg.Box([0.5], [2.0])}), "the MazeSpace entry ['maze']"),
+    (mg.Dict({"env": mg.Dict({"maze": MazeSpace(8, wall_density=0.2), "seed": SeedSpace(3)})}),
+     "the SeedSpace entry ['env']['seed'] and the MazeSpace entry ['env']['maze']"),
 ])
-def test_a_dict_holding_mazes_is_refused_not_recommended(space):
-    """A Dict holding a MazeSpace got 'frontier' (or 'riac-plus'): no teacher draws mazes inside a Dict with the
-    MazeSpace's own sampler, so recommend says so and names the fix."""
-    for kw in ({}, {"rl": True}):
-        with pytest.raises(mg.ConfigError, match=r"holds mazes \(entry \[.*'maze'\]\).*MazeSpace alone"):
-            mg.recommend(space, **kw)
+def test_a_dict_holding_mazes_gets_uniform_levels_as_mazes_alone_do(space, entries):
+    """A Dict holding a MazeSpace was refused: uniform drew its mazes from random unit vectors (walls with
+    probability 0.5). Dict.sample now draws them with the MazeSpace's own sampler, so it gets uniform, as the
+    MazeSpace alone, whatever the scores or rl say, and uniform's mazes follow wall_density."""
+    for kw in ({}, {"rl": True}, {"scores": "other"}):
+        rec = mg.recommend(space, **kw)
+        assert (rec.name, rec.settings) == ("uniform", {}) and "plr" in rec.reason
+        assert f"levels ({entries} of a Dict)" in rec.reason and "MazeSpace's own sampler" in rec.reason
+    tasks = _drive(rec.make(space, seed=0)).propose(300)
+    mazes = [t["maze"] if "maze" in t else t["env"]["maze"] for t in tasks]
+    assert abs(np.mean([m.walls[1:-1, 1:-1].mean() for m in mazes]) - 0.2) < 0.04
 
 
 def test_opponents_get_pfsp_over_the_pool(tmp_path):

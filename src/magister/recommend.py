@@ -100,7 +100,7 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
         return Recommendation("uniform", {}, f"levels: {_LEVELS_FIGURE}")
     levels = _level_entries(space)
     if levels:
-        return _recommend_dict_of_levels(space, levels)
+        return _recommend_dict_of_levels(levels)
     if space.n is not None and space.n > MAX_TASKS:
         return Recommendation("frontier", {}, (
             f"{space.n} tasks, more than the discrete teachers keep statistics for ({MAX_TASKS}): 'frontier' works "
@@ -144,21 +144,17 @@ def _level_entries(space: Space, prefix: str = "") -> list[tuple[str, Space]]:
     return out
 
 
-def _recommend_dict_of_levels(space: Space, levels: list[tuple[str, Space]]) -> Recommendation:
-    """A ``Dict`` holding levels: uniform as for levels alone where it draws them as their own space does, else
-    refused (the discrete and continuous teachers would take the levels for plain tasks)."""
-    mazes = [name for name, sub in levels if isinstance(sub, MazeSpace)]
-    if mazes:
-        raise ConfigError(
-            f"recommend(): {space!r} holds mazes ({_entries(mazes)}), and no teacher serves mazes inside a "
-            f"Dict as it serves a MazeSpace: uniform and the level teachers draw a Dict's new tasks from random unit "
-            f"vectors (walls with probability 0.5, any start and goal), not with the MazeSpace's own sampler "
-            f"(wall_density, labyrinths, require_solvable). Give the MazeSpace alone as the task space "
-            f"(recommend(MazeSpace(...)) is 'uniform', which draws with that sampler) and set the other entries "
-            f"in the environment")
+def _recommend_dict_of_levels(levels: list[tuple[str, Space]]) -> Recommendation:
+    """A ``Dict`` holding levels: uniform, as for levels alone (``Dict.sample`` draws a ``MazeSpace`` entry with the
+    maze space's own sampler; a ``SeedSpace`` entry's seeds are equally likely either way)."""
+    kinds = [(cls.__name__, [name for name, sub in levels if isinstance(sub, cls)], how) for cls, how in (
+        (SeedSpace, "every seed equally likely"),
+        (MazeSpace, "the mazes with the MazeSpace's own sampler (wall_density, labyrinths, require_solvable)"))]
+    kinds = [k for k in kinds if k[1]]
+    what = " and ".join(f"the {kind} {_entries(names)}" for kind, names, _ in kinds)
     return Recommendation("uniform", {}, (
-        f"levels (the SeedSpace {_entries([name for name, _ in levels])} of a Dict): uniform draws every seed equally likely and the other "
-        f"entries uniformly; {_LEVELS_FIGURE}"))
+        f"levels ({what} of a Dict): uniform draws {' and '.join(how for _, _, how in kinds)} and the other entries "
+        f"uniformly; {_LEVELS_FIGURE}"))
 
 
 def _entries(names: list[str]) -> str:
