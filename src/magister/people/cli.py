@@ -62,8 +62,8 @@ def command(
             console.print(f"[red]error:[/red] {option} does nothing {'with' if web else 'without'} --web: {why}; "
                           f"{fix}", soft_wrap=True)
             raise typer.Exit(2)
-    try:  # '' or spaces, " ann" beside "ann", a tab: each was stored as a learner of its own
-        checked_learner(learner, "--learner", "--learner ana")
+    try:  # '' or spaces, " ann" beside "ann", a tab, a zero-width space: each was stored as a learner of its own
+        learner = checked_learner(learner, "--learner", "--learner ana")  # (NFC: "José" is one learner however typed)
     except MagisterError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)

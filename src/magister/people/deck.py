@@ -21,7 +21,8 @@ is refused with an error naming the line.
 
 A card's ``id`` keys its study history. It is text, or a whole number read as
 its digits (``id = 0`` is ``"0"``, as ``skill = 2`` is ``"2"``); ``true``, a
-fraction, a list, a table or an empty text is refused naming the card. A card
+fraction, a list, a table, an empty text or one with white space around it
+(``" a1 "``) is refused naming the card (and its line). A card
 without an id is numbered by its position in the file (``card-N``): inserting,
 removing or moving a card renumbers the cards after it, so each review also
 stores the card's :attr:`Card.fingerprint` and :meth:`Deck.check_history`
@@ -138,7 +139,9 @@ class Deck:
             "change. Nothing was stored.")
 
 
-def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck:
+def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
+           lines: Sequence[int | None] = ()) -> Deck:
+    """The deck of ``raw_cards``; ``lines``: each card's line in the file, for the errors (when known)."""
     if not raw_cards:
         raise ConfigError(f"{source}: the deck has no cards; add [[cards]] entries with a question")
     cards, seen = [], set()
@@ -157,6 +160,11 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str) -> Deck
         elif not str(raw_id).strip():
             raise ConfigError(f"{source}: card {n} has an empty id; write one such as id = \"half-of-8\", or leave "
                               f"id out to number the card by position (card-{n})")
+        elif str(raw_id) != str(raw_id).strip():  # " a1 " was a card of its own, beside "a1" and for the history
+            line = f" (line {lines[n - 1]})" if lines and lines[n - 1] else ""
+            raise ConfigError(f"{source}: card {n}{line} has id {raw_id!r}, with white space around it; write it "
+                              f"without: {raw_id.strip()!r} (reviews an earlier version stored under {raw_id!r} are "
+                              f"read as reviews of {raw_id.strip()!r})")
         else:  # id = 0 was read as no id (card-N)
             cid, numbered = str(raw_id), False
         if cid in seen:
@@ -209,12 +217,13 @@ def load_deck(path: str | Path) -> Deck:
                               f"got {skills!r}")
         if not isinstance(cards, list):
             raise ConfigError(f"{p}: cards must be a list of [[cards]] tables, got {cards!r}")
-        return _build(str(data.get("title") or p.stem), cards, skills, str(p))
+        return _build(str(data.get("title") or p.stem), cards, skills, str(p), [_toml_line(text, c) for c in cards])
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     prereq: dict[str, list[str]] = {}
-    cards = []
+    cards, lines = [], []
     try:
         for r in reader:
+            lines.append(reader.line_num)
             if None in r:
                 raise ConfigError(f"{p}: line {reader.line_num} has {len(reader.fieldnames) + len(r[None])} fields "
                                   f"but the header has {len(reader.fieldnames)}; quote values that contain commas")
@@ -235,7 +244,19 @@ def load_deck(path: str | Path) -> Deck:
     if reader.fieldnames and "question" not in reader.fieldnames:
         raise ConfigError(f"{p}: no 'question' column (the header has {', '.join(reader.fieldnames)}); "
                           "name the columns id, question, answer, skill, requires")
-    return _build(p.stem, cards, prereq, str(p))
+    return _build(p.stem, cards, prereq, str(p), lines)
+
+
+def _toml_line(text: str, card: object) -> int | None:
+    """The line of a TOML card's ``id = "..."`` (``None`` when it is not written plainly so)."""
+    raw_id = card.get("id") if isinstance(card, dict) else None
+    if not isinstance(raw_id, str):
+        return None
+    for quoted in (json.dumps(raw_id, ensure_ascii=False), f"'{raw_id}'"):
+        found = re.search(r"\bid\s*=\s*" + re.escape(quoted), text)
+        if found:
+            return text.count("\n", 0, found.start()) + 1
+    return None
 
 
 def load_decks(paths: "Sequence[str | Path]") -> list[Deck]:

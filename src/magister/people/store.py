@@ -11,8 +11,10 @@ back, nothing stored before it is touched).
 Each review also stores the card's content fingerprint (:attr:`~magister.people.deck.Card.fingerprint`;
 a file written before fingerprints gets the column at its next answer, its earlier reviews have none), so
 :meth:`StudyStore.deck_history` can refuse a deck whose position-numbered cards changed text. Learner names
-are kept exactly as given, so a name that would read as another one (" ann" beside "ann") is refused
-(:func:`checked_learner`).
+are stored in Unicode's composed form (NFC), otherwise as given, so a name that would read as another one
+(" ann" beside "ann", a zero-width space in it) is refused (:func:`checked_learner`); the reads find a history
+an earlier version stored under another spelling of the same name (not composed, or with a zero-width character
+in it: :mod:`magister.names`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..names import learner_form, same_learner
 from ..settings import number, whole
 from .events import Event
 
@@ -59,9 +62,10 @@ def checked_grade(grade: object) -> int:
 
 
 def checked_learner(name: object, what: str = "learner", example: str = 'learner="ana"') -> str:
-    """A learner name as given; empty, with spaces around it or with a control character, it is refused.
+    """A learner name in the form it is stored in (NFC: :func:`magister.names.learner_form`); empty, with
+    spaces around it, with a control character or a format character (a zero-width space), it is refused.
 
-    The history is kept under the exact name, so " ann" was a learner of its own beside "ann", silently. Not
+    The history is kept under the name, so " ann" was a learner of its own beside "ann", silently. Not
     stripped: a history may already be stored under such a name, and it would be merged into another's.
     """
     if not isinstance(name, str):
@@ -78,7 +82,7 @@ def checked_learner(name: object, what: str = "learner", example: str = 'learner
         if unicodedata.category(ch) in ("Cc", "Cs"):  # a tab, a newline, an escape; a lone surrogate (not text)
             kind = "a control character" if unicodedata.category(ch) == "Cc" else "not valid text"
             raise ConfigError(f"{what} {name!r} contains U+{ord(ch):04X} ({kind}); write the name without it")
-    return name
+    return learner_form(name, what)
 
 
 class StudyStore:
@@ -157,15 +161,30 @@ class StudyStore:
                     pass
             raise self._write_failed(e) from None
 
+    def _spellings(self, deck: str, learner: str) -> list[str]:
+        """The names ``learner``'s answers on ``deck`` are stored under: the NFC form it is stored in now, and
+        those an earlier version stored as typed (decomposed, or with a zero-width character: "Jose" + U+0301 is
+        "José"), so that such a history is found by the name written plainly (:func:`magister.names.same_learner`)."""
+        stored = [row[0] for row in self.db.execute("SELECT DISTINCT learner FROM reviews WHERE deck = ?", (deck,))]
+        return same_learner(learner, stored) or [learner]
+
+    def _rows(self, columns: str, deck: str, learner: str, where: str = "") -> list[tuple]:
+        """``columns`` of the reviews of every spelling of ``learner`` on ``deck``, in time order."""
+        names = self._spellings(deck, learner)
+        return self.db.execute(f"SELECT {columns} FROM reviews WHERE deck = ? AND learner IN "
+                               f"({', '.join('?' * len(names))}){where} ORDER BY time, id", (deck, *names)).fetchall()
+
     def history(self, deck: str, learner: str) -> list[Event]:
-        """The answers of ``learner`` on the deck titled ``deck``, in time order (see also :meth:`deck_history`)."""
+        """The answers of ``learner`` on the deck titled ``deck``, in time order (see also :meth:`deck_history`);
+        with those stored under another spelling of the name (:mod:`magister.names`)."""
         learner = checked_learner(learner)
         try:
-            rows = self.db.execute("SELECT card, skill, time, grade, duration FROM reviews WHERE deck = ? AND "
-                                   "learner = ? ORDER BY time, id", (deck, learner)).fetchall()
+            rows = self._rows("card, skill, time, grade, duration", deck, learner)
         except sqlite3.DatabaseError as e:  # a damaged file opens, then fails here (a traceback before)
             raise self._read_failed(e) from None
-        return [Event(learner, c, (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
+        # a card id is read without white space around it: a deck gives none now (" a1 " is refused when it is
+        # loaded, its fix is "a1"), and the reviews an earlier version stored under " a1 " are then found
+        return [Event(learner, c.strip(), (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
 
     def fingerprints(self, deck: str, learner: str) -> dict[str, str]:
         """Per card, the fingerprint of its last review that has one (reviews stored before fingerprints have none)."""
@@ -173,11 +192,10 @@ class StudyStore:
         try:
             if not self._fingerprinted and not self._has_fingerprints():
                 return {}
-            rows = self.db.execute("SELECT card, fingerprint FROM reviews WHERE deck = ? AND learner = ? AND "
-                                   "fingerprint IS NOT NULL ORDER BY time, id", (deck, learner)).fetchall()
+            rows = self._rows("card, fingerprint", deck, learner, " AND fingerprint IS NOT NULL")
         except sqlite3.DatabaseError as e:
             raise self._read_failed(e) from None
-        return dict(rows)  # the last of each card's
+        return {card.strip(): fp for card, fp in rows}  # the last of each card's (ids read as history reads them)
 
     def deck_history(self, deck: "Deck", learner: str) -> list[Event]:
         """:meth:`history` of ``learner`` on ``deck``, refused (a ``ConfigError``, nothing stored or changed) when

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
+from ..names import learner_form, same_learner
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import default_score_range, teacher_class
@@ -467,7 +468,7 @@ class Service(Recovery, ClientIdLog):
         """Build the teacher (refusing bad settings), then log the curriculum durably. ``clock``: a people
         policy's, ``"server"`` (None: the default) or ``"answers"``; refused for a teacher without a clock."""
         if learner is not None:
-            _check_learner(learner)
+            learner = _check_learner(learner)  # stored in NFC: "José" is one learner however it was typed
         spec, built, settings_text = self._validate(name, space, teacher, settings, seed, score_range, learner,
                                                     clock)
         self._may_block()
@@ -535,8 +536,7 @@ class Service(Recovery, ClientIdLog):
         if len(learners) > self.max_bulk:
             raise Invalid(f"{len(learners)} learners in one request; this server takes at most {self.max_bulk} "
                           "(its max_bulk setting, MAGISTER_MAX_BULK); split the list")
-        for learner in learners:
-            _check_learner(learner)
+        learners = [_check_learner(learner) for learner in learners]
         names = [f"{prefix}{learner}" for learner in learners]
         bad = [n for n in names if not NAME_RE.match(n)]
         if bad:
@@ -647,12 +647,20 @@ class Service(Recovery, ClientIdLog):
         return self._delete_lives([live])
 
     # -------------------------------------------------------- learners
+    @staticmethod
+    def _of_learner(conn: Connection, learner: str) -> Any:
+        """The condition on curricula rows that are ``learner``'s: stored under its NFC form, or under another
+        spelling of it by an earlier version ("Jose" + U+0301 for "José": :func:`magister.names.same_learner`)."""
+        stored = conn.execute(select(_CURRICULA.c.learner).where(_CURRICULA.c.learner.is_not(None))
+                              .distinct()).scalars().all()
+        return _CURRICULA.c.learner.in_(same_learner(learner, list(stored)) or [learner])
+
     def learner_curricula(self, learner: str) -> list[str]:
         """Names of the curricula of ``learner`` (from the database), in creation order."""
-        _check_learner(learner)
+        learner = _check_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            return list(conn.execute(select(_CURRICULA.c.name).where(_CURRICULA.c.learner == learner)
+            return list(conn.execute(select(_CURRICULA.c.name).where(self._of_learner(conn, learner))
                                      .order_by(_CURRICULA.c.id)).scalars())
 
     @staticmethod
@@ -667,13 +675,14 @@ class Service(Recovery, ClientIdLog):
     def export_learner(self, learner: str, checked: list[str] | None = None) -> dict[str, Any]:
         """Everything stored about ``learner``: each curriculum's spec, its whole log and its checkpoints
         (with ``checked``: only if those are still the learner's curricula, else :class:`Conflict`)."""
+        learner = _check_learner(learner)
         names = self.learner_curricula(learner)
         if not names:
             raise NotFound(f"no curricula of learner {learner!r}")
         self.barrier()  # every answered write is in the database
         out: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA).where(_CURRICULA.c.learner == learner)
+            rows = conn.execute(select(_CURRICULA).where(self._of_learner(conn, learner))
                                 .order_by(_CURRICULA.c.id)).mappings().all()
             self._same_curricula(learner, [row["name"] for row in rows], checked)
             for row in rows:
@@ -694,10 +703,10 @@ class Service(Recovery, ClientIdLog):
                        ) -> tuple[list[str], concurrent.futures.Future]:
         """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction); with
         ``checked``, only if those are still the learner's curricula (else :class:`Conflict`, nothing deleted)."""
-        _check_learner(learner)
+        learner = _check_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(_CURRICULA.c.learner == learner)
+            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(self._of_learner(conn, learner))
                                 .order_by(_CURRICULA.c.id)).all()
         if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
@@ -1120,6 +1129,13 @@ def _space_depth(spec: Any) -> int:
 
 
 def _check_learner(learner: Any) -> str:
+    """A learner name in the form it is stored and compared in (NFC, :func:`magister.names.learner_form`): a
+    format character (a zero-width space) is refused naming it, as anything not 1-128 printable characters."""
+    if isinstance(learner, str) and 1 <= len(learner) <= MAX_LEARNER:
+        try:
+            learner = learner_form(learner)
+        except ConfigError as e:
+            raise Invalid(str(e)) from None
     if not isinstance(learner, str) or not 1 <= len(learner) <= MAX_LEARNER or not learner.isprintable():
         raise Invalid(f"a learner name must be 1-{MAX_LEARNER} printable characters, got {str(learner)[:80]!r}")
     return learner
