@@ -64,7 +64,15 @@ BAD_NAMES = [(" ann", "begins with a space; write it without: 'ann'"),
              ("ann\t", r"ends with the white space '\\t'; write it without: 'ann'"),
              ("an\nn", r"contains U\+000A \(a control character\); write the name without it"),
              ("a\x1bnn", r"contains U\+001B \(a control character\)"),
-             ("", "must name someone"), ("   ", "must name someone"), (5, r"must be a name \(text\), got 5")]
+             ("", "must name someone"), ("   ", "must name someone"), (5, r"must be a name \(text\), got 5"),
+             # format characters show as nothing: "an\u200bn" was a learner of its own beside "ann"
+             ("an\u200bn", r"'an\\u200bn' contains U\+200B \(zero width space, a format character that shows as "
+                           r"nothing, so the name would read as another\); write it without: 'ann'"),
+             ("an\u200cn", r"contains U\+200C \(zero width non-joiner.*write it without: 'ann'"),
+             ("an\u200dn", r"contains U\+200D \(zero width joiner.*write it without: 'ann'"),
+             ("\ufeffann", r"contains U\+FEFF \(zero width no-break space.*write it without: 'ann'"),
+             ("ann\u2060", r"contains U\+2060 \(word joiner.*write it without: 'ann'"),
+             ("\u200b", r"contains U\+200B .*; write a name")]
 
 
 @pytest.mark.parametrize("name,message", BAD_NAMES)
@@ -84,10 +92,60 @@ def test_a_learner_name_that_would_read_as_another_is_refused_by_the_python_api(
 def test_good_learner_names_are_kept_exactly():
     for name in ("ann", "Ann Lee", "ana-maría", "李", "o'brien"):
         assert checked_learner(name) == name
+    assert checked_learner("Jose\u0301") == "Jos\u00e9"  # composed (NFC): the form names are stored in
+
+
+NFC, NFD = "Jos\u00e9", "Jose\u0301"  # "José" typed with "é", and with "e" and a combining acute accent
+
+
+def test_a_name_typed_composed_or_decomposed_is_one_learner(tmp_path):
+    # "José" typed as U+00E9 and as "e" + U+0301 (macOS, some keyboards) were two learners whose reviews never met
+    path = deck_file(tmp_path, NUMBERED)
+    deck = load_deck(path)
+    store = StudyStore(tmp_path / "db.sqlite")
+    a, b = deck.cards[:2]
+    store.add(deck.title, NFC, a.id, a.skill, T0, 3, 2.0, a.fingerprint)
+    store.add(deck.title, NFD, b.id, b.skill, T0 + 60, 3, 2.0, b.fingerprint)
+    assert {r[2] for r in all_rows(tmp_path / "db.sqlite")} == {NFC}  # stored in one form
+    for name in (NFC, NFD):
+        assert [e.item for e in store.history(deck.title, name)] == ["card-1", "card-2"]
+        assert [e.item for e in store.deck_history(deck, name)] == ["card-1", "card-2"]
+        assert set(store.fingerprints(deck.title, name)) == {"card-1", "card-2"}
+        assert StudyApp([deck], store, learner=name).learner == NFC
+    store.close()
+    res = study_cli(tmp_path, path, "--learner", NFD)  # the command reads the same history
+    assert res.exit_code == 0 and "2 earlier answers by José" in res.output, res.output
+
+
+def old_file(db: Path, rows: list[tuple[str, str]]) -> None:
+    """A study database an earlier version wrote: (learner, card) reviews stored as typed, right answers."""
+    with sqlite3.connect(db) as c:
+        c.executescript("CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, deck TEXT NOT NULL, learner TEXT "
+                        "NOT NULL, card TEXT NOT NULL, skill TEXT NOT NULL, time REAL NOT NULL, grade INTEGER NOT NULL "
+                        "CHECK (grade BETWEEN 1 AND 4), duration REAL, fingerprint TEXT);")
+        c.executemany("INSERT INTO reviews (deck, learner, card, skill, time, grade) VALUES "
+                      "('Capitals', ?, ?, ?, ?, 3)", [(who, card, card, T0 + n) for n, (who, card) in enumerate(rows)])
+
+
+@pytest.mark.parametrize("stored", [NFD, "Jos\u200b\u00e9", "\ufeffJose\u0301"])
+def test_a_history_stored_under_another_spelling_of_the_name_is_found_and_kept(tmp_path, stored):
+    # an earlier version stored the name as typed: it is found by the name written plainly, nothing is rewritten
+    db = tmp_path / "db.sqlite"
+    old_file(db, [(stored, "card-1"), ("ann", "card-2")])
+    before = all_rows(db)
+    store = StudyStore(db)
+    assert [e.item for e in store.history("Capitals", NFC)] == ["card-1"]
+    assert [e.item for e in store.history("Capitals", NFD)] == ["card-1"]
+    assert [e.item for e in store.history("Capitals", "ann")] == ["card-2"]  # other learners are not concerned
+    assert all_rows(db) == before
+    store.add("Capitals", NFD, "card-3", "card-3", T0 + 60, 3)  # the new answer joins it, stored composed
+    assert [e.item for e in store.history("Capitals", NFC)] == ["card-1", "card-3"]
+    assert all_rows(db)[:2] == before and all_rows(db)[2][2] == NFC
 
 
 @pytest.mark.parametrize("name,message", [(" ann", "--learner ' ann' begins with a space; write it without: 'ann'"),
-                                          ("ann\u0007", r"--learner 'ann\\x07' contains U\+0007")])
+                                          ("ann\u0007", r"--learner 'ann\\x07' contains U\+0007"),
+                                          ("an\u200bn", r"--learner 'an\\u200bn' contains U\+200B \(zero width space")])
 @pytest.mark.parametrize("web", [False, True])
 def test_the_command_refuses_such_a_learner_before_opening_anything(tmp_path, monkeypatch, name, message, web):
     import re
@@ -144,6 +202,30 @@ def test_an_id_that_is_not_text_or_a_whole_number_or_is_empty_is_refused(tmp_pat
         load_deck(deck_file(tmp_path, '[[cards]]\nid = false\nquestion = "a?"\n'))
     with pytest.raises(ConfigError, match="one skill"):  # skill = [] was read as no skill
         load_deck(deck_file(tmp_path, '[[cards]]\nquestion = "a?"\nskill = []\n'))
+
+
+@pytest.mark.parametrize("ext,text,where", [
+    ("toml", '[[cards]]\nid = "a1"\nquestion = "a?"\n\n[[cards]]\nid = " b2 "\nquestion = "b?"\n', "card 2 \\(line 6\\)"),
+    ("toml", "[[cards]]\nid = 'b2\t'\nquestion = 'b?'\n", "card 1 \\(line 2\\)"),
+    ("csv", 'id,question\na1,a?\n" b2",b?\n', "card 2 \\(line 3\\)")])
+def test_an_id_with_white_space_around_it_is_refused_naming_the_card_and_line(tmp_path, ext, text, where):
+    # " b2 " was kept as written: a card of its own beside "b2", and for the history
+    with pytest.raises(ConfigError, match=f"{where} has id '.?b2.*', with white space around it; write it without: "
+                                          "'b2' \\(reviews an earlier version stored under"):
+        load_deck(deck_file(tmp_path, text, f"d.{ext}"))
+
+
+def test_reviews_stored_under_an_id_with_spaces_are_found_once_the_id_is_written_without(tmp_path):
+    db = tmp_path / "db.sqlite"
+    old_file(db, [("ana", " b2 "), ("ana", "a1")])  # an earlier version took id = " b2 " as written
+    before = all_rows(db)
+    deck = load_deck(deck_file(tmp_path, 'title = "Capitals"\n[[cards]]\nid = "a1"\nquestion = "a?"\n[[cards]]\nid = "b2"\n'
+                                         'question = "b?"\n'))
+    store = StudyStore(db)
+    history = store.deck_history(deck, "ana")
+    assert [e.item for e in history] == ["b2", "a1"]
+    assert all(c.answers == 1 for c in Schedule(deck).replay(history, session_start=float("inf")).cards.values())
+    assert all_rows(db) == before
 
 
 def test_the_fingerprint_is_the_question_and_answers_as_the_deck_gives_them():

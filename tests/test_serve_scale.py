@@ -497,6 +497,28 @@ def test_a_learner_whose_name_holds_a_slash_or_dots_can_be_exported_and_forgotte
             assert c.get(f"/v1/curricula/c{i}").status_code == 404
 
 
+def test_a_learner_name_typed_composed_or_decomposed_is_one_learner(tmp_path):
+    # "José" as U+00E9 and as "e" + U+0301 were two learners: an export or a deletion by one missed the other's
+    nfc, nfd = "Jos\u00e9", "Jose\u0301"
+    db = tmp_path / "s.db"
+    with _client(db) as c:
+        assert c.post("/v1/curricula", json={"name": "c1", "space": SKILLS, "learner": nfd}).status_code == 201
+    with sqlite3.connect(db) as conn:  # as an earlier version stored it: as typed
+        assert conn.execute("SELECT learner FROM curricula WHERE name = 'c1'").fetchone() == (nfc,)
+        conn.execute("UPDATE curricula SET learner = ? WHERE name = 'c1'", (nfd,))
+    with _client(db) as c:
+        assert c.post("/v1/curricula", json={"name": "c2", "space": SKILLS, "learner": nfc}).status_code == 201
+        for name in (nfc, nfd):
+            data = export_learner("http://testserver", name, client=c, token=ADMIN)
+            assert data["learner"] == nfc and [x["name"] for x in data["curricula"]] == ["c1", "c2"]
+        assert forget_learner("http://testserver", nfc, client=c, token=ADMIN) == ["c1", "c2"]
+        assert c.get("/v1/curricula").json()["curricula"] == []
+        r = c.post("/v1/curricula", json={"name": "c3", "space": SKILLS, "learner": "an\u200bn"})
+        assert r.status_code == 422 and "contains U+200B (zero width space" in r.json()["detail"] \
+            and "write it without: 'ann'" in r.json()["detail"], r.text
+        assert c.get("/v1/curricula/c3").status_code == 404
+
+
 def test_bulk_creation_refuses_a_per_request_that_is_not_a_whole_number():
     # per_request=2.5 was taken as 2 (int()), True as 1
     for bad in (2.5, 0, True, "10"):

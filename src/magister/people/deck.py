@@ -162,9 +162,10 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
                               f"id out to number the card by position (card-{n})")
         elif str(raw_id) != str(raw_id).strip():  # " a1 " was a card of its own, beside "a1" and for the history
             line = f" (line {lines[n - 1]})" if lines and lines[n - 1] else ""
+            plain = str(raw_id).strip()
             raise ConfigError(f"{source}: card {n}{line} has id {raw_id!r}, with white space around it; write it "
-                              f"without: {raw_id.strip()!r} (reviews an earlier version stored under {raw_id!r} are "
-                              f"read as reviews of {raw_id.strip()!r})")
+                              f"without: {plain!r} (reviews an earlier version stored under {raw_id!r} are read as "
+                              f"reviews of {plain!r})")
         else:  # id = 0 was read as no id (card-N)
             cid, numbered = str(raw_id), False
         if cid in seen:
