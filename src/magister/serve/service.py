@@ -28,6 +28,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from contextlib import contextmanager
 from hashlib import blake2b
 from typing import Any, Callable, Iterator
@@ -38,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
-from ..names import learner_form, same_learner
+from ..names import learner_form
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import default_score_range, teacher_class
@@ -648,19 +649,19 @@ class Service(Recovery, ClientIdLog):
 
     # -------------------------------------------------------- learners
     @staticmethod
-    def _of_learner(conn: Connection, learner: str) -> Any:
-        """The condition on curricula rows that are ``learner``'s: stored under its NFC form, or under another
-        spelling of it by an earlier version ("Jose" + U+0301 for "José": :func:`magister.names.same_learner`)."""
-        stored = conn.execute(select(_CURRICULA.c.learner).where(_CURRICULA.c.learner.is_not(None))
-                              .distinct()).scalars().all()
-        return _CURRICULA.c.learner.in_(same_learner(learner, list(stored)) or [learner])
+    def _of_learner(learner: str) -> Any:
+        """The condition on curricula rows that are ``learner``'s (given in NFC): stored under that form, or under
+        its decomposed form (NFD, "Jose" + U+0301 for "José") by an earlier version, which stored names as typed.
+        An equality on the indexed column, never a scan of every learner (a server may hold millions); the
+        service always refused format characters, so those two forms are the spellings an old row can have."""
+        return _CURRICULA.c.learner.in_(sorted({learner, unicodedata.normalize("NFD", learner)}))
 
     def learner_curricula(self, learner: str) -> list[str]:
         """Names of the curricula of ``learner`` (from the database), in creation order."""
         learner = _check_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            return list(conn.execute(select(_CURRICULA.c.name).where(self._of_learner(conn, learner))
+            return list(conn.execute(select(_CURRICULA.c.name).where(self._of_learner(learner))
                                      .order_by(_CURRICULA.c.id)).scalars())
 
     @staticmethod
@@ -682,7 +683,7 @@ class Service(Recovery, ClientIdLog):
         self.barrier()  # every answered write is in the database
         out: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA).where(self._of_learner(conn, learner))
+            rows = conn.execute(select(_CURRICULA).where(self._of_learner(learner))
                                 .order_by(_CURRICULA.c.id)).mappings().all()
             self._same_curricula(learner, [row["name"] for row in rows], checked)
             for row in rows:
@@ -706,7 +707,7 @@ class Service(Recovery, ClientIdLog):
         learner = _check_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(self._of_learner(conn, learner))
+            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(self._of_learner(learner))
                                 .order_by(_CURRICULA.c.id)).all()
         if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
