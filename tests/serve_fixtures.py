@@ -14,21 +14,26 @@ __all__ = ["ADMIN", "AUTH", "Server", "free_port", "postgres_bin", "postgres_clu
 
 def replay(info: dict[str, Any], events: list[dict[str, Any]]) -> mg.Teacher:
     """Rebuild a teacher from a curriculum's settings and its full event log, independently of the server (a
-    people policy on the server clock has its clock moved on to each request's logged time first)."""
+    people policy on the server clock has its clock moved on to each request's logged time first, or to an
+    observation's own ``answer_time``: a request's observations go in runs of equal times)."""
     teacher = mg.make_teacher(info["teacher"], mg.space_from_spec(info["space"]), seed=info["seed"],
                               score_range=info["score_range"], **info["settings"])
     space = teacher.space
     group: list[dict[str, Any]] = []
 
+    def when(e: dict[str, Any]) -> float:
+        return e.get("answer_time", e["time"])
+
     def at(e: dict[str, Any]) -> None:
-        if info.get("clock") == "server" and e["time"] > teacher.clock:
-            teacher.set_time(e["time"])
+        if info.get("clock") == "server" and when(e) > teacher.clock:
+            teacher.set_time(when(e))
 
     def flush() -> None:
-        if group:
+        while group:
+            n = next((i for i, e in enumerate(group) if when(e) != when(group[0])), len(group))
             at(group[0])
-            teacher.observe_batch([space.from_json(e["task"]) for e in group], [e["score"] for e in group])
-            group.clear()
+            teacher.observe_batch([space.from_json(e["task"]) for e in group[:n]], [e["score"] for e in group[:n]])
+            del group[:n]
 
     for e in events:
         if e["kind"] == "observe":

@@ -380,7 +380,7 @@ def test_a_client_id_reused_for_another_outcome_is_refused_with_what_happened_an
     detail = clash.json()["detail"]
     assert clash.status_code == 409 and not detail.startswith("observation 0")
     assert f"'obs-1' was already used at seq {first['seq']} of curriculum 'skills'" in detail
-    assert "Nothing was recorded" in detail and "the same task and score with the same id" in detail
+    assert "Nothing was recorded" in detail and "the same task, score and time with the same id" in detail
     assert "fresh id" in detail
     batch = {"observations": [{"task": "sub", "score": 0.1, "id": "b-1"}, {"task": "sub", "score": 0.2, "id": "b-1"}]}
     inside = client.post("/v1/curricula/skills/observe_batch", json=batch)
@@ -566,7 +566,7 @@ def test_migrations_bring_the_schema_to_head_and_are_idempotent(db):
     assert current_revision(engine) is None
     migrate(engine)
     migrate(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     engine.dispose()
 
 
@@ -614,7 +614,7 @@ def test_downgrading_the_learners_migration_keeps_every_event_and_checkpoint(db)
     assert "learner" not in {col["name"] for col in inspect(engine).get_columns("curricula")}
     assert counts() == before == [5, 1]
     migrate(engine)
-    assert current_revision(engine) == "0004" and counts() == before
+    assert current_revision(engine) == "0005" and counts() == before
     engine.dispose()
 
 

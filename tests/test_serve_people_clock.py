@@ -271,3 +271,282 @@ def test_a_curriculum_stored_before_clocks_replays_with_the_answer_count_clock(t
         assert states_equal(_state(c, "old").state_dict(), old.state_dict())
     finally:
         c.__exit__(None, None, None)
+
+
+# ------------------------------------------------------------------ answers made earlier, synced later
+def _local(seed=1):
+    return mg.make_teacher("spaced-review", mg.space_from_spec(WORDS), seed=seed, score_range=mg.ScoreRange())
+
+
+def _answered_at(teacher, answers):
+    """A local policy given each answer at its own time, as the service applies an answer time."""
+    for task, score, at in answers:
+        teacher.set_time(max(teacher.clock, at))
+        teacher.observe(task, score)
+    return teacher
+
+
+def test_answers_synced_later_count_at_the_times_they_were_made(tmp_path):
+    # before, an app that recorded answers offline on days 0, 1 and 2 and synced them on day 3 could not say when
+    # they were made ('time' was refused, 422): the policy counted all three as answered on day 3, so its recall
+    # predictions were those of a learner who had answered everything on day 3
+    clock = FakeClock(T0 + 3 * DAY)
+    c = _start(str(tmp_path / "s.db"), clock)
+    try:
+        for name in ("synced", "all-today"):
+            assert c.post("/v1/curricula", json={"name": name, "space": WORDS, "teacher": "spaced-review",
+                                                 "seed": 1}).status_code == 201
+        made = [("w0", 1.0, T0), ("w1", 1.0, T0 + DAY), ("w2", 0.0, T0 + 2 * DAY)]
+        obs = [{"task": t, "score": s, "id": f"a{i}", "time": at} for i, (t, s, at) in enumerate(made)]
+        r = c.post("/v1/curricula/synced/observe_batch", json={"observations": obs})
+        assert r.status_code == 200, r.text
+        assert c.post("/v1/curricula/all-today/observe_batch",
+                      json={"observations": [{"task": t, "score": s} for t, s, _ in made]}).status_code == 200
+        # one more answer made offline on day 2.5, sent alone; then one made now (no time)
+        assert c.post("/v1/curricula/synced/observe",
+                      json={"task": "w3", "score": 1.0, "time": T0 + 2.5 * DAY}).status_code == 200
+        assert c.post("/v1/curricula/synced/observe", json={"task": "w4", "score": 1.0}).status_code == 200
+        made += [("w3", 1.0, T0 + 2.5 * DAY), ("w4", 1.0, T0 + 3 * DAY)]
+        served, today = _state(c, "synced"), _state(c, "all-today")
+        local = _answered_at(_local(), made)
+        assert states_equal(served.state_dict(), local.state_dict())  # each answer at its own time
+        for t in (served, today):
+            t.set_time(T0 + 10 * DAY)
+        assert not (served.predictions()[:3] == today.predictions()[:3]).all()
+        assert served.predictions()[0] < today.predictions()[0]  # answered three days earlier: recalled less
+        events = [e for e in full_history(c, "synced") if e["kind"] == "observe"]
+        assert [e.get("answer_time") for e in events] == [T0, T0 + DAY, T0 + 2 * DAY, T0 + 2.5 * DAY, None]
+        assert {e["time"] for e in events} == {T0 + 3 * DAY}  # when each reached the server
+    finally:
+        c.__exit__(None, None, None)
+
+
+def _timed_sessions(c, name, clock, restart=None):
+    """Synced batches (answer times, some left out, one before the clock), proposals, sessions over days."""
+    out = []
+    for day in (5, 9, 30):
+        clock.t = T0 + day * DAY
+        tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": 4}).json()["tasks"]
+        out += tasks
+        times = [T0 + (day - 3) * DAY, None, T0 + (day - 1) * DAY, T0 + (day - 1) * DAY]
+        obs = [{"task": t, "score": float(j % 2), **({"time": at} if at is not None else {})}
+               for j, (t, at) in enumerate(zip(tasks, times))]
+        assert c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": obs}).status_code == 200
+        # an answer made before the clock (synced out of order): counted at the clock's time, never back
+        assert c.post(f"/v1/curricula/{name}/observe",
+                      json={"task": tasks[0], "score": 1.0, "time": T0}).status_code == 200
+        out += _session(c, name, [1.0, 0.0])
+        if restart is not None and day == 9:
+            c = restart(c)
+    return c, out
+
+
+def test_answer_times_replay_exactly_after_a_restart(tmp_path):
+    clock = FakeClock()
+    straight = _start(str(tmp_path / "a.db"), clock)
+    try:
+        straight.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
+        straight, want = _timed_sessions(straight, "anna", clock)
+        final = _state(straight, "anna").state_dict()
+    finally:
+        straight.__exit__(None, None, None)
+
+    db = str(tmp_path / "b.db")
+    clock = FakeClock()
+    c = _start(db, clock, checkpoint_every=4)
+    c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
+
+    def restart(old):
+        before = _state(old, "anna").state_dict()
+        old.__exit__(None, None, None)
+
+        def no_wall_clock() -> float:
+            raise AssertionError("a replay read the server's clock")
+
+        new = _start(db, FakeClock(), checkpoint_every=4)
+        new.app.state.service.now = no_wall_clock
+        assert states_equal(_state(new, "anna").state_dict(), before)  # checkpoint + later log
+        full = new.app.state.service.replay_from_log("anna").state_dict()  # every event, no checkpoint
+        assert states_equal(full, before)
+        new.app.state.service.now = clock
+        return new
+
+    try:
+        c, got = _timed_sessions(c, "anna", clock, restart)
+        assert got == want
+        live = _state(c, "anna").state_dict()
+        assert states_equal(live, final)
+        info = c.get("/v1/curricula/anna").json()
+        assert info["checkpoint_seq"] > 0
+        assert states_equal(live, replay(info, full_history(c, "anna")).state_dict())  # from /history alone
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_a_retry_with_another_time_is_refused_like_another_score(tmp_path):
+    # the time is part of what a client id stands for: a "retry" with another time is another observation
+    db = str(tmp_path / "s.db")
+    clock = FakeClock(T0 + 3 * DAY)
+    c = _start(db, clock)
+    try:
+        c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 1})
+        first = {"task": "w0", "score": 1.0, "id": "x", "time": T0}
+        assert c.post("/v1/curricula/anna/observe", json=first).json()["seq"] == 1
+        c.post("/v1/curricula/anna/observe", json={"task": "w1", "score": 1.0, "id": "y"})
+        assert c.post("/v1/curricula/anna/observe", json=first).json()["seq"] == 1  # a retry: applied once
+        before = _state(c, "anna").state_dict()
+        for other in ({**first, "time": T0 + 1}, {k: v for k, v in first.items() if k != "time"}):
+            r = c.post("/v1/curricula/anna/observe", json=other)
+            assert r.status_code == 409 and "task, score and time" in r.text, r.text
+        r = c.post("/v1/curricula/anna/observe", json={"task": "w1", "score": 1.0, "id": "y", "time": T0})
+        assert r.status_code == 409  # sent first without a time
+        r = c.post("/v1/curricula/anna/observe_batch", json={"observations": [
+            {"task": "w2", "score": 1.0, "id": "z", "time": T0}, {"task": "w2", "score": 1.0, "id": "z",
+                                                                  "time": T0 + DAY}]})
+        assert r.status_code == 409 and "observation 0 of this same request" in r.text
+        assert states_equal(_state(c, "anna").state_dict(), before)
+    finally:
+        c.__exit__(None, None, None)
+    for recent in (100, 1):  # after a restart: ids read back from the log, recent ones and those in the filter
+        c = _start(db, clock, recent_ids=recent)
+        try:
+            assert c.post("/v1/curricula/anna/observe", json=first).json()["seq"] == 1
+            assert c.post("/v1/curricula/anna/observe", json={**first, "time": T0 + 1}).status_code == 409
+            assert c.post("/v1/curricula/anna/observe",
+                          json={"task": "w1", "score": 1.0, "id": "y", "time": T0}).status_code == 409
+            assert c.get("/v1/curricula/anna").json()["last_seq"] == 2
+            assert (c.app.state.service.old_id_reads > 0) == (recent == 1)  # (the filter's path was taken)
+        finally:
+            c.__exit__(None, None, None)
+
+
+def test_answer_times_are_refused_where_they_mean_nothing_or_cannot_be(tmp_path):
+    clock = FakeClock(T0 + 3 * DAY)
+    c = _start(str(tmp_path / "s.db"), clock)
+    try:
+        c.post("/v1/curricula", json={"name": "sim", "space": WORDS, "teacher": "spaced-review", "clock": "answers"})
+        c.post("/v1/curricula", json={"name": "u", "space": WORDS, "teacher": "uniform"})
+        c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review"})
+        c.post("/v1/curricula/anna/observe", json={"task": "w0", "score": 1.0})
+        before = {n: _state(c, n).state_dict() for n in ("sim", "u", "anna")}
+        one = {"task": "w1", "score": 1.0, "time": T0}
+        r = c.post("/v1/curricula/sim/observe", json=one)
+        assert r.status_code == 422 and "'clock' setting is \"server\"" in r.json()["detail"], r.text
+        assert "its clock is 'answers'" in r.json()["detail"]
+        r = c.post("/v1/curricula/u/observe_batch", json={"observations": [{"task": "w1", "score": 1.0}, one]})
+        assert r.status_code == 422 and "observation 1:" in r.text and "keeps no clock" in r.text, r.text
+        r = c.post("/v1/curricula/anna/observe", json={**one, "time": T0 + 3 * DAY + 5})
+        assert r.status_code == 422 and "after the server's time" in r.text, r.text
+        for bad in (True, "2027-01-15T09:00Z", None, [T0], 10 ** 400):
+            r = c.post("/v1/curricula/anna/observe", json={**one, "time": bad})
+            assert r.status_code == (200 if bad is None else 422), (bad, r.text)
+            if bad is None:  # (null: no time, an answer made now)
+                before["anna"] = _state(c, "anna").state_dict()
+        r = c.post("/v1/curricula/anna/observe", content=b'{"task": "w1", "score": 1.0, "time": NaN}',
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 422
+        for n, state in before.items():
+            assert states_equal(_state(c, n).state_dict(), state), n
+        assert c.get("/v1/curricula/anna").json()["last_seq"] == 2
+        # a time before the policy's clock leaves the clock where it is (counted at the clock's time)
+        clock_now = _state(c, "anna").clock
+        assert c.post("/v1/curricula/anna/observe", json={**one, "time": T0 - 100 * DAY}).status_code == 200
+        assert _state(c, "anna").clock == clock_now + 60.0  # one minute_per_answer, never back
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_http_teacher_sends_answer_times_and_checks_them_first(tmp_path):
+    import datetime as dt
+
+    import numpy as np
+
+    clock = FakeClock(T0 + 3 * DAY)
+    c = _start(str(tmp_path / "s.db"), clock)
+    try:
+        teacher = create_curriculum("http://testserver", "anna", mg.space_from_spec(WORDS), "spaced-review",
+                                    token=ADMIN, client=c, seed=1)
+        sim = create_curriculum("http://testserver", "sim", mg.space_from_spec(WORDS), "spaced-review",
+                                token=ADMIN, client=c, seed=1, clock="answers")
+        day0 = dt.datetime.fromtimestamp(T0, dt.timezone.utc)
+        assert teacher.observe("w0", 1.0, time=day0) == 1
+        # naive times are UTC, as everywhere in magister (magister.times.seconds); None: answered now
+        seqs = teacher.observe_batch(["w1", "w2", "w3"], [1.0, 0.0, 1.0],
+                                     times=[np.datetime64(int(T0 + DAY), "s"), "2027-01-17T08:00:00", None])
+        assert seqs == [2, 3, 4]
+        events = [e for e in full_history(c, "anna") if e["kind"] == "observe"]
+        iso = dt.datetime(2027, 1, 17, 8, tzinfo=dt.timezone.utc).timestamp()
+        assert [e.get("answer_time") for e in events] == [T0, T0 + DAY, iso, None]
+        local = _answered_at(_local(), [("w0", 1.0, T0), ("w1", 1.0, T0 + DAY), ("w2", 0.0, iso),
+                                        ("w3", 1.0, T0 + 3 * DAY)])
+        assert states_equal(teacher.state_dict(), local.state_dict())
+        for bad in (float("nan"), True, b"1800000000", np.datetime64("NaT"), "yesterday"):
+            with pytest.raises(mg.ConfigError, match="time must be a finite time"):
+                teacher.observe("w4", 1.0, time=bad)
+            with pytest.raises(mg.ConfigError, match="time of observation 1 must be a finite time"):
+                teacher.observe_batch(["w4", "w5"], [1.0, 1.0], times=[T0, bad])
+        with pytest.raises(mg.ConfigError, match="its clock is 'answers'"):
+            sim.observe("w0", 1.0, time=T0)
+        with pytest.raises(ValueError, match="2 times for 1 tasks"):
+            teacher.observe_batch(["w4"], [1.0], times=[T0, T0])
+        assert c.get("/v1/curricula/anna").json()["last_seq"] == 4  # nothing was sent
+        assert c.get("/v1/curricula/sim").json()["last_seq"] == 0
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_downgrades_refuse_to_drop_answer_times_and_server_clocks(tmp_path):
+    # dropping the 'answer_time' column (0005) or the 'clock' column (0004, which dropped it silently before)
+    # makes those curricula replay to other states: refused, nothing changed; without such rows it goes through
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from magister.serve.db import alembic_config, current_revision
+
+    db = str(tmp_path / "s.db")
+    clock = FakeClock(T0 + DAY)
+    c = _start(db, clock)
+    try:
+        c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review"})
+        c.post("/v1/curricula", json={"name": "sim", "space": WORDS, "teacher": "spaced-review", "clock": "answers"})
+        c.post("/v1/curricula/anna/observe", json={"task": "w0", "score": 1.0, "time": T0})
+        c.post("/v1/curricula/sim/observe", json={"task": "w0", "score": 1.0})
+    finally:
+        c.__exit__(None, None, None)
+    engine = make_engine(db)
+    cfg = alembic_config()
+
+    def downgrade(to):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, to)
+
+    def columns():
+        found = inspect(engine)
+        return ({col["name"] for col in found.get_columns("events")},
+                {col["name"] for col in found.get_columns("curricula")})
+
+    def rows():
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT seq, answer_time FROM events ORDER BY curriculum_id, seq")).all()
+
+    stored = rows()
+    with pytest.raises(RuntimeError, match="1 observations carry their own answer time"):
+        downgrade("0004")
+    assert current_revision(engine) == "0005" and "answer_time" in columns()[0] and rows() == stored
+    with engine.begin() as conn:  # (what the message offers, accepting other replays)
+        conn.execute(text("UPDATE events SET answer_time = NULL"))
+    with pytest.raises(RuntimeError, match="1 curricula keep the server's clock"):
+        downgrade("0003")  # (0005 went down first: the whole downgrade is rolled back)
+    assert current_revision(engine) == "0005" and "answer_time" in columns()[0] and "clock" in columns()[1]
+    downgrade("0004")  # no answer times stored: the column goes, the events stay
+    assert current_revision(engine) == "0004" and "answer_time" not in columns()[0]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM curricula WHERE clock = 'server'"))
+    downgrade("0003")  # only an 'answers' clock left: the answer-count clock it gets back is the same
+    assert current_revision(engine) == "0003" and "clock" not in columns()[1]
+    migrate(engine)
+    assert current_revision(engine) == "0005"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 1  # sim's observation
+    engine.dispose()

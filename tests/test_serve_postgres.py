@@ -56,7 +56,7 @@ def test_postgres_migrates_serves_and_rebuilds_after_kill9(pg_url):
     finally:
         server.kill()
     engine = make_engine(pg_url)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     engine.dispose()
     with Server(pg_url, env=small) as restarted, httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30) as c:
         info = c.get("/v1/curricula/pg").json()

@@ -131,6 +131,10 @@ class ObservationIn(_Model):
     score: Score
     id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]] = Field(
         None, description="client id: a retried observation with the same id is applied once")
+    time: Optional[Score] = Field(
+        None, description="when the answer was made, in unix seconds (an answer made offline and synced later); "
+                          "left out: when it reached the server. Only for a people policy whose clock is "
+                          '"server"; never after the server\'s time')
 
 
 class ObservationBatchIn(_Model):
@@ -195,6 +199,12 @@ class Problem(BaseModel):
 
 
 ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 422, 503)}
+
+
+def _times(observations: list[ObservationIn]) -> list[float | None] | None:
+    """The observations' own times (None where not given), or None when none has one."""
+    times = [o.time for o in observations]
+    return times if any(t is not None for t in times) else None
 
 
 def _takes_many(annotation: Any) -> bool:
@@ -373,9 +383,10 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
             out["infos"] = infos
         return out
 
-    async def do_observe(p: Principal, name: str, obs: list[tuple[Any, float, str | None]]) -> list[int]:
+    async def do_observe(p: Principal, name: str, obs: list[tuple[Any, float, str | None]],
+                         times: list[float | None] | None = None) -> list[int]:
         allow(p, name)
-        seqs, futs = await run(service.observe, name, obs)
+        seqs, futs = await run(service.observe, name, obs, times)
         await _committed(futs)
         return seqs
 
@@ -741,7 +752,7 @@ def _teaching_router(ctx: _Context) -> APIRouter:
     @router.post("/v1/curricula/{name}/observe", tags=["teaching"], response_model=ObserveOut, responses=ERRORS)
     async def observe(name: Name, body: ObservationIn, p: Caller):
         """Record one outcome. With an ``id``, a retry is applied once and answered the same."""
-        seqs = await do_observe(p, name, [(body.task, body.score, body.id)])
+        seqs = await do_observe(p, name, [(body.task, body.score, body.id)], _times([body]))
         return JSONResponse({"curriculum": name, "id": body.id, "seq": seqs[0]})
 
     @router.post("/v1/curricula/{name}/observe_batch", tags=["teaching"], response_model=ObserveBatchOut,
@@ -749,7 +760,7 @@ def _teaching_router(ctx: _Context) -> APIRouter:
     async def observe_batch(name: Name, body: ObservationBatchIn, p: Caller):
         """Record several outcomes in order, all or nothing (one transaction)."""
         obs = [(o.task, o.score, o.id) for o in body.observations]
-        seqs = await do_observe(p, name, obs)
+        seqs = await do_observe(p, name, obs, _times(body.observations))
         return JSONResponse({"curriculum": name,
                              "results": [{"id": o[2], "seq": s} for o, s in zip(obs, seqs)]})
 
@@ -854,7 +865,7 @@ def _lean_handlers(ctx: _Context) -> dict:
             raise Delegate
         p = _caller(name, authorization)
         o = _model(ObservationIn, body)
-        answer = await _answer(do_observe(p, name, [(o.task, o.score, o.id)]), forwarded)
+        answer = await _answer(do_observe(p, name, [(o.task, o.score, o.id)], _times([o])), forwarded)
         if answer[0] != 200:
             return answer
         return 200, {"curriculum": name, "id": o.id, "seq": answer[1][0]}
@@ -864,8 +875,9 @@ def _lean_handlers(ctx: _Context) -> dict:
         if query:
             raise Delegate
         p = _caller(name, authorization)
-        obs = [(o.task, o.score, o.id) for o in _model(ObservationBatchIn, body).observations]
-        answer = await _answer(do_observe(p, name, obs), forwarded)
+        given = _model(ObservationBatchIn, body).observations
+        obs = [(o.task, o.score, o.id) for o in given]
+        answer = await _answer(do_observe(p, name, obs, _times(given)), forwarded)
         if answer[0] != 200:
             return answer
         return 200, {"curriculum": name, "results": [{"id": o[2], "seq": s} for o, s in zip(obs, answer[1])]}

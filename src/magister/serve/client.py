@@ -41,6 +41,7 @@ from ..errors import (
 from ..scores import materialised
 from ..settings import non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
+from ..times import seconds
 from .settings import ID_MAX, MAX_BATCH, MAX_K
 
 if TYPE_CHECKING:
@@ -471,12 +472,16 @@ class HTTPTeacher:
             self._takes = takes
         return takes
 
-    def observe(self, task: Any, score: ScoreLike, id: str | None = None) -> int:
+    def observe(self, task: Any, score: ScoreLike, id: str | None = None, time: Any = None) -> int:
         """Record one outcome; returns its sequence number in the curriculum's log.
 
         The task is checked against the space and sent in its JSON form (``space.to_json``: a maze as its text).
         An ``id`` used before for another outcome is refused by the server (a :class:`RemoteError` with status
-        409, naming where it was first used); a retry with the same id, task and score is recorded once."""
+        409, naming where it was first used); a retry with the same id, task, score and time is recorded once.
+        ``time``: when the answer was made (unix seconds, a ``datetime``, a ``numpy.datetime64`` or ISO 8601
+        text, read by :func:`magister.times.seconds`: naive times as UTC), for an answer made offline and synced
+        later; a people policy on the server clock (``clock: "server"``) counts it then, as a local policy
+        after ``set_time(time)``. None: when it reaches the server."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
         if id is not None and (not isinstance(id, str) or not 1 <= len(id) <= ID_MAX):
@@ -486,11 +491,16 @@ class HTTPTeacher:
         # the task's JSON form (a Maze is sent as its text: json could not send the object itself)
         body = {"task": _plain(self.space.to_json(task)), "score": self._json_score(score),
                 "id": _new_id() if id is None else id}
+        if time is not None:
+            body["time"] = self._answer_times([time])[0]
         return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
 
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike,
-                      ids: Sequence[str | None] | None = None, chunk: int = 5000) -> list[int]:
+                      ids: Sequence[str | None] | None = None, chunk: int = 5000,
+                      times: Sequence[Any] | None = None) -> list[int]:
         """Record several outcomes in order (sent in chunks of ``chunk``); returns their sequence numbers.
+        ``times``: one per task, when each answer was made (as ``time`` of :meth:`observe`; None: when it
+        reaches the server).
 
         Every score and task is checked before the first chunk is sent, so a bad one records nothing. If a
         later chunk fails, :class:`PartialObservationError` carries the sequence numbers of the observations
@@ -526,6 +536,13 @@ class HTTPTeacher:
         sent = [_plain(self.space.to_json(t)) for t in tasks]
         obs_all = [{"task": t, "score": self._json_score(s), "id": i}
                    for t, s, i in zip(sent, scores, ids)]
+        if times is not None:
+            times = list(times)
+            if len(times) != len(tasks):
+                raise ValueError(f"observe_batch got {len(times)} times for {len(tasks)} tasks")
+            for o, t in zip(obs_all, self._answer_times(times)):
+                if t is not None:
+                    o["time"] = t
         # the curriculum's score range, and ids repeated for different outcomes, are checked here too: the
         # server refused them only in their own chunk, after the earlier chunks were recorded
         from ..scores import ScoreRange
@@ -535,7 +552,7 @@ class HTTPTeacher:
         repeated = {i for i, n in Counter(ids).items() if n > 1}  # (a retry's repeat is fine; only those compared)
         seen: dict[str, Any] = {}
         for o in (o for o in obs_all if o["id"] in repeated):
-            outcome = (json.dumps(self.space.to_json(self.space.from_json(o["task"]))), o["score"])
+            outcome = (json.dumps(self.space.to_json(self.space.from_json(o["task"]))), o["score"], o.get("time"))
             if seen.setdefault(o["id"], outcome) != outcome:
                 raise ConfigError(f"client id {_brief(o['id'])} is given for two different observations; use a "
                                   "fresh id for each new observation. Nothing was recorded.")
@@ -549,6 +566,8 @@ class HTTPTeacher:
                     raise
                 # the earlier chunks are recorded (durably) on the server: say so and hand over their numbers
                 n, rest = len(tasks), len(tasks) - len(seqs)
+                again = (f"observe_batch(tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids"
+                         + (f", times=times[{len(seqs)}:])" if times is not None else ")"))
                 if getattr(e, "status", None) == 409:  # a client id of this chunk was used before for another
                     # outcome: sending the same ids again is refused again (the advice was to do just that)
                     span = (f"observation {start} of this call" if len(obs) == 1 else
@@ -558,18 +577,29 @@ class HTTPTeacher:
                             "because a client id in it was already used for "
                             "another outcome, so sending them again with the same ids is refused again. Give "
                             "the observation it names a fresh id in .ids (or, if it repeats an observation "
-                            "already recorded, its first task and score), then send them: observe_batch("
-                            f"tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids).")
+                            f"already recorded, its first task, score and time), then send them: {again}.")
                 else:
                     then = (f"the other {rest} were not acknowledged: send them again with the ids in .ids "
-                            f"(observe_batch(tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids)) to record "
-                            "each once.")
+                            f"({again}) to record each once.")
                 raise PartialObservationError(
                     f"observe_batch of {n} observations failed after {len(seqs)} of them were recorded ({e}). "
                     f"Their sequence numbers are in this error's .seqs; {then}", seqs, n, ids[len(seqs):],
                     getattr(e, "status", None)) from e
             seqs.extend(int(x["seq"]) for x in r.json()["results"])
         return seqs
+
+    def _answer_times(self, times: list[Any]) -> list[float | None]:
+        """Answer times in unix seconds (the server's one rule, :func:`~magister.times.seconds`), checked before
+        anything is sent: only a curriculum on the server clock takes them."""
+        where = (lambda i: f"time of observation {i}") if len(times) > 1 else (lambda i: "time")
+        out = [None if t is None else seconds(t, where(i)) for i, t in enumerate(times)]
+        clock = self._info.get("clock")
+        if clock != "server" and any(t is not None for t in out):
+            raise ConfigError(f"curriculum {self.curriculum!r} cannot take answer times: only a people policy "
+                              f"whose clock is 'server' does, and {'it keeps none' if clock is None else f'its clock is {clock!r}'}. "
+                              "Leave the times out. "
+                              "Nothing was recorded.")
+        return out
 
     @staticmethod
     def _json_score(score: Any) -> float:

@@ -26,8 +26,11 @@ _EVENTS = Event.__table__
 
 # Fingerprints are compared only within one process (those of ids read back from the log are
 # recomputed here), so Python's fast, per-process salted hash() is enough; never store them.
-def _fingerprint(task_text: str, score: float) -> int:
-    return hash((task_text, float(score))) & MASK64
+def _fingerprint(task_text: str, score: float, at: float | None = None) -> int:
+    """An observation's: its task, score and own time (``None``: none given, it happened when it arrived)."""
+    if at is None:
+        return hash((task_text, float(score))) & MASK64
+    return hash((task_text, float(score), float(at))) & MASK64
 
 
 def _propose_fingerprint(k: int) -> int:
@@ -39,10 +42,11 @@ def _give_back_fingerprint(text: str) -> int:
     return hash(("__giveback__", text)) & MASK64
 
 
-#: what a logged event says about its client id: (client id, seq, kind, k, task or None (a proposal's), score),
-#: the arguments of :func:`_event_fingerprint` after the first two
+#: what a logged event says about its client id: (client id, seq, kind, k, task or None (a proposal's), score,
+#: answer time), the arguments of :func:`_event_fingerprint` after the first two
 _ID_COLUMNS = (_EVENTS.c.client_id, _EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.k,
-               case((_EVENTS.c.kind != "propose", _EVENTS.c.task), else_=None), _EVENTS.c.score)
+               case((_EVENTS.c.kind != "propose", _EVENTS.c.task), else_=None), _EVENTS.c.score,
+               _EVENTS.c.answer_time)
 
 
 _ID_COUNT = select(func.count(_EVENTS.c.client_id)).where(_EVENTS.c.curriculum_id == bindparam("cid"))
@@ -51,11 +55,13 @@ _RECENT_IDS = (select(*_ID_COLUMNS).where(_EVENTS.c.curriculum_id == bindparam("
                .order_by(_EVENTS.c.seq))
 
 
-def _event_fingerprint(kind: str, k: Any, task: Any, score: Any) -> int:
+def _event_fingerprint(kind: str, k: Any, task: Any, score: Any, at: Any = None) -> int:
     """The fingerprint of a logged event, as its request computed it."""
     if kind == "giveback":
         return _give_back_fingerprint(task)
-    return _fingerprint(task, float(score)) if kind == "observe" else _propose_fingerprint(int(k))
+    if kind == "observe":
+        return _fingerprint(task, float(score), None if at is None else float(at))
+    return _propose_fingerprint(int(k))
 
 
 class ClientIdLog:
@@ -81,8 +87,8 @@ class ClientIdLog:
                 ids.old.add_many(part)
             ids.total = ids.old.count
         rows = conn.execute(_RECENT_IDS, {"cid": live.spec.id, "cut": cut}, execution_options={"yield_per": 5000})
-        for cid, seq, kind, k, task, score in rows:
-            ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score))
+        for cid, seq, kind, k, task, score, at in rows:
+            ids.remember(cid, int(seq), _event_fingerprint(kind, k, task, score, at))
 
     def _old_ids(self, live: LiveCurriculum, cids: list[str]) -> dict[str, tuple[int, int]]:
         """(seq, fingerprint) of those ``cids`` that are in the log (ids the Bloom filter may have seen).
@@ -100,8 +106,8 @@ class ClientIdLog:
                         select(*_ID_COLUMNS)
                         .where(_EVENTS.c.curriculum_id == live.spec.id)
                         .where(_EVENTS.c.client_id.in_(cids[start:start + 500])))
-                    for cid, seq, kind, k, task, score in rows:
-                        found[cid] = (int(seq), _event_fingerprint(kind, k, task, score))
+                    for cid, seq, kind, k, task, score, at in rows:
+                        found[cid] = (int(seq), _event_fingerprint(kind, k, task, score, at))
         except Exception as e:  # noqa: BLE001 - without the answer an old id could be applied twice
             log.exception("could not look client ids up in the log")
             raise Unavailable(f"could not check whether client id {cids[0]!r} was seen before "

@@ -6,14 +6,14 @@ import concurrent.futures
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from ..spaces import Space, space_from_spec
 from ..teacher import Teacher, make_teacher
 from .seen import ClientIds
 from .settings import RECENT_IDS
 
-__all__ = ["CurriculumSpec", "LiveCurriculum"]
+__all__ = ["CurriculumSpec", "LiveCurriculum", "time_runs"]
 
 
 # ---------------------------------------------------------------- models
@@ -49,16 +49,30 @@ class CurriculumSpec:
         return out
 
     def follow_server_time(self, teacher: Teacher, at: float) -> float | None:
-        """With the server clock: move ``teacher``'s clock on to ``at`` (the time logged with the request's event;
-        never back: a clock already later, e.g. after answers counted ``minutes_per_answer`` each, stays).
-        Returns the clock before, to put back if the teacher refuses the request; None when nothing moved.
-        The live request and the replay of its event both call this with the same logged time."""
+        """With the server clock: move ``teacher``'s clock on to ``at`` (the time logged with the request's event,
+        or an observation's own time given by its client; never back: a clock already later, e.g. after answers
+        counted ``minutes_per_answer`` each, stays). Returns the clock before, to put back if the teacher refuses
+        the request; None when nothing moved. The live request and the replay of its event both call this with
+        the same logged time."""
         if self.clock != "server":
             return None
         before = float(teacher.clock)  # type: ignore[attr-defined]
         if at > before:
             teacher.set_time(at)  # type: ignore[attr-defined]
         return before
+
+
+def time_runs(times: Sequence[float]) -> list[tuple[float, int, int]]:
+    """``(time, start, stop)`` of each run of equal consecutive ``times``: a request's observations are applied a
+    run at a time, a server clock moved on to the run's time first (the request's time, or the answers' own times
+    given with ``observe(..., time=...)``); the live request and the replay of its events split them alike."""
+    runs: list[tuple[float, int, int]] = []
+    start = 0
+    for i in range(1, len(times) + 1):
+        if i == len(times) or times[i] != times[start]:
+            runs.append((times[start], start, i))
+            start = i
+    return runs
 
 
 @dataclass

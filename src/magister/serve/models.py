@@ -9,7 +9,7 @@ Four tables, created and upgraded by the Alembic migrations in
 * ``events`` - the ordered log of everything that changed a teacher: one row
   per proposal request (``kind="propose"``, ``k`` tasks drawn, kept as JSON for
   the dashboard) and one row per observation (``kind="observe"``, the task as
-  JSON, the raw score, the optional client id) and one row per give-back
+  JSON, the raw score, the optional client id, the optional time the client gave it) and one row per give-back
   (``kind="giveback"``: ``{"tasks", "infos"}`` as JSON, the number of
   outstanding proposals it dropped as ``score``); a level teacher's proposal
   row holds ``{"tasks", "infos"}``. ``batch`` is the sequence number
@@ -75,6 +75,10 @@ _events = Table(
     Column("score", Float, nullable=True),
     Column("client_id", String(128), nullable=True),
     Column("created_at", Float, nullable=False),
+    # an observation's own time (unix seconds), as its client gave it (``observe(..., time=...)``: an answer made
+    # offline and synced later); NULL: it happened at ``created_at``. Only a people policy on the server clock
+    # takes one; its clock moves to it, live and on replay
+    Column("answer_time", Float, nullable=True),
     Index("ix_events_client_id", "curriculum_id", "client_id", unique=True),
 )
 

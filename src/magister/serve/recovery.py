@@ -7,8 +7,10 @@ checkpoint; a level teacher's infos are logged with its tasks and checked
 too), consecutive ``observe`` events of one request call ``observe_batch``
 once, and a ``giveback`` event calls ``give_back`` with the tasks and infos
 it holds. A people policy on the server clock (``clock: "server"``) has its
-clock moved to each propose and observe request's logged time first, as the
-live request did: a replay never reads the wall clock. The result equals the live teacher. After a failed
+clock moved to each propose and observe request's logged time first (an
+observation's own time where its client gave one: a request's observations
+are then applied in runs of equal times), as the live request did: a replay
+never reads the wall clock. The result equals the live teacher. After a failed
 write, a curriculum is rebuilt the same way once every queued write is done.
 (A mixin of :class:`~magister.serve.service.Service`.)
 """
@@ -28,7 +30,7 @@ from sqlalchemy.engine import Connection
 from ..errors import MagisterError
 from ..teacher import Teacher, loads
 from .common import Unavailable, gives_infos, jsonable, proposal_text
-from .live import CurriculumSpec, LiveCurriculum
+from .live import CurriculumSpec, LiveCurriculum, time_runs
 from .models import Checkpoint, Event
 from .seen import ClientIds
 
@@ -41,7 +43,7 @@ _CHECKPOINTS = Checkpoint.__table__
 _CHECKPOINTS_OF = (select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.data)
                    .where(_CHECKPOINTS.c.curriculum_id == bindparam("cid")).order_by(_CHECKPOINTS.c.seq.desc()))
 _EVENTS_AFTER = (select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                        _EVENTS.c.score, _EVENTS.c.client_id, _EVENTS.c.created_at)
+                        _EVENTS.c.score, _EVENTS.c.client_id, _EVENTS.c.created_at, _EVENTS.c.answer_time)
                  .where(_EVENTS.c.curriculum_id == bindparam("cid")).where(_EVENTS.c.seq > bindparam("after"))
                  .order_by(_EVENTS.c.seq))
 
@@ -71,25 +73,26 @@ class Recovery:
         live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
         last = start
         result = conn.execute(_EVENTS_AFTER, {"cid": spec.id, "after": start}, execution_options={"yield_per": 5000})
-        pending: list[tuple[Any, float]] = []
+        pending: list[tuple[Any, float, float]] = []  # (task, score, time) of one request's observations
         pending_batch = None
-        pending_at = 0.0
 
         def flush() -> None:
             nonlocal pending
-            if pending:
-                space = teacher.space
-                spec.follow_server_time(teacher, pending_at)  # (the request's time, logged with its events)
-                teacher.observe_batch([space.from_json(json.loads(t)) for t, _ in pending],
-                                      [s for _, s in pending])
-                pending = []
+            space = teacher.space
+            # a run of equal times at a time, the clock moved to each run's time: as the live request did
+            for t, a, b in time_runs([when for _, _, when in pending]):
+                spec.follow_server_time(teacher, t)
+                teacher.observe_batch([space.from_json(json.loads(x)) for x, _, _ in pending[a:b]],
+                                      [s for _, s, _ in pending[a:b]])
+            pending = []
 
-        for seq, batch, kind, k, task, score, cid, at in result:
+        for seq, batch, kind, k, task, score, cid, at, answered in result:
             if kind == "observe":
                 if pending_batch != batch:
                     flush()
-                    pending_batch, pending_at = batch, float(at)
-                pending.append((task, float(score)))
+                    pending_batch = batch
+                # (its own time if its client gave one, else its request's: the logged times only)
+                pending.append((task, float(score), float(at if answered is None else answered)))
             elif kind == "giveback":
                 flush()
                 pending_batch = None

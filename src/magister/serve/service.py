@@ -42,13 +42,14 @@ from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSetti
 from ..names import learner_form
 from ..settings import whole
 from ..spaces import space_from_spec
+from ..times import seconds
 from ..teacher import default_score_range, teacher_class
 from .common import (Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, gives_infos,
                      jsonable, proposal_of, proposal_text)
 from .cache import CurriculumCache
 from .ids import ClientIdLog, _fingerprint, _give_back_fingerprint, _propose_fingerprint
 from .leases import LeaseBook
-from .live import CurriculumSpec, LiveCurriculum
+from .live import CurriculumSpec, LiveCurriculum, time_runs
 from .models import Checkpoint, Curriculum, Event
 from .recovery import Recovery
 from .seen import ClientIds
@@ -689,7 +690,7 @@ class Service(Recovery, ClientIdLog):
             for row in rows:
                 spec = self._row_spec(row)
                 events = [{"seq": int(e.seq), "batch": int(e.batch), "kind": e.kind,
-                           **_event_fields(e.kind, e.k, e.task, e.score),
+                           **_event_fields(e.kind, e.k, e.task, e.score, e.answer_time),
                            "id": e.client_id, "time": float(e.created_at)}
                           for e in conn.execute(select(_EVENTS).where(_EVENTS.c.curriculum_id == spec.id)
                                                 .order_by(_EVENTS.c.seq))]
@@ -880,19 +881,24 @@ class Service(Recovery, ClientIdLog):
             return dropped, seq, fut
 
     # --------------------------------------------------------- observe
-    def observe(self, name: str, observations: list[tuple[Any, float, str | None]]
-                ) -> tuple[list[int], list[concurrent.futures.Future]]:
+    def observe(self, name: str, observations: list[tuple[Any, float, str | None]],
+                times: list[Any] | None = None) -> tuple[list[int], list[concurrent.futures.Future]]:
         """Record observations ``(task, score, client id)`` in order; all or nothing.
 
-        Returns each observation's sequence number (a retried client id gets the
+        ``times``: each observation's own time (unix seconds or anything :func:`magister.times.seconds` reads;
+        None: it happened now), for a people policy on the server clock only (an answer made offline and
+        synced later). Returns each observation's sequence number (a retried client id gets the
         number it got the first time) and the commit futures to wait for.
         """
         if not observations:
             raise Invalid("no observations given; send at least one {task, score}")
         if len(observations) > MAX_BATCH:
             raise Invalid(f"at most {MAX_BATCH} observations per request, got {len(observations)}; split the batch")
+        at = _answer_times(times, len(observations))
         with self._locked(name) as live:
             self._check_alive(live)
+            if at is not None and live.spec.clock != "server":
+                raise Invalid(_no_answer_times(live.spec, at, getattr(live.teacher, "keeps_clock", False)))
             space = live.space
             texts: list[str] = []
             canon: list[Any] = []
@@ -930,7 +936,7 @@ class Service(Recovery, ClientIdLog):
                 if cid is None:
                     new.append(i)
                     continue
-                fp = _fingerprint(texts[i], score)
+                fp = _fingerprint(texts[i], score, None if at is None else at[i])
                 prior = ids.get(cid) or old.get(cid)
                 if prior is None and cid in in_batch:
                     prior = (-1, in_batch[cid][1])
@@ -949,21 +955,35 @@ class Service(Recovery, ClientIdLog):
                 in_batch[cid] = (i, fp)
                 new.append(i)
             if new:
-                now = float(self.now())  # one time for the whole request: a replay applies it as one batch
-                before = None
-                try:
-                    before = live.spec.follow_server_time(live.teacher, now)
-                    if len(new) == 1:  # the teacher's one-outcome fast path (same effect as a batch of one)
-                        live.teacher.observe(space.from_json(canon[new[0]]), scores[new[0]])
-                    else:
-                        live.teacher.observe_batch([space.from_json(canon[i]) for i in new],
-                                                   [scores[i] for i in new])
-                except MagisterError as e:
-                    if before is not None:  # refused, nothing recorded: the clock too is as it was
-                        live.teacher.clock = before  # type: ignore[attr-defined]
-                    raise Invalid(str(e)) from None
-                except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
-                    raise self._teacher_failed(live, "observing", e) from None
+                now = float(self.now())  # one time for the whole request, logged with each of its events
+                # each observation at its own time (none given: the request's), a run of equal times at a time;
+                # the replay splits the request's events alike (recovery.py)
+                when: list[float] = []
+                for i in new:
+                    t = now if at is None else at[i]
+                    if t is None:
+                        t = now
+                    elif t > now:
+                        raise Invalid(_answer_time_ahead(i if many else None, t, now))
+                    when.append(t)
+                for run, (t, a, b) in enumerate(time_runs(when)):
+                    part = new[a:b]
+                    before = None
+                    try:
+                        before = live.spec.follow_server_time(live.teacher, t)
+                        if len(part) == 1:  # the teacher's one-outcome fast path (same effect as a batch of one)
+                            live.teacher.observe(space.from_json(canon[part[0]]), scores[part[0]])
+                        else:
+                            live.teacher.observe_batch([space.from_json(canon[i]) for i in part],
+                                                       [scores[i] for i in part])
+                    except MagisterError as e:
+                        if run > 0:  # earlier runs are applied: rebuild from the log, which has none of them
+                            raise self._teacher_failed(live, "observing", e) from None
+                        if before is not None:  # refused, nothing recorded: the clock too is as it was
+                            live.teacher.clock = before  # type: ignore[attr-defined]
+                        raise Invalid(str(e)) from None
+                    except Exception as e:  # a teacher bug: its state may be half-updated, rebuild it from the log
+                        raise self._teacher_failed(live, "observing", e) from None
                 first = live.next_seq
                 rows = []
                 for j, i in enumerate(new):
@@ -972,7 +992,7 @@ class Service(Recovery, ClientIdLog):
                     task, score, cid = observations[i]
                     rows.append({"curriculum_id": live.spec.id, "seq": seq, "batch": first, "kind": "observe",
                                  "k": None, "task": texts[i], "score": scores[i], "client_id": cid,
-                                 "created_at": now})
+                                 "created_at": now, "answer_time": None if at is None else at[i]})
                 live.next_seq += len(new)
                 fut = self._log(live, rows)
                 waits.append(fut)
@@ -1064,15 +1084,15 @@ class Service(Recovery, ClientIdLog):
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.c.k, _EVENTS.c.task,
-                       _EVENTS.c.score, _EVENTS.c.created_at)
+                       _EVENTS.c.score, _EVENTS.c.created_at, _EVENTS.c.answer_time)
                 .where(_EVENTS.c.curriculum_id == cid).where(_EVENTS.c.seq > after)
                 .order_by(_EVENTS.c.seq).limit(limit + 1)
             ).all()
         more = len(rows) > limit
         events = []
-        for seq, batch, kind, k, task, score, t in rows[:limit]:
+        for seq, batch, kind, k, task, score, t, answered in rows[:limit]:
             e: dict[str, Any] = {"seq": int(seq), "batch": int(batch), "kind": kind, "time": float(t)}
-            events.append({**e, **_event_fields(kind, k, task, score)})
+            events.append({**e, **_event_fields(kind, k, task, score, answered)})
         last = events[-1]["seq"] if events else int(after)
         return {"curriculum": name, "events": events, "last_seq": last, "more": more}
 
@@ -1088,12 +1108,14 @@ class Service(Recovery, ClientIdLog):
             after = h["last_seq"]
 
 
-def _event_fields(kind: str, k: Any, task: str, score: Any) -> dict[str, Any]:
-    """What a logged event says, as history and export give it: an observation's ``task`` and ``score``; a
-    proposal's ``k`` and ``tasks`` (and ``infos``, from a teacher that gives them); a give-back's ``tasks``,
-    ``infos`` (or None) and the number of outstanding proposals it ``dropped``."""
+def _event_fields(kind: str, k: Any, task: str, score: Any, answered: Any = None) -> dict[str, Any]:
+    """What a logged event says, as history and export give it: an observation's ``task`` and ``score`` (and
+    ``answer_time``, the time its client gave it, if any); a proposal's ``k`` and ``tasks`` (and ``infos``, from a
+    teacher that gives them); a give-back's ``tasks``, ``infos`` (or None) and the number of outstanding proposals
+    it ``dropped``."""
     if kind == "observe":
-        return {"task": json.loads(task), "score": float(score)}
+        out = {"task": json.loads(task), "score": float(score)}
+        return out if answered is None else {**out, "answer_time": float(answered)}
     if kind == "giveback":
         given = json.loads(task)
         return {"tasks": given["tasks"], "infos": given["infos"], "dropped": int(score or 0)}
@@ -1106,15 +1128,50 @@ def _id_reused(name: str, where: str, cid: str, seq: int, in_request: int | None
     id was first used) and what to do (a retry repeats its first attempt exactly; a new observation gets a
     fresh id). The seq and curriculum named are the caller's own: it may use this curriculum."""
     if in_request is not None:
-        first = f"by observation {in_request} of this same request, for a different task or score"
+        first = f"by observation {in_request} of this same request, for a different task, score or time"
     else:
-        first = (f"at seq {seq} of curriculum {name!r}, for a different observation (another task or score), as "
+        first = (f"at seq {seq} of curriculum {name!r}, for a different observation (another task, score or time), as "
                  "a proposal's request_id or as a give-back's id (a curriculum's observations, proposals and "
                  "give-backs share one set of ids)")
     return (f"{where}client id {cid!r} was already used {first}. Nothing was recorded. If this is a retry, send "
-            "exactly what the first attempt sent (the same task and score with the same id: it is then answered "
+            "exactly what the first attempt sent (the same task, score and time with the same id: it is then answered "
             "with its first seq and applied once); if it is a new observation, give it a fresh id (e.g. a random "
             "UUID).")
+
+
+def _answer_times(times: list[Any] | None, n: int) -> list[float | None] | None:
+    """Each observation's own time in unix seconds (None: not given), or None when none was given; a time that is
+    not one (NaN, a bool, bytes, NaT, text that is no ISO 8601 time...) is refused, naming the observation."""
+    if times is None:
+        return None
+    if len(times) != n:
+        raise Invalid(f"{len(times)} times for {n} observations; give one time (or None) per observation")
+    out: list[float | None] = []
+    for i, t in enumerate(times):
+        try:
+            out.append(None if t is None else seconds(t, f"observation {i}: time" if n > 1 else "time"))
+        except ConfigError as e:
+            raise Invalid(f"{e}. Nothing was recorded.") from None
+    return out if any(t is not None for t in out) else None
+
+
+def _no_answer_times(spec: CurriculumSpec, at: list[float | None], keeps_clock: bool) -> str:
+    """The 422 for answer times sent to a curriculum that is not on the server clock."""
+    i = next(i for i, t in enumerate(at) if t is not None)
+    where = f"observation {i}: " if len(at) > 1 else ""
+    why = (f"its clock is {spec.clock!r}, not 'server'" if spec.clock is not None else
+           "it keeps the answer-count clock (it was stored before the 'clock' setting existed)" if keeps_clock else
+           f"its teacher {spec.teacher!r} keeps no clock")
+    return (f"{where}'time' is taken only by a people policy whose 'clock' setting is \"server\" (its clock moves to "
+            f"each answer's time); curriculum {spec.name!r} cannot use it: {why}. Leave 'time' out. Nothing was "
+            "recorded.")
+
+
+def _answer_time_ahead(i: int | None, t: float, now: float) -> str:
+    where = f"observation {i}: " if i is not None else ""
+    return (f"{where}time {t!r} is {t - now:.3f} s after the server's time ({now!r}): an answer cannot have happened "
+            "after it reached the server. Send the time the answer was made, in unix seconds by a clock in step "
+            "with the server's (or leave 'time' out for an answer made just now). Nothing was recorded.")
 
 
 def _space_depth(spec: Any) -> int:
