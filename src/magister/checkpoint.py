@@ -53,6 +53,88 @@ def states_equal(a: Any, b: Any) -> bool:
                                               and not isinstance(a, bool) and not isinstance(b, bool))
 
 
+def _kind(v: Any) -> str:
+    """What a state value is, as far as a checkpoint cares: a number (int and float alike: a JSON or numpy round
+    trip may turn one into the other), a bool, a string, None, a dict, a sequence, or something else."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(v, (str, np.str_)):
+        return "string"
+    if v is None:
+        return "None"
+    if isinstance(v, dict):
+        return "dict"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "sequence"
+    return type(v).__name__
+
+
+_ARRAY_KINDS = {"b": "bool", "i": "number", "u": "number", "f": "number", "U": "string", "S": "string"}
+_EXPECTED = {"bool": "True or False", "number": "a number", "string": "a string", "None": "None",
+             "dict": "a dict", "sequence": "a list"}
+
+
+def state_difference(saved: Any, taken: Any, where: str = "state", *, exact: bool = True) -> str | None:
+    """Where ``taken`` (what an object gives back from its state after loading ``saved``) is not ``saved``, as
+    ``"where: what"``; None when it is. A number must stay a number (int or float), a bool a bool, a string a
+    string, a dict keep the saved keys, a list or array its length or shape; with ``exact`` (the default) values
+    must be equal too (NaN equal to NaN). ``exact=False`` compares only the kinds of the entries both hold (for a
+    state loaded into an object with other settings on purpose, which may adapt it, or drop entries). Entries
+    ``taken`` has and ``saved`` lacks are not differences (an older state without an entry, which the object fills
+    in)."""
+    ka, kb = _kind(saved), _kind(taken)
+    if ka != kb:
+        want = _EXPECTED.get(kb, f"a {kb}")
+        if isinstance(taken, np.ndarray) and taken.ndim > 1:
+            want = f"an array of shape {np.shape(taken)}"
+        elif kb == "sequence" and exact:
+            want = f"a list of {len(taken)}"
+        return f"{where}: saved {saved!r:.60} ({type(saved).__name__}), expected {want}"
+    if ka == "dict":
+        for k, v in saved.items():
+            if k not in taken:
+                if not exact:
+                    continue
+                return f"{where}.{k}: saved, but no entry of this state (it was left unread)"
+            found = state_difference(v, taken[k], f"{where}.{k}", exact=exact)
+            if found:
+                return found
+        return None
+    if ka == "sequence":
+        if isinstance(saved, np.ndarray) and isinstance(taken, np.ndarray) and saved.dtype != object \
+                and taken.dtype != object:
+            sk, tk = _ARRAY_KINDS.get(saved.dtype.kind, str(saved.dtype)), _ARRAY_KINDS.get(taken.dtype.kind, str(taken.dtype))
+            if sk != tk:
+                return f"{where}: saved an array of {saved.dtype} (shape {saved.shape}), expected an array of {tk}s"
+            if not exact:
+                return None
+            if saved.shape != taken.shape:
+                return f"{where}: saved an array of shape {saved.shape}, expected shape {taken.shape}"
+            differ = np.asarray(saved != taken)
+            if sk == "number":
+                differ &= ~(np.isnan(saved) & np.isnan(taken))
+            if differ.any():
+                i = tuple(int(j) for j in np.argwhere(differ)[0])
+                return f"{where}{list(i)}: saved {saved[i].item()!r}, which was taken as {taken[i].item()!r}"
+            return None
+        a = saved.tolist() if isinstance(saved, np.ndarray) else saved
+        b = taken.tolist() if isinstance(taken, np.ndarray) else taken
+        if exact and len(a) != len(b):
+            return f"{where}: saved {len(a)} entries, expected {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = state_difference(x, y, f"{where}[{i}]", exact=exact)
+            if found:
+                return found
+        return None
+    if exact and not (saved == taken or (ka == "number" and saved != saved and taken != taken)):
+        return f"{where}: saved {saved!r:.60}, which was taken as {taken!r:.60}"
+    return None
+
+
 def _pack(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     if obj is None or isinstance(obj, (bool, str)):
         return obj

@@ -291,6 +291,11 @@ class Teacher:
     #: that lacks one with this value (with the default it went on as another algorithm, or was refused), and a
     #: strict :meth:`load_state_dict` compares this teacher's setting with it
     legacy_settings: ClassVar[dict[str, Any]] = {}
+    #: the version of what :meth:`_get_state` gives, saved as ``state_version`` in :meth:`state_dict`. Raise it when
+    #: a change makes a saved state mean something else (an entry renamed, added without a default, read otherwise)
+    #: and convert the older states in :meth:`_upgrade_state`; a state saved by a newer version than the class's is
+    #: refused (a newer magister wrote it), and one without the entry is version 1 (every state saved before it existed)
+    state_version: ClassVar[int] = 1
     #: True for a teacher defined outside magister: :meth:`propose` refuses a NaN in the unit vectors its ``_propose``
     #: returns (a Box maps NaN to a NaN task). The built-in teachers make none, and skip the check (about a
     #: microsecond a call, a quarter of a uniform proposal on a 2-D Box)
@@ -358,7 +363,23 @@ class Teacher:
         return {}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`_get_state` returned."""
+        """Restore what :meth:`_get_state` returned. :meth:`load_state_dict` then takes :meth:`_get_state` again and
+        refuses the state (restoring the teacher) where it differs from the saved one: an entry coerced (the string
+        ``"12"`` read as 12), left unread or taken otherwise, so each entry needs no type check here."""
+
+    def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
+        """The state of :meth:`_get_state` saved at ``state_version`` ``version`` (at most the class's; a copy, free
+        to change) in this version's form, as :meth:`_set_state` reads it and :meth:`_get_state` gives it back.
+        :meth:`load_state_dict` calls it for every state, then compares what the teacher holds with what it returns.
+        The default returns a state of the current version as it is and refuses an older one: a teacher that raises
+        ``state_version`` converts the older states here (an entry a state of its version lacks may also be filled
+        in by :meth:`_set_state`: the comparison takes an entry of the teacher's that the saved dict lacks)."""
+        if version < self.state_version:
+            raise CheckpointError(
+                f"state dict for {self.name!r} has state version {version}, and this magister's {self.name!r} "
+                f"(version {self.state_version}) cannot convert it: go on with the magister that saved it, or start "
+                "this teacher afresh")
+        return state
 
     def _beliefs(self) -> dict[str, Any]:
         """What the teacher believes now (learning progress, sampling weights...); numpy arrays and scalars may be
@@ -502,6 +523,7 @@ class Teacher:
             "rng": generator_state(self.rng),
             "n_observed": self.n_observed,
             "n_proposed": self.n_proposed,
+            "state_version": type(self).state_version,
             "algorithm": copy.deepcopy(self._get_state()),
         }
 
@@ -530,19 +552,21 @@ class Teacher:
                 f"state dict belongs to teacher {state.get('teacher')!r}, not {self.name!r}; "
                 "load it with magister.load() or into the matching teacher"
             )
+        version = self._saved_state_version(state)  # (before the space and settings: a newer one may hold others)
         mine = self.space.to_spec()  # (same_spec: a Dict's entries in another order too)
         if not same_spec(state.get("space"), mine) and not same_spec(_current_spec(state.get("space")), mine):
             raise CheckpointError(
                 f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
             )
-        if strict and isinstance(state.get("config"), dict):
-            differ = _settings_differ(state["config"], self)
-            if differ:
-                raise CheckpointError(
-                    f"state dict of {self.name!r} was saved with other settings ({'; '.join(differ)}); build "
-                    "the teacher with the saved settings, load the file with magister.load(), or pass "
-                    "strict=False to keep this teacher's settings")
+        # (a state with other settings, loaded on purpose with strict=False, may be adapted to this teacher's)
+        differ = _settings_differ(state["config"], self) if isinstance(state.get("config"), dict) else []
+        if strict and differ:
+            raise CheckpointError(
+                f"state dict of {self.name!r} was saved with other settings ({'; '.join(differ)}); build "
+                "the teacher with the saved settings, load the file with magister.load(), or pass "
+                "strict=False to keep this teacher's settings")
         try:
+            algorithm = self._upgrade_state(copy.deepcopy(state["algorithm"]), version)
             rng = restore_generator(state["rng"])
             # the counters are read before anything is applied, so a bad one changes nothing
             # (a negative or fractional count was truncated and taken: frontier went back to bootstrapping)
@@ -552,7 +576,17 @@ class Teacher:
             # the saved settings, for a teacher whose state depends on one changed with strict=False (set_aside)
             self._loading_config = state.get("config")
             try:
-                self._set_state(copy.deepcopy(state["algorithm"]))
+                self._set_state(copy.deepcopy(algorithm))
+                # what the teacher holds now must be what was saved: an entry it coerced (a count saved as the
+                # string "12" went on as 12, a flag saved as "no" as True, scores as strings as floats) or left
+                # unread is a damaged or hand-edited checkpoint. Loaded with other settings on purpose
+                # (strict=False), the teacher may adapt the state to them: only the kinds of the entries count
+                found = checkpoint.state_difference(algorithm, self._get_state(), "algorithm", exact=not differ)
+                if found:
+                    raise CheckpointError(
+                        f"state dict for {self.name!r} is damaged or was edited, at {found}; this is not a state "
+                        f"{self.name!r} saves, so it is refused and the teacher left as it was: restore the "
+                        "checkpoint from a backup, or start from an earlier one")
             except Exception:
                 self._set_state(snapshot)
                 raise
@@ -569,6 +603,21 @@ class Teacher:
             raise CheckpointError(f"state dict for {self.name!r} is malformed ({type(e).__name__}: {e})") from None
         self.rng = rng
         self.n_observed, self.n_proposed = n_observed, n_proposed
+
+    @classmethod
+    def _saved_state_version(cls, state: dict[str, Any]) -> int:
+        """The ``state_version`` a state was saved at (1 for a state saved before versions were written); one
+        that is not a whole number, or newer than this class's, is refused."""
+        version = state.get("state_version", 1)
+        if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+            raise CheckpointError(f"state dict for {cls.name!r} has no valid state_version ({version!r:.60}, "
+                                  "expected a whole number from 1): it is damaged or was edited; restore it from "
+                                  "a backup or start from an earlier checkpoint")
+        if version > cls.state_version:
+            raise CheckpointError(
+                f"state dict for {cls.name!r} was written by a newer magister (state version {int(version)}; this "
+                f"magister's {cls.name!r} reads up to version {cls.state_version}): upgrade magister to load it")
+        return int(version)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Atomically write the teacher to ``path``; reload it with :func:`magister.load`."""
@@ -684,6 +733,7 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
             f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
             f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
             f"or upgrade magister ({e})") from None
+    cls._saved_state_version(state)  # a newer magister's state may hold settings this one lacks: say so first
     # a setting the checkpoint predates takes the value that does what its teacher did (legacy_settings)
     # (after the saved ones: the order of the settings is the order of the rebuilt teacher's config)
     config = dict(state.get("config", {}))

@@ -331,15 +331,22 @@ class ReplayTeacher(LevelTeacher):
                 "pending": [[to_json(level), int(tick), int(n)] + ([order] if order else [])
                             for level, tick, n, order in self._pending.values()]}
 
+    def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
+        state = super()._upgrade_state(state, version)
+        pending = state.get("pending")
+        if isinstance(pending, list):  # a state saved before new levels were counted: [level, tick] pairs, one each
+            state["pending"] = [[*p, 1] if isinstance(p, (list, tuple)) and len(p) == 2 else p for p in pending]
+        return state
+
     def _set_state(self, state: dict[str, Any]) -> None:
         pending: dict[Hashable, tuple[Any, int, int, str]] = {}
-        # (a state saved before new levels were tracked has none; one saved before they were counted, pairs)
-        for obj, tick, *rest in state.get("pending", []):
-            if len(rest) > 2:  # (unpacked as three or more: a longer entry is not one of the formats)
-                raise ValueError(f"a pending level's entry has {2 + len(rest)} fields, not 3 or 4 (or 2)")
+        # (a state saved before new levels were tracked has none)
+        for obj, tick, n, *rest in state.get("pending", []):
+            if len(rest) > 1:  # (unpacked as four or more: a longer entry is not one of the formats)
+                raise ValueError(f"a pending level's entry has {3 + len(rest)} fields, not 3 or 4")
             key, level = self._decode_level(obj)
-            order = rest[1] if len(rest) > 1 else ""
-            n = whole("a pending level's proposals", rest[0], 0 if order else 1, floats=True) if rest else 1
+            order = rest[0] if rest else ""
+            n = whole("a pending level's proposals", n, 0 if order else 1, floats=True)
             if not isinstance(order, str) or set(order) - {"n", "r"} or order and (
                     "r" not in order or order.count("n") != n or len(order) > _MAX_PENDING):
                 raise ValueError(f"a pending level's order of proposals must be 'n' and 'r' with a replay among "
