@@ -794,3 +794,33 @@ def test_an_event_log_refuses_times_that_are_not_finite_and_reads_a_datetime64_c
     secs = np.array([1_740_819_600.0, 1_740_819_600.0 + DAY, 1_740_819_600.0 + 11 * DAY])
     assert log(days).time.tolist() == secs.tolist()
     assert FSRSMemory().replay(log(days)).tolist() == FSRSMemory().replay(log(secs)).tolist()
+
+
+@pytest.mark.parametrize("name, settings, match", [
+    ("bkt", {"graded": "no"}, "graded must be True or False, got 'no'"),
+    ("bkt", {"forgets": "false"}, "forgets must be True or False"),
+    ("bkt", {"prior": "0.4"}, r"BKT prior must be a number in \[0\.0, 1\.0\]"),
+    ("elo", {"graded": 1}, "graded must be True or False, got 1"),
+    ("fsrs", {"grades_from_scores": "yes"}, "grades_from_scores must be True or False"),
+    ("best-lr", {"per_skill": "no"}, "per_skill must be True or False"),
+])
+def test_a_flag_or_probability_given_as_text_is_refused(name, settings, match):
+    """make_model("bkt", graded="no") built a graded model (bool("no") is True) and kept "no" in its settings, so
+    a policy's checkpoint with its model's flag edited to a string loaded as the opposite; a prior of "0.4" was
+    taken (float() read it) and saved as the string."""
+    with pytest.raises(ConfigError, match=match):
+        make_model(name, **settings)
+
+
+def test_a_model_state_with_a_name_that_is_not_a_string_is_refused():
+    """Names are strings (every name is read with str()): a state whose learner was edited to the number 7 loaded,
+    and the model went on with a learner no answer could name."""
+    t = mg.make_teacher("mastery-learning", mg.Discrete(3), seed=0)
+    t.observe_batch([0, 1, 2], [1.0, 0.0, 1.0])
+    state = t.state_dict()
+    state["algorithm"]["model"]["learners"] = [7]
+    fresh = mg.make_teacher("mastery-learning", mg.Discrete(3), seed=0)
+    before = fresh.state_dict()
+    with pytest.raises(mg.CheckpointError, match=r"its learners must be names \(strings\)"):
+        fresh.load_state_dict(state)
+    assert mg.checkpoint.states_equal(before, fresh.state_dict())

@@ -30,7 +30,8 @@ that improve when practised) and asserts one promise of the contract:
 * ``beliefs`` - ``beliefs()`` is strict JSON (no NaN or infinity), names the
   teacher and leaves the state (random generator included) as it was;
 * ``bad_state`` - a state dict of another teacher or space is refused, changing nothing; one with a list or
-  array a step longer or shorter is refused changing nothing, or taken and the teacher goes on;
+  array a step longer or shorter is refused changing nothing, or taken and the teacher goes on; one with an entry
+  of another type (a number as a string, a flag as a string, an array as strings) is refused, changing nothing;
 * ``infos`` - ``propose_with_info`` draws what ``propose`` draws and gives one
   JSON-friendly info per task with boolean ``"train"`` and ``"replay"``;
 * ``settings`` - a checkpoint rebuilds the teacher with the settings it was
@@ -534,6 +535,39 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
             raise AssertionError(f"load_state_dict took a state damaged at {where}, then "
                                  f"failed with {type(e).__name__}: {e}; check that the saved entries fit each other "
                                  "in _set_state and refuse them there") from None
+    # one entry of another type (a count as the string "12", a flag as "no", scores as strings): refused, changing
+    # nothing (a teacher that coerced it went on with 12, a truthy flag, or a string array)
+    for where, mistyped in _mistyped(theirs["algorithm"]):
+        u = factory(space, 1)
+        before = u.state_dict()
+        try:
+            u.load_state_dict(dict(theirs, algorithm=mistyped))
+        except CheckpointError:
+            assert states_equal(before, u.state_dict()), f"a refused state ({where} mistyped) changed the teacher"
+        else:
+            raise AssertionError(f"load_state_dict took a state with {where} of another type than it saves")
+
+
+def _mistyped(alg: Any, where: str = "algorithm", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """``alg`` with one entry (at most three levels deep; in a list, the first) of another type: a number or
+    None as a string, a string as a number, a bool as a string, a non-empty array as a list of strings."""
+    if depth > 3:
+        return
+    if isinstance(alg, dict):
+        for k, v in alg.items():
+            for w, d in _mistyped(v, f"{where}[{k!r}]", depth + 1):
+                yield w, {**alg, k: d}
+    elif isinstance(alg, (list, tuple)) and alg:
+        for w, d in _mistyped(alg[0], f"{where}[0]", depth + 1):
+            yield w, [d, *alg[1:]]
+    elif isinstance(alg, np.ndarray) and alg.size and alg.dtype.kind in "biuf":
+        yield f"{where} (as strings)", np.vectorize(str, otypes=[object])(alg).tolist()
+    elif isinstance(alg, (bool, np.bool_)) or alg is None:
+        yield f"{where} (as a string)", str(alg).lower()
+    elif isinstance(alg, (int, float, np.integer, np.floating)):
+        yield f"{where} (as a string)", str(alg)
+    elif isinstance(alg, str):
+        yield f"{where} (as a number)", 7
 
 
 def _damaged(alg: Any, where: str = "algorithm", depth: int = 0) -> Iterator[tuple[str, Any]]:

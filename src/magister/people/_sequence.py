@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Iterator
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import flag
 from .base import LearnerModel
 from .events import Event, EventLog
 from .evaluate import auc
@@ -90,7 +91,7 @@ class SequenceModel(LearnerModel):
             raise ConfigError(f"{self.name} threads must be a whole number >= 1 (or None), got {threads!r}")
         if not 0.0 <= float(mastery_threshold) <= 1.0:
             raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
-        self.graded = bool(graded)
+        self.graded = flag("graded", graded)
         self.mastery_threshold = float(mastery_threshold)
         self.n_slots = 0  # skills the network knows (fit's skills); later skills share the last, unknown slot
         # the network's slot of each skill code known at fit (a replaced stand-in skill: the unknown slot)

@@ -370,6 +370,8 @@ class LearnerModel:
         for what in ("learners", "items", "skills"):
             if len(getattr(self, f"_{what}")) != len(state[what]):
                 raise ValueError(f"its {what} repeat a name")
+            if not all(isinstance(n, str) for n in state[what]):  # (names are strings: a number named no one)
+                raise ValueError(f"its {what} must be names (strings)")
         if len(self._item_skill) != len(self._items) or \
                 any(not 0 <= s < len(self._skills) for s in self._item_skill.values()):
             raise ValueError(f"its item_skill holds {len(self._item_skill)} skill numbers for {len(self._items)} "

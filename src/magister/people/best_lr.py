@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import flag
 from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
@@ -106,12 +107,12 @@ class BestLR(LogitModel):
         if not 0.0 <= float(mastery_threshold) <= 1.0:
             raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         self.C = float(C)
-        self.per_skill = bool(per_skill)
+        self.per_skill = flag("per_skill", per_skill)
         self.window = int(window)
         self.sequence = features == "sequence"
         self.dense_names = _DENSE + (_SEQ if self.sequence else ())
         self.ps_cols = [self.dense_names.index(k) for k in _SEQ_PER_SKILL] if self.sequence else []
-        self.graded = bool(graded)
+        self.graded = flag("graded", graded)
         self.mastery_threshold = float(mastery_threshold)
         # parameters
         self.bias = 0.0

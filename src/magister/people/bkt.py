@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import fraction, number, whole
+from ..settings import flag, fraction, number, whole
 from .base import LearnerModel, register_model
 from .events import Event, EventLog
 
@@ -73,15 +73,14 @@ class BKT(LearnerModel):
         number("pseudo_counts", pseudo_counts, 0.0, hint="pseudo-observations at the starting values; 0 is plain EM")
         whole("max_iter", max_iter, 0, floats=True, hint="EM iterations of fit (0: keep the starting values)")
         for k, v in dict(prior=prior, learn=learn, guess=guess, slip=slip, forget=forget).items():
-            if not 0.0 <= float(v) <= 1.0:
-                raise ConfigError(f"BKT {k} must be a probability in [0, 1], got {v!r}")
+            fraction(f"BKT {k}", v, hint="a probability")  # (float() took the string "0.4", kept in the settings)
         fraction("mastery_threshold", mastery_threshold, hint="a probability (0.95, not 95)")
         # the caps clip the fitted guess and slip (NaN made every fit NaN); tol stops EM
         number("max_guess", max_guess, 1e-4, 1.0, hint="the largest guess probability a fit may give")
         number("max_slip", max_slip, 1e-4, 1.0, hint="the largest slip probability a fit may give")
         number("tol", tol, 0.0, hint="EM stops when the mean log-likelihood gains less")
-        self.forgets = bool(forgets)
-        self.graded = bool(graded)
+        self.forgets = flag("forgets", forgets)
+        self.graded = flag("graded", graded)
         self.mastery_threshold = float(mastery_threshold)
         self.defaults = np.array([prior, learn, guess, slip, forget if forgets else 0.0], dtype=float)
         self.params = np.zeros((0, 5))  # per skill: prior, learn, guess, slip, forget

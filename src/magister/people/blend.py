@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import flag
 from .base import LearnerModel, make_model, register_model
 from .events import Event, EventLog
 
@@ -132,11 +133,11 @@ class Blend(LearnerModel):
         if isinstance(processes, bool) or int(processes) != processes or int(processes) < 1:
             raise ConfigError(f"blend processes must be a whole number >= 1, got {processes!r}")
         super().__init__(members=spec, valid_fraction=float(valid_fraction), seed=int(seed),
-                         mastery_threshold=float(mastery_threshold), first_answer=bool(first_answer),
-                         refit=bool(refit), processes=int(processes))
+                         mastery_threshold=float(mastery_threshold), first_answer=flag("first_answer", first_answer),
+                         refit=flag("refit", refit), processes=int(processes))
         self.members = [make_model(name, **settings) for name, settings in spec]
         self.mastery_threshold = float(mastery_threshold)
-        self.first_answer = bool(first_answer)
+        self.first_answer = flag("first_answer", first_answer)
         self.weights = self._initial_weights()
         self.answered: set[str] = set()  # first_answer: learners with an answer seen since the last reset
         self.fitted = False

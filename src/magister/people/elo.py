@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import fraction, number, whole
+from ..settings import flag, fraction, number, whole
 from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
@@ -49,7 +49,7 @@ class Elo(LogitModel):
         fraction("mastery_threshold", mastery_threshold, hint="a probability (0.95, not 95)")
         # passes=2.5 ran 2 replays and passes=-1 none, without a word
         whole("passes", passes, 0, floats=True, hint="replays of the log in fit")
-        self.graded = bool(graded)
+        self.graded = flag("graded", graded)
         self.mastery_threshold = float(mastery_threshold)
         self.k = (float(k_learner), float(k_skill), float(k_item))
         self.decay = float(decay)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, missing_extra_import
-from ..settings import fraction, number, whole
+from ..settings import flag, fraction, number, whole
 from .base import LearnerModel, register_model
 from .bkt import _seq_layout
 from .events import DAY, Event, EventLog, seconds
@@ -119,7 +119,7 @@ class FSRSMemory(LearnerModel):
                          first_recall=first_recall, grades_from_scores=grades_from_scores,
                          mastery_horizon_days=mastery_horizon_days, l2=l2)
         self.horizon = float(mastery_horizon_days) * DAY
-        self.grades_from_scores = bool(grades_from_scores)
+        self.grades_from_scores = flag("grades_from_scores", grades_from_scores)
         if len(w) != 21:
             raise ConfigError(f"FSRS weights: expected 21 numbers, got {len(w)}")
         for i, v in enumerate(w):  # a NaN weight made every predicted recall NaN
@@ -134,7 +134,7 @@ class FSRSMemory(LearnerModel):
               hint="L-BFGS iterations of fit (0: the loss of the starting weights)")
         number("mastery_horizon_days", mastery_horizon_days, 0.0, hint="days ahead at which mastery is read")
         self.w = np.array(w, dtype=float)
-        self.graded = bool(graded)
+        self.graded = flag("graded", graded)
         self.desired_retention = float(desired_retention)
         self.first_recall = float(first_recall)
         self.cards: dict[tuple[int, int], list[float]] = {}  # (learner, item) -> [S, D, last_time, n]
