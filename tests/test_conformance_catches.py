@@ -579,7 +579,7 @@ class KeysTasksByForm(Bins):
 
     def _set_state(self, state):
         super()._set_state(state)
-        self.seen = dict(state["seen"])
+        self.seen = {k: int(v) for k, v in state["seen"].items()}  # (a count kept as saved, "1" too, fails bad_state)
 
 
 class KeepsTheCallersArrays(Bins):
@@ -650,6 +650,26 @@ class AppliesStateBeforeChecking(Bins):
         super().load_state_dict(state, strict=strict)
 
 
+class KeepsAMistypedCount(Bins):
+    """Keeps a saved count as it was saved, the string "3" too: load_state_dict cannot see a coercion (there is
+    none), and the teacher went on counting from a string."""
+
+    def __init__(self, space, **settings):
+        super().__init__(space, **settings)
+        self.rounds = 0
+
+    def _observe(self, x, scores):
+        super()._observe(x, scores)
+        self.rounds += len(scores)
+
+    def _get_state(self):
+        return dict(super()._get_state(), rounds=self.rounds)
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.rounds = state["rounds"]
+
+
 @pytest.mark.parametrize("cls,check,words,kind", [
     (DrawsFromTheGlobalRng, "determinism", "gave different proposals: draw every random number from the teacher's "
      "own self.rng", "continuous"),
@@ -680,6 +700,8 @@ class AppliesStateBeforeChecking(Bins):
     (BeliefsDraw, "beliefs", "beliefs() before observations changed the teacher's state", "continuous"),
     (BeliefsRefit, "beliefs", "beliefs() after observations changed the teacher's state", "continuous"),
     (AppliesStateBeforeChecking, "bad_state", "a refused state dict changed the teacher", "continuous"),
+    (KeepsAMistypedCount, "bad_state", "took a state with algorithm['rounds'] (as a string) of another type",
+     "continuous"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_catches_a_mutant(cls, check, words, kind, monkeypatch):
     _fails(cls, monkeypatch, check, words, kind)

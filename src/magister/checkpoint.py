@@ -118,8 +118,8 @@ def state_difference(saved: Any, taken: Any, where: str = "state", *, exact: boo
             if sk == "number":
                 differ &= ~(np.isnan(saved) & np.isnan(taken))
             if differ.any():
-                i = tuple(int(j) for j in np.argwhere(differ)[0])
-                return f"{where}{list(i)}: saved {saved[i].item()!r}, which was taken as {taken[i].item()!r}"
+                at = tuple(int(j) for j in np.argwhere(differ)[0])
+                return f"{where}{list(at)}: saved {saved[at].item()!r}, which was taken as {taken[at].item()!r}"
             return None
         a = saved.tolist() if isinstance(saved, np.ndarray) else saved
         b = taken.tolist() if isinstance(taken, np.ndarray) else taken

@@ -583,9 +583,11 @@ class Teacher:
                 # (strict=False), the teacher may adapt the state to them: only the kinds of the entries count
                 found = checkpoint.state_difference(algorithm, self._get_state(), "algorithm", exact=not differ)
                 if found:
+                    own = " (or this teacher's _set_state does not restore what its _get_state gives)" \
+                        if self._checks_units else ""  # (a teacher defined outside magister)
                     raise CheckpointError(
                         f"state dict for {self.name!r} is damaged or was edited, at {found}; this is not a state "
-                        f"{self.name!r} saves, so it is refused and the teacher left as it was: restore the "
+                        f"{self.name!r} saves{own}, so it is refused and the teacher left as it was: restore the "
                         "checkpoint from a backup, or start from an earlier one")
             except Exception:
                 self._set_state(snapshot)
