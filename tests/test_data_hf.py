@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -450,3 +452,52 @@ def test_nan_evaluation_metrics_are_left_out():
         cb.on_evaluate(None, None, None, metrics={"eval_count_loss": float("nan"), "eval_repeat_loss": 1.0})
     cb.on_evaluate(None, None, None, metrics={"eval_count_loss": float("inf"), "eval_repeat_loss": float("nan")})
     assert sampler.teacher.n_observed == 1 and cb.evaluations == 1
+
+
+def _as_a_ray_tune_trial(trainer, monkeypatch, trial_id="trial_00000"):
+    """What ``hyperparameter_search(backend="ray")`` does to the trainer of each trial, without a Ray cluster (one
+    takes most of a minute to start): its backend set, its trial id as Ray Tune's context reports it, and the
+    curriculum's numpy arrays read-only, as they come out of Ray's object store."""
+    import ray.tune
+    from transformers.trainer_utils import HPSearchBackend
+
+    monkeypatch.setattr(ray.tune, "get_context", lambda: type("Ctx", (), {"get_trial_id": lambda self: trial_id})())
+    trainer.hp_search_backend = HPSearchBackend.RAY
+    seen = set()
+
+    def freeze(v):
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+        elif id(v) not in seen and isinstance(v, (dict, list)) or hasattr(v, "__dict__") and not callable(v):
+            seen.add(id(v))
+            for w in (v.values() if isinstance(v, dict) else v if isinstance(v, list) else vars(v).values()):
+                freeze(w)
+
+    return freeze
+
+
+def test_a_hyperparameter_search_trial_checkpoint_holds_the_curriculum_and_resumes_exactly(tmp_path, monkeypatch):
+    """A trial of ``Trainer.hyperparameter_search`` saves its checkpoints under ``run-<trial>/``: the curriculum file
+    was looked for in ``output_dir/checkpoint-<step>``, not found and not written, so resuming the trial warned that
+    the curriculum started afresh; Ray Tune's own checkpoints of the trial lacked it too. Under Ray the trial did
+    not even start: the sampler came out of Ray's object store with read-only arrays ("assignment destination is
+    read-only" at the first batch)."""
+    from magister.data.hf import CURRICULUM_FILE
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    whole, trainer = _six_step_exp3_run(tmp_path / "hp", train, skills)
+    freeze = _as_a_ray_tune_trial(trainer, monkeypatch)
+    freeze(whole)
+    assert not whole.teacher.estimates.flags.writeable
+    trainer.train(trial={"learning_rate": 1e-2})
+    saved = tmp_path / "hp" / "run-trial_00000" / "checkpoint-3"
+    assert (saved / CURRICULUM_FILE).exists() and not (tmp_path / "hp" / "checkpoint-3").exists()
+    trainer._tune_save_checkpoint(str(tmp_path / "tune"))  # what the trial reports to Ray Tune
+    assert (tmp_path / "tune" / "checkpoint-6" / CURRICULUM_FILE).exists()
+
+    resumed, again = _six_step_exp3_run(tmp_path / "resumed", train, skills)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "the curriculum starts afresh"
+        again.train(resume_from_checkpoint=str(saved))
+    assert resumed.history == whole.history and resumed.teacher.to_bytes() == whole.teacher.to_bytes()

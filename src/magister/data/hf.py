@@ -48,7 +48,9 @@ state, the sampler starts afresh, with a warning, and nothing is drawn to be
 skipped either). A ``transformers`` without ``Trainer.get_resumed_dataloader``
 gets ``args.ignore_data_skip`` instead: the resumed run then starts a whole
 epoch at the checkpoint. The checkpoint folder must be visible to every rank,
-as for ``Trainer``'s own resume.
+as for ``Trainer``'s own resume. In ``Trainer.hyperparameter_search`` the file goes into each trial's own
+checkpoint folders (``run-<trial>/checkpoint-<step>``, and those a Ray Tune trial reports to Tune), so a trial
+can be resumed with its curriculum.
 
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
 follows the process group (``batch_size`` is the global batch, each rank
@@ -61,11 +63,14 @@ the same on every rank, so every rank's teacher stays identical.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import types
 import warnings
 from typing import Any, Callable
+
+import numpy as np
 
 from ..checkpoint import load_state, save_state
 from ..errors import ConfigError, missing_extra_import
@@ -127,13 +132,65 @@ class CurriculumCallback(TrainerCallback):
 class _CurriculumCheckpoint(TrainerCallback):
     """Writes the sampler's state (global: the same on every rank) into each checkpoint folder, from rank 0."""
 
-    def __init__(self, sampler: SkillSampler):
+    def __init__(self, sampler: SkillSampler, trainer: Trainer | None = None):
         self.sampler = sampler
+        self.trainer = trainer
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        folder = checkpoint_folder(self.trainer, args, state)
         if state.is_world_process_zero and os.path.isdir(folder):
             save_state(os.path.join(folder, CURRICULUM_FILE), self.sampler.state_dict())
+
+
+def checkpoint_folder(trainer: Trainer | None, args: Any, state: Any) -> str:
+    """The ``checkpoint-<step>`` folder ``trainer`` has just saved: under ``args.output_dir``, or, in a trial of
+    ``Trainer.hyperparameter_search``, under the trial's ``run-<id>`` folder (``hp_name``'s name where given), as
+    ``Trainer`` places it. Without a trainer (or a ``transformers`` that has no trial folders), ``args.output_dir``."""
+    run_dir = args.output_dir
+    if trainer is not None and hasattr(trainer, "_get_output_dir"):
+        run_dir = trainer._get_output_dir(trial=getattr(trainer, "_trial", None))
+    return os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+
+
+def _also_in_tune_checkpoints(trainer: Trainer, write: Callable[[str], object]) -> None:
+    """Make the checkpoints that a Ray Tune trial of ``hyperparameter_search`` reports to Tune (written by
+    ``Trainer._tune_save_checkpoint``, without the callbacks' ``on_save``) get the curriculum's files too:
+    ``write(folder)`` after ``Trainer`` wrote its own, so Tune's resume of a trial continues the curriculum."""
+    original = getattr(trainer, "_tune_save_checkpoint", None)
+    if original is None:
+        return
+
+    def _tune_save_checkpoint(self: Trainer, checkpoint_dir: str) -> None:
+        original(checkpoint_dir)
+        if self.args.should_save:
+            write(os.path.join(checkpoint_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"))
+
+    trainer._tune_save_checkpoint = types.MethodType(_tune_save_checkpoint, trainer)  # type: ignore[method-assign]
+
+
+def writable_arrays(obj: Any) -> None:
+    """Replace, in place, every read-only numpy array reachable from ``obj`` (attributes, dicts, lists) by a
+    writable copy. Ray's object store hands arrays back read-only (zero-copy): a sampler or curriculum that
+    ``hyperparameter_search`` ships to a Ray Tune trial, and its teacher, then failed at their first update
+    ("assignment destination is read-only")."""
+    seen: set[int] = set()
+    copies: dict[int, np.ndarray] = {}  # one copy of an array held in several places, as pickle shared it
+
+    def thaw(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value if value.flags.writeable else copies.setdefault(id(value), value.copy())
+        if id(value) in seen or isinstance(value, (str, bytes, int, float, type)) or value is None:
+            return value
+        seen.add(id(value))
+        if isinstance(value, (dict, list, collections.deque)):
+            for k, v in list(value.items() if isinstance(value, dict) else enumerate(value)):
+                if (new := thaw(v)) is not v:
+                    value[k] = new
+        elif hasattr(value, "__dict__") and not isinstance(value, (types.ModuleType, types.FunctionType)):
+            thaw(vars(value))
+        return value
+
+    thaw(obj)
 
 
 def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
@@ -258,10 +315,13 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         _check_dataset(trainer.train_dataset, sampler)
     trainer.curriculum = sampler
     trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
-    trainer.add_callback(_CurriculumCheckpoint(sampler))
+    trainer.add_callback(_CurriculumCheckpoint(sampler, trainer))
+    _also_in_tune_checkpoints(trainer, lambda folder: save_state(os.path.join(folder, CURRICULUM_FILE),
+                                                                 sampler.state_dict()))
     original_train = trainer.train
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
+        writable_arrays(sampler)  # a Ray Tune trial of hyperparameter_search got it read-only
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None:
