@@ -13,7 +13,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 import magister as mg  # noqa: E402
 from magister.data import PromptCurriculum  # noqa: E402
-from magister.data.grpo import (CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer,  # noqa: E402
+from magister.data.grpo import (BLOCK_NAME, CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer,  # noqa: E402
                                 CurriculumRepeatSampler, add_prompt_curriculum, load_curriculum_checkpoint)
 
 N = 16  # prompts: "i+i=" for i < N; category "low" (i < 8) and "high"
@@ -182,23 +182,54 @@ def test_a_resume_from_a_mid_epoch_checkpoint_repeats_the_uninterrupted_run(tmp_
     assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters()))
 
 
-def test_a_resume_inside_a_generation_block_keeps_the_later_blocks_where_they_were(tmp_path):
-    """TRL counts its micro-steps from 0 again on resume and generates at every multiple of the block: from a
-    checkpoint inside a block, every later block (and the sampler's, a whole epoch restarted there) began at the
-    checkpoint instead of where it did. The rest of the interrupted block gets the next prompts (TRL saves no
-    completions); the blocks after it fall where they did."""
-    full, cur_full, _, full_at = _resumable(tmp_path / "full", 10, 3, num_iterations=2)
+@pytest.mark.parametrize("steps,save,kw,full_at,resumed_at", [
+    (8, 3, dict(num_iterations=2), [0, 2, 4, 6], [4, 6]),  # blocks of 2 updates on the same completions
+    (9, 4, dict(steps_per_generation=3, gradient_accumulation_steps=1), [0, 3, 6], [6]),  # 3 updates per block
+])
+def test_a_resume_inside_a_generation_block_repeats_the_uninterrupted_run(tmp_path, steps, save, kw, full_at,
+                                                                          resumed_at):
+    """TRL keeps a block's completions in memory only, so a run resumed from a checkpoint inside a block generated a
+    new block of the next prompts for the rest of it: other prompts trained, another reward call, the teacher told
+    of prompts the uninterrupted run never drew, other weights. The checkpoint now holds TRL's buffered block
+    (BLOCK_NAME) and the sampler hands its prompts out again: nothing is generated until the next block, and the
+    resumed run repeats the uninterrupted one bit for bit."""
+    full, cur_full, full_reward, generated = _resumable(tmp_path / "full", steps, save, **kw)
     full.train()
-    resumed, cur, reward, resumed_at = _resumable(tmp_path / "resumed", 10, 3, num_iterations=2)
-    load_curriculum_checkpoint(cur, tmp_path / "full" / "checkpoint-3")
-    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-3"))
-    assert full_at == [0, 2, 4, 6, 8]
-    assert resumed_at == [3, 4, 6, 8], "a block for the rest of the interrupted one, then the blocks as they were"
+    ckpt = tmp_path / "full" / f"checkpoint-{save}"
+    assert generated == full_at and (ckpt / BLOCK_NAME).exists()
+    assert not (tmp_path / "full" / f"checkpoint-{steps}" / BLOCK_NAME).exists(), "a save between blocks needs none"
+    resumed, cur, reward, resumed_generated = _resumable(tmp_path / "resumed", steps, save, **kw)
+    load_curriculum_checkpoint(cur, ckpt)
+    resumed.train(resume_from_checkpoint=str(ckpt))
+    assert resumed_generated == resumed_at, "the rest of the interrupted block trains on its saved completions"
+    assert reward.calls == full_reward.calls[-len(resumed_at):]
+    assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+    assert cur.attempts.tolist() == cur_full.attempts.tolist() and cur.pending == cur_full.pending
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters()))
+
+
+def test_a_checkpoint_inside_a_block_without_trls_completions_warns_and_other_settings_are_refused(tmp_path):
+    """From a checkpoint inside a block saved without BLOCK_NAME (an older magister), the rest of the block is
+    trained on a new block of the next prompts, with a warning that says so; the blocks after it fall where they
+    did. One resumed with another block length is refused, naming the settings."""
+    full, cur_full, _, full_at = _resumable(tmp_path / "full", 8, 3, num_iterations=2)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"
+    other, cur, _, _ = _resumable(tmp_path / "other", 8, 3, num_iterations=3)
+    load_curriculum_checkpoint(cur, ckpt)
+    with pytest.raises(mg.ConfigError, match="1 micro-steps into a generation block of 2.*num_iterations"):
+        other.train(resume_from_checkpoint=str(ckpt))
+    (ckpt / BLOCK_NAME).unlink()
+    resumed, cur, reward, resumed_at = _resumable(tmp_path / "resumed", 8, 3, num_iterations=2)
+    load_curriculum_checkpoint(cur, ckpt)
+    with pytest.warns(UserWarning, match="1 micro-steps into a generation block of 2.*trained on a new block"):
+        resumed.train(resume_from_checkpoint=str(ckpt))
+    assert full_at == [0, 2, 4, 6] and resumed_at == [3, 4, 6]
     assert resumed.state.epoch == full.state.epoch
     assert cur.groups_observed == cur_full.groups_observed + 2 and cur.pending == cur_full.pending
 
 
-def test_the_sampler_pass_resumed_inside_a_block_gives_the_rest_of_it_the_next_prompts_and_draws_nothing_ahead():
+def test_the_sampler_pass_resumed_inside_a_block_gives_the_rest_of_it_its_prompts_or_the_next_and_draws_nothing_ahead():
     cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(N), seed=0), seed=0)
     sampler = CurriculumRepeatSampler(cur, prompts_per_generation=2, num_generations=4, repeat_count=3)
     assert len(sampler) == 8 * 2 * 4 * 3  # 8 blocks of 3 loader batches of 8 indices
@@ -211,6 +242,30 @@ def test_the_sampler_pass_resumed_inside_a_block_gives_the_rest_of_it_the_next_p
     rows = [out[k:k + 8] for k in range(0, len(out), 8)]
     assert rows[0] == rows[1] != rows[2] and rows[2] == rows[3] == rows[4]
     assert len(list(sampler)) == len(sampler), "the next pass is whole"
+    # with the interrupted block's prompts (what a checkpoint holding TRL's block gives): they, without a draw
+    sampler.resume_pass_at(4, block=[5, 9])
+    step = cur.step
+    out = list(sampler)
+    assert out[:16] == [5] * 4 + [9] * 4 + [5] * 4 + [9] * 4 and cur.step == step + 6
+    with pytest.raises(mg.ConfigError, match="had 3 prompts.*2 per block"):
+        sampler.resume_pass_at(4, block=[1, 2, 3])
+
+
+def test_a_hyperparameter_search_trial_checkpoint_holds_the_curriculum(tmp_path, monkeypatch):
+    """A trial of ``hyperparameter_search`` saves under ``run-<trial>/``: the curriculum file went into a made-up
+    ``output_dir/checkpoint-<step>`` holding nothing else (which ``resume_from_checkpoint=True`` then picked as the
+    last checkpoint), and the trial's checkpoint had none to resume from."""
+    import ray.tune
+    from transformers.trainer_utils import HPSearchBackend
+
+    trainer, cur, _, _ = _resumable(tmp_path, 2, 1, num_iterations=2)
+    monkeypatch.setattr(ray.tune, "get_context", lambda: type("C", (), {"get_trial_id": lambda self: "t_0"})())
+    trainer.hp_search_backend = HPSearchBackend.RAY  # as hyperparameter_search(backend="ray") sets it per trial
+    trainer.train(trial={"learning_rate": 1e-3})
+    assert (tmp_path / "run-t_0" / "checkpoint-1" / CHECKPOINT_NAME).exists()
+    assert (tmp_path / "run-t_0" / "checkpoint-1" / BLOCK_NAME).exists() and not (tmp_path / "checkpoint-1").exists()
+    trainer._tune_save_checkpoint(str(tmp_path / "tune"))  # what the trial reports to Ray Tune
+    assert (tmp_path / "tune" / "checkpoint-2" / CHECKPOINT_NAME).exists()
 
 
 def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):

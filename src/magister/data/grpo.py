@@ -33,11 +33,15 @@ What it does:
   prompts nobody trains), so a resumed run trains the prompts, in the same updates
   and epochs, of the uninterrupted one. TRL's micro-step count, which it does not
   save, is set to match, so its generation blocks fall where they did. A checkpoint inside a generation
-  block (``num_iterations > 1`` or ``steps_per_generation > gradient_accumulation_steps``) loses the rest of
-  that block: TRL does not save its completions, and the rest of the block is trained on a new block of the
-  next prompts; the blocks after it fall where they did. (Before ``Trainer.get_resumed_dataloader`` existed in
-  ``transformers``, ``args.ignore_data_skip`` is set instead: a resumed run starts a whole epoch at the
-  checkpoint.)
+  block (``num_iterations > 1`` or ``steps_per_generation > gradient_accumulation_steps``) also holds TRL's
+  buffered completions of that block (:data:`BLOCK_NAME`, which TRL keeps in memory only): the resumed run puts
+  them back and the sampler hands the block's prompts out again without drawing, so nothing is generated until
+  the next block (regenerating could not repeat it: the random state and the policy have moved on). From such a
+  checkpoint without the file (an older magister), the rest of the block is trained on a new block of the next
+  prompts, with a warning. In a ``hyperparameter_search`` trial the files go into the trial's checkpoint folders
+  (``run-<trial>/checkpoint-<step>``, and those a Ray Tune trial reports). (Before
+  ``Trainer.get_resumed_dataloader`` existed in ``transformers``, ``args.ignore_data_skip`` is set instead: a
+  resumed run starts a whole epoch at the checkpoint.)
 
 :class:`CurriculumGRPOTrainer` is the same as a subclass
 (``CurriculumGRPOTrainer(curriculum=..., model=..., ...)``).
@@ -60,26 +64,31 @@ import functools
 import inspect
 import os
 import types
-from typing import Any, Callable, Iterator
+import warnings
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ConfigError, InvalidScoreError, missing_extra_import
 
 try:
+    import torch
     from torch.utils.data import Sampler
     from transformers import TrainerCallback
+    from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOTrainer
 except ImportError as _e:
     raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
 
-from .hf import _resume_through_sampler
+from .hf import _also_in_tune_checkpoints, _resume_through_sampler, checkpoint_folder, writable_arrays
 from .mixing import resume_point
 from .prompts import PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
-           "load_curriculum_checkpoint", "curriculum_reward", "CHECKPOINT_NAME", "INDEX_COLUMN"]
+           "load_curriculum_checkpoint", "curriculum_reward", "BLOCK_NAME", "CHECKPOINT_NAME", "INDEX_COLUMN"]
 
 #: the file the callback writes into each Trainer checkpoint folder
 CHECKPOINT_NAME = "magister_curriculum.ckpt"
+#: the file holding TRL's buffered generation block, in a checkpoint folder saved inside a block
+BLOCK_NAME = "magister_grpo_block.pt"
 #: the dataset column holding each prompt's row number
 INDEX_COLUMN = "magister_prompt"
 
@@ -102,20 +111,34 @@ class CurriculumRepeatSampler(Sampler[int]):
         self.repeat_count = int(repeat_count)
         self.batches_per_epoch = max(1, curriculum.n_prompts // self.prompts_per_generation)
         self._pass_start = 0  # loader batches of the next pass trained before a resume (resume_pass_at)
+        self._block_rest: list[int] | None = None  # the prompts of the block a resume fell into (resume_pass_at)
 
     def __len__(self) -> int:
         return self.batches_per_epoch * self.prompts_per_generation * self.num_generations * self.repeat_count
 
-    def resume_pass_at(self, trained: int) -> None:
+    def resume_pass_at(self, trained: int, block: Sequence[int] | None = None) -> None:
         """Make the next pass start ``trained`` loader batches in (a ``Trainer`` resumed mid-epoch trained
         those): its passes then end where the uninterrupted run's did. Nothing is drawn. A resume inside a block
-        (``trained`` not a multiple of ``repeat_count``) gives the rest of that block the next prompts."""
-        self._pass_start = resume_point(trained, self.batches_per_epoch * self.repeat_count, "generation batches")
+        (``trained`` not a multiple of ``repeat_count``) gives the rest of that block ``block``, the prompts of
+        the interrupted block (without drawing), or, with ``block=None``, the next prompts."""
+        start = resume_point(trained, self.batches_per_epoch * self.repeat_count, "generation batches")
+        rest = None
+        if block is not None and start % self.repeat_count:
+            rest = [int(i) for i in block]
+            if len(rest) != self.prompts_per_generation:
+                raise ConfigError(f"the interrupted generation block had {len(rest)} prompts, but this sampler "
+                                  f"hands out {self.prompts_per_generation} per block; resume with the "
+                                  "generation_batch_size and num_generations of the run that saved it")
+        self._pass_start, self._block_rest = start, rest
 
     def __iter__(self) -> Iterator[int]:
         left, self._pass_start = self.batches_per_epoch * self.repeat_count - self._pass_start, 0
+        rest, self._block_rest = self._block_rest, None
         while left > 0:
-            prompts = self.curriculum.next_prompts(self.prompts_per_generation).tolist()
+            if rest is not None:  # the interrupted block's own prompts (TRL trains them from its saved completions)
+                prompts, rest = rest, None
+            else:
+                prompts = self.curriculum.next_prompts(self.prompts_per_generation).tolist()
             blocks = (left - 1) % self.repeat_count + 1  # the rest of a block a resume fell into, then whole ones
             left -= blocks
             for _ in range(blocks):
@@ -181,18 +204,88 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
 
 
 class PromptCurriculumCallback(TrainerCallback):
-    """Writes the curriculum's state (:data:`CHECKPOINT_NAME`) into each checkpoint folder the Trainer saves."""
+    """Writes the curriculum's state (:data:`CHECKPOINT_NAME`) into each checkpoint folder the Trainer saves.
 
-    def __init__(self, curriculum: PromptCurriculum):
+    ``trainer``: the trainer it is added to (:func:`add_prompt_curriculum` passes it): the file then goes into
+    the folder the trainer saved, a trial's ``run-<id>/checkpoint-<step>`` in ``hyperparameter_search``, and a
+    checkpoint inside a generation block also gets TRL's buffered completions (:data:`BLOCK_NAME`)."""
+
+    def __init__(self, curriculum: PromptCurriculum, trainer: Any = None):
         self.curriculum = curriculum
+        self.trainer = trainer
         self.saved: list[str] = []
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not getattr(state, "is_world_process_zero", True):
             return
-        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        self.write(checkpoint_folder(self.trainer, args, state))
+
+    def write(self, folder: str) -> None:
+        """Write the curriculum's state (and the generation block a save inside one interrupts) into ``folder``."""
         os.makedirs(folder, exist_ok=True)
         self.saved.append(str(self.curriculum.save(os.path.join(folder, CHECKPOINT_NAME))))
+        block = getattr(self.trainer, "_magister_block", None)
+        if block is not None:
+            block.save(folder)
+
+
+class _GenerationBlock:
+    """TRL's buffered generation: the completions of the current block and its prompts, for a checkpoint saved
+    inside it (TRL keeps them in memory only, and a resumed run generated a new block for the rest of it)."""
+
+    def __init__(self, trainer: Any, repeat: int, num_generations: int):
+        self.trainer, self.repeat, self.num_generations = trainer, repeat, num_generations
+        self.prompts: list[int] | None = None  # of the block TRL buffered
+        self.loaded: dict[str, Any] | None = None  # read from the checkpoint a run resumes from
+
+    def record(self, generation_batch: Any) -> None:
+        rows = generation_batch if isinstance(generation_batch, list) else None
+        column = [r[INDEX_COLUMN] for r in rows] if rows else list(generation_batch[INDEX_COLUMN])
+        self.prompts = [int(i) for i in column[::self.num_generations]]
+
+    def save(self, folder: str) -> None:
+        offset = int(getattr(self.trainer, "_step", 0)) % self.repeat
+        path = os.path.join(folder, BLOCK_NAME)
+        if offset == 0 or getattr(self.trainer, "_buffered_inputs", None) is None or self.prompts is None:
+            if os.path.exists(path):  # a stale one (a save at this step of an earlier run in the folder)
+                os.remove(path)
+            return
+        state = {"kind": "magister.GRPOBlock", "offset": offset, "repeat": self.repeat, "prompts": self.prompts,
+                 "buffered_inputs": self.trainer._buffered_inputs}
+        tmp = path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load(self, checkpoint: str | os.PathLike | None) -> None:
+        self.loaded = None
+        path = None if checkpoint is None else os.path.join(os.fspath(checkpoint), BLOCK_NAME)
+        if path is not None and os.path.exists(path):
+            # tensors, lists and numbers only (weights_only): no code runs from a checkpoint's pickle
+            self.loaded = torch.load(path, map_location=self.trainer.accelerator.device, weights_only=True)
+
+    def resume(self, trained: int) -> list[int] | None:
+        """Where a resumed epoch starts ``trained`` micro-steps in: inside a block, put the saved block back into
+        TRL's buffer and return its prompts (None, with a warning, from a checkpoint without it)."""
+        saved, self.loaded = self.loaded, None
+        offset = trained % self.repeat
+        if saved is not None and (saved.get("kind") != "magister.GRPOBlock" or saved["offset"] != offset
+                                  or saved["repeat"] != self.repeat):
+            raise ConfigError(f"the checkpoint was saved {saved.get('offset')} micro-steps into a generation block "
+                              f"of {saved.get('repeat')}, but this run resumes {offset} micro-steps into one of "
+                              f"{self.repeat}: resume with the num_iterations, steps_per_generation and "
+                              "gradient_accumulation_steps of the run that saved it")
+        if offset == 0:
+            return None
+        if saved is None:
+            warnings.warn(f"the checkpoint falls {offset} micro-steps into a generation block of {self.repeat} but "
+                          f"holds no {BLOCK_NAME} (saved by an older magister, or without add_prompt_curriculum): "
+                          "TRL's completions for the rest of that block are lost, so it is trained on a new block "
+                          "of the next prompts and the run no longer repeats the uninterrupted one (the blocks "
+                          "after it fall where they did)", UserWarning, stacklevel=2)
+            return None
+        self.trainer._buffered_inputs = saved["buffered_inputs"]
+        self.prompts = [int(i) for i in saved["prompts"]]
+        return self.prompts
 
 
 def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str | os.PathLike) -> None:
@@ -268,6 +361,8 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
                                                 group_size=trainer.num_generations)
     prompts_per_generation = args.generation_batch_size // trainer.num_generations
     repeat = trainer.num_iterations * args.steps_per_generation
+    block = _GenerationBlock(trainer, repeat, int(trainer.num_generations or 1))
+    trainer._magister_block = block  # type: ignore[attr-defined]
 
     samplers: list[CurriculumRepeatSampler] = []
 
@@ -277,7 +372,9 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         return samplers[0]
 
     def resume_pass_at(trained: int) -> None:
-        samplers[0].resume_pass_at(trained)
+        # inside a block: TRL's completions of it come back from the checkpoint, and the sampler hands out its
+        # prompts again for the rest of it (without drawing), so the run goes on as the uninterrupted one
+        samplers[0].resume_pass_at(trained, block=block.resume(trained))
         # TRL counts micro-steps from 0 again on resume (its _step is not saved) and generates whenever the count
         # is a multiple of the block: counted from the epoch's start (an epoch is whole blocks), its blocks start
         # where the sampler's do, also after a resume inside a block
@@ -290,7 +387,29 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     # then starts a whole epoch at the checkpoint)
     if not _resume_through_sampler(trainer, resume_pass_at):
         args.ignore_data_skip = True
-    trainer.add_callback(PromptCurriculumCallback(curriculum))
+
+    original_prepare = trainer._prepare_inputs
+
+    def _prepare_inputs(self: Any, generation_batch: Any) -> Any:
+        before = getattr(self, "_buffered_inputs", None)
+        out = original_prepare(generation_batch)
+        if self.model.training and getattr(self, "_buffered_inputs", None) is not before:
+            block.record(generation_batch)  # TRL generated a new block: its prompts, for a save inside it
+        return out
+
+    original_train = trainer.train
+
+    def train(self: Any, resume_from_checkpoint: Any = None, *a: Any, **kw: Any) -> Any:
+        writable_arrays(curriculum)  # a Ray Tune trial of hyperparameter_search got it read-only
+        path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        block.load(path if isinstance(path, (str, os.PathLike)) else None)
+        return original_train(resume_from_checkpoint, *a, **kw)
+
+    trainer._prepare_inputs = types.MethodType(_prepare_inputs, trainer)  # type: ignore[method-assign]
+    trainer.train = types.MethodType(train, trainer)  # type: ignore[method-assign]
+    callback = PromptCurriculumCallback(curriculum, trainer)
+    trainer.add_callback(callback)
+    _also_in_tune_checkpoints(trainer, callback.write)
     trainer.prompt_curriculum = curriculum  # type: ignore[attr-defined]
     return trainer
 
