@@ -251,23 +251,6 @@ def test_the_sampler_pass_resumed_inside_a_block_gives_the_rest_of_it_its_prompt
         sampler.resume_pass_at(4, block=[1, 2, 3])
 
 
-def test_a_hyperparameter_search_trial_checkpoint_holds_the_curriculum(tmp_path, monkeypatch):
-    """A trial of ``hyperparameter_search`` saves under ``run-<trial>/``: the curriculum file went into a made-up
-    ``output_dir/checkpoint-<step>`` holding nothing else (which ``resume_from_checkpoint=True`` then picked as the
-    last checkpoint), and the trial's checkpoint had none to resume from."""
-    import ray.tune
-    from transformers.trainer_utils import HPSearchBackend
-
-    trainer, cur, _, _ = _resumable(tmp_path, 2, 1, num_iterations=2)
-    monkeypatch.setattr(ray.tune, "get_context", lambda: type("C", (), {"get_trial_id": lambda self: "t_0"})())
-    trainer.hp_search_backend = HPSearchBackend.RAY  # as hyperparameter_search(backend="ray") sets it per trial
-    trainer.train(trial={"learning_rate": 1e-3})
-    assert (tmp_path / "run-t_0" / "checkpoint-1" / CHECKPOINT_NAME).exists()
-    assert (tmp_path / "run-t_0" / "checkpoint-1" / BLOCK_NAME).exists() and not (tmp_path / "checkpoint-1").exists()
-    trainer._tune_save_checkpoint(str(tmp_path / "tune"))  # what the trial reports to Ray Tune
-    assert (tmp_path / "tune" / "checkpoint-2" / CHECKPOINT_NAME).exists()
-
-
 def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):
     teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), seed=0)
     cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)

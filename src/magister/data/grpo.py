@@ -38,8 +38,8 @@ What it does:
   them back and the sampler hands the block's prompts out again without drawing, so nothing is generated until
   the next block (regenerating could not repeat it: the random state and the policy have moved on). From such a
   checkpoint without the file (an older magister), the rest of the block is trained on a new block of the next
-  prompts, with a warning. In a ``hyperparameter_search`` trial the files go into the trial's checkpoint folders
-  (``run-<trial>/checkpoint-<step>``, and those a Ray Tune trial reports). (Before
+  prompts, with a warning. The files go into the folder ``Trainer`` saved (a ``hyperparameter_search`` trial's
+  ``run-<trial>/checkpoint-<step>``, though TRL's trainer, without ``model_init``, runs no trials). (Before
   ``Trainer.get_resumed_dataloader`` existed in ``transformers``, ``args.ignore_data_skip`` is set instead: a
   resumed run starts a whole epoch at the checkpoint.)
 
@@ -78,7 +78,7 @@ try:
 except ImportError as _e:
     raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
 
-from .hf import _also_in_tune_checkpoints, _resume_through_sampler, checkpoint_folder, writable_arrays
+from .hf import _resume_through_sampler, checkpoint_folder
 from .mixing import resume_point
 from .prompts import PromptCurriculum
 
@@ -239,8 +239,8 @@ class _GenerationBlock:
         self.loaded: dict[str, Any] | None = None  # read from the checkpoint a run resumes from
 
     def record(self, generation_batch: Any) -> None:
-        rows = generation_batch if isinstance(generation_batch, list) else None
-        column = [r[INDEX_COLUMN] for r in rows] if rows else list(generation_batch[INDEX_COLUMN])
+        column = ([row[INDEX_COLUMN] for row in generation_batch] if isinstance(generation_batch, list)
+                  else list(generation_batch[INDEX_COLUMN]))  # TRL's rows, or a dict of columns
         self.prompts = [int(i) for i in column[::self.num_generations]]
 
     def save(self, folder: str) -> None:
@@ -400,16 +400,13 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     original_train = trainer.train
 
     def train(self: Any, resume_from_checkpoint: Any = None, *a: Any, **kw: Any) -> Any:
-        writable_arrays(curriculum)  # a Ray Tune trial of hyperparameter_search got it read-only
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         block.load(path if isinstance(path, (str, os.PathLike)) else None)
         return original_train(resume_from_checkpoint, *a, **kw)
 
     trainer._prepare_inputs = types.MethodType(_prepare_inputs, trainer)  # type: ignore[method-assign]
     trainer.train = types.MethodType(train, trainer)  # type: ignore[method-assign]
-    callback = PromptCurriculumCallback(curriculum, trainer)
-    trainer.add_callback(callback)
-    _also_in_tune_checkpoints(trainer, callback.write)
+    trainer.add_callback(PromptCurriculumCallback(curriculum, trainer))
     trainer.prompt_curriculum = curriculum  # type: ignore[attr-defined]
     return trainer
 
