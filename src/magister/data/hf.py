@@ -321,7 +321,9 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     original_train = trainer.train
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
-        writable_arrays(sampler)  # a Ray Tune trial of hyperparameter_search got it read-only
+        if kwargs.get("trial") is not None or getattr(self, "hp_search_backend", None) is not None:
+            writable_arrays(sampler)  # a Ray Tune trial of hyperparameter_search got it read-only (a walk of
+            # the sampler's objects: only where a trial runs, not over every user's dataset on every train())
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None:
