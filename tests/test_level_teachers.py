@@ -903,3 +903,78 @@ def test_teachers_on_a_dict_holding_a_maze_space_pass_the_conformance_checks(nam
                      "seed": SeedSpace(5), "speed": mg.Box([0.5], [2.0])})
     for check in CHECKS.values():
         check(lambda s, seed: cls(s, seed=seed, **kwargs), space, 60)
+
+
+def _maze_dict(nested):
+    maze, box = MazeSpace(9, wall_density=0.2), mg.Box([0.5], [2.0])
+    if nested:
+        return mg.Dict({"env": mg.Dict({"maze": maze}), "speed": box}), lambda t: t["env"]["maze"]
+    return mg.Dict({"maze": maze, "speed": box}), lambda t: t["maze"]
+
+
+def _accel_run(space, get, steps=600):
+    t = mg.make_teacher("accel", space, seed=0, capacity=40, replay_prob=0.5, edit_top=0.25)
+    return t, _run(t, lambda lv: float(get(lv).n_walls if get(lv).solvable else 0), steps)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_accel_on_a_dict_holding_a_maze_edits_its_walls_with_the_maze_mutator(nested, tmp_path):
+    # before: accel on such a Dict edited with perturb (noise on the unit vector: about 90% of its edits left every
+    # wall as it was), where on the MazeSpace alone it edits with the maze mutator (add or remove a wall, move the goal)
+    space, get = _maze_dict(nested)
+    t, infos = _accel_run(space, get)
+    changed, parent = [], None
+    for lv, i in infos:  # (one proposal at a time: an edited child follows the replay it was edited from)
+        if i["edited"] and parent is not None:
+            changed.append(bool((get(lv).walls != get(parent).walls).any()))
+        if i["replay"]:
+            parent = lv
+    assert len(changed) > 50 and np.mean(changed) > 0.8, np.mean(changed)
+    inner = {"name": "maze", "n_edits": 5, "keep_solvable": False}
+    assert t.config()["mutator"] == {"name": "dict", "entries": {
+        **({"env": {"name": "dict", "entries": {"maze": inner}}} if nested else {"maze": inner}),
+        "speed": {"name": "perturb", "sigma": 0.05}}}
+    t.save(tmp_path / "a.ckpt")
+    u = mg.load(tmp_path / "a.ckpt")
+    score = lambda lv: float(get(lv).n_walls)  # noqa: E731
+    assert [space.to_json(x) for x, _ in _run(u, score, 60)] == [space.to_json(x) for x, _ in _run(t, score, 60)]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_accel_on_a_dict_holding_a_maze_starts_from_empty_rooms(nested):
+    # before: its new levels were the Dict's samples (about 10 inner walls of 49), a Dict having no sample_simple,
+    # where on the MazeSpace alone accel starts from empty rooms and complexity grows by edits
+    space, get = _maze_dict(nested)
+    t, infos = _accel_run(space, get)
+    first = [lv for lv, i in infos[:5] if not i["replay"] and not i["edited"]]
+    assert first and all(get(lv).n_walls == 0 for lv in first)  # empty rooms
+    assert all(0.5 <= lv["speed"][0] <= 2.0 for lv in first)  # the other entries drawn as the space draws them
+    top = [get(space.from_json(x)) for x in t.beliefs()["top_levels"]]
+    assert np.mean([m.n_walls for m in top]) > 10  # complexity compounds by edits, from empty rooms
+    r = mg.make_teacher("accel", space, seed=0, initial="random")  # the Dict's own sampler, as before
+    assert np.mean([get(r.propose()).n_walls for _ in range(10)]) > 3
+
+
+def test_accel_on_a_dict_of_solvable_mazes_keeps_its_edits_solvable():
+    space = mg.Dict({"env": mg.Dict({"maze": MazeSpace(7, require_solvable=True)}), "seed": SeedSpace(5)})
+    t = mg.make_teacher("accel", space, seed=0, capacity=8)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        t.observe(t.propose(), float(rng.random()))
+    assert t.n_edited > 0 and all(t.buffer.level(k)["env"]["maze"].solvable for k in t.buffer)
+    assert t.config()["mutator"]["entries"]["env"]["entries"]["maze"]["keep_solvable"] is True
+    with pytest.raises(ConfigError, match="entry 'env': .*entry 'maze': .*keep_solvable=True"):
+        mg.make_teacher("accel", space, mutator={"name": "dict", "entries": {"env": {
+            "name": "dict", "entries": {"maze": {"name": "maze", "keep_solvable": False}}}}})
+
+
+@pytest.mark.parametrize("space", [mg.Dict({"level": mg.Discrete(3), "speed": mg.Box([0.5], [2.0])}),
+                                   mg.Dict({"seed": SeedSpace(), "env": mg.Dict({"x": mg.Box([0, 0], [1, 3])})})])
+def test_accel_on_a_dict_without_a_maze_edits_with_perturb_and_draws_from_the_space(space):
+    # a Dict holding no maze keeps what accel always did there: perturb of the whole unit vector, the Dict's sampler
+    t = mg.make_teacher("accel", space, seed=3, capacity=16)
+    assert t.config()["mutator"] == {"name": "perturb", "sigma": 0.05}
+    same = mg.make_teacher("accel", space, seed=3, capacity=16, mutator="perturb", initial="random")
+    score = lambda lv: float(space.to_unit(lv)[0])  # noqa: E731
+    assert [space.to_json(x) for x, _ in _run(t, score, 300)] == [space.to_json(x) for x, _ in _run(same, score, 300)]
+    assert t.n_edited > 0

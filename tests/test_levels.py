@@ -190,7 +190,7 @@ from magister.errors import ConfigError, InvalidScoreError  # noqa: E402
 from magister.levels.mutators import make_mutator, maze_mutator, mutator_config, perturb_mutator  # noqa: E402
 from magister.levels.spaces import SEED_LIMIT, MazeSpace, SeedSpace, level_key  # noqa: E402
 from magister.scores import FiniteScores, ScoreRange  # noqa: E402
-from magister.spaces import Discrete, space_from_spec  # noqa: E402
+from magister.spaces import Dict, Discrete, space_from_spec  # noqa: E402
 
 
 def test_seed_spaces_finite_and_open():
@@ -326,6 +326,58 @@ def test_a_misspelt_mutator_setting_names_the_settings_it_takes(monkeypatch):
     monkeypatch.setitem(MUTATORS, "mine", lambda space, depth=1: perturb_mutator(0.1, space))
     with pytest.raises(ConfigError, match=r"mutator 'mine' does not take these settings: .*'deep'"):
         make_mutator({"name": "mine", "deep": 2}, SeedSpace(10))
+
+
+def test_a_dict_holding_a_maze_gets_each_entrys_mutator_and_simple_levels():
+    # accel's defaults on a Dict holding a maze (at any depth): each entry edited and started as alone; before, the
+    # Dict got perturb (walls almost never changed) and no simple levels (accel drew from the sampler)
+    from magister.levels.mutators import DictMutator, default_mutator
+    from magister.levels.spaces import simple_sampler
+    from magister.spaces import Box
+
+    maze, box = MazeSpace(7, wall_density=0.3), Box([0.5], [2.0])
+    space = Dict({"env": Dict({"maze": maze, "seed": SeedSpace(9)}), "speed": box})
+    assert default_mutator(space) == default_mutator(space.spaces["env"]) == {"name": "dict"}
+    assert default_mutator(maze) == "maze" and default_mutator(box) == "perturb"
+    mut = make_mutator(default_mutator(space), space)
+    assert isinstance(mut, DictMutator) and mutator_config(mut) == {"name": "dict", "entries": {
+        "env": {"name": "dict", "entries": {"maze": {"name": "maze", "n_edits": 5, "keep_solvable": False},
+                                            "seed": {"name": "perturb", "sigma": 0.05}}},
+        "speed": {"name": "perturb", "sigma": 0.05}}}
+    rng = np.random.default_rng(0)
+    levels = space.sample(rng, 50)
+    kids = [space.validate(mut(lv, rng)) for lv in levels]
+    assert np.mean([(k["env"]["maze"].walls != lv["env"]["maze"].walls).any() for k, lv in zip(kids, levels)]) > 0.8
+    again = make_mutator(mutator_config(mut), space)  # its checkpoint form rebuilds it
+    assert space.to_json(again(levels[0], np.random.default_rng(4))) == \
+        space.to_json(mut(levels[0], np.random.default_rng(4)))
+    one = make_mutator({"name": "dict", "entries": {"speed": {"name": "perturb", "sigma": 0.2}}}, space)
+    assert one.entries["speed"].sigma == 0.2 and isinstance(one.entries["env"], DictMutator)  # the rest: defaults
+    simple = simple_sampler(space)
+    firsts = [space.validate(simple(rng)) for _ in range(20)]
+    assert all(f["env"]["maze"].n_walls == 0 for f in firsts)  # empty rooms, the other entries drawn
+    assert len({f["env"]["seed"] for f in firsts}) > 1 and len({float(f["speed"][0]) for f in firsts}) > 1
+    assert simple_sampler(maze) == maze.sample_simple
+    pickle.loads(pickle.dumps(simple))  # (accel keeps it: a teacher pickles)
+    for plain in (box, SeedSpace(9), Dict({"a": box, "b": Dict({"s": SeedSpace(3)})})):  # as before: no change
+        assert default_mutator(plain) == "perturb" and simple_sampler(plain) is None
+
+
+def test_the_dict_mutator_refuses_what_names_no_entry_of_its_space():
+    space = Dict({"maze": MazeSpace(7, require_solvable=True), "seed": SeedSpace(9)})
+    with pytest.raises(ConfigError, match=r"names entries \['mzae'\] that .* lacks; its entries are \['maze', "
+                                          r"'seed'\]"):
+        make_mutator({"name": "dict", "entries": {"mzae": "maze"}}, space)
+    with pytest.raises(ConfigError, match="edits the entries of a Dict space, not SeedSpace"):
+        make_mutator("dict", SeedSpace(9))
+    with pytest.raises(ConfigError, match="must map entry names to mutators"):
+        make_mutator({"name": "dict", "entries": ["maze"]}, space)
+    with pytest.raises(ConfigError, match="entry 'maze': .*keep_solvable=True"):
+        make_mutator({"name": "dict", "entries": {"maze": {"name": "maze", "keep_solvable": False}}}, space)
+    with pytest.raises(ConfigError, match=r"'entry' \(did you mean 'entries'\?\)"):
+        make_mutator({"name": "dict", "entry": {}}, space)
+    with pytest.raises(ConfigError, match="edits the entries of Dict levels"):
+        make_mutator("dict", space)(3, np.random.default_rng(0))
 
 
 def test_finite_scores():

@@ -311,6 +311,27 @@ def test_a_request_cannot_make_the_server_import_a_mutator_function(client):
     assert client.post("/v1/curricula", json=built_in).status_code == 201
 
 
+def test_a_request_cannot_make_the_server_import_a_mutator_function_inside_a_dict_mutator(client):
+    # the 'dict' mutator's entries are mutators too: a "module:function" among them (at any depth) is refused as
+    # one given alone is, before anything is imported or stored
+    import sys
+
+    fresh = "colorsys" not in sys.modules
+    space = {"type": "Dict", "spaces": {"env": {"type": "Dict", "spaces": {"maze": {"type": "MazeSpace", "size": 6}}},
+                                        "seed": {"type": "SeedSpace", "n": 5}}}
+    for entry in ("colorsys:rgb_to_hsv", {"function": "colorsys:rgb_to_hsv"}):
+        for mutator in ({"name": "dict", "entries": {"seed": entry}},
+                        {"name": "dict", "entries": {"env": {"name": "dict", "entries": {"maze": entry}}}}):
+            body = {"space": space, "teacher": "accel", "settings": {"mutator": mutator}}
+            r = client.post("/v1/curricula", json={"name": "lv", **body})
+            assert r.status_code == 422 and "does not import mutator functions" in r.json()["detail"], r.text
+    assert not fresh or "colorsys" not in sys.modules
+    assert client.get("/v1/curricula/lv").status_code == 404
+    built_in = {"name": "lv", "space": space, "teacher": "accel",
+                "settings": {"mutator": {"name": "dict", "entries": {"seed": {"name": "perturb", "sigma": 0.1}}}}}
+    assert client.post("/v1/curricula", json=built_in).status_code == 201
+
+
 def test_a_request_cannot_make_the_server_open_a_pool_folder(client, tmp_path):
     from magister.opponents import OpponentPool
 

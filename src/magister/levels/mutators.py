@@ -10,7 +10,11 @@ protocol) that returns a new, valid level of the same space. Built in:
   ``keep_solvable=True`` instead redraws an edit that cuts the goal off;
 * :func:`perturb_mutator` - for any space with a unit-vector map: Gaussian
   noise of scale ``sigma`` on the level's unit vector (Box parameters), or
-  a level within ``sigma`` of it for seeds and finite spaces.
+  a level within ``sigma`` of it for seeds and finite spaces;
+* :class:`DictMutator` (``"dict"``) - a level of a :class:`~magister.spaces.Dict` edited entry by entry,
+  each entry with its own mutator (by default the one :func:`default_mutator` gives that entry alone).
+
+:func:`default_mutator` is what ``accel`` edits with when given none.
 
 Teachers save their settings in checkpoints, so a mutator is given by name
 (``"maze"``, ``"perturb"``), as ``{"name": "maze", "n_edits": 3}``, as a
@@ -21,16 +25,19 @@ module-level function (saved as ``"module:function"``), or as any object with
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..settings import number
+from ..spaces import Dict
 from .maze import Maze
+from .spaces import MazeSpace
 
-__all__ = ["Mutator", "MazeMutator", "PerturbMutator", "maze_mutator", "perturb_mutator", "make_mutator",
-           "mutator_config", "MUTATORS"]
+__all__ = ["Mutator", "MazeMutator", "PerturbMutator", "DictMutator", "maze_mutator", "perturb_mutator",
+           "default_mutator", "make_mutator", "mutator_config", "MUTATORS"]
 
 
 class Mutator(Protocol):
@@ -113,6 +120,29 @@ class PerturbMutator:
         return f"perturb_mutator(sigma={self.sigma})"
 
 
+class DictMutator:
+    """A level of a :class:`~magister.spaces.Dict` edited entry by entry: ``entries`` maps each entry's name to
+    its mutator (resolved, as :func:`make_mutator` gives them), called in the ``Dict``'s order with the one
+    generator. Built by ``make_mutator({"name": "dict", "entries": {...}}, space)``, where an entry left out gets
+    :func:`default_mutator` of that entry."""
+
+    def __init__(self, entries: Mapping[str, Callable[[Any, np.random.Generator], Any]]):
+        self.entries = dict(entries)
+
+    def __call__(self, level: Any, rng: np.random.Generator) -> dict[str, Any]:
+        if not isinstance(level, Mapping):
+            raise ConfigError(f"the dict mutator edits the entries of Dict levels, got {type(level).__name__}")
+        return {k: m(level[k], rng) for k, m in self.entries.items()}
+
+    def to_config(self) -> dict[str, Any] | None:
+        """``{"name": "dict", "entries": {...}}``; ``None`` (cannot be saved) when an entry's mutator cannot."""
+        entries = {k: mutator_config(m) for k, m in self.entries.items()}
+        return None if any(c is None for c in entries.values()) else {"name": "dict", "entries": entries}
+
+    def __repr__(self) -> str:
+        return f"dict_mutator({self.entries!r})"
+
+
 def maze_mutator(n_edits: int = 5, keep_solvable: bool = False) -> MazeMutator:
     """The built-in maze mutator (see :class:`MazeMutator`); ACCEL uses a handful of edits per child."""
     return MazeMutator(n_edits, keep_solvable)
@@ -137,10 +167,44 @@ def _check_keeps_solvable(space: Any, keep: Any) -> None:
                           f"{space!r} holds solvable mazes only; use keep_solvable=True (the default there)")
 
 
+def default_mutator(space: Any) -> Any:
+    """The mutator ``accel`` edits levels of ``space`` with when given none (a spec for :func:`make_mutator`): the
+    maze mutator on a :class:`~magister.levels.spaces.MazeSpace`; on a ``Dict`` holding one (at any depth) each
+    entry edited with the mutator it would get alone (``"dict"``); ``perturb`` on every other space."""
+    if isinstance(space, MazeSpace):
+        return "maze"
+    if isinstance(space, Dict) and any(default_mutator(s) != "perturb" for s in space.spaces.values()):
+        return {"name": "dict"}
+    return "perturb"
+
+
+def _dict_for(space: Any, entries: Any = None) -> DictMutator:
+    """The dict mutator for ``space``: the mutator given for each entry, :func:`default_mutator` for the others."""
+    if not isinstance(space, Dict):
+        raise ConfigError(f"the 'dict' mutator edits the entries of a Dict space, not {space!r}; give a mutator "
+                          "for its levels")
+    if entries is None:
+        entries = {}
+    if not isinstance(entries, Mapping):
+        raise ConfigError(f"the 'dict' mutator's entries must map entry names to mutators, got {entries!r}")
+    unknown = [k for k in entries if k not in space.spaces]
+    if unknown:
+        raise ConfigError(f"the 'dict' mutator names entries {unknown} that {space!r} lacks; its entries are "
+                          f"{space.keys}")
+    out = {}
+    for k, s in space.spaces.items():
+        try:
+            out[k] = make_mutator(entries[k] if k in entries else default_mutator(s), s)
+        except ConfigError as e:
+            raise ConfigError(f"the 'dict' mutator's entry {k!r}: {e}") from None
+    return DictMutator(out)
+
+
 #: built-in mutators by name: factory(space, **settings)
 MUTATORS: dict[str, Callable[..., Any]] = {
     "maze": _maze_for,
     "perturb": lambda space, **kw: PerturbMutator(space=space, **kw),
+    "dict": _dict_for,
 }
 
 
@@ -173,7 +237,7 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
             import difflib
             import inspect
 
-            cls = {"maze": MazeMutator, "perturb": PerturbMutator}.get(name)
+            cls = {"maze": MazeMutator, "perturb": PerturbMutator, "dict": DictMutator}.get(name)
             if cls is None:  # one added to MUTATORS: its factory's signature may not show its settings
                 raise ConfigError(f"mutator {name!r} does not take these settings: {e}") from None
             takes = [p for p in inspect.signature(cls).parameters if p != "space"]

@@ -19,18 +19,19 @@ them; the level teachers (``plr``, ``robust-plr``, ``accel``,
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import settings
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Space, _cells, _check_indices, _refuse_masked, _short, sample_count, task_index, unit_rows
+from ..spaces import Dict, Space, _cells, _check_indices, _refuse_masked, _short, sample_count, task_index, unit_rows
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
-__all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key"]
+__all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key", "simple_sampler"]
 
 #: seeds of an open-ended SeedSpace are 0 .. SEED_LIMIT - 1
 SEED_LIMIT = 2**31
@@ -45,6 +46,25 @@ def level_key(space: Space, task: Any) -> Any:
         return space.index(task)
     j = space.to_json(task)
     return j if isinstance(j, str) else json.dumps(j, sort_keys=True, separators=(",", ":"))
+
+
+def simple_sampler(space: Space) -> Callable[[np.random.Generator], Any] | None:
+    """Where ``accel`` starts its curriculum (``initial="simple"``): the space's ``sample_simple`` (a
+    :class:`MazeSpace`'s empty rooms); on a :class:`~magister.spaces.Dict` with an entry (at any depth) that has
+    one, levels whose entries are each entry's simple level where it has one and its ordinary draw (``sample``)
+    elsewhere; ``None`` on every other space (``accel`` then draws its new levels from the space's sampler)."""
+    own = getattr(space, "sample_simple", None)
+    if own is not None:
+        return own
+    if isinstance(space, Dict):
+        parts = {k: simple_sampler(s) for k, s in space.spaces.items()}
+        if any(p is not None for p in parts.values()):
+            return functools.partial(_dict_simple, space, parts)  # (a partial pickles, with the teacher)
+    return None
+
+
+def _dict_simple(space: Dict, parts: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    return {k: s.sample(rng) if parts[k] is None else parts[k](rng) for k, s in space.spaces.items()}
 
 
 class SeedSpace(Space):

@@ -399,10 +399,10 @@ class Service(Recovery, ClientIdLog):
             if reserved in settings:
                 raise Invalid(f"give {reserved!r} as its own field of the request, not inside 'settings'")
         mutator = settings.get("mutator")
-        if (isinstance(mutator, str) and ":" in mutator) or (isinstance(mutator, dict) and "function" in mutator):
+        if _names_a_function(mutator):
             # a "module:function" reference would make the server import that module and call that function
             raise Invalid(f"the service does not import mutator functions (got {str(mutator)[:200]!r}); give a "
-                          "built-in mutator by name ('maze', 'perturb') or as {\"name\": ..., settings}")
+                          "built-in mutator by name ('maze', 'perturb', 'dict') or as {\"name\": ..., settings}")
         if settings.get("pool") is not None:
             # a folder on the server's disk, which the teacher would open and write pool records to
             raise Invalid("the service does not open opponent pools named in a request (a 'pool' setting is a "
@@ -1172,6 +1172,21 @@ def _answer_time_ahead(i: int | None, t: float, now: float) -> str:
     return (f"{where}time {t!r} is {t - now:.3f} s after the server's time ({now!r}): an answer cannot have happened "
             "after it reached the server. Send the time the answer was made, in unix seconds by a clock in step "
             "with the server's (or leave 'time' out for an answer made just now). Nothing was recorded.")
+
+
+def _names_a_function(mutator: Any) -> bool:
+    """Whether a mutator spec names a "module:function" anywhere: itself, or inside (the entries of a 'dict'
+    mutator, at any depth), walked without recursion."""
+    todo = [mutator]
+    while todo:
+        m = todo.pop()
+        if isinstance(m, str) and ":" in m or isinstance(m, dict) and "function" in m:
+            return True
+        if isinstance(m, dict):
+            todo.extend(m.values())
+        elif isinstance(m, list):
+            todo.extend(m)
+    return False
 
 
 def _space_depth(spec: Any) -> int:

@@ -12,13 +12,17 @@ its buffer entry, and not edited (edits follow replays; it was taken for a
 replay, so that on a small space edits of edits crowded out replays).
 New levels from the generator start simple (``initial="simple"``: an empty
 room with random start and goal on a
-:class:`~magister.levels.spaces.MazeSpace`, the space's ``sample_simple``), so
+:class:`~magister.levels.spaces.MazeSpace`, the space's ``sample_simple``; on a
+``Dict`` holding a maze, each entry's simple level where it has one and its
+ordinary draw elsewhere: :func:`~magister.levels.spaces.simple_sampler`), so
 complexity grows by compounding edits; ``initial="random"`` uses the space's
 own sampler (domain randomisation).
 
 The mutator is any function ``(level, rng) -> level``; by default the built-in
-maze mutator (add or remove walls, move the goal) on mazes and a small
-perturbation of the unit vector on other spaces (see
+maze mutator (add or remove walls, move the goal) on mazes, a small
+perturbation of the unit vector on other spaces, and on a ``Dict`` holding a
+maze each entry edited with the mutator it would get alone
+(:func:`~magister.levels.mutators.default_mutator`; see
 :mod:`magister.levels.mutators`). Give a name, a settings dict or a
 module-level function to keep the teacher saveable.
 
@@ -34,8 +38,8 @@ from collections import deque
 from typing import Any, Hashable
 
 from ..errors import CheckpointError, ConfigError
-from ..levels.mutators import make_mutator, mutator_config
-from ..levels.spaces import MazeSpace
+from ..levels.mutators import default_mutator, make_mutator, mutator_config
+from ..levels.spaces import simple_sampler
 from ..settings import number, whole
 from ..teacher import register
 from ._levels import ReplayTeacher
@@ -79,14 +83,14 @@ class ACCEL(ReplayTeacher):
         if n_children > 64:
             raise ConfigError(f"n_children must be a whole number in 1..64, got {n_children!r}")
         if mutator is None:
-            mutator = "maze" if isinstance(space, MazeSpace) else "perturb"
+            mutator = default_mutator(space)
         self.mutator = make_mutator(mutator, space)
         cfg = mutator_config(self.mutator)
         self._record_settings(mutator=cfg if cfg is not None else _Unsaveable(self.mutator))
         self.initial = initial
         self.edit_top = float(edit_top)
         self.n_children = n_children
-        self._simple = getattr(space, "sample_simple", None) if initial == "simple" else None
+        self._simple = simple_sampler(space) if initial == "simple" else None
         self._queue: deque[Any] = deque()  # edited levels waiting to be evaluated
         self.n_edited = 0
 
