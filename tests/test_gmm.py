@@ -189,3 +189,107 @@ def test_responsibility_moments_reproduce_a_converged_fit():
     y = (X[:, 0] > 0.45).astype(float)
     mu2, _ = component_moments(np.column_stack([X, y]), r)
     assert np.allclose(np.sort(mu2[:, 2]), [0.0, 1.0], atol=0.02)
+
+
+def _reference_steps(X, ks, weights, means, covs, resp):
+    """The E-step, M-step and k-means labels written as plain expressions (as before the in-place rewrite)."""
+    from magister.gmm import _FLOOR, _LOG_2PI, _EPS, _layout
+
+    N, D = X.shape
+    iu = np.triu_indices(D)
+    quad = X[:, iu[0]] * X[:, iu[1]]
+    C, K, pad, _ = _layout(ks)
+    sign, logdet = np.linalg.slogdet(covs)
+    prec = np.linalg.inv(covs)
+    pm = np.matmul(prec, means[:, :, None])[:, :, 0]
+    qcoef = prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
+    maha = qcoef @ quad.T - 2.0 * (pm @ X.T)
+    maha += (pm * means).sum(axis=1)[:, None]
+    np.maximum(maha, 0.0, out=maha)
+    offset = np.log(np.maximum(weights, 1e-300)) - 0.5 * logdet - 0.5 * D * _LOG_2PI
+    flat = np.full((C * K, N), _FLOOR)
+    flat[pad] = -0.5 * maha + offset[:, None]
+    a = flat.reshape(C, K, N)
+    mx = a.max(axis=1, keepdims=True)
+    e = np.exp(np.maximum(a - mx, -100.0))
+    tot = e.sum(axis=1, keepdims=True)
+    e_resp = (e / tot).reshape(C * K, N)[pad]
+    ll = (mx + np.log(tot))[:, 0, :].sum(axis=1)
+    nk = resp.sum(axis=1) + _EPS
+    mu = (resp @ X) / nk[:, None]
+    upper = (resp @ quad) / nk[:, None] - mu[:, iu[0]] * mu[:, iu[1]]
+    cov = np.empty((len(nk), D, D))
+    cov[:, iu[0], iu[1]] = upper
+    cov[:, iu[1], iu[0]] = upper
+    cov += 1e-6 * np.eye(D)
+    return (e_resp, ll), (nk / N, mu, cov)
+
+
+@pytest.mark.parametrize("D", [1, 2, 4, 7])
+def test_in_place_em_steps_give_the_plain_expressions_to_the_last_bit(D):
+    """The E- and M-steps were rewritten with in-place operations and a cached layout; each figure must be the
+    same floating-point operations in the same order as the plain expressions (published proposals depend on the
+    last bit of every fit)."""
+    from magister.gmm import _e_step, _features, _layout, _m_step
+
+    rng = np.random.default_rng(D)
+    X = np.concatenate([rng.normal(0.2, 0.05, (60, D)), rng.random((90, D))])
+    ks = np.array([1, 4, 2, 5])
+    M = int(ks.sum())
+    weights = np.concatenate([rng.dirichlet(np.ones(k)) for k in ks])
+    means = X[rng.integers(0, len(X), M)]
+    A = rng.normal(size=(M, D, D)) * 0.1
+    covs = A @ np.swapaxes(A, -1, -2) + 0.01 * np.eye(D)
+    quad, iu = _features(X)
+    resp, ll = _e_step(X, quad, iu, weights, means, covs, _layout(ks))
+    (ref_resp, ref_ll), _ = _reference_steps(X, ks, weights, means, covs, resp)
+    assert resp.tobytes() == ref_resp.tobytes() and ll.tobytes() == ref_ll.tobytes()
+    _, ref_m = _reference_steps(X, ks, weights, means, covs, resp)
+    for got, want in zip(_m_step(X, quad, iu, resp, 1e-6), ref_m):
+        assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("scale", [1.0, 5e153])
+def test_kmeans_labels_are_argmin_on_ties_and_on_overflowing_data(scale):
+    """k-means picks each point's nearest centre by a running minimum; it must be argmin's pick: the first of
+    equally near centres (lattice data with repeated points and centres), and on data so large that distances
+    overflow (inf - inf = NaN; argmin takes the first NaN) the argmin itself."""
+    import magister.gmm as gmm
+
+    X = np.repeat(np.stack(np.meshgrid(np.arange(4.0), np.arange(3.0)), -1).reshape(-1, 2), 3, axis=0) * scale
+    ks = np.array([1, 3, 6, 10])
+    with np.errstate(all="ignore"):
+        got = gmm._kmeans_init(X, ks, 10, np.random.default_rng(4))
+        want = _plain_kmeans_init(X, ks, np.random.default_rng(4))
+    assert got.tobytes() == want.tobytes()
+
+
+def _plain_kmeans_init(X, ks, rng):
+    """The k-means seeding and Lloyd steps with argmin over the padded axis (as before the running minimum)."""
+    N, D, K = len(X), 2, 10
+    centres = np.empty((K, D))
+    centres[0] = X[rng.integers(N)]
+    d2 = ((X - centres[0]) ** 2).sum(1)
+    for j in range(1, K):
+        total = d2.sum()
+        i = int(rng.integers(N)) if total <= 0 else min(
+            int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right")), N - 1)
+        centres[j] = X[i]
+        d2 = np.minimum(d2, ((X - centres[j]) ** 2).sum(1))
+    active = np.arange(K)[None, :] < ks[:, None]
+    cent = np.broadcast_to(centres, (len(ks), K, D)).copy()
+    xx = np.einsum("nd,nd->n", X, X)
+
+    def labels(cent):
+        dist = np.einsum("ckd,ckd->ck", cent, cent)[..., None] - 2.0 * (cent @ np.ascontiguousarray(X.T)) + xx
+        return np.where(active[..., None], dist, np.inf).argmin(axis=1)
+
+    ids = np.arange(K)[None, :, None]
+    for _ in range(10):
+        onehot = (labels(cent)[:, None, :] == ids).astype(float)
+        cnt = onehot.sum(-1)
+        new = np.where((cnt > 0)[..., None], np.matmul(onehot, X) / np.maximum(cnt, 1)[..., None], cent)
+        if np.array_equal(new, cent):
+            break
+        cent = new
+    return (labels(cent)[:, None, :] == ids).astype(float)

@@ -23,6 +23,7 @@ built on them is :class:`magister.mixture_teacher.MixtureTeacher`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -143,13 +144,41 @@ def _features(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]
     return X[:, iu[0]] * X[:, iu[1]], iu
 
 
+@functools.lru_cache(maxsize=64)
+def _offdiag_twice(D: int) -> np.ndarray:
+    """``(D (D + 1) / 2,)``: 1 for the diagonal products of :func:`_features`, 2 for the others
+    (each stands for ``x_i x_j`` and ``x_j x_i``). Read-only, shared."""
+    iu = np.triu_indices(D)
+    out = np.where(iu[0] == iu[1], 1.0, 2.0)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _eye(D: int) -> np.ndarray:
+    """``np.eye(D)``, read-only and shared."""
+    out = np.eye(D)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _symmetric_index(D: int) -> np.ndarray:
+    """``(D, D)``: the position in the ``i <= j`` products of :func:`_features` of entry ``(i, j)`` and ``(j, i)``."""
+    iu = np.triu_indices(D)
+    out = np.empty((D, D), dtype=np.intp)
+    out[iu[0], iu[1]] = out[iu[1], iu[0]] = np.arange(len(iu[0]))
+    out.flags.writeable = False
+    return out
+
+
 def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], weights: np.ndarray,
-            means: np.ndarray, covs: np.ndarray, layout: tuple[int, int, np.ndarray]
+            means: np.ndarray, covs: np.ndarray, layout: tuple[int, int, np.ndarray, np.ndarray]
             ) -> tuple[np.ndarray, np.ndarray]:
     """E-step for many mixtures at once, components stored flat.
 
     ``weights (M,)``, ``means (M, D)``, ``covs (M, D, D)`` hold the components
-    of ``C`` mixtures back to back; ``layout = (C, K, pad)`` from
+    of ``C`` mixtures back to back; ``layout = (C, K, pad, seg)`` from
     :func:`_layout` places them in a padded ``(C, K)`` grid for the
     per-mixture log-sum-exp. Returns responsibilities ``(M, N)`` and the total
     log-likelihood of each mixture ``(C,)``.
@@ -159,21 +188,29 @@ def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], 
     x_i x_j``). No Python loop over mixtures, components or points.
     """
     N, D = X.shape
-    C, K, pad = layout
+    C, K, pad, seg = layout
     sign, logdet = np.linalg.slogdet(covs)
     if not (sign > 0).all():  # rounding broke definiteness: repair through a jittered Cholesky
         covs = np.matmul(*(lambda L: (L, np.swapaxes(L, -1, -2)))(_cholesky(covs)))
         sign, logdet = np.linalg.slogdet(covs)
     prec = np.linalg.inv(covs)  # (M, D, D)
     pm = np.matmul(prec, means[:, :, None])[:, :, 0]
-    qcoef = prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
+    qcoef = prec[:, iu[0], iu[1]]
+    qcoef *= _offdiag_twice(D)
     const = (pm * means).sum(axis=1)
-    maha = qcoef @ quad.T - 2.0 * (pm @ X.T)  # (M, N)
+    # the operations below are the ones of maha = qcoef @ quad.T - 2 (pm @ X.T) + const, then
+    # -maha / 2 + offset, done in place (the same roundings, fewer temporaries)
+    maha = qcoef @ quad.T  # (M, N)
+    lin = pm @ X.T
+    lin *= 2.0
+    maha -= lin
     maha += const[:, None]
     np.maximum(maha, 0.0, out=maha)  # rounding could make a distance slightly negative
     offset = np.log(np.maximum(weights, 1e-300)) - 0.5 * logdet - 0.5 * D * _LOG_2PI
+    maha *= -0.5
+    maha += offset[:, None]  # log(w_j N(x_n | j)), (M, N)
     flat = np.full((C * K, N), _FLOOR)
-    flat[pad] = -0.5 * maha + offset[:, None]
+    flat[pad] = maha
     a = flat.reshape(C, K, N)
     mx = a.max(axis=1, keepdims=True)  # (C, 1, N)
     a -= mx
@@ -181,10 +218,12 @@ def _e_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], 
     # weigh exp(-100) ~ 4e-44 relative to the best component: negligible, and dropped below.
     np.maximum(a, -100.0, out=a)
     e = np.exp(a, out=a)
-    tot = e.sum(axis=1, keepdims=True)
-    e /= tot
+    tot = e.sum(axis=1)  # (C, N)
     resp = e.reshape(C * K, N)[pad]
-    return resp, (mx + np.log(tot))[:, 0, :].sum(axis=1)
+    resp /= tot[seg]  # (only the components in use are divided)
+    np.log(tot, out=tot)
+    tot += mx[:, 0, :]  # mx + log(tot)
+    return resp, tot.sum(axis=1)
 
 
 def _m_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], resp: np.ndarray,
@@ -192,22 +231,22 @@ def _m_step(X: np.ndarray, quad: np.ndarray, iu: tuple[np.ndarray, np.ndarray], 
     """Weights, means and covariances ``(M,), (M, D), (M, D, D)`` from responsibilities ``(M, N)``."""
     N, D = X.shape
     nk = resp.sum(axis=1) + _EPS
-    mu = (resp @ X) / nk[:, None]
-    second = (resp @ quad) / nk[:, None]  # E[x_i x_j], i <= j
-    upper = second - mu[:, iu[0]] * mu[:, iu[1]]
-    cov = np.empty((len(nk), D, D))
-    cov[:, iu[0], iu[1]] = upper
-    cov[:, iu[1], iu[0]] = upper
-    cov += reg * np.eye(D)
+    mu = resp @ X
+    mu /= nk[:, None]
+    upper = resp @ quad  # E[x_i x_j], i <= j, then minus mu_i mu_j
+    upper /= nk[:, None]
+    upper -= mu[:, iu[0]] * mu[:, iu[1]]
+    cov = upper[:, _symmetric_index(D)]
+    cov += reg * _eye(D)
     return nk / N, mu, cov
 
 
-def _layout(ks: np.ndarray) -> tuple[int, int, np.ndarray]:
-    """``(C, K, pad)``: mixtures with ``ks`` components stored back to back; ``pad[j]``
-    is the row of component ``j`` in a padded ``(C * K)`` grid."""
+def _layout(ks: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """``(C, K, pad, seg)``: mixtures with ``ks`` components stored back to back; ``pad[j]``
+    is the row of component ``j`` in a padded ``(C * K)`` grid, ``seg[j]`` its mixture."""
     C, K = len(ks), int(ks.max())
     pad = np.concatenate([c * K + np.arange(k) for c, k in enumerate(ks)]).astype(np.int64)
-    return C, K, pad
+    return C, K, pad, np.repeat(np.arange(C), ks)
 
 
 def _kmeans_init(X: np.ndarray, ks: np.ndarray, K: int, rng: np.random.Generator, lloyd: int = 10) -> np.ndarray:
@@ -229,17 +268,33 @@ def _kmeans_init(X: np.ndarray, ks: np.ndarray, K: int, rng: np.random.Generator
         centres[j] = X[i]
         d2 = np.minimum(d2, ((X - centres[j]) ** 2).sum(1))
     C = len(ks)
-    active = _active(ks, K)
+    unused = ~_active(ks, K)
     cent = np.broadcast_to(centres, (C, K, D)).copy()
     xx = np.einsum("nd,nd->n", X, X)
     XT = np.ascontiguousarray(X.T)
-    ids = np.arange(K)[None, :, None]
+    ids = np.arange(K, dtype=np.min_scalar_type(K - 1))[None, :, None]  # (small labels compare faster)
+    best, better = np.empty((C, N)), np.empty((C, N), dtype=bool)
+    finite = float(xx.max()) < 1e300  # then no distance overflows to inf - inf = NaN
 
     def labels(cent: np.ndarray) -> np.ndarray:
-        # squared distances from |x|^2 - 2 x.c + |c|^2 (matrix products, not a (C, K, N, D) array)
-        dist = np.einsum("ckd,ckd->ck", cent, cent)[..., None] - 2.0 * (cent @ XT) + xx
-        dist = np.where(active[..., None], dist, np.inf)
-        return dist.argmin(axis=1)  # (C, N)
+        # squared distances from |x|^2 - 2 x.c + |c|^2 (matrix products, not a (C, K, N, D) array),
+        # computed in place: |c|^2 - (2 (c . x)) + |x|^2
+        dist = cent @ XT
+        dist *= 2.0
+        np.subtract(np.einsum("ckd,ckd->ck", cent, cent)[..., None], dist, out=dist)
+        dist += xx
+        dist[unused] = np.inf
+        if not finite:  # argmin's answer on NaN: the first one
+            return dist.argmin(axis=1).astype(ids.dtype)
+        # argmin over the centres (the first of equal ones) as a running minimum, faster than argmin
+        # along a middle axis (which copies the grid and scans C * N rows of K one by one)
+        lab = np.zeros((C, N), dtype=ids.dtype)
+        np.copyto(best, dist[:, 0])
+        for j in range(1, K):
+            np.less(dist[:, j], best, out=better)
+            np.copyto(best, dist[:, j], where=better)
+            lab[better] = j
+        return lab
 
     for _ in range(lloyd):
         onehot = (labels(cent)[:, None, :] == ids).astype(float)
@@ -311,14 +366,14 @@ def fit_bank(
         wf, mf, cf = warm.weights[active], warm.means[active], warm.covs[active]
         _reseed_dead(X, quad, iu, wf, mf, cf, ks_arr, rng, reg)
     C = len(ks_arr)
-    cand = np.repeat(np.arange(C), ks_arr)
     prev = np.full(C, -np.inf)
     done = np.zeros(C, dtype=bool)
     loglik = np.full(C, -np.inf)
     it = 0
     live = np.arange(C)  # candidates still iterating; their components are gathered in w/m/c
     comps = np.arange(M)
-    layout, seg = _layout(ks_arr), cand
+    layout = _layout(ks_arr)
+    seg = layout[3]
     w, m, c = wf.copy(), mf.copy(), cf.copy()
     for it in range(1, max_iter + 1):
         resp, ll = _e_step(X, quad, iu, w, m, c, layout)
@@ -334,7 +389,8 @@ def fit_bank(
             go = ~stop
             live, comps, resp = live[~newly], comps[go], resp[go]
             w, m, c = w[go], m[go], c[go]
-            layout, seg = _layout(ks_arr[live]), np.repeat(np.arange(len(live)), ks_arr[live])
+            layout = _layout(ks_arr[live])
+            seg = layout[3]
         if it == max_iter:  # out of iterations: keep the parameters the log-likelihood belongs to
             wf[comps], mf[comps], cf[comps] = w, m, c
             break
