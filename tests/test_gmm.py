@@ -244,6 +244,11 @@ def test_in_place_em_steps_give_the_plain_expressions_to_the_last_bit(D):
     resp, ll = _e_step(X, quad, iu, weights, means, covs, _layout(ks))
     (ref_resp, ref_ll), _ = _reference_steps(X, ks, weights, means, covs, resp)
     assert resp.tobytes() == ref_resp.tobytes() and ll.tobytes() == ref_ll.tobytes()
+    # scratch rows reused from an earlier E-step (stale, larger than needed) change nothing
+    work = np.full((100, len(X)), np.nan)
+    for _ in range(2):
+        again, ll_again = _e_step(X, quad, iu, weights, means, covs, _layout(ks), work)
+        assert again.tobytes() == ref_resp.tobytes() and ll_again.tobytes() == ref_ll.tobytes()
     _, ref_m = _reference_steps(X, ks, weights, means, covs, resp)
     for got, want in zip(_m_step(X, quad, iu, resp, 1e-6), ref_m):
         assert got.tobytes() == want.tobytes()
