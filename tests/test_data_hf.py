@@ -501,3 +501,99 @@ def test_a_hyperparameter_search_trial_checkpoint_holds_the_curriculum_and_resum
         warnings.simplefilter("error", UserWarning)  # no "the curriculum starts afresh"
         again.train(resume_from_checkpoint=str(saved))
     assert resumed.history == whole.history and resumed.teacher.to_bytes() == whole.teacher.to_bytes()
+
+
+class _OptunaTrial:
+    """What ``Trainer`` reads of an ``optuna.Trial`` (``number`` names the trial's folder, ``params`` its settings)."""
+
+    def __init__(self, number, params):
+        self.number, self.params = number, params
+
+
+def _trials_in_one_process(tmp_path, monkeypatch):
+    """A Trainer with ``model_init`` (as ``hyperparameter_search`` requires) on an exp3 curriculum, 4 steps saving at
+    step 2, whose optuna backend runs its trials as ``run_hp_search_optuna`` does, one after another on this trainer
+    (``trainer.train(resume_from_checkpoint=..., trial=trial)``), without optuna installed: each entry of
+    ``trainer.plan`` is a trial's (settings, checkpoint). ``starts`` / ``ends`` collect the sampler's state as
+    each ``train()`` begins and ends training."""
+    import transformers.integrations
+    from transformers.hyperparameter_search import OptunaBackend
+    from transformers.trainer_utils import BestRun
+
+    def run(self, trainer, n_trials, direction, **kwargs):
+        for number, (params, checkpoint) in enumerate(trainer.plan):
+            trainer.train(resume_from_checkpoint=checkpoint, trial=_OptunaTrial(number, params))
+        return BestRun("0", 0.0, {})
+
+    monkeypatch.setattr(OptunaBackend, "ensure_available", lambda self: None)
+    monkeypatch.setattr(OptunaBackend, "run", run)
+    monkeypatch.setattr(transformers.integrations, "hp_params", lambda trial: trial.params)  # optuna's branch
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    cfg = transformers.GPT2Config(vocab_size=24, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                                          learning_rate=1e-2, logging_steps=1000, save_strategy="steps",
+                                          save_steps=2, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+    teacher = mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0)
+    sampler = SkillSampler(skills, teacher, batch_size=4, num_batches=4, seed=0)
+    trainer = add_curriculum(transformers.Trainer(model_init=lambda trial=None: transformers.GPT2LMHeadModel(cfg),
+                                                  args=args, train_dataset=Rows(train)), sampler, eval_metric=None)
+    starts, ends = [], []
+
+    class Record(transformers.TrainerCallback):
+        def on_train_begin(self, *a, **kw):
+            starts.append(sampler.state_dict())
+
+        def on_train_end(self, *a, **kw):
+            ends.append(sampler.state_dict())
+
+    trainer.add_callback(Record())
+    return trainer, sampler, starts, ends
+
+
+def test_hyperparameter_search_trials_in_one_process_each_start_from_the_curriculum_the_search_found(
+        tmp_path, monkeypatch):
+    """optuna (and wandb) run the trials one after another on the one trainer, so on the one sampler: each trial
+    started from the curriculum the trial before had left (its teacher's observations, its draws), so trials with
+    the same settings trained on other batches and the search compared curricula, not settings. Now every trial
+    starts from the state the search found (as each Ray Tune trial does, on its own copy), one that resumes a
+    checkpoint from the checkpoint's curriculum, and the search leaves the sampler as it found it."""
+    from magister.testing import states_equal
+
+    trainer, sampler, starts, ends = _trials_in_one_process(tmp_path, monkeypatch)
+    trainer.train()  # the curriculum has moved before the search
+    found = sampler.state_dict()
+    assert sampler.teacher.n_observed > 0
+    trainer.plan = [({"learning_rate": 1e-2}, None), ({"learning_rate": 3e-2}, None), ({"learning_rate": 1e-2}, None),
+                    ({"learning_rate": 1e-2}, str(tmp_path / "run-0" / "checkpoint-2"))]
+    trainer.hyperparameter_search(backend="optuna", n_trials=4, hp_space=lambda trial: trial.params)
+    starts, ends = starts[1:], ends[1:]  # the trials'
+    for i in range(3):
+        assert states_equal(starts[i], found), f"trial {i} started where the search found the curriculum"
+    assert not states_equal(ends[0], found), "the teacher moved in a trial, so equality is not trivial"
+    assert states_equal(ends[2], ends[0]), "trials with the same settings train the same curriculum"
+    assert not states_equal(ends[1], ends[0])
+    # trial 3 resumed trial 0's checkpoint: its curriculum, not the search's start, and it ends as trial 0 ended
+    assert starts[3]["step"] > found["step"] and states_equal(ends[3], ends[0])
+    assert states_equal(sampler.state_dict(), found), "the search left the curriculum as it found it"
+
+
+def test_plain_train_calls_continue_the_curriculum_and_a_search_starts_where_they_left_it(tmp_path, monkeypatch):
+    """Outside a search nothing changes: a second ``train()`` continues the curriculum where the first left it (as
+    before). A search takes the state it finds as its trials' start, and a ``train()`` after it (with the best
+    settings) starts from there too, as after a Ray Tune search, whose trials train copies."""
+    from magister.testing import states_equal
+
+    trainer, sampler, starts, ends = _trials_in_one_process(tmp_path, monkeypatch)
+    trainer.train()
+    trainer.train()
+    assert states_equal(starts[1], ends[0]) and sampler.step == 8 and len(sampler.history) == 8, "train() continues"
+    trainer.plan = [({"learning_rate": 1e-2}, None)] * 2
+    trainer.hyperparameter_search(backend="optuna", n_trials=2, hp_space=lambda trial: trial.params)
+    assert states_equal(starts[2], ends[1]) and states_equal(starts[3], ends[1]) and states_equal(ends[2], ends[3])
+    trainer.train()
+    assert states_equal(starts[4], ends[1]), "the search left the curriculum as it found it"
+    trainer.hyperparameter_search(backend="optuna", n_trials=2, hp_space=lambda trial: trial.params)
+    assert states_equal(starts[5], ends[4]) and states_equal(starts[6], ends[4]), "the state this search found"
+    assert states_equal(ends[5], ends[6]) and not states_equal(ends[5], ends[2])

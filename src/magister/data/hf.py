@@ -50,7 +50,9 @@ gets ``args.ignore_data_skip`` instead: the resumed run then starts a whole
 epoch at the checkpoint. The checkpoint folder must be visible to every rank,
 as for ``Trainer``'s own resume. In ``Trainer.hyperparameter_search`` the file goes into each trial's own
 checkpoint folders (``run-<trial>/checkpoint-<step>``, and those a Ray Tune trial reports to Tune), so a trial
-can be resumed with its curriculum.
+can be resumed with its curriculum. Every trial starts from the sampler's state when the search began (Ray Tune's
+trials from their own copy; optuna's and wandb's, which run one after another on this trainer, load it), unless it
+resumes a checkpoint, and the search leaves the sampler as it found it.
 
 Under multi-process launch (``torchrun``, ``accelerate launch``) the sampler
 follows the process group (``batch_size`` is the global batch, each rank
@@ -64,6 +66,7 @@ the same on every rank, so every rank's teacher stays identical.
 from __future__ import annotations
 
 import collections
+import copy
 import math
 import os
 import types
@@ -319,32 +322,56 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     _also_in_tune_checkpoints(trainer, lambda folder: save_state(os.path.join(folder, CURRICULUM_FILE),
                                                                  sampler.state_dict()))
     original_train = trainer.train
+    original_search = trainer.hyperparameter_search
+    search_start: dict[str, Any] | None = None  # the sampler's state when this search's first trial began
+
+    def hyperparameter_search(self, *args: Any, **kwargs: Any):
+        nonlocal search_start
+        search_start = None  # this search's first trial takes the state it starts from
+        try:
+            return original_search(*args, **kwargs)
+        finally:  # trials ran on this trainer (optuna, wandb): the sampler is left as the search found it, as
+            # Ray Tune's trials (on copies) leave it, so a train() with the best settings starts from there too
+            if search_start is not None:
+                sampler.load_state_dict(copy.deepcopy(search_start))
+            search_start = None
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
-        if kwargs.get("trial") is not None or getattr(self, "hp_search_backend", None) is not None:
+        nonlocal search_start
+        trial = kwargs.get("trial", args[0] if args else None)
+        in_trial = trial is not None and getattr(self, "hp_search_backend", None) is not None  # as Trainer sets up
+        if trial is not None or getattr(self, "hp_search_backend", None) is not None:
             writable_arrays(sampler)  # a Ray Tune trial of hyperparameter_search got it read-only (a walk of
             # the sampler's objects: only where a trial runs, not over every user's dataset on every train())
+        # Trials that run one after another on this trainer (optuna, wandb) share the sampler: each started where
+        # the one before left the teacher, so trials were not comparable. Every trial starts from the state the
+        # first one started from (Ray Tune gives each trial its own copy of it), unless it resumes a checkpoint
+        restart = search_start if in_trial else None  # None: the first trial, or no trial
+        search_start = (sampler.state_dict() if search_start is None else search_start) if in_trial else None
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
-        if saved is not None:
-            if os.path.exists(saved):  # the sampler continues where it was (its look-ahead batches first)
-                sampler.load_state_dict(load_state(saved), replay_pending=True, strict=strict)
-            else:  # a sampler added on resume, or a save cut between Trainer's files and the curriculum's
+        if saved is not None and os.path.exists(saved):  # the sampler continues where it was (look-ahead first)
+            sampler.load_state_dict(load_state(saved), replay_pending=True, strict=strict)
+        else:
+            if restart is not None:
+                sampler.load_state_dict(copy.deepcopy(restart))  # a copy: a teacher may keep the arrays
+            if saved is not None:  # a sampler added on resume, or a save cut between Trainer's files and ours
                 warnings.warn(f"{path} holds no curriculum state ({CURRICULUM_FILE}): the curriculum starts "
                               "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
                               "disk after Trainer saved): resume from an earlier checkpoint that has the file "
                               "to continue it exactly", UserWarning, stacklevel=2)
-            # Trainer must not skip batches by drawing them, even from a checkpoint without the sampler's state
-            # (a sampler added on resume): it drew them from the sampler and threw them away, still waiting, so
-            # the feedback of every trained batch went to a skipped one for the rest of the epoch. Where Trainer
-            # has get_resumed_dataloader, the sampler's pass is shortened instead (below); before that hook, the
-            # skip is turned off (a mid-epoch resume then starts a whole epoch there)
-            if not resumable_epochs:
-                self.args.ignore_data_skip = True
+        # Trainer must not skip batches by drawing them, even from a checkpoint without the sampler's state
+        # (a sampler added on resume): it drew them from the sampler and threw them away, still waiting, so
+        # the feedback of every trained batch went to a skipped one for the rest of the epoch. Where Trainer
+        # has get_resumed_dataloader, the sampler's pass is shortened instead (below); before that hook, the
+        # skip is turned off (a mid-epoch resume then starts a whole epoch there)
+        if saved is not None and not resumable_epochs:
+            self.args.ignore_data_skip = True
         return original_train(resume_from_checkpoint, *args, **kwargs)
 
     resumable_epochs = _resume_through_sampler(trainer, sampler.resume_pass_at)
     trainer.train = types.MethodType(train, trainer)
+    trainer.hyperparameter_search = types.MethodType(hyperparameter_search, trainer)  # type: ignore[method-assign]
     if train_feedback:
         original = trainer.compute_loss
         warned = warned_missing = False
