@@ -517,8 +517,10 @@ def test_the_ray_handle_is_named_for_what_it_is_and_the_old_name_warns():
 
 def test_a_bad_k_is_refused_before_the_prefetched_tasks_are_touched():
     # no cluster needed: the check comes before any call to the actor
+    import threading
+
     client = RayTeacher.__new__(RayTeacher)
-    client.prefetch, client._pending = 32, object()
+    client.prefetch, client._pending, client._lock = 32, object(), threading.RLock()
     client._tasks = [(np.array([0.1, 0.2]), {"train": True}), (np.array([0.3, 0.4]), {"train": True})]
     for bad in (-1, 0, 1.5, True, "2"):  # before: k=-1 handed out all but one buffered task and dropped them
         with pytest.raises(mg.errors.ConfigError, match="propose"):
@@ -1157,4 +1159,107 @@ def test_a_copy_of_a_client_built_from_a_bare_handle_says_how_to_reach_the_actor
         copy.propose()
     copy.close()  # never connected: it leased nothing, and closes quietly
     monkeypatch.undo()
+    ray.kill(actor)
+
+
+def test_threads_sharing_one_client_hand_out_each_task_once_and_lose_no_outcome(local_ray):
+    # before: the client's buffers, batch numbers and count of tasks handed out were shared by threads unguarded:
+    # two threads sent one batch number (the actor skipped the second batch as a retry: outcomes lost), a batch
+    # went out with more scores than tasks (refused by the actor), and tasks handed out went uncounted (their
+    # lease never settled). Switching threads every microsecond makes those interleavings happen in every run
+    import pickle
+    import sys
+    import threading
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=8, flush_every=4)
+    n_threads, n = 4, 500
+    handed: list[tuple[float, ...]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(n_threads)
+
+    def work(index: int) -> None:
+        try:
+            start.wait()
+            for i in range(n):
+                task = client.propose()
+                handed.append(tuple(task))
+                client.observe(task, float(task[0]))
+                if i % 97 == index:  # a flush now and then, beside the others' sends
+                    client.flush()
+        except BaseException as e:  # noqa: BLE001 - asserted below, in the test's thread
+            errors.append(e)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
+    assert len(handed) == len(set(handed)) == n_threads * n  # no task handed out twice (uniform: all distinct)
+    assert client._taken == n_threads * n
+    client.close()
+    counts = ray.get(actor.counts.remote())
+    assert counts["n_observed"] == n_threads * n  # every outcome reached the actor, once
+    # every lease settled: each proposal was handed out once or waits for the next client
+    assert counts["n_leased"] == 0 and counts["n_proposed"] == n_threads * n + counts["n_returned"]
+    copy = pickle.loads(pickle.dumps(client))  # a copy gets a lock of its own (a lock does not pickle)
+    assert copy._lock is not client._lock and copy.propose() in SPACE
+    copy.close()
+    ray.kill(actor)
+
+
+_INHERITED: dict[str, RayTeacher] = {}
+
+
+def _close_inherited() -> str:
+    client = _INHERITED["client"]
+    client.flush()
+    client.close()
+    try:
+        client.propose()
+    except mg.ConfigError as e:
+        return str(e)
+    return "proposed"
+
+
+def test_a_client_inherited_through_fork_while_a_thread_held_its_lock_does_not_hang(local_ray):
+    # the lock of a client inherited through fork() may be held by a thread of the parent, which does not exist in
+    # the child (it is never released there): flush() and close() do nothing there, and a propose raises, as before
+    import multiprocessing as mp
+    import threading
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4)
+    _INHERITED["client"] = client
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with client._lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    try:
+        with mp.get_context("fork").Pool(1) as pool:  # forked now, with the lock held by the holder thread
+            try:
+                got = pool.apply_async(_close_inherited).get(timeout=60)  # (a guard against a hang, not timing)
+            except mp.TimeoutError:
+                pytest.fail("the inherited client's lock hung the forked process")
+            finally:
+                pool.terminate()
+    finally:
+        release.set()
+        holder.join()
+        _INHERITED.clear()
+    assert "fork" in got and "'spawn'" in got
+    assert client.propose() in SPACE  # the client still works in the process that built it
+    client.close()
     ray.kill(actor)

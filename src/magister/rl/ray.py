@@ -47,12 +47,14 @@ and are re-issued as the tasks of gone clients are.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
+import threading
 import uuid
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Callable, Mapping
+from typing import Any, Sequence, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -354,6 +356,25 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     return ray.remote(TeacherActor).options(**opts).remote(teacher.to_bytes())
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """``method`` of a :class:`RayTeacher`, run holding the client's lock: threads sharing one client take turns
+    (its buffers of tasks and outcomes, its batch numbers and its count of tasks handed out are one state). Not in a
+    process that inherited the client through ``fork()``: a thread of the parent may have held the lock then, and
+    never releases it there; every call there raises or does nothing (see ``_check_process``)."""
+
+    @functools.wraps(method)
+    def locked(self: RayTeacher, *args: Any, **kwargs: Any) -> Any:
+        if self._forked():
+            return method(self, *args, **kwargs)
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_F, locked)
+
+
 class RayTeacher:
     """Worker-side handle on a :class:`TeacherActor` with a task prefetch buffer and batched reports.
 
@@ -384,6 +405,10 @@ class RayTeacher:
     so). A client used in a process that inherited it through ``fork()``
     (``AsyncVectorEnv``'s default on Linux) raises a ``ConfigError``: Ray does
     not survive a fork, and its calls would hang.
+
+    Threads may share one client (a thread pool of env runners, a web server's request threads): its calls take
+    turns on one lock (a call that waits for the actor, e.g. a refill or a ``flush``, holds it meanwhile). A copy gets a
+    lock of its own.
     """
 
     _taken = 0  # tasks handed out from the buffer, in all (the actor's lease of this client is settled with it)
@@ -398,6 +423,7 @@ class RayTeacher:
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
         self.prefetch, self.flush_every = whole("prefetch", prefetch), whole("flush_every", flush_every)
+        self._lock = threading.RLock()  # see _locked
         self._pid = os.getpid()
         # how a copy in a process without a Ray connection (a spawned AsyncVectorEnv worker) finds the actor
         self._actor_name, self._namespace = (actor, namespace) if isinstance(actor, str) else (None, None)
@@ -421,6 +447,7 @@ class RayTeacher:
         self.n_sent = 0
 
     @property
+    @_locked
     def actor(self) -> Any:
         """The actor's handle. A copy unpickled in a process without a Ray connection (a spawned or forkserver
         ``AsyncVectorEnv`` worker) connects at its first use: to the cluster and namespace of the process that
@@ -490,6 +517,7 @@ class RayTeacher:
         except AttributeError:
             return None
 
+    @_locked
     def teacher_key(self) -> Any:
         """The actor's id: equal for every client of one actor (this client, a copy of it, one looked up by name:
         Ray makes a new handle object for each), see :func:`~magister.rl.wrapper.same_teacher`; None on a Ray
@@ -508,6 +536,7 @@ class RayTeacher:
         # The handle travels pickled inside, with the actor's name, namespace and cluster: a process with no Ray
         # connection (a spawned AsyncVectorEnv worker) cannot unpickle a handle, and connects at first use instead
         state = dict(self.__dict__)
+        state.pop("_lock", None)  # (a lock does not pickle; the copy gets its own)
         state.update(client_id=None, name=None, _seq=0, _taken=0, _tasks=[], _pending=None, _out_tasks=[],
                      _out_scores=[], _inflight=[], n_sent=0, _actor=None, _pid=None, _remote=self._remote_state())
         return state
@@ -526,6 +555,7 @@ class RayTeacher:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         self._pid = os.getpid()
         # a process connected to Ray: the handle as it was (not in a forked process: its connection is the parent's)
         if self._remote is not None and ray.is_initialized() and not _ray_inherited():
@@ -534,6 +564,7 @@ class RayTeacher:
             self.client_id = uuid.uuid4().hex
             self._copy = True
 
+    @_locked
     def take_name(self, name: Any) -> int:
         """Give this client a ``name`` (a copy pickled into a worker has none; name it there with something the
         driver knows, e.g. the worker's index): the driver can then release it by that name if its worker dies
@@ -554,6 +585,7 @@ class RayTeacher:
         tasks, infos = ray.get(ref)
         self._tasks.extend(zip(list(tasks), infos))
 
+    @_locked
     def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
         """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
         # checked before the buffer is touched: a negative k sliced tasks off the buffer and dropped them
@@ -585,6 +617,7 @@ class RayTeacher:
         """Buffer one outcome (checked here, so a bad one raises at once and is not kept)."""
         self.observe_batch([task], [score])
 
+    @_locked
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike) -> None:
         self._check_process()
         valid = self.space.validate_batch(tasks)
@@ -635,6 +668,7 @@ class RayTeacher:
                               "last saved. Start a new actor from the saved teacher "
                               f"(start_teacher_actor(magister.load(path))){also}") from refused
 
+    @_locked
     def flush(self) -> None:
         """Send buffered outcomes and wait until the actor has applied all of them.
 
@@ -665,14 +699,17 @@ class RayTeacher:
         if sent:
             self._wait(sent)
 
+    @_locked
     def save(self, path: str) -> str:
         self.flush()
         return ray.get(self.actor.save.remote(str(path)))
 
+    @_locked
     def state_bytes(self) -> bytes:
         self.flush()
         return ray.get(self.actor.to_bytes.remote())
 
+    @_locked
     def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any]] | None = None) -> int:
         """Tasks this client handed out that will never be scored (see :meth:`TeacherActor.give_back`): the actor
         hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
@@ -689,6 +726,7 @@ class RayTeacher:
         except RayActorError:
             return 0
 
+    @_locked
     def close(self) -> None:
         """Send what is buffered, and give the prefetched tasks not handed out back to the actor, which hands
         them to the next proposals (the buffer is emptied; a later ``propose`` fetches anew, even after a
