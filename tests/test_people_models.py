@@ -824,3 +824,47 @@ def test_a_model_state_with_a_name_that_is_not_a_string_is_refused():
     with pytest.raises(mg.CheckpointError, match=r"its learners must be names \(strings\)"):
         fresh.load_state_dict(state)
     assert mg.checkpoint.states_equal(before, fresh.state_dict())
+
+
+def _as_ed316be_saved(settings: dict) -> dict:
+    """Settings as magister up to ed316be recorded them: flags and BKT probabilities exactly as given (it read them
+    with bool() and float(), so a model built with graded=1 saved 1, and prior="0.3" saved "0.3")."""
+    return {**settings, "graded": 1, "prior": "0.3", "forgets": "no"}
+
+
+def test_a_model_saved_with_a_flag_or_probability_an_earlier_magister_took_loosely_loads_as_it_ran(tmp_path):
+    """make_model refuses graded=1 and prior="0.3" now, but a model saved by ed316be with them (it ran graded, with
+    prior 0.3 and forgetting, bool("no") being True) was refused on load: a fitted model file could not be read."""
+    ran = make_model("bkt", graded=True, prior=0.3, forgets=True)
+    ran.update(Event("ann", "a", ("a",), 0.0, 1.0))
+    state = ran.get_state()
+    state["settings"] = _as_ed316be_saved(state["settings"])
+    loaded = LearnerModel.from_state(state)
+    assert (loaded.graded, loaded.forgets, loaded.defaults[0]) == (True, True, 0.3)
+    assert loaded.mastery("ann", "a", 9.0) == ran.mastery("ann", "a", 9.0)
+    saved = make_model("blend", members=[["bkt", {"graded": True}], "elo"], first_answer=False).get_state()
+    saved["settings"] = {**saved["settings"], "first_answer": 0, "members": [["bkt", {"graded": 1}], ["elo", {}]]}
+    blend = LearnerModel.from_state(saved)
+    assert blend.first_answer is False and blend.members[0].graded is True
+    with pytest.raises(ConfigError, match="graded must be True or False, got 1"):  # a new model: still refused
+        make_model("bkt", graded=1)
+
+
+def test_a_people_policy_saved_with_model_settings_an_earlier_magister_took_loosely_goes_on_as_it_ran(tmp_path):
+    """A mastery-learning checkpoint of ed316be with model_settings {"graded": 1, "prior": "0.3", ...} (as it recorded
+    them) was refused by magister.load ("checkpoint settings do not fit"): the policy could not be resumed."""
+    words = mg.Discrete(["a", "b", "c"])
+    ran = mg.make_teacher("mastery-learning", words, seed=1, model="bkt",
+                          model_settings={"graded": True, "prior": 0.3, "forgets": True})
+    for _ in range(5):
+        ran.observe(ran.propose(), 1.0)
+    state = ran.state_dict()
+    state["config"]["model_settings"] = _as_ed316be_saved(state["config"]["model_settings"])
+    loaded = mg.teacher.from_state_dict(state)
+    for _ in range(5):
+        task = ran.propose()
+        assert loaded.propose() == task
+        ran.observe(task, 0.0)
+        loaded.observe(task, 0.0)
+    with pytest.raises(ConfigError, match="graded must be True or False, got 1"):
+        mg.make_teacher("mastery-learning", words, model="bkt", model_settings={"graded": 1})

@@ -550,3 +550,36 @@ def test_downgrades_refuse_to_drop_answer_times_and_server_clocks(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 1  # sim's observation
     engine.dispose()
+
+
+def test_a_curriculum_stored_with_model_settings_an_earlier_magister_took_loosely_is_rebuilt_as_it_ran(tmp_path):
+    """ed316be stored a people policy's model_settings as the client sent them, and ran {"graded": 1} as graded and
+    {"prior": "0.3"} as 0.3. Models check those now, and every such curriculum answered 503 ("could not be
+    rebuilt") after the upgrade, its learner's history out of reach; it is rebuilt as it ran. New ones are refused."""
+    import sqlite3
+
+    db = str(tmp_path / "s.db")
+    clock = FakeClock()
+    c = _start(db, clock)
+    try:
+        settings = {"model": "bkt", "model_settings": {"graded": True, "prior": 0.3}}
+        assert c.post("/v1/curricula", json={"name": "m", "space": WORDS, "teacher": "mastery-learning",
+                                             "settings": settings, "seed": 1}).status_code == 201
+        _session(c, "m", [1.0, 0.0, 1.0])
+        info = c.get("/v1/curricula/m").json()
+        bad = c.post("/v1/curricula", json={"name": "n", "space": WORDS, "teacher": "mastery-learning", "seed": 1,
+                                            "settings": {"model": "bkt", "model_settings": {"graded": 1}}})
+        assert bad.status_code == 422 and "graded must be True or False" in bad.text
+    finally:
+        c.__exit__(None, None, None)
+    with sqlite3.connect(db) as conn:  # as ed316be stored it
+        conn.execute("UPDATE curricula SET settings = ? WHERE name = 'm'",
+                     (json.dumps({"model": "bkt", "model_settings": {"graded": 1, "prior": "0.3"}}),))
+    c = _start(db, clock)
+    try:
+        r = c.post("/v1/curricula/m/propose")
+        assert r.status_code == 200, r.text
+        events = full_history(c, "m")
+        assert states_equal(_state(c, "m").state_dict()["algorithm"], replay(info, events).state_dict()["algorithm"])
+    finally:
+        c.__exit__(None, None, None)

@@ -367,6 +367,13 @@ class Teacher:
         refuses the state (restoring the teacher) where it differs from the saved one: an entry coerced (the string
         ``"12"`` read as 12), left unread or taken otherwise, so each entry needs no type check here."""
 
+    @classmethod
+    def _stored_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """``settings`` saved with a checkpoint or a served curriculum, as the teacher that ran with them is built
+        now: where this magister checks a value an earlier one read loosely (a people policy's ``model_settings``:
+        ``graded=1``), the value that one made of it. The default: as they are. New settings are never read so."""
+        return settings
+
     def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
         """The state of :meth:`_get_state` saved at ``state_version`` ``version`` (at most the class's; a copy, free
         to change) in this version's form, as :meth:`_set_state` reads it and :meth:`_get_state` gives it back.
@@ -740,6 +747,7 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
     # (after the saved ones: the order of the settings is the order of the rebuilt teacher's config)
     config = dict(state.get("config", {}))
     config.update((k, v) for k, v in cls.legacy_settings.items() if k not in config)
+    config = cls._stored_settings(config)  # (values an earlier magister read loosely: as it read them)
 
     def restore(v: Any) -> Any:
         if isinstance(v, dict) and set(v) == {"__space__"}:

@@ -65,6 +65,35 @@ def make_model(name: str, **settings: Any) -> "LearnerModel":
         raise ConfigError(f"bad settings for learner model {name!r}: {e}") from None
 
 
+#: settings magister up to ed316be read loosely, and recorded as given: flags with ``bool()`` (``graded=1`` ran
+#: graded, ``"no"`` too) and BKT's probabilities with ``float()`` (``prior="0.3"``). They are checked now; a model or
+#: policy saved with them is rebuilt as it ran (:func:`stored_settings`)
+_LOOSE_FLAGS = ("graded", "forgets", "per_skill", "first_answer", "refit", "grades_from_scores")
+_LOOSE_NUMBERS = {"bkt": ("prior", "learn", "guess", "slip", "forget")}
+
+
+def stored_settings(name: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The saved ``settings`` of learner model ``name`` as the magister that saved them read them: a flag an
+    earlier version took as any value (read with ``bool()``) is that bool, a BKT probability saved as text its
+    number, a blend's members alike. New settings are checked as given (:func:`make_model`): this is for saved
+    models and policies only, which ran with what those versions made of the values."""
+    out = dict(settings)
+    for k in _LOOSE_FLAGS:
+        if k in out and not isinstance(out[k], (bool, np.bool_)):
+            out[k] = bool(out[k])
+    for k in _LOOSE_NUMBERS.get(name, ()) if isinstance(name, str) else ():
+        if isinstance(out.get(k), (str, bool, np.bool_)):
+            try:
+                out[k] = float(out[k])
+            except ValueError:  # (refused then too: left for the check to name)
+                pass
+    if name == "blend" and isinstance(out.get("members"), (list, tuple)):
+        out["members"] = [[m[0], stored_settings(m[0], m[1])]
+                          if isinstance(m, (list, tuple)) and len(m) == 2 and isinstance(m[1], dict) else m
+                          for m in out["members"]]
+    return out
+
+
 class LearnerModel:
     """Base class. Subclasses implement the hooks below; names are mapped to codes here."""
 
@@ -396,7 +425,10 @@ class LearnerModel:
     def from_state(cls, state: dict[str, Any]) -> "LearnerModel":
         if not isinstance(state, dict) or "model" not in state:
             raise CheckpointError("not a learner-model state (missing 'model')")
-        model = make_model(state["model"], **state.get("settings", {}))
+        settings = state.get("settings", {})
+        # (saved by an earlier magister, which read some settings loosely: rebuilt as it ran)
+        model = make_model(state["model"], **(stored_settings(state["model"], settings)
+                                              if isinstance(settings, dict) else settings))
         try:
             model.set_state(state)
         except MagisterError:

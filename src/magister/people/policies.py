@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..settings import few_tasks, flag, fraction, number, whole
 from ..teacher import Teacher, register
-from .base import LearnerModel, make_model
+from .base import LearnerModel, make_model, stored_settings
 from .events import Event
 
 __all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", "MaxInformation",
@@ -162,6 +162,17 @@ class PeoplePolicy(Teacher):
         self.model._register_items(self.items, self.item_skill)  # the vocabulary up front
         self.model._learner_code(LEARNER)
         self.model._grow()
+
+    @classmethod
+    def _stored_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """The saved ``model_settings`` as the magister that saved them read them (``graded=1`` ran graded:
+        :func:`magister.people.base.stored_settings`); refused by :func:`make_model` when given anew."""
+        given, model = settings.get("model_settings"), settings.get("model")
+        if model is None or isinstance(model, str) and not model:  # (as __init__ reads it)
+            model = cls.default_model
+        if not isinstance(given, dict) or not isinstance(model, str):
+            return settings
+        return {**settings, "model_settings": stored_settings(model, given)}
 
     # ------------------------------------------------------------- public
     def use_model(self, fitted: LearnerModel) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..spaces import Space, space_from_spec
-from ..teacher import Teacher, make_teacher
+from ..teacher import Teacher, make_teacher, teacher_class
 from .seen import ClientIds
 from .settings import RECENT_IDS
 
@@ -35,9 +35,12 @@ class CurriculumSpec:
     #: without a clock, or a curriculum stored before clocks were chosen: the answer-count clock)
     clock: str | None = None
 
-    def build(self) -> Teacher:
+    def build(self, stored: bool = False) -> Teacher:
+        """The teacher of these settings; ``stored``: of a curriculum in the database, whose settings an earlier
+        magister may have read loosely (a people model's ``graded=1``), rebuilt as it ran (``_stored_settings``)."""
+        settings = teacher_class(self.teacher)._stored_settings(self.settings) if stored else self.settings
         return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
-                            score_range=self.score_range, **self.settings)
+                            score_range=self.score_range, **settings)
 
     def public(self) -> dict[str, Any]:
         out = {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,

@@ -69,7 +69,7 @@ class Recovery:
                 except MagisterError as e:
                     log.warning("checkpoint %s of %r unusable (%s); trying an older one", seq, spec.name, e)
         if teacher is None:
-            teacher = spec.build()
+            teacher = spec.build(stored=True)
         live = LiveCurriculum(spec=spec, teacher=teacher, checkpoint_seq=start, ids=ClientIds(self.recent_ids))
         last = start
         result = conn.execute(_EVENTS_AFTER, {"cid": spec.id, "after": start}, execution_options={"yield_per": 5000})
