@@ -860,6 +860,8 @@ def test_a_people_policy_saved_with_model_settings_an_earlier_magister_took_loos
         ran.observe(ran.propose(), 1.0)
     state = ran.state_dict()
     state["config"]["model_settings"] = _as_ed316be_saved(state["config"]["model_settings"])
+    saved = state["algorithm"]["model"]["settings"]  # the model's own state records them too
+    state["algorithm"]["model"]["settings"] = _as_ed316be_saved(saved)
     loaded = mg.teacher.from_state_dict(state)
     for _ in range(5):
         task = ran.propose()

@@ -94,6 +94,18 @@ def stored_settings(name: Any, settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stored_state(state: Any) -> Any:
+    """A saved learner-model state (:meth:`LearnerModel.get_state`) with its settings, and a blend's members',
+    read by :func:`stored_settings`: as :meth:`LearnerModel.get_state` gives them back once it is loaded."""
+    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
+        return state
+    out = {**state, "settings": stored_settings(state.get("model"), state["settings"])}
+    params = out.get("params")
+    if out.get("model") == "blend" and isinstance(params, dict) and isinstance(params.get("members"), list):
+        out["params"] = {**params, "members": [stored_state(m) for m in params["members"]]}
+    return out
+
+
 class LearnerModel:
     """Base class. Subclasses implement the hooks below; names are mapped to codes here."""
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..settings import few_tasks, flag, fraction, number, whole
 from ..teacher import Teacher, register
-from .base import LearnerModel, make_model, stored_settings
+from .base import LearnerModel, make_model, stored_settings, stored_state
 from .events import Event
 
 __all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", "MaxInformation",
@@ -173,6 +173,12 @@ class PeoplePolicy(Teacher):
         if not isinstance(given, dict) or not isinstance(model, str):
             return settings
         return {**settings, "model_settings": stored_settings(model, given)}
+
+    def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
+        # the saved model's settings as they are read (a model saved by ed316be with graded=1 gives back True)
+        state = super()._upgrade_state(state, version)
+        return {**state, "model": stored_state(state["model"])} if isinstance(state, dict) and "model" in state \
+            else state
 
     # ------------------------------------------------------------- public
     def use_model(self, fitted: LearnerModel) -> None:
