@@ -519,6 +519,23 @@ def test_a_learner_name_typed_composed_or_decomposed_is_one_learner(tmp_path):
         assert c.get("/v1/curricula/c3").status_code == 404
 
 
+@pytest.mark.parametrize("typed", ["\u212bngstr\u00f6m", "a\u0301\u0323x"])
+def test_a_learner_stored_by_an_earlier_version_in_neither_form_is_found_by_the_name_as_stored(tmp_path, typed):
+    # ed316be stored names as typed: "Ångström" with the Angstrom sign U+212B, whose NFC is U+00C5 and whose NFD
+    # of that is "A" + U+030A, or marks in another order than the canonical one. It found them by the exact name;
+    # once names were read in NFC they matched neither form, and could be neither exported nor forgotten
+    db = tmp_path / "s.db"
+    with _client(db) as c:
+        assert c.post("/v1/curricula", json={"name": "c1", "space": SKILLS, "learner": "x"}).status_code == 201
+    with sqlite3.connect(db) as conn:  # as ed316be stored it
+        conn.execute("UPDATE curricula SET learner = ? WHERE name = 'c1'", (typed,))
+    with _client(db) as c:
+        data = export_learner("http://testserver", typed, client=c, token=ADMIN)
+        assert [x["name"] for x in data["curricula"]] == ["c1"]
+        assert forget_learner("http://testserver", typed, client=c, token=ADMIN) == ["c1"]
+        assert c.get("/v1/curricula").json()["curricula"] == []
+
+
 def test_bulk_creation_refuses_a_per_request_that_is_not_a_whole_number():
     # per_request=2.5 was taken as 2 (int()), True as 1
     for bad in (2.5, 0, True, "10"):

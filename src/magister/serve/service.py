@@ -650,20 +650,21 @@ class Service(Recovery, ClientIdLog):
 
     # -------------------------------------------------------- learners
     @staticmethod
-    def _of_learner(learner: str) -> Any:
-        """The condition on curricula rows that are ``learner``'s (given in NFC): stored under that form, or under
-        its decomposed form (NFD, "Jose" + U+0301 for "José") by an earlier version, which stored names as typed.
-        An equality on the indexed column, never a scan of every learner (a server may hold millions); the
-        service always refused format characters, so those two forms are the spellings an old row can have."""
-        return _CURRICULA.c.learner.in_(sorted({learner, unicodedata.normalize("NFD", learner)}))
+    def _of_learner(learner: str) -> tuple[str, Any]:
+        """``learner`` in NFC, and the condition on curricula rows that are that learner's: stored under the NFC
+        form, under its decomposed form (NFD, "Jose" + U+0301 for "José"), or under the name exactly as given, as
+        an earlier version stored names as typed and found them (a form that is neither: "Ångström" with the
+        Angstrom sign U+212B, marks in another order). An equality on the indexed column, never a scan of every
+        learner (a server may hold millions); the service always refused format characters."""
+        nfc = _check_learner(learner)
+        return nfc, _CURRICULA.c.learner.in_(sorted({nfc, unicodedata.normalize("NFD", nfc), learner}))
 
     def learner_curricula(self, learner: str) -> list[str]:
         """Names of the curricula of ``learner`` (from the database), in creation order."""
-        learner = _check_learner(learner)
+        _nfc, theirs = self._of_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            return list(conn.execute(select(_CURRICULA.c.name).where(self._of_learner(learner))
-                                     .order_by(_CURRICULA.c.id)).scalars())
+            return list(conn.execute(select(_CURRICULA.c.name).where(theirs).order_by(_CURRICULA.c.id)).scalars())
 
     @staticmethod
     def _same_curricula(learner: str, found: list[str], checked: list[str] | None) -> None:
@@ -677,15 +678,14 @@ class Service(Recovery, ClientIdLog):
     def export_learner(self, learner: str, checked: list[str] | None = None) -> dict[str, Any]:
         """Everything stored about ``learner``: each curriculum's spec, its whole log and its checkpoints
         (with ``checked``: only if those are still the learner's curricula, else :class:`Conflict`)."""
-        learner = _check_learner(learner)
         names = self.learner_curricula(learner)
+        learner, theirs = self._of_learner(learner)
         if not names:
             raise NotFound(f"no curricula of learner {learner!r}")
         self.barrier()  # every answered write is in the database
         out: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA).where(self._of_learner(learner))
-                                .order_by(_CURRICULA.c.id)).mappings().all()
+            rows = conn.execute(select(_CURRICULA).where(theirs).order_by(_CURRICULA.c.id)).mappings().all()
             self._same_curricula(learner, [row["name"] for row in rows], checked)
             for row in rows:
                 spec = self._row_spec(row)
@@ -705,10 +705,10 @@ class Service(Recovery, ClientIdLog):
                        ) -> tuple[list[str], concurrent.futures.Future]:
         """Delete every curriculum of ``learner`` with its log and checkpoints (one transaction); with
         ``checked``, only if those are still the learner's curricula (else :class:`Conflict`, nothing deleted)."""
-        learner = _check_learner(learner)
+        learner, theirs = self._of_learner(learner)
         self._may_block()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(self._of_learner(learner))
+            rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(theirs)
                                 .order_by(_CURRICULA.c.id)).all()
         if not rows:
             raise NotFound(f"no curricula of learner {learner!r}")
