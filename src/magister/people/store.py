@@ -101,6 +101,8 @@ class StudyStore:
             self._fingerprinted = self._has_fingerprints()
         except sqlite3.DatabaseError as e:
             raise self._read_failed(e) from None
+        #: per (deck, learner in NFC): the names their answers are stored under (:meth:`_spellings`)
+        self._names: dict[tuple[str, str], list[str]] = {}
 
     def _has_fingerprints(self) -> bool:
         """Does the file have the fingerprint column (a file written before fingerprints gets it on its next answer)?"""
@@ -165,8 +167,13 @@ class StudyStore:
         """The names ``learner``'s answers on ``deck`` are stored under: the NFC form it is stored in now, and
         those an earlier version stored as typed (decomposed, or with a zero-width character: "Jose" + U+0301 is
         "José"), so that such a history is found by the name written plainly (:func:`magister.names.same_learner`)."""
-        stored = [row[0] for row in self.db.execute("SELECT DISTINCT learner FROM reviews WHERE deck = ?", (deck,))]
-        return same_learner(learner, stored) or [learner]
+        names = self._names.get((deck, learner))
+        if names is None:  # looked for once per store: it reads every learner name of the deck (the whole index)
+            stored = [row[0] for row in self.db.execute("SELECT DISTINCT learner FROM reviews WHERE deck = ?",
+                                                         (deck,))]
+            # (with the name itself: this version stores every answer under it, those added later included)
+            names = self._names[(deck, learner)] = sorted({learner, *same_learner(learner, stored)})
+        return names
 
     def _rows(self, columns: str, deck: str, learner: str, where: str = "") -> list[tuple]:
         """``columns`` of the reviews of every spelling of ``learner`` on ``deck``, in time order."""
