@@ -859,9 +859,12 @@ def test_a_people_policy_saved_with_model_settings_an_earlier_magister_took_loos
     for _ in range(5):
         ran.observe(ran.propose(), 1.0)
     state = ran.state_dict()
+    assert state.pop("state_version") == 2  # (ed316be wrote none: version 1)
     state["config"]["model_settings"] = _as_ed316be_saved(state["config"]["model_settings"])
     saved = state["algorithm"]["model"]["settings"]  # the model's own state records them too
     state["algorithm"]["model"]["settings"] = _as_ed316be_saved(saved)
+    with pytest.raises(mg.CheckpointError):  # the same values in a state of this version: edited, refused
+        mg.teacher.from_state_dict({**state, "state_version": 2})
     loaded = mg.teacher.from_state_dict(state)
     for _ in range(5):
         task = ran.propose()

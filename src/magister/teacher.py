@@ -368,10 +368,11 @@ class Teacher:
         ``"12"`` read as 12), left unread or taken otherwise, so each entry needs no type check here."""
 
     @classmethod
-    def _stored_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """``settings`` saved with a checkpoint or a served curriculum, as the teacher that ran with them is built
-        now: where this magister checks a value an earlier one read loosely (a people policy's ``model_settings``:
-        ``graded=1``), the value that one made of it. The default: as they are. New settings are never read so."""
+    def _stored_settings(cls, settings: dict[str, Any], version: int) -> dict[str, Any]:
+        """``settings`` saved with a state of ``state_version`` ``version`` (or a served curriculum's), as the
+        teacher that ran with them is built now: where this magister checks a value an earlier one read loosely (a
+        people policy's ``model_settings``: ``graded=1``), the value that one made of it, for the versions before
+        the check. The default: as they are. New settings are never read so."""
         return settings
 
     def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
@@ -742,12 +743,12 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
             f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
             f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
             f"or upgrade magister ({e})") from None
-    cls._saved_state_version(state)  # a newer magister's state may hold settings this one lacks: say so first
+    version = cls._saved_state_version(state)  # a newer magister's state may hold settings this one lacks: first
     # a setting the checkpoint predates takes the value that does what its teacher did (legacy_settings)
     # (after the saved ones: the order of the settings is the order of the rebuilt teacher's config)
     config = dict(state.get("config", {}))
     config.update((k, v) for k, v in cls.legacy_settings.items() if k not in config)
-    config = cls._stored_settings(config)  # (values an earlier magister read loosely: as it read them)
+    config = cls._stored_settings(config, version)  # (values an earlier magister read loosely: as it read them)
 
     def restore(v: Any) -> Any:
         if isinstance(v, dict) and set(v) == {"__space__"}:

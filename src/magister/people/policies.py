@@ -123,6 +123,9 @@ class PeoplePolicy(Teacher):
     #: each request of a curriculum whose ``clock`` is ``"server"`` (docs/serve.md, "Clocks of people policies")
     keeps_clock = True
     conformance_kwargs = {"explore": 0.1}
+    #: 2: the model's settings are checked (flags are bools, BKT's probabilities numbers); a state of version 1
+    #: (magister up to ed316be, which read them with bool() and float()) is read as that version ran it
+    state_version = 2
 
     def __init__(self, space, *, model: str | None = None, model_settings: dict | None = None,
                  skills: dict | None = None, prerequisites: dict | None = None, threshold: float | None = None,
@@ -164,9 +167,12 @@ class PeoplePolicy(Teacher):
         self.model._grow()
 
     @classmethod
-    def _stored_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """The saved ``model_settings`` as the magister that saved them read them (``graded=1`` ran graded:
-        :func:`magister.people.base.stored_settings`); refused by :func:`make_model` when given anew."""
+    def _stored_settings(cls, settings: dict[str, Any], version: int) -> dict[str, Any]:
+        """``model_settings`` saved before state version 2 as the magister that saved them read them (``graded=1``
+        ran graded: :func:`magister.people.base.stored_settings`); refused by :func:`make_model` when given anew,
+        and in a state of version 2 (a checkpoint edited since)."""
+        if version >= 2:
+            return settings
         given, model = settings.get("model_settings"), settings.get("model")
         if model is None or isinstance(model, str) and not model:  # (as __init__ reads it)
             model = cls.default_model
@@ -175,10 +181,11 @@ class PeoplePolicy(Teacher):
         return {**settings, "model_settings": stored_settings(model, given)}
 
     def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
-        # the saved model's settings as they are read (a model saved by ed316be with graded=1 gives back True)
-        state = super()._upgrade_state(state, version)
-        return {**state, "model": stored_state(state["model"])} if isinstance(state, dict) and "model" in state \
-            else state
+        # version 1 (up to ed316be) read its model's flags with bool() and BKT's probabilities with float(): its
+        # model settings as they are read now (graded=1 gives back True). In version 2 they are as checked
+        if version < 2 and isinstance(state, dict) and "model" in state:
+            return {**state, "model": stored_state(state["model"])}
+        return state
 
     # ------------------------------------------------------------- public
     def use_model(self, fitted: LearnerModel) -> None:

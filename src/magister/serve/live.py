@@ -38,7 +38,9 @@ class CurriculumSpec:
     def build(self, stored: bool = False) -> Teacher:
         """The teacher of these settings; ``stored``: of a curriculum in the database, whose settings an earlier
         magister may have read loosely (a people model's ``graded=1``), rebuilt as it ran (``_stored_settings``)."""
-        settings = teacher_class(self.teacher)._stored_settings(self.settings) if stored else self.settings
+        # (as version 1, the state version of every teacher before settings were checked: what was stored since
+        # was checked when the curriculum was created, and reads the same)
+        settings = teacher_class(self.teacher)._stored_settings(self.settings, 1) if stored else self.settings
         return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
                             score_range=self.score_range, **settings)
 
