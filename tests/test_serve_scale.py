@@ -536,6 +536,28 @@ def test_a_learner_stored_by_an_earlier_version_in_neither_form_is_found_by_the_
         assert c.get("/v1/curricula").json()["curricula"] == []
 
 
+def test_a_curriculum_just_loaded_is_not_evicted_by_its_own_load_when_the_cache_holds_broken_ones():
+    # a broken curriculum (it could not be rebuilt) is never evicted; with cache_size of them in memory, loading
+    # any other one put it in the cache and evicted it at once (the only idle entry), and the request looked it
+    # up again, forever: a worker thread at full CPU and a request never answered (cache_size=1: one broken one)
+    from magister.serve.cache import CurriculumCache
+    from magister.serve.live import CurriculumSpec, LiveCurriculum
+
+    def live(name):
+        spec = CurriculumSpec(name=name, space=SKILLS, teacher="uniform", settings={}, seed=0, score_range={})
+        return LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
+
+    cache = CurriculumCache(1)
+    broken = live("bad")
+    broken.broken = "could not be rebuilt (ConfigError: ...)"
+    cache.put("bad", broken)
+    good = live("good")
+    cache.put("good", good)
+    assert cache.get("good") is good and not good.evicted
+    cache.put("other", live("other"))  # the next load evicts it, idle, as before
+    assert good.evicted and cache.get("good") is None and set(cache) == {"bad", "other"}
+
+
 def test_bulk_creation_refuses_a_per_request_that_is_not_a_whole_number():
     # per_request=2.5 was taken as 2 (int()), True as 1
     for bad in (2.5, 0, True, "10"):

@@ -70,7 +70,9 @@ class CurriculumCache:
     def put(self, name: str, live: LiveCurriculum) -> None:
         self._d[name] = live
         self._d.move_to_end(name)
-        self.shrink()
+        # never the one just put: with only busy or broken ones besides it (broken ones never leave), it was
+        # evicted by its own load, and the request that loaded it looked it up again, forever
+        self.shrink(keep=name)
 
     def pop(self, name: str, live: LiveCurriculum | None = None) -> None:
         """Remove ``name`` (only if it still maps to ``live``, when given)."""
@@ -79,14 +81,15 @@ class CurriculumCache:
             if gone is not None and self.on_evict is not None:
                 self.on_evict(gone)
 
-    def shrink(self) -> int:
-        """Evict idle curricula, least recently used first, until at most ``limit`` remain; returns how many."""
+    def shrink(self, keep: str | None = None) -> int:
+        """Evict idle curricula other than ``keep``, least recently used first, until at most ``limit`` remain;
+        returns how many."""
         over = len(self._d) - self.limit
         if over <= 0:
             return 0
         idle: list[str] = []
         for name, live in islice(self._d.items(), over + SCAN):  # (no copy of the whole map)
-            if evict(live):  # marks it: it must then leave the map
+            if name != keep and evict(live):  # marks it: it must then leave the map
                 idle.append(name)
                 if len(idle) >= over:
                     break
