@@ -40,7 +40,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..errors import ConfigError
 from .policies import topological_order
@@ -140,8 +140,9 @@ class Deck:
 
 
 def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
-           lines: Sequence[int | None] = ()) -> Deck:
-    """The deck of ``raw_cards``; ``lines``: each card's line in the file, for the errors (when known)."""
+           line_of: Callable[[int], int | None] = lambda n: None) -> Deck:
+    """The deck of ``raw_cards``; ``line_of(n)``: card ``n``'s line in the file (1-based, None when not known),
+    asked only for a card an error names (a TOML card's line is searched for in the whole text)."""
     if not raw_cards:
         raise ConfigError(f"{source}: the deck has no cards; add [[cards]] entries with a question")
     cards, seen = [], set()
@@ -161,7 +162,8 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
             raise ConfigError(f"{source}: card {n} has an empty id; write one such as id = \"half-of-8\", or leave "
                               f"id out to number the card by position (card-{n})")
         elif str(raw_id) != str(raw_id).strip():  # " a1 " was a card of its own, beside "a1" and for the history
-            line = f" (line {lines[n - 1]})" if lines and lines[n - 1] else ""
+            at = line_of(n)
+            line = f" (line {at})" if at else ""
             plain = str(raw_id).strip()
             raise ConfigError(f"{source}: card {n}{line} has id {raw_id!r}, with white space around it; write it "
                               f"without: {plain!r} (reviews an earlier version stored under {raw_id!r} are read as "
@@ -218,7 +220,7 @@ def load_deck(path: str | Path) -> Deck:
                               f"got {skills!r}")
         if not isinstance(cards, list):
             raise ConfigError(f"{p}: cards must be a list of [[cards]] tables, got {cards!r}")
-        return _build(str(data.get("title") or p.stem), cards, skills, str(p), [_toml_line(text, c) for c in cards])
+        return _build(str(data.get("title") or p.stem), cards, skills, str(p), lambda n: _toml_line(text, cards[n - 1]))
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     prereq: dict[str, list[str]] = {}
     cards, lines = [], []
@@ -245,7 +247,7 @@ def load_deck(path: str | Path) -> Deck:
     if reader.fieldnames and "question" not in reader.fieldnames:
         raise ConfigError(f"{p}: no 'question' column (the header has {', '.join(reader.fieldnames)}); "
                           "name the columns id, question, answer, skill, requires")
-    return _build(p.stem, cards, prereq, str(p), lines)
+    return _build(p.stem, cards, prereq, str(p), lambda n: lines[n - 1])
 
 
 def _toml_line(text: str, card: object) -> int | None:
