@@ -787,3 +787,74 @@ def test_a_thread_refreshing_while_another_adds_does_not_bring_back_an_older_ind
     assert pool.ids == [0, 1, 2]
     assert pool.add(b"third") == 3
     assert OpponentPool(tmp_path, readonly=True).ids == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("change", ["add", "report", "report_many", "remove", "set_ratings"])
+def test_a_change_after_the_pool_s_folder_was_deleted_says_so_and_changes_nothing(tmp_path: Path,
+                                                                                   change: str) -> None:
+    # before: a raw FileNotFoundError about "pool.lock" (the lock is opened before the index is checked)
+    import shutil
+
+    pool = _pool(tmp_path / "pool", n=3)
+    records, n_added = pool.records(), pool.n_added
+    shutil.rmtree(tmp_path / "pool")
+    with pytest.raises(SnapshotError, match="folder .* is gone(.|\n)*Nothing was changed"):
+        {"add": lambda: pool.add(b"new"), "report": lambda: pool.report(1, "win"),
+         "report_many": lambda: pool.report_many([1, 2], ["win", "loss"]), "remove": lambda: pool.remove(1),
+         "set_ratings": lambda: pool.set_ratings({1: 1200.0})}[change]()
+    assert pool.records() == records and pool.n_added == n_added and not (tmp_path / "pool").exists()
+
+
+def test_a_pool_folder_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    # before: a raw NotADirectoryError about "<path>/snapshots"
+    (tmp_path / "runs").write_text("not a folder")
+    for where in (tmp_path / "runs", tmp_path / "runs" / "pool"):
+        with pytest.raises(ConfigError, match="is a file; give the path of a folder"):
+            OpponentPool(where)
+
+
+@pytest.mark.parametrize("entry,value", [("games", 1.5), ("wins", "1"), ("games", True), ("id", 0.5), ("step", 1e300),
+                                         ("sha256", 5), ("name", [1]), ("rating", "1000")])
+def test_an_index_record_entry_of_another_kind_is_refused_not_truncated(tmp_path: Path, entry: str, value) -> None:
+    # before: int()/float()/str() took them: a count of 1.5 as 1 (and the check that games = wins + draws + losses
+    # then passed), "1" as 1, true as 1, a float step of 1e300 as a 301-digit id
+    pool = _pool(tmp_path, n=2)
+    pool.report(0, "win")
+    doc = json.loads((tmp_path / "pool.json").read_text())
+    edited = json.loads(json.dumps(doc))
+    edited["members"][0][entry] = value
+    (tmp_path / "pool.json").write_text(json.dumps(edited))
+    with pytest.raises(SnapshotError, match=f"cannot be read \\(member entry '{entry}' is .*, not a"):
+        OpponentPool(tmp_path, readonly=True)
+    (tmp_path / "pool.json").write_text(json.dumps(doc))
+    assert OpponentPool(tmp_path, readonly=True).records() == pool.records()
+
+
+@pytest.mark.parametrize("entry,value", [("next_id", 1.5), ("version_counter", "7"), ("learner_rating", "1000"),
+                                         ("members", {})])
+def test_an_index_counter_of_another_kind_is_refused(tmp_path: Path, entry: str, value) -> None:
+    # before: next_id 1.5 was read as 1, "7" as 7, and members {} (an object, not a list) as an empty pool whose
+    # next write dropped every record
+    _pool(tmp_path, n=2)
+    doc = json.loads((tmp_path / "pool.json").read_text())
+    doc[entry] = value
+    (tmp_path / "pool.json").write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError, match=f"cannot be read \\({entry} is .*, not a"):
+        OpponentPool(tmp_path)
+
+
+def test_a_batch_with_a_member_evicted_during_its_game_names_how_to_record_the_rest(tmp_path: Path) -> None:
+    # a vector env's games end after the learner evicted their opponent: the batch is refused whole, and the
+    # error said only "(it was evicted)"
+    pool = _pool(tmp_path, n=3, max_size=3)
+    pool.add(b"new")  # evicts 0 while a game against it was being played
+    with pytest.raises(UnknownOpponentError, match=r"evicted(.|\n)*leave out the games against members evicted"):
+        pool.report_many([0, 1, 2], ["win", "loss", "draw"])
+    assert [r.games for r in pool.records()] == [0, 0, 0]
+    ids, outcomes = [0, 1, 2], ["win", "loss", "draw"]
+    kept = [k for k, i in enumerate(ids) if i in pool]  # the docs' recipe
+    pool.report_many([ids[k] for k in kept], [outcomes[k] for k in kept])
+    assert [r.games for r in pool.records()] == [1, 1, 0]
+    with pytest.raises(UnknownOpponentError) as err:  # an id never handed out: no advice about evictions
+        pool.report_many([1, 99], ["win", "win"])
+    assert "leave out" not in str(err.value)

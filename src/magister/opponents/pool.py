@@ -45,7 +45,9 @@ newest member is never evicted by the snapshot that follows it.
 
 Bad input changes nothing: an unknown id, an outcome that is not a win, draw
 or loss, a missing or corrupt snapshot file (size or SHA-256 differ from the
-index) raise a clear error and leave every record as it was.
+index), a change after the pool's folder was deleted, an index whose entries
+are of another kind (a count of 1.5 or "3") raise a clear error and leave every
+record as it was.
 
 Sharing one pool between processes: one process writes (the learner, which
 adds snapshots and reports outcomes); any number of readers open the same
@@ -135,6 +137,30 @@ def _check_members(members: dict[int, Record], listed: int, next_id: int, settin
             raise ValueError(f"the record of member {i} is impossible ({r})")
 
 
+#: the JSON kind of each entry of a member's record in the index
+_RECORD_KINDS: dict[str, tuple[type, ...]] = {
+    **{n: (int,) for n in ("id", "step", "games", "wins", "draws", "losses", "size")},
+    "rating": (int, float), "sha256": (str,), "name": (str,)}
+
+
+def _record_of(entry: Any) -> Record:
+    """A member's record as the index holds it; an entry of another kind is refused (a count of 1.5 or "3" was
+    read as 1 or 3, ``true`` as 1, and the check of the counts then passed)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"a member is a JSON {type(entry).__name__}, not an object")
+    for name, kinds in _RECORD_KINDS.items():
+        if name in entry:  # (one missing takes the record's default, as it always did; "id" is required)
+            _check_kind(f"member entry {name!r}", entry[name], kinds)
+    return Record.from_dict(entry)
+
+
+def _check_kind(what: str, v: Any, kinds: tuple[type, ...]) -> Any:
+    if isinstance(v, bool) or not isinstance(v, kinds):
+        raise ValueError(f"{what} is {v!r:.40}, not a "
+                         + ("string" if kinds == (str,) else "number" if float in kinds else "whole number"))
+    return v
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -189,7 +215,11 @@ class OpponentPool:
         self._learner_rating = float(self.settings["initial_rating"])
         self._rng = as_generator(seed)
         self._version = 0
-        (self.directory / "snapshots").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.directory / "snapshots").mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # (raw "Not a directory: '.../snapshots'")
+            raise ConfigError(f"cannot make an opponent pool at {self.directory}: it, or a folder above it, is a "
+                              "file; give the path of a folder (it is created if missing)") from None
         with self._writing():  # another process may have created it meanwhile
             self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1)
 
@@ -215,9 +245,13 @@ class OpponentPool:
                                     f"{doc['version']!r}, written by a newer magister; this one reads up to "
                                     f"{VERSION}: upgrade magister to open the pool")
             settings = _checked_settings(dict(_DEFAULTS, **doc["settings"]))
-            members = {int(r["id"]): Record.from_dict(r) for r in doc["members"]}
+            if not isinstance(doc["members"], list):
+                raise ValueError(f"members is a JSON {type(doc['members']).__name__}, not a list")
+            members = {r.id: r for r in map(_record_of, doc["members"])}
             rng = restore_generator(doc["rng"])
-            next_id, learner, version = int(doc["next_id"]), float(doc["learner_rating"]), int(doc["version_counter"])
+            next_id, learner, version = (_check_kind(k, doc[k], kinds) for k, kinds in (
+                ("next_id", (int,)), ("learner_rating", (int, float)), ("version_counter", (int,))))
+            learner = float(learner)
             _check_members(members, len(doc["members"]), next_id, settings)
             if not np.isfinite(learner):
                 raise ValueError(f"the learner's rating is {learner}")
@@ -253,7 +287,15 @@ class OpponentPool:
         self._check_writable()
         with self._thread_lock, contextlib.ExitStack() as stack:
             if fcntl is not None:  # the check and the write as one step: two writers cannot both pass the check
-                lock = stack.enter_context(open(self.directory / "pool.lock", "ab"))
+                try:
+                    lock = stack.enter_context(open(self.directory / "pool.lock", "ab"))
+                except FileNotFoundError:  # (a raw "No such file: .../pool.lock" did not say the folder was gone)
+                    raise SnapshotError(f"the opponent pool's folder {self.directory} is gone; was it deleted? "
+                                        "Nothing was changed: restore the folder, or start a new pool") from None
+                except OSError as e:
+                    raise SnapshotError(f"cannot open the opponent pool's lock file {self.directory / 'pool.lock'} "
+                                        f"({e}); the writer needs write access to the pool's folder. Nothing was "
+                                        "changed") from None
                 try:
                     fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
                 except OSError:  # a filesystem without locks: the check alone (a close race is not caught)
@@ -522,11 +564,11 @@ class OpponentPool:
                               "one game. Nothing was recorded.") from None
         if len(ids) != len(outs):
             raise ConfigError(f"report_many got {len(ids)} opponents but {len(outs)} outcomes; nothing was recorded")
-        checked = [(self._member(i).id, as_outcome(o)) for i, o in zip(ids, outs)]
+        checked = [(self._batch_member(i).id, as_outcome(o)) for i, o in zip(ids, outs)]
         if not checked:
             return []
         with self._writing():  # the records updated from the index as it is now (another thread may have reported)
-            checked = [(self._member(i).id, o) for i, o in checked]
+            checked = [(self._batch_member(i).id, o) for i, o in checked]
             members = dict(self._members)
             learner = self._learner_rating
             k = float(self.settings["k"])
@@ -540,6 +582,18 @@ class OpponentPool:
                 out.append(members[i])
             self._write_index(members, self._next_id, learner, self._rng, self._version + 1)
         return out
+
+    def _batch_member(self, opponent_id: Any) -> Record:
+        """:meth:`_member` for :meth:`report_many`, whose refusal of an evicted member says how to record the rest
+        (games of a vector env, or of workers, end after the writer evicted their opponent)."""
+        try:
+            return self._member(opponent_id)
+        except UnknownOpponentError as e:
+            if not 0 <= self._check_id(opponent_id) < self._next_id:
+                raise
+            raise UnknownOpponentError(f"{e} A batch is recorded whole or not at all: leave out the games against "
+                                       "members evicted since the game began (keep those whose opponent is "
+                                       "`in pool`) and report the rest") from None
 
     def set_ratings(self, ratings: dict[int, float], learner: float | None = None) -> None:
         """Replace members' ratings (e.g. with a cross-play fit from :func:`magister.opponents.fit_elo`)."""
