@@ -843,6 +843,33 @@ def test_an_index_counter_of_another_kind_is_refused(tmp_path: Path, entry: str,
         OpponentPool(tmp_path)
 
 
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_a_teacher_state_with_games_against_ids_the_pool_never_handed_out_is_refused(tmp_path: Path,
+                                                                                     name: str) -> None:
+    # before: loaded; a new pool made in the folder (or an older copy put back) then handed those ids to new
+    # snapshots, which started with the statistics of the old pool's members
+    import shutil
+
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=6, max_size=3)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    for _ in range(30):
+        t.observe(t.propose(), 1.0)
+    t.save(tmp_path / "t.ckpt")
+    assert mg.load(tmp_path / "t.ckpt").state_dict()["algorithm"]["games"].sum() == 30  # its own pool: fine
+    shutil.rmtree(tmp_path / "pool")
+    fresh = _pool(tmp_path / "pool", n=2, max_size=3)
+    with pytest.raises(CheckpointError, match=r"games against opponents \[([345], )*5\].*handed out only 2"):
+        mg.load(tmp_path / "t.ckpt")
+    u = mg.make_teacher(name, fresh.space, pool=fresh, seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="saved with another pool"):
+        u.load_state_dict(t.state_dict())
+    assert states_equal(before, u.state_dict())
+
+
 def test_a_batch_with_a_member_evicted_during_its_game_names_how_to_record_the_rest(tmp_path: Path) -> None:
     # a vector env's games end after the learner evicted their opponent: the batch is refused whole, and the
     # error said only "(it was evicted)"

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, InvalidTaskError
+from ..errors import CheckpointError, ConfigError, InvalidTaskError
 from ..settings import few_tasks, fraction, number, rate as check_rate
 from ..teacher import Teacher
 from .pool import OpponentPool, UnknownOpponentError
@@ -171,8 +171,25 @@ class OpponentTeacher(Teacher):
             raise ValueError(f"per-opponent arrays have shape {games.shape}, expected ({self.space.n},)")
         if (games < 0).any() or not np.isfinite(win_mean).all():
             raise ValueError("per-opponent games must be >= 0 and win means finite numbers")
+        self._check_pool_has(games)
         self._set_more(state)
         self.games, self.win_mean = games.copy(), win_mean.copy()
+
+    def _check_pool_has(self, games: np.ndarray) -> None:
+        """Refuse a saved state with games against ids the pool has not handed out yet: it was saved with
+        another pool (a new pool made in the folder, or an older copy of it put back), and those statistics
+        would greet the snapshots that get the ids later."""
+        if self.pool is None:
+            return
+        self.pool.refresh()
+        ahead = np.flatnonzero(games[self.pool.n_added:] > 0) + self.pool.n_added
+        if len(ahead):
+            raise CheckpointError(
+                f"the teacher state has games against opponents {ahead[:10].tolist()}"
+                f"{'...' if len(ahead) > 10 else ''}, but the pool at {self.pool.directory} has handed out only "
+                f"{self.pool.n_added} id(s): the state was saved with another pool (a new pool in that folder, or "
+                "an older copy of it restored). Load it with the pool it was saved with, or start the teacher "
+                "afresh on this pool; the teacher was left as it was")
 
     def _get_more(self) -> dict[str, Any]:
         return {}
