@@ -534,3 +534,75 @@ def test_seats_with_different_spaces_need_a_fixed_seat(tmp_path: Path) -> None:
     assert env.observation_space == gym.spaces.Discrete(20) and env.action_space == gym.spaces.Discrete(3)
     obs, info = env.reset()
     assert info["seat"] == "player_1" and env.observation_space.contains(obs)
+
+
+class Resign(AECEnv):
+    """Two moves (a, then b); each may resign (1: the other seat wins) or pass (0; two passes draw).
+    ``limit=1`` stops the game at a round limit after a's move (truncated, no winner)."""
+
+    metadata = {"name": "resign", "render_modes": []}
+    possible_agents = ["a", "b"]
+
+    def __init__(self, limit: int = 2):
+        self.limit = limit
+
+    def observation_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def observe(self, agent):
+        return 0
+
+    def reset(self, seed=None, options=None):
+        self.agents = list(self.possible_agents)
+        self.rewards = {a: 0.0 for a in self.agents}
+        self._cumulative_rewards = {a: 0.0 for a in self.agents}
+        self.terminations = {a: False for a in self.agents}
+        self.truncations = {a: False for a in self.agents}
+        self.infos = {a: {} for a in self.agents}
+        self.moves, self.agent_selection = 0, "a"
+
+    def step(self, action):
+        if self.terminations[self.agent_selection] or self.truncations[self.agent_selection]:
+            return self._was_dead_step(action)
+        me = self.agent_selection
+        other = "b" if me == "a" else "a"
+        self._cumulative_rewards[me] = 0.0
+        self.rewards = {me: -1.0, other: 1.0} if action == 1 else {a: 0.0 for a in self.agents}
+        self.moves += 1
+        if action == 1 or self.moves == 2:
+            self.terminations = {a: True for a in self.agents}
+        elif self.moves == self.limit:
+            self.truncations = {a: True for a in self.agents}
+        self.agent_selection = other
+        self._accumulate_rewards()
+
+
+def test_a_game_the_opponent_s_opening_move_ends_is_ended_by_the_learner_s_first_step(tmp_path: Path) -> None:
+    # before: reset returned an observation as if the learner could move, and its first step raised PettingZoo's
+    # raw "ValueError: when an agent is dead, the only valid action is None"; the game was never recorded
+    pool = OpponentPool(tmp_path / "pool", max_ids=5)
+    resigns, passes = pool.add(b"resign"), pool.add(b"pass")
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    env = OpponentEnv(lambda: Resign(), pool, lambda data: (lambda obs: int(data == b"resign")), seat="b", teacher=teacher)
+    env.reset(seed=0, options={"opponent": resigns})
+    obs, reward, term, trunc, info = env.step(1)  # the action is not played: the game is over
+    assert (reward, term, trunc, info["outcome"]) == (1.0, True, False, "win")
+    with pytest.raises(ConfigError, match="reset"):
+        env.step(0)
+    env.reset(seed=1, options={"opponent": passes})  # the opponent passes: the learner's move is played
+    obs, reward, term, trunc, info = env.step(1)
+    assert (reward, term, info["outcome"]) == (-1.0, True, "loss")
+    assert [(r.games, r.wins, r.losses) for r in pool.records()] == [(1, 1, 0), (1, 0, 1)]
+    assert teacher.n_observed == 2
+    # a round limit right after the opponent's opening move: no outcome (nothing recorded), or a draw if asked
+    env = OpponentEnv(lambda: Resign(limit=1), pool, lambda data: (lambda obs: 0), seat="b")
+    env.reset(seed=0, options={"opponent": passes})
+    with pytest.raises(NoOutcomeError, match="truncated"):
+        env.step(0)
+    assert pool.record(passes).games == 1
+    env = OpponentEnv(lambda: Resign(limit=1), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")
+    env.reset(seed=0, options={"opponent": passes})
+    assert env.step(0)[2:4] == (False, True) and pool.record(passes).draws == 1

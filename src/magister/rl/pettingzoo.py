@@ -24,7 +24,9 @@ game that stops without an outcome (truncated, or ``outcome_fn`` returns
 None) raises :class:`NoOutcomeError` and nothing is recorded; use
 ``on_truncation="draw"`` for games where a time limit is a draw. An opponent
 that leaves the game first does not end it: the learner plays on alone until
-its own seat ends (AEC and parallel alike).
+its own seat ends (AEC and parallel alike). An AEC game that the opponent's
+opening moves end is ended by the learner's first step (its action is not
+played): a Gymnasium ``reset`` cannot end an episode.
 
 Sharing one pool: the pool has one writer (the learner's process, which adds
 snapshots and reports outcomes); envs in other processes (async vector envs,
@@ -166,6 +168,7 @@ class OpponentEnv(gym.Env):
         self._policy: Callable[[Any], Any] | None = None
         self._done = True
         self._opponent_left = False
+        self._ended_before_move = False
         self._last_obs: Any = None
         self._obs: dict[str, Any] = {}
         self._totals: dict[str, float] = {}
@@ -233,7 +236,7 @@ class OpponentEnv(gym.Env):
         self._games += 1
         self._totals = {a: 0.0 for a in self.agents}
         self._done = False
-        self._opponent_left = False
+        self._opponent_left = self._ended_before_move = False
         if self.parallel:
             obs, infos = self.game.reset(seed=seed)
             self._obs = obs
@@ -241,8 +244,12 @@ class OpponentEnv(gym.Env):
         self.game.reset(seed=seed)
         # the learner's reward from the opponent's opening moves (a gym reset returns none): paid with the first step
         self._carried = self._advance_aec()
-        obs, _, _, _, info = self.game.last()
+        obs, _, term, trunc, info = self.game.last()
         self._last_obs = obs
+        # the opponent's opening moves may end the game (it resigned, a round limit): a Gymnasium reset cannot
+        # say so, so the learner's first step ends it, its action unplayed (the game refused it as a dead
+        # agent's, a raw ValueError, and the game was never recorded)
+        self._ended_before_move = bool(term or trunc) or self.learner not in self.game.agents
         return obs, self._info(info)
 
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +276,10 @@ class OpponentEnv(gym.Env):
         if self.parallel:
             return self._step_parallel(action)
         g = self.game
+        if self._ended_before_move:
+            reward, self._carried = self._carried, 0.0
+            term, trunc = bool(g.terminations.get(self.learner, True)), bool(g.truncations.get(self.learner, False))
+            return self._finish(self._last_obs, reward, term, trunc, {})
         g.step(action)
         reward = self._carried + self._collect(g.rewards) + self._advance_aec()
         self._carried = 0.0
