@@ -41,7 +41,8 @@ pool is full, adding a snapshot evicts one member, chosen by ``eviction``:
   from the first half survives with chance under 8%.)
 
 ``keep_first=True`` never evicts the first snapshot (a fixed anchor); the
-newest member is never evicted by the snapshot that follows it.
+newest member is never evicted by the snapshot that follows it, unless it is the
+only one that may go (``max_size=1``, or ``max_size=2`` with ``keep_first``).
 
 Bad input changes nothing: an unknown id, an outcome that is not a win, draw
 or loss, a missing or corrupt snapshot file (size or SHA-256 differ from the
