@@ -773,7 +773,8 @@ class Service(Recovery, ClientIdLog):
             seq = live.next_seq
             live.next_seq += 1
             row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "propose", "k": k,
-                   "task": text, "score": None, "client_id": request_id, "created_at": now}
+                   "task": text, "score": None, "client_id": request_id, "created_at": now,
+                   "answer_time": None}  # (every event row has the same columns: one insert per group)
             fut = self._log(live, [row])
             if request_id is not None:
                 live.ids.remember(request_id, seq, _propose_fingerprint(k))
@@ -872,7 +873,8 @@ class Service(Recovery, ClientIdLog):
             live.next_seq += 1
             # the number dropped is kept as the event's score: a retry is answered it
             row = {"curriculum_id": live.spec.id, "seq": seq, "batch": seq, "kind": "giveback", "k": len(canon),
-                   "task": text, "score": float(dropped), "client_id": request_id, "created_at": self.now()}
+                   "task": text, "score": float(dropped), "client_id": request_id, "created_at": self.now(),
+                   "answer_time": None}
             fut = self._log(live, [row])
             if request_id is not None:
                 live.ids.remember(request_id, seq, fp)

@@ -53,7 +53,7 @@ _PLACEHOLDER = {"qmark": "?"}
 
 
 def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) as multi-row ``INSERT ... VALUES (..), (..)`` statements.
+    """Insert ``rows`` (dicts; each run with the same keys) as multi-row ``INSERT ... VALUES (..), (..)`` statements.
 
     One statement for many rows rather than one ``executemany`` step per row:
     the database driver lets go of the GIL around every step, and under load
@@ -62,8 +62,22 @@ def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
     by forcing GIL hand-overs, the requests too). Other drivers (psycopg)
     get one ``executemany``.
     """
+    if not rows:
+        return
+    # rows of a group need not share their keys (a proposal's event has no answer_time, an observation's has):
+    # a run of rows with the same keys goes as one statement. (All rows were given the first row's columns: an
+    # observation's answer_time after a proposal was dropped, and a proposal after an observation failed the
+    # whole group, which then went one transaction per request.)
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i].keys() != rows[start].keys():
+            _insert_same_keys(conn, table, rows[start:i])
+            start = i
+
+
+def _insert_same_keys(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
-    if mark is None or not rows:
+    if mark is None:
         conn.execute(insert(table), rows)
         return
     cols = list(rows[0])
