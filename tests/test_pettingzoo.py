@@ -132,11 +132,25 @@ def test_reset_with_a_seed_reproduces_a_random_seat(tmp_path: Path) -> None:
     assert [a.reset()[1]["seat"] for _ in range(10)] == [b.reset()[1]["seat"] for _ in range(10)]
 
 
-class Gifts(AECEnv):
+class _TwoSeats(AECEnv):
+    """A two-seat AEC game's bookkeeping: seats "a" then "b", a move counter; ``reset`` starts a new game."""
+
+    possible_agents = ["a", "b"]
+
+    def reset(self, seed=None, options=None):
+        self.agents = list(self.possible_agents)
+        self.rewards = {a: 0.0 for a in self.agents}
+        self._cumulative_rewards = {a: 0.0 for a in self.agents}
+        self.terminations = {a: False for a in self.agents}
+        self.truncations = {a: False for a in self.agents}
+        self.infos = {a: {} for a in self.agents}
+        self.moves, self.agent_selection = 0, "a"
+
+
+class Gifts(_TwoSeats):
     """A 3-move AEC game (a, b, a) where every move pays the OTHER seat +1, as a reward of that step."""
 
     metadata = {"name": "gifts", "render_modes": []}
-    possible_agents = ["a", "b"]
 
     def observation_space(self, agent):
         return gym.spaces.Dict({"action_mask": gym.spaces.MultiBinary(1)})
@@ -147,14 +161,6 @@ class Gifts(AECEnv):
     def observe(self, agent):
         return {"action_mask": np.ones(1, dtype=np.int8)}
 
-    def reset(self, seed=None, options=None):
-        self.agents = list(self.possible_agents)
-        self.rewards = {a: 0.0 for a in self.agents}
-        self._cumulative_rewards = {a: 0.0 for a in self.agents}
-        self.terminations = {a: False for a in self.agents}
-        self.truncations = {a: False for a in self.agents}
-        self.infos = {a: {} for a in self.agents}
-        self.moves, self.agent_selection = 0, "a"
 
     def step(self, action):
         if self.terminations[self.agent_selection]:
@@ -536,12 +542,11 @@ def test_seats_with_different_spaces_need_a_fixed_seat(tmp_path: Path) -> None:
     assert info["seat"] == "player_1" and env.observation_space.contains(obs)
 
 
-class Resign(AECEnv):
+class Resign(_TwoSeats):
     """Two moves (a, then b); each may resign (1: the other seat wins) or pass (0; two passes draw).
     ``limit=1`` stops the game at a round limit after a's move (truncated, no winner)."""
 
     metadata = {"name": "resign", "render_modes": []}
-    possible_agents = ["a", "b"]
 
     def __init__(self, limit: int = 2):
         self.limit = limit
@@ -555,14 +560,6 @@ class Resign(AECEnv):
     def observe(self, agent):
         return 0
 
-    def reset(self, seed=None, options=None):
-        self.agents = list(self.possible_agents)
-        self.rewards = {a: 0.0 for a in self.agents}
-        self._cumulative_rewards = {a: 0.0 for a in self.agents}
-        self.terminations = {a: False for a in self.agents}
-        self.truncations = {a: False for a in self.agents}
-        self.infos = {a: {} for a in self.agents}
-        self.moves, self.agent_selection = 0, "a"
 
     def step(self, action):
         if self.terminations[self.agent_selection] or self.truncations[self.agent_selection]:

@@ -47,6 +47,25 @@ def _state(c, name):
     assert r.status_code == 200, r.text
     return mg.loads(r.content)
 
+def _restarted(old, db: str, clock, *, checkpoint_every: int, name: str = "anna"):
+    """Stop ``old`` and start the server again on ``db``: the curriculum rebuilt from its checkpoint and the log
+    after it, and replayed from the whole log, equals the state before, and neither reads the server's clock (a
+    replay uses the logged times only). Returns the new client, on ``clock`` again."""
+    before = _state(old, name).state_dict()
+    old.__exit__(None, None, None)
+
+    def no_wall_clock() -> float:
+        raise AssertionError("a replay read the server's clock")
+
+    new = _start(db, FakeClock(), checkpoint_every=checkpoint_every)
+    new.app.state.service.now = no_wall_clock
+    assert states_equal(_state(new, name).state_dict(), before)  # checkpoint + later log
+    full = new.app.state.service.replay_from_log(name).state_dict()  # every event, no checkpoint
+    assert states_equal(full, before)
+    new.app.state.service.now = clock
+    return new
+
+
 
 def _session(c, name, answers):
     """Propose, answer: one learning session; returns what was proposed."""
@@ -192,23 +211,9 @@ def test_a_restart_midway_gives_identical_proposals_whatever_the_wall_clock_at_r
     clock = FakeClock()
     c = _start(db, clock, checkpoint_every=5)  # restarts replay a checkpoint and the log after it
     c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
-    before: dict = {}
 
     def restart(old):
-        before["state"] = _state(old, "anna").state_dict()
-        old.__exit__(None, None, None)
-
-        def no_wall_clock() -> float:
-            raise AssertionError("a replay read the server's clock")
-
-        new = _start(db, FakeClock(), checkpoint_every=5)
-        new.app.state.service.now = no_wall_clock  # the replay must use the logged times only
-        rebuilt = _state(new, "anna").state_dict()
-        assert states_equal(rebuilt, before["state"])
-        full = new.app.state.service.replay_from_log("anna").state_dict()  # every event, no checkpoint
-        assert states_equal(full, before["state"])
-        new.app.state.service.now = clock
-        return new
+        return _restarted(old, db, clock, checkpoint_every=5)
 
     try:
         c, got = _two_sessions(c, "anna", clock, restart)
@@ -357,19 +362,7 @@ def test_answer_times_replay_exactly_after_a_restart(tmp_path):
     c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
 
     def restart(old):
-        before = _state(old, "anna").state_dict()
-        old.__exit__(None, None, None)
-
-        def no_wall_clock() -> float:
-            raise AssertionError("a replay read the server's clock")
-
-        new = _start(db, FakeClock(), checkpoint_every=4)
-        new.app.state.service.now = no_wall_clock
-        assert states_equal(_state(new, "anna").state_dict(), before)  # checkpoint + later log
-        full = new.app.state.service.replay_from_log("anna").state_dict()  # every event, no checkpoint
-        assert states_equal(full, before)
-        new.app.state.service.now = clock
-        return new
+        return _restarted(old, db, clock, checkpoint_every=4)
 
     try:
         c, got = _timed_sessions(c, "anna", clock, restart)
