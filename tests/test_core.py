@@ -1023,6 +1023,7 @@ def test_a_teacher_that_raises_its_state_version_converts_older_states_and_refus
 
         def _upgrade_state(self, state, version):
             if version == 1:
+                state = dict(state)  # (a new dict: the caller's saved state stays as it was)
                 state["steps"] = state.pop("t")
                 return state
             return super()._upgrade_state(state, version)

@@ -66,6 +66,37 @@ def _restarted(old, db: str, clock, *, checkpoint_every: int, name: str = "anna"
     return new
 
 
+def _restarts_change_nothing(tmp_path, sessions, *, checkpoint_every: int):
+    """``sessions(c, "anna", clock, restart)`` of a spaced-review curriculum run straight through, and again with a
+    restart midway (:func:`_restarted`): the same proposals, the same final state, equal to a replay of
+    ``/history`` alone. Returns the restarted run's client (the caller exits it)."""
+    clock = FakeClock()
+    straight = _start(str(tmp_path / "a.db"), clock)
+    try:
+        straight.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
+        straight, want = sessions(straight, "anna", clock)
+        final = _state(straight, "anna").state_dict()
+    finally:
+        straight.__exit__(None, None, None)
+
+    db = str(tmp_path / "b.db")
+    clock = FakeClock()
+    c = _start(db, clock, checkpoint_every=checkpoint_every)
+    c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
+    try:
+        c, got = sessions(c, "anna", clock, lambda old: _restarted(old, db, clock, checkpoint_every=checkpoint_every))
+        assert got == want
+        live = _state(c, "anna").state_dict()
+        assert states_equal(live, final)
+        info = c.get("/v1/curricula/anna").json()
+        assert info["checkpoint_seq"] > 0
+        assert states_equal(live, replay(info, full_history(c, "anna")).state_dict())  # from /history alone
+    except BaseException:
+        c.__exit__(None, None, None)
+        raise
+    return c
+
+
 
 def _session(c, name, answers):
     """Propose, answer: one learning session; returns what was proposed."""
@@ -197,32 +228,8 @@ def _two_sessions(c, name, clock, restart=None):
 
 
 def test_a_restart_midway_gives_identical_proposals_whatever_the_wall_clock_at_replay(tmp_path):
-    clock = FakeClock()
-    straight = _start(str(tmp_path / "a.db"), clock)
+    c = _restarts_change_nothing(tmp_path, _two_sessions, checkpoint_every=5)  # a checkpoint and the log after it
     try:
-        for c in (straight,):
-            c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
-        straight, want = _two_sessions(straight, "anna", clock)
-        final = _state(straight, "anna").state_dict()
-    finally:
-        straight.__exit__(None, None, None)
-
-    db = str(tmp_path / "b.db")
-    clock = FakeClock()
-    c = _start(db, clock, checkpoint_every=5)  # restarts replay a checkpoint and the log after it
-    c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
-
-    def restart(old):
-        return _restarted(old, db, clock, checkpoint_every=5)
-
-    try:
-        c, got = _two_sessions(c, "anna", clock, restart)
-        assert got == want
-        live = _state(c, "anna").state_dict()
-        assert states_equal(live, final)
-        info = c.get("/v1/curricula/anna").json()
-        assert info["checkpoint_seq"] > 0
-        assert states_equal(live, replay(info, full_history(c, "anna")).state_dict())
         assert _state(c, "anna").clock > T0 + 40 * DAY
     finally:
         c.__exit__(None, None, None)
@@ -347,33 +354,7 @@ def _timed_sessions(c, name, clock, restart=None):
 
 
 def test_answer_times_replay_exactly_after_a_restart(tmp_path):
-    clock = FakeClock()
-    straight = _start(str(tmp_path / "a.db"), clock)
-    try:
-        straight.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
-        straight, want = _timed_sessions(straight, "anna", clock)
-        final = _state(straight, "anna").state_dict()
-    finally:
-        straight.__exit__(None, None, None)
-
-    db = str(tmp_path / "b.db")
-    clock = FakeClock()
-    c = _start(db, clock, checkpoint_every=4)
-    c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 5})
-
-    def restart(old):
-        return _restarted(old, db, clock, checkpoint_every=4)
-
-    try:
-        c, got = _timed_sessions(c, "anna", clock, restart)
-        assert got == want
-        live = _state(c, "anna").state_dict()
-        assert states_equal(live, final)
-        info = c.get("/v1/curricula/anna").json()
-        assert info["checkpoint_seq"] > 0
-        assert states_equal(live, replay(info, full_history(c, "anna")).state_dict())  # from /history alone
-    finally:
-        c.__exit__(None, None, None)
+    _restarts_change_nothing(tmp_path, _timed_sessions, checkpoint_every=4).__exit__(None, None, None)
 
 
 def test_a_retry_with_another_time_is_refused_like_another_score(tmp_path):

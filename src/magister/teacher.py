@@ -376,9 +376,9 @@ class Teacher:
         return settings
 
     def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
-        """The state of :meth:`_get_state` saved at ``state_version`` ``version`` (at most the class's; a copy, free
-        to change) in this version's form, as :meth:`_set_state` reads it and :meth:`_get_state` gives it back.
-        :meth:`load_state_dict` calls it for every state, then compares what the teacher holds with what it returns.
+        """The state of :meth:`_get_state` saved at ``state_version`` ``version`` (at most the class's; the caller's:
+        return a new dict where it changes, never change it in place) in this version's form, as :meth:`_set_state`
+        reads it and :meth:`_get_state` gives it back. :meth:`load_state_dict` calls it for every state, then compares what the teacher holds with what it returns.
         The default returns a state of the current version as it is and refuses an older one: a teacher that raises
         ``state_version`` converts the older states here (an entry a state of its version lacks may also be filled
         in by :meth:`_set_state`: the comparison takes an entry of the teacher's that the saved dict lacks)."""
@@ -574,7 +574,8 @@ class Teacher:
                 "the teacher with the saved settings, load the file with magister.load(), or pass "
                 "strict=False to keep this teacher's settings")
         try:
-            algorithm = self._upgrade_state(copy.deepcopy(state["algorithm"]), version)
+            # (not copied here: _upgrade_state returns a new dict where it changes one; _set_state gets the copy)
+            algorithm = self._upgrade_state(state["algorithm"], version)
             rng = restore_generator(state["rng"])
             # the counters are read before anything is applied, so a bad one changes nothing
             # (a negative or fractional count was truncated and taken: frontier went back to bootstrapping)

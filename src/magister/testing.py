@@ -521,11 +521,7 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
     learner = ToyLearner(space)
     for where, damaged in _damaged(theirs["algorithm"]):
         u = factory(space, 1)
-        before = u.state_dict()
-        try:
-            u.load_state_dict(dict(theirs, algorithm=damaged))
-        except CheckpointError:
-            assert states_equal(before, u.state_dict()), f"a refused state (damaged at {where}) changed the teacher"
+        if _refused_unchanged(u, dict(theirs, algorithm=damaged), f"damaged at {where}"):
             continue
         try:
             tasks = list(u.propose(3))
@@ -538,14 +534,20 @@ def _check_bad_state(factory: TeacherFactory, space: Space, steps: int) -> None:
     # one entry of another type (a count as the string "12", a flag as "no", scores as strings): refused, changing
     # nothing (a teacher that coerced it went on with 12, a truthy flag, or a string array)
     for where, mistyped in _mistyped(theirs["algorithm"]):
-        u = factory(space, 1)
-        before = u.state_dict()
-        try:
-            u.load_state_dict(dict(theirs, algorithm=mistyped))
-        except CheckpointError:
-            assert states_equal(before, u.state_dict()), f"a refused state ({where} mistyped) changed the teacher"
-        else:
+        if not _refused_unchanged(factory(space, 1), dict(theirs, algorithm=mistyped), f"{where} mistyped"):
             raise AssertionError(f"load_state_dict took a state with {where} of another type than it saves")
+
+
+def _refused_unchanged(teacher: Teacher, state: dict[str, Any], what: str) -> bool:
+    """Load ``state`` into ``teacher``: False if it was taken; True if refused (``CheckpointError``), after checking
+    that the refusal changed nothing."""
+    before = teacher.state_dict()
+    try:
+        teacher.load_state_dict(state)
+    except CheckpointError:
+        assert states_equal(before, teacher.state_dict()), f"a refused state ({what}) changed the teacher"
+        return True
+    return False
 
 
 def _mistyped(alg: Any, where: str = "algorithm", depth: int = 0) -> Iterator[tuple[str, Any]]:

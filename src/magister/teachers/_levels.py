@@ -335,7 +335,8 @@ class ReplayTeacher(LevelTeacher):
         state = super()._upgrade_state(state, version)
         pending = state.get("pending")
         if isinstance(pending, list):  # a state saved before new levels were counted: [level, tick] pairs, one each
-            state["pending"] = [[*p, 1] if isinstance(p, (list, tuple)) and len(p) == 2 else p for p in pending]
+            state = {**state, "pending": [[*p, 1] if isinstance(p, (list, tuple)) and len(p) == 2 else p
+                                          for p in pending]}  # (a new dict: the saved one stays as it was)
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
