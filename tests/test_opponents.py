@@ -35,7 +35,11 @@ def _pool(directory: Path, n: int = 6, max_size: int = 4, **kw) -> OpponentPool:
 def test_pool_keeps_bounded_members_on_disk_with_records(tmp_path: Path) -> None:
     pool = _pool(tmp_path, n=6, max_size=4)
     assert pool.ids == [2, 3, 4, 5] and pool.latest == 5 and pool.n_added == 6
-    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"{i:06d}.bin" for i in (2, 3, 4, 5)]
+    # the members' files, and the evicted ones' kept for a rewind (the last keep_evicted evictions)
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"{i:06d}.bin" for i in range(6)]
+    _pool(tmp_path / "lean", n=6, max_size=4, keep_evicted=1)
+    assert sorted(p.name for p in (tmp_path / "lean" / "snapshots").iterdir()) == [
+        f"{i:06d}.bin" for i in (1, 2, 3, 4, 5)]
     assert pool.load(3) == b"snapshot 3" * 4
     assert pool.record(3).step == 300 and pool.record(3).games == 0
     pool.report(3, "win")
@@ -174,11 +178,18 @@ def test_pool_settings_and_readers(tmp_path: Path) -> None:
 
 
 def test_a_reader_loading_a_member_evicted_since_its_last_read_is_told_it_was_evicted(tmp_path: Path) -> None:
-    writer = OpponentPool(tmp_path / "p", max_size=2)
+    kept = OpponentPool(tmp_path / "kept", max_size=2)  # the evicted member's file is kept (for rewinds):
+    kept.add(b"a")
+    kept.add(b"b")
+    stale = OpponentPool(tmp_path / "kept", readonly=True)
+    kept.add(b"c")
+    assert stale.ids == [0, 1] and stale.load(0) == b"a"  # a stale reader still plays it (the game is dropped
+    # when reported, as a game that began before the eviction)
+    writer = OpponentPool(tmp_path / "p", max_size=2, keep_evicted=0)
     writer.add(b"a")
     writer.add(b"b")
     reader = OpponentPool(tmp_path / "p", readonly=True)
-    writer.add(b"c")  # evicts 0 (the oldest); the reader has not refreshed
+    writer.add(b"c")  # evicts 0 (the oldest) and deletes its file; the reader has not refreshed
     assert reader.ids == [0, 1]
     # before: SnapshotError "missing ... remove it with pool.remove(0) or restore the file", which a reader
     # cannot do and which was not the problem
@@ -861,8 +872,12 @@ def test_a_teacher_state_with_games_against_ids_the_pool_never_handed_out_is_ref
     assert mg.load(tmp_path / "t.ckpt").state_dict()["algorithm"]["games"].sum() == 30  # its own pool: fine
     shutil.rmtree(tmp_path / "pool")
     fresh = _pool(tmp_path / "pool", n=2, max_size=3)
-    with pytest.raises(CheckpointError, match=r"games against opponents \[([345], )*5\].*handed out only 2"):
+    with pytest.raises(CheckpointError, match=r"names 6 ids handed out.*only 2.*another pool"):
         mg.load(tmp_path / "t.ckpt")
+    with pytest.raises(CheckpointError, match=r"names 6 ids handed out.*only 2.*another pool"):
+        mg.load(tmp_path / "t.ckpt", pool="rewind")
+    with pytest.raises(CheckpointError, match=r"games against opponents \[([345], )*5\].*handed out only 2"):
+        mg.load(tmp_path / "t.ckpt", pool="current")
     u = mg.make_teacher(name, fresh.space, pool=fresh, seed=1)
     before = u.state_dict()
     with pytest.raises(CheckpointError, match="saved with another pool"):

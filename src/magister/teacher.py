@@ -296,6 +296,9 @@ class Teacher:
     #: and convert the older states in :meth:`_upgrade_state`; a state saved by a newer version than the class's is
     #: refused (a newer magister wrote it), and one without the entry is version 1 (every state saved before it existed)
     state_version: ClassVar[int] = 1
+    #: keyword options of :meth:`load_state_dict` beyond ``strict``, which :func:`magister.load` passes on (the
+    #: opponent teachers' ``pool=``); any other option given to :func:`magister.load` is refused
+    load_options: ClassVar[tuple[str, ...]] = ()
     #: True for a teacher defined outside magister: :meth:`propose` refuses a NaN in the unit vectors its ``_propose``
     #: returns (a Box maps NaN to a NaN task). The built-in teachers make none, and skip the check (about a
     #: microsecond a call, a quarter of a uniform proposal on a 2-D Box)
@@ -650,8 +653,8 @@ class Teacher:
                 f"rebuild instead; decorate the class with @magister.register(\"your-name\") before saving it")
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "Teacher":
-        return from_state_dict(state)
+    def from_state_dict(cls, state: dict[str, Any], **options: Any) -> "Teacher":
+        return from_state_dict(state, **options)
 
     def __repr__(self) -> str:
         def shown(k: str, v: Any) -> Any:
@@ -724,8 +727,9 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
     return out
 
 
-def from_state_dict(state: dict[str, Any]) -> Teacher:
-    """Rebuild any teacher from its :meth:`Teacher.state_dict`."""
+def from_state_dict(state: dict[str, Any], **options: Any) -> Teacher:
+    """Rebuild any teacher from its :meth:`Teacher.state_dict`; ``options`` go to its :meth:`Teacher.load_state_dict`
+    (those its class names in ``load_options``, e.g. an opponent teacher's ``pool=``)."""
     if isinstance(state, dict) and "teacher" not in state and "dual" in state:  # DualCurriculum.save wrote it
         raise CheckpointError("not a teacher state but a DualCurriculum's (levels and opponents); load it with "
                               "magister.opponents.DualCurriculum.load(path) (or .load_state_dict(state))")
@@ -744,6 +748,11 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
             f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
             f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
             f"or upgrade magister ({e})") from None
+    unknown = sorted(set(options) - set(cls.load_options))
+    if unknown:
+        takes = ", ".join(f"{o}=" for o in cls.load_options) or "none"
+        raise ConfigError(f"loading a {name!r} teacher takes no option {', '.join(unknown)} (its options: {takes}; "
+                          "pool= is for the opponent teachers over a pool). Nothing was loaded")
     version = cls._saved_state_version(state)  # a newer magister's state may hold settings this one lacks: first
     # a setting the checkpoint predates takes the value that does what its teacher did (legacy_settings)
     # (after the saved ones: the order of the settings is the order of the rebuilt teacher's config)
@@ -767,14 +776,19 @@ def from_state_dict(state: dict[str, Any]) -> Teacher:
         config = {**teacher.config(), **config}
     except CheckpointError:
         pass
-    teacher.load_state_dict({**state, "config": config})
+    teacher.load_state_dict({**state, "config": config}, **options)
     return teacher
 
 
-def load(path: str | os.PathLike) -> Teacher:
-    """Load a teacher saved with :meth:`Teacher.save`, ready to continue exactly."""
-    return from_state_dict(checkpoint.load_state(path))
+def load(path: str | os.PathLike, **options: Any) -> Teacher:
+    """Load a teacher saved with :meth:`Teacher.save`, ready to continue exactly.
+
+    ``options`` go to the teacher's :meth:`Teacher.load_state_dict`: an opponent teacher over a pool takes
+    ``pool="rewind"`` or ``pool="current"`` for a pool that changed since the save (see
+    :class:`magister.opponents.OpponentTeacher`)."""
+    return from_state_dict(checkpoint.load_state(path), **options)
 
 
-def loads(data: bytes) -> Teacher:
-    return from_state_dict(checkpoint.loads(data))
+def loads(data: bytes, **options: Any) -> Teacher:
+    """:func:`load` from the bytes of :meth:`Teacher.to_bytes`."""
+    return from_state_dict(checkpoint.loads(data), **options)

@@ -119,12 +119,14 @@ class DualCurriculum:
     def state_dict(self) -> dict[str, Any]:
         return {"dual": 1, "levels": self.levels.state_dict(), "opponents": self.opponents.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, pool: str | None = None) -> None:
+        """Restore both teachers; ``pool`` (``"rewind"`` or ``"current"``) as in the opponent teacher's
+        :meth:`~magister.opponents.OpponentTeacher.load_state_dict`, for a pool that changed since the save."""
         _check_dual(state, "state")
         before = _snapshot(self.levels)
         self.levels.load_state_dict(state["levels"])
         try:
-            self.opponents.load_state_dict(state["opponents"])
+            self.opponents.load_state_dict(state["opponents"], **_pool_option(pool))
         except Exception:
             _restore(self.levels, before)
             raise
@@ -135,7 +137,13 @@ class DualCurriculum:
         return checkpoint.save_state(path, self.state_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DualCurriculum":
+    def load(cls, path: str | os.PathLike, *, pool: str | None = None) -> "DualCurriculum":
+        """Rebuild a saved dual curriculum; ``pool`` as in :meth:`load_state_dict`."""
         state = checkpoint.load_state(path)
         _check_dual(state, f"checkpoint file {str(path)!r}")
-        return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"]))
+        return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"], **_pool_option(pool)))
+
+
+def _pool_option(pool: str | None) -> dict[str, Any]:
+    """``pool=`` for the opponent teacher's load, given only when set (a teacher over fixed opponents takes none)."""
+    return {} if pool is None else {"pool": pool}

@@ -10,9 +10,10 @@ snapshots weigh.
 
 Layout of the pool's folder::
 
-    pool.json             the index (settings, members and their records, counters)
-    snapshots/000012.bin  one file per member, named by its id
+    pool.json             the index (settings, members and their records, counters, kept evicted ids)
+    snapshots/000012.bin  one file per member, named by its id (and the last ``keep_evicted`` evicted ones')
     pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
+    rewound/000031/       snapshots added after a state that :meth:`OpponentPool.rewind` went back to
 
 Every change (a snapshot added or evicted, a game reported, ratings set) is
 written to a temporary file, flushed and renamed over ``pool.json``, so a
@@ -20,6 +21,13 @@ crash leaves the old index or the new one, never a torn one; the in-memory
 index changes only after the new one is on disk. A snapshot file is written
 (atomically too) before the index names it, and an evicted file is deleted
 only after the index no longer names it.
+
+Exact resume: :meth:`OpponentPool.state` is the pool as a teacher checkpoint
+holds it (members, records, ids handed out, the learner's rating, the
+eviction generator), and :meth:`OpponentPool.rewind` puts the pool back to
+such a state. For that the pool keeps the files of its last ``keep_evicted``
+evicted members (default 10), so the folder holds at most ``max_size +
+keep_evicted`` snapshots.
 
 Ids are whole numbers handed out in order (0, 1, 2...) and never reused, so
 an id names one snapshot for the pool's whole life; at most ``max_ids`` are
@@ -94,7 +102,7 @@ FORMAT = "magister-opponent-pool"
 VERSION = 1
 EVICTIONS = ("oldest", "random", "easiest", "reservoir")
 _DEFAULTS: dict[str, Any] = {"max_size": 50, "eviction": "oldest", "max_ids": 10_000, "keep_first": False,
-                             "k": 16.0, "initial_rating": 1000.0}
+                             "k": 16.0, "initial_rating": 1000.0, "keep_evicted": 10}
 
 
 class SnapshotError(CheckpointError):
@@ -109,6 +117,7 @@ def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The pool's settings, checked (a new pool's, or those an index on disk holds)."""
     whole("max_size", settings["max_size"], 1)
     whole("max_ids", settings["max_ids"], 1)
+    whole("keep_evicted", settings["keep_evicted"], 0)
     if settings["eviction"] not in EVICTIONS:
         raise ConfigError(f"eviction must be one of {EVICTIONS}, got {settings['eviction']!r}")
     if not isinstance(settings["keep_first"], bool):
@@ -120,10 +129,19 @@ def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {n: (float(v) if n in ("k", "initial_rating") else v) for n, v in settings.items()}
 
 
-def _check_members(members: dict[int, Record], listed: int, next_id: int, settings: dict[str, Any]) -> None:
+def _check_members(members: dict[int, Record], listed: int, next_id: int, settings: dict[str, Any],
+                   evicted: list[int] | None = None) -> None:
     """Raise ValueError when an index's members cannot be what the pool wrote: a repeated id (one record would be
     dropped), an id not yet handed out (the next ``add`` would overwrite its snapshot), more members than
-    ``max_size``, or a record whose counts or rating are impossible."""
+    ``max_size``, a record whose counts or rating are impossible, or a kept evicted id that is a member, repeated,
+    never handed out, or beyond ``keep_evicted``."""
+    for i in evicted or ():
+        _check_kind("an evicted id", i, (int,))
+        if not 0 <= i < next_id or i in members:
+            raise ValueError(f"evicted id {i} is a member or was never handed out (next_id is {next_id})")
+    if evicted is not None and (len(set(evicted)) != len(evicted) or len(evicted) > settings["keep_evicted"]):
+        raise ValueError(f"the evicted ids {evicted[:10]} repeat one or are more than keep_evicted="
+                         f"{settings['keep_evicted']}")
     if len(members) != listed:
         raise ValueError(f"{listed - len(members)} member id(s) listed twice")
     if not 0 <= next_id <= settings["max_ids"]:
@@ -166,6 +184,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _listed(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + ("..." if len(ids) > 10 else "")
+
+
 class OpponentPool:
     """Snapshots on disk with bounded memory, each with its record.
 
@@ -179,13 +201,16 @@ class OpponentPool:
         keep_first: Never evict the first snapshot.
         k: Elo step of the online rating update after each reported game.
         initial_rating: Rating of a new snapshot and of the learner at the start.
+        keep_evicted: How many of the last evicted members' files stay on disk (default 10), so that a checkpoint
+            saved before their eviction can rewind the pool (:meth:`rewind`); 0 deletes each file at eviction.
         seed: Seeds the generator of ``eviction="random"`` and ``"reservoir"`` (saved in the index).
         readonly: Open an existing pool for reading only (worker processes).
     """
 
     def __init__(self, directory: str | os.PathLike, *, max_size: int | None = None, eviction: str | None = None,
                  max_ids: int | None = None, keep_first: bool | None = None, k: float | None = None,
-                 initial_rating: float | None = None, seed: SeedLike = None, readonly: bool = False):
+                 initial_rating: float | None = None, keep_evicted: int | None = None, seed: SeedLike = None,
+                 readonly: bool = False):
         self.directory = Path(directory).resolve()
         self.readonly = bool(readonly)
         #: threads sharing this object take turns at changes (each change is planned from the index it holds)
@@ -193,7 +218,8 @@ class OpponentPool:
         if not self.readonly:
             _WRITERS.add(self)
         given = {name: v for name, v in (("max_size", max_size), ("eviction", eviction), ("max_ids", max_ids),
-                                         ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating))
+                                         ("keep_first", keep_first), ("k", k), ("initial_rating", initial_rating),
+                                         ("keep_evicted", keep_evicted))
                  if v is not None}
         self._mtime_ns: tuple[int, int] = (-1, -1)
         self._index_sha: str | None = None  # SHA-256 of the index this object last read or wrote (None: none yet)
@@ -212,6 +238,7 @@ class OpponentPool:
             raise SnapshotError(f"no opponent pool at {self.directory} (no pool.json); the writer must create it first")
         self.settings = _checked_settings(dict(_DEFAULTS, **given))
         self._members: dict[int, Record] = {}
+        self._evicted: list[int] = []
         self._next_id = 0
         self._learner_rating = float(self.settings["initial_rating"])
         self._rng = as_generator(seed)
@@ -222,7 +249,7 @@ class OpponentPool:
             raise ConfigError(f"cannot make an opponent pool at {self.directory}: it, or a folder above it, is a "
                               "file; give the path of a folder (it is created if missing)") from None
         with self._writing():  # another process may have created it meanwhile
-            self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1)
+            self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1, [])
 
     # ------------------------------------------------------------------ index
     @property
@@ -253,7 +280,10 @@ class OpponentPool:
             next_id, learner, version = (_check_kind(k, doc[k], kinds) for k, kinds in (
                 ("next_id", (int,)), ("learner_rating", (int, float)), ("version_counter", (int,))))
             learner = float(learner)
-            _check_members(members, len(doc["members"]), next_id, settings)
+            evicted = doc.get("evicted", [])  # (an index written before evicted files were kept has none)
+            if not isinstance(evicted, list):
+                raise ValueError(f"evicted is a JSON {type(evicted).__name__}, not a list")
+            _check_members(members, len(doc["members"]), next_id, settings, evicted)
             if not np.isfinite(learner):
                 raise ValueError(f"the learner's rating is {learner}")
         except SnapshotError:
@@ -261,7 +291,7 @@ class OpponentPool:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotError(f"the opponent pool index {self.index_path} cannot be read ({e}); restore it from a "
                                 "backup or start a new pool in another folder") from None
-        self.settings, self._members, self._rng = settings, members, rng
+        self.settings, self._members, self._rng, self._evicted = settings, members, rng, list(evicted)
         self._next_id, self._learner_rating, self._version = next_id, learner, version
         self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
 
@@ -331,16 +361,18 @@ class OpponentPool:
                 "and pass that one pool object around, e.g. OpponentEnv(game, pool, load_policy)")
 
     def _write_index(self, members: dict[int, Record], next_id: int, learner: float, rng: np.random.Generator,
-                     version: int) -> None:
-        """Write a new index atomically, then (and only then) make it the in-memory one (inside ``_writing()``)."""
+                     version: int, evicted: list[int] | None = None) -> None:
+        """Write a new index atomically, then (and only then) make it the in-memory one (inside ``_writing()``).
+        ``evicted``: the evicted ids whose files are kept (``None``: as they are)."""
         self._check_writable()
+        evicted = self._evicted if evicted is None else evicted
         doc = {"format": FORMAT, "version": VERSION, "settings": self.settings, "next_id": next_id,
                "learner_rating": learner, "rng": generator_state(rng), "version_counter": version,
-               "members": [members[i].to_dict() for i in sorted(members)]}
+               "members": [members[i].to_dict() for i in sorted(members)], "evicted": evicted}
         raw = json.dumps(doc, indent=1).encode()
         atomic_write(self.index_path, raw)
-        self._members, self._next_id, self._learner_rating, self._rng, self._version = (
-            members, next_id, learner, rng, version)
+        self._members, self._next_id, self._learner_rating, self._rng, self._version, self._evicted = (
+            members, next_id, learner, rng, version, evicted)
         st = os.stat(self.index_path)
         self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
 
@@ -471,13 +503,22 @@ class OpponentPool:
             atomic_write(self._snapshot_path(new_id), data)
             members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
                                      sha256=_sha256(data), size=len(data), name=name)
-            self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1)
-            if evicted is not None:
-                try:
-                    self._snapshot_path(evicted).unlink()
-                except OSError:
-                    pass
+            # the evicted member's file is kept for the last keep_evicted evictions: a teacher checkpoint saved
+            # before this eviction rewinds the pool to a state that holds it (rewind)
+            kept = self._evicted + ([evicted] if evicted is not None else [])
+            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
+            kept = kept[len(dropped):]
+            self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1, kept)
+            self._delete_files(dropped)
         return new_id
+
+    def _delete_files(self, ids: Iterable[int]) -> None:
+        """Delete snapshot files the index no longer names (after it was written)."""
+        for i in ids:
+            try:
+                self._snapshot_path(i).unlink()
+            except OSError:
+                pass
 
     def _victim(self, members: dict[int, Record], rng: np.random.Generator) -> int:
         ids = sorted(members)
@@ -514,10 +555,7 @@ class OpponentPool:
             i = self._member(opponent_id).id
             members = {j: r for j, r in self._members.items() if j != i}
             self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
-            try:
-                self._snapshot_path(i).unlink()
-            except OSError:
-                pass
+            self._delete_files([i])
 
     def path(self, opponent_id: int, *, verify: bool = True) -> Path:
         """The file of a member's snapshot (checked against its size and SHA-256 unless ``verify=False``)."""
@@ -607,6 +645,115 @@ class OpponentPool:
                 members[rec.id] = Record.from_dict(dict(rec.to_dict(), rating=number(f"rating of {rec.id}", r)))
             new_learner = self._learner_rating if learner is None else number("learner rating", learner)
             self._write_index(members, self._next_id, new_learner, self._rng, self._version + 1)
+
+    # ---------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """The pool as a teacher checkpoint holds it: the members and their records, the ids handed out, the
+        learner's rating and the eviction generator (not the settings, fixed for the folder, nor the snapshots,
+        which stay in the folder). :meth:`rewind` puts the pool back to it."""
+        self.refresh()
+        return {"next_id": self._next_id, "learner_rating": self._learner_rating, "rng": generator_state(self._rng),
+                "members": [self._members[i].to_dict() for i in sorted(self._members)]}
+
+    def _saved(self, saved: Any) -> tuple[dict[int, Record], int, float, np.random.Generator]:
+        """A :meth:`state` read back from a checkpoint, checked as an index is; a damaged one is refused."""
+        try:
+            if not isinstance(saved, dict) or not isinstance(saved.get("members"), list):
+                raise ValueError("not a pool state (a dict with a list of members)")
+            members = {r.id: r for r in map(_record_of, saved["members"])}
+            next_id = _check_kind("next_id", saved["next_id"], (int,))
+            learner = float(_check_kind("learner_rating", saved["learner_rating"], (int, float)))
+            rng = restore_generator(saved["rng"])
+            _check_members(members, len(saved["members"]), next_id, self.settings)
+            if not np.isfinite(learner):
+                raise ValueError(f"the learner's rating is {learner}")
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"the opponent pool's state in the checkpoint is damaged ({e}); restore the "
+                                  "checkpoint from a backup. Nothing was changed") from None
+        return members, next_id, learner, rng
+
+    def changes_since(self, saved: dict[str, Any]) -> str | None:
+        """What changed in the pool since ``saved`` (a :meth:`state`) was taken, in words; ``None`` when nothing
+        did (the members, their records, the ids handed out, the learner's rating, the eviction generator)."""
+        members, next_id, learner, rng = self._saved(saved)
+        self.refresh()
+        self._check_not_behind(next_id)
+        said = []
+        if self._next_id > next_id:
+            said.append(f"{self._next_id - next_id} snapshot(s) added (ids {next_id}..{self._next_id - 1})")
+        gone = sorted(set(members) - set(self._members))
+        if gone:
+            said.append(f"{len(gone)} member(s) evicted or removed ({_listed(gone)})")
+        changed = sorted(i for i in set(members) & set(self._members) if members[i] != self._members[i])
+        if changed:
+            said.append(f"the records of {len(changed)} member(s) changed ({_listed(changed)}: games reported "
+                        "or ratings set)")
+        if not said and (learner != self._learner_rating or generator_state(rng) != generator_state(self._rng)):
+            said.append("the learner's rating or the eviction generator changed")
+        return "; ".join(said) or None
+
+    def rewind(self, saved: dict[str, Any]) -> None:
+        """Put the pool back as it was when ``saved`` (a :meth:`state`) was taken: its members and records, the
+        ids handed out (the next snapshot added gets the id it got then), the learner's rating, the eviction
+        generator. Snapshots added since are moved to ``rewound/<version>/`` in the folder, with their records
+        (nothing is deleted); members evicted since come back from the files the pool keeps for its last
+        ``keep_evicted`` evictions. Refused, changing nothing, when one is not there (evicted longer ago, or
+        removed) or does not match its record, and when ``saved`` is from another pool."""
+        members, next_id, learner, rng = self._saved(saved)
+        with self._writing():
+            self._check_not_behind(next_id)
+            for i, rec in members.items():
+                now = self._members.get(i)
+                if now is not None:
+                    if now.sha256 != rec.sha256 or now.size != rec.size:
+                        raise CheckpointError(f"cannot rewind the pool at {self.directory}: its member {i} is "
+                                              "another snapshot than the saved state's; the state was saved with "
+                                              "another pool. Nothing was changed")
+                    continue
+                self._check_kept(i, rec)
+            future = sorted(j for j in set(self._members) | set(self._evicted) if j >= next_id)
+            records = {j: self._members[j].to_dict() for j in future if j in self._members}
+            kept = [j for j in self._evicted + sorted(self._members) if j < next_id and j not in members]
+            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
+            aside = self.directory / "rewound" / f"{self._version:06d}"
+            self._write_index(members, next_id, learner, rng, self._version + 1, kept[len(dropped):])
+            if future:  # after the index stopped naming them; a crash in between leaves files the next add overwrites
+                aside.mkdir(parents=True, exist_ok=True)
+                atomic_write(aside / "records.json", json.dumps({"next_id": next_id, "members": records},
+                                                                indent=1).encode())
+                for j in future:
+                    try:
+                        os.replace(self._snapshot_path(j), aside / self._snapshot_path(j).name)
+                    except FileNotFoundError:
+                        pass
+            self._delete_files(dropped)
+
+    def _check_not_behind(self, next_id: int) -> None:
+        """Refuse a saved state that names more ids than the pool has handed out: another pool's."""
+        if next_id > self._next_id:
+            raise CheckpointError(
+                f"the saved state names {next_id} ids handed out, but the pool at {self.directory} has handed out "
+                f"only {self._next_id}: the state was saved with another pool (a new pool made in that folder, or "
+                "an older copy of it restored). Nothing was changed: load it with the pool it was saved with, or "
+                "with pool='current' to go on with this one")
+
+    def _check_kept(self, i: int, rec: Record) -> None:
+        """Refuse a rewind to a member whose kept file is gone or is not the saved snapshot."""
+        p = self._snapshot_path(i)
+        try:
+            data = p.read_bytes() if i in self._evicted else None
+        except OSError:
+            data = None
+        if data is None:
+            raise CheckpointError(
+                f"cannot rewind the pool at {self.directory}: the snapshot of member {i}, evicted or removed since "
+                f"the state was saved, is no longer kept (the pool keeps the files of its last keep_evicted="
+                f"{self.settings['keep_evicted']} evictions; a pool made with a larger keep_evicted keeps more). "
+                "Nothing was changed: load with pool='current' to go on with the pool as it is")
+        if len(data) != rec.size or _sha256(data) != rec.sha256:
+            raise CheckpointError(f"cannot rewind the pool at {self.directory}: the kept snapshot of member {i} "
+                                  f"({p}) is not the one the saved state names; it was saved with another pool. "
+                                  "Nothing was changed")
 
     # --------------------------------------------------------------- config
     def to_config(self) -> dict[str, Any]:

@@ -12,11 +12,20 @@ of opponents, e.g. ``Discrete(["random", "greedy", "search"])``).
 in [0, 1] (win 1, draw 0.5, loss 0). The teacher keeps its own per-opponent
 statistics (a win rate that is a running mean for the first ``1 / rate``
 games, then an exponential moving average at ``rate``, shrunk towards 0.5 by
-``prior`` pseudo-games), so resuming from a checkpoint is exact whatever
-other processes report to the shared pool's records. The pool itself is
-saved by the pool (its index is rewritten atomically at each change); a
-teacher checkpoint names the pool's folder and :func:`magister.load` reopens
-it.
+``prior`` pseudo-games), whatever other processes report to the shared pool's
+records.
+
+Exact resume, pool included: a teacher checkpoint names the pool's folder and
+holds the pool's state at the save (:meth:`OpponentPool.state`: members,
+records, ids handed out, the learner's rating, the eviction generator; the
+snapshots stay in the folder). :func:`magister.load` reopens the folder; if
+the pool changed since the save (a run that went on, added snapshots and
+reported games, then crashed), loading is refused, changing nothing, unless
+told what to do with it: ``pool="rewind"`` puts the pool back as it was at
+the save (:meth:`OpponentPool.rewind`: snapshots added since are moved aside,
+members evicted since come back from the files the pool keeps for its last
+``keep_evicted`` evictions), so the resumed run is the run that was saved;
+``pool="current"`` goes on with the pool as it is now.
 
 ``latest`` mixes a share of games against the newest member into any
 teacher's distribution (``self-play`` is the teacher with ``latest=1``).
@@ -29,9 +38,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import copy
+
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError, InvalidTaskError
+from ..rng import generator_state, restore_generator
 from ..settings import few_tasks, fraction, number, rate as check_rate
 from ..teacher import Teacher
 from .pool import OpponentPool, UnknownOpponentError
@@ -58,6 +70,8 @@ class OpponentTeacher(Teacher):
     kind = "discrete"
     #: settings the conformance suite uses (none: the defaults work)
     conformance_kwargs: dict[str, Any] = {}
+    #: ``magister.load(path, pool="rewind" | "current")``: what to do with a pool that changed since the save
+    load_options = ("pool",)
 
     def __init__(self, space, *, pool: Any = None, latest: float = 0.0, rate: float = 0.05, prior: float = 2.0,
                  seed=None, score_range=None):
@@ -163,6 +177,55 @@ class OpponentTeacher(Teacher):
 
     def _get_state(self) -> dict[str, Any]:
         return {"games": self.games.copy(), "win_mean": self.win_mean.copy(), **self._get_more()}
+
+    # ---------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The teacher's state and, over a pool, the pool's (:meth:`OpponentPool.state`) as ``"pool"``."""
+        state = super().state_dict()
+        if self.pool is not None:
+            state["pool"] = self.pool.state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], *, strict: bool = True, pool: str | None = None) -> None:
+        """Restore a :meth:`state_dict`, and with it the pool it was saved with.
+
+        If the pool changed since the save, the load is refused (``CheckpointError``, nothing changed) unless
+        ``pool`` says what to do: ``"rewind"`` puts the pool back as the state holds it
+        (:meth:`OpponentPool.rewind`; refused, changing nothing, when a member evicted since is no longer kept),
+        so the run goes on exactly as the saved one; ``"current"`` keeps the pool as it is (the teacher then
+        proposes from today's members). A state saved before checkpoints held the pool loads as ``"current"``."""
+        if pool not in (None, "rewind", "current"):
+            raise ConfigError(f"pool must be 'rewind' or 'current' (or None: refuse a pool that changed since the "
+                              f"save), got {pool!r}")
+        own = self.pool
+        if own is None:
+            if pool is not None:
+                raise ConfigError(f"pool={pool!r} is for a teacher over an OpponentPool; this {self.name!r} has none")
+            super().load_state_dict(state, strict=strict)
+            return
+        saved = state.get("pool") if isinstance(state, dict) else None
+        if saved is None and pool == "rewind" and isinstance(state, dict) and "algorithm" in state:
+            raise CheckpointError("this state holds no pool state (it was saved by a magister before checkpoints "
+                                  "held the pool), so the pool cannot be rewound to it; load it with "
+                                  "pool='current'. Nothing was changed")
+        changes = None if saved is None or pool == "current" else own.changes_since(saved)
+        if changes is not None and pool is None:
+            raise CheckpointError(
+                f"the opponent pool at {own.directory} changed since this state was saved: {changes}. "
+                "Nothing was changed. To resume the saved run exactly, load with pool='rewind' (the pool goes back "
+                "to the saved members and records; snapshots added since are moved to its rewound/ folder); to go "
+                "on with the pool as it is now, pool='current' (e.g. magister.load(path, pool='rewind'))")
+        if changes is None or saved is None:
+            super().load_state_dict(state, strict=strict)
+            return
+        before = (copy.deepcopy(self._get_state()), generator_state(self.rng), self.n_observed, self.n_proposed)
+        super().load_state_dict(state, strict=strict)
+        try:
+            own.rewind(saved)
+        except BaseException:  # both or neither: the teacher goes back as it was
+            self._set_state(before[0])
+            self.rng, self.n_observed, self.n_proposed = restore_generator(before[1]), before[2], before[3]
+            raise
 
     def _set_state(self, state: dict[str, Any]) -> None:
         games = np.asarray(state["games"], dtype=np.int64)

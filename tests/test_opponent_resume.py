@@ -1,0 +1,252 @@
+"""Exact resume of an opponent teacher, pool included: the checkpoint holds the pool's state, and a pool that went
+on after the save (snapshots added and evicted, games reported) is rewound to it on request, or the load refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import magister as mg
+from magister.errors import CheckpointError, ConfigError
+from magister.checkpoint import load_state
+from magister.opponents import DualCurriculum, OpponentPool, SnapshotError
+from magister.teacher import from_state_dict
+from magister.testing import states_equal
+
+OPPONENT_TEACHERS = ["self-play", "fsp", "pfsp", "opponent-lp"]
+
+
+def _index(pool: OpponentPool) -> dict:
+    """The pool's index without its change counter (which only grows) and its settings."""
+    doc = json.loads(pool.index_path.read_text())
+    return {k: v for k, v in doc.items() if k not in ("version_counter",)}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "snapshots").iterdir())}
+
+
+class _Run:
+    """A training run in miniature: the teacher picks opponents, the games' outcomes go to the teacher and the pool,
+    and every ``every`` games the learner adds a snapshot of itself (evicting one when the pool is full)."""
+
+    def __init__(self, seed: int, every: int = 3):
+        self.rng = np.random.default_rng(seed)
+        self.every = every
+
+    def play(self, teacher, pool: OpponentPool, start: int, stop: int) -> list[int]:
+        picked = []
+        for step in range(start, stop):
+            opponent = int(teacher.propose())
+            outcome = ["loss", "draw", "win"][int(self.rng.integers(3))]
+            teacher.observe(opponent, {"loss": 0.0, "draw": 0.5, "win": 1.0}[outcome])
+            pool.report(opponent, outcome)
+            if step % self.every == self.every - 1:
+                pool.add(f"policy after game {step} {self.rng.random()}".encode(), step=step)
+            picked.append(opponent)
+        return picked
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+@pytest.mark.parametrize("eviction", ["oldest", "random", "easiest", "reservoir"])
+def test_a_run_resumed_from_a_checkpoint_with_its_pool_rewound_is_the_run_that_was_saved(
+        tmp_path: Path, name: str, eviction: str) -> None:
+    # before: the checkpoint held the teacher only; resumed after the pool went on (a crash after more snapshots
+    # were added, evicted and played), the teacher proposed from the later members, the pool's records counted the
+    # replayed games twice, and the snapshots added again got new ids
+    pool = OpponentPool(tmp_path / "pool", max_size=4, eviction=eviction, max_ids=100, keep_evicted=5, seed=1)
+    for i in range(3):
+        pool.add(f"start {i}".encode())
+    teacher = mg.make_teacher(name, pool.space, pool=pool, seed=7)
+    run = _Run(seed=3)
+    run.play(teacher, pool, 0, 20)
+    teacher.save(tmp_path / "t.ckpt")
+    saved_rng = run.rng.bit_generator.state
+    straight = run.play(teacher, pool, 20, 35)  # the run that was saved, carried on
+    straight_index, straight_files = _index(pool), _files(tmp_path / "pool")
+    straight_state = teacher.state_dict()
+
+    # the crash: the pool went on past the checkpoint; loading refuses to guess, changing nothing
+    moved_on = pool.index_path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"changed since this state was saved: 5 snapshot\(s\) added.*"
+                                              r"pool='rewind'.*pool='current'"):
+        mg.load(tmp_path / "t.ckpt")
+    assert pool.index_path.read_bytes() == moved_on and not (tmp_path / "pool" / "rewound").exists()
+
+    resumed = mg.load(tmp_path / "t.ckpt", pool="rewind")
+    rewound_pool = resumed.pool
+    assert rewound_pool.n_added == 9 and rewound_pool.changes_since(load_state(
+        tmp_path / "t.ckpt")["pool"]) is None
+    run.rng.bit_generator.state = saved_rng
+    assert run.play(resumed, rewound_pool, 20, 35) == straight
+    assert _index(rewound_pool) == straight_index and _files(tmp_path / "pool") == straight_files
+    assert states_equal(resumed.state_dict(), straight_state)
+    # the snapshots the crashed run added after the save were moved aside with their records, not deleted
+    aside = next((tmp_path / "pool" / "rewound").iterdir())
+    assert sorted(p.name for p in aside.iterdir()) == ["000009.bin", "000010.bin", "000011.bin", "000012.bin",
+                                                       "000013.bin", "records.json"]
+    assert json.loads((aside / "records.json").read_text())["next_id"] == 9
+
+
+def test_a_pool_that_did_not_change_loads_without_an_option_and_current_keeps_a_changed_one(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(4):
+        pool.add(bytes([i]))
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    for _ in range(10):
+        t.observe(t.propose(), 1.0)
+    t.save(tmp_path / "t.ckpt")
+    assert states_equal(mg.load(tmp_path / "t.ckpt").state_dict(), t.state_dict())  # unchanged pool: no option
+    pool.add(b"later")
+    pool.report(4, "win")
+    before = pool.index_path.read_bytes()
+    current = mg.load(tmp_path / "t.ckpt", pool="current")
+    assert pool.index_path.read_bytes() == before and current.pool.ids == [2, 3, 4]
+    assert states_equal(current.state_dict()["algorithm"], t.state_dict()["algorithm"])
+    with pytest.raises(CheckpointError, match=r"1 snapshot\(s\) added \(ids 4..4\); 1 member\(s\) evicted"):
+        mg.load(tmp_path / "t.ckpt")
+
+
+def test_a_rewind_to_a_member_no_longer_kept_is_refused_and_changes_neither_pool_nor_teacher(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50, keep_evicted=1)
+    for i in range(3):
+        pool.add(bytes([i]))
+    t = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    t.observe(0, 1.0)
+    t.save(tmp_path / "t.ckpt")
+    for i in range(3):  # evicts 0, 1 and 2; the pool keeps the file of the last eviction only
+        pool.add(bytes([10 + i]))
+    u = mg.make_teacher("fsp", pool.space, pool=pool, seed=5)
+    u.observe(4, 0.0)
+    before_pool, before_teacher = pool.index_path.read_bytes(), u.state_dict()
+    for load in (lambda: mg.load(tmp_path / "t.ckpt", pool="rewind"),
+                 lambda: u.load_state_dict(load_state(tmp_path / "t.ckpt"), pool="rewind")):
+        with pytest.raises(CheckpointError, match=r"snapshot of member 0.*no longer kept.*keep_evicted=1"):
+            load()
+        assert pool.index_path.read_bytes() == before_pool and states_equal(u.state_dict(), before_teacher)
+    assert _files(tmp_path / "pool").keys() == {"000002.bin", "000003.bin", "000004.bin", "000005.bin"}
+
+
+def test_a_kept_file_that_is_not_the_saved_snapshot_is_refused(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=50)
+    pool.add(b"a")
+    pool.add(b"b")
+    t = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    t.save(tmp_path / "t.ckpt")
+    pool.add(b"c")  # evicts 0, whose file is kept
+    pool._snapshot_path(0).write_bytes(b"tampered")
+    before = pool.index_path.read_bytes()
+    with pytest.raises(CheckpointError, match="kept snapshot of member 0.*not the one the saved state names"):
+        mg.load(tmp_path / "t.ckpt", pool="rewind")
+    assert pool.index_path.read_bytes() == before
+
+
+def test_when_the_pool_rewind_fails_the_teacher_is_left_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(3):
+        pool.add(bytes([i]))
+    saved = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    for _ in range(5):
+        saved.observe(saved.propose(), 1.0)
+    state = saved.state_dict()
+    pool.add(b"later")
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=1)
+    t.observe(3, 0.0)
+    before = t.state_dict()
+
+    def fail(_saved):
+        raise OSError("disk full")
+    monkeypatch.setattr(pool, "rewind", fail)
+    with pytest.raises(OSError, match="disk full"):
+        t.load_state_dict(state, pool="rewind")
+    assert states_equal(t.state_dict(), before)
+
+
+def test_a_damaged_pool_state_in_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    pool.add(b"a")
+    t = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    good = t.state_dict()
+    for damage in ({"members": "all"}, {"next_id": 1.5}, {"members": [{"id": 7}]}, {"learner_rating": "high"}):
+        bad = {**good, "pool": {**good["pool"], **damage}}
+        before = pool.index_path.read_bytes()
+        with pytest.raises(CheckpointError, match="pool's state in the checkpoint is damaged"):
+            t.load_state_dict(bad, pool="rewind")
+        assert pool.index_path.read_bytes() == before
+
+
+def test_load_options_are_checked(tmp_path: Path) -> None:
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    t.save(tmp_path / "u.ckpt")
+    with pytest.raises(ConfigError, match="takes no option pool.*its options: none"):
+        mg.load(tmp_path / "u.ckpt", pool="rewind")
+    fixed = mg.make_teacher("pfsp", mg.Discrete(["random", "greedy"]), seed=0)
+    fixed.save(tmp_path / "f.ckpt")
+    with pytest.raises(ConfigError, match="pool='rewind' is for a teacher over an OpponentPool"):
+        mg.load(tmp_path / "f.ckpt", pool="rewind")
+    assert mg.load(tmp_path / "f.ckpt").name == "pfsp"
+    pool = OpponentPool(tmp_path / "pool", max_ids=20)
+    pool.add(b"a")
+    with pytest.raises(ConfigError, match="pool must be 'rewind' or 'current'"):
+        mg.make_teacher("fsp", pool.space, pool=pool).load_state_dict({}, pool="back")
+
+
+def test_a_checkpoint_saved_before_it_held_the_pool_loads_on_the_current_pool(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(3):
+        pool.add(bytes([i]))
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    t.observe(1, 1.0)
+    old = {k: v for k, v in t.state_dict().items() if k != "pool"}  # what an earlier magister saved
+    pool.add(b"later")
+    back = from_state_dict(old)
+    assert back.pool.ids == [1, 2, 3]
+    with pytest.raises(CheckpointError, match="holds no pool state.*pool='current'"):
+        from_state_dict(old, pool="rewind")
+
+
+def test_an_index_written_before_evicted_files_were_kept_opens(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path, max_size=2, max_ids=50)
+    for i in range(3):
+        pool.add(bytes([i]))
+    doc = json.loads(pool.index_path.read_text())
+    del doc["evicted"], doc["settings"]["keep_evicted"]  # as an earlier magister wrote it
+    pool._snapshot_path(0).unlink()
+    pool.index_path.write_text(json.dumps(doc))
+    again = OpponentPool(tmp_path)
+    assert again.ids == [1, 2] and again.settings["keep_evicted"] == 10
+    again.add(b"x")  # evicts 1, kept from now on
+    assert _files(tmp_path).keys() == {"000001.bin", "000002.bin", "000003.bin"}
+
+
+@pytest.mark.parametrize("evicted", [[5], [1, 1], "0", [0.5], [2]])
+def test_an_index_with_impossible_evicted_ids_is_refused(tmp_path: Path, evicted) -> None:
+    pool = OpponentPool(tmp_path, max_size=2, max_ids=50, keep_evicted=1)
+    for i in range(3):
+        pool.add(bytes([i]))
+    doc = json.loads(pool.index_path.read_text())
+    assert doc["evicted"] == [0]
+    doc["evicted"] = evicted  # never handed out, repeated, not a list, not a whole number, a member
+    pool.index_path.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError, match="cannot be read"):
+        OpponentPool(tmp_path)
+
+
+def test_a_dual_curriculum_resumes_with_its_pool_rewound(tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(3):
+        pool.add(bytes([i]))
+    dual = DualCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0),
+                          mg.make_teacher("pfsp", pool.space, pool=pool, seed=1))
+    for _ in range(6):
+        level, opponent = dual.propose()
+        dual.observe(level, opponent, 1.0)
+    dual.save(tmp_path / "d.ckpt")
+    pool.add(b"later")
+    with pytest.raises(CheckpointError, match="pool='rewind'"):
+        DualCurriculum.load(tmp_path / "d.ckpt")
+    back = DualCurriculum.load(tmp_path / "d.ckpt", pool="rewind")
+    assert back.opponents.pool.ids == [0, 1, 2] and back.opponents.pool.n_added == 3
