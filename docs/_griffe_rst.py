@@ -7,9 +7,12 @@ in every docstring of the loaded package (the source files are not touched):
 
 * a role to ``[`Name`][full.path]`` (an mkdocs-autorefs link) when its target, looked up as Sphinx does
   (in the object's class, its module, then as a full path; a name a package exports lazily, in the one
-  submodule that defines it), is an object an API page renders, and to plain inline code otherwise: a link
-  to an object without a page would fail ``mkdocs build --strict``. A ``~`` prefix shows the last
-  component only, ``!`` never links, ``title <target>`` shows the title;
+  submodule that defines it), is an object an API page renders. A target the pages hide (no docstring, a
+  private name, an inherited member of a private class) links to the nearest class or module around it that
+  they show; a target found on no page is plain inline code: a link to an object without a page would fail
+  ``mkdocs build --strict`` (tests/test_docs_griffe_rst.py holds every rendered role to linking: a name on no
+  page is written as a literal, in double backticks). A ``~`` prefix shows the last component only, ``!`` never links,
+  ``title <target>`` shows the title;
 * a paragraph-final ``::`` to ``:`` (``text ::`` to ``text``, a lone ``::`` goes), leaving the indented block
   after it (a Markdown code block) as it is.
 
@@ -132,6 +135,28 @@ def rendered_paths(loader: GriffeLoader, docs: Path = DOCS) -> dict[str, str]:
     return found
 
 
+def _nearest(found: Object | Alias, rendered: dict[str, str]) -> str | None:
+    """Where a found target is rendered, else the nearest class or module around it that is (a method without a
+    docstring, a private one, a constant: the class or module it belongs to); None for a module without a page."""
+    final = _final(found)
+    if final is None:
+        return None
+    if final.path in rendered:
+        return rendered[final.path]
+    if final.is_module:
+        return None
+    # an inherited member: the class it was looked up in before the (maybe private) class that defines it
+    starts = [found.parent] if isinstance(found, Alias) and found.inherited else []
+    for scope in [*starts, final.parent]:
+        while scope is not None:
+            if scope.path in rendered:
+                return rendered[scope.path]
+            if scope.is_module:
+                break
+            scope = scope.parent
+    return None
+
+
 def resolver(obj: Object, loader: GriffeLoader, rendered: dict[str, str]) -> Resolver:
     """Resolve targets from ``obj``'s docstring as Sphinx does: in its class(es), its module, then absolute."""
     scopes: list[Object] = []
@@ -148,9 +173,12 @@ def resolver(obj: Object, loader: GriffeLoader, rendered: dict[str, str]) -> Res
         except (KeyError, AliasResolutionError, CyclicAliasError):
             return None
 
-    def lookup(where: Object | None, target: str) -> Object | None:
-        found = get(where, target)
-        if found is not None:
+    def lookup(where: Object | None, target: str) -> Object | Alias | None:
+        try:  # unresolved: an inherited member is an alias whose parent is the class it is looked up in
+            found = where[target] if where is not None else loader.modules_collection[target]
+        except (KeyError, AliasResolutionError, CyclicAliasError):
+            found = None
+        if found is not None and _final(found) is not None:
             return found
         # a package's lazy exports (a module `__getattr__`): the one submodule that defines the name
         package, _, name = target.rpartition(".")
@@ -165,7 +193,7 @@ def resolver(obj: Object, loader: GriffeLoader, rendered: dict[str, str]) -> Res
         for where in [*scopes, None]:
             found = lookup(where, target)
             if found is not None:
-                return rendered.get(found.path)
+                return _nearest(found, rendered)
         return None
 
     return resolve
