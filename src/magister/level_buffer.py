@@ -200,6 +200,10 @@ class _SortedList:
 class LevelBuffer:
     """Levels (hashable keys with a level object each), their scores and their last visit times."""
 
+    tick: int
+    """Visits so far (PLR's episode counter ``c``, counted by :meth:`advance`); a level's staleness is ``tick``
+    less its last visit."""
+
     def __init__(self, capacity: int, *, prioritization: str = "rank", temperature: float = 0.1,
                  staleness_coef: float = 0.1):
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or not 1 <= capacity <= 10**8:

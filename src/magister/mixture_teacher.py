@@ -3,7 +3,7 @@
 :class:`MixtureTeacher` keeps a window of observed rows, refits a bank of
 mixtures on it with :func:`magister.gmm.fit_bank` (the numpy EM) and
 proposes from the component with the most learning progress. The two
-teachers in :mod:`magister.teachers` differ only in what a row holds and how
+teachers in ``magister.teachers`` differ only in what a row holds and how
 a component's progress is measured.
 """
 

@@ -1,7 +1,7 @@
 """The two checks a web app without a login makes against other web sites open in the same browser.
 
-Used by ``magister study --web`` (:mod:`magister.people.web`) and by ``magister serve --no-auth``
-(:mod:`magister.serve.app`), as one ASGI middleware (:class:`Guard`); it imports no web framework.
+Used by ``magister study --web`` (``magister.people.web``) and by ``magister serve --no-auth``
+(``magister.serve.app``), as one ASGI middleware (:class:`Guard`); it imports no web framework.
 
 * **The name it is opened by.** A request is answered only when its ``Host`` header (without the port) is one of
   the app's names (:func:`allowed_hosts`); any other gets 400 ``Invalid host header``. A site that

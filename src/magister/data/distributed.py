@@ -1,6 +1,6 @@
 """The processes of one data-parallel job, as the data samplers see them (``torch.distributed``).
 
-The samplers of :mod:`magister.data` run **replicated**: every rank holds the
+The samplers of ``magister.data`` run **replicated**: every rank holds the
 same teacher (same seed), the same pools or stream positions and the same
 generator, and so computes the same global batch at every step without
 talking to the other ranks. A rank keeps its own contiguous block of the

@@ -34,7 +34,7 @@ from 0.714 to 0.726 (docs/people.md).
 This is the Best-LR of Gervet et al. (JEDM 2020) without the learner one-hot
 (which cannot score learners absent from the training log). ``fit`` computes
 every training event's features by walking the log in time order with the
-same code as :meth:`update`, and fits ``w`` with scikit-learn's
+same code as :meth:`~BestLR.update`, and fits ``w`` with scikit-learn's
 ``LogisticRegression`` (L2, strength ``1 / C``; the ``[people]`` extra). Online,
 an answer only moves the learner's counts; a prediction is one dot product
 over ten columns in numpy, without scikit-learn.

@@ -29,7 +29,7 @@ earlier answer through counts and the order of the last few), the GRU a
 little differently from the LSTMs, and the blend scores above each
 (docs/people.md).
 
-Online, :meth:`update` passes the answer to every member and :meth:`predict`
+Online, :meth:`~Blend.update` passes the answer to every member and :meth:`~Blend.predict`
 combines their predictions; :meth:`~Blend.replay` runs each member's vectorised
 replay. Saving stores every member's whole state inside the blend's.
 """

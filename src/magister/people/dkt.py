@@ -9,8 +9,8 @@ rate on first tries). Training takes each learner's answers in chunks of
 ended in (truncated backpropagation through time), so that a learner's later
 answers are learnt from the history replay predicts them from.
 
-Online, a learner's state is the LSTM's ``(h, c)``: :meth:`update` runs one
-step, :meth:`predict` reads the skill's output. :meth:`~DKT.replay` runs many
+Online, a learner's state is the LSTM's ``(h, c)``: :meth:`~DKT.update` runs one
+step, :meth:`~DKT.predict` reads the skill's output. :meth:`~DKT.replay` runs many
 learners at once (packed sequences) from their saved states and gives the
 same numbers as the step-by-step loop. PyTorch (the ``[torch]`` extra) is
 imported on first use.

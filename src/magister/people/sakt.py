@@ -14,8 +14,8 @@ logit of a right answer. Two choices differ from the paper and are ours:
   is predicted from it (no empty attention), and the output adds a bias per
   skill.
 
-Online, :meth:`update` appends to the window (no network work) and
-:meth:`predict` runs one attention over it. :meth:`~SAKT.replay` runs many learners
+Online, :meth:`~SAKT.update` appends to the window (no network work) and
+:meth:`~SAKT.predict` runs one attention over it. :meth:`~SAKT.replay` runs many learners
 at once from their saved windows and gives the same numbers as that loop.
 PyTorch (the ``[torch]`` extra) is imported on first use.
 """

@@ -118,7 +118,7 @@ class Schedule:
     """Which card to ask next, for one learner on one deck; rebuilt from the history.
 
     Args:
-        deck: the :class:`~magister.people.deck.Deck`.
+        deck: the ``Deck`` (``magister.people.deck``).
         retention: desired retention: a card seen in an earlier session is due when its
             predicted recall falls to this.
         retry_after: other answers between a missed card and its retry (and between two

@@ -511,7 +511,8 @@ class CurriculumWrapper(gym.Wrapper):
         env runner's client, which RLlib stops by closing its env) is given back the tasks it pushed that will never
         be scored (the running episode's, the pushed ones not started: see :func:`give_back_unscored`), then closed.
         A teacher with ``give_back`` first gets back the tasks it proposed that will never be scored (the running
-        episode's, one a failed reset did not start), as :meth:`CurriculumVectorEnv.close` gives them back."""
+        episode's, one a failed reset did not start), as
+        :meth:`CurriculumVectorEnv.close <magister.rl.vector.CurriculumVectorEnv.close_extras>` gives them back."""
         try:
             super().close()
         finally:

@@ -3,7 +3,7 @@
 Every observed episode gets an *absolute learning progress* (ALP): the
 absolute difference between its score and the score of the nearest earlier
 task, measured in unit coordinates of the space (so a wide dimension does not
-dominate) over a bounded history (:class:`magister.history.History`). The
+dominate) over a bounded history (``magister.history.History``). The
 first episodes, while the history holds 5 or fewer tasks, get ALP 0.
 
 After ``fit_rate`` uniformly sampled bootstrap episodes, every ``fit_rate``

@@ -3,7 +3,7 @@
 A continual learner meets its tasks (classes, skills) one at a time, in a
 single pass, with little chance to revisit. Two teachers plan that sequence
 on a finite space of ``K`` tasks. The learner is driven phase by phase:
-``propose()`` names the task to teach next, :meth:`rehearsal` says how much of
+``propose()`` names the task to teach next, :meth:`~ContinualOrder.rehearsal` says how much of
 the rehearsal budget to mix into this phase and how to share it among the
 tasks already taught, and after the phase the learner's accuracy on every task
 taught so far goes back with ``observe_batch(tasks, accuracies)``. A task
@@ -11,7 +11,7 @@ counts as taught once it has been observed; a phase ends when a task is
 observed for the first time, and the rehearsal charged to it is the amount
 prescribed by the state at that moment: report the new task's accuracy
 first, then the others' (``run_teacher`` in :mod:`magister.continual.run`
-does), so the charge equals what :meth:`rehearsal` said. When every task is taught, proposals review the
+does), so the charge equals what :meth:`~ContinualOrder.rehearsal` said. When every task is taught, proposals review the
 task drawn with chance proportional to its error. Without a similarity matrix
 the next new task is drawn at random among the untaught ones.
 

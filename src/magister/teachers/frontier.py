@@ -8,7 +8,7 @@ succeeding?* It predicts the learner's competence anywhere in the space from
 what it has seen, and proposes tasks whose prediction lies in a band
 ``[low, high]`` of the normalised score range.
 
-* **Prediction.** A bounded history (:class:`magister.history.History`) of
+* **Prediction.** A bounded history (``magister.history.History``) of
   ``history_size`` recent (task, score) pairs in unit coordinates. The
   predicted competence of a point is the mean score of its ``k`` nearest
   stored tasks, each weighted by ``exp(-age / recency)`` (``age`` in
@@ -114,7 +114,7 @@ _CANDIDATE_BLOCK = 1 << 20
 
 def _nearest(d2: np.ndarray, k: int) -> np.ndarray:
     """Columns of the ``k`` smallest entries of each row of ``d2`` (columns oldest first), ties at the k-th distance
-    going to the newest columns (as :class:`~magister.history.History` breaks ties).
+    going to the newest columns (as ``History`` breaks ties).
 
     ``np.argpartition`` alone took any ``k`` of tied neighbours: on a finite dimension (a ``MultiDiscrete``, or a
     ``Discrete`` entry of a ``Dict``) every earlier episode of a task is at the same distance, and the prediction of

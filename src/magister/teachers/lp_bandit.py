@@ -25,7 +25,7 @@ benchmark, proportional weights without a noise discount spent about half of
 all episodes on an unlearnable skill, and the reference settings 13%, more
 than uniform sampling's 10%). ``denoise=k`` subtracts ``k`` times the standard deviation that
 ``fast - slow`` would have from noise alone (estimated from each task's score
-variance, see :meth:`magister.averages.TaskAverages.noise`), keeping only
+variance, see ``magister.averages.TaskAverages.noise``), keeping only
 progress that stands out of the noise.
 
 Defaults (``fast=0.3, slow=0.1, transform="proportional", epsilon=0.2,

@@ -1,7 +1,7 @@
 """RIAC: Robust Intelligent Adaptive Curiosity (Baranes and Oudeyer, 2009).
 
 The task space (in unit coordinates) is split recursively into regions by a
-:class:`~magister.regions.RegionTree`: each region remembers its latest
+``RegionTree`` (``magister.regions``): each region remembers its latest
 ``(task, score)`` pairs, a region holding more than ``max_points`` tries
 ``n_cuts`` random axis-aligned cuts and keeps the one that best separates
 learning progress. Learning progress (LP) of a region is
