@@ -13,7 +13,7 @@ Layout of the pool's folder::
     pool.json             the index (settings, members and their records, counters, kept evicted ids)
     snapshots/000012.bin  one file per member, named by its id (and the last ``keep_evicted`` evicted ones')
     pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
-    rewound/000031/       snapshots added after a state that :meth:`OpponentPool.rewind` went back to
+    rewound/000031/       snapshots added after a state that OpponentPool.rewind went back to
 
 Every change (a snapshot added or evicted, a game reported, ratings set) is
 written to a temporary file, flushed and renamed over ``pool.json``, so a
