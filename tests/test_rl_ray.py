@@ -1263,3 +1263,21 @@ def test_a_client_inherited_through_fork_while_a_thread_held_its_lock_does_not_h
     assert client.propose() in SPACE  # the client still works in the process that built it
     client.close()
     ray.kill(actor)
+
+
+def test_a_teacher_actor_started_from_an_opponent_teacher_takes_the_pool_as_it_is_when_it_starts(tmp_path):
+    # the actor starts after start_teacher_actor returns, while the driver adds snapshots and reports games: the
+    # bytes' pool state is older than the pool by then, and a checkpoint load would refuse it (a moved-on pool)
+    from magister.opponents import OpponentPool
+    from magister.rl import ray as mg_ray
+
+    pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=10)
+    pool.add(b"a")
+    pool.add(b"b")
+    data = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0).to_bytes()
+    pool.add(b"c")  # evicts 0 before the actor is up
+    pool.report(2, "win")
+    with pytest.raises(mg.CheckpointError, match="changed since this state was saved"):
+        mg.loads(data)
+    actor = mg_ray.TeacherActor(data)
+    assert actor.teacher.pool.ids == [1, 2] and set(np.asarray(actor.teacher.propose(20)).tolist()) <= {1, 2}

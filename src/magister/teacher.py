@@ -299,6 +299,10 @@ class Teacher:
     #: keyword options of :meth:`load_state_dict` beyond ``strict``, which :func:`magister.load` passes on (the
     #: opponent teachers' ``pool=``); any other option given to :func:`magister.load` is refused
     load_options: ClassVar[tuple[str, ...]] = ()
+    #: the ``load_options`` of a *live* load (``from_state_dict(state, live=True)``): the bytes of a teacher that goes
+    #: on elsewhere (a Ray actor started from it), where state shared outside the teacher, such as an opponent
+    #: pool, is taken as it is now (the run went on meanwhile), not as the bytes hold it
+    live_load_options: ClassVar[dict[str, Any]] = {}
     #: True for a teacher defined outside magister: :meth:`propose` refuses a NaN in the unit vectors its ``_propose``
     #: returns (a Box maps NaN to a NaN task). The built-in teachers make none, and skip the check (about a
     #: microsecond a call, a quarter of a uniform proposal on a 2-D Box)
@@ -727,9 +731,11 @@ def _settings_differ(saved: dict[str, Any], teacher: Teacher) -> list[str]:
     return out
 
 
-def from_state_dict(state: dict[str, Any], **options: Any) -> Teacher:
+def from_state_dict(state: dict[str, Any], *, live: bool = False, **options: Any) -> Teacher:
     """Rebuild any teacher from its :meth:`Teacher.state_dict`; ``options`` go to its :meth:`Teacher.load_state_dict`
-    (those its class names in ``load_options``, e.g. an opponent teacher's ``pool=``)."""
+    (those its class names in ``load_options``, e.g. an opponent teacher's ``pool=``). ``live=True``: the state of a
+    teacher moved here while its run goes on (a Ray actor started from it), not a checkpoint resumed: state shared
+    outside the teacher is taken as it is now (an opponent teacher's pool, ``pool="current"``)."""
     if isinstance(state, dict) and "teacher" not in state and "dual" in state:  # DualCurriculum.save wrote it
         raise CheckpointError("not a teacher state but a DualCurriculum's (levels and opponents); load it with "
                               "magister.opponents.DualCurriculum.load(path) (or .load_state_dict(state))")
@@ -748,6 +754,8 @@ def from_state_dict(state: dict[str, Any], **options: Any) -> Teacher:
             f"the checkpoint holds a teacher {name!r} that is not registered here (saved by a newer magister, or "
             f"by a teacher of your own): import the module that registers it (@magister.register) before loading, "
             f"or upgrade magister ({e})") from None
+    if live:
+        options = {**cls.live_load_options, **options}
     unknown = sorted(set(options) - set(cls.load_options))
     if unknown:
         takes = ", ".join(f"{o}=" for o in cls.load_options) or "none"
@@ -789,6 +797,6 @@ def load(path: str | os.PathLike, **options: Any) -> Teacher:
     return from_state_dict(checkpoint.load_state(path), **options)
 
 
-def loads(data: bytes, **options: Any) -> Teacher:
-    """:func:`load` from the bytes of :meth:`Teacher.to_bytes`."""
-    return from_state_dict(checkpoint.loads(data), **options)
+def loads(data: bytes, *, live: bool = False, **options: Any) -> Teacher:
+    """:func:`load` from the bytes of :meth:`Teacher.to_bytes` (``live`` as in :func:`from_state_dict`)."""
+    return from_state_dict(checkpoint.loads(data), live=live, **options)

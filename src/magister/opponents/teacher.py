@@ -72,6 +72,8 @@ class OpponentTeacher(Teacher):
     conformance_kwargs: dict[str, Any] = {}
     #: ``magister.load(path, pool="rewind" | "current")``: what to do with a pool that changed since the save
     load_options = ("pool",)
+    #: a teacher moved to a Ray actor while the run goes on takes the pool as it is then
+    live_load_options = {"pool": "current"}
 
     def __init__(self, space, *, pool: Any = None, latest: float = 0.0, rate: float = 0.05, prior: float = 2.0,
                  seed=None, score_range=None):

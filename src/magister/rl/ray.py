@@ -100,7 +100,9 @@ class TeacherActor:
     """Wraps one teacher inside a Ray actor (use :func:`start_teacher_actor`)."""
 
     def __init__(self, state: bytes):
-        self.teacher: Teacher = loads(state)
+        # live: the teacher goes on here while its run goes on (an opponent teacher's pool may have changed since
+        # the bytes were taken: the driver adds snapshots and reports games while the actor starts)
+        self.teacher: Teacher = loads(state, live=True)
         self._applied: dict[str, int] = {}
         #: per client: the tasks (with infos) proposed to it that it has not said it handed out, oldest first
         self._leases: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
@@ -313,7 +315,7 @@ class TeacherActor:
         items = self._returned + [item for lease in self._leases.values() for item in lease]
         if not items or not callable(getattr(self.teacher, "give_back", None)):
             return self.teacher
-        copy = loads(self.teacher.to_bytes())
+        copy = loads(self.teacher.to_bytes(), live=True)
         copy.give_back([t for t, _ in items], [dict(i) for _, i in items])
         return copy
 
