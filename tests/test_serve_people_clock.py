@@ -409,7 +409,7 @@ def test_answer_times_are_refused_where_they_mean_nothing_or_cannot_be(tmp_path)
         assert "its clock is 'answers'" in r.json()["detail"]
         r = c.post("/v1/curricula/u/observe_batch", json={"observations": [{"task": "w1", "score": 1.0}, one]})
         assert r.status_code == 422 and "observation 1:" in r.text and "keeps no clock" in r.text, r.text
-        r = c.post("/v1/curricula/anna/observe", json={**one, "time": T0 + 3 * DAY + 5})
+        r = c.post("/v1/curricula/anna/observe", json={**one, "time": T0 + 3 * DAY + 60})  # (5 s: clock skew)
         assert r.status_code == 422 and "after the server's time" in r.text, r.text
         for bad in (True, "2027-01-15T09:00Z", None, [T0], 10 ** 400):
             r = c.post("/v1/curricula/anna/observe", json={**one, "time": bad})
@@ -428,6 +428,79 @@ def test_answer_times_are_refused_where_they_mean_nothing_or_cannot_be(tmp_path)
         assert _state(c, "anna").clock == clock_now + 60.0  # one minute_per_answer, never back
     finally:
         c.__exit__(None, None, None)
+
+
+def _skewed_sessions(c, name, clock, restart=None):
+    """Answers from a device whose clock runs a few seconds fast: their times a little after the server's."""
+    out = []
+    for day in (1, 2, 9):
+        clock.t = T0 + day * DAY
+        tasks = c.post(f"/v1/curricula/{name}/propose", params={"k": 3}).json()["tasks"]
+        out += tasks
+        obs = [{"task": t, "score": float(j % 2), "id": f"d{day}-{j}", "time": clock.t + 1.5 + j}
+               for j, t in enumerate(tasks)]
+        r = c.post(f"/v1/curricula/{name}/observe_batch", json={"observations": obs})
+        assert r.status_code == 200, r.text
+        r = c.post(f"/v1/curricula/{name}/observe", json={"task": tasks[0], "score": 1.0, "time": clock.t + 5.0})
+        assert r.status_code == 200, r.text  # (the tolerance itself: taken)
+        out += _session(c, name, [1.0])
+        if restart is not None and day == 2:
+            c = restart(c)
+    return c, out
+
+
+def test_an_answer_time_a_few_seconds_after_the_servers_is_taken_from_a_fast_device_clock(tmp_path):
+    # before, a device whose clock ran 1.5 s fast had every answer it timed refused (422, "after the server's
+    # time"): an app that sends the time of each answer as its own clock reads it lost its newest answers
+    clock = FakeClock(T0 + 3 * DAY)
+    c = _start(str(tmp_path / "s.db"), clock)
+    try:
+        c.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review", "seed": 1})
+        ahead = {"task": "w0", "score": 1.0, "id": "x", "time": clock.t + 1.5}
+        r = c.post("/v1/curricula/anna/observe", json=ahead)
+        assert r.status_code == 200 and r.json()["seq"] == 1, r.text
+        # kept as given (logged, and the clock moved to it, as a local set_time(time) does): the same state
+        local = _answered_at(_local(), [("w0", 1.0, T0 + 3 * DAY + 1.5)])
+        assert states_equal(_state(c, "anna").state_dict(), local.state_dict())
+        assert full_history(c, "anna")[0]["answer_time"] == T0 + 3 * DAY + 1.5
+        clock.t += 10  # a retry later on: the same time, the same observation, applied once
+        assert c.post("/v1/curricula/anna/observe", json=ahead).json()["seq"] == 1
+        before = _state(c, "anna").state_dict()
+        far = {"task": "w1", "score": 1.0, "time": clock.t + 5.001}  # past the tolerance: still refused, clearly
+        r = c.post("/v1/curricula/anna/observe_batch", json={"observations": [{"task": "w2", "score": 0.0}, far]})
+        assert r.status_code == 422, r.text
+        assert "observation 1: time" in r.text and "more than the 5 s allowed" in r.text, r.text
+        assert "MAGISTER_CLOCK_SKEW_SECONDS" in r.text and "Nothing was recorded" in r.text
+        assert states_equal(_state(c, "anna").state_dict(), before)
+        assert c.get("/v1/curricula/anna").json()["last_seq"] == 1
+    finally:
+        c.__exit__(None, None, None)
+    strict = _start(str(tmp_path / "t.db"), clock, clock_skew_seconds=0)  # configurable, 0: none
+    try:
+        strict.post("/v1/curricula", json={"name": "anna", "space": WORDS, "teacher": "spaced-review"})
+        r = strict.post("/v1/curricula/anna/observe", json={"task": "w0", "score": 1.0, "time": clock.t + 0.25})
+        assert r.status_code == 422 and "more than the 0 s allowed" in r.text, r.text
+        assert strict.post("/v1/curricula/anna/observe",
+                           json={"task": "w0", "score": 1.0, "time": clock.t}).status_code == 200
+    finally:
+        strict.__exit__(None, None, None)
+
+
+def test_answers_from_a_fast_device_clock_replay_exactly_after_a_restart(tmp_path):
+    _restarts_change_nothing(tmp_path, _skewed_sessions, checkpoint_every=4).__exit__(None, None, None)
+
+
+def test_the_clock_skew_tolerance_is_a_setting_read_from_its_variable():
+    from magister.serve.settings import ServeSettings
+
+    assert ServeSettings().clock_skew_seconds == 5.0
+    assert ServeSettings.from_env({"MAGISTER_CLOCK_SKEW_SECONDS": "2.5"}).clock_skew_seconds == 2.5
+    assert ServeSettings.from_env({"MAGISTER_CLOCK_SKEW_SECONDS": "2.5"}, clock_skew_seconds=0).clock_skew_seconds == 0
+    for bad in ("-1", "301", "nan", "soon"):
+        with pytest.raises(ValueError, match="MAGISTER_CLOCK_SKEW_SECONDS"):
+            ServeSettings.from_env({"MAGISTER_CLOCK_SKEW_SECONDS": bad})
+    with pytest.raises(mg.ConfigError, match=r"clock_skew_seconds must be seconds in \[0, 300\]"):
+        create_app(":memory:", clock_skew_seconds=True)
 
 
 def test_http_teacher_sends_answer_times_and_checks_them_first(tmp_path):

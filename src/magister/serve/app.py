@@ -269,7 +269,8 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     engine = make_engine(cfg.db)
     service = Service(engine, checkpoint_every=cfg.checkpoint_every, recent_ids=cfg.recent_ids,
                       max_tasks=cfg.max_tasks, max_policy_tasks=cfg.max_policy_tasks, cache_size=cfg.cache_size,
-                      max_bulk=cfg.max_bulk, node_url=cfg.node_url, lease_seconds=cfg.lease_seconds)
+                      max_bulk=cfg.max_bulk, node_url=cfg.node_url, lease_seconds=cfg.lease_seconds,
+                      clock_skew_seconds=cfg.clock_skew_seconds)
     tokens = TokenStore(engine, cfg.admin_token)
     service.scopes = tokens  # a deleted curriculum's name leaves every scope in the deleting transaction
     if cfg.node_url:  # tokens created or revoked through another process

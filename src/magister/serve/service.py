@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
 from ..names import learner_form
-from ..settings import whole
+from ..settings import number, whole
 from ..spaces import space_from_spec
 from ..times import seconds
 from ..teacher import default_score_range, teacher_class
@@ -53,7 +53,8 @@ from .live import CurriculumSpec, LiveCurriculum, time_runs
 from .models import Checkpoint, Curriculum, Event
 from .recovery import Recovery
 from .seen import ClientIds
-from .settings import CACHE_SIZE, MAX_BATCH, MAX_BULK, MAX_K, RECENT_IDS  # client ids remembered exactly per curriculum
+from .settings import (CACHE_SIZE, CLOCK_SKEW_SECONDS, MAX_BATCH, MAX_BULK, MAX_CLOCK_SKEW_SECONDS, MAX_K,
+                       RECENT_IDS)  # client ids remembered exactly per curriculum
 from .writer import GroupWriter, InsertRows, _run_group, insert_many
 
 # names other modules (and older imports) find here
@@ -127,8 +128,12 @@ class Service(Recovery, ClientIdLog):
     def __init__(self, engine: Engine, *, checkpoint_every: int = 2000, keep_checkpoints: int = 2,
                  recent_ids: int = RECENT_IDS, max_tasks: int = MAX_TASKS,
                  max_policy_tasks: int = MAX_POLICY_TASKS, cache_size: int = CACHE_SIZE,
-                 max_bulk: int = MAX_BULK, node_url: str | None = None, lease_seconds: float = 10.0):
+                 max_bulk: int = MAX_BULK, node_url: str | None = None, lease_seconds: float = 10.0,
+                 clock_skew_seconds: float = CLOCK_SKEW_SECONDS):
         self.engine = engine
+        #: how far an answer's own time may be after the server's time (a device clock that runs fast): such a
+        #: time is taken as it is, a later one refused (see :meth:`observe`)
+        self.clock_skew_seconds = number("clock_skew_seconds", clock_skew_seconds, 0.0, MAX_CLOCK_SKEW_SECONDS)
         #: curricula kept in memory (least recently used idle ones leave first; see cache.py)
         self.cache_size = whole("cache_size", cache_size)
         self.max_bulk = whole("max_bulk", max_bulk)
@@ -965,8 +970,9 @@ class Service(Recovery, ClientIdLog):
                     t = now if at is None else at[i]
                     if t is None:
                         t = now
-                    elif t > now:
-                        raise Invalid(_answer_time_ahead(i if many else None, t, now))
+                    elif t > now + self.clock_skew_seconds:  # (up to it: a device clock a little fast, kept as
+                        # given, so the log, the replay and a retry's fingerprint all hold the same time)
+                        raise Invalid(_answer_time_ahead(i if many else None, t, now, self.clock_skew_seconds))
                     when.append(t)
                 for run, (t, a, b) in enumerate(time_runs(when)):
                     part = new[a:b]
@@ -1169,9 +1175,10 @@ def _no_answer_times(spec: CurriculumSpec, at: list[float | None], keeps_clock: 
             "recorded.")
 
 
-def _answer_time_ahead(i: int | None, t: float, now: float) -> str:
+def _answer_time_ahead(i: int | None, t: float, now: float, skew: float) -> str:
     where = f"observation {i}: " if i is not None else ""
-    return (f"{where}time {t!r} is {t - now:.3f} s after the server's time ({now!r}): an answer cannot have happened "
+    return (f"{where}time {t!r} is {t - now:.3f} s after the server's time ({now!r}), more than the {skew:g} s "
+            "allowed for a device clock out of step (MAGISTER_CLOCK_SKEW_SECONDS): an answer cannot have happened "
             "after it reached the server. Send the time the answer was made, in unix seconds by a clock in step "
             "with the server's (or leave 'time' out for an answer made just now). Nothing was recorded.")
 

@@ -28,6 +28,11 @@ MAX_K = 10_000
 MAX_BATCH = 10_000
 #: longest client id (of an observation or a propose request)
 ID_MAX = 128
+#: how far (seconds) an answer's own time (``observe(..., time=...)``) may be after the server's time: a device
+#: clock that runs this much fast still has its newest answers taken (docs/serve.md, "Answers made earlier")
+CLOCK_SKEW_SECONDS = 5.0
+#: the most ``clock_skew_seconds`` may be: more is not a clock out of step but a wrong time
+MAX_CLOCK_SKEW_SECONDS = 300.0
 
 #: setting -> its environment variable
 ENV = {
@@ -49,6 +54,7 @@ ENV = {
     "node_url": "MAGISTER_NODE_URL",
     "lease_seconds": "MAGISTER_LEASE_SECONDS",
     "allowed_hosts": "MAGISTER_ALLOWED_HOSTS",
+    "clock_skew_seconds": "MAGISTER_CLOCK_SKEW_SECONDS",
 }
 
 
@@ -96,6 +102,9 @@ class ServeSettings:
     #: host of ``node_url``): host names or addresses without a port, ``*.lan`` for a domain, ``*`` for any name;
     #: in the variable, separated by commas (see docs/serve.md, "Trust boundaries")
     allowed_hosts: tuple[str, ...] = ()
+    #: how many seconds an answer's own time may be after the server's time and still be taken (a device clock
+    #: that runs fast); a time later than that is refused (422)
+    clock_skew_seconds: float = CLOCK_SKEW_SECONDS
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db:
@@ -126,6 +135,10 @@ class ServeSettings:
         if not (isinstance(self.lease_seconds, (int, float)) and not isinstance(self.lease_seconds, bool)
                 and 0.5 <= self.lease_seconds <= 3600):
             raise ConfigError(f"lease_seconds must be seconds in [0.5, 3600], got {self.lease_seconds!r}")
+        if not (isinstance(self.clock_skew_seconds, (int, float)) and not isinstance(self.clock_skew_seconds, bool)
+                and 0 <= self.clock_skew_seconds <= MAX_CLOCK_SKEW_SECONDS):
+            raise ConfigError(f"clock_skew_seconds must be seconds in [0, {MAX_CLOCK_SKEW_SECONDS:g}] (how far an "
+                              f"answer's time may be after the server's), got {self.clock_skew_seconds!r}")
         hosts = self.allowed_hosts
         if isinstance(hosts, str):
             hosts = hosts.split(",")
