@@ -536,6 +536,40 @@ def test_a_learner_stored_by_an_earlier_version_in_neither_form_is_found_by_the_
         assert c.get("/v1/curricula").json()["curricula"] == []
 
 
+def test_a_learner_name_with_spaces_around_it_is_refused_and_one_stored_earlier_still_found_as_stored(tmp_path):
+    # the service took " ann" and "ann " (the study app refuses them): three learners a reader sees as one, whose
+    # export or deletion by "ann" missed the others. Refused now on every endpoint that names a new learner; a
+    # curriculum an earlier version attributed to such a name is still exported and deleted by it, not merged
+    db = tmp_path / "s.db"
+    with _client(db) as c:
+        assert c.post("/v1/curricula", json={"name": "old", "space": SKILLS, "learner": "x"}).status_code == 201
+        assert c.post("/v1/curricula", json={"name": "new", "space": SKILLS, "learner": "ann"}).status_code == 201
+    with sqlite3.connect(db) as conn:  # as an earlier version stored it
+        conn.execute("UPDATE curricula SET learner = ' ann' WHERE name = 'old'")
+    with _client(db) as c:
+        for bad, edge in ((" ann", "begins with a space"), ("ann ", "ends with a space"),
+                          ("ann\u3000", "ends with the white space")):
+            r = c.post("/v1/curricula", json={"name": "c3", "space": SKILLS, "learner": bad})
+            assert r.status_code == 422 and f"learner {bad!r} {edge}" in r.json()["detail"] \
+                and "write it without: 'ann'" in r.json()["detail"], r.text
+            r = c.post("/v1/curricula/bulk", json={"template": {"space": SKILLS, "teacher": "uniform"},
+                                                   "learners": ["bob", bad], "prefix": "m-"})
+            assert r.status_code == 422 and f"learner {bad!r} {edge}" in r.json()["detail"], r.text
+            with pytest.raises(mg.ConfigError, match="write it without: 'ann'"):
+                create_curricula("http://testserver", [bad], SKILLS, "uniform", token=ADMIN, client=c)
+        assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["new", "old"]  # none created
+        data = export_learner("http://testserver", "ann", client=c, token=ADMIN)
+        assert data["learner"] == "ann" and [x["name"] for x in data["curricula"]] == ["new"]  # not merged
+        data = export_learner("http://testserver", " ann", client=c, token=ADMIN)
+        assert data["learner"] == " ann" and [x["name"] for x in data["curricula"]] == ["old"]
+        assert forget_learner("http://testserver", " ann", client=c, token=ADMIN) == ["old"]
+        for method, path in (("GET", "/v1/learners/%20ann/export"), ("DELETE", "/v1/learners/%20ann")):
+            r = c.request(method, path)
+            assert r.status_code == 404 and "refused for new curricula" in r.json()["detail"] \
+                and "'ann' is another learner's name" in r.json()["detail"], r.text
+        assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["new"]
+
+
 def test_a_curriculum_just_loaded_is_not_evicted_by_its_own_load_when_the_cache_holds_broken_ones():
     # a broken curriculum (it could not be rebuilt) is never evicted; with cache_size of them in memory, loading
     # any other one put it in the cache and evicted it at once (the only idle entry), and the request looked it

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..names import learner_form, same_learner
+from ..names import learner_form, refuse_spaces_around, same_learner
 from ..settings import number, whole
 from .events import Event
 
@@ -72,12 +72,7 @@ def checked_learner(name: object, what: str = "learner", example: str = 'learner
         raise ConfigError(f"{what} must be a name (text), got {name!r}; e.g. {example}")
     if not name.strip():
         raise ConfigError(f"{what} must name someone, got {name!r}; e.g. {example}")
-    if name != name.strip():
-        edge, where = (name[0], "begins") if name[0].isspace() else (name[-1], "ends")
-        space = "a space" if edge == " " else f"the white space {edge!r}"
-        raise ConfigError(f"{what} {name!r} {where} with {space}; write it without: {name.strip()!r} (the history "
-                          f"is kept under the exact name, so {name!r} would be another learner than "
-                          f"{name.strip()!r})")
+    refuse_spaces_around(name, what)
     for ch in name:
         if unicodedata.category(ch) in ("Cc", "Cs"):  # a tab, a newline, an escape; a lone surrogate (not text)
             kind = "a control character" if unicodedata.category(ch) == "Cc" else "not valid text"

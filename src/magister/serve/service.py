@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownSettingError
-from ..names import learner_form
+from ..names import learner_form, refuse_spaces_around
 from ..settings import number, whole
 from ..spaces import space_from_spec
 from ..times import seconds
@@ -660,9 +660,21 @@ class Service(Recovery, ClientIdLog):
         form, under its decomposed form (NFD, "Jose" + U+0301 for "José"), or under the name exactly as given, as
         an earlier version stored names as typed and found them (a form that is neither: "Ångström" with the
         Angstrom sign U+212B, marks in another order). An equality on the indexed column, never a scan of every
-        learner (a server may hold millions); the service always refused format characters."""
-        nfc = _check_learner(learner)
+        learner (a server may hold millions); the service always refused format characters. A name with white space
+        around it (refused for new curricula since) is looked for as it is: an earlier version stored such names,
+        and " ann" is not "ann" (their curricula are not merged)."""
+        nfc = _check_learner(learner, stored=True)
         return nfc, _CURRICULA.c.learner.in_(sorted({nfc, unicodedata.normalize("NFD", nfc), learner}))
+
+    @staticmethod
+    def _none_of(learner: str) -> NotFound:
+        """The 404 for a learner with no curricula; for a name with white space around it, what that means."""
+        if learner != learner.strip():
+            return NotFound(f"no curricula of learner {learner!r}: a name that begins or ends with white space is "
+                            f"refused for new curricula, so only one an earlier version stored is found by it, "
+                            f"written exactly as stored (a space is %20 in the path); {learner.strip()!r} is another "
+                            "learner's name")
+        return NotFound(f"no curricula of learner {learner!r}")
 
     def learner_curricula(self, learner: str) -> list[str]:
         """Names of the curricula of ``learner`` (from the database), in creation order."""
@@ -686,7 +698,7 @@ class Service(Recovery, ClientIdLog):
         names = self.learner_curricula(learner)
         learner, theirs = self._of_learner(learner)
         if not names:
-            raise NotFound(f"no curricula of learner {learner!r}")
+            raise self._none_of(learner)
         self.barrier()  # every answered write is in the database
         out: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
@@ -716,7 +728,7 @@ class Service(Recovery, ClientIdLog):
             rows = conn.execute(select(_CURRICULA.c.id, _CURRICULA.c.name).where(theirs)
                                 .order_by(_CURRICULA.c.id)).all()
         if not rows:
-            raise NotFound(f"no curricula of learner {learner!r}")
+            raise self._none_of(learner)
         self._same_curricula(learner, [name for _cid, name in rows], checked)
         lives = []
         try:
@@ -1210,11 +1222,15 @@ def _space_depth(spec: Any) -> int:
     return depth
 
 
-def _check_learner(learner: Any) -> str:
+def _check_learner(learner: Any, *, stored: bool = False) -> str:
     """A learner name in the form it is stored and compared in (NFC, :func:`magister.names.learner_form`): a
-    format character (a zero-width space) is refused naming it, as anything not 1-128 printable characters."""
+    format character (a zero-width space) is refused naming it, as anything not 1-128 printable characters, and
+    (unless ``stored``) white space around it, which the study app refuses too. ``stored``: a name looked for
+    among those stored (export, deletion), which an earlier version may have stored with spaces around it."""
     if isinstance(learner, str) and 1 <= len(learner) <= MAX_LEARNER:
         try:
+            if not stored:
+                refuse_spaces_around(learner)
             learner = learner_form(learner)
         except ConfigError as e:
             raise Invalid(str(e)) from None
