@@ -110,6 +110,13 @@ class LearnerModel:
     """Base class. Subclasses implement the hooks below; names are mapped to codes here."""
 
     name: ClassVar[str] = "model"
+    #: the version of the state :meth:`save` writes (its ``state_version`` entry, beside :meth:`get_state`'s). 2: the
+    #: settings are read as :func:`make_model` checks them (``graded="no"`` is refused, not read as True) and the
+    #: loaded model must give back the state saved (:func:`magister.checkpoint.state_difference`). A state without
+    #: it is version 1 (every file saved before it existed, some by magister up to ed316be, which read flags with
+    #: ``bool()``): read as those ran it (:func:`stored_state`). Raise it when a saved state comes to mean something
+    #: else, and convert the older ones in :meth:`from_state`; a state of a newer version is refused
+    state_version: ClassVar[int] = 2
     #: what the model predicts: "correct" (0/1 answers) or "recall" (graded reviews)
     target: ClassVar[str] = "correct"
     #: whether :meth:`mastery` is the predicted P(correct) on the skill next (else, e.g. BKT's P(known))
@@ -425,8 +432,8 @@ class LearnerModel:
         self._set_learner_state(state["learner_state"])
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Atomically write the model (parameters and learner state) to ``path``."""
-        return checkpoint.save_state(path, self.get_state())
+        """Atomically write the model (parameters and learner state) to ``path``, with its ``state_version``."""
+        return checkpoint.save_state(path, {**self.get_state(), "state_version": type(self).state_version})
 
     @staticmethod
     def load(path: str | os.PathLike) -> "LearnerModel":
@@ -435,12 +442,29 @@ class LearnerModel:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "LearnerModel":
+        """The model of a state :meth:`save` wrote (or :meth:`get_state` gave: version 1, see :attr:`state_version`).
+        From version 2 a setting :func:`make_model` refuses, or an entry the loaded model does not give back as
+        saved, is a :class:`~magister.errors.CheckpointError`: the file was edited or damaged."""
         if not isinstance(state, dict) or "model" not in state:
             raise CheckpointError("not a learner-model state (missing 'model')")
-        settings = state.get("settings", {})
-        # (saved by an earlier magister, which read some settings loosely: rebuilt as it ran)
-        model = make_model(state["model"], **(stored_settings(state["model"], settings)
-                                              if isinstance(settings, dict) else settings))
+        name, settings = state["model"], state.get("settings", {})
+        version = _saved_state_version(state)
+        if version < 2:  # (saved before versions, maybe by an earlier magister that read settings loosely: as it ran)
+            model = make_model(name, **(stored_settings(name, settings) if isinstance(settings, dict) else settings))
+        else:
+            if not isinstance(settings, dict):
+                raise CheckpointError(f"learner-model state of {name!r} is malformed (its settings are "
+                                      f"{type(settings).__name__} {settings!r:.60}, not a dict); load what save() "
+                                      "wrote")
+            try:
+                model = make_model(name, **settings)
+            except ConfigError as e:
+                if name not in _MODELS:
+                    raise
+                raise CheckpointError(f"learner-model state of {name!r} (state version {version}) holds settings "
+                                      f"this magister refuses: {e}. save() writes them as make_model takes them, so "
+                                      "the file was edited or damaged: write the setting as make_model takes it, "
+                                      "or restore the file from a backup") from None
         try:
             model.set_state(state)
         except MagisterError:
@@ -448,7 +472,32 @@ class LearnerModel:
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint (a raw KeyError before)
             raise CheckpointError(f"learner-model state of {state['model']!r} is malformed ({type(e).__name__}: "
                                   f"{e}); load what get_state() or save() wrote") from None
+        if version >= 2:
+            # what the model holds must be what was saved: an entry coerced ("12" taken as 12) or left unread
+            saved = {k: v for k, v in state.items() if k != "state_version"}
+            found = checkpoint.state_difference(saved, model.get_state(), "state")
+            if found:
+                raise CheckpointError(f"learner-model state of {name!r} is damaged or was edited, at {found}; this "
+                                      f"is not a state {name!r} saves: restore the file from a backup, or fit and "
+                                      "save the model again")
         return model
+
+
+def _saved_state_version(state: dict[str, Any]) -> int:
+    """The ``state_version`` of a saved learner-model state (1 for one saved before versions were written); one
+    that is not a whole number, or newer than its model's (a newer magister wrote it), is refused."""
+    name = state.get("model")
+    version = state.get("state_version", 1)
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise CheckpointError(f"learner-model state of {name!r:.60} has no valid state_version ({version!r:.60}, "
+                              "expected a whole number from 1): it is damaged or was edited; restore it from a "
+                              "backup, or fit and save the model again")
+    newest = _MODELS[name].state_version if isinstance(name, str) and name in _MODELS else LearnerModel.state_version
+    if version > newest:
+        raise CheckpointError(f"learner-model state of {name!r:.60} was written by a newer magister (state version "
+                              f"{int(version)}; this magister reads up to version {newest}): upgrade magister to "
+                              "load it")
+    return int(version)
 
 
 def _rows(rows: np.ndarray, most: int = 5) -> str:
