@@ -258,6 +258,9 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     Bloom filter); a retry of one, or a new id the filter mistakes for a
     seen one (about 1 in 1,000), costs one indexed read of the log, so a
     retried id is still applied once and answered with its first seq.
+    ``clock_skew_seconds``: how far (default 5 s) an observation's own ``time``
+    may be after the server's time and still be taken as sent (a device clock
+    running a little fast); a later one is refused (422).
     """
     if db is not None:
         overrides["db"] = os.fspath(db)
