@@ -557,6 +557,8 @@ def test_a_learner_name_with_spaces_around_it_is_refused_and_one_stored_earlier_
             assert r.status_code == 422 and f"learner {bad!r} {edge}" in r.json()["detail"], r.text
             with pytest.raises(mg.ConfigError, match="write it without: 'ann'"):
                 create_curricula("http://testserver", [bad], SKILLS, "uniform", token=ADMIN, client=c)
+        r = c.post("/v1/curricula", json={"name": "c3", "space": SKILLS, "learner": "  "})
+        assert r.status_code == 422 and "'  ' is only white space; write a name" in r.text, r.text
         assert [x["name"] for x in c.get("/v1/curricula").json()["curricula"]] == ["new", "old"]  # none created
         data = export_learner("http://testserver", "ann", client=c, token=ADMIN)
         assert data["learner"] == "ann" and [x["name"] for x in data["curricula"]] == ["new"]  # not merged

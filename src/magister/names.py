@@ -36,6 +36,8 @@ def refuse_spaces_around(name: str, what: str = "learner") -> str:
     """``name`` itself; a ``ConfigError`` naming it and its fix when it begins or ends with white space. Not
     stripped: the history is kept under the exact name, so " ann" would be another learner than "ann", and a
     history an earlier version stored under " ann" would be merged into ann's."""
+    if name and not name.strip():
+        raise ConfigError(f"{what} {name!r} is only white space; write a name")
     if name != name.strip():
         edge, where = (name[0], "begins") if name[0].isspace() else (name[-1], "ends")
         space = "a space" if edge == " " else f"the white space {edge!r}"
