@@ -323,6 +323,73 @@ def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
     assert shares["adr"] > shares["uniform"] + 0.2, shares
 
 
+def test_selfplay_pettingzoo_learners_beat_random_and_the_last_line_compares_pfsp_with_self_play(capsys):
+    """The example as a user runs it (3,000 games per learner, seeds 0-2): every learner, under pfsp and under naive
+    self-play, beats the random player by a clear margin, and pfsp sends most of its games to the members the
+    learner scores worst against. Which of the two ends stronger against held-out opponents is not asserted: at
+    this budget neither is ahead on most seeds (seeds 0-9 in docs/examples.md); the last line must say what the
+    per-seed numbers say."""
+    ex = _example("selfplay_pettingzoo")
+    results = ex.main()
+    out = capsys.readouterr().out
+    assert set(results) == {"pfsp", "self-play"} and all(len(runs) == 3 for runs in results.values())
+    for name, runs in results.items():
+        for seed, r in enumerate(runs):
+            assert r["random"] >= ex.BEATS_RANDOM, (name, seed, r)  # random against random scores 0.5
+            assert r["perfect"] <= 0.5, (name, seed, r)  # perfect play is never beaten
+    # pfsp steers: its next game goes to the half of the pool the learner scores worst against with a chance
+    # well above that half's share of the members
+    assert all(r["harder_half"] > 0.6 for r in results["pfsp"]), results["pfsp"]
+    assert "every learner beats random by a clear margin: yes" in out
+    last = out.splitlines()[-1]
+    assert last.startswith("teacher pfsp: ") and " vs self-play " in last, last
+    gaps = [a["mean"] - b["mean"] for a, b in zip(results["pfsp"], results["self-play"])]
+    ahead, behind = sum(g > 0 for g in gaps), sum(g < 0 for g in gaps)
+    assert f"ahead on {ahead} of 3 seed(s)" in last, last
+    assert last.endswith(": beats self-play" if ahead == 3 else ": behind self-play" if behind == 3
+                         else ": no clear difference"), last
+
+
+def test_selfplay_pettingzoo_reloaded_teacher_proposes_as_the_one_never_saved(tmp_path):
+    """Half-way through a run the example saves its teacher and trains on with ``magister.load``'s copy: the run
+    plays the same opponents, in the same order, and ends with the same learner as a run that kept its teacher."""
+    ex = _example("selfplay_pettingzoo")
+    played = {}
+    for name in ("pfsp", "self-play"):
+        kept = ex.train(name, 600, seed=1, folder=tmp_path / name / "kept", reload=False)
+        reloaded = ex.train(name, 600, seed=1, folder=tmp_path / name / "reloaded")
+        assert (tmp_path / name / "reloaded" / "teacher.ckpt").exists()
+        assert not (tmp_path / name / "kept" / "teacher.ckpt").exists()
+        assert reloaded["teacher"] is not kept["teacher"] and reloaded["teacher"].n_observed == 600
+        assert reloaded["opponents"] == kept["opponents"], name
+        assert np.array_equal(reloaded["learner"].value, kept["learner"].value), name
+        assert np.array_equal(reloaded["teacher"].probabilities(), kept["teacher"].probabilities()), name
+        assert [r.to_dict() for r in reloaded["records"]] == [r.to_dict() for r in kept["records"]], name
+        played[name] = set(reloaded["opponents"][300:])
+    # not an empty check: after the reload pfsp spread its games over the pool's members (ids 0-5), self-play
+    # played the newest of each stretch of 100 games (ids 3, 4, 5)
+    assert len(played["pfsp"]) >= 5 and played["self-play"] == {3, 4, 5}, played
+
+
+def test_selfplay_pettingzoo_held_out_opponents_are_what_they_claim():
+    """``perfect`` never loses (tic-tac-toe is a draw under perfect play), ``blocker`` wins when it can and blocks
+    a line the other side would complete."""
+    ex = _example("selfplay_pettingzoo")
+    assert ex.negamax((0,) * 9) == 0
+    assert ex.negamax((1, 1, 0, 2, 2, 0, 0, 0, 0)) == 1  # the player to move completes its row
+    policies = ex.held_out_loader(np.random.default_rng(0))
+
+    def obs(board):  # the board seen by the player to move: 1 mine, 2 theirs
+        b = np.array(board)
+        return {"observation": np.stack([b == 1, b == 2], axis=1).astype(np.int8).reshape(3, 3, 2),
+                "action_mask": (b == 0).astype(np.int8)}
+
+    blocker, perfect = policies(b"blocker"), policies(b"perfect")
+    assert blocker(obs((1, 1, 0, 2, 2, 0, 0, 0, 0))) == 2  # its own win first
+    assert blocker(obs((2, 0, 0, 2, 1, 0, 0, 0, 1))) == 6  # else the block
+    assert perfect(obs((2, 0, 0, 2, 1, 0, 0, 0, 1))) == 6
+
+
 @pytest.mark.parametrize("name, kwargs, message", [
     ("rl_gymnasium", {"episodes": 0}, "episodes must be a whole number >= 1"),
     ("rl_gymnasium", {"episodes": -3}, "episodes must be a whole number >= 1"),
@@ -341,6 +408,8 @@ def test_rl_rllib_adr_masters_more_test_tasks_than_uniform(capsys):
     ("serve_quickstart", {"steps": 405}, "multiple of 10"),
     ("rl_rllib", {"steps": 100}, "steps must be a whole number >= 512"),
     ("rl_rllib", {"steps": 1000}, "multiple of 512"),
+    ("selfplay_pettingzoo", {"games": 1}, "games must be a whole number >= 2"),
+    ("selfplay_pettingzoo", {"seeds": 0}, "seeds must be a whole number >= 1"),
 ])
 def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, message, monkeypatch):
     """A zero or negative budget used to run anyway: the level examples took 0 for the default 100,000 steps
