@@ -19,7 +19,7 @@ for :class:`Learner` and your game for ``tictactoe_v3``.
 
 What to expect: every learner beats ``random`` by a wide margin (80-96% on seeds 0-9), and ``pfsp`` sends
 most of its games to the members the learner scores worst against. At this budget it does not end stronger
-than naive self-play (ahead on 4 of 10 seeds, mean score 66% against 67%); the last line says what the seeds
+than naive self-play (ahead on 4 of 10 seeds, median mean score 66.3% against 66.5%); the last line says what the seeds
 run say. docs/examples.md has the figures and how the settings were chosen.
 """
 
