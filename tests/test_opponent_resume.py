@@ -250,3 +250,18 @@ def test_a_dual_curriculum_resumes_with_its_pool_rewound(tmp_path: Path) -> None
         DualCurriculum.load(tmp_path / "d.ckpt")
     back = DualCurriculum.load(tmp_path / "d.ckpt", pool="rewind")
     assert back.opponents.pool.ids == [0, 1, 2] and back.opponents.pool.n_added == 3
+
+
+def test_a_teacher_loaded_in_the_process_that_holds_the_pool_shares_that_pool_object(tmp_path: Path) -> None:
+    # before: magister.load opened a second writable pool object of the folder; rewinding through it left the
+    # learner's (or the env's) object behind, whose next add was refused as another writer's
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(3):
+        pool.add(bytes([i]))
+    t = mg.make_teacher("pfsp", pool.space, pool=str(tmp_path / "pool"), seed=0)
+    assert t.pool is pool
+    t.save(tmp_path / "t.ckpt")
+    pool.add(b"later")
+    resumed = mg.load(tmp_path / "t.ckpt", pool="rewind")
+    assert resumed.pool is pool and pool.ids == [0, 1, 2]
+    assert pool.add(b"again") == 3 and pool.load(3) == b"again"  # the learner's object goes on writing

@@ -178,17 +178,20 @@ def test_a_second_writer_in_the_same_process_is_named_as_such(tmp_path: Path) ->
     # before: an OpponentEnv given the folder with report=True opens a writable pool of its own beside the learner's,
     # and the learner's next add() was refused with an error about "a second process" and worker envs, in a script
     # that runs one process (the fix: pass the pool object, not the folder)
+    # (since: an env given the folder takes the writable pool object of it this process holds)
     pool = _pool(tmp_path)
     env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy)
+    assert env.pool is pool
+    _play(env, np.random.default_rng(0), 1)
+    assert pool.add(b"first") == 2  # one pool object: one writer, nothing refused
+    other = OpponentPool(pool.directory)  # a second object opened on purpose is still a second writer, named so
+    env = OpponentEnv(tictactoe_v3.env, other, load_policy)
     _play(env, np.random.default_rng(0), 1)
     with pytest.raises(ConfigError, match=r"another writer(.|\n)*This process holds another writable OpponentPool"
                                           r"(.|\n)*OpponentEnv\(game, pool, load_policy\)"):
-        pool.add(b"first")
-    assert pool.refresh() and pool.add(b"first") == 2  # refreshed, the learner goes on; the env's pool object
-    env = OpponentEnv(tictactoe_v3.env, pool, load_policy)  # the one pool object: one writer, nothing refused
-    _play(env, np.random.default_rng(0), 2)
-    pool.add(b"random:3")
-    assert sum(r.games for r in pool.records()) == 3
+        pool.add(b"random:3")
+    assert pool.refresh() and pool.add(b"random:3") == 3  # refreshed, the learner goes on
+    assert sum(r.games for r in pool.records()) == 2
 
 
 def test_a_pool_refusing_the_outcome_leaves_the_env_s_teacher_as_it_was(tmp_path: Path) -> None:
@@ -196,10 +199,10 @@ def test_a_pool_refusing_the_outcome_leaves_the_env_s_teacher_as_it_was(tmp_path
     # game the pool never recorded
     pool = _pool(tmp_path)
     teacher = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
-    env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy, teacher=teacher)
+    env = OpponentEnv(tictactoe_v3.env, OpponentPool(pool.directory), load_policy, teacher=teacher)
     before = teacher.state_dict()
     obs, _ = env.reset(seed=0)
-    pool.add(b"first")  # the learner's pool writes during the game: the env's own pool is a second writer
+    pool.add(b"first")  # the learner's pool writes during the game: the env's own pool object is a second writer
     with pytest.raises(ConfigError, match="another writer"):
         while True:
             obs, _, term, trunc, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))

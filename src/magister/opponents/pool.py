@@ -770,7 +770,12 @@ class OpponentPool:
         if isinstance(value, (str, os.PathLike)):
             if not (Path(value) / "pool.json").exists():
                 raise ConfigError(f"no opponent pool at {value} (no pool.json); create it with OpponentPool({str(value)!r})")
-            return cls(value)
+            # the writable pool of that folder this process already holds (the learner's, an env's), not a second
+            # writer beside it: a teacher loaded from a checkpoint (which names the folder) and rewinding the pool
+            # left that one behind, and its next change was refused as another writer's
+            folder = Path(value).resolve()
+            held = [p for p in list(_WRITERS) if p.directory == folder and not p.readonly]
+            return held[0] if held else cls(value)
         raise ConfigError(f"pool must be an OpponentPool or its folder, got {type(value).__name__}")
 
     def __deepcopy__(self, memo: dict) -> "OpponentPool":  # a handle on a folder: copies share it
