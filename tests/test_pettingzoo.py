@@ -16,6 +16,7 @@ from magister.errors import ConfigError  # noqa: E402
 from magister.opponents import OpponentPool, SnapshotError, UnknownOpponentError  # noqa: E402
 from magister.rl import CurriculumVectorEnv  # noqa: E402
 from magister.rl.pettingzoo import NoOutcomeError, OpponentEnv, game_score  # noqa: E402
+from magister.testing import states_equal  # noqa: E402
 from pettingzoo import AECEnv  # noqa: E402
 from pettingzoo.classic import rps_v2, tictactoe_v3  # noqa: E402
 
@@ -606,3 +607,49 @@ def test_a_game_the_opponent_s_opening_move_ends_is_ended_by_the_learner_s_first
     env = OpponentEnv(lambda: Resign(limit=1), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")
     env.reset(seed=0, options={"opponent": passes})
     assert env.step(0)[2:4] == (False, True) and pool.record(passes).draws == 1
+
+
+def _segment(teacher, pool: OpponentPool, seg: int, steps: int, seed: int) -> list[tuple[int, str]]:
+    """One stretch of a run: a vector env of workers opening the pool read-only, the main process recording the
+    outcomes (pool.report_many) and adding a snapshot of the learner now and then."""
+    folder = str(pool.directory)
+    venv = CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False)] * 2,
+                               teacher, score=game_score)
+    obs, _ = venv.reset(seed=seg)
+    rng = np.random.default_rng([seed, seg])
+    played: list[tuple[int, str]] = []
+    for step in range(steps):
+        obs, _, term, trunc, infos = venv.step(np.array([rng.choice(np.flatnonzero(m)) for m in obs["action_mask"]]))
+        ends = np.flatnonzero(term | trunc)
+        if len(ends):
+            games = [(int(infos["final_info"]["opponent"][i]), str(infos["final_info"]["outcome"][i])) for i in ends]
+            games = [g for g in games if g[0] in pool]  # (a game against a member evicted meanwhile is not recorded)
+            pool.report_many([g[0] for g in games], [g[1] for g in games])
+            played += games
+        if step % 12 == 11:
+            pool.add(f"random:{seed * 1000 + seg * 100 + step}".encode(), step=step)
+    venv.close()
+    return played
+
+
+def test_a_vector_env_run_resumed_with_its_pool_rewound_plays_the_games_of_the_run_that_was_saved(
+        tmp_path: Path) -> None:
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=100, eviction="random", seed=4)
+    pool.add(b"first")
+    pool.add(b"random:1")
+    teacher = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    _segment(teacher, pool, 0, 30, seed=1)
+    teacher.save(tmp_path / "t.ckpt")
+    straight = _segment(teacher, pool, 1, 40, seed=1) + _segment(teacher, pool, 2, 40, seed=1)
+    index = {k: v for k, v in json.loads(pool.index_path.read_text()).items() if k != "version_counter"}
+    files = {p.name: p.read_bytes() for p in (tmp_path / "pool" / "snapshots").iterdir()}
+    state = teacher.state_dict()
+
+    # the crash: the run went on from the checkpoint (other games, other snapshots), then died
+    _segment(teacher, pool, 1, 30, seed=2)
+    resumed = mg.load(tmp_path / "t.ckpt", pool="rewind")
+    again = _segment(resumed, resumed.pool, 1, 40, seed=1) + _segment(resumed, resumed.pool, 2, 40, seed=1)
+    assert again == straight and len(straight) > 10
+    assert {k: v for k, v in json.loads(pool.index_path.read_text()).items() if k != "version_counter"} == index
+    assert {p.name: p.read_bytes() for p in (tmp_path / "pool" / "snapshots").iterdir()} == files
+    assert states_equal(resumed.state_dict(), state)
