@@ -4,6 +4,7 @@ on after the save (snapshots added and evicted, games reported) is rewound to it
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,77 @@ def test_a_teacher_loaded_in_the_process_that_holds_the_pool_shares_that_pool_ob
     resumed = mg.load(tmp_path / "t.ckpt", pool="rewind")
     assert resumed.pool is pool and pool.ids == [0, 1, 2]
     assert pool.add(b"again") == 3 and pool.load(3) == b"again"  # the learner's object goes on writing
+def _later(tmp_path: Path) -> tuple[OpponentPool, dict]:
+    """A pool of 3 members whose state was saved, then 2 snapshots added after the save (evicting 0 and 1)."""
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    for i in range(3):
+        pool.add(f"s{i}".encode())
+    saved = pool.state()
+    pool.add(b"later-3")
+    pool.add(b"later-4")
+    return pool, saved
+
+
+def test_a_crash_inside_a_rewind_loses_no_snapshot_and_leaves_a_pool_that_opens(tmp_path: Path, monkeypatch) -> None:
+    # before: the later snapshots were moved aside after the index was written; a crash in between left them in
+    # snapshots/, unnamed, where the next add wrote over them: the crashed run's snapshots were lost
+    pool, saved = _later(tmp_path)
+    write = pool._write_index
+
+    def crash_after(*args, **kwargs):
+        write(*args, **kwargs)
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(pool, "_write_index", crash_after)
+    with pytest.raises(KeyboardInterrupt):
+        pool.rewind(saved)
+    again = OpponentPool(tmp_path / "pool")
+    assert again.ids == [0, 1, 2] and again.changes_since(saved) is None
+    assert again.add(b"resumed-3") == 3 and again.load(3) == b"resumed-3"
+    aside = tmp_path / "pool" / "rewound"
+    assert {p.name: p.read_bytes() for p in aside.glob("*/*.bin")} == {"000003.bin": b"later-3",
+                                                                       "000004.bin": b"later-4"}
+
+
+def test_a_rewind_that_fails_before_its_index_is_written_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    pool, saved = _later(tmp_path)
+    before, files = pool.index_path.read_bytes(), _files(tmp_path / "pool")
+
+    def full(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(pool, "_write_index", full)
+    with pytest.raises(OSError, match="No space"):
+        pool.rewind(saved)
+    assert pool.index_path.read_bytes() == before and _files(tmp_path / "pool") == files
+    assert list((tmp_path / "pool").glob("rewound/*")) == [] and pool.ids == [2, 3, 4]
+
+
+def test_a_rewind_does_not_write_over_the_files_an_earlier_rewind_set_aside(tmp_path: Path) -> None:
+    # a pool folder restored from a copy counts its changes from an earlier number: the second rewind was set aside
+    # in the same rewound/<version>/ folder as the first, over the first one's snapshots and records
+    folder = tmp_path / "pool"
+    pool = OpponentPool(folder, max_size=5, max_ids=50)
+    pool.add(b"a")
+    saved = pool.state()
+    shutil.copytree(folder, tmp_path / "copy")
+    pool.add(b"first run")
+    pool.rewind(saved)
+    shutil.rmtree(folder / "snapshots")
+    shutil.copytree(tmp_path / "copy" / "snapshots", folder / "snapshots")
+    shutil.copy(tmp_path / "copy" / "pool.json", folder / "pool.json")
+    pool = OpponentPool(folder)
+    pool.add(b"second run")
+    pool.rewind(saved)
+    aside = sorted((folder / "rewound").iterdir())
+    assert [p.name for p in aside] == ["000003", "000003-2"]
+    assert [(p / "000001.bin").read_bytes() for p in aside] == [b"first run", b"second run"]
+
+
+def test_a_reader_whose_index_predates_a_rewind_loads_the_new_snapshot_of_an_id(tmp_path: Path) -> None:
+    # before: the reader's record of id 3 was the rewound-away snapshot's, and the new file was called corrupt
+    # ("remove it with pool.remove(3)", which a reader cannot do)
+    pool, saved = _later(tmp_path)
+    reader = OpponentPool(tmp_path / "pool", readonly=True)
+    assert reader.record(3).size == len(b"later-3")
+    pool.rewind(saved)
+    pool.add(b"resumed 3")
+    assert reader.load(3) == b"resumed 3" and reader.record(3) == pool.record(3)

@@ -13,7 +13,8 @@ Layout of the pool's folder::
     pool.json             the index (settings, members and their records, counters, kept evicted ids)
     snapshots/000012.bin  one file per member, named by its id (and the last ``keep_evicted`` evicted ones')
     pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
-    rewound/000031/       snapshots added after a state that OpponentPool.rewind went back to
+    rewound/000031/       snapshots added after a state that OpponentPool.rewind went back to (000031-2/...
+                          where an earlier rewind used that name)
 
 Every change (a snapshot added or evicted, a game reported, ratings set) is
 written to a temporary file, flushed and renamed over ``pool.json``, so a
@@ -74,6 +75,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import threading
 import weakref
 from pathlib import Path
@@ -580,6 +582,10 @@ class OpponentPool:
         except OSError as e:
             raise SnapshotError(f"cannot read the snapshot of opponent {rec.id} ({p}: {e}). No record was changed.") from None
         if len(data) != rec.size or _sha256(data) != rec.sha256:
+            if self.refresh() and self._member(rec.id) != rec:
+                # a reader's index from before the writer rewound the pool and gave the id to a new snapshot: that
+                # one is the member now (calling the file corrupt, and telling a reader to remove it, was wrong)
+                return self.load(rec.id)
             raise SnapshotError(
                 f"the snapshot of opponent {rec.id} ({p}) is corrupt: {len(data)} bytes with another SHA-256 than the "
                 f"{rec.size} bytes the pool stored; remove it with pool.remove({rec.id}) or restore the file. "
@@ -696,7 +702,7 @@ class OpponentPool:
         """Put the pool back as it was when ``saved`` (a :meth:`state`) was taken: its members and records, the
         ids handed out (the next snapshot added gets the id it got then), the learner's rating, the eviction
         generator. Snapshots added since are moved to ``rewound/<version>/`` in the folder, with their records
-        (nothing is deleted); members evicted since come back from the files the pool keeps for its last
+        (nothing is deleted; they are linked there before the index changes, so a crash loses none); members evicted since come back from the files the pool keeps for its last
         ``keep_evicted`` evictions. Refused, changing nothing, when one is not there (evicted longer ago, or
         removed) or does not match its record, and when ``saved`` is from another pool."""
         members, next_id, learner, rng = self._saved(saved)
@@ -715,18 +721,48 @@ class OpponentPool:
             records = {j: self._members[j].to_dict() for j in future if j in self._members}
             kept = [j for j in self._evicted + sorted(self._members) if j < next_id and j not in members]
             dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
-            aside = self.directory / "rewound" / f"{self._version:06d}"
-            self._write_index(members, next_id, learner, rng, self._version + 1, kept[len(dropped):])
-            if future:  # after the index stopped naming them; a crash in between leaves files the next add overwrites
-                aside.mkdir(parents=True, exist_ok=True)
-                atomic_write(aside / "records.json", json.dumps({"next_id": next_id, "members": records},
-                                                                indent=1).encode())
-                for j in future:
-                    try:
-                        os.replace(self._snapshot_path(j), aside / self._snapshot_path(j).name)
-                    except FileNotFoundError:
-                        pass
-            self._delete_files(dropped)
+            # the later snapshots are set aside (linked, or copied) before the index stops naming them, and taken
+            # out of snapshots/ only after: a crash in between leaves them in both places, never in neither (moved
+            # after the index was written, a crash in between left them where the next add overwrote them)
+            aside = self._set_aside(future, {"next_id": next_id, "members": records}) if future else None
+            version = self._version + 1
+            try:
+                self._write_index(members, next_id, learner, rng, version, kept[len(dropped):])
+            except BaseException:
+                if aside is not None and self._version != version:  # the index was not written: nothing changed
+                    shutil.rmtree(aside, ignore_errors=True)
+                raise
+            self._delete_files(future + dropped)
+
+    def _set_aside(self, ids: list[int], records: dict[str, Any]) -> Path:
+        """A new folder ``rewound/<version>/`` holding the snapshot files of ``ids`` and their ``records.json``
+        (``<version>-2/``... when that folder exists: an earlier rewind's, whose files are not written over)."""
+        base = self.directory / "rewound"
+        base.mkdir(exist_ok=True)
+        for n in range(1, 10_000):
+            aside = base / (f"{self._version:06d}" + (f"-{n}" if n > 1 else ""))
+            try:
+                aside.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise ConfigError(f"cannot set the later snapshots aside: {base} holds too many folders named "
+                              f"{self._version:06d}-n; move them out of the pool's folder. Nothing was changed")
+        try:
+            atomic_write(aside / "records.json", json.dumps(records, indent=1).encode())
+            for j in ids:
+                src = self._snapshot_path(j)
+                try:
+                    os.link(src, aside / src.name)  # (a hard link: no copy of a large snapshot)
+                except FileNotFoundError:
+                    continue
+                except OSError:  # a filesystem without hard links
+                    shutil.copyfile(src, aside / src.name)
+        except BaseException:
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+        return aside
 
     def _check_not_behind(self, next_id: int) -> None:
         """Refuse a saved state that names more ids than the pool has handed out: another pool's."""
