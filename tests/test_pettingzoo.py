@@ -653,3 +653,24 @@ def test_a_vector_env_run_resumed_with_its_pool_rewound_plays_the_games_of_the_r
     assert {k: v for k, v in json.loads(pool.index_path.read_text()).items() if k != "version_counter"} == index
     assert {p.name: p.read_bytes() for p in (tmp_path / "pool" / "snapshots").iterdir()} == files
     assert states_equal(resumed.state_dict(), state)
+
+
+def test_an_env_plays_the_snapshot_an_id_names_after_the_pool_was_rewound(tmp_path: Path) -> None:
+    # before: the env's policy cache was keyed by id; after a rewind gave the id to a new snapshot, the env went on
+    # playing the rewound-away one
+    pool = OpponentPool(tmp_path / "pool", max_size=4, max_ids=20)
+    pool.add(b"first")
+    saved = pool.state()
+    pool.add(b"random:1")
+    loaded: list[bytes] = []
+
+    def load(data: bytes):
+        loaded.append(data)
+        return load_policy(data)
+    env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load, report=False)
+    env.reset(options={"opponent": 1})
+    env.reset(options={"opponent": 1})
+    pool.rewind(saved)
+    pool.add(b"random:2")
+    env.reset(options={"opponent": 1})
+    assert loaded == [b"random:1", b"random:2"]

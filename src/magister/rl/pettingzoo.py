@@ -148,7 +148,7 @@ class OpponentEnv(gym.Env):
         self.seat, self.teacher, self.report = seat, teacher, bool(report)
         self.load_policy, self.outcome_fn, self.on_truncation = load_policy, outcome_fn or reward_outcome, on_truncation
         self.cache_size = cache
-        self._cache: OrderedDict[int, Callable[[Any], Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, str], Callable[[Any], Any]] = OrderedDict()
         self._rng = as_generator(seed)
         self._games = 0
         first = agents[0] if seat in SEAT_CHOICES else seat
@@ -198,13 +198,16 @@ class OpponentEnv(gym.Env):
         if isinstance(opponent_id, np.integer):
             opponent_id = int(opponent_id)
         self.pool.refresh()
-        if opponent_id in self._cache and opponent_id in self.pool:
-            self._cache.move_to_end(opponent_id)
-            return self._cache[opponent_id]
+        # the cache is keyed by id and the snapshot's SHA-256: after OpponentPool.rewind an id handed out again names
+        # another snapshot (this env played the rewound-away one in its place)
+        key = (opponent_id, self.pool.record(opponent_id).sha256) if opponent_id in self.pool else None
+        if key is not None and key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         policy = self.load_policy(self.pool.load(opponent_id))  # unknown, missing or corrupt: raises here
         if not callable(policy):
             raise ConfigError(f"load_policy returned {type(policy).__name__}; it must return a function obs -> action")
-        self._cache[opponent_id] = policy
+        self._cache[(opponent_id, self.pool.record(opponent_id).sha256)] = policy
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return policy
