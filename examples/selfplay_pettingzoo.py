@@ -193,7 +193,9 @@ def train(teacher_name: str, games: int, seed: int, folder: Path, reload: bool =
                 pool.add(learner.snapshot(), step=game)
         if reload and game == games // 2:
             teacher.save(folder / "teacher.ckpt")
-            env.teacher = teacher = mg.load(folder / "teacher.ckpt")  # reopens the pool from its folder
+            # reopens the pool from its folder (the same pool object); resuming after a crash, when the pool went on
+            # past the checkpoint, mg.load(path, pool="rewind") puts the pool back too (docs/selfplay.md)
+            env.teacher = teacher = mg.load(folder / "teacher.ckpt")
     return {"learner": learner, "teacher": teacher, "opponents": opponents, "pool_size": len(pool),
             "added": pool.n_added, "records": pool.records()}
 
