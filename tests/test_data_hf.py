@@ -597,3 +597,32 @@ def test_plain_train_calls_continue_the_curriculum_and_a_search_starts_where_the
     trainer.hyperparameter_search(backend="optuna", n_trials=2, hp_space=lambda trial: trial.params)
     assert states_equal(starts[5], ends[4]) and states_equal(starts[6], ends[4]), "the state this search found"
     assert states_equal(ends[5], ends[6]) and not states_equal(ends[5], ends[2])
+
+
+def test_writable_arrays_reaches_arrays_in_tuples_and_leaves_memory_maps_alone(tmp_path):
+    # before: an array inside a tuple stayed read-only (a teacher keeping (counts, sums) failed at its first update in
+    # a Ray Tune trial), and a read-only memory map of the user's data was read whole into memory
+    import collections
+
+    from magister.data.hf import writable_arrays
+
+    def frozen(*shape):
+        a = np.zeros(shape)
+        a.flags.writeable = False
+        return a
+
+    Pair = collections.namedtuple("Pair", "counts sums")
+    np.save(tmp_path / "big.npy", np.arange(10.0))
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    shared = (frozen(2), "label")
+    holder = type("Holder", (), {})()
+    holder.stats = (frozen(3), [frozen(1)])
+    holder.pair = Pair(frozen(2), frozen(2))
+    holder.twice = {"a": shared, "b": shared}
+    holder.data = mapped
+    writable_arrays(holder)
+    assert holder.stats[0].flags.writeable and holder.stats[1][0].flags.writeable
+    assert isinstance(holder.pair, Pair) and holder.pair.counts.flags.writeable and holder.pair.sums.flags.writeable
+    assert holder.twice["a"] is holder.twice["b"] and holder.twice["a"][0].flags.writeable
+    assert holder.twice["a"][1] == "label"
+    assert holder.data is mapped and not mapped.flags.writeable

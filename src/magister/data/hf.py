@@ -172,19 +172,31 @@ def _also_in_tune_checkpoints(trainer: Trainer, write: Callable[[str], object]) 
 
 
 def writable_arrays(obj: Any) -> None:
-    """Replace, in place, every read-only numpy array reachable from ``obj`` (attributes, dicts, lists) by a
-    writable copy. Ray's object store hands arrays back read-only (zero-copy): a sampler or curriculum that
+    """Replace, in place, every read-only numpy array reachable from ``obj`` (attributes, dicts, lists, tuples) by a
+    writable copy (read-only memory maps, the user's files, are left as they are). Ray's object store hands arrays back read-only (zero-copy): a sampler or curriculum that
     ``hyperparameter_search`` ships to a Ray Tune trial, and its teacher, then failed at their first update
     ("assignment destination is read-only")."""
     seen: set[int] = set()
-    copies: dict[int, np.ndarray] = {}  # one copy of an array held in several places, as pickle shared it
+    copies: dict[int, Any] = {}  # one copy of an array (or tuple) held in several places, as pickle shared it
 
     def thaw(value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            return value if value.flags.writeable else copies.setdefault(id(value), value.copy())
+            # a read-only memory map is the user's data on disk, not what Ray's object store handed back (a memmap
+            # comes out of a pickle as an ordinary array): copying it read a whole file into memory
+            if value.flags.writeable or isinstance(value, np.memmap):
+                return value
+            return copies.setdefault(id(value), value.copy())
+        if id(value) in copies:
+            return copies[id(value)]
         if id(value) in seen or isinstance(value, (str, bytes, int, float, type)) or value is None:
             return value
         seen.add(id(value))
+        if isinstance(value, tuple):  # immutable: a new tuple where an item changed (its holder takes it)
+            items = [thaw(v) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            new = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+            return copies.setdefault(id(value), new)
         if isinstance(value, (dict, list, collections.deque)):
             for k, v in list(value.items() if isinstance(value, dict) else enumerate(value)):
                 if (new := thaw(v)) is not v:
