@@ -36,9 +36,8 @@ ids (an array of task indices), given the statistics.
 
 from __future__ import annotations
 
-from typing import Any
-
 import copy
+from typing import Any
 
 import numpy as np
 
