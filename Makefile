@@ -46,8 +46,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The suite on PYTEST_WORKERS processes (pytest-xdist; CI has 2 cores, `make test PYTEST_WORKERS=4` elsewhere).
+# --dist worksteal: a worker that runs out of tests takes the other's not yet started, so the minute-long
+# example tests do not leave one core idle at the end. One BLAS/OpenMP thread per worker: two workers with two
+# threads each would fight over two cores (the tests that time or start processes pin their own settings).
+PYTEST_WORKERS ?= 2
 test: $(STAMP) system-deps lint typecheck docs
-	MAGISTER_STRICT_DEPS=1 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+		MAGISTER_STRICT_DEPS=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(VENV)/bin/magister bench

@@ -86,6 +86,22 @@ def test_make_test_runs_strict():
     assert "MAGISTER_STRICT_DEPS=1 $(PY) -m pytest" in recipe
 
 
+def test_make_test_runs_on_two_processes_and_stays_strict_there(tmp_path):
+    """``make test`` splits the suite over ``PYTEST_WORKERS`` (2) pytest-xdist workers, which the dev extra
+    installs; a skip for a missing dependency fails in a worker as it does in one process."""
+    root = TESTS.parent
+    makefile = (root / "Makefile").read_text()
+    recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "-m pytest -q -n $(PYTEST_WORKERS)" in recipe
+    assert re.search(r"^PYTEST_WORKERS \?= 2$", makefile, re.M)
+    dev = (root / "pyproject.toml").read_text().split("\ndev = [", 1)[1].split("\n]", 1)[0]
+    assert '"pytest-xdist' in dev
+    r = _pytest(_tiny(tmp_path), "-n", "2", strict="1")
+    assert r.returncode != 0, r.stdout
+    assert _counts(r.stdout) == {"passed": 1, "failed": 1, "errors": 2, "skipped": 1}, r.stdout
+    assert "magister_no_such_module_xyz" in r.stdout and "no-such-program not found" in r.stdout
+
+
 BLOCK_FASTAPI = '''
 import importlib.abc
 class _Block(importlib.abc.MetaPathFinder):
