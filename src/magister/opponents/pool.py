@@ -11,7 +11,7 @@ snapshots weigh.
 Layout of the pool's folder::
 
     pool.json             the index (settings, members and their records, counters, kept evicted ids)
-    snapshots/000012.bin  one file per member, named by its id (and the last ``keep_evicted`` evicted ones')
+    snapshots/000012.bin  one file per member, named by its id (and the last keep_evicted evicted ones')
     pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
     rewound/000031/       snapshots added after a state that OpponentPool.rewind went back to (000031-2/...
                           where an earlier rewind used that name)
