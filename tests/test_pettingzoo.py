@@ -12,7 +12,7 @@ pytest.importorskip("pettingzoo")
 gym = pytest.importorskip("gymnasium")
 
 import magister as mg  # noqa: E402
-from magister.errors import ConfigError  # noqa: E402
+from magister.errors import CheckpointError, ConfigError  # noqa: E402
 from magister.opponents import OpponentPool, SnapshotError, UnknownOpponentError  # noqa: E402
 from magister.rl import CurriculumVectorEnv  # noqa: E402
 from magister.rl.pettingzoo import NoOutcomeError, OpponentEnv, game_score  # noqa: E402
@@ -131,6 +131,26 @@ def test_reset_with_a_seed_reproduces_a_random_seat(tmp_path: Path) -> None:
     a.reset(seed=7)
     b.reset(seed=7)
     assert [a.reset()[1]["seat"] for _ in range(10)] == [b.reset()[1]["seat"] for _ in range(10)]
+
+
+@pytest.mark.parametrize("seat", ["alternate", "random"])
+def test_a_resumed_env_loaded_with_its_saved_state_plays_the_seats_of_the_run_that_went_on(
+        tmp_path: Path, seat: str) -> None:
+    # before: the env had no state to save, and a new env built to resume a run from a teacher checkpoint saved after
+    # an odd number of games played every later game in the other seat than the run that went on (exact resume,
+    # docs/selfplay.md, held for the teacher and the pool but not for the games)
+    pool = _pool(tmp_path)
+    went_on = OpponentEnv(tictactoe_v3.env, pool, load_policy, seat=seat, report=False, seed=3)
+    for _ in range(5):
+        went_on.reset()
+    saved = json.loads(json.dumps(went_on.state_dict()))  # (it goes beside the teacher's checkpoint, as JSON here)
+    resumed = OpponentEnv(tictactoe_v3.env, pool, load_policy, seat=seat, report=False)
+    resumed.load_state_dict(saved)
+    assert [went_on.reset()[1]["seat"] for _ in range(8)] == [resumed.reset()[1]["seat"] for _ in range(8)]
+    before = resumed.state_dict()
+    with pytest.raises(CheckpointError, match="state_dict"):
+        resumed.load_state_dict({"games": -1, "rng": saved["rng"]})
+    assert states_equal(resumed.state_dict(), before)
 
 
 class _TwoSeats(AECEnv):

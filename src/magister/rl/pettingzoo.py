@@ -45,11 +45,11 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError, InvalidTaskError, MagisterError
+from ..errors import CheckpointError, ConfigError, InvalidTaskError, MagisterError
 from ..opponents import OpponentPool, as_outcome, outcome_score
 from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
-from ..rng import as_generator
+from ..rng import as_generator, generator_state, restore_generator
 from ..settings import whole
 from ..teacher import Teacher
 from .scores import FunctionScore
@@ -346,6 +346,22 @@ class OpponentEnv(gym.Env):
                         _restore(self.teacher, before)
                     raise
         return obs, reward, term, trunc, info
+
+    def state_dict(self) -> dict[str, Any]:
+        """The env's own state that picks the learner's seat: the games started (``seat="alternate"`` switches every
+        game) and the seat generator (``seat="random"``). A run resumed from a teacher checkpoint with a new env
+        plays the saved run's seats only if the env is loaded with the state saved beside the checkpoint."""
+        return {"games": self._games, "rng": generator_state(self._rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; a damaged one is refused, leaving the env as it was."""
+        try:
+            games = whole("games", state["games"], 0)
+            rng = restore_generator(state["rng"])
+        except (KeyError, TypeError, ValueError) as e:  # (a ConfigError is a ValueError)
+            raise CheckpointError(f"not an OpponentEnv state ({type(e).__name__}: {e}); pass what "
+                                  "OpponentEnv.state_dict() returned. The env was left as it was") from None
+        self._games, self._rng = games, rng
 
     def close(self) -> None:
         """Close the game, then send what the env's own teacher client buffered (see
