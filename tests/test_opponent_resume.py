@@ -340,3 +340,27 @@ def test_a_reader_whose_index_predates_a_rewind_loads_the_new_snapshot_of_an_id(
     pool.rewind(saved)
     pool.add(b"resumed 3")
     assert reader.load(3) == b"resumed 3" and reader.record(3) == pool.record(3)
+
+
+def test_a_run_that_goes_on_after_another_writer_rewound_its_pool_is_stopped(tmp_path: Path) -> None:
+    # before: a run still using the pool (another process; here a second writable pool object) when a resume
+    # rewound it went on silently: its next refresh took in the rewound index, and it added snapshots under the ids
+    # the rewind handed out again, which its teacher already held statistics for
+    running = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    running.add(b"a")
+    teacher = mg.make_teacher("pfsp", running.space, pool=running, seed=0)
+    teacher.observe(teacher.propose(), 1.0)
+    saved = running.state()
+    running.add(b"b")
+    teacher.observe(1, 0.0)
+    reader = OpponentPool(tmp_path / "pool", readonly=True)
+    assert reader.n_added == 2
+    OpponentPool(tmp_path / "pool").rewind(saved)  # the resume, in "another process"
+    rewound = running.index_path.read_bytes()
+    with pytest.raises(ConfigError, match=r"went back while this writer had it open.*from 2 to 1.*another writer rewound it.*stop it"):
+        teacher.propose()
+    with pytest.raises(ConfigError):
+        running.add(b"c")
+    assert running.index_path.read_bytes() == rewound
+    # a read-only pool follows the rewind (an env's reader loads what an id names now)
+    assert reader.refresh() and reader.n_added == 1

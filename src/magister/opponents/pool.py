@@ -391,7 +391,22 @@ class OpponentPool:
                                     "deleted?") from None
             if (st.st_ino, st.st_mtime_ns) == self._mtime_ns:
                 return False
+            held = {n: getattr(self, n) for n in ("settings", "_members", "_rng", "_evicted", "_next_id",
+                                                  "_learner_rating", "_version", "_mtime_ns", "_index_sha")}
             self._read_index()
+            if not self.readonly and self._next_id < held["_next_id"]:
+                # ids go back only by a rewind: done by another writer, it replaced this object's run (its teacher's
+                # statistics of the ids taken back would greet the snapshots that get them again); this run went on
+                # silently, adding snapshots under ids the rewind handed out again
+                new_next_id = self._next_id
+                self.__dict__.update(held)  # the index this run last read: its next change is refused too
+                raise ConfigError(
+                    f"the opponent pool at {self.directory} went back while this writer had it open (the ids handed "
+                    f"out went from {held['_next_id']} to {new_next_id}): another writer rewound it (a "
+                    "magister.load(path, pool='rewind') or OpponentPool.rewind elsewhere), or the folder was "
+                    "replaced (an older copy restored, a new pool made there). This run is the one that was "
+                    "replaced: stop it, and rewind only once the run using the pool has stopped. Nothing was "
+                    "changed" + self._writers_here())
             return True
 
     # -------------------------------------------------------------- members
@@ -810,9 +825,18 @@ class OpponentPool:
             # writer beside it: a teacher loaded from a checkpoint (which names the folder) and rewinding the pool
             # left that one behind, and its next change was refused as another writer's
             folder = Path(value).resolve()
-            held = [p for p in list(_WRITERS) if p.directory == folder and not p.readonly]
+            held = [p for p in list(_WRITERS) if p.directory == folder and not p.readonly and p._follows_disk()]
             return held[0] if held else cls(value)
         raise ConfigError(f"pool must be an OpponentPool or its folder, got {type(value).__name__}")
+
+    def _follows_disk(self) -> bool:
+        """Whether this writer's index is the folder's or an earlier one of it (not one the folder went back from:
+        a pool object left from before the folder was rewound or replaced, which :meth:`refresh` refuses)."""
+        try:
+            self.refresh()
+        except ConfigError:
+            return False
+        return True
 
     def __deepcopy__(self, memo: dict) -> "OpponentPool":  # a handle on a folder: copies share it
         return self
