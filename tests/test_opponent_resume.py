@@ -364,3 +364,23 @@ def test_a_run_that_goes_on_after_another_writer_rewound_its_pool_is_stopped(tmp
     assert running.index_path.read_bytes() == rewound
     # a read-only pool follows the rewind (an env's reader loads what an id names now)
     assert reader.refresh() and reader.n_added == 1
+
+
+def test_a_pool_folder_put_back_from_an_older_copy_is_refused_with_advice_that_works(tmp_path: Path) -> None:
+    # before: the refusal said "or with pool='current' to go on with this one", which was refused in turn when the
+    # teacher had played the ids the older copy lacks (the usual case): advice that led nowhere
+    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
+    pool.add(b"a")
+    shutil.copytree(tmp_path / "pool", tmp_path / "old-copy")
+    pool.add(b"b")
+    t = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    t.observe(1, 1.0)
+    t.save(tmp_path / "t.ckpt")
+    del t, pool
+    shutil.rmtree(tmp_path / "pool")
+    shutil.copytree(tmp_path / "old-copy", tmp_path / "pool")
+    with pytest.raises(CheckpointError, match=r"pool='current' goes on with this pool only if the teacher played "
+                                              r"none of ids 1\.\.1, else start a new teacher"):
+        mg.load(tmp_path / "t.ckpt", pool="rewind")
+    with pytest.raises(CheckpointError, match=r"games against opponents \[1\]"):
+        mg.load(tmp_path / "t.ckpt", pool="current")

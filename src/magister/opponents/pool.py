@@ -785,8 +785,10 @@ class OpponentPool:
             raise CheckpointError(
                 f"the saved state names {next_id} ids handed out, but the pool at {self.directory} has handed out "
                 f"only {self._next_id}: the state was saved with another pool (a new pool made in that folder, or "
-                "an older copy of it restored). Nothing was changed: load it with the pool it was saved with, or "
-                "with pool='current' to go on with this one")
+                "an older copy of it restored). Nothing was changed: load it with the pool it was saved with (the "
+                "folder as it was at the save, or later); pool='current' goes on with this pool only if the teacher "
+                f"played none of ids {self._next_id}..{next_id - 1}, else start a new teacher on it "
+                "(magister.make_teacher(name, pool.space, pool=pool))")
 
     def _check_kept(self, i: int, rec: Record) -> None:
         """Refuse a rewind to a member whose kept file is gone or is not the saved snapshot."""
