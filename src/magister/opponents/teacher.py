@@ -215,7 +215,8 @@ class OpponentTeacher(Teacher):
                 f"the opponent pool at {own.directory} changed since this state was saved: {changes}. "
                 "Nothing was changed. To resume the saved run exactly, load with pool='rewind' (the pool goes back "
                 "to the saved members and records; snapshots added since are moved to its rewound/ folder); to go "
-                "on with the pool as it is now, pool='current' (e.g. magister.load(path, pool='rewind'))")
+                "on with the pool as it is now, pool='current' (magister.load(path, pool='rewind'); for a "
+                "DualCurriculum, DualCurriculum.load(path, pool='rewind'))")
         if changes is None or saved is None:
             super().load_state_dict(state, strict=strict)
             return
