@@ -153,6 +153,54 @@ def test_a_resumed_env_loaded_with_its_saved_state_plays_the_seats_of_the_run_th
     assert states_equal(resumed.state_dict(), before)
 
 
+class _DrawsAhead:
+    """A teacher client that draws opponents ahead, as a ``RayTeacher`` with ``prefetch`` does; it takes back the
+    tasks it is given back (``give_back``), as the Ray client does."""
+
+    def __init__(self, teacher, ahead: int) -> None:
+        self.teacher, self.ahead, self.buffer, self.given_back = teacher, ahead, [], []
+        self.space = teacher.space
+
+    def propose(self, k: int = 1) -> list:
+        if len(self.buffer) < k:
+            self.buffer += [int(i) for i in self.teacher.propose(self.ahead)]
+        out, self.buffer = self.buffer[:k], self.buffer[k:]
+        return out
+
+    def observe(self, task, score) -> None:
+        self.teacher.observe(task, score)
+
+    def give_back(self, tasks, infos) -> int:
+        self.given_back += list(tasks)
+        return len(tasks)
+
+
+def test_an_opponent_evicted_after_a_client_drew_it_ahead_fails_one_reset_not_every_later_one(tmp_path: Path) -> None:
+    # before: the CurriculumWrapper put the evicted opponent back at the front of its tasks, so every later reset
+    # failed on it again ("opponent 0 is not in the pool (it was evicted)", which did not say why or what to do),
+    # as in docs/selfplay.md's Ray set-up (RayTeacher's default prefetch is 32) once the learner's pool evicted
+    from magister.rl import CurriculumWrapper
+
+    pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=20)
+    pool.add(b"first")
+    client = _DrawsAhead(mg.make_teacher("self-play", pool.space, pool=pool, seed=0), ahead=3)
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, tmp_path / "pool", load_policy, report=False), client,
+                            score=game_score)
+    obs, _ = env.reset()
+    done = False
+    while not done:  # one game, the first legal move each turn
+        obs, _, term, trunc, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        done = term or trunc
+    pool.add(b"random:1")
+    pool.add(b"random:2")  # evicts 0, which the client drew twice more ahead
+    for _ in range(2):
+        with pytest.raises(UnknownOpponentError, match=r"opponent 0 .*evicted.*prefetch.*Reset again"):
+            env.reset()
+    assert client.given_back == [0, 0]
+    obs, info = env.reset()
+    assert info["opponent"] == 2
+
+
 class _TwoSeats(AECEnv):
     """A two-seat AEC game's bookkeeping: seats "a" then "b", a move counter; ``reset`` starts a new game."""
 

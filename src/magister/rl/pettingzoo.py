@@ -230,7 +230,18 @@ class OpponentEnv(gym.Env):
             except InvalidTaskError as e:
                 raise InvalidTaskError(f"opponent {opponent!r} is not a task of the env's teacher ({e}); no game "
                                        "was started") from None
-        policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
+        try:
+            policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
+        except UnknownOpponentError as e:
+            handed_out = isinstance(opponent, (int, np.integer)) and not isinstance(opponent, bool) \
+                and 0 <= opponent < self.pool.n_added
+            if not handed_out:
+                raise
+            raise UnknownOpponentError(
+                f"{e} It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
+                "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "
+                "meanwhile. Reset again for the next opponent (a CurriculumWrapper gives this one back to its "
+                "teacher), and keep prefetch small when the pool evicts. No game was started") from None
         self.opponent_id, self._policy = int(opponent), policy
         if seed is not None:  # reset(seed=s) reproduces the game, the seat="random" draw included (Gymnasium's rule)
             self._rng = as_generator(seed)

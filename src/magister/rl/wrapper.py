@@ -59,7 +59,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownTaskError
 from ..levels.spaces import level_key as space_level_key
 from ..settings import whole
 from ..spaces import Space
@@ -417,11 +417,16 @@ class CurriculumWrapper(gym.Wrapper):
         try:
             opts = self._apply(task, opts)
             obs, info = self.env.reset(seed=seed, options=opts if opts else None)
-        except BaseException:
+        except BaseException as e:
             # the env refused or failed: a task this wrapper took (queued, pushed or proposed by the teacher)
             # goes back to the front, so the next reset plays it and no proposal is lost; a task given in
-            # options stays the caller's
-            if len(self._queue) < n_queued:
+            # options stays the caller's. A task of the teacher's that the env says does not exist (an opponent
+            # evicted from its pool since a client drew it ahead) goes back to the teacher instead: at the front,
+            # every later reset failed on it again
+            if isinstance(e, UnknownTaskError) and not given and len(self._queue) == n_queued \
+                    and len(self._pushed) == n_pushed:
+                hand_back(self.teacher, [(task, task_info)])
+            elif len(self._queue) < n_queued:
                 self._queue.insert(0, (task_id, task, task_info))
             elif len(self._pushed) < n_pushed:
                 self._pushed.insert(0, (task, task_info))
