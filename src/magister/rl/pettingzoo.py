@@ -240,8 +240,8 @@ class OpponentEnv(gym.Env):
             raise UnknownOpponentError(
                 f"{e} It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
                 "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "
-                "meanwhile. Reset again for the next opponent (a CurriculumWrapper gives this one back to its "
-                "teacher), and keep prefetch small when the pool evicts. No game was started") from None
+                "meanwhile. Reset again for the next opponent (a CurriculumWrapper drops this one), and keep "
+                "prefetch small when the pool evicts. No game was started") from None
         self.opponent_id, self._policy = int(opponent), policy
         if seed is not None:  # reset(seed=s) reproduces the game, the seat="random" draw included (Gymnasium's rule)
             self._rng = as_generator(seed)

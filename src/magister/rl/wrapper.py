@@ -421,11 +421,11 @@ class CurriculumWrapper(gym.Wrapper):
             # the env refused or failed: a task this wrapper took (queued, pushed or proposed by the teacher)
             # goes back to the front, so the next reset plays it and no proposal is lost; a task given in
             # options stays the caller's. A task of the teacher's that the env says does not exist (an opponent
-            # evicted from its pool since a client drew it ahead) goes back to the teacher instead: at the front,
-            # every later reset failed on it again
+            # evicted from its pool since a client drew it ahead) is dropped instead: at the front, every later
+            # reset failed on it again (and a RayTeacher given it back hands it out again)
             if isinstance(e, UnknownTaskError) and not given and len(self._queue) == n_queued \
                     and len(self._pushed) == n_pushed:
-                hand_back(self.teacher, [(task, task_info)])
+                pass
             elif len(self._queue) < n_queued:
                 self._queue.insert(0, (task_id, task, task_info))
             elif len(self._pushed) < n_pushed:
