@@ -385,3 +385,23 @@ def test_a_pool_folder_put_back_from_an_older_copy_is_refused_with_advice_that_w
         mg.load(tmp_path / "t.ckpt", pool="rewind")
     with pytest.raises(CheckpointError, match=r"games against opponents \[1\]"):
         mg.load(tmp_path / "t.ckpt", pool="current")
+
+
+def test_a_checkpoint_whose_pool_folder_moved_says_how_to_load_it_on_the_new_folder(tmp_path: Path) -> None:
+    # before: "no opponent pool at .../pool (no pool.json); create it with OpponentPool(...)": a new pool made there
+    # was then refused as another pool than the checkpoint's (a run folder copied to another path or machine)
+    pool = OpponentPool(tmp_path / "run" / "pool", max_size=3, max_ids=50)
+    pool.add(b"a")
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0, epsilon=0.1)
+    t.observe(t.propose(), 1.0)
+    t.save(tmp_path / "run" / "t.ckpt")
+    saved = t.state_dict()
+    del t, pool
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    with pytest.raises(CheckpointError, match=r"not there.*folder moved.*load_state_dict\(magister\.checkpoint"):
+        mg.load(tmp_path / "moved" / "t.ckpt")
+    assert not (tmp_path / "run").exists()
+    new_folder = tmp_path / "moved" / "pool"  # the advice, followed
+    u = mg.make_teacher("pfsp", OpponentPool(new_folder).space, pool=new_folder, seed=0, epsilon=0.1)
+    u.load_state_dict(load_state(tmp_path / "moved" / "t.ckpt"))
+    assert states_equal(u.state_dict()["algorithm"], saved["algorithm"])

@@ -818,9 +818,18 @@ class OpponentPool:
         """A pool from a pool, its folder, or its ``to_config()`` (as a reloaded checkpoint passes it)."""
         if value is None or isinstance(value, OpponentPool):
             return value
-        if isinstance(value, dict) and set(value) == {"__pool__"}:
+        named = isinstance(value, dict) and set(value) == {"__pool__"}  # (by a checkpoint)
+        if named:
             value = value["__pool__"]
         if isinstance(value, (str, os.PathLike)):
+            if named and not (Path(value) / "pool.json").exists():
+                # (a new pool made there, as the advice below said, was then refused as another pool)
+                raise ConfigError(
+                    f"the checkpoint names the opponent pool at {value}, which is not there (no pool.json). If the "
+                    "pool's folder moved, build the teacher on its new folder with the saved settings and load the "
+                    "checkpoint's state into it: t = magister.make_teacher(name, OpponentPool(new_folder).space, "
+                    "pool=new_folder, ...); t.load_state_dict(magister.checkpoint.load_state(path)) (pool='rewind' "
+                    "or 'current' as for magister.load)")
             if not (Path(value) / "pool.json").exists():
                 raise ConfigError(f"no opponent pool at {value} (no pool.json); create it with OpponentPool({str(value)!r})")
             # the writable pool of that folder this process already holds (the learner's, an env's), not a second
