@@ -202,6 +202,16 @@ def test_an_opponent_evicted_after_a_client_drew_it_ahead_fails_one_reset_not_ev
     assert info["opponent"] == 2
 
 
+def test_an_env_teacher_built_without_the_pool_is_named_when_it_proposes_a_non_member(tmp_path: Path) -> None:
+    # before: make_teacher("pfsp", pool.space) without pool= proposed any id of Discrete(max_ids), and the reset
+    # said only "opponent 2697 is not in the pool; members are [0, 1]"
+    pool = _pool(tmp_path)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=mg.make_teacher("pfsp", pool.space, seed=0))
+    with pytest.raises(UnknownOpponentError, match=r"teacher has no pool.*make_teacher\(name, pool\.space, pool=pool\)"):
+        env.reset()
+    assert env.opponent_id is None and pool.records()[0].games == 0
+
+
 class _TwoSeats(AECEnv):
     """A two-seat AEC game's bookkeeping: seats "a" then "b", a move counter; ``reset`` starts a new game."""
 

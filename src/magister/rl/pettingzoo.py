@@ -46,7 +46,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError, InvalidTaskError, MagisterError
-from ..opponents import OpponentPool, as_outcome, outcome_score
+from ..opponents import OpponentPool, OpponentTeacher, as_outcome, outcome_score
 from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator, generator_state, restore_generator
@@ -212,6 +212,20 @@ class OpponentEnv(gym.Env):
             self._cache.popitem(last=False)
         return policy
 
+    def _why_not_a_member(self, opponent: Any) -> str | None:
+        """Why an opponent chosen for a game is not a member of the pool, when it is known, and what to do."""
+        if isinstance(self.teacher, OpponentTeacher) and self.teacher.pool is None:
+            # (make_teacher(name, pool.space) without pool=: every id of Discrete(max_ids) is an opponent to it)
+            return ("The env's teacher has no pool, so every task of its space is an opponent to it: build it over "
+                    "the pool, magister.make_teacher(name, pool.space, pool=pool).")
+        if isinstance(opponent, (int, np.integer)) and not isinstance(opponent, bool) \
+                and 0 <= opponent < self.pool.n_added:
+            return ("It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
+                    "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "
+                    "meanwhile. Reset again for the next opponent (a CurriculumWrapper drops this one), and keep "
+                    "prefetch small when the pool evicts.")
+        return None
+
     def _choose_seat(self) -> str:
         if self.seat == "alternate":
             return self.agents[self._games % 2]
@@ -233,15 +247,10 @@ class OpponentEnv(gym.Env):
         try:
             policy = self._policy_of(opponent)  # before anything changes: a bad snapshot leaves the env as it was
         except UnknownOpponentError as e:
-            handed_out = isinstance(opponent, (int, np.integer)) and not isinstance(opponent, bool) \
-                and 0 <= opponent < self.pool.n_added
-            if not handed_out:
+            why = self._why_not_a_member(opponent)
+            if why is None:
                 raise
-            raise UnknownOpponentError(
-                f"{e} It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
-                "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "
-                "meanwhile. Reset again for the next opponent (a CurriculumWrapper drops this one), and keep "
-                "prefetch small when the pool evicts. No game was started") from None
+            raise UnknownOpponentError(f"{e} {why} No game was started") from None
         self.opponent_id, self._policy = int(opponent), policy
         if seed is not None:  # reset(seed=s) reproduces the game, the seat="random" draw included (Gymnasium's rule)
             self._rng = as_generator(seed)
