@@ -423,14 +423,12 @@ class CurriculumWrapper(gym.Wrapper):
             # options stays the caller's. A task of the teacher's that the env says does not exist (an opponent
             # evicted from its pool since a client drew it ahead) is dropped instead: at the front, every later
             # reset failed on it again (and a RayTeacher given it back hands it out again)
-            if isinstance(e, UnknownTaskError) and not given and len(self._queue) == n_queued \
-                    and len(self._pushed) == n_pushed:
-                pass
-            elif len(self._queue) < n_queued:
+            if len(self._queue) < n_queued:
                 self._queue.insert(0, (task_id, task, task_info))
             elif len(self._pushed) < n_pushed:
                 self._pushed.insert(0, (task, task_info))
-            elif not given:  # the teacher's (proposed now, or for an earlier failed reset)
+            elif not given and not isinstance(e, UnknownTaskError):  # the teacher's (proposed now, or for an
+                # earlier failed reset); one the env says does not exist is dropped
                 self._proposed.insert(0, (task, task_info))
             raise
         if task_id is None and self.external:
