@@ -366,7 +366,8 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
                     state["finished"].add(i)
                 bar.update(state["task"], advance=done - prev, jobs=f"{len(state['finished'])}/{state['n_jobs']}")
 
-            results = suite_mod.run_suite(suite, teacher_names or None, seed_list, variants=_split(variants) or None,
+            variant_names = _names(variants, lambda: [], "--variants")  # ("--variants ," ran the whole suite)
+            results = suite_mod.run_suite(suite, teacher_names or None, seed_list, variants=variant_names or None,
                                           episodes=episodes, settings=parse_settings(setting), workers=n_workers,
                                           out=out_dir, progress=progress, on_plan=on_plan)
         if write_docs:

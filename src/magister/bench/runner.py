@@ -127,12 +127,30 @@ def resolve_teachers(names: Sequence[str] | None) -> list[str]:
         return available
     unknown = [n for n in names if registry_name(n) not in available or n.endswith("@")]
     if unknown:
+        # ("alp-gmm:history_size=2000", the spec of benchmarks/teacher_overhead.py, read as an unknown name)
+        given = next((n for n in unknown if ":" in n or "=" in n), None)
+        hint = "" if given is None else (
+            f"; a teacher's settings do not go in its name ({given!r}): give them with --set TEACHER.SETTING=VALUE "
+            "(Python: settings={TEACHER: {SETTING: VALUE}}), e.g. --teachers alp-gmm --set alp-gmm.history_size=2000, "
+            "and NAME@TAG (--teachers alp-gmm,alp-gmm@h2k --set alp-gmm@h2k.history_size=2000) runs it a second "
+            "time with settings of its own")
         raise ConfigError(
             f"unknown teacher{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
-            f"{near_teacher_name(registry_name(unknown[0]), available) if len(unknown) == 1 else ''}; "
-            f"available: {', '.join(available)}"
+            f"{near_teacher_name(registry_name(unknown[0]), available) if len(unknown) == 1 and not hint else ''}; "
+            f"available: {', '.join(available)}{hint}"
         )
     return list(dict.fromkeys(names))
+
+
+def stray_settings_hint(stray: Sequence[str], run: Sequence[str]) -> str:
+    """For settings given for teachers that do not run: ``--set sec.x=1`` with ``--teachers sec@aside`` says that a
+    label's settings are given for the label (``--set sec@aside.x=1``); empty when no label of the run fits."""
+    pairs = [(t, label) for t in stray for label in run if label != t and registry_name(label) == registry_name(t)]
+    if not pairs:
+        return ""
+    t, label = pairs[0]
+    return (f"; settings of a label NAME@TAG are given for the label, not for NAME: --set {label}.SETTING=VALUE "
+            f"rather than --set {t}.SETTING=VALUE")
 
 
 def resolve_students(names: Sequence[str] | None) -> list[str]:
@@ -227,7 +245,8 @@ def plan_jobs(
     settings = settings or {}
     stray = [k for k in settings if k not in teachers]
     if stray:
-        raise ConfigError(f"settings given for teachers not in the run: {', '.join(stray)}; run them or drop the settings")
+        raise ConfigError(f"settings given for teachers not in the run: {', '.join(stray)}; run them or drop the "
+                          f"settings{stray_settings_hint(stray, teachers)}")
     check_settings(settings)
     jobs: list[JobSpec] = []
     skipped: list[dict[str, str]] = []

@@ -263,7 +263,8 @@ def plan_suite(
     from ..errors import ConfigError
     from ..settings import whole
     from ..teacher import make_teacher, near_teacher_name, teacher_class
-    from .runner import JobSpec, check_seeds, check_settings, registry_name, resolve_teachers
+    from .runner import JobSpec, check_seeds, check_settings, registry_name, resolve_teachers, \
+        stray_settings_hint
 
     chosen = get_suite(name)
     if variants:
@@ -298,14 +299,21 @@ def plan_suite(
             for s in seeds:
                 jobs.append(JobSpec(t, v.name, int(s), n, v.every(n), 1, dict(settings.get(t, {})), 200,
                                     v.student_class, dict(v.kwargs)))
-    if not jobs:
-        raise ConfigError(f"no teacher in the run fits the variants of suite {name!r}")
+    if not jobs:  # (it said only "no teacher fits": not which kinds met, nor what to do)
+        kinds = {k: [v.name for v in chosen if _kind(v) == k] for k in ("continuous", "discrete")}
+        have = ", ".join(f"{t} ({teacher_class(registry_name(t)).kind})" for t in explicit or [])
+        raise ConfigError(
+            f"no teacher in the run fits the variants of suite {name!r}: teachers {have}; variants "
+            + "; ".join(f"{', '.join(vs)} ({k})" for k, vs in kinds.items() if vs)
+            + " (continuous teachers run on the grids, discrete ones on the skill graphs); add a teacher of the "
+            "variants' kind to --teachers (see magister teachers), or choose variants of the teachers' kind "
+            "with --variants")
     used = {j.teacher for j in jobs}
     stray = [t for t in settings if t not in used]
     if stray:  # they would be dropped silently
         raise ConfigError(f"settings given for teachers that run on no variant of the run: {', '.join(stray)} "
                           f"(teachers run: {', '.join(sorted(used))}); name them in teachers (--teachers) with "
-                          f"variants of their kind, or drop the settings")
+                          f"variants of their kind, or drop the settings{stray_settings_hint(stray, sorted(used))}")
     return jobs, chosen
 
 
@@ -482,7 +490,15 @@ def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None
 
 
 def suite_tables(results: dict[str, Any]) -> str:
-    """Every variant's table, then the summary per teacher and the best teacher per variant."""
+    """Every variant's table, then the summary per teacher and the best teacher per variant; the results of a
+    plain bench run (no suite) are refused with a ``ConfigError``."""
+    from ..errors import ConfigError
+
+    if not isinstance(results, dict) or "suite" not in results:  # (a plain run's table came out as "Suite ?")
+        raise ConfigError("these are not the results of a suite (no 'suite' entry: a plain magister bench run?); "
+                          "a plain run's table is magister.bench.report.summarise(results) and its report "
+                          "write_report(results, folder); suite_tables takes the results of run_suite or "
+                          "magister bench --suite NAME")
     s = suite_summary(results)
     seeds = results.get("config", {}).get("seeds", [])
     parts = [f"Suite {results.get('suite', '?')}, seeds {seeds}; mastery at the end of each variant's budget, "

@@ -1,0 +1,67 @@
+"""What a researcher comparing teachers with ``magister bench`` ran into (docs/bench.md, walked through)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from magister.bench import run_benchmark
+from magister.bench import suite as suite_mod
+from magister.bench.suite import plan_suite, run_suite
+from magister.cli import app
+from magister.errors import ConfigError
+
+
+def _bench(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(app, ["bench", *args], env={"COLUMNS": "400"})
+    return res.exit_code, " ".join(res.output.split())
+
+
+def test_variants_naming_none_is_refused_not_the_whole_suite(tmp_path):
+    """``--variants ,`` ran every variant of the suite, as if the option were left out (``--teachers ,`` is
+    refused)."""
+    code, out = _bench("--suite", "quick", "--variants", ",", "--teachers", "uniform", "--seeds", "1",
+                       "--episodes", "20", "--workers", "1", "--out", str(tmp_path / "o"))
+    assert code == 2, out
+    assert "--variants ',' names none" in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_settings_written_into_a_teacher_name_point_to_set():
+    """``--teachers alp-gmm:history_size=2000`` (the spec of benchmarks/teacher_overhead.py) said only
+    "unknown teacher"; it now says that settings go in --set, and how to run a second copy (NAME@TAG)."""
+    for names in (["alp-gmm:history_size=2000"], ["alp-gmm:warm_start=true", "history_size=2000"]):
+        with pytest.raises(ConfigError, match=r"unknown teacher.*settings do not go in its name.*"
+                                              r"--set alp-gmm\.history_size=2000.*NAME@TAG"):
+            run_benchmark(names, ["grid"], seeds=[0], episodes=10, workers=1)
+    code, out = _bench("--teachers", "alp-gmm:history_size=2000", "--seeds", "1", "--episodes", "10")
+    assert code == 2 and "give them with --set TEACHER.SETTING=VALUE" in out, out
+
+
+def test_a_suite_with_no_teacher_of_the_variants_kind_says_which_kinds_met():
+    """It said only "no teacher in the run fits the variants of suite 'quick'": not that riac is continuous and
+    skills-10 a skill graph, nor what to change."""
+    with pytest.raises(ConfigError, match=r"teachers riac \(continuous\); variants skills-10 \(discrete\).*"
+                                          r"add a teacher of the variants' kind.*--variants"):
+        plan_suite("quick", ["riac"], [0], variants=["skills-10"], episodes=10)
+
+
+def test_settings_for_a_name_whose_label_runs_point_to_the_label():
+    """``--teachers sec@aside --set sec.set_aside=0.9``: the refusal said to run ``sec``, not that a label's
+    settings are given for the label."""
+    with pytest.raises(ConfigError, match=r"--set sec@aside\.SETTING=VALUE rather than --set sec\.SETTING"):
+        plan_suite("quick", ["sec@aside"], [0], variants=["skills-10"], episodes=10,
+                   settings={"sec": {"set_aside": 0.9}})
+    with pytest.raises(ConfigError, match=r"--set alp-gmm@h\.SETTING=VALUE rather than --set alp-gmm\.SETTING"):
+        run_benchmark(["alp-gmm@h"], ["grid"], seeds=[0], episodes=10, workers=1,
+                      settings={"alp-gmm": {"fit_rate": 150}})
+
+
+def test_suite_tables_refuses_a_plain_runs_results():
+    """``suite_tables`` of a plain run's results printed tables headed "Suite ?", read as a suite's (write_report
+    refuses a suite's results, write_docs_table a plain run's)."""
+    plain = run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=20, eval_every=10, workers=1)
+    with pytest.raises(ConfigError, match="not the results of a suite.*write_report"):
+        suite_mod.suite_tables(plain)
+    r = run_suite("quick", ["uniform"], seeds=[0], episodes=20, variants=["skills-10"], workers=1)
+    assert suite_mod.suite_tables(r).startswith("Suite quick")
