@@ -65,3 +65,13 @@ def test_suite_tables_refuses_a_plain_runs_results():
         suite_mod.suite_tables(plain)
     r = run_suite("quick", ["uniform"], seeds=[0], episodes=20, variants=["skills-10"], workers=1)
     assert suite_mod.suite_tables(r).startswith("Suite quick")
+
+
+def test_a_huge_seed_count_is_refused_up_front(tmp_path):
+    """``--seeds 100000000`` planned a hundred million jobs in memory and ended in a MemoryError traceback (or the
+    machine's OOM killer) before anything ran; it is refused like ``--episodes`` above its limit."""
+    for extra in ([], ["--suite", "quick"]):
+        code, out = _bench(*extra, "--teachers", "uniform", "--seeds", "10001", "--episodes", "1", "--workers", "1",
+                           "--out", str(tmp_path / "x"))
+        assert code == 2 and "Invalid value for '--seeds'" in out and "less than or equal to 10000" in out, out
+        assert not (tmp_path / "x").exists()

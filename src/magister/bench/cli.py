@@ -15,6 +15,9 @@ DEMO_EPISODES = 20000
 DEMO_EVAL_EVERY = 1000
 #: the most episodes a run may have (a run keeps one timing per episode: 8 bytes each)
 MAX_EPISODES = 100_000_000
+#: the most seeds a run may have (every job is planned, and its record kept, in memory: --seeds 100000000 ended in
+#: a MemoryError traceback before anything ran)
+MAX_SEEDS = 10_000
 
 
 def demo_teachers(available: list[str]) -> list[str]:
@@ -121,8 +124,9 @@ def command(
         help="Comma-separated student presets, or 'all': grid (the published reference grid), grid-hard "
              "(distractors, noise, unlearnable cells), grid-forget, grid-3d, skills (when installed). "
              "Default: grid."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
-                                        help="Number of seeds per teacher and student (default 5; demo 3)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, max=MAX_SEEDS,
+                                        help="Number of seeds per teacher and student (default 5; demo 3; at "
+                                             f"most {MAX_SEEDS:,})."),
     first_seed: int = typer.Option(0, "--first-seed", min=0, help="Seeds run from this value upwards."),
     episodes: Optional[int] = typer.Option(
         None, "--episodes", "-n", min=1, max=MAX_EPISODES,  # (a run keeps one timing per episode)
