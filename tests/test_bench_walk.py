@@ -75,3 +75,30 @@ def test_a_huge_seed_count_is_refused_up_front(tmp_path):
                            "--out", str(tmp_path / "x"))
         assert code == 2 and "Invalid value for '--seeds'" in out and "less than or equal to 10000" in out, out
         assert not (tmp_path / "x").exists()
+
+
+def test_ctrl_c_in_a_reused_folder_says_its_results_json_is_an_earlier_runs(tmp_path, monkeypatch):
+    """An interrupted run in a folder holding an earlier run's results.json and report left them there (as
+    docs/bench.md says) without a word: report.md and load_results(folder) read as the run just stopped."""
+    from magister.bench import runner
+
+    out = tmp_path / "run"
+    args = ["--teachers", "uniform", "--episodes", "20", "--eval-every", "10", "--workers", "1", "--out", str(out)]
+    assert _bench("--seeds", "1", *args)[0] == 0
+    before = (out / "results.json").read_bytes()
+    real = runner.run_job
+
+    def run_job(spec, progress=None, job_index=0):
+        if job_index == 1:
+            raise KeyboardInterrupt
+        return real(spec, progress, job_index)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    code, text = _bench("--seeds", "2", *args)
+    assert code == 130, text
+    assert f"{out}/results.json and the report beside it are an earlier run's, left as they were" in text
+    assert (out / "results.json").read_bytes() == before and (out / "results-interrupted.json").exists()
+
+    fresh = tmp_path / "fresh"
+    code, text = _bench("--seeds", "2", *args[:-1], str(fresh))
+    assert code == 130 and "earlier run's" not in text, text

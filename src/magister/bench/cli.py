@@ -70,8 +70,16 @@ def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
     done = exc.finished
     planned = (exc.results or {}).get("interrupted", {}).get("planned", len(exc.records))
     if exc.written:
+        from pathlib import Path
+
+        # (a re-used folder: the earlier run's results.json and report sat beside these, unmentioned, and
+        # load_results(folder) and report.md read as this run's)
+        earlier = [f for f in (w.replace("-interrupted.json", ".json") for w in exc.written if w.endswith(
+            "-interrupted.json")) if Path(f).exists()]
+        note = (f"; {', '.join(earlier)} and the report beside {'it' if len(earlier) == 1 else 'them'} are an "
+                "earlier run's, left as they were" if earlier else "")
         console.print(f"[red]interrupted:[/] {done} of {planned} runs finished; their results are in "
-                      f"{' and '.join(exc.written)} (no report: run again for the whole benchmark)",
+                      f"{' and '.join(exc.written)} (no report: run again for the whole benchmark){note}",
                       highlight=False)
     else:
         console.print(f"[red]interrupted[/] before any of the {planned} runs finished; nothing was written to "
