@@ -102,3 +102,19 @@ def test_ctrl_c_in_a_reused_folder_says_its_results_json_is_an_earlier_runs(tmp_
     fresh = tmp_path / "fresh"
     code, text = _bench("--seeds", "2", *args[:-1], str(fresh))
     assert code == 130 and "earlier run's" not in text, text
+
+
+def test_teachers_tied_for_best_are_all_named():
+    """On a variant where every teacher ends at 0 the summary said "(best sec)", naming one of the tied teachers
+    as if it led."""
+    def job(teacher, final):
+        return {"teacher": teacher, "student": "v", "seed": 0, "status": "ok", "final_mastery": final,
+                "ceiling": 0.5, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 100}}
+
+    r = {"suite": "x", "config": {"seeds": [0]}, "variants": {"v": {}},
+         "jobs": [job("uniform", 0.0), job("sec", 0.0), job("exp3", 0.0)]}
+    assert "Variants where even the best teacher does not hold up: v (best sec, exp3 (tied at 0))." in \
+        suite_mod.suite_tables(r)
+    for j, final in zip(r["jobs"], (0.1, 0.1, 0.12)):  # exp3 1.2x uniform: leads, does not hold up
+        j["final_mastery"] = final
+    assert "v (best exp3)." in suite_mod.suite_tables(r)

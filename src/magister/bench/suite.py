@@ -432,7 +432,9 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
         rows = {t: r for t, r in per[v].items() if t != "uniform" and r["final"]}
         if rows:
             t = max(rows, key=lambda k: rows[k]["median"])
-            best[v] = {"teacher": t, "holds": rows[t]["ratio_ok"] or rows[t]["ceiling_ok"]}
+            # every teacher at the best median ("best sec" named one of several tied at 0 as if it led)
+            tied = [k for k in rows if rows[k]["median"] == rows[t]["median"]]
+            best[v] = {"teacher": t, "tied": tied, "holds": rows[t]["ratio_ok"] or rows[t]["ceiling_ok"]}
         elif any(t != "uniform" for t in per[v]):  # every run of every teacher failed: no teacher holds up here
             best[v] = {"teacher": None, "holds": False}
     return {"per_variant": per, "per_teacher": summary, "best": best, "variants": variants}
@@ -513,9 +515,17 @@ def suite_tables(results: dict[str, Any]) -> str:
     missed = [v for v, b in s["best"].items() if not b["holds"]]
     parts.append("Best teacher holds up on every variant." if not missed else
                  "Variants where even the best teacher does not hold up: " + ", ".join(
-                     f"{v} (best {s['best'][v]['teacher']})" if s["best"][v]["teacher"] else f"{v} (every run failed)"
-                     for v in missed) + ".")
+                     f"{v} ({_best_text(s['best'][v], s['per_variant'][v])})" if s["best"][v]["teacher"]
+                     else f"{v} (every run failed)" for v in missed) + ".")
     return "\n".join(parts)
+
+
+def _best_text(best: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
+    """``best sec`` or, when several teachers share the best median, ``best sec, exp3 (tied at 0)``."""
+    tied = best.get("tied") or [best["teacher"]]
+    if len(tied) == 1:
+        return f"best {tied[0]}"
+    return f"best {', '.join(tied)} (tied at {_fmt(rows[tied[0]]['median'])})"
 
 
 def _interrupted_note(results: dict[str, Any]) -> str:
