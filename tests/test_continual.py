@@ -496,3 +496,50 @@ def test_order_score_refuses_what_is_not_an_order_of_every_task(order, match) ->
     with pytest.raises(ConfigError, match="rule"):
         order_score([0, 1, 2, 3, 4, 5], BLOCKS, "nope")
     assert order_score(np.arange(6), BLOCKS, "cd") == rank_orders(BLOCKS, "cd", orders=[list(range(6))])[0][1]
+
+
+# ------------------------------------------------------------------ bad input named (session 25)
+@pytest.mark.parametrize("build", [
+    lambda s: mg.make_teacher("continual-order", Discrete(3), similarity=s),
+    lambda s: mg.make_teacher("continual-designer", Discrete(3), similarity=s),
+    lambda s: order_score([0, 1, 2], s),
+    lambda s: rank_orders(s),
+    lambda s: SimulatedPerson(s, np.random.default_rng(0)),
+])
+def test_a_non_finite_similarity_is_named_not_its_shape(build):
+    """A NaN entry was refused with "similarity must be a finite (3, 3) matrix ...; got shape (3, 3)": the shape
+    it named was right and the NaN was not named."""
+    s = np.eye(3)
+    s[0, 2] = s[2, 0] = np.nan
+    with pytest.raises(ConfigError, match=r"similarity must be finite; S\[0, 2\] is nan: fill it"):
+        build(s.tolist())
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: order_score([0, 1, 2], "x"), "similarity must be a square matrix of numbers"),  # raw len() TypeError
+    (lambda: rank_orders(5.0), r"got shape \(\)"),
+    (lambda: SimulatedPerson("eye", np.random.default_rng(0)), "similarity must be a square matrix of numbers"),
+    (lambda: rank_orders(BLOCKS, rng=0), r"rng must be a numpy Generator \(np.random.default_rng\(seed\)\)"),
+    (lambda: class_similarity(np.zeros((4, 2)), ["a", "b", "a", "b"]), "labels must be the class numbers.*'a'"),
+    (lambda: class_similarity(np.array([[0.0, 1.0], [np.nan, 1.0]]), np.array([0, 1])),
+     "non-finite feature in example 1"),
+    (lambda: forgetting([0.5, 0.6]), r"accuracy matrix is \(phases, tasks\)"),
+    (lambda: final_accuracy([]), r"accuracy matrix is \(phases, tasks\)"),
+    (lambda: learning_curve([["a"]]), "array of numbers"),
+])
+def test_public_helpers_refuse_bad_input_with_a_config_error(call, words):
+    """Each raised a raw TypeError, AttributeError, numpy UFuncTypeError or a plain ValueError (the metrics), or, for
+    NaN features, returned a NaN similarity that the teacher then refused as if its shape were wrong."""
+    with pytest.raises(ConfigError, match=words):
+        call()
+
+
+def test_run_teacher_refuses_a_teacher_that_plans_no_rehearsal():
+    """run_teacher(learner, data, make_teacher("sec", ...)) trained nothing but failed with a raw AttributeError
+    ('SEC' object has no attribute 'rehearsal'); the refusal names the teachers it drives and run_order."""
+    data = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=5, n_test=5)
+    learner = MLPLearner(data.dim, data.k, np.random.default_rng(0), memory=6, replay=2)
+    teacher = mg.make_teacher("sec", Discrete(3), seed=0)
+    with pytest.raises(ConfigError, match="needs a task-sequence teacher .*'continual-order'.*got SEC.*run_order"):
+        run_teacher(learner, data, teacher)
+    assert teacher.n_proposed == 0 and learner.replayed == 0

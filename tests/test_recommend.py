@@ -219,3 +219,18 @@ def test_sec_reads_other_scores_by_their_place_in_the_range_and_exp3_does_not():
     assert policy("sec", 10.0).argmax() == 1 and policy("sec", 16.0).argmax() == 0
     for high in (10.0, 16.0):
         assert policy("exp3", high) == pytest.approx([1 / 3] * 3)
+
+
+def test_numpy_booleans_are_flags_as_everywhere_else():
+    """recommend(space, rl=np.True_) was refused ("rl must be True or False, got np.True_") while every setting
+    checked by settings.flag takes numpy's booleans (a flag read from an array or a config loaded with numpy)."""
+    assert mg.recommend(mg.Box([0], [1]), rl=np.True_) == mg.recommend(mg.Box([0], [1]), rl=True)
+    assert mg.recommend(mg.Discrete(3), rl=np.False_, opponents=np.False_) == mg.recommend(mg.Discrete(3))
+
+
+def test_a_discrete_teacher_on_a_continuous_space_points_at_the_recommended_teacher():
+    """The refusal said "use a continuous teacher such as 'alp-gmm'", a faithful classic this page says not to use
+    as a default; it names the recommended one and recommend()."""
+    with pytest.raises(mg.ConfigError, match=r"such as 'frontier' \(magister.recommend\(space\)"):
+        mg.recommend(mg.Discrete(3)).make(mg.Box([0], [1]), seed=0)
+    assert mg.recommend(mg.Box([0], [1])).name == "frontier"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import magister as mg
-from magister.errors import CheckpointError, ConfigError
+from magister.errors import CheckpointError, ConfigError, UnknownSettingError
 from magister.set_aside import FACTOR, SetAside
 from magister.students import SkillStudent
 from magister.testing import check_teacher
@@ -199,3 +199,15 @@ def test_numpy_numbers_are_taken_as_threshold_and_review_gap(name, tmp_path):
         mg.make_teacher(name, mg.Discrete(3), set_aside=np.float32(1.5))
     with pytest.raises(ConfigError, match="set_aside"):
         mg.make_teacher(name, mg.Discrete(3), set_aside=np.bool_(True))
+
+
+@pytest.mark.parametrize("name, space", [("frontier", mg.Box([0], [1])), ("uniform", mg.Discrete(3)),
+                                         ("continual-order", mg.Discrete(3)), ("learnability-bandit", mg.Discrete(3))])
+def test_set_aside_on_a_teacher_without_it_names_the_teachers_that_take_it(name, space):
+    """set_aside=0.9 on 'frontier' (the recommendation for a Box) listed frontier's own settings only, not where
+    set_aside belongs; the refusal now names the teachers that take it, and builds nothing."""
+    with pytest.raises(UnknownSettingError, match=rf"teacher '{name}' has no setting 'set_aside'; its settings are "
+                                                  r".*; 'set_aside' is a setting of 'exp3', 'lp-bandit', 'sec'$"):
+        mg.make_teacher(name, space, seed=0, set_aside=0.9)
+    with pytest.raises(UnknownSettingError, match=r"'bogus'[^;]*; its settings are [^;]*$"):  # taken by none: no hint
+        mg.make_teacher(name, space, seed=0, bogus=1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .settings import MAX_TASKS
+from .settings import MAX_TASKS, flag
 from .levels.spaces import MazeSpace, SeedSpace
 from .spaces import Box, Dict, Discrete, Space
 from .teacher import Teacher, make_teacher
@@ -82,9 +82,8 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
     if scores not in SCORE_KINDS:
         raise ConfigError(f"scores must be one of {', '.join(map(repr, SCORE_KINDS))} (does a high score mean "
                           f"the task is done?), got {scores!r}")
-    for flag, value in (("rl", rl), ("opponents", opponents)):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{flag} must be True or False, got {value!r}")
+    # numpy's True too, as every other flag (settings.flag): np.True_ was refused as if it were not a bool
+    rl, opponents = flag("rl", rl), flag("opponents", opponents)
     if opponents:
         if space.n is None:
             raise ConfigError(f"opponents=True needs the finite space of a pool's members (pool.space, a Discrete "

@@ -209,7 +209,21 @@ def _unknown_setting_error(cls: type["Teacher"], kwargs: dict[str, Any],
     return UnknownSettingError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
                                f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
                                                                      if near else "")
-                               + f"; its settings are {', '.join(sorted(takes))}")
+                               + f"; its settings are {', '.join(sorted(takes))}" + _taken_elsewhere(unknown))
+
+
+def _taken_elsewhere(unknown: list[str]) -> str:
+    """``; 'set_aside' is a setting of 'exp3', 'lp-bandit', 'sec'``: the built-in teachers that take a setting
+    another teacher refused (``set_aside=0.9`` on 'frontier' named only frontier's own settings, not where it
+    belongs), or ``""`` when none does."""
+    _ensure_loaded("uniform")  # the built-in teachers (not those of a higher layer: no people package here)
+    out = []
+    for u in unknown:
+        where = sorted(n for n, c in _REGISTRY.items() if c.__module__.startswith("magister.teachers.")
+                       and u in setting_names(c))
+        if where:
+            out.append(f"; {u!r} is a setting of {', '.join(map(repr, where))}")
+    return "".join(out)
 
 
 def default_score_range(cls: type["Teacher"], score_range: Any) -> ScoreRange:
@@ -335,7 +349,8 @@ class Teacher:
         if self.kind == "discrete" and space.n is None:
             raise ConfigError(
                 f"{type(self).__name__} is a discrete teacher and needs a finite space (Discrete, MultiDiscrete, "
-                f"or a Dict of those); {space!r} is continuous: use a continuous teacher such as 'alp-gmm'"
+                f"or a Dict of those); {space!r} is continuous: use a continuous teacher such as 'frontier' "
+                f"(magister.recommend(space) names the one to start with)"
             )
         self.space = space
         self.rng = as_generator(seed)

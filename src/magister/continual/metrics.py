@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 __all__ = ["final_accuracy", "forgetting", "learning_curve"]
 
 
 def _matrix(acc: np.ndarray) -> np.ndarray:
-    a = np.asarray(acc, dtype=float)
-    if a.ndim != 2 or a.shape[0] == 0:
-        raise ValueError(f"an accuracy matrix is (phases, tasks), got shape {a.shape}")
+    try:
+        a = np.asarray(acc, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("an accuracy matrix is a (phases, tasks) array of numbers (NaN before a task is "
+                          "taught)") from None
+    if a.ndim != 2 or a.shape[0] == 0:  # (a ConfigError, a ValueError too: was a plain ValueError)
+        raise ConfigError(f"an accuracy matrix is (phases, tasks), got shape {a.shape}; pass "
+                          "SequenceResult.acc or one row of accuracies per phase")
     return a
 
 

@@ -44,9 +44,16 @@ class SimulatedPerson:
     """
 
     def __init__(self, similarity: Any, rng: np.random.Generator, *, replay: int = 3, interference: float = 0.3):
-        s = np.array(similarity, dtype=float)
-        if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] < 2 or not np.isfinite(s).all():
+        try:
+            s = np.array(similarity, dtype=float)
+        except (TypeError, ValueError, OverflowError):  # text or a ragged list: numpy's own error escaped
+            raise ConfigError("similarity must be a square matrix of numbers (a list of lists)") from None
+        if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] < 2:
             raise ConfigError(f"similarity must be a finite square (K, K) matrix with K >= 2, got shape {s.shape}")
+        if not np.isfinite(s).all():  # (the message named only the shape, which was right)
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(s))[0])
+            raise ConfigError(f"similarity must be finite; S[{i}, {j}] is {s[i, j]}: fill it (0 for classes with "
+                              "nothing in common, 1 for the same)")
         if not isinstance(rng, np.random.Generator):
             raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
         self.k = s.shape[0]

@@ -77,6 +77,11 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     after the phase the accuracies of all tasks taught so far go back with
     ``observe_batch``. ``phases`` defaults to the number of tasks.
     """
+    if not callable(getattr(teacher, "rehearsal", None)) or getattr(teacher, "space", None) is None:
+        # another teacher ('sec') failed with a raw AttributeError after the learner's first evaluation
+        raise ConfigError(f"run_teacher needs a task-sequence teacher ('continual-order' or 'continual-designer', "
+                          f"which say how much to rehearse), got {type(teacher).__name__}; for a fixed order use "
+                          f"run_order(learner, data, order)")
     k = teacher.space.n
     phases = k if phases is None else whole("phases", phases, 1)
     classes = len(np.asarray(learner.evaluate(data)))

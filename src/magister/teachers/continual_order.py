@@ -110,10 +110,19 @@ def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: s
     if kind not in ("cosine", "confusion"):
         raise ConfigError(f"unknown similarity kind {kind!r}; use 'cosine' or 'confusion'")
     width = number("width", width, 0.0, low_open=True)
-    x = np.asarray(x, dtype=float)
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("class_similarity needs features as an (n, d) array of numbers") from None
     y = np.asarray(y)
     if x.ndim != 2 or len(x) != len(y):
         raise ConfigError(f"class_similarity needs features (n, d) and n labels, got {x.shape} and {y.shape}")
+    if y.dtype.kind not in "iuf" and len(y):  # text labels failed in y.max() with a raw numpy error
+        raise ConfigError(f"labels must be the class numbers 0..k-1, got values such as {y.tolist()[0]!r}; map "
+                          "class names to numbers first (e.g. np.unique(labels, return_inverse=True)[1])")
+    if not np.isfinite(x).all():  # a NaN feature gave a NaN similarity, refused later as if it had a wrong shape
+        row = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise ConfigError(f"class_similarity got a non-finite feature in example {row}; drop or impute it first")
     if len(y) == 0:
         raise ConfigError("class_similarity needs at least one example")
     k = int(y.max()) + 1 if k is None else whole("k", k, 1)
@@ -144,12 +153,26 @@ def _check_similarity(similarity: Any, n: int) -> np.ndarray:
         s = np.array(similarity, dtype=float)
     except (TypeError, ValueError, OverflowError):  # (OverflowError: an int beyond any float)
         raise ConfigError("similarity must be a square matrix of numbers (a list of lists)") from None
-    if s.shape != (n, n) or not np.isfinite(s).all():
+    if s.shape != (n, n):
         raise ConfigError(f"similarity must be a finite ({n}, {n}) matrix, one row and column per task of the "
                           f"space; got shape {s.shape}")
+    if not np.isfinite(s).all():  # (the message named only the shape, which was right)
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(s))[0])
+        raise ConfigError(f"similarity must be finite; S[{i}, {j}] is {s[i, j]}: fill it (0 for tasks with "
+                          "nothing in common, 1 for the same)")
     if not np.allclose(s, s.T, atol=1e-9):
         raise ConfigError("similarity must be symmetric (S[i, j] == S[j, i]); pass (S + S.T) / 2")
     return s
+
+
+def _side(similarity: Any) -> int:
+    """The number of rows of a similarity matrix given without a space (a scalar or text has none: 0, which
+    :func:`_check_similarity` then refuses naming the shape, instead of a raw ``len()`` TypeError)."""
+    try:
+        a = np.asarray(similarity)
+    except (TypeError, ValueError):  # a ragged list: _check_similarity names it
+        return 0
+    return len(a) if a.ndim else 0
 
 
 def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "retention",
@@ -161,7 +184,7 @@ def order_score(order: Sequence[int], similarity: np.ndarray, rule: str = "reten
     rehearsal-exposure term (``retention`` with ``exposure=0`` is ``interference``). ``order`` lists every
     task of ``similarity`` exactly once (a partial or repeated order was scored as if it were one).
     """
-    s = _check_similarity(similarity, len(np.asarray(similarity)))
+    s = _check_similarity(similarity, _side(similarity))
     if rule not in RULES:
         raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
     return _order_score(_check_order(order, len(s)), s, rule, number("decay", decay, 0.0, 1.0, low_open=True),
@@ -247,9 +270,12 @@ def rank_orders(similarity: Any, rule: str = "retention", *, decay: float = 0.25
     random orders each improved likewise (drawn from ``rng``; duplicates are
     dropped). Ties keep the earlier candidate first.
     """
-    s = _check_similarity(similarity, len(np.asarray(similarity)))
+    s = _check_similarity(similarity, _side(similarity))
     if rule not in RULES:
         raise ConfigError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+    if rng is not None and not isinstance(rng, np.random.Generator):  # an int failed at rng.permutation
+        raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)) or None, "
+                          f"got {type(rng).__name__}")
     decay = number("decay", decay, 0.0, 1.0, low_open=True)
     exposure = number("exposure", exposure, 0.0)
     k = len(s)
