@@ -90,16 +90,22 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
                           f"teacher on Discrete({classes}) (one task per class)")
     before = int(learner.replayed)  # a learner taught before counts its earlier replay too: report this run's
     rows, order, amounts = [], [], []
-    given = 0  # replay per minibatch handed out so far, summed over phases
     # rounding the running total to the nearest can end above it (a budget of 0.35 at 10 a minibatch is 3.5,
-    # which rounds to 4): a teacher with a budget (continual-order) caps the total at what its budget pays for
+    # which rounds to 4): a teacher with a budget (continual-order) caps the total at what its budget pays for.
+    # The running total starts from what the teacher has already charged (its `spent`: a run resumed from a
+    # saved teacher), so a run in two calls hands out the replay of one call: it restarted at 0 and lost the
+    # fractions of the first call (45 examples against 42 on 6 classes at replay 3, and other accuracies)
     budget = getattr(teacher, "budget", None)
-    cap = None if budget is None else int(np.floor((budget - getattr(teacher, "spent", 0.0)) * learner.replay + 1e-9))
+    cap = None if budget is None else int(np.floor(budget * learner.replay + 1e-9))
+    total = float(getattr(teacher, "spent", 0.0))  # the amounts charged so far, in phases of base replay
+    given = int(round(total * learner.replay))  # replay per minibatch handed out for them, summed over phases
+    given = given if cap is None else min(given, cap)
     for _ in range(phases):
         c = teacher.space.index(teacher.propose())
         plan = teacher.rehearsal()
         amounts.append(float(plan["amount"]))
-        n_replay = int(round(sum(amounts) * learner.replay))
+        total += amounts[-1]
+        n_replay = int(round(total * learner.replay))
         n_replay = max((n_replay if cap is None else min(n_replay, cap)) - given, 0)
         given += n_replay
         learner.learn(_train(data, c), c, plan["weights"], n_replay)
