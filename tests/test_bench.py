@@ -487,6 +487,15 @@ def test_grid_reachable_by_hand():
     assert {tuple(i) for i in np.argwhere(reach)} == {(0, 0), (1, 1), (2, 1), (1, 2), (2, 2)}
 
 
+def test_set_of_a_setting_another_teacher_takes_names_that_teacher():
+    """--set uniform.set_aside=0.9 said "uniform has no setting 'set_aside'; its settings are: score_range", not
+    that exp3, lp-bandit and sec take it."""
+    with pytest.raises(ConfigError, match=r"uniform has no setting 'set_aside'; its settings are: score_range; "
+                                          r"'set_aside' is a setting of 'exp3', 'lp-bandit', 'sec'$"):
+        plan_jobs(["uniform"], ["skills-10"], [0], episodes=10, eval_every=5,
+                  settings={"uniform": {"set_aside": 0.9}})
+
+
 def test_set_is_checked_against_the_teachers_settings_before_any_job(tmp_path):
     """Issue 12, item 12: a misspelt --set used to start the run and fail every job with a TypeError."""
     out = tmp_path / "x"

@@ -209,10 +209,10 @@ def _unknown_setting_error(cls: type["Teacher"], kwargs: dict[str, Any],
     return UnknownSettingError(f"teacher {name!r} has no setting{'s' if len(unknown) > 1 else ''} "
                                f"{', '.join(map(repr, unknown))}" + (f" (did you mean {', '.join(map(repr, near))}?)"
                                                                      if near else "")
-                               + f"; its settings are {', '.join(sorted(takes))}" + _taken_elsewhere(unknown))
+                               + f"; its settings are {', '.join(sorted(takes))}" + where_settings_belong(unknown))
 
 
-def _taken_elsewhere(unknown: list[str]) -> str:
+def where_settings_belong(unknown: list[str]) -> str:
     """``; 'set_aside' is a setting of 'exp3', 'lp-bandit', 'sec'``: the built-in teachers that take a setting
     another teacher refused (``set_aside=0.9`` on 'frontier' named only frontier's own settings, not where it
     belongs), or ``""`` when none does."""

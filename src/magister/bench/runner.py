@@ -186,15 +186,15 @@ def compatible(teacher: str, student: str) -> tuple[bool, str]:
 def check_settings(settings: dict[str, dict[str, Any]]) -> None:
     """Refuse a setting a teacher does not have, listing the ones it has (before any job starts)."""
     from ..errors import ConfigError
-    from ..teacher import setting_names
+    from ..teacher import setting_names, where_settings_belong
 
     for teacher, values in settings.items():
         valid = setting_names(registry_name(teacher))
         unknown = [k for k in values if k not in valid]
-        if unknown:
+        if unknown:  # (and which teachers take them: --set uniform.set_aside=0.9 said only uniform's own)
             raise ConfigError(
                 f"{teacher} has no setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                f"its settings are: {', '.join(valid)}"
+                f"its settings are: {', '.join(valid)}" + where_settings_belong(unknown)
             )
 
 
