@@ -75,7 +75,10 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     rounds up to 39 in every minibatch of that phase; and a teacher's
     ``budget``, when it has one, caps the total: 0.35 x 10 would round up to 4);
     after the phase the accuracies of all tasks taught so far go back with
-    ``observe_batch``. ``phases`` defaults to the number of tasks.
+    ``observe_batch``. ``phases`` defaults to the number of tasks. The
+    running total starts from what the teacher has already charged (its
+    ``spent``), so a run resumed with a teacher loaded from a checkpoint (and
+    the same learner) hands out the replay of one uninterrupted run.
     """
     if not callable(getattr(teacher, "rehearsal", None)) or getattr(teacher, "space", None) is None:
         # another teacher ('sec') failed with a raw AttributeError after the learner's first evaluation
