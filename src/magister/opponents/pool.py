@@ -717,8 +717,8 @@ class OpponentPool:
         """Put the pool back as it was when ``saved`` (a :meth:`state`) was taken: its members and records, the
         ids handed out (the next snapshot added gets the id it got then), the learner's rating, the eviction
         generator. Snapshots added since are moved to ``rewound/<version>/`` in the folder, with their records
-        (nothing is deleted; they are linked there before the index changes, so a crash loses none); members evicted since come back from the files the pool keeps for its last
-        ``keep_evicted`` evictions. Refused, changing nothing, when one is not there (evicted longer ago, or
+        (nothing is deleted; they are linked there before the index changes, so a crash loses none); members
+        evicted since come back from the files the pool keeps for its last ``keep_evicted`` evictions. Refused, changing nothing, when one is not there (evicted longer ago, or
         removed) or does not match its record, and when ``saved`` is from another pool."""
         members, next_id, learner, rng = self._saved(saved)
         with self._writing():
