@@ -745,3 +745,38 @@ def test_max_history_bounds_the_log_and_the_saved_state_and_samples_per_skill_st
     assert next(iter(make(max_history=3))) == next(iter(make()))
     with pytest.raises(ConfigError, match="max_history"):
         make(max_history=0)
+
+
+def test_a_streams_state_loaded_into_a_sampler_is_refused_by_kind_and_the_reverse():
+    """Loading a SkillStream's state into a SkillSampler was refused as 'built with other settings (batch_size ...)',
+    or as a malformed state (KeyError: 'pools') when the batch sizes agreed: neither named the mix-up."""
+    from magister.data import SkillStream
+    names = ["a", "b"]
+    sampler = SkillSampler(["a", "b"] * 8, mg.make_teacher("exp3", mg.Discrete(names), seed=0), batch_size=4, seed=0)
+    stream = SkillStream({"a": [1, 2, 3], "b": [4, 5]}, mg.make_teacher("exp3", mg.Discrete(names), seed=0),
+                         batch_size=4, seed=0)
+    stream.next_batch()
+    before_sampler, before_stream = sampler.state_dict(), stream.state_dict()
+    for strict in (True, False):
+        with pytest.raises(ConfigError, match="state is a SkillStream's, not a SkillSampler's"):
+            sampler.load_state_dict(stream.state_dict(), strict=strict)
+        with pytest.raises(ConfigError, match="state is a SkillSampler's, not a SkillStream's"):
+            stream.load_state_dict(sampler.state_dict(), strict=strict)
+    assert states_equal(sampler.state_dict(), before_sampler)
+    assert states_equal(stream.state_dict(), before_stream)
+
+
+def test_a_state_of_another_dataset_is_refused_naming_the_fix():
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b"]), seed=0)
+    sampler = SkillSampler(["a", "b"] * 8, teacher, batch_size=4, seed=0)
+    other = SkillSampler(["a", "b"] * 7, mg.make_teacher("exp3", mg.Discrete(["a", "b"]), seed=0), batch_size=4, seed=0)
+    before = sampler.state_dict()
+    with pytest.raises(ConfigError, match="another dataset.*same skills_of_examples.*Nothing was changed"):
+        sampler.load_state_dict(other.state_dict())
+    assert states_equal(sampler.state_dict(), before)
+
+
+def test_fixed_mixture_weights_given_as_a_mapping_are_refused_naming_the_order():
+    """A dict of weights was refused as not being 'non-negative weights with a positive, finite sum', which it was."""
+    with pytest.raises(ConfigError, match="sequence in skill order.*not a mapping"):
+        SkillSampler([0, 1, 1], {"a": 1.0, "b": 2.0}, batch_size=2, seed=0)

@@ -99,6 +99,10 @@ class SkillMixer:
             # whether ``skill_names`` are real names, taken in feedback (a fixed mixture's "0", "1"... are not)
             self._named_skills = True
         else:
+            if isinstance(teacher, Mapping):
+                raise ConfigError("fixed mixture weights must be a sequence in skill order (weight i for skill i), "
+                                  f"not a mapping such as {dict(teacher)!r}; pass [w0, w1, ...], or a teacher over "
+                                  "a Discrete space of the names")
             w = weights("teacher (a magister Teacher, or fixed mixture weights)", teacher)
             self.teacher = None
             self.n_skills = len(w)
@@ -499,6 +503,12 @@ class SkillMixer:
     def _settings_error(self, state: Any, strict: bool) -> ConfigError | None:
         """The refusal of a state saved with other settings (``strict``), naming them; None when they agree (or the
         state predates saved settings)."""
+        kinds = {"pools": "SkillSampler", "consumed": "SkillStream"}  # the key only each kind's state holds
+        saved_kind = next((k for key, k in kinds.items() if isinstance(state, dict) and key in state), None)
+        mine = next((k for k in kinds.values() if any(c.__name__ == k for c in type(self).__mro__)), None)
+        if None not in (saved_kind, mine) and saved_kind != mine:
+            return ConfigError(f"the saved state is a {saved_kind}'s, not a {mine}'s; load it into a {saved_kind} "
+                               f"(a {mine} resumes only from a {mine}'s state_dict()). Nothing was changed.")
         saved = state.get("settings") if strict and isinstance(state, dict) else None
         if not isinstance(saved, dict):
             return None

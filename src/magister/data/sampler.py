@@ -284,7 +284,9 @@ class SkillSampler(SkillMixer, _TorchSampler):
             pools = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state["pools"]]
             if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist()
                                                   for p, m in zip(pools, self._members)):
-                error = error or ConfigError("sampler state does not match this dataset's skills")
+                error = error or ConfigError(
+                    "the saved state is of a sampler over another dataset (its skill pools hold other examples); "
+                    "build the sampler over the same skills_of_examples it was saved with. Nothing was changed.")
             common = self._read_common(state)
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             refills = np.asarray(state["refills"], dtype=np.int64).copy()
