@@ -215,3 +215,14 @@ def test_evaluate_per_skill_gives_nan_not_a_perfect_loss_for_a_skill_without_hel
     acc, loss = evaluate_per_skill(model, x, np.array([0, 1, 2, 0]), np.array([0, 0, 2, 2]), 3)
     assert np.isnan(acc[1]) and np.isnan(loss[1])
     assert np.isfinite([acc[0], acc[2], loss[0], loss[2]]).all() and loss[0] > 0
+
+
+def test_estimate_skill_graph_refuses_a_probe_that_returns_no_pair_of_losses():
+    """run_probe returning None or text escaped as a raw TypeError / ValueError."""
+    from magister.data import probe_graph
+    from magister.data.graph import estimate_skill_graph
+    for bad in (None, ("ab", "cd"), (1.0,)):
+        with pytest.raises(mg.ConfigError, match=r"run_probe\(0\) must return \(losses before, losses after\)"):
+            estimate_skill_graph(lambda i, bad=bad: bad, 2)
+    with pytest.raises(mg.ConfigError, match="two sequences of 2 numbers"):
+        probe_graph(2, start=lambda: 0, train_on=lambda m, i: None, evaluate=lambda m: "ab")

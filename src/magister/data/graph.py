@@ -40,9 +40,14 @@ def estimate_skill_graph(run_probe: Callable[[int], tuple[Sequence[float], Seque
                        hint="entries of the scaled graph below it are set to 0")
     drops = np.zeros((n_skills, n_skills))
     for i in range(n_skills):
-        before, after = run_probe(i)
-        b = np.asarray(before, dtype=float).reshape(-1)
-        a = np.asarray(after, dtype=float).reshape(-1)
+        out = run_probe(i)
+        try:
+            before, after = out
+            b = np.asarray(before, dtype=float).reshape(-1)
+            a = np.asarray(after, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"run_probe({i}) must return (losses before, losses after), two sequences of "
+                              f"{n_skills} numbers, got {out!r:.80} ({type(e).__name__}: {e})") from e
         if b.shape != (n_skills,) or a.shape != (n_skills,):
             raise ConfigError(f"run_probe({i}) must return two sequences of {n_skills} losses, got "
                               f"{b.shape} and {a.shape}")
