@@ -537,3 +537,22 @@ def test_level_scorer_max_levels_keeps_the_most_recently_scored_levels(kind):
     assert len(small.outcomes if kind == "learnable" else small.best) == 1
     with pytest.raises(ConfigError, match="max_levels"):
         LevelScorer(kind, max_levels=0)
+
+
+@pytest.mark.parametrize("kind", ["learnable", "maxmc"])
+def test_level_scorer_resumed_from_its_state_keeps_max_levels(kind):
+    # before: state_dict left max_levels out, so from_state_dict (and PPO.load_state_dict) rebuilt an unbounded
+    # scorer and the resumed run kept levels the uninterrupted one forgot
+    zeros, done = np.zeros((1, 1)), np.ones((1, 1))
+    sc = LevelScorer(kind, max_levels=2)
+    for i, key in enumerate(["a", "b", "c"]):
+        sc.update(np.array([[i]]), zeros, zeros, zeros, done, keys={i: key})
+    resumed = LevelScorer.from_state_dict(sc.state_dict())
+    assert resumed.max_levels == 2
+    for s in (sc, resumed):
+        s.update(np.array([[3]]), zeros, zeros, zeros, done, keys={3: "d"})
+    assert resumed.state_dict() == sc.state_dict()
+    old = {k: v for k, v in sc.state_dict().items() if k != "max_levels"}  # a state saved before: unbounded
+    assert LevelScorer.from_state_dict(old).max_levels is None
+    with pytest.raises(ConfigError, match="max_levels"):
+        LevelScorer.from_state_dict({**sc.state_dict(), "max_levels": 0})

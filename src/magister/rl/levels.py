@@ -211,7 +211,8 @@ class LevelScorer:
         return np.asarray(out_ids, dtype=np.int64), np.asarray(out_scores, dtype=float)
 
     def state_dict(self) -> dict[str, Any]:
-        """The settings and the per-level statistics (max-MC best returns, learnable counts, episodes scored).
+        """The settings (``max_levels`` included) and the per-level statistics (max-MC best returns, learnable
+        counts, episodes scored).
 
         The partial sums of the episodes still running are left out: they belong to the env's running
         episodes, which a resumed run starts afresh. Level keys are ints, strings or bytes
@@ -230,12 +231,13 @@ class LevelScorer:
         return {"kind": self.kind, "gamma": self.gamma, "reduce": self.reduce, "solvable_prior": self.solvable_prior,
                 "best": {plain(k): float(v) for k, v in self.best.items()},
                 "outcomes": {plain(k): [int(c[0]), int(c[1])] for k, c in self.outcomes.items()},
-                "n_scored": int(self.n_scored)}
+                "n_scored": int(self.n_scored), "max_levels": self.max_levels}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (settings included); checks it all before changing anything.
 
-        Partial scores of running episodes are dropped (see :meth:`state_dict`).
+        Partial scores of running episodes are dropped (see :meth:`state_dict`). This scorer keeps its own
+        ``max_levels`` (a state with more levels keeps the newest); :meth:`from_state_dict` takes the saved one.
         """
         if not isinstance(state, dict) or not {"kind", "best", "outcomes", "n_scored"} <= set(state):
             raise ConfigError("not a LevelScorer state (needs kind, best, outcomes and n_scored); use "
@@ -266,8 +268,10 @@ class LevelScorer:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "LevelScorer":
-        """A scorer rebuilt from :meth:`state_dict` output."""
-        scorer = cls()
+        """A scorer rebuilt from :meth:`state_dict` output, with its ``max_levels`` (states saved before it was kept
+        have none: unbounded)."""
+        max_levels = state.get("max_levels") if isinstance(state, dict) else None
+        scorer = cls(max_levels=max_levels)  # (a resumed scorer without it never forgot a level)
         scorer.load_state_dict(state)
         return scorer
 
