@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from magister.errors import InvalidTaskError
 from magister.levels import Maze
 from magister.rl.envs.maze import (HELDOUT_FAMILIES, OBS_DIM, VIEW, MazeBatch, MazeEnv, evaluate_mazes,
                                    heldout_mazes, maze_family, maze_from_seed)
@@ -416,3 +417,13 @@ def test_a_task_set_by_set_task_is_drawn_once_and_played_as_checked(monkeypatch)
     env.reset()  # the same task again: drawn again (as before)
     env.reset(options={"task": 8})  # a task given to reset is its own
     assert [c[0] for c in calls] == [7, 7, 8] and env.maze == real(8, env.size, env.max_density, env.generator)
+
+
+@pytest.mark.parametrize("task", [0.3, np.float64(0.3), 2.0])
+def test_a_bare_float_task_names_the_seed_and_the_parameter_forms(task):
+    # before: "a maze task must be a Maze, its text, a seed or [wall_density]; got 0.3", which left the user who
+    # read "a wall density" in docs/rl.md to guess the list form (and 2.0 read as a seed)
+    env = MazeEnv(size=7)
+    with pytest.raises(InvalidTaskError, match=r"whole number \(int\).*one-number list, \[(0\.3|2\.0)\]"):
+        env.reset(options={"task": task})
+    env.reset(options={"task": [0.3]})  # the form it names is played

@@ -189,6 +189,10 @@ def _as_maze(task: Any) -> Any:
         return task
     if isinstance(task, str):
         return Maze.parse(task)
+    if isinstance(task, (float, np.floating)):  # (the message named "[wall_density]" and left the fix to guess)
+        raise InvalidTaskError(f"MazeEnv: a bare number {task!r} is no maze task: a generator seed is a whole number "
+                               f"(int), and the generator's parameter (the wall density for the blocks generator) "
+                               f"is a one-number list, [{float(task)!r}]")
     raise InvalidTaskError(f"a maze task must be a Maze, its text, a seed or [wall_density]; got {task!r}")
 
 
