@@ -278,4 +278,9 @@ if __name__ == "__main__":
     ap.add_argument("--levels", type=int, default=N_LEVELS,
                     help=f"size of the training set (default {N_LEVELS}); 0: an open-ended generator")
     args = ap.parse_args()
-    main(args.steps, args.seed, args.teacher, args.levels or None)
+    from magister.errors import ConfigError
+
+    try:
+        main(args.steps, args.seed, args.teacher, args.levels or None)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        ap.error(str(e))

@@ -170,4 +170,9 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    main(args.steps, args.seed)
+    from magister.errors import ConfigError
+
+    try:
+        main(args.steps, args.seed)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        ap.error(str(e))

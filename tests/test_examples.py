@@ -548,3 +548,24 @@ def test_rl_rllib_declares_a_cpu_for_every_env_runner(monkeypatch, capsys):
         ex.main(steps=ex.BATCH, runners=runners)
         assert started["num_cpus"] == cpus, (runners, started)
     _beats_uniform_line(capsys.readouterr().out, "adr")
+
+
+@pytest.mark.parametrize("name, args, reason", [
+    ("rl_levels_sb3", ["--steps", "0"], "steps must be a whole number >= 1"),
+    ("rl_levels_cleanrl", ["--steps", "-5"], "steps must be a whole number >= 1"),
+    ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "nope"], "unknown level benchmark teacher 'nope'"),
+    ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "accel"], "open-ended generator"),
+])
+def test_rl_levels_examples_refuse_a_bad_option_with_the_usage_not_a_traceback(name, args, reason):
+    """`python examples/rl_levels_sb3.py --steps 0` (or the CleanRL loop's `--teacher accel` with its default
+    training set) ended in a ConfigError traceback; an option refused is now argparse's usage line and reason."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(EXAMPLES.parent / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-800:]
+    assert "usage:" in done.stderr and reason in done.stderr, done.stderr[-800:]

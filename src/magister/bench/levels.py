@@ -171,7 +171,8 @@ def make_level_teacher(name: str, seed: int, settings: dict[str, Any] | None = N
         space, kwargs, score = _space_and_settings(name, settings, generator, max_density)
         if not isinstance(space, SeedSpace):
             raise ConfigError(f"make_level_teacher: {name!r} does not pick among generator seeds, so it takes no "
-                             f"finite training set (n_levels); the seed teachers are plr, robust-plr and learnability")
+                             f"finite training set (n_levels); the seed teachers are plr, robust-plr and learnability, or "
+                             "pass n_levels=None (an open-ended generator)")
         return make_teacher(name, SeedSpace(n_levels), seed=seed, **kwargs), score
     if name == "uniform":
         return _RandomLevels(seed), "success"
