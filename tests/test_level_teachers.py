@@ -978,3 +978,18 @@ def test_accel_on_a_dict_without_a_maze_edits_with_perturb_and_draws_from_the_sp
     score = lambda lv: float(space.to_unit(lv)[0])  # noqa: E731
     assert [space.to_json(x) for x, _ in _run(t, score, 300)] == [space.to_json(x) for x, _ in _run(same, score, 300)]
     assert t.n_edited > 0
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_give_back_of_a_single_task_names_the_list_form_and_changes_nothing(name):
+    # before: give_back(maze) said "pass a list of tasks, or use observe(task, score) for one" (which records a
+    # score), and give_back(maze_text) said only "got a single str"
+    teacher = mg.make_teacher(name, MazeSpace(7), seed=0)
+    maze = teacher.propose(1)[0]
+    before = teacher.state_dict()
+    for single in (maze, maze.to_text(), np.array(3)):
+        with pytest.raises(InvalidTaskError, match=r"give_back takes a list of tasks.*give_back\(\[task\]\)") as e:
+            teacher.give_back(single)
+        assert "observe" not in str(e.value)
+    assert states_equal(teacher.state_dict(), before)
+    assert teacher.give_back([maze]) == 1

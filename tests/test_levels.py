@@ -56,6 +56,9 @@ def test_path_length_bfs():
     ("#####\n#S\t.G#\n#####", "line 2 column 3", "unexpected character '\\t'"),
     ("#\t####\n#S.G#\n#####", "line 1 column 2", "unexpected character '\\t'"),
     ("#####\n#S.\u2028G#\n#####", "line 2 column 4", "unexpected character '\\u2028'"),
+    # a blank line inside the map is named as one (it said "row is 0 cells wide but the first row is 5")
+    ("#####\n#S.G#\n\n#...#\n#####", "line 3 column 1", "a blank line inside the maze; remove it"),
+    ("#####\n#S.G#\n   \n#...#\n#####", "line 3 column 1", "a blank line inside the maze; remove it"),
 ])
 def test_malformed_maps_name_line_and_column(text, where, what):
     with pytest.raises(MazeFormatError) as e:

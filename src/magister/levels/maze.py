@@ -180,6 +180,9 @@ class Maze:
                 raise MazeFormatError(
                     f"{_where(lineno, bad + 1, name)}: unexpected character {line[bad]!r}; use '#' wall, '.' "
                     "floor, 'S' start, 'G' goal")
+            if not line:  # (it said "row is 0 cells wide", as if the row had lost its cells)
+                raise MazeFormatError(f"{_where(lineno, 1, name)}: a blank line inside the maze; remove it (blank "
+                                      "lines may only come before or after the map)")
             if len(line) != width:
                 col = min(len(line), width) + 1
                 raise MazeFormatError(

@@ -31,7 +31,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, InvalidTaskError
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
 from ..rng import SeedLike
@@ -115,6 +115,11 @@ class LevelTeacher(Teacher):
         drops nothing). :class:`~magister.rl.vector.CurriculumVectorEnv` and a
         :class:`~magister.rl.wrapper.CurriculumWrapper` alone call it (as they give a ``RayTeacher`` its unscored
         tasks back, which hands them out again)."""
+        if isinstance(tasks, (str, bytes, dict)) or not isinstance(tasks, Iterable) or (
+                isinstance(tasks, np.ndarray) and tasks.ndim == 0):
+            # (the batch check's hint, "use observe(task, score) for one", would record a score for it)
+            raise InvalidTaskError(f"give_back takes a list of tasks, got {type(tasks).__name__} {tasks!r:.60}; "
+                                   "pass give_back([task]) for one. Nothing was given back.")
         enc = self._encode(tasks)
         if infos is None:
             infos = [None] * len(enc)
