@@ -265,6 +265,9 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
     for bad in (30, -1):
         with pytest.raises(InvalidTaskError, match="outside the training set of 30"):
             env.set_task(bad)
+    # a teacher over a bigger SeedSpace than the env's seeds: the refusal names the space to build it on
+    with pytest.raises(InvalidTaskError, match=r"build the teacher on SeedSpace\(30\)"):
+        env.reset(options={"task": 85})
     env.reset(seed=0)  # a refused task changed nothing: the last good one is still played
     assert env.maze.to_text() == maze_from_seed(seeds[29], 15, 0.5).to_text()
     with pytest.raises(ValueError, match="at least one"):

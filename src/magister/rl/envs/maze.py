@@ -320,7 +320,9 @@ class MazeEnv(gym.Env):
             if self.seeds is not None:
                 if not 0 <= int(task) < len(self.seeds):
                     raise InvalidTaskError(f"MazeEnv: level {int(task)} is outside the training set of "
-                                           f"{len(self.seeds)} levels (tasks 0..{len(self.seeds) - 1})")
+                                           f"{len(self.seeds)} levels (tasks 0..{len(self.seeds) - 1}); build "
+                                           f"the teacher on SeedSpace({len(self.seeds)}), one task per seed of "
+                                           "MazeEnv(seeds=...)")
                 task = self.seeds[int(task)]
             elif task < 0:  # (numpy's own "expected non-negative integer" came out of the generator)
                 raise InvalidTaskError(f"MazeEnv: a seed task is a whole number >= 0, got {int(task)}")
