@@ -77,4 +77,9 @@ if __name__ == "__main__":
     p.add_argument("--batches", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    main(a.batches, a.seed)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.batches, a.seed)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

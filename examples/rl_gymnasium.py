@@ -121,4 +121,9 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--teacher", default=None, help="adaptive teacher to compare with uniform")
     a = p.parse_args()
-    main(a.episodes, a.seed, a.teacher)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.episodes, a.seed, a.teacher)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

@@ -115,4 +115,9 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runners", type=int, default=0, help="RLlib env-runner actors (0: sample in this process)")
     a = p.parse_args()
-    main(a.steps, a.seed, runners=a.runners)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.steps, a.seed, runners=a.runners)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

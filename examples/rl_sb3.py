@@ -62,4 +62,9 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    main(a.steps, a.seed)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.steps, a.seed)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

@@ -268,4 +268,9 @@ if __name__ == "__main__":
     p.add_argument("--games", type=int, default=GAMES, help="training games per learner")
     p.add_argument("--seeds", type=int, default=3, help="learners per teacher (seeds 0..N-1)")
     a = p.parse_args()
-    main(a.games, a.seeds)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.games, a.seeds)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

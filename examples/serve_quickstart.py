@@ -78,4 +78,9 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--keep", action="store_true", help="leave the server running at the end (Ctrl-C to stop)")
     args = ap.parse_args()
-    main(args.steps, args.keep)
+    from magister.errors import ConfigError
+
+    try:
+        main(args.steps, args.keep)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        ap.error(str(e))

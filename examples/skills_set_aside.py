@@ -62,4 +62,9 @@ if __name__ == "__main__":
     p.add_argument("--students", type=int, default=5, help="simulated learners per teacher (learner seeds 0..N-1)")
     p.add_argument("--exercises", type=int, default=EXERCISES)
     a = p.parse_args()
-    main(a.students, a.exercises)
+    from magister.errors import ConfigError
+
+    try:
+        main(a.students, a.exercises)
+    except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
+        p.error(str(e))

@@ -555,10 +555,20 @@ def test_rl_rllib_declares_a_cpu_for_every_env_runner(monkeypatch, capsys):
     ("rl_levels_cleanrl", ["--steps", "-5"], "steps must be a whole number >= 1"),
     ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "nope"], "unknown level benchmark teacher 'nope'"),
     ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "accel"], "open-ended generator"),
+    ("data_hf", ["--steps", "0"], "steps must be a whole number >= 1"),
+    ("data_pytorch", ["--batches", "0"], "batches must be a whole number >= 1"),
+    ("rl_gymnasium", ["--episodes", "0"], "episodes must be a whole number >= 1"),
+    ("rl_rllib", ["--steps", "0"], "steps must be a whole number >= 512"),
+    ("rl_sb3", ["--steps", "0"], "steps must be a whole number >= 1"),
+    ("rl_vector", ["--steps", "0"], "steps must be a whole number >= 1"),
+    ("selfplay_pettingzoo", ["--games", "1"], "games must be a whole number >= 2"),
+    ("serve_quickstart", ["--steps", "0"], "steps must be a whole number >= 10"),
+    ("skills_set_aside", ["--students", "0"], "students must be a whole number >= 1"),
 ])
-def test_rl_levels_examples_refuse_a_bad_option_with_the_usage_not_a_traceback(name, args, reason):
+def test_examples_refuse_a_bad_option_with_the_usage_not_a_traceback(name, args, reason):
     """`python examples/rl_levels_sb3.py --steps 0` (or the CleanRL loop's `--teacher accel` with its default
-    training set) ended in a ConfigError traceback; an option refused is now argparse's usage line and reason."""
+    training set, or any other example's out-of-range option) ended in a ConfigError traceback; an option refused is
+    now argparse's usage line and reason."""
     import os
     import subprocess
     import sys
