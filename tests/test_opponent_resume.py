@@ -405,3 +405,24 @@ def test_a_checkpoint_whose_pool_folder_moved_says_how_to_load_it_on_the_new_fol
     u = mg.make_teacher("pfsp", OpponentPool(new_folder).space, pool=new_folder, seed=0, epsilon=0.1)
     u.load_state_dict(load_state(tmp_path / "moved" / "t.ckpt"))
     assert states_equal(u.state_dict()["algorithm"], saved["algorithm"])
+
+
+def test_how_many_evicted_files_a_pool_keeps_can_change_on_an_existing_pool(tmp_path: Path) -> None:
+    # before: reopening with another keep_evicted was refused as "made with other settings", so a refused rewind's
+    # advice (keep more) could only help a new pool
+    pool = OpponentPool(tmp_path, max_size=2, max_ids=50, keep_evicted=1)
+    for i in range(4):
+        pool.add(bytes([i]))
+    assert pool._evicted == [1] and _files(tmp_path).keys() == {"000001.bin", "000002.bin", "000003.bin"}
+    more = OpponentPool(tmp_path, keep_evicted=3)  # (another object of the folder: the first one is now stale)
+    assert more.settings["keep_evicted"] == 3 and OpponentPool(tmp_path).settings["keep_evicted"] == 3
+    for i in range(4, 7):
+        more.add(bytes([i]))
+    assert more._evicted == [1, 2, 3, 4][-3:] and "000001.bin" not in _files(tmp_path)
+    more.set_keep_evicted(1)  # lowered: the oldest kept files go
+    assert more._evicted == [4] and _files(tmp_path).keys() == {"000004.bin", "000005.bin", "000006.bin"}
+    with pytest.raises(ConfigError, match="read-only"):
+        OpponentPool(tmp_path, keep_evicted=5, readonly=True)
+    with pytest.raises(ConfigError, match="keep_evicted"):
+        more.set_keep_evicted(-1)
+    assert OpponentPool(tmp_path).settings["keep_evicted"] == 1

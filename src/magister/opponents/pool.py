@@ -228,6 +228,7 @@ class OpponentPool:
         self.settings: dict[str, Any] = {}
         if self.index_path.exists():
             self._read_index()
+            keep = given.pop("keep_evicted", None)  # (how many evicted files are kept may change: set_keep_evicted)
             clash = {n: (v, self.settings[n]) for n, v in given.items() if self.settings[n] != v}
             if clash:
                 raise ConfigError(
@@ -235,6 +236,8 @@ class OpponentPool:
                     + ", ".join(f"{n}={old!r} (asked for {new!r})" for n, (new, old) in clash.items())
                     + "; open it without those settings, or use another folder"
                 )
+            if keep is not None and keep != self.settings["keep_evicted"]:
+                self.set_keep_evicted(keep)  # type: ignore[arg-type]  # (checked there)
             return
         if self.readonly:
             raise SnapshotError(f"no opponent pool at {self.directory} (no pool.json); the writer must create it first")
@@ -529,6 +532,24 @@ class OpponentPool:
             self._delete_files(dropped)
         return new_id
 
+    def set_keep_evicted(self, n: int) -> None:
+        """Keep the files of the last ``n`` evicted members from now on (the one setting of a pool that may change:
+        it decides only which files stay for a rewind). Lowered, the oldest kept files beyond ``n`` are deleted;
+        raised, files already deleted do not come back. Also ``OpponentPool(folder, keep_evicted=n)``."""
+        n = whole("keep_evicted", n, 0)
+        with self._writing():
+            old = self.settings
+            kept = self._evicted
+            dropped = kept[:max(len(kept) - n, 0)]
+            self.settings = dict(old, keep_evicted=n)
+            try:
+                self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1,
+                                  kept[len(dropped):])
+            except BaseException:
+                self.settings = old
+                raise
+            self._delete_files(dropped)
+
     def _delete_files(self, ids: Iterable[int]) -> None:
         """Delete snapshot files the index no longer names (after it was written)."""
         for i in ids:
@@ -801,7 +822,7 @@ class OpponentPool:
             raise CheckpointError(
                 f"cannot rewind the pool at {self.directory}: the snapshot of member {i}, evicted or removed since "
                 f"the state was saved, is no longer kept (the pool keeps the files of its last keep_evicted="
-                f"{self.settings['keep_evicted']} evictions; a pool made with a larger keep_evicted keeps more). "
+                f"{self.settings['keep_evicted']} evictions; pool.set_keep_evicted(n) keeps more from now on). "
                 "Nothing was changed: load with pool='current' to go on with the pool as it is")
         if len(data) != rec.size or _sha256(data) != rec.sha256:
             raise CheckpointError(f"cannot rewind the pool at {self.directory}: the kept snapshot of member {i} "
