@@ -10,6 +10,7 @@ from magister.bench import suite as suite_mod
 from magister.bench.suite import plan_suite, run_suite
 from magister.cli import app
 from magister.errors import ConfigError
+from test_suite import _interrupt_the_second_job
 
 
 def _bench(*args: str) -> tuple[int, str]:
@@ -80,20 +81,11 @@ def test_a_huge_seed_count_is_refused_up_front(tmp_path):
 def test_ctrl_c_in_a_reused_folder_says_its_results_json_is_an_earlier_runs(tmp_path, monkeypatch):
     """An interrupted run in a folder holding an earlier run's results.json and report left them there (as
     docs/bench.md says) without a word: report.md and load_results(folder) read as the run just stopped."""
-    from magister.bench import runner
-
     out = tmp_path / "run"
     args = ["--teachers", "uniform", "--episodes", "20", "--eval-every", "10", "--workers", "1", "--out", str(out)]
     assert _bench("--seeds", "1", *args)[0] == 0
     before = (out / "results.json").read_bytes()
-    real = runner.run_job
-
-    def run_job(spec, progress=None, job_index=0):
-        if job_index == 1:
-            raise KeyboardInterrupt
-        return real(spec, progress, job_index)
-
-    monkeypatch.setattr(runner, "run_job", run_job)
+    _interrupt_the_second_job(monkeypatch)
     code, text = _bench("--seeds", "2", *args)
     assert code == 130, text
     assert f"{out}/results.json and the report beside it are an earlier run's, left as they were" in text

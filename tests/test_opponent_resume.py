@@ -26,6 +26,14 @@ def _index(pool: OpponentPool) -> dict:
     return {k: v for k, v in doc.items() if k not in ("version_counter",)}
 
 
+def _pool(folder: Path, n: int, max_size: int = 3, **kw) -> OpponentPool:
+    """A pool of ``n`` one-byte snapshots 0..n-1 (ids 0..n-1; ``max_size`` bounds the members)."""
+    pool = OpponentPool(folder, max_size=max_size, max_ids=kw.pop("max_ids", 50), **kw)
+    for i in range(n):
+        pool.add(bytes([i]))
+    return pool
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((folder / "snapshots").iterdir())}
 
@@ -93,9 +101,7 @@ def test_a_run_resumed_from_a_checkpoint_with_its_pool_rewound_is_the_run_that_w
 
 
 def test_a_pool_that_did_not_change_loads_without_an_option_and_current_keeps_a_changed_one(tmp_path: Path) -> None:
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
-    for i in range(4):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 4)
     t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
     for _ in range(10):
         t.observe(t.propose(), 1.0)
@@ -112,9 +118,7 @@ def test_a_pool_that_did_not_change_loads_without_an_option_and_current_keeps_a_
 
 
 def test_a_rewind_to_a_member_no_longer_kept_is_refused_and_changes_neither_pool_nor_teacher(tmp_path: Path) -> None:
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50, keep_evicted=1)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 3, keep_evicted=1)
     t = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
     t.observe(0, 1.0)
     t.save(tmp_path / "t.ckpt")
@@ -146,9 +150,7 @@ def test_a_kept_file_that_is_not_the_saved_snapshot_is_refused(tmp_path: Path) -
 
 
 def test_when_the_pool_rewind_fails_the_teacher_is_left_as_it_was(tmp_path: Path, monkeypatch) -> None:
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 3)
     saved = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
     for _ in range(5):
         saved.observe(saved.propose(), 1.0)
@@ -196,9 +198,7 @@ def test_load_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_saved_before_it_held_the_pool_loads_on_the_current_pool(tmp_path: Path) -> None:
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 3)
     t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
     t.observe(1, 1.0)
     old = {k: v for k, v in t.state_dict().items() if k != "pool"}  # what an earlier magister saved
@@ -210,9 +210,7 @@ def test_a_checkpoint_saved_before_it_held_the_pool_loads_on_the_current_pool(tm
 
 
 def test_an_index_written_before_evicted_files_were_kept_opens(tmp_path: Path) -> None:
-    pool = OpponentPool(tmp_path, max_size=2, max_ids=50)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path, 3, max_size=2)
     doc = json.loads(pool.index_path.read_text())
     del doc["evicted"], doc["settings"]["keep_evicted"]  # as an earlier magister wrote it
     pool._snapshot_path(0).unlink()
@@ -225,9 +223,7 @@ def test_an_index_written_before_evicted_files_were_kept_opens(tmp_path: Path) -
 
 @pytest.mark.parametrize("evicted", [[5], [1, 1], "0", [0.5], [2]])
 def test_an_index_with_impossible_evicted_ids_is_refused(tmp_path: Path, evicted) -> None:
-    pool = OpponentPool(tmp_path, max_size=2, max_ids=50, keep_evicted=1)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path, 3, max_size=2, keep_evicted=1)
     doc = json.loads(pool.index_path.read_text())
     assert doc["evicted"] == [0]
     doc["evicted"] = evicted  # never handed out, repeated, not a list, not a whole number, a member
@@ -237,9 +233,7 @@ def test_an_index_with_impossible_evicted_ids_is_refused(tmp_path: Path, evicted
 
 
 def test_a_dual_curriculum_resumes_with_its_pool_rewound(tmp_path: Path) -> None:
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 3)
     dual = DualCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0),
                           mg.make_teacher("pfsp", pool.space, pool=pool, seed=1))
     for _ in range(6):
@@ -257,9 +251,7 @@ def test_a_dual_curriculum_resumes_with_its_pool_rewound(tmp_path: Path) -> None
 def test_a_teacher_loaded_in_the_process_that_holds_the_pool_shares_that_pool_object(tmp_path: Path) -> None:
     # before: magister.load opened a second writable pool object of the folder; rewinding through it left the
     # learner's (or the env's) object behind, whose next add was refused as another writer's
-    pool = OpponentPool(tmp_path / "pool", max_size=3, max_ids=50)
-    for i in range(3):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path / "pool", 3)
     t = mg.make_teacher("pfsp", pool.space, pool=str(tmp_path / "pool"), seed=0)
     assert t.pool is pool
     t.save(tmp_path / "t.ckpt")
@@ -410,9 +402,7 @@ def test_a_checkpoint_whose_pool_folder_moved_says_how_to_load_it_on_the_new_fol
 def test_how_many_evicted_files_a_pool_keeps_can_change_on_an_existing_pool(tmp_path: Path) -> None:
     # before: reopening with another keep_evicted was refused as "made with other settings", so a refused rewind's
     # advice (keep more) could only help a new pool
-    pool = OpponentPool(tmp_path, max_size=2, max_ids=50, keep_evicted=1)
-    for i in range(4):
-        pool.add(bytes([i]))
+    pool = _pool(tmp_path, 4, max_size=2, keep_evicted=1)
     assert pool._evicted == [1] and _files(tmp_path).keys() == {"000001.bin", "000002.bin", "000003.bin"}
     more = OpponentPool(tmp_path, keep_evicted=3)  # (another object of the folder: the first one is now stale)
     assert more.settings["keep_evicted"] == 3 and OpponentPool(tmp_path).settings["keep_evicted"] == 3
