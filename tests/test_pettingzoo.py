@@ -202,6 +202,40 @@ def test_an_opponent_evicted_after_a_client_drew_it_ahead_fails_one_reset_not_ev
     assert info["opponent"] == 2
 
 
+def test_an_evicted_opponent_pushed_by_an_rllib_client_fails_one_reset_and_is_not_given_back(tmp_path: Path) -> None:
+    # before: a task pushed into the wrapper (rllib_callback pushes the RayTeacher's task before each episode) whose
+    # opponent was evicted since the client drew it went back to the front of the pushed tasks, so every later reset
+    # failed on it again; and the next episode's give_back_unscored handed it to the client, whose actor re-issued it
+    # to the next proposal, another worker's, where it failed again: an evicted opponent went round for good
+    from magister.rl import CurriculumWrapper
+    from magister.rl.wrapper import give_back_unscored
+
+    pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=20)
+    pool.add(b"first")
+    client = _DrawsAhead(mg.make_teacher("self-play", pool.space, pool=pool, seed=0), ahead=3)
+    env = CurriculumWrapper(OpponentEnv(tictactoe_v3.env, tmp_path / "pool", load_policy, report=False),
+                            score=game_score)
+    env.push_task(client.propose()[0])
+    _play_wrapped(env)
+    env.push_task(client.propose()[0])  # opponent 0, drawn ahead...
+    pool.add(b"random:1")
+    pool.add(b"random:2")  # ... and evicted before its episode starts
+    with pytest.raises(UnknownOpponentError, match=r"opponent 0 .*evicted"):
+        env.reset()
+    assert give_back_unscored(env, client) == 0 and client.given_back == []  # not handed out again
+    env.push_task(2)
+    obs, info = env.reset()  # the next pushed task plays
+    assert info["opponent"] == 2
+
+
+def _play_wrapped(env) -> None:
+    obs, _ = env.reset()
+    while True:
+        obs, _, term, trunc, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        if term or trunc:
+            return
+
+
 def test_an_env_teacher_built_without_the_pool_is_named_when_it_proposes_a_non_member(tmp_path: Path) -> None:
     # before: make_teacher("pfsp", pool.space) without pool= proposed any id of Discrete(max_ids), and the reset
     # said only "opponent 2697 is not in the pool; members are [0, 1]"

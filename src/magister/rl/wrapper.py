@@ -420,13 +420,15 @@ class CurriculumWrapper(gym.Wrapper):
         except BaseException as e:
             # the env refused or failed: a task this wrapper took (queued, pushed or proposed by the teacher)
             # goes back to the front, so the next reset plays it and no proposal is lost; a task given in
-            # options stays the caller's. A task of the teacher's that the env says does not exist (an opponent
-            # evicted from its pool since a client drew it ahead) is dropped instead: at the front, every later
-            # reset failed on it again (and a RayTeacher given it back hands it out again)
+            # options stays the caller's. A task of the teacher's, proposed or pushed (rllib_callback pushes its
+            # client's), that the env says does not exist (an opponent evicted from its pool since a client drew it
+            # ahead) is dropped instead: at the front, every later reset failed on it again (and a RayTeacher given
+            # it back hands it out again, to another worker, where it failed again: round and round for good)
             if len(self._queue) < n_queued:
                 self._queue.insert(0, (task_id, task, task_info))
             elif len(self._pushed) < n_pushed:
-                self._pushed.insert(0, (task, task_info))
+                if not isinstance(e, UnknownTaskError):
+                    self._pushed.insert(0, (task, task_info))
             elif not given and not isinstance(e, UnknownTaskError):  # the teacher's (proposed now, or for an
                 # earlier failed reset); one the env says does not exist is dropped
                 self._proposed.insert(0, (task, task_info))
