@@ -545,8 +545,12 @@ def test_a_second_writer_is_refused_and_loses_nothing(tmp_path: Path) -> None:
             change()
     assert pool.index_path.read_bytes() == on_disk and pool.load(new) == b"the writer's snapshot"
     assert second.ids == [0, 1] and second.record(0).games == 0, "a refused writer changes nothing, in memory too"
-    # a writer that refreshed writes from what is on disk: nothing is lost (and the first is refused in turn)
-    assert second.refresh()
+    # a refresh shows the second one the writer's changes, but does not make it the writer (see the next test)
+    assert second.refresh() and second.ids == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"another writer.*re-read the pool since"):
+        second.report(0, "loss")
+    # taking over once the first has stopped: the folder opened anew; the first is refused in turn
+    second = OpponentPool(tmp_path)
     second.report(0, "loss")
     with pytest.raises(ConfigError, match="another writer"):
         pool.report(1, "win")
@@ -556,6 +560,33 @@ def test_a_second_writer_is_refused_and_loses_nothing(tmp_path: Path) -> None:
     second.add(b"more")
     second.report_many([0, 2], ["win", "draw"])
     assert OpponentPool(tmp_path, readonly=True).record(0).games == 3
+
+
+def test_two_writers_that_refresh_before_every_change_are_refused_not_merged(tmp_path: Path) -> None:
+    # before: the check compared the index on disk with the one the object last *read*, so a second writer that
+    # refreshed before each change (as every opponent teacher's propose and every OpponentEnv reset do) passed it:
+    # two runs' snapshots and games were mixed in one pool without a word, and the error came only at random, when
+    # the other wrote between a refresh and a change. The design is one writer: the second is refused, every time
+    pool = _pool(tmp_path, n=2)
+    second = OpponentPool(tmp_path)
+    pool.refresh()
+    pool.report(0, "win")
+    refused = 0
+    for i in range(3):
+        for writer, outcome in ((second, "loss"), (pool, "win")):
+            writer.refresh()
+            try:
+                writer.report(1, outcome)
+            except ConfigError as e:
+                assert "another writer" in str(e) and "OpponentPool(folder)" in str(e)
+                refused += 1
+        second.refresh()
+        with pytest.raises(ConfigError, match="another writer"):
+            second.add(b"the second run's snapshot %d" % i)
+    assert refused == 3, "the second writer is refused at every change, the first one at none"
+    on_disk = OpponentPool(tmp_path, readonly=True)
+    assert on_disk.ids == [0, 1] and [r.games for r in on_disk.records()] == [1, 3]  # nothing of the first lost
+    assert sorted(f.name for f in (tmp_path / "snapshots").iterdir()) == ["000000.bin", "000001.bin"]
 
 
 def _refresh_and_report(folder: str, games: int, conn) -> None:

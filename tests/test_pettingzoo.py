@@ -304,7 +304,11 @@ def test_a_second_writer_in_the_same_process_is_named_as_such(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"another writer(.|\n)*This process holds another writable OpponentPool"
                                           r"(.|\n)*OpponentEnv\(game, pool, load_policy\)"):
         pool.add(b"random:3")
-    assert pool.refresh() and pool.add(b"random:3") == 3  # refreshed, the learner goes on
+    assert pool.refresh()  # a refresh shows the learner the other's game, but does not make it the writer again
+    with pytest.raises(ConfigError, match=r"another writer.*re-read the pool since.*OpponentPool\(folder\)"):
+        pool.add(b"random:3")
+    pool = OpponentPool(pool.directory)  # opened anew, the learner goes on (and the other object is refused)
+    assert pool.add(b"random:3") == 3
     assert sum(r.games for r in pool.records()) == 2
 
 

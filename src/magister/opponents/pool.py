@@ -63,10 +63,13 @@ Sharing one pool between processes: one process writes (the learner, which
 adds snapshots and reports outcomes); any number of readers open the same
 folder with ``readonly=True`` and call :meth:`OpponentPool.refresh` to see new
 members. See ``docs/selfplay.md`` for the Ray set-up. A second writer is
-refused instead of overwriting the first one's changes: before every change the
+refused instead of mixing its changes with the first one's: before every change the
 writer checks, holding a lock on ``pool.lock`` in the folder, that the index on
-disk is still the one it last read or wrote; if another process changed it,
-the change raises :class:`~magister.errors.ConfigError` and nothing is written.
+disk is still the one it opened or last wrote; if another process (or another
+pool object) changed it, the change raises :class:`~magister.errors.ConfigError`
+and nothing is written, even after a :meth:`~OpponentPool.refresh` took the other's
+change in (a refresh shows what the writer did; it does not make a second writer
+the writer). To take over from a writer that has stopped, open the folder anew.
 """
 
 from __future__ import annotations
@@ -225,9 +228,13 @@ class OpponentPool:
                  if v is not None}
         self._mtime_ns: tuple[int, int] = (-1, -1)
         self._index_sha: str | None = None  # SHA-256 of the index this object last read or wrote (None: none yet)
+        #: SHA-256 of the index as this object opened it or last wrote it (not as a refresh read it): a change by
+        #: another writer since, seen by a refresh or not, makes this object's changes refused (one writer)
+        self._own_sha: str | None = None
         self.settings: dict[str, Any] = {}
         if self.index_path.exists():
             self._read_index()
+            self._own_sha = self._index_sha
             keep = given.pop("keep_evicted", None)  # (how many evicted files are kept may change: set_keep_evicted)
             clash = {n: (v, self.settings[n]) for n, v in given.items() if self.settings[n] != v}
             if clash:
@@ -346,14 +353,22 @@ class OpponentPool:
             if raw is None and self._index_sha is not None:
                 raise SnapshotError(f"the opponent pool index {self.index_path} is gone; was the pool's folder "
                                     "deleted? Nothing was changed")
-            if (None if raw is None else _sha256(raw)) != self._index_sha:
+            sha = None if raw is None else _sha256(raw)
+            if sha != self._own_sha:
+                # (also after a refresh took the other's change in: re-reading the index shows a reader what the
+                # writer did, it does not make a second writer the writer; two writers that each refreshed
+                # before every change merged their changes without a word, and raced into this error at random)
+                seen = (" (this object re-read the pool since, which shows the other's changes but does not make it "
+                        "the writer)") if sha == self._index_sha else ""
                 raise ConfigError(
-                    f"the opponent pool at {self.directory} was changed by another writer since this process last "
-                    "read it (a second process opened it writable, e.g. an OpponentEnv with report=True in a "
-                    "worker); nothing was changed, so as not to overwrite what the other one wrote. A pool has one "
-                    "writer: open it with OpponentPool(folder, readonly=True) in every other process and build "
-                    "their envs with OpponentEnv(game, folder, load_policy, report=False), sending the outcomes to "
-                    "the writer (final info, then pool.report_many)" + self._writers_here()
+                    f"the opponent pool at {self.directory} was changed by another writer since this object opened "
+                    f"it or last wrote to it{seen}: a second process (or pool object) opened it writable, e.g. an "
+                    "OpponentEnv with report=True in a worker; nothing was changed, so as not to mix two runs' "
+                    "changes in one pool. A pool has one writer: open it with OpponentPool(folder, readonly=True) in "
+                    "every other process and build their envs with OpponentEnv(game, folder, load_policy, "
+                    "report=False), sending the outcomes to the writer (final info, then pool.report_many); to "
+                    "take over once the other writer has stopped, open the folder anew (OpponentPool(folder))"
+                    + self._writers_here()
                 )
             yield
 
@@ -380,6 +395,7 @@ class OpponentPool:
             members, next_id, learner, rng, version, evicted)
         st = os.stat(self.index_path)
         self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
+        self._own_sha = self._index_sha
 
     def refresh(self) -> bool:
         """Re-read the index if another process changed it; returns whether it did."""
@@ -862,13 +878,14 @@ class OpponentPool:
         raise ConfigError(f"pool must be an OpponentPool or its folder, got {type(value).__name__}")
 
     def _follows_disk(self) -> bool:
-        """Whether this writer's index is the folder's or an earlier one of it (not one the folder went back from:
-        a pool object left from before the folder was rewound or replaced, which :meth:`refresh` refuses)."""
+        """Whether this writer may still change the pool: the index on disk is the one it opened or last wrote (not
+        one another writer changed since, nor one the folder went back from: a pool object left from before the
+        folder was rewound or replaced, which :meth:`refresh` refuses)."""
         try:
             self.refresh()
         except ConfigError:
             return False
-        return True
+        return self._index_sha == self._own_sha
 
     def __deepcopy__(self, memo: dict) -> "OpponentPool":  # a handle on a folder: copies share it
         return self
