@@ -221,6 +221,28 @@ def test_an_index_written_before_evicted_files_were_kept_opens(tmp_path: Path) -
     assert _files(tmp_path).keys() == {"000001.bin", "000002.bin", "000003.bin"}
 
 
+def test_the_files_a_pool_kept_are_not_orphaned_when_an_older_magister_wrote_its_index(tmp_path: Path) -> None:
+    # before: an older magister's write of the index (it drops the kept evicted list it does not know) left the files
+    # a newer one kept named by no index: never deleted (the folder grew past max_size + keep_evicted at every such
+    # write), and a rewind needing one was refused as "no longer kept" with the file right there
+    pool = _pool(tmp_path, 4, max_size=2, keep_evicted=3)
+    saved = pool.state()  # members 2, 3; kept 0, 1
+    pool.add(bytes([4]))  # evicts 2, kept
+    doc = json.loads(pool.index_path.read_text())
+    assert doc["evicted"] == [0, 1, 2]
+    del doc["evicted"]  # an older magister's write of it (ids, members and files as they were)
+    pool.index_path.write_text(json.dumps(doc))
+    again = OpponentPool(tmp_path)  # the newer magister again
+    again.rewind(saved)  # member 2 comes back from its kept file
+    assert again.ids == [2, 3] and again.load(2) == bytes([2])
+    for i in range(6):
+        again.add(b"later %d" % i)
+    assert len(_files(tmp_path)) == 2 + 3, "the folder holds max_size + keep_evicted snapshot files"
+    assert _index(again)["evicted"] == [5, 6, 7]
+    reader = OpponentPool(tmp_path, readonly=True)  # (a reader takes no file: it deletes none)
+    assert reader.ids == again.ids
+
+
 @pytest.mark.parametrize("evicted", [[5], [1, 1], "0", [0.5], [2]])
 def test_an_index_with_impossible_evicted_ids_is_refused(tmp_path: Path, evicted) -> None:
     pool = _pool(tmp_path, 3, max_size=2, keep_evicted=1)

@@ -292,7 +292,9 @@ class OpponentPool:
             next_id, learner, version = (_check_kind(k, doc[k], kinds) for k, kinds in (
                 ("next_id", (int,)), ("learner_rating", (int, float)), ("version_counter", (int,))))
             learner = float(learner)
-            evicted = doc.get("evicted", [])  # (an index written before evicted files were kept has none)
+            # an index written by a magister from before evicted files were kept has no list: the files the newer
+            # one kept (and the older one's writes dropped from the index) are taken back as the kept ones
+            evicted = doc["evicted"] if "evicted" in doc else self._unnamed_files(members, next_id, settings)
             if not isinstance(evicted, list):
                 raise ValueError(f"evicted is a JSON {type(evicted).__name__}, not a list")
             _check_members(members, len(doc["members"]), next_id, settings, evicted)
@@ -306,6 +308,22 @@ class OpponentPool:
         self.settings, self._members, self._rng, self._evicted = settings, members, rng, list(evicted)
         self._next_id, self._learner_rating, self._version = next_id, learner, version
         self._mtime_ns, self._index_sha = (st.st_ino, st.st_mtime_ns), _sha256(raw)
+
+    def _unnamed_files(self, members: dict[int, Record], next_id: int, settings: dict[str, Any]) -> list[int]:
+        """The last ``keep_evicted`` ids handed out whose snapshot files are in ``snapshots/`` but not members, for an
+        index without the kept evicted list (one an older magister wrote, dropping the list: the files a newer one
+        kept were named by no index and never deleted, beyond the folder's bound of ``max_size + keep_evicted``).
+        Taken as the kept evicted files, they go as later evictions push them out (and a rewind checks each one
+        against its saved SHA-256). A reader takes none (it never deletes a file)."""
+        if self.readonly or not isinstance(next_id, int) or not settings["keep_evicted"]:
+            return []
+        try:
+            names = [f.name for f in (self.directory / "snapshots").iterdir()]
+        except OSError:
+            return []
+        ids = sorted(i for i in (int(n[:-4]) for n in names if n.endswith(".bin") and n[:-4].isdigit())
+                     if i < next_id and i not in members and self._snapshot_path(i).name in names)
+        return ids[max(len(ids) - int(settings["keep_evicted"]), 0):]
 
     def __getstate__(self) -> dict[str, Any]:
         # a pool goes to env workers (an AsyncVectorEnv of OpponentEnvs) by pickle: the thread lock is this
