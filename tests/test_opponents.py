@@ -584,6 +584,7 @@ def test_two_writers_that_refresh_before_every_change_are_refused_not_merged(tmp
         with pytest.raises(ConfigError, match="another writer"):
             second.add(b"the second run's snapshot %d" % i)
     assert refused == 3, "the second writer is refused at every change, the first one at none"
+    assert OpponentPool.coerce(str(tmp_path)) is pool  # (a teacher given the folder takes the writer, not second)
     on_disk = OpponentPool(tmp_path, readonly=True)
     assert on_disk.ids == [0, 1] and [r.games for r in on_disk.records()] == [1, 3]  # nothing of the first lost
     assert sorted(f.name for f in (tmp_path / "snapshots").iterdir()) == ["000000.bin", "000001.bin"]
