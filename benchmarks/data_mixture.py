@@ -131,6 +131,8 @@ TASKS: dict[str, dict[str, Any]] = {
 # sampler's and the teacher's seed + ORDER_STRIDE * k); order 0 is the run a plain invocation makes
 ORDER_STRIDE = 100_000
 TWO_POINTS = 2.0  # "no teacher ends more than 2 points below stratified"
+#: attention heads of every model (TransformerEnsemble's default): --d-model must be a multiple of it
+HEADS = 4
 
 
 def make_data(task: str, seed: int, cfg: dict[str, Any]):
@@ -180,7 +182,7 @@ def estimate_graph(train, ev, seed: int, cfg: dict[str, Any]) -> list[list[float
 
     n, b = train.n_skills, cfg["batch"]
     model = TransformerEnsemble(n, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
-                                n_layers=cfg["layers"], seed=seed)
+                                n_layers=cfg["layers"], n_heads=HEADS, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
     onehot = np.eye(n)
     samplers = [SkillSampler(train.skills, onehot[i].tolist(), b, seed=seed) for i in range(n)]
@@ -259,7 +261,7 @@ def run_seed(job: tuple[Any, ...]) -> list[dict[str, Any]]:
     methods = [meth for meth, _ in runs]
     m = len(methods)
     model = TransformerEnsemble(m, train.vocab_size, train.seq_len, train.n_classes, d_model=cfg["d_model"],
-                                n_layers=cfg["layers"], seed=seed)
+                                n_layers=cfg["layers"], n_heads=HEADS, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
     estimated = [meth.startswith("skill-it@est") for meth in methods]
     graph = estimate_graph(train, ev, seed, cfg) if any(estimated) else None
@@ -591,8 +593,23 @@ def task_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return cfgs
 
 
+def budget(text: str) -> str:
+    """``type=`` of ``--steps``: ``TASK=N`` with a whole ``N >= 1``, kept as given (``task_configs`` reads it); a
+    budget of 0 or a missing number was a traceback from the workers, after ``runs.jsonl`` was emptied."""
+    task, eq, value = text.partition("=")
+    try:
+        ok = bool(eq and task) and int(value) >= 1
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"takes TASK=N with a whole number N >= 1 (e.g. addition=1600), got {text!r}")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of ``main``."""
+    from magister.bench.args import at_least, number_in
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="addition,lego,addition+noise")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"any of {', '.join(METHODS)}")
@@ -613,10 +630,11 @@ def parser() -> argparse.ArgumentParser:
                          "(default: on for addition, off for the other tasks)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/data_mixture")
-    ap.add_argument("--steps", action="append", default=[], metavar="TASK=N",
+    ap.add_argument("--steps", action="append", default=[], metavar="TASK=N", type=budget,
                     help="override a task's step budget, e.g. --steps addition=1600")
-    ap.add_argument("--lr", type=float, default=None, help="learning rate of every task (a second recipe)")
-    ap.add_argument("--d-model", type=int, default=None, help="model width of every task (a second recipe)")
+    ap.add_argument("--lr", type=number_in(0.0, low_open=True), default=None, help="learning rate of every task (a second recipe)")
+    ap.add_argument("--d-model", type=at_least(HEADS), default=None,
+                    help=f"model width of every task (a second recipe), a multiple of {HEADS} (its attention heads)")
     ap.add_argument("--schedule", choices=("constant", "anneal"), default=None,
                     help="learning-rate schedule of every task (default: anneal for addition and LEGO, constant for "
                          "the diagnostic; anneal: constant for 80%% of the budget, then linearly down to 0: the same runs "
@@ -640,6 +658,12 @@ def main(argv: list[str] | None = None) -> None:
     for opt in ("seeds", "workers", "orders"):
         if getattr(args, opt) < 1:
             ap.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
+    # (a width the heads do not divide was a ValueError from every worker, after runs.jsonl was emptied)
+    if args.d_model is not None and args.d_model % HEADS:
+        ap.error(f"--d-model must be a multiple of {HEADS} (the models' attention heads), got {args.d_model}")
+    missing = [d for d in args.report_from or [] if not (Path(d) / "runs.jsonl").is_file()]
+    if missing:  # a FileNotFoundError traceback
+        ap.error(f"--report-from: no runs.jsonl in {', '.join(missing)}; name the --out folders of earlier runs")
     cfgs = task_configs(args)
     methods = args.methods.split(",")
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))

@@ -254,3 +254,23 @@ def test_fair_check_without_the_control_on_a_seed_of_stratified():
     runs = [run("stratified", 0, 0.90), run("stratified@reseed", 1, 0.90), run("exp3", 0, 0.85)]
     text = "\n".join(dm.fair_check(runs, ["stratified", "stratified@reseed", "exp3"], dict(TINY, test_per_skill=30)))
     assert "| exp3 | -5.0 | 1/1 (0) |" in text and "noise yardstick" not in text
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--d-model", "0"], "--d-model"),
+    (["--d-model", "7"], "--d-model"), (["--steps", "addition=0"], "--steps"), (["--steps", "addition=abc"], "--steps"),
+    (["--steps", "addition"], "--steps"), (["--report-from", "MISSING"], "--report-from"),
+])
+def test_bad_lr_width_budget_or_report_folder_is_refused_before_earlier_runs_are_touched(tmp_path, capsys, bad,
+                                                                                        needle):
+    # each was a traceback from the workers (ValueError / ZeroDivisionError / IndexError) or a FileNotFoundError,
+    # and every one but the last came after runs.jsonl was opened for writing: the earlier runs in --out were lost
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "runs.jsonl").write_text('{"earlier": "runs"}\n')
+    bad = [str(tmp_path / "missing") if b == "MISSING" else b for b in bad]
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--quick", "--tasks", "addition", "--methods", "stratified", "--seeds", "1", "--workers", "1",
+                 "--out", str(out), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+    assert (out / "runs.jsonl").read_text() == '{"earlier": "runs"}\n'
