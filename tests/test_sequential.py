@@ -150,6 +150,26 @@ def test_a_weights_dict_of_unnamed_tasks_survives_a_checkpoint(space, weights):
     Sequential(space, stages=stages, seed=0).load_state_dict(t.state_dict())  # same settings: accepted
 
 
+@pytest.mark.parametrize("space, stage, plain", [
+    (SPACE, {"tasks": ["easy", "hard"], "weights": np.array([1.0, 3.0])}, {"tasks": ["easy", "hard"], "weights": [1.0, 3.0]}),
+    (SPACE, {"indices": np.array([0, 1]), "weights": np.array([1, 3])}, {"indices": [0, 1], "weights": [1, 3]}),
+    (SPACE, {"tasks": np.array(["easy", "hard"]), "weights": [1, 3]}, {"tasks": ["easy", "hard"], "weights": [1, 3]}),
+    (mg.MultiDiscrete([2, 3]), {"tasks": np.array([[0, 1], [1, 2]]), "weights": np.array([1, 3])},
+     {"tasks": [[0, 1], [1, 2]], "weights": [1, 3]}),
+])
+def test_numpy_arrays_in_a_stage_are_its_lists(space, stage, plain):
+    # a numpy array of weights was refused as not "one number per task (2), got array([1, 3])" (it has one), of
+    # indices as not "a task number or a non-empty list of them", of names as "not a task of Discrete([...])"
+    t = Sequential(space, stages=[{**stage, "until": {"episodes": 3}}, {"tasks": "all"}], seed=0)
+    ref = Sequential(space, stages=[{**plain, "until": {"episodes": 3}}, {"tasks": "all"}], seed=0)
+    assert t.config() == ref.config()  # recorded as plain JSON lists
+    assert t.probabilities() == pytest.approx(ref.probabilities()) and t.propose(8) == ref.propose(8)
+    t.observe_batch(t.propose(2), [0.5, 0.5])
+    u = mg.loads(t.to_bytes())
+    assert u.propose(8) == t.propose(8)
+    ref.load_state_dict(t.state_dict())  # the same settings
+
+
 @pytest.mark.parametrize("stages, match", [
     ([{"tasks": ["easy", "hrad"]}], "hrad"),
     ([{"tasks": "hrad"}], "known tasks"),

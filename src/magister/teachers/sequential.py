@@ -20,7 +20,8 @@ A stage names its tasks with one of
   accepts);
 * ``"indices"``: task numbers ``0 .. n-1`` of the space (works on any finite space);
 
-and optionally ``"weights"`` (one non-negative number per task; default equal).
+and optionally ``"weights"`` (one non-negative number per task; default equal). A numpy array may stand for
+any of these lists; the settings record it as a list.
 
 Conditions (``"until"``), checked after every observed episode:
 
@@ -218,6 +219,22 @@ def _portable_stages(stages: Sequence[Any], parsed: list[_Stage]) -> list[Any] |
     return out if changed else None
 
 
+def _plain_stages(stages: Any) -> tuple[Any, bool]:
+    """The stages with each numpy array of ``tasks``, ``indices`` or ``weights`` as a list, and whether any was one:
+    weights computed with numpy were refused as not "one number per task", and a checkpoint's settings should stay
+    plain JSON."""
+    if not isinstance(stages, (list, tuple)):
+        return stages, False
+    out, changed = [], False
+    for st in stages:
+        if isinstance(st, dict) and any(isinstance(st.get(k), np.ndarray) for k in ("tasks", "indices", "weights")):
+            st = {k: v.tolist() if k in ("tasks", "indices", "weights") and isinstance(v, np.ndarray) else v
+                  for k, v in st.items()}
+            changed = True
+        out.append(st)
+    return (out, True) if changed else (stages, False)
+
+
 def _default_stages(space: Space) -> list[dict[str, Any]]:
     if space.n_tasks > 1000:
         raise ConfigError(f"Sequential without stages makes one stage per task; {space.n_tasks} tasks is too many. "
@@ -253,11 +270,12 @@ class Sequential(CachedPolicy, Teacher):
                  score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         self.epsilon = fraction("epsilon", epsilon, hint="the uniform-exploration share")  # (numpy numbers were refused)
+        stages, from_numpy = _plain_stages(stages)
         self.stages = _parse_stages(space, _default_stages(space) if stages is None else stages)
         if stages is not None:
             portable = _portable_stages(stages, self.stages)
-            if portable is not None:
-                self._record_settings(stages=portable)
+            if portable is not None or from_numpy:
+                self._record_settings(stages=stages if portable is None else portable)
         self._enter(0)
         self.finished = False
         self._probs: np.ndarray | None = None
