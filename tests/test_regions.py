@@ -453,3 +453,34 @@ def test_numpy_numbers_are_taken_as_settings():
         RegionTree(2, min_width=np.float32(0.7))
     with pytest.raises(ConfigError, match="discard"):
         RegionTree(2, discard=np.bool_(True))
+
+
+@pytest.mark.parametrize("points, scores, error, match", [
+    # a NaN or infinite score was stored: the region's learning progress became NaN
+    ([[0.5, 0.5]], [float("nan")], "InvalidScoreError", "not finite"),
+    ([[0.5, 0.5], [0.2, 0.2]], [0.5, float("inf")], "InvalidScoreError", r"position 1.*not finite"),
+    ([[0.5, float("nan")]], [0.5], "InvalidTaskError", "not finite"),
+    # "cannot reshape array of size 9 into shape (2)"
+    ([[0.5, 0.5, 0.5]] * 3, [0.5] * 3, "InvalidTaskError", r"2 coordinates.*\(3, 3\)"),
+    ([[0.5, 0.5]] * 3, [0.5] * 2, "InvalidScoreError", "3 points but 2 scores"),
+])
+def test_bad_points_or_scores_are_refused_and_change_nothing(points, scores, error, match):
+    import magister.errors as errors
+
+    tree = RegionTree(2, max_points=10)
+    rng = np.random.default_rng(0)
+    tree.add(rng.random((25, 2)), rng.random(25), rng)
+    before = tree.state_dict()
+    with pytest.raises(getattr(errors, error), match=match):
+        tree.add(np.array(points), np.array(scores), np.random.default_rng(1))
+    after = tree.state_dict()
+    assert before.keys() == after.keys()
+    for k in before:
+        assert np.array_equal(np.asarray(before[k]), np.asarray(after[k]), equal_nan=True), k
+    assert np.isfinite(tree.progress()).all()
+
+
+def test_leaf_of_points_of_another_dimension_is_refused_naming_it():
+    tree = RegionTree(2)
+    with pytest.raises(ValueError, match=r"2 coordinates"):
+        tree.leaf_of(np.array([[0.5, 0.5, 0.5]]))

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidScoreError, InvalidTaskError
 from .settings import MAX_SIZE, number, size, whole
 
 __all__ = ["RegionTree", "learning_progress"]
@@ -245,6 +245,15 @@ class RegionTree:
         idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
         return np.minimum(self._end[idx] - self._start[idx], self.keep)
 
+    def _points(self, x: Any) -> np.ndarray:
+        """``x`` as an ``(m, dim)`` float array; points of another dimension are refused naming it (it was numpy's
+        "cannot reshape array of size 9 into shape (2)")."""
+        a = np.asarray(x, dtype=float)
+        if a.ndim > 2 or (a.shape[-1:] != (self.dim,) and a.size != self.dim):
+            raise InvalidTaskError(f"points must have {self.dim} coordinates each (an array of shape (n, {self.dim})), "
+                                   f"got shape {a.shape}")
+        return a.reshape(-1, self.dim)
+
     def window(self, node: int) -> tuple[np.ndarray, np.ndarray]:
         """The node's remembered ``(points (n, dim), scores (n,))``, oldest first (copies)."""
         node = int(node)
@@ -259,7 +268,7 @@ class RegionTree:
 
         A point exactly on a cut goes to the lower child.
         """
-        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        x = self._points(x)
         node = np.zeros(len(x), dtype=np.int64)
         active = np.arange(len(x))
         while len(active):
@@ -312,10 +321,18 @@ class RegionTree:
 
         Returns the ids of the nodes that were split (in order).
         """
-        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
+        x = self._points(x)
         scores = np.asarray(scores, dtype=float).ravel()
         if len(x) != len(scores):
-            raise ValueError(f"{len(x)} points but {len(scores)} scores")
+            raise InvalidScoreError(f"{len(x)} points but {len(scores)} scores; give one score per point. "
+                                    "Nothing was recorded")
+        # (a NaN or infinite score was stored, and every region holding it had a NaN learning progress)
+        for what, values, error in (("score", scores, InvalidScoreError), ("point", x, InvalidTaskError)):
+            bad = ~np.isfinite(values)
+            if bad.any():
+                i = int(np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))[0])
+                raise error(f"{what} {values[i].tolist()!r} (position {i}) is not finite; the tree takes points of "
+                            "[0, 1]^dim and finite scores. Nothing was recorded")
         if self.binary and not ((scores == 0.0) | (scores == 1.0)).all():
             self.binary = False
         split: list[int] = []
