@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import magister as mg
-from magister.errors import ConfigError, InvalidScoreError, MagisterError
+from magister.errors import ConfigError, InvalidScoreError, MagisterError, SettingTypeError
 from magister.levels.spaces import SeedSpace
 from magister.testing import ToyLearner, states_equal
 
@@ -56,6 +56,18 @@ def test_space_sample_refuses_a_count_that_is_not_a_whole_number_of_tasks(space,
     # int(k) took 1.5 and True as 1, raised numpy's or Python's own errors, and a maze space drew mazes for ever
     with pytest.raises(ConfigError, match=r"sample\(rng, k\) needs k"):
         space.sample(np.random.default_rng(0), k)
+
+
+@pytest.mark.parametrize("space", _SPACES + [mg.levels.spaces.MazeSpace(6)], ids=repr)
+@pytest.mark.parametrize("rng", [0, None, "x", np.random.RandomState(0), np.random.SeedSequence(0)],
+                         ids=lambda r: type(r).__name__)
+def test_space_sample_refuses_an_rng_that_is_not_a_numpy_generator(space, rng):
+    # space.sample(0) (a seed for a generator) raised Python's "'int' object has no attribute 'random'", and a
+    # legacy RandomState drew through a Box or a Discrete but failed inside a SeedSpace
+    with pytest.raises(SettingTypeError, match=r"sample\(rng, k\) needs a numpy Generator.*default_rng\(seed\)"):
+        space.sample(rng)
+    with pytest.raises(SettingTypeError, match="numpy Generator"):
+        space.sample(rng, 2)
 
 
 @pytest.mark.parametrize("space", _SPACES[:5], ids=repr)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InvalidTaskError, UnknownTaskError
+from .errors import ConfigError, InvalidTaskError, SettingTypeError, UnknownTaskError
 from .settings import non_numeric
 
 __all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
@@ -50,6 +50,17 @@ def sample_count(k: Any) -> int:
         raise ConfigError(f"sample(rng, k) needs k = a whole number of tasks in 0..{MAX_SAMPLE:,} (or None for one "
                           f"task), got k={_short(k)}")
     return int(k)
+
+
+def sample_generator(rng: Any) -> np.random.Generator:
+    """``rng`` of ``Space.sample(rng, k)``, which must be a numpy ``Generator``; a seed, ``None`` or a legacy
+    ``RandomState`` is a :class:`~magister.errors.SettingTypeError` (it was Python's ``'int' object has no attribute
+    'random'``, and a ``RandomState`` drew through some spaces and failed in others)."""
+    if not isinstance(rng, np.random.Generator):
+        value = f" {_short(rng, 40)}" if isinstance(rng, (int, float, str)) else ""
+        raise SettingTypeError(f"sample(rng, k) needs a numpy Generator as rng, got {type(rng).__name__}{value}; "
+                               "pass np.random.default_rng(seed) (and keep it to draw again)")
+    return rng
 
 
 def task_index(i: Any, n: int) -> int:
@@ -210,7 +221,7 @@ class Space:
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
         """One uniform task, or a sequence of ``k`` (uniform over the space's volume / members)."""
         m = 1 if k is None else sample_count(k)
-        out = self.from_unit_batch(rng.random((m, self.dim)))
+        out = self.from_unit_batch(sample_generator(rng).random((m, self.dim)))
         return out[0] if k is None else out
 
     # -- finite spaces ----------------------------------------------------------
@@ -431,7 +442,7 @@ class Box(Space):
         return np.minimum(out, self.high, out=out)  # rounding can never step past the bound
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
-        out = self.from_unit_batch(rng.random((1 if k is None else sample_count(k), self.dim)))
+        out = self.from_unit_batch(sample_generator(rng).random((1 if k is None else sample_count(k), self.dim)))
         return out[0] if k is None else out
 
     def to_json(self, task: Any) -> Any:
@@ -742,6 +753,7 @@ class Dict(Space):
         if not self.native_sampling:  # one random unit vector per task, decoded (the draws of every Dict before)
             return super().sample(rng, k)
         m = 1 if k is None else sample_count(k)
+        rng = sample_generator(rng)
         parts = {key: s.sample(rng, m) for key, s in self.spaces.items()}  # each entry by its own generator
         out = [{key: parts[key][i] for key in self.keys} for i in range(m)]
         return out[0] if k is None else out

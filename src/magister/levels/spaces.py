@@ -28,7 +28,8 @@ import numpy as np
 
 from .. import settings
 from ..errors import ConfigError, InvalidTaskError
-from ..spaces import Dict, Space, _cells, _check_indices, _refuse_masked, _short, sample_count, task_index, unit_rows
+from ..spaces import (Dict, Space, _cells, _check_indices, _refuse_masked, _short, sample_count, sample_generator,
+                      task_index, unit_rows)
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key", "simple_sampler"]
@@ -139,6 +140,7 @@ class SeedSpace(Space):
         return _cells(unit_rows(vecs, 1, self).reshape(-1), self.limit, self.limit - 1, self).tolist()
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        rng = sample_generator(rng)
         if k is None:
             return int(rng.integers(self.limit))
         return rng.integers(0, self.limit, size=sample_count(k)).tolist()
@@ -264,6 +266,7 @@ class MazeSpace(Space):
         return out
 
     def sample(self, rng: np.random.Generator, k: int | None = None) -> Any:
+        rng = sample_generator(rng)
         out = [mixed_maze(rng, self.size, self._density, self.labyrinths, require_solvable=self.require_solvable)
                for _ in range(1 if k is None else sample_count(k))]
         return out[0] if k is None else out
