@@ -104,6 +104,29 @@ def test_discrete_teacher_refuses_continuous_space():
         mg.make_teacher("uniform", [0, 1])
 
 
+def test_a_teacher_subclass_with_a_misspelt_kind_is_refused_where_it_is_defined():
+    # kind = "discret" made a continuous teacher: its _observe got unit vectors where it expected task indices
+    with pytest.raises(ConfigError, match=r"Typo.kind = 'discret' is no kind of teacher \(did you mean 'discrete'\?\)"):
+        class Typo(mg.Teacher):
+            kind = "discret"
+
+    for kind in ("continuous", "discrete", "any", "level"):
+        type("Fine", (mg.Teacher,), {"kind": kind})  # every kind a teacher may be
+
+
+def test_a_teacher_subclass_without_its_hooks_says_which_hook_is_missing():
+    class Bare(mg.Teacher):
+        kind = "discrete"
+
+    t = Bare(mg.Discrete(3), seed=0)
+    before = t.state_dict()
+    with pytest.raises(NotImplementedError, match=r"Bare does not implement _propose\(k\).*Your own teacher"):
+        t.propose()  # it was a NotImplementedError without a message
+    with pytest.raises(NotImplementedError, match=r"Bare does not implement _observe\(x, scores\)"):
+        t.observe(1, 0.5)
+    assert states_equal(before, t.state_dict())
+
+
 def test_unknown_teacher_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match="available: .*uniform"):
         mg.make_teacher("no-such-teacher", mg.Discrete(2))

@@ -89,6 +89,10 @@ def _ensure_loaded(name: str | None = None) -> None:
         importlib.import_module(module)
 
 
+#: the values of :attr:`Teacher.kind`
+TEACHER_KINDS = ("continuous", "discrete", "any", "level")
+
+
 def available_teachers(kind: str | None = None) -> list[str]:
     """Names of the registered teachers (``kind``: "continuous", "discrete", "level" or "any" to filter; the
     teachers of kind "any" are listed under every kind)."""
@@ -293,7 +297,8 @@ class Teacher:
     #: registry name, set by :func:`register`
     name: ClassVar[str] = "teacher"
     #: "continuous": works on unit vectors of any space; "discrete": needs a finite space;
-    #: "any": handles both (gets unit vectors)
+    #: "any": handles both (gets unit vectors); "level": a level teacher; anything else is refused
+    #: where the subclass is defined
     kind: ClassVar[str] = "continuous"
     #: True: ``score_range=None`` means any finite score, taken as it is (level teachers, whose scores are
     #: learner-computed |GAE| or regret); False: ``score_range=None`` means scores in [0, 1]
@@ -324,6 +329,13 @@ class Teacher:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.kind not in TEACHER_KINDS:  # a typo ("discret") made a continuous teacher: its hooks got unit vectors
+            import difflib
+
+            near = difflib.get_close_matches(str(cls.kind), TEACHER_KINDS, n=1)
+            raise ConfigError(f"{cls.__qualname__}.kind = {cls.kind!r} is no kind of teacher"
+                              f"{f' (did you mean {near[0]!r}?)' if near else ''}; use 'discrete' (the hooks get task "
+                              "indices of a finite space) or 'continuous' (unit vectors), or 'any' or 'level'")
         cls._checks_units = not cls.__module__.startswith("magister.")
         init = vars(cls).get("__init__")
         if init is not None and not getattr(init, "_records_settings", False):
@@ -369,7 +381,7 @@ class Teacher:
     # ------------------------------------------------------------------ hooks
     def _propose(self, k: int) -> np.ndarray:
         """Return ``k`` encoded tasks: unit vectors ``(k, dim)`` or task indices ``(k,)``."""
-        raise NotImplementedError
+        raise NotImplementedError(self._missing_hook("_propose(k)"))
 
     def _propose_info(self, k: int) -> list[dict[str, Any]]:
         """One info dict for each of the ``k`` tasks the last ``_propose(k)`` returned, in order. At least
@@ -378,7 +390,11 @@ class Teacher:
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         """Take ``m`` encoded tasks and their scores in [0, 1], in the order they happened."""
-        raise NotImplementedError
+        raise NotImplementedError(self._missing_hook("_observe(x, scores)"))
+
+    def _missing_hook(self, hook: str) -> str:
+        return (f"{type(self).__name__} does not implement {hook}: a teacher subclass implements _propose, _observe, "
+                "_get_state and _set_state (docs/getting-started.md, 'Your own teacher'); nothing was changed")
 
     def _get_state(self) -> dict[str, Any]:
         """Everything learned, as a checkpoint-friendly dict (copies, not views)."""
