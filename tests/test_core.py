@@ -145,6 +145,18 @@ def test_save_load_resumes_exactly(tmp_path):
     assert not [p for p in os.listdir(tmp_path / "sub") if p.endswith(".tmp")], "temporary file left behind"
 
 
+@pytest.mark.parametrize("path", [None, 3, b"t.ckpt", ["t.ckpt"]], ids=repr)
+def test_save_to_what_is_no_path_is_a_checkpoint_error_as_load_is(path, tmp_path, monkeypatch):
+    # mg.load(None) said what to pass; t.save(None) raised Python's "expected str, bytes or os.PathLike object"
+    monkeypatch.chdir(tmp_path)
+    t = mg.make_teacher("uniform", mg.Discrete(4), seed=0)
+    with pytest.raises(CheckpointError, match=r"path must be a str or a path, got \w+; pass the path"):
+        t.save(path)
+    with pytest.raises(CheckpointError, match="path must be a str or a path"):
+        mg.load(path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path):
     t = mg.make_teacher("uniform", mg.Discrete(4), seed=0)
     path = t.save(tmp_path / "t.ckpt")

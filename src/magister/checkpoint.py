@@ -274,6 +274,10 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that a crash never leaves a torn file."""
+    if not isinstance(path, (str, os.PathLike)):  # Path() raised "expected str, bytes or os.PathLike object"
+        raise CheckpointError(f"a checkpoint file's path must be a str or a path, got {type(path).__name__}; pass the "
+                              "path of the file to write, such as 'teacher.ckpt' (to_bytes() gives the bytes "
+                              "instead); nothing was written")
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():  # os.replace failed naming the temporary file ("Is a directory: '.x.tmp' -> 'dir'")
