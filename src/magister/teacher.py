@@ -602,7 +602,9 @@ class Teacher:
         mine = self.space.to_spec()  # (same_spec: a Dict's entries in another order too)
         if not same_spec(state.get("space"), mine) and not same_spec(_current_spec(state.get("space")), mine):
             raise CheckpointError(
-                f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}"
+                f"state dict was saved for space {state.get('space')}, not {self.space.to_spec()}; load it with "
+                "magister.load() (which rebuilds the teacher on the saved space) or into a teacher built on that space "
+                "(strict=False keeps other settings, not another space). Nothing was changed"
             )
         # (a state with other settings, loaded on purpose with strict=False, may be adapted to this teacher's)
         differ = _settings_differ(state["config"], self) if isinstance(state.get("config"), dict) else []
