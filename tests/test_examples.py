@@ -579,3 +579,19 @@ def test_examples_refuse_a_bad_option_with_the_usage_not_a_traceback(name, args,
                           env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-800:]
     assert "usage:" in done.stderr and reason in done.stderr, done.stderr[-800:]
+
+
+def test_the_examples_page_names_every_option_of_every_example():
+    """docs/examples.md's "Run one with" paragraph lists the examples' options; selfplay_pettingzoo.py's
+    --games and --seeds were missing, so a reader could not find how to run it smaller."""
+    import re
+
+    text = (EXAMPLES.parent / "docs" / "examples.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("Run one with"):].split("\n\n", 1)[0]
+    common = {"--seed", "--steps", "--batches", "--episodes"}  # "the RL and data examples take --seed and their budget"
+    for path in sorted(EXAMPLES.glob("*.py")):
+        options = set(re.findall(r"add_argument\(\s*\"(--[\w-]+)\"", path.read_text(encoding="utf-8")))
+        for option in sorted(options):
+            assert re.search(rf"{option}\b", paragraph), f"{path.name}: {option} is not on docs/examples.md"
+        if options - common:
+            assert path.name in paragraph, f"{path.name}: its options {sorted(options - common)} are not named with it"
