@@ -127,6 +127,37 @@ def test_a_teacher_subclass_without_its_hooks_says_which_hook_is_missing():
     assert states_equal(before, t.state_dict())
 
 
+_REGISTER_FIRST = """
+import magister as mg
+from magister.errors import ConfigError
+
+for taken in ("frontier", "mastery-learning"):
+    try:
+        @mg.register(taken)
+        class Mine(mg.Teacher):
+            pass
+    except ConfigError as e:
+        print("refused:", e)
+print(type(mg.make_teacher("frontier", mg.Box([0], [1]), seed=0)).__name__, len(mg.available_teachers()))
+"""
+
+
+def test_registering_a_built_in_teachers_name_is_refused_at_the_decorator_in_a_fresh_process(tmp_path):
+    # in a process that had not loaded the built-ins yet, @mg.register("frontier") was taken, and every later
+    # make_teacher or available_teachers (of any teacher) failed: "a teacher named 'frontier' is already registered"
+    import subprocess
+    import sys
+
+    (tmp_path / "first.py").write_text(_REGISTER_FIRST)
+    done = subprocess.run([sys.executable, "first.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("refused: a teacher named 'frontier' is already registered "
+                               "(magister.teachers.frontier.Frontier); register yours under another name")
+    assert lines[1].startswith("refused: a teacher named 'mastery-learning' is already part of magister")
+    assert lines[2] == f"Frontier {len(mg.available_teachers())}"
+
+
 def test_unknown_teacher_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match="available: .*uniform"):
         mg.make_teacher("no-such-teacher", mg.Discrete(2))

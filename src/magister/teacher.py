@@ -55,8 +55,17 @@ def register(name: str) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: make a teacher available by ``name`` (``make_teacher``, CLI, service)."""
 
     def deco(cls: type[_T]) -> type[_T]:
+        if not cls.__module__.startswith("magister."):
+            # a teacher of the user's under a built-in name ("frontier") was taken while the built-ins were not yet
+            # loaded; the next make_teacher, of any teacher, then failed ("'frontier' is already registered (Mine)")
+            if name in _ELSEWHERE:  # (not imported for this: that needs the module's extra)
+                raise ConfigError(f"a teacher named {name!r} is already part of magister ({_ELSEWHERE[name]}); "
+                                  "register yours under another name")
+            _ensure_loaded()
         if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"a teacher named {name!r} is already registered ({_REGISTRY[name].__name__})")
+            raise ConfigError(f"a teacher named {name!r} is already registered ({_REGISTRY[name].__module__}."
+                              f"{_REGISTRY[name].__qualname__}); register yours under another name "
+                              "(magister.available_teachers() lists the names taken)")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
