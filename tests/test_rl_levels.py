@@ -556,3 +556,29 @@ def test_level_scorer_resumed_from_its_state_keeps_max_levels(kind):
     assert LevelScorer.from_state_dict(old).max_levels is None
     with pytest.raises(ConfigError, match="max_levels"):
         LevelScorer.from_state_dict({**sc.state_dict(), "max_levels": 0})
+
+
+@pytest.mark.parametrize("kind", ["gae", "pvl"])
+def test_level_scorer_refuses_max_levels_for_per_step_kinds(kind):
+    # before: LevelScorer("pvl", max_levels=N) was accepted and did nothing ("gae" and "pvl" keep no statistics per
+    # level, so there is nothing to bound), and a user thought their scorer's memory was bounded by it
+    with pytest.raises(ConfigError, match=f"max_levels.*{kind}.*maxmc.*learnable"):
+        LevelScorer(kind, max_levels=5)
+    assert LevelScorer(kind, max_levels=None).max_levels is None
+    # a state saved before the refusal (it held the ignored bound) still resumes, to the same scorer as before
+    zeros, done = np.zeros((1, 1)), np.ones((1, 1))
+    sc = LevelScorer(kind)
+    sc.update(np.array([[0]]), np.full((1, 1), 0.5), zeros, zeros, done)
+    old = {**sc.state_dict(), "max_levels": 5}
+    resumed = LevelScorer.from_state_dict(old)
+    assert resumed.max_levels is None and resumed.state_dict() == sc.state_dict()
+    adv = np.array([[0.3], [-0.2]])
+    for s in (sc, resumed):
+        s.update(np.array([[1], [1]]), adv, zeros.repeat(2, 0), zeros.repeat(2, 0), np.array([[0.0], [1.0]]))
+    assert resumed.state_dict() == sc.state_dict()
+    # a bounded per-level scorer loading a "gae"/"pvl" state would become one: refused, nothing changed
+    bounded = LevelScorer("maxmc", max_levels=3)
+    before = bounded.state_dict()
+    with pytest.raises(ConfigError, match="max_levels.*from_state_dict"):
+        bounded.load_state_dict(sc.state_dict())
+    assert bounded.state_dict() == before

@@ -93,7 +93,8 @@ class LevelScorer:
             no bias towards short levels; "gae" and "pvl" only). See the module docstring.
         solvable_prior: "learnable" only: the prior probability that a level can be solved at all, in (0, 1]
             (see the module docstring).
-        max_levels: "maxmc" and "learnable" only: the most levels whose statistics are kept (those scored
+        max_levels: "maxmc" and "learnable" only (refused for "gae" and "pvl", which keep nothing per level): the
+            most levels whose statistics are kept (those scored
             least recently are forgotten first; a forgotten level that comes back starts afresh). ``None``
             (default) keeps every level ever scored, so with an open-ended generator (a new level most
             episodes) :attr:`best` / :attr:`outcomes`, and the saved state, grow by one entry per new level
@@ -116,6 +117,11 @@ class LevelScorer:
                                 hint="the prior probability that a level can be solved at all")
         self.kind, self.gamma, self.reduce = kind, number("LevelScorer(gamma=...)", gamma, 0.0, 1.0), reduce
         self.solvable_prior = float(solvable_prior)
+        if max_levels is not None and kind not in self.PER_LEVEL:  # it was accepted and did nothing
+            raise ConfigError(f"LevelScorer({kind!r}, max_levels={max_levels!r}): max_levels bounds the statistics "
+                              f"kept per level, and {kind!r} keeps none (its score comes from the episode alone, "
+                              "memory does not grow with the levels); it applies to 'maxmc' and 'learnable' only. "
+                              "Leave max_levels out.")
         self.max_levels = None if max_levels is None else whole(
             "LevelScorer(max_levels=...)", max_levels, 1, hint="the most levels whose statistics are kept, or None")
         # per sub-env accumulators of the running episode: id, sum of score terms, steps, sum of values,
@@ -244,6 +250,10 @@ class LevelScorer:
                               "LevelScorer.state_dict() output")
         fresh = LevelScorer(state["kind"], gamma=state.get("gamma", self.gamma), reduce=state.get("reduce", "mean"),
                             solvable_prior=state.get("solvable_prior", 0.5))
+        if self.max_levels is not None and fresh.kind not in self.PER_LEVEL:
+            raise ConfigError(f"LevelScorer(max_levels={self.max_levels}) cannot load a {fresh.kind!r} state: "
+                              "max_levels applies to 'maxmc' and 'learnable' only. Use "
+                              "LevelScorer.from_state_dict(state) to rebuild the saved scorer; nothing was changed.")
         best, outcomes = state["best"], state["outcomes"]
         if not isinstance(best, dict) or not all(isinstance(v, (int, float, np.integer, np.floating))
                                                  and not isinstance(v, (bool, np.bool_)) and not np.isnan(v)
@@ -269,9 +279,13 @@ class LevelScorer:
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "LevelScorer":
         """A scorer rebuilt from :meth:`state_dict` output, with its ``max_levels`` (states saved before it was kept
-        have none: unbounded)."""
-        max_levels = state.get("max_levels") if isinstance(state, dict) else None
-        scorer = cls(max_levels=max_levels)  # (a resumed scorer without it never forgot a level)
+        have none: unbounded; a "gae" or "pvl" state saved with one, when it was accepted and ignored, resumes
+        without it, as it ran)."""
+        kind = state.get("kind") if isinstance(state, dict) else None
+        if kind in cls.PER_LEVEL:  # (a resumed scorer without max_levels never forgot a level)
+            scorer = cls(kind, max_levels=state.get("max_levels"))
+        else:  # a "gae"/"pvl" state saved when its max_levels was accepted and ignored resumes without it
+            scorer = cls()
         scorer.load_state_dict(state)
         return scorer
 
