@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from typer.testing import CliRunner
 
@@ -110,3 +112,31 @@ def test_teachers_tied_for_best_are_all_named():
     for j, final in zip(r["jobs"], (0.1, 0.1, 0.12)):  # exp3 1.2x uniform: leads, does not hold up
         j["final_mastery"] = final
     assert "v (best exp3)." in suite_mod.suite_tables(r)
+
+
+def test_load_results_of_a_folder_with_a_later_interrupted_run_says_which_file_it_read(tmp_path, monkeypatch):
+    """``load_results(folder)`` read the earlier run's results.json without a word when a later, interrupted run
+    had left results-interrupted.json beside it (a finished run clears that file, so it is always the later one)."""
+    import json
+
+    from magister.bench.report import load_results
+
+    out = tmp_path / "run"
+    args = ["--teachers", "uniform", "--episodes", "20", "--eval-every", "10", "--workers", "1", "--out", str(out)]
+    assert _bench("--seeds", "1", *args)[0] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a folder of one finished run: no warning
+        earlier = load_results(out)
+    _interrupt_the_second_job(monkeypatch)
+    assert _bench("--seeds", "2", *args)[0] == 130
+    with pytest.warns(UserWarning) as caught:
+        r = load_results(out)
+    assert r == earlier == json.loads((out / "results.json").read_text())  # what it loads is unchanged
+    text = str(caught[0].message)
+    assert f"loaded {out / 'results.json'}" in text and "earlier" in text
+    assert f"{out / 'results-interrupted.json'}" in text and "1 of 2 runs finished" in text
+    assert f"load_results('{out / 'results-interrupted.json'}')" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file named explicitly is not ambiguous
+        assert load_results(out / "results.json") == earlier
+        assert load_results(out / "results-interrupted.json")["interrupted"] == {"finished": 1, "planned": 2}

@@ -122,15 +122,21 @@ def _json_default(o: Any) -> Any:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a ``results.json`` (or the folder holding it); ``ConfigError`` (a ``ValueError``) if it cannot be
-    read or is not one."""
+    read or is not one.
+
+    A folder that also holds ``results-interrupted.json`` (a later run there was interrupted: a finished run
+    removes that file) still gives its ``results.json``, the earlier run's, with a ``UserWarning`` naming both
+    files and how to read the interrupted run's."""
     from ..errors import ConfigError
 
     path = Path(path)
     fix = "give the results.json of a magister bench run (or its folder)"
+    later = None
     if path.is_dir():
-        if not (path / "results.json").exists() and (path / "results-interrupted.json").exists():
+        later = path / "results-interrupted.json"
+        if not (path / "results.json").exists() and later.exists():
             fix = (f"the run in this folder was interrupted: its finished runs are in "
-                   f"{path / 'results-interrupted.json'}")  # (it said only "No such file")
+                   f"{later}")  # (it said only "No such file")
         path = path / "results.json"
     try:
         data = json.loads(path.read_text())
@@ -141,7 +147,22 @@ def load_results(path: str | Path) -> dict[str, Any]:
     found = data.get("format") if isinstance(data, dict) else type(data).__name__
     if found != FORMAT:
         raise ConfigError(f"{path} is not a magister bench results file (format {found!r}); {fix}")
+    if later is not None and later.exists():  # (it read the earlier run's results without a word)
+        _warn_later_interrupted(path, later)
     return data
+
+
+def _warn_later_interrupted(loaded: Path, later: Path) -> None:
+    import warnings
+
+    try:
+        done = json.loads(later.read_text())["interrupted"]
+        runs = f" ({int(done['finished'])} of {int(done['planned'])} runs finished)"
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):  # only for the message
+        runs = ""
+    warnings.warn(f"loaded {loaded}, the results of an earlier run in this folder; {later} beside it holds a later "
+                  f"run's that was interrupted{runs}: read those with load_results('{later}')", UserWarning,
+                  stacklevel=3)
 
 
 # --------------------------------------------------------------------------- summary
