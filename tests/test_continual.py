@@ -13,6 +13,8 @@ from magister.continual import (MLPLearner, SimulatedPerson, digits, final_accur
                                 run_order, run_teacher, synthetic)
 from magister.errors import CheckpointError, ConfigError
 from magister.spaces import Discrete
+from magister.checkpoint import states_equal
+from magister.teacher import from_state_dict
 from magister.testing import check_teacher
 from magister.teachers.continual_order import class_similarity, order_score, rank_orders
 
@@ -250,6 +252,49 @@ def test_online_teacher_resumes_exactly_mid_sequence(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError):
         t.load_state_dict(bad)
     assert list(t.propose(3)) == list(copy.propose(3))
+
+
+def test_designer_loaded_from_a_checkpoint_does_not_search_its_orders_again(tmp_path: Path, monkeypatch) -> None:
+    # before: the order search (about K^3 per candidate, ~19 s at 100 tasks) ran when the teacher was built and again
+    # when a checkpoint of it was loaded (magister.load builds the teacher first), though its result is in the run
+    import magister.teachers.continual_order as co
+
+    calls: list[int] = []
+    real = co.rank_orders
+    monkeypatch.setattr(co, "rank_orders", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    sim = rng.random((8, 8))
+    sim = ((sim + sim.T) / 2).tolist()
+    t = mg.make_teacher("continual-designer", Discrete(8), similarity=sim, n_candidates=5, seed=2)
+    fresh = t.state_dict()  # saved before any proposal: no plan yet
+    first = t.propose()
+    t.observe(first, 0.7)
+    assert len(calls) == 1 and first == t.plan[0] == t.ranking[0][0][0] and len(calls) == 1
+    saved = t.state_dict()
+    copy = mg.load(t.save(tmp_path / "t.mg"))
+    assert len(calls) == 1  # loaded without searching
+    assert states_equal(copy.state_dict(), saved) and copy.plan == t.plan
+    assert list(copy.propose(12)) == list(t.propose(12))
+    assert states_equal(copy.state_dict(), t.state_dict())
+    # a state saved before the plan was known, or by the magister before (state version 1, no plan), searches when
+    # the plan is first needed, and goes on as the teacher it was saved from
+    old = {**saved, "state_version": 1, "algorithm": {k: v for k, v in saved["algorithm"].items() if k != "plan"}}
+    for state in (fresh, old):
+        again = from_state_dict(state)
+        assert again.state_dict()["algorithm"].keys() == state["algorithm"].keys()
+        assert again.plan == t.plan
+    assert len(calls) == 3
+    # strict=False with other settings: this teacher's own plan, not the saved one
+    other = mg.make_teacher("continual-designer", Discrete(8), similarity=sim, rule="cd", n_candidates=5, seed=2)
+    other.load_state_dict(saved, strict=False)
+    assert other.plan == mg.make_teacher("continual-designer", Discrete(8), similarity=sim, rule="cd",
+                                         n_candidates=5).plan
+    # a plan that is no order of the tasks is refused, the teacher left as it was
+    before = copy.state_dict()
+    for bad in ([0, 0, 1, 2, 3, 4, 5, 6], [0, 1]):
+        with pytest.raises(CheckpointError, match="plan"):
+            copy.load_state_dict({**saved, "algorithm": {**saved["algorithm"], "plan": np.array(bad)}})
+    assert states_equal(copy.state_dict(), before)
 
 
 @pytest.mark.parametrize("name", ["continual-designer", "continual-order"])

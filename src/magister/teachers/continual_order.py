@@ -85,7 +85,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import few_tasks, number, whole
-from ..teacher import Teacher, register
+from ..teacher import Teacher, _settings_differ, register
 
 __all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner", "ContinualOrder", "RULES"]
 
@@ -416,7 +416,13 @@ class ContinualDesigner(_SequenceTeacher):
         exposure: Weight of the ``retention`` rule's rehearsal-exposure term (crowded tasks late), >= 0.
         n_candidates: Random starting orders searched besides the rule's greedy construction.
         search_seed: Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
+
+    The search runs when the plan is first needed (the first proposal or :meth:`beliefs`), and from the first
+    proposal on the plan is saved with the teacher's state, so a checkpoint loaded does not search again.
     """
+
+    #: 2: the state holds the plan from the first proposal on (a version 1 state, which never does, searches again)
+    state_version = 2
 
     def __init__(self, space, *, similarity: list[list[float]] | None = None, rule: str = "retention",
                  decay: float = 0.25, exposure: float = 0.5, n_candidates: int = 50, search_seed: int = 0,
@@ -429,12 +435,54 @@ class ContinualDesigner(_SequenceTeacher):
         self.exposure = number("exposure", exposure, 0.0)
         self.n_candidates = whole("n_candidates", n_candidates, 0)
         self.search_seed = whole("search_seed", search_seed, 0)
-        self.ranking: list[tuple[list[int], float]] = []
-        if self.similarity is not None:
-            self.ranking = rank_orders(self.similarity, rule, decay=self.decay, exposure=self.exposure,
-                                       n_candidates=self.n_candidates,
-                                       rng=np.random.default_rng(self.search_seed))
-        self.plan = self.ranking[0][0] if self.ranking else None
+        # the search (about K^3 per candidate) runs when the plan is first needed, not here: loading a checkpoint
+        # builds the teacher first, and a checkpoint saved once the plan was known holds it (_get_state)
+        self._ranking: list[tuple[list[int], float]] | None = None
+        self._plan: list[int] | None = None
+
+    @property
+    def ranking(self) -> list[tuple[list[int], float]]:
+        """The ranked ``(order, score)`` pairs, best first (:func:`rank_orders`; ``[]`` without a similarity
+        matrix), searched on first use."""
+        if self._ranking is None:
+            self._ranking = [] if self.similarity is None else rank_orders(
+                self.similarity, self.rule, decay=self.decay, exposure=self.exposure, n_candidates=self.n_candidates,
+                rng=np.random.default_rng(self.search_seed))
+        return self._ranking
+
+    @property
+    def plan(self) -> list[int] | None:
+        """The order taught: the top of :attr:`ranking` (``None`` without a similarity matrix: a random order)."""
+        if self._plan is None and self.similarity is not None:
+            return list(self.ranking[0][0])
+        return self._plan
+
+    def _propose(self, k: int) -> np.ndarray:
+        # the plan joins the state with the first proposal (reading it, as beliefs() does, leaves the state as it is)
+        self._plan = self.plan
+        return super()._propose(k)
+
+    def _get_state(self) -> dict[str, Any]:
+        out = super()._get_state()
+        if self._plan is not None:  # once proposed from, saved: a resumed teacher need not search again
+            out["plan"] = np.array(self._plan, dtype=np.int64)
+        return out
+
+    def _upgrade_state(self, state: dict[str, Any], version: int) -> dict[str, Any]:
+        return state  # version 1 is version 2 without the plan
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        plan = None
+        if "plan" in state:
+            plan = [int(i) for i in np.asarray(state["plan"], dtype=np.int64).ravel()]
+            if self.similarity is None or sorted(plan) != list(range(self.space.n)):
+                raise ValueError(f"plan must be an order of the {self.space.n} tasks of a teacher with a similarity "
+                                 "matrix")
+        super()._set_state(state)
+        saved = getattr(self, "_loading_config", None)
+        if isinstance(saved, dict) and _settings_differ(saved, self):
+            plan = None  # saved with other settings (strict=False): this teacher's own plan, searched when needed
+        self._plan = plan
 
     def _next_new(self, taught: np.ndarray) -> int:
         if self.plan is None:
