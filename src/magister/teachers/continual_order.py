@@ -475,9 +475,9 @@ class ContinualDesigner(_SequenceTeacher):
         plan = None
         if "plan" in state:
             plan = [int(i) for i in np.asarray(state["plan"], dtype=np.int64).ravel()]
-            if self.similarity is None or sorted(plan) != list(range(self.space.n)):
-                raise ValueError(f"plan must be an order of the {self.space.n} tasks of a teacher with a similarity "
-                                 "matrix")
+            n = len(self.taught)
+            if self.similarity is None or sorted(plan) != list(range(n)):
+                raise ValueError(f"plan must be an order of the {n} tasks of a teacher with a similarity matrix")
         super()._set_state(state)
         saved = getattr(self, "_loading_config", None)
         if isinstance(saved, dict) and _settings_differ(saved, self):
