@@ -1124,3 +1124,24 @@ def test_a_teacher_that_raises_its_state_version_converts_older_states_and_refus
         Unconverted(mg.Discrete(7)).load_state_dict(v1)
     with pytest.raises(CheckpointError, match="written by a newer magister"):
         mg.make_teacher("exp3", mg.Discrete(7)).load_state_dict(r.state_dict())
+
+
+def test_a_teacher_class_defined_again_takes_its_name_over_and_another_class_is_refused(monkeypatch):
+    # a notebook cell run twice (or a reloaded module) defines the same class again: it was refused as
+    # "already registered", so the user had to restart the kernel; a different class under that name is refused
+    code = "class Mine(mg.Teacher):\n    kind = 'discrete'\n    def _propose(self, k):\n        return self.rng.integers(0, self.space.n, size=k)\n    def _observe(self, tasks, scores):\n        pass\n"
+    from magister import teacher as teacher_module
+
+    monkeypatch.setattr(teacher_module, "_REGISTRY", dict(teacher_module._REGISTRY))  # leaves no name behind
+    namespace: dict = {"mg": mg, "__name__": "user_notebook_cell"}
+    exec(code, namespace)
+    first = mg.register("test-core-redefined")(namespace["Mine"])
+    exec(code, namespace)
+    second = mg.register("test-core-redefined")(namespace["Mine"])
+    assert first is not second and mg.teacher_class("test-core-redefined") is second
+    assert type(mg.make_teacher("test-core-redefined", mg.Discrete(3), seed=0)) is second
+    other: dict = {"mg": mg, "__name__": "user_notebook_cell"}
+    exec(code.replace("class Mine", "class Other"), other)
+    with pytest.raises(ConfigError, match="'test-core-redefined' is already registered \\(user_notebook_cell.Mine\\)"):
+        mg.register("test-core-redefined")(other["Other"])
+    assert mg.teacher_class("test-core-redefined") is second

@@ -62,7 +62,12 @@ def register(name: str) -> Callable[[type[_T]], type[_T]]:
                 raise ConfigError(f"a teacher named {name!r} is already part of magister ({_ELSEWHERE[name]}); "
                                   "register yours under another name")
             _ensure_loaded()
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
+        old = _REGISTRY.get(name)
+        redefined = (old is not None and not cls.__module__.startswith("magister.")
+                     and (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__))
+        # (a notebook cell or a reloaded module defining the same class again takes the name over; anything else
+        # under a taken name is refused)
+        if old is not None and old is not cls and not redefined:
             raise ConfigError(f"a teacher named {name!r} is already registered ({_REGISTRY[name].__module__}."
                               f"{_REGISTRY[name].__qualname__}); register yours under another name "
                               "(magister.available_teachers() lists the names taken)")
