@@ -433,3 +433,30 @@ def test_only_the_proposals_of_the_wrappers_teacher_go_back_each_once():
     assert len(teacher.proposed) == 4 and len(teacher.given_back) == 3
     for back, proposed in zip(teacher.given_back, teacher.proposed[1:]):
         np.testing.assert_allclose(back, proposed)
+
+
+def test_an_env_that_never_reports_success_is_warned_about_once():
+    # CartPole (as most Gymnasium envs) never sets info["is_success"]: with the default score="success" every
+    # episode scored 0.0 and the teacher learned nothing, without a word
+    import warnings
+
+    env = CurriculumWrapper(gym.make("CartPole-v1"), mg.make_teacher("uniform", mg.Box([0], [1]), seed=0))
+    env.action_space.seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for episode in range(2 * SuccessScore.WARN_AFTER):
+            env.reset(seed=episode)
+            done = False
+            while not done:
+                _, _, term, trunc, _ = env.step(env.action_space.sample())
+                done = term or trunc
+        env.reset()
+    said = [w for w in caught if "none reported info['is_success']" in str(w.message)]
+    assert len(said) == 1 and "ReturnScore" in str(said[0].message)
+    # an env that reports the flag once is never warned about; missing='error' refuses instead of warning
+    score = SuccessScore()
+    score(Episode(task=None, episode_return=0.0, length=1, info={"is_success": False}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2 * SuccessScore.WARN_AFTER):
+            assert score(Episode(task=None, episode_return=0.0, length=1, info={})) == 0.0

@@ -18,6 +18,7 @@ Three are shipped:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -43,13 +44,21 @@ class SuccessScore:
     """1.0 if ``info[key]`` is true at the end of the episode, else 0.0.
 
     ``missing`` says what a missing flag means: ``"fail"`` (0.0, the default,
-    so a timeout without a flag counts as a failure) or ``"error"``.
+    so a timeout without a flag counts as a failure) or ``"error"``. With
+    ``"fail"``, once :attr:`WARN_AFTER` episodes have ended and none carried
+    the flag, one ``UserWarning`` says so: an env that never reports it (most
+    Gymnasium envs, CartPole among them) would otherwise score every episode
+    0.0 without a word.
     """
+
+    #: episodes without the flag, none with it yet, before the one warning
+    WARN_AFTER = 50
 
     def __init__(self, key: str = "is_success", missing: str = "fail"):
         if missing not in ("fail", "error"):
             raise ConfigError(f"SuccessScore(missing=...) must be 'fail' or 'error', got {missing!r}")
         self.key, self.missing = key, missing
+        self._unflagged = 0  # episodes ended without the flag while none had it; -1 once one had it or warned
 
     def __call__(self, episode: Episode) -> float:
         if self.key not in episode.info:
@@ -58,7 +67,18 @@ class SuccessScore:
                     f"the episode's final info has no {self.key!r} flag; make the env report it "
                     f"or use score=ReturnScore(low, high)"
                 )
+            if self._unflagged >= 0:
+                self._unflagged += 1
+                if self._unflagged >= self.WARN_AFTER:
+                    self._unflagged = -1
+                    warnings.warn(
+                        f"{self.WARN_AFTER} episodes have ended and none reported info[{self.key!r}], so each "
+                        "scored 0.0 (score='success', the default). If the env never reports it, score episodes "
+                        "another way: score=ReturnScore(low, high) or a function of the Episode; if it reports the "
+                        f"flag only on success, this is expected; SuccessScore({self.key!r}, missing='error') "
+                        "refuses an episode without it instead", UserWarning, stacklevel=2)
             return 0.0
+        self._unflagged = -1
         return 1.0 if bool(episode.info[self.key]) else 0.0
 
     def __repr__(self) -> str:
