@@ -606,3 +606,21 @@ def test_a_bad_variable_value_is_refused_with_the_variable_name():
     # an explicit value (a flag) is still named as the setting it is, and beats a good variable
     with pytest.raises(ValueError, match="port must be at most 65535"):
         ServeSettings.from_env({"MAGISTER_PORT": "8001"}, port=70000)
+
+
+# ------------------------------------------------------------- new-user walk (session 26)
+@pytest.mark.parametrize("model", ["dkt", "sakt", "blend"])
+def test_a_policy_whose_model_needs_fitting_is_refused_at_creation(client, model):
+    # a served policy cannot be given a fitted model (use_model is local), so an unfitted DKT / SAKT / blend could
+    # never answer: its creation was a raw 500 "Internal Server Error" that stored the curriculum anyway, and every
+    # later GET of it was another raw 500
+    settings = {"model": model}
+    r = client.post("/v1/curricula", json={"name": "m", "space": NAMED, "teacher": "mastery-learning",
+                                           "settings": settings})
+    assert r.status_code == 422, r.text[:300]
+    assert f"{model} is not fitted" in r.json()["detail"] and "bkt" in r.json()["detail"]
+    r = client.post("/v1/curricula/bulk", json={"template": {"space": NAMED, "teacher": "difficulty-band",
+                                                             "settings": settings}, "learners": ["ann", "bob"]})
+    assert r.status_code == 422, r.text[:300]
+    assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+    assert client.get("/v1/curricula/m").status_code == 404

@@ -464,6 +464,16 @@ class Service(Recovery, ClientIdLog):
             raise Invalid(f"teacher {teacher!r} would need more memory than this server has with these settings "
                           f"({e}); use smaller sizes") from None
         try:
+            # what the create reply, GET and the dashboard show: a teacher that cannot describe itself as built
+            # cannot answer either (a people policy over a learner model that must be fitted first: DKT, SAKT, a
+            # blend), and nothing fits it here; it was stored, then a raw 500 on its create and every read
+            built.beliefs()
+        except (MagisterError, ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise Invalid(f"teacher {teacher!r} cannot start from these settings ({e}); a served teacher starts as "
+                          "built and is never fitted by the service: give settings it teaches with from the first "
+                          "request (a people policy: a learner model that learns as it goes, 'bkt', 'elo', "
+                          "'best-lr' or 'fsrs'). Nothing was created.") from None
+        try:
             settings_text = dumps(settings)
         except (TypeError, ValueError) as e:
             raise Invalid(f"settings must be plain JSON values: {e}") from None
