@@ -1052,3 +1052,33 @@ def test_a_wrapper_over_a_served_teacher_without_give_back_sends_no_give_back(cl
                 env.close()
         else:
             env.close()
+
+
+def test_create_curriculum_names_its_learner(client):
+    # learner= was sent as a teacher setting and refused: a learner's curriculum could be made only in bulk
+    from magister.serve.client import create_curriculum, export_learner, forget_learner
+
+    url = "http://testserver"
+    create_curriculum(url, "ana-math", NAMED, "mastery-learning", token=ADMIN, client=client, learner="ana", seed=1)
+    assert client.get("/v1/curricula/ana-math").json()["learner"] == "ana"
+    assert [c["name"] for c in export_learner(url, "ana", token=ADMIN, client=client)["curricula"]] == ["ana-math"]
+    again = create_curriculum(url, "ana-math", NAMED, "mastery-learning", token=ADMIN, client=client,
+                              learner="ana", exist_ok=True)
+    assert again.curriculum == "ana-math"
+    with pytest.raises(mg.ConfigError, match="learner is 'ana', not 'bob'"):
+        create_curriculum(url, "ana-math", NAMED, "mastery-learning", token=ADMIN, client=client, learner="bob",
+                          exist_ok=True)
+    with pytest.raises(mg.ConfigError, match="begins with a space"):
+        create_curriculum(url, "x", NAMED, "exp3", token=ADMIN, client=client, learner=" ann")
+    assert forget_learner(url, "ana", token=ADMIN, client=client) == ["ana-math"]
+    assert [c["name"] for c in client.get("/v1/curricula").json()["curricula"]] == []
+
+
+def test_a_refused_setting_is_a_config_error_through_the_client(client):
+    # the refusal lists the teacher's settings ("..., score_range, seed, ..."): it was an InvalidScoreError since its
+    # text held "score"; a local teacher raises a ConfigError (UnknownSettingError)
+    from magister.serve.client import create_curriculum
+
+    with pytest.raises(mg.ConfigError, match="has no setting 'windw'") as e:
+        create_curriculum("http://testserver", "x", NAMED, "exp3", token=ADMIN, client=client, windw=3)
+    assert not isinstance(e.value, (mg.InvalidScoreError, mg.InvalidTaskError))

@@ -22,6 +22,7 @@ from collections import Counter
 import os
 import re
 import time
+import unicodedata
 import uuid
 from urllib.parse import quote
 from pathlib import Path
@@ -198,8 +199,10 @@ def _error(r: Any) -> Exception:
     msg = _detail(r)
     low = msg.lower()
     if r.status_code == 422:
-        err: Exception = (InvalidScoreError(msg) if "score" in low else InvalidTaskError(msg) if "task" in low
-                          else ConfigError(msg))
+        # by whole words: a refused setting whose message lists the teacher's settings ("score_range", "n_tasks")
+        # was an InvalidScoreError, not the ConfigError a local teacher raises
+        err: Exception = (InvalidScoreError(msg) if re.search(r"\bscores?\b", low) else
+                          InvalidTaskError(msg) if re.search(r"\btasks?\b", low) else ConfigError(msg))
         err.status = 422  # type: ignore[attr-defined]  # (read by the partial errors: the failed request's status)
         return err
     return RemoteError(msg, r.status_code)
@@ -223,7 +226,7 @@ def _plain(obj: Any) -> Any:
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
                       exist_ok: bool = False, client: Any = None, clock: str | None = None,
-                      **settings: Any) -> "HTTPTeacher":
+                      learner: str | None = None, **settings: Any) -> "HTTPTeacher":
     """Create a curriculum on the server and return its :class:`HTTPTeacher`.
 
     With ``exist_ok=True`` an existing curriculum of that name is reused only
@@ -234,6 +237,8 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     that is the one returned. ``client``: an ``httpx.Client``-like object to send through
     (tests pass a FastAPI ``TestClient``). ``clock``: a people policy's clock, ``"server"`` (their default on
     the server: it follows the server's time) or ``"answers"`` (``minutes_per_answer`` per answer only).
+    ``learner``: whose curriculum it is (the admin's or a ``"*"`` token only), so that
+    :func:`export_learner` and :func:`forget_learner` find it; it was sent as a teacher setting and refused.
     """
     check_name(name)
     spec = space.to_spec() if isinstance(space, Space) else dict(space)
@@ -243,7 +248,8 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
     http = _Http(url, token, timeout=30.0, retries=3, backoff=0.2, client=client)
     try:
         body = {"name": name, "space": spec, "teacher": teacher, "settings": settings, "seed": seed,
-                "score_range": score_range, **({} if clock is None else {"clock": clock})}
+                "score_range": score_range, **({} if clock is None else {"clock": clock}),
+                **({} if learner is None else {"learner": learner})}
         try:
             http.request("POST", "/v1/curricula", json=body)
         except RemoteError as e:
@@ -252,7 +258,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
             if not ((exist_ok or retried) and e.status == 409):
                 raise
             existing = http.request("GET", f"/v1/curricula/{quote(name, safe='')}").json()
-            differences = _differences(existing, spec, teacher, settings, seed, score_range, clock)
+            differences = _differences(existing, spec, teacher, settings, seed, score_range, clock, learner)
             if differences and not exist_ok:
                 raise
             if differences:
@@ -325,7 +331,8 @@ def _segment(text: str) -> str:
 
 
 def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, settings: dict[str, Any],
-                 seed: int | None, score_range: Any, clock: str | None = None) -> list[str]:
+                 seed: int | None, score_range: Any, clock: str | None = None,
+                 learner: str | None = None) -> list[str]:
     """How an existing curriculum differs from the one asked for (space and teacher always; the rest if given)."""
     out = []
     try:
@@ -351,6 +358,8 @@ def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, s
             out.append(f"score_range is {existing.get('score_range')}, not {wanted}")
     if clock is not None and existing.get("clock", "answers") != clock:  # (none stored: the answer count)
         out.append(f"clock is {existing.get('clock', 'answers')!r}, not {clock!r}")
+    if learner is not None and existing.get("learner") != unicodedata.normalize("NFC", learner):  # (stored in NFC)
+        out.append(f"learner is {existing.get('learner')!r}, not {learner!r}")
     return out
 
 
