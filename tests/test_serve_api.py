@@ -1082,3 +1082,18 @@ def test_a_refused_setting_is_a_config_error_through_the_client(client):
     with pytest.raises(mg.ConfigError, match="has no setting 'windw'") as e:
         create_curriculum("http://testserver", "x", NAMED, "exp3", token=ADMIN, client=client, windw=3)
     assert not isinstance(e.value, (mg.InvalidScoreError, mg.InvalidTaskError))
+
+
+def test_observe_batch_refuses_ids_or_times_that_are_not_one_per_task(client):
+    # ids="ab" was taken as the ids "a" and "b" (one per character) and recorded; a count that did not match was a
+    # bare ValueError that named no fix; a url without http:// was retried with backoff as if the server were down
+    _create(client, "skills", NAMED)
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN, client=client)
+    before = _state(client, "skills")
+    for kw, why in ((dict(ids="ab"), "one entry per task"), (dict(ids=["q"]), "got 1 ids for 2 tasks"),
+                    (dict(times="2026-01-01"), "one entry per task"), (dict(times=[None]), "got 1 times")):
+        with pytest.raises(mg.ConfigError, match=why):
+            remote.observe_batch(["add", "sub"], [0.5, 0.5], **kw)
+    assert states_equal(_state(client, "skills"), before)
+    with pytest.raises(mg.ConfigError, match="must start with http:// or https://"):
+        HTTPTeacher("localhost:8000", "skills", token=ADMIN, retries=0)

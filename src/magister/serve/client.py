@@ -142,6 +142,11 @@ class _Http:
             number("timeout", timeout, 0.0, low_open=True)
         self._httpx = httpx
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if client is None and not (isinstance(url, str) and url.lower().startswith(("http://", "https://"))):
+            # ("localhost:8000" failed as an unsupported protocol 'localhost://', retried with backoff as if the
+            # server were down)
+            raise ConfigError(f"the server's url must start with http:// or https://, got {_brief(url)}; e.g. "
+                              "'http://localhost:8000'")
         if client is None:
             client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
             self._owned = True
@@ -363,6 +368,20 @@ def _differences(existing: dict[str, Any], spec: dict[str, Any], teacher: str, s
     return out
 
 
+def _per_task(what: str, values: Any, n: int, each: str) -> list[Any] | None:
+    """``values`` as a list of one entry per task (None stays None), or a ``ConfigError`` naming the fix."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"observe_batch's {what} must be a sequence with one entry per task ({each}), got "
+                          f"{_brief(values)}. Nothing was recorded.")
+    values = list(values)
+    if len(values) != n:
+        raise ConfigError(f"observe_batch got {len(values)} {what} for {n} tasks; pass one per task ({each}). "
+                          "Nothing was recorded.")
+    return values
+
+
 def _brief(obj: Any, limit: int = 120) -> str:
     text = repr(obj)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -530,9 +549,9 @@ class HTTPTeacher:
         if len(tasks) != len(scores):
             raise InvalidScoreError(f"observe_batch got {len(tasks)} tasks but {len(scores)} scores; "
                                     "pass one score per task. Nothing was recorded.")
-        ids = list(ids) if ids is not None else [_new_id() for _ in tasks]
-        if len(ids) != len(tasks):
-            raise ValueError(f"observe_batch got {len(ids)} ids for {len(tasks)} tasks")
+        # (one text was taken as one id per character; a count that did not match was a bare ValueError)
+        ids = _per_task("ids", ids, len(tasks), "a client id (or None for a random one)")
+        ids = ids if ids is not None else [_new_id() for _ in tasks]
         # checked here too: a bad id in a later chunk was refused only after the earlier chunks were recorded
         # (and an observation sent without an id would be applied twice by a retry)
         ids = [_new_id() if i is None else i for i in ids]
@@ -545,10 +564,8 @@ class HTTPTeacher:
         sent = [_plain(self.space.to_json(t)) for t in tasks]
         obs_all = [{"task": t, "score": self._json_score(s), "id": i}
                    for t, s, i in zip(sent, scores, ids)]
+        times = _per_task("times", times, len(tasks), "the time the answer was made (or None)")
         if times is not None:
-            times = list(times)
-            if len(times) != len(tasks):
-                raise ValueError(f"observe_batch got {len(times)} times for {len(tasks)} tasks")
             for o, t in zip(obs_all, self._answer_times(times)):
                 if t is not None:
                     o["time"] = t
