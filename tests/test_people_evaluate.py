@@ -117,3 +117,20 @@ def test_an_item_tagged_two_ways_is_refused_naming_the_tables_own_rows():
                                 + [Event("u0", "q0", ("s1",), 10.0 + t, 1.0) for t in range(2)])
     with pytest.raises(ConfigError, match=r"'s0' \(row 0\) and 's1' \(rows 6, 7\)"):
         time_split({"bkt": BKT}, late, fit_on_train=True)
+
+
+def test_cross_validate_refuses_folds_it_cannot_score_naming_the_fix():
+    # folds=3 (a count, as sklearn's cv=3) was "TypeError: len() of unsized object", k=0 numpy's "high <= 0", one
+    # fold (nothing left to fit on) "predictions contain NaN or infinity", NaN folds a fold per event scored NaN
+    from magister.errors import ConfigError
+    from magister.people import Event, EventLog
+
+    log = EventLog.from_events([Event(f"u{l}", f"q{t % 4}", (f"s{t % 2}",), float(t), float((l + t) % 3 < 2))
+                                for l in range(12) for t in range(10)])
+    for kw, why in ((dict(folds=3), "pass k=3 instead"), (dict(k=0), "k must be a whole number >= 2"),
+                    (dict(k=2.5), "k must be a whole number >= 2"), (dict(k=1), "k must be a whole number >= 2"),
+                    (dict(folds=np.zeros(len(log), int)), "at least 2 folds"),
+                    (dict(folds=np.full(len(log), np.nan)), "NaN")):
+        with pytest.raises(ConfigError, match=why):
+            cross_validate({"bkt": BKT}, log, **kw)
+    assert set(cross_validate({"bkt": BKT}, log, k=3)) == {"constant", "bkt"}

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import whole
 from .base import LearnerModel
 from .events import DAY, EventLog
 
@@ -134,12 +135,23 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
     fold's scores in ``.folds``), plus ``"constant"``: the training rate.
     """
     if folds is None:
+        k = whole("k", k, 2, hint="the number of folds (k=0 was numpy's 'high <= 0', k=2.5 taken as 2)")
         rng = np.random.default_rng(seed)
         per_learner = rng.integers(0, k, size=len(log.learners))
         folds = per_learner[log.learner]
+    if np.ndim(folds) != 1:  # (folds=3, as a count of folds, was "TypeError: len() of unsized object")
+        raise ConfigError(f"folds gives each event its fold (an array of {len(log)} fold numbers, one per event), got "
+                          f"{str(folds)[:80]}; for k random folds by learner pass k={folds!r} instead")
     folds = np.asarray(folds)
     if len(folds) != len(log):
         raise ConfigError(f"folds has {len(folds)} entries for {len(log)} events")
+    if folds.dtype.kind == "f" and not np.isfinite(folds).all():  # (NaN made a fold of each event, scored NaN)
+        raise ConfigError(f"folds holds NaN or infinity (rows {np.flatnonzero(~np.isfinite(folds))[:5].tolist()}); "
+                          "give every event a fold number")
+    if len(np.unique(folds)) < 2:  # (a single fold has nothing to fit on: "predictions contain NaN or infinity")
+        raise ConfigError("cross_validate needs events in at least 2 folds (each fold is scored by models fitted on "
+                          f"the others), got {len(np.unique(folds))}; give more folds (random folds by learner: a "
+                          "larger k, or a log of more learners)")
     # the whole table's item skills, so that an item tagged two ways is refused naming the table's own rows (a
     # fold's fit or replay named the rows of that fold's part, after fitting the folds before it)
     LearnerModel()._check_item_skills(log)
