@@ -507,3 +507,20 @@ def test_use_model_refuses_a_fitted_model_that_gives_an_item_another_skill():
     for _ in range(30):
         same.observe(same.propose(), 1.0)
     assert all(same.mastered().values())
+
+
+def test_draw_students_refuses_an_unfitted_bkt_and_a_negative_count():
+    # an unfitted BKT was numpy's "high <= 0"; n=-1 drew no student without a word
+    from magister.people import Event, EventLog
+    from magister.people.simulate import draw_students
+
+    graph = skill_graph(4, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="fitted on a log"):
+        draw_students(BKT(), 2, graph, np.random.default_rng(0))
+    log = EventLog.from_events([Event(f"u{l}", f"q{t % 2}", (f"s{t % 2}",), float(t), float((l + t) % 3 < 2))
+                                for l in range(6) for t in range(8)])
+    bkt = BKT().fit(log)
+    with pytest.raises(ConfigError, match="n must be a whole number >= 0"):
+        draw_students(bkt, -1, graph, np.random.default_rng(0))
+    students, params = draw_students(bkt, 2, graph, np.random.default_rng(0))
+    assert len(students) == 2 and set(params) == set(graph)

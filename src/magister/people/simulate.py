@@ -114,7 +114,11 @@ def draw_students(bkt, n: int, graph: dict[str, list[str]], rng: np.random.Gener
     Returns the students and the parameter map (the population the students
     share, which a policy's model may be given).
     """
+    n = whole("n", n, 0, hint="how many students to draw")  # (-1 drew none without a word)
     fitted = bkt.skill_params()
+    if not fitted:  # (an unfitted BKT has no skills: numpy's "high <= 0")
+        raise ConfigError("draw_students needs a BKT fitted on a log (bkt.fit(log)): each graph skill takes the "
+                          "parameters of one of its skills, and this one has none")
     pool = [v for v in fitted.values() if v["learn"] > 0.01 and v["guess"] < 0.4] or list(fitted.values())
     chosen = rng.integers(0, len(pool), size=len(graph))
     params = {s: (pool[c]["prior"], pool[c]["learn"], pool[c]["guess"], pool[c]["slip"])
