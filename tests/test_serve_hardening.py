@@ -624,3 +624,29 @@ def test_a_policy_whose_model_needs_fitting_is_refused_at_creation(client, model
     assert r.status_code == 422, r.text[:300]
     assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
     assert client.get("/v1/curricula/m").status_code == 404
+
+
+def test_a_damaged_database_file_is_a_503_that_says_retrying_will_not_help(tmp_path):
+    # every request of a curriculum stored on a damaged page answered "the database refused the write ... Retry in
+    # a moment", a GET too, and no retry could ever succeed
+    import sqlite3
+
+    db = str(tmp_path / "serve.db")
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "skills", "space": NAMED, "seed": 1}).status_code == 201
+        assert c.post("/v1/curricula/skills/checkpoint").status_code == 200
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = con.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'checkpoints'").fetchone()
+    con.close()
+    with open(db, "r+b") as f:  # the checkpoints table's first page overwritten
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    with TestClient(create_app(db, admin_token=ADMIN), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        for r in (c.post("/v1/curricula/skills/propose"), c.get("/v1/curricula/skills/summary")):
+            detail = r.json()["detail"]
+            assert r.status_code == 503 and "damaged" in detail and "retrying will not help" in detail, r.text
+            assert "NOT recorded" in detail and "malformed" not in detail  # (SQLite's words go to the log)

@@ -907,10 +907,19 @@ def apply_process_settings(cfg: ServeSettings) -> None:
         sys.setswitchinterval(float(cfg.switch_interval))
 
 
+#: what SQLite says of a file it cannot read at all: no retry helps, the file must be restored
+_DAMAGED = ("database disk image is malformed", "file is not a database")
+
+
 def storage_failed(exc: BaseException) -> str:
-    """The one 503 answer for every storage failure."""
-    return (f"the database refused the write ({type(exc).__name__}); it was NOT recorded and nothing "
-            "changed. Retry (with the same ids) in a moment.")
+    """The one 503 answer for every storage failure (its kind only: the details go to the server's log)."""
+    if any(words in str(getattr(exc, "orig", None) or exc).lower() for words in _DAMAGED):
+        # (it said "Retry in a moment" to every request of a curriculum stored on a damaged page, forever)
+        return (f"the database file is damaged ({type(exc).__name__}; the server's log has SQLite's words); this "
+                "request was NOT recorded and nothing changed, and retrying will not help: stop the server, restore "
+                "the file from a backup (or rebuild it with sqlite3's .recover) and start it again.")
+    return (f"the database failed ({type(exc).__name__}); this request was NOT recorded and nothing changed. "
+            "Retry (with the same ids) in a moment.")
 
 
 #: longest text of an error reply (a refusal never echoes a large input back)
