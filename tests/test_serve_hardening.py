@@ -650,3 +650,12 @@ def test_a_damaged_database_file_is_a_503_that_says_retrying_will_not_help(tmp_p
             detail = r.json()["detail"]
             assert r.status_code == 503 and "damaged" in detail and "retrying will not help" in detail, r.text
             assert "NOT recorded" in detail and "malformed" not in detail  # (SQLite's words go to the log)
+
+
+def test_a_bulk_creation_names_a_repeated_learner_as_the_learner(client):
+    # it named the curriculum name ('math-ann', prefix included) as the learner that appeared twice
+    r = client.post("/v1/curricula/bulk", json={"template": {"space": NAMED}, "prefix": "math-",
+                                                "learners": ["ann", "bob", "ann", "bob"]})
+    assert r.status_code == 422, r.text
+    assert "learner(s) 'ann', 'bob' appear more than once" in r.json()["detail"], r.text
+    assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]

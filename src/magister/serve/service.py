@@ -561,7 +561,8 @@ class Service(Recovery, ClientIdLog):
                           "digits, '.', '_', '-', starting with a letter or digit; use a shorter prefix or "
                           "other learner names. Nothing was created.")
         seen: set[str] = set()
-        dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+        # named as the learners they are (they were named by their curriculum names, prefix and all)
+        dup = [learner for learner in learners if learner in seen or seen.add(learner)]  # type: ignore[func-returns-value]
         if dup:
             raise Invalid(f"learner(s) {_some(dup)} appear more than once; list each once. Nothing was created.")
         spec, _built, settings_text = self._validate(names[0], space, teacher, settings, seed, score_range,
