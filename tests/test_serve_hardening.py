@@ -659,3 +659,26 @@ def test_a_bulk_creation_names_a_repeated_learner_as_the_learner(client):
     assert r.status_code == 422, r.text
     assert "learner(s) 'ann', 'bob' appear more than once" in r.json()["detail"], r.text
     assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+
+
+def test_a_stored_curriculum_whose_teacher_cannot_give_beliefs_is_a_json_500(tmp_path):
+    # created by an earlier magister with an unfitted DKT (which now is refused at creation): every GET of it was a
+    # plain-text "Internal Server Error" with a traceback in the log; it can still be deleted
+    import sqlite3
+
+    db = str(tmp_path / "serve.db")
+    with TestClient(create_app(db, admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "m", "space": NAMED, "teacher": "mastery-learning",
+                                             "seed": 1}).status_code == 201
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE curricula SET settings = ? WHERE name = 'm'", ('{"model": "dkt"}',))
+    con.close()
+    with TestClient(create_app(db, admin_token=ADMIN), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        for path in ("/v1/curricula/m", "/v1/curricula/m/summary", "/v1/curricula/m/beliefs"):
+            r = c.get(path)
+            assert r.status_code == 500 and "cannot give its beliefs" in r.json()["detail"], r.text
+            assert "dkt is not fitted" in r.json()["detail"]
+        assert c.delete("/v1/curricula/m").status_code == 204

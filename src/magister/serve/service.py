@@ -1077,7 +1077,7 @@ class Service(Recovery, ClientIdLog):
         (per-task arrays as aggregates and their ``top`` tasks); full beliefs stay at inspect/beliefs."""
         with self._locked(name) as live:
             out = self.brief(live)
-            beliefs = jsonable(live.teacher.beliefs())
+            beliefs = _beliefs_of(live)
         out["beliefs"] = summarise_beliefs(beliefs, top)
         if len(dumps(out["beliefs"])) > MAX_SUMMARY_CHARS:
             out["beliefs"] = {"omitted": "too large to summarise; GET .../beliefs has them in full"}
@@ -1087,12 +1087,12 @@ class Service(Recovery, ClientIdLog):
         with self._locked(name) as live:
             out = self.summary(live)
             out["config"] = jsonable(live.teacher.config())
-            out["beliefs"] = jsonable(live.teacher.beliefs())
+            out["beliefs"] = _beliefs_of(live)
             return out
 
     def beliefs(self, name: str) -> dict[str, Any]:
         with self._locked(name) as live:
-            return jsonable(live.teacher.beliefs())
+            return _beliefs_of(live)
 
     def state_bytes(self, name: str) -> bytes:
         with self._locked(name) as live:
@@ -1248,6 +1248,18 @@ def _check_learner(learner: Any, *, stored: bool = False) -> str:
     if not isinstance(learner, str) or not 1 <= len(learner) <= MAX_LEARNER or not learner.isprintable():
         raise Invalid(f"a learner name must be 1-{MAX_LEARNER} printable characters, got {str(learner)[:80]!r}")
     return learner
+
+
+def _beliefs_of(live: LiveCurriculum) -> dict[str, Any]:
+    """The teacher's beliefs as JSON; a teacher that cannot give them (one an earlier magister created with settings
+    it cannot start from, such as a people policy over an unfitted DKT) is a 500 that says so, not a raw one."""
+    try:
+        return jsonable(live.teacher.beliefs())
+    except (MagisterError, ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        raise ServiceError(f"teacher {live.spec.teacher!r} of curriculum {live.spec.name!r} cannot give its beliefs "
+                           f"({type(e).__name__}: {e}); nothing changed. A curriculum created by an earlier magister "
+                           "with settings it cannot start from (a people policy over a learner model that must be "
+                           "fitted first) never will: delete it and create it with other settings", status=500) from None
 
 
 def _some(items: list[str], n: int = 5) -> str:
