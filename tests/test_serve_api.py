@@ -1084,7 +1084,7 @@ def test_a_refused_setting_is_a_config_error_through_the_client(client):
     assert not isinstance(e.value, (mg.InvalidScoreError, mg.InvalidTaskError))
 
 
-def test_observe_batch_refuses_ids_or_times_that_are_not_one_per_task(client):
+def test_a_text_is_not_taken_for_a_list_of_ids_times_or_learners(client):
     # ids="ab" was taken as the ids "a" and "b" (one per character) and recorded; a count that did not match was a
     # bare ValueError that named no fix; a url without http:// was retried with backoff as if the server were down
     _create(client, "skills", NAMED)
@@ -1097,3 +1097,8 @@ def test_observe_batch_refuses_ids_or_times_that_are_not_one_per_task(client):
     assert states_equal(_state(client, "skills"), before)
     with pytest.raises(mg.ConfigError, match="must start with http:// or https://"):
         HTTPTeacher("localhost:8000", "skills", token=ADMIN, retries=0)
+    from magister.serve.client import create_curricula
+
+    with pytest.raises(mg.ConfigError, match=r"for one learner pass \['abc'\]"):  # made learners 'a', 'b', 'c'
+        create_curricula("http://testserver", "abc", NAMED, token=ADMIN, client=client)
+    assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]

@@ -288,6 +288,9 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
     ``seed``, each curriculum's seed is derived from it and its name. ``clock``: as for
     :func:`create_curriculum`.
     """
+    if isinstance(learners, (str, bytes)):  # ("abc" made the curricula of learners 'a', 'b' and 'c')
+        raise ConfigError(f"learners must be a list of names, got the text {_brief(learners)}; for one learner pass "
+                          f"[{_brief(learners)}]. Nothing was created.")
     learners = list(learners)
     if not learners:
         raise ConfigError("give at least one learner name")
