@@ -63,3 +63,35 @@ def test_lazy_exports_are_declared_for_type_checkers() -> None:
                 for stmt in node.body if isinstance(stmt, ast.ImportFrom)
                 for alias in stmt.names if alias.asname == alias.name}
     assert declared == set(magister.data._LAZY)
+
+
+def test_help_shows_annotations_once_quoted():
+    # with ``from __future__ import annotations`` an annotation written in quotes is kept as a quoted string, so
+    # help(mg.make_teacher) showed ``-> "'Teacher'"``; every public signature of the package must read plainly
+    import importlib
+    import inspect
+    import pkgutil
+
+    import magister
+
+    shown: list[str] = []
+    for info in pkgutil.walk_packages(magister.__path__, "magister."):
+        if ".migrations" in info.name:  # alembic's scripts run inside alembic, not imported
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an extra that is not installed: its modules cannot be imported by a user either
+            continue
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != info.name:
+                continue
+            members = [obj, *vars(obj).values()] if inspect.isclass(obj) else [obj]
+            for member in members:
+                member = getattr(member, "__func__", member)
+                if inspect.isfunction(member):
+                    signature = inspect.signature(member)
+                    annotations = [p.annotation for p in signature.parameters.values()]
+                    if any(isinstance(a, str) and a[:1] in "'\"" and a for a in
+                           [*annotations, signature.return_annotation]):
+                        shown.append(f"{info.name}.{name}: {signature}")
+    assert not shown, shown[:5]

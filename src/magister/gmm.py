@@ -85,7 +85,7 @@ class MixtureBank:
                 "covs": self.covs.copy(), "loglik": self.loglik.copy(), "n_iter": int(self.n_iter)}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "MixtureBank":
+    def from_state(cls, state: dict[str, Any]) -> MixtureBank:
         bank = cls(
             ks=np.asarray(state["ks"], dtype=np.int64).copy(),
             weights=np.asarray(state["weights"], dtype=float).copy(),

@@ -147,7 +147,7 @@ class ScoreRange:
                               "use a narrower range")
 
     @classmethod
-    def coerce(cls, value: "ScoreRange | tuple[float, float] | dict | None") -> "ScoreRange":
+    def coerce(cls, value: ScoreRange | tuple[float, float] | dict | None) -> ScoreRange:
         if value is None:
             return cls()
         if isinstance(value, ScoreRange):
@@ -211,7 +211,7 @@ class ScoreRange:
             unit = 1.0 - unit
         return unit
 
-    def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+    def from_unit(self, unit: float | Iterable[float] | np.ndarray) -> np.ndarray:
         """The raw scores that :meth:`normalise` maps to ``unit`` (clipped to [0, 1]): what an integration that
         computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range, never
         outside ``[low, high]`` (rounding no longer steps past an end)."""
@@ -249,6 +249,6 @@ class FiniteScores(ScoreRange):
     def normalise(self, scores: ScoresLike) -> np.ndarray:
         return _finite_scores(scores).copy()
 
-    def from_unit(self, unit: "float | Iterable[float] | np.ndarray") -> np.ndarray:
+    def from_unit(self, unit: float | Iterable[float] | np.ndarray) -> np.ndarray:
         """A score in [0, 1] is a finite score as it is (the bounded map gave NaN: ``-inf + u * inf``)."""
         return np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)

@@ -147,7 +147,7 @@ def _recording_settings(init: Any) -> Any:
     holds the effective settings, also those a ``**settings`` constructor hands on to its parent."""
 
     @functools.wraps(init)
-    def wrapper(self: "Teacher", *args: Any, **kwargs: Any) -> None:
+    def wrapper(self: Teacher, *args: Any, **kwargs: Any) -> None:
         outermost = "_init_args" not in self.__dict__  # the constructor the caller called (not a parent's)
         record = self.__dict__.setdefault("_init_args", {})
         try:  # the signature is read now: defaults may have been retuned since the class was made
@@ -252,7 +252,7 @@ def default_score_range(cls: type["Teacher"], score_range: Any) -> ScoreRange:
     return FiniteScores() if score_range is None and getattr(cls, "open_scores", False) else ScoreRange.coerce(score_range)
 
 
-def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> "Teacher":
+def make_teacher(name: str, space: Space | dict, **kwargs: Any) -> Teacher:
     """Build a registered teacher by name: ``make_teacher("alp-gmm", Box([0, 0], [1, 1]), seed=0)``; a setting it
     does not take is refused with an :class:`~magister.errors.UnknownSettingError` (a ``TypeError`` too) naming it,
     the nearest setting it does take and all of them."""
@@ -704,7 +704,7 @@ class Teacher:
                 f"rebuild instead; decorate the class with @magister.register(\"your-name\") before saving it")
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any], **options: Any) -> "Teacher":
+    def from_state_dict(cls, state: dict[str, Any], **options: Any) -> Teacher:
         return from_state_dict(state, **options)
 
     def __repr__(self) -> str:

@@ -60,7 +60,7 @@ class SkillData:
     def seq_len(self) -> int:
         return int(self.inputs.shape[1])
 
-    def subset(self, idx: np.ndarray) -> "SkillData":
+    def subset(self, idx: np.ndarray) -> SkillData:
         """The examples at ``idx`` (same vocabulary and skill names)."""
         idx = np.asarray(idx, dtype=np.int64)
         return SkillData(self.inputs[idx], self.labels[idx], self.skills[idx], list(self.skill_names),

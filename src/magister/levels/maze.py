@@ -138,14 +138,14 @@ class Maze:
         return int(self._walls[1:-1, 1:-1].sum())
 
     def replace(self, *, walls: Any = None, start: tuple[int, int] | None = None,
-                goal: tuple[int, int] | None = None, name: str | None = None) -> "Maze":
+                goal: tuple[int, int] | None = None, name: str | None = None) -> Maze:
         """A new maze with some parts replaced (the name is dropped unless given)."""
         return Maze(self._walls if walls is None else walls, self._start if start is None else start,
                     self._goal if goal is None else goal, name)
 
     # ------------------------------------------------------------------ text
     @classmethod
-    def parse(cls, text: str, name: str | None = None, *, require_solvable: bool = False) -> "Maze":
+    def parse(cls, text: str, name: str | None = None, *, require_solvable: bool = False) -> Maze:
         """Read a maze from its text form; errors name the line and column (1-based).
 
         Leading and trailing blank lines and trailing spaces are ignored; every row must have the same
@@ -292,7 +292,7 @@ class Maze:
                          self._goal[0] / (h - 1), self._goal[1] / (w - 1)])
         return np.concatenate([head, self._walls.ravel().astype(float)])
 
-    def distance(self, other: "Maze") -> float:
+    def distance(self, other: Maze) -> float:
         """Cells whose wall state differs plus the Manhattan moves of start and goal (same size only)."""
         if not isinstance(other, Maze):
             raise TypeError(f"Maze.distance needs another Maze of the same size, got {type(other).__name__} "

@@ -283,6 +283,6 @@ class MazeSpace(Space):
                 "require_solvable": self.require_solvable, "labyrinths": self.labyrinths}
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "MazeSpace":
+    def from_spec(cls, spec: dict[str, Any]) -> MazeSpace:
         return cls(spec["size"], wall_density=spec.get("wall_density", 0.3),
                    require_solvable=spec.get("require_solvable", False), labyrinths=spec.get("labyrinths", 0.0))

@@ -137,7 +137,7 @@ class DualCurriculum:
         return checkpoint.save_state(path, self.state_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, pool: str | None = None) -> "DualCurriculum":
+    def load(cls, path: str | os.PathLike, *, pool: str | None = None) -> DualCurriculum:
         """Rebuild a saved dual curriculum; ``pool`` as in :meth:`load_state_dict`."""
         state = checkpoint.load_state(path)
         _check_dual(state, f"checkpoint file {str(path)!r}")

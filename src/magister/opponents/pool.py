@@ -869,7 +869,7 @@ class OpponentPool:
         return {"__pool__": str(self.directory)}
 
     @classmethod
-    def coerce(cls, value: Any) -> "OpponentPool | None":
+    def coerce(cls, value: Any) -> OpponentPool | None:
         """A pool from a pool, its folder, or its ``to_config()`` (as a reloaded checkpoint passes it)."""
         if value is None or isinstance(value, OpponentPool):
             return value
@@ -905,7 +905,7 @@ class OpponentPool:
             return False
         return self._index_sha == self._own_sha
 
-    def __deepcopy__(self, memo: dict) -> "OpponentPool":  # a handle on a folder: copies share it
+    def __deepcopy__(self, memo: dict) -> OpponentPool:  # a handle on a folder: copies share it
         return self
 
     def __repr__(self) -> str:

@@ -77,7 +77,7 @@ class Record:
         """The learner's mean score against this opponent (draws count half); 0.5 before any game."""
         return (self.wins + 0.5 * self.draws) / self.games if self.games else 0.5
 
-    def with_outcome(self, outcome: str, rating: float | None = None) -> "Record":
+    def with_outcome(self, outcome: str, rating: float | None = None) -> Record:
         """This record after one more game with ``outcome`` (``"win"``, ``"draw"`` or ``"loss"``)."""
         field = {"win": "wins", "draw": "draws", "loss": "losses"}[outcome]
         kw: dict[str, Any] = {"games": self.games + 1, field: getattr(self, field) + 1}
@@ -91,7 +91,7 @@ class Record:
         return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Record":
+    def from_dict(cls, d: dict[str, Any]) -> Record:
         return cls(id=int(d["id"]), step=int(d.get("step", 0)), games=int(d.get("games", 0)),
                    wins=int(d.get("wins", 0)), draws=int(d.get("draws", 0)), losses=int(d.get("losses", 0)),
                    rating=float(d.get("rating", 1000.0)), sha256=str(d.get("sha256", "")),

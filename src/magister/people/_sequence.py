@@ -190,7 +190,7 @@ class SequenceModel(LearnerModel):
         return out
 
     # ---------------------------------------------------------------- fit
-    def fit(self, log: EventLog) -> "SequenceModel":
+    def fit(self, log: EventLog) -> SequenceModel:
         """Train the network on every learner's answers in ``log`` (early stopping on held-out learners)."""
         if len(log) == 0:
             raise ConfigError(f"{self.name} fit needs at least one event")

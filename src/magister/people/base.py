@@ -49,7 +49,7 @@ def available_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def make_model(name: str, **settings: Any) -> "LearnerModel":
+def make_model(name: str, **settings: Any) -> LearnerModel:
     """Build a learner model by name: ``make_model("bkt", forgets=True)``."""
     available_models()
     if not isinstance(name, str):  # a list raised "unhashable type", an array numpy's "truth value is ambiguous"
@@ -176,7 +176,7 @@ class LearnerModel:
             guessed.discard(i)
         return i, self._item_skill[i]
 
-    def _register_items(self, items: "list[str]", skills: "list[str]") -> None:
+    def _register_items(self, items: list[str], skills: list[str]) -> None:
         """Give many items (and their skills) codes at once, enlarging the arrays once.
 
         The same codes as :meth:`_item_code` one item at a time, but one
@@ -338,7 +338,7 @@ class LearnerModel:
         """Called when a learner, item or skill is first seen: enlarge arrays."""
 
     # ------------------------------------------------------------ protocol
-    def fit(self, log: EventLog) -> "LearnerModel":
+    def fit(self, log: EventLog) -> LearnerModel:
         raise NotImplementedError
 
     def predict(self, learner: str, item: str, time: float | None = None,
@@ -436,12 +436,12 @@ class LearnerModel:
         return checkpoint.save_state(path, {**self.get_state(), "state_version": type(self).state_version})
 
     @staticmethod
-    def load(path: str | os.PathLike) -> "LearnerModel":
+    def load(path: str | os.PathLike) -> LearnerModel:
         """Load any model written by :meth:`save`."""
         return load_model(path)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "LearnerModel":
+    def from_state(cls, state: dict[str, Any]) -> LearnerModel:
         """The model of a state :meth:`save` wrote (or :meth:`get_state` gave: version 1, see :attr:`state_version`).
         From version 2 a setting :func:`make_model` refuses, or an entry the loaded model does not give back as
         saved, is a :class:`~magister.errors.CheckpointError`: the file was edited or damaged."""

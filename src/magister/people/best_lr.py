@@ -264,7 +264,7 @@ class BestLR(LogitModel):
         return ic, sc, dense, y
 
     # ---------------------------------------------------------------- fit
-    def fit(self, log: EventLog) -> "BestLR":
+    def fit(self, log: EventLog) -> BestLR:
         """Fit the weights with scikit-learn on every event of ``log`` (features from each learner's past)."""
         if len(log) == 0:
             raise ConfigError("best-lr fit needs at least one event")

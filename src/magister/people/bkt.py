@@ -109,7 +109,7 @@ class BKT(LearnerModel):
         return e1, e0
 
     # ---------------------------------------------------------------- fit
-    def fit(self, log: EventLog) -> "BKT":
+    def fit(self, log: EventLog) -> BKT:
         """Fit every skill's parameters by EM on all sequences of ``log`` at once."""
         if len(log) == 0:
             raise ConfigError("BKT.fit needs at least one event")

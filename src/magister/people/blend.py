@@ -150,7 +150,7 @@ class Blend(LearnerModel):
         return np.r_[w, np.zeros(k + 1)] if self.first_answer else w
 
     # ---------------------------------------------------------------- fit
-    def fit(self, log: EventLog) -> "Blend":
+    def fit(self, log: EventLog) -> Blend:
         """Fit the members on most learners, then the blend's weights on the held-out rest (then, with ``refit``,
         the members again on all learners)."""
         if len(log) == 0:

@@ -262,7 +262,7 @@ def _toml_line(text: str, card: object) -> int | None:
     return None
 
 
-def load_decks(paths: "Sequence[str | Path]") -> list[Deck]:
+def load_decks(paths: Sequence[str | Path]) -> list[Deck]:
     """Decks from files and folders (a folder gives its ``.toml`` and ``.csv`` files, sorted by name).
 
     Titles must be distinct: the study history is stored per deck title.

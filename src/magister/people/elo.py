@@ -117,7 +117,7 @@ class Elo(LogitModel):
         return out
 
     # ---------------------------------------------------------------- fit
-    def fit(self, log: EventLog) -> "Elo":
+    def fit(self, log: EventLog) -> Elo:
         if len(log) == 0:
             raise ConfigError("Elo.fit needs at least one event")
         self._fit_graded(log)

@@ -123,7 +123,7 @@ class EventLog:
 
     # ------------------------------------------------------------ building
     @classmethod
-    def from_events(cls, events: Iterable[Event], graded: bool | None = None) -> "EventLog":
+    def from_events(cls, events: Iterable[Event], graded: bool | None = None) -> EventLog:
         """Build a log from :class:`Event` objects (``graded`` guessed from outcomes > 1 if not given)."""
         ev = list(events)
         learners, lc = _codes([e.learner for e in ev])
@@ -139,14 +139,14 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.learner)
 
-    def subset(self, rows: Any) -> "EventLog":
+    def subset(self, rows: Any) -> EventLog:
         """The events at ``rows`` (a boolean mask or indices), keeping the same vocabularies."""
         rows = np.asarray(rows)
         return EventLog(self.learners, self.items, self.skills, self.learner[rows], self.item[rows],
                         self.skill[rows], self.time[rows], self.outcome[rows], self.duration[rows],
                         self.graded, {k: v[rows] for k, v in self.extra.items()})
 
-    def in_learner_order(self) -> "EventLog":
+    def in_learner_order(self) -> EventLog:
         """Events sorted by learner, then time (stable): the order the replay evaluator walks."""
         return self.subset(np.lexsort((np.arange(len(self)), self.time, self.learner)))
 

@@ -206,7 +206,7 @@ class FSRSMemory(LearnerModel):
         order, starts, lengths, active, _, _ = _seq_layout(lc, ic, log.time)
         return (order, starts, lengths, active), lc[order], ic[order]
 
-    def fit(self, log: EventLog, score_mask: np.ndarray | None = None) -> "FSRSMemory":
+    def fit(self, log: EventLog, score_mask: np.ndarray | None = None) -> FSRSMemory:
         """Tune the weights on ``log`` (optionally scoring only rows where ``score_mask`` is true)."""
         try:
             from scipy.optimize import minimize

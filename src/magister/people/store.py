@@ -199,7 +199,7 @@ class StudyStore:
             raise self._read_failed(e) from None
         return {card.strip(): fp for card, fp in rows}  # the last of each card's (ids read as history reads them)
 
-    def deck_history(self, deck: "Deck", learner: str) -> list[Event]:
+    def deck_history(self, deck: Deck, learner: str) -> list[Event]:
         """:meth:`history` of ``learner`` on ``deck``, refused (a ``ConfigError``, nothing stored or changed) when
         one of the deck's position-numbered cards had another text when it was reviewed (:meth:`Deck.check_history`).
         """

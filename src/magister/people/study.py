@@ -158,7 +158,7 @@ class Schedule:
         self.session = _Session(start=float("-inf"))
 
     # ----------------------------------------------------------- history
-    def replay(self, events: Iterable[Event], session_start: Any) -> "Schedule":
+    def replay(self, events: Iterable[Event], session_start: Any) -> Schedule:
         """Apply a stored history (time order); answers at or after ``session_start`` form the current session.
 
         Answers to cards no longer in the deck are skipped. ``session_start`` may be infinite (``inf``: no

@@ -277,7 +277,7 @@ class LevelScorer:
         self.last_envs = np.zeros(0, dtype=np.int64)
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "LevelScorer":
+    def from_state_dict(cls, state: dict[str, Any]) -> LevelScorer:
         """A scorer rebuilt from :meth:`state_dict` output, with its ``max_levels`` (states saved before it was kept
         have none: unbounded; a "gae" or "pvl" state saved with one, when it was accepted and ignored, resumes
         without it, as it ran)."""

@@ -112,7 +112,7 @@ class PPO:
     # ------------------------------------------------------------ learning
     def learn(self, venv: Any, total_steps: int, n_steps: int = 64,
               callback: Callable[["PPO"], None] | None = None, callback_every: int = 0,
-              level_score: str | LevelScorer | None = None) -> "PPO":
+              level_score: str | LevelScorer | None = None) -> PPO:
         """Train for ``total_steps`` environment steps on ``venv`` (SAME_STEP autoreset).
 
         ``callback(agent)`` runs every ``callback_every`` steps (0: never).

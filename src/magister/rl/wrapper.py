@@ -146,7 +146,7 @@ def hand_back(client: Any, items: list[tuple[Any, dict[str, Any]]]) -> int:
     return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
 
 
-def give_back_unscored(wrapper: "CurriculumWrapper", client: Any) -> int:
+def give_back_unscored(wrapper: CurriculumWrapper, client: Any) -> int:
     """Hand ``client`` (a :class:`~magister.rl.ray.RayTeacher` feeding ``wrapper`` by ``push_task``) back the
     wrapper's tasks that will never be scored: those pushed for episodes that never started, and the running
     episode's if it was pushed (the episode is abandoned: an RLlib runner that stops or resets all its envs). They
@@ -190,7 +190,7 @@ class TeacherKey:
         return self.key
 
     @classmethod
-    def of(cls, teacher: Any) -> "TeacherKey | None":
+    def of(cls, teacher: Any) -> TeacherKey | None:
         """The key of ``teacher``'s clients, or None (a local teacher: a copy in a worker is another teacher)."""
         key = teacher_key(teacher)
         return None if key is None else cls(key)

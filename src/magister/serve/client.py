@@ -231,7 +231,7 @@ def _plain(obj: Any) -> Any:
 def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "uniform", *,
                       token: str | None = None, seed: int | None = None, score_range: Any = None,
                       exist_ok: bool = False, client: Any = None, clock: str | None = None,
-                      learner: str | None = None, **settings: Any) -> "HTTPTeacher":
+                      learner: str | None = None, **settings: Any) -> HTTPTeacher:
     """Create a curriculum on the server and return its :class:`HTTPTeacher`.
 
     With ``exist_ok=True`` an existing curriculum of that name is reused only
@@ -699,7 +699,7 @@ class HTTPTeacher:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "HTTPTeacher":
+    def __enter__(self) -> HTTPTeacher:
         return self
 
     def __exit__(self, *exc: Any) -> None:

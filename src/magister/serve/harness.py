@@ -62,7 +62,7 @@ class Server:
         # removed when the Server object goes away or the interpreter exits; stop() alone used to leave it in /tmp
         weakref.finalize(self, _remove_log, self.log)
 
-    def start(self, timeout: float = 60.0) -> "Server":
+    def start(self, timeout: float = 60.0) -> Server:
         env = dict(os.environ, MAGISTER_DB=self.db, MAGISTER_ADMIN_TOKEN=self.admin_token,
                    MAGISTER_CHECKPOINT_EVERY=str(self.checkpoint_every), OMP_NUM_THREADS="1",
                    MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **self.env)
@@ -103,7 +103,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -95,10 +95,10 @@ class LiveCurriculum:
     ids: ClientIds = field(default_factory=lambda: ClientIds(RECENT_IDS))
     #: (first seq, last seq it holds, commit future) of each log write not yet known to be committed,
     #: oldest first
-    pending: "deque[tuple[int, int, concurrent.futures.Future]]" = field(default_factory=deque)
+    pending: deque[tuple[int, int, concurrent.futures.Future]] = field(default_factory=deque)
     #: recent proposal request ids -> the tasks and infos (None from most teachers) that were answered (older
     #: ones are read from the log)
-    proposals: "OrderedDict[str, tuple[list[Any], list[dict[str, Any]] | None]]" = field(default_factory=OrderedDict)
+    proposals: OrderedDict[str, tuple[list[Any], list[dict[str, Any]] | None]] = field(default_factory=OrderedDict)
     deleted: bool = False
     broken: str | None = None
     #: a rebuild is scheduled or running (the curriculum must stay in memory until it is done)
@@ -110,7 +110,7 @@ class LiveCurriculum:
     def space(self) -> Space:
         return self.teacher.space
 
-    def _unfinished(self) -> "deque[tuple[int, int, concurrent.futures.Future]]":
+    def _unfinished(self) -> deque[tuple[int, int, concurrent.futures.Future]]:
         """``pending`` without the writes that have finished (they finish in log order)."""
         pending = self.pending
         while pending and pending[0][2].done():

@@ -69,7 +69,7 @@ class Conn:
         self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._proto: _Reply | None = None
 
-    async def open(self) -> "Conn":
+    async def open(self) -> Conn:
         loop = asyncio.get_running_loop()
         _transport, self._proto = await loop.create_connection(_Reply, self.host, self.port)
         return self

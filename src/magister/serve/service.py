@@ -178,7 +178,7 @@ class Service(Recovery, ClientIdLog):
         if getattr(self._here, "on_loop", False):
             raise Offload
 
-    def call_inline(self, live: "LiveCurriculum | None", fn: Callable[..., Any], *args: Any) -> Any:
+    def call_inline(self, live: LiveCurriculum | None, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the event loop, or :class:`Offload` if it would block it.
 
         It would when the curriculum's lock is held (a request in a worker

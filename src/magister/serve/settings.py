@@ -159,7 +159,7 @@ class ServeSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, flags: Mapping[str, str] | None = None,
-                 **explicit: Any) -> "ServeSettings":
+                 **explicit: Any) -> ServeSettings:
         """Settings from ``MAGISTER_*`` variables, with ``explicit`` values (not ``None``) taking precedence.
 
         A refused value read from a variable is named by its variable; ``flags`` names the explicit ones the way the
@@ -196,7 +196,7 @@ class ServeSettings:
                                       ) from None
             raise e
 
-    def with_(self, **changes: Any) -> "ServeSettings":
+    def with_(self, **changes: Any) -> ServeSettings:
         return replace(self, **changes)
 
 
