@@ -332,3 +332,20 @@ def test_a_large_progress_power_sharpens_instead_of_falling_back_to_uniform():
     t = AlpGmm(Box([0.0], [1.0]), seed=0, fit_rate=20, potential_ks=[2], progress_power=200.0)
     t._use(np.array([0.5, 0.5]), np.array([[0.2, 0.001], [0.8, 0.0005]]), np.array([np.eye(2) * 0.01] * 2))
     assert t.beliefs()["component_probability"][0] == pytest.approx(0.8)  # all of the non-uniform share
+
+
+@pytest.mark.parametrize("alp", [[0.2, 0.0, 0.5, 0.3], [0.0, 0.0, 1.0], [0.7], [1 / 3] * 3, [0.1, 0.0, 0.0],
+                                 [np.inf, 0.5], [0.3, np.inf, 0.2], [0.0, 0.0]])
+def test_one_proposal_picks_the_component_the_batched_search_picks(alp):
+    # propose() picks its component by a bisect on Python floats, propose(k) by searchsorted: the same index,
+    # on ties (zero progress, u * cdf[-1] equal to an entry) and on a NaN cdf (infinite progress) too
+    t = AlpGmm(Box([0.0], [1.0]), seed=0)
+    k = len(alp)
+    means = np.column_stack([np.linspace(0.1, 0.9, k), alp])
+    with np.errstate(invalid="ignore"):  # inf / inf: the NaN cdf
+        t._use(np.full(k, 1.0 / k), means, np.tile(np.eye(2), (k, 1, 1)))
+    cdf = t._cdf
+    us = list(np.random.default_rng(0).random(200)) + [0.0, np.nextafter(1.0, 0.0)]
+    us += [float(c / cdf[-1]) for c in cdf if np.isfinite(c / cdf[-1])]
+    for u in us:
+        assert t._component(u) == min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), k - 1), u

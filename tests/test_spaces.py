@@ -541,3 +541,77 @@ def test_a_dict_without_a_maze_space_samples_as_before(space):
         got = space.sample(np.random.default_rng(3), k)
         assert [space.to_json(t) for t in ([got] if k is None else got)] == \
             [space.to_json(t) for t in space.from_unit_batch(vecs)]
+
+
+def _array_unit_one(box: mg.Box, task: np.ndarray) -> np.ndarray:
+    """Box.unit_one as the array expressions compute it (the path before the Python-float one)."""
+    x = task.astype(float)
+    if ((x >= box.low) & (x <= box.high)).all():
+        return ((x + box._shift) / box._width).reshape(1, box.dim)
+    return box.to_unit_batch([box.validate(task)])
+
+
+def _array_from_unit(box: mg.Box, v: np.ndarray) -> np.ndarray:
+    out = box.low + np.minimum(np.maximum(v, 0.0), 1.0) * box._width
+    return np.minimum(out, box.high, out=out)
+
+
+def _outcome(f, *args):
+    try:
+        out = f(*args)
+    except InvalidTaskError as e:
+        return f"InvalidTaskError: {e}"
+    return out.shape, out.dtype, out.tobytes()
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 7, 16, 17, 40])
+def test_box_one_task_maps_give_the_array_expressions_bits(dim):
+    # unit_one and a one-row from_unit_batch (every observe and propose of a continuous teacher) run on Python
+    # floats up to 16 dimensions: the same operations in the same order, so the same bits, NaN, -0.0, the bounds,
+    # integer and float32 tasks and the refusals included
+    rng = np.random.default_rng(dim)
+    special = [0.0, -0.0, 1.0, np.nan, np.inf, -np.inf, 5e-324, -5e-324, 1 - 2**-53, 1 + 2**-52]
+    for _ in range(60):
+        lo = rng.normal(size=dim) * rng.choice([0.0, 1.0, 1e-300, 1e5, 1e300], size=dim)
+        lo[rng.random(dim) < 0.2] = -0.0
+        hi = lo + np.abs(rng.normal(size=dim)) * rng.choice([1.0, 1e-10, 1e10], size=dim) + (lo == 0)
+        try:
+            box = mg.Box(lo, hi)
+        except ConfigError:  # a width below the rounding of a large bound
+            continue
+        assert box._few == (dim <= 16)
+        for _ in range(30):
+            v = rng.normal(0.5, 1.0, size=(1, dim))
+            v[rng.random((1, dim)) < 0.3] = rng.choice(special)
+            task = box.from_unit_batch(v)
+            assert _outcome(lambda: task) == _outcome(_array_from_unit, box, v)
+            t = task[0].copy()
+            if rng.random() < 0.5:
+                i = int(rng.integers(dim))
+                t[i] = rng.choice([np.nan, -0.0, box.low[i], box.high[i], np.nextafter(box.high[i], np.inf),
+                                   np.nextafter(box.low[i], -np.inf)])
+            with np.errstate(invalid="ignore"):
+                tasks = [t, t.astype(np.float32), np.nan_to_num(t).round().astype(np.int64)]
+            for x in tasks:
+                assert _outcome(box.unit_one, x) == _outcome(_array_unit_one, box, x)
+
+
+def test_a_box_unpickled_without_the_float_bounds_maps_one_task_with_arrays():
+    # a Box pickled before the Python-float paths has no _few and no float lists: the class default sends it down
+    # the array path, with the same result
+    box = mg.Box([0.0, -1.0], [1.0, 3.0])
+    old = mg.Box([0.0, -1.0], [1.0, 3.0])
+    for name in ("_few", "_bounds", "_unit_terms", "_task_terms"):
+        del old.__dict__[name]
+    assert not old._few
+    v = np.array([[0.25, 1.5]])
+    assert old.from_unit_batch(v).tobytes() == box.from_unit_batch(v).tobytes()
+    x = np.array([0.3, 2.5])
+    assert old.unit_one(x).tobytes() == box.unit_one(x).tobytes()
+
+
+def test_one_task_from_unit_clips_to_high_where_low_plus_width_rounds_past_it():
+    box = mg.Box([-100961.81835387359], [-20917.557487171307])
+    assert box.low[0] + box._width[0] > box.high[0]  # rounding
+    for v in ([[1.0]], [[2.0]], [[np.inf]]):
+        assert box.from_unit_batch(np.array(v)).tobytes() == box.high.tobytes()

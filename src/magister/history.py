@@ -33,7 +33,7 @@ import numpy as np
 from .errors import ConfigError
 from .settings import MAX_SIZE
 
-__all__ = ["History", "absolute_progress"]
+__all__ = ["History", "absolute_progress", "absolute_progress_one"]
 
 
 class History:
@@ -382,9 +382,14 @@ def absolute_progress(history: History, x: np.ndarray, scores: np.ndarray, min_h
     x = np.asarray(x, dtype=float).reshape(-1, history.dim)
     scores = np.asarray(scores, dtype=float).reshape(-1)
     if len(x) == 1:
-        seen = history.total
-        v = history.query_then_add_one(x[0], float(scores[0]))
-        return np.array([abs(float(scores[0]) - v) if v is not None and seen > min_history else 0.0])
+        return np.array([absolute_progress_one(history, x[0], float(scores[0]), min_history)])
     before = history.total + np.arange(len(x))
     neighbour, has = history.query_then_add(x, scores)
     return np.where(has & (before > min_history), np.abs(scores - neighbour), 0.0)
+
+
+def absolute_progress_one(history: History, x: np.ndarray, score: float, min_history: int = 5) -> float:
+    """:func:`absolute_progress` of one pair, ``x`` a float array of shape ``(dim,)``: its ALP, then store it."""
+    seen = history.total
+    v = history.query_then_add_one(x, score)
+    return abs(score - v) if v is not None and seen > min_history else 0.0

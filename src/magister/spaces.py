@@ -38,6 +38,9 @@ def _short(x: Any, limit: int = 80) -> str:
 _MAX_CHOICES = 2**63 - 1
 
 
+#: a Box of at most this many dimensions maps one task to and from its unit vector on Python floats (faster there)
+_FEW_DIMS = 16
+
 #: the most tasks one ``sample(rng, k)`` call draws (as ``Teacher.propose``'s ``MAX_PROPOSE``)
 MAX_SAMPLE = 10_000_000
 
@@ -299,6 +302,9 @@ class Box(Space):
     Box(low=[0.0, 0.0], high=[1.0, 10.0], names=['friction', 'length'])
     """
 
+    #: whether the one-task paths run on Python floats (False for a Box unpickled from before they did)
+    _few: bool = False
+
     def __init__(self, low: Any, high: Any, names: Sequence[str] | None = None,
                  shape: int | Sequence[int] | None = None):
         lo, hi = _bound("low", low), _bound("high", high)
@@ -341,6 +347,13 @@ class Box(Space):
         # bound of 0.0 gets unit +0.0 (x - low kept -0.0: an array task saved other bytes than the same list), at no cost
         self._shift = 0.0 - lo
         self.dim = int(lo.size)
+        # the bounds again as Python floats, per dimension, for the one-task paths of a few dimensions (unit_one,
+        # from_unit_batch of one row): numpy's calls on 2 numbers cost more than the arithmetic, and the same
+        # float operations in the same order give the same bits
+        self._few = self.dim <= _FEW_DIMS
+        self._bounds = list(zip(lo.tolist(), hi.tolist()))
+        self._unit_terms = list(zip(self._shift.tolist(), width.tolist()))
+        self._task_terms = list(zip(lo.tolist(), width.tolist(), hi.tolist()))
         self.names = _dimension_names("Box", names, self.dim)
 
     def __repr__(self) -> str:
@@ -400,7 +413,14 @@ class Box(Space):
         """Validate one task and return its unit vector ``(1, dim)`` (fast path for teachers)."""
         if type(task) is np.ndarray and task.shape == self.low.shape and task.dtype.kind in "iuf":
             x = task.astype(float, copy=False)
-            if ((x >= self.low) & (x <= self.high)).all():  # also False for NaN
+            if self._few:  # the same comparisons and (x + shift) / width as below, on Python floats
+                xs = x.tolist()
+                for v, (lo, hi) in zip(xs, self._bounds):
+                    if not lo <= v <= hi:  # also for NaN
+                        break
+                else:
+                    return np.array([[(v + s) / w for v, (s, w) in zip(xs, self._unit_terms)]])
+            elif ((x >= self.low) & (x <= self.high)).all():  # also False for NaN
                 return ((x + self._shift) / self._width).reshape(1, self.dim)
         return self.to_unit_batch([self.validate(task)])
 
@@ -437,6 +457,10 @@ class Box(Space):
         """Map an array ``(k, dim)`` to ``k`` tasks. NaN is not checked here (the cost of every proposal):
         ``Teacher.propose`` refuses one from a teacher of your own."""
         v = unit_rows(vecs, self.dim, self)
+        if len(v) == 1 and self._few:  # one task (every propose()): the expression below, on Python floats (max and
+            # min pass a NaN on as numpy's do; a -0.0 they might keep otherwise becomes low + 0.0 all the same)
+            return np.array([[min(lo + min(max(u, 0.0), 1.0) * w, hi)
+                              for u, (lo, w, hi) in zip(v[0].tolist(), self._task_terms)]])
         # np.minimum(np.maximum(...)) is np.clip's result (NaN included) for a third of its call overhead
         out = self.low + np.minimum(np.maximum(v, 0.0), 1.0) * self._width
         return np.minimum(out, self.high, out=out)  # rounding can never step past the bound

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..mixture_teacher import MixtureTeacher
-from ..history import History, absolute_progress
+from ..history import History, absolute_progress, absolute_progress_one
 from ..settings import size
 from ..teacher import register
 
@@ -81,6 +81,8 @@ class AlpGmm(MixtureTeacher):
         self.history = History(self.d, history_size)
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if len(x) == 1:  # one episode: the row built from Python floats (the same values, fewer numpy calls)
+            return np.array([[*x[0].tolist(), absolute_progress_one(self.history, x[0], float(scores[0]))]])
         alp = absolute_progress(self.history, x, scores)
         rows = np.empty((len(x), self.d + 1))
         rows[:, : self.d] = x

@@ -74,6 +74,8 @@ class CovarGmm(MixtureTeacher):
 
     def _rows(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         # store the episode number; it becomes a relative time when the window is fitted
+        if len(x) == 1:  # one episode: the same row from Python floats, fewer numpy calls
+            return np.array([[*x[0].tolist(), float(self._count), float(scores[0])]])
         t = (self._count + np.arange(len(x))).astype(float)
         return np.concatenate([x, t[:, None], scores[:, None]], axis=1)
 
