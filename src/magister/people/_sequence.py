@@ -317,7 +317,12 @@ class SequenceModel(LearnerModel):
     def _state_of(self, l: int):
         return self.states.get(l)
 
-    def _probs_of(self, l: int) -> np.ndarray:
+    def _probs_of(self, l: int | None) -> np.ndarray:
+        """Predicted P(correct) per slot of learner ``l`` next (``None``: a learner never seen, with no answers; not
+        cached, nothing kept)."""
+        if l is None:
+            with self._inference():
+                return self._probs(None)
         p = self._prob_cache.get(l)
         if p is None:
             with self._inference():
@@ -328,7 +333,7 @@ class SequenceModel(LearnerModel):
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
         self._need_fit()
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         _, s = self._item_code(item, skills, answered=False)
         return float(self._probs_of(l)[self._slot(s)])
 
@@ -359,7 +364,7 @@ class SequenceModel(LearnerModel):
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
         self._need_fit()
-        p = self._probs_of(self._learner_code(learner))
+        p = self._probs_of(self._known_learner(learner))
         out = {}
         for name, s in self._listed_skills().items():
             v = float(p[self._slot(s)])
@@ -371,13 +376,10 @@ class SequenceModel(LearnerModel):
         seen gets the value of one with no answers and is not added (a read changes nothing)."""
         self._need_fit()
         s = self._skills.get(str(skill))
+        l = self._known_learner(learner)
         if s is None:  # a skill never seen: the unknown slot, giving no name a code (a read changes nothing)
-            l = self._learners.get(str(learner))
-            if l is None:  # nor the learner: one with no answers yet
-                with self._inference():
-                    return float(self._probs(None)[self.n_slots - 1])
             return float(self._probs_of(l)[self.n_slots - 1])
-        return float(self._probs_of(self._learner_code(learner))[self._slot(s)])
+        return float(self._probs_of(l)[self._slot(s)])
 
     def reset(self) -> None:
         self.states = {}

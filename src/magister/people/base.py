@@ -151,7 +151,16 @@ class LearnerModel:
         return i
 
     def _learner_code(self, learner: str) -> int:
+        """Code of ``learner``, giving a learner first seen one (an answer: ``update``, ``fit``, ``replay``)."""
         return self._code(self._learners, str(learner))
+
+    def _known_learner(self, learner: str) -> int | None:
+        """Code of ``learner``, or ``None`` for a learner the model has never seen: what the reads (``predict``,
+        ``state``, ``mastery``, ...) use, answering such a learner as one with no answers (the prior) without giving
+        it a code, so a read changes no model (nor what it saves) and the learner's first answer starts from that
+        same prior. (A read gave the learner a code, saved with the model; files holding such learners load as
+        saved: a learner with a code and no answers is answered alike.)"""
+        return self._learners.get(str(learner))
 
     def _item_code(self, item: str, skills: tuple[str, ...] | None = None,
                    answered: bool = True) -> tuple[int, int]:
@@ -349,14 +358,15 @@ class LearnerModel:
         raise NotImplementedError
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
-        """Per-skill state of ``learner``: at least ``{"mastery": p}`` for every known skill."""
+        """Per-skill state of ``learner``: at least ``{"mastery": p}`` for every known skill (a learner never seen:
+        that of one with no answers, without adding the learner)."""
         raise NotImplementedError
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
         """One number in [0, 1] per skill used by policies (P(mastered), P(correct) or recall).
 
-        A skill the model never saw gets the value of a new skill with no answers, and is not added: a read
-        changes no model (nor what it saves)."""
+        A skill (or learner) the model never saw gets the value of a new one with no answers, and is not added: a
+        read changes no model (nor what it saves)."""
         return float(self.state(learner, time).get(str(skill), {"mastery": 0.0})["mastery"])
 
     def reset(self) -> None:
@@ -519,12 +529,13 @@ class LogitModel(LearnerModel):
 
     mastery_is_p_correct: ClassVar[bool] = True
 
-    def _logit(self, l: int, i: int, s: int) -> float:
+    def _logit(self, l: int | None, i: int, s: int) -> float:
+        """The logit of learner ``l`` (``None``: one the model has never seen, with no answers) on item ``i``."""
         raise NotImplementedError
 
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         i, s = self._item_code(item, skills, answered=False)
         return sigmoid(self._logit(l, i, s))
 

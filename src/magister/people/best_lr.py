@@ -339,30 +339,31 @@ class BestLR(LogitModel):
             z = z + np.einsum("ij,ij->i", dense[:, self.ps_cols], self.w_ps[sc])
         return 1.0 / (1.0 + np.exp(-z))
 
-    def _skill_p(self, l: int, s: int) -> float:
+    def _skill_p(self, l: int | None, s: int) -> float:
         items = self._items_of(s)
         if not items:
             return sigmoid(self._logit(l, None, s))
         return float(np.mean([sigmoid(self._logit(l, i, s)) for i in items]))
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         out = {}
         for name, s in self._listed_skills().items():
             p = self._skill_p(l, s)
-            out[name] = {"mastery": p, "p_correct": p, "right": float(self.counts[l, s, 0]),
-                         "wrong": float(self.counts[l, s, 1]), "mastered": float(p >= self.mastery_threshold)}
+            right, wrong = (0.0, 0.0) if l is None else (float(self.counts[l, s, 0]), float(self.counts[l, s, 1]))
+            out[name] = {"mastery": p, "p_correct": p, "right": right, "wrong": wrong,
+                         "mastered": float(p >= self.mastery_threshold)}
         return out
 
     def mastery(self, learner: str, skill: str, time: float | None = None) -> float:
         """Predicted P(correct) on the skill's items (their mean), the scale of ``mastery_threshold``.
 
         A skill never seen: that of a skill with no items, weights or answers, giving no name a code (a read
-        changes nothing: the skill was kept, and saved with the model)."""
+        changes nothing: the skill was kept, and saved with the model); a learner never seen, one with no answers."""
         s = self._skills.get(str(skill))
         if s is None:
-            return sigmoid(self._logit(self._learners.get(str(learner)), None, None))
-        return self._skill_p(self._learner_code(learner), s)
+            return sigmoid(self._logit(self._known_learner(learner), None, None))
+        return self._skill_p(self._known_learner(learner), s)
 
     def skills_seen(self) -> list[str]:
         """Names of the skills the model has codes for, in code order (not the stand-in skill of an item since

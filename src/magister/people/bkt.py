@@ -204,13 +204,16 @@ class BKT(LearnerModel):
         return self
 
     # -------------------------------------------------------------- online
-    def _p_mastered(self, l: int, s: int) -> float:
+    def _p_mastered(self, l: int | None, s: int) -> float:
+        """P(mastered) of learner ``l`` on skill ``s`` (``l=None``, a learner never seen: the skill's prior)."""
+        if l is None:
+            return float(self.params[s, 0])
         v = self.p_mastered[l, s]
         return float(self.params[s, 0]) if np.isnan(v) else float(v)
 
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         _, s = self._item_code(item, skills, answered=False)
         L = self._p_mastered(l, s)
         _, _, g, sl, _ = self.params[s]
@@ -251,7 +254,7 @@ class BKT(LearnerModel):
         return out
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         out = {}
         for name, s in self._listed_skills().items():
             L = self._p_mastered(l, s)
@@ -264,7 +267,7 @@ class BKT(LearnerModel):
         s = self._skills.get(str(skill))
         if s is None:  # a skill never seen: its prior, giving it no code (a read changes nothing; it was kept)
             return float(self.defaults[0])
-        return self._p_mastered(self._learner_code(learner), s)
+        return self._p_mastered(self._known_learner(learner), s)
 
     def skill_params(self) -> dict[str, dict[str, float]]:
         """Fitted parameters by skill name."""

@@ -74,7 +74,15 @@ class Elo(LogitModel):
         return float(outcome > 1) if self.graded else min(max(float(outcome), 0.0), 1.0)
 
     # ------------------------------------------------------------- online
-    def _logit(self, l: int, i: int, s: int) -> float:
+    def _ability(self, l: int | None, s: int) -> tuple[float, float]:
+        """Ability and skill offset of learner ``l`` (``None``: a learner never seen, 0 and 0) on skill ``s``."""
+        if l is None:
+            return 0.0, 0.0
+        return self.theta.get(l, 0.0), self.offset.get((l, s), 0.0)
+
+    def _logit(self, l: int | None, i: int, s: int) -> float:
+        if l is None:  # a learner never seen: ability and offset 0
+            return self.disc[i] * (0.0 - self.difficulty[i])
         return self.disc[i] * (self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0) - self.difficulty[i])
 
     def _step(self, l: int, i: int, s: int, o: float, learn_items: bool) -> float:
@@ -140,7 +148,7 @@ class Elo(LogitModel):
 
     # -------------------------------------------------------------- state
     def ability(self, learner: str) -> float:
-        return self.theta.get(self._learner_code(learner), 0.0)
+        return self._ability(self._known_learner(learner), 0)[0]
 
     def item_params(self, item: str) -> tuple[float, float]:
         """``(a, b)``: discrimination and difficulty of ``item``."""
@@ -148,14 +156,15 @@ class Elo(LogitModel):
         return self.disc[i], self.difficulty[i]
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         out: dict[str, dict[str, float]] = {}
         by_skill: dict[int, list[int]] = {}
         for i, s in self._item_skill.items():
             by_skill.setdefault(s, []).append(i)
         for name, s in self._listed_skills().items():
             items = by_skill.get(s, [])
-            ability = self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0)
+            theta, offset = self._ability(l, s)
+            ability = theta + offset
             p = float(np.mean([sigmoid(self._logit(l, i, s)) for i in items])) if items else sigmoid(ability)
             out[name] = {"mastery": p, "ability": ability, "p_correct": p,
                          "mastered": float(p >= self.mastery_threshold)}
@@ -165,10 +174,11 @@ class Elo(LogitModel):
         s = self._skills.get(str(skill))
         if s is None:
             return 0.5
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         items = self._items_of(s)
         if not items:
-            return sigmoid(self.theta.get(l, 0.0) + self.offset.get((l, s), 0.0))
+            theta, offset = self._ability(l, s)
+            return sigmoid(theta + offset)
         if len(items) == 1:  # one item per skill (the common case): its value, without numpy's overhead
             return float(sigmoid(self._logit(l, items[0], s)))
         return float(np.mean([sigmoid(self._logit(l, i, s)) for i in items]))

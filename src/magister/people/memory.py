@@ -164,9 +164,9 @@ class FSRSMemory(LearnerModel):
 
     def predict(self, learner: str, item: str, time: float | None = None,
                 skills: tuple[str, ...] | None = None) -> float:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)  # (None, a learner never seen: no cards, first_recall)
         i, _ = self._item_code(item, skills, answered=False)
-        return self._recall(self.cards.get((l, i)), time)
+        return self._recall(self.cards.get((l, i)) if l is not None else None, time)
 
     def update(self, event: Event) -> None:
         l = self._learner_code(event.learner)
@@ -272,7 +272,9 @@ class FSRSMemory(LearnerModel):
 
     # -------------------------------------------------------------- state
     def card(self, learner: str, item: str) -> dict[str, float] | None:
-        c = self.cards.get((self._learner_code(learner), self._item_code(item, answered=False)[0]))
+        l = self._known_learner(learner)
+        i = self._item_code(item, answered=False)[0]
+        c = None if l is None else self.cards.get((l, i))
         if c is None:
             return None
         return {"stability": c[0], "difficulty": c[1], "last_review": c[2], "reviews": c[3],
@@ -280,16 +282,18 @@ class FSRSMemory(LearnerModel):
 
     def due(self, learner: str, time: float) -> list[tuple[str, float]]:
         """Items of ``learner`` whose predicted recall is at or below the desired retention, most overdue first."""
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
+        if l is None:  # a learner never seen has no cards (and is not added)
+            return []
         names = list(self._items)
         out = [(names[i], self._recall(c, time)) for (ll, i), c in self.cards.items() if ll == l]
         return sorted([x for x in out if x[1] <= self.desired_retention], key=lambda x: x[1])
 
     def state(self, learner: str, time: float | None = None) -> dict[str, dict[str, float]]:
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
         acc: dict[int, list[tuple[float, float]]] = {}
         for i, s in self._item_skill.items():
-            c = self.cards.get((l, i))
+            c = None if l is None else self.cards.get((l, i))
             acc.setdefault(s, []).append((0.0, 0.0, 0.0) if c is None else
                                          (self._recall(c, time), self._ahead(c, time), c[0]))
         out = {}
@@ -304,7 +308,9 @@ class FSRSMemory(LearnerModel):
         s = self._skills.get(str(skill))
         if s is None:
             return 0.0
-        l = self._learner_code(learner)
+        l = self._known_learner(learner)
+        if l is None:  # a learner never seen: no item reviewed (0 each), and the learner is not added
+            return 0.0
         vals = [0.0 if (c := self.cards.get((l, i))) is None else self._ahead(c, time) for i in self._items_of(s)]
         if len(vals) == 1:  # one item per skill (the common case): its value, without numpy's overhead
             return float(vals[0])
