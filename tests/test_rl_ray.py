@@ -570,7 +570,9 @@ def _no_cluster(monkeypatch, tmp_path):
             raise ref.error
         return ref.value
 
-    monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get, is_initialized=lambda: True))
+    node = types.SimpleNamespace(get_node_id=lambda: "node")  # (one Ray connection, never shut down)
+    monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get, is_initialized=lambda: True,
+                                                             get_runtime_context=lambda: node))
     pool = OpponentPool(tmp_path / "pool", max_ids=10)
     pool.add(b"a")
     pool.add(b"b")
@@ -985,6 +987,38 @@ def test_closing_a_wrapper_after_ray_shutdown_starts_no_new_ray(local_ray):
             buffered.close()
         buffered.close()  # said once
         assert not ray.is_initialized()
+    finally:
+        if not ray.is_initialized():  # (for the tests after this one)
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def test_a_client_used_after_ray_shutdown_or_a_new_ray_init_starts_no_ray_and_says_what_to_do(local_ray, tmp_path):
+    # before: propose / save / state_bytes / take_name after ray.shutdown() started a new local Ray (with every CPU
+    # of the machine; the user's own ray.init(num_cpus=2) then failed as a second init) and raised Ray's bare
+    # "Failed to submit task to actor ... Can't find actor"; after a new ray.init() the same raw error
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, flush_every=100)
+    task = client.propose()
+    ray.shutdown()
+    try:
+        calls = {"propose": lambda: client.propose(8), "buffered": client.propose,
+                 "observe": lambda: client.observe(task, 0.5), "save": lambda: client.save(str(tmp_path / "t.ckpt")),
+                 "bytes": client.state_bytes, "name": lambda: client.take_name("w")}
+        for what, call in calls.items():
+            with pytest.raises(mg.ConfigError, match=r"shut down \(ray.shutdown\(\)\).*start_teacher_actor"):
+                call()
+            assert not ray.is_initialized(), what
+        assert client.give_back([task]) == 0
+        client.close()  # quiet: nothing was buffered
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        for what, call in calls.items():
+            with pytest.raises(mg.ConfigError, match="started again"):
+                call()
+        assert client.give_back([task]) == 0
+        client.close()
+        fresh = RayTeacher(start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0)))  # the way on
+        fresh.observe(fresh.propose(), 0.5)
+        fresh.close()
     finally:
         if not ray.is_initialized():  # (for the tests after this one)
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -96,6 +96,13 @@ def _ray_inherited() -> bool:
     return _ray_forked
 
 
+def _node_id() -> str | None:
+    """The id of the Ray node this process is connected through (None without a connection): a new one for each
+    local cluster ``ray.init()`` starts, so a handle obtained before a ``ray.shutdown()`` and a new ``ray.init()``
+    is told apart from one of the current connection."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 class TeacherActor:
     """Wraps one teacher inside a Ray actor (use :func:`start_teacher_actor`)."""
 
@@ -421,6 +428,7 @@ class RayTeacher:
     _actor_name: str | None = None
     _namespace: str | None = None
     _key: Any = None  # teacher_key()
+    _node: str | None = None  # the Ray node this process reached the actor through (see _gone)
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
@@ -457,12 +465,36 @@ class RayTeacher:
         raises (Ray does not survive a fork: its calls would hang)."""
         self._check_process()
         if self._actor is None and self._remote is not None:
-            self._actor = self._connect()
+            self.actor = self._connect()
+        self._check_reachable()  # a call on the handle now would start a new local Ray (after a shutdown) or fail raw
         return self._actor
 
     @actor.setter
     def actor(self, handle: Any) -> None:
-        self._actor = handle
+        self._actor, self._node = handle, _node_id()
+
+    def _check_reachable(self) -> None:
+        gone = self._gone()
+        if gone is not None:
+            raise ConfigError(gone)
+
+    def _gone(self) -> str | None:
+        """Why this client's actor cannot be reached from this process any more (None: it can, or no handle yet):
+        Ray was shut down since the client reached it, or shut down and started again (a new local cluster, which
+        has no such actor). Every call on the handle then started a new local Ray with all the machine's CPUs
+        (the user's own ``ray.init(...)`` then failed as a second one) and raised Ray's raw "Can't find actor"."""
+        if self._actor is None:
+            return None
+        if not ray.is_initialized():
+            how, what = "Ray was shut down (ray.shutdown())", "nothing (this call started no new Ray)"
+        elif self._node is not None and _node_id() != self._node:
+            how, what = "Ray was shut down and started again (a new cluster, without that actor)", "it no more"
+        else:
+            return None
+        return (f"{how} after this RayTeacher reached its teacher actor: the actor and its leases are gone, and this "
+                f"client can reach {what}. Flush or close the client (or save the teacher) "
+                "before ray.shutdown(); to go on, ray.init(...), start a new actor from the saved teacher "
+                "(start_teacher_actor(magister.load(path), name=...)) and build a new RayTeacher")
 
     def _forked(self) -> bool:
         # also a copy unpickled in a forked process (sent to a fork-started Pool worker): its pid is that
@@ -561,7 +593,7 @@ class RayTeacher:
         self._pid = os.getpid()
         # a process connected to Ray: the handle as it was (not in a forked process: its connection is the parent's)
         if self._remote is not None and ray.is_initialized() and not _ray_inherited():
-            self._actor = pickle.loads(self._remote["handle"])
+            self.actor = pickle.loads(self._remote["handle"])
         if self.client_id is None:
             self.client_id = uuid.uuid4().hex
             self._copy = True
@@ -593,6 +625,7 @@ class RayTeacher:
         # checked before the buffer is touched: a negative k sliced tasks off the buffer and dropped them
         m = whole("propose(k)", k, hint="the number of tasks wanted")
         self._check_process()  # (in a forked process the buffer is the parent's: its tasks would be handed out twice)
+        self._check_reachable()  # (before the buffer is touched: tasks of an actor that is gone were never scored)
         while len(self._tasks) < m:
             if self._pending is None:
                 self._pending = self._request(max(self.prefetch, m - len(self._tasks)))
@@ -622,6 +655,7 @@ class RayTeacher:
     @_locked
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike) -> None:
         self._check_process()
+        self._check_reachable()  # (nothing buffered that could never be sent)
         valid = self.space.validate_batch(tasks)
         s = np.atleast_1d(np.asarray(materialised(scores)))  # a generator too, as a local teacher takes it
         self.score_range.normalise(s)  # raises on text, None, NaN / out of range
@@ -676,7 +710,8 @@ class RayTeacher:
 
         A batch the actor refused (its teacher raised; nothing of that batch was recorded) raises here once;
         the batches after it are still applied, and the next ``flush`` / ``save`` goes on from there.
-        After ``ray.shutdown()`` it sends nothing (a call would start a new local Ray that has no such actor):
+        After ``ray.shutdown()`` (or a shutdown and a new ``ray.init()``) it sends nothing (a call would start a new
+        local Ray, or reach one, that has no such actor; the client's other calls raise a ``ConfigError`` then):
         outcomes still buffered are lost, and said so, once. When the actor died, the outcomes that did not
         reach it are lost, and said so (a :class:`~magister.errors.ConfigError`), once; with none lost it is
         quiet. A flush that meets both (a batch refused, then the actor dead) says both in that one error.
@@ -687,8 +722,8 @@ class RayTeacher:
         if self._actor is None and self._remote is not None:  # a copy not connected yet
             if not self._out_scores:
                 return
-            self._actor = self._connect()  # (to the cluster the copy was made in)
-        if not ray.is_initialized():
+            self.actor = self._connect()  # (to the cluster the copy was made in)
+        if not ray.is_initialized() or self._gone() is not None:
             lost = len(self._out_scores)
             self._out_tasks, self._out_scores, self._inflight = [], [], []
             if lost:
@@ -721,7 +756,7 @@ class RayTeacher:
         # checked here, so a bad one raises at once in this worker (the actor checks them again)
         tasks, infos = _checked_give_back(self.space, tasks, [{"train": True} for _ in tasks] if infos is None
                                           else infos)
-        if not tasks or not ray.is_initialized():
+        if not tasks or not ray.is_initialized() or self._gone() is not None:
             return 0
         try:  # with this client's count of tasks handed out: the actor settles its lease first
             return int(ray.get(self.actor.give_back.remote(self.client_id, tasks, infos, self._taken)))
@@ -743,7 +778,7 @@ class RayTeacher:
             # the actor's count, not this one plus the tasks released now: after a release by the driver, what
             # the buffer still held of the released lease is dropped too (those tasks counted at that release)
             # (after ray.shutdown() the actor and its leases are gone; a copy never connected leased nothing)
-            if ray.is_initialized() and self._actor is not None:
+            if ray.is_initialized() and self._actor is not None and self._gone() is None:
                 try:
                     released = self.actor.leave.remote(self.client_id, self._taken)
                     taken = self.actor.handed_out.remote(self.client_id)
