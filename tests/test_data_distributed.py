@@ -10,6 +10,7 @@ the teacher's state and the sampler's state must be equal, bit for bit.
 from __future__ import annotations
 
 import copy
+import datetime
 import pickle
 
 import numpy as np
@@ -139,9 +140,34 @@ def _refusals(rank: int):
     return out
 
 
+def _bad_builds(rank: int):
+    """Bad input to the constructor on rank 1 only: every rank raises, and the ranks stay in step."""
+    out = {}
+    teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), seed=3)
+    builds = {
+        "skills": lambda: SkillSampler(_skills() if rank == 0 else np.full(29, 9), teacher, batch_size=4, seed=0),
+        "batch": lambda: SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4 if rank == 0 else 1, seed=0),
+        "stream": lambda: SkillStream([[1], [2], [3], [4] if rank == 0 else iter([4])], [1, 1, 1, 1], batch_size=4,
+                                      seed=0),
+    }
+    only_rank0 = dist.new_group([0])  # (a collective of every rank)
+    for distributed in (True, None):  # before: rank 1, outside the group, drew blocks of -7 examples
+        builds[f"outside {distributed}"] = lambda d=distributed: SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4,
+                                                                               seed=0, distributed=d, group=only_rank0)
+    for key, build in builds.items():
+        try:
+            out[key] = build().local_batch_size if key.startswith("outside") else build()
+        except ConfigError as e:
+            out[key] = str(e)
+    out["after"] = SkillSampler(_skills(), [1, 1, 1, 1], batch_size=4, seed=0).local_batch_size  # (a collective)
+    return out
+
+
 def _worker(rank: int, world: int, folder: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    # (the timeout only bounds a rank left waiting in a collective, so that a broken test fails instead of hanging)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
     try:
         out = {"propose": _propose_run(world, rank), "mixture": _mixture_run(world, rank), "refusals": _refusals(rank)}
         saved = out["propose"]["saved"]
@@ -149,6 +175,7 @@ def _worker(rank: int, world: int, folder: str) -> None:
         out["stream"] = _stream_run(world, rank)
         out["stream_resumed"] = _stream_run(world, rank, start_state=out["stream"]["saved"])
         out["stream_stop"] = _stream_run(world, rank, steps=100, on_exhausted="stop")
+        out["bad_builds"] = _bad_builds(rank)
         with open(f"{folder}/rank{rank}.pkl", "wb") as f:
             pickle.dump(out, f)
     finally:
@@ -227,6 +254,23 @@ def test_one_ranks_bad_input_raises_on_every_rank_and_records_nothing(ranks):
     assert "rank 1" in r0["eval"] and "rank 1" in r1["eval"]
     assert r0["unchanged"] and r1["unchanged"] and r0["after"] and r1["after"]
     assert "seed" in r0["seed"] and "ranks disagree" in r1["seed"]
+
+
+def test_a_bad_input_to_the_constructor_on_one_rank_raises_on_every_rank(ranks):
+    # before: the rank with the bad input raised before the set-up collective, which the others had entered: they
+    # waited in it (or paired it with that rank's next collective), so a typo on one rank hung the whole job
+    r0, r1 = ranks[0]["bad_builds"], ranks[1]["bad_builds"]
+    assert "outside" in r1["skills"] and "rank 1 refused" in r0["skills"] and "outside" in r0["skills"]
+    assert "world size" in r1["batch"] and "rank 1 refused" in r0["batch"]
+    assert "rank 1 refused" in r0["stream"] and "rank 1" not in r1["stream"]
+    assert r0["after"] == r1["after"] == 2  # the ranks are still in step
+
+
+def test_a_process_outside_the_group_it_passes_is_refused(ranks):
+    r0, r1 = ranks[0]["bad_builds"], ranks[1]["bad_builds"]
+    assert r0["outside True"] == 4 and r0["outside None"] == 4  # rank 0, alone in its group: the whole batch
+    for distributed in (True, None):
+        assert "not in the group passed as group=" in r1[f"outside {distributed}"]
 
 
 def test_rank_slices_cover_the_batch_in_order():

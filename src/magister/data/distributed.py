@@ -84,6 +84,11 @@ class RankGroup:
                               "or pass distributed=False")
         self.group = group
         self.rank = int(dist.get_rank(group))
+        if self.rank < 0:  # torch's answer for a process outside the group: its world size is -1 too, and its
+            # collectives return at once, so its sampler passed every check and drew blocks of negative size
+            raise ConfigError(f"this process (rank {dist.get_rank()} of the default group) is not in the group "
+                              "passed as group=; build the sampler with that group only on its members (the other "
+                              "processes: their own group, or distributed=False)")
         self.world_size = int(dist.get_world_size(group))
 
     def exchange(self, payload: Any, error: Exception | None = None) -> list[Any]:
@@ -107,9 +112,10 @@ class RankGroup:
                                                  f"anything: {msg}")
         return [g["payload"] for g in got]
 
-    def agree(self, what: str, value: Any, fix: str) -> None:
-        """Raise on every rank unless ``value`` (compared by :func:`fingerprint`) is the same on all ranks."""
-        digests = self.exchange(fingerprint(value))
+    def agree(self, what: str, value: Any, fix: str, error: Exception | None = None) -> None:
+        """Raise on every rank unless ``value`` (compared by :func:`fingerprint`) is the same on all ranks; a rank
+        that passes an ``error`` instead (its input was bad) makes every rank raise, as in :meth:`exchange`."""
+        digests = self.exchange(None if error is not None else fingerprint(value), error)
         differ = [r for r, d in enumerate(digests) if d != digests[0]]
         if differ:
             raise ConfigError(f"ranks disagree on {what} (rank {differ[0]} differs from rank 0); {fix}")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..checkpoint import states_equal
-from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import non_numeric, number, weights, whole
@@ -133,17 +133,29 @@ class SkillMixer:
         self.rank, self.world_size = 0, 1
         self._lo, self._hi = 0, self.batch_size
 
-    def _join_ranks(self, distributed: bool | None, group: Any, fix: str) -> None:
-        """Follow the process group (if any) and check that every rank built the same mixer (a collective)."""
-        self._ranks = resolve_group(distributed, group)
+    def _join_ranks(self, distributed: bool | None, group: Any, fix: str, error: Exception | None = None) -> None:
+        """Follow the process group (if any) and check that every rank built the same mixer (a collective).
+
+        ``error``: this rank's set-up failed (bad input here only); it is raised here and, through the same
+        collective, on every other rank (which names this one), where it used to be raised on this rank alone,
+        before the collective, leaving the others waiting in it (or pairing it with this rank's next one)."""
+        try:
+            self._ranks = resolve_group(distributed, group)
+        except MagisterError:
+            if error is not None:
+                raise error from None
+            raise
         if self._ranks is None:
+            if error is not None:
+                raise error
             return
         self.rank, self.world_size = self._ranks.rank, self._ranks.world_size
-        if self.batch_size < self.world_size:
-            raise ConfigError(f"batch_size {self.batch_size} is the global batch, shared by {self.world_size} ranks; "
-                              f"it must be at least the world size {self.world_size}")
-        self._lo, self._hi = rank_slice(self.batch_size, self.world_size, self.rank)
-        self._ranks.agree("the set-up", self._setup_fingerprint(), fix)
+        if error is None and self.batch_size < self.world_size:
+            error = ConfigError(f"batch_size {self.batch_size} is the global batch, shared by {self.world_size} "
+                                f"ranks; it must be at least the world size {self.world_size}")
+        if error is None:
+            self._lo, self._hi = rank_slice(self.batch_size, self.world_size, self.rank)
+        self._ranks.agree("the set-up", None if error is not None else self._setup_fingerprint(), fix, error=error)
 
     def _setup_fingerprint(self) -> dict[str, Any]:
         # the loss rule and the skill names too: ranks built with other ones passed this check and then told their

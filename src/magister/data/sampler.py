@@ -130,28 +130,32 @@ class SkillSampler(SkillMixer, _TorchSampler):
                  max_pending: int = 4096, distributed: bool | None = None, group: Any = None,
                  max_history: int | None = None,
                  floor: float = 0.0):
-        skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
-        SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
-                            max_pending=max_pending, floor=floor, max_history=max_history)
-        self.skill_of = self._skill_ids(skills_in)
-        counts = np.bincount(self.skill_of, minlength=self.n_skills)
-        empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]
-        if empty:
-            raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
-                              "one example, or build the teacher over the skills you have")
-        self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
-                            else max(1, len(self.skill_of) // self.batch_size))
-        # each skill's examples in index order, from one stable sort (a scan of every example per skill took
-        # seconds for a million examples over 10,000 skills)
-        self._members = np.split(np.argsort(self.skill_of, kind="stable"), np.cumsum(counts)[:-1])
-        self._pools = [self.rng.permutation(m) for m in self._members]
-        self._cursor = np.zeros(self.n_skills, dtype=np.int64)
-        self.refills = np.zeros(self.n_skills, dtype=np.int64)
-        self._replay: collections.deque[np.ndarray] = collections.deque()
-        self._pass_start = 0  # batches of the next pass trained before a resume (resume_pass_at)
+        error: Exception | None = None
+        try:  # (a bad input here only is raised on every rank by _join_ranks, through its collective)
+            skills_in = getattr(skills_of_examples, "skills", skills_of_examples)
+            SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
+                                max_pending=max_pending, floor=floor, max_history=max_history)
+            self.skill_of = self._skill_ids(skills_in)
+            counts = np.bincount(self.skill_of, minlength=self.n_skills)
+            empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]
+            if empty:
+                raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
+                                  "one example, or build the teacher over the skills you have")
+            self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
+                                else max(1, len(self.skill_of) // self.batch_size))
+            # each skill's examples in index order, from one stable sort (a scan of every example per skill took
+            # seconds for a million examples over 10,000 skills)
+            self._members = np.split(np.argsort(self.skill_of, kind="stable"), np.cumsum(counts)[:-1])
+            self._pools = [self.rng.permutation(m) for m in self._members]
+            self._cursor = np.zeros(self.n_skills, dtype=np.int64)
+            self.refills = np.zeros(self.n_skills, dtype=np.int64)
+            self._replay: collections.deque[np.ndarray] = collections.deque()
+            self._pass_start = 0  # batches of the next pass trained before a resume (resume_pass_at)
+        except Exception as e:  # noqa: BLE001 - any refusal: alone, it left the other ranks waiting
+            error = e
         self._join_ranks(distributed, group,
                          "build the sampler on every rank from the same skills, batch_size, num_batches, mode "
-                         "and an explicit seed= (not None), and its teacher with the same settings and seed")
+                         "and an explicit seed= (not None), and its teacher with the same settings and seed", error)
 
     def _setup_fingerprint(self) -> dict[str, Any]:
         return {**super()._setup_fingerprint(), "skills": self.skill_of, "num_batches": self.num_batches,

@@ -129,40 +129,44 @@ class SkillStream(SkillMixer, _TorchIterable):
                  loss_score: str | ScoreRange | Callable[[np.ndarray, np.ndarray], np.ndarray] = "exp",
                  max_pending: int = 4096, distributed: bool | None = None, group: Any = None,
                  max_history: int | None = None):
-        SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
-                            max_pending=max_pending, max_history=max_history)
-        if on_exhausted not in ("restart", "stop"):
-            raise ConfigError(f"on_exhausted must be 'restart' or 'stop', got {on_exhausted!r}")
-        self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
-                            else None)  # as SkillSampler takes it
-        self.on_exhausted = on_exhausted
-        if self.teacher is None and hasattr(sources, "__len__") and len(sources) != self.n_skills:
-            raise ConfigError(f"{len(sources)} sources but {self.n_skills} fixed mixture weights; give one weight "
-                              "per source, in the order of the sources")
-        if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
-                and all(isinstance(k, str) for k in sources)):
-            self.skill_names = list(sources)  # fixed weights follow the mapping's order and take its names
-            self._named_skills = True  # feedback may name them, as with a teacher (a fixed mixture ignores it)
-        self._sources = self._per_skill(sources)  # (kept for their lengths: a saved state is checked against them)
-        self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._sources)]
-        self._iters: list[Iterator[Any] | None] = [None] * self.n_skills
-        self._skip = np.zeros(self.n_skills, dtype=np.int64)
-        # items read from each live iterator but not handed out yet (and _END where a pass ended)
-        self._ahead: list[collections.deque[Any]] = [collections.deque() for _ in range(self.n_skills)]
-        self._pass_read = np.zeros(self.n_skills, dtype=np.int64)
-        self._taken: dict[int, list[Any]] = {}
-        self._broken: set[int] = set()
-        #: items read from each skill's source in its current pass
-        self.consumed = np.zeros(self.n_skills, dtype=np.int64)
-        #: completed passes over each skill's source (``on_exhausted="restart"``)
-        self.passes = np.zeros(self.n_skills, dtype=np.int64)
-        #: skills whose source has ended (``on_exhausted="stop"``)
-        self.exhausted = np.zeros(self.n_skills, dtype=bool)
-        self.ended = False
-        self._last: np.ndarray | None = None  # the skill of every slot of the latest batch handed out
+        error: Exception | None = None
+        try:  # (a bad input here only is raised on every rank by _join_ranks, through its collective)
+            SkillMixer.__init__(self, teacher, batch_size, seed=seed, mode=mode, loss_score=loss_score,
+                                max_pending=max_pending, max_history=max_history)
+            if on_exhausted not in ("restart", "stop"):
+                raise ConfigError(f"on_exhausted must be 'restart' or 'stop', got {on_exhausted!r}")
+            self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
+                                else None)  # as SkillSampler takes it
+            self.on_exhausted = on_exhausted
+            if self.teacher is None and hasattr(sources, "__len__") and len(sources) != self.n_skills:
+                raise ConfigError(f"{len(sources)} sources but {self.n_skills} fixed mixture weights; give one weight "
+                                  "per source, in the order of the sources")
+            if (self.teacher is None and isinstance(sources, Mapping) and len(sources) == self.n_skills
+                    and all(isinstance(k, str) for k in sources)):
+                self.skill_names = list(sources)  # fixed weights follow the mapping's order and take its names
+                self._named_skills = True  # feedback may name them, as with a teacher (a fixed mixture ignores it)
+            self._sources = self._per_skill(sources)  # (kept for their lengths: a saved state is checked against them)
+            self._open = [_opener(self.skill_names[s], src) for s, src in enumerate(self._sources)]
+            self._iters: list[Iterator[Any] | None] = [None] * self.n_skills
+            self._skip = np.zeros(self.n_skills, dtype=np.int64)
+            # items read from each live iterator but not handed out yet (and _END where a pass ended)
+            self._ahead: list[collections.deque[Any]] = [collections.deque() for _ in range(self.n_skills)]
+            self._pass_read = np.zeros(self.n_skills, dtype=np.int64)
+            self._taken: dict[int, list[Any]] = {}
+            self._broken: set[int] = set()
+            #: items read from each skill's source in its current pass
+            self.consumed = np.zeros(self.n_skills, dtype=np.int64)
+            #: completed passes over each skill's source (``on_exhausted="restart"``)
+            self.passes = np.zeros(self.n_skills, dtype=np.int64)
+            #: skills whose source has ended (``on_exhausted="stop"``)
+            self.exhausted = np.zeros(self.n_skills, dtype=bool)
+            self.ended = False
+            self._last: np.ndarray | None = None  # the skill of every slot of the latest batch handed out
+        except Exception as e:  # noqa: BLE001 - any refusal: alone, it left the other ranks waiting
+            error = e
         self._join_ranks(distributed, group,
                          "build the stream on every rank from the same sources, batch_size, mode and an explicit "
-                         "seed= (not None), and its teacher with the same settings and seed")
+                         "seed= (not None), and its teacher with the same settings and seed", error)
 
     def _per_skill(self, sources: Mapping[Any, Any] | Sequence[Any]) -> list[Any]:
         if isinstance(sources, Mapping):
