@@ -191,3 +191,23 @@ def test_members_fitted_in_worker_processes_equal_those_fitted_here(slice_log):
     assert pooled.settings["processes"] == 2
     np.testing.assert_array_equal(pooled.weights, here.weights)
     np.testing.assert_allclose(pooled.replay(test), here.replay(test), atol=1e-12)
+
+
+def test_a_blend_whose_member_fit_changed_a_setting_saves_and_loads(tmp_path, slice_log):
+    # FSRS's fit sets its first_recall (and a graded log makes a member graded): the loaded blend rebuilt the
+    # member from its spec (first_recall 0.7) and refused its own file as "damaged or edited"
+    from magister.errors import CheckpointError
+
+    m = make_model("blend", members=[["bkt", {}], ["fsrs", {"graded": False}]], seed=0, refit=False).fit(slice_log)
+    assert m.members[1].settings["first_recall"] != 0.7
+    m.save(tmp_path / "b.ckpt")
+    again = load_model(tmp_path / "b.ckpt")
+    assert again.get_state().keys() == m.get_state().keys()
+    assert again.members[1].settings == m.members[1].settings
+    learner, item = slice_log.learners[0], slice_log.items[0]
+    assert again.predict(learner, item) == m.predict(learner, item)
+    # a member's saved settings edited into ones make_model refuses: a CheckpointError, not a raw one
+    state = m.get_state()
+    state["params"]["members"][1]["settings"]["first_recall"] = 7.0
+    with pytest.raises(CheckpointError, match="member 'fsrs'"):
+        LearnerModel.from_state(state)

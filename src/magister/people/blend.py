@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..settings import flag
 from .base import LearnerModel, make_model, register_model
 from .events import Event, EventLog
@@ -338,8 +338,21 @@ class Blend(LearnerModel):
         states = list(params["members"])
         if len(w) != len(self._initial_weights()) or len(states) != len(self.members):
             raise ConfigError(f"saved blend has {len(states)} members, its settings {len(self.members)}")
+        members = []
         for m, st in zip(self.members, states):
+            saved = st.get("settings") if isinstance(st, dict) else None
+            if isinstance(saved, dict) and st.get("model") == m.name and saved != m.settings:
+                # a setting the member's fit changed (FSRS's first_recall, graded after a graded log): built from
+                # the blend's member spec, it held the old value, and the load's check refused the file as damaged;
+                # the member is built from its saved settings, as a model saved alone is
+                try:
+                    m = make_model(m.name, **saved)
+                except ConfigError as e:
+                    raise CheckpointError(f"saved blend member {m.name!r} holds settings this magister refuses "
+                                          f"({e}): the file was edited or damaged; restore it from a backup") from None
             m.set_state(st)
+            members.append(m)
+        self.members = members
         self.weights = w.copy()
         self.fitted = bool(np.asarray(params["fitted"]).reshape(-1)[0])
         if not all(math.isfinite(x) for x in self.weights):
