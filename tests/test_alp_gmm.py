@@ -158,6 +158,8 @@ def test_a_large_batch_of_proposals_takes_memory_in_proportion_to_the_tasks():
     # more components than a refit has points: every candidate unusable, AIC kept a degenerate one-point fit
     {"fit_rate": 4, "potential_ks": [6]}, {"fit_rate": 40, "window": 5, "potential_ks": [6, 8]},
     {"fit_rate": 4, "window": 100, "potential_ks": [6]},
+    # a bool among the component counts was taken as 1 (or 0): True is not a count
+    {"potential_ks": [True, 2]}, {"potential_ks": [2, np.True_]},
 ])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):

@@ -993,3 +993,17 @@ def test_give_back_of_a_single_task_names_the_list_form_and_changes_nothing(name
         assert "observe" not in str(e.value)
     assert states_equal(teacher.state_dict(), before)
     assert teacher.give_back([maze]) == 1
+
+
+def test_learnability_refuses_more_candidates_per_round_than_it_can_hold():
+    # n_candidates=10**12 on an open-ended space was taken: the first proposal then drew candidates until a raw
+    # MemoryError, after counting the round as started (n_rounds, the generator). A finite space caps a round at
+    # its levels, so a large n_candidates there stays what it was (every level, none twice).
+    from magister.settings import MAX_SIZE
+
+    for space in (SeedSpace(), MazeSpace(7)):
+        with pytest.raises(ConfigError, match=rf"n_candidates=1000000000000 is too large .*limit {MAX_SIZE}"):
+            mg.make_teacher("learnability", space, n_candidates=10**12)
+    t = mg.make_teacher("learnability", SeedSpace(5), seed=0, n_candidates=10**12, eval_episodes=1)
+    assert sorted(t.propose(5)) == [0, 1, 2, 3, 4]
+    assert mg.make_teacher("learnability", SeedSpace(), n_candidates=MAX_SIZE).n_candidates == MAX_SIZE

@@ -31,6 +31,8 @@ def _as_ks(ks: Any) -> list[int]:
         if isinstance(ks, (str, bytes)):
             raise TypeError
         out = [int(k) for k in ks]
+        if any(isinstance(k, (bool, np.bool_)) for k in ks):  # (True was taken as one component)
+            raise ValueError
     except (TypeError, ValueError):
         raise ConfigError(f"potential_ks must be a list of component counts, e.g. [2, 3, 4], got {ks!r}") from None
     if not out or min(out) < 1 or any(float(a) != float(b) for a, b in zip(out, ks)):

@@ -46,7 +46,8 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
-from ..settings import fraction, whole
+from ..settings import MAX_SIZE, fraction, whole
+from ..settings import size as size_setting
 from ..teacher import register
 from ._levels import _MAX_PENDING, LevelTeacher
 
@@ -67,6 +68,9 @@ class Learnability(LevelTeacher):
         for name, v, lo in (("capacity", capacity, 1), ("n_candidates", n_candidates, 1),
                             ("eval_episodes", eval_episodes, 1), ("eval_interval", eval_interval, 1)):
             whole(name, v, lo)
+        if space.n is None or space.n > MAX_SIZE:  # (a finite space's round holds at most its levels)
+            size_setting("n_candidates", n_candidates,
+                         why="a round draws its fresh candidates and holds them in memory at once")
         buffer_prob = fraction("buffer_prob", buffer_prob)
         if not isinstance(prioritization, str) or prioritization not in ("uniform", "power"):
             raise ConfigError(f"learnability samples its buffer 'uniform' (the paper) or by 'power' of the "
