@@ -596,3 +596,38 @@ def test_mixed_maze_with_labyrinths_refuses_a_size_too_small_for_them_on_every_d
         with pytest.raises(ValueError, match="size >= 5"):
             mixed_maze(np.random.default_rng(seed), 4, (0.0, 0.3), 0.5)
     assert mixed_maze(np.random.default_rng(0), 4, (0.0, 0.3), 0.0).shape == (4, 4)
+
+
+#: a module-level value that is not a function, for the test below
+NOT_A_MUTATOR = 3.14
+
+
+def test_a_mutator_reference_to_something_not_callable_is_refused_when_the_teacher_is_built():
+    # "module:name" naming a number was taken: accel's first edit then failed ("'float' object is not callable"),
+    # and save() said the mutator could not be saved and to pass a module-level function, which it was
+    import magister as mg
+
+    ref = f"{__name__}:NOT_A_MUTATOR"
+    for spec in (ref, {"function": ref}):
+        with pytest.raises(ConfigError, match=r"NOT_A_MUTATOR.*is a float, not a function \(level, rng\) -> level"):
+            make_mutator(spec, SeedSpace(10))
+        with pytest.raises(ConfigError, match="not a function"):
+            mg.make_teacher("accel", SeedSpace(10), mutator=spec)
+
+
+def test_the_maze_mutator_is_refused_on_a_space_without_maze_levels():
+    # accel(mutator="maze") on seeds, boxes or a Dict was taken, and the run failed at its first edit ("the maze
+    # mutator edits Maze levels, got int"), after any number of episodes
+    import magister as mg
+
+    for space in (SeedSpace(10), mg.Box([0.0], [1.0]), mg.Discrete(4),
+                  mg.Dict({"maze": MazeSpace(7), "speed": mg.Box([0.5], [2.0])})):
+        for spec in ("maze", {"name": "maze", "n_edits": 3}):
+            with pytest.raises(ConfigError, match=r"maze mutator edits the mazes of a MazeSpace.*not "):
+                make_mutator(spec, space)
+        with pytest.raises(ConfigError, match="maze mutator"):
+            mg.make_teacher("accel", space, mutator="maze")
+    # a maze entry of a Dict takes it by name, and a MazeSpace (or no space: resolved later) as before
+    d = mg.Dict({"maze": MazeSpace(7), "speed": mg.Box([0.5], [2.0])})
+    mg.make_teacher("accel", d, mutator={"name": "dict", "entries": {"maze": "maze"}})
+    assert make_mutator("maze", MazeSpace(7)).n_edits == 5 and make_mutator("maze").n_edits == 5

@@ -32,9 +32,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import number
-from ..spaces import Dict
+from ..spaces import Box, Dict, Discrete, MultiDiscrete
 from .maze import Maze
-from .spaces import MazeSpace
+from .spaces import MazeSpace, SeedSpace
 
 __all__ = ["Mutator", "MazeMutator", "PerturbMutator", "DictMutator", "maze_mutator", "perturb_mutator",
            "default_mutator", "make_mutator", "mutator_config", "MUTATORS"]
@@ -155,6 +155,12 @@ def perturb_mutator(sigma: float = 0.05, space: Any = None) -> PerturbMutator:
 def _maze_for(space: Any, **kw: Any) -> MazeMutator:
     """The maze mutator for ``space``: on a space that holds solvable mazes only (``require_solvable``) it keeps
     its children solvable (an edit that cut the goal off made a child the space refuses, and accel failed on it)."""
+    if isinstance(space, (SeedSpace, Box, Discrete, MultiDiscrete, Dict)):  # (spaces whose levels are never mazes)
+        # (taken, accel failed at its first edit, after any number of episodes)
+        raise ConfigError(f"the maze mutator edits the mazes of a MazeSpace, not the levels of {space!r}; "
+                          + ("edit its maze entries with {'name': 'dict'} (accel's default there)"
+                             if isinstance(space, Dict) else "use 'perturb' (accel's default there) or your own "
+                             "function (level, rng) -> level"))
     if getattr(space, "require_solvable", False):
         _check_keeps_solvable(space, kw.setdefault("keep_solvable", True))
     return MazeMutator(**kw)
@@ -226,6 +232,9 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
             except (ImportError, AttributeError, ValueError) as e:  # (ValueError: no module name, ":f")
                 raise ConfigError(f"mutator function {ref!r} cannot be imported ({e}); give it as "
                                   "'module:function'") from None
+            if not callable(obj):  # (taken, it failed at accel's first edit, and save() blamed the reference)
+                raise ConfigError(f"mutator {ref!r} is a {type(obj).__name__}, not a function (level, rng) -> level; "
+                                  "name a module-level function as 'module:function'")
             return obj
         name = spec.pop("name", None)
         if name not in MUTATORS:
