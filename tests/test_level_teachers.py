@@ -1007,3 +1007,27 @@ def test_learnability_refuses_more_candidates_per_round_than_it_can_hold():
     t = mg.make_teacher("learnability", SeedSpace(5), seed=0, n_candidates=10**12, eval_episodes=1)
     assert sorted(t.propose(5)) == [0, 1, 2, 3, 4]
     assert mg.make_teacher("learnability", SeedSpace(), n_candidates=MAX_SIZE).n_candidates == MAX_SIZE
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel", "learnability"])
+def test_give_back_refuses_a_kind_flag_that_is_not_true_or_false_and_says_nothing_was_given_back(name):
+    # before: give_back([x], [{"replay": "yes"}]) took any truthy value for the flag ("false" too), and a task
+    # outside the space was refused without saying that nothing was given back
+    teacher = mg.make_teacher(name, SeedSpace(50), seed=0)
+    tasks, infos = teacher.propose_with_info(4)
+    flag = "evaluate" if name == "learnability" else "replay"
+    before = teacher.state_dict()
+    for bad in ("yes", "false", 1, 0, None, 0.0, [True]):
+        with pytest.raises(ConfigError, match=rf"info 0 of give_back has {flag!r} = .*True or False.*"
+                                              r"Nothing was given back\."):
+            teacher.give_back([tasks[0]], [{**infos[0], flag: bad}])
+    with pytest.raises(InvalidTaskError, match=r"outside SeedSpace\(50\).*Nothing was given back\."):
+        teacher.give_back([tasks[0], 999])
+    assert states_equal(teacher.state_dict(), before)
+    # what the wrapper, the vector env, Ray and HTTP send: the teacher's infos, numpy bools, no flag at all
+    same = mg.make_teacher(name, SeedSpace(50), seed=0)
+    assert same.propose_with_info(4) == (tasks, infos)
+    as_numpy = [{k: np.bool_(v) if isinstance(v, bool) else v for k, v in i.items()} for i in infos]
+    assert teacher.give_back(tasks[:2], as_numpy[:2]) == same.give_back(tasks[:2], infos[:2]) == 2
+    assert teacher.give_back(tasks[2:], [{"train": True}, None]) == same.give_back(tasks[2:]) == 2
+    assert states_equal(teacher.state_dict(), same.state_dict())

@@ -1102,3 +1102,23 @@ def test_a_text_is_not_taken_for_a_list_of_ids_times_or_learners(client):
     with pytest.raises(mg.ConfigError, match=r"for one learner pass \['abc'\]"):  # made learners 'a', 'b', 'c'
         create_curricula("http://testserver", "abc", NAMED, token=ADMIN, client=client)
     assert [x["name"] for x in client.get("/v1/curricula").json()["curricula"]] == ["skills"]
+
+
+def test_a_give_back_flag_that_is_not_true_or_false_is_refused_and_one_logged_before_still_replays(client, monkeypatch):
+    # before: {"replay": "false"} was taken for a replay (any truthy value); the teacher now refuses it. A give-back
+    # logged by an older server replays as that server applied it (the flag's truth), so the curriculum still loads
+    from magister.teachers import LevelTeacher
+
+    _create(client, "r", {"type": "SeedSpace", "n": 20}, "robust-plr")
+    tasks = client.post("/v1/curricula/r/propose", params={"k": 3}).json()["tasks"]
+    client.post("/v1/curricula/r/observe", json={"task": tasks[0], "score": 0.5})
+    with monkeypatch.context() as old_server:  # no flag checked, as before
+        old_server.setattr(LevelTeacher, "_kind_flag", "(unchecked)")
+        r = client.post("/v1/curricula/r/give_back", json={"tasks": tasks[1:], "infos": [{"replay": "false"},
+                                                                                          {"replay": 0}]})
+        assert r.status_code == 200 and r.json()["dropped"] == 1  # "false" dropped nothing, 0 the new proposal
+    live, events = _state(client, "r"), full_history(client, "r")
+    r = client.post("/v1/curricula/r/give_back", json={"tasks": tasks[1:2], "infos": [{"replay": "yes"}]})
+    assert r.status_code == 422 and "'replay' = 'yes'" in r.text and "Nothing was given back" in r.text
+    assert states_equal(_state(client, "r"), live) and full_history(client, "r") == events
+    assert states_equal(client.app.state.service.replay_from_log("r").state_dict(), live)

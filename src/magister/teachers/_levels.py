@@ -120,7 +120,10 @@ class LevelTeacher(Teacher):
             # (the batch check's hint, "use observe(task, score) for one", would record a score for it)
             raise InvalidTaskError(f"give_back takes a list of tasks, got {type(tasks).__name__} {tasks!r:.60}; "
                                    "pass give_back([task]) for one. Nothing was given back.")
-        enc = self._encode(tasks)
+        try:
+            enc = self._encode(tasks)
+        except InvalidTaskError as e:
+            raise type(e)(f"{e}. Nothing was given back.") from None
         if infos is None:
             infos = [None] * len(enc)
         else:
@@ -131,6 +134,13 @@ class LevelTeacher(Teacher):
             if len(infos) != len(enc) or any(i is not None and not isinstance(i, dict) for i in infos):
                 raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "
                                   "proposal's info) per task, or none. Nothing was given back.")
+            flag = self._kind_flag  # (a truthy "yes", or "false", was taken for True)
+            bad = next((j for j, i in enumerate(infos) if i is not None and flag in i
+                        and not isinstance(i[flag], (bool, np.bool_))), None)
+            if bad is not None:
+                raise ConfigError(f"info {bad} of give_back has {flag!r} = {infos[bad][flag]!r:.60}; the flag must be "
+                                  f"True or False, as the proposal's info said it, or left out (then the level's "
+                                  "oldest proposal). Nothing was given back.")
         return sum(bool(self._drop(key, info)) for (key, _), info in zip(enc, infos))
 
     def drop_pending(self) -> int:
@@ -150,6 +160,9 @@ class LevelTeacher(Teacher):
     def _pending_keys(self) -> list[Hashable]:
         """The keys of the levels with proposals waiting for a score."""
         return []
+
+    #: the info flag that says which kind of proposal :meth:`give_back` drops (True or False only)
+    _kind_flag = "replay"
 
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         """Stop counting the oldest outstanding proposal of ``key`` (of ``info``'s kind when given); whether one

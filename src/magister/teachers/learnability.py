@@ -157,6 +157,8 @@ class Learnability(LevelTeacher):
     def _pending_keys(self) -> list[Hashable]:
         return list(self._waiting)
 
+    _kind_flag = "evaluate"
+
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         kind = None if info is None or "evaluate" not in info else "e" if info["evaluate"] else "t"
         kind = self._answer(key, kind)
