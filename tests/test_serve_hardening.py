@@ -682,3 +682,27 @@ def test_a_stored_curriculum_whose_teacher_cannot_give_beliefs_is_a_json_500(tmp
             assert r.status_code == 500 and "cannot give its beliefs" in r.json()["detail"], r.text
             assert "dkt is not fitted" in r.json()["detail"]
         assert c.delete("/v1/curricula/m").status_code == 204
+
+
+def test_a_nan_or_infinite_score_is_one_clear_422_naming_the_score_that_changes_nothing(client):
+    # before: "body.score.int: Input should be a valid integer; body.score.float: Input should be a finite number",
+    # pydantic's two branches of the score's type (an int or a finite float)
+    before = _state(client)
+    for path, body, where in [("observe", '{"task": "add", "score": NaN}', "body.score"),
+                              ("observe", '{"task": "add", "score": -Infinity}', "body.score"),
+                              ("observe", '{"task": "add", "score": 1e999}', "body.score"),
+                              ("observe_batch", '{"observations": [{"task": "add", "score": 0.5}, '
+                                                '{"task": "sub", "score": Infinity}]}', "body.observations.1.score")]:
+        r = client.post(f"/v1/curricula/skills/{path}", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail == f"invalid request: {where}: score must be a finite number; NaN and infinity are refused"
+        assert [e["loc"] for e in r.json()["errors"]] == [where.split(".")[:2] + [
+            int(x) if x.isdigit() else x for x in where.split(".")[2:]]]
+    r = client.post("/v1/curricula/skills/observe", json={"task": "add", "score": "high"})
+    assert r.status_code == 422 and r.json()["detail"] == "invalid request: body.score: Input should be a valid number"
+    r = client.post("/v1/curricula", content='{"name": "other", "space": {"type": "Discrete", "n": 2}, '
+                                             '"score_range": {"low": NaN, "high": 1}}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "body.score_range.ScoreRangeIn.low: low must be a finite number; NaN" in r.text
+    assert _state(client) == before

@@ -18,6 +18,7 @@ import time
 import types
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
@@ -477,7 +478,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError):
         # never echo the input back whole: a location may be a key of the request (of any length)
         # and a message may quote a value; each is clipped, and at most MAX_ERRORS are listed
-        raw = exc.errors()
+        raw = _one_error_per_number(exc.errors())
         errors = [{"loc": [x if isinstance(x, int) else clip(str(x), 80) for x in e.get("loc", ())],
                    "msg": clip(str(e.get("msg", "")), 300), "type": clip(str(e.get("type", "")), 80)}
                   for e in raw[:MAX_ERRORS]]
@@ -515,6 +516,25 @@ def _install_error_handlers(app: FastAPI) -> None:
             if allowed:  # (the router's Allow header named the methods of the first route of this path only)
                 headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
+def _one_error_per_number(raw: Sequence[Any]) -> list[Any]:
+    """Validation errors with the two of a score-like number (``Score``: an int or a finite float, so pydantic
+    reports each branch, ``x.int: ... valid integer; x.float: ... finite number``) made one error at ``x``: a
+    NaN or an infinity is named as refused, another value gets the float branch's message."""
+    out: list[Any] = []
+    for e in raw:
+        loc = tuple(e.get("loc", ()))
+        prev = out[-1] if out else None
+        if (loc[-1:] == ("float",) and prev is not None and tuple(prev.get("loc", ())) == loc[:-1] + ("int",)
+                and prev.get("type") == "int_type"):
+            name = loc[-2] if len(loc) > 1 and isinstance(loc[-2], str) else "the number"
+            msg = (f"{name} must be a finite number; NaN and infinity are refused" if e.get("type") == "finite_number"
+                   else e.get("msg", ""))
+            out[-1] = {**e, "loc": loc[:-1], "msg": msg}
+        else:
+            out.append(e)
+    return out
 
 
 def _body_hint(request: Request, errors: list[dict[str, Any]]) -> str:
