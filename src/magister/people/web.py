@@ -22,7 +22,7 @@ The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
   per-skill progress, the cards due, the answers of this session;
 * ``POST /api/answer`` ``{"deck": N, "card": id, "typed": "..."}`` (checked
   like the terminal) or ``{"deck": N, "card": id, "grade": 1-4}``
-  (self-graded), with ``"stored": n``, the state's count of stored answers
+  (self-graded; not both: refused with 400), with ``"stored": n``, the state's count of stored answers
   (optional; the page sends it, so a resent answer is refused even when the
   same card is asked again): stores the answer, then returns the verdict and
   the new state.
@@ -169,6 +169,9 @@ class StudyApp:
         d.card(card)  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered already")
         if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
             raise ConfigError(f"typed must be the answer as text, got {typed!r}")
+        if typed is not None and grade is not None:  # typed won, and the grade was dropped without a word
+            raise ConfigError(f"send typed (the answer, checked) or grade (1-4, self-graded), not both: got typed "
+                              f"{typed!r:.80} and grade {grade!r:.40}. Nothing was stored.")
         if stored is not None:
             stored = whole("stored", stored, 0, floats=True, hint="the state's count of stored answers")
         with self.lock:
