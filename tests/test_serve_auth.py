@@ -354,3 +354,17 @@ def test_a_server_with_a_token_still_answers_any_name_and_the_names_of_one_witho
     # with a token the names are not checked: a setting naming some is said to be ignored (it was silent)
     with pytest.warns(UserWarning, match="allowed_hosts .* is ignored: a server with a token"):
         create_app(str(tmp_path / "c.db"), admin_token=ADMIN, allowed_hosts=["lb.lan"])
+
+
+def test_a_server_without_a_token_refuses_to_create_scoped_tokens_it_would_never_check(tmp_path):
+    """``--no-auth`` answered every request as the admin, yet ``POST /v1/tokens`` made scoped tokens (201, a secret)
+    that limited nothing: a tutor app given one could use every curriculum. Now 409 saying why, nothing stored."""
+    with TestClient(create_app(str(tmp_path / "open.db")), base_url="http://127.0.0.1:8000") as c:
+        r = c.post("/v1/tokens", json={"curricula": ["alice-math"], "label": "tutor app"})
+        assert r.status_code == 409, r.text
+        assert "without authentication" in r.json()["detail"] and "--admin-token" in r.json()["detail"]
+        assert "No token was created" in r.json()["detail"] and "token" not in {k for k in r.json() if k != "detail"}
+        assert c.get("/v1/tokens").json()["tokens"] == []
+    with TestClient(create_app(str(tmp_path / "open.db"), admin_token=ADMIN)) as c:  # the same database, auth on
+        assert c.get("/v1/tokens", headers=AUTH).json()["tokens"] == []
+        assert c.post("/v1/tokens", headers=AUTH, json={"curricula": ["alice-math"]}).status_code == 201

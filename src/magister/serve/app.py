@@ -598,8 +598,14 @@ def _service_router(ctx: _Context) -> APIRouter:
     # ---------------------------------------------------------- tokens
     @router.post("/v1/tokens", tags=["tokens"], status_code=201, responses=ERRORS)
     async def create_token(body: TokenIn, p: Caller) -> dict[str, Any]:
-        """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once."""
+        """(admin) Create a token scoped to some curricula (``"*"``: all). The secret is shown once. A server
+        without authentication (``--no-auth``) refuses (409): it would never check the token."""
         admin_only(p)
+        if not tokens.enabled:  # every request is the admin's: a scoped token would limit nothing
+            raise ServiceError("this server runs without authentication (magister serve --no-auth, or create_app "
+                               "without admin_token): every request has every right and no token is checked, so a "
+                               "scoped token would limit nothing. Start it with an admin token (--admin-token or "
+                               "MAGISTER_ADMIN_TOKEN) to hand out scoped tokens. No token was created.", status=409)
         return await anyio.to_thread.run_sync(tokens.create, body.curricula, body.label)
 
     @router.get("/v1/tokens", tags=["tokens"], responses=ERRORS)
