@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from magister.errors import ConfigError
+from magister.errors import ConfigError, InvalidTaskError
 from magister.regions import RegionTree, learning_progress
 
 
@@ -484,3 +484,18 @@ def test_leaf_of_points_of_another_dimension_is_refused_naming_it():
     tree = RegionTree(2)
     with pytest.raises(ValueError, match=r"2 coordinates"):
         tree.leaf_of(np.array([[0.5, 0.5, 0.5]]))
+
+
+def test_a_flat_array_is_points_of_a_one_dimensional_tree_and_an_empty_one_no_points():
+    # the dimension check (session 26) refused np.array([0.1, 0.2, 0.3]) for a 1-D tree ("points must have 1
+    # coordinates each ... got shape (3,)"), which is three points there, and an empty array for any tree
+    rng = np.random.default_rng(0)
+    flat, column = RegionTree(1, max_points=10), RegionTree(1, max_points=10)
+    x, y = rng.random(40), rng.random(40)
+    assert flat.add(x, y, np.random.default_rng(1)) == column.add(x[:, None], y, np.random.default_rng(1))
+    assert np.array_equal(flat.leaf_of(x), column.leaf_of(x[:, None]))
+    assert np.array_equal(flat.progress(), column.progress())
+    tree = RegionTree(2)
+    assert tree.add(np.zeros(0), np.zeros(0), rng) == [] and len(tree.leaf_of([])) == 0
+    with pytest.raises(InvalidTaskError, match="2 coordinates"):  # several points of a 2-D tree, flattened: refused
+        tree.leaf_of(np.array([0.5, 0.5, 0.5, 0.5]))

@@ -247,9 +247,10 @@ class RegionTree:
 
     def _points(self, x: Any) -> np.ndarray:
         """``x`` as an ``(m, dim)`` float array; points of another dimension are refused naming it (it was numpy's
-        "cannot reshape array of size 9 into shape (2)")."""
+        "cannot reshape array of size 9 into shape (2)"). A flat array is one point, or ``m`` points of a 1-D tree;
+        an empty one is no points."""
         a = np.asarray(x, dtype=float)
-        if a.ndim > 2 or (a.shape[-1:] != (self.dim,) and a.size != self.dim):
+        if a.ndim > 2 or not (a.shape[-1:] == (self.dim,) or a.size in (0, self.dim) or (a.ndim == 1 and self.dim == 1)):
             raise InvalidTaskError(f"points must have {self.dim} coordinates each (an array of shape (n, {self.dim})), "
                                    f"got shape {a.shape}")
         return a.reshape(-1, self.dim)
