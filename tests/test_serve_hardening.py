@@ -706,3 +706,20 @@ def test_a_nan_or_infinite_score_is_one_clear_422_naming_the_score_that_changes_
                     headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "body.score_range.ScoreRangeIn.low: low must be a finite number; NaN" in r.text
     assert _state(client) == before
+
+
+def test_creation_asks_beliefs_of_people_policies_only(client, monkeypatch):
+    # the check above called beliefs() on every teacher built at creation: only people policies can fail it, and for
+    # the others it doubled a create's work on a big space (the reply's summary asks them once; uniform over a
+    # million tasks: ~0.4 s each, continual-designer ~2 s), and a bulk creation (no beliefs in its reply) paid it
+    from magister.teacher import teacher_class
+
+    asked = []
+    for name in ("uniform", "exp3", "mastery-learning"):
+        cls = teacher_class(name)
+        monkeypatch.setattr(cls, "beliefs", lambda self, _b=cls.beliefs: asked.append(self.name) or _b(self))
+    for name in ("uniform", "exp3", "mastery-learning"):
+        r = client.post("/v1/curricula/bulk", json={"template": {"space": NAMED, "teacher": name},
+                                                    "prefix": f"{name}-", "learners": ["ann", "bob"]})
+        assert r.status_code == 201, r.text[:300]
+    assert asked == ["mastery-learning"]
