@@ -297,6 +297,26 @@ def test_designer_loaded_from_a_checkpoint_does_not_search_its_orders_again(tmp_
     assert states_equal(copy.state_dict(), before)
 
 
+def test_a_refused_load_with_other_settings_keeps_the_designers_saved_plan() -> None:
+    # load_state_dict(strict=False) of a state saved with other settings that is then refused put the teacher's own
+    # state back while still reading the loaded settings: the plan was dropped as "saved with other settings", and
+    # the refused load changed what the teacher saves (no plan: a resume searched again)
+    rng = np.random.default_rng(5)
+    sim = rng.random((6, 6))
+    sim = ((sim + sim.T) / 2).tolist()
+    saved = mg.make_teacher("continual-designer", Discrete(6), similarity=sim, n_candidates=5, seed=2)
+    saved.observe(saved.propose(), 0.5)
+    state = saved.state_dict()
+    t = mg.make_teacher("continual-designer", Discrete(6), similarity=sim, rule="cd", n_candidates=5, seed=2)
+    t.observe(t.propose(), 0.5)
+    before = t.to_bytes()
+    for bad in ({**state["algorithm"], "plan": np.array([0, 0, 1, 2, 3, 4])},
+                {**state["algorithm"], "last": "damaged"}):
+        with pytest.raises(CheckpointError):
+            t.load_state_dict({**state, "algorithm": bad}, strict=False)
+        assert t.to_bytes() == before and "plan" in t.state_dict()["algorithm"]
+
+
 @pytest.mark.parametrize("name", ["continual-designer", "continual-order"])
 def test_conformance_with_a_similarity_matrix(name: str) -> None:
     def factory(space, seed):

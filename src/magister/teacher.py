@@ -653,6 +653,7 @@ class Teacher:
                         f"{self.name!r} saves{own}, so it is refused and the teacher left as it was: restore the "
                         "checkpoint from a backup, or start from an earlier one")
             except Exception:
+                self._loading_config = None  # (the snapshot is this teacher's own state, of its own settings)
                 self._set_state(snapshot)
                 raise
             finally:
