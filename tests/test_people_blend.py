@@ -211,3 +211,25 @@ def test_a_blend_whose_member_fit_changed_a_setting_saves_and_loads(tmp_path, sl
     state["params"]["members"][1]["settings"]["first_recall"] = 7.0
     with pytest.raises(CheckpointError, match="member 'fsrs'"):
         LearnerModel.from_state(state)
+
+
+def test_a_version_1_blend_whose_members_saved_a_loose_flag_loads_as_it_ran():
+    # a file saved before state versions (read as that magister ran it: forgets="yes" was True) loaded before the
+    # members were rebuilt from their saved settings; then make_model refused the member's "yes" as damaged
+    import copy
+
+    from magister.errors import CheckpointError
+
+    m = make_model("blend", members=[["bkt", {"forgets": True}], ["fsrs", {}]], seed=0, refit=False)
+    old = copy.deepcopy(m.get_state())
+    old.pop("state_version", None)  # version 1
+    old["settings"]["members"][0][1]["forgets"] = "yes"
+    old["params"]["members"][0]["settings"]["forgets"] = "yes"
+    loaded = LearnerModel.from_state(old)
+    assert loaded.members[0].settings == m.members[0].settings and loaded.members[0].settings["forgets"] is True
+    # the same edit in a version-2 file is refused, as before
+    edited = copy.deepcopy(m.get_state())
+    edited["state_version"] = 2
+    edited["params"]["members"][0]["settings"]["forgets"] = "yes"
+    with pytest.raises(CheckpointError, match="forgets"):
+        LearnerModel.from_state(edited)

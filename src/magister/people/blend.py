@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..settings import flag
-from .base import LearnerModel, make_model, register_model
+from .base import LearnerModel, make_model, register_model, stored_settings
 from .events import Event, EventLog
 
 __all__ = ["Blend"]
@@ -341,6 +341,9 @@ class Blend(LearnerModel):
         members = []
         for m, st in zip(self.members, states):
             saved = st.get("settings") if isinstance(st, dict) else None
+            # (read as the magister that saved them ran them: a version-1 file's flag "yes" is True, as its blend's
+            # member spec is read; a version-2 file's edited one is refused by the load's state check)
+            saved = stored_settings(m.name, saved) if isinstance(saved, dict) else None
             if isinstance(saved, dict) and st.get("model") == m.name and saved != m.settings:
                 # a setting the member's fit changed (FSRS's first_recall, graded after a graded log): built from
                 # the blend's member spec, it held the old value, and the load's check refused the file as damaged;
