@@ -779,6 +779,20 @@ def test_bad_tasks_or_infos_given_back_are_refused_and_change_nothing():
     assert actor.counts()["n_returned"] == 2 and actor.counts()["n_leased"] == 0  # settled: handed out
 
 
+@pytest.mark.parametrize("name, flag", [("robust-plr", "replay"), ("learnability", "evaluate")])
+def test_a_level_teachers_actor_refuses_a_kind_flag_its_give_back_refuses(name, flag):
+    # before: {"replay": 1} was queued (the level teacher refuses it since flags must be True or False), and every
+    # later checkpoint failed with the teacher's ConfigError, as to_bytes gives the queued tasks back to a copy
+    from magister.rl.ray import TeacherActor
+
+    actor = TeacherActor(mg.make_teacher(name, mg.Discrete(10), seed=0).to_bytes())
+    tasks, infos = actor.propose_with_info(2, "c", 0)
+    with pytest.raises(mg.ConfigError, match=rf"{flag!r} = 1; the flag must be True or False"):
+        actor.give_back("c", tasks, [infos[0], {**infos[1], flag: 1}], 2)
+    assert actor.counts()["n_returned"] == 0 and actor.counts()["n_leased"] == 2  # nothing changed
+    assert actor.give_back("c", tasks, [infos[0], {**infos[1], flag: np.bool_(infos[1][flag])}], 2) == 2
+    mg.loads(actor.to_bytes())  # the queued tasks given back to a copy: a checkpoint
+
 def test_the_actor_refuses_a_bad_number_of_tasks_with_returned_tasks_waiting():
     # before: with returned tasks waiting, propose(-1) handed out all of them but one and propose(0) gave nothing
     # (the teacher itself refuses both); now both are refused and the returned tasks stay waiting

@@ -244,6 +244,9 @@ class TeacherActor:
         out, after its last message) is not queued again: a late give-back of a worker that is gone (or that goes
         on, released by mistake) re-issues nothing twice. Returns how many were queued now."""
         tasks, infos = _checked_give_back(self.teacher.space, tasks, infos)
+        check = getattr(self.teacher, "_check_kind_flags", None)
+        if callable(check):  # (queued as given, a flag such as "yes" made every later checkpoint fail)
+            check(infos)
         if client_id is not None:
             self._clients.add(client_id)
         self._settle(client_id, taken)

@@ -134,13 +134,7 @@ class LevelTeacher(Teacher):
             if len(infos) != len(enc) or any(i is not None and not isinstance(i, dict) for i in infos):
                 raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "
                                   "proposal's info) per task, or none. Nothing was given back.")
-            flag = self._kind_flag  # (a truthy "yes", or "false", was taken for True)
-            bad = next((j for j, i in enumerate(infos) if i is not None and flag in i
-                        and not isinstance(i[flag], (bool, np.bool_))), None)
-            if bad is not None:
-                raise ConfigError(f"info {bad} of give_back has {flag!r} = {infos[bad][flag]!r:.60}; the flag must be "
-                                  f"True or False, as the proposal's info said it, or left out (then the level's "
-                                  "oldest proposal). Nothing was given back.")
+            self._check_kind_flags(infos)
         return sum(bool(self._drop(key, info)) for (key, _), info in zip(enc, infos))
 
     def drop_pending(self) -> int:
@@ -163,6 +157,17 @@ class LevelTeacher(Teacher):
 
     #: the info flag that says which kind of proposal :meth:`give_back` drops (True or False only)
     _kind_flag = "replay"
+
+    def _check_kind_flags(self, infos: list[Any]) -> None:
+        """Refuse infos whose kind flag is not True or False (a truthy "yes", or "false", was taken for True); also
+        asked by a Ray ``TeacherActor``, which queues given-back infos and hands them to this ``give_back`` later."""
+        flag = self._kind_flag
+        bad = next((j for j, i in enumerate(infos) if isinstance(i, dict) and flag in i
+                    and not isinstance(i[flag], (bool, np.bool_))), None)
+        if bad is not None:
+            raise ConfigError(f"info {bad} of give_back has {flag!r} = {infos[bad][flag]!r:.60}; the flag must be "
+                              f"True or False, as the proposal's info said it, or left out (then the level's "
+                              "oldest proposal). Nothing was given back.")
 
     def _drop(self, key: Hashable, info: dict[str, Any] | None) -> bool:
         """Stop counting the oldest outstanding proposal of ``key`` (of ``info``'s kind when given); whether one
