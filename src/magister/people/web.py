@@ -169,7 +169,8 @@ class StudyApp:
         d.card(card)  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered already")
         if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
             raise ConfigError(f"typed must be the answer as text, got {typed!r}")
-        if typed is not None and grade is not None:  # typed won, and the grade was dropped without a word
+        if typed is not None and typed.strip() and grade is not None:  # typed won, the grade dropped without a word
+            # (a blank typed beside a grade, as a form with both fields posts, is no answer: the grade is taken)
             raise ConfigError(f"send typed (the answer, checked) or grade (1-4, self-graded), not both: got typed "
                               f"{typed!r:.80} and grade {grade!r:.40}. Nothing was stored.")
         if stored is not None:
