@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -156,6 +158,35 @@ def test_checkpoint_holds_the_curriculum_and_resume_continues_it(tmp_path):
     resumed.train(resume_from_checkpoint=str(ckpt))
     assert len(reward.calls) == 3, "only the remaining steps ran"
     assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+
+
+@pytest.mark.parametrize("resume", ["folder", True])
+def test_a_resume_without_loading_the_curriculum_loads_it_from_the_checkpoint(tmp_path, resume):
+    """``trainer.train(resume_from_checkpoint=...)`` with the curriculum built anew but not loaded (the
+    ``load_curriculum_checkpoint`` step left out) restored the model and the trainer's step but left the teacher
+    fresh: the resumed run drew other prompts, logged its steps from 0 again and its checkpoints saved that
+    curriculum, without a word. A curriculum nothing has used yet is now loaded from the checkpoint folder."""
+    full, cur_full, full_reward, _ = _resumable(tmp_path / "full", 6, 3)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"
+    resumed, cur, reward, _ = _resumable(tmp_path / "full", 6, 3)
+    for later in ("checkpoint-6", "checkpoint-4", "checkpoint-5"):  # resume=True takes the newest checkpoint
+        shutil.rmtree(tmp_path / "full" / later, ignore_errors=True)
+    resumed.train(resume_from_checkpoint=str(ckpt) if resume == "folder" else True)
+    assert reward.calls and reward.calls == full_reward.calls[-len(reward.calls):]
+    assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+    assert cur.attempts.tolist() == cur_full.attempts.tolist()
+
+
+def test_a_resume_with_a_curriculum_already_used_keeps_it(tmp_path):
+    """Only an unused curriculum is loaded on resume: one the caller loaded (or used) is left as it is."""
+    full, _, _, _ = _resumable(tmp_path / "full", 4, 2)
+    full.train()
+    resumed, cur, _, _ = _resumable(tmp_path / "resumed", 4, 2)
+    cur.next_prompts(2)
+    before = cur.history[:]
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-2"))
+    assert cur.history[:1] == before, "the caller's curriculum was not replaced by the checkpoint's"
 
 
 @pytest.mark.parametrize("steps,save,kw", [

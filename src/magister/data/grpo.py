@@ -25,7 +25,8 @@ What it does:
 * :class:`PromptCurriculumCallback` writes the curriculum's state into each
   checkpoint folder (``magister_curriculum.ckpt``); to resume, build the
   trainer and curriculum as before, call :func:`load_curriculum_checkpoint`
-  with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)``.
+  with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)`` (which loads a curriculum not
+  used yet from the folder itself, so leaving that call out resumes the same run).
   The generation batches the loader had fetched ahead at the save (chosen, never
   generated for) are handed out again first, and where ``Trainer`` skips the
   batches of a resumed epoch already trained, the sampler's pass leaves them out
@@ -301,6 +302,11 @@ def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str
     curriculum.load(path, replay_pending=True)
 
 
+def _unused(curriculum: PromptCurriculum) -> bool:
+    """Whether ``curriculum`` is as built: nothing drawn, observed or loaded."""
+    return curriculum.step == 0 and curriculum.groups_observed == 0 and curriculum.pending == 0
+
+
 def _reward_index(trainer: Any, reward: int | str | None) -> int:
     names = list(getattr(trainer, "reward_func_names", []))
     n = len(trainer.reward_funcs)
@@ -401,7 +407,12 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
 
     def train(self: Any, resume_from_checkpoint: Any = None, *a: Any, **kw: Any) -> Any:
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
-        block.load(path if isinstance(path, (str, os.PathLike)) else None)
+        folder = path if isinstance(path, (str, os.PathLike)) else None
+        # a curriculum built anew but not loaded (load_curriculum_checkpoint left out) resumed a fresh teacher
+        # beside the restored model, without a word: an unused one is loaded from the folder here
+        if folder is not None and _unused(curriculum) and os.path.exists(os.path.join(folder, CHECKPOINT_NAME)):
+            load_curriculum_checkpoint(curriculum, folder)
+        block.load(folder)
         return original_train(resume_from_checkpoint, *a, **kw)
 
     trainer._prepare_inputs = types.MethodType(_prepare_inputs, trainer)  # type: ignore[method-assign]
