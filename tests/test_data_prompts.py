@@ -174,6 +174,18 @@ def test_rewards_and_prompt_indices_that_are_not_numbers_are_refused():
     assert cur.observe([0.0, 1], [True, None])["prompt"].tolist() == [0]
 
 
+def test_a_prompt_index_past_int64_is_refused_as_out_of_range_and_iterators_are_read_item_by_item():
+    """observe([2**70], ...) raised numpy's raw OverflowError, and rewards given as a generator were read as one
+    reward ("got 2 prompt indices but 1 rewards")."""
+    cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0), seed=0)
+    for prompts in ([2**70], [0, -(2**70)]):
+        with pytest.raises(ConfigError, match=r"prompt indices must be in 0..3"):
+            cur.observe(prompts, [1.0] * len(prompts))
+    assert cur.attempts.sum() == 0 and cur.teacher.n_observed == 0
+    out = cur.observe(iter([1, 1, 2]), (r for r in [1.0, 0.0, None]))
+    assert out["prompt"].tolist() == [1] and out["completions"].tolist() == [2]
+
+
 def test_a_lower_is_better_reward_range_is_turned_once_so_the_best_reward_passes():
     cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0),
                            reward_range=mg.ScoreRange(0, 10, higher_is_better=False), seed=0)

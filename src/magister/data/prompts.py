@@ -43,6 +43,7 @@ any other loop calls :meth:`~PromptCurriculum.next_prompts` and :meth:`~PromptCu
 from __future__ import annotations
 
 import collections
+import collections.abc
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -83,6 +84,14 @@ def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarr
     std = np.sqrt(np.bincount(g, weights=dev * dev, minlength=len(ids)) / n)
     abs_adv = np.bincount(g, weights=np.abs(dev), minlength=len(ids)) / n / (std + _EPS)
     return ids[order], n.astype(np.int64), mean, np.clip(abs_adv, 0.0, 1.0)
+
+
+def _flat(values: Any) -> np.ndarray:
+    """A flat object array of ``values`` (an array's ``tolist()``; an iterator's items, not one object)."""
+    values = values.tolist() if hasattr(values, "tolist") else values
+    if isinstance(values, collections.abc.Iterator):  # a generator was one element, so the counts disagreed
+        values = list(values)
+    return np.asarray(values, dtype=object).reshape(-1)
 
 
 class PromptCurriculum:
@@ -246,8 +255,7 @@ class PromptCurriculum:
         :class:`~magister.errors.InvalidScoreError` naming the reward and its
         completion; nothing is recorded.
         """
-        idx = np.asarray(getattr(prompts, "tolist", lambda: prompts)(), dtype=object).reshape(-1)
-        r = np.asarray(getattr(rewards, "tolist", lambda: rewards)(), dtype=object).reshape(-1)
+        idx, r = _flat(prompts), _flat(rewards)
         if len(idx) != len(r):
             raise InvalidScoreError(f"got {len(idx)} prompt indices but {len(r)} rewards; pass one prompt index per "
                                     "completion")
@@ -258,6 +266,8 @@ class PromptCurriculum:
             idx = idx.astype(np.int64)
         except (TypeError, ValueError):
             raise ConfigError("prompt indices must be whole numbers (the row of each completion's prompt)") from None
+        except OverflowError:  # a whole number past int64 (numpy's raw error): no prompt has that row
+            idx = np.array([-1])
         if len(idx) and ((idx < 0) | (idx >= self.n_prompts)).any():
             raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
                               f"{self.n_prompts} prompts")
