@@ -159,6 +159,36 @@ def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():
     assert cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
 
 
+@pytest.mark.parametrize("by_prompt", [False, True])
+def test_a_state_whose_log_or_counts_are_not_this_curriculums_is_refused_and_changes_nothing(by_prompt):
+    """A state whose history records held other counts (another number of categories, prompts past the last) was
+    loaded, and counts_per_task() then raised numpy's raw IndexError / ValueError; a negative step or group count,
+    fractional attempts (1.5 read as 1) or a reward sum above the attempts were loaded as well."""
+    def make():
+        if by_prompt:
+            return PromptCurriculum(mg.make_teacher("learnability-bandit", mg.Discrete(15), seed=0), seed=0)
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    saved = make()
+    _run(saved, 3, np.random.default_rng(0))
+    state = saved.state_dict()
+    cur = make()
+    _run(cur, 1, np.random.default_rng(1))
+    before = cur.state_dict()
+    record = {"step": 0, "prompts": [3, 15]} if by_prompt else {"step": 0, "counts": [1, 2]}
+    attempts = state["attempts"].astype(float)
+    attempts[0] += 0.5
+    for key, value in [("history", [record]), ("history", [{"step": -1, **{k: v for k, v in record.items()
+                                                                              if k != "step"}}]),
+                       ("history", [{"step": 0}]), ("step", -2), ("groups_observed", -1), ("attempts", attempts),
+                       ("reward_sum", state["attempts"] + 1.0)]:
+        with pytest.raises(mg.ConfigError, match="malformed"):
+            cur.load_state_dict(dict(state, **{key: value}))
+        assert checkpoint_states_equal(cur.state_dict(), before), key
+    cur.load_state_dict(state)
+    assert cur.counts_per_task().tolist() == saved.counts_per_task().tolist()
+
+
 def test_rewards_and_prompt_indices_that_are_not_numbers_are_refused():
     """Text rewards were parsed ("1"), "x" or a complex number raised numpy's raw ValueError / TypeError, and prompt
     indices 0.5 or "1" were read as prompts 0 and 1."""

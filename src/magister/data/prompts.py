@@ -373,14 +373,16 @@ class PromptCurriculum:
 
         Refuses (changing nothing) a state of another set-up:
         another ``by``, number of prompts, ``feedback`` or ``reward_range`` (the same rewards would be other pass
-        rates) is a :class:`~magister.errors.ConfigError`. A state saved before the range was saved is read with
+        rates) is a :class:`~magister.errors.ConfigError`, and so is a malformed one (negative or fractional counts, a
+        reward sum above the attempts, history records of other categories or prompts). A state saved before the range was saved is read with
         this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
         if not isinstance(state, dict) or state.get("kind") != "magister.PromptCurriculum":
             raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
         try:  # everything is read before anything changes
             by, n_prompts, feedback = state["by"], int(state["n_prompts"]), state["feedback"]
             pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
-            attempts = np.asarray(state["attempts"], dtype=np.int64).copy()
+            attempts_read = np.asarray(state["attempts"], dtype=float)
+            attempts = attempts_read.astype(np.int64)
             reward_sum = np.asarray(state["reward_sum"], dtype=float).copy()
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             rng = restore_generator(state["rng"])
@@ -408,13 +410,16 @@ class PromptCurriculum:
             raise ConfigError("the saved curriculum's category pools do not match these prompts' categories")
         if attempts.shape != (self.n_prompts,) or reward_sum.shape != (self.n_prompts,):
             raise ConfigError(f"the saved per-prompt statistics do not hold {self.n_prompts} prompts")
-        if (attempts < 0).any() or not np.isfinite(reward_sum).all() or (reward_sum < 0).any() or \
+        if (attempts < 0).any() or (attempts != attempts_read).any() or not np.isfinite(reward_sum).all() or \
+                (reward_sum < 0).any() or (reward_sum > attempts).any() or step < 0 or groups_observed < 0 or \
+                not all(self._record_ok(h) for h in history) or \
                 cursor.shape != self._cursor.shape or (cursor < 0).any() or \
                 (cursor > [len(m) for m in self._members]).any() or \
                 any(p.dtype.kind not in "iu" or len(p) == 0 or (p < 0).any() or (p >= self.n_prompts).any()
                     for p in pending):
-            raise ConfigError("the saved curriculum state is malformed (negative counts, a reward sum that is not a "
-                              "finite number >= 0, a pool cursor outside its pool, or a waiting batch of prompts "
+            raise ConfigError("the saved curriculum state is malformed (negative or fractional counts, a reward sum "
+                              "that is not a finite number in [0, attempts], a history record that is not this "
+                              "curriculum's, a pool cursor outside its pool, or a waiting batch of prompts "
                               f"that are not whole numbers in 0..{self.n_prompts - 1}); load what state_dict() returned. "
                               "Nothing was changed.")
         self.teacher.load_state_dict(teacher_state)  # validates first, changes nothing on error
@@ -427,6 +432,19 @@ class PromptCurriculum:
         self.groups_observed = groups_observed
         self._pending = collections.deque((p.astype(np.int64) for p in pending[-_MAX_PENDING:]), maxlen=_MAX_PENDING)
         self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()
+
+    def _record_ok(self, record: dict[str, Any]) -> bool:
+        """Whether a saved :attr:`history` record is one this curriculum writes (a step >= 0, and counts for each
+        of its categories or prompts of its own): another one made :meth:`counts_per_task` raise numpy's error."""
+        key = "counts" if self.by == "category" else "prompts"
+        try:
+            values = np.asarray(record[key], dtype=float).reshape(-1)
+            step = float(record["step"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        whole_ok = bool(np.all(values % 1 == 0)) and step % 1 == 0 and step >= 0 and bool(np.all(values >= 0))
+        fits = len(values) == self.n_tasks if key == "counts" else bool(np.all(values < self.n_prompts))
+        return whole_ok and fits
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` atomically (magister's checkpoint format)."""
