@@ -221,14 +221,20 @@ def run_adr(name: str, settings: dict[str, Any], kind: str, steps: int, seed: in
     return halves(t, drive_adr, steps, rng, h, os.path.join(ckpt, f"{name}-s{seed}.pkl"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    from magister.bench.args import at_least, out_file, out_folder, write_atomically
+
     p = argparse.ArgumentParser()
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=at_least(1), default=3)
     p.add_argument("--only", default="", help="run the configs whose name contains this")
-    a = p.parse_args()
-    os.makedirs(a.ckpt, exist_ok=True)
+    a = p.parse_args(argv)
+    names = [c[0] for c in level_configs()] + [c[0] for c in adr_configs()]
+    if not any(a.only in name for name in names):  # (with --seeds 0, too) {} was written over --out
+        p.error(f"--only {a.only!r} is in no config's name; the names are {', '.join(names)}")
+    out = out_file(p, a.out, example="hashes.json")  # a folder there failed after every run
+    out_folder(p, a.ckpt, "--ckpt")  # a file there: a FileExistsError traceback
     res: dict[str, Any] = {}
     for name, teacher, settings, n, steps in level_configs():
         if a.only in name:
@@ -240,9 +246,7 @@ def main() -> None:
             for seed in range(a.seeds):
                 res[f"{name}-s{seed}"] = run_adr(name, settings, kind, steps, seed, a.ckpt)
                 print(name, seed, res[f"{name}-s{seed}"], flush=True)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1, sort_keys=True)
-
+    write_atomically(out, json.dumps(res, indent=1, sort_keys=True))  # an interrupted write left half a file
 
 if __name__ == "__main__":
     main()

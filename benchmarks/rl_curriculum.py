@@ -13,7 +13,8 @@ Printed: per env and teacher, the share of the test set mastered at the end
 reachable (the oracle policy), and the share of episodes spent on tasks the
 oracle cannot solve ("unlearnable"). Saved under ``--out``: learning curves
 (median with min-max band), where each teacher sampled over time (seed 0),
-and a JSON of every run.
+and a JSON of every run (``runs.json``, replaced only when every run has finished; the runs that finished
+before an interruption are in ``runs-partial.json``).
 
 Usage::
 
@@ -145,7 +146,7 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, distinct, number_in, out_folder
+    from magister.bench.args import at_least, distinct, number_in, out_folder, write_atomically
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
@@ -186,11 +187,14 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     out = out_folder(p, args.out)  # a file there: argparse's error, not a traceback
     results: list[dict[str, Any]] = []
+    # the runs that finished survive an interruption in runs-partial.json; runs.json (an earlier run's, in a
+    # re-used --out) is replaced only once every run has finished (it was rewritten with the first finished run)
+    partial = out / "runs-partial.json"
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as ex:
             for fut in as_completed([ex.submit(run_one, j) for j in jobs]):
                 results.append(fut.result())
-                (out / "runs.json").write_text(json.dumps(results))  # partial results survive an interruption
+                write_atomically(partial, json.dumps(results))
                 r = results[-1]
                 print(f"done {r['env']} {r['teacher']} seed {r['seed']}: {100 * r['final']:.0f}% "
                       f"({r['seconds']:.0f} s)", flush=True)
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         results = [run_one(j) for j in jobs]
     results.sort(key=lambda r: (r["env"], r["teacher"], r["seed"]))
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(results))
+    write_atomically(out / "runs.json", json.dumps(results))
+    partial.unlink(missing_ok=True)
 
     from magister.rl.envs import evaluate, mastered
 

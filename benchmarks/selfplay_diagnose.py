@@ -12,7 +12,9 @@ and seeds, keeps every snapshot and measures, per run:
   triples that beat each other in a circle (cycling);
 * the pool's records (the learner's training score against each member, games per member).
 
-Prints one table row per setting (medians [min-max] over seeds, %) and writes every run to ``--out``.
+Prints one table row per setting (medians [min-max] over seeds, %) and writes every run to ``--out`` once every
+run has finished (the runs that finished before an interruption are in ``OUT.partial.json``, e.g.
+``selfplay-diagnose.partial.json``; an earlier run's ``--out`` stays as it was).
 
 Usage::
 
@@ -42,7 +44,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
 
-from magister.bench.args import at_least, out_file  # noqa: E402
+from magister.bench.args import at_least, out_file, write_atomically  # noqa: E402
 
 SETTINGS = ('self-play=self-play,fsp=fsp,pfsp=pfsp,opponent-lp=opponent-lp,pfsp-l35=pfsp:{"latest": 0.35},'
             'sp-l80=self-play:{"latest": 0.8},pfsp-var=pfsp:{"weighting": "variance"}')
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--pool-size", type=at_least(1), default=20)
     ap.add_argument("--eviction", default="random", choices=sp.EVICTIONS)
     ap.add_argument("--workers", type=at_least(1), default=1)
-    ap.add_argument("--out", default="results/selfplay-diagnose.json", help="JSON file of every run")
+    ap.add_argument("--out", default="results/selfplay-diagnose.json", help="JSON file of every run (written when every run has finished)")
     args = ap.parse_args(argv)
     try:  # a typo'd method failed in a worker process, a bad JSON as a traceback
         settings = parse_settings(args.settings)
@@ -166,14 +168,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     jobs = [(n, m, s, kw, cfg) for s in range(args.first_seed, args.first_seed + args.seeds) for n, m, kw in settings]
     out = out_file(ap, args.out)  # a folder there failed when the first run was written, after minutes
     runs: list[dict[str, Any]] = []
+    # whatever finished survives a time limit in OUT.partial.json; --out (an earlier run's file) is replaced only
+    # once every run has finished (it was rewritten with the first finished run)
+    partial = out.with_suffix(".partial.json")
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for r in pool.imap_unordered(one, jobs):
             runs.append(r)
             print(r["name"], r["seed"], "vs search-4 every 1000 games:", [round(v, 2) for v in r["s4"].values()],
                   f"({r['cpu_s']:.0f} s CPU)", flush=True)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(runs))
-            os.replace(tmp, out)  # whatever finished survives a time limit
+            write_atomically(partial, json.dumps(runs))
+    write_atomically(out, json.dumps(runs))
+    partial.unlink(missing_ok=True)
     table(runs)
     return runs
 

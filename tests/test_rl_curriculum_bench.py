@@ -3,8 +3,10 @@ ZeroDivisionError inside a worker, nor a median of no seeds after the runs)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,26 @@ def test_repeated_teachers_are_refused_by_name(tmp_path, capsys, monkeypatch) ->
                  str(tmp_path)])
     message = capsys.readouterr().err.split("error:", 1)[1]
     assert e.value.code == 2 and "--teachers names uniform more than once" in message
+
+
+def test_an_interrupted_run_leaves_an_earlier_runs_json_in_out_whole(tmp_path, capsys, monkeypatch) -> None:
+    """A re-used --out: runs.json was rewritten with the first finished run, so stopping the run there (Ctrl-C,
+    a crash in a later run) replaced the earlier run's results with one run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    earlier = json.dumps([{"env": "cliff", "teacher": "uniform", "seed": 7, "final": 0.9}])
+    (tmp_path / "runs.json").write_text(earlier)
+
+    def run_one(job: dict[str, Any]) -> dict[str, Any]:
+        if job["seed"] == 1:
+            raise KeyboardInterrupt  # the second run is stopped
+        return {**job, "final": 0.5, "seconds": 1.0}
+
+    monkeypatch.setattr(rc, "run_one", run_one)
+    monkeypatch.setattr(rc, "ProcessPoolExecutor", ThreadPoolExecutor)  # the runs in order, in this process
+    monkeypatch.setattr(rc, "as_completed", iter)
+    with pytest.raises(KeyboardInterrupt):
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--seeds", "2", "--workers", "2", "--out",
+                 str(tmp_path)])
+    assert (tmp_path / "runs.json").read_text() == earlier
+    assert [r["seed"] for r in json.loads((tmp_path / "runs-partial.json").read_text())] == [0]

@@ -394,3 +394,28 @@ def test_repeated_methods_are_refused_before_any_run(tmp_path: Path, capsys, mon
     with pytest.raises(SystemExit) as e:
         sp.main(["--game", "tictactoe", "--workers", "1", "--out", str(tmp_path), "--methods", "self-play,self-play"])
     assert e.value.code == 2 and "--methods names self-play more than once" in capsys.readouterr().err
+
+
+def _diagnose_run_or_crash(job: tuple) -> dict:
+    name, _, seed, _, _ = job
+    if seed == 101:
+        raise RuntimeError("the second run crashed")
+    return {"name": name, "seed": seed, "s4": {"1000": 0.5}, "cpu_s": 1.0}
+
+
+def test_diagnose_stopped_run_leaves_an_earlier_out_file_whole(tmp_path: Path, monkeypatch) -> None:
+    # --out was rewritten with the first finished run: a run stopped after it (a time limit, Ctrl-C, a crash)
+    # replaced an earlier run's file of every run with that one run
+    import multiprocessing.dummy
+    import types
+
+    import selfplay_diagnose as dg
+
+    out = tmp_path / "d.json"
+    out.write_text('[{"name": "earlier"}]')
+    monkeypatch.setattr(dg, "one", _diagnose_run_or_crash)
+    monkeypatch.setattr(dg, "mp", types.SimpleNamespace(get_context=lambda _: multiprocessing.dummy))  # in order
+    with pytest.raises(RuntimeError, match="second run"):
+        dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
+    assert out.read_text() == '[{"name": "earlier"}]'
+    assert [r["seed"] for r in json.loads((tmp_path / "d.partial.json").read_text())] == [100]

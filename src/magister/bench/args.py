@@ -4,6 +4,7 @@ line, exit 2) before any run starts, not as a traceback after minutes (or hours)
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -98,6 +99,15 @@ def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out
         ap.error(f"{option} {str(path)!r} is a folder; give a file name, for example {str(file / example)!r}")
     out_folder(ap, file.parent, option)
     return file
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, put in place in one step: a run stopped while
+    writing leaves the file as it was (an earlier run's results whole), never half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:

@@ -1,0 +1,29 @@
+"""benchmarks/level_exactness.py: options that run nothing, or an --out that is a folder, are refused with the usage
+line (exit 2) before any run, and an earlier run's hashes file in --out is left as it was."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--seeds", "-2"], "--seeds"),
+                                         (["--seeds", "two"], "--seeds"), (["--only", "plr-typo"], "plr-typo"),
+                                         (["--out", "DIR"], "is a folder"), (["--ckpt", "FILE"], "is a file")])
+def test_options_that_run_nothing_are_refused_and_leave_out_as_it_was(tmp_path: Path, bad: list[str],
+                                                                        needle: str) -> None:
+    # --seeds 0 (or -2), an --only that names no config: {} was written over the earlier hashes in --out, exit 0;
+    # an --out that is a folder failed after every run, a --ckpt that is a file as a FileExistsError traceback
+    out = tmp_path / "old.json"
+    out.write_text('{"plr-n40-c40-s0": "earlier"}')
+    (tmp_path / "file").write_text("")
+    bad = [str(tmp_path) if b == "DIR" else str(tmp_path / "file") if b == "FILE" else b for b in bad]
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "level_exactness.py"), "--ckpt",
+                           str(tmp_path / "ck"), "--out", str(out), *bad], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and needle in proc.stderr.split("error:", 1)[1], proc.stderr
+    assert out.read_text() == '{"plr-n40-c40-s0": "earlier"}'
