@@ -663,7 +663,10 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--d-model must be a multiple of {HEADS} (the models' attention heads), got {args.d_model}")
     missing = [d for d in args.report_from or [] if not (Path(d) / "runs.jsonl").is_file()]
     if missing:  # a FileNotFoundError traceback
-        ap.error(f"--report-from: no runs.jsonl in {', '.join(missing)}; name the --out folders of earlier runs")
+        stopped = [d for d in missing if (Path(d) / "runs-partial.jsonl").is_file()]
+        ap.error(f"--report-from: no runs.jsonl in {', '.join(missing)}; name the --out folders of earlier runs"
+                 + (f" (the runs of an interrupted run are in runs-partial.jsonl in {', '.join(stopped)}: rename it "
+                    "runs.jsonl to report them)" if stopped else ""))
     cfgs = task_configs(args)
     methods = args.methods.split(",")
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
@@ -710,8 +713,11 @@ def main(argv: list[str] | None = None) -> None:
     import multiprocessing as mp
 
     results = []
+    # the runs go to runs-partial.jsonl as they finish and become runs.jsonl once every job has: opening runs.jsonl
+    # here emptied an earlier run's in a re-used --out, and a run stopped then (Ctrl-C, a crash) lost it
+    partial = out / "runs-partial.jsonl"
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool, \
-            open(out / "runs.jsonl", "w") as log:
+            open(partial, "w") as log:
         futures = [pool.submit(run_seed, j) for j in jobs]
         for done, fut in enumerate(as_completed(futures), 1):
             for r in fut.result():
@@ -721,6 +727,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr,
                       flush=True)
             log.flush()
+    os.replace(partial, out / "runs.jsonl")
     results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"], r["order"]))
     wall = time.perf_counter() - t0
     (out / "results.json").write_text(json.dumps(results))

@@ -274,3 +274,33 @@ def test_bad_lr_width_budget_or_report_folder_is_refused_before_earlier_runs_are
                  "--out", str(out), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
     assert (out / "runs.jsonl").read_text() == '{"earlier": "runs"}\n'
+
+
+def test_a_stopped_run_leaves_an_earlier_runs_jsonl_in_out_whole(tmp_path, capsys, monkeypatch):
+    # runs.jsonl was opened for writing when the runs started: a re-used --out lost the earlier run's runs to a
+    # run stopped after that (Ctrl-C, a crash in a later job), and --report-from then reported the stopped run's
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    earlier = '{"task": "addition", "method": "uniform", "seed": 7}\n'
+    (tmp_path / "runs.jsonl").write_text(earlier)
+
+    def run_seed(job):
+        if job[1] == 1:
+            raise RuntimeError("the second job crashed")
+        return [{"task": job[0], "method": m, "seed": job[1], "order": 0, "acc_final": 0.5, "steps_to_90": None,
+                 "seconds": 1.0} for m in job[3]]
+
+    monkeypatch.setattr(dm, "run_seed", run_seed)
+    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    monkeypatch.setattr(dm, "as_completed", iter)  # the jobs in order
+    with pytest.raises(RuntimeError, match="second job"):
+        dm.main(["--tasks", "addition", "--methods", "stratified", "--seeds", "2", "--workers", "1", "--quick", "--out",
+                 str(tmp_path)])
+    assert (tmp_path / "runs.jsonl").read_text() == earlier
+    assert [json.loads(line)["seed"] for line in (tmp_path / "runs-partial.jsonl").read_text().splitlines()] == [0]
+    (tmp_path / "runs.jsonl").unlink()  # --report-from says where the stopped run's runs are
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--tasks", "addition", "--methods", "stratified", "--report-from", str(tmp_path), "--out",
+                 str(tmp_path / "report")])
+    assert e.value.code == 2 and "runs-partial.jsonl" in capsys.readouterr().err
