@@ -41,7 +41,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
-from magister.bench.args import at_least, out_folder
+from magister.bench.args import at_least, out_folder, refuse_config_errors
 from magister.continual import MLPLearner, SimulatedPerson, digits, run_order, run_teacher, synthetic
 from magister.spaces import Discrete
 from magister.teachers.continual_order import class_similarity, order_score
@@ -87,6 +87,28 @@ def make_data(name: str, seed_seq: np.random.SeedSequence, args: argparse.Namesp
         return digits(rng)
     return synthetic(rng, k=args.k, groups=max(1, args.k // 2), similarity=args.similarity,
                      n_train=args.n_train, n_test=args.n_train)
+
+
+def check_data_and_learner(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Build the synthetic data set and a learner from the options once: a bad ``--k``, ``--n-train``,
+    ``--similarity``, ``--memory`` or ``--replay`` is argparse's error before any run (the synthetic set comes after
+    the digits runs: it was a ``ConfigError`` traceback after them)."""
+    if "synthetic" in args.datasets:
+        refuse_config_errors(p, make_data, "synthetic", np.random.SeedSequence(0), args)
+    refuse_config_errors(p, MLPLearner, 2, 2, np.random.default_rng(0), memory=args.memory, replay=args.replay)
+
+
+def check_teachers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Build the teachers and the similarity from the options once, on two classes: a bad ``--pace``, ``--focus``,
+    ``--decay``, ``--exposure`` or ``--width`` is argparse's error before any run, not a traceback after the first
+    random orders' runs."""
+    sim = [[1.0, 0.5], [0.5, 1.0]]
+    refuse_config_errors(p, class_similarity, np.eye(2), np.array([0, 1]), 2, kind=args.similarity_kind,
+                         width=args.width)
+    refuse_config_errors(p, mg.make_teacher, "continual-designer", Discrete(2), similarity=sim, decay=args.decay,
+                         exposure=args.exposure)
+    refuse_config_errors(p, mg.make_teacher, "continual-order", Discrete(2), similarity=sim, pace=args.pace,
+                         focus=args.focus)
 
 
 def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -256,6 +278,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("--repeats must be at least 1 (learner seeds averaged per order)")
     if args.orders < 2:
         p.error("--orders must be at least 2 (a distribution)")
+    check_data_and_learner(p, args)
+    check_teachers(p, args)
     if args.out:  # a file there failed after the first data set's runs
         out_folder(p, args.out)
     start = time.perf_counter()

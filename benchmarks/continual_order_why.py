@@ -35,7 +35,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from continual_order import make_data, spearman  # noqa: E402  (the same data and seeds as the benchmark)
+from continual_order import check_data_and_learner, make_data, spearman  # noqa: E402  (the same data and seeds as the benchmark)
 
 from magister.bench.args import at_least  # noqa: E402
 from magister.continual import MLPLearner, run_order  # noqa: E402
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("--repeats must be at least 1 (learner seeds averaged per order)")
     if args.orders < 2:
         p.error("--orders must be at least 2")
+    check_data_and_learner(p, args)  # a bad --k, --n-train, --similarity, --memory: a traceback after the digits runs
     start = time.perf_counter()
     out: dict[str, Any] = {}
     for name in args.datasets:
