@@ -491,30 +491,32 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import at_least, distinct, out_folder
+    from magister.bench.args import at_least, distinct, number_in, out_folder
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--seed-start", type=at_least(0), default=0, help="first seed (defaults were chosen on seeds 100+)")
     ap.add_argument("--workers", type=at_least(1), default=1)
-    ap.add_argument("--steps", type=int, default=None, help=f"GRPO steps (default {CONFIG['steps']})")
-    ap.add_argument("--sl-steps", type=int, default=None, help=f"supervised warm-up steps (default {CONFIG['sl_steps']})")
-    ap.add_argument("--sl-floor", type=float, default=None,
+    ap.add_argument("--steps", type=at_least(1), default=None, help=f"GRPO steps (default {CONFIG['steps']})")
+    ap.add_argument("--sl-steps", type=at_least(0), default=None, help=f"supervised warm-up steps (default {CONFIG['sl_steps']})")
+    ap.add_argument("--sl-floor", type=number_in(0.0, 1.0), default=None,
                     help=f"the warm start goes on past --sl-steps while its validation accuracy is below this "
                          f"(default {CONFIG['sl_floor']}; 0 = exactly --sl-steps)")
-    ap.add_argument("--eval-per-level", type=int, default=None,
+    ap.add_argument("--eval-per-level", type=at_least(1), default=None,
                     help=f"held-out problems per level (default {CONFIG['eval_per_level']})")
-    ap.add_argument("--lr", type=float, default=None, help=f"GRPO learning rate (default {CONFIG['lr']})")
+    ap.add_argument("--lr", type=number_in(0.0, low_open=True), default=None, help=f"GRPO learning rate (default {CONFIG['lr']})")
     ap.add_argument("--reward", choices=REWARDS, default=None,
                     help="GRPO reward: 'exact' (1 for an exact answer) or 'partial' (the share of right answer "
                          f"positions; default {CONFIG['reward']})")
-    ap.add_argument("--temperature", type=float, default=None,
+    ap.add_argument("--temperature", type=number_in(0.0, low_open=True), default=None,
                     help=f"sampling temperature of the GRPO policy (default {CONFIG['temperature']}; TRL divides the logits by it in "
                          "sampling and in the loss alike)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run in about a minute")
     ap.add_argument("--out", default="results/grpo_curriculum")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
+    # (--steps 0, --eval-per-level 0, --lr nan, --temperature 0: tracebacks after the model was built and warmed
+    # up; --sl-floor above 1, an accuracy, warmed up to sl_max_steps every seed)
     args = ap.parse_args(argv)
     if args.seeds < 1 and not args.report_only:
         ap.error(f"--seeds must be at least 1, got {args.seeds}")

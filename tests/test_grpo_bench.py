@@ -119,3 +119,16 @@ def test_summary_table_counts_never_as_infinite_like_the_per_seed_line():
     assert per["sec"]["to_uniform"] == [0.0, None, None]
     assert row[2] == "never [0-never] (2 never)" and row[3] == "never [0.00-never] (2 never)"  # was "0 (2 never)"
     assert gc._ratios(per["sec"]["to_uniform"], per["uniform"]["to_uniform"]).endswith("(median never)")
+
+
+@pytest.mark.parametrize("bad, needle", [(["--steps", "0"], "--steps"), (["--eval-per-level", "0"], "--eval-per-level"),
+                                         (["--lr", "nan"], "--lr"), (["--lr", "0"], "--lr"),
+                                         (["--temperature", "0"], "--temperature"), (["--sl-floor", "2"], "--sl-floor"),
+                                         (["--sl-floor", "nan"], "--sl-floor"), (["--sl-steps", "-1"], "--sl-steps")])
+def test_bad_budgets_and_rates_are_argparse_errors_before_any_run(tmp_path, capsys, monkeypatch, bad, needle):
+    # tracebacks from inside the run (a ConfigError, torch's "Invalid learning rate: nan", a reshape of 0 elements,
+    # "probability tensor contains inf, nan"); --sl-floor 2 (an accuracy) warmed every seed up to its cap
+    monkeypatch.setattr(gc, "run_seed", lambda job: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        gc.main(["--quick", "--seeds", "1", "--out", str(tmp_path / "out"), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
