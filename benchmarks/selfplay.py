@@ -671,7 +671,7 @@ def fmt(values: list[float], pct: bool = True, signed: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from magister.bench.args import at_least, distinct, out_folder, quick_sets
+    from magister.bench.args import at_least, distinct, number_in, out_folder, quick_sets
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
@@ -681,10 +681,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--first-seed", type=at_least(0), default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--games", type=int, help="training games per method and seed (game's default)")
     ap.add_argument("--snapshot-every", type=int, help="(game's default)")
-    ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--pool-size", type=at_least(1), default=20)
     ap.add_argument("--eviction", default="random", choices=EVICTIONS)
-    ap.add_argument("--alpha", type=float, help="learner's step size (game's default)")
-    ap.add_argument("--epsilon", type=float, help="learner's exploration (game's default)")
+    ap.add_argument("--alpha", type=number_in(0.0, low_open=True), help="learner's step size (game's default)")
+    ap.add_argument("--epsilon", type=number_in(0.0, 1.0),
+                    help="learner's exploration, a probability (game's default)")
     ap.add_argument("--anneal", action="store_true",
                     help="the learner's step size falls linearly from --alpha to 0 over the games (every method)")
     ap.add_argument("--pfsp-weighting", default="hard", choices=["hard", "variance"])

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--settings", default=SETTINGS,
                     help=f"comma-separated NAME=METHOD or NAME=METHOD:{{JSON teacher kwargs}}, METHOD among "
                          f"{', '.join(sp.METHODS)}")
-    ap.add_argument("--first-seed", type=int, default=100)
+    ap.add_argument("--first-seed", type=at_least(0), default=100)  # -1: a ValueError from the first run
     ap.add_argument("--seeds", type=at_least(1), default=3)
     ap.add_argument("--games", type=at_least(1), default=10000)
     ap.add_argument("--pool-size", type=at_least(1), default=20)

@@ -419,3 +419,24 @@ def test_diagnose_stopped_run_leaves_an_earlier_out_file_whole(tmp_path: Path, m
         dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
     assert out.read_text() == '[{"name": "earlier"}]'
     assert [r["seed"] for r in json.loads((tmp_path / "d.partial.json").read_text())] == [100]
+
+
+@pytest.mark.parametrize("bad, needle", [(["--alpha", "nan"], "--alpha"), (["--alpha", "0"], "--alpha"),
+                                         (["--epsilon", "2"], "--epsilon"), (["--epsilon", "-0.1"], "--epsilon"),
+                                         (["--pool-size", "0"], "--pool-size")])
+def test_bad_learner_and_pool_settings_are_refused_before_any_run(tmp_path: Path, capsys, monkeypatch, bad, needle):
+    # --alpha nan and --pool-size 0 were tracebacks from the runs ("a cannot be empty", the pool's ConfigError),
+    # --epsilon 2 (a probability) trained a learner that only ever moved at random
+    monkeypatch.setattr(sp, "run_one", lambda *a, **k: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--game", "tictactoe", "--workers", "1", "--out", str(tmp_path), *bad])
+    assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_diagnose_refuses_a_negative_first_seed_before_any_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    import selfplay_diagnose as dg
+
+    monkeypatch.setattr(dg, "one", lambda job: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        dg.main(["--seeds", "1", "--settings", "a=self-play", "--first-seed", "-1", "--out", str(tmp_path / "d.json")])
+    assert e.value.code == 2 and "--first-seed" in capsys.readouterr().err.split("error:", 1)[1]
