@@ -25,6 +25,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+LEVEL_TEACHERS = ["plr", "robust-plr", "accel", "learnability"]
+
+
 def level_step_us(teacher: str, n: int, steps: int, seed: int) -> float:
     import magister as mg
     from magister.levels.spaces import SeedSpace
@@ -69,14 +72,19 @@ def adr_step_us(pending: int, steps: int, seed: int) -> float:
     return (time.process_time() - t0) / steps * 1e6
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
-    p.add_argument("--teachers", nargs="*", default=["plr", "robust-plr", "accel", "learnability"])
-    p.add_argument("--pending", type=int, nargs="*", default=[100, 1000, 10_000])
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=3)
-    a = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    from magister.bench.args import at_least
+
+    # (--repeats 0: an IndexError after the first setting's runs; --steps 0: a ZeroDivisionError in ADR's, after the
+    # level teachers' runs; a typo'd teacher and a size below 9 (the buffer holds n - 8 levels): tracebacks)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=at_least(9), nargs="*", default=[10_000, 100_000],
+                   help="level space sizes n (at least 9: the buffer holds n - 8 levels)")
+    p.add_argument("--teachers", nargs="*", default=LEVEL_TEACHERS, choices=LEVEL_TEACHERS)
+    p.add_argument("--pending", type=at_least(1), nargs="*", default=[100, 1000, 10_000])
+    p.add_argument("--steps", type=at_least(1), default=300)
+    p.add_argument("--repeats", type=at_least(1), default=3)
+    a = p.parse_args(argv)
     for teacher in a.teachers:
         for n in a.sizes:
             steps = max(20, min(a.steps, a.steps * 100_000 // n))
