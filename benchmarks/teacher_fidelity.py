@@ -70,11 +70,12 @@ CASES = {
 
 def main(argv: list[str] | None = None) -> int:
     from magister.bench.runner import JobSpec, run_bench
+    from magister.bench.args import at_least
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=20_000)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=at_least(1), default=2)  # 0: a ConfigError traceback from the runner
     p.add_argument("--teachers", default=",".join(CASES), help="comma-separated, among " + ", ".join(CASES))
     p.add_argument("--modes", default="faithful,before",
                    help="which settings to run: faithful (the defaults), before (the pre-issue settings), or both")

@@ -17,7 +17,8 @@ import teacher_fidelity as tf  # noqa: E402
                                          (["--only", "alp-gmn:grid"], "--only"),
                                          (["--only", "alp-gmm:grid"], "--only"),  # riac's variant, not alp-gmm's
                                          (["--seeds", "0"], "--seeds"), (["--episodes", "0"], "--episodes"),
-                                         (["--teachers", "riac,riac"], "--teachers names riac more")])
+                                         (["--teachers", "riac,riac"], "--teachers names riac more"),
+                                         (["--workers", "0"], "--workers")])  # a ConfigError traceback
 def test_bad_names_and_budgets_are_refused_by_name(capsys, monkeypatch, bad: list[str], needle: str) -> None:
     import magister.bench.runner as runner
 
