@@ -1329,3 +1329,77 @@ def test_a_teacher_actor_started_from_an_opponent_teacher_takes_the_pool_as_it_i
         mg.loads(data)
     actor = mg_ray.TeacherActor(data)
     assert actor.teacher.pool.ids == [1, 2] and set(np.asarray(actor.teacher.propose(20)).tolist()) <= {1, 2}
+
+
+def _wait_until_dead(actor):
+    """Return once a call of ``actor`` (killed) fails as its death: its name is free then (ray.kill does not wait)."""
+    for _ in range(100_000):
+        try:
+            ray.get(actor.counts.remote())
+        except ray.exceptions.ActorDiedError:
+            return
+    raise AssertionError("the killed actor still answers")
+
+
+def test_a_client_of_a_dead_actor_says_what_happened_and_how_to_go_on_as_ray_s_error(local_ray, tmp_path):
+    # before: propose / save of a client whose actor was killed (then started again under its name, from its
+    # checkpoint) raised Ray's bare ActorDiedError "The actor died unexpectedly before finishing this task."
+    from ray.exceptions import ActorDiedError, RayActorError
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-dies")
+    client = RayTeacher("t-dies", prefetch=4, flush_every=100)
+    task = client.propose()
+    client.observe(task, 0.5)
+    path = client.save(str(tmp_path / "t.ckpt"))
+    ray.kill(actor)
+    _wait_until_dead(actor)
+    resumed = start_teacher_actor(mg.load(path), name="t-dies")
+    buffered, taken = list(client._tasks), client._taken
+    calls = {"propose": lambda: client.propose(8), "save": lambda: client.save(str(tmp_path / "u.ckpt")),
+             "bytes": client.state_bytes, "name": lambda: client.take_name("w")}
+    for what, call in calls.items():
+        with pytest.raises(mg.ConfigError, match=r"teacher actor .*died.*start_teacher_actor\(magister.load"
+                                                 r"\(path\), name=...\).*new RayTeacher") as info:
+            call()
+        assert isinstance(info.value, ActorDiedError) and isinstance(info.value, RayActorError), what
+        assert info.value.actor_id == actor._actor_id.hex(), what  # Ray's own fields, as Ray gave them
+        assert isinstance(info.value.__cause__, ActorDiedError), what
+        assert [t for t, _ in client._tasks] == [t for t, _ in buffered] and client._taken == taken, what
+    assert client.name is None and not (tmp_path / "u.ckpt").exists()
+    fresh = RayTeacher("t-dies")  # the way on
+    fresh.observe(fresh.propose(), 0.5)
+    fresh.flush()
+    assert ray.get(resumed.counts.remote())["n_observed"] == 2
+    ray.kill(resumed)
+
+
+def test_a_client_tells_its_ray_connection_from_a_later_one_without_asking_ray_for_the_node_id(local_ray, monkeypatch):
+    # before: every call that reached the actor asked Ray for the node id (about 2.5 us of a buffered propose; a
+    # network round trip with Ray Client) to tell a shutdown and new ray.init() apart. Ray's per-connection object
+    # is found on this Ray (else every client falls back to the node id)
+    from magister.rl import ray as mg_ray
+
+    assert mg_ray._connection_object() is not None
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor)
+    assert client._node._ref is not None and client._gone() is None
+    ray.kill(actor)
+
+    class Connection:
+        pass
+
+    now = [Connection()]
+    monkeypatch.setattr(mg_ray, "_connection_object", lambda: now[0])
+    monkeypatch.setattr(mg_ray, "_node_id", lambda: pytest.fail("asked Ray for the node id"))
+    link = mg_ray._Connection()
+    assert link.lasts()
+    now[0] = Connection()  # a new connection (the first one dropped by Ray: its weak reference is dead)
+    assert not link.lasts()
+    # where the object is not found (another Ray), the node id, as before
+    nodes = ["n1"]
+    monkeypatch.setattr(mg_ray, "_connection_object", lambda: None)
+    monkeypatch.setattr(mg_ray, "_node_id", lambda: nodes[0])
+    link = mg_ray._Connection()
+    assert link.lasts()
+    nodes[0] = "n2"
+    assert not link.lasts()

@@ -53,6 +53,7 @@ import os
 import pickle
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Sequence, TypeVar, cast
 
@@ -63,7 +64,7 @@ from ..errors import ConfigError, missing_extra_import
 
 try:
     import ray
-    from ray.exceptions import RayActorError
+    from ray.exceptions import ActorDiedError, RayActorError
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
@@ -72,7 +73,8 @@ from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads
 
-__all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "rllib_callback", "find_curriculum_wrapper"]
+__all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
+           "find_curriculum_wrapper"]
 
 #: True in a process forked from one connected to Ray (a worker of multiprocessing.Pool(), Linux's default 'fork'):
 #: the connection it holds is its parent's, which does not survive a fork (calls on it hang)
@@ -101,6 +103,48 @@ def _node_id() -> str | None:
     local cluster ``ray.init()`` starts, so a handle obtained before a ``ray.shutdown()`` and a new ``ray.init()``
     is told apart from one of the current connection."""
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+try:  # (Ray's own test of Ray Client mode, ray://, in which ray.* calls go to the client's connection)
+    from ray._private.client_mode_hook import client_mode_should_convert as _ray_client_mode
+except ImportError:  # pragma: no cover - a Ray without it: the node id is asked for (see _connection_object)
+    _ray_client_mode = None
+
+
+def _connection_object() -> Any:
+    """The object that stands for this process's Ray connection while it lasts (None: not found): Ray makes a new
+    one at each connection (the node of ``ray.init()`` or of a worker's start, Ray Client's worker of a ``ray://``
+    connect) and drops it at ``ray.shutdown()``. Read from Ray's internals (a few attribute reads, where asking for
+    the node id took about 2.5 us, and a network round trip per call with Ray Client), guarded: without them, None."""
+    try:
+        if _ray_client_mode is not None and _ray_client_mode():
+            return ray.util.client.ray.get_context().client_worker
+        return ray._private.worker.global_worker.node
+    except AttributeError:
+        return None
+
+
+class _Connection:
+    """The Ray connection through which a client reached its actor (made while Ray is connected): :meth:`lasts`
+    says whether it is still this process's connection, not shut down (and maybe re-initialised) since. The
+    connection's object is compared by identity through a weak reference (an object Ray dropped never compares
+    equal, even where a new one takes its address); where it cannot be found, the node id (one call into Ray)."""
+
+    __slots__ = ("_ref", "_node")
+
+    def __init__(self) -> None:
+        now = _connection_object()
+        try:
+            self._ref: Any = None if now is None else weakref.ref(now)
+        except TypeError:  # pragma: no cover - an object without weak references: the node id
+            self._ref = None
+        self._node = _node_id() if self._ref is None else None
+
+    def lasts(self) -> bool:
+        if self._ref is None:
+            return _node_id() == self._node
+        now = _connection_object()
+        return now is not None and self._ref() is now
 
 
 class TeacherActor:
@@ -371,6 +415,35 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+class TeacherActorDiedError(ConfigError, ActorDiedError):
+    """A call of a :class:`RayTeacher` whose teacher actor died (killed, or its process or node failed): a
+    :class:`~magister.errors.ConfigError` that says what happened and how to go on, and still Ray's
+    ``ActorDiedError`` (a ``RayActorError``) with Ray's fields (``actor_id``...), for code that catches Ray's error.
+    Ray's own error is its ``__cause__``."""
+
+    def __init__(self, message: str, cause: RayActorError | None = None):
+        RayActorError.__init__(self, getattr(cause, "actor_id", None), message,
+                               bool(getattr(cause, "actor_init_failed", False)),
+                               bool(getattr(cause, "preempted", False)))
+        Exception.__init__(self, message)  # (args: the message alone, so a copy unpickles)
+
+
+def _get(ref: Any) -> Any:
+    """``ray.get(ref)`` of a call of a client's actor; a dead actor raises :class:`TeacherActorDiedError`."""
+    try:
+        return ray.get(ref)
+    except ActorDiedError as e:
+        if isinstance(e, TeacherActorDiedError):
+            raise
+        raise TeacherActorDiedError(
+            f"the teacher actor of this RayTeacher died (killed with ray.kill(), or its process or node failed): "
+            "this call reached nothing and changed nothing here, and an actor started since under the same name is "
+            "another actor, which this client does not reach. Its teacher lives on as it was last saved "
+            "(RayTeacher.save, actor.save): start a new actor from the saved teacher, unless one runs already "
+            "(start_teacher_actor(magister.load(path), name=...)), and build a new RayTeacher on it "
+            f"(RayTeacher(name)); outcomes this client still buffers are lost. Ray's error: {e}", e) from e
+
+
 def _locked(method: _F) -> _F:
     """``method`` of a :class:`RayTeacher`, run holding the client's lock: threads sharing one client take turns
     (its buffers of tasks and outcomes, its batch numbers and its count of tasks handed out are one state). Not in a
@@ -431,7 +504,7 @@ class RayTeacher:
     _actor_name: str | None = None
     _namespace: str | None = None
     _key: Any = None  # teacher_key()
-    _node: str | None = None  # the Ray node this process reached the actor through (see _gone)
+    _node: _Connection | None = None  # the Ray connection this process reached the actor through (see _gone)
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
@@ -444,12 +517,12 @@ class RayTeacher:
             actor = ray.get_actor(actor, namespace=namespace)
         self.actor = actor
         self._key = self._key_of(actor)
-        info = ray.get(actor.info.remote())
+        info = _get(actor.info.remote())
         self.space = space_from_spec(info["space"])
         self.score_range = ScoreRange.coerce(info["score_range"])
         self.client_id = uuid.uuid4().hex
         self.name = name
-        ray.get(actor.connect.remote(self.client_id, name))
+        _get(actor.connect.remote(self.client_id, name))
         self._seq = 0
         self._taken = 0
         self._tasks: list[tuple[Any, dict[str, Any]]] = []
@@ -474,7 +547,7 @@ class RayTeacher:
 
     @actor.setter
     def actor(self, handle: Any) -> None:
-        self._actor, self._node = handle, _node_id()
+        self._actor, self._node = handle, _Connection() if ray.is_initialized() else None
 
     def _check_reachable(self) -> None:
         gone = self._gone()
@@ -490,7 +563,7 @@ class RayTeacher:
             return None
         if not ray.is_initialized():
             how, what = "Ray was shut down (ray.shutdown())", "nothing (this call started no new Ray)"
-        elif self._node is not None and _node_id() != self._node:
+        elif self._node is not None and not self._node.lasts():
             how, what = "Ray was shut down and started again (a new cluster, without that actor)", "it no more"
         else:
             return None
@@ -575,7 +648,8 @@ class RayTeacher:
         state = dict(self.__dict__)
         state.pop("_lock", None)  # (a lock does not pickle; the copy gets its own)
         state.update(client_id=None, name=None, _seq=0, _taken=0, _tasks=[], _pending=None, _out_tasks=[],
-                     _out_scores=[], _inflight=[], n_sent=0, _actor=None, _pid=None, _remote=self._remote_state())
+                     _out_scores=[], _inflight=[], n_sent=0, _actor=None, _node=None, _pid=None,
+                     _remote=self._remote_state())
         return state
 
     def _remote_state(self) -> dict[str, Any]:
@@ -613,13 +687,13 @@ class RayTeacher:
         if self.name is not None and self.name != name:
             raise ConfigError(f"this client is named {self.name!r} already (the actor knows it by that name); "
                               f"start a new RayTeacher(..., name={name!r}) instead of renaming it")
-        n = int(ray.get(self.actor.connect.remote(self.client_id, name)))
+        n = int(_get(self.actor.connect.remote(self.client_id, name)))
         self.name = name
         return n
 
     # ------------------------------------------------------------ propose
     def _take(self, ref: Any) -> None:
-        tasks, infos = ray.get(ref)
+        tasks, infos = _get(ref)
         self._tasks.extend(zip(list(tasks), infos))
 
     @_locked
@@ -742,12 +816,12 @@ class RayTeacher:
     @_locked
     def save(self, path: str) -> str:
         self.flush()
-        return ray.get(self.actor.save.remote(str(path)))
+        return _get(self.actor.save.remote(str(path)))
 
     @_locked
     def state_bytes(self) -> bytes:
         self.flush()
-        return ray.get(self.actor.to_bytes.remote())
+        return _get(self.actor.to_bytes.remote())
 
     @_locked
     def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any]] | None = None) -> int:
