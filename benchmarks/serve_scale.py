@@ -462,16 +462,18 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"--db {args.db!r} exists: the run creates its --n curricula in a new database; give a file "
                     "name that does not exist yet (or remove that file)")
         out_file(p, args.db, "--db", "scale.db")  # a folder there failed when the server started
+    # argparse's usage and reason (exit 2), as every other refused option; they were a bare exit 1
     if args.client != "python" and not args.processes:
-        raise SystemExit("--client drives the several-process run: give --processes too (with --postgres)")
+        p.error("--client drives the several-process run: give --processes too (with --postgres)")
     if args.client == "wrk" and shutil.which("wrk") is None:
-        raise SystemExit("--client wrk needs wrk on the PATH (apt-get install wrk; make system-deps installs it)")
+        p.error("--client wrk needs wrk on the PATH (apt-get install wrk; make system-deps installs it)")
     if args.processes and not args.postgres:
-        raise SystemExit("--processes needs --postgres (several processes share one PostgreSQL)")
+        p.error("--processes needs --postgres (several processes share one PostgreSQL)")
+    if args.postgres and postgres_bin() is None:
+        p.error("--postgres needs the PostgreSQL binaries, not found under /usr/lib/postgresql/*/bin "
+                "(make system-deps installs them)")
     with ExitStack() as stack:
         if args.postgres:
-            if postgres_bin() is None:
-                raise SystemExit("PostgreSQL binaries not found (make system-deps)")
             db, label = stack.enter_context(postgres_cluster()), "PostgreSQL"
         else:
             db = args.db or os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "scale.db")

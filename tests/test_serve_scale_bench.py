@@ -44,16 +44,23 @@ def test_several_processes_are_measured_with_either_client(client, capsys):
     assert len(cpu) == 2 and all(float(s) > 0 and float(c) > 0 for s, _, c in cpu), out
 
 
-def test_wrk_script_is_refused_clearly_without_wrk(monkeypatch):
-    monkeypatch.setattr(serve_scale.shutil, "which", lambda name: None)
-    with pytest.raises(SystemExit, match="wrk on the PATH"):
-        serve_scale.main(["--postgres", "--processes", "1,2", "--client", "wrk"])
-
-
-def test_a_client_without_the_several_process_run_is_refused():
+@pytest.mark.parametrize("bad, needle", [
     # --client only chooses what drives the --processes run: alone it would be ignored silently
-    with pytest.raises(SystemExit, match="give --processes too"):
-        serve_scale.main(["--client", "wrk"])
+    (["--client", "wrk"], "give --processes too"),
+    (["--client", "python", "--processes", "1,2"], "--processes needs --postgres"),
+    (["--processes", "1,2"], "--processes needs --postgres"),
+    (["--postgres", "--processes", "1,2", "--client", "wrk"], "wrk on the PATH"),  # (no wrk: see the monkeypatch)
+    (["--postgres"], "PostgreSQL binaries"),  # (none: see the monkeypatch)
+])
+def test_combinations_and_missing_tools_are_refused_with_the_usage_line(capsys, monkeypatch, bad, needle):
+    # each was a bare exit 1 with the reason alone (SystemExit("...")), not argparse's usage line and exit 2
+    monkeypatch.setattr(serve_scale.shutil, "which", lambda name: None)
+    monkeypatch.setattr(serve_scale, "postgres_bin", lambda: None)
+    monkeypatch.setattr(serve_scale, "Server", lambda *a, **k: pytest.fail("a server started"))
+    with pytest.raises(SystemExit) as e:
+        serve_scale.main(bad)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage:") and needle in err.split("error:", 1)[1], err
 
 
 @pytest.mark.parametrize("script, bad, needle", [
