@@ -55,6 +55,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
@@ -670,8 +671,17 @@ def fmt(values: list[float], pct: bool = True, signed: bool = False) -> str:
     return median_range(values, 0, scale=100.0 if pct else 1.0, signed=signed)
 
 
+def csv_text(rows: list[dict[str, Any]], fields: list[str]) -> str:
+    """``rows`` as the text of a CSV file with the columns ``fields``."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from magister.bench.args import at_least, distinct, number_in, out_folder, quick_sets
+    from magister.bench.args import at_least, distinct, number_in, out_folder, quick_sets, write_atomically
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
@@ -762,15 +772,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rating_rows += [{"seed": s, "player": lab, "elo": float(e)} for lab, e in zip(labels, ratings)]
         if s == seeds[0]:
             plot_cross_play(sc, labels, out / "crossplay.png")
-    with open(out / "ratings.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["seed", "player", "elo"])
-        w.writeheader()
-        w.writerows(rating_rows)
+    # each file is put in place in one step: a write stopped partway left it half-written, an earlier run's lost
+    write_atomically(out / "ratings.csv", csv_text(rating_rows, ["seed", "player", "elo"]))
     curves = [row for r in results for row in r["curves"]]
-    with open(out / "curves.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["method", "seed", "games", *HELD_OUT])
-        w.writeheader()
-        w.writerows(curves)
+    write_atomically(out / "curves.csv", csv_text(curves, ["method", "seed", "games", *HELD_OUT]))
     _plot_curves(curves, methods, out / "curves.png")
 
     table: dict[str, dict[str, Any]] = {}
@@ -814,7 +819,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({(time.perf_counter() - t0) / 60:.1f} min)")
     summary = {"args": vars(args), "table": table, "best": best,
                "runs": [{k: v for k, v in r.items() if k != "kept"} for r in results]}
-    (out / "results.json").write_text(json.dumps(summary, indent=1, default=float))
+    write_atomically(out / "results.json", json.dumps(summary, indent=1, default=float))
     return summary
 
 

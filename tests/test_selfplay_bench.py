@@ -440,3 +440,39 @@ def test_diagnose_refuses_a_negative_first_seed_before_any_run(tmp_path: Path, c
     with pytest.raises(SystemExit) as e:
         dg.main(["--seeds", "1", "--settings", "a=self-play", "--first-seed", "-1", "--out", str(tmp_path / "d.json")])
     assert e.value.code == 2 and "--first-seed" in capsys.readouterr().err.split("error:", 1)[1]
+
+
+@pytest.mark.parametrize("failing", ["ratings.csv", "curves.csv", "results.json"])
+def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(tmp_path: Path, capsys, monkeypatch,
+                                                                              failing: str) -> None:
+    # each file was written in place: a write stopped partway (a full disk, Ctrl-C) left it half-written, the
+    # earlier run's results in a re-used --out lost
+    import csv
+    import errno
+
+    def full_disk() -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    class FailingWriter(csv.DictWriter):
+        def writerows(self, rows):
+            if {"ratings.csv": "elo", "curves.csv": "games"}.get(failing) in self.fieldnames:
+                self.writerow(rows[0])
+                raise full_disk()
+            return super().writerows(rows)
+
+    write_text = Path.write_text
+
+    def failing_write_text(self, text, *a, **k):
+        if failing == "results.json" and "results.json" in self.name:
+            write_text(self, text[:len(text) // 2], *a, **k)
+            raise full_disk()
+        return write_text(self, text, *a, **k)
+
+    for f in ("ratings.csv", "curves.csv", "results.json"):
+        (tmp_path / f).write_text(f"earlier {f}")
+    monkeypatch.setattr(sp.csv, "DictWriter", FailingWriter)
+    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    with pytest.raises(OSError, match="No space left"):
+        sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods",
+                 "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
+    assert (tmp_path / failing).read_text() == f"earlier {failing}"
