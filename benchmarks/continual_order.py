@@ -41,7 +41,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np
 
 import magister as mg
-from magister.bench.args import at_least, out_folder, refuse_config_errors
+from magister.bench.args import at_least, naming_options, out_folder, refuse_config_errors
 from magister.continual import MLPLearner, SimulatedPerson, digits, run_order, run_teacher, synthetic
 from magister.spaces import Discrete
 from magister.teachers.continual_order import class_similarity, order_score
@@ -89,13 +89,20 @@ def make_data(name: str, seed_seq: np.random.SeedSequence, args: argparse.Namesp
                      n_train=args.n_train, n_test=args.n_train)
 
 
+#: the library's names of the settings these options give: its refusals name the option instead (``--n-train``,
+#: not ``n_train``)
+OPTIONS = {name: f"--{name.replace('_', '-')}" for name in ("k", "n_train", "similarity", "memory", "replay", "pace",
+                                                             "focus", "decay", "exposure", "width")}
+
+
 def check_data_and_learner(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Build the synthetic data set and a learner from the options once: a bad ``--k``, ``--n-train``,
     ``--similarity``, ``--memory`` or ``--replay`` is argparse's error before any run (the synthetic set comes after
     the digits runs: it was a ``ConfigError`` traceback after them)."""
     if "synthetic" in args.datasets:
-        refuse_config_errors(p, make_data, "synthetic", np.random.SeedSequence(0), args)
-    refuse_config_errors(p, MLPLearner, 2, 2, np.random.default_rng(0), memory=args.memory, replay=args.replay)
+        refuse_config_errors(p, naming_options(make_data, OPTIONS), "synthetic", np.random.SeedSequence(0), args)
+    refuse_config_errors(p, naming_options(MLPLearner, OPTIONS), 2, 2, np.random.default_rng(0), memory=args.memory,
+                         replay=args.replay)
 
 
 def check_teachers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -103,11 +110,12 @@ def check_teachers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
     ``--decay``, ``--exposure`` or ``--width`` is argparse's error before any run, not a traceback after the first
     random orders' runs."""
     sim = [[1.0, 0.5], [0.5, 1.0]]
-    refuse_config_errors(p, class_similarity, np.eye(2), np.array([0, 1]), 2, kind=args.similarity_kind,
-                         width=args.width)
-    refuse_config_errors(p, mg.make_teacher, "continual-designer", Discrete(2), similarity=sim, decay=args.decay,
+    refuse_config_errors(p, naming_options(class_similarity, OPTIONS), np.eye(2), np.array([0, 1]), 2,
+                         kind=args.similarity_kind, width=args.width)
+    make_teacher = naming_options(mg.make_teacher, OPTIONS)
+    refuse_config_errors(p, make_teacher, "continual-designer", Discrete(2), similarity=sim, decay=args.decay,
                          exposure=args.exposure)
-    refuse_config_errors(p, mg.make_teacher, "continual-order", Discrete(2), similarity=sim, pace=args.pace,
+    refuse_config_errors(p, make_teacher, "continual-order", Discrete(2), similarity=sim, pace=args.pace,
                          focus=args.focus)
 
 

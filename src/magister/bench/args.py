@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 def at_least(minimum: int = 1) -> Callable[[str], int]:
@@ -126,6 +127,26 @@ def refuse_config_errors(ap: argparse.ArgumentParser, call: Callable[..., Any], 
         return call(*a, **kw)
     except ConfigError as e:
         ap.error(str(e))
+
+
+def naming_options(call: Callable[..., Any], options: Mapping[str, str]) -> Callable[..., Any]:
+    """``call`` whose :class:`~magister.errors.ConfigError` names the option a setting comes from where the library
+    names the setting: ``options`` maps settings to options (``{"n_train": "--n-train"}``), and an error that
+    begins with a setting's name (``n_train must be a whole number >= 1``) begins with its option instead (``--n-train
+    must be ...``). For :func:`refuse_config_errors`: ``refuse_config_errors(ap, naming_options(f, OPTIONS), ...)``."""
+    from ..errors import ConfigError
+
+    def named(*a: Any, **kw: Any) -> Any:
+        try:
+            return call(*a, **kw)
+        except ConfigError as e:
+            message = str(e)
+            for setting, option in options.items():
+                if re.match(rf"{re.escape(setting)}\b", message):
+                    raise ConfigError(option + message[len(setting):]) from None
+            raise
+
+    return named
 
 
 def distinct(names: Sequence[Any], option: str, ap: argparse.ArgumentParser | None = None) -> list[Any]:
