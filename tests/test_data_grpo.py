@@ -391,3 +391,15 @@ def test_a_reward_function_returning_too_few_rewards_is_named(tmp_path):
     with pytest.raises(mg.MagisterError, match="reward function 'correct' returned 7 rewards for 8 completions"):
         trainer.train()
     assert cur.groups_observed == 0 and cur.attempts.sum() == 0
+
+
+@pytest.mark.parametrize("bad", [{"prompts_per_generation": 0}, {"num_generations": 0}, {"repeat_count": 0},
+                                 {"prompts_per_generation": -2}, {"prompts_per_generation": 2.5}])
+def test_the_sampler_refuses_counts_below_one_when_built(bad):
+    # prompts_per_generation=0 was a ZeroDivisionError; num_generations=0 or repeat_count=0 a sampler of no
+    # index at all (a pass that trained on nothing), 2.5 was taken as 2
+    cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(N), seed=0), seed=0)
+    name = next(iter(bad))
+    with pytest.raises(mg.ConfigError, match=f"{name} must be a whole number >= 1"):
+        CurriculumRepeatSampler(cur, **{"prompts_per_generation": 2, "num_generations": 4, "repeat_count": 3, **bad})
+    assert cur.step == 0

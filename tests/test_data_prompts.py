@@ -359,3 +359,16 @@ def test_a_saved_waiting_batch_that_is_not_whole_prompt_indices_is_refused_and_c
         cur.load_state_dict(dict(state, pending=bad), replay_pending=True)
     assert cur.pending == 0 and checkpoint_states_equal(before, cur.state_dict())
     assert cur.next_prompts(2).tolist() == make().next_prompts(2).tolist()  # nothing replayed
+
+
+@pytest.mark.parametrize("categories", [None, ["a", "b", "a", "b", "a"]])
+def test_task_of_a_prompt_out_of_range_names_the_range(categories):
+    # over categories, task_of([99]) was numpy's raw IndexError and task_of([-1]) the last prompt's category;
+    # over prompts, both were given back as tasks the space does not have
+    teacher = mg.make_teacher("uniform", mg.Discrete(["a", "b"] if categories else 5), seed=0)
+    cur = PromptCurriculum(teacher, categories=categories, seed=0)
+    for prompts in ([99], [0, -1], [5]):
+        with pytest.raises(ConfigError, match=r"prompt indices must be in 0..4; this curriculum has 5 prompts"):
+            cur.task_of(prompts)
+    assert cur.task_of([0, 1, 4]).tolist() == ([0, 1, 0] if categories else [0, 1, 4])
+    assert cur.task_of([]).tolist() == []

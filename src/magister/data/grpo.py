@@ -69,6 +69,7 @@ import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ConfigError, InvalidScoreError, missing_extra_import
+from ..settings import whole
 
 try:
     import torch
@@ -107,9 +108,10 @@ class CurriculumRepeatSampler(Sampler[int]):
     def __init__(self, curriculum: PromptCurriculum, *, prompts_per_generation: int, num_generations: int,
                  repeat_count: int):
         self.curriculum = curriculum
-        self.prompts_per_generation = int(prompts_per_generation)
-        self.num_generations = int(num_generations)
-        self.repeat_count = int(repeat_count)
+        # (prompts_per_generation=0 was a ZeroDivisionError; a count of 0 elsewhere a sampler of no index)
+        self.prompts_per_generation = whole("prompts_per_generation", prompts_per_generation, floats=True)
+        self.num_generations = whole("num_generations", num_generations, floats=True)
+        self.repeat_count = whole("repeat_count", repeat_count, floats=True)
         self.batches_per_epoch = max(1, curriculum.n_prompts // self.prompts_per_generation)
         self._pass_start = 0  # loader batches of the next pass trained before a resume (resume_pass_at)
         self._block_rest: list[int] | None = None  # the prompts of the block a resume fell into (resume_pass_at)

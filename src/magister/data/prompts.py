@@ -233,8 +233,12 @@ class PromptCurriculum:
 
     # -------------------------------------------------------------- feedback
     def task_of(self, prompts: Any) -> np.ndarray:
-        """The teacher's task index (category or prompt) of each prompt index."""
+        """The teacher's task index (category or prompt) of each prompt index (``0..n_prompts - 1``; another is a
+        :class:`~magister.errors.ConfigError` naming the range)."""
         idx = np.asarray(prompts, dtype=np.int64)
+        if ((idx < 0) | (idx >= self.n_prompts)).any():  # (numpy's raw IndexError, or -1 read as the last prompt)
+            raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
+                              f"{self.n_prompts} prompts")
         return idx if self.category_of is None else self.category_of[idx]
 
     def observe(self, prompts: Any, rewards: Any, *, group_size: int | None = None) -> dict[str, np.ndarray]:
