@@ -631,3 +631,23 @@ def test_the_maze_mutator_is_refused_on_a_space_without_maze_levels():
     d = mg.Dict({"maze": MazeSpace(7), "speed": mg.Box([0.5], [2.0])})
     mg.make_teacher("accel", d, mutator={"name": "dict", "entries": {"maze": "maze"}})
     assert make_mutator("maze", MazeSpace(7)).n_edits == 5 and make_mutator("maze").n_edits == 5
+
+
+def test_a_maze_mutator_object_is_refused_on_a_space_without_maze_levels_as_its_name_is():
+    # accel(mutator=maze_mutator()) on seeds, boxes or a Dict was taken (mutator="maze" was refused at build), and
+    # the run failed at its first edit ("the maze mutator edits Maze levels, got int")
+    import magister as mg
+
+    for space in (SeedSpace(10), mg.Box([0.0], [1.0]), mg.Discrete(4), mg.MultiDiscrete([3, 3]),
+                  mg.Dict({"maze": MazeSpace(7), "speed": mg.Box([0.5], [2.0])})):
+        with pytest.raises(ConfigError, match=r"maze mutator edits the mazes of a MazeSpace.*not "):
+            make_mutator(maze_mutator(3), space)
+        with pytest.raises(ConfigError, match="maze mutator"):
+            mg.make_teacher("accel", space, mutator=maze_mutator())
+    d = mg.Dict({"maze": MazeSpace(7), "speed": mg.Box([0.5], [2.0])})
+    with pytest.raises(ConfigError, match=r"entry 'speed': the maze mutator edits the mazes"):
+        make_mutator({"name": "dict", "entries": {"speed": maze_mutator()}}, d)
+    # on a MazeSpace, a Dict's maze entry or no space (resolved later), the object is taken as before
+    assert make_mutator(mut := maze_mutator(2), MazeSpace(7)) is mut and make_mutator(mut) is mut
+    mg.make_teacher("accel", MazeSpace(7), mutator=maze_mutator(2))
+    mg.make_teacher("accel", d, mutator={"name": "dict", "entries": {"maze": maze_mutator(2)}})

@@ -152,15 +152,20 @@ def perturb_mutator(sigma: float = 0.05, space: Any = None) -> PerturbMutator:
     return PerturbMutator(sigma, space)
 
 
-def _maze_for(space: Any, **kw: Any) -> MazeMutator:
-    """The maze mutator for ``space``: on a space that holds solvable mazes only (``require_solvable``) it keeps
-    its children solvable (an edit that cut the goal off made a child the space refuses, and accel failed on it)."""
-    if isinstance(space, (SeedSpace, Box, Discrete, MultiDiscrete, Dict)):  # (spaces whose levels are never mazes)
-        # (taken, accel failed at its first edit, after any number of episodes)
+def _check_maze_levels(space: Any) -> None:
+    """Refuse the maze mutator (by name or as :func:`maze_mutator`'s object) on a space whose levels are never
+    mazes (it was taken, and accel failed at its first edit, after any number of episodes)."""
+    if isinstance(space, (SeedSpace, Box, Discrete, MultiDiscrete, Dict)):
         raise ConfigError(f"the maze mutator edits the mazes of a MazeSpace, not the levels of {space!r}; "
                           + ("edit its maze entries with {'name': 'dict'} (accel's default there)"
                              if isinstance(space, Dict) else "use 'perturb' (accel's default there) or your own "
                              "function (level, rng) -> level"))
+
+
+def _maze_for(space: Any, **kw: Any) -> MazeMutator:
+    """The maze mutator for ``space``: on a space that holds solvable mazes only (``require_solvable``) it keeps
+    its children solvable (an edit that cut the goal off made a child the space refuses, and accel failed on it)."""
+    _check_maze_levels(space)
     if getattr(space, "require_solvable", False):
         _check_keeps_solvable(space, kw.setdefault("keep_solvable", True))
     return MazeMutator(**kw)
@@ -258,8 +263,10 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
     if callable(spec):
         if isinstance(spec, PerturbMutator) and spec.space is None:
             return PerturbMutator(spec.sigma, space)
-        if isinstance(spec, MazeMutator):  # maze_mutator() as an object: the check of its named form, at build
-            # (it was taken, and its checkpoint, {"name": "maze", "keep_solvable": False}, could not be loaded)
+        if isinstance(spec, MazeMutator):  # maze_mutator() as an object: the checks of its named form, at build
+            # (it was taken, and its checkpoint, {"name": "maze", "keep_solvable": False}, could not be loaded; on
+            # a space without maze levels, it failed at accel's first edit)
+            _check_maze_levels(space)
             _check_keeps_solvable(space, spec.keep_solvable)
         return spec
     raise ConfigError(f"a mutator is a name ({', '.join(sorted(MUTATORS))}), a settings dict, a "
