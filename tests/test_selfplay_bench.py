@@ -476,3 +476,4 @@ def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(t
         sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods",
                  "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
     assert (tmp_path / failing).read_text() == f"earlier {failing}"
+    assert not list(tmp_path.glob(".*.tmp"))  # the half-written temporary file is not left beside the results

@@ -107,8 +107,12 @@ def write_atomically(path: str | Path, text: str) -> None:
     writing leaves the file as it was (an earlier run's results whole), never half-written."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:  # (a full disk, Ctrl-C: the half-written temporary file was left beside the results)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:
