@@ -17,7 +17,8 @@ import hashlib
 import json
 import os
 import pickle
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -221,9 +222,31 @@ def run_adr(name: str, settings: dict[str, Any], kind: str, steps: int, seed: in
     return halves(t, drive_adr, steps, rng, h, os.path.join(ckpt, f"{name}-s{seed}.pkl"))
 
 
-def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import at_least, out_file, out_folder, write_atomically
+def at_least(minimum: int) -> Callable[[str], int]:
+    """``type=`` for a whole number of at least ``minimum``, defined here (not ``magister.bench.args``): the script
+    runs with an older ``src/`` on ``PYTHONPATH``, whose magister may not have the helpers."""
 
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return whole_number
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file beside it, put in place in one step (an interrupted write left half a
+    file); here, not from ``magister.bench.args``, for the same reason as :func:`at_least`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", required=True)
@@ -233,8 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     names = [c[0] for c in level_configs()] + [c[0] for c in adr_configs()]
     if not any(a.only in name for name in names):  # (with --seeds 0, too) {} was written over --out
         p.error(f"--only {a.only!r} is in no config's name; the names are {', '.join(names)}")
-    out = out_file(p, a.out, example="hashes.json")  # a folder there failed after every run
-    out_folder(p, a.ckpt, "--ckpt")  # a file there: a FileExistsError traceback
+    out = Path(a.out)
+    if out.is_dir():  # it failed after every run
+        p.error(f"--out {a.out!r} is a folder; give a file name, for example {str(out / 'hashes.json')!r}")
+    if os.path.exists(a.ckpt) and not os.path.isdir(a.ckpt):  # a FileExistsError traceback
+        p.error(f"--ckpt {a.ckpt!r} is a file, not a folder; choose a folder for the mid-run checkpoints")
+    try:
+        os.makedirs(out.parent, exist_ok=True)
+        os.makedirs(a.ckpt, exist_ok=True)
+    except OSError as e:
+        p.error(f"cannot create the folder of --out or --ckpt ({e})")
     res: dict[str, Any] = {}
     for name, teacher, settings, n, steps in level_configs():
         if a.only in name:
@@ -246,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(a.seeds):
                 res[f"{name}-s{seed}"] = run_adr(name, settings, kind, steps, seed, a.ckpt)
                 print(name, seed, res[f"{name}-s{seed}"], flush=True)
-    write_atomically(out, json.dumps(res, indent=1, sort_keys=True))  # an interrupted write left half a file
+    write_atomically(out, json.dumps(res, indent=1, sort_keys=True))
+
 
 if __name__ == "__main__":
     main()

@@ -24,3 +24,16 @@ def test_bad_options_are_refused_before_any_run(capsys, monkeypatch, bad, needle
     with pytest.raises(SystemExit) as e:
         lc.main(bad)
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_runs_against_a_magister_without_the_bench_helpers() -> None:
+    # the harness is run with an older src/ on PYTHONPATH (docs/levels.md: `git archive 35a3464 src`); one from
+    # before magister.bench.args existed failed with an ImportError before any option was read
+    import subprocess
+
+    code = ("import runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "level_cliffs.py")
+    proc = subprocess.run([sys.executable, "-c", code, script, "--repeats", "0"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "--repeats" in proc.stderr.split("error:", 1)[1], proc.stderr

@@ -27,3 +27,18 @@ def test_options_that_run_nothing_are_refused_and_leave_out_as_it_was(tmp_path: 
                            str(tmp_path / "ck"), "--out", str(out), *bad], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and needle in proc.stderr.split("error:", 1)[1], proc.stderr
     assert out.read_text() == '{"plr-n40-c40-s0": "earlier"}'
+
+
+def test_runs_against_a_magister_without_the_bench_helpers(tmp_path: Path) -> None:
+    # the harness is run with an older src/ on PYTHONPATH (docs/levels.md: `git archive 35a3464 src`), whose
+    # magister.bench.args had no write_atomically (or no bench.args at all): an ImportError before any option
+    # was read. Here magister.bench.args cannot be imported: the options are still checked and the script runs.
+    out = tmp_path / "old.json"
+    out.write_text('{"plr-n40-c40-s0": "earlier"}')
+    code = ("import runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    script = str(ROOT / "benchmarks" / "level_exactness.py")
+    proc = subprocess.run([sys.executable, "-c", code, script, "--ckpt", str(tmp_path / "ck"), "--out", str(out),
+                           "--seeds", "0"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--seeds" in proc.stderr.split("error:", 1)[1], proc.stderr
+    assert out.read_text() == '{"plr-n40-c40-s0": "earlier"}'
