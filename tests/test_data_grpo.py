@@ -189,6 +189,24 @@ def test_a_resume_with_a_curriculum_already_used_keeps_it(tmp_path):
     assert cur.history[:1] == before, "the caller's curriculum was not replaced by the checkpoint's"
 
 
+def test_a_resume_whose_checkpoint_curriculum_does_not_fit_says_which_file_and_what_to_do(tmp_path):
+    """A checkpoint of a run with another teacher: ``train`` loads the curriculum unasked, and the teacher's own
+    refusal ("state dict belongs to teacher 'lp-bandit', not 'sec'; load it with magister.load() ...") named no
+    file and no way to resume this curriculum fresh; it names the checkpoint's file and both ways, changing nothing."""
+    full, _, _, _ = _resumable(tmp_path / "full", 4, 2)
+    full.train()
+    teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+    trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=Rewards(half=range(8, N)),
+                                    processing_class=_tokenizer(), args=_config(tmp_path / "other", 4),
+                                    train_dataset=_dataset(), curriculum=cur)
+    fresh = cur.teacher.to_bytes()
+    with pytest.raises(mg.errors.MagisterError) as e:
+        trainer.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-2"))
+    assert CHECKPOINT_NAME in str(e.value) and "'lp-bandit', not 'sec'" in str(e.value)
+    assert cur.step == 0 and cur.teacher.to_bytes() == fresh and trainer.state.global_step == 0
+
+
 @pytest.mark.parametrize("steps,save,kw", [
     (6, 3, {}),  # mid-epoch (8 generation batches an epoch), the loader one batch ahead at the save
     (7, 2, dict(gradient_accumulation_steps=3, steps_per_generation=1)),  # updates of 3, 3, 2 batches; 2 epoch ends

@@ -68,7 +68,7 @@ import types
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import ConfigError, InvalidScoreError, missing_extra_import
+from ..errors import CheckpointError, ConfigError, InvalidScoreError, missing_extra_import
 from ..settings import whole
 
 try:
@@ -412,8 +412,15 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         folder = path if isinstance(path, (str, os.PathLike)) else None
         # a curriculum built anew but not loaded (load_curriculum_checkpoint left out) resumed a fresh teacher
         # beside the restored model, without a word: an unused one is loaded from the folder here
-        if folder is not None and _unused(curriculum) and os.path.exists(os.path.join(folder, CHECKPOINT_NAME)):
-            load_curriculum_checkpoint(curriculum, folder)
+        saved = None if folder is None else os.path.join(os.fspath(folder), CHECKPOINT_NAME)
+        if saved is not None and _unused(curriculum) and os.path.exists(saved):
+            try:  # loaded unasked: a refusal names the file and both ways on (nothing has changed)
+                load_curriculum_checkpoint(curriculum, folder)
+            except (ConfigError, CheckpointError) as e:
+                raise type(e)(f"{saved} holds the prompt curriculum of the run that saved this checkpoint, and it "
+                              f"does not fit this one: {e}. To resume that run, build the curriculum as it did; to "
+                              f"go on from this checkpoint with this curriculum as built, move {CHECKPOINT_NAME} out "
+                              "of the folder") from None
         block.load(folder)
         return original_train(resume_from_checkpoint, *a, **kw)
 
