@@ -533,6 +533,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         ap.error(f"unknown methods {unknown}; known: {METHODS}")
     distinct(methods, "--methods", ap)  # a repeated method ran twice, side by side
+    if args.report_only and not (Path(args.out) / "results.json").is_file():  # a FileNotFoundError traceback
+        ap.error(f"--report-only: no results.json in {args.out!r}; name the --out folder of a finished run")
     out = out_folder(ap, args.out)  # a file there: argparse's error, not a traceback
     if args.report_only:
         saved = json.loads((out / "results.json").read_text())

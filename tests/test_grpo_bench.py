@@ -132,3 +132,11 @@ def test_bad_budgets_and_rates_are_argparse_errors_before_any_run(tmp_path, caps
     with pytest.raises(SystemExit) as e:
         gc.main(["--quick", "--seeds", "1", "--out", str(tmp_path / "out"), *bad])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_report_only_without_results_is_an_argparse_error(tmp_path, capsys):
+    # --report-only on an --out with no results.json (a typo'd folder, a run that never finished) was a
+    # FileNotFoundError traceback
+    with pytest.raises(SystemExit) as e:
+        gc.main(["--report-only", "--out", str(tmp_path / "never-run")])
+    assert e.value.code == 2 and "results.json" in capsys.readouterr().err.split("error:", 1)[1]
