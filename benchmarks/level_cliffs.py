@@ -21,28 +21,12 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import time  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from tree_args import at_least  # noqa: E402  (this checkout's helpers, whatever src/ is on PYTHONPATH)
 
 
 LEVEL_TEACHERS = ["plr", "robust-plr", "accel", "learnability"]
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """``type=`` for a whole number of at least ``minimum``, defined here (not ``magister.bench.args``): the script
-    runs with an older ``src/`` on ``PYTHONPATH``, whose magister may not have the helpers."""
-
-    def whole_number(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return whole_number
 
 
 def level_step_us(teacher: str, n: int, steps: int, seed: int) -> float:

@@ -18,9 +18,10 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from tree_args import at_least, write_atomically  # this checkout's helpers, whatever src/ is on PYTHONPATH
 
 
 def canon(obj: Any, h: Any) -> None:
@@ -220,30 +221,6 @@ def run_adr(name: str, settings: dict[str, Any], kind: str, steps: int, seed: in
     rng = np.random.default_rng(seed + 777)
     h = hashlib.sha256()
     return halves(t, drive_adr, steps, rng, h, os.path.join(ckpt, f"{name}-s{seed}.pkl"))
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """``type=`` for a whole number of at least ``minimum``, defined here (not ``magister.bench.args``): the script
-    runs with an older ``src/`` on ``PYTHONPATH``, whose magister may not have the helpers."""
-
-    def whole_number(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return whole_number
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``path`` through a temporary file beside it, put in place in one step (an interrupted write left half a
-    file); here, not from ``magister.bench.args``, for the same reason as :func:`at_least`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:

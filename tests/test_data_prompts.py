@@ -136,17 +136,23 @@ def test_a_state_saved_with_another_reward_range_is_refused(tmp_path):
     assert same.next_prompts(4).tolist() == cur.next_prompts(4).tolist()
 
 
+def _saved_and_used(make):
+    """A curriculum ``make()`` run 3 steps and its state, and another run 1 step (other seeds): what a refused load
+    must leave as it was."""
+    saved = make()
+    _run(saved, 3, np.random.default_rng(0))
+    cur = make()
+    _run(cur, 1, np.random.default_rng(1))
+    return saved, saved.state_dict(), cur
+
+
 def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():
     """A state missing "step", "cursor", "history" or "groups_observed" (or with a bad cursor) raised a raw
     KeyError / ValueError / IndexError, after the teacher had already been loaded from it."""
     def make():
         return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
 
-    saved = make()
-    _run(saved, 3, np.random.default_rng(0))
-    state = saved.state_dict()
-    cur = make()
-    _run(cur, 1, np.random.default_rng(1))
+    saved, state, cur = _saved_and_used(make)
     before = (cur.teacher.to_bytes(), cur.step, cur.history)
     for key, value in [("step", None), ("cursor", None), ("history", None), ("groups_observed", None),
                        ("rng", None), ("step", "x"), ("cursor", np.array([-5, 0, 0])), ("cursor", np.zeros(1)),
@@ -169,11 +175,7 @@ def test_a_state_whose_log_or_counts_are_not_this_curriculums_is_refused_and_cha
             return PromptCurriculum(mg.make_teacher("learnability-bandit", mg.Discrete(15), seed=0), seed=0)
         return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
 
-    saved = make()
-    _run(saved, 3, np.random.default_rng(0))
-    state = saved.state_dict()
-    cur = make()
-    _run(cur, 1, np.random.default_rng(1))
+    saved, state, cur = _saved_and_used(make)
     before = cur.state_dict()
     record = {"step": 0, "prompts": [3, 15]} if by_prompt else {"step": 0, "counts": [1, 2]}
     attempts = state["attempts"].astype(float)

@@ -31,7 +31,8 @@ def test_runs_against_a_magister_without_the_bench_helpers() -> None:
     # before magister.bench.args existed failed with an ImportError before any option was read
     import subprocess
 
-    code = ("import runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+    code = ("import os, runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+            "sys.path.insert(0, os.path.dirname(sys.argv[0])); "  # as `python script.py` does
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "level_cliffs.py")
     proc = subprocess.run([sys.executable, "-c", code, script, "--repeats", "0"], capture_output=True, text=True,

@@ -35,7 +35,8 @@ def test_runs_against_a_magister_without_the_bench_helpers(tmp_path: Path) -> No
     # was read. Here magister.bench.args cannot be imported: the options are still checked and the script runs.
     out = tmp_path / "old.json"
     out.write_text('{"plr-n40-c40-s0": "earlier"}')
-    code = ("import runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+    code = ("import os, runpy, sys; sys.modules['magister.bench.args'] = None; sys.argv = sys.argv[1:]; "
+            "sys.path.insert(0, os.path.dirname(sys.argv[0])); "  # as `python script.py` does
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     script = str(ROOT / "benchmarks" / "level_exactness.py")
     proc = subprocess.run([sys.executable, "-c", code, script, "--ckpt", str(tmp_path / "ck"), "--out", str(out),

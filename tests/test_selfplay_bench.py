@@ -460,18 +460,27 @@ def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(t
                 raise full_disk()
             return super().writerows(rows)
 
-    write_text = Path.write_text
+    # results.json: its bytes are in the temporary file when the disk refuses to make them durable
+    from magister import checkpoint
 
-    def failing_write_text(self, text, *a, **k):
-        if failing == "results.json" and "results.json" in self.name:
-            write_text(self, text[:len(text) // 2], *a, **k)
+    new_temp, fsync, armed = checkpoint._new_temp, checkpoint.os.fsync, []
+
+    def failing_new_temp(folder, name):
+        fd, tmp = new_temp(folder, name)
+        if failing == "results.json" and name == "results.json":
+            armed.append(fd)
+        return fd, tmp
+
+    def failing_fsync(fd):
+        if fd in armed:
             raise full_disk()
-        return write_text(self, text, *a, **k)
+        return fsync(fd)
 
     for f in ("ratings.csv", "curves.csv", "results.json"):
         (tmp_path / f).write_text(f"earlier {f}")
     monkeypatch.setattr(sp.csv, "DictWriter", FailingWriter)
-    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    monkeypatch.setattr(checkpoint, "_new_temp", failing_new_temp)
+    monkeypatch.setattr(checkpoint.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods",
                  "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])

@@ -4,7 +4,6 @@ line, exit 2) before any run starts, not as a traceback after minutes (or hours)
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import tempfile
 from collections import Counter
@@ -105,14 +104,11 @@ def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out
 def write_atomically(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, put in place in one step: a run stopped while
     writing leaves the file as it was (an earlier run's results whole), never half-written."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:  # (a full disk, Ctrl-C: the half-written temporary file was left beside the results)
-        tmp.unlink(missing_ok=True)
-        raise
+    # the checkpoints' writer (a temporary file of its own beside the target, removed when the write fails); by its
+    # absolute name, since benchmarks/tree_args.py loads this file outside the package (beside an older magister)
+    from magister.checkpoint import atomic_write
+
+    atomic_write(path, text.encode())
 
 
 def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:
