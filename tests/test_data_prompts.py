@@ -374,3 +374,37 @@ def test_task_of_a_prompt_out_of_range_names_the_range(categories):
             cur.task_of(prompts)
     assert cur.task_of([0, 1, 4]).tolist() == ([0, 1, 0] if categories else [0, 1, 4])
     assert cur.task_of([]).tolist() == []
+
+
+def test_groups_of_one_completion_under_abs_advantage_are_refused_or_warned_once():
+    """One completion per prompt group made SEC's |advantage| 0 for every group, so its values sank to 0 and the
+    curriculum learned nothing, without a word. ``group_size=1`` cannot work with ``"abs_advantage"``: refused,
+    nothing recorded. Groups by prompt index of one completion each warn once, naming the ways on. Pass rates
+    (``learnability-bandit``, SEC with ``reward="accuracy"``) work with one completion per prompt."""
+    import warnings
+
+    teacher = mg.make_teacher("sec", mg.Discrete(CATS), reward="score", alpha=1.0, seed=0)
+    cur = PromptCurriculum(teacher, categories=_categories(), seed=0)
+    cur.next_prompts(2)
+    with pytest.raises(ConfigError, match="group_size=1.*num_generations.*feedback='pass_rate'.*Nothing was"):
+        cur.observe([0, 12], [1.0, 0.0], group_size=1)
+    assert teacher.n_observed == 0 and cur.groups_observed == 0 and cur.pending == 1
+    with pytest.warns(UserWarning, match="2 of 3 prompt groups had a single completion.*num_generations"):
+        cur.observe([0, 12, 5, 5], [1.0, 0.0, None, 1.0])  # a None left out of a pair is not warned about
+    assert teacher.n_observed == 3 and cur.pending == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cur.observe([0, 12], [1.0, 0.0])  # once per curriculum
+        cur.observe([0, 0, 12, 12], [1.0, 0.0, 1.0, 1.0], group_size=2)
+
+    for teacher in (mg.make_teacher("learnability-bandit", mg.Discrete(4), rate=1.0, seed=0),
+                    mg.make_teacher("sec", mg.Discrete(4), alpha=1.0, seed=0)):
+        cur = PromptCurriculum(teacher, seed=0)
+        assert cur.feedback == "pass_rate"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cur.observe([1, 2], [1.0, 0.0], group_size=1)
+            cur.observe([3], [1.0])
+        assert teacher.n_observed == 3
+        if teacher.name == "learnability-bandit":
+            assert teacher.pass_rate.tolist() == [0.5, 1.0, 0.0, 1.0]  # prompt 0 unseen: the prior

@@ -27,7 +27,10 @@ or partial-credit reward) and grouped by prompt. Each group gives one score:
   ``mean |r - mean(r)| / (std(r) + 1e-4)`` (the group-normalised advantage of
   GRPO, population standard deviation), in [0, 1]; for 0/1 rewards it is
   ``2 sqrt(p (1 - p))``. This is SEC's reward: pair it with
-  ``make_teacher("sec", ..., reward="score")``.
+  ``make_teacher("sec", ..., reward="score")``. A group of one completion has
+  no advantage (its score is always 0), so it needs at least 2 completions per
+  prompt: ``group_size=1`` is refused, and groups of one by prompt index warn
+  once per curriculum. Pass rates work with one completion per prompt.
 
 ``feedback=None`` picks ``"abs_advantage"`` for an SEC teacher with
 ``reward="score"`` and ``"pass_rate"`` otherwise. The teacher then gets one
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -63,6 +67,12 @@ _FEEDBACK = ("pass_rate", "abs_advantage")
 _EPS = 1e-4
 #: the most prompt batches kept waiting for their rewards (a loader's look-ahead is a few)
 _MAX_PENDING = 1024
+#: why feedback="abs_advantage" needs groups of two completions or more, and the ways on
+_SINGLE = ("with feedback='abs_advantage' (SEC's |advantage|, the default for make_teacher('sec', reward='score')), a "
+           "group of one completion has no advantage: its score is always 0 and the teacher learns nothing from it. "
+           "Generate at least 2 completions per prompt (GRPO's num_generations, passed as group_size=), or use "
+           "feedback='pass_rate' with a teacher that learns from pass rates (sec with reward='accuracy', "
+           "learnability-bandit, lp-bandit), which works with one completion per prompt")
 
 
 def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -168,6 +178,7 @@ class PromptCurriculum:
         # and those to hand out again after a resume (load(..., replay_pending=True))
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=_MAX_PENDING)
         self._replay: collections.deque[np.ndarray] = collections.deque()
+        self._warned_single = False  # groups of one completion under "abs_advantage" (observe warns once)
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
         arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
@@ -249,6 +260,8 @@ class PromptCurriculum:
         (each block from a single prompt), as GRPO groups them, so a prompt
         drawn twice in one generation batch gives two groups (two
         observations, each with its own advantage) rather than one merged group.
+        With ``feedback="abs_advantage"``, ``group_size=1`` is a :class:`~magister.errors.ConfigError` (every
+        score would be 0), and groups of one completion by prompt index warn once.
 
         Each call answers the oldest batch of :meth:`next_prompts` still waiting for its rewards (what
         ``load(..., replay_pending=True)`` hands out again).
@@ -278,11 +291,16 @@ class PromptCurriculum:
         group = idx
         if group_size is not None:
             g = whole("group_size", group_size, 1, hint="the completions generated per prompt")
+            if g == 1 and self.feedback == "abs_advantage":
+                raise ConfigError(f"group_size=1: {_SINGLE}. Nothing was recorded.")
             if len(idx) % g or (idx.reshape(-1, g) != idx.reshape(-1, g)[:, :1]).any():
                 raise InvalidScoreError(f"with group_size={g}, every {g} consecutive completions must come from one "
                                         f"prompt (got {len(idx)} completions, prompts {idx[:2 * g].tolist()}...); "
                                         "nothing was recorded")
             group = np.arange(len(idx)) // g
+        # groups of one completion as given (before rewards of None are left out): |advantage| 0 whatever happened
+        sizes = np.unique(group, return_counts=True)[1] if self.feedback == "abs_advantage" else np.zeros(0)
+        singles = int((sizes == 1).sum())
         rf = np.array([np.nan if v is None else v for v in r.tolist()], dtype=object)
         try:
             if non_numeric(rf):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
@@ -312,6 +330,10 @@ class PromptCurriculum:
                                     f"the curriculum's reward_range [{lo}, {hi}]; declare the rewards' range with "
                                     "PromptCurriculum(reward_range=(low, high)), or reward_range=ScoreRange(low, "
                                     "high, clip=True) to clip; nothing was recorded") from None
+        if singles and not self._warned_single:
+            self._warned_single = True
+            warnings.warn(f"{singles} of {len(sizes)} prompt groups had a single completion: {_SINGLE} (warned "
+                          "once per curriculum)", UserWarning, stacklevel=2)
         gids, n, pass_rate, abs_adv = group_scores(group, u)
         ids = gids if group_size is None else idx[np.searchsorted(group, gids)]  # each group's prompt
         score = pass_rate if self.feedback == "pass_rate" else abs_adv
