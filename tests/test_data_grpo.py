@@ -14,6 +14,7 @@ trl = pytest.importorskip("trl")
 tokenizers = pytest.importorskip("tokenizers")
 
 import magister as mg  # noqa: E402
+from magister.testing import states_equal  # noqa: E402
 from magister.data import PromptCurriculum  # noqa: E402
 from magister.data.grpo import (BLOCK_NAME, CHECKPOINT_NAME, INDEX_COLUMN, CurriculumGRPOTrainer,  # noqa: E402
                                 CurriculumRepeatSampler, add_prompt_curriculum, load_curriculum_checkpoint)
@@ -205,6 +206,37 @@ def test_a_resume_whose_checkpoint_curriculum_does_not_fit_says_which_file_and_w
         trainer.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-2"))
     assert CHECKPOINT_NAME in str(e.value) and "'lp-bandit', not 'sec'" in str(e.value)
     assert cur.step == 0 and cur.teacher.to_bytes() == fresh and trainer.state.global_step == 0
+    assert "resume_curriculum=False" in str(e.value)
+
+
+def test_resume_curriculum_false_goes_on_from_the_model_checkpoint_with_the_curriculum_as_built(tmp_path):
+    """Since ``train`` loads an unused curriculum from the checkpoint, resuming a model checkpoint with a different
+    curriculum on purpose meant moving ``magister_curriculum.ckpt`` out of the folder. ``resume_curriculum=False``
+    keeps the curriculum as built (and the saved file where it is); the default still loads it."""
+    full, _, _, _ = _resumable(tmp_path / "full", 4, 2)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-2"
+    for resume_curriculum in ("no", None):
+        with pytest.raises(mg.errors.ConfigError, match="resume_curriculum must be True or False"):
+            add_prompt_curriculum(_trainer(tmp_path / "bad", 4, Rewards(half=[])), PromptCurriculum(
+                mg.make_teacher("uniform", mg.Discrete(N), seed=0), seed=0), resume_curriculum=resume_curriculum)
+    teacher = mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0)
+    cur = PromptCurriculum(teacher, categories=_dataset()["level"], seed=0)
+    reward = Rewards(half=range(8, N))
+    trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
+                                    args=_config(tmp_path / "other", 4), train_dataset=_dataset(), curriculum=cur,
+                                    resume_curriculum=False)
+    trainer.train(resume_from_checkpoint=str(ckpt))
+    assert trainer.state.global_step == 4 and len(reward.calls) == 2, "the model and trainer resumed at step 2"
+    assert cur.history[0]["step"] == 0 and teacher.name == "sec" and teacher.n_observed == 2 * 2
+    assert (ckpt / CHECKPOINT_NAME).exists()
+
+    same = PromptCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0),
+                            categories=_dataset()["level"], seed=0)
+    kept = add_prompt_curriculum(_trainer(tmp_path / "kept", 4, Rewards(half=range(8, N))), same,
+                                 resume_curriculum=False)
+    kept.train(resume_from_checkpoint=str(ckpt))
+    assert same.teacher.n_observed == 2 * 2, "the fitting saved curriculum was not loaded either"
 
 
 @pytest.mark.parametrize("steps,save,kw", [
@@ -328,6 +360,43 @@ def test_bad_set_ups_are_refused_and_change_nothing(tmp_path):
         add_prompt_curriculum(one, cur)
     with pytest.raises(mg.MagisterError, match="does not exist"):
         load_curriculum_checkpoint(cur, tmp_path)
+
+
+def test_groups_of_one_completion_are_refused_before_training_with_abs_advantage(tmp_path):
+    """GRPOConfig refuses num_generations=1, but a trainer built after ``args.num_generations = 1`` took SEC's
+    |advantage| curriculum, whose every score is then 0 (it learned nothing); it is refused before any change.
+    Pass rates work with one completion per prompt."""
+    args = _config(tmp_path, 1, num_generations=2)
+    args.num_generations = 1
+    one = trl.GRPOTrainer(model=_model(), reward_funcs=Rewards(half=[]), args=args, train_dataset=_dataset(),
+                          processing_class=_tokenizer())
+    sec = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0),
+                           categories=_dataset()["level"], seed=0)
+    with pytest.raises(mg.errors.ConfigError, match="num_generations=1.*at least 2 completions per prompt"):
+        add_prompt_curriculum(one, sec)
+    assert INDEX_COLUMN not in one.train_dataset.column_names and not hasattr(one, "prompt_curriculum")
+    rates = PromptCurriculum(mg.make_teacher("learnability-bandit", mg.Discrete(N), seed=0), seed=0)
+    assert add_prompt_curriculum(one, rates).prompt_curriculum is rates
+
+
+def test_load_curriculum_checkpoint_names_the_checkpoint_to_pass(tmp_path):
+    """Given the trainer's output_dir (which holds checkpoint-<step> folders), it said the checkpoint "was saved
+    without a prompt curriculum"; given ``True`` (as ``train(resume_from_checkpoint=True)`` takes), a raw TypeError."""
+    full, cur_full, _, _ = _resumable(tmp_path / "full", 4, 2)
+    full.train()
+    cur = PromptCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0),
+                           categories=_dataset()["level"], seed=0)
+    fresh = cur.state_dict()
+    for where, match in [(tmp_path / "full", "holds checkpoint folders.*checkpoint-4"),
+                         (True, "must be a checkpoint folder.*resume_from_checkpoint=True"),
+                         (None, "must be a checkpoint folder"),
+                         (tmp_path / "nowhere", "no checkpoint folder"),
+                         (tmp_path / "full" / "checkpoint-2" / "sub", "no checkpoint folder")]:
+        with pytest.raises(mg.errors.ConfigError, match=match):
+            load_curriculum_checkpoint(cur, where)
+    assert states_equal(cur.state_dict(), fresh)
+    load_curriculum_checkpoint(cur, tmp_path / "full" / "checkpoint-4")
+    assert cur.history == cur_full.history[:cur.step]
 
 
 def test_evaluation_rewards_do_not_reach_the_curriculum(tmp_path):

@@ -26,7 +26,9 @@ What it does:
   checkpoint folder (``magister_curriculum.ckpt``); to resume, build the
   trainer and curriculum as before, call :func:`load_curriculum_checkpoint`
   with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)`` (which loads a curriculum not
-  used yet from the folder itself, so leaving that call out resumes the same run).
+  used yet from the folder itself, so leaving that call out resumes the same run; with
+  ``add_prompt_curriculum(..., resume_curriculum=False)`` it keeps the curriculum as built instead, to go on from
+  the model checkpoint with another curriculum).
   The generation batches the loader had fetched ahead at the save (chosen, never
   generated for) are handed out again first, and where ``Trainer`` skips the
   batches of a resumed epoch already trained, the sampler's pass leaves them out
@@ -69,7 +71,7 @@ import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import CheckpointError, ConfigError, InvalidScoreError, missing_extra_import
-from ..settings import whole
+from ..settings import flag, whole
 
 try:
     import torch
@@ -82,7 +84,7 @@ except ImportError as _e:
 
 from .hf import _resume_through_sampler, checkpoint_folder
 from .mixing import resume_point
-from .prompts import PromptCurriculum
+from .prompts import _SINGLE, PromptCurriculum
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
            "load_curriculum_checkpoint", "curriculum_reward", "BLOCK_NAME", "CHECKPOINT_NAME", "INDEX_COLUMN"]
@@ -297,8 +299,19 @@ def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str
     The generation batches the data loader had fetched ahead at the save, chosen but never generated for, are
     handed out again first (``replay_pending=True``), so ``trainer.train(resume_from_checkpoint=...)`` trains the
     prompts the uninterrupted run trained."""
-    path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT_NAME)
+    if isinstance(checkpoint_dir, bool) or not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise ConfigError(f"checkpoint_dir must be a checkpoint folder (output_dir/checkpoint-<step>), got "
+                          f"{checkpoint_dir!r}; trainer.train(resume_from_checkpoint=True) finds the newest itself "
+                          "and loads a curriculum not used yet from it")
+    folder = os.fspath(checkpoint_dir)
+    path = os.path.join(folder, CHECKPOINT_NAME)
     if not os.path.exists(path):
+        if not os.path.isdir(folder):
+            raise ConfigError(f"there is no checkpoint folder {folder}")
+        newest = get_last_checkpoint(folder)
+        if newest is not None:  # the trainer's output_dir, not one of its checkpoints
+            raise ConfigError(f"{folder} holds checkpoint folders, not a checkpoint: pass one of them, e.g. the "
+                              f"newest, {newest}")
         raise ConfigError(f"{path} does not exist: the checkpoint was saved without a prompt curriculum "
                           "(add_prompt_curriculum adds the callback that writes it)")
     curriculum.load(path, replay_pending=True)
@@ -327,8 +340,14 @@ def _reward_index(trainer: Any, reward: int | str | None) -> int:
 
 
 def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
-                          reward: int | str | None = None) -> GRPOTrainer:
+                          reward: int | str | None = None, resume_curriculum: bool = True) -> GRPOTrainer:
     """Make ``trainer`` draw its prompts from ``curriculum`` and feed it one reward function's rewards.
+
+    ``reward``: the name or position of the reward function that feeds the curriculum (needed with several).
+    ``resume_curriculum``: with ``True`` (default), ``trainer.train(resume_from_checkpoint=...)`` loads a curriculum
+    not used yet from the checkpoint's :data:`CHECKPOINT_NAME` (so leaving :func:`load_curriculum_checkpoint` out
+    still resumes the run); ``False`` keeps the curriculum as built (or as you loaded it), to go on from a model
+    checkpoint with a different curriculum on purpose.
 
     Checks everything before changing the trainer; returns the trainer.
     """
@@ -358,6 +377,10 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
                           "add a correctness function and name it with reward=...")
     if any(isinstance(cb, PromptCurriculumCallback) for cb in trainer.callback_handler.callbacks):
         raise ConfigError("this trainer already has a prompt curriculum")
+    if curriculum.feedback == "abs_advantage" and int(trainer.num_generations or 1) < 2:
+        # (GRPOConfig refuses it, but not a trainer built after args.num_generations was changed)
+        raise ConfigError(f"num_generations={trainer.num_generations}: {_SINGLE}")
+    resume_curriculum = flag("resume_curriculum", resume_curriculum)
     # ---- all checks passed: change the trainer
     if INDEX_COLUMN not in dataset.column_names:
         trainer.train_dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
@@ -413,14 +436,14 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         # a curriculum built anew but not loaded (load_curriculum_checkpoint left out) resumed a fresh teacher
         # beside the restored model, without a word: an unused one is loaded from the folder here
         saved = None if folder is None else os.path.join(os.fspath(folder), CHECKPOINT_NAME)
-        if saved is not None and _unused(curriculum) and os.path.exists(saved):
+        if resume_curriculum and saved is not None and _unused(curriculum) and os.path.exists(saved):
             try:  # loaded unasked: a refusal names the file and both ways on (nothing has changed)
                 load_curriculum_checkpoint(curriculum, folder)
             except (ConfigError, CheckpointError) as e:
                 raise type(e)(f"{saved} holds the prompt curriculum of the run that saved this checkpoint, and it "
                               f"does not fit this one: {e}. To resume that run, build the curriculum as it did; to "
-                              f"go on from this checkpoint with this curriculum as built, move {CHECKPOINT_NAME} out "
-                              "of the folder") from None
+                              "go on from this checkpoint with this curriculum as built, pass resume_curriculum=False "
+                              "to add_prompt_curriculum (or CurriculumGRPOTrainer)") from None
         block.load(folder)
         return original_train(resume_from_checkpoint, *a, **kw)
 
@@ -434,10 +457,11 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
 class CurriculumGRPOTrainer(GRPOTrainer):
     """A ``GRPOTrainer`` whose prompts come from ``curriculum`` (see :func:`add_prompt_curriculum`).
 
-    ``curriculum_reward`` names the reward function that feeds it (needed with several).
+    ``curriculum_reward`` names the reward function that feeds it (needed with several); ``resume_curriculum=False``
+    keeps the curriculum as built when training resumes from a checkpoint (see :func:`add_prompt_curriculum`).
     """
 
     def __init__(self, *args: Any, curriculum: PromptCurriculum, curriculum_reward: int | str | None = None,
-                 **kwargs: Any):
+                 resume_curriculum: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        add_prompt_curriculum(self, curriculum, reward=curriculum_reward)
+        add_prompt_curriculum(self, curriculum, reward=curriculum_reward, resume_curriculum=resume_curriculum)
