@@ -651,3 +651,64 @@ def test_a_maze_mutator_object_is_refused_on_a_space_without_maze_levels_as_its_
     assert make_mutator(mut := maze_mutator(2), MazeSpace(7)) is mut and make_mutator(mut) is mut
     mg.make_teacher("accel", MazeSpace(7), mutator=maze_mutator(2))
     mg.make_teacher("accel", d, mutator={"name": "dict", "entries": {"maze": maze_mutator(2)}})
+
+
+def test_parse_drops_a_byte_order_mark_as_load_mazes_does():
+    # Maze.parse(open("spiral.txt").read()), as the docs show it, kept the mark of a file saved by Notepad and
+    # refused it as "unexpected character '\ufeff'" at line 1 column 1, a character the user cannot see
+    assert Maze.parse("\ufeff" + SMALL) == Maze.parse(SMALL)
+    assert Maze.parse("\ufeff#####\r\n#S.G#\r\n#####\r\n") == Maze.parse("#####\n#S.G#\n#####")
+    assert MazeSpace(5).validate("\ufeff#####\n#S..#\n#...#\n#..G#\n#####") == Maze.parse("#####\n#S..#\n#...#\n#..G#\n#####")
+    with pytest.raises(MazeFormatError, match=r"line 2 column 3: unexpected character '\\ufeff'"):
+        Maze.parse("#####\n#S\ufeffG#\n#####")  # inside the map it is still a stray character
+
+
+def test_a_maze_name_given_as_its_text_says_to_play_the_maze_itself():
+    # a teacher over the names of load_mazes(folder) (or a name typed for a task) reached Maze.parse as text and
+    # was refused as "line 1 column 1: unexpected character 's'", which did not say that a name is no maze text
+    for name in ("spirals_in", "a", "my maze"):
+        with pytest.raises(MazeFormatError, match=rf"{name!r} is one line.*load_mazes\(folder\)\[{name!r}\]"):
+            Maze.parse(name)
+    with pytest.raises(MazeFormatError, match=r"^line 1 column 3: unexpected character 'x'; use '#' wall, '.' "
+                                               r"floor, 'S' start, 'G' goal$"):
+        Maze.parse("##x##\n#S.G#\n#####")  # a map with a stray character keeps its message
+
+
+def test_a_mutator_saved_from_a_script_names_the_fix_when_loaded_elsewhere(tmp_path, monkeypatch):
+    # a mutator defined in the training script is saved as "__main__:name"; loading the checkpoint from another
+    # script said only "module '__main__' has no attribute ...; give it as 'module:function'"
+    import sys
+
+    import magister as mg
+    from magister.errors import CheckpointError
+
+    def script_mutator(level, rng):
+        return level
+
+    script_mutator.__module__, script_mutator.__qualname__ = "__main__", "script_mutator"
+    monkeypatch.setattr(sys.modules["__main__"], "script_mutator", script_mutator, raising=False)
+    teacher = mg.make_teacher("accel", SeedSpace(20), mutator=script_mutator, seed=0)
+    teacher.save(tmp_path / "accel.ckpt")
+    assert mg.load(tmp_path / "accel.ckpt").mutator is script_mutator  # the script that defines it loads it
+    monkeypatch.delattr(sys.modules["__main__"], "script_mutator")
+    with pytest.raises(CheckpointError, match=r"'__main__:script_mutator' was defined in the script that saved.*"
+                                              r"define or import script_mutator"):
+        mg.load(tmp_path / "accel.ckpt")
+    with pytest.raises(ConfigError, match=r"defined in the script that saved"):
+        make_mutator("__main__:script_mutator")
+
+
+def test_an_indented_map_or_a_space_for_floor_is_refused_naming_the_fix():
+    # a map written indented in a Python string, or with spaces for floor, was refused as "unexpected character
+    # ' '" at line 1 column 1, which left the user to find that the indentation counts as cells
+    indented = "\n    #####\n    #S.G#\n    #####\n"
+    with pytest.raises(MazeFormatError, match=r"line 2 column 1: unexpected character ' '.*the map is indented: "
+                                               r"remove the indentation \(textwrap\.dedent"):
+        Maze.parse(indented)
+    import textwrap
+
+    assert Maze.parse(textwrap.dedent(indented)) == Maze.parse("#####\n#S.G#\n#####")
+    with pytest.raises(MazeFormatError, match=r"line 1 column 1: unexpected character '\\t'.*indented"):
+        Maze.parse("\t#####\n\t#S.G#\n\t#####")
+    with pytest.raises(MazeFormatError, match=r"line 2 column 3: unexpected character ' '.*write floor as '\.'"):
+        Maze.parse("#####\n#S G#\n#####")

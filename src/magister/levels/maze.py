@@ -66,6 +66,22 @@ def _wall_grid(w: np.ndarray, name: str | None) -> np.ndarray:
     return w.astype(bool)
 
 
+def _blank_hint(line: str, col: int) -> str:
+    """What a space or tab refused in a map most likely is, and the fix."""
+    if line[col] not in " \t":
+        return ""
+    if col == 0:
+        return "; the map is indented: remove the indentation (textwrap.dedent(text) for a map in Python code)"
+    return "; a space or tab is no cell: write floor as '.'"
+
+
+def _one_line(text: str, name: str | None) -> str:
+    short = repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+    return (f"{name + ': ' if name else ''}{short} is one line, not a maze text (one line per row of '#' wall, '.' "
+            f"floor, 'S' start, 'G' goal); a maze of load_mazes is played as the Maze itself, "
+            f"load_mazes(folder)[{short}], not its name, and a file's maze is Maze.parse(open(path).read())")
+
+
 class Maze:
     """An immutable maze: wall grid (border included), start and goal cells ``(row, col)``.
 
@@ -148,8 +164,8 @@ class Maze:
     def parse(cls, text: str, name: str | None = None, *, require_solvable: bool = False) -> Maze:
         """Read a maze from its text form; errors name the line and column (1-based).
 
-        Leading and trailing blank lines and trailing spaces are ignored; every row must have the same
-        width. With ``require_solvable=True`` a maze whose goal cannot be reached raises
+        Leading and trailing blank lines, trailing spaces, a leading byte-order mark and Windows line endings
+        are ignored; every row must have the same width. With ``require_solvable=True`` a maze whose goal cannot be reached raises
         :class:`UnsolvableMazeError`.
         """
         if isinstance(text, Maze):
@@ -161,7 +177,8 @@ class Maze:
             return text if name is None or name == text.name else text.replace(name=name)
         if not isinstance(text, str):
             raise MazeFormatError(f"a maze text must be a string, got {type(text).__name__}")
-        raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        # a byte-order mark (Notepad's UTF-8) read with open(path).read(): invisible, dropped as load_mazes drops it
+        raw = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
         rows = [(i + 1, line.rstrip()) for i, line in enumerate(raw)]
         while rows and not rows[0][1]:
             rows.pop(0)
@@ -177,9 +194,11 @@ class Maze:
             # reported as a width mismatch at the row's end
             bad = next((c for c, ch in enumerate(line) if ch not in _CHARS), None)
             if bad is not None:
+                if len(rows) == 1:  # a maze's name or a file's path given for its text
+                    raise MazeFormatError(_one_line(line, name))
                 raise MazeFormatError(
                     f"{_where(lineno, bad + 1, name)}: unexpected character {line[bad]!r}; use '#' wall, '.' "
-                    "floor, 'S' start, 'G' goal")
+                    "floor, 'S' start, 'G' goal" + _blank_hint(line, bad))
             if not line:  # (it said "row is 0 cells wide", as if the row had lost its cells)
                 raise MazeFormatError(f"{_where(lineno, 1, name)}: a blank line inside the maze; remove it (blank "
                                       "lines may only come before or after the map)")

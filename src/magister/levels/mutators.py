@@ -234,7 +234,16 @@ def make_mutator(spec: Any, space: Any = None) -> Callable[[Any, np.random.Gener
                 obj: Any = importlib.import_module(module)
                 for part in qual.split("."):
                     obj = getattr(obj, part)
-            except (ImportError, AttributeError, ValueError) as e:  # (ValueError: no module name, ":f")
+            except AttributeError as e:
+                if module == "__main__":  # a function of the script that saved the checkpoint, loaded from another
+                    raise ConfigError(
+                        f"mutator function {ref!r} was defined in the script that saved the checkpoint, and the "
+                        f"running script has no {qual!r} ({e}); define or import {qual} at the top level of the "
+                        "script that loads it, before magister.load (or move it into a module, so that checkpoints "
+                        "name it 'module:function')") from None
+                raise ConfigError(f"mutator function {ref!r} cannot be imported ({e}); give it as "
+                                  "'module:function'") from None
+            except (ImportError, ValueError) as e:  # (ValueError: no module name, ":f")
                 raise ConfigError(f"mutator function {ref!r} cannot be imported ({e}); give it as "
                                   "'module:function'") from None
             if not callable(obj):  # (taken, it failed at accel's first edit, and save() blamed the reference)
