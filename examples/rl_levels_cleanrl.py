@@ -283,4 +283,5 @@ if __name__ == "__main__":
     try:
         main(args.steps, args.seed, args.teacher, args.levels or None)
     except ConfigError as e:  # a refused option: the usage and the reason, not a traceback
-        ap.error(str(e))
+        # (a teacher that takes no training set was told to "pass n_levels=None", main()'s parameter)
+        ap.error(str(e) + (" (on the command line: --levels 0)" if "n_levels=None" in str(e) else ""))

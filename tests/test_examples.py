@@ -555,6 +555,8 @@ def test_rl_rllib_declares_a_cpu_for_every_env_runner(monkeypatch, capsys):
     ("rl_levels_cleanrl", ["--steps", "-5"], "steps must be a whole number >= 1"),
     ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "nope"], "unknown level benchmark teacher 'nope'"),
     ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "accel"], "open-ended generator"),
+    # it said "pass n_levels=None", a parameter of main(), not the option that does it on the command line
+    ("rl_levels_cleanrl", ["--steps", "64", "--teacher", "alp-gmm"], "on the command line: --levels 0"),
     ("data_hf", ["--steps", "0"], "steps must be a whole number >= 1"),
     ("data_pytorch", ["--batches", "0"], "batches must be a whole number >= 1"),
     ("rl_gymnasium", ["--episodes", "0"], "episodes must be a whole number >= 1"),
