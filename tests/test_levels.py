@@ -712,3 +712,25 @@ def test_an_indented_map_or_a_space_for_floor_is_refused_naming_the_fix():
         Maze.parse("\t#####\n\t#S.G#\n\t#####")
     with pytest.raises(MazeFormatError, match=r"line 2 column 3: unexpected character ' '.*write floor as '\.'"):
         Maze.parse("#####\n#S G#\n#####")
+
+
+def test_load_mazes_skips_hidden_files_and_reads_any_case_of_txt(tmp_path):
+    # a folder copied from a Mac holds "._a.txt" (binary AppleDouble data): it failed the whole load, and "B.TXT"
+    # (a folder from Windows, where it loads) was skipped without a word on Linux
+    (tmp_path / "a.txt").write_text("#####\n#S.G#\n#####\n")
+    (tmp_path / "._a.txt").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".draft.txt").write_text("not a maze")
+    (tmp_path / "B.TXT").write_text("#####\n#SG.#\n#####\n")
+    mazes = load_mazes(tmp_path)
+    assert list(mazes) == ["B", "a"] and mazes["B"] == Maze.parse("#####\n#SG.#\n#####")
+    (tmp_path / "a.TXT").write_text("#####\n#GS.#\n#####\n")  # two files, one name (a case-sensitive disk)
+    if (tmp_path / "a.txt").read_text() != (tmp_path / "a.TXT").read_text():  # not one file (case-blind disk)
+        with pytest.raises(MazeFormatError, match=r"a\.(TXT|txt) and a\.(txt|TXT) both name maze 'a' in .*; rename or "
+                                                   "remove one"):
+            load_mazes(tmp_path)
+
+
+def test_a_one_line_maze_file_gets_the_line_and_column_message(tmp_path):
+    (tmp_path / "one.txt").write_text("#S.G#x\n")
+    with pytest.raises(MazeFormatError, match=r"one\.txt: line 1 column 6: unexpected character 'x'"):
+        load_mazes(tmp_path)

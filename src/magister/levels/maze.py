@@ -194,7 +194,7 @@ class Maze:
             # reported as a width mismatch at the row's end
             bad = next((c for c, ch in enumerate(line) if ch not in _CHARS), None)
             if bad is not None:
-                if len(rows) == 1:  # a maze's name or a file's path given for its text
+                if len(rows) == 1 and name is None:  # a maze's name or a file's path given for its text
                     raise MazeFormatError(_one_line(line, name))
                 raise MazeFormatError(
                     f"{_where(lineno, bad + 1, name)}: unexpected character {line[bad]!r}; use '#' wall, '.' "
@@ -440,15 +440,24 @@ def _check_size(size: Any) -> int:
 def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[str, Maze]:
     """Every ``*.txt`` maze of ``folder`` by name (the file stem), sorted by name.
 
-    A malformed file is refused with its path, line and column; with ``require_solvable=True`` so is a
-    maze whose goal cannot be reached.
+    ``.txt`` in any case (``.TXT``, as on Windows, where names ignore case); hidden files (names that start with
+    ``.``: a Mac's ``._name.txt`` metadata, editors' drafts) are skipped. A malformed file is refused with its path,
+    line and column; with ``require_solvable=True`` so is a maze whose goal cannot be reached.
     """
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"maze folder {str(path)!r} does not exist or is not a folder")
-    files = sorted(f for f in path.glob("*.txt") if f.is_file())  # (a folder named x.txt is not a maze)
+    # (a folder named x.txt is not a maze; "._x.txt", binary, failed the whole load; "x.TXT" was skipped on Linux)
+    files = sorted(f for f in path.iterdir()
+                   if f.suffix.lower() == ".txt" and not f.name.startswith(".") and f.is_file())
     if not files:
         raise FileNotFoundError(f"maze folder {str(path)!r} holds no *.txt maze files")
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise MazeFormatError(f"{f.name} and {stems[f.stem].name} both name maze {f.stem!r} in {str(path)!r}; "
+                                  "rename or remove one")
+        stems[f.stem] = f
     out = {}
     for f in files:  # errors name the file; the maze is then labelled by its stem
         maze = Maze.parse(_read_text(f), name=str(f), require_solvable=require_solvable)
