@@ -94,6 +94,50 @@ def test_refused_batch_records_nothing():
     assert t.n_observed == 0 and t.beliefs()["observed"] == [0, 0]
 
 
+
+class _OddTask(InvalidTaskError):  # a user's error class built from (task, why), not from one message
+    def __init__(self, task, why):
+        super().__init__(f"task {task!r} is odd: {why}")
+
+
+class _EvensOnly(InvalidTaskError):  # a user's error class that words its message itself
+    def __init__(self, reason):
+        super().__init__(f"evens only: {reason}")
+
+
+@pytest.mark.parametrize("error", [_OddTask, _EvensOnly])
+@pytest.mark.parametrize("how", ["observe", "observe_batch", "dict entry", "dict entry batch"])
+def test_a_user_spaces_own_error_class_is_reworded_with_nothing_recorded_not_a_type_error(error, how):
+    # the re-raise was type(e)(message): a TypeError from the user's constructor (the refusal lost), or its
+    # words twice; now magister's InvalidTaskError, the user's error its __cause__, and nothing recorded
+    class Evens(mg.Discrete):
+        def validate(self, task):
+            if isinstance(task, int) and task % 2:
+                raise _OddTask(task, "use an even task") if error is _OddTask else _EvensOnly(f"{task} is odd")
+            return super().validate(task)
+
+    space = Evens(6) if how in ("observe", "observe_batch") else mg.Dict({"a": Evens(6)})
+    t = mg.make_teacher("exp3" if isinstance(space, mg.Discrete) else "uniform", space, seed=0)
+    before = t.state_dict()
+    task = 3 if isinstance(space, mg.Discrete) else {"a": 3}
+    ok = 2 if isinstance(space, mg.Discrete) else {"a": 2}
+    with pytest.raises(InvalidTaskError) as err:
+        t.observe(task, 0.5) if how in ("observe", "dict entry") else t.observe_batch([ok, task], [0.5, 0.5])
+    said = "task 3 is odd: use an even task" if error is _OddTask else "evens only: 3 is odd"
+    assert str(err.value).count(said) == 1 and str(err.value).endswith("Nothing was recorded.")
+    assert "evens only: evens only" not in str(err.value)
+    assert type(err.value) is InvalidTaskError and isinstance(err.value.__cause__, error)
+    assert states_equal(t.state_dict(), before)
+
+
+def test_magisters_own_task_errors_keep_their_type_and_cause_when_reworded():
+    t = mg.make_teacher("uniform", mg.Discrete(["a", "b"]), seed=0)
+    with pytest.raises(mg.UnknownTaskError) as err:
+        t.observe("c", 0.5)
+    assert type(err.value) is mg.UnknownTaskError and err.value.__cause__ is None
+    assert err.value.__suppress_context__ and str(err.value).endswith("Nothing was recorded.")
+
+
 def test_discrete_teacher_refuses_continuous_space():
     class Needy(mg.Teacher):
         kind = "discrete"

@@ -63,3 +63,25 @@ def missing_extra_import(what: str, extras: str, error: ImportError) -> ModuleNo
     ``pytest.importorskip`` keep working; a bare ``No module named 'gymnasium'`` did not say which extra to install.
     """
     return ModuleNotFoundError(_extra_advice(what, extras, error), name=error.name)
+
+
+def reworded(error: MagisterError, message: str) -> MagisterError:
+    """``error`` again with ``message`` (its own words with more added), to ``raise`` in its place.
+
+    The same type when that type is built from a message alone, as magister's are; otherwise (an error class of a
+    user's space whose constructor takes other arguments, or words its message itself) the nearest magister type
+    of ``error``, whose ``__cause__`` is ``error``: ``type(error)(message)`` failed with a ``TypeError`` there, or
+    repeated that class's own words in the message.
+    """
+    try:
+        again = type(error)(message)
+    except Exception:  # noqa: BLE001 - any constructor of a user's class
+        again = None
+    if isinstance(again, MagisterError) and str(again) == message:
+        again.__cause__ = error.__cause__  # (a user's error that an inner space reworded already stays the cause)
+        again.__suppress_context__ = True  # (else as ``raise ... from None``: the traceback shows this error alone)
+        return again
+    ours = next(c for c in type(error).__mro__ if c.__module__ == __name__ and issubclass(c, MagisterError))
+    fallback: MagisterError = ours(message)
+    fallback.__cause__ = error
+    return fallback

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InvalidTaskError, SettingTypeError, UnknownTaskError
+from .errors import ConfigError, InvalidTaskError, SettingTypeError, UnknownTaskError, reworded
 from .settings import non_numeric
 
 __all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
@@ -196,7 +196,7 @@ class Space:
             try:
                 out.append(self.validate(t))
             except InvalidTaskError as e:
-                raise type(e)(f"task at position {i}: {e}") from None
+                raise reworded(e, f"task at position {i}: {e}")
         return out
 
     # -- unit-vector map --------------------------------------------------------
@@ -760,7 +760,7 @@ class Dict(Space):
             try:
                 out[k] = s.validate(task[k])
             except InvalidTaskError as e:
-                raise type(e)(f"entry {k!r}: {e}") from None
+                raise reworded(e, f"entry {k!r}: {e}")
         return out
 
     def to_unit_batch(self, tasks: Any) -> np.ndarray:

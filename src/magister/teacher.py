@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar, overload
 import numpy as np
 
 from . import checkpoint
-from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError
+from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError, reworded
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
 from .settings import whole
@@ -532,7 +532,7 @@ class Teacher:
             except Exception:
                 many = 0
             hint = f" (that is {many} tasks: use observe_batch(tasks, scores) for several)" if many > 1 else ""
-            raise type(e)(f"{e}{hint}. Nothing was recorded.") from None
+            raise reworded(e, f"{e}{hint}. Nothing was recorded.")
         s = np.array([self.score_range.normalise_one(score)])
         self._observe(enc, s)
         self.n_observed += 1
@@ -548,7 +548,7 @@ class Teacher:
         try:
             enc = self._encode(tasks)
         except InvalidTaskError as e:
-            raise type(e)(f"{e}. Nothing was recorded.") from None
+            raise reworded(e, f"{e}. Nothing was recorded.")
         if len(enc) != len(s):
             raise InvalidScoreError(
                 f"observe_batch got {len(enc)} tasks but {len(s)} scores; pass one score per task. Nothing was recorded."

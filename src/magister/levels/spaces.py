@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import settings
-from ..errors import ConfigError, InvalidTaskError
+from ..errors import ConfigError, InvalidTaskError, reworded
 from ..spaces import (Dict, Space, _cells, _check_indices, _refuse_masked, _short, sample_count, sample_generator,
                       task_index, unit_rows)
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
@@ -212,7 +212,7 @@ class MazeSpace(Space):
             try:
                 task = Maze.parse(task)
             except MazeFormatError as e:
-                raise type(e)(f"{e} (maze text for {self!r})") from None
+                raise reworded(e, f"{e} (maze text for {self!r})")
         if not isinstance(task, Maze):
             raise InvalidTaskError(f"level {_short(task)} is not a maze; pass a Maze or its text for {self!r}")
         if task.shape != (self.size, self.size):
