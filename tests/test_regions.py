@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from magister.errors import ConfigError, InvalidTaskError
-from magister.regions import RegionTree, learning_progress
+from magister.regions import RegionTree, UnknownNodeError, learning_progress
 
 
 # ------------------------------------------------------------------ learning progress
@@ -204,6 +204,38 @@ def test_bad_state_is_refused_unchanged():
         RegionTree(3, max_points=20).load_state_dict(before)
     after = tree.state_dict()
     assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before)
+
+
+@pytest.mark.parametrize("nodes", [[100], ["spare"], [-1], [0, 99], [0.5], [True, False]])
+@pytest.mark.parametrize("query", ["progress", "count", "summary", "worst_point", "contains", "window"])
+def test_a_node_that_is_not_in_the_tree_is_refused_naming_the_range(nodes, query):
+    # node 100: numpy's "index 100 is out of bounds for axis 0 with size 16"; node n_nodes (a spare row of the arrays)
+    # or -1 (the last row): a made-up region with no points; a mask: nodes 0 and 1; 0.5: node 0
+    rng = np.random.default_rng(0)
+    tree = RegionTree(2, max_points=20)
+    tree.add(rng.random((60, 2)), rng.random(60), rng)
+    nodes = [tree.n_nodes if n == "spare" else n for n in nodes]
+    assert tree.n_nodes > 1 and len(tree.low) > tree.n_nodes  # (a spare row: numpy read it without a word)
+    before = tree.state_dict()
+    calls = {"progress": lambda: tree.progress(np.asarray(nodes)), "count": lambda: tree.count(nodes),
+             "summary": lambda: tree.summary(nodes), "worst_point": lambda: tree.worst_point(nodes),
+             "contains": lambda: tree.contains([[0.5, 0.5]], nodes), "window": lambda: tree.window(nodes[-1])}
+    with pytest.raises(UnknownNodeError, match=f"node|nodes must be node ids") as err:
+        calls[query]()
+    assert isinstance(err.value, ConfigError) and isinstance(err.value, IndexError)
+    assert f"0 to {tree.n_nodes - 1}" in str(err.value)
+    assert all(np.array_equal(np.asarray(before[k]), np.asarray(v)) for k, v in tree.state_dict().items())
+
+
+def test_node_queries_of_valid_ids_are_unchanged():
+    rng = np.random.default_rng(1)
+    tree = RegionTree(2, max_points=20, noise_z=1.0)
+    tree.add(rng.random((80, 2)), rng.random(80), rng)
+    leaves = tree.leaves
+    assert np.array_equal(tree.progress(leaves), tree.progress()[leaves])
+    assert np.array_equal(tree.count(leaves.astype(float)), tree.count()[leaves])
+    assert tree.progress([]).shape == (0,) and tree.count(np.zeros((1, 2), dtype=int)).shape == (1, 2)
+    assert tree.summary([0])[0]["id"] == 0 and tree.progress(0).shape == ()
 
 
 @pytest.mark.parametrize("kwargs", [

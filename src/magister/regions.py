@@ -37,7 +37,11 @@ import numpy as np
 from .errors import ConfigError, InvalidScoreError, InvalidTaskError
 from .settings import MAX_SIZE, number, size, whole
 
-__all__ = ["RegionTree", "learning_progress"]
+__all__ = ["RegionTree", "UnknownNodeError", "learning_progress"]
+
+
+class UnknownNodeError(ConfigError, IndexError):
+    """A node id that is not one of a :class:`RegionTree`'s nodes ``0 .. n_nodes - 1`` (an ``IndexError`` too)."""
 
 
 def _mean_gap(m_a, n_a, m_b, n_b):
@@ -240,9 +244,26 @@ class RegionTree:
         """Ids of the leaves (they tile the unit cube)."""
         return np.flatnonzero(self.is_leaf)
 
+    def _node_ids(self, nodes: Any) -> np.ndarray:
+        """``nodes`` as an array of node ids (all nodes for ``None``). An id outside ``0 .. n_nodes - 1`` was numpy's
+        "index 100 is out of bounds for axis 0 with size 8", or read a spare row of the arrays (a made-up node with
+        no points), or (negative) a node from the end; a boolean mask read nodes 0 and 1, a fraction its floor."""
+        if nodes is None:
+            return np.arange(self.n_nodes)
+        a = np.asarray(nodes)
+        if a.dtype == bool or a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not (a == np.round(a)).all()):
+            raise UnknownNodeError(f"nodes must be node ids (whole numbers from 0 to {self.n_nodes - 1}), got "
+                                   f"{a.dtype} values{'; for a mask use np.flatnonzero(mask)' if a.dtype == bool else ''}")
+        idx = a.astype(np.int64, copy=False)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_nodes):
+            bad = int(idx[(idx < 0) | (idx >= self.n_nodes)][0])
+            has = f"nodes 0 to {self.n_nodes - 1}" if self.n_nodes > 1 else "only node 0 (the root)"
+            raise UnknownNodeError(f"node {bad} does not exist: this tree has {has} (tree.leaves gives the leaves)")
+        return idx
+
     def count(self, nodes: np.ndarray | None = None) -> np.ndarray:
         """Points currently remembered by each node (all nodes by default)."""
-        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        idx = self._node_ids(nodes)
         return np.minimum(self._end[idx] - self._start[idx], self.keep)
 
     def _points(self, x: Any) -> np.ndarray:
@@ -257,9 +278,7 @@ class RegionTree:
 
     def window(self, node: int) -> tuple[np.ndarray, np.ndarray]:
         """The node's remembered ``(points (n, dim), scores (n,))``, oldest first (copies)."""
-        node = int(node)
-        if not 0 <= node < self.n_nodes:
-            raise IndexError(f"node {node} does not exist (the tree has {self.n_nodes} nodes)")
+        node = int(self._node_ids([node])[0])
         e = int(self._end[node])
         s = max(int(self._start[node]), e - self.keep)
         return self._x[node, s:e].copy(), self._y[node, s:e].copy()
@@ -295,8 +314,8 @@ class RegionTree:
 
     def contains(self, x: np.ndarray, nodes: np.ndarray | None = None) -> np.ndarray:
         """Brute-force membership ``(m, n_nodes)``: is point i inside the closed box of node j?"""
-        x = np.asarray(x, dtype=float).reshape(-1, self.dim)
-        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        x = self._points(x)
+        idx = self._node_ids(nodes)
         lo, hi = self.low[idx], self.high[idx]
         return np.asarray(((x[:, None, :] >= lo[None]) & (x[:, None, :] <= hi[None])).all(axis=2))
 
@@ -305,7 +324,7 @@ class RegionTree:
 
         A node that remembers nothing gives its centre.
         """
-        nodes = np.asarray(nodes, dtype=np.int64)
+        nodes = self._node_ids(nodes)
         out = 0.5 * (self.low[nodes] + self.high[nodes])
         uniq, inv = np.unique(nodes, return_inverse=True)
         for j, node in enumerate(uniq):
@@ -416,10 +435,10 @@ class RegionTree:
         minus ``noise_z`` standard errors of a difference of means under the tree's
         :meth:`noise_level` (floored at 0), so progress that score noise alone would show
         counts for nothing; otherwise the LP itself (copies)."""
-        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        idx = self._node_ids(nodes)
         lp = self.lp[idx].copy()
         if self.noise_z > 0:
-            sigma = np.full(len(idx), self.noise_level())
+            sigma = np.full(idx.shape, self.noise_level())
             if self.binary_noise and self.binary:
                 sigma = np.maximum(sigma, self.spread[idx])  # Bernoulli: each region's own p (1 - p)
             if (sigma > 0).any():
@@ -695,7 +714,7 @@ class RegionTree:
 
     def summary(self, nodes: np.ndarray | None = None) -> list[dict[str, Any]]:
         """JSON-friendly description of regions: bounds, LP, count, leaf flag, depth."""
-        idx = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        idx = self._node_ids(nodes)
         leaf = self.children[idx, 0] < 0
         cnt = self.count(idx)
         return [
