@@ -589,6 +589,40 @@ def test_observe_eval_refuses_a_skill_given_by_name_and_by_index():
     assert teacher.n_observed == 2
 
 
+@pytest.mark.parametrize("per_skill", [
+    [[0.1, 0.2, 0.3]], np.array([[0.1], [0.2], [0.3]]), torch.tensor([[0.1, 0.2, 0.3]]),
+    {"a": [0.5]}, {"a": [0.5, 0.6, 0.7]}, {"a": 0.5, "b": [0.2]}, {"a": torch.tensor([0.5])}, {"a": np.array([0.5])},
+])
+def test_observe_eval_refuses_nested_values_instead_of_flattening_them(per_skill):
+    """[[0.1, 0.2, 0.3]] (a batch of one row) or a (3, 1) column was flattened into one value per skill, {"a": [0.5]}
+    recorded 0.5 for "a", {"a": [0.5, 0.6, 0.7]} was "observe_batch got 1 tasks but 3 scores" naming no skill, and
+    {"a": 0.5, "b": [0.2]} numpy's raw "inhomogeneous shape" ValueError."""
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+    before = teacher.to_bytes()
+    with pytest.raises(InvalidScoreError, match="one number") as err:
+        sampler.observe_eval(per_skill)
+    if isinstance(per_skill, dict):
+        assert "skill 'a'" in str(err.value) or "skill 'b'" in str(err.value)
+    else:
+        assert "shape (" in str(err.value)
+    assert "Nothing was recorded" in str(err.value) and teacher.to_bytes() == before
+    sampler.observe_eval({"a": np.float32(0.5), "b": torch.tensor(0.25), "c": np.array(1.0)})  # single numbers
+    sampler.observe_eval(torch.tensor([0.1, 0.2, 0.3]))
+    assert teacher.n_observed == 6
+
+
+def test_ragged_per_example_values_are_refused_not_numpys_error():
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+    sampler.next_batch()
+    before = teacher.to_bytes()
+    for observe in (sampler.observe_batch_loss, sampler.observe_batch_correct):
+        with pytest.raises(InvalidScoreError, match="different lengths"):
+            observe([[1.0, 0.0], [1.0], 0.0, 1.0])
+    assert teacher.to_bytes() == before and sampler.pending == 1
+
+
 def test_a_pass_broken_off_with_prefetching_workers_does_not_shift_later_feedback():
     # before: a loop that left a pass early (a fixed number of steps per epoch) while workers had prefetched
     # batches left them waiting for feedback; every later batch's feedback then went to one of those, a batch

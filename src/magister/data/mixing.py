@@ -303,14 +303,23 @@ class SkillMixer:
         return self._resolve_keys(keys, n)
 
     @staticmethod
-    def _as_values(values: Any, *, nonfinite: bool = False) -> np.ndarray:
-        """The values as a flat float array; NaN or infinity refused unless ``nonfinite``."""
+    def _as_values(values: Any, *, nonfinite: bool = False, flat: bool = False) -> np.ndarray:
+        """The values as a flat float array; NaN or infinity refused unless ``nonfinite``, values nested in more
+        than one dimension (a list of lists, a 2-D array) refused with ``flat`` (per-skill metrics) instead of
+        flattened into other skills' values."""
         if hasattr(values, "detach"):
             values = values.detach().cpu()
             if values.is_floating_point():  # numpy has no bfloat16 (a bf16 model's losses); float64 holds any float
                 values = values.double()
             values = values.numpy()
-        raw = np.asarray(values)
+        try:
+            raw = np.asarray(values)
+        except ValueError:  # numpy's "setting an array element with a sequence ... inhomogeneous shape"
+            raise InvalidScoreError("values must be numbers, got lists (or arrays) of different lengths; pass one "
+                                    "number per value. Nothing was recorded") from None
+        if flat and raw.ndim > 1:
+            raise InvalidScoreError(f"per-skill values must be one number per skill (a flat list, or a mapping of "
+                                    f"skill to number), got values of shape {raw.shape}. Nothing was recorded")
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
             raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
         arr = np.asarray(raw, dtype=float).reshape(-1)
@@ -427,13 +436,18 @@ class SkillMixer:
                     skills.append(int(k))
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
+                v = per_skill[k]
+                if isinstance(v, (list, tuple, set, frozenset, Mapping)) or getattr(v, "ndim", 0) != 0:
+                    raise InvalidScoreError(f"the {kind} of skill {self.skill_names[skills[-1]]!r} must be one "
+                                            f"number, got {type(v).__name__} {str(v)[:60]}; pass one value per "
+                                            "skill. Nothing was recorded")
                 if skills[-1] in seen:  # by name and by index: which value is meant?
                     raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
                                             "by index); give one value per skill. Nothing was recorded")
                 seen.add(skills[-1])
             values = self._as_values(list(per_skill.values()), nonfinite=True)
         else:
-            values = self._as_values(per_skill, nonfinite=True)
+            values = self._as_values(per_skill, nonfinite=True, flat=True)
             if len(values) != self.n_skills:
                 raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
             skills = list(range(self.n_skills))
