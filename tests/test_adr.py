@@ -12,6 +12,7 @@ from magister.errors import ConfigError
 from magister.spaces import Box, Dict, Discrete
 from magister.students import GridStudent
 from magister.teachers.adr import ADR
+from magister.testing import states_equal
 
 
 def _feed(t: ADR, score, n: int) -> None:
@@ -204,3 +205,20 @@ def test_the_pending_probe_index_finds_the_probe_a_look_at_every_probe_finds():
             kept = np.delete(x, hit[:1], axis=0)
             assert np.array_equal(t.state_dict()["algorithm"]["pending_x"], kept)
     assert t.n_probes_matched > 50
+
+
+@pytest.mark.parametrize("x", [[0.1, 0.2, 0.3], [[0.1, 0.2], [0.3, 0.4]], np.zeros((6, 2)), "x", [[0.1], [0.2, 0.3]]])
+def test_match_probe_refuses_what_is_not_one_unit_vector(x):
+    # three numbers for a 2-D space, or several rows, were numpy's "operands could not be broadcast together" (or,
+    # with as many rows as probes pending, the first probe matching its own row), text "could not convert string"
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0)
+    for _ in range(6):
+        t.propose()
+    before = t.state_dict()
+    with pytest.raises(mg.InvalidTaskError, match="one unit vector of 2 numbers"):
+        t.match_probe(x)
+    assert states_equal(t.state_dict(), before)
+    with pytest.raises(mg.InvalidTaskError, match="one unit vector"):  # refused with no probe pending too
+        ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0).match_probe(x)
+    probe = t.state_dict()["algorithm"]["pending_x"][0]
+    assert t.match_probe(probe) == 0 and t.match_probe(probe[None]) == 0

@@ -50,6 +50,16 @@ def test_a_string_none_or_complex_score_is_refused_as_not_a_number(bad):
     assert t.n_observed == 3
 
 
+@pytest.mark.parametrize("unit", ["a", None, [0.5, None], [[0.1], [0.2, 0.3]]])
+@pytest.mark.parametrize("scores", [mg.ScoreRange(0, 10), FiniteScores()])
+def test_from_unit_refuses_what_is_not_numbers(scores, unit):
+    # numpy's "could not convert string to float" or "inhomogeneous shape"; None became NaN without a word
+    with pytest.raises(InvalidScoreError, match=r"from_unit takes scores in \[0, 1\]"):
+        scores.from_unit(unit)
+    assert mg.ScoreRange(0, 10).from_unit(x for x in (0.1, 0.5)).tolist() == [1.0, 5.0]  # (a TypeError before)
+    assert mg.ScoreRange(0, 10, higher_is_better=False).from_unit(0.25) == 7.5
+    assert FiniteScores().from_unit([[0.2, 1.5]]).tolist() == [[0.2, 1.0]]
+
 def test_teacher_uses_declared_score_range():
     t = mg.make_teacher("uniform", mg.Discrete(3), seed=0, score_range=(0, 500))
     t.observe(1, 250)

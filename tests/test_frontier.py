@@ -7,6 +7,7 @@ import pytest
 
 import magister as mg
 from magister.errors import ConfigError
+from magister.testing import states_equal
 from magister.teachers.frontier import Frontier, dimension_relevance
 
 
@@ -284,3 +285,19 @@ def test_history_one_pair_helpers_match_add_and_x():
     stamp = one.stamp
     one.load_state_dict(many.state_dict())
     assert one.stamp is not stamp  # a loaded history is another one for what was derived from it
+
+
+@pytest.mark.parametrize("x", [[0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4], np.zeros((2, 3)), np.zeros((1, 2, 2)), "ab",
+                               [[0.1, 0.2], [0.3]]])
+def test_predict_refuses_what_is_not_points_of_the_space(x):
+    # 3 numbers of a 2-D space were numpy's "cannot reshape array of size 3 into shape (2)", 4 numbers (or a
+    # (1, 2, 2) array) were read as two points without a word, text was "could not convert string to float"
+    t = Frontier(mg.Box([0.0, 0.0], [1.0, 1.0]), seed=0, bootstrap=3)
+    for _ in range(6):
+        t.observe(t.propose(), 0.5)
+    before = t.state_dict()
+    with pytest.raises(mg.InvalidTaskError, match="2 numbers|shape"):
+        t.predict(x)
+    assert states_equal(t.state_dict(), before)
+    assert t.predict([0.1, 0.2]).shape == (1,) and t.predict(np.zeros((3, 2))).shape == (3,)
+    assert Frontier(mg.Box([0.0], [1.0]), seed=0).predict([0.1, 0.2, 0.3]).shape == (3,)  # a 1-D space: 3 points

@@ -615,3 +615,25 @@ def test_one_task_from_unit_clips_to_high_where_low_plus_width_rounds_past_it():
     assert box.low[0] + box._width[0] > box.high[0]  # rounding
     for v in ([[1.0]], [[2.0]], [[np.inf]]):
         assert box.from_unit_batch(np.array(v)).tobytes() == box.high.tobytes()
+
+
+@pytest.mark.parametrize("space, bad", [
+    (mg.Box([0.0, -1.0], [1.0, 1.0]), "zz"), (mg.Box([0.0, -1.0], [1.0, 1.0]), [5.0, 5.0]),
+    (mg.Box([0.0, -1.0], [1.0, 1.0]), [0.1, 0.2, 0.3]), (mg.Discrete(["a", "b"]), 7),
+    (mg.MultiDiscrete([2, 3]), (2, 2)), (mg.Dict({"x": mg.Box([0.0], [1.0]), "k": mg.Discrete(2)}), "zz"),
+    (mg.Dict({"x": mg.Box([0.0], [1.0]), "k": mg.Discrete(2)}), {"x": [2.0], "k": 0}), (SeedSpace(10), 50),
+])
+def test_to_unit_refuses_a_task_outside_the_space(space, bad):
+    # a Box's task past its bounds gave a vector outside [0, 1] without a word ([5, 5] -> [5, 3]), text numpy's
+    # "could not convert string to float", 3 numbers "cannot reshape array of size 3", a Dict's text a TypeError
+    with pytest.raises(InvalidTaskError):
+        space.to_unit(bad)
+
+
+def test_to_unit_of_valid_tasks_is_the_batch_map():
+    box = mg.Box([0.0, -1.0], [1.0, 1.0])
+    d = mg.Dict({"x": box, "k": mg.Discrete(["a", "b", "c"])})
+    for space, task in ((box, [0.5, -0.0]), (box, np.array([1.0, 1.0])), (mg.Discrete(["a", "b", "c"]), "b"),
+                        (mg.MultiDiscrete([2, 3]), (1, 2)), (d, {"x": [0.5, 0.5], "k": "c"})):
+        np.testing.assert_array_equal(space.to_unit(task), space.to_unit_batch([space.validate(task)])[0])
+        assert space.to_unit(task).shape == (space.dim,)

@@ -83,6 +83,20 @@ def _finite_scores(scores: Any) -> np.ndarray:  # anything: refused here with th
     return arr
 
 
+def _unit_scores(unit: Any) -> np.ndarray:
+    """``unit`` (a score in [0, 1], or any array of them) as floats clipped to [0, 1], its shape kept; text, None
+    or lists of different lengths refused (numpy's "could not convert string to float" or "inhomogeneous shape"
+    before, and None became NaN)."""
+    try:
+        raw = np.asarray(materialised(unit))
+        if non_numeric(raw):
+            raise TypeError("not a number")
+        return np.clip(np.asarray(raw, dtype=float), 0.0, 1.0)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidScoreError(f"from_unit takes scores in [0, 1] (a number or numbers), got "
+                                f"{str(unit)[:60]!r}") from None
+
+
 def _masked(x: Any) -> bool:
     """Whether ``x`` is numpy's masked constant or a masked array with a masked entry (a missing value)."""
     return isinstance(x, np.ma.MaskedArray) and bool(np.ma.getmaskarray(x).any())
@@ -215,7 +229,7 @@ class ScoreRange:
         """The raw scores that :meth:`normalise` maps to ``unit`` (clipped to [0, 1]): what an integration that
         computes scores in [0, 1] (the data samplers, prompt curricula) reports to a teacher with this range, never
         outside ``[low, high]`` (rounding no longer steps past an end)."""
-        u = np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
+        u = _unit_scores(unit)
         # clipped to the range: rounding stepped past it (ScoreRange(0.3, 0.9).from_unit(1.0) gave 0.9000000000000001,
         # which normalise, and so the teacher, refused)
         return np.clip(self.low + (u if self.higher_is_better else 1.0 - u) * (self.high - self.low),
@@ -251,4 +265,4 @@ class FiniteScores(ScoreRange):
 
     def from_unit(self, unit: float | Iterable[float] | np.ndarray) -> np.ndarray:
         """A score in [0, 1] is a finite score as it is (the bounded map gave NaN: ``-inf + u * inf``)."""
-        return np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
+        return _unit_scores(unit)

@@ -201,8 +201,9 @@ class Space:
 
     # -- unit-vector map --------------------------------------------------------
     def to_unit(self, task: Any) -> np.ndarray:
-        """Map a (valid) task to a vector in [0, 1]^dim."""
-        return self.to_unit_batch([task])[0]
+        """Map a task to a vector in [0, 1]^dim; a task outside the space is an :class:`InvalidTaskError` (it gave
+        numpy's or Python's own error, or a box's task past its bounds a vector outside [0, 1], without a word)."""
+        return self.unit_one(task)[0]
 
     def from_unit(self, vec: np.ndarray) -> Any:
         """Map a vector in [0, 1]^dim (clipped if outside) to a task."""

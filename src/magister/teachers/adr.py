@@ -208,11 +208,19 @@ class ADR(Teacher):
         return min((s for s in found if s is not None), default=None)
 
     def match_probe(self, x: np.ndarray) -> int:
-        """Index of the oldest pending probe with the coordinates of ``x`` (unit vector), or -1."""
+        """Index of the oldest pending probe with the coordinates of ``x`` (one unit vector of ``dim`` numbers; another
+        shape, or text, is an :class:`~magister.errors.InvalidTaskError`), or -1."""
+        d = self.space.dim
+        try:
+            x = np.asarray(x, dtype=float)
+        except (TypeError, ValueError, OverflowError):  # (numpy's "could not convert string to float" before)
+            raise InvalidTaskError(f"match_probe takes one unit vector of {d} numbers, got {str(x)[:60]!r}") from None
+        if x.shape not in ((), (1,), (d,), (1, d)):  # (numpy's broadcast error, or rows matched against probes)
+            raise InvalidTaskError(f"match_probe takes one unit vector of {d} numbers (shape ({d},)), got shape "
+                                   f"{x.shape}")
         if not self._pend:
             return -1
-        x = np.asarray(x, dtype=float)
-        if x.shape != (self.space.dim,):  # (broadcast as the comparison with every probe took it)
+        if x.shape != (d,):  # (broadcast as the comparison with every probe took it)
             hit = np.flatnonzero(np.abs(self._pending_arrays()[0] - x).max(axis=1) <= _MATCH_TOL)
             return int(hit[0]) if len(hit) else -1
         s = self._find_probe(x.tolist())

@@ -69,9 +69,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidTaskError
 from ..history import History
 from ..settings import MAX_SIZE, flag, fraction, number, size, whole
+from ..spaces import unit_rows
 from ..teacher import Teacher, register
 
 __all__ = ["Frontier", "dimension_relevance"]
@@ -183,9 +184,16 @@ class Frontier(Teacher):
 
     # ------------------------------------------------------------- predicting
     def predict(self, x: Any) -> np.ndarray:
-        """Predicted competence in [0, 1] of each row of ``x`` (unit coordinates, shape ``(m, dim)``); NaN
-        while nothing has been observed."""
-        q = np.asarray(x, dtype=float).reshape(-1, self.d)
+        """Predicted competence in [0, 1] of each row of ``x`` (unit coordinates, shape ``(m, dim)``, or one vector of
+        ``dim`` numbers); NaN while nothing has been observed. Another shape is an
+        :class:`~magister.errors.InvalidTaskError`."""
+        q = unit_rows(x, self.d, self)  # (text, or a count of numbers no whole rows make: numpy's errors before)
+        shape = np.shape(x)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != self.d) or (len(shape) == 1 and self.d > 1
+                                                                             and shape[0] != self.d):
+            # (4 numbers of a 2-D space were read as two points)
+            raise InvalidTaskError(f"predict takes unit vectors of shape (m, {self.d}) (one row per task) or one "
+                                   f"of {self.d} numbers, got shape {shape}")
         n = len(self.history)
         if n == 0:
             return np.full(len(q), np.nan)
