@@ -536,8 +536,8 @@ class _Ref:
     """No cluster: a call of the real TeacherActor, run at once (a dead actor's call fails as Ray's do)."""
 
     def __init__(self, fn, dead=False):
-        if dead:
-            self.value, self.error = None, ray.exceptions.RayActorError()
+        if dead:  # (a killed actor's calls fail with ActorDiedError; an actor Ray cannot reach, ActorUnavailableError)
+            self.value, self.error = None, (ray.exceptions.ActorDiedError() if dead is True else dead)
             return
         try:
             self.value, self.error = fn(), None
@@ -609,6 +609,8 @@ def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(
 def test_a_flush_that_meets_a_refused_batch_and_a_dead_actor_says_both(monkeypatch, tmp_path):
     # before: the refused batch's error came first and hid the actor's death, so the outcomes lost with it were never
     # reported (the batches were forgotten: the next flush was quiet)
+    from magister.rl import ray as mg_ray
+
     actor, handle = _no_cluster(monkeypatch, tmp_path)
     client = RayTeacher(handle, prefetch=4, flush_every=2)
     client.observe_batch([7, 0], [0.0, 1.0])  # the pool never handed id 7 out: the actor's teacher refuses the batch
@@ -616,9 +618,9 @@ def test_a_flush_that_meets_a_refused_batch_and_a_dead_actor_says_both(monkeypat
     handle.dead = True
     client.observe_batch([1, 0], [1.0, 1.0])  # never reaches the dead actor
     client.observe(0, 0.5)  # buffered, sent by the flush: lost too
-    with pytest.raises(mg.ConfigError, match=r"last 3 outcome\(s\).*refused.*never added to the pool") as info:
+    with pytest.raises(mg_ray.TeacherActorDiedError, match=r"last 3 outcome\(s\).*refused.*never added to the pool") as info:
         client.flush()
-    assert isinstance(info.value.__cause__, mg.InvalidTaskError)
+    assert isinstance(info.value.__cause__, mg.InvalidTaskError)  # (Ray's fields are on the error itself)
     client.flush()  # said once
     assert actor.counts()["n_observed"] == 2
     # a refusal alone is raised as it came; a dead actor alone names the lost outcomes only
@@ -628,20 +630,30 @@ def test_a_flush_that_meets_a_refused_batch_and_a_dead_actor_says_both(monkeypat
         client.flush()
     handle.dead = True
     client.observe_batch([1, 0], [1.0, 1.0])
-    with pytest.raises(mg.ConfigError, match=r"last 2 outcome\(s\).*magister.load\(path\)\)\)$"):
+    with pytest.raises(mg_ray.TeacherActorDiedError, match=r"last 2 outcome\(s\).*new RayTeacher on it "
+                                                          r"\(RayTeacher\(name\)\)\. Ray's error") as info:
         client.flush()
+    assert isinstance(info.value.__cause__, ray.exceptions.ActorDiedError)
+    # an actor Ray cannot reach (it may live on) is no death: a ConfigError naming the outcomes not sent again
+    handle.dead = ray.exceptions.ActorUnavailableError("unreachable", None)
+    client.observe_batch([1, 0], [1.0, 1.0])
+    with pytest.raises(mg.ConfigError, match=r"could not reach.*last 2 outcome\(s\)") as info:
+        client.flush()
+    assert not isinstance(info.value, mg_ray.TeacherActorDiedError)
 
 
 def test_a_dead_actor_met_past_the_bound_on_batches_in_flight_names_the_outcomes_lost(monkeypatch, tmp_path):
     # before: with more than 8 batches in flight, observe waited for the oldest and a dead actor raised Ray's raw
     # RayActorError there, with no count of the outcomes lost (flush and close already said how many)
+    from magister.rl import ray as mg_ray
+
     actor, handle = _no_cluster(monkeypatch, tmp_path)
     client = RayTeacher(handle, prefetch=4, flush_every=2)
     client.observe_batch([0, 1], [0.0, 1.0])  # applied
     handle.dead = True
     for _ in range(8):  # in flight: 9 batches, the oldest (applied) waited for at the 9th
         client.observe_batch([1, 0], [1.0, 1.0])
-    with pytest.raises(mg.ConfigError, match=r"actor died before this client's last 18 outcome\(s\)"):
+    with pytest.raises(mg_ray.TeacherActorDiedError, match=r"actor died before this client's last 18 outcome\(s\)"):
         client.observe_batch([1, 0], [1.0, 1.0])  # waits for a batch the dead actor never applied
     client.flush()  # said once: every batch in flight was lost with it
     assert actor.counts()["n_observed"] == 2
@@ -1371,6 +1383,35 @@ def test_a_client_of_a_dead_actor_says_what_happened_and_how_to_go_on_as_ray_s_e
     fresh.flush()
     assert ray.get(resumed.counts.remote())["n_observed"] == 2
     ray.kill(resumed)
+
+
+def test_outcomes_lost_to_a_killed_actor_raise_the_catchable_actor_died_error_once(local_ray, tmp_path):
+    # before: flush() / close() losing outcomes to a dead actor raised a plain ConfigError (not Ray's ActorDiedError,
+    # not TeacherActorDiedError), so `except TeacherActorDiedError` / `except RayActorError` missed it
+    from ray.exceptions import ActorDiedError
+
+    from magister.rl.ray import TeacherActorDiedError
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+    client = RayTeacher(actor, prefetch=4, flush_every=100)
+    closing = RayTeacher(actor, prefetch=4, flush_every=100)
+    for c in (client, closing):
+        c.observe_batch(c.propose(3), [0.5, 0.5, 0.5])
+    client.flush()
+    client.observe_batch(client.propose(2), [1.0, 0.0])  # buffered: never reaches the actor
+    ray.kill(actor)
+    _wait_until_dead(actor)
+    with pytest.raises(TeacherActorDiedError, match=r"actor died before this client's last 2 outcome\(s\).*"
+                                                    r"start_teacher_actor\(magister.load\(path\), name=...\).*"
+                                                    r"new RayTeacher") as info:
+        client.flush()
+    assert isinstance(info.value, ActorDiedError) and isinstance(info.value, mg.ConfigError)
+    assert info.value.actor_id == actor._actor_id.hex() and isinstance(info.value.__cause__, ActorDiedError)
+    client.flush()  # said once
+    client.close()  # nothing left to lose: quiet
+    with pytest.raises(TeacherActorDiedError, match=r"last 3 outcome\(s\)"):
+        closing.close()
+    closing.close()
 
 
 def test_a_client_tells_its_ray_connection_from_a_later_one_without_asking_ray_for_the_node_id(local_ray, monkeypatch):

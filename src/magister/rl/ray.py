@@ -419,7 +419,8 @@ class TeacherActorDiedError(ConfigError, ActorDiedError):
     """A call of a :class:`RayTeacher` whose teacher actor died (killed, or its process or node failed): a
     :class:`~magister.errors.ConfigError` that says what happened and how to go on, and still Ray's
     ``ActorDiedError`` (a ``RayActorError``) with Ray's fields (``actor_id``...), for code that catches Ray's error.
-    Ray's own error is its ``__cause__``."""
+    Ray's own error is its ``__cause__`` (for a ``flush`` that met a batch the teacher refused first, that refusal).
+    Also raised by ``flush`` / ``close`` (and so by closing an env) when outcomes were lost with the actor."""
 
     def __init__(self, message: str, cause: RayActorError | None = None):
         RayActorError.__init__(self, getattr(cause, "actor_id", None), message,
@@ -442,6 +443,27 @@ def _get(ref: Any) -> Any:
             "(RayTeacher.save, actor.save): start a new actor from the saved teacher, unless one runs already "
             "(start_teacher_actor(magister.load(path), name=...)), and build a new RayTeacher on it "
             f"(RayTeacher(name)); outcomes this client still buffers are lost. Ray's error: {e}", e) from e
+
+
+def _lost_error(lost: int, ray_error: RayActorError, refused: BaseException | None) -> ConfigError:
+    """The error of a flush whose last ``lost`` outcomes never reached the actor (``ray_error``: Ray's error of a
+    batch that did not complete; ``refused``: a batch the actor's teacher refused before, if any): a
+    :class:`TeacherActorDiedError` when the actor died, else (Ray could not reach it; it may live on) a
+    :class:`~magister.errors.ConfigError`. Both say how many were lost and how to go on."""
+    also = (f"; before that, a batch the actor's teacher refused (nothing of it was recorded): {refused}"
+            if refused is not None else "")
+    if isinstance(ray_error, ActorDiedError):
+        return TeacherActorDiedError(
+            f"the teacher actor died before this client's last {lost} outcome(s) reached it; they are lost, with "
+            "everything the actor observed since its teacher was last saved (RayTeacher.save, actor.save). To go "
+            "on, start a new actor from the saved teacher, unless one runs already "
+            "(start_teacher_actor(magister.load(path), name=...)), and build a new RayTeacher on it "
+            f"(RayTeacher(name)){also}. Ray's error: {ray_error}", ray_error)
+    return ConfigError(f"Ray could not reach the teacher actor before this client's last {lost} outcome(s) reached "
+                       "it; this client does not send them again, so count them lost (the actor may have "
+                       "recorded some). Save the teacher (RayTeacher.save) once it answers again, or start a new "
+                       f"actor from the saved teacher (start_teacher_actor(magister.load(path), name=...)){also}. "
+                       f"Ray's error: {ray_error}")
 
 
 def _locked(method: _F) -> _F:
@@ -761,8 +783,8 @@ class RayTeacher:
 
     def _wait(self, sent: list[tuple[Any, int]]) -> None:
         """Wait for the batches ``sent`` (already forgotten). A batch the actor refused raises its own error (once);
-        a dead actor raises a :class:`~magister.errors.ConfigError` naming the outcomes lost, those of the batches
-        still in flight too (they cannot reach it either: forgotten with these, so it is said once)."""
+        a dead actor raises a :class:`TeacherActorDiedError` naming the outcomes lost, those of the batches still in
+        flight too (they cannot reach it either: forgotten with these, so it is said once)."""
         try:
             ray.get([ref for ref, _ in sent])
         except Exception:  # noqa: BLE001 - which batches failed, and how: each one's own error, since the
@@ -773,13 +795,10 @@ class RayTeacher:
             if not lost:
                 raise  # a refused batch: its own error, as it came (once: the batch is forgotten)
             rest, self._inflight = self._inflight, []
-            lost += sum(n for ref, n in rest if isinstance(_failure(ref), RayActorError))
-            also = (f"; before that, a batch the actor's teacher refused (nothing of it was recorded): {refused}"
-                    if refused is not None else "")
-            raise ConfigError(f"the teacher actor died before this client's last {lost} outcome(s) reached "
-                              "it; they are lost, with everything the actor observed since its teacher was "
-                              "last saved. Start a new actor from the saved teacher "
-                              f"(start_teacher_actor(magister.load(path))){also}") from refused
+            failures += [(_failure(ref), n) for ref, n in rest]
+            lost = sum(n for e, n in failures if isinstance(e, RayActorError))
+            ray_error = next(e for e, _ in failures if isinstance(e, RayActorError))
+            raise _lost_error(lost, ray_error, refused) from (refused if refused is not None else ray_error)
 
     @_locked
     def flush(self) -> None:
@@ -790,8 +809,10 @@ class RayTeacher:
         After ``ray.shutdown()`` (or a shutdown and a new ``ray.init()``) it sends nothing (a call would start a new
         local Ray, or reach one, that has no such actor; the client's other calls raise a ``ConfigError`` then):
         outcomes still buffered are lost, and said so, once. When the actor died, the outcomes that did not
-        reach it are lost, and said so (a :class:`~magister.errors.ConfigError`), once; with none lost it is
-        quiet. A flush that meets both (a batch refused, then the actor dead) says both in that one error.
+        reach it are lost, and said so (a :class:`TeacherActorDiedError`, naming how many), once; with none lost
+        it is quiet (an actor Ray could not reach, and may reach again, is a ``ConfigError`` saying so). A flush
+        that meets both (a batch refused, then the actor dead) says both in that one error, whose ``__cause__`` is
+        the refusal.
         In a process that inherited the client through ``fork()`` it does nothing (what it holds is the creating
         process's; any use there that would add to it raises)."""
         if self._forked():
