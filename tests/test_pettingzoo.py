@@ -170,6 +170,9 @@ class _DrawsAhead:
     def observe(self, task, score) -> None:
         self.teacher.observe(task, score)
 
+    def observe_batch(self, tasks, scores) -> None:
+        self.teacher.observe_batch(tasks, scores)
+
     def give_back(self, tasks, infos) -> int:
         self.given_back += list(tasks)
         self.buffer[:0] = list(tasks)
@@ -226,6 +229,47 @@ def test_an_evicted_opponent_pushed_by_an_rllib_client_fails_one_reset_and_is_no
     env.push_task(2)
     obs, info = env.reset()  # the next pushed task plays
     assert info["opponent"] == 2
+
+
+@pytest.mark.parametrize("prefetch", [0, 3])
+def test_a_vector_env_forgets_evicted_opponents_instead_of_giving_them_back_at_every_reset(tmp_path: Path,
+                                                                                            prefetch: int) -> None:
+    # before: with a client that takes tasks back (a RayTeacher), once the pool evicted the opponents drawn ahead,
+    # the vector env's reset gave the one its sub-env had just failed on back to the client (as a running episode's),
+    # which handed it out again first: every later reset failed on it, for good (and with prefetch, the queued
+    # copies of a gone opponent went back to the client and the wrapper's queue, each failing again)
+    pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=20)
+    pool.add(b"first")
+    pool.add(b"random:1")
+    client = _DrawsAhead(mg.make_teacher("fsp", pool.space, pool=pool, seed=0), ahead=4)
+    venv = CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, tmp_path / "pool", load_policy, report=False)],
+                               client, score=game_score, prefetch=prefetch)
+    obs, _ = venv.reset(seed=0)
+    drawn = {int(venv.tasks[0])} | {int(t) for _, t, _ in venv._queues[0]} | set(client.buffer)
+    assert drawn == {0, 1}
+    pool.add(b"random:2")
+    pool.add(b"random:3")  # evicts 0 and 1: every opponent drawn so far is gone
+    failures, played = 0, 0
+    for _ in range(200):
+        try:
+            obs, _, term, trunc, _ = venv.step(np.array([int(np.flatnonzero(obs["action_mask"][0])[0])]))
+            played += int(term[0] or trunc[0])
+            if played == 3:
+                break
+            continue
+        except UnknownOpponentError:
+            failures += 1
+        while True:  # the way on in a sync vector env: reset it, until a reset finds an opponent in the pool
+            try:
+                obs, _ = venv.reset()
+                break
+            except UnknownOpponentError:
+                failures += 1
+                assert failures < 10, "a gone opponent keeps coming back"
+    assert played == 3 and int(venv.tasks[0]) in (2, 3)
+    # each opponent given back at most once (the episode a reset cut), none that a sub-env had failed on
+    assert len(client.given_back) == len(set(client.given_back)) <= 1
+    venv.close()
 
 
 def _play_wrapped(env) -> None:

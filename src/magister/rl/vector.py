@@ -54,7 +54,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from collections import deque
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownTaskError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
     TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info
@@ -328,6 +328,26 @@ class CurriculumVectorEnv(VectorEnv):
             q.clear()
         return hand_back(self.teacher, items)
 
+    def _forget_gone(self, sent: dict[int, tuple[int, Any, dict[str, Any]]] | None = None) -> None:
+        """After a sub-env said a task does not exist (``UnknownTaskError``: an opponent evicted from its pool since
+        it was proposed): forget the tasks its wrapper dropped, so no later ``reset`` / ``close`` gives them back to
+        a client that would hand them out again (``give_back``), where each failed a reset again, round and round.
+        The ``prefetch`` queues keep what the wrappers still hold (a wrapper drops a queued task that is gone, and
+        its queued copies), and of the tasks ``sent`` by a reset, the one its sub-env failed on is no running
+        episode. Sync only: an async worker that raised is shut down by Gymnasium, and at ``close`` its tasks go
+        back as they are."""
+        envs = getattr(self.env, "envs", None)
+        if envs is None:
+            return
+        for i, sub in enumerate(envs):
+            held = {item[0] for item in sub._queue}
+            self._queues[i] = deque(item for item in self._queues[i] if item[0] in held)
+        # the sub-envs reset in order, up to the first that failed: the first not running the task it was sent
+        sent = sent or {}
+        failed = next((i for i in sorted(sent) if envs[i].task_id != sent[i][0]), None)
+        if failed is not None:
+            self._ids[failed] = -1
+
     def _observe(self, tasks: list[Any], scores: np.ndarray) -> None:
         if self.external:
             return
@@ -384,14 +404,22 @@ class CurriculumVectorEnv(VectorEnv):
         # teacher's new levels among them are still played, as an RLlib runner's forced reset gives them back), or a
         # local level teacher (which stops waiting for their scores)
         self._give_back(mask)
-        opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
-        out = self.env.reset(seed=seed, options=opts)
+        sent = opts[TASKS_OPTION] = self._assign(np.flatnonzero(mask))
+        try:
+            out = self.env.reset(seed=seed, options=opts)
+        except UnknownTaskError:
+            self._forget_gone(sent)
+            raise
         if self.prefetch:
             self._refill(replace=True)
         return out
 
     def step(self, actions: Any):
-        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        try:
+            obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        except UnknownTaskError:  # (prefetch: a sub-env's same-step reset met a queued task that is gone)
+            self._forget_gone()
+            raise
         done = np.logical_or(terminated, truncated)
         if not done.any():
             return obs, rewards, terminated, truncated, infos
@@ -404,7 +432,11 @@ class CurriculumVectorEnv(VectorEnv):
         for i in idx:
             final_obs[i] = deepcopy(single[i])
         opts = {"reset_mask": done.copy(), TASKS_OPTION: self._assign(idx)}
-        new_obs, reset_infos = self.env.reset(options=opts)
+        try:
+            new_obs, reset_infos = self.env.reset(options=opts)
+        except UnknownTaskError:
+            self._forget_gone(opts[TASKS_OPTION])
+            raise
         self.n_extra_calls += 1
         # SAME_STEP: a restarted sub-env's entries are its reset info (the new episode's), as with prefetch; the
         # step info of its last step is in final_info (its reset info used to be dropped, so a learner read the

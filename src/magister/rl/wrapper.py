@@ -425,7 +425,11 @@ class CurriculumWrapper(gym.Wrapper):
             # ahead) is dropped instead: at the front, every later reset failed on it again (and a RayTeacher given
             # it back hands it out again, to another worker, where it failed again: round and round for good)
             if len(self._queue) < n_queued:
-                self._queue.insert(0, (task_id, task, task_info))
+                if isinstance(e, UnknownTaskError):  # gone: dropped, with the later queued copies of it (a vector
+                    # env's prefetch queues one opponent several times; each copy failed a later reset again)
+                    self._queue = [item for item in self._queue if not self._same_task(item[1], task)]
+                else:
+                    self._queue.insert(0, (task_id, task, task_info))
             elif len(self._pushed) < n_pushed:
                 if not isinstance(e, UnknownTaskError):
                     self._pushed.insert(0, (task, task_info))
@@ -447,6 +451,15 @@ class CurriculumWrapper(gym.Wrapper):
         info[TASK_INFO_KEY] = dict(task_info)
         info[TRAIN_KEY] = bool(task_info.get("train", True))
         return obs, info
+
+    def _same_task(self, a: Any, b: Any) -> bool:
+        """Whether tasks ``a`` and ``b`` are one task of the space (by its level key; without a space, neither)."""
+        if self.task_space is None:
+            return False
+        try:
+            return bool(space_level_key(self.task_space, a) == space_level_key(self.task_space, b))
+        except Exception:  # noqa: BLE001 - a task the space does not take is no copy of one it does
+            return False
 
     def _give_back_own(self, closing: bool = False) -> int:
         """Give the teacher (one with ``give_back``) back the running episode's task if the teacher proposed it,
