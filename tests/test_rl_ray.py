@@ -1414,6 +1414,27 @@ def test_outcomes_lost_to_a_killed_actor_raise_the_catchable_actor_died_error_on
     closing.close()
 
 
+def test_a_client_of_an_actor_name_that_is_not_there_says_why_and_starts_no_ray(local_ray, monkeypatch):
+    # before: RayTeacher("typo") raised Ray's raw lookup ValueError; RayTeacher(123) an AttributeError ("'int'
+    # object has no attribute 'info'"); and RayTeacher(name) in a process without ray.init() started a new local
+    # Ray (every CPU of the machine), which has no such actor, then failed with Ray's lookup error
+    from magister.rl import ray as mg_ray
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-there")
+    with pytest.raises(mg.ConfigError, match=r"no live actor named 't-herre'.*'t-there'.*start_teacher_actor\("
+                                             r"teacher, name='t-herre'\).*namespace=") as info:
+        RayTeacher("t-herre")
+    assert isinstance(info.value, ValueError)  # (what Ray raised: code catching it goes on working)
+    with pytest.raises(mg.ConfigError, match="the teacher actor's name or its handle"):
+        RayTeacher(123)
+    assert RayTeacher("t-there").propose(2) is not None  # the name as started
+    ray.kill(actor)
+    monkeypatch.setattr(mg_ray.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(mg_ray.ray, "get_actor", lambda *a, **k: pytest.fail("ray.get_actor would start a Ray"))
+    with pytest.raises(mg.ConfigError, match=r"Ray is not initialised.*ray.init\(\).*nothing was started"):
+        RayTeacher("t-there")
+
+
 def test_a_client_tells_its_ray_connection_from_a_later_one_without_asking_ray_for_the_node_id(local_ray, monkeypatch):
     # before: every call that reached the actor asked Ray for the node id (about 2.5 us of a buffered propose; a
     # network round trip with Ray Client) to tell a shutdown and new ray.init() apart. Ray's per-connection object

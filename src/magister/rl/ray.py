@@ -466,6 +466,30 @@ def _lost_error(lost: int, ray_error: RayActorError, refused: BaseException | No
                        f"Ray's error: {ray_error}")
 
 
+def _named_actor(name: str, namespace: str | None) -> Any:
+    """The handle of the actor ``name`` (``ray.get_actor``), or a ``ConfigError`` saying why there is none: Ray not
+    initialised (``ray.get_actor`` then started a new local Ray, which has no such actor, and failed with Ray's
+    lookup error), or no actor of that name in that namespace (naming the ones there are)."""
+    if not ray.is_initialized():
+        raise ConfigError(f"RayTeacher({name!r}): Ray is not initialised in this process; call ray.init() (in a "
+                          "worker of another process, ray.init(address='auto') or the cluster's address) before "
+                          "building the client, in the process or cluster where start_teacher_actor(teacher, "
+                          f"name={name!r}) runs (nothing was started)")
+    try:
+        return ray.get_actor(name, namespace=namespace)
+    except ValueError as e:
+        try:
+            known = sorted(str(n) for n in ray.util.list_named_actors())
+        except Exception:  # noqa: BLE001 - (only for the message)
+            known = []
+        where = f"namespace {namespace!r}" if namespace is not None else "this job's namespace"
+        raise ConfigError(f"RayTeacher({name!r}): no live actor named {name!r} in {where} (named actors there: "
+                          f"{known[:10]}{' ...' if len(known) > 10 else ''}). Start it first with "
+                          f"start_teacher_actor(teacher, name={name!r}); an actor started in another namespace is "
+                          "found with RayTeacher(name, namespace=...); one that died must be started again from the "
+                          f"saved teacher. Ray's error: {e}") from e
+
+
 def _locked(method: _F) -> _F:
     """``method`` of a :class:`RayTeacher`, run holding the client's lock: threads sharing one client take turns
     (its buffers of tasks and outcomes, its batch numbers and its count of tasks handed out are one state). Not in a
@@ -536,7 +560,10 @@ class RayTeacher:
         # how a copy in a process without a Ray connection (a spawned AsyncVectorEnv worker) finds the actor
         self._actor_name, self._namespace = (actor, namespace) if isinstance(actor, str) else (None, None)
         if isinstance(actor, str):
-            actor = ray.get_actor(actor, namespace=namespace)
+            actor = _named_actor(actor, namespace)
+        elif not hasattr(actor, "info"):  # (it failed with "'int' object has no attribute 'info'")
+            raise ConfigError(f"RayTeacher needs the teacher actor's name or its handle (what start_teacher_actor "
+                              f"returns), got {actor!r}")
         self.actor = actor
         self._key = self._key_of(actor)
         info = _get(actor.info.remote())
