@@ -237,3 +237,28 @@ def test_oracle_with_forgetting_matches_exhaustive_search_on_tiny_grids(dims, ce
     assert s.best_mastery(200) == 0.5
     raise_cell(s, [0.25], 200)
     assert s.mastery() == 0.5
+
+
+def test_a_batch_with_a_bad_task_is_refused_before_any_attempt():
+    """attempt_batch practised the tasks before the bad one: [[0.05, 0.05], [0.15]] raised for the second task
+    after the first had raised the origin's counter (and a SkillStudent's [0, 99] likewise practised skill 0)."""
+    from magister.errors import InvalidTaskError
+    from magister.students.skills import SkillStudent
+
+    s = GridStudent(seed=0)
+    with pytest.raises(InvalidTaskError, match=r"task \[0.15\] has shape"):
+        s.attempt_batch([[0.05, 0.05], [0.15]])
+    assert s.episodes == 0 and not s.counters.any()
+    k = SkillStudent(seed=0)
+    with pytest.raises(InvalidTaskError, match="99 is outside"):
+        k.attempt_batch([0, 99])
+    assert k.episodes == 0 and not k.practice.any() and not k.competence.any()
+    assert s.attempt_batch(np.array([[0.05, 0.05], [0.05, 0.05]])).tolist() == [0.01, 0.02]
+
+
+def test_a_grid_too_large_to_build_is_refused_naming_its_cells():
+    """GridStudent(dims=10, cells=10) raised numpy's MemoryError (10**10 counters); with more memory it would have
+    spent hours building the neighbour lists, one Python loop step per cell."""
+    with pytest.raises(ConfigError, match=r"10 \*\* 10 = 10000000000 cells.*at most 1000000"):
+        GridStudent(dims=10, cells=10)
+    assert GridStudent(dims=4, cells=4).n_cells == 256

@@ -38,6 +38,10 @@ class StudentBase:
         raise NotImplementedError
 
     def attempt_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Practise each task in order; every task is checked first, so a bad one changes nothing (the tasks
+        before it were practised before it was refused)."""
+        for t in tasks:
+            self.space.validate(t)
         return np.fromiter((self.attempt(t) for t in tasks), dtype=float, count=len(tasks))
 
     def mastery(self) -> float:  # pragma: no cover - abstract

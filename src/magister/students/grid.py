@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
-from ..settings import number, whole
+from ..settings import MAX_TASKS, number, whole
 from ..spaces import Box
 from .base import StudentBase
 
@@ -53,6 +53,10 @@ class GridStudent(StudentBase):
         threshold, cap = number("threshold", threshold), number("cap", cap)
         if not 0 < threshold < cap:
             raise ConfigError(f"need 0 < threshold < cap, got threshold={threshold}, cap={cap}")
+        if cells ** dims > MAX_TASKS:  # was numpy's MemoryError, or hours building the neighbour lists cell by cell
+            raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {cells} ** {dims} = {cells ** dims} cells; "
+                              f"at most {MAX_TASKS} (each keeps a counter and its list of previous neighbours): use "
+                              f"fewer dims or cells (distractors cost nothing)")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
         self.noise, self.forgetting = float(noise), float(forgetting)
         self.threshold, self.cap = float(threshold), float(cap)
