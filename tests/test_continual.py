@@ -632,3 +632,66 @@ def test_run_teacher_resumed_from_a_saved_teacher_continues_as_one_run():
     assert first.amounts + second.amounts == whole_run.amounts
     assert first.replayed + second.replayed == whole_run.replayed == 45
     np.testing.assert_array_equal(np.vstack([first.acc, second.acc]), whole_run.acc)
+
+
+def test_runs_refuse_data_without_examples_of_a_task_before_training():
+    """A learner (and teacher) of 6 classes on data of 4: run_order trained classes 0-3, then failed at class 4 with
+    "learn() needs a non-empty (n, 4) array of class 4's examples, got shape (0, 4)", which named neither the data
+    nor the fix; run_teacher failed likewise at the first proposal beyond the data's classes, after training and
+    telling the teacher about the phases before it."""
+    d = synthetic(np.random.default_rng(0), k=4, groups=2, n_train=20, n_test=5, dim=4)
+    learner = MLPLearner(d.dim, 6, np.random.default_rng(0), memory=12, replay=2)
+    with pytest.raises(ConfigError, match=r"the data has no training examples of class 4 \(its classes are 0..3\)"):
+        run_order(learner, d, range(6))
+    assert learner.seen == [] and learner.replayed == 0
+    teacher = mg.make_teacher("continual-order", Discrete(6), similarity=BLOCKS.tolist(), seed=0)
+    with pytest.raises(ConfigError, match=r"no training examples of class 4 .*Discrete\(4\)"):
+        run_teacher(learner, d, teacher)
+    assert learner.seen == [] and teacher.n_proposed == 0 and teacher.n_observed == 0
+    no_test = d.__class__(d.x_train, d.y_train, d.x_test[d.y_test != 2], d.y_test[d.y_test != 2], d.names)
+    with pytest.raises(ConfigError, match="no test examples of class 2"):
+        run_order(MLPLearner(d.dim, 4, np.random.default_rng(0)), no_test, [2, 0])
+    assert run_order(MLPLearner(d.dim, 6, np.random.default_rng(0)), d, [3, 1]).order == [3, 1]  # a subset is fine
+
+
+def test_runs_name_what_a_learner_of_your_own_lacks():
+    """run.py's docstring listed learn, evaluate and replay; a learner written from it failed with a raw
+    AttributeError ('Mine' object has no attribute 'replayed')."""
+
+    class Mine:
+        replay = 2
+
+        def __init__(self) -> None:
+            self.learned: list[int] = []
+
+        def learn(self, x, c, rehearsal=None, replay=None) -> int:
+            self.learned.append(c)
+            return 0
+
+        def evaluate(self, data) -> np.ndarray:
+            out = np.full(3, np.nan)
+            out[self.learned] = 0.5
+            return out
+
+    d = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=5, n_test=5, dim=4)
+    teacher = mg.make_teacher("continual-order", Discrete(3), seed=0)
+    for run in (lambda m: run_order(m, d, [0, 1]), lambda m: run_teacher(m, d, teacher)):
+        mine = Mine()
+        with pytest.raises(ConfigError, match=r"needs learn\(\), evaluate\(\), replay and replayed.*Mine has no "
+                                              r"replayed"):
+            run(mine)
+        assert mine.learned == [] and teacher.n_proposed == 0
+    Mine.replayed = 0
+    assert run_order(Mine(), d, [0, 1]).replayed == 0
+
+
+def test_a_network_learner_given_no_data_is_told_to_pass_the_task_data():
+    """run_order(MLPLearner(...), None, order), as for a SimulatedPerson, failed with "learn() needs a non-empty
+    (n, 4) array of class 0's examples, got shape ()", which did not say that the data was missing."""
+    d = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=5, n_test=5, dim=4)
+    learner = MLPLearner(d.dim, d.k, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match=r"learn\(\) needs class 0's training examples.*got None.*TaskData"):
+        run_order(learner, None, [0, 1])
+    learner.learn(d.class_train(0), 0)
+    with pytest.raises(ConfigError, match=r"evaluate\(\) needs the TaskData.*got None"):
+        learner.evaluate(None)

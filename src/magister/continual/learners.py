@@ -128,6 +128,9 @@ class MLPLearner:
         c = whole("class", c, 0, floats=True)
         if not c < self.k:
             raise ConfigError(f"class {c!r} is not one of this learner's classes 0..{self.k - 1}")
+        if x is None:  # run_order / run_teacher given data=None (as for a SimulatedPerson): "got shape ()"
+            raise ConfigError(f"learn() needs class {c}'s training examples, an (n, {self.dim}) array, got None; give "
+                              "run_order / run_teacher the TaskData (only a SimulatedPerson learns without data)")
         x = np.asarray(x, dtype=float)
         if x.ndim != 2 or x.shape[1] != self.dim or len(x) == 0:
             raise ConfigError(f"learn() needs a non-empty (n, {self.dim}) array of class {c}'s examples, "
@@ -173,6 +176,9 @@ class MLPLearner:
         out = np.full(self.k, np.nan)
         if not self.seen:
             return out
+        if not (hasattr(data, "x_test") and hasattr(data, "y_test")):  # None was a raw AttributeError
+            raise ConfigError(f"evaluate() needs the TaskData whose test examples (x_test, y_test) it scores, got "
+                              f"{'None' if data is None else type(data).__name__}")
         pred = self.predict(data.x_test)
         for c in self.seen:
             m = data.y_test == c

@@ -1,9 +1,13 @@
 """Drive a continual learner through a sequence: a fixed order, or a task-sequence teacher.
 
 A learner here is anything with ``learn(x, c, rehearsal, replay)``,
-``evaluate(data)`` and ``replay`` (its base replay per minibatch or phase):
+``evaluate(data)`` (one accuracy per class, NaN for classes not learned yet),
+``replay`` (its base replay per minibatch or phase) and ``replayed`` (the
+rehearsal it has spent so far, a count):
 :class:`~magister.continual.learners.MLPLearner` or
-:class:`~magister.continual.person.SimulatedPerson`. Both runners return a
+:class:`~magister.continual.person.SimulatedPerson`. ``data`` is a
+:class:`~magister.continual.data.TaskData` with training and test examples of
+every task taught (``None`` for a learner that needs none, such as the person). Both runners return a
 :class:`SequenceResult` with the accuracy matrix (phase x task), the order
 taught and the rehearsal spent.
 """
@@ -49,13 +53,38 @@ def _train(data: TaskData | None, c: int) -> Any:
     return None if data is None else data.class_train(c)
 
 
+def _check_learner(learner: Any) -> None:
+    """Refuse a learner without what the runners use (a learner of your own failed with a raw AttributeError)."""
+    needs = {"learn()": callable(getattr(learner, "learn", None)),
+             "evaluate()": callable(getattr(learner, "evaluate", None)),
+             "replay": hasattr(learner, "replay"), "replayed": hasattr(learner, "replayed")}
+    if not all(needs.values()):
+        lacks = ", ".join(name for name, ok in needs.items() if not ok)
+        raise ConfigError(f"a learner needs learn(), evaluate(), replay and replayed (see magister.continual.run; "
+                          f"MLPLearner and SimulatedPerson have them); {type(learner).__name__} has no {lacks}")
+
+
+def _check_data(data: TaskData | None, tasks: Sequence[int], fix: str) -> None:
+    """Refuse, before any training, data without training or test examples of a task to be taught (it failed at
+    that task's phase, after the phases before it had trained the learner and, in run_teacher, told the teacher)."""
+    if not isinstance(data, TaskData):
+        return
+    for c in tasks:
+        for split, y in (("training", data.y_train), ("test", data.y_test)):
+            if not (np.asarray(y) == c).any():
+                raise ConfigError(f"the data has no {split} examples of class {c} (its classes are 0..{data.k - 1}); "
+                                  f"{fix}. Nothing was taught.")
+
+
 def run_order(learner: Any, data: TaskData | None, order: Sequence[int],
               rehearsal: Mapping[int, float] | None = None) -> SequenceResult:
     """Teach the tasks in ``order``, each once, with the learner's base replay spread evenly."""
+    _check_learner(learner)
     order = [whole("each task of order", c, 0, floats=True) for c in order]
     k = len(np.asarray(learner.evaluate(data)))
     if not order or sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
         raise ConfigError(f"order must list distinct tasks of 0..{k - 1}, got {order}")
+    _check_data(data, order, "teach only the data's classes")
     rows = []
     before = int(learner.replayed)  # a learner taught before counts its earlier replay too: report this run's
     for c in order:
@@ -80,6 +109,7 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     ``spent``), so a run resumed with a teacher loaded from a checkpoint (and
     the same learner) hands out the replay of one uninterrupted run.
     """
+    _check_learner(learner)
     if not callable(getattr(teacher, "rehearsal", None)) or getattr(teacher, "space", None) is None:
         # another teacher ('sec') failed with a raw AttributeError after the learner's first evaluation
         raise ConfigError(f"run_teacher needs a task-sequence teacher ('continual-order' or 'continual-designer', "
@@ -91,6 +121,8 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     if classes < k:  # it failed at the first task beyond the learner's, after earlier phases had trained both
         raise ConfigError(f"the teacher's space has {k} tasks but the learner has {classes} classes; build the "
                           f"teacher on Discrete({classes}) (one task per class)")
+    _check_data(data, range(k), f"build the learner and the teacher on the data's classes (the teacher on "
+                                f"Discrete({data.k if data is not None else k}), one task per class)")
     before = int(learner.replayed)  # a learner taught before counts its earlier replay too: report this run's
     rows, order, amounts = [], [], []
     # rounding the running total to the nearest can end above it (a budget of 0.35 at 10 a minibatch is 3.5,
