@@ -617,3 +617,20 @@ def test_a_variant_with_no_ceiling_is_named_beside_the_mean_fraction():
     assert s["per_teacher"]["riac"]["no_ceiling"] == ["zero", "none"]
     assert s["per_teacher"]["riac"]["mean_fraction"] == pytest.approx(0.5)
     assert "| riac | 3 (no ceiling on zero, none) | 50 |" in suite_mod.suite_tables(r)
+
+
+def test_a_variant_whose_student_cannot_be_built_is_named_before_any_job(monkeypatch):
+    """A misspelt setting (Variant(..., "grid", {"cels": 7})) stopped run_suite with the constructor's bare TypeError,
+    "GridStudent.__init__() got an unexpected keyword argument 'cels'", naming no variant, and a class that is not a
+    student ("builtins:object") with "object() takes no arguments"."""
+    monkeypatch.setitem(suite_mod.SUITES, "mine", [Variant("my-grid", "grid", {"cels": 7}, episodes=10)])
+    with pytest.raises(ConfigError, match=r"variant 'my-grid': magister.students.grid:GridStudent cannot be built "
+                                          r"with \{'cels': 7\}.*unexpected keyword argument 'cels'"):
+        plan_suite("mine", ["uniform"], [0])
+    monkeypatch.setitem(suite_mod.SUITES, "mine", [Variant("thing", "builtins:dict", {}, episodes=10)])
+    with pytest.raises(ConfigError, match=r"variant 'thing': builtins:dict is not a student: it has no space, "
+                                          r"attempt, mastery"):
+        plan_suite("mine", ["uniform"], [0])
+    monkeypatch.setitem(suite_mod.SUITES, "mine", [Variant("zero", "grid", {"cells": 0}, episodes=10)])
+    with pytest.raises(ConfigError, match="cells must be a whole number >= 1"):  # the student's own refusal, as it was
+        plan_suite("mine", ["uniform"], [0])

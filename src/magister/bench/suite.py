@@ -104,10 +104,23 @@ class Variant:
         return STUDENT_CLASSES.get(self.student, self.student)
 
     def make(self, seed: Any = 0) -> Any:
-        """Build this variant's student with ``seed``."""
+        """Build this variant's student with ``seed``; a class that does not take the settings, or is not a student,
+        is refused naming the variant (it was the constructor's bare ``TypeError``, naming no variant)."""
+        from ..errors import ConfigError
         from .runner import _build_student
 
-        return _build_student(self.student_class, dict(self.kwargs), seed)
+        try:
+            student = _build_student(self.student_class, dict(self.kwargs), seed)
+        except TypeError as e:
+            if isinstance(e, ConfigError):  # the student's own refusal of a setting names it already
+                raise
+            raise ConfigError(f"variant {self.name!r}: {self.student_class} cannot be built with {self.kwargs!r} "
+                              f"plus seed= ({e}); the settings are its constructor's keyword arguments") from e
+        lacks = [a for a in ("space", "attempt", "mastery") if not hasattr(student, a)]
+        if lacks:
+            raise ConfigError(f"variant {self.name!r}: {self.student_class} is not a student: it has no "
+                              f"{', '.join(lacks)} (a student has space, attempt(task) -> score and mastery())")
+        return student
 
     def every(self, episodes: int) -> int:
         return self.eval_every or max(1, episodes // 20)
