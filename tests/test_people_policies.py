@@ -524,3 +524,25 @@ def test_draw_students_refuses_an_unfitted_bkt_and_a_negative_count():
         draw_students(bkt, -1, graph, np.random.default_rng(0))
     students, params = draw_students(bkt, 2, graph, np.random.default_rng(0))
     assert len(students) == 2 and set(params) == set(graph)
+
+
+def test_simulated_students_refuse_a_graph_they_cannot_use_and_sessions_a_day_of_no_exercise():
+    """A prerequisite that is no skill of the graph was taken and failed at the first answer with a raw KeyError
+    ('zz'); a list of skills in place of the {skill: prerequisites} dict drew students whose first answer failed
+    with an AttributeError; run_session(per_day=0) was a ZeroDivisionError."""
+    params = {"a": (0.2, 0.3, 0.2, 0.1), "b": (0.2, 0.3, 0.2, 0.1)}
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError, match=r"prerequisite 'zz' of skill 'b' is no skill of the student.*'a', 'b'"):
+        SimulatedStudent(params, {"a": [], "b": ["zz"]}, rng)
+    with pytest.raises(ConfigError, match=r"prerequisites must be a dict of skill -> \[skills it needs\]"):
+        SimulatedStudent(params, ["a", "b"], rng)
+    with pytest.raises(ConfigError, match=r"prerequisites of 'b' must be a list of skills, got 'a'"):
+        SimulatedStudent(params, {"b": "a"}, rng)
+    with pytest.raises(ConfigError, match="skill 'c' of prerequisites is no skill of the student"):
+        SimulatedStudent(params, {"c": ["a"]}, rng)
+    student = SimulatedStudent(params, {"a": [], "b": ["a"]}, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="per_day must be a whole number >= 1"):
+        run_session(lambda: "a", lambda skill, correct: None, student, budget=5, per_day=0)
+    with pytest.raises(ConfigError, match="budget must be a whole number >= 0"):
+        run_session(lambda: "a", lambda skill, correct: None, student, budget=-1)
+    assert run_session(lambda: "a", lambda skill, correct: None, student, budget=5, per_day=2).minutes == 5

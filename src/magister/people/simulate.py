@@ -17,7 +17,7 @@ each skill of a graph the parameters of a randomly drawn fitted skill.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -61,12 +61,29 @@ class SimulatedStudent:
     memory: dict[str, list[float]] = field(default_factory=dict)  # skill -> [S, D, last]
 
     def __post_init__(self) -> None:
+        self._check_prerequisites()
         self.w = np.asarray(self.weights, dtype=float)
         for s, (prior, *_rest) in self.params.items():
             if s not in self.known:
                 self.known[s] = bool(self.rng.random() < prior)
                 if self.known[s]:
                     self.memory[s] = [float(self.w[2]), float(_init_d(self.w, 3.0)), 0.0]
+
+    def _check_prerequisites(self) -> None:
+        """A graph the student cannot use is refused here (a prerequisite that is no skill failed at the first answer
+        with a raw ``KeyError``; a list in place of the dict with an ``AttributeError``)."""
+        pre, known = self.prerequisites, ", ".join(map(repr, self.params))
+        if not isinstance(pre, Mapping):
+            raise ConfigError(f"prerequisites must be a dict of skill -> [skills it needs] (skill_graph(n, rng) draws "
+                              f"one), got {type(pre).__name__}")
+        for skill, needs in pre.items():
+            if skill not in self.params:
+                raise ConfigError(f"skill {skill!r} of prerequisites is no skill of the student ({known})")
+            if isinstance(needs, (str, bytes)) or not isinstance(needs, Sequence):
+                raise ConfigError(f"prerequisites of {skill!r} must be a list of skills, got {needs!r}")
+            for need in needs:
+                if need not in self.params:
+                    raise ConfigError(f"prerequisite {need!r} of skill {skill!r} is no skill of the student ({known})")
 
     def recall(self, skill: str, time: float) -> float:
         if not self.known[skill]:
@@ -145,6 +162,8 @@ def run_session(choose: Callable[[], str], tell: Callable[[str, int], None], stu
     answer, ``next_day(seconds)`` is called when the clock jumps to the next
     day's session.
     """
+    budget = whole("budget", budget, 0, hint="one-minute exercises")
+    per_day = whole("per_day", per_day, hint="exercises a day")  # 0 was a ZeroDivisionError
     time = 0.0
     mastered_at = float("nan")
     for step in range(budget):
