@@ -712,6 +712,7 @@ def test_confusion_similarity_of_many_examples_keeps_memory_near_the_features_an
     finally:
         tracemalloc.stop()
     assert peak < 2 * x.nbytes + 40e6, peak  # was 10 x the features
+    assert got.shape == (10, 10) and np.array_equal(got, got.T)
     # the figures of the one-shot formula, bit for bit (the benchmark's similarities, and so its orders, are unchanged)
     for xs, ys in ((x[:500], y[:500]), (digits(np.random.default_rng(0)).x_train, digits(np.random.default_rng(0)).y_train)):
         protos = np.array([xs[ys == c].mean(axis=0) for c in range(10)])
