@@ -675,14 +675,19 @@ def test_runs_name_what_a_learner_of_your_own_lacks():
 
     d = synthetic(np.random.default_rng(0), k=3, groups=1, n_train=5, n_test=5, dim=4)
     teacher = mg.make_teacher("continual-order", Discrete(3), seed=0)
-    for run in (lambda m: run_order(m, d, [0, 1]), lambda m: run_teacher(m, d, teacher)):
+    for run, needs in ((lambda m: run_order(m, d, [0, 1]), r"run_order needs a learner with learn\(\), evaluate\(\) "
+                                                           r"and replayed"),
+                       (lambda m: run_teacher(m, d, teacher), r"run_teacher needs a learner with learn\(\), "
+                                                              r"evaluate\(\), replayed and replay")):
         mine = Mine()
-        with pytest.raises(ConfigError, match=r"needs learn\(\), evaluate\(\), replay and replayed.*Mine has no "
-                                              r"replayed"):
+        with pytest.raises(ConfigError, match=needs + ".*Mine has no replayed"):
             run(mine)
         assert mine.learned == [] and teacher.n_proposed == 0
     Mine.replayed = 0
-    assert run_order(Mine(), d, [0, 1]).replayed == 0
+    del Mine.replay
+    assert run_order(Mine(), d, [0, 1]).replayed == 0  # run_order uses no base replay: none needed
+    with pytest.raises(ConfigError, match="Mine has no replay$"):
+        run_teacher(Mine(), d, teacher)
 
 
 def test_a_network_learner_given_no_data_is_told_to_pass_the_task_data():

@@ -2,8 +2,8 @@
 
 A learner here is anything with ``learn(x, c, rehearsal, replay)``,
 ``evaluate(data)`` (one accuracy per class, NaN for classes not learned yet),
-``replay`` (its base replay per minibatch or phase) and ``replayed`` (the
-rehearsal it has spent so far, a count):
+``replayed`` (the rehearsal it has spent so far, a count) and, for
+:func:`run_teacher`, ``replay`` (its base replay per minibatch or phase):
 :class:`~magister.continual.learners.MLPLearner` or
 :class:`~magister.continual.person.SimulatedPerson`. ``data`` is a
 :class:`~magister.continual.data.TaskData` with training and test examples of
@@ -53,15 +53,18 @@ def _train(data: TaskData | None, c: int) -> Any:
     return None if data is None else data.class_train(c)
 
 
-def _check_learner(learner: Any) -> None:
-    """Refuse a learner without what the runners use (a learner of your own failed with a raw AttributeError)."""
+def _check_learner(learner: Any, runner: str) -> None:
+    """Refuse a learner without what the runner uses (a learner of your own failed with a raw AttributeError)."""
     needs = {"learn()": callable(getattr(learner, "learn", None)),
-             "evaluate()": callable(getattr(learner, "evaluate", None)),
-             "replay": hasattr(learner, "replay"), "replayed": hasattr(learner, "replayed")}
+             "evaluate()": callable(getattr(learner, "evaluate", None)), "replayed": hasattr(learner, "replayed")}
+    if runner == "run_teacher":  # the teacher's amounts multiply the learner's base replay
+        needs["replay"] = hasattr(learner, "replay")
     if not all(needs.values()):
+        names = list(needs)
         lacks = ", ".join(name for name, ok in needs.items() if not ok)
-        raise ConfigError(f"a learner needs learn(), evaluate(), replay and replayed (see magister.continual.run; "
-                          f"MLPLearner and SimulatedPerson have them); {type(learner).__name__} has no {lacks}")
+        raise ConfigError(f"{runner} needs a learner with {', '.join(names[:-1])} and {names[-1]} (see "
+                          f"magister.continual.run; MLPLearner and SimulatedPerson have them); "
+                          f"{type(learner).__name__} has no {lacks}")
 
 
 def _check_data(data: TaskData | None, tasks: Sequence[int], fix: str) -> None:
@@ -79,7 +82,7 @@ def _check_data(data: TaskData | None, tasks: Sequence[int], fix: str) -> None:
 def run_order(learner: Any, data: TaskData | None, order: Sequence[int],
               rehearsal: Mapping[int, float] | None = None) -> SequenceResult:
     """Teach the tasks in ``order``, each once, with the learner's base replay spread evenly."""
-    _check_learner(learner)
+    _check_learner(learner, "run_order")
     order = [whole("each task of order", c, 0, floats=True) for c in order]
     k = len(np.asarray(learner.evaluate(data)))
     if not order or sorted(order) != sorted(set(order)) or not all(0 <= c < k for c in order):
@@ -109,7 +112,7 @@ def run_teacher(learner: Any, data: TaskData | None, teacher: Any, phases: int |
     ``spent``), so a run resumed with a teacher loaded from a checkpoint (and
     the same learner) hands out the replay of one uninterrupted run.
     """
-    _check_learner(learner)
+    _check_learner(learner, "run_teacher")
     if not callable(getattr(teacher, "rehearsal", None)) or getattr(teacher, "space", None) is None:
         # another teacher ('sec') failed with a raw AttributeError after the learner's first evaluation
         raise ConfigError(f"run_teacher needs a task-sequence teacher ('continual-order' or 'continual-designer', "
