@@ -193,6 +193,16 @@ def _mm(values: list[float], digits: int = 3) -> str:
     return median_range(values, digits)
 
 
+def forgetting_cut_words(cut: list[float]) -> str:
+    """``"forgets 30 [28-34]% less"``, or ``"forgets 39 [20-45]% more"`` when every seed's cut is negative (it
+    printed "forgets -39% less"); a range across zero keeps the signed cut and says how to read it."""
+    if min(cut) >= 0:
+        return f"forgets {_mm(cut, 0)}% less"
+    if max(cut) <= 0:
+        return f"forgets {_mm([-c for c in cut], 0)}% more"
+    return f"forgets {_mm(cut, 0)}% less (a negative figure: more)"
+
+
 def summarise(name: str, who: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     rs = [r[who] for r in runs]
     summary: dict[str, Any] = {}
@@ -223,7 +233,7 @@ def summarise(name: str, who: str, runs: list[dict[str, Any]]) -> dict[str, Any]
     print(f"Spearman(designer score, accuracy): retention {_mm(summary['spearman'], 2)}, "
           f"interference {_mm(summary['spearman_interference'], 2)}, "
           f"cd {_mm(summary['spearman_cd'], 2)}")
-    print(f"online teacher forgets {_mm(red, 0)}% less than the median random order; replay spent: "
+    print(f"online teacher {forgetting_cut_words(red)} than the median random order; replay spent: "
           f"online {_mm([r['online_replayed'] for r in rs], 0)}, "
           f"random orders {_mm([r['random_replayed'] for r in rs], 0)}")
     return summary

@@ -34,3 +34,10 @@ def test_continual_order_why_refuses_bad_settings_before_any_run(capsys, monkeyp
         why.main(["--seeds", "10", *bad])
     err = capsys.readouterr().err.split("error:", 1)[1].strip()
     assert e.value.code == 2 and err.startswith(f"{bad[0]} must be"), err
+
+
+def test_the_forgetting_line_says_more_when_the_online_teacher_forgets_more() -> None:
+    assert co.forgetting_cut_words([30.0, 28.0, 34.0]) == "forgets 30 [28-34]% less"
+    assert co.forgetting_cut_words([-39.0, -20.0, -45.0]) == "forgets 39 [20-45]% more"
+    words = co.forgetting_cut_words([-10.0, 5.0, -2.0])
+    assert words.startswith("forgets -2 [") and words.endswith("% less (a negative figure: more)")
