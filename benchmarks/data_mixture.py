@@ -646,7 +646,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import distinct, out_folder
+    from magister.bench.args import distinct, keep_earlier_partial, out_folder
 
     ap = parser()
     args = ap.parse_args(argv)
@@ -663,10 +663,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--d-model must be a multiple of {HEADS} (the models' attention heads), got {args.d_model}")
     missing = [d for d in args.report_from or [] if not (Path(d) / "runs.jsonl").is_file()]
     if missing:  # a FileNotFoundError traceback
-        stopped = [d for d in missing if (Path(d) / "runs-partial.jsonl").is_file()]
+        # (a stopped run's runs-partial.jsonl, or one a later run in the folder moved aside: runs-partial.earlier-N)
+        stopped = [str(f) for d in missing for f in sorted(Path(d).glob("runs-partial*.jsonl")) if f.is_file()]
         ap.error(f"--report-from: no runs.jsonl in {', '.join(missing)}; name the --out folders of earlier runs"
-                 + (f" (the runs of an interrupted run are in runs-partial.jsonl in {', '.join(stopped)}: rename it "
-                    "runs.jsonl to report them)" if stopped else ""))
+                 + (f" (the runs of interrupted runs are in {', '.join(stopped)}: rename one to runs.jsonl to report "
+                    "its runs)" if stopped else ""))
     cfgs = task_configs(args)
     methods = args.methods.split(",")
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
@@ -716,6 +717,7 @@ def main(argv: list[str] | None = None) -> None:
     # the runs go to runs-partial.jsonl as they finish and become runs.jsonl once every job has: opening runs.jsonl
     # here emptied an earlier run's in a re-used --out, and a run stopped then (Ctrl-C, a crash) lost it
     partial = out / "runs-partial.jsonl"
+    keep_earlier_partial(partial, lambda line: print(line, file=sys.stderr, flush=True))  # (emptied when opened)
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool, \
             open(partial, "w") as log:
         futures = [pool.submit(run_seed, j) for j in jobs]

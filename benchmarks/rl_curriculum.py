@@ -14,7 +14,8 @@ reachable (the oracle policy), and the share of episodes spent on tasks the
 oracle cannot solve ("unlearnable"). Saved under ``--out``: learning curves
 (median with min-max band), where each teacher sampled over time (seed 0),
 and a JSON of every run (``runs.json``, replaced only when every run has finished; with ``--workers`` above 1,
-the runs that finished before an interruption are in ``runs-partial.json``).
+the runs that finished before an interruption are in ``runs-partial.json``, which the next run in that ``--out``
+moves aside to ``runs-partial.earlier-N.json``).
 
 Usage::
 
@@ -146,7 +147,7 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, distinct, number_in, out_folder, write_atomically
+    from magister.bench.args import at_least, distinct, keep_earlier_partial, number_in, out_folder, write_atomically
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     # the runs that finished survive an interruption in runs-partial.json; runs.json (an earlier run's, in a
     # re-used --out) is replaced only once every run has finished (it was rewritten with the first finished run)
     partial = out / "runs-partial.json"
+    keep_earlier_partial(partial)  # a stopped run's: written over (or removed at the end) without a word
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as ex:
             for fut in as_completed([ex.submit(run_one, j) for j in jobs]):

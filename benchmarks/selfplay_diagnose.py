@@ -14,7 +14,8 @@ and seeds, keeps every snapshot and measures, per run:
 
 Prints one table row per setting (medians [min-max] over seeds, %) and writes every run to ``--out`` once every
 run has finished (the runs that finished before an interruption are in ``OUT.partial.json``, e.g.
-``selfplay-diagnose.partial.json``; an earlier run's ``--out`` stays as it was).
+``selfplay-diagnose.partial.json``, which the next run moves aside to ``OUT.partial.earlier-N.json``; an earlier
+run's ``--out`` stays as it was).
 
 Usage::
 
@@ -44,7 +45,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
 
-from magister.bench.args import at_least, out_file, write_atomically  # noqa: E402
+from magister.bench.args import at_least, keep_earlier_partial, out_file, write_atomically  # noqa: E402
 
 SETTINGS = ('self-play=self-play,fsp=fsp,pfsp=pfsp,opponent-lp=opponent-lp,pfsp-l35=pfsp:{"latest": 0.35},'
             'sp-l80=self-play:{"latest": 0.8},pfsp-var=pfsp:{"weighting": "variance"}')
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     # whatever finished survives a time limit in OUT.partial.json; --out (an earlier run's file) is replaced only
     # once every run has finished (it was rewritten with the first finished run)
     partial = out.with_suffix(".partial.json")
+    keep_earlier_partial(partial)  # a stopped run's: written over with this run's first run without a word
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for r in pool.imap_unordered(one, jobs):
             runs.append(r)

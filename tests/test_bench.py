@@ -320,6 +320,25 @@ def test_out_folder_check_leaves_nothing_behind(tmp_path):
     assert make_folder(tmp_path / "a" / "b") is None and list((tmp_path / "a" / "b").iterdir()) == []
 
 
+def test_keep_earlier_partial_moves_a_stopped_runs_file_aside_to_a_free_name(tmp_path):
+    # the scripts that write their finished runs to a partial file wrote over a stopped run's (or removed it at
+    # the end) when run again with the same --out, without a word
+    from magister.bench.args import keep_earlier_partial
+
+    said: list[str] = []
+    partial = tmp_path / "runs-partial.json"
+    assert keep_earlier_partial(partial, said.append) is None and said == []  # nothing there: nothing said
+    (tmp_path / "runs-partial.earlier-1.json").write_text("older")
+    partial.write_text("[1, 2]")
+    aside = keep_earlier_partial(partial, said.append)
+    assert aside == tmp_path / "runs-partial.earlier-2.json" and aside.read_text() == "[1, 2]"
+    assert not partial.exists() and (tmp_path / "runs-partial.earlier-1.json").read_text() == "older"
+    assert len(said) == 1 and str(partial) in said[0] and "runs-partial.earlier-2.json" in said[0]
+    assert "stopped" in said[0] and "last written" in said[0]
+    (tmp_path / "d.partial.json").write_text("[]")  # selfplay_diagnose's OUT.partial.json
+    assert keep_earlier_partial(tmp_path / "d.partial.json", said.append).name == "d.partial.earlier-1.json"
+
+
 def test_distinct_refuses_a_repeated_entry_by_name():
     # the benchmark scripts' --teachers / --methods ran a repeated entry's runs twice
     import argparse

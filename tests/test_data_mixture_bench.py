@@ -304,3 +304,27 @@ def test_a_stopped_run_leaves_an_earlier_runs_jsonl_in_out_whole(tmp_path, capsy
         dm.main(["--tasks", "addition", "--methods", "stratified", "--report-from", str(tmp_path), "--out",
                  str(tmp_path / "report")])
     assert e.value.code == 2 and "runs-partial.jsonl" in capsys.readouterr().err
+
+
+def test_a_new_run_moves_a_stopped_runs_partial_jsonl_aside(tmp_path, capsys, monkeypatch):
+    # runs-partial.jsonl of a stopped run was emptied when the next run in the same --out started, without a word
+    from concurrent.futures import ThreadPoolExecutor
+
+    stopped = '{"task": "addition", "method": "uniform", "seed": 7}\n'
+    (tmp_path / "runs-partial.jsonl").write_text(stopped)
+
+    def run_seed(job):
+        raise RuntimeError("the job crashed")
+
+    monkeypatch.setattr(dm, "run_seed", run_seed)
+    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    with pytest.raises(RuntimeError, match="job crashed"):
+        dm.main(["--tasks", "addition", "--methods", "stratified", "--seeds", "1", "--workers", "1", "--quick", "--out",
+                 str(tmp_path)])
+    assert (tmp_path / "runs-partial.earlier-1.jsonl").read_text() == stopped
+    assert "moved it to runs-partial.earlier-1.jsonl" in capsys.readouterr().err
+    (tmp_path / "runs-partial.jsonl").unlink()  # --report-from names the file moved aside
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--tasks", "addition", "--methods", "stratified", "--report-from", str(tmp_path), "--out",
+                 str(tmp_path / "report")])
+    assert e.value.code == 2 and str(tmp_path / "runs-partial.earlier-1.jsonl") in capsys.readouterr().err

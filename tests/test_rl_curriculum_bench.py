@@ -98,3 +98,28 @@ def test_an_interrupted_run_leaves_an_earlier_runs_json_in_out_whole(tmp_path, c
                  str(tmp_path)])
     assert (tmp_path / "runs.json").read_text() == earlier
     assert [r["seed"] for r in json.loads((tmp_path / "runs-partial.json").read_text())] == [0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_new_run_moves_a_stopped_runs_partial_json_aside(tmp_path, capsys, monkeypatch, workers) -> None:
+    """runs-partial.json of a stopped run was written over by the next run in the same --out (--workers above 1)
+    and removed once that run finished (any --workers), without a word."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import magister.rl.envs as envs
+
+    earlier = json.dumps([{"env": "cliff", "teacher": "uniform", "seed": 7, "final": 0.9}])
+    (tmp_path / "runs-partial.json").write_text(earlier)
+    monkeypatch.setattr(rc, "run_one", lambda job: {**job, "final": 0.5, "unlearnable_share": 0.0, "episodes": 1,
+                                                    "seconds": 1.0})
+    monkeypatch.setattr(rc, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(rc, "as_completed", iter)
+    monkeypatch.setattr(rc, "_figures", lambda *a: None)
+    monkeypatch.setattr(envs, "evaluate", lambda *a, **kw: None)  # (the oracle's row of the table)
+    monkeypatch.setattr(envs, "mastered", lambda *a: 0.5)
+    rc.main(["--envs", "cliff", "--teachers", "uniform", "--seeds", "1", "--workers", workers, "--out",
+             str(tmp_path)])
+    assert (tmp_path / "runs-partial.earlier-1.json").read_text() == earlier
+    assert not (tmp_path / "runs-partial.json").exists()
+    assert [r["seed"] for r in json.loads((tmp_path / "runs.json").read_text())] == [0]
+    assert "moved it to runs-partial.earlier-1.json" in capsys.readouterr().out

@@ -421,6 +421,24 @@ def test_diagnose_stopped_run_leaves_an_earlier_out_file_whole(tmp_path: Path, m
     assert [r["seed"] for r in json.loads((tmp_path / "d.partial.json").read_text())] == [100]
 
 
+def test_diagnose_moves_a_stopped_runs_partial_file_aside(tmp_path: Path, capsys, monkeypatch) -> None:
+    # OUT.partial.json of a stopped run was written over with the next run's first run in the same --out
+    import multiprocessing.dummy
+    import types
+
+    import selfplay_diagnose as dg
+
+    out = tmp_path / "d.json"
+    (tmp_path / "d.partial.json").write_text('[{"name": "stopped", "seed": 100}]')
+    monkeypatch.setattr(dg, "one", _diagnose_run_or_crash)
+    monkeypatch.setattr(dg, "mp", types.SimpleNamespace(get_context=lambda _: multiprocessing.dummy))  # in order
+    with pytest.raises(RuntimeError, match="second run"):
+        dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
+    assert (tmp_path / "d.partial.earlier-1.json").read_text() == '[{"name": "stopped", "seed": 100}]'
+    assert [r["name"] for r in json.loads((tmp_path / "d.partial.json").read_text())] == ["a"]
+    assert "moved it to d.partial.earlier-1.json" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("bad, needle", [(["--alpha", "nan"], "--alpha"), (["--alpha", "0"], "--alpha"),
                                          (["--epsilon", "2"], "--epsilon"), (["--epsilon", "-0.1"], "--epsilon"),
                                          (["--pool-size", "0"], "--pool-size")])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -109,6 +110,24 @@ def write_atomically(path: str | Path, text: str) -> None:
     from magister.checkpoint import atomic_write
 
     atomic_write(path, text.encode())
+
+
+def keep_earlier_partial(path: str | Path, echo: Callable[[str], None] = print) -> Path | None:
+    """Move an earlier run's partial results file (``path``: the runs that finished before that run was stopped)
+    aside to a free name beside it, ``STEM.earlier-N.SUFFIX``, saying so through ``echo``; the new path, or ``None``
+    when there was none. Called before any run by every script that writes its finished runs to a partial file: a
+    new run in the same ``--out`` wrote over that file, or removed it once every run had finished, without a word."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    n = 1
+    while (aside := path.with_name(f"{path.stem}.earlier-{n}{path.suffix}")).exists() or aside.is_symlink():
+        n += 1
+    written = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+    path.rename(aside)
+    echo(f"{path} holds the runs of an earlier run that was stopped (last written {written}); moved it to "
+         f"{aside.name} so that this run's runs do not replace them")
+    return aside
 
 
 def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:
