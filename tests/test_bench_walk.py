@@ -98,6 +98,39 @@ def test_ctrl_c_in_a_reused_folder_says_its_results_json_is_an_earlier_runs(tmp_
     assert code == 130 and "earlier run's" not in text, text
 
 
+def test_ctrl_c_in_a_folder_of_an_earlier_interrupted_run_moves_its_results_aside(tmp_path, monkeypatch):
+    """A second interrupted run in the same --out wrote its results-interrupted.json (and curves) over the first
+    one's without a word: the runs the first run kept were lost."""
+    import json
+
+    out = tmp_path / "run"
+    args = ["--teachers", "uniform", "--episodes", "20", "--eval-every", "10", "--workers", "1", "--seeds", "2",
+            "--out", str(out)]
+    _interrupt_the_second_job(monkeypatch)
+    assert _bench(*args)[0] == 130
+    first = (out / "results-interrupted.json").read_bytes()
+    code, text = _bench("--first-seed", "10", *args)
+    assert code == 130, text
+    assert (out / "results-interrupted.earlier-1.json").read_bytes() == first
+    assert (out / "curves-interrupted.earlier-1.csv").is_file()
+    assert [j["seed"] for j in json.loads((out / "results-interrupted.json").read_text())["jobs"]] == [10]
+    assert "moved it to results-interrupted.earlier-1.json" in text and "moved it to curves-interrupted.earlier-1.csv" in text
+
+
+def test_keep_interrupted_moves_the_files_it_names_aside(tmp_path):
+    # (the level benchmark's one file, levels_results-interrupted.json)
+    from magister.bench.report import keep_interrupted, write_json
+    from magister.bench.runner import Interrupted
+
+    (tmp_path / "levels_results-interrupted.json").write_text("earlier")
+    exc = keep_interrupted(Interrupted([{"seed": 0}, None]), {"runs": [{"seed": 0}]}, 2, tmp_path, runs="runs",
+                           write=lambda r, folder: [write_json(folder / "levels_results-interrupted.json", r)],
+                           files=("levels_results-interrupted.json",))
+    assert (tmp_path / "levels_results-interrupted.earlier-1.json").read_text() == "earlier"
+    assert len(exc.moved) == 1 and "levels_results-interrupted.earlier-1.json" in exc.moved[0]
+    assert exc.written == [str(tmp_path / "levels_results-interrupted.json")]
+
+
 def test_teachers_tied_for_best_are_all_named():
     """On a variant where every teacher ends at 0 the summary said "(best sec)", naming one of the tied teachers
     as if it led."""

@@ -69,6 +69,8 @@ def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
     """Ctrl-C: say what was kept (the finished runs, marked as interrupted) and exit 130."""
     done = exc.finished
     planned = (exc.results or {}).get("interrupted", {}).get("planned", len(exc.records))
+    for line in getattr(exc, "moved", []):  # an earlier interrupted run's files, kept
+        console.print(line, highlight=False, markup=False)
     if exc.written:
         from pathlib import Path
 

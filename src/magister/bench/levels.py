@@ -608,7 +608,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
         raise report_mod.keep_interrupted(
             e, {"config": config, "runs": [r for r in e.records if r is not None]}, len(e.records), out, runs="runs",
             write=lambda results, folder: [report_mod.write_json(Path(folder) / "levels_results-interrupted.json",
-                                                                 results)])
+                                                                 results)], files=("levels_results-interrupted.json",))
     summary = summarise(records)
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))

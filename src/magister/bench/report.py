@@ -98,15 +98,22 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None, *,
-                     runs: str = "jobs", write: Any = None) -> Any:
+                     runs: str = "jobs", write: Any = None,
+                     files: Sequence[str] = ("results-interrupted.json", "curves-interrupted.csv")) -> Any:
     """After Ctrl-C (``exc``, a :class:`~magister.bench.runner.Interrupted`): mark ``results`` (the finished
     runs only, under ``results[runs]``) as interrupted, write them when a run finished (``write(results,
     out)`` returning the paths; by default ``results-interrupted.json`` and ``curves-interrupted.csv``, not
     ``results.json`` nor a report: they would read as a whole run, or replace one), and return ``exc`` with
-    them attached, for the caller to raise."""
+    them attached, for the caller to raise. The ``files`` (names in ``out``) an earlier interrupted run left
+    there are moved aside first (``results-interrupted.earlier-1.json``...; a line each in ``exc.moved``): they
+    were written over without a word."""
+    from .args import keep_earlier_partial
+
     results["interrupted"] = {"finished": len(results[runs]), "planned": int(planned)}
     exc.results = results
     if out is not None and results[runs]:
+        for name in files:
+            keep_earlier_partial(Path(out) / name, exc.moved.append)
         paths = write(results, out) if write is not None else write_results(results, out, suffix="-interrupted")
         exc.written = [str(p) for p in paths]
     return exc

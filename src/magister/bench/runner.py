@@ -68,14 +68,16 @@ ProgressFn = Callable[[int, int], None]  # (job index, episodes done so far in t
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a benchmark. ``records`` holds the record of every job that finished (``None`` for
-    the others, in the order of the jobs); ``results`` and ``written`` are filled in by the caller that
-    kept the finished ones (the results dict and the files it wrote, if any)."""
+    the others, in the order of the jobs); ``results``, ``written`` and ``moved`` are filled in by the caller
+    that kept the finished ones (the results dict, the files it wrote, if any, and a line for each earlier
+    interrupted run's file it moved aside first)."""
 
     def __init__(self, records: list[dict[str, Any] | None]) -> None:
         super().__init__()
         self.records = records
         self.results: dict[str, Any] | None = None
         self.written: list[str] = []
+        self.moved: list[str] = []
 
     @property
     def finished(self) -> int:
