@@ -649,6 +649,23 @@ def test_cli_all_is_every_registered_teacher_and_student(tmp_path, monkeypatch):
         assert r.exit_code == 2 and "names none" in r.output and not called, (args, r.output)
 
 
+@pytest.mark.parametrize("extra, needle", [
+    (["-t", "uniform,uniform"], "--teachers names uniform more than once"),  # was "teachers names ..."
+    # the last seed overflowed torch's seeds: its run failed with "Overflow when unpacking long long", after the others
+    (["-t", "uniform", "--first-seed", str(2**64 - 10_001), "--seeds", "2"], "is too large for the level benchmark")])
+def test_levels_refuses_repeated_teachers_and_seeds_torch_cannot_take_before_any_run(tmp_path, monkeypatch, extra,
+                                                                                     needle):
+    import magister.bench.levels as levels_mod
+
+    def never(*args, **kwargs):
+        raise AssertionError("no run may start")
+
+    monkeypatch.setattr(levels_mod, "run_levels_benchmark", never)
+    r = CliRunner().invoke(app, ["bench", "--levels", *extra, "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 2 and needle in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "lv").exists()
+
+
 def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path, monkeypatch):
     """--levels created its output folder before checking its teachers: a typo left an empty folder behind."""
     import magister.bench.levels as levels_mod

@@ -112,6 +112,24 @@ def test_ppo_settings_that_make_no_sense_are_refused_before_anything_runs():
         venv.close()
 
 
+def test_ppo_seeds_torch_cannot_take_are_refused_by_name():
+    # before: a seed past 2**64 - 2 (seed + 1 seeds the sampling) was torch's "Overflow when unpacking long long",
+    # 2.5 was taken as 2 and True as 1
+    import torch
+
+    from magister.rl.ppo import PPO
+
+    for bad in (2**64 - 1, 2**64, 2.5, True, "0", float("nan")):
+        with pytest.raises(mg.ConfigError, match="seed must be a whole number from -2\\*\\*63 to"):
+            PPO(4, 3, seed=bad)
+    agent = PPO(4, 3, seed=2**64 - 2)  # the largest, and a policy seed of 2**64 - 1, still taken
+    agent.policy(greedy=False, seed=2**64 - 1)
+    with pytest.raises(mg.ConfigError, match="seed must be"):
+        agent.policy(greedy=False, seed=2**64)
+    same = [torch.nn.utils.parameters_to_vector(PPO(4, 3, seed=s).net.parameters()) for s in (3, 3.0, np.int64(3))]
+    assert all(torch.equal(same[0], v) for v in same[1:])  # the seeds that worked give the same weights
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

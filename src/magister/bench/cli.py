@@ -226,6 +226,7 @@ def command(
         raise typer.Exit(code=2)
 
     if levels:
+        from .args import distinct
         from .levels import LEVEL_TEACHERS, run_and_report
 
         ignored = [name for name, given in (("--students", students is not None), ("--episodes", episodes is not None),
@@ -248,6 +249,7 @@ def command(
         levels_out = out or default_out("results/levels")
         try:
             level_teachers = _names(teachers, lambda: LEVEL_TEACHERS) or list(LEVEL_TEACHERS)
+            distinct(level_teachers, "--teachers")  # (refused by run_and_report as "teachers names ...")
             run_and_report(level_teachers, list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),

@@ -71,6 +71,10 @@ MAX_DENSITY = 0.35
 #: the training envs' exploration bonus (MazeEnv(explore_bonus=...)) and seed generator of the benchmark
 EXPLORE_BONUS = 0.01
 GENERATOR = "mixed"
+#: the evaluations' seed is the run's seed + this; the largest seed a run takes follows (torch's seeds end at
+#: 2**64 - 1: a larger one failed the run with torch's "Overflow when unpacking long long")
+EVAL_SEED = 10_000
+MAX_SEED = 2**64 - 1 - EVAL_SEED
 
 
 def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: str = "blocks",
@@ -301,8 +305,8 @@ def run_levels_job(teacher: str, seed: int, *, steps: int = 200_000, n_envs: int
         # the sampled actions draw from a generator of the evaluation's own, seeded from the run's seed as the
         # mazes' is: drawn from the student's, every evaluation changed the rest of the training run (so
         # eval_every changed the result at a given step)
-        rates = evaluate_mazes(agent.policy(greedy=False, seed=10_000 + seed), [mazes[n] for n in names],
-                               episodes=episodes, seed=10_000 + seed)
+        rates = evaluate_mazes(agent.policy(greedy=False, seed=EVAL_SEED + seed), [mazes[n] for n in names],
+                               episodes=episodes, seed=EVAL_SEED + seed)
         curve.append({"step": step, "rates": {n: float(r) for n, r in zip(names, rates)},
                       "mean": float(np.mean(rates))})
 
@@ -574,6 +578,10 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
                           f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
     # checked before any run: eval_every=-5 never finished a run, 0 was replaced silently by the default
     seeds = check_seeds(seeds)
+    if max(seeds) > MAX_SEED:  # (the run with that seed failed, after the runs before it)
+        raise ConfigError(f"seed {max(seeds)} is too large for the level benchmark: its PPO student seeds torch with "
+                          f"the seed + {EVAL_SEED:,} at most, and torch's seeds end at 2**64 - 1; give seeds up to "
+                          f"{MAX_SEED:,}")
     for name, value in (("steps", steps), ("episodes", episodes), ("workers", workers)):
         whole(name, value)
     whole("speed_steps", speed_steps, 0)

@@ -36,10 +36,24 @@ try:
     from torch import nn
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ppo", "torch", _e) from _e
-from ..settings import number, whole
+from ..settings import number, short_number, whole
 from .levels import LevelScorer, level_key
 
 __all__ = ["PPO"]
+
+#: the largest seed torch takes (``torch.manual_seed``: -2**63 .. 2**64 - 1)
+TORCH_MAX_SEED = 2**64 - 1
+
+
+def _torch_seed(value: Any, offset: int = 0) -> int:
+    """``seed`` as a whole number that torch takes as ``value + offset``: past 2**64 - 1 torch said only
+    "Overflow when unpacking long long" (a whole float is taken, as torch took it)."""
+    high = TORCH_MAX_SEED - offset
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer, float, np.floating))
+    if not ok or not (float(value).is_integer() and -(2**63) <= value <= high):
+        raise ConfigError(f"seed must be a whole number from -2**63 to {high:,} (torch seeds with seed"
+                          + (f" + {offset}" if offset else "") + f", at most 2**64 - 1), got {short_number(value)}")
+    return int(value)
 
 
 class _Net(nn.Module):
@@ -72,6 +86,7 @@ class PPO:
         clip = number("clip", clip, 0.0, low_open=True, hint="the PPO ratio clip, e.g. 0.2")
         ent_coef, vf_coef = number("ent_coef", ent_coef, 0.0), number("vf_coef", vf_coef, 0.0)
         max_grad_norm = number("max_grad_norm", max_grad_norm, 0.0, low_open=True)
+        seed = _torch_seed(seed, 1)  # (the weights from seed, the sampling from seed + 1)
         torch.set_num_threads(threads)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -106,7 +121,7 @@ class PPO:
         """A batched policy function, e.g. for :func:`magister.rl.envs.evaluate`. With ``seed``, sampled
         actions come from a generator of their own seeded so, and evaluating leaves the training run as it
         was; without it they draw from the agent's generator, which training goes on from."""
-        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        gen = None if seed is None else torch.Generator().manual_seed(_torch_seed(seed))
         return lambda obs: self.act(obs, greedy=greedy, generator=gen)
 
     # ------------------------------------------------------------ learning
