@@ -119,7 +119,7 @@ def test_ppo_seeds_torch_cannot_take_are_refused_by_name():
 
     from magister.rl.ppo import PPO
 
-    for bad in (2**64 - 1, 2**64, 2.5, True, "0", float("nan")):
+    for bad in (2**64 - 1, 2**64, 2**2000, 2.5, True, "0", float("nan")):
         with pytest.raises(mg.ConfigError, match="seed must be a whole number from -2\\*\\*63 to"):
             PPO(4, 3, seed=bad)
     agent = PPO(4, 3, seed=2**64 - 2)  # the largest, and a policy seed of 2**64 - 1, still taken

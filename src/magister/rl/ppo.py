@@ -25,6 +25,7 @@ sends the scores with ``venv.report``.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -50,7 +51,9 @@ def _torch_seed(value: Any, offset: int = 0) -> int:
     "Overflow when unpacking long long" (a whole float is taken, as torch took it)."""
     high = TORCH_MAX_SEED - offset
     ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer, float, np.floating))
-    if not ok or not (float(value).is_integer() and -(2**63) <= value <= high):
+    if ok and isinstance(value, (float, np.floating)):
+        ok = math.isfinite(value) and float(value).is_integer()
+    if not ok or not -(2**63) <= value <= high:
         raise ConfigError(f"seed must be a whole number from -2**63 to {high:,} (torch seeds with seed"
                           + (f" + {offset}" if offset else "") + f", at most 2**64 - 1), got {short_number(value)}")
     return int(value)
