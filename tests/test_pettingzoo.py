@@ -115,6 +115,23 @@ def test_an_opponent_option_that_is_not_the_wrapper_s_task_is_refused_not_credit
     assert info["opponent"] == 0 and teacher.games[0] == 1 and teacher.games[2] == 0
 
 
+def test_reset_options_it_does_not_read_are_named_in_one_warning(tmp_path: Path) -> None:
+    import warnings
+
+    pool = _pool(tmp_path)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, report=False)
+    # before: a misspelled key was ignored without a word and the game played the pool's newest member
+    with pytest.warns(UserWarning, match=r"ignores the option keys \['oponent'\]: it reads only \['opponent', 'task'\]"):
+        _, info = env.reset(seed=0, options={"oponent": 0})
+    assert info["opponent"] == 1  # still ignored (wrappers may pass options meant for others): warned, not refused
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.reset(seed=0, options={"seat": "player_2"})  # once per env
+        other = OpponentEnv(tictactoe_v3.env, pool, load_policy, report=False)
+        assert other.reset(seed=0, options={"opponent": 0})[1]["opponent"] == 0  # the keys it reads: no warning
+        assert other.reset(seed=0, options={"task": 1})[1]["opponent"] == 1
+
+
 def test_reset_with_a_seed_reproduces_a_random_seat(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
 

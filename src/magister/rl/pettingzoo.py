@@ -39,6 +39,7 @@ members on their next reset, and hand outcomes back through ``info`` (or a
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -60,6 +61,8 @@ __all__ = ["OpponentEnv", "NoOutcomeError", "game_score", "OUTCOME_SCORE_KEY", "
 #: final-info key holding the learner's score of the game (1 win, 0.5 draw, 0 loss)
 OUTCOME_SCORE_KEY = "magister_outcome_score"
 SEAT_CHOICES = ("alternate", "random")
+#: the reset option keys an OpponentEnv reads (others are ignored, with a warning once per env)
+RESET_OPTIONS = ("opponent", "task")
 
 
 class NoOutcomeError(MagisterError, RuntimeError):
@@ -173,10 +176,20 @@ class OpponentEnv(gym.Env):
         self._obs: dict[str, Any] = {}
         self._totals: dict[str, float] = {}
         self._carried = 0.0
+        self._warned_options = False
 
     # ------------------------------------------------------------ opponents
     def _choose_opponent(self, options: dict[str, Any] | None) -> int:
         options = options or {}
+        unknown = [key for key in options if key not in RESET_OPTIONS]
+        if unknown and not self._warned_options:
+            # a warning, not a refusal: wrappers may pass options meant for others down to this env (a vector env
+            # passes its options to every sub-env); but a misspelled "oponent" silently played another opponent
+            self._warned_options = True
+            warnings.warn(f"OpponentEnv.reset ignores the option keys {unknown}: it reads only "
+                          f"{list(RESET_OPTIONS)} (the opponent's id), else the opponent comes from the env's "
+                          "teacher or is the pool's newest member; check the spelling if one of them was meant to "
+                          "choose the opponent. (Shown once per env.)", UserWarning, stacklevel=3)
         if "opponent" in options:
             if "task" in options and not _same_id(options["opponent"], options["task"]):
                 # the task is what a CurriculumWrapper / CurriculumVectorEnv / Ray client credits the game's score
