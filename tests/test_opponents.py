@@ -363,6 +363,22 @@ def test_dual_curriculum_says_which_games_are_evaluate_only(tmp_path: Path) -> N
     assert (level, opponent) == b.propose() and opponent in pool.ids and info["train"] == info["replay"]
 
 
+def test_a_dual_curriculum_keeps_its_waiting_level_proposals_and_a_new_process_drops_them(tmp_path: Path) -> None:
+    # docs/selfplay.md: DualCurriculum.load keeps the level teacher's proposals waiting for a score; a run resumed in
+    # a new process gives them back with dual.levels.drop_pending() (the page did not say so)
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    dual = DualCurriculum(mg.make_teacher("robust-plr", mg.Discrete(["3x3", "4x4", "5x5"]), seed=0),
+                          mg.make_teacher("fsp", pool.space, pool=pool, seed=0))
+    pairs, _ = dual.propose_with_info(4)
+    dual.save(tmp_path / "dual.ckpt")
+    same_run = DualCurriculum.load(tmp_path / "dual.ckpt")  # loaded back into the run: the games' scores answer them
+    same_run.observe_batch([p[0] for p in pairs], [p[1] for p in pairs], [0.5] * 4)
+    assert same_run.levels.drop_pending() == 0
+    resumed = DualCurriculum.load(tmp_path / "dual.ckpt")  # a new process: those games will never report
+    assert resumed.levels.drop_pending() == 4
+    assert resumed.levels.drop_pending() == 0
+
+
 @pytest.mark.parametrize("gone", ["levels", "opponents"])
 def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path: Path, gone: str) -> None:
     # a raw KeyError from DualCurriculum.load and load_state_dict
