@@ -190,3 +190,18 @@ def test_numpy_numbers_are_valid_settings(setting, value):
     assert again.propose(5) == t.propose(5)
     with pytest.raises(mg.errors.ConfigError):
         mg.make_teacher("exp3", mg.Discrete(3), **{setting: np.bool_(True)})
+
+
+def test_exploration_refuses_what_is_no_step():
+    from magister.errors import ConfigError
+
+    t = EXP3(mg.Discrete(10), seed=0, reward="score")
+    # before: None and text were Python's raw TypeError ("'<=' not supported"), NaN and -3 gave 1/K silently
+    for bad in (None, "3", True):
+        with pytest.raises(TypeError, match="whole number >= 0"):
+            t.exploration(bad)
+    for bad in (-3, 2.5, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="whole number >= 0"):
+            t.exploration(bad)
+    assert t.exploration(np.int64(100)) == t.exploration(100.0) == t.exploration(100) == pytest.approx(_eps(100, 10))
+    assert t.exploration(0) == pytest.approx(0.1)

@@ -379,6 +379,24 @@ def test_a_dual_curriculum_keeps_its_waiting_level_proposals_and_a_new_process_d
     assert resumed.levels.drop_pending() == 0
 
 
+@pytest.mark.parametrize("name", ["pfsp", "opponent-lp"])
+def test_per_opponent_statistics_refuse_ids_outside_the_space(tmp_path: Path, name: str) -> None:
+    from magister.errors import InvalidTaskError
+
+    pool = _pool(tmp_path / "pool", n=3, max_size=5, max_ids=20)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    t.observe(1, 1.0)
+    before = json.dumps(t.beliefs(), sort_keys=True)
+    query = t.progress if name == "opponent-lp" else t.win_rates
+    # before: 25 was numpy's raw IndexError, -1 read id 19's statistics, a mask numpy's shape error
+    for ids in ([25], [-1], [True, False], [0.5]):
+        with pytest.raises(InvalidTaskError, match="0 to 19"):
+            query(np.array(ids))
+    assert json.dumps(t.beliefs(), sort_keys=True) == before
+    assert np.array_equal(query([0, 1, 2]), query(None)) and query(np.array([], dtype=int)).shape == (0,)
+    assert query(1) == query([1])[0]  # one id: one value (opponent-lp did so; win_rates raised a raw TypeError)
+
+
 @pytest.mark.parametrize("gone", ["levels", "opponents"])
 def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path: Path, gone: str) -> None:
     # a raw KeyError from DualCurriculum.load and load_state_dict

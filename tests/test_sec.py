@@ -129,3 +129,25 @@ def test_a_saved_value_outside_zero_one_is_refused_and_changes_nothing(path, val
     fresh = SEC(SPACE, seed=0, window=4).state_dict()  # NaN last_reward and averages of unseen tasks still load
     t.load_state_dict(fresh)
     assert t.to_bytes() == SEC(SPACE, seed=0, window=4).to_bytes()
+
+
+def test_category_rewards_refuses_what_is_no_batch_of_task_indices_and_scores():
+    from magister.errors import InvalidScoreError, InvalidTaskError
+
+    for reward in ("accuracy", "score"):
+        t = SEC(SPACE, seed=0, reward=reward)
+        before = json.dumps(t.beliefs(), sort_keys=True)
+        # before: index 5 of 3 categories was numpy's raw IndexError (accuracy) or a category 5 rewarded (score);
+        # -1 numpy's "'list' argument must have no negative elements", a fraction its casting TypeError
+        for x in ([5], [-1], [0.5], [True]):
+            with pytest.raises(InvalidTaskError, match="0 to 2"):
+                t.category_rewards(np.array(x), np.array([0.5]))
+        with pytest.raises(InvalidTaskError, match="flat array"):
+            t.category_rewards(np.array([[0, 1]]), np.array([[0.5, 0.5]]))
+        for scores in ([0.5], [0.5, "x"], [0.5, 1.5], [0.5, np.nan]):  # one score per index, in [0, 1]
+            with pytest.raises(InvalidScoreError, match="one score in \\[0, 1\\]"):
+                t.category_rewards(np.array([0, 1]), scores)
+        assert json.dumps(t.beliefs(), sort_keys=True) == before
+    t = SEC(SPACE, seed=0, reward="score")
+    cats, r = t.category_rewards([0, 2, 0], [1.0, 0.5, 0.0])  # lists as arrays, as before
+    assert cats.tolist() == [0, 2] and r.tolist() == [0.5, 0.5]

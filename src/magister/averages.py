@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidTaskError
 from .settings import MAX_TASKS, few_tasks, per_task_size, rate, whole
 
-__all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "powered", "MAX_TASKS"]
+__all__ = ["TaskAverages", "RecentWindow", "CachedPolicy", "draw", "powered", "task_indices", "MAX_TASKS"]
 
 _TINY = np.finfo(float).tiny
 
@@ -49,6 +49,27 @@ def powered(x: np.ndarray, power: float) -> np.ndarray:
     if not w.sum() >= _TINY and x.max(initial=0.0) > 0:
         w = (x / x.max()) ** power
     return w
+
+
+def task_indices(name: str, values: Any, n: int, what: str = "task indices") -> np.ndarray:
+    """``values`` as an int64 array of task indices ``0 .. n - 1`` (its shape kept: one index or an array of them),
+    for the public methods of the discrete teachers that take indices. Indices out of range were numpy's raw
+    ``IndexError`` (or, negative, read a task from the end), a boolean mask numpy's shape error, fractions its
+    "arrays used as indices must be of integer type"; each is an :class:`~magister.errors.InvalidTaskError`
+    naming ``name``, ``what`` the indices are, and the range."""
+    a = np.asarray(values)
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.int64)
+    if a.dtype == bool or a.dtype.kind not in "iu":
+        hint = "; for a mask use np.flatnonzero(mask)" if a.dtype == bool else ""
+        raise InvalidTaskError(f"{name} must be {what} (whole numbers from 0 to {n - 1}), got {a.dtype} "
+                               f"values {str(values)[:60]}{hint}")
+    idx = a.astype(np.int64, copy=False)
+    out = (idx < 0) | (idx >= n)
+    if out.any():
+        raise InvalidTaskError(f"{name} holds {int(idx[out].flat[0])}, outside the {what}, which run from 0 to "
+                               f"{n - 1}")
+    return idx
 
 
 #: how far outside [0, 1] a saved average may lie (rounding of a long run's updates) before the state is refused

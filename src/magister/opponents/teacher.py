@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..averages import task_indices
 from ..errors import CheckpointError, ConfigError, InvalidTaskError
 from ..rng import generator_state, restore_generator
 from ..settings import few_tasks, fraction, number, rate as check_rate
@@ -126,13 +127,21 @@ class OpponentTeacher(Teacher):
                 raise InvalidTaskError(f"opponent {top} was never added to the pool ({added}); report outcomes "
                                        "against the ids the pool handed out")
 
+    def _ids(self, ids: Any) -> np.ndarray:
+        """The members for ``None``, else ``ids`` checked: opponent ids of the space, ``0 .. n_tasks - 1`` (one or
+        an array; an id past the space was numpy's raw ``IndexError``, a negative one read another opponent's
+        statistics; each is an :class:`~magister.errors.InvalidTaskError` naming the range)."""
+        return self.members() if ids is None else task_indices("ids", ids, self.space.n_tasks,
+                                                               "opponent ids of the space (its max_ids)")
+
     def win_rates(self, ids: np.ndarray | None = None) -> np.ndarray:
-        """The learner's estimated score against each opponent (0.5 for an unplayed one)."""
-        ids = self.members() if ids is None else ids
+        """The learner's estimated score against each opponent (0.5 for an unplayed one); ``ids`` default to the
+        members (an id of the space that is no member has its statistics too, 0.5 if never played)."""
+        ids = self._ids(ids)
         w = np.minimum(self.games[ids], 1.0 / self.rate)
         n = w + self.prior
         # with prior=0 an unplayed member has no evidence at all: 0.5, not 0/0
-        return np.divide(w * self.win_mean[ids] + 0.5 * self.prior, n, out=np.full(len(n), 0.5), where=n > 0)
+        return np.divide(w * self.win_mean[ids] + 0.5 * self.prior, n, out=np.full(np.shape(n), 0.5), where=n > 0)
 
     def _weights(self, ids: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -65,7 +65,7 @@ import numpy as np
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
 from ..settings import few_tasks, number, rate
-from ..errors import ConfigError
+from ..errors import ConfigError, SettingTypeError
 from ..teacher import Teacher, register
 
 _REWARDS = ("score", "loss", "progress")
@@ -137,7 +137,17 @@ class EXP3(CachedPolicy, Teacher):
 
     # ------------------------------------------------------------- policy
     def exploration(self, t: int) -> float:
-        """``eps_t = min(1/K, sqrt(ln K / (K t)))`` (``eps_0 = 1/K``)."""
+        """``eps_t = min(1/K, sqrt(ln K / (K t)))`` (``eps_0 = 1/K``), at least ``min_exploration / K``.
+
+        ``t``: the step, a whole number ``>= 0`` (``self.t`` is the next one); anything else is a
+        :class:`~magister.errors.SettingTypeError` (a ``TypeError`` too; ``None`` was Python's raw one) or a
+        :class:`~magister.errors.ConfigError` (a negative step, a fraction, NaN, which gave ``1/K`` without a word)."""
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer, float, np.floating)):
+            raise SettingTypeError(f"exploration(t) takes the step t, a whole number >= 0 (self.t is the next "
+                                   f"step), got {type(t).__name__} {t!r:.40}")
+        if not (t >= 0 and math.isfinite(t) and t == int(t)):
+            raise ConfigError(f"exploration(t) takes the step t, a whole number >= 0 (self.t is the next step), "
+                              f"got {t!r}")
         if t <= 0:
             return 1.0 / self.K
         eps = min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))

@@ -39,8 +39,8 @@ class OpponentLP(OpponentTeacher):
         self.stats = TaskAverages(space.n, fast=fast, slow=slow)
 
     def progress(self, ids: np.ndarray | None = None) -> np.ndarray:
-        """Learning progress against each member (0 for an unplayed one)."""
-        ids = self.members() if ids is None else ids
+        """Learning progress against each member (0 for an unplayed one); ``ids`` as in :meth:`win_rates`."""
+        ids = self._ids(ids)
         lp = self.stats.progress()[ids]
         if self.denoise > 0:
             lp = np.maximum(lp - self.denoise * self.stats.noise()[ids], 0.0)

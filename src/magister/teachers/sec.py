@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import CachedPolicy, TaskAverages, refuse_outside_unit
+from ..averages import CachedPolicy, TaskAverages, refuse_outside_unit, task_indices
 from ..set_aside import make_set_aside
-from ..settings import number, rate, whole
-from ..errors import ConfigError
+from ..settings import non_numeric, number, rate, whole
+from ..errors import ConfigError, InvalidScoreError, InvalidTaskError
 from ..teacher import Teacher, register
 
 _REWARDS = ("accuracy", "score")
@@ -92,10 +92,26 @@ class SEC(CachedPolicy, Teacher):
         return w / w.sum()
 
     def category_rewards(self, x: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The categories present in a batch and their rewards (after recording the scores)."""
+        """The categories present in a batch and their rewards (after recording the scores).
+
+        ``x``: the batch's task indices (``0 .. n - 1``); ``scores``: one score per entry of ``x`` on the
+        teacher's [0, 1] scale. Anything else is an :class:`~magister.errors.InvalidTaskError` /
+        :class:`~magister.errors.InvalidScoreError` (an index past the space was numpy's raw ``IndexError``, or a
+        category that does not exist with ``reward="score"``)."""
+        x = task_indices("x", x, self.space.n_tasks)
+        if x.ndim != 1:
+            raise InvalidTaskError(f"category_rewards takes a flat array x of task indices, got shape {x.shape}")
+        try:
+            raw = np.asarray(scores)
+            s = None if non_numeric(raw) else raw.astype(float)
+        except (TypeError, ValueError):  # ragged lists, objects that are no numbers
+            s = None
+        if s is None or s.shape != x.shape or not ((s >= 0.0) & (s <= 1.0)).all():
+            raise InvalidScoreError(f"category_rewards takes one score in [0, 1] (the teacher's scale) per entry of "
+                                    f"x ({len(x)}), got {str(scores)[:60]}")
         cats = np.unique(x)
         if self.reward == "score":
-            sums = np.bincount(x, weights=scores, minlength=self.space.n_tasks)
+            sums = np.bincount(x, weights=s, minlength=self.space.n_tasks)
             cnt = np.bincount(x, minlength=self.space.n_tasks)
             return cats, sums[cats] / cnt[cats]
         p = np.array([self.stats.window_mean(int(c)) for c in cats])
