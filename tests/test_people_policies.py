@@ -546,3 +546,18 @@ def test_simulated_students_refuse_a_graph_they_cannot_use_and_sessions_a_day_of
     with pytest.raises(ConfigError, match="budget must be a whole number >= 0"):
         run_session(lambda: "a", lambda skill, correct: None, student, budget=-1)
     assert run_session(lambda: "a", lambda skill, correct: None, student, budget=5, per_day=2).minutes == 5
+
+
+def test_simulated_students_refuse_a_cyclic_prerequisite_graph_naming_the_cycle():
+    """A cycle was taken: no skill on it could be learned (each waits for another), so a session ran its budget and
+    said minutes_to_master NaN without a word."""
+    params = {s: (0.0, 0.5, 0.2, 0.1) for s in "abcd"}
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError, match=r"form a cycle, 'b' -> 'c' -> 'd' -> 'b'.*remove one of its links"):
+        SimulatedStudent(params, {"a": [], "b": ["a", "c"], "c": ["d"], "d": ["b"]}, rng)
+    with pytest.raises(ConfigError, match=r"form a cycle, 'a' -> 'a'"):
+        SimulatedStudent(params, {"a": ["a"]}, rng)
+    # a graph without cycles, diamonds included, is taken, and every skill of it can be learned
+    student = SimulatedStudent(params, {"b": ["a"], "c": ["a"], "d": ["b", "c"]}, np.random.default_rng(0))
+    skills = iter(["a"] * 40 + ["b", "c"] * 40 + ["d"] * 40)
+    assert run_session(lambda: next(skills), lambda skill, correct: None, student, budget=160).minutes_to_master > 0

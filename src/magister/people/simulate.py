@@ -45,6 +45,28 @@ def skill_graph(n: int, rng: np.random.Generator, max_parents: int = 2) -> dict[
     return graph
 
 
+def _cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """A cycle of ``graph`` (skill -> the skills it needs) as ``[a, b, ..., a]``, or ``[]`` for none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if state.get(root):
+            continue
+        path, todo = [root], [iter(graph.get(root, ()))]
+        state[root] = 1
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                todo.append(iter(graph.get(nxt, ())))
+    return []
+
+
 @dataclass
 class SimulatedStudent:
     """BKT knowledge per skill with prerequisites, plus an FSRS-family memory of what is known.
@@ -84,6 +106,11 @@ class SimulatedStudent:
             for need in needs:
                 if need not in self.params:
                     raise ConfigError(f"prerequisite {need!r} of skill {skill!r} is no skill of the student ({known})")
+        cycle = _cycle(pre)
+        if cycle:  # (built before, and no skill on it could be learned unless known at the start: minutes_to_master NaN)
+            raise ConfigError(f"prerequisites form a cycle, {' -> '.join(map(repr, cycle))} (each skill needs the "
+                              "next): no skill on it can be learned, as each waits for another to be known; remove "
+                              "one of its links (skill_graph(n, rng) draws a graph without cycles)")
 
     def recall(self, skill: str, time: float) -> float:
         if not self.known[skill]:
