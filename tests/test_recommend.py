@@ -106,6 +106,22 @@ def test_opponents_get_pfsp_over_the_pool(tmp_path):
     assert pool.space.contains(teacher.propose())
 
 
+def test_a_pool_s_own_space_gets_the_opponent_teacher_without_opponents_true(tmp_path):
+    import copy
+    import pickle
+
+    pool = OpponentPool(tmp_path, max_size=4, max_ids=10)
+    pool.add(b"snapshot")
+    # before: pool.space was a plain Discrete(max_ids) and got 'sec' with set_aside, a teacher of tasks, not opponents
+    for space in (pool.space, copy.deepcopy(pool.space), pickle.loads(pickle.dumps(pool.space))):
+        assert mg.recommend(space) == mg.recommend(pool.space, opponents=True)
+        assert mg.recommend(space, scores="other").name == "pfsp"
+    assert pool.space.opponent_pool == str(tmp_path.resolve())
+    # the same space built by hand (or read back from a spec) is any Discrete space: no change for those
+    assert pool.space == mg.Discrete(10) and mg.recommend(mg.Discrete(10)).name == "sec"
+    assert mg.recommend(mg.space_from_spec(pool.space.to_spec())).name == "sec"
+
+
 @pytest.mark.parametrize("call, words", [
     (lambda: mg.recommend("Discrete(3)"), "needs a magister space"),
     (lambda: mg.recommend(mg.Discrete(3), scores="accuracy"), "scores must be one of"),

@@ -73,7 +73,7 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
     score is one noisy 0/1 (or return) outcome of a reinforcement-learning
     agent (it matters for continuous spaces only). ``opponents``: the tasks
     are opponents from a pool (self-play); build it with
-    ``rec.make(pool.space, pool=pool)``.
+    ``rec.make(pool.space, pool=pool)``. A pool's own space (``pool.space``) is taken as opponents without it.
     """
     if not isinstance(space, Space):
         kind = type(space)  # the full name: a gymnasium.spaces.Box is not magister's Box
@@ -84,7 +84,8 @@ def recommend(space: Space, *, scores: str = "success", rl: bool = False, oppone
                           f"the task is done?), got {scores!r}")
     # numpy's True too, as every other flag (settings.flag): np.True_ was refused as if it were not a bool
     rl, opponents = flag("rl", rl), flag("opponents", opponents)
-    if opponents:
+    # a pool's own space (pool.space) is opponents whatever opponents= says: it got 'sec' as any Discrete
+    if opponents or getattr(space, "opponent_pool", None) is not None:
         if space.n is None:
             raise ConfigError(f"opponents=True needs the finite space of a pool's members (pool.space, a Discrete "
                               f"space, as the opponent teachers take); {space!r} has no finite list of tasks")

@@ -536,6 +536,9 @@ class Discrete(Space):
     """
 
     n: int
+    #: the folder of the :class:`~magister.opponents.OpponentPool` whose space this is (``pool.space``), else
+    #: ``None``: :func:`magister.recommend` then recommends an opponent teacher (not part of the spec or of equality)
+    opponent_pool: str | None = None
 
     def __init__(self, n: int | np.integer[Any] | Sequence[str] | np.ndarray):
         if isinstance(n, np.ndarray) and n.ndim <= 1:  # names as an array (df.skill.unique()), or a count as a 0-d

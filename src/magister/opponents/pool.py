@@ -457,8 +457,11 @@ class OpponentPool:
 
     @property
     def space(self) -> Discrete:
-        """The opponent teachers' task space: ``Discrete(max_ids)``, one task per id ever handed out."""
-        return Discrete(self.max_ids)
+        """The opponent teachers' task space: ``Discrete(max_ids)``, one task per id ever handed out (its
+        ``opponent_pool`` names this pool's folder, so that ``magister.recommend(pool.space)`` sees opponents)."""
+        space = Discrete(self.max_ids)
+        space.opponent_pool = str(self.directory)
+        return space
 
     @property
     def ids(self) -> list[int]:
