@@ -561,3 +561,17 @@ def test_simulated_students_refuse_a_cyclic_prerequisite_graph_naming_the_cycle(
     student = SimulatedStudent(params, {"b": ["a"], "c": ["a"], "d": ["b", "c"]}, np.random.default_rng(0))
     skills = iter(["a"] * 40 + ["b", "c"] * 40 + ["d"] * 40)
     assert run_session(lambda: next(skills), lambda skill, correct: None, student, budget=160).minutes_to_master > 0
+
+
+@pytest.mark.parametrize("needs", [{"a"}, frozenset({"a"}), ("a",), np.array(["a"])])
+def test_simulated_student_takes_prerequisites_in_any_collection_of_names(needs):
+    """The graph check added with the refusals above took only a list or tuple of prerequisites: a set (or a
+    frozenset, or an array of names), which a deck's prerequisites take and which the student used before, was
+    refused as "must be a list of skills". The student answers as with the list."""
+    params = {"a": (0.0, 0.3, 0.2, 0.1), "b": (0.0, 0.3, 0.2, 0.1)}
+    given = SimulatedStudent(params, {"b": needs}, np.random.default_rng(0))
+    listed = SimulatedStudent(params, {"b": ["a"]}, np.random.default_rng(0))
+    assert [given.answer("b", 60.0 * i) for i in range(4)] == [listed.answer("b", 60.0 * i) for i in range(4)]
+    assert not given.ready("b")
+    with pytest.raises(ConfigError, match="must be a list of skills"):
+        SimulatedStudent(params, {"b": np.array("a")}, np.random.default_rng(0))  # one name, not a list of them

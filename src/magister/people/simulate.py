@@ -16,6 +16,7 @@ each skill of a graph the parameters of a randomly drawn fitted skill.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -101,7 +102,9 @@ class SimulatedStudent:
         for skill, needs in pre.items():
             if skill not in self.params:
                 raise ConfigError(f"skill {skill!r} of prerequisites is no skill of the student ({known})")
-            if isinstance(needs, (str, bytes)) or not isinstance(needs, Sequence):
+            # any collection of names, as a deck's prerequisites take (a set or an array worked before this check)
+            if isinstance(needs, (str, bytes)) or not isinstance(needs, (Sequence, Set, np.ndarray)) \
+                    or (isinstance(needs, np.ndarray) and needs.ndim == 0):
                 raise ConfigError(f"prerequisites of {skill!r} must be a list of skills, got {needs!r}")
             for need in needs:
                 if need not in self.params:
