@@ -108,6 +108,7 @@ def test_refused_batch_records_nothing():
 class _OddTask(InvalidTaskError):  # a user's error class built from (task, why), not from one message
     def __init__(self, task, why):
         super().__init__(f"task {task!r} is odd: {why}")
+        self.task = task
 
 
 class _EvensOnly(InvalidTaskError):  # a user's error class that words its message itself
@@ -119,7 +120,8 @@ class _EvensOnly(InvalidTaskError):  # a user's error class that words its messa
 @pytest.mark.parametrize("how", ["observe", "observe_batch", "dict entry", "dict entry batch"])
 def test_a_user_spaces_own_error_class_is_reworded_with_nothing_recorded_not_a_type_error(error, how):
     # the re-raise was type(e)(message): a TypeError from the user's constructor (the refusal lost), or its
-    # words twice; now magister's InvalidTaskError, the user's error its __cause__, and nothing recorded
+    # words twice; now the user's class (so `except _OddTask` still catches it: a first fix gave magister's
+    # InvalidTaskError, which it did not), its words once, its attributes kept, and nothing recorded
     class Evens(mg.Discrete):
         def validate(self, task):
             if isinstance(task, int) and task % 2:
@@ -136,8 +138,27 @@ def test_a_user_spaces_own_error_class_is_reworded_with_nothing_recorded_not_a_t
     said = "task 3 is odd: use an even task" if error is _OddTask else "evens only: 3 is odd"
     assert str(err.value).count(said) == 1 and str(err.value).endswith("Nothing was recorded.")
     assert "evens only: evens only" not in str(err.value)
-    assert type(err.value) is InvalidTaskError and isinstance(err.value.__cause__, error)
+    assert type(err.value) is error and err.value.__cause__ is None and err.value.__suppress_context__
+    assert error is _EvensOnly or err.value.task == 3
     assert states_equal(t.state_dict(), before)
+
+
+def test_a_user_error_class_whose_str_is_its_own_becomes_an_invalid_task_error_with_it_as_cause():
+    class Odd(InvalidTaskError):
+        def __str__(self):  # words of its own, whatever its message: the added words would be lost in it
+            return "odd task"
+
+    class Evens(mg.Discrete):
+        def validate(self, task):
+            if task == 3:
+                raise Odd("3")
+            return super().validate(task)
+
+    t = mg.make_teacher("exp3", Evens(6), seed=0)
+    with pytest.raises(InvalidTaskError) as err:
+        t.observe(3, 0.5)
+    assert type(err.value) is InvalidTaskError and isinstance(err.value.__cause__, Odd)
+    assert str(err.value) == "odd task. Nothing was recorded." and t.n_observed == 0
 
 
 def test_magisters_own_task_errors_keep_their_type_and_cause_when_reworded():

@@ -68,20 +68,25 @@ def missing_extra_import(what: str, extras: str, error: ImportError) -> ModuleNo
 def reworded(error: MagisterError, message: str) -> MagisterError:
     """``error`` again with ``message`` (its own words with more added), to ``raise`` in its place.
 
-    The same type when that type is built from a message alone, as magister's are; otherwise (an error class of a
-    user's space whose constructor takes other arguments, or words its message itself) the nearest magister type
-    of ``error``, whose ``__cause__`` is ``error``: ``type(error)(message)`` failed with a ``TypeError`` there, or
-    repeated that class's own words in the message.
+    The same class with the same attributes, built without calling its constructor: an error class of a user's
+    space may take other arguments (``type(error)(message)`` failed with a ``TypeError``) or word its message
+    itself (its words came twice), and code that catches that class must still catch it. Only a class whose
+    ``str()`` is not its message (its own ``__str__``) becomes the nearest magister type of ``error``, whose
+    ``__cause__`` is ``error``.
     """
-    try:
-        again = type(error)(message)
-    except Exception:  # noqa: BLE001 - any constructor of a user's class
-        again = None
-    if isinstance(again, MagisterError) and str(again) == message:
+    cls = type(error)
+    try:  # (BaseException.__new__ takes no constructor arguments and sets none of the class's own words)
+        again = cls.__new__(cls)
+        again.__dict__.update(error.__dict__)
+        again.args = (message,)
+        same = str(again) == message
+    except Exception:  # noqa: BLE001 - any class of a user's
+        same = False
+    if same:
         again.__cause__ = error.__cause__  # (a user's error that an inner space reworded already stays the cause)
         again.__suppress_context__ = True  # (else as ``raise ... from None``: the traceback shows this error alone)
         return again
-    ours = next(c for c in type(error).__mro__ if c.__module__ == __name__ and issubclass(c, MagisterError))
+    ours = next(c for c in cls.__mro__ if c.__module__ == __name__ and issubclass(c, MagisterError))
     fallback: MagisterError = ours(message)
     fallback.__cause__ = error
     return fallback
