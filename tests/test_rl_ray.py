@@ -1429,10 +1429,32 @@ def test_a_client_of_an_actor_name_that_is_not_there_says_why_and_starts_no_ray(
         RayTeacher(123)
     assert RayTeacher("t-there").propose(2) is not None  # the name as started
     ray.kill(actor)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # (with it set, the client connects to that cluster)
     monkeypatch.setattr(mg_ray.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(mg_ray.ray, "get_actor", lambda *a, **k: pytest.fail("ray.get_actor would start a Ray"))
     with pytest.raises(mg.ConfigError, match=r"Ray is not initialised.*ray.init\(\).*nothing was started"):
         RayTeacher("t-there")
+
+
+def test_a_client_built_by_name_in_a_ray_job_without_ray_init_connects_to_the_jobs_cluster(local_ray):
+    # a Ray job's script (ray job submit sets RAY_ADDRESS) may leave ray.init() out: Ray's first call connects to
+    # the cluster, and RayTeacher(name) found its actor so; the check that Ray is initialised (so that no new local
+    # Ray starts) refused it. With RAY_ADDRESS set the client connects to that cluster, which starts no Ray.
+    import os
+    import subprocess
+    import sys
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", mg.Discrete(4), seed=0), name="t-in-a-job")
+    namespace = ray.get_runtime_context().namespace
+    script = ("import ray\nfrom magister.rl.ray import RayTeacher\n"
+              f"client = RayTeacher('t-in-a-job', namespace={namespace!r})\n"
+              "print('proposed', len(client.propose(3)), ray.is_initialized())\n")
+    path = os.pathsep.join(p for p in (os.path.dirname(os.path.dirname(mg.__file__)), os.environ.get("PYTHONPATH"))
+                           if p)
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert "proposed 3 True" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    ray.kill(actor)
 
 
 def test_a_client_tells_its_ray_connection_from_a_later_one_without_asking_ray_for_the_node_id(local_ray, monkeypatch):

@@ -469,7 +469,16 @@ def _lost_error(lost: int, ray_error: RayActorError, refused: BaseException | No
 def _named_actor(name: str, namespace: str | None) -> Any:
     """The handle of the actor ``name`` (``ray.get_actor``), or a ``ConfigError`` saying why there is none: Ray not
     initialised (``ray.get_actor`` then started a new local Ray, which has no such actor, and failed with Ray's
-    lookup error), or no actor of that name in that namespace (naming the ones there are)."""
+    lookup error), or no actor of that name in that namespace (naming the ones there are). With ``RAY_ADDRESS`` set
+    (a Ray job's script, ``ray job submit``) it connects to that cluster first, as Ray's own first call does there:
+    that starts no Ray, and the client found its actor so before."""
+    if not ray.is_initialized() and os.environ.get("RAY_ADDRESS"):
+        try:
+            ray.init()
+        except ConnectionError as e:
+            raise ConfigError(f"RayTeacher({name!r}): Ray is not initialised in this process and RAY_ADDRESS="
+                              f"{os.environ['RAY_ADDRESS']!r} could not be reached ({e}); set it to the cluster's "
+                              "address or call ray.init(address=...) first") from None
     if not ray.is_initialized():
         raise ConfigError(f"RayTeacher({name!r}): Ray is not initialised in this process; call ray.init() (in a "
                           "worker of another process, ray.init(address='auto') or the cluster's address) before "
