@@ -672,6 +672,9 @@ def test_a_maze_name_given_as_its_text_says_to_play_the_maze_itself():
     with pytest.raises(MazeFormatError, match=r"^line 1 column 3: unexpected character 'x'; use '#' wall, '.' "
                                                r"floor, 'S' start, 'G' goal$"):
         Maze.parse("##x##\n#S.G#\n#####")  # a map with a stray character keeps its message
+    # one row of a map, walls and all, is no maze name: it was told to play load_mazes(folder)['#S G#']
+    with pytest.raises(MazeFormatError, match=r"^line 1 column 3: unexpected character ' '.*write floor as '\.'$"):
+        Maze.parse("#S G#")
 
 
 def test_a_mutator_saved_from_a_script_names_the_fix_when_loaded_elsewhere(tmp_path, monkeypatch):

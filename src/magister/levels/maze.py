@@ -194,7 +194,8 @@ class Maze:
             # reported as a width mismatch at the row's end
             bad = next((c for c, ch in enumerate(line) if ch not in _CHARS), None)
             if bad is not None:
-                if len(rows) == 1 and name is None:  # a maze's name or a file's path given for its text
+                # a maze's name or a file's path given for its text (a row of walls, "#S G#", is a map's row)
+                if len(rows) == 1 and name is None and "#" not in line:
                     raise MazeFormatError(_one_line(line, name))
                 raise MazeFormatError(
                     f"{_where(lineno, bad + 1, name)}: unexpected character {line[bad]!r}; use '#' wall, '.' "
