@@ -590,13 +590,13 @@ def test_observe_eval_refuses_a_skill_given_by_name_and_by_index():
 
 
 @pytest.mark.parametrize("per_skill", [
-    [[0.1, 0.2, 0.3]], np.array([[0.1], [0.2], [0.3]]), torch.tensor([[0.1, 0.2, 0.3]]),
-    {"a": [0.5]}, {"a": [0.5, 0.6, 0.7]}, {"a": 0.5, "b": [0.2]}, {"a": torch.tensor([0.5])}, {"a": np.array([0.5])},
+    [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], np.full((3, 3), 0.5), torch.full((2, 3), 0.5),
+    {"a": [0.5, 0.6, 0.7]}, {"a": 0.5, "b": [0.2, 0.3]}, {"a": torch.tensor([0.5, 0.6])}, {"a": [[0.5], [0.6]]},
 ])
 def test_observe_eval_refuses_nested_values_instead_of_flattening_them(per_skill):
-    """[[0.1, 0.2, 0.3]] (a batch of one row) or a (3, 1) column was flattened into one value per skill, {"a": [0.5]}
-    recorded 0.5 for "a", {"a": [0.5, 0.6, 0.7]} was "observe_batch got 1 tasks but 3 scores" naming no skill, and
-    {"a": 0.5, "b": [0.2]} numpy's raw "inhomogeneous shape" ValueError."""
+    """A (2, 3) or (3, 3) table was flattened into other skills' values, {"a": [0.5, 0.6, 0.7]} was "observe_batch
+    got 1 tasks but 3 scores" naming no skill, and {"a": 0.5, "b": [0.2, 0.3]} numpy's raw "inhomogeneous shape"
+    ValueError."""
     teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
     sampler = SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
     before = teacher.to_bytes()
@@ -814,3 +814,17 @@ def test_fixed_mixture_weights_given_as_a_mapping_are_refused_naming_the_order()
     """A dict of weights was refused as not being 'non-negative weights with a positive, finite sum', which it was."""
     with pytest.raises(ConfigError, match="sequence in skill order.*not a mapping"):
         SkillSampler([0, 1, 1], {"a": 1.0, "b": 2.0}, batch_size=2, seed=0)
+
+
+@pytest.mark.parametrize("per_skill", [
+    [[0.25, 0.5, 0.75]], np.array([[0.25], [0.5], [0.75]]), torch.tensor([[0.25, 0.5, 0.75]]),
+    {"a": [0.25], "b": np.array([0.5]), "c": torch.tensor([[0.75]])},
+])
+def test_observe_eval_takes_one_row_one_column_and_one_element_values_as_before(per_skill):
+    """A (1, 3) row or (3, 1) column of a model's output, and one-element values in a mapping, have one meaning (one
+    number per skill) and were taken before the nested-value refusal: they still are, as the flat list is."""
+    flat = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    SkillSampler([0, 1, 2] * 10, flat, batch_size=4, seed=0).observe_eval([0.25, 0.5, 0.75])
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+    SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0).observe_eval(per_skill)
+    assert teacher.n_observed == 3 and teacher.to_bytes() == flat.to_bytes()

@@ -50,6 +50,16 @@ class RunningLossScore:
         return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
 
 
+def _size(value: Any) -> int:
+    """How many numbers ``value`` holds (a tensor's ``numel``); -1 for a ragged list."""
+    if hasattr(value, "numel"):
+        return int(value.numel())
+    try:
+        return int(np.size(value))
+    except ValueError:  # numpy's "inhomogeneous shape"
+        return -1
+
+
 def resume_point(trained: Any, batches: int, what: str) -> int:
     """``trained``, the batches of a pass trained before a resume (a ``Trainer`` resumed mid-epoch), checked
     against the ``batches`` of a pass (``what`` names them in the error)."""
@@ -317,7 +327,7 @@ class SkillMixer:
         except ValueError:  # numpy's "setting an array element with a sequence ... inhomogeneous shape"
             raise InvalidScoreError("values must be numbers, got lists (or arrays) of different lengths; pass one "
                                     "number per value. Nothing was recorded") from None
-        if flat and raw.ndim > 1:
+        if flat and sum(n > 1 for n in raw.shape) > 1:  # (1, n) or (n, 1), as models give them, mean one value each
             raise InvalidScoreError(f"per-skill values must be one number per skill (a flat list, or a mapping of "
                                     f"skill to number), got values of shape {raw.shape}. Nothing was recorded")
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
@@ -437,7 +447,8 @@ class SkillMixer:
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
                 v = per_skill[k]
-                if isinstance(v, (list, tuple, set, frozenset, Mapping)) or getattr(v, "ndim", 0) != 0:
+                if isinstance(v, (set, frozenset, Mapping)) or (isinstance(v, (list, tuple)) or hasattr(v, "ndim")) \
+                        and _size(v) != 1:  # ([0.5] or a one-element array or tensor: that one number)
                     raise InvalidScoreError(f"the {kind} of skill {self.skill_names[skills[-1]]!r} must be one "
                                             f"number, got {type(v).__name__} {str(v)[:60]}; pass one value per "
                                             "skill. Nothing was recorded")
@@ -445,7 +456,9 @@ class SkillMixer:
                     raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
                                             "by index); give one value per skill. Nothing was recorded")
                 seen.add(skills[-1])
-            values = self._as_values(list(per_skill.values()), nonfinite=True)
+            # each value by itself, so a one-element list, array or tensor gives its number
+            parts = [self._as_values(v, nonfinite=True) for v in per_skill.values()]
+            values = np.concatenate(parts) if parts else self._as_values([], nonfinite=True)
         else:
             values = self._as_values(per_skill, nonfinite=True, flat=True)
             if len(values) != self.n_skills:
