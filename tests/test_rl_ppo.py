@@ -213,3 +213,33 @@ def test_ppo_called_again_after_the_env_was_reset_does_not_act_on_the_old_episod
     ext.reset(seed=2)
     agent.learn(ext, total_steps=320, n_steps=32)
     assert agent.scorer is scorer and sum(c[1] for c in scorer.outcomes.values()) >= counted
+
+
+def test_ppo_learn_refuses_an_env_it_cannot_train_on_before_any_step():
+    # a wrong obs_dim failed inside torch ("mat1 and mat2 shapes cannot be multiplied"), too many actions in the
+    # env's step after a rollout, too few were never played (silently), and a single env had no attribute num_envs
+    import gymnasium as gym
+
+    from magister.errors import ConfigError
+    from magister.rl.ppo import PPO
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher)
+    for agent, message in [(PPO(3, 3), r"obs_dim=3\).*\(4,\).*PPO\(obs_dim=4"),
+                           (PPO(4, 2), r"n_actions=2\).*Discrete\(3\).*PPO\(n_actions=3"),
+                           (PPO(4, 5), r"n_actions=5\).*Discrete\(3\).*PPO\(n_actions=3")]:
+        with pytest.raises(ConfigError, match=message):
+            agent.learn(venv, total_steps=256)
+        assert agent.steps == 0 and venv.n_assigned == 0 and teacher.n_observed == 0  # nothing ran
+    with pytest.raises(ConfigError, match="vector env .*CurriculumVectorEnv"):
+        PPO(4, 3).learn(CliffWalk(), total_steps=256)
+    same_step = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    boxed = gym.make_vec("MountainCarContinuous-v0", 2, vector_kwargs=same_step)
+    with pytest.raises(ConfigError, match="discrete actions"):
+        PPO(2, 1).learn(boxed, total_steps=256)
+    images = gym.vector.SyncVectorEnv([lambda: gym.wrappers.AddRenderObservation(
+        gym.make("CartPole-v1", render_mode="rgb_array"), render_only=True)], **same_step)
+    with pytest.raises(ConfigError, match="FlattenObservation"):
+        PPO(4, 2).learn(images, total_steps=256)
+    assert PPO(4, 3, seed=0).learn(venv, total_steps=64, n_steps=32).steps == 64  # the right sizes still train
+    venv.close()

@@ -460,3 +460,76 @@ def test_an_env_that_never_reports_success_is_warned_about_once():
         warnings.simplefilter("error")
         for _ in range(2 * SuccessScore.WARN_AFTER):
             assert score(Episode(task=None, episode_return=0.0, length=1, info={})) == 0.0
+
+
+class _NoOptionsEnv(gym.Env):
+    """An env whose reset takes a seed only (written before Gymnasium's reset took options)."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None):
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), 1.0, True, False, {"is_success": True}
+
+
+def test_an_env_whose_reset_takes_no_options_is_refused_in_options_mode_naming_the_other_modes():
+    # it failed at the first reset with a raw "reset() got an unexpected keyword argument 'options'"
+    from magister.rl import CurriculumVectorEnv
+
+    teacher = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    with pytest.raises(ConfigError, match=r"_NoOptionsEnv.reset takes no options.*set_task.*factory"):
+        CurriculumWrapper(_NoOptionsEnv(), teacher)
+    with pytest.raises(ConfigError, match="takes no options"):
+        CurriculumVectorEnv([_NoOptionsEnv] * 2, teacher)
+    # the factory mode needs no options; an env whose reset takes **kwargs is taken
+    env = CurriculumWrapper(lambda task: _NoOptionsEnv(), teacher, task_mode="factory")
+    env.reset(seed=0)
+    env.step(0)
+    assert teacher.n_observed == 1
+
+    class Kwargs(_NoOptionsEnv):
+        def reset(self, seed=None, **kwargs):
+            return super().reset(seed)
+
+    CurriculumWrapper(Kwargs(), teacher)
+
+
+def test_a_curriculum_wrapper_of_the_same_teacher_inside_is_refused_as_it_would_count_every_episode_twice():
+    # CurriculumWrapper(CurriculumWrapper(env, t), t), or the single-env code's wrapped env given to
+    # CurriculumVectorEnv: both layers observed each episode, so the teacher heard every one twice
+    from magister.rl import CurriculumVectorEnv
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    inner = CurriculumWrapper(CliffWalk(), teacher)
+    with pytest.raises(ConfigError, match="already a CurriculumWrapper of this teacher.*twice.*wrap the env once"):
+        CurriculumWrapper(gym.wrappers.RecordEpisodeStatistics(inner), teacher)
+    with pytest.raises(ConfigError, match=r"twice.*return the bare env"):
+        CurriculumVectorEnv([lambda: CurriculumWrapper(CliffWalk(), teacher)] * 2, teacher)
+    # an inner wrapper without a teacher (export mode) records nothing itself: each episode is counted once
+    venv = CurriculumVectorEnv([lambda: CurriculumWrapper(CliffWalk(), None)] * 2, teacher)
+    venv.reset(seed=0)
+    for _ in range(20):
+        venv.step(np.ones(2, dtype=np.int64))  # stop at once: every step ends an episode
+    assert teacher.n_observed == venv.n_reported == 40
+    venv.close()
+
+
+def test_score_given_as_an_array_is_refused_with_a_magister_error():
+    # np.array([0, 1]) == "success" compared elementwise: a raw "truth value of an array is ambiguous"
+    with pytest.raises(ConfigError, match="score must be"):
+        as_score_fn(np.array([0.0, 1.0]))
+
+
+def test_set_task_mode_takes_an_env_whose_reset_takes_no_options():
+    class WithSetTask(_NoOptionsEnv):
+        def set_task(self, task):
+            self.task = task
+
+    teacher = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    env = CurriculumWrapper(WithSetTask(), teacher, task_mode="set_task")
+    env.reset(seed=0)
+    env.step(0)
+    assert teacher.n_observed == 1 and env.unwrapped.task is not None

@@ -32,6 +32,8 @@ import numpy as np
 
 from ..errors import ConfigError, missing_extra_import
 
+import gymnasium as gym
+
 try:
     import torch
     from torch import nn
@@ -98,7 +100,7 @@ class PPO:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
         self.gamma, self.lam, self.clip, self.epochs = gamma, lam, clip, epochs
         self.minibatch, self.ent_coef, self.vf_coef, self.max_grad_norm = minibatch, ent_coef, vf_coef, max_grad_norm
-        self.n_actions = n_actions
+        self.obs_dim, self.n_actions = obs_dim, n_actions
         self.steps = 0
         #: environment steps the updates used (evaluate-only episodes are left out)
         self.n_trained_steps = 0
@@ -158,6 +160,7 @@ class PPO:
             raise ConfigError(f"PPO.learn needs a vector env that resets finished sub-envs in the same step "
                               f"(autoreset_mode=SAME_STEP, as CurriculumVectorEnv does); got {mode!r}: build it "
                               "with gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)")
+        self._check_env(venv)
         n = venv.num_envs
         external = bool(getattr(venv, "external", False))
         if level_score is not None and not external:
@@ -256,6 +259,30 @@ class PPO:
                 callback(self)
                 next_cb += callback_every
         return self
+
+    def _check_env(self, venv: Any) -> None:
+        """Refuse, before anything runs, an env this agent cannot train on: not a vector env, observations that
+        are not ``obs_dim`` numbers, actions that are not ``Discrete(n_actions)`` (a wrong ``obs_dim`` failed in
+        torch with "mat1 and mat2 shapes cannot be multiplied", too many actions in the env's step after a
+        rollout, too few were silently never played). An env that does not declare its spaces is taken as is."""
+        if not isinstance(getattr(venv, "num_envs", None), (int, np.integer)):
+            raise ConfigError(f"PPO.learn trains on a vector env (one with num_envs sub-envs), got {venv!r}; wrap "
+                              "single envs in one, e.g. CurriculumVectorEnv([MyEnv] * 8, teacher)")
+        obs_space = getattr(venv, "single_observation_space", None)
+        if isinstance(obs_space, gym.spaces.Space) and (
+                not isinstance(obs_space, gym.spaces.Box) or obs_space.shape != (self.obs_dim,)):
+            fix = (f"build PPO(obs_dim={obs_space.shape[0]}, ...)" if isinstance(obs_space, gym.spaces.Box)
+                   and len(obs_space.shape) == 1 else "flatten them to a vector (gymnasium.wrappers.FlattenObservation)")
+            raise ConfigError(f"PPO(obs_dim={self.obs_dim}) takes observations of {self.obs_dim} numbers, and the "
+                              f"env's are {obs_space}: {fix}")
+        act_space = getattr(venv, "single_action_space", None)
+        if isinstance(act_space, gym.spaces.Space) and not (
+                isinstance(act_space, gym.spaces.Discrete) and int(act_space.n) == self.n_actions
+                and int(act_space.start) == 0):
+            fix = (f"build PPO(n_actions={int(act_space.n)}, ...)" if isinstance(act_space, gym.spaces.Discrete)
+                   and int(act_space.start) == 0 else "this PPO is for discrete actions 0..n-1 only")
+            raise ConfigError(f"PPO(n_actions={self.n_actions}) plays the actions 0..{self.n_actions - 1}, and the "
+                              f"env's are {act_space}: {fix}")
 
     def _update(self, obs, act, logp, adv, ret) -> None:
         obs_t, act_t = torch.as_tensor(obs), torch.as_tensor(act)

@@ -126,7 +126,7 @@ class FunctionScore:
 
 def as_score_fn(score: Any) -> Callable[[Episode], float]:
     """Coerce the ``score=`` argument of the wrappers into a score function."""
-    if score is None or score == "success":
+    if score is None or (isinstance(score, str) and score == "success"):  # (an array compared itself elementwise)
         return SuccessScore()
     if isinstance(score, (SuccessScore, ReturnScore, FunctionScore)):
         return score

@@ -201,6 +201,16 @@ def check_one_owner(env: gym.Env, teacher: Any, driver: str) -> None:
     ``driver`` (a wrapper or vector env that observes ``teacher``) is to observe it too: every episode would be
     recorded twice. Two clients of one Ray actor (two ``RayTeacher(actor)``), or of one curriculum of a
     ``magister serve`` server (two ``HTTPTeacher``), are one teacher."""
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):  # a CurriculumWrapper of this teacher already in the stack
+        if isinstance(inner, CurriculumWrapper) and same_teacher(inner.teacher, teacher):
+            raise ConfigError(
+                f"the env is already a CurriculumWrapper of this teacher ({inner}), so {driver} would record every "
+                "episode twice; wrap the env once: " + (
+                    "CurriculumVectorEnv wraps each sub-env itself, so give it functions that return the bare env "
+                    "(e.g. [MyEnv] * 8)" if "vector" in driver else
+                    "drop one CurriculumWrapper (or build the inner one with teacher=None)"))
+        inner = inner.env
     if same_teacher(getattr(env.unwrapped, "teacher", None), teacher):
         raise ConfigError(
             f"{type(env.unwrapped).__name__} already reports its outcomes to this teacher (the same object, or a "
@@ -220,6 +230,18 @@ def _same_layout(a: gym.Space, b: gym.Space) -> bool:
     if isinstance(a, gym.spaces.Tuple) and isinstance(b, gym.spaces.Tuple):
         return len(a.spaces) == len(b.spaces) and all(_same_layout(x, y) for x, y in zip(a.spaces, b.spaces))
     return a == b
+
+
+def _takes_options(env: gym.Env) -> bool:
+    """Whether ``env.reset`` takes ``options=`` (a reset without it failed with a raw TypeError at the first
+    reset); a signature that cannot be read is taken to."""
+    import inspect
+
+    try:
+        params = inspect.signature(env.reset).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "options" or p.kind == p.VAR_KEYWORD for p in params)
 
 
 def _centre_task(space: Space) -> Any:
@@ -288,6 +310,12 @@ class CurriculumWrapper(gym.Wrapper):
                 f"task_mode='set_task' but {type(env.unwrapped).__name__} has no set_task(task) method; "
                 "use task_mode='options' or 'factory'"
             )
+        if task_mode == "options" and not _takes_options(env.unwrapped):
+            raise ConfigError(
+                f"task_mode='options' passes each task as env.reset(options={{'task': task}}), and "
+                f"{type(env.unwrapped).__name__}.reset takes no options argument; give it one (reset(self, *, "
+                "seed=None, options=None), reading options['task']), or use task_mode='set_task' (an "
+                "env.set_task(task) method) or task_mode='factory' (a function make_env(task))")
         check_one_owner(env, teacher, "the wrapper")
         super().__init__(env)
         self._pushed: list[Any] = []
@@ -416,7 +444,8 @@ class CurriculumWrapper(gym.Wrapper):
             seed = int(self.env.np_random.integers(0, 2**31 - 1))
         try:
             opts = self._apply(task, opts)
-            obs, info = self.env.reset(seed=seed, options=opts if opts else None)
+            # no options, none passed: an env whose reset takes none works in the set_task and factory modes
+            obs, info = self.env.reset(seed=seed, options=opts) if opts else self.env.reset(seed=seed)
         except BaseException as e:
             # the env refused or failed: a task this wrapper took (queued, pushed or proposed by the teacher)
             # goes back to the front, so the next reset plays it and no proposal is lost; a task given in
