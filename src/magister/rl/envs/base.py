@@ -7,13 +7,14 @@ code with ``n = 1``, and :func:`evaluate` runs a whole test set at once.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any, Callable, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-from ...errors import InvalidTaskError
-from ...settings import whole
+from ...errors import ConfigError, InvalidTaskError
+from ...settings import number, whole
 from ...spaces import Box
 
 __all__ = ["ParametricEnv", "evaluate", "mastered"]
@@ -184,5 +185,17 @@ def evaluate(env_cls: type[ParametricEnv], policy: Callable[[np.ndarray], np.nda
 
 
 def mastered(success_rates: np.ndarray, threshold: float = 0.8) -> float:
-    """Share of tasks whose success rate reaches ``threshold``."""
-    return float(np.mean(np.asarray(success_rates) >= threshold))
+    """Share of tasks whose success rate reaches ``threshold``.
+
+    Rates and threshold are shares in [0, 1] (what :func:`evaluate` returns): a threshold of 80 (a percentage)
+    mastered nothing, rates in percent all reached 0.8, and no rates gave NaN with numpy's warnings; each is a
+    ``ConfigError``."""
+    threshold = number("mastered: threshold", threshold, 0.0, 1.0, hint="a share of episodes, e.g. 0.8 for 80%")
+    try:
+        rates = np.asarray(success_rates, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        rates = np.full(1, np.nan)
+    if rates.size == 0 or not np.all((rates >= 0) & (rates <= 1)):  # (NaN fails both)
+        raise ConfigError(f"mastered: success_rates must be one or more shares in [0, 1] (as evaluate() returns), "
+                          f"got {reprlib.repr(success_rates)}")
+    return float(np.mean(rates >= threshold))
