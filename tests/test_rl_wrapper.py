@@ -533,3 +533,42 @@ def test_set_task_mode_takes_an_env_whose_reset_takes_no_options():
     env.reset(seed=0)
     env.step(0)
     assert teacher.n_observed == 1 and env.unwrapped.task is not None
+
+
+class _AnyTaskEnv(gym.Env):
+    """Plays whatever task it is given (keeps it in ``self.task``); every episode is one successful step."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.task = (options or {}).get("task")
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), 1.0, True, False, {"is_success": True}
+
+
+def test_a_task_given_in_the_reset_options_that_the_teacher_cannot_take_is_refused_at_reset():
+    # a Box task on a Discrete teacher's wrapper was played, and refused only by teacher.observe at the episode's
+    # end, out of step(): the episode and its outcome were lost (score="external": at report, after the episode)
+    teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    env = CurriculumWrapper(_AnyTaskEnv(), teacher)
+    env.reset(options={"task": 1})
+    env.step(0)
+    before = teacher.state_dict()
+    env.reset(options={"task": 2})  # an episode running: a refused reset leaves it running
+    for bad in (np.array([0.3, 0.5]), 7):
+        with pytest.raises(InvalidTaskError, match=r"reset\(options=\{'task': \.\.\.\}\).*not played"):
+            env.reset(options={"task": bad})
+    assert env.unwrapped.task == 2 and env.task == 2
+    env.step(0)  # the running episode is still reported
+    assert teacher.n_observed == 2 and before["n_observed"] == 1
+    box = CurriculumWrapper(_AnyTaskEnv(), mg.make_teacher("alp-gmm", mg.Box([0, 0], [1, 1]), seed=0),
+                            score="external")
+    with pytest.raises(InvalidTaskError, match="expects 2 numbers"):
+        box.reset(options={"task": 2})
+    assert box.pending == {} and box.task is None
+    # without a teacher (export mode) the wrapper takes any task the env takes
+    CurriculumWrapper(_AnyTaskEnv(), None, space=mg.Discrete(3)).reset(options={"task": [0.3, 0.5]})

@@ -59,7 +59,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError, UnknownTaskError
+from ..errors import ConfigError, InvalidTaskError, UnknownTaskError, reworded
 from ..levels.spaces import level_key as space_level_key
 from ..settings import whole
 from ..spaces import Space
@@ -417,6 +417,15 @@ class CurriculumWrapper(gym.Wrapper):
 
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if options and "task" in options and self.teacher is not None and self.task_space is not None:
+            # a task the teacher cannot take was played, and refused only by teacher.observe at the episode's end,
+            # out of step(): the episode and its outcome were lost. Checked before anything changes (as push_task
+            # checks); the env still gets the task as given
+            try:
+                self.task_space.validate(options["task"])
+            except InvalidTaskError as e:
+                raise reworded(e, f"reset(options={{'task': ...}}): {e}; the wrapper's teacher could not take its "
+                                  "score, so it is not played (nothing was reset)")
         if self._running and self._length and not self._warned_cut and self.index is None:
             # documented (an episode cut short is not reported), but also what every episode of a time limit
             # put *outside* the wrapper looks like: the wrapper never sees its truncation, and the teacher
