@@ -243,3 +243,40 @@ def test_ppo_learn_refuses_an_env_it_cannot_train_on_before_any_step():
         PPO(4, 2).learn(images, total_steps=256)
     assert PPO(4, 3, seed=0).learn(venv, total_steps=64, n_steps=32).steps == 64  # the right sizes still train
     venv.close()
+
+
+def test_ppo_reaches_the_curriculum_env_through_gymnasium_vector_wrappers():
+    # Gymnasium's vector wrappers do not pass attributes on: through RecordEpisodeStatistics the agent never sent
+    # the scores of a score="external" env (the teacher heard nothing, the episodes piled up in venv.pending),
+    # trained on evaluate-only episodes, and level_score=... was refused as if the env did not score externally
+    import gymnasium as gym
+
+    from magister.rl.ppo import PPO
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    inner = CurriculumVectorEnv([CliffWalk] * 2, teacher, score="external")
+    agent = PPO(4, 3, seed=0).learn(gym.wrappers.vector.RecordEpisodeStatistics(inner), total_steps=256,
+                                    n_steps=32, level_score="pvl")
+    assert teacher.n_observed == inner.n_reported > 0 and inner.pending == {}
+
+    class EvaluateOnly:
+        """Uniform tasks, each for evaluation only."""
+
+        space = CliffWalk.task_space
+
+        def __init__(self):
+            self.rng, self.n_observed = np.random.default_rng(0), 0
+
+        def propose(self, k):
+            return list(self.space.sample(self.rng, k))
+
+        def propose_with_info(self, k):
+            return self.propose(k), [{"train": False} for _ in range(k)]
+
+        def observe_batch(self, tasks, scores):
+            self.n_observed += len(scores)
+
+    evaluate_only = EvaluateOnly()
+    wrapped = gym.wrappers.vector.RecordEpisodeStatistics(CurriculumVectorEnv([CliffWalk] * 2, evaluate_only))
+    agent = PPO(4, 3, seed=0).learn(wrapped, total_steps=128, n_steps=32)
+    assert agent.steps == 128 and agent.n_trained_steps == 0 and evaluate_only.n_observed > 0

@@ -61,6 +61,15 @@ def _torch_seed(value: Any, offset: int = 0) -> int:
     return int(value)
 
 
+def _curriculum_env(venv: Any) -> Any:
+    """The env under ``venv``'s Gymnasium vector wrappers that has the curriculum's attributes (``episode_ids``,
+    ``episode_train``, ``report``: a :class:`~magister.rl.vector.CurriculumVectorEnv`), else ``venv`` itself."""
+    env = venv
+    while not hasattr(env, "episode_ids") and isinstance(env, gym.vector.VectorWrapper):
+        env = env.env
+    return env if hasattr(env, "episode_ids") else venv
+
+
 class _Net(nn.Module):
     def __init__(self, obs_dim: int, n_actions: int, hidden: int):
         super().__init__()
@@ -162,14 +171,18 @@ class PPO:
                               "with gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)")
         self._check_env(venv)
         n = venv.num_envs
-        external = bool(getattr(venv, "external", False))
+        # the curriculum env under Gymnasium vector wrappers (RecordEpisodeStatistics, NormalizeReward...), which
+        # do not pass its attributes on: through them its scores were never sent (score="external") and its
+        # evaluate-only episodes were trained on, without a word
+        cur = _curriculum_env(venv)
+        external = bool(getattr(cur, "external", False))
         if level_score is not None and not external:
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
         running = self._running if self._running is not None and self._running[0] is venv else None
         # not if the env was reset since (its episodes are other ones): each sub-env's first step was trained on the
         # observation the cut episode had left, not the new episode's (the scorer and its statistics are kept)
-        resume = running is not None and (running[3] is None or np.array_equal(running[3], venv.episode_ids))
+        resume = running is not None and (running[3] is None or np.array_equal(running[3], cur.episode_ids))
         scorer = None
         if external:
             if isinstance(level_score, LevelScorer):
@@ -187,7 +200,7 @@ class PPO:
             # a fresh env's episodes continue none of a scorer's running ones: a reused scorer merged the partial
             # sums of an episode of the old env into the new one on the same sub-env with the same id
             scorer._acc.clear()
-        has_flags = hasattr(venv, "episode_train")
+        has_flags = hasattr(cur, "episode_train")
         if resume and running is not None:  # called again on the same env: carry on with the running episodes
             _, obs, keys, _ = running
         else:
@@ -208,13 +221,13 @@ class PPO:
             b_win = np.zeros((n_steps, n), dtype=bool) if wins else None
             for t in range(n_steps):
                 if has_flags:
-                    b_train[t] = venv.episode_train
+                    b_train[t] = cur.episode_train
                     if scorer is not None:
-                        b_ids[t] = venv.episode_ids
+                        b_ids[t] = cur.episode_ids
                         if scorer.kind in LevelScorer.PER_LEVEL:
                             for i, eid in enumerate(b_ids[t]):
                                 if int(eid) not in keys:
-                                    keys[int(eid)] = level_key(venv.tasks[i])
+                                    keys[int(eid)] = level_key(cur.tasks[i])
                 with torch.no_grad():
                     o = torch.as_tensor(obs, dtype=torch.float32)
                     logits = self.net.pi(o)
@@ -246,7 +259,7 @@ class PPO:
                 done_ids, scores = scorer.update(b_ids, adv, b_val[:n_steps], b_rew, b_done, keys=keys,
                                                  solved=b_win)
                 if len(done_ids):
-                    venv.report(done_ids, scores)
+                    cur.report(done_ids, scores)
                     for eid in done_ids:
                         keys.pop(int(eid), None)
             m = b_train.reshape(-1)
@@ -254,7 +267,7 @@ class PPO:
             if m.any():
                 self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
                              adv.reshape(-1)[m], ret.reshape(-1)[m])
-            self._running = (venv, obs, keys, np.asarray(venv.episode_ids) if hasattr(venv, "episode_ids") else None)
+            self._running = (venv, obs, keys, np.asarray(cur.episode_ids) if hasattr(cur, "episode_ids") else None)
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every
