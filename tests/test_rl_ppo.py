@@ -280,3 +280,17 @@ def test_ppo_reaches_the_curriculum_env_through_gymnasium_vector_wrappers():
     wrapped = gym.wrappers.vector.RecordEpisodeStatistics(CurriculumVectorEnv([CliffWalk] * 2, evaluate_only))
     agent = PPO(4, 3, seed=0).learn(wrapped, total_steps=128, n_steps=32)
     assert agent.steps == 128 and agent.n_trained_steps == 0 and evaluate_only.n_observed > 0
+
+
+def test_ppo_act_refuses_observations_of_another_size_with_a_magister_error():
+    # torch's "mat1 and mat2 shapes cannot be multiplied" (or "can't convert np.ndarray of type numpy.str_")
+    from magister.errors import ConfigError
+    from magister.rl.ppo import PPO
+
+    agent = PPO(4, 3, seed=0)
+    assert agent.act(np.zeros((2, 4)), greedy=True).shape == (2,) and np.ndim(agent.act(np.zeros(4))) == 0
+    for obs in (np.zeros(3), np.zeros((2, 5)), np.array(["a"] * 4), 1.0):
+        with pytest.raises(ConfigError, match=r"obs_dim=4\).act takes observations of 4 numbers"):
+            agent.act(obs)
+    with pytest.raises(ConfigError, match=r"3 numbers .*shape \(20, 4\)"):  # 2 tasks x 10 episodes
+        evaluate(CliffWalk, PPO(3, 3).policy(), CliffWalk.test_set()[:2])

@@ -125,7 +125,13 @@ class PPO:
     def act(self, obs: np.ndarray, greedy: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
         """Actions for a batch of observations (sampled, or the most likely with ``greedy``). Sampled actions
         draw from ``generator``, by default the agent's own (the one training draws from)."""
-        logits = self.net.pi(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
+        o = np.asarray(obs)
+        if o.ndim == 0 or o.shape[-1] != self.obs_dim or o.dtype.kind not in "biuf":
+            # (torch said "mat1 and mat2 shapes cannot be multiplied", or "can't convert np.ndarray of type ...")
+            raise ConfigError(f"PPO(obs_dim={self.obs_dim}).act takes observations of {self.obs_dim} numbers (one "
+                              f"or a batch, shape (n, {self.obs_dim})); got an array of shape {o.shape}, dtype "
+                              f"{o.dtype}")
+        logits = self.net.pi(torch.as_tensor(o, dtype=torch.float32))
         if greedy:
             return logits.argmax(-1).numpy()
         gen = self.gen if generator is None else generator
