@@ -8,6 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import magister as mg
+from magister.errors import ConfigError
 from magister.rl.envs import ENVS, CliffWalk, PointGap, evaluate, mastered
 
 CLASSES = [CliffWalk, PointGap]
@@ -152,7 +153,7 @@ def test_evaluate_refuses_actions_outside_the_action_space(env_cls):
     n = env_cls().action_space.n
     for bad in (lambda o: np.full(len(o), n), lambda o: np.full(len(o), -1), lambda o: np.full(len(o), 1.5),
                 lambda o: np.zeros(len(o) + 1, dtype=np.int64)):
-        with pytest.raises(ValueError, match="one action per episode"):
+        with pytest.raises(ConfigError, match="one action per episode"):  # (a ValueError, as it was)
             evaluate(env_cls, bad, tasks, episodes=2)
     # whole floats and an (n, 1) column still play, as before
     assert evaluate(env_cls, lambda o: np.zeros(len(o)), tasks, episodes=2).shape == (3,)
@@ -162,9 +163,6 @@ def test_evaluate_refuses_actions_outside_the_action_space(env_cls):
 def test_mastered_refuses_rates_and_thresholds_that_are_not_shares():
     # a threshold of 80 (a percentage) mastered nothing and rates in percent all mastered, silently; no rates
     # gave NaN with numpy's RuntimeWarnings
-    from magister.errors import ConfigError
-    from magister.rl.envs import mastered
-
     assert mastered([0.9, 0.5]) == 0.5 and mastered([0.8], threshold=0.8) == 1.0
     for rates, kwargs, message in [([0.9], {"threshold": 80}, "threshold must be a number in"),
                                    ([90, 50], {}, r"shares in \[0, 1\]"), ([], {}, "one or more"),

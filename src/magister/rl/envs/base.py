@@ -142,9 +142,9 @@ def _batch_actions(env_cls: type[ParametricEnv], space: Any, actions: Any, n: in
             ok = bool((whole_ == raw).all() and (whole_ >= space.start).all() and (whole_ < space.start + space.n).all())
         if not ok:
             shown = np.unique(raw)[:5].tolist() if raw.dtype.kind in "iufb" else str(raw.dtype)
-            raise ValueError(f"evaluate({env_cls.__name__}): the policy must give one action per episode, an array "
-                             f"of shape ({n},) of the whole numbers {int(space.start)}.."
-                             f"{int(space.start + space.n - 1)}; got shape {raw.shape}, values {shown}")
+            raise ConfigError(f"evaluate({env_cls.__name__}): the policy must give one action per episode, an array "
+                              f"of shape ({n},) of the whole numbers {int(space.start)}.."
+                              f"{int(space.start + space.n - 1)}; got shape {raw.shape}, values {shown}")
     return raw
 
 
