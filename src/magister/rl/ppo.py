@@ -28,11 +28,10 @@ import copy
 import math
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 
 from ..errors import ConfigError, missing_extra_import
-
-import gymnasium as gym
 
 try:
     import torch
