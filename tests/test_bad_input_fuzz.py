@@ -321,3 +321,32 @@ def test_fuzzed_bad_input_is_a_magister_error_and_changes_nothing(name, space):
         assert states_equal(t.state_dict(), twin.state_dict()), f"{name}: refused {what} changed the state"
         a, b = t.propose(3), twin.propose(3)
         assert [space.to_json(x) for x in a] == [space.to_json(x) for x in b], f"{name}: {what} changed proposals"
+
+
+# ----------------------------------------------------- found by a sequence fuzzer of the newer components
+_DATES = [np.timedelta64(1, "s"), np.datetime64("2020-01-01"), np.timedelta64(3)]
+
+
+@pytest.mark.parametrize("name, space", [("exp3", mg.Discrete(3)), ("plr", SeedSpace(40))])
+@pytest.mark.parametrize("score", _DATES, ids=repr)
+def test_a_numpy_date_or_duration_is_refused_as_a_score_and_changes_nothing(name, space, score):
+    # numpy's timedelta64 is an integer type: one raised Python's OverflowError or TypeError; a datetime64, and either
+    # in a batch, was recorded as its count of days or seconds
+    t = _driven(name, space)
+    tasks = list(t.propose(2))
+    before = t.state_dict()
+    with pytest.raises(InvalidScoreError, match="scores must be numbers"):
+        t.observe(tasks[0], score)
+    with pytest.raises(InvalidScoreError, match="scores must be numbers"):
+        t.observe_batch(tasks, np.array([score, score]))
+    with pytest.raises(InvalidScoreError, match="scores must be numbers"):
+        t.observe_batch(tasks, [0.5, score])
+    assert states_equal(before, t.state_dict())
+    t.observe(tasks[0], np.int64(1))  # numpy integers are scores still
+    assert t.n_observed == before["n_observed"] + 1
+
+
+@pytest.mark.parametrize("task", [np.array([1, 2], dtype="m8[s]"), [np.timedelta64(1, "s"), 2]], ids=repr)
+def test_a_box_task_of_durations_is_refused(task):
+    with pytest.raises(mg.InvalidTaskError, match="is not a vector of 2 numbers"):  # was taken as [1.0, 2.0]
+        mg.Box([0, 0], [10, 10]).validate(task)

@@ -198,7 +198,8 @@ class ScoreRange:
     def normalise_one(self, score: ScoreLike) -> float:
         """Check one raw score and map it to [0, 1] (the fast path of :meth:`normalise`)."""
         if type(score) is float or isinstance(score, np.floating) or (
-                (type(score) is int or isinstance(score, np.integer)) and abs(score) < 2**1023):
+                (type(score) is int or isinstance(score, np.integer) and not isinstance(score, np.timedelta64))
+                and abs(score) < 2**1023):  # (numpy's timedelta64 is an integer type: a duration is no score)
             v = float(score)
             if math.isfinite(v) and (self.clip or self.low <= v <= self.high):
                 u = (min(max(v, self.low), self.high) - self.low) / (self.high - self.low)
@@ -252,8 +253,9 @@ class FiniteScores(ScoreRange):
         return {"finite": True}
 
     def normalise_one(self, score: ScoreLike) -> float:
-        if type(score) is float or isinstance(score, (np.floating, np.integer)) or (type(score) is int
-                                                                                and -2**53 <= score <= 2**53):
+        if type(score) is float or isinstance(score, np.floating) or (
+                isinstance(score, np.integer) and not isinstance(score, np.timedelta64)) or (
+                type(score) is int and -2**53 <= score <= 2**53):
             v = float(score)
             if math.isfinite(v):
                 return v

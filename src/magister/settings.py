@@ -7,6 +7,7 @@ and the value that was given.
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 
@@ -106,11 +107,15 @@ def short_number(v: Any) -> str:
 
 
 def non_numeric(values: np.ndarray) -> bool:
-    """Whether an array holds text, complex numbers or None (numpy would parse "0.5" or turn None into NaN)."""
-    if values.dtype.kind in "USc":
+    """Whether an array holds text, complex numbers, None, or dates and durations (numpy would parse "0.5", turn
+    None into NaN, and a ``datetime64`` or ``timedelta64`` into its count of days or seconds)."""
+    if values.dtype.kind in "UScmM":
         return True
-    return values.dtype.kind == "O" and any(v is None or isinstance(v, (str, bytes, complex))
-                                            for v in values.ravel().tolist())
+    return values.dtype.kind == "O" and any(v is None or isinstance(v, _NOT_NUMBERS) for v in values.ravel().tolist())
+
+
+#: what an object array may hold that numpy turns into a number although it is none
+_NOT_NUMBERS = (str, bytes, complex, np.datetime64, np.timedelta64, datetime.date, datetime.timedelta)
 
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
