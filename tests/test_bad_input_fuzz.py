@@ -350,3 +350,51 @@ def test_a_numpy_date_or_duration_is_refused_as_a_score_and_changes_nothing(name
 def test_a_box_task_of_durations_is_refused(task):
     with pytest.raises(mg.InvalidTaskError, match="is not a vector of 2 numbers"):  # was taken as [1.0, 2.0]
         mg.Box([0, 0], [10, 10]).validate(task)
+
+
+def _prompts(categories: bool = True):
+    from magister.data import PromptCurriculum
+
+    teacher = mg.make_teacher("sec", mg.Discrete(["a", "b"] if categories else 4), seed=0)
+    return PromptCurriculum(teacher, categories=["a", "b", "a", "b"] if categories else None, seed=0)
+
+
+@pytest.mark.parametrize("prompts", [None, 1.5, True, "1", float("nan"), {0: 1}, [0, 0.5], np.array([np.bool_(1)]),
+                                     object()], ids=repr)
+def test_prompt_curriculum_task_of_refuses_what_is_no_prompt_index(prompts):
+    # None, NaN or a dict raised numpy's or Python's own error; 1.5 was cut to 1, True read as 1, "1" parsed
+    cur = _prompts()
+    with pytest.raises(ConfigError, match="prompt indices must be whole numbers"):
+        cur.task_of(prompts)
+    assert cur.task_of([0.0, 3]).tolist() == cur.task_of(np.array([0, 3])).tolist() == [0, 1]
+    assert cur.task_of(np.int64(2)).tolist() == 0 and cur.task_of([[1]]).shape == (1, 1)
+    with pytest.raises(ConfigError, match=r"must be in 0..3"):
+        cur.task_of([2**64])
+
+
+def test_prompt_curriculum_refuses_a_reward_past_any_float_and_records_nothing():
+    cur = _prompts()
+    cur.next_prompts(2)
+    before = cur.state_dict()
+    with pytest.raises(InvalidScoreError, match="rewards must be numbers"):  # numpy's raw OverflowError
+        cur.observe([0, 1], [10**400, 0])
+    with pytest.raises(InvalidScoreError, match="rewards must be numbers"):  # a duration was a reward of 1.0
+        cur.observe([0, 1], [np.timedelta64(1, "s"), 0])
+    assert states_equal(before, cur.state_dict())
+
+
+@pytest.mark.parametrize("key, value", [("kind", np.array([1, 2])), ("by", np.array([1, 2])),
+                                        ("feedback", np.array([1, 2])), ("step", 2.5), ("step", -1),
+                                        ("groups_observed", 1.5), ("n_prompts", 4.7), ("rng", np.array([-1, 2])),
+                                        ("rng", "x"), ("rng", [])], ids=str)
+def test_prompt_curriculum_load_refuses_damaged_entries_changing_nothing(key, value):
+    # an array as 'kind', 'by' or 'feedback' raised numpy's truth-value error, an array as 'rng' Python's IndexError;
+    # int() cut a fractional step or count to a whole one
+    saved = _prompts()
+    saved.next_prompts(2)
+    state = dict(saved.state_dict(), **{key: value})
+    cur = _prompts()
+    before = cur.state_dict()
+    with pytest.raises(ConfigError, match="not a PromptCurriculum state" if key == "kind" else "malformed"):
+        cur.load_state_dict(state)
+    assert states_equal(before, cur.state_dict())

@@ -246,11 +246,32 @@ class PromptCurriculum:
     def task_of(self, prompts: Any) -> np.ndarray:
         """The teacher's task index (category or prompt) of each prompt index (``0..n_prompts - 1``; another is a
         :class:`~magister.errors.ConfigError` naming the range)."""
-        idx = np.asarray(prompts, dtype=np.int64)
+        idx = self._prompt_indices(prompts)
         if ((idx < 0) | (idx >= self.n_prompts)).any():  # (numpy's raw IndexError, or -1 read as the last prompt)
             raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
                               f"{self.n_prompts} prompts")
         return idx if self.category_of is None else self.category_of[idx]
+
+    @staticmethod
+    def _prompt_indices(prompts: Any) -> np.ndarray:
+        """``prompts`` as int64 prompt indices, its shape kept; what is no whole number (None, text, True, 1.5, NaN)
+        is a :class:`~magister.errors.ConfigError` (numpy's int() raised its own errors, or cut 1.5 to 1, read True
+        as 1 and parsed "1"); a whole number past int64 stays out of range (-1)."""
+        raw = np.asarray(getattr(prompts, "cpu", lambda: prompts)())
+        try:
+            if non_numeric(raw) or raw.dtype == bool or raw.dtype.kind not in "iuf" and not (
+                    raw.dtype.kind == "O" and all(isinstance(v, (int, float, np.integer, np.floating))
+                                                  and not isinstance(v, (bool, np.bool_))
+                                                  for v in raw.ravel().tolist())):
+                raise TypeError
+            if raw.size and (raw.astype(float) % 1 != 0).any():  # (NaN too)
+                raise TypeError
+            return raw.astype(np.int64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"prompt indices must be whole numbers (the rows of the prompts), got "
+                              f"{type(prompts).__name__} {str(prompts)[:60]}") from None
+        except OverflowError:  # a whole number past int64: no prompt has that row
+            return np.full(raw.shape, -1, dtype=np.int64)
 
     def observe(self, prompts: Any, rewards: Any, *, group_size: int | None = None) -> dict[str, np.ndarray]:
         """Rewards of completions (one per completion) and their prompt indices -> one score per prompt group.
@@ -306,7 +327,7 @@ class PromptCurriculum:
             if non_numeric(rf):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
                 raise TypeError
             rf = rf.astype(float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (an integer past any float: numpy's raw OverflowError)
             raise InvalidScoreError("rewards must be numbers (or None for a completion left out); nothing was "
                                     "recorded") from None
         keep = ~np.isnan(rf)
@@ -402,17 +423,22 @@ class PromptCurriculum:
         rates) is a :class:`~magister.errors.ConfigError`, and so is a malformed one (negative or fractional counts, a
         reward sum above the attempts, history records of other categories or prompts). A state saved before the range was saved is read with
         this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
-        if not isinstance(state, dict) or state.get("kind") != "magister.PromptCurriculum":
+        if not isinstance(state, dict) or not isinstance(state.get("kind"), str) or \
+                state["kind"] != "magister.PromptCurriculum":  # (an array raised numpy's truth-value error)
             raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
         try:  # everything is read before anything changes
-            by, n_prompts, feedback = state["by"], int(state["n_prompts"]), state["feedback"]
+            by, feedback = state["by"], state["feedback"]
+            if not isinstance(by, str) or not isinstance(feedback, str):  # (an array raised numpy's truth-value error)
+                raise TypeError(f"'by' and 'feedback' are names, got {by!r:.40} and {feedback!r:.40}")
+            # (int() cut 2.5 to 2 and took 2**64; whole() raises a ConfigError, a ValueError: malformed)
+            n_prompts = whole("saved n_prompts", state["n_prompts"], 1, floats=True)
             pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
             attempts_read = np.asarray(state["attempts"], dtype=float)
             attempts = attempts_read.astype(np.int64)
             reward_sum = np.asarray(state["reward_sum"], dtype=float).copy()
             cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
             rng = restore_generator(state["rng"])
-            step, groups_observed = int(state["step"]), int(state["groups_observed"])
+            step, groups_observed = (whole(f"saved {k}", state[k], 0, floats=True) for k in ("step", "groups_observed"))
             history = keep_newest([dict(h) for h in state["history"]], self.max_history)  # the newest, as a run keeps
             teacher_state = state["teacher"]
             # (a state saved before the range was saved has none: taken as this curriculum's)
