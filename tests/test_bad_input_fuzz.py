@@ -398,3 +398,51 @@ def test_prompt_curriculum_load_refuses_damaged_entries_changing_nothing(key, va
     with pytest.raises(ConfigError, match="not a PromptCurriculum state" if key == "kind" else "malformed"):
         cur.load_state_dict(state)
     assert states_equal(before, cur.state_dict())
+
+
+def _mixers():
+    from magister.data import SkillSampler, SkillStream
+
+    def teacher():
+        return mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
+
+    return [lambda: SkillSampler([0, 1, 2] * 10, teacher(), 6, seed=0),
+            lambda: SkillStream({n: list(range(i * 100, i * 100 + 7)) for i, n in enumerate("abc")}, teacher(), 6,
+                                seed=0)]
+
+
+@pytest.mark.parametrize("make", _mixers(), ids=["sampler", "stream"])
+@pytest.mark.parametrize("values", [{"a": 1.0}, {0.5, 0.25}, [10**400] * 6], ids=["dict", "set", "huge"])
+def test_per_example_feedback_that_is_no_sequence_of_numbers_is_refused_and_the_batch_waits(make, values):
+    mixer = make()  # a dict or a set raised Python's "float() argument must be ... not 'dict'"
+    mixer.next_batch()
+    before = mixer.state_dict()
+    for observe in (mixer.observe_batch_loss, mixer.observe_batch_correct):
+        with pytest.raises(InvalidScoreError, match="values must be a sequence of numbers"):
+            observe(values)
+    assert mixer.pending == 1 and states_equal(before, mixer.state_dict())
+
+
+_COMMON = [("step", -1), ("step", 1.5), ("dropped", 1.5), ("floor_next", 1.5), ("settings", "x"),
+           ("rng", np.array([-1, 2])), ("rng", [1])]
+_STREAM = [("ended", "x"), ("ended", 2), ("exhausted", [2, 0, 0]), ("passes", [1.5, 0, 0]),
+           ("consumed", np.array([True, False, False]))]
+
+
+@pytest.mark.parametrize("which, key, value", [(w, k, v) for w in (0, 1) for k, v in _COMMON + _STREAM * w],
+                         ids=lambda x: str(x)[:20])
+def test_a_mixer_refuses_a_damaged_state_entry_changing_nothing(which, key, value):
+    # int() and bool() took them (a negative step, 1.5 cut to 1, "x" as a stream that ended, a settings entry that is
+    # no dict as a state without one); an array as the generator state raised Python's IndexError
+    make = _mixers()[which]  # a SkillSampler, a SkillStream
+    saved = make()
+    saved.next_batch()
+    saved.observe_batch_loss(np.ones(6))
+    state = dict(saved.state_dict(), **{key: value})
+    mixer = make()
+    before = mixer.state_dict()
+    with pytest.raises(ConfigError, match="malformed"):
+        mixer.load_state_dict(state)
+    assert states_equal(before, mixer.state_dict())
+    mixer.load_state_dict(saved.state_dict())  # the state as saved is fine
+    assert states_equal(saved.state_dict(), mixer.state_dict())

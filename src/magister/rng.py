@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import ConfigError, SettingTypeError
+from .errors import CheckpointError, ConfigError, SettingTypeError
 
 SeedLike = Union[None, int, np.random.SeedSequence, np.random.Generator]
 
@@ -41,11 +41,19 @@ def generator_state(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def restore_generator(state: dict[str, Any]) -> np.random.Generator:
-    """Rebuild a generator from :func:`generator_state` output."""
+    """Rebuild a generator from :func:`generator_state` output; anything else is a
+    :class:`~magister.errors.CheckpointError` (a ``ValueError`` too) naming what it got (a list or a string raised
+    Python's own ``IndexError`` or ``TypeError``, which a sampler's or a curriculum's load let through)."""
+    if not isinstance(state, dict) or "state" not in state or not isinstance(state.get("bit_generator"), str):
+        raise CheckpointError(f"a saved generator state is a dict of 'bit_generator' (a name) and 'state', got "
+                              f"{type(state).__name__} {str(state)[:60]}; load what state_dict() saved")
     name = state["bit_generator"]
     cls = getattr(np.random, name, None)
     if cls is None or not isinstance(cls, type) or not issubclass(cls, np.random.BitGenerator):
-        raise ValueError(f"unknown bit generator {name!r}")
+        raise CheckpointError(f"unknown bit generator {name!r}")
     bg = cls()
-    bg.state = copy.deepcopy(state["state"])
+    try:
+        bg.state = copy.deepcopy(state["state"])
+    except (TypeError, ValueError, KeyError, IndexError) as e:
+        raise CheckpointError(f"the saved {name} generator state is malformed ({type(e).__name__}: {e})") from None
     return np.random.Generator(bg)

@@ -332,7 +332,12 @@ class SkillMixer:
                                     f"skill to number), got values of shape {raw.shape}. Nothing was recorded")
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
             raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
-        arr = np.asarray(raw, dtype=float).reshape(-1)
+        try:
+            arr = np.asarray(raw, dtype=float).reshape(-1)
+        except (TypeError, ValueError, OverflowError):  # a dict or a set (one object), an integer past any float
+            hint = " (per-skill metrics go to observe_eval)" if isinstance(values, Mapping) else ""
+            raise InvalidScoreError(f"values must be a sequence of numbers, one per value, got {type(values).__name__} "
+                                    f"{str(values)[:60]}{hint}. Nothing was recorded") from None
         if not nonfinite and not np.isfinite(arr).all():
             raise InvalidScoreError("per-example values contain NaN or infinity; nothing was recorded")
         return arr
@@ -548,8 +553,11 @@ class SkillMixer:
         if None not in (saved_kind, mine) and saved_kind != mine:
             return ConfigError(f"the saved state is a {saved_kind}'s, not a {mine}'s; load it into a {saved_kind} "
                                f"(a {mine} resumes only from a {mine}'s state_dict()). Nothing was changed.")
-        saved = state.get("settings") if strict and isinstance(state, dict) else None
-        if not isinstance(saved, dict):
+        saved = state.get("settings") if isinstance(state, dict) else None
+        if saved is not None and not isinstance(saved, dict):  # (a damaged entry was taken for a state without one)
+            return ConfigError(f"the saved state is malformed (its 'settings' entry is {type(saved).__name__} "
+                               f"{str(saved)[:40]}, not a dict); load what state_dict() returned. Nothing was changed.")
+        if not strict or not isinstance(saved, dict):
             return None
         differ = [f"{k}: saved {saved[k]!r}, here {v!r}" for k, v in self._settings().items()
                   if k in saved and not states_equal(saved[k], v)]
@@ -566,10 +574,10 @@ class SkillMixer:
         if running is not None and (running.shape != (self.n_skills,) or not np.isfinite(running).all()
                                     or (running < 0).any()):
             raise ValueError(f"running must hold {self.n_skills} finite losses >= 0")
-        floor_next = int(state.get("floor_next", 0))
-        dropped = int(state.get("dropped", 0))
-        if dropped < 0:
-            raise ValueError(f"dropped must be a count >= 0, got {dropped}")
+        # (int() cut 1.5 to 1 and took a negative step; whole() raises a ConfigError, a ValueError: malformed)
+        floor_next = whole("saved floor_next", state.get("floor_next", 0), 0, floats=True)
+        dropped = whole("saved dropped", state.get("dropped", 0), 0, floats=True)
+        step = whole("saved step", state["step"], 0, floats=True)
         if not 0 <= floor_next < self.n_skills:
             raise ValueError(f"floor_next must be a skill index in 0..{self.n_skills - 1}, got {floor_next}")
         history = [dict(h) for h in state["history"]]
@@ -580,7 +588,7 @@ class SkillMixer:
             raise ValueError(f"drawn must hold {self.n_skills} counts >= 0")
         keep_newest(history, self.max_history)
         return {"teacher": state["teacher"] if self.teacher is not None else None,
-                "rng": restore_generator(state["rng"]), "step": int(state["step"]),
+                "rng": restore_generator(state["rng"]), "step": step,
                 "floor_next": floor_next, "dropped": dropped, "history": history, "drawn": drawn,
                 # a batch waiting for feedback holds this mixer's keys (checked as feedback keys are)
                 "pending": [self._resolve_keys(np.asarray(p, dtype=np.int64), self.batch_size)

@@ -101,6 +101,15 @@ def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
     return lambda: iter(source)
 
 
+def _counts(name: str, saved: Any) -> np.ndarray:
+    """A saved per-skill count array as int64; counts that are not whole numbers are a ``ValueError`` (a dtype=int64
+    read cut 1.5 to 1, took True as 1 and parsed "1")."""
+    raw = np.asarray(saved)
+    if raw.dtype.kind not in "iuf" or raw.dtype == bool or (raw.dtype.kind == "f" and (raw % 1 != 0).any()):
+        raise ValueError(f"{name} must hold whole numbers, got {str(saved)[:60]}")
+    return raw.astype(np.int64)
+
+
 class SkillStream(SkillMixer, _TorchIterable):
     """Batches of items from per-skill iterable sources, mixed by a discrete teacher.
 
@@ -419,13 +428,18 @@ class SkillStream(SkillMixer, _TorchIterable):
         this stream's settings."""
         error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes
-            consumed = np.asarray(state["consumed"], dtype=np.int64).copy()
+            consumed = _counts("consumed", state["consumed"])
             if consumed.shape != (self.n_skills,):
                 error = error or ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
             common = self._read_common(state)
-            passes = np.asarray(state["passes"], dtype=np.int64).copy()
-            exhausted = np.asarray(state["exhausted"], dtype=bool).copy()
-            ended = bool(state["ended"])
+            passes = _counts("passes", state["passes"])
+            # (bool() and dtype=bool took any value: "x", 2 or [] as a flag, and a damaged state ended the stream)
+            exhausted = np.asarray(state["exhausted"]).copy()
+            ended = state["ended"]
+            if exhausted.dtype != bool or not isinstance(ended, (bool, np.bool_)):
+                raise ValueError(f"exhausted must be flags (True or False, one per skill) and ended a flag, got "
+                                 f"{str(state['exhausted'])[:40]} and {ended!r:.40}")
+            ended = bool(ended)
             if passes.shape != (self.n_skills,) or exhausted.shape != (self.n_skills,):
                 raise ValueError(f"passes and exhausted must hold {self.n_skills} skills")
             if (consumed < 0).any() or (passes < 0).any():
