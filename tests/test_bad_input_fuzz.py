@@ -446,3 +446,14 @@ def test_a_mixer_refuses_a_damaged_state_entry_changing_nothing(which, key, valu
     assert states_equal(before, mixer.state_dict())
     mixer.load_state_dict(saved.state_dict())  # the state as saved is fine
     assert states_equal(saved.state_dict(), mixer.state_dict())
+
+
+@pytest.mark.parametrize("entry", ["n_trained", "n_rounds", "next_round"])
+def test_learnability_refuses_a_state_with_negative_counts(entry):
+    t = _driven("learnability", SeedSpace(20))
+    state = t.state_dict()
+    state["algorithm"][entry] = -1  # int() took it: a damaged checkpoint went on with a negative count
+    before = t.state_dict()
+    with pytest.raises(mg.CheckpointError, match=f"saved {entry} must be a whole number >= 0"):
+        t.load_state_dict(state)
+    assert states_equal(before, t.state_dict())

@@ -223,8 +223,9 @@ class Learnability(LevelTeacher):
                                   f"the {_MAX_PENDING} it keeps")
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
         self._queue, self._evals, self._waiting = queue, evals, waiting
-        self.n_trained, self.n_rounds = int(state["n_trained"]), int(state["n_rounds"])
-        self._next_round = int(state["next_round"])
+        # (int() took -1: a damaged checkpoint went on with negative counts)
+        self.n_trained, self.n_rounds, self._next_round = (
+            whole(f"saved {k}", state[k], 0, floats=True) for k in ("n_trained", "n_rounds", "next_round"))
 
     def _beliefs(self) -> dict[str, Any]:
         top = self.buffer.top(10)
