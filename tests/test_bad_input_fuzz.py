@@ -457,3 +457,14 @@ def test_learnability_refuses_a_state_with_negative_counts(entry):
     with pytest.raises(mg.CheckpointError, match=f"saved {entry} must be a whole number >= 0"):
         t.load_state_dict(state)
     assert states_equal(before, t.state_dict())
+
+
+@pytest.mark.parametrize("field, value", [("outcome", 10**400), ("duration", 10**400), ("skills", 5),
+                                          ("skills", None), ("skills", float("nan"))], ids=lambda x: str(x)[:12])
+def test_an_event_with_a_field_of_the_wrong_kind_is_a_config_error(field, value):
+    from magister.people import Event
+
+    # Python's OverflowError from float(), or "'int' object is not iterable" from the skills
+    with pytest.raises(ConfigError, match=f"event {field}"):
+        Event(**{"learner": "ana", "item": "q1", "outcome": 1, field: value})
+    assert Event(learner="ana", item="q1", skills=["s", 2]).skills == ("s", "2")

@@ -50,14 +50,18 @@ class Event:
     def __post_init__(self) -> None:
         object.__setattr__(self, "learner", str(self.learner))
         object.__setattr__(self, "item", str(self.item))
-        skills = (self.skills,) if isinstance(self.skills, str) else tuple(str(s) for s in self.skills)
+        try:  # (a number or None raised Python's "'int' object is not iterable")
+            skills = (self.skills,) if isinstance(self.skills, str) else tuple(str(s) for s in self.skills)
+        except TypeError:
+            raise ConfigError(f"event skills are a skill name or a list of names, got {type(self.skills).__name__} "
+                              f"{self.skills!r:.60}") from None
         object.__setattr__(self, "skills", skills or (self.item,))
         object.__setattr__(self, "timestamp", seconds(self.timestamp, "event timestamp"))
         for name in ("outcome", "duration"):
             v = getattr(self, name)
             try:
                 v = float(v)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # (an integer past any float: Python's OverflowError)
                 raise ConfigError(f"event {name} must be a number, got {v!r}") from None
             object.__setattr__(self, name, v)
         if not (0.0 <= self.outcome <= 4.0):
