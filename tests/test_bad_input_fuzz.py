@@ -386,10 +386,10 @@ def test_prompt_curriculum_refuses_a_reward_past_any_float_and_records_nothing()
 @pytest.mark.parametrize("key, value", [("kind", np.array([1, 2])), ("by", np.array([1, 2])),
                                         ("feedback", np.array([1, 2])), ("step", 2.5), ("step", -1),
                                         ("groups_observed", 1.5), ("n_prompts", 4.7), ("rng", np.array([-1, 2])),
-                                        ("rng", "x"), ("rng", [])], ids=str)
+                                        ("rng", "x"), ("rng", []), ("cursor", [2**64, 0])], ids=str)
 def test_prompt_curriculum_load_refuses_damaged_entries_changing_nothing(key, value):
-    # an array as 'kind', 'by' or 'feedback' raised numpy's truth-value error, an array as 'rng' Python's IndexError;
-    # int() cut a fractional step or count to a whole one
+    # an array as 'kind', 'by' or 'feedback' raised numpy's truth-value error, an array as 'rng' Python's IndexError,
+    # a count past int64 numpy's OverflowError; int() cut a fractional step or count to a whole one
     saved = _prompts()
     saved.next_prompts(2)
     state = dict(saved.state_dict(), **{key: value})
@@ -424,7 +424,7 @@ def test_per_example_feedback_that_is_no_sequence_of_numbers_is_refused_and_the_
 
 
 _COMMON = [("step", -1), ("step", 1.5), ("dropped", 1.5), ("floor_next", 1.5), ("settings", "x"),
-           ("rng", np.array([-1, 2])), ("rng", [1])]
+           ("rng", np.array([-1, 2])), ("rng", [1]), ("drawn", [2**64, 0, 0])]
 _STREAM = [("ended", "x"), ("ended", 2), ("exhausted", [2, 0, 0]), ("passes", [1.5, 0, 0]),
            ("consumed", np.array([True, False, False]))]
 
@@ -433,7 +433,8 @@ _STREAM = [("ended", "x"), ("ended", 2), ("exhausted", [2, 0, 0]), ("passes", [1
                          ids=lambda x: str(x)[:20])
 def test_a_mixer_refuses_a_damaged_state_entry_changing_nothing(which, key, value):
     # int() and bool() took them (a negative step, 1.5 cut to 1, "x" as a stream that ended, a settings entry that is
-    # no dict as a state without one); an array as the generator state raised Python's IndexError
+    # no dict as a state without one); an array as the generator state raised Python's IndexError, a count past
+    # int64 numpy's OverflowError
     make = _mixers()[which]  # a SkillSampler, a SkillStream
     saved = make()
     saved.next_batch()

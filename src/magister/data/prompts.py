@@ -446,7 +446,7 @@ class PromptCurriculum:
             # (a state saved before the waiting batches were saved has none)
             # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
             pending = [np.asarray(p).reshape(-1) for p in state.get("pending", [])]
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # (an int past int64: numpy's OverflowError)
             raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
                               "state_dict() returned. Nothing was changed.") from None
         if by != self.by or n_prompts != self.n_prompts or feedback != self.feedback:

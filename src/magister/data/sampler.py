@@ -298,7 +298,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
                 raise ValueError(f"cursor and refills must hold {self.n_skills} skills")
             if (cursor < 0).any() or (cursor > [len(m) for m in self._members]).any() or (refills < 0).any():
                 raise ValueError("cursor must lie within each skill's pool, and refills be >= 0")
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # (an int past int64: numpy's OverflowError)
             error = error or self._malformed(e)
         self._agree_on_state(state, error)
         self._load_common(common)

@@ -446,7 +446,7 @@ class SkillStream(SkillMixer, _TorchIterable):
                 raise ValueError("consumed and passes must be counts >= 0")
             if error is None:
                 error = self._longer_than_source(consumed)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # (an int past int64: numpy's OverflowError)
             error = error or self._malformed(e)
         self._agree_on_state(state, error)
         self._load_common(common)
