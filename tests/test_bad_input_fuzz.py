@@ -360,7 +360,7 @@ def _prompts(categories: bool = True):
 
 
 @pytest.mark.parametrize("prompts", [None, 1.5, True, "1", float("nan"), {0: 1}, [0, 0.5], np.array([np.bool_(1)]),
-                                     object()], ids=repr)
+                                     object()], ids=lambda v: "object()" if type(v) is object else repr(v))
 def test_prompt_curriculum_task_of_refuses_what_is_no_prompt_index(prompts):
     # None, NaN or a dict raised numpy's or Python's own error; 1.5 was cut to 1, True read as 1, "1" parsed
     cur = _prompts()
