@@ -245,6 +245,37 @@ def test_ppo_learn_refuses_an_env_it_cannot_train_on_before_any_step():
     venv.close()
 
 
+
+@pytest.mark.parametrize("kind", ["multibinary", "multidiscrete"])
+def test_ppo_learn_takes_a_flat_multibinary_or_multidiscrete_observation_as_before(kind):
+    # the env check (5db2964) took only a Box for "obs_dim numbers": a MultiBinary(4) or MultiDiscrete of 4 entries,
+    # which PPO(obs_dim=4) always trained on (as 4 numbers), was refused with advice to flatten it
+    import gymnasium as gym
+
+    from magister.errors import ConfigError
+    from magister.rl.ppo import PPO
+
+    space = gym.spaces.MultiBinary(4) if kind == "multibinary" else gym.spaces.MultiDiscrete([3, 3, 3, 3])
+
+    class Bits(gym.Env):
+        observation_space, action_space = space, gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return np.zeros(4, dtype=space.dtype), {}
+
+        def step(self, action):
+            self.t += 1
+            return np.ones(4, dtype=space.dtype), float(action), self.t >= 4, False, {"success": bool(action)}
+
+    teacher = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    venv = CurriculumVectorEnv([Bits] * 2, teacher)
+    assert PPO(4, 2, seed=0).learn(venv, total_steps=64, n_steps=32).steps == 64 and teacher.n_observed > 0
+    with pytest.raises(ConfigError, match=r"obs_dim=5\).*PPO\(obs_dim=4"):  # a wrong size is still refused
+        PPO(5, 2).learn(venv, total_steps=64)
+    venv.close()
+
 def test_ppo_reaches_the_curriculum_env_through_gymnasium_vector_wrappers():
     # Gymnasium's vector wrappers do not pass attributes on: through RecordEpisodeStatistics the agent never sent
     # the scores of a score="external" env (the teacher heard nothing, the episodes piled up in venv.pending),

@@ -280,16 +280,18 @@ class PPO:
 
     def _check_env(self, venv: Any) -> None:
         """Refuse, before anything runs, an env this agent cannot train on: not a vector env, observations that
-        are not ``obs_dim`` numbers, actions that are not ``Discrete(n_actions)`` (a wrong ``obs_dim`` failed in
+        are not ``obs_dim`` numbers (a ``Box``, ``MultiBinary`` or ``MultiDiscrete`` of shape ``(obs_dim,)``), actions that are not ``Discrete(n_actions)`` (a wrong ``obs_dim`` failed in
         torch with "mat1 and mat2 shapes cannot be multiplied", too many actions in the env's step after a
         rollout, too few were silently never played). An env that does not declare its spaces is taken as is."""
         if not isinstance(getattr(venv, "num_envs", None), (int, np.integer)):
             raise ConfigError(f"PPO.learn trains on a vector env (one with num_envs sub-envs), got {venv!r}; wrap "
                               "single envs in one, e.g. CurriculumVectorEnv([MyEnv] * 8, teacher)")
         obs_space = getattr(venv, "single_observation_space", None)
+        # (a MultiBinary or MultiDiscrete vector of obs_dim entries is taken as its numbers, as it always was)
+        vector = (gym.spaces.Box, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
         if isinstance(obs_space, gym.spaces.Space) and (
-                not isinstance(obs_space, gym.spaces.Box) or obs_space.shape != (self.obs_dim,)):
-            fix = (f"build PPO(obs_dim={obs_space.shape[0]}, ...)" if isinstance(obs_space, gym.spaces.Box)
+                not isinstance(obs_space, vector) or obs_space.shape != (self.obs_dim,)):
+            fix = (f"build PPO(obs_dim={obs_space.shape[0]}, ...)" if isinstance(obs_space, vector)
                    and len(obs_space.shape) == 1 else "flatten them to a vector (gymnasium.wrappers.FlattenObservation)")
             raise ConfigError(f"PPO(obs_dim={self.obs_dim}) takes observations of {self.obs_dim} numbers, and the "
                               f"env's are {obs_space}: {fix}")
