@@ -575,3 +575,20 @@ def test_simulated_student_takes_prerequisites_in_any_collection_of_names(needs)
     assert not given.ready("b")
     with pytest.raises(ConfigError, match="must be a list of skills"):
         SimulatedStudent(params, {"b": np.array("a")}, np.random.default_rng(0))  # one name, not a list of them
+
+
+def test_a_prerequisite_cycle_with_a_skill_that_may_be_known_at_the_start_is_taken_as_before():
+    """The cycle check refused every cycle as unlearnable; a skill on it known at the start (a prior above 0, as a
+    fitted BKT's priors are, or given in known) lets the others be learned, as they always were."""
+    cycle = {"b": ["c"], "c": ["b"]}
+    for params, known in [({"b": (1.0, 0.5, 0.1, 0.1), "c": (0.0, 0.5, 0.1, 0.1)}, {}),
+                          ({"b": (0.0, 0.5, 0.1, 0.1), "c": (0.0, 0.5, 0.1, 0.1)}, {"b": True})]:
+        student = SimulatedStudent(params, cycle, np.random.default_rng(0), known=dict(known))
+        for minute in range(60):
+            student.answer("c", minute * 60.0)
+        assert student.all_known()
+    # none of them can be known at the start (prior 0, or given as not known): still refused, naming the cycle
+    zero = {"b": (0.0, 0.5, 0.1, 0.1), "c": (0.0, 0.5, 0.1, 0.1)}
+    for known in ({}, {"b": False}):
+        with pytest.raises(ConfigError, match=r"form a cycle, 'b' -> 'c' -> 'b'.*prior 0"):
+            SimulatedStudent(zero, cycle, np.random.default_rng(0), known=dict(known))

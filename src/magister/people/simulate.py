@@ -109,11 +109,25 @@ class SimulatedStudent:
             for need in needs:
                 if need not in self.params:
                     raise ConfigError(f"prerequisite {need!r} of skill {skill!r} is no skill of the student ({known})")
-        cycle = _cycle(pre)
-        if cycle:  # (built before, and no skill on it could be learned unless known at the start: minutes_to_master NaN)
+        # a cycle of skills none of which can be known at the start (prior 0, not given in known) can never be learned
+        # (built before: a session ran its budget, minutes_to_master NaN); one with a skill that may be known at the
+        # start (a prior above 0, as fitted BKT priors are, or known=True) is learned from there, as it always was
+        never = {s: needs for s, needs in pre.items() if not self._may_start_known(s)}
+        cycle = _cycle({s: [n for n in needs if n in never] for s, needs in never.items()})
+        if cycle:
             raise ConfigError(f"prerequisites form a cycle, {' -> '.join(map(repr, cycle))} (each skill needs the "
-                              "next): no skill on it can be learned, as each waits for another to be known; remove "
-                              "one of its links (skill_graph(n, rng) draws a graph without cycles)")
+                              "next), and none of its skills can be known at the start (prior 0): none can be "
+                              "learned, as each waits for another to be known; remove one of its links, or give one "
+                              "a prior above 0 (skill_graph(n, rng) draws a graph without cycles)")
+
+    def _may_start_known(self, skill: str) -> bool:
+        """Whether ``skill`` is known at the start, or may be (given in ``known``, or a prior above 0)."""
+        if skill in self.known:
+            return bool(self.known[skill])
+        try:
+            return float(self.params[skill][0]) > 0.0
+        except (TypeError, ValueError, IndexError):
+            return False
 
     def recall(self, skill: str, time: float) -> float:
         if not self.known[skill]:
