@@ -497,6 +497,31 @@ def test_an_env_whose_reset_takes_no_options_is_refused_in_options_mode_naming_t
     CurriculumWrapper(Kwargs(), teacher)
 
 
+
+def test_a_wrapper_of_the_user_s_that_reads_the_task_option_over_an_env_without_options_is_taken_as_before():
+    # the options check read only the bare env's reset: a user's adapter wrapper that reads options["task"] and
+    # resets an env written before Gymnasium's options (which worked) was refused; Gymnasium's own wrappers,
+    # which pass the options on, are still looked through
+    teacher = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+
+    class TaskFromOptions(gym.Wrapper):
+        def reset(self, *, seed=None, options=None):
+            self.task = (options or {})["task"]
+            return self.env.reset(seed=seed)
+
+    env = CurriculumWrapper(TaskFromOptions(_NoOptionsEnv()), teacher)
+    env.reset(seed=0)
+    env.step(0)
+    assert teacher.n_observed == 1 and env.env.task in teacher.space
+    with pytest.raises(ConfigError, match=r"_NoOptionsEnv.reset takes no options"):
+        CurriculumWrapper(gym.wrappers.TimeLimit(gym.wrappers.RecordEpisodeStatistics(_NoOptionsEnv()), 5), teacher)
+
+    class Passes(gym.Wrapper):  # a user's wrapper that keeps gym.Wrapper.reset passes the options on
+        pass
+
+    with pytest.raises(ConfigError, match=r"_NoOptionsEnv.reset takes no options"):
+        CurriculumWrapper(Passes(_NoOptionsEnv()), teacher)
+
 def test_a_curriculum_wrapper_of_the_same_teacher_inside_is_refused_as_it_would_count_every_episode_twice():
     # CurriculumWrapper(CurriculumWrapper(env, t), t), or the single-env code's wrapped env given to
     # CurriculumVectorEnv: both layers observed each episode, so the teacher heard every one twice

@@ -233,15 +233,29 @@ def _same_layout(a: gym.Space, b: gym.Space) -> bool:
 
 
 def _takes_options(env: gym.Env) -> bool:
-    """Whether ``env.reset`` takes ``options=`` (a reset without it failed with a raw TypeError at the first
-    reset); a signature that cannot be read is taken to."""
+    """Whether the env stack takes ``options=`` (a reset without it failed with a raw TypeError at the first
+    reset): Gymnasium's wrappers (and wrappers that keep ``gym.Wrapper.reset``) pass them on to the env under them;
+    a wrapper of another's that takes them may read them itself (an adapter that reads ``options["task"]`` and
+    resets an env without options), so the stack takes them; else the bare env's ``reset`` decides. A signature
+    that cannot be read is taken to take them."""
     import inspect
 
-    try:
-        params = inspect.signature(env.reset).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == "options" or p.kind == p.VAR_KEYWORD for p in params)
+    layer: Any = env
+    while True:
+        passes_on = isinstance(layer, gym.Wrapper) and str(
+            getattr(type(layer).reset, "__module__", "")).split(".")[0] == "gymnasium"
+        if not passes_on:
+            try:
+                params = inspect.signature(layer.reset).parameters.values()
+            except (TypeError, ValueError):
+                return True
+            if any(p.name == "options" or p.kind == p.VAR_KEYWORD for p in params):
+                return True
+            if isinstance(layer, gym.Wrapper):  # (a wrapper without options: the env under it cannot get them)
+                return False
+        if not isinstance(layer, gym.Wrapper):
+            return False
+        layer = layer.env
 
 
 def _centre_task(space: Space) -> Any:
@@ -310,7 +324,7 @@ class CurriculumWrapper(gym.Wrapper):
                 f"task_mode='set_task' but {type(env.unwrapped).__name__} has no set_task(task) method; "
                 "use task_mode='options' or 'factory'"
             )
-        if task_mode == "options" and not _takes_options(env.unwrapped):
+        if task_mode == "options" and not _takes_options(env):
             raise ConfigError(
                 f"task_mode='options' passes each task as env.reset(options={{'task': task}}), and "
                 f"{type(env.unwrapped).__name__}.reset takes no options argument; give it one (reset(self, *, "
