@@ -205,3 +205,24 @@ def test_exploration_refuses_what_is_no_step():
             t.exploration(bad)
     assert t.exploration(np.int64(100)) == t.exploration(100.0) == t.exploration(100) == pytest.approx(_eps(100, 10))
     assert t.exploration(0) == pytest.approx(0.1)
+
+
+def test_the_policy_does_not_check_its_own_steps_in_exploration(monkeypatch):
+    # b955e17's checks of the public exploration(t) ran twice per policy, on the policy's own steps (self.t, self.t
+    # - 1); the public method checks, the policy's own path does not
+    def run(teacher):
+        for i in range(20):
+            teacher.observe(teacher.propose(), float(i % 3 == 0))
+        return teacher
+
+    ref = run(mg.make_teacher("exp3", mg.Discrete(4), seed=0))
+
+    def refuse(self, step):
+        raise AssertionError("the policy checked its own step")
+
+    monkeypatch.setattr(EXP3, "exploration", refuse)
+    t = run(mg.make_teacher("exp3", mg.Discrete(4), seed=0))
+    assert t.to_bytes() == ref.to_bytes()
+    monkeypatch.undo()
+    with pytest.raises(mg.errors.ConfigError):  # the public method still checks
+        t.exploration(-1)

@@ -151,3 +151,24 @@ def test_category_rewards_refuses_what_is_no_batch_of_task_indices_and_scores():
     t = SEC(SPACE, seed=0, reward="score")
     cats, r = t.category_rewards([0, 2, 0], [1.0, 0.5, 0.0])  # lists as arrays, as before
     assert cats.tolist() == [0, 2] and r.tolist() == [0.5, 0.5]
+
+
+def test_observe_does_not_check_its_own_batches_again_in_category_rewards(monkeypatch):
+    # b955e17's checks of category_rewards ran on every observe, on indices and scores observe had checked already:
+    # a third more time per observed episode; the public method checks, observe's own path does not
+    import magister.teachers.sec as sec_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("observe checked its batch again")
+
+    checked = SEC(SPACE, seed=0, reward="score")
+    checked.observe(1, 0.5)
+    monkeypatch.setattr(sec_module, "task_indices", refuse)
+    for reward in ("accuracy", "score"):
+        t = SEC(SPACE, seed=0, reward=reward)
+        t.observe_batch([t.propose() for _ in range(3)], [1.0, 0.0, 0.5])
+        t.observe(1, 0.5)
+    assert t.to_bytes() != SEC(SPACE, seed=0, reward="score").to_bytes()
+    assert t.last_reward[1] == checked.last_reward[1]
+    with pytest.raises(AssertionError, match="checked its batch again"):  # the public method still checks
+        t.category_rewards(np.array([0]), np.array([0.5]))

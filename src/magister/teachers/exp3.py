@@ -148,6 +148,10 @@ class EXP3(CachedPolicy, Teacher):
         if not (t >= 0 and math.isfinite(t) and t == int(t)):
             raise ConfigError(f"exploration(t) takes the step t, a whole number >= 0 (self.t is the next step), "
                               f"got {t!r}")
+        return self._exploration(t)
+
+    def _exploration(self, t: int) -> float:
+        """:meth:`exploration` of a step already checked (the policy's own, ``self.t - 1`` and ``self.t``)."""
         if t <= 0:
             return 1.0 / self.K
         eps = min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))
@@ -155,8 +159,8 @@ class EXP3(CachedPolicy, Teacher):
 
     def _compute_probabilities(self) -> np.ndarray:
         """The policy ``pi`` for the next step."""
-        eps_now = self.exploration(self.t)
-        logits = self.exploration(self.t - 1) * self.estimates
+        eps_now = self._exploration(self.t)
+        logits = self._exploration(self.t - 1) * self.estimates
         logits = logits - logits.max()
         w = np.exp(logits)
         return (1.0 - self.K * eps_now) * (w / w.sum()) + eps_now

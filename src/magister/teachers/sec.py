@@ -109,9 +109,14 @@ class SEC(CachedPolicy, Teacher):
         if s is None or s.shape != x.shape or not ((s >= 0.0) & (s <= 1.0)).all():
             raise InvalidScoreError(f"category_rewards takes one score in [0, 1] (the teacher's scale) per entry of "
                                     f"x ({len(x)}), got {str(scores)[:60]}")
+        return self._category_rewards(x, s)
+
+    def _category_rewards(self, x: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`category_rewards` of indices and scores already checked (``observe``'s: the checks there cost a
+        third more per observed episode)"""
         cats = np.unique(x)
         if self.reward == "score":
-            sums = np.bincount(x, weights=s, minlength=self.space.n_tasks)
+            sums = np.bincount(x, weights=scores, minlength=self.space.n_tasks)
             cnt = np.bincount(x, minlength=self.space.n_tasks)
             return cats, sums[cats] / cnt[cats]
         p = np.array([self.stats.window_mean(int(c)) for c in cats])
@@ -121,7 +126,7 @@ class SEC(CachedPolicy, Teacher):
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
         x = np.asarray(x, dtype=np.int64)
         self.stats.update(x, scores)
-        cats, r = self.category_rewards(x, scores)
+        cats, r = self._category_rewards(x, scores)
         self.q[cats] = (1.0 - self.alpha) * self.q[cats] + self.alpha * r
         self.last_reward[cats] = r
         self._note_aside(x, scores)
