@@ -397,6 +397,28 @@ def test_per_opponent_statistics_refuse_ids_outside_the_space(tmp_path: Path, na
     assert query(1) == query([1])[0]  # one id: one value (opponent-lp did so; win_rates raised a raw TypeError)
 
 
+@pytest.mark.parametrize("name", ["pfsp", "opponent-lp"])
+def test_proposals_do_not_check_the_members_ids_again(tmp_path: Path, name: str, monkeypatch) -> None:
+    # b955e17's checks of the public win_rates / progress ran on every proposal, on the pool's own member ids (a
+    # tenth more time per game); the proposals' own path does not check them, the public methods still do
+    import magister.opponents.teacher as teacher_module
+
+    def play(t):
+        return [int(t.observe(x := t.propose(), float(i % 2)) or x) for i in range(30)]
+
+    pool = _pool(tmp_path / "pool", n=3, max_size=5, max_ids=20)
+    ref = play(mg.make_teacher(name, pool.space, pool=pool, seed=0))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the proposal checked the members' ids again")
+
+    monkeypatch.setattr(teacher_module, "task_indices", refuse)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    assert play(t) == ref
+    with pytest.raises(AssertionError, match="checked"):  # the public methods still check
+        (t.progress if name == "opponent-lp" else t.win_rates)([0])
+
+
 @pytest.mark.parametrize("gone", ["levels", "opponents"])
 def test_a_dual_state_without_one_of_its_teachers_is_a_checkpoint_error(tmp_path: Path, gone: str) -> None:
     # a raw KeyError from DualCurriculum.load and load_state_dict

@@ -137,7 +137,11 @@ class OpponentTeacher(Teacher):
     def win_rates(self, ids: np.ndarray | None = None) -> np.ndarray:
         """The learner's estimated score against each opponent (0.5 for an unplayed one); ``ids`` default to the
         members (an id of the space that is no member has its statistics too, 0.5 if never played)."""
-        ids = self._ids(ids)
+        return self._win_rates(self._ids(ids))
+
+    def _win_rates(self, ids: np.ndarray) -> np.ndarray:
+        """:meth:`win_rates` of ids already checked (the members a proposal weighs: checked again, they cost each
+        proposal a tenth more)"""
         w = np.minimum(self.games[ids], 1.0 / self.rate)
         n = w + self.prior
         # with prior=0 an unplayed member has no evidence at all: 0.5, not 0/0

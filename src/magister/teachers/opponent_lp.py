@@ -40,7 +40,10 @@ class OpponentLP(OpponentTeacher):
 
     def progress(self, ids: np.ndarray | None = None) -> np.ndarray:
         """Learning progress against each member (0 for an unplayed one); ``ids`` as in :meth:`win_rates`."""
-        ids = self._ids(ids)
+        return self._progress(self._ids(ids))
+
+    def _progress(self, ids: np.ndarray) -> np.ndarray:
+        """:meth:`progress` of ids already checked (the members a proposal weighs)"""
         lp = self.stats.progress()[ids]
         if self.denoise > 0:
             lp = np.maximum(lp - self.denoise * self.stats.noise()[ids], 0.0)
@@ -51,7 +54,7 @@ class OpponentLP(OpponentTeacher):
         if new.any():
             base = new / new.sum()
         else:
-            lp = self.progress(ids)
+            lp = self._progress(ids)
             total = lp.sum()
             base = lp / total if total > 0 and np.isfinite(total) else np.full(len(ids), 1.0 / len(ids))
         return (1.0 - self.epsilon) * base + self.epsilon / len(ids)

@@ -41,7 +41,7 @@ class PrioritizedFSP(OpponentTeacher):
         self.epsilon = fraction("epsilon", epsilon)
 
     def _weights(self, ids: np.ndarray) -> np.ndarray:
-        p = self.win_rates(ids)
+        p = self._win_rates(ids)
         w = (1.0 - p) ** self.exponent if self.weighting == "hard" else p * (1.0 - p)
         total = w.sum()
         w = w / total if total > 0 else np.full(len(ids), 1.0 / len(ids))
