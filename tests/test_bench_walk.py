@@ -131,6 +131,23 @@ def test_keep_interrupted_moves_the_files_it_names_aside(tmp_path):
     assert exc.written == [str(tmp_path / "levels_results-interrupted.json")]
 
 
+def test_keep_interrupted_moves_one_runs_files_to_the_same_earlier_number(tmp_path):
+    """A lone results-interrupted.earlier-1.json (its curves file deleted) made the next move number each file by
+    itself: results ...earlier-2 beside curves ...earlier-1, one run's results paired with another run's curves."""
+    from magister.bench.report import keep_interrupted
+    from magister.bench.runner import Interrupted
+
+    (tmp_path / "results-interrupted.earlier-1.json").write_text("oldest")
+    (tmp_path / "results-interrupted.json").write_text("earlier results")
+    (tmp_path / "curves-interrupted.csv").write_text("earlier curves")
+    exc = keep_interrupted(Interrupted([{"seed": 0}, None]), {"jobs": [{"seed": 0}]}, 2, tmp_path,
+                           write=lambda r, folder: [])
+    assert (tmp_path / "results-interrupted.earlier-2.json").read_text() == "earlier results"
+    assert (tmp_path / "curves-interrupted.earlier-2.csv").read_text() == "earlier curves"
+    assert not (tmp_path / "curves-interrupted.earlier-1.csv").exists()
+    assert (tmp_path / "results-interrupted.earlier-1.json").read_text() == "oldest" and len(exc.moved) == 2
+
+
 def test_teachers_tied_for_best_are_all_named():
     """On a variant where every teacher ends at 0 the summary said "(best sec)", naming one of the tied teachers
     as if it led."""

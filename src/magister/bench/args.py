@@ -117,17 +117,35 @@ def keep_earlier_partial(path: str | Path, echo: Callable[[str], None] = print) 
     aside to a free name beside it, ``STEM.earlier-N.SUFFIX``, saying so through ``echo``; the new path, or ``None``
     when there was none. Called before any run by every script that writes its finished runs to a partial file: a
     new run in the same ``--out`` wrote over that file, or removed it once every run had finished, without a word."""
-    path = Path(path)
-    if not path.is_file():
-        return None
+    return keep_earlier_partials([path], echo)[0]
+
+
+def keep_earlier_partials(paths: Sequence[str | Path], echo: Callable[[str], None] = print) -> list[Path | None]:
+    """:func:`keep_earlier_partial` of files written together by one run (``results-interrupted.json`` and its
+    ``curves-interrupted.csv``): all moved to the same ``earlier-N``, the first one free for every one of them (each
+    numbered by itself, a lone earlier file of one of them paired one run's results with another run's curves)."""
+    files = [Path(p) for p in paths]
+    there = [p for p in files if p.is_file()]
+    if not there:
+        return [None] * len(files)
+
+    def aside(path: Path, n: int) -> Path:
+        return path.with_name(f"{path.stem}.earlier-{n}{path.suffix}")
+
     n = 1
-    while (aside := path.with_name(f"{path.stem}.earlier-{n}{path.suffix}")).exists() or aside.is_symlink():
+    while any(aside(p, n).exists() or aside(p, n).is_symlink() for p in files):
         n += 1
-    written = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
-    path.rename(aside)
-    echo(f"{path} holds the runs of an earlier run that was stopped (last written {written}); moved it to "
-         f"{aside.name} so that this run's runs do not replace them")
-    return aside
+    moved: list[Path | None] = []
+    for path in files:
+        if path not in there:
+            moved.append(None)
+            continue
+        written = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+        path.rename(aside(path, n))
+        echo(f"{path} holds the runs of an earlier run that was stopped (last written {written}); moved it to "
+             f"{aside(path, n).name} so that this run's runs do not replace them")
+        moved.append(aside(path, n))
+    return moved
 
 
 def quick_sets(ap: argparse.ArgumentParser, args: argparse.Namespace, options: Sequence[str]) -> None:

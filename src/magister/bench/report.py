@@ -107,13 +107,12 @@ def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str |
     them attached, for the caller to raise. The ``files`` (names in ``out``) an earlier interrupted run left
     there are moved aside first (``results-interrupted.earlier-1.json``...; a line each in ``exc.moved``): they
     were written over without a word."""
-    from .args import keep_earlier_partial
+    from .args import keep_earlier_partials
 
     results["interrupted"] = {"finished": len(results[runs]), "planned": int(planned)}
     exc.results = results
     if out is not None and results[runs]:
-        for name in files:
-            keep_earlier_partial(Path(out) / name, exc.moved.append)
+        keep_earlier_partials([Path(out) / name for name in files], exc.moved.append)
         paths = write(results, out) if write is not None else write_results(results, out, suffix="-interrupted")
         exc.written = [str(p) for p in paths]
     return exc
