@@ -408,3 +408,12 @@ def test_groups_of_one_completion_under_abs_advantage_are_refused_or_warned_once
         assert teacher.n_observed == 3
         if teacher.name == "learnability-bandit":
             assert teacher.pass_rate.tolist() == [0.5, 1.0, 0.0, 1.0]  # prompt 0 unseen: the prior
+
+
+def test_rows_instead_of_categories_are_refused_naming_the_column():
+    # the dataset's rows (dicts) given as categories raised a raw "TypeError: unhashable type: 'dict'"
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(["easy", "hard"]), seed=0)
+    with pytest.raises(ConfigError, match=r"categories holds dict items.*dataset\['level'\]"):
+        PromptCurriculum(teacher, categories=[{"prompt": "1+1", "level": "easy"}], seed=0)
+    with pytest.raises(ConfigError, match="flat sequence"):  # ragged lists: numpy's raw "inhomogeneous shape"
+        PromptCurriculum(teacher, categories=[["easy"], ["easy", "hard"]], seed=0)

@@ -828,3 +828,15 @@ def test_observe_eval_takes_one_row_one_column_and_one_element_values_as_before(
     teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b", "c"]), seed=0)
     SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0).observe_eval(per_skill)
     assert teacher.n_observed == 3 and teacher.to_bytes() == flat.to_bytes()
+
+
+def test_rows_instead_of_skill_labels_are_refused_naming_the_column():
+    # a new user passes the dataset's rows (dicts, or a datasets.Dataset) where the skill of each example goes:
+    # it raised a raw "TypeError: unhashable type: 'dict'"
+    teacher = mg.make_teacher("uniform", mg.Discrete(["add", "sub"]), seed=0)
+    rows = [{"text": "1+1", "skill": "add"}, {"text": "2-1", "skill": "sub"}]
+    with pytest.raises(ConfigError, match=r"skills_of_examples holds dict items.*dataset\['skill'\]"):
+        SkillSampler(rows, teacher, batch_size=2, seed=0)
+    with pytest.raises(ConfigError, match="flat sequence"):  # ragged lists: numpy's raw "inhomogeneous shape"
+        SkillSampler([["add"], ["add", "sub"]], teacher, batch_size=2, seed=0)
+    assert SkillSampler([r["skill"] for r in rows], teacher, batch_size=2, seed=0).skill_of.tolist() == [0, 1]

@@ -194,7 +194,10 @@ class SkillMixer:
 
     # ----------------------------------------------------------------- setup
     def _skill_ids(self, skills: Any, what: str = "skills_of_examples") -> np.ndarray:
-        arr = np.asarray(skills)
+        try:
+            arr = np.asarray(skills)
+        except ValueError:  # ragged nested lists (numpy: "inhomogeneous shape")
+            arr = np.zeros((0, 0))
         if arr.ndim != 1 or len(arr) == 0:
             raise ConfigError(f"{what} must be a non-empty flat sequence (one skill per example)")
         if arr.dtype.kind in "iu":
@@ -208,6 +211,10 @@ class SkillMixer:
         lookup = {name: i for i, name in enumerate(self.skill_names)}
         out = np.empty(len(arr), dtype=np.int64)
         for j, s in enumerate(arr.tolist()):
+            if isinstance(s, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
+                raise ConfigError(f"{what} holds {type(s).__name__} items (example {j}: {s!r:.80}); give the skill "
+                                  "label of each example (a name of the teacher's space or an index), e.g. "
+                                  "dataset['skill'] for a datasets.Dataset, not the rows themselves")
             if s not in lookup:
                 owner = "the teacher's space" if self.teacher is not None else "the fixed mixture"
                 raise UnknownTaskError(f"example {j} has skill {s!r}, which {owner} does not name; "

@@ -181,7 +181,10 @@ class PromptCurriculum:
         self._warned_single = False  # groups of one completion under "abs_advantage" (observe warns once)
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
-        arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
+        try:
+            arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
+        except ValueError:  # ragged nested lists (numpy: "inhomogeneous shape")
+            arr = np.zeros((0, 0))
         if arr.ndim != 1 or len(arr) == 0:
             raise ConfigError("categories must be a non-empty flat sequence (one category per prompt)")
         if arr.dtype.kind in "iu":
@@ -193,6 +196,10 @@ class PromptCurriculum:
         lookup = {name: i for i, name in enumerate(self.task_names)}
         out = np.empty(len(arr), dtype=np.int64)
         for j, c in enumerate(arr.tolist()):
+            if isinstance(c, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
+                raise ConfigError(f"categories holds {type(c).__name__} items (prompt {j}: {c!r:.80}); give the "
+                                  "category of each prompt (a name of the teacher's space or an index), e.g. "
+                                  "dataset['level'] for a datasets.Dataset, not the rows themselves")
             if c not in lookup:
                 raise UnknownTaskError(f"prompt {j} has category {c!r}, which the teacher's space does not name; "
                                        f"known categories: {self.task_names[:8]}")
