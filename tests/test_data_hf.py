@@ -626,3 +626,21 @@ def test_writable_arrays_reaches_arrays_in_tuples_and_leaves_memory_maps_alone(t
     assert holder.twice["a"] is holder.twice["b"] and holder.twice["a"][0].flags.writeable
     assert holder.twice["a"][1] == "label"
     assert holder.data is mapped and not mapped.flags.writeable
+
+
+def test_an_eval_dict_keyed_by_no_skill_warns_that_no_evaluation_reaches_the_teacher(tmp_path):
+    # eval_dataset={"validation": ...} (or keys spelled otherwise than the skills) gave the teacher no evaluation,
+    # without a word: Trainer reports eval_validation_loss, and the callback looks for eval_<skill>_loss
+    train, skills = _rows(0, 4)
+    ev, _ = _rows(1, 2)
+    teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), seed=0)
+    trainer = _trainer(tmp_path, train, {"validation": ev, "Count": ev[:2]}, steps=2)
+    with pytest.warns(UserWarning, match=r"eval_dataset's keys \['validation', 'Count'\] name none of the "
+                                         r"curriculum's skills \['count', 'repeat'\]"):
+        add_curriculum(trainer, SkillSampler(skills, teacher, batch_size=4, seed=0))
+    # keyed by skill (and an extra set beside them): no warning
+    trainer = _trainer(tmp_path, train, {"count": ev[:2], "repeat": ev[2:], "all": ev}, steps=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        add_curriculum(trainer, SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]),
+                                                                     seed=0), batch_size=4, seed=0))

@@ -413,6 +413,14 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         trainer.compute_loss = types.MethodType(compute_loss, trainer)
     if eval_metric is not None:
         trainer.add_callback(CurriculumCallback(sampler, metric=eval_metric))
+        evals = getattr(trainer, "eval_dataset", None)
+        if isinstance(evals, dict) and evals and not set(map(str, evals)) & set(sampler.skill_names):
+            # Trainer reports eval_<key>_loss per key: keyed otherwise than the skills, none reached the teacher
+            warnings.warn(f"eval_dataset's keys {list(evals)[:8]} name none of the curriculum's skills "
+                          f"{sampler.skill_names[:8]}, so no evaluation reaches the teacher (CurriculumCallback "
+                          f"reads eval_<skill>_{eval_metric}); key the evaluation sets by skill name to feed it, or pass "
+                          "add_curriculum(..., eval_metric=None) if training feedback alone is meant", UserWarning,
+                          stacklevel=2)
     return trainer
 
 
