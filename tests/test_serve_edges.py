@@ -311,3 +311,23 @@ def test_a_write_group_of_proposals_and_observations_with_answer_times_keeps_eve
         with service.engine.connect() as conn:
             got = dict(conn.execute(select(events.c.seq, events.c.answer_time).where(events.c.seq >= 100)).all())
         assert got == {100: None, 101: 7.0, 102: 8.0, 103: None}
+
+
+def test_a_duration_is_no_score_over_http_as_it_is_none_to_a_local_teacher(tmp_path):
+    """273036d refused numpy dates and durations as scores; the client's number test let a ``timedelta64`` through
+    (it is a numpy integer), and ``float()`` of one in nanoseconds or without a unit is its count: sent as a score."""
+    import numpy as np
+
+    import magister as mg
+    from magister.serve.client import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED}, headers=AUTH).status_code == 201
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=c)
+        for bad in (np.timedelta64(1, "ns"), np.timedelta64(1)):
+            with pytest.raises(mg.InvalidScoreError, match="not a number"):
+                t.observe("add", bad)
+            with pytest.raises(mg.InvalidScoreError, match="not a number|must be numbers"):
+                t.observe_batch(["add"], [bad])
+        assert t.n_observed == 0
+        assert t.observe("add", np.int64(1)) == 1  # a numpy integer stays a score

@@ -633,8 +633,10 @@ class HTTPTeacher:
     @staticmethod
     def _json_score(score: Any) -> float:
         try:
-            # "0.5" is refused, as a local teacher refuses it (numbers, observe_batch's among them, skip the test)
-            if not isinstance(score, (int, float, np.number)) and non_numeric(np.asarray(score)):
+            # "0.5" is refused, as a local teacher refuses it (numbers, observe_batch's among them, skip the test;
+            # a timedelta64 is a numpy integer, and float() of one in ns or without a unit is its count: no score)
+            if isinstance(score, np.timedelta64) or (
+                    not isinstance(score, (int, float, np.number)) and non_numeric(np.asarray(score))):
                 raise TypeError
             s = float(score)
         except (TypeError, ValueError):
