@@ -417,3 +417,16 @@ def test_rows_instead_of_categories_are_refused_naming_the_column():
         PromptCurriculum(teacher, categories=[{"prompt": "1+1", "level": "easy"}], seed=0)
     with pytest.raises(ConfigError, match="flat sequence"):  # ragged lists: numpy's raw "inhomogeneous shape"
         PromptCurriculum(teacher, categories=[["easy"], ["easy", "hard"]], seed=0)
+
+
+def test_a_table_given_as_categories_is_refused_not_read_as_its_column_names():
+    # list() of a dict of columns or of a pandas DataFrame is its column names: "prompt 0 has category 'prompt'",
+    # or, with columns named like the categories, a curriculum of as many prompts as columns, silently
+    import pandas as pd
+
+    teacher = mg.make_teacher("lp-bandit", mg.Discrete(["easy", "hard"]), seed=0)
+    columns = {"easy": ["1+1", "2+2", "3+3"], "hard": ["easy", "hard", "easy"]}
+    for table in (columns, pd.DataFrame(columns)):
+        with pytest.raises(ConfigError, match=r"categories is a table .*\['easy', 'hard'\].*e.g. dataset\['level'\]"):
+            PromptCurriculum(teacher, categories=table, seed=0)
+    assert PromptCurriculum(teacher, categories=pd.DataFrame(columns)["hard"], seed=0).n_prompts == 3

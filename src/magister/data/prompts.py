@@ -181,6 +181,11 @@ class PromptCurriculum:
         self._warned_single = False  # groups of one completion under "abs_advantage" (observe warns once)
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
+        if isinstance(categories, collections.abc.Mapping) or hasattr(categories, "columns"):
+            # (list() of a dict of columns or a DataFrame is its column names, read as the prompts' categories)
+            raise ConfigError(f"categories is a table ({type(categories).__name__} of columns "
+                              f"{[str(c) for c in categories][:8]}); give the category of each prompt, one column, "
+                              "e.g. dataset['level'] (or df['level'])")
         try:
             arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
         except ValueError:  # ragged nested lists (numpy: "inhomogeneous shape")
