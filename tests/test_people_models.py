@@ -938,3 +938,29 @@ def test_a_learner_model_file_written_before_state_versions_still_loads(tmp_path
     rest = log.subset(np.arange(len(log)) >= 30)
     np.testing.assert_allclose(again.replay(rest), model.replay(rest))
     assert load_model(again.save(tmp_path / "new.ckpt")).settings == model.settings  # saved again: version 2
+
+
+@pytest.mark.parametrize("name", ["bkt", "elo", "fsrs", "best-lr"])
+def test_a_learner_model_refuses_an_answer_that_is_no_event_and_a_log_that_is_no_eventlog(name):
+    # a dict, None or a list raised a raw AttributeError from inside update / fit / replay; now a ConfigError naming
+    # Event / EventLog, with nothing changed. An object with every field the models read is still taken as before
+    from collections import namedtuple
+
+    log = EventLog.from_events([Event("a", "q1", ("s",), 1.0, 3), Event("b", "q2", ("s",), 2.0, 1)], graded=True)
+    model = make_model(name, graded=True) if name != "fsrs" else make_model(name)
+    model.fit(log)
+    before = mg.checkpoint.dumps(model.get_state())
+    for bad in ({"learner": "a", "item": "q1", "outcome": 1}, None, [Event("a", "q1", ("s",), 3.0, 3)], "a,q1,1"):
+        with pytest.raises(ConfigError, match=r"update takes one answer as a magister\.people\.Event"):
+            model.update(bad)
+    for method in ("fit", "replay"):
+        for bad in (None, [Event("a", "q1", ("s",), 3.0, 3)], {"a": 1}):
+            with pytest.raises(ConfigError, match=rf"{method} takes a magister\.people\.EventLog"):
+                getattr(model, method)(bad)
+    assert mg.checkpoint.dumps(model.get_state()) == before
+    Answer = namedtuple("Answer", "learner item skills timestamp outcome")
+    model.update(Answer("a", "q1", ("s",), 3.0, 3.0))
+    twin = make_model(name, graded=True) if name != "fsrs" else make_model(name)
+    twin.fit(log)
+    twin.update(Event("a", "q1", ("s",), 3.0, 3))
+    assert model.predict("a", "q1", 4.0) == twin.predict("a", "q1", 4.0)

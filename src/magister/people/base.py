@@ -17,10 +17,12 @@ Models are built from a name and a JSON-able settings dict
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -106,6 +108,43 @@ def stored_state(state: Any) -> Any:
     return out
 
 
+#: what the models read of an answer and of a log: an object without them is refused (:func:`_checking_input`)
+_EVENT_FIELDS = ("learner", "item", "skills", "timestamp", "outcome")
+_LOG_FIELDS = ("learners", "items", "skills", "learner", "item", "skill", "time", "outcome", "graded")
+
+
+def _check_input(model: LearnerModel, method: str, value: Any) -> None:
+    """Refuse, as a :class:`~magister.errors.ConfigError`, an answer that is no :class:`Event` (``update``) or a log
+    that is no :class:`EventLog` (``fit``, ``replay``): a dict, a list or ``None`` raised a raw ``AttributeError``
+    from inside the model, after some (e.g. the learner's code) had been taken. An object with every field the
+    models read is taken as before."""
+    event = method == "update"
+    kind, fields = (Event, _EVENT_FIELDS) if event else (EventLog, _LOG_FIELDS)
+    if isinstance(value, kind) or all(hasattr(value, f) for f in fields):
+        return
+    got = f"{type(value).__name__} {value!r:.60}"
+    if event:
+        fix = ("build it with Event(**answer)" if isinstance(value, Mapping) else
+               "give one Event per call (several: EventLog.from_events(events) and replay)"
+               if isinstance(value, (list, tuple)) else "build it with Event(learner, item, skills, timestamp, outcome)")
+        raise ConfigError(f"{model.name}.update takes one answer as a magister.people.Event, got {got}; {fix}")
+    fix = ("build it with EventLog.from_events(events)" if isinstance(value, (list, tuple)) else
+           "build it with EventLog.from_events, or load one (load_assist2015, load_anki)")
+    raise ConfigError(f"{model.name}.{method} takes a magister.people.EventLog, got {got}; {fix}")
+
+
+def _checking_input(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a model's ``update``, ``fit`` or ``replay``) with its argument checked first (:func:`_check_input`)."""
+
+    @functools.wraps(fn)
+    def checked(self: LearnerModel, value: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_input(self, method, value)
+        return fn(self, value, *args, **kwargs)
+
+    checked._checks_input = True  # type: ignore[attr-defined]
+    return checked
+
+
 class LearnerModel:
     """Base class. Subclasses implement the hooks below; names are mapped to codes here."""
 
@@ -121,6 +160,14 @@ class LearnerModel:
     target: ClassVar[str] = "correct"
     #: whether :meth:`mastery` is the predicted P(correct) on the skill next (else, e.g. BKT's P(known))
     mastery_is_p_correct: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # every model's (and a user's model's) update / fit / replay checks its argument's type first
+        for method in ("update", "fit", "replay"):
+            fn = vars(cls).get(method)
+            if fn is not None and not getattr(fn, "_checks_input", False):
+                setattr(cls, method, _checking_input(method, fn))
 
     def __init__(self, **settings: Any):
         self.settings = dict(settings)
@@ -491,6 +538,9 @@ class LearnerModel:
                                       f"is not a state {name!r} saves: restore the file from a backup, or fit and "
                                       "save the model again")
         return model
+
+
+LearnerModel.replay = _checking_input("replay", LearnerModel.replay)  # type: ignore[method-assign]
 
 
 def _saved_state_version(state: dict[str, Any]) -> int:
