@@ -840,3 +840,32 @@ def test_rows_instead_of_skill_labels_are_refused_naming_the_column():
     with pytest.raises(ConfigError, match="flat sequence"):  # ragged lists: numpy's raw "inhomogeneous shape"
         SkillSampler([["add"], ["add", "sub"]], teacher, batch_size=2, seed=0)
     assert SkillSampler([r["skill"] for r in rows], teacher, batch_size=2, seed=0).skill_of.tolist() == [0, 1]
+@pytest.mark.parametrize("method", ["observe_batch_loss", "observe_batch_correct"])
+@pytest.mark.parametrize("values", [np.full((2, 2), 0.5), [[0.5, 0.5], [0.5, 0.5]], torch.full((2, 2), 0.5)])
+def test_per_example_feedback_refuses_a_table_of_several_rows_and_columns(method, values):
+    """A (2, 2) table (a per-token loss, a list of lists) for a batch of 4 was flattened and matched to the batch's
+    examples because its count happened to equal the batch's; refused now, nothing recorded, the batch still waiting."""
+    teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b"]), seed=0)
+    sampler = SkillSampler([0, 1] * 10, teacher, batch_size=4, seed=0)
+    sampler.next_batch()
+    before = sampler.state_dict()
+    with pytest.raises(InvalidScoreError, match=r"one number per example.*shape \(2, 2\).*Nothing was recorded"):
+        getattr(sampler, method)(values)
+    assert states_equal(sampler.state_dict(), before)
+    assert getattr(sampler, method)([0.5, 0.5, 0.5, 0.5])  # the batch is still waiting for its feedback
+
+
+@pytest.mark.parametrize("method", ["observe_batch_loss", "observe_batch_correct"])
+def test_per_example_feedback_takes_a_row_a_column_and_a_table_with_keys_of_its_shape(method):
+    """One row, one column (one value per example each) and a table whose indices have its shape (each value with its
+    own index) have one meaning, and are taken as the flat list is."""
+    def run(values, indices=None):
+        teacher = mg.make_teacher("exp3", mg.Discrete(["a", "b"]), seed=0)
+        sampler = SkillSampler([0, 1] * 10, teacher, batch_size=4, seed=0)
+        batch = sampler.next_batch()
+        got = getattr(sampler, method)(values, None if indices is None else np.reshape(batch, indices))
+        return got, teacher.to_bytes()
+    flat = run([0.25, 0.5, 0.75, 1.0])
+    assert run([[0.25, 0.5, 0.75, 1.0]]) == flat
+    assert run(torch.tensor([[0.25], [0.5], [0.75], [1.0]])) == flat
+    assert run(np.array([[0.25, 0.5], [0.75, 1.0]]), (2, 2)) == flat

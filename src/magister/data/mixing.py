@@ -60,6 +60,29 @@ def _size(value: Any) -> int:
         return -1
 
 
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of ``value`` (a tensor's, an array's, a list's); () for a ragged list (refused later, by name)."""
+    if hasattr(value, "shape") and not isinstance(value, np.generic):
+        return tuple(int(n) for n in value.shape)
+    try:
+        return np.shape(value)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        return ()
+
+
+def _per_example_shape(values: Any, keys: Any, explicit: str) -> None:
+    """Refuse per-example values given as a table of several rows and columns (a ``(batch, tokens)`` loss, a list
+    of lists): flattened, they were matched to the batch's examples whenever their count happened to equal the
+    batch's. A ``(1, n)`` row or an ``(n, 1)`` column means one value per example, as ``observe_eval`` takes them;
+    a table with ``keys`` of the same shape pairs each value with its own key and is taken too."""
+    shape = _shape(values)
+    if sum(n > 1 for n in shape) <= 1 or (keys is not None and _shape(keys) == shape):
+        return
+    raise InvalidScoreError(f"per-example values must be one number per example (a flat list or 1-D tensor), got "
+                            f"a table of shape {shape}; reduce a per-token loss to one value per example first "
+                            f"(e.g. loss.mean(dim=1)), or pass {explicit}= of the same shape. Nothing was recorded")
+
+
 def resume_point(trained: Any, batches: int, what: str) -> int:
     """``trained``, the batches of a pass trained before a resume (a ``Trainer`` resumed mid-epoch), checked
     against the ``batches`` of a pass (``what`` names them in the error)."""
@@ -362,6 +385,7 @@ class SkillMixer:
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
+            _per_example_shape(values, keys, explicit)
             arr = self._as_values(values, nonfinite=skip_nonfinite)  # (finite unless skip_nonfinite)
             idx = self._keys_for(keys, len(arr), explicit)
             if skip_nonfinite:
