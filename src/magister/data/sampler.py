@@ -221,7 +221,8 @@ class SkillSampler(SkillMixer, _TorchSampler):
 
     # -------------------------------------------------------------- feedback
     def skills_of(self, indices: Sequence[int]) -> np.ndarray:
-        """Skill ids of example ``indices`` (refused outside the dataset, as feedback indices are)."""
+        """Skill ids of example ``indices`` (refused outside the dataset, as feedback indices are), in their shape
+        (one index: one skill id; a nested list: a table of the same rows), as ``skill_of[indices]`` would."""
         raw = np.asarray(getattr(indices, "cpu", lambda: indices)())
         return self.skill_of[self._resolve_keys(raw, raw.size)].reshape(raw.shape)
 

@@ -136,7 +136,8 @@ class OpponentTeacher(Teacher):
 
     def win_rates(self, ids: np.ndarray | None = None) -> np.ndarray:
         """The learner's estimated score against each opponent (0.5 for an unplayed one); ``ids`` default to the
-        members (an id of the space that is no member has its statistics too, 0.5 if never played)."""
+        members (an id of the space that is no member has its statistics too, 0.5 if never played). The answer has
+        the shape of ``ids``, as ``array[ids]`` (one id: one number; a nested list: a table of the same rows)."""
         return self._win_rates(self._ids(ids))
 
     def _win_rates(self, ids: np.ndarray) -> np.ndarray:
