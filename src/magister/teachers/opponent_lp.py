@@ -39,8 +39,8 @@ class OpponentLP(OpponentTeacher):
         self.stats = TaskAverages(space.n, fast=fast, slow=slow)
 
     def progress(self, ids: np.ndarray | None = None) -> np.ndarray:
-        """Learning progress against each member (0 for an unplayed one); ``ids`` as in :meth:`win_rates` (the answer has their
-        shape)."""
+        """Learning progress against each member (0 for an unplayed one); ``ids`` as in :meth:`win_rates` (the
+        answer has their shape)."""
         return self._progress(self._ids(ids))
 
     def _progress(self, ids: np.ndarray) -> np.ndarray:
