@@ -127,3 +127,14 @@ def test_schema_valid_requests_never_get_a_5xx(served):
                 f"{label} answered {response.status_code}:\n{case.as_curl_command()}\n{response.text[:500]}")
 
         _explore(op.as_strategy(GenerationMode.POSITIVE, headers=dict(AUTH)), check)
+
+
+def test_a_space_spec_with_a_key_its_space_does_not_read_is_refused_and_nothing_is_created(served):
+    """Found by a random-body fuzz of the service: {"type": "SeedSpace", "n_seeds": 50} created a curriculum over
+    every seed (the unread key ignored, the space stored as {"type": "SeedSpace", "n": null})."""
+    app, client, _ = served
+    before = _fingerprint(app)
+    r = client.post("/v1/curricula", json={"name": "seeds", "teacher": "plr",
+                                           "space": {"type": "SeedSpace", "n_seeds": 50}})
+    assert r.status_code == 422 and "has no key 'n_seeds'" in r.json()["detail"], r.text
+    assert _fingerprint(app) == before and "seeds" not in app.state.service.names()

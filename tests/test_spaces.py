@@ -194,6 +194,30 @@ def test_bad_spec_is_refused():
             mg.space_from_spec({"type": "Dict", "spaces": bad})
 
 
+@pytest.mark.parametrize("spec, key", [
+    ({"type": "SeedSpace", "n_seeds": 50}, "n_seeds"),  # was SeedSpace() (every seed), not 50 seeds
+    ({"type": "Box", "low": [0], "high": [1], "hgih": [2]}, "hgih"),
+    ({"type": "Discrete", "n": 3, "nmaes": ["a", "b", "c"]}, "nmaes"),
+    ({"type": "MultiDiscrete", "nvec": [2, 2], "dtype": "int64"}, "dtype"),
+    ({"type": "MazeSpace", "size": 7, "walls": 0.5}, "walls"),
+    ({"type": "Dict", "spaces": {"k": {"type": "Discrete", "n": 2, "names ": ["a", "b"]}}}, "names "),
+])
+def test_a_spec_key_its_space_does_not_read_is_refused_naming_it(spec, key):
+    """A key the kind of space does not read was ignored: a misspelt one built another space without a word (through
+    the service too, which stored the space it built)."""
+    with pytest.raises(ConfigError, match=f"has no key '{key}'.*; its keys are 'type', "):
+        mg.space_from_spec(spec)
+
+
+@pytest.mark.parametrize("space", [
+    mg.Box([0, 0], [1, 5], names=["a", "b"]), mg.Discrete(["x", "y"]), mg.MultiDiscrete([2, 3], names=["p", "q"]),
+    mg.Dict({"k": mg.Discrete(2), "v": mg.Box([0], [1])}), SeedSpace(), SeedSpace(9),
+    MazeSpace(7, wall_density=[0.1, 0.4], require_solvable=True, labyrinths=0.5),
+])
+def test_every_spec_a_space_writes_is_read_back(space):
+    assert mg.space_from_spec(space.to_spec()) == space
+
+
 @pytest.mark.timeout(90)  # generous: the check takes well under a second; the quadratic one took hours here
 def test_a_discrete_space_of_many_names_checks_duplicates_in_linear_time():
     names = [f"task-{i}" for i in range(300_000)]

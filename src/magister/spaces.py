@@ -813,8 +813,29 @@ class Dict(Space):
         return {"type": "Dict", "spaces": {k: s.to_spec() for k, s in self.spaces.items()}}
 
 
+#: the keys of each kind of space spec (every key :meth:`Space.to_spec` writes, or wrote in any earlier version)
+_SPEC_KEYS = {"Box": ("low", "high", "names"), "Discrete": ("n", "names"), "MultiDiscrete": ("nvec", "names"),
+              "Dict": ("spaces",), "SeedSpace": ("n",),
+              "MazeSpace": ("size", "wall_density", "require_solvable", "labyrinths")}
+
+
+def _refuse_unknown_keys(kind: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a key the spec's kind does not read: it was ignored, so a misspelt one (``{"type": "SeedSpace",
+    "n_seeds": 50}``) gave another space (every seed) without a word."""
+    known = _SPEC_KEYS.get(kind)
+    unknown = [k for k in spec if k != "type" and known is not None and k not in known]
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(str(unknown[0]), known or (), n=1)
+        raise ConfigError(f"space spec of type {kind!r} has no key {unknown[0]!r}"
+                          f"{f' (did you mean {near[0]!r}?)' if near else ''}; its keys are 'type', "
+                          f"{', '.join(repr(k) for k in known or ())}")
+
+
 def space_from_spec(spec: Mapping[str, Any]) -> Space:
-    """Rebuild a space from :meth:`Space.to_spec` output (also accepts JSON from the service)."""
+    """Rebuild a space from :meth:`Space.to_spec` output (also accepts JSON from the service). A key its kind of
+    space does not read is refused, naming it."""
     if isinstance(spec, Space):
         return spec
     if not isinstance(spec, Mapping) or "type" not in spec:
@@ -822,6 +843,7 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
     kind = spec["type"]
     if not isinstance(kind, str):  # an array raised numpy's "truth value is ambiguous" at the first comparison
         raise ConfigError(f"a space spec's 'type' is the name of a kind of space, got {_short(kind)}")
+    _refuse_unknown_keys(kind, spec)
     try:
         if kind == "Box":
             return Box(spec["low"], spec["high"], names=spec.get("names"))
