@@ -592,3 +592,14 @@ def test_a_prerequisite_cycle_with_a_skill_that_may_be_known_at_the_start_is_tak
     for known in ({}, {"b": False}):
         with pytest.raises(ConfigError, match=r"form a cycle, 'b' -> 'c' -> 'b'.*prior 0"):
             SimulatedStudent(zero, cycle, np.random.default_rng(0), known=dict(known))
+
+
+@pytest.mark.parametrize("name", ["mastery-learning", "spaced-review", "difficulty-band", "max-information"])
+def test_a_minutes_per_answer_whose_step_in_seconds_overflows_is_refused_at_construction(name):
+    """minutes_per_answer=1e308 was taken, its step of the clock (60 times it, in seconds) was infinite, and every
+    answer after was refused for an infinite time: a policy (or a served curriculum) that could observe nothing."""
+    with pytest.raises(ConfigError, match=r"minutes_per_answer must be a number in \[0.0, .*got 1e\+308.*finite"):
+        mg.make_teacher(name, mg.Discrete(["a", "b"]), seed=0, minutes_per_answer=1e308)
+    largest = mg.make_teacher(name, mg.Discrete(["a", "b"]), seed=0, minutes_per_answer=1e306)
+    largest.observe("a", 1.0)
+    assert largest.clock == 6e307

@@ -36,6 +36,9 @@ from ..teacher import Teacher, register
 from .base import LearnerModel, make_model, stored_settings, stored_state
 from .events import Event
 
+#: the largest ``minutes_per_answer``: 60 times it (the clock's step in seconds) is still a finite float
+_LARGEST_MINUTES = np.finfo(float).max / 60.0
+
 __all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", "MaxInformation",
            "topological_order"]
 
@@ -133,7 +136,11 @@ class PeoplePolicy(Teacher):
                  seed=None, score_range=None):
         super().__init__(space, seed=seed, score_range=score_range)
         explore = fraction("explore", explore, hint="the share of proposals drawn uniformly")
-        minutes_per_answer = number("minutes_per_answer", minutes_per_answer, 0.0)
+        # (at most a float's largest / 60: a larger one made the step of the clock, in seconds, infinite, and every
+        # answer was refused as having an infinite time, so the policy could observe nothing)
+        minutes_per_answer = number("minutes_per_answer", minutes_per_answer, 0.0, _LARGEST_MINUTES,
+                                    hint="the simulated minutes each answer takes (60 times it, in seconds, must be "
+                                         "a finite number)")
         start_time = number("start_time", start_time, hint="the clock's start in seconds")
         if threshold is not None:
             threshold = fraction("threshold", threshold, hint="a mastery level, or None for the model's own")
