@@ -50,16 +50,6 @@ class RunningLossScore:
         return np.clip(1.0 - losses / np.where(ref > 0, ref, 1.0), 0.0, 1.0)
 
 
-def _size(value: Any) -> int:
-    """How many numbers ``value`` holds (a tensor's ``numel``); -1 for a ragged list."""
-    if hasattr(value, "numel"):
-        return int(value.numel())
-    try:
-        return int(np.size(value))
-    except ValueError:  # numpy's "inhomogeneous shape"
-        return -1
-
-
 def _shape(value: Any) -> tuple[int, ...]:
     """The shape of ``value`` (a tensor's, an array's, a list's); () for a ragged list (refused later, by name)."""
     if hasattr(value, "shape") and not isinstance(value, np.generic):
@@ -81,6 +71,46 @@ def _per_example_shape(values: Any, keys: Any, explicit: str) -> None:
     raise InvalidScoreError(f"per-example values must be one number per example (a flat list or 1-D tensor), got "
                             f"a table of shape {shape}; reduce a per-token loss to one value per example first "
                             f"(e.g. loss.mean(dim=1)), or pass {explicit}= of the same shape. Nothing was recorded")
+
+
+def label_ids(labels: Any, names: Sequence[str], *, what: str, unit: str, label: str, plural: str, owner: str,
+              column: str, unnamed: str | None = None) -> np.ndarray:
+    """``labels`` (one per ``unit``: a name of ``names`` or an index ``0 .. len(names) - 1``) as int64 indices; the
+    skills of a sampler's examples, the categories of a curriculum's prompts. A table (a dict of columns, a
+    DataFrame: ``list()`` of it is its column names), the dataset's rows (dicts), ragged lists, an index out of range
+    or an unknown name is a :class:`~magister.errors.ConfigError` / :class:`~magister.errors.UnknownTaskError`
+    naming ``what`` and the ``column`` to give (numpy's "inhomogeneous shape" or Python's "unhashable type" before).
+    ``unnamed``: the error of labels that are not indices, where ``names`` are only stand-ins."""
+    n = len(names)
+    if isinstance(labels, Mapping) or hasattr(labels, "columns"):
+        raise ConfigError(f"{what} is a table ({type(labels).__name__} of columns {[str(c) for c in labels][:8]}); "
+                          f"give the {label} of each {unit}, one column, e.g. {column}")
+    try:
+        arr = np.asarray(labels if isinstance(labels, np.ndarray) or hasattr(labels, "__array__") else list(labels))
+    except (TypeError, ValueError):  # ragged nested lists (numpy: "inhomogeneous shape"), or no sequence at all
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or len(arr) == 0:
+        raise ConfigError(f"{what} must be a non-empty flat sequence (one {label} per {unit})")
+    if arr.dtype.kind in "iu":
+        bad = (arr < 0) | (arr >= n)
+        if bad.any():
+            raise ConfigError(f"{label} {int(arr[bad][0])} is outside 0..{n - 1}; the teacher's space has {n} "
+                              f"{plural}")
+        return arr.astype(np.int64)
+    if unnamed is not None:
+        raise ConfigError(unnamed)
+    lookup = {name: i for i, name in enumerate(names)}
+    out = np.empty(len(arr), dtype=np.int64)
+    for j, c in enumerate(arr.tolist()):
+        if isinstance(c, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
+            raise ConfigError(f"{what} holds {type(c).__name__} items ({unit} {j}: {c!r:.80}); give the {label} of "
+                              f"each {unit} (a name of the teacher's space or an index), e.g. {column} for a "
+                              "datasets.Dataset, not the rows themselves")
+        if c not in lookup:
+            raise UnknownTaskError(f"{unit} {j} has {label} {c!r}, which {owner} does not name; known {plural}: "
+                                   f"{list(names)[:8]}")
+        out[j] = lookup[c]
+    return out
 
 
 def resume_point(trained: Any, batches: int, what: str) -> int:
@@ -217,33 +247,11 @@ class SkillMixer:
 
     # ----------------------------------------------------------------- setup
     def _skill_ids(self, skills: Any, what: str = "skills_of_examples") -> np.ndarray:
-        try:
-            arr = np.asarray(skills)
-        except ValueError:  # ragged nested lists (numpy: "inhomogeneous shape")
-            arr = np.zeros((0, 0))
-        if arr.ndim != 1 or len(arr) == 0:
-            raise ConfigError(f"{what} must be a non-empty flat sequence (one skill per example)")
-        if arr.dtype.kind in "iu":
-            if (arr < 0).any() or (arr >= self.n_skills).any():
-                bad = int(arr[(arr < 0) | (arr >= self.n_skills)][0])
-                raise ConfigError(f"skill label {bad} is outside 0..{self.n_skills - 1}; the teacher's space has "
-                                  f"{self.n_skills} skills")
-            return arr.astype(np.int64)
-        if not self._named_skills:
-            raise ConfigError(f"with a fixed mixture of unnamed skills, {what} must be integer skill indices")
-        lookup = {name: i for i, name in enumerate(self.skill_names)}
-        out = np.empty(len(arr), dtype=np.int64)
-        for j, s in enumerate(arr.tolist()):
-            if isinstance(s, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
-                raise ConfigError(f"{what} holds {type(s).__name__} items (example {j}: {s!r:.80}); give the skill "
-                                  "label of each example (a name of the teacher's space or an index), e.g. "
-                                  "dataset['skill'] for a datasets.Dataset, not the rows themselves")
-            if s not in lookup:
-                owner = "the teacher's space" if self.teacher is not None else "the fixed mixture"
-                raise UnknownTaskError(f"example {j} has skill {s!r}, which {owner} does not name; "
-                                       f"known skills: {self.skill_names[:8]}")
-            out[j] = lookup[s]
-        return out
+        owner = "the teacher's space" if self.teacher is not None else "the fixed mixture"
+        return label_ids(skills, self.skill_names, what=what, unit="example", label="skill", plural="skills",
+                         owner=owner, column="dataset['skill']",
+                         unnamed=None if self._named_skills else f"with a fixed mixture of unnamed skills, {what} "
+                                                                  "must be integer skill indices")
 
     def _make_loss_fn(self, spec: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         if isinstance(spec, str):
@@ -475,6 +483,7 @@ class SkillMixer:
             lookup = {name: i for i, name in enumerate(self.skill_names)}
             skills: list[int] = []
             seen: set[int] = set()
+            parts: list[np.ndarray] = []
             for k in per_skill:
                 if isinstance(k, str) and k in lookup:
                     skills.append(lookup[k])
@@ -482,19 +491,23 @@ class SkillMixer:
                     skills.append(int(k))
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")
-                v = per_skill[k]
-                if isinstance(v, (set, frozenset, Mapping)) or (isinstance(v, (list, tuple)) or hasattr(v, "ndim")) \
-                        and _size(v) != 1:  # ([0.5] or a one-element array or tensor: that one number)
-                    raise InvalidScoreError(f"the {kind} of skill {self.skill_names[skills[-1]]!r} must be one "
-                                            f"number, got {type(v).__name__} {str(v)[:60]}; pass one value per "
-                                            "skill. Nothing was recorded")
                 if skills[-1] in seen:  # by name and by index: which value is meant?
                     raise InvalidScoreError(f"skill {self.skill_names[skills[-1]]!r} is given twice (by name and "
                                             "by index); give one value per skill. Nothing was recorded")
                 seen.add(skills[-1])
-            # each value by itself, so a one-element list, array or tensor gives its number
-            parts = [self._as_values(v, nonfinite=True) for v in per_skill.values()]
-            values = np.concatenate(parts) if parts else self._as_values([], nonfinite=True)
+                # each value by itself: a one-element list, array or tensor gives its number; more than one (or a
+                # set, a dict) is refused naming the skill (they were flattened into other skills' values)
+                v, name = per_skill[k], self.skill_names[skills[-1]]
+                try:
+                    part = self._as_values(v, nonfinite=True)
+                except InvalidScoreError as e:
+                    raise InvalidScoreError(f"the {kind} of skill {name!r} must be one number: {e}") from None
+                if part.size != 1:
+                    raise InvalidScoreError(f"the {kind} of skill {name!r} must be one number, got "
+                                            f"{type(v).__name__} {str(v)[:60]}; pass one value per skill. Nothing "
+                                            "was recorded")
+                parts.append(part)
+            values = np.concatenate(parts) if parts else np.zeros(0)
         else:
             values = self._as_values(per_skill, nonfinite=True, flat=True)
             if len(values) != self.n_skills:

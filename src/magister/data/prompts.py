@@ -54,12 +54,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checkpoint import load_state, save_state
-from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..errors import ConfigError, InvalidScoreError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import non_numeric, whole
 from ..teacher import Teacher
-from .mixing import history_limit, keep_newest
+from .mixing import history_limit, keep_newest, label_ids
 
 __all__ = ["PromptCurriculum", "group_scores"]
 
@@ -181,35 +181,8 @@ class PromptCurriculum:
         self._warned_single = False  # groups of one completion under "abs_advantage" (observe warns once)
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
-        if isinstance(categories, collections.abc.Mapping) or hasattr(categories, "columns"):
-            # (list() of a dict of columns or a DataFrame is its column names, read as the prompts' categories)
-            raise ConfigError(f"categories is a table ({type(categories).__name__} of columns "
-                              f"{[str(c) for c in categories][:8]}); give the category of each prompt, one column, "
-                              "e.g. dataset['level'] (or df['level'])")
-        try:
-            arr = np.asarray(list(categories) if not isinstance(categories, np.ndarray) else categories)
-        except ValueError:  # ragged nested lists (numpy: "inhomogeneous shape")
-            arr = np.zeros((0, 0))
-        if arr.ndim != 1 or len(arr) == 0:
-            raise ConfigError("categories must be a non-empty flat sequence (one category per prompt)")
-        if arr.dtype.kind in "iu":
-            bad = (arr < 0) | (arr >= self.n_tasks)
-            if bad.any():
-                raise ConfigError(f"category {int(arr[bad][0])} is outside 0..{self.n_tasks - 1}; the teacher's "
-                                  f"space has {self.n_tasks} categories")
-            return arr.astype(np.int64)
-        lookup = {name: i for i, name in enumerate(self.task_names)}
-        out = np.empty(len(arr), dtype=np.int64)
-        for j, c in enumerate(arr.tolist()):
-            if isinstance(c, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
-                raise ConfigError(f"categories holds {type(c).__name__} items (prompt {j}: {c!r:.80}); give the "
-                                  "category of each prompt (a name of the teacher's space or an index), e.g. "
-                                  "dataset['level'] for a datasets.Dataset, not the rows themselves")
-            if c not in lookup:
-                raise UnknownTaskError(f"prompt {j} has category {c!r}, which the teacher's space does not name; "
-                                       f"known categories: {self.task_names[:8]}")
-            out[j] = lookup[c]
-        return out
+        return label_ids(categories, self.task_names, what="categories", unit="prompt", label="category",
+                         plural="categories", owner="the teacher's space", column="dataset['level'] (or df['level'])")
 
     # -------------------------------------------------------------- proposing
     def _take(self, c: int, count: int) -> np.ndarray:
@@ -259,16 +232,22 @@ class PromptCurriculum:
         """The teacher's task index (category or prompt) of each prompt index (``0..n_prompts - 1``; another is a
         :class:`~magister.errors.ConfigError` naming the range)."""
         idx = self._prompt_indices(prompts)
-        if ((idx < 0) | (idx >= self.n_prompts)).any():  # (numpy's raw IndexError, or -1 read as the last prompt)
-            raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
-                              f"{self.n_prompts} prompts")
         return idx if self.category_of is None else self.category_of[idx]
 
+    def _prompt_indices(self, prompts: Any) -> np.ndarray:
+        """``prompts`` as int64 prompt indices ``0 .. n_prompts - 1``, its shape kept (:meth:`task_of`'s, and
+        :meth:`observe`'s of each completion); what is no whole number (None, text, True, 1.5, NaN) is a
+        :class:`~magister.errors.ConfigError` (numpy's int() raised its own errors, or cut 1.5 to 1, read True as 1
+        and parsed "1"), and so is an index out of range (numpy's raw IndexError, or -1 read as the last prompt)."""
+        idx = self._whole_indices(prompts)
+        if ((idx < 0) | (idx >= self.n_prompts)).any():
+            raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
+                              f"{self.n_prompts} prompts")
+        return idx
+
     @staticmethod
-    def _prompt_indices(prompts: Any) -> np.ndarray:
-        """``prompts`` as int64 prompt indices, its shape kept; what is no whole number (None, text, True, 1.5, NaN)
-        is a :class:`~magister.errors.ConfigError` (numpy's int() raised its own errors, or cut 1.5 to 1, read True
-        as 1 and parsed "1"); a whole number past int64 stays out of range (-1)."""
+    def _whole_indices(prompts: Any) -> np.ndarray:
+        """``prompts`` as int64, its shape kept, refusing what is no whole number; one past int64 is -1."""
         raw = np.asarray(getattr(prompts, "cpu", lambda: prompts)())
         try:
             if non_numeric(raw) or raw.dtype == bool or raw.dtype.kind not in "iuf" and not (
@@ -309,18 +288,7 @@ class PromptCurriculum:
         if len(idx) != len(r):
             raise InvalidScoreError(f"got {len(idx)} prompt indices but {len(r)} rewards; pass one prompt index per "
                                     "completion")
-        try:
-            if non_numeric(idx) or any(isinstance(v, (bool, np.bool_)) for v in idx.tolist()) or \
-                    (idx.astype(float) % 1 != 0).any():  # not "3", nor 0.5 truncated to 0, nor True read as 1
-                raise TypeError
-            idx = idx.astype(np.int64)
-        except (TypeError, ValueError):
-            raise ConfigError("prompt indices must be whole numbers (the row of each completion's prompt)") from None
-        except OverflowError:  # a whole number past int64 (numpy's raw error): no prompt has that row
-            idx = np.array([-1])
-        if len(idx) and ((idx < 0) | (idx >= self.n_prompts)).any():
-            raise ConfigError(f"prompt indices must be in 0..{self.n_prompts - 1}; this curriculum has "
-                              f"{self.n_prompts} prompts")
+        idx = self._prompt_indices(idx)  # (the row of each completion's prompt)
         group = idx
         if group_size is not None:
             g = whole("group_size", group_size, 1, hint="the completions generated per prompt")

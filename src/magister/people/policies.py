@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -64,6 +64,29 @@ def _names(name: str, key: Any, value: Any) -> list[str]:
     return [str(x) for x in value]
 
 
+def prerequisite_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """A cycle of ``graph`` (skill -> the skills it needs) as ``[a, b, ..., a]``, or ``[]`` for none (what
+    :func:`topological_order` names, and ``SimulatedStudent`` refuses)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if state.get(root):
+            continue
+        path, todo = [root], [iter(graph.get(root, ()))]
+        state[root] = 1
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                todo.append(iter(graph.get(nxt, ())))
+    return []
+
+
 def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) -> list[str]:
     """Skills ordered so prerequisites come first (ties kept in the given order); refuses cycles."""
     known = set(skills)
@@ -97,7 +120,9 @@ def topological_order(skills: list[str], prerequisites: dict[str, list[str]]) ->
         placed = set(done)
         pending = [s for s in skills if s not in placed]
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-        raise ConfigError(f"the prerequisite graph has a cycle among {pending[:10]}{more}; remove one requirement")
+        cycle = " -> ".join(map(repr, prerequisite_cycle(prerequisites)))
+        raise ConfigError(f"the prerequisite graph has a cycle, {cycle}, among {pending[:10]}{more}; remove one "
+                          "requirement")
     return done
 
 

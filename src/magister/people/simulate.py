@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..settings import whole
 from .events import DAY
 from .memory import DEFAULT_WEIGHTS, _init_d, _step, retrievability
+from .policies import prerequisite_cycle
 
 __all__ = ["SimulatedStudent", "skill_graph", "draw_students", "run_session", "SessionResult"]
 
@@ -44,28 +45,6 @@ def skill_graph(n: int, rng: np.random.Generator, max_parents: int = 2) -> dict[
         parents = sorted(set(int(j) for j in rng.integers(lo, i, size=k)))
         graph[names[i]] = [names[j] for j in parents]
     return graph
-
-
-def _cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
-    """A cycle of ``graph`` (skill -> the skills it needs) as ``[a, b, ..., a]``, or ``[]`` for none."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for root in graph:
-        if state.get(root):
-            continue
-        path, todo = [root], [iter(graph.get(root, ()))]
-        state[root] = 1
-        while todo:
-            nxt = next(todo[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                todo.pop()
-            elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            elif not state.get(nxt):
-                state[nxt] = 1
-                path.append(nxt)
-                todo.append(iter(graph.get(nxt, ())))
-    return []
 
 
 @dataclass
@@ -113,7 +92,7 @@ class SimulatedStudent:
         # (built before: a session ran its budget, minutes_to_master NaN); one with a skill that may be known at the
         # start (a prior above 0, as fitted BKT priors are, or known=True) is learned from there, as it always was
         never = {s: needs for s, needs in pre.items() if not self._may_start_known(s)}
-        cycle = _cycle({s: [n for n in needs if n in never] for s, needs in never.items()})
+        cycle = prerequisite_cycle({s: [n for n in needs if n in never] for s, needs in never.items()})
         if cycle:
             raise ConfigError(f"prerequisites form a cycle, {' -> '.join(map(repr, cycle))} (each skill needs the "
                               "next), and none of its skills can be known at the start (prior 0): none can be "

@@ -48,13 +48,13 @@ _EVENTS_AFTER = (select(_EVENTS.c.seq, _EVENTS.c.batch, _EVENTS.c.kind, _EVENTS.
                  .order_by(_EVENTS.c.seq))
 
 
-def _as_applied(infos: list[Any] | None) -> list[Any] | None:
-    """A logged give-back's infos with each kind flag as the server applied it: one logged before flags other
-    than True and False were refused (``"yes"``, ``0``) was taken for its truth."""
-    if infos is None:
-        return None
-    return [i if not isinstance(i, dict) else
-            {k: bool(v) if k in ("replay", "evaluate") else v for k, v in i.items()} for i in infos]
+def _as_applied(infos: list[Any] | None, flag: str | None) -> list[Any] | None:
+    """A logged give-back's infos with the teacher's kind ``flag`` (``LevelTeacher._kind_flag``) as the server
+    applied it: one logged before flags other than True and False were refused (``"yes"``, ``0``) was taken for its
+    truth."""
+    if infos is None or flag is None:
+        return infos
+    return [{**i, flag: bool(i[flag])} if isinstance(i, dict) and flag in i else i for i in infos]
 
 
 class Recovery:
@@ -106,7 +106,8 @@ class Recovery:
                 flush()
                 pending_batch = None
                 given = json.loads(task)
-                teacher.give_back([teacher.space.from_json(t) for t in given["tasks"]], _as_applied(given["infos"]))
+                infos = _as_applied(given["infos"], getattr(teacher, "_kind_flag", None))
+                teacher.give_back([teacher.space.from_json(t) for t in given["tasks"]], infos)
             else:
                 flush()
                 pending_batch = None

@@ -31,7 +31,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, InvalidTaskError
+from ..errors import CheckpointError, ConfigError, InvalidTaskError, reworded
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
 from ..rng import SeedLike
@@ -123,7 +123,7 @@ class LevelTeacher(Teacher):
         try:
             enc = self._encode(tasks)
         except InvalidTaskError as e:
-            raise type(e)(f"{e}. Nothing was given back.") from None
+            raise reworded(e, f"{e}. Nothing was given back.")  # (a user space's own error class kept)
         if infos is None:
             infos = [None] * len(enc)
         else:
