@@ -122,6 +122,29 @@ def test_a_pool_s_own_space_gets_the_opponent_teacher_without_opponents_true(tmp
     assert mg.recommend(mg.space_from_spec(pool.space.to_spec())).name == "sec"
 
 
+@pytest.mark.parametrize("name", ["pfsp", "fsp", "self-play", "opponent-lp"])
+def test_a_saved_opponent_teacher_s_space_still_gets_the_opponent_teacher(tmp_path, name):
+    # before: the checkpoint rebuilt the teacher's space from its spec, which does not name the pool, so
+    # recommend(mg.load(path).space) said 'sec' (a teacher of tasks) where the saved teacher's space said 'pfsp'
+    pool = OpponentPool(tmp_path / "pool", max_size=4, max_ids=10)
+    for i in range(3):
+        pool.add(b"snapshot %d" % i)
+    mine = mg.Discrete(10)  # a space built by hand, given with the pool
+    teacher = mg.make_teacher(name, mine, pool=pool, seed=0)
+    for opponent in teacher.propose(5):
+        teacher.observe(opponent, 1.0)
+    teacher.save(tmp_path / "t.mg")
+    expected = mg.recommend(pool.space, opponents=True)
+    loaded = mg.load(tmp_path / "t.mg")
+    for t in (teacher, loaded, mg.loads(teacher.to_bytes())):
+        assert mg.recommend(t.space) == expected
+        assert t.space == mine and t.space.opponent_pool == str((tmp_path / "pool").resolve())
+    assert loaded.propose(20) == teacher.propose(20)  # the same run goes on, proposals unchanged
+    # the caller's own space is not changed; a teacher without a pool is a teacher of a fixed set of opponents
+    assert mine.opponent_pool is None and mg.recommend(mine).name == "sec"
+    assert mg.make_teacher(name, mg.Discrete(10), seed=0).space.opponent_pool is None
+
+
 @pytest.mark.parametrize("call, words", [
     (lambda: mg.recommend("Discrete(3)"), "needs a magister space"),
     (lambda: mg.recommend(mg.Discrete(3), scores="accuracy"), "scores must be one of"),

@@ -536,8 +536,9 @@ class Discrete(Space):
     """
 
     n: int
-    #: the folder of the :class:`~magister.opponents.OpponentPool` whose space this is (``pool.space``), else
-    #: ``None``: :func:`magister.recommend` then recommends an opponent teacher (not part of the spec or of equality)
+    #: the folder of the :class:`~magister.opponents.OpponentPool` whose space this is (``pool.space``, and the space
+    #: of an opponent teacher over the pool, reloaded ones included), else ``None``; when set, :func:`magister.recommend`
+    #: recommends an opponent teacher (not part of the spec or of equality)
     opponent_pool: str | None = None
 
     def __init__(self, n: int | np.integer[Any] | Sequence[str] | np.ndarray):

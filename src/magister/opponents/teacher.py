@@ -89,6 +89,13 @@ class OpponentTeacher(Teacher):
                 f"an opponent teacher over a pool needs the pool's space Discrete({self.pool.max_ids}), got {space!r}; "
                 "build it as make_teacher(name, pool.space, pool=pool)"
             )
+        if self.pool is not None and getattr(space, "opponent_pool", None) != str(self.pool.directory):
+            # the teacher's space is the pool's, however it was built: a checkpoint rebuilds the space from its spec,
+            # which does not name the pool, so recommend(magister.load(path).space) said 'sec' (a copy: the
+            # caller's space object is left as it was)
+            space = copy.copy(space)
+            space.opponent_pool = str(self.pool.directory)
+            self.space = space
         self.latest = fraction("latest", latest)
         self.rate = check_rate("rate", rate)
         self.prior = number("prior", prior, 0.0)
