@@ -608,6 +608,14 @@ def test_a_vector_env_game_is_recorded_once_and_a_sub_env_that_records_it_too_is
         with pytest.raises(ConfigError, match="report=False"):
             CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, pool, load_policy)] * 2, teacher,
                                 score=game_score, vectorization="sync" if sync else "async")
+    # async: an env with its own local teacher (any) gave each worker a copy, which heard the games alone
+    own = mg.make_teacher("fsp", pool.space, pool=pool, seed=1)
+    for held in (teacher, own):
+        with pytest.raises(ConfigError, match="sub-env 0 is an OpponentEnv with its own teacher.*teacher=None"):
+            CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, folder, load_policy, teacher=held,
+                                                     report=False)] * 2, teacher, score=game_score,
+                                vectorization="async")
+    assert own.n_observed == 0
     assert teacher.n_observed == 0 and sum(r.games for r in pool.records()) == 0
     venv = CurriculumVectorEnv([lambda: OpponentEnv(tictactoe_v3.env, folder, load_policy, report=False)] * 2,
                                teacher, score=game_score)

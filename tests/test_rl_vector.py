@@ -125,6 +125,33 @@ def test_env_instances_instead_of_functions_are_refused_clearly(vectorization):
         CurriculumVectorEnv(CliffWalk, teacher, vectorization=vectorization)
 
 
+def test_an_async_sub_env_wrapping_a_local_teacher_is_refused_as_its_workers_would_hold_copies():
+    # before: accepted; each worker process held its own copy of the teacher (a warning in each worker), and the
+    # copies proposed and observed alone: the teacher in this process never heard those scores. (Sync refused the
+    # vector env's own teacher inside already: every episode counted twice.)
+    from magister.rl import CurriculumWrapper
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    other = mg.make_teacher("uniform", CliffWalk.task_space, seed=1)
+    for inner in (teacher, other):
+        with pytest.raises(ConfigError, match=r"vectorization='async'.*sub-env 0 is a CurriculumWrapper of the "
+                                              r"teacher Uniform.*copy.*never reaches.*return the bare env"):
+            CurriculumVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(CurriculumWrapper(CliffWalk(), inner))]
+                                * 2, teacher, vectorization="async")
+        assert inner.n_proposed == inner.n_observed == 0
+    # one process: another teacher inside is heard (unchanged), the vector env's own is still counted twice
+    CurriculumVectorEnv([lambda: CurriculumWrapper(CliffWalk(), other)], teacher).close()
+    with pytest.raises(ConfigError, match="twice"):
+        CurriculumVectorEnv([lambda: CurriculumWrapper(CliffWalk(), teacher)], teacher)
+    # an export-mode wrapper (no teacher) in the workers: every episode reaches the vector env's teacher, once
+    venv = CurriculumVectorEnv([lambda: CurriculumWrapper(CliffWalk(), None)] * 2, teacher, vectorization="async")
+    venv.reset(seed=0)
+    for _ in range(5):
+        venv.step(np.full(2, STOP, dtype=np.int64))
+    venv.close()
+    assert teacher.n_observed == venv.n_reported == 10
+
+
 def test_sub_envs_built_before_one_that_fails_are_closed():
     # before (sync): SyncVectorEnv built the sub-envs one after the other, and when a later one failed (an env
     # function raising, an OpponentEnv refused) the ones already built were never closed

@@ -57,7 +57,7 @@ from collections import deque
 from ..errors import ConfigError, UnknownTaskError
 from ..settings import whole
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info
+    TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, teacher_key
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -110,13 +110,42 @@ def _with_rows(out: dict[str, Any], new: dict[str, Any], rows: np.ndarray) -> di
     return out
 
 
+def _local_teacher(env: gym.Env, game: gym.Env) -> str | None:
+    """What holds a local teacher in ``env`` (a :class:`CurriculumWrapper` of the stack, or the ``OpponentEnv``
+    ``game`` itself), else None. Clients of a remote teacher (``RayTeacher``, ``HTTPTeacher``: a ``teacher_key``)
+    reach their teacher from any process."""
+    from .pettingzoo import OpponentEnv
+
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, CurriculumWrapper) and inner.teacher is not None and teacher_key(inner.teacher) is None:
+            return f"a CurriculumWrapper of the teacher {inner.teacher!r}"
+        inner = inner.env
+    own = getattr(game, "teacher", None) if isinstance(game, OpponentEnv) else None
+    if own is not None and teacher_key(own) is None:
+        return f"an OpponentEnv with its own teacher {own!r}"
+    return None
+
+
 def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any,
-              owner: Any = None) -> gym.Env:
+              owner: Any = None, workers: bool = False) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
     from .pettingzoo import OpponentEnv  # here: the vector env itself needs no PettingZoo machinery
 
     game = sub.env.unwrapped
+    held = _local_teacher(sub.env, game) if workers else None
+    if held is not None:
+        # each worker process got its own copy of that teacher (pickled, or forked): the copies proposed and
+        # observed alone, and the teacher in the user's process never heard a score (a warning in each worker)
+        sub.close()
+        raise ConfigError(
+            f"CurriculumVectorEnv(vectorization='async'): sub-env {index} is {held}; each worker process would "
+            "get its own copy of that teacher, and what the copies observe never reaches the teacher you hold "
+            "here. Give the vector env functions that return the bare env (e.g. [MyEnv] * 8; an OpponentEnv "
+            "with teacher=None): it proposes every sub-env's tasks and observes every episode with its own "
+            "teacher, here. A teacher the workers must reach themselves goes in a Ray actor (RayTeacher) or a "
+            "magister serve curriculum (HTTPTeacher)")
     if isinstance(game, OpponentEnv) and game.report:
         # the outcome comes back in final_info, which the main process records (docs/selfplay.md): an env that also
         # writes the pool counted each game twice (sync), or was a second writer of the pool in a worker (async)
@@ -200,7 +229,8 @@ class CurriculumVectorEnv(VectorEnv):
         # its worker (async) against the teacher's key (a remote teacher's clients: a small picklable id; the teacher
         # itself stays here)
         owner = TeacherKey.of(teacher) if vectorization == "async" else teacher
-        fns = [partial(_make_sub, fn, i, task_mode, score, space, owner) for i, fn in enumerate(env_fns)]
+        fns = [partial(_make_sub, fn, i, task_mode, score, space, owner, vectorization == "async")
+               for i, fn in enumerate(env_fns)]
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
         mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
         if vectorization == "async":
