@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import magister as mg
-from magister.errors import ConfigError
+from magister.errors import ConfigError, InvalidActionError
 from magister.rl.envs import ENVS, CliffWalk, PointGap, evaluate, mastered
 
 CLASSES = [CliffWalk, PointGap]
@@ -139,7 +139,8 @@ def test_an_action_outside_the_action_space_is_refused_and_costs_no_step(env_cls
     before = {k: np.copy(v) for k, v in env._state.items()}
     n = env.action_space.n
     for bad in (n, -1, 1.5, True, "1", np.array([0, 1])):
-        with pytest.raises(ValueError, match="actions are the whole numbers"):
+        # a plain ValueError before: magister's own error, naming the valid actions (still a ValueError)
+        with pytest.raises(InvalidActionError, match=rf"{env_cls.__name__} actions are the whole numbers 0\.\.{n - 1}"):
             env.step(bad)
     assert all(np.array_equal(before[k], env._state[k]) for k in before)
     env.step(np.int64(n - 1))  # numpy integers (what vector envs and PPO pass) are actions

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from magister.errors import InvalidTaskError
+from magister.errors import ConfigError, InvalidActionError, InvalidTaskError
 from magister.levels import Maze
 from magister.rl.envs.maze import (HELDOUT_FAMILIES, OBS_DIM, VIEW, MazeBatch, MazeEnv, evaluate_mazes,
                                    heldout_mazes, maze_family, maze_from_seed)
@@ -202,7 +202,7 @@ def test_seed_and_density_tasks():
     assert (~mixed.maze.walls[1:-1, 1:-1]).sum() == 97 and mixed.maze.solvable
     mixed.reset(seed=0, options={"task": np.array([0.0])})  # x = 0: an empty room
     assert not mixed.maze.walls[1:-1, 1:-1].any()
-    with pytest.raises(ValueError, match="generator"):
+    with pytest.raises(ConfigError, match="generator"):
         MazeEnv(generator="caves")
 
 
@@ -243,9 +243,9 @@ def test_unseen_levels_are_solvable_generator_levels_no_seed_space_teacher_can_p
         SeedSpace().validate(SEED_LIMIT)
     assert [m.to_text() for m in unseen_levels(20, 11, 0.6)] == [m.to_text() for m in levels]
     for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="whole number"):
+        with pytest.raises(ConfigError, match="whole number"):
             unseen_levels(bad)
-    with pytest.raises(ValueError, match="max_density"):
+    with pytest.raises(ConfigError, match="max_density"):
         unseen_levels(5, max_density=0.95)
 
 
@@ -270,10 +270,10 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
         env.reset(options={"task": 85})
     env.reset(seed=0)  # a refused task changed nothing: the last good one is still played
     assert env.maze.to_text() == maze_from_seed(seeds[29], 15, 0.5).to_text()
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ConfigError, match="at least one"):
         MazeEnv(seeds=[])
     for bad in (0, 2.5, True):
-        with pytest.raises(ValueError, match="whole number"):
+        with pytest.raises(ConfigError, match="whole number"):
             training_seeds(bad)
     # the benchmark's teachers over it: uniform and plr pick indices of SeedSpace(30); others refuse it
     uni, _ = make_level_teacher("uniform", 0, n_levels=30)
@@ -305,7 +305,7 @@ def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_
     while env.agent[2] != 0:
         env.step(1)
     assert env.step(2)[1] == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="explore_bonus"):
+    with pytest.raises(ConfigError, match="explore_bonus"):
         MazeEnv(explore_bonus=-1.0)
 
 
@@ -340,13 +340,15 @@ def test_a_refused_reset_task_leaves_the_maze_env_task_as_it_was():
 def test_a_refused_action_costs_the_maze_episode_no_step():
     env = MazeEnv(Maze.parse(CORRIDOR), max_steps=20)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="actions are 0"):
+    with pytest.raises(InvalidActionError, match=r"MazeEnv actions are the whole numbers 0\.\.2: 0 \(left\)"):
         env.step(7)
     assert env._steps == 0  # before: the refused action used up a step of the episode
+    # a plain ValueError before: now magister's own error (still a ValueError, so except ValueError works)
+    assert issubclass(InvalidActionError, ValueError)
     # before: 1.7 played as 1 and True as 1 (int()), where MazeBatch and the other envs refuse them; NaN and an
     # array answered with Python's own words
     for bad in (1.7, True, float("nan"), np.array([2]), "2"):
-        with pytest.raises(ValueError, match="actions are 0"):
+        with pytest.raises(InvalidActionError, match=r"actions are the whole numbers 0\.\.2"):
             env.step(bad)
     assert env._steps == 0
     env.step(np.int64(1))
@@ -385,7 +387,7 @@ def test_evaluate_mazes_takes_maze_text_and_refuses_what_it_cannot_play_clearly(
                                  lambda o: np.zeros(len(o) - 1, dtype=np.int64)])
 def test_evaluate_mazes_refuses_actions_outside_left_right_forward(bad):
     mazes = list(heldout_mazes().values())[:2]
-    with pytest.raises(ValueError, match="one action 0 \\(left\\), 1 \\(right\\) or 2 \\(forward\\) per episode"):
+    with pytest.raises(InvalidActionError, match="one action 0 \\(left\\), 1 \\(right\\) or 2 \\(forward\\) per episode"):
         evaluate_mazes(bad, mazes, episodes=2)
     # whole floats (a float policy output of 0., 1., 2.) still play
     assert evaluate_mazes(lambda o: np.full(len(o), 2.0), mazes, episodes=2).shape == (2,)
@@ -396,7 +398,7 @@ def test_maze_env_refuses_a_mixed_generator_too_small_for_labyrinths_and_negativ
     # size error); a negative seed task gave numpy's "expected non-negative integer"
     from magister.errors import InvalidTaskError
 
-    with pytest.raises(ValueError, match="size >= 5"):
+    with pytest.raises(ConfigError, match="size >= 5"):
         MazeEnv(size=4, generator="mixed")
     assert MazeEnv(size=4).level(2).shape == (4, 4)
     env = MazeEnv()

@@ -28,6 +28,11 @@ class InvalidScoreError(MagisterError, ValueError):
     """A score that is NaN, infinite, or outside the declared range."""
 
 
+class InvalidActionError(MagisterError, ValueError):
+    """An action outside a built-in environment's action space (``CliffWalk``, ``PointGap``, ``MazeEnv``,
+    ``MazeBatch`` of ``magister.rl.envs``); the message names the valid actions."""
+
+
 class CheckpointError(MagisterError, ValueError):
     """A checkpoint file or state dict that cannot be read or does not fit."""
 

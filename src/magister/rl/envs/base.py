@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from ...errors import ConfigError, InvalidTaskError
+from ...errors import ConfigError, InvalidActionError, InvalidTaskError
 from ...settings import number, whole
 from ...spaces import Box
 
@@ -104,7 +104,7 @@ class ParametricEnv(gym.Env):
             start = int(space.start)
             whole_ = discrete_action(action, start, int(space.n))
             if whole_ is None:
-                raise ValueError(f"{type(self).__name__} actions are the whole numbers {start}.."
+                raise InvalidActionError(f"{type(self).__name__} actions are the whole numbers {start}.."
                                  f"{start + int(space.n) - 1}; got {action!r}")
             a = np.asarray([whole_])
         else:

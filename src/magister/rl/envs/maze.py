@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from ...errors import ConfigError, InvalidTaskError
+from ...errors import ConfigError, InvalidActionError, InvalidTaskError
 from ...settings import number, whole
 from .base import discrete_action
 
@@ -79,9 +79,9 @@ def unseen_levels(n: int = 100, size: int = 15, max_density: float = 0.35) -> li
     from ...levels.spaces import SEED_LIMIT
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"unseen_levels needs n = a whole number of levels >= 1, got {n!r}")
+        raise ConfigError(f"unseen_levels needs n = a whole number of levels >= 1, got {n!r}")
     if not 0.0 <= float(max_density) < 0.9:
-        raise ValueError(f"unseen_levels needs max_density in [0, 0.9) (denser mazes are almost never solvable), "
+        raise ConfigError(f"unseen_levels needs max_density in [0, 0.9) (denser mazes are almost never solvable), "
                          f"got {max_density!r}")
     levels: list[Any] = []
     seed = SEED_LIMIT
@@ -100,7 +100,7 @@ def training_seeds(n: int, seed: int = 0) -> list[int]:
     from ...levels.spaces import SEED_LIMIT
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"training_seeds needs n = a whole number of levels >= 1, got {n!r}")
+        raise ConfigError(f"training_seeds needs n = a whole number of levels >= 1, got {n!r}")
     rng = np.random.default_rng([int(seed), 0x7E57])
     out: dict[int, None] = {}
     while len(out) < n:
@@ -160,7 +160,7 @@ def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generat
     from ...levels import mixed_maze
 
     if generator not in GENERATORS:
-        raise ValueError(f"unknown maze generator {generator!r}; choose from {GENERATORS}")
+        raise ConfigError(f"unknown maze generator {generator!r}; choose from {GENERATORS}")
     rng = np.random.default_rng(int(seed))
     return mixed_maze(rng, size, (0.0, max_density), 0.5 if generator == "mixed" else 0.0)
 
@@ -239,9 +239,9 @@ class MazeBatch:
         # move, silently, where MazeEnv refuses it
         # three comparisons, not np.isin (which sorted the actions at every step: about 5x the cost)
         if raw.shape != (n,) or raw.dtype.kind not in "iuf" or not ((raw == 0) | (raw == 1) | (raw == 2)).all():
-            raise ValueError(f"MazeBatch.step needs one action 0 (left), 1 (right) or 2 (forward) per episode: an "
-                             f"array of shape ({n},), got shape {raw.shape} "
-                             f"{'values ' + repr(np.unique(raw)[:5].tolist()) if raw.dtype.kind in 'iufb' else 'of ' + str(raw.dtype)}")
+            got = f"values {np.unique(raw)[:5].tolist()!r}" if raw.dtype.kind in "iufb" else f"of {raw.dtype}"
+            raise InvalidActionError(f"MazeBatch.step needs one action 0 (left), 1 (right) or 2 (forward) per episode "
+                                     f"(the whole numbers 0..2): an array of shape ({n},), got shape {raw.shape} {got}")
         a = raw.astype(np.int64)
         self.steps += 1
         self.dir = np.where(a == 0, (self.dir + 3) % 4, np.where(a == 1, (self.dir + 1) % 4, self.dir))
@@ -281,19 +281,19 @@ class MazeEnv(gym.Env):
         if seeds is not None:
             seeds = [int(x) for x in seeds]
             if not seeds:
-                raise ValueError("MazeEnv: seeds (a finite training set) needs at least one generator seed")
+                raise ConfigError("MazeEnv: seeds (a finite training set) needs at least one generator seed")
         self.seeds = seeds
         if generator not in GENERATORS:
-            raise ValueError(f"MazeEnv: unknown generator {generator!r}; choose from {GENERATORS}")
+            raise ConfigError(f"MazeEnv: unknown generator {generator!r}; choose from {GENERATORS}")
         self.generator = generator
         if not (np.isfinite(explore_bonus) and explore_bonus >= 0):
-            raise ValueError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
+            raise ConfigError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
         self.explore_bonus = float(explore_bonus)
         self.size = whole("MazeEnv: size", size, 4, floats=True, hint="border included")
         from ...levels.maze import LABYRINTH_MIN_SIZE
 
         if generator == "mixed" and self.size < LABYRINTH_MIN_SIZE:  # (half its seeds failed at reset)
-            raise ValueError(f"MazeEnv: the 'mixed' generator's labyrinths need size >= {LABYRINTH_MIN_SIZE}, got "
+            raise ConfigError(f"MazeEnv: the 'mixed' generator's labyrinths need size >= {LABYRINTH_MIN_SIZE}, got "
                              f"size {size!r}; use generator='blocks' for smaller mazes")
         self.max_density = number("MazeEnv: max_density", max_density, 0.0, 1.0,
                                   hint="the top of the wall density drawn for a seed")
@@ -396,7 +396,8 @@ class MazeEnv(gym.Env):
         # answered NaN or an array with Python's own words
         a = discrete_action(action, 0, 3)
         if a is None:
-            raise ValueError(f"MazeEnv actions are 0 (left), 1 (right), 2 (forward); got {action!r}")
+            raise InvalidActionError(f"MazeEnv actions are the whole numbers 0..2: 0 (left), 1 (right), 2 (forward); "
+                                     f"got {action!r}")
         self._steps += 1
         term = False
         reward = 0.0
