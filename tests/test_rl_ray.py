@@ -1487,3 +1487,15 @@ def test_a_client_tells_its_ray_connection_from_a_later_one_without_asking_ray_f
     assert link.lasts()
     nodes[0] = "n2"
     assert not link.lasts()
+
+
+def test_a_ray_client_of_an_opponent_teacher_gets_the_pool_s_space_so_recommend_names_an_opponent_teacher(
+        monkeypatch, tmp_path):
+    # before: the client rebuilt its space from the spec, which does not name the pool, so
+    # recommend(client.space) said 'sec' for a pfsp teacher's actor
+    actor, handle = _no_cluster(monkeypatch, tmp_path)
+    client = RayTeacher(handle)
+    assert client.space.opponent_pool == str(tmp_path / "pool")
+    assert mg.recommend(client.space).name in {"pfsp", "fsp", "self-play", "opponent-lp"}
+    assert client.space == actor.teacher.space  # (not part of equality)
+    client.close()

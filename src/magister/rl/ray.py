@@ -171,7 +171,9 @@ class TeacherActor:
 
     def info(self) -> dict[str, Any]:
         return {"space": self.teacher.space.to_spec(), "score_range": self.teacher.score_range.to_dict(),
-                "teacher": self.teacher.name}
+                "teacher": self.teacher.name,
+                # the spec does not name an opponent pool: sent beside it so recommend(client.space) sees the pool
+                "opponent_pool": getattr(self.teacher.space, "opponent_pool", None)}
 
     def propose(self, k: int) -> Any:
         """``k`` tasks (not leased to anyone); the tasks of gone clients first."""
@@ -577,6 +579,8 @@ class RayTeacher:
         self._key = self._key_of(actor)
         info = _get(actor.info.remote())
         self.space = space_from_spec(info["space"])
+        if info.get("opponent_pool") is not None:  # (an actor of an older magister sends no such key)
+            self.space.opponent_pool = info["opponent_pool"]
         self.score_range = ScoreRange.coerce(info["score_range"])
         self.client_id = uuid.uuid4().hex
         self.name = name
