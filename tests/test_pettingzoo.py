@@ -860,3 +860,29 @@ def test_an_env_plays_the_snapshot_an_id_names_after_the_pool_was_rewound(tmp_pa
     pool.add(b"random:2")
     env.reset(options={"opponent": 1})
     assert loaded == [b"random:1", b"random:2"]
+
+
+@pytest.mark.parametrize("bad", [9, -1, 1.5, "a", None, np.array([1])])
+def test_an_action_outside_the_game_s_action_space_is_refused_before_anything_is_played(tmp_path: Path, bad) -> None:
+    # before: the game's bare AssertionError("action is not in action space"), gone under python -O
+    from magister.errors import InvalidActionError
+
+    pool = _pool(tmp_path)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, seat="player_1")
+    obs, _ = env.reset(seed=0)
+    board = obs["observation"].copy()
+    with pytest.raises(InvalidActionError, match=r"0\.\.8"):
+        env.step(bad)
+    obs, _, term, _, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))  # the game goes on as before
+    assert not term and int(obs["observation"].sum()) == int(board.sum()) + 2  # the learner's move and the reply
+    rps = OpponentEnv(lambda: rps_v2.parallel_env(max_cycles=2), OpponentPool(tmp_path / "rps", max_ids=2),
+                      lambda data: (lambda obs: 0), seat="player_0",
+                      outcome_fn=lambda r, me, other, *_: "win" if r[me] > r[other] else "loss" if r[me] < r[other]
+                      else "draw")
+    rps.pool.add(b"rock")
+    rps.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"0\.\.2"):
+        rps.step(bad if bad != 9 else 3)
+    rps.step(1)
+    _, _, term, trunc, info = rps.step(1)
+    assert (term or trunc) and info["outcome"] == "win" and rps.pool.record(0).games == 1

@@ -30,7 +30,8 @@ class InvalidScoreError(MagisterError, ValueError):
 
 class InvalidActionError(MagisterError, ValueError):
     """An action outside a built-in environment's action space (``CliffWalk``, ``PointGap``, ``MazeEnv``,
-    ``MazeBatch`` of ``magister.rl.envs``); the message names the valid actions."""
+    ``MazeBatch`` of ``magister.rl.envs``) or a game's ``Discrete`` one (``OpponentEnv``); the message names the
+    valid actions."""
 
 
 class CheckpointError(MagisterError, ValueError):

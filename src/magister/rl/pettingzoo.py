@@ -46,7 +46,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, InvalidTaskError, MagisterError
+from ..errors import CheckpointError, ConfigError, InvalidActionError, InvalidTaskError, MagisterError
 from ..opponents import OpponentPool, OpponentTeacher, as_outcome, outcome_score
 from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
@@ -309,6 +309,12 @@ class OpponentEnv(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._done:
             raise ConfigError("the game is over (or was never started); call reset() first")
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete) and not space.contains(action):
+            # the game's own check was a bare AssertionError (gone under python -O)
+            raise InvalidActionError(
+                f"the learner's actions are the whole numbers {int(space.start)}..{int(space.start + space.n - 1)} "
+                f"(the game's action space {space}), got {action!r}; nothing was played")
         if self.parallel:
             return self._step_parallel(action)
         g = self.game
