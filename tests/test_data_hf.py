@@ -644,3 +644,49 @@ def test_an_eval_dict_keyed_by_no_skill_warns_that_no_evaluation_reaches_the_tea
         warnings.simplefilter("error")
         add_curriculum(trainer, SkillSampler(skills, mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]),
                                                                      seed=0), batch_size=4, seed=0))
+
+
+def test_a_single_eval_set_warns_once_that_no_evaluation_reaches_the_teacher_and_changes_nothing_else(tmp_path):
+    # eval_dataset=one set (not a dict): Trainer reports eval_loss over all skills together, which names no skill,
+    # so CurriculumCallback (reading eval_<skill>_loss) fed the teacher nothing, without a word
+    train, skills = _rows(0, 4)
+    ev, _ = _rows(1, 2)
+
+    def run(eval_metric):
+        trainer = _trainer(tmp_path / str(eval_metric), train, {}, steps=4)
+        trainer.eval_dataset = Rows(ev)
+        teacher = mg.make_teacher("skill-it", mg.Discrete(["count", "repeat"]), seed=0)
+        sampler = SkillSampler(skills, teacher, batch_size=4, seed=0)
+        return trainer, add_curriculum(trainer, sampler, eval_metric=eval_metric), teacher, sampler
+
+    with pytest.warns(UserWarning, match=r"one set, not a dict keyed by skill, so Trainer reports eval_loss .*"
+                                         r"dict keyed by skill name \(\{'count': \.\.\., 'repeat': \.\.\.\}\).*"
+                                         r"eval_metric=None"):
+        trainer, _, teacher, sampler = run("loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # warned once: not again at each evaluation
+        trainer.train()
+    # the same run without the callback: the same batches and the same teacher (only training feedback reached it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        bare, _, bare_teacher, bare_sampler = run(None)
+    bare.train()
+    assert sampler.history == bare_sampler.history and teacher.to_bytes() == bare_teacher.to_bytes()
+
+
+def test_the_callback_warns_once_when_evaluations_name_no_skill():
+    teacher = mg.make_teacher("skill-it", mg.Discrete(["a", "b"]), window=1, seed=0)
+    sampler = SkillSampler(["a", "b"], teacher, batch_size=2, seed=0)
+    cb = CurriculumCallback(sampler, metric="accuracy")
+    fresh = teacher.to_bytes()
+    with pytest.warns(UserWarning, match=r"reports eval_accuracy over all skills together.*eval_<skill>_accuracy"):
+        cb.on_evaluate(None, None, None, metrics={"eval_accuracy": 0.5})
+    assert teacher.to_bytes() == fresh and cb.evaluations == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cb.on_evaluate(None, None, None, metrics={"eval_accuracy": 0.5})  # once
+        # per-skill sets (one call each, as Trainer evaluates a dict) and other sets: no warning
+        other = CurriculumCallback(sampler, metric="loss")
+        other.on_evaluate(None, None, None, metrics={"eval_a_loss": 1.0})
+        other.on_evaluate(None, None, None, metrics={"eval_validation_loss": 1.0})
+    assert other.evaluations == 1

@@ -23,7 +23,9 @@ What it does:
 * :class:`CurriculumCallback`: after each evaluation, metrics named
   ``eval_<skill>_<metric>`` (what ``Trainer`` reports when ``eval_dataset`` is
   a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval` (NaN or
-  infinite ones are left out the same way, with one warning).
+  infinite ones are left out the same way, with one warning); a single
+  evaluation set (reported as ``eval_loss``, all skills together) has no
+  per-skill value and feeds the teacher nothing: one warning says so.
 
 :class:`CurriculumTrainer` is the same as a ``Trainer`` subclass
 (``CurriculumTrainer(curriculum=sampler, model=..., ...)``).
@@ -110,6 +112,7 @@ class CurriculumCallback(TrainerCallback):
         self.prefix = prefix
         self.evaluations = 0
         self.warned = False
+        self.warned_unkeyed = False  # (the warning of an evaluation set not keyed by skill is given once)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any):
         if not metrics:
@@ -119,6 +122,12 @@ class CurriculumCallback(TrainerCallback):
             key = f"{self.prefix}{name}_{self.metric}"
             if key in metrics:
                 found[name] = float(metrics[key])
+        if not found and f"{self.prefix}{self.metric}" in metrics and not self.warned_unkeyed:
+            # one evaluation set (not a dict): Trainer reports eval_loss over every skill at once, which names no
+            # skill, so the teacher heard nothing, without a word
+            self.warned_unkeyed = True
+            warnings.warn(unkeyed_evaluation(f"{self.prefix}{self.metric}", self.sampler, self.metric),
+                          UserWarning, stacklevel=2)
         bad = [name for name, v in found.items() if not math.isfinite(v)]
         if bad:  # a diverged model: the teacher refuses NaN, which stopped the run where a Trainer goes on
             if not self.warned:
@@ -130,6 +139,15 @@ class CurriculumCallback(TrainerCallback):
         if found:
             self.sampler.observe_eval(found, kind="loss" if self.metric == "loss" else "accuracy")
             self.evaluations += 1
+
+
+def unkeyed_evaluation(reported: str, sampler: SkillSampler, metric: str) -> str:
+    """The warning of an evaluation set that is not keyed by skill (``reported``: the metric ``Trainer`` reports)."""
+    return (f"the evaluation is one set, not a dict keyed by skill, so Trainer reports {reported} over all skills "
+            f"together: no per-skill value, and no evaluation reaches the teacher (CurriculumCallback reads "
+            f"eval_<skill>_{metric}, one per skill). Pass eval_dataset as a dict keyed by skill name "
+            f"({{{', '.join(repr(n) + ': ...' for n in sampler.skill_names[:3])}}}) to feed it, or "
+            "add_curriculum(..., eval_metric=None) if training feedback alone is meant (warned once)")
 
 
 class _CurriculumCheckpoint(TrainerCallback):
@@ -412,8 +430,12 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
 
         trainer.compute_loss = types.MethodType(compute_loss, trainer)
     if eval_metric is not None:
-        trainer.add_callback(CurriculumCallback(sampler, metric=eval_metric))
+        callback = CurriculumCallback(sampler, metric=eval_metric)
+        trainer.add_callback(callback)
         evals = getattr(trainer, "eval_dataset", None)
+        if evals is not None and not isinstance(evals, dict):
+            callback.warned_unkeyed = True  # (said here, not again at the first evaluation)
+            warnings.warn(unkeyed_evaluation(f"eval_{eval_metric}", sampler, eval_metric), UserWarning, stacklevel=2)
         if isinstance(evals, dict) and evals and not set(map(str, evals)) & set(sampler.skill_names):
             # Trainer reports eval_<key>_loss per key: keyed otherwise than the skills, none reached the teacher
             warnings.warn(f"eval_dataset's keys {list(evals)[:8]} name none of the curriculum's skills "
