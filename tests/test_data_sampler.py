@@ -869,3 +869,43 @@ def test_per_example_feedback_takes_a_row_a_column_and_a_table_with_keys_of_its_
     assert run([[0.25, 0.5, 0.75, 1.0]]) == flat
     assert run(torch.tensor([[0.25], [0.5], [0.75], [1.0]])) == flat
     assert run(np.array([[0.25, 0.5], [0.75, 1.0]]), (2, 2)) == flat
+
+
+def test_a_fixed_mixture_skill_of_weight_0_needs_no_examples():
+    # a skill of weight 0 is never drawn, yet a fixed mixture refused it for having no examples
+    batches = [[2, 3, 4, 4], [0, 2, 3, 1], [1, 4, 3, 0], [3, 2, 2, 4]]  # (as before this change, with an example)
+    with_one = SkillSampler([0, 0, 2, 2, 2, 1], [0.5, 0.0, 0.5], batch_size=4, seed=0)
+    assert [with_one.next_batch() for _ in range(4)] == batches
+    without = SkillSampler([0, 0, 2, 2, 2], [0.5, 0.0, 0.5], batch_size=4, seed=0)
+    assert [without.next_batch() for _ in range(4)] == batches, "the same batches: the skill is never drawn"
+    assert without.samples_per_skill().tolist() == [4, 0, 12]
+    without.observe_batch_loss([0.5] * 4)
+    again = SkillSampler([0, 0, 2, 2, 2], [0.5, 0.0, 0.5], batch_size=4, seed=0)
+    again.load_state_dict(without.state_dict())
+    assert again.next_batch() == without.next_batch()
+    # a skill of weight above 0 without examples is still refused, naming it (and a teacher's skills all need them)
+    with pytest.raises(ConfigError, match=r"skills \['1'\] have no examples but a fixed mixture weight above 0"):
+        SkillSampler([0, 0, 2], [0.5, 0.1, 0.4], batch_size=2)
+    with pytest.raises(ConfigError, match="no examples; give every skill"):
+        SkillSampler([0, 2], mg.make_teacher("uniform", mg.Discrete(3)), batch_size=2)
+
+
+def test_a_rounding_remainder_on_a_skill_of_weight_0_without_examples_goes_to_the_heaviest_skill():
+    # numpy's multinomial gives its last category what the others leave; with weights of 1/3 that can be a slot
+    # (about once in 1e15 draws): the sampler looped for ever looking for an example of a skill that has none
+    sampler = SkillSampler([0, 1, 2, 0, 1, 2], [1, 1, 1, 0], batch_size=4, seed=0)
+
+    class Remainder:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def multinomial(self, n, p):
+            return np.array([1, 1, 1, n - 3])
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    sampler.rng = Remainder(sampler.rng)
+    batch = sampler.next_batch()
+    assert sorted(sampler.skill_of[batch].tolist()) == [0, 0, 1, 2]
+    assert sampler.history[-1]["counts"] == [2, 1, 1, 0]

@@ -380,3 +380,16 @@ def test_fixed_weights_over_named_sources_take_the_skill_names_in_feedback():
     with pytest.raises(ConfigError, match="unnamed skills, skills must be integer skill indices"):
         stream.observe_batch_correct([1.0], skills=["0"])
     assert stream.observe_batch_correct([1.0], skills=[0]) == {0: 1.0}
+
+
+def test_an_empty_source_of_weight_0_in_a_fixed_mixture_is_a_source_that_ended():
+    # under "stop", once the weighted sources end, the slots go to the skills still live (weight 0 too): an empty
+    # source of weight 0 was then "gave no items; give every skill a non-empty source"; it ends the stream instead
+    stream = SkillStream([[1, 2, 3], [], [7, 8]], [0.5, 0.0, 0.5], batch_size=2, seed=0, on_exhausted="stop",
+                         num_batches=4)
+    assert list(stream) == [[1, 7], [8, 2]] and stream.ended and stream.exhausted.tolist() == [True] * 3
+    assert list(SkillStream([[1, 2, 3], [], [7, 8]], [0.5, 0.0, 0.5], batch_size=2, seed=0, num_batches=3)) == [
+        [1, 7], [8, 7], [8, 7]]  # "restart": never read
+    with pytest.raises(ConfigError, match="the source of skill '1' gave no items"):  # weight above 0: refused
+        list(SkillStream([[1, 2, 3], [], [7, 8]], [0.5, 0.1, 0.4], batch_size=2, seed=0, on_exhausted="stop",
+                         num_batches=4))

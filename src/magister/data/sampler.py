@@ -137,10 +137,17 @@ class SkillSampler(SkillMixer, _TorchSampler):
                                 max_pending=max_pending, floor=floor, max_history=max_history)
             self.skill_of = self._skill_ids(skills_in)
             counts = np.bincount(self.skill_of, minlength=self.n_skills)
-            empty = [self.skill_names[i] for i in np.flatnonzero(counts == 0)]
+            # a skill of weight 0 in a fixed mixture is never drawn, so it needs no examples
+            drawn = np.ones(self.n_skills, bool) if self.fixed_mixture is None else self.fixed_mixture > 0
+            empty = [self.skill_names[i] for i in np.flatnonzero((counts == 0) & drawn)]
             if empty:
                 raise ConfigError(f"skills {empty} have no examples; give every skill of the teacher's space at least "
-                                  "one example, or build the teacher over the skills you have")
+                                  "one example, or build the teacher over the skills you have"
+                                  if self.fixed_mixture is None else
+                                  f"skills {empty} have no examples but a fixed mixture weight above 0; give them "
+                                  "examples, or weight 0")
+            #: the skills without examples (weight 0 in a fixed mixture)
+            self._no_examples = np.flatnonzero(counts == 0)
             self.num_batches = (whole("num_batches", num_batches, 1, floats=True) if num_batches is not None
                                 else max(1, len(self.skill_of) // self.batch_size))
             # each skill's examples in index order, from one stable sort (a scan of every example per skill took
@@ -214,6 +221,9 @@ class SkillSampler(SkillMixer, _TorchSampler):
         else:
             mixture = self.current_mixture()
             counts = self.rng.multinomial(self.batch_size, mixture)
+            if counts[self._no_examples].any():  # weight 0: only numpy's rounding remainder (to the last skill)
+                counts[np.argmax(mixture)] += counts[self._no_examples].sum()
+                counts[self._no_examples] = 0
             batch = np.concatenate([self._take(int(s), int(counts[s])) for s in np.flatnonzero(counts)])
             batch = batch[self.rng.permutation(self.batch_size)]
         self._log(counts, mixture, batch)

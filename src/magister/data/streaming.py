@@ -231,7 +231,10 @@ class SkillStream(SkillMixer, _TorchIterable):
                 got += 1
             self._pass_read[skill] += got
             if got < count:  # the source ended
-                if self._pass_read[skill] == 0:
+                # an empty source of weight 0 in a fixed mixture (read only once every weighted source ended, under
+                # "stop") is a source that ended: a skill of weight 0 needs no items
+                unweighted = self.fixed_mixture is not None and self.fixed_mixture[skill] == 0
+                if self._pass_read[skill] == 0 and not (unweighted and self.on_exhausted == "stop"):
                     if self.passes[skill] == 0 and self.consumed[skill] == 0 and not any(
                             e is _END for e in buf):
                         raise ConfigError(f"the source of skill {self.skill_names[skill]!r} gave no items; give "
