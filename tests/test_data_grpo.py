@@ -490,3 +490,47 @@ def test_the_sampler_refuses_counts_below_one_when_built(bad):
     with pytest.raises(mg.ConfigError, match=f"{name} must be a whole number >= 1"):
         CurriculumRepeatSampler(cur, **{"prompts_per_generation": 2, "num_generations": 4, "repeat_count": 3, **bad})
     assert cur.step == 0
+
+
+def test_a_resume_inside_a_block_onto_a_smaller_dataset_is_refused_or_with_resume_curriculum_false_starts_a_new_block(
+        tmp_path):
+    """``resume_curriculum=False`` (go on from the model checkpoint with the curriculum as built) still put back the
+    checkpoint's generation block and handed out its prompt numbers, chosen by the run that saved it: onto a
+    smaller dataset the loader failed on them ("IndexError: Invalid key: 4 is out of bounds for size 2"). The rest
+    of the block is now a new block of this curriculum's prompts; with the default, the block is refused by name."""
+    full, _, _, _ = _resumable(tmp_path / "full", 8, 3, num_iterations=2)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"  # an epoch of the small dataset is one block: 1 micro-step into it
+    saved = torch.load(ckpt / BLOCK_NAME, weights_only=True)["prompts"]
+    assert max(saved) >= 2, "the saved block holds prompts the small dataset does not have"
+    small = datasets.Dataset.from_dict({"prompt": ["1+1=", "2+2="]})
+
+    def build(resume_curriculum):
+        cur = PromptCurriculum(mg.make_teacher("uniform", mg.Discrete(2), seed=0), seed=0)
+        reward = Rewards(half=[])
+        trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
+                                        args=_config(tmp_path / "small", 8, num_iterations=2), train_dataset=small,
+                                        curriculum=cur, resume_curriculum=resume_curriculum)
+        generated_at: list[int] = []
+        generate = trainer._generate_and_score_completions
+
+        def spy(batch):
+            generated_at.append(trainer._step)
+            return generate(batch)
+
+        trainer._generate_and_score_completions = spy
+        return trainer, cur, reward, generated_at
+
+    trainer, cur, _, _ = build(True)
+    with pytest.raises(mg.ConfigError, match=rf"{BLOCK_NAME} holds the generation block .* prompt {next(i for i in saved if i >= 2)}, "
+                                           r"outside this curriculum's 2 prompts.*resume_curriculum=False"):
+        trainer.train(resume_from_checkpoint=str(ckpt))
+    assert cur.step == 0 and trainer.state.global_step == 0
+    trainer, cur, reward, generated_at = build(False)
+    trainer.train(resume_from_checkpoint=str(ckpt))
+    assert trainer.state.global_step == 8 and generated_at == [1, 2, 4], "a new block for the rest of the saved one"
+    assert all(i in (0, 1) for call in reward.calls for i in call) and (ckpt / BLOCK_NAME).exists()
+    # the sampler on its own refuses such a block too
+    sampler = CurriculumRepeatSampler(cur, prompts_per_generation=2, num_generations=4, repeat_count=2)
+    with pytest.raises(mg.ConfigError, match="holds prompt 5, outside this curriculum's 2 prompts"):
+        sampler.resume_pass_at(1, block=[1, 5])

@@ -134,6 +134,11 @@ class CurriculumRepeatSampler(Sampler[int]):
                 raise ConfigError(f"the interrupted generation block had {len(rest)} prompts, but this sampler "
                                   f"hands out {self.prompts_per_generation} per block; resume with the "
                                   "generation_batch_size and num_generations of the run that saved it")
+            outside = [i for i in rest if not 0 <= i < self.curriculum.n_prompts]
+            if outside:  # (the loader failed on them: "Invalid key: 4 is out of bounds for size 2")
+                raise ConfigError(f"the interrupted generation block holds prompt {outside[0]}, outside this "
+                                  f"curriculum's {self.curriculum.n_prompts} prompts; resume with the train dataset "
+                                  "of the run that saved it")
         self._pass_start, self._block_rest = start, rest
 
     def __iter__(self) -> Iterator[int]:
@@ -238,8 +243,10 @@ class _GenerationBlock:
     """TRL's buffered generation: the completions of the current block and its prompts, for a checkpoint saved
     inside it (TRL keeps them in memory only, and a resumed run generated a new block for the rest of it)."""
 
-    def __init__(self, trainer: Any, repeat: int, num_generations: int):
+    def __init__(self, trainer: Any, repeat: int, num_generations: int, n_prompts: int):
         self.trainer, self.repeat, self.num_generations = trainer, repeat, num_generations
+        self.n_prompts = n_prompts  # of the curriculum: a saved block's prompts must be among them
+        self.fresh = False  # resume_curriculum=False: the rest of an interrupted block is a new block
         self.prompts: list[int] | None = None  # of the block TRL buffered
         self.loaded: dict[str, Any] | None = None  # read from the checkpoint a run resumes from
 
@@ -261,18 +268,32 @@ class _GenerationBlock:
         torch.save(state, tmp)
         os.replace(tmp, path)
 
-    def load(self, checkpoint: str | os.PathLike | None) -> None:
-        self.loaded = None
+    def load(self, checkpoint: str | os.PathLike | None, *, fresh: bool = False) -> None:
+        """Read the block saved in ``checkpoint`` (if any) for :meth:`resume`; ``fresh``: leave it where it is and
+        train the rest of an interrupted block on a new block of the curriculum's prompts (``resume_curriculum=False``:
+        the saved block's prompts were chosen by another curriculum, perhaps over another dataset)."""
+        self.loaded, self.fresh = None, fresh
         path = None if checkpoint is None else os.path.join(os.fspath(checkpoint), BLOCK_NAME)
-        if path is not None and os.path.exists(path):
+        if not fresh and path is not None and os.path.exists(path):
             # tensors, lists and numbers only (weights_only): no code runs from a checkpoint's pickle
-            self.loaded = torch.load(path, map_location=self.trainer.accelerator.device, weights_only=True)
+            loaded = torch.load(path, map_location=self.trainer.accelerator.device, weights_only=True)
+            prompts = loaded.get("prompts") if isinstance(loaded, dict) else None
+            outside = [int(i) for i in prompts or () if not 0 <= int(i) < self.n_prompts]
+            if outside:  # the loader failed on them (a raw IndexError from the dataset), after the model loaded
+                raise ConfigError(f"{path} holds the generation block the checkpoint fell into, with prompt "
+                                  f"{outside[0]}, outside this curriculum's {self.n_prompts} prompts: resume with "
+                                  "the train dataset of the run that saved it, or pass resume_curriculum=False to "
+                                  "add_prompt_curriculum (or CurriculumGRPOTrainer) to train the rest of that block "
+                                  "on a new block of this curriculum's prompts")
+            self.loaded = loaded
 
     def resume(self, trained: int) -> list[int] | None:
         """Where a resumed epoch starts ``trained`` micro-steps in: inside a block, put the saved block back into
         TRL's buffer and return its prompts (None, with a warning, from a checkpoint without it)."""
         saved, self.loaded = self.loaded, None
         offset = trained % self.repeat
+        if self.fresh:  # (resume_curriculum=False: the saved block, if any, is not this curriculum's)
+            return None
         if saved is not None and (saved.get("kind") != "magister.GRPOBlock" or saved["offset"] != offset
                                   or saved["repeat"] != self.repeat):
             raise ConfigError(f"the checkpoint was saved {saved.get('offset')} micro-steps into a generation block "
@@ -392,7 +413,7 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
                                                 group_size=trainer.num_generations)
     prompts_per_generation = args.generation_batch_size // trainer.num_generations
     repeat = trainer.num_iterations * args.steps_per_generation
-    block = _GenerationBlock(trainer, repeat, int(trainer.num_generations or 1))
+    block = _GenerationBlock(trainer, repeat, int(trainer.num_generations or 1), curriculum.n_prompts)
     trainer._magister_block = block  # type: ignore[attr-defined]
 
     samplers: list[CurriculumRepeatSampler] = []
@@ -436,6 +457,7 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         # a curriculum built anew but not loaded (load_curriculum_checkpoint left out) resumed a fresh teacher
         # beside the restored model, without a word: an unused one is loaded from the folder here
         saved = None if folder is None else os.path.join(os.fspath(folder), CHECKPOINT_NAME)
+        block.load(folder, fresh=not resume_curriculum)  # (checked first: a refusal leaves the curriculum as it is)
         if resume_curriculum and saved is not None and _unused(curriculum) and os.path.exists(saved):
             try:  # loaded unasked: a refusal names the file and both ways on (nothing has changed)
                 load_curriculum_checkpoint(curriculum, folder)
@@ -444,7 +466,6 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
                               f"does not fit this one: {e}. To resume that run, build the curriculum as it did; to "
                               "go on from this checkpoint with this curriculum as built, pass resume_curriculum=False "
                               "to add_prompt_curriculum (or CurriculumGRPOTrainer)") from None
-        block.load(folder)
         return original_train(resume_from_checkpoint, *a, **kw)
 
     trainer._prepare_inputs = types.MethodType(_prepare_inputs, trainer)  # type: ignore[method-assign]
