@@ -522,7 +522,8 @@ def test_a_resume_inside_a_block_onto_a_smaller_dataset_is_refused_or_with_resum
         return trainer, cur, reward, generated_at
 
     trainer, cur, _, _ = build(True)
-    with pytest.raises(mg.ConfigError, match=rf"{BLOCK_NAME} holds the generation block .* prompt {next(i for i in saved if i >= 2)}, "
+    first = next(i for i in saved if i >= 2)
+    with pytest.raises(mg.ConfigError, match=rf"{BLOCK_NAME} holds the generation block .* prompt {first}, "
                                            r"outside this curriculum's 2 prompts.*resume_curriculum=False"):
         trainer.train(resume_from_checkpoint=str(ckpt))
     assert cur.step == 0 and trainer.state.global_step == 0

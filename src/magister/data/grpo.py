@@ -42,7 +42,8 @@ What it does:
   the next block (regenerating could not repeat it: the random state and the policy have moved on). From such a
   checkpoint without the file (an older magister), the rest of the block is trained on a new block of the next
   prompts, with a warning; with ``resume_curriculum=False`` too, without one (the saved block's prompts were chosen
-  by the run that saved it). A saved block with prompts outside the curriculum's is refused. The files go into the folder ``Trainer`` saved (a ``hyperparameter_search`` trial's
+  by the run that saved it). A saved block with prompts outside the curriculum's is refused. The files go into
+  the folder ``Trainer`` saved (a ``hyperparameter_search`` trial's
   ``run-<trial>/checkpoint-<step>``, though TRL's trainer, without ``model_init``, runs no trials). (Before
   ``Trainer.get_resumed_dataloader`` existed in ``transformers``, ``args.ignore_data_skip`` is set instead: a
   resumed run starts a whole epoch at the checkpoint.)
