@@ -25,7 +25,8 @@ What it does:
   a dict keyed by skill name) go to :meth:`SkillSampler.observe_eval` (NaN or
   infinite ones are left out the same way, with one warning); a single
   evaluation set (reported as ``eval_loss``, all skills together) has no
-  per-skill value and feeds the teacher nothing: one warning says so.
+  per-skill value and feeds the teacher nothing: one warning says so, at its
+  first evaluation.
 
 :class:`CurriculumTrainer` is the same as a ``Trainer`` subclass
 (``CurriculumTrainer(curriculum=sampler, model=..., ...)``).
@@ -124,7 +125,8 @@ class CurriculumCallback(TrainerCallback):
                 found[name] = float(metrics[key])
         if not found and f"{self.prefix}{self.metric}" in metrics and not self.warned_unkeyed:
             # one evaluation set (not a dict): Trainer reports eval_loss over every skill at once, which names no
-            # skill, so the teacher heard nothing, without a word
+            # skill, so the teacher heard nothing, without a word (a compute_metrics that reports per-skill
+            # metrics of the one set, eval_<skill>_<metric>, feeds it: found, no warning)
             self.warned_unkeyed = True
             warnings.warn(unkeyed_evaluation(f"{self.prefix}{self.metric}", self.sampler, self.metric),
                           UserWarning, stacklevel=2)
@@ -143,9 +145,10 @@ class CurriculumCallback(TrainerCallback):
 
 def unkeyed_evaluation(reported: str, sampler: SkillSampler, metric: str) -> str:
     """The warning of an evaluation set that is not keyed by skill (``reported``: the metric ``Trainer`` reports)."""
-    return (f"the evaluation is one set, not a dict keyed by skill, so Trainer reports {reported} over all skills "
-            f"together: no per-skill value, and no evaluation reaches the teacher (CurriculumCallback reads "
-            f"eval_<skill>_{metric}, one per skill). Pass eval_dataset as a dict keyed by skill name "
+    return (f"the evaluation reported {reported} and no eval_<skill>_{metric}: one set, not a dict keyed by skill, "
+            f"is scored over all skills together, so no per-skill value, and no evaluation, reaches the teacher "
+            f"(CurriculumCallback reads eval_<skill>_{metric}, one per skill). Pass eval_dataset as a dict keyed by "
+            f"skill name "
             f"({{{', '.join(repr(n) + ': ...' for n in sampler.skill_names[:3])}}}) to feed it, or "
             "add_curriculum(..., eval_metric=None) if training feedback alone is meant (warned once)")
 
@@ -430,12 +433,10 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
 
         trainer.compute_loss = types.MethodType(compute_loss, trainer)
     if eval_metric is not None:
-        callback = CurriculumCallback(sampler, metric=eval_metric)
-        trainer.add_callback(callback)
+        # (a single eval set is warned of at its first evaluation, by the callback: its compute_metrics may report
+        # per-skill metrics, eval_<skill>_<metric>, which do reach the teacher)
+        trainer.add_callback(CurriculumCallback(sampler, metric=eval_metric))
         evals = getattr(trainer, "eval_dataset", None)
-        if evals is not None and not isinstance(evals, dict):
-            callback.warned_unkeyed = True  # (said here, not again at the first evaluation)
-            warnings.warn(unkeyed_evaluation(f"eval_{eval_metric}", sampler, eval_metric), UserWarning, stacklevel=2)
         if isinstance(evals, dict) and evals and not set(map(str, evals)) & set(sampler.skill_names):
             # Trainer reports eval_<key>_loss per key: keyed otherwise than the skills, none reached the teacher
             warnings.warn(f"eval_dataset's keys {list(evals)[:8]} name none of the curriculum's skills "
