@@ -964,3 +964,29 @@ def test_a_learner_model_refuses_an_answer_that_is_no_event_and_a_log_that_is_no
     twin.fit(log)
     twin.update(Event("a", "q1", ("s",), 3.0, 3))
     assert model.predict("a", "q1", 4.0) == twin.predict("a", "q1", 4.0)
+
+
+@pytest.mark.parametrize("name", ["bkt", "elo", "best-lr", "fsrs"])
+def test_predict_reads_its_skills_as_an_event_does_and_refuses_a_number_changing_nothing(name):
+    """predict(..., skills=5) raised Python's "'int' object is not subscriptable" after giving the item a code but
+    no skill, so the model could no longer be saved (get_state's KeyError); skills="fractions" gave the item the
+    skill "f". The skills are read as an Event's: one name, or a list of names."""
+    from magister.testing import states_equal
+
+    def model() -> LearnerModel:
+        m = make_model(name, **({"graded": False} if name == "fsrs" else {}))
+        m.update(Event("ana", "q0", ("s0",), 0.0, 1))
+        return m
+
+    m = model()
+    before = m.get_state()
+    for bad in (5, 2.5, b"s1", np.array("s1")):
+        with pytest.raises(ConfigError, match=r"skills are a skill name or a list of names, got .*skills=\"fractions\""):
+            m.predict("ana", "q1", None, skills=bad)
+        assert states_equal(before, m.get_state())
+    one, listed = model(), model()
+    assert one.predict("ana", "q1", None, skills="fractions") == listed.predict("ana", "q1", None, skills=["fractions"])
+    assert states_equal(one.get_state(), listed.get_state())
+    assert "fractions" in one.get_state()["skills"] and "f" not in one.get_state()["skills"]
+    with pytest.raises(ConfigError, match="event skills are a skill name or a list of names, got bytes"):
+        Event("ana", "q1", b"ab")  # (was read as its byte values: skills "97" and "98")

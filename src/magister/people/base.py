@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError, MagisterError
-from .events import Event, EventLog
+from .events import Event, EventLog, skill_names
 
 __all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
 
@@ -214,7 +214,11 @@ class LearnerModel:
         """Codes of ``item`` and of its skill: the first skill it is given (an item given none: a skill named after
         itself). ``answered=False`` (predict, a question about the item): a skill named after the item is only a
         stand-in until the item is answered, and the first use that gives the item a skill replaces it, so asking
-        about an item before its tagged answers arrive does not make a model refuse them."""
+        about an item before its tagged answers arrive does not make a model refuse them. ``skills`` other than a
+        tuple (``predict``'s ``skills=``: one name, a list) is read as an :class:`Event`'s (:func:`skill_names`),
+        before the item gets a code."""
+        if skills is not None and type(skills) is not tuple:
+            skills = skill_names(skills)
         i = self._code(self._items, str(item))
         guessed = self._guessed_items
         if i not in self._item_skill or (skills and i in guessed):

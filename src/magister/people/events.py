@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..times import _EPOCH64, iso_seconds, seconds
 
-__all__ = ["Event", "EventLog", "load_assist2015", "load_anki", "iso_seconds", "seconds"]
+__all__ = ["Event", "EventLog", "load_assist2015", "load_anki", "iso_seconds", "seconds", "skill_names"]
 
 DAY = 86400.0
 
@@ -50,12 +50,7 @@ class Event:
     def __post_init__(self) -> None:
         object.__setattr__(self, "learner", str(self.learner))
         object.__setattr__(self, "item", str(self.item))
-        try:  # (a number or None raised Python's "'int' object is not iterable")
-            skills = (self.skills,) if isinstance(self.skills, str) else tuple(str(s) for s in self.skills)
-        except TypeError:
-            raise ConfigError(f"event skills are a skill name or a list of names, got {type(self.skills).__name__} "
-                              f"{self.skills!r:.60}") from None
-        object.__setattr__(self, "skills", skills or (self.item,))
+        object.__setattr__(self, "skills", skill_names(self.skills, "event skills") or (self.item,))
         object.__setattr__(self, "timestamp", seconds(self.timestamp, "event timestamp"))
         for name in ("outcome", "duration"):
             v = getattr(self, name)
@@ -71,6 +66,23 @@ class Event:
     def skill(self) -> str:
         """The first (main) skill."""
         return self.skills[0]
+
+
+def skill_names(skills: Any, what: str = "skills") -> tuple[str, ...]:
+    """The one reading of the skills of an answer (``Event``) or of a question (``predict(..., skills=)``): one
+    skill name, or a list (tuple, set, array) of names, as a tuple of names. A number, ``None`` or bytes is a
+    ``ConfigError`` naming ``what``: a number raised Python's "'int' object is not subscriptable" from
+    ``predict``, after the item had been given a code (a model that could no longer be saved), and bytes were read
+    as their byte values (``b"ab"``: skills ``"97"`` and ``"98"``)."""
+    if isinstance(skills, str):  # (one name: predict read "fractions" as the skill "f")
+        return (skills,)
+    if not isinstance(skills, (bytes, bytearray)):
+        try:
+            return tuple(str(s) for s in skills)
+        except TypeError:  # (not iterable: a number, None, a 0-d array)
+            pass
+    raise ConfigError(f"{what} are a skill name or a list of names, got {type(skills).__name__} {skills!r:.60}; "
+                      "e.g. skills=\"fractions\" or skills=[\"fractions\"]")
 
 
 def _codes(values: Sequence[Any]) -> tuple[list[str], np.ndarray]:
