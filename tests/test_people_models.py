@@ -990,3 +990,27 @@ def test_predict_reads_its_skills_as_an_event_does_and_refuses_a_number_changing
     assert "fractions" in one.get_state()["skills"] and "f" not in one.get_state()["skills"]
     with pytest.raises(ConfigError, match="event skills are a skill name or a list of names, got bytes"):
         Event("ana", "q1", b"ab")  # (was read as its byte values: skills "97" and "98")
+
+
+def test_an_event_log_built_from_lists_works_and_text_times_or_bad_codes_are_refused():
+    """Columns given as lists failed in every replay and subset with numpy's "only integer scalar arrays can be
+    converted to a scalar index"; a time column of numbers as text ("9", "10") was taken and sorted as text ("10"
+    before "9"); a code of -1 was read as the last name."""
+    def log(time, lists=False, skill=(0, 0, 0)) -> EventLog:
+        columns = [[0, 0, 0], [0, 0, 0], list(skill), time, [0.0, 1.0, 1.0], [np.nan] * 3]
+        if not lists:
+            columns = [np.asarray(c) for c in columns[:3]] + [time] + [np.asarray(c) for c in columns[4:]]
+        return EventLog(["a"], ["q"], ["s"], *columns)
+
+    arrays = log(np.array([9.0, 10.0, 11.0]))
+    for name in ("bkt", "elo", "fsrs"):
+        settings = {"graded": False} if name == "fsrs" else {}
+        expected = make_model(name, **settings).replay(arrays)
+        assert make_model(name, **settings).replay(log([9, 10, 11], lists=True)).tolist() == expected.tolist()
+    assert log([9, 10, 11], lists=True).subset([0, 2]).time.tolist() == [9.0, 11.0]
+    with pytest.raises(ConfigError, match="column 'time' must hold numbers"):
+        log(["9", "10", "11"])
+    for bad in ((0, -1, 0), (0, 1, 0), (0.0, 0.5, 0.0)):
+        with pytest.raises(ConfigError, match=r"column 'skill' must hold whole-number codes into skills \(0 to 0"):
+            log(np.array([9.0, 10.0, 11.0]), skill=bad)
+    assert len(EventLog.from_events([])) == 0

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import non_numeric
 from ..times import _EPOCH64, iso_seconds, seconds
 
 __all__ = ["Event", "EventLog", "load_assist2015", "load_anki", "iso_seconds", "seconds", "skill_names"]
@@ -122,13 +123,34 @@ class EventLog:
         for name in ("item", "skill", "time", "outcome", "duration"):
             if len(getattr(self, name)) != n:
                 raise ConfigError(f"EventLog column {name!r} has {len(getattr(self, name))} rows, expected {n}")
-        if np.issubdtype(np.asarray(self.time).dtype, np.datetime64):  # read as UTC, as seconds() reads one
-            self.time = (np.asarray(self.time) - _EPOCH64) / np.timedelta64(1, "s")
+        # columns given as lists are made arrays (taken as given, every replay and subset failed with numpy's
+        # "only integer scalar arrays can be converted to a scalar index"); the codes must index the names (a code
+        # of -1 was read as the last skill, one past the end failed with an IndexError inside the model)
+        for name, names in (("learner", self.learners), ("item", self.items), ("skill", self.skills)):
+            codes = getattr(self, name)
+            if not isinstance(codes, np.ndarray):
+                codes = np.asarray(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+                setattr(self, name, codes)
+            if codes.dtype.kind not in "iu" or codes.ndim != 1 or (
+                    len(codes) and not 0 <= int(codes.min()) <= int(codes.max()) < len(names)):
+                raise ConfigError(f"EventLog column {name!r} must hold whole-number codes into {name}s (0 to "
+                                  f"{len(names) - 1}: {len(names)} names), got {_sample(codes)}; build the log "
+                                  "with EventLog.from_events(events)")
+        for name in ("outcome", "duration"):
+            if not isinstance(getattr(self, name), np.ndarray):
+                setattr(self, name, np.asarray(getattr(self, name), dtype=float))
+        raw = np.asarray(self.time)
+        if np.issubdtype(raw.dtype, np.datetime64):  # read as UTC, as seconds() reads one
+            self.time = raw = (raw - _EPOCH64) / np.timedelta64(1, "s")
         try:
-            times = np.asarray(self.time, dtype=float)
+            if non_numeric(raw):  # text ("9", "10") was taken as it was, and sorted as text: "10" before "9"
+                raise TypeError("not a number")
+            times = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):
             raise ConfigError("EventLog column 'time' must hold numbers (seconds) or numpy datetime64 values; "
                               "turn other times into seconds with magister.people.events.seconds") from None
+        if not (isinstance(self.time, np.ndarray) and self.time.dtype.kind in "fiu"):
+            self.time = times  # (a list: the models index it with arrays)
         finite = np.isfinite(times)
         if not finite.all():
             # taken, a NaN sorted last in every replay (BKT, Elo...), and FSRS's replay failed half-way, its
@@ -178,6 +200,11 @@ class EventLog:
     def __iter__(self):
         for i in range(len(self)):
             yield self.event(i)
+
+
+def _sample(values: np.ndarray) -> str:
+    """A few of ``values`` for a message: their type and the first five."""
+    return f"{values.dtype} values {values.ravel()[:5].tolist()}{'...' if values.size > 5 else ''}"
 
 
 def _in_range(v: float, low: float, high: float, what: str) -> float:
