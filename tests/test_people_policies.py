@@ -603,3 +603,33 @@ def test_a_minutes_per_answer_whose_step_in_seconds_overflows_is_refused_at_cons
     largest = mg.make_teacher(name, mg.Discrete(["a", "b"]), seed=0, minutes_per_answer=1e306)
     largest.observe("a", 1.0)
     assert largest.clock == 6e307
+
+
+@pytest.mark.parametrize("name", ["mastery-learning", "spaced-review", "difficulty-band", "max-information"])
+def test_a_clock_that_would_pass_the_largest_float_is_refused_where_it_enters_nothing_recorded(name):
+    """A start_time near the largest float (or one reached by set_time, advance or the answers' own steps) was taken:
+    the clock became infinite after an answer, and every later answer was refused for its infinite time (the
+    time-reading models failed on each proposal too). The largest minutes_per_answer the setting took had an
+    infinite step."""
+    from magister.testing import states_equal
+
+    largest = float(np.finfo(float).max)
+    space = mg.Discrete(["a", "b"])
+    with pytest.raises(ConfigError, match=r"start_time: the clock would pass the largest .* after one answer"):
+        mg.make_teacher(name, space, seed=0, start_time=largest, minutes_per_answer=1e300)
+    with pytest.raises(ConfigError, match=r"minutes_per_answer must be a number in \[0.0, "):
+        mg.make_teacher(name, space, seed=0, minutes_per_answer=largest / 60.0)  # (60 times it is infinite)
+    assert mg.make_teacher(name, space, seed=0, start_time=largest).clock == largest  # a step that fits is taken
+    policy = mg.make_teacher(name, space, seed=0, start_time=1e308, minutes_per_answer=1e306)
+    policy.observe("a", 1.0)  # the clock at 1.6e308: one more answer would pass the largest float
+    before = policy.state_dict()
+    with pytest.raises(ConfigError, match=r"the clock would pass the largest .* after one answer.*Nothing was"):
+        policy.observe("b", 1.0)
+    with pytest.raises(ConfigError, match=r"after 2 answers"):
+        policy.observe_batch(["a", "b"], [1.0, 0.0])
+    with pytest.raises(ConfigError, match=r"set_time\(1\.7.*\): the clock would pass"):
+        policy.set_time(1.7e308)
+    with pytest.raises(ConfigError, match=r"advance\(\) by .*: the clock would pass"):
+        policy.advance(days=1e302)
+    assert states_equal(before, policy.state_dict()) and policy.n_observed == 1
+    assert policy.propose(1)[0] in ("a", "b")

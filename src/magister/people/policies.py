@@ -25,6 +25,7 @@ the learner model says every prerequisite of its skill is mastered.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Mapping
 from typing import Any, Sequence
 
@@ -36,8 +37,11 @@ from ..teacher import Teacher, register
 from .base import LearnerModel, make_model, stored_settings, stored_state
 from .events import Event
 
-#: the largest ``minutes_per_answer``: 60 times it (the clock's step in seconds) is still a finite float
-_LARGEST_MINUTES = np.finfo(float).max / 60.0
+#: the largest float: the clock (seconds) must stay below it
+_LARGEST_SECONDS = float(np.finfo(float).max)
+#: the largest ``minutes_per_answer``: 60 times it (the clock's step in seconds) is still a finite float (a float's
+#: largest / 60 itself is not: 60 times it rounds up to infinity)
+_LARGEST_MINUTES = float(np.nextafter(_LARGEST_SECONDS / 60.0, 0.0))
 
 __all__ = ["PeoplePolicy", "MasteryLearning", "DifficultyBand", "SpacedReview", "MaxInformation",
            "topological_order"]
@@ -193,6 +197,7 @@ class PeoplePolicy(Teacher):
         self.threshold = None if threshold is None else float(threshold)
         self.explore = float(explore)
         self.step = float(minutes_per_answer) * 60.0
+        self._refuse_stuck_clock(start_time, "start_time")
         self.clock = float(start_time)
         self.model._register_items(self.items, self.item_skill)  # the vocabulary up front
         self.model._learner_code(LEARNER)
@@ -266,6 +271,7 @@ class PeoplePolicy(Teacher):
             raise ConfigError(f"advance() needs a finite break, got {dt!r} seconds")
         if dt < 0:
             raise ConfigError("advance() cannot move time backwards")
+        self._refuse_stuck_clock(self.clock + dt, f"advance() by {dt!r} seconds from {self.clock!r}")
         self.clock += dt
 
     def set_time(self, timestamp: float) -> None:
@@ -273,7 +279,26 @@ class PeoplePolicy(Teacher):
         timestamp = number("timestamp", timestamp, hint="set_time takes seconds")
         if timestamp < self.clock:
             raise ConfigError(f"set_time({timestamp}) is before the current time {self.clock}")
+        self._refuse_stuck_clock(timestamp, f"set_time({timestamp!r})")
         self.clock = float(timestamp)
+
+    def _refuse_stuck_clock(self, clock: float, what: str, answers: int = 1) -> None:
+        """Refuse (a ``ConfigError``, nothing changed) a clock at ``clock`` that ``answers`` answers of
+        ``minutes_per_answer`` each would move past the largest float. Taken, the clock became infinite after the
+        answer and every later one was refused for its infinite time (and the time-reading models failed on each
+        proposal): a ``start_time`` near the largest float, ``set_time`` or ``advance`` to one, or a
+        ``minutes_per_answer`` as large as a float allows once the answers add up."""
+        after = float(clock)
+        for _ in range(answers):
+            after += self.step
+        if math.isfinite(after):
+            return
+        took = f"{answers} answers" if answers > 1 else "one answer"
+        raise ConfigError(f"{what}: the clock would pass the largest number of seconds (a float's "
+                          f"{_LARGEST_SECONDS:.4g}) after {took} of minutes_per_answer={self.step / 60.0:.6g} "
+                          f"minutes from {float(clock):.6g} s, and every later answer would be refused; keep times "
+                          "in ordinary seconds (e.g. time.time()) and minutes_per_answer small, e.g. start_time=0 "
+                          "and minutes_per_answer=1. Nothing was recorded.")
 
     def mastery(self) -> np.ndarray:
         """Per item: the model's mastery of the item's skill now."""
@@ -341,6 +366,7 @@ class PeoplePolicy(Teacher):
         return 3.0 if score >= 0.5 else 1.0
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        self._refuse_stuck_clock(self.clock, "these answers", len(x))  # (before any is recorded)
         for i, s in zip(x.tolist(), scores.tolist()):
             self.model.update(Event(LEARNER, self.items[i], (self.item_skill[i],), self.clock,
                                     self._outcome(float(s))))
@@ -403,6 +429,7 @@ class MasteryLearning(PeoplePolicy):
         return pref
 
     def _observe(self, x: np.ndarray, scores: np.ndarray) -> None:
+        self._refuse_stuck_clock(self.clock, "these answers", len(x))  # (the whole batch, before any is recorded)
         for i, s in zip(x.tolist(), scores.tolist()):
             super()._observe(np.array([i]), np.array([s]))
             # practising a prerequisite gives its stuck dependants a fresh start
