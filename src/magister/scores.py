@@ -202,7 +202,9 @@ class ScoreRange:
         """Check one raw score and map it to [0, 1] (the fast path of :meth:`normalise`)."""
         if type(score) is float or isinstance(score, np.floating) or (
                 (type(score) is int or isinstance(score, np.integer) and not isinstance(score, np.timedelta64))
-                and abs(score) < _FLOAT_INTS):  # (numpy's timedelta64 is an integer type: a duration is no score)
+                and abs(score) < _FLOAT_INTS) or type(score) is bool or isinstance(score, np.bool_):
+            # (numpy's timedelta64 is an integer type: a duration is no score. A bool, Python's or numpy's (a right /
+            # wrong answer, ``answer == expected``), is 0.0 or 1.0 as the general path reads it: here too)
             v = float(score)
             if math.isfinite(v) and (self.clip or self.low <= v <= self.high):
                 u = (min(max(v, self.low), self.high) - self.low) / (self.high - self.low)
@@ -258,7 +260,7 @@ class FiniteScores(ScoreRange):
     def normalise_one(self, score: ScoreLike) -> float:
         if type(score) is float or isinstance(score, np.floating) or (
                 isinstance(score, np.integer) and not isinstance(score, np.timedelta64)) or (
-                type(score) is int and -2**53 <= score <= 2**53):
+                type(score) is int and -2**53 <= score <= 2**53) or type(score) is bool or isinstance(score, np.bool_):
             v = float(score)
             if math.isfinite(v):
                 return v
