@@ -134,3 +134,27 @@ def test_cross_validate_refuses_folds_it_cannot_score_naming_the_fix():
         with pytest.raises(ConfigError, match=why):
             cross_validate({"bkt": BKT}, log, **kw)
     assert set(cross_validate({"bkt": BKT}, log, k=3)) == {"constant", "bkt"}
+
+
+def test_models_given_as_anything_but_factories_are_refused_naming_the_fix():
+    """A model instance, a model's name or a list of classes raised "'BKT' object is not callable" (or "'list' object
+    has no attribute 'items'") after the folds were cut; a train_fraction given as text raised Python's "'<' not
+    supported"."""
+    from magister.errors import ConfigError
+
+    log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=40)
+    for models, match in (({"bkt": BKT()}, r"model 'bkt' must be a factory .* got BKT"),
+                          ({"bkt": "bkt"}, r"got str 'bkt'; pass lambda: make_model\('bkt'\)"),
+                          ([BKT], r"takes models as a dict of name -> factory")):
+        with pytest.raises(ConfigError, match=match):
+            cross_validate(models, log, folds=log.extra["fold"])
+    with pytest.raises(ConfigError, match=r"factory returned dict"):
+        cross_validate({"bkt": lambda: {}}, log, folds=log.extra["fold"])
+    anki = load_anki(DATA / "anki_slice.csv")
+    for bad in ("0.5", float("nan"), 1.0):
+        with pytest.raises(ConfigError, match=r"train_fraction must be a number in \(0.0, 1.0\)"):
+            time_split({"fsrs": FSRSMemory}, anki, bad)
+    with pytest.raises(ConfigError, match=r"min_days must be a finite number"):
+        time_split({"fsrs": FSRSMemory}, anki, 0.5, min_days="1")
+    with pytest.raises(ConfigError, match=r"time_split: model 'fsrs' must be a factory"):
+        time_split({"fsrs": FSRSMemory()}, anki, 0.5)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import whole
+from ..settings import number, whole
 from .base import LearnerModel
 from .events import DAY, EventLog
 
@@ -117,14 +118,36 @@ def score(name: str, y, p, fit_seconds: float = 0.0, replay_seconds: float = 0.0
                   calibration=cal)
 
 
-def _fit_and_replay(factory: ModelFactory, train: EventLog, test: EventLog, fit_kwargs=None):
-    model = factory()
+def _fit_and_replay(factory: ModelFactory, train: EventLog, test: EventLog, fit_kwargs=None, name: str = "model"):
+    model = _built(factory, name)
     t0 = _time.perf_counter()
     model.fit(train, **(fit_kwargs or {}))
     t1 = _time.perf_counter()
     model.reset()
     pred = model.replay(test)
     return pred, t1 - t0, _time.perf_counter() - t1
+
+
+def _factories(models: Any, fn: str) -> dict[str, ModelFactory]:
+    """``models`` as ``{name: factory}``; anything else (a list, a model instance or a model's name as a value,
+    which raised "'BKT' object is not callable" after the folds were cut) is a ConfigError naming the fix."""
+    if not isinstance(models, Mapping):
+        raise ConfigError(f"{fn} takes models as a dict of name -> factory, e.g. {{\"bkt\": BKT, \"bkt+forget\": "
+                          f"lambda: BKT(forgets=True)}}, got {type(models).__name__} {models!r:.60}")
+    for name, factory in models.items():
+        if not callable(factory) or isinstance(factory, LearnerModel):
+            fix = f"lambda: make_model({factory!r})" if isinstance(factory, str) else "the class, or a lambda"
+            raise ConfigError(f"{fn}: model {name!r} must be a factory that builds a fresh model for each fit (each "
+                              f"fold starts from scratch), got {type(factory).__name__} {factory!r:.60}; pass {fix}")
+    return dict(models)
+
+
+def _built(factory: ModelFactory, name: str) -> LearnerModel:
+    model = factory()
+    if not isinstance(model, LearnerModel):
+        raise ConfigError(f"model {name!r}: its factory returned {type(model).__name__} {model!r:.60}, not a "
+                          "learner model (BKT(), make_model(\"elo\"), ...)")
+    return model
 
 
 def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.ndarray | None = None,
@@ -134,6 +157,7 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
     Returns one :class:`Scores` per model (pooled over folds' predictions, each
     fold's scores in ``.folds``), plus ``"constant"``: the training rate.
     """
+    models = _factories(models, "cross_validate")
     if folds is None:
         k = whole("k", k, 2, hint="the number of folds (k=0 was numpy's 'high <= 0', k=2.5 taken as 2)")
         rng = np.random.default_rng(seed)
@@ -167,7 +191,7 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
         preds["constant"][test] = y[~test].mean()
         per_fold["constant"].append(score("constant", y[test], preds["constant"][test]))
         for name, factory in models.items():
-            p, ft, rt = _fit_and_replay(factory, train_log, test_log)
+            p, ft, rt = _fit_and_replay(factory, train_log, test_log, name=name)
             preds[name][test] = p
             fit_t[name] += ft
             rep_t[name] += rt
@@ -206,8 +230,11 @@ def time_split(models: dict[str, ModelFactory], log: EventLog, train_fraction: f
     answers on the earlier part's scored reviews (on all its reviews where none
     is scored, e.g. only first reviews before the cut).
     """
-    if not 0.0 < train_fraction < 1.0:
-        raise ConfigError("train_fraction must be in (0, 1)")
+    models = _factories(models, "time_split")
+    # (text raised Python's "'<' not supported", a NaN min_days scored nothing)
+    train_fraction = number("train_fraction", train_fraction, 0.0, 1.0, low_open=True, high_open=True,
+                            hint="the earlier share of the log to fit on")
+    min_days = number("min_days", min_days, hint="days since the previous review below which one is not scored")
     LearnerModel()._check_item_skills(log)  # naming the table's rows, not those of its earlier part (as above)
     cut = np.quantile(log.time, train_fraction)
     first, el = same_day_repeat(log)
@@ -222,7 +249,7 @@ def time_split(models: dict[str, ModelFactory], log: EventLog, train_fraction: f
     base = y[scored & train] if (scored & train).any() else y[train]
     out = {"constant": score("constant", y[test], np.full(test.sum(), base.mean()))}
     for name, factory in models.items():
-        model = factory()
+        model = _built(factory, name)
         t0 = _time.perf_counter()
         if fit_on_train:
             model.fit(log, score_mask=train) if _accepts_mask(model) else model.fit(log.subset(train))
