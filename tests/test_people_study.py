@@ -673,3 +673,18 @@ def test_an_answer_with_both_typed_and_grade_is_refused_naming_both_and_stores_n
     assert r.status_code == 200 and r.json()["grade"] == 4
     r = client.post("/api/answer", json={"deck": 1, "card": r.json()["state"]["card"]["id"], "typed": "x", "stored": 1})
     assert r.status_code == 200 and r.json()["grade"] == 1
+
+
+def test_replay_refuses_a_history_that_is_not_events_before_taking_any():
+    """None raised Python's "'NoneType' object is not iterable", a dict per answer an AttributeError, the latter after
+    the answers before it had been taken."""
+    d = fractions()
+    card = d.cards[0]
+    good = Event("learner", card.id, (card.skill,), T0, 3)
+    with pytest.raises(ConfigError, match=r"Schedule.replay takes the stored answers .* got NoneType None"):
+        Schedule(d).replay(None, T0)
+    s = Schedule(d)
+    with pytest.raises(ConfigError, match=r"answer 1 is dict .*build it with Event"):
+        s.replay([good, {"item": card.id, "outcome": 3}], T0)
+    assert s.cards[card.id].answers == 0 and s.clock == float("-inf")
+    assert Schedule(d).replay([good, good], T0).cards[card.id].answers == 2  # a repeated answer is two answers

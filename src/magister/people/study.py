@@ -165,7 +165,21 @@ class Schedule:
         answer of the history is in the current session); NaN is refused (no answer was in it, without a word).
         """
         infinite = isinstance(session_start, (int, float)) and math.isinf(session_start)
-        self.session = _Session(start=float(session_start) if infinite else seconds(session_start, "session_start"))
+        start = float(session_start) if infinite else seconds(session_start, "session_start")
+        # every answer checked before any is taken (None, or a dict per answer, raised a raw TypeError or
+        # AttributeError, the latter half-way through the history)
+        try:
+            events = list(events)
+        except TypeError:
+            raise ConfigError(f"Schedule.replay takes the stored answers as magister.people.Event objects (e.g. "
+                              f"StudyStore.deck_history(deck, learner)), got {type(events).__name__} "
+                              f"{events!r:.60}") from None
+        for i, e in enumerate(events):
+            if not all(hasattr(e, f) for f in ("item", "outcome", "timestamp")):
+                raise ConfigError(f"Schedule.replay takes the stored answers as magister.people.Event objects, but "
+                                  f"answer {i} is {type(e).__name__} {e!r:.60}; build it with Event(learner, card, "
+                                  "skills, timestamp, grade)")
+        self.session = _Session(start=start)
         for e in events:
             if e.item in self.cards:
                 self.record(e.item, int(e.outcome), e.timestamp)
