@@ -45,7 +45,7 @@ def teach(name: str, seed: int, exercises: int = 60) -> tuple[Any, SessionResult
     # the graph and the simulated student draw from streams of their own (default_rng([seed, k])): seeded with the
     # teacher's seed they would draw the teacher's numbers, and a uniform teacher's pick would decide the answer
     graph = skill_graph(8, np.random.default_rng([seed, 1]))
-    params = {s: (0.1, 0.3, 0.15, 0.08) for s in graph}  # (learn, guess, slip, prior) per skill
+    params = {s: (0.1, 0.3, 0.15, 0.08) for s in graph}  # (prior, learn, guess, slip) per skill
     settings = {"prerequisites": graph} if name == "mastery-learning" else {}
     teacher = mg.make_teacher(name, mg.Discrete(list(graph)), seed=seed, **settings)
     student = SimulatedStudent(params, graph, np.random.default_rng([seed, 2]))

@@ -633,3 +633,16 @@ def test_a_clock_that_would_pass_the_largest_float_is_refused_where_it_enters_no
         policy.advance(days=1e302)
     assert states_equal(before, policy.state_dict()) and policy.n_observed == 1
     assert policy.propose(1)[0] in ("a", "b")
+
+
+def test_a_simulated_students_parameters_are_four_probabilities_per_skill():
+    """Two values per skill were taken and failed at the skill's first answer ("not enough values to unpack"), text
+    with a raw TypeError; the quickstart's comment named them in the wrong order."""
+    rng = np.random.default_rng(0)
+    for bad in ((0.1, 0.3), ("0.1", 0.3, 0.2, 0.1), (0.1, 0.3, 0.2, float("nan")), (0.1, 1.5, 0.2, 0.1), "abcd"):
+        with pytest.raises(ConfigError, match=r"params\['a'\] must be four probabilities \(prior, learn, guess, slip\)"):
+            SimulatedStudent({"a": bad, "b": (0.1, 0.3, 0.2, 0.1)}, {"b": ["a"]}, rng)
+    with pytest.raises(ConfigError, match=r"params must be a dict of skill -> \(prior, learn, guess, slip\)"):
+        SimulatedStudent([(0.1, 0.3, 0.2, 0.1)], {}, rng)
+    student = SimulatedStudent({"a": np.array([0.0, 1.0, 0.2, 0.1])}, {}, np.random.default_rng(0))
+    assert student.answer("a", 0.0) in (0, 1) and student.known["a"]  # learn 1: known after one exercise

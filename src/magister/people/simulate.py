@@ -63,6 +63,7 @@ class SimulatedStudent:
     memory: dict[str, list[float]] = field(default_factory=dict)  # skill -> [S, D, last]
 
     def __post_init__(self) -> None:
+        self._check_params()
         self._check_prerequisites()
         self.w = np.asarray(self.weights, dtype=float)
         for s, (prior, *_rest) in self.params.items():
@@ -70,6 +71,22 @@ class SimulatedStudent:
                 self.known[s] = bool(self.rng.random() < prior)
                 if self.known[s]:
                     self.memory[s] = [float(self.w[2]), float(_init_d(self.w, 3.0)), 0.0]
+
+    def _check_params(self) -> None:
+        """Each skill's ``(prior, learn, guess, slip)``: four probabilities (two of them failed at the skill's first
+        answer with Python's "not enough values to unpack", text with a raw ``TypeError``)."""
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"params must be a dict of skill -> (prior, learn, guess, slip), got "
+                              f"{type(self.params).__name__} {self.params!r:.60}")
+        for skill, values in self.params.items():
+            ok = isinstance(values, (Sequence, np.ndarray)) and not isinstance(values, (str, bytes)) \
+                and np.ndim(values) == 1 and len(values) == 4
+            # numbers (not text, not True), each in [0, 1] (NaN fails too)
+            ok = ok and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                            and 0.0 <= v <= 1.0 for v in values)
+            if not ok:
+                raise ConfigError(f"params[{skill!r}] must be four probabilities (prior, learn, guess, slip), got "
+                                  f"{values!r:.80}")
 
     def _check_prerequisites(self) -> None:
         """A graph the student cannot use is refused here (a prerequisite that is no skill failed at the first answer
