@@ -146,13 +146,15 @@ def test_parse_settings_reads_a_whole_number_in_exponent_notation_as_an_int(tmp_
 def test_a_reused_out_folder_loses_an_earlier_runs_pictures_and_report(tmp_path):
     # a second run into the same --out (other students, or --no-report) left the first run's pictures and
     # report.md beside its results, reading as this run's
-    stale = ["sampling-grid-hard.png", "mastery-map-grid-hard.png", "report.md", "report.html",
-             "results-interrupted.json", "curves-interrupted.csv", "suite.md"]
-    for name in stale + ["notes.txt"]:
+    stale = ["sampling-grid-hard.png", "mastery-map-grid-hard.png", "report.md", "report.html", "suite.md"]
+    interrupted = ["results-interrupted.json", "curves-interrupted.csv"]  # an earlier run's runs: moved aside
+    for name in stale + interrupted + ["notes.txt"]:
         (tmp_path / name).write_text("earlier")
     run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=50, eval_every=25, workers=1, out=tmp_path,
-                  report=False)
-    assert not [name for name in stale if (tmp_path / name).exists()]
+                  report=False, echo=lambda line: None)
+    assert not [name for name in stale + interrupted if (tmp_path / name).exists()]
+    assert [(tmp_path / n.replace("-interrupted.", "-interrupted.earlier-1.")).read_text() for n in interrupted] == \
+        ["earlier", "earlier"]
     assert (tmp_path / "notes.txt").read_text() == "earlier" and (tmp_path / "results.json").exists()
     # write_report alone clears its own files first (a student it does not draw)
     (tmp_path / "sampling-grid-hard.png").write_text("earlier")

@@ -117,6 +117,38 @@ def test_ctrl_c_in_a_folder_of_an_earlier_interrupted_run_moves_its_results_asid
     assert "moved it to results-interrupted.earlier-1.json" in text and "moved it to curves-interrupted.earlier-1.csv" in text
 
 
+def test_a_finished_run_moves_an_earlier_interrupted_runs_results_aside_and_says_so(tmp_path, monkeypatch):
+    """A finished run in the --out of an interrupted one removed that run's results-interrupted.json and curves
+    (documented), losing the runs it had kept; the benchmark scripts move their partial files aside. Now
+    ``magister bench`` (and --suite) moves them aside before its runs as well, with a line saying where."""
+    import json
+
+    out = tmp_path / "run"
+    args = ["--teachers", "uniform", "--episodes", "20", "--eval-every", "10", "--workers", "1", "--seeds", "2",
+            "--out", str(out)]
+    with monkeypatch.context() as m:
+        _interrupt_the_second_job(m)
+        assert _bench(*args)[0] == 130
+    kept = {name: (out / name).read_bytes() for name in ("results-interrupted.json", "curves-interrupted.csv")}
+    code, text = _bench("--first-seed", "10", *args)
+    assert code == 0, text
+    assert "moved it to results-interrupted.earlier-1.json" in text and "moved it to curves-interrupted.earlier-1.csv" in text
+    for name, before in kept.items():
+        assert not (out / name).exists()
+        assert (out / name.replace("-interrupted.", "-interrupted.earlier-1.")).read_bytes() == before
+    assert [j["seed"] for j in json.loads((out / "results.json").read_text())["jobs"]] == [10, 11]
+
+    # the suite (library call): the same move, said through echo
+    said: list[str] = []
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "results-interrupted.json").write_text("earlier")
+    run_suite("quick", ["uniform"], seeds=[0], episodes=20, variants=["skills-10"], workers=1, out=tmp_path / "suite",
+              echo=said.append)
+    assert (tmp_path / "suite" / "results-interrupted.earlier-1.json").read_text() == "earlier"
+    assert len(said) == 1 and "results-interrupted.earlier-1.json" in said[0]
+    assert (tmp_path / "suite" / "suite.md").exists()
+
+
 def test_keep_interrupted_moves_the_files_it_names_aside(tmp_path):
     # (the level benchmark's one file, levels_results-interrupted.json)
     from magister.bench.report import keep_interrupted, write_json
@@ -166,7 +198,7 @@ def test_teachers_tied_for_best_are_all_named():
 
 def test_load_results_of_a_folder_with_a_later_interrupted_run_says_which_file_it_read(tmp_path, monkeypatch):
     """``load_results(folder)`` read the earlier run's results.json without a word when a later, interrupted run
-    had left results-interrupted.json beside it (a finished run clears that file, so it is always the later one)."""
+    had left results-interrupted.json beside it (a finished run moves that file aside, so it is always the later one)."""
     import json
 
     from magister.bench.report import load_results

@@ -184,6 +184,23 @@ def test_ctrl_c_keeps_the_finished_level_runs_marked_and_the_cli_says_so(records
     assert not (tmp_path / "levels_results.json").exists()  # nothing that reads as a whole run
 
 
+def test_a_finished_level_run_moves_an_earlier_interrupted_runs_results_aside(records, tmp_path, monkeypatch):
+    # a finished --levels run removed levels_results-interrupted.json of an earlier interrupted run in its --out
+    from typer.testing import CliRunner
+
+    from magister.bench import levels
+    from magister.cli import app
+
+    (tmp_path / "levels_results-interrupted.json").write_text("earlier")
+    monkeypatch.setattr(levels, "run_levels_job", lambda teacher, seed, **kwargs: records[0])
+    res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "uniform", "--seeds", "1", "--steps", "2048",
+                                   "--workers", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "moved it to levels_results-interrupted.earlier-1.json" in " ".join(res.output.split())
+    assert (tmp_path / "levels_results-interrupted.earlier-1.json").read_text() == "earlier"
+    assert (tmp_path / "levels_results.json").exists() and not (tmp_path / "levels_results-interrupted.json").exists()
+
+
 def test_the_chosen_levels_figure_names_the_seed_it_shows(tmp_path, monkeypatch):
     """The pictures are of each teacher's lowest seed run, but the title always said "seed 0"."""
     from magister.bench import plots

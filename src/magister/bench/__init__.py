@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .runner import Interrupted, JobSpec, ProgressFn, plan_jobs, resolve_students, resolve_teachers, run_bench, run_job
 
@@ -42,12 +42,15 @@ def run_benchmark(
     report: bool = True,
     progress: ProgressFn | None = None,
     on_plan: Any = None,
+    echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the benchmark and return the results dict (written to ``out`` when given).
 
     ``teachers=None`` runs every registered teacher that fits the students;
     ``students=None`` runs the reference ``grid``. ``on_plan(jobs, skipped)``
     is called once the jobs are known (the CLI sizes its progress bar with it).
+    An earlier interrupted run's ``results-interrupted.json`` and ``curves-interrupted.csv`` in ``out`` are
+    then moved aside to ``.earlier-N`` (a line through ``echo`` says where), not removed.
     """
     from ..settings import whole
     from ..students.registry import get_preset
@@ -79,6 +82,7 @@ def run_benchmark(
                           "; ".join(s["reason"] for s in skipped))
     if on_plan is not None:
         on_plan(jobs, skipped)
+    report_mod.keep_earlier_interrupted(out, echo)  # (a finished run removed them, and the runs they kept)
     t0 = time.perf_counter()
     try:
         records = run_bench(jobs, workers=workers, progress=progress)

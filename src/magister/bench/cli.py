@@ -154,9 +154,11 @@ def command(
     out: Optional[str] = typer.Option(None, "--out", "-o",
                                       help="Output folder (default: results/bench-<UTC timestamp>/, a new one "
                                            "per run). In a re-used folder the files an earlier run wrote there "
-                                           "(report, figures, suite.md, interrupted results) are removed when "
-                                           "this run's results are written; other files stay, and a folder "
-                                           "holding no earlier run's results is left alone."),
+                                           "(report, figures, suite.md) are removed when this run's results are "
+                                           "written; an earlier interrupted run's results are moved aside to "
+                                           "results-interrupted.earlier-N.json (and its curves) before the runs, "
+                                           "saying so; other files stay, and a folder holding no earlier run's "
+                                           "results is left alone."),
     setting: List[str] = typer.Option(
         [], "--set", help="Teacher setting TEACHER.NAME=VALUE (VALUE read as JSON; 1e3 is the whole number "
                           "1000), repeatable, e.g. --set alp-gmm.fit_rate=150; checked before any job starts (an unknown "
@@ -308,7 +310,8 @@ def command(
             results = run_benchmark(teacher_names or None, student_names or None, seeds=seed_list,
                                     episodes=episodes, eval_every=eval_every, batch=batch, workers=n_workers,
                                     settings=settings, max_samples=max_samples, out=out_dir,
-                                    report=not no_report, progress=progress, on_plan=on_plan)
+                                    report=not no_report, progress=progress, on_plan=on_plan,
+                                    echo=lambda line: bar.console.print(line, highlight=False, markup=False))
     except ConfigError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(code=2)
@@ -385,7 +388,8 @@ def _run_suite(console: Any, suite: str, teachers: Optional[str], variants: Opti
             variant_names = _names(variants, lambda: [], "--variants")  # ("--variants ," ran the whole suite)
             results = suite_mod.run_suite(suite, teacher_names or None, seed_list, variants=variant_names or None,
                                           episodes=episodes, settings=parse_settings(setting), workers=n_workers,
-                                          out=out_dir, progress=progress, on_plan=on_plan)
+                                          out=out_dir, progress=progress, on_plan=on_plan,
+                                          echo=lambda line: bar.console.print(line, highlight=False, markup=False))
         if write_docs:
             try:
                 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,

@@ -597,6 +597,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     eval_every = eval_every or max(steps // 6, 2048)
     if on_plan is not None:
         on_plan()
+    report_mod.keep_earlier_interrupted(out, echo, report_mod.LEVELS_INTERRUPTED)  # (a finished run removed it)
     echo(f"{len(names)} teachers x {len(seeds)} seeds, {steps:,} env steps each, held-out eval every "
          f"{eval_every:,} steps ({episodes} episodes per maze), {workers} worker(s); training levels: "
          f"{generator!r} generator, exploration bonus {explore_bonus:g}")
@@ -615,8 +616,8 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     except Interrupted as e:  # Ctrl-C: the finished runs are kept in a file marked as such, never as the results
         raise report_mod.keep_interrupted(
             e, {"config": config, "runs": [r for r in e.records if r is not None]}, len(e.records), out, runs="runs",
-            write=lambda results, folder: [report_mod.write_json(Path(folder) / "levels_results-interrupted.json",
-                                                                 results)], files=("levels_results-interrupted.json",))
+            write=lambda results, folder: [report_mod.write_json(Path(folder) / report_mod.LEVELS_INTERRUPTED[0],
+                                                                 results)], files=report_mod.LEVELS_INTERRUPTED)
     summary = summarise(records)
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
@@ -639,9 +640,9 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        # a re-used folder: an earlier run's levels_chosen.png (not drawn when no teacher chose levels) or
-        # interrupted runs are not this run's
-        report_mod.clear_outputs(path, ("levels_results-interrupted.json", "levels_curves.png", "levels_chosen.png"))
+        # a re-used folder: an earlier run's levels_chosen.png (not drawn when no teacher chose levels) is not
+        # this run's (an earlier interrupted run's results were moved aside before the runs)
+        report_mod.clear_outputs(path, ("levels_curves.png", "levels_chosen.png"))
         report_mod.write_json(path / "levels_results.json", result)
         figs = write_figures(records, path)
         echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")

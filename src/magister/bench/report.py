@@ -16,7 +16,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ __all__ = [
     "rich_table",
     "write_report",
     "clear_outputs",
+    "keep_earlier_interrupted",
     "reaches",
     "verdict_text",
     "median_range",
@@ -64,12 +65,30 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
 REPORT_FILES = ("report.md", "report.html", "curves.png", "curves-learnable.png", "overhead.png", "sampling-*.png",
                 "mixture-*.png", "mastery-map-*.png")
 #: the files of an earlier run in a re-used folder that a finished run replaces or makes stale (beside
-#: ``results.json`` and ``curves.csv``, which it writes over)
-RUN_FILES = REPORT_FILES + ("results-interrupted.json", "curves-interrupted.csv", "suite.md")
+#: ``results.json`` and ``curves.csv``, which it writes over); an earlier interrupted run's results are not among
+#: them: :func:`keep_earlier_interrupted` moves them aside before the runs, as the scripts do their partial files
+RUN_FILES = REPORT_FILES + ("suite.md",)
+#: the files an interrupted ``magister bench`` or ``--suite`` run writes (``--levels``: :data:`LEVELS_INTERRUPTED`)
+INTERRUPTED_FILES = ("results-interrupted.json", "curves-interrupted.csv")
+LEVELS_INTERRUPTED = ("levels_results-interrupted.json",)
 
 
-#: the results files that mark a folder as an earlier run's output (bench, suite, levels; finished or interrupted)
-RUN_MARKERS = ("results.json", "results-interrupted.json", "levels_results.json", "levels_results-interrupted.json")
+#: the results files that mark a folder as an earlier run's output (bench, suite, levels; finished or interrupted,
+#: also an interrupted run's moved aside to ``.earlier-N``): globs
+RUN_MARKERS = ("results.json", "results-interrupted*.json", "levels_results.json", "levels_results-interrupted*.json")
+
+
+def keep_earlier_interrupted(out: str | Path | None, echo: Callable[[str], None] = print,
+                             files: Sequence[str] = INTERRUPTED_FILES) -> list[Path | None]:
+    """Before the runs of ``magister bench`` (``--suite``, ``--levels``): move an earlier interrupted run's
+    ``files`` in the folder ``out`` aside to ``.earlier-N`` and say so through ``echo``, as the benchmark scripts
+    do with their partial files (:func:`~magister.bench.args.keep_earlier_partials`); a finished run removed
+    them, losing the runs that run had kept."""
+    from .args import keep_earlier_partials
+
+    if out is None:
+        return [None] * len(files)
+    return keep_earlier_partials([Path(out) / name for name in files], echo)
 
 
 def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[Path]:
@@ -79,7 +98,7 @@ def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[
     the user's own, whose ``suite.md`` or ``sampling-x.png`` no run wrote. Returns the paths removed."""
     folder = Path(out)
     gone: list[Path] = []
-    if folder.is_dir() and any((folder / m).is_file() for m in RUN_MARKERS):
+    if folder.is_dir() and any(f.is_file() for m in RUN_MARKERS for f in folder.glob(m)):
         for pattern in patterns:
             for f in sorted(folder.glob(pattern)):
                 if f.is_file() or f.is_symlink():
@@ -107,12 +126,10 @@ def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str |
     them attached, for the caller to raise. The ``files`` (names in ``out``) an earlier interrupted run left
     there are moved aside first (``results-interrupted.earlier-1.json``...; a line each in ``exc.moved``): they
     were written over without a word."""
-    from .args import keep_earlier_partials
-
     results["interrupted"] = {"finished": len(results[runs]), "planned": int(planned)}
     exc.results = results
     if out is not None and results[runs]:
-        keep_earlier_partials([Path(out) / name for name in files], exc.moved.append)
+        keep_earlier_interrupted(out, exc.moved.append, files)
         paths = write(results, out) if write is not None else write_results(results, out, suffix="-interrupted")
         exc.written = [str(p) for p in paths]
     return exc
@@ -131,7 +148,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
     read or is not one.
 
     A folder that also holds ``results-interrupted.json`` (a later run there was interrupted: a finished run
-    removes that file) still gives its ``results.json``, the earlier run's, with a ``UserWarning`` naming both
+    moves that file aside) still gives its ``results.json``, the earlier run's, with a ``UserWarning`` naming both
     files and how to read the interrupted run's."""
     from ..errors import ConfigError
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -342,8 +342,10 @@ def run_suite(
     out: str | Path | None = None,
     progress: Any = None,
     on_plan: Any = None,
+    echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run a suite in parallel worker processes; returns the results (written to ``out`` when given)."""
+    """Run a suite in parallel worker processes; returns the results (written to ``out`` when given). An earlier
+    interrupted run's files in ``out`` are moved aside first, saying so through ``echo`` (as ``run_benchmark``)."""
     import time
 
     from ..settings import whole
@@ -354,6 +356,7 @@ def run_suite(
     jobs, chosen = plan_suite(name, teachers, seeds, variants=variants, episodes=episodes, settings=settings)
     if on_plan is not None:
         on_plan(jobs, [])
+    report_mod.keep_earlier_interrupted(out, echo)  # (a finished run removed them, and the runs they kept)
     t0 = time.perf_counter()
     try:
         records = run_bench(jobs, workers=workers, progress=progress)
