@@ -646,7 +646,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import distinct, keep_earlier_partial, out_folder
+    from magister.bench.args import TORCH_MAX_SEED, distinct, keep_earlier_partial, out_folder, seeds_fit
 
     ap = parser()
     args = ap.parse_args(argv)
@@ -658,6 +658,9 @@ def main(argv: list[str] | None = None) -> None:
     for opt in ("seeds", "workers", "orders"):
         if getattr(args, opt) < 1:
             ap.error(f"--{opt} must be at least 1, got {getattr(args, opt)}")
+    # (2**64: torch's "Overflow when unpacking long long" from every worker, after runs-partial.jsonl was opened)
+    seeds_fit(ap, args.seed_start, args.seeds, TORCH_MAX_SEED, "the models' torch generator is seeded with the seed, "
+              "and torch's seeds end at 2**64 - 1", "--seed-start")
     # (a width the heads do not divide was a ValueError from every worker, after runs.jsonl was emptied)
     if args.d_model is not None and args.d_model % HEADS:
         ap.error(f"--d-model must be a multiple of {HEADS} (the models' attention heads), got {args.d_model}")

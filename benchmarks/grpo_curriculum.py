@@ -491,7 +491,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import at_least, distinct, number_in, out_folder
+    from magister.bench.args import TORCH_MAX_SEED, at_least, distinct, number_in, out_folder, seeds_fit
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -520,6 +520,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.seeds < 1 and not args.report_only:
         ap.error(f"--seeds must be at least 1, got {args.seeds}")
+    if not args.report_only:  # (2**64: torch's "Overflow when unpacking long long" inside the first run)
+        seeds_fit(ap, args.seed_start, args.seeds, TORCH_MAX_SEED, "the model's torch generator is seeded with the "
+                  "seed, and torch's seeds end at 2**64 - 1", "--seed-start")
     cfg = dict(CONFIG)
     if args.quick:
         cfg.update(steps=10, sl_steps=20, sl_floor=0.0, eval_every=5, eval_per_level=10, train_per_level=20)

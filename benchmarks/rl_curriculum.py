@@ -147,7 +147,8 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
-    from magister.bench.args import at_least, distinct, keep_earlier_partial, number_in, out_folder, write_atomically
+    from magister.bench.args import (TORCH_MAX_SEED, at_least, distinct, keep_earlier_partial, number_in, out_folder,
+                                      seeds_fit, write_atomically)
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick and given:  # they were replaced without a word
         p.error(f"--quick sets {', '.join(given)} itself; drop --quick or {', '.join(given)}")
     seeds = 1 if args.quick else args.seeds
+    # (2**64: PPO's error inside the first run, after the teacher and envs were built)
+    seeds_fit(p, args.first_seed, seeds, TORCH_MAX_SEED - 1, "PPO seeds torch with the seed + 1, and torch's seeds "
+              "end at 2**64 - 1")
     scale = 0.05 if args.quick else args.budget_scale
     for e in args.envs:  # one evaluation every budget // evals steps: with 0, none ran after step 0 and the
         budget = int(BUDGETS[e] * scale)  # untrained policy's score was reported as the final one

@@ -213,7 +213,12 @@ def test_no_seeds_workers_or_orders_is_refused_by_name(tmp_path, capsys, opt):
     assert e.value.code == 2 and opt in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--seed-start", "-1"], "--seed-start")])
+@pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--seed-start", "-1"], "--seed-start"),
+                                         # torch's "Overflow when unpacking long long" from the workers
+                                         (["--seed-start", str(2**64), "--seeds", "1"],
+                                          f"give --seed-start from 0 to {2**64 - 1:,}"),
+                                         (["--seed-start", str(2**64 - 2), "--seeds", "3"],
+                                          f"give --seed-start from 0 to {2**64 - 3:,} for 3 seeds")])
 def test_a_file_out_and_a_negative_first_seed_are_argparse_errors(tmp_path, capsys, bad, needle):
     # a FileExistsError traceback; a SeedSequence ValueError inside the first run
     (tmp_path / "FILE").write_text("not a folder")

@@ -89,6 +89,28 @@ def test_bad_methods_and_out_are_argparse_errors(tmp_path, capsys, monkeypatch, 
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
 
 
+def test_seeds_past_torchs_are_refused_at_parse_time_naming_the_range(tmp_path, capsys, monkeypatch):
+    # --seed-start 2**64: torch's "Overflow when unpacking long long" inside the first run
+    monkeypatch.setattr(gc, "run_seed", lambda job: pytest.fail("a run started"))
+    for start, seeds in ((2**64, 1), (2**64 - 1, 2)):
+        with pytest.raises(SystemExit) as e:
+            gc.main(["--quick", "--seeds", str(seeds), "--seed-start", str(start), "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.split("error:", 1)[1]
+        assert e.value.code == 2 and f"give --seed-start from 0 to {2**64 - seeds:,}" in err
+    assert not (tmp_path / "out").exists()
+
+    class Ran(Exception):
+        pass
+
+    def run_seed(job):
+        raise Ran(job[0])
+
+    monkeypatch.setattr(gc, "run_seed", run_seed)
+    with pytest.raises(Ran) as ran:  # the largest seed torch takes still runs
+        gc.main(["--quick", "--seeds", "1", "--seed-start", str(2**64 - 1), "--out", str(tmp_path / "out")])
+    assert ran.value.args == (2**64 - 1,)
+
+
 def test_ratio_medians_read_never_and_do_not_round_onto_the_target():
     # the median of runs that never reached uniform's final printed "inf"; a median of 8/11 and 7/9 (4 seeds),
     # 0.7525, printed "0.75", which reads as meeting the "at most 0.75" target

@@ -49,6 +49,32 @@ def test_a_file_out_and_a_negative_first_seed_are_refused_before_any_run(tmp_pat
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
 
 
+@pytest.mark.parametrize("first, seeds", [(2**64, 1), (2**64 - 2, 2)])
+def test_seeds_past_torchs_are_refused_at_parse_time_naming_the_range(tmp_path, capsys, monkeypatch, first, seeds):
+    # --first-seed 2**64 failed inside the first run with PPO's error (the teacher and envs built by then)
+    monkeypatch.setattr(rc, "run_one", lambda job: pytest.fail("ran a job"))
+    with pytest.raises(SystemExit) as e:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path / "out"),
+                 "--first-seed", str(first), "--seeds", str(seeds)])
+    err = capsys.readouterr().err.split("error:", 1)[1]
+    assert e.value.code == 2 and f"--first-seed {first} " in err and f"give --first-seed from 0 to {2**64 - 1 - seeds:,}" in err
+    assert "PPO seeds torch with the seed + 1" in err and not (tmp_path / "out").exists()
+
+
+def test_the_largest_first_seed_runs(tmp_path, monkeypatch):
+    class Ran(Exception):
+        pass
+
+    def run_one(job: dict[str, Any]) -> dict[str, Any]:
+        raise Ran(job["seed"])
+
+    monkeypatch.setattr(rc, "run_one", run_one)
+    with pytest.raises(Ran) as ran:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--workers", "1", "--out", str(tmp_path / "out"),
+                 "--first-seed", str(2**64 - 2), "--seeds", "1"])
+    assert ran.value.args == (2**64 - 2,)
+
+
 def test_min_and_max_are_printed_as_precisely_as_the_median() -> None:
     # "46.5 [46-46]": a median with one decimal beside a range rounded to whole numbers, outside its own range
     assert rc.fmt([0.465, 0.465]) == "46.5 [46.5-46.5]"

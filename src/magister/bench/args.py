@@ -27,6 +27,27 @@ def at_least(minimum: int = 1) -> Callable[[str], int]:
     return whole_number
 
 
+#: the largest seed torch takes (``torch.manual_seed``, ``torch.Generator().manual_seed``): 2**64 - 1
+TORCH_MAX_SEED = 2**64 - 1
+
+
+def seeds_fit(ap: argparse.ArgumentParser, first: int, count: int, high: int, why: str,
+              option: str = "--first-seed") -> None:
+    """Refuse through argparse (exit 2, before any run) seeds ``first .. first + count - 1`` past ``high``, the
+    largest seed the script's runs take (``why`` says which library stops there, as in "PPO seeds torch with the
+    seed + 1, and torch's seeds end at 2**64 - 1"): such a seed failed inside its run, with that library's error,
+    after the runs before it. The message names the valid range of ``option``."""
+    last = first + count - 1
+    if last <= high:
+        return
+    runs = f"runs seed {last:,}" if count == 1 else f"with {count} seeds runs seeds up to {last:,}"
+    if count > high + 1:
+        ap.error(f"{option} {first} {runs}, past {high:,}, the largest seed this script takes ({why}); give "
+                 f"fewer seeds")
+    ap.error(f"{option} {first} {runs}, past {high:,}, the largest seed this script takes ({why}); give "
+             f"{option} from 0 to {high - count + 1:,}" + (f" for {count} seeds" if count > 1 else ""))
+
+
 def number_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
               high_open: bool = False) -> Callable[[str], float]:
     """``type=`` for a finite number within the given bounds (seconds, fractions, minutes): the check of
