@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         teachers = [t for t in REFERENCE_GRID_FIGURES if t in registered]
         teachers += [t for t in registered if t not in teachers]
     students = [s.strip() for s in args.students.split(",") if s.strip()]
-    out = args.out or default_out("results/grid-student")
+    out = default_out("results/grid-student") if args.out is None else args.out  # ("" is refused, not the default)
     workers = args.workers or default_workers()
     print(f"teachers: {', '.join(teachers)}; students: {', '.join(students)}; {args.seeds} seeds; "
           f"{args.episodes} episodes; {workers} workers (BLAS threads pinned to 1)", flush=True)

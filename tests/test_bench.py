@@ -322,6 +322,47 @@ def test_out_folder_check_leaves_nothing_behind(tmp_path):
     assert make_folder(tmp_path / "a" / "b") is None and list((tmp_path / "a" / "b").iterdir()) == []
 
 
+@pytest.mark.parametrize("extra, option, path", [(extra, "--out", path) for extra in ([], ["--suite", "quick"], ["--levels"])
+                                                   for path in ("", "  ")] + [(["--suite", "quick"], "--write-docs", "")])
+def test_an_empty_out_or_write_docs_is_refused_not_the_default(tmp_path, monkeypatch, extra, option, path):
+    # --out "" (an unset shell variable) ran into a new default folder, --write-docs "" wrote no docs, silently
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["bench", *extra, "--teachers", "uniform", "--seeds", "1", "--workers", "1",
+                                   option, path], env={"COLUMNS": "400"})
+    flat = " ".join(res.output.split())
+    said = f"{option} {' '.join(repr(path).split())} is {'blank' if path else 'empty'}; give"
+    assert res.exit_code == 2 and said in flat and f"or drop {option}" in flat, flat
+    assert res.exception.__class__ is SystemExit and list(tmp_path.iterdir()) == []
+
+
+def test_the_scripts_refuse_an_empty_out_and_a_file_out_ending_in_a_slash(tmp_path, monkeypatch):
+    # --out "" was the current folder (Path("") is "."), grid_student.py's default folder; an --out file "new/"
+    # lost its "/" and became the name of the file written
+    import argparse
+    from pathlib import Path
+
+    from magister.bench.args import make_folder, out_file, out_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert make_folder("") == "--out '' is empty; give a folder for the results, or drop --out for its default"
+    assert "--out '  ' is blank" in (make_folder("  ") or "")
+    ap = argparse.ArgumentParser()
+    for call, arg, needle in ((out_folder, "", "--out '' is empty"), (out_file, "", "--out '' is empty; give a file name"),
+                              (out_file, "new/", "--out 'new/' ends in '/': it names a folder; give a file name, "
+                                                 "for example 'new/results.json'")):
+        with pytest.raises(SystemExit):
+            call(ap, arg)
+    assert out_file(ap, "new/x.json") == Path("new/x.json") and list(tmp_path.iterdir()) == [tmp_path / "new"]
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import grid_student
+
+    with pytest.raises(SystemExit) as e:
+        grid_student.main(["--out", "", "--teachers", "uniform", "--seeds", "1", "--episodes", "10", "--workers", "1"])
+    assert e.value.code == 2 and not (tmp_path / "results").exists()
+
+
 def test_keep_earlier_partial_moves_a_stopped_runs_file_aside_to_a_free_name(tmp_path):
     # the scripts that write their finished runs to a partial file wrote over a stopped run's (or removed it at
     # the end) when run again with the same --out, without a word

@@ -4,6 +4,7 @@ line, exit 2) before any run starts, not as a traceback after minutes (or hours)
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import tempfile
 import time
@@ -85,10 +86,24 @@ def comma_list(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     return items
 
 
+def blank_path(path: str | Path, option: str = "--out", give: str = "a folder for the results",
+               drop: str = "for its default") -> str | None:
+    """The error for a path option given as empty or blank text (``--out ""``, as an unset shell variable gives
+    it), else ``None``: it read as the current folder (``Path("")`` is ``.``), or as the option left out (its
+    default folder), without a word."""
+    if isinstance(path, str) and not path.strip():
+        return f"{option} {path!r} is {'blank' if path else 'empty'}; give {give}, or drop {option} {drop}"
+    return None
+
+
 def make_folder(path: str | Path, option: str = "--out") -> str | None:
     """Create the output folder ``path``; the error to show (``None`` when it is there now). Used before any run
     by the scripts (argparse) and by ``magister bench`` (typer): an ``--out`` that is a file, or a folder that
-    cannot be created or written in, failed when the results were written, after every run."""
+    cannot be created or written in, failed when the results were written, after every run; an empty one
+    (:func:`blank_path`) wrote into the current folder."""
+    blank = blank_path(path, option)
+    if blank is not None:
+        return blank
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         return (f"{option} {str(path)!r} is a file, not a folder: cannot create the output folder there; choose a "
@@ -115,10 +130,16 @@ def out_folder(ap: argparse.ArgumentParser, path: str | Path, option: str = "--o
 
 def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out", example: str = "results.json"
              ) -> Path:
-    """Check an output file's place now: an ``--out`` that is a folder, or under a file, is refused before any run."""
+    """Check an output file's place now: an ``--out`` that is a folder, or under a file, or empty, is refused before
+    any run."""
+    blank = blank_path(path, option, f"a file name, for example {example!r}")
+    if blank is not None:
+        ap.error(blank)
     file = Path(path)
-    if file.is_dir():
-        ap.error(f"{option} {str(path)!r} is a folder; give a file name, for example {str(file / example)!r}")
+    # (a new folder's name ending in "/" lost the "/" to Path and became the name of the file written)
+    if file.is_dir() or str(path).endswith(("/", os.sep)):
+        folder = "is a folder" if file.is_dir() else f"ends in {str(path)[-1]!r}: it names a folder"
+        ap.error(f"{option} {str(path)!r} {folder}; give a file name, for example {str(file / example)!r}")
     out_folder(ap, file.parent, option)
     return file
 

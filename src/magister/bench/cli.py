@@ -210,6 +210,15 @@ def command(
     from .runner import Interrupted, default_out, default_workers
 
     console = wide_console()
+    from .args import blank_path
+
+    for option, path, give, drop in (("--out", out, "a folder for the results", "for a new default folder"),
+                                     ("--write-docs", write_docs, "the Markdown file to write the tables into",
+                                      "to write no docs")):
+        blank = None if path is None else blank_path(path, option, give, drop)
+        if blank is not None:  # ("" ran into the default folder, or wrote no docs, without a word)
+            console.print(f"[red]error:[/] {escape(blank)}")
+            raise typer.Exit(code=2)
     if suite is not None:
         ignored = [name for name, given in (("--students", students is not None), ("--eval-every", eval_every is not None),
                                             ("--batch", batch != 1), ("--max-samples", max_samples != 1000),
