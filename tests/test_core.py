@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -303,6 +304,42 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "flipped.ckpt").write_bytes(bytes(flipped))
     with pytest.raises(CheckpointError):
         mg.load(tmp_path / "flipped.ckpt")
+
+
+def test_a_readable_checkpoint_whose_state_is_refused_names_the_file(tmp_path):
+    """A checkpoint file that reads (its archive is whole) but holds a state that does not fit (a newer state
+    version, a damaged entry, a NaN counter) was refused as "state dict for 'sec' is ...", naming no file: the user
+    of a run with many checkpoint files could not tell which. Every loader of a file names it now, and the
+    refusal is still a CheckpointError of the same words."""
+    from magister.data.prompts import PromptCurriculum
+    from magister.opponents import DualCurriculum
+    from magister.people import BKT, load_model
+
+    t = mg.make_teacher("sec", mg.Discrete(3), seed=0)
+    for _ in range(10):
+        t.observe(t.propose(), 0.5)
+    state = t.state_dict()
+    for what, bad in [("newer magister", dict(state, state_version=99)),
+                      ("malformed", dict(state, algorithm={**state["algorithm"], "q": np.zeros(5)})),
+                      ("n_observed", dict(state, n_observed=float("nan")))]:
+        path = checkpoint.save_state(tmp_path / f"{what}.ckpt", bad)
+        with pytest.raises(CheckpointError, match=what) as err:
+            mg.load(path)
+        assert str(err.value).startswith(f"checkpoint file {str(path)!r}: state dict for 'sec'")
+    dual = DualCurriculum(mg.make_teacher("sec", mg.Discrete(3)), mg.make_teacher("pfsp", mg.Discrete(2)))
+    path = checkpoint.save_state(tmp_path / "dual.ckpt", {**dual.state_dict(), "levels": dict(state, n_observed=-1)})
+    with pytest.raises(CheckpointError, match=f"^checkpoint file {re.escape(repr(str(path)))}: .*n_observed"):
+        DualCurriculum.load(path)
+    cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(3), seed=0), seed=0)
+    before = cur.state_dict()
+    path = checkpoint.save_state(tmp_path / "prompts.ckpt", {**before, "teacher": dict(state, state_version=99)})
+    with pytest.raises(CheckpointError, match=f"^checkpoint file {re.escape(repr(str(path)))}: .*newer magister"):
+        cur.load(path)
+    assert states_equal(before, cur.state_dict())
+    model_state = checkpoint.load_state(BKT().save(tmp_path / "m.ckpt"))
+    path = checkpoint.save_state(tmp_path / "model.ckpt", dict(model_state, state_version=99))
+    with pytest.raises(CheckpointError, match=f"^checkpoint file {re.escape(repr(str(path)))}: "):
+        load_model(path)
 
 
 def test_checkpoint_with_any_flipped_byte_loads_the_same_state_or_is_refused():

@@ -22,12 +22,13 @@ import stat
 import tokenize
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Iterator, cast
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import CheckpointError, reworded
 
 FORMAT = "magister-state"
 VERSION = 1
@@ -319,6 +320,20 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` to ``path``."""
     return atomic_write(path, dumps(state))
+
+
+@contextmanager
+def from_file(path: str | os.PathLike) -> Iterator[None]:
+    """Around the use of a state read from ``path``: a :class:`CheckpointError` raised inside (a state of another
+    teacher, one damaged or edited) names the file too, as the refusals of :func:`load_state` do (it said only
+    "state dict for 'sec' is damaged...", not which of a run's checkpoint files)."""
+    try:
+        yield
+    except CheckpointError as e:
+        where = f"checkpoint file {str(path)!r}"
+        if where in str(e):
+            raise
+        raise reworded(e, f"{where}: {e}") from None
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:

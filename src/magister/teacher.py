@@ -842,7 +842,9 @@ def load(path: str | os.PathLike, **options: Any) -> Teacher:
     ``options`` go to the teacher's :meth:`Teacher.load_state_dict`: an opponent teacher over a pool takes
     ``pool="rewind"`` or ``pool="current"`` for a pool that changed since the save (see
     :class:`magister.opponents.OpponentTeacher`)."""
-    return from_state_dict(checkpoint.load_state(path), **options)
+    state = checkpoint.load_state(path)
+    with checkpoint.from_file(path):
+        return from_state_dict(state, **options)
 
 
 def loads(data: bytes, *, live: bool = False, **options: Any) -> Teacher:

@@ -78,7 +78,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import load_state, save_state
+from ..checkpoint import from_file, load_state, save_state
 from ..errors import ConfigError, missing_extra_import
 from ..settings import flag
 
@@ -384,7 +384,9 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None and os.path.exists(saved):  # the sampler continues where it was (look-ahead first)
-            sampler.load_state_dict(load_state(saved), replay_pending=True, strict=strict)
+            state = load_state(saved)
+            with from_file(saved):
+                sampler.load_state_dict(state, replay_pending=True, strict=strict)
         else:
             if restart is not None:
                 sampler.load_state_dict(copy.deepcopy(restart))  # a copy: a teacher may keep the arrays

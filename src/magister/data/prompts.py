@@ -53,7 +53,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checkpoint import load_state, save_state
+from ..checkpoint import from_file, load_state, save_state
 from ..errors import ConfigError, InvalidScoreError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
@@ -484,4 +484,6 @@ class PromptCurriculum:
 
     def load(self, path: str | Path, *, replay_pending: bool = False) -> None:
         """Restore a state written by :meth:`save` (``replay_pending``: see :meth:`load_state_dict`)."""
-        self.load_state_dict(load_state(path), replay_pending=replay_pending)
+        state = load_state(path)
+        with from_file(path):
+            self.load_state_dict(state, replay_pending=replay_pending)

@@ -141,7 +141,8 @@ class DualCurriculum:
         """Rebuild a saved dual curriculum; ``pool`` as in :meth:`load_state_dict`."""
         state = checkpoint.load_state(path)
         _check_dual(state, f"checkpoint file {str(path)!r}")
-        return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"], **_pool_option(pool)))
+        with checkpoint.from_file(path):
+            return cls(from_state_dict(state["levels"]), from_state_dict(state["opponents"], **_pool_option(pool)))
 
 
 def _pool_option(pool: str | None) -> dict[str, Any]:

@@ -596,4 +596,6 @@ class LogitModel(LearnerModel):
 
 def load_model(path: str | os.PathLike) -> LearnerModel:
     """Load a learner model saved with :meth:`LearnerModel.save`."""
-    return LearnerModel.from_state(checkpoint.load_state(path))
+    state = checkpoint.load_state(path)
+    with checkpoint.from_file(path):
+        return LearnerModel.from_state(state)
