@@ -169,6 +169,20 @@ def test_buffer_state_with_a_negative_or_fractional_tick_is_refused():
     assert b.tick == 5
 
 
+def test_buffer_state_with_a_tick_past_the_saved_int64_is_refused():
+    """A tick or next_seq of 1e300 (whole, so taken) loaded, and the buffer's next state_dict (every save after)
+    failed with a raw OverflowError: visit times and sequence numbers are saved as int64."""
+    empty = LevelBuffer(4).state_dict()
+    for bad in (dict(empty, tick=1e300), dict(empty, tick=2**63), dict(empty, next_seq=2**63)):
+        b = LevelBuffer(4)
+        with pytest.raises(CheckpointError, match="tick|next_seq"):
+            b.load_state_dict(bad)
+        assert b.tick == 0 and b._next_seq == 0
+    b = LevelBuffer(4)
+    b.load_state_dict(dict(empty, tick=2**63 - 1, next_seq=2**63 - 1))  # the largest it saves
+    assert LevelBuffer(4).load_state_dict(b.state_dict()) is None
+
+
 @pytest.mark.parametrize("name,counter", [("plr", "n_replayed"), ("robust-plr", "n_replayed"), ("accel", "n_edited")])
 def test_a_level_teacher_state_with_a_negative_or_fractional_counter_is_refused(name, counter):
     """int() took n_replayed=-1 (shown in the beliefs) and truncated 2.5 to 2, as the core once did with

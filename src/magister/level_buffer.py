@@ -47,6 +47,7 @@ from .settings import fraction, number, whole
 __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
+_INT64_MAX = int(np.iinfo(np.int64).max)  # the largest tick or sequence number a state can save
 _MAX_WEIGHT = 1e300
 #: the power weights are rescaled (``_power_ref`` set to the highest score) when the highest weight leaves
 #: [_MIN_WEIGHT, _MAX_WEIGHT): below it the top levels' weights lose their precision, then all become 0 (which
@@ -586,6 +587,9 @@ class LevelBuffer:
             levels = [decode(obj) for obj in state["levels"]]
             # (int() took a negative tick, whose levels' visits the buffer's next state refused, and cut 2.7 to 2)
             tick, next_seq = (whole(f"saved {k}", state[k], 0, floats=True) for k in ("tick", "next_seq"))
+            if max(tick, next_seq) > _INT64_MAX:  # (1e300 was taken, and every later save failed: saved as int64)
+                raise CheckpointError(f"level buffer state has tick {tick!r:.30} / next_seq {next_seq!r:.30}; "
+                                      f"each must be at most {_INT64_MAX} (saved as 64-bit integers)")
             power_ref = float(state.get("power_ref", 1.0))
             if not (math.isfinite(power_ref) and power_ref > 0):
                 raise CheckpointError(f"level buffer state has power_ref = {power_ref!r}; it must be a positive "
