@@ -222,3 +222,25 @@ def test_match_probe_refuses_what_is_not_one_unit_vector(x):
         ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0).match_probe(x)
     probe = t.state_dict()["algorithm"]["pending_x"][0]
     assert t.match_probe(probe) == 0 and t.match_probe(probe[None]) == 0
+
+
+@pytest.mark.parametrize("key,value", [("n_widened", -1), ("n_narrowed", 2.5), ("n_probes_matched", -3),
+                                       ("queues", -0.5), ("queues", 7.0)])
+def test_a_checkpoint_with_a_negative_counter_or_a_queued_score_outside_0_1_is_refused(key, value):
+    # taken before: a negative count of widenings in the beliefs (2.5 cut to 2), and queued scores (on the [0, 1]
+    # scale) of -0.5 or 7 that moved the bounds at the next full queue (found by the checkpoint fuzz)
+    from magister.errors import CheckpointError
+
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=0, initial_width=0.2, queue_length=4)
+    for _ in range(40):
+        t.observe(t.propose(), 0.9)
+    state = t.state_dict()
+    if key == "queues":
+        state["algorithm"][key] = np.full_like(state["algorithm"][key], value)
+    else:
+        state["algorithm"][key] = value
+    u = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=1, initial_width=0.2, queue_length=4)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=key):
+        u.load_state_dict(state)
+    assert states_equal(u.state_dict(), before)

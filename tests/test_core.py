@@ -1257,3 +1257,17 @@ def test_a_teacher_class_defined_again_takes_its_name_over_and_another_class_is_
     with pytest.raises(ConfigError, match="'test-core-redefined' is already registered \\(user_notebook_cell.Mine\\)"):
         mg.register("test-core-redefined")(other["Other"])
     assert mg.teacher_class("test-core-redefined") is second
+
+
+def test_a_uniform_state_with_negative_task_counts_is_refused():
+    """Taken as they were: the beliefs reported a task observed -1 times (found by the checkpoint fuzz)."""
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    for _ in range(6):
+        t.observe(t.propose(), 0.5)
+    state = t.state_dict()
+    state["algorithm"]["counts"] = np.array([2, -1, 5])
+    u = mg.make_teacher("uniform", mg.Discrete(3), seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="counts"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

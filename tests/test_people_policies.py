@@ -646,3 +646,17 @@ def test_a_simulated_students_parameters_are_four_probabilities_per_skill():
         SimulatedStudent([(0.1, 0.3, 0.2, 0.1)], {}, rng)
     student = SimulatedStudent({"a": np.array([0.0, 1.0, 0.2, 0.1])}, {}, np.random.default_rng(0))
     assert student.answer("a", 0.0) in (0, 1) and student.known["a"]  # learn 1: known after one exercise
+def test_a_checkpoint_with_negative_attempt_counts_is_refused():
+    # taken as they were: an item tried -1 times counted two more tries before it was stuck (checkpoint fuzz)
+    from magister.testing import states_equal
+
+    t = MasteryLearning(mg.Discrete(["a", "b", "c"]), seed=0)
+    for i in range(6):
+        t.observe(t.propose(), float(i % 2))
+    state = t.state_dict()
+    state["algorithm"]["tries"] = np.full_like(state["algorithm"]["tries"], -1)
+    u = MasteryLearning(mg.Discrete(["a", "b", "c"]), seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match="attempt counts"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

@@ -446,6 +446,8 @@ class MasteryLearning(PeoplePolicy):
         tries = np.asarray(state["tries"], dtype=np.int64)
         if tries.shape != self.tries.shape:
             raise ConfigError("saved attempt counts do not match the items")
+        if (tries < 0).any():  # (taken before: an item tried -1 times needed more tries to be stuck)
+            raise ConfigError("saved attempt counts must be >= 0")
         super()._set_state(state)
         self.tries = tries.copy()
 

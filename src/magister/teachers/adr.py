@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..averages import refuse_outside_unit
 from ..errors import ConfigError, InvalidTaskError
 from ..settings import number, size, whole
 from ..teacher import Teacher, register
@@ -278,14 +279,15 @@ class ADR(Teacher):
         if queues.shape != (d, 2, self.queue_length) or qlen.shape != (d, 2) or (qlen < 0).any() \
                 or (qlen >= self.queue_length).any() or not np.isfinite(queues).all():
             raise ValueError("ADR queues do not match queue_length")
+        refuse_outside_unit("queues", queues.reshape(-1), "queued scores (on the [0, 1] scale)")  # (-0.5 was taken)
+        counters = {k: whole(f"saved {k}", state[k], 0, floats=True)  # (int() took a negative count)
+                    for k in ("n_widened", "n_narrowed", "n_probes_matched")}
         if not (len(px) == len(pd_) == len(ps) == len(pv)) or ((pd_ < 0) | (pd_ >= d)).any() \
                 or ((ps != 0) & (ps != 1)).any() or not (np.isfinite(px).all() and np.isfinite(pv).all()):
             raise ValueError("ADR pending probes are inconsistent")
         self.low, self.high, self._queues, self._qlen = low.copy(), high.copy(), queues.copy(), qlen.copy()
         self._set_pending(px, pd_, ps, pv)
-        self.n_widened = int(state["n_widened"])
-        self.n_narrowed = int(state["n_narrowed"])
-        self.n_probes_matched = int(state["n_probes_matched"])
+        self.n_widened, self.n_narrowed, self.n_probes_matched = counters.values()
 
     def _beliefs(self) -> dict[str, Any]:
         qmean = np.where(self._qlen > 0, self._queues.sum(axis=2) / np.maximum(self._qlen, 1), np.nan)

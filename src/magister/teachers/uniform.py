@@ -57,6 +57,8 @@ class Uniform(Teacher):
             counts = np.asarray(state["counts"], dtype=np.int64)
             if counts.shape != self._counts.shape:
                 raise ValueError("counts do not match the space")
+            if (counts < 0).any():  # (taken before: the beliefs showed a task observed -1 times)
+                raise ValueError("counts must be >= 0 (how often each task was observed)")
             self._counts = counts.copy()
 
     def _beliefs(self) -> dict[str, Any]:
