@@ -990,3 +990,24 @@ def test_a_batch_with_a_member_evicted_during_its_game_names_how_to_record_the_r
     with pytest.raises(UnknownOpponentError) as err:  # an id never handed out: no advice about evictions
         pool.report_many([1, 99], ["win", "win"])
     assert "leave out" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+@pytest.mark.parametrize("value", [-0.5, 1e300])
+def test_a_state_with_a_win_mean_outside_0_1_is_refused(tmp_path: Path, name: str, value: float) -> None:
+    # a win rate is an average of outcomes in [0, 1]: 1e300 was taken, and pfsp's next proposal overflowed
+    # (found by the checkpoint fuzz)
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=3)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    for _ in range(10):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    state["algorithm"]["win_mean"][1] = value
+    u = mg.make_teacher(name, pool.space, pool=pool, seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=r"win_mean\[1\]"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

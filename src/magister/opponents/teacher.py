@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ..averages import task_indices
+from ..averages import refuse_outside_unit, task_indices
 from ..errors import CheckpointError, ConfigError, InvalidTaskError
 from ..rng import generator_state, restore_generator
 from ..settings import few_tasks, fraction, number, rate as check_rate
@@ -257,6 +257,7 @@ class OpponentTeacher(Teacher):
             raise ValueError(f"per-opponent arrays have shape {games.shape}, expected ({self.space.n},)")
         if (games < 0).any() or not np.isfinite(win_mean).all():
             raise ValueError("per-opponent games must be >= 0 and win means finite numbers")
+        refuse_outside_unit("win_mean", win_mean, "win rates (averages of outcomes 0, 0.5 and 1)")  # (1e300 taken)
         self._check_pool_has(games)
         self._set_more(state)
         self.games, self.win_mean = games.copy(), win_mean.copy()
