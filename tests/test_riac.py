@@ -212,3 +212,31 @@ def test_riac_plus_without_local_draws_proposes_as_riac_with_its_defaults():
         riac.observe(b, s)
     assert plus.tree.n_splits > 0
 
+
+@pytest.mark.parametrize("name", ["riac", "riac-plus"])
+@pytest.mark.parametrize("entry,value", [("lp", np.nan), ("lp", -1.0), ("lp", np.inf), ("n_splits", -1),
+                                         ("n_failed_splits", -1), ("depth", -1)])
+def test_a_region_tree_state_with_nan_or_negative_progress_or_counts_is_refused(name, entry, value):
+    # taken before: a NaN learning progress made the beliefs NaN, a negative one or a negative split count was
+    # shown as it was (found by the checkpoint fuzz)
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    student = GridStudent(seed=0)
+    space = student.space
+    t = mg.make_teacher(name, space, seed=0, max_points=20)
+    for _ in range(400):
+        x = t.propose()
+        t.observe(x, student.attempt(x))
+    state = t.state_dict()
+    tree = state["algorithm"]["tree"]
+    assert tree["n_nodes"] > 1
+    if isinstance(tree[entry], np.ndarray):
+        tree[entry] = np.full_like(tree[entry], value, dtype=float if isinstance(value, float) else tree[entry].dtype)
+    else:
+        tree[entry] = value
+    u = mg.make_teacher(name, space, seed=1, max_points=20)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=entry):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

@@ -694,6 +694,12 @@ class RegionTree:
         if not (np.isfinite(arrays["x"]).all() and np.isfinite(arrays["y"]).all()) or (arrays["start"] < 0).any() \
                 or not ((0.0 <= low) & (low <= high) & (high <= 1.0)).all() or ((sd < -1) | (sd >= self.dim)).any():
             raise ValueError("region tree bounds, split dimensions or stored points are out of range")
+        # (a NaN learning progress was taken and made the beliefs NaN; a negative one or count shown as it was)
+        for k in ("lp", "spread", "total", "depth"):
+            if k in arrays and not (np.isfinite(arrays[k]) & (arrays[k] >= 0)).all():
+                raise ValueError(f"region tree entry {k!r} must hold finite numbers >= 0")
+        n_splits, n_failed = (whole(f"saved {k}", state.get(k, 0), 0, floats=True)
+                              for k in ("n_splits", "n_failed_splits"))
         cap = 8
         while cap < n:
             cap *= 2
@@ -704,8 +710,7 @@ class RegionTree:
         self.n_nodes = n
         if "spread" not in arrays:
             self._refresh_lp(np.arange(n), lp=False)
-        self.n_splits = int(state.get("n_splits", 0))
-        self.n_failed_splits = int(state.get("n_failed_splits", 0))
+        self.n_splits, self.n_failed_splits = n_splits, n_failed
         if "binary" in state:
             self.binary = bool(state["binary"])
         else:  # saved before the flag existed: judge by the root's remembered scores
