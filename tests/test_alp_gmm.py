@@ -351,3 +351,29 @@ def test_one_proposal_picks_the_component_the_batched_search_picks(alp):
     us += [float(c / cdf[-1]) for c in cdf if np.isfinite(c / cdf[-1])]
     for u in us:
         assert t._component(u) == min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), k - 1), u
+
+
+@pytest.mark.parametrize("name,entry", [("alp-gmm", "x"), ("alp-gmm", "y"), ("frontier", "y")])
+@pytest.mark.parametrize("value", [-0.5, 1e300])
+def test_a_history_of_tasks_or_scores_outside_0_1_is_refused(name, entry, value):
+    # the history holds tasks in unit coordinates and scores in [0, 1]: 1e300 was taken, and the next
+    # nearest-neighbour scan (alp-gmm) or prediction (frontier) overflowed, -0.5 silently (checkpoint fuzz)
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    student = GridStudent(seed=0)
+    space = student.space
+    t = mg.make_teacher(name, space, seed=0)
+    for _ in range(40):
+        x = t.propose()
+        t.observe(x, student.attempt(x))
+    state = t.state_dict()
+    alg = state["algorithm"]
+    history = alg["sub"]["history"] if name == "alp-gmm" else alg["history"]
+    history[entry] = np.asarray(history[entry]).copy()
+    history[entry].flat[0] = value
+    u = mg.make_teacher(name, space, seed=1)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=r"\[0, 1\]"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

@@ -98,4 +98,7 @@ class AlpGmm(MixtureTeacher):
     def _set_sub_state(self, state: dict[str, Any]) -> None:
         h = History(self.history.dim, self.history.capacity if self.history.bounded else None)
         h.load_state_dict(state["history"])
+        # (1e300 was taken, and the next nearest-neighbour scan overflowed; -0.5 silently)
+        if len(h) and not (((h.x >= 0.0) & (h.x <= 1.0)).all() and ((h.y >= 0.0) & (h.y <= 1.0)).all()):
+            raise ValueError("the ALP history must hold tasks in unit coordinates [0, 1] and scores in [0, 1]")
         self.history = h

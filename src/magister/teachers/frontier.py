@@ -402,6 +402,8 @@ class Frontier(Teacher):
         for h in (self.history, self.sources):
             if len(h) and not ((h.x >= 0.0) & (h.x <= 1.0)).all():
                 raise ValueError("stored tasks must be in unit coordinates [0, 1]")
+            if len(h) and not ((h.y >= 0.0) & (h.y <= 1.0)).all():  # (1e300 was taken: predictions overflowed)
+                raise ValueError("stored scores and competences must be in [0, 1]")
         self.weights = weights.copy()
 
     def _beliefs(self) -> dict[str, Any]:
