@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import magister as mg
-from magister.errors import ConfigError
+from magister import checkpoint
+from magister.errors import CheckpointError, ConfigError
 from magister.people import BKT, Elo, Event, EventLog, FSRSMemory, load_anki, load_assist2015, load_model, make_model
 from magister.people.base import LearnerModel
 from magister.people.events import DAY
@@ -1014,3 +1016,23 @@ def test_an_event_log_built_from_lists_works_and_text_times_or_bad_codes_are_ref
         with pytest.raises(ConfigError, match=r"column 'skill' must hold whole-number codes into skills \(0 to 0"):
             log(np.array([9.0, 10.0, 11.0]), skill=bad)
     assert len(EventLog.from_events([])) == 0
+@pytest.mark.parametrize("make,entry,value", [
+    (lambda: FSRSMemory(max_iter=3, graded=False), "w", np.nan),
+    (lambda: FSRSMemory(max_iter=3, graded=False), "w", np.inf),
+    (lambda: FSRSMemory(max_iter=3, graded=False), "first_recall", 2.0),
+    (lambda: Elo(), "item_count", 1e300),
+    (lambda: Elo(), "difficulty", np.nan),
+])
+def test_a_model_file_with_parameters_it_cannot_hold_is_a_checkpoint_error_naming_the_file(tmp_path, make, entry,
+                                                                                           value):
+    """Taken before: NaN or infinite FSRS weights (every later recall NaN) and a first recall of 2; an Elo item count
+    of 1e300 failed with a raw OverflowError; a NaN Elo difficulty was a ConfigError that named no file (the checkpoint
+    fuzz). Each is a CheckpointError naming the file now."""
+    log = load_assist2015(DATA / "assist2015_slice.csv", max_learners=20)
+    state = checkpoint.load_state(make().fit(log).save(tmp_path / "m.ckpt"))
+    params = state["params"]
+    params[entry] = value if np.ndim(params[entry]) == 0 else np.full(np.shape(params[entry]), value)
+    path = checkpoint.save_state(tmp_path / "damaged.ckpt", state)
+    with pytest.raises(CheckpointError, match=f"^checkpoint file {re.escape(repr(str(path)))}: "):
+        load_model(path)
+

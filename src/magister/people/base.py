@@ -528,6 +528,8 @@ class LearnerModel:
                                       "or restore the file from a backup") from None
         try:
             model.set_state(state)
+            # (what it holds must give a state back: an Elo item count of 1e300 was taken, then get_state overflowed)
+            taken = model.get_state()
         except MagisterError:
             raise
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint (a raw KeyError before)
@@ -536,7 +538,7 @@ class LearnerModel:
         if version >= 2:
             # what the model holds must be what was saved: an entry coerced ("12" taken as 12) or left unread
             saved = {k: v for k, v in state.items() if k != "state_version"}
-            found = checkpoint.state_difference(saved, model.get_state(), "state")
+            found = checkpoint.state_difference(saved, taken, "state")
             if found:
                 raise CheckpointError(f"learner-model state of {name!r} is damaged or was edited, at {found}; this "
                                       f"is not a state {name!r} saves: restore the file from a backup, or fit and "
@@ -598,4 +600,8 @@ def load_model(path: str | os.PathLike) -> LearnerModel:
     """Load a learner model saved with :meth:`LearnerModel.save`."""
     state = checkpoint.load_state(path)
     with checkpoint.from_file(path):
-        return LearnerModel.from_state(state)
+        try:
+            return LearnerModel.from_state(state)
+        except ConfigError as e:  # a saved value the model refuses: from a file, a damaged or edited checkpoint
+            raise CheckpointError(f"learner-model state of {state.get('model')!r:.40} is damaged or was edited: "
+                                  f"{e}; restore the file from a backup, or fit and save the model again") from None

@@ -24,6 +24,8 @@ from ..settings import flag, fraction, number, whole
 from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
+_INT64_MAX = int(np.iinfo(np.int64).max)  # the largest item count a model file holds
+
 __all__ = ["Elo"]
 
 
@@ -196,8 +198,9 @@ class Elo(LogitModel):
         if not len(self.difficulty) == len(self.disc) == len(self.item_count) == n:
             raise ConfigError(f"saved elo parameters hold {len(self.difficulty)} difficulties, {len(self.disc)} "
                               f"discriminations and {len(self.item_count)} counts for {n} items")
-        if not all(math.isfinite(v) for v in self.difficulty + self.disc) or min(self.item_count, default=0) < 0:
-            raise ConfigError("saved elo parameters must be finite numbers and item counts >= 0")
+        if not all(math.isfinite(v) for v in self.difficulty + self.disc) or min(self.item_count, default=0) < 0 \
+                or max(self.item_count, default=0) > _INT64_MAX:  # (1e300 was taken: saving it again overflowed)
+            raise ConfigError("saved elo parameters must be finite numbers and item counts >= 0 (64-bit integers)")
 
     def _get_learner_state(self) -> dict[str, Any]:
         th = sorted(self.theta)

@@ -324,8 +324,12 @@ class FSRSMemory(LearnerModel):
         return {"w": self.w.copy(), "first_recall": self.first_recall}
 
     def _set_params(self, params: dict[str, Any]) -> None:
-        self.w = np.asarray(params["w"], dtype=float).reshape(21).copy()
-        self.first_recall = float(params["first_recall"])
+        w = np.asarray(params["w"], dtype=float).reshape(21)
+        # as the constructor checks them: NaN or infinite weights made every later recall NaN
+        for i, v in enumerate(w.tolist()):
+            number(f"saved FSRS weights[{i}]", v, hint="FSRS weights must be 21 finite numbers")
+        self.first_recall = fraction("saved first_recall", params["first_recall"])
+        self.w = w.copy()
 
     def _get_learner_state(self) -> dict[str, Any]:
         keys = sorted(self.cards)
