@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -144,6 +145,22 @@ def _saved_and_used(make):
     cur = make()
     _run(cur, 1, np.random.default_rng(1))
     return saved, saved.state_dict(), cur
+
+
+def test_a_malformed_state_file_is_refused_naming_the_file(tmp_path):
+    """PromptCurriculum.load of a file whose state is malformed (negative attempts) said "the saved curriculum
+    state is malformed", naming no file (found by the checkpoint fuzz); still a ConfigError, as load_state_dict's."""
+    from magister.checkpoint import save_state
+
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    _, state, cur = _saved_and_used(make)
+    before = cur.state_dict()
+    path = save_state(tmp_path / "c.ckpt", dict(state, attempts=-np.ones(15)))
+    with pytest.raises(ConfigError, match=f"^checkpoint file {re.escape(repr(str(path)))}: the saved curriculum state"):
+        cur.load(path)
+    assert checkpoint_states_equal(before, cur.state_dict())
 
 
 def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():

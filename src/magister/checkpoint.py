@@ -28,7 +28,7 @@ from typing import Any, Iterator, cast
 
 import numpy as np
 
-from .errors import CheckpointError, reworded
+from .errors import CheckpointError, MagisterError, reworded
 
 FORMAT = "magister-state"
 VERSION = 1
@@ -323,13 +323,14 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def from_file(path: str | os.PathLike) -> Iterator[None]:
-    """Around the use of a state read from ``path``: a :class:`CheckpointError` raised inside (a state of another
+def from_file(path: str | os.PathLike, kinds: tuple[type[MagisterError], ...] = (CheckpointError,)) -> Iterator[None]:
+    """Around the use of a state read from ``path``: an error of ``kinds`` raised inside (a state of another
     teacher, one damaged or edited) names the file too, as the refusals of :func:`load_state` do (it said only
-    "state dict for 'sec' is damaged...", not which of a run's checkpoint files)."""
+    "state dict for 'sec' is damaged...", not which of a run's checkpoint files). Its class stays (the data
+    mixers refuse a malformed state with a ``ConfigError``)."""
     try:
         yield
-    except CheckpointError as e:
+    except kinds as e:
         where = f"checkpoint file {str(path)!r}"
         if where in str(e):
             raise

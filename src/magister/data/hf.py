@@ -79,7 +79,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..checkpoint import from_file, load_state, save_state
-from ..errors import ConfigError, missing_extra_import
+from ..errors import CheckpointError, ConfigError, missing_extra_import
 from ..settings import flag
 
 try:
@@ -385,7 +385,7 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None and os.path.exists(saved):  # the sampler continues where it was (look-ahead first)
             state = load_state(saved)
-            with from_file(saved):
+            with from_file(saved, (CheckpointError, ConfigError)):
                 sampler.load_state_dict(state, replay_pending=True, strict=strict)
         else:
             if restart is not None:

@@ -54,7 +54,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checkpoint import from_file, load_state, save_state
-from ..errors import ConfigError, InvalidScoreError
+from ..errors import CheckpointError, ConfigError, InvalidScoreError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import non_numeric, whole
@@ -485,5 +485,5 @@ class PromptCurriculum:
     def load(self, path: str | Path, *, replay_pending: bool = False) -> None:
         """Restore a state written by :meth:`save` (``replay_pending``: see :meth:`load_state_dict`)."""
         state = load_state(path)
-        with from_file(path):
+        with from_file(path, (CheckpointError, ConfigError)):
             self.load_state_dict(state, replay_pending=replay_pending)
