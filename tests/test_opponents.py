@@ -797,6 +797,20 @@ def test_an_index_written_by_a_newer_magister_is_refused_saying_to_upgrade(tmp_p
     assert json.loads(pool.index_path.read_text()) == doc
 
 
+@pytest.mark.parametrize("field, value", [("version", -1), ("version", 0), ("version", True), ("version", 1.5),
+                                          ("version_counter", -1)])
+def test_an_index_with_an_impossible_version_is_refused_as_unreadable(tmp_path: Path, field: str, value) -> None:
+    # a format version of -1 (or 0, true) and a negative change counter were read as they were (checkpoint fuzz);
+    # the checkpoint format refuses such versions as corrupt
+    pool = _pool(tmp_path / "p", n=2)
+    doc = json.loads(pool.index_path.read_text())
+    doc[field] = value
+    pool.index_path.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError, match=f"cannot be read.*{field}"):
+        OpponentPool(tmp_path / "p")
+    assert json.loads(pool.index_path.read_text()) == doc
+
+
 def test_a_pool_index_with_impossible_members_is_refused(tmp_path: Path) -> None:
     # an index listing an id twice lost one record; an id never handed out (>= next_id) had its snapshot
     # overwritten by a later add(), and one >= max_ids made mask() raise IndexError

@@ -280,7 +280,10 @@ class OpponentPool:
                 raise ValueError(f"a JSON {type(doc).__name__}, not an object")
             if doc.get("format") != FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
-            if doc.get("version", 0) > VERSION:  # (restoring a backup or starting a new pool was the advice)
+            v = doc.get("version", 1)  # (-1, 0 or true were read as a version this magister reads)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"version is {v!r:.40}, not a format version (a whole number from 1)")
+            if v > VERSION:  # (restoring a backup or starting a new pool was the advice)
                 raise SnapshotError(f"the opponent pool index {self.index_path} has format version "
                                     f"{doc['version']!r}, written by a newer magister; this one reads up to "
                                     f"{VERSION}: upgrade magister to open the pool")
@@ -292,6 +295,8 @@ class OpponentPool:
             next_id, learner, version = (_check_kind(k, doc[k], kinds) for k, kinds in (
                 ("next_id", (int,)), ("learner_rating", (int, float)), ("version_counter", (int,))))
             learner = float(learner)
+            if version < 0:
+                raise ValueError(f"version_counter is {version}, not a count of changes >= 0")
             # an index written by a magister from before evicted files were kept has no list: the files the newer
             # one kept (and the older one's writes dropped from the index) are taken back as the kept ones
             evicted = doc["evicted"] if "evicted" in doc else self._unnamed_files(members, next_id, settings)
