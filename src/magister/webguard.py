@@ -101,6 +101,9 @@ def check_can_listen(host: str, port: int) -> None:
     page that was never served had been printed)."""
     import errno
 
+    if not str(host).strip():  # ("" listened on every interface, announced as http://:8000)
+        raise ConfigError(f"--host {host!r} is empty, which listens on every interface; give 127.0.0.1 (this machine "
+                          "only) or 0.0.0.0 (every interface)")
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(str(host).strip("[]") or None, port,
                                                           type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]

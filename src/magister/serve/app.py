@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
-from ..errors import missing_extra_import
+from ..errors import ConfigError, missing_extra_import
 from ..webguard import allowed_hosts, guard
 
 try:
@@ -41,7 +41,7 @@ except ImportError as _e:  # (anyio first: "No module named 'anyio'" named neith
     raise missing_extra_import("magister.serve.app", "serve", _e) from _e
 
 from .auth import AuthError, Principal, TokenStore
-from .db import make_engine
+from .db import check_database, make_engine
 from .hotpath import Delegate, HotPath
 from .common import Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
@@ -915,14 +915,31 @@ def _lean_handlers(ctx: _Context) -> dict:
     return {"propose": lean_propose, "observe": lean_observe, "observe_batch": lean_observe_batch}
 
 
+class StartupRefused(ConfigError, SystemExit):
+    """A setting :func:`app_from_env` refuses: a :class:`~magister.errors.ConfigError` (so a ``ValueError``) to code
+    that calls it, and to ``uvicorn --factory`` a ``SystemExit`` whose ``code`` is the message, so the process ends
+    on that one line (exit status 1) instead of uvicorn's traceback above it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = f"error: {message}"
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory magister.serve.app:app_from_env`` (settings from ``MAGISTER_*`` variables).
 
-    Reads the same :class:`~magister.serve.settings.ServeSettings` as ``magister serve``.
+    Reads the same :class:`~magister.serve.settings.ServeSettings` as ``magister serve``; a bad variable (or a
+    database that cannot be used) raises :class:`StartupRefused`, which names it and ends uvicorn's process without
+    a traceback.
     """
-    cfg = ServeSettings.from_env(freeze_gc=True)
-    apply_process_settings(cfg)
-    return create_app(settings=cfg)
+    try:
+        cfg = ServeSettings.from_env(freeze_gc=True)
+        apply_process_settings(cfg)
+        app = create_app(settings=cfg)
+        check_database(app.state.service.engine)  # (a damaged file was a traceback from the lifespan's start-up)
+    except ValueError as e:
+        raise StartupRefused(str(e)) from None
+    return app
 
 
 def apply_process_settings(cfg: ServeSettings) -> None:

@@ -61,6 +61,7 @@ def command(
 
             from ..webguard import check_can_listen, host_name
             from .app import apply_process_settings, create_app, served_hosts
+            from .db import check_database
             from .settings import ServeSettings
         except ImportError as e:  # (the light core has none of them: a traceback for `pip install magister`)
             raise missing_extra("magister serve", "serve", e) from None
@@ -92,7 +93,7 @@ def command(
         where = f"http://{host_name(cfg.host, '--host') if cfg.host.strip() else cfg.host}:{cfg.port}"  # [::1]
         apply_process_settings(cfg)
         app = create_app(settings=cfg)
-        _check_database(app.state.service.engine)
+        check_database(app.state.service.engine)  # (a damaged file, a refused connection, a newer schema)
     except ValueError as e:  # a bad option, MAGISTER_* variable or --db (ConfigError too): a message, no traceback
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
@@ -111,19 +112,3 @@ def command(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level, workers=1, timeout_graceful_shutdown=10)
 
-
-def _check_database(engine) -> None:
-    """Open the database once before serving: one that cannot be opened (not a SQLite file, a PostgreSQL
-    server that refuses the connection) was a traceback from the server's start-up."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        with engine.connect():
-            pass
-    except SQLAlchemyError as e:
-        reason = " ".join(str(getattr(e, "orig", None) or e).split())
-        raise ValueError(f"cannot open the database {engine.url.render_as_string(hide_password=True)} ({reason}); "
-                         "check --db (or MAGISTER_DB)") from None
-    from .db import check_known_revision
-
-    check_known_revision(engine)  # (a newer magister's schema: a traceback from the server's start-up)

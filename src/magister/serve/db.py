@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from ..errors import ConfigError
 
@@ -45,8 +46,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
 def make_engine(db: str | Path) -> Engine:
     """Create the engine for ``db`` (a URL or a SQLite file path)."""
     url = normalise_url(db)
+    try:  # (a port that is not a number was Python's bare "invalid literal for int()")
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise ConfigError(f"--db (MAGISTER_DB) is not a database URL that can be read ({e}); give a SQLite file path "
+                          "or postgresql+psycopg://user:pw@host:port/db") from None
     if url.startswith("sqlite"):
-        if url in ("sqlite://", "sqlite:///:memory:"):
+        # (sqlite:/// and ?mode=memory are in memory too: they ended in a TypeError traceback from create_engine)
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise ConfigError("an in-memory SQLite database is not durable; give a file path, e.g. --db teachers.db")
         folder = Path(url[len("sqlite:///"):]).parent
         if "://" not in str(db) and not folder.is_dir():  # (SQLite creates the file, not its folder)
@@ -55,13 +62,39 @@ def make_engine(db: str | Path) -> Engine:
         if "://" not in str(db) and Path(url[len("sqlite:///"):]).is_dir():  # (SQLite's own word: a traceback)
             raise ConfigError(f"--db {str(db)!r} is a folder; give the path of a SQLite file, e.g. "
                               f"{str(Path(str(db)) / 'teachers.db')!r}")
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
-                               pool_size=8, max_overflow=8)
+        engine = _engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        return _engine(url, pool_pre_ping=True)
     raise ConfigError(f"unsupported database URL {url!r}; use a SQLite file path or postgresql+psycopg://...")
+
+
+def _engine(url: str, **kw) -> Engine:
+    """``create_engine`` with the service's pool; a driver SQLAlchemy does not have (``sqlite+nosuch://``) refused
+    naming --db (it was a ``NoSuchModuleError`` traceback)."""
+    try:
+        return create_engine(url, pool_size=8, max_overflow=8, **kw)
+    except (NoSuchModuleError, ArgumentError) as e:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(f"--db (MAGISTER_DB) {shown!r} names a database driver that cannot be used ({e}); give a "
+                          "SQLite file path or postgresql+psycopg://user:pw@host:port/db") from None
+
+
+def check_database(engine: Engine) -> None:
+    """Open the database once before serving (``magister serve``, ``app_from_env``): one that cannot be opened (not
+    a SQLite file, a PostgreSQL server that refuses the connection) or holds a newer magister's schema was a
+    traceback from the server's start-up; a :class:`ConfigError` naming --db instead."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())
+        raise ConfigError(f"cannot open the database {engine.url.render_as_string(hide_password=True)} ({reason}); "
+                          "check --db (or MAGISTER_DB)") from None
+    check_known_revision(engine)
 
 
 def alembic_config(engine: Engine | None = None):
