@@ -8,14 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-pytest.importorskip("fastapi")
-
-from typer.testing import CliRunner  # noqa: E402
-
-from magister.cli import app  # noqa: E402
-from magister.errors import ConfigError  # noqa: E402
-from magister.serve.app import StartupRefused, app_from_env  # noqa: E402
+from magister.cli import app
+from magister.errors import ConfigError
+from magister.serve.app import StartupRefused, app_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +76,6 @@ def test_app_from_env_refuses_a_setting_as_a_config_error_and_a_quiet_exit(tmp_p
 
 
 def test_uvicorn_factory_prints_the_refusal_without_a_traceback(tmp_path):
-    pytest.importorskip("uvicorn")
     env = {**os.environ, "MAGISTER_DB": str(tmp_path / "e.db"), "MAGISTER_CHECKPOINT_EVERY": "-1",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-m", "uvicorn", "--factory", "magister.serve.app:app_from_env",
