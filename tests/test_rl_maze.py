@@ -249,6 +249,18 @@ def test_unseen_levels_are_solvable_generator_levels_no_seed_space_teacher_can_p
         unseen_levels(5, max_density=0.95)
 
 
+def test_a_training_set_larger_than_the_task_limit_is_refused_before_anything_is_drawn():
+    """``training_seeds(10**8)`` drew seeds until memory ran out (``rl_levels_cleanrl.py --levels 100000000``);
+    a set over ``MAX_TASKS`` levels is refused, naming the limit and the open-ended generator instead."""
+    from magister.rl.envs.maze import training_seeds
+    from magister.settings import MAX_TASKS
+
+    for bad in (MAX_TASKS + 1, 10**8):
+        with pytest.raises(ConfigError, match=r"levels in 1\.\.1,000,000, got .*open-ended generator"):
+            training_seeds(bad)
+    assert len(training_seeds(5, seed=1)) == 5
+
+
 def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
     from magister.bench.levels import make_level_teacher
     from magister.errors import InvalidTaskError

@@ -47,7 +47,7 @@ import gymnasium as gym
 import numpy as np
 
 from ...errors import ConfigError, InvalidActionError, InvalidTaskError
-from ...settings import number, whole
+from ...settings import MAX_TASKS, number, whole
 from .base import discrete_action
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
@@ -96,11 +96,13 @@ def unseen_levels(n: int = 100, size: int = 15, max_density: float = 0.35) -> li
 def training_seeds(n: int, seed: int = 0) -> list[int]:
     """A finite training set, as in the PLR paper: ``n`` distinct seeds of the level generator drawn once
     for run ``seed`` (all below ``2**31``, so none is one of :func:`unseen_levels`). Pass them to
-    ``MazeEnv(seeds=...)`` and give the teacher ``SeedSpace(n)``."""
+    ``MazeEnv(seeds=...)`` and give the teacher ``SeedSpace(n)``. At most ``magister.settings.MAX_TASKS`` (1,000,000)
+    levels: a larger set is refused before anything is drawn (``n=10**8`` filled memory)."""
     from ...levels.spaces import SEED_LIMIT
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"training_seeds needs n = a whole number of levels >= 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_TASKS:
+        raise ConfigError(f"training_seeds needs n = a whole number of levels in 1..{MAX_TASKS:,}, got {n!r}; for more "
+                          "levels than that use the open-ended generator (MazeEnv() without seeds, SeedSpace(None))")
     rng = np.random.default_rng([int(seed), 0x7E57])
     out: dict[int, None] = {}
     while len(out) < n:
