@@ -93,7 +93,9 @@ def train(teacher_name: str, episodes: int, seed: int = 0, verbose: bool = True)
 
 
 def main(episodes: int = 4000, seed: int = 0, teacher_name: str | None = None) -> dict[str, dict]:
-    adaptive = teacher_name or TEACHER
+    # None picks the example's teacher; an empty name is refused like any other unknown one (`--teacher ""` ran
+    # frontier as if the option had not been given)
+    adaptive = TEACHER if teacher_name is None else teacher_name
     episodes = whole("episodes", episodes)  # refused before anything runs: 0 episodes would print nan% and a verdict
     if adaptive == "uniform":
         raise ConfigError("the teacher to compare with uniform cannot be 'uniform' itself; name an adaptive one")
@@ -116,7 +118,7 @@ def main(episodes: int = 4000, seed: int = 0, teacher_name: str | None = None) -
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=4000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--teacher", default=None, help="adaptive teacher to compare with uniform")

@@ -80,6 +80,8 @@ DEFAULT_SCORES = {"plr": "learnable", "robust-plr": "pvl", "accel": "pvl"}
 ANNEAL_LR = True
 #: Adam's learning rate (the start of the annealed schedule)
 LR = 5e-4
+#: the loop's rollout: 128 steps on each of 8 envs (``train``'s defaults); a budget is rounded up to whole rollouts
+N_ENVS, N_STEPS = 8, 128
 
 
 #: the episode scores this loop can send: positive GAE or |GAE| per step, averaged ("pvl", "l1": the papers')
@@ -90,7 +92,7 @@ LR = 5e-4
 LEVEL_SCORES = ("pvl", "pvl-sum", "l1", "l1-sum", "maxmc", "learnable", "success")
 
 
-def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps: int = 128,
+def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = N_ENVS, n_steps: int = N_STEPS,
           max_density: float = MAX_DENSITY, settings: dict | None = None, level_score: str | None = None,
           n_levels: int | None = N_LEVELS, anneal_lr: bool = ANNEAL_LR) -> dict:
     import torch
@@ -246,10 +248,17 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, n_steps
 
 
 def budget(steps: int | None) -> int:
-    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number)."""
+    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number, and
+    less than one rollout, which trained a whole rollout while the last line named the smaller budget)."""
     from magister.bench.levels import example_steps
+    from magister.errors import ConfigError
 
-    return example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
+    value = example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
+    if value < N_ENVS * N_STEPS:
+        raise ConfigError(f"{'steps' if steps is not None else 'MAGISTER_EXAMPLE_STEPS'} must be at least one rollout, "
+                          f"{N_ENVS * N_STEPS} env steps ({N_STEPS} on each of {N_ENVS} envs), got {value}; a budget "
+                          "is rounded up to whole rollouts")
+    return value
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_levels: int | None = N_LEVELS
@@ -279,7 +288,11 @@ if __name__ == "__main__":
                     help=f"size of the training set (default {N_LEVELS}); 0: an open-ended generator")
     args = ap.parse_args()
     from magister.errors import ConfigError
+    from magister.settings import MAX_TASKS
 
+    if not 0 <= args.levels <= MAX_TASKS:  # it named SeedSpace's "n" (-5), or filled memory drawing 10**8 levels
+        ap.error(f"--levels must be 0 (an open-ended generator) or a number of training levels in 1..{MAX_TASKS:,}, "
+                 f"got {args.levels}")
     try:
         main(args.steps, args.seed, args.teacher, args.levels or None)
     except ConfigError as e:  # a refused option: the usage and the reason, not a traceback

@@ -121,9 +121,11 @@ def make_callback(kind: str = "pvl"):
 
 #: the top of the training generator's wall density (``MazeEnv(max_density=...)``): see the docstring
 MAX_DENSITY = 0.7
+#: SB3's rollout: 128 steps on each of 8 envs (``train``'s defaults); a budget is rounded up to whole rollouts
+N_ENVS, N_STEPS = 8, 128
 
 
-def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_density: float = MAX_DENSITY,
+def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = N_ENVS, max_density: float = MAX_DENSITY,
           settings: dict | None = None, kind: str = "pvl") -> dict:
     import torch
     from stable_baselines3 import PPO
@@ -137,7 +139,7 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_den
     teacher, _ = make_level_teacher(teacher_name, seed, settings)
     score = "external" if teacher_name != "uniform" else "success"
     venv = DummyVecEnv([lambda: CurriculumWrapper(MazeEnv(max_density=max_density), teacher, score=score)] * n_envs)
-    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, learning_rate=5e-4, gamma=0.99, seed=seed,
+    model = PPO("MlpPolicy", venv, n_steps=N_STEPS, batch_size=256, learning_rate=5e-4, gamma=0.99, seed=seed,
                 policy_kwargs={"net_arch": [128, 128]}, verbose=0, device="cpu")
     callback = make_callback(kind) if score == "external" else None
     model.learn(total_timesteps=steps, callback=callback)
@@ -148,10 +150,17 @@ def train(teacher_name: str, steps: int, seed: int = 0, n_envs: int = 8, max_den
 
 
 def budget(steps: int | None) -> int:
-    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number)."""
+    """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number, and
+    less than one rollout, which trained a whole rollout while the last line named the smaller budget)."""
     from magister.bench.levels import example_steps
+    from magister.errors import ConfigError
 
-    return example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
+    value = example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
+    if value < N_ENVS * N_STEPS:
+        raise ConfigError(f"{'steps' if steps is not None else 'MAGISTER_EXAMPLE_STEPS'} must be at least one rollout, "
+                          f"{N_ENVS * N_STEPS} env steps ({N_STEPS} on each of {N_ENVS} envs), got {value}; a budget "
+                          "is rounded up to whole rollouts")
+    return value
 
 
 def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:

@@ -23,6 +23,8 @@ from magister.rl.envs import CliffWalk, evaluate, mastered
 from magister.settings import whole
 
 STEPS = 40_000
+#: the steps of SB3's rollout on each env (a rollout is N_STEPS x n_envs steps; a budget is rounded up to whole ones)
+N_STEPS = 128
 
 
 def train(teacher_name: str, steps: int = STEPS, seed: int = 0, n_envs: int = 4) -> tuple[Any, Any, float]:
@@ -35,7 +37,7 @@ def train(teacher_name: str, steps: int = STEPS, seed: int = 0, n_envs: int = 4)
     torch.set_num_threads(1)
     teacher = mg.make_teacher(teacher_name, CliffWalk.task_space, seed=seed)
     venv = DummyVecEnv([lambda: CurriculumWrapper(CliffWalk(), teacher)] * n_envs)
-    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, learning_rate=1e-3, gamma=0.98, seed=seed,
+    model = PPO("MlpPolicy", venv, n_steps=N_STEPS, batch_size=256, learning_rate=1e-3, gamma=0.98, seed=seed,
                 policy_kwargs={"net_arch": [64, 64]}, verbose=0, device="cpu")
     model.learn(total_timesteps=steps)
 
@@ -49,7 +51,10 @@ def train(teacher_name: str, steps: int = STEPS, seed: int = 0, n_envs: int = 4)
 
 def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", n_envs: int = 4) -> dict[str, float]:
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
-    steps = whole("steps", steps)  # refused before anything runs: 0 steps would train nothing
+    # refused before anything runs: 0 steps would train nothing, and a budget under one rollout trained a whole
+    # rollout (512 steps) while the last line said "after 1 steps"
+    steps = whole("steps", steps, N_STEPS * n_envs, hint=f"one rollout is {N_STEPS} steps on each of the {n_envs} "
+                  "envs, and a budget is rounded up to whole rollouts")
     shares = {name: train(name, steps, seed, n_envs)[2] for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
           f"of CliffWalk's test tasks mastered after {steps} steps: "
@@ -58,7 +63,7 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", n_envs: i
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()

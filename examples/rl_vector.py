@@ -19,13 +19,17 @@ from magister.rl.envs import CliffWalk, evaluate, mastered
 from magister.rl.ppo import PPO
 from magister.settings import whole
 
+#: PPO's rollout: 64 steps on each of the 4 envs; a budget is rounded up to whole rollouts
+N_ENVS, N_STEPS = 4, 64
+ROLLOUT = N_ENVS * N_STEPS
+
 
 def train(teacher_name: str, steps: int = 60_000, seed: int = 0, vectorization: str = "async") -> float:
     """Train PPO on CliffWalk under ``teacher_name``; returns the share of test tasks it masters."""
     teacher = mg.make_teacher(teacher_name, CliffWalk.task_space, seed=seed)
-    venv = CurriculumVectorEnv([CliffWalk] * 4, teacher, vectorization=vectorization)
+    venv = CurriculumVectorEnv([CliffWalk] * N_ENVS, teacher, vectorization=vectorization)
     agent = PPO(obs_dim=4, n_actions=3, seed=seed)
-    agent.learn(venv, total_steps=steps)
+    agent.learn(venv, total_steps=steps, n_steps=N_STEPS)
     venv.close()
     share = mastered(evaluate(CliffWalk, agent.policy(), CliffWalk.test_set()))
     print(f"  {teacher_name:>7}: {teacher.n_observed} episodes; test tasks mastered: {share:.0%}")
@@ -35,7 +39,10 @@ def train(teacher_name: str, steps: int = 60_000, seed: int = 0, vectorization: 
 def main(steps: int = 60_000, seed: int = 0, teacher_name: str = "adr", vectorization: str = "async"
          ) -> dict[str, float]:
     """``teacher_name`` against uniform sampling, same budget and seed; returns the share mastered by each."""
-    steps = whole("steps", steps)  # refused before anything runs: 0 steps would train nothing
+    # refused before anything runs: 0 steps would train nothing, and a budget under one rollout trained a whole
+    # rollout (256 steps) while the last line said "after 1 steps"
+    steps = whole("steps", steps, ROLLOUT, hint=f"one rollout is {N_STEPS} steps on each of the {N_ENVS} envs, and "
+                  "a budget is rounded up to whole rollouts")
     shares = {name: train(name, steps, seed, vectorization) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
           f"of CliffWalk's test tasks mastered after {steps} steps: "
@@ -44,7 +51,7 @@ def main(steps: int = 60_000, seed: int = 0, teacher_name: str = "adr", vectoriz
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=60_000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
