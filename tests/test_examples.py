@@ -415,6 +415,12 @@ def test_selfplay_pettingzoo_held_out_opponents_are_what_they_claim():
     ("rl_rllib", {"steps": 1000}, "multiple of 512"),
     ("selfplay_pettingzoo", {"games": 1}, "games must be a whole number >= 2"),
     ("selfplay_pettingzoo", {"seeds": 0}, "seeds must be a whole number >= 1"),
+    # SB3, RLlib and transformers.set_seed seed numpy's global generator (32 bits): 2**32 stopped the first run
+    # with numpy's bare "ValueError: Seed must be between 0 and 2**32 - 1"
+    ("data_hf", {"seed": 2**32}, r"seed must be a whole number in 0\.\.4,294,967,295 \(transformers"),
+    ("rl_sb3", {"seed": 2**32}, r"seed must be a whole number in 0\.\.4,294,967,295 \(SB3"),
+    ("rl_levels_sb3", {"steps": 1024, "seed": 2**32}, r"seed must be a whole number in 0\.\.4,294,967,295 \(SB3"),
+    ("rl_rllib", {"seed": 2**32}, r"seed must be a whole number in 0\.\.4,294,967,295 \(RLlib"),
 ])
 def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, message, monkeypatch):
     """A zero or negative budget used to run anyway: the level examples took 0 for the default 100,000 steps
@@ -594,6 +600,7 @@ def test_rl_rllib_declares_a_cpu_for_every_env_runner(monkeypatch, capsys):
     ("rl_sb3", ["--steps", "0"], "steps must be a whole number >= 512"),
     ("rl_vector", ["--steps", "0"], "steps must be a whole number >= 256"),
     ("rl_vector", ["--steps", "100"], "steps must be a whole number >= 256"),
+    ("rl_sb3", ["--seed", "4294967296"], "seed must be a whole number in 0..4,294,967,295"),
     ("selfplay_pettingzoo", ["--games", "1"], "games must be a whole number >= 2"),
     ("serve_quickstart", ["--steps", "0"], "steps must be a whole number >= 10"),
     ("skills_set_aside", ["--students", "0"], "students must be a whole number >= 1"),
