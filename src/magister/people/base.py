@@ -603,5 +603,9 @@ def load_model(path: str | os.PathLike) -> LearnerModel:
         try:
             return LearnerModel.from_state(state)
         except ConfigError as e:  # a saved value the model refuses: from a file, a damaged or edited checkpoint
+            if not isinstance(state, dict) or state.get("model") not in _MODELS:
+                # a model this process has not registered (a user's, its module not imported): not damage, and
+                # from_state's own words say so (restoring a backup, as said before, cannot help)
+                raise
             raise CheckpointError(f"learner-model state of {state.get('model')!r:.40} is damaged or was edited: "
                                   f"{e}; restore the file from a backup, or fit and save the model again") from None
