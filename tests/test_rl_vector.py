@@ -444,3 +444,19 @@ def test_the_vector_env_renders_its_sub_envs_and_shows_their_render_mode(vectori
         assert len(frames) == 2 and all(isinstance(f, str) and f.count("\n") == 14 for f in frames)
     finally:
         venv.close()
+
+
+def test_an_async_sub_env_refused_in_its_worker_is_the_same_config_error_here():
+    # before: gymnasium builds only sub-env 0 in this process; a later sub-env refused in its worker (here one holding
+    # a local teacher) ended that worker with a traceback, and the vector env raised a raw ConnectionResetError
+    from magister.rl import CurriculumWrapper
+
+    teacher = mg.make_teacher("uniform", CliffWalk.task_space, seed=0)
+    other = mg.make_teacher("uniform", CliffWalk.task_space, seed=1)
+    with pytest.raises(ConfigError, match=r"vectorization='async'.*sub-env 1 is a CurriculumWrapper of the teacher"):
+        CurriculumVectorEnv([CliffWalk, lambda: CurriculumWrapper(CliffWalk(), other)], teacher, vectorization="async")
+    assert teacher.n_proposed == other.n_proposed == other.n_observed == 0
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, vectorization="async")  # bare envs: unchanged
+    venv.reset(seed=0)
+    venv.close()
+    assert teacher.n_proposed == 2

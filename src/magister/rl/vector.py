@@ -127,10 +127,32 @@ def _local_teacher(env: gym.Env, game: gym.Env) -> str | None:
     return None
 
 
+#: the attribute of an async sub-env (its CurriculumWrapper) holding the ConfigError that refused it in its worker
+_REFUSED = "magister_refused"
+
+
 def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any, space: Any,
               owner: Any = None, workers: bool = False) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
+    try:
+        _check_sub(sub, index, owner, workers)
+    except ConfigError as e:
+        if not workers:
+            sub.close()
+            raise
+        # in a worker process (async), a sub-env refused after the first (which gymnasium builds here too) ended
+        # the worker with a traceback, and the vector env raised a raw ConnectionResetError: the refusal is kept
+        # on the sub-env instead, for CurriculumVectorEnv to raise here once the workers are up
+        setattr(sub, _REFUSED, e)
+        return sub
+    setattr(sub, _REFUSED, None)
+    return sub
+
+
+def _check_sub(sub: CurriculumWrapper, index: int, owner: Any, workers: bool) -> None:
+    """Refuse (a ConfigError) a sub-env that holds a local teacher (async), an ``OpponentEnv`` that records outcomes
+    itself, or one reporting to the vector env's own teacher."""
     from .pettingzoo import OpponentEnv  # here: the vector env itself needs no PettingZoo machinery
 
     game = sub.env.unwrapped
@@ -138,7 +160,6 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
     if held is not None:
         # each worker process got its own copy of that teacher (pickled, or forked): the copies proposed and
         # observed alone, and the teacher in the user's process never heard a score (a warning in each worker)
-        sub.close()
         raise ConfigError(
             f"CurriculumVectorEnv(vectorization='async'): sub-env {index} is {held}; each worker process would "
             "get its own copy of that teacher, and what the copies observe never reaches the teacher you hold "
@@ -149,7 +170,6 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
     if isinstance(game, OpponentEnv) and game.report:
         # the outcome comes back in final_info, which the main process records (docs/selfplay.md): an env that also
         # writes the pool counted each game twice (sync), or was a second writer of the pool in a worker (async)
-        sub.close()
         raise ConfigError(
             "an OpponentEnv inside a CurriculumVectorEnv must not record outcomes itself (report=True, the "
             "default): each game's outcome comes back in final_info and the main process, the pool's one writer, "
@@ -158,12 +178,7 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
             "teacher=None and the pool's folder: OpponentEnv(game, folder, load_policy, report=False)"
         )
     if owner is not None:  # an env reporting to the vector env's teacher (async, in the worker: to a client of it)
-        try:
-            check_one_owner(sub, owner, "the vector env")
-        except ConfigError:
-            sub.close()
-            raise
-    return sub
+        check_one_owner(sub, owner, "the vector env")
 
 
 def _built(sub: gym.Env) -> gym.Env:
@@ -235,6 +250,10 @@ class CurriculumVectorEnv(VectorEnv):
         mode = AutoresetMode.SAME_STEP if prefetch else AutoresetMode.DISABLED
         if vectorization == "async":
             self.env = cls(fns, autoreset_mode=mode, **vector_kwargs)
+            refused = [e for e in self.env.get_attr(_REFUSED) if e is not None]
+            if refused:  # (a sub-env refused in its worker: see _make_sub)
+                self.env.close()
+                raise refused[0]
         else:  # built here, so that a sub-env refused (or failing to build) closes the ones built before it
             subs: list[gym.Env] = []
             try:
