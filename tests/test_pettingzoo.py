@@ -862,7 +862,7 @@ def test_an_env_plays_the_snapshot_an_id_names_after_the_pool_was_rewound(tmp_pa
     assert loaded == [b"random:1", b"random:2"]
 
 
-@pytest.mark.parametrize("bad", [9, -1, 1.5, "a", None, np.array([1])])
+@pytest.mark.parametrize("bad", [9, -1, 1.5, float("nan"), "a", None, np.array([9])])
 def test_an_action_outside_the_game_s_action_space_is_refused_before_anything_is_played(tmp_path: Path, bad) -> None:
     # before: the game's bare AssertionError("action is not in action space"), gone under python -O
     from magister.errors import InvalidActionError
@@ -886,3 +886,17 @@ def test_an_action_outside_the_game_s_action_space_is_refused_before_anything_is
     rps.step(1)
     _, _, term, trunc, info = rps.step(1)
     assert (term or trunc) and info["outcome"] == "win" and rps.pool.record(0).games == 1
+
+
+def test_an_action_the_check_cannot_call_wrong_goes_to_the_game_as_before(tmp_path: Path) -> None:
+    # a 1-element array, a whole float or a torch scalar inside the range is the game's to take or refuse (a user's
+    # own game may read them): the check refuses only what is surely no move
+    import torch
+
+    from magister.rl.pettingzoo import _outside
+
+    for ok in (3, np.int64(3), np.array(3), np.array([3]), 3.0, torch.tensor(3), True):
+        assert not _outside(ok, 0, 9), ok
+    for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3"):
+        assert _outside(bad, 0, 9), bad
+    assert not _outside(np.array([1, 2]), 0, 9)  # (not a Discrete move: the game says what it is)
