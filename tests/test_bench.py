@@ -522,6 +522,134 @@ def test_ctrl_c_from_the_terminal_prints_no_worker_traceback(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
+_START_MASK: dict[str, bool] = {}
+
+
+def _record_start_mask() -> None:  # a pool initializer: is Ctrl-C blocked while the worker starts?
+    import signal
+
+    _START_MASK["blocked"] = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+
+
+def _report_masks(i: int) -> tuple:  # a pool item: the start's mask, and the item's mask and Ctrl-C handler
+    import signal
+
+    return (_START_MASK.get("blocked"), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()),
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+@pytest.fixture
+def sigint_restored():
+    """The test process's Ctrl-C handler and signal mask, put back after the test."""
+    import signal
+
+    handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    signal.signal(signal.SIGINT, handler)
+
+
+def test_pool_workers_start_with_ctrl_c_blocked_and_run_items_with_it_live(sigint_restored):
+    # a Ctrl-C from the terminal while a spawned worker still started (its interpreter's start and imports take
+    # seconds) killed it with a KeyboardInterrupt traceback and broke the pool: workers start with it blocked
+    import signal
+
+    from magister.bench.runner import run_in_pool
+
+    handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    got = run_in_pool(_report_masks, [0, 1], workers=2, initializer=_record_start_mask)
+    assert got == [(True, False, True)] * 2
+    assert signal.getsignal(signal.SIGINT) is handler and signal.pthread_sigmask(signal.SIG_BLOCK, ()) == mask
+
+
+def test_a_ctrl_c_while_a_pool_worker_started_stops_its_first_item(sigint_restored):
+    # _pool_init set SIG_IGN, which discards a pending Ctrl-C unseen: the worker then ran its first item (for
+    # minutes, in the level benchmark) although the main process had stopped
+    import signal
+    import threading
+
+    from magister.bench import runner
+
+    calls = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as a worker starts
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # the Ctrl-C, pending
+    assert signal.SIGINT in signal.sigpending()
+    runner._pool_init(calls.append, ("init",))  # no KeyboardInterrupt here, during the start
+    assert calls == ["init"] and signal.SIGINT not in signal.sigpending()
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # an idle worker still ignores Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        runner._pool_call(calls.append, False, "first item")
+    assert calls == ["init"]
+    assert runner._pool_call(lambda x: x * 2, False, 21) == 42  # the Ctrl-C stopped one item, not the worker
+    runner._pool_init(None, ())  # (no Ctrl-C: the first item runs)
+    assert runner._pool_call(lambda x: x * 2, False, 4) == 8
+
+
+def test_a_ctrl_c_held_back_around_a_step_is_raised_after_it(sigint_restored):
+    # a Ctrl-C in the middle of pool.submit (which starts a worker) left a started worker unknown to the pool,
+    # never told to stop: the process hung at exit joining it. Held back, it is raised after the step, not lost
+    import signal
+    import threading
+
+    from magister.bench.runner import _ctrl_c_held
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_held():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # pending: this thread blocks it
+            steps.append("after the signal")
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # as when another thread took it
+            steps.append("step done")
+    assert steps == ["after the signal", "step done"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ()) | signal.sigpending()
+    with _ctrl_c_held():  # no Ctrl-C: nothing raised
+        steps.append("quiet")
+    assert steps[-1] == "quiet"
+
+
+def _until_stopped(i: int) -> int:  # item 0 runs until its worker is ended (a minute at most), item 1 at once
+    import time
+
+    for _ in range(1200 if i == 0 else 0):
+        time.sleep(0.05)
+    return i
+
+
+def test_a_second_ctrl_c_while_the_running_items_end_stops_them_and_keeps_the_finished(monkeypatch, tmp_path):
+    # a Ctrl-C while run_in_pool waited for the running items after the first escaped as a plain
+    # KeyboardInterrupt: the finished results were lost (`magister bench` exited 130 without a word), and the
+    # process could hang at exit joining a worker
+    from concurrent.futures import ProcessPoolExecutor
+
+    from magister.bench import runner
+
+    class SecondCtrlC(ProcessPoolExecutor):
+        pressed = False
+
+        def shutdown(self, wait=True, **kw):
+            if wait and not SecondCtrlC.pressed:
+                SecondCtrlC.pressed = True
+                raise KeyboardInterrupt  # while waiting for item 0
+            super().shutdown(wait, **kw)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", SecondCtrlC)
+    got = []
+
+    def first_ctrl_c() -> None:  # after item 1's result came in, with item 0 running
+        if got:
+            raise KeyboardInterrupt
+
+    try:
+        runner.run_in_pool(_until_stopped, [0, 1], workers=2, on_result=lambda i, r: got.append(i), tick=first_ctrl_c)
+    except runner.Interrupted as e:
+        kept = e.records
+    except KeyboardInterrupt:
+        kept = "a plain KeyboardInterrupt"
+    assert SecondCtrlC.pressed and kept == [None, 1]
+
+
 def test_cli_help_documents_the_options():
     res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0

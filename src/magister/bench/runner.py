@@ -27,6 +27,7 @@ import os
 import platform
 import queue as queue_mod
 import signal
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -484,7 +485,8 @@ def _worker_job(spec: JobSpec, job_index: int) -> dict[str, Any]:
 
     def progress(i: int, done: int) -> None:
         if q is not None:
-            q.put((i, done))
+            with _ctrl_c_held():
+                q.put((i, done))
 
     return _run_one(spec, progress, job_index)
 
@@ -563,21 +565,98 @@ def run_bench(
     return results  # type: ignore[return-value]
 
 
+#: SIGINT can be blocked (held pending) per thread: POSIX; not on Windows
+_CAN_BLOCK = hasattr(signal, "pthread_sigmask")
+#: a Ctrl-C reached this pool worker while it started: its next item stops at once (the main process got it too)
+_interrupted_at_start = False
+
+
+def _note_interrupt_at_start(signum: int, frame: Any) -> None:
+    global _interrupted_at_start
+    _interrupted_at_start = True
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold back Ctrl-C for a short step that must not stop halfway: it is raised as the block ends, never lost
+    (no ``SIG_IGN``, which lost it: another thread took it while ignored).
+
+    SIGINT is *blocked* in this thread meanwhile, and a Python handler that only takes note replaces the one in
+    place (in the main thread), so neither a Ctrl-C taken by another thread nor one pending until the mask is
+    restored interrupts the step. Around ``pool.submit``, which starts the pool's workers, this also starts
+    each worker with Ctrl-C blocked (it inherits this thread's mask), so a Ctrl-C while its interpreter starts
+    and imports, for seconds, stays pending until :func:`_pool_init` takes note of it, instead of killing it
+    with a ``KeyboardInterrupt`` traceback and breaking the pool; and a worker started but not yet known to the
+    pool is never left behind (never told to stop, it hung the process at exit). In a worker, around the
+    progress channel's ``put``: interrupted halfway through its first, which starts the channel's thread, the
+    worker hung at exit."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    held = callable(handler)
+    pressed: list[int] = []
+    if held:
+        signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _CAN_BLOCK else None
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C pending meanwhile goes to `pressed` now
+        if held:
+            signal.signal(signal.SIGINT, handler)  # (runs any handler still due before switching back)
+    if pressed and callable(handler):
+        handler(signal.SIGINT, None)  # as if pressed now: the default handler raises KeyboardInterrupt
+
+
 def _pool_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     """A pool worker's start: Ctrl-C ignored while it waits for an item (a Ctrl-C from the terminal reaches every
-    worker, and an idle one died printing a ``KeyboardInterrupt`` traceback in the middle of the output)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if initializer is not None:
-        initializer(*initargs)
+    worker, and an idle one died printing a ``KeyboardInterrupt`` traceback in the middle of the output).
+
+    A worker started by :func:`run_in_pool` comes with Ctrl-C blocked (:func:`_ctrl_c_held`); it stays
+    blocked through ``initializer``, and a Ctrl-C that came meanwhile is noted as it is unblocked here, so the
+    worker's first item raises ``KeyboardInterrupt`` at once instead of running for minutes."""
+    global _interrupted_at_start
+    _interrupted_at_start = False
+    blocked = _CAN_BLOCK and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    # (setting SIG_IGN would discard a pending Ctrl-C unseen; an inherited SIG_IGN means Ctrl-C is not for us)
+    note = blocked and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    signal.signal(signal.SIGINT, _note_interrupt_at_start if note else signal.SIG_IGN)
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending Ctrl-C is noted here
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_call(fn: Callable[..., Any], star: bool, item: Any) -> Any:
-    """``fn(item)`` (``fn(*item)`` with ``star``) in a pool worker, Ctrl-C interrupting it as usual."""
+    """``fn(item)`` (``fn(*item)`` with ``star``) in a pool worker, Ctrl-C interrupting it as usual; a Ctrl-C
+    that came while the worker started interrupts its first item before it begins."""
+    global _interrupted_at_start
+    if _interrupted_at_start:
+        _interrupted_at_start = False
+        raise KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return fn(*item) if star else fn(item)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _shut_down(pool: ProcessPoolExecutor) -> bool:
+    """``pool.shutdown(wait=True)``: the running items end first. A Ctrl-C while waiting for them (a second one,
+    or the first for a pool that was not interrupted) stops them instead, ending the workers, and returns True:
+    raised, it lost the results kept so far, and the process could hang at exit joining a worker."""
+    stopped = False
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            return stopped
+        except KeyboardInterrupt:
+            stopped = True
+            for p in list((getattr(pool, "_processes", None) or {}).values()):  # (no public way before 3.14)
+                p.terminate()
 
 
 def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, context: Any = "spawn",
@@ -592,7 +671,8 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
     from the terminal interrupts those too); handed out all at once, the items already queued to a worker
     still ran to the end, for minutes, before the pool shut down. Ctrl-C raises :class:`Interrupted` with the
     results of the items that finished (``None`` for the others), those that finished while the pool shut down
-    included.
+    included; another Ctrl-C while it waits for the running items stops those (ends the workers) instead. A
+    Ctrl-C while a worker starts is held until it has started (:func:`_ctrl_c_held`, :func:`_pool_init`).
     """
     import multiprocessing as mp
 
@@ -601,15 +681,18 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
     todo = iter(range(len(items)))
     running: dict[Any, int] = {}
     interrupted = False
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=_pool_init,
-                             initargs=(initializer, initargs)) as pool:
-        def hand_out() -> None:
-            while len(running) < workers:
-                i = next(todo, None)
-                if i is None:
-                    return
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=_pool_init,
+                               initargs=(initializer, initargs))
+
+    def hand_out() -> None:
+        while len(running) < workers:
+            i = next(todo, None)
+            if i is None:
+                return
+            with _ctrl_c_held():  # (a Ctrl-C meanwhile is raised as it ends, not lost)
                 running[pool.submit(_pool_call, fn, star, items[i])] = i
 
+    try:
         try:
             hand_out()
             while running:
@@ -628,6 +711,9 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
             for f in running:
                 f.cancel()
             raise
+    finally:
+        if _shut_down(pool):
+            interrupted = True
     if interrupted:  # keep the items that finished, also those that ended while the pool shut down
         for f, i in running.items():
             if results[i] is None and f.done() and not f.cancelled() and f.exception() is None:
