@@ -650,6 +650,28 @@ def test_a_second_ctrl_c_while_the_running_items_end_stops_them_and_keeps_the_fi
     assert SecondCtrlC.pressed and kept == [None, 1]
 
 
+def test_an_error_from_a_second_ctrl_c_in_the_wait_keeps_the_finished_items():
+    # two Ctrl-C in a row (`timeout -s INT` sends two) broke threading's lock inside wait(): the second one
+    # interrupted the first one's clean-up, and "RuntimeError: release unlocked lock" lost every finished run
+    from magister.bench.runner import Interrupted, run_in_pool
+
+    def broken_wait(i: int, result: int) -> None:  # the error, as wait() raised it, after the first result
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("release unlocked lock")
+
+    with pytest.raises(Interrupted) as info:  # (the other item ends at once: waited for, and kept too)
+        run_in_pool(_until_stopped, [1, 2], workers=2, on_result=broken_wait)
+    assert info.value.records == [1, 2]
+    with pytest.raises(ValueError, match="a job's own error"):  # other errors still go through
+        run_in_pool(_fails, [1], workers=2)
+
+
+def _fails(i: int) -> int:
+    raise ValueError("a job's own error")
+
+
 def test_cli_help_documents_the_options():
     res = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0

@@ -644,6 +644,18 @@ def _pool_call(fn: Callable[..., Any], star: bool, item: Any) -> Any:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _from_ctrl_c(error: BaseException) -> bool:
+    """``error`` came while a Ctrl-C unwound: two in a row (``timeout -s INT`` sends two; a second press) can
+    break ``threading``'s locks midway, the second interrupting the first one's clean-up in ``wait``, which then
+    raised ``RuntimeError: release unlocked lock``."""
+    seen: BaseException | None = error.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
+
+
 def _shut_down(pool: ProcessPoolExecutor) -> bool:
     """``pool.shutdown(wait=True)``: the running items end first. A Ctrl-C while waiting for them (a second one,
     or the first for a pool that was not interrupted) stops them instead, ending the workers, and returns True:
@@ -707,10 +719,12 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
                 hand_out()
         except KeyboardInterrupt:
             interrupted = True
-        except BaseException:
-            for f in running:
-                f.cancel()
-            raise
+        except BaseException as e:
+            if not _from_ctrl_c(e):
+                for f in running:
+                    f.cancel()
+                raise
+            interrupted = True  # (it lost the finished results, and `magister bench` printed a traceback)
     finally:
         if _shut_down(pool):
             interrupted = True
