@@ -609,6 +609,28 @@ def test_a_ctrl_c_held_back_around_a_step_is_raised_after_it(sigint_restored):
     assert steps[-1] == "quiet"
 
 
+def test_a_ctrl_c_during_a_workers_progress_put_comes_after_it(sigint_restored, monkeypatch):
+    # a Ctrl-C inside the progress queue's put (its first starts the queue's thread and registers its clean-up)
+    # left the worker hung at exit, joining that thread: the put now ends first, then the job stops
+    import signal
+    import threading
+
+    from magister.bench import runner
+
+    class Queue:
+        items: list = []
+
+        def put(self, item) -> None:  # the Ctrl-C arrives halfway through
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+            Queue.items.append(item)
+
+    monkeypatch.setattr(runner, "_PROGRESS_QUEUE", Queue())
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a running job
+    with pytest.raises(KeyboardInterrupt):
+        runner._worker_job(JobSpec("uniform", "grid", 0, episodes=20, eval_every=10), 0)
+    assert Queue.items == [(0, 10)]
+
+
 def _until_stopped(i: int) -> int:  # item 0 runs until its worker is ended (a minute at most), item 1 at once
     import time
 
