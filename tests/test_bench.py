@@ -540,11 +540,16 @@ def _report_masks(i: int) -> tuple:  # a pool item: the start's mask, and the it
 
 @pytest.fixture
 def sigint_restored():
-    """The test process's Ctrl-C handler and signal mask, put back after the test."""
+    """Python's own Ctrl-C handler during the test (pytest started in the background of a script, ``pytest &``,
+    inherits SIGINT ignored, which these tests read as "Ctrl-C is not for us"), and the test process's handler
+    and signal mask put back after it: the handler set to SIG_IGN first, so a SIGINT a failed test left pending
+    is dropped rather than raised in the teardown (it stopped the whole pytest run)."""
     import signal
 
     handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     signal.signal(signal.SIGINT, handler)
 
