@@ -897,6 +897,6 @@ def test_an_action_the_check_cannot_call_wrong_goes_to_the_game_as_before(tmp_pa
 
     for ok in (3, np.int64(3), np.array(3), np.array([3]), 3.0, torch.tensor(3), True):
         assert not _outside(ok, 0, 9), ok
-    for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3"):
+    for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3", 2**70, -2**70, np.uint64(2**63)):
         assert _outside(bad, 0, 9), bad
     assert not _outside(np.array([1, 2]), 0, 9)  # (not a Discrete move: the game says what it is)

@@ -102,6 +102,8 @@ def _outside(action: Any, start: int, n: int) -> bool:
     the game as before, which may take it."""
     if action is None or isinstance(action, (str, bytes)):
         return True
+    if isinstance(action, (int, np.integer)):  # (a whole number past 64 bits made an object array, let through)
+        return not start <= int(action) < start + n
     try:
         a = np.asarray(action)
     except Exception:  # (a tensor on a GPU, say: the game reads it)
