@@ -92,7 +92,7 @@ def main(steps: int = 120, seed: int = 0, teacher_name: str = "lp-bandit") -> di
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()

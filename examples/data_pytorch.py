@@ -73,7 +73,7 @@ def main(batches: int = 600, seed: int = 0, teacher_name: str = "skill-it") -> d
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--batches", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()

@@ -76,5 +76,5 @@ def main() -> dict[str, float]:
 
 if __name__ == "__main__":
     # it takes no options: one it is given (--seed...) is refused, not silently ignored
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0]).parse_args()
     main()

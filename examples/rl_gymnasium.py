@@ -118,7 +118,7 @@ def main(episodes: int = 4000, seed: int = 0, teacher_name: str | None = None) -
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--episodes", type=int, default=4000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--teacher", default=None, help="adaptive teacher to compare with uniform")

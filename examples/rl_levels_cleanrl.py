@@ -280,7 +280,7 @@ def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_leve
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--teacher", default=TEACHER)

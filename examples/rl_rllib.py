@@ -115,7 +115,7 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", runners: 
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runners", type=int, default=0, help="RLlib env-runner actors (0: sample in this process)")

@@ -51,7 +51,7 @@ def main(steps: int = 60_000, seed: int = 0, teacher_name: str = "adr", vectoriz
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--steps", type=int, default=60_000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()

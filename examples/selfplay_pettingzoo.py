@@ -264,7 +264,7 @@ def main(games: int = GAMES, seeds: int = 3) -> dict[str, list[dict[str, float]]
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--games", type=int, default=GAMES, help="training games per learner")
     p.add_argument("--seeds", type=int, default=3, help="learners per teacher (seeds 0..N-1)")
     a = p.parse_args()

@@ -74,7 +74,7 @@ def main(steps: int = 400, keep: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--keep", action="store_true", help="leave the server running at the end (Ctrl-C to stop)")
     args = ap.parse_args()

@@ -58,7 +58,7 @@ def main(students: int = 5, exercises: int = EXERCISES) -> dict[str, dict[str, f
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # and an option it does not know is refused
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])  # and an option it does not know is refused
     p.add_argument("--students", type=int, default=5, help="simulated learners per teacher (learner seeds 0..N-1)")
     p.add_argument("--exercises", type=int, default=EXERCISES)
     a = p.parse_args()

@@ -661,3 +661,7 @@ def test_every_examples_help_says_what_it_does(name):
     done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage:"), (done.returncode, done.stderr[-500:])
     assert first in " ".join(done.stdout.split()), done.stdout
+    if name == "rl_vector":  # under python -OO there is no docstring: --help failed on None.splitlines()
+        done = subprocess.run([sys.executable, "-OO", str(path), "--help"], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == 0 and done.stdout.startswith("usage:"), (done.returncode, done.stderr[-500:])
