@@ -1271,3 +1271,43 @@ def test_a_uniform_state_with_negative_task_counts_is_refused():
     with pytest.raises(CheckpointError, match="counts"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+@pytest.mark.parametrize("name, space, path", [
+    ("uniform", mg.Discrete(3), ["n_observed"]), ("uniform", mg.Discrete(3), ["n_proposed"]),
+    ("exp3", mg.Discrete(3), ["algorithm", "t"]),
+    ("sequential", mg.Discrete(3), ["algorithm", "stage_episodes"]),
+    ("adr", mg.Box([0, 0], [1, 1]), ["algorithm", "n_widened"]),
+    ("riac", mg.Box([0, 0], [1, 1]), ["algorithm", "tree", "n_splits"]),
+    ("alp-gmm", mg.Box([0, 0], [1, 1]), ["algorithm", "count"]),
+])
+@pytest.mark.parametrize("value", [10**30, 1e300])
+def test_a_saved_counter_past_2_63_is_refused_naming_it(name, space, path, value):
+    """10**30 and 1e300 were taken as counters (exp3's step, a stage's episodes, the observation counts): no run
+    counts past 2**63 - 1, so such a file is damaged or edited; the teacher is left as it was."""
+    t = _run_teacher(name, space)
+    state = t.state_dict()
+    entry = state
+    for k in path[:-1]:
+        entry = entry[k]
+    assert path[-1] in entry
+    entry[path[-1]] = value
+    fresh = mg.make_teacher(name, space, seed=1)
+    before = fresh.state_dict()
+    with pytest.raises(CheckpointError, match=rf"saved {path[-1]} = (10+|1e\+300) is past 9223372036854775807 "
+                                              r"\(2\*\*63 - 1\), more than any run counts"):
+        fresh.load_state_dict(state)
+    assert states_equal(before, fresh.state_dict())
+
+
+def test_a_counter_of_2_63_minus_1_is_the_largest_taken():
+    from magister.settings import MAX_COUNT, saved_count
+
+    assert saved_count("saved n", MAX_COUNT) == 2**63 - 1 and saved_count("saved n", 40.0) == 40
+    with pytest.raises(ConfigError, match=r"saved n = 9223372036854775808 is past"):
+        saved_count("saved n", 2**63)
+    t = _run_teacher("uniform", mg.Discrete(3))
+    state = dict(t.state_dict(), n_observed=MAX_COUNT)
+    u = mg.make_teacher("uniform", mg.Discrete(3))
+    u.load_state_dict(state)
+    assert u.n_observed == MAX_COUNT and mg.loads(u.to_bytes()).n_observed == MAX_COUNT

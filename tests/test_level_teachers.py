@@ -1045,3 +1045,21 @@ def test_give_back_refuses_a_kind_flag_that_is_not_true_or_false_and_says_nothin
     assert teacher.give_back(tasks[:2], as_numpy[:2]) == same.give_back(tasks[:2], infos[:2]) == 2
     assert teacher.give_back(tasks[2:], [{"train": True}, None]) == same.give_back(tasks[2:]) == 2
     assert states_equal(teacher.state_dict(), same.state_dict())
+
+
+@pytest.mark.parametrize("name,counter", [("plr", "n_replayed"), ("robust-plr", "n_replayed"), ("accel", "n_edited"),
+                                          ("learnability", "n_trained"), ("learnability", "n_rounds"),
+                                          ("learnability", "next_round")])
+def test_a_level_teacher_counter_past_2_63_is_refused(name, counter):
+    """10**30 was taken (a next round at 10**30 never came); no run counts past 2**63 - 1."""
+    space = MazeSpace(6) if name == "accel" else SeedSpace(20)
+    a = mg.make_teacher(name, space, seed=0)
+    for _ in range(20):
+        a.observe(a.propose(), 0.5)
+    state = a.state_dict()
+    b = mg.make_teacher(name, space, seed=1)
+    before = b.state_dict()
+    state["algorithm"][counter] = 10**30
+    with pytest.raises(CheckpointError, match=f"saved {counter} = 10+ is past 9223372036854775807"):
+        b.load_state_dict(state)
+    assert states_equal(before, b.state_dict())

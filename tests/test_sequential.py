@@ -247,3 +247,19 @@ def test_a_corrupted_mid_stage_state_is_refused_and_changes_nothing(change, matc
     assert u.stage_episodes == 0 and not u.finished and json.dumps(u.beliefs(), default=str) == json.dumps(
         Sequential(SPACE, stages=TWO_STAGES, seed=0).beliefs(), default=str)
     u.load_state_dict(before)
+
+
+@pytest.mark.parametrize("entry,value", [("stream", -0.5), ("task_buf", 1.5)])
+def test_a_stage_buffer_with_a_score_outside_0_1_is_refused(entry, value):
+    # the buffers hold the stage's recent scores on the teacher's [0, 1] scale: -0.5 was taken, and the stage mean
+    # (and so when the stage ends) with it
+    stages = [{"tasks": ["easy"], "until": {"mean_score": 0.8, "window": 5, "per_task": True}}, {"tasks": "all"}]
+    t = Sequential(SPACE, stages=stages, seed=0)
+    t.observe_batch(["easy", "easy"], [0.0, 1.0])
+    state = t.state_dict()
+    state["algorithm"][entry] = np.full_like(state["algorithm"][entry], value)
+    u = Sequential(SPACE, stages=stages, seed=0)
+    before = u.state_dict()
+    with pytest.raises(mg.errors.CheckpointError, match=rf"{entry}\[0(, 0)?\] = {value}: the stage's recent scores"):
+        u.load_state_dict(state)
+    assert mg.checkpoint.states_equal(before, u.state_dict())

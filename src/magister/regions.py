@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InvalidScoreError, InvalidTaskError
-from .settings import MAX_SIZE, number, size, whole
+from .settings import MAX_SIZE, number, saved_count, size, whole
 
 __all__ = ["RegionTree", "UnknownNodeError", "learning_progress"]
 
@@ -698,7 +698,7 @@ class RegionTree:
         for k in ("lp", "spread", "total", "depth"):
             if k in arrays and not (np.isfinite(arrays[k]) & (arrays[k] >= 0)).all():
                 raise ValueError(f"region tree entry {k!r} must hold finite numbers >= 0")
-        n_splits, n_failed = (whole(f"saved {k}", state.get(k, 0), 0, floats=True)
+        n_splits, n_failed = (saved_count(f"saved {k}", state.get(k, 0))
                               for k in ("n_splits", "n_failed_splits"))
         cap = 8
         while cap < n:

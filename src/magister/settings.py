@@ -16,7 +16,8 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
-           "size", "MAX_CELLS", "per_task_size"]
+           "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
+           "refuse_past_max_count"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
@@ -82,6 +83,27 @@ def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint
     if not ok or value < minimum:
         raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}" + (f"; {hint}" if hint else ""))
     return int(value)
+
+
+#: the largest counter a saved state may hold (2**63 - 1): no run counts that far (a step a nanosecond takes 292
+#: years), so a larger one is a damaged or edited checkpoint
+MAX_COUNT = 2**63 - 1
+
+
+def saved_count(name: str, value: Any, minimum: int = 0) -> int:
+    """A counter read from a saved state: :func:`whole` (a whole float such as 40.0 taken, as older files may hold)
+    from ``minimum`` to :data:`MAX_COUNT`; 10**30 or 1e300 is refused, naming ``name``, not carried on."""
+    n = whole(name, value, minimum, floats=True)
+    refuse_past_max_count(name, n, value)
+    return n
+
+
+def refuse_past_max_count(name: str, n: int, saved: Any = None) -> None:
+    """The check of :func:`saved_count` past :data:`MAX_COUNT` alone, for a count ``n`` read otherwise (``saved``:
+    the value as saved, for the message; ``n`` by default)."""
+    if n > MAX_COUNT:
+        raise ConfigError(f"{name} = {short_number(n if saved is None else saved)} is past {MAX_COUNT} (2**63 - 1), more than any run counts: "
+                          "the checkpoint is damaged or was edited")
 
 
 def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:

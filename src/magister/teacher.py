@@ -37,7 +37,7 @@ from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError, reworded
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
-from .settings import whole
+from .settings import saved_count
 from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load", "loads"]
@@ -633,8 +633,7 @@ class Teacher:
             rng = restore_generator(state["rng"])
             # the counters are read before anything is applied, so a bad one changes nothing
             # (a negative or fractional count was truncated and taken: frontier went back to bootstrapping)
-            n_observed, n_proposed = (whole(f"saved {k}", state.get(k, 0), 0, floats=True)
-                                      for k in ("n_observed", "n_proposed"))
+            n_observed, n_proposed = (saved_count(f"saved {k}", state.get(k, 0)) for k in ("n_observed", "n_proposed"))
             snapshot = copy.deepcopy(self._get_state())
             # the saved settings, for a teacher whose state depends on one changed with strict=False (set_aside)
             self._loading_config = state.get("config")

@@ -35,7 +35,7 @@ from ..errors import CheckpointError, ConfigError, InvalidTaskError, reworded
 from ..level_buffer import LevelBuffer
 from ..levels.spaces import level_key
 from ..rng import SeedLike
-from ..settings import fraction, whole
+from ..settings import fraction, saved_count, whole
 from ..spaces import _MAX_CHOICES, Space
 from ..teacher import Teacher
 
@@ -380,7 +380,7 @@ class ReplayTeacher(LevelTeacher):
             raise CheckpointError("level teacher state has more pending levels than it keeps, or one proposed "
                                   "after the buffer's last visit")
         # (int() took -1, and truncated 0.5 to 0)
-        n_replayed = whole("saved n_replayed", state["n_replayed"], 0, floats=True)
+        n_replayed = saved_count("saved n_replayed", state["n_replayed"])  # (and took 10**30)
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
         self.n_replayed = n_replayed
         self._pending = pending

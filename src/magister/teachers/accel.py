@@ -40,7 +40,7 @@ from typing import Any, Hashable
 from ..errors import CheckpointError, ConfigError
 from ..levels.mutators import default_mutator, make_mutator, mutator_config
 from ..levels.spaces import simple_sampler
-from ..settings import number, whole
+from ..settings import number, saved_count, whole
 from ..teacher import register
 from ._levels import ReplayTeacher
 
@@ -172,7 +172,7 @@ class ACCEL(ReplayTeacher):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         queue = deque(self.space.from_json(t) for t in state["queue"])
-        n_edited = whole("saved n_edited", state["n_edited"], 0, floats=True)  # (int() took -1 and 2.5)
+        n_edited = saved_count("saved n_edited", state["n_edited"])  # (int() took -1 and 2.5)
         super()._set_state(state)
         self._queue = queue
         self.n_edited = n_edited

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..averages import refuse_outside_unit
 from ..errors import ConfigError, InvalidTaskError
-from ..settings import number, size, whole
+from ..settings import number, saved_count, size, whole
 from ..teacher import Teacher, register
 
 _MATCH_TOL = 1e-9
@@ -280,7 +280,7 @@ class ADR(Teacher):
                 or (qlen >= self.queue_length).any() or not np.isfinite(queues).all():
             raise ValueError("ADR queues do not match queue_length")
         refuse_outside_unit("queues", queues.reshape(-1), "queued scores (on the [0, 1] scale)")  # (-0.5 was taken)
-        counters = {k: whole(f"saved {k}", state[k], 0, floats=True)  # (int() took a negative count)
+        counters = {k: saved_count(f"saved {k}", state[k])  # (int() took a negative count)
                     for k in ("n_widened", "n_narrowed", "n_probes_matched")}
         if not (len(px) == len(pd_) == len(ps) == len(pv)) or ((pd_ < 0) | (pd_ >= d)).any() \
                 or ((ps != 0) & (ps != 1)).any() or not (np.isfinite(px).all() and np.isfinite(pv).all()):

@@ -64,7 +64,7 @@ import numpy as np
 
 from ..averages import CachedPolicy, TaskAverages
 from ..set_aside import make_set_aside
-from ..settings import few_tasks, number, rate
+from ..settings import few_tasks, number, rate, refuse_past_max_count
 from ..errors import ConfigError, SettingTypeError
 from ..teacher import Teacher, register
 
@@ -200,9 +200,10 @@ class EXP3(CachedPolicy, Teacher):
         if (est < 0).any():  # every reward is >= 0, so is every estimate: a negative one is a tampered file
             i = int(np.flatnonzero(est < 0)[0])
             raise ValueError(f"estimates[{i}] = {float(est[i])!r}: the reward estimates are >= 0")
-        t = int(state["t"])
+        t = int(state["t"])  # (a string or a fraction is named by the check of the loaded state against the saved one)
         if t < 1:
             raise ValueError("t must be >= 1")
+        refuse_past_max_count("saved t", t, state["t"])  # (10**30 and 1e300 were taken)
         if self.stats is not None:
             self.stats.set_state(state["stats"])
         self._restore_aside(state)

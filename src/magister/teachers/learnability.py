@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
-from ..settings import MAX_SIZE, fraction, whole
+from ..settings import MAX_SIZE, fraction, saved_count, whole
 from ..settings import size as size_setting
 from ..teacher import register
 from ._levels import _MAX_PENDING, LevelTeacher
@@ -225,7 +225,7 @@ class Learnability(LevelTeacher):
         self._queue, self._evals, self._waiting = queue, evals, waiting
         # (int() took -1: a damaged checkpoint went on with negative counts)
         self.n_trained, self.n_rounds, self._next_round = (
-            whole(f"saved {k}", state[k], 0, floats=True) for k in ("n_trained", "n_rounds", "next_round"))
+            saved_count(f"saved {k}", state[k]) for k in ("n_trained", "n_rounds", "next_round"))  # (and 10**30)
 
     def _beliefs(self) -> dict[str, Any]:
         top = self.buffer.top(10)

@@ -46,10 +46,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..averages import CachedPolicy
+from ..averages import CachedPolicy, refuse_outside_unit
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
-from ..settings import fraction, per_task_size, whole
+from ..settings import fraction, per_task_size, refuse_past_max_count, whole
 from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
@@ -356,6 +356,7 @@ class Sequential(CachedPolicy, Teacher):
             raise ValueError("stage buffers do not match this curriculum")
         finished = bool(state["finished"])
         episodes, task_episodes = int(state["stage_episodes"]), int(state["stage_task_episodes"])
+        refuse_past_max_count("saved stage_episodes", episodes, state["stage_episodes"])  # (10**30 was taken; task_episodes <= it, below)
         # a negative count or a finished flag on an earlier stage was taken as is: the stage mean became NaN, or
         # the curriculum never advanced again (conditions are not checked once finished)
         if finished and (s != len(self.stages) - 1 or st.until is None):
@@ -366,6 +367,8 @@ class Sequential(CachedPolicy, Teacher):
                              "to the stage's episodes of its tasks)")
         if not (np.isfinite(stream).all() and np.isfinite(task_buf).all()):
             raise ValueError("stage score buffers hold a non-finite score")
+        for key, a in (("stream", stream), ("task_buf", task_buf)):  # (-0.5 was taken, and the stage mean with it)
+            refuse_outside_unit(key, a, "the stage's recent scores (on the teacher's [0, 1] scale)")
         self._enter(s)
         self.finished = finished
         self.stage_episodes = episodes
