@@ -377,3 +377,53 @@ def test_a_history_of_tasks_or_scores_outside_0_1_is_refused(name, entry, value)
     with pytest.raises(CheckpointError, match=r"\[0, 1\]"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+def _column(j, value):
+    def change(rows):
+        rows = np.array(rows, dtype=float)
+        rows[:, j] = value
+        return rows
+    return change
+
+
+@pytest.mark.parametrize("name", ["alp-gmm", "covar-gmm", "covar-gmm-plus"])
+@pytest.mark.parametrize("entry,change,match", [
+    ("n_fits", -1, r"saved n_fits must be a whole number >= 0"),
+    ("n_fits", 10**30, r"saved n_fits = 1000000000000000000000000000000 is past 9223372036854775807"),
+    ("n_fits", 10**6, r"n_fits=1000000 after 120 episodes"),
+    ("bank", None, r"no bank of candidate fits"),
+    ("window_rows", _column(0, -1.5), r"window_rows\[0, 0\] = -1.5: a row's task coordinates"),
+    ("window_rows", _column(-1, 3.0), r"window_rows\[0, \d\] = 3.0"),
+], ids=["n_fits-1", "n_fits-10**30", "n_fits-past-count", "bank-None", "task-column", "last-column"])
+def test_a_mixture_teacher_state_with_impossible_fits_or_rows_outside_0_1_is_refused(name, entry, change, match):
+    """Taken before: a negative or 10**30 fit count (shown in the beliefs), a lost bank of fits (the next warm-started
+    refit ran cold: another run than the one saved) and window rows outside [0, 1] (fitted at the next refit)."""
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    box = Box([0.0, -5.0], [1.0, 5.0])
+    kw = dict(mg.teacher_class(name).conformance_kwargs, warm_start=True)
+    t = mg.make_teacher(name, box, seed=0, **kw)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        t.observe(t.propose(), float(rng.random() < 0.5))  # scores of exactly 0 and 1 load as they are
+    state = t.state_dict()
+    assert mg.loads(t.to_bytes()).state_dict()["algorithm"]["n_fits"] == state["algorithm"]["n_fits"] > 0
+    alg = state["algorithm"]
+    alg[entry] = change(alg[entry]) if callable(change) else change
+    u = mg.make_teacher(name, box, seed=1, **kw)
+    before = u.state_dict()
+    with pytest.raises(CheckpointError, match=match):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())
+
+
+def test_covar_gmm_rows_keep_their_episode_numbers_past_1():
+    # the time column holds episode numbers (older magisters: the relative time): only the others are on [0, 1]
+    t = mg.make_teacher("covar-gmm", Box([0.0], [1.0]), seed=0, fit_rate=40, potential_ks=[1, 2])
+    for i in range(130):
+        t.observe(t.propose(), i % 2)
+    rows = t.state_dict()["algorithm"]["window_rows"]
+    assert rows[:, 1].max() == 129.0
+    assert mg.checkpoint.states_equal(mg.loads(t.to_bytes()).state_dict(), t.state_dict())

@@ -77,12 +77,12 @@ _SLACK = 1e-9
 
 
 def refuse_outside_unit(name: str, a: np.ndarray, what: str) -> None:
-    """A ValueError naming the first entry of saved ``a`` outside [0, 1] beyond rounding (NaN passes: a task not
-    seen yet); ``what`` the values are, for the message."""
+    """A ValueError naming the first entry of saved ``a`` (of any shape) outside [0, 1] beyond rounding (NaN passes:
+    a task not seen yet); ``what`` the values are, for the message."""
     out = (a < -_SLACK) | (a > 1 + _SLACK)  # False for NaN
     if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise ValueError(f"{name}[{i}] = {float(a[i])!r}: {what} lie in [0, 1]")
+        at = np.unravel_index(int(np.flatnonzero(out)[0]), a.shape)  # (a table's entry as [row, column])
+        raise ValueError(f"{name}[{', '.join(map(str, at))}] = {float(a[at])!r}: {what} lie in [0, 1]")
 
 
 class TaskAverages:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .averages import powered
+from .averages import powered, refuse_outside_unit
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
-from .settings import fraction, number, size, whole
+from .settings import fraction, number, saved_count, size, whole
 from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
@@ -63,6 +63,10 @@ class MixtureTeacher(Teacher):
 
     kind = "continuous"
     _extra: int = 1
+    #: what a row holds on the [0, 1] scale (for the message refusing a saved row outside it) and the columns, counted
+    #: from the end, that it may hold outside [0, 1]
+    _row_values = "a row's task coordinates (unit) and measured values"
+    _free_columns: tuple[int, ...] = ()
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
                  potential_ks: Any = (2, 3, 4, 5, 6, 7, 8, 9, 10), random_ratio: float = 0.2,
@@ -263,9 +267,9 @@ class MixtureTeacher(Teacher):
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        count = int(state["count"])
+        count, n_fits = saved_count("saved count", state["count"]), saved_count("saved n_fits", state["n_fits"])
         rows = np.asarray(state["window_rows"], dtype=float).reshape(-1, self._width)
-        if count < 0 or len(rows) != min(count, self.window):
+        if len(rows) != min(count, self.window):
             raise ValueError("window rows do not match the episode count")
         bank = None if state["bank"] is None else MixtureBank.from_state(state["bank"])
         mix = state["mixture"]
@@ -276,9 +280,19 @@ class MixtureTeacher(Teacher):
             raise ValueError("the window rows or the mixture hold NaN or infinite values")
         if not (weights > 0).all():  # (used to choose components and shown in the beliefs until the next refit)
             raise ValueError("the mixture's weights must be > 0")
+        unit = rows.copy()  # (-1.5 or 3.0 was taken: the next refit fitted it)
+        unit[:, [self._width + j for j in self._free_columns]] = 0.0
+        refuse_outside_unit("window_rows", unit, self._row_values)
+        # every refit sets all three, at most one per episode (negative, 10**30 or a lost bank was taken: a lost one
+        # made the next warm-started refit a cold one, and the resumed run another than the one saved)
+        fitted = len(weights) > 0
+        if (bank is not None) != fitted or (n_fits > 0) != fitted or n_fits > count:
+            raise ValueError(f"the saved fits disagree: n_fits={n_fits} after {count} episodes, a mixture of "
+                             f"{len(weights)} components and {'no' if bank is None else 'a'} bank of candidate "
+                             "fits; every refit (at most one an episode) counts one fit and saves both")
         self._set_sub_state(state["sub"])
         self._count = count
-        self._n_fits = int(state["n_fits"])
+        self._n_fits = n_fits
         self._buf[:] = 0.0
         slots = (count - len(rows) + np.arange(len(rows))) % self.window
         self._buf[slots] = rows

@@ -63,6 +63,7 @@ class AlpGmm(MixtureTeacher):
     """
 
     _extra = 1
+    _row_values = "a row's task coordinates (unit) and ALP (a difference of two scores in [0, 1])"
     conformance_kwargs = {"fit_rate": 40, "potential_ks": [1, 2, 3, 4]}
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,

@@ -46,6 +46,9 @@ class CovarGmm(MixtureTeacher):
     """Time-score covariance Gaussian mixture teacher (continuous spaces)."""
 
     _extra = 2
+    # (the episode number column: older magisters saved the relative time there, so only its finiteness is checked)
+    _row_values = "a row's task coordinates (unit) and score (the episode number column aside)"
+    _free_columns = (-2,)
     conformance_kwargs = {"fit_rate": 40, "potential_ks": [1, 2, 3, 4]}
 
     def __init__(self, space, *, seed=None, score_range=None, fit_rate: int = 250,
