@@ -728,3 +728,25 @@ def test_confusion_similarity_of_many_examples_keeps_memory_near_the_features_an
         p /= p.sum(axis=1, keepdims=True)
         conf = np.array([p[ys == c].mean(axis=0) for c in range(10)])
         np.testing.assert_array_equal(class_similarity(xs, ys, kind="confusion"), (conf + conf.T) / 2.0)
+
+
+@pytest.mark.parametrize("name", ["continual-order", "continual-designer"])
+@pytest.mark.parametrize("entry", ["best", "last"])
+@pytest.mark.parametrize("value", [-0.5, 1.5, np.inf, -np.inf])
+def test_a_saved_score_outside_0_1_is_refused_and_nan_is_a_task_not_observed_yet(name, entry, value):
+    """-0.5, 1.5 and inf were taken as a task's last or best score (the review weights used them); NaN stays legal:
+    a task not observed yet."""
+    t = mg.make_teacher(name, Discrete(4), seed=0)
+    for i in range(3):
+        t.observe(t.propose(), [0.0, 1.0, 0.5][i])
+    state = t.state_dict()
+    assert np.isnan(state["algorithm"][entry]).sum() == 1  # the task not observed yet
+    u = mg.make_teacher(name, Discrete(4), seed=1)
+    u.load_state_dict(state)  # scores of exactly 0 and 1, and NaN, are real
+    before = u.state_dict()
+    broken = state["algorithm"][entry].copy()
+    broken[np.flatnonzero(~np.isnan(broken))[0]] = value
+    state["algorithm"][entry] = broken
+    with pytest.raises(CheckpointError, match=rf"{entry}\[\d\] = -?(0.5|1.5|inf): scores \(on the teacher's \[0, 1\]"):
+        u.load_state_dict(state)
+    assert states_equal(before, u.state_dict())

@@ -83,6 +83,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..averages import refuse_outside_unit
 from ..errors import ConfigError
 from ..settings import few_tasks, number, whole
 from ..teacher import Teacher, _settings_differ, register
@@ -378,6 +379,8 @@ class _SequenceTeacher(Teacher):
         order = [int(i) for i in np.asarray(state["order_taught"], dtype=np.int64).ravel()]
         if last.shape != (n,) or best.shape != (n,) or taught.shape != (n,):
             raise ValueError(f"per-task arrays must have one entry per task ({n})")
+        for key, a in (("last", last), ("best", best)):  # (-0.5, 1.5 and inf were taken: the review weights used them)
+            refuse_outside_unit(key, a, "scores (on the teacher's [0, 1] scale; NaN: a task not observed yet)")
         if sorted(order) != sorted(np.flatnonzero(taught).tolist()):
             raise ValueError("order_taught does not match the taught tasks")
         self.last, self.best, self.taught, self.order_taught = last.copy(), best.copy(), taught.copy(), order
