@@ -102,8 +102,9 @@ def refuse_past_max_count(name: str, n: int, saved: Any = None) -> None:
     """The check of :func:`saved_count` past :data:`MAX_COUNT` alone, for a count ``n`` read otherwise (``saved``:
     the value as saved, for the message; ``n`` by default)."""
     if n > MAX_COUNT:
-        raise ConfigError(f"{name} = {short_number(n if saved is None else saved)} is past {MAX_COUNT} (2**63 - 1), more than any run counts: "
-                          "the checkpoint is damaged or was edited")
+        shown = short_number(n if saved is None else saved)
+        raise ConfigError(f"{name} = {shown} is past {MAX_COUNT} (2**63 - 1), more than any run counts: the "
+                          "checkpoint is damaged or was edited")
 
 
 def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:

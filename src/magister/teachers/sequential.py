@@ -356,7 +356,8 @@ class Sequential(CachedPolicy, Teacher):
             raise ValueError("stage buffers do not match this curriculum")
         finished = bool(state["finished"])
         episodes, task_episodes = int(state["stage_episodes"]), int(state["stage_task_episodes"])
-        refuse_past_max_count("saved stage_episodes", episodes, state["stage_episodes"])  # (10**30 was taken; task_episodes <= it, below)
+        # (10**30 was taken; stage_task_episodes is checked below to be at most it)
+        refuse_past_max_count("saved stage_episodes", episodes, state["stage_episodes"])
         # a negative count or a finished flag on an earlier stage was taken as is: the stage mean became NaN, or
         # the curriculum never advanced again (conditions are not checked once finished)
         if finished and (s != len(self.stages) - 1 or st.until is None):
