@@ -51,6 +51,7 @@ __all__ = [
     "resolve_students",
     "compatible",
     "Interrupted",
+    "ReportInterrupted",
     "run_in_pool",
 ]
 
@@ -71,11 +72,13 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a benchmark. ``records`` holds the record of every job that finished (``None`` for
     the others, in the order of the jobs); ``results``, ``written`` and ``moved`` are filled in by the caller
     that kept the finished ones (the results dict, the files it wrote, if any, and a line for each earlier
-    interrupted run's file it moved aside first)."""
+    interrupted run's file it moved aside first). ``error`` is an error that came while the Ctrl-C was handled
+    (also this exception's ``__cause__``), or ``None``: the Ctrl-C stops the run, the error is not hidden."""
 
-    def __init__(self, records: list[dict[str, Any] | None]) -> None:
+    def __init__(self, records: list[dict[str, Any] | None], error: BaseException | None = None) -> None:
         super().__init__()
         self.records = records
+        self.error = error
         self.results: dict[str, Any] | None = None
         self.written: list[str] = []
         self.moved: list[str] = []
@@ -83,6 +86,19 @@ class Interrupted(KeyboardInterrupt):
     @property
     def finished(self) -> int:
         return sum(r is not None for r in self.records)
+
+
+class ReportInterrupted(Interrupted):
+    """Ctrl-C after every run finished, while the output files were written (:func:`~magister.bench.report.
+    write_outputs`). ``records`` holds every run's record; ``written`` the results files, written whole (a Ctrl-C
+    is held back until both are); ``drawn`` the report's files written before the Ctrl-C; ``missing`` those not
+    written; ``redo`` a shell command that writes the report again from the results files."""
+
+    def __init__(self, records: list[dict[str, Any] | None], error: BaseException | None = None) -> None:
+        super().__init__(records, error)
+        self.drawn: list[str] = []
+        self.missing: list[str] = []
+        self.redo = ""
 
 
 @dataclass(frozen=True)
@@ -597,15 +613,24 @@ def _ctrl_c_held() -> Iterator[None]:
     if held:
         signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _CAN_BLOCK else None
+    error: BaseException | None = None
     try:
         yield
+    except BaseException as e:  # (the held Ctrl-C went with it, unseen: it is raised now, caused by the error)
+        error = e
+        raise
     finally:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C pending meanwhile goes to `pressed` now
         if held:
             signal.signal(signal.SIGINT, handler)  # (runs any handler still due before switching back)
-    if pressed and callable(handler):
-        handler(signal.SIGINT, None)  # as if pressed now: the default handler raises KeyboardInterrupt
+        if pressed and callable(handler):
+            try:
+                handler(signal.SIGINT, None)  # as if pressed now: the default handler raises KeyboardInterrupt
+            except KeyboardInterrupt as ctrl_c:
+                if error is None or error is ctrl_c:
+                    raise
+                raise ctrl_c from error
 
 
 def _pool_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
@@ -647,7 +672,8 @@ def _pool_call(fn: Callable[..., Any], star: bool, item: Any) -> Any:
 def _from_ctrl_c(error: BaseException) -> bool:
     """``error`` came while a Ctrl-C unwound: two in a row (``timeout -s INT`` sends two; a second press) can
     break ``threading``'s locks midway, the second interrupting the first one's clean-up in ``wait``, which then
-    raised ``RuntimeError: release unlocked lock``."""
+    raised ``RuntimeError: release unlocked lock``. :func:`run_in_pool` then stops as for the Ctrl-C, with the
+    error attached to its :class:`Interrupted` (it may be a real one: it was hidden)."""
     seen: BaseException | None = error.__context__
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt):
@@ -693,6 +719,7 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
     todo = iter(range(len(items)))
     running: dict[Any, int] = {}
     interrupted = False
+    hidden: BaseException | None = None  # an error that came with the Ctrl-C
     pool = ProcessPoolExecutor(max_workers=min(workers, len(items)) or 1, mp_context=ctx, initializer=_pool_init,
                                initargs=(initializer, initargs))
 
@@ -717,14 +744,17 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
                     if on_result is not None:
                         on_result(i, results[i])
                 hand_out()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             interrupted = True
+            if e.__cause__ is not None and not isinstance(e.__cause__, KeyboardInterrupt):
+                hidden = e.__cause__  # (a step's error, a Ctrl-C held back during it: _ctrl_c_held)
         except BaseException as e:
             if not _from_ctrl_c(e):
                 for f in running:
                     f.cancel()
                 raise
             interrupted = True  # (it lost the finished results, and `magister bench` printed a traceback)
+            hidden = e  # (and the error was dropped unseen: it may be a real one)
     finally:
         if _shut_down(pool):
             interrupted = True
@@ -732,7 +762,8 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
         for f, i in running.items():
             if results[i] is None and f.done() and not f.cancelled() and f.exception() is None:
                 results[i] = f.result()
-        raise Interrupted(results)  # (even when all of them did: a Ctrl-C that went on as if unpressed was lost)
+        # (even when all of them did: a Ctrl-C that went on as if unpressed was lost)
+        raise Interrupted(results, hidden) from hidden
     return results
 
 
