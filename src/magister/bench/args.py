@@ -71,13 +71,20 @@ def number_in(low: float | None = None, high: float | None = None, *, low_open: 
 
 def comma_list(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     """``type=`` for a comma-separated list (``1,2,4``), each item read by ``item`` (e.g. :func:`at_least`):
-    an item it refuses, or no item at all, is argparse's error before any run, not an error after the runs
+    an item it refuses, an empty item (``1,,4``: a typo, read as ``1,4`` without a word; one trailing comma,
+    ``1,4,``, is allowed), or no item at all, is argparse's error before any run, not an error after the runs
     before it."""
 
     def items(text: str) -> list[Any]:
-        parts = [t.strip() for t in text.split(",") if t.strip()]
-        if not parts:
+        parts = [t.strip() for t in text.split(",")]
+        if len(parts) > 1 and not parts[-1]:
+            parts.pop()  # one trailing comma
+        if not any(parts):
             raise argparse.ArgumentTypeError(f"takes a comma-separated list, got {text!r}")
+        if not all(parts):
+            n = parts.index("") + 1
+            raise argparse.ArgumentTypeError(f"item {n} of {text!r} is empty; separate the items with single "
+                                             f"commas, as in {','.join(p for p in parts if p)!r}")
         try:
             return [item(t) for t in parts]
         except argparse.ArgumentTypeError as e:
@@ -96,12 +103,26 @@ def blank_path(path: str | Path, option: str = "--out", give: str = "a folder fo
     return None
 
 
+def tilde_path(path: str | Path, option: str = "--out") -> str | None:
+    """The error for a path option that starts with ``~`` (``--out=~/x``: the shell expands ``~`` only at the start
+    of a word of its own, so the ``~`` came through as it was), else ``None``: it made a folder named ``~`` in the
+    current folder. Refused rather than expanded: not every caller uses the path these helpers return."""
+    text = os.fspath(path)
+    if not text.startswith("~"):
+        return None
+    home = os.path.expanduser(text)
+    fix = f"write {home!r} (--out ~/x, with a space, lets the shell expand it)" if home != text else "write the full path"
+    return (f"{option} {text!r} starts with '~', which was not expanded to a home folder (the shell does that only "
+            f"after a space, not after '='); {fix.replace('--out', option)}, or ./{text} for a folder named '~'")
+
+
 def make_folder(path: str | Path, option: str = "--out") -> str | None:
     """Create the output folder ``path``; the error to show (``None`` when it is there now). Used before any run
     by the scripts (argparse) and by ``magister bench`` (typer): an ``--out`` that is a file, or a folder that
     cannot be created or written in, failed when the results were written, after every run; an empty one
-    (:func:`blank_path`) wrote into the current folder."""
-    blank = blank_path(path, option)
+    (:func:`blank_path`) wrote into the current folder, and one starting with ``~`` (:func:`tilde_path`) made a
+    folder named ``~``."""
+    blank = blank_path(path, option) or tilde_path(path, option)
     if blank is not None:
         return blank
     folder = Path(path)
@@ -132,7 +153,7 @@ def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out
              ) -> Path:
     """Check an output file's place now: an ``--out`` that is a folder, or under a file, or empty, is refused before
     any run."""
-    blank = blank_path(path, option, f"a file name, for example {example!r}")
+    blank = blank_path(path, option, f"a file name, for example {example!r}") or tilde_path(path, option)
     if blank is not None:
         ap.error(blank)
     file = Path(path)
