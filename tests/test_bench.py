@@ -1028,3 +1028,179 @@ def test_magister_version_flag_prints_the_installed_version():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"magister {importlib.metadata.version('magister')}"
     assert magister.__version__ == importlib.metadata.version("magister")
+
+
+def _exec_redo(command: str) -> None:
+    """Run the ``python -c CODE`` a Ctrl-C message gives, in this process."""
+    import shlex
+
+    words = shlex.split(command)
+    assert words[:2] == ["python", "-c"] and len(words) == 3, command
+    exec(words[2], {})
+
+
+def test_a_ctrl_c_while_the_report_is_drawn_says_what_was_written_and_how_to_redo_it(tmp_path, monkeypatch):
+    # a Ctrl-C after the runs, while the pictures were drawn, exited 130 without a word: results.json and a few
+    # pictures, no report, and nothing said how to draw it
+    from magister.bench import plots
+
+    real = plots.sampling_over_time_figure
+
+    def ctrl_c(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "sampling_over_time_figure", ctrl_c)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "2", "--episodes", "40",
+                                   "--eval-every", "20", "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 130, res.output
+    flat = " ".join(res.output.split())
+    assert (f"interrupted while the report was written: all 2 runs finished; their results are whole in "
+            f"{out}/results.json and {out}/curves.csv; report.md and report.html are not written (written already: "
+            "curves.png, overhead.png); to write them: python -c") in flat, flat
+    assert [j["seed"] for j in report_mod.load_results(out)["jobs"]] == [0, 1]
+    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "curves.png", "overhead.png", "results.json"]
+    monkeypatch.setattr(plots, "sampling_over_time_figure", real)
+    _exec_redo(flat.split("to write them: ", 1)[1])
+    assert {"report.md", "report.html", "sampling-grid.png"} <= {p.name for p in out.iterdir()}
+
+    # the library: ReportInterrupted (an Interrupted, a KeyboardInterrupt) with every record and the files
+    from magister.bench.runner import ReportInterrupted
+
+    monkeypatch.setattr(plots, "sampling_over_time_figure", ctrl_c)
+    with pytest.raises(ReportInterrupted) as info:
+        run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=30, eval_every=15, workers=1, out=out)
+    e = info.value
+    assert e.finished == 1 and e.missing == ["report.md", "report.html"] and e.error is None
+    assert e.written == [str(out / "results.json"), str(out / "curves.csv")]
+
+
+def test_a_ctrl_c_while_a_suites_tables_are_written_says_how_to_write_them(tmp_path, monkeypatch):
+    from magister.bench import suite as suite_mod
+    from magister.bench.runner import ReportInterrupted
+
+    real = suite_mod.suite_tables
+
+    def ctrl_c(results):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_mod, "suite_tables", ctrl_c)
+    with pytest.raises(ReportInterrupted) as info:
+        suite_mod.run_suite("quick", ["uniform"], seeds=[0], episodes=50, variants=["skills-10"], workers=1,
+                            out=tmp_path)
+    assert info.value.missing == ["suite.md"] and (tmp_path / "results.json").exists()
+    monkeypatch.setattr(suite_mod, "suite_tables", real)
+    _exec_redo(info.value.redo)
+    assert (tmp_path / "suite.md").read_text() == real(report_mod.load_results(tmp_path)) + "\n"
+
+
+def test_pictures_and_report_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    # a Ctrl-C (or an error) while a picture or curves.csv was written left it cut short, under its real name
+    from matplotlib.figure import Figure
+
+    from magister.bench import plots
+
+    picture = tmp_path / "curves.png"
+    picture.write_bytes(b"an earlier run's picture")
+
+    def stopped_savefig(self, fname, **kw):
+        (open(fname, "wb") if isinstance(fname, (str, type(picture))) else fname).write(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", stopped_savefig)
+    with pytest.raises(KeyboardInterrupt):
+        plots.save_figure(Figure(), picture)
+    assert picture.read_bytes() == b"an earlier run's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]  # no temporary file left
+
+    results = {"jobs": [{"status": "ok", "teacher": "t", "student": "s", "seed": 0, "episodes": [0, 10],
+                         "mastery": [0.0, 0.5], "overhead": {"window_mean_us": [1.0]}},
+                        {"status": "ok", "teacher": "t", "student": "s", "seed": 1}]}  # (broken: no curve)
+    (tmp_path / "curves.csv").write_text("an earlier run's curves\n")
+    with pytest.raises(KeyError):
+        report_mod.write_results(results, tmp_path)
+    assert (tmp_path / "curves.csv").read_text() == "an earlier run's curves\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "curves.png", "results.json"]
+
+
+def test_a_ctrl_c_held_back_during_a_step_that_fails_is_raised_with_the_error(sigint_restored):
+    # the held Ctrl-C was dropped when the step raised: the error went on alone, and the Ctrl-C was lost
+    import signal
+    import threading
+
+    from magister.bench.runner import _ctrl_c_held
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        with _ctrl_c_held():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # pending: this thread blocks it
+            raise OSError("disk full")
+    assert isinstance(info.value.__cause__, OSError) and str(info.value.__cause__) == "disk full"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(OSError, match="disk full"):  # no Ctrl-C: the error alone
+        with _ctrl_c_held():
+            raise OSError("disk full")
+
+
+def _hidden_error(i: int, result: int) -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise RuntimeError("a real error in on_result")
+
+
+def test_an_error_that_came_with_a_ctrl_c_is_kept_on_interrupted_and_printed(tmp_path):
+    # run_in_pool stopped as for the Ctrl-C and dropped the error unseen
+    import io
+
+    from rich.console import Console
+
+    from magister.bench.cli import _interrupted
+    from magister.bench.runner import Interrupted, run_in_pool
+
+    with pytest.raises(Interrupted) as info:
+        run_in_pool(_until_stopped, [1], workers=2, on_result=_hidden_error)
+    error = info.value.error
+    assert isinstance(error, RuntimeError) and info.value.__cause__ is error and info.value.records == [1]
+    console = Console(file=io.StringIO(), width=300)
+    import typer
+
+    with pytest.raises(typer.Exit):
+        _interrupted(console, info.value, str(tmp_path))
+    assert "while stopping, an error came too: RuntimeError: a real error in on_result" in console.file.getvalue()
+
+
+def test_comma_lists_refuse_an_empty_item():
+    # "1,,4" read as [1, 4] without a word
+    import argparse
+
+    from magister.bench.args import at_least, comma_list
+
+    seeds = comma_list(at_least(0))
+    assert seeds("1,4") == [1, 4] and seeds("1, 4,") == [1, 4]  # (one trailing comma is fine)
+    for text, n in (("1,,4", 2), (",1", 1), ("1,4,,", 3), ("1, ,4", 2)):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"item {n} of {text!r} is empty; separate the items "
+                                                             "with single commas"):
+            seeds(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="takes a comma-separated list"):
+        seeds(",")
+
+
+def test_an_out_path_starting_with_a_tilde_is_refused(tmp_path, monkeypatch):
+    # --out=~/x (no shell expansion after "=") made a folder named "~" in the current folder
+    import argparse
+    import os
+
+    from magister.bench.args import make_folder, out_file
+
+    monkeypatch.chdir(tmp_path)
+    home = os.path.expanduser("~/x")
+    assert make_folder("~/x") == (f"--out '~/x' starts with '~', which was not expanded to a home folder (the shell "
+                                  f"does that only after a space, not after '='); write {home!r} (--out ~/x, with a "
+                                  "space, lets the shell expand it), or ./~/x for a folder named '~'")
+    with pytest.raises(SystemExit):
+        out_file(argparse.ArgumentParser(), "~/r.json")
+    res = CliRunner().invoke(app, ["bench", "--teachers", "uniform", "--seeds", "1", "--episodes", "10",
+                                   "--workers", "1", "--out=~/x"])
+    assert res.exit_code == 2 and "--out '~/x' starts with '~'" in " ".join(res.output.split()), res.output
+    assert list(tmp_path.iterdir()) == []
+    assert make_folder("./~") is None and (tmp_path / "~").is_dir()  # (a folder named "~" on purpose)

@@ -201,6 +201,34 @@ def test_a_finished_level_run_moves_an_earlier_interrupted_runs_results_aside(re
     assert (tmp_path / "levels_results.json").exists() and not (tmp_path / "levels_results-interrupted.json").exists()
 
 
+def test_a_ctrl_c_while_the_level_figures_are_drawn_says_how_to_draw_them(records, tmp_path, monkeypatch):
+    # a Ctrl-C while the figures were drawn, after hours of runs, exited 130 without a word
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from magister.bench import levels
+    from magister.cli import app
+
+    real = levels.write_figures
+
+    def ctrl_c(records, out):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(levels, "run_levels_job", lambda teacher, seed, **kwargs: records[0])
+    monkeypatch.setattr(levels, "write_figures", ctrl_c)
+    res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "uniform", "--seeds", "1", "--steps", "2048",
+                                   "--workers", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 130, res.output
+    flat = " ".join(res.output.split())
+    assert (f"interrupted while the report was written: the run finished; its results are whole in "
+            f"{tmp_path}/levels_results.json; levels_curves.png is not written; to write it: python -c") in flat, flat
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["levels_results.json"]
+    monkeypatch.setattr(levels, "write_figures", real)
+    exec(shlex.split(flat.split("to write it: ", 1)[1])[2], {})
+    assert (tmp_path / "levels_curves.png").is_file()
+
+
 def test_the_chosen_levels_figure_names_the_seed_it_shows(tmp_path, monkeypatch):
     """The pictures are of each teacher's lowest seed run, but the title always said "seed 0"."""
     from magister.bench import plots

@@ -16,6 +16,7 @@ Teachers are picked by registry name and students by preset name
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -104,8 +105,14 @@ def run_benchmark(
     if interrupted is not None:
         raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
-        report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
-        report_mod.write_results(results, out)
-        if report:
-            report_mod.write_report(results, out)
+        def write() -> tuple[Path, Path]:
+            report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
+            return report_mod.write_results(results, out)
+
+        folder = json.dumps(str(out))
+        # a Ctrl-C while the report is drawn: ReportInterrupted, naming what was written and how to redo the report
+        report_mod.write_outputs(out, records, write, (lambda: report_mod.write_report(results, out)) if report else None,
+                                 report_files=report_mod.REPORT_FILES, main=("report.md", "report.html"), redo=report_mod.redo_command(
+                                     "from magister.bench.report import load_results, write_report; "
+                                     f"write_report(load_results({folder}), {folder})"))
     return results

@@ -67,6 +67,15 @@ def _make_out(console: Any, out_dir: str) -> None:
 
 def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
     """Ctrl-C: say what was kept (the finished runs, marked as interrupted) and exit 130."""
+    from rich.markup import escape
+
+    from .runner import ReportInterrupted
+
+    if exc.error is not None:  # an error that came with the Ctrl-C: stopped as for it, not hidden
+        console.print(f"[yellow]note:[/] while stopping, an error came too: {type(exc.error).__name__}: "
+                      f"{escape(str(exc.error))}", highlight=False)
+    if isinstance(exc, ReportInterrupted):
+        _report_interrupted(console, exc, out_dir)
     done = exc.finished
     planned = (exc.results or {}).get("interrupted", {}).get("planned", len(exc.records))
     for line in getattr(exc, "moved", []):  # an earlier interrupted run's files, kept
@@ -86,6 +95,31 @@ def _interrupted(console: Any, exc: Any, out_dir: str) -> None:
     else:
         console.print(f"[red]interrupted[/] before any of the {planned} runs finished; nothing was written to "
                       f"{out_dir}")
+    raise typer.Exit(code=130)
+
+
+def _report_interrupted(console: Any, exc: Any, out_dir: str) -> None:
+    """Ctrl-C after every run finished, while the results or the report were written: say in one line what was
+    written and how to write the rest, and exit 130 (it exited 130 without a word, the report missing)."""
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    n = exc.finished
+    runs = "the run finished; its" if n == 1 else f"all {n} runs finished; their"
+    if not exc.written:
+        line = f"{runs} results could not be written to {out_dir}: run again"
+    elif not exc.redo:
+        line = f"{runs} results are whole in {' and '.join(exc.written)}"
+    else:
+        missing = " and ".join(Path(m).name for m in exc.missing) or "the report"
+        drawn = [Path(f).name for f in exc.drawn]
+        line = (f"{runs} results are whole in {' and '.join(exc.written)}; {missing} "
+                f"{'is' if len(exc.missing) == 1 else 'are'} not written"
+                f"{' (written already: ' + ', '.join(drawn) + ')' if drawn else ''}; to write "
+                f"{'it' if len(exc.missing) == 1 else 'them'}: {exc.redo}")
+    console.print(f"[red]interrupted[/] while the report was written: {escape(line)}", highlight=False,
+                  soft_wrap=True)
     raise typer.Exit(code=130)
 
 
@@ -210,12 +244,12 @@ def command(
     from .runner import Interrupted, default_out, default_workers
 
     console = wide_console()
-    from .args import blank_path
+    from .args import blank_path, tilde_path
 
     for option, path, give, drop in (("--out", out, "a folder for the results", "for a new default folder"),
                                      ("--write-docs", write_docs, "the Markdown file to write the tables into",
                                       "to write no docs")):
-        blank = None if path is None else blank_path(path, option, give, drop)
+        blank = None if path is None else blank_path(path, option, give, drop) or tilde_path(path, option)
         if blank is not None:  # ("" ran into the default folder, or wrote no docs, without a word)
             console.print(f"[red]error:[/] {escape(blank)}")
             raise typer.Exit(code=2)

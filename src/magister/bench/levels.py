@@ -44,6 +44,7 @@ the same vector env drawing random levels itself without a teacher.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -640,10 +641,20 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        # a re-used folder: an earlier run's levels_chosen.png (not drawn when no teacher chose levels) is not
-        # this run's (an earlier interrupted run's results were moved aside before the runs)
-        report_mod.clear_outputs(path, ("levels_curves.png", "levels_chosen.png"))
-        report_mod.write_json(path / "levels_results.json", result)
-        figs = write_figures(records, path)
+
+        def write() -> list[Path]:
+            # a re-used folder: an earlier run's levels_chosen.png (not drawn when no teacher chose levels) is not
+            # this run's (an earlier interrupted run's results were moved aside before the runs)
+            report_mod.clear_outputs(path, ("levels_curves.png", "levels_chosen.png"))
+            return [report_mod.write_json(path / "levels_results.json", result)]
+
+        figs: list[str] = []
+        results_file = json.dumps(str(path / "levels_results.json"))
+        # (a Ctrl-C while the figures are drawn: ReportInterrupted, naming what was written and how to redo them)
+        report_mod.write_outputs(path, records, write, lambda: figs.extend(write_figures(records, path)),
+                                 report_files=("levels_curves.png", "levels_chosen.png"), main=("levels_curves.png",),
+                                 redo=report_mod.redo_command(
+                                     "import json; from magister.bench.levels import write_figures; write_figures("
+                                     f"json.load(open({results_file}))['runs'], {json.dumps(str(path))})"))
         echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")
     return result

@@ -49,11 +49,16 @@ def _figure(width: float, height: float):
 
 
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG (or the format of ``path``'s suffix); creates the folder."""
+    """Write ``fig`` as PNG (or the format of ``path``'s suffix); creates the folder. The file is drawn in memory
+    and put in place in one step: a Ctrl-C or a crash while drawing leaves no half-written picture."""
+    import io
+
+    from ..checkpoint import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix[1:] or None, dpi=dpi)
+    return atomic_write(path, buffer.getvalue())
 
 
 def label_colors(labels: Sequence[str]) -> dict[str, Any]:

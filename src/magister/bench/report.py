@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
 import math
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = [
     "write_report",
     "clear_outputs",
     "keep_earlier_interrupted",
+    "write_outputs",
+    "write_text",
     "reaches",
     "verdict_text",
     "median_range",
@@ -47,7 +50,7 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
     out.mkdir(parents=True, exist_ok=True)
     jpath = write_json(out / f"results{suffix}.json", results)
     cpath = out / f"curves{suffix}.csv"
-    with cpath.open("w", newline="") as f:
+    with io.StringIO(newline="") as f:  # written whole, in one step (a Ctrl-C left it cut short)
         w = csv.writer(f)
         w.writerow(["teacher", "student", "seed", "episode", "mastery", "learnable_mastery", "teacher_us_per_episode"])
         for job in results["jobs"]:
@@ -58,7 +61,16 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
             for ep, m, lm, us in zip(job["episodes"], job["mastery"], learn, window):
                 w.writerow([job["teacher"], job["student"], job["seed"], ep, f"{m:.6g}",
                             "" if lm is None else f"{lm:.6g}", "" if us is None else f"{us:.4g}"])
+        write_text(cpath, f.getvalue())
     return jpath, cpath
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it, put in place in one step: a run
+    stopped while writing (Ctrl-C, a crash) leaves the file as it was, or none, never half-written."""
+    from ..checkpoint import atomic_write
+
+    return atomic_write(path, text.encode("utf-8"))
 
 
 #: the files :func:`write_report` writes (globs: some figures are named per student)
@@ -109,11 +121,8 @@ def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[
 
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as JSON to ``path`` through a temporary file (a crash leaves the old file or none)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    tmp.replace(path)
-    return path
+    # (its temporary file had a fixed name, left behind by a Ctrl-C while it was written)
+    return write_text(path, json.dumps(obj, indent=1, default=_json_default))
 
 
 def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None, *,
@@ -133,6 +142,43 @@ def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str |
         paths = write(results, out) if write is not None else write_results(results, out, suffix="-interrupted")
         exc.written = [str(p) for p in paths]
     return exc
+
+
+def write_outputs(out: str | Path, records: Sequence[Any], write: Callable[[], Sequence[Path]],
+                  report: Callable[[], Any] | None, *, report_files: Sequence[str], main: Sequence[str],
+                  redo: str) -> None:
+    """Write a finished run's files into ``out``: ``write()`` (its results files, returning their paths) with
+    Ctrl-C held back, so that they are written whole, as a pair; then ``report()`` (its report and pictures, each
+    file put in place whole), which a Ctrl-C may stop. Such a Ctrl-C raises :class:`~magister.bench.runner.
+    ReportInterrupted` with ``records``, the files written, the ``report_files`` (globs in ``out``) written, those
+    of the ``main`` files (``report.md``...) missing, and ``redo``, the command that writes the report again: it
+    exited 130 without a word, the
+    report missing and, before each file was written whole, a picture cut short."""
+    from .runner import ReportInterrupted, _ctrl_c_held
+
+    written: list[Path] = []
+    try:
+        with _ctrl_c_held():
+            written += write()
+        if report is not None:
+            report()
+    except KeyboardInterrupt as ctrl_c:
+        cause = ctrl_c.__cause__
+        exc = ReportInterrupted(list(records), None if isinstance(cause, KeyboardInterrupt) else cause)
+        exc.written = [str(p) for p in written]
+        if report is not None and written:
+            folder = Path(out)
+            exc.drawn = [str(f) for pattern in report_files for f in sorted(folder.glob(pattern)) if f.is_file()]
+            exc.missing = [name for name in main if not (folder / name).is_file()]
+            exc.redo = redo
+        raise exc from exc.error
+
+
+def redo_command(code: str) -> str:
+    """``python -c CODE``, quoted for a POSIX shell."""
+    import shlex
+
+    return f"python -c {shlex.quote(code)}"
 
 
 def _json_default(o: Any) -> Any:
@@ -571,8 +617,7 @@ def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool 
         md += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     md += ["## Files", "", "- `results.json`: every job (curves, overheads, sampled tasks, grid snapshots)",
            "- `curves.csv`: one row per job and evaluation point", ""]
-    mpath = out / "report.md"
-    mpath.write_text("\n".join(md))
+    mpath = write_text(out / "report.md", "\n".join(md))
     if html_report:
         _write_html(results, rows, figures_, out / "report.html")
     return mpath
@@ -606,4 +651,4 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;te
 td:nth-child(-n+2),th{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
 <h1>magister bench report</h1><ul>{cfg}</ul><h2>Final mastery (%, median [min, max] over seeds)</h2><p>{html.escape(table_legend(rows))}</p>
 <table><tr>{head}</tr>{body}</table>{lists}{''.join(figs)}</body></html>"""
-    path.write_text(doc)
+    write_text(path, doc)

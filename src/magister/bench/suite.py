@@ -37,6 +37,7 @@ whose constructor takes the ``kwargs`` plus ``seed=``, and that has ``space``,
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .report import median_range, reaches, verdict_text
+from .report import median_range, reaches, verdict_text, write_text
 
 __all__ = [
     "Variant",
@@ -379,9 +380,18 @@ def run_suite(
     if interrupted is not None:  # (no suite.md: its tables would read as the whole suite)
         raise report_mod.keep_interrupted(interrupted, results, len(jobs), out)
     if out is not None:
-        report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
-        report_mod.write_results(results, out)
-        Path(out, "suite.md").write_text(suite_tables(results) + "\n")
+        def write() -> tuple[Path, Path]:
+            report_mod.clear_outputs(out)  # a re-used folder: an earlier run's report and pictures are not this run's
+            return report_mod.write_results(results, out)
+
+        folder = json.dumps(str(out))
+        # (a Ctrl-C while suite.md is written: ReportInterrupted, naming what was written and how to write suite.md)
+        report_mod.write_outputs(out, records, write,
+                                 lambda: report_mod.write_text(Path(out, "suite.md"), suite_tables(results) + "\n"),
+                                 report_files=("suite.md",), main=("suite.md",), redo=report_mod.redo_command(
+                                     "from pathlib import Path; from magister.bench.report import load_results, "
+                                     "write_text; from magister.bench.suite import suite_tables; write_text(Path("
+                                     f"{folder}, 'suite.md'), suite_tables(load_results({folder})) + '\\n')"))
     return results
 
 
@@ -596,4 +606,4 @@ def write_docs_table(results: dict[str, Any], path: str | Path, *, note: str = "
         body += [variant_table(results, v, s), ""]
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    p.write_text(head + START + "\n" + "\n".join(body).strip() + "\n" + END + tail)
+    write_text(p, head + START + "\n" + "\n".join(body).strip() + "\n" + END + tail)  # (a Ctrl-C cut the docs short)
