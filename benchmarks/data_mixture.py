@@ -63,7 +63,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +70,8 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import numpy as np  # noqa: E402
+
+from magister.bench.runner import Interrupted, exit_interrupted, run_in_pool  # noqa: E402 - (a name here: tests run it in order)
 
 BASE_METHODS = ["natural", "stratified", "skill-it", "skill-it@est", "exp3", "sec", "lp-bandit"]
 # variants, never in the default set: "stratified@reseed" is stratified sampling with another sampler seed (same
@@ -714,24 +715,28 @@ def main(argv: list[str] | None = None) -> None:
             jobs.extend((task, s, cfg, ms, args.orders) for s in seeds)
     jobs.sort(key=lambda j: -j[2]["steps"] * j[2]["layers"])  # longest first for better packing
     t0 = time.perf_counter()
-    import multiprocessing as mp
-
     results = []
     # the runs go to runs-partial.jsonl as they finish and become runs.jsonl once every job has: opening runs.jsonl
     # here emptied an earlier run's in a re-used --out, and a run stopped then (Ctrl-C, a crash) lost it
     partial = out / "runs-partial.jsonl"
     keep_earlier_partial(partial, lambda line: print(line, file=sys.stderr, flush=True))  # (emptied when opened)
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool, \
-            open(partial, "w") as log:
-        futures = [pool.submit(run_seed, j) for j in jobs]
-        for done, fut in enumerate(as_completed(futures), 1):
-            for r in fut.result():
+    done = 0
+    with open(partial, "w") as log:
+        def finished(i: int, runs: list[dict[str, Any]]) -> None:
+            nonlocal done
+            done += 1
+            for r in runs:
                 results.append(r)
                 log.write(json.dumps(r) + "\n")
                 print(f"[{done}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']} order {r['order']}: final acc "
                       f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr,
                       flush=True)
             log.flush()
+
+        try:  # (Ctrl-C: one line, the finished runs kept in the partial file, not a traceback from each worker)
+            run_in_pool(run_seed, jobs, workers=args.workers, on_result=finished)
+        except Interrupted as e:
+            exit_interrupted(e, partial, "jobs")
     os.replace(partial, out / "runs.jsonl")
     results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"], r["order"]))
     wall = time.perf_counter() - t0

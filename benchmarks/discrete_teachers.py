@@ -36,8 +36,9 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from typing import Any  # noqa: E402
+
+from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -136,11 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.steps, args.variants = 2, 1500, ["default"]
     jobs = [(v, t, s, args.steps, args.every) for v in args.variants for t in args.teachers for s in range(args.seeds)]
     t0 = time.perf_counter()
-    if args.workers > 1:
-        with ProcessPoolExecutor(max_workers=args.workers) as ex:
-            results = list(ex.map(run_one, jobs))
-    else:
-        results = [run_one(j) for j in jobs]
+    try:  # (Ctrl-C: one line, not a traceback from each worker; a worker caught starting hung the pool)
+        results = run_jobs(run_one, jobs, workers=args.workers)
+    except Interrupted as e:
+        exit_interrupted(e)
     wall = time.perf_counter() - t0
 
     print(f"SkillStudent, {args.steps} episodes, {args.seeds} seeds; medians [min-max] over seeds")

@@ -49,7 +49,6 @@ import argparse
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,8 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import numpy as np  # noqa: E402
+
+from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 METHODS = ["uniform", "sorted", "sec", "lp-bandit", "learnability"]
 LEVELS = 6
@@ -546,16 +547,14 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(s, cfg, methods) for s in range(args.seed_start, args.seed_start + args.seeds)]
     results = []
     t0 = time.time()
-    if args.workers <= 1:
-        for job in jobs:
-            results.append(run_seed(job))
-            print(f"seed {job[0]} done in {results[-1]['seconds']:.0f} s", flush=True)
-    else:
-        with ProcessPoolExecutor(args.workers) as pool:
-            futs = [pool.submit(run_seed, job) for job in jobs]
-            for f in as_completed(futs):
-                results.append(f.result())
-                print(f"seed {results[-1]['seed']} done in {results[-1]['seconds']:.0f} s", flush=True)
+    def finished(i: int, r: dict[str, Any]) -> None:
+        results.append(r)
+        print(f"seed {r['seed']} done in {r['seconds']:.0f} s", flush=True)
+
+    try:  # (Ctrl-C: one line, not a traceback from each worker)
+        run_jobs(run_seed, jobs, workers=args.workers, on_result=finished)
+    except Interrupted as e:
+        exit_interrupted(e)
     results.sort(key=lambda r: r["seed"])
     write_report(results, cfg, out, time.time() - t0)
 

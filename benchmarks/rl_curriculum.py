@@ -34,11 +34,12 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 #: step budget per env (one teacher-seed run)
 BUDGETS = {"cliff": 150_000, "gap": 125_000}
@@ -196,16 +197,17 @@ def main(argv: list[str] | None = None) -> None:
     # re-used --out) is replaced only once every run has finished (it was rewritten with the first finished run)
     partial = out / "runs-partial.json"
     keep_earlier_partial(partial)  # a stopped run's: written over (or removed at the end) without a word
-    if args.workers > 1:
-        with ProcessPoolExecutor(max_workers=args.workers) as ex:
-            for fut in as_completed([ex.submit(run_one, j) for j in jobs]):
-                results.append(fut.result())
-                write_atomically(partial, json.dumps(results))
-                r = results[-1]
-                print(f"done {r['env']} {r['teacher']} seed {r['seed']}: {100 * r['final']:.0f}% "
-                      f"({r['seconds']:.0f} s)", flush=True)
-    else:
-        results = [run_one(j) for j in jobs]
+    def finished(i: int, r: dict[str, Any]) -> None:
+        results.append(r)
+        write_atomically(partial, json.dumps(results))
+        if args.workers > 1:
+            print(f"done {r['env']} {r['teacher']} seed {r['seed']}: {100 * r['final']:.0f}% "
+                  f"({r['seconds']:.0f} s)", flush=True)
+
+    try:  # (Ctrl-C: one line, the finished runs kept in the partial file, also with --workers 1)
+        run_jobs(run_one, jobs, workers=args.workers, on_result=finished)
+    except Interrupted as e:
+        exit_interrupted(e, partial)
     results.sort(key=lambda r: (r["env"], r["teacher"], r["seed"]))
     wall = time.perf_counter() - t0
     write_atomically(out / "runs.json", json.dumps(results))

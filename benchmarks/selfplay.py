@@ -57,12 +57,10 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from functools import lru_cache  # noqa: E402
 from pathlib import Path  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -71,6 +69,7 @@ from typing import Any, Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 from magister.opponents.pool import EVICTIONS  # noqa: E402
+from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 METHODS = ("self-play", "fsp", "pfsp", "opponent-lp")
 #: reference runs (not methods): the same learner trained against a held-out opponent, at the same number of games.
@@ -751,11 +750,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs = [(m, s) for s in seeds for m in methods]
     out = out_folder(ap, args.out)  # a file there failed after every run had trained
     t0 = time.perf_counter()
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as ex:
-            results = list(ex.map(run_one, *zip(*jobs), [cfg] * len(jobs)))
-    else:
-        results = [run_one(m, s, cfg) for m, s in jobs]
+    try:  # (Ctrl-C: one line, not a traceback from each worker)
+        results = run_jobs(run_one, [(m, s, cfg) for m, s in jobs], workers=args.workers, star=True)
+    except Interrupted as e:
+        exit_interrupted(e)
     from magister.opponents import plot_cross_play
 
     final_rating: dict[tuple[str, int], float] = {}

@@ -33,7 +33,6 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # one
 import argparse  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
 
 from magister.bench.args import at_least, keep_earlier_partial, out_file, write_atomically  # noqa: E402
+from magister.bench.runner import Interrupted, exit_interrupted, run_in_pool  # noqa: E402
 
 SETTINGS = ('self-play=self-play,fsp=fsp,pfsp=pfsp,opponent-lp=opponent-lp,pfsp-l35=pfsp:{"latest": 0.35},'
             'sp-l80=self-play:{"latest": 0.8},pfsp-var=pfsp:{"weighting": "variance"}')
@@ -173,12 +173,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     # once every run has finished (it was rewritten with the first finished run)
     partial = out.with_suffix(".partial.json")
     keep_earlier_partial(partial)  # a stopped run's: written over with this run's first run without a word
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for r in pool.imap_unordered(one, jobs):
-            runs.append(r)
-            print(r["name"], r["seed"], "vs search-4 every 1000 games:", [round(v, 2) for v in r["s4"].values()],
-                  f"({r['cpu_s']:.0f} s CPU)", flush=True)
-            write_atomically(partial, json.dumps(runs))
+
+    def finished(i: int, r: dict[str, Any]) -> None:
+        runs.append(r)
+        print(r["name"], r["seed"], "vs search-4 every 1000 games:", [round(v, 2) for v in r["s4"].values()],
+              f"({r['cpu_s']:.0f} s CPU)", flush=True)
+        write_atomically(partial, json.dumps(runs))
+
+    try:  # (Ctrl-C: one line, the finished runs kept in the partial file, not a traceback from each worker)
+        run_in_pool(one, jobs, workers=args.workers, on_result=finished)
+    except Interrupted as e:
+        exit_interrupted(e, partial)
     write_atomically(out, json.dumps(runs))
     partial.unlink(missing_ok=True)
     table(runs)

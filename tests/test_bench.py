@@ -573,22 +573,22 @@ def test_a_ctrl_c_while_a_pool_worker_started_stops_its_first_item(sigint_restor
     import signal
     import threading
 
-    from magister.bench import runner
+    from magister import processes
 
     calls = []
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as a worker starts
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # the Ctrl-C, pending
     assert signal.SIGINT in signal.sigpending()
-    runner._pool_init(calls.append, ("init",))  # no KeyboardInterrupt here, during the start
+    processes._pool_init(calls.append, ("init",))  # no KeyboardInterrupt here, during the start
     assert calls == ["init"] and signal.SIGINT not in signal.sigpending()
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # an idle worker still ignores Ctrl-C
     with pytest.raises(KeyboardInterrupt):
-        runner._pool_call(calls.append, False, "first item")
+        processes._pool_call(calls.append, False, "first item")
     assert calls == ["init"]
-    assert runner._pool_call(lambda x: x * 2, False, 21) == 42  # the Ctrl-C stopped one item, not the worker
-    runner._pool_init(None, ())  # (no Ctrl-C: the first item runs)
-    assert runner._pool_call(lambda x: x * 2, False, 4) == 8
+    assert processes._pool_call(lambda x: x * 2, False, 21) == 42  # the Ctrl-C stopped one item, not the worker
+    processes._pool_init(None, ())  # (no Ctrl-C: the first item runs)
+    assert processes._pool_call(lambda x: x * 2, False, 4) == 8
 
 
 def test_a_ctrl_c_held_back_around_a_step_is_raised_after_it(sigint_restored):
@@ -597,7 +597,7 @@ def test_a_ctrl_c_held_back_around_a_step_is_raised_after_it(sigint_restored):
     import signal
     import threading
 
-    from magister.bench.runner import _ctrl_c_held
+    from magister.processes import _ctrl_c_held
 
     steps = []
     with pytest.raises(KeyboardInterrupt):
@@ -650,6 +650,7 @@ def test_a_second_ctrl_c_while_the_running_items_end_stops_them_and_keeps_the_fi
     # process could hang at exit joining a worker
     from concurrent.futures import ProcessPoolExecutor
 
+    from magister import processes
     from magister.bench import runner
 
     class SecondCtrlC(ProcessPoolExecutor):
@@ -661,7 +662,7 @@ def test_a_second_ctrl_c_while_the_running_items_end_stops_them_and_keeps_the_fi
                 raise KeyboardInterrupt  # while waiting for item 0
             super().shutdown(wait, **kw)
 
-    monkeypatch.setattr(runner, "ProcessPoolExecutor", SecondCtrlC)
+    monkeypatch.setattr(processes, "ProcessPoolExecutor", SecondCtrlC)
     got = []
 
     def first_ctrl_c() -> None:  # after item 1's result came in, with item 0 running
@@ -1204,3 +1205,42 @@ def test_an_out_path_starting_with_a_tilde_is_refused(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "--out '~/x' starts with '~'" in " ".join(res.output.split()), res.output
     assert list(tmp_path.iterdir()) == []
     assert make_folder("./~") is None and (tmp_path / "~").is_dir()  # (a folder named "~" on purpose)
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (b, a)
+
+
+def test_run_jobs_gives_the_same_results_with_one_worker_as_with_a_pool():
+    # the benchmarks/*.py scripts run their jobs through run_jobs: --workers 1 here, more in run_in_pool's pool
+    from magister.bench.runner import run_jobs
+
+    items = [(1, 2), (3, 4), (5, 6)]
+    seen: list[int] = []
+    assert run_jobs(_pair, items, workers=1, star=True, on_result=lambda i, r: seen.append(i)) == \
+        run_jobs(_pair, items, workers=2, star=True) == [(2, 1), (4, 3), (6, 5)]
+    assert seen == [0, 1, 2]
+
+
+def test_run_jobs_with_one_worker_keeps_the_finished_results_on_ctrl_c():
+    from magister.bench.runner import Interrupted, run_jobs
+
+    def job(i: int) -> int:
+        if i == 2:
+            raise KeyboardInterrupt
+        return 10 * i
+
+    with pytest.raises(Interrupted) as info:
+        run_jobs(job, [0, 1, 2, 3], workers=1)
+    assert info.value.records == [0, 10, None, None] and info.value.finished == 2
+
+
+@pytest.mark.parametrize("records, kept, line", [
+    ([1, None], "runs-partial.json", "interrupted: 1 of 2 runs finished; they are kept in runs-partial.json"),
+    ([1, None], None, "interrupted: 1 of 2 runs finished (not kept: this script writes its results once every run "
+                      "has finished)"),
+    ([None, None], "runs-partial.json", "interrupted: 0 of 2 runs finished\n")])
+def test_exit_interrupted_says_what_finished_and_where_it_is_kept(capsys, records, kept, line):
+    from magister.bench.runner import Interrupted, exit_interrupted
+
+    with pytest.raises(SystemExit) as e:
+        exit_interrupted(Interrupted(records), kept)
+    assert e.value.code == 130 and line in capsys.readouterr().err

@@ -13,6 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import data_mixture as dm  # noqa: E402
 
+from magister.bench.runner import run_jobs  # noqa: E402
+
+
+def in_order(fn, items, *, workers, **kw):
+    """Stands in for the script's process pool: the jobs one after the other in this process (monkeypatched
+    functions reach them), through the same code as ``--workers 1``."""
+    return run_jobs(fn, items, workers=1, **kw)
+
 TINY = {"natural": [13, 14, 18], "train": 300, "eval_per_skill": 20, "layers": 1, "d_model": 16, "lr": 3e-3,
         "batch": 16, "steps": 30, "eval_every": 10, "probe_steps": 10}
 
@@ -83,7 +91,7 @@ def test_unknown_method_is_refused_by_name(tmp_path, capsys):
 
 def test_repeated_method_is_refused_by_name(tmp_path, capsys, monkeypatch):
     # --methods stratified,exp3,stratified was taken (its table rows repeated): a typo for another method?
-    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.setattr(dm, "run_in_pool", lambda *a, **k: pytest.fail("a run started"))
     out = tmp_path / "never-written"
     with pytest.raises(SystemExit):
         dm.main(["--methods", "stratified,exp3,stratified", "--out", str(out)])
@@ -285,7 +293,6 @@ def test_a_stopped_run_leaves_an_earlier_runs_jsonl_in_out_whole(tmp_path, capsy
     # runs.jsonl was opened for writing when the runs started: a re-used --out lost the earlier run's runs to a
     # run stopped after that (Ctrl-C, a crash in a later job), and --report-from then reported the stopped run's
     import json
-    from concurrent.futures import ThreadPoolExecutor
 
     earlier = '{"task": "addition", "method": "uniform", "seed": 7}\n'
     (tmp_path / "runs.jsonl").write_text(earlier)
@@ -297,8 +304,7 @@ def test_a_stopped_run_leaves_an_earlier_runs_jsonl_in_out_whole(tmp_path, capsy
                  "seconds": 1.0} for m in job[3]]
 
     monkeypatch.setattr(dm, "run_seed", run_seed)
-    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
-    monkeypatch.setattr(dm, "as_completed", iter)  # the jobs in order
+    monkeypatch.setattr(dm, "run_in_pool", in_order)
     with pytest.raises(RuntimeError, match="second job"):
         dm.main(["--tasks", "addition", "--methods", "stratified", "--seeds", "2", "--workers", "1", "--quick", "--out",
                  str(tmp_path)])
@@ -313,8 +319,6 @@ def test_a_stopped_run_leaves_an_earlier_runs_jsonl_in_out_whole(tmp_path, capsy
 
 def test_a_new_run_moves_a_stopped_runs_partial_jsonl_aside(tmp_path, capsys, monkeypatch):
     # runs-partial.jsonl of a stopped run was emptied when the next run in the same --out started, without a word
-    from concurrent.futures import ThreadPoolExecutor
-
     stopped = '{"task": "addition", "method": "uniform", "seed": 7}\n'
     (tmp_path / "runs-partial.jsonl").write_text(stopped)
 
@@ -322,7 +326,7 @@ def test_a_new_run_moves_a_stopped_runs_partial_jsonl_aside(tmp_path, capsys, mo
         raise RuntimeError("the job crashed")
 
     monkeypatch.setattr(dm, "run_seed", run_seed)
-    monkeypatch.setattr(dm, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    monkeypatch.setattr(dm, "run_in_pool", in_order)
     with pytest.raises(RuntimeError, match="job crashed"):
         dm.main(["--tasks", "addition", "--methods", "stratified", "--seeds", "1", "--workers", "1", "--quick", "--out",
                  str(tmp_path)])
@@ -333,3 +337,25 @@ def test_a_new_run_moves_a_stopped_runs_partial_jsonl_aside(tmp_path, capsys, mo
         dm.main(["--tasks", "addition", "--methods", "stratified", "--report-from", str(tmp_path), "--out",
                  str(tmp_path / "report")])
     assert e.value.code == 2 and str(tmp_path / "runs-partial.earlier-1.jsonl") in capsys.readouterr().err
+
+
+def test_a_ctrl_c_keeps_the_finished_jobs_runs_in_the_partial_file(tmp_path, capsys, monkeypatch):
+    # the script's own process pool: a KeyboardInterrupt traceback from the script and one from each worker
+    import json
+
+    def run_seed(job):
+        if job[1] == 1:
+            raise KeyboardInterrupt
+        return [{"task": job[0], "method": m, "seed": job[1], "order": 0, "acc_final": 0.5, "steps_to_90": None,
+                 "seconds": 1.0} for m in job[3]]
+
+    monkeypatch.setattr(dm, "run_seed", run_seed)
+    monkeypatch.setattr(dm, "run_in_pool", in_order)
+    with pytest.raises(SystemExit) as e:
+        dm.main(["--tasks", "addition", "--methods", "stratified", "--seeds", "2", "--workers", "1", "--quick", "--out",
+                 str(tmp_path)])
+    assert e.value.code == 130
+    assert f"interrupted: 1 of 2 jobs finished; they are kept in {tmp_path / 'runs-partial.jsonl'}" in \
+        capsys.readouterr().err
+    assert [json.loads(line)["seed"] for line in (tmp_path / "runs-partial.jsonl").read_text().splitlines()] == [0]
+    assert not (tmp_path / "runs.jsonl").exists()

@@ -162,3 +162,17 @@ def test_report_only_without_results_is_an_argparse_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         gc.main(["--report-only", "--out", str(tmp_path / "never-run")])
     assert e.value.code == 2 and "results.json" in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_a_ctrl_c_ends_with_one_line_and_status_130(tmp_path, capsys, monkeypatch):
+    # (with --workers 2 a KeyboardInterrupt traceback from the script and one from each worker)
+    def run_seed(job):
+        if job[0] == 1:
+            raise KeyboardInterrupt
+        return {"seed": job[0], "seconds": 1.0}
+
+    monkeypatch.setattr(gc, "run_seed", run_seed)
+    with pytest.raises(SystemExit) as e:
+        gc.main(["--quick", "--seeds", "2", "--out", str(tmp_path / "out")])
+    assert e.value.code == 130
+    assert "interrupted: 1 of 2 runs finished (not kept" in capsys.readouterr().err

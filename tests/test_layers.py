@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "magister"
 LAYERS: dict[str, int] = {
     # foundations
     "errors": 0, "rng": 0, "settings": 0, "spaces": 0, "scores": 0, "checkpoint": 0, "levels": 0,
-    "webguard": 0, "names": 0, "times": 0,
+    "webguard": 0, "names": 0, "times": 0, "processes": 0,
     # the contract (and the package's own re-exports of it)
     "teacher": 1, "testing": 1, "recommend": 1, "__init__": 1,
     # shared teacher machinery

@@ -233,3 +233,21 @@ def test_a_version_1_blend_whose_members_saved_a_loose_flag_loads_as_it_ran():
     edited["params"]["members"][0]["settings"]["forgets"] = "yes"
     with pytest.raises(CheckpointError, match="forgets"):
         LearnerModel.from_state(edited)
+
+
+def test_a_ctrl_c_while_members_fit_in_worker_processes_raises_a_plain_keyboard_interrupt(slice_log, monkeypatch):
+    # the blend's own multiprocessing pool: each worker printed a KeyboardInterrupt traceback, and one outlived
+    # the process; magister.processes.run_in_pool stops them, and the blend raises a plain KeyboardInterrupt
+    # (exit status 130, not run_in_pool's Interrupted with the states of the members fitted so far)
+    import magister.people.blend as blend_module
+    from magister.processes import Interrupted
+
+    def ctrl_c(fn, jobs, *, workers):
+        assert workers == 2 and [name for name, _, _ in jobs] == ["best-lr", "elo"]
+        raise Interrupted([({"fitted": "state"}, None), None])
+
+    monkeypatch.setattr(blend_module, "run_in_pool", ctrl_c)
+    model = make_model("blend", members=["best-lr", "elo"], seed=2, processes=2, refit=False)
+    with pytest.raises(KeyboardInterrupt) as info:
+        model.fit(slice_log)
+    assert type(info.value) is KeyboardInterrupt and not model.fitted

@@ -14,6 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import rl_curriculum as rc  # noqa: E402
 
+from magister.bench.runner import run_jobs  # noqa: E402
+
+
+def in_order(fn, items, *, workers, **kw):
+    """Stands in for the script's process pool: the jobs one after the other in this process (monkeypatched
+    functions reach them), through the same code as ``--workers 1``."""
+    return run_jobs(fn, items, workers=1, **kw)
+
 
 @pytest.mark.parametrize("bad, needle", [(["--seeds", "0"], "--seeds"), (["--evals", "0"], "--evals"),
                                          (["--n-envs", "0"], "--n-envs"), (["--budget-scale", "0"], "--budget-scale"),
@@ -106,8 +114,6 @@ def test_repeated_teachers_are_refused_by_name(tmp_path, capsys, monkeypatch) ->
 def test_an_interrupted_run_leaves_an_earlier_runs_json_in_out_whole(tmp_path, capsys, monkeypatch) -> None:
     """A re-used --out: runs.json was rewritten with the first finished run, so stopping the run there (Ctrl-C,
     a crash in a later run) replaced the earlier run's results with one run."""
-    from concurrent.futures import ThreadPoolExecutor
-
     earlier = json.dumps([{"env": "cliff", "teacher": "uniform", "seed": 7, "final": 0.9}])
     (tmp_path / "runs.json").write_text(earlier)
 
@@ -117,12 +123,29 @@ def test_an_interrupted_run_leaves_an_earlier_runs_json_in_out_whole(tmp_path, c
         return {**job, "final": 0.5, "seconds": 1.0}
 
     monkeypatch.setattr(rc, "run_one", run_one)
-    monkeypatch.setattr(rc, "ProcessPoolExecutor", ThreadPoolExecutor)  # the runs in order, in this process
-    monkeypatch.setattr(rc, "as_completed", iter)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(rc, "run_jobs", in_order)
+    with pytest.raises(SystemExit) as e:  # (a KeyboardInterrupt traceback, and one from each worker)
         rc.main(["--envs", "cliff", "--teachers", "uniform", "--seeds", "2", "--workers", "2", "--out",
                  str(tmp_path)])
+    assert e.value.code == 130
     assert (tmp_path / "runs.json").read_text() == earlier
+    assert [r["seed"] for r in json.loads((tmp_path / "runs-partial.json").read_text())] == [0]
+    assert f"interrupted: 1 of 2 runs finished; they are kept in {tmp_path / 'runs-partial.json'}" in \
+        capsys.readouterr().err
+
+
+def test_a_ctrl_c_with_one_worker_keeps_the_finished_runs_too(tmp_path, capsys, monkeypatch) -> None:
+    # --workers 1 wrote runs-partial.json only with a pool: a Ctrl-C there lost every finished run
+    def run_one(job: dict[str, Any]) -> dict[str, Any]:
+        if job["seed"] == 1:
+            raise KeyboardInterrupt
+        return {**job, "final": 0.5, "seconds": 1.0}
+
+    monkeypatch.setattr(rc, "run_one", run_one)
+    with pytest.raises(SystemExit) as e:
+        rc.main(["--envs", "cliff", "--teachers", "uniform", "--seeds", "2", "--workers", "1", "--out",
+                 str(tmp_path)])
+    assert e.value.code == 130 and "interrupted: 1 of 2 runs finished" in capsys.readouterr().err
     assert [r["seed"] for r in json.loads((tmp_path / "runs-partial.json").read_text())] == [0]
 
 
@@ -130,16 +153,13 @@ def test_an_interrupted_run_leaves_an_earlier_runs_json_in_out_whole(tmp_path, c
 def test_a_new_run_moves_a_stopped_runs_partial_json_aside(tmp_path, capsys, monkeypatch, workers) -> None:
     """runs-partial.json of a stopped run was written over by the next run in the same --out (--workers above 1)
     and removed once that run finished (any --workers), without a word."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import magister.rl.envs as envs
 
     earlier = json.dumps([{"env": "cliff", "teacher": "uniform", "seed": 7, "final": 0.9}])
     (tmp_path / "runs-partial.json").write_text(earlier)
     monkeypatch.setattr(rc, "run_one", lambda job: {**job, "final": 0.5, "unlearnable_share": 0.0, "episodes": 1,
                                                     "seconds": 1.0})
-    monkeypatch.setattr(rc, "ProcessPoolExecutor", ThreadPoolExecutor)
-    monkeypatch.setattr(rc, "as_completed", iter)
+    monkeypatch.setattr(rc, "run_jobs", in_order)
     monkeypatch.setattr(rc, "_figures", lambda *a: None)
     monkeypatch.setattr(envs, "evaluate", lambda *a, **kw: None)  # (the oracle's row of the table)
     monkeypatch.setattr(envs, "mastered", lambda *a: 0.5)

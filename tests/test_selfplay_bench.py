@@ -16,6 +16,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import selfplay as sp  # noqa: E402
 
+from magister.bench.runner import run_jobs  # noqa: E402
+
+
+def in_order(fn, items, *, workers, **kw):
+    """Stands in for the script's process pool: the jobs one after the other in this process (monkeypatched
+    functions reach them), through the same code as ``--workers 1``."""
+    return run_jobs(fn, items, workers=1, **kw)
+
 
 def test_engine_and_board_keys_agree_with_pettingzoo() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -255,20 +263,11 @@ def test_anneal_lowers_the_learners_step_linearly_to_zero(tmp_path: Path, capsys
 def test_workers_option_is_not_clamped_to_two(tmp_path: Path, capsys, monkeypatch) -> None:
     asked: list[int] = []
 
-    class Serial:  # stands in for the process pool: records its size, runs the jobs here
-        def __init__(self, max_workers: int, **kwargs) -> None:
-            asked.append(max_workers)
+    def serial(fn, items, *, workers, **kw):  # stands in for the process pool: records its size, runs the jobs here
+        asked.append(workers)
+        return in_order(fn, items, workers=workers, **kw)
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            return None
-
-        def map(self, fn, *iterables):
-            return map(fn, *iterables)
-
-    monkeypatch.setattr(sp, "ProcessPoolExecutor", Serial)
+    monkeypatch.setattr(sp, "run_jobs", serial)
     sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play",
              "--workers", "5", "--curve-games", "2", "--final-games", "2", "--past-games", "2", "--rated-per-run", "2",
              "--crossplay-games", "2", "--out", str(tmp_path)])
@@ -403,18 +402,47 @@ def _diagnose_run_or_crash(job: tuple) -> dict:
     return {"name": name, "seed": seed, "s4": {"1000": 0.5}, "cpu_s": 1.0}
 
 
+def test_a_ctrl_c_ends_with_one_line_and_status_130(tmp_path: Path, capsys, monkeypatch) -> None:
+    # (a KeyboardInterrupt traceback from the script and one from each worker)
+    def run_one(method, seed, cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sp, "run_one", run_one)
+    with pytest.raises(SystemExit) as e:
+        sp.main(["--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods", "self-play", "--workers", "1",
+                 "--out", str(tmp_path)])
+    assert e.value.code == 130 and "interrupted: 0 of 1 runs finished\n" in capsys.readouterr().err
+
+
+def test_diagnose_ctrl_c_keeps_the_finished_runs_in_the_partial_file(tmp_path: Path, capsys, monkeypatch) -> None:
+    # its own multiprocessing pool: worker tracebacks, and a worker outlived the stopped script
+    import selfplay_diagnose as dg
+
+    def run_or_ctrl_c(job: tuple) -> dict:
+        if job[2] == 101:
+            raise KeyboardInterrupt
+        return _diagnose_run_or_crash(job)
+
+    out = tmp_path / "d.json"
+    monkeypatch.setattr(dg, "one", run_or_ctrl_c)
+    monkeypatch.setattr(dg, "run_in_pool", in_order)
+    with pytest.raises(SystemExit) as e:
+        dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
+    assert e.value.code == 130 and not out.exists()
+    assert f"interrupted: 1 of 2 runs finished; they are kept in {tmp_path / 'd.partial.json'}" in \
+        capsys.readouterr().err
+    assert [r["seed"] for r in json.loads((tmp_path / "d.partial.json").read_text())] == [100]
+
+
 def test_diagnose_stopped_run_leaves_an_earlier_out_file_whole(tmp_path: Path, monkeypatch) -> None:
     # --out was rewritten with the first finished run: a run stopped after it (a time limit, Ctrl-C, a crash)
     # replaced an earlier run's file of every run with that one run
-    import multiprocessing.dummy
-    import types
-
     import selfplay_diagnose as dg
 
     out = tmp_path / "d.json"
     out.write_text('[{"name": "earlier"}]')
     monkeypatch.setattr(dg, "one", _diagnose_run_or_crash)
-    monkeypatch.setattr(dg, "mp", types.SimpleNamespace(get_context=lambda _: multiprocessing.dummy))  # in order
+    monkeypatch.setattr(dg, "run_in_pool", in_order)
     with pytest.raises(RuntimeError, match="second run"):
         dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
     assert out.read_text() == '[{"name": "earlier"}]'
@@ -423,15 +451,12 @@ def test_diagnose_stopped_run_leaves_an_earlier_out_file_whole(tmp_path: Path, m
 
 def test_diagnose_moves_a_stopped_runs_partial_file_aside(tmp_path: Path, capsys, monkeypatch) -> None:
     # OUT.partial.json of a stopped run was written over with the next run's first run in the same --out
-    import multiprocessing.dummy
-    import types
-
     import selfplay_diagnose as dg
 
     out = tmp_path / "d.json"
     (tmp_path / "d.partial.json").write_text('[{"name": "stopped", "seed": 100}]')
     monkeypatch.setattr(dg, "one", _diagnose_run_or_crash)
-    monkeypatch.setattr(dg, "mp", types.SimpleNamespace(get_context=lambda _: multiprocessing.dummy))  # in order
+    monkeypatch.setattr(dg, "run_in_pool", in_order)
     with pytest.raises(RuntimeError, match="second run"):
         dg.main(["--seeds", "2", "--games", "100", "--settings", "a=self-play", "--workers", "1", "--out", str(out)])
     assert (tmp_path / "d.partial.earlier-1.json").read_text() == '[{"name": "stopped", "seed": 100}]'

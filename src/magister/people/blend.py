@@ -37,12 +37,12 @@ replay. Saving stores every member's whole state inside the blend's.
 from __future__ import annotations
 
 import math
-import multiprocessing
 from typing import Any
 
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
+from ..processes import run_in_pool
 from ..settings import flag
 from .base import LearnerModel, make_model, register_model, stored_settings
 from .events import Event, EventLog
@@ -211,13 +211,10 @@ class Blend(LearnerModel):
                 m.fit(log)
             return
         jobs = [(name, settings, log) for name, settings in self.settings["members"]]
-        pool = multiprocessing.get_context("spawn").Pool(n)
-        try:
-            states = pool.map(_fit_member, jobs, chunksize=1)
-            pool.close()
-        finally:
-            pool.terminate()
-            pool.join()  # reaped: their CPU time counts in this process's children's times
+        try:  # (workers reaped: their CPU time counts in this process's children's times)
+            states = run_in_pool(_fit_member, jobs, workers=n)
+        except KeyboardInterrupt:  # the workers stopped (a plain pool's outlived this process), the members unchanged
+            raise KeyboardInterrupt from None  # (plain: the members fitted so far are of no use, and exit status 130)
         for m, (state, history) in zip(self.members, states):
             m.set_state(state)
             if history is not None:
