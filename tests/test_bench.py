@@ -1129,7 +1129,7 @@ def test_a_ctrl_c_held_back_during_a_step_that_fails_is_raised_with_the_error(si
     import signal
     import threading
 
-    from magister.bench.runner import _ctrl_c_held
+    from magister.processes import _ctrl_c_held
 
     with pytest.raises(KeyboardInterrupt) as info:
         with _ctrl_c_held():

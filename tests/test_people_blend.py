@@ -236,8 +236,8 @@ def test_a_version_1_blend_whose_members_saved_a_loose_flag_loads_as_it_ran():
 
 
 def test_a_ctrl_c_while_members_fit_in_worker_processes_raises_a_plain_keyboard_interrupt(slice_log, monkeypatch):
-    # the blend's own multiprocessing pool: each worker printed a KeyboardInterrupt traceback, and one outlived
-    # the process; magister.processes.run_in_pool stops them, and the blend raises a plain KeyboardInterrupt
+    # the blend's own multiprocessing pool: each worker printed a KeyboardInterrupt traceback;
+    # magister.processes.run_in_pool stops them quietly, and the blend raises a plain KeyboardInterrupt
     # (exit status 130, not run_in_pool's Interrupted with the states of the members fitted so far)
     import magister.people.blend as blend_module
     from magister.processes import Interrupted

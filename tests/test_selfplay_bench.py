@@ -415,7 +415,7 @@ def test_a_ctrl_c_ends_with_one_line_and_status_130(tmp_path: Path, capsys, monk
 
 
 def test_diagnose_ctrl_c_keeps_the_finished_runs_in_the_partial_file(tmp_path: Path, capsys, monkeypatch) -> None:
-    # its own multiprocessing pool: worker tracebacks, and a worker outlived the stopped script
+    # its own multiprocessing pool: a KeyboardInterrupt traceback from the script and from each worker
     import selfplay_diagnose as dg
 
     def run_or_ctrl_c(job: tuple) -> dict:

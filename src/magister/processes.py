@@ -167,7 +167,7 @@ def run_in_pool(fn: Callable[..., Any], items: Sequence[Any], *, workers: int, c
     still ran to the end, for minutes, before the pool shut down. Ctrl-C raises :class:`Interrupted` with the
     results of the items that finished (``None`` for the others), those that finished while the pool shut down
     included; another Ctrl-C while it waits for the running items stops those (ends the workers) instead. A
-    Ctrl-C while a worker starts is held until it has started (:func:`_ctrl_c_held`, :func:`_pool_init`).
+    Ctrl-C while a worker starts is held until it has started (``_ctrl_c_held``, ``_pool_init``).
     """
     import multiprocessing as mp
 

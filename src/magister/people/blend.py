@@ -213,7 +213,7 @@ class Blend(LearnerModel):
         jobs = [(name, settings, log) for name, settings in self.settings["members"]]
         try:  # (workers reaped: their CPU time counts in this process's children's times)
             states = run_in_pool(_fit_member, jobs, workers=n)
-        except KeyboardInterrupt:  # the workers stopped (a plain pool's outlived this process), the members unchanged
+        except KeyboardInterrupt:  # the workers stopped quietly (a plain pool's printed tracebacks), members unchanged
             raise KeyboardInterrupt from None  # (plain: the members fitted so far are of no use, and exit status 130)
         for m, (state, history) in zip(self.members, states):
             m.set_state(state)
