@@ -33,7 +33,7 @@ def test_tiny_run_prints_the_table(capsys) -> None:
 
 def _table(text: str) -> list[str]:
     """The table's rows without the timing column (and the wall time line)."""
-    return [line.rsplit(" ", 1)[0] for line in text.splitlines() if line and not line.startswith("wall time")]
+    return [line.rsplit(maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("wall time")]
 
 
 def test_a_pool_of_workers_prints_the_same_table_as_one_worker(capsys):
