@@ -71,8 +71,8 @@ ProgressFn = Callable[[int, int], None]  # (job index, episodes done so far in t
 
 
 class ReportInterrupted(Interrupted):
-    """Ctrl-C after every run finished, while the output files were written (:func:`~magister.bench.report.
-    write_outputs`). ``records`` holds every run's record; ``written`` the results files, written whole (a Ctrl-C
+    """Ctrl-C after every run finished, while the output files were written
+    (``magister.bench.report.write_outputs``). ``records`` holds every run's record; ``written`` the results files, written whole (a Ctrl-C
     is held back until both are); ``drawn`` the report's files written before the Ctrl-C; ``missing`` those not
     written; ``redo`` a shell command that writes the report again from the results files."""
 
