@@ -149,11 +149,11 @@ def write_outputs(out: str | Path, records: Sequence[Any], write: Callable[[], S
                   redo: str) -> None:
     """Write a finished run's files into ``out``: ``write()`` (its results files, returning their paths) with
     Ctrl-C held back, so that they are written whole, as a pair; then ``report()`` (its report and pictures, each
-    file put in place whole), which a Ctrl-C may stop. Such a Ctrl-C raises :class:`~magister.bench.runner.
-    ReportInterrupted` with ``records``, the files written, the ``report_files`` (globs in ``out``) written, those
-    of the ``main`` files (``report.md``...) missing, and ``redo``, the command that writes the report again: it
-    exited 130 without a word, the
-    report missing and, before each file was written whole, a picture cut short."""
+    file put in place whole), which a Ctrl-C may stop. Such a Ctrl-C raises ``ReportInterrupted`` (of
+    ``magister.bench.runner``) with ``records``, the files written, the ``report_files`` (globs in ``out``)
+    written, those of the ``main`` files (``report.md``...) missing, and ``redo``, the command that writes the
+    report again: it exited 130 without a word, the report missing and, before each file was written whole, a
+    picture cut short."""
     from .runner import ReportInterrupted, _ctrl_c_held
 
     written: list[Path] = []
