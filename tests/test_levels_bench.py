@@ -229,6 +229,48 @@ def test_a_ctrl_c_while_the_level_figures_are_drawn_says_how_to_draw_them(record
     assert (tmp_path / "levels_curves.png").is_file()
 
 
+def test_a_ctrl_c_during_the_speed_measurement_writes_the_finished_runs_first(records, tmp_path, monkeypatch):
+    # a Ctrl-C while the teacher path was timed (after every run, before anything was written) exited 130 without
+    # a word, every finished run lost
+    import json
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from magister.bench import levels
+    from magister.bench.runner import ReportInterrupted
+    from magister.cli import app
+
+    timed = []
+
+    def speed(teacher, **kwargs):
+        if teacher == "alp-gmm":
+            raise KeyboardInterrupt
+        timed.append(teacher)
+        return {"no_teacher": 2.0, "teacher": 1.0, "kept": 0.5}
+
+    monkeypatch.setattr(levels, "run_levels_job", lambda teacher, seed, **kwargs: dict(records[0], teacher=teacher))
+    monkeypatch.setattr(levels, "teacher_path_speed", speed)
+    res = CliRunner().invoke(app, ["bench", "--levels", "--teachers", "uniform,plr,alp-gmm", "--seeds", "1",
+                                   "--steps", "2048", "--workers", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 130, res.output
+    flat = " ".join(res.output.split())
+    assert (f"interrupted during the teacher-path speed measurement (no speed numbers for alp-gmm in the results): "
+            f"all 3 runs finished; their results are whole in {tmp_path}/levels_results.json; levels_curves.png is "
+            "not written; to write it: python -c") in flat, flat
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["levels_results.json"]
+    kept = json.loads((tmp_path / "levels_results.json").read_text())
+    assert [r["teacher"] for r in kept["runs"]] == ["uniform", "plr", "alp-gmm"]
+    assert list(kept["speed"]) == ["plr"] and kept["speed_interrupted"] == {"not_measured": ["alp-gmm"]}
+    exec(shlex.split(flat.split("to write it: ", 1)[1])[2], {})
+    assert (tmp_path / "levels_curves.png").is_file()
+    # the library without a folder: the results on the exception, nothing written
+    with pytest.raises(ReportInterrupted) as info:
+        levels.run_and_report(["plr", "alp-gmm"], [0], steps=2048, echo=lambda line: None)
+    assert info.value.finished == 2 and info.value.results["speed_interrupted"] == {"not_measured": ["alp-gmm"]}
+    assert info.value.written == [] and "speed measurement" in info.value.stage
+
+
 def test_the_chosen_levels_figure_names_the_seed_it_shows(tmp_path, monkeypatch):
     """The pictures are of each teacher's lowest seed run, but the title always said "seed 0"."""
     from magister.bench import plots

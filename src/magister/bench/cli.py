@@ -118,7 +118,7 @@ def _report_interrupted(console: Any, exc: Any, out_dir: str) -> None:
                 f"{'is' if len(exc.missing) == 1 else 'are'} not written"
                 f"{' (written already: ' + ', '.join(drawn) + ')' if drawn else ''}; to write "
                 f"{'it' if len(exc.missing) == 1 else 'them'}: {exc.redo}")
-    console.print(f"[red]interrupted[/] while the report was written: {escape(line)}", highlight=False,
+    console.print(f"[red]interrupted[/] {escape(exc.stage)}: {escape(line)}", highlight=False,
                   soft_wrap=True)
     raise typer.Exit(code=130)
 

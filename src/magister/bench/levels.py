@@ -570,7 +570,7 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     from ..settings import number, whole
     from . import report as report_mod
     from .args import distinct
-    from .runner import Interrupted, check_seeds
+    from .runner import Interrupted, ReportInterrupted, check_seeds
 
     names = distinct(teachers or LEVEL_TEACHERS, "teachers")  # a repeated teacher ran its runs twice
     unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
@@ -623,21 +623,34 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     echo(f"\nHeld-out solve rate (%), median [min-max] over {len(seeds)} seeds, after {steps:,} env steps:")
     echo(format_table(summary))
     speed: dict[str, Any] = {}
-    if speed_steps and any(t not in ("uniform",) + DIAGNOSTICS for t in names):
+    timed = [t for t in names if t not in ("uniform",) + DIAGNOSTICS] if speed_steps else []
+    speed_cut = False  # a Ctrl-C during the speed measurement: the finished runs are written, then it stops
+    if timed:
         echo(f"\nTeacher path env steps per CPU second (random actions, 16 sync envs, {speed_steps:,} steps, "
              "median of 3), vs the same vector env drawing random levels without a teacher:")
         echo(f"  {'teacher':<13}{'no teacher':>11}{'prefetch=0':>11}{'kept':>6}{'prefetch=2':>11}{'kept':>6}")
-        for t in names:
-            if t in ("uniform",) + DIAGNOSTICS:
-                continue
-            env_kw = {"explore_bonus": explore_bonus, "generator": generator}
-            s0 = teacher_path_speed(t, steps=speed_steps, **env_kw)
-            s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2, **env_kw)
-            speed[t] = {"prefetch0": s0, "prefetch2": s2}
-            echo(f"  {t:<13}{s0['no_teacher']:>11,.0f}{s0['teacher']:>11,.0f}{100 * s0['kept']:>5.0f}%"
-                 f"{s2['teacher']:>11,.0f}{100 * s2['kept']:>5.0f}%")
+        try:
+            for t in timed:
+                env_kw = {"explore_bonus": explore_bonus, "generator": generator}
+                s0 = teacher_path_speed(t, steps=speed_steps, **env_kw)
+                s2 = teacher_path_speed(t, steps=speed_steps, prefetch=2, **env_kw)
+                speed[t] = {"prefetch0": s0, "prefetch2": s2}
+                echo(f"  {t:<13}{s0['no_teacher']:>11,.0f}{s0['teacher']:>11,.0f}{100 * s0['kept']:>5.0f}%"
+                     f"{s2['teacher']:>11,.0f}{100 * s2['kept']:>5.0f}%")
+        except KeyboardInterrupt:  # (after every run: it exited 130 without a word, every finished run lost)
+            speed_cut = True
     result = {"config": config, "summary": summary, "speed": speed, "runs": records,
               "wall_s": time.perf_counter() - t0}
+    stage = ""
+    if speed_cut:
+        unmeasured = [t for t in timed if t not in speed]
+        result["speed_interrupted"] = {"not_measured": unmeasured}
+        stage = (f"during the teacher-path speed measurement (no speed numbers for {', '.join(unmeasured)} "
+                 "in the results)")
+    if out is None and speed_cut:
+        exc = ReportInterrupted(list(records))
+        exc.results, exc.stage = result, stage
+        raise exc
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
@@ -650,11 +663,21 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
 
         figs: list[str] = []
         results_file = json.dumps(str(path / "levels_results.json"))
+
+        def draw() -> None:
+            if speed_cut:  # the speed measurement's Ctrl-C: stop after the results, before the figures
+                raise KeyboardInterrupt
+            figs.extend(write_figures(records, path))
+
         # (a Ctrl-C while the figures are drawn: ReportInterrupted, naming what was written and how to redo them)
-        report_mod.write_outputs(path, records, write, lambda: figs.extend(write_figures(records, path)),
-                                 report_files=("levels_curves.png", "levels_chosen.png"), main=("levels_curves.png",),
-                                 redo=report_mod.redo_command(
-                                     "import json; from magister.bench.levels import write_figures; write_figures("
-                                     f"json.load(open({results_file}))['runs'], {json.dumps(str(path))})"))
+        try:
+            report_mod.write_outputs(path, records, write, draw, report_files=("levels_curves.png", "levels_chosen.png"),
+                                     main=("levels_curves.png",), redo=report_mod.redo_command(
+                                         "import json; from magister.bench.levels import write_figures; write_figures("
+                                         f"json.load(open({results_file}))['runs'], {json.dumps(str(path))})"))
+        except ReportInterrupted as exc:
+            exc.results = result
+            exc.stage = stage or exc.stage
+            raise
         echo(f"\nwrote {path / 'levels_results.json'} and {', '.join(figs)}")
     return result

@@ -74,13 +74,15 @@ class ReportInterrupted(Interrupted):
     """Ctrl-C after every run finished, while the output files were written
     (``magister.bench.report.write_outputs``). ``records`` holds every run's record; ``written`` the results files, written whole (a Ctrl-C
     is held back until both are); ``drawn`` the report's files written before the Ctrl-C; ``missing`` those not
-    written; ``redo`` a shell command that writes the report again from the results files."""
+    written; ``redo`` a shell command that writes the report again from the results files; ``stage`` when the
+    Ctrl-C came, in words (``magister bench --levels``: during its speed measurement, before the results)."""
 
     def __init__(self, records: list[dict[str, Any] | None], error: BaseException | None = None) -> None:
         super().__init__(records, error)
         self.drawn: list[str] = []
         self.missing: list[str] = []
         self.redo = ""
+        self.stage = "while the report was written"
 
 
 @dataclass(frozen=True)
