@@ -245,6 +245,8 @@ def plot(name: str, run: dict[str, Any], out: str) -> str:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from magister.checkpoint import save_figure  # (written whole: a Ctrl-C cut fig.savefig's picture short)
+
     curves = run["net"]["curves"]
     fig = Figure(figsize=(13, 3.8))
     axes = fig.subplots(1, 3, sharey=True)
@@ -265,7 +267,7 @@ def plot(name: str, run: dict[str, Any], out: str) -> str:
     fig.suptitle(f"{name}: accuracy of each class over the sequence (network with replay, first seed)")
     fig.tight_layout()
     path = os.path.join(out, f"continual_order_{name}.png")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return path
 
 

@@ -454,6 +454,8 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from magister.checkpoint import save_figure  # (written whole: a Ctrl-C cut fig.savefig's picture short)
+
     methods = results[0]["methods"]
     steps = results[0]["eval_steps"]
     curves = np.asarray([r["curves"] for r in results])  # (S, E, M, L)
@@ -473,7 +475,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
         ax.set_xlabel("GRPO step")
     fig.suptitle("held-out greedy accuracy per level (median over seeds, band = min-max)")
     p = out / "grpo_levels.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
+    save_figure(fig, p, dpi=110, bbox_inches="tight")
     paths.append(p)
 
     fig = Figure(figsize=(6, 4))
@@ -486,7 +488,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> list[Path]:
     ax.set_ylabel("mean held-out accuracy over levels")
     ax.legend(fontsize=8)
     p = out / "grpo_mean.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
+    save_figure(fig, p, dpi=110, bbox_inches="tight")
     paths.append(p)
     return paths
 

@@ -824,6 +824,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _plot_curves(curves: list[dict[str, Any]], methods: list[str], path: Path) -> None:
     from matplotlib.figure import Figure
 
+    from magister.checkpoint import save_figure  # (written whole: a Ctrl-C cut fig.savefig's picture short)
+
     fig = Figure(figsize=(4 * len(HELD_OUT), 3.4))
     for k, name in enumerate(HELD_OUT):
         ax = fig.add_subplot(1, len(HELD_OUT), k + 1)
@@ -843,7 +845,7 @@ def _plot_curves(curves: list[dict[str, Any]], methods: list[str], path: Path) -
             ax.set_ylabel("score (draw = 0.5)")
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -1025,3 +1025,56 @@ def test_a_state_with_a_win_mean_outside_0_1_is_refused(tmp_path: Path, name: st
     with pytest.raises(CheckpointError, match=r"win_mean\[1\]"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+def test_a_ctrl_c_while_the_cross_play_picture_is_drawn_leaves_the_earlier_one_whole(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    # fig.savefig wrote straight into the file: a Ctrl-C while it drew left a picture cut short
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    scores = np.array([[0.5, 0.9], [0.1, 0.5]])
+    picture = tmp_path / "cross.png"
+    real = Figure.savefig
+    real(_cross_play_figure(scores), tmp_path / "direct.png", dpi=120)  # what fig.savefig(path) wrote
+    assert plot_cross_play(scores, ["a", "b"], picture) == picture
+    assert picture.read_bytes() == (tmp_path / "direct.png").read_bytes()  # the same bytes as before
+
+    def stopped_savefig(self, fname, **kw):
+        (open(fname, "wb") if isinstance(fname, (str, Path)) else fname).write(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", stopped_savefig)
+    with pytest.raises(KeyboardInterrupt):
+        plot_cross_play(scores, ["a", "b"], picture)
+    assert picture.read_bytes() == (tmp_path / "direct.png").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cross.png", "direct.png"]  # no temporary file left
+
+
+def _cross_play_figure(scores: np.ndarray):
+    """The figure plot_cross_play draws for two labels "a" and "b" (its code, up to the save)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 + 0.25 * 2 + 1.5, 4 + 0.25 * 2))
+    ax = fig.add_subplot()
+    im = ax.imshow(scores, vmin=0, vmax=1, cmap="RdBu", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xticks(range(2), ["a", "b"], rotation=90, fontsize=6)
+    ax.set_yticks(range(2), ["a", "b"], fontsize=6)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("player")
+    ax.set_title("cross-play: row player's mean score (draw = 0.5)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def test_every_picture_is_written_through_the_one_helper() -> None:
+    # benchmarks/selfplay.py, continual_order.py, grpo_curriculum.py and opponents/ratings.py called fig.savefig
+    # on the file itself (a Ctrl-C left a picture cut short); checkpoint.save_figure writes whole
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    calls = [f"{p.relative_to(root)}:{n}" for folder in ("src", "benchmarks", "examples")
+             for p in sorted((root / folder).rglob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\.savefig\(", line)]
+    assert len(calls) == 1 and calls[0].startswith("src/magister/checkpoint.py:"), calls  # save_figure's own

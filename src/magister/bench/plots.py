@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..checkpoint import save_figure  # (the one copy: opponents/ and the benchmark scripts write theirs with it)
 
 __all__ = [
     "label_colors",
@@ -46,19 +47,6 @@ def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG (or the format of ``path``'s suffix); creates the folder. The file is drawn in memory
-    and put in place in one step: a Ctrl-C or a crash while drawing leaves no half-written picture."""
-    import io
-
-    from ..checkpoint import atomic_write
-
-    path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix[1:] or None, dpi=dpi)
-    return atomic_write(path, buffer.getvalue())
 
 
 def label_colors(labels: Sequence[str]) -> dict[str, Any]:

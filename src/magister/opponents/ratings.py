@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checkpoint import save_figure
 from ..errors import ConfigError
 from ..settings import number, whole
 
@@ -105,7 +106,4 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     ax.set_ylabel("player")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
+    return save_figure(fig, path, dpi=120)  # (written whole: fig.savefig left a cut-short picture on Ctrl-C)
