@@ -586,7 +586,12 @@ def run_jobs(fn: Callable[..., Any], items: Sequence[Any], *, workers: int,
 def exit_interrupted(exc: Interrupted, kept: str | Path | None = None, what: str = "runs") -> NoReturn:
     """End a ``benchmarks/*.py`` script stopped by Ctrl-C (``exc`` from :func:`run_jobs` / :func:`run_in_pool`): one
     line on stderr, how many of the ``what`` finished and the file that keeps them (``kept``; ``None``: this
-    script writes its results once all have finished), then exit status 130, as a shell's for Ctrl-C."""
+    script writes its results once all have finished), then exit status 130, as a shell's for Ctrl-C. An error that
+    came with the Ctrl-C (``exc.error``) is named on a line before it (it was dropped unseen), as ``magister bench``
+    does."""
+    if exc.error is not None:
+        print(f"note: while stopping, an error came too: {type(exc.error).__name__}: {exc.error}", file=sys.stderr,
+              flush=True)
     if not exc.finished:
         where = ""
     elif kept is None:
