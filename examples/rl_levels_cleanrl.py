@@ -251,14 +251,8 @@ def budget(steps: int | None) -> int:
     """``steps`` if given, else ``MAGISTER_EXAMPLE_STEPS``, else 100,000 (refused: 0, negative, not a number, and
     less than one rollout, which trained a whole rollout while the last line named the smaller budget)."""
     from magister.bench.levels import example_steps
-    from magister.errors import ConfigError
 
-    value = example_steps(steps, "MAGISTER_EXAMPLE_STEPS")
-    if value < N_ENVS * N_STEPS:
-        raise ConfigError(f"{'steps' if steps is not None else 'MAGISTER_EXAMPLE_STEPS'} must be at least one rollout, "
-                          f"{N_ENVS * N_STEPS} env steps ({N_STEPS} on each of {N_ENVS} envs), got {value}; a budget "
-                          "is rounded up to whole rollouts")
-    return value
+    return example_steps(steps, "MAGISTER_EXAMPLE_STEPS", rollout=(N_ENVS, N_STEPS))
 
 
 def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_levels: int | None = N_LEVELS

@@ -133,7 +133,12 @@ def _resumable(out, steps, save, **kw):
     trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
                                     args=_config(out, steps, save_strategy="steps", save_steps=save, **kw),
                                     train_dataset=_dataset(), curriculum=cur)
-    generated_at: list[int] = []  # TRL's micro-step count at each generation
+    return trainer, cur, reward, _generations(trainer)
+
+
+def _generations(trainer) -> list[int]:
+    """TRL's micro-step count at each generation of ``trainer``, filled in as it trains."""
+    generated_at: list[int] = []
     generate = trainer._generate_and_score_completions
 
     def spy(batch):
@@ -141,7 +146,7 @@ def _resumable(out, steps, save, **kw):
         return generate(batch)
 
     trainer._generate_and_score_completions = spy
-    return trainer, cur, reward, generated_at
+    return generated_at
 
 
 def test_checkpoint_holds_the_curriculum_and_resume_continues_it(tmp_path):
@@ -511,15 +516,7 @@ def test_a_resume_inside_a_block_onto_a_smaller_dataset_is_refused_or_with_resum
         trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=reward, processing_class=_tokenizer(),
                                         args=_config(tmp_path / "small", 8, num_iterations=2), train_dataset=small,
                                         curriculum=cur, resume_curriculum=resume_curriculum)
-        generated_at: list[int] = []
-        generate = trainer._generate_and_score_completions
-
-        def spy(batch):
-            generated_at.append(trainer._step)
-            return generate(batch)
-
-        trainer._generate_and_score_completions = spy
-        return trainer, cur, reward, generated_at
+        return trainer, cur, reward, _generations(trainer)
 
     trainer, cur, _, _ = build(True)
     first = next(i for i in saved if i >= 2)

@@ -460,6 +460,17 @@ def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, 
         ex.main(**kwargs)
 
 
+def _example_that_must_not_train(name: str, monkeypatch):
+    """The example module ``name`` with its ``train`` replaced by one that fails the test if called."""
+    ex = _example(name)
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError(f"{name} started training with {kwargs or args}")
+
+    monkeypatch.setattr(ex, "train", must_not_train)
+    return ex
+
+
 @pytest.mark.parametrize("name", ["rl_levels_cleanrl", "rl_levels_sb3"])
 @pytest.mark.parametrize("value", ["100k", "1e5", "0", "-5"])
 def test_level_examples_refuse_a_budget_from_the_environment_they_cannot_run(name, value, monkeypatch):
@@ -469,12 +480,7 @@ def test_level_examples_refuse_a_budget_from_the_environment_they_cannot_run(nam
     from magister.errors import ConfigError
 
     monkeypatch.setenv("MAGISTER_EXAMPLE_STEPS", value)
-    ex = _example(name)
-
-    def must_not_train(*args, **kwargs):
-        raise AssertionError(f"{name} started training with {kwargs or args}")
-
-    monkeypatch.setattr(ex, "train", must_not_train)
+    ex = _example_that_must_not_train(name, monkeypatch)
     with pytest.raises(ConfigError, match=r"MAGISTER_EXAMPLE_STEPS must be a whole number >= 1.*unset it"):
         ex.main()
 
@@ -486,12 +492,7 @@ def test_level_examples_refuse_a_budget_from_the_environment_under_one_rollout(n
     from magister.errors import ConfigError
 
     monkeypatch.setenv("MAGISTER_EXAMPLE_STEPS", "500")
-    ex = _example(name)
-
-    def must_not_train(*args, **kwargs):
-        raise AssertionError(f"{name} started training with {kwargs or args}")
-
-    monkeypatch.setattr(ex, "train", must_not_train)
+    ex = _example_that_must_not_train(name, monkeypatch)
     with pytest.raises(ConfigError, match=r"^MAGISTER_EXAMPLE_STEPS must be at least one rollout, 1024 env steps"):
         ex.main()
     monkeypatch.setenv("MAGISTER_EXAMPLE_STEPS", "1024")  # one rollout is a budget it runs as asked

@@ -183,17 +183,22 @@ def test_buffer_state_with_a_tick_past_the_saved_int64_is_refused():
     assert LevelBuffer(4).load_state_dict(b.state_dict()) is None
 
 
-@pytest.mark.parametrize("name,counter", [("plr", "n_replayed"), ("robust-plr", "n_replayed"), ("accel", "n_edited")])
-def test_a_level_teacher_state_with_a_negative_or_fractional_counter_is_refused(name, counter):
-    """int() took n_replayed=-1 (shown in the beliefs) and truncated 2.5 to 2, as the core once did with
-    n_observed; now the state is refused and the teacher is unchanged."""
+def _trained_state_and_fresh_teacher(name: str):
+    """A level teacher's state after 20 episodes, and a fresh teacher of another seed with its own state (to
+    check that a refused load leaves it as it was)."""
     space = MazeSpace(6) if name == "accel" else SeedSpace(20)
     a = mg.make_teacher(name, space, seed=0)
     for _ in range(20):
         a.observe(a.propose(), 0.5)
-    state = a.state_dict()
     b = mg.make_teacher(name, space, seed=1)
-    before = b.state_dict()
+    return a.state_dict(), b, b.state_dict()
+
+
+@pytest.mark.parametrize("name,counter", [("plr", "n_replayed"), ("robust-plr", "n_replayed"), ("accel", "n_edited")])
+def test_a_level_teacher_state_with_a_negative_or_fractional_counter_is_refused(name, counter):
+    """int() took n_replayed=-1 (shown in the beliefs) and truncated 2.5 to 2, as the core once did with
+    n_observed; now the state is refused and the teacher is unchanged."""
+    state, b, before = _trained_state_and_fresh_teacher(name)
     for bad in (-1, 2.5):
         broken = copy.deepcopy(state)
         broken["algorithm"][counter] = bad
@@ -1052,13 +1057,7 @@ def test_give_back_refuses_a_kind_flag_that_is_not_true_or_false_and_says_nothin
                                           ("learnability", "next_round")])
 def test_a_level_teacher_counter_past_2_63_is_refused(name, counter):
     """10**30 was taken (a next round at 10**30 never came); no run counts past 2**63 - 1."""
-    space = MazeSpace(6) if name == "accel" else SeedSpace(20)
-    a = mg.make_teacher(name, space, seed=0)
-    for _ in range(20):
-        a.observe(a.propose(), 0.5)
-    state = a.state_dict()
-    b = mg.make_teacher(name, space, seed=1)
-    before = b.state_dict()
+    state, b, before = _trained_state_and_fresh_teacher(name)
     state["algorithm"][counter] = 10**30
     with pytest.raises(CheckpointError, match=f"saved {counter} = 10+ is past 9223372036854775807"):
         b.load_state_dict(state)

@@ -42,12 +42,12 @@ import numpy as np
 
 from .errors import CheckpointError, ConfigError
 from .scores import FiniteScores
-from .settings import fraction, number, whole
+from .settings import MAX_COUNT, fraction, number, whole
 
 __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
-_INT64_MAX = int(np.iinfo(np.int64).max)  # the largest tick or sequence number a state can save
+_INT64_MAX = MAX_COUNT  # the largest tick or sequence number a state can save
 _MAX_WEIGHT = 1e300
 #: the power weights are rescaled (``_power_ref`` set to the highest score) when the highest weight leaves
 #: [_MIN_WEIGHT, _MAX_WEIGHT): below it the top levels' weights lose their precision, then all become 0 (which

@@ -165,14 +165,15 @@ def out_file(ap: argparse.ArgumentParser, path: str | Path, option: str = "--out
     return file
 
 
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, put in place in one step: a run stopped while
-    writing leaves the file as it was (an earlier run's results whole), never half-written."""
+def write_atomically(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it, put in place in one step: a run
+    stopped while writing leaves the file as it was (an earlier run's results whole), never half-written; the
+    path written."""
     # the checkpoints' writer (a temporary file of its own beside the target, removed when the write fails); by its
     # absolute name, since benchmarks/tree_args.py loads this file outside the package (beside an older magister)
     from magister.checkpoint import atomic_write
 
-    atomic_write(path, text.encode())
+    return atomic_write(path, text.encode("utf-8"))
 
 
 def keep_earlier_partial(path: str | Path, echo: Callable[[str], None] = print) -> Path | None:

@@ -107,16 +107,26 @@ def _space_and_settings(name: str, settings: dict[str, Any] | None, generator: s
     raise ConfigError(f"unknown level benchmark teacher {name!r}; choose from {LEVEL_TEACHERS}")
 
 
-def example_steps(steps: int | None, variable: str, default: int = 100_000) -> int:
+def example_steps(steps: int | None, variable: str, default: int = 100_000, *,
+                  rollout: tuple[int, int] | None = None) -> int:
     """A level example's budget: ``steps`` if given, else the environment variable ``variable`` (the examples
     name theirs), else ``default``; 0, a negative or a non-number refused naming where it came
-    from (0 ran the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError)."""
+    from (0 ran the default and a negative budget no training at all; ``100k`` stopped with a bare ValueError).
+    ``rollout=(n_envs, n_steps)``: a budget under one rollout is refused too (it trained a whole rollout while the
+    last line named the smaller budget)."""
     from ..settings import whole, whole_from_env
 
     if steps is not None:
-        return whole("steps", steps)
-    return whole_from_env(variable, default, hint="set it to a number of env steps such as 20000, "
-                          f"or unset it for the example's {default:,}")
+        value = whole("steps", steps)
+    else:
+        value = whole_from_env(variable, default, hint="set it to a number of env steps such as 20000, "
+                               f"or unset it for the example's {default:,}")
+    if rollout is not None and value < rollout[0] * rollout[1]:
+        n_envs, n_steps = rollout
+        raise ConfigError(f"{'steps' if steps is not None else variable} must be at least one rollout, "
+                          f"{n_envs * n_steps} env steps ({n_steps} on each of {n_envs} envs), got {value}; a budget "
+                          "is rounded up to whole rollouts")
+    return value
 
 
 class _RandomLevels:

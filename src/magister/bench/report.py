@@ -21,6 +21,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .args import write_atomically
+
 __all__ = [
     "FORMAT",
     "write_results",
@@ -65,12 +67,8 @@ def write_results(results: dict[str, Any], out: str | Path, *, suffix: str = "")
     return jpath, cpath
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it, put in place in one step: a run
-    stopped while writing (Ctrl-C, a crash) leaves the file as it was, or none, never half-written."""
-    from ..checkpoint import atomic_write
-
-    return atomic_write(path, text.encode("utf-8"))
+#: write text whole (the scripts' writer, :func:`~magister.bench.args.write_atomically`)
+write_text = write_atomically
 
 
 #: the files :func:`write_report` writes (globs: some figures are named per student)

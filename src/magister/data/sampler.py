@@ -221,7 +221,7 @@ class SkillSampler(SkillMixer, _TorchSampler):
         else:
             mixture = self.current_mixture()
             counts = self.rng.multinomial(self.batch_size, mixture)
-            if counts[self._no_examples].any():  # weight 0: only numpy's rounding remainder (to the last skill)
+            if self._no_examples.size and counts[self._no_examples].any():  # weight 0: only numpy's rounding remainder (to the last skill)
                 counts[np.argmax(mixture)] += counts[self._no_examples].sum()
                 counts[self._no_examples] = 0
             batch = np.concatenate([self._take(int(s), int(counts[s])) for s in np.flatnonzero(counts)])

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import flag, fraction, number, whole
+from ..settings import MAX_COUNT, flag, fraction, number, whole
 from .base import LogitModel, register_model, sigmoid
 from .events import Event, EventLog
 
-_INT64_MAX = int(np.iinfo(np.int64).max)  # the largest item count a model file holds
+_INT64_MAX = MAX_COUNT  # the largest item count a model file holds
 
 __all__ = ["Elo"]
 
