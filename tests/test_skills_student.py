@@ -117,6 +117,18 @@ def test_bad_settings_are_refused(kwargs, match):
         SkillStudent(**kwargs)
 
 
+def test_a_deep_graph_listed_against_its_order_is_taken_and_a_deep_cycle_refused():
+    # each skill listed before its prerequisite, 3,000 deep: the recursive order hit Python's recursion limit
+    names = [f"k{i}" for i in range(3000)]
+    pre = {names[i]: [names[i + 1]] for i in range(len(names) - 1)}
+    s = SkillStudent(names, prerequisites=pre, seed=0)
+    assert s.order == list(range(len(names)))[::-1]  # every prerequisite first
+    assert s.ready().tolist() == [False] * (len(names) - 1) + [True]
+    assert s.best_mastery(46) == pytest.approx(1 / len(names))  # only the root can be mastered in 46 episodes
+    with pytest.raises(mg.ConfigError, match=r"cycle: k0 -> k1 -> .* -> k2999 -> k0; prerequisites must form a DAG"):
+        SkillStudent(names, prerequisites={**pre, names[-1]: [names[0]]})
+
+
 def test_default_graph_helper():
     pre = default_prerequisites([f"k{i}" for i in range(5)], 5)
     assert pre["k1"] == ["k0"] and pre["k4"] == ["k2"]  # chain k0..k3, k4 branches off the middle

@@ -77,25 +77,35 @@ def random_prerequisites(names: Sequence[str], rng: np.random.Generator, *, pare
 
 
 def _topological(names: list[str], pre: dict[str, list[str]]) -> list[int]:
-    """Skill indices in an order where every prerequisite comes first; raises on a cycle."""
+    """Skill indices in an order where every prerequisite comes first; raises on a cycle.
+
+    A depth-first search with its own stack (a recursive one hit Python's recursion limit on a chain of about
+    1,000 skills each listed before its prerequisite); the order is the search's post-order, prerequisites in
+    their listed order."""
     index = {n: i for i, n in enumerate(names)}
     state = [0] * len(names)  # 0 new, 1 on stack, 2 done
     order: list[int] = []
-
-    def visit(i: int, path: list[str]) -> None:
-        if state[i] == 2:
-            return
-        if state[i] == 1:
-            raise ConfigError(f"the prerequisite graph has a cycle: {' -> '.join(path + [names[i]])}; "
-                              "prerequisites must form a DAG")
-        state[i] = 1
-        for p in pre[names[i]]:
-            visit(index[p], path + [names[i]])
-        state[i] = 2
-        order.append(i)
-
-    for i in range(len(names)):
-        visit(i, [])
+    for root in range(len(names)):
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(pre[names[root]]))]  # (skill, its prerequisites not visited yet)
+        while stack:
+            i, todo = stack[-1]
+            p = next(todo, None)
+            if p is None:
+                state[i] = 2
+                order.append(i)
+                stack.pop()
+                continue
+            j = index[p]
+            if state[j] == 1:
+                path = [names[s] for s, _ in stack]
+                raise ConfigError(f"the prerequisite graph has a cycle: {' -> '.join(path + [p])}; "
+                                  "prerequisites must form a DAG")
+            if state[j] == 0:
+                state[j] = 1
+                stack.append((j, iter(pre[p])))
     return order
 
 
