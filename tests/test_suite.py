@@ -167,6 +167,33 @@ def test_users_can_add_variants_and_suites(monkeypatch):
         plan_suite("broken")
 
 
+def test_a_suite_of_no_variants_or_of_things_that_are_not_variants_is_refused(monkeypatch):
+    """A generator of variants was read up by the check of their names, so the suite was registered empty; an empty
+    list was taken too, and planning either said "no teacher in the run fits the variants of suite 'x': teachers ;
+    variants "; a dict or a name in place of a Variant was a raw AttributeError, in register_suite and add_variant."""
+    monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
+    before = {k: list(v) for k, v in suite_mod.SUITES.items()}
+    register_suite("gen", (Variant(f"g{c}", "grid", {"cells": c}, episodes=30) for c in (2, 3)))
+    assert [v.name for v in suite_mod.get_suite("gen")] == ["g2", "g3"]
+    assert len(plan_suite("gen", ["uniform"], [0])[0]) == 2
+    del suite_mod.SUITES["gen"]
+    with pytest.raises(ConfigError, match="suite 'empty' needs at least one variant"):
+        register_suite("empty", [])
+    with pytest.raises(ConfigError, match="suite 'empty' needs at least one variant"):
+        register_suite("empty", iter([]))
+    with pytest.raises(ConfigError, match=r"each variant is a Variant\(name, student, kwargs, episodes\), got dict"):
+        register_suite("d", [Variant("a", "grid"), {"name": "b", "student": "grid"}])
+    with pytest.raises(ConfigError, match="variants is a list of Variant, got Variant"):
+        register_suite("one", Variant("a", "grid"))
+    with pytest.raises(ConfigError, match="variants is a list of Variant, got str"):
+        register_suite("s", "grid")
+    with pytest.raises(ConfigError, match="a suite's name is non-empty text, got None"):
+        register_suite(None, [Variant("a", "grid")])
+    with pytest.raises(ConfigError, match=r"add_variant\('quick', variant\): each variant is a Variant.*got str 'grid'"):
+        add_variant("quick", "grid")
+    assert suite_mod.SUITES == before  # nothing registered, nothing added
+
+
 def test_a_student_on_student_base_without_an_oracle_runs_with_no_ceiling(monkeypatch):
     """A researcher's student built on StudentBase (for attempt_batch) inherits best_mastery, which raises
     NotImplementedError without an oracle schedule: every job of its variant failed instead of leaving the

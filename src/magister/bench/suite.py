@@ -41,7 +41,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -217,12 +217,34 @@ SUITES: dict[str, list[Variant]] = {
 }
 
 
-def register_suite(name: str, variants: Sequence[Variant], *, replace: bool = False) -> None:
-    """Make a suite available by ``name`` (``replace=True`` to redefine one)."""
+def _check_variant(variant: Any, where: str) -> None:
     from ..errors import ConfigError
 
+    if not isinstance(variant, Variant):
+        raise ConfigError(f"{where}: each variant is a Variant(name, student, kwargs, episodes), got "
+                          f"{type(variant).__name__} {variant!r}")
+
+
+def register_suite(name: str, variants: Iterable[Variant], *, replace: bool = False) -> None:
+    """Make a suite of ``variants`` (one or more :class:`Variant`, distinct names) available by ``name``
+    (``replace=True`` to redefine one)."""
+    from ..errors import ConfigError
+
+    if not isinstance(name, str) or not name:  # (None was taken, and run_suite(None) ran it)
+        raise ConfigError(f"a suite's name is non-empty text, got {name!r}")
     if name in SUITES and not replace:
         raise ConfigError(f"a suite named {name!r} already exists; pass replace=True to redefine it")
+    # (a Variant not in a list, or dicts, failed with a raw AttributeError; a generator was read up by the name
+    # check and the suite registered empty, and planning an empty one said "no teacher in the run fits the variants
+    # of suite 'x': teachers ; variants ")
+    if isinstance(variants, (Variant, str, bytes, Mapping)) or not isinstance(variants, Iterable):
+        raise ConfigError(f"register_suite({name!r}, variants): variants is a list of Variant, got "
+                          f"{type(variants).__name__}")
+    variants = list(variants)
+    if not variants:
+        raise ConfigError(f"suite {name!r} needs at least one variant, got none")
+    for v in variants:
+        _check_variant(v, f"register_suite({name!r}, variants)")
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"variant names repeat in suite {name!r}: {names}; give each a distinct name")
@@ -234,6 +256,7 @@ def add_variant(suite: str, variant: Variant) -> None:
     from ..errors import ConfigError
 
     variants = get_suite(suite)
+    _check_variant(variant, f"add_variant({suite!r}, variant)")  # (a raw AttributeError, for a dict or a name)
     if any(v.name == variant.name for v in variants):
         raise ConfigError(f"suite {suite!r} already has a variant {variant.name!r}; choose another name")
     variants.append(variant)
