@@ -591,6 +591,10 @@ def test_a_non_finite_similarity_is_named_not_its_shape(build):
     (lambda: forgetting([0.5, 0.6]), r"accuracy matrix is \(phases, tasks\)"),
     (lambda: final_accuracy([]), r"accuracy matrix is \(phases, tasks\)"),
     (lambda: learning_curve([["a"]]), "array of numbers"),
+    # final_accuracy and learning_curve gave inf, while forgetting left the task out as not taught
+    (lambda: final_accuracy([[0.5, np.nan], [np.inf, 0.5]]), r"holds finite accuracies .*acc\[1, 0\] is inf"),
+    (lambda: learning_curve([[0.5, -np.inf]]), r"acc\[0, 1\] is -inf"),
+    (lambda: forgetting([[0.9, 0.5], [0.5, np.inf]]), r"acc\[1, 1\] is inf"),
 ])
 def test_public_helpers_refuse_bad_input_with_a_config_error(call, words):
     """Each raised a raw TypeError, AttributeError, numpy UFuncTypeError or a plain ValueError (the metrics), or, for

@@ -1,7 +1,7 @@
 """Metrics of a task sequence, from its accuracy matrix.
 
 ``acc[t, j]`` is the accuracy on task ``j`` after the ``t``-th training phase
-(NaN while ``j`` has not been taught). Tasks are columns in their own
+(NaN while ``j`` has not been taught; an infinite entry is refused). Tasks are columns in their own
 numbering, phases are rows in time order.
 """
 
@@ -23,6 +23,10 @@ def _matrix(acc: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] == 0:  # (a ConfigError, a ValueError too: was a plain ValueError)
         raise ConfigError(f"an accuracy matrix is (phases, tasks), got shape {a.shape}; pass "
                           "SequenceResult.acc or one row of accuracies per phase")
+    if np.isinf(a).any():  # (final_accuracy and the curve came out inf, while forgetting left the task out)
+        t, j = (int(v) for v in np.argwhere(np.isinf(a))[0])
+        raise ConfigError(f"an accuracy matrix holds finite accuracies (NaN before a task is taught); acc[{t}, {j}] "
+                          f"is {a[t, j]}")
     return a
 
 
