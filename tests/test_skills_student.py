@@ -129,6 +129,20 @@ def test_a_deep_graph_listed_against_its_order_is_taken_and_a_deep_cycle_refused
         SkillStudent(names, prerequisites={**pre, names[-1]: [names[0]]})
 
 
+def test_skill_names_that_are_numbers_off_their_position_are_refused():
+    """SkillStudent([2, 0, 1]) was taken with the names "2", "0", "1", and attempt(0), meaning the skill named 0,
+    practised the skill named 2 (at position 0); Discrete refuses such names, and now the student does too."""
+    with pytest.raises(mg.ConfigError, match=r"SkillStudent skills: Discrete task name 2 \(at position 0\) is a "
+                                             r"number.*would record the task named '1'"):
+        SkillStudent([2, 0, 1])
+    with pytest.raises(mg.ConfigError, match=r"SkillStudent skills: .*names must be distinct; repeated: \['a'\]"):
+        SkillStudent(["a", "a"])
+    s = SkillStudent([0, 1, 2], prerequisites={1: [0]}, seed=0)  # numbers at their own positions: as before
+    assert s.names == ["0", "1", "2"] and s.space.names == s.names and s.prerequisites["1"] == ["0"]
+    s.attempt(1)
+    assert s.practice.tolist() == [0, 1, 0]
+
+
 def test_default_graph_helper():
     pre = default_prerequisites([f"k{i}" for i in range(5)], 5)
     assert pre["k1"] == ["k0"] and pre["k4"] == ["k2"]  # chain k0..k3, k4 branches off the middle

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, reworded
 from ..rng import SeedLike, as_generator
 from ..spaces import Discrete
 from .base import StudentBase
@@ -143,11 +143,15 @@ class SkillStudent(StudentBase):
             if skills < 1:
                 raise ConfigError(f"SkillStudent needs at least one skill, got {skills}")
             names = [f"s{i}" for i in range(int(skills))]
+            self.space = Discrete(names)
         elif isinstance(skills, Sequence) and not isinstance(skills, (str, bytes)):
-            names = [str(s) for s in skills]
+            try:  # the names as given: a number not at its own position is refused, as by Discrete (SkillStudent([2,
+                self.space = Discrete(list(skills))  # 0, 1]).attempt(0) practised the skill named 2, at position 0)
+            except ConfigError as e:
+                raise reworded(e, f"SkillStudent skills: {e}") from None
+            names = list(self.space.names or [])
         else:
             raise ConfigError(f"skills is a number of skills or a list of names, got {skills!r}")
-        self.space = Discrete(names)
         self.names = names
         n = len(names)
 
