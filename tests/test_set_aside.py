@@ -53,6 +53,34 @@ def test_nothing_changes_when_every_task_is_set_aside_and_none_is_due():
     assert np.allclose(sa.apply(p), p)
 
 
+@pytest.mark.parametrize("n", [0, -1, 1.5, True, "3"])
+def test_a_set_aside_of_no_tasks_is_refused(n):
+    """SetAside(-1, ...) was numpy's "negative dimensions are not allowed"; 0 was taken and 1.5 read as 1."""
+    with pytest.raises(ConfigError, match=r"n must be a whole number >= 1, got .*; the number of tasks"):
+        SetAside(n, 0.9)
+
+
+@pytest.mark.parametrize("x, scores, words", [
+    ([-1, -1], [1.0, 1.0], r"task indices are whole numbers 0\.\.2, got \[-1, -1\]"),  # was the last task's
+    ([3], [1.0], r"whole numbers 0\.\.2, got \[3\]"),  # a raw IndexError
+    ([1.7], [1.0], r"whole numbers 0\.\.2, got \[1\.7\]"),  # read as task 1
+    ([0], [float("nan")], r"scores lie in \[0, 1\].*got \[nan\]"),  # kept, and the state then refused
+    ([0], [1.5], r"scores lie in \[0, 1\]"),
+    ([0, 1], [1.0], r"one score per task index, got shapes \(2,\) and \(1,\)"),  # the second index dropped
+])
+def test_a_bad_update_is_refused_and_records_nothing(x, scores, words):
+    sa = SetAside(3, 0.9, window=2)
+    sa.update(np.array([0]), np.array([1.0]))
+    before = sa.get_state()
+    with pytest.raises(ConfigError, match=words):
+        sa.update(x, scores)
+    after = sa.get_state()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    sa.update([2, 2], [1.0, 1.0])  # a plain list of indices and scores, as before
+    assert sa.aside().tolist() == [False, False, True]
+    SetAside(3, 0.9, window=2).set_state(sa.get_state())  # the state reloads
+
+
 @pytest.mark.parametrize("name", TEACHERS)
 @pytest.mark.parametrize("bad", [0, 0.0, 1.5, -0.1, "0.9", True, float("nan")])
 def test_a_bad_threshold_is_refused_by_name(name, bad):

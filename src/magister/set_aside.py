@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
 from .settings import few_tasks, number, per_task_size, whole
 
 __all__ = ["SetAside", "FACTOR", "make_set_aside"]
@@ -65,6 +66,8 @@ class SetAside:
         number("set_aside", threshold, 0.0, 1.0, low_open=True, hint="the average score (on the [0, 1] scale) at "
                "which a task counts as mastered, or None to keep every task in play")
         _check(window, review_after)
+        # (n=-1 was numpy's "negative dimensions are not allowed", 0 was taken, 1.5 read as 1)
+        n = whole("n", n, 1, hint="the number of tasks")
         self.n = few_tasks(n, f"set_aside keeps {window} scores per task")  # before the (n, window) array
         per_task_size("set_aside_window", window, self.n, why="set_aside keeps that many scores per task")
         self.threshold = float(threshold)
@@ -109,8 +112,20 @@ class SetAside:
 
     # ------------------------------------------------------------ update
     def update(self, x: np.ndarray, scores: np.ndarray) -> None:
-        """Record task indices ``x`` and their scores in [0, 1], in order."""
-        for i, s in zip(np.asarray(x, dtype=np.int64).tolist(), np.asarray(scores, dtype=float).tolist()):
+        """Record task indices ``x`` and their scores in [0, 1], in order; a bad index or score, or a score
+        missing for an index, is a ``ConfigError`` and nothing is recorded."""
+        # (an index of -1 was counted for the last task and left its set-aside status stale, a task 1.7 read as 1,
+        # a NaN score kept and the state then refused by set_state, and indices without scores dropped)
+        xa, sa = np.asarray(x), np.asarray(scores, dtype=float)
+        if xa.ndim != 1 or sa.ndim != 1 or len(xa) != len(sa):
+            raise ConfigError(f"set-aside update takes one score per task index, got shapes {xa.shape} and "
+                              f"{sa.shape}")
+        xs, ss = xa.tolist(), sa.tolist()
+        if xs and (xa.dtype.kind not in "iu" or min(xs) < 0 or max(xs) >= self.n):
+            raise ConfigError(f"set-aside task indices are whole numbers 0..{self.n - 1}, got {xs}")
+        if not all(0.0 <= v <= 1.0 for v in ss):
+            raise ConfigError(f"set-aside scores lie in [0, 1] (the teacher's normalised scale), got {ss}")
+        for i, s in zip(xs, ss):
             self.recent[i, self.count[i] % self.window] = s
             self.count[i] += 1
             self.step += 1
