@@ -462,6 +462,17 @@ def test_saving_to_a_folder_or_below_a_file_says_so(tmp_path):
     assert os.listdir(tmp_path) == ["f"] and not [p for p in os.listdir(tmp_path.parent) if p.endswith(".tmp")]
 
 
+def test_saving_to_a_path_ending_in_a_separator_is_refused_not_written_as_a_file(tmp_path):
+    # save("runs/") with no folder runs yet wrote a file named "runs" (the next save into runs/ then failed)
+    t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    with pytest.raises(IsADirectoryError, match=r"runs/': a path ending in '/' names a folder, not a file; give a "
+                                                r"file path inside it, such as '.*runs.teacher\.mg'"):
+        t.save(f"{tmp_path / 'runs'}/")
+    assert os.listdir(tmp_path) == []
+    t.save(f"{tmp_path / 'runs'}/t.mg")  # a file inside it, as the message says
+    assert mg.load(tmp_path / "runs" / "t.mg").n_observed == 0
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_atomic_write_follows_the_umask_and_keeps_the_mode_of_a_file_written_over(tmp_path):
     # the temporary file came from tempfile.mkstemp (mode 0o600), so every checkpoint ended readable by its owner

@@ -279,11 +279,18 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         raise CheckpointError(f"a checkpoint file's path must be a str or a path, got {type(path).__name__}; pass the "
                               "path of the file to write, such as 'teacher.ckpt' (to_bytes() gives the bytes "
                               "instead); nothing was written")
+    text = os.fspath(path)
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():  # os.replace failed naming the temporary file ("Is a directory: '.x.tmp' -> 'dir'")
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give a file path inside it, such as "
                                 f"{str(path / 'teacher.mg')!r}")
+    # a path ending in a separator ("runs/", a folder not made yet) wrote a file named "runs" (Path drops the "/"),
+    # and the next save into runs/ failed on it
+    if isinstance(text, str) and text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise IsADirectoryError(f"cannot write {text!r}: a path ending in {text[-1]!r} names a folder, not a file; "
+                                f"give a file path inside it, such as {str(path / 'teacher.mg')!r}; nothing was "
+                                "written")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a file where a folder of the path should be: mkdir said only "File exists"
