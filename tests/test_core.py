@@ -473,6 +473,26 @@ def test_saving_to_a_path_ending_in_a_separator_is_refused_not_written_as_a_file
     assert mg.load(tmp_path / "runs" / "t.mg").n_observed == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_saving_over_a_device_or_a_named_pipe_is_refused_and_leaves_it_in_place(tmp_path):
+    # os.replace put a plain file in the place of a FIFO, and of /dev/null for a root user (save("/dev/null"))
+    import stat
+
+    t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match=r"'.*pipe': it is a named pipe \(FIFO\), not a file.*nothing was written"):
+        t.save(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    # (/dev/null is told apart without writing to it: a failing check would replace it for a root user)
+    assert checkpoint._special_kind(os.lstat(os.devnull).st_mode) == "a character device"
+    assert os.listdir(tmp_path) == ["pipe"]
+    link = tmp_path / "link.mg"  # a link is replaced by the checkpoint, as any file is
+    link.symlink_to(fifo)
+    t.save(link)
+    assert not link.is_symlink() and mg.load(link).n_observed == 0 and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_atomic_write_follows_the_umask_and_keeps_the_mode_of_a_file_written_over(tmp_path):
     # the temporary file came from tempfile.mkstemp (mode 0o600), so every checkpoint ended readable by its owner

@@ -273,6 +273,15 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
     raise FileExistsError(f"could not create a temporary file beside {str(folder / name)!r}")
 
 
+def _special_kind(mode: int) -> str | None:
+    """What a file of ``mode`` (``os.lstat``'s) is when it is neither a plain file, a folder nor a link, else None."""
+    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return None
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that a crash never leaves a torn file."""
     if not isinstance(path, (str, os.PathLike)):  # Path() raised "expected str, bytes or os.PathLike object"
@@ -291,6 +300,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         raise IsADirectoryError(f"cannot write {text!r}: a path ending in {text[-1]!r} names a folder, not a file; "
                                 f"give a file path inside it, such as {str(path / 'teacher.mg')!r}; nothing was "
                                 "written")
+    try:  # a device, a FIFO or a socket (not a link: the link is replaced, as any file) was replaced by a plain file:
+        # save("/dev/null") as root put a file in the place of the device
+        kind = _special_kind(os.lstat(path).st_mode)
+    except OSError:  # not there (or not reachable: the writes below say why)
+        kind = None
+    if kind:
+        raise CheckpointError(f"cannot write {text!r}: it is {kind}, not a file, and writing it would put a plain file "
+                              "in its place; give the path of a plain file (a teacher's to_bytes() gives the bytes "
+                              "of a checkpoint without a file); nothing was written")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a file where a folder of the path should be: mkdir said only "File exists"
