@@ -493,6 +493,30 @@ def test_saving_over_a_device_or_a_named_pipe_is_refused_and_leaves_it_in_place(
     assert not link.is_symlink() and mg.load(link).n_observed == 0 and stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
+def test_a_folder_that_takes_no_new_file_names_the_path_given_not_the_temporary_file(tmp_path, monkeypatch):
+    # the PermissionError named the temporary file ('.t.mg.3f2a9c.tmp'), a path the caller never gave
+    t = mg.make_teacher("uniform", mg.Box([0], [1]), seed=0)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root writes there anyway: the error the filesystem gives anyone else
+        real_open = os.open
+
+        def denied(name, *args, **kwargs):
+            if str(name).endswith(".tmp"):
+                raise PermissionError(13, "Permission denied", name)
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(checkpoint.os, "open", denied)
+    try:
+        with pytest.raises(PermissionError, match=r"cannot write '.*ro.t\.mg': no file can be created in its folder "
+                                                  r"'.*ro' \(Permission denied\); give a path in a folder") as err:
+            t.save(folder / "t.mg")
+        assert ".tmp" not in str(err.value) and os.listdir(folder) == []
+    finally:
+        folder.chmod(0o755)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_atomic_write_follows_the_umask_and_keeps_the_mode_of_a_file_written_over(tmp_path):
     # the temporary file came from tempfile.mkstemp (mode 0o600), so every checkpoint ended readable by its owner

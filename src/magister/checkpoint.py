@@ -314,7 +314,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     except FileExistsError:  # a file where a folder of the path should be: mkdir said only "File exists"
         raise NotADirectoryError(f"cannot write {str(path)!r}: a part of its folder {str(folder)!r} is a file, "
                                  "not a folder") from None
-    fd, tmp = _new_temp(folder, path.name)
+    try:
+        fd, tmp = _new_temp(folder, path.name)
+    except OSError as e:
+        if e.filename is None or Path(e.filename).parent != folder:  # (not about the temporary file)
+            raise
+        # the error named the temporary file (".t.mg.3f2a.tmp"), a path the caller never gave, and no fix
+        raise type(e)(e.errno, f"cannot write {text!r}: no file can be created in its folder {str(folder)!r} "
+                               f"({e.strerror}); give a path in a folder this user can write to. Nothing was "
+                               "written") from None
     try:
         with os.fdopen(fd, "wb") as f:
             try:  # a file written over keeps its permissions, as with open(path, "wb")
