@@ -209,6 +209,16 @@ def test_a_spec_key_its_space_does_not_read_is_refused_naming_it(spec, key):
         mg.space_from_spec(spec)
 
 
+def test_a_discrete_spec_whose_n_is_not_its_number_of_names_is_refused():
+    # n beside the names was ignored: {"n": 3, "names": ["a", "b"]} gave a space of 2 tasks without a word
+    for n in (3, 1, [2], "2", True):
+        with pytest.raises(ConfigError, match=r"Discrete space spec with 2 names has n=.*; give n equal to the number "
+                                              r"of names \(2\) or leave n out"):
+            mg.space_from_spec({"type": "Discrete", "n": n, "names": ["a", "b"]})
+    for n in (2, np.int64(2), np.array(2), None):  # the same count, or none, is the same space
+        assert mg.space_from_spec({"type": "Discrete", "n": n, "names": ["a", "b"]}) == mg.Discrete(["a", "b"])
+
+
 @pytest.mark.parametrize("space", [
     mg.Box([0, 0], [1, 5], names=["a", "b"]), mg.Discrete(["x", "y"]), mg.MultiDiscrete([2, 3], names=["p", "q"]),
     mg.Dict({"k": mg.Discrete(2), "v": mg.Box([0], [1])}), SeedSpace(), SeedSpace(9),

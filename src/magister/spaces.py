@@ -849,7 +849,16 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
         if kind == "Box":
             return Box(spec["low"], spec["high"], names=spec.get("names"))
         if kind == "Discrete":
-            return Discrete(spec["names"] if spec.get("names") is not None else spec["n"])
+            if spec.get("names") is None:
+                return Discrete(spec["n"])
+            space = Discrete(spec["names"])
+            n = spec.get("n")  # beside the names n was never read: {"n": 3, "names": ["a", "b"]} gave 2 tasks
+            if n is not None:
+                count = n.item() if isinstance(n, np.ndarray) and n.ndim == 0 else n
+                if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or count != space.n:
+                    raise ConfigError(f"a Discrete space spec with {space.n} names has n={_short(spec['n'])}; give n "
+                                      f"equal to the number of names ({space.n}) or leave n out")
+            return space
         if kind == "MultiDiscrete":
             return MultiDiscrete(spec["nvec"], names=spec.get("names"))
         if kind == "Dict":
