@@ -43,6 +43,17 @@ def test_box_refuses_bad_bounds():
         mg.Box([0, 0], [1])
 
 
+def test_box_refuses_bools_as_bounds_as_it_refuses_them_as_coordinates():
+    # Box([False], [True]) (or a spec's JSON false / true) was the box [0, 1], though a task's True is refused
+    for low, high in (([False], [True]), (False, 1), ([0, 0], [1, True]), ((0, np.False_), (1, 1)),
+                      (np.zeros(2, dtype=bool), [1, 1])):
+        with pytest.raises(ConfigError, match="Box (low|high) must be finite numbers, got"):
+            mg.Box(low, high)
+    with pytest.raises(ConfigError, match="Box low must be finite numbers, got \\[False\\]"):
+        mg.space_from_spec({"type": "Box", "low": [False], "high": [1]})
+    assert mg.Box([0, np.int8(0)], np.array([1, 2], dtype=np.uint8)) == mg.Box([0.0, 0.0], [1.0, 2.0])
+
+
 def test_box_refuses_text_and_integers_beyond_any_float_in_bounds_and_tasks():
     """An integer too large for a float raised numpy's raw OverflowError from validate, observe and even
     `task in box` (which must say False); Box(["0"], ["1"]) parsed the text as bounds."""

@@ -282,11 +282,12 @@ class Space:
 
 
 def _bound(name: str, value: Any) -> np.ndarray:
-    """A Box's ``low`` or ``high`` as floats; text ("1" was parsed) and integers beyond any float (numpy's raw
-    OverflowError) are refused."""
+    """A Box's ``low`` or ``high`` as floats; text ("1" was parsed), integers beyond any float (numpy's raw
+    OverflowError) and bools (``[False]``, JSON's ``false``, was a bound of 0.0, where a task's True is refused)
+    are refused."""
     try:
         raw = np.asarray(value)
-        if non_numeric(raw):
+        if non_numeric(raw) or raw.dtype == bool or _has_bool(value):
             raise TypeError("not a number")
         return np.asarray(raw, dtype=float)
     except (OverflowError, TypeError, ValueError):
