@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,25 @@ def test_box_sampling_is_seeded_and_uniform():
     assert np.array_equal(a, b)
     assert all(box.contains(t) for t in a[:50])
     assert np.allclose(box.to_unit_batch(a).mean(0), 0.5, atol=0.02)
+
+
+def test_a_task_name_written_in_another_unicode_form_is_refused_saying_so():
+    # "unknown task name 'café'; known tasks: café": the two names read the same ("e" + U+0301 against "é")
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    for names, given, held in (([composed, "tea"], decomposed, composed), ([decomposed], composed, decomposed)):
+        d = mg.Discrete(names)
+        esc = [re.escape(x.encode("unicode_escape").decode("ascii")) for x in (given, held)]
+        with pytest.raises(UnknownTaskError, match=f"unknown task name '{given}' \\(it reads as the task '{held}', "
+                                                   f"written with other characters: '{esc[0]}' against the space's "
+                                                   f"'{esc[1]}'; write the tasks as the space's names are written"):
+            d.validate(given)
+        assert given not in d
+    t = mg.make_teacher("sec", mg.Discrete([composed, "tea"]), seed=0)
+    with pytest.raises(UnknownTaskError, match="it reads as the task .*Nothing was recorded"):
+        t.observe(decomposed, 1.0)
+    assert t.n_observed == 0
+    with pytest.raises(UnknownTaskError, match="^unknown task name 'tee'; known tasks"):  # no other form: as before
+        mg.Discrete([composed, "tea"]).validate("tee")
 
 
 def test_discrete_names_and_indices():

@@ -528,6 +528,25 @@ def _repeated(names: list[str]) -> list[str]:
     return sorted(dup)
 
 
+def _other_form(name: str, lookup: Mapping[str, int]) -> str:
+    """`` (it reads as the task 'café' ...)`` when ``name`` is a task of ``lookup`` (name -> index) written in another
+    Unicode form (``"cafe\u0301"``, "e" and a combining accent, for the task ``"café"``), else ``""``: the refusal
+    showed two names that read the same. Two dict lookups, made only once a name is refused."""
+    import unicodedata
+
+    same = next((x for x in (unicodedata.normalize(form, name) for form in ("NFC", "NFD"))
+                 if x != name and x in lookup), None)
+    if same is None:
+        return ""
+
+    def written(x: str) -> str:
+        return "'" + x.encode("unicode_escape").decode("ascii") + "'"
+
+    return (f" (it reads as the task {same!r}, written with other characters: {written(name)} against the space's "
+            f"{written(same)}; write the tasks as the space's names are written, e.g. both through "
+            "unicodedata.normalize('NFC', ...))")
+
+
 class Discrete(Space):
     """``n`` tasks numbered ``0 .. n-1``, or named tasks.
 
@@ -589,7 +608,8 @@ class Discrete(Space):
             i = self._lookup.get(task)
             if i is None:
                 hint = ", ".join(self.names[:8]) + (", ..." if self.n > 8 else "")
-                raise UnknownTaskError(f"unknown task name {task!r}; known tasks: {hint}")
+                raise UnknownTaskError(f"unknown task name {task!r}{_other_form(task, self._lookup)}; known tasks: "
+                                       f"{hint}")
             return i
         if isinstance(task, (bool, np.bool_)):
             raise InvalidTaskError(f"task {task!r} is a bool, not a task index")
