@@ -731,6 +731,27 @@ def test_learnability_refuses_a_checkpoint_with_an_impossible_evaluation_count()
         assert str(t.state_dict()) == before
 
 
+def test_learnability_refuses_a_checkpoint_with_impossible_successes():
+    t = mg.make_teacher("learnability", SeedSpace(50), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    for _ in range(3):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    entry = next(e for e in state["algorithm"]["evals"] if e[1] == 1)  # one evaluation in, scored 1.0
+    assert entry[2] == 1.0
+    before = str(t.state_dict())
+    for bad in (float("nan"), float("inf"), -1.0, 7.0, "1.0", None, True):
+        broken = copy.deepcopy(state)
+        next(e for e in broken["algorithm"]["evals"] if e[1] == 1)[2] = bad  # before: taken; p (1 - p) NaN or < 0
+        with pytest.raises(CheckpointError, match="successes"):
+            from_state_dict(broken)
+        with pytest.raises(CheckpointError, match="successes"):
+            t.load_state_dict(broken)
+        assert str(t.state_dict()) == before
+    good = copy.deepcopy(state)
+    next(e for e in good["algorithm"]["evals"] if e[1] == 1)[2] = 0  # the bounds themselves are taken
+    assert from_state_dict(good).state_dict()["algorithm"]["evals"] == good["algorithm"]["evals"]
+
+
 def test_level_teachers_resume_exactly_mid_run():
     for name in ("plr", "robust-plr", "accel", "learnability"):
         kw = {"n_candidates": 10, "eval_interval": 15} if name == "learnability" else {"capacity": 15}

@@ -209,8 +209,14 @@ class Learnability(LevelTeacher):
         evals = {}
         for obj, n, s, expected in state["evals"]:
             key, level = self._decode_level(obj)
-            evals[key] = [level, whole("a level's evaluations", n, 0, floats=True), float(s),
-                          whole("a level's expected evaluations", expected, floats=True)]
+            n = whole("a level's evaluations", n, 0, floats=True)
+            # the successes of its n evaluations, each in [0, 1] (NaN, -1 or 7 of 2 were taken: its p (1 - p)
+            # was then NaN or negative, and the level left out of the buffer without a word)
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, float, np.integer, np.floating)) \
+                    or not 0.0 <= float(s) <= n:
+                raise CheckpointError(f"learnability state has {s!r:.30} successes in a level's {n} evaluations; "
+                                      f"expected a number in [0, {n}] (each evaluation scores 0 to 1)")
+            evals[key] = [level, n, float(s), whole("a level's expected evaluations", expected, floats=True)]
         waiting = {}
         for obj, kinds in state.get("waiting", []):  # (a state saved before proposals were matched has none)
             if not isinstance(kinds, str) or not kinds or set(kinds) - {"e", "t"} or len(kinds) > _MAX_PENDING:
