@@ -297,6 +297,22 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
             make_level_teacher(name, 0, n_levels=30)
 
 
+
+def test_maze_env_checks_its_training_seeds_when_built():
+    # before: int() of each seed took 1.5 as 1, "3" as 3 and True as 1; a seed -1 was built and its level failed at
+    # its first reset with numpy's "expected non-negative integer"; seeds="12" played seeds 1 and 2
+    for bad, name in (([4, -1], r"seeds\[1\]"), ([1.5], r"seeds\[0\]"), (["3"], r"seeds\[0\]"),
+                      ([True], r"seeds\[0\]"), ([float("nan")], r"seeds\[0\]"), (5, "list of generator seeds"),
+                      ("12", "list of generator seeds"), (np.array(5), "list of generator seeds")):
+        with pytest.raises(ConfigError, match=name):
+            MazeEnv(seeds=bad)
+    # whole numbers of any kind (numpy's, whole floats, an array, a generator) are taken as before
+    assert MazeEnv(seeds=[3.0, np.int64(4), 2**40]).seeds == [3, 4, 2**40]
+    assert MazeEnv(seeds=np.arange(3)).seeds == [0, 1, 2] and MazeEnv(seeds=(s for s in (7, 8))).seeds == [7, 8]
+    env = MazeEnv(seeds=[0, 5])
+    env.reset(seed=0, options={"task": 1})
+    assert env.maze == maze_from_seed(5)
+
 def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_reward():
     env = MazeEnv(Maze.parse(CORRIDOR), max_steps=30, explore_bonus=0.05)
     env.reset(seed=0)

@@ -41,6 +41,7 @@ runs a whole held-out set in one batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Callable, Sequence
 
 import gymnasium as gym
@@ -281,7 +282,14 @@ class MazeEnv(gym.Env):
                  seeds: Sequence[int] | None = None):
         super().__init__()
         if seeds is not None:
-            seeds = [int(x) for x in seeds]
+            if isinstance(seeds, (str, bytes, dict)) or not isinstance(seeds, Iterable) or (
+                    isinstance(seeds, np.ndarray) and seeds.ndim == 0):  # ("12" was [1, 2]; 5 a raw TypeError)
+                raise ConfigError(f"MazeEnv: seeds (a finite training set) is a list of generator seeds "
+                                  f"(training_seeds(n)), got {seeds!r:.60}")
+            # each checked now: int() took 1.5 as 1 and "3" as 3, and a seed -1 failed with numpy's "expected
+            # non-negative integer" at the first reset of its level, after any number of episodes
+            seeds = [whole(f"MazeEnv: seeds[{i}]", x, 0, floats=True, hint="a seed of the level generator")
+                     for i, x in enumerate(seeds)]
             if not seeds:
                 raise ConfigError("MazeEnv: seeds (a finite training set) needs at least one generator seed")
         self.seeds = seeds
