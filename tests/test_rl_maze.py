@@ -335,6 +335,11 @@ def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_
     assert env.step(2)[1] == pytest.approx(0.05)
     with pytest.raises(ConfigError, match="explore_bonus"):
         MazeEnv(explore_bonus=-1.0)
+    # before: "0.1" and None raised numpy's raw TypeError ("ufunc 'isfinite' not supported"), True was a bonus of 1
+    for bad in ("0.1", None, True, float("inf"), [0.1]):
+        with pytest.raises(ConfigError, match="explore_bonus must be a number >= 0"):
+            MazeEnv(explore_bonus=bad)
+    assert MazeEnv(explore_bonus=np.float32(0.5)).explore_bonus == 0.5 and MazeEnv(explore_bonus=1).explore_bonus == 1.0
 
 
 def test_maze_env_refuses_settings_that_make_no_sense_when_built():

@@ -296,9 +296,9 @@ class MazeEnv(gym.Env):
         if generator not in GENERATORS:
             raise ConfigError(f"MazeEnv: unknown generator {generator!r}; choose from {GENERATORS}")
         self.generator = generator
-        if not (np.isfinite(explore_bonus) and explore_bonus >= 0):
-            raise ConfigError(f"MazeEnv: explore_bonus must be a finite number >= 0, got {explore_bonus!r}")
-        self.explore_bonus = float(explore_bonus)
+        # (np.isfinite raised a raw TypeError on "0.1" or None, and True was a bonus of 1.0)
+        self.explore_bonus = number("MazeEnv: explore_bonus", explore_bonus, 0.0,
+                                    hint="the reward of a first visit of a cell, 0 for none")
         self.size = whole("MazeEnv: size", size, 4, floats=True, hint="border included")
         from ...levels.maze import LABYRINTH_MIN_SIZE
 
