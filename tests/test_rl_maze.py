@@ -287,6 +287,15 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
     for bad in (0, 2.5, True):
         with pytest.raises(ConfigError, match="whole number"):
             training_seeds(bad)
+    # the run's seed and a level's seed: int() cut 1.5 to 1 (another set of levels), -1 raised numpy's bare
+    # "expected non-negative integer"
+    for bad in (-1, 1.5, "4", True, None):
+        with pytest.raises(ConfigError, match="training_seeds: seed must be a whole number >= 0"):
+            training_seeds(30, seed=bad)
+        with pytest.raises(ConfigError, match="maze_from_seed: seed must be a whole number >= 0"):
+            maze_from_seed(bad)
+    assert training_seeds(30, seed=4.0) == training_seeds(30, seed=np.int64(4)) == seeds
+    assert maze_from_seed(np.int64(seeds[3]), 15, 0.5) == maze_from_seed(float(seeds[3]), 15, 0.5)
     # the benchmark's teachers over it: uniform and plr pick indices of SeedSpace(30); others refuse it
     uni, _ = make_level_teacher("uniform", 0, n_levels=30)
     plr, _ = make_level_teacher("plr", 0, n_levels=30)

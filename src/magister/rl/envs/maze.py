@@ -104,7 +104,8 @@ def training_seeds(n: int, seed: int = 0) -> list[int]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_TASKS:
         raise ConfigError(f"training_seeds needs n = a whole number of levels in 1..{MAX_TASKS:,}, got {n!r}; for more "
                           "levels than that use the open-ended generator (MazeEnv() without seeds, SeedSpace(None))")
-    rng = np.random.default_rng([int(seed), 0x7E57])
+    # (int() cut 1.5 to 1, and -1 raised numpy's "expected non-negative integer")
+    rng = np.random.default_rng([whole("training_seeds: seed", seed, 0, floats=True, hint="the run's seed"), 0x7E57])
     out: dict[int, None] = {}
     while len(out) < n:
         out.update(dict.fromkeys(int(x) for x in rng.integers(0, SEED_LIMIT, size=n - len(out))))
@@ -164,7 +165,8 @@ def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generat
 
     if generator not in GENERATORS:
         raise ConfigError(f"unknown maze generator {generator!r}; choose from {GENERATORS}")
-    rng = np.random.default_rng(int(seed))
+    # (int() cut 1.5 to 1, and -1 raised numpy's "expected non-negative integer")
+    rng = np.random.default_rng(whole("maze_from_seed: seed", seed, 0, floats=True, hint="a level's seed"))
     return mixed_maze(rng, size, (0.0, max_density), 0.5 if generator == "mixed" else 0.0)
 
 
