@@ -452,9 +452,12 @@ def test_a_fractional_or_boolean_start_is_refused_not_truncated():
     walls = np.ones((5, 5), dtype=bool)
     walls[1:4, 1:4] = False
     assert Maze(walls, (1.0, 1), (np.int64(3), 3)).start == (1, 1)
-    for start in ((1.5, 1), (True, 1)):
+    # (inf, 1) raised a raw OverflowError ("cannot convert float infinity to integer"), which is no MazeFormatError
+    for start in ((1.5, 1), (True, 1), (float("inf"), 1), (1, -np.inf), (np.float64(np.inf), 1), (float("nan"), 1)):
         with pytest.raises(MazeFormatError, match="start must be a \\(row, col\\) pair"):
             Maze(walls, start, (3, 3))
+    with pytest.raises(MazeFormatError, match="goal must be a \\(row, col\\) pair"):
+        empty_maze(5).replace(goal=(np.inf, 3))
 
 
 def test_seed_space_tasks_at_refuses_what_task_at_refuses():

@@ -109,7 +109,7 @@ class Maze:
                 r, c = int(p[0]), int(p[1])
                 if len(p) != 2 or r != p[0] or c != p[1] or isinstance(p[0], bool) or isinstance(p[1], bool):
                     raise ValueError  # (1.5, 2) was truncated to (1, 2)
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):  # (int(inf) raised a raw OverflowError)
                 raise MazeFormatError(f"maze {label} must be a (row, col) pair, got {p!r}") from None
             if not (0 < r < h - 1 and 0 < c < wd - 1):
                 raise MazeFormatError(f"maze {label} {(r, c)} is not an inner cell of the {h} x {wd} grid")
