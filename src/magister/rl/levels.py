@@ -39,6 +39,7 @@ as in the reference implementation of PLR.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Hashable
 
@@ -67,6 +68,13 @@ def level_key(task: Any) -> Hashable:
     if isinstance(task, Mapping):
         return json.dumps(_plain(task), sort_keys=True, separators=(",", ":"))
     return np.asarray(task).tobytes()
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -255,10 +263,13 @@ class LevelScorer:
                               "max_levels applies to 'maxmc' and 'learnable' only. Use "
                               "LevelScorer.from_state_dict(state) to rebuild the saved scorer; nothing was changed.")
         best, outcomes = state["best"], state["outcomes"]
+        # finite only: a best return of inf (no episode reaches one) made every later score of its level inf, which
+        # the teacher refused at each report
         if not isinstance(best, dict) or not all(isinstance(v, (int, float, np.integer, np.floating))
-                                                 and not isinstance(v, (bool, np.bool_)) and not np.isnan(v)
+                                                 and not isinstance(v, (bool, np.bool_)) and _finite(v)
                                                  for v in best.values()):
-            raise ConfigError("LevelScorer state: best must map level keys to numbers")
+            raise ConfigError("LevelScorer state: best must map level keys to finite numbers (the best discounted "
+                              "return reached on each level)")
         if not isinstance(outcomes, dict) or not all(
                 isinstance(c, (list, tuple)) and len(c) == 2
                 and all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in c)
