@@ -144,6 +144,12 @@ def test_score_functions():
         FunctionScore(lambda e: float("nan"))(ep)
     with pytest.raises(InvalidScoreError):
         FunctionScore(lambda e: "high")(ep)
+    # text that reads as a number is refused too (float() parsed it: the teacher's observe refuses "0.5")
+    for text in ("0.5", b"1", np.str_("1"), np.array("0.5"), " 1e0 "):
+        with pytest.raises(InvalidScoreError, match="it must return a number"):
+            FunctionScore(lambda e: text)(ep)
+    assert FunctionScore(lambda e: np.float32(0.25))(ep) == 0.25 and FunctionScore(lambda e: np.array(0.5))(ep) == 0.5
+    assert FunctionScore(lambda e: e.info["is_success"])(ep) == 1.0  # a bool, as before
     assert isinstance(as_score_fn((0, 10)), ReturnScore)
     assert isinstance(as_score_fn(mg.ScoreRange(0, 10)), ReturnScore)
     assert isinstance(as_score_fn(lambda e: 1.0), FunctionScore)

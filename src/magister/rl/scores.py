@@ -113,6 +113,9 @@ class FunctionScore:
     def __call__(self, episode: Episode) -> float:
         value = self.fn(episode)
         try:
+            # text is no score: float() parsed "0.5" and b"1" (also as numpy text), which observe refuses
+            if isinstance(value, (str, bytes)) or getattr(getattr(value, "dtype", None), "kind", "") in ("U", "S"):
+                raise TypeError
             out = float(value)
         except (TypeError, ValueError):
             raise InvalidScoreError(f"score function returned {value!r}; it must return a number") from None
