@@ -169,6 +169,26 @@ def test_load_mazes_skips_a_folder_named_like_a_maze_file(tmp_path):
         load_mazes(tmp_path)
 
 
+
+def test_load_mazes_refuses_a_link_to_no_file(tmp_path):
+    # a maze file that is a link whose target was moved (or a link that loops) was skipped like a folder: the level
+    # was missing from the set without a word
+    (tmp_path / "a.txt").write_text(SMALL)
+    (tmp_path / "b.txt").symlink_to(tmp_path / "moved" / "b.txt")
+    with pytest.raises(FileNotFoundError, match=r"b\.txt is a link to no file .*; fix or remove it"):
+        load_mazes(tmp_path)
+    (tmp_path / "c.txt").symlink_to(tmp_path / "c.txt")  # a loop
+    with pytest.raises(FileNotFoundError, match=r"b\.txt, c\.txt are links to no file"):
+        load_mazes(tmp_path)
+    (tmp_path / "b.txt").unlink(), (tmp_path / "c.txt").unlink()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "d.txt").write_text(empty_maze(5).to_text())
+    (tmp_path / "d.txt").symlink_to(tmp_path / "real" / "d.txt")  # a link to a file, and one to a folder: as before
+    (tmp_path / "e.txt").symlink_to(tmp_path / "real")
+    (tmp_path / ".hidden.txt").symlink_to(tmp_path / "nowhere")  # hidden: skipped, as before
+    mazes = load_mazes(tmp_path)
+    assert list(mazes) == ["a", "d"] and mazes["d"] == empty_maze(5)
+
 def test_load_mazes_reads_a_byte_order_mark_and_names_where_a_file_is_not_utf8(tmp_path):
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf#####\r\n#S.G#\r\n#####\r\n")  # Notepad's UTF-8
     assert load_mazes(tmp_path)["bom"] == Maze.parse("#####\n#S.G#\n#####")

@@ -443,14 +443,23 @@ def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[st
 
     ``.txt`` in any case (``.TXT``, as on Windows, where names ignore case); hidden files (names that start with
     ``.``: a Mac's ``._name.txt`` metadata, editors' drafts) are skipped. A malformed file is refused with its path,
-    line and column; with ``require_solvable=True`` so is a maze whose goal cannot be reached.
+    line and column; with ``require_solvable=True`` so is a maze whose goal cannot be reached. A ``.txt`` link to no
+    file (its target moved or deleted) is a ``FileNotFoundError`` naming it; sub-folders are not read.
     """
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"maze folder {str(path)!r} does not exist or is not a folder")
     # (a folder named x.txt is not a maze; "._x.txt", binary, failed the whole load; "x.TXT" was skipped on Linux)
-    files = sorted(f for f in path.iterdir()
-                   if f.suffix.lower() == ".txt" and not f.name.startswith(".") and f.is_file())
+    named = [f for f in path.iterdir() if f.suffix.lower() == ".txt" and not f.name.startswith(".")]
+    # a link to no file (its target moved or deleted, or a loop) was skipped like a folder: the level was missing
+    # from the set without a word
+    broken = sorted(f.name for f in named if f.is_symlink() and not f.exists())
+    if broken:
+        raise FileNotFoundError(f"maze folder {str(path)!r}: {', '.join(broken)} "
+                                f"{'is a link' if len(broken) == 1 else 'are links'} to no file (the target was "
+                                "moved or deleted, or the link loops); fix or remove "
+                                f"{'it' if len(broken) == 1 else 'them'}")
+    files = sorted(f for f in named if f.is_file())
     if not files:
         raise FileNotFoundError(f"maze folder {str(path)!r} holds no *.txt maze files")
     stems: dict[str, Path] = {}
