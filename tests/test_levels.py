@@ -760,3 +760,26 @@ def test_a_one_line_maze_file_gets_the_line_and_column_message(tmp_path):
     (tmp_path / "one.txt").write_text("#S.G#x\n")
     with pytest.raises(MazeFormatError, match=r"one\.txt: line 1 column 6: unexpected character 'x'"):
         load_mazes(tmp_path)
+
+
+def test_require_solvable_is_true_or_false_only(tmp_path):
+    # bool() read "false", "no" and [0] as True: an unsolvable maze was refused as if solvability were required
+    # (MazeSpace(require_solvable="no") is refused so); None and 0 were False
+    from magister.levels import mixed_maze
+
+    unsolvable = "#####\n#S#G#\n#####"
+    (tmp_path / "u.txt").write_text(unsolvable)
+    rng = np.random.default_rng(0)
+    calls = {"Maze.parse": lambda v: Maze.parse(unsolvable, require_solvable=v),
+             "load_mazes": lambda v: load_mazes(tmp_path, require_solvable=v),
+             "random_maze": lambda v: random_maze(rng, 7, 0.95, require_solvable=v, max_tries=2),
+             "mixed_maze": lambda v: mixed_maze(rng, 7, (0.95, 0.95), require_solvable=v)}
+    for name, call in calls.items():
+        for bad in ("false", "no", [0], None, 0, 1.0):
+            with pytest.raises(ConfigError, match=f"{name}: require_solvable must be True or False"):
+                call(bad)
+        for off in (False, np.False_):  # taken as before
+            call(off)
+    assert not Maze.parse(unsolvable, require_solvable=np.False_).solvable
+    with pytest.raises(UnsolvableMazeError):
+        Maze.parse(unsolvable, require_solvable=np.True_)

@@ -47,6 +47,14 @@ class UnsolvableMazeError(MazeFormatError):
     """A maze whose goal cannot be reached from its start (raised only where solvability is required)."""
 
 
+def _solvable_flag(func: str, value: Any) -> bool:
+    """``require_solvable`` checked: True or False only (``"false"`` or ``[0]`` was taken for True, as ``bool()`` reads
+    them, and a solvable maze was required; ``MazeSpace`` refuses them so)."""
+    if value is True or value is False:
+        return value
+    return settings.flag(f"{func}: require_solvable", value)
+
+
 def _where(line: int, col: int, name: str | None) -> str:
     return f"{name + ': ' if name else ''}line {line} column {col}"
 
@@ -168,6 +176,7 @@ class Maze:
         are ignored; every row must have the same width. With ``require_solvable=True`` a maze whose goal cannot be reached raises
         :class:`UnsolvableMazeError`.
         """
+        require_solvable = _solvable_flag("Maze.parse", require_solvable)
         if isinstance(text, Maze):
             if require_solvable and not text.solvable:
                 r, c = text.goal
@@ -346,6 +355,7 @@ def random_maze(rng: np.random.Generator, size: int, wall_density: float = 0.3, 
     With ``require_solvable=True`` it redraws until the goal can be reached (up to ``max_tries``)."""
     size, d = _check_generator_args("random_maze", rng, size, "wall_density", wall_density)
     max_tries = settings.whole("max_tries", max_tries, hint="draws before giving up on a solvable maze")
+    require_solvable = _solvable_flag("random_maze", require_solvable)
     n_inner = (size - 2) ** 2
     for _ in range(max_tries):
         inner = rng.random(n_inner) < d
@@ -382,6 +392,7 @@ def mixed_maze(rng: np.random.Generator, size: int, density: tuple[float, float]
     if lo > hi:
         raise ConfigError(f"mixed_maze needs density = (low, high) with low <= high, got {density!r}")
     labyrinths = settings.fraction("labyrinths", labyrinths, hint="the share of labyrinths")
+    require_solvable = _solvable_flag("mixed_maze", require_solvable)
     if labyrinths and _check_size(size) < LABYRINTH_MIN_SIZE:  # (it failed on the draws that made a labyrinth)
         raise ValueError(f"mixed_maze with labyrinths needs size >= {LABYRINTH_MIN_SIZE}, got {size!r}; use "
                          "labyrinths=0 for smaller mazes")
@@ -446,6 +457,7 @@ def load_mazes(folder: str | Path, *, require_solvable: bool = False) -> dict[st
     line and column; with ``require_solvable=True`` so is a maze whose goal cannot be reached. A ``.txt`` link to no
     file (its target moved or deleted) is a ``FileNotFoundError`` naming it; sub-folders are not read.
     """
+    require_solvable = _solvable_flag("load_mazes", require_solvable)
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"maze folder {str(path)!r} does not exist or is not a folder")
