@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -353,14 +354,9 @@ def test_one_proposal_picks_the_component_the_batched_search_picks(alp):
         assert t._component(u) == min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), k - 1), u
 
 
-@pytest.mark.parametrize("name,entry", [("alp-gmm", "x"), ("alp-gmm", "y"), ("frontier", "y")])
-@pytest.mark.parametrize("value", [-0.5, 1e300])
-def test_a_history_of_tasks_or_scores_outside_0_1_is_refused(name, entry, value):
-    # the history holds tasks in unit coordinates and scores in [0, 1]: 1e300 was taken, and the next
-    # nearest-neighbour scan (alp-gmm) or prediction (frontier) overflowed, -0.5 silently (checkpoint fuzz)
-    from magister.errors import CheckpointError
-    from magister.testing import states_equal
-
+def _history_state(name, entry, value):
+    """A state of ``name`` (alp-gmm, frontier) after 40 grid episodes, its history's first ``entry`` (x, y) set to
+    ``value``; and the grid space."""
     student = GridStudent(seed=0)
     space = student.space
     t = mg.make_teacher(name, space, seed=0)
@@ -372,11 +368,37 @@ def test_a_history_of_tasks_or_scores_outside_0_1_is_refused(name, entry, value)
     history = alg["sub"]["history"] if name == "alp-gmm" else alg["history"]
     history[entry] = np.asarray(history[entry]).copy()
     history[entry].flat[0] = value
+    return state, space
+
+
+@pytest.mark.parametrize("name,entry", [("alp-gmm", "x"), ("alp-gmm", "y"), ("frontier", "x"), ("frontier", "y")])
+@pytest.mark.parametrize("value", [-0.5, 1e300])
+def test_a_history_of_tasks_or_scores_outside_0_1_is_refused(name, entry, value):
+    # the history holds tasks in unit coordinates and scores in [0, 1]: 1e300 was taken, and the next
+    # nearest-neighbour scan (alp-gmm) or prediction (frontier) overflowed, -0.5 silently (checkpoint fuzz)
+    from magister.errors import CheckpointError
+    from magister.testing import states_equal
+
+    state, space = _history_state(name, entry, value)
     u = mg.make_teacher(name, space, seed=1)
     before = u.state_dict()
-    with pytest.raises(CheckpointError, match=r"\[0, 1\]"):
+    # the entry is named (before: "the ALP history must hold tasks in unit coordinates [0, 1] and scores in [0, 1]")
+    at = r"\[0, 0\]" if entry == "x" else r"\[0\]"
+    with pytest.raises(CheckpointError, match=rf"history\.{entry}{at} = {re.escape(repr(value))}: .* lie in \[0, 1\]"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+@pytest.mark.parametrize("name", ["alp-gmm", "frontier"])
+def test_a_history_value_past_0_1_by_rounding_is_taken_as_the_mixture_s_window_rows_take_it(name):
+    # before: 1 + 1e-12 in the history was refused, where alp-gmm's window rows (the same task coordinates and
+    # scores) took it: both follow refuse_outside_unit, which leaves rounding (1e-9) to a long run
+    from magister.testing import states_equal
+
+    state, space = _history_state(name, "x", 1 + 1e-12)
+    u = mg.make_teacher(name, space, seed=1)
+    u.load_state_dict(state)
+    assert states_equal(u.state_dict(), state)
 
 
 def _column(j, value):

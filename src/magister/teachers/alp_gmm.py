@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..mixture_teacher import MixtureTeacher
+from ..averages import refuse_outside_unit
 from ..history import History, absolute_progress, absolute_progress_one
+from ..mixture_teacher import MixtureTeacher
 from ..settings import size
 from ..teacher import register
 
@@ -100,6 +101,6 @@ class AlpGmm(MixtureTeacher):
         h = History(self.history.dim, self.history.capacity if self.history.bounded else None)
         h.load_state_dict(state["history"])
         # (1e300 was taken, and the next nearest-neighbour scan overflowed; -0.5 silently)
-        if len(h) and not (((h.x >= 0.0) & (h.x <= 1.0)).all() and ((h.y >= 0.0) & (h.y <= 1.0)).all()):
-            raise ValueError("the ALP history must hold tasks in unit coordinates [0, 1] and scores in [0, 1]")
+        refuse_outside_unit("history.x", h.x, "the ALP history's tasks (in unit coordinates)")
+        refuse_outside_unit("history.y", h.y, "the ALP history's scores")
         self.history = h

@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from ..averages import refuse_outside_unit
 from ..errors import ConfigError, InvalidTaskError
 from ..history import History
 from ..settings import MAX_SIZE, flag, fraction, number, size, whole
@@ -399,11 +400,9 @@ class Frontier(Teacher):
             raise ValueError(f"relevance weights must be finite and >= 0, got {weights.tolist()}")
         self.history.load_state_dict(state["history"])
         self.sources.load_state_dict(state["sources"])
-        for h in (self.history, self.sources):
-            if len(h) and not ((h.x >= 0.0) & (h.x <= 1.0)).all():
-                raise ValueError("stored tasks must be in unit coordinates [0, 1]")
-            if len(h) and not ((h.y >= 0.0) & (h.y <= 1.0)).all():  # (1e300 was taken: predictions overflowed)
-                raise ValueError("stored scores and competences must be in [0, 1]")
+        for key, h, values in (("history", self.history, "scores"), ("sources", self.sources, "competences")):
+            refuse_outside_unit(f"{key}.x", h.x, "stored tasks (in unit coordinates)")
+            refuse_outside_unit(f"{key}.y", h.y, f"stored {values}")  # (1e300 was taken: predictions overflowed)
         self.weights = weights.copy()
 
     def _beliefs(self) -> dict[str, Any]:
