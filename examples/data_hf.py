@@ -22,8 +22,7 @@ import transformers
 
 import magister as mg
 from magister.data import SkillSampler, add_curriculum
-from magister.errors import ConfigError
-from magister.settings import whole
+from magister.settings import numpy_global_seed, whole
 
 SKILLS = ["count", "repeat", "noise"]
 LEARNABLE = ["count", "repeat"]  # "noise" rows are random tokens: nothing there can be learned
@@ -79,11 +78,7 @@ def main(steps: int = 120, seed: int = 0, teacher_name: str = "lp-bandit") -> di
     """The curriculum against uniform sampling over the skills; returns each one's final held-out loss on the
     learnable skills."""
     steps = whole("steps", steps)  # refused before anything runs (it was refused as "num_batches" mid-run)
-    # transformers.set_seed seeds numpy's global generator with it, which takes 32 bits: a larger seed stopped the first run with
-    # numpy's bare ValueError
-    if whole("seed", seed, 0) >= 2**32:
-        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1:,} (transformers.set_seed seeds numpy's global generator "
-                          f"with it), got {seed}")
+    numpy_global_seed(seed, "transformers.set_seed")  # (refused before anything runs: numpy's takes 32 bits)
     loss = {name: train(name, steps, seed) for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: held-out loss {loss[teacher_name]:.3f} vs uniform {loss['uniform']:.3f} "
           f"on the learnable skills after {steps} steps (lower is better): "

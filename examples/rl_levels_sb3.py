@@ -158,15 +158,10 @@ def budget(steps: int | None) -> int:
 
 
 def main(steps: int | None = None, seed: int = 0) -> dict[str, dict]:
-    from magister.errors import ConfigError
-    from magister.settings import whole
+    from magister.settings import numpy_global_seed
 
     steps = budget(steps)
-    # SB3 seeds numpy's global generator with it, which takes 32 bits: a larger seed stopped the first run with
-    # numpy's bare ValueError
-    if whole("seed", seed, 0) >= 2**32:
-        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1:,} (SB3 seeds numpy's global generator "
-                          f"with it), got {seed}")
+    numpy_global_seed(seed, "SB3")  # (refused before anything runs: numpy's takes 32 bits)
     from magister.bench.levels import versus_uniform
 
     runs = {name: train(name, steps, seed) for name in ("plr", "uniform")}

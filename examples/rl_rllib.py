@@ -31,7 +31,7 @@ import ray
 import magister as mg
 from magister.errors import ConfigError
 from magister.rl.ray import rllib_callback, start_teacher_actor
-from magister.settings import whole
+from magister.settings import numpy_global_seed, whole
 
 STEPS = 32_768
 BATCH = 512
@@ -97,11 +97,7 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", runners: 
     if whole("steps", steps, BATCH) % BATCH:
         raise ConfigError(f"steps must be a multiple of {BATCH} (RLlib's train batch), got {steps}")
     whole("runners", runners, 0)
-    # RLlib seeds numpy's global generator with it, which takes 32 bits: a larger seed stopped the first run with
-    # numpy's bare ValueError
-    if whole("seed", seed, 0) >= 2**32:
-        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1:,} (RLlib seeds numpy's global generator "
-                          f"with it), got {seed}")
+    numpy_global_seed(seed, "RLlib")  # (refused before anything runs: numpy's takes 32 bits)
     # each env-runner actor asks Ray for one CPU: with only 2 declared, --runners 3 waited for a CPU forever
     ray.init(num_cpus=max(2, runners), include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:

@@ -18,10 +18,9 @@ import argparse
 from typing import Any
 
 import magister as mg
-from magister.errors import ConfigError
 from magister.rl import CurriculumWrapper
 from magister.rl.envs import CliffWalk, evaluate, mastered
-from magister.settings import whole
+from magister.settings import numpy_global_seed, whole
 
 STEPS = 40_000
 #: the steps of SB3's rollout on each env (a rollout is N_STEPS x n_envs steps; a budget is rounded up to whole ones)
@@ -56,11 +55,7 @@ def main(steps: int = STEPS, seed: int = 0, teacher_name: str = "adr", n_envs: i
     # rollout (512 steps) while the last line said "after 1 steps"
     steps = whole("steps", steps, N_STEPS * n_envs, hint=f"one rollout is {N_STEPS} steps on each of the {n_envs} "
                   "envs, and a budget is rounded up to whole rollouts")
-    # SB3 seeds numpy's global generator with it, which takes 32 bits: a larger seed stopped the first run with
-    # numpy's bare ValueError
-    if whole("seed", seed, 0) >= 2**32:
-        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1:,} (SB3 seeds numpy's global generator "
-                          f"with it), got {seed}")
+    numpy_global_seed(seed, "SB3")  # (refused before anything runs: numpy's takes 32 bits)
     shares = {name: train(name, steps, seed, n_envs)[2] for name in (teacher_name, "uniform")}
     print(f"teacher {teacher_name}: {shares[teacher_name]:.0%} vs uniform {shares['uniform']:.0%} "
           f"of CliffWalk's test tasks mastered after {steps} steps: "

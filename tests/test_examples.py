@@ -460,6 +460,22 @@ def test_examples_refuse_a_budget_they_cannot_run_before_training(name, kwargs, 
         ex.main(**kwargs)
 
 
+def test_the_examples_seed_check_takes_the_32_bit_seeds_numpy_s_global_generator_takes():
+    # the one check of rl_sb3, rl_levels_sb3, rl_rllib and data_hf (pasted in each before): numpy's global
+    # generator, which SB3, RLlib and transformers.set_seed seed, takes 0 .. 2**32 - 1
+    from magister.errors import ConfigError
+    from magister.settings import numpy_global_seed
+
+    assert numpy_global_seed(0, "SB3") == 0 and numpy_global_seed(np.uint32(2**32 - 1), "SB3") == 2**32 - 1
+    assert type(numpy_global_seed(np.int64(7), "SB3")) is int
+    with pytest.raises(ConfigError, match=r"seed must be a whole number in 0\.\.4,294,967,295 \(RLlib seeds numpy's "
+                                          r"global generator with it\), got 4294967296"):
+        numpy_global_seed(2**32, "RLlib")
+    for bad in (-1, True, 1.5, "1", None):
+        with pytest.raises(ConfigError, match=r"seed must be a whole number >= 0"):
+            numpy_global_seed(bad, "SB3")
+
+
 def _example_that_must_not_train(name: str, monkeypatch):
     """The example module ``name`` with its ``train`` replaced by one that fails the test if called."""
     ex = _example(name)

@@ -107,6 +107,17 @@ def refuse_past_max_count(name: str, n: int, saved: Any = None) -> None:
                           "checkpoint is damaged or was edited")
 
 
+def numpy_global_seed(value: Any, seeds: str) -> int:
+    """A seed that ``seeds`` (SB3, RLlib, ``transformers.set_seed``: what the example hands it to) gives numpy's
+    global generator, which takes 32 bits: a whole number from 0 to 2**32 - 1, else a ``ConfigError`` naming the
+    range, before anything runs (a larger seed stopped the first run with numpy's bare "Seed must be between 0 and
+    2**32 - 1"). The examples' ``--seed`` of a library that seeds numpy's global generator."""
+    if whole("seed", value, 0) >= 2**32:
+        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1:,} ({seeds} seeds numpy's global generator "
+                          f"with it), got {value}")
+    return int(value)
+
+
 def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:
     """The whole number ``>= 1`` that the environment variable ``variable`` holds, ``default`` when it is unset;
     text that is no whole number (``100k``), 0 or a negative is a ``ConfigError`` naming the variable."""
