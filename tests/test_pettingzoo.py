@@ -862,9 +862,11 @@ def test_an_env_plays_the_snapshot_an_id_names_after_the_pool_was_rewound(tmp_pa
     assert loaded == [b"random:1", b"random:2"]
 
 
-@pytest.mark.parametrize("bad", [9, -1, 1.5, float("nan"), "a", None, np.array([9])])
+@pytest.mark.parametrize("bad", [9, -1, 1.5, float("nan"), "a", None, np.array([9]), 3 + 0j, np.array(["3"]),
+                                 np.datetime64(3, "s")])
 def test_an_action_outside_the_game_s_action_space_is_refused_before_anything_is_played(tmp_path: Path, bad) -> None:
-    # before: the game's bare AssertionError("action is not in action space"), gone under python -O
+    # before: the game's bare AssertionError("action is not in action space"), gone under python -O; a complex
+    # number, a text array or a date still got it (the built-in envs' check refused them)
     from magister.errors import InvalidActionError
 
     pool = _pool(tmp_path)
@@ -893,10 +895,13 @@ def test_an_action_the_check_cannot_call_wrong_goes_to_the_game_as_before(tmp_pa
     # own game may read them): the check refuses only what is surely no move
     import torch
 
-    from magister.rl.pettingzoo import _outside
+    from magister.rl.envs.base import discrete_action  # (OpponentEnv's check is the built-in envs', as_given)
 
-    for ok in (3, np.int64(3), np.array(3), np.array([3]), 3.0, torch.tensor(3), True):
-        assert not _outside(ok, 0, 9), ok
-    for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3", 2**70, -2**70, np.uint64(2**63)):
-        assert _outside(bad, 0, 9), bad
-    assert not _outside(np.array([1, 2]), 0, 9)  # (not a Discrete move: the game says what it is)
+    for ok in (3, np.int64(3), np.array(3), np.array([3]), 3.0, torch.tensor(3), True, np.array([True])):
+        assert discrete_action(ok, 0, 9, as_given=True) is ok, ok  # (unchanged: the game reads it)
+    for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3", 2**70, -2**70, np.uint64(2**63), 3 + 0j,
+                np.array(["3"]), np.array(b"3"), np.datetime64(3, "s")):
+        assert discrete_action(bad, 0, 9, as_given=True) is None, bad
+    for other in (np.array([1, 2]), [[1], [1, 2]], np.array(object()), np.array(["3", "4"])):
+        # (not a Discrete move: the game says what it is)
+        assert discrete_action(other, 0, 9, as_given=True) is other, other

@@ -389,7 +389,7 @@ def test_a_refused_action_costs_the_maze_episode_no_step():
     assert issubclass(InvalidActionError, ValueError)
     # before: 1.7 played as 1 and True as 1 (int()), where MazeBatch and the other envs refuse them; NaN and an
     # array answered with Python's own words
-    for bad in (1.7, True, float("nan"), np.array([2]), "2"):
+    for bad in (1.7, True, float("nan"), np.array([2]), "2", [[1], [1, 2]]):  # (ragged: numpy's own ValueError)
         with pytest.raises(InvalidActionError, match=r"actions are the whole numbers 0\.\.2"):
             env.step(bad)
     assert env._steps == 0

@@ -53,6 +53,7 @@ from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator, generator_state, restore_generator
 from ..settings import whole
 from ..teacher import Teacher
+from .envs.base import discrete_action
 from .scores import FunctionScore
 from .wrapper import close_client
 
@@ -94,26 +95,6 @@ def _same_id(a: Any, b: Any) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):  # e.g. arrays: not one id either way
         return False
-
-
-def _outside(action: Any, start: int, n: int) -> bool:
-    """Whether ``action`` is surely no move of a ``Discrete(n, start)`` game: no number (``None``, text), a number
-    that is not whole, or one outside the range. Anything else (a 1-element array, a torch scalar, ``2.0``) goes to
-    the game as before, which may take it."""
-    if action is None or isinstance(action, (str, bytes)):
-        return True
-    if isinstance(action, (int, np.integer)):  # (a whole number past 64 bits made an object array, let through)
-        return not start <= int(action) < start + n
-    try:
-        a = np.asarray(action)
-    except Exception:  # (a tensor on a GPU, say: the game reads it)
-        return False
-    if a.size != 1 or a.dtype.kind not in "biuf":
-        return False
-    v = a.reshape(()).item()
-    if isinstance(v, float) and not (np.isfinite(v) and v.is_integer()):
-        return True
-    return not start <= int(v) < start + n
 
 
 class OpponentEnv(gym.Env):
@@ -330,7 +311,8 @@ class OpponentEnv(gym.Env):
         if self._done:
             raise ConfigError("the game is over (or was never started); call reset() first")
         space = self.action_space
-        if isinstance(space, gym.spaces.Discrete) and _outside(action, int(space.start), int(space.n)):
+        if isinstance(space, gym.spaces.Discrete) and discrete_action(action, int(space.start), int(space.n),
+                                                                      as_given=True) is None:
             # the game's own check was a bare AssertionError (gone under python -O)
             raise InvalidActionError(
                 f"the learner's actions are the whole numbers {int(space.start)}..{int(space.start + space.n - 1)} "

@@ -115,20 +115,46 @@ class ParametricEnv(gym.Env):
         return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
 
 
-def discrete_action(action: Any, start: int, n: int) -> int | None:
-    """``action`` as an int when it is one of the whole numbers ``start .. start + n - 1`` (a Python or numpy
-    integer, or a whole float), else None: not a bool (``int()`` took True as 1), text, NaN, 1.7 (``int()`` played
-    it as 1) or an array of several. The check of one action, before anything changes (a refused action costs no
-    step), of :meth:`ParametricEnv.step` and :meth:`~magister.rl.envs.maze.MazeEnv.step`; integers take a fast
-    path (every step of a Gymnasium loop)."""
-    if type(action) is int or isinstance(action, np.integer):
-        a = int(action)
+def discrete_action(action: Any, start: int, n: int, *, as_given: bool = False) -> Any:
+    """The move ``action`` makes among the whole numbers ``start .. start + n - 1`` (a ``Discrete(n, start)`` action
+    space), or None when it makes none: the one check of an action, before anything changes (a refused action costs
+    no step).
+
+    By default (:meth:`ParametricEnv.step`, :meth:`~magister.rl.envs.maze.MazeEnv.step`) the move is an int: from a
+    Python or numpy integer, or a whole float (0-d arrays too); None for a bool (``int()`` took True as 1), text,
+    NaN, 1.7 (``int()`` played it as 1), an array (even of one element) or ragged lists. Integers take a fast path
+    (every step of a Gymnasium loop).
+
+    ``as_given=True`` (``OpponentEnv.step``: its game, maybe a user's, reads the action itself) returns ``action``
+    unchanged unless it is surely no move: None for no number (``None``, text, a complex number, a date), a number
+    that is not whole, or one outside the range, also inside a 1-element array. A bool, a 1-element array or a torch
+    scalar in the range, and what is not one number it can read (an array of several, a tensor on a GPU, an object)
+    go to the game, which may take them."""
+    if type(action) is int or isinstance(action, np.integer) or (as_given and isinstance(action, int)):
+        a = int(action)  # (with as_given, a bool or another int subclass too; one past 64 bits is out of range)
     else:
-        raw = np.asarray(action)
-        if raw.ndim != 0 or raw.dtype.kind not in "iuf" or not np.isfinite(raw) or float(raw) != int(raw):
+        if as_given and (action is None or isinstance(action, (str, bytes))):
+            return None
+        try:
+            raw = np.asarray(action)
+        except Exception as e:  # ragged lists (numpy's ValueError), a tensor on a GPU (torch's own advice)
+            if as_given:
+                return action
+            if isinstance(e, ValueError):
+                return None
+            raise
+        if as_given and raw.size == 1:
+            raw = raw.reshape(())
+        kind = raw.dtype.kind
+        if raw.ndim != 0 or kind not in ("biuf" if as_given else "iuf"):
+            # as_given refuses only what is surely no number: an array of several or an object goes to the game
+            return action if as_given and (raw.ndim != 0 or kind not in "cUSMm") else None
+        if kind == "f" and not (np.isfinite(raw) and float(raw).is_integer()):
             return None
         a = int(raw)
-    return a if start <= a < start + n else None
+    if not start <= a < start + n:
+        return None
+    return action if as_given else a
 
 
 def _batch_actions(env_cls: type[ParametricEnv], space: Any, actions: Any, n: int) -> np.ndarray:
