@@ -604,8 +604,9 @@ def test_observe_eval_refuses_nested_values_instead_of_flattening_them(per_skill
         sampler.observe_eval(per_skill)
     if isinstance(per_skill, dict):
         assert "skill 'a'" in str(err.value) or "skill 'b'" in str(err.value)
-    else:
-        assert "shape (" in str(err.value)
+    else:  # (the per-example check's rule and words: one check, _one_value_each)
+        assert "per-skill values must be one number per skill" in str(err.value)
+        assert f"a table of shape {tuple(np.shape(per_skill))}" in str(err.value)
     assert "Nothing was recorded" in str(err.value) and teacher.to_bytes() == before
     sampler.observe_eval({"a": np.float32(0.5), "b": torch.tensor(0.25), "c": np.array(1.0)})  # single numbers
     sampler.observe_eval(torch.tensor([0.1, 0.2, 0.3]))

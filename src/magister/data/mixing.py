@@ -60,17 +60,17 @@ def _shape(value: Any) -> tuple[int, ...]:
         return ()
 
 
-def _per_example_shape(values: Any, keys: Any, explicit: str) -> None:
-    """Refuse per-example values given as a table of several rows and columns (a ``(batch, tokens)`` loss, a list
-    of lists): flattened, they were matched to the batch's examples whenever their count happened to equal the
-    batch's. A ``(1, n)`` row or an ``(n, 1)`` column means one value per example, as ``observe_eval`` takes them;
-    a table with ``keys`` of the same shape pairs each value with its own key and is taken too."""
+def _one_value_each(values: Any, unit: str, forms: str, fix: str = "", keys: Any = None) -> None:
+    """Refuse per-``unit`` values (per example, per skill) given as a table of several rows and columns (a
+    ``(batch, tokens)`` loss, a list of lists): flattened, they were matched to the batch's examples whenever their
+    count happened to equal the batch's, or to other skills. A ``(1, n)`` row or an ``(n, 1)`` column means one value
+    each, as models give them; a table with ``keys`` of the same shape pairs each value with its own key and is taken
+    too. ``forms``: the forms taken, ``fix``: the advice after them, for the message."""
     shape = _shape(values)
     if sum(n > 1 for n in shape) <= 1 or (keys is not None and _shape(keys) == shape):
         return
-    raise InvalidScoreError(f"per-example values must be one number per example (a flat list or 1-D tensor), got "
-                            f"a table of shape {shape}; reduce a per-token loss to one value per example first "
-                            f"(e.g. loss.mean(dim=1)), or pass {explicit}= of the same shape. Nothing was recorded")
+    raise InvalidScoreError(f"per-{unit} values must be one number per {unit} ({forms}), got a table of shape "
+                            f"{shape}{fix}. Nothing was recorded")
 
 
 def label_ids(labels: Any, names: Sequence[str], *, what: str, unit: str, label: str, plural: str, owner: str,
@@ -351,10 +351,9 @@ class SkillMixer:
         return self._resolve_keys(keys, n)
 
     @staticmethod
-    def _as_values(values: Any, *, nonfinite: bool = False, flat: bool = False) -> np.ndarray:
-        """The values as a flat float array; NaN or infinity refused unless ``nonfinite``, values nested in more
-        than one dimension (a list of lists, a 2-D array) refused with ``flat`` (per-skill metrics) instead of
-        flattened into other skills' values."""
+    def _as_values(values: Any, *, nonfinite: bool = False) -> np.ndarray:
+        """The values as a flat float array; NaN or infinity refused unless ``nonfinite`` (a table of several rows
+        and columns is refused before, by ``_one_value_each``)."""
         if hasattr(values, "detach"):
             values = values.detach().cpu()
             if values.is_floating_point():  # numpy has no bfloat16 (a bf16 model's losses); float64 holds any float
@@ -365,9 +364,6 @@ class SkillMixer:
         except ValueError:  # numpy's "setting an array element with a sequence ... inhomogeneous shape"
             raise InvalidScoreError("values must be numbers, got lists (or arrays) of different lengths; pass one "
                                     "number per value. Nothing was recorded") from None
-        if flat and sum(n > 1 for n in raw.shape) > 1:  # (1, n) or (n, 1), as models give them, mean one value each
-            raise InvalidScoreError(f"per-skill values must be one number per skill (a flat list, or a mapping of "
-                                    f"skill to number), got values of shape {raw.shape}. Nothing was recorded")
         if non_numeric(raw):  # numpy would parse "0.5", or raise its own error on "x" or a complex number
             raise InvalidScoreError("values must be numbers, not text, None or complex numbers; nothing was recorded")
         try:
@@ -393,7 +389,8 @@ class SkillMixer:
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
-            _per_example_shape(values, keys, explicit)
+            _one_value_each(values, "example", "a flat list or 1-D tensor", "; reduce a per-token loss to one value "
+                            f"per example first (e.g. loss.mean(dim=1)), or pass {explicit}= of the same shape", keys)
             arr = self._as_values(values, nonfinite=skip_nonfinite)  # (finite unless skip_nonfinite)
             idx = self._keys_for(keys, len(arr), explicit)
             if skip_nonfinite:
@@ -509,7 +506,8 @@ class SkillMixer:
                 parts.append(part)
             values = np.concatenate(parts) if parts else np.zeros(0)
         else:
-            values = self._as_values(per_skill, nonfinite=True, flat=True)
+            _one_value_each(per_skill, "skill", "a flat list, or a mapping of skill to number")
+            values = self._as_values(per_skill, nonfinite=True)
             if len(values) != self.n_skills:
                 raise InvalidScoreError(f"got {len(values)} values for {self.n_skills} skills")
             skills = list(range(self.n_skills))
