@@ -82,7 +82,9 @@ def skill_counts_from_mixture(total: int, mixture: Sequence[float]) -> np.ndarra
     return counts
 
 
-def _per_skill(n_per_skill: int | Sequence[int], n_skills: int) -> np.ndarray:
+def _shuffled_skills(n_per_skill: int | Sequence[int], n_skills: int, rng: np.random.Generator) -> np.ndarray:
+    """The skill of every example, ``n_per_skill`` of each (one count, or one per skill), in an order ``rng``
+    shuffles; the counts checked (whole numbers >= 0, one per skill)."""
     if isinstance(n_per_skill, (int, np.integer)) and not isinstance(n_per_skill, (bool, np.bool_)):
         counts = np.full(n_skills, int(n_per_skill), dtype=np.int64)
     else:
@@ -90,7 +92,9 @@ def _per_skill(n_per_skill: int | Sequence[int], n_skills: int) -> np.ndarray:
         counts = raw.astype(np.int64) if raw.dtype.kind in "iu" else np.full(0, -1, dtype=np.int64)
     if counts.shape != (n_skills,) or (counts < 0).any():
         raise ConfigError(f"need one whole, non-negative example count per skill ({n_skills}), got {n_per_skill!r}")
-    return counts
+    skills = np.repeat(np.arange(n_skills), counts)
+    rng.shuffle(skills)
+    return skills
 
 
 # ----------------------------------------------------------------------------- LEGO
@@ -109,9 +113,7 @@ def lego(n_per_skill: int | Sequence[int], *, n_vars: int = 5, n_letters: int = 
     if n_vars < 1 or n_letters < n_vars:
         raise ConfigError(f"LEGO needs 1 <= n_vars <= n_letters, got n_vars={n_vars}, n_letters={n_letters}")
     rng = as_generator(seed)
-    counts = _per_skill(n_per_skill, n_vars)
-    skills = np.repeat(np.arange(n_vars), counts)
-    rng.shuffle(skills)
+    skills = _shuffled_skills(n_per_skill, n_vars, rng)
     n = len(skills)
     pos, neg, one = n_letters, n_letters + 1, n_letters + 2
     letters = np.argsort(rng.random((n, n_letters)), axis=1)[:, :n_vars]  # distinct variable names
@@ -156,9 +158,7 @@ def addition(n_per_skill: int | Sequence[int], *, n_digits: int = 3, seed: SeedL
     if n_digits > 18:
         raise ConfigError(f"addition holds at most 18 digits (int64 sums), got n_digits={n_digits}")
     rng = as_generator(seed)
-    counts = _per_skill(n_per_skill, n_digits)
-    skills = np.repeat(np.arange(n_digits), counts)
-    rng.shuffle(skills)
+    skills = _shuffled_skills(n_per_skill, n_digits, rng)
     n = len(skills)
     da = rng.integers(0, 10, size=(n, n_digits))  # most significant first
     db = rng.integers(0, 10, size=(n, n_digits))
