@@ -56,7 +56,7 @@ def run_benchmark(
     from ..settings import whole
     from ..students.registry import get_preset
     from . import report as report_mod
-    from .runner import default_workers, environment
+    from .runner import default_workers, environment, run_bench_kept
 
     workers = default_workers() if workers is None else whole("workers", workers)  # checked before any planning
     explicit = bool(teachers)
@@ -85,11 +85,7 @@ def run_benchmark(
         on_plan(jobs, skipped)
     report_mod.keep_earlier_interrupted(out, echo)  # (a finished run removed them, and the runs they kept)
     t0 = time.perf_counter()
-    try:
-        records = run_bench(jobs, workers=workers, progress=progress)
-        interrupted = None
-    except Interrupted as e:  # Ctrl-C: the finished jobs are kept (marked), then the interrupt goes on
-        interrupted, records = e, [r for r in e.records if r is not None]
+    records, interrupted = run_bench_kept(jobs, workers=workers, progress=progress)  # (Ctrl-C: the finished jobs)
     wall = time.perf_counter() - t0
     results: dict[str, Any] = {
         "format": report_mod.FORMAT,

@@ -45,6 +45,7 @@ __all__ = [
     "derive_seeds",
     "run_job",
     "run_bench",
+    "run_bench_kept",
     "plan_jobs",
     "resolve_teachers",
     "registry_name",
@@ -563,6 +564,17 @@ def run_bench(
             drain()
             q.close()
     return results  # type: ignore[return-value]
+
+
+def run_bench_kept(jobs: Sequence[JobSpec], *, workers: int | None = None, progress: ProgressFn | None = None
+                   ) -> tuple[list[dict[str, Any]], Interrupted | None]:
+    """:func:`run_bench` for ``magister bench`` (``--suite`` too): its records and None, or after a Ctrl-C the
+    records of the finished jobs and the :class:`Interrupted`, for the caller to keep them (marked) before the
+    interrupt goes on."""
+    try:
+        return run_bench(jobs, workers=workers, progress=progress), None
+    except Interrupted as e:
+        return [r for r in e.records if r is not None], e
 
 
 def run_jobs(fn: Callable[..., Any], items: Sequence[Any], *, workers: int,

@@ -374,7 +374,7 @@ def run_suite(
 
     from ..settings import whole
     from . import report as report_mod
-    from .runner import Interrupted, default_workers, environment, run_bench
+    from .runner import default_workers, environment, run_bench_kept
 
     workers = default_workers() if workers is None else whole("workers", workers)  # checked before any planning
     jobs, chosen = plan_suite(name, teachers, seeds, variants=variants, episodes=episodes, settings=settings)
@@ -382,11 +382,7 @@ def run_suite(
         on_plan(jobs, [])
     report_mod.keep_earlier_interrupted(out, echo)  # (a finished run removed them, and the runs they kept)
     t0 = time.perf_counter()
-    try:
-        records = run_bench(jobs, workers=workers, progress=progress)
-        interrupted = None
-    except Interrupted as e:  # Ctrl-C: the finished jobs are kept (marked), then the interrupt goes on
-        interrupted, records = e, [r for r in e.records if r is not None]
+    records, interrupted = run_bench_kept(jobs, workers=workers, progress=progress)  # (Ctrl-C: the finished jobs)
     results: dict[str, Any] = {
         "format": report_mod.FORMAT,
         "environment": environment(),
