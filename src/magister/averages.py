@@ -300,7 +300,7 @@ class CachedPolicy:
     def _note_aside(self, x: np.ndarray, scores: np.ndarray) -> None:
         """Record outcomes for ``set_aside`` (nothing when it is off)."""
         if self._aside is not None:
-            self._aside.update(x, scores)
+            self._aside._record(np.asarray(x, dtype=np.int64).tolist(), np.asarray(scores, dtype=float).tolist())
 
     def _aside_state(self, out: dict[str, Any]) -> dict[str, Any]:
         """``out`` with the ``set_aside`` state added when it is on."""

@@ -125,6 +125,11 @@ class SetAside:
             raise ConfigError(f"set-aside task indices are whole numbers 0..{self.n - 1}, got {xs}")
         if not all(0.0 <= v <= 1.0 for v in ss):
             raise ConfigError(f"set-aside scores lie in [0, 1] (the teacher's normalised scale), got {ss}")
+        self._record(xs, ss)
+
+    def _record(self, xs: list[int], ss: list[float]) -> None:
+        """``update`` without its checks, for the teachers, whose ``observe`` has checked the tasks and scores
+        (normalised to [0, 1]) before any is recorded: the checks cost every episode about 1.5 us."""
         for i, s in zip(xs, ss):
             self.recent[i, self.count[i] % self.window] = s
             self.count[i] += 1
