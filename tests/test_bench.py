@@ -1258,3 +1258,21 @@ def test_exit_interrupted_names_an_error_that_came_with_the_ctrl_c(capsys):
     assert e.value.code == 130
     assert err.splitlines() == ["note: while stopping, an error came too: RuntimeError: a real error in on_result",
                                 "interrupted: 1 of 1 runs finished; they are kept in runs-partial.json"]
+
+
+def test_students_whose_names_make_one_file_name_get_a_picture_each(tmp_path):
+    # "g a" and "g_a" (or "Grid" and "grid" on a case-blind file system) both drew into sampling-g_a.png: the
+    # first student's picture was lost, and both captions of the report showed the second's
+    results = run_benchmark(["uniform"], ["grid", "grid-hard"], seeds=[0], episodes=40, eval_every=20, workers=1,
+                            out=None, report=False)
+    names = {"grid": "g a", "grid-hard": "g_a"}
+    results["config"]["students"] = [names[s] for s in results["config"]["students"]]
+    results["students"] = {names[s]: v for s, v in results["students"].items()}
+    for j in results["jobs"]:
+        j["student"] = names[j["student"]]
+    figures = [(c, p) for c, p in report_mod.make_figures(results, tmp_path) if p.name.startswith("sampling-")]
+    assert [c.split(":")[0] for c, _ in figures] == ["g a", "g_a"]
+    assert [p.name for _, p in figures] == ["sampling-g_a.png", "sampling-g_a-2.png"]
+    assert figures[0][1].read_bytes() != figures[1][1].read_bytes()
+    assert report_mod._file_stems(["Grid", "grid", "g_a-2", "g a", "g_a"]) == {
+        "Grid": "Grid", "grid": "grid-2", "g_a-2": "g_a-2", "g a": "g_a", "g_a": "g_a-3"}

@@ -430,6 +430,21 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _file_stems(names: Sequence[str]) -> dict[str, str]:
+    """A file-name part per name: its ``_safe`` form, with ``-2``, ``-3``... where an earlier name's is the
+    same (also but for case, for case-blind file systems): students ``"g a"`` and ``"g_a"`` both drew into
+    ``sampling-g_a.png``, the first's picture lost and both captions showing the second's."""
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        stem, i = _safe(name), 2
+        while stem.casefold() in taken:
+            stem, i = f"{_safe(name)}-{i}", i + 1
+        taken.add(stem.casefold())
+        stems[name] = stem
+    return stems
+
+
 def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Path]]:
     """Draw every figure of the report into ``out``; return (caption, path) pairs."""
     from . import plots
@@ -441,6 +456,7 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
     teachers = [t for t in results["config"]["teachers"] if any(j["teacher"] == t for j in jobs)]
     students = [s for s in results["config"]["students"] if any(j["student"] == s for j in jobs)]
     colors = plots.label_colors(teachers)
+    stems = _file_stems(students)
     seeds = list(results["config"]["seeds"])
     figures: list[tuple[str, Path]] = []
 
@@ -519,7 +535,7 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
             rows = {row[t]: (j["samples"]["episode"],
                              np.array(j["samples"]["x"], dtype=float).reshape(-1, smp["dim"]))
                     for t, j in first.items()}
-            p = out / f"sampling-{_safe(s)}.png"
+            p = out / f"sampling-{stems[s]}.png"
             plots.sampling_over_time_figure(rows, p, windows=4, edges=edges, total=total,
                                             axis_labels=("dim 0", "dim 1"))
             extra = f" (first two of {smp['dim']} dimensions)" if smp["dim"] > 2 else ""
@@ -529,13 +545,13 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
             for t, j in first.items():
                 mpanels[row[t]] = plots.mixture_from_samples(j["samples"]["episode"], j["samples"]["x"],
                                                              int(smp["n_tasks"]), bins=20, total=total)
-            p = out / f"mixture-{_safe(s)}.png"
+            p = out / f"mixture-{stems[s]}.png"
             plots.mixture_over_time_figure(mpanels, p, names=smp.get("names"))
             figures.append((f"{s}: share of each task proposed over time, {which}", p))
         if all(j.get("grid_snapshots") for j in first.values()):
             grid = any_job["grid"]
             rows = {row[t]: (j["episodes"], np.array(j["grid_snapshots"])) for t, j in first.items()}
-            p = out / f"mastery-map-{_safe(s)}.png"
+            p = out / f"mastery-map-{stems[s]}.png"
             blocked = {}
             for t, j in first.items():
                 if j["grid"].get("unlearnable"):
