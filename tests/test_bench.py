@@ -1276,3 +1276,31 @@ def test_students_whose_names_make_one_file_name_get_a_picture_each(tmp_path):
     assert figures[0][1].read_bytes() != figures[1][1].read_bytes()
     assert report_mod._file_stems(["Grid", "grid", "g_a-2", "g a", "g_a"]) == {
         "Grid": "Grid", "grid": "grid-2", "g_a-2": "g_a-2", "g a": "g_a", "g_a": "g_a-3"}
+
+
+def test_report_md_writes_names_with_markdown_characters_as_text(tmp_path):
+    # a student named "grid [v2" took its pictures out of report.md ("![grid [v2: ...](sampling-grid__v2.png)" is no
+    # image), a line break in a name cut its heading and its table row in two, and "<b>x</b>" was drawn as HTML
+    from markdown_it import MarkdownIt
+
+    results = run_benchmark(["uniform"], ["grid"], seeds=[0], episodes=40, eval_every=20, workers=1, out=None,
+                            report=False)
+    student, teacher = "grid [v2\n*new*", "uniform@<b>x</b>"
+    results["config"].update(students=[student], teachers=[teacher])
+    results["students"] = {student: results["students"]["grid"]}
+    for j in results["jobs"]:
+        j.update(student=student, teacher=teacher)
+    results["skipped"] = [{"teacher": "sec", "student": student, "reason": "sec is a discrete teacher"}]
+    md = report_mod.write_report(results, tmp_path).read_text()
+    tokens = MarkdownIt().enable("table").parse(md)
+    images = [c.attrs["src"] for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "image"]
+    assert images == ["curves.png", "overhead.png", "sampling-grid__v2__new_.png", "mastery-map-grid__v2__new_.png"]
+    page = MarkdownIt().enable("table").render(md)
+    assert "<b>" not in page and "<em>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert page.count("<h3>grid [v2 *new*: ") == 2 and page.count("<tr>") == 2  # header and one row
+    assert "<td>grid [v2 *new*</td>\n<td>uniform@&lt;b&gt;x&lt;/b&gt;</td>" in page
+    assert "<li>sec x grid [v2 *new*: sec is a discrete teacher</li>" in page
+    assert "<li>students: <code>grid [v2 *new*</code> (" in page
+    assert report_mod._code("a`b") == "``a`b``" and report_mod._code("`a") == "`` `a ``"
+    assert report_mod.summary_markdown([]) == "| student | teacher | seeds | mastered % | µs/episode | teacher s/run |" \
+        "\n|---|---|---|---|---|---|"

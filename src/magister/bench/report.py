@@ -397,12 +397,32 @@ def table_legend(rows: Sequence[dict[str, Any]]) -> str:
     return "; ".join(parts) + ". Timings are noisy: other processes shared the CPU."
 
 
+#: the characters ``_md`` writes with a backslash
+_MD_SPECIAL = frozenset("\\`*_[]<>|")
+
+
+def _md(text: Any) -> str:
+    """``text`` (a student or teacher name) as literal Markdown text on one line, for a table cell, a list item or
+    a heading: a name with ``]`` or ``[`` took the report's pictures out (``![grid]: ...](sampling-grid_.png)`` is
+    no image), one with a line break cut its heading and its table row in two, ``<b>`` was drawn as HTML."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in " ".join(str(text).splitlines()))
+
+
+def _code(text: Any) -> str:
+    """``text`` as a Markdown code span on one line, fenced by more backquotes than it holds in a row."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (1 + max((len(r) for r in "".join(c if c == "`" else " " for c in text).split()), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as a markdown table."""
     cols = _columns(rows)
     lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(str(f(r)).replace("|", "\\|") for _, f in cols) + " |")
+        lines.append("| " + " | ".join(_md(f(r)) if c in ("student", "teacher") else str(f(r)).replace("|", "\\|")
+                                       for c, f in cols) + " |")
     return "\n".join(lines)
 
 
@@ -566,12 +586,15 @@ def make_figures(results: dict[str, Any], out: str | Path) -> list[tuple[str, Pa
 
 
 # --------------------------------------------------------------------------- report
-def _fmt_config(results: dict[str, Any]) -> list[str]:
+def _fmt_config(results: dict[str, Any], markdown: bool = True) -> list[str]:
+    """The run's settings as list items: Markdown (names escaped, see ``_md``), or plain text for the HTML page."""
     c = results["config"]
     env = results.get("environment", {})
+    name, code = (_md, _code) if markdown else (str, lambda text: f"`{text}`")
     lines = [
-        f"- teachers: {', '.join(c['teachers'])}",
-        "- students: " + "; ".join(f"`{s}` ({results['students'][s].get('description', '')})" for s in c["students"]),
+        f"- teachers: {', '.join(name(t) for t in c['teachers'])}",
+        "- students: " + "; ".join(f"{code(s)} ({results['students'][s].get('description', '')})"
+                                   for s in c["students"]),
         f"- seeds: {', '.join(map(str, c['seeds']))}; episodes: {c['episodes']}; evaluation every "
         f"{c['eval_every']}; batch: {c['batch']}",
         f"- workers: {c['workers']} processes, BLAS/OpenMP threads pinned to 1 per worker; "
@@ -580,7 +603,7 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
         f"{env.get('cores', '?')} cores, {env.get('created', '')}",
     ]
     if c.get("settings"):
-        lines.append(f"- teacher settings: `{json.dumps(c['settings'])}`")
+        lines.append(f"- teacher settings: {code(json.dumps(c['settings']))}")
     if results.get("interrupted"):  # (results-interrupted.json drawn as a report read as the whole run)
         info = results["interrupted"]
         lines.append(f"- interrupted: {info.get('finished', '?')} of {info.get('planned', '?')} runs finished; "
@@ -591,7 +614,7 @@ def _fmt_config(results: dict[str, Any]) -> list[str]:
 def _failed_item(row: dict[str, Any]) -> list[str]:
     """The markdown list item of a failed pair: its errors on the line, or, when one has several lines (its
     lines would end the list or read as headings and tables), each error as a code block inside the item."""
-    head = f"- {row['teacher']} x {row['student']}:"
+    head = f"- {_md(row['teacher'])} x {_md(row['student'])}:"
     if not any("\n" in e or "\r" in e for e in row["errors"]):
         return [f"{head} {'; '.join(row['errors'])}"]
     lines = [head, ""]
@@ -621,14 +644,15 @@ def write_report(results: dict[str, Any], out: str | Path, *, html_report: bool 
           f"After {results['config']['episodes']} episodes. {table_legend(rows)}", "", summary_markdown(rows), ""]
     skipped = results.get("skipped") or []
     if skipped:
-        md += ["Skipped pairs:", ""] + [f"- {s['teacher']} x {s['student']}: {s['reason']}" for s in skipped] + [""]
+        md += ["Skipped pairs:", ""] + [f"- {_md(s['teacher'])} x {_md(s['student'])}: {s['reason']}"
+                                          for s in skipped] + [""]
     failed = [r for r in rows if r["failed"]]
     if failed:
         md += ["Failed jobs:", ""] + [line for r in failed for line in _failed_item(r)]
         md += [""]
     md += ["## Figures", ""]
     for caption, path in figures_:
-        md += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+        md += [f"### {_md(caption)}", "", f"![{_md(caption)}]({path.name})", ""]
     md += ["## Files", "", "- `results.json`: every job (curves, overheads, sampled tasks, grid snapshots)",
            "- `curves.csv`: one row per job and evaluation point", ""]
     mpath = write_text(out / "report.md", "\n".join(md))
@@ -647,7 +671,7 @@ def _write_html(results: dict[str, Any], rows: Sequence[dict[str, Any]], figures
         data = base64.b64encode(p.read_bytes()).decode("ascii")
         figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    cfg = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _fmt_config(results))
+    cfg = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _fmt_config(results, markdown=False))
     lists = ""  # the skipped pairs and failed jobs, as in report.md
     skipped = results.get("skipped") or []
     if skipped:
