@@ -63,6 +63,23 @@ def test_learning_curves_draw_a_curve_of_one_point(tmp_path):
     segments = [seg for c in ax.collections for seg in getattr(c, "get_segments", lambda: [])()]
     assert any(np.allclose(np.asarray(seg)[:, 1], [5.0, 7.0]) for seg in segments)  # the min-max band
 
+
+@pytest.mark.parametrize("x, y, counts", [
+    ([0, 1, 2], [[0.1, 0.2, 0.3], [0.1, 0.2]], "2 curve(s) of 3, 2 values against 3 x values"),  # a seed cut short
+    ([0, 1], np.zeros((2, 3)), "2 curve(s) of 3, 3 values against 2 x values"),
+    ([0, 1, 2], [0.1, 0.2], "1 curve(s) of 2 values against 3 x values"),
+])
+def test_learning_curves_name_a_curve_not_as_long_as_its_x(tmp_path, x, y, counts):
+    # seeds' curves of different lengths were numpy's bare "inhomogeneous shape" error, and a curve not as long
+    # as x matplotlib's "x and y must have same first dimension", neither naming the panel or the label
+    from magister.errors import ConfigError
+
+    panels = {"grid": {"a": ([0, 1], [[0.1, 0.2]])}, "hard": {"ok": ([0, 1], [[0.1, 0.2]]), "b": (x, y)}}
+    with pytest.raises(ConfigError, match=r"panel 'hard', label 'b': " + counts.replace("(", r"\(").replace(")", r"\)")
+                       + "; give every seed's curve one value per x"):
+        plots.learning_curves_figure(panels, tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
+
 def test_sampling_over_time(tmp_path):
     rng = np.random.default_rng(1)
     t = np.arange(400)

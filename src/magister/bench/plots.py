@@ -76,6 +76,25 @@ def band(values: Any, kind: str = "minmax") -> tuple[np.ndarray, np.ndarray, np.
     return med, lo, hi
 
 
+def _check_curves(panel: str, label: str, x: Any, y: Any) -> None:
+    """``ConfigError`` unless ``y`` is one curve or one per seed, each as long as ``x``: seeds' curves of different
+    lengths were numpy's "inhomogeneous shape" error, and a curve longer than ``x`` matplotlib's "x and y must
+    have same first dimension", neither naming the curve."""
+    from ..errors import ConfigError
+
+    n = len(np.atleast_1d(np.asarray(x, dtype=float)))
+    if isinstance(y, np.ndarray):
+        rows = [y] if y.ndim <= 1 else list(y)
+    else:
+        seq = list(y)
+        rows = [seq] if not seq or np.ndim(seq[0]) == 0 else seq
+    lengths = [len(np.atleast_1d(np.asarray(r, dtype=float))) for r in rows]
+    if any(m != n for m in lengths):
+        raise ConfigError(f"learning_curves_figure: panel {panel!r}, label {label!r}: {len(rows)} curve(s) of "
+                          f"{', '.join(map(str, lengths))} values against {n} x values; give every seed's curve one "
+                          "value per x (cut the curves to their common length, or pad the shorter with NaN)")
+
+
 def learning_curves_figure(
     panels: Mapping[str, Curves],
     path: str | os.PathLike | None = None,
@@ -96,6 +115,9 @@ def learning_curves_figure(
     """
     if not panels:
         raise ValueError("learning_curves_figure needs at least one panel")
+    for title, curves in panels.items():  # (numpy's or matplotlib's error named neither panel nor label)
+        for label, (x, y) in curves.items():
+            _check_curves(title, label, x, y)
     labels = list(dict.fromkeys(lab for p in panels.values() for lab in p))
     colors = dict(colors or label_colors(labels))
     n = len(panels)
