@@ -661,3 +661,21 @@ def test_a_variant_whose_student_cannot_be_built_is_named_before_any_job(monkeyp
     monkeypatch.setitem(suite_mod.SUITES, "mine", [Variant("zero", "grid", {"cells": 0}, episodes=10)])
     with pytest.raises(ConfigError, match="cells must be a whole number >= 1"):  # the student's own refusal, as it was
         plan_suite("mine", ["uniform"], [0])
+
+
+def test_suite_tables_write_a_label_or_variant_with_a_pipe_as_text():
+    # a label "riac@x|y" (or a variant "g|a") split its table row: every figure after it was shown a column to the
+    # right, under another heading ("mastered %" read "y"), the last one dropped
+    from markdown_it import MarkdownIt
+
+    def job(teacher, variant, seed, final):
+        return {"teacher": teacher, "student": variant, "seed": seed, "status": "ok", "final_mastery": final,
+                "ceiling": 1.0, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 10}}
+
+    jobs = [job("uniform", "g|a", s, 0.5) for s in range(2)] + [job("riac@x|y", "g|a", s, 0.9 - 0.8 * s)
+                                                                  for s in range(2)]
+    r = {"suite": "x", "config": {"seeds": [0, 1]}, "variants": {"g|a": {"description": "d"}}, "jobs": jobs}
+    page = MarkdownIt().enable("table").render(suite_mod.suite_tables(r))
+    assert "<td>riac@x|y</td>\n<td>50 [10-90]</td>\n<td>50</td>\n<td>1.00</td>\n<td>1</td>" in page
+    assert "<td>riac@x|y</td>\n<td>1</td>\n<td>50</td>\n<td>50</td>\n<td>0</td>" in page
+    assert "<strong>g|a</strong> (d;" in page and "g|a (best riac@x|y)" in page

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .report import median_range, reaches, verdict_text, write_text
+from .report import _md, median_range, reaches, verdict_text, write_text
 
 __all__ = [
     "Variant",
@@ -503,17 +503,18 @@ def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any]
     ep = next((j["spec"]["episodes"] for j in results["jobs"] if j["student"] == variant), "?")
     ceil = _med([c for r in rows.values() for c in r["ceiling"]])
     about = "; ".join(p for p in (desc, f"{ep} episodes", f"ceiling {_fmt(ceil)}% mastered") if p)  # (no "(; ")
-    lines = [f"**{variant}** ({about})", "",
+    lines = [f"**{_md(variant)}** ({about})", "",
              "| teacher | mastered % median [min-max] | % of ceiling | x uniform | us/episode |",
              "|---|---|---|---|---|"]
     for t, r in sorted(rows.items(), key=lambda kv: -kv[1]["median"] if kv[1]["final"] else math.inf):
         if not r["final"]:
-            lines.append(f"| {t} | failed ({r['failed']}) | - | - | - |")
+            lines.append(f"| {_md(t)} | failed ({r['failed']}) | - | - | - |")
             continue
         mark = " *" if (r["ratio_ok"] or r["ceiling_ok"]) and t != "uniform" else ""
         # (some seeds failed: the median is over the others, which the row says)
         part = f" ({r['failed']} of {r['failed'] + len(r['final'])} runs failed)" if r["failed"] else ""
-        lines.append(f"| {t} | {median_range(r['final'])}{part} | "
+        # (names as text: a label "riac@x|y" split its row, every figure after it shown a column to the right)
+        lines.append(f"| {_md(t)} | {median_range(r['final'])}{part} | "
                      f"{_fmt(100 * r['fraction_median'])}{mark} | {_fmt(r['x_uniform'], pct=False)} | "
                      f"{_fmt(r['us_median'])} |")
     return "\n".join(lines)
@@ -527,11 +528,11 @@ def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None
              "|---|---|---|---|---|---|---|---|"]
     order = sorted(s["per_teacher"].items(), key=lambda kv: -np.nan_to_num(kv[1]["mean_fraction"], nan=-1))
     for t, r in order:
-        below = ", ".join(r["below_uniform"]) or "-"
-        failed = f" (runs failed on {', '.join(r['failed'])})" if r.get("failed") else ""
+        below = ", ".join(map(_md, r["below_uniform"])) or "-"
+        failed = f" (runs failed on {', '.join(map(_md, r['failed']))})" if r.get("failed") else ""
         if r.get("no_ceiling"):  # (the mean read as over every variant)
-            failed += f" (no ceiling on {', '.join(r['no_ceiling'])})"
-        lines.append(f"| {t} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
+            failed += f" (no ceiling on {', '.join(map(_md, r['no_ceiling']))})"
+        lines.append(f"| {_md(t)} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
                      f"{r['ratio_ok']} | {r['ceiling_ok']} | {r['holds']}/{r['variants']} | {below} |")
     return "\n".join(lines)
 
@@ -560,8 +561,8 @@ def suite_tables(results: dict[str, Any]) -> str:
     missed = [v for v, b in s["best"].items() if not b["holds"]]
     parts.append("Best teacher holds up on every variant." if not missed else
                  "Variants where even the best teacher does not hold up: " + ", ".join(
-                     f"{v} ({_best_text(s['best'][v], s['per_variant'][v])})" if s["best"][v]["teacher"]
-                     else f"{v} (every run failed)" for v in missed) + ".")
+                     f"{_md(v)} ({_best_text(s['best'][v], s['per_variant'][v])})" if s["best"][v]["teacher"]
+                     else f"{_md(v)} (every run failed)" for v in missed) + ".")
     return "\n".join(parts)
 
 
@@ -569,8 +570,8 @@ def _best_text(best: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
     """``best sec`` or, when several teachers share the best median, ``best sec, exp3 (tied at 0)``."""
     tied = best.get("tied") or [best["teacher"]]
     if len(tied) == 1:
-        return f"best {tied[0]}"
-    return f"best {', '.join(tied)} (tied at {_fmt(rows[tied[0]]['median'])})"
+        return f"best {_md(tied[0])}"
+    return f"best {', '.join(map(_md, tied))} (tied at {_fmt(rows[tied[0]]['median'])})"
 
 
 def _interrupted_note(results: dict[str, Any]) -> str:
