@@ -532,7 +532,8 @@ def summary_table(results: dict[str, Any], summary: dict[str, Any] | None = None
         failed = f" (runs failed on {', '.join(map(_md, r['failed']))})" if r.get("failed") else ""
         if r.get("no_ceiling"):  # (the mean read as over every variant)
             failed += f" (no ceiling on {', '.join(map(_md, r['no_ceiling']))})"
-        lines.append(f"| {_md(t)} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | {_fmt(100 * r['min_fraction'])} | "
+        lines.append(f"| {_md(t)} | {r['variants']}{failed} | {_fmt(100 * r['mean_fraction'])} | "
+                     f"{_fmt(100 * r['min_fraction'])} | "
                      f"{r['ratio_ok']} | {r['ceiling_ok']} | {r['holds']}/{r['variants']} | {below} |")
     return "\n".join(lines)
 
