@@ -771,6 +771,9 @@ def test_fit_elo_without_the_prior_refuses_ratings_that_diverge(tmp_path: Path) 
         plot_cross_play(0.5, ["a"], tmp_path / "one.png")
     with pytest.raises(ConfigError, match="one label per row"):
         plot_cross_play(np.full((2, 2), 0.5), ["a"], tmp_path / "one.png")
+    # a snapshot label with "$" in it is drawn as written: "a$^$b" failed the picture with the math parser's
+    # ValueError, and "run $1 and $2" was drawn with "1 and " as math
+    assert plot_cross_play(np.full((2, 2), 0.5), ["a$^$b", "run $1 and $2"], tmp_path / "dollar.png").exists()
 
 
 def test_fit_elo_refuses_settings_that_cannot_work() -> None:

@@ -167,3 +167,22 @@ def test_bar_figure_leaves_out_nan_and_empty_values(tmp_path):
     assert _is_png(tmp_path / "bars.png")
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert np.isnan(heights[0]) and heights[1:] == [2.0, 2.0]
+
+
+def test_labels_with_dollar_signs_are_drawn_as_written(tmp_path):
+    # matplotlib reads text between two "$" as math: "run $1 and $2" was drawn with "1 and " in italics, and
+    # "a$^$b" (no math) failed every picture holding it with the math parser's ValueError when it was saved
+    weird = "a$^$b"
+    figs = [
+        plots.learning_curves_figure({weird: {weird: ([0, 1], [[0.1, 0.2]])}}, tmp_path / "c.png",
+                                     reference={weird: {weird: (1, 0.2)}}),
+        plots.sampling_over_time_figure({weird: ([0, 1], [[0.1, 0.2], [0.3, 0.4]])}, tmp_path / "s.png"),
+        plots.mixture_over_time_figure({weird: ([0, 1], np.ones((2, 2)))}, tmp_path / "m.png", names=[weird, "x"]),
+        plots.grid_over_time_figure({weird: ([0], np.ones((1, 2, 2)))}, tmp_path / "g.png"),
+        plots.bar_figure({weird: [1.0], "run $1 and $2": [2.0]}, tmp_path / "b.png"),
+    ]
+    assert all(_is_png(tmp_path / f"{n}.png") for n in "csmgb")
+    texts = [t for fig in figs for t in fig.findobj(lambda o: hasattr(o, "get_text") and "$" in o.get_text())]
+    shown = {t.get_text().replace("\\$", "$") for t in texts}  # matplotlib draws "\\$" as "$", outside math
+    assert {"a$^$b (n=1)", "a$^$b (published)", "a$^$b", "a$^$b @ 0", "run $1 and $2"} <= shown
+    assert all(t.get_text().count("$") == t.get_text().count("\\$") for t in texts)  # every "$" escaped: no math

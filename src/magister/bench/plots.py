@@ -43,6 +43,13 @@ __all__ = [
 Curves = Mapping[str, tuple[Sequence[float], Any]]
 
 
+def _literal(text: Any) -> str:
+    """``text`` (a label, a name) as matplotlib draws it literally: its ``$`` escaped. Two ``$`` in a name
+    (``"run $1 and $2"``) made the text between them math, drawn in italics, and one that is no math
+    (``"a$^$b"``) failed the whole picture with a ``ValueError`` from the math parser when it was saved."""
+    return str(text).replace("$", "\\$")
+
+
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -134,15 +141,15 @@ def learning_curves_figure(
             # (a curve of one point, e.g. the overhead of a run evaluated once, drew neither line nor band: an
             # empty panel) it is drawn as a marker, its band as an error bar
             one = x.size == 1
-            ax.plot(x, med, color=c, lw=1.8, marker="o" if one else None, label=f"{label} (n={n_seeds})")
+            ax.plot(x, med, color=c, lw=1.8, marker="o" if one else None, label=f"{_literal(label)} (n={n_seeds})")
             if band_kind != "none" and one:
                 ax.errorbar(x, med, yerr=[np.abs(med - lo), np.abs(hi - med)], color=c, fmt="none", capsize=4)
             elif band_kind != "none":
                 ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
         for label, (rx, ry) in (reference or {}).get(title, {}).items():
             ax.scatter([rx], [ry], marker="*", s=90, color=colors.get(label, "black"), edgecolor="black",
-                       zorder=5, label=f"{label} (published)")
-        ax.set_title(title)
+                       zorder=5, label=f"{_literal(label)} (published)")
+        ax.set_title(_literal(title))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.locator_params(axis="x", nbins=5)
@@ -207,7 +214,8 @@ def sampling_over_time_figure(
             if r == 0:
                 ax.set_title(f"{int(lo)}-{int(hi)}", fontsize=8)
             if w == 0:
-                ax.set_ylabel(label if axis_labels is None else f"{label}\n{axis_labels[1]}", fontsize=8)
+                ax.set_ylabel(_literal(label) if axis_labels is None else f"{_literal(label)}\n{axis_labels[1]}",
+                              fontsize=8)
             if axis_labels is not None and r == len(rows) - 1:
                 ax.set_xlabel(axis_labels[0], fontsize=7)
     if scatter is not None:
@@ -267,8 +275,8 @@ def mixture_over_time_figure(
     for ax, (title, (x, w)) in zip(axes, panels.items()):
         x = np.asarray(x, dtype=float)
         w = np.asarray(w, dtype=float).reshape(len(x), -1)
-        ax.stackplot(x, w.T, colors=colors[: w.shape[1]], labels=names[: w.shape[1]], lw=0)
-        ax.set_title(title)
+        ax.stackplot(x, w.T, colors=colors[: w.shape[1]], labels=[_literal(n) for n in names[: w.shape[1]]], lw=0)
+        ax.set_title(_literal(title))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_xlim(x.min() if x.size else 0, x.max() if x.size else 1)
@@ -331,7 +339,7 @@ def grid_over_time_figure(
             if blocked is not None and label in blocked:
                 ii, jj = np.nonzero(np.asarray(blocked[label], dtype=bool))
                 ax.scatter((ii + 0.5) / h, (jj + 0.5) / w, s=14, c="0.55", marker="x", lw=0.8)
-            ax.set_title(f"{label} @ {int(t[i])}", fontsize=7)
+            ax.set_title(f"{_literal(label)} @ {int(t[i])}", fontsize=7)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label=cbar_label)
     if path is not None:
@@ -364,7 +372,8 @@ def bar_figure(
         his.append(v.max() - med if v.size else 0.0)
     fig = _figure(max(3.5, 0.8 * len(labels) + 1.5), 3.2)
     ax = fig.subplots()
-    ax.bar(labels, meds, yerr=[los, his], color=[colors.get(l) for l in labels], capsize=3)
+    ax.bar([_literal(lab) if isinstance(lab, str) else lab for lab in labels], meds, yerr=[los, his],
+           color=[colors.get(l) for l in labels], capsize=3)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)

@@ -100,8 +100,9 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     im = ax.imshow(s, vmin=0, vmax=1, cmap="RdBu", interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046)
     step = max(1, n // 40)
-    ax.set_xticks(range(0, n, step), [labels[i] for i in range(0, n, step)], rotation=90, fontsize=6)
-    ax.set_yticks(range(0, n, step), [labels[i] for i in range(0, n, step)], fontsize=6)
+    ticks = [str(labels[i]).replace("$", "\\$") for i in range(0, n, step)]  # literal: "$" starts matplotlib's math
+    ax.set_xticks(range(0, n, step), ticks, rotation=90, fontsize=6)
+    ax.set_yticks(range(0, n, step), ticks, fontsize=6)
     ax.set_xlabel("opponent")
     ax.set_ylabel("player")
     ax.set_title(title, fontsize=9)
