@@ -783,3 +783,19 @@ def test_require_solvable_is_true_or_false_only(tmp_path):
     assert not Maze.parse(unsolvable, require_solvable=np.False_).solvable
     with pytest.raises(UnsolvableMazeError):
         Maze.parse(unsolvable, require_solvable=np.True_)
+
+
+def test_maze_walls_with_ragged_rows_are_a_maze_format_error():
+    # ragged rows raised numpy's raw ValueError ("inhomogeneous shape"), which a caller catching MazeFormatError missed
+    with pytest.raises(MazeFormatError, match=r"^line 2 column 1: maze wall row 2 has 2 cells and row 1 has 3; a maze "
+                                              r"grid is rows of equal length"):
+        Maze([[1, 1, 1], [1, 0]], (1, 1), (1, 2))
+    with pytest.raises(MazeFormatError, match="line 4 column 1: maze wall row 4 has 5 cells and row 1 has 4"):
+        Maze([[1] * 4, [1, 0, 0, 1], [1, 0, 0, 1], [1] * 5], (1, 1), (2, 2))
+    with pytest.raises(MazeFormatError, match="a maze wall cell holds a sequence"):
+        Maze([[1, 1, 1], [1, [0, 0], 1], [1, 1, 1]], (1, 1), (1, 1))
+    with pytest.raises(MazeFormatError, match="could not be read as a 2-D grid"):
+        Maze([[1, 1, 1], 5, [1, 1, 1]], (1, 1), (1, 1))
+    m = Maze.parse(SMALL)
+    with pytest.raises(MazeFormatError, match="row 2 has 2 cells"):
+        m.replace(walls=[list(m.walls[0]), [True, False]])

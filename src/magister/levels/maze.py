@@ -90,6 +90,21 @@ def _one_line(text: str, name: str | None) -> str:
             f"load_mazes(folder)[{short}], not its name, and a file's maze is Maze.parse(open(path).read())")
 
 
+def _ragged(walls: Any, name: str | None) -> str:
+    """The message for wall rows numpy cannot stack into one grid: the first row of another length than row 1, or
+    that is no row, or a cell that is a sequence."""
+    fix = "a maze grid is rows of equal length holding a wall (True or 1) or floor (False or 0) per cell"
+    try:
+        rows = list(walls)
+        lens = [len(r) for r in rows]
+    except TypeError:
+        return f"{name + ': ' if name else ''}maze walls could not be read as a 2-D grid; {fix}"
+    i = next((i for i, n in enumerate(lens) if n != lens[0]), None)
+    if i is None:
+        return f"{name + ': ' if name else ''}a maze wall cell holds a sequence, not one value; {fix}"
+    return f"{_where(i + 1, 1, name)}: maze wall row {i + 1} has {lens[i]} cells and row 1 has {lens[0]}; {fix}"
+
+
 class Maze:
     """An immutable maze: wall grid (border included), start and goal cells ``(row, col)``.
 
@@ -101,7 +116,10 @@ class Maze:
     __slots__ = ("_walls", "_start", "_goal", "_name", "_key", "_hash", "_path")
 
     def __init__(self, walls: Any, start: tuple[int, int], goal: tuple[int, int], name: str | None = None):
-        w = np.array(walls)  # a copy: the caller's array stays theirs
+        try:
+            w = np.array(walls)  # a copy: the caller's array stays theirs
+        except ValueError:  # ragged rows ([[1, 1, 1], [1, 0]]) raised numpy's raw "inhomogeneous shape"
+            raise MazeFormatError(_ragged(walls, name)) from None
         if w.ndim != 2 or w.shape[0] < 3 or w.shape[1] < 3:
             raise MazeFormatError(f"maze walls must be a 2-D grid of at least 3 x 3 cells, got shape {w.shape}")
         h, wd = w.shape
