@@ -474,3 +474,37 @@ def test_a_bare_float_task_names_the_seed_and_the_parameter_forms(task):
     with pytest.raises(InvalidTaskError, match=r"whole number \(int\).*one-number list, \[(0\.3|2\.0)\]"):
         env.reset(options={"task": task})
     env.reset(options={"task": [0.3]})  # the form it names is played
+
+
+def test_maze_env_zero_d_array_task_is_the_number_it_holds():
+    # np.array(0.5) played as the generator parameter [0.5] while a bare 0.5 was refused, and np.array(3) was refused
+    # as a generator parameter outside [0, 1] instead of playing seed 3
+    env = MazeEnv(size=9)
+    with pytest.raises(InvalidTaskError, match="a bare number .*0.5.* is no maze task.*one-number list, \\[0.5\\]"):
+        env.reset(seed=0, options={"task": np.array(0.5)})
+    with pytest.raises(InvalidTaskError, match="a bare number"):
+        env.set_task(np.array(0.5))
+    env.reset(seed=0, options={"task": np.array(3)})
+    assert env.maze == env.level(3) == env.level(np.array(3))
+    env.set_task(np.array(4))
+    env.reset(seed=0)
+    assert env.maze == env.level(4)
+    with pytest.raises(InvalidTaskError, match="a seed task is a whole number >= 0, got -1"):
+        env.set_task(np.array(-1))
+    seeded = MazeEnv(size=9, seeds=[7, 8])
+    assert seeded.level(np.array(1)) == seeded.level(1) == env.level(8)
+
+
+@pytest.mark.parametrize("task", [[True], [False], np.array([True]), [np.True_], ["0.5"], np.array(["1"]), [b"0"]])
+def test_maze_env_generator_parameter_refuses_bools_and_text(task):
+    # [True] played as wall density 1 and ["0.5"] as 0.5; neither is a number in [0, 1]
+    env = MazeEnv(size=9)
+    env.reset(seed=0, options={"task": [0.25]})
+    before = env.maze
+    with pytest.raises(InvalidTaskError, match="generator parameter task .* must be a number in \\[0, 1\\]"):
+        env.reset(seed=0, options={"task": task})
+    with pytest.raises(InvalidTaskError, match="must be a number in \\[0, 1\\]"):
+        env.set_task(task)
+    assert env.maze is before
+    env.reset(seed=0, options={"task": (1,)})
+    env.reset(seed=0, options={"task": np.array([0.0])})

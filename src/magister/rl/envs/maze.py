@@ -32,7 +32,10 @@ A task (``reset(options={"task": ...})`` or :meth:`MazeEnv.set_task`) is one of:
   :func:`maze_from_seed`) x < 0.5 is a block maze of density
   ``x * 2 * max_density`` and x >= 0.5 a labyrinth with ``(1 - x) / 2`` of
   its walls opened (x = 1: the closed labyrinth), so x orders the levels by
-  difficulty, roughly.
+  difficulty, roughly. A bool or text is no parameter (``[True]`` is refused).
+
+A 0-d array is the number it holds: ``np.array(3)`` is seed 3 and
+``np.array(0.3)`` is refused, as ``0.3`` is.
 
 The dynamics are written once, batched over ``n`` episodes
 (:class:`MazeBatch`); the Gymnasium env is ``n = 1`` and :func:`evaluate_mazes`
@@ -171,14 +174,17 @@ def maze_from_seed(seed: int, size: int = 15, max_density: float = 0.35, generat
 
 
 def _is_param(task: Any) -> bool:
-    """Whether ``task`` is a one-number generator parameter ``[x]``."""
-    return isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1
+    """Whether ``task`` is a one-number generator parameter ``[x]`` (a 0-d array is the number it holds, no list)."""
+    return isinstance(task, (np.ndarray, list, tuple)) and np.size(task) == 1 and np.ndim(task) > 0
 
 
 def _param(task: Any) -> float:
-    """The generator parameter ``x`` of a task ``[x]``, checked to lie in [0, 1]."""
+    """The generator parameter ``x`` of a task ``[x]``, checked to lie in [0, 1] (a bool or text is no number)."""
     try:
-        x = float(np.asarray(task, dtype=float).reshape(-1)[0])
+        v = np.asarray(task).reshape(-1)[0]
+        if isinstance(v, (bool, np.bool_, str, bytes, np.str_, np.bytes_)):  # ([True] played as density 1, ["0.5"]
+            raise TypeError                                                    # as 0.5)
+        x = float(v)
     except (TypeError, ValueError):
         x = float("nan")
     if not 0.0 <= x <= 1.0:
@@ -324,6 +330,8 @@ class MazeEnv(gym.Env):
         self._batch: MazeBatch | None = None
 
     def _resolve(self, task: Any) -> Any:
+        if isinstance(task, np.ndarray) and task.ndim == 0:  # np.array(3) is seed 3, np.array(0.5) a bare 0.5 (it
+            task = task[()]                                  # played as the generator parameter [0.5])
         if task is None:
             from ...levels import empty_maze
 
