@@ -601,3 +601,31 @@ def test_level_scorer_refuses_max_levels_for_per_step_kinds(kind):
     with pytest.raises(ConfigError, match="max_levels.*from_state_dict"):
         bounded.load_state_dict(sc.state_dict())
     assert bounded.state_dict() == before
+
+
+@pytest.mark.parametrize("bad, where, match", [
+    ("ids", 0.5, r"ids\[1, 0\] is .*0\.5.*, not an episode id"),  # int(0.5) reported it as episode 0
+    ("ids", np.nan, r"ids\[1, 0\] is .*nan.*, not an episode id"),  # a raw "cannot convert float NaN to integer"
+    ("ids", "a", r"ids\[0, 0\] is .*'a'.*, not an episode id"),
+    ("dones", np.nan, r"dones\[1, 0\] is .*nan.*; dones holds booleans"),  # NaN or 0.5 ended the episode
+    ("dones", 0.5, r"dones\[1, 0\] is .*0\.5.*; dones holds booleans"),
+    ("dones", "False", r"dones\[0, 0\] is .*'False'.*; dones holds booleans"),  # "False" ended it too
+    ("solved", np.nan, r"solved\[1, 0\] is .*nan.*; solved holds booleans"),  # counted as a success
+    ("solved", 0.5, r"solved\[1, 0\] is .*0\.5.*; solved holds booleans"),
+])
+def test_level_scorer_update_refuses_ids_dones_and_solved_it_cannot_read(bad, where, match):
+    z = np.zeros((2, 1))
+    args = {"ids": np.array([[3], [3]]), "dones": np.array([[0], [1]]), "solved": np.array([[0], [1]])}
+    if isinstance(where, str):  # text in every cell: an array of text
+        args[bad] = np.array([[where], [where]])
+    else:
+        args[bad] = np.array([[args[bad][0, 0]], [where]])
+    scorer = LevelScorer("learnable")
+    before = scorer.state_dict()
+    with pytest.raises(ConfigError, match=match):
+        scorer.update(args["ids"], z + 1, z, z, args["dones"], keys={3: "a"}, solved=args["solved"])
+    assert scorer.state_dict() == before
+    # whole floats, 0/1 numbers and object arrays of them are read as before
+    got_ids, got = scorer.update(np.array([[3.0], [3.0]]), z + 1, z, z, np.array([[0.0], [1.0]]), keys={3: "a"},
+                                 solved=np.array([[False], [1]], dtype=object))
+    assert got_ids.tolist() == [3] and got_ids.dtype.kind == "i" and len(got) == 1

@@ -91,6 +91,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _first_bad(ok: np.ndarray) -> str:
+    return "[" + ", ".join(str(int(i)) for i in np.argwhere(~ok)[0]) + "]" if ok.ndim else ""
+
+
+def _episode_ids(ids: np.ndarray) -> np.ndarray:
+    """Episode ids checked: whole numbers (of any number type; ``0.5`` was read as episode 0 by ``int()``)."""
+    if ids.dtype.kind in "iu":
+        return ids
+    if ids.dtype.kind == "f":
+        ok = np.isfinite(ids) & (ids == np.round(ids))
+    elif ids.dtype.kind == "O":
+        ok = np.array([(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
+                       or (isinstance(v, (float, np.floating)) and math.isfinite(v) and v == round(v))
+                       for v in ids.ravel().tolist()], dtype=bool).reshape(ids.shape)
+    else:  # text, bools: no episode id
+        ok = np.zeros(ids.shape, dtype=bool)
+    if not ok.all():
+        where = _first_bad(ok)
+        raise ConfigError(f"LevelScorer.update: ids{where} is {ids[tuple(np.argwhere(~ok)[0])]!r}, not an episode "
+                          "id; ids are whole numbers, the vector env's CurriculumVectorEnv.episode_ids at each step. "
+                          "Nothing was recorded.")
+    return ids.astype(np.int64)
+
+
+def _flags(name: str, a: np.ndarray) -> np.ndarray:
+    """``dones`` / ``solved`` checked: booleans, or the numbers 0 and 1 (NaN and 0.5 were read as True, and so was
+    the text ``"False"``)."""
+    if a.dtype == bool:
+        return a
+    if a.dtype.kind in "iuf":
+        ok = (a == 0) | (a == 1)  # NaN is neither
+    elif a.dtype.kind == "O":
+        ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1)
+                       for v in a.ravel().tolist()], dtype=bool).reshape(a.shape)
+    else:
+        ok = np.zeros(a.shape, dtype=bool)
+    if not ok.all():
+        raise ConfigError(f"LevelScorer.update: {name}{_first_bad(ok)} is {a[tuple(np.argwhere(~ok)[0])]!r}; "
+                          f"{name} holds booleans (True or 1, False or 0) only. Nothing was recorded.")
+    return a.astype(bool)
+
+
 class LevelScorer:
     """Per-episode PLR scores from rollouts (see the module docstring).
 
@@ -158,12 +200,12 @@ class LevelScorer:
         last reward is > 0, right for envs that pay on reaching the goal and end the episode there
         (``MazeEnv`` without an exploration bonus).
         """
-        ids = np.asarray(ids)
+        ids = _episode_ids(np.asarray(ids))
         adv = np.asarray(advantages, dtype=float)
         val = np.asarray(values, dtype=float)
         rew = np.asarray(rewards, dtype=float)
-        done = np.asarray(dones).astype(bool)
-        win = rew > 0 if solved is None else np.asarray(solved).astype(bool)
+        done = _flags("dones", np.asarray(dones))
+        win = rew > 0 if solved is None else _flags("solved", np.asarray(solved))
         if not (ids.shape == adv.shape == val.shape == rew.shape == done.shape == win.shape) or ids.ndim != 2:
             raise ConfigError(f"LevelScorer.update needs (T, n) arrays of one shape; got ids {ids.shape}, "
                               f"advantages {adv.shape}, values {val.shape}, rewards {rew.shape}, dones {done.shape}, "
