@@ -603,3 +603,18 @@ def test_a_task_given_in_the_reset_options_that_the_teacher_cannot_take_is_refus
     assert box.pending == {} and box.task is None
     # without a teacher (export mode) the wrapper takes any task the env takes
     CurriculumWrapper(_AnyTaskEnv(), None, space=mg.Discrete(3)).reset(options={"task": [0.3, 0.5]})
+
+
+@pytest.mark.parametrize("flag", ["False", "True", "", np.nan, 0.5, 2, -1, [0], [], np.array(["False"])])
+def test_success_score_refuses_flags_that_are_not_true_or_false(flag):
+    # bool(info["is_success"]) read "False", NaN, 0.5 and [0] as a success
+    with pytest.raises(InvalidScoreError, match=r"final info\['is_success'\] is .*, not a success flag; make the env "
+                                                r"report True or False"):
+        SuccessScore()(Episode(task=None, episode_return=0.0, length=1, info={"is_success": flag}))
+
+
+@pytest.mark.parametrize("flag, score", [(True, 1.0), (False, 0.0), (1, 1.0), (0, 0.0), (1.0, 1.0), (np.float32(0), 0.0),
+                                         (np.bool_(True), 1.0), (np.array(True), 1.0), (np.array([0.0]), 0.0),
+                                         (None, 0.0)])
+def test_success_score_reads_bools_and_zero_one_numbers_as_before(flag, score):
+    assert SuccessScore()(Episode(task=None, episode_return=0.0, length=1, info={"is_success": flag})) == score

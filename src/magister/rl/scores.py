@@ -22,6 +22,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import ConfigError, InvalidScoreError
 from ..scores import ScoreRange
 
@@ -38,6 +40,24 @@ class Episode:
     info: dict[str, Any] = field(default_factory=dict)
     terminated: bool = False
     truncated: bool = False
+
+
+def success_flag(value: Any, key: str = "is_success") -> bool:
+    """A success flag of an episode's final info read as a bool: True / False, 1 / 0 (any number type, or a
+    one-entry array of them); ``None`` is False. Anything else (``"False"``, NaN, 0.5, a list) is an
+    :class:`~magister.errors.InvalidScoreError` naming it, where ``bool()`` read it as a success."""
+    if value is None or value is True or value is False:
+        return bool(value)
+    v = value
+    if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "biuf":
+        v = v.reshape(-1)[0]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):  # (NaN is neither)
+        return bool(v == 1)
+    raise InvalidScoreError(f"the episode's final info[{key!r}] is {value!r}, not a success flag; make the env "
+                            f"report True or False (or 1 / 0), or score episodes another way "
+                            f"(score=ReturnScore(low, high) or a function of the Episode)")
 
 
 class SuccessScore:
@@ -79,7 +99,7 @@ class SuccessScore:
                         "refuses an episode without it instead", UserWarning, stacklevel=2)
             return 0.0
         self._unflagged = -1
-        return 1.0 if bool(episode.info[self.key]) else 0.0
+        return 1.0 if success_flag(episode.info[self.key], self.key) else 0.0
 
     def __repr__(self) -> str:
         return f"SuccessScore(key={self.key!r})"
