@@ -325,3 +325,32 @@ def test_ppo_act_refuses_observations_of_another_size_with_a_magister_error():
             agent.act(obs)
     with pytest.raises(ConfigError, match=r"3 numbers .*shape \(20, 4\)"):  # 2 tasks x 10 episodes
         evaluate(CliffWalk, PPO(3, 3).policy(), CliffWalk.test_set()[:2])
+
+
+def _flag_env(flag):
+    class Flagged(CliffWalk):
+        def step(self, action):
+            obs, r, term, trunc, info = super().step(action)
+            if "is_success" in info:
+                info["is_success"] = flag(info["is_success"])
+            return obs, r, term, trunc, info
+    return Flagged
+
+
+def test_ppo_learnable_reads_success_flags_as_success_score_does():
+    # the "learnable" score read info["is_success"] with dtype=bool: "False" (or NaN, 0.5) counted every episode solved
+    from magister.errors import InvalidScoreError
+    from magister.rl.ppo import PPO
+
+    def outcomes(flag):
+        env = CurriculumVectorEnv([_flag_env(flag)] * 2, mg.make_teacher("uniform", EASY, seed=0), score="external")
+        agent = PPO(4, 3, seed=3)
+        agent.learn(env, total_steps=128, n_steps=32, level_score="learnable")
+        return agent.scorer.outcomes
+
+    for bad in (lambda ok: "True" if ok else "False", lambda ok: float("nan"), lambda ok: 0.5):
+        with pytest.raises(InvalidScoreError, match=r"final info\['is_success'\] is .*, not a success flag"):
+            outcomes(bad)
+    plain = outcomes(lambda ok: ok)
+    assert any(won < n for won, n in plain.values())  # not every episode solved: the check below can tell
+    assert outcomes(lambda ok: float(ok)) == outcomes(lambda ok: np.int64(ok)) == plain

@@ -40,6 +40,7 @@ except ImportError as _e:
     raise missing_extra_import("magister.rl.ppo", "torch", _e) from _e
 from ..settings import number, short_number, whole
 from .levels import LevelScorer, level_key
+from .scores import success_flag
 
 __all__ = ["PPO"]
 
@@ -248,7 +249,11 @@ class PPO:
                     final = info.get("final_info", {}) if isinstance(info, dict) else {}
                     if "is_success" in final:  # the env says which episodes reached their goal
                         said = np.broadcast_to(np.asarray(final.get("_is_success", True), dtype=bool), (n,))
-                        b_win[t, said] = np.asarray(final["is_success"], dtype=bool)[said]
+                        flags = np.broadcast_to(np.asarray(final["is_success"]), (n,))
+                        if flags.dtype != bool:  # ("False", NaN or 0.5 were read as a success by dtype=bool)
+                            flags = np.array([s and success_flag(v) for v, s in zip(flags.tolist(), said.tolist())],
+                                             dtype=bool)
+                        b_win[t, said] = flags[said]
                 self.steps += n
             with torch.no_grad():
                 b_val[n_steps] = self.net.v(torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
