@@ -1083,3 +1083,25 @@ def test_a_level_teacher_counter_past_2_63_is_refused(name, counter):
     with pytest.raises(CheckpointError, match=f"saved {counter} = 10+ is past 9223372036854775807"):
         b.load_state_dict(state)
     assert states_equal(before, b.state_dict())
+
+
+def test_learnability_refuses_a_checkpoint_with_more_evaluations_in_than_expected():
+    # a live teacher scores a level once its n evaluations reach the expected count, so no run saves n >= expected;
+    # such a state (5 of 2) was taken and the level scored at its next score from 6 evaluations
+    t = mg.make_teacher("learnability", SeedSpace(50), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    for _ in range(3):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    before = str(t.state_dict())
+    for n in (2, 5):
+        broken = copy.deepcopy(state)
+        entry = next(e for e in broken["algorithm"]["evals"] if e[1] == 1)
+        entry[1], entry[2] = n, 0.0
+        with pytest.raises(CheckpointError, match=f"a level with {n} evaluations in of the 2 expected"):
+            from_state_dict(broken)
+        with pytest.raises(CheckpointError, match="evaluations in of the 2 expected"):
+            t.load_state_dict(broken)
+        assert str(t.state_dict()) == before
+    fine = copy.deepcopy(state)
+    next(e for e in fine["algorithm"]["evals"] if e[1] == 1)[3] = 7  # fewer in than expected: taken
+    assert from_state_dict(fine).state_dict()["algorithm"]["evals"] == fine["algorithm"]["evals"]

@@ -216,7 +216,12 @@ class Learnability(LevelTeacher):
                     or not 0.0 <= float(s) <= n:
                 raise CheckpointError(f"learnability state has {s!r:.30} successes in a level's {n} evaluations; "
                                       f"expected a number in [0, {n}] (each evaluation scores 0 to 1)")
-            evals[key] = [level, n, float(s), whole("a level's expected evaluations", expected, floats=True)]
+            expected = whole("a level's expected evaluations", expected, floats=True)
+            if n >= expected:  # (a live teacher scores a level, and forgets its entry, once n reaches expected)
+                raise CheckpointError(f"learnability state has a level with {n} evaluations in of the {expected} "
+                                      f"expected; a level is scored once all its evaluations are in, so a saved "
+                                      f"one has fewer (a damaged or edited checkpoint)")
+            evals[key] = [level, n, float(s), expected]
         waiting = {}
         for obj, kinds in state.get("waiting", []):  # (a state saved before proposals were matched has none)
             if not isinstance(kinds, str) or not kinds or set(kinds) - {"e", "t"} or len(kinds) > _MAX_PENDING:
