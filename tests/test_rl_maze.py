@@ -508,3 +508,25 @@ def test_maze_env_generator_parameter_refuses_bools_and_text(task):
     assert env.maze is before
     env.reset(seed=0, options={"task": (1,)})
     env.reset(seed=0, options={"task": np.array([0.0])})
+
+
+@pytest.mark.parametrize("setting, value", [("max_steps", 0), ("max_steps", -1), ("max_steps", "10"), ("max_steps", 1.5),
+                                            ("max_steps", True), ("size", "15"), ("size", 3), ("size", True),
+                                            ("see_through_walls", "false"), ("see_through_walls", 0),
+                                            ("see_through_walls", None)])
+def test_text_maze_env_checks_its_settings_as_maze_env_does(setting, value):
+    # max_steps=0 was the default 250, -1 cut every episode at its first step, "10" or 1.5 failed in MiniGrid's own
+    # assert, see_through_walls="false" saw through walls, size="15" a plain ValueError
+    from magister.rl.minigrid import TextMazeEnv
+
+    with pytest.raises(ConfigError, match=f"TextMazeEnv: {setting} must be"):
+        TextMazeEnv(**{"size": 7, setting: value})
+
+
+def test_text_maze_env_takes_whole_floats_and_bools_as_maze_env_does():
+    from magister.rl.minigrid import TextMazeEnv
+
+    env = TextMazeEnv(size=7.0, max_steps=10.0, see_through_walls=np.False_)
+    env.reset(seed=0)
+    assert env.maze.walls.shape == (7, 7) and env.grid.width == 7
+    assert env.max_steps == 10 and env.see_through_walls is False

@@ -35,6 +35,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("magister.rl.minigrid needs the MiniGrid package: pip install 'magister[minigrid]'") from e
 
 from ..errors import ConfigError, InvalidTaskError
+from ..settings import flag, whole
 from .envs.maze import OBS_DIM, VIEW, default_max_steps
 
 __all__ = ["TextMazeEnv", "SeedTask", "FlatView", "make_minigrid"]
@@ -53,6 +54,11 @@ class TextMazeEnv(MiniGridEnv):
                  see_through_walls: bool = True, **kwargs: Any):
         from ..levels import empty_maze
 
+        # checked as MazeEnv checks them (max_steps=0 was the default, -1 cut every episode at its first step,
+        # "10" or 1.5 failed in MiniGrid's assert, and see_through_walls="false" saw through walls)
+        size = whole("TextMazeEnv: size", size, 4, floats=True, hint="border included")
+        max_steps = None if max_steps is None else whole("TextMazeEnv: max_steps", max_steps, floats=True)
+        see_through_walls = flag("TextMazeEnv: see_through_walls", see_through_walls)
         self.maze = self._check(task) if task is not None else empty_maze(size)
         self._fixed_max = max_steps
         h, w = self.maze.walls.shape
