@@ -530,3 +530,24 @@ def test_text_maze_env_takes_whole_floats_and_bools_as_maze_env_does():
     env.reset(seed=0)
     assert env.maze.walls.shape == (7, 7) and env.grid.width == 7
     assert env.max_steps == 10 and env.see_through_walls is False
+
+
+def test_text_maze_env_reset_refused_for_its_seed_changes_nothing():
+    # a seed Gymnasium refuses came after the task's maze had replaced the level played, so the next reset (or
+    # step after it) played the new maze though the reset that set it failed
+    import gymnasium as gym
+
+    from magister.levels import empty_maze
+    from magister.rl.minigrid import TextMazeEnv
+
+    env = TextMazeEnv(size=7)
+    env.reset(seed=0)
+    first = env.maze
+    for seed in (-1, "3", 1.5):
+        with pytest.raises(gym.error.Error, match="Seed must be"):
+            env.reset(seed=seed, options={"task": empty_maze(9)})
+        assert env.maze is first and (env.height, env.width) == (7, 7) and env.max_steps == 250
+    env.reset()
+    assert env.maze is first and env.grid.width == 7
+    env.reset(seed=1, options={"task": empty_maze(9)})
+    assert env.maze == empty_maze(9) and env.grid.width == 9

@@ -80,11 +80,16 @@ class TextMazeEnv(MiniGridEnv):
         self.maze = self._check(task)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        before = self.maze, self.height, self.width, self.max_steps
         if options and "task" in options:
             self.maze = self._check(options["task"])
         self.height, self.width = self.maze.walls.shape
         self.max_steps = self._fixed_max or default_max_steps(self.height, self.width)
-        return super().reset(seed=seed)
+        try:
+            return super().reset(seed=seed)
+        except BaseException:  # a seed Gymnasium refuses (-1, "3"): the level played stays the one before
+            self.maze, self.height, self.width, self.max_steps = before
+            raise
 
     def step(self, action: Any):
         obs, reward, term, trunc, info = super().step(action)
