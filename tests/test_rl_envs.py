@@ -171,3 +171,17 @@ def test_mastered_refuses_rates_and_thresholds_that_are_not_shares():
                                    ([float("nan")], {}, "shares"), (["x"], {}, "shares")]:
         with pytest.raises(ConfigError, match=message):
             mastered(rates, **kwargs)
+
+
+@pytest.mark.parametrize("env_cls", [CliffWalk, PointGap])
+def test_reset_refuses_options_that_are_not_a_dict(env_cls):
+    # options=3 raised "argument of type 'int' is not iterable"; options="task" read a character of the text as a task
+    from magister.errors import SettingTypeError
+
+    env = env_cls()
+    env.reset(seed=0, options={"task": env_cls.task_space.low})
+    task = env._task.copy()
+    for options in (3, "task", ["task"], "x"):
+        with pytest.raises(SettingTypeError, match=rf"{env_cls.__name__}\.reset\(options=...\) takes a dict"):
+            env.reset(seed=1, options=options)
+        assert (env._task == task).all()

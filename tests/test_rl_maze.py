@@ -551,3 +551,22 @@ def test_text_maze_env_reset_refused_for_its_seed_changes_nothing():
     assert env.maze is first and env.grid.width == 7
     env.reset(seed=1, options={"task": empty_maze(9)})
     assert env.maze == empty_maze(9) and env.grid.width == 9
+
+
+@pytest.mark.parametrize("options", [3, "task", ["task"], "x", ("task", 1)])
+def test_maze_envs_refuse_reset_options_that_are_not_a_dict(options):
+    # 3 raised "argument of type 'int' is not iterable", "task" read a character of the text as the task
+    # ("string indices must be integers"), "x" was ignored, and SeedTask failed in dict() ("update sequence")
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from magister.errors import SettingTypeError
+    from magister.rl.minigrid import SeedTask, TextMazeEnv
+
+    for env in (MazeEnv(size=7, task=5), TextMazeEnv(size=7), SeedTask(gym.make("MiniGrid-Empty-5x5-v0"))):
+        env.reset(seed=0)
+        name = type(env).__name__
+        with pytest.raises(SettingTypeError, match=rf"^{name}\.reset\(options=...\) takes a dict such as "
+                                                   r"\{'task': task\}, or None; got "):
+            env.reset(seed=1, options=options)
+        assert isinstance(env.reset(options={})[1], dict) and isinstance(env.reset(options=None)[1], dict)

@@ -460,3 +460,16 @@ def test_an_async_sub_env_refused_in_its_worker_is_the_same_config_error_here():
     venv.reset(seed=0)
     venv.close()
     assert teacher.n_proposed == 2
+
+
+def test_vector_reset_refuses_options_that_are_not_a_dict():
+    # options=3 raised "'int' object is not iterable", "x" failed in dict() ("dictionary update sequence")
+    from magister.errors import SettingTypeError
+
+    env = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", CliffWalk.task_space, seed=0))
+    env.reset(seed=0)
+    for options in (3, "x", ["reset_mask"]):
+        with pytest.raises(SettingTypeError, match=r"CurriculumVectorEnv\.reset\(options=...\) takes a dict such as "
+                                                   r"\{'reset_mask': mask\}, or None"):
+            env.reset(options=options)
+    env.reset(options={"reset_mask": np.array([True, False])})

@@ -618,3 +618,22 @@ def test_success_score_refuses_flags_that_are_not_true_or_false(flag):
                                          (None, 0.0)])
 def test_success_score_reads_bools_and_zero_one_numbers_as_before(flag, score):
     assert SuccessScore()(Episode(task=None, episode_return=0.0, length=1, info={"is_success": flag})) == score
+
+
+def test_wrapper_reset_refuses_options_that_are_not_a_dict_before_anything_changes():
+    # options="x" gave the running episode's task back to the teacher and then failed in dict() ("dictionary update
+    # sequence element #0 has length 1"); options=3 raised "argument of type 'int' is not iterable"
+    from magister.errors import SettingTypeError
+
+    from magister.levels import SeedSpace
+    from magister.rl.envs.maze import MazeEnv
+
+    teacher = mg.make_teacher("learnability", SeedSpace(50), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    env = CurriculumWrapper(MazeEnv(size=7), teacher)
+    env.reset(seed=0)
+    task, waiting = env.task, dict(teacher._waiting)
+    assert waiting
+    for options in (3, "task", ["task"], "x"):
+        with pytest.raises(SettingTypeError, match=r"CurriculumWrapper\.reset\(options=...\) takes a dict"):
+            env.reset(options=options)
+        assert env.task == task and env._running and teacher._waiting == waiting  # (not given back)

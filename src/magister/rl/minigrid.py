@@ -36,6 +36,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from ..errors import ConfigError, InvalidTaskError
 from ..settings import flag, whole
+from .envs.base import reset_options
 from .envs.maze import OBS_DIM, VIEW, default_max_steps
 
 __all__ = ["TextMazeEnv", "SeedTask", "FlatView", "make_minigrid"]
@@ -80,6 +81,7 @@ class TextMazeEnv(MiniGridEnv):
         self.maze = self._check(task)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = reset_options("TextMazeEnv", options)
         before = self.maze, self.height, self.width, self.max_steps
         if options and "task" in options:
             self.maze = self._check(options["task"])
@@ -133,7 +135,7 @@ class SeedTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return int(task)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        opts = dict(options or {})
+        opts = dict(reset_options("SeedTask", options) or {})
         if "task" in opts:
             self.seed_ = self._check(opts.pop("task"))
         return self.env.reset(seed=self.seed_ if self.seed_ is not None else seed, options=opts or None)

@@ -56,6 +56,7 @@ from collections import deque
 
 from ..errors import ConfigError, UnknownTaskError
 from ..settings import whole
+from .envs.base import reset_options
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
     TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, teacher_key
 
@@ -433,7 +434,7 @@ class CurriculumVectorEnv(VectorEnv):
         ``give_back``, a ``RayTeacher`` or a level teacher, gets their tasks and the replaced ``prefetch`` queues
         back). ``options={"reset_mask": m}`` (one bool per sub-env) resets only those; ``options={"task": ...}``
         is refused (every task comes from the teacher)."""
-        opts = dict(options or {})
+        opts = dict(reset_options("CurriculumVectorEnv", options, "{'reset_mask': mask}") or {})
         # checked before anything changes: a refused mask (Gymnasium takes only a bool array) or a task for every
         # sub-env used to fail after the teacher had proposed and the ids had moved on, so the next episode end
         # raised "outcome/task mismatch" (or a KeyError), and the running tasks were given back

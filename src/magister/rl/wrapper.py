@@ -63,6 +63,7 @@ from ..errors import ConfigError, InvalidTaskError, UnknownTaskError, reworded
 from ..levels.spaces import level_key as space_level_key
 from ..settings import whole
 from ..spaces import Space
+from .envs.base import reset_options
 from .levels import level_key
 from .scores import Episode, as_score_fn
 
@@ -431,6 +432,7 @@ class CurriculumWrapper(gym.Wrapper):
 
     # ------------------------------------------------------------------ gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = reset_options("CurriculumWrapper", options)  # (before anything changes)
         if options and "task" in options and self.teacher is not None and self.task_space is not None:
             # a task the teacher cannot take was played, and refused only by teacher.observe at the episode's end,
             # out of step(): the episode and its outcome were lost. Checked before anything changes (as push_task

@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from ...errors import ConfigError, InvalidActionError, InvalidTaskError
+from ...errors import ConfigError, InvalidActionError, InvalidTaskError, SettingTypeError
 from ...settings import number, whole
 from ...spaces import Box
 
@@ -90,6 +90,7 @@ class ParametricEnv(gym.Env):
 
     # -------------------------------------------------------------- gym
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = reset_options(type(self).__name__, options)
         task = self._check(options["task"]) if options and "task" in options else self._task
         super().reset(seed=seed)  # after the check: a refused task leaves the generator unseeded too
         self._task = task
@@ -113,6 +114,17 @@ class ParametricEnv(gym.Env):
         obs = self.obs_batch(self._state)[0]
         info = {"is_success": bool(success[0])} if (term[0] or trunc[0]) else {}
         return obs, float(reward[0]), bool(term[0]), bool(trunc[0]), info
+
+
+def reset_options(who: str, options: Any, example: str = "{'task': task}") -> Any:
+    """``reset(options=...)`` checked: a dict (any mapping) or None. Anything else failed inside the reset with a raw
+    ``TypeError`` ("argument of type 'int' is not iterable"), or, for text holding "task", read a character of it."""
+    from collections.abc import Mapping
+
+    if options is None or isinstance(options, Mapping):
+        return options
+    raise SettingTypeError(f"{who}.reset(options=...) takes a dict such as {example}, or None; got "
+                           f"{reprlib.repr(options)}")
 
 
 def discrete_action(action: Any, start: int, n: int, *, as_given: bool = False) -> Any:

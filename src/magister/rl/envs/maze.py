@@ -52,7 +52,7 @@ import numpy as np
 
 from ...errors import ConfigError, InvalidActionError, InvalidTaskError
 from ...settings import MAX_TASKS, number, whole
-from .base import discrete_action
+from .base import discrete_action, reset_options
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
            "training_seeds", "unseen_levels", "maze_family", "OBS_DIM", "VIEW", "HELDOUT_FAMILIES"]
@@ -373,6 +373,7 @@ class MazeEnv(gym.Env):
         self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = reset_options("MazeEnv", options)
         task = options["task"] if options and "task" in options else self._task
         # checked before anything changes (the generator's seed included); a density task draws its maze
         # from the generator, so after the seeding
