@@ -863,10 +863,11 @@ def test_an_env_plays_the_snapshot_an_id_names_after_the_pool_was_rewound(tmp_pa
 
 
 @pytest.mark.parametrize("bad", [9, -1, 1.5, float("nan"), "a", None, np.array([9]), 3 + 0j, np.array(["3"]),
-                                 np.datetime64(3, "s")])
+                                 np.datetime64(3, "s"), np.timedelta64(1, "s"), np.timedelta64(1)])
 def test_an_action_outside_the_game_s_action_space_is_refused_before_anything_is_played(tmp_path: Path, bad) -> None:
     # before: the game's bare AssertionError("action is not in action space"), gone under python -O; a complex
-    # number, a text array or a date still got it (the built-in envs' check refused them)
+    # number, a text array or a date still got it (the built-in envs' check refused them); a timedelta64, an integer
+    # to numpy, raised Python's raw TypeError (int() of one in seconds) or went to the game
     from magister.errors import InvalidActionError
 
     pool = _pool(tmp_path)
@@ -900,7 +901,7 @@ def test_an_action_the_check_cannot_call_wrong_goes_to_the_game_as_before(tmp_pa
     for ok in (3, np.int64(3), np.array(3), np.array([3]), 3.0, torch.tensor(3), True, np.array([True])):
         assert discrete_action(ok, 0, 9, as_given=True) is ok, ok  # (unchanged: the game reads it)
     for bad in (9, -1, np.array([9]), 3.5, float("inf"), None, "3", b"3", 2**70, -2**70, np.uint64(2**63), 3 + 0j,
-                np.array(["3"]), np.array(b"3"), np.datetime64(3, "s")):
+                np.array(["3"]), np.array(b"3"), np.datetime64(3, "s"), np.timedelta64(3, "s"), np.timedelta64(3)):
         assert discrete_action(bad, 0, 9, as_given=True) is None, bad
     for other in (np.array([1, 2]), [[1], [1, 2]], np.array(object()), np.array(["3", "4"])):
         # (not a Discrete move: the game says what it is)

@@ -138,9 +138,10 @@ def test_an_action_outside_the_action_space_is_refused_and_costs_no_step(env_cls
     env.reset(seed=0)
     before = {k: np.copy(v) for k, v in env._state.items()}
     n = env.action_space.n
-    for bad in (n, -1, 1.5, True, "1", np.array([0, 1]), [[0], [0, 1]]):
+    for bad in (n, -1, 1.5, True, "1", np.array([0, 1]), [[0], [0, 1]], np.timedelta64(1, "s"), np.timedelta64(1)):
         # a plain ValueError before: magister's own error, naming the valid actions (still a ValueError); ragged
-        # lists were numpy's "inhomogeneous shape" ValueError
+        # lists were numpy's "inhomogeneous shape" ValueError, a timedelta64 (an integer to numpy) Python's raw
+        # TypeError, or action 1 without a unit
         with pytest.raises(InvalidActionError, match=rf"{env_cls.__name__} actions are the whole numbers 0\.\.{n - 1}"):
             env.step(bad)
     assert all(np.array_equal(before[k], env._state[k]) for k in before)

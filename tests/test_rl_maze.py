@@ -389,7 +389,8 @@ def test_a_refused_action_costs_the_maze_episode_no_step():
     assert issubclass(InvalidActionError, ValueError)
     # before: 1.7 played as 1 and True as 1 (int()), where MazeBatch and the other envs refuse them; NaN and an
     # array answered with Python's own words
-    for bad in (1.7, True, float("nan"), np.array([2]), "2", [[1], [1, 2]]):  # (ragged: numpy's own ValueError)
+    for bad in (1.7, True, float("nan"), np.array([2]), "2", [[1], [1, 2]],  # (ragged: numpy's own ValueError)
+                np.timedelta64(1, "s"), np.timedelta64(1)):  # (a duration, an integer to numpy: a raw TypeError)
         with pytest.raises(InvalidActionError, match=r"actions are the whole numbers 0\.\.2"):
             env.step(bad)
     assert env._steps == 0
@@ -447,6 +448,12 @@ def test_maze_env_refuses_a_mixed_generator_too_small_for_labyrinths_and_negativ
     for bad in (-1, np.int64(-3)):
         with pytest.raises(InvalidTaskError, match="seed task is a whole number >= 0"):
             env.set_task(bad)
+    # a timedelta64 (an integer to numpy) raised Python's raw TypeError, or was taken as seed 1 without a unit
+    for bad in (np.timedelta64(1, "s"), np.timedelta64(1)):
+        with pytest.raises(InvalidTaskError, match="a maze task must be"):
+            env.set_task(bad)
+        with pytest.raises(InvalidTaskError, match="a maze task must be"):
+            MazeEnv(seeds=[5, 6]).reset(options={"task": bad})
 
 
 def test_a_task_set_by_set_task_is_drawn_once_and_played_as_checked(monkeypatch):

@@ -431,6 +431,35 @@ def test_a_0d_array_task_is_checked_as_the_value_it_holds():
     assert mg.Discrete(["a", "b", "c"]).validate(np.array(2)) == "c" and mg.Discrete(3).validate(np.array(2.0)) == 2
 
 
+@pytest.mark.parametrize("duration", [np.timedelta64(1, "s"), np.timedelta64(1)])
+def test_a_numpy_duration_is_no_task_index_seed_or_count(duration):
+    # numpy counts timedelta64 as an integer: int() of one in seconds raised Python's raw TypeError ("int() argument
+    # must be ... not 'datetime.timedelta'"), and one without a unit was taken as task, seed or count 1
+    from magister import settings
+
+    for space in (mg.Discrete(3), mg.Discrete(["a", "b", "c"]), SeedSpace(5), SeedSpace()):
+        with pytest.raises(InvalidTaskError, match="timedelta64"):
+            space.validate(duration)
+        t = mg.make_teacher("uniform", space, seed=0)
+        with pytest.raises(InvalidTaskError, match="timedelta64"):
+            t.observe(duration, 0.5)
+        assert t.n_observed == 0
+    for build in (mg.Discrete, SeedSpace, lambda n: MazeSpace(n), lambda n: mg.Box([0], [1], shape=n)):
+        with pytest.raises(ConfigError, match="timedelta64"):
+            build(duration)
+    with pytest.raises(ConfigError, match="timedelta64"):
+        mg.Discrete(3).sample(np.random.default_rng(0), duration)
+    with pytest.raises(ConfigError, match="MultiDiscrete needs a list of positive integers"):
+        mg.MultiDiscrete([duration, 3])  # (was MultiDiscrete([1, 3]))
+    with pytest.raises(ConfigError, match=r"propose\(k\) needs a positive whole number"):
+        mg.make_teacher("uniform", mg.Discrete(3), seed=0).propose(duration)
+    with pytest.raises(ConfigError, match="seed must be an int, None, .* not timedelta64"):
+        mg.make_teacher("uniform", mg.Discrete(3), seed=duration)
+    for check in (settings.whole, settings.saved_count, settings.number):
+        with pytest.raises(ConfigError, match=r"x must be .*timedelta64"):
+            check("x", duration)
+
+
 def test_a_bool_among_the_coordinates_of_a_task_is_refused():
     # [True, 0.5] became [1.0, 0.5] (numpy turns a mixed list into numbers), while [True, False] was refused
     box, grid = mg.Box([0, 0], [1, 1], names=["x", "y"]), mg.MultiDiscrete([3, 4], names=["x", "y"])

@@ -22,8 +22,9 @@ def as_generator(seed: SeedLike = None) -> np.random.Generator:
     """Return a ``Generator`` for ``seed``; a ``Generator`` is used as is."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, (bool, np.bool_)):
-        raise SettingTypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not a bool")
+    if isinstance(seed, (bool, np.bool_, np.timedelta64)):  # (numpy's durations are integers: int() raised)
+        raise SettingTypeError("seed must be an int, None, a SeedSequence or a numpy Generator, not "
+                               f"{'a bool' if isinstance(seed, (bool, np.bool_)) else type(seed).__name__}")
     if isinstance(seed, (int, np.integer)) and seed < 0:  # numpy said only "expected non-negative integer"
         raise ConfigError(f"seed must be a non-negative whole number, got seed={seed}; pass 0 or more, or None for "
                           "a fresh random seed")

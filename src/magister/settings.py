@@ -77,7 +77,8 @@ def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint
     """A whole number ``>= minimum`` (bools refused; ``floats=True`` also takes a whole float such as 40.0,
     as settings saved before a check was added may hold)."""
     kinds: tuple[type, ...] = (int, np.integer, float, np.floating) if floats else (int, np.integer)
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, kinds)
+    ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) and isinstance(value, kinds)  # (a duration: numpy's
+    # timedelta64 is an integer type, int() of one a raw TypeError or its count)
     if ok and not isinstance(value, (int, np.integer)):
         ok = math.isfinite(value) and int(value) == value
     if not ok or value < minimum:
@@ -165,7 +166,8 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 def number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
     """A finite real number within the given (optionally open) bounds."""
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) \
+        and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
         try:
             v = float(value)

@@ -49,7 +49,8 @@ def sample_count(k: Any) -> int:
     """``k`` of ``Space.sample(rng, k)`` as an int in ``0 .. MAX_SAMPLE``; anything else is a
     :class:`~magister.errors.ConfigError` (``int(k)`` took 1.5 as 1 and True as 1, raised numpy's own errors for -1,
     and a maze space drew mazes for ever for 2**64)."""
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k <= MAX_SAMPLE:
+    if isinstance(k, (bool, np.bool_, np.timedelta64)) or not isinstance(k, (int, np.integer)) \
+            or not 0 <= k <= MAX_SAMPLE:
         raise ConfigError(f"sample(rng, k) needs k = a whole number of tasks in 0..{MAX_SAMPLE:,} (or None for one "
                           f"task), got k={_short(k)}")
     return int(k)
@@ -76,7 +77,7 @@ def task_index(i: Any, n: int) -> int:
         i = i.item()
     if isinstance(i, (float, np.floating)) and math.isfinite(i) and float(i).is_integer():
         i = int(i)
-    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+    if isinstance(i, (bool, np.bool_, np.timedelta64)) or not isinstance(i, (int, np.integer)):
         raise InvalidTaskError(f"task index {_short(i)} is not a whole number; task indices are 0..{n - 1}")
     j = int(i)
     if not 0 <= j < n:  # (names[-1] would be the last task, and an unnamed index any number)
@@ -313,7 +314,7 @@ class Box(Space):
         if shape is not None:
             # gymnasium writes shape=(3,): one dimension count in a tuple is the same Box
             n = shape[0] if isinstance(shape, (tuple, list)) and len(shape) == 1 else shape
-            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            if isinstance(n, (bool, np.bool_, np.timedelta64)) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ConfigError(f"Box shape is the number of dimensions, a whole number >= 1 (or a 1-tuple such as "
                                   f"(3,)), got {shape!r}")
             try:
@@ -564,7 +565,7 @@ class Discrete(Space):
     def __init__(self, n: int | np.integer[Any] | Sequence[str] | np.ndarray):
         if isinstance(n, np.ndarray) and n.ndim <= 1:  # names as an array (df.skill.unique()), or a count as a 0-d
             n = n.tolist()  # array, were refused as neither a number of tasks nor a list of names
-        if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.timedelta64)):  # (a duration: no count)
             if not 1 <= n <= _MAX_CHOICES:  # more than int64 indices can number
                 raise ConfigError(f"Discrete needs 1..{_MAX_CHOICES} tasks (2**63 - 1), got n={n}")
             self.names: list[str] | None = None
@@ -615,7 +616,8 @@ class Discrete(Space):
             raise InvalidTaskError(f"task {task!r} is a bool, not a task index")
         if isinstance(task, (float, np.floating)) and float(task).is_integer():
             task = int(task)
-        if not isinstance(task, (int, np.integer)):
+        if not isinstance(task, (int, np.integer)) or isinstance(task, np.timedelta64):  # (numpy's durations are
+            # integers: int() of one raised a raw TypeError, or took np.timedelta64(1) as task 1)
             raise InvalidTaskError(f"task {_short(task)} is not a task of {self!r} (expected an index or a name)")
         i = int(task)
         if not 0 <= i < self.n:
@@ -665,7 +667,7 @@ class MultiDiscrete(Space):
 
     def __init__(self, nvec: Sequence[int] | np.ndarray, names: Sequence[str] | None = None):
         nv = np.asarray(nvec)
-        if nv.ndim != 1 or nv.size == 0 or not np.issubdtype(nv.dtype, np.integer) or (nv < 1).any() \
+        if nv.ndim != 1 or nv.size == 0 or nv.dtype.kind not in "iu" or (nv < 1).any() \
                 or (nv > _MAX_CHOICES).any():  # 2**63 wrapped to a negative int64 count
             raise ConfigError(f"MultiDiscrete needs a list of positive integers up to {_MAX_CHOICES} (2**63 - 1), "
                               f"got {nvec!r}")

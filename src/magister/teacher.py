@@ -487,7 +487,7 @@ class Teacher:
         if k is None:
             m = 1
         else:
-            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            if isinstance(k, (bool, np.timedelta64)) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
             if k > MAX_PROPOSE:  # (accel went on for minutes on 10**12 before any allocation failed; others died
                 # with numpy's MemoryError)

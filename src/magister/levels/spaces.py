@@ -78,7 +78,7 @@ class SeedSpace(Space):
 
     def __init__(self, n: int | None = None):
         if n is not None:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= SEED_LIMIT:
+            if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= SEED_LIMIT:
                 raise ConfigError(f"SeedSpace needs n = a whole number of seeds in 1..{SEED_LIMIT} (or None for an "
                                   f"open-ended generator), got {n!r}")
             n = int(n)
@@ -99,7 +99,7 @@ class SeedSpace(Space):
             raise InvalidTaskError(f"level seed {task!r} is a bool, not a seed")
         if isinstance(task, (float, np.floating)) and float(task).is_integer():
             task = int(task)
-        if not isinstance(task, (int, np.integer)):
+        if not isinstance(task, (int, np.integer)) or isinstance(task, np.timedelta64):  # (a duration is no seed)
             raise InvalidTaskError(f"level {_short(task)} is not a seed of {self!r} (expected a whole number)")
         s = int(task)
         if not 0 <= s < self.limit:
@@ -168,9 +168,10 @@ class MazeSpace(Space):
 
     def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False,
                  labyrinths: float = 0.0):
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
+        if isinstance(size, (bool, np.timedelta64)) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
             raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
-        if isinstance(wall_density, (int, float, np.integer, np.floating)) and not isinstance(wall_density, bool):
+        if isinstance(wall_density, (int, float, np.integer, np.floating)) \
+                and not isinstance(wall_density, (bool, np.timedelta64)):
             lo = hi = float(min(max(wall_density, -1), 2))  # (the check below refuses it: float(10**400) overflowed)
             self.wall_density: float | list[float] = lo
         else:

@@ -8,6 +8,7 @@ code with ``n = 1``, and :func:`evaluate` runs a whole test set at once.
 from __future__ import annotations
 
 import reprlib
+from operator import index as _index
 from typing import Any, Callable, ClassVar
 
 import gymnasium as gym
@@ -143,7 +144,10 @@ def discrete_action(action: Any, start: int, n: int, *, as_given: bool = False) 
     scalar in the range, and what is not one number it can read (an array of several, a tensor on a GPU, an object)
     go to the game, which may take them."""
     if type(action) is int or isinstance(action, np.integer) or (as_given and isinstance(action, int)):
-        a = int(action)  # (with as_given, a bool or another int subclass too; one past 64 bits is out of range)
+        try:  # (with as_given, a bool or another int subclass too; one past 64 bits is out of range)
+            a = _index(action)
+        except TypeError:  # a timedelta64, an integer type to numpy but no index (int() of one in seconds raised
+            return None  # Python's raw TypeError, and one without a unit was action 1); an array of them below
     else:
         if as_given and (action is None or isinstance(action, (str, bytes))):
             return None
