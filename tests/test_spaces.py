@@ -251,6 +251,17 @@ def test_a_discrete_spec_whose_n_is_not_its_number_of_names_is_refused():
         assert mg.space_from_spec({"type": "Discrete", "n": n, "names": ["a", "b"]}) == mg.Discrete(["a", "b"])
 
 
+def test_a_discrete_spec_whose_n_is_not_a_whole_number_says_so():
+    # n=2.0 beside 2 names was refused as "has n=2.0; give n equal to the number of names (2)", as if 2.0 were
+    # another count: it is refused (as Discrete(2.0) is) saying n must be a whole number
+    for n in (2.0, "2", True, [2], 2.5):
+        with pytest.raises(ConfigError, match=r"has n=.*, not a whole number \(n is an int, as Discrete\(n\) takes it\); "
+                                              r"give n equal to the number of names \(2\) or leave n out"):
+            mg.space_from_spec({"type": "Discrete", "n": n, "names": ["a", "b"]})
+    with pytest.raises(ConfigError, match=r"has n=3; give n equal"):  # a whole number, another count: as before
+        mg.space_from_spec({"type": "Discrete", "n": 3, "names": ["a", "b"]})
+
+
 @pytest.mark.parametrize("space", [
     mg.Box([0, 0], [1, 5], names=["a", "b"]), mg.Discrete(["x", "y"]), mg.MultiDiscrete([2, 3], names=["p", "q"]),
     mg.Dict({"k": mg.Discrete(2), "v": mg.Box([0], [1])}), SeedSpace(), SeedSpace(9),

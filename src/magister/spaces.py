@@ -878,9 +878,12 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
             n = spec.get("n")  # beside the names n was never read: {"n": 3, "names": ["a", "b"]} gave 2 tasks
             if n is not None:
                 count = n.item() if isinstance(n, np.ndarray) and n.ndim == 0 else n
-                if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or count != space.n:
-                    raise ConfigError(f"a Discrete space spec with {space.n} names has n={_short(spec['n'])}; give n "
-                                      f"equal to the number of names ({space.n}) or leave n out")
+                whole_ = isinstance(count, (int, np.integer)) and not isinstance(count, (bool, np.bool_, np.timedelta64))
+                if not whole_ or count != space.n:
+                    # (n=2.0 was refused as if it were another count than 2: say what is wrong with it)
+                    why = "" if whole_ else ", not a whole number (n is an int, as Discrete(n) takes it)"
+                    raise ConfigError(f"a Discrete space spec with {space.n} names has n={_short(spec['n'])}{why}; "
+                                      f"give n equal to the number of names ({space.n}) or leave n out")
             return space
         if kind == "MultiDiscrete":
             return MultiDiscrete(spec["nvec"], names=spec.get("names"))
