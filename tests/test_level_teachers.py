@@ -752,6 +752,32 @@ def test_learnability_refuses_a_checkpoint_with_impossible_successes():
     assert from_state_dict(good).state_dict()["algorithm"]["evals"] == good["algorithm"]["evals"]
 
 
+def test_learnability_names_the_evals_entry_of_impossible_successes_and_refuses_a_huge_count():
+    # the refusal named the value, not which entry; 10**400 successes was float()'s OverflowError, a state
+    # "malformed (OverflowError: int too large to convert to float)" naming nothing
+    t = mg.make_teacher("learnability", SeedSpace(50), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    for _ in range(3):
+        t.observe(t.propose(), 1.0)
+    state = t.state_dict()
+    i, entry = next((i, e) for i, e in enumerate(state["algorithm"]["evals"]) if e[1] == 1)
+    before = str(t.state_dict())
+    for bad, shown in ((10**400, r"10000000000000000000\.\.\.0000000000 \(401 characters\)"), (7.0, "7.0")):
+        broken = copy.deepcopy(state)
+        broken["algorithm"]["evals"][i][2] = bad
+        with pytest.raises(CheckpointError, match=rf"learnability state's evals\[{i}\] \(level {entry[0]}\) has "
+                                                  rf"{shown} successes in its 1 evaluations; expected a number in "
+                                                  r"\[0, 1\]"):
+            t.load_state_dict(broken)
+        assert str(t.state_dict()) == before
+    broken = copy.deepcopy(state)
+    broken["algorithm"]["evals"][i][1] = -1
+    with pytest.raises(CheckpointError, match=rf"evals\[{i}\] \(level {entry[0]}\): its evaluations must be"):
+        t.load_state_dict(broken)
+    good = copy.deepcopy(state)
+    good["algorithm"]["evals"][i][2] = np.float64(0.5)  # a fraction of its one evaluation is taken as before
+    assert from_state_dict(good).state_dict()["algorithm"]["evals"] == good["algorithm"]["evals"]
+
+
 def test_level_teachers_resume_exactly_mid_run():
     for name in ("plr", "robust-plr", "accel", "learnability"):
         kw = {"n_candidates": 10, "eval_interval": 15} if name == "learnability" else {"capacity": 15}

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
-from ..settings import MAX_SIZE, fraction, saved_count, whole
+from ..settings import MAX_SIZE, fraction, saved_count, short_number, whole
 from ..settings import size as size_setting
 from ..teacher import register
 from ._levels import _MAX_PENDING, LevelTeacher
@@ -207,20 +207,22 @@ class Learnability(LevelTeacher):
         # a queued level has >= 1 evaluation left (0 or less would be proposed forever)
         queue = deque([from_json(t), whole("a queued level's evaluations", n, floats=True)] for t, n in state["queue"])
         evals = {}
-        for obj, n, s, expected in state["evals"]:
+        for i, (obj, n, s, expected) in enumerate(state["evals"]):
             key, level = self._decode_level(obj)
-            n = whole("a level's evaluations", n, 0, floats=True)
+            entry = f"evals[{i}] (level {short_number(obj)})"  # (which entry: the value alone did not say)
+            n = whole(f"learnability state's {entry}: its evaluations", n, 0, floats=True)
             # the successes of its n evaluations, each in [0, 1] (NaN, -1 or 7 of 2 were taken: its p (1 - p)
-            # was then NaN or negative, and the level left out of the buffer without a word)
-            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, float, np.integer, np.floating)) \
-                    or not 0.0 <= float(s) <= n:
-                raise CheckpointError(f"learnability state has {s!r:.30} successes in a level's {n} evaluations; "
-                                      f"expected a number in [0, {n}] (each evaluation scores 0 to 1)")
-            expected = whole("a level's expected evaluations", expected, floats=True)
+            # was then NaN or negative, and the level left out of the buffer without a word); compared as they
+            # are, not as floats (10**400 was float()'s OverflowError, a "malformed" state naming nothing)
+            if isinstance(s, (bool, np.bool_, np.timedelta64)) \
+                    or not isinstance(s, (int, float, np.integer, np.floating)) or not 0 <= s <= n:
+                raise CheckpointError(f"learnability state's {entry} has {short_number(s)} successes in its {n} "
+                                      f"evaluations; expected a number in [0, {n}] (each evaluation scores 0 to 1)")
+            expected = whole(f"learnability state's {entry}: its expected evaluations", expected, floats=True)
             if n >= expected:  # (a live teacher scores a level, and forgets its entry, once n reaches expected)
-                raise CheckpointError(f"learnability state has a level with {n} evaluations in of the {expected} "
-                                      f"expected; a level is scored once all its evaluations are in, so a saved "
-                                      f"one has fewer (a damaged or edited checkpoint)")
+                raise CheckpointError(f"learnability state's {entry} is a level with {n} evaluations in of the "
+                                      f"{expected} expected; a level is scored once all its evaluations are in, so "
+                                      f"a saved one has fewer (a damaged or edited checkpoint)")
             evals[key] = [level, n, float(s), expected]
         waiting = {}
         for obj, kinds in state.get("waiting", []):  # (a state saved before proposals were matched has none)
