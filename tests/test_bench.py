@@ -406,6 +406,15 @@ def test_median_range_prints_min_and_max_like_the_median_and_signed_ranges_with_
     assert median_range([3, 1, 2]) == "2 [1-3]"
 
 
+def test_median_range_of_no_values_is_a_config_error():
+    # before: numpy's "zero-size array to reduction operation minimum which has no identity"
+    from magister.bench.report import median_range
+    from magister.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="median_range needs at least one value, got none"):
+        median_range([])
+
+
 def _interrupt_at_job(monkeypatch, index: int) -> None:
     """Ctrl-C (a KeyboardInterrupt) while job ``index`` runs in this process (--workers 1)."""
     import magister.bench.runner as runner

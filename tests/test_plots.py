@@ -105,6 +105,24 @@ def test_mixture_from_samples_and_figure(tmp_path):
     assert _is_png(path) and _has_colour(path)
 
 
+def test_empty_panels_rows_and_zero_bins_are_config_errors_naming_them(tmp_path):
+    # before: numpy's bare "cannot reshape array of size 0", an IndexError (a row without maps, bins=0), none
+    # naming the panel, row or setting
+    from magister.errors import ConfigError
+
+    x, w = plots.mixture_from_samples([0, 1, 2], [0, 1, 0], 2, bins=2)
+    path = tmp_path / "mix.png"
+    with pytest.raises(ConfigError, match=r"panel 'empty' has 0 x value\(s\) and 0 weight\(s\); give each panel"):
+        plots.mixture_over_time_figure({"ok": (x, w), "empty": ([], [])}, path)
+    with pytest.raises(ConfigError, match=r"row 'none' has no maps"):
+        plots.grid_over_time_figure({"a": ([0], np.zeros((1, 3, 3))), "none": ([], np.zeros((0, 3, 3)))}, path)
+    for bins in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match=r"mixture_from_samples: bins must be a whole number >= 1"):
+            plots.mixture_from_samples([0, 1], [0, 1], 2, bins=bins)
+    assert not path.exists()
+    assert plots.mixture_from_samples([0, 1], [0, 1], 2, bins=2.0)[1].shape == (2, 2)  # a whole float, as before
+
+
 def test_grid_over_time_and_bars(tmp_path):
     maps = np.stack([np.full((4, 4), v) for v in (0.0, 20.0, 50.0, 80.0, 100.0)])
     maps[-1, 0, 0] = 0.0

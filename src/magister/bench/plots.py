@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import save_figure  # (the one copy: opponents/ and the benchmark scripts write theirs with it)
+from ..errors import ConfigError
 
 __all__ = [
     "label_colors",
@@ -228,6 +229,9 @@ def sampling_over_time_figure(
 def mixture_from_samples(times: Sequence[float], indices: Sequence[int], n: int, *, bins: int = 20,
                          total: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Share of each of ``n`` tasks per time bin: returns ``(bin centres, weights (bins, n))``."""
+    from ..settings import whole
+
+    bins = whole("mixture_from_samples: bins", bins, floats=True, hint="the number of time bins")  # (0: an IndexError)
     t = np.asarray(times, dtype=float)
     idx = np.asarray(indices, dtype=np.int64)
     if t.shape != idx.shape:
@@ -261,6 +265,11 @@ def mixture_over_time_figure(
     """
     if not panels:
         raise ValueError("mixture_over_time_figure needs at least one panel")
+    for title, (x, w) in panels.items():  # (numpy's bare "cannot reshape array of size 0" named no panel)
+        n_x, size = len(x), np.asarray(w).size
+        if n_x == 0 or size == 0 or size % n_x:
+            raise ConfigError(f"mixture_over_time_figure: panel {title!r} has {n_x} x value(s) and {size} weight(s); "
+                              "give each panel at least one point and weights of shape (len(x), K), or leave it out")
     k = max(np.asarray(w).reshape(len(x), -1).shape[1] for x, w in panels.values())
     names = list(names) if names is not None else [str(i) for i in range(k)]
     from matplotlib import colormaps
@@ -316,6 +325,10 @@ def grid_over_time_figure(
     fig = _figure(2.2 * columns + 0.9, 2.2 * len(rows) + 0.3)
     axes = fig.subplots(len(rows), columns, squeeze=False)
     image = None
+    for label, (_, maps) in rows.items():  # (a row without maps was a bare IndexError, after the colour scale)
+        if len(maps) == 0:
+            raise ConfigError(f"grid_over_time_figure: row {label!r} has no maps; give it at least one (H, W) map "
+                              "and its time, or leave the row out")
     for r, (label, (t, maps)) in enumerate(rows.items()):
         maps = np.asarray(maps, dtype=float)
         t = np.asarray(t)

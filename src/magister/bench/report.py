@@ -252,6 +252,10 @@ def median_range(values: Sequence[float], digits: int = 0, *, scale: float = 1.0
     A range with a negative end, or of ``signed`` values (gaps, differences: "+" on positive ones too), reads
     "-1 [-3 to +2]": "-1 [-3-2]" and "-1 [-1--1]" read as subtractions."""
     v = np.asarray(values, dtype=float)
+    if v.size == 0:  # (numpy's "zero-size array to reduction operation minimum", after a RuntimeWarning)
+        from ..errors import ConfigError
+
+        raise ConfigError("median_range needs at least one value, got none; leave out a figure with no runs")
     spec = f"{'+' if signed else ''}.{digits}f"
     med, lo, hi = (format(float(x) * scale, spec) for x in (np.median(v), v.min(), v.max()))
     if signed or lo.startswith("-") or hi.startswith("-"):
