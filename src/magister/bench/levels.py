@@ -493,8 +493,8 @@ def format_table(summary: dict[str, Any]) -> str:
     base = float(np.median(summary["uniform"]["mean"])) if "uniform" in summary else None
     for t, s in summary.items():
         med = float(np.median(s["mean"]))
-        if base is None:  # uniform not run: no ratio
-            ratio_text = "-"
+        if base is None or np.isnan(med) or np.isnan(base):  # uniform not run, or no median: no ratio ("-", as
+            ratio_text = "-"  # the suite tables print a NaN one; a NaN median beside uniform's 0 read "1.00x")
         elif base > 0:
             ratio_text = f"{med / base:.2f}x"
         else:  # uniform solved nothing: "-" read as "uniform not run" (rl_curriculum.py's marks)
