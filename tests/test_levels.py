@@ -169,7 +169,6 @@ def test_load_mazes_skips_a_folder_named_like_a_maze_file(tmp_path):
         load_mazes(tmp_path)
 
 
-
 def test_load_mazes_refuses_a_link_to_no_file(tmp_path):
     # a maze file that is a link whose target was moved (or a link that loops) was skipped like a folder: the level
     # was missing from the set without a word
@@ -188,6 +187,7 @@ def test_load_mazes_refuses_a_link_to_no_file(tmp_path):
     (tmp_path / ".hidden.txt").symlink_to(tmp_path / "nowhere")  # hidden: skipped, as before
     mazes = load_mazes(tmp_path)
     assert list(mazes) == ["a", "d"] and mazes["d"] == empty_maze(5)
+
 
 def test_load_mazes_reads_a_byte_order_mark_and_names_where_a_file_is_not_utf8(tmp_path):
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf#####\r\n#S.G#\r\n#####\r\n")  # Notepad's UTF-8

@@ -484,7 +484,6 @@ def test_level_scorer_state_round_trips_and_a_bad_one_changes_nothing():
         assert repr(vars(back)) == before
 
 
-
 def test_level_scorer_refuses_a_state_with_an_infinite_best_return():
     # before: best = inf was taken, and every later max-MC score of that level was inf, refused by the teacher at
     # each report (-inf and 10**400, numpy's raw TypeError, too)
@@ -502,6 +501,7 @@ def test_level_scorer_refuses_a_state_with_an_infinite_best_return():
     back.load_state_dict({**state, "best": {5: np.float32(2.0), 6: -1e300}})  # any finite number, as before
     _, scores = back.update(ids + 1, ones, zeros, np.array([[0.0], [1.0]]), np.array([[0], [1]]), keys={1: 5})
     assert scores.tolist() == [2.0]
+
 
 def test_ppo_loads_a_state_saved_before_the_scorer_was_kept():
     pytest.importorskip("torch")

@@ -306,7 +306,6 @@ def test_a_finite_training_set_plays_its_seeds_by_index_and_refuses_others():
             make_level_teacher(name, 0, n_levels=30)
 
 
-
 def test_maze_env_checks_its_training_seeds_when_built():
     # before: int() of each seed took 1.5 as 1, "3" as 3 and True as 1; a seed -1 was built and its level failed at
     # its first reset with numpy's "expected non-negative integer"; seeds="12" played seeds 1 and 2
@@ -321,6 +320,7 @@ def test_maze_env_checks_its_training_seeds_when_built():
     env = MazeEnv(seeds=[0, 5])
     env.reset(seed=0, options={"task": 1})
     assert env.maze == maze_from_seed(5)
+
 
 def test_explore_bonus_pays_first_visits_only_and_stays_out_of_success_and_goal_reward():
     env = MazeEnv(Maze.parse(CORRIDOR), max_steps=30, explore_bonus=0.05)
@@ -367,7 +367,6 @@ def test_maze_env_refuses_settings_that_make_no_sense_when_built():
             evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], episodes=bad)
         with pytest.raises(ValueError, match="max_steps"):
             evaluate_mazes(lambda obs: np.zeros(len(obs), dtype=int), [env.maze], max_steps=bad)
-
 
 
 def test_a_refused_reset_task_leaves_the_maze_env_task_as_it_was():
