@@ -637,3 +637,18 @@ def test_wrapper_reset_refuses_options_that_are_not_a_dict_before_anything_chang
         with pytest.raises(SettingTypeError, match=r"CurriculumWrapper\.reset\(options=...\) takes a dict"):
             env.reset(options=options)
         assert env.task == task and env._running and teacher._waiting == waiting  # (not given back)
+
+
+def test_success_score_reads_a_one_entry_tensor_of_another_library_as_before():
+    # bool() read a torch flag; the flag check (6aff5be) refused tensor(True) as "not a success flag"
+    import torch
+
+    def score(flag):
+        return SuccessScore()(Episode(task=None, episode_return=0.0, length=1, info={"is_success": flag}))
+
+    for flag, expected in [(torch.tensor(True), 1.0), (torch.tensor(False), 0.0), (torch.tensor([True]), 1.0),
+                           (torch.tensor(1), 1.0), (torch.tensor(0.0), 0.0), (torch.tensor([[1]]), 1.0)]:
+        assert score(flag) == expected
+    for flag in (torch.tensor(0.5), torch.tensor(float("nan")), torch.tensor([True, False]), torch.tensor(2)):
+        with pytest.raises(InvalidScoreError, match=r"final info\['is_success'\] is tensor\(.*, not a success flag"):
+            score(flag)

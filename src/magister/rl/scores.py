@@ -44,13 +44,19 @@ class Episode:
 
 def success_flag(value: Any, key: str = "is_success") -> bool:
     """A success flag of an episode's final info read as a bool: True / False, 1 / 0 (any number type, or a
-    one-entry array of them); ``None`` is False. Anything else (``"False"``, NaN, 0.5, a list) is an
-    :class:`~magister.errors.InvalidScoreError` naming it, where ``bool()`` read it as a success."""
+    one-entry array of them, numpy's or another library's such as a torch tensor); ``None`` is False. Anything else
+    (``"False"``, NaN, 0.5, a list) is an :class:`~magister.errors.InvalidScoreError` naming it, where ``bool()``
+    read it as a success."""
     if value is None or value is True or value is False:
         return bool(value)
     v = value
     if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "biuf":
         v = v.reshape(-1)[0]
+    elif not isinstance(v, (np.ndarray, np.generic)) and hasattr(v, "dtype") and callable(getattr(v, "item", None)):
+        try:  # a one-entry tensor (torch, on a GPU too), which bool() read: its number, checked below
+            v = v.item()
+        except (ValueError, RuntimeError, TypeError):  # several entries: no flag
+            pass
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):  # (NaN is neither)
