@@ -80,6 +80,36 @@ def test_learning_curves_name_a_curve_not_as_long_as_its_x(tmp_path, x, y, count
         plots.learning_curves_figure(panels, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
 
+
+class _Table:
+    """An array of another library read as a table (pandas' DataFrame): numpy reads it whole, iterating it gives
+    its column names."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns = np.asarray(values, dtype=float), list(columns)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def __iter__(self):
+        return iter(self.columns)
+
+
+def test_learning_curves_take_a_one_point_number_and_a_table_as_before(tmp_path):
+    # the length check (0ce1ec4) iterated the curves: a one-point curve given as a number raised a raw
+    # "'float' object is not iterable", and a table of seeds x points was read by its column names
+    import torch
+
+    panels = {"one": {"a": (5, 0.3), "b": (np.array([3.0]), 1)},
+              "seeds": {"t": (np.arange(4), _Table(np.full((3, 4), 0.5), "abcd")), "g": (np.arange(4), torch.rand(3, 4))}}
+    fig = plots.learning_curves_figure(panels, tmp_path / "c.png")
+    assert _is_png(tmp_path / "c.png")
+    assert fig.axes[1].get_legend_handles_labels()[1] == ["t (n=3)", "g (n=3)"]
+    from magister.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"panel 'p', label 't': 3 curve\(s\) of 5, 5, 5 values against 4 x values"):
+        plots.learning_curves_figure({"p": {"t": (np.arange(4), _Table(np.zeros((3, 5)), "abcde"))}})
+
 def test_sampling_over_time(tmp_path):
     rng = np.random.default_rng(1)
     t = np.arange(400)

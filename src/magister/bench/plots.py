@@ -21,7 +21,7 @@ headless machines.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,8 @@ def _check_curves(panel: str, label: str, x: Any, y: Any) -> None:
     from ..errors import ConfigError
 
     n = len(np.atleast_1d(np.asarray(x, dtype=float)))
+    if not isinstance(y, np.ndarray) and (hasattr(y, "__array__") or not isinstance(y, Iterable)):
+        y = np.asarray(y)  # a number (a one-point curve), or another library's array read whole as band() reads it
     if isinstance(y, np.ndarray):
         rows = [y] if y.ndim <= 1 else list(y)
     else:
