@@ -67,7 +67,8 @@ def success_flag(value: Any, key: str = "is_success") -> bool:
 
 
 class SuccessScore:
-    """1.0 if ``info[key]`` is true at the end of the episode, else 0.0.
+    """1.0 if ``info[key]`` is True (or 1) at the end of the episode, else 0.0 for False (or 0, or None); any other
+    value (``"False"``, NaN, 0.5, 2) is an :class:`~magister.errors.InvalidScoreError` (as ``success_flag`` reads it).
 
     ``missing`` says what a missing flag means: ``"fail"`` (0.0, the default,
     so a timeout without a flag counts as a failure) or ``"error"``. With
