@@ -262,3 +262,14 @@ def test_a_grid_too_large_to_build_is_refused_naming_its_cells():
     with pytest.raises(ConfigError, match=r"10 \*\* 10 = 10000000000 cells.*at most 1000000"):
         GridStudent(dims=10, cells=10)
     assert GridStudent(dims=4, cells=4).n_cells == 256
+
+
+def test_distractors_too_many_for_memory_are_refused_before_allocating():
+    """GridStudent(distractors=10**10) raised numpy's MemoryError (a 74.5 GiB Box) although its own message about
+    cells said distractors cost nothing; it is a ConfigError naming the setting and its limit."""
+    with pytest.raises(ConfigError, match=r"distractors=10000000000 is too large for memory \(limit 1000000\): each "
+                                          r"distractor is one more coordinate of every task; set distractors <= 1000000"):
+        GridStudent(distractors=10**10)
+    with pytest.raises(ConfigError, match="distractors must be a whole number >= 0"):
+        GridStudent(distractors=-1)
+    assert GridStudent(distractors=3).space.dim == 5

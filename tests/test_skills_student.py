@@ -233,3 +233,13 @@ def test_skill_student_settings_refuse_text_and_bools_and_take_numpy_numbers():
                      mastery_level=np.float32(0.75), noise=np.float32(0.5), forgetting=np.int64(0), seed=0)
     assert s.rates.tolist() == [0.1] * 3 and s.chance == 0.25 and s.noise == 0.5 and s.forgetting == 0.0
     assert type(s.chance) is float and type(s.noise) is float
+
+
+def test_too_many_skills_are_refused_before_anything_per_skill_is_made():
+    """SkillStudent(10**9) filled memory building a billion names; more skills than the discrete teachers take
+    (MAX_TASKS), as a number or a list of names, is a ConfigError naming the limit."""
+    with pytest.raises(mg.ConfigError, match=r"SkillStudent with 1000000000 skills is too many \(limit 1000000\)"):
+        SkillStudent(10**9)
+    with pytest.raises(mg.ConfigError, match=r"SkillStudent with 1000001 skills is too many \(limit 1000000\)"):
+        SkillStudent([f"k{i}" for i in range(1_000_001)])
+    assert SkillStudent(3, seed=0).names == ["s0", "s1", "s2"]

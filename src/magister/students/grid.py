@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
-from ..settings import MAX_TASKS, number, whole
+from ..settings import MAX_TASKS, number, size, whole
 from ..spaces import Box
 from .base import StudentBase
 
@@ -47,7 +47,9 @@ class GridStudent(StudentBase):
         cap: float = 100.0,
         seed: SeedLike = None,
     ):
-        dims, cells, distractors = whole("dims", dims), whole("cells", cells), whole("distractors", distractors, 0)
+        dims, cells = whole("dims", dims), whole("cells", cells)
+        # (distractors=10**10 was numpy's MemoryError for a 74.5 GiB Box, its message saying distractors cost nothing)
+        distractors = size("distractors", distractors, 0, why="each distractor is one more coordinate of every task")
         unlearnable = number("unlearnable", unlearnable, 0.0, 1.0, high_open=True, hint="a fraction of cells")
         noise, forgetting = number("noise", noise, 0.0), number("forgetting", forgetting, 0.0)
         threshold, cap = number("threshold", threshold), number("cap", cap)
@@ -56,7 +58,7 @@ class GridStudent(StudentBase):
         if cells ** dims > MAX_TASKS:  # was numpy's MemoryError, or hours building the neighbour lists cell by cell
             raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {cells} ** {dims} = {cells ** dims} cells; "
                               f"at most {MAX_TASKS} (each keeps a counter and its list of previous neighbours): use "
-                              f"fewer dims or cells (distractors cost nothing)")
+                              f"fewer dims or cells (distractors add no cells)")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
         self.noise, self.forgetting = float(noise), float(forgetting)
         self.threshold, self.cap = float(threshold), float(cap)

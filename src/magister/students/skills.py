@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError, reworded
 from ..rng import SeedLike, as_generator
+from ..settings import MAX_TASKS
 from ..spaces import Discrete
 from .base import StudentBase
 
@@ -109,6 +110,14 @@ def _topological(names: list[str], pre: dict[str, list[str]]) -> list[int]:
     return order
 
 
+def _refuse_too_many(n: int) -> None:
+    """Refuse more than :data:`~magister.settings.MAX_TASKS` skills, before anything per skill is made."""
+    if n > MAX_TASKS:
+        raise ConfigError(f"SkillStudent with {n} skills is too many (limit {MAX_TASKS}): each keeps a competence, a "
+                          "practice count and its prerequisites, and the discrete teachers take at most that many "
+                          "tasks; use fewer skills")
+
+
 class SkillStudent(StudentBase):
     """Skills with a prerequisite graph, learnt by practice (see the module docstring).
 
@@ -142,9 +151,11 @@ class SkillStudent(StudentBase):
         if isinstance(skills, (int, np.integer)) and not isinstance(skills, bool):
             if skills < 1:
                 raise ConfigError(f"SkillStudent needs at least one skill, got {skills}")
+            _refuse_too_many(int(skills))  # (SkillStudent(10**9) filled memory with names)
             names = [f"s{i}" for i in range(int(skills))]
             self.space = Discrete(names)
         elif isinstance(skills, Sequence) and not isinstance(skills, (str, bytes)):
+            _refuse_too_many(len(skills))
             try:  # the names as given: a number not at its own position is refused, as by Discrete (SkillStudent([2,
                 self.space = Discrete(list(skills))  # 0, 1]).attempt(0) practised the skill named 2, at position 0)
             except ConfigError as e:
