@@ -264,6 +264,18 @@ def test_a_grid_too_large_to_build_is_refused_naming_its_cells():
     assert GridStudent(dims=4, cells=4).n_cells == 256
 
 
+def test_a_grid_of_very_many_dims_is_refused_at_once():
+    """dims=5000 failed with Python's "Exceeds the limit (4300 digits) for integer string conversion" while the
+    refusal was written, and dims=10**8 ran for minutes computing 10 ** 10**8 first."""
+    with pytest.raises(ConfigError, match=r"dims=5000, cells=10\) has 10 \*\* 5000 \(a number of 5001 digits\) "
+                                          r"cells; at most 1000000"):
+        GridStudent(dims=5000)
+    with pytest.raises(ConfigError, match=r"10 \*\* 100000000 \(a number of 100000001 digits\) cells"):
+        GridStudent(dims=10**8)
+    with pytest.raises(ConfigError, match=r"10 \*\* 40 = 1(0){40} cells"):
+        GridStudent(dims=40)
+
+
 def test_distractors_too_many_for_memory_are_refused_before_allocating():
     """GridStudent(distractors=10**10) raised numpy's MemoryError (a 74.5 GiB Box) although its own message about
     cells said distractors cost nothing; it is a ConfigError naming the setting and its limit."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,11 @@ class GridStudent(StudentBase):
         threshold, cap = number("threshold", threshold), number("cap", cap)
         if not 0 < threshold < cap:
             raise ConfigError(f"need 0 < threshold < cap, got threshold={threshold}, cap={cap}")
-        if cells ** dims > MAX_TASKS:  # was numpy's MemoryError, or hours building the neighbour lists cell by cell
-            raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {cells} ** {dims} = {cells ** dims} cells; "
+        # (cells ** dims itself: dims=5000 failed formatting a number of 5,001 digits, dims=10**8 ran for minutes)
+        digits = dims * math.log10(cells)  # (about: how many digits cells ** dims has)
+        if digits > 40 or cells ** dims > MAX_TASKS:  # was numpy's MemoryError, or hours building the neighbour lists
+            count = f" (a number of {math.floor(digits) + 1} digits)" if digits > 40 else f" = {cells ** dims}"
+            raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {cells} ** {dims}{count} cells; "
                               f"at most {MAX_TASKS} (each keeps a counter and its list of previous neighbours): use "
                               f"fewer dims or cells (distractors add no cells)")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
