@@ -137,6 +137,28 @@ def test_plan_refuses_unknown_names():
         plan_suite("quick", ["nope"])
 
 
+def test_one_name_as_text_is_a_list_of_one_and_an_empty_list_is_refused():
+    """variants="skills-10" was read as the variants 's', 'k', 'i', ... (teachers="uniform" as 'u', 'n', ...), and
+    variants=[] (teachers=[], students=[]) ran the whole suite (every teacher), as None does."""
+    from magister.bench.runner import resolve_students, resolve_teachers
+
+    jobs, chosen = plan_suite("quick", "uniform", [0], variants="skills-10", episodes=10)
+    assert [v.name for v in chosen] == ["skills-10"] and [(j.teacher, j.student) for j in jobs] == [
+        ("uniform", "skills-10")]
+    gen_jobs, _ = plan_suite("quick", (t for t in ["uniform"]), [0], variants=(v for v in ["skills-10"]),
+                             episodes=10)
+    assert gen_jobs == jobs
+    assert resolve_teachers("uniform") == ["uniform"] and resolve_students("grid") == ["grid"]
+    for call, what in [(lambda: plan_suite("quick", variants=[]), "variants"),
+                       (lambda: plan_suite("quick", []), "teachers"),
+                       (lambda: resolve_teachers([]), "teachers"), (lambda: resolve_students(()), "students")]:
+        with pytest.raises(ConfigError, match=f"{what} is an empty list: give at least one name, or None"):
+            call()
+    with pytest.raises(ConfigError, match="teachers is a list of names, got 5"):
+        resolve_teachers(5)
+    assert len(plan_suite("quick", None, [0], variants=None, episodes=10)[1]) == 5  # None: every variant, as before
+
+
 def test_a_misspelt_suite_or_variant_name_suggests_the_right_one():
     # a typo got the whole list of variants (19 in standard) and no hint which one was meant
     with pytest.raises(ConfigError, match=r"no variant 'skills-1O' \(did you mean 'skills-10'\?\)"):

@@ -48,6 +48,7 @@ __all__ = [
     "run_bench_kept",
     "plan_jobs",
     "resolve_teachers",
+    "name_list",
     "registry_name",
     "resolve_students",
     "compatible",
@@ -121,13 +122,34 @@ def registry_name(label: str) -> str:
     return label.partition("@")[0]
 
 
+def name_list(what: str, names: Any) -> list[str] | None:
+    """``names`` (teachers, students, variants) as a list: ``None`` stays ``None`` (the default), one name given as
+    text is a one-item list, any other iterable the list of its items; an empty one is refused, not read as "all"."""
+    from ..errors import ConfigError
+
+    # ("uniform" was read as the names 'u', 'n', 'i', ...; [] ran every teacher or variant, as None does)
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [names]
+    try:
+        items = list(names)
+    except TypeError:
+        raise ConfigError(f"{what} is a list of names, got {names!r}") from None
+    if not items:
+        raise ConfigError(f"{what} is an empty list: give at least one name, or None (leave it out) for the default")
+    return items
+
+
 def resolve_teachers(names: Sequence[str] | None) -> list[str]:
-    """Check teacher names (or ``NAME@TAG`` labels) against the registry (``None``: all registered)."""
+    """Check teacher names (or ``NAME@TAG`` labels) against the registry (``None``: all registered; one name as
+    text is taken as a list of one; an empty list is refused)."""
     from ..errors import ConfigError
     from ..teacher import available_teachers, near_teacher_name
 
     available = available_teachers()
-    if not names:
+    names = name_list("teachers", names)
+    if names is None:
         return available
     unknown = [n for n in names if registry_name(n) not in available or n.endswith("@")]
     if unknown:
@@ -158,11 +180,13 @@ def stray_settings_hint(stray: Sequence[str], run: Sequence[str]) -> str:
 
 
 def resolve_students(names: Sequence[str] | None) -> list[str]:
-    """Check student preset names (``None``: the default ``grid``)."""
+    """Check student preset names (``None``: the default ``grid``; one name as text is taken as a list of one; an
+    empty list is refused)."""
     from ..errors import ConfigError
     from ..students.registry import all_presets, available_students, get_preset
 
-    if not names:
+    names = name_list("students", names)
+    if names is None:
         return ["grid"]
     unknown = [n for n in names if n not in all_presets()]
     if unknown:

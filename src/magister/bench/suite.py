@@ -295,16 +295,19 @@ def plan_suite(
 
     ``teachers=None``: :data:`CONTINUOUS_TEACHERS` on continuous variants and
     :data:`DISCRETE_TEACHERS` on finite ones; otherwise the named teachers on every
-    variant of their kind (a discrete teacher skips continuous variants and the reverse).
+    variant of their kind (a discrete teacher skips continuous variants and the reverse). ``variants=None``: every
+    variant of the suite. One name given as text (``variants="skills-10"``) is a list of one; an empty list of
+    teachers or variants is refused.
     """
     from ..errors import ConfigError
     from ..settings import whole
     from ..teacher import make_teacher, near_teacher_name, teacher_class
-    from .runner import JobSpec, check_seeds, check_settings, registry_name, resolve_teachers, \
+    from .runner import JobSpec, check_seeds, check_settings, name_list, registry_name, resolve_teachers, \
         stray_settings_hint
 
     chosen = get_suite(name)
-    if variants:
+    variants, teachers = name_list("variants", variants), name_list("teachers", teachers)
+    if variants is not None:
         known = {v.name for v in chosen}
         unknown = [v for v in variants if v not in known]
         if unknown:  # (a typo got the whole list, 19 names in standard, and no hint which was meant)
@@ -315,7 +318,7 @@ def plan_suite(
     if episodes is not None:
         whole("episodes", episodes)
     seeds = check_seeds(seeds)
-    explicit = resolve_teachers(teachers) if teachers else None
+    explicit = resolve_teachers(teachers) if teachers is not None else None
     settings = settings or {}
     check_settings(settings)
     tried: set[tuple[str, str]] = set()
