@@ -256,6 +256,25 @@ def test_a_batch_with_a_bad_task_is_refused_before_any_attempt():
     assert s.attempt_batch(np.array([[0.05, 0.05], [0.05, 0.05]])).tolist() == [0.01, 0.02]
 
 
+def test_a_batch_given_as_a_generator_is_practised_in_order_and_a_non_batch_refused():
+    """attempt_batch of a generator raised a raw "object of type 'generator' has no len()" (the check had read it
+    up), and of a number a raw "'int' object is not iterable"."""
+    from magister.errors import InvalidTaskError
+    from magister.students.skills import SkillStudent
+
+    s, ref = GridStudent(seed=0), GridStudent(seed=0)
+    assert s.attempt_batch(t for t in [[0.05, 0.05]] * 3).tolist() == [0.01, 0.02, 0.03]
+    assert ref.attempt_batch([[0.05, 0.05]] * 3).tolist() == [0.01, 0.02, 0.03]
+    assert s.episodes == 3 and (s.counters == ref.counters).all()
+    k, kref = SkillStudent(seed=0), SkillStudent(seed=0)
+    assert k.attempt_batch(map(int, "0012")).tolist() == kref.attempt_batch([0, 0, 1, 2]).tolist()
+    assert (k.competence == kref.competence).all() and k.episodes == 4
+    for batch in (5, None):
+        with pytest.raises(InvalidTaskError, match=f"attempt_batch takes a sequence of tasks, got {batch}; pass a list"):
+            k.attempt_batch(batch)
+    assert k.episodes == 4
+
+
 def test_a_grid_too_large_to_build_is_refused_naming_its_cells():
     """GridStudent(dims=10, cells=10) raised numpy's MemoryError (10**10 counters); with more memory it would have
     spent hours building the neighbour lists, one Python loop step per cell."""

@@ -7,10 +7,12 @@ task space it has mastered (the figure benchmarks plot).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import InvalidTaskError
+from ..scores import materialised
 from ..settings import whole
 from ..spaces import Space
 
@@ -39,7 +41,12 @@ class StudentBase:
 
     def attempt_batch(self, tasks: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Practise each task in order; every task is checked first, so a bad one changes nothing (the tasks
-        before it were practised before it was refused)."""
+        before it were practised before it was refused). ``tasks``: a list, an array or any iterable of tasks (a
+        generator is read once, in order)."""
+        if not isinstance(tasks, Iterable):  # (a raw "'int' object is not iterable")
+            raise InvalidTaskError(f"attempt_batch takes a sequence of tasks, got {tasks!r}; pass a list of tasks, or "
+                                   "use attempt(task) for one")
+        tasks = materialised(tasks)  # (a generator: a raw "object of type 'generator' has no len()")
         for t in tasks:
             self.space.validate(t)
         return np.fromiter((self.attempt(t) for t in tasks), dtype=float, count=len(tasks))
