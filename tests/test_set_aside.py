@@ -81,6 +81,44 @@ def test_a_bad_update_is_refused_and_records_nothing(x, scores, words):
     SetAside(3, 0.9, window=2).set_state(sa.get_state())  # the state reloads
 
 
+def test_every_state_its_updates_leave_reloads():
+    rng = np.random.default_rng(0)
+    sa = SetAside(5, 0.6, window=3, review_after=0.5)
+    SetAside(5, 0.6, window=3, review_after=0.5).set_state(sa.get_state())  # a new one
+    for _ in range(200):
+        k = int(rng.integers(0, 4))
+        sa.update(rng.integers(0, 5, size=k), rng.random(k).round(1))
+        copy = SetAside(5, 0.6, window=3, review_after=0.5)
+        copy.set_state(sa.get_state())
+        assert copy.aside().tolist() == sa.aside().tolist() and copy.due().tolist() == sa.due().tolist()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"step": 1_000_000}, "its counts add up to 3, not step 1000000"),  # task 0 was due for review at once
+    ({"count": [5, 1, 0]}, "its counts add up to 6, not step 3"),
+    ({"last": [2, 3, 3]}, "task 2 has 0 scores and its last at step 3"),
+    ({"last": [0, 3, 0]}, "task 0 has 2 scores and its last at step 0"),
+    ({"last": [1, 2, 0]}, "task 0 has 2 scores and its last at step 1"),
+    ({"last": [3, 3, 0]}, "two tasks have their last score at step 3"),
+    ({"count": [1, 0, 2], "last": [1, 0, 2], "step": 3}, r"no task has its last score at step 3 \(the latest is 2\)"),
+])
+def test_counts_that_no_updates_leave_are_refused_and_change_nothing(change, words):
+    """SetAside.set_state took counts that do not add up to its step (every score is one step of one task), or a
+    task's last step that no run of updates leaves; a step of 1,000,000 made task 0 due for review at once."""
+    sa = SetAside(3, 0.9, window=2)
+    sa.update([0, 0, 1], [1.0, 1.0, 0.5])
+    state = sa.get_state()
+    other = SetAside(3, 0.9, window=2)
+    other.update([2], [1.0])
+    before = other.get_state()
+    with pytest.raises(ConfigError, match=f"set-aside state is not one that its updates leave: {words}; the "
+                                          "checkpoint is damaged or was edited"):
+        other.set_state({**state, **{k: np.array(v) if k != "step" else v for k, v in change.items()}})
+    assert all(np.array_equal(before[k], other.get_state()[k]) for k in before)
+    other.set_state(state)
+    assert other.aside().tolist() == [True, False, False] and other.due().tolist() == [False] * 3
+
+
 @pytest.mark.parametrize("name", TEACHERS)
 @pytest.mark.parametrize("bad", [0, 0.0, 1.5, -0.1, "0.9", True, float("nan")])
 def test_a_bad_threshold_is_refused_by_name(name, bad):
@@ -153,6 +191,11 @@ def test_a_corrupt_set_aside_state_is_refused_and_changes_nothing(name):
     huge["algorithm"]["set_aside"] = dict(huge["algorithm"]["set_aside"], step=1e300)
     with pytest.raises(CheckpointError, match="set-aside"):
         t.load_state_dict(huge)
+    off = dict(state, algorithm=dict(state["algorithm"]))  # was taken (counts that no run of updates leaves)
+    off["algorithm"]["set_aside"] = dict(off["algorithm"]["set_aside"], step=int(state["algorithm"]["set_aside"]["step"])
+                                         + 10**6)
+    with pytest.raises(CheckpointError, match="set-aside state is not one that its updates leave"):
+        t.load_state_dict(off)
     missing = dict(state, algorithm={k: v for k, v in state["algorithm"].items() if k != "set_aside"})
     with pytest.raises(CheckpointError):
         t.load_state_dict(missing)

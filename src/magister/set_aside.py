@@ -154,8 +154,31 @@ class SetAside:
             raise ValueError("set-aside scores must lie in [0, 1]")
         if (count < 0).any() or not 0 <= step <= np.iinfo(np.int64).max or (last < 0).any() or (last > step).any():
             raise ValueError("set-aside counts and steps must be >= 0, and no task's last step after the current one")
+        _refuse_impossible_counts(count, last, step)
         self.recent, self.count, self.last, self.step = recent.copy(), count.copy(), last.copy(), step
         self._refresh(slice(None))
+
+
+def _refuse_impossible_counts(count: np.ndarray, last: np.ndarray, step: int) -> None:
+    """Refuse counts no run of :meth:`SetAside.update` leaves (a damaged or edited state; each was taken, and a
+    ``step`` off by a million made a task due for review at once): every score is one step of one task, so the
+    counts add up to ``step``, a task has a last step exactly when it has scores, no earlier than its count, no two
+    tasks share one, and the latest is ``step``."""
+    early = np.flatnonzero(np.where(count > 0, last < count, last != 0))
+    steps, first, times = np.unique(last[count > 0], return_index=True, return_counts=True)
+    if int(count.sum()) != step:
+        why = f"its counts add up to {int(count.sum())}, not step {step}"
+    elif early.size:
+        i = int(early[0])
+        why = f"task {i} has {int(count[i])} scores and its last at step {int(last[i])}"
+    elif (times > 1).any():
+        why = f"two tasks have their last score at step {int(steps[times > 1][0])}"
+    elif step and int(steps[-1]) != step:
+        why = f"no task has its last score at step {step} (the latest is {int(steps[-1])})"
+    else:
+        return
+    raise ConfigError(f"set-aside state is not one that its updates leave: {why}; the checkpoint is damaged or was "
+                      "edited")
 
 
 def _check(window: int, review_after: float) -> None:
