@@ -603,6 +603,26 @@ def test_public_helpers_refuse_bad_input_with_a_config_error(call, words):
         call()
 
 
+@pytest.mark.parametrize("acc, where", [
+    ([["0.5"]], r"acc\[0, 0\] is '0.5'"),
+    ([[0.5, "0.25"], [0.5, 0.5]], r"acc\[0, 1\] is '0.25'"),  # (numpy makes the whole list text)
+    (np.array([["0.5", "0.5"]]), r"acc\[0, 0\] is '0.5'"),
+    ([[0.5, b"0.5"]], r"acc\[0, 1\] is b'0.5'"),
+    (np.array([[0.5 + 1j]]), r"acc\[0, 0\] is \(0.5\+1j\)"),  # the imaginary part was dropped
+    ([[0.5], [np.datetime64("2020-01-01")]], r"acc\[1, 0\] is"),  # its count of days, 18262
+])
+def test_an_accuracy_matrix_of_text_is_refused_as_a_letter_is(acc, where):
+    """[["0.5"]] was read as 0.5 by the three metrics while [["a"]] was refused; text (also bytes, and complex
+    numbers or dates, which numpy turned into a number) is refused naming the entry. None is NaN, as before."""
+    for metric in (final_accuracy, forgetting, learning_curve):
+        with pytest.raises(ConfigError, match="accuracy matrix is an array of numbers .*not text, complex numbers or "
+                                              "dates: " + where):
+            metric(acc)
+    assert final_accuracy([[0.5, None], [0.25, 0.75]]) == 0.5
+    assert forgetting([[0.5, None], [0.25, 0.75]]) == 0.25
+    assert learning_curve([[0.5, None], [0.25, 0.75]]).tolist() == [0.5, 0.5]
+
+
 def test_run_teacher_refuses_a_teacher_that_plans_no_rehearsal():
     """run_teacher(learner, data, make_teacher("sec", ...)) trained nothing but failed with a raw AttributeError
     ('SEC' object has no attribute 'rehearsal'); the refusal names the teachers it drives and run_order."""

@@ -141,12 +141,14 @@ def short_number(v: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
-def non_numeric(values: np.ndarray) -> bool:
+def non_numeric(values: np.ndarray, *, none_is_nan: bool = False) -> bool:
     """Whether an array holds text, complex numbers, None, or dates and durations (numpy would parse "0.5", turn
-    None into NaN, and a ``datetime64`` or ``timedelta64`` into its count of days or seconds)."""
+    None into NaN, and a ``datetime64`` or ``timedelta64`` into its count of days or seconds). ``none_is_nan``:
+    None is taken, as the NaN numpy makes of it (a value not known yet, as JSON's null)."""
     if values.dtype.kind in "UScmM":
         return True
-    return values.dtype.kind == "O" and any(v is None or isinstance(v, _NOT_NUMBERS) for v in values.ravel().tolist())
+    return values.dtype.kind == "O" and any((v is None and not none_is_nan) or isinstance(v, _NOT_NUMBERS)
+                                            for v in values.ravel().tolist())
 
 
 #: what an object array may hold that numpy turns into a number although it is none

@@ -7,19 +7,27 @@ numbering, phases are rows in time order.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import non_numeric
 
 __all__ = ["final_accuracy", "forgetting", "learning_curve"]
 
 
 def _matrix(acc: np.ndarray) -> np.ndarray:
     try:
-        a = np.asarray(acc, dtype=float)
+        raw = np.asarray(acc)
+        # ([["0.5"]] was read as 0.5 and [["a"]] refused; a complex entry lost its imaginary part, a date became
+        # its count of days; None is NaN, a task not taught yet, as before)
+        a = None if non_numeric(raw, none_is_nan=True) else np.asarray(raw, dtype=float)
     except (TypeError, ValueError):
         raise ConfigError("an accuracy matrix is a (phases, tasks) array of numbers (NaN before a task is "
                           "taught)") from None
+    if a is None:
+        _refuse_non_numbers(acc, raw)
     if a.ndim != 2 or a.shape[0] == 0:  # (a ConfigError, a ValueError too: was a plain ValueError)
         raise ConfigError(f"an accuracy matrix is (phases, tasks), got shape {a.shape}; pass "
                           "SequenceResult.acc or one row of accuracies per phase")
@@ -28,6 +36,24 @@ def _matrix(acc: np.ndarray) -> np.ndarray:
         raise ConfigError(f"an accuracy matrix holds finite accuracies (NaN before a task is taught); acc[{t}, {j}] "
                           f"is {a[t, j]}")
     return a
+
+
+def _refuse_non_numbers(acc: object, raw: np.ndarray) -> NoReturn:
+    """Raise the ConfigError naming the first entry of ``acc`` (read as ``raw``) that is text, a complex number, a
+    date or a duration."""
+
+    def bad(v: object) -> bool:
+        cell = np.empty(1, dtype=object)  # (np.array([v]) would read a tuple or a list as several entries)
+        cell[0] = v
+        return non_numeric(cell, none_is_nan=True)
+
+    # a list mixing numbers and text is all text to numpy: the entries as given, to name the one that is text
+    items = raw if raw.dtype.kind == "O" or isinstance(acc, np.ndarray) else np.asarray(acc, dtype=object)
+    flat = items.ravel().tolist()
+    k = next((i for i, v in enumerate(flat) if bad(v)), 0)
+    where = ", ".join(str(int(i)) for i in np.unravel_index(k, raw.shape))
+    raise ConfigError(f"an accuracy matrix is an array of numbers (NaN before a task is taught), not text, complex "
+                      f"numbers or dates: acc[{where}] is {flat[k]!r}")
 
 
 def final_accuracy(acc: np.ndarray) -> float:
