@@ -283,6 +283,19 @@ def test_a_grid_too_large_to_build_is_refused_naming_its_cells():
     assert GridStudent(dims=4, cells=4).n_cells == 256
 
 
+def test_a_grid_whose_neighbour_lists_would_not_fit_is_refused_before_building_them():
+    """GridStudent(dims=19, cells=2) has 524,288 cells, under the limit, but ran for hours building 1.2e9 previous
+    neighbours (9 GB); dims=16 took three minutes. The links are counted before any is built."""
+    with pytest.raises(ConfigError, match=r"GridStudent\(dims=19, cells=2\) has 1161737179 previous-neighbour links "
+                                          r"in all .*; at most 100000000 .*use fewer dims"):
+        GridStudent(dims=19, cells=2)
+    with pytest.raises(ConfigError, match="129009091 previous-neighbour links"):
+        GridStudent(dims=17, cells=2)
+    for dims, cells in [(2, 10), (3, 5), (4, 4), (1, 7), (5, 1)]:  # the count the refusal uses is the real one
+        g = GridStudent(dims=dims, cells=cells)
+        assert sum(len(g.previous_neighbours(c)) for c in range(g.n_cells)) == (2 * cells - 1) ** dims - cells ** dims
+
+
 def test_a_grid_of_very_many_dims_is_refused_at_once():
     """dims=5000 failed with Python's "Exceeds the limit (4300 digits) for integer string conversion" while the
     refusal was written, and dims=10**8 ran for minutes computing 10 ** 10**8 first."""

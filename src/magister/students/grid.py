@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
-from ..settings import MAX_TASKS, number, size, whole
+from ..settings import MAX_CELLS, MAX_TASKS, number, size, whole
 from ..spaces import Box
 from .base import StudentBase
 
@@ -63,6 +63,13 @@ class GridStudent(StudentBase):
             raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {cells} ** {dims}{count} cells; "
                               f"at most {MAX_TASKS} (each keeps a counter and its list of previous neighbours): use "
                               f"fewer dims or cells (distractors add no cells)")
+        # a cell has up to 2 ** dims - 1 previous neighbours: dims=19, cells=2 (524,288 cells) ran for hours building
+        # 1.2e9 of them (9 GB); in all (2 * cells - 1) ** dims - cells ** dims (each coordinate c > 0 gives c, c - 1)
+        links = (2 * cells - 1) ** dims - cells ** dims
+        if links > MAX_CELLS:
+            raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {links} previous-neighbour links in all "
+                              f"((2 * cells - 1) ** dims - cells ** dims); at most {MAX_CELLS} (each cell keeps the "
+                              f"list of its own): use fewer dims")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
         self.noise, self.forgetting = float(noise), float(forgetting)
         self.threshold, self.cap = float(threshold), float(cap)
