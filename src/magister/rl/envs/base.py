@@ -8,6 +8,7 @@ code with ``n = 1``, and :func:`evaluate` runs a whole test set at once.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping
 from operator import index as _index
 from typing import Any, Callable, ClassVar
 
@@ -120,8 +121,6 @@ class ParametricEnv(gym.Env):
 def reset_options(who: str, options: Any, example: str = "{'task': task}") -> Any:
     """``reset(options=...)`` checked: a dict (any mapping) or None. Anything else failed inside the reset with a raw
     ``TypeError`` ("argument of type 'int' is not iterable"), or, for text holding "task", read a character of it."""
-    from collections.abc import Mapping
-
     if options is None or isinstance(options, Mapping):
         return options
     raise SettingTypeError(f"{who}.reset(options=...) takes a dict such as {example}, or None; got "
