@@ -13,7 +13,8 @@ APT_PACKAGES := postgresql chromium chromium-driver wrk
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch is pinned in constraints.txt (a CPU build); the library itself declares a range.
+# torch is pinned in constraints.txt (a version, not a build: which build pip installs depends on the package index);
+# the library itself declares a range.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
