@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=20_000)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--teachers", default=None, help="comma-separated names (default: every continuous teacher)")
+    p.add_argument("--teachers", default=None,
+                   help="comma-separated names (default: every continuous teacher); a teacher with settings is "
+                        "NAME:KEY=VALUE,KEY=VALUE (values read as JSON), and then the teachers are separated by ';'")
     args = p.parse_args(argv)
     for opt in ("episodes", "seeds"):
         if getattr(args, opt) < 1:
@@ -109,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     sep = ";" if args.teachers and (";" in args.teachers or ":" in args.teachers) else ","
     names = (args.teachers.split(sep) if args.teachers
              else [n for n in mg.available_teachers() if mg.teacher_class(n).kind in ("continuous", "any")])
+    if sep == ";" and any("," in name.partition(":")[0] for name in names):  # read as one unknown teacher
+        p.error(f"--teachers {args.teachers!r}: with settings (NAME:KEY=VALUE) the teachers are separated by ';', "
+                f"not ',': e.g. 'uniform;alp-gmm:warm_start=true'")
     distinct(names, "--teachers", p)  # a repeated teacher was timed twice
     from magister.bench.runner import check_settings
     from magister.students import GridStudent

@@ -29,10 +29,20 @@ def test_tiny_run_prints_a_row(capsys) -> None:
 
 @pytest.mark.parametrize("teachers, needle", [("uniform,alp-gmn", "alp-gmn"), ("uniform;alp-gmm:fit_rat=5", "fit_rat"),
                                               ("exp3", "discrete"),
-                                              ("uniform,alp-gmm,uniform", "--teachers names uniform more")])
+                                              ("uniform,alp-gmm,uniform", "--teachers names uniform more"),
+                                              # the help said "comma-separated": with settings this was the
+                                              # unknown teacher 'uniform,alp-gmm', not a word about ';'
+                                              ("uniform,alp-gmm:warm_start=true", "separated by ';'")])
 def test_a_bad_teacher_is_refused_before_any_timing(capsys, monkeypatch, teachers: str, needle: str) -> None:
     # a typo'd name or setting (last in the list) was a traceback after timing every teacher before it
     monkeypatch.setattr(to, "time_teacher", lambda *a: pytest.fail("timed a teacher"))
     with pytest.raises(SystemExit) as e:
         to.main(["--episodes", "10", "--seeds", "1", "--teachers", teachers])
     assert e.value.code == 2 and needle in capsys.readouterr().err.split("error:", 1)[1]
+
+
+def test_help_says_how_teachers_with_settings_are_separated(capsys) -> None:
+    with pytest.raises(SystemExit):
+        to.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "NAME:KEY=VALUE,KEY=VALUE" in out and "separated by ';'" in out
