@@ -1081,3 +1081,21 @@ def test_every_picture_is_written_through_the_one_helper() -> None:
              for p in sorted((root / folder).rglob("*.py"))
              for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\.savefig\(", line)]
     assert len(calls) == 1 and calls[0].startswith("src/magister/checkpoint.py:"), calls  # save_figure's own
+
+
+def test_the_pool_s_flags_are_true_or_false_not_any_truthy_value(tmp_path: Path) -> None:
+    # before: bool() read them: readonly="false" opened the pool read-only, and report(..., rate="no") moved both
+    # ratings
+    pool = _pool(tmp_path, n=2)
+    before = [r.to_dict() for r in pool.records()], pool.learner_rating
+    for bad in ("false", "no", 0, [0]):
+        with pytest.raises(ConfigError, match="readonly must be True or False"):
+            OpponentPool(tmp_path, readonly=bad)
+        with pytest.raises(ConfigError, match="rate must be True or False"):
+            pool.report(0, "win", rate=bad)
+        with pytest.raises(ConfigError, match="rate must be True or False"):
+            pool.report_many([0, 1], ["win", "loss"], rate=bad)
+    assert ([r.to_dict() for r in pool.records()], pool.learner_rating) == before
+    assert OpponentPool(tmp_path, readonly=np.True_).readonly
+    assert pool.report(0, "win", rate=False).rating == before[0][0]["rating"]  # counted, not rated
+    assert pool.report(0, "win", rate=np.True_).rating < before[0][0]["rating"]  # the opponent lost

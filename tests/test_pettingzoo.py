@@ -906,3 +906,15 @@ def test_an_action_the_check_cannot_call_wrong_goes_to_the_game_as_before(tmp_pa
     for other in (np.array([1, 2]), [[1], [1, 2]], np.array(object()), np.array(["3", "4"])):
         # (not a Discrete move: the game says what it is)
         assert discrete_action(other, 0, 9, as_given=True) is other, other
+
+
+def test_report_is_true_or_false_not_any_truthy_value(tmp_path: Path) -> None:
+    # before: report="false" was read as True: the env opened a writable pool of the folder and wrote every game
+    pool = _pool(tmp_path)
+    for bad in ("false", 0, None):
+        with pytest.raises(ConfigError, match="report must be True or False"):
+            OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy, report=bad)
+    env = OpponentEnv(tictactoe_v3.env, str(pool.directory), load_policy, report=np.False_)
+    assert env.pool.readonly and env.report is False
+    _play(env, np.random.default_rng(0), 2)
+    assert [r.games for r in pool.records()] == [0, 0]

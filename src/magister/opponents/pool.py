@@ -89,7 +89,7 @@ import numpy as np
 from ..checkpoint import atomic_write
 from ..errors import CheckpointError, ConfigError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
-from ..settings import number, whole
+from ..settings import flag, number, whole
 from ..spaces import Discrete
 from .records import Record, as_outcome, elo_update, outcome_score
 
@@ -217,7 +217,7 @@ class OpponentPool:
                  initial_rating: float | None = None, keep_evicted: int | None = None, seed: SeedLike = None,
                  readonly: bool = False):
         self.directory = Path(directory).resolve()
-        self.readonly = bool(readonly)
+        self.readonly = flag("readonly", readonly)  # (bool("false") was True: a JSON "false" opened it read-only)
         #: threads sharing this object take turns at changes (each change is planned from the index it holds)
         self._thread_lock = threading.RLock()
         if not self.readonly:
@@ -679,6 +679,7 @@ class OpponentPool:
 
     def report_many(self, opponent_ids: Iterable[int], outcomes: Iterable[Any], *, rate: bool = True) -> list[Record]:
         """Several games, in order; all are checked before any is recorded (one index write)."""
+        rate = flag("rate", rate)  # (rate="no" or "false" was read as True: both ratings moved)
         try:
             ids, outs = list(opponent_ids), list(outcomes)
         except TypeError:

@@ -51,7 +51,7 @@ from ..opponents import OpponentPool, OpponentTeacher, as_outcome, outcome_score
 from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator, generator_state, restore_generator
-from ..settings import whole
+from ..settings import flag, whole
 from ..teacher import Teacher
 from .envs.base import discrete_action
 from .scores import FunctionScore
@@ -137,6 +137,8 @@ class OpponentEnv(gym.Env):
             raise ConfigError(f"on_truncation must be 'error' or 'draw', got {on_truncation!r}")
         if not callable(load_policy):
             raise ConfigError("load_policy must be a function snapshot_bytes -> policy")
+        # (report="false" was read as True: the env opened a writable pool and wrote every game to it)
+        report = flag("report", report)
         cache = whole("cache", cache, 0, floats=True, hint="the number of loaded opponent policies kept in memory")
         if isinstance(pool, OpponentPool):
             self.pool = pool
@@ -149,7 +151,7 @@ class OpponentEnv(gym.Env):
         if report and self.pool.readonly:  # every game would end in an error, after the teacher had its outcome
             raise ConfigError(f"the pool at {self.pool.directory} was opened read-only, so this env cannot record "
                               "outcomes; pass report=False (the writer process records them), or the writable pool")
-        self.seat, self.teacher, self.report = seat, teacher, bool(report)
+        self.seat, self.teacher, self.report = seat, teacher, report
         self.load_policy, self.outcome_fn, self.on_truncation = load_policy, outcome_fn or reward_outcome, on_truncation
         self.cache_size = cache
         self._cache: OrderedDict[tuple[int, str], Callable[[Any], Any]] = OrderedDict()
