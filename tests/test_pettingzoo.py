@@ -918,3 +918,32 @@ def test_report_is_true_or_false_not_any_truthy_value(tmp_path: Path) -> None:
     assert env.pool.readonly and env.report is False
     _play(env, np.random.default_rng(0), 2)
     assert [r.games for r in pool.records()] == [0, 0]
+
+
+class _NanReward(_Duel):
+    """_Duel whose knocked-out player_1 gets a NaN reward instead of -1."""
+
+    def step(self, actions):
+        obs, rewards, terms, truncs, infos = super().step(actions)
+        return obs, {a: (float("nan") if a == "player_1" and r else r) for a, r in rewards.items()}, terms, truncs, infos
+
+
+def test_a_nan_reward_is_no_outcome_not_a_draw(tmp_path: Path) -> None:
+    # before: the default rule compared the totals (nan, 1.0): neither more nor less, so every such game was a draw
+    from magister.rl.pettingzoo import reward_outcome
+
+    pool = OpponentPool(tmp_path / "pool", max_ids=5)
+    pool.add(b"x")
+    teacher = mg.make_teacher("fsp", pool.space, pool=pool, seed=0)
+    before = json.loads(pool.index_path.read_text())
+    env = OpponentEnv(lambda: _NanReward(), pool, lambda data: (lambda obs: 0), seat="player_0", teacher=teacher,
+                      on_truncation="draw")
+    env.reset(seed=0)
+    with pytest.raises(NoOutcomeError, match=r"player_0: 1\.0, player_1: nan.*NaN reward.*outcome_fn"):
+        for _ in range(3):
+            env.step(0)
+    assert json.loads(pool.index_path.read_text()) == before and teacher.n_observed == 0
+    with pytest.raises(NoOutcomeError, match="NaN"):
+        reward_outcome({"a": float("nan"), "b": float("nan")}, "a", "b", True, False)
+    assert reward_outcome({"a": float("nan")}, "a", "b", False, True) is None  # truncated: on_truncation decides
+    assert reward_outcome({"a": float("inf"), "b": 1.0}, "a", "b", True, False) == "win"  # comparable, as before

@@ -20,8 +20,8 @@ with an opponent teacher and ``score=game_score``), the env's own
 The outcome is read from the game's rewards when the learner's seat
 terminates: more reward than the opponent is a win, less a loss, equal a
 draw (pass ``outcome_fn(rewards, learner, opponent, terminated, truncated)`` for other games). A
-game that stops without an outcome (truncated, or ``outcome_fn`` returns
-None) raises :class:`NoOutcomeError` and nothing is recorded; use
+game that stops without an outcome (truncated, a NaN total reward, or
+``outcome_fn`` returns None) raises :class:`NoOutcomeError` and nothing is recorded; use
 ``on_truncation="draw"`` for games where a time limit is a draw. An opponent
 that leaves the game first does not end it: the learner plays on alone until
 its own seat ends (AEC and parallel alike). An AEC game that the opponent's
@@ -82,10 +82,16 @@ game_score = FunctionScore(_game_score)
 
 def reward_outcome(rewards: dict[str, float], learner: str, opponent: str, terminated: bool,
                    truncated: bool) -> str | None:
-    """The default outcome rule: compare the two seats' total rewards once the learner's seat terminated."""
+    """The default outcome rule: compare the two seats' total rewards once the learner's seat terminated (a NaN
+    total says nothing about who won: :class:`NoOutcomeError`)."""
     if not terminated:
         return None
     a, b = float(rewards.get(learner, 0.0)), float(rewards.get(opponent, 0.0))
+    if np.isnan(a) or np.isnan(b):  # (neither more nor less: every such game was recorded as a draw)
+        raise NoOutcomeError(
+            f"the game's total rewards are {learner}: {a}, {opponent}: {b}; a NaN reward says nothing about who "
+            "won, so the game has no outcome. Fix the game's rewards, or pass outcome_fn to decide such games. "
+            "Nothing was recorded.")
     return "win" if a > b else "loss" if a < b else "draw"
 
 
