@@ -947,3 +947,19 @@ def test_a_nan_reward_is_no_outcome_not_a_draw(tmp_path: Path) -> None:
         reward_outcome({"a": float("nan"), "b": float("nan")}, "a", "b", True, False)
     assert reward_outcome({"a": float("nan")}, "a", "b", False, True) is None  # truncated: on_truncation decides
     assert reward_outcome({"a": float("inf"), "b": 1.0}, "a", "b", True, False) == "win"  # comparable, as before
+
+
+def test_a_game_class_is_a_function_returning_a_game(tmp_path: Path) -> None:
+    # before: a class with possible_agents as a class attribute was taken for the game itself, and the env failed
+    # with a raw TypeError (observation_space() called on the class, "missing 1 required positional argument")
+    pool = _pool(tmp_path)
+    for cls, seat in ((Gifts, "b"), (_Duel, "player_0")):
+        env = OpponentEnv(cls, pool, lambda data: (lambda obs: 0), seat=seat, on_truncation="draw")
+        assert isinstance(env.game, cls) and env.parallel == (cls is _Duel)
+        env.reset(seed=0, options={"opponent": 0})
+        done = False
+        while not done:
+            _, _, term, trunc, info = env.step(0)
+            done = term or trunc
+        assert info["outcome"] == "win"
+    assert pool.record(0).games == 2

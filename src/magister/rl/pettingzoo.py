@@ -107,7 +107,7 @@ class OpponentEnv(gym.Env):
     """The learner's seat of a two-player PettingZoo game; the other seat is played by a pool member.
 
     Args:
-        game: a PettingZoo env (AEC or parallel) or a function returning one.
+        game: a PettingZoo env (AEC or parallel) or a function (or class) returning one.
         pool: an :class:`OpponentPool` or its folder (opened read-only when ``report=False``; with
             ``report=True`` the folder opens a writable pool of its own: in a process that also changes the
             pool, pass that pool object instead, as a pool has one writer).
@@ -129,7 +129,10 @@ class OpponentEnv(gym.Env):
                  seat: str = "alternate", teacher: Any = None, report: bool = True,
                  outcome_fn: Callable[..., str | None] | None = None, on_truncation: str = "error",
                  cache: int = 4, seed: Any = None):
-        self.game = game() if callable(game) and not hasattr(game, "possible_agents") else game
+        # a class is a function returning a game too: one with possible_agents as a class attribute was taken for
+        # a game itself (a raw TypeError from observation_space called on the class)
+        made = isinstance(game, type) or (callable(game) and not hasattr(game, "possible_agents"))
+        self.game = game() if made else game
         if not hasattr(self.game, "possible_agents"):
             raise ConfigError(f"game must be a PettingZoo env or a function returning one, got {type(game).__name__}")
         self.parallel = not hasattr(self.game, "agent_iter")
