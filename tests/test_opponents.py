@@ -1099,3 +1099,18 @@ def test_the_pool_s_flags_are_true_or_false_not_any_truthy_value(tmp_path: Path)
     assert OpponentPool(tmp_path, readonly=np.True_).readonly
     assert pool.report(0, "win", rate=False).rating == before[0][0]["rating"]  # counted, not rated
     assert pool.report(0, "win", rate=np.True_).rating < before[0][0]["rating"]  # the opponent lost
+
+
+def test_a_rating_gap_past_123_000_points_is_still_rated(tmp_path: Path) -> None:
+    # before: elo_expected computed 10 ** (gap / 400), a raw OverflowError past a gap of about 123,300 (a rating set
+    # with set_ratings, or a large k), and the pool could never record a game of that pair again
+    from magister.opponents import elo_expected
+
+    assert elo_expected(0.0, 125_000.0) == pytest.approx(10.0 ** -312.5, rel=1e-9)
+    assert elo_expected(0.0, 1e6) == 0.0 and elo_expected(1e6, 0.0) == 1.0
+    assert elo_expected(1000.0, 1400.0) == 1.0 / 11.0  # the usual gaps as before, to the bit
+    pool = _pool(tmp_path, n=2)
+    pool.set_ratings({0: 125_000.0})
+    assert pool.report(0, "loss").rating == 125_000.0  # expected: a loss moves nothing
+    assert pool.report(0, "win").rating == 125_000.0 - pool.settings["k"]
+    assert (pool.record(0).games, pool.learner_rating) == (2, 1000.0 + pool.settings["k"])

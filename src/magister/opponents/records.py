@@ -48,7 +48,11 @@ def outcome_score(outcome: Any) -> float:
 
 def elo_expected(r_a: float, r_b: float) -> float:
     """Expected score of a player rated ``r_a`` against one rated ``r_b`` (Elo, base 10, scale 400)."""
-    return 1.0 / (1.0 + 10.0 ** ((r_b - r_a) / 400.0))
+    x = (r_b - r_a) / 400.0
+    try:
+        return 1.0 / (1.0 + 10.0 ** x)
+    except OverflowError:  # 123,300 points below (a raw OverflowError, and the pool could not record the pair again)
+        return 10.0 ** -x  # (1 / (1 + 10 ** x) there, as near as floats go: below 1e-308, or 0.0)
 
 
 def elo_update(r_a: float, r_b: float, score_a: float, k: float) -> tuple[float, float]:
