@@ -1114,3 +1114,11 @@ def test_a_rating_gap_past_123_000_points_is_still_rated(tmp_path: Path) -> None
     assert pool.report(0, "loss").rating == 125_000.0  # expected: a loss moves nothing
     assert pool.report(0, "win").rating == 125_000.0 - pool.settings["k"]
     assert (pool.record(0).games, pool.learner_rating) == (2, 1000.0 + pool.settings["k"])
+
+
+def test_a_pool_directory_that_is_no_path_is_a_config_error(tmp_path: Path) -> None:
+    # before: pathlib's raw TypeError ("expected str, bytes or os.PathLike object, not NoneType")
+    for bad in (None, b"/tmp/pool", 3):
+        with pytest.raises(ConfigError, match="directory is the path of a folder"):
+            OpponentPool(bad)  # type: ignore[arg-type]
+    assert OpponentPool(str(tmp_path / "p")).directory == OpponentPool(tmp_path / "p").directory

@@ -216,6 +216,9 @@ class OpponentPool:
                  max_ids: int | None = None, keep_first: bool | None = None, k: float | None = None,
                  initial_rating: float | None = None, keep_evicted: int | None = None, seed: SeedLike = None,
                  readonly: bool = False):
+        if not isinstance(directory, (str, os.PathLike)):  # (None, bytes: pathlib's raw TypeError)
+            raise ConfigError(f"an opponent pool's directory is the path of a folder (str or pathlib.Path), got "
+                              f"{type(directory).__name__} {directory!r:.60}")
         self.directory = Path(directory).resolve()
         self.readonly = flag("readonly", readonly)  # (bool("false") was True: a JSON "false" opened it read-only)
         #: threads sharing this object take turns at changes (each change is planned from the index it holds)
