@@ -1122,3 +1122,25 @@ def test_a_pool_directory_that_is_no_path_is_a_config_error(tmp_path: Path) -> N
         with pytest.raises(ConfigError, match="directory is the path of a folder"):
             OpponentPool(bad)  # type: ignore[arg-type]
     assert OpponentPool(str(tmp_path / "p")).directory == OpponentPool(tmp_path / "p").directory
+
+
+def test_cross_play_matrices_of_text_complex_numbers_or_ragged_rows_are_refused(tmp_path: Path) -> None:
+    # before: fit_elo and plot_cross_play read "1" as 1 (ratings fitted from text), and raised numpy's raw
+    # "inhomogeneous shape" ValueError for ragged rows and float()'s raw TypeError for a complex number
+    import datetime
+
+    good_s, good_g = [[0.0, 1.0], [0.0, 0.0]], [[0, 4], [4, 0]]
+    bad = {"text": [[0.0, "1"], ["0", 0.0]], "ragged": [[0.0, 1.0], [0.0]], "complex": [[0.0, 1 + 0j], [0.0, 0.0]],
+           "date": np.array([[0, 1], [0, 0]], dtype="datetime64[D]"),
+           "object date": [[0.0, datetime.date(2020, 1, 1)], [0.0, 0.0]]}
+    for what, m in bad.items():
+        with pytest.raises(ConfigError, match="scores must be a square matrix of numbers"):
+            fit_elo(m, good_g)
+        with pytest.raises(ConfigError, match="games must be a square matrix of numbers"):
+            fit_elo(good_s, m)
+        with pytest.raises(ConfigError, match="scores must be a square matrix of numbers"):
+            plot_cross_play(m, ["a", "b"], tmp_path / f"{what}.png")
+        assert not (tmp_path / f"{what}.png").exists()
+    r = fit_elo(good_s, good_g)  # numbers, None (a pair that did not play) and numpy arrays as before
+    np.testing.assert_array_equal(fit_elo([[None, 1.0], [0.0, None]], np.array(good_g)), r)
+    assert plot_cross_play([[None, 1.0], [0.0, None]], ["a", "b"], tmp_path / "none.png").exists()

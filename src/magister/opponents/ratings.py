@@ -20,18 +20,34 @@ import numpy as np
 
 from ..checkpoint import save_figure
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import non_numeric, number, whole
 
 __all__ = ["fit_elo", "plot_cross_play"]
 
 _SCALE = 400.0 / np.log(10.0)
 
 
+def _matrix(name: str, values: object) -> np.ndarray:
+    """``values`` as a float array; text, complex numbers, dates and ragged rows are a ConfigError naming ``name``
+    (numpy read "0.5" as 0.5 and a date as its count of days, and raised its raw errors on ragged rows or a complex
+    number). None is NaN, a pair that did not play, as before."""
+    try:
+        raw = np.asarray(values)
+        bad = non_numeric(raw, none_is_nan=True)
+        a = None if bad else np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        bad, a = True, None
+    if a is None:
+        raise ConfigError(f"{name} must be a square matrix of numbers (one row per player, all rows as long), not "
+                          f"text, complex numbers, dates or rows of different lengths; got {values!r:.80}")
+    return a
+
+
 def fit_elo(scores: np.ndarray, games: np.ndarray, *, mean: float = 1000.0, anchor: int | None = None,
             prior_games: float = 0.5, iterations: int = 100) -> np.ndarray:
     """Elo ratings of ``n`` players from an ``(n, n)`` matrix of mean scores and one of game counts."""
-    s = np.asarray(scores, dtype=float)
-    g = np.asarray(games, dtype=float)
+    s = _matrix("scores", scores)
+    g = _matrix("games", games)
     if s.ndim != 2 or s.shape[0] != s.shape[1] or g.shape != s.shape:
         raise ConfigError(f"scores and games must be square matrices of one shape, got {s.shape} and {g.shape}")
     if not (np.isfinite(g).all() and (g >= 0).all()):
@@ -87,7 +103,7 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     """Save a heatmap of a cross-play score matrix (rows play columns) to ``path`` (png, svg...)."""
     from matplotlib.figure import Figure
 
-    s = np.asarray(scores, dtype=float)
+    s = _matrix("scores", scores)
     n = len(labels)  # (len(s) of a single number was a raw "len() of unsized object")
     if s.shape != (n, n):
         raise ConfigError(f"need a square score matrix and one label per row, got {s.shape} and {len(labels)} labels")
