@@ -305,6 +305,21 @@ def test_a_path_or_text_source_and_a_skill_given_twice_are_refused():
         SkillStream({"add": [1], "sub": [1], "mul": [2], 0: [3]}, teacher, batch_size=2)
 
 
+def test_a_source_function_returning_text_or_no_items_is_refused_naming_the_skill_and_changes_nothing():
+    """lambda: "add.jsonl" streamed the characters of the path (a text source itself is refused), and a function
+    returning None or a number raised Python's bare "'NoneType' object is not iterable", naming no skill."""
+    for bad, match in ((lambda: "add.jsonl", "path or text"), (lambda: b"add", "path or text"),
+                       (lambda: None, "returned NoneType None, not the items"), (lambda: 5, "returned int 5")):
+        teacher = mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0)
+        stream = SkillStream({"add": bad, "sub": [("sub", k) for k in range(9)], "mul": Counter(9)}, teacher,
+                             batch_size=6, seed=0)
+        before = copy.deepcopy(stream.state_dict())
+        with pytest.raises(ConfigError, match=match) as info:
+            _run(stream, 1)
+        assert "skill 'add'" in str(info.value)
+        assert states_equal(stream.state_dict(), before)
+
+
 def test_num_batches_is_read_as_the_sampler_reads_it():
     # SkillSampler took num_batches=3.0 (a whole float, as a saved setting may hold); SkillStream refused it
     assert SkillStream(_sources(), [1, 1, 1], batch_size=2, num_batches=3.0, seed=0).num_batches == 3

@@ -90,7 +90,21 @@ def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
                           "the items (a list, an IterableDataset) or a function that reads them (lambda: "
                           "read_jsonl(path))")
     if callable(source) and not hasattr(source, "__iter__"):
-        return lambda: iter(source())
+        def made() -> Iterator[Any]:
+            items = source()
+            # text iterates as its characters (the items were the path's letters) and None or a number raised
+            # Python's bare "object is not iterable", naming no skill
+            if isinstance(items, (str, bytes, bytearray, os.PathLike)):
+                raise ConfigError(f"the source function of skill {skill!r} returned {items!r:.60}, a path or "
+                                  "text, which is not read: return the items (an iterator, a generator, a list), "
+                                  "e.g. lambda: read_jsonl(path)")
+            try:
+                return iter(items)
+            except TypeError:
+                raise ConfigError(f"the source function of skill {skill!r} returned {type(items).__name__} "
+                                  f"{items!r:.60}, not the items; return an iterator (a generator, a list) of the "
+                                  "skill's items on every call") from None
+        return made
     if not hasattr(source, "__iter__"):
         raise ConfigError(f"the source of skill {skill!r} is a {type(source).__name__}, neither iterable nor a "
                           "function returning an iterator")
