@@ -182,6 +182,23 @@ def test_a_malformed_state_is_refused_with_a_clear_error_and_changes_nothing():
     assert cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
 
 
+def test_saved_pools_or_cursor_that_are_not_whole_numbers_are_refused_as_malformed():
+    """Pools of prompts [0.2, 1.2, ...] were cut to [0, 1, ...] (and matched this curriculum's), a cursor of 1.5
+    was cut to 1, True read as 1 and "1" parsed."""
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    saved, state, cur = _saved_and_used(make)
+    before = cur.state_dict()
+    for key, value in [("pools", [p + 0.2 for p in state["pools"]]), ("pools", [p.astype(str) for p in state["pools"]]),
+                       ("cursor", state["cursor"] + 0.5), ("cursor", np.ones(3, dtype=bool))]:
+        with pytest.raises(mg.ConfigError, match=f"malformed .*{key} must hold whole numbers"):
+            cur.load_state_dict(dict(state, **{key: value}))
+        assert checkpoint_states_equal(cur.state_dict(), before), key
+    cur.load_state_dict(dict(state, cursor=state["cursor"].astype(float)))  # whole floats are taken, as before
+    assert cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
+
+
 @pytest.mark.parametrize("by_prompt", [False, True])
 def test_a_state_whose_log_or_counts_are_not_this_curriculums_is_refused_and_changes_nothing(by_prompt):
     """A state whose history records held other counts (another number of categories, prompts past the last) was

@@ -545,6 +545,32 @@ def test_a_state_with_missing_or_garbage_pools_is_refused_as_malformed_and_chang
         assert teacher.to_bytes() == before[0] and states_equal(sampler.state_dict(), before[1])
 
 
+def test_saved_indices_and_counts_that_are_not_whole_numbers_are_refused_as_malformed():
+    """A waiting batch, pools, cursor, refills or drawn counts of 1.5 were cut to 1 (a waiting batch of example
+    5.5 was handed out again as example 5 with replay_pending=True), True read as 1 and "1" parsed."""
+    def build():
+        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+        return teacher, SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+
+    _, run = build()
+    run.next_batch()
+    saved = run.state_dict()
+    teacher, fresh = build()
+    before = (teacher.to_bytes(), fresh.state_dict())
+    shifted = [p + 0.5 for p in saved["pools"]]
+    for key, value in (("pending", [saved["pending"][0] + 0.5]), ("pending", [saved["pending"][0].astype(str)]),
+                       ("pending", [np.ones(4, dtype=bool)]), ("pools", shifted), ("cursor", saved["cursor"] + 0.5),
+                       ("refills", [0.5, 0, 0]), ("refills", ["1", "0", "0"]), ("drawn", [1.5, 1, 1.5])):
+        with pytest.raises(ConfigError, match=f"malformed .*{key} must hold whole numbers"):
+            fresh.load_state_dict(dict(saved, **{key: value}), replay_pending=True)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), key
+    as_floats = {k: (np.asarray(saved[k], dtype=float) if k in ("cursor", "refills", "drawn") else saved[k])
+                 for k in saved}  # whole floats are taken, as before
+    as_floats["pending"] = [p.astype(float) for p in saved["pending"]]
+    fresh.load_state_dict(as_floats, replay_pending=True)
+    assert fresh.next_batch() == saved["pending"][0].tolist() and fresh.next_batch() == run.next_batch()
+
+
 def test_mixture_history_refuses_an_unknown_what():
     """mixture_history("count") (a typo of "counts") silently returned the teacher's mixture instead."""
     sampler = SkillSampler([0, 1, 2] * 10, [1, 1, 1], batch_size=4, seed=0)

@@ -295,6 +295,20 @@ def test_a_stream_state_with_bad_counts_is_refused_as_malformed_and_changes_noth
         assert states_equal(stream.state_dict(), before)
 
 
+def test_a_waiting_batch_or_drawn_counts_that_are_not_whole_numbers_are_refused_as_malformed():
+    """A saved waiting batch of skills [0.6, 1.4] was read as skills [0, 1] (feedback then went to them), and drawn
+    counts of 1.5 were cut to 1."""
+    stream = SkillStream(_sources(), mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0), batch_size=4, seed=0)
+    _run(stream, 2, losses=False)
+    saved = stream.state_dict()
+    before = copy.deepcopy(saved)
+    for key, value in (("pending", [saved["pending"][0] + 0.4] + saved["pending"][1:]),
+                       ("drawn", [1.5] + saved["drawn"][1:])):
+        with pytest.raises(ConfigError, match=f"malformed .*{key} must hold whole numbers"):
+            stream.load_state_dict(dict(saved, **{key: value}))
+        assert states_equal(stream.state_dict(), before)
+
+
 def test_a_path_or_text_source_and_a_skill_given_twice_are_refused():
     """{"code": "code.jsonl"} streamed the characters of the path; a skill named and indexed kept the last one."""
     teacher = mg.make_teacher("uniform", mg.Discrete(NAMES), seed=0)

@@ -113,6 +113,16 @@ def label_ids(labels: Any, names: Sequence[str], *, what: str, unit: str, label:
     return out
 
 
+def whole_array(name: str, saved: Any) -> np.ndarray:
+    """A saved array of whole numbers (counts, cursors, pools, the example indices or skills of a waiting batch) as
+    int64; values that are not whole numbers are a ``ValueError`` (a dtype=int64 read cut 1.5 to 1, took True as 1
+    and parsed "1"). Whole floats are taken."""
+    raw = np.asarray(saved)
+    if raw.dtype.kind not in "iuf" or raw.dtype == bool or (raw.dtype.kind == "f" and (raw % 1 != 0).any()):
+        raise ValueError(f"{name} must hold whole numbers, got {str(saved)[:60]}")
+    return raw.astype(np.int64)
+
+
 def resume_point(trained: Any, batches: int, what: str) -> int:
     """``trained``, the batches of a pass trained before a resume (a ``Trainer`` resumed mid-epoch), checked
     against the ``batches`` of a pass (``what`` names them in the error)."""
@@ -624,8 +634,8 @@ class SkillMixer:
             raise ValueError(f"floor_next must be a skill index in 0..{self.n_skills - 1}, got {floor_next}")
         history = [dict(h) for h in state["history"]]
         # a state saved before the totals were (they were the sum of the whole log, which it holds)
-        drawn = (np.asarray([h["counts"] for h in history], dtype=np.int64).reshape(-1, self.n_skills).sum(0)
-                 if state.get("drawn") is None else np.asarray(state["drawn"], dtype=np.int64))
+        drawn = (whole_array("history counts", [h["counts"] for h in history]).reshape(-1, self.n_skills).sum(0)
+                 if state.get("drawn") is None else whole_array("drawn", state["drawn"]))
         if drawn.shape != (self.n_skills,) or (drawn < 0).any():
             raise ValueError(f"drawn must hold {self.n_skills} counts >= 0")
         keep_newest(history, self.max_history)
@@ -633,7 +643,7 @@ class SkillMixer:
                 "rng": restore_generator(state["rng"]), "step": step,
                 "floor_next": floor_next, "dropped": dropped, "history": history, "drawn": drawn,
                 # a batch waiting for feedback holds this mixer's keys (checked as feedback keys are)
-                "pending": [self._resolve_keys(np.asarray(p, dtype=np.int64), self.batch_size)
+                "pending": [self._resolve_keys(whole_array("pending", p), self.batch_size)
                             for p in state["pending"]],
                 "running": running}
 

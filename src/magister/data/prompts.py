@@ -59,7 +59,7 @@ from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import non_numeric, whole
 from ..teacher import Teacher
-from .mixing import history_limit, keep_newest, label_ids
+from .mixing import history_limit, keep_newest, label_ids, whole_array
 
 __all__ = ["PromptCurriculum", "group_scores"]
 
@@ -412,11 +412,12 @@ class PromptCurriculum:
                 raise TypeError(f"'by' and 'feedback' are names, got {by!r:.40} and {feedback!r:.40}")
             # (int() cut 2.5 to 2 and took 2**64; whole() raises a ConfigError, a ValueError: malformed)
             n_prompts = whole("saved n_prompts", state["n_prompts"], 1, floats=True)
-            pools = [np.asarray(p, dtype=np.int64) for p in state["pools"]]
+            # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
+            pools = [whole_array("pools", p) for p in state["pools"]]
             attempts_read = np.asarray(state["attempts"], dtype=float)
             attempts = attempts_read.astype(np.int64)
             reward_sum = np.asarray(state["reward_sum"], dtype=float).copy()
-            cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
+            cursor = whole_array("cursor", state["cursor"]).copy()
             rng = restore_generator(state["rng"])
             step, groups_observed = (whole(f"saved {k}", state[k], 0, floats=True) for k in ("step", "groups_observed"))
             history = keep_newest([dict(h) for h in state["history"]], self.max_history)  # the newest, as a run keeps

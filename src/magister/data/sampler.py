@@ -73,7 +73,7 @@ from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
 from ..settings import whole
-from .mixing import RunningLossScore, SkillMixer, resume_point
+from .mixing import RunningLossScore, SkillMixer, resume_point, whole_array
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
@@ -296,15 +296,16 @@ class SkillSampler(SkillMixer, _TorchSampler):
         sampler's settings."""
         error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes
-            pools = [np.asarray(p, dtype=np.int64).reshape(-1) for p in state["pools"]]
+            # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
+            pools = [whole_array("pools", p).reshape(-1) for p in state["pools"]]
             if len(pools) != self.n_skills or any(sorted(p.tolist()) != m.tolist()
                                                   for p, m in zip(pools, self._members)):
                 error = error or ConfigError(
                     "the saved state is of a sampler over another dataset (its skill pools hold other examples); "
                     "build the sampler over the same skills_of_examples it was saved with. Nothing was changed.")
             common = self._read_common(state)
-            cursor = np.asarray(state["cursor"], dtype=np.int64).copy()
-            refills = np.asarray(state["refills"], dtype=np.int64).copy()
+            cursor = whole_array("cursor", state["cursor"]).copy()
+            refills = whole_array("refills", state["refills"]).copy()
             if cursor.shape != (self.n_skills,) or refills.shape != (self.n_skills,):
                 raise ValueError(f"cursor and refills must hold {self.n_skills} skills")
             if (cursor < 0).any() or (cursor > [len(m) for m in self._members]).any() or (refills < 0).any():

@@ -69,7 +69,7 @@ from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..settings import whole
 from ..teacher import Teacher
-from .mixing import SkillMixer
+from .mixing import SkillMixer, whole_array
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import IterableDataset as _TorchIterable
@@ -113,15 +113,6 @@ def _opener(skill: str, source: Any) -> Callable[[], Iterator[Any]]:
                           "neither restarted nor resumed; pass the function that makes it (lambda: gen(...)) or "
                           "a re-iterable such as a list or an IterableDataset")
     return lambda: iter(source)
-
-
-def _counts(name: str, saved: Any) -> np.ndarray:
-    """A saved per-skill count array as int64; counts that are not whole numbers are a ``ValueError`` (a dtype=int64
-    read cut 1.5 to 1, took True as 1 and parsed "1")."""
-    raw = np.asarray(saved)
-    if raw.dtype.kind not in "iuf" or raw.dtype == bool or (raw.dtype.kind == "f" and (raw % 1 != 0).any()):
-        raise ValueError(f"{name} must hold whole numbers, got {str(saved)[:60]}")
-    return raw.astype(np.int64)
 
 
 class SkillStream(SkillMixer, _TorchIterable):
@@ -445,11 +436,11 @@ class SkillStream(SkillMixer, _TorchIterable):
         this stream's settings."""
         error: Exception | None = self._settings_error(state, strict)
         try:  # everything is read before anything changes
-            consumed = _counts("consumed", state["consumed"])
+            consumed = whole_array("consumed", state["consumed"])
             if consumed.shape != (self.n_skills,):
                 error = error or ConfigError(f"stream state is for {consumed.shape} skills, this stream has {self.n_skills}")
             common = self._read_common(state)
-            passes = _counts("passes", state["passes"])
+            passes = whole_array("passes", state["passes"])
             # (bool() and dtype=bool took any value: "x", 2 or [] as a flag, and a damaged state ended the stream)
             exhausted = np.asarray(state["exhausted"]).copy()
             ended = state["ended"]
