@@ -199,6 +199,27 @@ def test_saved_pools_or_cursor_that_are_not_whole_numbers_are_refused_as_malform
     assert cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
 
 
+def test_replay_pending_is_true_or_false_only(tmp_path):
+    """load_state_dict(state, replay_pending="false") (and load) handed the waiting batches out again."""
+    def make():
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(), seed=0)
+
+    saved = make()
+    saved.next_prompts(4)
+    path = saved.save(tmp_path / "c.ckpt")
+    cur = make()
+    before = cur.state_dict()
+    for bad in ("false", 0):
+        with pytest.raises(mg.ConfigError, match="replay_pending must be True or False"):
+            cur.load_state_dict(saved.state_dict(), replay_pending=bad)
+        with pytest.raises(mg.ConfigError, match="replay_pending must be True or False") as info:
+            cur.load(path, replay_pending=bad)
+        assert "c.ckpt" not in str(info.value), "the file is not what is wrong"
+        assert checkpoint_states_equal(cur.state_dict(), before)
+    cur.load(path, replay_pending=np.False_)
+    assert cur.pending == 1 and cur.next_prompts(4).tolist() == saved.next_prompts(4).tolist()
+
+
 @pytest.mark.parametrize("by_prompt", [False, True])
 def test_a_state_whose_log_or_counts_are_not_this_curriculums_is_refused_and_changes_nothing(by_prompt):
     """A state whose history records held other counts (another number of categories, prompts past the last) was

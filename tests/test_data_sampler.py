@@ -571,6 +571,30 @@ def test_saved_indices_and_counts_that_are_not_whole_numbers_are_refused_as_malf
     assert fresh.next_batch() == saved["pending"][0].tolist() and fresh.next_batch() == run.next_batch()
 
 
+def test_load_and_feedback_flags_are_true_or_false_only():
+    """replay_pending="false" handed the waiting batches out again, strict="false" was strict, and
+    skip_nonfinite="no" left NaN losses out (bool() of any text is True); each is refused, nothing changed."""
+    def build():
+        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+        return teacher, SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+
+    _, run = build()
+    run.next_batch()
+    saved = run.state_dict()
+    teacher, fresh = build()
+    fresh.next_batch()
+    before = (teacher.to_bytes(), fresh.state_dict())
+    for kwargs in ({"replay_pending": "false"}, {"replay_pending": 1}, {"strict": "false"}, {"strict": None}):
+        with pytest.raises(ConfigError, match=f"{next(iter(kwargs))} must be True or False"):
+            fresh.load_state_dict(saved, **kwargs)
+        assert teacher.to_bytes() == before[0] and states_equal(fresh.state_dict(), before[1]), kwargs
+    with pytest.raises(ConfigError, match="skip_nonfinite must be True or False"):
+        fresh.observe_batch_loss([np.nan, 1.0, 1.0, 1.0], skip_nonfinite="no")
+    assert fresh.pending == 1 and teacher.to_bytes() == before[0], "the batch still waits, nothing recorded"
+    fresh.load_state_dict(saved, replay_pending=np.False_, strict=np.True_)  # numpy's booleans are taken
+    assert fresh.next_batch() == run.next_batch()
+
+
 def test_mixture_history_refuses_an_unknown_what():
     """mixture_history("count") (a typo of "counts") silently returned the teacher's mixture instead."""
     sampler = SkillSampler([0, 1, 2] * 10, [1, 1, 1], batch_size=4, seed=0)

@@ -226,3 +226,25 @@ def test_estimate_skill_graph_refuses_a_probe_that_returns_no_pair_of_losses():
             estimate_skill_graph(lambda i, bad=bad: bad, 2)
     with pytest.raises(mg.ConfigError, match="two sequences of 2 numbers"):
         probe_graph(2, start=lambda: 0, train_on=lambda m, i: None, evaluate=lambda m: "ab")
+
+
+def test_estimate_skill_graph_takes_relative_as_true_or_false_only():
+    """relative="false" (a JSON or command-line value) was read as True: the drops were divided by the loss before,
+    another graph than relative=False gives, and no probe was refused."""
+    from magister.data import probe_graph
+    from magister.data.graph import estimate_skill_graph
+
+    def probe(i):
+        before = [2.0, 4.0]
+        return before, [b - (i == j) for j, b in enumerate(before)]
+
+    assert estimate_skill_graph(probe, 2, relative=np.False_) == [[1.0, 0.0], [0.0, 1.0]]
+    assert estimate_skill_graph(probe, 2, relative=True) == [[1.0, 0.0], [0.0, 0.5]]
+    calls = []
+    for bad in ("false", 0, None):
+        with pytest.raises(mg.ConfigError, match="relative must be True or False"):
+            estimate_skill_graph(lambda i: calls.append(i) or probe(i), 2, relative=bad)
+        with pytest.raises(mg.ConfigError, match="relative must be True or False"):
+            probe_graph(2, start=lambda: calls.append("start"), train_on=lambda m, i: None,
+                        evaluate=lambda m: [1.0, 1.0], relative=bad)
+    assert calls == [], "refused before any probe ran"

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import flag, number, whole
 
 __all__ = ["estimate_skill_graph", "probe_graph"]
 
@@ -36,6 +36,7 @@ def estimate_skill_graph(run_probe: Callable[[int], tuple[Sequence[float], Seque
     the identity (each skill helps itself, and only itself).
     """
     whole("n_skills", n_skills, 1)
+    relative = flag("relative", relative)  # (bool() read "false" as True: drops divided by the loss before)
     threshold = number("threshold", threshold, 0.0, 1.0, high_open=True,
                        hint="entries of the scaled graph below it are set to 0")
     drops = np.zeros((n_skills, n_skills))

@@ -27,7 +27,7 @@ from ..checkpoint import states_equal
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import non_numeric, number, weights, whole
+from ..settings import flag, non_numeric, number, weights, whole
 from ..teacher import Teacher
 from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 
@@ -121,6 +121,17 @@ def whole_array(name: str, saved: Any) -> np.ndarray:
     if raw.dtype.kind not in "iuf" or raw.dtype == bool or (raw.dtype.kind == "f" and (raw % 1 != 0).any()):
         raise ValueError(f"{name} must hold whole numbers, got {str(saved)[:60]}")
     return raw.astype(np.int64)
+
+
+def flag_error(**flags: Any) -> ConfigError | None:
+    """The refusal of the first of ``flags`` that is not ``True`` / ``False`` (``bool()`` read ``"false"`` as
+    True), or None: returned, not raised, so that under ``torch.distributed`` every rank raises it together."""
+    for name, value in flags.items():
+        try:
+            flag(name, value)
+        except ConfigError as e:
+            return ConfigError(f"{e}. Nothing was changed.")
+    return None
 
 
 def resume_point(trained: Any, batches: int, what: str) -> int:
@@ -399,6 +410,9 @@ class SkillMixer:
         error: Exception | None = None
         idx = arr = np.zeros(0)
         try:
+            skip_error = flag_error(skip_nonfinite=skip_nonfinite)  # ("no" left NaN losses out)
+            if skip_error is not None:
+                raise skip_error
             _one_value_each(values, "example", "a flat list or 1-D tensor", "; reduce a per-token loss to one value "
                             f"per example first (e.g. loss.mean(dim=1)), or pass {explicit}= of the same shape", keys)
             arr = self._as_values(values, nonfinite=skip_nonfinite)  # (finite unless skip_nonfinite)
@@ -599,6 +613,9 @@ class SkillMixer:
     def _settings_error(self, state: Any, strict: bool) -> ConfigError | None:
         """The refusal of a state saved with other settings (``strict``), naming them; None when they agree (or the
         state predates saved settings)."""
+        bad_flag = flag_error(strict=strict)  # ("false" was strict)
+        if bad_flag is not None:
+            return bad_flag
         kinds = {"pools": "SkillSampler", "consumed": "SkillStream"}  # the key only each kind's state holds
         saved_kind = next((k for key, k in kinds.items() if isinstance(state, dict) and key in state), None)
         mine = next((k for k in kinds.values() if any(c.__name__ == k for c in type(self).__mro__)), None)

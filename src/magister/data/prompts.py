@@ -57,7 +57,7 @@ from ..checkpoint import from_file, load_state, save_state
 from ..errors import CheckpointError, ConfigError, InvalidScoreError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import non_numeric, whole
+from ..settings import flag, non_numeric, whole
 from ..teacher import Teacher
 from .mixing import history_limit, keep_newest, label_ids, whole_array
 
@@ -403,6 +403,8 @@ class PromptCurriculum:
         rates) is a :class:`~magister.errors.ConfigError`, and so is a malformed one (negative or fractional counts, a
         reward sum above the attempts, history records of other categories or prompts). A state saved before the range was saved is read with
         this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
+        # (bool() read "false" as True: the waiting batches were handed out again)
+        replay_pending = flag("replay_pending", replay_pending)
         if not isinstance(state, dict) or not isinstance(state.get("kind"), str) or \
                 state["kind"] != "magister.PromptCurriculum":  # (an array raised numpy's truth-value error)
             raise ConfigError("this is not a PromptCurriculum state (save one with PromptCurriculum.save)")
@@ -485,6 +487,7 @@ class PromptCurriculum:
 
     def load(self, path: str | Path, *, replay_pending: bool = False) -> None:
         """Restore a state written by :meth:`save` (``replay_pending``: see :meth:`load_state_dict`)."""
+        replay_pending = flag("replay_pending", replay_pending)  # (before the file is read, and not named for it)
         state = load_state(path)
         with from_file(path, (CheckpointError, ConfigError)):
             self.load_state_dict(state, replay_pending=replay_pending)

@@ -73,7 +73,7 @@ from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
 from ..settings import whole
-from .mixing import RunningLossScore, SkillMixer, resume_point, whole_array
+from .mixing import RunningLossScore, SkillMixer, flag_error, resume_point, whole_array
 
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
@@ -294,7 +294,8 @@ class SkillSampler(SkillMixer, _TorchSampler):
         A state saved by a sampler with other settings (``batch_size``, ``mode``, ``floor``, ``loss_score``, the
         fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps this
         sampler's settings."""
-        error: Exception | None = self._settings_error(state, strict)
+        # (bool() read replay_pending="false" as True: the waiting batches were handed out again)
+        error: Exception | None = flag_error(replay_pending=replay_pending) or self._settings_error(state, strict)
         try:  # everything is read before anything changes
             # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
             pools = [whole_array("pools", p).reshape(-1) for p in state["pools"]]
