@@ -469,3 +469,183 @@ def test_an_event_with_a_field_of_the_wrong_kind_is_a_config_error(field, value)
     with pytest.raises(ConfigError, match=f"event {field}"):
         Event(**{"learner": "ana", "item": "q1", "outcome": 1, field: value})
     assert Event(learner="ana", item="q1", skills=["s", 2]).skills == ("s", "2")
+
+
+def _pool_with_two(tmp_path):
+    from magister.opponents import OpponentPool
+
+    pool = OpponentPool(tmp_path / "pool", max_size=4, max_ids=10)
+    pool.add(b"first")
+    pool.add(b"second")
+    return pool
+
+
+def _pool_record(tmp_path, d):
+    pool = _pool_with_two(tmp_path)
+    assert d not in pool
+    pool.record(d)
+
+
+def _opponent_game(tmp_path, d):
+    from pettingzoo.classic import tictactoe_v3
+
+    from magister.rl.pettingzoo import OpponentEnv
+
+    env = OpponentEnv(tictactoe_v3.env, _pool_with_two(tmp_path), lambda data: lambda obs: 0)
+    try:
+        env.reset(seed=0, options={"task": d})
+    finally:
+        assert env.opponent_id is None  # no game was started (np.timedelta64(1) played opponent 1)
+
+
+def _teacher_state_version(tmp_path, d):
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    before = t.state_dict()
+    try:
+        t.load_state_dict(dict(before, state_version=d))
+    finally:
+        assert states_equal(before, t.state_dict())
+
+
+def _people_state_version(tmp_path, d):
+    from magister.people import make_model
+
+    model = make_model("elo")
+    type(model).from_state(dict(model.get_state(), state_version=d))
+
+
+def _level_buffer_seen(tmp_path, d):
+    from magister.level_buffer import LevelBuffer
+
+    buffer = LevelBuffer(3)
+    buffer.advance()
+    buffer.advance()
+    try:
+        buffer.add("a", "level a", 0.5, seen=d)
+    finally:
+        assert len(buffer) == 0
+
+
+def _http_propose(tmp_path, d):
+    import httpx
+
+    from magister.serve import HTTPTeacher
+
+    requests = []
+
+    def answer(request):
+        requests.append(request.method)
+        return httpx.Response(200, json={"space": {"type": "Discrete", "n": 3}, "teacher": "uniform"})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer), base_url="http://testserver")
+    remote = HTTPTeacher("http://testserver", "c", client=client)
+    try:
+        remote.propose(d)
+    finally:
+        assert requests == ["GET"]  # nothing proposed on the server
+
+
+def _sequential_indices(tmp_path, d):
+    mg.make_teacher("sequential", mg.Discrete(3), stages=[{"indices": [0, d]}], seed=0)
+
+
+def _level_buffer_capacity(tmp_path, d):
+    from magister.level_buffer import LevelBuffer
+
+    LevelBuffer(d)
+
+
+def _maze_mutator(tmp_path, d):
+    from magister.levels.mutators import MazeMutator
+
+    MazeMutator(d)
+
+
+def _rehearsal(tmp_path, d):
+    from magister.continual.learners import check_rehearsal
+
+    check_rehearsal({d: 1.0}, 3)
+
+
+def _sampler_eval(tmp_path, d):
+    from magister.data import SkillSampler
+
+    sampler = SkillSampler([0, 1, 2] * 4, mg.make_teacher("uniform", mg.Discrete(3), seed=0), batch_size=3, seed=0)
+    sampler.observe_eval({d: 0.5})
+
+
+def _stream_sources(tmp_path, d):
+    from magister.data.streaming import SkillStream
+
+    SkillStream({d: [1, 2], 0: [3], 2: [4]}, [1.0, 1.0, 1.0], batch_size=3, seed=0)
+
+
+def _minigrid_seed(tmp_path, d):
+    from magister.rl.minigrid import SeedTask
+
+    SeedTask._check(d)
+
+
+def _lego(tmp_path, d):
+    from magister.data.synthetic import lego
+
+    lego(d, seed=0)
+
+
+def _skill_student(tmp_path, d):
+    from magister.students import SkillStudent
+
+    SkillStudent(d)
+
+
+def _fit_elo(tmp_path, d):
+    from magister.opponents.ratings import fit_elo
+
+    fit_elo(np.full((2, 2), 0.5), np.ones((2, 2)), anchor=d)
+
+
+def _exploration(tmp_path, d):
+    mg.make_teacher("exp3", mg.Discrete(3), seed=0).exploration(d)
+
+
+def _maze_size(tmp_path, d):
+    from magister.levels import empty_maze
+
+    empty_maze(d)
+
+
+# (d is np.timedelta64(1) or np.timedelta64(7) in the unit below: numpy counts a duration an integer, so these took
+# one without a unit as its count and raised Python's raw TypeError ("int() argument must be ... not
+# 'datetime.timedelta'") for one in seconds, or numpy's own errors)
+_DURATION_REFUSALS = [
+    (_pool_record, "UnknownOpponentError", "an opponent id is a whole number"),
+    (_opponent_game, "UnknownOpponentError", "an opponent id is a whole number"),
+    (_teacher_state_version, "CheckpointError", "no valid state_version"),
+    (_people_state_version, "CheckpointError", "no valid state_version"),
+    (_level_buffer_seen, "ConfigError", "last visit must be a whole number"),
+    (_level_buffer_capacity, "ConfigError", "capacity = a whole number"),
+    (_http_propose, "ConfigError", r"propose\(k\) needs a positive whole number"),
+    (_sequential_indices, "ConfigError", "is not a task number"),
+    (_maze_mutator, "ConfigError", "n_edits"),
+    (_rehearsal, "ConfigError", "keyed by class number"),
+    (_sampler_eval, "UnknownTaskError", "unknown skill"),
+    (_stream_sources, "UnknownTaskError", "sources name skill"),
+    (_minigrid_seed, "InvalidTaskError", "a MiniGrid level is a seed"),
+    (_lego, "ConfigError", "whole, non-negative example count"),
+    (_skill_student, "ConfigError", "skills is a number of skills"),
+    (_fit_elo, "ConfigError", "anchor must be a player index"),
+    (_exploration, "SettingTypeError", r"exploration\(t\) takes the step"),
+    (_maze_size, "ValueError", "maze size must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("unit", [None, "s"])
+@pytest.mark.parametrize("case, error, message", _DURATION_REFUSALS, ids=[c[0].__name__[1:] for c in _DURATION_REFUSALS])
+def test_a_numpy_duration_is_no_count_index_or_id(tmp_path, case, error, message, unit):
+    d = np.timedelta64(7 if case is _maze_size else 1, *([unit] if unit else []))
+    if case in (_rehearsal, _sampler_eval, _stream_sources) and unit is None:
+        d = np.timedelta64(1, "ms")  # (a duration without a unit is no dict key: numpy cannot hash it)
+    with pytest.raises(Exception, match=message) as e:
+        case(tmp_path, d)
+    assert error in [c.__name__ for c in type(e.value).__mro__]
+    assert "timedelta64" in str(e.value)

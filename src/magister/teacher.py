@@ -674,7 +674,7 @@ class Teacher:
         """The ``state_version`` a state was saved at (1 for a state saved before versions were written); one
         that is not a whole number, or newer than this class's, is refused."""
         version = state.get("state_version", 1)
-        if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        if isinstance(version, (bool, np.timedelta64)) or not isinstance(version, (int, np.integer)) or version < 1:
             raise CheckpointError(f"state dict for {cls.name!r} has no valid state_version ({version!r:.60}, "
                                   "expected a whole number from 1): it is damaged or was edited; restore it from "
                                   "a backup or start from an earlier checkpoint")

@@ -508,7 +508,8 @@ class SkillMixer:
             for k in per_skill:
                 if isinstance(k, str) and k in lookup:
                     skills.append(lookup[k])
-                elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < self.n_skills:
+                elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.timedelta64)) \
+                        and 0 <= k < self.n_skills:
                     skills.append(int(k))
                 else:
                     raise UnknownTaskError(f"unknown skill {k!r}; known skills: {self.skill_names[:8]}")

@@ -189,7 +189,8 @@ class SkillStream(SkillMixer, _TorchIterable):
             for key, src in sources.items():
                 if isinstance(key, str) and key in lookup:
                     i = lookup[key]
-                elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < self.n_skills:
+                elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.timedelta64)) \
+                        and 0 <= key < self.n_skills:
                     i = int(key)
                 else:
                     raise UnknownTaskError(f"sources name skill {key!r}, which the teacher's space does not have; "

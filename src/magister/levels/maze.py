@@ -462,7 +462,7 @@ def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0
 
 
 def _check_size(size: Any) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
+    if isinstance(size, (bool, np.timedelta64)) or not isinstance(size, (int, np.integer)) or size < 4:
         raise ValueError(f"maze size must be a whole number >= 4 (border included), got {size!r}")
     return int(size)
 

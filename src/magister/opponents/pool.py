@@ -514,7 +514,7 @@ class OpponentPool:
             return False
 
     def _check_id(self, opponent_id: Any) -> int:
-        if isinstance(opponent_id, (bool, np.bool_)) or not isinstance(opponent_id, (int, np.integer)):
+        if isinstance(opponent_id, (bool, np.bool_, np.timedelta64)) or not isinstance(opponent_id, (int, np.integer)):
             raise UnknownOpponentError(f"an opponent id is a whole number from the pool, got {opponent_id!r}")
         return int(opponent_id)
 

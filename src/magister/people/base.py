@@ -554,7 +554,8 @@ def _saved_state_version(state: dict[str, Any]) -> int:
     that is not a whole number, or newer than its model's (a newer magister wrote it), is refused."""
     name = state.get("model")
     version = state.get("state_version", 1)
-    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)) or version < 1:
+    if isinstance(version, (bool, np.bool_, np.timedelta64)) or not isinstance(version, (int, np.integer)) \
+            or version < 1:
         raise CheckpointError(f"learner-model state of {name!r:.60} has no valid state_version ({version!r:.60}, "
                               "expected a whole number from 1): it is damaged or was edited; restore it from a "
                               "backup, or fit and save the model again")

@@ -130,7 +130,7 @@ class SeedTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @staticmethod
     def _check(task: Any) -> int:
-        if isinstance(task, bool) or not isinstance(task, (int, np.integer)) or task < 0:
+        if isinstance(task, (bool, np.timedelta64)) or not isinstance(task, (int, np.integer)) or task < 0:
             raise InvalidTaskError(f"a MiniGrid level is a seed: a whole number >= 0, got {task!r}")
         return int(task)
 

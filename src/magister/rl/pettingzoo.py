@@ -220,7 +220,7 @@ class OpponentEnv(gym.Env):
         return self.pool.latest
 
     def _policy_of(self, opponent_id: Any) -> Callable[[Any], Any]:
-        if isinstance(opponent_id, np.integer):
+        if isinstance(opponent_id, np.integer) and not isinstance(opponent_id, np.timedelta64):
             opponent_id = int(opponent_id)
         self.pool.refresh()
         # the cache is keyed by id and the snapshot's SHA-256: after OpponentPool.rewind an id handed out again names
@@ -243,7 +243,7 @@ class OpponentEnv(gym.Env):
             # (make_teacher(name, pool.space) without pool=: every id of Discrete(max_ids) is an opponent to it)
             return ("The env's teacher has no pool, so every task of its space is an opponent to it: build it over "
                     "the pool, magister.make_teacher(name, pool.space, pool=pool).")
-        if isinstance(opponent, (int, np.integer)) and not isinstance(opponent, bool) \
+        if isinstance(opponent, (int, np.integer)) and not isinstance(opponent, (bool, np.timedelta64)) \
                 and 0 <= opponent < self.pool.n_added:
             return ("It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
                     "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "

@@ -432,7 +432,7 @@ class HTTPTeacher:
         :meth:`magister.Teacher.propose_with_info`: ``(task, info)`` for ``k=None``, else ``(tasks, infos)``.
         ``info["train"]`` False means evaluate only (``robust-plr`` and ``accel`` train only on replayed levels);
         a teacher whose proposals carry nothing more gives ``{"train": True, "replay": False}``."""
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        if k is not None and (isinstance(k, (bool, np.timedelta64)) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
         m = 1 if k is None else int(k)
         got: list[Any] = []

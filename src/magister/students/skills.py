@@ -148,7 +148,7 @@ class SkillStudent(StudentBase):
         forgetting: float = 0.0,
         seed: SeedLike = None,
     ):
-        if isinstance(skills, (int, np.integer)) and not isinstance(skills, bool):
+        if isinstance(skills, (int, np.integer)) and not isinstance(skills, (bool, np.timedelta64)):
             if skills < 1:
                 raise ConfigError(f"SkillStudent needs at least one skill, got {skills}")
             _refuse_too_many(int(skills))  # (SkillStudent(10**9) filled memory with names)

@@ -142,7 +142,7 @@ class EXP3(CachedPolicy, Teacher):
         ``t``: the step, a whole number ``>= 0`` (``self.t`` is the next one); anything else is a
         :class:`~magister.errors.SettingTypeError` (a ``TypeError`` too; ``None`` was Python's raw one) or a
         :class:`~magister.errors.ConfigError` (a negative step, a fraction, NaN, which gave ``1/K`` without a word)."""
-        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer, float, np.floating)):
+        if isinstance(t, (bool, np.bool_, np.timedelta64)) or not isinstance(t, (int, np.integer, float, np.floating)):
             raise SettingTypeError(f"exploration(t) takes the step t, a whole number >= 0 (self.t is the next "
                                    f"step), got {type(t).__name__} {t!r:.40}")
         if not (t >= 0 and math.isfinite(t) and t == int(t)):

@@ -171,11 +171,12 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
             idx, w = _resolve_tasks(space, st["tasks"], f"{where}.tasks")
         else:
             raw = st["indices"]
-            raw = [raw] if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool) else raw
+            raw = [raw] if isinstance(raw, (int, np.integer)) and not isinstance(raw, (bool, np.timedelta64)) else raw
             if not isinstance(raw, (list, tuple)) or not raw:
                 raise ConfigError(f"{where}.indices must be a task number or a non-empty list of them")
             for i in raw:
-                if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < space.n_tasks:
+                if isinstance(i, (bool, np.timedelta64)) or not isinstance(i, (int, np.integer)) \
+                        or not 0 <= i < space.n_tasks:
                     raise ConfigError(f"{where}.indices: {i!r} is not a task number of {space!r} (0..{space.n_tasks - 1})")
             idx, w = np.array(raw, dtype=np.int64), None
         if len(np.unique(idx)) != len(idx):
