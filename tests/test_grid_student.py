@@ -308,6 +308,18 @@ def test_a_grid_of_very_many_dims_is_refused_at_once():
         GridStudent(dims=40)
 
 
+
+@pytest.mark.parametrize("dims", [64, 65, 10**6])
+def test_a_grid_of_one_cell_per_dim_past_what_numpy_numbers_is_refused_before_building(dims):
+    """GridStudent(dims=65, cells=1) (one cell: no count or link refused it) was built, then every attempt failed in
+    numpy's raw "maximum supported dimension for an ndarray is currently 64" (dims=64: "too many dimensions passed
+    to ravel_multi_index"; numpy 1.x stops at 32)."""
+    with pytest.raises(ConfigError, match=rf"GridStudent\(dims={dims}, cells=1\): numpy numbers a cell by at most "
+                                          r"(63|31) coordinates; use fewer dims"):
+        GridStudent(dims=dims, cells=1)
+    g = GridStudent(dims=31, cells=1, seed=0)  # what every numpy takes: built and practised as before
+    assert g.attempt(np.full(31, 0.5)) == 0.01 and g.n_cells == 1
+
 def test_distractors_too_many_for_memory_are_refused_before_allocating():
     """GridStudent(distractors=10**10) raised numpy's MemoryError (a 74.5 GiB Box) although its own message about
     cells said distractors cost nothing; it is a ConfigError naming the setting and its limit."""

@@ -19,6 +19,7 @@ never grows, and the ``threshold`` / ``cap``.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 from typing import Any
@@ -30,6 +31,20 @@ from ..rng import SeedLike, as_generator
 from ..settings import MAX_CELLS, MAX_TASKS, number, size, whole
 from ..spaces import Box
 from .base import StudentBase
+
+
+@functools.cache
+def _most_dims() -> int:
+    """The most coordinates numpy numbers a cell by (``np.ravel_multi_index``, one below numpy's most array
+    dimensions: 63 on numpy 2, 31 on numpy 1.x), found once by trying."""
+    n = 64
+    while n > 1:
+        try:
+            np.ravel_multi_index((0,) * n, (1,) * n)
+            return n
+        except ValueError:  # "too many dimensions passed to ravel_multi_index", or past numpy's own maximum
+            n -= 1
+    return n
 
 
 class GridStudent(StudentBase):
@@ -70,6 +85,12 @@ class GridStudent(StudentBase):
             raise ConfigError(f"GridStudent(dims={dims}, cells={cells}) has {links} previous-neighbour links in all "
                               f"((2 * cells - 1) ** dims - cells ** dims); at most {MAX_CELLS} (each cell keeps the "
                               f"list of its own): use fewer dims")
+        # (only a grid of one cell per dim gets here with many: dims=65 built, then every attempt failed in numpy's
+        # raw "maximum supported dimension for an ndarray is currently 64", dims=64 in ravel_multi_index's)
+        if dims > _most_dims():
+            raise ConfigError(f"GridStudent(dims={dims}, cells={cells}): numpy numbers a cell by at most "
+                              f"{_most_dims()} coordinates; use fewer dims (distractors add coordinates that are "
+                              f"not cells)")
         self.dims, self.cells, self.distractors = int(dims), int(cells), int(distractors)
         self.noise, self.forgetting = float(noise), float(forgetting)
         self.threshold, self.cap = float(threshold), float(cap)
