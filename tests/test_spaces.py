@@ -743,3 +743,23 @@ def test_to_unit_of_valid_tasks_is_the_batch_map():
                         (mg.MultiDiscrete([2, 3]), (1, 2)), (d, {"x": [0.5, 0.5], "k": "c"})):
         np.testing.assert_array_equal(space.to_unit(task), space.to_unit_batch([space.validate(task)])[0])
         assert space.to_unit(task).shape == (space.dim,)
+
+
+def _nested(depth: int) -> dict:
+    spec: dict = {"type": "Discrete", "n": 2}
+    for _ in range(depth):
+        spec = {"type": "Dict", "spaces": {"a": spec}}
+    return spec
+
+
+def test_a_space_spec_nested_past_pythons_recursion_or_holding_itself_is_a_config_error():
+    # Dicts nested 5,000 deep (or a spec holding itself) raised Python's raw RecursionError
+    with pytest.raises(ConfigError, match="nests Dict spaces 5000 deep, more than Python's recursion reaches .*"
+                                          "flatten it: one Dict whose keys name the leaves"):
+        mg.space_from_spec(_nested(5000))
+    spec: dict = {"type": "Dict", "spaces": {"b": {"type": "Discrete", "n": 2}}}
+    spec["spaces"]["a"] = {"type": "Dict", "spaces": {"c": spec}}
+    with pytest.raises(ConfigError, match="holds itself"):
+        mg.space_from_spec(spec)
+    space = mg.space_from_spec(_nested(50))  # a spec Python's recursion reaches is built as before
+    assert mg.space_from_spec(space.to_spec()).to_spec() == _nested(50)

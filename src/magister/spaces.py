@@ -860,6 +860,31 @@ def _refuse_unknown_keys(kind: str, spec: Mapping[str, Any]) -> None:
 def space_from_spec(spec: Mapping[str, Any]) -> Space:
     """Rebuild a space from :meth:`Space.to_spec` output (also accepts JSON from the service). A key its kind of
     space does not read is refused, naming it."""
+    try:
+        return _space_from_spec(spec)
+    except RecursionError:  # (Dicts nested some hundreds deep, or a spec holding itself, raised it raw)
+        depth = _dict_depth(spec)
+        what = "holds itself (a Dict's entry is the spec or one around it)" if depth is None else \
+            f"nests Dict spaces {depth} deep, more than Python's recursion reaches (a few hundred levels)"
+        raise ConfigError(f"a space spec that {what} cannot be built; flatten it: one Dict whose keys name the "
+                          "leaves") from None
+
+
+def _dict_depth(spec: Any) -> int | None:
+    """How deep ``spec`` nests Dict space specs, counted without recursion; ``None`` when it holds itself."""
+    depth, level, seen = 0, [spec], set()
+    while True:
+        inner = {id(v): v for s in level if isinstance(s, Mapping) and isinstance(s.get("type"), str)
+                 and s["type"] == "Dict" and isinstance(s.get("spaces"), Mapping) for v in s["spaces"].values()}
+        if not inner:
+            return depth
+        depth, level = depth + 1, list(inner.values())
+        seen.update(inner)
+        if depth > len(seen):  # a path longer than the specs there are passes one twice
+            return None
+
+
+def _space_from_spec(spec: Mapping[str, Any]) -> Space:
     if isinstance(spec, Space):
         return spec
     if not isinstance(spec, Mapping) or "type" not in spec:
@@ -890,7 +915,7 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
         if kind == "Dict":
             if not isinstance(spec["spaces"], Mapping):  # a raw AttributeError ('list' object has no 'items')
                 raise ConfigError(f"a Dict space spec's 'spaces' maps names to space specs, got {_short(spec['spaces'])}")
-            return Dict({k: space_from_spec(v) for k, v in spec["spaces"].items()})
+            return Dict({k: _space_from_spec(v) for k, v in spec["spaces"].items()})
         if kind in ("SeedSpace", "MazeSpace"):  # level spaces (magister.levels), loaded when asked for
             from .levels.spaces import MazeSpace, SeedSpace
 
