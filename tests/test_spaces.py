@@ -763,3 +763,20 @@ def test_a_space_spec_nested_past_pythons_recursion_or_holding_itself_is_a_confi
         mg.space_from_spec(spec)
     space = mg.space_from_spec(_nested(50))  # a spec Python's recursion reaches is built as before
     assert mg.space_from_spec(space.to_spec()).to_spec() == _nested(50)
+
+
+@pytest.mark.parametrize("huge", [1e300, 10**300], ids=["float", "int"])
+def test_an_index_or_seed_of_hundreds_of_digits_is_shortened_in_its_refusal(huge):
+    # the refusal printed all 301 digits of int(1e300) (Discrete.index / validate, task_index, tasks_at, SeedSpace)
+    from magister.spaces import task_index
+
+    checks = [lambda: mg.Discrete(3).index(huge), lambda: mg.Discrete(["a", "b"]).validate(huge),
+              lambda: task_index(huge, 3), lambda: mg.Discrete(3).task_at(huge),
+              lambda: mg.Discrete(3).tasks_at([0, huge]), lambda: SeedSpace(5).validate(huge),
+              lambda: SeedSpace().validate(huge)]
+    for check in checks:
+        with pytest.raises(InvalidTaskError, match=r"(task index|level seed) 10000000000000000\d{60}\.\.\. is outside") as e:
+            check()
+        assert len(str(e.value)) < 200
+    with pytest.raises(InvalidTaskError, match=r"task index 5 is outside Discrete\(3\); valid indices are 0\.\.2$"):
+        mg.Discrete(3).index(5)  # a short one is written whole, as before

@@ -81,7 +81,7 @@ def task_index(i: Any, n: int) -> int:
         raise InvalidTaskError(f"task index {_short(i)} is not a whole number; task indices are 0..{n - 1}")
     j = int(i)
     if not 0 <= j < n:  # (names[-1] would be the last task, and an unnamed index any number)
-        raise InvalidTaskError(f"task index {j} is outside 0..{n - 1}")
+        raise InvalidTaskError(f"task index {_short(j)} is outside 0..{n - 1}")  # (1e300: 301 digits were printed)
     return j
 
 
@@ -489,7 +489,7 @@ def _check_indices(idx: list[int], n: int) -> None:
     """Refuse task indices outside ``0 .. n-1`` (what :meth:`Space.tasks_at` is given)."""
     if idx and (min(idx) < 0 or max(idx) >= n):
         bad = next(i for i in idx if not 0 <= i < n)
-        raise InvalidTaskError(f"task index {bad} is outside 0..{n - 1}")
+        raise InvalidTaskError(f"task index {_short(bad)} is outside 0..{n - 1}")
 
 
 def _dimension_names(kind: str, names: Any, dim: int) -> list[str] | None:
@@ -621,7 +621,7 @@ class Discrete(Space):
             raise InvalidTaskError(f"task {_short(task)} is not a task of {self!r} (expected an index or a name)")
         i = int(task)
         if not 0 <= i < self.n:
-            raise InvalidTaskError(f"task index {i} is outside {self!r}; valid indices are 0..{self.n - 1}")
+            raise InvalidTaskError(f"task index {_short(i)} is outside {self!r}; valid indices are 0..{self.n - 1}")
         return i
 
     def validate(self, task: Any) -> Any:

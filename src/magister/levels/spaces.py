@@ -103,7 +103,7 @@ class SeedSpace(Space):
             raise InvalidTaskError(f"level {_short(task)} is not a seed of {self!r} (expected a whole number)")
         s = int(task)
         if not 0 <= s < self.limit:
-            raise InvalidTaskError(f"level seed {s} is outside {self!r}; seeds are 0..{self.limit - 1}")
+            raise InvalidTaskError(f"level seed {_short(s)} is outside {self!r}; seeds are 0..{self.limit - 1}")
         return s
 
     def level_key(self, task: int) -> int:
