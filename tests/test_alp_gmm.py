@@ -449,3 +449,14 @@ def test_covar_gmm_rows_keep_their_episode_numbers_past_1():
     rows = t.state_dict()["algorithm"]["window_rows"]
     assert rows[:, 1].max() == 129.0
     assert mg.checkpoint.states_equal(mg.loads(t.to_bytes()).state_dict(), t.state_dict())
+
+
+@pytest.mark.parametrize("setting, value", [("dim", 1.5), ("dim", "3"), ("dim", True), ("dim", float("nan")),
+                                            ("capacity", 1.5), ("capacity", "10"), ("capacity", True)])
+def test_history_refuses_a_dim_or_capacity_that_is_not_a_whole_number(setting, value):
+    # int() made dim=1.5 a history of 1 dimension and capacity="10" one of 10 pairs (NaN: Python's raw ValueError)
+    kwargs = {"dim": 2, "capacity": 5, setting: value}
+    with pytest.raises(ConfigError, match=rf"History {setting} must be a whole number >= 1, got {re.escape(repr(value))}"):
+        History(**kwargs)
+    h = History(dim=2.0, capacity=5.0)  # a whole float is taken, as before
+    assert (h.dim, h.capacity) == (2, 5) and type(h.dim) is int

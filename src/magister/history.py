@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import MAX_SIZE
+from .settings import MAX_SIZE, whole
 
 __all__ = ["History", "absolute_progress", "absolute_progress_one"]
 
@@ -50,11 +50,11 @@ class History:
     _KEEP = 256
 
     def __init__(self, dim: int, capacity: int | None = 2000):
-        if int(dim) < 1:
-            raise ConfigError(f"History needs dim >= 1, got {dim}")
-        if capacity is not None and int(capacity) < 1:
-            raise ConfigError(f"History needs capacity >= 1 (how many recent pairs to keep), or None to keep "
-                              f"every pair; got {capacity}")
+        # (int() took dim=1.5 as 1, "3" as 3 and True as 1; a whole float such as 2.0 is taken, as before)
+        dim = whole("History dim", dim, 1, floats=True, hint="the number of coordinates of a task's vector")
+        if capacity is not None:
+            capacity = whole("History capacity", capacity, 1, floats=True,
+                             hint="how many recent pairs to keep, or None to keep every pair")
         if capacity is not None and int(capacity) > MAX_SIZE:
             raise ConfigError(f"History capacity={int(capacity)} is too large for memory (limit {MAX_SIZE}): its "
                               f"arrays of that many pairs are allocated up front; use a smaller capacity, or None "
