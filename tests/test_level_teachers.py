@@ -1111,6 +1111,34 @@ def test_a_level_teacher_counter_past_2_63_is_refused(name, counter):
     assert states_equal(before, b.state_dict())
 
 
+
+def _too_many_in(alg):
+    entry = next(e for e in alg["evals"] if e[1] == 1)
+    entry[1], entry[2] = 5, 0.0  # 5 evaluations in of the 2 expected
+
+
+def _impossible_successes(alg):
+    next(e for e in alg["evals"] if e[1] == 1)[2] = 7.0  # 7 successes in 1 evaluation
+
+
+@pytest.mark.parametrize("damage, what", [
+    (_too_many_in, "a level with 5 evaluations in of the 2 expected"),
+    (_impossible_successes, "has 7.0 successes in its 1 evaluations"),
+    (lambda alg: alg.update(waiting=[[3, "x"]]), "waiting for scores of kinds 'x'"),
+    (lambda alg: alg.update(waiting=[[i, "e"] for i in range(1025)]), "1025 levels waiting for scores")],
+    ids=["evaluations", "successes", "kinds", "waiting"])
+def test_learnability_refusals_of_a_state_no_run_leaves_name_the_fix(damage, what):
+    # "5 evaluations in of the 2 expected ... (a damaged or edited checkpoint)" said what was wrong, not what to do
+    t = mg.make_teacher("learnability", SeedSpace(2000), seed=0, n_candidates=3, eval_episodes=2, capacity=5)
+    for _ in range(3):
+        t.observe(t.propose(), 1.0)
+    broken, before = t.state_dict(), t.state_dict()
+    damage(broken["algorithm"])
+    with pytest.raises(CheckpointError, match=re.escape(what) + ".*: the checkpoint is damaged or was edited; "
+                                              "restore it from a backup, or start from an earlier one$"):
+        t.load_state_dict(broken)
+    assert states_equal(before, t.state_dict())
+
 def test_learnability_refuses_a_checkpoint_with_more_evaluations_in_than_expected():
     # a live teacher scores a level once its n evaluations reach the expected count, so no run saves n >= expected;
     # such a state (5 of 2) was taken and the level scored at its next score from 6 evaluations

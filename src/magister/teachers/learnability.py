@@ -54,6 +54,10 @@ from ._levels import _MAX_PENDING, LevelTeacher
 __all__ = ["Learnability"]
 
 
+#: what every refusal of a saved state that no run leaves says to do (as the other checkpoint refusals)
+_FIX = ": the checkpoint is damaged or was edited; restore it from a backup, or start from an earlier one"
+
+
 @register("learnability")
 class Learnability(LevelTeacher):
     """Train on the levels with the highest p (1 - p) among periodically evaluated candidates, mixed with
@@ -217,23 +221,23 @@ class Learnability(LevelTeacher):
             if isinstance(s, (bool, np.bool_, np.timedelta64)) \
                     or not isinstance(s, (int, float, np.integer, np.floating)) or not 0 <= s <= n:
                 raise CheckpointError(f"learnability state's {entry} has {short_number(s)} successes in its {n} "
-                                      f"evaluations; expected a number in [0, {n}] (each evaluation scores 0 to 1)")
+                                      f"evaluations; expected a number in [0, {n}] (each evaluation scores 0 to 1){_FIX}")
             expected = whole(f"learnability state's {entry}: its expected evaluations", expected, floats=True)
             if n >= expected:  # (a live teacher scores a level, and forgets its entry, once n reaches expected)
                 raise CheckpointError(f"learnability state's {entry} is a level with {n} evaluations in of the "
                                       f"{expected} expected; a level is scored once all its evaluations are in, so "
-                                      f"a saved one has fewer (a damaged or edited checkpoint)")
+                                      f"a saved one has fewer{_FIX}")
             evals[key] = [level, n, float(s), expected]
         waiting = {}
         for obj, kinds in state.get("waiting", []):  # (a state saved before proposals were matched has none)
             if not isinstance(kinds, str) or not kinds or set(kinds) - {"e", "t"} or len(kinds) > _MAX_PENDING:
                 raise CheckpointError(f"learnability state has a level waiting for scores of kinds {kinds!r}; "
-                                      f"expected 1 to {_MAX_PENDING} of 'e' (evaluation) and 't' (training)")
+                                      f"expected 1 to {_MAX_PENDING} of 'e' (evaluation) and 't' (training){_FIX}")
             key, level = self._decode_level(obj)
             waiting[key] = (level, kinds)
         if len(waiting) > _MAX_PENDING:
             raise CheckpointError(f"learnability state has {len(waiting)} levels waiting for scores, more than "
-                                  f"the {_MAX_PENDING} it keeps")
+                                  f"the {_MAX_PENDING} it keeps{_FIX}")
         self.buffer.load_state_dict(state["buffer"], self._decode_level)
         self._queue, self._evals, self._waiting = queue, evals, waiting
         # (int() took -1: a damaged checkpoint went on with negative counts)
