@@ -723,3 +723,50 @@ def test_creation_asks_beliefs_of_people_policies_only(client, monkeypatch):
                                                     "prefix": f"{name}-", "learners": ["ann", "bob"]})
         assert r.status_code == 201, r.text[:300]
     assert asked == ["mastery-learning"]
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_text_holding_nul_is_a_422_on_every_database(tmp_path, lean):
+    """PostgreSQL stores no text holding NUL: an observation, batch or give-back id, a propose request id, a token
+    label or a listing's ``after`` holding one was taken by the checks, then failed in the database as a 503 saying
+    to retry with the same id (refused again, forever; the curriculum meanwhile unavailable, rebuilding). SQLite
+    stored it, so a client worked there and not on PostgreSQL. Each is a 422 naming it, nothing recorded."""
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN, lean=lean),
+                    raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED, "seed": 1}).status_code == 201
+        assert c.post("/v1/curricula", json={"name": "lv", "space": {"type": "SeedSpace"}, "teacher": "plr",
+                                             "seed": 1}).status_code == 201
+        before = c.get("/v1/curricula/a").json()["last_seq"]
+        refused = [
+            c.post("/v1/curricula/a/observe", json={"task": "add", "score": 0.5, "id": "x\x00y"}),
+            c.post("/v1/curricula/a/observe_batch", json={"observations": [
+                {"task": "add", "score": 0.5, "id": "ok"}, {"task": "sub", "score": 0.5, "id": "\x00"}]}),
+            c.post("/v1/curricula/a/propose", params={"k": 2, "request_id": "r\x00"}),
+            c.post("/v1/curricula/lv/give_back", json={"tasks": [3], "id": "g\x00"}),
+            c.post("/v1/tokens", json={"curricula": ["a"], "label": "lab\x00el"}),
+            c.get("/v1/curricula", params={"after": "a\x00"}),
+        ]
+        for r in refused:
+            assert r.status_code == 422, r.text
+            assert "NUL" in r.json()["detail"], r.text
+        assert c.get("/v1/curricula/a").json()["last_seq"] == before
+        assert c.get("/v1/curricula/lv").json()["last_seq"] == 0
+        assert c.get("/v1/tokens").json()["tokens"] == []
+        # ids and labels without one, as before
+        assert c.post("/v1/curricula/a/observe", json={"task": "add", "score": 0.5, "id": "x/é y"}).status_code == 200
+        assert c.post("/v1/curricula/a/propose", params={"request_id": "r é"}).status_code == 200
+
+
+def test_http_teacher_refuses_a_client_id_holding_nul_before_sending(tmp_path):
+    from magister.serve import HTTPTeacher
+
+    with TestClient(create_app(str(tmp_path / "s.db"), admin_token=ADMIN)) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "a", "space": NAMED, "seed": 1}).status_code == 201
+        t = HTTPTeacher("http://testserver", "a", token=ADMIN, client=c)
+        with pytest.raises(mg.ConfigError, match="NUL"):
+            t.observe("add", 0.5, id="x\x00")
+        with pytest.raises(mg.ConfigError, match="NUL"):
+            t.observe_batch(["add", "sub"], [0.5, 0.5], ids=["a", "b\x00"])
+        assert t.n_observed == 0

@@ -36,7 +36,7 @@ try:
     from sqlalchemy.exc import SQLAlchemyError
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.routing import Match
-    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 except ImportError as _e:  # (anyio first: "No module named 'anyio'" named neither FastAPI nor the extra)
     raise missing_extra_import("magister.serve.app", "serve", _e) from _e
 
@@ -64,6 +64,24 @@ Learner = Annotated[str, PathParam(min_length=1, max_length=MAX_LEARNER, descrip
 LIST_DEFAULT = 1000
 LIST_MAX = 10_000
 Score = Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]]
+
+
+def no_nul(what: str, text: str | None) -> str | None:
+    """``text`` (None too), or a ``ValueError`` if it holds the NUL character: PostgreSQL stores no text with one,
+    so such an id or label failed only there, as a 503 saying to retry (with the same id: refused again). Refused
+    on every database alike."""
+    if text is not None and "\x00" in text:
+        raise ValueError(f"{what} {clip(repr(text), 80)} holds the NUL character (\\x00), which PostgreSQL "
+                         "cannot store or compare; leave it out. Nothing changed.")
+    return text
+
+
+def _no_nul(what: str) -> AfterValidator:
+    return AfterValidator(lambda text: no_nul(what, text))
+
+
+#: a client id (observe, observe_batch, give_back)
+ClientId = Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX), _no_nul("the client id")]
 
 
 # ------------------------------------------------------------------ models
@@ -130,7 +148,7 @@ class BulkIn(_Model):
 class ObservationIn(_Model):
     task: Any = Field(description="a task of the curriculum's space, as JSON")
     score: Score
-    id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]] = Field(
+    id: Optional[ClientId] = Field(
         None, description="client id: a retried observation with the same id is applied once")
     time: Optional[Score] = Field(
         None, description="when the answer was made, in unix seconds (an answer made offline and synced later); "
@@ -148,14 +166,14 @@ class GiveBackIn(_Model):
     infos: Optional[Annotated[list[Optional[dict[str, Any]]], Field(min_length=1, max_length=MAX_BATCH)]] = Field(
         None, description="the proposals' infos as propose answered them, one per task (a level teacher then "
                           "drops the oldest outstanding proposal of that kind), or none")
-    id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]] = Field(
+    id: Optional[ClientId] = Field(
         None, description="client id: a retried give-back with the same id is applied once")
 
 
 class TokenIn(_Model):
     curricula: Annotated[list[Annotated[StrictStr, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")]],
                          Field(min_length=1, max_length=1000)]
-    label: Annotated[StrictStr, Field(max_length=200)] = ""
+    label: Annotated[StrictStr, Field(max_length=200), _no_nul("the label")] = ""
 
 
 class ProposeOut(BaseModel):
@@ -632,7 +650,8 @@ def _curricula_router(ctx: _Context) -> APIRouter:
     # -------------------------------------------------------- curricula
     @router.get("/v1/curricula", tags=["curricula"], responses=ERRORS)
     async def list_curricula(p: Caller,
-                             after: Annotated[str, Query(max_length=64, description="names after this one")] = "",
+                             after: Annotated[str, Query(max_length=64, description="names after this one"),
+                                              _no_nul("after")] = "",
                              limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_DEFAULT) -> dict[str, Any]:
         """The curricula this token may use, by name, at most ``limit`` (``next``: the ``after`` of the next
         page, ``null`` at the end). Each one listed is loaded into memory if it was not."""
@@ -775,7 +794,8 @@ def _teaching_router(ctx: _Context) -> APIRouter:
     async def propose(name: Name, p: Caller,
                       k: Annotated[int, Query(ge=1, le=MAX_K, description="number of tasks")] = 1,
                       request_id: Annotated[Optional[str], Query(min_length=1, max_length=ID_MAX,
-                                                                 description="retry-safe id")] = None):
+                                                                 description="retry-safe id"),
+                                            _no_nul("the request id")] = None):
         """Draw ``k`` tasks (the draw is logged, so a restart reproduces it)."""
         return JSONResponse(await do_propose(p, name, k, request_id))
 
@@ -883,7 +903,7 @@ def _lean_handlers(ctx: _Context) -> dict:
             for f, v in fields:
                 if f == "k" and v.isascii() and v.isdigit() and v[0] != "0" and len(v) <= 6 and int(v) <= MAX_K:
                     k = int(v)
-                elif f == "request_id" and 1 <= len(v) <= ID_MAX:
+                elif f == "request_id" and 1 <= len(v) <= ID_MAX and "\x00" not in v:
                     request_id = v
                 else:
                     raise Delegate

@@ -121,6 +121,11 @@ class PartialObservationError(RemoteError):
         self.ids = ids
 
 
+def _bad_id(id: Any) -> bool:
+    """Whether ``id`` is no client id the server takes: 1-ID_MAX characters, no NUL (PostgreSQL stores none)."""
+    return not isinstance(id, str) or not 1 <= len(id) <= ID_MAX or "\x00" in id
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -515,10 +520,10 @@ class HTTPTeacher:
         after ``set_time(time)``. None: when it reaches the server."""
         if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
             raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        if id is not None and (not isinstance(id, str) or not 1 <= len(id) <= ID_MAX):
+        if id is not None and _bad_id(id):
             # (an empty id was replaced by a random one, so its retries were each applied again)
             raise ConfigError(f"client id {_brief(id)} is not valid: an id must be a string of 1-{ID_MAX} "
-                              "characters (or None for a random one). Nothing was recorded.")
+                              "characters without NUL (\\x00) (or None for a random one). Nothing was recorded.")
         # the task's JSON form (a Maze is sent as its text: json could not send the object itself)
         body = {"task": _plain(self.space.to_json(task)), "score": self._json_score(score),
                 "id": _new_id() if id is None else id}
@@ -558,10 +563,10 @@ class HTTPTeacher:
         # checked here too: a bad id in a later chunk was refused only after the earlier chunks were recorded
         # (and an observation sent without an id would be applied twice by a retry)
         ids = [_new_id() if i is None else i for i in ids]
-        bad = next((i for i in ids if not isinstance(i, str) or not 1 <= len(i) <= ID_MAX), None)
+        bad = next((i for i in ids if _bad_id(i)), None)
         if bad is not None:
             raise ConfigError(f"client id {_brief(bad)} is not valid: each id must be a string of 1-{ID_MAX} "
-                              "characters (or None for a random one). Nothing was recorded.")
+                              "characters without NUL (\\x00) (or None for a random one). Nothing was recorded.")
         # checked (the server checks them again, one chunk at a time: a later chunk would come too late) and
         # sent in their JSON form (a Maze as its text: json could not send the object itself)
         sent = [_plain(self.space.to_json(t)) for t in tasks]
