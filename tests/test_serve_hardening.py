@@ -770,3 +770,26 @@ def test_http_teacher_refuses_a_client_id_holding_nul_before_sending(tmp_path):
         with pytest.raises(mg.ConfigError, match="NUL"):
             t.observe_batch(["add", "sub"], [0.5, 0.5], ids=["a", "b\x00"])
         assert t.n_observed == 0
+
+
+@pytest.mark.parametrize("template", [
+    '"space": {"type": "Discrete", "names": ["\\ud800", "x"]}',
+    '"space": {"type": "Dict", "spaces": {"a\\udfffb": {"type": "Discrete", "n": 2}}}',
+])
+def test_a_lone_surrogate_in_a_space_is_a_422_not_a_stored_500(client, template):
+    """JSON may escape half of a UTF-16 pair (``"\\ud800"``), which is no Unicode text: a space holding one was
+    stored, its create answered a plain-text 500, and so did its every read and ``GET /v1/curricula`` (the whole
+    listing), for good. It is a 422 naming it, nothing created; a whole pair of escapes is taken."""
+    as_json = {"Content-Type": "application/json"}
+    r = client.post("/v1/curricula", content='{"name": "b", ' + template + "}", headers=as_json)
+    assert r.status_code == 422, r.text
+    assert "lone surrogate" in r.json()["detail"] and "Nothing was created" in r.json()["detail"]
+    r = client.post("/v1/curricula/bulk", content='{"learners": ["ann"], "template": {' + template + "}}",
+                    headers=as_json)
+    assert r.status_code == 422 and "lone surrogate" in r.json()["detail"], r.text
+    assert client.get("/v1/curricula/b").status_code == 404
+    r = client.get("/v1/curricula")
+    assert r.status_code == 200 and [c["name"] for c in r.json()["curricula"]] == ["skills"]
+    r = client.post("/v1/curricula", content='{"name": "pair", "space": {"type": "Discrete", "names": '
+                                             '["\\ud83d\\ude00", "x"]}}', headers=as_json)
+    assert r.status_code == 201 and r.json()["space"]["names"][0] == "\U0001F600", r.text

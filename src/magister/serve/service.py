@@ -416,6 +416,7 @@ class Service(Recovery, ClientIdLog):
         if _space_depth(space) > MAX_SPACE_DEPTH:
             raise Invalid(f"the space nests Dict spaces more than {MAX_SPACE_DEPTH} deep; this service accepts at most "
                           f"{MAX_SPACE_DEPTH} levels (flatten it: one Dict whose keys name the leaves)")
+        _refuse_lone_surrogates(space)
         try:
             sp = space_from_spec(space)
         except MagisterError as e:
@@ -1222,6 +1223,22 @@ def _names_a_function(mutator: Any) -> bool:
         elif isinstance(m, list):
             todo.extend(m)
     return False
+
+
+def _refuse_lone_surrogates(space: Any) -> None:
+    """:class:`Invalid` if a space spec holds text with half of a UTF-16 surrogate pair (a JSON escape ``\\ud800``
+    without its other half), which no reply can encode: such a space was stored, then answered a plain-text 500
+    at its create, at every read and at ``GET /v1/curricula`` (the listing of every curriculum) for good."""
+    try:
+        json.dumps(space, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end] if isinstance(e.object, str) else ""
+        raise Invalid(f"the space holds text with a lone surrogate ({bad.encode('unicode_escape').decode()}: half "
+                      "of a character written as two JSON escapes), which is no Unicode text and could not be sent "
+                      "back; write the character whole (both escapes, e.g. \\ud83d\\ude00, or the character "
+                      "itself). Nothing was created.") from None
+    except (TypeError, ValueError, RecursionError):  # named by the checks that follow
+        pass
 
 
 def _space_depth(spec: Any) -> int:
