@@ -513,6 +513,26 @@ def test_log_loaders_refuse_a_malformed_row_with_a_clear_error(tmp_path, loader,
         loader(path)
 
 
+def test_log_loaders_read_a_file_with_a_byte_order_mark_and_name_one_that_is_not_utf8(tmp_path):
+    # a byte-order mark (Excel's "CSV UTF-8", Notepad) became part of the first column's name: load_anki refused
+    # the file for a missing card_id, and load_assist2015 read every fold as 0 without a word; a file in Latin-1
+    # raised a raw UnicodeDecodeError naming no file
+    bom = b"\xef\xbb\xbf"
+    plain = (DATA / "assist2015_slice.csv").read_bytes()
+    (tmp_path / "assist.csv").write_bytes(bom + plain)
+    with_bom, without = load_assist2015(tmp_path / "assist.csv"), load_assist2015(DATA / "assist2015_slice.csv")
+    assert np.unique(with_bom.extra["fold"]).tolist() == [0, 1, 2, 3, 4]
+    assert np.array_equal(with_bom.extra["fold"], without.extra["fold"]) and with_bom.learners == without.learners
+    (tmp_path / "anki.csv").write_bytes(bom + b"card_id,review_rating,review_time\r\nc\xc3\xa9,3,2024-01-01T10:00:00\r\n")
+    log = load_anki(tmp_path / "anki.csv")
+    assert log.items == ["c\u00e9"] and log.outcome.tolist() == [3.0]
+    for loader, head in ((load_anki, b"card_id,review_rating,review_time\n"),
+                         (load_assist2015, b"fold,uid,concepts,responses\n")):
+        (tmp_path / "latin.csv").write_bytes(head + b"c\xe9,3,2024-01-01T10:00:00\n")
+        with pytest.raises(ConfigError, match=r"latin.csv: not UTF-8 text \(byte 0xe9 on line 2\)"):
+            loader(tmp_path / "latin.csv")
+
+
 def test_load_anki_reads_times_without_an_offset_as_utc_whatever_the_machine_zone(tmp_path, monkeypatch):
     # naive review times were read in the machine's time zone: the same file gave other intervals on another
     # machine and across a DST change (23 h for a day in Berlin in March), and against rows with an offset

@@ -226,15 +226,35 @@ def _row(path: str | Path, number: int, columns: str):
                           f"{columns}") from None
 
 
+@contextmanager
+def _log_file(path: str | Path):
+    """A log file opened as UTF-8 text, its byte-order mark dropped (Excel and Notepad write one: it became part of
+    the first column's name, so ``card_id`` was "missing" and a ``fold`` column was read as absent, every fold 0);
+    a file that is not UTF-8 is a ``ConfigError`` naming its line (a raw ``UnicodeDecodeError`` before)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            yield f
+        except UnicodeDecodeError:
+            raw = Path(path).read_bytes()
+            raw = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:  # (the whole file's, for the line: the reader's is one chunk's)
+                line = raw[:e.start].count(b"\n") + 1
+                raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save the "
+                                  "file as UTF-8") from None
+            raise
+
+
 def load_assist2015(path: str | Path, max_learners: int | None = None) -> EventLog:
     """Read the pyKT-format ASSISTments 2015 file (``fold, uid, concepts, responses``).
 
     Each row is one student's answers in time order; the timestamp is the
     answer's position. The item is the skill (this data set has skill ids only).
-    ``extra["fold"]`` holds the student's cross-validation fold.
+    ``extra["fold"]`` holds the student's cross-validation fold. The file is UTF-8 (a byte-order mark is fine).
     """
     learner, skill, t, out, fold = [], [], [], [], []
-    with open(path, newline="") as f:
+    with _log_file(path) as f:
         for r, row in enumerate(csv.DictReader(f)):
             if max_learners is not None and r >= max_learners:
                 break
@@ -261,10 +281,10 @@ def load_anki(path: str | Path, learner: str = "me") -> EventLog:
 
     Items are cards (each its own skill), outcomes are grades 1-4, timestamps are
     seconds since the epoch (a ``review_time`` without a UTC offset is read as UTC,
-    whatever the machine's time zone), durations are seconds.
+    whatever the machine's time zone), durations are seconds. The file is UTF-8 (a byte-order mark is fine).
     """
     cards, grade, t, dur = [], [], [], []
-    with open(path, newline="") as f:
+    with _log_file(path) as f:
         for r, row in enumerate(csv.DictReader(f)):
             with _row(path, r + 2, "card_id, review_rating (1-4), review_time (ISO), review_duration (ms)"):
                 rating = _in_range(float(row["review_rating"]), 1.0, 4.0, "review_rating")
