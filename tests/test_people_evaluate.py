@@ -158,3 +158,25 @@ def test_models_given_as_anything_but_factories_are_refused_naming_the_fix():
         time_split({"fsrs": FSRSMemory}, anki, 0.5, min_days="1")
     with pytest.raises(ConfigError, match=r"time_split: model 'fsrs' must be a factory"):
         time_split({"fsrs": FSRSMemory()}, anki, 0.5)
+
+
+def test_metrics_refuse_outcomes_off_the_0_1_scale_and_bad_bins_or_eps_naming_them():
+    # a graded log's outcomes (grades 1-4) gave a negative log loss (-2.09), an observed rate of 2.0 and an AUC
+    # that counted "again" as right; calibration(bins=0 / 2.5 / 10.0 / "10") raised numpy's raw errors and
+    # bins=10**9 filled memory; log_loss(eps=0.6) scored every prediction as 0.4
+    from magister.errors import ConfigError
+
+    for metric in (auc, log_loss, calibration):
+        for y in ([3, 1], [-1, 0]):
+            with pytest.raises(ConfigError, match=r"outcomes must be 0/1 .*log\.correct"):
+                metric(y, [0.9, 0.2])
+    y, p = [0, 1, 1, 0], [0.1, 0.8, 0.6, 0.3]
+    for bins in (0, -1, 2.5, "10", True, float("nan"), 10**9):
+        with pytest.raises(ConfigError, match="bins"):
+            calibration(y, p, bins=bins)
+    assert calibration(y, p, bins=10.0) == calibration(y, p, bins=np.int64(10)) == calibration(y, p)
+    for eps in (0.6, -1, float("nan"), "x"):
+        with pytest.raises(ConfigError, match="eps"):
+            log_loss(y, p, eps=eps)
+    assert log_loss(y, p, eps=0) == log_loss(y, p) and log_loss([1, 0.5], [0.7, 0.5]) > 0  # partial credit kept
+    assert auc([1, 0.25, 0.75], [0.9, 0.2, 0.6]) == 1.0

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import MAX_SIZE, number, size, whole
 from .base import LearnerModel
 from .events import DAY, EventLog
 
@@ -31,8 +31,9 @@ ModelFactory = Callable[[], LearnerModel]
 
 
 def _check(y: np.ndarray, p: np.ndarray, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``y`` and ``p`` as flat float arrays; NaN or infinity in either is an error (as in scikit-learn), and so,
-    with ``probabilities``, is a prediction outside [0, 1] (beyond float round-off, which is clipped)."""
+    """``y`` and ``p`` as flat float arrays; NaN or infinity in either is an error (as in scikit-learn), and so is an
+    outcome outside [0, 1] and, with ``probabilities``, a prediction outside [0, 1] (beyond float round-off, which
+    is clipped)."""
     y = np.asarray(y, dtype=float).reshape(-1)
     p = np.asarray(p, dtype=float).reshape(-1)
     if y.shape != p.shape:
@@ -41,6 +42,11 @@ def _check(y: np.ndarray, p: np.ndarray, probabilities: bool = False) -> tuple[n
         raise ConfigError("predictions contain NaN or infinity")
     if not np.all(np.isfinite(y)):
         raise ConfigError("outcomes contain NaN or infinity")
+    if len(y) and (y.min() < 0.0 or y.max() > 1.0):
+        # a grade 1-4 (a graded log's outcome) gave a negative log loss, an observed rate of 2 and an AUC that
+        # counted "again" (1) as right
+        raise ConfigError(f"outcomes must be 0/1 (or partial credit in [0, 1]), got {y.min():g} .. {y.max():g}; "
+                          "for a graded log pass log.correct (grade > 1 as 1)")
     if probabilities:
         if len(p) and (p.min() < -1e-12 or p.max() > 1.0 + 1e-12):
             raise ConfigError(f"predictions must be probabilities in [0, 1], got {p.min():g} .. {p.max():g}")
@@ -71,8 +77,11 @@ def log_loss(y, p, eps: float = 1e-15) -> float:
     scikit-learn's ``log_loss`` clips at the float64 machine epsilon instead:
     the two agree except on predictions within 1e-15 of 0 or 1 (a sure and
     wrong prediction costs 34.5 here, 36.0 there); pass
-    ``eps=np.finfo(float).eps`` for its figure. The published figures use 1e-15.
+    ``eps=np.finfo(float).eps`` for its figure. The published figures use 1e-15. ``eps`` is in [0, 0.5], and
+    outcomes in [0, 1] (0/1, or partial credit; a graded log's ``log.correct``).
     """
+    # eps above 0.5 (or text) made numpy's clip give 1 - eps for every prediction, a loss of no model
+    eps = number("eps", eps, 0.0, 0.5, hint="the clip of predictions away from 0 and 1 (1e-15 by default)")
     y, p = _check(y, p, probabilities=True)
     p = np.clip(p, eps, 1 - eps)
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
@@ -85,8 +94,10 @@ def calibration(y, p, bins: int = 10) -> dict[str, list[float]]:
     Bin ``k`` holds predictions in ``[k / bins, (k + 1) / bins)``, the last one
     closed (as ``numpy.histogram``); scikit-learn's ``calibration_curve``
     puts a prediction that falls on an edge in the bin below, so the two can
-    differ on predictions exactly at a multiple of ``1 / bins``.
+    differ on predictions exactly at a multiple of ``1 / bins``. ``bins`` is a whole number, 1 to 1,000,000.
     """
+    # 0, 2.5, 10.0 or "10" raised numpy's raw errors, 10**9 filled memory with empty bins
+    bins = size("bins", bins, 1, floats=True, why="the table has one row per bin", limit=MAX_SIZE)
     y, p = _check(y, p, probabilities=True)
     b = np.minimum((p * bins).astype(int), bins - 1)
     n = np.bincount(b, minlength=bins)
