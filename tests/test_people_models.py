@@ -1067,3 +1067,28 @@ def test_a_model_file_of_a_model_not_registered_here_is_not_called_damaged(tmp_p
     with pytest.raises(ConfigError, match=r"unknown learner model 'my-own-model'; available: .*bkt") as info:
         load_model(path)
     assert not isinstance(info.value, CheckpointError) and "backup" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, setting, value", [
+    ("fsrs", "mastery_horizon_days", "x"), ("fsrs", "desired_retention", "0.9"), ("fsrs", "weights", 5),
+    ("best-lr", "C", "x"), ("best-lr", "C", None), ("best-lr", "window", float("nan")),
+    ("best-lr", "max_iter", float("inf")), ("best-lr", "mastery_threshold", "x"),
+    ("dkt", "lr", "x"), ("dkt", "dropout", "x"), ("dkt", "epochs", float("inf")), ("dkt", "valid_fraction", "x"),
+    ("dkt", "hidden", float("nan")), ("dkt", "threads", "x"), ("dkt", "max_minutes", "x"),
+    ("dkt", "patience", float("nan")), ("sakt", "dim", float("inf")), ("sakt", "dropout", None),
+    ("blend", "processes", "x"), ("blend", "seed", "x"), ("blend", "valid_fraction", "x"),
+    ("blend", "mastery_threshold", None),
+])
+def test_a_setting_the_constructor_cannot_read_is_a_config_error_naming_it(name, setting, value):
+    # the constructors' own int() / float() raised Python's raw ValueError ("could not convert string to float:
+    # 'x'"), OverflowError ("cannot convert float infinity to integer") or TypeError, naming no setting; make_model
+    # passed the first two on as they were
+    with pytest.raises(ConfigError, match=f"{setting} must be") as err:
+        make_model(name, **{setting: value})
+    assert f"got {value!r}" in str(err.value) or f"got {type(value).__name__} {value!r}" in str(err.value)
+
+
+def test_settings_the_constructors_took_are_taken_as_before():
+    assert make_model("best-lr", C="2").settings["C"] == "2"  # (read with float(): as before)
+    assert make_model("blend", seed="3").settings["seed"] == 3
+    assert make_model("fsrs", desired_retention=np.float32(0.8)).desired_retention == pytest.approx(0.8)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import flag
-from .base import LearnerModel
+from .base import LearnerModel, reading_setting
 from .events import Event, EventLog
 from .evaluate import auc
 
@@ -77,20 +77,27 @@ class SequenceModel(LearnerModel):
                          valid_fraction=valid_fraction, patience=patience, max_minutes=max_minutes, seed=seed,
                          threads=threads, mastery_threshold=mastery_threshold, graded=graded, **network)
         for k, v in dict(epochs=epochs, batch_size=batch_size, seq_len=seq_len).items():
-            if int(v) != v or int(v) < 1:
-                raise ConfigError(f"{self.name} {k} must be a whole number >= 1, got {v!r}")
-        if int(patience) != patience or int(patience) < 0:
-            raise ConfigError(f"{self.name} patience must be a whole number >= 0, got {patience!r}")
-        if not float(lr) > 0:
-            raise ConfigError(f"{self.name} lr must be > 0, got {lr!r}")
-        if not 0.0 <= float(valid_fraction) < 1.0:
-            raise ConfigError(f"{self.name} valid_fraction must be in [0, 1), got {valid_fraction!r}")
-        if max_minutes is not None and not float(max_minutes) > 0:
-            raise ConfigError(f"{self.name} max_minutes must be > 0 (or None), got {max_minutes!r}")
-        if threads is not None and (int(threads) != threads or int(threads) < 1):
-            raise ConfigError(f"{self.name} threads must be a whole number >= 1 (or None), got {threads!r}")
-        if not 0.0 <= float(mastery_threshold) <= 1.0:
-            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+            with reading_setting(self.name, k, v, "a whole number >= 1"):
+                if int(v) != v or int(v) < 1:
+                    raise ConfigError(f"{self.name} {k} must be a whole number >= 1, got {v!r}")
+        with reading_setting(self.name, "patience", patience, "a whole number >= 0"):
+            if int(patience) != patience or int(patience) < 0:
+                raise ConfigError(f"{self.name} patience must be a whole number >= 0, got {patience!r}")
+        with reading_setting(self.name, "lr", lr, "a number > 0"):
+            if not float(lr) > 0:
+                raise ConfigError(f"{self.name} lr must be > 0, got {lr!r}")
+        with reading_setting(self.name, "valid_fraction", valid_fraction, "in [0, 1)"):
+            if not 0.0 <= float(valid_fraction) < 1.0:
+                raise ConfigError(f"{self.name} valid_fraction must be in [0, 1), got {valid_fraction!r}")
+        with reading_setting(self.name, "max_minutes", max_minutes, "a number > 0 (or None)"):
+            if max_minutes is not None and not float(max_minutes) > 0:
+                raise ConfigError(f"{self.name} max_minutes must be > 0 (or None), got {max_minutes!r}")
+        with reading_setting(self.name, "threads", threads, "a whole number >= 1 (or None)"):
+            if threads is not None and (int(threads) != threads or int(threads) < 1):
+                raise ConfigError(f"{self.name} threads must be a whole number >= 1 (or None), got {threads!r}")
+        with reading_setting(self.name, "mastery_threshold", mastery_threshold, "a probability"):
+            if not 0.0 <= float(mastery_threshold) <= 1.0:
+                raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         self.graded = flag("graded", graded)
         self.mastery_threshold = float(mastery_threshold)
         self.n_slots = 0  # skills the network knows (fit's skills); later skills share the last, unknown slot

@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -65,6 +66,20 @@ def make_model(name: str, **settings: Any) -> LearnerModel:
         return cls(**settings)
     except TypeError as e:
         raise ConfigError(f"bad settings for learner model {name!r}: {e}") from None
+
+
+@contextmanager
+def reading_setting(model: str, name: str, value: Any, wants: str) -> Iterator[None]:
+    """Run a model constructor's own check of setting ``name`` (its ``int()`` / ``float()`` and comparisons), a
+    ``ConfigError`` naming the setting where Python or numpy raises (``C="x"``: "could not convert string to float",
+    ``epochs=inf``: "cannot convert float infinity to integer", a raw ``ValueError`` / ``OverflowError`` that
+    ``make_model`` passed on, as it does not a ``TypeError``). What the check took before is taken as before."""
+    try:
+        yield
+    except MagisterError:
+        raise
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{model} {name} must be {wants}, got {type(value).__name__} {value!r:.60}") from None
 
 
 #: settings magister up to ed316be read loosely, and recorded as given: flags with ``bool()`` (``graded=1`` ran

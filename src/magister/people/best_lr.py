@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import flag
-from .base import LogitModel, register_model, sigmoid
+from .base import LogitModel, reading_setting, register_model, sigmoid
 from .events import Event, EventLog
 
 __all__ = ["BestLR"]
@@ -98,14 +98,18 @@ class BestLR(LogitModel):
                          mastery_threshold=mastery_threshold, graded=graded, features=features)
         if features not in _FEATURES:
             raise ConfigError(f"best-lr features must be one of {_FEATURES}, got {features!r}")
-        if not float(C) > 0:
-            raise ConfigError(f"best-lr C must be > 0 (inverse regularisation strength), got {C!r}")
-        if int(window) < 0 or int(window) != window:
-            raise ConfigError(f"best-lr window must be a whole number >= 0 (0 turns it off), got {window!r}")
-        if int(max_iter) < 1:
-            raise ConfigError(f"best-lr max_iter must be >= 1, got {max_iter!r}")
-        if not 0.0 <= float(mastery_threshold) <= 1.0:
-            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        with reading_setting("best-lr", "C", C, "a number > 0 (inverse regularisation strength)"):
+            if not float(C) > 0:
+                raise ConfigError(f"best-lr C must be > 0 (inverse regularisation strength), got {C!r}")
+        with reading_setting("best-lr", "window", window, "a whole number >= 0 (0 turns it off)"):
+            if int(window) < 0 or int(window) != window:
+                raise ConfigError(f"best-lr window must be a whole number >= 0 (0 turns it off), got {window!r}")
+        with reading_setting("best-lr", "max_iter", max_iter, "a whole number >= 1"):
+            if int(max_iter) < 1:
+                raise ConfigError(f"best-lr max_iter must be >= 1, got {max_iter!r}")
+        with reading_setting("best-lr", "mastery_threshold", mastery_threshold, "a probability"):
+            if not 0.0 <= float(mastery_threshold) <= 1.0:
+                raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
         self.C = float(C)
         self.per_skill = flag("per_skill", per_skill)
         self.window = int(window)

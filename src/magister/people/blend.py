@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError
 from ..processes import run_in_pool
 from ..settings import flag
-from .base import LearnerModel, make_model, register_model, stored_settings
+from .base import LearnerModel, make_model, reading_setting, register_model, stored_settings
 from .events import Event, EventLog
 
 __all__ = ["Blend"]
@@ -126,12 +126,17 @@ class Blend(LearnerModel):
                  seed: int = 0, mastery_threshold: float = 0.9, first_answer: bool = True,
                  refit: bool = True, processes: int = 1):
         spec = _members(members)
-        if not 0.0 <= float(valid_fraction) < 1.0:
-            raise ConfigError(f"blend valid_fraction must be in [0, 1), got {valid_fraction!r}")
-        if not 0.0 <= float(mastery_threshold) <= 1.0:
-            raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
-        if isinstance(processes, bool) or int(processes) != processes or int(processes) < 1:
-            raise ConfigError(f"blend processes must be a whole number >= 1, got {processes!r}")
+        with reading_setting("blend", "valid_fraction", valid_fraction, "in [0, 1)"):
+            if not 0.0 <= float(valid_fraction) < 1.0:
+                raise ConfigError(f"blend valid_fraction must be in [0, 1), got {valid_fraction!r}")
+        with reading_setting("blend", "mastery_threshold", mastery_threshold, "a probability"):
+            if not 0.0 <= float(mastery_threshold) <= 1.0:
+                raise ConfigError(f"mastery_threshold must be a probability, got {mastery_threshold!r}")
+        with reading_setting("blend", "processes", processes, "a whole number >= 1"):
+            if isinstance(processes, bool) or int(processes) != processes or int(processes) < 1:
+                raise ConfigError(f"blend processes must be a whole number >= 1, got {processes!r}")
+        with reading_setting("blend", "seed", seed, "a whole number"):
+            int(seed)
         super().__init__(members=spec, valid_fraction=float(valid_fraction), seed=int(seed),
                          mastery_threshold=float(mastery_threshold), first_answer=flag("first_answer", first_answer),
                          refit=flag("refit", refit), processes=int(processes))

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ._sequence import SequenceModel, require_torch
-from .base import register_model
+from .base import reading_setting, register_model
 
 __all__ = ["DKT"]
 
@@ -58,10 +58,12 @@ class DKT(SequenceModel):
     def __init__(self, *, hidden: int = 100, embed: int = 64, dropout: float = 0.2, cell: str = "lstm",
                  **common: Any):
         for k, v in dict(hidden=hidden, embed=embed).items():
-            if int(v) != v or int(v) < 1:
-                raise ConfigError(f"dkt {k} must be a whole number >= 1, got {v!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"dkt dropout must be in [0, 1), got {dropout!r}")
+            with reading_setting("dkt", k, v, "a whole number >= 1"):
+                if int(v) != v or int(v) < 1:
+                    raise ConfigError(f"dkt {k} must be a whole number >= 1, got {v!r}")
+        with reading_setting("dkt", "dropout", dropout, "in [0, 1)"):
+            if not 0.0 <= float(dropout) < 1.0:
+                raise ConfigError(f"dkt dropout must be in [0, 1), got {dropout!r}")
         if cell not in ("lstm", "gru"):
             raise ConfigError(f"dkt cell must be 'lstm' or 'gru', got {cell!r}")
         super().__init__(hidden=int(hidden), embed=int(embed), dropout=float(dropout), cell=cell, **common)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, missing_extra_import
 from ..settings import flag, fraction, number, whole
-from .base import LearnerModel, register_model
+from .base import LearnerModel, reading_setting, register_model
 from .bkt import _seq_layout
 from .events import DAY, Event, EventLog, seconds
 
@@ -114,25 +114,28 @@ class FSRSMemory(LearnerModel):
     def __init__(self, *, weights: list[float] | None = None, desired_retention: float = 0.9, graded: bool = True,
                  max_iter: int = 60, first_recall: float = 0.7, grades_from_scores: bool = False,
                  mastery_horizon_days: float = 1.0, l2: float = 0.1):
-        w = list(DEFAULT_WEIGHTS if weights is None else weights)
+        with reading_setting("fsrs", "weights", weights, "21 numbers (a list)"):
+            w = list(DEFAULT_WEIGHTS if weights is None else weights)
         super().__init__(weights=w, desired_retention=desired_retention, graded=graded, max_iter=max_iter,
                          first_recall=first_recall, grades_from_scores=grades_from_scores,
                          mastery_horizon_days=mastery_horizon_days, l2=l2)
+        # (checked first: float("x") raised a raw ValueError)
+        number("mastery_horizon_days", mastery_horizon_days, 0.0, hint="days ahead at which mastery is read")
         self.horizon = float(mastery_horizon_days) * DAY
         self.grades_from_scores = flag("grades_from_scores", grades_from_scores)
         if len(w) != 21:
             raise ConfigError(f"FSRS weights: expected 21 numbers, got {len(w)}")
         for i, v in enumerate(w):  # a NaN weight made every predicted recall NaN
             number(f"FSRS weights[{i}]", v, hint="FSRS weights must be 21 finite numbers")
-        if not 0.0 < desired_retention < 1.0:
-            raise ConfigError(f"desired_retention must be in (0, 1), got {desired_retention}")
+        with reading_setting("fsrs", "desired_retention", desired_retention, "in (0, 1)"):
+            if not 0.0 < desired_retention < 1.0:
+                raise ConfigError(f"desired_retention must be in (0, 1), got {desired_retention}")
         # taken unchecked: first_recall=2 predicted a recall of 2, a NaN l2 left the weights unfitted without a word,
         # a negative l2 pushed them away from the defaults, a NaN horizon read mastery now
         fraction("first_recall", first_recall, hint="the predicted recall of a first review")
         number("l2", l2, 0.0, hint="penalty on the weights' distance from their start; 0 is maximum likelihood")
         whole("max_iter", max_iter, 0, floats=True,
               hint="L-BFGS iterations of fit (0: the loss of the starting weights)")
-        number("mastery_horizon_days", mastery_horizon_days, 0.0, hint="days ahead at which mastery is read")
         self.w = np.array(w, dtype=float)
         self.graded = flag("graded", graded)
         self.desired_retention = float(desired_retention)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ._sequence import SequenceModel, require_torch
-from .base import register_model
+from .base import reading_setting, register_model
 
 __all__ = ["SAKT"]
 
@@ -93,12 +93,14 @@ class SAKT(SequenceModel):
 
     def __init__(self, *, dim: int = 64, heads: int = 4, window: int = 100, dropout: float = 0.2, **common: Any):
         for k, v in dict(dim=dim, heads=heads, window=window).items():
-            if int(v) != v or int(v) < 1:
-                raise ConfigError(f"sakt {k} must be a whole number >= 1, got {v!r}")
+            with reading_setting("sakt", k, v, "a whole number >= 1"):
+                if int(v) != v or int(v) < 1:
+                    raise ConfigError(f"sakt {k} must be a whole number >= 1, got {v!r}")
         if int(dim) % int(heads):
             raise ConfigError(f"sakt dim ({dim}) must be a multiple of heads ({heads})")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"sakt dropout must be in [0, 1), got {dropout!r}")
+        with reading_setting("sakt", "dropout", dropout, "in [0, 1)"):
+            if not 0.0 <= float(dropout) < 1.0:
+                raise ConfigError(f"sakt dropout must be in [0, 1), got {dropout!r}")
         super().__init__(dim=int(dim), heads=int(heads), window=int(window), dropout=float(dropout), **common)
 
     def _make_net(self, n_slots: int):
