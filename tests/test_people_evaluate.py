@@ -180,3 +180,20 @@ def test_metrics_refuse_outcomes_off_the_0_1_scale_and_bad_bins_or_eps_naming_th
             log_loss(y, p, eps=eps)
     assert log_loss(y, p, eps=0) == log_loss(y, p) and log_loss([1, 0.5], [0.7, 0.5]) > 0  # partial credit kept
     assert auc([1, 0.25, 0.75], [0.9, 0.2, 0.6]) == 1.0
+
+
+def test_a_log_of_grades_built_ungraded_is_refused_naming_graded_true():
+    # a log of grades 1-4 built with graded=False is scored on its grades; the metrics' refusal said "for a graded
+    # log pass log.correct", which cross_validate and time_split already pass: the fix is graded=True
+    from magister.errors import ConfigError
+    from magister.people import Event, EventLog
+
+    day = 86400.0
+    events = [Event(f"l{i % 4}", f"c{i % 3}", timestamp=i * day, outcome=1 + i % 4) for i in range(40)]
+    ungraded = EventLog.from_events(events, graded=False)
+    for evaluate in (lambda log: cross_validate({}, log, k=2), lambda log: time_split({}, log, train_fraction=0.5)):
+        with pytest.raises(ConfigError, match=r"up to 4, but it is not graded \(graded=False\).*graded=True"):
+            evaluate(ungraded)
+        assert set(evaluate(EventLog.from_events(events))) == {"constant"}  # the same events as grades: scored
+    partial = [Event(f"l{i % 4}", f"c{i % 3}", timestamp=i * day, outcome=(i % 5) / 4) for i in range(40)]
+    assert set(cross_validate({}, EventLog.from_events(partial), k=2)) == {"constant"}  # partial credit as before

@@ -161,6 +161,17 @@ def _built(factory: ModelFactory, name: str) -> LearnerModel:
     return model
 
 
+def _check_ungraded(log: EventLog, fn: str) -> None:
+    """A log of grades built as an ungraded one (``graded=False``, outcomes above 1): refused naming ``graded=True``.
+    ``fn`` scores ``log.correct``, which is the grades themselves in such a log, and the metrics' refusal said to pass
+    ``log.correct``, which it does."""
+    y = np.asarray(log.outcome, dtype=float)
+    if not log.graded and len(y) and y.max() > 1.0:
+        raise ConfigError(f"{fn}: the log's outcomes run up to {y.max():g}, but it is not graded (graded=False), so "
+                          "they are scored as 0/1 outcomes; build a log of grades 1-4 with graded=True "
+                          "(EventLog.from_events(events, graded=True), or graded left out: guessed from outcomes > 1)")
+
+
 def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.ndarray | None = None,
                    k: int = 5, seed: int = 0) -> dict[str, Scores]:
     """k-fold replay evaluation split by learner; ``folds`` gives each event's fold (else random by learner).
@@ -190,6 +201,7 @@ def cross_validate(models: dict[str, ModelFactory], log: EventLog, folds: np.nda
     # the whole table's item skills, so that an item tagged two ways is refused naming the table's own rows (a
     # fold's fit or replay named the rows of that fold's part, after fitting the folds before it)
     LearnerModel()._check_item_skills(log)
+    _check_ungraded(log, "cross_validate")
     y = log.correct
     names = ["constant", *models]
     preds = {n: np.empty(len(log)) for n in names}
@@ -247,6 +259,7 @@ def time_split(models: dict[str, ModelFactory], log: EventLog, train_fraction: f
                             hint="the earlier share of the log to fit on")
     min_days = number("min_days", min_days, hint="days since the previous review below which one is not scored")
     LearnerModel()._check_item_skills(log)  # naming the table's rows, not those of its earlier part (as above)
+    _check_ungraded(log, "time_split")
     cut = np.quantile(log.time, train_fraction)
     first, el = same_day_repeat(log)
     scored = ~first & (el >= min_days)
