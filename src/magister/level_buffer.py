@@ -207,7 +207,8 @@ class LevelBuffer:
 
     def __init__(self, capacity: int, *, prioritization: str = "rank", temperature: float = 0.1,
                  staleness_coef: float = 0.1):
-        if isinstance(capacity, (bool, np.timedelta64)) or not isinstance(capacity, (int, np.integer)) or not 1 <= capacity <= 10**8:
+        if isinstance(capacity, (bool, np.timedelta64)) or not isinstance(capacity, (int, np.integer)) \
+                or not 1 <= capacity <= 10**8:
             raise ConfigError(f"a level buffer needs capacity = a whole number in 1..1e8, got {capacity!r}")
         if not isinstance(prioritization, str) or prioritization not in PRIORITIZATIONS:
             raise ConfigError(f"unknown prioritization {prioritization!r}; use one of {', '.join(PRIORITIZATIONS)}")
@@ -379,7 +380,8 @@ class LevelBuffer:
         score = _finite(score)
         if seen is None:
             seen = self.tick
-        elif isinstance(seen, (bool, np.timedelta64)) or not isinstance(seen, (int, np.integer)) or not 0 <= seen <= self.tick:
+        elif isinstance(seen, (bool, np.timedelta64)) or not isinstance(seen, (int, np.integer)) \
+                or not 0 <= seen <= self.tick:
             raise ConfigError(f"a level's last visit must be a whole number in 0..tick ({self.tick}), got {seen!r}")
         evicted: Hashable | bool = True
         if not self._free:

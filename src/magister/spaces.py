@@ -864,9 +864,11 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
         return _space_from_spec(spec)
     except RecursionError:  # (Dicts nested some hundreds deep, or a spec holding itself, raised it raw)
         depth = _dict_depth(spec)
-        what = "holds itself (a Dict's entry is the spec or one around it)" if depth is None else \
-            f"nests Dict spaces {depth} deep, more than Python's recursion reaches (a few hundred levels)"
-        raise ConfigError(f"a space spec that {what} cannot be built; flatten it: one Dict whose keys name the "
+        if depth is None:
+            raise ConfigError("a space spec that holds itself (a Dict's entry is the spec or one around it) cannot "
+                              "be built; give each entry a spec of its own (a copy, not the spec itself)") from None
+        raise ConfigError(f"a space spec that nests Dict spaces {depth} deep, more than Python's recursion reaches "
+                          "(a few hundred levels), cannot be built; flatten it: one Dict whose keys name the "
                           "leaves") from None
 
 
@@ -903,7 +905,8 @@ def _space_from_spec(spec: Mapping[str, Any]) -> Space:
             n = spec.get("n")  # beside the names n was never read: {"n": 3, "names": ["a", "b"]} gave 2 tasks
             if n is not None:
                 count = n.item() if isinstance(n, np.ndarray) and n.ndim == 0 else n
-                whole_ = isinstance(count, (int, np.integer)) and not isinstance(count, (bool, np.bool_, np.timedelta64))
+                whole_ = isinstance(count, (int, np.integer)) \
+                    and not isinstance(count, (bool, np.bool_, np.timedelta64))
                 if not whole_ or count != space.n:
                     # (n=2.0 was refused as if it were another count than 2: say what is wrong with it)
                     why = "" if whole_ else ", not a whole number (n is an int, as Discrete(n) takes it)"

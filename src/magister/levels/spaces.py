@@ -78,7 +78,8 @@ class SeedSpace(Space):
 
     def __init__(self, n: int | None = None):
         if n is not None:
-            if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= SEED_LIMIT:
+            if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) \
+                    or not 1 <= n <= SEED_LIMIT:
                 raise ConfigError(f"SeedSpace needs n = a whole number of seeds in 1..{SEED_LIMIT} (or None for an "
                                   f"open-ended generator), got {n!r}")
             n = int(n)

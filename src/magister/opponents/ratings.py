@@ -56,8 +56,8 @@ def fit_elo(scores: np.ndarray, games: np.ndarray, *, mean: float = 1000.0, anch
     if (played & ~(np.isfinite(s) & (s >= 0) & (s <= 1))).any():
         raise ConfigError("scores must lie in [0, 1] wherever games > 0 (win 1, draw 0.5, loss 0)")
     n = len(s)
-    if anchor is not None and (isinstance(anchor, (bool, np.bool_, np.timedelta64)) or not isinstance(anchor, (int, np.integer))
-                               or not 0 <= anchor < n):
+    if anchor is not None and (isinstance(anchor, (bool, np.bool_, np.timedelta64))
+                               or not isinstance(anchor, (int, np.integer)) or not 0 <= anchor < n):
         raise ConfigError(f"anchor must be a player index in [0, {n}), got {anchor!r}")
     mean = number("mean", mean)
     prior_games = number("prior_games", prior_games, 0.0, hint="the prior's games against each player; 0.5 by default")

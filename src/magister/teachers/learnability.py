@@ -221,7 +221,8 @@ class Learnability(LevelTeacher):
             if isinstance(s, (bool, np.bool_, np.timedelta64)) \
                     or not isinstance(s, (int, float, np.integer, np.floating)) or not 0 <= s <= n:
                 raise CheckpointError(f"learnability state's {entry} has {short_number(s)} successes in its {n} "
-                                      f"evaluations; expected a number in [0, {n}] (each evaluation scores 0 to 1){_FIX}")
+                                      f"evaluations; expected a number in [0, {n}] (each evaluation scores 0 to "
+                                      f"1){_FIX}")
             expected = whole(f"learnability state's {entry}: its expected evaluations", expected, floats=True)
             if n >= expected:  # (a live teacher scores a level, and forgets its entry, once n reaches expected)
                 raise CheckpointError(f"learnability state's {entry} is a level with {n} evaluations in of the "
