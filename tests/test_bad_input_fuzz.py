@@ -649,3 +649,26 @@ def test_a_numpy_duration_is_no_count_index_or_id(tmp_path, case, error, message
         case(tmp_path, d)
     assert error in [c.__name__ for c in type(e.value).__mro__]
     assert "timedelta64" in str(e.value)
+
+
+def _run(t: mg.Teacher, steps: int = 60) -> list:
+    learner, seen = ToyLearner(t.space), []
+    for _ in range(steps):
+        tasks = list(t.propose(2))
+        t.observe_batch(tasks, [learner.attempt(x) for x in tasks])
+        seen += [t.space.to_json(x) for x in tasks]
+    return seen
+
+
+@pytest.mark.parametrize("name", ["riac", "riac-plus"])
+def test_a_learning_progress_window_past_int64_is_the_whole_region_as_any_window_past_its_points(name):
+    # a region holds max_points + 1 scores; lp_window=10**30 was taken, then failed the first refresh of progress
+    # with numpy's raw "Python int too large to convert to C long"
+    def make(lp_window):
+        return mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0, max_points=30, min_width=0.1,
+                               lp_window=lp_window)
+
+    huge = make(10**30)
+    assert _run(huge) == _run(make(31))
+    assert huge.state_dict()["config"]["lp_window"] == 10**30  # the setting as given, saved and reloaded
+    assert mg.loads(huge.to_bytes()).state_dict()["config"]["lp_window"] == 10**30

@@ -174,6 +174,9 @@ class RegionTree:
                                why="every region keeps a buffer of 2 * (max_points + 1) points, 8 regions "
                                    "allocated up front")
         self.lp_window = self.max_points if lp_window is None else whole("lp_window", lp_window, 3)
+        # a region holds at most max_points + 1 scores, so a longer window is that one: kept at it, as a window of
+        # 10**30 failed numpy's int64 (a raw OverflowError at the first refresh)
+        self.lp_window = min(self.lp_window, self.max_points + 1)
         self.n_cuts = size("n_cuts", n_cuts, limit=MAX_SIZE // 100,
                            why="every split scores that many candidate cuts against each of the region's points")
         self.min_width = number("min_width", min_width, 0.0, 0.5, low_open=True,
