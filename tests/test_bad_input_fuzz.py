@@ -672,3 +672,17 @@ def test_a_learning_progress_window_past_int64_is_the_whole_region_as_any_window
     assert _run(huge) == _run(make(31))
     assert huge.state_dict()["config"]["lp_window"] == 10**30  # the setting as given, saved and reloaded
     assert mg.loads(huge.to_bytes()).state_dict()["config"]["lp_window"] == 10**30
+
+
+@pytest.mark.parametrize("name", ["riac", "riac-plus"])
+@pytest.mark.parametrize("split_alpha", [5e-324, 1e-200])
+def test_a_tiny_split_alpha_tests_cuts_as_a_small_one_does_not_with_a_python_error(name, split_alpha):
+    # p = split_alpha / cuts underflowed to 0 (ZeroDivisionError "0.0 cannot be raised to a negative power"), or the
+    # critical F over 5 points went past any float (OverflowError "Numerical result out of range"), at a split
+    def make(alpha):
+        return mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0, max_points=4, min_width=0.1, split_alpha=alpha)
+
+    tiny = make(split_alpha)
+    assert _run(tiny) == _run(make(1e-100))  # no noisy cut passes either test
+    assert tiny.tree.n_nodes > 1  # cuts that leave no noise still pass
+    assert mg.loads(tiny.to_bytes()).state_dict()["config"]["split_alpha"] == split_alpha

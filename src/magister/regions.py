@@ -552,7 +552,11 @@ class RegionTree:
         gain = total - split_rss
         # F(2, d) tail: P(F > f) = (1 + 2 f / d) ** (-d / 2); Bonferroni over the candidate cuts
         p = self.split_alpha / max(1, len(low_side))
-        f_crit = 0.5 * d * (p ** (-2.0 / d) - 1.0)
+        try:
+            f_crit = 0.5 * d * (p ** (-2.0 / d) - 1.0)
+        except (ZeroDivisionError, OverflowError):  # p underflowed to 0 (split_alpha=5e-324), or the critical value
+            # is past any float (split_alpha=1e-200 over 5 points): only a cut leaving no noise passes (its F is infinite)
+            return (noise_var == 0) & (gain > 1e-12)
         return gain > 2.0 * f_crit * noise_var + 1e-12
 
     def _best_region_cut(self, node: int, pts: np.ndarray, sc: np.ndarray, rng: np.random.Generator
