@@ -686,3 +686,17 @@ def test_a_tiny_split_alpha_tests_cuts_as_a_small_one_does_not_with_a_python_err
     assert _run(tiny) == _run(make(1e-100))  # no noisy cut passes either test
     assert tiny.tree.n_nodes > 1  # cuts that leave no noise still pass
     assert mg.loads(tiny.to_bytes()).state_dict()["config"]["split_alpha"] == split_alpha
+
+
+def test_learnability_with_an_evaluation_interval_past_any_count_saves_and_goes_on_as_before():
+    # eval_interval=10**30 (one round, then none) was taken, but its next round was past 2**63 - 1 and every save
+    # failed: "state dict for 'learnability' is malformed (ConfigError: saved next_round = 1000...)"
+    def make(eval_interval):
+        return mg.make_teacher("learnability", SeedSpace(40), seed=0, capacity=6, n_candidates=8, eval_episodes=2,
+                               eval_interval=eval_interval)
+
+    t, twin = make(10**30), make(2**62)  # 2**62: no later round either
+    assert _run(t, 30) == _run(twin, 30)
+    back = mg.loads(t.to_bytes())
+    assert back.state_dict()["config"]["eval_interval"] == 10**30
+    assert _run(back, 30) == _run(twin, 30)

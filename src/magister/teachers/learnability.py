@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..level_buffer import LevelBuffer
-from ..settings import MAX_SIZE, fraction, saved_count, short_number, whole
+from ..settings import MAX_COUNT, MAX_SIZE, fraction, saved_count, short_number, whole
 from ..settings import size as size_setting
 from ..teacher import register
 from ._levels import _MAX_PENDING, LevelTeacher
@@ -95,7 +95,9 @@ class Learnability(LevelTeacher):
     # ------------------------------------------------------------- proposing
     def _start_round(self) -> None:
         self.n_rounds += 1
-        self._next_round = self.n_trained + self.eval_interval
+        # (at most MAX_COUNT, which no count of training proposals reaches: eval_interval=10**30 put the next round
+        # past it, and the teacher could not be saved, its state refused as malformed)
+        self._next_round = min(self.n_trained + self.eval_interval, MAX_COUNT)
         for key, (level, n, total, _) in list(self._evals.items()):  # scores that never came: use what did
             del self._evals[key]
             if n:
