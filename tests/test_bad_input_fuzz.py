@@ -700,3 +700,15 @@ def test_learnability_with_an_evaluation_interval_past_any_count_saves_and_goes_
     back = mg.loads(t.to_bytes())
     assert back.state_dict()["config"]["eval_interval"] == 10**30
     assert _run(back, 30) == _run(twin, 30)
+
+
+@pytest.mark.parametrize("name", ["alp-gmm", "covar-gmm", "covar-gmm-plus"])
+@pytest.mark.parametrize("reg", [1e-310, 5e-324])
+def test_a_subnormal_covariance_regularisation_is_refused_not_a_teacher_that_cannot_be_loaded(name, reg):
+    # taken: a collapsed component's fit held NaN, and loading the teacher's bytes was "state dict for 'alp-gmm' is
+    # malformed (ValueError: mixture bank arrays hold NaN or infinite values)"
+    with pytest.raises(ConfigError, match=r"reg must be a number >= 2.2250738585072014e-308, got"):
+        mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0, fit_rate=40, potential_ks=[1, 2], reg=reg)
+    t = mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0, fit_rate=40, potential_ks=[1, 2], reg=1e-300)
+    _run(t, 80)
+    assert states_equal(mg.loads(t.to_bytes()).state_dict(), t.state_dict())

@@ -97,7 +97,10 @@ class MixtureTeacher(Teacher):
             raise ConfigError(f"warm_start must be True (start each refit from the previous mixtures) or False "
                               f"(k-means++ seeds, the reference); got {warm_start!r}")
         self.warm_start = bool(warm_start)
-        reg = number("reg", reg, 0.0, low_open=True, hint="the covariance regularisation, e.g. 1e-6")
+        # (a subnormal reg, below 2.2e-308, was taken: a collapsed component's covariance lost its precision, its
+        # fit held NaN, and the teacher's state could not be loaded)
+        reg = number("reg", reg, float(np.finfo(float).tiny),
+                     hint="the covariance regularisation, e.g. 1e-6; a subnormal float breaks the covariances")
         tol = number("tol", tol, 0.0, low_open=True, hint="the EM convergence tolerance, e.g. 1e-3")
         self.reg, self.tol = reg, tol
         self.max_iter = whole("max_iter", max_iter, 1, floats=True, hint="the most EM iterations per fit")
