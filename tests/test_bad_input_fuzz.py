@@ -712,3 +712,41 @@ def test_a_subnormal_covariance_regularisation_is_refused_not_a_teacher_that_can
     t = mg.make_teacher(name, mg.Box([0, 0], [1, 1]), seed=0, fit_rate=40, potential_ks=[1, 2], reg=1e-300)
     _run(t, 80)
     assert states_equal(mg.loads(t.to_bytes()).state_dict(), t.state_dict())
+
+
+def test_settings_checks_take_a_0d_array_as_the_number_it_holds_and_refuse_what_it_holds_otherwise():
+    from magister import settings
+
+    # a 0-d array (np.array(3), a numpy reduction kept as an array) was refused as "got array(3)", a numpy scalar taken
+    assert settings.whole("n", np.array(3)) == 3 and type(settings.whole("n", np.array(3))) is int
+    assert settings.number("x", np.array(0.25), 0.0, 1.0) == 0.25
+    assert settings.flag("f", np.array(True)) is True
+    for bad in (np.array(1.5), np.array(True), np.array(np.timedelta64(3)), np.array("3"), np.array("3", dtype=object)):
+        with pytest.raises(ConfigError, match="n must be a whole number"):
+            settings.whole("n", bad)
+    for bad in (np.array(np.nan), np.array(False), np.array(np.timedelta64(1, "s")), np.array([0.5])):
+        with pytest.raises(ConfigError, match="x must be a finite number"):
+            settings.number("x", bad)
+    with pytest.raises(ConfigError, match="f must be True or False"):
+        settings.flag("f", np.array(1))
+
+
+_ZERO_D = [("plr", "capacity", 16), ("exp3", "fast", 0.5), ("sec", "window", 8), ("learnability", "eval_interval", 20),
+           ("alp-gmm", "warm_start", True), ("covar-gmm", "absolute_lp", True), ("covar-gmm", "binary_moments", True),
+           ("riac", "balance", True), ("riac", "binary_noise", True), ("frontier", "relevance", False),
+           ("alp-gmm", "reg", 1e-5), ("adr", "step", 0.2)]
+
+
+@pytest.mark.parametrize("name, setting, value", _ZERO_D, ids=lambda x: str(x))
+def test_a_teacher_takes_a_setting_given_as_a_0d_array_as_the_number_it_holds(name, setting, value):
+    cls = mg.teacher_class(name)
+    space = {"level": SeedSpace(40), "continuous": mg.Box([0, 0], [1, 1])}.get(cls.kind, mg.Discrete(5))
+
+    def make(v):
+        return mg.make_teacher(name, space, seed=0, **{**getattr(cls, "conformance_kwargs", {}), setting: v})
+
+    t = make(np.array(value))  # refused: "capacity must be a whole number >= 1, got array(16)"
+    assert _run(t, 30) == _run(make(value), 30)
+    back = mg.loads(t.to_bytes())
+    assert back.state_dict()["config"][setting] == value
+    assert _run(back, 10) == _run(t, 10)

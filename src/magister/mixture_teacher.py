@@ -17,7 +17,7 @@ import numpy as np
 from .averages import powered, refuse_outside_unit
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
-from .settings import fraction, number, saved_count, size, whole
+from .settings import fraction, held, number, saved_count, size, whole
 from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
@@ -93,7 +93,7 @@ class MixtureTeacher(Teacher):
                               f"{self.bootstrap}); a mixture cannot have more components than points: lower "
                               f"potential_ks, or raise the window or the bootstrap")
         self.random_ratio = random_ratio
-        if not isinstance(warm_start, (bool, np.bool_)):
+        if not isinstance(held(warm_start), (bool, np.bool_)):  # (a 0-d array: the bool it holds)
             raise ConfigError(f"warm_start must be True (start each refit from the previous mixtures) or False "
                               f"(k-means++ seeds, the reference); got {warm_start!r}")
         self.warm_start = bool(warm_start)

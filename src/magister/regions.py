@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InvalidScoreError, InvalidTaskError
-from .settings import MAX_SIZE, number, saved_count, size, whole
+from .settings import MAX_SIZE, held, number, saved_count, size, whole
 
 __all__ = ["RegionTree", "UnknownNodeError", "learning_progress"]
 
@@ -151,7 +151,7 @@ class RegionTree:
         binary_noise: bool = False,
     ):
         self.dim = whole("dim", dim)
-        if not isinstance(binary_noise, (bool, np.bool_)):
+        if not isinstance(held(binary_noise), (bool, np.bool_)):  # (a 0-d array: the bool it holds)
             raise ConfigError(f"binary_noise must be True (0/1 scores: each region's noise is at least its own "
                               f"Bernoulli spread) or False, got {binary_noise!r}")
         self.binary_noise = bool(binary_noise)
@@ -161,7 +161,7 @@ class RegionTree:
                               f"or 'last' (the reference code: of the last cut attempted, with cuts='region'), "
                               f"got {child_lp!r}")
         self.child_lp = str(child_lp)
-        if not isinstance(balance, (bool, np.bool_)):
+        if not isinstance(held(balance), (bool, np.bool_)):  # (a 0-d array: the bool it holds)
             raise ConfigError(f"balance must be True (split score weighs the children's sizes) or False "
                               f"(the reference: LP difference only), got {balance!r}")
         self.balance = bool(balance)

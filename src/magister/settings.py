@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
+__all__ = ["whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
            "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
            "refuse_past_max_count"]
 
@@ -73,9 +73,17 @@ def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:
     return w
 
 
+def held(value: Any) -> Any:
+    """The one value a 0-d numpy array holds (as its numpy scalar: ``np.array(3)`` is ``np.int64(3)``, a duration
+    stays a duration), anything else as it is: a setting computed with numpy (``np.array(0.5)``, ``x.sum()`` of an
+    array) is the number it holds, as a numpy scalar is."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:
     """A whole number ``>= minimum`` (bools refused; ``floats=True`` also takes a whole float such as 40.0,
     as settings saved before a check was added may hold)."""
+    value = held(value)
     kinds: tuple[type, ...] = (int, np.integer, float, np.floating) if floats else (int, np.integer)
     ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) and isinstance(value, kinds)  # (a duration: numpy's
     # timedelta64 is an integer type, int() of one a raw TypeError or its count)
@@ -168,6 +176,7 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 def number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
     """A finite real number within the given (optionally open) bounds."""
+    value = held(value)
     ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) \
         and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
@@ -188,6 +197,7 @@ def number(name: str, value: Any, low: float | None = None, high: float | None =
 
 def flag(name: str, value: Any) -> bool:
     """``True`` or ``False`` (numpy's too): ``bool("false")`` would be True (a JSON client's "false", a list)."""
+    value = held(value)
     if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{name} must be True or False, got {short_number(value)}")
     return bool(value)

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..gmm import component_moments, fit_bank, responsibilities
 from ..mixture_teacher import MixtureTeacher
-from ..settings import fraction, number
+from ..settings import fraction, held, number
 from ..teacher import register
 
 __all__ = ["CovarGmm", "CovarGmmPlus"]
@@ -62,11 +62,11 @@ class CovarGmm(MixtureTeacher):
                          potential_ks=potential_ks, random_ratio=random_ratio, window=window,
                          bootstrap=bootstrap, warm_start=warm_start, reg=reg, tol=tol, max_iter=max_iter,
                          progress_power=progress_power)
-        if not isinstance(absolute_lp, (bool, np.bool_)):
+        if not isinstance(held(absolute_lp), (bool, np.bool_)):  # (a 0-d array: the bool it holds)
             raise ConfigError(f"absolute_lp must be True (progress and forgetting both count) or False (the positive "
                               f"time-score covariance, the original); got {absolute_lp!r}")
         self.absolute_lp = bool(absolute_lp)
-        if not isinstance(binary_moments, (bool, np.bool_)):
+        if not isinstance(held(binary_moments), (bool, np.bool_)):  # (a 0-d array: the bool it holds)
             raise ConfigError(f"binary_moments must be True (0/1 scores: fit tasks and time only, score moments "
                               f"from the responsibilities) or False (the published joint fit); got {binary_moments!r}")
         self.binary_moments = bool(binary_moments)
