@@ -750,3 +750,17 @@ def test_a_teacher_takes_a_setting_given_as_a_0d_array_as_the_number_it_holds(na
     back = mg.loads(t.to_bytes())
     assert back.state_dict()["config"][setting] == value
     assert _run(back, 10) == _run(t, 10)
+
+
+@pytest.mark.parametrize("n", [10**30, 10**6 + 1])
+def test_continual_designer_refuses_more_search_candidates_than_it_can_keep_before_searching(n):
+    from magister.teachers.continual_order import rank_orders
+
+    sim = [[1, 0.5, 0.2], [0.5, 1, 0.3], [0.2, 0.3, 1]]
+    # taken: the first proposal searched for ever, keeping every candidate order until memory ran out
+    with pytest.raises(ConfigError, match=r"n_candidates=.* is too large for memory \(limit 1000000\)"):
+        mg.make_teacher("continual-designer", mg.Discrete(3), similarity=sim, n_candidates=n)
+    with pytest.raises(ConfigError, match="n_candidates"):
+        rank_orders(sim, n_candidates=n)
+    t = mg.make_teacher("continual-designer", mg.Discrete(3), seed=0, similarity=sim, n_candidates=0)
+    assert t.propose() in (0, 1, 2) and len(rank_orders(sim, n_candidates=0)) == 1

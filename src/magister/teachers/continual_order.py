@@ -85,7 +85,7 @@ import numpy as np
 
 from ..averages import refuse_outside_unit
 from ..errors import ConfigError
-from ..settings import few_tasks, number, whole
+from ..settings import few_tasks, number, size, whole
 from ..teacher import Teacher, _settings_differ, register
 
 __all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner", "ContinualOrder", "RULES"]
@@ -268,6 +268,12 @@ def _improve(order: list[int], similarity: np.ndarray, rule: str, decay: float, 
     return best
 
 
+def _candidates(n: Any) -> int:
+    """The ``n_candidates`` of the search: at most :data:`~magister.settings.MAX_SIZE` (10**30 was taken, and the
+    first proposal searched for ever, every candidate order kept in a list until memory ran out)."""
+    return size("n_candidates", n, 0, why="the search improves that many random orders and keeps them all")
+
+
 def rank_orders(similarity: Any, rule: str = "retention", *, decay: float = 0.25, exposure: float = 0.5,
                 n_candidates: int = 200,
                 rng: np.random.Generator | None = None,
@@ -291,7 +297,7 @@ def rank_orders(similarity: Any, rule: str = "retention", *, decay: float = 0.25
     if orders is None:
         gen = rng if rng is not None else np.random.default_rng(0)
         cands = [_improve(_greedy(s, rule), s, rule, decay, exposure)]
-        for _ in range(whole("n_candidates", n_candidates, 0)):
+        for _ in range(_candidates(n_candidates)):
             cands.append(_improve([int(i) for i in gen.permutation(k)], s, rule, decay, exposure, rounds=1))
     else:
         cands = [_check_order(o, k) for o in orders]
@@ -425,7 +431,8 @@ class ContinualDesigner(_SequenceTeacher):
         decay: Recency weight of the interference term, in (0, 1] (0.25: each phase back counts a quarter, as
             replay repairs most of what earlier phases damaged).
         exposure: Weight of the ``retention`` rule's rehearsal-exposure term (crowded tasks late), >= 0.
-        n_candidates: Random starting orders searched besides the rule's greedy construction.
+        n_candidates: Random starting orders searched besides the rule's greedy construction (at most
+            1,000,000).
         search_seed: Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
 
     The search runs when the plan is first needed (the first proposal or :meth:`beliefs`), and from the first
@@ -444,7 +451,7 @@ class ContinualDesigner(_SequenceTeacher):
         self.rule = rule
         self.decay = number("decay", decay, 0.0, 1.0, low_open=True)
         self.exposure = number("exposure", exposure, 0.0)
-        self.n_candidates = whole("n_candidates", n_candidates, 0)
+        self.n_candidates = _candidates(n_candidates)
         self.search_seed = whole("search_seed", search_seed, 0)
         # the search (about K^3 per candidate) runs when the plan is first needed, not here: loading a checkpoint
         # builds the teacher first, and a checkpoint saved once the plan was known holds it (_get_state)
