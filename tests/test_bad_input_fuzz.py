@@ -764,3 +764,38 @@ def test_continual_designer_refuses_more_search_candidates_than_it_can_keep_befo
         rank_orders(sim, n_candidates=n)
     t = mg.make_teacher("continual-designer", mg.Discrete(3), seed=0, similarity=sim, n_candidates=0)
     assert t.propose() in (0, 1, 2) and len(rank_orders(sim, n_candidates=0)) == 1
+
+
+_SIM = [[1, 0.5, 0.2], [0.5, 1, 0.3], [0.2, 0.3, 1]]
+_TEXT_AS_NUMBERS = [
+    ("alp-gmm", "potential_ks", ["2"], "potential_ks must be"), ("covar-gmm", "potential_ks", [1, b"2"], "potential_ks"),
+    ("alp-gmm", "potential_ks", {2: 1}, "potential_ks must be"),  # (read as its keys)
+    ("difficulty-band", "band", [0.7, "0.85"], "band must be two probabilities"),
+    ("difficulty-band", "band", [True, 1], "band must be two probabilities"),
+    ("continual-designer", "similarity", [["1", 0.5, 0.2], [0.5, 1, 0.3], [0.2, 0.3, 1]], "similarity must be"),
+    ("continual-order", "similarity", [[1, 0.5 + 0j, 0.2], [0.5, 1, 0.3], [0.2, 0.3, 1]], "similarity must be"),
+    ("skill-it", "graph", [[1, "0.5", 0], [0, 1, 0], [0, 0, 1]], "graph must be"),
+    ("skill-it", "target", ["1", 1, 1], "target must be"),
+    ("skill-it", "target", [np.timedelta64(1), 1, 1], "target must be"),
+]
+
+
+@pytest.mark.parametrize("name, setting, value, match", _TEXT_AS_NUMBERS, ids=lambda x: repr(x)[:30])
+def test_list_settings_holding_text_or_what_is_no_real_number_are_refused_not_parsed(name, setting, value, match):
+    # each was taken: np.asarray(..., dtype=float) / float() / int() parsed "0.85", dropped 0.5+0j's imaginary part
+    # and counted a duration, and the teacher ran on the numbers read so
+    cls = mg.teacher_class(name)
+    with pytest.raises(ConfigError, match=match):
+        cls(mg.Discrete(3) if cls.kind == "discrete" else mg.Box([0, 0], [1, 1]), seed=0,
+            **{**getattr(cls, "conformance_kwargs", {}), setting: value})
+
+
+def test_the_same_list_settings_of_numbers_are_taken_as_before():
+    from magister.settings import numbers_only
+
+    assert numbers_only([[1, 10**30], [0.5, np.float32(1)]]) and numbers_only([[1, 0], [0]])  # (ragged: not judged)
+    assert not numbers_only([1, None]) and not numbers_only(np.array(["1"]))
+    assert mg.make_teacher("skill-it", mg.Discrete(3), graph=_SIM, target=[0, 0, 1]).target.tolist() == [0, 0, 1]
+    assert mg.make_teacher("continual-order", mg.Discrete(3), similarity=np.array(_SIM)).similarity.tolist() == _SIM
+    assert mg.make_teacher("difficulty-band", mg.Discrete(3), band=(np.float64(0.2), np.array(0.8))).band == (0.2, 0.8)
+    assert mg.make_teacher("alp-gmm", mg.Box([0], [1]), potential_ks=(1, 2.0, np.int64(3))).potential_ks == [1, 2, 3]

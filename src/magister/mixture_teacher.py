@@ -17,7 +17,7 @@ import numpy as np
 from .averages import powered, refuse_outside_unit
 from .errors import ConfigError
 from .gmm import MixtureBank, _cholesky, fit_bank
-from .settings import fraction, held, number, saved_count, size, whole
+from .settings import fraction, held, number, numbers_only, saved_count, size, whole
 from .teacher import Teacher
 
 __all__ = ["MixtureTeacher"]
@@ -28,11 +28,11 @@ _BLOCK = 1 << 16
 
 def _as_ks(ks: Any) -> list[int]:
     try:
-        if isinstance(ks, (str, bytes)):
+        if isinstance(ks, (str, bytes, dict)):  # (a dict was read as its keys)
             raise TypeError
         out = [int(k) for k in ks]
-        if any(isinstance(k, (bool, np.bool_)) for k in ks):  # (True was taken as one component)
-            raise ValueError
+        if any(isinstance(k, (bool, np.bool_)) for k in ks) or not numbers_only(list(ks)):  # (True was taken as
+            raise ValueError  # one component, "2" parsed as 2)
     except (TypeError, ValueError):
         raise ConfigError(f"potential_ks must be a list of component counts, e.g. [2, 3, 4], got {ks!r}") from None
     if not out or min(out) < 1 or any(float(a) != float(b) for a, b in zip(out, ks)):

@@ -15,8 +15,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "MAX_TASKS", "few_tasks", "MAX_SIZE",
-           "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
+__all__ = ["whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "numbers_only", "MAX_TASKS",
+           "few_tasks", "MAX_SIZE", "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
            "refuse_past_max_count"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
@@ -61,7 +61,7 @@ def weights(name: str, values: Any, n: int | None = None) -> np.ndarray:
     """Non-negative finite weights with a positive, finite sum (a mixture, a target), as a float array, not
     normalised; ``n``: how many there must be."""
     try:
-        w = np.asarray(values, dtype=float)
+        w = np.asarray(values, dtype=float) if numbers_only(values) else np.full(0, np.nan)  # ("1" was parsed)
     except (OverflowError, TypeError, ValueError):  # OverflowError: an integer too large for a float
         w = np.full(0, np.nan)
     with np.errstate(over="ignore"):  # weights whose sum overflows are refused, not warned about
@@ -157,6 +157,17 @@ def non_numeric(values: np.ndarray, *, none_is_nan: bool = False) -> bool:
         return True
     return values.dtype.kind == "O" and any((v is None and not none_is_nan) or isinstance(v, _NOT_NUMBERS)
                                             for v in values.ravel().tolist())
+
+
+def numbers_only(values: Any) -> bool:
+    """Whether ``values`` (a number, a list, nested lists or an array) holds no text, complex number, None, date or
+    duration: what ``np.asarray(values, dtype=float)`` reads as a number although it is none (``"0.5"`` parsed, an
+    imaginary part dropped, a duration counted). A ragged list is not judged here (True): the conversion refuses it."""
+    try:
+        a = np.asarray(values)
+    except (TypeError, ValueError):
+        return True
+    return not non_numeric(a)
 
 
 #: what an object array may hold that numpy turns into a number although it is none

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, flag, fraction, number, whole
+from ..settings import few_tasks, flag, fraction, held, number, numbers_only, whole
 from ..teacher import Teacher, register
 from .base import LearnerModel, make_model, stored_settings, stored_state
 from .events import Event
@@ -465,7 +465,10 @@ class DifficultyBand(PeoplePolicy):
 
     def __init__(self, space, *, band: list[float] | tuple[float, float] = (0.7, 0.85), **kwargs: Any):
         try:
-            lo, hi = (float(v) for v in band)
+            values = list(band) if not isinstance(band, (str, bytes)) else []
+            if not numbers_only(values) or any(isinstance(held(v), (bool, np.bool_)) for v in values):
+                raise TypeError  # ([0.7, "0.85"] was parsed, [True, 1] read as 1 to 1)
+            lo, hi = (float(v) for v in values)
         except (TypeError, ValueError):
             raise ConfigError(f"band must be two probabilities low <= high, got {band!r}") from None
         if not 0.0 <= lo <= hi <= 1.0:

@@ -85,7 +85,7 @@ import numpy as np
 
 from ..averages import refuse_outside_unit
 from ..errors import ConfigError
-from ..settings import few_tasks, number, size, whole
+from ..settings import few_tasks, number, numbers_only, short_number, size, whole
 from ..teacher import Teacher, _settings_differ, register
 
 __all__ = ["class_similarity", "order_score", "rank_orders", "ContinualDesigner", "ContinualOrder", "RULES"]
@@ -159,9 +159,12 @@ def class_similarity(x: np.ndarray, y: np.ndarray, k: int | None = None, kind: s
 
 def _check_similarity(similarity: Any, n: int) -> np.ndarray:
     try:
+        if not numbers_only(similarity):  # ("0.5" was parsed, 0.5+0j's imaginary part dropped)
+            raise TypeError
         s = np.array(similarity, dtype=float)
     except (TypeError, ValueError, OverflowError):  # (OverflowError: an int beyond any float)
-        raise ConfigError("similarity must be a square matrix of numbers (a list of lists)") from None
+        raise ConfigError(f"similarity must be a square matrix of numbers (a list of lists), got "
+                          f"{short_number(similarity)}") from None
     if s.shape != (n, n):
         raise ConfigError(f"similarity must be a finite ({n}, {n}) matrix, one row and column per task of the "
                           f"space; got shape {s.shape}")

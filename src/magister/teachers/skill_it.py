@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import few_tasks, flag, number, per_task_size, weights
+from ..settings import few_tasks, flag, number, numbers_only, per_task_size, short_number, weights
 from ..teacher import Teacher, register
 
 _MAX_DENSE = 4096
@@ -103,9 +103,12 @@ class SkillIt(Teacher):
             if n > _MAX_DENSE:
                 raise ConfigError(f"a dense skill graph over {n} skills is too large (limit {_MAX_DENSE})")
             try:
+                if not numbers_only(graph):  # ("0.5" was parsed, 0.5+0j's imaginary part dropped)
+                    raise TypeError
                 g = np.asarray(graph, dtype=float)
             except (TypeError, ValueError, OverflowError):  # (OverflowError: an int beyond any float)
-                raise ConfigError("graph must be an n x n list of lists of numbers") from None
+                raise ConfigError(f"graph must be an n x n list of lists of numbers, got {short_number(graph)}"
+                                  ) from None
             if g.shape != (n, n):
                 raise ConfigError(f"graph must be {n} x {n} (one row and column per skill of {space!r}), "
                                   f"got shape {g.shape}")
