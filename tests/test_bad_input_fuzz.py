@@ -799,3 +799,17 @@ def test_the_same_list_settings_of_numbers_are_taken_as_before():
     assert mg.make_teacher("continual-order", mg.Discrete(3), similarity=np.array(_SIM)).similarity.tolist() == _SIM
     assert mg.make_teacher("difficulty-band", mg.Discrete(3), band=(np.float64(0.2), np.array(0.8))).band == (0.2, 0.8)
     assert mg.make_teacher("alp-gmm", mg.Box([0], [1]), potential_ks=(1, 2.0, np.int64(3))).potential_ks == [1, 2, 3]
+
+
+@pytest.mark.parametrize("name, setting", [("continual-order", "similarity"), ("continual-designer", "similarity"),
+                                           ("skill-it", "graph")])
+def test_a_matrix_setting_given_as_an_object_array_is_saved_as_the_numbers_it_holds(name, setting):
+    # taken, but every save failed: "state entry state.config.similarity is an object array, which cannot be saved
+    # safely" (a DataFrame of mixed columns gives such an array)
+    given = np.array(_SIM, dtype=object)
+    t = mg.make_teacher(name, mg.Discrete(3), seed=0, **{setting: given})
+    twin = mg.make_teacher(name, mg.Discrete(3), seed=0, **{setting: _SIM})
+    assert _run(t, 10) == _run(twin, 10)
+    back = mg.loads(t.to_bytes())
+    assert back.state_dict()["config"][setting] == _SIM
+    assert _run(back, 10) == _run(twin, 10)

@@ -280,6 +280,9 @@ def _jsonable_config(value: Any, where: str) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable_config(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O":  # (an object array, as a DataFrame of mixed columns gives, is no array a checkpoint
+            # may hold: a teacher given one was taken and could not be saved); the plain values it holds
+            return _jsonable_config(value.tolist(), where)
         return value.copy()
     if isinstance(value, np.generic):
         return value.item()
