@@ -462,6 +462,49 @@ def test_client_retries_lost_replies_and_the_server_applies_them_once(client):
     assert task in NAMED["names"] and remote.n_proposed == 1  # the lost draw was answered from the log
 
 
+class _PageAfter:
+    """A transport to the test app that lets the first ``n`` POSTs through, then answers them with a proxy's
+    page (status 200, HTML) in place of the server's reply."""
+
+    def __init__(self, inner, n):
+        self.inner, self.n = inner, n
+
+    def handle_request(self, request):
+        r = self.inner.handle_request(request)
+        r.read()
+        if request.method == "POST" and self.n > 0:
+            self.n -= 1
+            return httpx.Response(200, text="<html>proxy login</html>", headers={"content-type": "text/html"})
+        return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+    def close(self):
+        pass
+
+
+def test_a_write_whose_reply_was_a_page_is_recorded_once_when_sent_again_as_its_error_says(client):
+    # the reply was Python's raw JSONDecodeError: not knowing whether (nor under which id) it was recorded
+    _create(client, "skills", NAMED)
+    pages = _PageAfter(client._transport, 0)
+    remote = HTTPTeacher("http://testserver", "skills", token=ADMIN,
+                         client=httpx.Client(transport=pages, base_url="http://testserver"))
+    pages.n = 1
+    with pytest.raises(mg.MagisterError, match="may have been recorded") as caught:
+        remote.observe("add", 0.5)  # applied; its reply replaced by the page
+    id = caught.value.args[0].split("id='")[1].split("'")[0]
+    assert remote.observe("add", 0.5, id=id) == 1 and remote.n_observed == 1
+    pages.n = 1
+    with pytest.raises(mg.MagisterError, match="could not be read") as caught:
+        remote.observe_batch(["sub", "mul"], [0.2, 0.3])
+    assert remote.observe_batch(["sub", "mul"], [0.2, 0.3], ids=caught.value.ids) == [2, 3]
+    assert remote.n_observed == 3
+    pages.n = 1
+    with pytest.raises(mg.MagisterError, match="may have drawn the 2 tasks") as caught:
+        remote.propose(2)
+    again = caught.value.args[0].split("(POST ")[1].split(")")[0]
+    r = client.post(again)
+    assert r.status_code == 200 and len(r.json()["tasks"]) == 2 and remote.n_proposed == 2  # drawn once
+
+
 def test_create_curriculum_whose_reply_was_lost_returns_the_curriculum_it_created(client):
     # the retry of a create that had committed got 409 "already exists" (exist_ok or not)
     from magister.serve.client import create_curriculum

@@ -97,7 +97,8 @@ class PartialProposalError(RemoteError):
 
 
 class PartialObservationError(RemoteError):
-    """``observe_batch`` over several chunks failed after some of them were recorded.
+    """``observe_batch`` over several chunks failed after some of them were recorded (or its reply to a chunk,
+    the first one too, could not be read: that chunk may have been recorded).
 
     The server recorded (durably) the observations of the chunks it
     acknowledged; ``seqs`` holds their sequence numbers, in the form
@@ -191,9 +192,47 @@ class _Http:
         raise RemoteError(f"{method} {path} failed after {self.retries + 1} attempts: {last}",
                           getattr(last, "status", None))
 
+    def json(self, r: Any, keys: dict[str, Any] | None = None, *, kind: type = dict, unsure: str = "") -> Any:
+        """The JSON body of the successful reply ``r``, a ``kind`` holding ``keys`` (each of its type: ``int`` a
+        whole number, ``list``, ``dict``, or a tuple of them); a ``RemoteError`` otherwise, naming the URL,
+        status, content type and the start of the body (a proxy's login page answered 200 was Python's raw
+        ``JSONDecodeError``, a reply of the wrong shape a raw ``KeyError`` / ``TypeError``). ``unsure``: for a
+        write, whether it may have been applied and how to send it again safely (its ids)."""
+        try:
+            body = r.json()
+        except ValueError:  # (json's JSONDecodeError, and a body that is not UTF-8, are ValueErrors)
+            raise self.bad_reply(r, "a body that is not JSON", unsure) from None
+        if not isinstance(body, kind):
+            raise self.bad_reply(r, f"JSON that is not {'an object' if kind is dict else 'a list'}", unsure)
+        for key, want in (keys or {}).items():
+            if key not in body:
+                raise self.bad_reply(r, f"JSON without {key!r}", unsure)
+            if not _is(body[key], want):
+                raise self.bad_reply(r, f"JSON whose {key!r} is {_brief(body[key], 60)}", unsure)
+        return body
+
+    def bad_reply(self, r: Any, problem: str, unsure: str = "") -> RemoteError:
+        """The error for a successful reply ``r`` that is not what the service answers (``problem``)."""
+        try:
+            where = f"{r.request.method} {r.request.url}"  # (set by httpx on every reply a client hands back)
+        except (AttributeError, RuntimeError):  # (httpx: "The request instance has not been set")
+            where = "the request"
+        kind = r.headers.get("content-type") or "no content type"
+        start = r.content[:200].decode("utf-8", "replace")
+        return RemoteError(f"{where} answered HTTP {r.status_code} ({kind}) with {problem}, not the service's "
+                           f"reply: {start!r}{'...' if len(r.content) > 200 else ''}. Is this the url of a "
+                           "magister server (not a proxy's or another server's page)? Check the url and "
+                           f"the proxy settings.{unsure}", r.status_code)
+
     def close(self) -> None:
         if self._owned:
             self.client.close()
+
+
+def _is(value: Any, want: Any) -> bool:
+    """Whether a reply's ``value`` is of the type ``want`` (``int``: a whole number, not ``True``)."""
+    wants = want if isinstance(want, tuple) else (want,)
+    return any(isinstance(value, w) and not (w is int and isinstance(value, bool)) for w in wants)
 
 
 def _detail(r: Any) -> str:
@@ -267,7 +306,7 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
             retried = http.attempts > 1
             if not ((exist_ok or retried) and e.status == 409):
                 raise
-            existing = http.request("GET", f"/v1/curricula/{quote(name, safe='')}").json()
+            existing = http.json(http.request("GET", f"/v1/curricula/{quote(name, safe='')}"))
             differences = _differences(existing, spec, teacher, settings, seed, score_range, clock, learner)
             if differences and not exist_ok:
                 raise
@@ -313,7 +352,9 @@ def create_curricula(url: str, learners: Sequence[str], space: Space | dict, tea
             part = learners[start:start + per_request]
             r = http.request("POST", "/v1/curricula/bulk", json={"template": template, "learners": part,
                                                                    "prefix": prefix})
-            names.extend(r.json()["names"])
+            unsure = (f" The curricula of learners[{start}:{start + len(part)}] may have been created (GET "
+                      "/v1/curricula lists them)" + (f"; those of learners[:{start}] were." if start else "."))
+            names.extend(http.json(r, {"names": list}, unsure=unsure)["names"])
     finally:
         http.close()
     return names
@@ -323,7 +364,7 @@ def export_learner(url: str, learner: str, *, token: str | None = None, client: 
     """Everything the server stores about ``learner`` (their curricula with logs and checkpoints), as JSON."""
     http = _Http(url, token, timeout=300.0, retries=3, backoff=0.2, client=client)
     try:
-        return http.request("GET", f"/v1/learners/{_segment(learner)}/export").json()
+        return http.json(http.request("GET", f"/v1/learners/{_segment(learner)}/export"))
     finally:
         http.close()
 
@@ -332,7 +373,9 @@ def forget_learner(url: str, learner: str, *, token: str | None = None, client: 
     """Delete everything about ``learner`` on the server; returns the names of the curricula deleted."""
     http = _Http(url, token, timeout=300.0, retries=0, backoff=0.2, client=client)
     try:
-        return http.request("DELETE", f"/v1/learners/{_segment(learner)}").json()["deleted"]
+        r = http.request("DELETE", f"/v1/learners/{_segment(learner)}")
+        return http.json(r, {"deleted": list}, unsure=" The learner's curricula may have been deleted: call "
+                         "forget_learner again to delete what is left.")["deleted"]
     finally:
         http.close()
 
@@ -404,7 +447,7 @@ class HTTPTeacher:
         self.curriculum = check_name(curriculum)
         self._http = _Http(self.url, token, timeout=timeout, retries=retries, backoff=backoff, client=client)
         self._base = f"/v1/curricula/{quote(curriculum, safe='')}"
-        info = self._http.request("GET", self._base).json()
+        info = self._http.json(self._http.request("GET", self._base), {"space": dict, "teacher": str})
         self.space: Space = space_from_spec(info["space"])
         self.name: str = info["teacher"]
         self.kind: str = info.get("kind", "any")
@@ -446,6 +489,17 @@ class HTTPTeacher:
             n, request_id = min(m - len(got), MAX_K), _new_id()
             try:
                 r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": request_id})
+                unsure = (f" The server may have drawn {'the task' if n == 1 else f'the {n} tasks'} and recorded "
+                          f"{'it' if n == 1 else 'them'} as proposed: send the request again with its id (POST "
+                          f"{self._base}/propose?k={n}&request_id={request_id}) to receive "
+                          f"{'it, not a new one' if n == 1 else 'them, not new ones'}.")
+                answer = self._http.json(r, {"tasks": list}, unsure=unsure)
+                if len(answer["tasks"]) != n:  # (none answered made propose ask again and again, for ever)
+                    raise self._http.bad_reply(r, f"{len(answer['tasks'])} tasks for k={n}", unsure)
+                if answer.get("infos") is not None and not (
+                        isinstance(answer["infos"], list) and len(answer["infos"]) == n
+                        and all(isinstance(i, dict) for i in answer["infos"])):
+                    raise self._http.bad_reply(r, "infos that are not one object per task", unsure)
             except MagisterError as e:
                 if not got:  # nothing drawn yet: the failure as it is
                     raise
@@ -455,7 +509,6 @@ class HTTPTeacher:
                     f"those {len(got)} as proposed; they are in this error's .tasks (attempt and observe them as "
                     f"usual; their infos are in .infos); the other {m - len(got)} were not received.",
                     self._decode(got), m, request_id, getattr(e, "status", None), infos) from e
-            answer = r.json()
             got.extend(answer["tasks"])
             infos.extend(answer.get("infos") or [{"train": True, "replay": False} for _ in answer["tasks"]])
         tasks = self._decode(got)
@@ -483,6 +536,9 @@ class HTTPTeacher:
                     "infos": None if infos is None else _plain(infos[start:start + MAX_BATCH])}
             try:
                 r = self._http.request("POST", f"{self._base}/give_back", json=body)
+                reply = self._http.json(r, {"dropped": int}, unsure=(
+                    f" tasks[{start}:{start + len(body['tasks'])}] may have been given back: giving them back "
+                    "again could drop other outstanding proposals of theirs."))
             except MagisterError as e:
                 if not start:  # nothing given back yet: the failure as it is
                     raise
@@ -491,7 +547,7 @@ class HTTPTeacher:
                     f"give_back of {len(sent)} tasks failed after the first {start} were given back ({dropped} "
                     f"outstanding proposals dropped) ({e}). Give back only tasks[{start}:] (and infos[{start}:]) "
                     "again: the first ones would be given back twice.", getattr(e, "status", None)) from e
-            dropped += int(r.json()["dropped"])
+            dropped += reply["dropped"]
         return dropped
 
     def _takes_back(self) -> bool:
@@ -529,7 +585,10 @@ class HTTPTeacher:
                 "id": _new_id() if id is None else id}
         if time is not None:
             body["time"] = self._answer_times([time])[0]
-        return int(self._http.request("POST", f"{self._base}/observe", json=body).json()["seq"])
+        r = self._http.request("POST", f"{self._base}/observe", json=body)
+        return self._http.json(r, {"seq": int}, unsure=(
+            " The observation may have been recorded: send it again with the same id (observe(task, score, "
+            f"id={body['id']!r}{', time=time' if time is not None else ''})) to record it once."))["seq"]
 
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike,
                       ids: Sequence[str | None] | None = None, chunk: int = 5000,
@@ -593,15 +652,30 @@ class HTTPTeacher:
         seqs: list[int] = []
         for start in range(0, len(tasks), chunk):
             obs = obs_all[start:start + chunk]
+            unread = False  # (True: the server answered, but not with its reply: the chunk may be recorded)
             try:
                 r = self._http.request("POST", f"{self._base}/observe_batch", json={"observations": obs})
+                unread = True
+                results = self._http.json(r, {"results": list})["results"]
+                if len(results) != len(obs) or not all(isinstance(x, dict) and _is(x.get("seq"), int)
+                                                       for x in results):
+                    raise self._http.bad_reply(r, f"results that are not one sequence number for each of the "
+                                                  f"{len(obs)} observations sent")
             except MagisterError as e:
-                if not seqs:  # nothing recorded yet: the failure as it is
+                if not seqs and not unread:  # nothing recorded yet: the failure as it is
                     raise
                 # the earlier chunks are recorded (durably) on the server: say so and hand over their numbers
                 n, rest = len(tasks), len(tasks) - len(seqs)
                 again = (f"observe_batch(tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids"
                          + (f", times=times[{len(seqs)}:])" if times is not None else ")"))
+                if unread:  # (even for the first chunk: a random id is known only from the error)
+                    raise PartialObservationError(
+                        f"observe_batch of {n} observations: the reply to observations {start} to "
+                        f"{start + len(obs) - 1} could not be read ({e}). The {len(seqs)} before them were "
+                        f"recorded (their sequence numbers are in this error's .seqs); the other {rest} were not "
+                        "acknowledged, and those of that chunk may have been recorded: send them again with the "
+                        f"ids in .ids ({again}) to record each once.", seqs, n, ids[len(seqs):],
+                        getattr(e, "status", None)) from e
                 if getattr(e, "status", None) == 409:  # a client id of this chunk was used before for another
                     # outcome: sending the same ids again is refused again (the advice was to do just that)
                     span = (f"observation {start} of this call" if len(obs) == 1 else
@@ -619,7 +693,7 @@ class HTTPTeacher:
                     f"observe_batch of {n} observations failed after {len(seqs)} of them were recorded ({e}). "
                     f"Their sequence numbers are in this error's .seqs; {then}", seqs, n, ids[len(seqs):],
                     getattr(e, "status", None)) from e
-            seqs.extend(int(x["seq"]) for x in r.json()["results"])
+            seqs.extend(x["seq"] for x in results)
         return seqs
 
     def _answer_times(self, times: list[Any]) -> list[float | None]:
@@ -654,21 +728,25 @@ class HTTPTeacher:
     # ------------------------------------------------------------- reading
     def info(self) -> dict[str, Any]:
         """The curriculum as the server describes it (settings, counts, beliefs)."""
-        return self._http.request("GET", self._base).json()
+        return self._http.json(self._http.request("GET", self._base))
+
+    def _described(self, key: str, want: Any) -> Any:
+        """One entry of ``info()``, checked to be of the type ``want`` (as ``_Http.json`` checks it)."""
+        return self._http.json(self._http.request("GET", self._base), {key: want})[key]
 
     def beliefs(self) -> dict[str, Any]:
-        return self._http.request("GET", f"{self._base}/beliefs").json()
+        return self._http.json(self._http.request("GET", f"{self._base}/beliefs"))
 
     def config(self) -> dict[str, Any]:
-        return self.info()["config"]
+        return self._described("config", dict)
 
     @property
     def n_observed(self) -> int:
-        return int(self.info()["n_observed"])
+        return self._described("n_observed", int)
 
     @property
     def n_proposed(self) -> int:
-        return int(self.info()["n_proposed"])
+        return self._described("n_proposed", int)
 
     def to_bytes(self) -> bytes:
         """The teacher's exact state now, in the checkpoint format (``magister.loads`` reads it)."""
@@ -698,10 +776,13 @@ class HTTPTeacher:
 
     def checkpoint(self) -> int:
         """Ask the server to write a durable checkpoint now; returns the sequence number it covers."""
-        return int(self._http.request("POST", f"{self._base}/checkpoint").json()["seq"])
+        r = self._http.request("POST", f"{self._base}/checkpoint")
+        return self._http.json(r, {"seq": int}, unsure=" A checkpoint may have been written; calling checkpoint() "
+                               "again is safe (it writes one more).")["seq"]
 
     def history(self, after: int = 0, limit: int = 5000) -> dict[str, Any]:
-        return self._http.request("GET", f"{self._base}/history", params={"after": after, "limit": limit}).json()
+        r = self._http.request("GET", f"{self._base}/history", params={"after": after, "limit": limit})
+        return self._http.json(r)
 
     def close(self) -> None:
         self._http.close()
