@@ -354,3 +354,23 @@ def test_ppo_learnable_reads_success_flags_as_success_score_does():
     plain = outcomes(lambda ok: ok)
     assert any(won < n for won, n in plain.values())  # not every episode solved: the check below can tell
     assert outcomes(lambda ok: float(ok)) == outcomes(lambda ok: np.int64(ok)) == plain
+
+
+@pytest.mark.parametrize("other", [dict(obs_dim=5), dict(n_actions=2), dict(hidden=32)])
+def test_ppo_load_state_of_another_network_is_refused_and_changes_nothing(other):
+    """A state saved by a PPO of another obs_dim, n_actions or hidden raised torch's raw "size mismatch"
+    RuntimeError after copying the layers whose shapes matched: the agent was left half loaded."""
+    import torch
+
+    from magister.errors import CheckpointError
+    from magister.rl.ppo import PPO
+
+    sizes = dict(obs_dim=4, n_actions=3, hidden=64)
+    agent = PPO(**sizes, seed=0)
+    before = [p.detach().clone() for p in agent.net.parameters()]
+    saved = PPO(**{**sizes, **other}, seed=1).state_dict()
+    with pytest.raises(CheckpointError, match=r"PPO\(obs_dim=\d, n_actions=\d, hidden=\d+\), not of this "
+                                              r"PPO\(obs_dim=4, n_actions=3, hidden=64\)"):
+        agent.load_state_dict(saved)
+    assert all(torch.equal(p, q) for p, q in zip(agent.net.parameters(), before))
+    agent.load_state_dict(PPO(**sizes, seed=2).state_dict())  # the same network's state loads as before

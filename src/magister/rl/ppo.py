@@ -31,7 +31,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError, missing_extra_import
+from ..errors import CheckpointError, ConfigError, missing_extra_import
 
 try:
     import torch
@@ -349,10 +349,32 @@ class PPO:
                 "n_trained_steps": self.n_trained_steps, "gen": self.gen.get_state(),
                 "scorer": None if self.scorer is None else self.scorer.state_dict()}
 
+    def _sizes(self, net: dict[str, Any]) -> str:
+        """``obs_dim=..., n_actions=..., hidden=...`` of the agent whose weights are ``net`` (a net state dict)."""
+        first, last = net["pi.0.weight"].shape, net["pi.4.weight"].shape
+        return f"obs_dim={first[1]}, n_actions={last[0]}, hidden={first[0]}"
+
+    def _check_net_state(self, net: Any) -> None:
+        """Refuse (a :class:`~magister.errors.CheckpointError`) saved weights of another network than this agent's
+        before any is copied: torch's ``load_state_dict`` copied the layers whose shapes matched, then raised its raw
+        "size mismatch" ``RuntimeError``, leaving the agent half loaded."""
+        mine = self.net.state_dict()
+        shapes = {k: tuple(getattr(v, "shape", ())) for k, v in net.items()} if isinstance(net, dict) else None
+        if shapes is not None and shapes == {k: tuple(v.shape) for k, v in mine.items()}:
+            return
+        try:
+            saved = f"a PPO({self._sizes(net)})"
+        except (KeyError, TypeError, AttributeError, IndexError):
+            saved = "another network"
+        raise CheckpointError(f"the state's weights are those of {saved}, not of this PPO({self._sizes(mine)}); "
+                              "build the agent with the saved agent's obs_dim, n_actions and hidden before "
+                              "load_state_dict (or load the state saved for this one). Nothing was changed")
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # the scorer is checked first (a bad one changed nothing); states saved before it was kept have none
         scorer = state.get("scorer")
         restored = None if scorer is None else LevelScorer.from_state_dict(scorer)
+        self._check_net_state(state["net"])
         self.net.load_state_dict(state["net"])
         # a copy: torch's optimiser keeps the given moment tensors and updates them in place, so training the
         # restored agent changed the state it was given (a second agent restored from it trained differently)
