@@ -652,3 +652,22 @@ def test_success_score_reads_a_one_entry_tensor_of_another_library_as_before():
     for flag in (torch.tensor(0.5), torch.tensor(float("nan")), torch.tensor([True, False]), torch.tensor(2)):
         with pytest.raises(InvalidScoreError, match=r"final info\['is_success'\] is tensor\(.*, not a success flag"):
             score(flag)
+
+
+@pytest.mark.parametrize("bounds", [("0", "100"), (0, "100"), (True, 100), (None, 100), (0, "x"), (0, 10**400),
+                                    (np.array(False), 1)])
+def test_return_score_bounds_that_are_not_numbers_are_refused_by_name(bounds):
+    """ReturnScore (and score=(low, high)) read its bounds with float(): text was parsed ("100"), True was 1.0, and
+    None or "x" raised float()'s raw TypeError / ValueError, where ScoreRange refuses each as a ConfigError."""
+    with pytest.raises(ConfigError, match=r"ReturnScore's (low|high) must be a finite number"):
+        ReturnScore(*bounds)
+    with pytest.raises(ConfigError, match="ReturnScore's"):
+        CurriculumWrapper(CliffWalk(), Recorder(), score=bounds)
+
+
+def test_return_score_takes_the_numbers_it_took_before():
+    import torch
+
+    assert ReturnScore(np.int64(-2), np.float32(3.0)).range.high == 3.0
+    assert ReturnScore(np.array(-1.0), torch.tensor(2.0)).range.low == -1.0  # (0-d arrays and tensors, as float())
+    assert as_score_fn((0, 10)).range == ReturnScore(0.0, 10.0).range

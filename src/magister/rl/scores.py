@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidScoreError
 from ..scores import ScoreRange
+from ..settings import short_number
 
 __all__ = ["Episode", "SuccessScore", "ReturnScore", "FunctionScore", "as_score_fn"]
 
@@ -112,6 +113,29 @@ class SuccessScore:
         return f"SuccessScore(key={self.key!r})"
 
 
+def _bound(name: str, value: Any) -> float:
+    """A bound of :class:`ReturnScore` as a float: text (``"100"``), a bool or ``None`` is refused (``float()`` parsed
+    text and read ``True`` as 1.0, and raised its raw ``TypeError`` / ``ValueError`` for ``None`` or ``"x"``, where
+    ``ScoreRange`` refuses each by name); any other number ``float()`` reads is taken as before."""
+    kind = getattr(getattr(value, "dtype", None), "kind", "")
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)) or kind in ("U", "S", "b"):
+        out = None
+    else:
+        try:
+            out = float(value)
+        except (TypeError, ValueError, OverflowError):
+            out = None
+    if out is None:
+        try:
+            shown = short_number(value)
+        except ValueError:  # an integer past the digits Python writes
+            shown = "an integer too large to write"
+        raise ConfigError(f"ReturnScore's {name} must be a finite number (the episode return that maps to "
+                          f"{0 if name == 'low' else 1}), got {shown}; pass numbers, e.g. "
+                          "ReturnScore(-100, 300) or score=(-100, 300)")
+    return out
+
+
 class ReturnScore:
     """The episode return mapped to [0, 1] through ``ScoreRange(low, high, clip)``.
 
@@ -120,7 +144,7 @@ class ReturnScore:
     """
 
     def __init__(self, low: float, high: float, clip: bool = True):
-        self.range = ScoreRange(float(low), float(high), clip=clip)
+        self.range = ScoreRange(_bound("low", low), _bound("high", high), clip=clip)
 
     def __call__(self, episode: Episode) -> float:
         return float(self.range.normalise([episode.episode_return])[0])
