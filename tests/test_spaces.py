@@ -781,3 +781,18 @@ def test_an_index_or_seed_of_hundreds_of_digits_is_shortened_in_its_refusal(huge
         assert len(str(e.value)) < 200
     with pytest.raises(InvalidTaskError, match=r"task index 5 is outside Discrete\(3\); valid indices are 0\.\.2$"):
         mg.Discrete(3).index(5)  # a short one is written whole, as before
+
+
+def test_a_number_past_pythons_4300_digit_repr_limit_is_described_by_its_size_in_a_refusal():
+    # repr(10**5000) raises ValueError ("Exceeds the limit (4300 digits) for integer string conversion"), which came
+    # out raw while ScoreRange, Discrete.index or SeedSpace wrote their refusals of such a number
+    from magister.settings import short_number
+
+    assert short_number(10**5000) == "an integer of about 5,001 digits"
+    assert short_number(-(10**5000)) == "an integer of about 5,001 digits"
+    assert short_number(10**300).endswith("(301 characters)")  # under the limit: shortened as before
+    with pytest.raises(ConfigError, match="ScoreRange.high must be a finite number, got an integer of about 5,001"):
+        mg.ScoreRange(0, 10**5000)
+    for check in (lambda: mg.Discrete(3).index(10**5000), lambda: SeedSpace(5).validate(10**5000)):
+        with pytest.raises(InvalidTaskError, match="an integer of about 5,001 digits is outside"):
+            check()

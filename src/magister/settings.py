@@ -144,7 +144,10 @@ def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:
 
 
 def short_number(v: Any) -> str:
-    """``repr(v)``, shortened for an integer of hundreds of digits."""
+    """``repr(v)``, shortened for an integer of hundreds of digits (one past Python's 4,300-digit limit of
+    ``repr`` is described by its size: ``repr`` raised a raw ValueError while a refusal was written)."""
+    if isinstance(v, int) and v.bit_length() > 14_000:
+        return f"an integer of about {int(v.bit_length() * math.log10(2)) + 1:,} digits"
     text = repr(v)
     return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 

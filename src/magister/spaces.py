@@ -24,12 +24,14 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InvalidTaskError, SettingTypeError, UnknownTaskError, reworded
-from .settings import non_numeric
+from .settings import non_numeric, short_number
 
 __all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
 
 
 def _short(x: Any, limit: int = 80) -> str:
+    if isinstance(x, int) and x.bit_length() > 14_000:  # (repr of 10**5000 raises a raw ValueError)
+        return short_number(x)
     s = repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
