@@ -500,6 +500,13 @@ def test_bkt_and_elo_refuse_a_threshold_off_the_probability_scale_or_nan_steps(m
      "row 3.*review_rating 9"),
     (load_anki, "card_id,review_rating,review_time\n1,3,yesterday\n", "row 2.*yesterday"),
     (load_anki, "card,rating\n1,3\n", "no column 'review_rating'"),
+    # a rating of 2.5 was taken (FSRS rounded it to grade 2), a duration of -5 ms (or inf) as a review of -0.005 s
+    (load_anki, "card_id,review_rating,review_time\n1,3,2024-01-01T10:00:00\n1,2.5,2024-01-02T10:00:00\n",
+     r"log.csv: row 3 .*review_rating 2.5 is not a grade"),
+    (load_anki, "card_id,review_rating,review_time,review_duration\n1,3,2024-01-01T10:00:00,-5\n",
+     r"log.csv: row 2 .*review_duration '-5' is not a time in milliseconds >= 0"),
+    (load_anki, "card_id,review_rating,review_time,review_duration\n1,3,2024-01-01T10:00:00,inf\n",
+     r"row 2 .*review_duration 'inf'"),
     (load_assist2015, 'fold,uid,concepts,responses\n0,u1,"1,2","1,x"\n', "row 2.*'x'"),
     (load_assist2015, 'fold,uid,concepts,responses\n0,u1,"1,2","1,2"\n', "response 2"),
     (load_assist2015, "fold,uid,concepts\n0,u1,1\n", "no column 'responses'"),

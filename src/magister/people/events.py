@@ -288,9 +288,14 @@ def load_anki(path: str | Path, learner: str = "me") -> EventLog:
         for r, row in enumerate(csv.DictReader(f)):
             with _row(path, r + 2, "card_id, review_rating (1-4), review_time (ISO), review_duration (ms)"):
                 rating = _in_range(float(row["review_rating"]), 1.0, 4.0, "review_rating")
+                if not rating.is_integer():  # (2.5 was taken, and FSRS rounded it to a grade)
+                    raise ValueError(f"review_rating {rating!r} is not a grade: Anki's are 1, 2, 3 or 4")
                 when = iso_seconds(row["review_time"])
                 d = row.get("review_duration", "")
                 took = float(d) / 1000.0 if d not in ("", None) else np.nan
+                if d not in ("", None) and not 0 <= took < np.inf:  # (-5 was taken as a review of -0.005 s; NaN, inf)
+                    raise ValueError(f"review_duration {d!r} is not a time in milliseconds >= 0 (leave it empty "
+                                     "where it is not known)")
                 cards.append(row["card_id"])
                 grade.append(rating)
                 t.append(when)
