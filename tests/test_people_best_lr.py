@@ -164,3 +164,44 @@ def test_sequence_features_replay_equals_the_online_loop_and_survive_save_load(t
     assert auc(rest.correct, p) > 0.6
     with pytest.raises(ConfigError, match="features"):
         BestLR(features="time")
+
+
+@pytest.mark.parametrize("bad", [dict(C="2"), dict(C=True), dict(C=float("inf")), dict(max_iter=2.5),
+                                 dict(max_iter=True), dict(max_iter="5"), dict(window=True), dict(window=10**12),
+                                 dict(mastery_threshold="0.9")])
+def test_text_bools_cut_numbers_and_huge_windows_are_refused_at_construction(bad):
+    # they were taken: C="2" and mastery_threshold="0.9" read by float(), C=True as 1.0, max_iter=2.5 ran 2 iterations,
+    # window=True a window of 1, C=inf fitted without regularisation (sklearn's ill-conditioned warnings) and
+    # window=10**12 failed at the first answer with a MemoryError (116 TiB)
+    (setting,) = bad
+    with pytest.raises(ConfigError, match=f"best-lr {setting} must be"):
+        make_model("best-lr", **bad)
+
+
+def test_a_model_or_policy_saved_with_such_a_setting_still_loads_as_it_ran(tmp_path, split):
+    import magister as mg
+
+    train = split[0].subset(np.arange(len(split[0])) < 600)
+    loose = {"C": "2", "max_iter": 2.5, "window": True, "mastery_threshold": "0.9"}  # as saved before the checks
+    ran = make_model("best-lr", C=2.0, max_iter=2, window=1).fit(train)
+    state = {**ran.get_state(), "state_version": LearnerModel.state_version}
+    state["settings"] = {**state["settings"], **loose}
+    again = load_model(mg.checkpoint.save_state(tmp_path / "old.ckpt", state))
+    assert again.settings == state["settings"] and again.C == 2.0 and again.window == 1
+    test = split[1].subset(np.arange(len(split[1])) < 300)
+    np.testing.assert_array_equal(again.replay(test), ran.replay(test))
+    words = mg.Discrete(["a", "b", "c"])
+    policy = mg.make_teacher("mastery-learning", words, seed=1, model="best-lr", model_settings={"C": 2.0})
+    for _ in range(4):
+        policy.observe(policy.propose(), 1.0)
+    saved = policy.state_dict()
+    saved["config"]["model_settings"] = {"C": "2"}  # (what the policy recorded of C="2")
+    saved["algorithm"]["model"]["settings"]["C"] = "2"
+    loaded = mg.teacher.from_state_dict(saved)
+    for _ in range(4):
+        task = policy.propose()
+        assert loaded.propose() == task
+        policy.observe(task, 0.0)
+        loaded.observe(task, 0.0)
+    with pytest.raises(ConfigError, match="best-lr C must be"):  # given anew: refused
+        mg.make_teacher("mastery-learning", words, model="best-lr", model_settings={"C": "2"})

@@ -1096,6 +1096,10 @@ def test_a_setting_the_constructor_cannot_read_is_a_config_error_naming_it(name,
 
 
 def test_settings_the_constructors_took_are_taken_as_before():
-    assert make_model("best-lr", C="2").settings["C"] == "2"  # (read with float(): as before)
+    # best-lr C="2" (read with float()) is refused given anew now (test_people_best_lr); one saved is taken as before
+    with mg.settings.saved_settings():
+        assert make_model("best-lr", C="2").settings["C"] == "2"
+    with pytest.raises(ConfigError, match="best-lr C must be"):
+        make_model("best-lr", C="2")
     assert make_model("blend", seed="3").settings["seed"] == 3
     assert make_model("fsrs", desired_retention=np.float32(0.8)).desired_retention == pytest.approx(0.8)

@@ -104,6 +104,39 @@ def test_bad_settings_are_refused(name, bad):
 
 
 @pytest.mark.parametrize("name", ["dkt", "sakt"])
+@pytest.mark.parametrize("setting,bad", [
+    ("seed", "x"), ("seed", 1.5), ("seed", None), ("seed", True), ("seed", -1), ("seed", 2**64),
+    ("max_minutes", "1"), ("valid_fraction", "0.1"), ("lr", "0.01"), ("lr", float("inf")),
+    ("mastery_threshold", "0.9"), ("dropout", "0.2"), ("epochs", True), ("threads", True),
+])
+def test_text_bools_and_cut_numbers_are_refused_at_construction(name, setting, bad):
+    # they were taken: seed="x", None, -1 or 2**64 failed only at fit with int()'s or torch's raw error, seed=1.5 ran
+    # as seed 1, max_minutes="1" and valid_fraction="0.1" were read as numbers by float(), epochs=True as 1 epoch
+    with pytest.raises(ConfigError, match=rf"{name} {setting} must be"):
+        make_model(name, **{setting: bad})
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_a_model_saved_with_such_a_setting_still_loads_as_it_ran(tmp_path, name, slice_log):
+    log = slice_log.subset(np.arange(len(slice_log)) < 300)
+    ran = make_model(name, epochs=1, seed=1, max_minutes=5.0, valid_fraction=0.1, **SMALL[name]).fit(log)
+    state = ran.get_state()  # as the magister before saved seed=1.5 (it ran as seed 1) and text read as numbers
+    state["settings"] = {**state["settings"], "seed": 1.5, "max_minutes": "5", "valid_fraction": "0.1"}
+    path = mg_save(tmp_path / "old.ckpt", {**state, "state_version": LearnerModel.state_version})
+    again = load_model(path)
+    assert again.settings == state["settings"]
+    np.testing.assert_array_equal(again.replay(log), ran.replay(log))
+    refit = make_model(name, epochs=1, seed=1, **SMALL[name]).fit(log)  # the loaded one fits as it ran: seed 1
+    np.testing.assert_array_equal(again.fit(log).replay(log), refit.replay(log))
+
+
+def mg_save(path, state):
+    from magister import checkpoint
+
+    return checkpoint.save_state(path, state)
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
 def test_unfitted_or_empty_or_mismatched_is_refused_and_changes_nothing(tmp_path, name, slice_log):
     m = make_model(name, **SMALL[name])
     with pytest.raises(ConfigError, match="not fitted"):

@@ -7,8 +7,11 @@ and the value that was given.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,7 @@ from .errors import ConfigError
 
 __all__ = ["whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "numbers_only", "MAX_TASKS",
            "few_tasks", "MAX_SIZE", "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
-           "refuse_past_max_count"]
+           "refuse_past_max_count", "saved_settings", "reading_saved"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
 MAX_TASKS = 1_000_000
@@ -141,6 +144,26 @@ def whole_from_env(variable: str, default: int, *, hint: str = "") -> int:
         raise ConfigError(f"{variable} must be a whole number >= 1, got {text!r}" + (f"; {hint}" if hint else "")
                           ) from None
     return whole(variable, value, hint=hint)
+
+
+_READING_SAVED: contextvars.ContextVar[bool] = contextvars.ContextVar("magister_reading_saved", default=False)
+
+
+@contextmanager
+def saved_settings() -> Iterator[None]:
+    """Within it, settings are those of a saved state (a checkpoint, a model file, a stored curriculum), which an
+    earlier magister took as given: a check added since that refuses what ran then (text read as a number, a bool
+    as 1) applies to settings given anew only (``reading_saved``), so such a file still loads, as it ran."""
+    token = _READING_SAVED.set(True)
+    try:
+        yield
+    finally:
+        _READING_SAVED.reset(token)
+
+
+def reading_saved() -> bool:
+    """Whether settings are being read from a saved state (inside ``saved_settings``)."""
+    return _READING_SAVED.get()
 
 
 def short_number(v: Any) -> str:

@@ -37,7 +37,7 @@ from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError, reworded
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
-from .settings import saved_count
+from .settings import saved_count, saved_settings
 from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load", "loads"]
@@ -824,7 +824,8 @@ def from_state_dict(state: dict[str, Any], *, live: bool = False, **options: Any
         return v
 
     try:
-        teacher = cls(space_from_spec(state["space"]), **{k: restore(v) for k, v in config.items()})
+        with saved_settings():  # (checks added since, of settings given anew, do not refuse what a file holds)
+            teacher = cls(space_from_spec(state["space"]), **{k: restore(v) for k, v in config.items()})
     except CheckpointError:
         raise
     except (TypeError, ValueError) as e:  # ValueError: also a space spec of the wrong kind ("low": "x")

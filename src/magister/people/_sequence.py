@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import flag
-from .base import LearnerModel, reading_setting
+from .base import LearnerModel, new_number, reading_setting
 from .events import Event, EventLog
 from .evaluate import auc
 
@@ -76,6 +76,17 @@ class SequenceModel(LearnerModel):
         super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, seq_len=seq_len,
                          valid_fraction=valid_fraction, patience=patience, max_minutes=max_minutes, seed=seed,
                          threads=threads, mastery_threshold=mastery_threshold, graded=graded, **network)
+        # a setting given anew as text ("0.1", which float() read), a bool or None (seed=None failed at fit only)
+        for k, v in dict(epochs=epochs, batch_size=batch_size, seq_len=seq_len).items():
+            new_number(self.name, k, v, "a whole number >= 1", whole=True)
+        new_number(self.name, "patience", patience, "a whole number >= 0", whole=True)
+        new_number(self.name, "threads", threads, "a whole number >= 1 (or None)", whole=True, none=True)
+        new_number(self.name, "lr", lr, "a finite number > 0")
+        new_number(self.name, "valid_fraction", valid_fraction, "a number in [0, 1)")
+        new_number(self.name, "mastery_threshold", mastery_threshold, "a probability")
+        new_number(self.name, "max_minutes", max_minutes, "a number > 0 (or None)", none=True, finite=False)
+        new_number(self.name, "seed", seed, f"a whole number in 0..{2**64 - 1} (what torch.manual_seed takes)",
+                   whole=True, low=0, high=2**64 - 1)
         for k, v in dict(epochs=epochs, batch_size=batch_size, seq_len=seq_len).items():
             with reading_setting(self.name, k, v, "a whole number >= 1"):
                 if int(v) != v or int(v) < 1:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError, MagisterError
+from ..settings import reading_saved, saved_settings
 from .events import Event, EventLog, skill_names
 
 __all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
@@ -80,6 +81,27 @@ def reading_setting(model: str, name: str, value: Any, wants: str) -> Iterator[N
         raise
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{model} {name} must be {wants}, got {type(value).__name__} {value!r:.60}") from None
+
+
+def new_number(model: str, name: str, value: Any, wants: str, *, whole: bool = False, none: bool = False,
+               finite: bool = True, low: float | None = None, high: float | None = None) -> None:
+    """Refuse, as a ``ConfigError`` naming setting ``name`` and ``wants``, a number setting given anew that is no
+    real number: text (``"0.1"``, which ``float()`` read as a number), a bool (read as 0 or 1), ``None`` (unless
+    ``none``); with ``whole``, one that is not a whole number (``2.5``, which ``int()`` cut to 2; a whole float such
+    as ``20.0`` is taken); NaN and, unless ``finite=False``, infinity; and one outside ``low`` .. ``high``. A model rebuilt from a saved
+    state (``magister.settings.reading_saved``: a model file, a checkpoint) is not checked here: such files
+    were saved by a magister that took these values, and load as they ran."""
+    if reading_saved() or value is None and none:
+        return
+    ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) \
+        and isinstance(value, (int, float, np.integer, np.floating))
+    if ok and not isinstance(value, (int, np.integer)):
+        ok = (math.isfinite(value) or not finite and not math.isnan(value)) \
+            and (not whole or float(value).is_integer())
+    if ok and (low is not None and value < low or high is not None and value > high):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{model} {name} must be {wants}, got {type(value).__name__} {value!r:.60}")
 
 
 #: settings magister up to ed316be read loosely, and recorded as given: flags with ``bool()`` (``graded=1`` ran
@@ -523,6 +545,11 @@ class LearnerModel:
         saved, is a :class:`~magister.errors.CheckpointError`: the file was edited or damaged."""
         if not isinstance(state, dict) or "model" not in state:
             raise CheckpointError("not a learner-model state (missing 'model')")
+        with saved_settings():  # (the settings a magister saved: checks of new settings since do not refuse them)
+            return cls._from_saved_state(state)
+
+    @classmethod
+    def _from_saved_state(cls, state: dict[str, Any]) -> LearnerModel:
         name, settings = state["model"], state.get("settings", {})
         version = _saved_state_version(state)
         if version < 2:  # (saved before versions, maybe by an earlier magister that read settings loosely: as it ran)

@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import flag
-from .base import LogitModel, reading_setting, register_model, sigmoid
+from ..settings import MAX_SIZE, flag
+from .base import LogitModel, new_number, reading_setting, register_model, sigmoid
 from .events import Event, EventLog
 
 __all__ = ["BestLR"]
@@ -98,6 +98,14 @@ class BestLR(LogitModel):
                          mastery_threshold=mastery_threshold, graded=graded, features=features)
         if features not in _FEATURES:
             raise ConfigError(f"best-lr features must be one of {_FEATURES}, got {features!r}")
+        # a setting given anew as text ("2", which float() read), a bool (C=True ran as 1.0), a cut float
+        # (max_iter=2.5 ran 2 iterations), C=inf, or a window past what is allocated per learner (window=10**12 failed
+        # at the first answer with a MemoryError)
+        new_number("best-lr", "C", C, "a finite number > 0 (inverse regularisation strength)")
+        new_number("best-lr", "window", window, f"a whole number from 0 to {MAX_SIZE} (0 turns it off; each learner "
+                   "keeps its last window answers)", whole=True, high=MAX_SIZE)
+        new_number("best-lr", "max_iter", max_iter, "a whole number >= 1", whole=True)
+        new_number("best-lr", "mastery_threshold", mastery_threshold, "a probability")
         with reading_setting("best-lr", "C", C, "a number > 0 (inverse regularisation strength)"):
             if not float(C) > 0:
                 raise ConfigError(f"best-lr C must be > 0 (inverse regularisation strength), got {C!r}")

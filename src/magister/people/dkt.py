@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ._sequence import SequenceModel, require_torch
-from .base import reading_setting, register_model
+from .base import new_number, reading_setting, register_model
 
 __all__ = ["DKT"]
 
@@ -57,6 +57,9 @@ class DKT(SequenceModel):
 
     def __init__(self, *, hidden: int = 100, embed: int = 64, dropout: float = 0.2, cell: str = "lstm",
                  **common: Any):
+        for k, v in dict(hidden=hidden, embed=embed).items():  # (text, a bool: refused, as the common settings)
+            new_number("dkt", k, v, "a whole number >= 1", whole=True)
+        new_number("dkt", "dropout", dropout, "in [0, 1)")
         for k, v in dict(hidden=hidden, embed=embed).items():
             with reading_setting("dkt", k, v, "a whole number >= 1"):
                 if int(v) != v or int(v) < 1:

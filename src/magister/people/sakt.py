@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ._sequence import SequenceModel, require_torch
-from .base import reading_setting, register_model
+from .base import new_number, reading_setting, register_model
 
 __all__ = ["SAKT"]
 
@@ -92,6 +92,9 @@ class SAKT(SequenceModel):
     """
 
     def __init__(self, *, dim: int = 64, heads: int = 4, window: int = 100, dropout: float = 0.2, **common: Any):
+        for k, v in dict(dim=dim, heads=heads, window=window).items():  # (text, a bool: refused, as the common settings)
+            new_number("sakt", k, v, "a whole number >= 1", whole=True)
+        new_number("sakt", "dropout", dropout, "in [0, 1)")
         for k, v in dict(dim=dim, heads=heads, window=window).items():
             with reading_setting("sakt", k, v, "a whole number >= 1"):
                 if int(v) != v or int(v) < 1:

@@ -8,6 +8,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..settings import saved_settings
 from ..spaces import Space, space_from_spec
 from ..teacher import Teacher, make_teacher, teacher_class
 from .seen import ClientIds
@@ -40,9 +41,13 @@ class CurriculumSpec:
         magister may have read loosely (a people model's ``graded=1``), rebuilt as it ran (``_stored_settings``)."""
         # (as version 1, the state version of every teacher before settings were checked: what was stored since
         # was checked when the curriculum was created, and reads the same)
-        settings = teacher_class(self.teacher)._stored_settings(self.settings, 1) if stored else self.settings
-        return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
-                            score_range=self.score_range, **settings)
+        if not stored:
+            return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
+                                score_range=self.score_range, **self.settings)
+        settings = teacher_class(self.teacher)._stored_settings(self.settings, 1)
+        with saved_settings():  # (a check added since the curriculum was created does not refuse it)
+            return make_teacher(self.teacher, space_from_spec(self.space), seed=self.seed,
+                                score_range=self.score_range, **settings)
 
     def public(self) -> dict[str, Any]:
         out = {"name": self.name, "space": self.space, "teacher": self.teacher, "settings": self.settings,
