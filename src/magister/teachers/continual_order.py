@@ -435,7 +435,7 @@ class ContinualDesigner(_SequenceTeacher):
             replay repairs most of what earlier phases damaged).
         exposure: Weight of the ``retention`` rule's rehearsal-exposure term (crowded tasks late), >= 0.
         n_candidates: Random starting orders searched besides the rule's greedy construction (at most
-            1,000,000).
+            1,000,000 with a similarity matrix; without one there is no search).
         search_seed: Seed of the candidate search (the plan does not depend on the teacher's ``seed``).
 
     The search runs when the plan is first needed (the first proposal or :meth:`beliefs`), and from the first
@@ -454,7 +454,10 @@ class ContinualDesigner(_SequenceTeacher):
         self.rule = rule
         self.decay = number("decay", decay, 0.0, 1.0, low_open=True)
         self.exposure = number("exposure", exposure, 0.0)
-        self.n_candidates = _candidates(n_candidates)
+        # at most MAX_SIZE where a search runs (a similarity matrix); without one no search runs and the count sizes
+        # nothing: any whole number is taken, as before the limit (a checkpoint saved with one loads)
+        self.n_candidates = whole("n_candidates", n_candidates, 0) if self.similarity is None else _candidates(
+            n_candidates)
         self.search_seed = whole("search_seed", search_seed, 0)
         # the search (about K^3 per candidate) runs when the plan is first needed, not here: loading a checkpoint
         # builds the teacher first, and a checkpoint saved once the plan was known holds it (_get_state)

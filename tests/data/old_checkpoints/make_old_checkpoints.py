@@ -29,6 +29,8 @@ CASES = {
     "exp3": (dict(reward="progress", scale=300.0, fast=0.3, slow=0.1), mg.Discrete(5), "noisy"),
     "plr": (dict(capacity=8, replay_prob=0.6), None, "graded"),  # on MazeSpace(6, wall_density=0.2)
     "difficulty-band": ({}, mg.Discrete(5), "graded"),
+    # (no similarity: no search, so any n_candidates was taken before the limit of a search's candidates)
+    "continual-designer": (dict(n_candidates=2_000_000), mg.Discrete(5), "graded"),
 }
 
 
