@@ -86,6 +86,8 @@ def held(value: Any) -> Any:
 def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:
     """A whole number ``>= minimum`` (bools refused; ``floats=True`` also takes a whole float such as 40.0,
     as settings saved before a check was added may hold)."""
+    if type(value) is int and value >= minimum:  # (the common case, first: whole() runs every episode of plr)
+        return value
     value = held(value)
     kinds: tuple[type, ...] = (int, np.integer, float, np.floating) if floats else (int, np.integer)
     ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) and isinstance(value, kinds)  # (a duration: numpy's
@@ -213,7 +215,8 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 def number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
     """A finite real number within the given (optionally open) bounds."""
-    value = held(value)
+    if isinstance(value, np.ndarray):
+        value = held(value)
     ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) \
         and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
@@ -234,7 +237,8 @@ def number(name: str, value: Any, low: float | None = None, high: float | None =
 
 def flag(name: str, value: Any) -> bool:
     """``True`` or ``False`` (numpy's too): ``bool("false")`` would be True (a JSON client's "false", a list)."""
-    value = held(value)
+    if isinstance(value, np.ndarray):
+        value = held(value)
     if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{name} must be True or False, got {short_number(value)}")
     return bool(value)
