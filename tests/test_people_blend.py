@@ -251,3 +251,26 @@ def test_a_ctrl_c_while_members_fit_in_worker_processes_raises_a_plain_keyboard_
     with pytest.raises(KeyboardInterrupt) as info:
         model.fit(slice_log)
     assert type(info.value) is KeyboardInterrupt and not model.fitted
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_blend_saved_with_a_member_setting_read_loosely_fits_again_as_it_ran(tmp_path, slice_log, processes):
+    # a blend saved before best-lr's settings were checked (members=[["best-lr", {"C": "2"}], ...], read by float())
+    # loaded, but fit (refit=True, its default, builds the members afresh from the saved settings; with processes=2
+    # in worker processes) raised "best-lr C must be a finite number" as if the settings were given anew
+    from magister import checkpoint
+
+    log = slice_log.subset(np.arange(len(slice_log)) < 600)
+    ran = make_model("blend", members=[["best-lr", {"C": 2.0}], "elo"], seed=2, processes=processes).fit(log)
+    state = {**ran.get_state(), "state_version": LearnerModel.state_version}
+    state["settings"] = {**state["settings"], "members": [["best-lr", {"C": "2"}], ["elo", {}]]}  # as it saved them
+    member = state["params"]["members"][0]
+    state["params"]["members"][0] = {**member, "settings": {**member["settings"], "C": "2"}}
+    again = load_model(checkpoint.save_state(tmp_path / "old.ckpt", state))
+    np.testing.assert_array_equal(again.replay(log), ran.replay(log))
+    again.fit(log)
+    ran.fit(log)
+    assert again.member_weights() == ran.member_weights()
+    np.testing.assert_array_equal(again.replay(log), ran.replay(log))
+    with pytest.raises(ConfigError, match="best-lr C must be"):  # given anew: still refused
+        make_model("blend", members=[["best-lr", {"C": "2"}], "elo"])

@@ -37,13 +37,15 @@ replay. Saving stores every member's whole state inside the blend's.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..processes import run_in_pool
-from ..settings import flag
+from ..settings import flag, reading_saved, saved_settings
 from .base import LearnerModel, make_model, reading_setting, register_model, stored_settings
 from .events import Event, EventLog
 
@@ -75,11 +77,14 @@ def _stack(z: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> n
     return w
 
 
-def _fit_member(job: tuple[str, dict[str, Any], EventLog]) -> tuple[dict[str, Any], Any]:
-    """A worker process's job: one member built from its settings, fitted on the log; its whole state back (and
-    its training ``history``, where it keeps one)."""
+def _fit_member(job: tuple[str, dict[str, Any], EventLog], saved: bool = False) -> tuple[dict[str, Any], Any]:
+    """A worker process's job: one member built from its settings (``saved``: those of a blend loaded from a file,
+    built as ``Blend._members_saved`` says), fitted on the log; its whole state back (and its training ``history``,
+    where it keeps one)."""
     name, settings, log = job
-    m = make_model(name, **settings).fit(log)
+    with saved_settings() if saved else nullcontext():
+        m = make_model(name, **settings)
+    m.fit(log)
     return m.get_state(), getattr(m, "history", None)
 
 
@@ -141,6 +146,9 @@ class Blend(LearnerModel):
                          mastery_threshold=float(mastery_threshold), first_answer=flag("first_answer", first_answer),
                          refit=flag("refit", refit), processes=int(processes))
         self.members = [make_model(name, **settings) for name, settings in spec]
+        # the members' settings came from a saved blend (a model file, a checkpoint): refit builds the members
+        # afresh from them as this load did (a model saved before a setting's check, best-lr C="2", was refused)
+        self._members_saved = reading_saved()
         self.mastery_threshold = float(mastery_threshold)
         self.first_answer = flag("first_answer", first_answer)
         self.weights = self._initial_weights()
@@ -203,7 +211,8 @@ class Blend(LearnerModel):
 
         ``fit`` calls it with ``refit=True``; calling it on a blend fitted without gives the same members."""
         spec = self.settings["members"]
-        self.members = [make_model(name, **settings) for name, settings in spec]
+        with saved_settings() if self._members_saved else nullcontext():
+            self.members = [make_model(name, **settings) for name, settings in spec]
         self._fit_members(log)
         self.answered = set()
 
@@ -217,7 +226,7 @@ class Blend(LearnerModel):
             return
         jobs = [(name, settings, log) for name, settings in self.settings["members"]]
         try:  # (workers reaped: their CPU time counts in this process's children's times)
-            states = run_in_pool(_fit_member, jobs, workers=n)
+            states = run_in_pool(partial(_fit_member, saved=self._members_saved), jobs, workers=n)
         except KeyboardInterrupt:  # the workers stopped quietly (a plain pool's printed tracebacks), members unchanged
             raise KeyboardInterrupt from None  # (plain: the members fitted so far are of no use, and exit status 130)
         for m, (state, history) in zip(self.members, states):
