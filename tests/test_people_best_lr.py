@@ -205,3 +205,15 @@ def test_a_model_or_policy_saved_with_such_a_setting_still_loads_as_it_ran(tmp_p
         loaded.observe(task, 0.0)
     with pytest.raises(ConfigError, match="best-lr C must be"):  # given anew: refused
         mg.make_teacher("mastery-learning", words, model="best-lr", model_settings={"C": "2"})
+
+
+def test_settings_given_as_0d_arrays_are_the_numbers_they_hold(split):
+    # np.array(2.0) (a setting computed with numpy) was taken as the number it holds, as every setting check of
+    # magister reads it; the checks of settings given anew refused it as "got ndarray"
+    train = split[0].subset(np.arange(len(split[0])) < 600)
+    arrays = make_model("best-lr", C=np.array(2.0), max_iter=np.array(50), window=np.array(5),
+                        mastery_threshold=np.array(0.8)).fit(train)
+    plain = make_model("best-lr", C=2.0, max_iter=50, window=5, mastery_threshold=0.8).fit(train)
+    np.testing.assert_array_equal(arrays.replay(split[1]), plain.replay(split[1]))
+    with pytest.raises(ConfigError, match="best-lr C must be"):
+        make_model("best-lr", C=np.array("2"))  # (what the array holds is checked: text is still refused)

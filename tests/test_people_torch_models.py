@@ -117,6 +117,18 @@ def test_text_bools_and_cut_numbers_are_refused_at_construction(name, setting, b
 
 
 @pytest.mark.parametrize("name", ["dkt", "sakt"])
+def test_settings_given_as_0d_arrays_are_the_numbers_they_hold(name, slice_log):
+    # seed=np.array(1) (a setting computed with numpy) was taken as the number it holds, as every setting check of
+    # magister reads it; the checks of settings given anew refused it as "got ndarray"
+    log = slice_log.subset(np.arange(len(slice_log)) < 300)
+    size = {k: np.array(v) for k, v in SMALL[name].items()}
+    arrays = make_model(name, epochs=np.array(1), seed=np.array(1), lr=np.array(0.01), dropout=np.array(0.1),
+                        **size).fit(log)
+    plain = make_model(name, epochs=1, seed=1, lr=0.01, dropout=0.1, **SMALL[name]).fit(log)
+    np.testing.assert_array_equal(arrays.replay(log), plain.replay(log))
+
+
+@pytest.mark.parametrize("name", ["dkt", "sakt"])
 def test_a_model_saved_with_such_a_setting_still_loads_as_it_ran(tmp_path, name, slice_log):
     log = slice_log.subset(np.arange(len(slice_log)) < 300)
     ran = make_model(name, epochs=1, seed=1, max_minutes=5.0, valid_fraction=0.1, **SMALL[name]).fit(log)

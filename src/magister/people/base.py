@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError, MagisterError
-from ..settings import reading_saved, saved_settings
+from ..settings import held, reading_saved, saved_settings
 from .events import Event, EventLog, skill_names
 
 __all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
@@ -86,11 +86,13 @@ def reading_setting(model: str, name: str, value: Any, wants: str) -> Iterator[N
 def new_number(model: str, name: str, value: Any, wants: str, *, whole: bool = False, none: bool = False,
                finite: bool = True, low: float | None = None, high: float | None = None) -> None:
     """Refuse, as a ``ConfigError`` naming setting ``name`` and ``wants``, a number setting given anew that is no
-    real number: text (``"0.1"``, which ``float()`` read as a number), a bool (read as 0 or 1), ``None`` (unless
-    ``none``); with ``whole``, one that is not a whole number (``2.5``, which ``int()`` cut to 2; a whole float such
-    as ``20.0`` is taken); NaN and, unless ``finite=False``, infinity; and one outside ``low`` .. ``high``. A model rebuilt from a saved
-    state (``magister.settings.reading_saved``: a model file, a checkpoint) is not checked here: such files
-    were saved by a magister that took these values, and load as they ran."""
+    real number (a 0-d numpy array is the number it holds): text (``"0.1"``, which ``float()`` read as a number), a
+    bool (read as 0 or 1), ``None`` (unless ``none``); with ``whole``, one that is not a whole number (``2.5``,
+    which ``int()`` cut to 2; a whole float such as ``20.0`` is taken); NaN and, unless ``finite=False``, infinity;
+    and one outside ``low`` .. ``high``. A model rebuilt from a saved state (``magister.settings.reading_saved``: a
+    model file, a checkpoint) is not checked here: such files were saved by a magister that took these values, and
+    load as they ran."""
+    value = held(value)  # (a 0-d array is the number it holds, as every setting check of magister reads it)
     if reading_saved() or value is None and none:
         return
     ok = not isinstance(value, (bool, np.bool_, np.timedelta64)) \
