@@ -1194,6 +1194,20 @@ def test_a_state_loaded_with_other_settings_on_purpose_is_still_refused_for_an_e
     assert states_equal(before, b.state_dict())
 
 
+@pytest.mark.parametrize("strict", ["False", "no", None, 0, [], 1])
+def test_load_state_dict_refuses_a_strict_that_is_not_true_or_false(strict):
+    # bool() read it: "False" was strict, then refused saying to pass strict=False; None and 0 loaded a state saved
+    # with other settings without a word
+    a = _run_teacher("frontier", mg.Box([0, 0], [1, 1]), bootstrap=5)
+    b = mg.make_teacher("frontier", mg.Box([0, 0], [1, 1]), seed=1, bootstrap=5, k=7)
+    before = b.state_dict()
+    with pytest.raises(ConfigError, match=r"strict must be True or False, got .*Nothing was changed"):
+        b.load_state_dict(a.state_dict(), strict=strict)
+    assert states_equal(before, b.state_dict())
+    b.load_state_dict(a.state_dict(), strict=np.False_)  # numpy's False, as every flag of magister takes it
+    assert states_equal(a.state_dict()["algorithm"], b.state_dict()["algorithm"])
+
+
 def test_state_difference_compares_kinds_and_values_as_a_round_trip_may_change_them():
     diff = checkpoint.state_difference
     nan = float("nan")

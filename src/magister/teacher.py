@@ -37,7 +37,7 @@ from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError, reworded
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
-from .settings import saved_count, saved_settings
+from .settings import flag, saved_count, saved_settings
 from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load", "loads"]
@@ -597,6 +597,10 @@ class Teacher:
         the teacher would otherwise go on with this object's settings, not the saved ones, and the resume
         would not be exact. ``strict=False`` loads it anyway and keeps this teacher's settings (to change a
         setting on purpose); :func:`magister.load` rebuilds the teacher with the saved settings."""
+        try:  # (bool() read "False" as strict, refused saying to pass strict=False, and None as not strict)
+            strict = flag("strict", strict)
+        except ConfigError as e:
+            raise ConfigError(f"{e} (False keeps this teacher's settings). Nothing was changed") from None
         if isinstance(state, (str, os.PathLike)):  # was "missing 'algorithm'", which did not say what to do
             raise CheckpointError(f"load_state_dict takes a state dict, got the path {str(state)!r}; load a "
                                   "checkpoint file with magister.load(path), or pass "
