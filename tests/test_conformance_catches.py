@@ -670,6 +670,31 @@ class KeepsAMistypedCount(Bins):
         self.rounds = state["rounds"]
 
 
+class BeliefsNone(Bins):
+    """Returns nothing from _beliefs: beliefs() failed with dict.update's raw "'NoneType' object is not iterable"."""
+
+    def _beliefs(self):
+        return None
+
+
+class BeliefsAsAList(Bins):
+    """Returns a list from _beliefs: beliefs() failed with "cannot convert dictionary update sequence element"."""
+
+    def _beliefs(self):
+        return [float(w) for w in self._weights()]
+
+
+class StateAsAList(Bins):
+    """Returns a list from _get_state: save wrote it, and every load refused the file as "not a teacher state
+    dict (its 'algorithm' entry is list ...); use Teacher.state_dict() output", naming no hook."""
+
+    def _get_state(self):
+        return [self.sums.copy(), self.counts.copy()]
+
+    def _set_state(self, state):
+        self.sums, self.counts = np.array(state[0], dtype=float), np.array(state[1], dtype=float)
+
+
 @pytest.mark.parametrize("cls,check,words,kind", [
     (DrawsFromTheGlobalRng, "determinism", "gave different proposals: draw every random number from the teacher's "
      "own self.rng", "continuous"),
@@ -702,6 +727,9 @@ class KeepsAMistypedCount(Bins):
     (AppliesStateBeforeChecking, "bad_state", "a refused state dict changed the teacher", "continuous"),
     (KeepsAMistypedCount, "bad_state", "took a state with algorithm['rounds'] (as a string) of another type",
      "continuous"),
+    (BeliefsNone, "beliefs", "BeliefsNone._beliefs returned NoneType None, not a dict", "continuous"),
+    (BeliefsAsAList, "beliefs", "BeliefsAsAList._beliefs returned list [", "continuous"),
+    (StateAsAList, "resume", "StateAsAList._get_state returned list [", "continuous"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_the_suite_catches_a_mutant(cls, check, words, kind, monkeypatch):
     _fails(cls, monkeypatch, check, words, kind)

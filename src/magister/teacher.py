@@ -564,8 +564,12 @@ class Teacher:
     def beliefs(self) -> dict[str, Any]:
         """A JSON-friendly summary of what the teacher believes now, for plots and dashboards."""
         out = {"teacher": self.name, "n_observed": self.n_observed, "n_proposed": self.n_proposed}
+        found = self._beliefs()
+        if not isinstance(found, dict):  # (None or a list raised dict.update's raw TypeError, naming no hook)
+            raise TypeError(f"{type(self).__name__}._beliefs returned {type(found).__name__} {found!r:.60}, not a "
+                            "dict; a teacher's _beliefs() returns a dict of what it believes ({} for nothing)")
         # numpy arrays and scalars at any depth (an np.float32 or np.int64 in a nested dict was not JSON)
-        out.update(_plain(self._beliefs()))
+        out.update(_plain(found))
         return out
 
     # ----------------------------------------------------------------- state
@@ -578,6 +582,11 @@ class Teacher:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild this teacher and continue exactly where it is."""
+        algorithm = self._get_state()
+        if not isinstance(algorithm, dict):  # (saved, then refused by every load as "not a teacher state dict")
+            raise CheckpointError(f"{type(self).__name__}._get_state returned {type(algorithm).__name__} "
+                                  f"{algorithm!r:.60}, not a dict, which no load takes; a teacher's _get_state() "
+                                  "returns a dict of what it learned (and _set_state reads that dict back)")
         return {
             "teacher": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
@@ -587,7 +596,7 @@ class Teacher:
             "n_observed": self.n_observed,
             "n_proposed": self.n_proposed,
             "state_version": type(self).state_version,
-            "algorithm": copy.deepcopy(self._get_state()),
+            "algorithm": copy.deepcopy(algorithm),
         }
 
     def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
