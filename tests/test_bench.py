@@ -262,6 +262,9 @@ def test_cli_refuses_more_episodes_than_a_run_can_hold_before_running(tmp_path):
     (["--teachers", "uniform,bogus"], "unknown teacher 'bogus'; available:"),
     (["--teachers", "uniform,fronteir"], "unknown teacher 'fronteir' (did you mean 'frontier'?); available:"),
     (["--students", "nope"], "unknown student 'nope'; available:"),
+    # a misspelt preset was listed with the others but not named, as a misspelt teacher is
+    (["--students", "gird"], "unknown student 'gird' (did you mean 'grid'?); available:"),
+    (["--students", "grid,grid_hard"], "unknown student 'grid_hard' (did you mean 'grid-hard'?); available:"),
     (["--set", "oops"], "TEACHER.SETTING=VALUE"),
 ])
 def test_cli_refuses_unknown_names(tmp_path, args, needle):

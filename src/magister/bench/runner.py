@@ -189,9 +189,14 @@ def resolve_students(names: Sequence[str] | None) -> list[str]:
     if names is None:
         return ["grid"]
     unknown = [n for n in names if n not in all_presets()]
-    if unknown:
+    if unknown:  # a misspelt preset ("gird", "grid_hard") is named with its near miss, as a teacher's is
+        import difflib
+
+        close = [m for n in unknown if isinstance(n, str)
+                 for m in difflib.get_close_matches(n.strip().lower().replace("_", "-"), available_students(), n=1)]
+        near = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         raise ConfigError(
-            f"unknown student{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"unknown student{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{near}; "
             f"available: {', '.join(available_students())}"
         )
     for n in names:

@@ -109,8 +109,11 @@ def get_preset(name: str) -> StudentPreset:
     try:
         preset = _PRESETS[name]
     except KeyError:
+        from ..teacher import near_teacher_name
+
         raise ConfigError(
-            f"unknown student {name!r}; available: {', '.join(available_students())}"
+            f"unknown student {name!r}{near_teacher_name(name, available_students())}; "
+            f"available: {', '.join(available_students())}"
         ) from None
     if not preset.is_available():
         raise ConfigError(
