@@ -909,6 +909,10 @@ def test_levels_refuses_a_bad_teacher_without_leaving_an_output_folder(tmp_path,
     monkeypatch.setattr(levels_mod, "run_levels_benchmark", never)
     r = CliRunner().invoke(app, ["bench", "--levels", "-t", "plrr", "--out", str(tmp_path / "lv")])
     assert r.exit_code == 2 and "unknown level benchmark teacher(s) ['plrr']" in " ".join(r.output.split())
+    assert "['plrr'] (did you mean 'plr'?); choose from" in " ".join(r.output.split())  # (no near miss was named)
+    assert not (tmp_path / "lv").exists()
+    r = CliRunner().invoke(app, ["bench", "--levels", "-t", "robust_plr,nope", "--out", str(tmp_path / "lv")])
+    assert r.exit_code == 2 and "['robust_plr', 'nope'] (did you mean 'robust-plr'?)" in " ".join(r.output.split())
     assert not (tmp_path / "lv").exists()
     (tmp_path / "taken").write_text("a file, not a folder")  # still refused before any run
     r = CliRunner().invoke(app, ["bench", "--levels", "-t", "plr", "--out", str(tmp_path / "taken")])
