@@ -876,7 +876,8 @@ def space_from_spec(spec: Mapping[str, Any]) -> Space:
 
 def _dict_depth(spec: Any) -> int | None:
     """How deep ``spec`` nests Dict space specs, counted without recursion; ``None`` when it holds itself."""
-    depth, level, seen = 0, [spec], set()
+    depth, level = 0, [spec]
+    seen: set[int] = set()
     while True:
         inner = {id(v): v for s in level if isinstance(s, Mapping) and isinstance(s.get("type"), str)
                  and s["type"] == "Dict" and isinstance(s.get("spaces"), Mapping) for v in s["spaces"].values()}
