@@ -545,17 +545,19 @@ def test_a_state_with_missing_or_garbage_pools_is_refused_as_malformed_and_chang
         assert teacher.to_bytes() == before[0] and states_equal(sampler.state_dict(), before[1])
 
 
+def _exp3_sampler():
+    """An exp3 teacher over 3 skills and a sampler of 30 examples, batches of 4 (a run, or a fresh one to load into)."""
+    teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
+    return teacher, SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
+
+
 def test_saved_indices_and_counts_that_are_not_whole_numbers_are_refused_as_malformed():
     """A waiting batch, pools, cursor, refills or drawn counts of 1.5 were cut to 1 (a waiting batch of example
     5.5 was handed out again as example 5 with replay_pending=True), True read as 1 and "1" parsed."""
-    def build():
-        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
-        return teacher, SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
-
-    _, run = build()
+    _, run = _exp3_sampler()
     run.next_batch()
     saved = run.state_dict()
-    teacher, fresh = build()
+    teacher, fresh = _exp3_sampler()
     before = (teacher.to_bytes(), fresh.state_dict())
     shifted = [p + 0.5 for p in saved["pools"]]
     for key, value in (("pending", [saved["pending"][0] + 0.5]), ("pending", [saved["pending"][0].astype(str)]),
@@ -574,14 +576,10 @@ def test_saved_indices_and_counts_that_are_not_whole_numbers_are_refused_as_malf
 def test_load_and_feedback_flags_are_true_or_false_only():
     """replay_pending="false" handed the waiting batches out again, strict="false" was strict, and
     skip_nonfinite="no" left NaN losses out (bool() of any text is True); each is refused, nothing changed."""
-    def build():
-        teacher = mg.make_teacher("exp3", mg.Discrete(3), seed=0)
-        return teacher, SkillSampler([0, 1, 2] * 10, teacher, batch_size=4, seed=0)
-
-    _, run = build()
+    _, run = _exp3_sampler()
     run.next_batch()
     saved = run.state_dict()
-    teacher, fresh = build()
+    teacher, fresh = _exp3_sampler()
     fresh.next_batch()
     before = (teacher.to_bytes(), fresh.state_dict())
     for kwargs in ({"replay_pending": "false"}, {"replay_pending": 1}, {"strict": "false"}, {"strict": None}):

@@ -351,38 +351,31 @@ def test_max_density_reaches_the_spaces_of_accel_and_alp_gmm(monkeypatch, teache
         run_levels_job(teacher, 0, **TINY, max_density=1.5)
 
 
+def _solved(teacher, value):
+    """A finished run of ``teacher`` that solved ``value`` of every held-out maze."""
+    return {"teacher": teacher, "seed": 0, "final": {n: value for n in sorted(heldout_mazes())}, "mean": value,
+            "curve": [{"step": 1000, "mean": value}], "steps": 1000, "trained_steps": 1000, "wall_s": 1.0}
+
+
+def _ratios(records):
+    """The "x uniform" column of the printed table, one entry per teacher row."""
+    return [line.split()[-2] for line in format_table(summarise(records)).splitlines()[1:]]
+
+
 def test_x_uniform_when_uniform_solved_nothing_is_not_the_mark_of_uniform_not_run():
     # uniform at 0 printed "-" on every row, uniform's own included: the mark of "uniform not run"
-    names = sorted(heldout_mazes())
-
-    def rec(teacher, value):
-        return {"teacher": teacher, "seed": 0, "final": {n: value for n in names}, "mean": value,
-                "curve": [{"step": 1000, "mean": value}], "steps": 1000, "trained_steps": 1000, "wall_s": 1.0}
-
-    def ratios(records):
-        return [line.split()[-2] for line in format_table(summarise(records)).splitlines()[1:]]
-
-    assert ratios([rec("uniform", 0.0), rec("plr", 0.4), rec("accel", 0.0)]) == ["1.00x", "0)", "1.00x"]
-    assert "(u = 0)" in format_table(summarise([rec("uniform", 0.0), rec("plr", 0.4)]))
-    assert ratios([rec("plr", 0.4)]) == ["-"]  # uniform not run
-    table = format_table(summarise([rec("uniform", 0.5), rec("plr", 0.4)]))
-    assert ratios([rec("uniform", 0.5), rec("plr", 0.4)]) == ["1.00x", "0.80x"]
+    assert _ratios([_solved("uniform", 0.0), _solved("plr", 0.4), _solved("accel", 0.0)]) == ["1.00x", "0)", "1.00x"]
+    assert "(u = 0)" in format_table(summarise([_solved("uniform", 0.0), _solved("plr", 0.4)]))
+    assert _ratios([_solved("plr", 0.4)]) == ["-"]  # uniform not run
+    table = format_table(summarise([_solved("uniform", 0.5), _solved("plr", 0.4)]))
+    assert _ratios([_solved("uniform", 0.5), _solved("plr", 0.4)]) == ["1.00x", "0.80x"]
     assert table.splitlines()[2].endswith("      0.80x     100%")  # the column's width as before
 
 
 def test_x_uniform_of_a_nan_median_is_a_dash_as_in_the_suite_tables():
     # a NaN median beside uniform's 0 printed "1.00x" (as good as uniform), beside uniform's 0.5 "nanx", and
     # uniform's own NaN median gave every row "1.00x" or "(u = 0)"; the suite tables print "-" for a NaN ratio
-    names = sorted(heldout_mazes())
-
-    def rec(teacher, value):
-        return {"teacher": teacher, "seed": 0, "final": {n: value for n in names}, "mean": value,
-                "curve": [{"step": 1000, "mean": value}], "steps": 1000, "trained_steps": 1000, "wall_s": 1.0}
-
-    def ratios(records):
-        return [line.split()[-2] for line in format_table(summarise(records)).splitlines()[1:]]
-
     nan = float("nan")
-    assert ratios([rec("uniform", 0.0), rec("plr", nan), rec("accel", 0.4)]) == ["1.00x", "-", "0)"]
-    assert ratios([rec("uniform", 0.5), rec("plr", nan), rec("accel", 0.4)]) == ["1.00x", "-", "0.80x"]
-    assert ratios([rec("uniform", nan), rec("plr", 0.4)]) == ["-", "-"]
+    assert _ratios([_solved("uniform", 0.0), _solved("plr", nan), _solved("accel", 0.4)]) == ["1.00x", "-", "0)"]
+    assert _ratios([_solved("uniform", 0.5), _solved("plr", nan), _solved("accel", 0.4)]) == ["1.00x", "-", "0.80x"]
+    assert _ratios([_solved("uniform", nan), _solved("plr", 0.4)]) == ["-", "-"]

@@ -350,6 +350,13 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def literal_text(text: Any) -> str:
+    """``text`` (a label, a name) as matplotlib draws it literally: its ``$`` escaped. Two ``$`` in a name
+    (``"run $1 and $2"``) made the text between them math, drawn in italics, and one that is no math
+    (``"a$^$b"``) failed the whole picture with a ``ValueError`` from the math parser when it was saved."""
+    return str(text).replace("$", "\\$")
+
+
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, **options: Any) -> Path:
     """Write the matplotlib figure ``fig`` as PNG (or the format of ``path``'s suffix; ``options`` go to
     ``fig.savefig``, such as ``bbox_inches="tight"``); creates the folder. The file is drawn in memory and put in

@@ -42,12 +42,11 @@ import numpy as np
 
 from .errors import CheckpointError, ConfigError
 from .scores import FiniteScores
-from .settings import MAX_COUNT, fraction, number, whole
+from .settings import MAX_COUNT, fraction, is_int, number, whole
 
 __all__ = ["LevelBuffer", "PRIORITIZATIONS"]
 
 PRIORITIZATIONS = ("rank", "power", "uniform")
-_INT64_MAX = MAX_COUNT  # the largest tick or sequence number a state can save
 _MAX_WEIGHT = 1e300
 #: the power weights are rescaled (``_power_ref`` set to the highest score) when the highest weight leaves
 #: [_MIN_WEIGHT, _MAX_WEIGHT): below it the top levels' weights lose their precision, then all become 0 (which
@@ -207,7 +206,7 @@ class LevelBuffer:
 
     def __init__(self, capacity: int, *, prioritization: str = "rank", temperature: float = 0.1,
                  staleness_coef: float = 0.1):
-        if isinstance(capacity, (bool, np.timedelta64)) or not isinstance(capacity, (int, np.integer)) \
+        if not is_int(capacity) \
                 or not 1 <= capacity <= 10**8:
             raise ConfigError(f"a level buffer needs capacity = a whole number in 1..1e8, got {capacity!r}")
         if not isinstance(prioritization, str) or prioritization not in PRIORITIZATIONS:
@@ -589,9 +588,9 @@ class LevelBuffer:
             levels = [decode(obj) for obj in state["levels"]]
             # (int() took a negative tick, whose levels' visits the buffer's next state refused, and cut 2.7 to 2)
             tick, next_seq = (whole(f"saved {k}", state[k], 0, floats=True) for k in ("tick", "next_seq"))
-            if max(tick, next_seq) > _INT64_MAX:  # (1e300 was taken, and every later save failed: saved as int64)
+            if max(tick, next_seq) > MAX_COUNT:  # (1e300 was taken, and every later save failed: saved as int64)
                 raise CheckpointError(f"level buffer state has tick {tick!r:.30} / next_seq {next_seq!r:.30}; "
-                                      f"each must be at most {_INT64_MAX} (saved as 64-bit integers)")
+                                      f"each must be at most {MAX_COUNT} (saved as 64-bit integers)")
             power_ref = float(state.get("power_ref", 1.0))
             if not (math.isfinite(power_ref) and power_ref > 0):
                 raise CheckpointError(f"level buffer state has power_ref = {power_ref!r}; it must be a positive "

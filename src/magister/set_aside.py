@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .settings import few_tasks, number, per_task_size, whole
+from .settings import MAX_COUNT, few_tasks, number, per_task_size, whole
 
 __all__ = ["SetAside", "FACTOR", "make_set_aside"]
 
@@ -152,7 +152,7 @@ class SetAside:
                              f"expected ({self.n}, {self.window}), ({self.n},), ({self.n},)")
         if not np.isfinite(recent).all() or (recent < 0).any() or (recent > 1).any():
             raise ValueError("set-aside scores must lie in [0, 1]")
-        if (count < 0).any() or not 0 <= step <= np.iinfo(np.int64).max or (last < 0).any() or (last > step).any():
+        if (count < 0).any() or not 0 <= step <= MAX_COUNT or (last < 0).any() or (last > step).any():
             raise ValueError("set-aside counts and steps must be >= 0, and no task's last step after the current one")
         _refuse_impossible_counts(count, last, step)
         self.recent, self.count, self.last, self.step = recent.copy(), count.copy(), last.copy(), step

@@ -12,14 +12,14 @@ import datetime
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "numbers_only", "MAX_TASKS",
-           "few_tasks", "MAX_SIZE", "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
+__all__ = ["is_int", "whole", "number", "held", "fraction", "rate", "weights", "non_numeric", "numbers_only",
+           "MAX_TASKS", "few_tasks", "MAX_SIZE", "size", "MAX_CELLS", "per_task_size", "MAX_COUNT", "saved_count",
            "refuse_past_max_count", "saved_settings", "reading_saved"]
 
 #: discrete teachers keep a few arrays of this length; beyond it use a continuous teacher
@@ -81,6 +81,14 @@ def held(value: Any) -> Any:
     stays a duration), anything else as it is: a setting computed with numpy (``np.array(0.5)``, ``x.sum()`` of an
     array) is the number it holds, as a numpy scalar is."""
     return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
+    """Whether ``value`` is a whole number of an integer type: a Python or numpy integer, not a bool and not a numpy
+    duration (``timedelta64`` is an integer type to numpy: ``int()`` of one raised a raw TypeError, or took
+    ``np.timedelta64(1)`` as 1). The one test of the counts, indices and ids checked by hand (the per-episode paths
+    write it out, a call costing there)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_, np.timedelta64))
 
 
 def whole(name: str, value: Any, minimum: int = 1, *, floats: bool = False, hint: str = "") -> int:
@@ -168,10 +176,14 @@ def reading_saved() -> bool:
     return _READING_SAVED.get()
 
 
+#: integers longer than this many bits are past Python's 4,300-digit limit of ``repr`` (which raises ValueError)
+REPR_BITS = 14_000
+
+
 def short_number(v: Any) -> str:
     """``repr(v)``, shortened for an integer of hundreds of digits (one past Python's 4,300-digit limit of
     ``repr`` is described by its size: ``repr`` raised a raw ValueError while a refusal was written)."""
-    if isinstance(v, int) and v.bit_length() > 14_000:
+    if isinstance(v, int) and v.bit_length() > REPR_BITS:
         return f"an integer of about {int(v.bit_length() * math.log10(2)) + 1:,} digits"
     text = repr(v)
     return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"

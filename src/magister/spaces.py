@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InvalidTaskError, SettingTypeError, UnknownTaskError, reworded
-from .settings import non_numeric, short_number
+from .settings import REPR_BITS, is_int, non_numeric, short_number
 
 __all__ = ["Space", "Box", "Discrete", "MultiDiscrete", "Dict", "space_from_spec"]
 
 
 def _short(x: Any, limit: int = 80) -> str:
-    if isinstance(x, int) and x.bit_length() > 14_000:  # (repr of 10**5000 raises a raw ValueError)
+    if isinstance(x, int) and x.bit_length() > REPR_BITS:  # (repr of 10**5000 raises a raw ValueError)
         return short_number(x)
     s = repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."
@@ -316,7 +316,7 @@ class Box(Space):
         if shape is not None:
             # gymnasium writes shape=(3,): one dimension count in a tuple is the same Box
             n = shape[0] if isinstance(shape, (tuple, list)) and len(shape) == 1 else shape
-            if isinstance(n, (bool, np.bool_, np.timedelta64)) or not isinstance(n, (int, np.integer)) or n < 1:
+            if not is_int(n) or n < 1:
                 raise ConfigError(f"Box shape is the number of dimensions, a whole number >= 1 (or a 1-tuple such as "
                                   f"(3,)), got {shape!r}")
             try:
@@ -567,7 +567,7 @@ class Discrete(Space):
     def __init__(self, n: int | np.integer[Any] | Sequence[str] | np.ndarray):
         if isinstance(n, np.ndarray) and n.ndim <= 1:  # names as an array (df.skill.unique()), or a count as a 0-d
             n = n.tolist()  # array, were refused as neither a number of tasks nor a list of names
-        if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.timedelta64)):  # (a duration: no count)
+        if is_int(n):  # (a duration: no count)
             if not 1 <= n <= _MAX_CHOICES:  # more than int64 indices can number
                 raise ConfigError(f"Discrete needs 1..{_MAX_CHOICES} tasks (2**63 - 1), got n={n}")
             self.names: list[str] | None = None

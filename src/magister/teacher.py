@@ -37,7 +37,7 @@ from . import checkpoint
 from .errors import CheckpointError, ConfigError, InvalidScoreError, InvalidTaskError, UnknownSettingError, reworded
 from .rng import SeedLike, as_generator, generator_state, restore_generator
 from .scores import FiniteScores, ScoreLike, ScoreRange, ScoresLike
-from .settings import flag, saved_count, saved_settings
+from .settings import flag, is_int, saved_count, saved_settings
 from .spaces import Space, same_spec, space_from_spec
 
 __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher_class", "load", "loads"]
@@ -139,6 +139,16 @@ def near_teacher_name(name: object, known: list[str]) -> str:
         return ""
     near = difflib.get_close_matches(name.strip().lower().replace("_", "-"), known, n=1)
     return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def near_names(names: Sequence[object], known: Sequence[str]) -> str:
+    """:func:`near_teacher_name` of several misspelt names at once: `` (did you mean 'plr', 'robust-plr'?)`` with
+    the near miss of each name that has one, or ``""``."""
+    import difflib
+
+    close = [m for n in names if isinstance(n, str)
+             for m in difflib.get_close_matches(n.strip().lower().replace("_", "-"), list(known), n=1)]
+    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
 
 
 def _recording_settings(init: Any) -> Any:
@@ -690,7 +700,7 @@ class Teacher:
         """The ``state_version`` a state was saved at (1 for a state saved before versions were written); one
         that is not a whole number, or newer than this class's, is refused."""
         version = state.get("state_version", 1)
-        if isinstance(version, (bool, np.timedelta64)) or not isinstance(version, (int, np.integer)) or version < 1:
+        if not is_int(version) or version < 1:
             raise CheckpointError(f"state dict for {cls.name!r} has no valid state_version ({version!r:.60}, "
                                   "expected a whole number from 1): it is damaged or was edited; restore it from "
                                   "a backup or start from an earlier checkpoint")

@@ -585,11 +585,9 @@ def run_and_report(teachers: Sequence[str] | None = None, seeds: Sequence[int] =
     names = distinct(teachers or LEVEL_TEACHERS, "teachers")  # a repeated teacher ran its runs twice
     unknown = [t for t in names if t not in LEVEL_TEACHERS + DIAGNOSTICS]
     if unknown:  # a misspelt teacher ("plrr", "robust_plr") is named with its near miss, as the plain bench does
-        import difflib
+        from ..teacher import near_names
 
-        close = [m for t in unknown if isinstance(t, str) for m in difflib.get_close_matches(
-            t.strip().lower().replace("_", "-"), LEVEL_TEACHERS + DIAGNOSTICS, n=1)]
-        near = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        near = near_names(unknown, LEVEL_TEACHERS + DIAGNOSTICS)
         raise ConfigError(f"unknown level benchmark teacher(s) {unknown}{near}; choose from "
                           f"{', '.join(LEVEL_TEACHERS + DIAGNOSTICS)}")
     # checked before any run: eval_every=-5 never finished a run, 0 was replaced silently by the default

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import save_figure  # (the one copy: opponents/ and the benchmark scripts write theirs with it)
+# (the one copy of each: opponents/ and the benchmark scripts write and label their pictures with them)
+from ..checkpoint import literal_text as _literal, save_figure
 from ..errors import ConfigError
 
 __all__ = [
@@ -42,13 +43,6 @@ __all__ = [
 ]
 
 Curves = Mapping[str, tuple[Sequence[float], Any]]
-
-
-def _literal(text: Any) -> str:
-    """``text`` (a label, a name) as matplotlib draws it literally: its ``$`` escaped. Two ``$`` in a name
-    (``"run $1 and $2"``) made the text between them math, drawn in italics, and one that is no math
-    (``"a$^$b"``) failed the whole picture with a ``ValueError`` from the math parser when it was saved."""
-    return str(text).replace("$", "\\$")
 
 
 def _figure(width: float, height: float):

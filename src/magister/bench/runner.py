@@ -190,11 +190,9 @@ def resolve_students(names: Sequence[str] | None) -> list[str]:
         return ["grid"]
     unknown = [n for n in names if n not in all_presets()]
     if unknown:  # a misspelt preset ("gird", "grid_hard") is named with its near miss, as a teacher's is
-        import difflib
+        from ..teacher import near_names
 
-        close = [m for n in unknown if isinstance(n, str)
-                 for m in difflib.get_close_matches(n.strip().lower().replace("_", "-"), available_students(), n=1)]
-        near = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        near = near_names(unknown, available_students())
         raise ConfigError(
             f"unknown student{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{near}; "
             f"available: {', '.join(available_students())}"

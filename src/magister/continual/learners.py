@@ -22,7 +22,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number, whole
+from ..settings import is_int, number, whole
 from .data import TaskData, _generator
 
 __all__ = ["MLPLearner"]
@@ -38,7 +38,7 @@ def check_rehearsal(rehearsal: Mapping[int, float] | None, k: int) -> None:
         raise ConfigError(f"rehearsal must be None or a mapping of class -> weight, e.g. {{0: 1.0, 2: 0.5}}, "
                           f"got {type(rehearsal).__name__}")
     for c, w in rehearsal.items():
-        if isinstance(c, (bool, np.bool_, np.timedelta64)) or not isinstance(c, (int, np.integer)) or not 0 <= c < k:
+        if not is_int(c) or not 0 <= c < k:
             raise ConfigError(f"rehearsal weights are keyed by class number 0..{k - 1}, got the key {c!r}")
         number(f"rehearsal weight of class {c!r}", w)
 

@@ -27,7 +27,7 @@ from ..checkpoint import states_equal
 from ..errors import ConfigError, InvalidScoreError, MagisterError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
-from ..settings import flag, non_numeric, number, weights, whole
+from ..settings import flag, is_int, non_numeric, number, weights, whole
 from ..teacher import Teacher
 from .distributed import RankGroup, fingerprint, rank_slice, resolve_group
 
@@ -508,7 +508,7 @@ class SkillMixer:
             for k in per_skill:
                 if isinstance(k, str) and k in lookup:
                     skills.append(lookup[k])
-                elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.timedelta64)) \
+                elif is_int(k) \
                         and 0 <= k < self.n_skills:
                     skills.append(int(k))
                 else:

@@ -67,7 +67,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..rng import SeedLike
 from ..scores import ScoreRange
-from ..settings import whole
+from ..settings import is_int, whole
 from ..teacher import Teacher
 from .mixing import SkillMixer, whole_array
 
@@ -189,7 +189,7 @@ class SkillStream(SkillMixer, _TorchIterable):
             for key, src in sources.items():
                 if isinstance(key, str) and key in lookup:
                     i = lookup[key]
-                elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.timedelta64)) \
+                elif is_int(key) \
                         and 0 <= key < self.n_skills:
                     i = int(key)
                 else:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rng import SeedLike, as_generator
-from ..settings import weights, whole
+from ..settings import is_int, weights, whole
 
 __all__ = ["SkillData", "lego", "addition", "with_unlearnable_skill", "concat", "skill_counts_from_mixture"]
 
@@ -85,7 +85,7 @@ def skill_counts_from_mixture(total: int, mixture: Sequence[float]) -> np.ndarra
 def _shuffled_skills(n_per_skill: int | Sequence[int], n_skills: int, rng: np.random.Generator) -> np.ndarray:
     """The skill of every example, ``n_per_skill`` of each (one count, or one per skill), in an order ``rng``
     shuffles; the counts checked (whole numbers >= 0, one per skill)."""
-    if isinstance(n_per_skill, (int, np.integer)) and not isinstance(n_per_skill, (bool, np.bool_, np.timedelta64)):
+    if is_int(n_per_skill):
         counts = np.full(n_skills, int(n_per_skill), dtype=np.int64)
     else:
         raw = np.asarray(n_per_skill)  # whole numbers only: 1.5 examples was silently truncated to 1

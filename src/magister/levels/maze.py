@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import settings
 from ..errors import ConfigError, InvalidTaskError
+from ..settings import is_int
 
 __all__ = ["Maze", "MazeFormatError", "UnsolvableMazeError", "load_mazes", "random_maze", "labyrinth_maze", "mixed_maze", "empty_maze",
            "WALL", "FLOOR", "START", "GOAL"]
@@ -462,7 +463,7 @@ def labyrinth_maze(rng: np.random.Generator, size: int, open_fraction: float = 0
 
 
 def _check_size(size: Any) -> int:
-    if isinstance(size, (bool, np.timedelta64)) or not isinstance(size, (int, np.integer)) or size < 4:
+    if not is_int(size) or size < 4:
         raise ValueError(f"maze size must be a whole number >= 4 (border included), got {size!r}")
     return int(size)
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import number
+from ..settings import is_int, number
 from ..spaces import Box, Dict, Discrete, MultiDiscrete
 from .maze import Maze
 from .spaces import MazeSpace, SeedSpace
@@ -50,7 +50,7 @@ class MazeMutator:
     apply (a wall on a wall) is redrawn, up to 8 times."""
 
     def __init__(self, n_edits: int = 5, keep_solvable: bool = False):
-        if isinstance(n_edits, (bool, np.timedelta64)) or not isinstance(n_edits, (int, np.integer)) or n_edits < 1:
+        if not is_int(n_edits) or n_edits < 1:
             raise ConfigError(f"maze_mutator needs n_edits = a whole number >= 1, got {n_edits!r}")
         if not isinstance(keep_solvable, (bool, np.bool_)):  # bool("no") would be True
             raise ConfigError(f"maze_mutator needs keep_solvable = True or False, got {keep_solvable!r}")

@@ -30,6 +30,7 @@ from .. import settings
 from ..errors import ConfigError, InvalidTaskError, reworded
 from ..spaces import (Dict, Space, _cells, _check_indices, _refuse_masked, _short, sample_count, sample_generator,
                       task_index, unit_rows)
+from ..settings import is_int
 from .maze import LABYRINTH_MIN_SIZE, Maze, MazeFormatError, UnsolvableMazeError, mixed_maze, random_maze
 
 __all__ = ["SeedSpace", "MazeSpace", "SEED_LIMIT", "level_key", "simple_sampler"]
@@ -78,7 +79,7 @@ class SeedSpace(Space):
 
     def __init__(self, n: int | None = None):
         if n is not None:
-            if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) \
+            if not is_int(n) \
                     or not 1 <= n <= SEED_LIMIT:
                 raise ConfigError(f"SeedSpace needs n = a whole number of seeds in 1..{SEED_LIMIT} (or None for an "
                                   f"open-ended generator), got {n!r}")
@@ -169,7 +170,7 @@ class MazeSpace(Space):
 
     def __init__(self, size: int, wall_density: float | Sequence[float] = 0.3, require_solvable: bool = False,
                  labyrinths: float = 0.0):
-        if isinstance(size, (bool, np.timedelta64)) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 255:
+        if not is_int(size) or not 4 <= size <= 255:
             raise ConfigError(f"MazeSpace needs size = a whole number in 4..255 (border included), got {size!r}")
         if isinstance(wall_density, (int, float, np.integer, np.floating)) \
                 and not isinstance(wall_density, (bool, np.timedelta64)):

@@ -89,7 +89,7 @@ import numpy as np
 from ..checkpoint import atomic_write
 from ..errors import CheckpointError, ConfigError, UnknownTaskError
 from ..rng import SeedLike, as_generator, generator_state, restore_generator
-from ..settings import flag, number, whole
+from ..settings import flag, is_int, number, whole
 from ..spaces import Discrete
 from .records import Record, as_outcome, elo_update, outcome_score
 
@@ -514,7 +514,7 @@ class OpponentPool:
             return False
 
     def _check_id(self, opponent_id: Any) -> int:
-        if isinstance(opponent_id, (bool, np.bool_, np.timedelta64)) or not isinstance(opponent_id, (int, np.integer)):
+        if not is_int(opponent_id):
             raise UnknownOpponentError(f"an opponent id is a whole number from the pool, got {opponent_id!r}")
         return int(opponent_id)
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..checkpoint import save_figure
+from ..checkpoint import literal_text, save_figure
 from ..errors import ConfigError
 from ..settings import non_numeric, number, whole
 
@@ -116,7 +116,7 @@ def plot_cross_play(scores: np.ndarray, labels: Sequence[str], path: str | os.Pa
     im = ax.imshow(s, vmin=0, vmax=1, cmap="RdBu", interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046)
     step = max(1, n // 40)
-    ticks = [str(labels[i]).replace("$", "\\$") for i in range(0, n, step)]  # literal: "$" starts matplotlib's math
+    ticks = [literal_text(labels[i]) for i in range(0, n, step)]  # ("$" starts matplotlib's math)
     ax.set_xticks(range(0, n, step), ticks, rotation=90, fontsize=6)
     ax.set_yticks(range(0, n, step), ticks, fontsize=6)
     ax.set_xlabel("opponent")

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError, MagisterError
-from ..settings import held, reading_saved, saved_settings
+from ..settings import held, is_int, reading_saved, saved_settings
 from .events import Event, EventLog, skill_names
 
 __all__ = ["LearnerModel", "register_model", "make_model", "available_models", "load_model"]
@@ -598,7 +598,7 @@ def _saved_state_version(state: dict[str, Any]) -> int:
     that is not a whole number, or newer than its model's (a newer magister wrote it), is refused."""
     name = state.get("model")
     version = state.get("state_version", 1)
-    if isinstance(version, (bool, np.bool_, np.timedelta64)) or not isinstance(version, (int, np.integer)) \
+    if not is_int(version) \
             or version < 1:
         raise CheckpointError(f"learner-model state of {name!r:.60} has no valid state_version ({version!r:.60}, "
                               "expected a whole number from 1): it is damaged or was edited; restore it from a "

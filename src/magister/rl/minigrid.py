@@ -35,7 +35,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("magister.rl.minigrid needs the MiniGrid package: pip install 'magister[minigrid]'") from e
 
 from ..errors import ConfigError, InvalidTaskError
-from ..settings import flag, whole
+from ..settings import flag, is_int, whole
 from .envs.base import reset_options
 from .envs.maze import OBS_DIM, VIEW, default_max_steps
 
@@ -130,7 +130,7 @@ class SeedTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @staticmethod
     def _check(task: Any) -> int:
-        if isinstance(task, (bool, np.timedelta64)) or not isinstance(task, (int, np.integer)) or task < 0:
+        if not is_int(task) or task < 0:
             raise InvalidTaskError(f"a MiniGrid level is a seed: a whole number >= 0, got {task!r}")
         return int(task)
 

@@ -51,7 +51,7 @@ from ..opponents import OpponentPool, OpponentTeacher, as_outcome, outcome_score
 from ..opponents.dual import _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator, generator_state, restore_generator
-from ..settings import flag, whole
+from ..settings import flag, is_int, whole
 from ..teacher import Teacher
 from .envs.base import discrete_action
 from .scores import FunctionScore
@@ -243,7 +243,7 @@ class OpponentEnv(gym.Env):
             # (make_teacher(name, pool.space) without pool=: every id of Discrete(max_ids) is an opponent to it)
             return ("The env's teacher has no pool, so every task of its space is an opponent to it: build it over "
                     "the pool, magister.make_teacher(name, pool.space, pool=pool).")
-        if isinstance(opponent, (int, np.integer)) and not isinstance(opponent, (bool, np.timedelta64)) \
+        if is_int(opponent) \
                 and 0 <= opponent < self.pool.n_added:
             return ("It was chosen before the writer evicted it: a teacher client that draws opponents ahead "
                     "(RayTeacher(actor, prefetch=n), CurriculumVectorEnv(..., prefetch=n)) hands out members evicted "

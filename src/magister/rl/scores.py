@@ -126,10 +126,7 @@ def _bound(name: str, value: Any) -> float:
         except (TypeError, ValueError, OverflowError):
             out = None
     if out is None:
-        try:
-            shown = short_number(value)
-        except ValueError:  # an integer past the digits Python writes
-            shown = "an integer too large to write"
+        shown = short_number(value)  # (an integer past the digits repr writes is described by its size)
         raise ConfigError(f"ReturnScore's {name} must be a finite number (the episode return that maps to "
                           f"{0 if name == 'low' else 1}), got {shown}; pass numbers, e.g. "
                           "ReturnScore(-100, 300) or score=(-100, 300)")

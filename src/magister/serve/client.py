@@ -26,7 +26,7 @@ import unicodedata
 import uuid
 from urllib.parse import quote
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, overload
+from typing import TYPE_CHECKING, Any, Callable, Sequence, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -40,7 +40,7 @@ from ..errors import (
     missing_extra_import,
 )
 from ..scores import materialised
-from ..settings import non_numeric, number, whole
+from ..settings import is_int, non_numeric, number, whole
 from ..spaces import Box, Space, space_from_spec
 from ..times import seconds
 from .settings import ID_MAX, MAX_BATCH, MAX_K
@@ -192,12 +192,14 @@ class _Http:
         raise RemoteError(f"{method} {path} failed after {self.retries + 1} attempts: {last}",
                           getattr(last, "status", None))
 
-    def json(self, r: Any, keys: dict[str, Any] | None = None, *, kind: type = dict, unsure: str = "") -> Any:
+    def json(self, r: Any, keys: dict[str, Any] | None = None, *, kind: type = dict,
+             unsure: str | Callable[[], str] = "") -> Any:
         """The JSON body of the successful reply ``r``, a ``kind`` holding ``keys`` (each of its type: ``int`` a
         whole number, ``list``, ``dict``, or a tuple of them); a ``RemoteError`` otherwise, naming the URL,
         status, content type and the start of the body (a proxy's login page answered 200 was Python's raw
         ``JSONDecodeError``, a reply of the wrong shape a raw ``KeyError`` / ``TypeError``). ``unsure``: for a
-        write, whether it may have been applied and how to send it again safely (its ids)."""
+        write, whether it may have been applied and how to send it again safely (its ids); a function giving that
+        text when it is needed, on the per-call paths (it is read only when the reply is refused)."""
         try:
             body = r.json()
         except ValueError:  # (json's JSONDecodeError, and a body that is not UTF-8, are ValueErrors)
@@ -211,8 +213,10 @@ class _Http:
                 raise self.bad_reply(r, f"JSON whose {key!r} is {_brief(body[key], 60)}", unsure)
         return body
 
-    def bad_reply(self, r: Any, problem: str, unsure: str = "") -> RemoteError:
+    def bad_reply(self, r: Any, problem: str, unsure: str | Callable[[], str] = "") -> RemoteError:
         """The error for a successful reply ``r`` that is not what the service answers (``problem``)."""
+        if callable(unsure):
+            unsure = unsure()
         try:
             where = f"{r.request.method} {r.request.url}"  # (set by httpx on every reply a client hands back)
         except (AttributeError, RuntimeError):  # (httpx: "The request instance has not been set")
@@ -480,7 +484,7 @@ class HTTPTeacher:
         :meth:`magister.Teacher.propose_with_info`: ``(task, info)`` for ``k=None``, else ``(tasks, infos)``.
         ``info["train"]`` False means evaluate only (``robust-plr`` and ``accel`` train only on replayed levels);
         a teacher whose proposals carry nothing more gives ``{"train": True, "replay": False}``."""
-        if k is not None and (isinstance(k, (bool, np.timedelta64)) or not isinstance(k, (int, np.integer)) or k < 1):
+        if k is not None and (not is_int(k) or k < 1):
             raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
         m = 1 if k is None else int(k)
         got: list[Any] = []
@@ -489,10 +493,12 @@ class HTTPTeacher:
             n, request_id = min(m - len(got), MAX_K), _new_id()
             try:
                 r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": request_id})
-                unsure = (f" The server may have drawn {'the task' if n == 1 else f'the {n} tasks'} and recorded "
-                          f"{'it' if n == 1 else 'them'} as proposed: send the request again with its id (POST "
-                          f"{self._base}/propose?k={n}&request_id={request_id}) to receive "
-                          f"{'it, not a new one' if n == 1 else 'them, not new ones'}.")
+                def unsure(n: int = n, request_id: str = request_id) -> str:  # (read only for a refused reply)
+                    return (f" The server may have drawn {'the task' if n == 1 else f'the {n} tasks'} and recorded "
+                            f"{'it' if n == 1 else 'them'} as proposed: send the request again with its id (POST "
+                            f"{self._base}/propose?k={n}&request_id={request_id}) to receive "
+                            f"{'it, not a new one' if n == 1 else 'them, not new ones'}.")
+
                 answer = self._http.json(r, {"tasks": list}, unsure=unsure)
                 if len(answer["tasks"]) != n:  # (none answered made propose ask again and again, for ever)
                     raise self._http.bad_reply(r, f"{len(answer['tasks'])} tasks for k={n}", unsure)
@@ -536,8 +542,8 @@ class HTTPTeacher:
                     "infos": None if infos is None else _plain(infos[start:start + MAX_BATCH])}
             try:
                 r = self._http.request("POST", f"{self._base}/give_back", json=body)
-                reply = self._http.json(r, {"dropped": int}, unsure=(
-                    f" tasks[{start}:{start + len(body['tasks'])}] may have been given back: giving them back "
+                reply = self._http.json(r, {"dropped": int}, unsure=lambda start=start, n=len(body["tasks"]): (
+                    f" tasks[{start}:{start + n}] may have been given back: giving them back "
                     "again could drop other outstanding proposals of theirs."))
             except MagisterError as e:
                 if not start:  # nothing given back yet: the failure as it is
@@ -586,7 +592,7 @@ class HTTPTeacher:
         if time is not None:
             body["time"] = self._answer_times([time])[0]
         r = self._http.request("POST", f"{self._base}/observe", json=body)
-        return self._http.json(r, {"seq": int}, unsure=(
+        return self._http.json(r, {"seq": int}, unsure=lambda: (
             " The observation may have been recorded: send it again with the same id (observe(task, score, "
             f"id={body['id']!r}{', time=time' if time is not None else ''})) to record it once."))["seq"]
 

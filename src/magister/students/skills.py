@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError, reworded
 from ..rng import SeedLike, as_generator
-from ..settings import MAX_TASKS
+from ..settings import MAX_TASKS, is_int
 from ..spaces import Discrete
 from .base import StudentBase
 
@@ -148,7 +148,7 @@ class SkillStudent(StudentBase):
         forgetting: float = 0.0,
         seed: SeedLike = None,
     ):
-        if isinstance(skills, (int, np.integer)) and not isinstance(skills, (bool, np.timedelta64)):
+        if is_int(skills):
             if skills < 1:
                 raise ConfigError(f"SkillStudent needs at least one skill, got {skills}")
             _refuse_too_many(int(skills))  # (SkillStudent(10**9) filled memory with names)

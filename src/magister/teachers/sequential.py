@@ -49,7 +49,7 @@ import numpy as np
 from ..averages import CachedPolicy, refuse_outside_unit
 from ..errors import ConfigError, InvalidTaskError
 from ..spaces import Discrete, Space
-from ..settings import fraction, per_task_size, refuse_past_max_count, whole
+from ..settings import fraction, is_int, per_task_size, refuse_past_max_count, whole
 from ..teacher import Teacher, register
 
 _STAGE_KEYS = {"tasks", "indices", "weights", "until", "name"}
@@ -171,11 +171,11 @@ def _parse_stages(space: Space, stages: Sequence[Any]) -> list[_Stage]:
             idx, w = _resolve_tasks(space, st["tasks"], f"{where}.tasks")
         else:
             raw = st["indices"]
-            raw = [raw] if isinstance(raw, (int, np.integer)) and not isinstance(raw, (bool, np.timedelta64)) else raw
+            raw = [raw] if is_int(raw) else raw
             if not isinstance(raw, (list, tuple)) or not raw:
                 raise ConfigError(f"{where}.indices must be a task number or a non-empty list of them")
             for i in raw:
-                if isinstance(i, (bool, np.timedelta64)) or not isinstance(i, (int, np.integer)) \
+                if not is_int(i) \
                         or not 0 <= i < space.n_tasks:
                     raise ConfigError(f"{where}.indices: {i!r} is not a task number of {space!r} (0..{space.n_tasks - 1})")
             idx, w = np.array(raw, dtype=np.int64), None

@@ -51,7 +51,7 @@ import gymnasium as gym
 import numpy as np
 
 from ...errors import ConfigError, InvalidActionError, InvalidTaskError
-from ...settings import MAX_TASKS, number, whole
+from ...settings import MAX_TASKS, is_int, number, whole
 from .base import discrete_action, reset_options
 
 __all__ = ["MazeEnv", "MazeBatch", "evaluate_mazes", "maze_from_seed", "GENERATORS", "default_max_steps", "heldout_mazes",
@@ -82,7 +82,7 @@ def unseen_levels(n: int = 100, size: int = 15, max_density: float = 0.35) -> li
     unseen seeds of the training generator; the same list on every call."""
     from ...levels.spaces import SEED_LIMIT
 
-    if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) or n < 1:
+    if not is_int(n) or n < 1:
         raise ConfigError(f"unseen_levels needs n = a whole number of levels >= 1, got {n!r}")
     if not 0.0 <= float(max_density) < 0.9:
         raise ConfigError(f"unseen_levels needs max_density in [0, 0.9) (denser mazes are almost never solvable), "
@@ -104,7 +104,7 @@ def training_seeds(n: int, seed: int = 0) -> list[int]:
     levels: a larger set is refused before anything is drawn (``n=10**8`` filled memory)."""
     from ...levels.spaces import SEED_LIMIT
 
-    if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_TASKS:
+    if not is_int(n) or not 1 <= n <= MAX_TASKS:
         raise ConfigError(f"training_seeds needs n = a whole number of levels in 1..{MAX_TASKS:,}, got {n!r}; for more "
                           "levels than that use the open-ended generator (MazeEnv() without seeds, SeedSpace(None))")
     # (int() cut 1.5 to 1, and -1 raised numpy's "expected non-negative integer")
@@ -336,7 +336,7 @@ class MazeEnv(gym.Env):
             from ...levels import empty_maze
 
             return empty_maze(self.size)
-        if isinstance(task, (int, np.integer)) and not isinstance(task, (bool, np.timedelta64)):
+        if is_int(task):
             if self.seeds is not None:
                 if not 0 <= int(task) < len(self.seeds):
                     raise InvalidTaskError(f"MazeEnv: level {int(task)} is outside the training set of "
