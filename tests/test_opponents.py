@@ -340,6 +340,22 @@ def test_dual_curriculum_pairs_levels_and_opponents(tmp_path: Path) -> None:
         DualCurriculum(mg.make_teacher("uniform", mg.Discrete(2)), mg.make_teacher("uniform", mg.Discrete(2)))
 
 
+def test_dual_curriculum_refuses_one_teacher_as_both_halves(tmp_path: Path) -> None:
+    # before: DualCurriculum(t, t) was taken, and every game was observed twice by t (2 games: n_observed 4)
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    before = t.state_dict()
+    with pytest.raises(ConfigError, match="both the level and the opponent teacher.*give it two teachers"):
+        DualCurriculum(t, t)
+    from magister.testing import states_equal
+    assert states_equal(before, t.state_dict())
+    # two teachers over the same pool are two teachers
+    dual = DualCurriculum(mg.make_teacher("pfsp", pool.space, pool=pool, seed=1), t)
+    (level, opponent) = dual.propose()
+    dual.observe(level, opponent, 1.0)
+    assert t.n_observed == dual.levels.n_observed == 1
+
+
 def test_dual_curriculum_says_which_games_are_evaluate_only(tmp_path: Path) -> None:
     # with robust-plr as the level teacher, the learner must not train on new levels: DualCurriculum had no
     # propose_with_info, so the flag never reached the learner

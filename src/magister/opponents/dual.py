@@ -68,6 +68,11 @@ class DualCurriculum:
         if not isinstance(opponents, OpponentTeacher):
             raise ConfigError(f"opponents must be an opponent teacher (self-play, fsp, pfsp, opponent-lp), "
                               f"got {opponents.name!r}")
+        if levels is opponents:  # each game went to the one teacher twice (observed twice, proposed from twice)
+            raise ConfigError(f"DualCurriculum got one teacher object ({opponents.name!r}) as both the level and the "
+                              "opponent teacher, so it would count every game twice; give it two teachers, e.g. "
+                              "DualCurriculum(make_teacher('uniform', levels_space), make_teacher('pfsp', "
+                              "pool.space, pool=pool))")
         self.levels, self.opponents = levels, opponents
 
     def propose(self, k: int | None = None) -> Any:
