@@ -20,6 +20,7 @@ from magister.opponents import (
     plot_cross_play,
 )
 from magister.testing import CHECKS, default_spaces
+from magister.teachers import Uniform
 
 OPPONENT_TEACHERS = ["self-play", "fsp", "pfsp", "opponent-lp"]
 
@@ -354,6 +355,43 @@ def test_dual_curriculum_refuses_one_teacher_as_both_halves(tmp_path: Path) -> N
     (level, opponent) = dual.propose()
     dual.observe(level, opponent, 1.0)
     assert t.n_observed == dual.levels.n_observed == 1
+
+
+class _LevelsThatFail(Uniform):
+    """A level teacher of one's own whose proposals fail while ``fail`` is set (a generator of levels that raises)."""
+
+    fail = False
+
+    def _propose(self, k):
+        if self.fail:
+            raise ConfigError("no level can be made now")
+        return super()._propose(k)
+
+
+@pytest.mark.parametrize("k", [None, 3])
+@pytest.mark.parametrize("with_info", [False, True])
+def test_a_dual_proposal_the_level_teacher_refuses_changes_neither_teacher(tmp_path: Path, k, with_info) -> None:
+    # before: the opponent teacher drew first, so a level teacher's failure left its generator moved: the next
+    # pairs were not those a twin without the failure proposed
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=4, max_size=5)
+
+    def dual():
+        return DualCurriculum(_LevelsThatFail(mg.Discrete(["3x3", "4x4", "5x5"]), seed=0),
+                              mg.make_teacher("pfsp", pool.space, pool=pool, seed=0))
+
+    a, twin = dual(), dual()
+    before = (a.levels._get_state(), a.levels.n_proposed, a.opponents.state_dict())
+    a.levels.fail = True
+    with pytest.raises(ConfigError, match="no level can be made"):
+        a.propose_with_info(k) if with_info else a.propose(k)
+    a.levels.fail = False
+    assert states_equal(before[2], a.opponents.state_dict()) and a.opponents.n_proposed == 0
+    assert states_equal(before[0], a.levels._get_state()) and a.levels.n_proposed == before[1]
+    for _ in range(3):
+        assert a.propose_with_info(k) == twin.propose_with_info(k)
+        assert a.propose(k) == twin.propose(k)
 
 
 def test_dual_curriculum_says_which_games_are_evaluate_only(tmp_path: Path) -> None:

@@ -75,27 +75,30 @@ class DualCurriculum:
                               "pool.space, pool=pool))")
         self.levels, self.opponents = levels, opponents
 
-    def propose(self, k: int | None = None) -> Any:
-        """One ``(level, opponent)`` pair, or a list of ``k``."""
+    def _both(self, k: int | None, levels: Any) -> tuple[Any, Any]:
+        """The opponent teacher's proposal, then ``levels(k)``'s; a refusal or failure of the level teacher puts
+        the opponent teacher back as it was (its generator had drawn, so the next pairs differed)."""
         # the opponents first: an empty pool (or a bad k) is refused before the level teacher draws anything
-        if k is None:
-            opponent = self.opponents.propose()
-            return self.levels.propose(), opponent
+        before = _snapshot(self.opponents)
         opponents = self.opponents.propose(k)
-        return list(zip(self.levels.propose(k), opponents))
+        try:
+            return opponents, levels(k)
+        except BaseException:
+            _restore(self.opponents, before)  # both or neither
+            raise
+
+    def propose(self, k: int | None = None) -> Any:
+        """One ``(level, opponent)`` pair, or a list of ``k``; one refused (by either teacher) changes neither."""
+        opponents, levels = self._both(k, self.levels.propose)
+        return (levels, opponents) if k is None else list(zip(levels, opponents))
 
     def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
         """Like :meth:`propose` (the same pairs), with the level teacher's info for each: ``(pair, info)``, or
         ``(pairs, infos)`` for ``k``. ``info["train"]`` False means play the game and send its score but do
         not learn from it (``robust-plr`` and ``accel`` train only on replayed levels; see
         :meth:`magister.teacher.Teacher.propose_with_info`)."""
-        if k is None:
-            opponent = self.opponents.propose()
-            level, info = self.levels.propose_with_info()
-            return (level, opponent), info
-        opponents = self.opponents.propose(k)
-        levels, infos = self.levels.propose_with_info(k)
-        return list(zip(levels, opponents)), infos
+        opponents, (levels, infos) = self._both(k, self.levels.propose_with_info)
+        return ((levels, opponents), infos) if k is None else (list(zip(levels, opponents)), infos)
 
     def observe(self, level: Any, opponent: Any, score: ScoreLike) -> None:
         """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""
