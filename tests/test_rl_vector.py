@@ -473,3 +473,50 @@ def test_vector_reset_refuses_options_that_are_not_a_dict():
                                                    r"\{'reset_mask': mask\}, or None"):
             env.reset(options=options)
     env.reset(options={"reset_mask": np.array([True, False])})
+
+
+def _score_some_refused(ep):
+    """task[0] as the score, NaN (refused by the score function) above 0.8, 2.0 (outside the teacher's range [0, 1],
+    refused by the teacher) between 0.6 and 0.8."""
+    x = float(ep.task[0])
+    return float("nan") if x > 0.8 else 2.0 if x > 0.6 else x
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+@pytest.mark.parametrize("prefetch", [0, 2])
+@pytest.mark.parametrize("name", ["uniform", "plr"])
+def test_a_refused_score_is_raised_after_the_step_is_done_and_the_env_goes_on(vectorization, prefetch, name):
+    # before: a score the score function refused (NaN) raised inside the inner vector env's step, so the sub-envs after
+    # it never stepped (sync; the next step raised "a finished sub-env did not report its score") or the worker died
+    # (async: every later step raised AttributeError "'NoneType' object has no attribute 'send'"); a score the
+    # teacher refused left the finished sub-envs un-reset (every later step: Gymnasium's AssertionError
+    # "self._autoreset_envs=..."), until reset()
+    from magister.errors import InvalidScoreError
+
+    teacher = mg.make_teacher(name, CliffWalk.task_space, seed=0, score_range=(0, 1))
+    venv = CurriculumVectorEnv([CliffWalk] * 3, teacher, vectorization=vectorization, prefetch=prefetch,
+                               score=_score_some_refused)
+    rng = np.random.default_rng(0)
+    venv.reset(seed=0)
+    finished = refused_by_fn = in_range = errors = 0
+    for _ in range(120):
+        try:
+            obs, _, term, trunc, infos = venv.step(rng.integers(0, 3, size=3))
+        except InvalidScoreError as e:
+            errors += 1
+            assert "was refused, and nothing of it recorded" in str(e) and "step_result" in str(e)
+            obs, _, term, trunc, infos = e.step_result
+        assert obs.shape[0] == 3
+        finished += int(np.sum(term | trunc))
+        final = infos.get("final_info", {})
+        refused_by_fn += int(np.sum(final.get("_magister_score_refused", np.zeros(3, dtype=bool))))
+        if "_magister_score" in final:  # scored by the score function: recorded where the teacher takes it
+            scored = np.asarray(final["magister_score"])[final["_magister_score"]].astype(float)
+            in_range += int(np.sum(scored <= 1.0))
+    venv.close()
+    assert errors > 0 and refused_by_fn > 0 and finished > 40
+    # every finished episode scored in range was recorded, none refused was
+    assert 0 < in_range == teacher.n_observed == venv.n_reported < finished - refused_by_fn
+    if name == "plr":  # the refused tasks (and at close the running and queued ones) went back: none waits for a score
+        assert teacher.drop_pending() == 0
+    assert venv.n_assigned == finished + 3 and teacher.n_proposed >= venv.n_assigned

@@ -26,6 +26,8 @@ env also keeps them for the running episodes: :attr:`CurriculumVectorEnv.episode
 does not score episodes itself: the learner computes a score per finished
 episode from its rollout and calls :meth:`CurriculumVectorEnv.report`.
 
+A refused score (see :meth:`CurriculumVectorEnv.step`) is raised once the step is done, so the env goes on.
+
 No polling thread, no per-reset request. Each task carries an id and the
 outcome is matched to it, so an outcome is never lost nor counted twice (a
 mismatch raises). Outwardly the env follows Gymnasium's ``SAME_STEP``
@@ -54,11 +56,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from collections import deque
 
-from ..errors import ConfigError, UnknownTaskError
+from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..settings import whole
 from .envs.base import reset_options
-from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, TASK_ID_KEY, TASKS_OPTION, CurriculumWrapper, \
-    TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, teacher_key
+from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, SCORE_REFUSED_KEY, TASK_ID_KEY, TASKS_OPTION, \
+    CurriculumWrapper, TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, teacher_key
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -136,6 +138,7 @@ def _make_sub(fn: Callable[..., gym.Env], index: int, task_mode: str, score: Any
               owner: Any = None, workers: bool = False) -> gym.Env:
     env = fn if task_mode == "factory" else fn()
     sub = CurriculumWrapper(env, None, task_mode=task_mode, score=score, space=space, index=index)
+    sub.defer_refusals = True  # a refused score comes back in the final info: CurriculumVectorEnv.step raises it
     try:
         _check_sub(sub, index, owner, workers)
     except ConfigError as e:
@@ -343,9 +346,15 @@ class CurriculumVectorEnv(VectorEnv):
         self.env.call("queue_tasks", sent, replace)
         self.n_extra_calls += 1
 
-    def _collect(self, done: np.ndarray, infos: dict[str, Any]) -> tuple[np.ndarray, list[Any], np.ndarray]:
+    def _collect(self, done: np.ndarray, infos: dict[str, Any]) -> tuple[np.ndarray, list[Any], np.ndarray,
+                                                                          list[str | None]]:
+        """The finished sub-envs, their tasks, their scores and, for each, why its score was refused (None: it
+        was not)."""
         idx = np.flatnonzero(done)
         have = infos.get("_" + (TASK_ID_KEY if self.external else SCORE_KEY))
+        refused = infos.get("_" + SCORE_REFUSED_KEY)
+        if refused is not None:
+            have = np.logical_or(np.zeros(self.num_envs, dtype=bool) if have is None else have, refused)
         if have is None or not np.all(have[idx]):
             raise RuntimeError(
                 "a finished sub-env did not report its score; its env must be wrapped by CurriculumVectorEnv "
@@ -358,9 +367,12 @@ class CurriculumVectorEnv(VectorEnv):
         if self.external:
             for i, task in zip(ids, tasks):
                 self.pending[int(i)] = task
-            return idx, tasks, np.zeros(0)
-        scores = np.asarray(infos[SCORE_KEY], dtype=float)[idx]
-        return idx, tasks, scores
+            return idx, tasks, np.zeros(0), [None] * len(idx)
+        why: list[str | None] = [None] * len(idx)
+        if refused is not None:
+            why = [str(infos[SCORE_REFUSED_KEY][i]) if refused[i] else None for i in idx]
+        scores = np.array([np.nan if w is not None else infos[SCORE_KEY][i] for i, w in zip(idx, why)], dtype=float)
+        return idx, tasks, scores, why
 
     def _give_back(self, rows: np.ndarray) -> int:
         """Hand a teacher client that takes tasks back (a :class:`~magister.rl.ray.RayTeacher`: ``give_back``) the
@@ -398,11 +410,52 @@ class CurriculumVectorEnv(VectorEnv):
         if failed is not None:
             self._ids[failed] = -1
 
-    def _observe(self, tasks: list[Any], scores: np.ndarray) -> None:
+    def _observe(self, idx: np.ndarray, tasks: list[Any], scores: np.ndarray,
+                 why: list[str | None]) -> list[tuple[int, str]]:
+        """Send the finished episodes' scores to the teacher in one batch; returns the refused ones, ``(sub-env,
+        reason)``: those the score function refused (``why``) and those the teacher refuses (an
+        ``InvalidScoreError``: its batch is then sent again one score at a time, so that the scores it takes are
+        recorded, as one batch records them). Nothing of a refused score is recorded."""
         if self.external:
-            return
-        self.teacher.observe_batch(tasks, scores)
-        self.n_reported += len(scores)
+            return []
+        refused = [(int(i), w) for i, w in zip(idx, why) if w is not None]
+        keep = [j for j, w in enumerate(why) if w is None]
+        if not keep:
+            return refused
+        try:
+            self.teacher.observe_batch([tasks[j] for j in keep], scores[keep])
+            self.n_reported += len(keep)
+            return refused
+        except InvalidScoreError as e:
+            if len(keep) == 1:
+                return sorted(refused + [(int(idx[keep[0]]), str(e))])
+        for j in keep:
+            try:
+                self.teacher.observe_batch([tasks[j]], scores[j:j + 1])
+                self.n_reported += 1
+            except InvalidScoreError as e:
+                refused.append((int(idx[j]), str(e)))
+        return sorted(refused)
+
+    def _refused(self, refused: list[tuple[int, str]], tasks: dict[int, tuple[Any, dict[str, Any]]],
+                 result: tuple[Any, ...]) -> InvalidScoreError:
+        """The error ``step`` raises for scores refused, once the step is done: their tasks go back to a teacher
+        with ``give_back`` (a level teacher stops waiting for their scores), and the error holds the step's
+        results (``step_result``)."""
+        hand_back(self.teacher, [tasks[i] for i, _ in refused])
+        reasons: dict[str, list[int]] = {}
+        for i, w in refused:
+            reasons.setdefault(w.rstrip(". "), []).append(i)
+        what = "; ".join(f"sub-env{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}: {w}"
+                         for w, rows in reasons.items())
+        error = InvalidScoreError(
+            f"CurriculumVectorEnv.step: the score of {len(refused)} finished episode(s) was refused, and nothing of "
+            f"it recorded ({what}). Fix the score (the score function, or the teacher's score_range). The step "
+            "itself was done: the other finished episodes' scores were recorded, every finished sub-env started its "
+            "next episode (the refused tasks went back to a teacher that takes tasks back), and this error's "
+            "step_result holds the step's (obs, rewards, terminated, truncated, infos) to go on from")
+        error.step_result = result  # type: ignore[attr-defined]
+        return error
 
     def report(self, task_ids: Any, scores: Any) -> None:
         """Send learner-computed scores (``score="external"``) of finished episodes to the teacher, in one batch.
@@ -465,6 +518,13 @@ class CurriculumVectorEnv(VectorEnv):
         return out
 
     def step(self, actions: Any):
+        """Step every sub-env; the finished episodes' scores go to the teacher and their sub-envs restart.
+
+        A score refused (the score function's, or the teacher's: an :class:`~magister.errors.InvalidScoreError`)
+        is raised once the step is done: nothing of it is recorded and its task goes back to a teacher with
+        ``give_back``, the other scores are recorded, every finished sub-env starts its next episode, and the
+        error's ``step_result`` holds what the step returns, ``(obs, rewards, terminated, truncated, infos)``.
+        """
         try:
             obs, rewards, terminated, truncated, infos = self.env.step(actions)
         except UnknownTaskError:  # (prefetch: a sub-env's same-step reset met a queued task that is gone)
@@ -475,8 +535,9 @@ class CurriculumVectorEnv(VectorEnv):
             return obs, rewards, terminated, truncated, infos
         if self.prefetch:
             return self._step_prefetched(obs, rewards, terminated, truncated, infos, done)
-        idx, tasks, scores = self._collect(done, infos)
-        self._observe(tasks, scores)
+        idx, tasks, scores, why = self._collect(done, infos)
+        ended = {int(i): (self.tasks[i], self.task_infos[i]) for i in idx}
+        refused = self._observe(idx, tasks, scores, why)
         final_obs = np.full(self.num_envs, None, dtype=object)
         single = list(gym.vector.utils.iterate(self.observation_space, obs))
         for i in idx:
@@ -496,22 +557,30 @@ class CurriculumVectorEnv(VectorEnv):
         # only the finished sub-envs' step infos, as Gymnasium's SAME_STEP and prefetch give (the running sub-envs'
         # entries were shown too, so final_info["x"][final_info["_x"]] read running episodes as finished ones)
         out["final_info"], out["_final_info"] = _masked_out(infos, ~done), done.copy()
+        if refused:
+            raise self._refused(refused, ended, (new_obs, rewards, terminated, truncated, out))
         return new_obs, rewards, terminated, truncated, out
 
     def _step_prefetched(self, obs, rewards, terminated, truncated, infos, done):
         # the inner vector env already reset the finished sub-envs (same step, no options):
         # each took the first task of its queue and says which in its reset info
-        idx, tasks, scores = self._collect(done, infos.get("final_info", {}))
-        self._observe(tasks, scores)
+        idx, tasks, scores, why = self._collect(done, infos.get("final_info", {}))
+        ended = {int(i): (self.tasks[i], self.task_infos[i]) for i in idx}
+        # the next episodes are started here first: a score refused below must not leave them unrecorded (the
+        # ids of the running episodes stayed the old ones, and the next ending raised "outcome/task mismatch")
         started = infos.get("_" + NEXT_ID_KEY)
         for i in idx:
-            task_id, task, info = self._queues[i].popleft()
-            if started is None or not started[i] or int(infos[NEXT_ID_KEY][i]) != task_id:
-                raise RuntimeError(f"sub-env {i} did not start its queued task {task_id}")
-            self._start(int(i), task_id, task, info)
+            if not self._queues[i] or started is None or not started[i] \
+                    or int(infos[NEXT_ID_KEY][i]) != self._queues[i][0][0]:
+                raise RuntimeError(f"sub-env {i} did not start its queued task "
+                                   f"{self._queues[i][0][0] if self._queues[i] else '(none queued)'}")
+            self._start(int(i), *self._queues[i].popleft())
         self.n_assigned += len(idx)
+        refused = self._observe(idx, tasks, scores, why)
         if any(len(q) == 0 for q in self._queues):
             self._refill()
+        if refused:
+            raise self._refused(refused, ended, (obs, rewards, terminated, truncated, infos))
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:

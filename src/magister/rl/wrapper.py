@@ -59,7 +59,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError, InvalidTaskError, UnknownTaskError, reworded
+from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, UnknownTaskError, reworded
 from ..levels.spaces import level_key as space_level_key
 from ..settings import whole
 from ..spaces import Space
@@ -73,6 +73,8 @@ __all__ = ["CurriculumWrapper", "TASK_MODES", "SCORE_KEY", "TASK_ID_KEY", "NEXT_
 TASK_MODES = ("options", "set_task", "factory")
 #: final-info key holding the episode's score (export mode and owning mode alike)
 SCORE_KEY = "magister_score"
+#: final-info key holding why the episode's score was refused (a sub-env of a vector env: ``defer_refusals``)
+SCORE_REFUSED_KEY = "magister_score_refused"
 #: final-info key holding the id the vector env gave the task (to match outcomes to tasks)
 TASK_ID_KEY = "magister_task_id"
 #: reset-info key: the id of the task the episode started with (when the vector env gave one)
@@ -355,6 +357,10 @@ class CurriculumWrapper(gym.Wrapper):
         #: (task, score) of the last finished episode
         self.last_outcome: tuple[Any, float] | None = None
         self.n_episodes = 0
+        #: a score the score function refuses (an ``InvalidScoreError``) goes into the final info
+        #: (``SCORE_REFUSED_KEY``) instead of being raised from ``step`` (set by ``CurriculumVectorEnv``, which raises
+        #: it once every sub-env has stepped)
+        self.defer_refusals = False
         #: a client that pushes tasks into this wrapper from outside and hears its outcomes (the RayTeacher of an
         #: RLlib env runner, set by :func:`~magister.rl.ray.rllib_callback`): :meth:`close` closes it
         self.feeder: Any = None
@@ -563,11 +569,20 @@ class CurriculumWrapper(gym.Wrapper):
                     assert self.score_fn is not None
                     episode = Episode(self.task, self._return, self._length, dict(info), bool(terminated),
                                       bool(truncated))
-                    score = float(self.score_fn(episode))
-                    if self.teacher is not None:
-                        self.teacher.observe(self.task, score)
-                    info[SCORE_KEY] = score
-                    self.last_outcome = (self.task, score)
+                    try:
+                        score = float(self.score_fn(episode))
+                    except InvalidScoreError as e:
+                        if not self.defer_refusals:
+                            raise
+                        # a sub-env of a CurriculumVectorEnv: raising here stopped the inner vector env mid-step
+                        # (the later sub-envs never stepped; an async worker died), so the vector env raises it
+                        info[SCORE_REFUSED_KEY] = str(e)
+                        score = None
+                    if score is not None:
+                        if self.teacher is not None:
+                            self.teacher.observe(self.task, score)
+                        info[SCORE_KEY] = score
+                        self.last_outcome = (self.task, score)
                 if self.task_id is not None:
                     info[TASK_ID_KEY] = self.task_id
                 info[TRAIN_KEY] = bool(self.task_info.get("train", True))
