@@ -671,3 +671,24 @@ def test_return_score_takes_the_numbers_it_took_before():
     assert ReturnScore(np.int64(-2), np.float32(3.0)).range.high == 3.0
     assert ReturnScore(np.array(-1.0), torch.tensor(2.0)).range.low == -1.0  # (0-d arrays and tensors, as float())
     assert as_score_fn((0, 10)).range == ReturnScore(0.0, 10.0).range
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 2.0])
+def test_an_episode_whose_score_is_refused_gives_its_level_back(bad):
+    # before: the refused score (the score function's NaN, or 2.0 outside the teacher's range) raised, and the level
+    # teacher's proposal waited for a score for good (drop_pending() found 1 after reset() and close()), so a later
+    # score of that level answered the stale proposal
+    teacher = mg.make_teacher("plr", CliffWalk.task_space, seed=0, score_range=(0, 1))
+    env = CurriculumWrapper(CliffWalk(), teacher, score=lambda ep: bad if ep.task[0] < 2 else 0.0)
+    env.reset(seed=0)
+    with pytest.raises(InvalidScoreError):
+        env.step(STOP)
+    assert teacher.n_observed == 0 and teacher.drop_pending() == 0
+    # a task given in the options (or pushed) is the caller's: not the teacher's to take back
+    env.reset(options={"task": [0.5, 0.5]})
+    given_back = []
+    teacher.give_back = lambda tasks, infos=None: given_back.append(tasks) or len(tasks)
+    with pytest.raises(InvalidScoreError):
+        env.step(STOP)
+    assert given_back == []
+    env.close()

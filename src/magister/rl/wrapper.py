@@ -537,6 +537,13 @@ class CurriculumWrapper(gym.Wrapper):
             self._proposed = []
         return hand_back(self.teacher, items)
 
+    def _give_back_ended(self) -> None:
+        """Give the teacher (one with ``give_back``) back the task of the episode that just ended if the teacher
+        proposed it: its score was refused, so it will never be scored."""
+        if self._own_running and callable(getattr(self.teacher, "give_back", None)):
+            self._own_running = False
+            hand_back(self.teacher, [(self.task, self.task_info)])
+
     def _check_teacher_process(self) -> None:
         origin = getattr(self.teacher, "_origin_pid", None)  # a local magister Teacher (not a RayTeacher client)
         # only in an env worker: a child process that runs a whole training with the teacher it was given (a plain
@@ -571,16 +578,19 @@ class CurriculumWrapper(gym.Wrapper):
                                       bool(truncated))
                     try:
                         score = float(self.score_fn(episode))
+                        if self.teacher is not None:
+                            self.teacher.observe(self.task, score)
                     except InvalidScoreError as e:
                         if not self.defer_refusals:
+                            # the episode's score will never come: its task goes back to a teacher with give_back
+                            # (a level teacher waited for it for good, so a later score of the level answered it)
+                            self._give_back_ended()
                             raise
                         # a sub-env of a CurriculumVectorEnv: raising here stopped the inner vector env mid-step
                         # (the later sub-envs never stepped; an async worker died), so the vector env raises it
                         info[SCORE_REFUSED_KEY] = str(e)
                         score = None
                     if score is not None:
-                        if self.teacher is not None:
-                            self.teacher.observe(self.task, score)
                         info[SCORE_KEY] = score
                         self.last_outcome = (self.task, score)
                 if self.task_id is not None:
