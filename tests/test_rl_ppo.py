@@ -374,3 +374,34 @@ def test_ppo_load_state_of_another_network_is_refused_and_changes_nothing(other)
         agent.load_state_dict(saved)
     assert all(torch.equal(p, q) for p, q in zip(agent.net.parameters(), before))
     agent.load_state_dict(PPO(**sizes, seed=2).state_dict())  # the same network's state loads as before
+
+
+@pytest.mark.parametrize("damage", [
+    {"steps": "x"}, {"steps": -5}, {"steps": 2.5}, {"n_trained_steps": "7"}, {"steps": 10**30}, {"gen": None},
+    {"gen": "state"}, {"opt": {"state": {}, "param_groups": []}}, {"opt": None}])
+def test_ppo_load_of_a_damaged_state_is_refused_and_changes_nothing(damage):
+    """A damaged count or generator state raised int()'s or torch's raw error after the weights and the optimiser
+    were loaded (the agent half loaded: another agent's weights with its own step count), a missing key a raw
+    KeyError, and -5 or 2.5 steps were taken."""
+    import torch
+
+    from magister.errors import CheckpointError
+    from magister.rl.ppo import PPO
+
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    agent.steps, agent.n_trained_steps = 40, 32
+    before = agent.state_dict()
+    saved = PPO(obs_dim=4, n_actions=3, seed=1).state_dict()
+    saved.update(damage)
+    if damage == {"gen": None}:
+        del saved["gen"]
+    with pytest.raises(CheckpointError, match="Nothing was changed"):
+        agent.load_state_dict(saved)
+    after = agent.state_dict()
+    assert all(torch.equal(before["net"][k], after["net"][k]) for k in before["net"])
+    assert before["opt"]["param_groups"] == after["opt"]["param_groups"]
+    assert (after["steps"], after["n_trained_steps"]) == (40, 32) and torch.equal(before["gen"], after["gen"])
+    good = PPO(obs_dim=4, n_actions=3, seed=1).state_dict()
+    good["steps"] = 64.0  # a whole float, as an older file may hold, is taken
+    agent.load_state_dict(good)
+    assert agent.steps == 64 and agent.n_trained_steps == 0

@@ -38,7 +38,7 @@ try:
     from torch import nn
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ppo", "torch", _e) from _e
-from ..settings import number, short_number, whole
+from ..settings import number, saved_count, short_number, whole
 from .levels import LevelScorer, level_key
 from .scores import success_flag
 
@@ -371,17 +371,39 @@ class PPO:
                               "load_state_dict (or load the state saved for this one). Nothing was changed")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; a state this agent cannot take (another network, a damaged or edited one)
+        is a :class:`~magister.errors.CheckpointError`, the agent left as it was."""
+        # everything is checked before anything changes: a damaged count or generator state raised int()'s or
+        # torch's raw error after the weights were loaded (the agent half loaded), and -5 or 2.5 steps were taken
+        missing = [k for k in ("net", "opt", "steps", "gen") if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise CheckpointError(f"not a PPO state (no {', '.join(map(repr, missing))}); pass what PPO.state_dict() "
+                                  "returned. Nothing was changed")
         # the scorer is checked first (a bad one changed nothing); states saved before it was kept have none
         scorer = state.get("scorer")
         restored = None if scorer is None else LevelScorer.from_state_dict(scorer)
         self._check_net_state(state["net"])
-        self.net.load_state_dict(state["net"])
-        # a copy: torch's optimiser keeps the given moment tensors and updates them in place, so training the
-        # restored agent changed the state it was given (a second agent restored from it trained differently)
-        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
-        self.steps = int(state["steps"])
-        # a resumed agent went on counting trained steps from 0 (states saved before this key: steps)
-        self.n_trained_steps = int(state.get("n_trained_steps", state["steps"]))
+        try:
+            steps = saved_count("saved steps", state["steps"])
+            # a resumed agent went on counting trained steps from 0 (states saved before this key: steps)
+            trained = saved_count("saved n_trained_steps", state.get("n_trained_steps", state["steps"]))
+            torch.Generator().set_state(state["gen"])  # (on a scratch generator: the check alone)
+        except (ConfigError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"a damaged PPO state: {e}; restore it from a backup, or start from an earlier "
+                                  "checkpoint. Nothing was changed") from None
+        before = copy.deepcopy(self.net.state_dict()), copy.deepcopy(self.opt.state_dict())
+        try:
+            self.net.load_state_dict(state["net"])
+            # a copy: torch's optimiser keeps the given moment tensors and updates them in place, so training the
+            # restored agent changed the state it was given (a second agent restored from it trained differently)
+            self.opt.load_state_dict(copy.deepcopy(state["opt"]))
+        except Exception as e:  # noqa: BLE001 - torch's refusal of the optimiser's (or weights') state, put back
+            self.net.load_state_dict(before[0])
+            self.opt.load_state_dict(before[1])
+            raise CheckpointError(f"a damaged PPO state: its weights or optimiser state could not be loaded "
+                                  f"({type(e).__name__}: {e}); restore it from a backup, or start from an earlier "
+                                  "checkpoint. Nothing was changed") from None
+        self.steps, self.n_trained_steps = steps, trained
         self.gen.set_state(state["gen"])
         if "scorer" in state:
             self.scorer, self._scorer_restored = restored, restored is not None
