@@ -151,3 +151,50 @@ def test_dashboard_of_a_server_without_a_token_works_under_its_names_only(browse
             status = page.evaluate("fetch('/v1/curricula/open/propose', {method: 'POST'}).then(r => r.status)")
             assert status == 200
             page.close()
+
+
+def test_dashboard_lists_a_damaged_curriculum_and_one_served_elsewhere_and_shows_the_next(browser, tmp_path):
+    # a curriculum an earlier version stored with a lone surrogate in its space made the listing a 500 (the
+    # dashboard showed nothing); the listing marks it now (name and why), as it lists one another process of a
+    # cluster serves by name and owner: the list read the space of every entry and stopped at either of them
+    import json
+    import time
+
+    from sqlalchemy import insert
+
+    from magister.serve.db import make_engine, migrate
+    from magister.serve.models import Curriculum
+
+    db = str(tmp_path / "old.db")
+    engine = make_engine(db)
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Curriculum.__table__).values(
+            name="aa-old", space=json.dumps({"type": "Discrete", "names": ["\ud800", "x"]}), teacher="uniform",
+            settings="{}", seed=1, score_range=json.dumps({"low": 0.0, "high": 1.0}), created_at=time.time()))
+    engine.dispose()
+    with Server(db) as s:
+        with httpx.Client(base_url=s.url, headers=AUTH, timeout=60) as c:
+            c.post("/v1/curricula", json={"name": "walker", "seed": 1, "teacher": "uniform",
+                                          "space": {"type": "Discrete", "n": 3}}).raise_for_status()
+            _practise(c, "walker", 5)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def listing(route):
+            reply = route.fetch()
+            body = reply.json()
+            body["curricula"].append({"name": "zz-elsewhere", "served_by": "http://10.0.0.2:8000"})
+            route.fulfill(response=reply, json=body)
+
+        page.route("**/v1/curricula", listing)
+        page.goto(f"{s.url}/dashboard#token={ADMIN}&interval=300")
+        page.wait_for_function("document.querySelector('#curve').dataset.points === '5'", timeout=20000)
+        assert "walker" in page.inner_text("#title")
+        assert page.locator("#curricula li").count() == 3
+        damaged = page.locator("#curricula li[data-name='aa-old']")
+        assert "damaged" in damaged.inner_text() and "lone surrogate" in damaged.get_attribute("title")
+        assert "served by http://10.0.0.2:8000" in page.inner_text("#curricula li[data-name='zz-elsewhere']")
+        assert page.get_attribute("#status", "class") != "error" and not errors, errors
+        page.close()

@@ -793,3 +793,52 @@ def test_a_lone_surrogate_in_a_space_is_a_422_not_a_stored_500(client, template)
     r = client.post("/v1/curricula", content='{"name": "pair", "space": {"type": "Discrete", "names": '
                                              '["\\ud83d\\ude00", "x"]}}', headers=as_json)
     assert r.status_code == 201 and r.json()["space"]["names"][0] == "\U0001F600", r.text
+
+
+def test_a_curriculum_an_earlier_version_stored_with_a_lone_surrogate_is_marked_never_a_500(tmp_path):
+    """An earlier version stored spaces holding a lone surrogate (refused at creation since): the listing of every
+    curriculum answered a plain-text 500 for good, and so did the curriculum's reads, its observe and its propose
+    (which recorded the draw all the same), and its learner's export. The listing marks it, every request of it
+    is a 409 naming it and the fix, nothing recorded, and its checkpoint's download and its deletion still work."""
+    import json
+    import time
+
+    from sqlalchemy import func, insert, select
+
+    from magister.serve.db import make_engine, migrate
+    from magister.serve.models import Curriculum, Event
+
+    db = str(tmp_path / "old.db")
+    engine = make_engine(db)
+    migrate(engine)
+    with engine.begin() as conn:  # as the earlier version stored it (json.dumps escapes the surrogate)
+        conn.execute(insert(Curriculum.__table__).values(
+            name="old", space=json.dumps({"type": "Discrete", "names": ["\ud800"]}), teacher="exp3",
+            settings="{}", seed=1, score_range=json.dumps({"low": 0.0, "high": 1.0}), created_at=time.time(),
+            learner="ann"))
+    with TestClient(create_app(db, admin_token=ADMIN), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        assert c.post("/v1/curricula", json={"name": "good", "space": NAMED, "seed": 1}).status_code == 201
+        for params in ({}, {"limit": 1}, {"limit": 1, "after": "good"}):
+            r = c.get("/v1/curricula", params=params)
+            assert r.status_code == 200, r.text
+        listed = {e["name"]: e for e in c.get("/v1/curricula").json()["curricula"]}
+        assert listed["good"]["teacher"] == "uniform"
+        assert "lone surrogate (\\ud800" in listed["old"]["damaged"] and "DELETE" in listed["old"]["damaged"]
+        for method, path, body in [("GET", "", None), ("GET", "/summary", None), ("GET", "/beliefs", None),
+                                   ("GET", "/history", None), ("POST", "/propose", None),
+                                   ("POST", "/observe", {"task": "x", "score": 0.5}),
+                                   ("POST", "/observe_batch", {"observations": [{"task": "x", "score": 0.5}]})]:
+            r = c.request(method, "/v1/curricula/old" + path, json=body)
+            assert r.status_code == 409, (path, r.text)
+            detail = r.json()["detail"]
+            assert "curriculum 'old'" in detail and "lone surrogate" in detail and "DELETE" in detail, detail
+        r = c.get("/v1/learners/ann/export")
+        assert r.status_code == 409 and "curriculum 'old'" in r.json()["detail"], r.text
+        r = c.get("/v1/curricula/old/checkpoint")
+        assert r.status_code == 200 and mg.loads(r.content).n_proposed == 0
+        with engine.connect() as conn:  # nothing recorded (a propose was logged before its reply failed)
+            assert conn.execute(select(func.count()).select_from(Event.__table__)).scalar() == 0
+        assert c.delete("/v1/curricula/old").status_code == 204
+        assert [e["name"] for e in c.get("/v1/curricula").json()["curricula"]] == ["good"]
+    engine.dispose()

@@ -43,7 +43,7 @@ except ImportError as _e:  # (anyio first: "No module named 'anyio'" named neith
 from .auth import AuthError, Principal, TokenStore
 from .db import check_database, make_engine
 from .hotpath import Delegate, HotPath
-from .common import Moved
+from .common import Damaged, Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
 from .service import (MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, _some, brief_public,
                       wait_all)
@@ -671,6 +671,9 @@ def _curricula_router(ctx: _Context) -> APIRouter:
                     try:
                         live = service.get(name)
                     except (NotFound, Unavailable):
+                        continue
+                    except Damaged as e:  # stored by an earlier version with text no reply can carry: marked
+                        out.append({"name": name, "damaged": e.message})
                         continue
                     except Moved as e:  # served by another process
                         out.append({"name": name, "served_by": e.owner})

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..teacher import Teacher
 
-__all__ = ["ServiceError", "NotFound", "Conflict", "Invalid", "Unavailable", "Moved", "Offload", "jsonable",
-           "dumps", "gives_infos", "proposal_text", "proposal_of"]
+__all__ = ["ServiceError", "NotFound", "Conflict", "Damaged", "Invalid", "Unavailable", "Moved", "Offload",
+           "jsonable", "dumps", "gives_infos", "proposal_text", "proposal_of"]
 
 
 # ----------------------------------------------------------------- errors
@@ -36,6 +36,11 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+class Damaged(Conflict):
+    """A stored curriculum no reply can carry (an earlier version stored it): every request of it but its deletion and
+    its checkpoint's download is refused, naming the damage and the fix; the listing marks it."""
 
 
 class Invalid(ServiceError):

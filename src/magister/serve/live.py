@@ -106,6 +106,8 @@ class LiveCurriculum:
     proposals: OrderedDict[str, tuple[list[Any], list[dict[str, Any]] | None]] = field(default_factory=OrderedDict)
     deleted: bool = False
     broken: str | None = None
+    #: why this stored curriculum cannot be served (an earlier version stored text no reply can carry), or None
+    damaged: str | None = None
     #: a rebuild is scheduled or running (the curriculum must stay in memory until it is done)
     rebuilding: bool = False
     #: left the cache (see ``cache.py``); a request holding this object looks the curriculum up again

@@ -44,7 +44,7 @@ from ..settings import number, whole
 from ..spaces import space_from_spec
 from ..times import seconds
 from ..teacher import default_score_range, teacher_class
-from .common import (Conflict, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, gives_infos,
+from .common import (Conflict, Damaged, Invalid, Moved, NotFound, Offload, ServiceError, Unavailable, dumps, gives_infos,
                      jsonable, proposal_of, proposal_text)
 from .cache import CurriculumCache
 from .ids import ClientIdLog, _fingerprint, _give_back_fingerprint, _propose_fingerprint
@@ -239,8 +239,9 @@ class Service(Recovery, ClientIdLog):
 
 
     # -------------------------------------------------------- registry
-    def get(self, name: str) -> LiveCurriculum:
-        """The live curriculum ``name``, loaded from the database on first use (a blocking step)."""
+    def get(self, name: str, damaged_ok: bool = False) -> LiveCurriculum:
+        """The live curriculum ``name``, loaded from the database on first use (a blocking step). One stored with
+        text no reply can carry is :class:`Damaged` unless ``damaged_ok`` (its deletion, its checkpoint)."""
         with self._registry_lock:
             live = self.curricula.touch(name)
         if live is None:
@@ -253,15 +254,17 @@ class Service(Recovery, ClientIdLog):
         if live.deleted:
             raise NotFound(f"no curriculum named {name!r}; list them with GET /v1/curricula or create it "
                            "with POST /v1/curricula")
+        if live.damaged and not damaged_ok:
+            raise Damaged(live.damaged)
         if live.broken:
             raise Unavailable(f"curriculum {name!r} is unavailable: {live.broken}")
         return live
 
     @contextmanager
-    def _locked(self, name: str) -> Iterator[LiveCurriculum]:
+    def _locked(self, name: str, damaged_ok: bool = False) -> Iterator[LiveCurriculum]:
         """``get(name)`` with its lock held; an entry evicted meanwhile is looked up again."""
         while True:
-            live = self.get(name)
+            live = self.get(name, damaged_ok)
             if getattr(self._here, "on_loop", False):
                 if not live.lock.acquire(blocking=False):
                     raise Offload
@@ -334,6 +337,7 @@ class Service(Recovery, ClientIdLog):
                     log.exception("could not rebuild curriculum %r", spec.name)
                     live = LiveCurriculum(spec=spec, teacher=None)  # type: ignore[arg-type]
                     live.broken = f"could not be rebuilt ({type(e).__name__}: {e})"
+                live.damaged = _damage(spec)
             with self._registry_lock:
                 # a curriculum created meanwhile was put here by its creation (and may have taken writes
                 # already): that copy stays the one copy, this one is dropped
@@ -611,7 +615,7 @@ class Service(Recovery, ClientIdLog):
         """Load ``name`` (if it exists) and mark it deleted under its lock; ``None`` if there is none."""
         while True:
             try:
-                live = self.get(name)
+                live = self.get(name, damaged_ok=True)
             except Unavailable:  # broken: it stays cached, delete it all the same
                 live = self.curricula.get(name)
                 if live is None:
@@ -721,6 +725,9 @@ class Service(Recovery, ClientIdLog):
             self._same_curricula(learner, [row["name"] for row in rows], checked)
             for row in rows:
                 spec = self._row_spec(row)
+                damage = _damage(spec)
+                if damage is not None:  # (no reply can carry it: the export was a plain-text 500)
+                    raise Damaged(f"learner {learner!r} cannot be exported: {damage}, then export the learner again")
                 events = [{"seq": int(e.seq), "batch": int(e.batch), "kind": e.kind,
                            **_event_fields(e.kind, e.k, e.task, e.score, e.answer_time),
                            "id": e.client_id, "time": float(e.created_at)}
@@ -1099,7 +1106,7 @@ class Service(Recovery, ClientIdLog):
             return _beliefs_of(live)
 
     def state_bytes(self, name: str) -> bytes:
-        with self._locked(name) as live:
+        with self._locked(name, damaged_ok=True) as live:  # (a damaged curriculum's state can be taken away)
             return live.teacher.to_bytes()
 
     def history(self, name: str, after: int = 0, limit: int = 2000) -> dict[str, Any]:
@@ -1225,20 +1232,44 @@ def _names_a_function(mutator: Any) -> bool:
     return False
 
 
-def _refuse_lone_surrogates(space: Any) -> None:
-    """:class:`Invalid` if a space spec holds text with half of a UTF-16 surrogate pair (a JSON escape ``\\ud800``
-    without its other half), which no reply can encode: such a space was stored, then answered a plain-text 500
-    at its create, at every read and at ``GET /v1/curricula`` (the listing of every curriculum) for good."""
+def _lone_surrogate(value: Any) -> str | None:
+    """The text of ``value`` (JSON values) that holds half of a UTF-16 surrogate pair (a JSON escape ``\\ud800``
+    without its other half), escaped as ``\\ud800``, or None: no reply can encode such text."""
     try:
-        json.dumps(space, ensure_ascii=False).encode("utf-8")
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as e:
         bad = e.object[e.start:e.end] if isinstance(e.object, str) else ""
-        raise Invalid(f"the space holds text with a lone surrogate ({bad.encode('unicode_escape').decode()}: half "
-                      "of a character written as two JSON escapes), which is no Unicode text and could not be sent "
-                      "back; write the character whole (both escapes, e.g. \\ud83d\\ude00, or the character "
-                      "itself). Nothing was created.") from None
+        return bad.encode("unicode_escape").decode()
     except (TypeError, ValueError, RecursionError):  # named by the checks that follow
         pass
+    return None
+
+
+def _refuse_lone_surrogates(space: Any) -> None:
+    """:class:`Invalid` if a space spec holds text with a lone surrogate (see ``_lone_surrogate``): such a space
+    was stored, then answered a plain-text 500 at its create, at every read and at ``GET /v1/curricula`` (the
+    listing of every curriculum) for good."""
+    bad = _lone_surrogate(space)
+    if bad is not None:
+        raise Invalid(f"the space holds text with a lone surrogate ({bad}: half of a character written as two JSON "
+                      "escapes), which is no Unicode text and could not be sent back; write the character whole "
+                      "(both escapes, e.g. \\ud83d\\ude00, or the character itself). Nothing was created.")
+
+
+def _damage(spec: CurriculumSpec) -> str | None:
+    """Why the stored curriculum ``spec`` cannot be served, or None: an earlier version stored spaces (and settings)
+    with a lone surrogate, which no reply can carry, so the curriculum's every read, propose and observe (and the
+    listing of every curriculum) answered a plain-text 500, its proposals recorded all the same."""
+    for field, value in spec.public().items():
+        bad = _lone_surrogate(value)
+        if bad is not None:
+            return (f"curriculum {spec.name!r} cannot be served: an earlier magister stored its {field} with text "
+                    f"holding a lone surrogate ({bad}: half of a character written as two JSON escapes), which no "
+                    "reply can carry. Nothing was changed. Delete it (DELETE /v1/curricula/"
+                    f"{spec.name}; GET /v1/curricula/{spec.name}/checkpoint has its teacher's state) and create "
+                    "it again with the character written whole (both escapes, e.g. \\ud83d\\ude00, or the "
+                    "character itself)")
+    return None
 
 
 def _space_depth(spec: Any) -> int:

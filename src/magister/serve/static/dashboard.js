@@ -232,7 +232,11 @@ function renderList(list) {
     if (c.name === state.selected) li.className = "selected";
     li.textContent = c.name;
     const small = document.createElement("small");
-    small.textContent = `${c.teacher} · ${c.space.type} · ${c.n_observed} obs`;
+    // (an entry another process of a cluster serves has its name and owner only, one that cannot be served its
+    // name and why: reading the space of either stopped the list there and showed no curriculum)
+    if (c.damaged) { small.textContent = "damaged: cannot be served"; li.title = c.damaged; }
+    else if (c.served_by) small.textContent = `served by ${c.served_by}`;
+    else small.textContent = `${c.teacher} · ${c.space.type} · ${c.n_observed} obs`;
     li.appendChild(small);
     li.addEventListener("click", () => select(c.name));
     ul.appendChild(li);
@@ -283,12 +287,18 @@ async function refreshSelected() {
   drawBeliefs(info.beliefs || {});
 }
 
+// the curriculum shown when none is chosen: the first listed that can be served (one marked damaged answers 409)
+function firstServed(list) {
+  const c = list.find((e) => !e.damaged);
+  return c ? c.name : null;
+}
+
 async function tick() {
   if (state.busy) return;
   state.busy = true;
   try {
     const list = (await api("/v1/curricula")).curricula;
-    if (!state.selected && list.length) state.selected = list[0].name;
+    if (!state.selected) state.selected = firstServed(list);
     renderList(list);
     // the list is the first page only: a selected curriculum not on it (a later page, a #c= link) stays
     // selected while it exists; one deleted (404) or out of the token's scope (403) gives way to the first
@@ -297,7 +307,7 @@ async function tick() {
         await refreshSelected();
       } catch (e) {
         if (!/^40[34]:/.test(String(e.message)) || list.some((c) => c.name === state.selected)) throw e;
-        state.selected = list.length ? list[0].name : null;
+        state.selected = firstServed(list);
         state.after = 0; state.obs = []; state.props = []; state.info = null;
         renderList(list);
         if (state.selected) await refreshSelected();
