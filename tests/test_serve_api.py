@@ -505,6 +505,69 @@ def test_a_write_whose_reply_was_a_page_is_recorded_once_when_sent_again_as_its_
     assert r.status_code == 200 and len(r.json()["tasks"]) == 2 and remote.n_proposed == 2  # drawn once
 
 
+class _LoseEveryReply:
+    """A transport to the test app that forwards every request and loses the reply of every POST (the server
+    applies the write, the client never hears of it)."""
+
+    def __init__(self, inner):
+        self.inner, self.posts = inner, 0
+
+    def handle_request(self, request):
+        r = self.inner.handle_request(request)
+        r.read()
+        if request.method == "POST":
+            self.posts += 1
+            raise httpx.ReadTimeout("reply lost", request=request)
+        return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+    def close(self):
+        pass
+
+
+def test_a_write_whose_every_retry_failed_names_the_ids_to_send_it_again_with(client):
+    # the last retry's error was a plain RemoteError ("failed after 3 attempts: reply lost"), without the random
+    # id the write went with: whether it was applied could not be known, nor could it be sent again safely
+    import json
+
+    from magister.serve.client import PartialObservationError, RemoteError, create_curriculum
+
+    _create(client, "lvl", {"type": "Discrete", "n": 5}, teacher="plr")
+    lost = _LoseEveryReply(client._transport)
+    remote = HTTPTeacher("http://testserver", "lvl", token=ADMIN, retries=2, backoff=0.0,
+                         client=httpx.Client(transport=lost, base_url="http://testserver"))
+    sure = HTTPTeacher("http://testserver", "lvl", token=ADMIN, client=client)
+    with pytest.raises(RemoteError, match="failed after 3 attempts") as caught:
+        remote.propose(2)  # drawn (and recorded) at the first attempt, answered from the log at the others
+    e = caught.value
+    assert e.curriculum == "lvl" and e.request_id and e.request_id in str(e) and lost.posts == 3
+    r = client.post(f"/v1/curricula/lvl/propose?k=2&request_id={e.request_id}")  # as its message says
+    assert r.status_code == 200 and sure.n_proposed == 2  # the same two tasks, drawn once
+    tasks = r.json()["tasks"]
+    with pytest.raises(RemoteError, match="may have been recorded") as caught:
+        remote.observe(tasks[0], 0.5)
+    e = caught.value
+    assert e.curriculum == "lvl" and f"id={e.request_id!r}" in str(e)
+    assert sure.observe(tasks[0], 0.5, id=e.request_id) == 2 and sure.n_observed == 1  # recorded once
+    with pytest.raises(PartialObservationError, match="could not be sent") as caught:
+        remote.observe_batch([tasks[1], tasks[1]], [0.2, 0.3])
+    e = caught.value
+    assert e.curriculum == "lvl" and e.n_recorded == 0 and len(e.ids) == 2
+    assert sure.observe_batch([tasks[1], tasks[1]], [0.2, 0.3], ids=e.ids) == [3, 4] and sure.n_observed == 3
+    with pytest.raises(RemoteError, match="applied once") as caught:
+        remote.give_back([tasks[0]])
+    e = caught.value
+    assert e.curriculum == "lvl" and json.dumps(e.request_id) in str(e)
+    r = client.post("/v1/curricula/lvl/give_back", json={"tasks": [tasks[0]], "id": e.request_id})
+    assert r.status_code == 200 and r.json()["seq"] == 5  # the one applied, answered again
+    n_events = len(full_history(client, "lvl"))
+    assert n_events == 5
+    with pytest.raises(RemoteError, match="exist_ok=True") as caught:
+        create_curriculum("http://testserver", "made", NAMED, token=ADMIN,
+                          client=httpx.Client(transport=lost, base_url="http://testserver"))
+    assert caught.value.curriculum == "made"
+    assert create_curriculum("http://testserver", "made", NAMED, token=ADMIN, client=client, exist_ok=True)
+
+
 def test_create_curriculum_whose_reply_was_lost_returns_the_curriculum_it_created(client):
     # the retry of a create that had committed got 409 "already exists" (exist_ok or not)
     from magister.serve.client import create_curriculum

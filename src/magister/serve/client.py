@@ -66,11 +66,21 @@ def check_name(name: Any) -> str:
 
 
 class RemoteError(MagisterError, RuntimeError):
-    """The service refused a request (the message is the server's) or could not be reached."""
+    """The service refused a request (the message is the server's) or could not be reached.
 
-    def __init__(self, message: str, status: int | None = None):
+    A write whose every attempt failed in transit (the server unreachable, or answering 502, 503 or 504 each
+    time) may have been applied all the same: ``curriculum`` names its curriculum and ``request_id`` the id it
+    was sent with (an observation's client id, a proposal's ``request_id``, a give-back's id; a batch's are the
+    ``ids`` of :class:`PartialObservationError`), and the message says how to send it again with that id, which
+    applies it once. Both are None where there is nothing to send again (the server answered).
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, curriculum: str | None = None,
+                 request_id: str | None = None):
         super().__init__(message)
         self.status = status
+        self.curriculum = curriculum
+        self.request_id = request_id
 
 
 class PartialProposalError(RemoteError):
@@ -88,17 +98,17 @@ class PartialProposalError(RemoteError):
     """
 
     def __init__(self, message: str, tasks: Any, k: int, request_id: str, status: int | None = None,
-                 infos: list[dict[str, Any]] | None = None):
-        super().__init__(message, status)
+                 infos: list[dict[str, Any]] | None = None, curriculum: str | None = None):
+        super().__init__(message, status, curriculum=curriculum, request_id=request_id)
         self.tasks = tasks
         self.k = k
-        self.request_id = request_id
         self.infos = infos
 
 
 class PartialObservationError(RemoteError):
     """``observe_batch`` over several chunks failed after some of them were recorded (or its reply to a chunk,
-    the first one too, could not be read: that chunk may have been recorded).
+    the first one too, could not be read, or every attempt to send it failed in transit: that chunk may have been
+    recorded).
 
     The server recorded (durably) the observations of the chunks it
     acknowledged; ``seqs`` holds their sequence numbers, in the form
@@ -114,8 +124,9 @@ class PartialObservationError(RemoteError):
     the server names a fresh id in ``ids`` first.
     """
 
-    def __init__(self, message: str, seqs: list[int], n: int, ids: list[str], status: int | None = None):
-        super().__init__(message, status)
+    def __init__(self, message: str, seqs: list[int], n: int, ids: list[str], status: int | None = None,
+                 curriculum: str | None = None):
+        super().__init__(message, status, curriculum=curriculum)
         self.seqs = seqs
         self.n_recorded = len(seqs)
         self.n = n
@@ -168,10 +179,13 @@ class _Http:
         self._jitter = np.random.default_rng()
         #: attempts the last request took (more than one: an earlier one may have been applied, its reply lost)
         self.attempts = 0
+        #: whether the last request failed at every attempt (it may have been applied all the same)
+        self.gave_up = False
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         httpx = self._httpx
         last: Exception | None = None
+        self.gave_up = False
         for attempt in range(self.retries + 1):
             self.attempts = attempt + 1
             if attempt:
@@ -189,6 +203,7 @@ class _Http:
             if r.status_code >= 400:
                 raise _error(r)
             return r
+        self.gave_up = True
         raise RemoteError(f"{method} {path} failed after {self.retries + 1} attempts: {last}",
                           getattr(last, "status", None))
 
@@ -306,6 +321,10 @@ def create_curriculum(url: str, name: str, space: Space | dict, teacher: str = "
         try:
             http.request("POST", "/v1/curricula", json=body)
         except RemoteError as e:
+            if http.gave_up:  # every attempt failed in transit: one of them may have created it
+                raise RemoteError(f"{e}. Curriculum {name!r} may have been created: call create_curriculum again "
+                                  "with exist_ok=True, which reuses it if it has this set-up", e.status,
+                                  curriculum=name) from e
             # a 409 on a retry: the attempt whose reply was lost may have created it (with this set-up)
             retried = http.attempts > 1
             if not ((exist_ok or retried) and e.status == 409):
@@ -491,14 +510,15 @@ class HTTPTeacher:
         infos: list[dict[str, Any]] = []
         while len(got) < m:  # the server hands out at most MAX_K tasks per request
             n, request_id = min(m - len(got), MAX_K), _new_id()
+
+            def unsure(n: int = n, request_id: str = request_id) -> str:  # (read only for a failed request)
+                return (f" The server may have drawn {'the task' if n == 1 else f'the {n} tasks'} and recorded "
+                        f"{'it' if n == 1 else 'them'} as proposed: send the request again with its id (POST "
+                        f"{self._base}/propose?k={n}&request_id={request_id}) to receive "
+                        f"{'it, not a new one' if n == 1 else 'them, not new ones'}.")
+
             try:
                 r = self._http.request("POST", f"{self._base}/propose", params={"k": n, "request_id": request_id})
-                def unsure(n: int = n, request_id: str = request_id) -> str:  # (read only for a refused reply)
-                    return (f" The server may have drawn {'the task' if n == 1 else f'the {n} tasks'} and recorded "
-                            f"{'it' if n == 1 else 'them'} as proposed: send the request again with its id (POST "
-                            f"{self._base}/propose?k={n}&request_id={request_id}) to receive "
-                            f"{'it, not a new one' if n == 1 else 'them, not new ones'}.")
-
                 answer = self._http.json(r, {"tasks": list}, unsure=unsure)
                 if len(answer["tasks"]) != n:  # (none answered made propose ask again and again, for ever)
                     raise self._http.bad_reply(r, f"{len(answer['tasks'])} tasks for k={n}", unsure)
@@ -507,14 +527,15 @@ class HTTPTeacher:
                         and all(isinstance(i, dict) for i in answer["infos"])):
                     raise self._http.bad_reply(r, "infos that are not one object per task", unsure)
             except MagisterError as e:
-                if not got:  # nothing drawn yet: the failure as it is
-                    raise
+                if not got:  # nothing drawn yet: the failure as it is (with the request's id, if it may be drawn)
+                    raise self._gave_up(e, unsure, request_id)
                 # the earlier requests' tasks are recorded as proposed on the server: hand them over
                 raise PartialProposalError(
                     f"propose(k={m}) failed after {len(got)} of its tasks were drawn ({e}). The server recorded "
                     f"those {len(got)} as proposed; they are in this error's .tasks (attempt and observe them as "
-                    f"usual; their infos are in .infos); the other {m - len(got)} were not received.",
-                    self._decode(got), m, request_id, getattr(e, "status", None), infos) from e
+                    f"usual; their infos are in .infos); the other {m - len(got)} were not received."
+                    + (unsure() if self._http.gave_up else ""),
+                    self._decode(got), m, request_id, getattr(e, "status", None), infos, self.curriculum) from e
             got.extend(answer["tasks"])
             infos.extend(answer.get("infos") or [{"train": True, "replay": False} for _ in answer["tasks"]])
         tasks = self._decode(got)
@@ -540,21 +561,37 @@ class HTTPTeacher:
         for start in range(0, len(sent), MAX_BATCH):
             body = {"tasks": sent[start:start + MAX_BATCH], "id": _new_id(),
                     "infos": None if infos is None else _plain(infos[start:start + MAX_BATCH])}
+            def unsure(start: int = start, n: int = len(body["tasks"]), id: str = body["id"]) -> str:
+                return (f" tasks[{start}:{start + n}] may have been given back: giving them back again could drop "
+                        "other outstanding proposals of theirs" + (
+                            f"; send this request again with its id (POST {self._base}/give_back with "
+                            f"\"id\": {json.dumps(id)}), which is applied once." if self._http.gave_up else "."))
+
             try:
                 r = self._http.request("POST", f"{self._base}/give_back", json=body)
-                reply = self._http.json(r, {"dropped": int}, unsure=lambda start=start, n=len(body["tasks"]): (
-                    f" tasks[{start}:{start + n}] may have been given back: giving them back "
-                    "again could drop other outstanding proposals of theirs."))
+                reply = self._http.json(r, {"dropped": int}, unsure=unsure)
             except MagisterError as e:
-                if not start:  # nothing given back yet: the failure as it is
-                    raise
+                if not start:  # nothing given back yet: the failure as it is (with the request's id, if it may be)
+                    raise self._gave_up(e, unsure, body["id"])
                 # the earlier requests were applied: resending those (with fresh ids) would drop other proposals
                 raise RemoteError(
                     f"give_back of {len(sent)} tasks failed after the first {start} were given back ({dropped} "
                     f"outstanding proposals dropped) ({e}). Give back only tasks[{start}:] (and infos[{start}:]) "
-                    "again: the first ones would be given back twice.", getattr(e, "status", None)) from e
+                    f"again: the first ones would be given back twice.{unsure() if self._http.gave_up else ''}",
+                    getattr(e, "status", None), curriculum=self.curriculum,
+                    request_id=body["id"] if self._http.gave_up else None) from e
             dropped += reply["dropped"]
         return dropped
+
+    def _gave_up(self, e: Exception, unsure: Callable[[], str], request_id: str) -> Exception:
+        """``e``, the failure of a write; when every attempt failed in transit (it may have been applied), a
+        :class:`RemoteError` that carries the curriculum and the id to send it again with, its message saying how
+        (``unsure()``): the plain error named neither, and a random id was then lost."""
+        if not (isinstance(e, RemoteError) and self._http.gave_up):
+            return e
+        out = RemoteError(f"{e}.{unsure()}", e.status, curriculum=self.curriculum, request_id=request_id)
+        out.__cause__ = e
+        return out
 
     def _takes_back(self) -> bool:
         """Whether the server's teacher may keep outstanding proposals (its class has ``give_back``); True for a
@@ -591,10 +628,16 @@ class HTTPTeacher:
                 "id": _new_id() if id is None else id}
         if time is not None:
             body["time"] = self._answer_times([time])[0]
-        r = self._http.request("POST", f"{self._base}/observe", json=body)
-        return self._http.json(r, {"seq": int}, unsure=lambda: (
-            " The observation may have been recorded: send it again with the same id (observe(task, score, "
-            f"id={body['id']!r}{', time=time' if time is not None else ''})) to record it once."))["seq"]
+
+        def unsure() -> str:
+            return (" The observation may have been recorded: send it again with the same id (observe(task, score, "
+                    f"id={body['id']!r}{', time=time' if time is not None else ''})) to record it once.")
+
+        try:
+            r = self._http.request("POST", f"{self._base}/observe", json=body)
+        except RemoteError as e:
+            raise self._gave_up(e, unsure, body["id"])
+        return self._http.json(r, {"seq": int}, unsure=unsure)["seq"]
 
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike,
                       ids: Sequence[str | None] | None = None, chunk: int = 5000,
@@ -668,20 +711,24 @@ class HTTPTeacher:
                     raise self._http.bad_reply(r, f"results that are not one sequence number for each of the "
                                                   f"{len(obs)} observations sent")
             except MagisterError as e:
-                if not seqs and not unread:  # nothing recorded yet: the failure as it is
+                gave_up = not unread and self._http.gave_up  # (every attempt failed in transit: it may be recorded)
+                if not seqs and not unread and not gave_up:  # nothing recorded yet: the failure as it is
                     raise
                 # the earlier chunks are recorded (durably) on the server: say so and hand over their numbers
                 n, rest = len(tasks), len(tasks) - len(seqs)
                 again = (f"observe_batch(tasks[{len(seqs)}:], scores[{len(seqs)}:], ids=error.ids"
                          + (f", times=times[{len(seqs)}:])" if times is not None else ")"))
-                if unread:  # (even for the first chunk: a random id is known only from the error)
+                if unread or gave_up:  # (even for the first chunk: a random id is known only from the error)
+                    span = f"observations {start} to {start + len(obs) - 1}"
                     raise PartialObservationError(
-                        f"observe_batch of {n} observations: the reply to observations {start} to "
-                        f"{start + len(obs) - 1} could not be read ({e}). The {len(seqs)} before them were "
+                        f"observe_batch of {n} observations: "
+                        + (f"the reply to {span} could not be read ({e})" if unread else
+                           f"{span} could not be sent ({e})")
+                        + f". The {len(seqs)} before them were "
                         f"recorded (their sequence numbers are in this error's .seqs); the other {rest} were not "
                         "acknowledged, and those of that chunk may have been recorded: send them again with the "
                         f"ids in .ids ({again}) to record each once.", seqs, n, ids[len(seqs):],
-                        getattr(e, "status", None)) from e
+                        getattr(e, "status", None), self.curriculum) from e
                 if getattr(e, "status", None) == 409:  # a client id of this chunk was used before for another
                     # outcome: sending the same ids again is refused again (the advice was to do just that)
                     span = (f"observation {start} of this call" if len(obs) == 1 else
@@ -698,7 +745,7 @@ class HTTPTeacher:
                 raise PartialObservationError(
                     f"observe_batch of {n} observations failed after {len(seqs)} of them were recorded ({e}). "
                     f"Their sequence numbers are in this error's .seqs; {then}", seqs, n, ids[len(seqs):],
-                    getattr(e, "status", None)) from e
+                    getattr(e, "status", None), self.curriculum) from e
             seqs.extend(x["seq"] for x in results)
         return seqs
 
