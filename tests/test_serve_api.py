@@ -568,6 +568,16 @@ def test_a_write_whose_every_retry_failed_names_the_ids_to_send_it_again_with(cl
     assert create_curriculum("http://testserver", "made", NAMED, token=ADMIN, client=client, exist_ok=True)
 
 
+def test_http_teacher_of_a_space_a_newer_server_serves_says_to_upgrade():
+    # "unknown space type 'Hyper'; expected Box, ..." named no fix: the server runs a newer magister
+    def newer(request):
+        return httpx.Response(200, json={"name": "s", "space": {"type": "Hyper", "n": 3}, "teacher": "exp3"})
+
+    http = httpx.Client(transport=httpx.MockTransport(newer), base_url="http://testserver")
+    with pytest.raises(mg.ConfigError, match=r"unknown space type 'Hyper'.*newer magister.*pip install -U"):
+        HTTPTeacher("http://testserver", "s", client=http)
+
+
 def test_create_curriculum_whose_reply_was_lost_returns_the_curriculum_it_created(client):
     # the retry of a create that had committed got 409 "already exists" (exist_ok or not)
     from magister.serve.client import create_curriculum

@@ -471,7 +471,12 @@ class HTTPTeacher:
         self._http = _Http(self.url, token, timeout=timeout, retries=retries, backoff=backoff, client=client)
         self._base = f"/v1/curricula/{quote(curriculum, safe='')}"
         info = self._http.json(self._http.request("GET", self._base), {"space": dict, "teacher": str})
-        self.space: Space = space_from_spec(info["space"])
+        try:
+            self.space: Space = space_from_spec(info["space"])
+        except MagisterError as e:  # (a space type added since: "unknown space type", naming no fix)
+            raise ConfigError(f"curriculum {curriculum!r} at {self.url} has a space this magister cannot read ({e}); "
+                              "the server may run a newer magister: upgrade this one to the server's version "
+                              "(pip install -U 'magister[serve]')") from None
         self.name: str = info["teacher"]
         self.kind: str = info.get("kind", "any")
         self._info = info
