@@ -882,6 +882,31 @@ def test_cli_all_is_every_registered_teacher_and_student(tmp_path, monkeypatch):
         assert r.exit_code == 2 and "names none" in r.output and not called, (args, r.output)
 
 
+@pytest.mark.parametrize("args", [["-t", "uniform,riac,uniform"], ["-s", "grid,grid"],
+                                  ["--suite", "quick", "-t", "uniform,riac,uniform"],
+                                  ["--suite", "quick", "--variants", "grid,grid"], ["--levels", "-t", "uniform,uniform"]])
+def test_cli_refuses_a_name_given_twice_in_every_mode_with_one_message(tmp_path, monkeypatch, args):
+    """``--teachers uniform,uniform`` was refused by --levels but dropped without a word by the plain bench and
+    --suite (so were --students and --variants repeats): one rule (bench.cli._names), one message, before any run."""
+    import magister.bench as bench_mod
+    import magister.bench.levels as levels_mod
+    import magister.bench.suite as suite_mod
+
+    def never(*a, **k):
+        raise AssertionError("no run may start")
+
+    for mod, name in ((bench_mod, "run_benchmark"), (suite_mod, "run_suite"), (levels_mod, "run_and_report")):
+        monkeypatch.setattr(mod, name, never)
+    r = CliRunner().invoke(app, ["bench", *args, "--out", str(tmp_path / "b")])
+    option, names = args[-2:]
+    option = {"-t": "--teachers", "-s": "--students"}.get(option, option)
+    repeated = names.split(",")[0]
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert (f"{option} names {repeated} more than once ({', '.join(names.split(','))}); a repeated entry would run "
+            "the same runs again: name each once") in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["-t", "uniform,uniform"], "--teachers names uniform more than once"),  # was "teachers names ..."
     # the last seed overflowed torch's seeds: its run failed with "Overflow when unpacking long long", after the others

@@ -261,7 +261,7 @@ def distinct(names: Sequence[Any], option: str, ap: argparse.ArgumentParser | No
     repeated = [n for n, count in Counter(names).items() if count > 1]
     if repeated:
         error = (f"{option} names {', '.join(map(str, repeated))} more than once ({', '.join(map(str, names))}); "
-                 "a repeated entry runs the same runs again: name each once")
+                 "a repeated entry would run the same runs again: name each once")
         if ap is not None:
             ap.error(error)
         raise ConfigError(error)

@@ -44,13 +44,16 @@ def _names(value: Optional[str], everything: Callable[[], Sequence[str]], option
     """A comma-separated option's names; ``all`` on its own is every name ``everything()`` gives (with other
     names it is kept, and refused as an unknown name). The one rule of ``--teachers all`` (with and without
     ``--suite`` or ``--levels``) and ``--students all``. An option given with no name (``--teachers ,``) is
-    refused: it ran every teacher, as if the option were left out."""
+    refused: it ran every teacher, as if the option were left out; so is a name given twice (``--teachers a,a``:
+    the plain bench and ``--suite`` dropped the repeat without a word, while ``--levels`` refused it), with the
+    message of the benchmark scripts (``magister.bench.args.distinct``)."""
     from ..errors import ConfigError
+    from .args import distinct
 
     names = _split(value)
     if value is not None and not names:
         raise ConfigError(f"{option} {value!r} names none; give names separated by commas, or 'all'")
-    return list(everything()) if names == ["all"] else names
+    return list(everything()) if names == ["all"] else distinct(names, option)
 
 
 def _make_out(console: Any, out_dir: str) -> None:
@@ -271,7 +274,6 @@ def command(
         raise typer.Exit(code=2)
 
     if levels:
-        from .args import distinct
         from .levels import LEVEL_TEACHERS, run_and_report
 
         ignored = [name for name, given in (("--students", students is not None), ("--episodes", episodes is not None),
@@ -293,8 +295,8 @@ def command(
             raise typer.Exit(code=2)
         levels_out = out or default_out("results/levels")
         try:
+            # (a repeated name is refused by _names, not by run_and_report as "teachers names ...")
             level_teachers = _names(teachers, lambda: LEVEL_TEACHERS) or list(LEVEL_TEACHERS)
-            distinct(level_teachers, "--teachers")  # (refused by run_and_report as "teachers names ...")
             run_and_report(level_teachers, list(range(first_seed, first_seed + (seeds or 3))),
                            steps=steps, workers=workers or 1, out=levels_out,
                            echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
