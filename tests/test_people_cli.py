@@ -253,6 +253,30 @@ def test_a_blank_learner_is_refused(tmp_path, who):
     assert not db.exists()
 
 
+@pytest.mark.parametrize("value, shown", [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("0.3", "0.3"),
+                                          ("1", "1.0"), ("x", "'x'"), ("", "''")])
+def test_a_retention_out_of_range_or_nan_is_refused_naming_the_range(tmp_path, monkeypatch, value, shown):
+    # --retention nan was refused as "Input should be less than or equal to 0.99", as if it were a number too large
+    import typer
+    from typer.testing import CliRunner
+
+    import magister.people.web as web
+    from magister.people.cli import command
+
+    served: list = []
+    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
+    app = typer.Typer()
+    app.command()(command)
+    db = tmp_path / "s.sqlite"
+    res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--retention", value])
+    assert res.exit_code == 2 and not served and not db.exists(), res.output
+    assert f"must be a number in [0.5, 0.99], got {shown}" in " ".join(res.output.replace("│", " ").split())
+    for given, taken in (([], 0.9), (["--retention", "0.5"], 0.5), (["--retention", "0.99"], 0.99)):
+        res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", *given])
+        assert res.exit_code == 0 and served[-1]["retention"] == taken and type(served[-1]["retention"]) is float
+
+
 def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner

@@ -17,6 +17,26 @@ from typing import Optional
 import typer
 
 DEFAULT_DB = Path.home() / ".magister" / "study.sqlite"
+#: the range of --retention
+RETENTION = (0.5, 0.99)
+
+
+def _retention(text: object) -> float:
+    """``--retention``'s value, a number in [0.5, 0.99] (``magister.settings.number``'s check and message): typer's
+    range check refused NaN as "Input should be less than or equal to 0.99", as if it were a number too large."""
+    from ..errors import ConfigError
+    from ..settings import number
+
+    value = text
+    if isinstance(text, str):
+        try:
+            value = float(text)
+        except ValueError:
+            pass  # number() names the text as it was given
+    try:
+        return number("it", value, *RETENTION)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e).removeprefix("it ")) from None
 
 
 def command(
@@ -27,8 +47,8 @@ def command(
                                       "(default ~/.magister/study.sqlite)"),
     learner: str = typer.Option("me", "--learner", help="whose history to use"),
     count: int = typer.Option(10, "--count", min=1, help="questions in this session at most (terminal)"),
-    retention: float = typer.Option(0.9, "--retention", min=0.5, max=0.99,
-                                    help="review a card when predicted recall falls to this"),
+    retention: float = typer.Option(0.9, "--retention", parser=_retention, metavar="<float>",
+                                    help="review a card when predicted recall falls to this (0.5 to 0.99)"),
     now: Optional[str] = typer.Option(None, "--now", help="pretend the session happens at this ISO date-time (UTC unless it gives an offset)"),
     web: bool = typer.Option(False, "--web", help="serve the study loop as a web page instead of the terminal"),
     host: str = typer.Option("127.0.0.1", "--host", help="address the page listens on (--web)"),
