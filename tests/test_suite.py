@@ -543,6 +543,36 @@ def test_a_ratio_is_never_shown_on_the_other_side_of_its_verdict():
     assert "| adr | 52 [52-52] | 58 * | 1.30 |" in text and "| uniform | 40 [40-40] | 44 | 1.00 |" in text
 
 
+def test_x_uniform_where_uniform_mastered_nothing_is_no_number_in_the_table(tmp_path):
+    """uniform at 0% gave a teacher that mastered some an "x uniform" of "inf" in the table (and the docs table),
+    as if it were a ratio; it is the levels table's "(u = 0)", with a note under the table. The verdict (counted
+    as >= 1.3x uniform) and the results written are as before: nothing infinite goes into the JSON."""
+    import json
+
+    def job(teacher, final):
+        return {"teacher": teacher, "student": "v", "seed": 0, "status": "ok", "final_mastery": final,
+                "ceiling": 0.9, "overhead": {"mean_us": 1.0}, "spec": {"episodes": 100}}
+
+    r = {"suite": "x", "config": {"seeds": [0]}, "variants": {"v": {"description": "d"}}, "environment": {},
+         "jobs": [job("uniform", 0.0), job("alp-gmm", 0.5), job("riac", 0.0)]}
+    text = suite_mod.suite_tables(r)
+    assert "inf" not in text
+    assert "| alp-gmm | 50 [50-50] | 56 * | (u = 0) | 1 |" in text and "| riac | 0 [0-0] | 0 | - | 1 |" in text
+    assert "(u = 0): uniform mastered 0%, so a teacher that mastered some has no ratio to it; it counts as >= 1.3x " \
+        "uniform." in text
+    s = suite_summary(r)
+    assert s["per_variant"]["v"]["alp-gmm"]["ratio_ok"] and s["per_teacher"]["alp-gmm"]["ratio_ok"] == 1
+    docs = tmp_path / "d.md"
+    docs.write_text(f"{suite_mod.START}\n{suite_mod.END}\n")
+    suite_mod.write_docs_table(r, docs)
+    assert "inf" not in docs.read_text() and "| alp-gmm | 50 [50-50] | 56 * | (u = 0) | 1 |" in docs.read_text()
+    json.dumps(r, allow_nan=False)  # the tables left no infinite ratio in the results
+    # uniform above 0: a ratio, no note
+    r["jobs"][0]["final_mastery"] = 0.25
+    text = suite_mod.suite_tables(r)
+    assert "| alp-gmm | 50 [50-50] | 56 * | 2.00 |" in text and "(u = 0)" not in text
+
+
 def test_a_target_met_exactly_is_met_despite_float_rounding():
     """13 of 36 cells against uniform's 10 of 36 is exactly 1.3x uniform, and 57% exactly 5 points below a 62%
     ceiling; computed from percentages they came out 1.2999999999999998 and 56.99999999999999, so both were

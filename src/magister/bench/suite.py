@@ -488,6 +488,10 @@ def suite_summary(results: dict[str, Any]) -> dict[str, Any]:
     return {"per_variant": per, "per_teacher": summary, "best": best, "variants": variants}
 
 
+#: the "x uniform" cell of a teacher that mastered some where uniform mastered 0% (no ratio: it printed "inf")
+_UNIFORM_ZERO = "(u = 0)"
+
+
 def _fmt(x: float, pct: bool = True) -> str:
     if math.isnan(x):
         return "-"
@@ -517,9 +521,14 @@ def variant_table(results: dict[str, Any], variant: str, summary: dict[str, Any]
         # (some seeds failed: the median is over the others, which the row says)
         part = f" ({r['failed']} of {r['failed'] + len(r['final'])} runs failed)" if r["failed"] else ""
         # (names as text: a label "riac@x|y" split its row, every figure after it shown a column to the right)
+        # (uniform mastered nothing: the ratio is no number, and "inf" read as one; the levels table's mark)
+        ratio = _UNIFORM_ZERO if math.isinf(r["x_uniform"]) else _fmt(r["x_uniform"], pct=False)
         lines.append(f"| {_md(t)} | {median_range(r['final'])}{part} | "
-                     f"{_fmt(100 * r['fraction_median'])}{mark} | {_fmt(r['x_uniform'], pct=False)} | "
+                     f"{_fmt(100 * r['fraction_median'])}{mark} | {ratio} | "
                      f"{_fmt(r['us_median'])} |")
+    if any(r["final"] and math.isinf(r["x_uniform"]) for r in rows.values()):
+        lines += ["", f"{_UNIFORM_ZERO}: uniform mastered 0%, so a teacher that mastered some has no ratio to it; it "
+                  f"counts as >= {RATIO_TARGET}x uniform."]
     return "\n".join(lines)
 
 
