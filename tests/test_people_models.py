@@ -1095,11 +1095,30 @@ def test_a_setting_the_constructor_cannot_read_is_a_config_error_naming_it(name,
     assert f"got {value!r}" in str(err.value) or f"got {type(value).__name__} {value!r}" in str(err.value)
 
 
+@pytest.mark.parametrize("setting, value", [("seed", "3"), ("seed", 3.5), ("seed", True), ("seed", -1),
+                                            ("seed", np.timedelta64(1)), ("valid_fraction", "0.1"),
+                                            ("valid_fraction", False), ("mastery_threshold", "0.9"),
+                                            ("mastery_threshold", True)])
+def test_blend_refuses_a_number_setting_given_as_text_a_bool_or_a_cut_float(setting, value):
+    # blend read them with int() / float(), as dkt, sakt and best-lr did: seed="3" was parsed, 3.5 ran as seed 3,
+    # True as 1, -1 failed only at fit (numpy: "expected non-negative integer"), valid_fraction="0.1" and
+    # mastery_threshold="0.9" were parsed; each is refused given anew, naming the setting
+    with pytest.raises(ConfigError, match=rf"blend {setting} must be .*, got {type(value).__name__} "):
+        make_model("blend", members=["elo"], **{setting: value})
+    with mg.settings.saved_settings():  # a saved blend's settings are read as it ran
+        if not (setting == "seed" and value == -1):
+            make_model("blend", members=["elo"], **{setting: value})
+    for good in ({"seed": 3}, {"seed": 2.0}, {"seed": np.int64(3)}, {"seed": np.array(3)}, {"seed": 2**70},
+                 {"valid_fraction": 0}, {"valid_fraction": np.float32(0.25)}, {"mastery_threshold": 1}):
+        assert make_model("blend", members=["elo"], **good).settings[next(iter(good))] == next(iter(good.values()))
+
+
 def test_settings_the_constructors_took_are_taken_as_before():
     # best-lr C="2" (read with float()) is refused given anew now (test_people_best_lr); one saved is taken as before
     with mg.settings.saved_settings():
         assert make_model("best-lr", C="2").settings["C"] == "2"
     with pytest.raises(ConfigError, match="best-lr C must be"):
         make_model("best-lr", C="2")
-    assert make_model("blend", seed="3").settings["seed"] == 3
+    with mg.settings.saved_settings():  # blend seed="3" (read with int()) is refused given anew now (below)
+        assert make_model("blend", seed="3").settings["seed"] == 3
     assert make_model("fsrs", desired_retention=np.float32(0.8)).desired_retention == pytest.approx(0.8)

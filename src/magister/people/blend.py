@@ -46,7 +46,7 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError
 from ..processes import run_in_pool
 from ..settings import flag, reading_saved, saved_settings
-from .base import LearnerModel, make_model, reading_setting, register_model, stored_settings
+from .base import LearnerModel, make_model, new_number, reading_setting, register_model, stored_settings
 from .events import Event, EventLog
 
 __all__ = ["Blend"]
@@ -131,6 +131,12 @@ class Blend(LearnerModel):
                  seed: int = 0, mastery_threshold: float = 0.9, first_answer: bool = True,
                  refit: bool = True, processes: int = 1):
         spec = _members(members)
+        # given anew, each is a number (seed="3", 3.5, True or -1 was read with int(): parsed, cut, taken as 1, or
+        # refused by numpy at fit; valid_fraction="0.1" and mastery_threshold="0.9" parsed by float()), as the other
+        # models' settings are; a saved blend's settings are read as it ran (reading_setting's checks below)
+        new_number("blend", "seed", seed, "a whole number >= 0 (which learners are held out)", whole=True, low=0)
+        new_number("blend", "valid_fraction", valid_fraction, "in [0, 1)")
+        new_number("blend", "mastery_threshold", mastery_threshold, "a probability")
         with reading_setting("blend", "valid_fraction", valid_fraction, "in [0, 1)"):
             if not 0.0 <= float(valid_fraction) < 1.0:
                 raise ConfigError(f"blend valid_fraction must be in [0, 1), got {valid_fraction!r}")
