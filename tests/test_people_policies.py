@@ -328,6 +328,21 @@ def test_policy_settings_of_the_wrong_shape_get_a_clear_error():
         DifficultyBand(sp, band=(0.1, 0.5, 0.9))
 
 
+@pytest.mark.parametrize("band, kind", [({0.7: "low", 0.85: "high"}, "a mapping"),
+                                        ({"low": 0.7, "high": 0.85}, "a mapping"), ({0.6, 0.8}, "a set")])
+def test_difficulty_band_refuses_a_mapping_or_a_set_as_its_band(band, kind):
+    # band={0.7: ..., 0.85: ...} taught to the dict's keys, and its checkpoint never loaded (the keys saved as text,
+    # refused by the load); a set (no order) was refused only as "cannot be saved", a CheckpointError
+    sp = mg.Discrete(["a", "b"])
+    with pytest.raises(ConfigError, match=rf"band must be two probabilities \[low, high\] in order, got {kind}.*; "
+                                          r"give a list or tuple, for example band=\[0.7, 0.85\]"):
+        mg.make_teacher("difficulty-band", sp, band=band, seed=0)
+    for good in ((0.7, 0.85), [0.6, 0.75], np.array([0.7, 0.85])):  # lists, tuples and arrays as before
+        t = mg.make_teacher("difficulty-band", sp, band=good, seed=0)
+        assert t.band == tuple(float(v) for v in good) and mg.loads(t.to_bytes()).band == t.band
+    assert mg.make_teacher("difficulty-band", sp, seed=0).band == (0.7, 0.85)  # the default
+
+
 def test_use_model_records_the_fitted_models_settings_even_of_the_same_kind(tmp_path):
     # use_model recorded the fitted model's settings only when its kind differed: a spaced-review policy built
     # with desired_retention=0.8 that took a fitted FSRS model (its own desired_retention 0.9) kept reporting

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any, Sequence
 
 import numpy as np
@@ -464,6 +464,10 @@ class DifficultyBand(PeoplePolicy):
     default_model = "elo"
 
     def __init__(self, space, *, band: list[float] | tuple[float, float] = (0.7, 0.85), **kwargs: Any):
+        if isinstance(band, (Mapping, Set)):  # (a dict's keys were the band, and its checkpoint never loaded)
+            kind = "a mapping" if isinstance(band, Mapping) else "a set, which has no order"
+            raise ConfigError(f"band must be two probabilities [low, high] in order, got {kind}: {band!r:.80}; give "
+                              "a list or tuple, for example band=[0.7, 0.85]")
         try:
             values = list(band) if not isinstance(band, (str, bytes)) else []
             if not numbers_only(values) or any(isinstance(held(v), (bool, np.bool_)) for v in values):
