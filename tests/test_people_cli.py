@@ -277,6 +277,34 @@ def test_a_retention_out_of_range_or_nan_is_refused_naming_the_range(tmp_path, m
         assert res.exit_code == 0 and served[-1]["retention"] == taken and type(served[-1]["retention"]) is float
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--deck", "", "--db", "s.sqlite"], "Invalid value for '--deck': '' is empty; give a deck file or a folder of decks"),
+    (["--deck", " ", "--db", "s.sqlite"], "Invalid value for '--deck': ' ' is blank"),
+    (["--deck", str(DECK), "--db", ""], "Invalid value for '--db': '' is empty; give the study history's SQLite file, "
+                                        "or drop --db for the default ~/.magister/study.sqlite"),
+    (["--deck", str(DECK), "--db=~/s.sqlite"], "Invalid value for '--db': '~/s.sqlite' starts with '~', which was not "
+                                               "expanded to a home folder"),
+    (["--deck", "~/d.toml", "--db", "s.sqlite"], "Invalid value for '--deck': '~/d.toml' starts with '~'")])
+def test_an_empty_or_unexpanded_path_is_refused_before_anything_is_opened(tmp_path, monkeypatch, args, needle):
+    # --deck "" (an unset shell variable) was the current folder: it studied the decks there; --db "" was refused
+    # naming "." as the database; --db=~/s.sqlite made a folder named '~' in the current folder and stored there
+    import typer
+    from typer.testing import CliRunner
+
+    from magister.people.cli import command
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.toml").write_text(DECK.read_text())  # a deck in the current folder
+    app = typer.Typer()
+    app.command()(command)
+    res = CliRunner().invoke(app, args, input="q\n")
+    assert res.exit_code == 2, res.output
+    assert needle in " ".join(res.output.replace("│", " ").split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.toml"]  # no database, no folder named '~'
+    res = CliRunner().invoke(app, ["--deck", ".", "--db", "./s.sqlite"], input="q\n")  # the current folder, named
+    assert res.exit_code == 0 and "Fractions" in res.output and (tmp_path / "s.sqlite").exists(), res.output
+
+
 def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner

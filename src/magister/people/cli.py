@@ -11,14 +11,39 @@ place. Ends with what is mastered, what is being learned and what is due.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
 DEFAULT_DB = Path.home() / ".magister" / "study.sqlite"
 #: the range of --retention
 RETENTION = (0.5, 0.99)
+
+
+def _path(option: str, give: str, drop: str = "") -> Callable[[object], Path]:
+    """``parser=`` of a path option: empty or blank text (``--deck ""``, as an unset shell variable gives it) read as
+    the current folder (``Path("")`` is ``.``: ``--deck`` studied whatever decks it held, ``--db`` named the folder
+    as a database), and a path starting with ``~`` (``--db=~/s.sqlite``: the shell expands ``~`` only at the start
+    of a word) made a folder named ``~``; both are refused naming the option and the fix."""
+
+    def parse(text: object) -> Path:
+        if not isinstance(text, str):
+            return Path(text)  # type: ignore[arg-type]  # (a default)
+        if not text.strip():
+            raise typer.BadParameter(f"{text!r} is {'blank' if text else 'empty'}; give {give}" +
+                                     (f", or drop {option} {drop}" if drop else ""))
+        if text.startswith("~"):
+            home = os.path.expanduser(text)
+            fix = f"write {home!r} ({option} ~/x, with a space, lets the shell expand it)" if home != text \
+                else "write the full path"
+            raise typer.BadParameter(f"{text!r} starts with '~', which was not expanded to a home folder (the shell "
+                                     f"does that only after a space, not after '='); {fix}, or ./{text} for a "
+                                     "folder named '~'")
+        return Path(text)
+
+    return parse
 
 
 def _retention(text: object) -> float:
@@ -41,9 +66,12 @@ def _retention(text: object) -> float:
 
 def command(
     ctx: typer.Context,
-    deck: list[Path] = typer.Option(..., "--deck", help="deck file (.toml or .csv) or a folder of decks; "
+    deck: list[Path] = typer.Option(..., "--deck", parser=_path("--deck", "a deck file or a folder of decks"),
+                                    metavar="<path>", help="deck file (.toml or .csv) or a folder of decks; "
                                     "repeat for several (the terminal asks which one, the page lists them)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="SQLite file with the study history "
+    db: Optional[Path] = typer.Option(None, "--db", parser=_path("--db", "the study history's SQLite file",
+                                                                 "for the default ~/.magister/study.sqlite"),
+                                      metavar="<path>", help="SQLite file with the study history "
                                       "(default ~/.magister/study.sqlite)"),
     learner: str = typer.Option("me", "--learner", help="whose history to use"),
     count: int = typer.Option(10, "--count", min=1, help="questions in this session at most (terminal)"),
