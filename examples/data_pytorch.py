@@ -16,10 +16,12 @@ import torch
 from torch.utils.data import DataLoader
 
 import magister as mg
+from magister.bench.args import TORCH_MAX_SEED
 from magister.bench.report import percent_pair
 from magister.data import SkillSampler
 from magister.data.model import TinyTransformer, evaluate_per_skill
 from magister.data.synthetic import addition
+from magister.errors import ConfigError
 from magister.settings import whole
 
 # Skill-It with a chain graph: digit i is a prerequisite of digit i + 1
@@ -62,6 +64,9 @@ def main(batches: int = 600, seed: int = 0, teacher_name: str = "skill-it") -> d
     """Skill-It against uniform sampling over the skills; returns each one's mean held-out accuracy over
     the run (the area under its learning curve: how much it had learned, on average, along the way)."""
     batches = whole("batches", batches)  # refused before anything runs (it was refused as "num_batches" mid-run)
+    if isinstance(seed, int) and seed > TORCH_MAX_SEED:  # (torch said only "Overflow when unpacking long long")
+        raise ConfigError(f"seed must be a whole number in 0..{TORCH_MAX_SEED:,} (torch.manual_seed takes at most "
+                          f"2**64 - 1), got {seed}")
     result = {}
     for name in (teacher_name, "uniform"):
         result[name] = float(np.mean(train(name, batches, seed)))
@@ -77,8 +82,6 @@ if __name__ == "__main__":
     p.add_argument("--batches", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    from magister.errors import ConfigError
-
     try:
         main(a.batches, a.seed)
     except ConfigError as e:  # a refused option: the usage and the reason, not a traceback

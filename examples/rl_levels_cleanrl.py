@@ -260,6 +260,11 @@ def main(steps: int | None = None, seed: int = 0, teacher: str = TEACHER, n_leve
     from magister.errors import ConfigError
 
     steps = budget(steps)
+    from magister.bench.args import TORCH_MAX_SEED
+
+    if isinstance(seed, int) and seed > TORCH_MAX_SEED:  # (torch said only "Overflow when unpacking long long")
+        raise ConfigError(f"seed must be a whole number in 0..{TORCH_MAX_SEED:,} (torch.manual_seed takes at most "
+                          f"2**64 - 1), got {seed}")
     if teacher == "uniform":  # it trained uniform twice and printed it losing to itself
         raise ConfigError("the teacher to compare with uniform cannot be 'uniform' itself; name another (--teacher)")
     from magister.bench.levels import versus_uniform

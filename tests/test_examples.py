@@ -626,6 +626,10 @@ def test_rl_rllib_declares_a_cpu_for_every_env_runner(monkeypatch, capsys):
     ("rl_vector", ["--steps", "0"], "steps must be a whole number >= 256"),
     ("rl_vector", ["--steps", "100"], "steps must be a whole number >= 256"),
     ("rl_sb3", ["--seed", "4294967296"], "seed must be a whole number in 0..4,294,967,295"),
+    # torch takes seeds up to 2**64 - 1: one past it ended in torch's "Overflow when unpacking long long" traceback
+    ("data_pytorch", ["--seed", str(2**64)], "seed must be a whole number in 0..18,446,744,073,709,551,615"),
+    ("rl_levels_cleanrl", ["--steps", "1024", "--seed", str(2**64)],
+     "seed must be a whole number in 0..18,446,744,073,709,551,615"),
     ("selfplay_pettingzoo", ["--games", "1"], "games must be a whole number >= 2"),
     ("serve_quickstart", ["--steps", "0"], "steps must be a whole number >= 10"),
     ("skills_set_aside", ["--students", "0"], "students must be a whole number >= 1"),
