@@ -139,3 +139,15 @@ def test_architecture_names_every_module_benchmark_and_example() -> None:
                      | {p.relative_to(ROOT).as_posix() for p in scripts
                         if not any(n == p.name or n.endswith("/" + p.name) for n in names)})
     assert not unnamed, f"ARCHITECTURE.md does not name {unnamed}"
+
+
+def test_architecture_says_how_each_benchmark_script_reaches_the_process_pool() -> None:
+    """ARCHITECTURE.md said the benchmarks/ scripts use processes.run_in_pool "through bench.runner.run_jobs", while
+    data_mixture.py and selfplay_diagnose.py call run_in_pool itself."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    entry = " ".join(text[text.index("- `processes.py`"):].split("\n- ", 1)[0].split())
+    direct = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
+                    if re.search(r"\brun_in_pool\(", p.read_text(encoding="utf-8")))
+    assert direct, "the scan finds no script calling run_in_pool"
+    unnamed = [name for name in direct if f"`{name}`" not in entry]
+    assert not unnamed, f"ARCHITECTURE.md's processes.py entry does not name {unnamed}, which call run_in_pool itself"
