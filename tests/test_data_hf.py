@@ -92,6 +92,39 @@ def test_per_example_loss_shifts_for_causal_models_and_ignores_padding():
                                                                             torch.tensor([1]))))
 
 
+def test_causal_models_named_otherwise_get_their_labels_shifted_as_their_own_loss_does():
+    """Gemma 3 (``AutoModelForCausalLM`` gives ``Gemma3ForConditionalGeneration``) and a subclass of a causal LM were
+    taken for models whose labels line up with the logits: their per-example losses were unshifted (each token scored
+    as predicted from itself), not the loss the model trains on. Now both are shifted, as ``Trainer`` shifts them."""
+    from magister.data.hf import _is_causal_lm
+
+    torch.manual_seed(0)
+    text = transformers.Gemma3TextConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1, head_dim=8)
+    vision = transformers.SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                             num_attention_heads=2, image_size=16, patch_size=8)
+    gemma = transformers.Gemma3ForConditionalGeneration(
+        transformers.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4)).eval()
+
+    class MyGPT(transformers.GPT2LMHeadModel):
+        pass
+
+    mine = MyGPT(transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=1, n_head=2)).eval()
+    ids = torch.randint(3, 60, (3, 9))
+    for model in (gemma, mine):
+        assert _is_causal_lm(model), type(model).__name__
+        with torch.no_grad():
+            out = model(input_ids=ids, labels=ids)
+        per_example = per_example_loss_from_outputs(out.logits, ids, shift=_is_causal_lm(model))
+        # every example has as many labelled tokens, so the model's mean loss is the mean of the per-example ones
+        assert float(per_example.mean()) == pytest.approx(float(out.loss), rel=1e-5), type(model).__name__
+    seq2seq = transformers.T5ForConditionalGeneration(transformers.T5Config(
+        vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2, decoder_start_token_id=0))
+    classifier = transformers.GPT2ForSequenceClassification(transformers.GPT2Config(
+        vocab_size=64, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    assert not _is_causal_lm(seq2seq) and not _is_causal_lm(classifier), "their labels line up with the logits"
+
+
 def test_per_example_loss_of_a_classifier_has_no_loss_for_an_ignored_label():
     # before: 2-D logits with label -100 (ignored) gave a loss of 0.0, a perfect score for the example's skill;
     # the token case gave NaN, as the docs say for an example without a labelled token

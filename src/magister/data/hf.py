@@ -90,6 +90,12 @@ try:
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 except ImportError as _e:
     raise missing_extra_import("magister.data.hf", "hf", _e) from _e
+try:  # the causal language models of transformers (AutoModelForCausalLM's), whatever their class names say
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as _CAUSAL_LM_MAPPING
+
+    _CAUSAL_LM_NAMES = frozenset(n for v in _CAUSAL_LM_MAPPING.values() for n in ([v] if isinstance(v, str) else v))
+except ImportError:  # pragma: no cover - a transformers without the table: the class names alone
+    _CAUSAL_LM_NAMES = frozenset()
 
 from .sampler import SkillSampler
 
@@ -251,8 +257,17 @@ def per_example_loss_from_outputs(logits: torch.Tensor, labels: torch.Tensor, *,
 
 
 def _is_causal_lm(model: Any) -> bool:
-    name = type(model).__name__
-    return name.endswith("LMHeadModel") or "CausalLM" in name
+    """Whether ``model`` predicts each token from the ones before it (its labels are the inputs, to be shifted).
+
+    By the names of its class and of the classes it derives from (a subclass of ``GPT2LMHeadModel`` is one), as
+    ``...LMHeadModel`` / ``...CausalLM`` or among the causal language models of ``transformers``
+    (``AutoModelForCausalLM``'s classes, the list ``Trainer`` shifts the labels of: ``Gemma3ForConditionalGeneration``,
+    what ``AutoModelForCausalLM`` gives for Gemma 3, names neither)."""
+    for cls in type(model).__mro__:
+        name = cls.__name__
+        if name.endswith("LMHeadModel") or "CausalLM" in name or name in _CAUSAL_LM_NAMES:
+            return True
+    return False
 
 
 def _resume_through_sampler(trainer: Trainer, resume_pass_at: Callable[[int], None]) -> bool:
