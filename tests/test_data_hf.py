@@ -243,6 +243,25 @@ def _six_step_exp3_run(out, train, skills, floor=0.0, **curriculum):
     return sampler, trainer
 
 
+def test_the_curriculum_is_written_where_trainer_writes_its_files_each_nodes_first_process_too(tmp_path):
+    """With ``save_on_each_node=True`` ``Trainer`` writes every node's checkpoint folder from that node's first
+    process (``args.should_save``); the curriculum was written by rank 0 alone, so another node's folder lacked it,
+    and resumed there, its ranks started the curriculum afresh while rank 0's node loaded it (a collective they
+    never joined). A process that does not write Trainer's files writes none."""
+    import types
+
+    from magister.data.hf import CURRICULUM_FILE, _CurriculumCheckpoint
+
+    sampler = SkillSampler([0, 1, 0, 1], mg.make_teacher("exp3", mg.Discrete(2), seed=0), batch_size=2, seed=0)
+    for writes, world_zero in ((True, False), (False, False), (True, True)):
+        out = tmp_path / f"{writes}-{world_zero}"
+        (out / "checkpoint-2").mkdir(parents=True)
+        args = types.SimpleNamespace(output_dir=str(out), should_save=writes)
+        state = types.SimpleNamespace(global_step=2, is_world_process_zero=world_zero)
+        _CurriculumCheckpoint(sampler).on_save(args, state, None)
+        assert (out / "checkpoint-2" / CURRICULUM_FILE).exists() == writes, (writes, world_zero)
+
+
 def test_resuming_with_a_changed_sampler_setting_is_refused_unless_strict_false(tmp_path):
     """A sampler built with another floor than the checkpoint's was refused on resume (as it should be), but
     add_curriculum had no way to pass load_state_dict's strict=False, so a deliberate change could not resume."""

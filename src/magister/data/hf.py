@@ -40,7 +40,7 @@ matched to the right batch.
 
 **Checkpoints.** Each ``checkpoint-<step>`` folder that ``Trainer`` saves also
 gets the sampler's state (:data:`CURRICULUM_FILE`, teacher included, written
-by rank 0). ``trainer.train(resume_from_checkpoint=...)`` loads it on every
+by rank 0, or with ``save_on_each_node=True`` by each node's first process, as ``Trainer`` writes its own). ``trainer.train(resume_from_checkpoint=...)`` loads it on every
 rank and hands out again the look-ahead batches that were planned but never
 trained on. Where ``Trainer`` skips the batches of a resumed epoch already
 trained, the sampler's pass leaves them out instead (``Trainer`` skipping them
@@ -160,7 +160,9 @@ def unkeyed_evaluation(reported: str, sampler: SkillSampler, metric: str) -> str
 
 
 class _CurriculumCheckpoint(TrainerCallback):
-    """Writes the sampler's state (global: the same on every rank) into each checkpoint folder, from rank 0."""
+    """Writes the sampler's state (global: the same on every rank) into each checkpoint folder, from the processes
+    that write ``Trainer``'s own files (``args.should_save``: rank 0, or with ``save_on_each_node=True`` each node's
+    first process, into that node's folder)."""
 
     def __init__(self, sampler: SkillSampler, trainer: Trainer | None = None):
         self.sampler = sampler
@@ -168,7 +170,10 @@ class _CurriculumCheckpoint(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any):
         folder = checkpoint_folder(self.trainer, args, state)
-        if state.is_world_process_zero and os.path.isdir(folder):
+        # (rank 0 only left the checkpoints of the other nodes without it under save_on_each_node: resumed there,
+        # those ranks started the curriculum afresh while rank 0's node loaded it, in a collective they never joined)
+        writes = getattr(args, "should_save", None)
+        if (state.is_world_process_zero if writes is None else writes) and os.path.isdir(folder):
             save_state(os.path.join(folder, CURRICULUM_FILE), self.sampler.state_dict())
 
 
