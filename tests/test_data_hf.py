@@ -373,6 +373,28 @@ def test_a_second_curriculum_on_the_same_trainer_is_refused(tmp_path):
     assert trainer.callback_handler.callbacks == callbacks and trainer.compute_loss == compute_loss
 
 
+@pytest.mark.parametrize("kwargs", [{"train_feedback": "false"}, {"train_feedback": None}, {"train_feedback": 1},
+                                    {"eval_metric": 1}, {"eval_metric": True}, {"eval_metric": ""}])
+def test_add_curriculums_flag_and_metric_name_are_checked_and_a_refusal_changes_nothing(tmp_path, kwargs):
+    """``train_feedback`` was read by truth ("false" fed the losses back, None turned them off) and ``eval_metric``
+    taken whatever it was (1 or "" made keys, eval_<skill>_1, that no metric has: no evaluation reached the teacher,
+    without a word); each is a ConfigError naming it, the trainer left as it was."""
+    train, skills = _rows(0, 4)
+    trainer = _trainer(tmp_path, train, {}, 1)
+    callbacks = list(trainer.callback_handler.callbacks)
+    sampler = SkillSampler(skills, mg.make_teacher("exp3", mg.Discrete(["count", "repeat"]), seed=0), batch_size=2,
+                           seed=0)
+    with pytest.raises(mg.ConfigError, match=next(iter(kwargs))):
+        add_curriculum(trainer, sampler, **kwargs)
+    assert trainer.callback_handler.callbacks == callbacks and not hasattr(trainer, "curriculum")
+    assert "compute_loss" not in vars(trainer) and "train" not in vars(trainer)
+    if "eval_metric" in kwargs:
+        with pytest.raises(mg.ConfigError, match="metric"):
+            CurriculumCallback(sampler, metric=kwargs["eval_metric"])
+    add_curriculum(trainer, sampler, train_feedback=np.True_, eval_metric="accuracy")  # numpy's True is True
+    assert "compute_loss" in vars(trainer)
+
+
 def test_a_sampler_of_another_dataset_is_refused_when_added(tmp_path):
     """It was refused only when training started (a ValueError), after a resume had loaded the sampler's state."""
     train, skills = _rows(0, 4)

@@ -114,6 +114,10 @@ class CurriculumCallback(TrainerCallback):
     """
 
     def __init__(self, sampler: SkillSampler, *, metric: str = "loss", prefix: str = "eval_"):
+        metric_name("metric", metric)
+        if not isinstance(prefix, str):  # (a number made keys no metric has: the teacher heard no evaluation)
+            raise ConfigError(f"prefix must be the text before <skill>_<metric> in the metrics' names ('eval_'), "
+                              f"got {prefix!r}")
         self.sampler = sampler
         self.metric = metric
         self.prefix = prefix
@@ -147,6 +151,17 @@ class CurriculumCallback(TrainerCallback):
         if found:
             self.sampler.observe_eval(found, kind="loss" if self.metric == "loss" else "accuracy")
             self.evaluations += 1
+
+
+def metric_name(name: str, value: Any) -> str:
+    """An evaluation metric's name, as ``Trainer`` reports it after ``eval_<skill>_`` (``"loss"``, ``"accuracy"``):
+    other values (a number, ``True``, ``""``) made keys no metric has, so the teacher heard no evaluation, without a
+    word."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be the name of an evaluation metric, as Trainer reports it in "
+                          f"eval_<skill>_<metric> ('loss', or a name your compute_metrics returns, such as "
+                          f"'accuracy'), or None for no evaluation feedback; got {value!r}")
+    return value
 
 
 def unkeyed_evaluation(reported: str, sampler: SkillSampler, metric: str) -> str:
@@ -363,6 +378,9 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     if not isinstance(sampler, SkillSampler):
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
     strict = flag("strict", strict)
+    train_feedback = flag("train_feedback", train_feedback)  # ("false" fed the losses back, None turned it off)
+    if eval_metric is not None:
+        metric_name("eval_metric", eval_metric)
     if any(isinstance(cb, _CurriculumCheckpoint) for cb in trainer.callback_handler.callbacks):
         # a second one would feed every micro-batch's losses twice (the second time to the next batch waiting)
         raise ConfigError("this trainer already has a curriculum (add_curriculum was called on it, or it is a "
