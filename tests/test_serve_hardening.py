@@ -209,6 +209,8 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, mon
     (["--no-auth", "--port", "70000"], "--port must be at most 65535", None),
     (["--no-auth", "--checkpoint-every", "-1"], "--checkpoint-every must be a whole number >= 0", "checkpoint_every"),
     (["--admin-token", " tok"], "--admin-token has spaces at its start or end", "admin_token"),
+    (["--admin-token", ""], "--admin-token is empty (an unset shell variable?); give the token, or leave", None),
+    (["--admin-token", "", "--no-auth"], "--admin-token is empty", None),
     (["--no-auth", "--db", ""], "--db must be a SQLite file path", None),
 ])
 def test_serve_names_the_flag_whose_value_it_refuses(tmp_path, monkeypatch, args, says, setting):
@@ -224,6 +226,31 @@ def test_serve_names_the_flag_whose_value_it_refuses(tmp_path, monkeypatch, args
     assert result.exit_code == 2 and says in result.output, result.output
     assert setting is None or setting not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_generates_a_token_for_an_empty_variable_but_not_for_an_empty_admin_token_option(tmp_path, monkeypatch):
+    """`magister serve --admin-token "$TOKEN"` with TOKEN unset generated and printed a token without a word (the
+    token meant was refused at every request); empty stays "unset" for MAGISTER_ADMIN_TOKEN only."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from magister.cli import app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
+    monkeypatch.setenv("MAGISTER_ADMIN_TOKEN", "")
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 0, result.output
+    token = served[0].state.settings.admin_token
+    assert token.startswith("mga_") and f"admin token (pass --admin-token or MAGISTER_ADMIN_TOKEN to choose it): " \
+        f"{token}" in result.output
+    monkeypatch.setenv("MAGISTER_ADMIN_TOKEN", "from-env")  # an empty option is refused, not read as the variable
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--admin-token", ""])
+    assert result.exit_code == 2 and "--admin-token is empty" in result.output and "mga_" not in result.output
+    assert len(served) == 1
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "s.db"), "--admin-token", "mine"])
+    assert result.exit_code == 0 and served[1].state.settings.admin_token == "mine" and "mga_" not in result.output
 
 
 def test_a_refused_variable_is_still_named_by_the_variable_and_a_python_setting_by_its_name(tmp_path, monkeypatch):

@@ -70,6 +70,11 @@ def command(
         if log_level.lower() not in LOG_LEVELS:  # (uvicorn's start-up died on a KeyError traceback)
             raise ValueError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         log_level = log_level.lower()
+        if admin_token is not None and not admin_token:
+            # (an unset shell variable, --admin-token "$TOKEN": a token was generated without a word, and the one
+            # the user meant to set was refused at every request; empty means "unset" only for the variable)
+            raise ValueError("--admin-token is empty (an unset shell variable?); give the token, or leave "
+                             "--admin-token out to have one generated and printed")
         if no_auth and admin_token is not None:
             # (one of them would be dropped without a word: an open API for someone who gave a token)
             raise ValueError("--no-auth and --admin-token contradict each other; give one of them")
