@@ -556,11 +556,10 @@ class _Handle:
         return types.SimpleNamespace(remote=lambda *a, **k: _Ref(lambda: method(*a, **k), self.dead))
 
 
-def _no_cluster(monkeypatch, tmp_path):
-    """A RayTeacher on a handle of a real TeacherActor (pfsp over a pool of 2) with ray.get reading the results."""
+def _no_cluster_actor(monkeypatch, teacher):
+    """A handle of a real TeacherActor holding a copy of ``teacher``, with ray.get reading the results."""
     import types
 
-    from magister.opponents import OpponentPool
     from magister.rl import ray as mg_ray
 
     def get(ref):
@@ -573,11 +572,65 @@ def _no_cluster(monkeypatch, tmp_path):
     node = types.SimpleNamespace(get_node_id=lambda: "node")  # (one Ray connection, never shut down)
     monkeypatch.setattr(mg_ray, "ray", types.SimpleNamespace(get=get, is_initialized=lambda: True,
                                                              get_runtime_context=lambda: node))
+    actor = mg_ray.TeacherActor(teacher.to_bytes())
+    return actor, _Handle(actor)
+
+
+def _no_cluster(monkeypatch, tmp_path):
+    """A RayTeacher on a handle of a real TeacherActor (pfsp over a pool of 2) with ray.get reading the results."""
+    from magister.opponents import OpponentPool
+
     pool = OpponentPool(tmp_path / "pool", max_ids=10)
     pool.add(b"a")
     pool.add(b"b")
-    actor = mg_ray.TeacherActor(mg.make_teacher("pfsp", pool.space, pool=pool, seed=0).to_bytes())
-    return actor, _Handle(actor)
+    return _no_cluster_actor(monkeypatch, mg.make_teacher("pfsp", pool.space, pool=pool, seed=0))
+
+
+def _refusal(call):
+    try:
+        call()
+    except Exception as e:  # noqa: BLE001 - compared by class and words
+        return type(e), str(e)
+    return None
+
+
+@pytest.mark.parametrize("make, bad", [
+    (lambda: mg.make_teacher("uniform", SPACE, seed=0), [5.0, 5.0]),
+    (lambda: mg.make_teacher("uniform", mg.spaces.Discrete(3), seed=0), 7),
+    (lambda: mg.make_teacher("plr", mg.levels.SeedSpace(100), seed=0), 300),
+], ids=["box", "discrete", "level"])
+def test_a_client_refuses_bad_outcomes_with_the_local_teachers_error_and_keeps_nothing(monkeypatch, make, bad):
+    # before: observe_batch with more scores than tasks was a ConfigError (a local teacher's is an
+    # InvalidScoreError: `except InvalidScoreError` missed it), a masked score was recorded as the value it hid,
+    # a set of scores or text were refused in other words, a bad task did not say nothing was recorded, and
+    # observe(task, [0.5]) or observe(tasks, 0.5) named no fix
+    local = make()
+    actor, handle = _no_cluster_actor(monkeypatch, local)
+    client = RayTeacher(handle, prefetch=4, flush_every=1)
+    good = local.space.sample(np.random.default_rng(0))
+    masked = np.ma.masked_array([0.5, 0.9], mask=[False, True])
+    singles = [(good, float("nan")), (good, "0.5"), (good, None), (good, [0.5]), (bad, 0.5), (bad, float("nan")),
+               ([good, good], 0.5), (good, np.ma.masked)]
+    batches = [([good, good], [0.5]), ([], [0.5]), ([good], [0.5, 0.5]), ([good, good], masked), ([good], {0.5}),
+               ([good], {0: 0.5}), ([good], "0.5"), ([good], None), ([bad], [0.5]), ([bad], [float("nan")]),
+               ([bad, good], [0.5]), (5, [0.5])]
+    if isinstance(local.space, mg.spaces.Box):  # (a level teacher takes any finite score)
+        singles.append((good, 5.0))
+        batches.append(([good], [5.0]))
+    for args in singles:
+        said = _refusal(lambda: local.observe(*args))
+        assert said is not None and said == _refusal(lambda: client.observe(*args)), args
+    for args in batches:
+        said = _refusal(lambda: local.observe_batch(*args))
+        assert said is not None and said == _refusal(lambda: client.observe_batch(*args)), args
+    client.flush()
+    assert local.n_observed == actor.counts()["n_observed"] == 0 and client.n_sent == 0
+    client.observe(good, 0.5)
+    client.observe_batch([good, good], np.ma.masked_array([0.25, 1.0], mask=[False, False]))
+    local.observe(good, 0.5)
+    local.observe_batch([good, good], [0.25, 1.0])
+    remote = mg.loads(client.state_bytes())
+    assert remote.n_observed == local.n_observed == 3 and remote.beliefs() == local.beliefs()
 
 
 def test_a_batch_the_actor_refuses_raises_once_and_does_not_block_later_flushes(monkeypatch, tmp_path):

@@ -29,7 +29,7 @@ import functools
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence, TypeVar, overload
+from typing import Any, Callable, ClassVar, Sequence, TypeVar, cast, overload
 
 import numpy as np
 
@@ -46,6 +46,18 @@ __all__ = ["Teacher", "register", "make_teacher", "available_teachers", "teacher
 MAX_PROPOSE = 10_000_000
 
 _REGISTRY: dict[str, type["Teacher"]] = {}
+
+
+def refused_task(space: Space, task: Any, error: InvalidTaskError) -> InvalidTaskError:
+    """``error``, the refusal of ``task`` by ``space``, as ``observe(task, score)`` raises it: saying so when ``task``
+    is several tasks (what ``propose(k)`` returns), and that nothing was recorded (the Ray client's ``observe``
+    raises it too, as a local teacher does)."""
+    try:  # several tasks (what propose(k) returns) with one score: say so, not only "wrong shape"
+        many = len(space.validate_batch(task))
+    except Exception:
+        many = 0
+    hint = f" (that is {many} tasks: use observe_batch(tasks, scores) for several)" if many > 1 else ""
+    return cast(InvalidTaskError, reworded(error, f"{error}{hint}. Nothing was recorded."))
 
 
 _T = TypeVar("_T", bound="Teacher")
@@ -540,12 +552,7 @@ class Teacher:
         try:
             enc = self._encode_one(task)
         except InvalidTaskError as e:
-            try:  # several tasks (what propose(k) returns) with one score: say so, not only "wrong shape"
-                many = len(self.space.validate_batch(task))
-            except Exception:
-                many = 0
-            hint = f" (that is {many} tasks: use observe_batch(tasks, scores) for several)" if many > 1 else ""
-            raise reworded(e, f"{e}{hint}. Nothing was recorded.")
+            raise refused_task(self.space, task, e)
         s = np.array([self.score_range.normalise_one(score)])
         self._observe(enc, s)
         self.n_observed += 1

@@ -60,7 +60,7 @@ from typing import Any, Sequence, TypeVar, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ConfigError, missing_extra_import
+from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, missing_extra_import, reworded
 
 try:
     import ray
@@ -71,7 +71,7 @@ from ..levels.spaces import level_key
 from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
-from ..teacher import Teacher, loads
+from ..teacher import Teacher, loads, refused_task
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
            "find_curriculum_wrapper"]
@@ -787,22 +787,45 @@ class RayTeacher:
         return np.asarray(out) if isinstance(out[0], np.ndarray) else out
 
     # ------------------------------------------------------------ observe
+    @_locked
     def observe(self, task: Any, score: ScoreLike) -> None:
-        """Buffer one outcome (checked here, so a bad one raises at once and is not kept)."""
-        self.observe_batch([task], [score])
+        """Buffer one outcome, checked here as a local teacher's ``observe`` checks it (the same errors), so a bad
+        one raises at once and is not kept."""
+        self._check_process()
+        self._check_reachable()  # (nothing buffered that could never be sent)
+        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
+            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
+        try:
+            valid = self.space.validate(task)
+        except InvalidTaskError as e:
+            raise refused_task(self.space, task, e)
+        self.score_range.normalise_one(score)  # raises on text, None, NaN / out of range
+        self._buffer([valid], np.atleast_1d(np.asarray(score, dtype=float)))
 
     @_locked
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: Sequence[ScoreLike] | ArrayLike) -> None:
+        """Buffer several outcomes, all checked here first as a local teacher's ``observe_batch`` checks them (the
+        same errors, in the same order: scores, tasks, then their counts), so a bad batch raises at once and
+        nothing of it is kept."""
         self._check_process()
         self._check_reachable()  # (nothing buffered that could never be sent)
-        valid = self.space.validate_batch(tasks)
-        s = np.atleast_1d(np.asarray(materialised(scores)))  # a generator too, as a local teacher takes it
-        self.score_range.normalise(s)  # raises on text, None, NaN / out of range
-        s = s.astype(float)
-        if len(valid) != len(s):
-            raise ConfigError(f"observe_batch got {len(valid)} tasks but {len(s)} scores")
-        self._out_tasks.extend(list(valid))
-        self._out_scores.extend(s.tolist())
+        raw = materialised(scores)  # a generator too, as a local teacher takes it
+        # (read as an array first, a masked score was recorded as the value it hid, and a set or a dict, or text,
+        # was refused in other words than a local teacher's)
+        self.score_range.normalise(raw)  # raises on text, None, NaN / out of range, a masked score, a set
+        try:
+            valid = self.space.validate_batch(tasks)
+        except InvalidTaskError as e:
+            raise reworded(e, f"{e}. Nothing was recorded.")
+        s = np.atleast_1d(np.asarray(raw, dtype=float))
+        if len(valid) != len(s):  # (a ConfigError, where a local teacher raises an InvalidScoreError)
+            raise InvalidScoreError(f"observe_batch got {len(valid)} tasks but {len(s)} scores; pass one score per "
+                                    "task. Nothing was recorded.")
+        self._buffer(list(valid), s)
+
+    def _buffer(self, tasks: list[Any], scores: np.ndarray) -> None:
+        self._out_tasks.extend(tasks)
+        self._out_scores.extend(scores.astype(float).tolist())
         if len(self._out_scores) >= self.flush_every:
             self._send()
 
