@@ -833,15 +833,42 @@ def test_bad_tasks_or_infos_given_back_are_refused_and_change_nothing():
 
     actor = TeacherActor(mg.make_teacher("uniform", SPACE, seed=0).to_bytes())
     tasks, infos = actor.propose_with_info(2, "c", 0)
-    with pytest.raises(mg.ConfigError, match="each info must be a dict"):
+    with pytest.raises(mg.ConfigError, match=r"pass one info dict \(the proposal's info\) per task"):
         actor.give_back("c", tasks, [infos[0], 5])
     with pytest.raises(mg.InvalidTaskError, match="outside the space"):
         actor.give_back("c", [tasks[0], [9.0, 9.0]], infos)
-    with pytest.raises(mg.ConfigError, match="2 tasks but 1 infos"):
+    with pytest.raises(mg.ConfigError, match="2 tasks and 1 infos"):
         actor.give_back("c", tasks, infos[:1])
     assert actor.counts()["n_returned"] == 0 and actor.counts()["n_leased"] == 2
     assert actor.give_back("c", tasks, infos, 2) == 2
     assert actor.counts()["n_returned"] == 2 and actor.counts()["n_leased"] == 0  # settled: handed out
+
+
+def test_a_client_refuses_bad_give_backs_with_the_local_level_teachers_error_and_queues_nothing(monkeypatch):
+    # before: give_back(5), give_back(np.array(3)), infos=5 or a None info raised Python's raw TypeError, a text
+    # was given back as one task per character (Discrete(["a", "b"]): "ab" queued both) and a dict as its keys,
+    # and the other refusals had other words than a local level teacher's
+    from types import MappingProxyType
+
+    local = mg.make_teacher("plr", mg.levels.SeedSpace(100), seed=0)
+    actor, handle = _no_cluster_actor(monkeypatch, local)
+    client = RayTeacher(handle, prefetch=4, flush_every=1)
+    tasks, infos = client.propose_with_info(2)
+    for args in [(5,), ("12",), (np.array(3),), ({3: 1},), ([300],), ([1, 2], [{}]), ([1], 5), ([1], "x"),
+                 ([1], {"train": True}), ([1], [5])]:
+        said = _refusal(lambda: local.give_back(*args))
+        assert said is not None and said == _refusal(lambda: client.give_back(*args)), args
+    assert actor.counts()["n_returned"] == 0
+    assert client.give_back([tasks[0]], [None]) == 1  # (no info: as infos=None)
+    assert client.give_back([tasks[1]], [MappingProxyType(infos[1])]) == 1  # (any mapping, as before)
+    assert client.give_back((t for t in [7])) == 1
+    again, again_infos = actor.propose_with_info(3)  # (the next proposals: the client's buffer holds others)
+    assert again[:3] == [tasks[0], tasks[1], 7] and again_infos[:3] == [{"train": True}, infos[1], {"train": True}]
+    other, other_handle = _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", mg.spaces.Discrete(["a", "b"])))
+    named = RayTeacher(other_handle, prefetch=2, flush_every=1)
+    with pytest.raises(mg.InvalidTaskError, match="give_back takes a list of tasks, got str 'ab'"):
+        named.give_back("ab")
+    assert other.counts()["n_returned"] == 0 and named.give_back(["a", "b"]) == 2
 
 
 @pytest.mark.parametrize("name, flag", [("robust-plr", "replay"), ("learnability", "evaluate")])

@@ -54,7 +54,7 @@ import pickle
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Sequence, TypeVar, cast
 
 import numpy as np
@@ -72,6 +72,7 @@ from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
 from ..teacher import Teacher, loads, refused_task
+from ..teachers._levels import given_back
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
            "find_curriculum_wrapper"]
@@ -912,11 +913,9 @@ class RayTeacher:
         """Tasks this client handed out that will never be scored (see :meth:`TeacherActor.give_back`): the actor
         hands them out again, with their ``infos`` (default ``{"train": True}``), before any new proposal. Returns
         how many it queued (after a release by the driver, not those the release re-issued already); 0 (and nothing sent) after ``ray.shutdown()`` or with the actor dead (its teacher is gone)."""
-        tasks = list(tasks)
         self._check_process()
         # checked here, so a bad one raises at once in this worker (the actor checks them again)
-        tasks, infos = _checked_give_back(self.space, tasks, [{"train": True} for _ in tasks] if infos is None
-                                          else infos)
+        tasks, infos = _checked_give_back(self.space, tasks, infos)
         if not tasks or not ray.is_initialized() or self._gone() is not None:
             return 0
         try:  # with this client's count of tasks handed out: the actor settles its lease first
@@ -950,17 +949,15 @@ class RayTeacher:
             self._tasks, self._pending = [], None
 
 
-def _checked_give_back(space: Any, tasks: Sequence[Any], infos: Sequence[Any]) -> tuple[list[Any], list[dict]]:
-    """``tasks`` (each validated in ``space``) and ``infos`` (each a dict) for ``give_back``, or a clear error:
-    a task outside the space would be handed out to another worker, whose wrapper refuses it there."""
-    tasks, infos = list(tasks), list(infos)
-    if len(tasks) != len(infos):
-        raise ConfigError(f"give_back got {len(tasks)} tasks but {len(infos)} infos; pass one info per task")
-    bad = next((i for i in infos if not isinstance(i, Mapping)), None)
-    if bad is not None:
-        raise ConfigError(f"give_back: each info must be a dict (the task's proposal info), got {bad!r}; "
-                          "nothing was given back")
-    return [space.validate(t) for t in tasks], [dict(i) for i in infos]
+def _checked_give_back(space: Any, tasks: Any, infos: Any) -> tuple[list[Any], list[dict]]:
+    """``tasks`` (each validated in ``space``) and ``infos`` (each a dict; ``{"train": True}`` for none) for
+    ``give_back``, or the error a local level teacher's ``give_back`` raises: a task outside the space would be
+    handed out to another worker, whose wrapper refuses it there. (``list(tasks)`` took a text as one task per
+    character, a dict as its keys, and raised Python's raw ``TypeError`` for a number.)"""
+    if isinstance(infos, Iterable) and not isinstance(infos, (str, bytes, Mapping)):
+        infos = [dict(i) if isinstance(i, Mapping) else i for i in infos]  # (any mapping, as before)
+    tasks, infos = given_back(space, tasks, infos)
+    return tasks, [{"train": True} if i is None else dict(i) for i in infos]
 
 
 def _failure(ref: Any) -> BaseException | None:

@@ -57,6 +57,32 @@ def _own(level: Any) -> Any:
     return level
 
 
+def given_back(space: Space, tasks: Any, infos: Any) -> tuple[list[Any], list[dict[str, Any] | None]]:
+    """The arguments of a ``give_back(tasks, infos)``, checked: ``tasks`` validated in ``space``, as a list, and
+    one info (a dict, or None for none) per task, None for ``infos=None``; a ``give_back`` refuses anything else
+    before it changes anything, with these errors (:meth:`LevelTeacher.give_back`, and a Ray teacher client's
+    ``give_back`` and its actor's, as a local level teacher)."""
+    if isinstance(tasks, (str, bytes, dict)) or not isinstance(tasks, Iterable) or (
+            isinstance(tasks, np.ndarray) and tasks.ndim == 0):
+        # (the batch check's hint, "use observe(task, score) for one", would record a score for it)
+        raise InvalidTaskError(f"give_back takes a list of tasks, got {type(tasks).__name__} {tasks!r:.60}; "
+                               "pass give_back([task]) for one. Nothing was given back.")
+    try:
+        valid = list(space.validate_batch(tasks))
+    except InvalidTaskError as e:
+        raise reworded(e, f"{e}. Nothing was given back.")  # (a user space's own error class kept)
+    if infos is None:
+        return valid, [None] * len(valid)
+    if isinstance(infos, (str, bytes, dict)) or not isinstance(infos, Iterable):  # (list(5) raised TypeError)
+        raise ConfigError(f"give_back takes infos = one info dict (the proposal's info) per task, or None, got "
+                          f"{type(infos).__name__} {infos!r:.60}. Nothing was given back.")
+    infos = list(infos)
+    if len(infos) != len(valid) or any(i is not None and not isinstance(i, dict) for i in infos):
+        raise ConfigError(f"give_back got {len(valid)} tasks and {len(infos)} infos; pass one info dict (the "
+                          "proposal's info) per task, or none. Nothing was given back.")
+    return valid, infos
+
+
 class LevelTeacher(Teacher):
     """Base of the level teachers: validation and keys, new-level generation, proposal infos, state."""
 
@@ -115,27 +141,10 @@ class LevelTeacher(Teacher):
         drops nothing). :class:`~magister.rl.vector.CurriculumVectorEnv` and a
         :class:`~magister.rl.wrapper.CurriculumWrapper` alone call it (as they give a ``RayTeacher`` its unscored
         tasks back, which hands them out again)."""
-        if isinstance(tasks, (str, bytes, dict)) or not isinstance(tasks, Iterable) or (
-                isinstance(tasks, np.ndarray) and tasks.ndim == 0):
-            # (the batch check's hint, "use observe(task, score) for one", would record a score for it)
-            raise InvalidTaskError(f"give_back takes a list of tasks, got {type(tasks).__name__} {tasks!r:.60}; "
-                                   "pass give_back([task]) for one. Nothing was given back.")
-        try:
-            enc = self._encode(tasks)
-        except InvalidTaskError as e:
-            raise reworded(e, f"{e}. Nothing was given back.")  # (a user space's own error class kept)
-        if infos is None:
-            infos = [None] * len(enc)
-        else:
-            if isinstance(infos, (str, bytes, dict)) or not isinstance(infos, Iterable):  # (list(5) raised TypeError)
-                raise ConfigError(f"give_back takes infos = one info dict (the proposal's info) per task, or None, got "
-                                  f"{type(infos).__name__} {infos!r:.60}. Nothing was given back.")
-            infos = list(infos)
-            if len(infos) != len(enc) or any(i is not None and not isinstance(i, dict) for i in infos):
-                raise ConfigError(f"give_back got {len(enc)} tasks and {len(infos)} infos; pass one info dict (the "
-                                  "proposal's info) per task, or none. Nothing was given back.")
-            self._check_kind_flags(infos)
-        return sum(bool(self._drop(key, info)) for (key, _), info in zip(enc, infos))
+        tasks, infos = given_back(self.space, tasks, infos)
+        self._check_kind_flags(infos)
+        key = self._key
+        return sum(bool(self._drop(key(t), info)) for t, info in zip(tasks, infos))
 
     def drop_pending(self) -> int:
         """Give back every proposal waiting for a score (each as :meth:`give_back` does, oldest first per level), and
