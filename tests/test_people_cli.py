@@ -199,6 +199,21 @@ def test_a_bad_deck_is_a_one_line_error(tmp_path, name, content, needle):
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
 
 
+def test_a_wall_clock_that_steps_back_during_an_answer_stores_no_negative_duration(tmp_path, monkeypatch):
+    # the terminal timed an answer with time.time(): a clock set back while the learner typed (a time server, a
+    # time zone fixed by hand) stored a negative duration
+    import sqlite3
+    import time as _time
+
+    readings = iter(range(1_800_000_000, 0, -100))  # every reading of the wall clock 100 s before the last
+    monkeypatch.setattr(_time, "time", lambda: float(next(readings)))
+    res = study_here(tmp_path, "d.csv", "id,question,answer\nh8,Half of 8?,4\n", ["4", "q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        durations = [d for (d,) in db.execute("SELECT duration FROM reviews")]
+    assert len(durations) == 1 and 0.0 <= durations[0] < 60.0
+
+
 def test_a_csv_with_a_byte_order_mark_keeps_its_ids(tmp_path):
     res = study_here(tmp_path, "bom.csv", "\ufeffid,question,answer\nh8,Half of 8?,4\n", ["4", "q"])
     assert res.exit_code == 0, (res.output, res.exception)

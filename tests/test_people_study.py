@@ -449,6 +449,53 @@ def test_an_answer_with_a_bad_grade_or_time_changes_nothing(tmp_path):
     assert store.history("Fractions", "ana") == []
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("duration", "12s", "duration must be a number >= 0.0, got '12s'"),
+    ("duration", -5.0, "duration must be a number >= 0.0, got -5"),
+    ("duration", float("inf"), "duration must be a number >= 0.0, got inf"),
+    ("duration", True, "duration must be a number >= 0.0, got True"),
+    ("card", None, "card must be text, the card's id"),
+    ("card", 5, "card must be text, the card's id, card.id \\(a deck's id = 5 is the text '5'\\), got 5"),
+    ("card", "", "card must be text"),
+    ("deck", None, "deck must be text, the deck's title"),
+    ("skill", ["halves"], "skill must be text"),
+    ("fingerprint", 7, "fingerprint must be the card's Card.fingerprint"),
+])
+def test_the_store_refuses_a_bad_answer_before_writing_anything(tmp_path, field, value, message):
+    # each was stored: a duration of "12s" made every later read of the learner's history fail ("event duration
+    # must be a number"), -5 and inf were kept, a card of None failed in SQLite as "check the file, or pass
+    # another --db", a fingerprint of 7 was stored as "7"
+    from magister.people.store import StudyStore
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    good = dict(deck="Fractions", learner="ana", card="half-of-8", skill="halves", time=T0, grade=3, duration=4.0,
+                fingerprint="1929095481f4")
+    store.add(**good)
+    with pytest.raises(ConfigError, match=message + ".*nothing was stored"):
+        store.add(**{**good, "time": T0 + 60, field: value})
+    assert [(e.item, e.timestamp, e.duration) for e in store.history("Fractions", "ana")] == [("half-of-8", T0, 4.0)]
+    for unknown in (None, float("nan"), np.float32("nan")):  # a duration not known is stored as none, as before
+        store.add(**{**good, "duration": unknown})
+    store.add(**{**good, "duration": np.float32(2.5)})  # (numpy's float32 failed in SQLite's binding)
+    assert [e.duration for e in store.history("Fractions", "ana")][-1] == 2.5
+    assert np.isnan([e.duration for e in store.history("Fractions", "ana")][1:4]).all()
+
+
+def test_a_history_holding_a_duration_that_is_no_number_is_read(tmp_path):
+    # StudyStore.add took duration="12s": the history it stored could not be read again
+    import sqlite3
+
+    from magister.people.store import StudyStore
+
+    StudyStore(tmp_path / "db.sqlite").add("Fractions", "ana", "half-of-8", "halves", T0, 3, 4.0)
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute("INSERT INTO reviews (deck, learner, card, skill, time, grade, duration) VALUES "
+                   "('Fractions', 'ana', 'half-of-8', 'halves', ?, 1, '12s')", (T0 + 60,))
+    history = StudyStore(tmp_path / "db.sqlite").history("Fractions", "ana")
+    assert [(e.outcome, e.duration) for e in history][0] == (3.0, 4.0)
+    assert history[1].outcome == 1.0 and np.isnan(history[1].duration)
+
+
 def test_a_card_with_a_list_for_its_skill_is_refused(tmp_path):
     # skill = ["a", "b"] became a skill named "['a', 'b']"
     (tmp_path / "d.toml").write_text('title = "T"\n[[cards]]\nquestion = "q?"\nskill = ["a", "b"]\n')

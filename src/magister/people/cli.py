@@ -214,7 +214,7 @@ def study_in_terminal(console, decks, store, learner: str, count: int, retention
             break
         card = d.card(pick.card)
         console.print(f"\n[bold]Q{asked + 1}[/bold] ({escape(card.skill)}, {pick.kind}): {escape(card.question)}")
-        t0 = _time.time()
+        t0 = _time.monotonic()  # (the wall clock may step back meanwhile: a negative duration was stored)
         try:
             typed = ask("answer", default="", show_default=False) if card.answers else ""
         except (EOFError, KeyboardInterrupt):
@@ -236,7 +236,7 @@ def study_in_terminal(console, decks, store, learner: str, count: int, retention
                 break
             grade = int(g)
         t = max(clock(), schedule.clock)
-        store.add(d.title, learner, card.id, card.skill, t, grade, _time.time() - t0, card.fingerprint)  # first
+        store.add(d.title, learner, card.id, card.skill, t, grade, _time.monotonic() - t0, card.fingerprint)  # first
         schedule.record(card.id, grade, t)
         asked += 1
     print_summary(console, schedule, asked, clock())

@@ -19,7 +19,9 @@ in it: :mod:`magister.names`).
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from numbers import Real
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +82,14 @@ def checked_learner(name: object, what: str = "learner", example: str = 'learner
     return learner_form(name, what)
 
 
+def _duration(stored: object) -> float:
+    """A stored duration as read: NaN when none is known, or when an earlier version stored one that is no number
+    (``StudyStore.add`` took ``duration="12s"``, and every read of that history failed)."""
+    if isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        return float(stored)
+    return float("nan")
+
+
 class StudyStore:
     """History of answers in an SQLite file: ``add`` one review, ``history`` of a learner on a deck."""
 
@@ -132,10 +142,30 @@ class StudyStore:
 
     def add(self, deck: str, learner: str, card: str, skill: str, time: float, grade: int,
             duration: float | None = None, fingerprint: str | None = None) -> None:
-        """Store one answer; ``fingerprint``: the card's :attr:`~magister.people.deck.Card.fingerprint`."""
+        """Store one answer; ``fingerprint``: the card's :attr:`~magister.people.deck.Card.fingerprint`.
+
+        ``duration``: seconds the answer took, ``>= 0`` (``None`` or NaN: not known). Every value is checked
+        before anything is written: a bad one is a ``ConfigError`` naming it, nothing stored.
+        """
         learner = checked_learner(learner)
         grade = checked_grade(grade)
         time = number("time", time, hint="the answer's time in seconds")
+        # (taken unchecked: a duration of "12s" was stored, and every later read of the learner's history failed
+        # with "event duration must be a number"; a card of None failed in SQLite as "check the file")
+        for what, value, fix in (("deck", deck, "the deck's title, deck.title"), ("card", card, "the card's id, "
+                                 "card.id (a deck's id = 5 is the text '5')"), ("skill", skill, "card.skill")):
+            # (a deck may give a title or a skill of white space, title = " ", but never such a card id)
+            if not isinstance(value, str) or value == "" or (what == "card" and not value.strip()):
+                raise ConfigError(f"{what} must be text, {fix}, got {value!r}; nothing was stored")
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise ConfigError(f"fingerprint must be the card's Card.fingerprint (text) or None, got {fingerprint!r}; "
+                              "nothing was stored")
+        if duration is not None and isinstance(duration, Real) and not isinstance(duration, bool) \
+                and math.isnan(duration):
+            duration = None  # not known (an Event's NaN): stored as NULL, as before
+        if duration is not None:
+            duration = number("duration", duration, 0.0, hint="the seconds the answer took (None: not known); "
+                              "nothing was stored")
         try:
             if not self._fingerprinted and not self._has_fingerprints():  # (another program may have added it)
                 try:  # a new nullable column: the rows stored before keep what they had, and have no fingerprint
@@ -186,7 +216,7 @@ class StudyStore:
             raise self._read_failed(e) from None
         # a card id is read without white space around it: a deck gives none now (" a1 " is refused when it is
         # loaded, its fix is "a1"), and the reviews an earlier version stored under " a1 " are then found
-        return [Event(learner, c.strip(), (s,), t, g, float("nan") if d is None else d) for c, s, t, g, d in rows]
+        return [Event(learner, c.strip(), (s,), t, g, _duration(d)) for c, s, t, g, d in rows]
 
     def fingerprints(self, deck: str, learner: str) -> dict[str, str]:
         """Per card, the fingerprint of its last review that has one (reviews stored before fingerprints have none)."""
