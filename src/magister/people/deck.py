@@ -28,6 +28,12 @@ removing or moving a card renumbers the cards after it, so each review also
 stores the card's :attr:`Card.fingerprint` and :meth:`Deck.check_history`
 refuses a history whose numbered card now has another text. Explicit ids are
 never checked this way: editing the text of a card with an id keeps its history.
+
+A deck's title, its card ids and its skill names are read in Unicode's composed form (NFC), as learner names are
+(:mod:`magister.names`): "café" typed with "é" and with "e" + U+0301 (as macOS and some editors write it) is one
+card, and a deck file saved again in the other form keeps its history (two cards whose ids differ only in their
+form are refused naming both). The question and answers are kept as written; a fingerprint taken of them in either
+form is the card's.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ from ..errors import ConfigError
 from .policies import topological_order
 
 __all__ = ["Card", "Deck", "load_deck", "load_decks", "normalise_answer"]
+
+
+def _nfc(text: object) -> object:
+    """``text`` in Unicode's composed form (NFC), the form of titles, card ids and skill names; not text: as it is."""
+    return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
 
 
 #: full-width ASCII forms (an East Asian input method's digits, letters and signs) and the ideographic space
@@ -73,6 +84,11 @@ class Card:
     #: the id is the card's position in the deck file (``card-N``), which gave it none
     numbered: bool = False
 
+    def __post_init__(self) -> None:
+        # "café" typed composed and decomposed was two cards, and a deck saved again decomposed lost the history
+        object.__setattr__(self, "id", _nfc(self.id))
+        object.__setattr__(self, "skill", _nfc(self.skill))
+
     @property
     def fingerprint(self) -> str:
         """12 hex digits of a hash of the question and the accepted answers, as the deck gives them.
@@ -80,13 +96,36 @@ class Card:
         Stored with each review, so that a history recorded for ``card-3`` is not replayed onto another card
         after the deck's cards were inserted, removed or edited (see :meth:`Deck.check_history`).
         """
-        text = json.dumps([self.question, list(self.answers)], ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return _fingerprint(self.question, self.answers)
+
+    def _fingerprints(self) -> set[str]:
+        """The fingerprints of this card's text as written, composed (NFC) and decomposed (NFD): a deck file saved
+        again in another Unicode form (same text) keeps its history."""
+        return {self.fingerprint, *(_fingerprint(unicodedata.normalize(form, self.question),
+                                                 [unicodedata.normalize(form, a) for a in self.answers])
+                                    for form in ("NFC", "NFD"))}
 
     def check(self, typed: str) -> bool:
         """Is ``typed`` one of the accepted answers (case and spacing ignored)?"""
         t = normalise_answer(typed)
         return any(t == normalise_answer(a) for a in self.answers)
+
+
+def _nfc_graph(prerequisites: Mapping) -> dict:
+    """``{skill: [skills it needs]}`` with the names composed (NFC); a skill written in both forms needs what
+    either needs."""
+    out: dict = {}
+    for k, v in prerequisites.items():
+        needs = [_nfc(r) for r in v] if isinstance(v, (list, tuple)) else v
+        key = _nfc(k)
+        both = isinstance(out.get(key), list) and isinstance(needs, list)
+        out[key] = list(dict.fromkeys([*out[key], *needs])) if both else needs
+    return out
+
+
+def _fingerprint(question: str, answers: Sequence[str]) -> str:
+    text = json.dumps([question, list(answers)], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass
@@ -96,11 +135,16 @@ class Deck:
     prerequisites: dict[str, list[str]] = field(default_factory=dict)
     source: str = ""
 
+    def __post_init__(self) -> None:
+        self.title = _nfc(self.title)  # (the history is kept per title: a title saved decomposed lost it)
+        self.prerequisites = _nfc_graph(self.prerequisites)
+
     @property
     def skills(self) -> list[str]:
         return list(dict.fromkeys([*self.prerequisites, *(c.skill for c in self.cards)]))
 
     def card(self, card_id: str) -> Card:
+        card_id = _nfc(card_id)  # (in either Unicode form, as the deck's ids are composed)
         for c in self.cards:
             if c.id == card_id:
                 return c
@@ -114,8 +158,10 @@ class Deck:
         is never checked: its text may be edited.
         """
         numbered = {c.id: c for c in self.cards if c.numbered}
-        moved = {c.fingerprint: c.id for c in numbered.values()}
-        changed = [cid for cid, c in numbered.items() if cid in recorded and recorded[cid] != c.fingerprint]
+        # (its text in either Unicode form: a deck saved again decomposed was refused as "text changed")
+        forms = {cid: c._fingerprints() for cid, c in numbered.items()}
+        moved = {fp: cid for cid, fps in forms.items() for fp in fps}
+        changed = [cid for cid in numbered if cid in recorded and recorded[cid] not in forms[cid]]
         # a numbered card the deck no longer has (a card before it was removed) whose text is now another number's
         ids = {c.id for c in self.cards}
         gone = [(cid, moved[fp]) for cid, fp in recorded.items()
@@ -145,7 +191,7 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
     asked only for a card an error names (a TOML card's line is searched for in the whole text)."""
     if not raw_cards:
         raise ConfigError(f"{source}: the deck has no cards; add [[cards]] entries with a question")
-    cards, seen = [], set()
+    cards, seen = [], {}
     for n, rc in enumerate(raw_cards, 1):
         if not isinstance(rc, dict):
             raise ConfigError(f"{source}: card {n} must be a table (a [[cards]] entry with question = \"...\"), "
@@ -170,9 +216,15 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
                               f"reviews of {plain!r})")
         else:  # id = 0 was read as no id (card-N)
             cid, numbered = str(raw_id), False
-        if cid in seen:
+        key = unicodedata.normalize("NFC", cid)  # the id the card is known by (Card keeps it so)
+        if key in seen and seen[key][1] != cid:  # "café" composed and decomposed: one card to the history
+            m, other = seen[key]
+            raise ConfigError(f"{source}: cards {m} and {n} have the ids {other!r} and {cid!r}, the same text written "
+                              "in two Unicode forms (composed and decomposed), which are one card to the history; "
+                              "give them distinct ids")
+        if key in seen:
             raise ConfigError(f"{source}: two cards have the id {cid!r}; ids must be distinct")
-        seen.add(cid)
+        seen[key] = (n, cid)
         answers = rc.get("answers", rc.get("answer", ()))
         if isinstance(answers, (str, int, float)):
             answers = [answers]
@@ -184,7 +236,8 @@ def _build(title: str, raw_cards: list[dict], prereq: dict, source: str,
             raise ConfigError(f"{source}: card {n} has skill {skill!r}; a card has one skill, a name such as "
                               "skill = \"halves\"")
         cards.append(Card(cid, str(rc["question"]).strip(), answers, str(skill), numbered))
-    prereq = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in (prereq or {}).items()}
+    prereq = _nfc_graph({str(k): [str(x) for x in (v if isinstance(v, list) else [v])]
+                         for k, v in (prereq or {}).items()})
     skills = list(dict.fromkeys([*prereq, *(c.skill for c in cards)]))
     topological_order(skills, prereq)  # refuses unknown skills and cycles
     return Deck(title, cards, prereq, source)

@@ -14,7 +14,9 @@ a file written before fingerprints gets the column at its next answer, its earli
 are stored in Unicode's composed form (NFC), otherwise as given, so a name that would read as another one
 (" ann" beside "ann", a zero-width space in it) is refused (:func:`checked_learner`); the reads find a history
 an earlier version stored under another spelling of the same name (not composed, or with a zero-width character
-in it: :mod:`magister.names`).
+in it: :mod:`magister.names`). Deck titles and card ids are stored composed too (a deck reads them so:
+``magister.people.deck``), and the reviews stored under a title or an id written decomposed are read as the
+composed one's.
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ def checked_learner(name: object, what: str = "learner", example: str = 'learner
     return learner_form(name, what)
 
 
+def _card_id(stored: str) -> str:
+    """A stored card id as a deck gives it now: without white space around it, composed (NFC)."""
+    return unicodedata.normalize("NFC", str(stored).strip())
+
+
 def _duration(stored: object) -> float:
     """A stored duration as read: NaN when none is known, or when an earlier version stored one that is no number
     (``StudyStore.add`` took ``duration="12s"``, and every read of that history failed)."""
@@ -106,8 +113,10 @@ class StudyStore:
             self._fingerprinted = self._has_fingerprints()
         except sqlite3.DatabaseError as e:
             raise self._read_failed(e) from None
-        #: per (deck, learner in NFC): the names their answers are stored under (:meth:`_spellings`)
-        self._names: dict[tuple[str, str], list[str]] = {}
+        #: per (deck, learner in NFC): the titles and names their answers are stored under (:meth:`_spellings`)
+        self._names: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        #: per deck title in NFC: the titles its answers are stored under (:meth:`_titles_of`)
+        self._titles: dict[str, list[str]] = {}
 
     def _has_fingerprints(self) -> bool:
         """Does the file have the fingerprint column (a file written before fingerprints gets it on its next answer)?"""
@@ -157,6 +166,7 @@ class StudyStore:
             # (a deck may give a title or a skill of white space, title = " ", but never such a card id)
             if not isinstance(value, str) or value == "" or (what == "card" and not value.strip()):
                 raise ConfigError(f"{what} must be text, {fix}, got {value!r}; nothing was stored")
+        deck, card, skill = (unicodedata.normalize("NFC", x) for x in (deck, card, skill))  # (as a deck reads them)
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise ConfigError(f"fingerprint must be the card's Card.fingerprint (text) or None, got {fingerprint!r}; "
                               "nothing was stored")
@@ -188,23 +198,37 @@ class StudyStore:
                     pass
             raise self._write_failed(e) from None
 
-    def _spellings(self, deck: str, learner: str) -> list[str]:
-        """The names ``learner``'s answers on ``deck`` are stored under: the NFC form it is stored in now, and
-        those an earlier version stored as typed (decomposed, or with a zero-width character: "Jose" + U+0301 is
-        "José"), so that such a history is found by the name written plainly (:func:`magister.names.same_learner`)."""
-        names = self._names.get((deck, learner))
-        if names is None:  # looked for once per store: it reads every learner name of the deck (the whole index)
-            stored = [row[0] for row in self.db.execute("SELECT DISTINCT learner FROM reviews WHERE deck = ?",
-                                                         (deck,))]
+    def _titles_of(self, deck: str) -> list[str]:
+        """The titles the answers on the deck titled ``deck`` are stored under: its composed form (NFC), the form
+        it is stored in now, and the one an earlier version stored as the deck wrote it (decomposed)."""
+        title = unicodedata.normalize("NFC", deck) if isinstance(deck, str) else deck
+        titles = self._titles.get(title)
+        if titles is None:  # looked for once per store and deck: it reads every title (the whole index)
+            stored = [row[0] for row in self.db.execute("SELECT DISTINCT deck FROM reviews")]
+            titles = self._titles[title] = sorted({title, *(t for t in stored if isinstance(t, str)
+                                                           and unicodedata.normalize("NFC", t) == title)})
+        return titles
+
+    def _spellings(self, deck: str, learner: str) -> tuple[list[str], list[str]]:
+        """The titles (:meth:`_titles_of`) and the names ``learner``'s answers on ``deck`` are stored under: the NFC
+        form it is stored in now, and those an earlier version stored as typed (decomposed, or with a zero-width
+        character: "Jose" + U+0301 is "José"), so that such a history is found by the name written plainly
+        (:func:`magister.names.same_learner`)."""
+        found = self._names.get((deck, learner))
+        if found is None:  # looked for once per store: it reads every learner name of the deck (the whole index)
+            titles = self._titles_of(deck)
+            stored = [row[0] for row in self.db.execute("SELECT DISTINCT learner FROM reviews WHERE deck IN "
+                                                         f"({', '.join('?' * len(titles))})", titles)]
             # (with the name itself: this version stores every answer under it, those added later included)
-            names = self._names[(deck, learner)] = sorted({learner, *same_learner(learner, stored)})
-        return names
+            found = self._names[(deck, learner)] = (titles, sorted({learner, *same_learner(learner, stored)}))
+        return found
 
     def _rows(self, columns: str, deck: str, learner: str, where: str = "") -> list[tuple]:
         """``columns`` of the reviews of every spelling of ``learner`` on ``deck``, in time order."""
-        names = self._spellings(deck, learner)
-        return self.db.execute(f"SELECT {columns} FROM reviews WHERE deck = ? AND learner IN "
-                               f"({', '.join('?' * len(names))}){where} ORDER BY time, id", (deck, *names)).fetchall()
+        titles, names = self._spellings(deck, learner)
+        return self.db.execute(f"SELECT {columns} FROM reviews WHERE deck IN ({', '.join('?' * len(titles))}) AND "
+                               f"learner IN ({', '.join('?' * len(names))}){where} ORDER BY time, id",
+                               (*titles, *names)).fetchall()
 
     def history(self, deck: str, learner: str) -> list[Event]:
         """The answers of ``learner`` on the deck titled ``deck``, in time order (see also :meth:`deck_history`);
@@ -215,8 +239,9 @@ class StudyStore:
         except sqlite3.DatabaseError as e:  # a damaged file opens, then fails here (a traceback before)
             raise self._read_failed(e) from None
         # a card id is read without white space around it: a deck gives none now (" a1 " is refused when it is
-        # loaded, its fix is "a1"), and the reviews an earlier version stored under " a1 " are then found
-        return [Event(learner, c.strip(), (s,), t, g, _duration(d)) for c, s, t, g, d in rows]
+        # loaded, its fix is "a1"), and the reviews an earlier version stored under " a1 " are then found; and
+        # composed (NFC), as a deck reads it: the reviews stored under a decomposed "café" are the card's
+        return [Event(learner, _card_id(c), (s,), t, g, _duration(d)) for c, s, t, g, d in rows]
 
     def fingerprints(self, deck: str, learner: str) -> dict[str, str]:
         """Per card, the fingerprint of its last review that has one (reviews stored before fingerprints have none)."""
@@ -227,7 +252,7 @@ class StudyStore:
             rows = self._rows("card, fingerprint", deck, learner, " AND fingerprint IS NOT NULL")
         except sqlite3.DatabaseError as e:
             raise self._read_failed(e) from None
-        return {card.strip(): fp for card, fp in rows}  # the last of each card's (ids read as history reads them)
+        return {_card_id(card): fp for card, fp in rows}  # the last of each card's (ids read as history reads them)
 
     def deck_history(self, deck: Deck, learner: str) -> list[Event]:
         """:meth:`history` of ``learner`` on ``deck``, refused (a ``ConfigError``, nothing stored or changed) when

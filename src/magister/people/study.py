@@ -51,7 +51,7 @@ from typing import Any, Iterable, Optional
 from ..errors import ConfigError
 from ..settings import number, whole
 from .base import make_model
-from .deck import Deck
+from .deck import Deck, _nfc
 from .events import DAY, Event, seconds
 from .policies import topological_order
 from .store import checked_grade
@@ -181,8 +181,9 @@ class Schedule:
                                   "skills, timestamp, grade)")
         self.session = _Session(start=start)
         for e in events:
-            if e.item in self.cards:
-                self.record(e.item, int(e.outcome), e.timestamp)
+            item = _nfc(e.item)  # (the deck's ids are composed: a decomposed "café" is its card)
+            if item in self.cards:
+                self.record(item, int(e.outcome), e.timestamp)
         return self
 
     def start_session(self, time: Any) -> None:
@@ -197,6 +198,7 @@ class Schedule:
 
     def record(self, card: str, grade: int, time: Any) -> None:
         """One answer: ``grade`` 1 (wrong / again) to 4 (easy) at ``time`` (seconds, or a datetime)."""
+        card = _nfc(card)  # (in either Unicode form, as the deck's ids are composed)
         if card not in self.cards:
             raise ConfigError(f"deck {self.deck.title!r} has no card {card!r}")
         grade = checked_grade(grade)

@@ -166,7 +166,8 @@ class StudyApp:
         _, d = self._deck(index)  # a bad deck first: its message says more than a missing card's
         if not isinstance(card, str):  # a missing card read as a stale one (409, "answered already")
             raise ConfigError(f"send card, the id of the card being asked (a string), got {card!r}")
-        d.card(card)  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered already")
+        card = d.card(card).id  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered
+        # already"); its id as the deck gives it (composed: "café" sent decomposed is the card being asked)
         if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
             raise ConfigError(f"typed must be the answer as text, got {typed!r}")
         if typed is not None and typed.strip() and grade is not None:  # typed won, the grade dropped without a word
