@@ -629,3 +629,37 @@ def test_level_scorer_update_refuses_ids_dones_and_solved_it_cannot_read(bad, wh
     got_ids, got = scorer.update(np.array([[3.0], [3.0]]), z + 1, z, z, np.array([[0.0], [1.0]]), keys={3: "a"},
                                  solved=np.array([[False], [1]], dtype=object))
     assert got_ids.tolist() == [3] and got_ids.dtype.kind == "i" and len(got) == 1
+
+
+def test_ppo_learn_trains_on_a_rollout_whose_level_scores_the_teacher_refused():
+    """A level score the teacher refused (out of its score_range) raised in learn() before the update: the rollout
+    was counted but never trained on, the next learn() reset the env (the running episodes lost), and the refused
+    episodes waited in venv.pending (their proposals outstanding in a level teacher) for the rest of the run."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    from magister.errors import InvalidScoreError
+    from magister.rl.ppo import PPO
+
+    teacher = mg.make_teacher("plr", SPACE, seed=0, score_range=(0, 0.005))
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher, score="external")
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    before = [p.detach().clone() for p in agent.net.parameters()]
+    with pytest.raises(InvalidScoreError, match="refused the level scores") as e:
+        agent.learn(venv, total_steps=4096, n_steps=32)
+    refused = e.value.task_ids
+    assert refused and len(e.value.scores) == len(refused) and max(e.value.scores) > 0.005
+    assert agent.steps == 64 and agent.n_trained_steps == 64  # the rollout was trained on
+    assert not all(torch.equal(a, b) for a, b in zip(before, agent.net.parameters()))
+    # the scores the teacher takes were recorded, the refused ones not, and nothing waits for them
+    assert teacher.n_observed == agent.scorer.n_scored - len(refused) and not venv.pending
+    assert copy.deepcopy(teacher).drop_pending() == venv.num_envs  # only the running episodes' proposals
+    # learn goes on with the running episodes (no reset)
+    resets = []
+    venv.reset = lambda **kw: resets.append(kw)
+    try:
+        agent.learn(venv, total_steps=128, n_steps=32)
+    except InvalidScoreError:  # (this rollout's scores may be refused too: it is trained on all the same)
+        pass
+    assert not resets and agent.steps == agent.n_trained_steps == 128
+    venv.close()

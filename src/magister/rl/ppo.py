@@ -31,7 +31,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, missing_extra_import
+from ..errors import CheckpointError, ConfigError, InvalidScoreError, missing_extra_import
 
 try:
     import torch
@@ -41,6 +41,7 @@ except ImportError as _e:
 from ..settings import number, saved_count, short_number, whole
 from .levels import LevelScorer, level_key
 from .scores import success_flag
+from .wrapper import hand_back
 
 __all__ = ["PPO"]
 
@@ -117,8 +118,9 @@ class PPO:
         # a scorer restored by load_state_dict: the next learn() keeps its per-level statistics (max-MC best
         # returns, learnable counts) as the saved agent would have had they trained on
         self._scorer_restored = False
-        # (env, its last observations, level keys of the running episodes, their ids where the env has them)
-        self._running: tuple[Any, np.ndarray, dict[int, Any], np.ndarray | None] | None = None
+        # (env, its last observations, level keys of the running episodes, their ids where the env has them, the
+        # proposal infos of the running episodes (score="external": what a refused score's task goes back with))
+        self._running: tuple[Any, np.ndarray, dict[int, Any], np.ndarray | None, dict[int, Any]] | None = None
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
@@ -156,6 +158,10 @@ class PPO:
         episode as solved by its final ``info["is_success"]`` where the env reports one (as ``MazeEnv``
         does), else by a last reward > 0.
         Steps of evaluate-only episodes (``venv.episode_train`` False) are not trained on.
+        A level score the teacher refuses (an :class:`~magister.errors.InvalidScoreError`: one out of its
+        ``score_range``) is raised once its rollout is trained on: the other scores are recorded, nothing of the
+        refused ones (their tasks go back to a teacher with ``give_back``; the error's ``task_ids`` and ``scores``
+        name them), and learn called again goes on with the running episodes.
         Called again on the same ``venv``, it carries on with the running
         episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
         ``CurriculumVectorEnv`` reset in between (other episode ids) is reset again, since the agent does not
@@ -208,9 +214,9 @@ class PPO:
             scorer._acc.clear()
         has_flags = hasattr(cur, "episode_train")
         if resume and running is not None:  # called again on the same env: carry on with the running episodes
-            _, obs, keys, _ = running
+            _, obs, keys, _, given = running
         else:
-            keys = {}
+            keys, given = {}, {}
             obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
         next_cb = self.steps + callback_every
         wins = scorer is not None and scorer.kind == "learnable"
@@ -230,6 +236,10 @@ class PPO:
                     b_train[t] = cur.episode_train
                     if scorer is not None:
                         b_ids[t] = cur.episode_ids
+                        infos = getattr(cur, "task_infos", None)
+                        for i, eid in enumerate(b_ids[t]):
+                            if infos is not None and int(eid) not in given:
+                                given[int(eid)] = infos[i]
                         if scorer.kind in LevelScorer.PER_LEVEL:
                             for i, eid in enumerate(b_ids[t]):
                                 if int(eid) not in keys:
@@ -265,23 +275,80 @@ class PPO:
                 last = delta + self.gamma * self.lam * nonterminal * last
                 adv[t] = last
             ret = adv + b_val[:n_steps]
+            refused: list[tuple[int, float, str]] = []
             if scorer is not None:
                 done_ids, scores = scorer.update(b_ids, adv, b_val[:n_steps], b_rew, b_done, keys=keys,
                                                  solved=b_win)
                 if len(done_ids):
-                    cur.report(done_ids, scores)
+                    # a refused score is raised once the rollout is trained on and the running episodes kept: it
+                    # was raised here, before the update, so the rollout was lost (its steps counted, not trained
+                    # on), the next learn() reset the env, and the refused episodes waited in venv.pending for good
+                    refused = self._report(cur, done_ids, scores, given)
                     for eid in done_ids:
                         keys.pop(int(eid), None)
+                        given.pop(int(eid), None)
             m = b_train.reshape(-1)
             self.n_trained_steps += int(m.sum())
             if m.any():
                 self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
                              adv.reshape(-1)[m], ret.reshape(-1)[m])
-            self._running = (venv, obs, keys, np.asarray(cur.episode_ids) if hasattr(cur, "episode_ids") else None)
+            self._running = (venv, obs, keys, np.asarray(cur.episode_ids) if hasattr(cur, "episode_ids") else None,
+                             given)
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every
+            if refused:
+                raise self._refused(refused)
         return self
+
+    @staticmethod
+    def _report(cur: Any, ids: np.ndarray, scores: np.ndarray, given: dict[int, Any]) -> list[tuple[int, float, str]]:
+        """Send the finished episodes' scores with ``cur.report``; returns the refused ones, ``(id, score, reason)``.
+        A batch the teacher refuses (an :class:`~magister.errors.InvalidScoreError`) is sent again one score at a
+        time, so that the scores it takes are recorded; a refused episode stops waiting for its score (it leaves
+        ``cur.pending``) and its task goes back to a teacher with ``give_back`` (a level teacher stops waiting for
+        it), as :meth:`~magister.rl.vector.CurriculumVectorEnv.step` does with a refused score."""
+        try:
+            cur.report(ids, scores)
+            return []
+        except InvalidScoreError as e:
+            if len(ids) == 1:
+                refused = [(int(ids[0]), float(scores[0]), str(e))]
+            else:
+                refused = []
+                for eid, s in zip(ids.tolist(), scores.tolist()):
+                    try:
+                        cur.report([eid], [s])
+                    except InvalidScoreError as one:
+                        refused.append((int(eid), float(s), str(one)))
+        pending = getattr(cur, "pending", None)
+        if isinstance(pending, dict):
+            back = [(pending.pop(eid), given.get(eid) or {}) for eid, _, _ in refused if eid in pending]
+            hand_back(getattr(cur, "teacher", None), back)
+        return refused
+
+    @staticmethod
+    def _refused(refused: list[tuple[int, float, str]]) -> InvalidScoreError:
+        """The error :meth:`learn` raises, once the rollout is trained on, for level scores the teacher refused; it
+        holds their episode ids and scores (``task_ids``, ``scores``)."""
+        reasons: dict[str, list[int]] = {}
+        for eid, _, why in refused:
+            reasons.setdefault(why.rstrip(". "), []).append(eid)
+        shown = list(reasons.items())[:3]  # (one reason per score where each names its score)
+        what = "; ".join(f"episode{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}: {why}"
+                         for why, ids in shown)
+        if len(reasons) > len(shown):
+            what += f"; and {sum(len(ids) for _, ids in list(reasons.items())[3:])} more"
+        error = InvalidScoreError(
+            f"PPO.learn: the teacher refused the level scores of {len(refused)} finished episode(s), and nothing of "
+            f"them was recorded ({what}). Fix the scores: a teacher that reads scores in a range needs one that holds "
+            "the learner's level scores (score_range=(low, high)), or use a level teacher (score_range=None takes "
+            "any finite score). The rollout was trained on, the other scores were recorded and the refused "
+            "episodes' tasks went back to a teacher that takes tasks back (the error's task_ids and scores name "
+            "them): call learn again to go on with the running episodes")
+        error.task_ids = [eid for eid, _, _ in refused]  # type: ignore[attr-defined]
+        error.scores = [s for _, s, _ in refused]  # type: ignore[attr-defined]
+        return error
 
     def _check_env(self, venv: Any) -> None:
         """Refuse, before anything runs, an env this agent cannot train on: not a vector env, observations that
