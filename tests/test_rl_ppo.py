@@ -405,3 +405,23 @@ def test_ppo_load_of_a_damaged_state_is_refused_and_changes_nothing(damage):
     good["steps"] = 64.0  # a whole float, as an older file may hold, is taken
     agent.load_state_dict(good)
     assert agent.steps == 64 and agent.n_trained_steps == 0
+
+
+def test_ppo_learn_resets_a_plain_vector_env_passed_wrapped_anew():
+    """The documented way to start afresh on a plain vector env reset by hand between learn calls (learn cannot
+    tell it was reset, and would act on the cut episode's last observations): pass it wrapped anew."""
+    import gymnasium as gym
+
+    from magister.rl.ppo import PPO
+
+    venv = gym.vector.SyncVectorEnv([CliffWalk] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    agent = PPO(4, 3, seed=0)
+    agent.learn(venv, total_steps=64, n_steps=32)
+    resets = []
+    reset = venv.reset
+    venv.reset = lambda **kw: resets.append(kw) or reset(**kw)
+    agent.learn(venv, total_steps=128, n_steps=32)
+    assert resets == []  # the same env: its running episodes go on
+    agent.learn(gym.vector.VectorWrapper(venv), total_steps=192, n_steps=32)
+    assert len(resets) == 1 and agent.steps == 192
+    venv.close()

@@ -165,7 +165,11 @@ class PPO:
         Called again on the same ``venv``, it carries on with the running
         episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
         ``CurriculumVectorEnv`` reset in between (other episode ids) is reset again, since the agent does not
-        have its new observations. An agent
+        have its new observations. A plain vector env (one without episode ids) reset by you in between cannot be
+        told from one left as it was: each sub-env's first step would act on, and train on, the observation the cut
+        episode left; after resetting one yourself, pass it wrapped anew (``gym.vector.VectorWrapper(venv)``: an env
+        other than the one it ran last, which learn resets). On a new env the level scorer starts afresh (max-MC
+        best returns and learnable counts too) unless you pass it on (``level_score=agent.scorer``). An agent
         restored with :meth:`load_state_dict` resets its env but scores levels with the saved scorer's
         statistics (max-MC best returns, learnable counts), as the uninterrupted agent would.
         """
