@@ -639,6 +639,38 @@ def test_a_readers_refused_add_leaves_the_writers_snapshots_alone(tmp_path: Path
     assert pool.load(new) == b"the writer's snapshot"
 
 
+@pytest.mark.parametrize("failing", ["pool.json", "snapshot"])
+def test_an_add_whose_index_or_snapshot_write_fails_leaves_the_pool_and_its_folder_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    # before: add() wrote the snapshot file, then the index; an index write that failed (a full disk) left the
+    # snapshot file in snapshots/, named by no index, and both failures raised a bare "[Errno 28] No space left on
+    # device" naming no file
+    import errno
+
+    import magister.opponents.pool as pool_module
+
+    pool = _pool(tmp_path, n=4, max_size=4)  # full: the add evicts a member
+    files = {f.name: f.read_bytes() for f in (tmp_path / "snapshots").iterdir()}
+    index, state, ids = pool.index_path.read_bytes(), pool.state(), pool.ids
+    real = pool_module.atomic_write
+
+    def full_disk(path, data):
+        if (Path(path).name == "pool.json") == (failing == "pool.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(pool_module, "atomic_write", full_disk)
+    named = "pool.json" if failing == "pool.json" else "000004.bin"
+    with pytest.raises(OSError, match=f"{named}.*No space left on device.*nothing was added") as e:
+        pool.add(b"new snapshot", step=500)
+    assert e.value.errno == errno.ENOSPC
+    assert {f.name: f.read_bytes() for f in (tmp_path / "snapshots").iterdir()} == files
+    assert pool.index_path.read_bytes() == index and pool.state() == state and pool.ids == ids
+    monkeypatch.setattr(pool_module, "atomic_write", real)
+    assert pool.add(b"new snapshot", step=500) == 4  # the same writer goes on, with the id the failed add had
+    assert pool.load(4) == b"new snapshot" and OpponentPool(tmp_path, readonly=True).ids == pool.ids
+
+
 def test_a_second_writer_is_refused_and_loses_nothing(tmp_path: Path) -> None:
     # before: two processes opening one pool writable (e.g. an OpponentEnv with report=True in a worker beside the
     # driver's pool.report_many) each wrote the index from memory: the second silently overwrote the games the

@@ -20,7 +20,8 @@ Every change (a snapshot added or evicted, a game reported, ratings set) is
 written to a temporary file, flushed and renamed over ``pool.json``, so a
 crash leaves the old index or the new one, never a torn one; the in-memory
 index changes only after the new one is on disk. A snapshot file is written
-(atomically too) before the index names it, and an evicted file is deleted
+(atomically too) before the index names it (and deleted again if the index
+cannot be written: an add that fails adds nothing), and an evicted file is deleted
 only after the index no longer names it.
 
 Exact resume: :meth:`OpponentPool.state` is the pool as a teacher checkpoint
@@ -187,6 +188,14 @@ def _check_kind(what: str, v: Any, kinds: tuple[type, ...]) -> Any:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _not_added(e: OSError, what: str) -> OSError:
+    """``e`` (of its own class, so that ``except OSError`` still catches it) saying what could not be written and
+    that the snapshot was not added."""
+    text = (f"{what} ({e.strerror or e}); nothing was added: the pool is as it was (free disk space, or give the "
+            "writer write access to the pool's folder, then add the snapshot again)")
+    return type(e)(text) if e.errno is None else type(e)(e.errno, text)
 
 
 def _listed(ids: list[int]) -> str:
@@ -565,7 +574,11 @@ class OpponentPool:
             if len(members) >= self.max_size:
                 evicted = self._victim(members, rng)
                 del members[evicted]
-            atomic_write(self._snapshot_path(new_id), data)
+            path = self._snapshot_path(new_id)
+            try:
+                atomic_write(path, data)
+            except OSError as e:  # (a full disk said only "[Errno 28] No space left on device", naming no file)
+                raise _not_added(e, f"cannot write the snapshot file {path}") from None
             members[new_id] = Record(id=new_id, step=int(step), rating=self._learner_rating,
                                      sha256=_sha256(data), size=len(data), name=name)
             # the evicted member's file is kept for the last keep_evicted evictions: a teacher checkpoint saved
@@ -573,7 +586,16 @@ class OpponentPool:
             kept = self._evicted + ([evicted] if evicted is not None else [])
             dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
             kept = kept[len(dropped):]
-            self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1, kept)
+            try:
+                self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1, kept)
+            except BaseException as e:
+                if self._next_id == new_id:  # the index was not written: the snapshot file goes too (all or nothing)
+                    # (it was left in snapshots/, named by no index: a stray file beyond the folder's bound)
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                if isinstance(e, OSError) and self._next_id == new_id:
+                    raise _not_added(e, f"cannot write the opponent pool index {self.index_path}") from None
+                raise
             self._delete_files(dropped)
         return new_id
 
