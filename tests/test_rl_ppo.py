@@ -70,6 +70,23 @@ def test_ppo_learn_refuses_a_total_step_count_that_is_not_a_number():
     assert agent.steps == 64
 
 
+def test_ppo_learn_refuses_a_callback_that_is_not_a_function_before_training():
+    """callback="print" (or 5) was taken, and a rollout trained and the env reset, before the first callback
+    raised Python's "'str' object is not callable"."""
+    from magister.rl.ppo import PPO
+
+    venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("uniform", EASY, seed=0))
+    agent = PPO(4, 3, seed=0)
+    gen = agent.gen.get_state()
+    for bad in ("print", 5):
+        with pytest.raises(mg.errors.ConfigError, match="callback must be a function"):
+            agent.learn(venv, total_steps=256, n_steps=16, callback=bad, callback_every=32)
+    assert agent.steps == 0 and venv.n_assigned == 0 and agent.gen.get_state().equal(gen)
+    seen = []
+    agent.learn(venv, total_steps=64, n_steps=16, callback=lambda a: seen.append(a.steps), callback_every=32)
+    assert seen == [32, 64]
+
+
 def test_ppo_learn_refuses_a_next_step_autoreset_vector_env():
     """Gymnasium's default NEXT_STEP autoreset gives a step after each episode (the last observation, an ignored
     action, reward 0): PPO trained on it as a transition of the next episode, silently."""

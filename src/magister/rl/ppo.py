@@ -178,6 +178,10 @@ class PPO:
         total_steps = number("total_steps", total_steps, 0.0, hint="the env steps to reach, counted from the "
                              "agent's creation")
         callback_every = whole("callback_every", callback_every, 0)
+        if callback is not None and not callable(callback):
+            # (it raised Python's "'str' object is not callable" at the first callback, a rollout already trained)
+            raise ConfigError(f"callback must be a function taking the agent (callback(agent)), or None, got "
+                              f"{type(callback).__name__} {callback!r:.60}; nothing was trained")
         mode = (getattr(venv, "metadata", None) or {}).get("autoreset_mode")
         if mode is not None and getattr(mode, "value", mode) != "SameStep":
             # next-step autoreset (Gymnasium's default) gave a step after each episode whose observation is the
