@@ -393,6 +393,27 @@ def test_ppo_load_state_of_another_network_is_refused_and_changes_nothing(other)
     agent.load_state_dict(PPO(**sizes, seed=2).state_dict())  # the same network's state loads as before
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_ppo_load_of_a_state_with_non_finite_weights_is_refused_and_changes_nothing(bad):
+    """A state whose weights hold NaN (a damaged file, a diverged run) was loaded, and the agent's first act (or
+    learn) failed in torch with "probability tensor contains either `inf`, `nan` or element < 0"."""
+    import torch
+
+    from magister.errors import CheckpointError
+    from magister.rl.ppo import PPO
+
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    before = agent.state_dict()
+    saved = PPO(obs_dim=4, n_actions=3, seed=1).state_dict()
+    saved["net"]["pi.2.bias"][1] = bad
+    with pytest.raises(CheckpointError, match=r"'pi.2.bias' hold NaN or infinite values.*Nothing was changed"):
+        agent.load_state_dict(saved)
+    assert all(torch.equal(before["net"][k], v) for k, v in agent.state_dict()["net"].items())
+    agent.act(np.zeros((2, 4)))  # the agent acts as before
+    saved["net"]["pi.2.bias"][1] = 0.0
+    agent.load_state_dict(saved)  # finite weights load as before
+
+
 @pytest.mark.parametrize("damage", [
     {"steps": "x"}, {"steps": -5}, {"steps": 2.5}, {"n_trained_steps": "7"}, {"steps": 10**30}, {"gen": None},
     {"gen": "state"}, {"opt": {"state": {}, "param_groups": []}}, {"opt": None}])

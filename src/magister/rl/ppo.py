@@ -435,7 +435,16 @@ class PPO:
         "size mismatch" ``RuntimeError``, leaving the agent half loaded."""
         mine = self.net.state_dict()
         shapes = {k: tuple(getattr(v, "shape", ())) for k, v in net.items()} if isinstance(net, dict) else None
-        if shapes is not None and shapes == {k: tuple(v.shape) for k, v in mine.items()}:
+        wanted = {k: tuple(v.shape) for k, v in mine.items()}
+        if shapes is not None and shapes == wanted:
+            # NaN or infinite weights were loaded, and the first act (or learn) failed in torch with "probability
+            # tensor contains either `inf`, `nan` or element < 0"
+            bad = [k for k, v in net.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+                   and not bool(torch.isfinite(v).all())]
+            if bad:
+                raise CheckpointError(f"a damaged PPO state: its weights {', '.join(map(repr, bad))} hold NaN or "
+                                      "infinite values, which no agent can act with; restore it from a backup, or "
+                                      "start from an earlier checkpoint. Nothing was changed")
             return
         try:
             saved = f"a PPO({self._sizes(net)})"
