@@ -393,6 +393,33 @@ def test_ppo_load_state_of_another_network_is_refused_and_changes_nothing(other)
     agent.load_state_dict(PPO(**sizes, seed=2).state_dict())  # the same network's state loads as before
 
 
+@pytest.mark.parametrize("edit", ["extra", "missing", "renamed"])
+def test_ppo_load_of_weights_with_other_entries_names_them(edit):
+    """Weights of the agent's sizes with an entry more, one less or one renamed (a state edited, or another
+    framework's net dict) were refused as "those of a PPO(obs_dim=4, n_actions=3, hidden=64), not of this
+    PPO(obs_dim=4, n_actions=3, hidden=64)": the same sizes twice, naming nothing that differs."""
+    import torch
+
+    from magister.errors import CheckpointError
+    from magister.rl.ppo import PPO
+
+    agent = PPO(obs_dim=4, n_actions=3, seed=0)
+    saved = PPO(obs_dim=4, n_actions=3, seed=1).state_dict()
+    net = saved["net"]
+    if edit == "extra":
+        net["pi.5.weight"] = torch.zeros(2)
+        said = r"entries this PPO's network does not have: 'pi.5.weight'"
+    elif edit == "missing":
+        del net["v.4.bias"]
+        said = r"no 'v.4.bias'"
+    else:
+        net["module.v.4.bias"] = net.pop("v.4.bias")
+        said = r"entries this PPO's network does not have: 'module.v.4.bias'; no 'v.4.bias'"
+    with pytest.raises(CheckpointError, match=said + r".*Nothing was changed") as e:
+        agent.load_state_dict(saved)
+    assert "not of this" not in str(e.value)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_ppo_load_of_a_state_with_non_finite_weights_is_refused_and_changes_nothing(bad):
     """A state whose weights hold NaN (a damaged file, a diverged run) was loaded, and the agent's first act (or

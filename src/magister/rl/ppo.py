@@ -450,6 +450,16 @@ class PPO:
             saved = f"a PPO({self._sizes(net)})"
         except (KeyError, TypeError, AttributeError, IndexError):
             saved = "another network"
+        if shapes is not None and saved == f"a PPO({self._sizes(mine)})":
+            # (the sizes agree: the entries differ; it said "those of a PPO(obs_dim=4, ...), not of this
+            # PPO(obs_dim=4, ...)", the same sizes twice)
+            extra, missing = sorted(set(shapes) - set(wanted)), sorted(set(wanted) - set(shapes))
+            other = sorted(k for k in set(shapes) & set(wanted) if shapes[k] != wanted[k])
+            said = "; ".join(f"{what} {', '.join(map(repr, keys))}" for what, keys in (
+                ("entries this PPO's network does not have:", extra), ("no", missing),
+                ("other shapes for", other)) if keys)
+            raise CheckpointError(f"the state's weights are not those of a PPO({self._sizes(mine)}) network ({said}); "
+                                  "pass what PPO.state_dict() returned (its 'net' entry as it is). Nothing was changed")
         raise CheckpointError(f"the state's weights are those of {saved}, not of this PPO({self._sizes(mine)}); "
                               "build the agent with the saved agent's obs_dim, n_actions and hidden before "
                               "load_state_dict (or load the state saved for this one). Nothing was changed")
