@@ -647,7 +647,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import TORCH_MAX_SEED, distinct, keep_earlier_partial, out_folder, seeds_fit
+    from magister.bench.args import TORCH_MAX_SEED, distinct, keep_earlier_partial, out_folder, seeds_fit, strict_json
 
     ap = parser()
     args = ap.parse_args(argv)
@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> None:
             done += 1
             for r in runs:
                 results.append(r)
-                log.write(json.dumps(r) + "\n")
+                log.write(strict_json(r) + "\n")
                 print(f"[{done}/{len(jobs)}] {r['task']} {r['method']} seed {r['seed']} order {r['order']}: final acc "
                       f"{r['acc_final']:.3f}, 90% at {r['steps_to_90']}, {r['seconds']:.0f} s", file=sys.stderr,
                       flush=True)
@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> None:
     os.replace(partial, out / "runs.jsonl")
     results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"], r["order"]))
     wall = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps(results))
+    (out / "results.json").write_text(strict_json(results))
     text = report(results, out, cfgs)
     text += f"\ntotal wall time {wall:.0f} s with {args.workers} worker processes ({len(jobs)} jobs, {len(results)} runs)"
     (out / "report.md").write_text(text + "\n")

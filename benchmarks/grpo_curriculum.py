@@ -57,6 +57,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from magister.bench.args import strict_json  # noqa: E402
 from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 METHODS = ["uniform", "sorted", "sec", "lp-bandit", "learnability"]
@@ -629,7 +630,7 @@ def write_report(results: list[dict[str, Any]], cfg: dict[str, Any], out: Path, 
     paths = plot(results, out)
     text = "\n".join(lines)
     (out / "report.md").write_text(text + "\n")
-    (out / "results.json").write_text(json.dumps({"config": cfg, "results": results, "summary": per}, indent=1))
+    (out / "results.json").write_text(strict_json({"config": cfg, "results": results, "summary": per}, indent=1))
     print(text)
     print("figures:", ", ".join(str(p) for p in paths))
 

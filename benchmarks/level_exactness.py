@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tree_args import at_least, write_atomically  # this checkout's helpers, whatever src/ is on PYTHONPATH
+from tree_args import at_least, strict_json, write_atomically  # this checkout's helpers, whatever src/ is on PYTHONPATH
 
 
 def canon(obj: Any, h: Any) -> None:
@@ -254,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(a.seeds):
                 res[f"{name}-s{seed}"] = run_adr(name, settings, kind, steps, seed, a.ckpt)
                 print(name, seed, res[f"{name}-s{seed}"], flush=True)
-    write_atomically(out, json.dumps(res, indent=1, sort_keys=True))
+    write_atomically(out, strict_json(res, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -149,7 +148,7 @@ def fmt(values: list[float], pct: bool = True) -> str:
 def main(argv: list[str] | None = None) -> None:
     import magister as mg
     from magister.bench.args import (TORCH_MAX_SEED, at_least, distinct, keep_earlier_partial, number_in, out_folder,
-                                      seeds_fit, write_atomically)
+                                      seeds_fit, strict_json, write_atomically)
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cliff", "gap"], choices=["cliff", "gap"])
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     keep_earlier_partial(partial)  # a stopped run's: written over (or removed at the end) without a word
     def finished(i: int, r: dict[str, Any]) -> None:
         results.append(r)
-        write_atomically(partial, json.dumps(results))
+        write_atomically(partial, strict_json(results))
         if args.workers > 1:
             print(f"done {r['env']} {r['teacher']} seed {r['seed']}: {100 * r['final']:.0f}% "
                   f"({r['seconds']:.0f} s)", flush=True)
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         exit_interrupted(e, partial)
     results.sort(key=lambda r: (r["env"], r["teacher"], r["seed"]))
     wall = time.perf_counter() - t0
-    write_atomically(out / "runs.json", json.dumps(results))
+    write_atomically(out / "runs.json", strict_json(results))
     partial.unlink(missing_ok=True)
 
     from magister.rl.envs import evaluate, mastered

@@ -56,7 +56,6 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -680,7 +679,7 @@ def csv_text(rows: list[dict[str, Any]], fields: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from magister.bench.args import at_least, distinct, number_in, out_folder, quick_sets, write_atomically
+    from magister.bench.args import at_least, distinct, number_in, out_folder, quick_sets, strict_json, write_atomically
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="connect4", choices=list(GAMES))
@@ -817,7 +816,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({(time.perf_counter() - t0) / 60:.1f} min)")
     summary = {"args": vars(args), "table": table, "best": best,
                "runs": [{k: v for k, v in r.items() if k != "kept"} for r in results]}
-    write_atomically(out / "results.json", json.dumps(summary, indent=1, default=float))
+    write_atomically(out / "results.json", strict_json(summary, indent=1, default=float))
     return summary
 
 

@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import selfplay as sp  # noqa: E402
 
-from magister.bench.args import at_least, keep_earlier_partial, out_file, write_atomically  # noqa: E402
+from magister.bench.args import at_least, keep_earlier_partial, out_file, strict_json, write_atomically  # noqa: E402
 from magister.bench.runner import Interrupted, exit_interrupted, run_in_pool  # noqa: E402
 
 SETTINGS = ('self-play=self-play,fsp=fsp,pfsp=pfsp,opponent-lp=opponent-lp,pfsp-l35=pfsp:{"latest": 0.35},'
@@ -178,13 +178,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         runs.append(r)
         print(r["name"], r["seed"], "vs search-4 every 1000 games:", [round(v, 2) for v in r["s4"].values()],
               f"({r['cpu_s']:.0f} s CPU)", flush=True)
-        write_atomically(partial, json.dumps(runs))
+        write_atomically(partial, strict_json(runs))
 
     try:  # (Ctrl-C: one line, the finished runs kept in the partial file, not a traceback from each worker)
         run_in_pool(one, jobs, workers=args.workers, on_result=finished)
     except Interrupted as e:
         exit_interrupted(e, partial)
-    write_atomically(out, json.dumps(runs))
+    write_atomically(out, strict_json(runs))
     partial.unlink(missing_ok=True)
     table(runs)
     return runs

@@ -19,3 +19,4 @@ _spec.loader.exec_module(_args)
 
 at_least = _args.at_least
 write_atomically = _args.write_atomically
+strict_json = _args.strict_json

@@ -1345,3 +1345,56 @@ def test_report_md_writes_names_with_markdown_characters_as_text(tmp_path):
     assert report_mod._code("a`b") == "``a`b``" and report_mod._code("`a") == "`` `a ``"
     assert report_mod.summary_markdown([]) == "| student | teacher | seeds | mastered % | µs/episode | teacher s/run |" \
         "\n|---|---|---|---|---|---|"
+
+
+def _strict(text: str) -> object:
+    """JSON as a strict reader (JavaScript's JSON.parse, jq, Go) reads it: NaN and Infinity refused."""
+    def refuse(constant: str) -> object:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_strict_json_writes_nan_and_infinities_as_null_numpy_too():
+    from magister.bench.args import strict_json
+
+    obj = {"a": float("nan"), "b": [np.float32("inf"), -np.inf, np.float64(1.5)], "c": np.array([np.nan, 2.0]),
+           "d": (np.int64(3), np.bool_(True), None, "x"), "e": {"f": np.array(np.nan)}}
+    assert _strict(strict_json(obj)) == {"a": None, "b": [None, None, 1.5], "c": [None, 2.0], "d": [3, True, None, "x"],
+                                         "e": {"f": None}}
+    # finite values are written as json.dumps writes them, byte for byte
+    plain = {"x": [0.1, 1e-300, 2.5e20, -0.0], "y": {"z": 7, "w": "é"}}
+    assert strict_json(plain, indent=1) == json.dumps(plain, indent=1)
+    assert _strict(strict_json({"r": object()}, default=lambda o: float("nan"))) == {"r": None}
+    with pytest.raises(TypeError, match="cannot write object as JSON"):
+        strict_json({"r": object()})
+
+
+def test_a_results_file_is_strict_json_and_reads_back_as_the_run(tmp_path):
+    # results.json held NaN (a mastery or overhead a student or a timer gave as NaN, inf): JSON.parse, jq and Go
+    # refused the whole file. It is written with null there and read back as NaN: the same tables and report.
+    results = run_benchmark(["uniform"], ["grid"], seeds=[0, 1], episodes=40, eval_every=10, workers=1)
+    job = results["jobs"][0]
+    job["mastery"][2] = float("nan")
+    job["learnable_mastery"][1] = float("nan")
+    job["final_mastery"] = float("nan")
+    job["overhead"]["window_mean_us"][0] = float("inf")
+    job["overhead"]["p99_us"] = float("nan")
+    results["jobs"][1]["ceiling"] = None  # (None is no ceiling: read back as it is)
+    report_mod.write_results(results, tmp_path / "new")
+    saved = _strict((tmp_path / "new" / "results.json").read_text())
+    assert saved["jobs"][0]["mastery"][2] is None and saved["jobs"][0]["overhead"]["window_mean_us"][0] is None
+    old = tmp_path / "old"  # a file of the earlier version, NaN and Infinity in it, is read as before
+    old.mkdir()
+    (old / "results.json").write_text(json.dumps(results, indent=1))
+    back, earlier = report_mod.load_results(tmp_path / "new"), report_mod.load_results(old)
+    assert back["jobs"][1]["ceiling"] is None
+    for read in (back, earlier):
+        got = read["jobs"][0]
+        assert np.isnan(got["mastery"][2]) and np.isnan(got["learnable_mastery"][1]) and np.isnan(got["final_mastery"])
+        assert got["overhead"]["window_mean_us"][0] == float("inf") or read is back
+        report_mod.write_report(read, tmp_path / ("new" if read is back else "old"), html_report=False)
+    rows = report_mod.summary_markdown(report_mod.summarise(results))
+    assert report_mod.summary_markdown(report_mod.summarise(back)) == rows
+    assert report_mod.summary_markdown(report_mod.summarise(earlier)) == rows
+    assert (tmp_path / "new" / "report.md").read_text() == (tmp_path / "old" / "report.md").read_text()

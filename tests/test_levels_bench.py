@@ -379,3 +379,26 @@ def test_x_uniform_of_a_nan_median_is_a_dash_as_in_the_suite_tables():
     assert _ratios([_solved("uniform", 0.0), _solved("plr", nan), _solved("accel", 0.4)]) == ["1.00x", "-", "0)"]
     assert _ratios([_solved("uniform", 0.5), _solved("plr", nan), _solved("accel", 0.4)]) == ["1.00x", "-", "0.80x"]
     assert _ratios([_solved("uniform", nan), _solved("plr", 0.4)]) == ["-", "-"]
+
+
+def test_levels_results_are_strict_json_with_null_for_nan(records, tmp_path, monkeypatch):
+    # a snapshot where no sub-env trained (robust-plr's replays) has no path length: NaN, written as NaN, so
+    # JSON.parse, jq and Go refused levels_results.json; it is null now, and the figures are drawn from it as before
+    import copy
+    import json
+
+    from magister.bench import levels
+
+    rec = copy.deepcopy(records[0])
+    rec["path_lengths"] = [(0, float("nan"), float("nan"))] + [tuple(p) for p in rec["path_lengths"][1:]]
+    monkeypatch.setattr(levels, "run_levels_job", lambda teacher, seed, **kwargs: rec)
+    levels.run_and_report(["uniform"], [0], steps=2048, workers=1, speed_steps=0, out=tmp_path, echo=lambda s: None)
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    saved = json.loads((tmp_path / "levels_results.json").read_text(), parse_constant=refuse)
+    assert saved["runs"][0]["path_lengths"][0] == [0, None, None]
+    assert saved["runs"][0]["curve"] == rec["curve"] and saved["summary"]["uniform"]["mean"] == [rec["mean"]]
+    assert format_table(summarise(saved["runs"])) == format_table(summarise([rec]))
+    assert len(write_figures(saved["runs"], tmp_path / "again")) == 2

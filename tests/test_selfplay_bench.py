@@ -529,3 +529,16 @@ def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(t
                  "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
     assert (tmp_path / failing).read_text() == f"earlier {failing}"
     assert not list(tmp_path.glob(".*.tmp"))  # the half-written temporary file is not left beside the results
+
+
+def test_results_json_is_strict_json_with_null_for_nan(tmp_path: Path) -> None:
+    # one snapshot per run has no pair to compare: later_beats_earlier is NaN, and results.json held NaN, which
+    # JSON.parse, jq and Go refuse (the whole file); it is null there now
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    summary = sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "40", "--seeds", "1", "--methods",
+                       "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
+    assert np.isnan(summary["table"]["self-play"]["later_beats_earlier"][0])
+    res = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert res["table"]["self-play"]["later_beats_earlier"] == [None]

@@ -176,6 +176,38 @@ def write_atomically(path: str | Path, text: str) -> Path:
     return atomic_write(path, text.encode("utf-8"))
 
 
+def strict_json(obj: Any, *, default: Callable[[Any], Any] | None = None, **dumps: Any) -> str:
+    """``obj`` as strict JSON text, the one writer of every results file (``magister bench`` and the scripts in
+    ``benchmarks/``): NaN and infinities (Python's, numpy's, inside arrays) are written as ``null``, numpy arrays
+    and scalars as lists and numbers, and ``default`` turns any other object into one these take. Python's
+    ``json`` wrote ``NaN`` and ``Infinity``, which strict readers (JavaScript's ``JSON.parse``, ``jq``, Go) refuse:
+    the whole file could not be read there. ``dumps`` are ``json.dumps``'s other options (``indent``...)."""
+    import json
+    import math
+
+    def finite(o: Any) -> Any:
+        if isinstance(o, float):
+            return o if math.isfinite(o) else None
+        if isinstance(o, (str, int)) or o is None:  # (bool is an int)
+            return o
+        if isinstance(o, dict):
+            return {k: finite(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [finite(v) for v in o]
+        if type(o).__module__ == "numpy":  # an array or a numpy scalar (numpy imported only when there is one)
+            import numpy as np
+
+            if isinstance(o, np.ndarray):
+                return finite(o.tolist())
+            if isinstance(o, np.generic):
+                return finite(o.item())
+        if default is not None:
+            return finite(default(o))
+        raise TypeError(f"cannot write {type(o).__name__} as JSON: {o!r}")
+
+    return json.dumps(finite(obj), allow_nan=False, **dumps)
+
+
 def keep_earlier_partial(path: str | Path, echo: Callable[[str], None] = print) -> Path | None:
     """Move an earlier run's partial results file (``path``: the runs that finished before that run was stopped)
     aside to a free name beside it, ``STEM.earlier-N.SUFFIX``, saying so through ``echo``; the new path, or ``None``

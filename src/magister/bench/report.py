@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .args import write_atomically
+from .args import strict_json, write_atomically
 
 __all__ = [
     "FORMAT",
@@ -118,9 +118,11 @@ def clear_outputs(out: str | Path, patterns: Sequence[str] = RUN_FILES) -> list[
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` through a temporary file (a crash leaves the old file or none)."""
-    # (its temporary file had a fixed name, left behind by a Ctrl-C while it was written)
-    return write_text(path, json.dumps(obj, indent=1, default=_json_default))
+    """Write ``obj`` as strict JSON (NaN and infinities as ``null``: ``strict_json`` of ``bench.args``) to
+    ``path`` through a temporary file (a crash leaves the old file or none)."""
+    # (its temporary file had a fixed name, left behind by a Ctrl-C while it was written; a NaN was written as
+    # NaN, which strict JSON readers refuse)
+    return write_text(path, strict_json(obj, indent=1))
 
 
 def keep_interrupted(exc: Any, results: dict[str, Any], planned: int, out: str | Path | None, *,
@@ -179,14 +181,6 @@ def redo_command(code: str) -> str:
     return f"python -c {shlex.quote(code)}"
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"cannot serialise {type(o).__name__}")
-
-
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a ``results.json`` (or the folder holding it); ``ConfigError`` (a ``ValueError``) if it cannot be
     read or is not one.
@@ -216,7 +210,40 @@ def load_results(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not a magister bench results file (format {found!r}); {fix}")
     if later is not None and later.exists():  # (it read the earlier run's results without a word)
         _warn_later_interrupted(path, later)
-    return data
+    return _nan_for_null(data)
+
+
+#: a job's numbers that are never ``None``: a ``null`` there is a NaN written as strict JSON (by ``write_json``)
+_JOB_NUMBERS = ("final_mastery", "mean_score", "wall_s")
+_JOB_CURVES = ("mastery", "learnable_mastery")
+
+
+def _nan_for_null(results: dict[str, Any]) -> dict[str, Any]:
+    """The jobs' numbers as they were before they were written: ``null`` back to NaN where a number is always
+    written (a mastery curve's point, an overhead), so that the tables and figures of a results file are those
+    of the run (a file of an earlier version, with ``NaN`` in it, is read as it is). ``ceiling``'s ``null`` stays
+    ``None``: no oracle ceiling."""
+    nan = float("nan")
+
+    def num(v: Any) -> Any:
+        return nan if v is None else v
+
+    for job in results.get("jobs") or ():
+        if not isinstance(job, dict) or job.get("status") != "ok":
+            continue
+        for key in _JOB_NUMBERS:
+            if key in job:
+                job[key] = num(job[key])
+        for key in _JOB_CURVES:
+            if isinstance(job.get(key), list):
+                job[key] = [num(v) for v in job[key]]
+        over = job.get("overhead")
+        if isinstance(over, dict):
+            for key, v in over.items():
+                over[key] = [num(x) for x in v] if isinstance(v, list) else num(v)
+    if "wall_s" in results:
+        results["wall_s"] = num(results["wall_s"])
+    return results
 
 
 def _warn_later_interrupted(loaded: Path, later: Path) -> None:
