@@ -490,3 +490,35 @@ def test_ppo_learn_resets_a_plain_vector_env_passed_wrapped_anew():
     agent.learn(gym.vector.VectorWrapper(venv), total_steps=192, n_steps=32)
     assert len(resets) == 1 and agent.steps == 192
     venv.close()
+
+
+def test_learn_to_a_step_count_already_reached_changes_nothing():
+    # learn(venv, total_steps <= agent.steps) trained nothing but reset the env (its running episodes cut, the
+    # teacher asked for new tasks), moved the agent's generator and dropped the scorer load_state_dict restored,
+    # so a later learn on a new env scored levels with a fresh scorer
+    import torch
+
+    from magister.rl.ppo import PPO
+
+    def env():
+        return CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("plr", EASY, seed=0), score="external")
+
+    agent = PPO(4, 3, seed=3)
+    agent.learn(env(), total_steps=128, n_steps=32, level_score="maxmc")
+    restored = PPO(4, 3, seed=4)
+    restored.load_state_dict(agent.state_dict())
+    kept = restored.scorer
+    venv = env()
+    venv.reset(seed=1)
+    ids, proposed, gen = venv.episode_ids.copy(), venv.teacher.n_proposed, restored.gen.get_state().clone()
+    for total in (restored.steps, 0, 64.5):
+        assert restored.learn(venv, total_steps=total, n_steps=32) is restored
+    assert restored.steps == 128 and restored.n_trained_steps == 128
+    assert np.array_equal(venv.episode_ids, ids) and venv.teacher.n_proposed == proposed
+    assert torch.equal(restored.gen.get_state(), gen)
+    restored.learn(env(), total_steps=256, n_steps=32)
+    assert restored.scorer is kept  # the restored scorer's statistics, as the uninterrupted agent's
+    # the same call on the agent that ran: its running episodes go on as they were
+    running = agent._running
+    agent.learn(running[0], total_steps=100)
+    assert agent._running is running and agent.steps == 128

@@ -162,8 +162,9 @@ class PPO:
         ``score_range``) is raised once its rollout is trained on: the other scores are recorded, nothing of the
         refused ones (their tasks go back to a teacher with ``give_back``; the error's ``task_ids`` and ``scores``
         name them), and learn called again goes on with the running episodes.
-        Called again on the same ``venv``, it carries on with the running
-        episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
+        A ``total_steps`` the agent has reached already (``agent.steps``) trains nothing and changes nothing: the
+        env is not reset, nor the agent's generator moved. Called again on the same ``venv``, it carries on with
+        the running episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
         ``CurriculumVectorEnv`` reset in between (other episode ids) is reset again, since the agent does not
         have its new observations. A plain vector env (one without episode ids) reset by you in between cannot be
         told from one left as it was: each sub-env's first step would act on, and train on, the observation the cut
@@ -199,6 +200,10 @@ class PPO:
         if level_score is not None and not external:
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
+        if self.steps >= total_steps:
+            # nothing to train: it reset the env (cutting its running episodes), moved the generator and dropped a
+            # restored scorer (a later learn on a new env scored levels afresh)
+            return self
         running = self._running if self._running is not None and self._running[0] is venv else None
         # not if the env was reset since (its episodes are other ones): each sub-env's first step was trained on the
         # observation the cut episode had left, not the new episode's (the scorer and its statistics are kept)
