@@ -522,3 +522,26 @@ def test_learn_to_a_step_count_already_reached_changes_nothing():
     running = agent._running
     agent.learn(running[0], total_steps=100)
     assert agent._running is running and agent.steps == 128
+
+
+# (past the 128 TiB a 64-bit process can address: refused whatever the machine's memory and overcommit)
+@pytest.mark.parametrize("n_steps, size", [(10**14, "10.3 PiB"), (10**30, "[\\d,.]+ EiB")])
+def test_learn_refuses_rollout_buffers_it_cannot_allocate_before_anything_changes(n_steps, size):
+    # learn(n_steps=10**12) reset the env (the teacher asked for tasks), then failed in numpy with "Unable to
+    # allocate 29.1 TiB" (10**30: "Maximum allowed dimension exceeded"), which named no setting, nor the fix
+    import torch
+
+    from magister.errors import ConfigError
+    from magister.rl.ppo import PPO
+
+    teacher = mg.make_teacher("uniform", EASY, seed=0)
+    venv = CurriculumVectorEnv([CliffWalk] * 2, teacher)
+    agent = PPO(4, 3, seed=3)
+    gen = agent.gen.get_state().clone()
+    with pytest.raises(ConfigError, match=rf"n_steps={n_steps:,} needs rollout buffers of about {size} "
+                                          r"\(.* x 2 sub-envs x 4 observation numbers\).*give a smaller n_steps"):
+        agent.learn(venv, total_steps=128, n_steps=n_steps)
+    assert teacher.n_proposed == 0 and agent.steps == 0 and agent._running is None
+    assert torch.equal(agent.gen.get_state(), gen)
+    agent.learn(venv, total_steps=128, n_steps=32)  # a rollout that fits trains as before
+    assert agent.steps == 128

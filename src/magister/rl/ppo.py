@@ -83,6 +83,45 @@ class _Net(nn.Module):
             self.pi[-1].bias.zero_()
 
 
+#: bytes a rollout holds per sub-env step beside its observation (actions, log-probabilities, rewards, ends, values,
+#: train flags, episode ids, successes, advantages, returns) and per number of an observation
+_STEP_BYTES, _OBS_BYTES = 42, 4
+
+
+def _rollout_buffers(n_steps: int, n: int, obs_dim: int) -> tuple[np.ndarray, ...]:
+    """A rollout's arrays, zeroed (the train flags set): observations, actions, log-probabilities, rewards, ends,
+    values (one row more), train flags, episode ids and successes."""
+    return (np.zeros((n_steps, n, obs_dim), dtype=np.float32), np.zeros((n_steps, n), dtype=np.int64),
+            np.zeros((n_steps, n), dtype=np.float32), np.zeros((n_steps, n), dtype=np.float32),
+            np.zeros((n_steps, n), dtype=np.float32), np.zeros((n_steps + 1, n), dtype=np.float32),
+            np.ones((n_steps, n), dtype=bool), np.zeros((n_steps, n), dtype=np.int64),
+            np.zeros((n_steps, n), dtype=bool))
+
+
+def _fit_rollout(n_steps: int, n: int, obs_dim: int) -> None:
+    """Refuse, before anything changes, an ``n_steps`` whose rollout buffers cannot be allocated: the arrays are
+    tried (and let go) here. ``learn(n_steps=10**12)`` reset the env, then failed in numpy ("Unable to allocate
+    29.1 TiB")."""
+    try:
+        bufs = _rollout_buffers(n_steps, n, obs_dim)
+    except (MemoryError, ValueError):  # (ValueError: a shape past what numpy can index, "array is too big")
+        need = n_steps * n * (_STEP_BYTES + _OBS_BYTES * obs_dim)
+        raise ConfigError(f"n_steps={n_steps:,} needs rollout buffers of about {_bytes_text(need)} ({n_steps:,} "
+                          f"steps x {n} sub-envs x {obs_dim} observation numbers), more than can be allocated "
+                          "here; give a smaller n_steps (each rollout holds n_steps steps of every sub-env). "
+                          "Nothing was changed") from None
+    del bufs
+
+
+def _bytes_text(size: float) -> str:
+    """``1.5 GiB``: a size in bytes in binary units, as numpy's "Unable to allocate" says it."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if size < 1024 or unit == "EiB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 class PPO:
     """Proximal policy optimisation with a small MLP actor-critic (see the module docstring)."""
 
@@ -163,7 +202,9 @@ class PPO:
         refused ones (their tasks go back to a teacher with ``give_back``; the error's ``task_ids`` and ``scores``
         name them), and learn called again goes on with the running episodes.
         A ``total_steps`` the agent has reached already (``agent.steps``) trains nothing and changes nothing: the
-        env is not reset, nor the agent's generator moved. Called again on the same ``venv``, it carries on with
+        env is not reset, nor the agent's generator moved. An ``n_steps`` whose rollout cannot be allocated (the
+        buffers are tried first) is a :class:`~magister.errors.ConfigError` naming the memory it needs, before
+        anything changes. Called again on the same ``venv``, it carries on with
         the running episodes instead of resetting them (``total_steps`` counts from the agent's creation); a
         ``CurriculumVectorEnv`` reset in between (other episode ids) is reset again, since the agent does not
         have its new observations. A plain vector env (one without episode ids) reset by you in between cannot be
@@ -200,6 +241,7 @@ class PPO:
         if level_score is not None and not external:
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
+        _fit_rollout(n_steps, n, self.obs_dim)
         if self.steps >= total_steps:
             # nothing to train: it reset the env (cutting its running episodes), moved the generator and dropped a
             # restored scorer (a later learn on a new env scored levels afresh)
@@ -234,16 +276,9 @@ class PPO:
         next_cb = self.steps + callback_every
         wins = scorer is not None and scorer.kind == "learnable"
         while self.steps < total_steps:
-            b_obs = np.zeros((n_steps, n, obs.shape[-1]), dtype=np.float32)
-            b_act = np.zeros((n_steps, n), dtype=np.int64)
-            b_logp = np.zeros((n_steps, n), dtype=np.float32)
-            b_rew = np.zeros((n_steps, n), dtype=np.float32)
-            b_done = np.zeros((n_steps, n), dtype=np.float32)
-            b_val = np.zeros((n_steps + 1, n), dtype=np.float32)
-            b_train = np.ones((n_steps, n), dtype=bool)
-            b_ids = np.zeros((n_steps, n), dtype=np.int64)
+            b_obs, b_act, b_logp, b_rew, b_done, b_val, b_train, b_ids, win = _rollout_buffers(n_steps, n, obs.shape[-1])
             # "learnable" only: did the episode ending at this step succeed (no other score reads it)
-            b_win = np.zeros((n_steps, n), dtype=bool) if wins else None
+            b_win = win if wins else None
             for t in range(n_steps):
                 if has_flags:
                     b_train[t] = cur.episode_train
