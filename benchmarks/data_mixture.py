@@ -647,7 +647,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from magister.bench.args import TORCH_MAX_SEED, distinct, keep_earlier_partial, out_folder, seeds_fit, strict_json
+    from magister.bench.args import (TORCH_MAX_SEED, distinct, keep_earlier_partial, out_folder, seeds_fit,
+                                     strict_json, write_atomically)
 
     ap = parser()
     args = ap.parse_args(argv)
@@ -705,7 +706,7 @@ def main(argv: list[str] | None = None) -> None:
                          f"recipe reported is {recipe[0]} steps, every {recipe[1]}: pass --steps {task}={n}"
                          + (" and --quick" if e != recipe[1] else "") + " (one budget per task)")
         text = report(merged, out, cfgs)
-        (out / "report.md").write_text(text + "\n")
+        write_atomically(out / "report.md", text + "\n")  # (in place, a stopped write left it torn)
         print(text)
         return
     jobs = []
@@ -740,10 +741,10 @@ def main(argv: list[str] | None = None) -> None:
     os.replace(partial, out / "runs.jsonl")
     results.sort(key=lambda r: (r["task"], METHODS.index(r["method"]), r["seed"], r["order"]))
     wall = time.perf_counter() - t0
-    (out / "results.json").write_text(strict_json(results))
+    write_atomically(out / "results.json", strict_json(results))
     text = report(results, out, cfgs)
     text += f"\ntotal wall time {wall:.0f} s with {args.workers} worker processes ({len(jobs)} jobs, {len(results)} runs)"
-    (out / "report.md").write_text(text + "\n")
+    write_atomically(out / "report.md", text + "\n")  # (in place, a stopped write left it torn)
     print(text)
     print(f"\nfigures and results in {out}/", file=sys.stderr)
 

@@ -57,7 +57,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from magister.bench.args import strict_json  # noqa: E402
+from magister.bench.args import strict_json, write_atomically  # noqa: E402
 from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 METHODS = ["uniform", "sorted", "sec", "lp-bandit", "learnability"]
@@ -629,8 +629,10 @@ def write_report(results: list[dict[str, Any]], cfg: dict[str, Any], out: Path, 
               f"{_med(secs, 0)} s (noisy: a shared 2-core machine); total {total:.0f} s."]
     paths = plot(results, out)
     text = "\n".join(lines)
-    (out / "report.md").write_text(text + "\n")
-    (out / "results.json").write_text(strict_json({"config": cfg, "results": results, "summary": per}, indent=1))
+    # through temporary files: written in place, a write stopped partway (Ctrl-C, a full disk) left them torn, and
+    # --report-only rewrites results.json from itself, so its only copy of the runs was lost
+    write_atomically(out / "report.md", text + "\n")
+    write_atomically(out / "results.json", strict_json({"config": cfg, "results": results, "summary": per}, indent=1))
     print(text)
     print("figures:", ", ".join(str(p) for p in paths))
 

@@ -51,3 +51,47 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_missing_dependency(outcome.get_result())
+
+
+@pytest.fixture
+def full_disk_at(monkeypatch):
+    """``full_disk_at(name)``: the next write of a file called ``name`` fails partway with ENOSPC (no space
+    left), both a write in place (``Path.write_text``: half the text lands, then the error) and one through a
+    temporary file (``magister.checkpoint.atomic_write``: the bytes are in the temporary file when the disk
+    refuses to make them durable). A results file written either way can be checked to stay whole."""
+    import errno
+    from pathlib import Path
+
+    from magister import checkpoint
+
+    names: set[str] = set()
+    armed: set[int] = set()
+    write_text, new_temp, fsync = Path.write_text, checkpoint._new_temp, checkpoint.os.fsync
+
+    def full() -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    def failing_write_text(self, data, *args, **kwargs):
+        if self.name in names:
+            names.discard(self.name)
+            write_text(self, data[: len(data) // 2], *args, **kwargs)
+            raise full()
+        return write_text(self, data, *args, **kwargs)
+
+    def failing_new_temp(folder, name):
+        fd, tmp = new_temp(folder, name)
+        if name in names:
+            names.discard(name)
+            armed.add(fd)
+        return fd, tmp
+
+    def failing_fsync(fd):
+        if fd in armed:
+            armed.discard(fd)
+            raise full()
+        return fsync(fd)
+
+    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    monkeypatch.setattr(checkpoint, "_new_temp", failing_new_temp)
+    monkeypatch.setattr(checkpoint.os, "fsync", failing_fsync)
+    return names.add

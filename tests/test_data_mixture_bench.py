@@ -359,3 +359,18 @@ def test_a_ctrl_c_keeps_the_finished_jobs_runs_in_the_partial_file(tmp_path, cap
         capsys.readouterr().err
     assert [json.loads(line)["seed"] for line in (tmp_path / "runs-partial.jsonl").read_text().splitlines()] == [0]
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("failing", ["results.json", "report.md"])
+def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(tmp_path, full_disk_at,
+                                                                              failing: str) -> None:
+    # results.json and report.md were written in place: a write stopped partway (a full disk, Ctrl-C) left the
+    # file torn, an earlier run's results in a re-used --out lost with it
+    args = ["--quick", "--tasks", "addition", "--methods", "stratified", "--seeds", "1", "--workers", "1", "--out",
+            str(tmp_path)]
+    (tmp_path / failing).write_text(f"earlier {failing}")
+    full_disk_at(failing)
+    with pytest.raises(OSError, match="No space left"):
+        dm.main(args)
+    assert (tmp_path / failing).read_text() == f"earlier {failing}"
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -176,3 +176,19 @@ def test_a_ctrl_c_ends_with_one_line_and_status_130(tmp_path, capsys, monkeypatc
         gc.main(["--quick", "--seeds", "2", "--out", str(tmp_path / "out")])
     assert e.value.code == 130
     assert "interrupted: 1 of 2 runs finished (not kept" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failing", ["results.json", "report.md"])
+def test_report_only_whose_write_fails_partway_keeps_the_runs(tmp_path: Path, full_disk_at, failing: str) -> None:
+    # --report-only rewrote results.json (and report.md) in place from results.json itself: a write stopped partway
+    # (a full disk, Ctrl-C) left it torn, the only copy of the runs lost
+    out = tmp_path / "out"
+    gc.main(["--quick", "--seeds", "1", "--out", str(out)])
+    before = {f: (out / f).read_bytes() for f in ("results.json", "report.md")}
+    full_disk_at(failing)
+    with pytest.raises(OSError, match="No space left"):
+        gc.main(["--report-only", "--out", str(out)])
+    assert (out / failing).read_bytes() == before[failing]
+    assert not list(out.glob(".*.tmp"))  # the temporary file is not left beside the results
+    gc.main(["--report-only", "--out", str(out)])  # and the report can be written again from it
+    assert (out / "results.json").read_bytes() == before["results.json"]

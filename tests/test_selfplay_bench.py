@@ -487,43 +487,24 @@ def test_diagnose_refuses_a_negative_first_seed_before_any_run(tmp_path: Path, c
 
 @pytest.mark.parametrize("failing", ["ratings.csv", "curves.csv", "results.json"])
 def test_a_results_file_whose_write_fails_partway_leaves_the_earlier_one_whole(tmp_path: Path, capsys, monkeypatch,
-                                                                              failing: str) -> None:
+                                                                              full_disk_at, failing: str) -> None:
     # each file was written in place: a write stopped partway (a full disk, Ctrl-C) left it half-written, the
     # earlier run's results in a re-used --out lost
     import csv
     import errno
 
-    def full_disk() -> OSError:
-        return OSError(errno.ENOSPC, "No space left on device")
-
     class FailingWriter(csv.DictWriter):
         def writerows(self, rows):
             if {"ratings.csv": "elo", "curves.csv": "games"}.get(failing) in self.fieldnames:
                 self.writerow(rows[0])
-                raise full_disk()
+                raise OSError(errno.ENOSPC, "No space left on device")
             return super().writerows(rows)
-
-    # results.json: its bytes are in the temporary file when the disk refuses to make them durable
-    from magister import checkpoint
-
-    new_temp, fsync, armed = checkpoint._new_temp, checkpoint.os.fsync, []
-
-    def failing_new_temp(folder, name):
-        fd, tmp = new_temp(folder, name)
-        if failing == "results.json" and name == "results.json":
-            armed.append(fd)
-        return fd, tmp
-
-    def failing_fsync(fd):
-        if fd in armed:
-            raise full_disk()
-        return fsync(fd)
 
     for f in ("ratings.csv", "curves.csv", "results.json"):
         (tmp_path / f).write_text(f"earlier {f}")
     monkeypatch.setattr(sp.csv, "DictWriter", FailingWriter)
-    monkeypatch.setattr(checkpoint, "_new_temp", failing_new_temp)
-    monkeypatch.setattr(checkpoint.os, "fsync", failing_fsync)
+    if failing == "results.json":
+        full_disk_at("results.json")  # its bytes are in the temporary file when the disk refuses to keep them
     with pytest.raises(OSError, match="No space left"):
         sp.main(["--game", "tictactoe", "--games", "40", "--snapshot-every", "20", "--seeds", "1", "--methods",
                  "self-play", "--workers", "1", "--quick", "--rated-per-run", "2", "--out", str(tmp_path)])
