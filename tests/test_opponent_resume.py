@@ -135,6 +135,39 @@ def test_a_rewind_to_a_member_no_longer_kept_is_refused_and_changes_neither_pool
     assert _files(tmp_path / "pool").keys() == {"000002.bin", "000003.bin", "000004.bin", "000005.bin"}
 
 
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_a_checkpoint_saved_before_a_member_was_removed_rewinds_the_pool(tmp_path: Path, name: str) -> None:
+    # pool.remove deleted the member's file at once: the rewind was refused ("no longer kept"), with advice
+    # (set_keep_evicted) that could not help
+    pool = _pool(tmp_path / "pool", 3, max_size=4, keep_evicted=2)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    run = _Run(seed=1, every=100)
+    run.play(t, pool, 0, 6)
+    t.save(tmp_path / "t.ckpt")
+    saved_rng, saved_files = run.rng.bit_generator.state, _files(tmp_path / "pool")
+    straight = run.play(t, pool, 6, 16)
+    straight_index, straight_state = _index(pool), t.state_dict()
+    pool.remove(1)
+    assert 1 not in pool.ids and "000001.bin" in _files(tmp_path / "pool")  # kept, as an evicted member's is
+    resumed = mg.load(tmp_path / "t.ckpt", pool="rewind")
+    assert resumed.pool.ids == [0, 1, 2] and _files(tmp_path / "pool") == saved_files
+    run.rng.bit_generator.state = saved_rng
+    assert run.play(resumed, resumed.pool, 6, 16) == straight
+    assert _index(resumed.pool) == straight_index and states_equal(resumed.state_dict(), straight_state)
+
+
+def test_removed_members_files_are_kept_within_keep_evicted_and_no_more(tmp_path: Path) -> None:
+    pool = _pool(tmp_path / "pool", 4, max_size=4, keep_evicted=1)
+    pool.remove(0)
+    pool.remove(1)  # the kept files are bounded as evictions' are: 0's file goes, 1's stays
+    assert _files(tmp_path / "pool").keys() == {"000001.bin", "000002.bin", "000003.bin"}
+    pool.set_keep_evicted(0)
+    assert _files(tmp_path / "pool").keys() == {"000002.bin", "000003.bin"}
+    pool.remove(2)  # with keep_evicted=0 a removal deletes the file at once, as before
+    assert _files(tmp_path / "pool").keys() == {"000003.bin"}
+    assert OpponentPool(tmp_path / "pool").ids == [3]  # the index opens again
+
+
 def test_a_kept_file_that_is_not_the_saved_snapshot_is_refused(tmp_path: Path) -> None:
     pool = OpponentPool(tmp_path / "pool", max_size=2, max_ids=50)
     pool.add(b"a")

@@ -11,7 +11,7 @@ snapshots weigh.
 Layout of the pool's folder::
 
     pool.json             the index (settings, members and their records, counters, kept evicted ids)
-    snapshots/000012.bin  one file per member, named by its id (and the last keep_evicted evicted ones')
+    snapshots/000012.bin  one file per member, named by its id (and the last keep_evicted evicted or removed ones')
     pool.lock             empty; the writer locks it around each change (see "Sharing one pool" below)
     rewound/000031/       snapshots added after a state that OpponentPool.rewind went back to (000031-2/...
                           where an earlier rewind used that name)
@@ -28,8 +28,8 @@ Exact resume: :meth:`OpponentPool.state` is the pool as a teacher checkpoint
 holds it (members, records, ids handed out, the learner's rating, the
 eviction generator), and :meth:`OpponentPool.rewind` puts the pool back to
 such a state. For that the pool keeps the files of its last ``keep_evicted``
-evicted members (default 10), so the folder holds at most ``max_size +
-keep_evicted`` snapshots.
+evicted or removed members (default 10), so the folder holds at most
+``max_size + keep_evicted`` snapshots.
 
 Ids are whole numbers handed out in order (0, 1, 2...) and never reused, so
 an id names one snapshot for the pool's whole life; at most ``max_ids`` are
@@ -215,8 +215,9 @@ class OpponentPool:
         keep_first: Never evict the first snapshot.
         k: Elo step of the online rating update after each reported game.
         initial_rating: Rating of a new snapshot and of the learner at the start.
-        keep_evicted: How many of the last evicted members' files stay on disk (default 10), so that a checkpoint
-            saved before their eviction can rewind the pool (:meth:`rewind`); 0 deletes each file at eviction.
+        keep_evicted: How many of the last evicted (or removed) members' files stay on disk (default 10), so that a
+            checkpoint saved before their eviction can rewind the pool (:meth:`rewind`); 0 deletes each file at
+            eviction.
         seed: Seeds the generator of ``eviction="random"`` and ``"reservoir"`` (saved in the index).
         readonly: Open an existing pool for reading only (worker processes).
     """
@@ -655,12 +656,19 @@ class OpponentPool:
         return pending
 
     def remove(self, opponent_id: int) -> None:
-        """Take a member out of the pool (and delete its file)."""
+        """Take a member out of the pool. Its file is kept as an evicted member's is (among the last
+        ``keep_evicted``), so a teacher checkpoint saved before the removal can still rewind the pool
+        (``pool="rewind"``); ``set_keep_evicted(0)`` deletes the kept files."""
         with self._writing():
             i = self._member(opponent_id).id
             members = {j: r for j, r in self._members.items() if j != i}
-            self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1)
-            self._delete_files([i])
+            # (its file was deleted at once: a checkpoint saved before the removal could never rewind the pool, and
+            # the refusal's advice, set_keep_evicted, could not help)
+            kept = self._evicted + [i]
+            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
+            self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1,
+                              kept[len(dropped):])
+            self._delete_files(dropped)
 
     def path(self, opponent_id: int, *, verify: bool = True) -> Path:
         """The file of a member's snapshot (checked against its size and SHA-256 unless ``verify=False``)."""
@@ -890,7 +898,7 @@ class OpponentPool:
             raise CheckpointError(
                 f"cannot rewind the pool at {self.directory}: the snapshot of member {i}, evicted or removed since "
                 f"the state was saved, is no longer kept (the pool keeps the files of its last keep_evicted="
-                f"{self.settings['keep_evicted']} evictions; pool.set_keep_evicted(n) keeps more from now on). "
+                f"{self.settings['keep_evicted']} evicted or removed members; pool.set_keep_evicted(n) keeps more from now on). "
                 "Nothing was changed: load with pool='current' to go on with the pool as it is")
         if len(data) != rec.size or _sha256(data) != rec.sha256:
             raise CheckpointError(f"cannot rewind the pool at {self.directory}: the kept snapshot of member {i} "
