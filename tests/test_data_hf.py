@@ -432,6 +432,45 @@ def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp
     assert teacher.n_observed == sum(sum(1 for c in h["counts"] if c) for h in sampler.history[:3])
 
 
+@pytest.mark.parametrize("damaged", ["trainer_state.json", "optimizer.pt", "rng_state.pth", "model.safetensors"])
+def test_a_resume_that_trainer_refuses_leaves_the_curriculum_as_it_was(tmp_path, damaged):
+    """A checkpoint whose curriculum file is sound but one of Trainer's own files is damaged: add_curriculum loaded
+    the sampler from it, then Trainer failed reading its file, and the sampler stayed loaded from the checkpoint
+    (with a batch drawn, where rng_state.pth failed), so a train() after it went on from there. A call that fails
+    before training's first step changes nothing: the sampler is as it was, and the same run resumed from a sound
+    checkpoint goes on as the uninterrupted one."""
+    import shutil
+
+    from magister.testing import states_equal
+
+    torch.set_num_threads(1)
+    train, skills = _rows(0, 12)
+    whole, trainer = _six_step_exp3_run(tmp_path / "whole", train, skills)
+    trainer.train()
+    checkpoint = tmp_path / "whole" / "checkpoint-3"
+    bad = tmp_path / "bad"
+    shutil.copytree(checkpoint, bad)
+    (bad / damaged).write_bytes(b"{ damaged")
+    for sampler, trainer in (_six_step_exp3_run(tmp_path / "fresh", train, skills), (whole, trainer)):
+        before, replay = sampler.state_dict(), list(sampler._replay)
+        with pytest.raises(Exception) as refused:
+            trainer.train(resume_from_checkpoint=str(bad))
+        assert not isinstance(refused.value, mg.MagisterError), "Trainer's own refusal, not the curriculum's"
+        assert states_equal(sampler.state_dict(), before) and list(sampler._replay) == replay
+    assert sampler.history == whole.history and len(whole.history) >= 6  # (the trained run's sampler, unchanged)
+    sampler, trainer = _six_step_exp3_run(tmp_path / "resumed", train, skills)
+    with pytest.raises(Exception):
+        trainer.train(resume_from_checkpoint=str(bad))
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    assert sampler.history == _six_step_exp3_history(tmp_path / "again", train, skills)
+
+
+def _six_step_exp3_history(out, train, skills):
+    sampler, trainer = _six_step_exp3_run(out, train, skills)
+    trainer.train()
+    return sampler.history
+
+
 def _train_recording_losses(monkeypatch, trainer, skills, steps: int):
     """Train with an exp3 curriculum; returns ``(teacher, sampler, seen)``, ``seen`` holding per micro-batch the
     skill of each example (its first labelled token; None without one) and its per-example loss."""

@@ -48,7 +48,8 @@ itself would draw and discard new ones; nothing is drawn), so the epoch, its
 gradient-accumulation updates and its end fall where they did and the resumed
 run continues as the uninterrupted one (from a checkpoint without the sampler's
 state, the sampler starts afresh, with a warning, and nothing is drawn to be
-skipped either). A ``transformers`` without ``Trainer.get_resumed_dataloader``
+skipped either; a ``train`` call that fails before its first training step, ``Trainer`` refusing a
+damaged file of the checkpoint, leaves the sampler as it was before the call). A ``transformers`` without ``Trainer.get_resumed_dataloader``
 gets ``args.ignore_data_skip`` instead: the resumed run then starts a whole
 epoch at the checkpoint. The checkpoint folder must be visible to every rank,
 as for ``Trainer``'s own resume. In ``Trainer.hyperparameter_search`` the file goes into each trial's own
@@ -182,6 +183,10 @@ class _CurriculumCheckpoint(TrainerCallback):
     def __init__(self, sampler: SkillSampler, trainer: Trainer | None = None):
         self.sampler = sampler
         self.trainer = trainer
+        self.stepped = False  # a training step of this train() call began (set False by the call)
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        self.stepped = True
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any):
         folder = checkpoint_folder(self.trainer, args, state)
@@ -190,6 +195,23 @@ class _CurriculumCheckpoint(TrainerCallback):
         writes = getattr(args, "should_save", None)
         if (state.is_world_process_zero if writes is None else writes) and os.path.isdir(folder):
             save_state(os.path.join(folder, CURRICULUM_FILE), self.sampler.state_dict())
+
+
+def _restorer(sampler: SkillSampler) -> Callable[[], None]:
+    """A function that puts ``sampler`` back as it is now (teacher, position, batches waiting or to be handed out
+    again), on this rank alone: no collective, as a rank whose ``Trainer`` failed may fail alone."""
+    state, replay, pass_start = sampler.state_dict(), [b.copy() for b in sampler._replay], sampler._pass_start
+
+    def restore() -> None:
+        ranks, sampler._ranks = sampler._ranks, None  # (load_state_dict's one collective checks that ranks agree)
+        try:
+            sampler.load_state_dict(copy.deepcopy(state), strict=False)
+        finally:
+            sampler._ranks = ranks
+        sampler._replay = collections.deque(b.copy() for b in replay)
+        sampler._pass_start = pass_start
+
+    return restore
 
 
 def checkpoint_folder(trainer: Trainer | None, args: Any, state: Any) -> str:
@@ -373,7 +395,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
 
     ``trainer.train(resume_from_checkpoint=...)`` restores the sampler from the checkpoint's curriculum file; a
     checkpoint without one (a sampler added on resume, or a save cut short) warns that the curriculum starts
-    afresh. A curriculum file saved by a sampler with other settings is refused, naming them;
+    afresh; a call that fails before training's first step (``Trainer`` refusing a damaged checkpoint file) leaves
+    the sampler as it was. A curriculum file saved by a sampler with other settings is refused, naming them;
     ``strict=False`` loads it anyway and keeps this sampler's settings (:meth:`SkillSampler.load_state_dict`)."""
     if not isinstance(sampler, SkillSampler):
         raise TypeError(f"add_curriculum needs a magister.data.SkillSampler, got {type(sampler).__name__}")
@@ -389,7 +412,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         _check_dataset(trainer.train_dataset, sampler)
     trainer.curriculum = sampler
     trainer.get_train_dataloader = types.MethodType(lambda self: _train_dataloader(self, sampler), trainer)
-    trainer.add_callback(_CurriculumCheckpoint(sampler, trainer))
+    saver = _CurriculumCheckpoint(sampler, trainer)
+    trainer.add_callback(saver)
     _also_in_tune_checkpoints(trainer, lambda folder: save_state(os.path.join(folder, CURRICULUM_FILE),
                                                                  sampler.state_dict()))
     original_train = trainer.train
@@ -419,6 +443,18 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         # first one started from (Ray Tune gives each trial its own copy of it), unless it resumes a checkpoint
         restart = search_start if in_trial else None  # None: the first trial, or no trial
         search_start = (sampler.state_dict() if search_start is None else search_start) if in_trial else None
+        # A call that fails before training's first step (Trainer refusing a damaged checkpoint: its
+        # trainer_state.json, optimizer.pt, rng_state.pth or weights) leaves the sampler as it found it: it stayed
+        # loaded from that checkpoint (and had drawn batches), so a train() after it went on from there
+        restore, saver.stepped = _restorer(sampler), False
+        try:
+            return _train(self, resume_from_checkpoint, restart, *args, **kwargs)
+        except BaseException:
+            if not saver.stepped:
+                restore()
+            raise
+
+    def _train(self, resume_from_checkpoint: Any, restart: dict[str, Any] | None, *args: Any, **kwargs: Any):
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
         if saved is not None and os.path.exists(saved):  # the sampler continues where it was (look-ahead first)
@@ -432,7 +468,7 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
                 warnings.warn(f"{path} holds no curriculum state ({CURRICULUM_FILE}): the curriculum starts "
                               "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
                               "disk after Trainer saved): resume from an earlier checkpoint that has the file "
-                              "to continue it exactly", UserWarning, stacklevel=2)
+                              "to continue it exactly", UserWarning, stacklevel=3)
         # Trainer must not skip batches by drawing them, even from a checkpoint without the sampler's state
         # (a sampler added on resume): it drew them from the sampler and threw them away, still waiting, so
         # the feedback of every trained batch went to a skipped one for the rest of the epoch. Where Trainer
