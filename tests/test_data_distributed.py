@@ -140,6 +140,18 @@ def _refusals(rank: int):
     return out
 
 
+def _eval_orders(rank: int):
+    """The same per-skill metrics as mappings whose keys come in another order on each rank (rank 1: reversed)."""
+    teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), seed=3)
+    sampler = SkillSampler(_skills(), teacher, batch_size=4, seed=0)
+    metrics = {"a": 0.2, "c": 0.9, 3: 0.4}
+    try:
+        sampler.observe_eval(dict(reversed(metrics.items())) if rank == 1 else metrics)
+    except InvalidScoreError as e:
+        return {"error": str(e)}
+    return {"teacher": teacher.state_dict(), "next": sampler.next_batch()}
+
+
 def _bad_builds(rank: int):
     """Bad input to the constructor on rank 1 only: every rank raises, and the ranks stay in step."""
     out = {}
@@ -176,6 +188,7 @@ def _worker(rank: int, world: int, folder: str) -> None:
         out["stream_resumed"] = _stream_run(world, rank, start_state=out["stream"]["saved"])
         out["stream_stop"] = _stream_run(world, rank, steps=100, on_exhausted="stop")
         out["bad_builds"] = _bad_builds(rank)
+        out["eval_orders"] = _eval_orders(rank)
         with open(f"{folder}/rank{rank}.pkl", "wb") as f:
             pickle.dump(out, f)
     finally:
@@ -254,6 +267,18 @@ def test_one_ranks_bad_input_raises_on_every_rank_and_records_nothing(ranks):
     assert "rank 1" in r0["eval"] and "rank 1" in r1["eval"]
     assert r0["unchanged"] and r1["unchanged"] and r0["after"] and r1["after"]
     assert "seed" in r0["seed"] and "ranks disagree" in r1["seed"]
+
+
+def test_the_same_metrics_in_another_key_order_on_one_rank_are_observed_alike_on_every_rank(ranks):
+    # before: refused on both ranks as "observe_eval got other metrics on rank 1 than on rank 0"
+    r0, r1 = ranks[0]["eval_orders"], ranks[1]["eval_orders"]
+    assert "error" not in r0 and "error" not in r1, r0.get("error")
+    teacher = mg.make_teacher("skill-it", mg.Discrete(NAMES), seed=3)
+    SkillSampler(_skills(), teacher, batch_size=4, seed=0, distributed=False).observe_eval({"a": 0.2, "c": 0.9, 3: 0.4})
+    assert teacher.n_observed == 3
+    for r in (r0, r1):  # both replicas as one process told the metrics in rank 0's order
+        assert states_equal(r["teacher"], teacher.state_dict())
+    assert r0["next"] != r1["next"] and len(r0["next"] + r1["next"]) == 4  # (each rank's own block)
 
 
 def test_a_bad_input_to_the_constructor_on_one_rank_raises_on_every_rank(ranks):

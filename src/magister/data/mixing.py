@@ -562,12 +562,17 @@ class SkillMixer:
             error = e
         if self._ranks is not None:
             got = self._ranks.exchange((kind, sk, values), error)
-            digests = [fingerprint(g) for g in got]
+            # compared skill by skill: the same metrics in another key order on one rank (a mapping built
+            # otherwise there) were refused as "other metrics"; every rank then tells them in rank 0's order, so
+            # the replicas of the teacher stay identical
+            digests = [fingerprint((k, s[np.argsort(s, kind="stable")], v[np.argsort(s, kind="stable")]))
+                       for k, s, v in got]
             if any(d != digests[0] for d in digests):
                 r = next(r for r, d in enumerate(digests) if d != digests[0])
                 raise InvalidScoreError(f"observe_eval got other metrics on rank {r} than on rank 0; reduce the "
                                         "evaluation over ranks first and pass the same values on every rank; "
                                         "nothing was recorded")
+            kind, sk, values = got[0]
         if kind == "accuracy":
             self._tell(sk, values)
         else:
