@@ -181,6 +181,51 @@ def test_trainer_under_torchrun_with_two_cpu_processes(tmp_path):
                                      "--nproc_per_node", "2"])
 
 
+def test_a_resume_where_one_rank_lacks_the_curriculum_file_raises_on_every_rank(tmp_path):
+    """``torchrun`` with 2 CPU processes runs tests/scripts/hf_resume_missing_ddp.py: each rank resumes from its own
+    copy of a checkpoint (one per node), rank 1's without the curriculum file. Rank 0 loaded it, in a collective
+    that rank 1 (warned, gone on into Trainer) never joined: rank 1 failed in DDP's set-up ("DDP expects same model
+    across all ranks") and rank 0 hung for good. Now both ranks raise the same CheckpointError naming the file and
+    the rank that lacks it, nothing loaded. A regression fails instead of hanging: each rank ends itself after the
+    script's WATCHDOG_S, and the test kills the launcher and the ranks by id if the job outlives its timeout."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from magister.data.hf import CURRICULUM_FILE
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(root / "src"), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(root / "tests" / "scripts" / "hf_resume_missing_ddp.py"), str(tmp_path)]
+    with open(tmp_path / "log", "w") as out:  # (a file, not a pipe: a rank left running would hold a pipe open)
+        job = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        job.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)  # the launcher; each rank runs in a session of its own, killed by its id
+        for pid in tmp_path.glob("pid*"):
+            try:
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        job.wait()
+        pytest.fail("the resume hung (killed after 300 s): " + (tmp_path / "log").read_text()[-3000:])
+    log = (tmp_path / "log").read_text()
+    assert job.returncode == 0, log[-3000:]
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["error"] is not None, f"rank {rank} resumed without its curriculum"
+        kind, message = got["error"]
+        assert kind == "CheckpointError" and CURRICULUM_FILE in message and "missing on rank(s) [1]" in message
+        assert f"node{rank}" in message and ("missing)" in message) == (rank == 1) and "copy the file" in message
+        assert got["unchanged"], "nothing loaded"
+
+
 @pytest.mark.slow
 def test_trainer_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     """``accelerate launch --multi_gpu --num_processes 2`` on a machine without GPUs (accelerate hands it to

@@ -52,7 +52,8 @@ skipped either; a ``train`` call that fails before its first training step, ``Tr
 damaged file of the checkpoint, leaves the sampler as it was before the call). A ``transformers`` without ``Trainer.get_resumed_dataloader``
 gets ``args.ignore_data_skip`` instead: the resumed run then starts a whole
 epoch at the checkpoint. The checkpoint folder must be visible to every rank,
-as for ``Trainer``'s own resume. In ``Trainer.hyperparameter_search`` the file goes into each trial's own
+as for ``Trainer``'s own resume: where the curriculum file is missing (or unreadable) on some ranks only, every
+rank raises a ``CheckpointError`` naming it, nothing loaded. In ``Trainer.hyperparameter_search`` the file goes into each trial's own
 checkpoint folders (``run-<trial>/checkpoint-<step>``, and those a Ray Tune trial reports to Tune), so a trial
 can be resumed with its curriculum. Every trial starts from the sampler's state when the search began (Ray Tune's
 trials from their own copy; optuna's and wandb's, which run one after another on this trainer, load it), unless it
@@ -195,6 +196,42 @@ class _CurriculumCheckpoint(TrainerCallback):
         writes = getattr(args, "should_save", None)
         if (state.is_world_process_zero if writes is None else writes) and os.path.isdir(folder):
             save_state(os.path.join(folder, CURRICULUM_FILE), self.sampler.state_dict())
+
+
+def _read_on_every_rank(sampler: SkillSampler, saved: str | None) -> dict[str, Any] | None:
+    """The curriculum's state in the file ``saved`` (None: no resume, or no file: the curriculum starts afresh).
+
+    Under ``torch.distributed`` the ranks first agree, in one collective, on whether they resume and whether the file
+    is there: a rank that lacked it (a node's copy of the checkpoint without it) warned and went on into
+    ``Trainer`` while the others loaded it, in a collective that rank never joined, and the job hung. Each such case,
+    and a file one rank cannot read, raises on every rank, naming the file; nothing is loaded."""
+    ranks = sampler._ranks
+    found = None if saved is None else os.path.exists(saved)
+    state: dict[str, Any] | None = None
+    error: Exception | None = None
+    if found:
+        try:
+            state = load_state(saved)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - raised on every rank (alone, it left the others waiting)
+            if ranks is None:
+                raise
+            error = e
+    if ranks is None:
+        return state
+    seen = ranks.exchange(found, error)
+    if None in seen and any(f is not None for f in seen):
+        raise ConfigError(f"ranks {[r for r, f in enumerate(seen) if f is not None]} resume from a checkpoint "
+                          f"but ranks {[r for r, f in enumerate(seen) if f is None]} do not; pass the same "
+                          "resume_from_checkpoint to trainer.train() on every rank. Nothing was loaded")
+    lacking = [r for r, f in enumerate(seen) if f is False]
+    if lacking and len(lacking) < len(seen):
+        raise CheckpointError(
+            f"the curriculum file {CURRICULUM_FILE} of the checkpoint is missing on rank(s) {lacking} and there on "
+            f"the others (this rank's: {saved!r}{', missing' if not found else ''}), so the ranks would resume "
+            f"different curricula; its state is the same on every rank: copy the file from a node that has it into "
+            f"the checkpoint folder of rank(s) {lacking}, or resume from a checkpoint every rank can read it in. "
+            "Nothing was loaded")
+    return state
 
 
 def _restorer(sampler: SkillSampler) -> Callable[[], None]:
@@ -457,8 +494,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
     def _train(self, resume_from_checkpoint: Any, restart: dict[str, Any] | None, *args: Any, **kwargs: Any):
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         saved = os.path.join(path, CURRICULUM_FILE) if isinstance(path, (str, os.PathLike)) else None
-        if saved is not None and os.path.exists(saved):  # the sampler continues where it was (look-ahead first)
-            state = load_state(saved)
+        state = _read_on_every_rank(sampler, saved)
+        if state is not None:  # the sampler continues where it was (look-ahead first)
             with from_file(saved, (CheckpointError, ConfigError)):
                 sampler.load_state_dict(state, replay_pending=True, strict=strict)
         else:
