@@ -594,6 +594,30 @@ def _refusal(call):
     return None
 
 
+def test_a_client_and_its_actor_refuse_a_bad_k_with_the_local_teachers_error(monkeypatch):
+    # before: the client took k=np.array(2) (a local teacher refuses it) and refused k=True or 0 as "propose(k)
+    # must be a whole number >= 1, got True; ...", where a local teacher says "propose(k) needs a positive whole
+    # number of tasks, got k=True"; k=10**12 went to the actor, which refused it in Ray's wrapper
+    from magister.teacher import MAX_PROPOSE
+
+    local = mg.make_teacher("uniform", SPACE, seed=0)
+    actor, handle = _no_cluster_actor(monkeypatch, local)
+    client = RayTeacher(handle, prefetch=4)
+    client.propose()  # (a buffer to keep)
+    buffered = [t.tolist() for t, _ in client._tasks]
+    for k in (np.array(2), np.array([2]), True, np.True_, 0, -1, 2.0, "2", np.timedelta64(2), MAX_PROPOSE + 1,
+              10**12):
+        said = _refusal(lambda: local.propose(k))
+        assert said is not None and said[0] is mg.ConfigError, k
+        assert _refusal(lambda: client.propose(k)) == said, k
+        assert _refusal(lambda: client.propose_with_info(k)) == said, k
+        assert _refusal(lambda: actor.propose(k)) == said, k
+        assert _refusal(lambda: actor.propose_with_info(k, client.client_id, 1)) == said, k
+    assert [t.tolist() for t, _ in client._tasks] == buffered and local.n_proposed == 0
+    assert len(client.propose(np.int64(2))) == 2 and len(client.propose_with_info(np.uint8(3))[0]) == 3
+    assert client.propose(None).shape == (2,)
+
+
 @pytest.mark.parametrize("make, bad", [
     (lambda: mg.make_teacher("uniform", SPACE, seed=0), [5.0, 5.0]),
     (lambda: mg.make_teacher("uniform", mg.spaces.Discrete(3), seed=0), 7),

@@ -48,6 +48,20 @@ MAX_PROPOSE = 10_000_000
 _REGISTRY: dict[str, type["Teacher"]] = {}
 
 
+def proposal_count(k: Any) -> int:
+    """The ``k`` of ``propose(k)`` as the number of tasks to draw, or the ``ConfigError`` a teacher's ``propose``
+    raises for it, before anything is drawn: a whole number from 1 to ``MAX_PROPOSE`` (a Python or numpy integer;
+    not a bool, a float, a numpy duration or a 0-d array). The one check of every ``propose(k)``: the teachers',
+    and the Ray client's and its actor's (``magister.rl.ray``), so a bad ``k`` is refused in the same words."""
+    if isinstance(k, (bool, np.timedelta64)) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
+    if k > MAX_PROPOSE:  # (accel went on for minutes on 10**12 before any allocation failed; others died
+        # with numpy's MemoryError)
+        raise ConfigError(f"propose(k) draws at most {MAX_PROPOSE:,} tasks at once, got k={k:,}; call it "
+                          "again for more")
+    return int(k)
+
+
 def refused_task(space: Space, task: Any, error: InvalidTaskError) -> InvalidTaskError:
     """``error``, the refusal of ``task`` by ``space``, as ``observe(task, score)`` raises it: saying so when ``task``
     is several tasks (what ``propose(k)`` returns), and that nothing was recorded (the Ray client's ``observe``
@@ -509,16 +523,7 @@ class Teacher:
     # ---------------------------------------------------------------- public
     def propose(self, k: int | None = None) -> Any:
         """One task (``k=None``), or a sequence of ``k`` tasks drawn at once."""
-        if k is None:
-            m = 1
-        else:
-            if isinstance(k, (bool, np.timedelta64)) or not isinstance(k, (int, np.integer)) or k < 1:
-                raise ConfigError(f"propose(k) needs a positive whole number of tasks, got k={k!r}")
-            if k > MAX_PROPOSE:  # (accel went on for minutes on 10**12 before any allocation failed; others died
-                # with numpy's MemoryError)
-                raise ConfigError(f"propose(k) draws at most {MAX_PROPOSE:,} tasks at once, got k={k:,}; call it "
-                                  "again for more")
-            m = int(k)
+        m = 1 if k is None else proposal_count(k)
         enc = self._propose(m)
         tasks = self._decode(enc)
         if len(tasks) != m:

@@ -71,7 +71,7 @@ from ..levels.spaces import level_key
 from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
-from ..teacher import Teacher, loads, refused_task
+from ..teacher import Teacher, loads, proposal_count, refused_task
 from ..teachers._levels import given_back
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
@@ -179,7 +179,7 @@ class TeacherActor:
     def propose(self, k: int) -> Any:
         """``k`` tasks (not leased to anyone); the tasks of gone clients first."""
         # checked as the teacher checks it: a k of 0 or less sliced the returned tasks (k=-1 handed out all but one)
-        k = whole("propose(k)", k, hint="the number of tasks wanted")
+        k = proposal_count(k)
         if not self._returned:
             return self.teacher.propose(k)
         new = max(0, k - len(self._returned))
@@ -195,7 +195,7 @@ class TeacherActor:
         tasks in all."""
         from .wrapper import propose_with_info
 
-        k = whole("propose(k)", k, hint="the number of tasks wanted")
+        k = proposal_count(k)  # (as the teacher checks it: see propose)
         if client_id is not None:
             self._check_not_released(client_id, k)
             self._clients.add(client_id)
@@ -762,8 +762,9 @@ class RayTeacher:
     @_locked
     def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
         """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
-        # checked before the buffer is touched: a negative k sliced tasks off the buffer and dropped them
-        m = whole("propose(k)", k, hint="the number of tasks wanted")
+        # checked before the buffer is touched (a negative k sliced tasks off the buffer and dropped them), as a
+        # local teacher checks it (np.array(2) was taken, and a bad k refused in other words)
+        m = proposal_count(k)
         self._check_process()  # (in a forked process the buffer is the parent's: its tasks would be handed out twice)
         self._check_reachable()  # (before the buffer is touched: tasks of an actor that is gone were never scored)
         while len(self._tasks) < m:
