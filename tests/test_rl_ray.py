@@ -1603,3 +1603,40 @@ def test_a_ray_client_of_an_opponent_teacher_gets_the_pool_s_space_so_recommend_
     assert mg.recommend(client.space).name in {"pfsp", "fsp", "self-play", "opponent-lp"}
     assert client.space == actor.teacher.space  # (not part of equality)
     client.close()
+
+
+def test_a_refusal_inside_the_actor_reaches_the_client_as_the_local_teachers_error(local_ray, tmp_path):
+    # before: it came back in Ray's wrapper, class RayTaskError(InvalidTaskError), its message opening with Ray's
+    # header and the actor's traceback ("ray::TeacherActor.observe_batch() (pid=..., ip=..., actor_id=...)")
+    from ray.exceptions import RayTaskError
+
+    from magister.opponents import OpponentPool
+
+    pool = OpponentPool(tmp_path / "pool", max_ids=10)
+    pool.add(b"a")
+    pool.add(b"b")
+    local = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0)
+    actor = start_teacher_actor(local)
+    client = RayTeacher(actor, prefetch=2, flush_every=2)
+    said = _refusal(lambda: local.observe_batch([0, 7], [1.0, 0.0]))
+    assert said is not None and said[0] is mg.InvalidTaskError and "never added" in said[1]
+    client.observe(0, 1.0)
+    client.observe(7, 0.0)  # in the space, but the pool never handed id 7 out: only the actor's teacher knows
+    with pytest.raises(mg.InvalidTaskError) as info:
+        client.flush()
+    assert (type(info.value), str(info.value)) == said
+    assert isinstance(info.value.__cause__, RayTaskError) and "observe_batch" in str(info.value.__cause__)
+    # past the bound on batches in flight, met while sending: the same
+    client.observe_batch([0, 7], [1.0, 0.0])
+    for _ in range(7):
+        client.observe_batch([0, 1], [0.0, 1.0])
+    assert _refusal(lambda: client.observe_batch([0, 1], [0.0, 1.0])) == said  # (the 9th batch in flight)
+    # a refusal of the actor itself: a refill of a client the driver released
+    client.propose()
+    ray.get(actor.release.remote(client.client_id))
+    with pytest.raises(mg.ConfigError, match=r"^client \w+ was released \(by actor.release\(\)\)") as info:
+        client.propose(4)
+    assert type(info.value) is mg.ConfigError and isinstance(info.value.__cause__, RayTaskError)
+    client.flush()
+    assert ray.get(actor.counts.remote())["n_observed"] == 2 * 8  # (the refused batches: nothing)
+    ray.kill(actor)

@@ -60,11 +60,11 @@ from typing import Any, Sequence, TypeVar, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, missing_extra_import, reworded
+from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, MagisterError, missing_extra_import, reworded
 
 try:
     import ray
-    from ray.exceptions import ActorDiedError, RayActorError
+    from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
@@ -432,10 +432,35 @@ class TeacherActorDiedError(ConfigError, ActorDiedError):
         Exception.__init__(self, message)  # (args: the message alone, so a copy unpickles)
 
 
-def _get(ref: Any) -> Any:
-    """``ray.get(ref)`` of a call of a client's actor; a dead actor raises :class:`TeacherActorDiedError`."""
+def _unwrapped(error: BaseException) -> BaseException:
+    """A refusal of the actor (or of its teacher) as it was raised there: Ray hands it to the client inside its
+    ``RayTaskError`` wrapper (a class of its own, ``RayTaskError(InvalidTaskError)``, whose message opens with Ray's
+    header and the actor's traceback); the magister error it holds (``.cause``) is returned instead, with Ray's
+    error as its ``__cause__`` (the traceback kept there), so the client raises a local teacher's error, class and
+    words. Any other error (a raw one of a teacher of one's own, Ray's own) as it is."""
+    cause = getattr(error, "cause", None) if isinstance(error, RayTaskError) else None
+    if not isinstance(cause, MagisterError) or isinstance(cause, RayTaskError):
+        return error
+    cause.__cause__ = error
+    return cause
+
+
+def _ray_get(ref: Any) -> Any:
+    """``ray.get(ref)``, a refusal of the actor raised as it was raised there (see :func:`_unwrapped`)."""
     try:
         return ray.get(ref)
+    except RayTaskError as e:
+        refusal = _unwrapped(e)
+        if refusal is e:
+            raise
+        raise refusal from e
+
+
+def _get(ref: Any) -> Any:
+    """``ray.get(ref)`` of a call of a client's actor; a dead actor raises :class:`TeacherActorDiedError`, a refusal
+    of the actor the magister error it raised (see :func:`_unwrapped`)."""
+    try:
+        return _ray_get(ref)
     except ActorDiedError as e:
         if isinstance(e, TeacherActorDiedError):
             raise
@@ -851,7 +876,7 @@ class RayTeacher:
         a dead actor raises a :class:`TeacherActorDiedError` naming the outcomes lost, those of the batches still in
         flight too (they cannot reach it either: forgotten with these, so it is said once)."""
         try:
-            ray.get([ref for ref, _ in sent])
+            _ray_get([ref for ref, _ in sent])
         except Exception:  # noqa: BLE001 - which batches failed, and how: each one's own error, since the
             # first error hid the others (a batch refused before the actor died hid the outcomes lost with it)
             failures = [(_failure(ref), n) for ref, n in sent]
@@ -920,7 +945,7 @@ class RayTeacher:
         if not tasks or not ray.is_initialized() or self._gone() is not None:
             return 0
         try:  # with this client's count of tasks handed out: the actor settles its lease first
-            return int(ray.get(self.actor.give_back.remote(self.client_id, tasks, infos, self._taken)))
+            return int(_ray_get(self.actor.give_back.remote(self.client_id, tasks, infos, self._taken)))
         except RayActorError:
             return 0
 
@@ -943,8 +968,8 @@ class RayTeacher:
                 try:
                     released = self.actor.leave.remote(self.client_id, self._taken)
                     taken = self.actor.handed_out.remote(self.client_id)
-                    ray.get(released)
-                    self._taken = int(ray.get(taken))
+                    _ray_get(released)
+                    self._taken = int(_ray_get(taken))
                 except RayActorError:  # the actor died, and its leases with it: nothing to give back either
                     pass
             self._tasks, self._pending = [], None
@@ -963,9 +988,10 @@ def _checked_give_back(space: Any, tasks: Any, infos: Any) -> tuple[list[Any], l
 
 def _failure(ref: Any) -> BaseException | None:
     """The error of the call of ``ref``: a ``RayActorError`` when it never completed because its actor died, the
-    actor's own error when it refused the call (it completed, recording nothing), None when it succeeded."""
+    actor's own error when it refused the call (it completed, recording nothing: the magister error it raised, see
+    :func:`_unwrapped`), None when it succeeded."""
     try:
-        ray.get(ref)
+        _ray_get(ref)
     except Exception as e:  # noqa: BLE001
         return e
     return None
