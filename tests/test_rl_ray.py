@@ -1326,6 +1326,45 @@ def test_a_copy_of_a_client_built_from_a_bare_handle_says_how_to_reach_the_actor
     ray.kill(actor)
 
 
+def test_a_copy_used_after_the_cluster_it_was_pickled_in_is_gone_says_so_and_starts_nothing(local_ray, monkeypatch):
+    # before: a client pickled into a worker, whose first use came after the driver's ray.shutdown(), hung in
+    # ray.init(address=...) of the cluster that was gone (Ray retried it for some 20 minutes), at propose, at a
+    # flush and at close (closing the env that held it)
+    import pickle
+    import socket
+
+    from magister.rl import ray as mg_ray
+
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0), name="t-cluster-gone")
+    data = pickle.dumps(RayTeacher("t-cluster-gone", prefetch=4, flush_every=100))
+    with socket.socket() as free:  # an address where nothing listens: the gone cluster's
+        free.bind(("127.0.0.1", 0))
+        gone = f"127.0.0.1:{free.getsockname()[1]}"
+    monkeypatch.setattr(mg_ray.ray, "is_initialized", lambda: False)  # a process without a Ray connection
+
+    def no_init(*args, **kwargs):
+        raise AssertionError(f"ray.init{args, kwargs} (it hung, for a cluster that is gone)")
+
+    monkeypatch.setattr(mg_ray.ray, "init", no_init)
+    copy = pickle.loads(data)
+    copy._remote = dict(copy._remote, address=gone)
+    for call in (copy.propose, lambda: copy.propose_with_info(2), lambda: copy.actor):
+        with pytest.raises(mg.ConfigError, match=rf"actor 't-cluster-gone' .* at {gone}, and nothing answers there "
+                                                 r".*shut down.*Nothing was sent"):
+            call()
+    copy.observe(SPACE.sample(np.random.default_rng(0)), 0.5)  # (buffered: sent at a flush)
+    with pytest.raises(mg.ConfigError, match=r"nothing answers there.*The 1 outcome\(s\) this copy buffered are lost"):
+        copy.flush()
+    copy.flush()  # said once
+    copy.close()
+    monkeypatch.undo()
+    # where the cluster answers, the copy connects as before (here through the live connection)
+    live = pickle.loads(data)
+    assert live.propose() in SPACE
+    live.close()
+    ray.kill(actor)
+
+
 def test_threads_sharing_one_client_hand_out_each_task_once_and_lose_no_outcome(local_ray):
     # before: the client's buffers, batch numbers and count of tasks handed out were shared by threads unguarded:
     # two threads sent one batch number (the actor skipped the second batch as a retry: outcomes lost), a batch

@@ -51,6 +51,7 @@ import functools
 import logging
 import os
 import pickle
+import socket
 import threading
 import uuid
 import weakref
@@ -494,6 +495,24 @@ def _lost_error(lost: int, ray_error: RayActorError, refused: BaseException | No
                        f"Ray's error: {ray_error}")
 
 
+class _ClusterGone(ConfigError):
+    """A copy of a :class:`RayTeacher` that cannot connect: the cluster it was pickled in does not answer."""
+
+
+def _silent(address: str, timeout: float = 10.0) -> str | None:
+    """Why nothing answers at the Ray cluster address ``address`` (``host:port``, its GCS; a TCP connection tried,
+    ``timeout`` seconds at most), None when something does (or the address is not of that form: Ray reads it).
+    ``ray.init(address=...)`` of a cluster that is gone retried for some 20 minutes before it failed."""
+    host, sep, port = str(address).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as e:
+        return str(e) or type(e).__name__
+
+
 def _named_actor(name: str, namespace: str | None) -> Any:
     """The handle of the actor ``name`` (``ray.get_actor``), or a ``ConfigError`` saying why there is none: Ray not
     initialised (``ray.get_actor`` then started a new local Ray, which has no such actor, and failed with Ray's
@@ -704,6 +723,15 @@ class RayTeacher:
             raise ConfigError(f"this RayTeacher copy of actor {remote['name']!r} was pickled without a Ray "
                               "connection, so it does not know the cluster; call ray.init(address=...) in this "
                               "process first")
+        silent = _silent(remote["address"])
+        if silent is not None:  # (ray.init waited for it some 20 minutes, retrying, before it failed)
+            raise _ClusterGone(f"this RayTeacher copy of actor {remote['name']!r} connects at its first use to the Ray "
+                              f"cluster of the process that pickled it, at {remote['address']}, and nothing answers "
+                              f"there ({silent}): that cluster was shut down (ray.shutdown() in that process, or the "
+                              "cluster stopped) after the client was pickled. Nothing was sent, and nothing started. "
+                              "Use the copies while their cluster runs (close them before ray.shutdown()); to go on, "
+                              "start a new actor from the saved teacher (start_teacher_actor(magister.load(path), "
+                              "name=...)) and pickle a new RayTeacher of it, or call ray.init(address=...) here first")
         ray.init(address=remote["address"], namespace=remote["namespace"], log_to_driver=False,
                  logging_level=logging.WARNING)
         return ray.get_actor(remote["name"], namespace=remote["namespace"])
@@ -910,7 +938,12 @@ class RayTeacher:
         if self._actor is None and self._remote is not None:  # a copy not connected yet
             if not self._out_scores:
                 return
-            self.actor = self._connect()  # (to the cluster the copy was made in)
+            try:
+                self.actor = self._connect()  # (to the cluster the copy was made in)
+            except _ClusterGone as e:  # they can reach no actor: lost, and said so once (as after ray.shutdown())
+                lost = len(self._out_scores)
+                self._out_tasks, self._out_scores = [], []
+                raise ConfigError(f"{e}. The {lost} outcome(s) this copy buffered are lost") from None
         if not ray.is_initialized() or self._gone() is not None:
             lost = len(self._out_scores)
             self._out_tasks, self._out_scores, self._inflight = [], [], []
