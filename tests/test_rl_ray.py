@@ -618,6 +618,25 @@ def test_a_client_and_its_actor_refuse_a_bad_k_with_the_local_teachers_error(mon
     assert client.propose(None).shape == (2,)
 
 
+def test_a_prefetch_past_what_a_teacher_proposes_at_once_is_refused_where_it_is_given(monkeypatch):
+    # before: RayTeacher(actor, prefetch=10**8) was built, and its first propose was refused in the actor ("propose(k)
+    # draws at most 10,000,000 tasks at once, got k=100,000,000", a k never passed); rllib_callback(prefetch=0) (or
+    # flush_every="4") was taken, and every env runner failed at its first episode, building its client
+    from magister.teacher import MAX_PROPOSE
+
+    _, handle = _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))
+    for bad in (MAX_PROPOSE + 1, 10**8):
+        with pytest.raises(mg.ConfigError, match=r"prefetch must be at most 10,000,000"):
+            RayTeacher(handle, prefetch=bad)
+        with pytest.raises(mg.ConfigError, match=r"prefetch must be at most 10,000,000"):
+            rllib_callback("t", prefetch=bad)
+    for settings in ({"prefetch": 0}, {"prefetch": "4"}, {"flush_every": 0}, {"flush_every": 2.5}):
+        with pytest.raises(mg.ConfigError, match=next(iter(settings))):
+            rllib_callback("t", **settings)
+    assert len(RayTeacher(handle, prefetch=MAX_PROPOSE // 10**6).propose(3)) == 3
+    assert rllib_callback("t", prefetch=np.int64(4), flush_every=1) is not None
+
+
 @pytest.mark.parametrize("make, bad", [
     (lambda: mg.make_teacher("uniform", SPACE, seed=0), [5.0, 5.0]),
     (lambda: mg.make_teacher("uniform", mg.spaces.Discrete(3), seed=0), 7),

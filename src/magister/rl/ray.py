@@ -72,7 +72,7 @@ from ..levels.spaces import level_key
 from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
-from ..teacher import Teacher, loads, proposal_count, refused_task
+from ..teacher import MAX_PROPOSE, Teacher, loads, proposal_count, refused_task
 from ..teachers._levels import given_back
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
@@ -546,6 +546,18 @@ def _named_actor(name: str, namespace: str | None) -> Any:
                           f"saved teacher. Ray's error: {e}") from e
 
 
+def _client_settings(prefetch: Any, flush_every: Any) -> tuple[int, int]:
+    """A :class:`RayTeacher`'s ``prefetch`` and ``flush_every``, checked (also by :func:`rllib_callback`, before any
+    env runner builds a client with them). A ``prefetch`` past ``MAX_PROPOSE`` was taken, and every refill asked
+    the actor for more tasks than a teacher draws at once: its first ``propose`` was refused there, naming a ``k``
+    the user never passed."""
+    prefetch = whole("prefetch", prefetch)
+    if prefetch > MAX_PROPOSE:
+        raise ConfigError(f"prefetch must be at most {MAX_PROPOSE:,} (the most tasks a teacher proposes at once), got "
+                          f"{prefetch:,}; a few times the tasks a worker uses between two refills is plenty")
+    return prefetch, whole("flush_every", flush_every)
+
+
 def _locked(method: _F) -> _F:
     """``method`` of a :class:`RayTeacher`, run holding the client's lock: threads sharing one client take turns
     (its buffers of tasks and outcomes, its batch numbers and its count of tasks handed out are one state). Not in a
@@ -610,7 +622,7 @@ class RayTeacher:
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
                  name: str | None = None):
-        self.prefetch, self.flush_every = whole("prefetch", prefetch), whole("flush_every", flush_every)
+        self.prefetch, self.flush_every = _client_settings(prefetch, flush_every)
         self._lock = threading.RLock()  # see _locked
         self._pid = os.getpid()
         # how a copy in a process without a Ray connection (a spawned AsyncVectorEnv worker) finds the actor
@@ -1119,6 +1131,9 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     """
     from ray.rllib.callbacks.callbacks import RLlibCallback
 
+    # checked here, where the config is written: an env runner builds its client (and refused them) only at its
+    # first episode, in a worker process
+    prefetch, flush_every = _client_settings(prefetch, flush_every)
     run = uuid.uuid4().hex[:12]  # this class's runners: its clients' names (the class travels pickled, run with it)
 
     class MagisterCallback(RLlibCallback):
