@@ -618,6 +618,20 @@ def test_a_client_and_its_actor_refuse_a_bad_k_with_the_local_teachers_error(mon
     assert client.propose(None).shape == (2,)
 
 
+def test_a_client_s_propose_with_info_without_k_gives_one_task_and_its_info_as_a_local_teacher(monkeypatch):
+    # before: client.propose_with_info() raised a TypeError (k missing) and propose_with_info(None) was refused
+    # ("propose(k) must be a whole number >= 1, got None"), where a local teacher gives (task, info)
+    for local in (mg.make_teacher("uniform", SPACE, seed=0), mg.make_teacher("plr", mg.levels.SeedSpace(100), seed=0)):
+        _, handle = _no_cluster_actor(monkeypatch, local)
+        client = RayTeacher(handle, prefetch=4)
+        for call in (client.propose_with_info, lambda: client.propose_with_info(None)):
+            task, info = call()
+            want_task, want_info = local.propose_with_info()
+            assert np.array_equal(task, want_task) and info == want_info and isinstance(info, dict)
+        tasks, infos = client.propose_with_info(2)
+        assert len(tasks) == len(infos) == 2 and client._taken == 4
+
+
 def test_a_prefetch_past_what_a_teacher_proposes_at_once_is_refused_where_it_is_given(monkeypatch):
     # before: RayTeacher(actor, prefetch=10**8) was built, and its first propose was refused in the actor ("propose(k)
     # draws at most 10,000,000 tasks at once, got k=100,000,000", a k never passed); rllib_callback(prefetch=0) (or

@@ -825,11 +825,12 @@ class RayTeacher:
         self._tasks.extend(zip(list(tasks), infos))
 
     @_locked
-    def propose_with_info(self, k: int) -> tuple[list[Any], list[dict[str, Any]]]:
-        """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer."""
+    def propose_with_info(self, k: int | None = None) -> tuple[Any, Any]:
+        """``k`` tasks and their proposal infos (``info["train"]`` False: evaluate only), from the buffer; as a
+        local teacher's, ``(task, info)`` for ``k=None`` (the default), else ``(tasks, infos)``."""
         # checked before the buffer is touched (a negative k sliced tasks off the buffer and dropped them), as a
         # local teacher checks it (np.array(2) was taken, and a bad k refused in other words)
-        m = proposal_count(k)
+        m = 1 if k is None else proposal_count(k)
         self._check_process()  # (in a forked process the buffer is the parent's: its tasks would be handed out twice)
         self._check_reachable()  # (before the buffer is touched: tasks of an actor that is gone were never scored)
         while len(self._tasks) < m:
@@ -841,6 +842,8 @@ class RayTeacher:
         self._taken += m
         if self._pending is None and len(self._tasks) <= self.prefetch // 2:
             self._pending = self._request(self.prefetch)
+        if k is None:  # (refused as "must be a whole number >= 1, got None", and a TypeError without k)
+            return out[0][0], dict(out[0][1])
         return [t for t, _ in out], [dict(i) for _, i in out]
 
     def _request(self, k: int) -> Any:
@@ -850,7 +853,7 @@ class RayTeacher:
         """One task (or ``k``), from the local buffer when possible (their infos are dropped)."""
         out, _ = self.propose_with_info(1 if k is None else k)
         if k is None:
-            return out[0]
+            return cast(list, out)[0]
         return np.asarray(out) if isinstance(out[0], np.ndarray) else out
 
     # ------------------------------------------------------------ observe
