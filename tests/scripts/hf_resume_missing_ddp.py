@@ -28,18 +28,9 @@ from magister.data import SkillSampler
 from magister.data.hf import CURRICULUM_FILE, CurriculumTrainer
 from magister.testing import states_equal
 
+from hf_trainer_ddp import Rows, leave  # (this folder: torchrun puts the script's folder on the path)
+
 WATCHDOG_S = 240  # (under the test's own timeout)
-
-
-class Rows(torch.utils.data.Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 def trainer(out_dir: str, steps: int) -> tuple[CurriculumTrainer, SkillSampler]:
@@ -89,12 +80,7 @@ def main(out_dir: str) -> None:
     out["unchanged"] = states_equal(before, sampler.state_dict())
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(out, f)
-    if torch.distributed.is_initialized():  # (as hf_trainer_ddp.py: no exit-time destructors, a gloo teardown race)
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave()  # (no exit-time destructors: a gloo teardown race)
 
 
 if __name__ == "__main__":

@@ -117,10 +117,14 @@ def main(out_dir: str, steps: int) -> None:
     resumed = resume_run(out_dir, os.path.join(out_dir, "whole", "checkpoint-1"))
     with open(os.path.join(out_dir, f"rank{rank}_resume.pkl"), "wb") as f:
         pickle.dump({"whole": whole, "resumed": resumed}, f)
-    # tear the gloo group down, then leave without the interpreter's exit-time destructors: with them, a rank
-    # aborted now and then after its results were written ("terminate called without an active exception",
-    # SIGABRT; twice in about twenty clean-clone runs, once with destroy_process_group called), a known
-    # PyTorch/gloo teardown race at interpreter finalization, not something the curriculum does
+    leave()
+
+
+def leave() -> None:
+    """End this rank: tear the gloo group down, then leave without the interpreter's exit-time destructors: with
+    them, a rank aborted now and then after its results were written ("terminate called without an active
+    exception", SIGABRT; twice in about twenty clean-clone runs, once with destroy_process_group called), a known
+    PyTorch/gloo teardown race at interpreter finalization, not something the curriculum does."""
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
