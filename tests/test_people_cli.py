@@ -31,6 +31,24 @@ def asked(out: str) -> list[str]:
     return [line.split("): ", 1)[1] for line in out.splitlines() if line.startswith("Q") and "): " in line]
 
 
+def study_app(monkeypatch=None, *, any_port: bool = True) -> tuple:
+    """``magister study`` as a typer app for CliRunner, and the list of what the page would have been served with
+    (``web.serve`` records its options instead of serving, given ``monkeypatch``; ``any_port``: no port is checked)."""
+    import typer
+
+    import magister.people.web as web
+    from magister.people.cli import command
+
+    served: list = []
+    if monkeypatch is not None:
+        monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
+        if any_port:
+            monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
+    app = typer.Typer()
+    app.command()(command)
+    return app, served
+
+
 def test_two_sessions_persist_history_and_respect_prerequisites(tmp_path):
     db = tmp_path / "study.sqlite"
     first = study(db, ["4", "10", "q"], "--learner", "ana", "--now", "2025-03-01T09:00")
@@ -234,17 +252,9 @@ def test_a_folder_of_decks_asks_which_one(tmp_path):
 def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatch, args):
     # --count caps only the terminal loop and --host / --port only the page: given in the other mode they were
     # silently ignored (a page served with no cap, a terminal session with the port dropped)
-    import typer
     from typer.testing import CliRunner
 
-    import magister.people.web as web
-    from magister.people.cli import command
-
-    served: list = []
-    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
-    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
-    app = typer.Typer()
-    app.command()(command)
+    app, served = study_app(monkeypatch)
     db = tmp_path / "study.sqlite"
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), *args], input="q\n")
     assert res.exit_code == 2, res.output
@@ -255,13 +265,9 @@ def test_an_option_of_the_other_mode_is_refused_not_ignored(tmp_path, monkeypatc
 @pytest.mark.parametrize("who", ["", "  "])
 def test_a_blank_learner_is_refused(tmp_path, who):
     # '' (or spaces) was accepted and kept as a learner of its own
-    import typer
     from typer.testing import CliRunner
 
-    from magister.people.cli import command
-
-    app = typer.Typer()
-    app.command()(command)
+    app, _ = study_app()
     db = tmp_path / "study.sqlite"
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--learner", who], input="q\n")
     assert res.exit_code == 2 and "--learner must name someone" in res.output, res.output
@@ -272,17 +278,9 @@ def test_a_blank_learner_is_refused(tmp_path, who):
                                           ("1", "1.0"), ("x", "'x'"), ("", "''")])
 def test_a_retention_out_of_range_or_nan_is_refused_naming_the_range(tmp_path, monkeypatch, value, shown):
     # --retention nan was refused as "Input should be less than or equal to 0.99", as if it were a number too large
-    import typer
     from typer.testing import CliRunner
 
-    import magister.people.web as web
-    from magister.people.cli import command
-
-    served: list = []
-    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
-    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
-    app = typer.Typer()
-    app.command()(command)
+    app, served = study_app(monkeypatch)
     db = tmp_path / "s.sqlite"
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web", "--retention", value])
     assert res.exit_code == 2 and not served and not db.exists(), res.output
@@ -303,15 +301,11 @@ def test_a_retention_out_of_range_or_nan_is_refused_naming_the_range(tmp_path, m
 def test_an_empty_or_unexpanded_path_is_refused_before_anything_is_opened(tmp_path, monkeypatch, args, needle):
     # --deck "" (an unset shell variable) was the current folder: it studied the decks there; --db "" was refused
     # naming "." as the database; --db=~/s.sqlite made a folder named '~' in the current folder and stored there
-    import typer
     from typer.testing import CliRunner
-
-    from magister.people.cli import command
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here.toml").write_text(DECK.read_text())  # a deck in the current folder
-    app = typer.Typer()
-    app.command()(command)
+    app, _ = study_app()
     res = CliRunner().invoke(app, args, input="q\n")
     assert res.exit_code == 2, res.output
     assert needle in " ".join(res.output.replace("│", " ").split())
@@ -321,17 +315,9 @@ def test_an_empty_or_unexpanded_path_is_refused_before_anything_is_opened(tmp_pa
 
 
 def test_web_options_still_reach_the_page(tmp_path, monkeypatch):
-    import typer
     from typer.testing import CliRunner
 
-    import magister.people.web as web
-    from magister.people.cli import command
-
-    served: list = []
-    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
-    monkeypatch.setattr("magister.webguard.check_can_listen", lambda host, port: None)  # (binds no fixed port)
-    app = typer.Typer()
-    app.command()(command)
+    app, served = study_app(monkeypatch)
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(tmp_path / "s.sqlite"), "--web", "--port", "9000",
                                    "--allow-host", "study.lan"])
     assert res.exit_code == 0, res.output
@@ -345,16 +331,9 @@ def test_web_on_a_port_in_use_is_a_one_line_error_naming_port(tmp_path, monkeypa
     # it printed the page's address, then uvicorn's "ERROR: ... address already in use" and exit 3
     import socket
 
-    import typer
     from typer.testing import CliRunner
 
-    import magister.people.web as web
-    from magister.people.cli import command
-
-    served: list = []
-    monkeypatch.setattr(web, "serve", lambda *a, **k: served.append(k))
-    app = typer.Typer()
-    app.command()(command)
+    app, served = study_app(monkeypatch, any_port=False)
     db = tmp_path / "s.sqlite"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -372,14 +351,10 @@ def test_web_on_a_port_in_use_is_a_one_line_error_naming_port(tmp_path, monkeypa
 @pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
 def test_web_without_the_serve_extra_says_how_to_install_it(tmp_path, monkeypatch, missing):
     # `pip install magister` has neither: --web was a ModuleNotFoundError traceback, after opening the database
-    import typer
     from typer.testing import CliRunner
 
-    from magister.people.cli import command
-
     monkeypatch.setitem(sys.modules, missing, None)
-    app = typer.Typer()
-    app.command()(command)
+    app, _ = study_app()
     db = tmp_path / "s.sqlite"
     res = CliRunner().invoke(app, ["--deck", str(DECK), "--db", str(db), "--web"])
     assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
