@@ -532,3 +532,47 @@ def test_a_resume_inside_a_block_onto_a_smaller_dataset_is_refused_or_with_resum
     sampler = CurriculumRepeatSampler(cur, prompts_per_generation=2, num_generations=4, repeat_count=2)
     with pytest.raises(mg.ConfigError, match="holds prompt 5, outside this curriculum's 2 prompts"):
         sampler.resume_pass_at(1, block=[1, 5])
+
+
+@pytest.mark.parametrize("damaged", ["trainer_state.json", "optimizer.pt", "rng_state.pth", "model.safetensors"])
+def test_a_resume_that_trainer_refuses_leaves_the_curriculum_as_it_was(tmp_path, damaged):
+    """A checkpoint whose curriculum file is sound but one of Trainer's own files is damaged: train() loaded the
+    unused curriculum from it, then Trainer failed reading its file, and the curriculum stayed loaded from the
+    checkpoint (with prompts drawn, where rng_state.pth failed, also from a curriculum already used), so a train()
+    after it went on from there. A call that fails before training's first step changes nothing, and a resume from
+    the sound checkpoint then repeats the uninterrupted run."""
+    full, cur_full, full_reward, _ = _resumable(tmp_path / "full", 6, 3)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt, bad)
+    (bad / damaged).write_bytes(b"{ damaged")
+    resumed, cur, reward, _ = _resumable(tmp_path / "resumed", 6, 3)
+    for trainer, curriculum in ((resumed, cur), (full, cur_full)):
+        before, replay = curriculum.state_dict(), [b.tolist() for b in curriculum._replay]
+        with pytest.raises(Exception) as refused:
+            trainer.train(resume_from_checkpoint=str(bad))
+        assert not isinstance(refused.value, mg.MagisterError), "Trainer's own refusal, not the curriculum's"
+        assert states_equal(curriculum.state_dict(), before) and [b.tolist() for b in curriculum._replay] == replay
+    assert cur.step == 0 and len(cur_full.history) == cur_full.step >= 6
+    resumed.train(resume_from_checkpoint=str(ckpt))
+    assert reward.calls and reward.calls == full_reward.calls[-len(reward.calls):]
+    assert cur.history == cur_full.history and cur.teacher.to_bytes() == cur_full.teacher.to_bytes()
+    assert cur.attempts.tolist() == cur_full.attempts.tolist() and cur.pending == cur_full.pending
+
+
+def test_a_resume_inside_a_block_that_trainer_refuses_leaves_no_saved_completions_behind(tmp_path):
+    """Resumed inside a generation block, the saved block went into TRL's buffer and its micro-step count before
+    Trainer failed on rng_state.pth, and stayed: a train() from the start after it trained that stale block at its
+    first steps (generating at micro-steps 4, 6, 8, 10, not 0, 2, 4, 6) and its curriculum went another way."""
+    full, cur_full, _, full_at = _resumable(tmp_path / "full", 8, 3, num_iterations=2)
+    full.train()
+    bad = tmp_path / "bad"
+    shutil.copytree(tmp_path / "full" / "checkpoint-3", bad)
+    (bad / "rng_state.pth").write_bytes(b"{ damaged")
+    trainer, cur, _, generated_at = _resumable(tmp_path / "again", 8, 3, num_iterations=2)
+    with pytest.raises(Exception):
+        trainer.train(resume_from_checkpoint=str(bad))
+    assert cur.step == 0 and trainer._step == 0 and trainer._buffered_inputs is None
+    trainer.train()
+    assert generated_at == full_at == [0, 2, 4, 6] and cur.history == cur_full.history

@@ -470,8 +470,10 @@ def test_resuming_from_a_checkpoint_without_the_samplers_state_skips_nothing(tmp
 
     run(tmp_path / "first")
     os.remove(tmp_path / "first" / "checkpoint-3" / CURRICULUM_FILE)
-    with pytest.warns(UserWarning, match="holds no curriculum state.*starts afresh"):  # a cut save is not silent
+    with pytest.warns(UserWarning, match="holds no curriculum state.*starts afresh") as caught:  # not silent
         sampler, teacher = run(tmp_path / "resumed", resume=str(tmp_path / "first" / "checkpoint-3"))
+    assert [w.filename for w in caught if "holds no curriculum state" in str(w.message)] == [__file__], \
+        "the warning points at the train() call"
     # 3 steps trained on the first 3 batches (a 4th fetched ahead), each fed back to itself
     assert len(sampler.history) <= 4 and sampler.pending == len(sampler.history) - 3
     assert teacher.n_observed == sum(sum(1 for c in h["counts"] if c) for h in sampler.history[:3])

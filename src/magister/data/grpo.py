@@ -28,7 +28,8 @@ What it does:
   with the checkpoint folder, then ``trainer.train(resume_from_checkpoint=...)`` (which loads a curriculum not
   used yet from the folder itself, so leaving that call out resumes the same run; with
   ``add_prompt_curriculum(..., resume_curriculum=False)`` it keeps the curriculum as built instead, to go on from
-  the model checkpoint with another curriculum).
+  the model checkpoint with another curriculum; a ``train`` call that fails before its first training step,
+  ``Trainer`` refusing a damaged file of the checkpoint, leaves the curriculum as it was before the call).
   The generation batches the loader had fetched ahead at the save (chosen, never
   generated for) are handed out again first, and where ``Trainer`` skips the
   batches of a resumed epoch already trained, the sampler's pass leaves them out
@@ -65,6 +66,8 @@ reward model).
 
 from __future__ import annotations
 
+import collections
+import copy
 import functools
 import inspect
 import os
@@ -78,13 +81,12 @@ from ..settings import flag, whole
 try:
     import torch
     from torch.utils.data import Sampler
-    from transformers import TrainerCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOTrainer
 except ImportError as _e:
     raise missing_extra_import("magister.data.grpo", "trl", _e) from _e
 
-from .hf import _resume_through_sampler, checkpoint_folder
+from .hf import _as_it_was_unless_trained, _resume_through_sampler, _StepWatch, checkpoint_folder
 from .mixing import resume_point
 from .prompts import _SINGLE, PromptCurriculum
 
@@ -215,12 +217,13 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
     return wrapped
 
 
-class PromptCurriculumCallback(TrainerCallback):
+class PromptCurriculumCallback(_StepWatch):
     """Writes the curriculum's state (:data:`CHECKPOINT_NAME`) into each checkpoint folder the Trainer saves.
 
     ``trainer``: the trainer it is added to (:func:`add_prompt_curriculum` passes it): the file then goes into
     the folder the trainer saved, a trial's ``run-<id>/checkpoint-<step>`` in ``hyperparameter_search``, and a
-    checkpoint inside a generation block also gets TRL's buffered completions (:data:`BLOCK_NAME`)."""
+    checkpoint inside a generation block also gets TRL's buffered completions (:data:`BLOCK_NAME`). It also notes
+    whether a training step of the current ``train()`` call began (a call that fails before one changes nothing)."""
 
     def __init__(self, curriculum: PromptCurriculum, trainer: Any = None):
         self.curriculum = curriculum
@@ -314,6 +317,27 @@ class _GenerationBlock:
         self.trainer._buffered_inputs = saved["buffered_inputs"]
         self.prompts = [int(i) for i in saved["prompts"]]
         return self.prompts
+
+
+def _restorer(curriculum: PromptCurriculum, trainer: Any, block: _GenerationBlock,
+              samplers: list[CurriculumRepeatSampler]) -> Callable[[], None]:
+    """A function that puts back, as they are now, ``curriculum`` (teacher, position, batches to hand out again),
+    TRL's micro-step count and buffered block on ``trainer``, the block's prompts and the trainer's sampler."""
+    state = copy.deepcopy(curriculum.state_dict())
+    replay, warned = [b.copy() for b in curriculum._replay], curriculum._warned_single
+    kept = {name: getattr(trainer, name) for name in ("_step", "_buffered_inputs") if hasattr(trainer, name)}
+    prompts, current = block.prompts, samplers[:]
+
+    def restore() -> None:
+        curriculum.load_state_dict(copy.deepcopy(state))
+        curriculum._replay = collections.deque(b.copy() for b in replay)
+        curriculum._warned_single = warned
+        for name, value in kept.items():
+            setattr(trainer, name, value)
+        block.prompts, block.loaded = prompts, None
+        samplers[:] = current
+
+    return restore
 
 
 def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str | os.PathLike) -> None:
@@ -419,6 +443,7 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     trainer._magister_block = block  # type: ignore[attr-defined]
 
     samplers: list[CurriculumRepeatSampler] = []
+    saver = PromptCurriculumCallback(curriculum, trainer)
 
     def _get_train_sampler(self: Any, dataset: Any = None) -> Sampler[int]:
         samplers[:] = [CurriculumRepeatSampler(curriculum, prompts_per_generation=prompts_per_generation,
@@ -454,6 +479,13 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     original_train = trainer.train
 
     def train(self: Any, resume_from_checkpoint: Any = None, *a: Any, **kw: Any) -> Any:
+        # A call that fails before training's first step (Trainer refusing a damaged file of the checkpoint: its
+        # trainer_state.json, optimizer.pt, rng_state.pth or weights) leaves the curriculum as it found it: it
+        # stayed loaded from that checkpoint (and had drawn prompts), so a train() after it went on from there
+        return _as_it_was_unless_trained(saver, _restorer(curriculum, self, block, samplers), _train, self,
+                                         resume_from_checkpoint, *a, **kw)
+
+    def _train(self: Any, resume_from_checkpoint: Any = None, *a: Any, **kw: Any) -> Any:
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         folder = path if isinstance(path, (str, os.PathLike)) else None
         # a curriculum built anew but not loaded (load_curriculum_checkpoint left out) resumed a fresh teacher
@@ -472,7 +504,7 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
 
     trainer._prepare_inputs = types.MethodType(_prepare_inputs, trainer)  # type: ignore[method-assign]
     trainer.train = types.MethodType(train, trainer)  # type: ignore[method-assign]
-    trainer.add_callback(PromptCurriculumCallback(curriculum, trainer))
+    trainer.add_callback(saver)
     trainer.prompt_curriculum = curriculum  # type: ignore[attr-defined]
     return trainer
 

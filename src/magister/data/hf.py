@@ -176,7 +176,35 @@ def unkeyed_evaluation(reported: str, sampler: SkillSampler, metric: str) -> str
             "add_curriculum(..., eval_metric=None) if training feedback alone is meant (warned once)")
 
 
-class _CurriculumCheckpoint(TrainerCallback):
+class _StepWatch(TrainerCallback):
+    """A callback that tells whether a training step of the current ``train()`` call began (``stepped``, set
+    False by :func:`_as_it_was_unless_trained`)."""
+
+    stepped = False
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        self.stepped = True
+
+
+def _as_it_was_unless_trained(watch: _StepWatch, restore: Callable[[], None], run: Callable[..., Any], *args: Any,
+                               **kwargs: Any) -> Any:
+    """``run(*args, **kwargs)`` (a curriculum's ``train()``); if it fails before a training step began (``watch``, a callback of
+    the trainer), ``restore()`` puts the curriculum back as it was before the call, then the error goes on.
+
+    ``Trainer`` reads its own files of a checkpoint (``trainer_state.json``, ``optimizer.pt``, ``rng_state.pth``,
+    the weights) after the curriculum was loaded from it (and, for ``rng_state.pth``, after batches were drawn):
+    a damaged one left the curriculum so, and a ``train()`` after it went on from that checkpoint's curriculum.
+    Shared by the ``Trainer`` and TRL ``GRPOTrainer`` integrations."""
+    watch.stepped = False
+    try:
+        return run(*args, **kwargs)
+    except BaseException:
+        if not watch.stepped:
+            restore()
+        raise
+
+
+class _CurriculumCheckpoint(_StepWatch):
     """Writes the sampler's state (global: the same on every rank) into each checkpoint folder, from the processes
     that write ``Trainer``'s own files (``args.should_save``: rank 0, or with ``save_on_each_node=True`` each node's
     first process, into that node's folder)."""
@@ -184,10 +212,6 @@ class _CurriculumCheckpoint(TrainerCallback):
     def __init__(self, sampler: SkillSampler, trainer: Trainer | None = None):
         self.sampler = sampler
         self.trainer = trainer
-        self.stepped = False  # a training step of this train() call began (set False by the call)
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        self.stepped = True
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any):
         folder = checkpoint_folder(self.trainer, args, state)
@@ -483,13 +507,8 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
         # A call that fails before training's first step (Trainer refusing a damaged checkpoint: its
         # trainer_state.json, optimizer.pt, rng_state.pth or weights) leaves the sampler as it found it: it stayed
         # loaded from that checkpoint (and had drawn batches), so a train() after it went on from there
-        restore, saver.stepped = _restorer(sampler), False
-        try:
-            return _train(self, resume_from_checkpoint, restart, *args, **kwargs)
-        except BaseException:
-            if not saver.stepped:
-                restore()
-            raise
+        return _as_it_was_unless_trained(saver, _restorer(sampler), _train, self, resume_from_checkpoint, restart,
+                                         *args, **kwargs)
 
     def _train(self, resume_from_checkpoint: Any, restart: dict[str, Any] | None, *args: Any, **kwargs: Any):
         path = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
@@ -505,7 +524,7 @@ def add_curriculum(trainer: Trainer, sampler: SkillSampler, *, train_feedback: b
                 warnings.warn(f"{path} holds no curriculum state ({CURRICULUM_FILE}): the curriculum starts "
                               "afresh. If this run had a curriculum, its save was cut short (a crash or a full "
                               "disk after Trainer saved): resume from an earlier checkpoint that has the file "
-                              "to continue it exactly", UserWarning, stacklevel=3)
+                              "to continue it exactly", UserWarning, stacklevel=4)
         # Trainer must not skip batches by drawing them, even from a checkpoint without the sampler's state
         # (a sampler added on resume): it drew them from the sampler and threw them away, still waiting, so
         # the feedback of every trained batch went to a skipped one for the rest of the epoch. Where Trainer
