@@ -576,3 +576,41 @@ def test_a_resume_inside_a_block_that_trainer_refuses_leaves_no_saved_completion
     assert cur.step == 0 and trainer._step == 0 and trainer._buffered_inputs is None
     trainer.train()
     assert generated_at == full_at == [0, 2, 4, 6] and cur.history == cur_full.history
+
+
+def test_a_reward_function_returning_a_generator_trains_as_with_a_list_and_text_rewards_are_refused(tmp_path):
+    """TRL takes any iterable of rewards, but the wrapper read a generator's rewards for the curriculum and handed TRL
+    the used-up generator: the step failed ("returned 0 rewards, but 8 were expected") after the curriculum had
+    recorded them. Text rewards ("1.0") were parsed by float() and recorded, then TRL refused them ("too many
+    dimensions 'str'"); a single number was Python's raw "'float' object is not iterable"."""
+    def as_list(prompts, completions, **kwargs):
+        return [float(k % 2) for k in range(len(prompts))]
+
+    def as_generator(prompts, completions, **kwargs):
+        return (float(k % 2) for k in range(len(prompts)))
+
+    def as_text(prompts, completions, **kwargs):
+        return [str(float(k % 2)) for k in range(len(prompts))]
+
+    def one_number(prompts, completions, **kwargs):
+        return 1.0
+
+    def run(reward, steps=2):
+        cur = PromptCurriculum(mg.make_teacher("sec", mg.Discrete(["low", "high"]), reward="score", seed=0),
+                               categories=_dataset()["level"], seed=0)
+        trainer = add_prompt_curriculum(_trainer(tmp_path / reward.__name__, steps, reward), cur)
+        return trainer, cur
+
+    listed, cur_list = run(as_list)
+    listed.train()
+    generated, cur_gen = run(as_generator)
+    generated.train()
+    assert generated.state.global_step == 2 and cur_gen.groups_observed == 4
+    assert cur_gen.history == cur_list.history and cur_gen.teacher.to_bytes() == cur_list.teacher.to_bytes()
+    assert all(torch.equal(a, b) for a, b in zip(listed.model.parameters(), generated.model.parameters()))
+    for reward, match in ((as_text, "rewards must be numbers"),
+                          (one_number, "reward function 'one_number' returned float 1.0, not one reward per")):
+        trainer, cur = run(reward, steps=1)
+        with pytest.raises(mg.InvalidScoreError, match=match):
+            trainer.train()
+        assert cur.groups_observed == 0 and cur.attempts.sum() == 0 and cur.teacher.n_observed == 0

@@ -188,33 +188,51 @@ def curriculum_reward(curriculum: PromptCurriculum, func: Callable[..., Any], *,
     function, and nothing reaches the curriculum.
     """
 
-    def _feed(kwargs: dict[str, Any], rewards: Any) -> None:
+    def _feed(kwargs: dict[str, Any], rewards: Any) -> Any:
+        """Send ``rewards`` to the curriculum; returns them for TRL: as they are, or a one-shot iterator's (a
+        generator's) as a list (reading them here used it up, and TRL, which takes any iterable, got none)."""
         if training is not None and not training():
-            return  # evaluation: its prompts are not the curriculum's (nor chosen by it)
+            return rewards  # evaluation: its prompts are not the curriculum's (nor chosen by it)
         if column not in kwargs:
             raise ConfigError(f"the reward function got no {column!r} column; add the prompt row numbers to the "
                               "train dataset (add_prompt_curriculum does) and keep remove_unused_columns=False")
-        rewards = list(rewards)
-        if len(rewards) != len(kwargs[column]):  # TRL's own check comes after this wrapper returns
-            raise InvalidScoreError(f"the reward function {getattr(func, '__name__', type(func).__name__)!r} "
-                                    f"returned {len(rewards)} rewards for {len(kwargs[column])} completions; return "
+        name = getattr(func, "__name__", type(func).__name__)
+        try:
+            values = list(rewards)
+        except TypeError:  # (Python's raw "'float' object is not iterable")
+            raise InvalidScoreError(f"the reward function {name!r} returned {type(rewards).__name__} "
+                                    f"{str(rewards)[:40]}, not one reward per completion; return a list of "
+                                    f"{len(kwargs[column])} rewards (None for one left out). Nothing was "
+                                    "recorded.") from None
+        if len(values) != len(kwargs[column]):  # TRL's own check comes after this wrapper returns
+            raise InvalidScoreError(f"the reward function {name!r} "
+                                    f"returned {len(values)} rewards for {len(kwargs[column])} completions; return "
                                     "one reward per completion (None for one left out). Nothing was recorded.")
-        curriculum.observe(kwargs[column], [None if r is None else float(r) for r in rewards], group_size=group_size)
+        curriculum.observe(kwargs[column], [_reward_value(r) for r in values], group_size=group_size)
+        return values if iter(rewards) is rewards else rewards
 
     if _is_async(func):
         @functools.wraps(func)
         async def async_wrapped(*args: Any, **kwargs: Any) -> Any:
-            rewards = await func(*args, **kwargs)
-            _feed(kwargs, rewards)
-            return rewards
+            return _feed(kwargs, await func(*args, **kwargs))
         return async_wrapped
 
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        rewards = func(*args, **kwargs)
-        _feed(kwargs, rewards)
-        return rewards
+        return _feed(kwargs, func(*args, **kwargs))
     return wrapped
+
+
+def _reward_value(reward: Any) -> Any:
+    """A reward as a float (a tensor's or numpy's number too), or as it is where it is None (left out) or no
+    number: ``PromptCurriculum.observe`` then refuses it, nothing recorded (``float()`` parsed text, "0.5",
+    which the curriculum recorded and TRL then refused)."""
+    if reward is None or isinstance(reward, (str, bytes)):
+        return reward
+    try:
+        return float(reward)
+    except (TypeError, ValueError):
+        return reward
 
 
 class PromptCurriculumCallback(_StepWatch):
