@@ -614,3 +614,23 @@ def test_a_reward_function_returning_a_generator_trains_as_with_a_list_and_text_
         with pytest.raises(mg.InvalidScoreError, match=match):
             trainer.train()
         assert cur.groups_observed == 0 and cur.attempts.sum() == 0 and cur.teacher.n_observed == 0
+
+
+@pytest.mark.parametrize("content", [b"{ damaged", b"", "a list"])
+def test_a_damaged_saved_generation_block_is_refused_naming_the_file_and_the_ways_on(tmp_path, content):
+    """A damaged BLOCK_NAME was torch's raw error naming no file (an empty one a bare EOFError, a damaged one
+    torch's advice to load with weights_only=False, which runs the pickle's code), and a file holding something
+    else a raw AttributeError; each is a CheckpointError naming the file and both ways on, nothing loaded."""
+    full, _, _, _ = _resumable(tmp_path / "full", 8, 3, num_iterations=2)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-3"
+    if isinstance(content, bytes):
+        (ckpt / BLOCK_NAME).write_bytes(content)
+    else:
+        torch.save([1, 2], ckpt / BLOCK_NAME)
+    trainer, cur, _, _ = _resumable(tmp_path / "again", 8, 3, num_iterations=2)
+    with pytest.raises(mg.CheckpointError, match=rf"{BLOCK_NAME} holds .* but it .*earlier checkpoint.*"
+                                                 r"resume_curriculum=False") as refused:
+        trainer.train(resume_from_checkpoint=str(ckpt))
+    assert str(ckpt) in str(refused.value) and "weights_only=False" not in str(refused.value)
+    assert cur.step == 0 and trainer.state.global_step == 0

@@ -43,7 +43,7 @@ What it does:
   the next block (regenerating could not repeat it: the random state and the policy have moved on). From such a
   checkpoint without the file (an older magister), the rest of the block is trained on a new block of the next
   prompts, with a warning; with ``resume_curriculum=False`` too, without one (the saved block's prompts were chosen
-  by the run that saved it). A saved block with prompts outside the curriculum's is refused. The files go into
+  by the run that saved it). A saved block with prompts outside the curriculum's is refused, and so is a damaged one. The files go into
   the folder ``Trainer`` saved (a ``hyperparameter_search`` trial's
   ``run-<trial>/checkpoint-<step>``, though TRL's trainer, without ``model_init``, runs no trials). (Before
   ``Trainer.get_resumed_dataloader`` existed in ``transformers``, ``args.ignore_data_skip`` is set instead: a
@@ -299,8 +299,19 @@ class _GenerationBlock:
         path = None if checkpoint is None else os.path.join(os.fspath(checkpoint), BLOCK_NAME)
         if not fresh and path is not None and os.path.exists(path):
             # tensors, lists and numbers only (weights_only): no code runs from a checkpoint's pickle
-            loaded = torch.load(path, map_location=self.trainer.accelerator.device, weights_only=True)
-            prompts = loaded.get("prompts") if isinstance(loaded, dict) else None
+            try:  # (torch's own error named no file, an empty one was a bare EOFError, and a damaged one advised
+                # weights_only=False, which runs the pickle's code)
+                loaded = torch.load(path, map_location=self.trainer.accelerator.device, weights_only=True)
+            except Exception as e:  # noqa: BLE001 - whatever torch raises for a torn or foreign file
+                loaded, why = None, f"it cannot be read (torch.load: {type(e).__name__}; damaged or cut short)"
+            else:
+                why = "it holds no generation block"
+            if not isinstance(loaded, dict) or loaded.get("kind") != "magister.GRPOBlock":
+                raise CheckpointError(f"{path} holds TRL's buffered generation block the checkpoint fell into, but "
+                                      f"{why}: resume from an earlier checkpoint, or pass resume_curriculum=False to "
+                                      "add_prompt_curriculum (or CurriculumGRPOTrainer) to train the rest of that "
+                                      "block on a new block of the next prompts. Nothing was loaded.")
+            prompts = loaded.get("prompts")
             outside = [int(i) for i in prompts or () if not 0 <= int(i) < self.n_prompts]
             if outside:  # the loader failed on them (a raw IndexError from the dataset), after the model loaded
                 raise ConfigError(f"{path} holds the generation block the checkpoint fell into, with prompt "
