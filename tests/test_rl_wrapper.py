@@ -692,3 +692,27 @@ def test_an_episode_whose_score_is_refused_gives_its_level_back(bad):
         env.step(STOP)
     assert given_back == []
     env.close()
+
+
+def test_send_scores_sends_one_batch_then_each_score_alone_when_the_teacher_refuses_the_batch():
+    # the one rule of CurriculumVectorEnv.step and PPO.learn's level scores (rl.wrapper.send_scores)
+    from magister.rl.wrapper import refused_text, send_scores
+
+    teacher = mg.make_teacher("uniform", mg.Discrete(4), seed=0, score_range=(0, 1))
+    tasks, scores = [0, 1, 2, 3], [0.5, 2.0, 0.25, float("nan")]
+    sent = []
+
+    def send(rows):
+        sent.append(rows)
+        teacher.observe_batch([tasks[j] for j in rows], [scores[j] for j in rows])
+
+    refused = send_scores(4, lambda: send([0, 1, 2, 3]), lambda j: send([j]))
+    assert sent == [[0, 1, 2, 3], [0], [1], [2], [3]] and [j for j, _ in refused] == [1, 3]
+    assert teacher.n_observed == 2 and "outside the declared range" in refused[0][1]
+    assert send_scores(1, lambda: send([1]), lambda j: pytest.fail("one score is not sent again")) == \
+        [(0, refused[0][1])]
+    assert send_scores(2, lambda: send([0, 2]), lambda j: pytest.fail("a batch taken is not sent again")) == []
+    assert teacher.n_observed == 4
+    why = [(5, "bad."), (1, "worse"), (7, "bad"), (2, "odd"), (3, "odder")]
+    assert refused_text(why, "sub-env") == "sub-envs 5, 7: bad; sub-env 1: worse; sub-env 2: odd; sub-env 3: odder"
+    assert refused_text(why, "episode", most=2) == "episodes 5, 7: bad; episode 1: worse; and 2 more"

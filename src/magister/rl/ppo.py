@@ -41,7 +41,7 @@ except ImportError as _e:
 from ..settings import number, saved_count, short_number, whole
 from .levels import LevelScorer, level_key
 from .scores import success_flag
-from .wrapper import hand_back
+from .wrapper import hand_back, refused_text, send_scores
 
 __all__ = ["PPO"]
 
@@ -356,19 +356,11 @@ class PPO:
         time, so that the scores it takes are recorded; a refused episode stops waiting for its score (it leaves
         ``cur.pending``) and its task goes back to a teacher with ``give_back`` (a level teacher stops waiting for
         it), as :meth:`~magister.rl.vector.CurriculumVectorEnv.step` does with a refused score."""
-        try:
-            cur.report(ids, scores)
+        id_list, score_list = ids.tolist(), scores.tolist()
+        refused = [(int(id_list[j]), float(score_list[j]), why) for j, why in send_scores(
+            len(id_list), lambda: cur.report(ids, scores), lambda j: cur.report([id_list[j]], [score_list[j]]))]
+        if not refused:
             return []
-        except InvalidScoreError as e:
-            if len(ids) == 1:
-                refused = [(int(ids[0]), float(scores[0]), str(e))]
-            else:
-                refused = []
-                for eid, s in zip(ids.tolist(), scores.tolist()):
-                    try:
-                        cur.report([eid], [s])
-                    except InvalidScoreError as one:
-                        refused.append((int(eid), float(s), str(one)))
         pending = getattr(cur, "pending", None)
         if isinstance(pending, dict):
             back = [(pending.pop(eid), given.get(eid) or {}) for eid, _, _ in refused if eid in pending]
@@ -379,14 +371,8 @@ class PPO:
     def _refused(refused: list[tuple[int, float, str]]) -> InvalidScoreError:
         """The error :meth:`learn` raises, once the rollout is trained on, for level scores the teacher refused; it
         holds their episode ids and scores (``task_ids``, ``scores``)."""
-        reasons: dict[str, list[int]] = {}
-        for eid, _, why in refused:
-            reasons.setdefault(why.rstrip(". "), []).append(eid)
-        shown = list(reasons.items())[:3]  # (one reason per score where each names its score)
-        what = "; ".join(f"episode{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}: {why}"
-                         for why, ids in shown)
-        if len(reasons) > len(shown):
-            what += f"; and {sum(len(ids) for _, ids in list(reasons.items())[3:])} more"
+        # (one reason per score where each names its score: three shown, the others counted)
+        what = refused_text([(eid, why) for eid, _, why in refused], "episode", most=3)
         error = InvalidScoreError(
             f"PPO.learn: the teacher refused the level scores of {len(refused)} finished episode(s), and nothing of "
             f"them was recorded ({what}). Fix the scores: a teacher that reads scores in a range needs one that holds "

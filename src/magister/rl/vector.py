@@ -60,7 +60,8 @@ from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
 from ..settings import whole
 from .envs.base import reset_options
 from .wrapper import EXTERNAL, NEXT_ID_KEY, SCORE_KEY, SCORE_REFUSED_KEY, TASK_ID_KEY, TASKS_OPTION, \
-    CurriculumWrapper, TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, teacher_key
+    CurriculumWrapper, TeacherKey, check_one_owner, close_client, episode_ids, hand_back, propose_with_info, \
+    refused_text, send_scores, teacher_key
 
 __all__ = ["CurriculumVectorEnv"]
 
@@ -422,19 +423,13 @@ class CurriculumVectorEnv(VectorEnv):
         keep = [j for j, w in enumerate(why) if w is None]
         if not keep:
             return refused
-        try:
-            self.teacher.observe_batch([tasks[j] for j in keep], scores[keep])
-            self.n_reported += len(keep)
-            return refused
-        except InvalidScoreError as e:
-            if len(keep) == 1:
-                return sorted(refused + [(int(idx[keep[0]]), str(e))])
-        for j in keep:
-            try:
-                self.teacher.observe_batch([tasks[j]], scores[j:j + 1])
-                self.n_reported += 1
-            except InvalidScoreError as e:
-                refused.append((int(idx[j]), str(e)))
+
+        def send(rows: list[int]) -> None:
+            self.teacher.observe_batch([tasks[j] for j in rows], scores[rows])
+            self.n_reported += len(rows)
+
+        refused += [(int(idx[keep[j]]), w) for j, w in send_scores(len(keep), lambda: send(keep),
+                                                                    lambda j: send([keep[j]]))]
         return sorted(refused)
 
     def _refused(self, refused: list[tuple[int, str]], tasks: dict[int, tuple[Any, dict[str, Any]]],
@@ -443,11 +438,7 @@ class CurriculumVectorEnv(VectorEnv):
         with ``give_back`` (a level teacher stops waiting for their scores), and the error holds the step's
         results (``step_result``)."""
         hand_back(self.teacher, [tasks[i] for i, _ in refused])
-        reasons: dict[str, list[int]] = {}
-        for i, w in refused:
-            reasons.setdefault(w.rstrip(". "), []).append(i)
-        what = "; ".join(f"sub-env{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}: {w}"
-                         for w, rows in reasons.items())
+        what = refused_text(refused, "sub-env")
         error = InvalidScoreError(
             f"CurriculumVectorEnv.step: the score of {len(refused)} finished episode(s) was refused, and nothing of "
             f"it recorded ({what}). Fix the score (the score function, or the teacher's score_range). The step "

@@ -149,6 +149,41 @@ def hand_back(client: Any, items: list[tuple[Any, dict[str, Any]]]) -> int:
     return int(give_back([t for t, _ in items], [dict(i) for _, i in items]))
 
 
+def send_scores(n: int, send_all: Callable[[], Any], send_one: Callable[[int], Any]) -> list[tuple[int, str]]:
+    """Send ``n`` finished episodes' scores to a teacher in one batch (``send_all()``); a batch the teacher refuses
+    (an ``InvalidScoreError``) is sent again one score at a time (``send_one(j)``, ``j`` in ``0 .. n - 1``), so that
+    the scores it takes are recorded, as one batch records them. Returns the refused ones, ``(j, reason)`` in order:
+    nothing of them is recorded. The one rule of ``CurriculumVectorEnv.step`` and of ``PPO.learn``'s level scores."""
+    try:
+        send_all()
+        return []
+    except InvalidScoreError as e:
+        if n == 1:
+            return [(0, str(e))]
+    refused = []
+    for j in range(n):
+        try:
+            send_one(j)
+        except InvalidScoreError as e:
+            refused.append((j, str(e)))
+    return refused
+
+
+def refused_text(refused: list[tuple[Any, str]], noun: str, most: int | None = None) -> str:
+    """``"sub-envs 0, 2: <reason>; sub-env 1: <other reason>"``: refused scores, ``(key, reason)``, grouped by their
+    reason (in the order met), ``noun`` naming the keys; at most ``most`` reasons (None: all), the other refused ones
+    counted ("; and 4 more"). For the errors of ``CurriculumVectorEnv.step`` and ``PPO.learn``."""
+    reasons: dict[str, list[Any]] = {}
+    for key, why in refused:
+        reasons.setdefault(why.rstrip(". "), []).append(key)
+    items = list(reasons.items())
+    shown = items if most is None else items[:most]
+    what = "; ".join(f"{noun}{'s' if len(keys) > 1 else ''} {', '.join(map(str, keys))}: {why}" for why, keys in shown)
+    if len(items) > len(shown):
+        what += f"; and {sum(len(keys) for _, keys in items[len(shown):])} more"
+    return what
+
+
 def give_back_unscored(wrapper: CurriculumWrapper, client: Any) -> int:
     """Hand ``client`` (a :class:`~magister.rl.ray.RayTeacher` feeding ``wrapper`` by ``push_task``) back the
     wrapper's tasks that will never be scored: those pushed for episodes that never started, and the running
