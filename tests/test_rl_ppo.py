@@ -545,3 +545,21 @@ def test_learn_refuses_rollout_buffers_it_cannot_allocate_before_anything_change
     assert torch.equal(agent.gen.get_state(), gen)
     agent.learn(venv, total_steps=128, n_steps=32)  # a rollout that fits trains as before
     assert agent.steps == 128
+
+
+@pytest.mark.parametrize("level_score", ["bogus", 3, True])
+def test_learn_with_nothing_to_train_still_refuses_a_bad_level_score(level_score):
+    # learn(venv, total_steps <= agent.steps) returned before the scorer was built, so a level_score it cannot take
+    # was accepted without a word (before that early return it was a ConfigError naming the kinds)
+    from magister.errors import ConfigError
+    from magister.rl.ppo import PPO
+
+    venv = CurriculumVectorEnv([CliffWalk] * 2, mg.make_teacher("plr", EASY, seed=0), score="external")
+    agent = PPO(4, 3, seed=3)
+    for total in (0, 64):
+        with pytest.raises(ConfigError, match=r"LevelScorer\(kind=...\) must be one of \('gae', 'pvl', 'maxmc', "
+                                              r"'learnable'\), got " + repr(level_score)):
+            agent.learn(venv, total_steps=total, n_steps=32, level_score=level_score)
+    assert agent.steps == 0 and venv.teacher.n_proposed == 0  # refused before anything ran
+    assert agent.learn(venv, total_steps=0, level_score="maxmc") is agent  # a kind it takes: nothing to do
+    venv.close()

@@ -241,6 +241,10 @@ class PPO:
         if level_score is not None and not external:
             raise ConfigError("level_score=... needs a vector env built with score='external' "
                               "(CurriculumVectorEnv(..., score='external'))")
+        if level_score is not None and not isinstance(level_score, LevelScorer):
+            # checked here, as the scorer built below checks it: a call with nothing to train returns before that,
+            # and took level_score="bogus" (or 3) without a word
+            LevelScorer(level_score, gamma=self.gamma)
         _fit_rollout(n_steps, n, self.obs_dim)
         if self.steps >= total_steps:
             # nothing to train: it reset the env (cutting its running episodes), moved the generator and dropped a
