@@ -394,6 +394,48 @@ def test_a_dual_proposal_the_level_teacher_refuses_changes_neither_teacher(tmp_p
         assert a.propose(k) == twin.propose(k)
 
 
+@pytest.mark.parametrize("name", OPPONENT_TEACHERS)
+def test_an_opponent_teachers_proposal_changes_only_its_generator_and_count(tmp_path: Path, name) -> None:
+    # DualCurriculum takes back a proposal of magister's own opponent teachers by their generator and count alone
+    # (a copy of the whole state, max_ids long, cost every pair milliseconds): they must change nothing else
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=4, max_size=5)
+    t = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    for opp, s in zip(t.propose(6), [1.0, 0.0, 0.5, 1.0, 0.0, 1.0]):
+        t.observe(opp, s)
+    before = (t._get_state(), t.n_observed)
+    t.propose(), t.propose(4)
+    assert states_equal(before[0], t._get_state()) and t.n_observed == before[1]
+
+
+class _CountingPFSP(mg.teacher_class("pfsp")):
+    """An opponent teacher of one's own whose proposals change its state (each member's count of games)."""
+
+    def _propose(self, k):
+        self.games[self.members()] += 1  # (its state: put back whole when the pair is refused)
+        return super()._propose(k)
+
+
+def test_a_dual_proposal_refused_puts_back_an_opponent_teacher_of_ones_own_whole(tmp_path: Path) -> None:
+    from magister.testing import states_equal
+
+    pool = _pool(tmp_path / "pool", n=4, max_size=5)
+    a = DualCurriculum(_LevelsThatFail(mg.Discrete(["3x3", "4x4"]), seed=0), _CountingPFSP(pool.space, pool=pool,
+                                                                                            seed=0))
+    a.propose(2)
+    before = (a.opponents._get_state(), generator_state_of(a.opponents), a.opponents.n_proposed)
+    a.levels.fail = True
+    with pytest.raises(ConfigError, match="no level can be made"):
+        a.propose(3)
+    assert states_equal(before[0], a.opponents._get_state()) and a.opponents.n_proposed == before[2]
+    assert generator_state_of(a.opponents) == before[1]
+
+
+def generator_state_of(teacher):
+    return json.dumps(teacher.rng.bit_generator.state, default=int)
+
+
 def test_dual_curriculum_says_which_games_are_evaluate_only(tmp_path: Path) -> None:
     # with robust-plr as the level teacher, the learner must not train on new levels: DualCurriculum had no
     # propose_with_info, so the flag never reached the learner
