@@ -115,7 +115,7 @@ class StudyStore:
             raise self._read_failed(e) from None
         #: per (deck, learner in NFC): the titles and names their answers are stored under (:meth:`_spellings`)
         self._names: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-        #: per deck title in NFC: the titles its answers are stored under (:meth:`_titles_of`)
+        #: per deck title in NFC: the titles its answers are stored under (``_titles_of``)
         self._titles: dict[str, list[str]] = {}
 
     def _has_fingerprints(self) -> bool:
@@ -210,7 +210,7 @@ class StudyStore:
         return titles
 
     def _spellings(self, deck: str, learner: str) -> tuple[list[str], list[str]]:
-        """The titles (:meth:`_titles_of`) and the names ``learner``'s answers on ``deck`` are stored under: the NFC
+        """The titles (``_titles_of``) and the names ``learner``'s answers on ``deck`` are stored under: the NFC
         form it is stored in now, and those an earlier version stored as typed (decomposed, or with a zero-width
         character: "Jose" + U+0301 is "José"), so that such a history is found by the name written plainly
         (:func:`magister.names.same_learner`)."""

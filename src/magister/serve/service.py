@@ -241,7 +241,7 @@ class Service(Recovery, ClientIdLog):
     # -------------------------------------------------------- registry
     def get(self, name: str, damaged_ok: bool = False) -> LiveCurriculum:
         """The live curriculum ``name``, loaded from the database on first use (a blocking step). One stored with
-        text no reply can carry is :class:`Damaged` unless ``damaged_ok`` (its deletion, its checkpoint)."""
+        text no reply can carry is ``Damaged`` unless ``damaged_ok`` (its deletion, its checkpoint)."""
         with self._registry_lock:
             live = self.curricula.touch(name)
         if live is None:
