@@ -601,9 +601,9 @@ class OpponentPool:
         return new_id
 
     def set_keep_evicted(self, n: int) -> None:
-        """Keep the files of the last ``n`` evicted members from now on (the one setting of a pool that may change:
-        it decides only which files stay for a rewind). Lowered, the oldest kept files beyond ``n`` are deleted;
-        raised, files already deleted do not come back. Also ``OpponentPool(folder, keep_evicted=n)``."""
+        """Keep the files of the last ``n`` evicted (or removed) members from now on (the one setting of a pool that
+        may change: it decides only which files stay for a rewind). Lowered, the oldest kept files beyond ``n`` are
+        deleted; raised, files already deleted do not come back. Also ``OpponentPool(folder, keep_evicted=n)``."""
         n = whole("keep_evicted", n, 0)
         with self._writing():
             old = self.settings
