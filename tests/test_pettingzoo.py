@@ -391,6 +391,49 @@ def test_a_pool_refusing_the_outcome_leaves_the_env_s_teacher_as_it_was(tmp_path
     assert [r.games for r in pool.records()] == [0, 0, 0]
 
 
+@pytest.mark.parametrize("name", ["pfsp", "opponent-lp"])
+def test_the_env_s_own_opponent_teacher_takes_each_game_without_a_copy_of_its_state(tmp_path: Path, monkeypatch,
+                                                                                     name) -> None:
+    # before: every game's end copied the teacher's whole state (its per-opponent arrays, max_ids long: a quarter
+    # of the pool's write for opponent-lp, more than the write with max_ids=100_000) in case the pool refused it
+    import magister.rl.pettingzoo as pz
+
+    def copied(teacher):
+        raise AssertionError(f"{teacher.name}'s state was copied")
+
+    monkeypatch.setattr(pz, "_snapshot", copied)
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher(name, pool.space, pool=pool, seed=0)
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=teacher)
+    finals = _play(env, np.random.default_rng(0), 6)
+    assert teacher.n_observed == 6 and sum(r.games for r in pool.records()) == 6
+    assert teacher.games.sum() == 6 and all("unrecorded" not in f for f in finals)
+    # a member evicted during the game: the pool cannot record it, the teacher still takes it (as before)
+    obs, info = env.reset(seed=9, options={"opponent": 0})
+    for _ in range(3):
+        pool.add(b"first")  # max_size 4: member 0 is evicted
+    while True:
+        obs, _, term, trunc, info = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        if term or trunc:
+            break
+    assert info["unrecorded"].startswith("the opponent was evicted") and teacher.n_observed == 7
+    assert teacher.games[0] == 1 + sum(f["opponent"] == 0 for f in finals)
+
+
+def test_the_env_s_own_opponent_teacher_refusing_the_game_leaves_it_and_the_pool_as_they_were(tmp_path: Path) -> None:
+    # magister's opponent teachers check the game before the pool records it and take it after: a game the teacher
+    # refuses (a score outside its range) must leave both as they were
+    pool = _pool(tmp_path)
+    teacher = mg.make_teacher("opponent-lp", pool.space, pool=pool, seed=0, score_range=(2.0, 3.0))
+    env = OpponentEnv(tictactoe_v3.env, pool, load_policy, teacher=teacher)
+    index, before = json.loads(pool.index_path.read_text()), teacher.state_dict()
+    with pytest.raises(mg.errors.InvalidScoreError):
+        _play(env, np.random.default_rng(0), 1)
+    after = teacher.state_dict()  # (the game's reset drew its opponent from the teacher)
+    assert json.loads(pool.index_path.read_text()) == index
+    assert after["n_observed"] == 0 and states_equal(after["algorithm"], before["algorithm"])
+
+
 def test_the_learner_is_paid_the_reward_of_the_opponent_s_opening_move(tmp_path: Path) -> None:
     pool = _pool(tmp_path)
     env = OpponentEnv(Gifts(), pool, lambda data: (lambda obs: 0), seat="b", on_truncation="draw")

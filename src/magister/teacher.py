@@ -552,15 +552,7 @@ class Teacher:
 
     def observe(self, task: Any, score: ScoreLike) -> None:
         """Record that the learner scored ``score`` on ``task``."""
-        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
-            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        try:
-            enc = self._encode_one(task)
-        except InvalidTaskError as e:
-            raise refused_task(self.space, task, e)
-        s = np.array([self.score_range.normalise_one(score)])
-        self._observe(enc, s)
-        self.n_observed += 1
+        self._record(*self._checked_outcome(task, score))
 
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: ScoresLike) -> None:
         """Record several outcomes, in order. All are checked before any is recorded.
@@ -569,6 +561,31 @@ class Teacher:
         generator, in the order of ``tasks``; a ``set`` or a ``dict`` (no order to pair with the tasks), a
         non-number, NaN or infinity raises :class:`~magister.errors.InvalidScoreError`, a task outside the space
         :class:`~magister.errors.InvalidTaskError`."""
+        self._record(*self._checked_outcomes(tasks, scores))
+
+    def _record(self, enc: np.ndarray, s: np.ndarray) -> None:
+        """Record outcomes that ``_checked_outcome`` / ``_checked_outcomes`` passed: what ``observe`` /
+        ``observe_batch`` do once their check is done. A caller that must record in two teachers or none
+        (``DualCurriculum``) checks both first."""
+        if len(s) == 0:
+            return
+        self._observe(enc, s)
+        self.n_observed += len(s)
+
+    def _checked_outcome(self, task: Any, score: ScoreLike) -> tuple[np.ndarray, np.ndarray]:
+        """``observe``'s check: the encoded task and its score in [0, 1], or ``observe``'s error (nothing
+        changed)."""
+        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
+            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
+        try:
+            enc = self._encode_one(task)
+        except InvalidTaskError as e:
+            raise refused_task(self.space, task, e)
+        return enc, np.array([self.score_range.normalise_one(score)])
+
+    def _checked_outcomes(self, tasks: Sequence[Any] | np.ndarray, scores: ScoresLike) -> tuple[np.ndarray, np.ndarray]:
+        """``observe_batch``'s check: the encoded tasks and their scores in [0, 1], or ``observe_batch``'s error
+        (nothing changed)."""
         s = self.score_range.normalise(scores)
         try:
             enc = self._encode(tasks)
@@ -578,10 +595,7 @@ class Teacher:
             raise InvalidScoreError(
                 f"observe_batch got {len(enc)} tasks but {len(s)} scores; pass one score per task. Nothing was recorded."
             )
-        if len(s) == 0:
-            return
-        self._observe(enc, s)
-        self.n_observed += len(s)
+        return enc, s
 
     def beliefs(self) -> dict[str, Any]:
         """A JSON-friendly summary of what the teacher believes now, for plots and dashboards."""

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError, InvalidActionError, InvalidTaskError, MagisterError
 from ..opponents import OpponentPool, OpponentTeacher, as_outcome, outcome_score
-from ..opponents.dual import _restore, _snapshot
+from ..opponents.dual import _checked_record, _restore, _snapshot
 from ..opponents.pool import UnknownOpponentError
 from ..rng import as_generator, generator_state, restore_generator
 from ..settings import flag, is_int, whole
@@ -385,6 +385,17 @@ class OpponentEnv(gym.Env):
             # pool's record as it was (the other way round, the pool had counted a game that then raised)
             # a pool that then refuses the write (a second writer, a deleted folder) says "nothing was changed":
             # the env's own teacher is put back too, or it kept a game the pool never recorded
+            record = _checked_record(self.teacher, True, self.opponent_id, score) if self.report else None
+            if record is not None:
+                # magister's own opponent teachers: checked above, recorded once the pool took the game (they
+                # refuse nothing they passed), so nothing is copied to put back (a copy of the per-opponent arrays
+                # took a quarter of the pool's write for opponent-lp, more than the write with max_ids=100_000)
+                try:
+                    self.pool.report(self.opponent_id, outcome)  # type: ignore[union-attr]
+                except UnknownOpponentError:
+                    info["unrecorded"] = "the opponent was evicted from the pool during the game"
+                record()
+                return obs, reward, term, trunc, info
             before = _snapshot(self.teacher) if self.report and isinstance(self.teacher, Teacher) else None
             if self.teacher is not None:
                 self.teacher.observe(self.opponent_id, score)
