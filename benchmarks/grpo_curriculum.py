@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--report-only: no results.json in {args.out!r}; name the --out folder of a finished run")
     out = out_folder(ap, args.out)  # a file there: argparse's error, not a traceback
     if args.report_only:
-        saved = json.loads((out / "results.json").read_text())
+        saved = _nan_for_null(json.loads((out / "results.json").read_text()))
         write_report(saved["results"], saved["config"], out, 0.0)
         return
     jobs = [(s, cfg, methods) for s in range(args.seed_start, args.seed_start + args.seeds)]
@@ -589,6 +589,31 @@ def _ratio_text(v: float) -> str:
         return "n/a"
     # verdict_text keeps x >= t on the same side when rounding; "at most" is that for -x and -t
     return verdict_text(-v, -TARGET_RATIO).removeprefix("-")
+
+
+#: a run's numbers in results.json (each a number, or lists of them, however deep): a ``null`` there is a NaN
+#: that ``strict_json`` wrote as strict JSON
+_RUN_NUMBERS = ("curves", "share", "reward_mean", "sl_seconds", "seconds")
+
+
+def _nan_for_null(saved: dict[str, Any]) -> dict[str, Any]:
+    """``results.json`` as the runs were before it was written: ``null`` back to NaN where a number is always
+    written (the warm start's validation accuracy, the curves...), as ``magister.bench.report.load_results`` reads
+    a bench results file, so that ``--report-only`` writes the report of the run (a ``null`` validation accuracy
+    failed in ``_warm_line``). A file of an earlier version, with ``NaN`` in it, is read as it is."""
+    def num(v: Any) -> Any:
+        return float("nan") if v is None else [num(x) for x in v] if isinstance(v, list) else v
+
+    for res in saved.get("results") or ():
+        if not isinstance(res, dict):
+            continue
+        for key in _RUN_NUMBERS:
+            if key in res:
+                res[key] = num(res[key])
+        warm = res.get("warm")
+        if isinstance(warm, dict) and "val_accuracy" in warm:
+            warm["val_accuracy"] = num(warm["val_accuracy"])
+    return saved
 
 
 def _warm_line(res: dict[str, Any], start: float) -> str:

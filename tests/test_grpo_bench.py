@@ -3,6 +3,7 @@ floor, and a tiny run repeats exactly."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -192,3 +193,28 @@ def test_report_only_whose_write_fails_partway_keeps_the_runs(tmp_path: Path, fu
     assert not list(out.glob(".*.tmp"))  # the temporary file is not left beside the results
     gc.main(["--report-only", "--out", str(out)])  # and the report can be written again from it
     assert (out / "results.json").read_bytes() == before["results.json"]
+
+
+def test_report_only_reads_back_a_nan_that_results_json_holds_as_null(tmp_path: Path, monkeypatch) -> None:
+    # results.json is strict JSON (a NaN written as null); --report-only read the null as None and failed in
+    # _warm_line ("unsupported format string passed to NoneType.__format__") on a validation accuracy that was NaN
+    def run_seed(job):
+        seed, _, methods = job
+        m, levels = len(methods), gc.LEVELS
+        return {"seed": seed, "methods": methods, "eval_steps": [0, 5, 10],
+                "curves": [np.full((m, levels), 0.2 + 0.1 * e).tolist() for e in range(3)],
+                "share": np.full((m, levels), 1 / levels).tolist(), "reward_mean": [[0.5, float("nan")]] * 10,
+                "warm": {"steps": 20, "val_accuracy": float("nan"), "ok": False}, "sl_seconds": 1.0, "seconds": 2.0}
+
+    monkeypatch.setattr(gc, "run_seed", run_seed)
+    out = tmp_path / "out"
+    gc.main(["--quick", "--seeds", "1", "--methods", "uniform,sec", "--out", str(out)])
+    before = {f: (out / f).read_text() for f in ("results.json", "report.md")}
+    saved = json.loads(before["results.json"])["results"][0]
+    assert saved["warm"]["val_accuracy"] is None and saved["reward_mean"][0] == [0.5, None]
+    gc.main(["--report-only", "--out", str(out)])
+    assert (out / "results.json").read_text() == before["results.json"]
+    report = (out / "report.md").read_text()
+    assert "seed 0: 20 steps, nan, 0.20 (BELOW THE FLOOR" in report
+    # the run's own report, but for its total wall time (not known to --report-only)
+    assert report.split("total ")[0] == before["report.md"].split("total ")[0]
