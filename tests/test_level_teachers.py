@@ -43,6 +43,20 @@ def test_buffer_replays_high_scores_more(prio):
         assert np.allclose([p[9 - r] for r in range(10)], w / w.sum())
 
 
+@pytest.mark.parametrize("prio", ["rank", "power", "uniform"])
+def test_buffer_draws_follow_its_probabilities_before_it_is_full(prio):
+    # a buffer holding 3 levels of its 100 places: replays follow the distribution over the 3 (rank weights
+    # 1/rank ** (1 / T) over the levels held, not over every place)
+    buf = LevelBuffer(100, prioritization=prio, temperature=1.0, staleness_coef=0.0)
+    for key, score in (("a", 3.0), ("b", 2.0), ("c", 1.0)):
+        buf.add(key, key, score)
+    want = buf.probabilities()
+    rng = np.random.default_rng(0)
+    draws = [buf.sample(rng) for _ in range(6000)]
+    for key, p in want.items():
+        assert draws.count(key) / len(draws) == pytest.approx(p, abs=0.03), key
+
+
 def test_buffer_staleness_brings_back_old_levels():
     buf = LevelBuffer(5, staleness_coef=1.0)
     for i in range(5):
@@ -96,6 +110,7 @@ def test_buffer_evicts_lowest_score_only_for_better_levels():
     assert buf.add("a", 1, 5.0) is True and buf.add("b", 2, 1.0) is True and buf.add("c", 3, 3.0) is True
     assert buf.full and buf.lowest() == ("b", 1.0)
     assert buf.add("d", 4, 0.5) is False and "d" not in buf  # worse than the lowest: stays out
+    assert buf.add("t", 4, 1.0) is False and "t" not in buf and "b" in buf  # a tie with the lowest is no better
     assert buf.add("e", 5, 2.0) == "b" and "b" not in buf and "e" in buf
     assert list(buf) == ["a", "c", "e"] and buf.rank("e") == 3
     buf.update("e", 10.0)
