@@ -531,3 +531,22 @@ def test_a_flat_array_is_points_of_a_one_dimensional_tree_and_an_empty_one_no_po
     assert tree.add(np.zeros(0), np.zeros(0), rng) == [] and len(tree.leaf_of([])) == 0
     with pytest.raises(InvalidTaskError, match="2 coordinates"):  # several points of a 2-D tree, flattened: refused
         tree.leaf_of(np.array([0.5, 0.5, 0.5, 0.5]))
+
+
+def test_a_point_on_a_cut_goes_to_the_lower_child_in_every_lookup():
+    # the documented rule ("a point exactly on a cut goes to the lower child"), for the vectorised lookup too: it
+    # must name the leaf that add() files the point's score under (path_of's)
+    rng = np.random.default_rng(3)
+    tree = RegionTree(2, max_points=25, min_width=0.05)
+    x = rng.random((600, 2))
+    tree.add(x, (x[:, 0] > 0.5) * np.linspace(0, 1, 600), rng)
+    inner = np.flatnonzero(~tree.is_leaf)
+    assert len(inner) >= 3
+    for node in inner:
+        lo, hi = tree.low[node], tree.high[node]
+        p = 0.5 * (lo + hi)
+        p[tree.split_dim[node]] = tree.split_value[node]  # on this node's cut, inside its box
+        path = tree.path_of(p)
+        lower = tree.children[node, 0]
+        assert lower in path and tree.children[node, 1] not in path
+        assert tree.leaf_of(p[None])[0] == path[-1]
