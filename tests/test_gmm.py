@@ -298,3 +298,20 @@ def _plain_kmeans_init(X, ks, rng):
             break
         cent = new
     return (labels(cent)[:, None, :] == ids).astype(float)
+
+
+@pytest.mark.parametrize("max_iter, tol", [(2, 0.0), (100, 1e-3)])
+def test_each_candidates_loglik_is_that_of_the_mixture_returned(max_iter, tol):
+    # stopped by max_iter or converged: the log-likelihood AIC compares is the one of the parameters kept
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    X[:100] += 4.0
+    bank = fit_bank(X, [1, 2, 3], np.random.default_rng(1), max_iter=max_iter, tol=tol)
+    for c in range(3):
+        assert bank.loglik[c] == pytest.approx(log_prob(X, *bank.mixture(c)).sum(), rel=1e-9)
+
+
+def test_a_candidate_with_more_components_than_points_is_never_picked():
+    X = np.random.default_rng(0).random((4, 2))
+    bank = fit_bank(X, [1, 2, 6], np.random.default_rng(1))
+    assert bank.loglik[2] == -np.inf and bank.best != 2
