@@ -550,3 +550,37 @@ def test_a_point_on_a_cut_goes_to_the_lower_child_in_every_lookup():
         lower = tree.children[node, 0]
         assert lower in path and tree.children[node, 1] not in path
         assert tree.leaf_of(p[None])[0] == path[-1]
+
+
+def test_region_cuts_that_score_alike_go_to_the_latest_attempt(monkeypatch):
+    # the reference way ("cuts='region'"): of equally good cuts the latest attempted wins (its loop keeps a cut
+    # scoring at least as well as the best so far); equal scores make every cut score 0
+    tree = RegionTree(1, max_points=20, min_points=1, min_width=0.01)
+    seen = {}
+    real = RegionTree._score_cuts
+
+    def spy(self, points, scores, dims, values):
+        seen["dims"], seen["values"] = dims.copy(), values.copy()
+        return real(self, points, scores, dims, values)
+
+    monkeypatch.setattr(RegionTree, "_score_cuts", spy)
+    pts = np.linspace(0.0, 1.0, 20)[:, None]
+    best = tree._best_region_cut(0, pts, np.full(20, 0.5), np.random.default_rng(0))
+    assert best is not None and best[0] == 0.0
+    dims, values = seen["dims"], seen["values"]
+    wide = (values >= tree.min_width - 1e-12) & (1.0 - values >= tree.min_width - 1e-12)
+    last = np.flatnonzero(wide)[-1]
+    assert len(values) > 1 and (best[1], best[2]) == (int(dims[last]), float(values[last]))
+
+
+def test_summary_depth_counts_the_cuts_above_a_region():
+    rng = np.random.default_rng(5)
+    tree = RegionTree(2, max_points=25, min_width=0.05)
+    x = rng.random((800, 2))
+    tree.add(x, (x[:, 0] > 0.5) * np.linspace(0, 1, 800), rng)
+    regions = tree.summary()
+    assert tree.n_nodes > 5
+    for r in regions:
+        if r["leaf"]:  # a leaf's depth: the cuts on the way down to a point inside it
+            assert r["depth"] == len(tree.path_of(0.5 * (tree.low[r["id"]] + tree.high[r["id"]]))) - 1
+        assert r["depth"] == (0 if r["id"] == 0 else regions[int(tree.parent[r["id"]])]["depth"] + 1)
