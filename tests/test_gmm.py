@@ -315,3 +315,20 @@ def test_a_candidate_with_more_components_than_points_is_never_picked():
     X = np.random.default_rng(0).random((4, 2))
     bank = fit_bank(X, [1, 2, 6], np.random.default_rng(1))
     assert bank.loglik[2] == -np.inf and bank.best != 2
+
+
+@pytest.mark.parametrize("max_iter", [1, 100])
+def test_a_warm_start_that_reseeds_dead_components_returns_mixtures(max_iter):
+    # the data moved away from two of the previous components: they explain less than one point and are reseeded;
+    # every candidate's weights still sum to 1, and its log-likelihood is that of the mixture returned
+    rng = np.random.default_rng(0)
+    old = rng.normal(size=(300, 2)) * 0.1
+    old[:100] += 5.0
+    old[100:200] -= 5.0
+    prev = fit_bank(old, [2, 3], np.random.default_rng(1))
+    X = rng.normal(size=(300, 2)) * 0.1
+    bank = fit_bank(X, [2, 3], np.random.default_rng(2), warm=prev, max_iter=max_iter)
+    for c in range(2):
+        w, means, covs = bank.mixture(c)
+        assert w.sum() == pytest.approx(1.0)
+        assert bank.loglik[c] == pytest.approx(log_prob(X, w, means, covs).sum(), rel=1e-9)
