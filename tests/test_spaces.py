@@ -723,6 +723,16 @@ def test_one_task_from_unit_clips_to_high_where_low_plus_width_rounds_past_it():
         assert box.from_unit_batch(np.array(v)).tobytes() == box.high.tobytes()
 
 
+@pytest.mark.parametrize("dim", [1, 40])
+def test_a_batch_from_unit_clips_to_high_where_low_plus_width_rounds_past_it(dim):
+    # the batch path (several tasks, or a box of many dimensions) as the one-task path: never past the bound
+    box = mg.Box([-100961.81835387359] * dim, [-20917.557487171307] * dim)
+    assert box.low[0] + box._width[0] > box.high[0]  # rounding
+    out = box.from_unit_batch(np.ones((3, dim)))
+    assert (out == box.high).all()
+    box.validate_batch(out)
+
+
 @pytest.mark.parametrize("space, bad", [
     (mg.Box([0.0, -1.0], [1.0, 1.0]), "zz"), (mg.Box([0.0, -1.0], [1.0, 1.0]), [5.0, 5.0]),
     (mg.Box([0.0, -1.0], [1.0, 1.0]), [0.1, 0.2, 0.3]), (mg.Discrete(["a", "b"]), 7),
