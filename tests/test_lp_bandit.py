@@ -175,3 +175,38 @@ def test_a_negative_saved_average_is_refused_and_changes_nothing(name, entry):
     with pytest.raises(mg.errors.CheckpointError, match=rf"{entry}\[1\] = -0.3"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+def test_epsilon_is_the_uniform_share_of_the_policy():
+    # p = (1 - epsilon) * weights + epsilon / n: a task without progress keeps epsilon / n, no more
+    t = LPBandit(SPACE, seed=0, epsilon=0.3, denoise=0.0)
+    _feed_rising_and_flat(t)
+    p = t.probabilities()
+    assert p[1] == pytest.approx(0.3 / 3) and p[2] == pytest.approx(0.3 / 3)
+    assert p[0] == pytest.approx(0.7 + 0.3 / 3)
+
+
+def test_a_lower_sigmoid_temperature_sharpens():
+    # the reference transform sigmoid(z / temperature): the task with above-average progress gains as T falls
+    shares = []
+    for temperature in (5.0, 1.0, 0.2):
+        t = LPBandit(SPACE, seed=0, transform="sigmoid", temperature=temperature, epsilon=0.0, denoise=0.0)
+        _feed_rising_and_flat(t)
+        shares.append(t.probabilities()[0])
+    assert shares[0] < shares[1] < shares[2]
+
+
+def test_reweighted_progress_follows_the_documented_map():
+    # f(p) = (1 - p_theta) p / (p + p_theta (1 - 2 p)) on both EMAs, then |f(fast) - f(slow)|; f(p_theta) = 1/2
+    theta = 0.1
+    t = LPBandit(SPACE, seed=0, reweight=theta, denoise=0.0)
+    _feed_rising_and_flat(t)
+    b = t.beliefs()
+    fast, slow = np.asarray(b["fast"]), np.asarray(b["slow"])
+
+    def f(p):
+        return (1 - theta) * p / (p + theta * (1 - 2 * p))
+
+    assert f(theta) == pytest.approx(0.5)
+    np.testing.assert_allclose(t.progress(), np.abs(f(fast) - f(slow)), rtol=1e-12)
+    assert t.progress()[0] > 0
