@@ -68,3 +68,37 @@ for name in mg.available_teachers():
     first = run("save", "0")
     assert first.count("\n") >= len(mg.available_teachers())
     assert run("load", "12345") == first
+
+
+@pytest.mark.parametrize("name", mg.available_teachers())
+def test_a_state_loaded_into_a_teacher_that_already_ran_goes_on_as_the_original(name):
+    """The conformance suite loads states into new teachers; a teacher that has run (its policy and other caches
+    computed) must drop all of it at load_state_dict and go on as the teacher whose state it took."""
+    import json
+
+    from magister.testing import ToyLearner, default_spaces
+
+    cls = mg.teacher_class(name)
+    kwargs = dict(getattr(cls, "conformance_kwargs", {}))
+    space = default_spaces(cls.kind)[0]
+    a, b = cls(space, seed=1, **kwargs), cls(space, seed=2, **kwargs)
+    learner = ToyLearner(space)
+    for teacher, steps in ((a, 67), (b, 13)):
+        for _ in range(steps):
+            task = teacher.propose()
+            teacher.observe(task, learner.attempt(task))
+    b.propose(3)
+    b.beliefs()
+    b.load_state_dict(a.state_dict())
+    assert json.dumps(b.beliefs(), sort_keys=True, default=repr) == json.dumps(a.beliefs(), sort_keys=True, default=repr)
+    batch_a, batch_b = a.propose(20), b.propose(20)  # drawn from the policy as loaded, no observation between
+    assert space.to_unit_batch(list(batch_a)).tolist() == space.to_unit_batch(list(batch_b)).tolist()
+    for ta in batch_a:
+        a.observe(ta, learner.attempt(ta))
+    b.load_state_dict(a.state_dict())
+    for _ in range(30):
+        ta, tb = a.propose(), b.propose()
+        assert space.to_unit(ta).tolist() == space.to_unit(tb).tolist()
+        score = learner.attempt(ta)
+        a.observe(ta, score)
+        b.observe(tb, score)
