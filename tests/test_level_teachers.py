@@ -1174,3 +1174,12 @@ def test_learnability_refuses_a_checkpoint_with_more_evaluations_in_than_expecte
     fine = copy.deepcopy(state)
     next(e for e in fine["algorithm"]["evals"] if e[1] == 1)[3] = 7  # fewer in than expected: taken
     assert from_state_dict(fine).state_dict()["algorithm"]["evals"] == fine["algorithm"]["evals"]
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+def test_score_alpha_is_the_weight_of_the_new_score(name):
+    # score_alpha = 1 keeps the latest score, 0 "would never change a score": a level scored 1 then 0 holds 1 - alpha
+    t = mg.make_teacher(name, SeedSpace(10), seed=0, score_alpha=0.25)
+    t.observe(3, 1.0)
+    t.observe(3, 0.0)
+    assert t.beliefs()["top_scores"] == [pytest.approx(0.75)]
