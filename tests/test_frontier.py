@@ -301,3 +301,27 @@ def test_predict_refuses_what_is_not_points_of_the_space(x):
     assert states_equal(t.state_dict(), before)
     assert t.predict([0.1, 0.2]).shape == (1,) and t.predict(np.zeros((3, 2))).shape == (3,)
     assert Frontier(mg.Box([0.0], [1.0]), seed=0).predict([0.1, 0.2, 0.3]).shape == (3,)  # a 1-D space: 3 points
+
+
+def _frontier_on(competence, **kwargs):
+    """A frontier (guided proposals only, uniform candidates) that saw 400 tasks of a 1-d Box scored by competence."""
+    t = mg.make_teacher("frontier", mg.Box([0.0], [1.0]), seed=0, bootstrap=0, random_ratio=0.0, perturb_share=0.0,
+                        relevance=False, recency=1e6, **kwargs)
+    x = np.random.default_rng(1).random((400, 1))
+    t.observe_batch(list(x), [competence(float(v[0])) for v in x])
+    return t
+
+
+def test_proposals_are_predicted_inside_the_band():
+    # 70% of the space is past the band (predicted 0.95 > high = 0.9): no proposal goes there
+    t = _frontier_on(lambda v: 0.95 if v < 0.7 else 0.5)
+    props = np.asarray(t.propose(300)).reshape(-1, 1)
+    p = t.predict(props)
+    assert ((p >= t.low) & (p <= t.high)).all()
+
+
+def test_proposals_in_the_band_prefer_a_competence_near_one_half():
+    # both halves are in the band; p (1 - p) weighs the half at 0.5 about twice the half at 0.85
+    t = _frontier_on(lambda v: 0.5 if v < 0.5 else 0.85)
+    props = np.asarray(t.propose(400)).reshape(-1)
+    assert (props < 0.5).mean() > 0.55
