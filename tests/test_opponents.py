@@ -1360,3 +1360,15 @@ def test_cross_play_matrices_of_text_complex_numbers_or_ragged_rows_are_refused(
     r = fit_elo(good_s, good_g)  # numbers, None (a pair that did not play) and numpy arrays as before
     np.testing.assert_array_equal(fit_elo([[None, 1.0], [0.0, None]], np.array(good_g)), r)
     assert plot_cross_play([[None, 1.0], [0.0, None]], ["a", "b"], tmp_path / "none.png").exists()
+
+
+@pytest.mark.parametrize("weighting", ["hard", "variance"])
+def test_pfsp_mixes_its_weights_with_epsilon_uniform(tmp_path: Path, weighting: str) -> None:
+    # (1 - epsilon) * w / sum(w) + epsilon / n: the member it always beats keeps epsilon / n, never 0
+    pool = _pool(tmp_path, n=3, max_size=3)
+    t = mg.make_teacher("pfsp", pool.space, pool=pool, seed=0, weighting=weighting, epsilon=0.3, prior=0.0)
+    t.observe_batch([0] * 10 + [1] * 10 + [2] * 10, [1.0] * 10 + [1.0] * 5 + [0.0] * 5 + [0.0] * 10)
+    rates = t.win_rates(np.arange(3))
+    w = (1 - rates) ** 2 if weighting == "hard" else rates * (1 - rates)
+    np.testing.assert_allclose(t.probabilities()[:3], 0.7 * w / w.sum() + 0.3 / 3)
+    assert t.probabilities()[0] == pytest.approx(0.1)
