@@ -1183,3 +1183,18 @@ def test_score_alpha_is_the_weight_of_the_new_score(name):
     t.observe(3, 1.0)
     t.observe(3, 0.0)
     assert t.beliefs()["top_scores"] == [pytest.approx(0.75)]
+
+
+def test_learnability_scores_a_round_left_unfinished_from_the_evaluations_that_came():
+    # "a round whose scores do not all come back is closed at the next one, each level scored from the evaluations
+    # that did": one of a's two evaluations came back, solved half the time (a fraction averages episodes)
+    t = mg.make_teacher("learnability", SeedSpace(50), seed=0, capacity=5, n_candidates=2, eval_episodes=2,
+                        eval_interval=1, buffer_prob=0.0)
+    props, infos = t.propose_with_info(4)
+    assert all(i["evaluate"] for i in infos) and len(set(props)) == 2
+    a, b = props[0], next(p for p in props if p != props[0])
+    t.observe_batch([b, b, a], [1.0, 0.0, 0.5])  # b complete (p = 0.5); a has one of its two
+    assert t.beliefs()["top_levels"] == [b]
+    t.propose(2)  # a training proposal, then the next round starts
+    assert t.beliefs()["n_rounds"] == 2
+    assert sorted(t.beliefs()["top_levels"]) == sorted([a, b])
