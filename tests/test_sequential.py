@@ -263,3 +263,15 @@ def test_a_stage_buffer_with_a_score_outside_0_1_is_refused(entry, value):
     with pytest.raises(mg.errors.CheckpointError, match=rf"{entry}\[0(, 0)?\] = {value}: the stage's recent scores"):
         u.load_state_dict(state)
     assert mg.checkpoint.states_equal(before, u.state_dict())
+
+
+def test_per_task_condition_needs_window_episodes_of_every_task():
+    # each task of the stage over its own last N episodes: one episode of "hard" is not a window of 2, whatever
+    # its score (the empty places of its window are no scores)
+    stages = [{"tasks": ["easy", "hard"], "until": {"mean_score": 0.5, "window": 2, "per_task": True}},
+              {"tasks": "expert"}]
+    t = Sequential(SPACE, stages=stages, seed=0)
+    t.observe_batch(["easy", "easy", "hard"], [1.0, 1.0, 1.0])
+    assert t.stage == 0
+    t.observe("hard", 0.0)  # hard: [1, 0] mean 0.5
+    assert t.stage == 1
