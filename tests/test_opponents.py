@@ -1372,3 +1372,12 @@ def test_pfsp_mixes_its_weights_with_epsilon_uniform(tmp_path: Path, weighting: 
     w = (1 - rates) ** 2 if weighting == "hard" else rates * (1 - rates)
     np.testing.assert_allclose(t.probabilities()[:3], 0.7 * w / w.sum() + 0.3 / 3)
     assert t.probabilities()[0] == pytest.approx(0.1)
+
+
+def test_opponent_lp_mixes_its_progress_with_epsilon_uniform(tmp_path: Path) -> None:
+    # (1 - epsilon) * LP / sum(LP) + epsilon / n: members without progress keep epsilon / n
+    pool = _pool(tmp_path, n=3, max_size=3)
+    t = mg.make_teacher("opponent-lp", pool.space, pool=pool, seed=0, epsilon=0.3, denoise=0.0)
+    t.observe_batch([0, 1, 2] + [0] * 10, [0.0, 0.0, 0.0] + [1.0] * 10)
+    p = t.probabilities()[:3]
+    np.testing.assert_allclose(p, [0.7 + 0.1, 0.1, 0.1])
