@@ -240,3 +240,31 @@ def test_a_region_tree_state_with_nan_or_negative_progress_or_counts_is_refused(
     with pytest.raises(CheckpointError, match=entry):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+def test_riac_plus_local_draws_stay_in_their_lp_picked_region():
+    # "in the same LP-picked region": with every proposal local and a wide noise, no draw leaves the regions that
+    # have progress (the leaf without any is never picked)
+    t = RIACPlus(Box([0.0], [1.0]), seed=0, local_ratio=1.0, local_std=0.3, max_points=20, min_width=0.1)
+    x = np.random.default_rng(1).random((120, 1))
+    t.observe_batch(x, np.where(x[:, 0] < 0.5, 0.5, np.linspace(0.0, 1.0, 120)))
+    nodes, p = t.region_probabilities()
+    assert t.tree.n_splits >= 1 and (p == 0).any()
+    props = np.asarray(t.propose(300))
+    inside = np.zeros(len(props), dtype=bool)
+    for node in nodes[p > 0]:
+        inside |= ((props >= t.tree.low[node]) & (props <= t.tree.high[node])).all(axis=1)
+    assert inside.all()
+
+
+def test_lp_power_sharpens_the_choice_of_region():
+    # regions are drawn in proportion to progress ** lp_power
+    x = np.random.default_rng(1).random((120, 1))
+    y = np.where(x[:, 0] < 0.5, 0.5, np.linspace(0.0, 1.0, 120))
+    for power in (1.0, 3.0):
+        t = RIAC(Box([0.0], [1.0]), seed=0, max_points=20, min_width=0.1, leaves_only=True, lp_power=power)
+        t.observe_batch(x, y)
+        nodes, p = t.region_probabilities()
+        lp = t.tree.progress(nodes)
+        assert (lp > 0).sum() >= 2 and len(set(lp[lp > 0].tolist())) >= 2
+        np.testing.assert_allclose(p, lp ** power / (lp ** power).sum())
