@@ -57,7 +57,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from magister.bench.args import strict_json, write_atomically  # noqa: E402
+from magister.bench.args import nan_for_null, strict_json, write_atomically  # noqa: E402
 from magister.bench.runner import Interrupted, exit_interrupted, run_jobs  # noqa: E402 - (a name here: tests run it in order)
 
 METHODS = ["uniform", "sorted", "sec", "lp-bandit", "learnability"]
@@ -601,18 +601,15 @@ def _nan_for_null(saved: dict[str, Any]) -> dict[str, Any]:
     written (the warm start's validation accuracy, the curves...), as ``magister.bench.report.load_results`` reads
     a bench results file, so that ``--report-only`` writes the report of the run (a ``null`` validation accuracy
     failed in ``_warm_line``). A file of an earlier version, with ``NaN`` in it, is read as it is."""
-    def num(v: Any) -> Any:
-        return float("nan") if v is None else [num(x) for x in v] if isinstance(v, list) else v
-
     for res in saved.get("results") or ():
         if not isinstance(res, dict):
             continue
         for key in _RUN_NUMBERS:
             if key in res:
-                res[key] = num(res[key])
+                res[key] = nan_for_null(res[key])
         warm = res.get("warm")
         if isinstance(warm, dict) and "val_accuracy" in warm:
-            warm["val_accuracy"] = num(warm["val_accuracy"])
+            warm["val_accuracy"] = nan_for_null(warm["val_accuracy"])
     return saved
 
 

@@ -882,6 +882,20 @@ def test_cli_all_is_every_registered_teacher_and_student(tmp_path, monkeypatch):
         assert r.exit_code == 2 and "names none" in r.output and not called, (args, r.output)
 
 
+def test_the_python_api_refuses_a_name_given_twice_as_the_cli_does():
+    # run_benchmark / plan_suite (resolve_teachers, resolve_students, the suite's variants) dropped the repeat
+    # without a word while the CLI refused it
+    from magister.bench.runner import resolve_students, resolve_teachers
+    from magister.bench.suite import plan_suite
+
+    for call, what in ((lambda: resolve_teachers(["uniform", "riac", "uniform"]), "teachers"),
+                       (lambda: resolve_students(["grid", "grid"]), "students"),
+                       (lambda: plan_suite("quick", ["uniform"], [0], variants=["grid", "grid"]), "variants")):
+        with pytest.raises(mg.ConfigError, match=f"{what} names .* more than once"):
+            call()
+    assert resolve_teachers(["uniform", "riac"]) == ["uniform", "riac"]
+
+
 @pytest.mark.parametrize("args", [["-t", "uniform,riac,uniform"], ["-s", "grid,grid"],
                                   ["--suite", "quick", "-t", "uniform,riac,uniform"],
                                   ["--suite", "quick", "--variants", "grid,grid"], ["--levels", "-t", "uniform,uniform"]])

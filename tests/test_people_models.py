@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -1090,9 +1091,11 @@ def test_a_setting_the_constructor_cannot_read_is_a_config_error_naming_it(name,
     # the constructors' own int() / float() raised Python's raw ValueError ("could not convert string to float:
     # 'x'"), OverflowError ("cannot convert float infinity to integer") or TypeError, naming no setting; make_model
     # passed the first two on as they were
-    with pytest.raises(ConfigError, match=f"{setting} must be") as err:
-        make_model(name, **{setting: value})
-    assert f"got {value!r}" in str(err.value) or f"got {type(value).__name__} {value!r}" in str(err.value)
+    for saved in (False, True):  # given anew (new_number refuses it) and read from a saved model (the constructor)
+        with pytest.raises(ConfigError, match=f"{setting} must be") as err:
+            with mg.settings.saved_settings() if saved else contextlib.nullcontext():
+                make_model(name, **{setting: value})
+        assert f"got {value!r}" in str(err.value) or f"got {type(value).__name__} {value!r}" in str(err.value)
 
 
 @pytest.mark.parametrize("setting, value", [("seed", "3"), ("seed", 3.5), ("seed", True), ("seed", -1),

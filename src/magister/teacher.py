@@ -62,6 +62,37 @@ def proposal_count(k: Any) -> int:
     return int(k)
 
 
+def checked_outcome(space: Space, score_range: ScoreRange, task: Any, score: ScoreLike,
+                    encode: Callable[[Any], Any] | None = None) -> tuple[Any, np.ndarray]:
+    """``observe(task, score)``'s check: ``task`` validated (or put through ``encode``, a teacher's own encoding)
+    and the score in [0, 1], or ``observe``'s error, nothing changed. The one check of every ``observe``: the teachers' and
+    the Ray client's (``magister.rl.ray``), so a bad outcome is refused in the same words."""
+    if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
+        raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
+    try:
+        enc = (space.validate if encode is None else encode)(task)
+    except InvalidTaskError as e:
+        raise refused_task(space, task, e)
+    return enc, np.array([score_range.normalise_one(score)])
+
+
+def checked_outcomes(space: Space, score_range: ScoreRange, tasks: Any, scores: ScoresLike,
+                     encode: Callable[[Any], Any] | None = None) -> tuple[Any, np.ndarray]:
+    """``observe_batch(tasks, scores)``'s check, in its order (scores, tasks, then their counts): the tasks
+    validated (or put through ``encode``) and the scores in [0, 1], or ``observe_batch``'s error, nothing changed (as
+    ``checked_outcome``, for the teachers and the Ray client)."""
+    s = score_range.normalise(scores)
+    try:
+        enc = (space.validate_batch if encode is None else encode)(tasks)
+    except InvalidTaskError as e:
+        raise reworded(e, f"{e}. Nothing was recorded.")
+    if len(enc) != len(s):
+        raise InvalidScoreError(
+            f"observe_batch got {len(enc)} tasks but {len(s)} scores; pass one score per task. Nothing was recorded."
+        )
+    return enc, s
+
+
 def refused_task(space: Space, task: Any, error: InvalidTaskError) -> InvalidTaskError:
     """``error``, the refusal of ``task`` by ``space``, as ``observe(task, score)`` raises it: saying so when ``task``
     is several tasks (what ``propose(k)`` returns), and that nothing was recorded (the Ray client's ``observe``
@@ -159,17 +190,12 @@ def teacher_class(name: str) -> type["Teacher"]:
 def near_teacher_name(name: object, known: list[str]) -> str:
     """`` (did you mean 'riac-plus'?)`` for a misspelt teacher name (``"riac_plus"``, ``"SEC"``, ``"fronteir"``),
     or ``""`` when no registered name is close."""
-    import difflib
-
-    if not isinstance(name, str):
-        return ""
-    near = difflib.get_close_matches(name.strip().lower().replace("_", "-"), known, n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
+    return near_names([name], known)
 
 
 def near_names(names: Sequence[object], known: Sequence[str]) -> str:
-    """:func:`near_teacher_name` of several misspelt names at once: `` (did you mean 'plr', 'robust-plr'?)`` with
-    the near miss of each name that has one, or ``""``."""
+    """The near misses of several misspelt names at once: `` (did you mean 'plr', 'robust-plr'?)`` with the near
+    miss of each name that has one (:func:`near_teacher_name` for one), or ``""``."""
     import difflib
 
     close = [m for n in names if isinstance(n, str)
@@ -319,6 +345,8 @@ def _jsonable_config(value: Any, where: str) -> Any:
         if value.dtype.kind == "O":  # (an object array, as a DataFrame of mixed columns gives, is no array a checkpoint
             # may hold: a teacher given one was taken and could not be saved); the plain values it holds
             return _jsonable_config(value.tolist(), where)
+        if value.ndim == 0:  # (a setting given as a 0-d array is the number it holds: saved as that number)
+            return value.item()
         return value.copy()
     if isinstance(value, np.generic):
         return value.item()
@@ -552,7 +580,9 @@ class Teacher:
 
     def observe(self, task: Any, score: ScoreLike) -> None:
         """Record that the learner scored ``score`` on ``task``."""
-        self._record(*self._checked_outcome(task, score))
+        enc, s = self._checked_outcome(task, score)
+        self._observe(enc, s)  # (one outcome: _record's empty-batch test and count are not needed here)
+        self.n_observed += 1
 
     def observe_batch(self, tasks: Sequence[Any] | np.ndarray, scores: ScoresLike) -> None:
         """Record several outcomes, in order. All are checked before any is recorded.
@@ -575,27 +605,12 @@ class Teacher:
     def _checked_outcome(self, task: Any, score: ScoreLike) -> tuple[np.ndarray, np.ndarray]:
         """``observe``'s check: the encoded task and its score in [0, 1], or ``observe``'s error (nothing
         changed)."""
-        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
-            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        try:
-            enc = self._encode_one(task)
-        except InvalidTaskError as e:
-            raise refused_task(self.space, task, e)
-        return enc, np.array([self.score_range.normalise_one(score)])
+        return checked_outcome(self.space, self.score_range, task, score, self._encode_one)
 
     def _checked_outcomes(self, tasks: Sequence[Any] | np.ndarray, scores: ScoresLike) -> tuple[np.ndarray, np.ndarray]:
         """``observe_batch``'s check: the encoded tasks and their scores in [0, 1], or ``observe_batch``'s error
         (nothing changed)."""
-        s = self.score_range.normalise(scores)
-        try:
-            enc = self._encode(tasks)
-        except InvalidTaskError as e:
-            raise reworded(e, f"{e}. Nothing was recorded.")
-        if len(enc) != len(s):
-            raise InvalidScoreError(
-                f"observe_batch got {len(enc)} tasks but {len(s)} scores; pass one score per task. Nothing was recorded."
-            )
-        return enc, s
+        return checked_outcomes(self.space, self.score_range, tasks, scores, self._encode)
 
     def beliefs(self) -> dict[str, Any]:
         """A JSON-friendly summary of what the teacher believes now, for plots and dashboards."""

@@ -176,6 +176,14 @@ def write_atomically(path: str | Path, text: str) -> Path:
     return atomic_write(path, text.encode("utf-8"))
 
 
+def nan_for_null(value: Any) -> Any:
+    """What :func:`strict_json` wrote as ``null`` read back as NaN: ``value`` (a number or ``None``, or lists of
+    them, however deep) with every ``None`` a NaN. For the fields of a results file that always hold numbers."""
+    if value is None:
+        return float("nan")
+    return [nan_for_null(v) for v in value] if isinstance(value, list) else value
+
+
 def strict_json(obj: Any, *, default: Callable[[Any], Any] | None = None, **dumps: Any) -> str:
     """``obj`` as strict JSON text, the one writer of every results file (``magister bench`` and the scripts in
     ``benchmarks/``): NaN and infinities (Python's, numpy's, inside arrays) are written as ``null``, numpy arrays

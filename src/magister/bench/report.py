@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .args import strict_json, write_atomically
+from .args import nan_for_null, strict_json, write_atomically
 
 __all__ = [
     "FORMAT",
@@ -223,26 +223,21 @@ def _nan_for_null(results: dict[str, Any]) -> dict[str, Any]:
     written (a mastery curve's point, an overhead), so that the tables and figures of a results file are those
     of the run (a file of an earlier version, with ``NaN`` in it, is read as it is). ``ceiling``'s ``null`` stays
     ``None``: no oracle ceiling."""
-    nan = float("nan")
-
-    def num(v: Any) -> Any:
-        return nan if v is None else v
-
     for job in results.get("jobs") or ():
         if not isinstance(job, dict) or job.get("status") != "ok":
             continue
         for key in _JOB_NUMBERS:
             if key in job:
-                job[key] = num(job[key])
+                job[key] = nan_for_null(job[key])
         for key in _JOB_CURVES:
             if isinstance(job.get(key), list):
-                job[key] = [num(v) for v in job[key]]
+                job[key] = nan_for_null(job[key])
         over = job.get("overhead")
         if isinstance(over, dict):
             for key, v in over.items():
-                over[key] = [num(x) for x in v] if isinstance(v, list) else num(v)
+                over[key] = nan_for_null(v)
     if "wall_s" in results:
-        results["wall_s"] = num(results["wall_s"])
+        results["wall_s"] = nan_for_null(results["wall_s"])
     return results
 
 

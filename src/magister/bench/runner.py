@@ -124,8 +124,10 @@ def registry_name(label: str) -> str:
 
 def name_list(what: str, names: Any) -> list[str] | None:
     """``names`` (teachers, students, variants) as a list: ``None`` stays ``None`` (the default), one name given as
-    text is a one-item list, any other iterable the list of its items; an empty one is refused, not read as "all"."""
+    text is a one-item list, any other iterable the list of its items; an empty one is refused, not read as "all",
+    and so is a name given twice (``args.distinct``: the CLI refused it, the Python API dropped the repeat)."""
     from ..errors import ConfigError
+    from .args import distinct
 
     # ("uniform" was read as the names 'u', 'n', 'i', ...; [] ran every teacher or variant, as None does)
     if names is None:
@@ -138,7 +140,7 @@ def name_list(what: str, names: Any) -> list[str] | None:
         raise ConfigError(f"{what} is a list of names, got {names!r}") from None
     if not items:
         raise ConfigError(f"{what} is an empty list: give at least one name, or None (leave it out) for the default")
-    return items
+    return distinct(items, what)
 
 
 def resolve_teachers(names: Sequence[str] | None) -> list[str]:
@@ -165,7 +167,7 @@ def resolve_teachers(names: Sequence[str] | None) -> list[str]:
             f"{near_teacher_name(registry_name(unknown[0]), available) if len(unknown) == 1 and not hint else ''}; "
             f"available: {', '.join(available)}{hint}"
         )
-    return list(dict.fromkeys(names))
+    return names
 
 
 def stray_settings_hint(stray: Sequence[str], run: Sequence[str]) -> str:
@@ -199,7 +201,7 @@ def resolve_students(names: Sequence[str] | None) -> list[str]:
         )
     for n in names:
         get_preset(n)  # raises a clear error if the student class is not installed
-    return list(dict.fromkeys(names))
+    return names
 
 
 def compatible(teacher: str, student: str) -> tuple[bool, str]:

@@ -311,7 +311,7 @@ def plan_suite(
         known = {v.name for v in chosen}
         unknown = [v for v in variants if v not in known]
         if unknown:  # (a typo got the whole list, 19 names in standard, and no hint which was meant)
-            near = "".join(near_teacher_name(u, sorted(known)) for u in unknown[:1]) if len(unknown) == 1 else ""
+            near = near_teacher_name(unknown[0], sorted(known)) if len(unknown) == 1 else ""
             raise ConfigError(f"suite {name!r} has no variant {', '.join(map(repr, unknown))}{near}; "
                               f"its variants: {', '.join(sorted(known))}")
         chosen = [v for v in chosen if v.name in set(variants)]

@@ -565,8 +565,8 @@ class SkillMixer:
             # compared skill by skill: the same metrics in another key order on one rank (a mapping built
             # otherwise there) were refused as "other metrics"; every rank then tells them in rank 0's order, so
             # the replicas of the teacher stay identical
-            digests = [fingerprint((k, s[np.argsort(s, kind="stable")], v[np.argsort(s, kind="stable")]))
-                       for k, s, v in got]
+            orders = [np.argsort(s, kind="stable") for _, s, _ in got]
+            digests = [fingerprint((k, s[o], v[o])) for (k, s, v), o in zip(got, orders)]
             if any(d != digests[0] for d in digests):
                 r = next(r for r, d in enumerate(digests) if d != digests[0])
                 raise InvalidScoreError(f"observe_eval got other metrics on rank {r} than on rank 0; reduce the "

@@ -17,6 +17,7 @@ level teacher that evaluates some levels without training on them
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -66,10 +67,16 @@ def _proposal_undo(teacher: Teacher) -> Callable[[], None]:
 def _own_opponent_teacher(teacher: Any, *methods: str) -> bool:
     """Whether ``teacher`` is one of magister's own opponent teachers, with ``OpponentTeacher``'s ``methods``
     (not overridden by a subclass of one's own, whose proposals or observations may change other state)."""
+    cls: Any = type(teacher)  # (a class is hashable: the cache's key)
+    return _own_opponent_class(cls, methods)
+
+
+@functools.cache
+def _own_opponent_class(cls: type, methods: tuple[str, ...]) -> bool:
+    """``_own_opponent_teacher`` for a class, worked out once per class (it runs at every game)."""
     from .teacher import OpponentTeacher
 
-    cls = type(teacher)
-    return isinstance(teacher, OpponentTeacher) and cls.__module__.startswith("magister.") \
+    return issubclass(cls, OpponentTeacher) and cls.__module__.startswith("magister.") \
         and all(getattr(cls, m) is getattr(OpponentTeacher, m) for m in methods)
 
 

@@ -202,6 +202,13 @@ def _listed(ids: list[int]) -> str:
     return ", ".join(map(str, ids[:10])) + ("..." if len(ids) > 10 else "")
 
 
+def _kept_and_dropped(ids: list[int], keep: int) -> tuple[list[int], list[int]]:
+    """Of the ids whose files are kept for a rewind, oldest first: the last ``keep`` (kept) and the others (whose
+    files go, once the index no longer names them)."""
+    cut = max(len(ids) - int(keep), 0)
+    return ids[cut:], ids[:cut]
+
+
 class OpponentPool:
     """Snapshots on disk with bounded memory, each with its record.
 
@@ -341,7 +348,7 @@ class OpponentPool:
             return []
         ids = sorted(i for i in (int(n[:-4]) for n in names if n.endswith(".bin") and n[:-4].isdigit())
                      if i < next_id and i not in members and self._snapshot_path(i).name in names)
-        return ids[max(len(ids) - int(settings["keep_evicted"]), 0):]
+        return _kept_and_dropped(ids, settings["keep_evicted"])[0]
 
     def __getstate__(self) -> dict[str, Any]:
         # a pool goes to env workers (an AsyncVectorEnv of OpponentEnvs) by pickle: the thread lock is this
@@ -584,9 +591,8 @@ class OpponentPool:
                                      sha256=_sha256(data), size=len(data), name=name)
             # the evicted member's file is kept for the last keep_evicted evictions: a teacher checkpoint saved
             # before this eviction rewinds the pool to a state that holds it (rewind)
-            kept = self._evicted + ([evicted] if evicted is not None else [])
-            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
-            kept = kept[len(dropped):]
+            kept, dropped = _kept_and_dropped(self._evicted + ([evicted] if evicted is not None else []),
+                                              self.settings["keep_evicted"])
             try:
                 self._write_index(members, new_id + 1, self._learner_rating, rng, self._version + 1, kept)
             except BaseException as e:
@@ -607,12 +613,11 @@ class OpponentPool:
         n = whole("keep_evicted", n, 0)
         with self._writing():
             old = self.settings
-            kept = self._evicted
-            dropped = kept[:max(len(kept) - n, 0)]
+            kept, dropped = _kept_and_dropped(self._evicted, n)
             self.settings = dict(old, keep_evicted=n)
             try:
                 self._write_index(self._members, self._next_id, self._learner_rating, self._rng, self._version + 1,
-                                  kept[len(dropped):])
+                                  kept)
             except BaseException:
                 self.settings = old
                 raise
@@ -664,10 +669,8 @@ class OpponentPool:
             members = {j: r for j, r in self._members.items() if j != i}
             # (its file was deleted at once: a checkpoint saved before the removal could never rewind the pool, and
             # the refusal's advice, set_keep_evicted, could not help)
-            kept = self._evicted + [i]
-            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
-            self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1,
-                              kept[len(dropped):])
+            kept, dropped = _kept_and_dropped(self._evicted + [i], self.settings["keep_evicted"])
+            self._write_index(members, self._next_id, self._learner_rating, self._rng, self._version + 1, kept)
             self._delete_files(dropped)
 
     def path(self, opponent_id: int, *, verify: bool = True) -> Path:
@@ -831,15 +834,15 @@ class OpponentPool:
                 self._check_kept(i, rec)
             future = sorted(j for j in set(self._members) | set(self._evicted) if j >= next_id)
             records = {j: self._members[j].to_dict() for j in future if j in self._members}
-            kept = [j for j in self._evicted + sorted(self._members) if j < next_id and j not in members]
-            dropped = kept[:max(len(kept) - int(self.settings["keep_evicted"]), 0)]
+            kept, dropped = _kept_and_dropped([j for j in self._evicted + sorted(self._members)
+                                               if j < next_id and j not in members], self.settings["keep_evicted"])
             # the later snapshots are set aside (linked, or copied) before the index stops naming them, and taken
             # out of snapshots/ only after: a crash in between leaves them in both places, never in neither (moved
             # after the index was written, a crash in between left them where the next add overwrote them)
             aside = self._set_aside(future, {"next_id": next_id, "members": records}) if future else None
             version = self._version + 1
             try:
-                self._write_index(members, next_id, learner, rng, version, kept[len(dropped):])
+                self._write_index(members, next_id, learner, rng, version, kept)
             except BaseException:
                 if aside is not None and self._version != version:  # the index was not written: nothing changed
                     shutil.rmtree(aside, ignore_errors=True)

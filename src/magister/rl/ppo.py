@@ -41,7 +41,7 @@ except ImportError as _e:
 from ..settings import number, saved_count, short_number, whole
 from .levels import LevelScorer, level_key
 from .scores import success_flag
-from .wrapper import hand_back, refused_text, send_scores
+from .wrapper import refused_text, send_scores
 
 __all__ = ["PPO"]
 
@@ -157,9 +157,8 @@ class PPO:
         # a scorer restored by load_state_dict: the next learn() keeps its per-level statistics (max-MC best
         # returns, learnable counts) as the saved agent would have had they trained on
         self._scorer_restored = False
-        # (env, its last observations, level keys of the running episodes, their ids where the env has them, the
-        # proposal infos of the running episodes (score="external": what a refused score's task goes back with))
-        self._running: tuple[Any, np.ndarray, dict[int, Any], np.ndarray | None, dict[int, Any]] | None = None
+        # (env, its last observations, level keys of the running episodes, their ids where the env has them)
+        self._running: tuple[Any, np.ndarray, dict[int, Any], np.ndarray | None] | None = None
 
     # ------------------------------------------------------------- acting
     @torch.no_grad()
@@ -273,9 +272,9 @@ class PPO:
             scorer._acc.clear()
         has_flags = hasattr(cur, "episode_train")
         if resume and running is not None:  # called again on the same env: carry on with the running episodes
-            _, obs, keys, _, given = running
+            _, obs, keys, _ = running
         else:
-            keys, given = {}, {}
+            keys = {}
             obs, _ = venv.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
         next_cb = self.steps + callback_every
         wins = scorer is not None and scorer.kind == "learnable"
@@ -288,10 +287,6 @@ class PPO:
                     b_train[t] = cur.episode_train
                     if scorer is not None:
                         b_ids[t] = cur.episode_ids
-                        infos = getattr(cur, "task_infos", None)
-                        for i, eid in enumerate(b_ids[t]):
-                            if infos is not None and int(eid) not in given:
-                                given[int(eid)] = infos[i]
                         if scorer.kind in LevelScorer.PER_LEVEL:
                             for i, eid in enumerate(b_ids[t]):
                                 if int(eid) not in keys:
@@ -335,17 +330,15 @@ class PPO:
                     # a refused score is raised once the rollout is trained on and the running episodes kept: it
                     # was raised here, before the update, so the rollout was lost (its steps counted, not trained
                     # on), the next learn() reset the env, and the refused episodes waited in venv.pending for good
-                    refused = self._report(cur, done_ids, scores, given)
+                    refused = self._report(cur, done_ids, scores)
                     for eid in done_ids:
                         keys.pop(int(eid), None)
-                        given.pop(int(eid), None)
             m = b_train.reshape(-1)
             self.n_trained_steps += int(m.sum())
             if m.any():
                 self._update(b_obs.reshape(-1, b_obs.shape[-1])[m], b_act.reshape(-1)[m], b_logp.reshape(-1)[m],
                              adv.reshape(-1)[m], ret.reshape(-1)[m])
-            self._running = (venv, obs, keys, np.asarray(cur.episode_ids) if hasattr(cur, "episode_ids") else None,
-                             given)
+            self._running = (venv, obs, keys, np.asarray(cur.episode_ids) if hasattr(cur, "episode_ids") else None)
             if callback is not None and callback_every and self.steps >= next_cb:
                 callback(self)
                 next_cb += callback_every
@@ -354,7 +347,7 @@ class PPO:
         return self
 
     @staticmethod
-    def _report(cur: Any, ids: np.ndarray, scores: np.ndarray, given: dict[int, Any]) -> list[tuple[int, float, str]]:
+    def _report(cur: Any, ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float, str]]:
         """Send the finished episodes' scores with ``cur.report``; returns the refused ones, ``(id, score, reason)``.
         A batch the teacher refuses (an :class:`~magister.errors.InvalidScoreError`) is sent again one score at a
         time, so that the scores it takes are recorded; a refused episode stops waiting for its score (it leaves
@@ -363,12 +356,8 @@ class PPO:
         id_list, score_list = ids.tolist(), scores.tolist()
         refused = [(int(id_list[j]), float(score_list[j]), why) for j, why in send_scores(
             len(id_list), lambda: cur.report(ids, scores), lambda j: cur.report([id_list[j]], [score_list[j]]))]
-        if not refused:
-            return []
-        pending = getattr(cur, "pending", None)
-        if isinstance(pending, dict):
-            back = [(pending.pop(eid), given.get(eid) or {}) for eid, _, _ in refused if eid in pending]
-            hand_back(getattr(cur, "teacher", None), back)
+        if refused and callable(getattr(cur, "give_back_pending", None)):
+            cur.give_back_pending([eid for eid, _, _ in refused])
         return refused
 
     @staticmethod

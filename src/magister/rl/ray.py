@@ -61,7 +61,7 @@ from typing import Any, Sequence, TypeVar, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ConfigError, InvalidScoreError, InvalidTaskError, MagisterError, missing_extra_import, reworded
+from ..errors import ConfigError, MagisterError, missing_extra_import
 
 try:
     import ray
@@ -72,7 +72,7 @@ from ..levels.spaces import level_key
 from ..scores import ScoreLike, ScoreRange, materialised
 from ..settings import whole
 from ..spaces import space_from_spec
-from ..teacher import MAX_PROPOSE, Teacher, loads, proposal_count, refused_task
+from ..teacher import MAX_PROPOSE, Teacher, checked_outcome, checked_outcomes, loads, proposal_count
 from ..teachers._levels import given_back
 
 __all__ = ["TeacherActor", "start_teacher_actor", "RayTeacher", "TeacherActorDiedError", "rllib_callback",
@@ -863,13 +863,7 @@ class RayTeacher:
         one raises at once and is not kept."""
         self._check_process()
         self._check_reachable()  # (nothing buffered that could never be sent)
-        if isinstance(score, (list, tuple, np.ndarray)) and np.ndim(score) > 0:
-            raise InvalidScoreError("observe() takes one score; use observe_batch(tasks, scores) for several")
-        try:
-            valid = self.space.validate(task)
-        except InvalidTaskError as e:
-            raise refused_task(self.space, task, e)
-        self.score_range.normalise_one(score)  # raises on text, None, NaN / out of range
+        valid, _ = checked_outcome(self.space, self.score_range, task, score)  # (the actor normalises the score)
         self._buffer([valid], np.atleast_1d(np.asarray(score, dtype=float)))
 
     @_locked
@@ -881,17 +875,9 @@ class RayTeacher:
         self._check_reachable()  # (nothing buffered that could never be sent)
         raw = materialised(scores)  # a generator too, as a local teacher takes it
         # (read as an array first, a masked score was recorded as the value it hid, and a set or a dict, or text,
-        # was refused in other words than a local teacher's)
-        self.score_range.normalise(raw)  # raises on text, None, NaN / out of range, a masked score, a set
-        try:
-            valid = self.space.validate_batch(tasks)
-        except InvalidTaskError as e:
-            raise reworded(e, f"{e}. Nothing was recorded.")
-        s = np.atleast_1d(np.asarray(raw, dtype=float))
-        if len(valid) != len(s):  # (a ConfigError, where a local teacher raises an InvalidScoreError)
-            raise InvalidScoreError(f"observe_batch got {len(valid)} tasks but {len(s)} scores; pass one score per "
-                                    "task. Nothing was recorded.")
-        self._buffer(list(valid), s)
+        # was refused in other words than a local teacher's; the actor normalises the scores)
+        valid, _ = checked_outcomes(self.space, self.score_range, tasks, raw)
+        self._buffer(list(valid), np.atleast_1d(np.asarray(raw, dtype=float)))
 
     def _buffer(self, tasks: list[Any], scores: np.ndarray) -> None:
         self._out_tasks.extend(tasks)

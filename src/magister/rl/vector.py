@@ -291,6 +291,7 @@ class CurriculumVectorEnv(VectorEnv):
         #: external scores: finished episodes waiting for ``report`` (id -> task); one never reported stays here
         #: for the rest of the run, so report every finished episode (evaluate-only ones too)
         self.pending: dict[int, Any] = {}
+        self._pending_infos: dict[int, dict[str, Any]] = {}  # (their proposal infos: what a give-back sends)
         self._ids = np.full(self.num_envs, -1, dtype=np.int64)
         self._next_id = 0
         self.prefetch = prefetch
@@ -366,12 +367,13 @@ class CurriculumVectorEnv(VectorEnv):
             raise RuntimeError(f"outcome/task mismatch: sub-envs reported task ids {ids}, expected {self._ids[idx]}")
         tasks = [self.tasks[int(i)] for i in idx]
         if self.external:
-            for i, task in zip(ids, tasks):
+            for i, j, task in zip(ids, idx, tasks):
                 self.pending[int(i)] = task
+                self._pending_infos[int(i)] = self.task_infos[j]
             return idx, tasks, np.zeros(0), [None] * len(idx)
-        why: list[str | None] = [None] * len(idx)
-        if refused is not None:
-            why = [str(infos[SCORE_REFUSED_KEY][i]) if refused[i] else None for i in idx]
+        if refused is None:  # (no score function refused one: every finished episode has its score)
+            return idx, tasks, np.asarray(infos[SCORE_KEY], dtype=float)[idx], [None] * len(idx)
+        why = [str(infos[SCORE_REFUSED_KEY][i]) if refused[i] else None for i in idx]
         scores = np.array([np.nan if w is not None else infos[SCORE_KEY][i] for i, w in zip(idx, why)], dtype=float)
         return idx, tasks, scores, why
 
@@ -420,7 +422,7 @@ class CurriculumVectorEnv(VectorEnv):
         if self.external:
             return []
         refused = [(int(i), w) for i, w in zip(idx, why) if w is not None]
-        keep = [j for j, w in enumerate(why) if w is None]
+        keep = [j for j, w in enumerate(why) if w is None] if refused else list(range(len(idx)))
         if not keep:
             return refused
 
@@ -428,16 +430,21 @@ class CurriculumVectorEnv(VectorEnv):
             self.teacher.observe_batch([tasks[j] for j in rows], scores[rows])
             self.n_reported += len(rows)
 
-        refused += [(int(idx[keep[j]]), w) for j, w in send_scores(len(keep), lambda: send(keep),
-                                                                    lambda j: send([keep[j]]))]
+        def send_all() -> None:  # (every finished episode has its score, the usual case: sent as they are)
+            if refused:
+                return send(keep)
+            self.teacher.observe_batch(tasks, scores)
+            self.n_reported += len(tasks)
+
+        refused += [(int(idx[keep[j]]), w) for j, w in send_scores(len(keep), send_all, lambda j: send([keep[j]]))]
         return sorted(refused)
 
-    def _refused(self, refused: list[tuple[int, str]], tasks: dict[int, tuple[Any, dict[str, Any]]],
+    def _refused(self, refused: list[tuple[int, str]], back: list[tuple[Any, dict[str, Any]]],
                  result: tuple[Any, ...]) -> InvalidScoreError:
-        """The error ``step`` raises for scores refused, once the step is done: their tasks go back to a teacher
-        with ``give_back`` (a level teacher stops waiting for their scores), and the error holds the step's
-        results (``step_result``)."""
-        hand_back(self.teacher, [tasks[i] for i, _ in refused])
+        """The error ``step`` raises for scores refused (``(sub-env, reason)``), once the step is done: their tasks
+        and infos (``back``) go back to a teacher with ``give_back`` (a level teacher stops waiting for their
+        scores), and the error holds the step's results (``step_result``)."""
+        hand_back(self.teacher, back)
         what = refused_text(refused, "sub-env")
         error = InvalidScoreError(
             f"CurriculumVectorEnv.step: the score of {len(refused)} finished episode(s) was refused, and nothing of "
@@ -470,7 +477,16 @@ class CurriculumVectorEnv(VectorEnv):
         self.teacher.observe_batch([self.pending[i] for i in ids], s)
         for i in ids:
             del self.pending[i]
+            self._pending_infos.pop(i, None)
         self.n_reported += len(ids)
+
+    def give_back_pending(self, task_ids: Any) -> int:
+        """Stop waiting for the scores of finished episodes (``score="external"``) that will never be reported
+        (their scores were refused): they leave :attr:`pending`, and their tasks go back to a teacher with
+        ``give_back`` (a level teacher stops waiting for them). Ids not pending are skipped. Returns how many went
+        back."""
+        ids = [i for i in episode_ids(task_ids) if i in self.pending]
+        return hand_back(self.teacher, [(self.pending.pop(i), self._pending_infos.pop(i, {})) for i in ids])
 
     # ----------------------------------------------------------------- API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -527,8 +543,9 @@ class CurriculumVectorEnv(VectorEnv):
         if self.prefetch:
             return self._step_prefetched(obs, rewards, terminated, truncated, infos, done)
         idx, tasks, scores, why = self._collect(done, infos)
-        ended = {int(i): (self.tasks[i], self.task_infos[i]) for i in idx}
         refused = self._observe(idx, tasks, scores, why)
+        # (before the reset below starts the next episodes: the refused ones' tasks and infos go back)
+        back = [(self.tasks[i], self.task_infos[i]) for i, _ in refused]
         final_obs = np.full(self.num_envs, None, dtype=object)
         single = list(gym.vector.utils.iterate(self.observation_space, obs))
         for i in idx:
@@ -549,14 +566,14 @@ class CurriculumVectorEnv(VectorEnv):
         # entries were shown too, so final_info["x"][final_info["_x"]] read running episodes as finished ones)
         out["final_info"], out["_final_info"] = _masked_out(infos, ~done), done.copy()
         if refused:
-            raise self._refused(refused, ended, (new_obs, rewards, terminated, truncated, out))
+            raise self._refused(refused, back, (new_obs, rewards, terminated, truncated, out))
         return new_obs, rewards, terminated, truncated, out
 
     def _step_prefetched(self, obs, rewards, terminated, truncated, infos, done):
         # the inner vector env already reset the finished sub-envs (same step, no options):
         # each took the first task of its queue and says which in its reset info
         idx, tasks, scores, why = self._collect(done, infos.get("final_info", {}))
-        ended = {int(i): (self.tasks[i], self.task_infos[i]) for i in idx}
+        ended = [self.task_infos[i] for i in idx]  # (the next episodes' infos take their place below)
         # the next episodes are started here first: a score refused below must not leave them unrecorded (the
         # ids of the running episodes stayed the old ones, and the next ending raised "outcome/task mismatch")
         started = infos.get("_" + NEXT_ID_KEY)
@@ -571,7 +588,9 @@ class CurriculumVectorEnv(VectorEnv):
         if any(len(q) == 0 for q in self._queues):
             self._refill()
         if refused:
-            raise self._refused(refused, ended, (obs, rewards, terminated, truncated, infos))
+            row = {int(i): j for j, i in enumerate(idx)}
+            back = [(tasks[row[i]], ended[row[i]]) for i, _ in refused]
+            raise self._refused(refused, back, (obs, rewards, terminated, truncated, infos))
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
