@@ -51,8 +51,7 @@ def sample_count(k: Any) -> int:
     """``k`` of ``Space.sample(rng, k)`` as an int in ``0 .. MAX_SAMPLE``; anything else is a
     :class:`~magister.errors.ConfigError` (``int(k)`` took 1.5 as 1 and True as 1, raised numpy's own errors for -1,
     and a maze space drew mazes for ever for 2**64)."""
-    if isinstance(k, (bool, np.bool_, np.timedelta64)) or not isinstance(k, (int, np.integer)) \
-            or not 0 <= k <= MAX_SAMPLE:
+    if not is_int(k) or not 0 <= k <= MAX_SAMPLE:
         raise ConfigError(f"sample(rng, k) needs k = a whole number of tasks in 0..{MAX_SAMPLE:,} (or None for one "
                           f"task), got k={_short(k)}")
     return int(k)
@@ -79,7 +78,7 @@ def task_index(i: Any, n: int) -> int:
         i = i.item()
     if isinstance(i, (float, np.floating)) and math.isfinite(i) and float(i).is_integer():
         i = int(i)
-    if isinstance(i, (bool, np.bool_, np.timedelta64)) or not isinstance(i, (int, np.integer)):
+    if not is_int(i):
         raise InvalidTaskError(f"task index {_short(i)} is not a whole number; task indices are 0..{n - 1}")
     j = int(i)
     if not 0 <= j < n:  # (names[-1] would be the last task, and an unnamed index any number)
@@ -618,8 +617,8 @@ class Discrete(Space):
             raise InvalidTaskError(f"task {task!r} is a bool, not a task index")
         if isinstance(task, (float, np.floating)) and float(task).is_integer():
             task = int(task)
-        if not isinstance(task, (int, np.integer)) or isinstance(task, np.timedelta64):  # (numpy's durations are
-            # integers: int() of one raised a raw TypeError, or took np.timedelta64(1) as task 1)
+        if not is_int(task):  # (numpy's durations are integers: int() of one raised a raw TypeError, or took
+            # np.timedelta64(1) as task 1)
             raise InvalidTaskError(f"task {_short(task)} is not a task of {self!r} (expected an index or a name)")
         i = int(task)
         if not 0 <= i < self.n:
@@ -908,8 +907,7 @@ def _space_from_spec(spec: Mapping[str, Any]) -> Space:
             n = spec.get("n")  # beside the names n was never read: {"n": 3, "names": ["a", "b"]} gave 2 tasks
             if n is not None:
                 count = n.item() if isinstance(n, np.ndarray) and n.ndim == 0 else n
-                whole_ = isinstance(count, (int, np.integer)) \
-                    and not isinstance(count, (bool, np.bool_, np.timedelta64))
+                whole_ = is_int(count)
                 if not whole_ or count != space.n:
                     # (n=2.0 was refused as if it were another count than 2: say what is wrong with it)
                     why = "" if whole_ else ", not a whole number (n is an int, as Discrete(n) takes it)"
