@@ -249,6 +249,43 @@ def test_a_student_on_student_base_without_an_oracle_runs_with_no_ceiling(monkey
     assert "**n**" in suite_mod.suite_tables(r)
 
 
+@pytest.mark.parametrize("best", [float("nan"), np.float64("nan"), float("inf"), None])
+def test_a_ceiling_that_is_no_finite_number_fails_the_job_naming_the_student(monkeypatch, best):
+    """A custom student whose best_mastery returned NaN was written as null in results.json and reported as "no
+    ceiling" (the student's bug read as a student without an oracle); None was float()'s bare TypeError."""
+    import sys
+    import types
+
+    from magister.spaces import Discrete
+
+    class BadOracle:
+        def __init__(self, n=3, seed=None):
+            self.space, self.c = Discrete(n), np.zeros(n)
+
+        def attempt(self, task):
+            i = self.space.index(self.space.validate(task))
+            self.c[i] = min(1.0, self.c[i] + 0.1)
+            return float(self.c[i])
+
+        def mastery(self):
+            return float((self.c > 0.9).mean())
+
+        def best_mastery(self, budget):
+            return best
+
+    module = types.ModuleType("rv_bad_oracle_students")
+    module.BadOracle = BadOracle
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
+    register_suite("bad-oracle", [Variant("b", "rv_bad_oracle_students:BadOracle", {}, episodes=40)])
+    r = run_suite("bad-oracle", ["uniform"], seeds=[0], workers=1)
+    job, = r["jobs"]
+    assert job["status"] == "error", job
+    assert job["error"].startswith("ConfigError: best_mastery(40) of student 'b' "
+                                   "(rv_bad_oracle_students:BadOracle) must be a finite number, got " + repr(best))
+    assert suite_summary(r)["per_teacher"]["uniform"]["no_ceiling"] == []
+
+
 # ------------------------------------------------------------------ running and tables
 def test_quick_suite_runs_with_tiny_budgets_and_summarises():
     r = run_suite("quick", ["uniform", "riac-plus", "lp-bandit"], seeds=[0, 1], episodes=300, workers=1)

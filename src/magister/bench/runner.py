@@ -315,7 +315,7 @@ def _grid_info(student: Any) -> dict[str, Any] | None:
 
 def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 0) -> dict[str, Any]:
     """Run one job in this process and return its record (JSON-friendly)."""
-    from ..settings import whole
+    from ..settings import number, whole
     from ..students.registry import get_preset
     from ..teacher import make_teacher
 
@@ -331,10 +331,17 @@ def run_job(spec: JobSpec, progress: ProgressFn | None = None, job_index: int = 
     # (a student built on StudentBase without an oracle schedule inherits a best_mastery that raises
     # NotImplementedError: no ceiling, as for a student without best_mastery, not a failed job)
     oracle = getattr(student, "best_mastery", None)
-    try:
-        ceiling = float(oracle(spec.episodes)) if callable(oracle) else None
-    except NotImplementedError:
-        ceiling = None
+    ceiling = None
+    if callable(oracle):
+        try:
+            best = oracle(spec.episodes)
+        except NotImplementedError:
+            pass
+        else:  # (a NaN was written as null and reported as "no ceiling": the student's bug read as no oracle)
+            ceiling = number(f"best_mastery({spec.episodes}) of student {spec.student!r} "
+                             f"({spec.student_class or type(student).__name__})", best,
+                             hint="it is the ceiling, the mastery an oracle teacher reaches in the budget; a "
+                                  "student without one has no best_mastery, or raises NotImplementedError from it")
     teacher = make_teacher(registry_name(spec.teacher), space, seed=teacher_seed, **spec.settings)
     finite = space.n is not None  # finite spaces: record task indices, not unit coordinates
     grid = _grid_info(student)
