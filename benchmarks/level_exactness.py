@@ -56,14 +56,14 @@ def digest(obj: Any) -> str:
 def halves(t: Any, run: Any, steps: int, rng: np.random.Generator, h: Any, path: str) -> dict[str, str]:
     """Drive ``t`` for half the steps, then go on from the mid-run state saved at ``path`` (written by the first
     version of the code run, read by every later one) for the other half; the hashes of both halves and states."""
+    from magister.checkpoint import atomic_write  # (in every tree this harness runs against: 35a3464 has it)
     from magister.teacher import Teacher
 
     run(t, steps // 2, rng, h)
     mid = t.state_dict()
     out = {"first": h.hexdigest()[:16], "mid": digest(mid)}
-    if not os.path.exists(path):
-        with open(path, "wb") as f:
-            pickle.dump((mid, rng.bit_generator.state), f)
+    if not os.path.exists(path):  # (written in place, a stopped run left a torn file that every later run read)
+        atomic_write(path, pickle.dumps((mid, rng.bit_generator.state)))
     with open(path, "rb") as f:
         saved, rng_state = pickle.load(f)
     u = Teacher.from_state_dict(saved)

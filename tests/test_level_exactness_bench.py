@@ -43,3 +43,36 @@ def test_runs_against_a_magister_without_the_bench_helpers(tmp_path: Path) -> No
                            "--seeds", "0"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--seeds" in proc.stderr.split("error:", 1)[1], proc.stderr
     assert out.read_text() == '{"plr-n40-c40-s0": "earlier"}'
+
+
+def test_a_run_stopped_while_it_writes_a_mid_run_state_leaves_no_torn_file(tmp_path: Path, monkeypatch) -> None:
+    # the mid-run state was pickled straight into its file: a run stopped while writing it left a truncated file,
+    # which every later run then read (EOFError: Ran out of input) instead of writing it anew
+    import hashlib
+
+    import numpy as np
+
+    import magister as mg
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import level_exactness
+
+    class Stop:
+        def __reduce__(self):
+            raise KeyboardInterrupt  # a Ctrl-C once the large part of the state is written
+
+    class Teacher:
+        def state_dict(self):
+            return {"big": np.zeros(10**6), "rest": Stop()}
+
+    path = str(tmp_path / "plr-s0.pkl")
+
+    def run(t, n, rng, h):
+        return None
+
+    with pytest.raises(KeyboardInterrupt):
+        level_exactness.halves(Teacher(), run, 10, np.random.default_rng(0), hashlib.sha256(), path)
+    assert list(tmp_path.iterdir()) == []
+    t = mg.make_teacher("uniform", mg.Discrete(3), seed=0)
+    out = level_exactness.halves(t, run, 10, np.random.default_rng(0), hashlib.sha256(), path)
+    assert out["final"] == out["mid"] and Path(path).exists()
