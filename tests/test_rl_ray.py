@@ -1712,3 +1712,33 @@ def test_a_refusal_inside_the_actor_reaches_the_client_as_the_local_teachers_err
     client.flush()
     assert ray.get(actor.counts.remote())["n_observed"] == 2 * 8  # (the refused batches: nothing)
     ray.kill(actor)
+
+
+def test_a_raw_error_of_the_actor_s_teacher_reaches_the_client_as_the_local_teacher_raises_it(local_ray):
+    # before: a teacher's own ValueError came in Ray's wrapper, class RayTaskError(ValueError), its args the error
+    # itself and its message Ray's header and the actor's traceback; and it did not pickle, so a worker process
+    # (an AsyncVectorEnv's, a Pool's) could not send it to its parent
+    import pickle
+
+    from ray.exceptions import RayTaskError
+
+    def refuse(tasks, scores):
+        raise ValueError("my teacher refuses this batch")
+
+    local = mg.make_teacher("uniform", SPACE, seed=0)
+    local.observe_batch = refuse
+    said = _refusal(lambda: local.observe_batch([[0.5, 0.5]], [0.5]))
+    actor = start_teacher_actor(mg.make_teacher("uniform", SPACE, seed=0))
+
+    def break_teacher(self):  # (run inside the actor)
+        self.teacher.observe_batch = refuse
+
+    ray.get(actor.__ray_call__.remote(break_teacher))
+    client = RayTeacher(actor, prefetch=2, flush_every=1)
+    client.observe([0.5, 0.5], 0.5)
+    with pytest.raises(ValueError) as info:
+        client.flush()
+    assert (type(info.value), str(info.value)) == said and info.value.args == ("my teacher refuses this batch",)
+    assert isinstance(info.value.__cause__, RayTaskError) and "observe_batch" in str(info.value.__cause__)
+    assert type(pickle.loads(pickle.dumps(info.value))) is ValueError
+    ray.kill(actor)

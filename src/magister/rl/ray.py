@@ -61,11 +61,11 @@ from typing import Any, Sequence, TypeVar, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ConfigError, MagisterError, missing_extra_import
+from ..errors import ConfigError, missing_extra_import
 
 try:
     import ray
-    from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
+    from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
@@ -434,13 +434,14 @@ class TeacherActorDiedError(ConfigError, ActorDiedError):
 
 
 def _unwrapped(error: BaseException) -> BaseException:
-    """A refusal of the actor (or of its teacher) as it was raised there: Ray hands it to the client inside its
+    """An error of the actor (or of its teacher) as it was raised there: Ray hands it to the client inside its
     ``RayTaskError`` wrapper (a class of its own, ``RayTaskError(InvalidTaskError)``, whose message opens with Ray's
-    header and the actor's traceback); the magister error it holds (``.cause``) is returned instead, with Ray's
-    error as its ``__cause__`` (the traceback kept there), so the client raises a local teacher's error, class and
-    words. Any other error (a raw one of a teacher of one's own, Ray's own) as it is."""
+    header and the actor's traceback, whose ``args`` hold the error itself, and which does not pickle); the error
+    it holds (``.cause``) is returned instead, with Ray's error as its ``__cause__`` (the traceback kept there), so
+    the client raises a local teacher's error, class and words: a magister error, or a raw one (a ``ValueError`` of
+    a teacher of one's own). Ray's own errors (an actor the actor called died) as they are."""
     cause = getattr(error, "cause", None) if isinstance(error, RayTaskError) else None
-    if not isinstance(cause, MagisterError) or isinstance(cause, RayTaskError):
+    if not isinstance(cause, Exception) or isinstance(cause, RayError):
         return error
     cause.__cause__ = error
     return cause
@@ -459,7 +460,7 @@ def _ray_get(ref: Any) -> Any:
 
 def _get(ref: Any) -> Any:
     """``ray.get(ref)`` of a call of a client's actor; a dead actor raises :class:`TeacherActorDiedError`, a refusal
-    of the actor the magister error it raised (see :func:`_unwrapped`)."""
+    of the actor the error it raised (see :func:`_unwrapped`)."""
     try:
         return _ray_get(ref)
     except ActorDiedError as e:
@@ -1022,7 +1023,7 @@ def _checked_give_back(space: Any, tasks: Any, infos: Any) -> tuple[list[Any], l
 
 def _failure(ref: Any) -> BaseException | None:
     """The error of the call of ``ref``: a ``RayActorError`` when it never completed because its actor died, the
-    actor's own error when it refused the call (it completed, recording nothing: the magister error it raised, see
+    actor's own error when it refused the call (it completed, recording nothing: the error it raised, see
     :func:`_unwrapped`), None when it succeeded."""
     try:
         _ray_get(ref)
