@@ -928,6 +928,26 @@ def test_a_client_refuses_bad_give_backs_with_the_local_level_teachers_error_and
     assert other.counts()["n_returned"] == 0 and named.give_back(["a", "b"]) == 2
 
 
+def test_a_client_drops_the_proposals_waiting_in_its_actor_s_level_teacher_as_the_local_teacher_does(monkeypatch):
+    # before: neither the client nor the actor had drop_pending, so a run resumed from a checkpoint through a teacher
+    # actor could drop the old run's proposals only on the teacher before starting the actor
+    saved = mg.make_teacher("plr", mg.levels.SeedSpace(100), seed=0)
+    tasks, infos = saved.propose_with_info(3)  # episodes of the old run, running when it was saved
+    local = mg.loads(saved.to_bytes())
+    actor, handle = _no_cluster_actor(monkeypatch, saved)
+    client = RayTeacher(handle, prefetch=2, flush_every=4)
+    client.observe(tasks[0], 0.5)  # buffered: answers its proposal first, as on the local teacher
+    local.observe(tasks[0], 0.5)
+    assert client.drop_pending() == local.drop_pending() == 2 and client.n_sent == 1
+    assert client.drop_pending() == local.drop_pending() == 0
+    assert mg.loads(client.state_bytes()).drop_pending() == 0
+    client.propose()
+    # every proposal waiting, as the local teacher's: the client's leases too (4 proposed: 2, and a refill of 2)
+    assert actor.drop_pending() == 4
+    _, handle = _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))
+    assert RayTeacher(handle).drop_pending() == 0  # (a teacher that keeps no proposals waiting)
+
+
 @pytest.mark.parametrize("name, flag", [("robust-plr", "replay"), ("learnability", "evaluate")])
 def test_a_level_teachers_actor_refuses_a_kind_flag_its_give_back_refuses(name, flag):
     # before: {"replay": 1} was queued (the level teacher refuses it since flags must be True or False), and every

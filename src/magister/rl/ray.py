@@ -34,7 +34,9 @@ saved and started again has none, so the actor's checkpoint (``save``,
 waiting to be re-issued) given back (a level teacher waits for no score of
 them; the live actor is unchanged). Tasks handed out and not scored yet (running
 episodes) are still waiting in the checkpoint: resuming in a new run, drop them
-with ``teacher.drop_pending()`` on the loaded level teacher.
+with ``teacher.drop_pending()`` on the loaded level teacher, or on the actor
+started from it, before its clients propose (:meth:`RayTeacher.drop_pending`,
+``actor.drop_pending.remote()``).
 A client released by the driver or by a same-name replacement leases nothing more: Ray does not order the calls of
 different callers, so a refill a dead worker sent before it died may reach the
 actor after its release, and is refused (nothing proposed, nothing leased to a
@@ -335,6 +337,17 @@ class TeacherActor:
         self._taken[client_id] = self._taken.get(client_id, 0) + len(lease)
         self._returned.extend(lease)
         return len(lease)
+
+    def drop_pending(self) -> int:
+        """The teacher's :meth:`~magister.teachers.LevelTeacher.drop_pending`: every proposal waiting for a score
+        is given back to it; returns how many there were (0 for a teacher that keeps no proposals waiting). For an
+        actor started from a saved level teacher in a new run, before its clients propose
+        (``start_teacher_actor(magister.load(path))``): the proposals waiting in the checkpoint went to episodes of
+        the old run, whose scores will never come (or for a live actor whose workers' episodes are all gone). As
+        the local teacher's, it gives back every proposal waiting: also those of the tasks leased to clients or
+        waiting to be handed out again (their scores then count as those of levels not proposed)."""
+        drop = getattr(self.teacher, "drop_pending", None)
+        return int(drop()) if callable(drop) else 0
 
     def handed_out(self, client_id: str) -> int:
         """The tasks ``client_id`` counts as handed out, in all (after a release: those it was leased to)."""
@@ -968,6 +981,16 @@ class RayTeacher:
     def state_bytes(self) -> bytes:
         self.flush()
         return _get(self.actor.to_bytes.remote())
+
+    @_locked
+    def drop_pending(self) -> int:
+        """The actor's :meth:`TeacherActor.drop_pending`, after a :meth:`flush` (the outcomes buffered here answer
+        their proposals first): every proposal of its level teacher waiting for a score is given back; returns how
+        many (0 for a teacher that keeps none). Call it once, on a client of an actor started from a saved teacher in
+        a new run, before any client proposes (``start_teacher_actor(magister.load(path), name=...)``, then
+        ``RayTeacher(name).drop_pending()``), as a local level teacher's ``drop_pending`` on the loaded teacher."""
+        self.flush()
+        return int(_get(self.actor.drop_pending.remote()))
 
     @_locked
     def give_back(self, tasks: Sequence[Any], infos: Sequence[dict[str, Any]] | None = None) -> int:
