@@ -214,6 +214,51 @@ def test_a_resume_whose_checkpoint_curriculum_does_not_fit_says_which_file_and_w
     assert "resume_curriculum=False" in str(e.value)
 
 
+def test_a_checkpoint_of_other_prompts_is_refused_on_resume_naming_both_ways_and_the_same_prompts_resume(tmp_path):
+    """A checkpoint's curriculum resumed over a train dataset of other prompts, as many rows in the same categories
+    (prompts edited, or another prompts file), was taken without a word: its per-prompt statistics (and a teacher
+    over prompts) then went to other prompts. The curriculum saves the digest of the dataset's ``prompt`` column,
+    and a resume over other prompts is refused naming the file and both ways on, changing nothing."""
+    full, _, _, _ = _resumable(tmp_path / "full", 4, 2)
+    full.train()
+    ckpt = tmp_path / "full" / "checkpoint-2"
+    edited = datasets.Dataset.from_dict({"prompt": [f"{i}+{i}=" for i in range(N - 1)] + ["9+6="],
+                                         "level": _dataset()["level"]})
+
+    def build(dataset, curriculum=None, **kw):
+        cur = curriculum or PromptCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0),
+                                             categories=dataset["level"], seed=0)
+        trainer = CurriculumGRPOTrainer(model=_model(), reward_funcs=Rewards(half=range(8, N)), curriculum=cur,
+                                        processing_class=_tokenizer(), args=_config(tmp_path / "other", 4),
+                                        train_dataset=dataset, **kw)
+        return trainer, cur
+
+    trainer, cur = build(edited)
+    fresh = cur.state_dict()
+    with pytest.raises(mg.ConfigError, match="other prompts") as e:
+        trainer.train(resume_from_checkpoint=str(ckpt))
+    assert CHECKPOINT_NAME in str(e.value) and "resume_curriculum=False" in str(e.value)
+    assert "Rebuild the curriculum over the prompts it was saved with" in str(e.value)
+    assert states_equal(cur.state_dict(), fresh) and trainer.state.global_step == 0
+    with pytest.raises(mg.ConfigError, match="other prompts"):
+        load_curriculum_checkpoint(cur, ckpt)
+    assert states_equal(cur.state_dict(), fresh)
+    # a curriculum loaded from the checkpoint before it meets the trainer is refused by add_prompt_curriculum
+    loaded = PromptCurriculum(mg.make_teacher("lp-bandit", mg.Discrete(["low", "high"]), seed=0),
+                              categories=edited["level"], seed=0)
+    load_curriculum_checkpoint(loaded, ckpt)
+    with pytest.raises(mg.ConfigError, match="not the train dataset's 'prompt' column"):
+        build(edited, loaded)
+    # the way on the message names: the model checkpoint with this curriculum as built
+    trainer, cur = build(edited, resume_curriculum=False)
+    trainer.train(resume_from_checkpoint=str(ckpt))
+    assert trainer.state.global_step == 4 and cur.history[0]["step"] == 0
+    # the same prompts resume
+    trainer, cur = build(_dataset())
+    trainer.train(resume_from_checkpoint=str(ckpt))
+    assert trainer.state.global_step == 4 and cur.history[0]["step"] == 0 and cur.step > 2
+
+
 def test_resume_curriculum_false_goes_on_from_the_model_checkpoint_with_the_curriculum_as_built(tmp_path):
     """Since ``train`` loads an unused curriculum from the checkpoint, resuming a model checkpoint with a different
     curriculum on purpose meant moving ``magister_curriculum.ckpt`` out of the folder. ``resume_curriculum=False``

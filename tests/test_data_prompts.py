@@ -137,6 +137,74 @@ def test_a_state_saved_with_another_reward_range_is_refused(tmp_path):
     assert same.next_prompts(4).tolist() == cur.next_prompts(4).tolist()
 
 
+PROMPTS = [f"{a}+{b}=" for a in range(3) for b in range(5)]  # one per prompt of _categories(): 15
+
+
+@pytest.mark.parametrize("by_prompt", [False, True])
+def test_a_state_saved_over_other_prompts_is_refused_and_one_saved_without_their_digest_loads(tmp_path, by_prompt):
+    """A state loaded into a curriculum over another prompt list of the same length (prompts edited, reordered, or
+    another prompts file) was taken without a word: the teacher's per-prompt statistics, and ``pass_rates()``, then
+    went to other prompts. With ``prompts=`` the state saves their digest and a load over other prompts is refused,
+    both ways on named, nothing changed; states saved without it (earlier versions) load as before."""
+    def make(prompts=None):
+        space = mg.Discrete(15) if by_prompt else mg.Discrete(CATS)
+        return PromptCurriculum(mg.make_teacher("lp-bandit" if not by_prompt else "learnability-bandit", space,
+                                                seed=3), categories=None if by_prompt else _categories(), seed=4,
+                                prompts=prompts)
+
+    saved = make(PROMPTS)
+    _run(saved, 3, np.random.default_rng(0))
+    saved.save(tmp_path / "c.ckpt")
+    state = saved.state_dict()
+    edited = PROMPTS[:4] + ["4+4 ="] + PROMPTS[5:]
+    for other in (edited, PROMPTS[1:] + PROMPTS[:1], list(reversed(PROMPTS))):
+        if not by_prompt and other is not edited:
+            continue  # (moved prompts change their categories, refused by the pools already)
+        cur = make(other)
+        before = cur.state_dict()
+        with pytest.raises(ConfigError, match="other prompts") as e:
+            cur.load(tmp_path / "c.ckpt")
+        assert "c.ckpt" in str(e.value) and "Rebuild the curriculum over the prompts it was saved with" in \
+            str(e.value) and "start afresh" in str(e.value)
+        with pytest.raises(ConfigError, match="other prompts"):
+            cur.load_state_dict(state, replay_pending=True)
+        assert checkpoint_states_equal(cur.state_dict(), before), "a refused load changes nothing"
+    # the same prompts (as a numpy array, or a tuple) load and resume; so does a state saved without the digest
+    for same in (np.array(PROMPTS), tuple(PROMPTS)):
+        cur = make(same)
+        cur.load(tmp_path / "c.ckpt")
+        assert checkpoint_states_equal(cur.state_dict(), state)
+    old = {k: v for k, v in state.items() if k != "prompts_fingerprint"}
+    cur = make(edited)
+    cur.load_state_dict(old)
+    assert cur.step == saved.step and cur.attempts.tolist() == saved.attempts.tolist()
+    # a curriculum that does not know its prompts takes the state's digest, and saves it again
+    bare = make()
+    assert bare.state_dict()["prompts_fingerprint"] is None
+    bare.load(tmp_path / "c.ckpt")
+    assert bare.state_dict()["prompts_fingerprint"] == state["prompts_fingerprint"]
+    with pytest.raises(ConfigError, match="other prompts"):
+        make(edited).load_state_dict(bare.state_dict())
+
+
+def test_prompts_that_are_not_one_text_per_prompt_are_refused():
+    def make(prompts):
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(),
+                                prompts=prompts)
+
+    with pytest.raises(ConfigError, match="prompts holds 14 prompts but the curriculum has 15"):
+        make(PROMPTS[:14])
+    for bad in ("".join(PROMPTS), {"prompt": PROMPTS}):
+        with pytest.raises(ConfigError, match="one per prompt in order"):
+            make(bad)
+    with pytest.raises(ConfigError, match="prompt 2 is not text"):
+        make(PROMPTS[:2] + [object()] + PROMPTS[3:])
+    # chat messages (lists of dicts) are prompts too, their keys in any order
+    chat = [[{"role": "user", "content": p}] for p in PROMPTS]
+    turned = [[{"content": p, "role": "user"}] for p in PROMPTS]
+    assert make(chat).state_dict()["prompts_fingerprint"] == make(turned).state_dict()["prompts_fingerprint"]
+
+
 def _saved_and_used(make):
     """A curriculum ``make()`` run 3 steps and its state, and another run 1 step (other seeds): what a refused load
     must leave as it was."""

@@ -30,6 +30,9 @@ What it does:
   ``add_prompt_curriculum(..., resume_curriculum=False)`` it keeps the curriculum as built instead, to go on from
   the model checkpoint with another curriculum; a ``train`` call that fails before its first training step,
   ``Trainer`` refusing a damaged file of the checkpoint, leaves the curriculum as it was before the call).
+  The curriculum keeps a digest of the train dataset's ``prompt`` column, saved with it: a checkpoint's
+  curriculum of other prompts (edited, reordered, another prompts file of as many rows), whose per-prompt
+  statistics would go to other prompts, is refused on resume, naming both ways on.
   The generation batches the loader had fetched ahead at the save (chosen, never
   generated for) are handed out again first, and where ``Trainer`` skips the
   batches of a resumed epoch already trained, the sampler's pass leaves them out
@@ -88,7 +91,7 @@ except ImportError as _e:
 
 from .hf import _as_it_was_unless_trained, _resume_through_sampler, _StepWatch, checkpoint_folder
 from .mixing import resume_point
-from .prompts import _SINGLE, PromptCurriculum
+from .prompts import _SINGLE, PromptCurriculum, _prompts_fingerprint
 
 __all__ = ["CurriculumGRPOTrainer", "CurriculumRepeatSampler", "PromptCurriculumCallback", "add_prompt_curriculum",
            "load_curriculum_checkpoint", "curriculum_reward", "BLOCK_NAME", "CHECKPOINT_NAME", "INDEX_COLUMN"]
@@ -99,6 +102,8 @@ CHECKPOINT_NAME = "magister_curriculum.ckpt"
 BLOCK_NAME = "magister_grpo_block.pt"
 #: the dataset column holding each prompt's row number
 INDEX_COLUMN = "magister_prompt"
+#: the dataset column of the prompts' text (TRL's), whose digest the curriculum saves
+_PROMPT_COLUMN = "prompt"
 
 
 class CurriculumRepeatSampler(Sampler[int]):
@@ -354,16 +359,18 @@ def _restorer(curriculum: PromptCurriculum, trainer: Any, block: _GenerationBloc
     TRL's micro-step count and buffered block on ``trainer``, the block's prompts and the trainer's sampler."""
     state = copy.deepcopy(curriculum.state_dict())
     replay, warned = [b.copy() for b in curriculum._replay], curriculum._warned_single
+    prompts = curriculum._prompts_fingerprint  # (a curriculum that did not know its prompts took a loaded state's)
     kept = {name: getattr(trainer, name) for name in ("_step", "_buffered_inputs") if hasattr(trainer, name)}
-    prompts, current = block.prompts, samplers[:]
+    block_prompts, current = block.prompts, samplers[:]
 
     def restore() -> None:
         curriculum.load_state_dict(copy.deepcopy(state))
         curriculum._replay = collections.deque(b.copy() for b in replay)
         curriculum._warned_single = warned
+        curriculum._prompts_fingerprint = prompts
         for name, value in kept.items():
             setattr(trainer, name, value)
-        block.prompts, block.loaded = prompts, None
+        block.prompts, block.loaded = block_prompts, None
         samplers[:] = current
 
     return restore
@@ -391,6 +398,17 @@ def load_curriculum_checkpoint(curriculum: PromptCurriculum, checkpoint_dir: str
         raise ConfigError(f"{path} does not exist: the checkpoint was saved without a prompt curriculum "
                           "(add_prompt_curriculum adds the callback that writes it)")
     curriculum.load(path, replay_pending=True)
+
+
+def _dataset_prompts(dataset: Any) -> str | None:
+    """The digest of ``dataset``'s prompts (its ``prompt`` column, in row order), or None where it has none, or
+    prompts that are no text or chat messages (their digest could change from run to run)."""
+    if _PROMPT_COLUMN not in dataset.column_names or not hasattr(dataset, "select_columns"):
+        return None
+    try:  # (one column, sliced whole: dataset["prompt"] iterated row by row took a second per 100,000 prompts)
+        return _prompts_fingerprint(dataset.select_columns([_PROMPT_COLUMN]).with_format(None)[:][_PROMPT_COLUMN])
+    except TypeError:
+        return None
 
 
 def _unused(curriculum: PromptCurriculum) -> bool:
@@ -425,6 +443,10 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
     still resumes the run); ``False`` keeps the curriculum as built (or as you loaded it), to go on from a model
     checkpoint with a different curriculum on purpose.
 
+    The curriculum takes the digest of the train dataset's ``prompt`` column (``PromptCurriculum(prompts=...)``),
+    so a checkpoint's curriculum saved over other prompts is refused on resume; a curriculum built with other
+    ``prompts=``, or loaded from a state saved over other prompts, is refused here.
+
     Checks everything before changing the trainer; returns the trainer.
     """
     if not isinstance(curriculum, PromptCurriculum):
@@ -446,6 +468,13 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
                           "needs; set GRPOConfig(remove_unused_columns=False) (TRL's default)")
     if INDEX_COLUMN in dataset.column_names and list(dataset[INDEX_COLUMN]) != list(range(len(dataset))):
         raise ConfigError(f"the train dataset's {INDEX_COLUMN!r} column must be the row numbers 0..n-1")
+    prompts = _dataset_prompts(dataset)
+    if None not in (prompts, curriculum._prompts_fingerprint) and prompts != curriculum._prompts_fingerprint:
+        # (its per-prompt statistics, and a teacher over prompts, would go to other prompts, without a word)
+        raise ConfigError(f"the curriculum's prompts are not the train dataset's {_PROMPT_COLUMN!r} column (other "
+                          "prompts, or another order: it was built with prompts= of other prompts, or loaded from "
+                          "a state saved over them); build it over this dataset's prompts (PromptCurriculum(..., "
+                          f"prompts=dataset[{_PROMPT_COLUMN!r}])), or train on the dataset it was saved with")
     i = _reward_index(trainer, reward)
     func = trainer.reward_funcs[i]
     if not callable(func) or hasattr(func, "parameters"):
@@ -458,6 +487,8 @@ def add_prompt_curriculum(trainer: GRPOTrainer, curriculum: PromptCurriculum, *,
         raise ConfigError(f"num_generations={trainer.num_generations}: {_SINGLE}")
     resume_curriculum = flag("resume_curriculum", resume_curriculum)
     # ---- all checks passed: change the trainer
+    if prompts is not None:  # saved with the curriculum: a checkpoint of other prompts is refused on resume
+        curriculum._prompts_fingerprint = prompts
     if INDEX_COLUMN not in dataset.column_names:
         trainer.train_dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
     # evaluation rewards (an eval_dataset, without the prompt column) stay out of the curriculum: they crashed

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import json
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,6 +60,7 @@ from ..rng import SeedLike, as_generator, generator_state, restore_generator
 from ..scores import ScoreRange
 from ..settings import flag, non_numeric, whole
 from ..teacher import Teacher
+from .distributed import fingerprint
 from .mixing import history_limit, keep_newest, label_ids, whole_array
 
 __all__ = ["PromptCurriculum", "group_scores"]
@@ -96,6 +98,31 @@ def group_scores(groups: np.ndarray, unit_rewards: np.ndarray) -> tuple[np.ndarr
     return ids[order], n.astype(np.int64), mean, np.clip(abs_adv, 0.0, 1.0)
 
 
+def _json_number(value: Any) -> Any:
+    """A numpy number as Python's (for ``json.dumps``); anything else is no text or number: a ``TypeError``."""
+    if isinstance(value, np.generic) and not isinstance(value, (np.bytes_, np.void)):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r:.60}")
+
+
+def _prompts_fingerprint(prompts: Any) -> str:
+    """A digest of ``prompts`` in their order: each prompt's canonical JSON text (a string, or chat messages as
+    lists and dicts of text and numbers, keys sorted), digested with ``distributed.fingerprint``.
+    The same prompts give the same digest whether they come as a list, a numpy array or a ``datasets`` column; an
+    edited, added, removed or moved prompt gives another. A prompt that is none of those (an image, an object) is a
+    ``TypeError`` naming its position (its ``repr`` may change from run to run, so it cannot be digested)."""
+    # (a datasets column sliced whole: iterating one read it row by row, a second per 100,000 prompts)
+    values = prompts.tolist() if hasattr(prompts, "tolist") else list(
+        prompts[:] if hasattr(prompts, "__getitem__") else prompts)
+    text = []
+    for j, v in enumerate(values):
+        try:
+            text.append(json.dumps(v, sort_keys=True, ensure_ascii=False, default=_json_number))
+        except (TypeError, ValueError) as e:  # (ValueError: a circular list or dict)
+            raise TypeError(f"prompt {j} is not text, a number or a list / dict of those ({e})") from None
+    return fingerprint(text)
+
+
 def _flat(values: Any) -> np.ndarray:
     """A flat object array of ``values`` (an array's ``tolist()``; an iterator's items, not one object)."""
     values = values.tolist() if hasattr(values, "tolist") else values
@@ -112,6 +139,11 @@ class PromptCurriculum:
             ``categories``) or one task per prompt (without).
         categories: The category of every prompt (names of the teacher's ``Discrete``
             space, or indices ``0..n-1``); ``None`` for a teacher over prompts.
+        prompts: The prompts themselves, one per prompt in order (their text, or chat messages: lists and dicts of
+            text), or ``None``. Only a digest of them is kept: it is saved with the state, and a state saved over
+            other prompts (edited, reordered, another prompts file) is refused on load, where its per-prompt
+            statistics would go to other prompts. :func:`~magister.data.grpo.add_prompt_curriculum` takes them from
+            the train dataset's ``prompt`` column when not given.
         feedback: ``"pass_rate"``, ``"abs_advantage"`` or ``None`` (see the module docstring).
         reward_range: The range of the rewards (default ``(0, 1)``), mapped to [0, 1];
             a reward outside it is refused (nothing recorded). A ``ScoreRange`` with
@@ -126,7 +158,7 @@ class PromptCurriculum:
 
     def __init__(self, teacher: Teacher, *, categories: Sequence[Any] | None = None, feedback: str | None = None,
                  reward_range: ScoreRange | tuple[float, float] = (0.0, 1.0), seed: SeedLike = None,
-                 max_history: int | None = None):
+                 max_history: int | None = None, prompts: Sequence[Any] | None = None):
         if not isinstance(teacher, Teacher):
             raise ConfigError(f"teacher must be a magister Teacher over a finite space, got {teacher!r}; build one "
                               "with make_teacher('sec', Discrete(category_names))")
@@ -164,6 +196,8 @@ class PromptCurriculum:
                                   "space at least one prompt, or build the teacher over the categories you have")
             # each category's prompts in index order, from one stable sort (not a scan of every prompt per category)
             self._members = np.split(np.argsort(self.category_of, kind="stable"), np.cumsum(counts)[:-1])
+        # the digest of the prompts (prompts=, or the GRPO train dataset's), saved with the state; None: unknown
+        self._prompts_fingerprint = None if prompts is None else self._fingerprint_of(prompts)
         self._pools = [self.rng.permutation(m) for m in self._members]
         self._cursor = np.zeros(len(self._members), dtype=np.int64)
         self.step = 0
@@ -179,6 +213,22 @@ class PromptCurriculum:
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=_MAX_PENDING)
         self._replay: collections.deque[np.ndarray] = collections.deque()
         self._warned_single = False  # groups of one completion under "abs_advantage" (observe warns once)
+
+    def _fingerprint_of(self, prompts: Any) -> str:
+        """The digest of ``prompts=`` (one per prompt: a ``ConfigError`` otherwise)."""
+        if isinstance(prompts, (str, bytes, collections.abc.Mapping)) or hasattr(prompts, "columns") or \
+                not hasattr(prompts, "__len__"):  # (a text iterated as its letters; a table as its column names)
+            raise ConfigError(f"prompts must be the prompts, one per prompt in order (a column such as "
+                              f"dataset['prompt']), got {type(prompts).__name__} {str(prompts)[:60]}")
+        if len(prompts) != self.n_prompts:
+            whose = "one per label of categories=" if self.by == "category" else "one per task of the teacher's space"
+            raise ConfigError(f"prompts holds {len(prompts)} prompts but the curriculum has {self.n_prompts} "
+                              f"({whose}); give the prompts the curriculum chooses from, one per prompt in order")
+        try:
+            return _prompts_fingerprint(prompts)
+        except TypeError as e:
+            raise ConfigError(f"prompts must be the prompts' text or chat messages (lists and dicts of text and "
+                              f"numbers): {e}; pass their text, or ids that change when a prompt does") from None
 
     def _category_ids(self, categories: Sequence[Any]) -> np.ndarray:
         return label_ids(categories, self.task_names, what="categories", unit="prompt", label="category",
@@ -377,8 +427,8 @@ class PromptCurriculum:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Position (generator, pools, step, history, the batches waiting for rewards), per-prompt statistics and
-        the teacher's state."""
+        """Position (generator, pools, step, history, the batches waiting for rewards), per-prompt statistics, the
+        teacher's state and the digest of the prompts (``None`` where they are not known)."""
         return {
             "kind": "magister.PromptCurriculum", "by": self.by, "n_prompts": self.n_prompts,
             "feedback": self.feedback, "reward_range": self.reward_range.to_dict(),
@@ -387,6 +437,7 @@ class PromptCurriculum:
             "history": [dict(h) for h in self.history], "attempts": self.attempts.copy(),
             "reward_sum": self.reward_sum.copy(), "groups_observed": self.groups_observed,
             "teacher": self.teacher.state_dict(), "pending": [p.copy() for p in self._pending],
+            "prompts_fingerprint": self._prompts_fingerprint,
         }
 
     def load_state_dict(self, state: dict[str, Any], *, replay_pending: bool = False) -> None:
@@ -400,9 +451,13 @@ class PromptCurriculum:
 
         Refuses (changing nothing) a state of another set-up:
         another ``by``, number of prompts, ``feedback`` or ``reward_range`` (the same rewards would be other pass
-        rates) is a :class:`~magister.errors.ConfigError`, and so is a malformed one (negative or fractional counts, a
+        rates) is a :class:`~magister.errors.ConfigError`; so is a state saved over other prompts (their digest,
+        where both this curriculum and the state know it: ``prompts=``, or the GRPO train dataset's), whose
+        per-prompt statistics would go to other prompts, and a malformed one (negative or fractional counts, a
         reward sum above the attempts, history records of other categories or prompts). A state saved before the range was saved is read with
-        this curriculum's; one with more ``history`` records than ``max_history`` keeps the newest."""
+        this curriculum's, and one saved before the prompts' digest was (or without it) is taken as of these
+        prompts; a curriculum that does not know its prompts takes the state's digest. One with more ``history``
+        records than ``max_history`` keeps the newest."""
         # (bool() read "false" as True: the waiting batches were handed out again)
         replay_pending = flag("replay_pending", replay_pending)
         if not isinstance(state, dict) or not isinstance(state.get("kind"), str) or \
@@ -429,6 +484,10 @@ class PromptCurriculum:
             # (a state saved before the waiting batches were saved has none)
             # (as saved: whole numbers; dtype=int64 cut 1.5 to 1, read True as 1 and parsed "1")
             pending = [np.asarray(p).reshape(-1) for p in state.get("pending", [])]
+            # (a state saved before the prompts' digest was, or by a curriculum that did not know them, has None)
+            saved_prompts = state.get("prompts_fingerprint")
+            if saved_prompts is not None and not isinstance(saved_prompts, str):
+                raise TypeError(f"'prompts_fingerprint' is a digest (text), got {saved_prompts!r:.40}")
         except (KeyError, TypeError, ValueError, OverflowError) as e:  # (an int past int64: numpy's OverflowError)
             raise ConfigError(f"the saved curriculum state is malformed ({type(e).__name__}: {e}); load what "
                               "state_dict() returned. Nothing was changed.") from None
@@ -436,6 +495,13 @@ class PromptCurriculum:
             raise ConfigError(f"the saved curriculum chose by {by!r} over {n_prompts} prompts with "
                               f"{feedback!r} feedback; this one chooses by {self.by!r} over "
                               f"{self.n_prompts} prompts with {self.feedback!r}: rebuild it as it was saved")
+        if None not in (saved_prompts, self._prompts_fingerprint) and saved_prompts != self._prompts_fingerprint:
+            raise ConfigError(f"the saved curriculum was built over other prompts than this one (prompt digests "
+                              f"{saved_prompts[:12]}... saved, {self._prompts_fingerprint[:12]}... here: prompts "
+                              "edited, reordered, or another prompts file), so its per-prompt statistics would go to "
+                              "other prompts. Rebuild the curriculum over the prompts it was saved with, in their "
+                              "order, to resume it; or start afresh with this one, without loading the state. "
+                              "Nothing was changed.")
         if saved_range.to_dict() != self.reward_range.to_dict():  # the same rewards became other pass rates
             raise ConfigError(f"the saved curriculum read rewards in the range {saved_range.to_dict()}, this one in "
                               f"{self.reward_range.to_dict()}: rebuild it with the saved reward_range. Nothing was "
@@ -467,6 +533,8 @@ class PromptCurriculum:
         self.groups_observed = groups_observed
         self._pending = collections.deque((p.astype(np.int64) for p in pending[-_MAX_PENDING:]), maxlen=_MAX_PENDING)
         self._replay = collections.deque(p.copy() for p in self._pending) if replay_pending else collections.deque()
+        if saved_prompts is not None:  # (the same digest, or this curriculum did not know its prompts)
+            self._prompts_fingerprint = saved_prompts
 
     def _record_ok(self, record: dict[str, Any]) -> bool:
         """Whether a saved :attr:`history` record is one this curriculum writes (a step >= 0, and counts for each
