@@ -125,6 +125,52 @@ def test_causal_models_named_otherwise_get_their_labels_shifted_as_their_own_los
     assert not _is_causal_lm(seq2seq) and not _is_causal_lm(classifier), "their labels line up with the logits"
 
 
+def test_a_peft_wrapped_causal_model_gets_its_labels_shifted_as_the_model_it_wraps():
+    """``peft.PeftModel`` (what ``get_peft_model`` gives without a ``task_type``, and ``PeftModel.from_pretrained``
+    for an adapter saved without one) names no causal LM, so the per-example losses of the causal model it wraps
+    were unshifted (each token scored as predicted from itself), not the loss it trains on. It is judged by the
+    model it wraps now, as ``Trainer`` judges it. (peft is not installed here: stand-ins with peft's shape, a
+    ``base_model`` tuner holding the model as ``.model`` and ``get_base_model()``; a ``PeftMixedModel`` has no
+    ``get_base_model``.)"""
+    from magister.data.hf import _is_causal_lm
+
+    class LoraModel(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args, **kwargs):
+            return self.model(*args, **kwargs)
+
+    class PeftModel(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.base_model = LoraModel(model)
+
+        def get_base_model(self):
+            return self.base_model.model
+
+        def forward(self, *args, **kwargs):
+            return self.base_model(*args, **kwargs)
+
+    class PeftMixedModel(PeftModel):
+        get_base_model = None  # (peft's mixed model has none: Trainer takes base_model.model)
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    gpt = transformers.GPT2LMHeadModel(cfg).eval()
+    ids = torch.randint(3, 60, (3, 9))
+    for wrapped in (PeftModel(gpt), PeftMixedModel(gpt), PeftModel(PeftModel(gpt))):
+        assert _is_causal_lm(wrapped), type(wrapped).__name__
+        with torch.no_grad():
+            out = wrapped(input_ids=ids, labels=ids)
+        per_example = per_example_loss_from_outputs(out.logits, ids, shift=_is_causal_lm(wrapped))
+        assert float(per_example.mean()) == pytest.approx(float(out.loss), rel=1e-5), type(wrapped).__name__
+    classifier = transformers.GPT2ForSequenceClassification(cfg)
+    assert not _is_causal_lm(PeftModel(classifier)), "a wrapped classifier's labels line up with its logits"
+    assert not _is_causal_lm(PeftModel(LoraModel(torch.nn.Linear(2, 2))))
+
+
 def test_per_example_loss_of_a_classifier_has_no_loss_for_an_ignored_label():
     # before: 2-D logits with label -100 (ignored) gave a loss of 0.0, a perfect score for the example's skill;
     # the token case gave NaN, as the docs say for an example without a labelled token

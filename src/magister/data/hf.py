@@ -365,12 +365,31 @@ def _is_causal_lm(model: Any) -> bool:
     By the names of its class and of the classes it derives from (a subclass of ``GPT2LMHeadModel`` is one), as
     ``...LMHeadModel`` / ``...CausalLM`` or among the causal language models of ``transformers``
     (``AutoModelForCausalLM``'s classes, the list ``Trainer`` shifts the labels of: ``Gemma3ForConditionalGeneration``,
-    what ``AutoModelForCausalLM`` gives for Gemma 3, names neither)."""
-    for cls in type(model).__mro__:
-        name = cls.__name__
-        if name.endswith("LMHeadModel") or "CausalLM" in name or name in _CAUSAL_LM_NAMES:
-            return True
+    what ``AutoModelForCausalLM`` gives for Gemma 3, names neither). A PEFT wrapper is judged by the model it
+    wraps, as ``Trainer`` judges it: ``peft.PeftModel`` (what ``get_peft_model`` gives without a ``task_type``, and
+    ``PeftModel.from_pretrained`` for an adapter saved without one) names neither, and its causal model's labels
+    went unshifted."""
+    for _ in range(8):  # (a wrapper of a wrapper; one whose base is itself ends the walk)
+        for cls in type(model).__mro__:
+            name = cls.__name__
+            if name.endswith("LMHeadModel") or "CausalLM" in name or name in _CAUSAL_LM_NAMES:
+                return True
+        inner = _peft_base(model)
+        if inner is None or inner is model:
+            return False
+        model = inner
     return False
+
+
+def _peft_base(model: Any) -> Any:
+    """The model a PEFT wrapper wraps (``get_base_model()``; a ``PeftMixedModel``, which has no such method,
+    ``base_model.model``, as ``transformers.trainer_utils.unwrap_peft_model`` takes it), or None for another model."""
+    get = getattr(model, "get_base_model", None)
+    if callable(get):
+        return get()
+    if any(cls.__name__ == "PeftMixedModel" for cls in type(model).__mro__):
+        return getattr(getattr(model, "base_model", None), "model", None)
+    return None
 
 
 def _resume_through_sampler(trainer: Trainer, resume_pass_at: Callable[[int], None]) -> bool:
