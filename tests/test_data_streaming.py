@@ -422,3 +422,30 @@ def test_an_empty_source_of_weight_0_in_a_fixed_mixture_is_a_source_that_ended()
     with pytest.raises(ConfigError, match="the source of skill '1' gave no items"):  # weight above 0: refused
         list(SkillStream([[1, 2, 3], [], [7, 8]], [0.5, 0.1, 0.4], batch_size=2, seed=0, on_exhausted="stop",
                          num_batches=4))
+
+
+def test_a_batch_waiting_at_the_save_is_skipped_on_resume_as_documented_and_next_batch_loops_name_their_skills():
+    """What the module docstring says of a batch handed out without feedback at the save (there is no
+    replay_pending for streams): its items are skipped on resume, it still waits for feedback, and a loop calling
+    next_batch() itself feeds its own batch by passing skills=; a save where pending is 0 resumes exactly."""
+    def make():
+        return SkillStream(_sources(), mg.make_teacher("exp3", mg.Discrete(NAMES), seed=0), batch_size=4, seed=0)
+
+    whole = make()
+    _run(whole, 2)
+    exact = copy.deepcopy(whole.state_dict())
+    waiting = whole.next_batch()  # handed out, then saved before its feedback (the top of a step)
+    saved = copy.deepcopy(whole.state_dict())
+    assert whole.pending == 1 and saved["pending"]
+    resumed = make()
+    resumed.load_state_dict(saved)
+    first = resumed.next_batch()
+    assert resumed.pending == 2, "it still waits: feedback without skills= would go to it"
+    means = resumed.observe_batch_loss([0.5] * 4, skills=resumed.skills_of_batch())
+    assert set(means) == {NAMES.index(item[0]) for item in first}
+    later = [item for batch in [first] + _run(resumed, 5, losses=False) for item in batch]
+    assert not set(later) & set(waiting), "the waiting batch's items are not handed out again (in this pass)"
+    assert all(k >= saved["consumed"][NAMES.index(name)] for name, k in later), "the stream goes on past them"
+    again = make()
+    again.load_state_dict(exact)
+    assert again.pending == 0 and _run(again, 1) == [waiting]

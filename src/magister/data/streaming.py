@@ -42,6 +42,24 @@ was consumed, once). A state that consumed more items than a source holds is
 refused by :meth:`~SkillStream.load_state_dict` (nothing changed) when the source's length
 is known (a list, a sized dataset), and otherwise when the source is read.
 
+**Batches waiting for feedback at the save.** A batch handed out whose feedback had
+not come when the state was saved (``stream.pending`` above 0: a state saved at the
+top of a step, before its batch trained, or a loader's look-ahead such as
+``accelerate``'s one batch) is not handed out again on resume, unlike
+``SkillSampler`` / ``PromptCurriculum`` with ``replay_pending=True``: its items count
+as consumed, so the resumed run skips them (until the source's next pass with
+``"restart"``; for good with ``"stop"``), and the teacher's proposals for it stay
+made, with no feedback. After the load it still waits for feedback (for a caller that
+holds it, as with a state loaded back in the same process): a new pass (``for batch
+in stream``) stops waiting for it, so the resumed loop's feedback goes to its own
+batches, but a loop that calls :meth:`~SkillStream.next_batch` itself would give it
+the feedback of its first batch; pass ``skills=`` there
+(:meth:`~SkillStream.skills_of_batch`). Save where ``stream.pending`` is 0 (after
+the step's feedback, with nothing fetched ahead) and the resumed run repeats the
+uninterrupted one. (A stream's waiting batch records the skill of each slot, not its
+items, so handing it out again would mean reading its items again from a rewound
+source; there is no ``replay_pending`` here.)
+
 **Many processes.** Under ``torch.distributed`` every rank reads every
 source (the same items, in the same order), plans the same global batch, and
 keeps its contiguous block; the union over ranks is the single-process batch,
@@ -431,6 +449,10 @@ class SkillStream(SkillMixer, _TorchIterable):
 
         A state that consumed more items of a skill than its source holds is refused here, unchanged, when the
         source's length is known (a list, a sized dataset), and otherwise when the source is read.
+        Batches handed out but without feedback when the state was saved are not handed out again (their items
+        count as consumed and are skipped) and stay waiting for feedback until a new pass (``for batch in
+        stream``) stops waiting for them; see the module docstring, and save where ``pending`` is 0 to resume
+        exactly.
         The state is global; under ``torch.distributed`` load the same state on every rank.
         A state saved by a stream with other settings (``batch_size``, ``mode``, ``floor``, ``on_exhausted``,
         ``loss_score``, the fixed mixture) is refused, naming them, changing nothing; ``strict=False`` loads it anyway and keeps
