@@ -386,7 +386,9 @@ def test_prompt_curriculum_refuses_a_reward_past_any_float_and_records_nothing()
 @pytest.mark.parametrize("key, value", [("kind", np.array([1, 2])), ("by", np.array([1, 2])),
                                         ("feedback", np.array([1, 2])), ("step", 2.5), ("step", -1),
                                         ("groups_observed", 1.5), ("n_prompts", 4.7), ("rng", np.array([-1, 2])),
-                                        ("rng", "x"), ("rng", []), ("cursor", [2**64, 0])], ids=str)
+                                        ("rng", "x"), ("rng", []), ("cursor", [2**64, 0]),
+                                        ("prompts_fingerprint", np.array([1, 2])), ("prompts_fingerprint", 5)],
+                         ids=str)
 def test_prompt_curriculum_load_refuses_damaged_entries_changing_nothing(key, value):
     # an array as 'kind', 'by' or 'feedback' raised numpy's truth-value error, an array as 'rng' Python's IndexError,
     # a count past int64 numpy's OverflowError; int() cut a fractional step or count to a whole one
