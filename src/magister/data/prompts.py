@@ -139,11 +139,6 @@ class PromptCurriculum:
             ``categories``) or one task per prompt (without).
         categories: The category of every prompt (names of the teacher's ``Discrete``
             space, or indices ``0..n-1``); ``None`` for a teacher over prompts.
-        prompts: The prompts themselves, one per prompt in order (their text, or chat messages: lists and dicts of
-            text), or ``None``. Only a digest of them is kept: it is saved with the state, and a state saved over
-            other prompts (edited, reordered, another prompts file) is refused on load, where its per-prompt
-            statistics would go to other prompts. :func:`~magister.data.grpo.add_prompt_curriculum` takes them from
-            the train dataset's ``prompt`` column when not given.
         feedback: ``"pass_rate"``, ``"abs_advantage"`` or ``None`` (see the module docstring).
         reward_range: The range of the rewards (default ``(0, 1)``), mapped to [0, 1];
             a reward outside it is refused (nothing recorded). A ``ScoreRange`` with
@@ -154,6 +149,11 @@ class PromptCurriculum:
             drawn, over prompts), so the log, and every saved state, grow for as
             long as the curriculum runs. ``attempts`` and ``pass_rates`` count
             every step either way.
+        prompts: The prompts themselves, one per prompt in order (their text, or chat messages: lists and dicts of
+            text), or ``None``. Only a digest of them is kept: it is saved with the state, and a state saved over
+            other prompts (edited, reordered, another prompts file) is refused on load, where its per-prompt
+            statistics would go to other prompts. :func:`~magister.data.grpo.add_prompt_curriculum` takes them from
+            the train dataset's ``prompt`` column when not given.
     """
 
     def __init__(self, teacher: Teacher, *, categories: Sequence[Any] | None = None, feedback: str | None = None,
