@@ -651,6 +651,88 @@ def test_a_prefetch_past_what_a_teacher_proposes_at_once_is_refused_where_it_is_
     assert rllib_callback("t", prefetch=np.int64(4), flush_every=1) is not None
 
 
+class _Recording(_Handle):
+    """A :class:`_Handle` that notes the name of every method called on it (``sent``): what reached the actor."""
+
+    def __init__(self, actor):
+        super().__init__(actor)
+        self.sent = []
+
+    def __getattr__(self, name):
+        self.sent.append(name)
+        return super().__getattr__(name)
+
+
+_BAD_NAMES = [[1], {"a": 1}, {1}, np.array([1, 2]), np.array(3), ("w", 1), ([1],), 2.5, float("nan"), True,
+              np.True_, b"w0"]
+
+
+def test_a_client_name_that_is_not_a_text_or_a_whole_number_is_refused_before_anything_is_sent(monkeypatch):
+    # before: RayTeacher(actor, name=[1]) asked the actor for its info, then failed inside its connect with Python's
+    # raw "unhashable type: 'list'" (the actor had counted the client already); a float or a bool was taken (True
+    # was the name 1), and the actor's connect / release(name=...) raised the same raw TypeError
+    actor, _ = _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))
+    handle = _Recording(actor)
+    named = RayTeacher(handle, prefetch=4)
+    handle.sent.clear()
+    for bad in _BAD_NAMES:
+        with pytest.raises(mg.errors.SettingTypeError, match=r"^name must be a text or a whole number \(a stable id "
+                                                             r"of the worker, e\.g\. its index; .*\), or None; got "):
+            RayTeacher(handle, name=bad)
+        said = _refusal(lambda: RayTeacher(handle, name=bad))
+        for call in (lambda: named.take_name(bad), lambda: actor.connect("c", bad), lambda: actor.release(name=bad)):
+            assert _refusal(call) == said, bad  # the actor refuses it in the same words, called directly
+    assert handle.sent == [] and named.name is None  # nothing reached the actor
+    assert actor._clients == {named.client_id} and actor._names == {}  # and it changed nothing there
+    index = RayTeacher(handle, prefetch=4, name=np.int64(3))  # a numpy index is the worker's index
+    assert index.name == 3 and type(index.name) is int
+    index.propose()
+    assert actor.release(name=3) == 4 and RayTeacher(handle, name="w0").name == "w0"
+
+
+def test_a_client_s_settings_are_refused_before_anything_is_sent(monkeypatch):
+    # before: RayTeacher(handle, namespace=3) (or "", or True) was taken and ignored; RayTeacher("t", namespace=3)
+    # failed in Ray's lookup with Ray's raw "namespace must be None or a string.", and rllib_callback(namespace=3)
+    # was taken, so each env runner failed building its client
+    actor, _ = _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))
+    handle = _Recording(actor)
+    for bad in (3, True, 2.5, [1], b"ns"):
+        for call in (lambda: RayTeacher(handle, namespace=bad), lambda: RayTeacher("t", namespace=bad),
+                     lambda: rllib_callback("t", namespace=bad)):
+            with pytest.raises(mg.errors.SettingTypeError, match=r"^namespace must be a non-empty text \(the Ray "
+                                                                 r"namespace the actor was started in\) or None"):
+                call()
+    for call in (lambda: RayTeacher(handle, namespace=""), lambda: rllib_callback("t", namespace="")):
+        with pytest.raises(mg.ConfigError, match=r"^namespace must be a non-empty text .* got ''$"):
+            call()
+    for setting in ("prefetch", "flush_every"):
+        for bad in (0, -1, 2.5, "3", True, None):
+            with pytest.raises(mg.ConfigError, match=rf"^{setting} must be a whole number >= 1, got "):
+                RayTeacher(handle, **{setting: bad})
+    assert handle.sent == [] and actor._clients == set()
+    assert RayTeacher(handle, namespace="ns").space == SPACE
+
+
+def test_start_teacher_actor_refuses_a_bad_teacher_name_or_namespace_before_it_starts_anything(monkeypatch):
+    # before: start_teacher_actor(3) started an actor (an int has a to_bytes too) that died at once, and returned its
+    # handle; start_teacher_actor(None) raised a raw AttributeError; a bad name or namespace got Ray's raw TypeError
+    # or ValueError ("The type of keyword 'name' must be ...")
+    from magister.rl import ray as mg_ray
+
+    _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))  # (a Ray that cannot start anything)
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    for bad in (3, None, b"teacher", mg.make_teacher("uniform", SPACE, seed=0).to_bytes()):
+        with pytest.raises(mg.errors.SettingTypeError, match=r"^start_teacher_actor needs a magister teacher "
+                                                             r"\(make_teacher\(\.\.\.\), or magister\.load\(path\) "
+                                                             r"to resume\), got .*; nothing was started$"):
+            mg_ray.start_teacher_actor(bad)
+    for setting in ("name", "namespace"):
+        for bad in (3, True, 2.5, [1], ""):
+            error = mg.ConfigError if bad == "" else mg.errors.SettingTypeError
+            with pytest.raises(error, match=rf"^{setting} must be a non-empty text \(.*\) or None \(.*\), got "):
+                mg_ray.start_teacher_actor(teacher, **{setting: bad})
+
+
 @pytest.mark.parametrize("make, bad", [
     (lambda: mg.make_teacher("uniform", SPACE, seed=0), [5.0, 5.0]),
     (lambda: mg.make_teacher("uniform", mg.spaces.Discrete(3), seed=0), 7),

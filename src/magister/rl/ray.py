@@ -63,7 +63,7 @@ from typing import Any, Sequence, TypeVar, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ConfigError, missing_extra_import
+from ..errors import ConfigError, SettingTypeError, missing_extra_import
 
 try:
     import ray
@@ -72,7 +72,7 @@ except ImportError as _e:
     raise missing_extra_import("magister.rl.ray", "ray", _e) from _e
 from ..levels.spaces import level_key
 from ..scores import ScoreLike, ScoreRange, materialised
-from ..settings import whole
+from ..settings import is_int, whole
 from ..spaces import space_from_spec
 from ..teacher import MAX_PROPOSE, Teacher, checked_outcome, checked_outcomes, loads, proposal_count
 from ..teachers._levels import given_back
@@ -149,6 +149,30 @@ class _Connection:
             return _node_id() == self._node
         now = _connection_object()
         return now is not None and self._ref() is now
+
+
+def _client_name_setting(name: Any) -> str | int | None:
+    """A client's name (``RayTeacher(..., name=...)``, ``take_name``, the actor's ``connect`` and ``release(name=...)``)
+    as the actor keys it: a text or a whole number (a worker's index; a numpy integer as a Python ``int``), or None,
+    compared as given (3 and '3' differ). Anything else is refused, in the same words everywhere: a list or a dict raised
+    Python's raw "unhashable type" inside the actor, and a bool or a float was taken (``True`` was the name ``1``)."""
+    if name is None or isinstance(name, str):
+        return name
+    if is_int(name):
+        return int(name)
+    raise SettingTypeError(f"name must be a text or a whole number (a stable id of the worker, e.g. its "
+                           f"index; 3 and '3' are two names), or None; got {name!r:.80} ({type(name).__name__})")
+
+
+def _ray_name_setting(setting: str, value: Any, what: str, none: str) -> str | None:
+    """``value`` as Ray takes a name (an actor's, a namespace's): a non-empty text, or None (``what``: what it
+    names; ``none``: what None means). Ray refused anything else with its own ``TypeError`` / ``ValueError``
+    (``RayTeacher``, given a handle, ignored a bad ``namespace``; an ``rllib_callback`` refused it only in each env
+    runner)."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    error = ConfigError if isinstance(value, str) else SettingTypeError
+    raise error(f"{setting} must be a non-empty text ({what}) or None ({none}), got {value!r:.80}")
 
 
 class TeacherActor:
@@ -237,9 +261,11 @@ class TeacherActor:
                               "outcomes are still applied). A late request of a worker that is gone needs nothing; "
                               "release only workers that are gone, and give a worker that goes on a new RayTeacher")
 
-    def connect(self, client_id: str, name: Any = None) -> int:
-        """A client starts; with a ``name`` (a worker's stable id), the client that held that name before is gone
-        and its leased tasks are re-issued. Returns how many were."""
+    def connect(self, client_id: str, name: str | int | None = None) -> int:
+        """A client starts; with a ``name`` (a worker's stable id: a text or a whole number), the client that held
+        that name before is gone and its leased tasks are re-issued. Returns how many were. Any other name is
+        refused before anything changes."""
+        name = _client_name_setting(name)
         self._clients.add(client_id)
         old = self._names.get(name) if name is not None else None
         n = 0
@@ -250,13 +276,14 @@ class TeacherActor:
             self._names[name] = client_id
         return n
 
-    def release(self, client_id: str | None = None, taken: int | None = None, *, name: Any = None,
+    def release(self, client_id: str | None = None, taken: int | None = None, *, name: str | int | None = None,
                 missing_ok: bool = False) -> int:
         """The client ``client_id`` (or the one that held ``name``) is gone: the tasks still leased to it are
         handed out again, before any new proposal, and it leases nothing more. Returns how many (0 for a client
         released or closed before). A client or name this actor never saw is refused (a mistyped name released
         nothing); ``missing_ok=True`` returns 0 for it instead (a worker that may have died before its
         ``RayTeacher`` started)."""
+        name = _client_name_setting(name)
         if client_id is None:
             if name is None:
                 raise ConfigError("release() needs the client's id (RayTeacher.client_id) or name=...")
@@ -411,8 +438,15 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     takes a rollout worker's CPU). To resume, start it from a loaded teacher:
     ``start_teacher_actor(magister.load(path))``. ``max_restarts`` is refused: Ray
     would restart the actor from the teacher as it was at start, silently losing
-    what it observed since.
+    what it observed since. ``teacher``, ``name`` and ``namespace`` are checked before anything starts (a
+    ``teacher`` that is not a magister teacher started an actor that died at once).
     """
+    if not isinstance(teacher, Teacher):  # (an int has a to_bytes too: its actor died starting, the handle returned)
+        raise SettingTypeError(f"start_teacher_actor needs a magister teacher (make_teacher(...), or "
+                               f"magister.load(path) to resume), got {teacher!r:.80} ({type(teacher).__name__}); "
+                               "nothing was started")
+    name = _ray_name_setting("name", name, "the name workers find the actor by: RayTeacher(name)", "unnamed")
+    namespace = _ray_name_setting("namespace", namespace, "the Ray namespace to start the actor in", "the job's own")
     restarts = actor_options.get("max_restarts", 0)
     if restarts not in (0, None):  # Ray rebuilds a restarted actor from these same start-up bytes
         raise ConfigError(f"max_restarts={restarts!r}: a restarted teacher actor would start again from the "
@@ -560,16 +594,17 @@ def _named_actor(name: str, namespace: str | None) -> Any:
                           f"saved teacher. Ray's error: {e}") from e
 
 
-def _client_settings(prefetch: Any, flush_every: Any) -> tuple[int, int]:
-    """A :class:`RayTeacher`'s ``prefetch`` and ``flush_every``, checked (also by :func:`rllib_callback`, before any
-    env runner builds a client with them). A ``prefetch`` past ``MAX_PROPOSE`` was taken, and every refill asked
-    the actor for more tasks than a teacher draws at once: its first ``propose`` was refused there, naming a ``k``
-    the user never passed."""
+def _client_settings(prefetch: Any, flush_every: Any, namespace: Any) -> tuple[int, int, str | None]:
+    """A :class:`RayTeacher`'s ``prefetch``, ``flush_every`` and ``namespace``, checked (also by
+    :func:`rllib_callback`, before any env runner builds a client with them). A ``prefetch`` past ``MAX_PROPOSE``
+    was taken, and every refill asked the actor for more tasks than a teacher draws at once: its first ``propose``
+    was refused there, naming a ``k`` the user never passed."""
     prefetch = whole("prefetch", prefetch)
     if prefetch > MAX_PROPOSE:
         raise ConfigError(f"prefetch must be at most {MAX_PROPOSE:,} (the most tasks a teacher proposes at once), got "
                           f"{prefetch:,}; a few times the tasks a worker uses between two refills is plenty")
-    return prefetch, whole("flush_every", flush_every)
+    return (prefetch, whole("flush_every", flush_every),
+            _ray_name_setting("namespace", namespace, "the Ray namespace the actor was started in", "the job's own"))
 
 
 def _locked(method: _F) -> _F:
@@ -598,10 +633,10 @@ class RayTeacher:
             background when the buffer falls to half of it.
         flush_every: outcomes buffered before they are sent (``flush()`` sends
             the rest; ``close()`` and ``save()`` flush too).
-        name: a stable id of this worker (e.g. its index), unique among the
-            live workers: a client started later with the same name replaces
-            this one, and the tasks this one prefetched but never handed out
-            go to the next proposals.
+        name: a stable id of this worker (e.g. its index): a text or a whole
+            number (3 and '3' differ), unique among the live workers: a client
+            started later with the same name replaces this one, and the tasks
+            this one prefetched but never handed out go to the next proposals.
 
     Call :meth:`close` when the worker stops: its prefetched tasks go back to
     the actor for other workers (for a worker that died, the driver calls
@@ -635,8 +670,10 @@ class RayTeacher:
     _node: _Connection | None = None  # the Ray connection this process reached the actor through (see _gone)
 
     def __init__(self, actor: Any, *, prefetch: int = 32, flush_every: int = 32, namespace: str | None = None,
-                 name: str | None = None):
-        self.prefetch, self.flush_every = _client_settings(prefetch, flush_every)
+                 name: str | int | None = None):
+        # every setting checked before the actor is looked up or called
+        self.prefetch, self.flush_every, namespace = _client_settings(prefetch, flush_every, namespace)
+        name = _client_name_setting(name)
         self._lock = threading.RLock()  # see _locked
         self._pid = os.getpid()
         # how a copy in a process without a Ray connection (a spawned AsyncVectorEnv worker) finds the actor
@@ -826,6 +863,7 @@ class RayTeacher:
         how many went back. A client that has another name already is refused."""
         if name is None:
             raise ConfigError("take_name(None): give the name the driver will release this client by")
+        name = _client_name_setting(name)  # (before anything is sent)
         if self.name is not None and self.name != name:
             raise ConfigError(f"this client is named {self.name!r} already (the actor knows it by that name); "
                               f"start a new RayTeacher(..., name={name!r}) instead of renaming it")
@@ -1146,7 +1184,7 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
 
     # checked here, where the config is written: an env runner builds its client (and refused them) only at its
     # first episode, in a worker process
-    prefetch, flush_every = _client_settings(prefetch, flush_every)
+    prefetch, flush_every, namespace = _client_settings(prefetch, flush_every, namespace)
     run = uuid.uuid4().hex[:12]  # this class's runners: its clients' names (the class travels pickled, run with it)
 
     class MagisterCallback(RLlibCallback):
