@@ -1714,6 +1714,25 @@ def test_a_client_of_an_actor_name_that_is_not_there_says_why_and_starts_no_ray(
         RayTeacher("t-there")
 
 
+def test_a_client_of_a_name_not_in_the_namespace_it_names_lists_the_actors_of_that_namespace(local_ray):
+    # before: the "no live actor" error listed the named actors of the job's own namespace (list_named_actors()),
+    # whatever namespace= it had searched: "no live actor named 't-gone' in namespace 'magister-elsewhere' (named
+    # actors there: ['t-own-ns', ...])", where 't-own-ns' is not there
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    own = start_teacher_actor(teacher, name="t-own-ns")
+    other = start_teacher_actor(teacher, name="t-other-ns", namespace="magister-elsewhere")
+    with pytest.raises(mg.ConfigError) as info:
+        RayTeacher("t-gone", namespace="magister-elsewhere")
+    assert "in namespace 'magister-elsewhere' (named actors there: ['t-other-ns'])" in str(info.value)
+    with pytest.raises(mg.ConfigError) as info:  # the job's own namespace, as before
+        RayTeacher("t-gone")
+    assert "in this job's namespace (named actors there: [" in str(info.value)
+    assert "t-other-ns" not in str(info.value)
+    assert RayTeacher("t-other-ns", namespace="magister-elsewhere").propose(2) is not None
+    ray.kill(own)
+    ray.kill(other)
+
+
 def test_a_client_built_by_name_in_a_ray_job_without_ray_init_connects_to_the_jobs_cluster(local_ray):
     # a Ray job's script (ray job submit sets RAY_ADDRESS) may leave ray.init() out: Ray's first call connects to
     # the cluster, and RayTeacher(name) found its actor so; the check that Ray is initialised (so that no new local

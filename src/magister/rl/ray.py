@@ -582,8 +582,9 @@ def _named_actor(name: str, namespace: str | None) -> Any:
     try:
         return ray.get_actor(name, namespace=namespace)
     except ValueError as e:
-        try:
-            known = sorted(str(n) for n in ray.util.list_named_actors())
+        try:  # the actors of the namespace searched (list_named_actors() alone lists this job's own)
+            known = sorted(str(n) for n in ray.util.list_named_actors()) if namespace is None else sorted(
+                str(a["name"]) for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == namespace)
         except Exception:  # noqa: BLE001 - (only for the message)
             known = []
         where = f"namespace {namespace!r}" if namespace is not None else "this job's namespace"
