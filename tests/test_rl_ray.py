@@ -860,6 +860,33 @@ def test_an_actor_that_ray_would_restart_from_its_start_up_teacher_is_refused():
             start_teacher_actor(teacher, max_restarts=n)
 
 
+def test_a_max_restarts_that_is_no_whole_number_is_refused_for_its_type(monkeypatch):
+    # before: max_restarts="0" (or "1", [0]) was refused with "a restarted teacher actor would start again ...",
+    # which says nothing of its type, and 0.0 passed the check (0.0 == 0) to Ray's raw TypeError ("The type of
+    # keyword 'max_restarts' must be (<class 'int'>, <class 'NoneType'>)")
+    from magister.rl import ray as mg_ray
+
+    _no_cluster_actor(monkeypatch, mg.make_teacher("uniform", SPACE, seed=0))  # (a Ray that cannot start anything)
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    for bad in ("0", "1", 0.0, np.float64(0), 1.5, [0], True, False, np.array(0)):
+        with pytest.raises(mg.errors.SettingTypeError, match=r"^max_restarts must be 0 or None \(Ray's count of "
+                                                             r"restarts, a whole number; .*\), got "):
+            mg_ray.start_teacher_actor(teacher, max_restarts=bad)
+    for n in (1, -1, np.int64(2)):  # a whole number but 0: refused for what Ray would do, as before
+        with pytest.raises(mg.ConfigError, match=r"^max_restarts=.*: a restarted teacher actor would start again"):
+            mg_ray.start_teacher_actor(teacher, max_restarts=n)
+
+
+def test_an_actor_started_with_max_restarts_0_or_none_starts(local_ray):
+    # before: max_restarts=None, which the check takes (Ray's default, 0), reached Ray 2.60 and failed in it with a raw
+    # "'>' not supported between instances of 'NoneType' and 'int'"; np.int64(0) got Ray's raw TypeError
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    for n in (0, None, np.int64(0)):
+        actor = start_teacher_actor(teacher, max_restarts=n)
+        assert ray.get(actor.counts.remote())["n_observed"] == 0
+        ray.kill(actor)
+
+
 def test_a_worker_that_goes_on_after_its_release_leases_no_more_and_loses_nothing(local_ray):
     # a worker the driver released while it was still alive (a mistake: release is for workers that are gone)
     # hands out what its buffer holds, but its next refill is refused with a clear error rather than leased to it

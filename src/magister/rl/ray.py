@@ -436,8 +436,8 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     ``name`` makes it findable from any worker (``ray.get_actor(name)``);
     ``actor_options`` go to ``.options()`` (default ``num_cpus=0``, so it never
     takes a rollout worker's CPU). To resume, start it from a loaded teacher:
-    ``start_teacher_actor(magister.load(path))``. ``max_restarts`` is refused: Ray
-    would restart the actor from the teacher as it was at start, silently losing
+    ``start_teacher_actor(magister.load(path))``. ``max_restarts`` other than 0 (or None: Ray's default, 0) is
+    refused: Ray would restart the actor from the teacher as it was at start, silently losing
     what it observed since. ``teacher``, ``name`` and ``namespace`` are checked before anything starts (a
     ``teacher`` that is not a magister teacher started an actor that died at once).
     """
@@ -447,8 +447,11 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
                                "nothing was started")
     name = _ray_name_setting("name", name, "the name workers find the actor by: RayTeacher(name)", "unnamed")
     namespace = _ray_name_setting("namespace", namespace, "the Ray namespace to start the actor in", "the job's own")
-    restarts = actor_options.get("max_restarts", 0)
-    if restarts not in (0, None):  # Ray rebuilds a restarted actor from these same start-up bytes
+    restarts = actor_options.pop("max_restarts", None)
+    if restarts is not None and not is_int(restarts):  # (Ray takes a Python int: "0" was told it would restart)
+        raise SettingTypeError(f"max_restarts must be 0 or None (Ray's count of restarts, a whole number; a teacher "
+                               f"actor is not restarted: leave it out), got {restarts!r:.80} ({type(restarts).__name__})")
+    if restarts is not None and restarts != 0:  # Ray rebuilds a restarted actor from these same start-up bytes
         raise ConfigError(f"max_restarts={restarts!r}: a restarted teacher actor would start again from the "
                           "teacher as it was when started, losing every outcome observed since, without an "
                           "error; leave max_restarts at 0, save the teacher (RayTeacher.save) as you go, and "
