@@ -713,6 +713,26 @@ def test_a_client_s_settings_are_refused_before_anything_is_sent(monkeypatch):
     assert RayTeacher(handle, namespace="ns").space == SPACE
 
 
+def test_rllib_callback_refuses_an_actor_name_that_is_no_name_or_handle_where_it_is_given(monkeypatch):
+    # before: rllib_callback(actor_name=3) (or [1], "", None) was taken, and each env runner failed at its first
+    # episode building its client ("RayTeacher needs the teacher actor's name or its handle ..., got 3")
+    teacher = mg.make_teacher("uniform", SPACE, seed=0)
+    actor, _ = _no_cluster_actor(monkeypatch, teacher)
+    handle = _Recording(actor)
+    for bad in (3, True, 2.5, [1], b"t", None):
+        with pytest.raises(mg.errors.SettingTypeError, match=r"^actor_name must be a non-empty text \(the name the "
+                                                             r"teacher actor was started with: .*; or the actor's "
+                                                             r"handle\)"):
+            rllib_callback(bad)
+    with pytest.raises(mg.ConfigError, match=r"^actor_name must be a non-empty text .* got ''$"):
+        rllib_callback("")
+    assert handle.sent == []
+    callback = rllib_callback(handle, prefetch=2)()  # the actor's handle, as RayTeacher takes it
+    assert callback.client.propose().shape == (2,) and "propose_with_info" in handle.sent
+    assert rllib_callback(None, client_factory=lambda: teacher)().client is teacher  # (actor_name unused)
+    assert rllib_callback("t", prefetch=2) is not None
+
+
 def test_start_teacher_actor_refuses_a_bad_teacher_name_or_namespace_before_it_starts_anything(monkeypatch):
     # before: start_teacher_actor(3) started an actor (an int has a to_bytes too) that died at once, and returned its
     # handle; start_teacher_actor(None) raised a raw AttributeError; a bad name or namespace got Ray's raw TypeError

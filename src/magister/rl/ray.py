@@ -1183,12 +1183,23 @@ def rllib_callback(actor_name: str = "magister-teacher", *, namespace: str | Non
     and is not restarted keeps its tasks leased (RLlib has no hook for it):
     release them from the driver with ``actor.release.remote(name=
     cls.client_name(i), missing_ok=True)``.
+    ``actor_name`` (the name the actor was started with, or its handle), ``namespace``, ``prefetch`` and
+    ``flush_every`` are checked here, where the config is written (an env runner builds its client only at its first
+    episode, in a worker process).
     """
     from ray.rllib.callbacks.callbacks import RLlibCallback
 
     # checked here, where the config is written: an env runner builds its client (and refused them) only at its
     # first episode, in a worker process
     prefetch, flush_every, namespace = _client_settings(prefetch, flush_every, namespace)
+    # the actor's name (3 was taken, and each env runner failed building its client), or its handle (RayTeacher
+    # takes one); None only with a client_factory, which makes the clients (actor_name unused)
+    what = "the name the teacher actor was started with: start_teacher_actor(teacher, name=...); or the actor's handle"
+    if actor_name is None and client_factory is None:
+        raise SettingTypeError(f"actor_name must be a non-empty text ({what}), got None; None goes only with a "
+                               "client_factory, which makes the clients")
+    if actor_name is not None and not hasattr(actor_name, "info"):
+        _ray_name_setting("actor_name", actor_name, what, "only with a client_factory, which makes the clients")
     run = uuid.uuid4().hex[:12]  # this class's runners: its clients' names (the class travels pickled, run with it)
 
     class MagisterCallback(RLlibCallback):
