@@ -216,73 +216,58 @@ def test_a_suite_of_no_variants_or_of_things_that_are_not_variants_is_refused(mo
     assert suite_mod.SUITES == before  # nothing registered, nothing added
 
 
-def test_a_student_on_student_base_without_an_oracle_runs_with_no_ceiling(monkeypatch):
-    """A researcher's student built on StudentBase (for attempt_batch) inherits best_mastery, which raises
-    NotImplementedError without an oracle schedule: every job of its variant failed instead of leaving the
-    fraction-of-ceiling column empty, as docs/bench.md says for a student without best_mastery."""
+def _one_variant_suite(monkeypatch, name, base=object, **methods):
+    """A suite ``name`` of one variant ``"v"`` (40 episodes) of a toy student class on ``base`` with ``methods``
+    added (three tasks, each attempt adds 0.1 to its score; mastered past 0.9), importable by its path as a user's
+    own student is, and ``SUITES`` put back after the test."""
     import sys
     import types
 
     from magister.spaces import Discrete
-    from magister.students.base import StudentBase
 
-    class NoOracle(StudentBase):
-        def __init__(self, n=3, seed=None):
-            self.space, self.c = Discrete(n), np.zeros(n)
+    def __init__(self, n=3, seed=None):
+        self.space, self.c = Discrete(n), np.zeros(n)
 
-        def attempt(self, task):
-            i = self.space.index(self.space.validate(task))
-            self.c[i] = min(1.0, self.c[i] + 0.1)
-            return float(self.c[i])
+    def attempt(self, task):
+        i = self.space.index(self.space.validate(task))
+        self.c[i] = min(1.0, self.c[i] + 0.1)
+        return float(self.c[i])
 
-        def mastery(self):
-            return float((self.c > 0.9).mean())
+    def mastery(self):
+        return float((self.c > 0.9).mean())
 
-    module = types.ModuleType("rv_no_oracle_students")
-    module.NoOracle = NoOracle
+    cls = type("Toy", (base,), {"__init__": __init__, "attempt": attempt, "mastery": mastery, **methods})
+    module = types.ModuleType(f"rv_{name.replace('-', '_')}_students")
+    module.Toy = cls
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
-    register_suite("no-oracle", [Variant("n", "rv_no_oracle_students:NoOracle", {}, episodes=40)])
+    register_suite(name, [Variant("v", f"{module.__name__}:Toy", {}, episodes=40)])
+    return f"{module.__name__}:Toy"
+
+
+def test_a_student_on_student_base_without_an_oracle_runs_with_no_ceiling(monkeypatch):
+    """A researcher's student built on StudentBase (for attempt_batch) inherits best_mastery, which raises
+    NotImplementedError without an oracle schedule: every job of its variant failed instead of leaving the
+    fraction-of-ceiling column empty, as docs/bench.md says for a student without best_mastery."""
+    from magister.students.base import StudentBase
+
+    _one_variant_suite(monkeypatch, "no-oracle", StudentBase)
     r = run_suite("no-oracle", ["uniform"], seeds=[0], workers=1)
     assert [j["status"] for j in r["jobs"]] == ["ok"], r["jobs"][0].get("error")
     assert r["jobs"][0]["ceiling"] is None
-    assert "**n**" in suite_mod.suite_tables(r)
+    assert "**v**" in suite_mod.suite_tables(r)
 
 
 @pytest.mark.parametrize("best", [float("nan"), np.float64("nan"), float("inf"), None])
 def test_a_ceiling_that_is_no_finite_number_fails_the_job_naming_the_student(monkeypatch, best):
     """A custom student whose best_mastery returned NaN was written as null in results.json and reported as "no
     ceiling" (the student's bug read as a student without an oracle); None was float()'s bare TypeError."""
-    import sys
-    import types
-
-    from magister.spaces import Discrete
-
-    class BadOracle:
-        def __init__(self, n=3, seed=None):
-            self.space, self.c = Discrete(n), np.zeros(n)
-
-        def attempt(self, task):
-            i = self.space.index(self.space.validate(task))
-            self.c[i] = min(1.0, self.c[i] + 0.1)
-            return float(self.c[i])
-
-        def mastery(self):
-            return float((self.c > 0.9).mean())
-
-        def best_mastery(self, budget):
-            return best
-
-    module = types.ModuleType("rv_bad_oracle_students")
-    module.BadOracle = BadOracle
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(suite_mod, "SUITES", {k: list(v) for k, v in suite_mod.SUITES.items()})
-    register_suite("bad-oracle", [Variant("b", "rv_bad_oracle_students:BadOracle", {}, episodes=40)])
+    path = _one_variant_suite(monkeypatch, "bad-oracle", best_mastery=lambda self, budget: best)
     r = run_suite("bad-oracle", ["uniform"], seeds=[0], workers=1)
     job, = r["jobs"]
     assert job["status"] == "error", job
-    assert job["error"].startswith("ConfigError: best_mastery(40) of student 'b' "
-                                   "(rv_bad_oracle_students:BadOracle) must be a finite number, got " + repr(best))
+    assert job["error"].startswith(f"ConfigError: best_mastery(40) of student 'v' ({path}) must be a finite "
+                                   "number, got " + repr(best))
     assert suite_summary(r)["per_teacher"]["uniform"]["no_ceiling"] == []
 
 
