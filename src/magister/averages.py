@@ -149,19 +149,26 @@ class TaskAverages:
         """Boolean mask of tasks with at least one outcome."""
         return self.counts > 0
 
-    def progress(self) -> np.ndarray:
-        """Absolute learning progress ``|fast - slow|`` (0 for unseen tasks)."""
-        lp = np.abs(self.fast - self.slow)
-        return np.where(self.seen, lp, 0.0)
+    def progress(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Absolute learning progress ``|fast - slow|`` (0 for unseen tasks).
 
-    def noise(self) -> np.ndarray:
-        """Standard deviation of ``fast - slow`` expected from score noise alone.
+        ``ids`` (task indices, checked by the caller): of those tasks only, in the shape of ``ids``, the same
+        numbers as ``progress()[ids]`` without the work over every task (``opponent-lp`` weighs the few members
+        of a pool whose space holds ``max_ids`` tasks: 100,000 took 1.5 ms a proposal)."""
+        fast, slow, counts = (self.fast, self.slow, self.counts) if ids is None else \
+            (self.fast[ids], self.slow[ids], self.counts[ids])
+        return np.where(counts > 0, np.abs(fast - slow), 0.0)
+
+    def noise(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Standard deviation of ``fast - slow`` expected from score noise alone (of the tasks ``ids`` only
+        when given, as in ``progress``).
 
         For a stationary stream of variance ``v`` (estimated by ``var``), the
         difference of two EMAs with rates ``a`` and ``b`` has variance
         ``v * (a / (2 - a) + b / (2 - b) - 2 a b / (a + b - a b))``.
         """
-        return np.sqrt(np.maximum(self.var, 0.0) * self._noise_factor)
+        var = self.var if ids is None else self.var[ids]
+        return np.sqrt(np.maximum(var, 0.0) * self._noise_factor)
 
     def noise_of(self, i: int) -> float:
         """:meth:`noise` of task ``i`` alone (no work over the other tasks)."""

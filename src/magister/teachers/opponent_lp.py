@@ -45,9 +45,10 @@ class OpponentLP(OpponentTeacher):
 
     def _progress(self, ids: np.ndarray) -> np.ndarray:
         """:meth:`progress` of ids already checked (the members a proposal weighs)"""
-        lp = self.stats.progress()[ids]
+        # over the members only: the statistics are kept for each of the space's max_ids opponents
+        lp = self.stats.progress(ids)
         if self.denoise > 0:
-            lp = np.maximum(lp - self.denoise * self.stats.noise()[ids], 0.0)
+            lp = np.maximum(lp - self.denoise * self.stats.noise(ids), 0.0)
         return lp
 
     def _weights(self, ids: np.ndarray) -> np.ndarray:
