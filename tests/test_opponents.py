@@ -1438,3 +1438,90 @@ def test_opponent_lp_weighs_its_members_alone_to_the_bit(tmp_path: Path, setting
     assert np.array_equal(new.progress(nested), old.progress(nested))
     assert new.progress(nested).shape == (2, 2)
 
+
+def _level_space(name: str):
+    kind = mg.teacher_class(name).kind
+    return default_spaces("continuous")[0] if kind == "continuous" else mg.Discrete(7)
+
+
+@pytest.mark.parametrize("levels_name", [*mg.available_teachers(), "uniform:box"])
+@pytest.mark.parametrize("opponents_name", ["opponent-lp", "pfsp"])
+def test_a_dual_game_is_recorded_as_a_batch_of_one_is(tmp_path: Path, levels_name: str, opponents_name: str) -> None:
+    # DualCurriculum.observe sent its game through observe_batch's checks, as a batch of one (41 us a game, 17 of
+    # them in the two teachers' own observe): magister's own teachers now take it through their observe; the proposals, the
+    # states and the saved file are those of the batch of one, to the bit, and a game either refuses changes neither
+    # (refused in the same error class, but for a game with two faults, which either may name first)
+    import pickle
+
+    from magister.testing import states_equal
+
+    name, _, variant = levels_name.partition(":")
+    space = default_spaces("continuous")[0] if variant == "box" else _level_space(name)
+    cls = mg.teacher_class(name)
+    kw = dict(getattr(cls, "conformance_kwargs", {}))
+    pool = _pool(tmp_path / "pool", n=3, max_size=5, max_ids=40)
+    one, batch = (DualCurriculum(cls(space, seed=5, **kw), mg.make_teacher(opponents_name, pool.space, pool=pool,
+                                                                           seed=6)) for _ in range(2))
+    assert all(isinstance(d.opponents, mg.teacher_class(opponents_name)) for d in (one, batch))
+    rng = np.random.default_rng(4)
+    first = one.propose(1)
+    assert pickle.dumps(batch.propose(1)) == pickle.dumps(first)
+    level = first[0][0]
+    bad = [(level, 999, 1.0), (level, 39, 1.0), (level, 0, float("nan")), (level, 0, 1.5), (level, 0, [1.0, 0.0]),
+           (level, 0, "win"), (level, [0, 1], 1.0), ("no such level", 0, 1.0), (level, 0, None)]
+    for step in range(150):
+        if step % 40 == 39:
+            pool.add(b"late %d" % step)
+        pair = one.propose()
+        assert pickle.dumps(batch.propose()) == pickle.dumps(pair)
+        score = float(rng.integers(0, 3)) / 2 if step % 2 else float(rng.random())
+        one.observe(pair[0], pair[1], score)
+        batch.observe_batch([pair[0]], [pair[1]], [score])
+        if step % 50 == 10:
+            for args in bad:
+                saved = one.state_dict(), batch.state_dict()
+                errors = []
+                for call in (lambda: one.observe(*args), lambda: batch.observe_batch(*[[a] for a in args])):
+                    with pytest.raises(MagisterError) as e:
+                        call()
+                    errors.append(type(e.value))
+                assert errors[0] is errors[1], args
+                assert states_equal(saved, (one.state_dict(), batch.state_dict()))
+    saved_one = one.state_dict()
+    with pytest.raises(MagisterError):
+        one.observe("no such level", 999, float("nan"))  # two faults
+    assert states_equal(saved_one, one.state_dict())
+    assert one.levels.n_observed == one.opponents.n_observed == 150
+    assert pickle.dumps(one.state_dict()) == pickle.dumps(batch.state_dict())
+    assert one.save(tmp_path / "one.ckpt").read_bytes() == batch.save(tmp_path / "batch.ckpt").read_bytes()
+
+
+class _LevelsCountingBatches(Uniform):
+    """A level teacher of one's own, which sees its games in observe_batch."""
+
+    batches = 0
+
+    def observe_batch(self, tasks, scores):
+        self.batches += 1
+        super().observe_batch(tasks, scores)
+
+
+def test_a_dual_game_reaches_teachers_of_ones_own_as_a_batch_of_one(tmp_path: Path) -> None:
+    # magister's own teachers take DualCurriculum.observe's game through their observe; a teacher of one's own (a
+    # subclass that may tell observe and observe_batch apart) gets the batch of one it got before, either half
+    pool = _pool(tmp_path / "pool", n=3, max_size=5)
+    levels = _LevelsCountingBatches(mg.Discrete(4), seed=0)
+    dual = DualCurriculum(levels, mg.make_teacher("pfsp", pool.space, pool=pool, seed=0))
+    level, opponent = dual.propose()
+    dual.observe(level, opponent, 1.0)
+    assert levels.batches == 1 and levels.n_observed == dual.opponents.n_observed == 1
+    calls = []
+
+    class Counting(mg.teacher_class("pfsp")):  # type: ignore[misc]
+        def observe_batch(self, tasks, scores):
+            calls.append(list(tasks))
+            super().observe_batch(tasks, scores)
+
+    dual = DualCurriculum(mg.make_teacher("uniform", mg.Discrete(4), seed=0), Counting(pool.space, pool=pool, seed=0))
+    dual.observe(level, opponent, 0.5)
+    assert calls == [[opponent]] and dual.levels.n_observed == dual.opponents.n_observed == 1

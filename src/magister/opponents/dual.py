@@ -99,6 +99,15 @@ def _checked_record(teacher: Any, one: bool, tasks: Any, scores: Any) -> Callabl
     return lambda: teacher._record(enc, s)
 
 
+def _one_game_route(teacher: Teacher) -> bool:
+    """Whether ``DualCurriculum.observe`` gives its game to the level teacher ``teacher`` through the teacher's
+    ``observe`` rather than as a batch of one: for magister's own teachers, whose ``observe`` records a game as their
+    ``observe_batch`` records a batch of it (the conformance suite's ``batch_observe`` check, to the bit); a teacher
+    of one's own (a subclass of one of magister's included) may tell them apart, and gets the batch of one as
+    before."""
+    return type(teacher).__module__.startswith("magister.")
+
+
 def _check_dual(state: Any, what: str) -> None:
     """Refuse what is not a DualCurriculum state (a state without one of its teachers raised a raw KeyError)."""
     if not isinstance(state, dict) or state.get("dual") != 1:
@@ -156,7 +165,17 @@ class DualCurriculum:
 
     def observe(self, level: Any, opponent: Any, score: ScoreLike) -> None:
         """The learner's score of one game on ``level`` against ``opponent``; refused input changes neither."""
-        self.observe_batch([level], [opponent], [score])
+        # magister's own teachers take the game through their own one-game check and record: as a batch of one, the
+        # batch checks took more than half of the game (41 us, 17 in the two teachers' own observe). The opponent
+        # teacher checks it first, and then cannot refuse it, so a refusal by either changes neither, as in
+        # observe_batch
+        record = _checked_record(self.opponents, True, opponent, score) if _one_game_route(self.levels) \
+            else None
+        if record is None:  # a teacher of one's own: a batch of one, as before
+            self.observe_batch([level], [opponent], [score])
+            return
+        self.levels.observe(level, score)
+        record()
 
     def observe_batch(self, levels: Sequence[Any] | np.ndarray, opponents: Sequence[Any] | np.ndarray,
                       scores: Sequence[ScoreLike] | np.ndarray) -> None:
