@@ -97,9 +97,12 @@ def test_magisters_roles_link_to_where_the_pages_render_their_target(magister: O
     assert "[`ConfigError`][magister.errors.ConfigError]" in magister["webguard.check_can_listen"].docstring.value
     assert "[`SkillSampler`][magister.data.sampler.SkillSampler]" in \
         magister["data.streaming"].docstring.value
-    # magister.people.store has no API page: plain code, as a link there would fail the strict build
-    assert "`StudyStore.deck_history`" in magister["people.store"].docstring.value
-    assert "][magister.people.store" not in "".join(doc for _, doc in _docstrings(magister))
+    # magister.people.cli has no API page: plain code, as a link there would fail the strict build
+    assert "the study loop (`cli`)" in magister["people"].docstring.value
+    assert "][magister.people.cli" not in "".join(doc for _, doc in _docstrings(magister))
+    # magister.people.store is on docs/api/people.md: a link
+    assert "[`StudyStore.deck_history`][magister.people.store.StudyStore.deck_history]" in \
+        magister["people.store"].docstring.value
 
 
 @pytest.mark.parametrize(("module", "link"), [
@@ -124,7 +127,8 @@ def test_what_counts_as_rendered_follows_the_api_pages_and_mkdocstrings_options(
     assert "magister.people._sequence.SequenceModel" in rendered  # a private module its page names
     assert "magister.teacher.Teacher._get_state" not in rendered  # filters: ["!^_"]
     assert "magister.spaces.Space.index" not in rendered  # no docstring (show_if_no_docstring is off)
-    assert "magister.people.store.StudyStore" not in rendered  # no page names magister.people.store
+    assert "magister.people.cli.command" not in rendered  # no page names magister.people.cli
+    assert "magister.people.store.StudyStore" in rendered  # docs/api/people.md: ::: magister.people.store
 
 
 #: a numpy-style section heading: its name, then a line of dashes under it

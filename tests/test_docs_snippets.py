@@ -83,6 +83,16 @@ def test_the_web_guard_has_an_api_page() -> None:
     assert [name for name, text in api.items() if re.search(r"^::: magister\.webguard$", text, re.M)] == ["serve.md"]
 
 
+def test_the_people_modules_the_guide_names_have_an_api_page() -> None:
+    """docs/people.md names magister.people.simulate, deck, store and web (SimulatedStudent, load_deck, StudyStore,
+    StudyApp), which were on no API page: a reader could not look up what the guide uses."""
+    text = (ROOT / "docs" / "api" / "people.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "people.md").read_text(encoding="utf-8")
+    for module in ("evaluate", "simulate", "deck", "store", "web"):
+        assert re.search(rf"^::: magister\.people\.{module}$", text, re.M), module
+        assert f"magister.people.{module}" in guide, module
+
+
 def test_getting_starteds_teacher_table_names_every_registered_teacher_and_links_its_page():
     """The table under "## Teachers" is where a newcomer looks for the teachers: it left out the level, opponent
     and continual teachers (10 of the 28 that `magister teachers` lists), and its people row sent the reader to a
