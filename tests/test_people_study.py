@@ -735,3 +735,43 @@ def test_replay_refuses_a_history_that_is_not_events_before_taking_any():
         s.replay([good, {"item": card.id, "outcome": 3}], T0)
     assert s.cards[card.id].answers == 0 and s.clock == float("-inf")
     assert Schedule(d).replay([good, good], T0).cards[card.id].answers == 2  # a repeated answer is two answers
+
+
+def test_the_page_state_holds_no_answer_before_the_learner_answers(tmp_path):
+    """/api/state sent the card's accepted answer with the question ("answer": "hola"), so the learner could read it
+    in the browser's developer tools before answering. The answer now comes with the verdict (the correction), or
+    from /api/reveal when the learner asks to see it, after which a typed answer to that card is refused."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from magister.people.store import StudyStore
+    from magister.people.web import StudyApp, create_app
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    app = StudyApp([spanish()], store, learner="ana", clock_offset=T0 - __import__("time").time())
+    client = TestClient(create_app(app), base_url="http://localhost:8765")
+    state = client.get("/api/state", params={"deck": 0}).json()
+    assert state["card"]["id"] == "hola" and state["card"]["typed"] is True
+    assert "answer" not in state["card"] and '"hola"' not in client.get("/api/state").text.replace('"id":"hola"', "")
+    # a wrong answer: the correction comes with the verdict, the next state holds no answer again
+    r = client.post("/api/answer", json={"deck": 0, "card": "hola", "typed": "hello", "stored": 0}).json()
+    assert r["right"] is False and r["answer"] == "hola" and "answer" not in r["state"]["card"]
+    asked = r["state"]["card"]["id"]
+    answer = spanish().card(asked).answers[0]
+    # the learner asks to see it: only the card being asked, stale or unknown cards as an answer would be
+    assert client.post("/api/reveal", json={"deck": 0, "card": "hola", "stored": 1}).status_code == 409
+    assert client.post("/api/reveal", json={"deck": 0, "card": asked, "stored": 0}).status_code == 409
+    assert client.post("/api/reveal", json={"deck": 0, "card": "nope", "stored": 1}).status_code == 400
+    shown = client.post("/api/reveal", json={"deck": 0, "card": asked, "stored": 1})
+    assert shown.status_code == 200 and shown.json() == {"card": asked, "answer": answer}
+    # ... then typing it is no evidence of knowing it: refused, nothing stored; a grade is taken
+    r = client.post("/api/answer", json={"deck": 0, "card": asked, "typed": answer, "stored": 1})
+    assert r.status_code == 400 and "was shown" in r.json()["detail"] and "grade" in r.json()["detail"]
+    assert len(store.history("Spanish basics", "ana")) == 1
+    r = client.post("/api/answer", json={"deck": 0, "card": asked, "grade": 2, "stored": 1})
+    assert r.status_code == 200 and r.json()["grade"] == 2 and "answer" not in r.json()["state"]["card"]
+    # the next card's answer is not marked shown
+    nxt = r.json()["state"]["card"]["id"]
+    nxt_answer = spanish().card(nxt).answers[0]
+    r = client.post("/api/answer", json={"deck": 0, "card": nxt, "typed": nxt_answer, "stored": 2})
+    assert r.status_code == 200 and r.json()["right"] is True

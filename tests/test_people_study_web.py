@@ -129,8 +129,14 @@ def test_keyboard_only_session_with_a_reload_loses_nothing(server, browser):
     given.append((card, 3))
     page.keyboard.press("Enter")
     wait_mode(page, "ask")
-    missed, _, _ = current(page)
-    type_answer("no idea")
+    missed, _, missed_question = current(page)
+    # the state the page holds before the learner answers has no answer to read in the browser's tools
+    assert "answer" not in page.evaluate("state.card") and page.evaluate("state.card.typed") is True
+    page.keyboard.type("no idea")
+    page.keyboard.press("Enter")
+    wait_mode(page, "feedback")
+    assert page.inner_text("#verdict").startswith(f"Not quite: {answers[missed_question][0]} (")  # the correction
+    page.keyboard.press("Enter")
     given.append((missed, 1))
     wait_mode(page, "ask")
     assert current(page)[0] != missed  # not the same card again at once

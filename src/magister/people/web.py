@@ -18,14 +18,20 @@ The page is one file of HTML, CSS and JavaScript served at ``/``; the API:
 
 * ``GET /api/decks`` - the decks, with their cards and the learner's answers;
 * ``GET /api/state?deck=N`` - the card to ask (question, skill, kind, whether
-  it takes a typed answer), the accepted answer to show on demand, the
-  per-skill progress, the cards due, the answers of this session;
+  it takes a typed answer; never its answer, which the browser would hold
+  before the learner answered), the per-skill progress, the cards due, the
+  answers of this session;
+* ``POST /api/reveal`` ``{"deck": N, "card": id, "stored": n}`` - the accepted
+  answer of the card being asked, when the learner asks to see it (an empty
+  answer, or a card without one); from then on that card takes a grade, and a
+  typed answer to it is refused with 400 (the answer was seen), until the next
+  answer is stored;
 * ``POST /api/answer`` ``{"deck": N, "card": id, "typed": "..."}`` (checked
   like the terminal) or ``{"deck": N, "card": id, "grade": 1-4}``
   (self-graded; not both: refused with 400), with ``"stored": n``, the state's count of stored answers
   (optional; the page sends it, so a resent answer is refused even when the
   same card is asked again): stores the answer, then returns the verdict and
-  the new state.
+  the new state, and the accepted answer (the correction).
 
 It listens on 127.0.0.1 unless told otherwise; it has no accounts (one
 learner per process, ``--learner``), so keep it on the local machine. Two
@@ -81,6 +87,7 @@ class StudyApp:
         self.schedules: dict[int, Schedule] = {}
         self.applied: dict[int, int] = {}  # per deck: the stored answers its schedule has applied
         self.shown: dict[int, tuple[int, set[str]]] = {}  # per deck: the stored count, the cards shown with it
+        self.revealed: dict[int, tuple[int, str]] = {}  # per deck: the stored count, the card whose answer was shown
 
     def now(self) -> float:
         return _time.time() + self.offset
@@ -142,8 +149,10 @@ class StudyApp:
         card = None
         if pick is not None:
             c = d.card(pick.card)
+            # no answer: the page held it before the learner answered (readable in the browser's tools);
+            # it comes with the verdict, or from reveal() when the learner asks to see it
             card = {"id": c.id, "question": c.question, "skill": c.skill, "kind": pick.kind,
-                    "typed": bool(c.answers), "answer": c.answers[0] if c.answers else None}
+                    "typed": bool(c.answers)}
             count, ids = self.shown.get(i, (-1, set()))
             self.shown[i] = (self.applied[i], (ids if count == self.applied[i] else set()) | {c.id})
         skills = [st.to_json() for st in s.skills(now)]
@@ -163,35 +172,27 @@ class StudyApp:
         sent with another count is stale (a second tab, a resent request) and refused with 409 even when the
         card being asked is the same card again (the only one left).
         """
-        _, d = self._deck(index)  # a bad deck first: its message says more than a missing card's
-        if not isinstance(card, str):  # a missing card read as a stale one (409, "answered already")
-            raise ConfigError(f"send card, the id of the card being asked (a string), got {card!r}")
-        card = d.card(card).id  # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered
-        # already"); its id as the deck gives it (composed: "café" sent decomposed is the card being asked)
+        card = self._card_id(index, card)
         if typed is not None and not isinstance(typed, str):  # ["4"] was stored as the wrong answer "['4']"
             raise ConfigError(f"typed must be the answer as text, got {typed!r}")
         if typed is not None and typed.strip() and grade is not None:  # typed won, the grade dropped without a word
             # (a blank typed beside a grade, as a form with both fields posts, is no answer: the grade is taken)
             raise ConfigError(f"send typed (the answer, checked) or grade (1-4, self-graded), not both: got typed "
                               f"{typed!r:.80} and grade {grade!r:.40}. Nothing was stored.")
-        if stored is not None:
-            stored = whole("stored", stored, 0, floats=True, hint="the state's count of stored answers")
+        stored = self._count(stored)
         with self.lock:
             i, d = self._deck(index)
             s = self._schedule(i)
             now = max(self.now(), s.clock)
             pick = s.next(now)
-            # a card shown with the current count of stored answers is answered even when time has since moved
-            # the pick on (an idle hour began a new session, a review came due): that answer was refused (409,
-            # "answered already") and lost, and the learner was asked another card
-            count, ids = self.shown.get(i, (-1, set()))
-            shown = stored is not None and stored == self.applied[i] == count and card in ids
-            if not shown and (pick is None or pick.card != card or (stored is not None and stored != self.applied[i])):
-                return 409, {"error": "that card is not the one being asked (answered already, or in another "
-                                      "tab); here is the current one", "state": self._state(i, d)}
+            if not self._asked(i, card, stored, pick):
+                return 409, self._stale(i, d)
             c = d.card(card)
             kind = pick.kind if pick is not None and pick.card == card else s._kind_of(s.cards[card])
             if typed is not None and str(typed).strip() and c.answers:
+                if self.revealed.get(i) == (self.applied[i], c.id):  # typed after reading it: no evidence
+                    raise ConfigError(f"the answer to card {c.id!r} was shown before this answer was typed; send "
+                                      "grade (1-4, self-graded) for it instead. Nothing was stored.")
                 right = c.check(str(typed))
                 g = 3 if right else 1
             else:
@@ -210,6 +211,53 @@ class StudyApp:
             self.applied[i] += 1
             return 200, {"right": right, "grade": g, "kind": kind, "card": c.id,
                          "answer": c.answers[0] if c.answers else None, "state": self._state(i, d)}
+
+    def reveal(self, index: Any, card: Any, stored: Any = None) -> tuple[int, dict]:
+        """The accepted answer of ``card`` when it is the card being asked (``(409, state)`` when not).
+
+        The learner asked to see it (an empty answer, or a card without one): until the next answer is stored,
+        the card takes a grade, and a typed answer to it is refused (it would count as known).
+        """
+        card = self._card_id(index, card)
+        stored = self._count(stored)
+        with self.lock:
+            i, d = self._deck(index)
+            s = self._schedule(i)
+            pick = s.next(max(self.now(), s.clock))
+            if not self._asked(i, card, stored, pick):
+                return 409, self._stale(i, d)
+            c = d.card(card)
+            if c.answers:
+                self.revealed[i] = (self.applied[i], c.id)
+            return 200, {"card": c.id, "answer": c.answers[0] if c.answers else None}
+
+    def _card_id(self, index: Any, card: Any) -> str:
+        """``card`` checked against deck ``index``, as the deck spells its id."""
+        _, d = self._deck(index)  # a bad deck first: its message says more than a missing card's
+        if not isinstance(card, str):  # a missing card read as a stale one (409, "answered already")
+            raise ConfigError(f"send card, the id of the card being asked (a string), got {card!r}")
+        # a card the deck lacks (a typo, another deck's) was refused as stale (409, "answered already"); its id
+        # as the deck gives it (composed: "café" sent decomposed is the card being asked)
+        return d.card(card).id
+
+    @staticmethod
+    def _count(stored: Any) -> Optional[int]:
+        return None if stored is None else whole("stored", stored, 0, floats=True,
+                                                 hint="the state's count of stored answers")
+
+    def _asked(self, i: int, card: str, stored: Optional[int], pick: Any) -> bool:
+        """Is ``card`` the one being asked on deck ``i`` (the pick, or a card shown with the current count)?"""
+        # a card shown with the current count of stored answers is answered even when time has since moved
+        # the pick on (an idle hour began a new session, a review came due): that answer was refused (409,
+        # "answered already") and lost, and the learner was asked another card
+        count, ids = self.shown.get(i, (-1, set()))
+        if stored is not None and stored == self.applied[i] == count and card in ids:
+            return True
+        return pick is not None and pick.card == card and (stored is None or stored == self.applied[i])
+
+    def _stale(self, i: int, d: Deck) -> dict:
+        return {"error": "that card is not the one being asked (answered already, or in another tab); here is "
+                         "the current one", "state": self._state(i, d)}
 
 
 def create_app(app_state: StudyApp, hosts: Sequence[str] = LOOPBACK_HOSTS):
@@ -255,6 +303,14 @@ def create_app(app_state: StudyApp, hosts: Sequence[str] = LOOPBACK_HOSTS):
         try:
             code, out = app_state.answer(body.get("deck"), body.get("card"), body.get("typed"), body.get("grade"),
                                          body.get("duration"), body.get("stored"))
+        except ConfigError as e:
+            raise bad(e) from None
+        return JSONResponse(out, status_code=code)
+
+    @app.post("/api/reveal")
+    def reveal(body: dict = Body(...)):
+        try:
+            code, out = app_state.reveal(body.get("deck"), body.get("card"), body.get("stored"))
         except ConfigError as e:
             raise bad(e) from None
         return JSONResponse(out, status_code=code)
