@@ -116,6 +116,10 @@ def test_import_magister_and_a_plain_teacher_stay_light() -> None:
     assert out.stdout.strip() == "[]", f"import magister loaded heavy modules: {out.stdout}"
 
 
+#: a learner model fitted on two answers, one right and one wrong (a statement: the model's name in {})
+FIT = ("from magister.people import Event, EventLog, make_model; "
+       "make_model({!r}).fit(EventLog.from_events([Event('a', 'i', ('s',), float(t), float(t == 0)) for t in (0, 1)]))")
+
 #: (what a user runs, the optional modules hidden from it, the extra its error must name)
 WITHOUT_EXTRA = [
     ("import magister.rl", ["gymnasium"], "rl"),
@@ -132,6 +136,16 @@ WITHOUT_EXTRA = [
     ("from magister.people.events import EventLog; from magister.people.memory import FSRSMemory; "
      "FSRSMemory().fit(EventLog.from_events([]))", ["scipy"], "people"),
     ("from magister.people.web import create_app; create_app(None)", ["fastapi"], "serve"),
+    # best-lr and DKT / SAKT raised a ConfigError of their own words, which `except ImportError` missed
+    (FIT.format("best-lr"), ["sklearn"], "people"),
+    (FIT.format("best-lr"), ["scipy"], "people"),
+    (FIT.format("dkt"), ["torch"], "torch"),
+    (FIT.format("sakt"), ["torch"], "torch"),
+    # a plain ImportError of their own words (no cause, no module name), or gymnasium's bare one
+    ("from magister.data import SkillSampler", ["torch"], "torch"),
+    ("from magister.data import SkillStream", ["torch"], "torch"),
+    ("import magister.rl.minigrid", ["minigrid"], "minigrid"),
+    ("from magister.bench.levels import teacher_path_speed; teacher_path_speed('uniform')", ["gymnasium"], "rl"),
 ]
 
 

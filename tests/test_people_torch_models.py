@@ -177,6 +177,17 @@ def test_importing_the_people_package_and_building_models_loads_no_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_a_saved_model_loaded_without_torch_names_the_extra(tmp_path, fitted):
+    # (as fit does: an ImportError naming [torch], not a ConfigError of other words, nor a "malformed" checkpoint)
+    fitted.save(tmp_path / "m.ckpt")
+    code = ("import sys\nsys.modules['torch'] = None\nfrom magister.people import load_model\n"
+            f"try:\n    load_model({str(tmp_path / 'm.ckpt')!r})\n"
+            "except ImportError as e:\n    print(type(e).__name__, '|', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ModuleNotFoundError |") and "pip install 'magister[torch]'" in out.stdout, out.stdout
+
+
 @pytest.mark.parametrize("name", ["dkt", "sakt"])
 def test_an_undefined_validation_auc_does_not_stop_training_early(name):
     # the one held-out learner (seed 0 holds out u4 of 10) answers everything right: its AUC is undefined, which

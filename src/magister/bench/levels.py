@@ -363,10 +363,10 @@ def teacher_path_speed(teacher: str, *, steps: int = 20_000, n_envs: int = 16, s
     measures the work itself even on a shared machine; each side is the median
     of ``repeats`` interleaved runs. Returns both rates and their ratio ("kept").
     """
-    import gymnasium as gym
-
-    from ..rl import CurriculumVectorEnv
+    from ..rl import CurriculumVectorEnv  # (first: it names the [rl] extra when gymnasium is missing)
     from ..rl.envs.maze import MazeEnv
+
+    import gymnasium as gym
     from ..settings import whole
 
     n_envs = whole("n_envs", n_envs)

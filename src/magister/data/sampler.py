@@ -68,7 +68,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, InvalidScoreError
+from ..errors import ConfigError, InvalidScoreError, missing_extra_import
 from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..teacher import Teacher
@@ -78,7 +78,7 @@ from .mixing import RunningLossScore, SkillMixer, flag_error, resume_point, whol
 try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import Sampler as _TorchSampler
 except ImportError as _e:  # pragma: no cover - exercised only without torch
-    raise ImportError("magister.data.SkillSampler needs PyTorch: pip install 'magister[torch]'") from _e
+    raise missing_extra_import("magister.data.SkillSampler", "torch", _e) from _e
 
 __all__ = ["SkillSampler", "RunningLossScore"]
 

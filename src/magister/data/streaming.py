@@ -82,7 +82,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, InvalidScoreError, UnknownTaskError
+from ..errors import ConfigError, InvalidScoreError, UnknownTaskError, missing_extra_import
 from ..rng import SeedLike
 from ..scores import ScoreRange
 from ..settings import is_int, whole
@@ -93,7 +93,7 @@ try:  # torch is optional for the rest of magister, required here
     from torch.utils.data import IterableDataset as _TorchIterable
     from torch.utils.data import get_worker_info as _worker_info
 except ImportError as _e:  # pragma: no cover - exercised only without torch
-    raise ImportError("magister.data.SkillStream needs PyTorch: pip install 'magister[torch]'") from _e
+    raise missing_extra_import("magister.data.SkillStream", "torch", _e) from _e
 
 __all__ = ["SkillStream"]
 

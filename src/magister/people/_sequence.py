@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
 from ..settings import flag
 from .base import LearnerModel, new_number, reading_setting
 from .events import Event, EventLog
@@ -32,11 +32,11 @@ __all__ = ["SequenceModel", "require_torch"]
 
 
 def require_torch():
-    """Import torch, or say which extra to install."""
+    """Import torch, or say which extra to install (an ``ImportError``, as every missing extra of magister)."""
     try:
         import torch
-    except ImportError:
-        raise ConfigError("this learner model needs PyTorch: pip install 'magister[torch]'") from None
+    except ImportError as e:
+        raise missing_extra_import("this learner model (DKT or SAKT)", "torch", e) from e
     return torch
 
 

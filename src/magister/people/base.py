@@ -574,7 +574,7 @@ class LearnerModel:
             model.set_state(state)
             # (what it holds must give a state back: an Elo item count of 1e300 was taken, then get_state overflowed)
             taken = model.get_state()
-        except MagisterError:
+        except (MagisterError, ImportError):  # (a missing extra, e.g. PyTorch for a DKT: not a damaged state)
             raise
         except Exception as e:  # noqa: BLE001 - any malformed entry is a bad checkpoint (a raw KeyError before)
             raise CheckpointError(f"learner-model state of {state['model']!r} is malformed ({type(e).__name__}: "

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, missing_extra_import
 from ..settings import MAX_SIZE, flag
 from .base import LogitModel, new_number, reading_setting, register_model, sigmoid
 from .events import Event, EventLog
@@ -283,8 +283,8 @@ class BestLR(LogitModel):
         try:
             from scipy import sparse
             from sklearn.linear_model import LogisticRegression
-        except ImportError as e:  # pragma: no cover - the [people] extra is missing
-            raise ConfigError(f"best-lr needs scikit-learn and scipy (pip install 'magister[people]'): {e}") from None
+        except ImportError as e:  # the [people] extra is missing: an ImportError naming it, as FSRSMemory.fit's
+            raise missing_extra_import("BestLR.fit (best-lr)", "people", e) from e
         self._fit_graded(log)
         self.reset()
         ic, sc, dense, y = self._walk(log)

@@ -26,15 +26,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..errors import ConfigError, InvalidTaskError, missing_extra_import
+
 try:
     from minigrid.core.grid import Grid
     from minigrid.core.mission import MissionSpace
     from minigrid.core.world_object import Goal, Wall
     from minigrid.minigrid_env import MiniGridEnv
 except ImportError as e:  # pragma: no cover - exercised only without the extra
-    raise ImportError("magister.rl.minigrid needs the MiniGrid package: pip install 'magister[minigrid]'") from e
+    raise missing_extra_import("magister.rl.minigrid", "minigrid", e) from e
 
-from ..errors import ConfigError, InvalidTaskError
 from ..settings import flag, is_int, whole
 from .envs.base import reset_options
 from .envs.maze import OBS_DIM, VIEW, default_max_steps
