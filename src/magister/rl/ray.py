@@ -319,7 +319,12 @@ class TeacherActor:
         time). Every task and info is checked before anything changes. A task of a client released by the driver
         (or replaced by a client of the same name) that its release re-issued already (the client had handed it
         out, after its last message) is not queued again: a late give-back of a worker that is gone (or that goes
-        on, released by mistake) re-issues nothing twice. Returns how many were queued now."""
+        on, released by mistake) re-issues nothing twice. Returns how many were queued now.
+
+        The actor keeps no record of which tasks are out (the per-task cost would fall on every scored task):
+        a task of the space that no client was handed out, or that was scored already, is queued as given and
+        handed out again, where a local level teacher's ``give_back`` drops nothing for it (0). Give back only
+        tasks handed out and not scored, as ``CurriculumVectorEnv`` and the RLlib callback do."""
         tasks, infos = _checked_give_back(self.teacher.space, tasks, infos)
         check = getattr(self.teacher, "_check_kind_flags", None)
         if callable(check):  # (queued as given, a flag such as "yes" made every later checkpoint fail)
