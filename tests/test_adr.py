@@ -244,3 +244,89 @@ def test_a_checkpoint_with_a_negative_counter_or_a_queued_score_outside_0_1_is_r
     with pytest.raises(CheckpointError, match=key):
         u.load_state_dict(state)
     assert states_equal(u.state_dict(), before)
+
+
+def _feed_by_side(t: ADR, low_scores, high_scores, n: int) -> None:
+    """Propose and observe ``n`` boundary probes of a 1-D box on [0, 1] (unit coordinates are the task's): a probe
+    of the lower bound gets the next score of ``low_scores`` (cycled), one of the upper bound the next of
+    ``high_scores``."""
+    counts = [0, 0]
+    for _ in range(n):
+        x = t.propose()
+        j = t.match_probe(t.space.to_unit_batch([x])[0])
+        side = int(t.state_dict()["algorithm"]["pending_side"][j])
+        scores = (low_scores, high_scores)[side]
+        t.observe(x, scores[counts[side] % len(scores)])
+        counts[side] += 1
+
+
+def test_proposals_lie_inside_the_box():
+    # "the whole proposal is uniform in the box", probes too apart from their one bound coordinate
+    t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=11, initial_box=[[0.4, 0.2], [0.6, 0.5]], boundary_prob=0.5)
+    u = t.space.to_unit_batch(list(t.propose(500)))
+    assert (u >= t.low - 1e-12).all() and (u <= t.high + 1e-12).all()
+    assert u[:, 0].max() - u[:, 0].min() > 0.15 and u[:, 1].max() - u[:, 1].min() > 0.25
+
+
+def test_a_full_queue_is_judged_by_its_mean():
+    # upper-bound scores 1, 1, 0 (mean 2/3 < threshold_high 0.8) never widen; 1, 1, 0.55 (mean 0.85) do
+    kwargs = dict(seed=12, initial=[0.5], initial_width=0.2, boundary_prob=1.0, queue_length=3,
+                  threshold_low=0.2, threshold_high=0.8, step=0.1)
+    t = ADR(Box([0.0], [1.0]), **kwargs)
+    _feed_by_side(t, [0.5], [1.0, 1.0, 0.0], 60)
+    assert t.n_widened == 0 and t.high[0] == pytest.approx(0.6) and t.low[0] == pytest.approx(0.4)
+    t = ADR(Box([0.0], [1.0]), **kwargs)
+    _feed_by_side(t, [0.5], [1.0, 1.0, 0.55], 60)
+    assert t.n_widened >= 1 and t.high[0] > 0.65 and t.low[0] == pytest.approx(0.4)
+
+
+def test_narrowing_moves_the_bound_whose_queue_was_low():
+    t = ADR(Box([0.0], [1.0]), seed=13, initial=[0.5], initial_width=0.2, boundary_prob=1.0, queue_length=2,
+            step=0.1)
+    _feed_by_side(t, [1.0], [1.0], 40)
+    wide_low, wide_high = t.low[0], t.high[0]
+    assert wide_low < 0.35 and wide_high > 0.65
+    _feed_by_side(t, [0.0], [0.5], 60)  # the lower bound fails, the upper one is middling
+    assert t.n_narrowed > 0
+    assert t.low[0] == pytest.approx(0.4), "the failing lower bound narrows back to the start"
+    assert t.high[0] == wide_high, "the upper bound's queue was middling: it stays"
+
+
+def test_the_upper_bound_never_leaves_the_space():
+    t = ADR(Box([0.0], [1.0]), seed=14, initial=[0.9], boundary_prob=1.0, queue_length=1, step=0.3)
+    _feed(t, lambda x: 1.0, 20)
+    assert t.n_widened >= 3
+    assert t.high[0] == 1.0 and t.low[0] == 0.0
+    assert t.beliefs()["box"]["high_task"] == [1.0]
+
+
+def test_the_oldest_pending_probes_are_forgotten_first():
+    def teacher_and_probes():
+        t = ADR(Box([0.0, 0.0], [1.0, 1.0]), seed=15, initial_box=[[0.2, 0.2], [0.8, 0.8]], boundary_prob=1.0,
+                max_pending=5, queue_length=100)
+        return t, [t.propose() for _ in range(8)]
+
+    t, probes = teacher_and_probes()
+    for p in probes[:3]:
+        t.observe(p, 0.5)  # forgotten: ordinary episodes
+    assert t.n_probes_matched == 0
+    t, probes = teacher_and_probes()
+    for p in probes[3:]:
+        t.observe(p, 0.5)
+    assert t.n_probes_matched == 5
+
+
+def test_a_partly_filled_queue_survives_save_and_load(tmp_path):
+    t = ADR(Box([0.0], [1.0]), seed=16, initial=[0.5], initial_width=0.2, boundary_prob=1.0, queue_length=5)
+    _feed(t, lambda x: 1.0, 6)
+    counts = t.beliefs()["queues"]
+    assert 0 < sum(counts["low"]["count"]) + sum(counts["high"]["count"]) < 10
+    t.save(tmp_path / "adr.ckpt")
+    u = mg.load(tmp_path / "adr.ckpt")
+    assert u.beliefs()["queues"] == counts
+    for _ in range(20):
+        x = t.propose()
+        assert np.array_equal(x, u.propose())
+        t.observe(x, 1.0)
+        u.observe(x, 1.0)
+    assert np.array_equal(u.low, t.low) and np.array_equal(u.high, t.high) and u.n_widened == t.n_widened
