@@ -460,3 +460,69 @@ def test_history_refuses_a_dim_or_capacity_that_is_not_a_whole_number(setting, v
         History(**kwargs)
     h = History(dim=2.0, capacity=5.0)  # a whole float is taken, as before
     assert (h.dim, h.capacity) == (2, 5) and type(h.dim) is int
+
+
+def _with_mixture(space, weights, means, covs, **kwargs) -> AlpGmm:
+    """An ALP-GMM past its first fit whose mixture is replaced by the one given (rows: task (unit), ALP)."""
+    t = AlpGmm(space, seed=0, fit_rate=20, potential_ks=[1, 2], **kwargs)
+    rng = np.random.default_rng(0)
+    t.observe_batch(t.propose(20), rng.random(20))
+    state = t.state_dict()
+    state["algorithm"]["mixture"] = {"weights": np.asarray(weights, float), "means": np.asarray(means, float),
+                                     "covs": np.asarray(covs, float)}
+    t.load_state_dict(state)
+    return t
+
+
+def test_a_component_is_picked_in_proportion_to_its_mean_alp_not_its_weight():
+    # a heavy component of mean ALP 0.1 and a light one of mean ALP 0.3: the light one gets 3/4 of the draws
+    cov = np.diag([1e-4, 1e-4])
+    t = _with_mixture(Box([0.0], [1.0]), [0.9, 0.1], [[0.2, 0.1], [0.8, 0.3]], [cov, cov], random_ratio=0.0)
+    b = t.beliefs()
+    assert [c["progress"] for c in b["components"]] == pytest.approx([0.1, 0.3])
+    assert b["component_probability"] == pytest.approx([0.25, 0.75])
+    batch = t.propose(4000)[:, 0]
+    singles = np.array([t.propose()[0] for _ in range(2000)])
+    for x in (batch, singles):
+        assert np.mean(x > 0.5) == pytest.approx(0.75, abs=0.04)
+
+
+def test_gaussian_draws_have_the_component_s_covariance():
+    # task covariance [[0.01, 0.008], [0.008, 0.01]]: the draws' sample covariance is that, for one proposal at a
+    # time and for a batch (the Cholesky factor's transpose would give [[0.0164, 0.0048], [0.0048, 0.0036]])
+    task_cov = np.array([[0.01, 0.008], [0.008, 0.01]])
+    cov = np.zeros((3, 3))
+    cov[:2, :2], cov[2, 2] = task_cov, 1e-4
+    t = _with_mixture(Box([0.0, 0.0], [1.0, 1.0]), [1.0], [[0.5, 0.5, 0.1]], [cov], random_ratio=0.0)
+    batch = t.propose(4000)
+    singles = np.array([t.propose() for _ in range(3000)])
+    for x in (batch, singles):
+        assert np.mean(x, axis=0) == pytest.approx([0.5, 0.5], abs=0.01)
+        assert np.cov(x.T) == pytest.approx(task_cov, abs=0.0012)
+
+
+@pytest.mark.parametrize("name", ["alp-gmm", "covar-gmm"])
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_warm_start_refits_from_the_previous_fit(monkeypatch, name, warm_start):
+    import magister.mixture_teacher as mixture_teacher
+    import magister.teachers.covar_gmm as covar_gmm
+
+    warms, banks = [], []
+    real = mixture_teacher.fit_bank
+
+    def recording(X, ks, rng, *, warm=None, **kwargs):
+        warms.append(warm)
+        banks.append(real(X, ks, rng, warm=warm, **kwargs))
+        return banks[-1]
+
+    monkeypatch.setattr(mixture_teacher, "fit_bank", recording)
+    monkeypatch.setattr(covar_gmm, "fit_bank", recording)
+    t = mg.make_teacher(name, Box([0.0], [1.0]), seed=0, fit_rate=30, potential_ks=[1, 2], warm_start=warm_start)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        t.observe_batch(t.propose(30), rng.random(30))
+    assert len(warms) == 3 and warms[0] is None
+    if warm_start:
+        assert warms[1] is banks[0] and warms[2] is banks[1]
+    else:
+        assert warms[1] is None and warms[2] is None

@@ -177,3 +177,40 @@ def test_bad_settings_are_refused_with_a_config_error(kwargs):
     """Before, these were taken as truthy, or raised a raw ValueError / TypeError from float()."""
     with pytest.raises(mg.ConfigError):
         mg.make_teacher("covar-gmm", Box([0.0], [1.0]), **kwargs)
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_binary_moments_fits_jointly_when_a_window_holds_only_one_outcome(score):
+    # only "0/1 successes, both present" take the moments fit: a window of all failures or all successes is
+    # fitted jointly, as published
+    def run(binary_moments: bool) -> np.ndarray:
+        t = mg.make_teacher("covar-gmm-plus", Box([0.0], [1.0]), seed=4, fit_rate=20, window=40, bootstrap=40,
+                            potential_ks=[1, 2], binary_moments=binary_moments)
+        for _ in range(80):
+            t.observe(t.propose(), score)
+        return t.propose(50)
+
+    assert np.array_equal(run(True), run(False))
+
+
+@pytest.mark.parametrize("condition", [{"condition_time": 1.0}, {"condition_score": 0.2},
+                                       {"condition_time": 1.0, "condition_score": 0.2}])
+def test_conditioned_draws_follow_the_gaussian_conditional(condition):
+    # one Gaussian over (task, time, score) whose task grows with time and falls with the score: tasks are drawn
+    # from its conditional given the columns named, mean mu_x + S_xc S_cc^-1 (target - mu_c) and variance
+    # S_xx - S_xc S_cc^-1 S_cx
+    mean = np.array([0.5, 0.5, 0.5])
+    cov = np.array([[0.01, 0.012, -0.008], [0.012, 0.04, 0.0], [-0.008, 0.0, 0.02]])
+    t = CovarGmm(Box([0.0], [1.0]), seed=5, fit_rate=20, potential_ks=[1, 2], random_ratio=0.0, **condition)
+    t.observe_batch(t.propose(20), np.random.default_rng(5).random(20))
+    state = t.state_dict()
+    state["algorithm"]["mixture"] = {"weights": np.array([1.0]), "means": mean[None], "covs": cov[None]}
+    t.load_state_dict(state)
+    cols = [c for c, key in ((1, "condition_time"), (2, "condition_score")) if key in condition]
+    target = np.array([condition[k] for k in ("condition_time", "condition_score") if k in condition])
+    gain = np.linalg.solve(cov[np.ix_(cols, cols)], cov[cols, 0])
+    want_mean = mean[0] + gain @ (target - mean[cols])
+    want_var = cov[0, 0] - cov[0, cols] @ gain
+    for x in (t.propose(4000)[:, 0], np.array([t.propose()[0] for _ in range(3000)])):
+        assert x.mean() == pytest.approx(want_mean, abs=0.01)
+        assert x.var() == pytest.approx(want_var, rel=0.1)
