@@ -552,6 +552,42 @@ def _edit_seed(level, rng):
     return (level + 1) % 100
 
 
+def test_accel_edits_a_replay_only_in_the_top_edit_top_share_of_the_buffer():
+    # four levels ranked 1..4 and edit_top=0.5: a replay's score that keeps its level at rank 2 (in the top half)
+    # queues an edit, one at rank 3 does not
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10, edit_top=0.5)
+    for level, score in ((10, 4.0), (20, 3.0), (30, 2.0), (40, 1.0)):
+        t.observe(level, score)  # new levels enter the buffer and are not edited
+    assert t.n_edited == 0
+    t.observe(30, 2.0)  # a replay's score (no proposal waiting), rank 3 of 4
+    assert t.buffer.rank(30) == 3 and t.n_edited == 0 and not t._queue
+    t.observe(20, 3.0)  # rank 2 of 4
+    assert t.buffer.rank(20) == 2 and t.n_edited == 1 and list(t._queue) == [21]
+
+
+def test_accel_counts_and_queues_every_child():
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10, edit_top=1.0,
+                        n_children=3)
+    t.observe(10, 1.0)
+    t.observe(10, 1.0)  # a replay's score at the top: three children
+    assert t.n_edited == 3 and t.beliefs()["n_edited"] == 3 and t.beliefs()["queued_edits"] == 3
+    levels, infos = t.propose_with_info(3)
+    assert levels == [11, 11, 11] and all(i["edited"] for i in infos)
+
+
+def test_accel_counts_every_proposal_edits_included_as_an_episode_for_staleness():
+    # PLR's staleness counts the episodes sampled: an edited level's evaluation is one like any other
+    t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10, edit_top=1.0,
+                        replay_prob=0.7, initial="random")
+    kinds = []
+    for n in range(1, 61):
+        level, info = t.propose_with_info()
+        kinds.append(info["edited"])
+        assert t.buffer.tick == n
+        t.observe(level, float(level % 7))
+    assert sum(kinds) > 5
+
+
 def test_accel_with_user_mutator_saves_and_resumes(tmp_path):
     t = mg.make_teacher("accel", SeedSpace(100), seed=0, mutator=_edit_seed, capacity=10, edit_top=1.0)
     _run(t, lambda s: float(s), 50)
@@ -1198,3 +1234,47 @@ def test_learnability_scores_a_round_left_unfinished_from_the_evaluations_that_c
     t.propose(2)  # a training proposal, then the next round starts
     assert t.beliefs()["n_rounds"] == 2
     assert sorted(t.beliefs()["top_levels"]) == sorted([a, b])
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr"])
+def test_replays_start_once_min_fill_of_the_buffer_is_full(name):
+    # capacity 5, min_fill 0.5: replays wait for 2.5 levels, so for the third
+    t = mg.make_teacher(name, SeedSpace(), seed=0, capacity=5, min_fill=0.5, replay_prob=1.0)
+    for n in range(1, 4):
+        level, info = t.propose_with_info()
+        assert not info["replay"], f"a replay with {n - 1} of 5 levels in the buffer"
+        t.observe(level, float(n))
+    assert all(info["replay"] for _, info in _run(t, lambda s: 1.0, 10))
+
+
+@pytest.mark.parametrize("name", ["plr", "robust-plr", "accel"])
+def test_n_replayed_counts_the_replays_proposed(name):
+    rng = np.random.default_rng(0)
+    t = mg.make_teacher(name, SeedSpace(), seed=0, capacity=8, replay_prob=0.6)
+    infos = _run(t, lambda s: float(rng.random()), 80)
+    replays = sum(i["replay"] for _, i in infos)
+    assert replays > 20 and t.n_replayed == replays and t.beliefs()["n_replayed"] == replays
+
+
+def test_the_level_proposed_longest_ago_is_forgotten_first_among_too_many_waiting():
+    # 1030 new levels proposed and none scored: the six oldest are forgotten (a score of one counts as a level not
+    # proposed: its staleness from now), the others remembered (staleness from their proposal)
+    from magister.teachers._levels import _MAX_PENDING
+
+    t = mg.make_teacher("robust-plr", SeedSpace(), seed=0, capacity=2000, replay_prob=0.0)
+    levels = t.propose(_MAX_PENDING + 6)
+    t.observe(levels[0], 1.0)
+    t.observe(levels[10], 1.0)
+    assert t.buffer.staleness(levels[0]) == 0
+    assert t.buffer.staleness(levels[10]) == _MAX_PENDING + 6 - 11
+
+
+def test_a_new_level_of_an_open_ended_space_is_one_the_buffer_does_not_hold_while_draws_find_one():
+    # MazeSpace(4) holds 48 mazes and has no count (open-ended): the generator redraws a maze the buffer holds
+    t = mg.make_teacher("plr", MazeSpace(4), seed=0, capacity=48, replay_prob=0.0)
+    repeats = 0
+    for _ in range(24):
+        level = t.propose()
+        repeats += level in [t.buffer.level(k) for k, _ in t.buffer.top(48)]
+        t.observe(level, 1.0)
+    assert repeats == 0

@@ -638,6 +638,16 @@ def test_a_mutator_reference_to_something_not_callable_is_refused_when_the_teach
             mg.make_teacher("accel", SeedSpace(10), mutator=spec)
 
 
+def test_every_maze_edit_changes_the_maze():
+    # "an edit that does not apply (a wall on a wall) is redrawn": one edit of a half-walled maze changes it
+    # (it stays the same only when eight draws in a row could not apply, about 1 in 250)
+    rng = np.random.default_rng(3)
+    mut = maze_mutator(n_edits=1)
+    parent = random_maze(rng, 9, 0.5)
+    same = sum(mut(parent, rng) == parent for _ in range(400))
+    assert same < 20, same
+
+
 def test_the_maze_mutator_is_refused_on_a_space_without_maze_levels():
     # accel(mutator="maze") on seeds, boxes or a Dict was taken, and the run failed at its first edit ("the maze
     # mutator edits Maze levels, got int"), after any number of episodes
