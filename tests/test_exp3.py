@@ -226,3 +226,48 @@ def test_the_policy_does_not_check_its_own_steps_in_exploration(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(mg.errors.ConfigError):  # the public method still checks
         t.exploration(-1)
+
+
+def test_the_policy_of_far_apart_estimates_is_the_softmax_without_overflow():
+    # "a max-shifted softmax, so weights never overflow however long the run": logits 1e5 apart give the
+    # highest-estimate task all but the exploration share
+    t = EXP3(mg.Discrete(3), seed=0, reward="score")
+    for _ in range(20):
+        t.observe(0, 0.5)
+    state = t.state_dict()
+    state["algorithm"]["estimates"] = np.array([0.0, 1e6, 5e5])
+    t.load_state_dict(state)
+    eps = t.exploration(t.t)
+    p = t.probabilities()
+    assert np.isfinite(p).all()
+    assert p == pytest.approx([eps, 1 - 2 * eps, eps])
+
+
+def test_the_progress_reward_discounts_denoise_standard_deviations_of_noise():
+    # r = max(|fast - slow| - denoise * noise, 0), and R_i <- a R_i + (1 - a) scale r / pi_i
+    t = EXP3(mg.Discrete(2), seed=0, reward="progress", denoise=2.0, smoothing=0.5, scale=1.0, min_exploration=0.0)
+    rewarded = 0
+    for s in [0.0] * 6 + [1.0] * 12:
+        pi, before = t.probabilities()[0], t.estimates[0]
+        t.observe(0, s)
+        st = t.stats
+        r = max(abs(st.fast[0] - st.slow[0]) - 2.0 * st.noise_of(0), 0.0)
+        rewarded += r > 0
+        assert t.estimates[0] == pytest.approx(0.5 * before + 0.5 * r / pi)
+    assert rewarded >= 3
+
+
+def test_a_mastered_task_is_set_aside():
+    # set_aside=0.9 over a window of 5: five scores of 1 set task 0 aside, its probability scaled by FACTOR (0.1)
+    # and the policy renormalised
+    from magister.set_aside import FACTOR
+
+    aside = EXP3(mg.Discrete(3), seed=0, reward="score", set_aside=0.9, set_aside_window=5)
+    plain = EXP3(mg.Discrete(3), seed=0, reward="score")
+    for u in (aside, plain):
+        for _ in range(5):
+            u.observe(0, 1.0)
+    assert list(aside.beliefs()["set_aside"]) == [1.0, 0.0, 0.0]
+    q = plain.probabilities()
+    want = np.array([FACTOR * q[0], q[1], q[2]])
+    assert aside.probabilities() == pytest.approx(want / want.sum())
