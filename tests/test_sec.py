@@ -172,3 +172,29 @@ def test_observe_does_not_check_its_own_batches_again_in_category_rewards(monkey
     assert t.last_reward[1] == checked.last_reward[1]
     with pytest.raises(AssertionError, match="checked its batch again"):  # the public method still checks
         t.category_rewards(np.array([0]), np.array([0.5]))
+
+
+def test_the_pass_rate_is_the_mean_of_the_last_window_scores():
+    # window 4: after 1, 1, 1, 1 then 0 the window is [1, 1, 1, 0], p = 3/4; the fifth score back is forgotten
+    t = SEC(SPACE, seed=0, alpha=1.0, window=4)
+    t.observe_batch(["a"] * 4, [1.0] * 4)
+    assert t.q[0] == pytest.approx(0.0)  # p = 1: solved every time, no reward
+    t.observe("a", 0.0)
+    assert t.q[0] == pytest.approx(2 * math.sqrt(0.75 * 0.25))
+    t.observe_batch(["a"] * 3, [0.0] * 3)  # [0, 0, 0, 0]
+    assert t.q[0] == pytest.approx(0.0)
+
+
+def test_a_mastered_category_is_set_aside():
+    # set_aside=0.9 over a window of 5: five scores of 1 set "a" aside, its probability scaled by FACTOR (0.1) and
+    # the policy renormalised
+    from magister.set_aside import FACTOR
+
+    aside = SEC(SPACE, seed=0, set_aside=0.9, set_aside_window=5)
+    plain = SEC(SPACE, seed=0)
+    for u in (aside, plain):
+        u.observe_batch(["a", "b"] * 5, [1.0, 0.0] * 5)
+    assert list(aside.beliefs()["set_aside"]) == [1.0, 0.0, 0.0]
+    q = plain.probabilities()
+    want = np.array([FACTOR * q[0], q[1], q[2]])
+    assert aside.probabilities() == pytest.approx(want / want.sum())
