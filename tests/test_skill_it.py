@@ -189,3 +189,26 @@ def test_a_corrupt_state_is_refused_and_changes_nothing():
         assert t.to_bytes() == before, key
     t.load_state_dict(state)
     assert t.propose() in range(3)
+
+
+def test_a_skill_never_observed_counts_at_the_initial_loss():
+    # L_j is window times the mean of the skill's losses, initial_loss while it has none
+    t = mg.make_teacher("skill-it", mg.Discrete(3), eta=1.0, window=2, initial_loss=0.25, seed=0)
+    t.observe(0, 0.5)
+    assert np.allclose(t.beliefs()["loss"], [2 * 0.5, 2 * 0.25, 2 * 0.25])
+
+
+def _probes(after_rows, before=(2.0, 1.0, 4.0)):
+    return lambda i: (list(before), list(after_rows[i]))
+
+
+def test_estimated_graph_by_hand():
+    # losses before every probe [2, 1, 4]; probe 0 drops them by [1, 0.25, -1], probe 1 by [0.125, 0.5, 0],
+    # probe 2 by [0, 0, 2]
+    probe = _probes([[1.0, 0.75, 5.0], [1.875, 0.5, 4.0], [2.0, 1.0, 2.0]])
+    # relative drops [0.5, 0.25, 0], [0.0625, 0.5, 0], [0, 0, 0.5] (a rise clipped at 0), scaled by the largest
+    # (0.5): [1, 0.5, 0], [0.125, 1, 0], [0, 0, 1]; threshold 0.5 drops the 0.125 and keeps the 0.5
+    assert estimate_skill_graph(probe, 3, threshold=0.5) == [[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    assert estimate_skill_graph(probe, 3, threshold=0.0) == [[1.0, 0.5, 0.0], [0.125, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    # absolute drops [1, 0.25, 0], [0.125, 0.5, 0], [0, 0, 2] scaled by 2; the default threshold 0.1 drops 0.0625
+    assert estimate_skill_graph(probe, 3, relative=False) == [[0.5, 0.125, 0.0], [0.0, 0.25, 0.0], [0.0, 0.0, 1.0]]
