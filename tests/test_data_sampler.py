@@ -958,3 +958,37 @@ def test_a_rounding_remainder_on_a_skill_of_weight_0_without_examples_goes_to_th
     batch = sampler.next_batch()
     assert sorted(sampler.skill_of[batch].tolist()) == [0, 0, 1, 2]
     assert sampler.history[-1]["counts"] == [2, 1, 1, 0]
+
+
+def test_the_floor_reserves_round_floor_x_batch_size_slots_taken_by_the_skills_in_turn_across_batches():
+    # floor 0.29 of 10 slots: round(2.9) = 3 reserved slots, the last of each batch, skill 0, 1, 2, then 3, 0, 1...
+    skills = skills_fixture()
+    greedy = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=50.0)
+    greedy.observe_batch([0, 1, 2, 3], [1.0, 0.0, 1.0, 1.0])  # the teacher puts everything on skill 1
+    sampler = SkillSampler(skills, greedy, batch_size=10, seed=0, floor=0.29)
+    reserved = [skills[sampler.next_batch()[7:]].tolist() for _ in range(4)]
+    assert reserved == [[0, 1, 2], [3, 0, 1], [2, 3, 0], [1, 2, 3]]
+
+
+def test_mixture_mode_draws_from_the_teachers_probabilities_with_the_floor_mixed_in():
+    skills = skills_fixture()
+    teacher = mg.make_teacher("skill-it", mg.Discrete(4), seed=3, eta=50.0)
+    teacher.observe_batch([0, 1, 2, 3], [0.0, 1.0, 1.0, 1.0])  # all but certain: skill 0
+    p = np.asarray(teacher.beliefs()["probability"])
+    assert p[0] > 0.999
+    m = SkillSampler(skills, teacher, 16, seed=0, mode="mixture", floor=0.4)
+    assert np.allclose(m.current_mixture(), 0.6 * p + 0.1)
+    m.next_batch()
+    assert np.allclose(m.history[0]["mixture"], 0.6 * p + 0.1, atol=1e-6)
+
+
+def test_feedback_reaches_a_teacher_on_its_own_score_scale():
+    # a teacher with score_range [0, 2] hears a correctness of 1 as a score of 2 (the top of its scale)
+    skills = skills_fixture()
+    teacher = mg.make_teacher("sec", mg.Discrete(4), seed=0, reward="score", alpha=1.0,
+                              score_range=mg.ScoreRange(0.0, 2.0))
+    sampler = SkillSampler(skills, teacher, batch_size=8, seed=0)
+    batch = sampler.next_batch()
+    sampler.observe_batch_correct([1.0] * len(batch), batch)
+    present = np.unique(skills[batch])
+    assert np.allclose(teacher.q[present], 1.0)  # the normalised score: 2 on [0, 2]
