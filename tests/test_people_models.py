@@ -1125,3 +1125,65 @@ def test_settings_the_constructors_took_are_taken_as_before():
     with mg.settings.saved_settings():  # blend seed="3" (read with int()) is refused given anew now (below)
         assert make_model("blend", seed="3").settings["seed"] == 3
     assert make_model("fsrs", desired_retention=np.float32(0.8)).desired_retention == pytest.approx(0.8)
+
+
+def test_bkt_online_update_is_the_bayes_posterior_then_the_learning_step():
+    # a right answer: f = L (1 - slip) / (L (1 - slip) + (1 - L) guess), then L' = f + (1 - f) learn (no forgetting
+    # without forgets=True, whatever the forget setting)
+    m = BKT(prior=0.3, learn=0.1, guess=0.2, slip=0.1, forget=0.3)
+    m.update(Event("ana", "x", ("x",), 0, 1))
+    f = 0.3 * 0.9 / (0.3 * 0.9 + 0.7 * 0.2)
+    assert m.mastery("ana", "x") == pytest.approx(f + (1 - f) * 0.1)
+    assert m.skill_params()["x"]["forget"] == 0.0
+
+
+def test_bkt_mastered_means_at_least_the_threshold():
+    m = BKT(prior=0.3, learn=0.1, guess=0.2, slip=0.1)
+    m.update(Event("ana", "x", ("x",), 0, 1))
+    level = m.mastery("ana", "x")
+    at = BKT(prior=0.3, learn=0.1, guess=0.2, slip=0.1, mastery_threshold=level)
+    at.update(Event("ana", "x", ("x",), 0, 1))
+    assert at.state("ana")["x"]["mastered"] == 1.0
+
+
+def test_bkt_replay_walks_each_sequence_in_time_order_whatever_the_row_order():
+    log = simulate_bkt({"a": (0.3, 0.2, 0.2, 0.1, 0.0)}, 20, 6, seed=3)
+    rows = np.random.default_rng(0).permutation(len(log))
+    shuffled = log.subset(rows)
+    model = BKT(forgets=True).fit(log)
+    fit_shuffled = BKT(forgets=True).fit(shuffled)
+    assert fit_shuffled.skill_params()["a"] == pytest.approx(model.skill_params()["a"])
+    model.reset()
+    fast = model.replay(shuffled)
+    model.reset()
+    np.testing.assert_allclose(fast, LoopOnly(model).replay(shuffled), atol=1e-12)
+
+
+def test_bkt_overwhelming_pseudo_counts_keep_the_starting_values():
+    # pseudo_counts: each M-step adds that many observations at the starting values (a MAP fit)
+    log = simulate_bkt({"a": (0.8, 0.4, 0.3, 0.05, 0.0)}, 30, 8, seed=4)
+    start = dict(prior=0.4, learn=0.15, guess=0.2, slip=0.1)
+    got = BKT(pseudo_counts=1e7, max_iter=3, **start).fit(log).skill_params()["a"]
+    assert got == pytest.approx({**start, "forget": 0.0}, abs=1e-3)
+
+
+def test_bkt_fit_caps_guess_and_slip():
+    log = simulate_bkt({"a": (0.3, 0.2, 0.45, 0.25, 0.0)}, 300, 10, seed=5)
+    free = BKT(max_guess=1.0, max_slip=1.0).fit(log).skill_params()["a"]
+    assert free["guess"] > 0.35 and free["slip"] > 0.15
+    capped = BKT(max_guess=0.3, max_slip=0.1).fit(log).skill_params()["a"]
+    assert capped["guess"] == pytest.approx(0.3) and capped["slip"] == pytest.approx(0.1)
+
+
+def test_bkt_fit_leaves_the_skills_it_does_not_see_alone():
+    model = BKT().fit(simulate_bkt({"a": (0.3, 0.2, 0.2, 0.1, 0.0)}, 100, 8, seed=6))
+    before = model.skill_params()["a"]
+    model.fit(simulate_bkt({"b": (0.6, 0.1, 0.25, 0.05, 0.0)}, 100, 8, seed=7))
+    assert model.skill_params()["a"] == before
+
+
+def test_bkt_em_stops_when_the_likelihood_gains_less_than_tol():
+    log = simulate_bkt({"a": (0.3, 0.2, 0.2, 0.1, 0.0)}, 200, 10, seed=8)
+    model = BKT(tol=1e-3, max_iter=40).fit(log)
+    gains = np.diff(model.log_likelihood)
+    assert model.n_iter < 40 and gains[-1] < 1e-3 and (gains[:-1] >= 1e-3).all()
