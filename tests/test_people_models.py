@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from pathlib import Path
 
@@ -1187,3 +1188,36 @@ def test_bkt_em_stops_when_the_likelihood_gains_less_than_tol():
     model = BKT(tol=1e-3, max_iter=40).fit(log)
     gains = np.diff(model.log_likelihood)
     assert model.n_iter < 40 and gains[-1] < 1e-3 and (gains[:-1] >= 1e-3).all()
+
+
+def test_elo_update_by_hand():
+    # P(correct) = sigmoid(a (theta + theta_s - b)); each estimate moves by K(n) * (outcome - p), K(n) = k / (1 + decay n)
+    # (b moves against the error), n its own count of answers so far
+    m = Elo(k_learner=0.4, k_skill=1.0, k_item=0.3, decay=0.5, discrimination={"q1": 2.0})
+    assert m.predict("ana", "q1") == pytest.approx(0.5)
+    m.update(Event("ana", "q1", ("x",), 0, 1))  # p = 0.5, error 0.5, every count 0
+    theta, off, b = 0.4 * 0.5, 1.0 * 0.5, -0.3 * 0.5
+    assert m.ability("ana") == pytest.approx(theta) and m.item_params("q1") == pytest.approx((2.0, b))
+    p = 1 / (1 + math.exp(-2.0 * (theta + off - b)))
+    assert m.predict("ana", "q1") == pytest.approx(p)
+    assert m.predict("nobody", "q1") == pytest.approx(1 / (1 + math.exp(2.0 * b)))  # ability 0
+    m.update(Event("ana", "q1", ("x",), 1, 0))  # error -p, every count 1
+    theta, off, b = theta - 0.4 / 1.5 * p, off - 1.0 / 1.5 * p, b + 0.3 / 1.5 * p
+    assert m.ability("ana") == pytest.approx(theta) and m.item_params("q1")[1] == pytest.approx(b)
+    assert m.predict("ana", "q1") == pytest.approx(1 / (1 + math.exp(-2.0 * (theta + off - b))))
+    m.update(Event("bo", "q1", ("x",), 2, 1))  # the item's third answer: its step is 0.3 / (1 + 0.5 * 2)
+    p_bo = 1 / (1 + math.exp(2.0 * b))
+    assert m.item_params("q1")[1] == pytest.approx(b - 0.3 / 2.0 * (1 - p_bo))
+
+
+def test_elo_mastery_of_a_skill_is_the_mean_over_its_items_and_mastered_from_the_threshold_on():
+    m = Elo()
+    for t, (item, outcome) in enumerate([("q1", 1), ("q2", 0), ("q1", 1), ("q2", 0)]):
+        m.update(Event("ana", item, ("x",), t, outcome))
+    p = (m.predict("ana", "q1") + m.predict("ana", "q2")) / 2
+    assert m.predict("ana", "q1") != pytest.approx(m.predict("ana", "q2"))
+    assert m.mastery("ana", "x") == pytest.approx(p) and m.state("ana")["x"]["mastery"] == pytest.approx(p)
+    at = Elo(mastery_threshold=m.state("ana")["x"]["mastery"])
+    for t, (item, outcome) in enumerate([("q1", 1), ("q2", 0), ("q1", 1), ("q2", 0)]):
+        at.update(Event("ana", item, ("x",), t, outcome))
+    assert at.state("ana")["x"]["mastered"] == 1.0
