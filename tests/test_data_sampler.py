@@ -889,6 +889,17 @@ def test_rows_instead_of_skill_labels_are_refused_naming_the_column():
     with pytest.raises(ConfigError, match="flat sequence"):  # ragged lists: numpy's raw "inhomogeneous shape"
         SkillSampler([["add"], ["add", "sub"]], teacher, batch_size=2, seed=0)
     assert SkillSampler([r["skill"] for r in rows], teacher, batch_size=2, seed=0).skill_of.tolist() == [0, 1]
+
+
+def test_rows_instead_of_skill_labels_are_refused_naming_the_column_with_fixed_weights_too():
+    """docs/data.md: the dataset's rows are refused naming the column, also for a fixed mixture (the "natural"
+    baseline): there the refusal said only that labels must be integer indices, not that rows had been given."""
+    rows = [{"text": "1+1", "skill": 0}, {"text": "2-1", "skill": 1}] * 2
+    with pytest.raises(ConfigError, match=r"skills_of_examples holds dict items.*dataset\['skill'\].*rows themselves"):
+        SkillSampler(rows, [0.5, 0.5], batch_size=2, seed=0)
+    with pytest.raises(ConfigError, match="must be integer skill indices"):  # labels that are names: as before
+        SkillSampler(["add", "sub"] * 2, [0.5, 0.5], batch_size=2, seed=0)
+    assert SkillSampler([r["skill"] for r in rows], [0.5, 0.5], batch_size=2, seed=0).skill_of.tolist() == [0, 1] * 2
 @pytest.mark.parametrize("method", ["observe_batch_loss", "observe_batch_correct"])
 @pytest.mark.parametrize("values", [np.full((2, 2), 0.5), [[0.5, 0.5], [0.5, 0.5]], torch.full((2, 2), 0.5)])
 def test_per_example_feedback_refuses_a_table_of_several_rows_and_columns(method, values):

@@ -97,15 +97,19 @@ def label_ids(labels: Any, names: Sequence[str], *, what: str, unit: str, label:
             raise ConfigError(f"{label} {int(arr[bad][0])} is outside 0..{n - 1}; the teacher's space has {n} "
                               f"{plural}")
         return arr.astype(np.int64)
+    items = arr.tolist()
+    for j, c in enumerate(items):
+        # the dataset's rows, not their labels ("unhashable type"); checked before ``unnamed``, whose words (labels
+        # that are not indices) did not say that the rows had been given
+        if isinstance(c, (dict, list, set)):
+            raise ConfigError(f"{what} holds {type(c).__name__} items ({unit} {j}: {c!r:.80}); give the {label} of "
+                              f"each {unit} (a name of the teacher's space or an index), e.g. {column} for a "
+                              "datasets.Dataset, not the rows themselves")
     if unnamed is not None:
         raise ConfigError(unnamed)
     lookup = {name: i for i, name in enumerate(names)}
     out = np.empty(len(arr), dtype=np.int64)
-    for j, c in enumerate(arr.tolist()):
-        if isinstance(c, (dict, list, set)):  # the dataset's rows, not their labels ("unhashable type")
-            raise ConfigError(f"{what} holds {type(c).__name__} items ({unit} {j}: {c!r:.80}); give the {label} of "
-                              f"each {unit} (a name of the teacher's space or an index), e.g. {column} for a "
-                              "datasets.Dataset, not the rows themselves")
+    for j, c in enumerate(items):
         if c not in lookup:
             raise UnknownTaskError(f"{unit} {j} has {label} {c!r}, which {owner} does not name; known {plural}: "
                                    f"{list(names)[:8]}")
