@@ -98,11 +98,13 @@ OPTIONS = {name: f"--{name.replace('_', '-')}" for name in ("k", "n_train", "sim
 def check_data_and_learner(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Build the synthetic data set and a learner from the options once: a bad ``--k``, ``--n-train``,
     ``--similarity``, ``--memory`` or ``--replay`` is argparse's error before any run (the synthetic set comes after
-    the digits runs: it was a ``ConfigError`` traceback after them)."""
-    if "synthetic" in args.datasets:
-        refuse_config_errors(p, naming_options(make_data, OPTIONS), "synthetic", np.random.SeedSequence(0), args)
-    refuse_config_errors(p, naming_options(MLPLearner, OPTIONS), 2, 2, np.random.default_rng(0), memory=args.memory,
-                         replay=args.replay)
+    the digits runs: it was a ``ConfigError`` traceback after them). The learner is built with as many classes as
+    the largest data set of the run has: a ``--memory`` below that (fewer buffer slots than classes) passed a check on
+    two classes and was a traceback at the first run, or after the digits runs for a large ``--k``."""
+    classes = [refuse_config_errors(p, naming_options(make_data, OPTIONS), name, np.random.SeedSequence(0), args).k
+               for name in args.datasets]
+    refuse_config_errors(p, naming_options(MLPLearner, OPTIONS), 2, max(classes), np.random.default_rng(0),
+                         memory=args.memory, replay=args.replay)
 
 
 def check_teachers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

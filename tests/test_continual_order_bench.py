@@ -41,3 +41,17 @@ def test_the_forgetting_line_says_more_when_the_online_teacher_forgets_more() ->
     assert co.forgetting_cut_words([-39.0, -20.0, -45.0]) == "forgets 39 [20-45]% more"
     words = co.forgetting_cut_words([-10.0, 5.0, -2.0])
     assert words.startswith("forgets -2 [") and words.endswith("% less (a negative figure: more)")
+
+
+@pytest.mark.parametrize("module, runner", [(co, "run_one"), (why, "run_seed")])
+@pytest.mark.parametrize("bad", [["--memory", "5"],
+                                 ["--datasets", "digits", "synthetic", "--k", "30", "--memory", "20"]])
+def test_a_replay_buffer_smaller_than_the_class_count_is_refused_before_any_run(monkeypatch, capsys, module, runner,
+                                                                                  bad) -> None:
+    """The learner was checked with two classes, so a --memory below the data set's class count (10 digits, or a
+    larger --k) passed and was a ConfigError traceback at the first run, or after the digits runs for --k 30."""
+    monkeypatch.setattr(module, runner, lambda *a: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as e:
+        module.main(["--seeds", "0", *(["--out", ""] if module is co else []), *bad])
+    err = capsys.readouterr().err.split("error:", 1)[1].strip()
+    assert e.value.code == 2 and err.startswith("--memory must be 0 (no replay) or at least k="), err
