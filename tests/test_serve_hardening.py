@@ -170,6 +170,20 @@ def test_serve_and_app_from_env_read_the_same_settings(tmp_path, monkeypatch):
         create_app(str(tmp_path / "g.db"), checkpoint_evry=3)
 
 
+@pytest.mark.parametrize("db, says", [("sqlite://", "an in-memory SQLite database is not durable"),
+                                      ("missing/s.db", "does not exist; create it"),
+                                      (".", "is a folder; give the path of a SQLite file")])
+def test_app_from_env_refuses_a_bad_sqlite_path_naming_the_variable(tmp_path, monkeypatch, db, says):
+    """docs/serve.md: a database that cannot be served is refused naming --db (or MAGISTER_DB). Under
+    ``uvicorn --factory magister.serve.app:app_from_env`` there is no --db: an in-memory URL, a missing folder or a
+    folder read "give a file path, e.g. --db teachers.db" without the variable the value came from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAGISTER_DB", db)
+    with pytest.raises(ValueError, match=says) as e:
+        app_from_env()
+    assert "MAGISTER_DB" in str(e.value), e.value
+
+
 def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, monkeypatch):
     import uvicorn
     from typer.testing import CliRunner

@@ -54,13 +54,14 @@ def make_engine(db: str | Path) -> Engine:
     if url.startswith("sqlite"):
         # (sqlite:/// and ?mode=memory are in memory too: they ended in a TypeError traceback from create_engine)
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
-            raise ConfigError("an in-memory SQLite database is not durable; give a file path, e.g. --db teachers.db")
+            raise ConfigError("an in-memory SQLite database is not durable; give a file path as --db (or MAGISTER_DB), "
+                              "e.g. --db teachers.db")
         folder = Path(url[len("sqlite:///"):]).parent
         if "://" not in str(db) and not folder.is_dir():  # (SQLite creates the file, not its folder)
             raise ConfigError(f"the folder {str(folder)!r} of the SQLite file {str(db)!r} does not exist; create it "
-                              "or give another --db path")
+                              "or give another --db (or MAGISTER_DB) path")
         if "://" not in str(db) and Path(url[len("sqlite:///"):]).is_dir():  # (SQLite's own word: a traceback)
-            raise ConfigError(f"--db {str(db)!r} is a folder; give the path of a SQLite file, e.g. "
+            raise ConfigError(f"--db (MAGISTER_DB) {str(db)!r} is a folder; give the path of a SQLite file, e.g. "
                               f"{str(Path(str(db)) / 'teachers.db')!r}")
         engine = _engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
