@@ -98,18 +98,22 @@ def label_ids(labels: Any, names: Sequence[str], *, what: str, unit: str, label:
                               f"{plural}")
         return arr.astype(np.int64)
     items = arr.tolist()
-    for j, c in enumerate(items):
-        # the dataset's rows, not their labels ("unhashable type"); checked before ``unnamed``, whose words (labels
-        # that are not indices) did not say that the rows had been given
-        if isinstance(c, (dict, list, set)):
-            raise ConfigError(f"{what} holds {type(c).__name__} items ({unit} {j}: {c!r:.80}); give the {label} of "
-                              f"each {unit} (a name of the teacher's space or an index), e.g. {column} for a "
-                              "datasets.Dataset, not the rows themselves")
-    if unnamed is not None:
+
+    def rows(j: int, c: Any) -> ConfigError:  # the dataset's rows, not their labels ("unhashable type")
+        return ConfigError(f"{what} holds {type(c).__name__} items ({unit} {j}: {c!r:.80}); give the {label} of "
+                           f"each {unit} (a name of the teacher's space or an index), e.g. {column} for a "
+                           "datasets.Dataset, not the rows themselves")
+
+    if unnamed is not None:  # (rows named first: the words of labels that are not indices did not say rows came)
+        for j, c in enumerate(items):
+            if isinstance(c, (dict, list, set)):
+                raise rows(j, c)
         raise ConfigError(unnamed)
     lookup = {name: i for i, name in enumerate(names)}
     out = np.empty(len(arr), dtype=np.int64)
     for j, c in enumerate(items):
+        if isinstance(c, (dict, list, set)):
+            raise rows(j, c)
         if c not in lookup:
             raise UnknownTaskError(f"{unit} {j} has {label} {c!r}, which {owner} does not name; known {plural}: "
                                    f"{list(names)[:8]}")
