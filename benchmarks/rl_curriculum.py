@@ -13,7 +13,7 @@ Printed: per env and teacher, the share of the test set mastered at the end
 reachable (the oracle policy), and the share of episodes spent on tasks the
 oracle cannot solve ("unlearnable"). Saved under ``--out``: learning curves
 (median with min-max band), where each teacher sampled over time (seed 0),
-and a JSON of every run (``runs.json``, replaced only when every run has finished; with ``--workers`` above 1,
+and a JSON of every run (``runs.json``, replaced only when every run has finished; with any ``--workers``,
 the runs that finished before an interruption are in ``runs-partial.json``, which the next run in that ``--out``
 moves aside to ``runs-partial.earlier-N.json``).
 
