@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n{len(jobs)} runs, {seeds} seeds, {args.workers} workers, {wall:.0f} s wall "
           f"(shared CPU: times are noisy)\n")
-    header = f"{'env':6} {'teacher':10} {'budget':>8} {'mastered % (median [min-max])':>30} {'x uniform':>9} " \
+    w = max(10, *(len(t) for t in teachers))  # (covar-gmm-plus, 14 letters, pushed its row out of line)
+    header = f"{'env':6} {'teacher':{w}} {'budget':>8} {'mastered % (median [min-max])':>30} {'x uniform':>9} " \
              f"{'unlearnable %':>17} {'episodes':>9} {'s/run':>6}"
     print(header)
     print("-" * len(header))
@@ -233,11 +234,11 @@ def main(argv: list[str] | None = None) -> None:
                 ratio = "-"
             else:
                 ratio = f"{med / base_med:9.2f}" if base_med > 0 else ("  (u = 0)" if med > 0 else "     1.00")
-            print(f"{e:6} {t:10} {rows[0]['budget']:8d} {fmt(finals):>30} {ratio:>9} "
+            print(f"{e:6} {t:{w}} {rows[0]['budget']:8d} {fmt(finals):>30} {ratio:>9} "
                   f"{fmt([r['unlearnable_share'] for r in rows]):>17} "
                   f"{int(statistics.median([r['episodes'] for r in rows])):9d} "
                   f"{statistics.median([r['seconds'] for r in rows]):6.0f}")
-        print(f"{e:6} {'(oracle)':10} {'':8} {best * 100:30.1f}")
+        print(f"{e:6} {'(oracle)':{w}} {'':8} {best * 100:30.1f}")
     _figures(results, args.envs, teachers, out)
     print(f"\nfigures and runs.json in {out}/")
 

@@ -46,6 +46,21 @@ def test_without_uniform_the_ratio_column_says_none_was_run(tmp_path, capsys, mo
     assert "(u = 0)" not in row and row.split()[5] == "-"
 
 
+def test_the_table_s_columns_line_up_with_a_long_teacher_name(tmp_path, capsys, monkeypatch) -> None:
+    """covar-gmm-plus (14 letters) was printed in a 10-wide column, pushing its row out of line."""
+    monkeypatch.setattr(rc, "run_one", lambda job: {
+        **job, "curve_x": [0, 100], "curve_y": [0.0, 0.5], "final": 0.5, "episodes": 10, "unlearnable_share": 0.1,
+        "sample_t": [0, 50], "sample_u": [[0.1, 0.2], [0.3, 0.4]], "seconds": 1.0})
+    rc.main(["--envs", "cliff", "--teachers", "riac", "covar-gmm-plus", "--workers", "1", "--seeds", "1",
+             "--out", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("env "))
+    rows = [line for line in lines if line.startswith("cliff  ") and "(oracle)" not in line]
+    assert len(rows) == 2 and all(len(row) == len(header) for row in rows)
+    end = header.index("budget") + len("budget")  # (the budget, right-aligned under its heading)
+    assert all(row[end - 1].isdigit() and row[end] == " " and row[:end].split()[-1].isdigit() for row in rows)
+
+
 @pytest.mark.parametrize("bad, needle", [(["--out", "FILE"], "is a file"), (["--first-seed", "-1"], "--first-seed")])
 def test_a_file_out_and_a_negative_first_seed_are_refused_before_any_run(tmp_path, capsys, monkeypatch, bad, needle):
     # a FileExistsError traceback; a negative seed failed inside the runs
