@@ -74,6 +74,36 @@ def test_the_schema_check_without_alembic_agrees_with_alembic(tmp_path):
     engine.dispose()
 
 
+@pytest.mark.parametrize("migrated", [False, True], ids=["new-file", "tables-made-before"])
+def test_a_request_before_the_start_up_is_refused_naming_the_fix(tmp_path, migrated):
+    """A ``TestClient(app)`` used without ``with`` skips the app's lifespan (tables, writer): every request was a
+    503 "no such table: curricula ... Retry in a moment" (on a file whose tables existed, a bare 500 for each write),
+    and retrying never helps. Each is now a 500 saying that the start-up has not run and how to run it, and changes
+    nothing; entered with ``with``, the same app answers as usual."""
+    db = str(tmp_path / "t.db")
+    if migrated:
+        engine = make_engine(db)
+        migrate(engine)
+        engine.dispose()
+    app = create_app(db, admin_token=ADMIN)
+    bare = TestClient(app, headers=AUTH)  # no `with`: no start-up
+    body = {"name": "c", "space": SPACE, "seed": 1}
+    for method, path, payload in [("POST", "/v1/curricula", body), ("GET", "/v1/curricula", None),
+                                  ("POST", "/v1/curricula/c/propose", None),  # (the lean lane's path too)
+                                  ("POST", "/v1/curricula/c/observe", {"task": "skill-0", "score": 1.0}),
+                                  ("GET", "/v1/health", None)]:
+        r = bare.request(method, path, json=payload)
+        assert r.status_code == 500, (path, r.text)
+        detail = r.json()["detail"]
+        assert "start-up has not run" in detail and "with TestClient(app) as client:" in detail, detail
+        assert "magister serve" in detail and "retrying will not help" in detail and "Retry" not in detail
+    with TestClient(app, headers=AUTH) as c:
+        assert c.get("/v1/curricula").json()["curricula"] == []  # the refused create changed nothing
+        assert c.post("/v1/curricula", json=body).status_code == 201
+        r = c.post("/v1/curricula/c/propose")
+        assert r.status_code == 200 and r.json()["tasks"][0] in SPACE["names"], r.text
+
+
 def _env() -> dict[str, str]:
     import os
 

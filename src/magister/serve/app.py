@@ -280,6 +280,10 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     ``clock_skew_seconds``: how far (default 5 s) an observation's own ``time``
     may be after the server's time and still be taken as sent (a device clock
     running a little fast); a later one is refused (422).
+
+    Serve the app under uvicorn (or ``magister serve``), or test it through
+    ``with TestClient(app) as client:``: its lifespan start-up creates the
+    tables and starts the writer, and a request before it is refused (500).
     """
     if db is not None:
         overrides["db"] = os.fspath(db)
@@ -319,9 +323,13 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
 
     query_names: dict[int, tuple[set[str], set[str]]] = {}  # per route (its dependant): (allowed, single-valued)
 
-    async def strict_query(request: Request) -> None:
-        """Refuse unknown query parameters (a typo such as ``?kk=3`` must not be silently ignored) and
-        repeated single-valued ones (``?k=1&k=2`` was answered with the last value, the first ignored)."""
+    async def request_checks(request: Request) -> None:
+        """Refuse every request before the app's start-up ran (500, see ``NOT_STARTED``: it answered a 503 saying
+        to retry, which never helped), unknown query parameters (a typo such as ``?kk=3`` must not be silently
+        ignored) and repeated single-valued ones (``?k=1&k=2`` was answered with the last value, the first
+        ignored)."""
+        if not service.started:  # (one attribute read: every request of every route passes here)
+            raise ServiceError(NOT_STARTED, status=500)
         route = request.scope.get("route")
         dependant = getattr(route, "dependant", None)
         if dependant is None or not request.query_params:
@@ -346,7 +354,7 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
                                "given more than once; send each once (it takes one value)", status=422)
 
     app = FastAPI(title="magister teacher service", version="1", lifespan=lifespan,
-                  dependencies=[Depends(strict_query)],
+                  dependencies=[Depends(request_checks)],
                   description="Curricula (a task space plus a teacher) behind an HTTP API, durable, with a live "
                               "dashboard at /dashboard. Send 'Authorization: Bearer <token>'.")
     app.state.service = service
@@ -869,6 +877,8 @@ def _lean_handlers(ctx: _Context) -> dict:
     # hotpath.py). Only requests that would pass every check of the endpoints above
     # are served here; anything else is delegated to them, so refusals come from one place.
     def _caller(name: str, authorization: str | None) -> Principal:
+        if not service.started:  # the endpoint refuses it (NOT_STARTED)
+            raise Delegate
         try:
             p = tokens.authenticate(authorization)
         except AuthError:
@@ -971,6 +981,15 @@ def apply_process_settings(cfg: ServeSettings) -> None:
         import sys
 
         sys.setswitchinterval(float(cfg.switch_interval))
+
+
+#: the answer (500) to a request that reached the app before its lifespan's start-up ran, which creates the tables
+#: and starts the writer: a Starlette / FastAPI ``TestClient(app)`` used without ``with`` skips it (every request
+#: was a 503 "no such table ... Retry in a moment", and retrying never helps)
+NOT_STARTED = ("this app's start-up has not run (its lifespan: it creates the database tables and starts the "
+               "writer), so it cannot answer any request; nothing changed, and retrying will not help. In tests, "
+               "enter the client to run it: `with TestClient(app) as client:` (a TestClient used without `with` "
+               "skips it); to serve, run the app under uvicorn or `magister serve`, which run it.")
 
 
 #: what SQLite says of a file it cannot read at all: no retry helps, the file must be restored

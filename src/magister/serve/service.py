@@ -159,6 +159,9 @@ class Service(Recovery, ClientIdLog):
         self._load_locks = [threading.Lock() for _ in range(_LOAD_STRIPES)]
         self._reserved: set[str] = set()
         self.writer: GroupWriter | None = None
+        #: whether :meth:`start` has run (the app's lifespan start-up): before it the tables may not exist and
+        #: no write can commit, so the app refuses every request (one read of this, see app.py)
+        self.started = False
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
         #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
@@ -206,6 +209,7 @@ class Service(Recovery, ClientIdLog):
             self.leases = LeaseBook(self.engine, self.node_url, self.lease_seconds, on_lost=self._lost,
                                     on_tick=self._tick)
             self.leases.start()
+        self.started = True
 
     def _tick(self) -> None:
         for hook in self.tick_hooks:
