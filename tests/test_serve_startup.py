@@ -104,6 +104,53 @@ def test_a_request_before_the_start_up_is_refused_naming_the_fix(tmp_path, migra
         assert r.status_code == 200 and r.json()["tasks"][0] in SPACE["names"], r.text
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-lane", "endpoints"])
+def test_a_request_after_the_shutdown_is_refused_and_changes_nothing(tmp_path, lean):
+    """Once the app's lifespan shutdown ran (the writer closed), a propose on the same client was answered 200 and
+    its draw never logged (``durable_proposals`` off does not wait for the write): the learner trained on a task
+    the restarted server did not remember drawing. Every request is now refused like a write then was (503, which
+    ``HTTPTeacher`` retries), and nothing changes: not the database, not the curriculum in memory."""
+    db = str(tmp_path / "t.db")
+    app = create_app(db, admin_token=ADMIN, lean=lean)
+    with TestClient(app, headers=AUTH) as c:
+        assert c.post("/v1/curricula", json={"name": "c", "space": SPACE, "seed": 1}).status_code == 201
+        assert c.post("/v1/curricula/c/propose").json()["seq"] == 1
+        state = c.get("/v1/curricula/c/checkpoint").content
+    for method, path, payload in [("POST", "/v1/curricula/c/propose", None),
+                                  ("POST", "/v1/curricula/c/propose?k=2&request_id=r1", None),
+                                  ("POST", "/v1/curricula/c/observe", {"task": "skill-0", "score": 1.0}),
+                                  ("POST", "/v1/curricula/c/observe_batch",
+                                   {"observations": [{"task": "skill-0", "score": 1.0}]}),
+                                  ("POST", "/v1/curricula/c/checkpoint", None),
+                                  ("GET", "/v1/curricula/c", None), ("GET", "/v1/health", None)]:
+        r = c.request(method, path, json=payload)
+        assert r.status_code == 503, (path, r.text)
+        assert "shutting down" in r.json()["detail"] and "restarted server" in r.json()["detail"], r.text
+    with TestClient(app, headers=AUTH) as c:  # the same app started again: its curriculum in memory is unchanged
+        assert c.get("/v1/curricula/c/checkpoint").content == state
+        assert c.get("/v1/curricula/c").json()["last_seq"] == 1
+    with TestClient(create_app(db, admin_token=ADMIN), headers=AUTH) as c:  # a new server: nothing was logged
+        assert c.get("/v1/curricula/c/checkpoint").content == state
+        assert [e["kind"] for e in c.get("/v1/curricula/c/history").json()["events"]] == ["propose"]
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-lane", "endpoints"])
+def test_a_proposal_whose_log_write_failed_at_once_is_not_answered_200(tmp_path, lean):
+    """A shutdown that begins while a propose is under way (its request passed the check, then the writer closed)
+    failed the proposal's write at once; with ``durable_proposals`` off it was answered 200 all the same, a draw
+    never logged. Stood for here by closing the writer alone: the proposal is refused with the writer's 503."""
+    db = str(tmp_path / "t.db")
+    app = create_app(db, admin_token=ADMIN, lean=lean)
+    with TestClient(app, headers=AUTH) as c:
+        assert c.post("/v1/curricula", json={"name": "c", "space": SPACE, "seed": 1}).status_code == 201
+        assert c.post("/v1/curricula/c/propose").json()["seq"] == 1
+        app.state.service.writer.close()
+        r = c.post("/v1/curricula/c/propose")
+        assert r.status_code == 503 and "shutting down" in r.json()["detail"], r.text
+    with TestClient(create_app(db, admin_token=ADMIN), headers=AUTH) as c:
+        assert [e["kind"] for e in c.get("/v1/curricula/c/history").json()["events"]] == ["propose"]
+
+
 def _env() -> dict[str, str]:
     import os
 

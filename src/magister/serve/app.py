@@ -43,10 +43,10 @@ except ImportError as _e:  # (anyio first: "No module named 'anyio'" named neith
 from .auth import AuthError, Principal, TokenStore
 from .db import check_database, make_engine
 from .hotpath import Delegate, HotPath
-from .common import Damaged, Moved
+from .common import SHUTTING_DOWN, Damaged, Moved
 from .forward import FORWARDED_HEADER, OWNER_HEADER, Forward
-from .service import (MAX_LEARNER, NotFound, Offload, ServiceError, Service, Unavailable, _some, brief_public,
-                      wait_all)
+from .service import (MAX_LEARNER, SERVING, STOPPED, NotFound, Offload, ServiceError, Service, Unavailable, _some,
+                      brief_public, wait_all)
 from .settings import ID_MAX, MAX_BATCH, MAX_K, ServeSettings
 
 log = logging.getLogger("magister.serve")
@@ -325,11 +325,11 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
 
     async def request_checks(request: Request) -> None:
         """Refuse every request before the app's start-up ran (500, see ``NOT_STARTED``: it answered a 503 saying
-        to retry, which never helped), unknown query parameters (a typo such as ``?kk=3`` must not be silently
-        ignored) and repeated single-valued ones (``?k=1&k=2`` was answered with the last value, the first
-        ignored)."""
-        if not service.started:  # (one attribute read: every request of every route passes here)
-            raise ServiceError(NOT_STARTED, status=500)
+        to retry, which never helped) and once its shutdown began (503, see ``not_serving``), unknown query
+        parameters (a typo such as ``?kk=3`` must not be silently ignored) and repeated single-valued ones
+        (``?k=1&k=2`` was answered with the last value, the first ignored)."""
+        if service.state is not SERVING:  # (one attribute read: every request of every route passes here)
+            raise not_serving(service.state)
         route = request.scope.get("route")
         dependant = getattr(route, "dependant", None)
         if dependant is None or not request.query_params:
@@ -407,7 +407,9 @@ def create_app(db: str | os.PathLike | None = None, *, settings: ServeSettings |
     async def do_propose(p: Principal, name: str, k: int, request_id: str | None) -> dict[str, Any]:
         allow(p, name)
         tasks, infos, seq, fut = await run(service.propose_with_info, name, k, request_id)
-        if durable_proposals:
+        if durable_proposals or (fut is not None and fut.done() and fut.exception() is not None):
+            # (failed already: the writer was closed by a shutdown that began while this request was under way;
+            # answered 200, the draw was never logged)
             await _committed([fut])
         out = {"curriculum": name, "tasks": tasks, "seq": seq}
         if infos is not None:
@@ -877,7 +879,7 @@ def _lean_handlers(ctx: _Context) -> dict:
     # hotpath.py). Only requests that would pass every check of the endpoints above
     # are served here; anything else is delegated to them, so refusals come from one place.
     def _caller(name: str, authorization: str | None) -> Principal:
-        if not service.started:  # the endpoint refuses it (NOT_STARTED)
+        if service.state is not SERVING:  # the endpoint refuses it (see not_serving)
             raise Delegate
         try:
             p = tokens.authenticate(authorization)
@@ -990,6 +992,17 @@ NOT_STARTED = ("this app's start-up has not run (its lifespan: it creates the da
                "writer), so it cannot answer any request; nothing changed, and retrying will not help. In tests, "
                "enter the client to run it: `with TestClient(app) as client:` (a TestClient used without `with` "
                "skips it); to serve, run the app under uvicorn or `magister serve`, which run it.")
+
+
+def not_serving(state: str) -> ServiceError:
+    """The refusal of a request that reached the app while its service is not serving (``Service.state``): before
+    the lifespan's start-up, a 500 (``NOT_STARTED``); once its shutdown began, the 503 a write gets from the closed
+    writer (``SHUTTING_DOWN``), since clients such as ``HTTPTeacher`` retry it and a restarted server answers. A
+    proposal then was answered 200 and never logged (the writer was closed), so the learner trained on a task the
+    restarted server did not remember drawing; each is refused before anything changes."""
+    if state is STOPPED:
+        return Unavailable(SHUTTING_DOWN)
+    return ServiceError(NOT_STARTED, status=500)
 
 
 #: what SQLite says of a file it cannot read at all: no retry helps, the file must be restored

@@ -11,7 +11,7 @@ import numpy as np
 from ..teacher import Teacher
 
 __all__ = ["ServiceError", "NotFound", "Conflict", "Damaged", "Invalid", "Unavailable", "Moved", "Offload",
-           "jsonable", "dumps", "gives_infos", "proposal_text", "proposal_of"]
+           "SHUTTING_DOWN", "jsonable", "dumps", "gives_infos", "proposal_text", "proposal_of"]
 
 
 # ----------------------------------------------------------------- errors
@@ -49,6 +49,12 @@ class Invalid(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+#: the answer (503, an ``Unavailable``) to a request or a write once the service's close began (the app's lifespan
+#: shutdown): retried by clients such as ``HTTPTeacher``, which a restarted server answers
+SHUTTING_DOWN = ("the service is shutting down; this request was not recorded and nothing changed. Retry against "
+                 "the restarted server (with the same ids).")
 
 
 class Moved(ServiceError):

@@ -87,6 +87,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LEARNER = 128
 #: lock stripes for loading curricula (two loads of one curriculum never run at once)
 _LOAD_STRIPES = 64
+#: where a ``Service`` is in its life (``Service.state``): before ``Service.start``, between it and
+#: ``Service.close``, and from the start of the close on; the app answers requests only while ``SERVING``
+NEW, SERVING, STOPPED = "new", "serving", "stopped"
 
 
 def _score_value(score: Any, position: int | None) -> float:
@@ -159,9 +162,11 @@ class Service(Recovery, ClientIdLog):
         self._load_locks = [threading.Lock() for _ in range(_LOAD_STRIPES)]
         self._reserved: set[str] = set()
         self.writer: GroupWriter | None = None
-        #: whether :meth:`start` has run (the app's lifespan start-up): before it the tables may not exist and
-        #: no write can commit, so the app refuses every request (one read of this, see app.py)
-        self.started = False
+        #: ``NEW`` until ``start`` has run (the app's lifespan start-up: before it the tables may not exist and
+        #: no write can commit), ``SERVING`` after it, ``STOPPED`` once ``close`` began (the writer then takes
+        #: no write, so a proposal would be answered and never logged); the app refuses every request unless
+        #: ``SERVING`` (one read of this, see app.py)
+        self.state = NEW
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
         #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
@@ -209,7 +214,7 @@ class Service(Recovery, ClientIdLog):
             self.leases = LeaseBook(self.engine, self.node_url, self.lease_seconds, on_lost=self._lost,
                                     on_tick=self._tick)
             self.leases.start()
-        self.started = True
+        self.state = SERVING
 
     def _tick(self) -> None:
         for hook in self.tick_hooks:
@@ -232,6 +237,7 @@ class Service(Recovery, ClientIdLog):
                         live.lock.release()
 
     def close(self) -> None:
+        self.state = STOPPED  # (first: a request from now on is refused before it changes anything)
         if self.writer is not None:
             self.writer.close()
         if self.leases is not None:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 
-from .common import Unavailable
+from .common import SHUTTING_DOWN, Unavailable
 
 __all__ = ["GroupWriter", "InsertRows", "insert_many", "Op"]
 
@@ -139,7 +139,7 @@ class GroupWriter:
             if not self._closed:
                 self._q.put((op, fut))
                 return fut
-        fut.set_exception(Unavailable("the service is shutting down; retry against the restarted server"))
+        fut.set_exception(Unavailable(SHUTTING_DOWN))
         return fut
 
     def call(self, op: Op) -> Any:
