@@ -205,6 +205,52 @@ def test_prompts_that_are_not_one_text_per_prompt_are_refused():
     assert make(chat).state_dict()["prompts_fingerprint"] == make(turned).state_dict()["prompts_fingerprint"]
 
 
+
+def test_a_whole_dataset_or_a_set_is_refused_as_prompts():
+    """``prompts=dataset`` (the whole ``datasets.Dataset``, not its ``prompt`` column) was read as its column
+    names: every dataset with the same columns had the same digest, so a state saved over other prompts loaded
+    without a word; a set (no order) was digested in an order that changes from run to run."""
+    datasets = pytest.importorskip("datasets")
+
+    def make(prompts):
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(),
+                                prompts=prompts)
+
+    table = datasets.Dataset.from_dict({"prompt": PROMPTS, "level": _categories()})
+    for bad in (table, set(PROMPTS), frozenset(PROMPTS)):
+        with pytest.raises(ConfigError, match="one per prompt in order"):
+            make(bad)
+    assert make(table["prompt"]).state_dict()["prompts_fingerprint"] == make(PROMPTS).state_dict()[
+        "prompts_fingerprint"]
+
+
+def test_chat_prompts_and_their_datasets_column_have_one_digest():
+    """A ``datasets`` column fills a key some messages lack with None, and reads 1 as 1.0 beside 1.5 (vision
+    prompts: ``{"type": "image"}`` beside ``{"type": "text", "text": ...}``): the digest of the list differed from
+    the column's, so a curriculum built with ``prompts=`` the list refused its own state loaded over the
+    dataset's column (and ``add_prompt_curriculum`` refused the curriculum), naming other prompts."""
+    datasets = pytest.importorskip("datasets")
+    chat = [[{"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}], "weight": 1 + k % 2 / 2}]
+            for k, p in enumerate(PROMPTS)]
+    column = datasets.Dataset.from_dict({"prompt": chat})["prompt"]
+    assert column[0] != chat[0]  # (the column's own form: None for the missing keys, 1.0 for 1)
+
+    def make(prompts):
+        return PromptCurriculum(mg.make_teacher("sec", mg.Discrete(CATS), seed=0), categories=_categories(),
+                                prompts=prompts, seed=1)
+
+    saved = make(chat)
+    _run(saved, 2, np.random.default_rng(0))
+    resumed = make(column)
+    resumed.load_state_dict(saved.state_dict())
+    assert checkpoint_states_equal(resumed.state_dict(), saved.state_dict())
+    # an edited message is still another prompt
+    edited = [list(m) for m in chat]
+    edited[3] = [edited[3][0], dict(edited[3][1], content=[{"type": "text", "text": "other"}])]
+    with pytest.raises(ConfigError, match="other prompts"):
+        make(edited).load_state_dict(saved.state_dict())
+
 def _saved_and_used(make):
     """A curriculum ``make()`` run 3 steps and its state, and another run 1 step (other seeds): what a refused load
     must leave as it was."""

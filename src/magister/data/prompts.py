@@ -105,9 +105,23 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} {value!r:.60}")
 
 
+def _as_a_column_holds_it(value: Any) -> Any:
+    """A chat prompt as a ``datasets`` column gives it back: a dict's entries whose value is None left out (the
+    column fills a key that other rows' messages have with None: ``{"type": "image"}`` beside ``{"type": "text",
+    "text": ...}``), and a whole float as an int (it reads 1 as 1.0 beside 1.5)."""
+    if isinstance(value, dict):  # (a text, most of a chat, is taken as it is: no call per text)
+        return {k: v if type(v) is str else _as_a_column_holds_it(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [v if type(v) is str else _as_a_column_holds_it(v) for v in value]
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
+
+
 def _prompts_fingerprint(prompts: Any) -> str:
     """A digest of ``prompts`` in their order: each prompt's canonical JSON text (a string, or chat messages as
-    lists and dicts of text and numbers, keys sorted), digested with ``distributed.fingerprint``.
+    lists and dicts of text and numbers, keys sorted; a None entry of a dict left out and a whole float read as an
+    int, as a ``datasets`` column fills and reads them), digested with ``distributed.fingerprint``.
     The same prompts give the same digest whether they come as a list, a numpy array or a ``datasets`` column; an
     edited, added, removed or moved prompt gives another. A prompt that is none of those (an image, an object) is a
     ``TypeError`` naming its position (its ``repr`` may change from run to run, so it cannot be digested)."""
@@ -117,8 +131,9 @@ def _prompts_fingerprint(prompts: Any) -> str:
     text = []
     for j, v in enumerate(values):
         try:
+            v = v if isinstance(v, str) else _as_a_column_holds_it(v)
             text.append(json.dumps(v, sort_keys=True, ensure_ascii=False, default=_json_number))
-        except (TypeError, ValueError) as e:  # (ValueError: a circular list or dict)
+        except (TypeError, ValueError, RecursionError) as e:  # (ValueError, RecursionError: a circular list or dict)
             raise TypeError(f"prompt {j} is not text, a number or a list / dict of those ({e})") from None
     return fingerprint(text)
 
@@ -216,8 +231,10 @@ class PromptCurriculum:
 
     def _fingerprint_of(self, prompts: Any) -> str:
         """The digest of ``prompts=`` (one per prompt: a ``ConfigError`` otherwise)."""
-        if isinstance(prompts, (str, bytes, collections.abc.Mapping)) or hasattr(prompts, "columns") or \
-                not hasattr(prompts, "__len__"):  # (a text iterated as its letters; a table as its column names)
+        if isinstance(prompts, (str, bytes, collections.abc.Mapping, collections.abc.Set)) or \
+                hasattr(prompts, "columns") or hasattr(prompts, "column_names") or not hasattr(prompts, "__len__"):
+            # (a text iterated as its letters; a table, a pandas or a datasets one, as its column names; a set in
+            # an order that changes from run to run)
             raise ConfigError(f"prompts must be the prompts, one per prompt in order (a column such as "
                               f"dataset['prompt']), got {type(prompts).__name__} {str(prompts)[:60]}")
         if len(prompts) != self.n_prompts:
