@@ -746,6 +746,14 @@ def test_start_teacher_actor_refuses_a_bad_teacher_name_or_namespace_before_it_s
                                                              r"\(make_teacher\(\.\.\.\), or magister\.load\(path\) "
                                                              r"to resume\), got .*; nothing was started$"):
             mg_ray.start_teacher_actor(bad)
+
+    class Served:  # (an HTTPTeacher's shape: a copy of the served teacher is its to_local())
+        def to_local(self):
+            return teacher
+
+    with pytest.raises(mg.errors.SettingTypeError, match=r"nothing was started; for a copy of a served teacher, "
+                                                         r"pass its to_local\(\)$"):
+        mg_ray.start_teacher_actor(Served())
     for setting in ("name", "namespace"):
         for bad in (3, True, 2.5, [1], ""):
             error = mg.ConfigError if bad == "" else mg.errors.SettingTypeError

@@ -449,7 +449,8 @@ def start_teacher_actor(teacher: Teacher, *, name: str | None = None, namespace:
     if not isinstance(teacher, Teacher):  # (an int has a to_bytes too: its actor died starting, the handle returned)
         raise SettingTypeError(f"start_teacher_actor needs a magister teacher (make_teacher(...), or "
                                f"magister.load(path) to resume), got {teacher!r:.80} ({type(teacher).__name__}); "
-                               "nothing was started")
+                               "nothing was started" + ("; for a copy of a served teacher, pass its to_local()"
+                                                        if callable(getattr(teacher, "to_local", None)) else ""))
     name = _ray_name_setting("name", name, "the name workers find the actor by: RayTeacher(name)", "unnamed")
     namespace = _ray_name_setting("namespace", namespace, "the Ray namespace to start the actor in", "the job's own")
     restarts = actor_options.pop("max_restarts", None)
