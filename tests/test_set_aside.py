@@ -282,3 +282,49 @@ def test_set_aside_on_a_teacher_without_it_names_the_teachers_that_take_it(name,
         mg.make_teacher(name, space, seed=0, set_aside=0.9)
     with pytest.raises(UnknownSettingError, match=r"'bogus'[^;]*; its settings are [^;]*$"):  # taken by none: no hint
         mg.make_teacher(name, space, seed=0, bogus=1)
+
+
+def test_the_review_gap_rounds_review_after_times_n_up():
+    """Due once it has gone ``review_after * n`` episodes without practice: 0.5 * 5 = 2.5 episodes means 3 whole
+    ones (2 are not yet 2.5)."""
+    sa = SetAside(5, 0.5, window=1, review_after=0.5)
+    sa.update([0], [1.0])
+    sa.update([1, 2], [0.0, 0.0])
+    assert sa.aside()[0] and not sa.due()[0], "2 episodes without practice are fewer than 2.5"
+    sa.update([3], [0.0])
+    assert sa.due()[0]
+
+
+def test_a_task_just_practised_is_never_due_however_small_review_after_is():
+    # review_after * n = 1e-12 rounds up to one episode without practice, not zero
+    sa = SetAside(1, 0.5, window=1, review_after=1e-12)
+    sa.update([0], [1.0])
+    assert sa.aside()[0] and not sa.due()[0]
+
+
+def test_a_task_is_not_set_aside_before_its_window_is_full():
+    # two successes average 1 over the scores seen, and 0.5 over a window of four counted with its empty slots:
+    # both reach the threshold 0.5, but a window that is not full yet never sets a task aside
+    sa = SetAside(3, 0.5, window=4)
+    sa.update([0, 0], [1.0, 1.0])
+    assert not sa.aside().any()
+    sa.update([0, 0], [0.0, 0.0])
+    assert sa.aside()[0], "four scores averaging 0.5"
+
+
+def test_a_due_task_keeps_a_probability_above_one_over_n():
+    """A due task's probability is raised to *at least* 1/n: one the teacher already gives more keeps it."""
+    sa = SetAside(2, 0.5, window=1, review_after=0.5)  # due after one episode without practice
+    sa.update([0, 1], [1.0, 0.0])
+    assert sa.due().tolist() == [True, False]
+    assert np.allclose(sa.apply(np.array([0.8, 0.2])), [0.8, 0.2])
+
+
+def test_a_state_with_a_negative_score_is_refused():
+    sa = SetAside(2, 0.9, window=2)
+    sa.update([0], [1.0])
+    state = sa.get_state()
+    state["recent"] = state["recent"].copy()
+    state["recent"][0, 0] = -0.5
+    with pytest.raises(ValueError, match=r"set-aside scores must lie in \[0, 1\]"):
+        SetAside(2, 0.9, window=2).set_state(state)
