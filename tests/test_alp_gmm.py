@@ -526,3 +526,33 @@ def test_warm_start_refits_from_the_previous_fit(monkeypatch, name, warm_start):
         assert warms[1] is banks[0] and warms[2] is banks[1]
     else:
         assert warms[1] is None and warms[2] is None
+
+
+def test_the_first_fit_comes_at_the_first_multiple_of_fit_rate_at_or_after_the_bootstrap():
+    # the docstring's example: fit_rate=40, bootstrap=50 gives 80 uniform episodes, then one fit every 40
+    t = AlpGmm(Box([0.0], [1.0]), seed=0, fit_rate=40, bootstrap=50)
+    rng = np.random.default_rng(0)
+    t.observe_batch(t.propose(79), rng.random(79))
+    assert t.beliefs()["n_fits"] == 0 and t.beliefs()["uniform_probability"] == 1.0
+    t.observe(t.propose(), 0.5)
+    assert t.beliefs()["n_fits"] == 1
+    t.observe_batch(t.propose(40), rng.random(40))
+    assert t.beliefs()["n_fits"] == 2
+
+
+@pytest.mark.parametrize("kwargs, first", [
+    ({"fit_rate": 10, "bootstrap": 3, "window": 20}, 10),  # the first refit, at episode 10, sees 10 rows, not 3
+    ({"fit_rate": 4}, 4),  # window and bootstrap = fit_rate: 4 rows, and a mixture of 4 components is allowed
+])
+def test_potential_ks_may_go_up_to_the_rows_of_the_first_refit(kwargs, first):
+    AlpGmm(Box([0.0], [1.0]), potential_ks=[first], **kwargs)
+    with pytest.raises(ConfigError, match=rf"no component count <= the {first} episodes the first refit sees"):
+        AlpGmm(Box([0.0], [1.0]), potential_ks=[first + 1], **kwargs)
+
+
+def test_components_without_progress_are_picked_uniformly():
+    cov = np.diag([1e-4, 1e-4])
+    t = _with_mixture(Box([0.0], [1.0]), [0.9, 0.1], [[0.2, 0.0], [0.8, 0.0]], [cov, cov], random_ratio=0.0)
+    assert t.beliefs()["component_probability"] == pytest.approx([0.5, 0.5])
+    assert np.mean(t.propose(2000)[:, 0] > 0.5) == pytest.approx(0.5, abs=0.05)
+
