@@ -217,6 +217,21 @@ def test_fsrs_review_log_matches_the_fsrs_package():
         assert mine["difficulty"] == pytest.approx(card.difficulty, rel=1e-9), (n, d, g)
 
 
+def test_fsrs_difficulty_stays_within_1_and_10():
+    """D0(g) = w4 - exp(w5 (g - 1)) + 1: 6.4133 for "again" (g = 1); for "easy" 7.4133 - exp(3 * 0.8334) = -4.77,
+    clamped to 1. A second "easy" ten days later: D + (-w6) (10 - D) / 9 = 1 - 3.0194 = -2.02, and the mean reversion
+    (0.001 * -4.77 + 0.999 * -2.02) keeps it below 1: clamped to 1 again."""
+    from magister.people.memory import DEFAULT_WEIGHTS
+
+    m = FSRSMemory()
+    m.update(Event("me", "a", ("a",), 0.0, 1))
+    assert m.card("me", "a")["difficulty"] == pytest.approx(DEFAULT_WEIGHTS[4])
+    m.update(Event("me", "e", ("e",), 0.0, 4))
+    assert m.card("me", "e")["difficulty"] == 1.0
+    m.update(Event("me", "e", ("e",), 10 * DAY, 4))
+    assert m.card("me", "e")["difficulty"] == 1.0
+
+
 def test_fsrs_fit_on_the_earlier_part_improves_on_defaults():
     log = load_anki(DATA / "anki_slice.csv")
     early = log.time < np.quantile(log.time, 0.5)
@@ -1221,3 +1236,71 @@ def test_elo_mastery_of_a_skill_is_the_mean_over_its_items_and_mastered_from_the
     for t, (item, outcome) in enumerate([("q1", 1), ("q2", 0), ("q1", 1), ("q2", 0)]):
         at.update(Event("ana", item, ("x",), t, outcome))
     assert at.state("ana")["x"]["mastered"] == 1.0
+
+
+def _first_stability(outcome, **settings) -> float:
+    m = FSRSMemory(**settings)
+    m.update(Event("me", "c", ("c",), 0.0, outcome))
+    return m.card("me", "c")["stability"]
+
+
+def test_fsrs_outcomes_become_grades_as_documented():
+    """A first review's stability is w[grade - 1]: the grade is the rounded outcome (2.6 -> good), with
+    grades_from_scores 1 + round(3 s) (0.9 -> 1 + round(2.7) = easy), and otherwise good at 0.5 and above."""
+    from magister.people.memory import DEFAULT_WEIGHTS as W
+
+    assert _first_stability(2.6) == pytest.approx(W[2])
+    assert _first_stability(0.9, graded=False, grades_from_scores=True) == pytest.approx(W[3])
+    assert _first_stability(0.5, graded=False) == pytest.approx(W[2])
+    assert _first_stability(0.49, graded=False) == pytest.approx(W[0])
+
+
+def test_fsrs_card_counts_reviews_and_its_interval_follows_the_desired_retention():
+    from magister.people.memory import DEFAULT_WEIGHTS as W
+
+    m = FSRSMemory(desired_retention=0.8)
+    m.update(Event("me", "c", ("c",), 0.0, 3))
+    m.update(Event("me", "c", ("c",), 2 * DAY, 3))
+    card = m.card("me", "c")
+    assert card["reviews"] == 2
+    decay = W[20]
+    factor = 0.9 ** (-1 / decay) - 1
+    # recall (1 + factor t / S) ** -decay falls to 0.8 at t = S / factor * (0.8 ** (-1 / decay) - 1), past S
+    assert card["interval_days"] == pytest.approx(card["stability"] / factor * (0.8 ** (-1 / decay) - 1))
+    assert card["interval_days"] > card["stability"]
+
+
+def test_fsrs_due_lists_the_most_overdue_item_first():
+    m = FSRSMemory()
+    m.update(Event("me", "old", ("s",), 0.0, 3))
+    m.update(Event("me", "new", ("s",), 5 * DAY, 3))
+    due = m.due("me", 30 * DAY)
+    assert [name for name, _ in due] == ["old", "new"]
+    assert due[0][1] < due[1][1] <= 0.9
+
+
+def test_fsrs_skill_mastery_counts_an_item_never_reviewed_as_0():
+    m = FSRSMemory()
+    m.update(Event("me", "a", ("s",), 0.0, 3))
+    m.update(Event("you", "b", ("s",), 0.0, 3))  # item b belongs to skill s too; "me" never reviewed it
+    one = m._ahead(m.cards[(m._known_learner("me"), m._item_code("a", answered=False)[0])], 0.0)
+    assert m.mastery("me", "s", 0.0) == pytest.approx(one / 2)
+
+
+def test_fsrs_fit_learns_first_recall_from_first_reviews_where_recall_is_a_grade_above_again():
+    # four items first graded hard, hard, again, good (recalled: 3 of 4), each failed a day later
+    events = [Event("me", f"i{k}", ("s",), 0.0, g) for k, g in enumerate([2, 2, 1, 3])]
+    events += [Event("me", f"i{k}", ("s",), DAY, 1) for k in range(4)]
+    m = FSRSMemory(max_iter=0).fit(EventLog.from_events(events))
+    assert m.first_recall == pytest.approx(0.75)
+
+
+def test_fsrs_fit_leaves_out_same_day_repeats():
+    # every review after the first is on the same day: nothing to score, and the l2 penalty alone keeps the
+    # starting weights
+    from magister.people.memory import DEFAULT_WEIGHTS
+
+    events = [Event("me", f"i{k}", ("s",), 60.0 * r, 1 + (k + r) % 4) for k in range(6) for r in range(4)]
+    m = FSRSMemory(max_iter=20).fit(EventLog.from_events(events))
+    assert m.w.tolist() == pytest.approx(list(DEFAULT_WEIGHTS))
+
