@@ -774,3 +774,23 @@ def test_a_saved_score_outside_0_1_is_refused_and_nan_is_a_task_not_observed_yet
     with pytest.raises(CheckpointError, match=rf"{entry}\[\d\] = -?(0.5|1.5|inf): scores \(on the teacher's \[0, 1\]"):
         u.load_state_dict(state)
     assert states_equal(before, u.state_dict())
+
+
+def test_metrics_of_phases_with_no_task_taught_yet():
+    nan = float("nan")
+    acc = [[nan, nan], [0.5, nan]]
+    assert np.isnan(final_accuracy([[nan, nan]])), "no task taught: no mean accuracy, not 0"
+    curve = learning_curve(acc)
+    assert np.isnan(curve[0]) and curve[1] == 0.5
+    assert forgetting(acc) == 0.0, "the only task was first taught in the last phase: none qualifies"
+
+
+def test_forgetting_leaves_out_a_task_with_no_final_accuracy():
+    # task 0: best 0.9, final 0.6 (a drop of 0.3); task 1 has no final accuracy and is left out
+    assert forgetting([[0.9, 0.7], [0.6, float("nan")]]) == pytest.approx(0.3)
+
+
+def test_an_accuracy_matrix_without_phases_is_refused():
+    for metric in (final_accuracy, forgetting, learning_curve):
+        with pytest.raises(ConfigError, match=r"an accuracy matrix is \(phases, tasks\), got shape \(0, 3\)"):
+            metric(np.zeros((0, 3)))
