@@ -1380,3 +1380,16 @@ def test_a_counter_of_2_63_minus_1_is_the_largest_taken():
     u = mg.make_teacher("uniform", mg.Discrete(3))
     u.load_state_dict(state)
     assert u.n_observed == MAX_COUNT and mg.loads(u.to_bytes()).n_observed == MAX_COUNT
+
+
+def test_history_rows_and_last_count_positions_oldest_first_after_the_ring_wraps():
+    from magister.history import History
+
+    h = History(1, capacity=3)
+    h.add(np.arange(5.0).reshape(5, 1), np.arange(5.0) * 10)  # keeps pairs 2, 3, 4
+    assert h.x[:, 0].tolist() == [2.0, 3.0, 4.0]
+    assert h.rows(np.array([0, 2]))[:, 0].tolist() == [2.0, 4.0]
+    x, y = h.last(2)
+    assert x[:, 0].tolist() == [3.0, 4.0] and y.tolist() == [30.0, 40.0]
+    x, y = h.last(0)
+    assert x.shape == (0, 1) and y.shape == (0,)
