@@ -289,3 +289,13 @@ def test_the_levels_reason_quotes_the_level_benchmark_as_it_reads():
     assert below == ["robust-plr", "accel", "learnability"] and all(t in reason for t in below)
     row = next(line for line in DOCS.read_text().splitlines() if line.startswith("| levels (")).replace("`", "")
     assert f"plr {ratio['plr']}" in row and "noise" in row and "beat uniform" not in row
+
+
+def test_a_space_of_exactly_the_task_limit_still_gets_the_finite_teachers():
+    # the discrete teachers keep statistics for up to MAX_TASKS tasks, that many included
+    limit = mg.settings.MAX_TASKS
+    assert mg.recommend(mg.Discrete(limit)).name == "sec"
+    assert mg.recommend(mg.Discrete(limit + 1)).name == "frontier"
+    assert mg.recommend(mg.Discrete(limit), opponents=True).name == "pfsp"
+    with pytest.raises(mg.errors.ConfigError, match=f"at most {limit}; this space has {limit + 1}"):
+        mg.recommend(mg.Discrete(limit + 1), opponents=True)
