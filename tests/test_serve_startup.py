@@ -155,3 +155,25 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_a_lifespan_run_again_inside_the_first_shares_it_and_the_outer_one_stops_the_service(tmp_path):
+    """The app's lifespan run a second time inside the first (two clients entered on one app; schemathesis's own
+    client beside a test's) started a second writer, orphaning the first, and its end closed the writer under the
+    outer client: after the fix for requests after a shutdown, every request of the outer client was then refused
+    as after a shutdown (503). A start while serving shares the running service; the outermost end stops it."""
+    db = str(tmp_path / "t.db")
+    app = create_app(db, admin_token=ADMIN)
+    with TestClient(app, headers=AUTH) as outer:
+        assert outer.post("/v1/curricula", json={"name": "c", "space": SPACE, "seed": 1}).status_code == 201
+        writer = app.state.service.writer
+        with TestClient(app, headers=AUTH) as inner:
+            assert inner.post("/v1/curricula/c/propose").status_code == 200
+        assert app.state.service.writer is writer  # (not a second writer)
+        r = outer.post("/v1/curricula/c/propose")
+        assert r.status_code == 200, r.text
+    r = outer.post("/v1/curricula/c/propose")
+    assert r.status_code == 503 and "shutting down" in r.json()["detail"]
+    with TestClient(create_app(db, admin_token=ADMIN), headers=AUTH) as c:  # both draws were logged
+        kinds = [e["kind"] for e in c.get("/v1/curricula/c/history").json()["events"]]
+        assert kinds.count("propose") == 2, kinds

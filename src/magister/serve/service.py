@@ -167,6 +167,7 @@ class Service(Recovery, ClientIdLog):
         #: no write, so a proposal would be answered and never logged); the app refuses every request unless
         #: ``SERVING`` (one read of this, see app.py)
         self.state = NEW
+        self._starts = 0  # the lifespans running (see start)
         self.replay_mismatches = 0
         self._here = threading.local()  # .on_loop: this thread runs the event loop's inline call now
         #: curricula found served by another process: name -> (its URL, monotonic time to ask again), so a
@@ -205,7 +206,14 @@ class Service(Recovery, ClientIdLog):
 
     # ------------------------------------------------------------ life
     def start(self) -> None:
-        """Migrate the schema and start the writer; curricula load on first use (see :meth:`get`)."""
+        """Migrate the schema and start the writer; curricula load on first use (see :meth:`get`). A second start
+        while serving (the app's lifespan run again inside the first: two test clients entered on one app, or a
+        fuzzer's own client beside a test's) shares this one: it started a second writer, orphaning the first, and
+        its end closed the writer under the outer client, whose requests were then refused as after a shutdown.
+        The service stops at the end of the outermost."""
+        if self.state is SERVING:
+            self._starts += 1
+            return
         from .db import migrate
 
         migrate(self.engine)
@@ -214,6 +222,7 @@ class Service(Recovery, ClientIdLog):
             self.leases = LeaseBook(self.engine, self.node_url, self.lease_seconds, on_lost=self._lost,
                                     on_tick=self._tick)
             self.leases.start()
+        self._starts = 1
         self.state = SERVING
 
     def _tick(self) -> None:
@@ -237,15 +246,14 @@ class Service(Recovery, ClientIdLog):
                         live.lock.release()
 
     def close(self) -> None:
+        if self.state is SERVING and self._starts > 1:  # the end of an inner start (see start)
+            self._starts -= 1
+            return
         self.state = STOPPED  # (first: a request from now on is refused before it changes anything)
         if self.writer is not None:
             self.writer.close()
         if self.leases is not None:
             self.leases.close()
-
-
-
-
 
 
     # -------------------------------------------------------- registry
