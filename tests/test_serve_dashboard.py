@@ -197,4 +197,7 @@ def test_dashboard_lists_a_damaged_curriculum_and_one_served_elsewhere_and_shows
         assert "damaged" in damaged.inner_text() and "lone surrogate" in damaged.get_attribute("title")
         assert "served by http://10.0.0.2:8000" in page.inner_text("#curricula li[data-name='zz-elsewhere']")
         assert page.get_attribute("#status", "class") != "error" and not errors, errors
+        # (the page polls every 300 ms: a listing fetched while the page closed raised "Response has been disposed"
+        # in the handler, reported when the browser closed, failing another test's teardown on a busy machine)
+        page.unroute_all(behavior="ignoreErrors")
         page.close()
