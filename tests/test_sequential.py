@@ -65,10 +65,15 @@ def test_episode_counts_and_combinations():
     assert t.stage == 3 and t.probabilities() == pytest.approx([1 / 3] * 3)
 
 
+def _per_task_stages(mean_score: float) -> Sequential:
+    """Stage 0 (easy, hard) until each task's mean over its own last 2 episodes reaches ``mean_score``; then expert."""
+    return Sequential(SPACE, stages=[{"tasks": ["easy", "hard"],
+                                      "until": {"mean_score": mean_score, "window": 2, "per_task": True}},
+                                     {"tasks": "expert"}], seed=0)
+
+
 def test_per_task_condition_needs_every_task():
-    stages = [{"tasks": ["easy", "hard"], "until": {"mean_score": 0.7, "window": 2, "per_task": True}},
-              {"tasks": "expert"}]
-    t = Sequential(SPACE, stages=stages, seed=0)
+    t = _per_task_stages(0.7)
     t.observe_batch(["easy", "easy", "easy"], [1.0, 1.0, 1.0])
     assert t.stage == 0
     t.observe("hard", 1.0)
@@ -268,9 +273,7 @@ def test_a_stage_buffer_with_a_score_outside_0_1_is_refused(entry, value):
 def test_per_task_condition_needs_window_episodes_of_every_task():
     # each task of the stage over its own last N episodes: one episode of "hard" is not a window of 2, whatever
     # its score (the empty places of its window are no scores)
-    stages = [{"tasks": ["easy", "hard"], "until": {"mean_score": 0.5, "window": 2, "per_task": True}},
-              {"tasks": "expert"}]
-    t = Sequential(SPACE, stages=stages, seed=0)
+    t = _per_task_stages(0.5)
     t.observe_batch(["easy", "easy", "hard"], [1.0, 1.0, 1.0])
     assert t.stage == 0
     t.observe("hard", 0.0)  # hard: [1, 0] mean 0.5
